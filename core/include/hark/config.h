@@ -1,0 +1,74 @@
+/* config.h: a node's configuration, read from a libconfig file.
+ *
+ * Every error names the file and line and says what was expected; keys the core does
+ * not know are kept as warnings (with file:line) rather than refused, so a newer
+ * configuration still starts an older node. Only the "plugins" settings groups are
+ * free-form: they belong to the plugins, which get them as a{sv} at init. */
+#pragma once
+
+#include <glib.h>
+
+G_BEGIN_DECLS
+
+#define HARK_CONFIG_ERROR (hark_config_error_quark())
+GQuark hark_config_error_quark(void);
+
+typedef enum {
+  HARK_CONFIG_ERROR_IO,      /* cannot read the file */
+  HARK_CONFIG_ERROR_SYNTAX,  /* libconfig parse error: message is "file:line: ..." */
+  HARK_CONFIG_ERROR_INVALID, /* wrong type, bad value, missing key: "file:line: ..." */
+} HarkConfigError;
+
+typedef struct {
+  char *name;         /* plugin name, file <name>.so */
+  gboolean optional;  /* a failure to load is a warning, not fatal */
+  int rank;           /* -1: the plugin's own ranks; otherwise replaces them */
+  GVariant *settings; /* a{sv}, never NULL */
+} HarkPluginConfig;
+
+typedef struct {
+  char *host;
+  guint16 port;
+  char **transports; /* NULL-terminated, e.g. {"udp", "tcp"} */
+} HarkBootstrapConfig;
+
+typedef struct {
+  char *path; /* the file it came from, NULL for defaults */
+
+  /* node */
+  char *node_name;           /* default: the host name */
+  char *state_dir;           /* absolute, "~" expanded; default $XDG_STATE_HOME/hark */
+  gboolean supernode;        /* may this node become a super node (default TRUE) */
+
+  /* plugins */
+  char **plugin_path;        /* extra directories searched first; NULL-terminated */
+  GPtrArray *plugins;        /* HarkPluginConfig*, in load order */
+
+  /* network */
+  char *listen_address;      /* default "0.0.0.0" */
+  guint16 port;              /* overlay port, default 33033 (the paper's) */
+  GPtrArray *bootstrap;      /* HarkBootstrapConfig* */
+
+  /* media */
+  char **codecs;             /* preference order, NULL-terminated; default {"opus", "g711"} */
+  char *audio_source;        /* "pulse", "tone", "silence", "file:PATH"; default "pulse" */
+  char *audio_sink;          /* "pulse", "null", "file:PATH"; default "pulse" */
+
+  GPtrArray *warnings;       /* char*, "file:line: unknown key 'x' in 'node'" */
+} HarkConfig;
+
+/* $XDG_CONFIG_HOME/hark/hark.conf (~/.config/hark/hark.conf). */
+char *hark_config_default_path(void);
+/* $XDG_STATE_HOME/hark (~/.local/state/hark). */
+char *hark_config_default_state_dir(void);
+
+HarkConfig *hark_config_new_default(void);
+HarkConfig *hark_config_load(const char *path, GError **error);
+/* The same, from text (path is used in messages only and may be NULL). */
+HarkConfig *hark_config_load_from_string(const char *text, const char *path, GError **error);
+const HarkPluginConfig *hark_config_find_plugin(const HarkConfig *config, const char *name);
+void hark_config_free(HarkConfig *config);
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(HarkConfig, hark_config_free)
+
+G_END_DECLS

@@ -1,0 +1,55 @@
+/* node.h: a hark node: configuration, identity, plugins and commands on one main loop.
+ *
+ * For programs that embed hark (the `hark` program is one). A plugin never sees a
+ * HarkNode: it gets a HarkContext. */
+#pragma once
+
+#include "hark/config.h"
+#include "hark/context.h"
+
+G_BEGIN_DECLS
+
+#define HARK_NODE_ERROR (hark_node_error_quark())
+GQuark hark_node_error_quark(void);
+
+typedef enum {
+  HARK_NODE_ERROR_STATE_DIR,
+  HARK_NODE_ERROR_PLUGIN,   /* a plugin could not be loaded; message names file and reason */
+  HARK_NODE_ERROR_FRONTEND, /* a frontend could not start */
+} HarkNodeError;
+
+typedef struct _HarkNode HarkNode;
+
+/* Takes config. Nothing is touched on disk until hark_node_start(). */
+HarkNode *hark_node_new(HarkConfig *config);
+
+/* Directories searched for <name>.so, in order: the configuration's plugin_path,
+ * $HARK_PLUGIN_PATH (colon-separated), <program dir>/plugins (a build tree),
+ * the install directory. */
+GPtrArray *hark_node_plugin_dirs(HarkNode *node);
+
+/* Load the configured plugins (not optional: fail; optional: warn and go on). */
+gboolean hark_node_load_plugins(HarkNode *node, GError **error);
+/* Load every <name>.so found in the plugin directories (for `hark plugins --all`). */
+gboolean hark_node_load_all_plugins(HarkNode *node, GError **error);
+/* Load one plugin file by path, with these settings (a{sv}, or NULL). */
+gboolean hark_node_load_plugin_file(HarkNode *node, const char *path, GVariant *settings,
+                                    int rank, GError **error);
+
+/* Create the state directory (0700), load or create the identity, start frontends. */
+gboolean hark_node_start(HarkNode *node, GError **error);
+/* Run the main loop until a stop is requested. */
+void hark_node_run(HarkNode *node);
+void hark_node_request_stop(HarkNode *node);
+
+/* The loaded plugins as the `plugins` command reports them. */
+JsonArray *hark_node_describe_plugins(HarkNode *node);
+/* The core's own context (for programs that embed a node). */
+HarkContext *hark_node_get_context(HarkNode *node);
+
+/* Stops frontends, unloads plugins in reverse order. */
+void hark_node_free(HarkNode *node);
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(HarkNode, hark_node_free)
+
+G_END_DECLS

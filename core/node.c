@@ -1,0 +1,1 @@
+/* placeholder while the tree is being laid out */
