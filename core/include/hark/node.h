@@ -30,7 +30,8 @@ GPtrArray *hark_node_plugin_dirs(HarkNode *node);
 
 /* Load the configured plugins (not optional: fail; optional: warn and go on). */
 gboolean hark_node_load_plugins(HarkNode *node, GError **error);
-/* Load every <name>.so found in the plugin directories (for `hark plugins --all`). */
+/* Load every <name>.so found in the plugin directories (for `hark plugins`). Each one
+ * that loads stays loaded; FALSE when any was refused, with one line per refusal. */
 gboolean hark_node_load_all_plugins(HarkNode *node, GError **error);
 /* Load one plugin file by path, with these settings (a{sv}, or NULL). */
 gboolean hark_node_load_plugin_file(HarkNode *node, const char *path, GVariant *settings,

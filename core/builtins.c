@@ -1,0 +1,109 @@
+/* builtins.c: the commands the core itself answers, in every frontend. */
+#include "hark-private.h"
+
+static JsonArray *
+describe_params(const HarkCommand *command)
+{
+  static const char *const type_names[] = { "string", "int", "bool" };
+  JsonArray *array = json_array_new();
+  for (const HarkCommandParam *p = command->params; p && p->name; p++) {
+    JsonObject *o = json_object_new();
+    json_object_set_string_member(o, "name", p->name);
+    json_object_set_string_member(o, "type", type_names[p->type]);
+    json_object_set_boolean_member(o, "required", p->required);
+    json_object_set_string_member(o, "help", p->help);
+    json_array_add_object_element(array, o);
+  }
+  return array;
+}
+
+static JsonObject *
+describe_command(const HarkCommand *command)
+{
+  JsonObject *o = json_object_new();
+  json_object_set_string_member(o, "name", command->name);
+  json_object_set_string_member(o, "summary", command->summary);
+  json_object_set_array_member(o, "params", describe_params(command));
+  return o;
+}
+
+static void
+run_help(HarkCommandCall *call, JsonObject *args, gpointer user_data)
+{
+  HarkContext *ctx = hark_command_call_get_context(call);
+  const char *only = json_object_get_string_member_with_default(args, "command", NULL);
+  JsonArray *array = json_array_new();
+  g_autoptr(GPtrArray) commands = hark_context_list_commands(ctx);
+  for (guint i = 0; i < commands->len; i++) {
+    const HarkCommand *command = commands->pdata[i];
+    if (only == NULL || g_str_equal(only, command->name))
+      json_array_add_object_element(array, describe_command(command));
+  }
+  if (only != NULL && json_array_get_length(array) == 0) {
+    json_array_unref(array);
+    hark_command_call_return_error(
+      call, g_error_new(HARK_COMMAND_ERROR, HARK_COMMAND_ERROR_UNKNOWN_COMMAND,
+                        "unknown command '%s' (try 'help')", only));
+    return;
+  }
+  JsonObject *result = json_object_new();
+  json_object_set_array_member(result, "commands", array);
+  hark_command_call_return_object(call, result);
+}
+
+static void
+run_version(HarkCommandCall *call, JsonObject *args, gpointer user_data)
+{
+  JsonObject *result = json_object_new();
+  json_object_set_string_member(result, "version", HARK_VERSION);
+  g_autofree char *abi = g_strdup_printf("%d.%d", HARK_PLUGIN_ABI_MAJOR, HARK_PLUGIN_ABI_MINOR);
+  json_object_set_string_member(result, "plugin_abi", abi);
+  json_object_set_int_member(result, "wire_version", HARK_WIRE_VERSION);
+  hark_command_call_return_object(call, result);
+}
+
+static void
+run_state(HarkCommandCall *call, JsonObject *args, gpointer user_data)
+{
+  hark_command_call_return_object(call, hark_context_snapshot(hark_command_call_get_context(call)));
+}
+
+static void
+run_plugins(HarkCommandCall *call, JsonObject *args, gpointer user_data)
+{
+  HarkNode *node = user_data;
+  JsonObject *result = json_object_new();
+  json_object_set_array_member(result, "plugins", hark_node_describe_plugins(node));
+  hark_command_call_return_object(call, result);
+}
+
+static void
+run_shutdown(HarkCommandCall *call, JsonObject *args, gpointer user_data)
+{
+  HarkContext *ctx = hark_command_call_get_context(call);
+  hark_command_call_return(call, NULL);
+  hark_context_request_stop(ctx);
+}
+
+static const HarkCommandParam help_params[] = {
+  { "command", HARK_PARAM_STRING, FALSE, "show only this command" },
+  { NULL },
+};
+
+static const HarkCommand builtin_commands[] = {
+  { HARK_COMMAND_VERSION, "help", "list the commands and their arguments", help_params, run_help },
+  { HARK_COMMAND_VERSION, "version", "hark, plugin ABI and wire versions", NULL, run_version },
+  { HARK_COMMAND_VERSION, "state", "a snapshot of the whole node", NULL, run_state },
+  { HARK_COMMAND_VERSION, "plugins", "loaded plugins and what each registered", NULL, run_plugins },
+  { HARK_COMMAND_VERSION, "shutdown", "stop the node", NULL, run_shutdown },
+};
+
+void
+hark_builtins_register(HarkContext *core_ctx)
+{
+  for (gsize i = 0; i < G_N_ELEMENTS(builtin_commands); i++) {
+    g_autoptr(GError) error = NULL;
+    if (!hark_context_add_command(core_ctx, &builtin_commands[i], core_ctx->node, &error))
+      g_error("built-in command table is broken: %s", error->message);
+  }
+}

@@ -1,0 +1,69 @@
+/* hark-private.h: the structures behind HarkNode and HarkContext, shared by the
+ * files of libhark and never installed. */
+#pragma once
+
+#include "hark/hark.h"
+
+#include <gmodule.h>
+
+typedef struct {
+  char *path;
+  GModule *module;
+  const HarkPluginDescriptor *descriptor;
+  HarkContext *ctx;
+} HarkLoadedPlugin;
+
+typedef struct {
+  HarkRegistration pub;
+  char *name;
+  HarkContext *owner;
+  guint seq; /* load order, to keep equal ranks stable */
+} HarkRegistrationEntry;
+
+typedef struct {
+  const HarkCommand *command;
+  gpointer user_data;
+  HarkContext *owner;
+} HarkCommandEntry;
+
+struct _HarkContext {
+  HarkNode *node;
+  char *plugin_name;      /* "core" for the core's own context */
+  guint32 declared_kinds; /* what the descriptor allows it to register */
+  int rank_override;      /* -1: none */
+};
+
+struct _HarkNode {
+  HarkConfig *config;
+  GMainContext *main_context;
+  GMainLoop *loop;
+  HarkIdentity *identity;
+  HarkContext *core_ctx;
+  GPtrArray *plugins;       /* HarkLoadedPlugin*, load order */
+  GPtrArray *registrations; /* HarkRegistrationEntry* */
+  GHashTable *commands;     /* name -> HarkCommandEntry* */
+  GPtrArray *frontends;     /* HarkRegistrationEntry* of started frontends, start order */
+  GHashTable *pending_calls; /* HarkCommandCall* not yet answered */
+  guint registration_seq;
+  gint64 started_at;        /* wall clock, µs; 0 before start */
+  guint stop_source;
+  gboolean stopping;
+};
+
+/* context.c */
+HarkContext *hark_context_new(HarkNode *node, const char *plugin_name, guint32 kinds, int rank);
+void hark_context_free(HarkContext *ctx);
+/* Drop every registration and command made through ctx. */
+void hark_context_forget(HarkContext *ctx);
+guint hark_context_count_registrations(HarkContext *ctx, HarkPluginKind kind);
+
+/* command.c */
+void hark_commands_init(HarkNode *node);
+void hark_commands_cancel_pending(HarkNode *node);
+void hark_commands_remove_owned(HarkNode *node, HarkContext *owner);
+
+/* builtins.c */
+void hark_builtins_register(HarkContext *core_ctx);
+
+/* loader.c */
+void hark_loader_unload_all(HarkNode *node);

@@ -1,0 +1,1 @@
+int hark_harness_placeholder(void) { return 0; }
