@@ -51,6 +51,18 @@ hark_context_plugin_name(HarkContext *ctx)
   return ctx->plugin_name;
 }
 
+void
+hark_context_set_plugin_data(HarkContext *ctx, gpointer data)
+{
+  ctx->plugin_data = data;
+}
+
+gpointer
+hark_context_get_plugin_data(HarkContext *ctx)
+{
+  return ctx->plugin_data;
+}
+
 const char *
 hark_context_node_name(HarkContext *ctx)
 {

@@ -31,6 +31,7 @@ struct _HarkContext {
   char *plugin_name;      /* "core" for the core's own context */
   guint32 declared_kinds; /* what the descriptor allows it to register */
   int rank_override;      /* -1: none */
+  gpointer plugin_data;
 };
 
 struct _HarkNode {

@@ -184,8 +184,8 @@ hark_node_load_plugin_file(HarkNode *node, const char *path, GVariant *settings,
   return TRUE;
 }
 
-static char *
-find_plugin_file(HarkNode *node, const char *name, GError **error)
+char *
+hark_node_find_plugin(HarkNode *node, const char *name, GError **error)
 {
   g_autoptr(GPtrArray) dirs = hark_node_plugin_dirs(node);
   g_autofree char *file = g_strconcat(name, PLUGIN_SUFFIX, NULL);
@@ -207,7 +207,7 @@ find_plugin_file(HarkNode *node, const char *name, GError **error)
 static gboolean
 load_configured(HarkNode *node, const HarkPluginConfig *pc, GError **error)
 {
-  g_autofree char *path = find_plugin_file(node, pc->name, error);
+  g_autofree char *path = hark_node_find_plugin(node, pc->name, error);
   if (path == NULL)
     return FALSE;
   return hark_node_load_plugin_file(node, path, pc->settings, pc->rank, error);

@@ -33,6 +33,11 @@ typedef struct {
 } HarkRegistration;
 
 const char *hark_context_plugin_name(HarkContext *ctx);
+/* The plugin's own state, kept by the core so a plugin needs no static variables (the
+ * same .so may serve two nodes in one process). Set it in init, take it back in fini. */
+void hark_context_set_plugin_data(HarkContext *ctx, gpointer data);
+gpointer hark_context_get_plugin_data(HarkContext *ctx);
+
 /* The node's display name, from the configuration. */
 const char *hark_context_node_name(HarkContext *ctx);
 /* The main context every source of this node attaches to. */

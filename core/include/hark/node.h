@@ -28,6 +28,9 @@ HarkNode *hark_node_new(HarkConfig *config);
  * the install directory. */
 GPtrArray *hark_node_plugin_dirs(HarkNode *node);
 
+/* The file <name>.so would be loaded from, or NULL with an error listing where it looked. */
+char *hark_node_find_plugin(HarkNode *node, const char *name, GError **error);
+
 /* Load the configured plugins (not optional: fail; optional: warn and go on). */
 gboolean hark_node_load_plugins(HarkNode *node, GError **error);
 /* Load every <name>.so found in the plugin directories (for `hark plugins`). Each one

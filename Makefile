@@ -1,0 +1,34 @@
+# Entry points. Everything else is meson: `make` only sets up, builds and runs.
+#   make deps    install the Debian packages listed in deps/debian.txt that are missing
+#   make demo    deps, build, and a node started and driven end to end on this machine
+#   make check   deps, build, every test (and the unit tests again under ASan+UBSan)
+#   make fuzz    run each libFuzzer target for FUZZ_SECONDS (default 300)
+BUILD ?= build
+SANBUILD ?= build-san
+FUZZ_SECONDS ?= 300
+
+.PHONY: all deps build demo check fuzz clean
+
+all: build
+
+deps:
+	@scripts/install-deps.sh deps/debian.txt
+
+$(BUILD)/build.ninja:
+	meson setup $(BUILD)
+
+build: deps $(BUILD)/build.ninja
+	ninja -C $(BUILD)
+
+demo: build
+	@scripts/demo.sh $(BUILD)
+
+check: deps
+	@scripts/check.sh $(BUILD) $(SANBUILD)
+
+fuzz: deps
+	@scripts/sanitizer-build.sh $(SANBUILD)
+	@tests/fuzz/run-fuzz.sh $(SANBUILD)/tests/fuzz/fuzz-wire $(FUZZ_SECONDS)
+
+clean:
+	rm -rf $(BUILD) $(SANBUILD)

@@ -1,0 +1,19 @@
+#!/bin/sh
+# check.sh BUILD SANBUILD: build, run every test suite, then the unit and fuzz-corpus
+# suites again in the sanitizer build; the last line is "N passed, N failed" (test cases).
+set -u
+build=${1:-build}
+san=${2:-build-san}
+here=$(cd "$(dirname "$0")" && pwd)
+status=0
+[ -f "$build/build.ninja" ] || meson setup "$build" || exit 1
+ninja -C "$build" || exit 1
+meson test -C "$build" --print-errorlogs --num-processes 2 || status=1
+"$here/sanitizer-build.sh" "$san" || exit 1
+# GLib's type system and caches are process-lifetime allocations, not leaks.
+export LSAN_OPTIONS="suppressions=$here/../tests/lsan.supp:print_suppressions=0"
+export ASAN_OPTIONS="detect_leaks=1:abort_on_error=1"
+export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
+meson test -C "$san" --suite unit --suite fuzz --print-errorlogs --num-processes 2 || status=1
+python3 "$here/test-summary.py" "$build" "$san" || status=1
+exit $status

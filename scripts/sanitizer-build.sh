@@ -1,0 +1,10 @@
+#!/bin/sh
+# sanitizer-build.sh DIR: a clang build with AddressSanitizer, UndefinedBehaviorSanitizer
+# and the libFuzzer targets, used by `make check` (unit tests again) and `make fuzz`.
+set -eu
+dir=${1:-build-san}
+if [ ! -f "$dir/build.ninja" ]; then
+  CC=clang meson setup "$dir" -Db_sanitize=address,undefined -Db_lundef=false -Dfuzzing=true \
+    -Dbuildtype=debug >/dev/null
+fi
+ninja -C "$dir" >/dev/null
