@@ -62,8 +62,7 @@ check_type_and_body(guint16 type, GVariant *body, const char *verb, GError **err
   }
   if (!g_variant_is_of_type(body, G_VARIANT_TYPE(kind->body_signature))) {
     g_set_error(error, HARK_WIRE_ERROR, HARK_WIRE_ERROR_BODY_TYPE,
-                "cannot %s %s message: its body has type %s but a %s body must have "
-                "type %s",
+                "cannot %s %s message: its body has type %s but %s bodies have type %s",
                 verb, kind->name, g_variant_get_type_string(body), kind->name,
                 kind->body_signature);
     return NULL;

@@ -5,6 +5,6 @@ set -eu
 dir=${1:-build-san}
 if [ ! -f "$dir/build.ninja" ]; then
   CC=clang meson setup "$dir" -Db_sanitize=address,undefined -Db_lundef=false -Dfuzzing=true \
-    -Dbuildtype=debug >/dev/null
+    -Dbuildtype=debugoptimized >/dev/null
 fi
 ninja -C "$dir" >/dev/null

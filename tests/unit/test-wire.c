@@ -121,7 +121,9 @@ test_round_trip_pong(void)
 static void
 test_id_and_version_preserved(void)
 {
-  const guint64 ids[] = {0, 1, 0xff, G_GUINT64_CONSTANT(0x8000000000000000), G_MAXUINT64};
+  const guint64 ids[] = {
+    0, 1, 0xff, G_GUINT64_CONSTANT(0x8000000000000000), G_MAXUINT64,
+  };
 
   for (gsize i = 0; i < G_N_ELEMENTS(ids); i++)
     assert_round_trip(HARK_MSG_PING, ids[i], g_variant_new("(t)", (guint64) i));
@@ -153,7 +155,7 @@ test_golden_ping_decode(void)
   g_assert_cmpuint(time, ==, GOLDEN_TIME);
 }
 
-/* Network buffers need not be 8-aligned; GVariant must not read them as if they were. */
+/* Network buffers need not be 8-aligned, and GVariant must cope with that. */
 static void
 test_decode_misaligned(void)
 {
@@ -242,11 +244,30 @@ test_encode_too_large(void)
   g_assert_error(error, HARK_WIRE_ERROR, HARK_WIRE_ERROR_TOO_LARGE);
 }
 
+/* A body built from a peer's bytes may be in non-normal form; what the encoder sends
+ * must still be something every decoder accepts. */
+static void
+test_encode_non_normal_body(void)
+{
+  /* (us) whose string lacks its terminating nul. */
+  static const guint8 unterminated[] = {0x01, 0x00, 0x00, 0x00, 'a', 'b'};
+  g_autoptr(GVariant) body = g_variant_ref_sink(g_variant_new_from_data(
+      G_VARIANT_TYPE("(us)"), unterminated, sizeof unterminated, FALSE, NULL, NULL));
+  g_autoptr(GBytes) bytes = encode_or_die(HARK_MSG_ERROR, 5, body);
+  g_autoptr(HarkWireMessage) message = decode_or_die(bytes);
+
+  g_assert_true(g_variant_equal(message->body, body));
+}
+
 static void
 test_decode_empty(void)
 {
   g_autoptr(GBytes) bytes = g_bytes_new(NULL, 0);
+  g_autoptr(GError) error = NULL;
+
   assert_decode_fails(bytes, HARK_WIRE_ERROR_MALFORMED);
+  g_assert_null(hark_wire_decode(bytes, &error));
+  g_assert_cmpstr(error->message, ==, "message is empty");
 }
 
 /* A prefix may be refused or, should it happen to be a whole message, accepted; then
@@ -351,7 +372,8 @@ test_decode_wrong_body_type(void)
   assert_decode_data_fails(ping_with_u, sizeof ping_with_u, HARK_WIRE_ERROR_BODY_TYPE);
   assert_decode_data_fails(ping_with_bare_t, sizeof ping_with_bare_t,
                            HARK_WIRE_ERROR_BODY_TYPE);
-  assert_decode_data_fails(error_with_t, sizeof error_with_t, HARK_WIRE_ERROR_BODY_TYPE);
+  assert_decode_data_fails(error_with_t, sizeof error_with_t,
+                           HARK_WIRE_ERROR_BODY_TYPE);
 }
 
 static void
@@ -392,6 +414,7 @@ main(int argc, char **argv)
   g_test_add_func("/wire/encode/unknown-type", test_encode_unknown_type);
   g_test_add_func("/wire/encode/wrong-body-type", test_encode_wrong_body_type);
   g_test_add_func("/wire/encode/too-large", test_encode_too_large);
+  g_test_add_func("/wire/encode/non-normal-body", test_encode_non_normal_body);
   g_test_add_func("/wire/decode/empty", test_decode_empty);
   g_test_add_func("/wire/decode/truncated", test_decode_truncated);
   g_test_add_func("/wire/decode/too-large", test_decode_too_large);

@@ -1,0 +1,14 @@
+#!/bin/sh
+# run-corpus.sh FUZZER SEED_DIR [LIBFUZZER_FLAGS...]: the fuzz regression test.
+# libFuzzer adds every new input it finds to the first corpus directory it is given, so
+# it gets a throwaway copy of the seeds and the source tree stays as committed.
+set -eu
+fuzzer=$1
+seeds=$2
+shift 2
+work=$(mktemp -d "${TMPDIR:-/tmp}/hark-fuzz-corpus.XXXXXX")
+trap 'rm -rf "$work"' EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+cp "$seeds"/* "$work"/
+"$fuzzer" "$@" "$work"
