@@ -1,1 +1,344 @@
-/* placeholder while the tree is being laid out */
+/* cli.c: the `cli` frontend plugin: the node's command table in a terminal or a script.
+ *
+ * Each line is split into words like a shell would (quotes work), the first word names
+ * a command of the node's one table and the others become its arguments through
+ * hark_command_parse_words(), so every command any plugin adds works here unchanged.
+ * Lines run one at a time, in input order: the next line waits until the command
+ * before it has answered, which may be later. End of input stops the node.
+ *
+ * On a terminal, terminal.c drives GNU readline; otherwise (a pipe or a file: scripts
+ * and tests) lines are read asynchronously from stdin here, with no prompt. */
+#include "cli.h"
+
+#include <gio/gunixinputstream.h>
+#include <stdio.h>
+#include <unistd.h>
+
+#define DEFAULT_PROMPT "hark> "
+#define DEFAULT_HISTORY_SIZE 1000
+#define MAX_HISTORY_SIZE 100000
+
+static void cli_run_waiting_lines(HarkCli *cli);
+
+/* ---- output ----------------------------------------------------------------------- */
+
+/* Everything goes to stdout, errors too, so that answers keep the order of the lines. */
+static void
+cli_print(HarkCli *cli, const char *text)
+{
+  if (cli->readline_installed) {
+    cli_terminal_print(cli, text);
+    return;
+  }
+  fputs(text, stdout);
+  fflush(stdout);
+}
+
+static void
+cli_print_error(HarkCli *cli, const GError *error)
+{
+  g_autofree char *text = cli_render_error(error);
+  cli_print(cli, text);
+}
+
+/* ---- stdin as a pipe or a file ---------------------------------------------------- */
+
+static void
+on_line_read(GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  g_autoptr(GError) error = NULL;
+  gsize length = 0;
+  g_autofree char *line =
+    g_data_input_stream_read_line_finish(G_DATA_INPUT_STREAM(source), result, &length, &error);
+  /* Cancelled by stop(): the cli may be freed already, so touch nothing. */
+  if (g_error_matches(error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+    return;
+  HarkCli *cli = user_data;
+  cli->read_pending = FALSE;
+  if (error != NULL) {
+    g_warning("cli: cannot read standard input: %s", error->message);
+    cli_take_line(cli, NULL);
+    return;
+  }
+  if (line != NULL && length > 0 && line[length - 1] == '\r')
+    line[length - 1] = '\0'; /* a script written with CRLF line ends */
+  if (line != NULL && !g_utf8_validate(line, -1, NULL)) {
+    g_autoptr(GError) invalid = g_error_new_literal(G_CONVERT_ERROR, G_CONVERT_ERROR_ILLEGAL_SEQUENCE,
+                                                    "the line is not valid UTF-8; skipped");
+    cli_print_error(cli, invalid);
+    cli_run_waiting_lines(cli); /* reads the next one */
+    return;
+  }
+  cli_take_line(cli, line);
+}
+
+static void
+cli_read_next_line(HarkCli *cli)
+{
+  cli->read_pending = TRUE;
+  /* The callback runs in the thread-default context of the caller: make it the node's. */
+  GMainContext *main_context = hark_context_main_context(cli->ctx);
+  g_main_context_push_thread_default(main_context);
+  g_data_input_stream_read_line_async(cli->lines_in, G_PRIORITY_DEFAULT, cli->read_cancellable,
+                                      on_line_read, cli);
+  g_main_context_pop_thread_default(main_context);
+}
+
+static void
+cli_lines_start(HarkCli *cli)
+{
+  g_autoptr(GInputStream) fd_stream = g_unix_input_stream_new(STDIN_FILENO, FALSE);
+  cli->lines_in = g_data_input_stream_new(fd_stream);
+  g_data_input_stream_set_newline_type(cli->lines_in, G_DATA_STREAM_NEWLINE_TYPE_LF);
+  cli->read_cancellable = g_cancellable_new();
+  cli_read_next_line(cli);
+}
+
+static void
+cli_lines_close(HarkCli *cli)
+{
+  if (cli->read_cancellable != NULL)
+    g_cancellable_cancel(cli->read_cancellable);
+  g_clear_object(&cli->read_cancellable);
+  g_clear_object(&cli->lines_in);
+  cli->read_pending = FALSE;
+}
+
+/* ---- one line, one command -------------------------------------------------------- */
+
+static void
+on_command_done(JsonNode *result, const GError *error, gpointer user_data)
+{
+  HarkCli *cli = user_data;
+  g_autofree char *command = g_steal_pointer(&cli->running_command);
+  g_autofree char *text = error ? cli_render_error(error) : cli_render_result(command, result);
+  cli_print(cli, text);
+  /* An answer given while the line ran is picked up by the loop that ran it. */
+  if (!cli->dispatching)
+    cli_run_waiting_lines(cli);
+}
+
+/* quit and exit are not commands (unless a plugin adds them): say what is. */
+static gboolean
+cli_hint_for(HarkCli *cli, const char *word)
+{
+  if (hark_context_find_command(cli->ctx, word) != NULL ||
+      (!g_str_equal(word, "quit") && !g_str_equal(word, "exit")))
+    return FALSE;
+  g_autofree char *hint =
+    g_strdup_printf("'%s' is not a command: type 'shutdown' to stop the node, or end the "
+                    "input (Ctrl-D)\n",
+                    word);
+  cli_print(cli, hint);
+  return TRUE;
+}
+
+/* Start the line's command; it answers through on_command_done, now or later. */
+static void
+cli_run_line(HarkCli *cli, const char *line)
+{
+  g_auto(GStrv) words = NULL;
+  g_autoptr(GError) error = NULL;
+  if (!g_shell_parse_argv(line, NULL, &words, &error)) {
+    /* Blank lines and lines that are only a # comment parse to nothing: not an error. */
+    if (!g_error_matches(error, G_SHELL_ERROR, G_SHELL_ERROR_EMPTY_STRING))
+      cli_print_error(cli, error);
+    return;
+  }
+  if (cli_hint_for(cli, words[0]))
+    return;
+  /* An unknown command goes to the core anyway: its error message is the same for all
+   * frontends. */
+  const HarkCommand *command = hark_context_find_command(cli->ctx, words[0]);
+  g_autoptr(JsonObject) args = NULL;
+  if (command != NULL) {
+    args = hark_command_parse_words(command, (const char *const *)words + 1, &error);
+    if (args == NULL) {
+      cli_print_error(cli, error);
+      return;
+    }
+  }
+  cli->running_command = g_strdup(words[0]);
+  hark_context_run_command(cli->ctx, words[0], args, on_command_done, cli);
+}
+
+/* Run waiting lines until one has to wait for its answer; with none left, read on. */
+static void
+cli_run_waiting_lines(HarkCli *cli)
+{
+  cli->dispatching = TRUE;
+  while (cli->running_command == NULL && !cli->input_closed) {
+    g_autofree char *line = g_queue_pop_head(&cli->waiting_lines);
+    if (line == NULL)
+      break;
+    cli_run_line(cli, line);
+  }
+  cli->dispatching = FALSE;
+  if (cli->running_command == NULL && !cli->input_closed && cli->lines_in != NULL &&
+      !cli->read_pending)
+    cli_read_next_line(cli);
+}
+
+/* Stop reading: at end of input, when the node stops, and in stop(). */
+static void
+cli_close_input(HarkCli *cli)
+{
+  cli->input_closed = TRUE;
+  g_queue_clear_full(&cli->waiting_lines, g_free);
+  cli_lines_close(cli);
+  cli_terminal_close_input(cli);
+}
+
+void
+cli_take_line(HarkCli *cli, const char *line)
+{
+  if (cli->input_closed)
+    return;
+  if (line == NULL) {
+    cli_close_input(cli);
+    hark_context_request_stop(cli->ctx);
+    return;
+  }
+  g_queue_push_tail(&cli->waiting_lines, g_strdup(line));
+  if (!cli->dispatching)
+    cli_run_waiting_lines(cli);
+}
+
+/* ---- the frontend interface ------------------------------------------------------- */
+
+static gboolean
+cli_start(gpointer instance, GError **error)
+{
+  HarkCli *cli = instance;
+  cli->interactive = isatty(STDIN_FILENO);
+  if (cli->interactive)
+    return cli_terminal_start(cli, error);
+  cli_lines_start(cli);
+  return TRUE;
+}
+
+static void
+cli_stop(gpointer instance)
+{
+  HarkCli *cli = instance;
+  cli_close_input(cli);
+  cli_terminal_stop(cli);
+}
+
+static void
+cli_event(gpointer instance, const char *name, JsonObject *data)
+{
+  HarkCli *cli = instance;
+  g_autofree char *text = cli_render_event(name, data);
+  cli_print(cli, text);
+  /* Lines after `shutdown` (or typed while the node winds down) are not run. */
+  if (g_str_equal(name, "node-stopping"))
+    cli_close_input(cli);
+}
+
+static const HarkFrontendInterface cli_frontend = {
+  .version = HARK_FRONTEND_INTERFACE_VERSION,
+  .start = cli_start,
+  .stop = cli_stop,
+  .event = cli_event,
+};
+
+/* ---- settings --------------------------------------------------------------------- */
+
+/* A setting's value when it has the expected type; NULL (and error) when it has another. */
+static GVariant *
+lookup_setting(GVariant *settings, const char *key, const GVariantType *type,
+               const char *expected, GError **error)
+{
+  g_autoptr(GVariant) value = g_variant_lookup_value(settings, key, NULL);
+  if (value == NULL || g_variant_is_of_type(value, type))
+    return g_steal_pointer(&value);
+  g_set_error(error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
+              "setting '%s' must be %s, not %s", key, expected, g_variant_get_type_string(value));
+  return NULL;
+}
+
+static void
+warn_unknown_settings(GVariant *settings)
+{
+  static const char *const known[] = { "prompt", "history_size", NULL };
+  GVariantIter iter;
+  const char *key;
+  g_variant_iter_init(&iter, settings);
+  while (g_variant_iter_next(&iter, "{&sv}", &key, NULL))
+    if (!g_strv_contains(known, key))
+      g_warning("cli: unknown setting '%s' ignored (known: prompt, history_size)", key);
+}
+
+static gboolean
+cli_apply_settings(HarkCli *cli, GVariant *settings, GError **error)
+{
+  g_autoptr(GError) local = NULL;
+  g_autoptr(GVariant) prompt =
+    lookup_setting(settings, "prompt", G_VARIANT_TYPE_STRING, "a string", &local);
+  g_autoptr(GVariant) size =
+    local ? NULL : lookup_setting(settings, "history_size", G_VARIANT_TYPE_INT64, "an integer", &local);
+  if (local != NULL) {
+    g_propagate_error(error, g_steal_pointer(&local));
+    return FALSE;
+  }
+  gint64 lines = size ? g_variant_get_int64(size) : DEFAULT_HISTORY_SIZE;
+  if (lines < 0 || lines > MAX_HISTORY_SIZE) {
+    g_set_error(error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
+                "setting 'history_size' must be between 0 and %d, not %" G_GINT64_FORMAT,
+                MAX_HISTORY_SIZE, lines);
+    return FALSE;
+  }
+  cli->history_size = (int)lines;
+  g_free(cli->prompt);
+  cli->prompt = g_strdup(prompt ? g_variant_get_string(prompt, NULL) : DEFAULT_PROMPT);
+  warn_unknown_settings(settings);
+  return TRUE;
+}
+
+/* ---- the plugin ------------------------------------------------------------------- */
+
+static void
+cli_free(HarkCli *cli)
+{
+  g_queue_clear_full(&cli->waiting_lines, g_free);
+  g_free(cli->running_command);
+  g_free(cli->prompt);
+  g_free(cli->history_path);
+  g_free(cli);
+}
+
+static gboolean
+cli_init(HarkContext *ctx, GVariant *settings, GError **error)
+{
+  HarkCli *cli = g_new0(HarkCli, 1);
+  cli->ctx = ctx;
+  g_queue_init(&cli->waiting_lines);
+  if (!cli_apply_settings(cli, settings, error) ||
+      !hark_context_register(ctx, HARK_KIND_FRONTEND, "cli", HARK_RANK_PRIMARY, &cli_frontend,
+                             cli, error)) {
+    cli_free(cli);
+    return FALSE;
+  }
+  return TRUE;
+}
+
+/* The instance is the one this plugin registered: registrations outlive fini. */
+static void
+cli_fini(HarkContext *ctx)
+{
+  g_autoptr(GPtrArray) frontends = hark_context_lookup(ctx, HARK_KIND_FRONTEND);
+  for (guint i = 0; i < frontends->len; i++) {
+    HarkRegistration *reg = frontends->pdata[i];
+    if (reg->iface == &cli_frontend)
+      cli_free(reg->instance);
+  }
+}
+
+HARK_PLUGIN_DEFINE(.name = "cli",
+                   .version = HARK_VERSION,
+                   .description = "interactive terminal (GNU readline), or commands from a script",
+                   .license = "LGPL-2.1-or-later",
+                   .kinds = HARK_KIND_FRONTEND,
+                   .init = cli_init,
+                   .fini = cli_fini);

@@ -1,1 +1,283 @@
-/* placeholder while the tree is being laid out */
+/* render.c: the cli's output for people: command answers, errors and events as text.
+ *
+ * Answers are generic (any command a plugin adds later prints sensibly with no change
+ * here): an object is "key: value" lines indented by depth, an array of scalars is one
+ * comma-joined line, an array of objects is a list of "- " items. Only `help` has its
+ * own layout, a table, because it is what people read most. */
+#include "cli.h"
+
+#define INDENT "  "
+
+/* ---- scalars ---------------------------------------------------------------------- */
+
+static gboolean
+is_scalar(JsonNode *node)
+{
+  return JSON_NODE_HOLDS_VALUE(node) || JSON_NODE_HOLDS_NULL(node);
+}
+
+static void
+append_scalar(GString *out, JsonNode *node)
+{
+  if (JSON_NODE_HOLDS_NULL(node)) {
+    g_string_append(out, "null");
+    return;
+  }
+  GType type = json_node_get_value_type(node);
+  if (type == G_TYPE_STRING) {
+    g_string_append(out, json_node_get_string(node));
+  } else if (type == G_TYPE_INT64) {
+    g_string_append_printf(out, "%" G_GINT64_FORMAT, json_node_get_int(node));
+  } else if (type == G_TYPE_BOOLEAN) {
+    g_string_append(out, json_node_get_boolean(node) ? "true" : "false");
+  } else {
+    char buffer[G_ASCII_DTOSTR_BUF_SIZE];
+    g_string_append(out, g_ascii_dtostr(buffer, sizeof buffer, json_node_get_double(node)));
+  }
+}
+
+/* Something that fits after "key: " on one line: a scalar, an array of scalars, or an
+ * empty container. */
+static gboolean
+fits_one_line(JsonNode *node)
+{
+  if (is_scalar(node))
+    return TRUE;
+  if (JSON_NODE_HOLDS_OBJECT(node))
+    return json_object_get_size(json_node_get_object(node)) == 0;
+  JsonArray *array = json_node_get_array(node);
+  for (guint i = 0; i < json_array_get_length(array); i++)
+    if (!is_scalar(json_array_get_element(array, i)))
+      return FALSE;
+  return TRUE;
+}
+
+static void
+append_one_line(GString *out, JsonNode *node)
+{
+  if (is_scalar(node)) {
+    append_scalar(out, node);
+    return;
+  }
+  guint length = JSON_NODE_HOLDS_ARRAY(node) ? json_array_get_length(json_node_get_array(node)) : 0;
+  if (length == 0)
+    g_string_append(out, "(none)");
+  for (guint i = 0; i < length; i++) {
+    if (i > 0)
+      g_string_append(out, ", ");
+    append_scalar(out, json_array_get_element(json_node_get_array(node), i));
+  }
+}
+
+/* ---- nested values ---------------------------------------------------------------- */
+
+static void append_object(GString *out, JsonObject *object, const char *indent, gboolean bullet);
+
+/* Elements of an array that does not fit one line, each a "- " item under indent. */
+static void
+append_items(GString *out, JsonArray *array, const char *indent)
+{
+  g_autofree char *deeper = g_strconcat(indent, INDENT, NULL);
+  for (guint i = 0; i < json_array_get_length(array); i++) {
+    JsonNode *element = json_array_get_element(array, i);
+    if (JSON_NODE_HOLDS_OBJECT(element) && json_object_get_size(json_node_get_object(element)) > 0) {
+      append_object(out, json_node_get_object(element), indent, TRUE);
+    } else if (JSON_NODE_HOLDS_ARRAY(element) && !fits_one_line(element)) {
+      g_string_append_printf(out, "%s-\n", indent);
+      append_items(out, json_node_get_array(element), deeper);
+    } else {
+      g_string_append_printf(out, "%s- ", indent);
+      append_one_line(out, element);
+      g_string_append_c(out, '\n');
+    }
+  }
+}
+
+/* One "key: value" line, or "key:" followed by the value nested one level deeper. */
+static void
+append_member(GString *out, const char *lead, const char *nested_indent, const char *key,
+              JsonNode *value)
+{
+  g_string_append_printf(out, "%s%s:", lead, key);
+  if (fits_one_line(value)) {
+    g_string_append_c(out, ' ');
+    append_one_line(out, value);
+    g_string_append_c(out, '\n');
+    return;
+  }
+  g_string_append_c(out, '\n');
+  if (JSON_NODE_HOLDS_OBJECT(value))
+    append_object(out, json_node_get_object(value), nested_indent, FALSE);
+  else
+    append_items(out, json_node_get_array(value), nested_indent);
+}
+
+/* The members of an object at indent; as a list item (bullet), the first member
+ * carries the "- " and the others line up under it. */
+static void
+append_object(GString *out, JsonObject *object, const char *indent, gboolean bullet)
+{
+  g_autofree char *first_lead = g_strconcat(indent, bullet ? "- " : "", NULL);
+  g_autofree char *lead = g_strconcat(indent, bullet ? INDENT : "", NULL);
+  g_autofree char *nested = g_strconcat(lead, INDENT, NULL);
+  g_autoptr(GList) members = json_object_get_members(object);
+  for (GList *m = members; m; m = m->next)
+    append_member(out, m == members ? first_lead : lead, nested, m->data,
+                  json_object_get_member(object, m->data));
+}
+
+/* ---- help ------------------------------------------------------------------------- */
+
+/* "<name>" for a required argument, "[name]" for an optional one. */
+static char *
+help_args(JsonArray *params)
+{
+  GString *args = g_string_new(NULL);
+  for (guint i = 0; params && i < json_array_get_length(params); i++) {
+    JsonObject *param = json_array_get_object_element(params, i);
+    gboolean required = json_object_get_boolean_member_with_default(param, "required", FALSE);
+    const char *name = json_object_get_string_member_with_default(param, "name", "?");
+    g_string_append_printf(args, "%s%c%s%c", args->len ? " " : "", required ? '<' : '[', name,
+                           required ? '>' : ']');
+  }
+  return g_string_free(args, FALSE);
+}
+
+static JsonArray *
+command_params(JsonObject *command)
+{
+  JsonNode *params = json_object_get_member(command, "params");
+  return params && JSON_NODE_HOLDS_ARRAY(params) ? json_node_get_array(params) : NULL;
+}
+
+static const char *
+command_string(JsonObject *command, const char *member)
+{
+  JsonNode *node = json_object_get_member(command, member);
+  if (node == NULL || json_node_get_value_type(node) != G_TYPE_STRING)
+    return "";
+  return json_node_get_string(node);
+}
+
+/* One line per argument, under the row of a command asked for by name. */
+static void
+append_param_details(GString *out, JsonArray *params)
+{
+  for (guint i = 0; params && i < json_array_get_length(params); i++) {
+    JsonObject *param = json_array_get_object_element(params, i);
+    g_string_append_printf(out, INDENT "%s (%s, %s)", command_string(param, "name"),
+                           command_string(param, "type"),
+                           json_object_get_boolean_member_with_default(param, "required", FALSE)
+                             ? "required" : "optional");
+    const char *help = command_string(param, "help");
+    g_string_append_printf(out, "%s%s\n", *help ? ": " : "", help);
+  }
+}
+
+/* help's answer is {"commands": [{name, summary, params: [{name, type, required, help}]}]};
+ * FALSE when it is not that shape (then the generic layout is used). */
+static gboolean
+is_help_answer(JsonNode *result)
+{
+  if (!JSON_NODE_HOLDS_OBJECT(result))
+    return FALSE;
+  JsonNode *commands = json_object_get_member(json_node_get_object(result), "commands");
+  if (commands == NULL || !JSON_NODE_HOLDS_ARRAY(commands))
+    return FALSE;
+  JsonArray *array = json_node_get_array(commands);
+  for (guint i = 0; i < json_array_get_length(array); i++)
+    if (!JSON_NODE_HOLDS_OBJECT(json_array_get_element(array, i)))
+      return FALSE;
+  return TRUE;
+}
+
+/* A table, "name  args  summary"; asked about one command, its arguments in detail. */
+static void
+append_help(GString *out, JsonArray *commands)
+{
+  guint count = json_array_get_length(commands);
+  g_autoptr(GPtrArray) args = g_ptr_array_new_with_free_func(g_free);
+  int name_width = 0, args_width = 0;
+  for (guint i = 0; i < count; i++) {
+    JsonObject *command = json_array_get_object_element(commands, i);
+    char *text = help_args(command_params(command));
+    g_ptr_array_add(args, text);
+    name_width = MAX(name_width, (int)strlen(command_string(command, "name")));
+    args_width = MAX(args_width, (int)strlen(text));
+  }
+  for (guint i = 0; i < count; i++) {
+    JsonObject *command = json_array_get_object_element(commands, i);
+    /* No command with arguments: no empty column for them. */
+    g_autofree char *row = g_strdup_printf("%-*s  %-*s%s%s", name_width,
+                                           command_string(command, "name"), args_width,
+                                           (char *)args->pdata[i], args_width ? "  " : "",
+                                           command_string(command, "summary"));
+    g_string_append_printf(out, "%s\n", g_strchomp(row));
+    if (count == 1)
+      append_param_details(out, command_params(command));
+  }
+}
+
+/* ---- entry points ----------------------------------------------------------------- */
+
+char *
+cli_render_result(const char *command, JsonNode *result)
+{
+  GString *out = g_string_new(NULL);
+  if (result == NULL || (JSON_NODE_HOLDS_OBJECT(result) &&
+                         json_object_get_size(json_node_get_object(result)) == 0)) {
+    g_string_append(out, "ok\n");
+  } else if (g_strcmp0(command, "help") == 0 && is_help_answer(result)) {
+    append_help(out, json_object_get_array_member(json_node_get_object(result), "commands"));
+  } else if (JSON_NODE_HOLDS_OBJECT(result)) {
+    append_object(out, json_node_get_object(result), "", FALSE);
+  } else if (JSON_NODE_HOLDS_ARRAY(result) && !fits_one_line(result)) {
+    append_items(out, json_node_get_array(result), "");
+  } else {
+    append_one_line(out, result);
+    g_string_append_c(out, '\n');
+  }
+  return g_string_free(out, FALSE);
+}
+
+char *
+cli_render_error(const GError *error)
+{
+  return g_strdup_printf("error: %s\n", error->message);
+}
+
+/* A value as one word of "key=value": a scalar as text, quoted when it has spaces (or
+ * is empty); an object or an array as compact JSON, which keeps it on one word. */
+static void
+append_event_value(GString *out, JsonNode *value)
+{
+  if (!is_scalar(value)) {
+    g_autofree char *json = json_to_string(value, FALSE);
+    g_string_append(out, json);
+    return;
+  }
+  g_autoptr(GString) text = g_string_new(NULL);
+  append_scalar(text, value);
+  if (text->len > 0 && strpbrk(text->str, " \t\n\"'\\") == NULL) {
+    g_string_append(out, text->str);
+    return;
+  }
+  g_autofree char *quoted = g_shell_quote(text->str);
+  g_string_append(out, quoted);
+}
+
+char *
+cli_render_event(const char *name, JsonObject *data)
+{
+  GString *out = g_string_new("* ");
+  g_string_append(out, name);
+  g_autoptr(GList) members = data ? json_object_get_members(data) : NULL;
+  for (GList *m = members; m; m = m->next) {
+    if (g_str_equal(m->data, "event"))
+      continue; /* already said, as the name */
+    g_string_append_printf(out, " %s=", (const char *)m->data);
+    append_event_value(out, json_object_get_member(data, m->data));
+  }
+  g_string_append_c(out, '\n');
+  return g_string_free(out, FALSE);
+}

@@ -1,1 +1,426 @@
-int main(void) { return 0; }
+/* test-cli.c: the cli frontend driven the way scripts drive it: lines on a pipe.
+ *
+ * Each case writes a configuration that loads the cli and nothing else into a fresh
+ * temporary directory, runs `$HARK_BIN run` with the lines on stdin, and reads what the
+ * node printed when it exits at the end of the input. A node that hangs is killed
+ * after RUN_TIMEOUT_S, and the case fails. (The terminal path, readline, needs a tty
+ * and is not run here.) */
+#include <gio/gio.h>
+#include <glib/gstdio.h>
+#include <string.h>
+
+#define RUN_TIMEOUT_S 20
+#define NODE_NAME "cli-test-node"
+#define BUILTINS "help", "plugins", "shutdown", "state", "version"
+
+typedef struct {
+  char *dir;       /* temporary, removed at the end */
+  char *state_dir; /* dir/state */
+  char *out;
+  char *err;
+  gboolean exited;
+  int exit_status;
+} Run;
+
+/* ---- running a node --------------------------------------------------------------- */
+
+static void
+remove_tree(const char *path)
+{
+  if (g_file_test(path, G_FILE_TEST_IS_DIR) && !g_file_test(path, G_FILE_TEST_IS_SYMLINK)) {
+    g_autoptr(GDir) dir = g_dir_open(path, 0, NULL);
+    const char *name;
+    while (dir && (name = g_dir_read_name(dir)) != NULL) {
+      g_autofree char *child = g_build_filename(path, name, NULL);
+      remove_tree(child);
+    }
+  }
+  g_remove(path);
+}
+
+static void
+run_free(Run *run)
+{
+  if (run->dir != NULL)
+    remove_tree(run->dir);
+  g_free(run->dir);
+  g_free(run->state_dir);
+  g_free(run->out);
+  g_free(run->err);
+  g_free(run);
+}
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(Run, run_free)
+
+static const char *
+hark_bin(void)
+{
+  const char *bin = g_getenv("HARK_BIN");
+  g_assert_nonnull(bin); /* set by tests/meson.build */
+  return bin;
+}
+
+static char *
+write_config(const char *dir, const char *cli_settings)
+{
+  g_autofree char *text = g_strdup_printf(
+    "node: { name = \"%s\"; };\n"
+    "plugins: { load = ( { name = \"cli\"; settings = { %s }; } ); };\n",
+    NODE_NAME, cli_settings ? cli_settings : "");
+  char *path = g_build_filename(dir, "hark.conf", NULL);
+  g_autoptr(GError) error = NULL;
+  g_file_set_contents(path, text, -1, &error);
+  g_assert_no_error(error);
+  return path;
+}
+
+typedef struct {
+  GMainLoop *loop;
+  GCancellable *cancellable;
+  gboolean done;
+  gboolean timed_out;
+} Waiter;
+
+static void
+on_communicated(GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  Run *run = g_object_get_data(source, "run");
+  Waiter *waiter = user_data;
+  g_autoptr(GError) error = NULL;
+  g_subprocess_communicate_utf8_finish(G_SUBPROCESS(source), result, &run->out, &run->err,
+                                       &error);
+  if (error != NULL && !waiter->timed_out)
+    g_test_message("communicate: %s", error->message);
+  waiter->done = TRUE;
+  g_main_loop_quit(waiter->loop);
+}
+
+static gboolean
+on_timeout(gpointer user_data)
+{
+  Waiter *waiter = user_data;
+  waiter->timed_out = TRUE;
+  g_cancellable_cancel(waiter->cancellable);
+  return G_SOURCE_REMOVE;
+}
+
+/* Wait for the output streams to close (the node has exited) or for the timeout. */
+static void
+communicate(GSubprocess *process, Run *run, const char *input)
+{
+  Waiter waiter = { g_main_loop_new(NULL, FALSE), g_cancellable_new(), FALSE, FALSE };
+  g_object_set_data(G_OBJECT(process), "run", run);
+  g_subprocess_communicate_utf8_async(process, input, waiter.cancellable, on_communicated,
+                                      &waiter);
+  guint timeout = g_timeout_add_seconds(RUN_TIMEOUT_S, on_timeout, &waiter);
+  while (!waiter.done)
+    g_main_loop_run(waiter.loop);
+  if (!waiter.timed_out)
+    g_source_remove(timeout);
+  else
+    g_subprocess_force_exit(process);
+  g_main_loop_unref(waiter.loop);
+  g_object_unref(waiter.cancellable);
+  g_assert_false(waiter.timed_out);
+}
+
+/* `hark run` with input on its stdin, a config whose cli has these settings. */
+static Run *
+run_node(const char *input, const char *cli_settings)
+{
+  Run *run = g_new0(Run, 1);
+  g_autoptr(GError) error = NULL;
+  run->dir = g_dir_make_tmp("hark-cli-XXXXXX", &error);
+  g_assert_no_error(error);
+  run->state_dir = g_build_filename(run->dir, "state", NULL);
+  g_autofree char *config = write_config(run->dir, cli_settings);
+
+  g_autoptr(GSubprocessLauncher) launcher = g_subprocess_launcher_new(
+    G_SUBPROCESS_FLAGS_STDIN_PIPE | G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDERR_PIPE);
+  const char *wrapper = g_getenv("HARK_TEST_WRAPPER"); /* e.g. "valgrind --leak-check=full" */
+  g_autoptr(GStrvBuilder) argv = g_strv_builder_new();
+  if (wrapper != NULL && *wrapper != '\0') {
+    g_auto(GStrv) words = NULL;
+    g_shell_parse_argv(wrapper, NULL, &words, &error);
+    g_assert_no_error(error);
+    g_strv_builder_addv(argv, (const char **)words);
+  }
+  const char *tail[] = { hark_bin(), "run", "-c", config, "--state-dir", run->state_dir, NULL };
+  g_strv_builder_addv(argv, tail);
+  g_auto(GStrv) args = g_strv_builder_end(argv);
+  g_autoptr(GSubprocess) process =
+    g_subprocess_launcher_spawnv(launcher, (const char *const *)args, &error);
+  g_assert_no_error(error);
+
+  communicate(process, run, input);
+  g_subprocess_wait(process, NULL, &error);
+  g_assert_no_error(error);
+  run->exited = g_subprocess_get_if_exited(process);
+  run->exit_status = run->exited ? g_subprocess_get_exit_status(process) : -1;
+  if (run->err != NULL && *run->err != '\0')
+    g_test_message("stderr of hark:\n%s", run->err);
+  g_test_message("stdout of hark:\n%s", run->out ? run->out : "");
+  return run;
+}
+
+/* The run of a node that must go well: exit status 0, and output. */
+static Run *
+run_ok(const char *input)
+{
+  Run *run = run_node(input, NULL);
+  g_assert_true(run->exited);
+  g_assert_cmpint(run->exit_status, ==, 0);
+  g_assert_nonnull(run->out);
+  return run;
+}
+
+/* ---- reading the output ----------------------------------------------------------- */
+
+/* Where a line starting with prefix begins in text, or -1. */
+static gssize
+line_offset(const char *text, const char *prefix)
+{
+  for (const char *line = text; line && *line; line = strchr(line, '\n') ? strchr(line, '\n') + 1 : NULL)
+    if (g_str_has_prefix(line, prefix))
+      return line - text;
+  return -1;
+}
+
+static void
+assert_has_line(const char *text, const char *prefix)
+{
+  if (line_offset(text, prefix) < 0)
+    g_error("no line starting with '%s' in:\n%s", prefix, text);
+}
+
+static void
+assert_no_line(const char *text, const char *prefix)
+{
+  if (line_offset(text, prefix) >= 0)
+    g_error("a line starting with '%s' should not be in:\n%s", prefix, text);
+}
+
+/* The output without the lines of events ("* name ..."). */
+static char *
+without_events(const char *text)
+{
+  g_auto(GStrv) lines = g_strsplit(text, "\n", -1);
+  g_autoptr(GString) kept = g_string_new(NULL);
+  for (char **l = lines; *l; l++)
+    if (!g_str_has_prefix(*l, "* ") && **l != '\0')
+      g_string_append_printf(kept, "%s\n", *l);
+  return g_string_free(g_steal_pointer(&kept), FALSE);
+}
+
+/* The first word of each row of help's table (rows are not indented). */
+static GPtrArray *
+help_rows(const char *text)
+{
+  GPtrArray *names = g_ptr_array_new_with_free_func(g_free);
+  g_autofree char *answer = without_events(text);
+  g_auto(GStrv) lines = g_strsplit(answer, "\n", -1);
+  for (char **l = lines; *l; l++)
+    if (**l != '\0' && !g_ascii_isspace(**l))
+      g_ptr_array_add(names, g_strndup(*l, strcspn(*l, " ")));
+  return names;
+}
+
+/* ---- the cases -------------------------------------------------------------------- */
+
+static void
+test_version(void)
+{
+  /* The version `hark --version` states, the first word after "hark ". */
+  g_autofree char *stdout_text = NULL;
+  g_autoptr(GError) error = NULL;
+  const char *argv[] = { hark_bin(), "--version", NULL };
+  g_spawn_sync(NULL, (char **)argv, NULL, G_SPAWN_DEFAULT, NULL, NULL, &stdout_text, NULL, NULL,
+               &error);
+  g_assert_no_error(error);
+  g_assert_true(g_str_has_prefix(stdout_text, "hark "));
+  g_autofree char *version = g_strndup(stdout_text + 5, strcspn(stdout_text + 5, " \n"));
+
+  g_autoptr(Run) run = run_ok("version\n");
+  g_autofree char *expected = g_strdup_printf("version: %s\n", version);
+  assert_has_line(run->out, expected);
+  assert_has_line(run->out, "plugin_abi: ");
+  g_assert_null(strstr(run->out, "{")); /* text for people, not JSON */
+}
+
+static void
+test_help_lists_builtins(void)
+{
+  g_autoptr(Run) run = run_ok("help\n");
+  const char *const builtins[] = { BUILTINS, NULL };
+  g_autoptr(GPtrArray) rows = help_rows(run->out);
+  /* Every builtin, and nothing else: only the cli is loaded and it adds no commands. */
+  g_assert_cmpuint(rows->len, ==, g_strv_length((char **)builtins));
+  for (guint i = 0; i < rows->len; i++)
+    if (!g_strv_contains(builtins, rows->pdata[i]))
+      g_error("help lists '%s', which is no builtin", (char *)rows->pdata[i]);
+  for (const char *const *b = builtins; *b; b++)
+    g_assert_true(g_ptr_array_find_with_equal_func(rows, *b, g_str_equal, NULL));
+  /* help's one optional argument is shown as [command]. */
+  g_autofree char *answer = without_events(run->out);
+  g_assert_true(g_regex_match_simple("^help +\\[command\\] +list the commands", answer,
+                                     G_REGEX_MULTILINE, 0));
+}
+
+static void
+test_unknown_command_goes_on(void)
+{
+  g_autoptr(Run) run = run_ok("bogus\nversion\n");
+  assert_has_line(run->out, "error: unknown command 'bogus'");
+  g_assert_cmpint(line_offset(run->out, "error: unknown command"), <,
+                  line_offset(run->out, "version: "));
+}
+
+static void
+test_help_named_and_positional(void)
+{
+  g_autoptr(Run) positional = run_ok("help state\n");
+  g_autoptr(Run) named = run_ok("help command=state\n");
+  g_autoptr(Run) quoted = run_ok("help \"state\"\n");
+  g_autofree char *a = without_events(positional->out);
+  g_autofree char *b = without_events(named->out);
+  g_autofree char *c = without_events(quoted->out);
+  g_assert_cmpstr(a, ==, b);
+  g_assert_cmpstr(a, ==, c);
+  g_assert_true(g_str_has_prefix(a, "state "));
+  g_assert_nonnull(strstr(a, "snapshot"));
+}
+
+static void
+test_bad_arguments(void)
+{
+  g_autoptr(Run) run = run_ok("help state version\n"
+                              "help nosuch\n"
+                              "help \"unterminated\n"
+                              "version\n");
+  /* The builtins take no integer or boolean: these are the argument errors they can give. */
+  assert_has_line(run->out, "error: help: too many arguments ('version'");
+  assert_has_line(run->out, "error: unknown command 'nosuch'");
+  g_autofree char *answer = without_events(run->out);
+  g_auto(GStrv) lines = g_strsplit(answer, "\n", -1);
+  g_assert_cmpuint(g_strv_length(lines), >=, 4);
+  g_assert_true(g_str_has_prefix(lines[2], "error: ")); /* the quote: a parse error */
+  g_assert_true(g_str_has_prefix(lines[3], "version: ")); /* and the node went on */
+}
+
+static void
+test_state(void)
+{
+  g_autoptr(Run) run = run_ok("state\n");
+  assert_has_line(run->out, "node:\n  name: " NODE_NAME "\n");
+  g_assert_true(g_regex_match_simple("^  fingerprint: [0-9a-f]{64}$", run->out,
+                                     G_REGEX_MULTILINE, 0));
+  assert_has_line(run->out, "frontends: cli\n");
+  assert_has_line(run->out, "plugins:\n  - name: cli\n"); /* an array of objects as items */
+}
+
+static void
+test_eof_stops(void)
+{
+  g_autoptr(Run) run = run_ok("");
+  assert_has_line(run->out, "* node-started name=" NODE_NAME "\n");
+  assert_has_line(run->out, "* node-stopping\n");
+  g_assert_true(g_file_test(run->state_dir, G_FILE_TEST_IS_DIR));
+}
+
+static void
+test_lines_in_order(void)
+{
+  g_autoptr(Run) run = run_ok("version\nbogus\nstate\nhelp version\n");
+  gssize version = line_offset(run->out, "version: ");
+  gssize bogus = line_offset(run->out, "error: unknown command 'bogus'");
+  gssize state = line_offset(run->out, "node:");
+  gssize help = line_offset(run->out, "version  ");
+  g_assert_cmpint(line_offset(run->out, "* node-started"), ==, 0);
+  g_assert_cmpint(version, >, 0);
+  g_assert_cmpint(version, <, bogus);
+  g_assert_cmpint(bogus, <, state);
+  g_assert_cmpint(state, <, help);
+  g_assert_cmpint(help, <, line_offset(run->out, "* node-stopping"));
+}
+
+static void
+test_blank_and_comments(void)
+{
+  g_autoptr(Run) run = run_ok("\n   \n# a comment\n  # indented comment\nversion # trailing\n\r\n");
+  g_autofree char *answer = without_events(run->out);
+  g_assert_true(g_str_has_prefix(answer, "version: "));
+  g_assert_null(strstr(answer, "error"));
+}
+
+static void
+test_crlf_lines(void)
+{
+  g_autoptr(Run) run = run_ok("help state\r\nversion\r\n");
+  assert_has_line(run->out, "state ");
+  assert_has_line(run->out, "version: ");
+  g_assert_null(strstr(run->out, "error"));
+}
+
+static void
+test_quit_hints(void)
+{
+  g_autoptr(Run) run = run_ok("quit\nexit\nversion\n");
+  assert_has_line(run->out, "'quit' is not a command: type 'shutdown'");
+  assert_has_line(run->out, "'exit' is not a command: type 'shutdown'");
+  assert_has_line(run->out, "version: "); /* still running */
+}
+
+static void
+test_shutdown_ends_input(void)
+{
+  g_autoptr(Run) run = run_ok("shutdown\nversion\n");
+  g_autofree char *answer = without_events(run->out);
+  g_assert_cmpstr(answer, ==, "ok\n"); /* an empty answer */
+  assert_no_line(run->out, "version: ");  /* the line after shutdown is not run */
+  g_assert_cmpint(line_offset(run->out, "ok\n"), <, line_offset(run->out, "* node-stopping"));
+}
+
+static void
+test_no_history_without_terminal(void)
+{
+  g_autoptr(Run) run = run_ok("version\n");
+  g_autofree char *history = g_build_filename(run->state_dir, "cli_history", NULL);
+  g_assert_false(g_file_test(history, G_FILE_TEST_EXISTS));
+}
+
+static void
+test_settings(void)
+{
+  g_autoptr(Run) good = run_node("version\n", "prompt = \"x> \"; history_size = 10;");
+  g_assert_cmpint(good->exit_status, ==, 0);
+  g_assert_null(strstr(good->out, "x> ")); /* no prompt without a terminal */
+
+  g_autoptr(Run) wrong_type = run_node("version\n", "prompt = 5;");
+  g_assert_cmpint(wrong_type->exit_status, !=, 0);
+  g_assert_nonnull(strstr(wrong_type->err, "setting 'prompt' must be a string"));
+
+  g_autoptr(Run) negative = run_node("version\n", "history_size = -1;");
+  g_assert_cmpint(negative->exit_status, !=, 0);
+  g_assert_nonnull(strstr(negative->err, "history_size"));
+}
+
+int
+main(int argc, char **argv)
+{
+  g_test_init(&argc, &argv, NULL);
+  g_test_add_func("/cli/version", test_version);
+  g_test_add_func("/cli/help-lists-builtins", test_help_lists_builtins);
+  g_test_add_func("/cli/unknown-command-goes-on", test_unknown_command_goes_on);
+  g_test_add_func("/cli/help-named-and-positional", test_help_named_and_positional);
+  g_test_add_func("/cli/bad-arguments", test_bad_arguments);
+  g_test_add_func("/cli/state", test_state);
+  g_test_add_func("/cli/eof-stops", test_eof_stops);
+  g_test_add_func("/cli/lines-in-order", test_lines_in_order);
+  g_test_add_func("/cli/blank-and-comments", test_blank_and_comments);
+  g_test_add_func("/cli/crlf-lines", test_crlf_lines);
+  g_test_add_func("/cli/quit-hints", test_quit_hints);
+  g_test_add_func("/cli/shutdown-ends-input", test_shutdown_ends_input);
+  g_test_add_func("/cli/no-history-without-terminal", test_no_history_without_terminal);
+  g_test_add_func("/cli/settings", test_settings);
+  return g_test_run();
+}
