@@ -111,6 +111,12 @@ check_registration(HarkContext *ctx, HarkPluginKind kind, const char *name,
   }
   guint32 version = *(const guint32 *)iface;
   guint32 newest = newest_interface_version(kind);
+  if (newest == 0) {
+    g_set_error(error, HARK_CONTEXT_ERROR, HARK_CONTEXT_ERROR_INTERFACE_VERSION,
+                "plugin '%s': this core has no %s interface yet (hark %s)", ctx->plugin_name,
+                kind_name, HARK_VERSION);
+    return FALSE;
+  }
   if (version == 0 || version > newest) {
     g_set_error(error, HARK_CONTEXT_ERROR, HARK_CONTEXT_ERROR_INTERFACE_VERSION,
                 "plugin '%s': %s interface version %u is not known to this core "

@@ -100,6 +100,13 @@ check_descriptor(HarkNode *node, const char *path, const HarkPluginDescriptor *d
   if (!valid_plugin_name(d->name))
     return refuse(error, path, "invalid plugin name '%s' (expected [a-z0-9-]+)",
                   d->name ? d->name : "(null)");
+  g_autofree char *base = g_path_get_basename(path);
+  if (!g_str_has_suffix(base, PLUGIN_SUFFIX) ||
+      strlen(base) - strlen(PLUGIN_SUFFIX) != strlen(d->name) ||
+      strncmp(base, d->name, strlen(d->name)) != 0)
+    return refuse(error, path,
+                  "the plugin calls itself '%s', so its file must be named %s%s", d->name,
+                  d->name, PLUGIN_SUFFIX);
   if (d->init == NULL)
     return refuse(error, path, "plugin '%s' has no init function", d->name);
   if (d->kinds == 0 || (d->kinds & ~HARK_KIND_ALL) != 0)
@@ -135,7 +142,7 @@ init_plugin(HarkNode *node, HarkLoadedPlugin *plugin, GVariant *settings, int ra
   if (!d->init(plugin->ctx, settings, &init_error)) {
     hark_context_forget(plugin->ctx);
     hark_context_free(g_steal_pointer(&plugin->ctx));
-    return refuse(error, plugin->path, "plugin '%s' failed to start: %s", d->name,
+    return refuse(error, plugin->path, "plugin '%s' refused to load: its init failed: %s", d->name,
                   init_error ? init_error->message : "init returned FALSE without a reason");
   }
   warn_unused_kinds(plugin);

@@ -159,7 +159,7 @@ test_refuse_bad_name(Fixture *f, gconstpointer data)
 static void
 test_refuse_failing_init(Fixture *f, gconstpointer data)
 {
-  assert_refused(f, "init-fails", "failed to start: this plugin always fails (init-fails)");
+  assert_refused(f, "init-fails", "refused to load: its init failed: this plugin always fails (init-fails)");
   /* What it registered before failing is gone: the command and the frontend. */
   g_assert_null(hark_context_find_command(hark_node_get_context(f->node), "init-fails-echo"));
   g_autoptr(GPtrArray) frontends =
@@ -174,6 +174,20 @@ test_refuse_undeclared_kind(Fixture *f, gconstpointer data)
 }
 
 static void
+test_refuse_kind_without_interface(Fixture *f, gconstpointer data)
+{
+  /* A kind that is declared but whose interface this core does not define yet. */
+  HarkContext *ctx = hark_node_get_context(f->node);
+  static const guint32 table_v1 = 1;
+  ctx->declared_kinds = HARK_KIND_CODEC;
+  g_autoptr(GError) error = NULL;
+  g_assert_false(hark_context_register(ctx, HARK_KIND_CODEC, "pcm", 0, &table_v1, NULL, &error));
+  g_assert_error(error, HARK_CONTEXT_ERROR, HARK_CONTEXT_ERROR_INTERFACE_VERSION);
+  g_assert_nonnull(strstr(error->message, "this core has no codec interface yet"));
+  ctx->declared_kinds = 0;
+}
+
+static void
 test_refuse_duplicate_name(Fixture *f, gconstpointer data)
 {
   g_assert_true(load(f, "good-a", -1, -1, NULL));
@@ -183,6 +197,22 @@ test_refuse_duplicate_name(Fixture *f, gconstpointer data)
   g_assert_error(error, HARK_NODE_ERROR, HARK_NODE_ERROR_PLUGIN);
   g_assert_nonnull(strstr(error->message, dup));
   g_assert_nonnull(strstr(error->message, "a plugin named 'good-a' is already loaded from"));
+}
+
+static void
+test_refuse_misnamed_file(Fixture *f, gconstpointer data)
+{
+  g_autofree char *good = test_plugin_path("good-a");
+  g_autofree char *copy = g_build_filename(f->tmp, "other.so", NULL);
+  g_autofree char *bytes = NULL;
+  gsize length;
+  g_assert_true(g_file_get_contents(good, &bytes, &length, NULL));
+  g_assert_true(g_file_set_contents(copy, bytes, length, NULL));
+  g_autoptr(GError) error = NULL;
+  g_assert_false(hark_node_load_plugin_file(f->node, copy, NULL, -1, &error));
+  g_assert_error(error, HARK_NODE_ERROR, HARK_NODE_ERROR_PLUGIN);
+  g_assert_cmpstr(strstr(error->message, copy), ==, error->message);
+  g_assert_nonnull(strstr(error->message, "calls itself 'good-a', so its file must be named good-a.so"));
 }
 
 static void
@@ -310,8 +340,10 @@ main(int argc, char **argv)
   ADD("/loader/refuse/bad-name", test_refuse_bad_name);
   ADD("/loader/refuse/failing-init", test_refuse_failing_init);
   ADD("/loader/refuse/undeclared-kind", test_refuse_undeclared_kind);
+  ADD("/loader/refuse/kind-without-interface", test_refuse_kind_without_interface);
   ADD("/loader/refuse/duplicate-name", test_refuse_duplicate_name);
   ADD("/loader/refuse/missing-file", test_refuse_missing_file);
+  ADD("/loader/refuse/misnamed-file", test_refuse_misnamed_file);
   ADD("/loader/rank/order", test_rank_order);
   ADD("/loader/rank/override", test_rank_override);
   ADD("/loader/life-cycle-order", test_life_cycle_order);

@@ -81,4 +81,9 @@ void hark_command_call_return_object(HarkCommandCall *call, JsonObject *result);
 /* Takes error. Ends the call. */
 void hark_command_call_return_error(HarkCommandCall *call, GError *error);
 
+/* A call is freed only by one of the hark_command_call_return*() functions. When the
+ * node stops before a command answered, the caller is told "cancelled" at once, but
+ * the command must still return the call (at the latest in its plugin's fini); that
+ * late answer goes nowhere. */
+
 G_END_DECLS

@@ -8,6 +8,7 @@
 #pragma once
 
 #include <glib.h>
+#include <gmodule.h> /* G_MODULE_EXPORT, used by HARK_PLUGIN_DEFINE */
 
 G_BEGIN_DECLS
 
