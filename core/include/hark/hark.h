@@ -10,3 +10,4 @@
 #include "hark/identity.h"
 #include "hark/wire.h"
 #include "hark/node.h"
+#include "hark/settings.h"
