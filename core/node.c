@@ -162,8 +162,9 @@ hark_node_free(HarkNode *node)
 {
   if (node == NULL)
     return;
-  stop_frontends(node);
+  /* Cancel first, while frontends can still tell their clients "cancelled". */
   hark_commands_cancel_pending(node);
+  stop_frontends(node);
   hark_loader_unload_all(node);
   hark_context_forget(node->core_ctx);
   hark_context_free(node->core_ctx);

@@ -1,0 +1,43 @@
+/* ctl.h: what the two halves of the ctl frontend share. ctl.c is the plugin itself
+ * (settings, the listening sockets, start/stop, events); connection.c is one
+ * connected client (line framing, requests and answers, the write queue). */
+#pragma once
+
+#include <hark/hark.h>
+
+#define CTL_PROTOCOL_VERSION 1
+/* A client that lets this much output pile up unread is disconnected. */
+#define CTL_MAX_QUEUED_BYTES (1024 * 1024)
+
+typedef struct _CtlConnection CtlConnection;
+
+typedef struct {
+  HarkContext *ctx;
+  /* settings */
+  char *socket_setting;
+  guint16 tcp_port; /* 0: no TCP listener */
+  guint max_clients;
+  gsize max_line;
+  /* while started */
+  char *socket_path;      /* set once we have bound it: the file is ours to remove */
+  GPtrArray *listeners;   /* CtlListener*, see ctl.c */
+  GPtrArray *connections; /* CtlConnection*, one reference each */
+  guint connection_seq;   /* numbers connections in log lines */
+} CtlServer;
+
+/* Takes socket (non-blocking, connected); queues the hello and starts reading.
+ * The server's connections array holds the returned reference. */
+CtlConnection *ctl_connection_new(CtlServer *server, GSocket *socket);
+CtlConnection *ctl_connection_ref(CtlConnection *connection);
+void ctl_connection_unref(CtlConnection *connection);
+/* Queue one complete line (ending in '\n'); drops it once the connection is closed. */
+void ctl_connection_send_text(CtlConnection *connection, const char *text, gsize length);
+/* Write what is queued, waiting (in this thread) no later than deadline (monotonic µs). */
+void ctl_connection_flush(CtlConnection *connection, gint64 deadline);
+/* Detach from the main loop, close the socket and leave the server's list. */
+void ctl_connection_close(CtlConnection *connection);
+
+/* {"id": id, "ok": false, "error": {"code": code, "message": message}} + "\n". id may be NULL. */
+GString *ctl_error_line(JsonNode *id, const char *code, const char *message);
+/* root as one compact line, "\n" included. */
+GString *ctl_json_line(JsonNode *root);
