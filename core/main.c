@@ -156,12 +156,15 @@ command_run(int argc, char **argv)
     return 1;
   }
   g_autoptr(HarkNode) node = hark_node_new(config);
-  if (!hark_node_load_plugins(node, &error) || !hark_node_start(node, &error)) {
-    g_printerr("hark: %s\n", error->message);
-    return 1;
-  }
+  /* Before start: a signal that comes once frontends listen must still stop cleanly. */
   guint sigint = g_unix_signal_add(SIGINT, on_signal, node);
   guint sigterm = g_unix_signal_add(SIGTERM, on_signal, node);
+  if (!hark_node_load_plugins(node, &error) || !hark_node_start(node, &error)) {
+    g_printerr("hark: %s\n", error->message);
+    g_source_remove(sigint);
+    g_source_remove(sigterm);
+    return 1;
+  }
   hark_node_run(node);
   g_source_remove(sigint);
   g_source_remove(sigterm);

@@ -245,54 +245,19 @@ static const HarkFrontendInterface cli_frontend = {
 
 /* ---- settings --------------------------------------------------------------------- */
 
-/* A setting's value when it has the expected type; NULL (and error) when it has another. */
-static GVariant *
-lookup_setting(GVariant *settings, const char *key, const GVariantType *type,
-               const char *expected, GError **error)
-{
-  g_autoptr(GVariant) value = g_variant_lookup_value(settings, key, NULL);
-  if (value == NULL || g_variant_is_of_type(value, type))
-    return g_steal_pointer(&value);
-  g_set_error(error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
-              "setting '%s' must be %s, not %s", key, expected, g_variant_get_type_string(value));
-  return NULL;
-}
-
-static void
-warn_unknown_settings(GVariant *settings)
-{
-  static const char *const known[] = { "prompt", "history_size", NULL };
-  GVariantIter iter;
-  const char *key;
-  g_variant_iter_init(&iter, settings);
-  while (g_variant_iter_next(&iter, "{&sv}", &key, NULL))
-    if (!g_strv_contains(known, key))
-      g_warning("cli: unknown setting '%s' ignored (known: prompt, history_size)", key);
-}
+static const char *const known_settings[] = { "prompt", "history_size", NULL };
 
 static gboolean
 cli_apply_settings(HarkCli *cli, GVariant *settings, GError **error)
 {
-  g_autoptr(GError) local = NULL;
-  g_autoptr(GVariant) prompt =
-    lookup_setting(settings, "prompt", G_VARIANT_TYPE_STRING, "a string", &local);
-  g_autoptr(GVariant) size =
-    local ? NULL : lookup_setting(settings, "history_size", G_VARIANT_TYPE_INT64, "an integer", &local);
-  if (local != NULL) {
-    g_propagate_error(error, g_steal_pointer(&local));
-    return FALSE;
-  }
-  gint64 lines = size ? g_variant_get_int64(size) : DEFAULT_HISTORY_SIZE;
-  if (lines < 0 || lines > MAX_HISTORY_SIZE) {
-    g_set_error(error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
-                "setting 'history_size' must be between 0 and %d, not %" G_GINT64_FORMAT,
-                MAX_HISTORY_SIZE, lines);
-    return FALSE;
-  }
-  cli->history_size = (int)lines;
+  gint64 lines;
   g_free(cli->prompt);
-  cli->prompt = g_strdup(prompt ? g_variant_get_string(prompt, NULL) : DEFAULT_PROMPT);
-  warn_unknown_settings(settings);
+  if (!hark_settings_get_string(settings, "prompt", DEFAULT_PROMPT, &cli->prompt, error) ||
+      !hark_settings_get_int(settings, "history_size", DEFAULT_HISTORY_SIZE, 0,
+                             MAX_HISTORY_SIZE, &lines, error))
+    return FALSE;
+  cli->history_size = (int)lines;
+  hark_settings_warn_unknown(settings, hark_context_plugin_name(cli->ctx), known_settings);
   return TRUE;
 }
 
@@ -320,19 +285,14 @@ cli_init(HarkContext *ctx, GVariant *settings, GError **error)
     cli_free(cli);
     return FALSE;
   }
+  hark_context_set_plugin_data(ctx, cli);
   return TRUE;
 }
 
-/* The instance is the one this plugin registered: registrations outlive fini. */
 static void
 cli_fini(HarkContext *ctx)
 {
-  g_autoptr(GPtrArray) frontends = hark_context_lookup(ctx, HARK_KIND_FRONTEND);
-  for (guint i = 0; i < frontends->len; i++) {
-    HarkRegistration *reg = frontends->pdata[i];
-    if (reg->iface == &cli_frontend)
-      cli_free(reg->instance);
-  }
+  cli_free(hark_context_get_plugin_data(ctx));
 }
 
 HARK_PLUGIN_DEFINE(.name = "cli",

@@ -295,20 +295,16 @@ ctl_init(HarkContext *ctx, GVariant *settings, GError **error)
     server_free(s);
     return FALSE;
   }
+  hark_context_set_plugin_data(ctx, s);
   return TRUE;
 }
 
-/* The instance is found through this node's registration (still there during fini),
- * not a global: two nodes in one process share this code but not their servers. */
+/* The server is this context's plugin data, not a global: two nodes in one process
+ * share this code but not their servers. */
 static void
 ctl_fini(HarkContext *ctx)
 {
-  g_autoptr(GPtrArray) frontends = hark_context_lookup(ctx, HARK_KIND_FRONTEND);
-  for (guint i = 0; i < frontends->len; i++) {
-    const HarkRegistration *reg = frontends->pdata[i];
-    if (reg->iface == &ctl_frontend)
-      server_free(reg->instance);
-  }
+  server_free(hark_context_get_plugin_data(ctx));
 }
 
 HARK_PLUGIN_DEFINE(.name = "ctl",

@@ -127,25 +127,18 @@ static const HarkCommand eventlog_command = {
 
 /* ---- init and fini ------------------------------------------------------------------ */
 
-/* g_variant_lookup() returns FALSE both when "path" is missing and when it is there with
- * another type; tell the two apart, so that `path = 5;` is an error and not ignored. */
+/* hark_settings_get_*() tell "missing" (the default) from "there with another type"
+ * (an error naming the setting), so that `path = 5;` is refused, not ignored. */
 static char *
 read_path_setting(GVariant *settings, GError **error)
 {
   char *path = NULL;
-  if (g_variant_lookup(settings, "path", "s", &path)) {
-    if (*path != '\0')
-      return path;
-    g_free(path);
-    g_set_error(error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT, "setting 'path' is empty");
+  if (!hark_settings_get_string(settings, "path", DEFAULT_PATH, &path, error))
     return NULL;
-  }
-  g_autoptr(GVariant) other = g_variant_lookup_value(settings, "path", NULL);
-  if (other == NULL)
-    return g_strdup(DEFAULT_PATH);
-  g_autofree char *shown = g_variant_print(other, FALSE);
-  g_set_error(error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
-              "setting 'path' must be a string (a file name), not %s", shown);
+  if (*path != '\0')
+    return path;
+  g_free(path);
+  g_set_error(error, HARK_SETTINGS_ERROR, HARK_SETTINGS_ERROR_RANGE, "setting 'path' is empty");
   return NULL;
 }
 
