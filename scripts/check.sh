@@ -12,7 +12,8 @@ meson test -C "$build" --print-errorlogs --num-processes 2 || status=1
 "$here/sanitizer-build.sh" "$san" || exit 1
 # GLib's type system and caches are process-lifetime allocations, not leaks.
 export LSAN_OPTIONS="suppressions=$here/../tests/lsan.supp:print_suppressions=0"
-export ASAN_OPTIONS="detect_leaks=1:abort_on_error=1"
+# Full stacks on malloc, or the suppressions above cannot match frames inside GLib.
+export ASAN_OPTIONS="detect_leaks=1:abort_on_error=1:fast_unwind_on_malloc=0"
 export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
 meson test -C "$san" --suite unit --suite fuzz --print-errorlogs --num-processes 2 || status=1
 python3 "$here/test-summary.py" "$build" "$san" || status=1

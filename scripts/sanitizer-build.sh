@@ -7,4 +7,4 @@ if [ ! -f "$dir/build.ninja" ]; then
   CC=clang meson setup "$dir" -Db_sanitize=address,undefined -Db_lundef=false -Dfuzzing=true \
     -Dbuildtype=debugoptimized >/dev/null
 fi
-ninja -C "$dir" >/dev/null
+ninja -C "$dir" >"$dir/ninja.log" 2>&1 || { cat "$dir/ninja.log"; exit 1; }

@@ -125,6 +125,7 @@ static void
 test_create_private(Fixture *f, gconstpointer data)
 {
   g_autoptr(HarkIdentity) identity = create_or_die(f->key_path);
+  g_assert_nonnull(identity);
 
   g_assert_cmpuint(file_mode(f->key_dir), ==, 0700);
   g_assert_cmpuint(file_mode(f->key_path), ==, 0600);
@@ -144,6 +145,7 @@ test_create_ignores_stale_tmp(Fixture *f, gconstpointer data)
   g_assert_true(g_file_set_contents(tmp_path, "half a key", -1, NULL));
 
   g_autoptr(HarkIdentity) identity = create_or_die(f->key_path);
+  g_assert_nonnull(identity);
   g_assert_false(g_file_test(tmp_path, G_FILE_TEST_EXISTS));
 }
 
@@ -311,6 +313,7 @@ test_corrupt_truncated(Fixture *f, gconstpointer data)
   gsize length;
   {
     g_autoptr(HarkIdentity) identity = create_or_die(f->key_path);
+    g_assert_nonnull(identity);
   }
   g_assert_true(g_file_get_contents(f->key_path, &pem, &length, NULL));
   g_assert_cmpint(g_remove(f->key_path), ==, 0);
@@ -357,6 +360,7 @@ test_permissions(Fixture *f, gconstpointer data)
 {
   {
     g_autoptr(HarkIdentity) identity = create_or_die(f->key_path);
+    g_assert_nonnull(identity);
   }
   g_assert_cmpint(g_chmod(f->key_path, 0644), ==, 0);
   assert_refused(f, HARK_IDENTITY_ERROR_PERMISSIONS, "chmod 600");
@@ -370,6 +374,7 @@ test_permissions(Fixture *f, gconstpointer data)
   g_assert_cmpint(g_chmod(f->key_path, 0600), ==, 0);
   g_autoptr(GError) error = NULL;
   g_autoptr(HarkIdentity) identity = hark_identity_load(f->key_path, &error);
+  g_assert_nonnull(identity);
   g_assert_no_error(error);
 }
 
