@@ -18,6 +18,16 @@ G_DEFINE_QUARK(hark-config-error-quark, hark_config_error)
 #define DEFAULT_PORT 33033
 #define DEFAULT_LISTEN "0.0.0.0"
 
+char *
+hark_config_state_path(const char *state_dir, const char *path)
+{
+  if (g_str_has_prefix(path, "~/"))
+    return g_build_filename(g_get_home_dir(), path + 2, NULL);
+  if (g_path_is_absolute(path))
+    return g_strdup(path);
+  return g_build_filename(state_dir, path, NULL);
+}
+
 /* ---- schema ----------------------------------------------------------------------- */
 
 typedef enum {

@@ -9,7 +9,6 @@
  * bad usage or configuration, nothing listening, no answer in time. */
 #include "ctl-client.h"
 
-#include "../frontends/ctl/ctl-path.h"
 #include "hark/hark.h"
 
 #include <gio/gunixsocketaddress.h>
@@ -58,14 +57,14 @@ resolve_socket_path(const Options *options, GError **error)
   g_autoptr(HarkConfig) config = load_config(options->config_file, error);
   if (config == NULL)
     return NULL;
-  const char *setting = HARK_CTL_DEFAULT_SOCKET;
+  const char *setting = HARK_CONTROL_DEFAULT_SOCKET;
   const HarkPluginConfig *ctl = hark_config_find_plugin(config, "ctl");
   if (ctl != NULL)
     g_variant_lookup(ctl->settings, "socket", "&s", &setting);
   g_autofree char *state_dir = options->state_dir != NULL
                                  ? g_canonicalize_filename(options->state_dir, NULL)
                                  : g_strdup(config->state_dir);
-  return hark_ctl_resolve_socket_path(setting, state_dir);
+  return hark_config_state_path(state_dir, setting);
 }
 
 /* ---- lines on the socket ---------------------------------------------------------------- */

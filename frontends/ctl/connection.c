@@ -362,7 +362,7 @@ send_hello(CtlConnection *c)
   g_autoptr(JsonObject) hello = json_object_new();
   json_object_set_string_member(hello, "event", "hello");
   json_object_set_string_member(hello, "version", HARK_VERSION);
-  json_object_set_int_member(hello, "protocol", CTL_PROTOCOL_VERSION);
+  json_object_set_int_member(hello, "protocol", HARK_CONTROL_PROTOCOL_VERSION);
   json_object_set_string_member(hello, "node", hark_context_node_name(c->server->ctx));
   send_string(c, object_line(hello));
 }

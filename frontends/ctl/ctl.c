@@ -6,7 +6,6 @@
  * holds what happens on one connection. Every source is attached to the node's own
  * main context, and every socket is non-blocking. */
 #include "ctl.h"
-#include "ctl-path.h"
 
 #include <errno.h>
 #include <gio/gunixsocketaddress.h>
@@ -35,7 +34,7 @@ static gboolean
 read_settings(CtlServer *s, GVariant *settings, GError **error)
 {
   gint64 tcp_port, max_clients, max_line;
-  if (!hark_settings_get_string(settings, "socket", HARK_CTL_DEFAULT_SOCKET, &s->socket_setting,
+  if (!hark_settings_get_string(settings, "socket", HARK_CONTROL_DEFAULT_SOCKET, &s->socket_setting,
                                 error) ||
       !hark_settings_get_int(settings, "tcp_port", 0, 0, 65535, &tcp_port, error) ||
       !hark_settings_get_int(settings, "max_clients", DEFAULT_MAX_CLIENTS, 1, 4096, &max_clients,
@@ -179,7 +178,7 @@ static gboolean
 listen_unix(CtlServer *s, GError **error)
 {
   g_autofree char *path =
-    hark_ctl_resolve_socket_path(s->socket_setting, hark_context_state_dir(s->ctx));
+    hark_config_state_path(hark_context_state_dir(s->ctx), s->socket_setting);
   if (strlen(path) >= sizeof(((struct sockaddr_un *)NULL)->sun_path)) {
     g_set_error(error, G_IO_ERROR, G_IO_ERROR_FILENAME_TOO_LONG,
                 "the socket path %s is too long for a unix socket (%zu bytes at most); "

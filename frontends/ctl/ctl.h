@@ -5,7 +5,6 @@
 
 #include <hark/hark.h>
 
-#define CTL_PROTOCOL_VERSION 1
 /* A client that lets this much output pile up unread is disconnected. */
 #define CTL_MAX_QUEUED_BYTES (1024 * 1024)
 

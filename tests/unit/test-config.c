@@ -616,6 +616,19 @@ test_state_dir_relative_file(void)
   remove_temp_dir(dir, "node.conf");
 }
 
+/* Settings that name files (the ctl socket, say) resolve the same way everywhere. */
+static void
+test_state_path(void)
+{
+  g_autofree char *relative = hark_config_state_path("/var/lib/hark", "ctl.sock");
+  g_autofree char *absolute = hark_config_state_path("/var/lib/hark", "/run/hark.sock");
+  g_autofree char *home = hark_config_state_path("/var/lib/hark", "~/hark.sock");
+  g_autofree char *expected_home = g_build_filename(g_get_home_dir(), "hark.sock", NULL);
+  g_assert_cmpstr(relative, ==, "/var/lib/hark/ctl.sock");
+  g_assert_cmpstr(absolute, ==, "/run/hark.sock");
+  g_assert_cmpstr(home, ==, expected_home);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -645,6 +658,7 @@ main(int argc, char **argv)
   g_test_add_func("/config/state-dir/home", test_state_dir_home);
   g_test_add_func("/config/state-dir/relative", test_state_dir_relative);
   g_test_add_func("/config/state-dir/relative-to-file", test_state_dir_relative_file);
+  g_test_add_func("/config/state-path", test_state_path);
 
   return g_test_run();
 }

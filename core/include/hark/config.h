@@ -62,6 +62,11 @@ char *hark_config_default_path(void);
 /* $XDG_STATE_HOME/hark (~/.local/state/hark). */
 char *hark_config_default_state_dir(void);
 
+/* A path from a setting, the way every part of hark reads one: "~/x" is in the home
+ * directory, an absolute path is used as it is, anything else is relative to the
+ * node's (private) state directory. */
+char *hark_config_state_path(const char *state_dir, const char *path);
+
 HarkConfig *hark_config_new_default(void);
 HarkConfig *hark_config_load(const char *path, GError **error);
 /* The same, from text (path is used in messages only and may be NULL). */
