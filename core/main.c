@@ -88,13 +88,15 @@ option_context_new(const char *command, const char *summary, Options *o, gboolea
 
 /* Parse a command's options; on error print it and return FALSE. */
 static gboolean
-parse_options(GOptionContext *context, int *argc, char ***argv)
+parse_options(GOptionContext *context, Options *o, int *argc, char ***argv)
 {
   g_autoptr(GError) error = NULL;
   if (!g_option_context_parse(context, argc, argv, &error)) {
     g_printerr("hark: %s\n", error->message);
     return FALSE;
   }
+  if (o->verbose)
+    g_setenv("G_MESSAGES_DEBUG", "all", TRUE);
   return TRUE;
 }
 
@@ -145,10 +147,8 @@ command_run(int argc, char **argv)
   g_auto(Options) o = { 0 };
   g_autoptr(GOptionContext) context =
     option_context_new("run", "Start a node and run it until it is stopped.", &o, FALSE);
-  if (!parse_options(context, &argc, &argv))
+  if (!parse_options(context, &o, &argc, &argv))
     return 2;
-  if (o.verbose)
-    g_setenv("G_MESSAGES_DEBUG", "all", TRUE);
   g_autoptr(GError) error = NULL;
   HarkConfig *config = load_config(&o, TRUE, &error);
   if (config == NULL) {
@@ -218,7 +218,7 @@ command_plugins(int argc, char **argv)
     "Without -c: load every plugin found in the plugin directories and list it.\n"
     "With -c FILE: load the plugins that configuration names, with its settings.",
     &o, TRUE);
-  if (!parse_options(context, &argc, &argv))
+  if (!parse_options(context, &o, &argc, &argv))
     return 2;
   gboolean from_config = o.config_path != NULL;
   g_autoptr(GError) error = NULL;
@@ -264,7 +264,7 @@ command_check_config(int argc, char **argv)
   g_autoptr(GOptionContext) context = option_context_new(
     "check-config [FILE]", "Check a configuration file: syntax, types, values, plugins.", &o,
     FALSE);
-  if (!parse_options(context, &argc, &argv))
+  if (!parse_options(context, &o, &argc, &argv))
     return 2;
   if (argc > 1) {
     g_free(o.config_path);
