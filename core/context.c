@@ -14,6 +14,7 @@ static const struct {
   guint32 newest_version;
 } interface_versions[] = {
   { HARK_KIND_FRONTEND, HARK_FRONTEND_INTERFACE_VERSION },
+  { HARK_KIND_STORE, HARK_STORE_INTERFACE_VERSION },
 };
 
 static guint32

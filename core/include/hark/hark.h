@@ -12,3 +12,5 @@
 #include "hark/wire.h"
 #include "hark/node.h"
 #include "hark/settings.h"
+#include "hark/store.h"
+#include "hark/certificate.h"

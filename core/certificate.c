@@ -1,0 +1,1 @@
+/* placeholder: certificate.c is being written (issue 3) */

@@ -1,0 +1,73 @@
+/* certificate.h: the X.509 certificates that bind a user and a device to a device key.
+ *
+ * The login server holds a CA (an ECDSA P-256 key and a self-signed certificate); at
+ * login it issues each device a short-lived certificate for the device's Ed25519 key,
+ * with the user name as the subject's common name and the device id (the key's
+ * fingerprint) in a URI subject alternative name "hark:device:<user>:<fingerprint>".
+ * Every node pins the CA certificate from its configuration and checks certificates
+ * with hark_certificate_verify(). Requests a device signs with its key
+ * (hark_request_sign) are checked the same way by the login server. */
+#pragma once
+
+#include "hark/identity.h"
+
+#include <glib.h>
+
+G_BEGIN_DECLS
+
+#define HARK_CERTIFICATE_ERROR (hark_certificate_error_quark())
+GQuark hark_certificate_error_quark(void);
+
+typedef enum {
+  HARK_CERTIFICATE_ERROR_MALFORMED,   /* not a PEM/DER certificate or key of the right type */
+  HARK_CERTIFICATE_ERROR_UNTRUSTED,   /* not signed by the pinned CA */
+  HARK_CERTIFICATE_ERROR_EXPIRED,     /* outside its validity (or not yet valid) */
+  HARK_CERTIFICATE_ERROR_BAD_SIGNATURE,
+  HARK_CERTIFICATE_ERROR_STALE,       /* a signed request outside the allowed clock skew */
+  HARK_CERTIFICATE_ERROR_CRYPTO,      /* OpenSSL failed */
+  HARK_CERTIFICATE_ERROR_IO,
+} HarkCertificateError;
+
+typedef struct _HarkCa HarkCa;
+
+/* Load the CA from dir (ca-key.pem 0600, ca.pem), or create it there. */
+HarkCa *hark_ca_load_or_create(const char *dir, const char *common_name, GError **error);
+/* The CA certificate, PEM, to hand to clients (they pin it). */
+const char *hark_ca_get_certificate_pem(HarkCa *ca);
+/* A device certificate (PEM) for public_key_pem (an Ed25519 SubjectPublicKeyInfo). */
+char *hark_ca_issue_device(HarkCa *ca, const char *user, const char *public_key_pem,
+                           gint64 not_before, gint64 lifetime_seconds, GError **error);
+/* A TLS server certificate and key (PEM, ECDSA P-256) for the given host names and IP
+ * addresses, signed by the CA, written to cert_path and key_path (0600) unless both
+ * exist already. */
+gboolean hark_ca_ensure_server_certificate(HarkCa *ca, const char *const *hosts,
+                                           const char *cert_path, const char *key_path,
+                                           GError **error);
+void hark_ca_free(HarkCa *ca);
+
+typedef struct {
+  char *user;             /* the subject's common name */
+  char *device_id;        /* the fingerprint of the certified key */
+  GBytes *public_key;     /* raw Ed25519, 32 bytes */
+  gint64 not_before;
+  gint64 not_after;
+} HarkDeviceCertificate;
+
+/* Check cert_pem (PEM or DER) against the pinned ca_pem at time now and return what it
+ * certifies. UNTRUSTED, EXPIRED or MALFORMED otherwise. */
+HarkDeviceCertificate *hark_certificate_verify(const char *ca_pem, GBytes *cert,
+                                               gint64 now, GError **error);
+void hark_device_certificate_free(HarkDeviceCertificate *cert);
+
+/* Signed requests: the device signs "HARK-REQUEST-1\n<method>\n<path>\n<date>\n<hex
+ * sha-256 of body>" with its key; see docs/protocol.md. Returns the base64 signature. */
+char *hark_request_sign(HarkIdentity *identity, const char *method, const char *path,
+                        gint64 date, GBytes *body, GError **error);
+gboolean hark_request_verify(GBytes *public_key, const char *method, const char *path,
+                             gint64 date, GBytes *body, const char *signature_b64,
+                             gint64 now, gint64 max_skew, GError **error);
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(HarkCa, hark_ca_free)
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(HarkDeviceCertificate, hark_device_certificate_free)
+
+G_END_DECLS

@@ -1,0 +1,99 @@
+/* store.h: the interface of a store plugin (kind HARK_KIND_STORE): where the login
+ * server keeps accounts, devices and buddy lists.
+ *
+ * A store is opened once by its user (the login server) and then called from worker
+ * threads: every function of an opened store must be safe to call from any thread, one
+ * call at a time or concurrently (a store serialises internally as it needs). Calls are
+ * blocking; the caller keeps them off the main loop. Names given to a store are already
+ * canonical ("name keys": checked and lower-cased by the login server); a store never
+ * interprets them, it only compares them for equality and prefix. Several login-server
+ * processes may share one store (PostgreSQL): every change is one transaction, and
+ * counters (failed logins, buddy revisions) are updated atomically in the database. */
+#pragma once
+
+#include <glib.h>
+
+G_BEGIN_DECLS
+
+#define HARK_STORE_INTERFACE_VERSION 1
+
+#define HARK_STORE_ERROR (hark_store_error_quark())
+GQuark hark_store_error_quark(void);
+
+typedef enum {
+  HARK_STORE_ERROR_NOT_FOUND, /* no such user (or buddy) */
+  HARK_STORE_ERROR_EXISTS,    /* the user (or buddy) exists already */
+  HARK_STORE_ERROR_CONFLICT,  /* the buddy list changed since the revision given */
+  HARK_STORE_ERROR_BACKEND,   /* the database failed: the message says how */
+} HarkStoreError;
+
+typedef struct {
+  char *name;            /* as registered, e.g. "Alice" */
+  char *name_key;        /* canonical, e.g. "alice" */
+  char *password_hash;   /* an encoded hash string (argon2id), opaque to the store */
+  gint64 created;        /* unix seconds */
+  gint64 failed_logins;  /* consecutive failures since the last success */
+  gint64 locked_until;   /* unix seconds; 0 when not locked */
+} HarkStoreUser;
+
+typedef struct {
+  char *name_key;        /* the buddy's canonical name */
+  char *alias;           /* what this user calls them; never NULL (default: their name) */
+} HarkStoreBuddy;
+
+typedef enum {
+  HARK_BUDDY_ADD,
+  HARK_BUDDY_REMOVE,
+  HARK_BUDDY_RENAME,
+} HarkBuddyOp;
+
+typedef struct {
+  guint32 version; /* HARK_STORE_INTERFACE_VERSION; new members go at the end */
+
+  /* Open (and create or migrate the schema of) a store. settings are the store's part
+   * of its user's configuration (e.g. {"path": ...} or {"conninfo": ...}); state_dir is
+   * the node's state directory for relative paths. Returns the opened store. */
+  gpointer (*open)(gpointer instance, const char *state_dir, GVariant *settings,
+                   GError **error);
+  void (*close)(gpointer store);
+
+  /* EXISTS when name_key is taken. */
+  gboolean (*user_create)(gpointer store, const char *name, const char *name_key,
+                          const char *password_hash, gint64 now, GError **error);
+  /* NULL and NOT_FOUND when there is no such user. Free with hark_store_user_free. */
+  HarkStoreUser *(*user_get)(gpointer store, const char *name_key, GError **error);
+  gboolean (*user_set_password)(gpointer store, const char *name_key,
+                                const char *password_hash, GError **error);
+  /* Also removes the user's buddies, devices, and the user from others' lists. */
+  gboolean (*user_delete)(gpointer store, const char *name_key, GError **error);
+  /* A failed login: failed_logins += 1 and locked_until = lock_until (when larger), in one
+   * statement; *failed_logins gets the new count. */
+  gboolean (*user_note_failure)(gpointer store, const char *name_key, gint64 lock_until,
+                                gint64 *failed_logins, GError **error);
+  /* A good login: failed_logins = 0, locked_until = 0, and the device is recorded
+   * (device_id is the key fingerprint; device_name as the user calls it). */
+  gboolean (*user_note_login)(gpointer store, const char *name_key, const char *device_id,
+                              const char *device_name, gint64 now, GError **error);
+  /* Names (as registered) of users whose name_key starts with prefix_key, sorted by
+   * name_key, at most limit. */
+  GPtrArray *(*users_find)(gpointer store, const char *prefix_key, guint limit,
+                           GError **error);
+
+  /* The buddy list and its revision (0 for a user who never changed it). */
+  GPtrArray *(*buddies_get)(gpointer store, const char *name_key, gint64 *revision,
+                            GError **error);
+  /* One change. When expected_revision >= 0 and differs from the current one: CONFLICT.
+   * ADD of a present buddy or REMOVE/RENAME of an absent one: EXISTS / NOT_FOUND. On
+   * success the revision goes up by one and *new_revision has it. */
+  gboolean (*buddies_change)(gpointer store, const char *name_key, HarkBuddyOp op,
+                             const char *buddy_key, const char *alias,
+                             gint64 expected_revision, gint64 *new_revision, GError **error);
+} HarkStoreInterface;
+
+void hark_store_user_free(HarkStoreUser *user);
+void hark_store_buddy_free(HarkStoreBuddy *buddy);
+HarkStoreBuddy *hark_store_buddy_new(const char *name_key, const char *alias);
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(HarkStoreUser, hark_store_user_free)
+
+G_END_DECLS

@@ -1,0 +1,34 @@
+/* store.c: the small helpers every store plugin and the login server share. */
+#include "hark/store.h"
+
+G_DEFINE_QUARK(hark-store-error-quark, hark_store_error)
+
+void
+hark_store_user_free(HarkStoreUser *user)
+{
+  if (user == NULL)
+    return;
+  g_free(user->name);
+  g_free(user->name_key);
+  g_free(user->password_hash);
+  g_free(user);
+}
+
+HarkStoreBuddy *
+hark_store_buddy_new(const char *name_key, const char *alias)
+{
+  HarkStoreBuddy *buddy = g_new0(HarkStoreBuddy, 1);
+  buddy->name_key = g_strdup(name_key);
+  buddy->alias = g_strdup(alias != NULL ? alias : name_key);
+  return buddy;
+}
+
+void
+hark_store_buddy_free(HarkStoreBuddy *buddy)
+{
+  if (buddy == NULL)
+    return;
+  g_free(buddy->name_key);
+  g_free(buddy->alias);
+  g_free(buddy);
+}
