@@ -1,0 +1,1 @@
+/* placeholder (issue 3, in progress) */
