@@ -3,11 +3,12 @@
 #   make demo    deps, build, and a node started and driven end to end on this machine
 #   make check   deps, build, every test (and the unit tests again under ASan+UBSan)
 #   make fuzz    run each libFuzzer target for FUZZ_SECONDS (default 300)
+#   make bench   run the benchmarks and write docs/benchmarks.md
 BUILD ?= build
 SANBUILD ?= build-san
 FUZZ_SECONDS ?= 300
 
-.PHONY: all deps build demo check fuzz clean
+.PHONY: all deps build demo check fuzz bench clean
 
 all: build
 
@@ -29,6 +30,9 @@ check: deps
 fuzz: deps
 	@scripts/sanitizer-build.sh $(SANBUILD)
 	@tests/fuzz/run-fuzz.sh $(SANBUILD)/tests/fuzz/fuzz-wire $(FUZZ_SECONDS)
+
+bench: build
+	@scripts/bench.sh $(BUILD)
 
 clean:
 	rm -rf $(BUILD) $(SANBUILD)

@@ -1,0 +1,67 @@
+#!/bin/sh
+# bench.sh BUILD: run the benchmarks and write their tables into docs/benchmarks.md.
+# Today: the login server (logins per second and bytes per login, SQLite and PostgreSQL).
+set -eu
+build=${1:-build}
+here=$(cd "$(dirname "$0")" && pwd)
+top=$(cd "$here/.." && pwd)
+hark="$top/$build/hark"
+seconds=${BENCH_SECONDS:-20}
+work=$(mktemp -d /tmp/hark-bench.XXXXXX)
+node_pid=""
+cleanup() {
+  [ -n "$node_pid" ] && kill "$node_pid" 2>/dev/null && wait "$node_pid" 2>/dev/null || true
+  "$here/pg.sh" stop "$work/pg" >/dev/null 2>&1 || true
+  rm -rf "$work"
+}
+trap cleanup EXIT INT TERM
+
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# start_loginsrv NAME STORE STORE_OPTIONS: a login-server node in $work/NAME, on $port.
+start_loginsrv() {
+  dir="$work/$1"
+  mkdir -p "$dir"
+  port=$(free_port)
+  cat >"$dir/hark.conf" <<CONF
+node: { name = "bench-$1"; state_dir = "$dir/state"; };
+plugins: { load = (
+  { name = "$2"; },
+  { name = "loginsrv"; settings = { listen = "127.0.0.1"; port = $port; store = "$2";
+      store_options = { $3 }; hosts = ["127.0.0.1"]; }; }
+); };
+CONF
+  "$hark" run -c "$dir/hark.conf" 2>"$dir/node.log" &
+  node_pid=$!
+  for _ in $(seq 1 200); do
+    [ -f "$dir/state/ca.pem" ] && python3 -c "import socket; socket.create_connection(('127.0.0.1', $port), 1)" 2>/dev/null && return 0
+    sleep 0.05
+  done
+  cat "$dir/node.log" >&2
+  echo "bench: the login server did not start" >&2
+  exit 1
+}
+
+stop_node() {
+  kill "$node_pid"
+  wait "$node_pid" || true
+  node_pid=""
+}
+
+run_login_bench() {
+  start_loginsrv "$1" "$2" "$3"
+  "$top/$build/bench/bench-login" "https://127.0.0.1:$port" "$work/$1/state/ca.pem" \
+    --users 20 --seconds "$seconds" --parallel 4 >"$work/$1.json"
+  stop_node
+  cat "$work/$1.json"
+}
+
+conninfo=$("$here/pg.sh" start "$work/pg")
+run_login_bench sqlite sqlite 'path = "accounts.db";'
+run_login_bench postgres postgres "conninfo = \"$conninfo\";"
+
+python3 "$here/bench-report.py" "$top/docs/benchmarks.md" login \
+  "$work/sqlite.json" "$work/postgres.json" "make bench (scripts/bench.sh, BENCH_SECONDS=$seconds)"
+echo "bench: results written to docs/benchmarks.md"
