@@ -8,6 +8,12 @@ here=$(cd "$(dirname "$0")" && pwd)
 status=0
 [ -f "$build/build.ninja" ] || meson setup "$build" || exit 1
 ninja -C "$build" || exit 1
+# The store tests run against a throw-away PostgreSQL too, stopped however this ends.
+pgdir=$(mktemp -d /tmp/hark-pg.XXXXXX) || exit 1
+trap '"$here/pg.sh" stop "$pgdir"' EXIT
+trap 'exit 1' INT TERM HUP
+HARK_TEST_PG_CONNINFO=$("$here/pg.sh" start "$pgdir") || exit 1
+export HARK_TEST_PG_CONNINFO
 meson test -C "$build" --print-errorlogs --num-processes 2 || status=1
 "$here/sanitizer-build.sh" "$san" || exit 1
 # GLib's type system and caches are process-lifetime allocations, not leaks.

@@ -1,1 +1,738 @@
-/* placeholder (issue 3, in progress) */
+/* postgres.c: the `postgres` store plugin (hark/store.h): the login server's accounts,
+ * devices and buddy lists in PostgreSQL, for a login server that outgrows one machine:
+ * several login-server processes can share one database.
+ *
+ * Settings: "conninfo" (a libpq connection string, required: here at init or in the
+ * settings given to open(), which override these), "connections" (the pool size of an
+ * opened store, default 4).
+ *
+ * Every call is one transaction on a connection taken from a small pool, so worker threads
+ * do not wait for each other. Counters change in the database in one statement
+ * (failed_logins + 1 ... RETURNING), and a buddy-list change locks the user's row
+ * (SELECT ... FOR UPDATE) before it checks the revision, so concurrent processes never
+ * lose an update. The schema is versioned in the table schema_version and migrated at
+ * open under a transaction-level advisory lock, so processes starting together migrate
+ * once. Parameters always go separately from the SQL (PQexecParams): no SQL is built from
+ * a name. A connection found broken is reset once, at the start of a transaction, where
+ * doing it again cannot apply a change twice. */
+#include <hark/hark.h>
+#include <libpq-fe.h>
+#include <stdlib.h>
+
+#define STORE_NAME "postgres"
+#define DEFAULT_CONNECTIONS 4
+#define MAX_CONNECTIONS 64
+#define MAX_PARAMS 4
+/* The advisory lock key that serialises migrations: "hark" in ASCII. Advisory locks are
+ * per database, so unrelated databases on one server do not wait for each other. */
+#define MIGRATION_LOCK_KEY "1751216747"
+#define SQLSTATE_UNIQUE_VIOLATION "23505"
+
+static const char *const known_settings[] = { "conninfo", "connections", NULL };
+
+typedef struct {
+  HarkContext *ctx;
+  /* from init: the defaults of every open() */
+  char *conninfo;
+  gint64 connections;
+} PgPlugin;
+
+typedef struct {
+  GAsyncQueue *idle; /* PGconn* that no call is using */
+  guint n_connections;
+} PgStore;
+
+/* ---- schema ------------------------------------------------------------------------------ */
+
+/* Migration steps, oldest first: step i takes the database from version i to i + 1.
+ * Append new steps; never edit a released one. Names collate as "C" (byte order), the
+ * order users_find promises and the sqlite store also gives, whatever the database's
+ * locale. */
+static const char *const migrations[] = {
+  /* 1: accounts, the devices they logged in from, buddy lists */
+  "CREATE TABLE users ("
+  "  name text NOT NULL,"
+  "  name_key text COLLATE \"C\" PRIMARY KEY,"
+  "  password_hash text NOT NULL,"
+  "  created bigint NOT NULL,"
+  "  failed_logins bigint NOT NULL DEFAULT 0,"
+  "  locked_until bigint NOT NULL DEFAULT 0,"
+  "  buddy_revision bigint NOT NULL DEFAULT 0"
+  ");"
+  "CREATE TABLE devices ("
+  "  user_key text COLLATE \"C\" NOT NULL REFERENCES users (name_key) ON DELETE CASCADE,"
+  "  device_id text NOT NULL,"
+  "  device_name text NOT NULL,"
+  "  last_login bigint NOT NULL,"
+  "  PRIMARY KEY (user_key, device_id)"
+  ");"
+  /* buddy_key is not a foreign key: deleting a user must also bump the revision of every
+   * list that named them, which user_delete does itself. */
+  "CREATE TABLE buddies ("
+  "  user_key text COLLATE \"C\" NOT NULL REFERENCES users (name_key) ON DELETE CASCADE,"
+  "  buddy_key text COLLATE \"C\" NOT NULL,"
+  "  alias text NOT NULL,"
+  "  PRIMARY KEY (user_key, buddy_key)"
+  ");"
+  "CREATE INDEX buddies_by_buddy ON buddies (buddy_key);",
+};
+
+/* ---- statements -------------------------------------------------------------------------- */
+
+/* An alias left out is the buddy's name as registered (their key when they do not exist). */
+#define DEFAULT_ALIAS "coalesce($3::text, (SELECT name FROM users WHERE name_key = $2), $2)"
+
+static const char sql_user_create[] =
+  "INSERT INTO users (name, name_key, password_hash, created) VALUES ($1, $2, $3, $4)";
+static const char sql_user_get[] =
+  "SELECT name, name_key, password_hash, created, failed_logins, locked_until"
+  " FROM users WHERE name_key = $1";
+static const char sql_user_set_password[] =
+  "UPDATE users SET password_hash = $2 WHERE name_key = $1";
+static const char sql_user_delete[] = "DELETE FROM users WHERE name_key = $1";
+/* Every list that names the user loses the entry and goes up one revision, in one
+ * statement. */
+static const char sql_lists_naming_drop[] =
+  "WITH gone AS (DELETE FROM buddies WHERE buddy_key = $1 RETURNING user_key)"
+  " UPDATE users SET buddy_revision = buddy_revision + 1"
+  " WHERE name_key IN (SELECT user_key FROM gone)";
+static const char sql_user_note_failure[] =
+  "UPDATE users SET failed_logins = failed_logins + 1, locked_until = greatest(locked_until, $2)"
+  " WHERE name_key = $1 RETURNING failed_logins";
+static const char sql_user_note_login[] =
+  "UPDATE users SET failed_logins = 0, locked_until = 0 WHERE name_key = $1";
+static const char sql_device_upsert[] =
+  "INSERT INTO devices (user_key, device_id, device_name, last_login) VALUES ($1, $2, $3, $4)"
+  " ON CONFLICT (user_key, device_id) DO UPDATE"
+  " SET device_name = excluded.device_name, last_login = excluded.last_login";
+/* starts_with, not LIKE: '%' and '_' in a prefix are plain characters. The range condition
+ * lets the primary key index start at the prefix. */
+static const char sql_users_find[] =
+  "SELECT name FROM users WHERE name_key >= $1 AND starts_with(name_key, $1)"
+  " ORDER BY name_key LIMIT $2";
+/* One statement, so the revision and the list come from the same snapshot. A user
+ * without buddies gives one row with a NULL buddy; no user gives no row. */
+static const char sql_buddies_get[] =
+  "SELECT u.buddy_revision, b.buddy_key, b.alias FROM users u"
+  " LEFT JOIN buddies b ON b.user_key = u.name_key"
+  " WHERE u.name_key = $1 ORDER BY b.buddy_key";
+/* FOR UPDATE: concurrent changes to one list (from any process) wait here, so each sees
+ * the revision the previous one left. */
+static const char sql_revision_lock[] =
+  "SELECT buddy_revision FROM users WHERE name_key = $1 FOR UPDATE";
+static const char sql_revision_bump[] =
+  "UPDATE users SET buddy_revision = buddy_revision + 1 WHERE name_key = $1"
+  " RETURNING buddy_revision";
+
+/* Each operation's statement and how many of (user, buddy, alias) it takes. */
+static const struct {
+  const char *sql;
+  int n_params;
+} buddy_ops[] = {
+  [HARK_BUDDY_ADD] = { "INSERT INTO buddies (user_key, buddy_key, alias)"
+                       " VALUES ($1, $2, " DEFAULT_ALIAS ")",
+                       3 },
+  [HARK_BUDDY_REMOVE] = { "DELETE FROM buddies WHERE user_key = $1 AND buddy_key = $2", 2 },
+  [HARK_BUDDY_RENAME] = { "UPDATE buddies SET alias = " DEFAULT_ALIAS
+                          " WHERE user_key = $1 AND buddy_key = $2",
+                          3 },
+};
+
+/* A statement parameter: text (NULL is SQL NULL) or an integer. */
+typedef struct {
+  gboolean is_int;
+  const char *text;
+  gint64 number;
+} Param;
+
+#define TEXT(value) ((Param){ .text = (value) })
+#define INT(value) ((Param){ .is_int = TRUE, .number = (value) })
+#define PARAMS(...) (const Param[]){ __VA_ARGS__ }, G_N_ELEMENTS(((const Param[]){ __VA_ARGS__ }))
+
+/* ---- errors ------------------------------------------------------------------------------ */
+
+/* libpq's messages end with a newline (sometimes more than one line): keep the first. */
+static char *
+first_line(const char *message)
+{
+  const char *text = message != NULL && *message != '\0' ? message : "unknown error";
+  return g_strndup(text, strcspn(text, "\n"));
+}
+
+static void
+set_connection_error(PGconn *conn, const char *doing, GError **error)
+{
+  g_autofree char *message = first_line(PQerrorMessage(conn));
+  g_set_error(error, HARK_STORE_ERROR, HARK_STORE_ERROR_BACKEND, "postgres store: %s: %s", doing,
+              message);
+}
+
+/* A failed statement: a unique key taken is EXISTS, anything else BACKEND. */
+static void
+set_result_error(PGconn *conn, const PGresult *result, GError **error)
+{
+  if (result == NULL) {
+    set_connection_error(conn, "query failed", error);
+    return;
+  }
+  const char *state = PQresultErrorField(result, PG_DIAG_SQLSTATE);
+  g_autofree char *message = first_line(PQresultErrorMessage(result));
+  HarkStoreError code = g_strcmp0(state, SQLSTATE_UNIQUE_VIOLATION) == 0
+                          ? HARK_STORE_ERROR_EXISTS
+                          : HARK_STORE_ERROR_BACKEND;
+  g_set_error(error, HARK_STORE_ERROR, code, "postgres store: %s", message);
+}
+
+static void
+set_no_user(GError **error, const char *name_key)
+{
+  g_set_error(error, HARK_STORE_ERROR, HARK_STORE_ERROR_NOT_FOUND, "no user '%s'", name_key);
+}
+
+/* A unique key taken, said in the store's words instead of the database's. */
+static void reword_exists(GError **error, const char *format, ...) G_GNUC_PRINTF(2, 3);
+
+static void
+reword_exists(GError **error, const char *format, ...)
+{
+  if (error == NULL || !g_error_matches(*error, HARK_STORE_ERROR, HARK_STORE_ERROR_EXISTS))
+    return;
+  va_list args;
+  va_start(args, format);
+  g_free((*error)->message);
+  (*error)->message = g_strdup_vprintf(format, args);
+  va_end(args);
+}
+
+/* ---- running statements ------------------------------------------------------------------ */
+
+/* Run one statement with its parameters sent apart from it (text format): the result, or
+ * NULL with error. */
+static PGresult *
+run(PGconn *conn, const char *sql, const Param *params, gsize n_params, GError **error)
+{
+  g_assert(n_params <= MAX_PARAMS);
+  const char *values[MAX_PARAMS] = { NULL };
+  char numbers[MAX_PARAMS][24];
+  for (gsize i = 0; i < n_params; i++) {
+    if (!params[i].is_int) {
+      values[i] = params[i].text;
+      continue;
+    }
+    g_snprintf(numbers[i], sizeof numbers[i], "%" G_GINT64_FORMAT, params[i].number);
+    values[i] = numbers[i];
+  }
+  PGresult *result = PQexecParams(conn, sql, (int)n_params, NULL, values, NULL, NULL, 0);
+  ExecStatusType status = PQresultStatus(result);
+  if (status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK)
+    return result;
+  set_result_error(conn, result, error);
+  PQclear(result);
+  return NULL;
+}
+
+/* Run a statement that returns no rows: the number of rows it changed, or -1 with error. */
+static gint64
+exec_count(PGconn *conn, const char *sql, const Param *params, gsize n_params, GError **error)
+{
+  PGresult *result = run(conn, sql, params, n_params, error);
+  if (result == NULL)
+    return -1;
+  gint64 changed = g_ascii_strtoll(PQcmdTuples(result), NULL, 10);
+  PQclear(result);
+  return changed;
+}
+
+/* A change that names a user: NOT_FOUND when it changed no row. */
+static gboolean
+exec_on_user(PGconn *conn, const char *sql, const char *name_key, const Param *params,
+             gsize n_params, GError **error)
+{
+  gint64 changed = exec_count(conn, sql, params, n_params, error);
+  if (changed == 0)
+    set_no_user(error, name_key);
+  return changed > 0;
+}
+
+static gint64
+value_int(const PGresult *result, int row, int column)
+{
+  return g_ascii_strtoll(PQgetvalue(result, row, column), NULL, 10);
+}
+
+/* A statement giving one integer about name_key (a SELECT or a RETURNING): NOT_FOUND
+ * when it gave no row. */
+static gboolean
+query_int(PGconn *conn, const char *sql, const char *name_key, gint64 *value, GError **error)
+{
+  PGresult *result = run(conn, sql, PARAMS(TEXT(name_key)), error);
+  if (result == NULL)
+    return FALSE;
+  gboolean found = PQntuples(result) > 0;
+  if (found)
+    *value = value_int(result, 0, 0);
+  else
+    set_no_user(error, name_key);
+  PQclear(result);
+  return found;
+}
+
+static gboolean
+run_command(PGconn *conn, const char *sql, GError **error)
+{
+  PGresult *result = run(conn, sql, NULL, 0, error);
+  PQclear(result);
+  return result != NULL;
+}
+
+/* ---- connections and transactions -------------------------------------------------------- */
+
+static void
+on_notice(void *data, const char *message)
+{
+  g_autofree char *line = first_line(message);
+  g_debug("postgres: %s", line);
+}
+
+/* Names travel as UTF-8 whatever the conninfo says; keywords after the expanded conninfo
+ * override it, and PQreset keeps them. */
+static PGconn *
+connect_db(const char *conninfo, GError **error)
+{
+  static const char *const keywords[] = { "fallback_application_name", "dbname",
+                                          "client_encoding", NULL };
+  const char *const values[] = { "hark", conninfo, "UTF8", NULL };
+  PGconn *conn = PQconnectdbParams(keywords, values, 1);
+  if (PQstatus(conn) != CONNECTION_OK) {
+    set_connection_error(conn, "cannot connect", error);
+    PQfinish(conn);
+    return NULL;
+  }
+  /* Notices (e.g. "relation already exists, skipping") are not for stderr. */
+  PQsetNoticeProcessor(conn, on_notice, NULL);
+  return conn;
+}
+
+/* BEGIN on conn. A connection that dropped (the server restarted, say) is reset once and
+ * BEGIN tried again: nothing of this call has reached the database yet. */
+static gboolean
+begin_on(PGconn *conn, GError **error)
+{
+  if (PQstatus(conn) == CONNECTION_OK && run_command(conn, "BEGIN", NULL))
+    return TRUE;
+  if (PQstatus(conn) == CONNECTION_OK) /* a live connection refused BEGIN: say why */
+    return run_command(conn, "BEGIN", error);
+  PQreset(conn);
+  if (PQstatus(conn) != CONNECTION_OK) {
+    set_connection_error(conn, "connection lost and reconnecting failed", error);
+    return FALSE;
+  }
+  return run_command(conn, "BEGIN", error);
+}
+
+/* A pooled connection with a transaction begun (NULL with error). Blocks while every
+ * connection of the pool is in use. */
+static PGconn *
+acquire(PgStore *s, GError **error)
+{
+  PGconn *conn = g_async_queue_pop(s->idle);
+  if (begin_on(conn, error))
+    return conn;
+  g_async_queue_push(s->idle, conn);
+  return NULL;
+}
+
+/* End the transaction begun by acquire (commit when ok, else roll back, keeping the first
+ * error) and give the connection back to the pool. */
+static gboolean
+release(PgStore *s, PGconn *conn, gboolean ok, GError **error)
+{
+  if (ok)
+    ok = run_command(conn, "COMMIT", error);
+  if (PQtransactionStatus(conn) != PQTRANS_IDLE && PQstatus(conn) == CONNECTION_OK)
+    run_command(conn, "ROLLBACK", NULL);
+  g_async_queue_push(s->idle, conn);
+  return ok;
+}
+
+/* ---- opening ----------------------------------------------------------------------------- */
+
+/* Constant SQL only (migration steps, several statements in one string). */
+static gboolean
+exec_constant(PGconn *conn, const char *sql, GError **error)
+{
+  PGresult *result = PQexec(conn, sql);
+  gboolean ok = PQresultStatus(result) == PGRES_COMMAND_OK;
+  if (!ok)
+    set_result_error(conn, result, error);
+  PQclear(result);
+  return ok;
+}
+
+static gboolean
+schema_version(PGconn *conn, gint64 *version, GError **error)
+{
+  PGresult *result = run(conn, "SELECT coalesce(max(version), 0) FROM schema_version", NULL, 0,
+                         error);
+  if (result == NULL)
+    return FALSE;
+  *version = value_int(result, 0, 0);
+  PQclear(result);
+  return TRUE;
+}
+
+/* One migration step if the database needs one: *done tells whether it is up to date. The
+ * advisory lock is held until this transaction ends, so another process opening the store
+ * at the same moment waits here and then finds the step done. */
+static gboolean
+migrate_step(PGconn *conn, gboolean *done, GError **error)
+{
+  gint64 version = 0;
+  gboolean ok =
+    run_command(conn, "BEGIN", error) &&
+    run_command(conn, "SELECT pg_advisory_xact_lock(" MIGRATION_LOCK_KEY ")", error) &&
+    /* "relation already exists, skipping" on every open is noise. */
+    run_command(conn, "SET LOCAL client_min_messages = warning", error) &&
+    run_command(conn,
+                "CREATE TABLE IF NOT EXISTS schema_version ("
+                " version integer PRIMARY KEY, applied timestamptz NOT NULL DEFAULT now())",
+                error) &&
+    schema_version(conn, &version, error);
+  if (ok && version > (gint64)G_N_ELEMENTS(migrations)) {
+    g_set_error(error, HARK_STORE_ERROR, HARK_STORE_ERROR_BACKEND,
+                "postgres store: schema version %" G_GINT64_FORMAT
+                " is newer than this hark knows (%" G_GSIZE_FORMAT "): update hark",
+                version, G_N_ELEMENTS(migrations));
+    ok = FALSE;
+  }
+  *done = ok && version == (gint64)G_N_ELEMENTS(migrations);
+  if (ok && !*done)
+    ok = exec_constant(conn, migrations[version], error) &&
+         exec_count(conn, "INSERT INTO schema_version (version) VALUES ($1)",
+                    PARAMS(INT(version + 1)), error) >= 0;
+  if (ok)
+    return run_command(conn, "COMMIT", error);
+  run_command(conn, "ROLLBACK", NULL);
+  return FALSE;
+}
+
+static gboolean
+migrate(PGconn *conn, GError **error)
+{
+  gboolean done = FALSE;
+  while (!done)
+    if (!migrate_step(conn, &done, error))
+      return FALSE;
+  return TRUE;
+}
+
+static void
+pg_store_close(gpointer store)
+{
+  PgStore *s = store;
+  if (s == NULL)
+    return;
+  /* The caller has no call in flight, so every connection is idle. */
+  for (guint i = 0; i < s->n_connections; i++)
+    PQfinish(g_async_queue_pop(s->idle));
+  g_async_queue_unref(s->idle);
+  g_free(s);
+}
+
+/* The settings of this open(): those given to it, else the plugin's from init. */
+static gboolean
+read_open_settings(PgPlugin *plugin, GVariant *settings, char **conninfo, gint64 *connections,
+                   GError **error)
+{
+  if (!hark_settings_get_string(settings, "conninfo", plugin->conninfo, conninfo, error) ||
+      !hark_settings_get_int(settings, "connections", plugin->connections, 1, MAX_CONNECTIONS,
+                             connections, error))
+    return FALSE;
+  if (*conninfo != NULL && **conninfo != '\0')
+    return TRUE;
+  g_set_error_literal(error, HARK_STORE_ERROR, HARK_STORE_ERROR_BACKEND,
+                      "postgres store: setting 'conninfo' is required (a libpq connection "
+                      "string, e.g. \"host=/run/postgresql dbname=hark\")");
+  return FALSE;
+}
+
+static gpointer
+pg_store_open(gpointer instance, const char *state_dir, GVariant *settings, GError **error)
+{
+  g_autofree char *conninfo = NULL;
+  gint64 connections = 0;
+  if (!read_open_settings(instance, settings, &conninfo, &connections, error))
+    return NULL;
+  PgStore *s = g_new0(PgStore, 1);
+  s->idle = g_async_queue_new();
+  /* The first connection migrates; the others are made only once that worked. */
+  while (s->n_connections < connections) {
+    PGconn *conn = connect_db(conninfo, error);
+    if (conn == NULL || (s->n_connections == 0 && !migrate(conn, error))) {
+      PQfinish(conn);
+      pg_store_close(s);
+      return NULL;
+    }
+    g_async_queue_push(s->idle, conn);
+    s->n_connections++;
+  }
+  return s;
+}
+
+/* ---- users ------------------------------------------------------------------------------- */
+
+static gboolean
+pg_user_create(gpointer store, const char *name, const char *name_key, const char *password_hash,
+               gint64 now, GError **error)
+{
+  PGconn *conn = acquire(store, error);
+  if (conn == NULL)
+    return FALSE;
+  gboolean ok = exec_count(conn, sql_user_create,
+                           PARAMS(TEXT(name), TEXT(name_key), TEXT(password_hash), INT(now)),
+                           error) >= 0;
+  if (!ok)
+    reword_exists(error, "user '%s' exists already", name_key);
+  return release(store, conn, ok, error);
+}
+
+static HarkStoreUser *
+user_from_row(const PGresult *result)
+{
+  HarkStoreUser *user = g_new0(HarkStoreUser, 1);
+  user->name = g_strdup(PQgetvalue(result, 0, 0));
+  user->name_key = g_strdup(PQgetvalue(result, 0, 1));
+  user->password_hash = g_strdup(PQgetvalue(result, 0, 2));
+  user->created = value_int(result, 0, 3);
+  user->failed_logins = value_int(result, 0, 4);
+  user->locked_until = value_int(result, 0, 5);
+  return user;
+}
+
+static HarkStoreUser *
+pg_user_get(gpointer store, const char *name_key, GError **error)
+{
+  PGconn *conn = acquire(store, error);
+  if (conn == NULL)
+    return NULL;
+  PGresult *result = run(conn, sql_user_get, PARAMS(TEXT(name_key)), error);
+  HarkStoreUser *user = NULL;
+  if (result != NULL && PQntuples(result) > 0)
+    user = user_from_row(result);
+  else if (result != NULL)
+    set_no_user(error, name_key);
+  PQclear(result);
+  if (!release(store, conn, user != NULL, error))
+    g_clear_pointer(&user, hark_store_user_free);
+  return user;
+}
+
+static gboolean
+pg_user_set_password(gpointer store, const char *name_key, const char *password_hash,
+                     GError **error)
+{
+  PGconn *conn = acquire(store, error);
+  return conn != NULL &&
+         release(store, conn,
+                 exec_on_user(conn, sql_user_set_password, name_key,
+                              PARAMS(TEXT(name_key), TEXT(password_hash)), error),
+                 error);
+}
+
+static gboolean
+pg_user_delete(gpointer store, const char *name_key, GError **error)
+{
+  /* The user's own devices and buddies go with the row (ON DELETE CASCADE). */
+  PGconn *conn = acquire(store, error);
+  return conn != NULL &&
+         release(store, conn,
+                 exec_on_user(conn, sql_user_delete, name_key, PARAMS(TEXT(name_key)), error) &&
+                   exec_count(conn, sql_lists_naming_drop, PARAMS(TEXT(name_key)), error) >= 0,
+                 error);
+}
+
+static gboolean
+pg_user_note_failure(gpointer store, const char *name_key, gint64 lock_until,
+                     gint64 *failed_logins, GError **error)
+{
+  PGconn *conn = acquire(store, error);
+  if (conn == NULL)
+    return FALSE;
+  PGresult *result =
+    run(conn, sql_user_note_failure, PARAMS(TEXT(name_key), INT(lock_until)), error);
+  gboolean found = result != NULL && PQntuples(result) > 0;
+  if (found && failed_logins != NULL)
+    *failed_logins = value_int(result, 0, 0);
+  else if (result != NULL && !found)
+    set_no_user(error, name_key);
+  PQclear(result);
+  return release(store, conn, found, error);
+}
+
+static gboolean
+pg_user_note_login(gpointer store, const char *name_key, const char *device_id,
+                   const char *device_name, gint64 now, GError **error)
+{
+  PGconn *conn = acquire(store, error);
+  return conn != NULL &&
+         release(store, conn,
+                 exec_on_user(conn, sql_user_note_login, name_key, PARAMS(TEXT(name_key)),
+                              error) &&
+                   exec_count(conn, sql_device_upsert,
+                              PARAMS(TEXT(name_key), TEXT(device_id), TEXT(device_name), INT(now)),
+                              error) >= 0,
+                 error);
+}
+
+static GPtrArray *
+pg_users_find(gpointer store, const char *prefix_key, guint limit, GError **error)
+{
+  PGconn *conn = acquire(store, error);
+  if (conn == NULL)
+    return NULL;
+  PGresult *result = run(conn, sql_users_find, PARAMS(TEXT(prefix_key), INT(limit)), error);
+  g_autoptr(GPtrArray) names = g_ptr_array_new_with_free_func(g_free);
+  for (int row = 0; result != NULL && row < PQntuples(result); row++)
+    g_ptr_array_add(names, g_strdup(PQgetvalue(result, row, 0)));
+  PQclear(result);
+  return release(store, conn, result != NULL, error) ? g_steal_pointer(&names) : NULL;
+}
+
+/* ---- buddy lists ------------------------------------------------------------------------- */
+
+static GPtrArray *
+buddies_from_rows(const PGresult *result, gint64 *revision)
+{
+  GPtrArray *buddies = g_ptr_array_new_with_free_func((GDestroyNotify)hark_store_buddy_free);
+  for (int row = 0; row < PQntuples(result); row++) {
+    if (revision != NULL)
+      *revision = value_int(result, row, 0);
+    if (!PQgetisnull(result, row, 1))
+      g_ptr_array_add(buddies,
+                      hark_store_buddy_new(PQgetvalue(result, row, 1), PQgetvalue(result, row, 2)));
+  }
+  return buddies;
+}
+
+static GPtrArray *
+pg_buddies_get(gpointer store, const char *name_key, gint64 *revision, GError **error)
+{
+  PGconn *conn = acquire(store, error);
+  if (conn == NULL)
+    return NULL;
+  PGresult *result = run(conn, sql_buddies_get, PARAMS(TEXT(name_key)), error);
+  g_autoptr(GPtrArray) buddies = NULL;
+  if (result != NULL && PQntuples(result) > 0)
+    buddies = buddies_from_rows(result, revision);
+  else if (result != NULL)
+    set_no_user(error, name_key);
+  PQclear(result);
+  return release(store, conn, buddies != NULL, error) ? g_steal_pointer(&buddies) : NULL;
+}
+
+/* The change itself, inside the transaction: EXISTS or NOT_FOUND for the buddy. */
+static gboolean
+apply_buddy_op(PGconn *conn, const char *name_key, HarkBuddyOp op, const char *buddy_key,
+               const char *alias, GError **error)
+{
+  const Param params[] = { TEXT(name_key), TEXT(buddy_key), TEXT(alias) };
+  gint64 changed = exec_count(conn, buddy_ops[op].sql, params, buddy_ops[op].n_params, error);
+  if (changed < 0)
+    reword_exists(error, "'%s' is already in the buddy list of '%s'", buddy_key, name_key);
+  else if (changed == 0)
+    g_set_error(error, HARK_STORE_ERROR, HARK_STORE_ERROR_NOT_FOUND,
+                "'%s' is not in the buddy list of '%s'", buddy_key, name_key);
+  return changed > 0;
+}
+
+static gboolean
+check_revision(gint64 current, gint64 expected, const char *name_key, GError **error)
+{
+  if (expected < 0 || expected == current)
+    return TRUE;
+  g_set_error(error, HARK_STORE_ERROR, HARK_STORE_ERROR_CONFLICT,
+              "the buddy list of '%s' is at revision %" G_GINT64_FORMAT ", not %" G_GINT64_FORMAT,
+              name_key, current, expected);
+  return FALSE;
+}
+
+static gboolean
+pg_buddies_change(gpointer store, const char *name_key, HarkBuddyOp op, const char *buddy_key,
+                  const char *alias, gint64 expected_revision, gint64 *new_revision,
+                  GError **error)
+{
+  g_return_val_if_fail(op < G_N_ELEMENTS(buddy_ops), FALSE);
+  PGconn *conn = acquire(store, error);
+  if (conn == NULL)
+    return FALSE;
+  gint64 current = 0, next = 0;
+  gboolean ok = query_int(conn, sql_revision_lock, name_key, &current, error) &&
+                check_revision(current, expected_revision, name_key, error) &&
+                apply_buddy_op(conn, name_key, op, buddy_key, alias, error) &&
+                query_int(conn, sql_revision_bump, name_key, &next, error);
+  if (!release(store, conn, ok, error))
+    return FALSE;
+  if (new_revision != NULL)
+    *new_revision = next;
+  return TRUE;
+}
+
+/* ---- the plugin -------------------------------------------------------------------------- */
+
+static const HarkStoreInterface pg_store = {
+  .version = HARK_STORE_INTERFACE_VERSION,
+  .open = pg_store_open,
+  .close = pg_store_close,
+  .user_create = pg_user_create,
+  .user_get = pg_user_get,
+  .user_set_password = pg_user_set_password,
+  .user_delete = pg_user_delete,
+  .user_note_failure = pg_user_note_failure,
+  .user_note_login = pg_user_note_login,
+  .users_find = pg_users_find,
+  .buddies_get = pg_buddies_get,
+  .buddies_change = pg_buddies_change,
+};
+
+static void
+plugin_free(PgPlugin *plugin)
+{
+  g_free(plugin->conninfo);
+  g_free(plugin);
+}
+
+/* conninfo may come later, with open(); a wrong type or range stops the load now. */
+static gboolean
+pg_init(HarkContext *ctx, GVariant *settings, GError **error)
+{
+  PgPlugin *plugin = g_new0(PgPlugin, 1);
+  plugin->ctx = ctx;
+  if (!hark_settings_get_string(settings, "conninfo", NULL, &plugin->conninfo, error) ||
+      !hark_settings_get_int(settings, "connections", DEFAULT_CONNECTIONS, 1, MAX_CONNECTIONS,
+                             &plugin->connections, error) ||
+      !hark_context_register(ctx, HARK_KIND_STORE, STORE_NAME, HARK_RANK_SECONDARY, &pg_store,
+                             plugin, error)) {
+    plugin_free(plugin);
+    return FALSE;
+  }
+  hark_settings_warn_unknown(settings, hark_context_plugin_name(ctx), known_settings);
+  hark_context_set_plugin_data(ctx, plugin);
+  return TRUE;
+}
+
+/* The plugin's defaults are this context's data, not a global: two nodes in one process
+ * share this code but not their settings. */
+static void
+pg_fini(HarkContext *ctx)
+{
+  plugin_free(hark_context_get_plugin_data(ctx));
+}
+
+/* SECONDARY: when both stores are loaded and none is named, the embedded sqlite wins. */
+HARK_PLUGIN_DEFINE(.name = "postgres",
+                   .version = HARK_VERSION,
+                   .description = "account store in PostgreSQL, shared by several login servers",
+                   .license = "LGPL-2.1-or-later",
+                   .kinds = HARK_KIND_STORE,
+                   .init = pg_init,
+                   .fini = pg_fini);
