@@ -1,4 +1,5 @@
-/* builtins.c: the commands the core itself answers, in every frontend. */
+/* builtins.c: the commands the core itself answers, in every frontend (the login
+ * commands are in login-commands.c). */
 #include "hark-private.h"
 
 static JsonArray *
@@ -106,4 +107,5 @@ hark_builtins_register(HarkContext *core_ctx)
     if (!hark_context_add_command(core_ctx, &builtin_commands[i], core_ctx->node, &error))
       g_error("built-in command table is broken: %s", error->message);
   }
+  hark_login_commands_register(core_ctx);
 }

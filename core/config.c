@@ -17,6 +17,8 @@ G_DEFINE_QUARK(hark-config-error-quark, hark_config_error)
 
 #define DEFAULT_PORT 33033
 #define DEFAULT_LISTEN "0.0.0.0"
+#define DEFAULT_RENEW_MARGIN 3600
+#define DEVICE_NAME_MAX 64 /* characters, the login server's limit (docs/protocol.md) */
 
 char *
 hark_config_state_path(const char *state_dir, const char *path)
@@ -73,6 +75,8 @@ static const char *check_host(const char *value);
 static const char *check_transport(const char *value);
 static const char *check_source(const char *value);
 static const char *check_sink(const char *value);
+static const char *check_https_url(const char *value);
+static const char *check_device(const char *value);
 
 static gpointer plugin_config_new(void);
 static gpointer bootstrap_config_new(void);
@@ -128,11 +132,26 @@ static const ConfigKey media_keys[] = {
   { NULL },
 };
 
+/* A login section without a server or without the CA to pin is a mistake, not a node
+ * that does not log in: both are required once the section is there. The margin is at
+ * least a minute, and a certificate is renewed halfway through its validity at the
+ * latest (login.c), so a margin longer than the server's lifetime is harmless. */
+static const ConfigKey login_keys[] = {
+  { "url", KEY_STRING, offsetof(HarkConfig, login_url), .required = TRUE,
+    .check = check_https_url },
+  { "ca", KEY_STRING, offsetof(HarkConfig, login_ca), .required = TRUE, .check = check_path },
+  { "device", KEY_STRING, offsetof(HarkConfig, login_device), .check = check_device },
+  { "renew_margin", KEY_INT, offsetof(HarkConfig, login_renew_margin), .min = 60,
+    .max = 30 * 24 * 3600 },
+  { NULL },
+};
+
 static const ConfigKey root_keys[] = {
   { "node", KEY_SECTION, 0, .members = node_keys },
   { "plugins", KEY_SECTION, 0, .members = plugins_keys },
   { "network", KEY_SECTION, 0, .members = network_keys },
   { "media", KEY_SECTION, 0, .members = media_keys },
+  { "login", KEY_SECTION, 0, .members = login_keys },
   { NULL },
 };
 
@@ -224,6 +243,37 @@ check_sink(const char *value)
 {
   static const char *const sinks[] = { "pulse", "null", NULL };
   return is_device(value, sinks) ? NULL : "expected pulse, null or file:PATH";
+}
+
+/* The login server's base: https only (the password travels in it), a host, an optional
+ * port, and nothing after it (the API's paths are fixed, see docs/protocol.md). */
+static const char *
+check_https_url(const char *value)
+{
+  static const char *const expected = "expected https://HOST or https://HOST:PORT";
+  g_autoptr(GUri) uri = g_uri_parse(value, G_URI_FLAGS_NONE, NULL);
+  if (uri == NULL || g_strcmp0(g_uri_get_scheme(uri), "https") != 0)
+    return expected;
+  const char *host = g_uri_get_host(uri);
+  const char *path = g_uri_get_path(uri);
+  if (host == NULL || *host == '\0' || g_uri_get_userinfo(uri) != NULL ||
+      g_uri_get_query(uri) != NULL || g_uri_get_fragment(uri) != NULL ||
+      (*path != '\0' && !g_str_equal(path, "/")))
+    return expected;
+  return NULL;
+}
+
+static const char *
+check_device(const char *value)
+{
+  static const char *const expected = "expected a device name of 1 to 64 characters";
+  if (value[0] == '\0' || !g_utf8_validate(value, -1, NULL) ||
+      g_utf8_strlen(value, -1) > DEVICE_NAME_MAX)
+    return expected;
+  for (const char *p = value; *p != '\0'; p = g_utf8_next_char(p))
+    if (g_unichar_iscntrl(g_utf8_get_char(p)))
+      return expected;
+  return NULL;
 }
 
 /* ---- elements of the lists -------------------------------------------------------- */
@@ -610,7 +660,7 @@ hark_config_default_state_dir(void)
   return g_build_filename(g_get_user_state_dir(), "hark", NULL);
 }
 
-/* state_dir and plugins.path: "~" and "~/..." are in the home
+/* state_dir, plugins.path and login.ca: "~" and "~/..." are in the home
  * directory; any other relative path is relative to the directory of the
  * configuration file (the current directory for text without a path), so a
  * configuration and its state can be moved together. The result is absolute. */
@@ -648,6 +698,8 @@ hark_config_new_default(void)
   config->audio_source = g_strdup("pulse");
   config->audio_sink = g_strdup("pulse");
   config->warnings = g_ptr_array_new_with_free_func(g_free);
+  config->login_device = g_strdup(config->node_name);
+  config->login_renew_margin = DEFAULT_RENEW_MARGIN;
   return config;
 }
 
@@ -670,6 +722,15 @@ config_from_tree(config_t *tree, const char *path, const char *file, GError **er
   for (char **dir = config->plugin_path; *dir != NULL; dir++) {
     g_autofree char *value = *dir;
     *dir = config_resolve_path(value, path);
+  }
+  if (config->login_ca != NULL) {
+    g_autofree char *ca = config->login_ca;
+    config->login_ca = config_resolve_path(ca, path);
+  }
+  /* The device is called after the node unless it has a name of its own. */
+  if (config_lookup(tree, "login.device") == NULL) {
+    g_free(config->login_device);
+    config->login_device = g_strdup(config->node_name);
   }
   return g_steal_pointer(&config);
 }
@@ -769,5 +830,8 @@ hark_config_free(HarkConfig *config)
   g_free(config->audio_source);
   g_free(config->audio_sink);
   g_ptr_array_unref(config->warnings);
+  g_free(config->login_url);
+  g_free(config->login_ca);
+  g_free(config->login_device);
   g_free(config);
 }

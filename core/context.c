@@ -324,6 +324,8 @@ hark_context_snapshot(HarkContext *ctx)
   json_object_set_array_member(state, "frontends", snapshot_frontends(node));
   json_object_set_object_member(state, "network", snapshot_network(node->config));
   json_object_set_object_member(state, "media", snapshot_media(node->config));
+  if (node->login != NULL)
+    json_object_set_object_member(state, "login", hark_login_client_snapshot(node->login));
   return state;
 }
 

@@ -16,7 +16,8 @@
 
 enum { EXIT_OK = 0, EXIT_REFUSED = 1, EXIT_NO_NODE = 2 };
 
-#define DEFAULT_TIMEOUT_SECONDS 10
+/* Longer than the login client's own 15 s, so its clearer error arrives first. */
+#define DEFAULT_TIMEOUT_SECONDS 30
 
 typedef struct {
   char *config_file;
@@ -389,7 +390,7 @@ parse_options(Options *options, char ***words, GError **error)
       "the node's state directory (overrides the configuration)", "DIR" },
     { "json", 0, 0, G_OPTION_ARG_NONE, &options->json, "compact JSON output", NULL },
     { "timeout", 0, 0, G_OPTION_ARG_INT, &options->timeout,
-      "give up after this many seconds (default 10; 0: never)", "SECONDS" },
+      "give up after this many seconds (default 30; 0: never)", "SECONDS" },
     { "watch", 0, 0, G_OPTION_ARG_NONE, &options->watch, "print events until the node stops",
       NULL },
     { NULL },

@@ -3,6 +3,7 @@
 #pragma once
 
 #include "hark/hark.h"
+#include "login.h"
 
 #include <gmodule.h>
 
@@ -49,6 +50,7 @@ struct _HarkNode {
   gint64 started_at;        /* wall clock, µs; 0 before start */
   guint stop_source;
   gboolean stopping;
+  HarkLoginClient *login;   /* when the configuration has a login section, from start */
 };
 
 /* context.c */

@@ -116,6 +116,12 @@ hark_node_start(HarkNode *node, GError **error)
     return FALSE;
   g_message("%s identity %s (%s)", created ? "created" : "loaded",
             hark_identity_get_fingerprint(node->identity), key_path);
+  /* Before the frontends, so that their first `state` already says who is logged in. */
+  if (node->config->login_url != NULL) {
+    node->login = hark_login_client_new(node->core_ctx, node->config, node->identity, error);
+    if (node->login == NULL)
+      return FALSE;
+  }
   node->started_at = g_get_real_time();
   if (!start_frontends(node, error))
     return FALSE;
@@ -165,6 +171,9 @@ hark_node_free(HarkNode *node)
   /* Cancel first, while frontends can still tell their clients "cancelled". */
   hark_commands_cancel_pending(node);
   stop_frontends(node);
+  /* Its requests in flight answer their (already cancelled) commands now; it borrows
+   * the identity, freed below. */
+  g_clear_pointer(&node->login, hark_login_client_free);
   hark_loader_unload_all(node);
   hark_context_forget(node->core_ctx);
   hark_context_free(node->core_ctx);

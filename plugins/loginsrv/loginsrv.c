@@ -1,1 +1,292 @@
-/* placeholder (issue 3, in progress) */
+/* loginsrv.c: the login server plugin (docs/protocol.md, "Login server API"): its
+ * settings, the account store it uses, its CA and TLS certificate, and start/stop.
+ *
+ * Why it registers a frontend: a descriptor must declare a kind it registers, and the
+ * login server provides no transport, codec, search or store; it consumes a store.
+ * It is, though, exactly what a frontend is: a way into the node from outside (HTTPS,
+ * where ctl is a unix socket), started after every plugin is loaded and stopped before
+ * any is unloaded. That ordering is what it needs: the store plugin it uses is loaded
+ * (and registered) by the time start() looks it up, and is closed by stop() before the
+ * store plugin's fini runs. Node events mean nothing to it. */
+#include "loginsrv.h"
+
+#define PLUGIN_NAME "loginsrv"
+#define DEFAULT_PORT 8443
+#define DEFAULT_LIFETIME (24 * 3600)
+#define DEFAULT_HASH_MEMORY_KIB 19456 /* OWASP's minimum for argon2id: 19 MiB, t=2, p=1 */
+#define DEFAULT_HASH_ITERATIONS 2
+#define DEFAULT_MAX_BODY 16384
+#define ADDRESS_MAX_FAILURES 20
+#define ADDRESS_WINDOW_USEC (60 * G_USEC_PER_SEC)
+#define ADDRESS_MAX_TRACKED 10000
+#define CA_DIR "ca"
+#define SERVER_CERT_FILE "server.pem"
+#define SERVER_KEY_FILE "server-key.pem"
+#define PINNED_CA_FILE "ca.pem" /* in the state directory, for clients to pin */
+/* Started before ctl (PRIMARY): once ctl accepts, the HTTPS server is up as well, and
+ * scripts and tests wait for ctl. */
+#define FRONTEND_RANK (HARK_RANK_PRIMARY + 1)
+
+/* ---- settings --------------------------------------------------------------------------- */
+
+static const char *const known_settings[] = {
+  "listen", "port", "store", "store_options", "hosts", "certificate_lifetime",
+  "latest_version", "download_url", "hash_memory_kib", "hash_iterations", "max_body", NULL,
+};
+
+static const char *const default_hosts[] = { "localhost", "127.0.0.1", NULL };
+
+static gboolean
+wrong_type(GError **error, const char *key, const char *expected, GVariant *value)
+{
+  g_autofree char *shown = g_variant_print(value, FALSE);
+  g_set_error(error, HARK_SETTINGS_ERROR, HARK_SETTINGS_ERROR_TYPE,
+              "setting '%s' must be %s, not %s", key, expected, shown);
+  return FALSE;
+}
+
+/* A non-empty array of non-empty strings. */
+static gboolean
+read_strv(GVariant *settings, const char *key, const char *const *fallback, char ***out,
+          GError **error)
+{
+  g_autoptr(GVariant) value = g_variant_lookup_value(settings, key, NULL);
+  if (value == NULL) {
+    *out = g_strdupv((char **)fallback);
+    return TRUE;
+  }
+  if (!g_variant_is_of_type(value, G_VARIANT_TYPE_STRING_ARRAY) || g_variant_n_children(value) == 0)
+    return wrong_type(error, key, "a non-empty array of strings", value);
+  *out = g_variant_dup_strv(value, NULL);
+  for (char **s = *out; *s != NULL; s++)
+    if (**s == '\0') {
+      g_clear_pointer(out, g_strfreev);
+      return wrong_type(error, key, "an array of non-empty strings", value);
+    }
+  return TRUE;
+}
+
+/* A group of settings, handed on as it is (an empty one when absent). */
+static gboolean
+read_group(GVariant *settings, const char *key, GVariant **out, GError **error)
+{
+  g_autoptr(GVariant) value = g_variant_lookup_value(settings, key, NULL);
+  if (value != NULL && !g_variant_is_of_type(value, G_VARIANT_TYPE_VARDICT))
+    return wrong_type(error, key, "a group ({ key = value; ... })", value);
+  *out = value != NULL ? g_variant_ref(value)
+                       : g_variant_ref_sink(g_variant_new_array(G_VARIANT_TYPE("{sv}"), NULL, 0));
+  return TRUE;
+}
+
+static gboolean
+read_numbers(LoginServer *s, GVariant *settings, GError **error)
+{
+  gint64 port, lifetime, memory, iterations, max_body;
+  if (!hark_settings_get_int(settings, "port", DEFAULT_PORT, 0, 65535, &port, error) ||
+      !hark_settings_get_int(settings, "certificate_lifetime", DEFAULT_LIFETIME, 60,
+                             366 * 24 * 3600, &lifetime, error) ||
+      !hark_settings_get_int(settings, "hash_memory_kib", DEFAULT_HASH_MEMORY_KIB, 8,
+                             4 * 1024 * 1024, &memory, error) ||
+      !hark_settings_get_int(settings, "hash_iterations", DEFAULT_HASH_ITERATIONS, 1, 1000,
+                             &iterations, error) ||
+      !hark_settings_get_int(settings, "max_body", DEFAULT_MAX_BODY, 1024, 1024 * 1024,
+                             &max_body, error))
+    return FALSE;
+  s->port = (guint16)port;
+  s->certificate_lifetime = lifetime;
+  s->hash_memory_kib = (guint32)memory;
+  s->hash_iterations = (guint32)iterations;
+  s->max_body = (gsize)max_body;
+  return TRUE;
+}
+
+static gboolean
+read_settings(LoginServer *s, GVariant *settings, GError **error)
+{
+  if (!hark_settings_get_string(settings, "listen", "0.0.0.0", &s->listen, error) ||
+      !hark_settings_get_string(settings, "store", "sqlite", &s->store_name, error) ||
+      !hark_settings_get_string(settings, "latest_version", HARK_VERSION, &s->latest_version,
+                                error) ||
+      !hark_settings_get_string(settings, "download_url", "", &s->download_url, error) ||
+      !read_group(settings, "store_options", &s->store_options, error) ||
+      !read_strv(settings, "hosts", default_hosts, &s->hosts, error) || !read_numbers(s, settings, error))
+    return FALSE;
+  if (!g_hostname_is_ip_address(s->listen)) {
+    g_set_error(error, HARK_SETTINGS_ERROR, HARK_SETTINGS_ERROR_TYPE,
+                "setting 'listen' must be an IP address (\"0.0.0.0\", \"::\", \"127.0.0.1\"), "
+                "not '%s'",
+                s->listen);
+    return FALSE;
+  }
+  hark_settings_warn_unknown(settings, PLUGIN_NAME, known_settings);
+  return TRUE;
+}
+
+/* ---- the store -------------------------------------------------------------------------- */
+
+static const HarkRegistration *
+find_store(LoginServer *s, GPtrArray *stores, GError **error)
+{
+  for (guint i = 0; i < stores->len; i++) {
+    const HarkRegistration *reg = stores->pdata[i];
+    if (g_strcmp0(reg->name, s->store_name) == 0)
+      return reg;
+  }
+  g_set_error(error, HARK_CONTEXT_ERROR, HARK_CONTEXT_ERROR_INVALID,
+              "store '%s' is not loaded; add it to plugins.load before loginsrv", s->store_name);
+  return NULL;
+}
+
+static gboolean
+open_store(LoginServer *s, GError **error)
+{
+  g_autoptr(GPtrArray) stores = hark_context_lookup(s->ctx, HARK_KIND_STORE);
+  const HarkRegistration *reg = find_store(s, stores, error);
+  if (reg == NULL)
+    return FALSE;
+  const HarkStoreInterface *iface = reg->iface;
+  if (iface->version < 1 || iface->open == NULL) {
+    g_set_error(error, HARK_CONTEXT_ERROR, HARK_CONTEXT_ERROR_INTERFACE_VERSION,
+                "store '%s' has an interface this login server cannot use", s->store_name);
+    return FALSE;
+  }
+  s->store_handle =
+    iface->open(reg->instance, hark_context_state_dir(s->ctx), s->store_options, error);
+  if (s->store_handle == NULL) {
+    g_prefix_error(error, "cannot open the store '%s': ", s->store_name);
+    return FALSE;
+  }
+  s->store = iface;
+  return TRUE;
+}
+
+/* ---- certificates ---------------------------------------------------------------------- */
+
+/* The CA (made on first start), the TLS certificate it issues for the configured hosts,
+ * and a copy of the CA certificate where clients and operators can find it to pin. */
+static GTlsCertificate *
+load_certificates(LoginServer *s, GError **error)
+{
+  const char *state_dir = hark_context_state_dir(s->ctx);
+  g_autofree char *ca_dir = g_build_filename(state_dir, CA_DIR, NULL);
+  g_autofree char *common_name =
+    g_strdup_printf("hark login server CA (%s)", hark_context_node_name(s->ctx));
+  s->ca = hark_ca_load_or_create(ca_dir, common_name, error);
+  if (s->ca == NULL)
+    return NULL;
+  s->ca_pem = hark_ca_get_certificate_pem(s->ca);
+  g_autofree char *cert_path = g_build_filename(ca_dir, SERVER_CERT_FILE, NULL);
+  g_autofree char *key_path = g_build_filename(ca_dir, SERVER_KEY_FILE, NULL);
+  g_autofree char *pinned = g_build_filename(state_dir, PINNED_CA_FILE, NULL);
+  if (!hark_ca_ensure_server_certificate(s->ca, (const char *const *)s->hosts, cert_path,
+                                         key_path, error) ||
+      !g_file_set_contents_full(pinned, s->ca_pem, -1, G_FILE_SET_CONTENTS_CONSISTENT, 0644,
+                                error))
+    return NULL;
+  return g_tls_certificate_new_from_files(cert_path, key_path, error);
+}
+
+/* ---- the frontend interface ---------------------------------------------------------------- */
+
+static void
+loginsrv_stop(gpointer instance)
+{
+  LoginServer *s = instance;
+  s->stopping = TRUE;
+  g_clear_pointer(&s->listener, login_listener_stop);
+  /* Jobs run plugin code on worker threads: all must be done before fini unloads us. */
+  login_http_drain(s);
+  if (s->soup != NULL)
+    soup_server_disconnect(s->soup);
+  g_clear_object(&s->soup);
+  if (s->store_handle != NULL)
+    s->store->close(s->store_handle);
+  s->store_handle = NULL;
+  s->store = NULL;
+  g_clear_pointer(&s->addresses, login_limiter_free);
+  g_clear_pointer(&s->ca, hark_ca_free);
+  s->ca_pem = NULL;
+  s->stopping = FALSE;
+}
+
+static gboolean
+start_serving(LoginServer *s, GError **error)
+{
+  g_autoptr(GTlsCertificate) certificate = load_certificates(s, error);
+  if (certificate == NULL)
+    return FALSE;
+  s->addresses = login_limiter_new(ADDRESS_MAX_FAILURES, ADDRESS_WINDOW_USEC, ADDRESS_MAX_TRACKED);
+  s->soup = soup_server_new(NULL, NULL);
+  login_http_setup(s);
+  s->listener = login_listener_start(s, certificate, error);
+  if (s->listener == NULL)
+    return FALSE;
+  g_message("login server at https://%s:%u (store '%s', CA certificate %s/" PINNED_CA_FILE ")",
+            s->listen, login_listener_port(s->listener), s->store_name,
+            hark_context_state_dir(s->ctx));
+  return TRUE;
+}
+
+static gboolean
+loginsrv_start(gpointer instance, GError **error)
+{
+  LoginServer *s = instance;
+  /* libsoup attaches its sources to the thread-default context: make it the node's. */
+  GMainContext *context = hark_context_main_context(s->ctx);
+  g_main_context_push_thread_default(context);
+  gboolean ok = open_store(s, error) && start_serving(s, error);
+  g_main_context_pop_thread_default(context);
+  return ok;
+}
+
+static const HarkFrontendInterface loginsrv_frontend = {
+  .version = HARK_FRONTEND_INTERFACE_VERSION,
+  .start = loginsrv_start,
+  .stop = loginsrv_stop,
+  .event = NULL,
+};
+
+/* ---- the plugin -------------------------------------------------------------------------- */
+
+static void
+server_free(LoginServer *s)
+{
+  loginsrv_stop(s);
+  g_free(s->listen);
+  g_free(s->store_name);
+  g_clear_pointer(&s->store_options, g_variant_unref);
+  g_strfreev(s->hosts);
+  g_free(s->latest_version);
+  g_free(s->download_url);
+  g_free(s);
+}
+
+static gboolean
+loginsrv_init(HarkContext *ctx, GVariant *settings, GError **error)
+{
+  LoginServer *s = g_new0(LoginServer, 1);
+  s->ctx = ctx;
+  if (!read_settings(s, settings, error) ||
+      !hark_context_register(ctx, HARK_KIND_FRONTEND, PLUGIN_NAME, FRONTEND_RANK,
+                             &loginsrv_frontend, s, error)) {
+    server_free(s);
+    return FALSE;
+  }
+  hark_context_set_plugin_data(ctx, s);
+  return TRUE;
+}
+
+static void
+loginsrv_fini(HarkContext *ctx)
+{
+  server_free(hark_context_get_plugin_data(ctx));
+}
+
+HARK_PLUGIN_DEFINE(.name = PLUGIN_NAME,
+                   .version = HARK_VERSION,
+                   .description = "login server: accounts, device certificates, buddy lists "
+                                  "(HTTPS)",
+                   .license = "LGPL-2.1-or-later",
+                   .kinds = HARK_KIND_FRONTEND,
+                   .init = loginsrv_init,
+                   .fini = loginsrv_fini);

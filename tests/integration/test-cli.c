@@ -11,7 +11,9 @@
 
 #define RUN_TIMEOUT_S 20
 #define NODE_NAME "cli-test-node"
-#define BUILTINS "help", "plugins", "shutdown", "state", "version"
+#define BUILTINS                                                                        \
+  "buddies", "buddy-add", "buddy-remove", "buddy-rename", "delete-account", "help", "login", \
+    "logout", "passwd", "plugins", "register", "shutdown", "state", "version", "whoami"
 
 typedef struct {
   char *dir;       /* temporary, removed at the end */

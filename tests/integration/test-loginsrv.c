@@ -1,1 +1,1047 @@
-int main(void) { return 0; }
+/* test-loginsrv.c: the login server (plugins/loginsrv) at the HTTP level, as a client
+ * sees it: a real `hark run` node loading a store, loginsrv and ctl, spoken to over
+ * HTTPS by a SoupSession that trusts only the node's own CA (<state>/ca.pem).
+ *
+ * Every case starts its own node, once with the sqlite store and, when
+ * HARK_TEST_PG_CONNINFO is set (make check sets it), once with postgres, each case in a
+ * database of its own made with createdb. Bad input is checked to change nothing by
+ * looking the account up afterwards. */
+#include "harness.h"
+
+#include <glib/gstdio.h>
+#include <hark/hark.h>
+#include <libsoup/soup.h>
+#include <string.h>
+
+#define HTTP_TIMEOUT_SECONDS 30
+#define TOOL_MS 30000
+/* A cheap hash, so the many logins of the test are quick; the server's default is argon2id
+ * with 19 MiB and 2 passes. */
+#define TEST_HASH "hash_memory_kib = 1024; hash_iterations = 1;"
+#define PASSWORD "correct horse"
+
+typedef struct {
+  const char *store; /* "sqlite" or "postgres" */
+  HarkTestNode *node;
+  char *database;    /* postgres: this case's own database */
+  guint16 port;
+  char *ca_pem;
+  SoupSession *session;
+  char *keys_dir;    /* device keys */
+  guint devices;
+} Fixture;
+
+typedef struct {
+  guint status;
+  JsonObject *json; /* NULL when the body is not a JSON object */
+  char *retry_after_header;
+} Answer;
+
+typedef struct {
+  HarkIdentity *identity;
+  char *certificate; /* PEM, from the login */
+} Device;
+
+/* ---- answers ------------------------------------------------------------------------------ */
+
+static void
+answer_free(Answer *answer)
+{
+  if (answer == NULL)
+    return;
+  g_clear_pointer(&answer->json, json_object_unref);
+  g_free(answer->retry_after_header);
+  g_free(answer);
+}
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(Answer, answer_free)
+
+static const char *
+error_code(Answer *answer)
+{
+  if (answer == NULL || answer->json == NULL || !json_object_has_member(answer->json, "error"))
+    return NULL;
+  JsonObject *error = json_object_get_object_member(answer->json, "error");
+  return json_object_get_string_member_with_default(error, "code", NULL);
+}
+
+/* Status and error code together, so a failure shows both. */
+static gboolean
+check_error(Answer *answer, guint status, const char *code)
+{
+  if (answer != NULL && answer->status == status && g_strcmp0(error_code(answer), code) == 0)
+    return TRUE;
+  g_autofree char *shown = answer && answer->json ? hark_test_json(answer->json) : NULL;
+  g_test_message("expected %u %s, got %u %s", status, code, answer ? answer->status : 0,
+                 shown ? shown : "(no JSON)");
+  g_test_fail();
+  return FALSE;
+}
+
+static gboolean
+check_ok(Answer *answer, guint status)
+{
+  if (answer != NULL && answer->status == status && answer->json != NULL &&
+      error_code(answer) == NULL)
+    return TRUE;
+  g_autofree char *shown = answer && answer->json ? hark_test_json(answer->json) : NULL;
+  g_test_message("expected %u, got %u %s", status, answer ? answer->status : 0,
+                 shown ? shown : "(no JSON)");
+  g_test_fail();
+  return FALSE;
+}
+
+static const char *
+member(Answer *answer, const char *name)
+{
+  return answer && answer->json ? json_object_get_string_member_with_default(answer->json, name,
+                                                                              NULL)
+                                 : NULL;
+}
+
+/* ---- HTTP ---------------------------------------------------------------------------------- */
+
+static Answer *
+send_message(Fixture *f, SoupMessage *msg)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GBytes) body = soup_session_send_and_read(f->session, msg, NULL, &error);
+  if (body == NULL) {
+    g_test_fail_printf("HTTPS request failed: %s", error->message);
+    return NULL;
+  }
+  Answer *answer = g_new0(Answer, 1);
+  answer->status = soup_message_get_status(msg);
+  answer->retry_after_header = g_strdup(
+    soup_message_headers_get_one(soup_message_get_response_headers(msg), "Retry-After"));
+  g_autoptr(JsonParser) parser = json_parser_new();
+  gsize length;
+  const char *data = g_bytes_get_data(body, &length);
+  if (length > 0 && json_parser_load_from_data(parser, data, (gssize)length, NULL) &&
+      JSON_NODE_HOLDS_OBJECT(json_parser_get_root(parser)))
+    answer->json = json_node_dup_object(json_parser_get_root(parser));
+  return answer;
+}
+
+static SoupMessage *
+new_message(Fixture *f, const char *method, const char *path, GBytes *body)
+{
+  g_autofree char *url = g_strdup_printf("https://127.0.0.1:%u%s", f->port, path);
+  SoupMessage *msg = soup_message_new(method, url);
+  g_assert_nonnull(msg);
+  if (body != NULL)
+    soup_message_set_request_body_from_bytes(msg, "application/json", body);
+  return msg;
+}
+
+static Answer *
+request_bytes(Fixture *f, const char *method, const char *path, GBytes *body)
+{
+  g_autoptr(SoupMessage) msg = new_message(f, method, path, body);
+  return send_message(f, msg);
+}
+
+static Answer *
+request(Fixture *f, const char *method, const char *path, const char *body)
+{
+  g_autoptr(GBytes) bytes = body ? g_bytes_new(body, strlen(body)) : NULL;
+  return request_bytes(f, method, path, bytes);
+}
+
+static Answer *
+get(Fixture *f, const char *path)
+{
+  return request(f, "GET", path, NULL);
+}
+
+/* POST of a JSON object built from name/value string pairs (NULL-terminated). */
+static Answer *
+post_strings(Fixture *f, const char *path, ...)
+{
+  g_autoptr(JsonObject) object = json_object_new();
+  va_list args;
+  va_start(args, path);
+  const char *name;
+  while ((name = va_arg(args, const char *)) != NULL)
+    json_object_set_string_member(object, name, va_arg(args, const char *));
+  va_end(args);
+  g_autofree char *text = hark_test_json(object);
+  return request(f, "POST", path, text);
+}
+
+static Answer *
+register_user(Fixture *f, const char *user, const char *password)
+{
+  return post_strings(f, "/v1/register", "user", user, "password", password, NULL);
+}
+
+static Answer *
+user_lookup(Fixture *f, const char *name)
+{
+  g_autofree char *escaped = g_uri_escape_string(name, NULL, FALSE);
+  g_autofree char *path = g_strdup_printf("/v1/users/%s", escaped);
+  return get(f, path);
+}
+
+/* ---- devices and signed requests ----------------------------------------------------------- */
+
+static Device *
+device_new(Fixture *f)
+{
+  g_autofree char *name = g_strdup_printf("device-%u.pem", f->devices++);
+  g_autofree char *path = g_build_filename(f->keys_dir, name, NULL);
+  g_autoptr(GError) error = NULL;
+  Device *device = g_new0(Device, 1);
+  device->identity = hark_identity_load_or_create(path, NULL, &error);
+  g_assert_no_error(error);
+  return device;
+}
+
+static void
+device_free(Device *device)
+{
+  if (device == NULL)
+    return;
+  hark_identity_free(device->identity);
+  g_free(device->certificate);
+  g_free(device);
+}
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(Device, device_free)
+
+static Answer *
+login(Fixture *f, Device *device, const char *user, const char *password)
+{
+  g_autofree char *key = hark_identity_get_public_pem(device->identity);
+  Answer *answer = post_strings(f, "/v1/login", "user", user, "password", password, "device",
+                                "laptop", "public_key", key, NULL);
+  const char *certificate = member(answer, "certificate");
+  if (certificate != NULL) {
+    g_free(device->certificate);
+    device->certificate = g_strdup(certificate);
+  }
+  return answer;
+}
+
+static char *
+certificate_header(const char *pem)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GTlsCertificate) certificate = g_tls_certificate_new_from_pem(pem, -1, &error);
+  g_assert_no_error(error);
+  g_autoptr(GByteArray) der = NULL;
+  g_object_get(certificate, "certificate", &der, NULL);
+  return g_base64_encode(der->data, der->len);
+}
+
+/* A request signed by device (with certificate, by default its own) dated now + skew. */
+static Answer *
+signed_request(Fixture *f, Device *device, const char *certificate, const char *method,
+               const char *path, const char *body, gint64 skew)
+{
+  g_autoptr(GBytes) bytes = body ? g_bytes_new(body, strlen(body)) : NULL;
+  gint64 date = g_get_real_time() / G_USEC_PER_SEC + skew;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *signature =
+    hark_request_sign(device->identity, method, path, date, bytes, &error);
+  g_assert_no_error(error);
+  g_autofree char *cert = certificate_header(certificate ? certificate : device->certificate);
+  g_autofree char *date_text = g_strdup_printf("%" G_GINT64_FORMAT, date);
+  g_autoptr(SoupMessage) msg = new_message(f, method, path, bytes);
+  SoupMessageHeaders *headers = soup_message_get_request_headers(msg);
+  soup_message_headers_append(headers, "Hark-Certificate", cert);
+  soup_message_headers_append(headers, "Hark-Date", date_text);
+  soup_message_headers_append(headers, "Hark-Signature", signature);
+  return send_message(f, msg);
+}
+
+/* POST /v1/buddies {"op", "name", "alias"?, "revision"? (< 0: none)}. */
+static Answer *
+buddy_change(Fixture *f, Device *device, const char *op, const char *name, const char *alias,
+             gint64 revision)
+{
+  g_autoptr(JsonObject) object = json_object_new();
+  json_object_set_string_member(object, "op", op);
+  json_object_set_string_member(object, "name", name);
+  if (alias != NULL)
+    json_object_set_string_member(object, "alias", alias);
+  if (revision >= 0)
+    json_object_set_int_member(object, "revision", revision);
+  g_autofree char *text = hark_test_json(object);
+  return signed_request(f, device, NULL, "POST", "/v1/buddies", text, 0);
+}
+
+/* The buddy list of an answer as "name=alias,..." and its revision. */
+static char *
+buddies_text(JsonObject *list, gint64 *revision)
+{
+  *revision = json_object_get_int_member_with_default(list, "revision", -1);
+  g_autoptr(GString) text = g_string_new(NULL);
+  JsonArray *array = json_object_get_array_member(list, "buddies");
+  for (guint i = 0; array != NULL && i < json_array_get_length(array); i++) {
+    JsonObject *buddy = json_array_get_object_element(array, i);
+    g_string_append_printf(text, "%s%s=%s", i ? "," : "",
+                           json_object_get_string_member(buddy, "name"),
+                           json_object_get_string_member(buddy, "alias"));
+  }
+  return g_string_free(g_steal_pointer(&text), FALSE);
+}
+
+static gboolean
+check_buddies(Answer *answer, gint64 revision, const char *expected)
+{
+  if (!check_ok(answer, 200))
+    return FALSE;
+  gint64 got_revision;
+  g_autofree char *got = buddies_text(answer->json, &got_revision);
+  if (got_revision == revision && strcmp(got, expected) == 0)
+    return TRUE;
+  g_test_message("expected revision %" G_GINT64_FORMAT " [%s], got %" G_GINT64_FORMAT " [%s]",
+                 revision, expected, got_revision, got);
+  g_test_fail();
+  return FALSE;
+}
+
+/* ---- the node ------------------------------------------------------------------------------- */
+
+static char *
+store_options(Fixture *f)
+{
+  if (strcmp(f->store, "sqlite") == 0)
+    return g_strdup("path = \"accounts.db\";");
+  return g_strdup_printf("conninfo = \"%s dbname=%s\";", g_getenv("HARK_TEST_PG_CONNINFO"),
+                         f->database);
+}
+
+static char *
+node_config(Fixture *f)
+{
+  g_autofree char *options = store_options(f);
+  return g_strdup_printf(
+    "node: { name = \"loginsrv-test\"; };\n"
+    "plugins: { load = (\n"
+    "  { name = \"%s\"; },\n"
+    "  { name = \"loginsrv\"; settings = { listen = \"127.0.0.1\"; port = %u; store = \"%s\";\n"
+    "      store_options = { %s }; latest_version = \"9.9.9\";\n"
+    "      download_url = \"https://example.org/hark\"; " TEST_HASH " }; },\n"
+    "  { name = \"ctl\"; }\n"
+    "); };\n",
+    f->store, f->port, f->store, options);
+}
+
+/* A database of this case's own on the throw-away PostgreSQL server. */
+static gboolean
+make_database(Fixture *f)
+{
+  g_autofree char *maintenance =
+    g_strdup_printf("--maintenance-db=%s", g_getenv("HARK_TEST_PG_CONNINFO"));
+  f->database = g_strdup_printf("hark_loginsrv_%08x", g_random_int());
+  const char *argv[] = { "createdb", maintenance, f->database, NULL };
+  g_autofree char *err = NULL;
+  int status = hark_test_run(argv, NULL, &err, TOOL_MS);
+  if (status != 0)
+    g_test_fail_printf("createdb failed: %s", err ? err : "");
+  return status == 0;
+}
+
+static void
+drop_database(Fixture *f)
+{
+  g_autofree char *maintenance =
+    g_strdup_printf("--maintenance-db=%s", g_getenv("HARK_TEST_PG_CONNINFO"));
+  const char *argv[] = { "dropdb", "--if-exists", maintenance, f->database, NULL };
+  hark_test_run(argv, NULL, NULL, TOOL_MS);
+}
+
+static gboolean
+load_ca(Fixture *f)
+{
+  g_autofree char *path = g_build_filename(f->node->state_dir, "ca.pem", NULL);
+  g_autoptr(GError) error = NULL;
+  g_clear_pointer(&f->ca_pem, g_free);
+  if (!g_file_get_contents(path, &f->ca_pem, NULL, &error)) {
+    g_test_fail_printf("no CA certificate to pin: %s", error->message);
+    return FALSE;
+  }
+  g_autoptr(GTlsDatabase) database = g_tls_file_database_new(path, &error);
+  g_assert_no_error(error);
+  g_clear_object(&f->session);
+  f->session = soup_session_new_with_options("tls-database", database, "timeout",
+                                             HTTP_TIMEOUT_SECONDS, NULL);
+  return TRUE;
+}
+
+static gboolean
+start_node(Fixture *f)
+{
+  return hark_test_node_start(f->node) && load_ca(f);
+}
+
+/* The orderly way, through ctl, and the node must exit 0. */
+static gboolean
+stop_node(Fixture *f)
+{
+  g_autoptr(HarkTestClient) client = hark_test_client_connect_unix(f->node->socket_path);
+  if (client == NULL)
+    return FALSE;
+  g_autoptr(JsonObject) hello = hark_test_client_read(client, 5000);
+  g_autoptr(JsonObject) answer = hello ? hark_test_client_call(client, "shutdown", NULL) : NULL;
+  if (answer == NULL || !hark_test_node_wait_exit(f->node, 20000))
+    return FALSE;
+  if (f->node->exit_status != 0)
+    g_test_fail_printf("the node exited with status %d", f->node->exit_status);
+  return f->node->exit_status == 0;
+}
+
+static void
+fixture_set_up(Fixture *f, gconstpointer data)
+{
+  f->store = data;
+  g_autoptr(GError) error = NULL;
+  f->keys_dir = g_dir_make_tmp("hark-loginsrv-keys-XXXXXX", &error);
+  g_assert_no_error(error);
+  if (strcmp(f->store, "postgres") == 0 && !make_database(f))
+    return;
+  f->port = hark_test_free_tcp_port();
+  g_autofree char *config = node_config(f);
+  f->node = hark_test_node_new(config);
+  if (!start_node(f))
+    g_clear_pointer(&f->node, hark_test_node_free);
+}
+
+static void
+remove_keys(const char *dir)
+{
+  g_autoptr(GDir) listing = g_dir_open(dir, 0, NULL);
+  const char *name;
+  while (listing != NULL && (name = g_dir_read_name(listing)) != NULL) {
+    g_autofree char *path = g_build_filename(dir, name, NULL);
+    g_remove(path);
+  }
+  g_rmdir(dir);
+}
+
+static void
+fixture_tear_down(Fixture *f, gconstpointer data)
+{
+  g_clear_object(&f->session);
+  g_clear_pointer(&f->node, hark_test_node_free);
+  if (f->database != NULL)
+    drop_database(f);
+  remove_keys(f->keys_dir);
+  g_free(f->keys_dir);
+  g_free(f->database);
+  g_free(f->ca_pem);
+}
+
+/* ---- accounts ------------------------------------------------------------------------------- */
+
+static void
+test_register(Fixture *f, gconstpointer data)
+{
+  HARK_REQUIRE(f->node != NULL);
+  g_autoptr(Answer) created = register_user(f, "Alice", PASSWORD);
+  HARK_REQUIRE(check_ok(created, 201));
+  g_assert_cmpstr(member(created, "user"), ==, "Alice");
+  /* Names are unique regardless of case; the name keeps the case it was registered with. */
+  g_autoptr(Answer) again = register_user(f, "aLICE", "another password");
+  HARK_REQUIRE(check_error(again, 409, "user-exists"));
+  g_autoptr(Answer) found = user_lookup(f, "ALICE");
+  HARK_REQUIRE(check_ok(found, 200));
+  g_assert_cmpstr(member(found, "user"), ==, "Alice");
+}
+
+static void
+test_bad_names(Fixture *f, gconstpointer data)
+{
+  HARK_REQUIRE(f->node != NULL);
+  const char *names[] = {
+    "ab", "abcdefghijklmnopqrstuvwxyz0123456", "1alice", "al ice", "alice!", "",
+    "\xd0\xb0lice", /* Cyrillic а, then "lice": looks like alice */
+    "a'; DROP TABLE users;--", "bob\"", "x%00y",
+  };
+  for (gsize i = 0; i < G_N_ELEMENTS(names); i++) {
+    g_autoptr(Answer) answer = register_user(f, names[i], PASSWORD);
+    HARK_REQUIRE(check_error(answer, 400, "bad-name"));
+  }
+  /* Nothing was stored: no user starts with any of the letters used. */
+  const char *prefixes[] = { "a", "b", "x" };
+  for (gsize i = 0; i < G_N_ELEMENTS(prefixes); i++) {
+    g_autofree char *path = g_strdup_printf("/v1/users?prefix=%s", prefixes[i]);
+    g_autoptr(Answer) found = get(f, path);
+    HARK_REQUIRE(check_ok(found, 200));
+    g_assert_cmpuint(json_array_get_length(json_object_get_array_member(found->json, "users")),
+                     ==, 0);
+  }
+  g_autoptr(Answer) lookup = user_lookup(f, "\xd0\xb0lice");
+  HARK_REQUIRE(check_error(lookup, 400, "bad-name"));
+}
+
+static void
+test_weak_password(Fixture *f, gconstpointer data)
+{
+  HARK_REQUIRE(f->node != NULL);
+  g_autoptr(Answer) short_one = register_user(f, "walter", "1234567");
+  HARK_REQUIRE(check_error(short_one, 400, "weak-password"));
+  g_autofree char *long_password = g_strnfill(1025, 'x');
+  g_autoptr(Answer) long_one = register_user(f, "walter", long_password);
+  HARK_REQUIRE(check_error(long_one, 400, "weak-password"));
+  g_autoptr(Answer) lookup = user_lookup(f, "walter");
+  HARK_REQUIRE(check_error(lookup, 404, "unknown-user"));
+}
+
+static void
+test_login(Fixture *f, gconstpointer data)
+{
+  HARK_REQUIRE(f->node != NULL);
+  g_autoptr(Answer) created = register_user(f, "Alice", PASSWORD);
+  HARK_REQUIRE(check_ok(created, 201));
+  g_autoptr(Device) device = device_new(f);
+  g_autoptr(Answer) answer = login(f, device, "alice", PASSWORD);
+  HARK_REQUIRE(check_ok(answer, 200));
+  g_assert_cmpstr(member(answer, "user"), ==, "Alice");
+  g_assert_cmpstr(member(answer, "ca"), ==, f->ca_pem);
+
+  /* The certificate binds the user and the key sent, under the CA returned. */
+  g_autoptr(GBytes) cert = g_bytes_new(device->certificate, strlen(device->certificate));
+  gint64 now = g_get_real_time() / G_USEC_PER_SEC;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(HarkDeviceCertificate) verified =
+    hark_certificate_verify(member(answer, "ca"), cert, now, &error);
+  g_assert_no_error(error);
+  g_assert_cmpstr(verified->user, ==, "Alice");
+  g_assert_cmpstr(verified->device_id, ==, hark_identity_get_fingerprint(device->identity));
+  g_autoptr(GBytes) key = hark_identity_get_public_key(device->identity);
+  g_assert_true(g_bytes_equal(verified->public_key, key));
+  g_autoptr(GDateTime) expires = g_date_time_new_from_iso8601(member(answer, "expires"), NULL);
+  HARK_REQUIRE(expires != NULL);
+  g_assert_cmpint(g_date_time_to_unix(expires), ==, verified->not_after);
+  g_assert_cmpint(verified->not_after - now, >=, 24 * 3600 - 60);
+  g_assert_cmpint(verified->not_after - now, <=, 24 * 3600 + 60);
+}
+
+static void
+test_login_buddies_in_answer(Fixture *f, gconstpointer data)
+{
+  HARK_REQUIRE(f->node != NULL);
+  g_autoptr(Answer) created = register_user(f, "Alice", PASSWORD);
+  HARK_REQUIRE(check_ok(created, 201));
+  g_autoptr(Device) device = device_new(f);
+  g_autoptr(Answer) answer = login(f, device, "alice", PASSWORD);
+  HARK_REQUIRE(check_ok(answer, 200));
+  JsonObject *buddies = json_object_get_object_member(answer->json, "buddies");
+  HARK_REQUIRE(buddies != NULL);
+  gint64 revision;
+  g_autofree char *text = buddies_text(buddies, &revision);
+  g_assert_cmpint(revision, ==, 0);
+  g_assert_cmpstr(text, ==, "");
+}
+
+static void
+test_login_failures(Fixture *f, gconstpointer data)
+{
+  HARK_REQUIRE(f->node != NULL);
+  g_autoptr(Answer) created = register_user(f, "Alice", PASSWORD);
+  HARK_REQUIRE(check_ok(created, 201));
+  g_autoptr(Device) device = device_new(f);
+  g_autoptr(Answer) wrong = login(f, device, "alice", "wrong password");
+  HARK_REQUIRE(check_error(wrong, 401, "wrong-password"));
+  g_autoptr(Answer) unknown = login(f, device, "nobody", PASSWORD);
+  HARK_REQUIRE(check_error(unknown, 404, "unknown-user"));
+  g_autoptr(Answer) bad_key = post_strings(f, "/v1/login", "user", "alice", "password", PASSWORD,
+                                           "device", "laptop", "public_key",
+                                           "-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n",
+                                           NULL);
+  HARK_REQUIRE(check_error(bad_key, 400, "bad-key"));
+  g_autofree char *key = hark_identity_get_public_pem(device->identity);
+  g_autoptr(Answer) no_device = post_strings(f, "/v1/login", "user", "alice", "password",
+                                             PASSWORD, "device", "", "public_key", key, NULL);
+  HARK_REQUIRE(check_error(no_device, 400, "bad-request"));
+}
+
+/* A request refused as locked-out; its retry_after (also in the header), or 0. */
+static gint64
+check_locked(Answer *answer)
+{
+  if (!check_error(answer, 429, "locked-out"))
+    return 0;
+  JsonObject *error = json_object_get_object_member(answer->json, "error");
+  gint64 retry_after = json_object_get_int_member_with_default(error, "retry_after", 0);
+  g_autofree char *header = g_strdup_printf("%" G_GINT64_FORMAT, retry_after);
+  g_assert_cmpint(retry_after, >=, 1);
+  g_assert_cmpstr(answer->retry_after_header, ==, header);
+  return retry_after;
+}
+
+static void
+test_lockout(Fixture *f, gconstpointer data)
+{
+  HARK_REQUIRE(f->node != NULL);
+  g_autoptr(Answer) created = register_user(f, "Alice", PASSWORD);
+  HARK_REQUIRE(check_ok(created, 201));
+  g_autoptr(Device) device = device_new(f);
+  for (int i = 0; i < 5; i++) {
+    g_autoptr(Answer) wrong = login(f, device, "alice", "wrong password");
+    HARK_REQUIRE(check_error(wrong, 401, "wrong-password"));
+  }
+  /* Locked (1 s): even the right password is refused, with the time to wait. */
+  g_autoptr(Answer) locked = login(f, device, "alice", PASSWORD);
+  gint64 retry_after = check_locked(locked);
+  HARK_REQUIRE(retry_after > 0);
+  /* After it, one more failure locks for 2 s: delete is refused as well. */
+  g_usleep((gulong)(retry_after + 1) * G_USEC_PER_SEC);
+  g_autoptr(Answer) sixth = login(f, device, "alice", "wrong password");
+  HARK_REQUIRE(check_error(sixth, 401, "wrong-password"));
+  g_autoptr(Answer) deleted = post_strings(f, "/v1/delete", "user", "alice", "password",
+                                           PASSWORD, NULL);
+  retry_after = check_locked(deleted);
+  HARK_REQUIRE(retry_after > 0);
+  /* Once the lock has passed the right password works, and resets the count. */
+  g_usleep((gulong)(retry_after + 1) * G_USEC_PER_SEC);
+  g_autoptr(Answer) good = login(f, device, "alice", PASSWORD);
+  HARK_REQUIRE(check_ok(good, 200));
+  g_autoptr(Answer) wrong_again = login(f, device, "alice", "wrong password");
+  HARK_REQUIRE(check_error(wrong_again, 401, "wrong-password"));
+  g_autoptr(Answer) good_again = login(f, device, "alice", PASSWORD);
+  HARK_REQUIRE(check_ok(good_again, 200));
+}
+
+static void
+test_address_limit(Fixture *f, gconstpointer data)
+{
+  HARK_REQUIRE(f->node != NULL);
+  g_autoptr(Answer) created = register_user(f, "Alice", PASSWORD);
+  HARK_REQUIRE(check_ok(created, 201));
+  g_autoptr(Device) device = device_new(f);
+  for (int i = 0; i < 20; i++) {
+    g_autofree char *name = g_strdup_printf("nobody%d", i);
+    g_autoptr(Answer) unknown = login(f, device, name, PASSWORD);
+    HARK_REQUIRE(check_error(unknown, 404, "unknown-user"));
+  }
+  g_autoptr(Answer) limited = login(f, device, "alice", PASSWORD);
+  HARK_REQUIRE(check_error(limited, 429, "locked-out"));
+  g_assert_nonnull(limited->retry_after_header);
+  /* Lookups are not password checks: still answered. */
+  g_autoptr(Answer) found = user_lookup(f, "alice");
+  HARK_REQUIRE(check_ok(found, 200));
+}
+
+static void
+test_password_change(Fixture *f, gconstpointer data)
+{
+  HARK_REQUIRE(f->node != NULL);
+  g_autoptr(Answer) created = register_user(f, "Alice", PASSWORD);
+  HARK_REQUIRE(check_ok(created, 201));
+  g_autoptr(Answer) wrong = post_strings(f, "/v1/password", "user", "alice", "password", "nope",
+                                         "new_password", "a new password", NULL);
+  HARK_REQUIRE(check_error(wrong, 401, "wrong-password"));
+  g_autoptr(Answer) weak = post_strings(f, "/v1/password", "user", "alice", "password",
+                                        PASSWORD, "new_password", "short", NULL);
+  HARK_REQUIRE(check_error(weak, 400, "weak-password"));
+  g_autoptr(Answer) changed = post_strings(f, "/v1/password", "user", "alice", "password",
+                                           PASSWORD, "new_password", "a new password", NULL);
+  HARK_REQUIRE(check_ok(changed, 200));
+  g_autoptr(Device) device = device_new(f);
+  g_autoptr(Answer) old = login(f, device, "alice", PASSWORD);
+  HARK_REQUIRE(check_error(old, 401, "wrong-password"));
+  g_autoptr(Answer) new_one = login(f, device, "alice", "a new password");
+  HARK_REQUIRE(check_ok(new_one, 200));
+}
+
+static void
+test_delete(Fixture *f, gconstpointer data)
+{
+  HARK_REQUIRE(f->node != NULL);
+  g_autoptr(Answer) alice = register_user(f, "Alice", PASSWORD);
+  g_autoptr(Answer) bob = register_user(f, "Bob", PASSWORD);
+  HARK_REQUIRE(check_ok(alice, 201) && check_ok(bob, 201));
+  g_autoptr(Device) device = device_new(f);
+  g_autoptr(Answer) logged_in = login(f, device, "bob", PASSWORD);
+  HARK_REQUIRE(check_ok(logged_in, 200));
+  g_autoptr(Answer) added = buddy_change(f, device, "add", "alice", NULL, -1);
+  HARK_REQUIRE(check_buddies(added, 1, "alice=Alice"));
+
+  g_autoptr(Answer) wrong = post_strings(f, "/v1/delete", "user", "alice", "password", "nope",
+                                         NULL);
+  HARK_REQUIRE(check_error(wrong, 401, "wrong-password"));
+  g_autoptr(Answer) deleted = post_strings(f, "/v1/delete", "user", "alice", "password",
+                                           PASSWORD, NULL);
+  HARK_REQUIRE(check_ok(deleted, 200));
+  g_autoptr(Answer) lookup = user_lookup(f, "alice");
+  HARK_REQUIRE(check_error(lookup, 404, "unknown-user"));
+  g_autoptr(Answer) login_again = login(f, device, "alice", PASSWORD);
+  HARK_REQUIRE(check_error(login_again, 404, "unknown-user"));
+  /* Gone from bob's list too; and the name is free again. */
+  g_autoptr(Answer) list = signed_request(f, device, NULL, "GET", "/v1/buddies", NULL, 0);
+  HARK_REQUIRE(check_ok(list, 200));
+  gint64 revision;
+  g_autofree char *text = buddies_text(list->json, &revision);
+  g_assert_cmpstr(text, ==, "");
+  g_autoptr(Answer) again = register_user(f, "alice", PASSWORD);
+  HARK_REQUIRE(check_ok(again, 201));
+}
+
+/* ---- buddies ------------------------------------------------------------------------------- */
+
+/* alice logged in on two devices: a change on one is seen on the other, at one revision. */
+static void
+test_buddies(Fixture *f, gconstpointer data)
+{
+  HARK_REQUIRE(f->node != NULL);
+  const char *users[] = { "Alice", "Bob", "Carol" };
+  for (gsize i = 0; i < G_N_ELEMENTS(users); i++) {
+    g_autoptr(Answer) created = register_user(f, users[i], PASSWORD);
+    HARK_REQUIRE(check_ok(created, 201));
+  }
+  g_autoptr(Device) one = device_new(f);
+  g_autoptr(Device) two = device_new(f);
+  g_autoptr(Answer) login_one = login(f, one, "alice", PASSWORD);
+  g_autoptr(Answer) login_two = login(f, two, "ALICE", PASSWORD);
+  HARK_REQUIRE(check_ok(login_one, 200) && check_ok(login_two, 200));
+
+  g_autoptr(Answer) empty = signed_request(f, one, NULL, "GET", "/v1/buddies", NULL, 0);
+  HARK_REQUIRE(check_buddies(empty, 0, ""));
+  g_autoptr(Answer) added = buddy_change(f, one, "add", "bob", NULL, 0);
+  HARK_REQUIRE(check_buddies(added, 1, "bob=Bob"));
+  g_autoptr(Answer) seen = signed_request(f, two, NULL, "GET", "/v1/buddies", NULL, 0);
+  HARK_REQUIRE(check_buddies(seen, 1, "bob=Bob"));
+  g_autoptr(Answer) renamed = buddy_change(f, two, "rename", "bob", "Bobby", 1);
+  HARK_REQUIRE(check_buddies(renamed, 2, "bob=Bobby"));
+  /* Device one still thinks the list is at revision 1. */
+  g_autoptr(Answer) stale = buddy_change(f, one, "add", "carol", NULL, 1);
+  HARK_REQUIRE(check_error(stale, 409, "conflict"));
+  g_autoptr(Answer) carol = buddy_change(f, one, "add", "Carol", "C.", 2);
+  HARK_REQUIRE(check_buddies(carol, 3, "bob=Bobby,carol=C."));
+  g_autoptr(Answer) twice = buddy_change(f, one, "add", "bob", NULL, -1);
+  HARK_REQUIRE(check_error(twice, 409, "buddy-exists"));
+  g_autoptr(Answer) nobody = buddy_change(f, one, "add", "nobody", NULL, -1);
+  HARK_REQUIRE(check_error(nobody, 404, "unknown-user"));
+  g_autoptr(Answer) removed = buddy_change(f, two, "remove", "bob", NULL, 3);
+  HARK_REQUIRE(check_buddies(removed, 4, "carol=C."));
+  g_autoptr(Answer) removed_again = buddy_change(f, two, "remove", "bob", NULL, -1);
+  HARK_REQUIRE(check_error(removed_again, 404, "not-found"));
+
+  /* A device logging in later gets the newest list with its certificate. */
+  g_autoptr(Device) three = device_new(f);
+  g_autoptr(Answer) login_three = login(f, three, "alice", PASSWORD);
+  HARK_REQUIRE(check_ok(login_three, 200));
+  gint64 revision;
+  g_autofree char *text =
+    buddies_text(json_object_get_object_member(login_three->json, "buddies"), &revision);
+  g_assert_cmpint(revision, ==, 4);
+  g_assert_cmpstr(text, ==, "carol=C.");
+}
+
+static void
+test_buddies_bad_changes(Fixture *f, gconstpointer data)
+{
+  HARK_REQUIRE(f->node != NULL);
+  g_autoptr(Answer) created = register_user(f, "Alice", PASSWORD);
+  g_autoptr(Answer) bob = register_user(f, "Bob", PASSWORD);
+  HARK_REQUIRE(check_ok(created, 201) && check_ok(bob, 201));
+  g_autoptr(Device) device = device_new(f);
+  g_autoptr(Answer) logged_in = login(f, device, "alice", PASSWORD);
+  HARK_REQUIRE(check_ok(logged_in, 200));
+  struct {
+    const char *body;
+    const char *code;
+  } cases[] = {
+    { "{\"op\": \"steal\", \"name\": \"bob\"}", "bad-request" },
+    { "{\"op\": \"rename\", \"name\": \"bob\"}", "bad-request" },
+    { "{\"op\": \"remove\", \"name\": \"bob\", \"alias\": \"x\"}", "bad-request" },
+    { "{\"op\": \"add\", \"name\": \"bob\", \"revision\": -1}", "bad-request" },
+    { "{\"op\": \"add\", \"name\": \"bob\", \"revision\": \"0\"}", "bad-request" },
+    { "{\"op\": \"add\", \"name\": \"bob\", \"revision\": 0.5}", "bad-request" },
+    { "{\"op\": \"add\", \"name\": \"b'; --\"}", "bad-name" },
+    { "{\"op\": \"add\", \"name\": \"bob\", \"alias\": \"\"}", "bad-request" },
+  };
+  for (gsize i = 0; i < G_N_ELEMENTS(cases); i++) {
+    g_autoptr(Answer) answer =
+      signed_request(f, device, NULL, "POST", "/v1/buddies", cases[i].body, 0);
+    HARK_REQUIRE(check_error(answer, 400, cases[i].code));
+  }
+  g_autoptr(Answer) list = signed_request(f, device, NULL, "GET", "/v1/buddies", NULL, 0);
+  HARK_REQUIRE(check_buddies(list, 0, ""));
+}
+
+/* ---- signed requests ----------------------------------------------------------------------- */
+
+/* A certificate for device's key from a CA that is not the server's. */
+static char *
+foreign_certificate(Fixture *f, Device *device)
+{
+  g_autofree char *dir = g_build_filename(f->keys_dir, "foreign-ca", NULL);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(HarkCa) ca = hark_ca_load_or_create(dir, "not the login server", &error);
+  g_assert_no_error(error);
+  g_autofree char *key = hark_identity_get_public_pem(device->identity);
+  gint64 now = g_get_real_time() / G_USEC_PER_SEC;
+  char *pem = hark_ca_issue_device(ca, "Alice", key, now - 60, 3600, &error);
+  g_assert_no_error(error);
+  g_autofree char *ca_key = g_build_filename(dir, "ca-key.pem", NULL);
+  g_autofree char *ca_cert = g_build_filename(dir, "ca.pem", NULL);
+  g_remove(ca_key);
+  g_remove(ca_cert);
+  g_rmdir(dir);
+  return pem;
+}
+
+static void
+test_signed_refused(Fixture *f, gconstpointer data)
+{
+  HARK_REQUIRE(f->node != NULL);
+  g_autoptr(Answer) created = register_user(f, "Alice", PASSWORD);
+  HARK_REQUIRE(check_ok(created, 201));
+  g_autoptr(Device) device = device_new(f);
+  g_autoptr(Answer) logged_in = login(f, device, "alice", PASSWORD);
+  HARK_REQUIRE(check_ok(logged_in, 200));
+  g_autoptr(Answer) good = signed_request(f, device, NULL, "GET", "/v1/buddies", NULL, 0);
+  HARK_REQUIRE(check_ok(good, 200));
+
+  /* Another device's key with alice's certificate: the signature does not match. */
+  g_autoptr(Device) thief = device_new(f);
+  g_autoptr(Answer) stolen =
+    signed_request(f, thief, device->certificate, "GET", "/v1/buddies", NULL, 0);
+  HARK_REQUIRE(check_error(stolen, 401, "unauthenticated"));
+  g_autofree char *foreign = foreign_certificate(f, device);
+  g_autoptr(Answer) other_ca = signed_request(f, device, foreign, "GET", "/v1/buddies", NULL, 0);
+  HARK_REQUIRE(check_error(other_ca, 401, "unauthenticated"));
+  g_autoptr(Answer) stale = signed_request(f, device, NULL, "GET", "/v1/buddies", NULL, -1000);
+  HARK_REQUIRE(check_error(stale, 401, "unauthenticated"));
+  g_autoptr(Answer) unsigned_one = get(f, "/v1/buddies");
+  HARK_REQUIRE(check_error(unsigned_one, 401, "unauthenticated"));
+
+  /* A signature for one request does not carry over to another body. */
+  g_autoptr(SoupMessage) msg = new_message(f, "POST", "/v1/renew", NULL);
+  g_autoptr(GBytes) empty = g_bytes_new_static("{}", 2);
+  g_autoptr(GBytes) other = g_bytes_new_static("{ }", 3);
+  gint64 now = g_get_real_time() / G_USEC_PER_SEC;
+  g_autofree char *signature = hark_request_sign(device->identity, "POST", "/v1/renew", now,
+                                                 empty, NULL);
+  g_autofree char *cert = certificate_header(device->certificate);
+  g_autofree char *date = g_strdup_printf("%" G_GINT64_FORMAT, now);
+  soup_message_set_request_body_from_bytes(msg, "application/json", other);
+  SoupMessageHeaders *headers = soup_message_get_request_headers(msg);
+  soup_message_headers_append(headers, "Hark-Certificate", cert);
+  soup_message_headers_append(headers, "Hark-Date", date);
+  soup_message_headers_append(headers, "Hark-Signature", signature);
+  g_autoptr(Answer) tampered = send_message(f, msg);
+  HARK_REQUIRE(check_error(tampered, 401, "unauthenticated"));
+}
+
+static void
+test_renew(Fixture *f, gconstpointer data)
+{
+  HARK_REQUIRE(f->node != NULL);
+  g_autoptr(Answer) created = register_user(f, "Alice", PASSWORD);
+  HARK_REQUIRE(check_ok(created, 201));
+  g_autoptr(Device) device = device_new(f);
+  g_autoptr(Answer) logged_in = login(f, device, "alice", PASSWORD);
+  HARK_REQUIRE(check_ok(logged_in, 200));
+  g_autoptr(Answer) renewed = signed_request(f, device, NULL, "POST", "/v1/renew", "{}", 0);
+  HARK_REQUIRE(check_ok(renewed, 200));
+  g_assert_nonnull(member(renewed, "expires"));
+  const char *pem = member(renewed, "certificate");
+  HARK_REQUIRE(pem != NULL);
+  g_assert_cmpstr(pem, !=, device->certificate);
+  g_autoptr(GBytes) cert = g_bytes_new(pem, strlen(pem));
+  g_autoptr(GError) error = NULL;
+  g_autoptr(HarkDeviceCertificate) verified =
+    hark_certificate_verify(f->ca_pem, cert, g_get_real_time() / G_USEC_PER_SEC, &error);
+  g_assert_no_error(error);
+  g_assert_cmpstr(verified->user, ==, "Alice");
+  g_assert_cmpstr(verified->device_id, ==, hark_identity_get_fingerprint(device->identity));
+  g_autoptr(Answer) with_field =
+    signed_request(f, device, NULL, "POST", "/v1/renew", "{\"x\": 1}", 0);
+  HARK_REQUIRE(check_error(with_field, 400, "bad-request"));
+}
+
+/* ---- lookups and the version ---------------------------------------------------------------- */
+
+static void
+test_users(Fixture *f, gconstpointer data)
+{
+  HARK_REQUIRE(f->node != NULL);
+  const char *users[] = { "carlos", "Carl", "carla", "dave" };
+  for (gsize i = 0; i < G_N_ELEMENTS(users); i++) {
+    g_autoptr(Answer) created = register_user(f, users[i], PASSWORD);
+    HARK_REQUIRE(check_ok(created, 201));
+  }
+  g_autoptr(Answer) two = get(f, "/v1/users?prefix=CARL&limit=2");
+  HARK_REQUIRE(check_ok(two, 200));
+  g_autofree char *two_text = hark_test_json(two->json);
+  g_assert_cmpstr(two_text, ==, "{\"users\":[\"Carl\",\"carla\"]}");
+  g_autoptr(Answer) all = get(f, "/v1/users?prefix=carl");
+  HARK_REQUIRE(check_ok(all, 200));
+  g_assert_cmpuint(json_array_get_length(json_object_get_array_member(all->json, "users")), ==, 3);
+  const char *bad[] = { "/v1/users?prefix=carl&limit=0", "/v1/users?prefix=carl&limit=101",
+                        "/v1/users?prefix=carl&limit=x", "/v1/users", "/v1/users?prefix=",
+                        "/v1/users?prefix=c%25", "/v1/users?prefix=c&sort=desc",
+                        "/v1/version?x=1" };
+  for (gsize i = 0; i < G_N_ELEMENTS(bad); i++) {
+    g_autoptr(Answer) answer = get(f, bad[i]);
+    HARK_REQUIRE(check_error(answer, 400, "bad-request"));
+  }
+  g_autoptr(Answer) one = user_lookup(f, "CARL");
+  HARK_REQUIRE(check_ok(one, 200));
+  g_assert_cmpstr(member(one, "user"), ==, "Carl");
+  g_autoptr(Answer) none = user_lookup(f, "carlo");
+  HARK_REQUIRE(check_error(none, 404, "unknown-user"));
+}
+
+static void
+test_version_and_routes(Fixture *f, gconstpointer data)
+{
+  HARK_REQUIRE(f->node != NULL);
+  g_autoptr(Answer) version = get(f, "/v1/version");
+  HARK_REQUIRE(check_ok(version, 200));
+  g_assert_cmpstr(member(version, "latest"), ==, "9.9.9");
+  g_assert_cmpstr(member(version, "url"), ==, "https://example.org/hark");
+  g_autoptr(Answer) nowhere = get(f, "/v1/nowhere");
+  HARK_REQUIRE(check_error(nowhere, 404, "not-found"));
+  g_autoptr(Answer) wrong_method = get(f, "/v1/register");
+  HARK_REQUIRE(check_error(wrong_method, 404, "not-found"));
+  g_autoptr(Answer) with_body = request(f, "GET", "/v1/version", "{}");
+  HARK_REQUIRE(check_error(with_body, 400, "bad-request"));
+}
+
+/* ---- bad input ------------------------------------------------------------------------------ */
+
+static void
+test_bad_input(Fixture *f, gconstpointer data)
+{
+  HARK_REQUIRE(f->node != NULL);
+  const char *bodies[] = {
+    "not json",
+    "[\"alice\", \"" PASSWORD "\"]",
+    "\"alice\"",
+    "{\"user\": \"alice\"}",
+    "{\"user\": \"alice\", \"password\": \"" PASSWORD "\", \"admin\": true}",
+    "{\"user\": 42, \"password\": \"" PASSWORD "\"}",
+    "{\"user\": \"alice\", \"password\": null}",
+    "{\"user\": [\"alice\"], \"password\": \"" PASSWORD "\"}",
+    "{\"user\": \"alice\\u0000x\", \"password\": \"" PASSWORD "\"}",
+    "{\"user\": \"alice\", \"password\": \"" PASSWORD "\"",
+    "{\"user\": \"x\", \"user\": \"alice\", \"password\": \"" PASSWORD "\"}",
+    "{\"user\": \"alice\", \"password\": \"" PASSWORD "\"} {}",
+    "{\"user\": \"al\xff\xfe\", \"password\": \"" PASSWORD "\"}",
+    "",
+  };
+  for (gsize i = 0; i < G_N_ELEMENTS(bodies); i++) {
+    g_autoptr(Answer) answer = request(f, "POST", "/v1/register", bodies[i]);
+    HARK_REQUIRE(check_error(answer, 400, "bad-request"));
+  }
+  g_autoptr(GString) big = g_string_new("{\"user\": \"alice\", \"password\": \"");
+  while (big->len < 20 * 1024)
+    g_string_append_c(big, 'x');
+  g_string_append(big, "\"}");
+  g_autoptr(Answer) too_big = request(f, "POST", "/v1/register", big->str);
+  HARK_REQUIRE(check_error(too_big, 413, "bad-request"));
+  /* None of it stored anything; the server still works. */
+  g_autoptr(Answer) lookup = user_lookup(f, "alice");
+  HARK_REQUIRE(check_error(lookup, 404, "unknown-user"));
+  g_autoptr(Answer) created = register_user(f, "alice", PASSWORD);
+  HARK_REQUIRE(check_ok(created, 201));
+}
+
+/* ---- restart and TLS ------------------------------------------------------------------------ */
+
+static void
+test_restart_keeps_everything(Fixture *f, gconstpointer data)
+{
+  HARK_REQUIRE(f->node != NULL);
+  g_autoptr(Answer) alice = register_user(f, "Alice", PASSWORD);
+  g_autoptr(Answer) bob = register_user(f, "Bob", PASSWORD);
+  HARK_REQUIRE(check_ok(alice, 201) && check_ok(bob, 201));
+  g_autoptr(Device) device = device_new(f);
+  g_autoptr(Answer) logged_in = login(f, device, "alice", PASSWORD);
+  HARK_REQUIRE(check_ok(logged_in, 200));
+  g_autoptr(Answer) added = buddy_change(f, device, "add", "bob", "Robert", 0);
+  HARK_REQUIRE(check_buddies(added, 1, "bob=Robert"));
+  g_autofree char *ca_before = g_strdup(f->ca_pem);
+
+  HARK_REQUIRE(stop_node(f));
+  HARK_REQUIRE(start_node(f));
+  g_assert_cmpstr(f->ca_pem, ==, ca_before);
+  /* The certificate from before the restart still signs requests. */
+  g_autoptr(Answer) list = signed_request(f, device, NULL, "GET", "/v1/buddies", NULL, 0);
+  HARK_REQUIRE(check_buddies(list, 1, "bob=Robert"));
+  g_autoptr(Answer) again = login(f, device, "alice", PASSWORD);
+  HARK_REQUIRE(check_ok(again, 200));
+  g_assert_cmpstr(member(again, "ca"), ==, ca_before);
+  g_autoptr(Answer) found = user_lookup(f, "bob");
+  HARK_REQUIRE(check_ok(found, 200));
+}
+
+/* Through `openssl s_client`: TLS 1.3 gets an answer, TLS 1.2 none. */
+static char *
+s_client(Fixture *f, const char *version)
+{
+  g_autofree char *ca = g_build_filename(f->node->state_dir, "ca.pem", NULL);
+  g_autofree char *script = g_strdup_printf(
+    "printf 'GET /v1/version HTTP/1.1\\r\\nHost: 127.0.0.1\\r\\nConnection: close\\r\\n\\r\\n' | "
+    "openssl s_client -quiet %s -connect 127.0.0.1:%u -CAfile '%s' -verify_return_error 2>&1",
+    version, f->port, ca);
+  const char *argv[] = { "sh", "-c", script, NULL };
+  char *out = NULL;
+  hark_test_run(argv, &out, NULL, TOOL_MS);
+  return out;
+}
+
+static void
+test_tls_versions(Fixture *f, gconstpointer data)
+{
+  HARK_REQUIRE(f->node != NULL);
+  g_autofree char *tls13 = s_client(f, "-tls1_3");
+  HARK_REQUIRE(tls13 != NULL);
+  g_test_message("TLS 1.3: %s", tls13);
+  g_assert_nonnull(strstr(tls13, "HTTP/1.1 200"));
+  g_autofree char *tls12 = s_client(f, "-tls1_2");
+  HARK_REQUIRE(tls12 != NULL);
+  g_test_message("TLS 1.2: %s", tls12);
+  g_assert_null(strstr(tls12, "HTTP/1.1"));
+}
+
+/* ---- main ---------------------------------------------------------------------------------- */
+
+static void
+add(const char *store, const char *name, void (*test)(Fixture *, gconstpointer))
+{
+  g_autofree char *path = g_strdup_printf("/loginsrv/%s/%s", store, name);
+  g_test_add(path, Fixture, store, fixture_set_up, test, fixture_tear_down);
+}
+
+static void
+add_all(const char *store)
+{
+  add(store, "register", test_register);
+  add(store, "bad-names", test_bad_names);
+  add(store, "weak-password", test_weak_password);
+  add(store, "login", test_login);
+  add(store, "login-buddies", test_login_buddies_in_answer);
+  add(store, "login-failures", test_login_failures);
+  add(store, "lockout", test_lockout);
+  add(store, "address-limit", test_address_limit);
+  add(store, "password", test_password_change);
+  add(store, "delete", test_delete);
+  add(store, "buddies", test_buddies);
+  add(store, "buddies-bad", test_buddies_bad_changes);
+  add(store, "signed-refused", test_signed_refused);
+  add(store, "renew", test_renew);
+  add(store, "users", test_users);
+  add(store, "version", test_version_and_routes);
+  add(store, "bad-input", test_bad_input);
+  add(store, "restart", test_restart_keeps_everything);
+}
+
+int
+main(int argc, char **argv)
+{
+  g_test_init(&argc, &argv, NULL);
+  g_test_set_nonfatal_assertions();
+  add_all("sqlite");
+  add("sqlite", "tls-versions", test_tls_versions);
+  if (g_getenv("HARK_TEST_PG_CONNINFO") != NULL)
+    add_all("postgres");
+  return g_test_run();
+}

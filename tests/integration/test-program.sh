@@ -38,9 +38,10 @@ case_ "plugins --json is JSON with each plugin's registrations" \
 case_ "a plugin with the wrong ABI major is refused, naming its path" \
   'mkdir -p "$work/p" && cp "$testplugins/bad-major.so" "$testplugins/good-a.so" "$work/p/" && ! "$hark" plugins --plugin-dir "$work/p" >"$work/out" 2>"$work/err" && grep -q "$work/p/bad-major.so: plugin ABI 2.0, but this hark speaks ABI 1.x" "$work/err" && grep -q "^good-a " "$work/out"'
 case_ "check-config accepts the example configurations" \
-  'for f in hark supernode demo; do "$hark" check-config "$src/conf/$f.conf" | grep -q ": ok$" || exit 1; done'
+  'for f in hark supernode demo loginsrv; do "$hark" check-config "$src/conf/$f.conf" | grep -q ": ok$" || exit 1; done'
+printf 'plugins: { load = ( { name = "nosuch"; } ); };\n' >"$work/missing.conf"
 case_ "check-config names a plugin it cannot find, and where it looked" \
-  '! "$hark" check-config "$src/conf/loginsrv.conf" 2>"$work/err" && grep -q "plugin .loginsrv. not found" "$work/err"'
+  '! "$hark" check-config "$work/missing.conf" 2>"$work/err" && grep -q "plugin .nosuch. not found: no nosuch.so in .*$HARK_PLUGIN_PATH" "$work/err"'
 printf 'node: {\n  name = "x";\n  state_dir = ;\n};\n' >"$work/syntax.conf"
 case_ "a syntax error is reported as file:line" \
   '! "$hark" check-config "$work/syntax.conf" 2>"$work/err" && grep -q "^$work/syntax.conf:3: " "$work/err"'

@@ -251,7 +251,9 @@ test_help_lists_table(Fixture *f, gconstpointer data)
   for (guint i = 0; i < json_array_get_length(commands); i++)
     g_string_append_printf(names, "%s ",
                            json_object_get_string_member(json_array_get_object_element(commands, i), "name"));
-  g_assert_cmpstr(names->str, ==, "greet help later plugins shutdown state version ");
+  g_assert_cmpstr(names->str, ==,
+                  "buddies buddy-add buddy-remove buddy-rename delete-account greet help later "
+                  "login logout passwd plugins register shutdown state version whoami ");
   run(f, "help", "{\"command\": \"nope\"}");
   g_assert_error(f->error, HARK_COMMAND_ERROR, HARK_COMMAND_ERROR_UNKNOWN_COMMAND);
 }

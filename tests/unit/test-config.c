@@ -294,6 +294,50 @@ static const InvalidCase invalid_cases[] = {
   { "sink-source-only",
     "media = { sink = \"tone\"; };\n",
     "<string>:1: media.sink: bad value 'tone': expected pulse, null or file:PATH" },
+  { "login-url-type",
+    "login = {\n"
+    "  url = 8443;\n"
+    "  ca = \"ca.pem\";\n"
+    "};\n",
+    "<string>:2: login.url: expected a string, got an integer" },
+  { "login-url-not-https",
+    "login = {\n"
+    "  ca = \"ca.pem\";\n"
+    "  url = \"http://127.0.0.1:8443\";\n"
+    "};\n",
+    "<string>:3: login.url: bad value 'http://127.0.0.1:8443': expected https://HOST or "
+    "https://HOST:PORT" },
+  { "login-url-with-path",
+    "login = { url = \"https://login.example.org/v1\"; ca = \"ca.pem\"; };\n",
+    "<string>:1: login.url: bad value 'https://login.example.org/v1': expected https://HOST or "
+    "https://HOST:PORT" },
+  { "login-missing-ca",
+    "\n"
+    "login = { url = \"https://127.0.0.1:8443\"; };\n",
+    "<string>:2: login: missing required key 'ca'" },
+  { "login-ca-type",
+    "login = { url = \"https://127.0.0.1:8443\";\n"
+    "          ca = [ \"ca.pem\" ]; };\n",
+    "<string>:2: login.ca: expected a string, got an array" },
+  { "login-device-too-long",
+    "login = { url = \"https://127.0.0.1\"; ca = \"ca.pem\";\n"
+    "  device = \"d1234567890123456789012345678901234567890123456789012345678901234\"; };\n",
+    "<string>:2: login.device: bad value "
+    "'d1234567890123456789012345678901234567890123456789012345678901234': expected a device "
+    "name of 1 to 64 characters" },
+  { "login-renew-margin-type",
+    "login = {\n"
+    "  url = \"https://127.0.0.1:8443\";\n"
+    "  ca = \"ca.pem\";\n"
+    "  renew_margin = \"1h\";\n"
+    "};\n",
+    "<string>:4: login.renew_margin: expected an integer, got a string" },
+  { "login-renew-margin-range",
+    "login = { url = \"https://127.0.0.1:8443\"; ca = \"ca.pem\"; renew_margin = 5; };\n",
+    "<string>:1: login.renew_margin: 5 is out of range 60..2592000" },
+  { "login-not-a-group",
+    "login = \"https://127.0.0.1:8443\";\n",
+    "<string>:1: login: expected a group, got a string" },
 };
 
 static void
@@ -472,6 +516,35 @@ test_settings_types(void)
   g_assert_cmpstr(g_variant_get_type_string(third_value), ==, "a{sv}");
 }
 
+/* The login section: the CA path is relative to the configuration file like state_dir,
+ * the device is called after the node unless it is named. */
+static void
+test_login_values(void)
+{
+  static const char text[] =
+    "node = { name = \"alice-laptop\"; };\n"
+    "login = {\n"
+    "  url = \"https://login.example.org:8443\";\n"
+    "  ca = \"certs/login-ca.pem\";\n"
+    "  renew_margin = 600;\n"
+    "};\n";
+  g_autoptr(HarkConfig) config = load_or_die(text, "/etc/hark/hark.conf");
+
+  g_assert_cmpstr(config->login_url, ==, "https://login.example.org:8443");
+  g_assert_cmpstr(config->login_ca, ==, "/etc/hark/certs/login-ca.pem");
+  g_assert_cmpstr(config->login_device, ==, "alice-laptop");
+  g_assert_cmpint(config->login_renew_margin, ==, 600);
+  g_assert_cmpuint(config->warnings->len, ==, 0);
+
+  static const char named[] =
+    "login = { url = \"https://127.0.0.1/\"; ca = \"~/ca.pem\"; device = \"Küche 2\"; };\n";
+  g_autoptr(HarkConfig) device = load_or_die(named, "/etc/hark/hark.conf");
+  g_autofree char *home_ca = g_build_filename(g_get_home_dir(), "ca.pem", NULL);
+  g_assert_cmpstr(device->login_ca, ==, home_ca);
+  g_assert_cmpstr(device->login_device, ==, "Küche 2");
+  g_assert_cmpint(device->login_renew_margin, ==, 3600);
+}
+
 /* ---- defaults and paths ----------------------------------------------------------- */
 
 static void
@@ -494,6 +567,11 @@ test_defaults(void)
   g_assert_cmpstr(config->audio_source, ==, "pulse");
   g_assert_cmpstr(config->audio_sink, ==, "pulse");
   g_assert_cmpuint(config->warnings->len, ==, 0);
+  /* No login section: the node does not log in. */
+  g_assert_null(config->login_url);
+  g_assert_null(config->login_ca);
+  g_assert_cmpstr(config->login_device, ==, g_get_host_name());
+  g_assert_cmpint(config->login_renew_margin, ==, 3600);
 
   /* An empty file is the defaults. */
   g_autoptr(HarkConfig) empty = load_or_die("", NULL);
@@ -652,6 +730,7 @@ main(int argc, char **argv)
   g_test_add_func("/config/unknown-keys/warn", test_unknown_keys_warn);
   g_test_add_func("/config/values/read", test_values_read);
   g_test_add_func("/config/values/settings-types", test_settings_types);
+  g_test_add_func("/config/values/login", test_login_values);
   g_test_add_func("/config/defaults/values", test_defaults);
   g_test_add_func("/config/defaults/xdg-paths-isolated", test_xdg_paths_isolated);
   g_test_add_func("/config/defaults/xdg-paths-environment", test_xdg_paths_environment);

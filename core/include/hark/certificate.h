@@ -38,8 +38,9 @@ const char *hark_ca_get_certificate_pem(HarkCa *ca);
 char *hark_ca_issue_device(HarkCa *ca, const char *user, const char *public_key_pem,
                            gint64 not_before, gint64 lifetime_seconds, GError **error);
 /* A TLS server certificate and key (PEM, ECDSA P-256) for the given host names and IP
- * addresses, signed by the CA, written to cert_path and key_path (0600) unless both
- * exist already. */
+ * addresses, signed by the CA, written to cert_path and key_path (0600). Existing files
+ * are kept when they are from this CA, name every host and have 30 days or more left;
+ * otherwise they are replaced. */
 gboolean hark_ca_ensure_server_certificate(HarkCa *ca, const char *const *hosts,
                                            const char *cert_path, const char *key_path,
                                            GError **error);

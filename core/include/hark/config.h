@@ -55,6 +55,15 @@ typedef struct {
   char *audio_sink;          /* "pulse", "null", "file:PATH"; default "pulse" */
 
   GPtrArray *warnings;       /* char*, "file:line: unknown key 'x' in 'node'" */
+
+  /* login: the login server this node logs in to. login_url is NULL when the
+   * configuration has no login section (the node then does not log in). */
+  char *login_url;           /* "https://HOST[:PORT]" */
+  char *login_ca;            /* the pinned CA certificate (PEM): absolute, "~" expanded,
+                              * relative to the configuration file's directory */
+  char *login_device;        /* this device's name as the user calls it; default node_name */
+  int login_renew_margin;    /* renew the certificate this many seconds before it
+                              * expires; default 3600 */
 } HarkConfig;
 
 /* $XDG_CONFIG_HOME/hark/hark.conf (~/.config/hark/hark.conf). */

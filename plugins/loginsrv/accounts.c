@@ -1,0 +1,519 @@
+/* accounts.c: the account endpoints: register, login, renew, password, delete, users,
+ * version (docs/protocol.md).
+ *
+ * Each handler checks its input on the main context (cheap, and a refusal changes
+ * nothing), then runs a job whose work function (a worker thread) does the store calls
+ * and the password hashing. Failed password checks count per account in the store
+ * (lock-out) and per source address in memory (ratelimit.c). */
+#include "loginsrv.h"
+
+#include <string.h>
+
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+
+typedef struct {
+  char *name;         /* as given */
+  char *key;          /* canonical */
+  char *password;     /* cleansed when freed */
+  char *new_password; /* cleansed when freed */
+  char *device;       /* login: the device's name */
+  char *public_key;   /* login, renew: PEM */
+  char *device_id;    /* login: the key's fingerprint */
+  char *prefix_key;   /* users: the prefix, canonical */
+  guint limit;
+} AccountJob;
+
+static void
+account_job_free(gpointer data)
+{
+  AccountJob *job = data;
+  g_free(job->name);
+  g_free(job->key);
+  login_secret_free(job->password);
+  login_secret_free(job->new_password);
+  g_free(job->device);
+  g_free(job->public_key);
+  g_free(job->device_id);
+  g_free(job->prefix_key);
+  g_free(job);
+}
+
+/* A job for the user name in name, or NULL after answering bad-name. */
+static AccountJob *
+account_job_for_name(LoginRequest *req, const char *name)
+{
+  g_autofree char *problem = login_name_problem(name);
+  if (problem != NULL) {
+    login_respond_error(req, "bad-name", "%s", problem);
+    return NULL;
+  }
+  AccountJob *job = g_new0(AccountJob, 1);
+  job->name = g_strdup(name);
+  job->key = login_name_key(name);
+  return job;
+}
+
+/* Parses a body of these fields, which include user and password; NULL after answering. */
+static AccountJob *
+account_job_from_body(LoginRequest *req, const LoginField *fields)
+{
+  if (!login_request_parse(req, fields))
+    return NULL;
+  AccountJob *job =
+    account_job_for_name(req, json_object_get_string_member(req->json, "user"));
+  if (job != NULL)
+    job->password = login_take_secret(req->json, "password");
+  return job;
+}
+
+static gint64
+now_seconds(void)
+{
+  return g_get_real_time() / G_USEC_PER_SEC;
+}
+
+/* ---- password checks (worker threads) -------------------------------------------------- */
+
+/* Counts one failure. The lock asked for follows the count this request saw; when other
+ * failures came in meanwhile (the account attacked from several places at once) the
+ * count is higher than that: ask again for the lock the real count deserves, which
+ * counts once more and so errs on the strict side. */
+static void
+note_failure(LoginServer *s, HarkStoreUser *user, gint64 now)
+{
+  gint64 expected = user->failed_logins + 1, count = 0;
+  gint64 lock = login_lock_seconds(expected);
+  g_autoptr(GError) error = NULL;
+  if (!s->store->user_note_failure(s->store_handle, user->name_key, lock > 0 ? now + lock : 0,
+                                   &count, &error)) {
+    g_warning("cannot count a failed login of '%s': %s", user->name, error->message);
+    return;
+  }
+  gint64 deserved = login_lock_seconds(count + 1);
+  if (count > expected && deserved > lock &&
+      !s->store->user_note_failure(s->store_handle, user->name_key, now + deserved, &count,
+                                   &error))
+    g_warning("cannot lock '%s' out: %s", user->name, error->message);
+}
+
+/* The user when the password is theirs; NULL with the reply set otherwise. A locked
+ * account's password is not even checked, so a guess during the lock-out cannot win. */
+static HarkStoreUser *
+check_password(LoginServer *s, AccountJob *job, LoginReply *reply)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(HarkStoreUser) user = s->store->user_get(s->store_handle, job->key, &error);
+  if (user == NULL && g_error_matches(error, HARK_STORE_ERROR, HARK_STORE_ERROR_NOT_FOUND)) {
+    reply->failed_attempt = TRUE;
+    login_reply_error(reply, "unknown-user", "there is no user '%s'", job->name);
+    return NULL;
+  }
+  if (user == NULL) {
+    login_reply_store_failure(reply, "read a user", error);
+    return NULL;
+  }
+  gint64 now = now_seconds();
+  if (user->locked_until > now) {
+    reply->retry_after = user->locked_until - now;
+    login_reply_error(reply, "locked-out", "too many failed attempts for '%s': try again in %"
+                      G_GINT64_FORMAT " s", user->name, reply->retry_after);
+    return NULL;
+  }
+  const char *problem = NULL;
+  switch (login_password_verify(user->password_hash, job->password, &problem)) {
+  case LOGIN_PASSWORD_MATCH:
+    return g_steal_pointer(&user);
+  case LOGIN_PASSWORD_MISMATCH:
+    note_failure(s, user, now);
+    reply->failed_attempt = TRUE;
+    login_reply_error(reply, "wrong-password", "wrong password for user '%s'", user->name);
+    return NULL;
+  default:
+    g_warning("cannot check the password of '%s': %s", user->name, problem);
+    login_reply_error(reply, "internal", "cannot check the password; the server log says why");
+    return NULL;
+  }
+}
+
+/* ---- register ----------------------------------------------------------------------------- */
+
+static void
+register_work(LoginServer *s, gpointer data, LoginReply *reply)
+{
+  AccountJob *job = data;
+  g_autoptr(GError) error = NULL;
+  /* Taken already: say so without spending a hash on it. */
+  g_autoptr(HarkStoreUser) existing = s->store->user_get(s->store_handle, job->key, &error);
+  if (existing != NULL || !g_error_matches(error, HARK_STORE_ERROR, HARK_STORE_ERROR_NOT_FOUND)) {
+    if (existing != NULL)
+      login_reply_error(reply, "user-exists", "the name '%s' is taken", job->name);
+    else
+      login_reply_store_failure(reply, "read a user", error);
+    return;
+  }
+  g_clear_error(&error);
+  g_autofree char *problem = NULL;
+  g_autofree char *hash =
+    login_password_hash(job->password, s->hash_memory_kib, s->hash_iterations, &problem);
+  if (hash == NULL) {
+    g_warning("cannot hash a password: %s", problem);
+    login_reply_error(reply, "internal", "cannot hash the password; the server log says why");
+  } else if (s->store->user_create(s->store_handle, job->name, job->key, hash, now_seconds(),
+                                   &error)) {
+    JsonObject *body = json_object_new();
+    json_object_set_string_member(body, "user", job->name);
+    login_reply_ok(reply, SOUP_STATUS_CREATED, body);
+  } else if (g_error_matches(error, HARK_STORE_ERROR, HARK_STORE_ERROR_EXISTS)) {
+    login_reply_error(reply, "user-exists", "the name '%s' is taken", job->name);
+  } else {
+    login_reply_store_failure(reply, "create a user", error);
+  }
+}
+
+void
+login_handle_register(LoginRequest *req)
+{
+  static const LoginField fields[] = {
+    { "user", LOGIN_FIELD_STRING, TRUE },
+    { "password", LOGIN_FIELD_STRING, TRUE },
+    { NULL },
+  };
+  AccountJob *job = account_job_from_body(req, fields);
+  if (job == NULL)
+    return;
+  g_autofree char *problem = login_password_problem(job->password);
+  if (problem != NULL) {
+    account_job_free(job);
+    login_respond_error(req, "weak-password", "%s", problem);
+    return;
+  }
+  login_request_run(req, register_work, job, account_job_free);
+}
+
+/* ---- login and renew ----------------------------------------------------------------------- */
+
+/* The fingerprint of an Ed25519 public key in PEM; NULL when it is not one. */
+static char *
+device_key_fingerprint(const char *pem)
+{
+  BIO *bio = BIO_new_mem_buf(pem, -1);
+  EVP_PKEY *key = bio != NULL ? PEM_read_bio_PUBKEY(bio, NULL, NULL, NULL) : NULL;
+  BIO_free(bio);
+  guint8 raw[HARK_IDENTITY_PUBLIC_KEY_SIZE];
+  size_t length = sizeof raw;
+  char *fingerprint = NULL;
+  if (key != NULL && EVP_PKEY_get_id(key) == EVP_PKEY_ED25519 &&
+      EVP_PKEY_get_raw_public_key(key, raw, &length) == 1 && length == sizeof raw)
+    fingerprint = g_compute_checksum_for_data(G_CHECKSUM_SHA256, raw, length);
+  EVP_PKEY_free(key);
+  ERR_clear_error();
+  return fingerprint;
+}
+
+/* The PEM of a raw Ed25519 public key (from a verified certificate). */
+static char *
+device_key_pem(GBytes *raw)
+{
+  gsize length;
+  const guint8 *data = g_bytes_get_data(raw, &length);
+  EVP_PKEY *key = EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, NULL, data, length);
+  BIO *bio = BIO_new(BIO_s_mem());
+  char *pem = NULL;
+  if (key != NULL && bio != NULL && PEM_write_bio_PUBKEY(bio, key) == 1) {
+    char *text = NULL;
+    long size = BIO_get_mem_data(bio, &text);
+    pem = g_strndup(text, (gsize)size);
+  }
+  BIO_free(bio);
+  EVP_PKEY_free(key);
+  return pem;
+}
+
+gboolean
+login_issue_certificate(LoginServer *s, const char *user, const char *public_key_pem,
+                        JsonObject *answer, LoginReply *reply)
+{
+  gint64 now = now_seconds();
+  g_autoptr(GError) error = NULL;
+  /* Valid from a little earlier, for devices whose clocks run behind. */
+  g_autofree char *certificate =
+    hark_ca_issue_device(s->ca, user, public_key_pem, now - LOGIN_MAX_SKEW,
+                         s->certificate_lifetime + LOGIN_MAX_SKEW, &error);
+  if (certificate == NULL) {
+    g_warning("cannot issue a certificate for '%s': %s", user, error->message);
+    login_reply_error(reply, "internal", "cannot issue the certificate; the server log says why");
+    return FALSE;
+  }
+  g_autoptr(GDateTime) expires = g_date_time_new_from_unix_utc(now + s->certificate_lifetime);
+  g_autofree char *expires_text = g_date_time_format_iso8601(expires);
+  json_object_set_string_member(answer, "certificate", certificate);
+  json_object_set_string_member(answer, "expires", expires_text);
+  return TRUE;
+}
+
+static void
+login_work(LoginServer *s, gpointer data, LoginReply *reply)
+{
+  AccountJob *job = data;
+  g_autoptr(HarkStoreUser) user = check_password(s, job, reply);
+  if (user == NULL)
+    return;
+  g_autoptr(JsonObject) answer = json_object_new();
+  json_object_set_string_member(answer, "user", user->name);
+  if (!login_issue_certificate(s, user->name, job->public_key, answer, reply))
+    return;
+  json_object_set_string_member(answer, "ca", s->ca_pem);
+  g_autoptr(GError) error = NULL;
+  if (!s->store->user_note_login(s->store_handle, job->key, job->device_id, job->device,
+                                 now_seconds(), &error)) {
+    login_reply_store_failure(reply, "record a login", error);
+    return;
+  }
+  JsonObject *buddies = login_buddy_list(s, job->key, reply);
+  if (buddies == NULL)
+    return;
+  json_object_set_object_member(answer, "buddies", buddies);
+  login_reply_ok(reply, SOUP_STATUS_OK, g_steal_pointer(&answer));
+}
+
+void
+login_handle_login(LoginRequest *req)
+{
+  static const LoginField fields[] = {
+    { "user", LOGIN_FIELD_STRING, TRUE },
+    { "password", LOGIN_FIELD_STRING, TRUE },
+    { "device", LOGIN_FIELD_STRING, TRUE },
+    { "public_key", LOGIN_FIELD_STRING, TRUE },
+    { NULL },
+  };
+  AccountJob *job = account_job_from_body(req, fields);
+  if (job == NULL)
+    return;
+  job->device = g_strdup(json_object_get_string_member(req->json, "device"));
+  job->public_key = g_strdup(json_object_get_string_member(req->json, "public_key"));
+  job->device_id = device_key_fingerprint(job->public_key);
+  if (!login_label_is_valid(job->device))
+    login_respond_error(req, "bad-request", "the device name needs 1 to %d characters, none of "
+                        "them a control character", LOGIN_LABEL_MAX);
+  else if (job->device_id == NULL)
+    login_respond_error(req, "bad-key", "public_key is not an Ed25519 public key in PEM "
+                        "(SubjectPublicKeyInfo)");
+  else if (!login_request_refuse_if_limited(req)) {
+    login_request_run(req, login_work, job, account_job_free);
+    return;
+  }
+  account_job_free(job);
+}
+
+static void
+renew_work(LoginServer *s, gpointer data, LoginReply *reply)
+{
+  AccountJob *job = data;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(HarkStoreUser) user = s->store->user_get(s->store_handle, job->key, &error);
+  if (user == NULL) {
+    if (g_error_matches(error, HARK_STORE_ERROR, HARK_STORE_ERROR_NOT_FOUND))
+      login_reply_error(reply, "unauthenticated", "the account '%s' no longer exists", job->name);
+    else
+      login_reply_store_failure(reply, "read a user", error);
+    return;
+  }
+  g_autoptr(JsonObject) answer = json_object_new();
+  if (login_issue_certificate(s, user->name, job->public_key, answer, reply))
+    login_reply_ok(reply, SOUP_STATUS_OK, g_steal_pointer(&answer));
+}
+
+void
+login_handle_renew(LoginRequest *req)
+{
+  static const LoginField no_fields[] = { { NULL } };
+  if (!login_request_parse(req, no_fields))
+    return;
+  AccountJob *job = g_new0(AccountJob, 1);
+  job->name = g_strdup(req->device->user);
+  job->key = login_name_key(req->device->user);
+  job->public_key = device_key_pem(req->device->public_key);
+  login_request_run(req, renew_work, job, account_job_free);
+}
+
+/* ---- password and delete ------------------------------------------------------------------- */
+
+static void
+password_work(LoginServer *s, gpointer data, LoginReply *reply)
+{
+  AccountJob *job = data;
+  g_autoptr(HarkStoreUser) user = check_password(s, job, reply);
+  if (user == NULL)
+    return;
+  g_autofree char *problem = NULL;
+  g_autofree char *hash =
+    login_password_hash(job->new_password, s->hash_memory_kib, s->hash_iterations, &problem);
+  g_autoptr(GError) error = NULL;
+  if (hash == NULL) {
+    g_warning("cannot hash a password: %s", problem);
+    login_reply_error(reply, "internal", "cannot hash the password; the server log says why");
+  } else if (!s->store->user_set_password(s->store_handle, job->key, hash, &error)) {
+    login_reply_store_failure(reply, "change a password", error);
+  } else {
+    login_reply_ok(reply, SOUP_STATUS_OK, json_object_new());
+  }
+}
+
+void
+login_handle_password(LoginRequest *req)
+{
+  static const LoginField fields[] = {
+    { "user", LOGIN_FIELD_STRING, TRUE },
+    { "password", LOGIN_FIELD_STRING, TRUE },
+    { "new_password", LOGIN_FIELD_STRING, TRUE },
+    { NULL },
+  };
+  AccountJob *job = account_job_from_body(req, fields);
+  if (job == NULL)
+    return;
+  job->new_password = login_take_secret(req->json, "new_password");
+  g_autofree char *problem = login_password_problem(job->new_password);
+  if (problem != NULL)
+    login_respond_error(req, "weak-password", "%s", problem);
+  else if (!login_request_refuse_if_limited(req)) {
+    login_request_run(req, password_work, job, account_job_free);
+    return;
+  }
+  account_job_free(job);
+}
+
+static void
+delete_work(LoginServer *s, gpointer data, LoginReply *reply)
+{
+  AccountJob *job = data;
+  g_autoptr(HarkStoreUser) user = check_password(s, job, reply);
+  g_autoptr(GError) error = NULL;
+  if (user == NULL)
+    return;
+  if (s->store->user_delete(s->store_handle, job->key, &error))
+    login_reply_ok(reply, SOUP_STATUS_OK, json_object_new());
+  else
+    login_reply_store_failure(reply, "delete a user", error);
+}
+
+void
+login_handle_delete(LoginRequest *req)
+{
+  static const LoginField fields[] = {
+    { "user", LOGIN_FIELD_STRING, TRUE },
+    { "password", LOGIN_FIELD_STRING, TRUE },
+    { NULL },
+  };
+  AccountJob *job = account_job_from_body(req, fields);
+  if (job == NULL)
+    return;
+  if (login_request_refuse_if_limited(req)) {
+    account_job_free(job);
+    return;
+  }
+  login_request_run(req, delete_work, job, account_job_free);
+}
+
+/* ---- users and version --------------------------------------------------------------------- */
+
+static void
+user_work(LoginServer *s, gpointer data, LoginReply *reply)
+{
+  AccountJob *job = data;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(HarkStoreUser) user = s->store->user_get(s->store_handle, job->key, &error);
+  if (user != NULL) {
+    JsonObject *body = json_object_new();
+    json_object_set_string_member(body, "user", user->name);
+    login_reply_ok(reply, SOUP_STATUS_OK, body);
+  } else if (g_error_matches(error, HARK_STORE_ERROR, HARK_STORE_ERROR_NOT_FOUND)) {
+    login_reply_error(reply, "unknown-user", "there is no user '%s'", job->name);
+  } else {
+    login_reply_store_failure(reply, "read a user", error);
+  }
+}
+
+void
+login_handle_user(LoginRequest *req)
+{
+  AccountJob *job = account_job_for_name(req, req->tail);
+  if (job != NULL)
+    login_request_run(req, user_work, job, account_job_free);
+}
+
+static void
+users_work(LoginServer *s, gpointer data, LoginReply *reply)
+{
+  AccountJob *job = data;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GPtrArray) names =
+    s->store->users_find(s->store_handle, job->prefix_key, job->limit, &error);
+  if (names == NULL) {
+    login_reply_store_failure(reply, "find users", error);
+    return;
+  }
+  JsonArray *users = json_array_new();
+  for (guint i = 0; i < names->len; i++)
+    json_array_add_string_element(users, names->pdata[i]);
+  JsonObject *body = json_object_new();
+  json_object_set_array_member(body, "users", users);
+  login_reply_ok(reply, SOUP_STATUS_OK, body);
+}
+
+/* prefix: 1-32 name characters; limit: 1-100 (default 20); nothing else. */
+static char *
+users_query_problem(GHashTable *params, const char **prefix, guint *limit)
+{
+  GHashTableIter iter;
+  gpointer key;
+  g_hash_table_iter_init(&iter, params);
+  while (g_hash_table_iter_next(&iter, &key, NULL))
+    if (strcmp(key, "prefix") != 0 && strcmp(key, "limit") != 0)
+      return g_strdup("the users query takes only 'prefix' and 'limit'");
+  *prefix = g_hash_table_lookup(params, "prefix");
+  const char *limit_text = g_hash_table_lookup(params, "limit");
+  guint64 number = LOGIN_USERS_LIMIT_DEFAULT;
+  if (limit_text != NULL &&
+      !g_ascii_string_to_unsigned(limit_text, 10, 1, LOGIN_USERS_LIMIT_MAX, &number, NULL))
+    return g_strdup_printf("limit must be a number from 1 to %d", LOGIN_USERS_LIMIT_MAX);
+  *limit = (guint)number;
+  gsize length = *prefix != NULL ? strlen(*prefix) : 0;
+  if (length < 1 || length > LOGIN_USER_NAME_MAX)
+    return g_strdup_printf("prefix needs 1 to %d characters", LOGIN_USER_NAME_MAX);
+  if (strspn(*prefix, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") !=
+      length)
+    return g_strdup("prefix may hold only what user names hold (ASCII letters, digits, '.', "
+                    "'_', '-')");
+  return NULL;
+}
+
+void
+login_handle_users(LoginRequest *req)
+{
+  const char *query = g_uri_get_query(soup_server_message_get_uri(req->msg));
+  g_autoptr(GHashTable) params =
+    g_uri_parse_params(query != NULL ? query : "", -1, "&", G_URI_PARAMS_NONE, NULL);
+  const char *prefix = NULL;
+  guint limit = 0;
+  g_autofree char *problem = params != NULL ? users_query_problem(params, &prefix, &limit)
+                                            : g_strdup("the query string is malformed");
+  if (problem != NULL) {
+    login_respond_error(req, "bad-request", "%s", problem);
+    return;
+  }
+  AccountJob *job = g_new0(AccountJob, 1);
+  job->prefix_key = login_name_key(prefix);
+  job->limit = limit;
+  login_request_run(req, users_work, job, account_job_free);
+}
+
+void
+login_handle_version(LoginRequest *req)
+{
+  JsonObject *body = json_object_new();
+  json_object_set_string_member(body, "latest", req->server->latest_version);
+  json_object_set_string_member(body, "url", req->server->download_url);
+  login_respond_json(req, SOUP_STATUS_OK, body);
+}

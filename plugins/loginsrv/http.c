@@ -1,0 +1,397 @@
+/* http.c: the login server's requests: routing, the size limit, answers in the one
+ * error shape of docs/protocol.md, jobs on worker threads, and the request log.
+ *
+ * Everything here runs on the node's main context. A handler either answers at once
+ * (bad input, the version) or starts a job: the message is paused, the job's work runs
+ * on a GTask worker thread (argon2 and every store call block), and its reply is sent
+ * back on the main context, where the message is unpaused. The request log (debug
+ * level) has method, path, status and time, never a body. */
+#include "loginsrv.h"
+
+#include <string.h>
+
+#include <openssl/crypto.h>
+
+/* RFC 6585; libsoup 3.2 has no name for it. */
+#define LOGIN_STATUS_TOO_MANY_REQUESTS 429
+
+typedef struct {
+  const char *method;
+  const char *path;
+  gboolean prefix;     /* path is a prefix ending in '/', followed by one segment */
+  gboolean query;      /* takes a query string */
+  gboolean is_signed;  /* needs the signature headers (auth.c) */
+  void (*handle)(LoginRequest *req);
+} Route;
+
+static const Route routes[] = {
+  { "POST", "/v1/register", FALSE, FALSE, FALSE, login_handle_register },
+  { "POST", "/v1/login", FALSE, FALSE, FALSE, login_handle_login },
+  { "POST", "/v1/renew", FALSE, FALSE, TRUE, login_handle_renew },
+  { "POST", "/v1/password", FALSE, FALSE, FALSE, login_handle_password },
+  { "POST", "/v1/delete", FALSE, FALSE, FALSE, login_handle_delete },
+  { "GET", "/v1/buddies", FALSE, FALSE, TRUE, login_handle_buddies_get },
+  { "POST", "/v1/buddies", FALSE, FALSE, TRUE, login_handle_buddies_change },
+  { "GET", "/v1/users/", TRUE, FALSE, FALSE, login_handle_user },
+  { "GET", "/v1/users", FALSE, TRUE, FALSE, login_handle_users },
+  { "GET", "/v1/version", FALSE, FALSE, FALSE, login_handle_version },
+};
+
+static const struct {
+  const char *code;
+  guint status;
+} error_statuses[] = {
+  { "bad-request", SOUP_STATUS_BAD_REQUEST },
+  { "bad-name", SOUP_STATUS_BAD_REQUEST },
+  { "weak-password", SOUP_STATUS_BAD_REQUEST },
+  { "bad-key", SOUP_STATUS_BAD_REQUEST },
+  { "unknown-user", SOUP_STATUS_NOT_FOUND },
+  { "user-exists", SOUP_STATUS_CONFLICT },
+  { "wrong-password", SOUP_STATUS_UNAUTHORIZED },
+  { "locked-out", LOGIN_STATUS_TOO_MANY_REQUESTS },
+  { "unauthenticated", SOUP_STATUS_UNAUTHORIZED },
+  { "conflict", SOUP_STATUS_CONFLICT },
+  { "buddy-exists", SOUP_STATUS_CONFLICT },
+  { "not-found", SOUP_STATUS_NOT_FOUND },
+  { "internal", SOUP_STATUS_INTERNAL_SERVER_ERROR },
+};
+
+typedef struct {
+  LoginRequest *req;
+  LoginWorkFunc work;
+  gpointer job;
+  GDestroyNotify job_free;
+  LoginReply reply;
+} Job;
+
+/* ---- requests --------------------------------------------------------------------------------- */
+
+static LoginRequest *
+request_new(LoginServer *s, SoupServerMessage *msg)
+{
+  LoginRequest *req = g_new0(LoginRequest, 1);
+  req->server = s;
+  req->msg = g_object_ref(msg);
+  req->started = g_get_monotonic_time();
+  req->address = g_strdup(soup_server_message_get_remote_host(msg));
+  if (req->address == NULL)
+    req->address = g_strdup("?");
+  GUri *uri = soup_server_message_get_uri(msg);
+  const char *query = g_uri_get_query(uri);
+  req->path = query != NULL ? g_strconcat(g_uri_get_path(uri), "?", query, NULL)
+                            : g_strdup(g_uri_get_path(uri));
+  return req;
+}
+
+/* The request body held passwords: it is cleansed, not only freed. */
+static void
+request_free(LoginRequest *req)
+{
+  if (req->body != NULL) {
+    gsize length;
+    gconstpointer data = g_bytes_get_data(req->body, &length);
+    if (data != NULL)
+      OPENSSL_cleanse((gpointer)data, length);
+    g_bytes_unref(req->body);
+  }
+  g_clear_pointer(&req->json, json_object_unref);
+  g_clear_pointer(&req->device, hark_device_certificate_free);
+  g_object_unref(req->msg);
+  g_free(req->address);
+  g_free(req->path);
+  g_free(req);
+}
+
+/* ---- answers ---------------------------------------------------------------------------------- */
+
+static char *
+json_text(JsonObject *object, gsize *length)
+{
+  g_autoptr(JsonNode) root = json_node_init_object(json_node_alloc(), object);
+  g_autoptr(JsonGenerator) generator = json_generator_new();
+  json_generator_set_root(generator, root);
+  return json_generator_to_data(generator, length);
+}
+
+/* Sets the answer, logs the request and frees it. Takes body. */
+static void
+respond(LoginRequest *req, guint status, JsonObject *body, gint64 retry_after)
+{
+  gsize length;
+  char *text = json_text(body, &length);
+  json_object_unref(body);
+  SoupMessageHeaders *headers = soup_server_message_get_response_headers(req->msg);
+  soup_message_headers_replace(headers, "Cache-Control", "no-store");
+  if (retry_after > 0) {
+    g_autofree char *seconds = g_strdup_printf("%" G_GINT64_FORMAT, retry_after);
+    soup_message_headers_replace(headers, "Retry-After", seconds);
+  }
+  soup_server_message_set_status(req->msg, status, NULL);
+  soup_server_message_set_response(req->msg, "application/json", SOUP_MEMORY_TAKE, text, length);
+  g_debug("%s %s %u %.1f ms", soup_server_message_get_method(req->msg), req->path, status,
+          (double)(g_get_monotonic_time() - req->started) / 1000.0);
+  request_free(req);
+}
+
+static guint
+status_for(const char *code)
+{
+  for (gsize i = 0; i < G_N_ELEMENTS(error_statuses); i++)
+    if (strcmp(error_statuses[i].code, code) == 0)
+      return error_statuses[i].status;
+  g_return_val_if_reached(SOUP_STATUS_INTERNAL_SERVER_ERROR);
+}
+
+static JsonObject *
+error_body(const char *code, const char *message, gint64 retry_after)
+{
+  JsonObject *error = json_object_new();
+  json_object_set_string_member(error, "code", code);
+  json_object_set_string_member(error, "message", message);
+  if (retry_after > 0)
+    json_object_set_int_member(error, "retry_after", retry_after);
+  JsonObject *body = json_object_new();
+  json_object_set_object_member(body, "error", error);
+  return body;
+}
+
+static void
+respond_error_status(LoginRequest *req, guint status, const char *code, const char *message,
+                     gint64 retry_after)
+{
+  respond(req, status, error_body(code, message, retry_after), retry_after);
+}
+
+void
+login_respond_error(LoginRequest *req, const char *code, const char *format, ...)
+{
+  va_list args;
+  va_start(args, format);
+  g_autofree char *message = g_strdup_vprintf(format, args);
+  va_end(args);
+  respond_error_status(req, status_for(code), code, message, 0);
+}
+
+void
+login_respond_json(LoginRequest *req, guint status, JsonObject *body)
+{
+  respond(req, status, body, 0);
+}
+
+gboolean
+login_request_parse(LoginRequest *req, const LoginField *fields)
+{
+  g_autofree char *problem = NULL;
+  req->json = login_parse_body(req->body, fields, &problem);
+  if (req->json != NULL)
+    return TRUE;
+  login_respond_error(req, "bad-request", "%s", problem);
+  return FALSE;
+}
+
+gboolean
+login_request_refuse_if_limited(LoginRequest *req)
+{
+  LoginServer *s = req->server;
+  gint64 wait = login_limiter_retry_after(s->addresses, req->address, g_get_monotonic_time());
+  if (wait == 0)
+    return FALSE;
+  g_autofree char *message = g_strdup_printf(
+    "too many failed attempts from %s: try again in %" G_GINT64_FORMAT " s", req->address, wait);
+  respond_error_status(req, LOGIN_STATUS_TOO_MANY_REQUESTS, "locked-out", message, wait);
+  return TRUE;
+}
+
+/* ---- replies made on worker threads ----------------------------------------------------------- */
+
+void
+login_reply_ok(LoginReply *reply, guint status, JsonObject *body)
+{
+  reply->status = status;
+  reply->body = body;
+}
+
+void
+login_reply_error(LoginReply *reply, const char *code, const char *format, ...)
+{
+  va_list args;
+  va_start(args, format);
+  g_free(reply->message);
+  reply->message = g_strdup_vprintf(format, args);
+  va_end(args);
+  reply->code = code;
+  reply->status = status_for(code);
+}
+
+void
+login_reply_store_failure(LoginReply *reply, const char *what, const GError *error)
+{
+  g_warning("the store failed to %s: %s", what, error != NULL ? error->message : "no reason");
+  login_reply_error(reply, "internal", "the account store failed; the server log says why");
+}
+
+/* ---- jobs ----------------------------------------------------------------------------------- */
+
+static void
+job_thread(GTask *task, gpointer source, gpointer data, GCancellable *cancellable)
+{
+  Job *job = data;
+  job->work(job->req->server, job->job, &job->reply);
+  g_task_return_boolean(task, TRUE);
+}
+
+static void
+job_done(GObject *source, GAsyncResult *result, gpointer data)
+{
+  Job *job = g_task_get_task_data(G_TASK(result));
+  LoginRequest *req = job->req;
+  LoginServer *s = req->server;
+  SoupServerMessage *msg = g_object_ref(req->msg);
+  LoginReply *reply = &job->reply;
+  if (reply->failed_attempt)
+    login_limiter_note_failure(s->addresses, req->address, g_get_monotonic_time());
+  if (reply->code != NULL)
+    respond_error_status(req, reply->status, reply->code, reply->message, reply->retry_after);
+  else if (reply->body != NULL)
+    respond(req, reply->status, g_steal_pointer(&reply->body), 0);
+  else
+    respond_error_status(req, SOUP_STATUS_INTERNAL_SERVER_ERROR, "internal", "no answer", 0);
+  soup_server_message_unpause(msg);
+  g_object_unref(msg);
+  job->job_free(job->job);
+  g_free(reply->message);
+  g_free(job);
+  s->jobs--;
+}
+
+void
+login_request_run(LoginRequest *req, LoginWorkFunc work, gpointer job_data,
+                  GDestroyNotify job_free)
+{
+  Job *job = g_new0(Job, 1);
+  job->req = req;
+  job->work = work;
+  job->job = job_data;
+  job->job_free = job_free;
+  req->server->jobs++;
+  soup_server_message_pause(req->msg);
+  GTask *task = g_task_new(NULL, NULL, job_done, NULL);
+  g_task_set_task_data(task, job, NULL);
+  g_task_run_in_thread(task, job_thread);
+  g_object_unref(task);
+}
+
+void
+login_http_drain(LoginServer *s)
+{
+  GMainContext *context = hark_context_main_context(s->ctx);
+  while (s->jobs > 0)
+    g_main_context_iteration(context, TRUE);
+}
+
+/* ---- routing -------------------------------------------------------------------------------- */
+
+/* The route for method and path; for a prefix route, *tail gets the rest of the path. */
+static const Route *
+find_route(const char *method, const char *path, const char **tail)
+{
+  for (gsize i = 0; i < G_N_ELEMENTS(routes); i++) {
+    const Route *r = &routes[i];
+    if (strcmp(r->method, method) != 0)
+      continue;
+    if (!r->prefix && strcmp(path, r->path) == 0)
+      return r;
+    if (r->prefix && g_str_has_prefix(path, r->path) && path[strlen(r->path)] != '\0' &&
+        strchr(path + strlen(r->path), '/') == NULL) {
+      *tail = path + strlen(r->path);
+      return r;
+    }
+  }
+  return NULL;
+}
+
+/* The body rules every route shares; FALSE when it answered. */
+static gboolean
+check_shape(LoginRequest *req, const Route *route)
+{
+  GUri *uri = soup_server_message_get_uri(req->msg);
+  gsize length = g_bytes_get_size(req->body);
+  if (length > req->server->max_body) {
+    respond_error_status(req, SOUP_STATUS_REQUEST_ENTITY_TOO_LARGE, "bad-request",
+                         "the request body is too large", 0);
+    return FALSE;
+  }
+  if (!route->query && g_uri_get_query(uri) != NULL) {
+    login_respond_error(req, "bad-request", "%s takes no query string", route->path);
+    return FALSE;
+  }
+  if (strcmp(route->method, "GET") == 0 && length > 0) {
+    login_respond_error(req, "bad-request", "a GET request has no body");
+    return FALSE;
+  }
+  return TRUE;
+}
+
+static void
+dispatch(LoginServer *s, SoupServerMessage *msg)
+{
+  LoginRequest *req = request_new(s, msg);
+  g_autoptr(GBytes) body = soup_message_body_flatten(soup_server_message_get_request_body(msg));
+  req->body = g_bytes_ref(body);
+  if (s->stopping) {
+    login_respond_error(req, "internal", "the login server is stopping");
+    return;
+  }
+  const char *method = soup_server_message_get_method(msg);
+  const Route *route = find_route(method, g_uri_get_path(soup_server_message_get_uri(msg)),
+                                  &req->tail);
+  if (route == NULL) {
+    login_respond_error(req, "not-found", "no endpoint %s %s", method,
+                        g_uri_get_path(soup_server_message_get_uri(msg)));
+    return;
+  }
+  if (check_shape(req, route) && (!route->is_signed || login_authenticate(req)))
+    route->handle(req);
+}
+
+static void
+on_request(SoupServer *server, SoupServerMessage *msg, const char *path, GHashTable *query,
+           gpointer data)
+{
+  LoginServer *s = data;
+  /* Jobs' completions go to the thread-default context: make sure it is the node's. */
+  GMainContext *context = hark_context_main_context(s->ctx);
+  g_main_context_push_thread_default(context);
+  dispatch(s, msg);
+  g_main_context_pop_thread_default(context);
+}
+
+/* Before the body is read: refuse one that is too large, or has no length, without
+ * reading it (libsoup then skips it and closes the connection). */
+static void
+on_headers(SoupServer *server, SoupServerMessage *msg, const char *path, GHashTable *query,
+           gpointer data)
+{
+  LoginServer *s = data;
+  SoupMessageHeaders *headers = soup_server_message_get_request_headers(msg);
+  SoupEncoding encoding = soup_message_headers_get_encoding(headers);
+  if (encoding == SOUP_ENCODING_CHUNKED) {
+    respond_error_status(request_new(s, msg), SOUP_STATUS_LENGTH_REQUIRED, "bad-request",
+                         "a request body needs a Content-Length", 0);
+  } else if (encoding == SOUP_ENCODING_CONTENT_LENGTH &&
+             soup_message_headers_get_content_length(headers) > (goffset)s->max_body) {
+    g_autofree char *message =
+      g_strdup_printf("the request body is %" G_GOFFSET_FORMAT " bytes; at most %" G_GSIZE_FORMAT
+                      " are accepted",
+                      soup_message_headers_get_content_length(headers), s->max_body);
+    respond_error_status(request_new(s, msg), SOUP_STATUS_REQUEST_ENTITY_TOO_LARGE,
+                         "bad-request", message, 0);
+  }
+}
+
+void
+login_http_setup(LoginServer *s)
+{
+  soup_server_add_early_handler(s->soup, NULL, on_headers, s, NULL);
+  soup_server_add_handler(s->soup, NULL, on_request, s, NULL);
+}

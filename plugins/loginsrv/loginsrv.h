@@ -1,0 +1,210 @@
+/* loginsrv.h: what the files of the loginsrv plugin share (never installed).
+ *
+ *   loginsrv.c  the plugin: settings, the store, the CA, start and stop
+ *   tls.c       the listening socket and TLS 1.3 handshakes, handed to libsoup
+ *   http.c      requests: routing, bodies, answers, jobs on worker threads, the log
+ *   validate.c  strict JSON bodies and the name rules
+ *   accounts.c  register, login, renew, password, delete, users, version
+ *   buddies.c   the buddy list
+ *   auth.c      signed requests (hark/certificate.h)
+ *   passwords.c argon2id hashes
+ *   ratelimit.c failures per source address and the account lock-out schedule
+ *
+ * Threads: everything runs on the node's main context except a job's work function,
+ * which runs on a GTask worker thread and sees only its job, the (thread-safe) store,
+ * the (read-only) CA and the immutable settings. */
+#pragma once
+
+#include <hark/hark.h>
+#include <hark/certificate.h>
+#include <hark/store.h>
+#include <libsoup/soup.h>
+
+G_BEGIN_DECLS
+
+/* The clock skew allowed for signed requests, and given to new certificates' start. */
+#define LOGIN_MAX_SKEW 300
+#define LOGIN_USER_NAME_MIN 3
+#define LOGIN_USER_NAME_MAX 32
+#define LOGIN_PASSWORD_MIN 8
+#define LOGIN_PASSWORD_MAX 1024
+#define LOGIN_LABEL_MAX 64 /* device names and aliases, in characters */
+#define LOGIN_USERS_LIMIT_MAX 100
+#define LOGIN_USERS_LIMIT_DEFAULT 20
+
+typedef struct _LoginAddressLimiter LoginAddressLimiter;
+typedef struct _LoginListener LoginListener;
+
+typedef struct {
+  HarkContext *ctx;
+
+  /* settings, fixed after init */
+  char *listen;
+  guint16 port;
+  char *store_name;
+  GVariant *store_options; /* a{sv} */
+  char **hosts;
+  gint64 certificate_lifetime;
+  char *latest_version;
+  char *download_url;
+  guint32 hash_memory_kib;
+  guint32 hash_iterations;
+  gsize max_body;
+
+  /* while started */
+  const HarkStoreInterface *store;
+  gpointer store_handle;
+  HarkCa *ca;
+  const char *ca_pem; /* owned by ca */
+  LoginListener *listener;
+  SoupServer *soup;
+  LoginAddressLimiter *addresses;
+  guint jobs;         /* worker jobs not yet completed on the main context */
+  gboolean stopping;
+} LoginServer;
+
+/* A field of a JSON request body (validate.c). */
+typedef enum {
+  LOGIN_FIELD_STRING,
+  LOGIN_FIELD_INT,
+} LoginFieldType;
+
+typedef struct {
+  const char *name;
+  LoginFieldType type;
+  gboolean required;
+} LoginField;
+
+/* ---- http.c ---- */
+
+/* One request while it is being answered. */
+typedef struct {
+  LoginServer *server;
+  SoupServerMessage *msg;
+  char *address;       /* the client's IP address */
+  char *path;          /* with "?query" when there is one, as signed */
+  gint64 started;      /* monotonic µs */
+  GBytes *body;        /* the request body (may be empty) */
+  const char *tail;    /* what follows a prefix route's path (the NAME of users/NAME) */
+  JsonObject *json;    /* the parsed body, for routes that take one */
+  HarkDeviceCertificate *device; /* signed routes: who signed */
+} LoginRequest;
+
+/* A job's answer, made on the worker thread and sent on the main context. */
+typedef struct {
+  guint status;
+  JsonObject *body;        /* success */
+  const char *code;        /* error code (static), or NULL */
+  char *message;           /* error message */
+  gint64 retry_after;      /* seconds, for locked-out */
+  gboolean failed_attempt; /* a failed password check: counts against the address */
+} LoginReply;
+
+typedef void (*LoginWorkFunc)(LoginServer *server, gpointer job, LoginReply *reply);
+
+void login_http_setup(LoginServer *s);
+/* Answers at once with an error (code from the table in docs/protocol.md). */
+void login_respond_error(LoginRequest *req, const char *code, const char *format, ...)
+  G_GNUC_PRINTF(3, 4);
+void login_respond_json(LoginRequest *req, guint status, JsonObject *body);
+/* Parses the body into req->json with exactly these fields; FALSE when it answered
+ * bad-request instead. */
+gboolean login_request_parse(LoginRequest *req, const LoginField *fields);
+/* The address's lock-out, if any: TRUE when it answered locked-out. */
+gboolean login_request_refuse_if_limited(LoginRequest *req);
+/* Runs work(job) on a worker thread with the message paused, then answers with the reply
+ * and frees job with job_free. Takes req. */
+void login_request_run(LoginRequest *req, LoginWorkFunc work, gpointer job,
+                       GDestroyNotify job_free);
+/* Waits (dispatching the main context) until every job has completed. */
+void login_http_drain(LoginServer *s);
+
+void login_reply_ok(LoginReply *reply, guint status, JsonObject *body);
+void login_reply_error(LoginReply *reply, const char *code, const char *format, ...)
+  G_GNUC_PRINTF(3, 4);
+/* A store failure: internal, with the details in the server log only. */
+void login_reply_store_failure(LoginReply *reply, const char *what, const GError *error);
+
+/* ---- validate.c ---- */
+
+/* A JSON object with exactly these fields (name NULL ends the list); NULL and a
+ * message saying what is wrong otherwise. */
+JsonObject *login_parse_body(GBytes *body, const LoginField *fields, char **message);
+/* NULL when name follows the rules; otherwise why not. */
+char *login_name_problem(const char *name);
+/* The canonical key of a valid name: ASCII lower case. */
+char *login_name_key(const char *name);
+/* For messages: at most 40 bytes of text, cut at a character boundary. */
+char *login_shown(const char *text);
+/* A copy of a string member that holds a secret; the parsed original is cleansed. */
+char *login_take_secret(JsonObject *object, const char *member);
+/* The bytes of text when it is exactly canonical base64 (at most max_length bytes
+ * decoded); NULL otherwise. */
+GBytes *login_base64_decode_strict(const char *text, gsize max_length);
+/* Device names and aliases: 1-64 characters, no control characters. */
+gboolean login_label_is_valid(const char *text);
+/* NULL when a new password is acceptable; otherwise why not. */
+char *login_password_problem(const char *password);
+
+/* ---- passwords.c ---- */
+
+/* An argon2id encoded hash (random 16-byte salt); NULL and a message on failure. */
+char *login_password_hash(const char *password, guint32 memory_kib, guint32 iterations,
+                          char **problem);
+typedef enum {
+  LOGIN_PASSWORD_MATCH,
+  LOGIN_PASSWORD_MISMATCH,
+  LOGIN_PASSWORD_ERROR, /* not an argon2id hash, or argon2 failed: *problem says which */
+} LoginPasswordCheck;
+LoginPasswordCheck login_password_verify(const char *encoded, const char *password,
+                                         const char **problem);
+/* Cleanses and frees a string that held a password. */
+void login_secret_free(char *secret);
+
+/* ---- ratelimit.c ---- */
+
+LoginAddressLimiter *login_limiter_new(guint max_failures, gint64 window_usec,
+                                       guint max_addresses);
+void login_limiter_free(LoginAddressLimiter *limiter);
+/* Seconds until address may try again; 0 when it may now. */
+gint64 login_limiter_retry_after(LoginAddressLimiter *limiter, const char *address, gint64 now);
+void login_limiter_note_failure(LoginAddressLimiter *limiter, const char *address, gint64 now);
+/* How long an account is locked after this many failures in a row (0: not locked). */
+gint64 login_lock_seconds(gint64 failures);
+
+/* ---- auth.c ---- */
+
+/* Checks the signature headers; on success sets req->device and returns TRUE, otherwise
+ * answers unauthenticated and returns FALSE. */
+gboolean login_authenticate(LoginRequest *req);
+
+/* ---- accounts.c ---- */
+
+void login_handle_register(LoginRequest *req);
+void login_handle_login(LoginRequest *req);
+void login_handle_renew(LoginRequest *req);
+void login_handle_password(LoginRequest *req);
+void login_handle_delete(LoginRequest *req);
+void login_handle_user(LoginRequest *req);
+void login_handle_users(LoginRequest *req);
+void login_handle_version(LoginRequest *req);
+/* The certificate and its expiry for a device key (worker threads). */
+gboolean login_issue_certificate(LoginServer *s, const char *user, const char *public_key_pem,
+                                 JsonObject *answer, LoginReply *reply);
+
+/* ---- buddies.c ---- */
+
+void login_handle_buddies_get(LoginRequest *req);
+void login_handle_buddies_change(LoginRequest *req);
+/* {"revision", "buddies": [...]} for a user (worker threads); NULL with reply set. */
+JsonObject *login_buddy_list(LoginServer *s, const char *name_key, LoginReply *reply);
+
+/* ---- tls.c ---- */
+
+LoginListener *login_listener_start(LoginServer *s, GTlsCertificate *certificate,
+                                    GError **error);
+guint16 login_listener_port(LoginListener *listener);
+/* Stops accepting and cancels handshakes in progress; returns once none is left. */
+void login_listener_stop(LoginListener *listener);
+
+G_END_DECLS
