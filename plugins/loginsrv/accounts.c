@@ -84,14 +84,14 @@ static void
 note_failure(LoginServer *s, HarkStoreUser *user, gint64 now)
 {
   gint64 expected = user->failed_logins + 1, count = 0;
-  gint64 lock = login_lock_seconds(expected);
+  gint64 lock = login_lock_seconds(expected, s->first_lock);
   g_autoptr(GError) error = NULL;
   if (!s->store->user_note_failure(s->store_handle, user->name_key, lock > 0 ? now + lock : 0,
                                    &count, &error)) {
     g_warning("cannot count a failed login of '%s': %s", user->name, error->message);
     return;
   }
-  gint64 deserved = login_lock_seconds(count + 1);
+  gint64 deserved = login_lock_seconds(count + 1, s->first_lock);
   if (count > expected && deserved > lock &&
       !s->store->user_note_failure(s->store_handle, user->name_key, now + deserved, &count,
                                    &error))

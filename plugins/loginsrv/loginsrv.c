@@ -31,7 +31,8 @@
 
 static const char *const known_settings[] = {
   "listen", "port", "store", "store_options", "hosts", "certificate_lifetime",
-  "latest_version", "download_url", "hash_memory_kib", "hash_iterations", "max_body", NULL,
+  "latest_version", "download_url", "hash_memory_kib", "hash_iterations", "max_body",
+  "first_lock", NULL,
 };
 
 static const char *const default_hosts[] = { "localhost", "127.0.0.1", NULL };
@@ -81,7 +82,7 @@ read_group(GVariant *settings, const char *key, GVariant **out, GError **error)
 static gboolean
 read_numbers(LoginServer *s, GVariant *settings, GError **error)
 {
-  gint64 port, lifetime, memory, iterations, max_body;
+  gint64 port, lifetime, memory, iterations, max_body, first_lock;
   if (!hark_settings_get_int(settings, "port", DEFAULT_PORT, 0, 65535, &port, error) ||
       !hark_settings_get_int(settings, "certificate_lifetime", DEFAULT_LIFETIME, 60,
                              366 * 24 * 3600, &lifetime, error) ||
@@ -90,8 +91,10 @@ read_numbers(LoginServer *s, GVariant *settings, GError **error)
       !hark_settings_get_int(settings, "hash_iterations", DEFAULT_HASH_ITERATIONS, 1, 1000,
                              &iterations, error) ||
       !hark_settings_get_int(settings, "max_body", DEFAULT_MAX_BODY, 1024, 1024 * 1024,
-                             &max_body, error))
+                             &max_body, error) ||
+      !hark_settings_get_int(settings, "first_lock", 1, 1, 3600, &first_lock, error))
     return FALSE;
+  s->first_lock = first_lock;
   s->port = (guint16)port;
   s->certificate_lifetime = lifetime;
   s->hash_memory_kib = (guint32)memory;

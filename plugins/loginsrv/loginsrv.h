@@ -45,6 +45,7 @@ typedef struct {
   GVariant *store_options; /* a{sv} */
   char **hosts;
   gint64 certificate_lifetime;
+  gint64 first_lock;        /* seconds an account is locked at the 5th failure */
   char *latest_version;
   char *download_url;
   guint32 hash_memory_kib;
@@ -170,7 +171,7 @@ void login_limiter_free(LoginAddressLimiter *limiter);
 gint64 login_limiter_retry_after(LoginAddressLimiter *limiter, const char *address, gint64 now);
 void login_limiter_note_failure(LoginAddressLimiter *limiter, const char *address, gint64 now);
 /* How long an account is locked after this many failures in a row (0: not locked). */
-gint64 login_lock_seconds(gint64 failures);
+gint64 login_lock_seconds(gint64 failures, gint64 first_lock);
 
 /* ---- auth.c ---- */
 

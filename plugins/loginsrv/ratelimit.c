@@ -113,12 +113,13 @@ login_limiter_note_failure(LoginAddressLimiter *limiter, const char *address, gi
   entry->link = g_queue_peek_tail_link(&limiter->order);
 }
 
-/* 1 s at the 5th failure in a row, doubling with each further one, at most 15 min. */
+/* first_lock (1 s by default) at the 5th failure in a row, doubling with each further
+ * one, at most 15 min. */
 gint64
-login_lock_seconds(gint64 failures)
+login_lock_seconds(gint64 failures, gint64 first_lock)
 {
   if (failures < LOCK_THRESHOLD)
     return 0;
   gint64 shift = failures - LOCK_THRESHOLD;
-  return shift >= 10 ? LOCK_MAX_SECONDS : MIN((gint64)1 << shift, LOCK_MAX_SECONDS);
+  return shift >= 20 ? LOCK_MAX_SECONDS : MIN(first_lock << shift, LOCK_MAX_SECONDS);
 }
