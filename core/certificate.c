@@ -8,6 +8,7 @@
  * useless. A HarkCa is read-only once loaded, so several threads may issue
  * certificates with it at once. Key material is never logged. */
 #include "hark/certificate.h"
+#include "openssl-errors.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -54,40 +55,16 @@ struct _HarkCa {
 
 /* ---- errors ----------------------------------------------------------------------- */
 
-/* Takes OpenSSL's error queue as "; "-separated text and empties it. */
-static char *
-openssl_take_errors(void)
-{
-  GString *text = g_string_new(NULL);
-  unsigned long code;
-  while ((code = ERR_get_error()) != 0) {
-    char buffer[256];
-    ERR_error_string_n(code, buffer, sizeof buffer);
-    if (text->len > 0)
-      g_string_append(text, "; ");
-    g_string_append(text, buffer);
-  }
-  return g_string_free(text, FALSE);
-}
+/* OpenSSL's errors after message, as this module's error code. */
+#define set_openssl_error(error, code, ...) \
+  hark_set_openssl_error(error, HARK_CERTIFICATE_ERROR, code, __VA_ARGS__)
 
-/* Sets error to "<message>: <OpenSSL's errors>" and empties OpenSSL's queue. */
-static void G_GNUC_PRINTF(3, 4)
-set_openssl_error(GError **error, HarkCertificateError code, const char *format, ...)
-{
-  va_list args;
-  va_start(args, format);
-  g_autofree char *message = g_strdup_vprintf(format, args);
-  va_end(args);
-  g_autofree char *details = openssl_take_errors();
-  g_set_error(error, HARK_CERTIFICATE_ERROR, code, "%s%s%s", message, details[0] ? ": " : "",
-              details);
-}
-
+/* The errno of a failed file operation, as this module's IO error. */
 static void
-set_errno_error(GError **error, const char *what, const char *path, int saved_errno)
+set_io_error(GError **error, const char *what, const char *path, int saved_errno)
 {
-  g_set_error(error, HARK_CERTIFICATE_ERROR, HARK_CERTIFICATE_ERROR_IO, "%s: %s: %s", path,
-              what, g_strerror(saved_errno));
+  hark_set_errno_error(error, HARK_CERTIFICATE_ERROR, HARK_CERTIFICATE_ERROR_IO, what, path,
+                       saved_errno);
 }
 
 static char *
@@ -131,13 +108,13 @@ read_pem_file(const char *path, gboolean private_file, gsize *length, gboolean *
     if (errno == ENOENT)
       *missing = TRUE;
     else
-      set_errno_error(error, "cannot open", path, errno);
+      set_io_error(error, "cannot open", path, errno);
     return NULL;
   }
   struct stat st;
   char *buffer = NULL;
   if (fstat(fd, &st) != 0) {
-    set_errno_error(error, "cannot stat", path, errno);
+    set_io_error(error, "cannot stat", path, errno);
   } else if (!S_ISREG(st.st_mode) || st.st_size > MAX_PEM_FILE) {
     g_set_error(error, HARK_CERTIFICATE_ERROR, HARK_CERTIFICATE_ERROR_MALFORMED,
                 "%s: not a PEM file (not a regular file, or larger than %d bytes)", path,
@@ -153,7 +130,7 @@ read_pem_file(const char *path, gboolean private_file, gsize *length, gboolean *
       n = read(fd, buffer, (gsize)st.st_size);
     while (n < 0 && errno == EINTR);
     if (n != st.st_size) {
-      set_errno_error(error, "cannot read", path, n < 0 ? errno : EIO);
+      set_io_error(error, "cannot read", path, n < 0 ? errno : EIO);
       cleanse_free(buffer, (gsize)st.st_size);
       buffer = NULL;
     }
@@ -217,7 +194,7 @@ write_file_atomically(const char *path, const char *data, gsize length, int mode
   *exists = FALSE;
   int fd = g_mkstemp_full(tmp_path, O_WRONLY | O_CLOEXEC, mode);
   if (fd < 0) {
-    set_errno_error(error, "cannot create a file next to", path, errno);
+    set_io_error(error, "cannot create a file next to", path, errno);
     return FALSE;
   }
   gboolean ok = fchmod(fd, (mode_t)mode) == 0 && write_all(fd, data, length) && fsync(fd) == 0;
@@ -235,7 +212,7 @@ write_file_atomically(const char *path, const char *data, gsize length, int mode
     if (saved == EEXIST && !replace)
       *exists = TRUE;
     else
-      set_errno_error(error, "cannot write", path, saved);
+      set_io_error(error, "cannot write", path, saved);
     return FALSE;
   }
   sync_parent_dir(path);
@@ -640,7 +617,7 @@ hark_ca_load_or_create(const char *dir, const char *common_name, GError **error)
   g_return_val_if_fail(error == NULL || *error == NULL, NULL);
 
   if (g_mkdir_with_parents(dir, 0700) != 0) {
-    set_errno_error(error, "cannot create the directory", dir, errno);
+    set_io_error(error, "cannot create the directory", dir, errno);
     return NULL;
   }
   g_autofree char *key_path = g_build_filename(dir, CA_KEY_FILE, NULL);

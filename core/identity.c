@@ -7,6 +7,7 @@
  * who this device is. A key file others can read is refused. Key material is never
  * logged. */
 #include "hark/identity.h"
+#include "openssl-errors.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -32,42 +33,18 @@ struct _HarkIdentity {
 
 /* ---- errors ----------------------------------------------------------------------- */
 
-/* Takes OpenSSL's error queue as "; "-separated text and empties it. */
-static char *
-openssl_take_errors(void)
-{
-  GString *text = g_string_new(NULL);
-  unsigned long code;
-  while ((code = ERR_get_error()) != 0) {
-    char buffer[256];
-    ERR_error_string_n(code, buffer, sizeof buffer);
-    if (text->len > 0)
-      g_string_append(text, "; ");
-    g_string_append(text, buffer);
-  }
-  ERR_clear_error();
-  return g_string_free(text, FALSE);
-}
+/* OpenSSL's errors after message, as this module's error code. */
+#define set_openssl_error(error, code, ...) \
+  hark_set_openssl_error(error, HARK_IDENTITY_ERROR, code, __VA_ARGS__)
 
-/* Sets error to "<message>: <OpenSSL's errors>" and clears OpenSSL's queue. */
-static void G_GNUC_PRINTF(3, 4)
-identity_set_openssl_error(GError **error, HarkIdentityError code, const char *format, ...)
-{
-  va_list args;
-  va_start(args, format);
-  g_autofree char *message = g_strdup_vprintf(format, args);
-  va_end(args);
-  g_autofree char *details = openssl_take_errors();
-  g_set_error(error, HARK_IDENTITY_ERROR, code, "%s%s%s", message, details[0] ? ": " : "",
-              details);
-}
-
+/* The errno of a failed file operation, as this module's IO error. */
 static void
-identity_set_errno_error(GError **error, const char *what, const char *path, int saved_errno)
+set_io_error(GError **error, const char *what, const char *path, int saved_errno)
 {
-  g_set_error(error, HARK_IDENTITY_ERROR, HARK_IDENTITY_ERROR_IO, "%s: %s: %s", path, what,
-              g_strerror(saved_errno));
+  hark_set_errno_error(error, HARK_IDENTITY_ERROR, HARK_IDENTITY_ERROR_IO, what, path,
+                       saved_errno);
 }
+
 
 static gboolean
 identity_set_corrupt(GError **error, const char *path, const char *problem)
@@ -89,7 +66,7 @@ identity_new(EVP_PKEY *key, GError **error)
   identity->key = key;
   if (EVP_PKEY_get_raw_public_key(key, identity->public_key, &length) != 1 ||
       length != sizeof identity->public_key) {
-    identity_set_openssl_error(error, HARK_IDENTITY_ERROR_CRYPTO, "cannot read the public key");
+    set_openssl_error(error, HARK_IDENTITY_ERROR_CRYPTO, "cannot read the public key");
     return NULL;
   }
   identity->fingerprint =
@@ -102,7 +79,7 @@ identity_generate_key(GError **error)
 {
   EVP_PKEY *key = EVP_PKEY_Q_keygen(NULL, NULL, "ED25519");
   if (key == NULL)
-    identity_set_openssl_error(error, HARK_IDENTITY_ERROR_CRYPTO,
+    set_openssl_error(error, HARK_IDENTITY_ERROR_CRYPTO,
                                "cannot generate an Ed25519 key");
   return key;
 }
@@ -114,7 +91,7 @@ identity_check_mode(int fd, const char *path, GError **error)
 {
   struct stat st;
   if (fstat(fd, &st) != 0) {
-    identity_set_errno_error(error, "cannot stat", path, errno);
+    set_io_error(error, "cannot stat", path, errno);
     return FALSE;
   }
   if (!S_ISREG(st.st_mode)) {
@@ -143,7 +120,7 @@ identity_read_fd(int fd, const char *path, gsize *length, GError **error)
     if (n < 0 && errno == EINTR)
       continue;
     if (n < 0) {
-      identity_set_errno_error(error, "cannot read", path, errno);
+      set_io_error(error, "cannot read", path, errno);
       OPENSSL_cleanse(buffer, done);
       g_free(buffer);
       return NULL;
@@ -177,14 +154,14 @@ identity_parse_key(const char *pem, gsize length, const char *path, GError **err
 
   BIO *bio = BIO_new_mem_buf(pem, (int)length);
   if (bio == NULL) {
-    identity_set_openssl_error(error, HARK_IDENTITY_ERROR_CRYPTO, "%s: cannot read the key", path);
+    set_openssl_error(error, HARK_IDENTITY_ERROR_CRYPTO, "%s: cannot read the key", path);
     return NULL;
   }
   EVP_PKEY *key = PEM_read_bio_PrivateKey(bio, NULL, identity_no_passphrase, NULL);
   BIO_free(bio);
 
   if (key == NULL) {
-    g_autofree char *details = openssl_take_errors();
+    g_autofree char *details = hark_openssl_take_errors();
     g_autofree char *problem =
       g_strdup_printf("not an Ed25519 private key in PEM form (%s)", details);
     identity_set_corrupt(error, path, problem);
@@ -226,7 +203,7 @@ hark_identity_load(const char *path, GError **error)
 
   int fd = open(path, O_RDONLY | O_CLOEXEC);
   if (fd < 0) {
-    identity_set_errno_error(error, "cannot open", path, errno);
+    set_io_error(error, "cannot open", path, errno);
     return NULL;
   }
   HarkIdentity *identity = identity_load_fd(fd, path, error);
@@ -257,7 +234,7 @@ identity_key_to_pem(EVP_PKEY *key, GError **error)
 {
   BIO *bio = BIO_new(BIO_s_secmem());
   if (bio == NULL || PEM_write_bio_PrivateKey(bio, key, NULL, NULL, 0, NULL, NULL) != 1) {
-    identity_set_openssl_error(error, HARK_IDENTITY_ERROR_CRYPTO, "cannot encode the key");
+    set_openssl_error(error, HARK_IDENTITY_ERROR_CRYPTO, "cannot encode the key");
     BIO_free(bio);
     return NULL;
   }
@@ -277,7 +254,7 @@ identity_write_new_file(EVP_PKEY *key, const char *tmp_path, GError **error)
   if (fd < 0 && errno == EEXIST && unlink(tmp_path) == 0)
     fd = open(tmp_path, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC | O_NOFOLLOW, 0600);
   if (fd < 0) {
-    identity_set_errno_error(error, "cannot create", tmp_path, errno);
+    set_io_error(error, "cannot create", tmp_path, errno);
     BIO_free(bio);
     return FALSE;
   }
@@ -293,7 +270,7 @@ identity_write_new_file(EVP_PKEY *key, const char *tmp_path, GError **error)
     saved_errno = errno;
   }
   if (!ok) {
-    identity_set_errno_error(error, "cannot write", tmp_path, saved_errno);
+    set_io_error(error, "cannot write", tmp_path, saved_errno);
     unlink(tmp_path);
   }
   return ok;
@@ -333,7 +310,7 @@ identity_create(const char *path, gboolean *lost_race, GError **error)
 
   *lost_race = FALSE;
   if (g_mkdir_with_parents(dir, 0700) != 0) {
-    identity_set_errno_error(error, "cannot create the directory", dir, errno);
+    set_io_error(error, "cannot create the directory", dir, errno);
     return NULL;
   }
   EVP_PKEY *key = identity_generate_key(error);
@@ -350,7 +327,7 @@ identity_create(const char *path, gboolean *lost_race, GError **error)
     if (saved_errno == EEXIST)
       *lost_race = TRUE;
     else
-      identity_set_errno_error(error, "cannot move the new key into place", path, saved_errno);
+      set_io_error(error, "cannot move the new key into place", path, saved_errno);
     return NULL;
   }
   identity_sync_dir(dir);
@@ -368,7 +345,7 @@ hark_identity_load_or_create(const char *path, gboolean *created, GError **error
 
   int fd = open(path, O_RDONLY | O_CLOEXEC);
   if (fd < 0 && errno != ENOENT) {
-    identity_set_errno_error(error, "cannot open", path, errno);
+    set_io_error(error, "cannot open", path, errno);
     return NULL;
   }
   if (fd < 0) {
@@ -415,7 +392,7 @@ hark_identity_get_public_pem(HarkIdentity *identity)
     long length = BIO_get_mem_data(bio, &data);
     pem = g_strndup(data, (gsize)length);
   } else {
-    g_autofree char *details = openssl_take_errors();
+    g_autofree char *details = hark_openssl_take_errors();
     g_critical("cannot encode the public key: %s", details);
   }
   BIO_free(bio);
@@ -446,7 +423,7 @@ hark_identity_sign(HarkIdentity *identity, GBytes *data, GError **error)
 
   if (ctx == NULL || EVP_DigestSignInit(ctx, NULL, NULL, NULL, identity->key) != 1 ||
       EVP_DigestSign(ctx, signature, &signature_length, message, length) != 1) {
-    identity_set_openssl_error(error, HARK_IDENTITY_ERROR_CRYPTO, "cannot sign");
+    set_openssl_error(error, HARK_IDENTITY_ERROR_CRYPTO, "cannot sign");
     EVP_MD_CTX_free(ctx);
     return NULL;
   }
@@ -482,7 +459,7 @@ hark_identity_verify(GBytes *public_key, GBytes *data, GBytes *signature, GError
 
   EVP_PKEY *key = EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, NULL, raw_key, key_length);
   if (key == NULL) {
-    identity_set_openssl_error(error, HARK_IDENTITY_ERROR_BAD_SIGNATURE,
+    set_openssl_error(error, HARK_IDENTITY_ERROR_BAD_SIGNATURE,
                                "not an Ed25519 public key");
     return FALSE;
   }
@@ -502,7 +479,7 @@ hark_identity_verify(GBytes *public_key, GBytes *data, GBytes *signature, GError
     g_set_error_literal(error, HARK_IDENTITY_ERROR, HARK_IDENTITY_ERROR_BAD_SIGNATURE,
                         "the signature does not match the data and key");
   } else {
-    identity_set_openssl_error(error, HARK_IDENTITY_ERROR_CRYPTO, "cannot verify");
+    set_openssl_error(error, HARK_IDENTITY_ERROR_CRYPTO, "cannot verify");
   }
   return FALSE;
 }

@@ -4,6 +4,24 @@
 G_DEFINE_QUARK(hark-store-error-quark, hark_store_error)
 
 void
+hark_store_set_no_user(GError **error, const char *name_key)
+{
+  g_set_error(error, HARK_STORE_ERROR, HARK_STORE_ERROR_NOT_FOUND, "no user '%s'", name_key);
+}
+
+void
+hark_store_reword_exists(GError **error, const char *format, ...)
+{
+  if (error == NULL || !g_error_matches(*error, HARK_STORE_ERROR, HARK_STORE_ERROR_EXISTS))
+    return;
+  va_list args;
+  va_start(args, format);
+  g_free((*error)->message);
+  (*error)->message = g_strdup_vprintf(format, args);
+  va_end(args);
+}
+
+void
 hark_store_user_free(HarkStoreUser *user)
 {
   if (user == NULL)

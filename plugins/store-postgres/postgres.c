@@ -183,27 +183,6 @@ set_result_error(PGconn *conn, const PGresult *result, GError **error)
   g_set_error(error, HARK_STORE_ERROR, code, "postgres store: %s", message);
 }
 
-static void
-set_no_user(GError **error, const char *name_key)
-{
-  g_set_error(error, HARK_STORE_ERROR, HARK_STORE_ERROR_NOT_FOUND, "no user '%s'", name_key);
-}
-
-/* A unique key taken, said in the store's words instead of the database's. */
-static void reword_exists(GError **error, const char *format, ...) G_GNUC_PRINTF(2, 3);
-
-static void
-reword_exists(GError **error, const char *format, ...)
-{
-  if (error == NULL || !g_error_matches(*error, HARK_STORE_ERROR, HARK_STORE_ERROR_EXISTS))
-    return;
-  va_list args;
-  va_start(args, format);
-  g_free((*error)->message);
-  (*error)->message = g_strdup_vprintf(format, args);
-  va_end(args);
-}
-
 /* ---- running statements ------------------------------------------------------------------ */
 
 /* Run one statement with its parameters sent apart from it (text format): the result, or
@@ -250,7 +229,7 @@ exec_on_user(PGconn *conn, const char *sql, const char *name_key, const Param *p
 {
   gint64 changed = exec_count(conn, sql, params, n_params, error);
   if (changed == 0)
-    set_no_user(error, name_key);
+    hark_store_set_no_user(error, name_key);
   return changed > 0;
 }
 
@@ -272,7 +251,7 @@ query_int(PGconn *conn, const char *sql, const char *name_key, gint64 *value, GE
   if (found)
     *value = value_int(result, 0, 0);
   else
-    set_no_user(error, name_key);
+    hark_store_set_no_user(error, name_key);
   PQclear(result);
   return found;
 }
@@ -492,7 +471,7 @@ pg_user_create(gpointer store, const char *name, const char *name_key, const cha
                            PARAMS(TEXT(name), TEXT(name_key), TEXT(password_hash), INT(now)),
                            error) >= 0;
   if (!ok)
-    reword_exists(error, "user '%s' exists already", name_key);
+    hark_store_reword_exists(error, "user '%s' exists already", name_key);
   return release(store, conn, ok, error);
 }
 
@@ -520,7 +499,7 @@ pg_user_get(gpointer store, const char *name_key, GError **error)
   if (result != NULL && PQntuples(result) > 0)
     user = user_from_row(result);
   else if (result != NULL)
-    set_no_user(error, name_key);
+    hark_store_set_no_user(error, name_key);
   PQclear(result);
   if (!release(store, conn, user != NULL, error))
     g_clear_pointer(&user, hark_store_user_free);
@@ -564,7 +543,7 @@ pg_user_note_failure(gpointer store, const char *name_key, gint64 lock_until,
   if (found && failed_logins != NULL)
     *failed_logins = value_int(result, 0, 0);
   else if (result != NULL && !found)
-    set_no_user(error, name_key);
+    hark_store_set_no_user(error, name_key);
   PQclear(result);
   return release(store, conn, found, error);
 }
@@ -625,7 +604,7 @@ pg_buddies_get(gpointer store, const char *name_key, gint64 *revision, GError **
   if (result != NULL && PQntuples(result) > 0)
     buddies = buddies_from_rows(result, revision);
   else if (result != NULL)
-    set_no_user(error, name_key);
+    hark_store_set_no_user(error, name_key);
   PQclear(result);
   return release(store, conn, buddies != NULL, error) ? g_steal_pointer(&buddies) : NULL;
 }
@@ -638,7 +617,7 @@ apply_buddy_op(PGconn *conn, const char *name_key, HarkBuddyOp op, const char *b
   const Param params[] = { TEXT(name_key), TEXT(buddy_key), TEXT(alias) };
   gint64 changed = exec_count(conn, buddy_ops[op].sql, params, buddy_ops[op].n_params, error);
   if (changed < 0)
-    reword_exists(error, "'%s' is already in the buddy list of '%s'", buddy_key, name_key);
+    hark_store_reword_exists(error, "'%s' is already in the buddy list of '%s'", buddy_key, name_key);
   else if (changed == 0)
     g_set_error(error, HARK_STORE_ERROR, HARK_STORE_ERROR_NOT_FOUND,
                 "'%s' is not in the buddy list of '%s'", buddy_key, name_key);

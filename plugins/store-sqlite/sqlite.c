@@ -174,27 +174,6 @@ set_db_error(SqliteStore *s, int rc, GError **error)
               sqlite3_errmsg(s->db), sqlite3_errstr(rc));
 }
 
-static void
-set_no_user(GError **error, const char *name_key)
-{
-  g_set_error(error, HARK_STORE_ERROR, HARK_STORE_ERROR_NOT_FOUND, "no user '%s'", name_key);
-}
-
-/* A unique key taken, said in the store's words instead of the database's. */
-static void reword_exists(GError **error, const char *format, ...) G_GNUC_PRINTF(2, 3);
-
-static void
-reword_exists(GError **error, const char *format, ...)
-{
-  if (error == NULL || !g_error_matches(*error, HARK_STORE_ERROR, HARK_STORE_ERROR_EXISTS))
-    return;
-  va_list args;
-  va_start(args, format);
-  g_free((*error)->message);
-  (*error)->message = g_strdup_vprintf(format, args);
-  va_end(args);
-}
-
 /* A text column, copied (NULL stays NULL). */
 static char *
 column_string(sqlite3_stmt *stmt, int column)
@@ -259,7 +238,7 @@ stmt_int(SqliteStore *s, StmtId id, const char *name_key, const Param *params, g
   if (rc == SQLITE_ROW)
     *value = sqlite3_column_int64(stmt, 0);
   else if (rc == SQLITE_DONE)
-    set_no_user(error, name_key);
+    hark_store_set_no_user(error, name_key);
   if (stmt != NULL)
     sqlite3_reset(stmt);
   return rc == SQLITE_ROW;
@@ -272,7 +251,7 @@ exec_on_user(SqliteStore *s, StmtId id, const char *name_key, const Param *param
 {
   gint64 changed = stmt_exec(s, id, params, n_params, error);
   if (changed == 0)
-    set_no_user(error, name_key);
+    hark_store_set_no_user(error, name_key);
   return changed > 0;
 }
 
@@ -486,7 +465,7 @@ sqlite_user_create(gpointer store, const char *name, const char *name_key,
   if (stmt_exec(s, STMT_USER_CREATE,
                 PARAMS(TEXT(name), TEXT(name_key), TEXT(password_hash), INT(now)), error) >= 0)
     return TRUE;
-  reword_exists(error, "user '%s' exists already", name_key);
+  hark_store_reword_exists(error, "user '%s' exists already", name_key);
   return FALSE;
 }
 
@@ -507,7 +486,7 @@ sqlite_user_get(gpointer store, const char *name_key, GError **error)
     user->failed_logins = sqlite3_column_int64(stmt, 4);
     user->locked_until = sqlite3_column_int64(stmt, 5);
   } else if (rc == SQLITE_DONE) {
-    set_no_user(error, name_key);
+    hark_store_set_no_user(error, name_key);
   }
   if (stmt != NULL)
     sqlite3_reset(stmt);
@@ -608,7 +587,7 @@ sqlite_buddies_get(gpointer store, const char *name_key, gint64 *revision, GErro
   }
   sqlite3_reset(stmt);
   if (rc == SQLITE_DONE && !found)
-    set_no_user(error, name_key);
+    hark_store_set_no_user(error, name_key);
   return rc == SQLITE_DONE && found ? g_steal_pointer(&buddies) : NULL;
 }
 
@@ -630,7 +609,7 @@ apply_buddy_op(SqliteStore *s, const char *name_key, HarkBuddyOp op, const char 
   const Param params[] = { TEXT(name_key), TEXT(buddy_key), TEXT(alias) };
   gint64 changed = stmt_exec(s, buddy_ops[op].stmt, params, buddy_ops[op].n_params, error);
   if (changed < 0)
-    reword_exists(error, "'%s' is already in the buddy list of '%s'", buddy_key, name_key);
+    hark_store_reword_exists(error, "'%s' is already in the buddy list of '%s'", buddy_key, name_key);
   else if (changed == 0)
     g_set_error(error, HARK_STORE_ERROR, HARK_STORE_ERROR_NOT_FOUND,
                 "'%s' is not in the buddy list of '%s'", buddy_key, name_key);

@@ -90,6 +90,11 @@ typedef struct {
                              gint64 expected_revision, gint64 *new_revision, GError **error);
 } HarkStoreInterface;
 
+/* For store plugins, so every store words its errors alike: NOT_FOUND "no user 'x'". */
+void hark_store_set_no_user(GError **error, const char *name_key);
+/* When *error is EXISTS, replace the database's words with these. */
+void hark_store_reword_exists(GError **error, const char *format, ...) G_GNUC_PRINTF(2, 3);
+
 void hark_store_user_free(HarkStoreUser *user);
 void hark_store_buddy_free(HarkStoreBuddy *buddy);
 HarkStoreBuddy *hark_store_buddy_new(const char *name_key, const char *alias);
