@@ -268,8 +268,24 @@ relay_start(Relay *relay, const char *url, GError **error)
   return TRUE;
 }
 
+typedef struct {
+  SoupMessage *msg;
+  GBytes *reply;
+  GError *error;
+  gboolean done;
+} OneLogin;
+
+static void
+on_one_login(GObject *source, GAsyncResult *result, gpointer data)
+{
+  OneLogin *one = data;
+  one->reply = soup_session_send_and_read_finish(SOUP_SESSION(source), result, &one->error);
+  one->done = TRUE;
+}
+
 /* One login through the relay on a fresh connection; the server's host name is kept
- * (the certificate names it), only the port changes. */
+ * (the certificate names it), only the port changes. Asynchronous, because the relay
+ * runs on this thread's main context too. */
 static gboolean
 measure_one_login(Bench *b, guint64 *up, guint64 *down, GError **error)
 {
@@ -278,11 +294,13 @@ measure_one_login(Bench *b, guint64 *up, guint64 *down, GError **error)
     return FALSE;
   g_autoptr(GUri) uri = g_uri_parse(b->url, G_URI_FLAGS_NONE, NULL);
   g_autofree char *base = g_strdup_printf("https://%s:%u", g_uri_get_host(uri), relay.port);
-  g_autoptr(SoupSession) session = session_new(b);
-  g_autoptr(SoupMessage) msg = login_request(b, base, 0);
-  g_autoptr(GBytes) reply = soup_session_send_and_read(session, msg, NULL, error);
-  gboolean ok = reply != NULL && soup_message_get_status(msg) == 200;
-  g_clear_object(&session); /* closes the connection, so the TLS close is counted too */
+  SoupSession *session = session_new(b);
+  OneLogin one = { .msg = login_request(b, base, 0) };
+  soup_session_send_and_read_async(session, one.msg, G_PRIORITY_DEFAULT, NULL, on_one_login, &one);
+  while (!one.done)
+    g_main_context_iteration(NULL, TRUE);
+  gboolean ok = one.reply != NULL && soup_message_get_status(one.msg) == 200;
+  g_object_unref(session); /* closes the connection, so the TLS close is counted too */
   while (relay.open_pipes > 0)
     g_main_context_iteration(NULL, TRUE);
   g_socket_service_stop(relay.service);
@@ -290,9 +308,15 @@ measure_one_login(Bench *b, guint64 *up, guint64 *down, GError **error)
   g_object_unref(relay.upstream);
   *up = relay.up;
   *down = relay.down;
-  if (!ok && error && !*error)
+  if (!ok && one.error != NULL)
+    g_propagate_error(error, one.error);
+  else if (!ok)
     g_set_error(error, G_IO_ERROR, G_IO_ERROR_FAILED, "login through the relay failed (HTTP %u)",
-                soup_message_get_status(msg));
+                soup_message_get_status(one.msg));
+  else
+    g_clear_error(&one.error);
+  g_clear_pointer(&one.reply, g_bytes_unref);
+  g_object_unref(one.msg);
   return ok;
 }
 
