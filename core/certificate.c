@@ -8,6 +8,7 @@
  * useless. A HarkCa is read-only once loaded, so several threads may issue
  * certificates with it at once. Key material is never logged. */
 #include "hark/certificate.h"
+#include "file-util.h"
 #include "openssl-errors.h"
 
 #include <errno.h>
@@ -140,49 +141,6 @@ read_pem_file(const char *path, gboolean private_file, gsize *length, gboolean *
   return buffer;
 }
 
-static gboolean
-write_all(int fd, const char *data, gsize length)
-{
-  while (length > 0) {
-    ssize_t n = write(fd, data, length);
-    if (n < 0 && errno == EINTR)
-      continue;
-    if (n < 0)
-      return FALSE;
-    data += n;
-    length -= (gsize)n;
-  }
-  return TRUE;
-}
-
-static void
-sync_parent_dir(const char *path)
-{
-  g_autofree char *dir = g_path_get_dirname(path);
-  int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd >= 0) {
-    fsync(fd);
-    close(fd);
-  }
-}
-
-/* Moves tmp_path to path; without replace an existing path stays (EEXIST). */
-static gboolean
-move_into_place(const char *tmp_path, const char *path, gboolean replace)
-{
-  if (replace)
-    return rename(tmp_path, path) == 0;
-  if (renameat2(AT_FDCWD, tmp_path, AT_FDCWD, path, RENAME_NOREPLACE) == 0)
-    return TRUE;
-  if (errno != EINVAL && errno != ENOSYS && errno != ENOTSUP)
-    return FALSE;
-  /* A file system that cannot rename without replacing: link() never replaces. */
-  if (link(tmp_path, path) != 0)
-    return FALSE;
-  unlink(tmp_path);
-  return TRUE;
-}
-
 /* Writes data to a fresh temporary file next to path (created O_EXCL with mode, synced)
  * and moves it to path. Without replace, an existing path is left alone: FALSE, no
  * error, *exists set. */
@@ -197,13 +155,14 @@ write_file_atomically(const char *path, const char *data, gsize length, int mode
     set_io_error(error, "cannot create a file next to", path, errno);
     return FALSE;
   }
-  gboolean ok = fchmod(fd, (mode_t)mode) == 0 && write_all(fd, data, length) && fsync(fd) == 0;
+  gboolean ok =
+    fchmod(fd, (mode_t)mode) == 0 && hark_file_write_all(fd, data, length) && fsync(fd) == 0;
   int saved = errno;
   if (close(fd) != 0 && ok) {
     ok = FALSE;
     saved = errno;
   }
-  if (ok && !move_into_place(tmp_path, path, replace)) {
+  if (ok && !hark_file_move_into_place(tmp_path, path, replace)) {
     ok = FALSE;
     saved = errno;
   }
@@ -215,7 +174,7 @@ write_file_atomically(const char *path, const char *data, gsize length, int mode
       set_io_error(error, "cannot write", path, saved);
     return FALSE;
   }
-  sync_parent_dir(path);
+  hark_file_sync_parent_dir(path);
   return TRUE;
 }
 

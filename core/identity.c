@@ -7,6 +7,7 @@
  * who this device is. A key file others can read is refused. Key material is never
  * logged. */
 #include "hark/identity.h"
+#include "file-util.h"
 #include "openssl-errors.h"
 
 #include <errno.h>
@@ -213,21 +214,6 @@ hark_identity_load(const char *path, GError **error)
 
 /* ---- creating --------------------------------------------------------------------- */
 
-static gboolean
-identity_write_all(int fd, const char *data, gsize length)
-{
-  while (length > 0) {
-    ssize_t n = write(fd, data, length);
-    if (n < 0 && errno == EINTR)
-      continue;
-    if (n < 0)
-      return FALSE;
-    data += n;
-    length -= (gsize)n;
-  }
-  return TRUE;
-}
-
 /* The private key as PKCS#8 PEM, in a BIO the caller frees (it cleanses on free). */
 static BIO *
 identity_key_to_pem(EVP_PKEY *key, GError **error)
@@ -261,7 +247,7 @@ identity_write_new_file(EVP_PKEY *key, const char *tmp_path, GError **error)
 
   char *pem = NULL;
   long length = BIO_get_mem_data(bio, &pem);
-  gboolean ok = fchmod(fd, 0600) == 0 && identity_write_all(fd, pem, (gsize)length) &&
+  gboolean ok = fchmod(fd, 0600) == 0 && hark_file_write_all(fd, pem, (gsize)length) &&
                 fsync(fd) == 0;
   int saved_errno = errno;
   BIO_free(bio);
@@ -274,31 +260,6 @@ identity_write_new_file(EVP_PKEY *key, const char *tmp_path, GError **error)
     unlink(tmp_path);
   }
   return ok;
-}
-
-/* Moves tmp_path to path unless path exists (then returns FALSE with EEXIST). */
-static gboolean
-identity_move_no_replace(const char *tmp_path, const char *path)
-{
-  if (renameat2(AT_FDCWD, tmp_path, AT_FDCWD, path, RENAME_NOREPLACE) == 0)
-    return TRUE;
-  if (errno != EINVAL && errno != ENOSYS && errno != ENOTSUP)
-    return FALSE;
-  /* The file system cannot rename without replacing: link() never replaces either. */
-  if (link(tmp_path, path) != 0)
-    return FALSE;
-  unlink(tmp_path);
-  return TRUE;
-}
-
-static void
-identity_sync_dir(const char *dir)
-{
-  int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd >= 0) {
-    fsync(fd);
-    close(fd);
-  }
 }
 
 /* Returns the new identity; *lost_race is set when another process created path first. */
@@ -320,7 +281,7 @@ identity_create(const char *path, gboolean *lost_race, GError **error)
     EVP_PKEY_free(key);
     return NULL;
   }
-  if (!identity_move_no_replace(tmp_path, path)) {
+  if (!hark_file_move_into_place(tmp_path, path, FALSE)) {
     int saved_errno = errno;
     unlink(tmp_path);
     EVP_PKEY_free(key);
@@ -330,7 +291,7 @@ identity_create(const char *path, gboolean *lost_race, GError **error)
       set_io_error(error, "cannot move the new key into place", path, saved_errno);
     return NULL;
   }
-  identity_sync_dir(dir);
+  hark_file_sync_parent_dir(path);
   return identity_new(key, error);
 }
 
