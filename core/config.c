@@ -205,21 +205,33 @@ check_ip_address(const char *value)
 static const char *
 check_host(const char *value)
 {
-  if (g_hostname_is_ip_address(value))
-    return NULL;
-  if (value[0] == '\0' || strlen(value) > 253)
-    return "expected a host name or an IP address";
-  for (const char *p = value; *p != '\0'; p++)
+  return hark_config_is_host(value) ? NULL : "expected a host name or an IP address";
+}
+
+gboolean
+hark_config_is_host(const char *text)
+{
+  if (g_hostname_is_ip_address(text))
+    return TRUE;
+  if (text[0] == '\0' || strlen(text) > 253)
+    return FALSE;
+  for (const char *p = text; *p != '\0'; p++)
     if (!g_ascii_isalnum(*p) && *p != '-' && *p != '.' && *p != '_')
-      return "expected a host name or an IP address";
-  return NULL;
+      return FALSE;
+  return TRUE;
+}
+
+gboolean
+hark_config_is_transport(const char *name)
+{
+  static const char *const transports[] = { "udp", "tcp", "tls443", NULL };
+  return g_strv_contains(transports, name);
 }
 
 static const char *
 check_transport(const char *value)
 {
-  static const char *const transports[] = { "udp", "tcp", "tls443", NULL };
-  return g_strv_contains(transports, value) ? NULL : "expected one of udp, tcp, tls443";
+  return hark_config_is_transport(value) ? NULL : "expected one of udp, tcp, tls443";
 }
 
 /* "file:PATH" with a non-empty PATH, or one of the fixed names. */

@@ -76,6 +76,11 @@ char *hark_config_default_state_dir(void);
  * node's (private) state directory. */
 char *hark_config_state_path(const char *state_dir, const char *path);
 
+/* The rules the configuration applies, for other readers of the same values (the host
+ * cache file, say): a host name or IP address; a transport name (udp, tcp, tls443). */
+gboolean hark_config_is_host(const char *text);
+gboolean hark_config_is_transport(const char *name);
+
 HarkConfig *hark_config_new_default(void);
 HarkConfig *hark_config_load(const char *path, GError **error);
 /* The same, from text (path is used in messages only and may be NULL). */

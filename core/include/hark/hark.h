@@ -14,3 +14,4 @@
 #include "hark/settings.h"
 #include "hark/store.h"
 #include "hark/certificate.h"
+#include "hark/hostcache.h"

@@ -1,0 +1,102 @@
+/* hostcache.h: the super nodes (SNs) a node knows, to find the overlay when it starts.
+ *
+ * The paper's host cache: up to 200 SN addresses with what was learnt about each (the
+ * transports it offers, when it last answered, how often it failed since, its measured
+ * round trip), ranked so that joining tries the most promising first. The bootstrap SNs
+ * of the configuration are always kept; the others age out or are evicted by better
+ * ones. The cache is saved in the state directory (0600) and reloaded at start; a
+ * damaged file is set aside and the cache starts again from the bootstrap list. */
+#pragma once
+
+#include <glib.h>
+
+#include "hark/config.h"
+
+G_BEGIN_DECLS
+
+#define HARK_HOST_CACHE_ERROR (hark_host_cache_error_quark())
+GQuark hark_host_cache_error_quark(void);
+
+typedef enum {
+  HARK_HOST_CACHE_ERROR_MISSING, /* there is no file */
+  HARK_HOST_CACHE_ERROR_CORRUPT, /* the file is not a valid host cache: "path: what" */
+  HARK_HOST_CACHE_ERROR_IO,      /* cannot read or write the file */
+} HarkHostCacheError;
+
+#define HARK_HOST_CACHE_DEFAULT_CAPACITY 200 /* the paper's */
+/* Consecutive failures after which hark_host_cache_expire() drops an entry. */
+#define HARK_HOST_CACHE_MAX_FAILURES 3
+/* hark_host_cache_load() refuses a larger file without parsing it. */
+#define HARK_HOST_CACHE_MAX_FILE_SIZE (1024 * 1024)
+
+typedef struct {
+  char *host;         /* a host name or an IP address */
+  guint16 port;
+  char **transports;  /* NULL-terminated names among "udp", "tcp", "tls443" */
+  gint64 last_seen;   /* unix time (s) of the last answer; 0: never */
+  guint failures;     /* consecutive failures since the last answer */
+  gint64 rtt_us;      /* last measured round trip (µs); -1: unknown */
+  gboolean bootstrap; /* from the configuration: never expired or evicted */
+} HarkHostCacheEntry;
+
+typedef struct _HarkHostCache HarkHostCache;
+
+HarkHostCacheEntry *hark_host_cache_entry_copy(const HarkHostCacheEntry *entry);
+void hark_host_cache_entry_free(HarkHostCacheEntry *entry);
+
+/* An empty cache holding at most capacity (> 0) entries. */
+HarkHostCache *hark_host_cache_new(guint capacity);
+void hark_host_cache_free(HarkHostCache *cache);
+guint hark_host_cache_size(HarkHostCache *cache);
+
+/* Adds a bootstrap SN, or marks a known one as bootstrap with the configured transports.
+ * FALSE when the cache is full of bootstrap entries (nothing can be evicted). */
+gboolean hark_host_cache_add_bootstrap(HarkHostCache *cache, const HarkBootstrapConfig *bootstrap);
+
+/* host:port answered at now (unix s): added, or refreshed with failures back to 0.
+ * transports (may be NULL: keep what is known) replaces the known list; rtt_us < 0
+ * keeps the last measure. A new entry in a full cache evicts the worst non-bootstrap
+ * one; FALSE when there is none to evict (the entry is not added). */
+gboolean hark_host_cache_seen(HarkHostCache *cache, const char *host, guint16 port,
+                              const char *const *transports, gint64 rtt_us, gint64 now);
+
+/* host:port did not answer: one more consecutive failure. FALSE for an unknown SN.
+ * now is not kept yet; it is there for the back-off joining will add (issue 4). */
+gboolean hark_host_cache_failed(HarkHostCache *cache, const char *host, guint16 port,
+                                gint64 now);
+
+/* Drops the non-bootstrap entries last seen more than max_age_s before now (or never),
+ * and those with HARK_HOST_CACHE_MAX_FAILURES failures or more. Returns how many went. */
+guint hark_host_cache_expire(HarkHostCache *cache, gint64 now, gint64 max_age_s);
+
+/* The entry for host:port, owned by the cache and valid until it next changes; NULL
+ * when there is none. */
+const HarkHostCacheEntry *hark_host_cache_lookup(HarkHostCache *cache, const char *host,
+                                                 guint16 port);
+
+/* Copies of the best n entries (HarkHostCacheEntry*, freed with the array), best first:
+ * fewer failures, then the shorter measured round trip (unknown last), then the more
+ * recently seen; equal entries keep the order they were added in. */
+GPtrArray *hark_host_cache_best(HarkHostCache *cache, guint n);
+
+/* Writes {"version": 1, "entries": [...]} to path atomically (a new 0600 file moved
+ * over the old one), so a crash leaves the old cache or the new one, never a mixture. */
+gboolean hark_host_cache_save(HarkHostCache *cache, const char *path, GError **error);
+
+/* Reads a saved cache, checking everything (at most HARK_HOST_CACHE_MAX_FILE_SIZE
+ * bytes, types, ranges, transport names, at most capacity entries). Errors: MISSING,
+ * CORRUPT (the message names the file and what is wrong), IO. */
+HarkHostCache *hark_host_cache_load(const char *path, guint capacity, GError **error);
+
+/* The cache a node starts with; never NULL. Loads path; without a file, starts empty;
+ * with a damaged or unreadable one, sets *warning for the caller to log, and starts
+ * empty (a corrupt file is first renamed to "<path>.corrupt" for a person to look at).
+ * Then the bootstrap SNs (HarkBootstrapConfig*, may be NULL) are added again; entries
+ * the file marked bootstrap that the configuration no longer lists become ordinary. */
+HarkHostCache *hark_host_cache_open(const char *path, guint capacity, GPtrArray *bootstrap,
+                                    GError **warning);
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(HarkHostCacheEntry, hark_host_cache_entry_free)
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(HarkHostCache, hark_host_cache_free)
+
+G_END_DECLS
