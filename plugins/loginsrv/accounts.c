@@ -189,6 +189,11 @@ login_handle_register(LoginRequest *req)
     login_respond_error(req, "weak-password", "%s", problem);
     return;
   }
+  /* Each registration costs a slow hash: one address may not make the server do many. */
+  if (login_request_refuse_if_registering_too_much(req)) {
+    account_job_free(job);
+    return;
+  }
   login_request_run(req, register_work, job, account_job_free);
 }
 

@@ -189,17 +189,31 @@ login_request_parse(LoginRequest *req, const LoginField *fields)
   return FALSE;
 }
 
-gboolean
-login_request_refuse_if_limited(LoginRequest *req)
+static gboolean
+refuse_if_limited_by(LoginRequest *req, LoginAddressLimiter *limiter, const char *what)
 {
-  LoginServer *s = req->server;
-  gint64 wait = login_limiter_retry_after(s->addresses, req->address, g_get_monotonic_time());
+  gint64 wait = login_limiter_retry_after(limiter, req->address, g_get_monotonic_time());
   if (wait == 0)
     return FALSE;
   g_autofree char *message = g_strdup_printf(
-    "too many failed attempts from %s: try again in %" G_GINT64_FORMAT " s", req->address, wait);
+    "too many %s from %s: try again in %" G_GINT64_FORMAT " s", what, req->address, wait);
   respond_error_status(req, LOGIN_STATUS_TOO_MANY_REQUESTS, "locked-out", message, wait);
   return TRUE;
+}
+
+gboolean
+login_request_refuse_if_limited(LoginRequest *req)
+{
+  return refuse_if_limited_by(req, req->server->addresses, "failed attempts");
+}
+
+gboolean
+login_request_refuse_if_registering_too_much(LoginRequest *req)
+{
+  if (refuse_if_limited_by(req, req->server->registrations, "registrations"))
+    return TRUE;
+  login_limiter_note_failure(req->server->registrations, req->address, g_get_monotonic_time());
+  return FALSE;
 }
 
 /* ---- replies made on worker threads ----------------------------------------------------------- */

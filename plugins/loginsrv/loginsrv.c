@@ -32,7 +32,7 @@
 static const char *const known_settings[] = {
   "listen", "port", "store", "store_options", "hosts", "certificate_lifetime",
   "latest_version", "download_url", "hash_memory_kib", "hash_iterations", "max_body",
-  "first_lock", NULL,
+  "first_lock", "registrations_per_minute", NULL,
 };
 
 static const char *const default_hosts[] = { "localhost", "127.0.0.1", NULL };
@@ -82,7 +82,7 @@ read_group(GVariant *settings, const char *key, GVariant **out, GError **error)
 static gboolean
 read_numbers(LoginServer *s, GVariant *settings, GError **error)
 {
-  gint64 port, lifetime, memory, iterations, max_body, first_lock;
+  gint64 port, lifetime, memory, iterations, max_body, first_lock, registrations;
   if (!hark_settings_get_int(settings, "port", DEFAULT_PORT, 0, 65535, &port, error) ||
       !hark_settings_get_int(settings, "certificate_lifetime", DEFAULT_LIFETIME, 60,
                              366 * 24 * 3600, &lifetime, error) ||
@@ -92,8 +92,11 @@ read_numbers(LoginServer *s, GVariant *settings, GError **error)
                              &iterations, error) ||
       !hark_settings_get_int(settings, "max_body", DEFAULT_MAX_BODY, 1024, 1024 * 1024,
                              &max_body, error) ||
-      !hark_settings_get_int(settings, "first_lock", 1, 1, 3600, &first_lock, error))
+      !hark_settings_get_int(settings, "first_lock", 1, 1, 3600, &first_lock, error) ||
+      !hark_settings_get_int(settings, "registrations_per_minute", 10, 1, 100000, &registrations,
+                             error))
     return FALSE;
+  s->registrations_per_minute = (guint)registrations;
   s->first_lock = first_lock;
   s->port = (guint16)port;
   s->certificate_lifetime = lifetime;
@@ -207,6 +210,7 @@ loginsrv_stop(gpointer instance)
   s->store_handle = NULL;
   s->store = NULL;
   g_clear_pointer(&s->addresses, login_limiter_free);
+  g_clear_pointer(&s->registrations, login_limiter_free);
   g_clear_pointer(&s->ca, hark_ca_free);
   s->ca_pem = NULL;
   s->stopping = FALSE;
@@ -219,6 +223,8 @@ start_serving(LoginServer *s, GError **error)
   if (certificate == NULL)
     return FALSE;
   s->addresses = login_limiter_new(ADDRESS_MAX_FAILURES, ADDRESS_WINDOW_USEC, ADDRESS_MAX_TRACKED);
+  s->registrations =
+    login_limiter_new(s->registrations_per_minute, ADDRESS_WINDOW_USEC, ADDRESS_MAX_TRACKED);
   s->soup = soup_server_new(NULL, NULL);
   login_http_setup(s);
   s->listener = login_listener_start(s, certificate, error);

@@ -50,6 +50,7 @@ typedef struct {
   char *download_url;
   guint32 hash_memory_kib;
   guint32 hash_iterations;
+  guint registrations_per_minute;
   gsize max_body;
 
   /* while started */
@@ -60,6 +61,7 @@ typedef struct {
   LoginListener *listener;
   SoupServer *soup;
   LoginAddressLimiter *addresses;
+  LoginAddressLimiter *registrations; /* registrations per source address: each costs a hash */
   guint jobs;         /* worker jobs not yet completed on the main context */
   gboolean stopping;
 } LoginServer;
@@ -113,6 +115,8 @@ void login_respond_json(LoginRequest *req, guint status, JsonObject *body);
 gboolean login_request_parse(LoginRequest *req, const LoginField *fields);
 /* The address's lock-out, if any: TRUE when it answered locked-out. */
 gboolean login_request_refuse_if_limited(LoginRequest *req);
+/* The same for registrations: refused while the address used up its registrations. */
+gboolean login_request_refuse_if_registering_too_much(LoginRequest *req);
 /* Runs work(job) on a worker thread with the message paused, then answers with the reply
  * and frees job with job_free. Takes req. */
 void login_request_run(LoginRequest *req, LoginWorkFunc work, gpointer job,

@@ -859,6 +859,23 @@ test_renew(Fixture *f, gconstpointer data)
 
 /* ---- lookups and the version ---------------------------------------------------------------- */
 
+/* Each registration costs the server a slow hash: 10 a minute from one address (the
+ * default), then locked-out with the time to wait. */
+static void
+test_registrations_limited(Fixture *f, gconstpointer data)
+{
+  HARK_REQUIRE(f->node != NULL);
+  for (int i = 0; i < 10; i++) {
+    g_autofree char *name = g_strdup_printf("user%02d", i);
+    g_autoptr(Answer) created = register_user(f, name, PASSWORD);
+    HARK_REQUIRE(check_ok(created, 201));
+  }
+  g_autoptr(Answer) refused = register_user(f, "one-more", PASSWORD);
+  HARK_REQUIRE(check_locked(refused) > 0);
+  g_autoptr(Answer) lookup = user_lookup(f, "one-more");
+  HARK_REQUIRE(check_error(lookup, 404, "unknown-user"));
+}
+
 static void
 test_users(Fixture *f, gconstpointer data)
 {
@@ -1030,6 +1047,7 @@ add_all(const char *store)
   add(store, "signed-refused", test_signed_refused);
   add(store, "renew", test_renew);
   add(store, "users", test_users);
+  add(store, "registrations-limited", test_registrations_limited);
   add(store, "version", test_version_and_routes);
   add(store, "bad-input", test_bad_input);
   add(store, "restart", test_restart_keeps_everything);
