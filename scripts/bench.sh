@@ -33,7 +33,8 @@ node: { name = "bench-$1"; state_dir = "$dir/state"; };
 plugins: { load = (
   { name = "$2"; },
   { name = "loginsrv"; settings = { listen = "127.0.0.1"; port = $port; store = "$2";
-      store_options = { $3 }; hosts = ["127.0.0.1"]; ${4:-} }; }
+      store_options = { $3 }; hosts = ["127.0.0.1"]; registrations_per_minute = 1000;
+      ${4:-} }; }
 ); };
 CONF
   "$hark" run -c "$dir/hark.conf" 2>"$dir/node.log" &
