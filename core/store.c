@@ -21,6 +21,30 @@ hark_store_reword_exists(GError **error, const char *format, ...)
   va_end(args);
 }
 
+gboolean
+hark_store_check_revision(gint64 current, gint64 expected, const char *name_key, GError **error)
+{
+  if (expected < 0 || expected == current)
+    return TRUE;
+  g_set_error(error, HARK_STORE_ERROR, HARK_STORE_ERROR_CONFLICT,
+              "the buddy list of '%s' is at revision %" G_GINT64_FORMAT ", not %" G_GINT64_FORMAT,
+              name_key, current, expected);
+  return FALSE;
+}
+
+gboolean
+hark_store_buddy_change_result(gint64 changed, const char *name_key, const char *buddy_key,
+                               GError **error)
+{
+  if (changed < 0)
+    hark_store_reword_exists(error, "'%s' is already in the buddy list of '%s'", buddy_key,
+                             name_key);
+  else if (changed == 0)
+    g_set_error(error, HARK_STORE_ERROR, HARK_STORE_ERROR_NOT_FOUND,
+                "'%s' is not in the buddy list of '%s'", buddy_key, name_key);
+  return changed > 0;
+}
+
 void
 hark_store_user_free(HarkStoreUser *user)
 {

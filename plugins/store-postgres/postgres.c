@@ -616,23 +616,7 @@ apply_buddy_op(PGconn *conn, const char *name_key, HarkBuddyOp op, const char *b
 {
   const Param params[] = { TEXT(name_key), TEXT(buddy_key), TEXT(alias) };
   gint64 changed = exec_count(conn, buddy_ops[op].sql, params, buddy_ops[op].n_params, error);
-  if (changed < 0)
-    hark_store_reword_exists(error, "'%s' is already in the buddy list of '%s'", buddy_key, name_key);
-  else if (changed == 0)
-    g_set_error(error, HARK_STORE_ERROR, HARK_STORE_ERROR_NOT_FOUND,
-                "'%s' is not in the buddy list of '%s'", buddy_key, name_key);
-  return changed > 0;
-}
-
-static gboolean
-check_revision(gint64 current, gint64 expected, const char *name_key, GError **error)
-{
-  if (expected < 0 || expected == current)
-    return TRUE;
-  g_set_error(error, HARK_STORE_ERROR, HARK_STORE_ERROR_CONFLICT,
-              "the buddy list of '%s' is at revision %" G_GINT64_FORMAT ", not %" G_GINT64_FORMAT,
-              name_key, current, expected);
-  return FALSE;
+  return hark_store_buddy_change_result(changed, name_key, buddy_key, error);
 }
 
 static gboolean
@@ -646,7 +630,7 @@ pg_buddies_change(gpointer store, const char *name_key, HarkBuddyOp op, const ch
     return FALSE;
   gint64 current = 0, next = 0;
   gboolean ok = query_int(conn, sql_revision_lock, name_key, &current, error) &&
-                check_revision(current, expected_revision, name_key, error) &&
+                hark_store_check_revision(current, expected_revision, name_key, error) &&
                 apply_buddy_op(conn, name_key, op, buddy_key, alias, error) &&
                 query_int(conn, sql_revision_bump, name_key, &next, error);
   if (!release(store, conn, ok, error))

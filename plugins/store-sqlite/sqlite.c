@@ -608,23 +608,7 @@ apply_buddy_op(SqliteStore *s, const char *name_key, HarkBuddyOp op, const char 
 {
   const Param params[] = { TEXT(name_key), TEXT(buddy_key), TEXT(alias) };
   gint64 changed = stmt_exec(s, buddy_ops[op].stmt, params, buddy_ops[op].n_params, error);
-  if (changed < 0)
-    hark_store_reword_exists(error, "'%s' is already in the buddy list of '%s'", buddy_key, name_key);
-  else if (changed == 0)
-    g_set_error(error, HARK_STORE_ERROR, HARK_STORE_ERROR_NOT_FOUND,
-                "'%s' is not in the buddy list of '%s'", buddy_key, name_key);
-  return changed > 0;
-}
-
-static gboolean
-check_revision(gint64 current, gint64 expected, const char *name_key, GError **error)
-{
-  if (expected < 0 || expected == current)
-    return TRUE;
-  g_set_error(error, HARK_STORE_ERROR, HARK_STORE_ERROR_CONFLICT,
-              "the buddy list of '%s' is at revision %" G_GINT64_FORMAT ", not %" G_GINT64_FORMAT,
-              name_key, current, expected);
-  return FALSE;
+  return hark_store_buddy_change_result(changed, name_key, buddy_key, error);
 }
 
 static gboolean
@@ -639,7 +623,7 @@ sqlite_buddies_change(gpointer store, const char *name_key, HarkBuddyOp op,
   gboolean ok =
     begin(s, error) &&
     stmt_int(s, STMT_REVISION_GET, name_key, PARAMS(TEXT(name_key)), &current, error) &&
-    check_revision(current, expected_revision, name_key, error) &&
+    hark_store_check_revision(current, expected_revision, name_key, error) &&
     apply_buddy_op(s, name_key, op, buddy_key, alias, error) &&
     stmt_int(s, STMT_REVISION_BUMP, name_key, PARAMS(TEXT(name_key)), &next, error);
   if (!finish(s, ok, error))

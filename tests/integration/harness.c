@@ -1,5 +1,6 @@
 /* harness.c: temporary nodes, ctl clients and bounded waits for integration tests
  * (see harness.h). */
+#include "test-files.h"
 #include "harness.h"
 
 #include <gio/gunixsocketaddress.h>
@@ -70,22 +71,6 @@ flag_is_set(gpointer data)
 }
 
 /* ---- files ---------------------------------------------------------------------------------- */
-
-static void
-remove_tree(const char *path)
-{
-  if (g_file_test(path, G_FILE_TEST_IS_DIR) && !g_file_test(path, G_FILE_TEST_IS_SYMLINK)) {
-    g_autoptr(GDir) dir = g_dir_open(path, 0, NULL);
-    const char *name;
-    while (dir != NULL && (name = g_dir_read_name(dir)) != NULL) {
-      g_autofree char *child = g_build_filename(path, name, NULL);
-      remove_tree(child);
-    }
-    g_rmdir(path);
-  } else {
-    g_unlink(path);
-  }
-}
 
 static void
 show_file(const char *title, const char *path)
@@ -324,7 +309,7 @@ hark_test_node_free(HarkTestNode *node)
     stop_leftover(node);
   if (g_test_failed())
     hark_test_node_show_logs(node);
-  remove_tree(node->dir);
+  hark_test_remove_tree(node->dir);
   g_free(node->dir);
   g_free(node->config_path);
   g_free(node->state_dir);

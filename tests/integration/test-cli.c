@@ -5,6 +5,7 @@
  * node printed when it exits at the end of the input. A node that hangs is killed
  * after RUN_TIMEOUT_S, and the case fails. (The terminal path, readline, needs a tty
  * and is not run here.) */
+#include "test-files.h"
 #include <gio/gio.h>
 #include <glib/gstdio.h>
 #include <string.h>
@@ -27,24 +28,10 @@ typedef struct {
 /* ---- running a node --------------------------------------------------------------- */
 
 static void
-remove_tree(const char *path)
-{
-  if (g_file_test(path, G_FILE_TEST_IS_DIR) && !g_file_test(path, G_FILE_TEST_IS_SYMLINK)) {
-    g_autoptr(GDir) dir = g_dir_open(path, 0, NULL);
-    const char *name;
-    while (dir && (name = g_dir_read_name(dir)) != NULL) {
-      g_autofree char *child = g_build_filename(path, name, NULL);
-      remove_tree(child);
-    }
-  }
-  g_remove(path);
-}
-
-static void
 run_free(Run *run)
 {
   if (run->dir != NULL)
-    remove_tree(run->dir);
+    hark_test_remove_tree(run->dir);
   g_free(run->dir);
   g_free(run->state_dir);
   g_free(run->out);

@@ -4,6 +4,7 @@
  * expired, not yet valid, from another CA, tampered with, or inconsistent; the TLS
  * server certificate verifies as `openssl verify` would and names its hosts; signed
  * requests catch every change and stale dates. */
+#include "test-files.h"
 #include <glib/gstdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -27,23 +28,6 @@ typedef struct {
 } Fixture;
 
 /* ---- helpers ---------------------------------------------------------------------------- */
-
-static void
-remove_tree(const char *path)
-{
-  GDir *dir = g_dir_open(path, 0, NULL);
-  if (dir != NULL) {
-    const char *name;
-    while ((name = g_dir_read_name(dir)) != NULL) {
-      g_autofree char *child = g_build_filename(path, name, NULL);
-      remove_tree(child);
-    }
-    g_dir_close(dir);
-    g_rmdir(path);
-  } else {
-    g_remove(path);
-  }
-}
 
 static HarkIdentity *
 new_identity(const char *dir, const char *name)
@@ -73,17 +57,9 @@ fixture_tear_down(Fixture *f, gconstpointer data)
 {
   hark_ca_free(f->ca);
   hark_identity_free(f->device);
-  remove_tree(f->dir);
+  hark_test_remove_tree(f->dir);
   g_free(f->ca_dir);
   g_free(f->dir);
-}
-
-static guint
-file_mode(const char *path)
-{
-  GStatBuf st;
-  g_assert_cmpint(g_stat(path, &st), ==, 0);
-  return st.st_mode & 07777;
 }
 
 static char *
@@ -153,8 +129,8 @@ static void
 test_ca_created_private(Fixture *f, gconstpointer data)
 {
   g_autofree char *key_path = g_build_filename(f->ca_dir, "ca-key.pem", NULL);
-  g_assert_cmpuint(file_mode(f->ca_dir), ==, 0700);
-  g_assert_cmpuint(file_mode(key_path), ==, 0600);
+  g_assert_cmpuint(hark_test_file_mode(f->ca_dir), ==, 0700);
+  g_assert_cmpuint(hark_test_file_mode(key_path), ==, 0600);
   g_autofree char *on_disk = read_text(f->ca_dir, "ca.pem");
   g_assert_cmpstr(on_disk, ==, hark_ca_get_certificate_pem(f->ca));
 
@@ -484,7 +460,7 @@ test_server_certificate(Fixture *f, gconstpointer data)
   g_autoptr(GError) error = NULL;
   g_assert_true(hark_ca_ensure_server_certificate(f->ca, hosts, cert_path, key_path, &error));
   g_assert_no_error(error);
-  g_assert_cmpuint(file_mode(key_path), ==, 0600);
+  g_assert_cmpuint(hark_test_file_mode(key_path), ==, 0600);
   g_autofree char *pem = read_text(f->dir, "server.pem");
   g_assert_cmpint(openssl_verify(hark_ca_get_certificate_pem(f->ca), pem), ==, 1);
 

@@ -2,6 +2,7 @@
  * bootstrap SNs never), refreshing, failures and ageing, a save and load that keep every
  * field in a 0600 file, and a start from a missing or damaged file, which gives the
  * bootstrap list, a warning naming the file and a .corrupt copy, never a crash. */
+#include "test-files.h"
 #include <glib/gstdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -27,26 +28,9 @@ fixture_set_up(Fixture *f, gconstpointer data)
 }
 
 static void
-remove_tree(const char *path)
-{
-  GDir *dir = g_dir_open(path, 0, NULL);
-  if (dir != NULL) {
-    const char *name;
-    while ((name = g_dir_read_name(dir)) != NULL) {
-      g_autofree char *child = g_build_filename(path, name, NULL);
-      remove_tree(child);
-    }
-    g_dir_close(dir);
-    g_assert_cmpint(g_rmdir(path), ==, 0);
-  } else {
-    g_assert_cmpint(g_remove(path), ==, 0);
-  }
-}
-
-static void
 fixture_tear_down(Fixture *f, gconstpointer data)
 {
-  remove_tree(f->dir);
+  g_assert_true(hark_test_remove_tree(f->dir));
   g_free(f->aside);
   g_free(f->path);
   g_free(f->dir);
@@ -134,14 +118,6 @@ assert_bootstrap_only(HarkHostCache *cache, GPtrArray *bootstrap)
     g_assert_true(g_strv_equal((const char *const *)e->transports,
                                (const char *const *)b->transports));
   }
-}
-
-static guint
-file_mode(const char *path)
-{
-  GStatBuf st;
-  g_assert_cmpint(g_stat(path, &st), ==, 0);
-  return st.st_mode & 07777;
 }
 
 static guint
@@ -334,7 +310,7 @@ test_save_load(Fixture *f, gconstpointer data)
   g_assert_cmpint(g_chmod(f->path, 0644), ==, 0);
   g_assert_true(hark_host_cache_save(cache, f->path, &error));
   g_assert_no_error(error);
-  g_assert_cmpuint(file_mode(f->path), ==, 0600);
+  g_assert_cmpuint(hark_test_file_mode(f->path), ==, 0600);
   g_assert_cmpuint(count_files(f->dir), ==, 1); /* no temporary file left behind */
 
   g_autoptr(HarkHostCache) loaded =

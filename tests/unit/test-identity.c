@@ -1,6 +1,7 @@
 /* test-identity.c: the device key: created private (0600 file in a 0700 directory),
  * stable across loads, signs and verifies, and a damaged, foreign or readable key file
  * is refused and left exactly as it was. */
+#include "test-files.h"
 #include <glib/gstdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -27,37 +28,12 @@ fixture_set_up(Fixture *f, gconstpointer data)
 }
 
 static void
-remove_tree(const char *path)
-{
-  GDir *dir = g_dir_open(path, 0, NULL);
-  if (dir != NULL) {
-    const char *name;
-    while ((name = g_dir_read_name(dir)) != NULL) {
-      g_autofree char *child = g_build_filename(path, name, NULL);
-      remove_tree(child);
-    }
-    g_dir_close(dir);
-    g_assert_cmpint(g_rmdir(path), ==, 0);
-  } else {
-    g_assert_cmpint(g_remove(path), ==, 0);
-  }
-}
-
-static void
 fixture_tear_down(Fixture *f, gconstpointer data)
 {
-  remove_tree(f->dir);
+  g_assert_true(hark_test_remove_tree(f->dir));
   g_free(f->key_path);
   g_free(f->key_dir);
   g_free(f->dir);
-}
-
-static guint
-file_mode(const char *path)
-{
-  GStatBuf st;
-  g_assert_cmpint(g_stat(path, &st), ==, 0);
-  return st.st_mode & 07777;
 }
 
 static HarkIdentity *
@@ -127,8 +103,8 @@ test_create_private(Fixture *f, gconstpointer data)
   g_autoptr(HarkIdentity) identity = create_or_die(f->key_path);
   g_assert_nonnull(identity);
 
-  g_assert_cmpuint(file_mode(f->key_dir), ==, 0700);
-  g_assert_cmpuint(file_mode(f->key_path), ==, 0600);
+  g_assert_cmpuint(hark_test_file_mode(f->key_dir), ==, 0700);
+  g_assert_cmpuint(hark_test_file_mode(f->key_path), ==, 0600);
   g_autofree char *tmp_path = g_strconcat(f->key_path, ".tmp", NULL);
   g_assert_false(g_file_test(tmp_path, G_FILE_TEST_EXISTS));
 
@@ -365,7 +341,7 @@ test_permissions(Fixture *f, gconstpointer data)
   g_assert_cmpint(g_chmod(f->key_path, 0644), ==, 0);
   assert_refused(f, HARK_IDENTITY_ERROR_PERMISSIONS, "chmod 600");
   assert_refused(f, HARK_IDENTITY_ERROR_PERMISSIONS, "0644");
-  g_assert_cmpuint(file_mode(f->key_path), ==, 0644);
+  g_assert_cmpuint(hark_test_file_mode(f->key_path), ==, 0644);
 
   g_assert_cmpint(g_chmod(f->key_path, 0620), ==, 0);
   assert_refused(f, HARK_IDENTITY_ERROR_PERMISSIONS, "0620");

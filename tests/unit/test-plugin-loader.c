@@ -1,6 +1,7 @@
 /* test-plugin-loader.c: the loader accepts good plugins and refuses each broken one
  * with a message naming the file and the reason; ranks order registrations; frontends
  * start in rank order; plugins unload in reverse order. */
+#include "test-files.h"
 #include "hark-private.h"
 
 #include <glib/gstdio.h>
@@ -44,25 +45,10 @@ fixture_set_up(Fixture *f, gconstpointer data)
 }
 
 static void
-remove_tree(const char *dir)
-{
-  g_autoptr(GDir) d = g_dir_open(dir, 0, NULL);
-  const char *name;
-  while (d && (name = g_dir_read_name(d)) != NULL) {
-    g_autofree char *path = g_build_filename(dir, name, NULL);
-    if (g_file_test(path, G_FILE_TEST_IS_DIR))
-      remove_tree(path);
-    else
-      g_unlink(path);
-  }
-  g_rmdir(dir);
-}
-
-static void
 fixture_tear_down(Fixture *f, gconstpointer data)
 {
   g_clear_pointer(&f->node, hark_node_free);
-  remove_tree(f->tmp);
+  hark_test_remove_tree(f->tmp);
   g_free(f->log_path);
   g_free(f->tmp);
 }

@@ -95,6 +95,14 @@ void hark_store_set_no_user(GError **error, const char *name_key);
 /* When *error is EXISTS, replace the database's words with these. */
 void hark_store_reword_exists(GError **error, const char *format, ...) G_GNUC_PRINTF(2, 3);
 
+/* CONFLICT unless expected is negative (no check) or equals current. */
+gboolean hark_store_check_revision(gint64 current, gint64 expected, const char *name_key,
+                                   GError **error);
+/* What one buddy-list statement did: changed rows > 0 is success; 0 is NOT_FOUND; < 0 is
+ * the statement's error (an EXISTS reworded for the buddy). */
+gboolean hark_store_buddy_change_result(gint64 changed, const char *name_key,
+                                        const char *buddy_key, GError **error);
+
 void hark_store_user_free(HarkStoreUser *user);
 void hark_store_buddy_free(HarkStoreBuddy *buddy);
 HarkStoreBuddy *hark_store_buddy_new(const char *name_key, const char *alias);
