@@ -172,15 +172,17 @@ register_work(LoginServer *s, gpointer data, LoginReply *reply)
   }
 }
 
+/* The body of register and delete. */
+static const LoginField user_password_fields[] = {
+  { "user", LOGIN_FIELD_STRING, TRUE },
+  { "password", LOGIN_FIELD_STRING, TRUE },
+  { NULL },
+};
+
 void
 login_handle_register(LoginRequest *req)
 {
-  static const LoginField fields[] = {
-    { "user", LOGIN_FIELD_STRING, TRUE },
-    { "password", LOGIN_FIELD_STRING, TRUE },
-    { NULL },
-  };
-  AccountJob *job = account_job_from_body(req, fields);
+  AccountJob *job = account_job_from_body(req, user_password_fields);
   if (job == NULL)
     return;
   g_autofree char *problem = login_password_problem(job->password);
@@ -406,12 +408,7 @@ delete_work(LoginServer *s, gpointer data, LoginReply *reply)
 void
 login_handle_delete(LoginRequest *req)
 {
-  static const LoginField fields[] = {
-    { "user", LOGIN_FIELD_STRING, TRUE },
-    { "password", LOGIN_FIELD_STRING, TRUE },
-    { NULL },
-  };
-  AccountJob *job = account_job_from_body(req, fields);
+  AccountJob *job = account_job_from_body(req, user_password_fields);
   if (job == NULL)
     return;
   if (login_request_refuse_if_limited(req)) {
