@@ -3,9 +3,14 @@
 #pragma once
 
 #include "hark/hark.h"
+#include "hark/link.h"
 #include "login.h"
 
 #include <gmodule.h>
+
+typedef void (*HarkLinkAccepted)(HarkLink *link, gpointer data);
+typedef void (*HarkDatagramReceived)(const char *transport, GSocketAddress *from,
+                                     GBytes *datagram, gpointer data);
 
 typedef struct {
   char *path;
@@ -51,6 +56,11 @@ struct _HarkNode {
   guint stop_source;
   gboolean stopping;
   HarkLoginClient *login;   /* when the configuration has a login section, from start */
+  /* Where links accepted by transports and datagrams that are not answers go: the
+   * overlay sets these when it starts; tests of the transport layer set their own. */
+  HarkLinkAccepted link_accepted;
+  HarkDatagramReceived datagram_received;
+  gpointer network_handler_data;
 };
 
 /* context.c */
@@ -67,6 +77,12 @@ void hark_commands_remove_owned(HarkNode *node, HarkContext *owner);
 
 /* builtins.c */
 void hark_builtins_register(HarkContext *core_ctx);
+
+/* node.c: hand a link accepted by a transport to the node's handler (the link is freed
+ * when there is none), and the same for datagrams (dropped). */
+void hark_node_accept_link(HarkNode *node, HarkLink *link);
+void hark_node_set_network_handlers(HarkNode *node, HarkLinkAccepted link_accepted,
+                                    HarkDatagramReceived datagram_received, gpointer data);
 
 /* loader.c */
 void hark_loader_unload_all(HarkNode *node);

@@ -6,7 +6,7 @@
  * foreign key is an error for the user to look at, because replacing it would change
  * who this device is. A key file others can read is refused. Key material is never
  * logged. */
-#include "hark/identity.h"
+#include "identity-private.h"
 #include "file-util.h"
 #include "openssl-errors.h"
 
@@ -332,6 +332,13 @@ hark_identity_get_public_key(HarkIdentity *identity)
 {
   g_return_val_if_fail(identity != NULL, NULL);
   return g_bytes_new(identity->public_key, sizeof identity->public_key);
+}
+
+EVP_PKEY *
+hark_identity_get_private_key(HarkIdentity *identity)
+{
+  g_return_val_if_fail(identity != NULL, NULL);
+  return identity->key;
 }
 
 const char *

@@ -77,6 +77,8 @@ struct _HarkLoginClient {
                             * for an earlier one are not applied */
   guint renew_source;
   guint retry_seconds;
+  HarkLoginChanged changed;
+  gpointer changed_data;
 };
 
 /* ---- small helpers ---------------------------------------------------------------- */
@@ -277,6 +279,8 @@ take_certificate(HarkLoginClient *client, const char *pem, const char *user, GEr
   g_clear_pointer(&client->certificate_der, g_bytes_unref);
   client->certificate_der = g_steal_pointer(&der);
   client->expires = cert->not_after;
+  if (client->changed != NULL)
+    client->changed(client->changed_data);
   return TRUE;
 }
 
@@ -780,6 +784,8 @@ forget_login(HarkLoginClient *client, const char *reason)
   json_object_set_string_member(data, "user", user);
   json_object_set_string_member(data, "reason", reason);
   hark_context_emit(client->ctx, "logged-out", data);
+  if (client->changed != NULL)
+    client->changed(client->changed_data);
 }
 
 /* A login answer {"user", "certificate", "expires", "buddies", ...} becomes this
@@ -1248,6 +1254,26 @@ hark_login_client_new(HarkContext *ctx, const HarkConfig *config, HarkIdentity *
   client->retry_seconds = RETRY_FIRST_SECONDS;
   load_saved_login(client);
   return client;
+}
+
+const char *
+hark_login_client_ca_pem(HarkLoginClient *client)
+{
+  return client->ca_pem;
+}
+
+GBytes *
+hark_login_client_certificate_der(HarkLoginClient *client)
+{
+  return client->user != NULL ? client->certificate_der : NULL;
+}
+
+void
+hark_login_client_set_changed_handler(HarkLoginClient *client, HarkLoginChanged changed,
+                                      gpointer user_data)
+{
+  client->changed = changed;
+  client->changed_data = user_data;
 }
 
 void

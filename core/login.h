@@ -65,6 +65,17 @@ JsonObject *hark_login_client_snapshot(HarkLoginClient *client);
  * connections. */
 void hark_login_client_set_proxy_resolver(HarkLoginClient *client, GProxyResolver *resolver);
 
+/* For the overlay's links (core/link.c): the pinned CA (PEM), and this device's
+ * certificate (DER) while logged in, NULL otherwise. */
+const char *hark_login_client_ca_pem(HarkLoginClient *client);
+GBytes *hark_login_client_certificate_der(HarkLoginClient *client);
+
+/* Called after every change of this device's certificate: a login, a renewal, a
+ * logout. One handler; NULL removes it. */
+typedef void (*HarkLoginChanged)(gpointer user_data);
+void hark_login_client_set_changed_handler(HarkLoginClient *client, HarkLoginChanged changed,
+                                           gpointer user_data);
+
 /* The operations behind the commands. Results are what the commands answer. */
 void hark_login_client_register(HarkLoginClient *client, const char *user, const char *password,
                                 HarkLoginDone done, gpointer user_data);

@@ -1,6 +1,7 @@
 /* node.c: the life of a node: state directory and identity, frontends started and
  * stopped around the main loop, and an orderly shutdown. */
 #include "hark-private.h"
+#include "hark/transport.h"
 
 #include <errno.h>
 #include <glib/gstdio.h>
@@ -129,6 +130,38 @@ hark_node_start(HarkNode *node, GError **error)
   json_object_set_string_member(data, "name", node->config->node_name);
   hark_context_emit(node->core_ctx, "node-started", data);
   return TRUE;
+}
+
+void
+hark_node_set_network_handlers(HarkNode *node, HarkLinkAccepted link_accepted,
+                               HarkDatagramReceived datagram_received, gpointer data)
+{
+  node->link_accepted = link_accepted;
+  node->datagram_received = datagram_received;
+  node->network_handler_data = data;
+}
+
+void
+hark_node_accept_link(HarkNode *node, HarkLink *link)
+{
+  if (node->link_accepted == NULL) {
+    g_debug("no overlay to take a link from %s:%u; closing it",
+            hark_link_get_peer_host(link), hark_link_get_peer_port(link));
+    hark_link_free(link);
+    return;
+  }
+  node->link_accepted(link, node->network_handler_data);
+}
+
+G_DEFINE_QUARK(hark-transport-error-quark, hark_transport_error)
+
+void
+hark_transport_datagram_received(HarkContext *ctx, const char *transport,
+                                 GSocketAddress *from, GBytes *datagram)
+{
+  HarkNode *node = ctx->node;
+  if (node->datagram_received != NULL)
+    node->datagram_received(transport, from, datagram, node->network_handler_data);
 }
 
 void

@@ -14,13 +14,26 @@ typedef struct {
   guint16 type;
   const char *name;
   const char *body_signature;
+  gboolean answer; /* carries the id of the request it answers */
 } MessageKind;
 
 /* Adding a message type is one line here, plus its entry in docs/protocol.md. */
 static const MessageKind message_kinds[] = {
-  {HARK_MSG_ERROR, "ERROR", "(us)"},
+  {HARK_MSG_ERROR, "ERROR", "(us)", TRUE},
   {HARK_MSG_PING, "PING", "(t)"},
-  {HARK_MSG_PONG, "PONG", "(t)"},
+  {HARK_MSG_PONG, "PONG", "(t)", TRUE},
+  {HARK_MSG_PROBE, "PROBE", "(a{sv})"},
+  {HARK_MSG_PROBE_REPLY, "PROBE_REPLY", "(a{sv})", TRUE},
+  {HARK_MSG_JOIN, "JOIN", "(a{sv})"},
+  {HARK_MSG_JOIN_OK, "JOIN_OK", "(a{sv})", TRUE},
+  {HARK_MSG_REDIRECT, "REDIRECT", "(a(sqas))", TRUE},
+  {HARK_MSG_AUTH, "AUTH", "(ayay)"},
+  {HARK_MSG_AUTH_OK, "AUTH_OK", "(s)", TRUE},
+  {HARK_MSG_SN_LIST, "SN_LIST", "(a(sqas))"},
+  {HARK_MSG_TUNNEL_OPEN, "TUNNEL_OPEN", "(sq)"},
+  {HARK_MSG_TUNNEL_OK, "TUNNEL_OK", "(t)", TRUE},
+  {HARK_MSG_TUNNEL_DATA, "TUNNEL_DATA", "(tay)"},
+  {HARK_MSG_TUNNEL_CLOSE, "TUNNEL_CLOSE", "(ts)"},
 };
 
 static const MessageKind *
@@ -38,6 +51,13 @@ hark_wire_body_signature(guint16 type)
 {
   const MessageKind *kind = find_kind(type);
   return kind != NULL ? kind->body_signature : NULL;
+}
+
+gboolean
+hark_wire_is_answer(guint16 type)
+{
+  const MessageKind *kind = find_kind(type);
+  return kind != NULL && kind->answer;
 }
 
 const char *

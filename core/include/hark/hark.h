@@ -15,3 +15,5 @@
 #include "hark/store.h"
 #include "hark/certificate.h"
 #include "hark/hostcache.h"
+#include "hark/link.h"
+#include "hark/transport.h"

@@ -30,7 +30,29 @@ typedef enum {
   HARK_MSG_ERROR = 1, /* (us): code, text: the answer to a request that failed */
   HARK_MSG_PING = 2,  /* (t): sender's monotonic time in µs, echoed by PONG */
   HARK_MSG_PONG = 3,  /* (t): the PING's time, unchanged */
+  /* The overlay (docs/protocol.md, "Overlay"). SN lists are a(sqas): host, port,
+   * transports. Dictionaries are a{sv}; unknown keys are ignored, missing or mistyped
+   * known keys make the message invalid. */
+  HARK_MSG_PROBE = 4,        /* (a{sv}) over UDP, node -> SN: {"name": s} */
+  HARK_MSG_PROBE_REPLY = 5,  /* (a{sv}) SN -> node: name, role, accepting, clients,
+                              * transports, observed ("host:port" the probe came from) */
+  HARK_MSG_JOIN = 6,         /* (a{sv}) opener -> SN: {"name", "as": "client"|"peer",
+                              * peers add "port", "transports"} */
+  HARK_MSG_JOIN_OK = 7,      /* (a{sv}) SN -> opener: name, keepalive (s), observed, sns */
+  HARK_MSG_REDIRECT = 8,     /* (a(sqas)) SN -> opener: full, try these instead */
+  HARK_MSG_AUTH = 9,         /* (ayay) opener -> SN: certificate (DER), signature over the
+                              * link's channel binding */
+  HARK_MSG_AUTH_OK = 10,     /* (s) SN -> opener: the user the SN now knows it as */
+  HARK_MSG_SN_LIST = 11,     /* (a(sqas)) SNs the sender knows (announcements) */
+  HARK_MSG_TUNNEL_OPEN = 12, /* (sq) node -> SN: carry a stream to the login server */
+  HARK_MSG_TUNNEL_OK = 13,   /* (t) SN -> node: the tunnel id (the TUNNEL_OPEN's id) */
+  HARK_MSG_TUNNEL_DATA = 14, /* (tay) either way: tunnel id, bytes */
+  HARK_MSG_TUNNEL_CLOSE = 15, /* (ts) either way: tunnel id, reason ("" when normal) */
 } HarkMessageType;
+
+/* Whether a message of this type answers a request (carries the request's id):
+ * PONG, PROBE_REPLY, JOIN_OK, REDIRECT, AUTH_OK, TUNNEL_OK and ERROR. */
+gboolean hark_wire_is_answer(guint16 type);
 
 typedef struct {
   guint16 version;
