@@ -78,9 +78,8 @@ void hark_commands_remove_owned(HarkNode *node, HarkContext *owner);
 /* builtins.c */
 void hark_builtins_register(HarkContext *core_ctx);
 
-/* node.c: hand a link accepted by a transport to the node's handler (the link is freed
- * when there is none), and the same for datagrams (dropped). */
-void hark_node_accept_link(HarkNode *node, HarkLink *link);
+/* node.c: where links accepted by transports (link.c calls node->link_accepted, or frees
+ * the link when there is none) and datagrams that are not answers go. */
 void hark_node_set_network_handlers(HarkNode *node, HarkLinkAccepted link_accepted,
                                     HarkDatagramReceived datagram_received, gpointer data);
 

@@ -141,18 +141,6 @@ hark_node_set_network_handlers(HarkNode *node, HarkLinkAccepted link_accepted,
   node->network_handler_data = data;
 }
 
-void
-hark_node_accept_link(HarkNode *node, HarkLink *link)
-{
-  if (node->link_accepted == NULL) {
-    g_debug("no overlay to take a link from %s:%u; closing it",
-            hark_link_get_peer_host(link), hark_link_get_peer_port(link));
-    hark_link_free(link);
-    return;
-  }
-  node->link_accepted(link, node->network_handler_data);
-}
-
 G_DEFINE_QUARK(hark-transport-error-quark, hark_transport_error)
 
 void
