@@ -1,6 +1,7 @@
 /* builtins.c: the commands the core itself answers, in every frontend (the login
  * commands are in login-commands.c). */
 #include "hark-private.h"
+#include "overlay.h"
 
 static JsonArray *
 describe_params(const HarkCommand *command)
@@ -108,4 +109,5 @@ hark_builtins_register(HarkContext *core_ctx)
       g_error("built-in command table is broken: %s", error->message);
   }
   hark_login_commands_register(core_ctx);
+  hark_overlay_commands_register(core_ctx);
 }

@@ -122,6 +122,30 @@ static const ConfigKey network_keys[] = {
   { "port", KEY_PORT, offsetof(HarkConfig, port) },
   { "bootstrap", KEY_GROUP_LIST, offsetof(HarkConfig, bootstrap), .members = bootstrap_keys,
     .list = &bootstrap_list },
+  { "public_address", KEY_STRING, offsetof(HarkConfig, public_address),
+    .check = check_ip_address },
+  { "keepalive", KEY_INT, offsetof(HarkConfig, keepalive), .min = 1, .max = 3600 },
+  { "keepalive_timeout", KEY_INT, offsetof(HarkConfig, keepalive_timeout), .min = 1, .max = 600 },
+  { "join_race_delay_ms", KEY_INT, offsetof(HarkConfig, join_race_delay_ms), .min = 0,
+    .max = 10000 },
+  { "join_fallback_delay_ms", KEY_INT, offsetof(HarkConfig, join_fallback_delay_ms), .min = 0,
+    .max = 60000 },
+  { "handshake_timeout_ms", KEY_INT, offsetof(HarkConfig, handshake_timeout_ms), .min = 100,
+    .max = 120000 },
+  { "host_cache_max_age", KEY_INT, offsetof(HarkConfig, host_cache_max_age), .min = 60,
+    .max = 365 * 24 * 3600 },
+  { NULL },
+};
+
+/* When a node may serve as a super node (node.supernode must allow it too). */
+static const ConfigKey supernode_keys[] = {
+  { "min_uptime", KEY_INT, offsetof(HarkConfig, sn_min_uptime), .min = 0, .max = 7 * 24 * 3600 },
+  { "max_load", KEY_INT, offsetof(HarkConfig, sn_max_load), .min = 1, .max = 10000 },
+  { "upload_kbps", KEY_INT, offsetof(HarkConfig, sn_upload_kbps), .min = 0, .max = 100000000 },
+  { "min_upload_kbps", KEY_INT, offsetof(HarkConfig, sn_min_upload_kbps), .min = 0,
+    .max = 100000000 },
+  { "max_clients", KEY_INT, offsetof(HarkConfig, sn_max_clients), .min = 1, .max = 1000000 },
+  { "links", KEY_INT, offsetof(HarkConfig, sn_links), .min = 0, .max = 64 },
   { NULL },
 };
 
@@ -150,6 +174,7 @@ static const ConfigKey root_keys[] = {
   { "node", KEY_SECTION, 0, .members = node_keys },
   { "plugins", KEY_SECTION, 0, .members = plugins_keys },
   { "network", KEY_SECTION, 0, .members = network_keys },
+  { "supernode", KEY_SECTION, 0, .members = supernode_keys },
   { "media", KEY_SECTION, 0, .members = media_keys },
   { "login", KEY_SECTION, 0, .members = login_keys },
   { NULL },
@@ -706,6 +731,18 @@ hark_config_new_default(void)
   config->listen_address = g_strdup(DEFAULT_LISTEN);
   config->port = DEFAULT_PORT;
   config->bootstrap = g_ptr_array_new_with_free_func(bootstrap_config_free);
+  config->keepalive = 120;
+  config->keepalive_timeout = 10;
+  config->join_race_delay_ms = 150;
+  config->join_fallback_delay_ms = 1000;
+  config->handshake_timeout_ms = 10000;
+  config->host_cache_max_age = 7 * 24 * 3600;
+  config->sn_min_uptime = 600;
+  config->sn_max_load = 70;
+  config->sn_upload_kbps = 0;
+  config->sn_min_upload_kbps = 512;
+  config->sn_max_clients = 1000;
+  config->sn_links = 3;
   config->codecs = g_strdupv((char **)codecs);
   config->audio_source = g_strdup("pulse");
   config->audio_sink = g_strdup("pulse");
@@ -838,6 +875,7 @@ hark_config_free(HarkConfig *config)
   g_ptr_array_unref(config->plugins);
   g_free(config->listen_address);
   g_ptr_array_unref(config->bootstrap);
+  g_free(config->public_address);
   g_strfreev(config->codecs);
   g_free(config->audio_source);
   g_free(config->audio_sink);

@@ -1,6 +1,7 @@
 /* context.c: the per-plugin handle through which plugins reach the node:
  * registrations of typed interfaces, events to frontends, the state snapshot. */
 #include "hark-private.h"
+#include "overlay.h"
 
 #include <unistd.h>
 
@@ -327,6 +328,8 @@ hark_context_snapshot(HarkContext *ctx)
   json_object_set_object_member(state, "media", snapshot_media(node->config));
   if (node->login != NULL)
     json_object_set_object_member(state, "login", hark_login_client_snapshot(node->login));
+  if (node->overlay != NULL)
+    json_object_set_object_member(state, "overlay", hark_overlay_snapshot(node->overlay));
   return state;
 }
 

@@ -58,6 +58,7 @@ struct _HarkNode {
   HarkLoginClient *login;   /* when the configuration has a login section, from start */
   /* Where links accepted by transports and datagrams that are not answers go: the
    * overlay sets these when it starts; tests of the transport layer set their own. */
+  struct _HarkOverlay *overlay; /* with a login section, from start (overlay.h) */
   HarkLinkAccepted link_accepted;
   HarkDatagramReceived datagram_received;
   gpointer network_handler_data;

@@ -49,6 +49,12 @@ struct Op {
   char *buddy_name;
   char *buddy_alias;
   gboolean retried; /* a buddy change tries again once after a conflict */
+  /* The request in flight, to send it again the other way (directly / through the SN). */
+  char *method;
+  char *path;
+  GBytes *body;
+  gboolean sign;
+  gboolean other_way_tried;
 };
 
 struct _HarkLoginClient {
@@ -79,6 +85,11 @@ struct _HarkLoginClient {
   guint retry_seconds;
   HarkLoginChanged changed;
   gpointer changed_data;
+  /* The way through the overlay, when the server cannot be reached directly. */
+  GProxyResolver *tunnel;
+  gboolean (*tunnel_ready)(gpointer data);
+  gpointer tunnel_data;
+  gboolean via_tunnel; /* the last way that worked went through the tunnel */
 };
 
 /* ---- small helpers ---------------------------------------------------------------- */
@@ -593,6 +604,9 @@ op_free(Op *op)
   g_free(op->buddy_op);
   g_free(op->buddy_name);
   g_free(op->buddy_alias);
+  g_free(op->method);
+  g_free(op->path);
+  g_clear_pointer(&op->body, g_bytes_unref);
   g_free(op);
 }
 
@@ -685,6 +699,8 @@ on_accept_certificate(SoupMessage *msg, GTlsCertificate *certificate,
   return FALSE;
 }
 
+static gboolean op_try_other_way(Op *op, const GError *error);
+
 static void
 on_answer(GObject *source, GAsyncResult *result, gpointer data)
 {
@@ -697,6 +713,8 @@ on_answer(GObject *source, GAsyncResult *result, gpointer data)
   }
   GError *failure = NULL;
   JsonObject *answer = NULL;
+  if (body == NULL && op_try_other_way(op, error))
+    return;
   if (body == NULL)
     failure = unreachable_error(op, error);
   else
@@ -706,27 +724,67 @@ on_answer(GObject *source, GAsyncResult *result, gpointer data)
     json_object_unref(answer);
 }
 
+/* Sends (again) the request saved in op. */
+static void
+op_transmit(Op *op)
+{
+  HarkLoginClient *client = op->client;
+  GError *error = NULL;
+  op_drop_message(op);
+  op->msg = build_request(client, op->method, op->path, op->body, op->sign, &error);
+  if (op->msg == NULL) {
+    op_fail(op, error);
+    return;
+  }
+  op->tls_errors = 0;
+  g_signal_connect(op->msg, "accept-certificate", G_CALLBACK(on_accept_certificate), op);
+  soup_session_send_and_read_async(client->session, op->msg, G_PRIORITY_DEFAULT,
+                                   client->cancellable, on_answer, op);
+}
+
 /* Sends one request of op; step gets the answer. Takes body (may be NULL). */
 static void
 op_send(Op *op, const char *method, const char *path, JsonObject *body, gboolean sign,
         OpStep step)
 {
-  HarkLoginClient *client = op->client;
-  g_autoptr(GBytes) bytes = body != NULL ? json_body(body) : NULL;
-  GError *error = NULL;
+  g_free(op->method);
+  g_free(op->path);
+  g_clear_pointer(&op->body, g_bytes_unref);
+  op->method = g_strdup(method);
+  op->path = g_strdup(path);
+  op->body = body != NULL ? json_body(body) : NULL;
+  op->sign = sign;
+  op->other_way_tried = FALSE;
+  op->step = step;
   if (body != NULL)
     json_object_unref(body);
-  op_drop_message(op);
-  op->msg = build_request(client, method, path, bytes, sign, &error);
-  if (op->msg == NULL) {
-    op_fail(op, error);
-    return;
-  }
-  op->step = step;
-  op->tls_errors = 0;
-  g_signal_connect(op->msg, "accept-certificate", G_CALLBACK(on_accept_certificate), op);
-  soup_session_send_and_read_async(client->session, op->msg, G_PRIORITY_DEFAULT,
-                                   client->cancellable, on_answer, op);
+  op_transmit(op);
+}
+
+/* No answer: when the overlay offers a tunnel, try the other way once (through the SN
+ * when direct failed, directly when the tunnel failed). A TLS failure is not a blocked
+ * path but a wrong server, and is not retried. */
+static gboolean
+op_try_other_way(Op *op, const GError *error)
+{
+  HarkLoginClient *client = op->client;
+  if (op->other_way_tried || client->tunnel == NULL || error->domain == G_TLS_ERROR ||
+      op->tls_errors != 0 || g_error_matches(error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+    return FALSE;
+  gboolean to_tunnel = !client->via_tunnel;
+  if (to_tunnel && !client->tunnel_ready(client->tunnel_data))
+    return FALSE;
+  op->other_way_tried = TRUE;
+  client->via_tunnel = to_tunnel;
+  soup_session_set_proxy_resolver(client->session, to_tunnel ? client->tunnel : NULL);
+  if (to_tunnel)
+    g_message("the login server cannot be reached directly (%s): trying through the super node",
+              error->message);
+  else
+    g_message("the way through the super node failed (%s): trying the login server directly",
+              error->message);
+  op_transmit(op);
+  return TRUE;
 }
 
 /* ---- logging in and out ----------------------------------------------------------- */
@@ -1277,6 +1335,20 @@ hark_login_client_set_changed_handler(HarkLoginClient *client, HarkLoginChanged 
 }
 
 void
+hark_login_client_set_tunnel(HarkLoginClient *client, GProxyResolver *resolver,
+                             gboolean (*ready)(gpointer data), gpointer data)
+{
+  g_clear_object(&client->tunnel);
+  client->tunnel = resolver != NULL ? g_object_ref(resolver) : NULL;
+  client->tunnel_ready = ready;
+  client->tunnel_data = data;
+  if (resolver == NULL && client->via_tunnel) {
+    client->via_tunnel = FALSE;
+    soup_session_set_proxy_resolver(client->session, NULL);
+  }
+}
+
+void
 hark_login_client_set_proxy_resolver(HarkLoginClient *client, GProxyResolver *resolver)
 {
   soup_session_set_proxy_resolver(client->session, resolver);
@@ -1287,6 +1359,7 @@ hark_login_client_snapshot(HarkLoginClient *client)
 {
   JsonObject *o = json_object_new();
   json_object_set_string_member(o, "server", client->url);
+  json_object_set_string_member(o, "path", client->via_tunnel ? "super node" : "direct");
   if (client->user == NULL) {
     json_object_set_null_member(o, "user");
     return o;
@@ -1320,6 +1393,7 @@ hark_login_client_free(HarkLoginClient *client)
   g_hash_table_unref(client->ops);
   g_object_unref(client->session);
   g_object_unref(client->cancellable);
+  g_clear_object(&client->tunnel);
   clear_login(client);
   g_free(client->url);
   g_free(client->base);

@@ -76,6 +76,13 @@ typedef void (*HarkLoginChanged)(gpointer user_data);
 void hark_login_client_set_changed_handler(HarkLoginClient *client, HarkLoginChanged changed,
                                            gpointer user_data);
 
+/* The overlay's way to the login server (a SOCKS5 endpoint on loopback whose streams go
+ * through the SN): a request that gets no answer directly is sent once more through it
+ * when ready() says the SN link is up, and later requests keep going that way (and back,
+ * once, when it fails). NULL removes it. The `login` snapshot says which path is used. */
+void hark_login_client_set_tunnel(HarkLoginClient *client, GProxyResolver *resolver,
+                                  gboolean (*ready)(gpointer data), gpointer data);
+
 /* The operations behind the commands. Results are what the commands answer. */
 void hark_login_client_register(HarkLoginClient *client, const char *user, const char *password,
                                 HarkLoginDone done, gpointer user_data);

@@ -1,6 +1,7 @@
 /* node.c: the life of a node: state directory and identity, frontends started and
  * stopped around the main loop, and an orderly shutdown. */
 #include "hark-private.h"
+#include "overlay.h"
 #include "hark/transport.h"
 
 #include <errno.h>
@@ -124,8 +125,12 @@ hark_node_start(HarkNode *node, GError **error)
       return FALSE;
   }
   node->started_at = g_get_real_time();
+  if (node->login != NULL)
+    node->overlay = hark_overlay_new(node, NULL);
   if (!start_frontends(node, error))
     return FALSE;
+  if (node->overlay != NULL)
+    hark_overlay_start(node->overlay);
   JsonObject *data = json_object_new();
   json_object_set_string_member(data, "name", node->config->node_name);
   hark_context_emit(node->core_ctx, "node-started", data);
@@ -192,6 +197,7 @@ hark_node_free(HarkNode *node)
   /* Cancel first, while frontends can still tell their clients "cancelled". */
   hark_commands_cancel_pending(node);
   stop_frontends(node);
+  g_clear_pointer(&node->overlay, hark_overlay_free);
   /* Its requests in flight answer their (already cancelled) commands now; it borrows
    * the identity, freed below. */
   g_clear_pointer(&node->login, hark_login_client_free);

@@ -48,6 +48,21 @@ typedef struct {
   char *listen_address;      /* default "0.0.0.0" */
   guint16 port;              /* overlay port, default 33033 (the paper's) */
   GPtrArray *bootstrap;      /* HarkBootstrapConfig* */
+  char *public_address;      /* this node's public IP, when known better than by probing */
+  int keepalive;             /* s between keep-alives on the SN link (paper: 120) */
+  int keepalive_timeout;     /* s without an answer after which the SN is dead; 10 */
+  int join_race_delay_ms;    /* TLS connects start this long after the UDP probes; 150 */
+  int join_fallback_delay_ms; /* the web-port fallback starts this long after; 1000 */
+  int handshake_timeout_ms;  /* a TLS handshake that takes longer is dropped; 10000 */
+  int host_cache_max_age;    /* s: SNs not seen for longer leave the host cache; 7 days */
+
+  /* supernode: when this node serves as a super node (if node.supernode allows) */
+  int sn_min_uptime;         /* s running first; default 600 */
+  int sn_max_load;           /* % of all cores busy (load average) at most; default 70 */
+  int sn_upload_kbps;        /* this node's upload bandwidth as its owner knows it; 0 unknown */
+  int sn_min_upload_kbps;    /* required when upload_kbps is known; default 512 */
+  int sn_max_clients;        /* ordinary nodes served at most; more are redirected; 1000 */
+  int sn_links;              /* links to other SNs; default 3 */
 
   /* media */
   char **codecs;             /* preference order, NULL-terminated; default {"opus", "g711"} */

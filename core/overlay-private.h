@@ -1,0 +1,162 @@
+/* overlay-private.h: what the overlay's files share (see overlay.h for which does what). */
+#pragma once
+
+#include "overlay.h"
+
+G_BEGIN_DECLS
+
+#define OVERLAY_JOIN_TIMEOUT_MS 5000   /* JOIN -> JOIN_OK, and a new link's first JOIN */
+#define OVERLAY_AUTH_TIMEOUT_S 120     /* an unauthenticated client must log in by then */
+#define OVERLAY_MAX_HANDSHAKES 256     /* accepted links still in their TLS handshake */
+#define OVERLAY_PROBE_TIMEOUT_MS 1500
+#define OVERLAY_JOIN_CANDIDATES 8      /* host-cache entries one join tries at most */
+#define OVERLAY_SN_LIST_MAX 16         /* entries in one SN_LIST, JOIN_OK or REDIRECT */
+#define OVERLAY_RETRY_FIRST_MS 500
+#define OVERLAY_RETRY_MAX_MS 30000
+#define OVERLAY_TUNNELS_PER_LINK 4
+#define OVERLAY_TUNNEL_IDLE_S 60
+
+typedef enum {
+  PEER_OPENED,    /* we opened it (a join attempt or an SN link): waiting for JOIN_OK */
+  PEER_PENDING,   /* accepted: waiting for the opener's JOIN */
+  PEER_CLIENT,    /* accepted ordinary node */
+  PEER_SN,        /* a link to another SN, either direction, joined */
+  PEER_MY_SN,     /* the SN this ordinary node is attached to */
+} PeerKind;
+
+typedef struct _HarkJoin HarkJoin;
+typedef struct _Peer Peer;
+
+/* What was dropped and why: the "bad input" counters of `overlay`. */
+typedef struct {
+  guint64 unauthenticated;   /* messages a peer may not send before it proved who it is */
+  guint64 unexpected;        /* messages of a type that makes no sense on that link */
+  guint64 bad_messages;      /* frames that did not decode (sum over closed links) */
+  guint64 bad_frames;        /* links closed for an oversized or bad length */
+  guint64 handshake_failures; /* TLS failed or timed out (slow-loris) */
+  guint64 too_many_handshakes; /* accepted links refused at once */
+  guint64 bad_datagrams;     /* UDP datagrams that are neither STUN nor a probe we serve */
+  guint64 stun_answered;
+  guint64 stun_refused;
+  guint64 probes_answered;
+  guint64 redirected;        /* clients sent elsewhere because this SN was full */
+} OverlayCounters;
+
+struct _Peer {
+  HarkOverlay *overlay;
+  HarkLink *link;
+  PeerKind kind;
+  char *name;            /* from JOIN / JOIN_OK */
+  guint16 port;          /* an SN peer's overlay port (from its JOIN or the join target) */
+  char **transports;     /* an SN peer's transports */
+  gint64 since;          /* monotonic µs of the JOIN */
+  gint64 last_heard;     /* monotonic µs of the last message */
+  guint64 request_id;    /* our JOIN's id while PEER_OPENED */
+  guint timer;           /* JOIN deadline / auth deadline */
+  HarkJoin *join;        /* the join attempt this link belongs to, while PEER_OPENED */
+  GHashTable *tunnels;   /* guint64 id -> SnTunnel*: tunnels this SN carries for it */
+};
+
+struct _HarkOverlay {
+  HarkNode *node;
+  HarkContext *ctx;       /* the core's */
+  HarkHostCache *cache;
+  char *cache_path;
+  char *way_path;         /* what worked last time (join.json) */
+  guint64 next_id;
+  OverlayCounters counters;
+  GHashTable *peers;      /* HarkLink* -> Peer*: every link of this node */
+  guint handshaking;      /* accepted links in their handshake */
+  gint64 last_drop_log;   /* monotonic µs of the last drop logged at message level */
+  gboolean stopping;
+
+  /* ordinary node */
+  HarkJoin *join;         /* running, or NULL */
+  Peer *sn;               /* PEER_MY_SN, or NULL */
+  guint retry_source;
+  guint retry_ms;
+  guint keepalive_source;
+  guint keepalive_deadline;
+  guint64 ping_id;
+  guint keepalive_s;      /* ours, or less when the SN asks for it */
+  char *last_error;       /* why the last join failed, for `overlay` */
+
+  /* super node */
+  gboolean is_sn;
+  char *sn_refusal;       /* why this node is not an SN (for `overlay`) */
+  gint64 started_at;      /* monotonic µs */
+  guint eligibility_source;
+  guint sn_links_source;
+  guint sn_rounds;        /* of SN-link upkeep, to announce every few */
+  char *public_host;      /* the address announced to others */
+
+  /* login tunnel (node side) */
+  struct _TunnelClient *tunnel;
+};
+
+/* overlay.c */
+guint64 hark_overlay_next_id(HarkOverlay *overlay);
+void hark_overlay_save_cache(HarkOverlay *overlay);
+Peer *hark_overlay_add_peer(HarkOverlay *overlay, HarkLink *link, PeerKind kind);
+void hark_overlay_drop_peer(HarkOverlay *overlay, Peer *peer, const char *why);
+Peer *hark_overlay_peer_of(HarkOverlay *overlay, HarkLink *link);
+/* Logs (g_message, rate-limited for floods) and counts one dropped message. */
+void hark_overlay_note_drop(HarkOverlay *overlay, guint64 *counter, const char *format, ...)
+  G_GNUC_PRINTF(3, 4);
+void hark_overlay_emit(HarkOverlay *overlay, const char *event, JsonObject *data);
+/* Registered transports of the given flags, best rank first (HarkRegistration*). */
+GPtrArray *hark_overlay_transports(HarkOverlay *overlay, guint32 flags);
+const HarkRegistration *hark_overlay_transport(HarkOverlay *overlay, const char *name);
+/* Answers a PING, notes the time; TRUE when the message was a PING or PONG. */
+gboolean hark_overlay_handle_keepalive(HarkOverlay *overlay, Peer *peer,
+                                       const HarkWireMessage *message);
+/* SN lists: a(sqas) <-> host cache. */
+GVariant *hark_overlay_sn_list(HarkOverlay *overlay, const char *except_host, guint16 except_port);
+void hark_overlay_learn_sn_list(HarkOverlay *overlay, GVariant *list);
+gboolean hark_overlay_send_error(Peer *peer, guint64 id, guint code, const char *text);
+char *hark_overlay_peer_describe(Peer *peer);
+
+/* overlay-join.c */
+void hark_overlay_join_start(HarkOverlay *overlay);
+void hark_overlay_join_free(HarkJoin *join);
+/* A message on a link this join opened. */
+void hark_overlay_join_message(HarkJoin *join, Peer *peer, const HarkWireMessage *message);
+void hark_overlay_join_link_closed(HarkJoin *join, Peer *peer, const GError *error);
+void hark_overlay_join_link_up(HarkJoin *join, Peer *peer);
+JsonArray *hark_overlay_join_describe(HarkJoin *join);
+/* The SN link is gone: find another within the join's bounds. */
+void hark_overlay_sn_lost(HarkOverlay *overlay, const char *why);
+/* Our certificate changed (login, renewal, logout): prove it on the SN link. */
+void hark_overlay_send_auth(HarkOverlay *overlay, Peer *peer);
+/* Move the SN link to another transport (the `transport` command). */
+void hark_overlay_switch_transport(HarkOverlay *overlay, const char *transport,
+                                   HarkCommandCall *call);
+void hark_overlay_client_message(HarkOverlay *overlay, Peer *peer,
+                                 const HarkWireMessage *message);
+
+/* overlay-serve.c */
+void hark_overlay_link_accepted(HarkLink *link, gpointer data);
+void hark_overlay_datagram_received(const char *transport, GSocketAddress *from,
+                                    GBytes *datagram, gpointer data);
+void hark_overlay_serve_message(HarkOverlay *overlay, Peer *peer,
+                                const HarkWireMessage *message);
+void hark_overlay_check_eligibility(HarkOverlay *overlay);
+void hark_overlay_sn_peer_closed(HarkOverlay *overlay, Peer *peer);
+/* Names of the transports this node listens on (NULL-terminated, new). */
+char **hark_overlay_own_transports(HarkOverlay *overlay);
+/* A link to another SN that we opened is up: send our JOIN as a peer. */
+void hark_overlay_sn_link_up(HarkOverlay *overlay, Peer *peer);
+void hark_overlay_stop_serving(HarkOverlay *overlay, const char *why);
+
+/* overlay-tunnel.c */
+/* Node side: a loopback SOCKS5 endpoint whose streams go through the SN link; the login
+ * client uses it when the login server cannot be reached directly. */
+void hark_overlay_tunnel_client_start(HarkOverlay *overlay);
+void hark_overlay_tunnel_client_free(HarkOverlay *overlay);
+void hark_overlay_tunnel_client_message(HarkOverlay *overlay, const HarkWireMessage *message);
+void hark_overlay_tunnel_client_link_lost(HarkOverlay *overlay);
+/* SN side: TUNNEL_OPEN/DATA/CLOSE from a peer. */
+void hark_overlay_tunnel_serve(HarkOverlay *overlay, Peer *peer, const HarkWireMessage *message);
+void hark_overlay_tunnel_serve_close_all(Peer *peer);
+
+G_END_DECLS

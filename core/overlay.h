@@ -1,0 +1,29 @@
+/* overlay.h: the overlay inside libhark (private): joining super nodes, serving as one,
+ * keep-alive and failover, the login tunnel. See docs/architecture.md, "Overlay".
+ *
+ * Files: overlay.c (the object, its state, counters, snapshot, events), overlay-join.c
+ * (an ordinary node finds and keeps its SN), overlay-serve.c (a super node: accepted
+ * links, clients, peers, probes, STUN), overlay-tunnel.c (the login server reached
+ * through the SN), overlay-commands.c (`overlay`, `transport`, `rejoin`). */
+#pragma once
+
+#include "hark-private.h"
+#include "hark/hostcache.h"
+#include "hark/transport.h"
+
+G_BEGIN_DECLS
+
+typedef struct _HarkOverlay HarkOverlay;
+
+/* Made at node start (the node has its identity and login client); NULL with no error
+ * when the node cannot take part (no login section: links need the pinned CA). */
+HarkOverlay *hark_overlay_new(HarkNode *node, GError **error);
+void hark_overlay_start(HarkOverlay *overlay);
+void hark_overlay_free(HarkOverlay *overlay);
+
+/* {"role", "state", "sn", "host_cache", ...}: the `overlay` command's answer. */
+JsonObject *hark_overlay_snapshot(HarkOverlay *overlay);
+
+void hark_overlay_commands_register(HarkContext *core_ctx);
+
+G_END_DECLS

@@ -1,0 +1,143 @@
+/* lab.c: see lab.h. */
+#include "lab.h"
+
+#include <signal.h>
+#include <stdarg.h>
+
+LabNode *
+lab_node_new(const char *name, const char *config_text)
+{
+  LabNode *node = g_new0(LabNode, 1);
+  node->name = g_strdup(name);
+  node->node = hark_test_node_new(config_text);
+  return node;
+}
+
+gboolean
+lab_node_start(LabNode *node)
+{
+  if (!hark_test_node_start(node->node))
+    return FALSE;
+  node->ctl = hark_test_client_connect_unix(node->node->socket_path);
+  if (node->ctl == NULL)
+    return FALSE;
+  g_autoptr(JsonObject) hello = hark_test_client_wait_event(node->ctl, "hello", LAB_ANSWER_MS);
+  return hello != NULL;
+}
+
+gboolean
+lab_node_restart(LabNode *node)
+{
+  g_autoptr(JsonObject) answer = lab_ask(node, "shutdown", NULL);
+  g_clear_pointer(&node->ctl, hark_test_client_free);
+  if (answer == NULL || !hark_test_node_wait_exit(node->node, LAB_EXIT_MS) ||
+      node->node->exit_status != 0) {
+    g_test_fail_printf("%s did not shut down cleanly (status %d)", node->name,
+                       node->node->exit_status);
+    return FALSE;
+  }
+  return lab_node_start(node);
+}
+
+void
+lab_node_kill(LabNode *node)
+{
+  g_clear_pointer(&node->ctl, hark_test_client_free);
+  if (node->node->process != NULL) {
+    g_subprocess_send_signal(node->node->process, SIGKILL);
+    hark_test_node_wait_exit(node->node, LAB_EXIT_MS);
+    g_clear_object(&node->node->process);
+  }
+}
+
+void
+lab_node_free(LabNode *node)
+{
+  if (node == NULL)
+    return;
+  g_clear_pointer(&node->ctl, hark_test_client_free);
+  g_clear_pointer(&node->node, hark_test_node_free);
+  g_free(node->name);
+  g_free(node);
+}
+
+JsonObject *
+lab_args(const char *first_name, ...)
+{
+  JsonObject *args = json_object_new();
+  va_list ap;
+  va_start(ap, first_name);
+  for (const char *name = first_name; name != NULL; name = va_arg(ap, const char *))
+    json_object_set_string_member(args, name, va_arg(ap, const char *));
+  va_end(ap);
+  return args;
+}
+
+JsonObject *
+lab_ask(LabNode *node, const char *command, JsonObject *args)
+{
+  static guint serial;
+  g_autofree char *id = g_strdup_printf("lab-%u", ++serial);
+  gboolean sent = node->ctl != NULL && hark_test_client_send(node->ctl, id, command, args);
+  if (args != NULL)
+    json_object_unref(args);
+  return sent ? hark_test_client_wait_response(node->ctl, id, NULL, LAB_ANSWER_MS) : NULL;
+}
+
+JsonObject *
+lab_call(LabNode *node, const char *command, JsonObject *args)
+{
+  g_autoptr(JsonObject) answer = lab_ask(node, command, args);
+  JsonObject *result = answer != NULL ? hark_test_answer_result(answer) : NULL;
+  if (result == NULL)
+    g_test_message("(the answer of %s to '%s')", node->name, command);
+  return result != NULL ? json_object_ref(result) : NULL;
+}
+
+LabLoginServer *
+lab_login_server_new(void)
+{
+  g_autoptr(LabLoginServer) server = g_new0(LabLoginServer, 1);
+  guint16 port = hark_test_free_tcp_port();
+  server->url = g_strdup_printf("https://127.0.0.1:%u", port);
+  g_autofree char *config = g_strdup_printf(
+    "node: { name = \"loginsrv\"; };\n"
+    "plugins: { load = (\n"
+    "  { name = \"sqlite\"; },\n"
+    "  { name = \"loginsrv\"; settings = {\n"
+    "      listen = \"127.0.0.1\"; port = %u; hosts = [ \"127.0.0.1\" ];\n"
+    "      store = \"sqlite\"; registrations_per_minute = 100000;\n"
+    "      hash_memory_kib = 64; hash_iterations = 1; }; },\n"
+    "  { name = \"ctl\"; }\n"
+    "); };\n",
+    port);
+  server->node = lab_node_new("loginsrv", config);
+  server->ca_path = g_build_filename(server->node->node->state_dir, "ca.pem", NULL);
+  if (!lab_node_start(server->node))
+    return NULL;
+  return g_steal_pointer(&server);
+}
+
+void
+lab_login_server_free(LabLoginServer *server)
+{
+  if (server == NULL)
+    return;
+  lab_node_free(server->node);
+  g_free(server->url);
+  g_free(server->ca_path);
+  g_free(server);
+}
+
+gboolean
+lab_register_and_login(LabNode *node, const char *user)
+{
+  g_autofree char *password = g_strdup_printf("%s-password-1", user);
+  g_autoptr(JsonObject) registered =
+    lab_call(node, "register", lab_args("user", user, "password", password, NULL));
+  if (registered == NULL)
+    return FALSE;
+  g_autoptr(JsonObject) login =
+    lab_call(node, "login", lab_args("user", user, "password", password, NULL));
+  return login != NULL;
+}

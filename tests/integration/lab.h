@@ -1,0 +1,54 @@
+/* lab.h: a small network of real nodes for integration tests: a login server and nodes
+ * driven through ctl, with the few calls every such test makes.
+ *
+ * Built on harness.h; failures are reported the same way (test failed, NULL/FALSE). */
+#pragma once
+
+#include "harness.h"
+
+G_BEGIN_DECLS
+
+#define LAB_ANSWER_MS 20000
+#define LAB_EXIT_MS 10000
+
+/* A node process and a ctl client whose hello has been read. */
+typedef struct {
+  char *name;
+  HarkTestNode *node;
+  HarkTestClient *ctl;
+} LabNode;
+
+/* The config text is taken as it is; the node is not started. */
+LabNode *lab_node_new(const char *name, const char *config_text);
+/* Spawns the node and connects ctl (the node's loop then runs, every frontend is up). */
+gboolean lab_node_start(LabNode *node);
+/* ctl shutdown (must exit 0), then start again on the same state. */
+gboolean lab_node_restart(LabNode *node);
+/* SIGKILL, no shutdown: a crash as the others see it. */
+void lab_node_kill(LabNode *node);
+void lab_node_free(LabNode *node);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(LabNode, lab_node_free)
+
+/* {name: value, ...} from NULL-terminated pairs of strings. */
+JsonObject *lab_args(const char *first_name, ...) G_GNUC_NULL_TERMINATED;
+/* The answer to command (args taken, may be NULL). */
+JsonObject *lab_ask(LabNode *node, const char *command, JsonObject *args);
+/* The result of a command that must succeed (a new reference), or NULL (test failed). */
+JsonObject *lab_call(LabNode *node, const char *command, JsonObject *args);
+
+/* A login server (sqlite, a cheap password hash, no registration limit worth the name)
+ * on 127.0.0.1 and a free port. */
+typedef struct {
+  LabNode *node;
+  char *url;
+  char *ca_path; /* what clients pin */
+} LabLoginServer;
+
+LabLoginServer *lab_login_server_new(void);
+void lab_login_server_free(LabLoginServer *server);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(LabLoginServer, lab_login_server_free)
+
+/* register + login as user (password derived from it). */
+gboolean lab_register_and_login(LabNode *node, const char *user);
+
+G_END_DECLS

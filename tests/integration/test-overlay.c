@@ -1,0 +1,819 @@
+/* test-overlay.c: the overlay with real processes (issue 4's "done when").
+ *
+ * A login server and three bootstrap super nodes (SNs), each on its own loopback
+ * address 127.A.B.x (random A.B per run, so parallel runs never meet) with the same
+ * ports; ordinary nodes join them. Cases: five nodes join with an empty host cache and
+ * log in; a warm cache; a corrupt cache; an SN killed (links close) and an SN frozen
+ * (keep-alives go unanswered) with their clients re-attaching elsewhere; a live move of
+ * the SN link to tls443; UDP dropped (an SN without UDP) and only the web ports open,
+ * over TLS and over the WebSocket; a full SN redirecting; bad input of every kind at an
+ * SN that keeps serving; and, as root, a node whose login server is unreachable in its
+ * network namespace logging in through its SN. */
+#include "lab.h"
+
+#include <hark/wire.h>
+
+#include <glib/gstdio.h>
+#include <signal.h>
+#include <string.h>
+#include <unistd.h>
+
+#define SN_COUNT 3
+#define OVERLAY_PORT 33033
+#define JOIN_MS 15000
+#define FAILOVER_MS 10000
+
+typedef struct {
+  LabLoginServer *login;
+  char *net;          /* "127.A.B" */
+  guint16 web_tls;    /* tls443's ports on every SN: 443 and 80 as root */
+  guint16 web_http;
+  LabNode *sns[SN_COUNT];
+  guint users;        /* for unique user names */
+} Lab;
+
+static Lab lab;
+
+/* ---- configurations ----------------------------------------------------------------- */
+
+static char *
+sn_address(guint index)
+{
+  return g_strdup_printf("%s.%u", lab.net, 11 + index);
+}
+
+/* "{ host = ...; port = ...; transports = [...]; }, ..." for the SNs in indexes. */
+static char *
+bootstrap_of(const guint *indexes, guint n)
+{
+  GString *text = g_string_new(NULL);
+  for (guint i = 0; i < n; i++) {
+    g_autofree char *host = sn_address(indexes[i]);
+    g_string_append_printf(text, "%s{ host = \"%s\"; port = %u; transports = [ \"udp\", "
+                                 "\"tcp\", \"tls443\" ]; }",
+                           i > 0 ? ", " : "", host, OVERLAY_PORT);
+  }
+  return g_string_free(text, FALSE);
+}
+
+static char *
+main_bootstrap(void)
+{
+  static const guint all[SN_COUNT] = { 0, 1, 2 };
+  return bootstrap_of(all, SN_COUNT);
+}
+
+/* The plugins group for the given transports ("udp tcp tls443"), then ctl. */
+static char *
+plugins_of(const char *transports, guint16 tls_port, guint16 http_port)
+{
+  g_auto(GStrv) names = g_strsplit(transports, " ", -1);
+  GString *text = g_string_new("plugins: { load = (\n");
+  for (char **name = names; *name != NULL; name++) {
+    if (strcmp(*name, "tls443") == 0)
+      g_string_append_printf(text, "  { name = \"tls443\"; settings = { tls_port = %u; "
+                                   "http_port = %u; connect_timeout_ms = 2000; }; },\n",
+                             tls_port, http_port);
+    else
+      g_string_append_printf(text, "  { name = \"%s\"; },\n", *name);
+  }
+  g_string_append(text, "  { name = \"ctl\"; }\n); };\n");
+  return g_string_free(text, FALSE);
+}
+
+static char *
+login_section(void)
+{
+  return g_strdup_printf("login: { url = \"%s\"; ca = \"%s\"; };\n", lab.login->url,
+                         lab.login->ca_path);
+}
+
+/* An SN listening on address; extra goes into its supernode section. */
+static char *
+sn_config(const char *name, const char *address, const char *transports, const char *bootstrap,
+          const char *extra)
+{
+  g_autofree char *plugins = plugins_of(transports, lab.web_tls, lab.web_http);
+  g_autofree char *login = login_section();
+  return g_strdup_printf("node: { name = \"%s\"; supernode = true; };\n%s"
+                         "network: { listen = \"%s\"; port = %u; public_address = \"%s\";\n"
+                         "  keepalive = 2; keepalive_timeout = 2; handshake_timeout_ms = 1500;\n"
+                         "  bootstrap = ( %s ); };\n"
+                         "supernode: { min_uptime = 0; max_load = 10000; links = 2; %s };\n%s",
+                         name, plugins, address, OVERLAY_PORT, address, bootstrap,
+                         extra != NULL ? extra : "", login);
+}
+
+static char *
+client_config(const char *name, const char *transports, const char *bootstrap,
+              guint16 tls_port)
+{
+  g_autofree char *plugins = plugins_of(transports, tls_port, lab.web_http);
+  g_autofree char *login = login_section();
+  return g_strdup_printf("node: { name = \"%s\"; supernode = false; };\n%s"
+                         "network: { keepalive = 1; keepalive_timeout = 2;\n"
+                         "  join_race_delay_ms = 100; join_fallback_delay_ms = 500;\n"
+                         "  bootstrap = ( %s ); };\n%s",
+                         name, plugins, bootstrap, login);
+}
+
+/* ---- overlay state ------------------------------------------------------------------ */
+
+static JsonObject *
+overlay_of(LabNode *node)
+{
+  return lab_call(node, "overlay", NULL);
+}
+
+static const char *
+member_string(JsonObject *object, const char *name)
+{
+  return object != NULL ? json_object_get_string_member_with_default(object, name, NULL) : NULL;
+}
+
+/* The overlay object once pred(overlay, data) holds; NULL (test failed) otherwise. */
+typedef gboolean (*OverlayPredicate)(JsonObject *overlay, gconstpointer data);
+
+typedef struct {
+  LabNode *node;
+  OverlayPredicate pred;
+  gconstpointer data;
+  JsonObject *last;
+} OverlayWait;
+
+static gboolean
+overlay_holds(gpointer data)
+{
+  OverlayWait *wait = data;
+  g_clear_pointer(&wait->last, json_object_unref);
+  wait->last = overlay_of(wait->node);
+  return wait->last != NULL && wait->pred(wait->last, wait->data);
+}
+
+static JsonObject *
+wait_overlay(LabNode *node, OverlayPredicate pred, gconstpointer data, guint timeout_ms,
+             const char *what)
+{
+  OverlayWait wait = { node, pred, data, NULL };
+  if (hark_test_wait_for(overlay_holds, &wait, timeout_ms))
+    return wait.last;
+  g_autofree char *json = wait.last != NULL ? hark_test_json(wait.last) : g_strdup("none");
+  g_test_fail_printf("%s: not %s within %u ms; overlay: %s", node->name, what, timeout_ms, json);
+  hark_test_node_show_logs(node->node);
+  g_clear_pointer(&wait.last, json_object_unref);
+  return NULL;
+}
+
+static gboolean
+is_attached(JsonObject *overlay, gconstpointer data)
+{
+  if (g_strcmp0(member_string(overlay, "state"), "attached") != 0)
+    return FALSE;
+  JsonObject *sn = json_object_get_object_member(overlay, "sn");
+  return data == NULL || g_strcmp0(member_string(sn, "transport"), data) == 0;
+}
+
+static gboolean
+is_super(JsonObject *overlay, gconstpointer data)
+{
+  return g_strcmp0(member_string(overlay, "role"), "super") == 0 &&
+         json_array_get_length(json_object_get_array_member(overlay, "sn_links")) >=
+           GPOINTER_TO_UINT(data);
+}
+
+static gboolean
+attached_elsewhere(JsonObject *overlay, gconstpointer data)
+{
+  JsonObject *sn = is_attached(overlay, NULL) ? json_object_get_object_member(overlay, "sn") : NULL;
+  return sn != NULL && g_strcmp0(member_string(sn, "name"), data) != 0;
+}
+
+static JsonObject *
+wait_attached(LabNode *node, const char *transport)
+{
+  return wait_overlay(node, is_attached, transport, JOIN_MS, "attached");
+}
+
+static const char *
+sn_name_of(JsonObject *overlay)
+{
+  return member_string(json_object_get_object_member(overlay, "sn"), "name");
+}
+
+static gint64
+dropped(JsonObject *overlay, const char *counter)
+{
+  return json_object_get_int_member(json_object_get_object_member(overlay, "dropped"), counter);
+}
+
+/* Is user among the SN's clients (authenticated as that user)? */
+static gboolean
+serves_user(JsonObject *overlay, gconstpointer user)
+{
+  JsonArray *clients = json_object_get_array_member(overlay, "clients");
+  for (guint i = 0; clients != NULL && i < json_array_get_length(clients); i++)
+    if (g_strcmp0(member_string(json_array_get_object_element(clients, i), "user"), user) == 0)
+      return TRUE;
+  return FALSE;
+}
+
+static LabNode *
+sn_named(const char *name)
+{
+  for (guint i = 0; i < SN_COUNT; i++)
+    if (lab.sns[i] != NULL && g_strcmp0(lab.sns[i]->name, name) == 0)
+      return lab.sns[i];
+  return NULL;
+}
+
+static char *
+next_user(void)
+{
+  return g_strdup_printf("user%u", ++lab.users);
+}
+
+/* A started client that joined and logged in as a fresh user. */
+static LabNode *
+client_new(const char *name, const char *transports, const char *bootstrap, guint16 tls_port,
+           char **user)
+{
+  g_autofree char *config = client_config(name, transports, bootstrap, tls_port);
+  g_autoptr(LabNode) node = lab_node_new(name, config);
+  if (!lab_node_start(node))
+    return NULL;
+  g_autoptr(JsonObject) attached = wait_attached(node, NULL);
+  if (attached == NULL)
+    return NULL;
+  *user = next_user();
+  if (!lab_register_and_login(node, *user))
+    return NULL;
+  return g_steal_pointer(&node);
+}
+
+/* An SN started, logged in and serving with at least links SN links. */
+static LabNode *
+sn_new(const char *name, const char *address, const char *transports, const char *bootstrap,
+       const char *extra, guint links)
+{
+  g_autofree char *config = sn_config(name, address, transports, bootstrap, extra);
+  g_autoptr(LabNode) node = lab_node_new(name, config);
+  if (!lab_node_start(node))
+    return NULL;
+  g_autofree char *user = g_strdup_printf("%s-%s", name, lab.net + 4);
+  for (char *c = user; *c != '\0'; c++)
+    if (*c == '.')
+      *c = '-';
+  if (!lab_register_and_login(node, user))
+    return NULL;
+  g_autoptr(JsonObject) super =
+    wait_overlay(node, is_super, GUINT_TO_POINTER(links), JOIN_MS, "serving");
+  return super != NULL ? g_steal_pointer(&node) : NULL;
+}
+
+/* ---- the lab ---------------------------------------------------------------------- */
+
+static gboolean
+lab_up(void)
+{
+  lab.net = g_strdup_printf("127.%u.%u", g_random_int_range(1, 255), g_random_int_range(0, 255));
+  gboolean root = geteuid() == 0;
+  lab.web_tls = root ? 443 : hark_test_free_tcp_port();
+  lab.web_http = root ? 80 : hark_test_free_tcp_port();
+  lab.login = lab_login_server_new();
+  if (lab.login == NULL)
+    return FALSE;
+  g_autofree char *bootstrap = main_bootstrap();
+  for (guint i = 0; i < SN_COUNT; i++) {
+    g_autofree char *name = g_strdup_printf("sn%u", i + 1);
+    g_autofree char *address = sn_address(i);
+    lab.sns[i] = sn_new(name, address, "udp tcp tls443", bootstrap, NULL, 0);
+    if (lab.sns[i] == NULL)
+      return FALSE;
+  }
+  return TRUE;
+}
+
+static void
+lab_down(void)
+{
+  for (guint i = 0; i < SN_COUNT; i++)
+    g_clear_pointer(&lab.sns[i], lab_node_free);
+  g_clear_pointer(&lab.login, lab_login_server_free);
+  g_free(lab.net);
+}
+
+/* ---- cases -------------------------------------------------------------------------- */
+
+/* A STUN binding request answered with our own address, XOR-ed (RFC 5389 §15.2). */
+static void
+check_stun(const char *host)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GSocket) socket =
+    g_socket_new(G_SOCKET_FAMILY_IPV4, G_SOCKET_TYPE_DATAGRAM, G_SOCKET_PROTOCOL_UDP, &error);
+  g_autoptr(GInetAddress) loopback = g_inet_address_new_from_string("127.0.0.1");
+  g_autoptr(GSocketAddress) any = g_inet_socket_address_new(loopback, 0);
+  g_assert_true(g_socket_bind(socket, any, FALSE, &error));
+  g_autoptr(GSocketAddress) local = g_socket_get_local_address(socket, &error);
+  guint16 port = g_inet_socket_address_get_port(G_INET_SOCKET_ADDRESS(local));
+  guint8 request[20] = { 0x00, 0x01, 0x00, 0x00, 0x21, 0x12, 0xa4, 0x42 };
+  for (guint i = 8; i < 20; i++)
+    request[i] = (guint8)g_random_int();
+  g_autoptr(GInetAddress) sn = g_inet_address_new_from_string(host);
+  g_autoptr(GSocketAddress) to = g_inet_socket_address_new(sn, OVERLAY_PORT);
+  g_socket_set_timeout(socket, 5);
+  g_assert_cmpint(g_socket_send_to(socket, to, (const char *)request, sizeof request, NULL,
+                                   &error), ==, sizeof request);
+  guint8 answer[512];
+  gssize n = g_socket_receive(socket, (char *)answer, sizeof answer, NULL, &error);
+  g_assert_no_error(error);
+  g_assert_cmpint(n, >=, 32);
+  g_assert_cmpint(answer[0] << 8 | answer[1], ==, 0x0101); /* binding success */
+  g_assert_cmpmem(answer + 8, 12, request + 8, 12);         /* same transaction */
+  gboolean found = FALSE;
+  for (gssize at = 20; at + 4 <= n;) {
+    guint type = answer[at] << 8 | answer[at + 1];
+    guint length = answer[at + 2] << 8 | answer[at + 3];
+    if (type == 0x0020 && length == 8) { /* XOR-MAPPED-ADDRESS, IPv4 */
+      guint xport = (answer[at + 6] << 8 | answer[at + 7]) ^ 0x2112;
+      guint8 a[4];
+      for (guint i = 0; i < 4; i++)
+        a[i] = answer[at + 8 + i] ^ request[4 + i];
+      g_assert_cmpuint(xport, ==, port);
+      g_assert_cmpmem(a, 4, ((guint8[]){ 127, 0, 0, 1 }), 4);
+      found = TRUE;
+    }
+    at += 4 + ((length + 3) & ~3u);
+  }
+  g_assert_true(found);
+}
+
+static void
+test_supernodes(void)
+{
+  HARK_REQUIRE(lab.sns[SN_COUNT - 1] != NULL);
+  for (guint i = 0; i < SN_COUNT; i++) {
+    /* Each SN links to the others it knows from its bootstrap list. */
+    g_autoptr(JsonObject) overlay =
+      wait_overlay(lab.sns[i], is_super, GUINT_TO_POINTER(2), JOIN_MS, "linked to 2 SNs");
+    HARK_REQUIRE(overlay != NULL);
+  }
+  g_autofree char *host = sn_address(0);
+  check_stun(host);
+  g_autoptr(JsonObject) after = overlay_of(lab.sns[0]);
+  g_assert_cmpint(dropped(after, "stun_answered"), >=, 1);
+}
+
+static LabNode *five[5];
+static char *five_users[5];
+
+static void
+test_join_five(void)
+{
+  g_autofree char *bootstrap = main_bootstrap();
+  for (guint i = 0; i < 5; i++) {
+    g_autofree char *name = g_strdup_printf("node%u", i + 1);
+    five[i] = client_new(name, "udp tcp tls443", bootstrap, lab.web_tls, &five_users[i]);
+    HARK_REQUIRE(five[i] != NULL);
+  }
+  guint served = 0;
+  for (guint i = 0; i < 5; i++) {
+    g_autoptr(JsonObject) overlay = overlay_of(five[i]);
+    g_assert_cmpstr(member_string(json_object_get_object_member(overlay, "sn"), "transport"), ==,
+                    "tcp");
+    g_assert_cmpint(json_object_get_int_member(overlay, "host_cache"), >=, SN_COUNT);
+    LabNode *sn = sn_named(sn_name_of(overlay));
+    HARK_REQUIRE(sn != NULL);
+    /* The SN knows this client by the certificate it proved after logging in. */
+    g_autoptr(JsonObject) at_sn = wait_overlay(sn, serves_user, five_users[i], JOIN_MS,
+                                               "serving the user");
+    HARK_REQUIRE(at_sn != NULL);
+  }
+  for (guint i = 0; i < SN_COUNT; i++) {
+    g_autoptr(JsonObject) overlay = overlay_of(lab.sns[i]);
+    served += json_object_get_int_member(overlay, "client_count");
+  }
+  g_assert_cmpuint(served, ==, 5);
+}
+
+static void
+test_warm_cache(void)
+{
+  HARK_REQUIRE(five[0] != NULL);
+  HARK_REQUIRE(lab_node_restart(five[0]));
+  g_autoptr(JsonObject) overlay = wait_attached(five[0], NULL);
+  HARK_REQUIRE(overlay != NULL);
+  g_autofree char *log = hark_test_node_read_stderr(five[0]->node);
+  g_assert_nonnull(strstr(log, "first the way that worked: tcp"));
+  /* Logged in from the saved certificate: the SN knows the user without a password. */
+  LabNode *sn = sn_named(sn_name_of(overlay));
+  HARK_REQUIRE(sn != NULL);
+  g_autoptr(JsonObject) at_sn =
+    wait_overlay(sn, serves_user, five_users[0], JOIN_MS, "serving the user");
+  g_assert_nonnull(at_sn);
+}
+
+static void
+test_corrupt_cache(void)
+{
+  HARK_REQUIRE(five[1] != NULL);
+  g_autoptr(JsonObject) stopped = lab_call(five[1], "shutdown", NULL);
+  HARK_REQUIRE(hark_test_node_wait_exit(five[1]->node, LAB_EXIT_MS));
+  g_clear_pointer(&five[1]->ctl, hark_test_client_free);
+  g_autofree char *path = g_build_filename(five[1]->node->state_dir, "hostcache.json", NULL);
+  g_autofree char *corrupt = g_strconcat(path, ".corrupt", NULL);
+  g_autofree char *way = g_build_filename(five[1]->node->state_dir, "join.json", NULL);
+  g_assert_true(g_file_set_contents(path, "{\"version\": 1, \"entries\": [ {\"host\": 7", -1, NULL));
+  g_unlink(way); /* nothing but the bootstrap list to go on */
+  HARK_REQUIRE(lab_node_start(five[1]));
+  g_autoptr(JsonObject) overlay = wait_attached(five[1], NULL);
+  HARK_REQUIRE(overlay != NULL);
+  g_autofree char *log = hark_test_node_read_stderr(five[1]->node);
+  g_assert_nonnull(strstr(log, "hostcache.json"));
+  g_assert_true(g_file_test(corrupt, G_FILE_TEST_IS_REGULAR));
+  g_assert_cmpint(json_object_get_int_member(overlay, "host_cache"), >=, SN_COUNT);
+}
+
+/* Every one of the five whose SN was `name` is attached elsewhere, within the bound. */
+static void
+check_moved_away(const char *name, guint timeout_ms)
+{
+  for (guint i = 0; i < 5; i++) {
+    g_autoptr(JsonObject) overlay =
+      wait_overlay(five[i], attached_elsewhere, name, timeout_ms, "attached to another SN");
+    HARK_REQUIRE(overlay != NULL);
+    LabNode *sn = sn_named(sn_name_of(overlay));
+    HARK_REQUIRE(sn != NULL);
+    g_autoptr(JsonObject) at_sn =
+      wait_overlay(sn, serves_user, five_users[i], timeout_ms, "serving the user again");
+    HARK_REQUIRE(at_sn != NULL);
+  }
+}
+
+static void
+test_failover_killed(void)
+{
+  HARK_REQUIRE(five[2] != NULL);
+  g_autoptr(JsonObject) before = overlay_of(five[2]);
+  g_autofree char *name = g_strdup(sn_name_of(before));
+  LabNode *sn = sn_named(name);
+  HARK_REQUIRE(sn != NULL);
+  lab_node_kill(sn);
+  check_moved_away(name, FAILOVER_MS);
+  /* Back on its saved certificate, the SN serves again and links with the others. */
+  HARK_REQUIRE(lab_node_start(sn));
+  g_autoptr(JsonObject) again = wait_overlay(sn, is_super, GUINT_TO_POINTER(1), JOIN_MS,
+                                             "serving again");
+  g_assert_nonnull(again);
+}
+
+static void
+test_failover_frozen(void)
+{
+  HARK_REQUIRE(five[3] != NULL);
+  g_autoptr(JsonObject) before = overlay_of(five[3]);
+  g_autofree char *name = g_strdup(sn_name_of(before));
+  LabNode *sn = sn_named(name);
+  HARK_REQUIRE(sn != NULL);
+  /* A frozen SN keeps its sockets open: only the missed keep-alive (1 s + 2 s) tells. */
+  g_subprocess_send_signal(sn->node->process, SIGSTOP);
+  check_moved_away(name, FAILOVER_MS);
+  g_subprocess_send_signal(sn->node->process, SIGCONT);
+  g_autoptr(JsonObject) after = overlay_of(five[3]);
+  g_assert_cmpstr(sn_name_of(after), !=, name);
+}
+
+static void
+test_transport_switch(void)
+{
+  HARK_REQUIRE(five[4] != NULL);
+  g_autoptr(JsonObject) before = overlay_of(five[4]);
+  HARK_REQUIRE(before != NULL);
+  g_autofree char *name = g_strdup(sn_name_of(before));
+  g_autoptr(JsonObject) moved = lab_call(five[4], "transport", lab_args("name", "tls443", NULL));
+  HARK_REQUIRE(moved != NULL);
+  g_autoptr(JsonObject) after = overlay_of(five[4]);
+  g_assert_true(is_attached(after, "tls443"));
+  g_assert_cmpstr(sn_name_of(after), ==, name); /* the same SN, another transport */
+  g_autoptr(JsonObject) whoami = lab_call(five[4], "whoami", NULL);
+  g_assert_cmpstr(member_string(whoami, "user"), ==, five_users[4]);
+  LabNode *sn = sn_named(name);
+  g_autoptr(JsonObject) at_sn = wait_overlay(sn, serves_user, five_users[4], JOIN_MS,
+                                             "serving the user over tls443");
+  g_assert_nonnull(at_sn);
+  g_autoptr(JsonObject) refused = lab_ask(five[4], "transport", lab_args("name", "tls443", NULL));
+  g_assert_cmpstr(hark_test_answer_error_code(refused), ==, "failed");
+}
+
+static void
+test_udp_blocked(void)
+{
+  g_autofree char *address = g_strdup_printf("%s.%u", lab.net, 31);
+  g_autofree char *bootstrap = main_bootstrap();
+  g_autoptr(LabNode) sn = sn_new("sn-noudp", address, "tcp tls443", bootstrap, NULL, 1);
+  HARK_REQUIRE(sn != NULL);
+  g_autofree char *only = g_strdup_printf("{ host = \"%s\"; port = %u; transports = [ \"udp\", "
+                                          "\"tcp\" ]; }", address, OVERLAY_PORT);
+  g_autofree char *user = NULL;
+  g_autoptr(LabNode) node = client_new("behind-udp-block", "udp tcp", only, lab.web_tls, &user);
+  HARK_REQUIRE(node != NULL);
+  g_autoptr(JsonObject) overlay = overlay_of(node);
+  g_assert_true(is_attached(overlay, "tcp"));
+  g_assert_cmpstr(sn_name_of(overlay), ==, "sn-noudp");
+  /* Remembered: the next join does not wait for UDP. */
+  HARK_REQUIRE(lab_node_restart(node));
+  g_autoptr(JsonObject) again = wait_attached(node, "tcp");
+  HARK_REQUIRE(again != NULL);
+  g_autofree char *way_path = g_build_filename(node->node->state_dir, "join.json", NULL);
+  g_autofree char *way = NULL;
+  g_assert_true(g_file_get_contents(way_path, &way, NULL, NULL));
+  g_assert_nonnull(strstr(way, "\"udp_answered\" : false"));
+}
+
+static void
+test_web_only(void)
+{
+  g_autofree char *address = g_strdup_printf("%s.%u", lab.net, 32);
+  g_autofree char *bootstrap = main_bootstrap();
+  g_autoptr(LabNode) sn = sn_new("sn-web", address, "tls443", bootstrap, NULL, 1);
+  HARK_REQUIRE(sn != NULL);
+  g_autofree char *only = g_strdup_printf("{ host = \"%s\"; port = %u; transports = [ \"udp\", "
+                                          "\"tcp\", \"tls443\" ]; }", address, OVERLAY_PORT);
+  g_autofree char *user = NULL;
+  g_autoptr(LabNode) tls = client_new("web-tls", "udp tcp tls443", only, lab.web_tls, &user);
+  HARK_REQUIRE(tls != NULL);
+  g_autoptr(JsonObject) overlay = overlay_of(tls);
+  g_assert_true(is_attached(overlay, "tls443"));
+  g_assert_cmpint(json_object_get_int_member(json_object_get_object_member(overlay, "sn"),
+                                             "port"), ==, OVERLAY_PORT);
+  /* TLS on the web port closed too (as an HTTP proxy would): the WebSocket on port 80. */
+  guint16 closed = hark_test_free_tcp_port();
+  g_autofree char *user2 = NULL;
+  g_autoptr(LabNode) ws = client_new("web-ws", "udp tcp tls443", only, closed, &user2);
+  HARK_REQUIRE(ws != NULL);
+  g_autoptr(JsonObject) over_ws = overlay_of(ws);
+  g_assert_true(is_attached(over_ws, "tls443"));
+  g_autoptr(JsonObject) at_sn = wait_overlay(sn, serves_user, user2, JOIN_MS, "serving web-ws");
+  g_assert_nonnull(at_sn);
+}
+
+static void
+test_redirect(void)
+{
+  g_autofree char *address = g_strdup_printf("%s.%u", lab.net, 33);
+  g_autofree char *bootstrap = main_bootstrap();
+  g_autoptr(LabNode) sn =
+    sn_new("sn-small", address, "udp tcp tls443", bootstrap, "max_clients = 1;", 1);
+  HARK_REQUIRE(sn != NULL);
+  g_autofree char *only = g_strdup_printf("{ host = \"%s\"; port = %u; transports = [ \"tcp\" ]; }",
+                                          address, OVERLAY_PORT);
+  g_autofree char *user1 = NULL, *user2 = NULL;
+  g_autoptr(LabNode) first = client_new("first", "tcp", only, lab.web_tls, &user1);
+  HARK_REQUIRE(first != NULL);
+  g_assert_cmpstr(sn_name_of(overlay_of(first)), ==, "sn-small");
+  g_autoptr(LabNode) second = client_new("second", "tcp", only, lab.web_tls, &user2);
+  HARK_REQUIRE(second != NULL);
+  g_autoptr(JsonObject) overlay = overlay_of(second);
+  g_assert_cmpstr(sn_name_of(overlay), !=, "sn-small");
+  g_autoptr(JsonObject) at_small = overlay_of(sn);
+  g_assert_cmpint(dropped(at_small, "redirected"), >=, 1);
+  g_assert_cmpint(json_object_get_int_member(at_small, "client_count"), ==, 1);
+}
+
+/* ---- bad input ------------------------------------------------------------------------ */
+
+static GSocketConnection *
+tcp_to(const char *host, guint16 port)
+{
+  g_autoptr(GSocketClient) client = g_socket_client_new();
+  g_socket_client_set_timeout(client, 5);
+  g_autoptr(GError) error = NULL;
+  GSocketConnection *connection = g_socket_client_connect_to_host(client, host, port, NULL, &error);
+  g_assert_no_error(error);
+  return connection;
+}
+
+static gboolean
+accept_any(GTlsConnection *conn, GTlsCertificate *cert, GTlsCertificateFlags errors, gpointer data)
+{
+  return TRUE;
+}
+
+/* A TLS 1.3 client without a certificate (GIO's, not ours), for speaking bad frames. */
+static GIOStream *
+tls_to(const char *host, guint16 port)
+{
+  g_autoptr(GSocketConnection) tcp = tcp_to(host, port);
+  g_autoptr(GError) error = NULL;
+  GIOStream *tls = g_tls_client_connection_new(G_IO_STREAM(tcp), NULL, &error);
+  g_assert_no_error(error);
+  g_signal_connect(tls, "accept-certificate", G_CALLBACK(accept_any), NULL);
+  g_tls_connection_handshake(G_TLS_CONNECTION(tls), NULL, &error);
+  g_assert_no_error(error);
+  return tls;
+}
+
+static void
+send_frame(GIOStream *stream, guint32 length, gconstpointer data, gsize size)
+{
+  guint8 header[4] = { length >> 24, length >> 16, length >> 8, length };
+  GOutputStream *out = g_io_stream_get_output_stream(stream);
+  g_output_stream_write_all(out, header, 4, NULL, NULL, NULL);
+  if (size > 0)
+    g_output_stream_write_all(out, data, size, NULL, NULL, NULL);
+  g_output_stream_flush(out, NULL, NULL);
+}
+
+static void
+send_message(GIOStream *stream, guint16 type, GVariant *body)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GBytes) bytes = hark_wire_encode(type, 1, body, &error);
+  g_assert_no_error(error);
+  gsize size;
+  gconstpointer data = g_bytes_get_data(bytes, &size);
+  send_frame(stream, (guint32)size, data, size);
+}
+
+typedef struct {
+  const char *counter;
+  gint64 above;
+} CounterAbove;
+
+static gboolean
+counter_above(JsonObject *overlay, gconstpointer data)
+{
+  const CounterAbove *want = data;
+  return dropped(overlay, want->counter) > want->above;
+}
+
+static void
+expect_counter_rise(LabNode *sn, JsonObject *before, const char *counter)
+{
+  CounterAbove want = { counter, dropped(before, counter) };
+  g_autoptr(JsonObject) after = wait_overlay(sn, counter_above, &want, 5000, counter);
+  g_assert_nonnull(after);
+}
+
+static void
+test_bad_input(void)
+{
+  LabNode *sn = lab.sns[0];
+  HARK_REQUIRE(sn != NULL && sn->ctl != NULL);
+  g_autofree char *host = sn_address(0);
+  g_autoptr(JsonObject) before = overlay_of(sn);
+
+  /* Not TLS at all. */
+  g_autoptr(GSocketConnection) junk = tcp_to(host, OVERLAY_PORT);
+  g_output_stream_write_all(g_io_stream_get_output_stream(G_IO_STREAM(junk)),
+                            "GET / HTTP/1.0\r\n\r\n", 18, NULL, NULL, NULL);
+  /* Slow-loris: connects and says nothing; dropped after handshake_timeout_ms. */
+  g_autoptr(GSocketConnection) silent = tcp_to(host, OVERLAY_PORT);
+  expect_counter_rise(sn, before, "handshake_failures");
+
+  /* TLS, then messages before JOIN, an undecodable frame and an oversized one. */
+  g_autoptr(GIOStream) early = tls_to(host, OVERLAY_PORT);
+  send_message(early, HARK_MSG_SN_LIST, g_variant_new_parsed("(@a(sqas) [],)"));
+  expect_counter_rise(sn, before, "unauthenticated");
+  send_frame(early, 6, "\x01\x00\x63\x00\x00\x00", 6);
+  expect_counter_rise(sn, before, "undecodable");
+  send_frame(early, 10 * 1024 * 1024, NULL, 0);
+  expect_counter_rise(sn, before, "bad_frames");
+
+  /* A flood of UDP junk: dropped and counted. */
+  g_autoptr(GSocket) udp =
+    g_socket_new(G_SOCKET_FAMILY_IPV4, G_SOCKET_TYPE_DATAGRAM, G_SOCKET_PROTOCOL_UDP, NULL);
+  g_autoptr(GInetAddress) address = g_inet_address_new_from_string(host);
+  g_autoptr(GSocketAddress) to = g_inet_socket_address_new(address, OVERLAY_PORT);
+  for (guint i = 0; i < 500; i++)
+    g_socket_send_to(udp, to, "flood", 5, NULL, NULL);
+  expect_counter_rise(sn, before, "bad_datagrams");
+  g_autoptr(JsonObject) after = overlay_of(sn);
+  JsonObject *udp_stats =
+    json_object_get_object_member(json_object_get_object_member(after, "transports"), "udp");
+  g_assert_cmpint(json_object_get_int_member(udp_stats, "dropped"), >, 0);
+
+  /* And it still serves: a new node joins it and logs in. */
+  static const guint first[] = { 0 };
+  g_autofree char *bootstrap = bootstrap_of(first, 1);
+  g_autofree char *user = NULL;
+  g_autoptr(LabNode) node = client_new("after-the-flood", "udp tcp", bootstrap, lab.web_tls, &user);
+  g_assert_nonnull(node);
+}
+
+/* ---- login through the SN --------------------------------------------------------------- */
+
+static gboolean
+run_ip(const char *command)
+{
+  g_auto(GStrv) argv = g_strsplit(command, " ", -1);
+  g_autofree char *out = NULL, *err = NULL;
+  int status = hark_test_run((const char *const *)argv, &out, &err, 10000);
+  if (status != 0)
+    g_test_message("%s: %s", command, err);
+  return status == 0;
+}
+
+static gboolean
+is_logged_in_via_sn(JsonObject *state, gconstpointer data)
+{
+  JsonObject *login = json_object_get_object_member(state, "login");
+  return g_strcmp0(member_string(login, "path"), "super node") == 0;
+}
+
+static void
+test_login_tunnel(void)
+{
+  if (geteuid() != 0) {
+    g_test_skip("needs root for a network namespace");
+    return;
+  }
+  /* The node lives in a namespace with a veth to the SN: 127.0.0.1, where the login
+   * server is, is the namespace's own loopback there, and nothing listens on it. */
+  guint tag = g_random_int_range(0, 0xffff);
+  g_autofree char *ns = g_strdup_printf("hark-ovl-%04x", tag);
+  g_autofree char *outer = g_strdup_printf("hov%04xa", tag);
+  g_autofree char *inner = g_strdup_printf("hov%04xb", tag);
+  g_autofree char *net = g_strdup_printf("10.%u.%u", 200 + (tag >> 12), tag & 0xff);
+  g_autofree char *sn_host = g_strdup_printf("%s.1", net);
+  g_autofree char *c1 = g_strdup_printf("ip netns add %s", ns);
+  g_autofree char *c2 = g_strdup_printf("ip link add %s type veth peer name %s", outer, inner);
+  g_autofree char *c3 = g_strdup_printf("ip link set %s netns %s", inner, ns);
+  g_autofree char *c4 = g_strdup_printf("ip addr add %s.1/24 dev %s", net, outer);
+  g_autofree char *c5 = g_strdup_printf("ip link set %s up", outer);
+  g_autofree char *c6 = g_strdup_printf("ip -n %s addr add %s.2/24 dev %s", ns, net, inner);
+  g_autofree char *c7 = g_strdup_printf("ip -n %s link set %s up", ns, inner);
+  g_autofree char *c8 = g_strdup_printf("ip -n %s link set lo up", ns);
+  gboolean up = run_ip(c1) && run_ip(c2) && run_ip(c3) && run_ip(c4) && run_ip(c5) &&
+                run_ip(c6) && run_ip(c7) && run_ip(c8);
+  g_autoptr(LabNode) sn = NULL;
+  g_autoptr(LabNode) node = NULL;
+  if (up) {
+    g_autofree char *bootstrap = main_bootstrap();
+    sn = sn_new("sn-gateway", sn_host, "udp tcp", bootstrap, NULL, 1);
+  }
+  if (sn != NULL) {
+    g_autofree char *only = g_strdup_printf("{ host = \"%s\"; port = %u; transports = [ \"udp\", "
+                                            "\"tcp\" ]; }", sn_host, OVERLAY_PORT);
+    g_autofree char *config = client_config("in-a-namespace", "udp tcp", only, lab.web_tls);
+    node = lab_node_new("in-a-namespace", config);
+    g_autofree char *wrapper = g_strdup_printf("ip netns exec %s", ns);
+    g_setenv("HARK_TEST_WRAPPER", wrapper, TRUE);
+    g_setenv("HARK_TEST_TIMEOUT_SCALE", "1", TRUE);
+    gboolean started = lab_node_start(node);
+    g_unsetenv("HARK_TEST_WRAPPER");
+    g_unsetenv("HARK_TEST_TIMEOUT_SCALE");
+    g_autoptr(JsonObject) attached = started ? wait_attached(node, "tcp") : NULL;
+    g_autofree char *user = next_user();
+    if (attached != NULL && lab_register_and_login(node, user)) {
+      g_autoptr(JsonObject) state =
+        wait_overlay(node, is_logged_in_via_sn, NULL, 100, "logged in through the SN");
+      (void)state;
+      g_autoptr(JsonObject) whole = lab_call(node, "state", NULL);
+      g_assert_true(whole != NULL && is_logged_in_via_sn(whole, NULL));
+      g_autoptr(JsonObject) at_sn = wait_overlay(sn, serves_user, user, JOIN_MS, "serving it");
+      g_assert_nonnull(at_sn);
+      g_autofree char *log = hark_test_node_read_stderr(node->node);
+      g_assert_nonnull(strstr(log, "trying through the super node"));
+    } else {
+      g_test_fail_printf("the node in the namespace did not join and log in");
+    }
+  } else {
+    g_test_fail_printf("cannot build the namespace %s or its SN", ns);
+  }
+  g_clear_pointer(&node, lab_node_free);
+  g_clear_pointer(&sn, lab_node_free);
+  g_autofree char *d1 = g_strdup_printf("ip link del %s", outer);
+  g_autofree char *d2 = g_strdup_printf("ip netns del %s", ns);
+  run_ip(d1);
+  run_ip(d2);
+}
+
+int
+main(int argc, char **argv)
+{
+  g_test_init(&argc, &argv, NULL);
+  g_test_set_nonfatal_assertions();
+  gboolean up = lab_up();
+  if (!up)
+    g_test_message("the lab did not come up; every case fails");
+  g_test_add_func("/overlay/supernodes", test_supernodes);
+  g_test_add_func("/overlay/join-five", test_join_five);
+  g_test_add_func("/overlay/warm-cache", test_warm_cache);
+  g_test_add_func("/overlay/corrupt-cache", test_corrupt_cache);
+  g_test_add_func("/overlay/failover-killed", test_failover_killed);
+  g_test_add_func("/overlay/failover-frozen", test_failover_frozen);
+  g_test_add_func("/overlay/transport-switch", test_transport_switch);
+  g_test_add_func("/overlay/udp-blocked", test_udp_blocked);
+  g_test_add_func("/overlay/web-only", test_web_only);
+  g_test_add_func("/overlay/redirect", test_redirect);
+  g_test_add_func("/overlay/bad-input", test_bad_input);
+  g_test_add_func("/overlay/login-tunnel", test_login_tunnel);
+  int status = g_test_run();
+  for (guint i = 0; i < 5; i++) {
+    g_clear_pointer(&five[i], lab_node_free);
+    g_free(five_users[i]);
+  }
+  lab_down();
+  return status;
+}
