@@ -4,6 +4,7 @@
 #include <sys/socket.h>
 
 #include "stun.h"
+#include "test-bytes.h"
 
 /* RFC 5769 2.1: a request with SOFTWARE, PRIORITY, ICE-CONTROLLED, USERNAME (padded
  * with spaces), MESSAGE-INTEGRITY and FINGERPRINT. */
@@ -250,10 +251,7 @@ test_malformed_variants(void)
 static GBytes *
 patched_request(gsize offset, guint8 value)
 {
-  guint8 copy[sizeof rfc5769_request];
-  memcpy(copy, rfc5769_request, sizeof copy);
-  copy[offset] = value;
-  return g_bytes_new(copy, sizeof copy);
+  return hark_test_bytes_patched(rfc5769_request, sizeof rfc5769_request, offset, value);
 }
 
 static void
