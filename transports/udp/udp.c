@@ -16,6 +16,7 @@
 /* Buckets of sources that have been quiet long enough to be full again carry no
  * information, so they are forgotten once there are this many. */
 #define MAX_BUCKETS 4096
+#define OVERFLOW_BUCKET "*"
 
 typedef struct {
   double tokens;
@@ -190,9 +191,17 @@ take_token(Udp *udp, GSocketAddress *from)
   gint64 now = g_get_monotonic_time();
   double burst = 2 * udp->max_per_second;
   Bucket *bucket = g_hash_table_lookup(udp->buckets, key);
+  if (bucket == NULL && g_hash_table_size(udp->buckets) >= MAX_BUCKETS) {
+    g_hash_table_foreach_remove(udp->buckets, bucket_is_full_again, udp);
+    /* Still full: a flood from many (likely spoofed) addresses. New sources then share
+     * one bucket, so memory stays bounded and sources already known keep theirs. */
+    if (g_hash_table_size(udp->buckets) >= MAX_BUCKETS) {
+      g_free(key);
+      key = g_strdup(OVERFLOW_BUCKET);
+      bucket = g_hash_table_lookup(udp->buckets, key);
+    }
+  }
   if (bucket == NULL) {
-    if (g_hash_table_size(udp->buckets) >= MAX_BUCKETS)
-      g_hash_table_foreach_remove(udp->buckets, bucket_is_full_again, udp);
     bucket = g_new(Bucket, 1);
     bucket->tokens = burst;
     bucket->refilled_us = now;
