@@ -47,6 +47,7 @@ struct _Peer {
   HarkLink *link;
   PeerKind kind;
   char *name;            /* from JOIN / JOIN_OK */
+  char *host;            /* an SN peer's address as it announces it (links come from any) */
   guint16 port;          /* an SN peer's overlay port (from its JOIN or the join target) */
   char **transports;     /* an SN peer's transports */
   gint64 since;          /* monotonic µs of the JOIN */

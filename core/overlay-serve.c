@@ -262,7 +262,7 @@ linked_to(HarkOverlay *overlay, const char *host, guint16 port)
   while (g_hash_table_iter_next(&iter, NULL, &value)) {
     Peer *peer = value;
     if ((peer->kind == PEER_SN || peer->kind == PEER_OPENED) && peer->port == port &&
-        g_strcmp0(hark_link_get_peer_host(peer->link), host) == 0)
+        g_strcmp0(peer->host, host) == 0)
       return TRUE;
   }
   return FALSE;
@@ -270,6 +270,7 @@ linked_to(HarkOverlay *overlay, const char *host, guint16 port)
 
 typedef struct {
   HarkOverlay *overlay;
+  char *host;
   guint16 port;
 } SnLinkOpen;
 
@@ -279,6 +280,7 @@ on_sn_link_opened(HarkLink *link, GError *error, gpointer data)
   SnLinkOpen *open = data;
   HarkOverlay *overlay = open->overlay;
   guint16 port = open->port;
+  g_autofree char *host = open->host;
   g_free(open);
   if (link == NULL) {
     g_debug("SN link failed: %s", error->message);
@@ -290,6 +292,7 @@ on_sn_link_opened(HarkLink *link, GError *error, gpointer data)
     return;
   }
   Peer *peer = hark_overlay_add_peer(overlay, link, PEER_OPENED);
+  peer->host = g_steal_pointer(&host);
   peer->port = port;
 }
 
@@ -332,6 +335,7 @@ maintain_sn_links(HarkOverlay *overlay)
       continue;
     SnLinkOpen *open = g_new0(SnLinkOpen, 1);
     open->overlay = overlay;
+    open->host = g_strdup(entry->host);
     open->port = entry->port;
     g_debug("linking to the SN at %s:%u over %s", entry->host, entry->port, reg->name);
     iface->open(reg->instance, entry->host, entry->port, NULL, on_sn_link_opened, open);
@@ -347,6 +351,7 @@ hark_overlay_sn_link_up(HarkOverlay *overlay, Peer *peer)
   g_variant_builder_add(&dict, "{sv}", "name",
                         g_variant_new_string(overlay->node->config->node_name));
   g_variant_builder_add(&dict, "{sv}", "as", g_variant_new_string("peer"));
+  g_variant_builder_add(&dict, "{sv}", "host", g_variant_new_string(overlay->public_host));
   g_variant_builder_add(&dict, "{sv}", "port", g_variant_new_uint16(overlay->node->config->port));
   g_auto(GStrv) transports = hark_overlay_own_transports(overlay);
   g_variant_builder_add(&dict, "{sv}", "transports",
@@ -466,6 +471,7 @@ static void
 accept_sn_peer(HarkOverlay *overlay, Peer *peer, GVariant *dict, guint64 id)
 {
   const HarkDeviceCertificate *cert = hark_link_get_peer_certificate(peer->link);
+  const char *host = NULL; /* as it announces itself: links come from any local address */
   guint16 port = 0;
   g_autofree const char **transports = NULL;
   const char *refused = NULL;
@@ -473,9 +479,10 @@ accept_sn_peer(HarkOverlay *overlay, Peer *peer, GVariant *dict, guint64 id)
     refused = "an SN link needs a device certificate";
   else if (same_device(overlay, cert))
     refused = "that is this node itself";
-  else if (!g_variant_lookup(dict, "port", "q", &port) || port == 0 ||
+  else if (!g_variant_lookup(dict, "host", "&s", &host) || !hark_config_is_host(host) ||
+           !g_variant_lookup(dict, "port", "q", &port) || port == 0 ||
            !g_variant_lookup(dict, "transports", "^a&s", &transports))
-    refused = "a peer JOIN needs port and transports";
+    refused = "a peer JOIN needs host, port and transports";
   if (refused != NULL) {
     hark_overlay_send_error(peer, id, 400, refused);
     hark_overlay_note_drop(overlay, &overlay->counters.unexpected, "SN link from %s:%u: %s",
@@ -491,12 +498,11 @@ accept_sn_peer(HarkOverlay *overlay, Peer *peer, GVariant *dict, guint64 id)
   peer->port = port;
   peer->transports = g_strdupv((char **)transports);
   hark_link_send(peer->link, HARK_MSG_JOIN_OK, id, join_ok_body(overlay, peer), NULL);
-  hark_host_cache_seen(overlay->cache, hark_link_get_peer_host(peer->link), port,
-                       (const char *const *)peer->transports, -1,
+  peer->host = g_strdup(host);
+  hark_host_cache_seen(overlay->cache, host, port, (const char *const *)peer->transports, -1,
                        g_get_real_time() / G_USEC_PER_SEC);
   hark_overlay_save_cache(overlay);
-  g_message("linked with the SN %s (user %s) at %s:%u", peer->name, cert->user,
-            hark_link_get_peer_host(peer->link), port);
+  g_message("linked with the SN %s (user %s) at %s:%u", peer->name, cert->user, host, port);
 }
 
 static void

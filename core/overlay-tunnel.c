@@ -342,13 +342,28 @@ socks_drop(SocksStream *stream)
   g_ptr_array_remove(stream->client->streams, stream);
 }
 
+/* Both replies are tiny and go to loopback: written at once. */
+static void
+socks_write(SocksStream *stream, const guint8 *bytes, gsize size)
+{
+  g_output_stream_write_all(g_io_stream_get_output_stream(G_IO_STREAM(stream->connection)), bytes,
+                            size, NULL, NULL, NULL);
+}
+
+/* The method chosen: 0 (no authentication) or 0xff (none acceptable). */
+static void
+socks_choose(SocksStream *stream, guint8 method)
+{
+  const guint8 reply[2] = { 5, method };
+  socks_write(stream, reply, sizeof reply);
+}
+
 static void
 socks_reply(SocksStream *stream, guint8 code)
 {
   /* VER, REP, RSV, ATYP=IPv4, 0.0.0.0:0: GIO ignores the bound address. */
-  guint8 reply[10] = { 5, code, 0, 1 };
-  g_output_stream_write_all(g_io_stream_get_output_stream(G_IO_STREAM(stream->connection)), reply,
-                            code == 0xff ? 2 : sizeof reply, NULL, NULL, NULL);
+  const guint8 reply[10] = { 5, code, 0, 1 };
+  socks_write(stream, reply, sizeof reply);
 }
 
 static void socks_read_more(SocksStream *stream);
@@ -418,7 +433,7 @@ on_socks_read(GObject *source, GAsyncResult *result, gpointer data)
       return;
     }
     gboolean no_auth = b[0] == 5 && memchr(b + 2, 0, b[1]) != NULL;
-    socks_reply(stream, no_auth ? 0 : 0xff);
+    socks_choose(stream, no_auth ? 0 : 0xff);
     if (!no_auth) {
       socks_drop(stream);
       return;

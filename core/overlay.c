@@ -145,6 +145,7 @@ hark_overlay_drop_peer(HarkOverlay *overlay, Peer *peer, const char *why)
     overlay->handshaking--;
   hark_link_free(peer->link);
   g_free(peer->name);
+  g_free(peer->host);
   g_strfreev(peer->transports);
   g_free(peer);
 }
