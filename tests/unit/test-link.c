@@ -638,7 +638,7 @@ test_free_in_callback(Fixture *f, gconstpointer data)
   pair_clear(&p);
 }
 
-/* ---- the tcp transport ------------------------------------------------------------------------ */
+/* ---- the tcp transport ------------------------------------------------------------------- */
 
 static const char *
 plugin_dir(void)
