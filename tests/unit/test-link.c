@@ -2,7 +2,8 @@
  * nodes' device certificates checked against the pinned CA, messages both ways, an
  * opener that proves its certificate later (and one that cannot), a peer from another
  * CA, broken framing, a peer that stalls the handshake or does not read, nodes without
- * credentials; and the tcp transport plugin opening links over 127.0.0.1.
+ * credentials or without an overlay, a handler that frees its link, a link over a pipe;
+ * and the tcp transport plugin opening links over 127.0.0.1.
  *
  * Nodes are "logged in" without a login server: the test's CA issues a certificate for
  * the node's identity and leaves it as certificate.pem in the state directory, which the
@@ -611,6 +612,25 @@ test_no_credentials(Fixture *f, gconstpointer data)
   close(fds[0]);
 }
 
+/* A node with credentials but no overlay to take accepted links closes them. */
+static void
+test_no_overlay(Fixture *f, gconstpointer data)
+{
+  HarkNode *sn = make_node(f, "sn", f->ca_path, f->ca, NULL);
+  hark_node_set_network_handlers(sn, NULL, NULL, NULL);
+  int fds[2];
+  g_assert_cmpint(socketpair(AF_UNIX, SOCK_STREAM, 0, fds), ==, 0);
+  g_autoptr(GError) error = NULL;
+  g_assert_null(hark_link_new_for_stream(hark_node_get_context(sn), "test",
+                                         stream_from_fd(fds[1]), FALSE, "x", 1, &error));
+  g_assert_error(error, HARK_LINK_ERROR, HARK_LINK_ERROR_CLOSED);
+  for (int i = 0; i < 10; i++)
+    iterate();
+  char buffer[8];
+  g_assert_cmpint(read(fds[0], buffer, sizeof buffer), ==, 0); /* closed */
+  close(fds[0]);
+}
+
 /* A handler may free its link from inside any callback. */
 static void
 free_in_message(HarkLink *link, const HarkWireMessage *message, gpointer data)
@@ -914,6 +934,7 @@ main(int argc, char **argv)
   ADD("/link/handshake-timeout", test_handshake_timeout, NULL);
   ADD("/link/backlog", test_backlog, NULL);
   ADD("/link/no-credentials", test_no_credentials, NULL);
+  ADD("/link/no-overlay", test_no_overlay, NULL);
   ADD("/link/free-in-callback", test_free_in_callback, NULL);
   ADD("/link/pipe", test_pipe_link, NULL);
   ADD("/tcp/link", test_tcp_link, NULL);
