@@ -1,0 +1,738 @@
+/* link.c: HarkLink (hark/link.h): the life of a link between two nodes, its framing
+ * (a 4-byte big-endian length, then one hark/wire.h message) and the two byte pumps
+ * under it: a GIOStream of the transport's (async reads and a write queue on the
+ * node's main context) or a pipe the transport feeds. Both pumps drive the same TLS
+ * engine (link-tls.c over two memory BIOs); only where the bytes come from and go to
+ * differs.
+ *
+ * Lifetime: the link is reference counted inside libhark. The user holds one
+ * reference (dropped by hark_link_free); every async operation and source in flight
+ * holds another, so a callback that frees the link, or an operation that completes
+ * after hark_link_free, never touches freed memory. After hark_link_free no handler is
+ * called. */
+#include "link-private.h"
+#include "openssl-errors.h"
+
+#include <string.h>
+
+#include <openssl/err.h>
+
+G_DEFINE_QUARK(hark-link-error-quark, hark_link_error)
+
+#define READ_CHUNK 16384
+#define FRAME_HEADER 4
+/* How long queued bytes may take to go out after a close before they are dropped. */
+#define CLOSE_FLUSH_MS 2000
+#define DROP_LOG_INTERVAL_US (10 * G_USEC_PER_SEC)
+
+static void advance(HarkLink *link);
+static void run_tls(HarkLink *link);
+static void write_next(HarkLink *link);
+static void maybe_close_stream(HarkLink *link);
+
+static HarkLink *
+link_ref(HarkLink *link)
+{
+  link->refs++;
+  return link;
+}
+
+static void
+link_unref(HarkLink *link)
+{
+  g_assert(link->refs > 0);
+  if (--link->refs > 0)
+    return;
+  /* Every source and operation holds a reference, so none is left now. */
+  g_assert(link->handshake_timer == NULL && link->flush_timer == NULL);
+  SSL_free(link->ssl); /* and its BIOs */
+  SSL_CTX_free(link->ssl_ctx);
+  g_free(link->ca_pem);
+  g_clear_pointer(&link->peer_certificate, hark_device_certificate_free);
+  g_byte_array_unref(link->plaintext);
+  g_clear_error(&link->close_error);
+  g_clear_object(&link->stream);
+  g_clear_object(&link->read_cancellable);
+  g_clear_object(&link->write_cancellable);
+  g_free(link->read_buffer);
+  g_clear_pointer(&link->writing, g_bytes_unref);
+  g_clear_pointer(&link->to_write, g_byte_array_unref);
+  g_main_context_unref(link->main_context);
+  g_free(link->transport);
+  g_free(link->peer_host);
+  g_free(link);
+}
+
+static void
+destroy_source(GSource **source)
+{
+  if (*source == NULL)
+    return;
+  GSource *s = g_steal_pointer(source);
+  g_source_destroy(s);
+  g_source_unref(s);
+}
+
+/* A source on the node's context whose callback gets the link; it holds a reference. */
+static GSource *
+attach_source(HarkLink *link, GSource *source, GSourceFunc callback)
+{
+  g_source_set_callback(source, callback, link_ref(link), (GDestroyNotify)link_unref);
+  g_source_attach(source, link->main_context);
+  return source;
+}
+
+/* ---- the end ------------------------------------------------------------------------ */
+
+static gboolean
+deliver_closed(gpointer data)
+{
+  HarkLink *link = data;
+  if (!link->freed && link->handler.closed != NULL)
+    link->handler.closed(link, link->close_error, link->user_data);
+  return G_SOURCE_REMOVE;
+}
+
+static void
+flush_output(HarkLink *link)
+{
+  size_t pending = link->wbio != NULL ? BIO_ctrl_pending(link->wbio) : 0;
+  if (pending == 0)
+    return;
+  if (link->pipe_iface != NULL) {
+    guint8 *data = g_malloc(pending);
+    int got = BIO_read(link->wbio, data, (int)pending);
+    g_autoptr(GBytes) bytes = g_bytes_new_take(data, got > 0 ? (gsize)got : 0);
+    if (link->pipe == NULL || got <= 0)
+      return; /* the pipe is gone: nothing more can go out */
+    link->stats.bytes_out += (guint64)got;
+    link->pipe_iface->write(link->pipe, bytes);
+  } else if (link->to_write != NULL) {
+    guint old = link->to_write->len;
+    g_byte_array_set_size(link->to_write, old + (guint)pending);
+    int got = BIO_read(link->wbio, link->to_write->data + old, (int)pending);
+    g_byte_array_set_size(link->to_write, old + (guint)MAX(got, 0));
+    write_next(link);
+  }
+}
+
+static gboolean
+flush_timed_out(gpointer data)
+{
+  HarkLink *link = data;
+  g_clear_pointer(&link->flush_timer, g_source_unref);
+  g_byte_array_set_size(link->to_write, 0);
+  g_cancellable_cancel(link->write_cancellable);
+  return G_SOURCE_REMOVE;
+}
+
+/* Ends the link once: stops both pumps, says goodbye to the peer when TLS still can
+ * (tls_goodbye: a close_notify after a finished handshake; otherwise only what OpenSSL
+ * has queued, an alert say), and has the closed handler told why from an idle. flush:
+ * send what is queued on a best-effort basis (not when the peer stopped reading).
+ * Takes error (NULL: closed here, on purpose). */
+static void
+link_end(HarkLink *link, GError *error, gboolean tls_goodbye, gboolean flush)
+{
+  if (link->state == HARK_LINK_CLOSED) {
+    g_clear_error(&error);
+    return;
+  }
+  link->state = HARK_LINK_CLOSED;
+  destroy_source(&link->handshake_timer);
+  g_debug("link %s with %s:%u closed: %s", link->transport, link->peer_host, link->peer_port,
+          error != NULL ? error->message : "closed here");
+  if (tls_goodbye && link->ssl != NULL && SSL_is_init_finished(link->ssl)) {
+    ERR_clear_error();
+    SSL_shutdown(link->ssl);
+    ERR_clear_error();
+  }
+  if (link->pipe_iface != NULL) {
+    if (flush)
+      flush_output(link);
+    gpointer pipe = g_steal_pointer(&link->pipe);
+    if (pipe != NULL)
+      link->pipe_iface->close(pipe);
+  } else {
+    if (flush)
+      flush_output(link);
+    else {
+      g_byte_array_set_size(link->to_write, 0);
+      g_cancellable_cancel(link->write_cancellable);
+    }
+    g_cancellable_cancel(link->read_cancellable);
+    if (link->writing != NULL)
+      link->flush_timer =
+        attach_source(link, g_timeout_source_new(CLOSE_FLUSH_MS), flush_timed_out);
+    maybe_close_stream(link);
+  }
+  link->close_error = error;
+  if (!link->freed) {
+    GSource *idle = g_idle_source_new();
+    attach_source(link, idle, deliver_closed);
+    g_source_unref(idle);
+  }
+}
+
+static void
+fail(HarkLink *link, HarkLinkError code, const char *format, ...) G_GNUC_PRINTF(3, 4);
+
+static void
+fail(HarkLink *link, HarkLinkError code, const char *format, ...)
+{
+  va_list args;
+  va_start(args, format);
+  g_autofree char *message = g_strdup_vprintf(format, args);
+  va_end(args);
+  link_end(link, g_error_new_literal(HARK_LINK_ERROR, code, message), TRUE, TRUE);
+}
+
+/* The peer or the transport went away: during the handshake that is its failure. */
+static HarkLinkError
+gone_code(HarkLink *link)
+{
+  return link->state == HARK_LINK_HANDSHAKING ? HARK_LINK_ERROR_HANDSHAKE
+                                              : HARK_LINK_ERROR_CLOSED;
+}
+
+/* ---- the stream pump ----------------------------------------------------------------- */
+
+static void
+stream_closed(GObject *source, GAsyncResult *result, gpointer data)
+{
+  g_io_stream_close_finish(G_IO_STREAM(source), result, NULL);
+  link_unref(data);
+}
+
+/* Once the link is closed and no read or write is in flight any more (GIO refuses to
+ * close a stream with pending operations). */
+static void
+maybe_close_stream(HarkLink *link)
+{
+  if (link->state != HARK_LINK_CLOSED || link->stream == NULL || link->stream_closing ||
+      link->read_pending || link->writing != NULL)
+    return;
+  link->stream_closing = TRUE;
+  destroy_source(&link->flush_timer);
+  g_main_context_push_thread_default(link->main_context);
+  g_io_stream_close_async(link->stream, G_PRIORITY_DEFAULT, NULL, stream_closed,
+                          link_ref(link));
+  g_main_context_pop_thread_default(link->main_context);
+}
+
+static void
+write_done(GObject *source, GAsyncResult *result, gpointer data)
+{
+  HarkLink *link = data;
+  gsize written = 0;
+  g_autoptr(GError) error = NULL;
+  gboolean ok = g_output_stream_write_all_finish(G_OUTPUT_STREAM(source), result, &written,
+                                                 &error);
+  link->stats.bytes_out += written;
+  g_clear_pointer(&link->writing, g_bytes_unref);
+  if (ok) {
+    write_next(link);
+  } else {
+    g_byte_array_set_size(link->to_write, 0); /* nothing more can go out */
+    if (link->state != HARK_LINK_CLOSED)
+      fail(link, gone_code(link), "cannot write to %s:%u: %s", link->peer_host,
+           link->peer_port, error->message);
+  }
+  maybe_close_stream(link);
+  link_unref(link);
+}
+
+/* One write in flight at a time; what is queued behind it goes out as one write. */
+static void
+write_next(HarkLink *link)
+{
+  if (link->stream == NULL || link->writing != NULL || link->to_write->len == 0 ||
+      link->stream_closing)
+    return;
+  link->writing = g_byte_array_free_to_bytes(g_steal_pointer(&link->to_write));
+  link->to_write = g_byte_array_new();
+  gsize size = 0;
+  gconstpointer data = g_bytes_get_data(link->writing, &size);
+  g_main_context_push_thread_default(link->main_context);
+  g_output_stream_write_all_async(g_io_stream_get_output_stream(link->stream), data, size,
+                                  G_PRIORITY_DEFAULT, link->write_cancellable, write_done,
+                                  link_ref(link));
+  g_main_context_pop_thread_default(link->main_context);
+}
+
+static gsize
+queued_bytes(HarkLink *link)
+{
+  if (link->stream == NULL)
+    return 0; /* a pipe takes every write at once */
+  return link->to_write->len + (link->writing != NULL ? g_bytes_get_size(link->writing) : 0);
+}
+
+/* advance() under a reference, since any callback it makes may free the link. A pipe
+ * may hand bytes over from inside a callback of this link (its write, say): the loop
+ * already running reads them. */
+static void
+run_tls(HarkLink *link)
+{
+  if (link->advancing)
+    return;
+  link_ref(link);
+  link->advancing = TRUE;
+  advance(link);
+  link->advancing = FALSE;
+  link_unref(link);
+}
+
+static void
+feed(HarkLink *link, const guint8 *data, gsize size)
+{
+  link->stats.bytes_in += size;
+  while (size > 0) {
+    int chunk = (int)MIN(size, (gsize)(1 << 20));
+    BIO_write(link->rbio, data, chunk);
+    data += chunk;
+    size -= (gsize)chunk;
+  }
+  run_tls(link);
+}
+
+static void read_next(HarkLink *link);
+
+static void
+read_done(GObject *source, GAsyncResult *result, gpointer data)
+{
+  HarkLink *link = data;
+  g_autoptr(GError) error = NULL;
+  gssize n = g_input_stream_read_finish(G_INPUT_STREAM(source), result, &error);
+  link->read_pending = FALSE;
+  if (link->state != HARK_LINK_CLOSED) {
+    if (n < 0)
+      fail(link, gone_code(link), "cannot read from %s:%u: %s", link->peer_host,
+           link->peer_port, error->message);
+    else if (n == 0)
+      fail(link, gone_code(link), "%s:%u closed the connection%s", link->peer_host,
+           link->peer_port,
+           link->state == HARK_LINK_HANDSHAKING ? " during the TLS handshake" : "");
+    else {
+      feed(link, link->read_buffer, (gsize)n);
+      read_next(link);
+    }
+  }
+  maybe_close_stream(link);
+  link_unref(link);
+}
+
+static void
+read_next(HarkLink *link)
+{
+  if (link->read_pending || link->state == HARK_LINK_CLOSED)
+    return;
+  link->read_pending = TRUE;
+  g_main_context_push_thread_default(link->main_context);
+  g_input_stream_read_async(g_io_stream_get_input_stream(link->stream), link->read_buffer,
+                            READ_CHUNK, G_PRIORITY_DEFAULT, link->read_cancellable, read_done,
+                            link_ref(link));
+  g_main_context_pop_thread_default(link->main_context);
+}
+
+/* ---- TLS and framing ------------------------------------------------------------------ */
+
+static void
+dropped(HarkLink *link, const GError *error)
+{
+  link->stats.dropped++;
+  gint64 now = g_get_monotonic_time();
+  /* A peer sending garbage must not flood the log: one message per 10 s per link. */
+  gboolean loud = link->last_drop_logged == 0 || now - link->last_drop_logged >= DROP_LOG_INTERVAL_US;
+  if (loud)
+    link->last_drop_logged = now;
+  g_log(G_LOG_DOMAIN, loud ? G_LOG_LEVEL_MESSAGE : G_LOG_LEVEL_DEBUG,
+        "dropped a message from %s:%u (%s): %s (%" G_GUINT64_FORMAT " dropped on this link)",
+        link->peer_host, link->peer_port, link->transport, error->message, link->stats.dropped);
+}
+
+/* Hands every complete frame to the handler; FALSE once the link is no longer up. */
+static gboolean
+deliver_frames(HarkLink *link)
+{
+  GByteArray *in = link->plaintext;
+  gsize offset = 0;
+  while (in->len - offset >= FRAME_HEADER) {
+    guint32 length;
+    memcpy(&length, in->data + offset, sizeof length);
+    length = GUINT32_FROM_BE(length);
+    if (length == 0 || length > HARK_WIRE_MAX_SIZE) {
+      fail(link, HARK_LINK_ERROR_PROTOCOL,
+           "%s:%u sent a frame of %u bytes (1 to %u are allowed): its framing cannot be "
+           "trusted any more", link->peer_host, link->peer_port, length, HARK_WIRE_MAX_SIZE);
+      return FALSE;
+    }
+    if (in->len - offset - FRAME_HEADER < length)
+      break;
+    g_autoptr(GBytes) bytes = g_bytes_new(in->data + offset + FRAME_HEADER, length);
+    offset += FRAME_HEADER + length;
+    g_autoptr(GError) error = NULL;
+    g_autoptr(HarkWireMessage) message = hark_wire_decode(bytes, &error);
+    if (message == NULL) {
+      dropped(link, error);
+      continue;
+    }
+    link->stats.messages_in++;
+    if (link->handler.message != NULL)
+      link->handler.message(link, message, link->user_data);
+    if (link->state != HARK_LINK_UP)
+      return FALSE;
+  }
+  g_byte_array_remove_range(in, 0, (guint)offset);
+  return TRUE;
+}
+
+static void
+handshake_done(HarkLink *link)
+{
+  g_autoptr(GError) error = NULL;
+  if (!hark_link_tls_check_peer(link, &error)) {
+    link_end(link, g_steal_pointer(&error), TRUE, TRUE);
+    return;
+  }
+  link->state = HARK_LINK_UP;
+  link->stats.up_at = g_get_monotonic_time();
+  destroy_source(&link->handshake_timer);
+  const HarkDeviceCertificate *peer = link->peer_certificate;
+  g_debug("link %s with %s:%u up in %" G_GINT64_FORMAT " ms; peer %s%s%s", link->transport,
+          link->peer_host, link->peer_port, (link->stats.up_at - link->stats.opened_at) / 1000,
+          peer != NULL ? peer->user : "unauthenticated", peer != NULL ? "/" : "",
+          peer != NULL ? peer->device_id : "");
+  if (link->handler.up != NULL)
+    link->handler.up(link, link->user_data);
+}
+
+/* Runs TLS as far as the bytes received allow: the handshake, then decryption and
+ * delivery. Whatever TLS wants to send goes to the pump. */
+static void
+advance(HarkLink *link)
+{
+  if (link->state == HARK_LINK_HANDSHAKING) {
+    ERR_clear_error();
+    int r = SSL_do_handshake(link->ssl);
+    int code = r == 1 ? SSL_ERROR_NONE : SSL_get_error(link->ssl, r);
+    flush_output(link); /* our next flight, or the alert that ends it */
+    if (link->state != HARK_LINK_HANDSHAKING)
+      return; /* the pipe broke under the write */
+    if (code == SSL_ERROR_WANT_READ || code == SSL_ERROR_WANT_WRITE)
+      return;
+    if (code != SSL_ERROR_NONE) {
+      link_end(link, hark_link_tls_handshake_error(link), FALSE, TRUE);
+      return;
+    }
+    handshake_done(link);
+  }
+  guint8 buffer[READ_CHUNK];
+  while (link->state == HARK_LINK_UP) {
+    ERR_clear_error();
+    int n = SSL_read(link->ssl, buffer, sizeof buffer);
+    if (n > 0) {
+      g_byte_array_append(link->plaintext, buffer, (guint)n);
+      if (!deliver_frames(link))
+        return;
+      continue;
+    }
+    int code = SSL_get_error(link->ssl, n);
+    flush_output(link); /* e.g. the answer to a key update */
+    if (link->state != HARK_LINK_UP || code == SSL_ERROR_WANT_READ)
+      return;
+    if (code == SSL_ERROR_ZERO_RETURN) {
+      fail(link, HARK_LINK_ERROR_CLOSED, "%s:%u closed the link", link->peer_host,
+           link->peer_port);
+    } else {
+      g_autofree char *details = hark_openssl_take_errors();
+      link_end(link,
+               g_error_new(HARK_LINK_ERROR, HARK_LINK_ERROR_CLOSED,
+                           "TLS error on the link with %s:%u: %s", link->peer_host,
+                           link->peer_port, details[0] != '\0' ? details : "no reason given"),
+               FALSE, TRUE);
+    }
+    return;
+  }
+}
+
+/* ---- making links -------------------------------------------------------------------- */
+
+static gboolean
+handshake_timed_out(gpointer data)
+{
+  HarkLink *link = data;
+  fail(link, HARK_LINK_ERROR_HANDSHAKE, "no TLS handshake with %s:%u within %u ms",
+       link->peer_host, link->peer_port, link->handshake_timeout_ms);
+  return G_SOURCE_REMOVE;
+}
+
+/* Counted from the link's creation, so a timeout set later is not a fresh start. */
+static void
+arm_handshake_timer(HarkLink *link)
+{
+  destroy_source(&link->handshake_timer);
+  gint64 elapsed_ms = (g_get_monotonic_time() - link->stats.opened_at) / 1000;
+  guint left = elapsed_ms < link->handshake_timeout_ms
+                 ? link->handshake_timeout_ms - (guint)elapsed_ms : 0;
+  link->handshake_timer = attach_source(link, g_timeout_source_new(left), handshake_timed_out);
+}
+
+void
+hark_link_set_handshake_timeout(HarkLink *link, guint ms)
+{
+  g_return_if_fail(link != NULL);
+  link->handshake_timeout_ms = ms;
+  if (link->state == HARK_LINK_HANDSHAKING)
+    arm_handshake_timer(link);
+}
+
+static HarkLink *
+link_new(HarkContext *ctx, const char *transport, gboolean opener, const char *peer_host,
+         guint16 peer_port)
+{
+  HarkLink *link = g_new0(HarkLink, 1);
+  link->refs = 1;
+  link->main_context = g_main_context_ref(hark_context_main_context(ctx));
+  link->transport = g_strdup(transport);
+  link->peer_host = g_strdup(peer_host != NULL ? peer_host : "?");
+  link->peer_port = peer_port;
+  link->opener = opener;
+  link->state = HARK_LINK_HANDSHAKING;
+  link->stats.opened_at = g_get_monotonic_time();
+  link->stats.rtt_us = -1;
+  link->plaintext = g_byte_array_new();
+  link->handshake_timeout_ms = HARK_LINK_HANDSHAKE_TIMEOUT_MS;
+  return link;
+}
+
+/* TLS set up, the handshake clock running and (opener) the first flight sent. On
+ * failure the link is ended (its stream or pipe closed) and freed. */
+static gboolean
+link_start(HarkLink *link, HarkContext *ctx, GError **error)
+{
+  if (!hark_link_tls_setup(link, ctx->node, error)) {
+    link->freed = TRUE;
+    link_end(link, NULL, FALSE, FALSE);
+    link_unref(link);
+    return FALSE;
+  }
+  arm_handshake_timer(link);
+  run_tls(link);
+  return TRUE;
+}
+
+/* The opener's link goes back to whoever opened it (through the transport); an
+ * accepted one goes to the node's overlay, or away when there is none. */
+static HarkLink *
+hand_over(HarkLink *link, HarkContext *ctx, GError **error)
+{
+  HarkNode *node = ctx->node;
+  if (link->opener)
+    return link;
+  if (node->link_accepted == NULL) {
+    g_debug("no overlay takes links on this node; closing the one from %s:%u (%s)",
+            link->peer_host, link->peer_port, link->transport);
+    g_set_error_literal(error, HARK_LINK_ERROR, HARK_LINK_ERROR_CLOSED,
+                        "no overlay takes links on this node");
+    hark_link_free(link);
+    return NULL;
+  }
+  node->link_accepted(link, node->network_handler_data);
+  return link;
+}
+
+HarkLink *
+hark_link_new_for_stream(HarkContext *ctx, const char *transport, GIOStream *stream,
+                         gboolean opener, const char *peer_host, guint16 peer_port,
+                         GError **error)
+{
+  g_return_val_if_fail(ctx != NULL && transport != NULL && G_IS_IO_STREAM(stream), NULL);
+  g_return_val_if_fail(error == NULL || *error == NULL, NULL);
+  HarkLink *link = link_new(ctx, transport, opener, peer_host, peer_port);
+  link->stream = stream;
+  link->read_cancellable = g_cancellable_new();
+  link->write_cancellable = g_cancellable_new();
+  link->read_buffer = g_malloc(READ_CHUNK);
+  link->to_write = g_byte_array_new();
+  if (!link_start(link, ctx, error))
+    return NULL;
+  read_next(link);
+  return hand_over(link, ctx, error);
+}
+
+HarkLink *
+hark_link_new_for_pipe(HarkContext *ctx, const char *transport, const HarkLinkPipe *pipe_iface,
+                       gpointer pipe, gboolean opener, const char *peer_host,
+                       guint16 peer_port, GError **error)
+{
+  g_return_val_if_fail(ctx != NULL && transport != NULL && pipe_iface != NULL, NULL);
+  g_return_val_if_fail(pipe_iface->version >= 1 && pipe_iface->write != NULL &&
+                         pipe_iface->close != NULL, NULL);
+  g_return_val_if_fail(error == NULL || *error == NULL, NULL);
+  HarkLink *link = link_new(ctx, transport, opener, peer_host, peer_port);
+  link->pipe_iface = pipe_iface;
+  link->pipe = pipe;
+  if (!link_start(link, ctx, error))
+    return NULL;
+  return hand_over(link, ctx, error);
+}
+
+void
+hark_link_pipe_received(HarkLink *link, GBytes *bytes)
+{
+  g_return_if_fail(link != NULL && bytes != NULL && link->pipe_iface != NULL);
+  if (link->state == HARK_LINK_CLOSED)
+    return;
+  gsize size = 0;
+  const guint8 *data = g_bytes_get_data(bytes, &size);
+  feed(link, data, size);
+}
+
+void
+hark_link_pipe_closed(HarkLink *link, const GError *error)
+{
+  g_return_if_fail(link != NULL && link->pipe_iface != NULL);
+  if (link->state == HARK_LINK_CLOSED)
+    return;
+  link_end(link,
+           g_error_new(HARK_LINK_ERROR, gone_code(link), "the %s pipe to %s:%u broke: %s",
+                       link->transport, link->peer_host, link->peer_port,
+                       error != NULL ? error->message : "closed"),
+           FALSE, FALSE);
+}
+
+/* ---- using links ----------------------------------------------------------------------- */
+
+void
+hark_link_set_handler(HarkLink *link, const HarkLinkHandler *handler, gpointer user_data)
+{
+  g_return_if_fail(link != NULL);
+  if (handler != NULL)
+    link->handler = *handler;
+  else
+    memset(&link->handler, 0, sizeof link->handler);
+  link->user_data = user_data;
+}
+
+gboolean
+hark_link_send(HarkLink *link, guint16 type, guint64 id, GVariant *body, GError **error)
+{
+  g_return_val_if_fail(link != NULL && body != NULL, FALSE);
+  g_autoptr(GVariant) owned = g_variant_ref_sink(body);
+  if (link->state != HARK_LINK_UP) {
+    g_set_error(error, HARK_LINK_ERROR,
+                link->state == HARK_LINK_CLOSED ? HARK_LINK_ERROR_CLOSED
+                                                : HARK_LINK_ERROR_HANDSHAKE,
+                "the link with %s:%u is %s", link->peer_host, link->peer_port,
+                link->state == HARK_LINK_CLOSED ? "closed" : "not up yet");
+    return FALSE;
+  }
+  g_autoptr(GBytes) message = hark_wire_encode(type, id, owned, error);
+  if (message == NULL)
+    return FALSE;
+  gsize size = g_bytes_get_size(message);
+  if (queued_bytes(link) + FRAME_HEADER + size > HARK_LINK_WRITE_LIMIT) {
+    GError *backlog = g_error_new(HARK_LINK_ERROR, HARK_LINK_ERROR_BACKLOG,
+                                  "%s:%u does not read: more than %u bytes are waiting for it",
+                                  link->peer_host, link->peer_port, HARK_LINK_WRITE_LIMIT);
+    g_propagate_error(error, g_error_copy(backlog));
+    link_end(link, backlog, FALSE, FALSE);
+    return FALSE;
+  }
+  /* One buffer, so that a small message is one TLS record. */
+  g_autofree guint8 *frame = g_malloc(FRAME_HEADER + size);
+  guint32 length = GUINT32_TO_BE((guint32)size);
+  memcpy(frame, &length, FRAME_HEADER);
+  memcpy(frame + FRAME_HEADER, g_bytes_get_data(message, NULL), size);
+  ERR_clear_error();
+  if (SSL_write(link->ssl, frame, (int)(FRAME_HEADER + size)) <= 0) {
+    g_autofree char *details = hark_openssl_take_errors();
+    GError *broken = g_error_new(HARK_LINK_ERROR, HARK_LINK_ERROR_CLOSED,
+                                 "TLS error on the link with %s:%u: %s", link->peer_host,
+                                 link->peer_port, details);
+    g_propagate_error(error, g_error_copy(broken));
+    link_end(link, broken, FALSE, TRUE);
+    return FALSE;
+  }
+  link->stats.messages_out++;
+  link_ref(link); /* a pipe's write may end the link */
+  flush_output(link);
+  link_unref(link);
+  return TRUE;
+}
+
+void
+hark_link_close(HarkLink *link)
+{
+  g_return_if_fail(link != NULL);
+  link_end(link, NULL, TRUE, TRUE);
+}
+
+void
+hark_link_free(HarkLink *link)
+{
+  if (link == NULL)
+    return;
+  g_return_if_fail(!link->freed);
+  link->freed = TRUE;
+  memset(&link->handler, 0, sizeof link->handler);
+  link_end(link, NULL, TRUE, TRUE);
+  link_unref(link);
+}
+
+HarkLinkState
+hark_link_get_state(HarkLink *link)
+{
+  g_return_val_if_fail(link != NULL, HARK_LINK_CLOSED);
+  return link->state;
+}
+
+const char *
+hark_link_get_transport(HarkLink *link)
+{
+  g_return_val_if_fail(link != NULL, NULL);
+  return link->transport;
+}
+
+const char *
+hark_link_get_peer_host(HarkLink *link)
+{
+  g_return_val_if_fail(link != NULL, NULL);
+  return link->peer_host;
+}
+
+guint16
+hark_link_get_peer_port(HarkLink *link)
+{
+  g_return_val_if_fail(link != NULL, 0);
+  return link->peer_port;
+}
+
+gboolean
+hark_link_is_opener(HarkLink *link)
+{
+  g_return_val_if_fail(link != NULL, FALSE);
+  return link->opener;
+}
+
+const HarkLinkStats *
+hark_link_get_stats(HarkLink *link)
+{
+  g_return_val_if_fail(link != NULL, NULL);
+  return &link->stats;
+}
+
+void
+hark_link_set_rtt(HarkLink *link, gint64 rtt_us)
+{
+  g_return_if_fail(link != NULL);
+  link->stats.rtt_us = rtt_us;
+}
+
+const HarkDeviceCertificate *
+hark_link_get_peer_certificate(HarkLink *link)
+{
+  g_return_val_if_fail(link != NULL, NULL);
+  return link->peer_certificate;
+}
