@@ -39,7 +39,7 @@ tls443_plugins(guint16 tls_port, guint16 http_port)
 {
   return g_strdup_printf("plugins = { path = [ \"%s\" ]; load = ( { name = \"tls443\"; "
                          "settings = { tls_port = %u; http_port = %u; path = \"/hark\"; "
-                         "connect_timeout_ms = 3000; }; } ); };\n",
+                         "connect_timeout_ms = 20000; }; } ); };\n",
                          g_getenv("HARK_PLUGIN_PATH"), tls_port, http_port);
 }
 
@@ -153,7 +153,7 @@ open_and_ping(Fixture *f, guint16 tls_port, guint16 http_port, Seen *opener_seen
   f->accepted = NULL;
   iface->open(a->instance, "127.0.0.1", 1, NULL, on_opened, &o);
   g_assert_cmpint(o.calls, ==, 0);
-  run_until(&o.calls, 10000);
+  run_until(&o.calls, 30000);
   g_assert_cmpint(o.calls, ==, 1);
   g_assert_no_error(o.error);
   g_assert_nonnull(o.link);
@@ -268,7 +268,7 @@ test_unreachable(Fixture *f, gconstpointer data)
   const HarkTransportInterface *iface = a->iface;
   Opened o = { 0 };
   iface->open(a->instance, "127.0.0.1", 1, NULL, on_opened, &o);
-  run_until(&o.calls, 10000);
+  run_until(&o.calls, 30000);
   g_assert_null(o.link);
   g_assert_error(o.error, HARK_TRANSPORT_ERROR, HARK_TRANSPORT_ERROR_UNREACHABLE);
   g_autofree char *tls = g_strdup_printf("TLS port %u", tls_port);
