@@ -10,6 +10,7 @@
  * login client loads at start. */
 #include "link-private.h"
 #include "test-files.h"
+#include "test-nodes.h"
 
 #include <glib/gstdio.h>
 #include <string.h>
@@ -18,16 +19,7 @@
 
 #define DAY (24 * 3600)
 
-typedef struct {
-  char *dir;
-  HarkCa *ca;        /* the CA every node pins unless told otherwise */
-  char *ca_path;
-  HarkCa *other_ca;  /* a CA nobody pins */
-  char *other_ca_path;
-  GPtrArray *nodes;  /* HarkNode* */
-  GPtrArray *links;  /* HarkLink* to free at the end */
-  HarkLink *accepted; /* the last link a node accepted */
-} Fixture;
+typedef HarkTestNet Fixture;
 
 /* What one link's handler saw. */
 typedef struct {
@@ -40,31 +32,10 @@ typedef struct {
 
 /* ---- nodes ------------------------------------------------------------------------------- */
 
-static char *
-write_ca(HarkCa *ca, const char *dir)
-{
-  g_autofree char *path = g_build_filename(dir, "ca.pem", NULL);
-  g_autoptr(GError) error = NULL;
-  g_assert_true(g_file_set_contents(path, hark_ca_get_certificate_pem(ca), -1, &error));
-  return g_steal_pointer(&path);
-}
-
 static void
 fixture_set_up(Fixture *f, gconstpointer data)
 {
-  g_autoptr(GError) error = NULL;
-  f->dir = g_dir_make_tmp("hark-link-XXXXXX", &error);
-  g_assert_no_error(error);
-  g_autofree char *ca_dir = g_build_filename(f->dir, "ca", NULL);
-  g_autofree char *other_dir = g_build_filename(f->dir, "other-ca", NULL);
-  f->ca = hark_ca_load_or_create(ca_dir, "test CA", &error);
-  g_assert_no_error(error);
-  f->other_ca = hark_ca_load_or_create(other_dir, "other CA", &error);
-  g_assert_no_error(error);
-  f->ca_path = write_ca(f->ca, ca_dir);
-  f->other_ca_path = write_ca(f->other_ca, other_dir);
-  f->nodes = g_ptr_array_new();
-  f->links = g_ptr_array_new();
+  hark_test_net_init(f, "hark-link-XXXXXX");
 }
 
 static void
@@ -77,71 +48,7 @@ iterate(void)
 static void
 fixture_tear_down(Fixture *f, gconstpointer data)
 {
-  for (guint i = 0; i < f->links->len; i++)
-    hark_link_free(f->links->pdata[i]);
-  g_ptr_array_unref(f->links);
-  /* Closing streams and idles hold the links until they have run. */
-  for (int i = 0; i < 20; i++) {
-    iterate();
-    g_usleep(1000);
-  }
-  for (guint i = 0; i < f->nodes->len; i++)
-    hark_node_free(f->nodes->pdata[i]);
-  g_ptr_array_unref(f->nodes);
-  iterate();
-  hark_ca_free(f->ca);
-  hark_ca_free(f->other_ca);
-  hark_test_remove_tree(f->dir);
-  g_free(f->ca_path);
-  g_free(f->other_ca_path);
-  g_free(f->dir);
-}
-
-static void
-on_accepted(HarkLink *link, gpointer data)
-{
-  Fixture *f = data;
-  f->accepted = link;
-  g_ptr_array_add(f->links, link);
-}
-
-/* A started node. ca_path: what its login section pins (NULL: no login section).
- * issuer: the CA that certified it (NULL: not logged in). plugins: a plugins group. */
-static HarkNode *
-make_node(Fixture *f, const char *name, const char *ca_path, HarkCa *issuer,
-          const char *plugins)
-{
-  g_autoptr(GError) error = NULL;
-  g_autofree char *state = g_build_filename(f->dir, name, NULL);
-  g_assert_cmpint(g_mkdir(state, 0700), ==, 0);
-  if (issuer != NULL) {
-    g_autofree char *key_path = g_build_filename(state, "identity.pem", NULL);
-    g_autoptr(HarkIdentity) identity = hark_identity_load_or_create(key_path, NULL, &error);
-    g_assert_no_error(error);
-    g_autofree char *public_pem = hark_identity_get_public_pem(identity);
-    gint64 now = g_get_real_time() / G_USEC_PER_SEC;
-    g_autofree char *cert = hark_ca_issue_device(issuer, name, public_pem, now - 60, DAY, &error);
-    g_assert_no_error(error);
-    g_autofree char *cert_path = g_build_filename(state, "certificate.pem", NULL);
-    g_assert_true(g_file_set_contents_full(cert_path, cert, -1, G_FILE_SET_CONTENTS_NONE,
-                                           0600, &error));
-  }
-  g_autofree char *login = ca_path == NULL ? g_strdup("") :
-    g_strdup_printf("login = { url = \"https://127.0.0.1:9/\"; ca = \"%s\"; };\n", ca_path);
-  g_autofree char *text = g_strdup_printf("node = { name = \"%s\"; state_dir = \"%s\"; };\n%s%s",
-                                          name, state, login, plugins != NULL ? plugins : "");
-  HarkConfig *config = hark_config_load_from_string(text, NULL, &error);
-  g_assert_no_error(error);
-  HarkNode *node = hark_node_new(config);
-  g_ptr_array_add(f->nodes, node);
-  g_assert_true(hark_node_load_plugins(node, &error));
-  g_assert_no_error(error);
-  g_assert_true(hark_node_start(node, &error));
-  g_assert_no_error(error);
-  g_assert_true((issuer != NULL) == (node->login != NULL &&
-                                     hark_login_client_certificate_der(node->login) != NULL));
-  hark_node_set_network_handlers(node, on_accepted, NULL, f);
-  return node;
+  hark_test_net_clear(f);
 }
 
 /* ---- links -------------------------------------------------------------------------------- */
@@ -290,8 +197,8 @@ send_ping(HarkLink *link, guint64 id)
 static void
 test_messages_both_ways(Fixture *f, gconstpointer data)
 {
-  HarkNode *alice = make_node(f, "alice", f->ca_path, f->ca, NULL);
-  HarkNode *bob = make_node(f, "bob", f->ca_path, f->ca, NULL);
+  HarkNode *alice = hark_test_net_node(f, "alice", f->ca_path, f->ca, NULL);
+  HarkNode *bob = hark_test_net_node(f, "bob", f->ca_path, f->ca, NULL);
   Pair p;
   pair_open(f, &p, alice, bob);
   g_autoptr(GError) error = NULL;
@@ -388,8 +295,8 @@ certificate_for(HarkCa *ca, HarkIdentity *identity, const char *user)
 static void
 test_authenticate_later(Fixture *f, gconstpointer data)
 {
-  HarkNode *carol = make_node(f, "carol", f->ca_path, NULL, NULL);
-  HarkNode *sn = make_node(f, "sn", f->ca_path, f->ca, NULL);
+  HarkNode *carol = hark_test_net_node(f, "carol", f->ca_path, NULL, NULL);
+  HarkNode *sn = hark_test_net_node(f, "sn", f->ca_path, f->ca, NULL);
   Pair p;
   pair_open(f, &p, carol, sn);
   wait_until(pair_up, &p);
@@ -447,8 +354,8 @@ test_authenticate_later(Fixture *f, gconstpointer data)
 static void
 test_untrusted_acceptor(Fixture *f, gconstpointer data)
 {
-  HarkNode *alice = make_node(f, "alice", f->ca_path, f->ca, NULL);
-  HarkNode *evil = make_node(f, "evil", f->other_ca_path, f->other_ca, NULL);
+  HarkNode *alice = hark_test_net_node(f, "alice", f->ca_path, f->ca, NULL);
+  HarkNode *evil = hark_test_net_node(f, "evil", f->other_ca_path, f->other_ca, NULL);
   Pair p;
   pair_open(f, &p, alice, evil);
   wait_until(has_closed, &p.opener_seen);
@@ -476,8 +383,8 @@ inject(HarkLink *link, const void *bytes, gsize size)
 static void
 test_garbage_frame(Fixture *f, gconstpointer data)
 {
-  HarkNode *alice = make_node(f, "alice", f->ca_path, f->ca, NULL);
-  HarkNode *bob = make_node(f, "bob", f->ca_path, f->ca, NULL);
+  HarkNode *alice = hark_test_net_node(f, "alice", f->ca_path, f->ca, NULL);
+  HarkNode *bob = hark_test_net_node(f, "bob", f->ca_path, f->ca, NULL);
   Pair p;
   pair_open(f, &p, alice, bob);
   wait_until(pair_up, &p);
@@ -499,8 +406,8 @@ static void
 test_bad_length(Fixture *f, gconstpointer data)
 {
   const guint8 *header = data;
-  HarkNode *alice = make_node(f, "alice", f->ca_path, f->ca, NULL);
-  HarkNode *bob = make_node(f, "bob", f->ca_path, f->ca, NULL);
+  HarkNode *alice = hark_test_net_node(f, "alice", f->ca_path, f->ca, NULL);
+  HarkNode *bob = hark_test_net_node(f, "bob", f->ca_path, f->ca, NULL);
   Pair p;
   pair_open(f, &p, alice, bob);
   wait_until(pair_up, &p);
@@ -522,7 +429,7 @@ static const guint8 zero_length[4] = { 0, 0, 0, 0 };
 static void
 test_handshake_timeout(Fixture *f, gconstpointer data)
 {
-  HarkNode *sn = make_node(f, "sn", f->ca_path, f->ca, NULL);
+  HarkNode *sn = hark_test_net_node(f, "sn", f->ca_path, f->ca, NULL);
   int fds[2];
   g_assert_cmpint(socketpair(AF_UNIX, SOCK_STREAM, 0, fds), ==, 0);
   g_autoptr(GError) error = NULL;
@@ -554,8 +461,8 @@ test_handshake_timeout(Fixture *f, gconstpointer data)
 static void
 test_backlog(Fixture *f, gconstpointer data)
 {
-  HarkNode *alice = make_node(f, "alice", f->ca_path, f->ca, NULL);
-  HarkNode *bob = make_node(f, "bob", f->ca_path, f->ca, NULL);
+  HarkNode *alice = hark_test_net_node(f, "alice", f->ca_path, f->ca, NULL);
+  HarkNode *bob = hark_test_net_node(f, "bob", f->ca_path, f->ca, NULL);
   Pair p;
   pair_open(f, &p, alice, bob);
   wait_until(pair_up, &p);
@@ -583,8 +490,8 @@ test_backlog(Fixture *f, gconstpointer data)
 static void
 test_no_credentials(Fixture *f, gconstpointer data)
 {
-  HarkNode *bare = make_node(f, "bare", NULL, NULL, NULL);
-  HarkNode *carol = make_node(f, "carol", f->ca_path, NULL, NULL);
+  HarkNode *bare = hark_test_net_node(f, "bare", NULL, NULL, NULL);
+  HarkNode *carol = hark_test_net_node(f, "carol", f->ca_path, NULL, NULL);
   for (int opener = 0; opener < 2; opener++) {
     int fds[2];
     g_assert_cmpint(socketpair(AF_UNIX, SOCK_STREAM, 0, fds), ==, 0);
@@ -643,8 +550,8 @@ free_in_message(HarkLink *link, const HarkWireMessage *message, gpointer data)
 static void
 test_free_in_callback(Fixture *f, gconstpointer data)
 {
-  HarkNode *alice = make_node(f, "alice", f->ca_path, f->ca, NULL);
-  HarkNode *bob = make_node(f, "bob", f->ca_path, f->ca, NULL);
+  HarkNode *alice = hark_test_net_node(f, "alice", f->ca_path, f->ca, NULL);
+  HarkNode *bob = hark_test_net_node(f, "bob", f->ca_path, f->ca, NULL);
   Pair p;
   pair_open(f, &p, alice, bob);
   wait_until(pair_up, &p);
@@ -831,8 +738,8 @@ static void
 test_tcp_link(Fixture *f, gconstpointer data)
 {
   g_autofree char *plugins = tcp_plugins();
-  HarkNode *alice = make_node(f, "alice", f->ca_path, f->ca, plugins);
-  HarkNode *bob = make_node(f, "bob", f->ca_path, f->ca, plugins);
+  HarkNode *alice = hark_test_net_node(f, "alice", f->ca_path, f->ca, plugins);
+  HarkNode *bob = hark_test_net_node(f, "bob", f->ca_path, f->ca, plugins);
   HarkRegistration *a = tcp_of(alice), *b = tcp_of(bob);
   const HarkTransportInterface *iface = b->iface;
   g_autoptr(GError) error = NULL;
@@ -902,8 +809,8 @@ static void
 test_tcp_cancel(Fixture *f, gconstpointer data)
 {
   g_autofree char *plugins = tcp_plugins();
-  HarkNode *alice = make_node(f, "alice", f->ca_path, f->ca, plugins);
-  HarkNode *bob = make_node(f, "bob", f->ca_path, f->ca, plugins);
+  HarkNode *alice = hark_test_net_node(f, "alice", f->ca_path, f->ca, plugins);
+  HarkNode *bob = hark_test_net_node(f, "bob", f->ca_path, f->ca, plugins);
   HarkRegistration *a = tcp_of(alice), *b = tcp_of(bob);
   const HarkTransportInterface *iface = b->iface;
   g_assert_true(iface->listen(b->instance, "127.0.0.1", 0, NULL));

@@ -1,0 +1,112 @@
+/* test-nodes.c: see test-nodes.h. */
+#include "test-nodes.h"
+
+#include "hark-private.h"
+#include "test-files.h"
+
+#include <glib/gstdio.h>
+
+#define DAY (24 * 3600)
+
+static char *
+write_ca(HarkCa *ca, const char *dir)
+{
+  g_autofree char *path = g_build_filename(dir, "ca.pem", NULL);
+  g_autoptr(GError) error = NULL;
+  g_assert_true(g_file_set_contents(path, hark_ca_get_certificate_pem(ca), -1, &error));
+  return g_steal_pointer(&path);
+}
+
+void
+hark_test_net_init(HarkTestNet *net, const char *template)
+{
+  g_autoptr(GError) error = NULL;
+  net->dir = g_dir_make_tmp(template, &error);
+  g_assert_no_error(error);
+  g_autofree char *ca_dir = g_build_filename(net->dir, "ca", NULL);
+  g_autofree char *other_dir = g_build_filename(net->dir, "other-ca", NULL);
+  net->ca = hark_ca_load_or_create(ca_dir, "test CA", &error);
+  g_assert_no_error(error);
+  net->other_ca = hark_ca_load_or_create(other_dir, "other CA", &error);
+  g_assert_no_error(error);
+  net->ca_path = write_ca(net->ca, ca_dir);
+  net->other_ca_path = write_ca(net->other_ca, other_dir);
+  net->nodes = g_ptr_array_new();
+  net->links = g_ptr_array_new();
+  net->accepted = NULL;
+}
+
+static void
+iterate(void)
+{
+  while (g_main_context_iteration(NULL, FALSE))
+    ;
+}
+
+void
+hark_test_net_clear(HarkTestNet *net)
+{
+  for (guint i = 0; i < net->links->len; i++)
+    hark_link_free(net->links->pdata[i]);
+  g_ptr_array_unref(net->links);
+  /* Closing streams and idles hold the links until they have run. */
+  for (int i = 0; i < 20; i++) {
+    iterate();
+    g_usleep(1000);
+  }
+  for (guint i = 0; i < net->nodes->len; i++)
+    hark_node_free(net->nodes->pdata[i]);
+  g_ptr_array_unref(net->nodes);
+  iterate();
+  hark_ca_free(net->ca);
+  hark_ca_free(net->other_ca);
+  hark_test_remove_tree(net->dir);
+  g_free(net->ca_path);
+  g_free(net->other_ca_path);
+  g_free(net->dir);
+}
+
+static void
+on_accepted(HarkLink *link, gpointer data)
+{
+  HarkTestNet *net = data;
+  net->accepted = link;
+  g_ptr_array_add(net->links, link);
+}
+
+HarkNode *
+hark_test_net_node(HarkTestNet *net, const char *name, const char *ca_path, HarkCa *issuer,
+                   const char *plugins)
+{
+  g_autoptr(GError) error = NULL;
+  g_autofree char *state = g_build_filename(net->dir, name, NULL);
+  g_assert_cmpint(g_mkdir(state, 0700), ==, 0);
+  if (issuer != NULL) {
+    g_autofree char *key_path = g_build_filename(state, "identity.pem", NULL);
+    g_autoptr(HarkIdentity) identity = hark_identity_load_or_create(key_path, NULL, &error);
+    g_assert_no_error(error);
+    g_autofree char *public_pem = hark_identity_get_public_pem(identity);
+    gint64 now = g_get_real_time() / G_USEC_PER_SEC;
+    g_autofree char *cert = hark_ca_issue_device(issuer, name, public_pem, now - 60, DAY, &error);
+    g_assert_no_error(error);
+    g_autofree char *cert_path = g_build_filename(state, "certificate.pem", NULL);
+    g_assert_true(g_file_set_contents_full(cert_path, cert, -1, G_FILE_SET_CONTENTS_NONE,
+                                           0600, &error));
+  }
+  g_autofree char *login = ca_path == NULL ? g_strdup("") :
+    g_strdup_printf("login = { url = \"https://127.0.0.1:9/\"; ca = \"%s\"; };\n", ca_path);
+  g_autofree char *text = g_strdup_printf("node = { name = \"%s\"; state_dir = \"%s\"; };\n%s%s",
+                                          name, state, login, plugins != NULL ? plugins : "");
+  HarkConfig *config = hark_config_load_from_string(text, NULL, &error);
+  g_assert_no_error(error);
+  HarkNode *node = hark_node_new(config);
+  g_ptr_array_add(net->nodes, node);
+  g_assert_true(hark_node_load_plugins(node, &error));
+  g_assert_no_error(error);
+  g_assert_true(hark_node_start(node, &error));
+  g_assert_no_error(error);
+  g_assert_true((issuer != NULL) == (node->login != NULL &&
+                                     hark_login_client_certificate_der(node->login) != NULL));
+  hark_node_set_network_handlers(node, on_accepted, NULL, net);
+  return node;
+}
