@@ -70,8 +70,6 @@ plugins_of(const char *transports, guint16 tls_port, guint16 http_port)
   g_auto(GStrv) names = g_strsplit(transports, " ", -1);
   GString *text = g_string_new("plugins: { load = (\n");
   for (char **name = names; *name != NULL; name++) {
-    if (strcmp(*name, "tls443") == 0 && g_getenv("TMP_NO_TLS443"))
-      continue;
     if (strcmp(*name, "tls443") == 0)
       g_string_append_printf(text, "  { name = \"tls443\"; settings = { tls_port = %u; "
                                    "http_port = %u; connect_timeout_ms = 2000; }; },\n",

@@ -523,7 +523,7 @@ test_no_credentials(Fixture *f, gconstpointer data)
 static void
 test_no_overlay(Fixture *f, gconstpointer data)
 {
-  HarkNode *sn = make_node(f, "sn", f->ca_path, f->ca, NULL);
+  HarkNode *sn = hark_test_net_node(f, "sn", f->ca_path, f->ca, NULL);
   hark_node_set_network_handlers(sn, NULL, NULL, NULL);
   int fds[2];
   g_assert_cmpint(socketpair(AF_UNIX, SOCK_STREAM, 0, fds), ==, 0);
@@ -617,8 +617,8 @@ static const HarkLinkPipe test_pipe = { 1, pipe_write, pipe_close };
 static void
 test_pipe_link(Fixture *f, gconstpointer data)
 {
-  HarkNode *alice = make_node(f, "alice", f->ca_path, f->ca, NULL);
-  HarkNode *bob = make_node(f, "bob", f->ca_path, f->ca, NULL);
+  HarkNode *alice = hark_test_net_node(f, "alice", f->ca_path, f->ca, NULL);
+  HarkNode *bob = hark_test_net_node(f, "bob", f->ca_path, f->ca, NULL);
   TestPipe a = { 0 }, b = { 0 };
   a.other = &b;
   b.other = &a;
