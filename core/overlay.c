@@ -443,9 +443,9 @@ describe_link(Peer *peer)
                              peer->port != 0 ? peer->port : hark_link_get_peer_port(peer->link));
   json_object_set_string_member(object, "transport", hark_link_get_transport(peer->link));
   if (stats->rtt_us >= 0)
-    json_object_set_double_member(object, "rtt_ms", stats->rtt_us / 1000.0);
+    json_object_set_int_member(object, "rtt_us", stats->rtt_us);
   else
-    json_object_set_null_member(object, "rtt_ms");
+    json_object_set_null_member(object, "rtt_us");
   json_object_set_int_member(object, "seconds", (now - peer->since) / G_USEC_PER_SEC);
   json_object_set_int_member(object, "bytes_in", stats->bytes_in);
   json_object_set_int_member(object, "bytes_out", stats->bytes_out);

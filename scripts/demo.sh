@@ -7,8 +7,10 @@ hark="$build/hark"
 work=$(mktemp -d /tmp/hark-demo.XXXXXX)
 node_pid=""
 server_pid=""
+bob_pid=""
 cleanup() {
   [ -n "$node_pid" ] && kill "$node_pid" 2>/dev/null || true
+  [ -n "$bob_pid" ] && kill "$bob_pid" 2>/dev/null || true
   [ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null || true
   rm -rf "$work"
 }
@@ -17,6 +19,18 @@ trap cleanup EXIT INT TERM
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 ctl() { echo "\$ hark ctl $*"; "$hark" ctl -c "$work/node.conf" --state-dir "$work" "$@"; }
 server_ctl() { "$hark" ctl --socket "$work/loginsrv/ctl.sock" "$@"; }
+bob_ctl() { echo "\$ hark ctl (bob's node) $*"; "$hark" ctl --socket "$work/bob/ctl.sock" "$@"; }
+
+# wait_log LOG TEXT: until LOG has a line with TEXT, at most 10 s.
+wait_log() {
+  for _ in $(seq 1 200); do
+    grep -q "$2" "$1" && return 0
+    sleep 0.05
+  done
+  cat "$1"
+  echo "demo: '$2' did not appear in $1" >&2
+  exit 1
+}
 
 # wait_for FILE LOG: until FILE exists (a socket, say), at most 5 s.
 wait_for() {
@@ -78,6 +92,39 @@ ctl register bob "staple battery horse"
 ctl login alice "correct horse battery"
 ctl buddy-add bob Bobby
 ctl whoami
+
+step "Logged in, with a public address and spare capacity: the node serves as a super node"
+wait_log "$work/node.log" "serving as a super node"
+grep -E "serving as a super node|linked" "$work/node.log" || true
+
+step "Bob's node joins the overlay through it (UDP probe, TLS link, JOIN) and logs in"
+mkdir -p "$work/bob"
+cat >"$work/bob.conf" <<CONF
+node: { name = "bob-phone"; supernode = false; state_dir = "$work/bob"; };
+plugins: { load = ( { name = "udp"; }, { name = "tcp"; },
+                    { name = "tls443"; settings = { tls_port = 34443; http_port = 34080; }; },
+                    { name = "ctl"; } ); };
+network: { bootstrap = ( { host = "127.0.0.1"; port = 33033; } ); };
+login: { url = "https://127.0.0.1:$port"; ca = "$work/loginsrv/ca.pem"; };
+CONF
+"$hark" run -c "$work/bob.conf" 2>"$work/bob.log" &
+bob_pid=$!
+wait_for "$work/bob/ctl.sock" "$work/bob.log"
+wait_log "$work/bob.log" "joined: attached"
+cat "$work/bob.log"
+bob_ctl login bob "staple battery horse"
+bob_ctl overlay
+
+step "The super node's view: its client bob, over TLS, proven by his certificate"
+wait_log "$work/node.log" "is user bob"
+ctl overlay
+
+step "Bob's link moves to the web-port transport (TLS on 34443) without logging out"
+bob_ctl transport tls443
+bob_ctl whoami
+bob_ctl shutdown >/dev/null
+wait "$bob_pid" && echo "bob's node exited with status 0"
+bob_pid=""
 
 step "Events: a second client watches while the first one stops the node"
 "$hark" ctl -c "$work/node.conf" --state-dir "$work" --watch &

@@ -14,7 +14,8 @@
 #define NODE_NAME "cli-test-node"
 #define BUILTINS                                                                        \
   "buddies", "buddy-add", "buddy-remove", "buddy-rename", "delete-account", "help", "login", \
-    "logout", "passwd", "plugins", "register", "shutdown", "state", "version", "whoami"
+    "logout", "overlay", "passwd", "plugins", "register", "rejoin", "shutdown", "state",      \
+    "transport", "version", "whoami"
 
 typedef struct {
   char *dir;       /* temporary, removed at the end */
