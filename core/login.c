@@ -273,13 +273,14 @@ check_certificate(HarkLoginClient *client, const char *pem, const char *user, GE
 
 /* Checks pem (see check_certificate), saves it and makes it this device's. */
 static gboolean
-take_certificate(HarkLoginClient *client, const char *pem, const char *user, GError **error)
+take_certificate(HarkLoginClient *client, const char *pem, const char *user, gboolean save,
+                 GError **error)
 {
   g_autoptr(HarkDeviceCertificate) cert = check_certificate(client, pem, user, error);
   if (cert == NULL)
     return FALSE;
   g_autoptr(GBytes) der = pem_to_der(pem, error);
-  if (der == NULL || !save_private(client->certificate_path, pem, error))
+  if (der == NULL || (save && !save_private(client->certificate_path, pem, error)))
     return FALSE;
   if (g_strcmp0(client->user, cert->user) != 0) {
     g_free(client->user);
@@ -863,7 +864,7 @@ take_login(HarkLoginClient *client, const char *user, JsonObject *answer, GError
   gint64 revision;
   g_autoptr(JsonArray) buddies = read_buddy_list(list, &revision, error);
   g_autofree char *previous_user = g_strdup(client->user);
-  if (buddies == NULL || !take_certificate(client, pem, user, error))
+  if (buddies == NULL || !take_certificate(client, pem, user, TRUE, error))
     return FALSE;
   /* Another user's list must not survive a login as someone else. */
   if (g_strcmp0(previous_user, client->user) != 0) {
@@ -1173,7 +1174,7 @@ renewed(Op *op, JsonObject *answer, GError *error)
       g_set_error_literal(&error, HARK_LOGIN_ERROR, HARK_LOGIN_ERROR_BAD_ANSWER,
                           "the login server's renewal has no certificate");
     else
-      take_certificate(client, pem, client->user, &error);
+      take_certificate(client, pem, client->user, TRUE, &error);
   }
   if (error != NULL) {
     op_fail(op, error);
@@ -1242,7 +1243,7 @@ load_saved_login(HarkLoginClient *client)
   g_autoptr(GError) error = NULL;
   if (!g_file_get_contents(client->certificate_path, &pem, NULL, NULL))
     return;
-  if (!take_certificate(client, pem, NULL, &error)) {
+  if (!take_certificate(client, pem, NULL, FALSE, &error)) {
     g_message("the saved certificate %s cannot be used (%s): log in again",
               client->certificate_path, error->message);
     remove_file(client->certificate_path);
@@ -1255,7 +1256,13 @@ load_saved_login(HarkLoginClient *client)
   g_autofree char *expires = iso_time(client->expires);
   g_message("logged in to %s as %s until %s (saved certificate)", client->url, client->user,
             expires);
-  fetch_buddies(op_new(client, background_sync_done, client), buddies_fetched);
+}
+
+void
+hark_login_client_sync(HarkLoginClient *client)
+{
+  if (client->user != NULL)
+    fetch_buddies(op_new(client, background_sync_done, client), buddies_fetched);
 }
 
 static SoupSession *

@@ -83,6 +83,12 @@ void hark_login_client_set_changed_handler(HarkLoginClient *client, HarkLoginCha
 void hark_login_client_set_tunnel(HarkLoginClient *client, GProxyResolver *resolver,
                                   gboolean (*ready)(gpointer data), gpointer data);
 
+/* Fetch the buddy list in the background (a device started with a saved login may have
+ * missed changes made on another). The overlay calls it once the node has a way to the
+ * server (attached, or a few seconds after start), so it neither competes with joining
+ * nor fails for want of the tunnel. Nothing when logged out. */
+void hark_login_client_sync(HarkLoginClient *client);
+
 /* The operations behind the commands. Results are what the commands answer. */
 void hark_login_client_register(HarkLoginClient *client, const char *user, const char *password,
                                 HarkLoginDone done, gpointer user_data);

@@ -173,24 +173,40 @@ attempt_free(gpointer data)
 }
 
 static gboolean
-join_has_live_attempts(HarkJoin *join)
+join_has_live_links(HarkJoin *join)
 {
   for (guint i = 0; i < join->attempts->len; i++) {
     Attempt *attempt = join->attempts->pdata[i];
     if (g_strcmp0(attempt->state, "failed") != 0)
       return TRUE;
   }
-  for (guint i = 0; i < join->candidates->len; i++)
-    if (((Candidate *)join->candidates->pdata[i])->probe != NULL)
-      return TRUE;
   return FALSE;
 }
 
-/* After any failure: when nothing is left to try and no stage is still to come, the
- * whole join has failed. */
+static gboolean
+join_has_live_attempts(HarkJoin *join)
+{
+  for (guint i = 0; i < join->candidates->len; i++)
+    if (((Candidate *)join->candidates->pdata[i])->probe != NULL)
+      return TRUE;
+  return join_has_live_links(join);
+}
+
+static void start_stage(HarkJoin *join, gboolean fallback);
+
+/* After any failure: when every link tried so far failed, the fallback need not wait
+ * for its delay (the paper's client sat out its timeouts instead); when nothing is left
+ * to try and no stage is still to come, the whole join has failed. */
 static void
 join_check_exhausted(HarkJoin *join)
 {
+  if (join->race_source == 0 && join->fallback_source != 0 && !join_has_live_links(join)) {
+    g_source_destroy(
+      g_main_context_find_source_by_id(join->overlay->node->main_context, join->fallback_source));
+    join->fallback_source = 0;
+    join->stages_done = TRUE;
+    start_stage(join, TRUE);
+  }
   if (join->stages_done && !join_has_live_attempts(join))
     join_finish_failed(join);
 }
@@ -660,6 +676,7 @@ join_won(HarkJoin *join, Attempt *attempt, GVariant *dict)
   if (!authenticated)
     hark_overlay_send_auth(overlay, peer);
   keepalive_schedule(overlay);
+  hark_overlay_sync_login(overlay);
   if (call != NULL)
     hark_command_call_return_object(call, json_object_ref(data));
   hark_overlay_emit(overlay, "overlay-attached", data);

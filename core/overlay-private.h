@@ -80,6 +80,8 @@ struct _HarkOverlay {
   guint keepalive_deadline;
   guint64 ping_id;
   guint keepalive_s;      /* ours, or less when the SN asks for it */
+  gboolean synced;        /* the login client's start-up sync was asked for */
+  guint sync_source;
   char *last_error;       /* why the last join failed, for `overlay` */
 
   /* super node */
@@ -97,6 +99,9 @@ struct _HarkOverlay {
 
 /* overlay.c */
 guint64 hark_overlay_next_id(HarkOverlay *overlay);
+/* Once per run: the login client's background sync, when the node has a way to the
+ * login server (attached) or gave up waiting for one. */
+void hark_overlay_sync_login(HarkOverlay *overlay);
 void hark_overlay_save_cache(HarkOverlay *overlay);
 Peer *hark_overlay_add_peer(HarkOverlay *overlay, HarkLink *link, PeerKind kind);
 void hark_overlay_drop_peer(HarkOverlay *overlay, Peer *peer, const char *why);

@@ -343,6 +343,29 @@ hark_overlay_learn_sn_list(HarkOverlay *overlay, GVariant *list)
 
 /* ---- lifecycle -------------------------------------------------------------------- */
 
+/* Not at start: the first HTTPS request of a process makes GnuTLS read the system's
+ * CA bundle (about 50 ms of this loop), which would delay the join race. */
+#define SYNC_FALLBACK_S 5
+
+void
+hark_overlay_sync_login(HarkOverlay *overlay)
+{
+  if (overlay->synced)
+    return;
+  overlay->synced = TRUE;
+  clear_source(&overlay->sync_source, overlay);
+  hark_login_client_sync(overlay->node->login);
+}
+
+static gboolean
+on_sync_fallback(gpointer data)
+{
+  HarkOverlay *overlay = data;
+  overlay->sync_source = 0;
+  hark_overlay_sync_login(overlay);
+  return G_SOURCE_REMOVE;
+}
+
 static void
 login_changed(gpointer data)
 {
@@ -390,6 +413,10 @@ hark_overlay_start(HarkOverlay *overlay)
                                  hark_overlay_datagram_received, overlay);
   hark_login_client_set_changed_handler(overlay->node->login, login_changed, overlay);
   hark_overlay_tunnel_client_start(overlay);
+  GSource *source = g_timeout_source_new_seconds(SYNC_FALLBACK_S);
+  g_source_set_callback(source, on_sync_fallback, overlay, NULL);
+  overlay->sync_source = g_source_attach(source, overlay->node->main_context);
+  g_source_unref(source);
   hark_overlay_check_eligibility(overlay);
   if (!overlay->is_sn)
     hark_overlay_join_start(overlay);
@@ -411,6 +438,7 @@ hark_overlay_free(HarkOverlay *overlay)
   clear_source(&overlay->keepalive_deadline, overlay);
   clear_source(&overlay->eligibility_source, overlay);
   clear_source(&overlay->sn_links_source, overlay);
+  clear_source(&overlay->sync_source, overlay);
   GList *peers = g_hash_table_get_values(overlay->peers);
   for (GList *l = peers; l != NULL; l = l->next)
     hark_overlay_drop_peer(overlay, l->data, NULL);

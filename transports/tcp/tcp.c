@@ -5,8 +5,6 @@
  * Settings: connect_timeout_ms (default 5000). */
 #include <hark/hark.h>
 
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 
 #define PLUGIN_NAME "tcp"
 #define DEFAULT_CONNECT_TIMEOUT_MS 5000
@@ -34,16 +32,6 @@ typedef struct {
   gpointer user_data;
 } Open;
 
-/* Overlay messages are small and latency matters more than packet count. */
-static void
-set_nodelay(GSocketConnection *connection)
-{
-  g_autoptr(GError) error = NULL;
-  if (!g_socket_set_option(g_socket_connection_get_socket(connection), IPPROTO_TCP,
-                           TCP_NODELAY, 1, &error))
-    g_debug("cannot set TCP_NODELAY: %s", error->message);
-}
-
 /* ---- accepting ---------------------------------------------------------------------- */
 
 static gboolean
@@ -59,7 +47,7 @@ on_incoming(GSocketService *service, GSocketConnection *connection, GObject *sou
     host = g_inet_address_to_string(g_inet_socket_address_get_address(inet));
     port = g_inet_socket_address_get_port(inet);
   }
-  set_nodelay(connection);
+  hark_transport_tune_connection(connection);
   g_autoptr(GError) error = NULL;
   /* The core takes the connection (ours is the signal's) and gives the link to the
    * node's overlay; we keep nothing. */
@@ -199,7 +187,7 @@ connected(GObject *source, GAsyncResult *result, gpointer data)
     error = failure;
   } else {
     g_clear_error(&error);
-    set_nodelay(connection);
+    hark_transport_tune_connection(connection);
     link = hark_link_new_for_stream(tcp->ctx, PLUGIN_NAME, G_IO_STREAM(connection), TRUE,
                                     o->host, o->port, &error);
   }

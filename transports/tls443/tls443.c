@@ -157,6 +157,7 @@ on_incoming(GSocketService *service, GSocketConnection *connection, GObject *sou
   g_autofree char *host = NULL;
   guint16 port;
   peer_of(remote, &host, &port);
+  hark_transport_tune_connection(connection);
   g_autoptr(GError) error = NULL;
   HarkLink *link = hark_link_new_for_stream(t->ctx, PLUGIN_NAME,
                                             G_IO_STREAM(g_object_ref(connection)), FALSE,
@@ -437,6 +438,7 @@ tls_connected(GObject *source, GAsyncResult *result, gpointer data)
     try_websocket(o);
     return;
   }
+  hark_transport_tune_connection(connection);
   GError *link_error = NULL;
   HarkLink *link = hark_link_new_for_stream(o->t->ctx, PLUGIN_NAME, G_IO_STREAM(connection),
                                             TRUE, o->host, o->t->tls_port, &link_error);

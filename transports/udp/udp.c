@@ -55,6 +55,7 @@ struct _Udp {
   GHashTable *pending; /* set of Request*, owned */
   GHashTable *buckets; /* source IP as a string -> Bucket*, owned */
   guint64 datagrams_in, datagrams_out, retransmissions, dropped, requests_timed_out;
+  guint64 bytes_in, bytes_out; /* UDP payloads, no IP/UDP headers */
   gint64 last_drop_message_us;
   guint64 drops_not_reported;
 };
@@ -135,6 +136,7 @@ send_datagram(Udp *udp, GSocketAddress *to, GBytes *datagram, GError **error)
     return FALSE;
   }
   udp->datagrams_out++;
+  udp->bytes_out += size;
   return TRUE;
 }
 
@@ -398,6 +400,7 @@ receive_ready(GSocket *socket, GIOCondition condition, gpointer data)
       break;
     }
     udp->datagrams_in++;
+    udp->bytes_in += (guint64)size;
     if (from == NULL)
       continue;
     if (!take_token(udp, from)) {
@@ -520,6 +523,8 @@ udp_stats(gpointer instance)
     json_object_set_null_member(o, "listening");
   json_object_set_int_member(o, "datagrams_in", (gint64)udp->datagrams_in);
   json_object_set_int_member(o, "datagrams_out", (gint64)udp->datagrams_out);
+  json_object_set_int_member(o, "bytes_in", (gint64)udp->bytes_in);
+  json_object_set_int_member(o, "bytes_out", (gint64)udp->bytes_out);
   json_object_set_int_member(o, "retransmissions", (gint64)udp->retransmissions);
   json_object_set_int_member(o, "dropped", (gint64)udp->dropped);
   json_object_set_int_member(o, "requests_timed_out", (gint64)udp->requests_timed_out);

@@ -1,0 +1,228 @@
+#!/usr/bin/env python3
+"""bench-overlay.py BUILD OUT.json [--runs N]: how fast a node joins the overlay.
+
+Real `hark run` processes on loopback: a login server, a super node (udp, tcp, tls443) and
+a web-only super node (tls443 alone), each SN on its own 127.x.y.z address. One client
+device registers and logs in once; then, N times each, it starts again and the time from
+spawning the process to the log line "joined: attached" (the SN link up, JOIN answered,
+the device certificate shown in the TLS handshake: logged in) is taken from the line's
+own timestamp. Cases:
+  warm       host cache and the remembered way (join.json) from the last run
+  empty      hostcache.json and join.json deleted: only the bootstrap list
+  web-cold   bootstrap = the web-only SN, nothing remembered: UDP unanswered, tcp refused,
+             tls443 after join_fallback_delay_ms
+  web-warm   the same with the remembered way (tls443 at once)
+Bytes per join: the SN link's bytes both ways (TLS and framing included) plus the UDP
+probe payloads (IP/UDP headers not counted), read from `overlay` right after the join.
+"""
+import datetime
+import json
+import os
+import random
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+class Node:
+    def __init__(self, hark, work, name, config):
+        self.hark = hark
+        self.dir = os.path.join(work, name)
+        self.state = os.path.join(self.dir, "state")
+        os.makedirs(self.state, exist_ok=True)
+        os.chmod(self.state, 0o700)
+        self.conf = os.path.join(self.dir, "hark.conf")
+        with open(self.conf, "w") as f:
+            f.write(config)
+        self.log = os.path.join(self.dir, "stderr.log")
+        self.proc = None
+        self.spawned = 0.0
+
+    def start(self):
+        self.spawned = time.time()
+        self.proc = subprocess.Popen(
+            [self.hark, "run", "-c", self.conf, "--state-dir", self.state],
+            stdout=subprocess.DEVNULL, stderr=open(self.log, "w"))
+        sock = os.path.join(self.state, "ctl.sock")
+        for _ in range(400):
+            if os.path.exists(sock):
+                try:
+                    self.ctl = socket.socket(socket.AF_UNIX)
+                    self.ctl.connect(sock)
+                    self.reader = self.ctl.makefile("r")
+                    self.serial = 0
+                    return
+                except OSError:
+                    pass
+            time.sleep(0.01)
+        raise RuntimeError(f"{self.dir}: no ctl socket; log:\n" + open(self.log).read())
+
+    def call(self, command, **args):
+        self.serial += 1
+        request = {"id": str(self.serial), "command": command, "args": args}
+        self.ctl.sendall((json.dumps(request) + "\n").encode())
+        while True:
+            line = self.reader.readline()
+            if not line:
+                raise RuntimeError(f"{self.dir}: ctl closed")
+            answer = json.loads(line)
+            if answer.get("id") == str(self.serial):
+                if not answer.get("ok"):
+                    raise RuntimeError(f"{command}: {answer}")
+                return answer.get("result")
+
+    def wait_log(self, text, timeout=20.0):
+        end = time.time() + timeout
+        while time.time() < end:
+            with open(self.log) as f:
+                for line in f:
+                    if text in line:
+                        return line
+            time.sleep(0.005)
+        raise RuntimeError(f"{self.dir}: no '{text}'; log:\n" + open(self.log).read())
+
+    def stop(self):
+        try:
+            self.call("shutdown")
+        except (RuntimeError, OSError):
+            self.proc.kill()
+        self.proc.wait(timeout=10)
+        self.ctl.close()
+
+
+def log_time(line, day):
+    """The wall-clock time of a log line "HH:MM:SS.mmm ..." on the given day."""
+    clock = datetime.datetime.strptime(line.split(" ", 1)[0], "%H:%M:%S.%f").time()
+    return datetime.datetime.combine(day, clock).timestamp()
+
+
+def plugins(transports, tls_port, http_port):
+    entries = []
+    for name in transports:
+        if name == "tls443":
+            entries.append(f'{{ name = "tls443"; settings = {{ tls_port = {tls_port}; '
+                           f'http_port = {http_port}; }}; }}')
+        else:
+            entries.append(f'{{ name = "{name}"; }}')
+    entries.append('{ name = "ctl"; }')
+    return "plugins: { load = ( " + ", ".join(entries) + " ); };\n"
+
+
+def main():
+    build, out = sys.argv[1], sys.argv[2]
+    runs = int(sys.argv[sys.argv.index("--runs") + 1]) if "--runs" in sys.argv else 15
+    hark = os.path.abspath(os.path.join(build, "hark"))
+    work = tempfile.mkdtemp(prefix="hark-bench-overlay.")
+    net = f"127.{random.randint(1, 254)}.{random.randint(0, 254)}"
+    tls_port, http_port = free_port(), free_port()
+    nodes = []
+    try:
+        login_port = free_port()
+        server = Node(hark, work, "loginsrv",
+                      'node: { name = "loginsrv"; };\n'
+                      'plugins: { load = ( { name = "sqlite"; }, { name = "loginsrv"; settings = {\n'
+                      f'  listen = "127.0.0.1"; port = {login_port}; hosts = [ "127.0.0.1" ];\n'
+                      '  registrations_per_minute = 1000; }; }, { name = "ctl"; } ); };\n')
+        nodes.append(server)
+        server.start()
+        login = (f'login: {{ url = "https://127.0.0.1:{login_port}"; '
+                 f'ca = "{server.state}/ca.pem"; }};\n')
+
+        def sn(name, address, transports):
+            node = Node(hark, work, name,
+                        f'node: {{ name = "{name}"; }};\n'
+                        + plugins(transports, tls_port, http_port)
+                        + f'network: {{ listen = "{address}"; port = 33033; '
+                          f'public_address = "{address}"; }};\n'
+                        + 'supernode: { min_uptime = 0; max_load = 10000; };\n' + login)
+            nodes.append(node)
+            node.start()
+            node.call("register", user=name, password=name + "-password-1")
+            node.call("login", user=name, password=name + "-password-1")
+            node.wait_log("serving as a super node")
+            return node
+
+        sn(f"sn-{net}", f"{net}.11", ["udp", "tcp", "tls443"])
+        sn(f"web-{net}", f"{net}.12", ["tls443"])
+
+        def client(name, bootstrap):
+            node = Node(hark, work, name,
+                        f'node: {{ name = "{name}"; supernode = false; }};\n'
+                        + plugins(["udp", "tcp", "tls443"], tls_port, http_port)
+                        + f'network: {{ bootstrap = ( {{ host = "{bootstrap}"; port = 33033; '
+                          'transports = [ "udp", "tcp", "tls443" ]; } ); };\n' + login)
+            nodes.append(node)
+            node.start()
+            node.wait_log("joined: attached")
+            node.call("register", user=name, password=name + "-password-1")
+            node.call("login", user=name, password=name + "-password-1")
+            node.stop()
+            return node
+
+        results = {}
+
+        def measure(case, node, forget):
+            samples = []
+            for _ in range(runs):
+                if forget:
+                    for f in ("hostcache.json", "join.json"):
+                        path = os.path.join(node.state, f)
+                        if os.path.exists(path):
+                            os.unlink(path)
+                node.start()
+                line = node.wait_log("joined: attached")
+                overlay = node.call("overlay")
+                node.stop()
+                day = datetime.date.fromtimestamp(node.spawned)
+                start_to_attached = (log_time(line, day) - node.spawned) * 1000
+                join_ms = float(line.rsplit(" in ", 1)[1].split(" ms")[0])
+                sn_link = overlay["sn"]
+                udp = overlay["transports"].get("udp", {})
+                samples.append({
+                    "start_ms": start_to_attached, "join_ms": join_ms,
+                    "transport": sn_link["transport"],
+                    "link_bytes": sn_link["bytes_in"] + sn_link["bytes_out"],
+                    "udp_bytes": udp.get("bytes_in", 0) + udp.get("bytes_out", 0),
+                })
+            results[case] = {
+                "runs": runs,
+                "transport": samples[-1]["transport"],
+                "start_ms_median": statistics.median(s["start_ms"] for s in samples),
+                "start_ms_min": min(s["start_ms"] for s in samples),
+                "start_ms_max": max(s["start_ms"] for s in samples),
+                "join_ms_median": statistics.median(s["join_ms"] for s in samples),
+                "link_bytes_median": statistics.median(s["link_bytes"] for s in samples),
+                "udp_bytes_median": statistics.median(s["udp_bytes"] for s in samples),
+            }
+            print(case, json.dumps(results[case]), file=sys.stderr)
+
+        main_client = client("alice", f"{net}.11")
+        measure("warm", main_client, False)
+        measure("empty", main_client, True)
+        web_client = client("webby", f"{net}.12")
+        measure("web-cold", web_client, True)
+        measure("web-warm", web_client, False)
+        with open(out, "w") as f:
+            json.dump({"runs": runs, "cases": results}, f, indent=2)
+    finally:
+        for node in reversed(nodes):
+            if node.proc is not None and node.proc.poll() is None:
+                node.proc.kill()
+                node.proc.wait()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
