@@ -234,6 +234,7 @@ test_text_message_closes(Fixture *f, gconstpointer data)
   guint16 tls_port, http_port;
   HarkRegistration *b = server(f, &tls_port, &http_port);
   g_autoptr(SoupSession) session = soup_session_new();
+  soup_session_set_proxy_resolver(session, NULL);
   g_autofree char *url = g_strdup_printf("ws://127.0.0.1:%u/hark", http_port);
   g_autoptr(SoupMessage) msg = soup_message_new("GET", url);
   char *protocols[] = { (char *)"hark-1", NULL };

@@ -562,10 +562,11 @@ tls443_init(HarkContext *ctx, GVariant *settings, GError **error)
   t->path = g_steal_pointer(&path);
   t->connect_timeout_ms = (guint)timeout;
   t->client = g_socket_client_new();
-  /* The TLS port goes straight to the peer; the WebSocket may go through the system's
-   * web proxy, which is what it is for. */
+  /* Direct connections both ways, like the login client: the system's proxy settings
+   * belong to the desktop's browser, and resolving them (libproxy) runs per request. */
   g_socket_client_set_enable_proxy(t->client, FALSE);
   t->session = soup_session_new_with_options("user-agent", "hark/" HARK_VERSION, NULL);
+  soup_session_set_proxy_resolver(t->session, NULL);
   t->opens = g_hash_table_new(NULL, NULL);
   t->pipes = g_hash_table_new(NULL, NULL);
   if (!hark_context_register(ctx, HARK_KIND_TRANSPORT, PLUGIN_NAME, HARK_RANK_SECONDARY,
