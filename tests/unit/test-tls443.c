@@ -280,6 +280,29 @@ test_unreachable(Fixture *f, gconstpointer data)
   g_clear_error(&o.error);
 }
 
+/* A cancelled open is never answered, whichever of its two tries it is in. */
+static void
+test_cancel(Fixture *f, gconstpointer data)
+{
+  guint16 tls_port, http_port;
+  server(f, &tls_port, &http_port);
+  g_autofree char *plugins = tls443_plugins(closed_port(), http_port);
+  HarkNode *alice = hark_test_net_node(f, "alice", f->ca_path, f->ca, plugins);
+  HarkRegistration *a = tls443_of(alice);
+  const HarkTransportInterface *iface = a->iface;
+  Opened o = { 0 };
+  g_autoptr(GCancellable) cancellable = g_cancellable_new();
+  iface->open(a->instance, "127.0.0.1", 1, cancellable, on_opened, &o);
+  /* Let the TLS try fail, so the WebSocket one is under way. */
+  for (int i = 0; i < 5; i++)
+    g_main_context_iteration(NULL, FALSE);
+  g_cancellable_cancel(cancellable);
+  gint64 end = g_get_monotonic_time() + 300 * 1000;
+  while (g_get_monotonic_time() < end)
+    g_main_context_iteration(NULL, FALSE) || (g_usleep(1000), TRUE);
+  g_assert_cmpint(o.calls, ==, 0);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -289,5 +312,6 @@ main(int argc, char **argv)
   ADD("/tls443/websocket-fallback", test_websocket_fallback);
   ADD("/tls443/text-message-closes", test_text_message_closes);
   ADD("/tls443/unreachable", test_unreachable);
+  ADD("/tls443/cancel", test_cancel);
   return g_test_run();
 }

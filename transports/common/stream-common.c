@@ -166,3 +166,15 @@ hark_stream_attempt_clear(HarkStreamAttempt *a)
   }
   g_clear_object(&a->cancellable);
 }
+
+void
+hark_stream_attempts_drain(GHashTable *set, GMainContext *context)
+{
+  GHashTableIter iter;
+  gpointer item;
+  g_hash_table_iter_init(&iter, set);
+  while (g_hash_table_iter_next(&iter, &item, NULL))
+    hark_stream_attempt_abandon(item);
+  while (g_hash_table_size(set) > 0)
+    g_main_context_iteration(context, TRUE);
+}

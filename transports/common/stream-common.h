@@ -40,3 +40,8 @@ void hark_stream_attempt_arm(HarkStreamAttempt *attempt, GMainContext *context,
 gboolean hark_stream_attempt_abandoned(HarkStreamAttempt *attempt);
 void hark_stream_attempt_abandon(HarkStreamAttempt *attempt);
 void hark_stream_attempt_clear(HarkStreamAttempt *attempt);
+
+/* At unload: abandon every attempt in the set (whose elements start with their
+ * HarkStreamAttempt) and run context until their callbacks, which are plugin code, have
+ * all run and emptied the set. */
+void hark_stream_attempts_drain(GHashTable *set, GMainContext *context);

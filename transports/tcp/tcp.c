@@ -18,10 +18,10 @@ typedef struct {
 } Tcp;
 
 typedef struct {
+  HarkStreamAttempt attempt; /* first: hark_stream_attempts_drain */
   Tcp *tcp;
   char *host;
   guint16 port;
-  HarkStreamAttempt attempt;
   HarkTransportOpened opened;
   gpointer user_data;
 } Open;
@@ -157,14 +157,7 @@ static void
 tcp_free(Tcp *tcp)
 {
   tcp_stop_listening(tcp);
-  /* Their callbacks are plugin code: let them all run before the plugin is unloaded. */
-  GHashTableIter iter;
-  gpointer o;
-  g_hash_table_iter_init(&iter, tcp->opens);
-  while (g_hash_table_iter_next(&iter, &o, NULL))
-    hark_stream_attempt_abandon(&((Open *)o)->attempt);
-  while (g_hash_table_size(tcp->opens) > 0)
-    g_main_context_iteration(hark_context_main_context(tcp->ctx), TRUE);
+  hark_stream_attempts_drain(tcp->opens, hark_context_main_context(tcp->ctx));
   g_hash_table_unref(tcp->opens);
   g_object_unref(tcp->client);
   g_free(tcp);

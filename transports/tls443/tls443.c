@@ -40,9 +40,10 @@ typedef struct {
 } Pipe;
 
 typedef struct {
+  HarkStreamAttempt attempt; /* first: hark_stream_attempts_drain; armed again for the
+                              * WebSocket */
   Tls443 *t;
   char *host;
-  HarkStreamAttempt attempt; /* armed again for the WebSocket */
   GError *tls_error; /* why the TLS port failed, for the message when both do */
   char *url;
   HarkTransportOpened opened;
@@ -415,14 +416,9 @@ static void
 tls443_free(Tls443 *t)
 {
   tls443_stop_listening(t);
-  /* Their callbacks are plugin code: let them all run before the plugin is unloaded. */
+  hark_stream_attempts_drain(t->opens, hark_context_main_context(t->ctx));
   GHashTableIter iter;
   gpointer item;
-  g_hash_table_iter_init(&iter, t->opens);
-  while (g_hash_table_iter_next(&iter, &item, NULL))
-    hark_stream_attempt_abandon(&((Open *)item)->attempt);
-  while (g_hash_table_size(t->opens) > 0)
-    g_main_context_iteration(hark_context_main_context(t->ctx), TRUE);
   /* Links still on a WebSocket would call into this plugin after it is gone: end them
    * (the core then closes each pipe, which removes it from the table). */
   while (g_hash_table_size(t->pipes) > 0) {
