@@ -2,6 +2,7 @@
  * stopped around the main loop, and an orderly shutdown. */
 #include "hark-private.h"
 #include "hark/transport.h"
+#include "stun.h"
 
 #include <errno.h>
 #include <glib/gstdio.h>
@@ -143,11 +144,45 @@ hark_node_set_network_handlers(HarkNode *node, HarkLinkAccepted link_accepted,
 
 G_DEFINE_QUARK(hark-transport-error-quark, hark_transport_error)
 
+/* A STUN binding request is answered through the transport it came in on; anything
+ * else that looks like STUN is dropped (at debug level: the sender may be anyone). */
+static void
+answer_stun(HarkContext *ctx, const char *transport, GSocketAddress *from, GBytes *datagram)
+{
+  g_autofree char *who = g_socket_connectable_to_string(G_SOCKET_CONNECTABLE(from));
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GBytes) answer = hark_stun_answer(datagram, from, &error);
+  if (answer == NULL) {
+    g_debug("dropped a STUN message from %s (%s): %s", who, transport, error->message);
+    return;
+  }
+  const HarkTransportInterface *iface = NULL;
+  gpointer instance = NULL;
+  for (guint i = 0; i < ctx->node->registrations->len; i++) {
+    HarkRegistrationEntry *entry = g_ptr_array_index(ctx->node->registrations, i);
+    if (entry->pub.kind == HARK_KIND_TRANSPORT && g_strcmp0(entry->name, transport) == 0) {
+      iface = entry->pub.iface;
+      instance = entry->pub.instance;
+    }
+  }
+  if (iface == NULL || iface->send_to == NULL) {
+    g_debug("no datagram transport '%s' to answer STUN from %s", transport, who);
+    return;
+  }
+  if (!iface->send_to(instance, from, answer, &error))
+    g_debug("cannot answer STUN from %s: %s", who, error->message);
+}
+
 void
 hark_transport_datagram_received(HarkContext *ctx, const char *transport,
                                  GSocketAddress *from, GBytes *datagram)
 {
   HarkNode *node = ctx->node;
+  /* STUN shares the overlay's UDP port, and is answered here, before the overlay. */
+  if (hark_stun_is_stun(datagram)) {
+    answer_stun(ctx, transport, from, datagram);
+    return;
+  }
   if (node->datagram_received != NULL)
     node->datagram_received(transport, from, datagram, node->network_handler_data);
 }

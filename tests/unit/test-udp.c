@@ -3,7 +3,10 @@
  * from the wrong address. Needs udp.so ($HARK_PLUGIN_PATH). */
 #include <hark/hark.h>
 
+#include <string.h>
+
 #include "hark-private.h"
+#include "stun.h"
 
 typedef struct {
   HarkNode *node;
@@ -355,6 +358,51 @@ test_wrong_source(Fixture *f, gconstpointer data)
   answer_clear(&answer);
 }
 
+/* The core answers STUN binding requests that arrive on the udp transport, through it;
+ * the node's datagram handler never sees them. */
+static void
+test_stun_answered(Fixture *f, gconstpointer data)
+{
+  static const guint8 request[] = { 0x00, 0x01, 0x00, 0x00, 0x21, 0x12, 0xa4, 0x42,
+                                    1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12 };
+  g_autoptr(GSocketAddress) to = address_of(&f->b);
+  g_autoptr(GSocket) client = raw_socket("127.0.0.1");
+  g_autoptr(GError) error = NULL;
+  g_assert_cmpint(g_socket_send_to(client, to, (const char *)request, sizeof request, NULL,
+                                   &error), ==, sizeof request);
+  g_assert_no_error(error);
+  /* A response is not answered: dropped quietly. */
+  guint8 response[sizeof request];
+  memcpy(response, request, sizeof request);
+  response[1] = 0x01;
+  response[0] = 0x01;
+  g_assert_cmpint(g_socket_send_to(client, to, (const char *)response, sizeof response, NULL,
+                                   &error), ==, sizeof response);
+  run_until(NULL, 100);
+
+  char buffer[1500];
+  g_socket_set_blocking(client, FALSE);
+  gssize size = g_socket_receive(client, buffer, sizeof buffer, NULL, &error);
+  g_assert_no_error(error);
+  g_assert_cmpint(size, >, 20);
+  g_autoptr(GBytes) answer = g_bytes_new(buffer, (gsize)size);
+  g_autoptr(HarkStunMessage) m = hark_stun_parse(answer, &error);
+  g_assert_no_error(error);
+  g_assert_cmpuint(m->type, ==, HARK_STUN_BINDING_SUCCESS);
+  g_assert_cmpmem(m->transaction_id, 12, request + 8, 12);
+  const HarkStunAttribute *x = hark_stun_message_find(m, HARK_STUN_ATTR_XOR_MAPPED_ADDRESS);
+  g_assert_nonnull(x);
+  g_autoptr(GInetSocketAddress) mapped = hark_stun_decode_address(x, m->transaction_id, &error);
+  g_assert_no_error(error);
+  g_autoptr(GSocketAddress) local = g_socket_get_local_address(client, &error);
+  g_assert_cmpuint(g_inet_socket_address_get_port(mapped), ==,
+                   g_inet_socket_address_get_port(G_INET_SOCKET_ADDRESS(local)));
+  /* Only one answer, for the request. */
+  g_assert_cmpint(g_socket_receive(client, buffer, sizeof buffer, NULL, NULL), <, 0);
+  g_assert_cmpuint(f->b.received, ==, 0);
+  g_assert_cmpint(stat_of(&f->b, "datagrams_out"), ==, 1);
+}
+
 static void
 test_listen_twice(Fixture *f, gconstpointer data)
 {
@@ -387,6 +435,7 @@ main(int argc, char **argv)
   ADD("/udp/cancel", test_cancel);
   ADD("/udp/flood", test_flood);
   ADD("/udp/wrong-source", test_wrong_source);
+  ADD("/udp/stun-answered", test_stun_answered);
   ADD("/udp/listen-twice", test_listen_twice);
   return g_test_run();
 }
