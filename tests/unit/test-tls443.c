@@ -46,22 +46,11 @@ tls443_plugins(guint16 tls_port, guint16 http_port)
 static HarkRegistration *
 tls443_of(HarkNode *node)
 {
-  g_autoptr(GPtrArray) found = hark_context_lookup(hark_node_get_context(node),
-                                                   HARK_KIND_TRANSPORT);
-  g_assert_cmpuint(found->len, ==, 1);
-  HarkRegistration *reg = found->pdata[0];
-  g_assert_cmpstr(reg->name, ==, "tls443");
+  HarkRegistration *reg = hark_test_transport(node, "tls443");
+  g_assert_cmpuint(reg->rank, ==, HARK_RANK_SECONDARY);
   const HarkTransportInterface *iface = reg->iface;
   g_assert_cmpuint(iface->flags, ==, HARK_TRANSPORT_STREAM);
   return reg;
-}
-
-static gint64
-stat_of(HarkRegistration *reg, const char *name)
-{
-  const HarkTransportInterface *iface = reg->iface;
-  g_autoptr(JsonObject) stats = iface->stats(reg->instance);
-  return json_object_get_int_member(stats, name);
 }
 
 /* A port nothing listens on (bound, then closed). */
@@ -130,10 +119,10 @@ server(Fixture *f, guint16 *tls_port, guint16 *http_port)
   g_assert_true(iface->listen(b->instance, "127.0.0.1", 9, &error));
   g_assert_no_error(error);
   *tls_port = iface->local_port(b->instance);
-  *http_port = (guint16)stat_of(b, "http_port");
+  *http_port = (guint16)hark_test_transport_stat(b, "http_port");
   g_assert_cmpuint(*tls_port, >, 0);
   g_assert_cmpuint(*http_port, >, 0);
-  g_assert_cmpint(stat_of(b, "listening"), ==, *tls_port);
+  g_assert_cmpint(hark_test_transport_stat(b, "listening"), ==, *tls_port);
   g_assert_false(iface->listen(b->instance, "127.0.0.1", 0, &error));
   g_assert_error(error, HARK_TRANSPORT_ERROR, HARK_TRANSPORT_ERROR_LISTEN);
   return b;
@@ -185,9 +174,9 @@ test_tls_port(Fixture *f, gconstpointer data)
   Seen opener_seen = { 0 }, acceptor_seen = { 0 };
   HarkRegistration *a;
   open_and_ping(f, tls_port, http_port, &opener_seen, &acceptor_seen, &a);
-  g_assert_cmpint(stat_of(a, "opened_tls"), ==, 1);
-  g_assert_cmpint(stat_of(a, "opened_websocket"), ==, 0);
-  g_assert_cmpint(stat_of(b, "accepted_tls"), ==, 1);
+  g_assert_cmpint(hark_test_transport_stat(a, "opened_tls"), ==, 1);
+  g_assert_cmpint(hark_test_transport_stat(a, "opened_websocket"), ==, 0);
+  g_assert_cmpint(hark_test_transport_stat(b, "accepted_tls"), ==, 1);
 }
 
 static void
@@ -199,9 +188,9 @@ test_websocket_fallback(Fixture *f, gconstpointer data)
   HarkRegistration *a;
   /* The opener tries a TLS port nothing listens on, then the WebSocket. */
   HarkLink *link = open_and_ping(f, closed_port(), http_port, &opener_seen, &acceptor_seen, &a);
-  g_assert_cmpint(stat_of(a, "opened_tls"), ==, 0);
-  g_assert_cmpint(stat_of(a, "opened_websocket"), ==, 1);
-  g_assert_cmpint(stat_of(b, "accepted_websocket"), ==, 1);
+  g_assert_cmpint(hark_test_transport_stat(a, "opened_tls"), ==, 0);
+  g_assert_cmpint(hark_test_transport_stat(a, "opened_websocket"), ==, 1);
+  g_assert_cmpint(hark_test_transport_stat(b, "accepted_websocket"), ==, 1);
   g_assert_cmpuint(hark_link_get_peer_port(link), ==, http_port);
   /* And back: the acceptor's PING reaches the opener over the same WebSocket. */
   g_autoptr(GError) error = NULL;
@@ -252,7 +241,7 @@ test_text_message_closes(Fixture *f, gconstpointer data)
   run_until(&acceptor_seen.closes, 10000);
   g_assert_cmpint(acceptor_seen.closes, ==, 1);
   g_assert_nonnull(acceptor_seen.closed_error);
-  g_assert_cmpint(stat_of(b, "accepted_websocket"), ==, 1);
+  g_assert_cmpint(hark_test_transport_stat(b, "accepted_websocket"), ==, 1);
   while (soup_websocket_connection_get_state(ws) != SOUP_WEBSOCKET_STATE_CLOSED)
     g_main_context_iteration(NULL, TRUE);
   g_clear_error(&acceptor_seen.closed_error);
@@ -276,7 +265,7 @@ test_unreachable(Fixture *f, gconstpointer data)
   g_autofree char *ws = g_strdup_printf("ws://127.0.0.1:%u/hark", http_port);
   g_assert_nonnull(strstr(o.error->message, tls));
   g_assert_nonnull(strstr(o.error->message, ws));
-  g_assert_cmpint(stat_of(a, "failed"), ==, 1);
+  g_assert_cmpint(hark_test_transport_stat(a, "failed"), ==, 1);
   g_clear_error(&o.error);
 }
 

@@ -7,6 +7,7 @@
 
 #include "hark-private.h"
 #include "stun.h"
+#include "test-nodes.h"
 
 typedef struct {
   HarkNode *node;
@@ -81,11 +82,7 @@ peer_set_up(Peer *p, const char *name)
   p->node = hark_node_new(config);
   g_assert_true(hark_node_load_plugins(p->node, &error));
   g_assert_no_error(error);
-  g_autoptr(GPtrArray) regs =
-      hark_context_lookup(hark_node_get_context(p->node), HARK_KIND_TRANSPORT);
-  g_assert_cmpuint(regs->len, ==, 1);
-  const HarkRegistration *r = g_ptr_array_index(regs, 0);
-  g_assert_cmpstr(r->name, ==, "udp");
+  const HarkRegistration *r = hark_test_transport(p->node, "udp");
   g_assert_cmpuint(r->rank, ==, HARK_RANK_PRIMARY);
   p->iface = r->iface;
   g_assert_cmpuint(p->iface->flags, ==, HARK_TRANSPORT_DATAGRAM);
@@ -144,8 +141,7 @@ run_until(const gboolean *flag, guint ms)
 static gint64
 stat_of(Peer *p, const char *name)
 {
-  g_autoptr(JsonObject) stats = p->iface->stats(p->udp);
-  return json_object_get_int_member(stats, name);
+  return hark_test_transport_stat(hark_test_transport(p->node, "udp"), name);
 }
 
 static GSocketAddress *
