@@ -129,3 +129,12 @@ hark_test_transport_stat(const HarkRegistration *transport, const char *member)
   g_autoptr(JsonObject) stats = iface->stats(transport->instance);
   return json_object_get_int_member(stats, member);
 }
+
+void
+hark_test_on_opened(HarkLink *link, GError *error, gpointer data)
+{
+  HarkTestOpened *o = data;
+  o->calls++;
+  o->link = link;
+  o->error = error;
+}

@@ -30,3 +30,12 @@ HarkNode *hark_test_net_node(HarkTestNet *net, const char *name, const char *ca_
 HarkRegistration *hark_test_transport(HarkNode *node, const char *name);
 /* An integer member of the transport's stats. */
 gint64 hark_test_transport_stat(const HarkRegistration *transport, const char *member);
+
+/* What a transport's open() answered (HarkTransportOpened; the error is taken). */
+typedef struct {
+  int calls;
+  HarkLink *link;
+  GError *error;
+} HarkTestOpened;
+
+void hark_test_on_opened(HarkLink *link, GError *error, gpointer opened);

@@ -574,20 +574,7 @@ tcp_of(HarkNode *node)
   return reg;
 }
 
-typedef struct {
-  int calls;
-  HarkLink *link;
-  GError *error;
-} Opened;
-
-static void
-on_opened(HarkLink *link, GError *error, gpointer data)
-{
-  Opened *o = data;
-  o->calls++;
-  o->link = link;
-  o->error = error;
-}
+typedef HarkTestOpened Opened;
 
 static gboolean
 opened_done(gpointer data)
@@ -619,7 +606,7 @@ test_tcp_link(Fixture *f, gconstpointer data)
 
   Opened o = { 0 };
   f->accepted = NULL;
-  iface->open(a->instance, "127.0.0.1", port, NULL, on_opened, &o);
+  iface->open(a->instance, "127.0.0.1", port, NULL, hark_test_on_opened, &o);
   g_assert_cmpint(o.calls, ==, 0); /* never before open returns */
   wait_until(opened_done, &o);
   g_assert_no_error(o.error);
@@ -653,7 +640,7 @@ test_tcp_link(Fixture *f, gconstpointer data)
   while (acceptor_seen.messages->len < 2)
     g_main_context_iteration(NULL, TRUE);
   Opened refused = { 0 };
-  iface->open(a->instance, "127.0.0.1", port, NULL, on_opened, &refused);
+  iface->open(a->instance, "127.0.0.1", port, NULL, hark_test_on_opened, &refused);
   wait_until(opened_done, &refused);
   g_assert_null(refused.link);
   g_assert_error(refused.error, HARK_TRANSPORT_ERROR, HARK_TRANSPORT_ERROR_UNREACHABLE);
@@ -677,7 +664,7 @@ test_tcp_cancel(Fixture *f, gconstpointer data)
   g_assert_true(iface->listen(b->instance, "127.0.0.1", 0, NULL));
   Opened o = { 0 };
   g_autoptr(GCancellable) cancellable = g_cancellable_new();
-  iface->open(a->instance, "127.0.0.1", iface->local_port(b->instance), cancellable, on_opened,
+  iface->open(a->instance, "127.0.0.1", iface->local_port(b->instance), cancellable, hark_test_on_opened,
               &o);
   g_cancellable_cancel(cancellable);
   for (int i = 0; i < 50; i++) {

@@ -10,11 +10,7 @@
 
 typedef HarkTestNet Fixture;
 
-typedef struct {
-  int calls;
-  HarkLink *link;
-  GError *error;
-} Opened;
+typedef HarkTestOpened Opened;
 
 typedef struct {
   int ups, closes;
@@ -65,15 +61,6 @@ closed_port(void)
   guint16 port = g_inet_socket_address_get_port(G_INET_SOCKET_ADDRESS(bound));
   g_socket_close(s, NULL);
   return port;
-}
-
-static void
-on_opened(HarkLink *link, GError *error, gpointer data)
-{
-  Opened *o = data;
-  o->calls++;
-  o->link = link;
-  o->error = error;
 }
 
 static void
@@ -140,7 +127,7 @@ open_and_ping(Fixture *f, guint16 tls_port, guint16 http_port, Seen *opener_seen
   const HarkTransportInterface *iface = a->iface;
   Opened o = { 0 };
   f->accepted = NULL;
-  iface->open(a->instance, "127.0.0.1", 1, NULL, on_opened, &o);
+  iface->open(a->instance, "127.0.0.1", 1, NULL, hark_test_on_opened, &o);
   g_assert_cmpint(o.calls, ==, 0);
   run_until(&o.calls, 30000);
   g_assert_cmpint(o.calls, ==, 1);
@@ -257,7 +244,7 @@ test_unreachable(Fixture *f, gconstpointer data)
   HarkRegistration *a = tls443_of(alice);
   const HarkTransportInterface *iface = a->iface;
   Opened o = { 0 };
-  iface->open(a->instance, "127.0.0.1", 1, NULL, on_opened, &o);
+  iface->open(a->instance, "127.0.0.1", 1, NULL, hark_test_on_opened, &o);
   run_until(&o.calls, 30000);
   g_assert_null(o.link);
   g_assert_error(o.error, HARK_TRANSPORT_ERROR, HARK_TRANSPORT_ERROR_UNREACHABLE);
@@ -281,7 +268,7 @@ test_cancel(Fixture *f, gconstpointer data)
   const HarkTransportInterface *iface = a->iface;
   Opened o = { 0 };
   g_autoptr(GCancellable) cancellable = g_cancellable_new();
-  iface->open(a->instance, "127.0.0.1", 1, cancellable, on_opened, &o);
+  iface->open(a->instance, "127.0.0.1", 1, cancellable, hark_test_on_opened, &o);
   /* Let the TLS try fail, so the WebSocket one is under way. */
   for (int i = 0; i < 5; i++)
     g_main_context_iteration(NULL, FALSE);
