@@ -1,6 +1,7 @@
-/* link-private.h: what link.c (the byte pumps, framing and life cycle) and link-tls.c
- * (OpenSSL: credentials, peer checks, channel binding) share about a HarkLink, and the
- * test hook for the handshake timeout. Private to libhark, never installed. */
+/* link-private.h: what the three files of a link share about a HarkLink: link.c (life
+ * cycle, framing, the pipe pump), link-stream.c (the GIOStream pump) and link-tls.c
+ * (OpenSSL: credentials, peer checks, channel binding); and the test hook for the
+ * handshake timeout. Private to libhark, never installed. */
 #pragma once
 
 #include "hark-private.h"
@@ -11,6 +12,8 @@
 #define HARK_LINK_HANDSHAKE_TIMEOUT_MS 10000
 /* Encrypted bytes waiting for the transport; a peer that lets more pile up does not read. */
 #define HARK_LINK_WRITE_LIMIT (1024 * 1024)
+/* One read from the transport, one decrypted chunk: a TLS record's worth. */
+#define HARK_LINK_READ_CHUNK 16384
 #define HARK_LINK_BINDING_SIZE 32
 #define HARK_LINK_BINDING_LABEL "EXPORTER-hark-link-auth"
 
@@ -76,3 +79,26 @@ GError *hark_link_tls_handshake_error(HarkLink *link);
 /* link.c */
 /* Shorter handshake timeouts for tests; counted from the link's creation. */
 void hark_link_set_handshake_timeout(HarkLink *link, guint ms);
+/* The internal reference count (see link.c). */
+HarkLink *hark_link_hold(HarkLink *link);
+void hark_link_release(HarkLink *link);
+/* A source on the node's context whose callback gets the link; it holds a reference. */
+GSource *hark_link_attach_source(HarkLink *link, GSource *source, GSourceFunc callback);
+void hark_link_destroy_source(GSource **source);
+/* Bytes from the transport into TLS; may call every handler. */
+void hark_link_feed(HarkLink *link, const guint8 *data, gsize size);
+/* End the link with this error (the closed handler hears it), saying goodbye in TLS. */
+void hark_link_fail(HarkLink *link, HarkLinkError code, const char *format, ...)
+  G_GNUC_PRINTF(3, 4);
+/* HANDSHAKE while handshaking, else CLOSED: what the transport going away means. */
+HarkLinkError hark_link_gone_code(HarkLink *link);
+
+/* link-stream.c */
+/* Start reading (again, unless a read is in flight or the link has ended). */
+void hark_link_stream_read(HarkLink *link);
+/* What TLS produced (in wbio) goes to the write queue. */
+void hark_link_stream_queue(HarkLink *link);
+/* Bytes queued and in flight. */
+gsize hark_link_stream_queued(HarkLink *link);
+/* The link ended: stop reading; flush (bounded in time) or drop what is queued; close. */
+void hark_link_stream_end(HarkLink *link, gboolean flush);

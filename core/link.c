@@ -1,9 +1,7 @@
 /* link.c: HarkLink (hark/link.h): the life of a link between two nodes, its framing
- * (a 4-byte big-endian length, then one hark/wire.h message) and the two byte pumps
- * under it: a GIOStream of the transport's (async reads and a write queue on the
- * node's main context) or a pipe the transport feeds. Both pumps drive the same TLS
- * engine (link-tls.c over two memory BIOs); only where the bytes come from and go to
- * differs.
+ * (a 4-byte big-endian length, then one hark/wire.h message), and the pipe pump. The
+ * GIOStream pump is link-stream.c; both drive the same TLS engine (link-tls.c, over two
+ * memory BIOs): only where the bytes come from and go to differs.
  *
  * Lifetime: the link is reference counted inside libhark. The user holds one
  * reference (dropped by hark_link_free); every async operation and source in flight
@@ -19,26 +17,21 @@
 
 G_DEFINE_QUARK(hark-link-error-quark, hark_link_error)
 
-#define READ_CHUNK 16384
 #define FRAME_HEADER 4
-/* How long queued bytes may take to go out after a close before they are dropped. */
-#define CLOSE_FLUSH_MS 2000
 #define DROP_LOG_INTERVAL_US (10 * G_USEC_PER_SEC)
 
 static void advance(HarkLink *link);
 static void run_tls(HarkLink *link);
-static void write_next(HarkLink *link);
-static void maybe_close_stream(HarkLink *link);
 
-static HarkLink *
-link_ref(HarkLink *link)
+HarkLink *
+hark_link_hold(HarkLink *link)
 {
   link->refs++;
   return link;
 }
 
-static void
-link_unref(HarkLink *link)
+void
+hark_link_release(HarkLink *link)
 {
   g_assert(link->refs > 0);
   if (--link->refs > 0)
@@ -63,8 +56,8 @@ link_unref(HarkLink *link)
   g_free(link);
 }
 
-static void
-destroy_source(GSource **source)
+void
+hark_link_destroy_source(GSource **source)
 {
   if (*source == NULL)
     return;
@@ -74,10 +67,11 @@ destroy_source(GSource **source)
 }
 
 /* A source on the node's context whose callback gets the link; it holds a reference. */
-static GSource *
-attach_source(HarkLink *link, GSource *source, GSourceFunc callback)
+GSource *
+hark_link_attach_source(HarkLink *link, GSource *source, GSourceFunc callback)
 {
-  g_source_set_callback(source, callback, link_ref(link), (GDestroyNotify)link_unref);
+  g_source_set_callback(source, callback, hark_link_hold(link),
+                        (GDestroyNotify)hark_link_release);
   g_source_attach(source, link->main_context);
   return source;
 }
@@ -107,23 +101,9 @@ flush_output(HarkLink *link)
       return; /* the pipe is gone: nothing more can go out */
     link->stats.bytes_out += (guint64)got;
     link->pipe_iface->write(link->pipe, bytes);
-  } else if (link->to_write != NULL) {
-    guint old = link->to_write->len;
-    g_byte_array_set_size(link->to_write, old + (guint)pending);
-    int got = BIO_read(link->wbio, link->to_write->data + old, (int)pending);
-    g_byte_array_set_size(link->to_write, old + (guint)MAX(got, 0));
-    write_next(link);
+  } else if (link->stream != NULL) {
+    hark_link_stream_queue(link);
   }
-}
-
-static gboolean
-flush_timed_out(gpointer data)
-{
-  HarkLink *link = data;
-  g_clear_pointer(&link->flush_timer, g_source_unref);
-  g_byte_array_set_size(link->to_write, 0);
-  g_cancellable_cancel(link->write_cancellable);
-  return G_SOURCE_REMOVE;
 }
 
 /* Ends the link once: stops both pumps, says goodbye to the peer when TLS still can
@@ -139,7 +119,7 @@ link_end(HarkLink *link, GError *error, gboolean tls_goodbye, gboolean flush)
     return;
   }
   link->state = HARK_LINK_CLOSED;
-  destroy_source(&link->handshake_timer);
+  hark_link_destroy_source(&link->handshake_timer);
   g_debug("link %s with %s:%u closed: %s", link->transport, link->peer_host, link->peer_port,
           error != NULL ? error->message : "closed here");
   if (tls_goodbye && link->ssl != NULL && SSL_is_init_finished(link->ssl)) {
@@ -154,31 +134,18 @@ link_end(HarkLink *link, GError *error, gboolean tls_goodbye, gboolean flush)
     if (pipe != NULL)
       link->pipe_iface->close(pipe);
   } else {
-    if (flush)
-      flush_output(link);
-    else {
-      g_byte_array_set_size(link->to_write, 0);
-      g_cancellable_cancel(link->write_cancellable);
-    }
-    g_cancellable_cancel(link->read_cancellable);
-    if (link->writing != NULL)
-      link->flush_timer =
-        attach_source(link, g_timeout_source_new(CLOSE_FLUSH_MS), flush_timed_out);
-    maybe_close_stream(link);
+    hark_link_stream_end(link, flush);
   }
   link->close_error = error;
   if (!link->freed) {
     GSource *idle = g_idle_source_new();
-    attach_source(link, idle, deliver_closed);
+    hark_link_attach_source(link, idle, deliver_closed);
     g_source_unref(idle);
   }
 }
 
-static void
-fail(HarkLink *link, HarkLinkError code, const char *format, ...) G_GNUC_PRINTF(3, 4);
-
-static void
-fail(HarkLink *link, HarkLinkError code, const char *format, ...)
+void
+hark_link_fail(HarkLink *link, HarkLinkError code, const char *format, ...)
 {
   va_list args;
   va_start(args, format);
@@ -188,84 +155,11 @@ fail(HarkLink *link, HarkLinkError code, const char *format, ...)
 }
 
 /* The peer or the transport went away: during the handshake that is its failure. */
-static HarkLinkError
-gone_code(HarkLink *link)
+HarkLinkError
+hark_link_gone_code(HarkLink *link)
 {
   return link->state == HARK_LINK_HANDSHAKING ? HARK_LINK_ERROR_HANDSHAKE
                                               : HARK_LINK_ERROR_CLOSED;
-}
-
-/* ---- the stream pump ----------------------------------------------------------------- */
-
-static void
-stream_closed(GObject *source, GAsyncResult *result, gpointer data)
-{
-  g_io_stream_close_finish(G_IO_STREAM(source), result, NULL);
-  link_unref(data);
-}
-
-/* Once the link is closed and no read or write is in flight any more (GIO refuses to
- * close a stream with pending operations). */
-static void
-maybe_close_stream(HarkLink *link)
-{
-  if (link->state != HARK_LINK_CLOSED || link->stream == NULL || link->stream_closing ||
-      link->read_pending || link->writing != NULL)
-    return;
-  link->stream_closing = TRUE;
-  destroy_source(&link->flush_timer);
-  g_main_context_push_thread_default(link->main_context);
-  g_io_stream_close_async(link->stream, G_PRIORITY_DEFAULT, NULL, stream_closed,
-                          link_ref(link));
-  g_main_context_pop_thread_default(link->main_context);
-}
-
-static void
-write_done(GObject *source, GAsyncResult *result, gpointer data)
-{
-  HarkLink *link = data;
-  gsize written = 0;
-  g_autoptr(GError) error = NULL;
-  gboolean ok = g_output_stream_write_all_finish(G_OUTPUT_STREAM(source), result, &written,
-                                                 &error);
-  link->stats.bytes_out += written;
-  g_clear_pointer(&link->writing, g_bytes_unref);
-  if (ok) {
-    write_next(link);
-  } else {
-    g_byte_array_set_size(link->to_write, 0); /* nothing more can go out */
-    if (link->state != HARK_LINK_CLOSED)
-      fail(link, gone_code(link), "cannot write to %s:%u: %s", link->peer_host,
-           link->peer_port, error->message);
-  }
-  maybe_close_stream(link);
-  link_unref(link);
-}
-
-/* One write in flight at a time; what is queued behind it goes out as one write. */
-static void
-write_next(HarkLink *link)
-{
-  if (link->stream == NULL || link->writing != NULL || link->to_write->len == 0 ||
-      link->stream_closing)
-    return;
-  link->writing = g_byte_array_free_to_bytes(g_steal_pointer(&link->to_write));
-  link->to_write = g_byte_array_new();
-  gsize size = 0;
-  gconstpointer data = g_bytes_get_data(link->writing, &size);
-  g_main_context_push_thread_default(link->main_context);
-  g_output_stream_write_all_async(g_io_stream_get_output_stream(link->stream), data, size,
-                                  G_PRIORITY_DEFAULT, link->write_cancellable, write_done,
-                                  link_ref(link));
-  g_main_context_pop_thread_default(link->main_context);
-}
-
-static gsize
-queued_bytes(HarkLink *link)
-{
-  if (link->stream == NULL)
-    return 0; /* a pipe takes every write at once */
-  return link->to_write->len + (link->writing != NULL ? g_bytes_get_size(link->writing) : 0);
 }
 
 /* advance() under a reference, since any callback it makes may free the link. A pipe
@@ -276,15 +170,15 @@ run_tls(HarkLink *link)
 {
   if (link->advancing)
     return;
-  link_ref(link);
+  hark_link_hold(link);
   link->advancing = TRUE;
   advance(link);
   link->advancing = FALSE;
-  link_unref(link);
+  hark_link_release(link);
 }
 
-static void
-feed(HarkLink *link, const guint8 *data, gsize size)
+void
+hark_link_feed(HarkLink *link, const guint8 *data, gsize size)
 {
   link->stats.bytes_in += size;
   while (size > 0) {
@@ -296,45 +190,6 @@ feed(HarkLink *link, const guint8 *data, gsize size)
   run_tls(link);
 }
 
-static void read_next(HarkLink *link);
-
-static void
-read_done(GObject *source, GAsyncResult *result, gpointer data)
-{
-  HarkLink *link = data;
-  g_autoptr(GError) error = NULL;
-  gssize n = g_input_stream_read_finish(G_INPUT_STREAM(source), result, &error);
-  link->read_pending = FALSE;
-  if (link->state != HARK_LINK_CLOSED) {
-    if (n < 0)
-      fail(link, gone_code(link), "cannot read from %s:%u: %s", link->peer_host,
-           link->peer_port, error->message);
-    else if (n == 0)
-      fail(link, gone_code(link), "%s:%u closed the connection%s", link->peer_host,
-           link->peer_port,
-           link->state == HARK_LINK_HANDSHAKING ? " during the TLS handshake" : "");
-    else {
-      feed(link, link->read_buffer, (gsize)n);
-      read_next(link);
-    }
-  }
-  maybe_close_stream(link);
-  link_unref(link);
-}
-
-static void
-read_next(HarkLink *link)
-{
-  if (link->read_pending || link->state == HARK_LINK_CLOSED)
-    return;
-  link->read_pending = TRUE;
-  g_main_context_push_thread_default(link->main_context);
-  g_input_stream_read_async(g_io_stream_get_input_stream(link->stream), link->read_buffer,
-                            READ_CHUNK, G_PRIORITY_DEFAULT, link->read_cancellable, read_done,
-                            link_ref(link));
-  g_main_context_pop_thread_default(link->main_context);
-}
-
 /* ---- TLS and framing ------------------------------------------------------------------ */
 
 static void
@@ -343,7 +198,8 @@ dropped(HarkLink *link, const GError *error)
   link->stats.dropped++;
   gint64 now = g_get_monotonic_time();
   /* A peer sending garbage must not flood the log: one message per 10 s per link. */
-  gboolean loud = link->last_drop_logged == 0 || now - link->last_drop_logged >= DROP_LOG_INTERVAL_US;
+  gboolean loud =
+    link->last_drop_logged == 0 || now - link->last_drop_logged >= DROP_LOG_INTERVAL_US;
   if (loud)
     link->last_drop_logged = now;
   g_log(G_LOG_DOMAIN, loud ? G_LOG_LEVEL_MESSAGE : G_LOG_LEVEL_DEBUG,
@@ -362,7 +218,7 @@ deliver_frames(HarkLink *link)
     memcpy(&length, in->data + offset, sizeof length);
     length = GUINT32_FROM_BE(length);
     if (length == 0 || length > HARK_WIRE_MAX_SIZE) {
-      fail(link, HARK_LINK_ERROR_PROTOCOL,
+      hark_link_fail(link, HARK_LINK_ERROR_PROTOCOL,
            "%s:%u sent a frame of %u bytes (1 to %u are allowed): its framing cannot be "
            "trusted any more", link->peer_host, link->peer_port, length, HARK_WIRE_MAX_SIZE);
       return FALSE;
@@ -397,7 +253,7 @@ handshake_done(HarkLink *link)
   }
   link->state = HARK_LINK_UP;
   link->stats.up_at = g_get_monotonic_time();
-  destroy_source(&link->handshake_timer);
+  hark_link_destroy_source(&link->handshake_timer);
   const HarkDeviceCertificate *peer = link->peer_certificate;
   g_debug("link %s with %s:%u up in %" G_GINT64_FORMAT " ms; peer %s%s%s", link->transport,
           link->peer_host, link->peer_port, (link->stats.up_at - link->stats.opened_at) / 1000,
@@ -427,7 +283,7 @@ advance(HarkLink *link)
     }
     handshake_done(link);
   }
-  guint8 buffer[READ_CHUNK];
+  guint8 buffer[HARK_LINK_READ_CHUNK];
   while (link->state == HARK_LINK_UP) {
     ERR_clear_error();
     int n = SSL_read(link->ssl, buffer, sizeof buffer);
@@ -442,7 +298,7 @@ advance(HarkLink *link)
     if (link->state != HARK_LINK_UP || code == SSL_ERROR_WANT_READ)
       return;
     if (code == SSL_ERROR_ZERO_RETURN) {
-      fail(link, HARK_LINK_ERROR_CLOSED, "%s:%u closed the link", link->peer_host,
+      hark_link_fail(link, HARK_LINK_ERROR_CLOSED, "%s:%u closed the link", link->peer_host,
            link->peer_port);
     } else {
       g_autofree char *details = hark_openssl_take_errors();
@@ -462,7 +318,7 @@ static gboolean
 handshake_timed_out(gpointer data)
 {
   HarkLink *link = data;
-  fail(link, HARK_LINK_ERROR_HANDSHAKE, "no TLS handshake with %s:%u within %u ms",
+  hark_link_fail(link, HARK_LINK_ERROR_HANDSHAKE, "no TLS handshake with %s:%u within %u ms",
        link->peer_host, link->peer_port, link->handshake_timeout_ms);
   return G_SOURCE_REMOVE;
 }
@@ -471,11 +327,12 @@ handshake_timed_out(gpointer data)
 static void
 arm_handshake_timer(HarkLink *link)
 {
-  destroy_source(&link->handshake_timer);
+  hark_link_destroy_source(&link->handshake_timer);
   gint64 elapsed_ms = (g_get_monotonic_time() - link->stats.opened_at) / 1000;
   guint left = elapsed_ms < link->handshake_timeout_ms
                  ? link->handshake_timeout_ms - (guint)elapsed_ms : 0;
-  link->handshake_timer = attach_source(link, g_timeout_source_new(left), handshake_timed_out);
+  link->handshake_timer =
+    hark_link_attach_source(link, g_timeout_source_new(left), handshake_timed_out);
 }
 
 void
@@ -514,7 +371,7 @@ link_start(HarkLink *link, HarkContext *ctx, GError **error)
   if (!hark_link_tls_setup(link, ctx->node, error)) {
     link->freed = TRUE;
     link_end(link, NULL, FALSE, FALSE);
-    link_unref(link);
+    hark_link_release(link);
     return FALSE;
   }
   arm_handshake_timer(link);
@@ -553,11 +410,11 @@ hark_link_new_for_stream(HarkContext *ctx, const char *transport, GIOStream *str
   link->stream = stream;
   link->read_cancellable = g_cancellable_new();
   link->write_cancellable = g_cancellable_new();
-  link->read_buffer = g_malloc(READ_CHUNK);
+  link->read_buffer = g_malloc(HARK_LINK_READ_CHUNK);
   link->to_write = g_byte_array_new();
   if (!link_start(link, ctx, error))
     return NULL;
-  read_next(link);
+  hark_link_stream_read(link);
   return hand_over(link, ctx, error);
 }
 
@@ -586,7 +443,7 @@ hark_link_pipe_received(HarkLink *link, GBytes *bytes)
     return;
   gsize size = 0;
   const guint8 *data = g_bytes_get_data(bytes, &size);
-  feed(link, data, size);
+  hark_link_feed(link, data, size);
 }
 
 void
@@ -596,7 +453,7 @@ hark_link_pipe_closed(HarkLink *link, const GError *error)
   if (link->state == HARK_LINK_CLOSED)
     return;
   link_end(link,
-           g_error_new(HARK_LINK_ERROR, gone_code(link), "the %s pipe to %s:%u broke: %s",
+           g_error_new(HARK_LINK_ERROR, hark_link_gone_code(link), "the %s pipe to %s:%u broke: %s",
                        link->transport, link->peer_host, link->peer_port,
                        error != NULL ? error->message : "closed"),
            FALSE, FALSE);
@@ -632,7 +489,9 @@ hark_link_send(HarkLink *link, guint16 type, guint64 id, GVariant *body, GError 
   if (message == NULL)
     return FALSE;
   gsize size = g_bytes_get_size(message);
-  if (queued_bytes(link) + FRAME_HEADER + size > HARK_LINK_WRITE_LIMIT) {
+  /* A pipe takes every write at once: only a stream has a queue. */
+  gsize queued = link->stream != NULL ? hark_link_stream_queued(link) : 0;
+  if (queued + FRAME_HEADER + size > HARK_LINK_WRITE_LIMIT) {
     GError *backlog = g_error_new(HARK_LINK_ERROR, HARK_LINK_ERROR_BACKLOG,
                                   "%s:%u does not read: more than %u bytes are waiting for it",
                                   link->peer_host, link->peer_port, HARK_LINK_WRITE_LIMIT);
@@ -656,9 +515,9 @@ hark_link_send(HarkLink *link, guint16 type, guint64 id, GVariant *body, GError 
     return FALSE;
   }
   link->stats.messages_out++;
-  link_ref(link); /* a pipe's write may end the link */
+  hark_link_hold(link); /* a pipe's write may end the link */
   flush_output(link);
-  link_unref(link);
+  hark_link_release(link);
   return TRUE;
 }
 
@@ -678,7 +537,7 @@ hark_link_free(HarkLink *link)
   link->freed = TRUE;
   memset(&link->handler, 0, sizeof link->handler);
   link_end(link, NULL, TRUE, TRUE);
-  link_unref(link);
+  hark_link_release(link);
 }
 
 HarkLinkState

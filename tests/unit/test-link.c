@@ -2,7 +2,8 @@
  * nodes' device certificates checked against the pinned CA, messages both ways, an
  * opener that proves its certificate later (and one that cannot), a peer from another
  * CA, broken framing, a peer that stalls the handshake or does not read, nodes without
- * credentials; and the tcp transport plugin opening links over 127.0.0.1.
+ * credentials or without an overlay, a handler that frees its link, a link over a pipe;
+ * and the tcp transport plugin opening links over 127.0.0.1.
  *
  * Nodes are "logged in" without a login server: the test's CA issues a certificate for
  * the node's identity and leaves it as certificate.pem in the state directory, which the
@@ -518,6 +519,25 @@ test_no_credentials(Fixture *f, gconstpointer data)
   close(fds[0]);
 }
 
+/* A node with credentials but no overlay to take accepted links closes them. */
+static void
+test_no_overlay(Fixture *f, gconstpointer data)
+{
+  HarkNode *sn = hark_test_net_node(f, "sn", f->ca_path, f->ca, NULL);
+  hark_node_set_network_handlers(sn, NULL, NULL, NULL);
+  int fds[2];
+  g_assert_cmpint(socketpair(AF_UNIX, SOCK_STREAM, 0, fds), ==, 0);
+  g_autoptr(GError) error = NULL;
+  g_assert_null(hark_link_new_for_stream(hark_node_get_context(sn), "test",
+                                         stream_from_fd(fds[1]), FALSE, "x", 1, &error));
+  g_assert_error(error, HARK_LINK_ERROR, HARK_LINK_ERROR_CLOSED);
+  for (int i = 0; i < 10; i++)
+    iterate();
+  char buffer[8];
+  g_assert_cmpint(read(fds[0], buffer, sizeof buffer), ==, 0); /* closed */
+  close(fds[0]);
+}
+
 /* A handler may free its link from inside any callback. */
 static void
 free_in_message(HarkLink *link, const HarkWireMessage *message, gpointer data)
@@ -545,7 +565,114 @@ test_free_in_callback(Fixture *f, gconstpointer data)
   pair_clear(&p);
 }
 
-/* ---- the tcp transport ------------------------------------------------------------------------ */
+/* ---- pipes ------------------------------------------------------------------------------------ */
+
+/* One direction of an in-process pipe: what one link writes reaches the other from an
+ * idle, as a WebSocket's messages would. */
+typedef struct TestPipe TestPipe;
+struct TestPipe {
+  TestPipe *other;
+  HarkLink *link;      /* the link reading what the other end writes */
+  GQueue incoming;     /* GBytes* for link */
+  int closes;          /* close() calls by the core */
+  guint idle;
+};
+
+static gboolean
+pipe_deliver(gpointer data)
+{
+  TestPipe *pipe = data;
+  pipe->idle = 0;
+  GBytes *bytes;
+  while (pipe->link != NULL && (bytes = g_queue_pop_head(&pipe->incoming)) != NULL) {
+    hark_link_pipe_received(pipe->link, bytes);
+    g_bytes_unref(bytes);
+  }
+  return G_SOURCE_REMOVE;
+}
+
+static void
+pipe_write(gpointer data, GBytes *bytes)
+{
+  TestPipe *to = ((TestPipe *)data)->other;
+  g_queue_push_tail(&to->incoming, g_bytes_ref(bytes));
+  if (to->idle == 0)
+    to->idle = g_idle_add(pipe_deliver, to);
+}
+
+static void
+pipe_close(gpointer data)
+{
+  TestPipe *pipe = data;
+  pipe->closes++;
+  /* The other end learns that its pipe broke. */
+  if (pipe->other->link != NULL && pipe->other->closes == 0)
+    hark_link_pipe_closed(pipe->other->link, NULL);
+  pipe->link = NULL;
+}
+
+static const HarkLinkPipe test_pipe = { 1, pipe_write, pipe_close };
+
+/* The same link over a transport's own pipe instead of a stream. */
+static void
+test_pipe_link(Fixture *f, gconstpointer data)
+{
+  HarkNode *alice = hark_test_net_node(f, "alice", f->ca_path, f->ca, NULL);
+  HarkNode *bob = hark_test_net_node(f, "bob", f->ca_path, f->ca, NULL);
+  TestPipe a = { 0 }, b = { 0 };
+  a.other = &b;
+  b.other = &a;
+  g_queue_init(&a.incoming);
+  g_queue_init(&b.incoming);
+  g_autoptr(GError) error = NULL;
+  f->accepted = NULL;
+  b.link = hark_link_new_for_pipe(hark_node_get_context(bob), "ws", &test_pipe, &b, FALSE,
+                                  "alice", 1, &error);
+  g_assert_no_error(error);
+  g_assert_true(b.link == f->accepted);
+  a.link = hark_link_new_for_pipe(hark_node_get_context(alice), "ws", &test_pipe, &a, TRUE,
+                                  "bob", 2, &error);
+  g_assert_no_error(error);
+  HarkLink *opener = a.link;
+  g_ptr_array_add(f->links, opener);
+  Pair p;
+  seen_init(&p.opener_seen);
+  seen_init(&p.acceptor_seen);
+  p.opener = opener;
+  p.acceptor = b.link;
+  hark_link_set_handler(p.opener, &seen_handler, &p.opener_seen);
+  hark_link_set_handler(p.acceptor, &seen_handler, &p.acceptor_seen);
+  wait_until(pair_up, &p);
+  g_assert_cmpint(p.opener_seen.ups, ==, 1);
+  g_assert_cmpint(p.acceptor_seen.ups, ==, 1);
+  g_assert_cmpstr(hark_link_get_peer_certificate(p.acceptor)->user, ==, "alice");
+  g_assert_cmpstr(hark_link_get_peer_certificate(p.opener)->user, ==, "bob");
+  send_ping(p.opener, 9);
+  wait_until(has_messages, &p.acceptor_seen);
+  g_assert_cmpuint(((HarkWireMessage *)p.acceptor_seen.messages->pdata[0])->id, ==, 9);
+  g_assert_cmpuint(hark_link_get_stats(p.opener)->bytes_out, ==,
+                   hark_link_get_stats(p.acceptor)->bytes_in);
+
+  /* The opener closes: its pipe is closed once, the acceptor hears CLOSED. */
+  hark_link_close(p.opener);
+  g_assert_cmpint(a.closes, ==, 1);
+  wait_until(has_closed, &p.acceptor_seen);
+  g_assert_error(p.acceptor_seen.closed_error, HARK_LINK_ERROR, HARK_LINK_ERROR_CLOSED);
+  wait_until(has_closed, &p.opener_seen);
+  g_assert_no_error(p.opener_seen.closed_error);
+  g_assert_cmpint(b.closes, ==, 1); /* the core is done with the broken pipe too */
+  iterate();
+  g_assert_cmpint(a.closes, ==, 1);
+  g_queue_clear_full(&a.incoming, (GDestroyNotify)g_bytes_unref);
+  g_queue_clear_full(&b.incoming, (GDestroyNotify)g_bytes_unref);
+  if (a.idle != 0)
+    g_source_remove(a.idle);
+  if (b.idle != 0)
+    g_source_remove(b.idle);
+  pair_clear(&p);
+}
+
+/* ---- the tcp transport ------------------------------------------------------------------- */
 
 static const char *
 plugin_dir(void)
@@ -689,7 +816,9 @@ main(int argc, char **argv)
   ADD("/link/handshake-timeout", test_handshake_timeout, NULL);
   ADD("/link/backlog", test_backlog, NULL);
   ADD("/link/no-credentials", test_no_credentials, NULL);
+  ADD("/link/no-overlay", test_no_overlay, NULL);
   ADD("/link/free-in-callback", test_free_in_callback, NULL);
+  ADD("/link/pipe", test_pipe_link, NULL);
   ADD("/tcp/link", test_tcp_link, NULL);
   ADD("/tcp/cancel", test_tcp_cancel, NULL);
   return g_test_run();

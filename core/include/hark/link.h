@@ -63,8 +63,8 @@ typedef struct {
 } HarkLinkHandler;
 
 /* Byte pipes that are not GIOStreams (a WebSocket): the core calls write() with TLS
- * records to send, close() once when it is done with the pipe (the transport then frees
- * its side). The transport calls hark_link_pipe_received() with what arrived and
+ * records to send (borrowed: ref them to keep them), close() once when it is done with
+ * the pipe (the transport then frees its side; also when making the link failed). The transport calls hark_link_pipe_received() with what arrived and
  * hark_link_pipe_closed() when the pipe broke; never after close() was called. */
 typedef struct {
   guint32 version; /* 1 */
@@ -79,8 +79,10 @@ typedef struct {
  * On the opening side the transport returns the link to whoever asked for it (see
  * hark/transport.h). On the accepting side the core hands the link to the node's overlay
  * itself; the transport keeps no reference (a pipe transport keeps its pipe until
- * close()). Returns NULL with NO_CREDENTIALS when accepting and this node has no
- * certificate (the stream is then closed). */
+ * close()), and must not use the pointer returned, which only says the link was made
+ * (the overlay may have freed it already). Returns NULL with NO_CREDENTIALS when the
+ * node has no login section, or when accepting and this node has no certificate; with
+ * CLOSED when accepting and no overlay takes links. The stream is then closed. */
 HarkLink *hark_link_new_for_stream(HarkContext *ctx, const char *transport, GIOStream *stream,
                                    gboolean opener, const char *peer_host, guint16 peer_port,
                                    GError **error);

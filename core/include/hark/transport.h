@@ -36,8 +36,8 @@ typedef enum {
 } HarkTransportFlags;
 
 /* opened: exactly once; either link (in HARK_LINK_HANDSHAKING; the caller owns it and
- * sets its handler) or error. Not called after the cancellable was cancelled (the
- * transport then frees what it made). */
+ * sets its handler) or error (the callee takes it). Not called after the cancellable was
+ * cancelled (the transport then frees what it made). */
 typedef void (*HarkTransportOpened)(HarkLink *link, GError *error, gpointer user_data);
 
 /* answered: exactly once; reply (the answer's bytes, borrowed) with the round trip of
