@@ -86,6 +86,7 @@ peer_set_up(Peer *p, const char *name)
   g_assert_cmpuint(r->rank, ==, HARK_RANK_PRIMARY);
   p->iface = r->iface;
   g_assert_cmpuint(p->iface->flags, ==, HARK_TRANSPORT_DATAGRAM);
+  g_assert_null(p->iface->open);
   p->udp = r->instance;
   p->from_ips = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
   hark_node_set_network_handlers(p->node, NULL, on_datagram, p);
