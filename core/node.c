@@ -5,8 +5,6 @@
 #include "hark/transport.h"
 
 #include <errno.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <glib/gstdio.h>
 #include <sys/stat.h>
 
@@ -149,15 +147,6 @@ hark_node_set_network_handlers(HarkNode *node, HarkLinkAccepted link_accepted,
 }
 
 G_DEFINE_QUARK(hark-transport-error-quark, hark_transport_error)
-
-void
-hark_transport_tune_connection(GSocketConnection *connection)
-{
-  g_autoptr(GError) error = NULL;
-  if (!g_socket_set_option(g_socket_connection_get_socket(connection), IPPROTO_TCP, TCP_NODELAY,
-                           1, &error))
-    g_debug("cannot set TCP_NODELAY: %s", error->message);
-}
 
 void
 hark_transport_datagram_received(HarkContext *ctx, const char *transport,

@@ -110,3 +110,31 @@ hark_test_net_node(HarkTestNet *net, const char *name, const char *ca_path, Hark
   hark_node_set_network_handlers(node, on_accepted, NULL, net);
   return node;
 }
+
+HarkRegistration *
+hark_test_transport(HarkNode *node, const char *name)
+{
+  g_autoptr(GPtrArray) found = hark_context_lookup(hark_node_get_context(node),
+                                                   HARK_KIND_TRANSPORT);
+  g_assert_cmpuint(found->len, ==, 1);
+  HarkRegistration *reg = found->pdata[0];
+  g_assert_cmpstr(reg->name, ==, name);
+  return reg;
+}
+
+gint64
+hark_test_transport_stat(const HarkRegistration *transport, const char *member)
+{
+  const HarkTransportInterface *iface = transport->iface;
+  g_autoptr(JsonObject) stats = iface->stats(transport->instance);
+  return json_object_get_int_member(stats, member);
+}
+
+void
+hark_test_on_opened(HarkLink *link, GError *error, gpointer data)
+{
+  HarkTestOpened *o = data;
+  o->calls++;
+  o->link = link;
+  o->error = error;
+}

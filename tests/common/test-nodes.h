@@ -25,3 +25,17 @@ void hark_test_net_clear(HarkTestNet *net);
  * group of the configuration (or NULL). Accepted links land in net->accepted. */
 HarkNode *hark_test_net_node(HarkTestNet *net, const char *name, const char *ca_path,
                              HarkCa *issuer, const char *plugins);
+
+/* The node's only transport registration, which must be called name. */
+HarkRegistration *hark_test_transport(HarkNode *node, const char *name);
+/* An integer member of the transport's stats. */
+gint64 hark_test_transport_stat(const HarkRegistration *transport, const char *member);
+
+/* What a transport's open() answered (HarkTransportOpened; the error is taken). */
+typedef struct {
+  int calls;
+  HarkLink *link;
+  GError *error;
+} HarkTestOpened;
+
+void hark_test_on_opened(HarkLink *link, GError *error, gpointer opened);

@@ -692,11 +692,7 @@ tcp_plugins(void)
 static HarkRegistration *
 tcp_of(HarkNode *node)
 {
-  g_autoptr(GPtrArray) found = hark_context_lookup(hark_node_get_context(node),
-                                                   HARK_KIND_TRANSPORT);
-  g_assert_cmpuint(found->len, ==, 1);
-  HarkRegistration *reg = found->pdata[0];
-  g_assert_cmpstr(reg->name, ==, "tcp");
+  HarkRegistration *reg = hark_test_transport(node, "tcp");
   g_assert_cmpuint(reg->rank, ==, HARK_RANK_PRIMARY);
   const HarkTransportInterface *iface = reg->iface;
   g_assert_true(iface->flags & HARK_TRANSPORT_STREAM);
@@ -705,33 +701,12 @@ tcp_of(HarkNode *node)
   return reg;
 }
 
-typedef struct {
-  int calls;
-  HarkLink *link;
-  GError *error;
-} Opened;
-
-static void
-on_opened(HarkLink *link, GError *error, gpointer data)
-{
-  Opened *o = data;
-  o->calls++;
-  o->link = link;
-  o->error = error;
-}
+typedef HarkTestOpened Opened;
 
 static gboolean
 opened_done(gpointer data)
 {
   return ((Opened *)data)->calls > 0;
-}
-
-static gint64
-stat_of(HarkRegistration *reg, const char *name)
-{
-  const HarkTransportInterface *iface = reg->iface;
-  g_autoptr(JsonObject) stats = iface->stats(reg->instance);
-  return json_object_get_int_member(stats, name);
 }
 
 static void
@@ -751,14 +726,14 @@ test_tcp_link(Fixture *f, gconstpointer data)
   g_assert_no_error(error);
   guint16 port = iface->local_port(b->instance);
   g_assert_cmpuint(port, >, 0);
-  g_assert_cmpint(stat_of(b, "listening"), ==, port);
+  g_assert_cmpint(hark_test_transport_stat(b, "listening"), ==, port);
   g_assert_false(iface->listen(b->instance, "127.0.0.1", 0, &error));
   g_assert_error(error, HARK_TRANSPORT_ERROR, HARK_TRANSPORT_ERROR_LISTEN);
   g_clear_error(&error);
 
   Opened o = { 0 };
   f->accepted = NULL;
-  iface->open(a->instance, "127.0.0.1", port, NULL, on_opened, &o);
+  iface->open(a->instance, "127.0.0.1", port, NULL, hark_test_on_opened, &o);
   g_assert_cmpint(o.calls, ==, 0); /* never before open returns */
   wait_until(opened_done, &o);
   g_assert_no_error(o.error);
@@ -781,9 +756,9 @@ test_tcp_link(Fixture *f, gconstpointer data)
   wait_until(has_messages, &acceptor_seen);
   g_assert_cmpuint(((HarkWireMessage *)acceptor_seen.messages->pdata[0])->id, ==, 5);
   g_assert_cmpstr(hark_link_get_peer_certificate(f->accepted)->user, ==, "alice");
-  g_assert_cmpint(stat_of(b, "accepted"), ==, 1);
-  g_assert_cmpint(stat_of(a, "opened"), ==, 1);
-  g_assert_cmpint(stat_of(a, "failed"), ==, 0);
+  g_assert_cmpint(hark_test_transport_stat(b, "accepted"), ==, 1);
+  g_assert_cmpint(hark_test_transport_stat(a, "opened"), ==, 1);
+  g_assert_cmpint(hark_test_transport_stat(a, "failed"), ==, 0);
 
   /* Stopping keeps the links; new connections are refused. */
   iface->stop_listening(b->instance);
@@ -792,13 +767,13 @@ test_tcp_link(Fixture *f, gconstpointer data)
   while (acceptor_seen.messages->len < 2)
     g_main_context_iteration(NULL, TRUE);
   Opened refused = { 0 };
-  iface->open(a->instance, "127.0.0.1", port, NULL, on_opened, &refused);
+  iface->open(a->instance, "127.0.0.1", port, NULL, hark_test_on_opened, &refused);
   wait_until(opened_done, &refused);
   g_assert_null(refused.link);
   g_assert_error(refused.error, HARK_TRANSPORT_ERROR, HARK_TRANSPORT_ERROR_UNREACHABLE);
   g_autofree char *where = g_strdup_printf("127.0.0.1:%u", port);
   g_assert_nonnull(strstr(refused.error->message, where));
-  g_assert_cmpint(stat_of(a, "failed"), ==, 1);
+  g_assert_cmpint(hark_test_transport_stat(a, "failed"), ==, 1);
   g_clear_error(&refused.error);
   seen_clear(&opener_seen);
   seen_clear(&acceptor_seen);
@@ -816,7 +791,7 @@ test_tcp_cancel(Fixture *f, gconstpointer data)
   g_assert_true(iface->listen(b->instance, "127.0.0.1", 0, NULL));
   Opened o = { 0 };
   g_autoptr(GCancellable) cancellable = g_cancellable_new();
-  iface->open(a->instance, "127.0.0.1", iface->local_port(b->instance), cancellable, on_opened,
+  iface->open(a->instance, "127.0.0.1", iface->local_port(b->instance), cancellable, hark_test_on_opened,
               &o);
   g_cancellable_cancel(cancellable);
   for (int i = 0; i < 50; i++) {

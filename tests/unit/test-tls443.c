@@ -10,11 +10,7 @@
 
 typedef HarkTestNet Fixture;
 
-typedef struct {
-  int calls;
-  HarkLink *link;
-  GError *error;
-} Opened;
+typedef HarkTestOpened Opened;
 
 typedef struct {
   int ups, closes;
@@ -46,22 +42,11 @@ tls443_plugins(guint16 tls_port, guint16 http_port)
 static HarkRegistration *
 tls443_of(HarkNode *node)
 {
-  g_autoptr(GPtrArray) found = hark_context_lookup(hark_node_get_context(node),
-                                                   HARK_KIND_TRANSPORT);
-  g_assert_cmpuint(found->len, ==, 1);
-  HarkRegistration *reg = found->pdata[0];
-  g_assert_cmpstr(reg->name, ==, "tls443");
+  HarkRegistration *reg = hark_test_transport(node, "tls443");
+  g_assert_cmpuint(reg->rank, ==, HARK_RANK_SECONDARY);
   const HarkTransportInterface *iface = reg->iface;
   g_assert_cmpuint(iface->flags, ==, HARK_TRANSPORT_STREAM);
   return reg;
-}
-
-static gint64
-stat_of(HarkRegistration *reg, const char *name)
-{
-  const HarkTransportInterface *iface = reg->iface;
-  g_autoptr(JsonObject) stats = iface->stats(reg->instance);
-  return json_object_get_int_member(stats, name);
 }
 
 /* A port nothing listens on (bound, then closed). */
@@ -76,15 +61,6 @@ closed_port(void)
   guint16 port = g_inet_socket_address_get_port(G_INET_SOCKET_ADDRESS(bound));
   g_socket_close(s, NULL);
   return port;
-}
-
-static void
-on_opened(HarkLink *link, GError *error, gpointer data)
-{
-  Opened *o = data;
-  o->calls++;
-  o->link = link;
-  o->error = error;
 }
 
 static void
@@ -130,10 +106,10 @@ server(Fixture *f, guint16 *tls_port, guint16 *http_port)
   g_assert_true(iface->listen(b->instance, "127.0.0.1", 9, &error));
   g_assert_no_error(error);
   *tls_port = iface->local_port(b->instance);
-  *http_port = (guint16)stat_of(b, "http_port");
+  *http_port = (guint16)hark_test_transport_stat(b, "http_port");
   g_assert_cmpuint(*tls_port, >, 0);
   g_assert_cmpuint(*http_port, >, 0);
-  g_assert_cmpint(stat_of(b, "listening"), ==, *tls_port);
+  g_assert_cmpint(hark_test_transport_stat(b, "listening"), ==, *tls_port);
   g_assert_false(iface->listen(b->instance, "127.0.0.1", 0, &error));
   g_assert_error(error, HARK_TRANSPORT_ERROR, HARK_TRANSPORT_ERROR_LISTEN);
   return b;
@@ -151,7 +127,7 @@ open_and_ping(Fixture *f, guint16 tls_port, guint16 http_port, Seen *opener_seen
   const HarkTransportInterface *iface = a->iface;
   Opened o = { 0 };
   f->accepted = NULL;
-  iface->open(a->instance, "127.0.0.1", 1, NULL, on_opened, &o);
+  iface->open(a->instance, "127.0.0.1", 1, NULL, hark_test_on_opened, &o);
   g_assert_cmpint(o.calls, ==, 0);
   run_until(&o.calls, 30000);
   g_assert_cmpint(o.calls, ==, 1);
@@ -185,9 +161,9 @@ test_tls_port(Fixture *f, gconstpointer data)
   Seen opener_seen = { 0 }, acceptor_seen = { 0 };
   HarkRegistration *a;
   open_and_ping(f, tls_port, http_port, &opener_seen, &acceptor_seen, &a);
-  g_assert_cmpint(stat_of(a, "opened_tls"), ==, 1);
-  g_assert_cmpint(stat_of(a, "opened_websocket"), ==, 0);
-  g_assert_cmpint(stat_of(b, "accepted_tls"), ==, 1);
+  g_assert_cmpint(hark_test_transport_stat(a, "opened_tls"), ==, 1);
+  g_assert_cmpint(hark_test_transport_stat(a, "opened_websocket"), ==, 0);
+  g_assert_cmpint(hark_test_transport_stat(b, "accepted_tls"), ==, 1);
 }
 
 static void
@@ -199,9 +175,9 @@ test_websocket_fallback(Fixture *f, gconstpointer data)
   HarkRegistration *a;
   /* The opener tries a TLS port nothing listens on, then the WebSocket. */
   HarkLink *link = open_and_ping(f, closed_port(), http_port, &opener_seen, &acceptor_seen, &a);
-  g_assert_cmpint(stat_of(a, "opened_tls"), ==, 0);
-  g_assert_cmpint(stat_of(a, "opened_websocket"), ==, 1);
-  g_assert_cmpint(stat_of(b, "accepted_websocket"), ==, 1);
+  g_assert_cmpint(hark_test_transport_stat(a, "opened_tls"), ==, 0);
+  g_assert_cmpint(hark_test_transport_stat(a, "opened_websocket"), ==, 1);
+  g_assert_cmpint(hark_test_transport_stat(b, "accepted_websocket"), ==, 1);
   g_assert_cmpuint(hark_link_get_peer_port(link), ==, http_port);
   /* And back: the acceptor's PING reaches the opener over the same WebSocket. */
   g_autoptr(GError) error = NULL;
@@ -234,6 +210,7 @@ test_text_message_closes(Fixture *f, gconstpointer data)
   guint16 tls_port, http_port;
   HarkRegistration *b = server(f, &tls_port, &http_port);
   g_autoptr(SoupSession) session = soup_session_new();
+  soup_session_set_proxy_resolver(session, NULL);
   g_autofree char *url = g_strdup_printf("ws://127.0.0.1:%u/hark", http_port);
   g_autoptr(SoupMessage) msg = soup_message_new("GET", url);
   char *protocols[] = { (char *)"hark-1", NULL };
@@ -251,7 +228,7 @@ test_text_message_closes(Fixture *f, gconstpointer data)
   run_until(&acceptor_seen.closes, 10000);
   g_assert_cmpint(acceptor_seen.closes, ==, 1);
   g_assert_nonnull(acceptor_seen.closed_error);
-  g_assert_cmpint(stat_of(b, "accepted_websocket"), ==, 1);
+  g_assert_cmpint(hark_test_transport_stat(b, "accepted_websocket"), ==, 1);
   while (soup_websocket_connection_get_state(ws) != SOUP_WEBSOCKET_STATE_CLOSED)
     g_main_context_iteration(NULL, TRUE);
   g_clear_error(&acceptor_seen.closed_error);
@@ -267,7 +244,7 @@ test_unreachable(Fixture *f, gconstpointer data)
   HarkRegistration *a = tls443_of(alice);
   const HarkTransportInterface *iface = a->iface;
   Opened o = { 0 };
-  iface->open(a->instance, "127.0.0.1", 1, NULL, on_opened, &o);
+  iface->open(a->instance, "127.0.0.1", 1, NULL, hark_test_on_opened, &o);
   run_until(&o.calls, 30000);
   g_assert_null(o.link);
   g_assert_error(o.error, HARK_TRANSPORT_ERROR, HARK_TRANSPORT_ERROR_UNREACHABLE);
@@ -275,8 +252,31 @@ test_unreachable(Fixture *f, gconstpointer data)
   g_autofree char *ws = g_strdup_printf("ws://127.0.0.1:%u/hark", http_port);
   g_assert_nonnull(strstr(o.error->message, tls));
   g_assert_nonnull(strstr(o.error->message, ws));
-  g_assert_cmpint(stat_of(a, "failed"), ==, 1);
+  g_assert_cmpint(hark_test_transport_stat(a, "failed"), ==, 1);
   g_clear_error(&o.error);
+}
+
+/* A cancelled open is never answered, whichever of its two tries it is in. */
+static void
+test_cancel(Fixture *f, gconstpointer data)
+{
+  guint16 tls_port, http_port;
+  server(f, &tls_port, &http_port);
+  g_autofree char *plugins = tls443_plugins(closed_port(), http_port);
+  HarkNode *alice = hark_test_net_node(f, "alice", f->ca_path, f->ca, plugins);
+  HarkRegistration *a = tls443_of(alice);
+  const HarkTransportInterface *iface = a->iface;
+  Opened o = { 0 };
+  g_autoptr(GCancellable) cancellable = g_cancellable_new();
+  iface->open(a->instance, "127.0.0.1", 1, cancellable, hark_test_on_opened, &o);
+  /* Let the TLS try fail, so the WebSocket one is under way. */
+  for (int i = 0; i < 5; i++)
+    g_main_context_iteration(NULL, FALSE);
+  g_cancellable_cancel(cancellable);
+  gint64 end = g_get_monotonic_time() + 300 * 1000;
+  while (g_get_monotonic_time() < end)
+    g_main_context_iteration(NULL, FALSE) || (g_usleep(1000), TRUE);
+  g_assert_cmpint(o.calls, ==, 0);
 }
 
 int
@@ -288,5 +288,6 @@ main(int argc, char **argv)
   ADD("/tls443/websocket-fallback", test_websocket_fallback);
   ADD("/tls443/text-message-closes", test_text_message_closes);
   ADD("/tls443/unreachable", test_unreachable);
+  ADD("/tls443/cancel", test_cancel);
   return g_test_run();
 }

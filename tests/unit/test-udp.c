@@ -3,7 +3,10 @@
  * from the wrong address. Needs udp.so ($HARK_PLUGIN_PATH). */
 #include <hark/hark.h>
 
+#include <string.h>
+
 #include "hark-private.h"
+#include "test-nodes.h"
 
 typedef struct {
   HarkNode *node;
@@ -78,14 +81,11 @@ peer_set_up(Peer *p, const char *name)
   p->node = hark_node_new(config);
   g_assert_true(hark_node_load_plugins(p->node, &error));
   g_assert_no_error(error);
-  g_autoptr(GPtrArray) regs =
-      hark_context_lookup(hark_node_get_context(p->node), HARK_KIND_TRANSPORT);
-  g_assert_cmpuint(regs->len, ==, 1);
-  const HarkRegistration *r = g_ptr_array_index(regs, 0);
-  g_assert_cmpstr(r->name, ==, "udp");
+  const HarkRegistration *r = hark_test_transport(p->node, "udp");
   g_assert_cmpuint(r->rank, ==, HARK_RANK_PRIMARY);
   p->iface = r->iface;
   g_assert_cmpuint(p->iface->flags, ==, HARK_TRANSPORT_DATAGRAM);
+  g_assert_null(p->iface->open);
   p->udp = r->instance;
   p->from_ips = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
   hark_node_set_network_handlers(p->node, NULL, on_datagram, p);
@@ -141,8 +141,7 @@ run_until(const gboolean *flag, guint ms)
 static gint64
 stat_of(Peer *p, const char *name)
 {
-  g_autoptr(JsonObject) stats = p->iface->stats(p->udp);
-  return json_object_get_int_member(stats, name);
+  return hark_test_transport_stat(hark_test_transport(p->node, "udp"), name);
 }
 
 static GSocketAddress *
@@ -355,6 +354,28 @@ test_wrong_source(Fixture *f, gconstpointer data)
   answer_clear(&answer);
 }
 
+/* STUN shares the overlay's port: the transport hands it to the core like any datagram
+ * that answers none of its requests (a super node's overlay answers it, see
+ * tests/integration/test-overlay.c); the plugin itself neither answers nor drops it. */
+static void
+test_stun_handed_over(Fixture *f, gconstpointer data)
+{
+  static const guint8 request[] = { 0x00, 0x01, 0x00, 0x00, 0x21, 0x12, 0xa4, 0x42,
+                                    1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12 };
+  g_autoptr(GSocketAddress) to = address_of(&f->b);
+  g_autoptr(GSocket) client = raw_socket("127.0.0.1");
+  g_autoptr(GError) error = NULL;
+  g_assert_cmpint(g_socket_send_to(client, to, (const char *)request, sizeof request, NULL,
+                                   &error), ==, sizeof request);
+  g_assert_no_error(error);
+  run_until(NULL, 100);
+  g_assert_cmpuint(f->b.received, ==, 1);
+  g_assert_cmpint(stat_of(&f->b, "datagrams_out"), ==, 0);
+  char buffer[1500];
+  g_socket_set_blocking(client, FALSE);
+  g_assert_cmpint(g_socket_receive(client, buffer, sizeof buffer, NULL, NULL), <, 0);
+}
+
 static void
 test_listen_twice(Fixture *f, gconstpointer data)
 {
@@ -387,6 +408,7 @@ main(int argc, char **argv)
   ADD("/udp/cancel", test_cancel);
   ADD("/udp/flood", test_flood);
   ADD("/udp/wrong-source", test_wrong_source);
+  ADD("/udp/stun-handed-over", test_stun_handed_over);
   ADD("/udp/listen-twice", test_listen_twice);
   return g_test_run();
 }

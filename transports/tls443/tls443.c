@@ -5,7 +5,7 @@
  * the framing (hark/link.h); this plugin only moves bytes.
  *
  * Settings: tls_port (443), http_port (80), path ("/hark"), connect_timeout_ms (5000). */
-#include <hark/hark.h>
+#include "stream-common.h"
 
 #include <libsoup/soup.h>
 #include <string.h>
@@ -23,12 +23,12 @@ typedef struct {
   guint connect_timeout_ms;
   GSocketClient *client;
   SoupSession *session;
-  GSocketService *service; /* while listening: the TLS port */
-  SoupServer *server;      /* while listening: the WebSocket endpoint */
-  guint16 bound_tls_port, bound_http_port;
+  HarkStreamListener listener; /* while listening: the TLS port */
+  SoupServer *server;           /* while listening: the WebSocket endpoint */
+  guint16 bound_http_port;
   GHashTable *opens; /* Open* being made */
   GHashTable *pipes; /* Pipe* the core has not closed yet */
-  guint64 accepted_tls, accepted_ws, opened_tls, opened_ws, failed;
+  guint64 accepted_ws, opened_tls, opened_ws, failed;
 } Tls443;
 
 /* One WebSocket under a link. */
@@ -40,13 +40,10 @@ typedef struct {
 } Pipe;
 
 typedef struct {
+  HarkStreamAttempt attempt; /* first: hark_stream_attempts_drain; armed again for the
+                              * WebSocket */
   Tls443 *t;
   char *host;
-  GCancellable *cancellable; /* ours: the caller's cancel, timeouts and fini cancel it */
-  GCancellable *caller;
-  gulong caller_handler;
-  GSource *timeout;
-  gboolean timed_out;
   GError *tls_error; /* why the TLS port failed, for the message when both do */
   char *url;
   HarkTransportOpened opened;
@@ -148,29 +145,6 @@ peer_of(GSocketAddress *address, char **host, guint16 *port)
   }
 }
 
-static gboolean
-on_incoming(GSocketService *service, GSocketConnection *connection, GObject *source,
-            gpointer data)
-{
-  Tls443 *t = data;
-  g_autoptr(GSocketAddress) remote = g_socket_connection_get_remote_address(connection, NULL);
-  g_autofree char *host = NULL;
-  guint16 port;
-  peer_of(remote, &host, &port);
-  hark_transport_tune_connection(connection);
-  g_autoptr(GError) error = NULL;
-  HarkLink *link = hark_link_new_for_stream(t->ctx, PLUGIN_NAME,
-                                            G_IO_STREAM(g_object_ref(connection)), FALSE,
-                                            host, port, &error);
-  if (link == NULL) {
-    t->failed++;
-    g_debug("turned away a TLS connection from %s:%u: %s", host, port, error->message);
-  } else {
-    t->accepted_tls++;
-  }
-  return TRUE;
-}
-
 static void
 on_websocket(SoupServer *server, SoupServerMessage *msg, const char *path,
              SoupWebsocketConnection *ws, gpointer data)
@@ -205,19 +179,8 @@ server_port(SoupServer *server)
 static void tls443_stop_listening(gpointer instance);
 
 static gboolean
-listen_both(Tls443 *t, GSocketAddress *tls_address, GSocketAddress *http_address,
-            GError **error)
+listen_websocket(Tls443 *t, GSocketAddress *http_address, GError **error)
 {
-  g_autoptr(GSocketAddress) effective = NULL;
-  t->service = g_socket_service_new();
-  if (!g_socket_listener_add_address(G_SOCKET_LISTENER(t->service), tls_address,
-                                     G_SOCKET_TYPE_STREAM, G_SOCKET_PROTOCOL_TCP, NULL,
-                                     &effective, error))
-    return FALSE;
-  g_signal_connect(t->service, "incoming", G_CALLBACK(on_incoming), t);
-  g_socket_service_start(t->service);
-  t->bound_tls_port = g_inet_socket_address_get_port(G_INET_SOCKET_ADDRESS(effective));
-
   t->server = soup_server_new("server-header", "hark", NULL);
   char *protocols[] = { (char *)SUBPROTOCOL, NULL };
   soup_server_add_websocket_handler(t->server, t->path, NULL, protocols, on_websocket, t, NULL);
@@ -232,35 +195,30 @@ static gboolean
 tls443_listen(gpointer instance, const char *address, guint16 port, GError **error)
 {
   Tls443 *t = instance;
-  if (t->service != NULL) {
+  if (t->listener.service != NULL) {
     g_set_error(error, HARK_TRANSPORT_ERROR, HARK_TRANSPORT_ERROR_LISTEN,
-                "tls443 already listens on ports %u and %u", t->bound_tls_port,
+                "tls443 already listens on ports %u and %u", t->listener.port,
                 t->bound_http_port);
     return FALSE;
   }
-  g_autoptr(GInetAddress) inet = g_inet_address_new_from_string(address);
-  if (inet == NULL) {
-    g_set_error(error, HARK_TRANSPORT_ERROR, HARK_TRANSPORT_ERROR_LISTEN,
-                "tls443 cannot listen on '%s': not an IP address", address);
+  if (!hark_stream_listener_start(&t->listener, address, t->tls_port, error))
     return FALSE;
-  }
-  g_autoptr(GSocketAddress) tls_address = g_inet_socket_address_new(inet, t->tls_port);
+  g_autoptr(GInetAddress) inet = g_inet_address_new_from_string(address);
   g_autoptr(GSocketAddress) http_address = g_inet_socket_address_new(inet, t->http_port);
   g_autoptr(GError) local = NULL;
-  /* Both accept on the thread-default context of the moment: make it the node's. */
+  /* The server accepts on the thread-default context of the moment: make it the node's. */
   GMainContext *context = hark_context_main_context(t->ctx);
   g_main_context_push_thread_default(context);
-  gboolean ok = listen_both(t, tls_address, http_address, &local);
+  gboolean ok = listen_websocket(t, http_address, &local);
   g_main_context_pop_thread_default(context);
   if (!ok) {
     tls443_stop_listening(t);
     g_set_error(error, HARK_TRANSPORT_ERROR, HARK_TRANSPORT_ERROR_LISTEN,
-                "tls443 cannot listen on %s ports %u (TLS) and %u (HTTP): %s", address,
-                t->tls_port, t->http_port, local->message);
+                "tls443 cannot listen on %s port %u (HTTP): %s", address, t->http_port,
+                local->message);
     return FALSE;
   }
-  g_debug("listening on %s ports %u (TLS) and %u (WebSocket at %s)", address,
-          t->bound_tls_port, t->bound_http_port, t->path);
+  g_debug("WebSocket on %s port %u at %s", address, t->bound_http_port, t->path);
   return TRUE;
 }
 
@@ -268,23 +226,18 @@ static void
 tls443_stop_listening(gpointer instance)
 {
   Tls443 *t = instance;
-  if (t->service != NULL) {
-    g_signal_handlers_disconnect_by_data(t->service, t);
-    g_socket_service_stop(t->service);
-    g_socket_listener_close(G_SOCKET_LISTENER(t->service));
-    g_clear_object(&t->service);
-  }
+  hark_stream_listener_stop(&t->listener);
   if (t->server != NULL) {
     soup_server_disconnect(t->server);
     g_clear_object(&t->server);
   }
-  t->bound_tls_port = t->bound_http_port = 0;
+  t->bound_http_port = 0;
 }
 
 static guint16
 tls443_local_port(gpointer instance)
 {
-  return ((Tls443 *)instance)->bound_tls_port;
+  return ((Tls443 *)instance)->listener.port;
 }
 
 /* ---- opening ------------------------------------------------------------------------ */
@@ -293,59 +246,19 @@ static void
 open_free(Open *o)
 {
   g_hash_table_remove(o->t->opens, o);
-  if (o->timeout != NULL) {
-    g_source_destroy(o->timeout);
-    g_source_unref(o->timeout);
-  }
-  if (o->caller != NULL) {
-    g_cancellable_disconnect(o->caller, o->caller_handler);
-    g_object_unref(o->caller);
-  }
-  g_object_unref(o->cancellable);
+  hark_stream_attempt_clear(&o->attempt);
   g_clear_error(&o->tls_error);
   g_free(o->url);
   g_free(o->host);
   g_free(o);
 }
 
+/* Each try gets connect_timeout_ms. */
 static void
-on_caller_cancelled(GCancellable *caller, gpointer data)
+arm(Open *o)
 {
-  g_cancellable_cancel(((Open *)data)->cancellable);
-}
-
-static gboolean
-on_attempt_timeout(gpointer data)
-{
-  Open *o = data;
-  o->timed_out = TRUE;
-  g_clear_pointer(&o->timeout, g_source_unref);
-  g_cancellable_cancel(o->cancellable);
-  return G_SOURCE_REMOVE;
-}
-
-/* Each attempt gets connect_timeout_ms and a fresh cancellable. */
-static void
-start_attempt(Open *o)
-{
-  if (o->timeout != NULL) {
-    g_source_destroy(o->timeout);
-    g_source_unref(o->timeout);
-  }
-  g_object_unref(o->cancellable);
-  o->cancellable = g_cancellable_new();
-  o->timed_out = FALSE;
-  o->timeout = g_timeout_source_new(o->t->connect_timeout_ms);
-  g_source_set_callback(o->timeout, on_attempt_timeout, o, NULL);
-  g_source_attach(o->timeout, hark_context_main_context(o->t->ctx));
-}
-
-/* Cancelled by the caller or by fini (not by our timeout): nobody is to be told. */
-static gboolean
-abandoned(Open *o)
-{
-  return (o->caller != NULL && g_cancellable_is_cancelled(o->caller)) ||
-         (g_cancellable_is_cancelled(o->cancellable) && !o->timed_out);
+  hark_stream_attempt_arm(&o->attempt, hark_context_main_context(o->t->ctx),
+                          o->t->connect_timeout_ms);
 }
 
 static void
@@ -362,7 +275,7 @@ finish_open(Open *o, HarkLink *link, GError *error)
 static char *
 attempt_failure(Open *o, const GError *error)
 {
-  if (o->timed_out)
+  if (o->attempt.timed_out)
     return g_strdup_printf("no connection within %u ms", o->t->connect_timeout_ms);
   return g_strdup(error->message);
 }
@@ -374,7 +287,7 @@ ws_connected(GObject *source, GAsyncResult *result, gpointer data)
   g_autoptr(GError) error = NULL;
   SoupWebsocketConnection *ws =
       soup_session_websocket_connect_finish(SOUP_SESSION(source), result, &error);
-  if (abandoned(o)) {
+  if (hark_stream_attempt_abandoned(&o->attempt)) {
     g_clear_object(&ws);
     open_free(o);
     return;
@@ -410,12 +323,12 @@ try_websocket(Open *o)
                             "valid URL", o->host, t->tls_port, o->tls_error->message, o->url));
     return;
   }
-  start_attempt(o);
+  arm(o);
   char *protocols[] = { (char *)SUBPROTOCOL, NULL };
   GMainContext *context = hark_context_main_context(t->ctx);
   g_main_context_push_thread_default(context);
   soup_session_websocket_connect_async(t->session, msg, NULL, protocols, G_PRIORITY_DEFAULT,
-                                       o->cancellable, ws_connected, o);
+                                       o->attempt.cancellable, ws_connected, o);
   g_main_context_pop_thread_default(context);
 }
 
@@ -426,7 +339,7 @@ tls_connected(GObject *source, GAsyncResult *result, gpointer data)
   g_autoptr(GError) error = NULL;
   GSocketConnection *connection =
       g_socket_client_connect_to_host_finish(G_SOCKET_CLIENT(source), result, &error);
-  if (abandoned(o)) {
+  if (hark_stream_attempt_abandoned(&o->attempt)) {
     g_clear_object(&connection);
     open_free(o);
     return;
@@ -438,7 +351,7 @@ tls_connected(GObject *source, GAsyncResult *result, gpointer data)
     try_websocket(o);
     return;
   }
-  hark_transport_tune_connection(connection);
+  hark_stream_set_nodelay(connection);
   GError *link_error = NULL;
   HarkLink *link = hark_link_new_for_stream(o->t->ctx, PLUGIN_NAME, G_IO_STREAM(connection),
                                             TRUE, o->host, o->t->tls_port, &link_error);
@@ -457,17 +370,12 @@ tls443_open(gpointer instance, const char *host, guint16 port, GCancellable *can
   o->host = g_strdup(host);
   o->opened = opened;
   o->user_data = user_data;
-  o->cancellable = g_cancellable_new();
   g_hash_table_add(t->opens, o);
-  if (cancellable != NULL) {
-    o->caller = g_object_ref(cancellable);
-    o->caller_handler =
-        g_cancellable_connect(cancellable, G_CALLBACK(on_caller_cancelled), o, NULL);
-  }
-  start_attempt(o);
+  hark_stream_attempt_init(&o->attempt, cancellable);
+  arm(o);
   GMainContext *context = hark_context_main_context(t->ctx);
   g_main_context_push_thread_default(context);
-  g_socket_client_connect_to_host_async(t->client, host, t->tls_port, o->cancellable,
+  g_socket_client_connect_to_host_async(t->client, host, t->tls_port, o->attempt.cancellable,
                                         tls_connected, o);
   g_main_context_pop_thread_default(context);
 }
@@ -479,18 +387,18 @@ tls443_stats(gpointer instance)
 {
   Tls443 *t = instance;
   JsonObject *stats = json_object_new();
-  if (t->service != NULL) {
-    json_object_set_int_member(stats, "listening", t->bound_tls_port);
+  if (t->listener.service != NULL) {
+    json_object_set_int_member(stats, "listening", t->listener.port);
     json_object_set_int_member(stats, "http_port", t->bound_http_port);
   } else {
     json_object_set_null_member(stats, "listening");
     json_object_set_null_member(stats, "http_port");
   }
-  json_object_set_int_member(stats, "accepted_tls", (gint64)t->accepted_tls);
+  json_object_set_int_member(stats, "accepted_tls", (gint64)t->listener.accepted);
   json_object_set_int_member(stats, "accepted_websocket", (gint64)t->accepted_ws);
   json_object_set_int_member(stats, "opened_tls", (gint64)t->opened_tls);
   json_object_set_int_member(stats, "opened_websocket", (gint64)t->opened_ws);
-  json_object_set_int_member(stats, "failed", (gint64)t->failed);
+  json_object_set_int_member(stats, "failed", (gint64)(t->failed + t->listener.failed));
   return stats;
 }
 
@@ -508,14 +416,9 @@ static void
 tls443_free(Tls443 *t)
 {
   tls443_stop_listening(t);
-  /* Their callbacks are plugin code: let them all run before the plugin is unloaded. */
+  hark_stream_attempts_drain(t->opens, hark_context_main_context(t->ctx));
   GHashTableIter iter;
   gpointer item;
-  g_hash_table_iter_init(&iter, t->opens);
-  while (g_hash_table_iter_next(&iter, &item, NULL))
-    g_cancellable_cancel(((Open *)item)->cancellable);
-  while (g_hash_table_size(t->opens) > 0)
-    g_main_context_iteration(hark_context_main_context(t->ctx), TRUE);
   /* Links still on a WebSocket would call into this plugin after it is gone: end them
    * (the core then closes each pipe, which removes it from the table). */
   while (g_hash_table_size(t->pipes) > 0) {
@@ -564,11 +467,14 @@ tls443_init(HarkContext *ctx, GVariant *settings, GError **error)
   t->path = g_steal_pointer(&path);
   t->connect_timeout_ms = (guint)timeout;
   t->client = g_socket_client_new();
-  /* The TLS port goes straight to the peer; the WebSocket may go through the system's
-   * web proxy, which is what it is for. */
+  /* Direct connections both ways, like the login client: the system's proxy settings
+   * belong to the desktop's browser, and resolving them (libproxy) runs per request. */
   g_socket_client_set_enable_proxy(t->client, FALSE);
   t->session = soup_session_new_with_options("user-agent", "hark/" HARK_VERSION, NULL);
+  soup_session_set_proxy_resolver(t->session, NULL);
   t->opens = g_hash_table_new(NULL, NULL);
+  t->listener.ctx = ctx;
+  t->listener.transport = PLUGIN_NAME;
   t->pipes = g_hash_table_new(NULL, NULL);
   if (!hark_context_register(ctx, HARK_KIND_TRANSPORT, PLUGIN_NAME, HARK_RANK_SECONDARY,
                              &tls443_interface, t, error)) {

@@ -455,16 +455,6 @@ udp_local_port(gpointer instance)
   return udp->listening ? udp->port : 0;
 }
 
-static void
-udp_open(gpointer instance, const char *host, guint16 port, GCancellable *cancellable,
-         HarkTransportOpened opened, gpointer user_data)
-{
-  /* Never called by the core on a datagram transport (flags); answered anyway. */
-  g_autoptr(GError) error = g_error_new(HARK_TRANSPORT_ERROR, HARK_TRANSPORT_ERROR_UNSUPPORTED,
-                                        "udp is a datagram transport: it opens no links");
-  opened(NULL, error, user_data);
-}
-
 static gboolean
 udp_send_to(gpointer instance, GSocketAddress *to, GBytes *datagram, GError **error)
 {
@@ -537,7 +527,6 @@ static const HarkTransportInterface udp_interface = {
   .listen = udp_listen,
   .stop_listening = udp_stop_listening,
   .local_port = udp_local_port,
-  .open = udp_open,
   .send_to = udp_send_to,
   .request = udp_request,
   .stats = udp_stats,

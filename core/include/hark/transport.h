@@ -80,11 +80,6 @@ typedef struct {
   JsonObject *(*stats)(gpointer instance);
 } HarkTransportInterface;
 
-/* For stream transports: tune a TCP connection for overlay traffic (small messages
- * where latency matters more than packet count: TCP_NODELAY). Never fails; a socket
- * that refuses is logged at debug level. */
-void hark_transport_tune_connection(GSocketConnection *connection);
-
 /* For datagram transports: a datagram that is not the answer to one of its requests
  * arrived from `from` (a STUN request, a probe, ...). The core decides what it is; the
  * transport answers through its own send_to when the core asks it to. The core may
