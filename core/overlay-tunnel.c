@@ -28,6 +28,7 @@ struct TunnelPipe {
   GQueue pending;          /* GBytes* to write to the stream */
   gboolean writing;
   gboolean reading;
+  gboolean draining;       /* the other end closed: write what is queued, then close */
   gint64 last_active;      /* monotonic µs */
   TunnelPipeClosed closed; /* the owner forgets the pipe and frees it */
   guint8 buffer[PIPE_CHUNK];
@@ -64,6 +65,8 @@ pipe_free(TunnelPipe *pipe)
 static void
 pipe_end(TunnelPipe *pipe, const char *why)
 {
+  if (why != NULL)
+    g_message("login tunnel %" G_GUINT64_FORMAT " broke: %s", pipe->id, why);
   if (pipe->link != NULL)
     hark_link_send(pipe->link, HARK_MSG_TUNNEL_CLOSE, hark_overlay_next_id(pipe->overlay),
                    g_variant_new("(ts)", pipe->id, why != NULL ? why : ""), NULL);
@@ -84,6 +87,10 @@ on_pipe_written(GObject *source, GAsyncResult *result, gpointer data)
   TunnelPipe *pipe = data;
   g_bytes_unref(g_queue_pop_head(&pipe->pending));
   pipe->writing = FALSE;
+  if (pipe->draining && g_queue_is_empty(&pipe->pending)) {
+    pipe->closed(pipe, NULL);
+    return;
+  }
   pipe_write_next(pipe);
 }
 
@@ -118,6 +125,8 @@ on_pipe_read(GObject *source, GAsyncResult *result, gpointer data)
   if (n < 0 && g_error_matches(error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
     return;
   TunnelPipe *pipe = data;
+  if (pipe->draining)
+    return; /* nobody to tell any more; the pipe closes once its writes are out */
   if (n <= 0) {
     pipe_end(pipe, n < 0 ? error->message : NULL);
     return;
@@ -152,7 +161,16 @@ pipe_take(TunnelPipe *pipe, const HarkWireMessage *message)
     pipe_write(pipe, bytes);
     return FALSE;
   }
-  pipe->link = NULL; /* closed by the other end: no TUNNEL_CLOSE back */
+  const char *reason = "";
+  g_variant_get_child(message->body, 1, "&s", &reason);
+  if (*reason != '\0')
+    g_message("login tunnel %" G_GUINT64_FORMAT " closed by the other end: %s", pipe->id, reason);
+  /* Closed by the other end: no TUNNEL_CLOSE back, and what it sent before closing (the
+   * last answer, often) is still written out before the stream closes. */
+  pipe->link = NULL;
+  pipe->draining = TRUE;
+  if (pipe->writing || !g_queue_is_empty(&pipe->pending))
+    return FALSE;
   pipe->closed(pipe, NULL);
   return TRUE;
 }
