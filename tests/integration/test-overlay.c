@@ -418,6 +418,7 @@ test_corrupt_cache(void)
 {
   HARK_REQUIRE(five[1] != NULL);
   g_autoptr(JsonObject) stopped = lab_call(five[1], "shutdown", NULL);
+  HARK_REQUIRE(stopped != NULL);
   HARK_REQUIRE(hark_test_node_wait_exit(five[1]->node, LAB_EXIT_MS));
   g_clear_pointer(&five[1]->ctl, hark_test_client_free);
   g_autofree char *path = g_build_filename(five[1]->node->state_dir, "hostcache.json", NULL);
@@ -593,6 +594,7 @@ tcp_to(const char *host, guint16 port)
 {
   g_autoptr(GSocketClient) client = g_socket_client_new();
   g_socket_client_set_timeout(client, 5);
+  g_socket_client_set_enable_proxy(client, FALSE); /* straight to the SN, as nodes do */
   g_autoptr(GError) error = NULL;
   GSocketConnection *connection = g_socket_client_connect_to_host(client, host, port, NULL, &error);
   g_assert_no_error(error);
@@ -675,6 +677,7 @@ test_bad_input(void)
                             "GET / HTTP/1.0\r\n\r\n", 18, NULL, NULL, NULL);
   /* Slow-loris: connects and says nothing; dropped after handshake_timeout_ms. */
   g_autoptr(GSocketConnection) silent = tcp_to(host, OVERLAY_PORT);
+  g_assert_nonnull(silent);
   expect_counter_rise(sn, before, "handshake_failures");
 
   /* TLS, then messages before JOIN, an undecodable frame and an oversized one. */
