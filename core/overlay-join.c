@@ -201,9 +201,7 @@ static void
 join_check_exhausted(HarkJoin *join)
 {
   if (join->race_source == 0 && join->fallback_source != 0 && !join_has_live_links(join)) {
-    g_source_destroy(
-      g_main_context_find_source_by_id(join->overlay->node->main_context, join->fallback_source));
-    join->fallback_source = 0;
+    hark_overlay_clear_source(join->overlay, &join->fallback_source);
     join->stages_done = TRUE;
     start_stage(join, TRUE);
   }
@@ -312,27 +310,29 @@ start_stage(HarkJoin *join, gboolean fallback)
   }
 }
 
+/* A stage's timer fired: the stage starts, and when the other has run too, every stage
+ * has. */
+static void
+run_stage(HarkJoin *join, gboolean fallback)
+{
+  *(fallback ? &join->fallback_source : &join->race_source) = 0;
+  start_stage(join, fallback);
+  if (join->race_source == 0 && join->fallback_source == 0)
+    join->stages_done = TRUE;
+  join_check_exhausted(join);
+}
+
 static gboolean
 on_race(gpointer data)
 {
-  HarkJoin *join = data;
-  join->race_source = 0;
-  start_stage(join, FALSE);
-  if (join->fallback_source == 0)
-    join->stages_done = TRUE;
-  join_check_exhausted(join);
+  run_stage(data, FALSE);
   return G_SOURCE_REMOVE;
 }
 
 static gboolean
 on_fallback(gpointer data)
 {
-  HarkJoin *join = data;
-  join->fallback_source = 0;
-  start_stage(join, TRUE);
-  if (join->race_source == 0)
-    join->stages_done = TRUE;
-  join_check_exhausted(join);
+  run_stage(data, TRUE);
   return G_SOURCE_REMOVE;
 }
 
@@ -419,11 +419,8 @@ hark_overlay_join_free(HarkJoin *join)
   if (join == NULL)
     return;
   HarkOverlay *overlay = join->overlay;
-  GMainContext *context = overlay->node->main_context;
-  if (join->race_source != 0)
-    g_source_destroy(g_main_context_find_source_by_id(context, join->race_source));
-  if (join->fallback_source != 0)
-    g_source_destroy(g_main_context_find_source_by_id(context, join->fallback_source));
+  hark_overlay_clear_source(overlay, &join->race_source);
+  hark_overlay_clear_source(overlay, &join->fallback_source);
   g_ptr_array_unref(join->attempts);
   g_ptr_array_unref(join->candidates);
   if (join->call != NULL)
@@ -434,16 +431,6 @@ hark_overlay_join_free(HarkJoin *join)
   g_string_free(join->errors, TRUE);
   g_free(join->only_transport);
   g_free(join);
-}
-
-static guint
-add_timer(HarkOverlay *overlay, guint ms, GSourceFunc func, gpointer data)
-{
-  GSource *source = g_timeout_source_new(ms);
-  g_source_set_callback(source, func, data, NULL);
-  guint id = g_source_attach(source, overlay->node->main_context);
-  g_source_unref(source);
-  return id;
 }
 
 static void join_retry_later(HarkOverlay *overlay);
@@ -488,9 +475,9 @@ hark_overlay_join_start(HarkOverlay *overlay)
     attempt_start(join, join->candidates->pdata[0], way.transport);
   /* When UDP did not answer last time, nothing is gained by waiting for it. */
   gboolean no_udp = remembered && !way.udp_answered;
-  join->race_source = add_timer(overlay, no_udp ? 0 : config->join_race_delay_ms, on_race, join);
+  join->race_source = hark_overlay_add_timer(overlay, no_udp ? 0 : config->join_race_delay_ms, on_race, join);
   join->fallback_source =
-    add_timer(overlay, no_udp ? config->join_race_delay_ms : config->join_fallback_delay_ms,
+    hark_overlay_add_timer(overlay, no_udp ? config->join_race_delay_ms : config->join_fallback_delay_ms,
               on_fallback, join);
   way_clear(&way);
 }
@@ -548,7 +535,7 @@ join_retry_later(HarkOverlay *overlay)
   json_object_set_string_member(data, "error", overlay->last_error);
   json_object_set_int_member(data, "retry_ms", overlay->retry_ms);
   hark_overlay_emit(overlay, "overlay-join-failed", data);
-  overlay->retry_source = add_timer(overlay, overlay->retry_ms, on_retry, overlay);
+  overlay->retry_source = hark_overlay_add_timer(overlay, overlay->retry_ms, on_retry, overlay);
   overlay->retry_ms = MIN(overlay->retry_ms * 2, OVERLAY_RETRY_MAX_MS);
 }
 
@@ -603,7 +590,7 @@ hark_overlay_join_link_up(HarkJoin *join, Peer *peer)
     attempt_failed(attempt, error->message);
     return;
   }
-  peer->timer = add_timer(overlay, OVERLAY_JOIN_TIMEOUT_MS, on_join_timeout, peer);
+  peer->timer = hark_overlay_add_timer(overlay, OVERLAY_JOIN_TIMEOUT_MS, on_join_timeout, peer);
 }
 
 void
@@ -623,10 +610,7 @@ join_won(HarkJoin *join, Attempt *attempt, GVariant *dict)
   HarkOverlay *overlay = join->overlay;
   Peer *peer = attempt->peer;
   attempt->peer = NULL;
-  if (peer->timer != 0) {
-    g_source_destroy(g_main_context_find_source_by_id(overlay->node->main_context, peer->timer));
-    peer->timer = 0;
-  }
+  hark_overlay_clear_source(overlay, &peer->timer);
   peer->join = NULL;
   const char *name = NULL;
   g_variant_lookup(dict, "name", "&s", &name);
@@ -763,7 +747,7 @@ on_keepalive(gpointer data)
   hark_link_send(overlay->sn->link, HARK_MSG_PING, overlay->ping_id,
                  g_variant_new("(t)", (guint64)now), NULL);
   if (overlay->keepalive_deadline == 0)
-    overlay->keepalive_deadline = add_timer(overlay, overlay->node->config->keepalive_timeout * 1000,
+    overlay->keepalive_deadline = hark_overlay_add_timer(overlay, overlay->node->config->keepalive_timeout * 1000,
                                             on_keepalive_missed, overlay);
   keepalive_schedule(overlay);
   return G_SOURCE_REMOVE;
@@ -772,26 +756,16 @@ on_keepalive(gpointer data)
 static void
 keepalive_schedule(HarkOverlay *overlay)
 {
-  if (overlay->keepalive_source != 0)
-    g_source_destroy(g_main_context_find_source_by_id(overlay->node->main_context,
-                                                      overlay->keepalive_source));
+  hark_overlay_clear_source(overlay, &overlay->keepalive_source);
   overlay->keepalive_source =
-    add_timer(overlay, overlay->keepalive_s * 1000, on_keepalive, overlay);
+    hark_overlay_add_timer(overlay, overlay->keepalive_s * 1000, on_keepalive, overlay);
 }
 
 void
 hark_overlay_sn_lost(HarkOverlay *overlay, const char *why)
 {
-  if (overlay->keepalive_source != 0) {
-    g_source_destroy(g_main_context_find_source_by_id(overlay->node->main_context,
-                                                      overlay->keepalive_source));
-    overlay->keepalive_source = 0;
-  }
-  if (overlay->keepalive_deadline != 0) {
-    g_source_destroy(g_main_context_find_source_by_id(overlay->node->main_context,
-                                                      overlay->keepalive_deadline));
-    overlay->keepalive_deadline = 0;
-  }
+  hark_overlay_clear_source(overlay, &overlay->keepalive_source);
+  hark_overlay_clear_source(overlay, &overlay->keepalive_deadline);
   hark_overlay_tunnel_client_link_lost(overlay);
   if (overlay->stopping)
     return;

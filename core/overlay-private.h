@@ -99,6 +99,10 @@ struct _HarkOverlay {
 
 /* overlay.c */
 guint64 hark_overlay_next_id(HarkOverlay *overlay);
+/* A timeout on the node's context; returns its id. */
+guint hark_overlay_add_timer(HarkOverlay *overlay, guint ms, GSourceFunc func, gpointer data);
+/* Destroys the source *source (an id on the node's context) if any; *source = 0. */
+void hark_overlay_clear_source(HarkOverlay *overlay, guint *source);
 /* Once per run: the login client's background sync, when the node has a way to the
  * login server (attached) or gave up waiting for one. */
 void hark_overlay_sync_login(HarkOverlay *overlay);

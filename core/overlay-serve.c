@@ -153,11 +153,7 @@ promote(HarkOverlay *overlay)
   }
   overlay->is_sn = TRUE;
   g_clear_pointer(&overlay->join, hark_overlay_join_free);
-  if (overlay->retry_source != 0) {
-    g_source_destroy(g_main_context_find_source_by_id(overlay->node->main_context,
-                                                      overlay->retry_source));
-    overlay->retry_source = 0;
-  }
+  hark_overlay_clear_source(overlay, &overlay->retry_source);
   if (overlay->sn != NULL) {
     Peer *old = overlay->sn;
     overlay->sn = NULL;
@@ -174,10 +170,8 @@ promote(HarkOverlay *overlay)
   json_object_set_string_member(data, "host", overlay->public_host);
   json_object_set_int_member(data, "port", overlay->node->config->port);
   hark_overlay_emit(overlay, "overlay-role", data);
-  GSource *source = g_timeout_source_new_seconds(SN_LINKS_INTERVAL_S);
-  g_source_set_callback(source, on_sn_links, overlay, NULL);
-  overlay->sn_links_source = g_source_attach(source, overlay->node->main_context);
-  g_source_unref(source);
+  overlay->sn_links_source =
+    hark_overlay_add_timer(overlay, SN_LINKS_INTERVAL_S * 1000, on_sn_links, overlay);
   maintain_sn_links(overlay);
 }
 
@@ -188,11 +182,7 @@ hark_overlay_stop_serving(HarkOverlay *overlay, const char *why)
     return;
   overlay->is_sn = FALSE;
   stop_listening(overlay);
-  if (overlay->sn_links_source != 0) {
-    g_source_destroy(g_main_context_find_source_by_id(overlay->node->main_context,
-                                                      overlay->sn_links_source));
-    overlay->sn_links_source = 0;
-  }
+  hark_overlay_clear_source(overlay, &overlay->sn_links_source);
   drop_peers_of_kind(overlay, PEER_CLIENT, why);
   drop_peers_of_kind(overlay, PEER_PENDING, why);
   drop_peers_of_kind(overlay, PEER_SN, why);
@@ -217,10 +207,8 @@ void
 hark_overlay_check_eligibility(HarkOverlay *overlay)
 {
   if (overlay->eligibility_source == 0) {
-    GSource *source = g_timeout_source_new_seconds(ELIGIBILITY_INTERVAL_S);
-    g_source_set_callback(source, on_eligibility, overlay, NULL);
-    overlay->eligibility_source = g_source_attach(source, overlay->node->main_context);
-    g_source_unref(source);
+    overlay->eligibility_source =
+      hark_overlay_add_timer(overlay, ELIGIBILITY_INTERVAL_S * 1000, on_eligibility, overlay);
   }
   g_autofree char *why = refusal(overlay);
   if (why == NULL && !overlay->is_sn) {
@@ -400,21 +388,14 @@ static void
 set_deadline(Peer *peer, guint ms)
 {
   HarkOverlay *overlay = peer->overlay;
-  if (peer->timer != 0)
-    g_source_destroy(g_main_context_find_source_by_id(overlay->node->main_context, peer->timer));
-  GSource *source = g_timeout_source_new(ms);
-  g_source_set_callback(source, on_deadline, peer, NULL);
-  peer->timer = g_source_attach(source, overlay->node->main_context);
-  g_source_unref(source);
+  hark_overlay_clear_source(overlay, &peer->timer);
+  peer->timer = hark_overlay_add_timer(overlay, ms, on_deadline, peer);
 }
 
 static void
 clear_deadline(Peer *peer)
 {
-  if (peer->timer == 0)
-    return;
-  g_source_destroy(g_main_context_find_source_by_id(peer->overlay->node->main_context, peer->timer));
-  peer->timer = 0;
+  hark_overlay_clear_source(peer->overlay, &peer->timer);
 }
 
 void

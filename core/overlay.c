@@ -116,8 +116,18 @@ hark_overlay_peer_of(HarkOverlay *overlay, HarkLink *link)
   return g_hash_table_lookup(overlay->peers, link);
 }
 
-static void
-clear_source(guint *source, HarkOverlay *overlay)
+guint
+hark_overlay_add_timer(HarkOverlay *overlay, guint ms, GSourceFunc func, gpointer data)
+{
+  GSource *source = g_timeout_source_new(ms);
+  g_source_set_callback(source, func, data, NULL);
+  guint id = g_source_attach(source, overlay->node->main_context);
+  g_source_unref(source);
+  return id;
+}
+
+void
+hark_overlay_clear_source(HarkOverlay *overlay, guint *source)
 {
   if (*source == 0)
     return;
@@ -135,7 +145,7 @@ hark_overlay_drop_peer(HarkOverlay *overlay, Peer *peer, const char *why)
     g_message("closing the link with %s: %s", who, why);
   }
   g_hash_table_steal(overlay->peers, peer->link);
-  clear_source(&peer->timer, overlay);
+  hark_overlay_clear_source(overlay, &peer->timer);
   hark_overlay_tunnel_serve_close_all(peer);
   g_clear_pointer(&peer->tunnels, tunnel_table_free);
   const HarkLinkStats *stats = hark_link_get_stats(peer->link);
@@ -197,7 +207,7 @@ hark_overlay_handle_keepalive(HarkOverlay *overlay, Peer *peer, const HarkWireMe
     hark_link_set_rtt(peer->link, now - (gint64)sent);
   if (peer == overlay->sn && message->id == overlay->ping_id) {
     overlay->ping_id = 0;
-    clear_source(&overlay->keepalive_deadline, overlay);
+    hark_overlay_clear_source(overlay, &overlay->keepalive_deadline);
   }
   return TRUE;
 }
@@ -353,7 +363,7 @@ hark_overlay_sync_login(HarkOverlay *overlay)
   if (overlay->synced)
     return;
   overlay->synced = TRUE;
-  clear_source(&overlay->sync_source, overlay);
+  hark_overlay_clear_source(overlay, &overlay->sync_source);
   hark_login_client_sync(overlay->node->login);
 }
 
@@ -413,10 +423,8 @@ hark_overlay_start(HarkOverlay *overlay)
                                  hark_overlay_datagram_received, overlay);
   hark_login_client_set_changed_handler(overlay->node->login, login_changed, overlay);
   hark_overlay_tunnel_client_start(overlay);
-  GSource *source = g_timeout_source_new_seconds(SYNC_FALLBACK_S);
-  g_source_set_callback(source, on_sync_fallback, overlay, NULL);
-  overlay->sync_source = g_source_attach(source, overlay->node->main_context);
-  g_source_unref(source);
+  overlay->sync_source =
+    hark_overlay_add_timer(overlay, SYNC_FALLBACK_S * 1000, on_sync_fallback, overlay);
   hark_overlay_check_eligibility(overlay);
   if (!overlay->is_sn)
     hark_overlay_join_start(overlay);
@@ -433,12 +441,12 @@ hark_overlay_free(HarkOverlay *overlay)
   g_clear_pointer(&overlay->join, hark_overlay_join_free);
   hark_overlay_tunnel_client_free(overlay);
   hark_overlay_stop_serving(overlay, NULL);
-  clear_source(&overlay->retry_source, overlay);
-  clear_source(&overlay->keepalive_source, overlay);
-  clear_source(&overlay->keepalive_deadline, overlay);
-  clear_source(&overlay->eligibility_source, overlay);
-  clear_source(&overlay->sn_links_source, overlay);
-  clear_source(&overlay->sync_source, overlay);
+  hark_overlay_clear_source(overlay, &overlay->retry_source);
+  hark_overlay_clear_source(overlay, &overlay->keepalive_source);
+  hark_overlay_clear_source(overlay, &overlay->keepalive_deadline);
+  hark_overlay_clear_source(overlay, &overlay->eligibility_source);
+  hark_overlay_clear_source(overlay, &overlay->sn_links_source);
+  hark_overlay_clear_source(overlay, &overlay->sync_source);
   GList *peers = g_hash_table_get_values(overlay->peers);
   for (GList *l = peers; l != NULL; l = l->next)
     hark_overlay_drop_peer(overlay, l->data, NULL);

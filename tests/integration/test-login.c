@@ -9,7 +9,7 @@
  * and a restarted device is still logged in. The cases that touch the store run against
  * sqlite, and against postgres when HARK_TEST_PG_CONNINFO names a server (`make check`
  * starts a throw-away one; without it they are skipped). */
-#include "harness.h"
+#include "lab.h"
 
 #include <hark/certificate.h>
 #include <hark/identity.h>
@@ -262,18 +262,6 @@ make_foreign_ca(const char *path)
 
 /* ---- commands ------------------------------------------------------------------------ */
 
-/* {name: value, ...} from NULL-terminated pairs of strings. */
-static JsonObject *
-args_of(const char *first_name, ...)
-{
-  JsonObject *args = json_object_new();
-  va_list ap;
-  va_start(ap, first_name);
-  for (const char *name = first_name; name != NULL; name = va_arg(ap, const char *))
-    json_object_set_string_member(args, name, va_arg(ap, const char *));
-  va_end(ap);
-  return args;
-}
 
 /* The answer to command (args taken, may be NULL); events seen meanwhile into events. */
 static JsonObject *
@@ -345,7 +333,7 @@ login_as(Device *device, const char *user, const char *password, const char *dev
 {
   g_autoptr(GPtrArray) events = g_ptr_array_new_with_free_func((GDestroyNotify)json_object_unref);
   JsonObject *result =
-    call_ok(device->ctl, "login", args_of("user", user, "password", password, NULL), events);
+    call_ok(device->ctl, "login", lab_args("user", user, "password", password, NULL), events);
   if (result == NULL)
     return NULL;
   g_assert_cmpstr(json_object_get_string_member_with_default(result, "user", NULL), ==, user);
@@ -428,7 +416,7 @@ static void
 register_user(Device *device, const char *user, const char *password)
 {
   g_autoptr(JsonObject) result =
-    call_ok(device->ctl, "register", args_of("user", user, "password", password, NULL), NULL);
+    call_ok(device->ctl, "register", lab_args("user", user, "password", password, NULL), NULL);
   g_assert_cmpstr(result_string(result, "registered"), ==, user);
 }
 
@@ -436,7 +424,7 @@ register_user(Device *device, const char *user, const char *password)
 static void
 check_buddy_sync(Device *alice1, Device *alice2)
 {
-  g_autoptr(JsonObject) added = call_ok(alice1->ctl, "buddy-add", args_of("name", "bob", NULL), NULL);
+  g_autoptr(JsonObject) added = call_ok(alice1->ctl, "buddy-add", lab_args("name", "bob", NULL), NULL);
   HARK_REQUIRE(added != NULL);
   g_assert_true(has_buddy(added, "bob"));
   gint64 revision = json_object_get_int_member_with_default(added, "revision", -1);
@@ -456,10 +444,10 @@ check_buddy_sync(Device *alice1, Device *alice2)
   /* A rename on device 2 made against the revision it knows; device 1's next change is
    * based on an older one, meets `conflict`, fetches and goes through. */
   g_autoptr(JsonObject) renamed =
-    call_ok(alice2->ctl, "buddy-rename", args_of("name", "bob", "alias", "Bobby", NULL), NULL);
+    call_ok(alice2->ctl, "buddy-rename", lab_args("name", "bob", "alias", "Bobby", NULL), NULL);
   g_assert_true(has_buddy(renamed, "bob"));
   g_autoptr(JsonObject) again =
-    call_ok(alice1->ctl, "buddy-rename", args_of("name", "bob", "alias", "Robert", NULL), NULL);
+    call_ok(alice1->ctl, "buddy-rename", lab_args("name", "bob", "alias", "Robert", NULL), NULL);
   g_assert_true(has_buddy(again, "bob"));
   g_assert_cmpint(json_object_get_int_member_with_default(again, "revision", -1), >,
                   json_object_get_int_member_with_default(renamed, "revision", -1));
@@ -470,19 +458,19 @@ static void
 check_refusals(Device *alice2, Device *bob)
 {
   g_autofree char *wrong = call_fails(alice2->ctl, "login",
-                                      args_of("user", "alice", "password", "not-her-password", NULL));
+                                      lab_args("user", "alice", "password", "not-her-password", NULL));
   assert_message_has(wrong, "wrong password for user 'alice'");
   g_autofree char *unknown =
-    call_fails(alice2->ctl, "login", args_of("user", "carol", "password", "whatever-1", NULL));
+    call_fails(alice2->ctl, "login", lab_args("user", "carol", "password", "whatever-1", NULL));
   assert_message_has(unknown, "unknown user 'carol'");
   g_autofree char *taken =
-    call_fails(bob->ctl, "register", args_of("user", "ALICE", "password", "another-one", NULL));
+    call_fails(bob->ctl, "register", lab_args("user", "ALICE", "password", "another-one", NULL));
   assert_message_has(taken, "user 'ALICE' exists already");
   g_autofree char *bad_name =
-    call_fails(bob->ctl, "register", args_of("user", "9lives", "password", "another-one", NULL));
+    call_fails(bob->ctl, "register", lab_args("user", "9lives", "password", "another-one", NULL));
   assert_message_has(bad_name, "bad user name '9lives'");
   g_autofree char *no_buddy =
-    call_fails(bob->ctl, "buddy-remove", args_of("name", "alice", NULL));
+    call_fails(bob->ctl, "buddy-remove", lab_args("name", "alice", NULL));
   assert_message_has(no_buddy, "'alice' is not in the buddy list");
   /* After all that, alice is still logged in on device 2. */
   assert_logged_in_as(alice2, "alice");
@@ -497,7 +485,7 @@ check_lock_out(Device *device)
   g_autofree char *message = NULL;
   for (int i = 0; i < 12 && (message == NULL || !g_str_has_prefix(message, "locked out")); i++) {
     g_free(message);
-    message = call_fails(device->ctl, "login", args_of("user", "eve", "password", "guess-guess", NULL));
+    message = call_fails(device->ctl, "login", lab_args("user", "eve", "password", "guess-guess", NULL));
     HARK_REQUIRE(message != NULL);
   }
   g_assert_true(g_regex_match_simple("^locked out: too many failed logins, try again in [0-9]+ s$",
@@ -514,20 +502,20 @@ check_password_and_delete(Server *server)
   g_autoptr(JsonObject) first = login_as(dave, "dave", "dave-password-1", "dave-1");
   HARK_REQUIRE(first != NULL);
   g_autoptr(JsonObject) changed =
-    call_ok(dave->ctl, "passwd", args_of("old", "dave-password-1", "new", "dave-password-2", NULL), NULL);
+    call_ok(dave->ctl, "passwd", lab_args("old", "dave-password-1", "new", "dave-password-2", NULL), NULL);
   g_assert_nonnull(changed);
   g_autofree char *old = call_fails(dave->ctl, "login",
-                                    args_of("user", "dave", "password", "dave-password-1", NULL));
+                                    lab_args("user", "dave", "password", "dave-password-1", NULL));
   assert_message_has(old, "wrong password");
   g_autoptr(JsonObject) second = login_as(dave, "dave", "dave-password-2", "dave-1");
   HARK_REQUIRE(second != NULL);
   g_autoptr(JsonObject) deleted =
-    call_ok(dave->ctl, "delete-account", args_of("password", "dave-password-2", NULL), NULL);
+    call_ok(dave->ctl, "delete-account", lab_args("password", "dave-password-2", NULL), NULL);
   g_assert_cmpstr(result_string(deleted, "deleted"), ==, "dave");
   g_autofree char *gone = call_fails(dave->ctl, "whoami", NULL);
   assert_message_has(gone, "not logged in");
   g_autofree char *unknown = call_fails(dave->ctl, "login",
-                                        args_of("user", "dave", "password", "dave-password-2", NULL));
+                                        lab_args("user", "dave", "password", "dave-password-2", NULL));
   assert_message_has(unknown, "unknown user 'dave'");
 }
 
@@ -540,7 +528,7 @@ check_untrusted_server(Server *server)
   HARK_REQUIRE(make_foreign_ca(ca));
   HARK_REQUIRE(device_start(mallory));
   g_autofree char *message =
-    call_fails(mallory->ctl, "login", args_of("user", "alice", "password", ALICE_PASSWORD, NULL));
+    call_fails(mallory->ctl, "login", lab_args("user", "alice", "password", ALICE_PASSWORD, NULL));
   assert_message_has(message, server->url);
   assert_message_has(message, "not issued by the CA in login.ca");
 }
@@ -635,7 +623,7 @@ test_not_configured(void)
   g_autoptr(HarkTestClient) ctl = NULL;
   HARK_REQUIRE(start_with_ctl(node, &ctl));
   g_autofree char *message =
-    call_fails(ctl, "login", args_of("user", "alice", "password", ALICE_PASSWORD, NULL));
+    call_fails(ctl, "login", lab_args("user", "alice", "password", ALICE_PASSWORD, NULL));
   g_assert_cmpstr(message, ==, "login is not configured: set login.url and login.ca");
   g_autofree char *buddies = call_fails(ctl, "buddies", NULL);
   g_assert_cmpstr(buddies, ==, "login is not configured: set login.url and login.ca");
@@ -654,7 +642,7 @@ test_unreachable(void)
   HARK_REQUIRE(make_foreign_ca(ca));
   HARK_REQUIRE(device_start(device));
   g_autofree char *message =
-    call_fails(device->ctl, "register", args_of("user", "alice", "password", ALICE_PASSWORD, NULL));
+    call_fails(device->ctl, "register", lab_args("user", "alice", "password", ALICE_PASSWORD, NULL));
   g_autofree char *expected =
     g_strdup_printf("cannot reach the login server at %s: connection refused", url);
   assert_message_has(message, expected);
