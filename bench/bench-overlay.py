@@ -14,11 +14,17 @@ own timestamp. Cases:
   web-warm   the same with the remembered way (tls443 at once)
 Bytes per join: the SN link's bytes both ways (TLS and framing included) plus the UDP
 probe payloads (IP/UDP headers not counted), read from `overlay` right after the join.
+
+Then the SN's load: bench-sn-load opens COUNT links to it (each a TLS 1.3 handshake with a
+device certificate and a JOIN) and keeps them idle with a PING every 120 s each, spread
+evenly; the SN's resident memory and CPU time are read from /proc before, once all have
+joined, and after an idle window of --idle seconds.
 """
 import datetime
 import json
 import os
 import random
+import resource
 import shutil
 import socket
 import statistics
@@ -120,9 +126,63 @@ def plugins(transports, tls_port, http_port):
     return "plugins: { load = ( " + ", ".join(entries) + " ); };\n"
 
 
+def proc_memory_kib(pid, field="VmRSS"):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    return 0
+
+
+def proc_cpu_seconds(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def option(name, default):
+    return int(sys.argv[sys.argv.index(name) + 1]) if name in sys.argv else default
+
+
+def measure_load(build, sn_node, sn_host, config, counts, idle):
+    """The SN's memory and CPU with COUNT idle clients, for each count."""
+    rows = []
+    for count in counts:
+        rss_before = proc_memory_kib(sn_node.proc.pid)
+        gen = subprocess.Popen(
+            [os.path.join(build, "bench", "bench-sn-load"), config, sn_host, "33033", str(count),
+             "120", str(idle)], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        ready = json.loads(gen.stdout.readline())
+        overlay = sn_node.call("overlay")
+        time.sleep(1)  # the handshakes' and the snapshot's garbage settle
+        rss_loaded = proc_memory_kib(sn_node.proc.pid)
+        cpu_start = proc_cpu_seconds(sn_node.proc.pid)
+        time.sleep(idle)
+        cpu_idle = proc_cpu_seconds(sn_node.proc.pid) - cpu_start
+        done = json.loads(gen.stdout.readline())
+        gen.wait(timeout=60)
+        rows.append({
+            "clients": count, "joined": ready["joined"], "failed": ready["failed"],
+            "served": overlay["client_count"], "still_up": done["still_up"],
+            "connect_seconds": ready["connect_seconds"],
+            "rss_before_kib": rss_before, "rss_loaded_kib": rss_loaded,
+            "kib_per_client": (rss_loaded - rss_before) / max(ready["joined"], 1),
+            "idle_seconds": idle, "pings": done["pings"], "pongs": done["pongs"],
+            "cpu_percent_idle": 100.0 * cpu_idle / idle,
+        })
+        print("load", json.dumps(rows[-1]), file=sys.stderr)
+        time.sleep(2)  # the SN closes the links the generator left
+    return rows
+
+
 def main():
     build, out = sys.argv[1], sys.argv[2]
-    runs = int(sys.argv[sys.argv.index("--runs") + 1]) if "--runs" in sys.argv else 15
+    runs = option("--runs", 15)
+    idle = option("--idle", 30)
+    counts = [int(c) for c in (sys.argv[sys.argv.index("--clients") + 1].split(",")
+                               if "--clients" in sys.argv else ["1000", "2000", "4000", "8000"])]
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))  # the SN and the generator
     hark = os.path.abspath(os.path.join(build, "hark"))
     work = tempfile.mkdtemp(prefix="hark-bench-overlay.")
     net = f"127.{random.randint(1, 254)}.{random.randint(0, 254)}"
@@ -146,7 +206,8 @@ def main():
                         + plugins(transports, tls_port, http_port)
                         + f'network: {{ listen = "{address}"; port = 33033; '
                           f'public_address = "{address}"; }};\n'
-                        + 'supernode: { min_uptime = 0; max_load = 10000; };\n' + login)
+                        + 'supernode: { min_uptime = 0; max_load = 10000; max_clients = 100000; };\n'
+                        + login)
             nodes.append(node)
             node.start()
             node.call("register", user=name, password=name + "-password-1")
@@ -154,7 +215,7 @@ def main():
             node.wait_log("serving as a super node")
             return node
 
-        sn(f"sn-{net}", f"{net}.11", ["udp", "tcp", "tls443"])
+        main_sn = sn(f"sn-{net}", f"{net}.11", ["udp", "tcp", "tls443"])
         sn(f"web-{net}", f"{net}.12", ["tls443"])
 
         def client(name, bootstrap):
@@ -214,8 +275,16 @@ def main():
         web_client = client("webby", f"{net}.12")
         measure("web-cold", web_client, True)
         measure("web-warm", web_client, False)
+        loader = client("loader", f"{net}.11")
+        load_config = os.path.join(work, "load.conf")
+        with open(load_config, "w") as f:
+            f.write(f'node: {{ name = "load"; supernode = false; state_dir = "{loader.state}"; }};\n'
+                    f'plugins: {{ path = [ "{os.path.abspath(os.path.join(build, "plugins"))}" ]; '
+                    'load = ( { name = "tcp"; } ); };\n' + login)
+        load = measure_load(build, main_sn, f"{net}.11", load_config, counts, idle)
         with open(out, "w") as f:
-            json.dump({"runs": runs, "cases": results}, f, indent=2)
+            json.dump({"runs": runs, "cases": results, "load": load,
+                       "cores": os.cpu_count()}, f, indent=2)
     finally:
         for node in reversed(nodes):
             if node.proc is not None and node.proc.poll() is None:

@@ -9,6 +9,7 @@
 #include <gmodule.h>
 
 typedef void (*HarkLinkAccepted)(HarkLink *link, gpointer data);
+typedef struct _HarkLinkTlsCache HarkLinkTlsCache; /* link-tls.c */
 typedef void (*HarkDatagramReceived)(const char *transport, GSocketAddress *from,
                                      GBytes *datagram, gpointer data);
 
@@ -59,6 +60,7 @@ struct _HarkNode {
   /* Where links accepted by transports and datagrams that are not answers go: the
    * overlay sets these when it starts; tests of the transport layer set their own. */
   struct _HarkOverlay *overlay; /* with a login section, from start (overlay.h) */
+  HarkLinkTlsCache *link_tls_cache; /* TLS contexts shared by this node's links */
   HarkLinkAccepted link_accepted;
   HarkDatagramReceived datagram_received;
   gpointer network_handler_data;

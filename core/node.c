@@ -1,6 +1,7 @@
 /* node.c: the life of a node: state directory and identity, frontends started and
  * stopped around the main loop, and an orderly shutdown. */
 #include "hark-private.h"
+#include "link-private.h"
 #include "overlay.h"
 #include "hark/transport.h"
 
@@ -209,6 +210,7 @@ hark_node_free(HarkNode *node)
     if (source != NULL)
       g_source_destroy(source);
   }
+  g_clear_pointer(&node->link_tls_cache, hark_link_tls_cache_free);
   g_clear_pointer(&node->identity, hark_identity_free);
   g_hash_table_unref(node->commands);
   g_hash_table_unref(node->pending_calls);

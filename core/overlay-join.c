@@ -339,7 +339,7 @@ on_fallback(gpointer data)
 /* ---- UDP probes ------------------------------------------------------------------- */
 
 static void
-on_probe_answer(GBytes *reply, gint64 rtt_us, GError *error, gpointer data)
+on_probe_answer(GBytes *reply, gint64 rtt_us, const GError *error, gpointer data)
 {
   Candidate *candidate = data;
   HarkJoin *join = candidate->join;
@@ -348,7 +348,6 @@ on_probe_answer(GBytes *reply, gint64 rtt_us, GError *error, gpointer data)
   if (error != NULL) {
     g_debug("join: no probe answer from %s:%u: %s", candidate->host, candidate->port,
             error->message);
-    g_error_free(error);
     join_check_exhausted(join);
     return;
   }

@@ -299,10 +299,28 @@ send_sn_lists(HarkOverlay *overlay)
   }
 }
 
+/* Clients that fell silent (no keep-alive for three intervals and the timeout) are gone:
+ * a crashed node or a NAT that dropped its mapping never closes its link. */
+static void
+drop_silent_clients(HarkOverlay *overlay)
+{
+  HarkConfig *config = overlay->node->config;
+  gint64 limit = ((gint64)config->keepalive * 3 + config->keepalive_timeout) * G_USEC_PER_SEC;
+  gint64 now = g_get_monotonic_time();
+  GList *peers = g_hash_table_get_values(overlay->peers);
+  for (GList *l = peers; l != NULL; l = l->next) {
+    Peer *peer = l->data;
+    if (peer->kind == PEER_CLIENT && now - peer->last_heard > limit)
+      hark_overlay_drop_peer(overlay, peer, "silent for three keep-alive intervals");
+  }
+  g_list_free(peers);
+}
+
 static void
 maintain_sn_links(HarkOverlay *overlay)
 {
   HarkConfig *config = overlay->node->config;
+  drop_silent_clients(overlay);
   if (++overlay->sn_rounds % ANNOUNCE_EVERY_ROUNDS == 0)
     send_sn_lists(overlay);
   guint have = count_peers(overlay, PEER_SN) + count_peers(overlay, PEER_OPENED);
@@ -499,8 +517,10 @@ accept_client(HarkOverlay *overlay, Peer *peer, guint64 id)
       /* The first entry is this SN; a redirect names the others. */
       GVariantBuilder builder;
       g_variant_builder_init(&builder, G_VARIANT_TYPE("a(sqas)"));
-      for (gsize i = 1; i < g_variant_n_children(list); i++)
-        g_variant_builder_add_value(&builder, g_variant_get_child_value(list, i));
+      for (gsize i = 1; i < g_variant_n_children(list); i++) {
+        g_autoptr(GVariant) entry = g_variant_get_child_value(list, i);
+        g_variant_builder_add_value(&builder, entry);
+      }
       without_self = g_variant_ref_sink(g_variant_builder_end(&builder));
       others = without_self;
     }

@@ -195,7 +195,7 @@ gboolean
 hark_overlay_handle_keepalive(HarkOverlay *overlay, Peer *peer, const HarkWireMessage *message)
 {
   if (message->type == HARK_MSG_PING) {
-    hark_link_send(peer->link, HARK_MSG_PONG, message->id, g_variant_ref(message->body), NULL);
+    hark_link_send(peer->link, HARK_MSG_PONG, message->id, message->body, NULL);
     return TRUE;
   }
   if (message->type != HARK_MSG_PONG)
@@ -328,7 +328,7 @@ hark_overlay_learn_sn_list(HarkOverlay *overlay, GVariant *list)
   guint learnt = 0;
   g_variant_iter_init(&iter, list);
   while (g_variant_iter_next(&iter, "(&sq@as)", &host, &port, &transports)) {
-    g_autofree const char **names = g_variant_get_strv(transports, NULL);
+    g_auto(GStrv) names = g_variant_dup_strv(transports, NULL);
     g_clear_pointer(&transports, g_variant_unref);
     gboolean valid = hark_config_is_host(host) && port != 0 && names[0] != NULL;
     for (guint i = 0; valid && names[i] != NULL; i++)
@@ -344,7 +344,7 @@ hark_overlay_learn_sn_list(HarkOverlay *overlay, GVariant *list)
     /* Heard of, not heard from: known, but not "seen", so it ranks after the SNs that
      * answered us. */
     if (hark_host_cache_lookup(overlay->cache, host, port) == NULL)
-      hark_host_cache_seen(overlay->cache, host, port, names, -1, now);
+      hark_host_cache_seen(overlay->cache, host, port, (const char *const *)names, -1, now);
     learnt++;
   }
   if (learnt > 0)

@@ -151,7 +151,7 @@ address_of(Peer *p)
 }
 
 static void
-on_answered(GBytes *reply, gint64 rtt_us, GError *error, gpointer data)
+on_answered(GBytes *reply, gint64 rtt_us, const GError *error, gpointer data)
 {
   Answer *answer = data;
   g_assert_false(answer->done);

@@ -40,9 +40,10 @@ typedef enum {
  * cancelled (the transport then frees what it made). */
 typedef void (*HarkTransportOpened)(HarkLink *link, GError *error, gpointer user_data);
 
-/* answered: exactly once; reply (the answer's bytes, borrowed) with the round trip of
- * the transmission that was answered, or error (TIMEOUT). Not called after cancel. */
-typedef void (*HarkTransportAnswered)(GBytes *reply, gint64 rtt_us, GError *error,
+/* answered: exactly once; reply (the answer's bytes) with the round trip of the
+ * transmission that was answered, or error (TIMEOUT); both borrowed. Not called after
+ * cancel. */
+typedef void (*HarkTransportAnswered)(GBytes *reply, gint64 rtt_us, const GError *error,
                                       gpointer user_data);
 
 typedef struct {
