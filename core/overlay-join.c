@@ -440,6 +440,10 @@ hark_overlay_join_start(HarkOverlay *overlay)
   HarkConfig *config = overlay->node->config;
   if (overlay->join != NULL || overlay->sn != NULL || overlay->is_sn || overlay->stopping)
     return;
+  /* Entries age out between runs and during a long one alike. */
+  if (hark_host_cache_expire(overlay->cache, g_get_real_time() / G_USEC_PER_SEC,
+                             config->host_cache_max_age) > 0)
+    hark_overlay_save_cache(overlay);
   HarkJoin *join = join_new(overlay);
   overlay->join = join;
   Way way = { 0 };

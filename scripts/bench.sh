@@ -1,6 +1,7 @@
 #!/bin/sh
 # bench.sh BUILD: run the benchmarks and write their tables into docs/benchmarks.md.
-# Today: the login server (logins per second and bytes per login, SQLite and PostgreSQL).
+# Today: the login server (logins per second and bytes per login, SQLite and PostgreSQL)
+# and the overlay (join times and bytes; idle clients one super node holds).
 set -eu
 build=${1:-build}
 here=$(cd "$(dirname "$0")" && pwd)
@@ -71,4 +72,12 @@ run_login_bench sqlite-cheap-hash sqlite 'path = "accounts.db";' \
 
 python3 "$here/bench-report.py" "$top/docs/benchmarks.md" login \
   "$work/sqlite.json" "$work/postgres.json" "$work/sqlite-cheap-hash.json" "make bench (scripts/bench.sh, BENCH_SECONDS=$seconds)"
+
+# The overlay: join times and bytes, then idle clients on one super node.
+runs=${BENCH_JOIN_RUNS:-15}
+clients=${BENCH_SN_CLIENTS:-1000,2000,4000}
+python3 "$top/bench/bench-overlay.py" "$top/$build" "$work/overlay.json" --runs "$runs" \
+  --idle "$seconds" --clients "$clients"
+python3 "$here/bench-report.py" "$top/docs/benchmarks.md" overlay "$work/overlay.json" \
+  "make bench (bench/bench-overlay.py --runs $runs --idle $seconds --clients $clients)"
 echo "bench: results written to docs/benchmarks.md"
