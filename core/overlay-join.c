@@ -478,6 +478,8 @@ hark_overlay_join_start(HarkOverlay *overlay)
     attempt_start(join, join->candidates->pdata[0], way.transport);
   /* When UDP did not answer last time, nothing is gained by waiting for it. */
   gboolean no_udp = remembered && !way.udp_answered;
+  if (no_udp)
+    g_message("join: no UDP answer last time: TLS links and the web ports at once");
   join->race_source = hark_overlay_add_timer(overlay, no_udp ? 0 : config->join_race_delay_ms, on_race, join);
   join->fallback_source =
     hark_overlay_add_timer(overlay, no_udp ? config->join_race_delay_ms : config->join_fallback_delay_ms,

@@ -530,11 +530,7 @@ test_udp_blocked(void)
   g_autoptr(JsonObject) again = wait_attached(node, "tcp");
   HARK_REQUIRE(again != NULL);
   g_autofree char *log = hark_test_node_read_stderr(node->node);
-  g_autofree char *attempt = g_strdup_printf("join: tcp to %s:%u (+", address, OVERLAY_PORT);
-  const char *found = strstr(log, attempt);
-  HARK_REQUIRE(found != NULL);
-  /* Well before the race delay (100 ms) at which it would otherwise start. */
-  g_assert_cmpint(g_ascii_strtoll(found + strlen(attempt), NULL, 10), <, 50);
+  g_assert_nonnull(strstr(log, "no UDP answer last time: TLS links and the web ports at once"));
 }
 
 static void
