@@ -10,6 +10,7 @@
 
 typedef void (*HarkLinkAccepted)(HarkLink *link, gpointer data);
 typedef struct _HarkLinkTlsCache HarkLinkTlsCache; /* link-tls.c */
+typedef struct _HarkLinkPoller HarkLinkPoller;     /* link-poller.c */
 typedef void (*HarkDatagramReceived)(const char *transport, GSocketAddress *from,
                                      GBytes *datagram, gpointer data);
 
@@ -61,6 +62,7 @@ struct _HarkNode {
    * overlay sets these when it starts; tests of the transport layer set their own. */
   struct _HarkOverlay *overlay; /* with a login section, from start (overlay.h) */
   HarkLinkTlsCache *link_tls_cache; /* TLS contexts shared by this node's links */
+  HarkLinkPoller *link_poller;       /* the epoll set of its stream links' sockets */
   HarkLinkAccepted link_accepted;
   HarkDatagramReceived datagram_received;
   gpointer network_handler_data;

@@ -52,8 +52,11 @@ struct _HarkLink {
   GIOStream *stream;
   GCancellable *read_cancellable;
   GCancellable *write_cancellable;
-  guint8 *read_buffer;
+  guint8 *read_buffer;   /* for GIO's async reads; NULL while the node's poller reads */
   gboolean read_pending;
+  HarkNode *node;        /* borrowed, for its poller at the start */
+  HarkLinkPoller *poller; /* a reference while this link's socket is in its epoll set */
+  gboolean polled;
   GBytes *writing;       /* in flight */
   GByteArray *to_write;  /* waiting behind it */
   GSource *flush_timer;  /* bounds the best-effort flush after a close */
@@ -95,7 +98,15 @@ void hark_link_fail(HarkLink *link, HarkLinkError code, const char *format, ...)
 /* HANDSHAKE while handshaking, else CLOSED: what the transport going away means. */
 HarkLinkError hark_link_gone_code(HarkLink *link);
 
+/* link-poller.c: the node's epoll set for the sockets of stream links. add: FALSE when
+ * the stream is not a socket or there is no epoll (then read through GIO). */
+gboolean hark_link_poller_add(HarkLink *link);
+void hark_link_poller_remove(HarkLink *link);
+void hark_link_poller_free(HarkLinkPoller *poller);
+
 /* link-stream.c */
+/* What a read gave: n > 0 bytes in buffer, 0 at the end of the stream, < 0 with error. */
+void hark_link_stream_got(HarkLink *link, const guint8 *buffer, gssize n, const GError *error);
 /* Start reading (again, unless a read is in flight or the link has ended). */
 void hark_link_stream_read(HarkLink *link);
 /* What TLS produced (in wbio) goes to the write queue. */

@@ -91,13 +91,9 @@ hark_link_stream_queued(HarkLink *link)
   return link->to_write->len + (link->writing != NULL ? g_bytes_get_size(link->writing) : 0);
 }
 
-static void
-read_done(GObject *source, GAsyncResult *result, gpointer data)
+void
+hark_link_stream_got(HarkLink *link, const guint8 *buffer, gssize n, const GError *error)
 {
-  HarkLink *link = data;
-  g_autoptr(GError) error = NULL;
-  gssize n = g_input_stream_read_finish(G_INPUT_STREAM(source), result, &error);
-  link->read_pending = FALSE;
   if (link->state != HARK_LINK_CLOSED) {
     if (n < 0)
       hark_link_fail(link, hark_link_gone_code(link), "cannot read from %s:%u: %s",
@@ -107,19 +103,34 @@ read_done(GObject *source, GAsyncResult *result, gpointer data)
                      link->peer_host, link->peer_port,
                      link->state == HARK_LINK_HANDSHAKING ? " during the TLS handshake" : "");
     else {
-      hark_link_feed(link, link->read_buffer, (gsize)n);
+      hark_link_feed(link, buffer, (gsize)n);
       hark_link_stream_read(link);
     }
   }
   maybe_close_stream(link);
+}
+
+static void
+read_done(GObject *source, GAsyncResult *result, gpointer data)
+{
+  HarkLink *link = data;
+  g_autoptr(GError) error = NULL;
+  gssize n = g_input_stream_read_finish(G_INPUT_STREAM(source), result, &error);
+  link->read_pending = FALSE;
+  hark_link_stream_got(link, link->read_buffer, n, error);
   hark_link_release(link);
 }
 
+/* Sockets are read by the node's poller (link-poller.c), other streams by GIO. */
 void
 hark_link_stream_read(HarkLink *link)
 {
-  if (link->read_pending || link->state == HARK_LINK_CLOSED)
+  if (link->read_pending || link->polled || link->state == HARK_LINK_CLOSED)
     return;
+  if (hark_link_poller_add(link))
+    return;
+  if (link->read_buffer == NULL)
+    link->read_buffer = g_malloc(HARK_LINK_READ_CHUNK);
   link->read_pending = TRUE;
   g_main_context_push_thread_default(link->main_context);
   g_input_stream_read_async(g_io_stream_get_input_stream(link->stream), link->read_buffer,
@@ -151,6 +162,7 @@ hark_link_stream_end(HarkLink *link, gboolean flush)
     g_cancellable_cancel(link->write_cancellable);
   }
   g_cancellable_cancel(link->read_cancellable);
+  hark_link_poller_remove(link); /* before the socket closes and its number is reused */
   if (link->writing != NULL)
     link->flush_timer =
       hark_link_attach_source(link, g_timeout_source_new(CLOSE_FLUSH_MS), flush_timed_out);

@@ -351,6 +351,7 @@ link_new(HarkContext *ctx, const char *transport, gboolean opener, const char *p
   HarkLink *link = g_new0(HarkLink, 1);
   link->refs = 1;
   link->main_context = g_main_context_ref(hark_context_main_context(ctx));
+  link->node = ctx->node;
   link->transport = g_strdup(transport);
   link->peer_host = g_strdup(peer_host != NULL ? peer_host : "?");
   link->peer_port = peer_port;
@@ -410,7 +411,6 @@ hark_link_new_for_stream(HarkContext *ctx, const char *transport, GIOStream *str
   link->stream = stream;
   link->read_cancellable = g_cancellable_new();
   link->write_cancellable = g_cancellable_new();
-  link->read_buffer = g_malloc(HARK_LINK_READ_CHUNK);
   link->to_write = g_byte_array_new();
   if (!link_start(link, ctx, error))
     return NULL;

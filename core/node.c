@@ -211,6 +211,7 @@ hark_node_free(HarkNode *node)
       g_source_destroy(source);
   }
   g_clear_pointer(&node->link_tls_cache, hark_link_tls_cache_free);
+  g_clear_pointer(&node->link_poller, hark_link_poller_free);
   g_clear_pointer(&node->identity, hark_identity_free);
   g_hash_table_unref(node->commands);
   g_hash_table_unref(node->pending_calls);
