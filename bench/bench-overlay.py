@@ -148,13 +148,19 @@ def measure_load(build, sn_node, sn_host, config, counts, idle):
     """The SN's memory and CPU with COUNT idle clients, for each count."""
     rows = []
     for count in counts:
+        # A fresh SN per count: memory freed by the last wave would otherwise be reused
+        # and hide what a client costs. It serves again on its saved certificate.
+        sn_node.stop()
+        sn_node.start()
+        sn_node.wait_log("serving as a super node")
+        time.sleep(1)
         rss_before = proc_memory_kib(sn_node.proc.pid)
         gen = subprocess.Popen(
             [os.path.join(build, "bench", "bench-sn-load"), config, sn_host, "33033", str(count),
              "120", str(idle)], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
         ready = json.loads(gen.stdout.readline())
-        overlay = sn_node.call("overlay")
-        time.sleep(1)  # the handshakes' and the snapshot's garbage settle
+        overlay = sn_node.call("overlay", clients=0)
+        time.sleep(1)  # the handshakes' garbage settles
         rss_loaded = proc_memory_kib(sn_node.proc.pid)
         cpu_start = proc_cpu_seconds(sn_node.proc.pid)
         time.sleep(idle)
@@ -171,7 +177,6 @@ def measure_load(build, sn_node, sn_host, config, counts, idle):
             "cpu_percent_idle": 100.0 * cpu_idle / idle,
         })
         print("load", json.dumps(rows[-1]), file=sys.stderr)
-        time.sleep(2)  # the SN closes the links the generator left
     return rows
 
 

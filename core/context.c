@@ -329,7 +329,7 @@ hark_context_snapshot(HarkContext *ctx)
   if (node->login != NULL)
     json_object_set_object_member(state, "login", hark_login_client_snapshot(node->login));
   if (node->overlay != NULL)
-    json_object_set_object_member(state, "overlay", hark_overlay_snapshot(node->overlay));
+    json_object_set_object_member(state, "overlay", hark_overlay_snapshot(node->overlay, 20));
   return state;
 }
 

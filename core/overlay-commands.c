@@ -20,8 +20,10 @@ static void
 run_overlay(HarkCommandCall *call, JsonObject *args, gpointer user_data)
 {
   HarkOverlay *overlay = overlay_of(call, user_data);
+  gint64 clients = json_object_get_int_member_with_default(args, "clients", 50);
   if (overlay != NULL)
-    hark_command_call_return_object(call, hark_overlay_snapshot(overlay));
+    hark_command_call_return_object(call,
+                                    hark_overlay_snapshot(overlay, (guint)CLAMP(clients, 0, 1000)));
 }
 
 static void
@@ -55,6 +57,11 @@ run_rejoin(HarkCommandCall *call, JsonObject *args, gpointer user_data)
   hark_command_call_return(call, NULL);
 }
 
+static const HarkCommandParam overlay_params[] = {
+  { "clients", HARK_PARAM_INT, FALSE, "list at most this many of an SN's clients (50; 0-1000)" },
+  { NULL },
+};
+
 static const HarkCommandParam transport_params[] = {
   { "name", HARK_PARAM_STRING, TRUE, "a loaded stream transport: tcp, tls443" },
   { NULL },
@@ -62,8 +69,8 @@ static const HarkCommandParam transport_params[] = {
 
 static const HarkCommand overlay_commands[] = {
   { HARK_COMMAND_VERSION, "overlay",
-    "the super node, transport, round trip, host cache, role, clients and drop counters", NULL,
-    run_overlay },
+    "the super node, transport, round trip, host cache, role, clients and drop counters",
+    overlay_params, run_overlay },
   { HARK_COMMAND_VERSION, "transport", "move the link to the super node to another transport",
     transport_params, run_transport },
   { HARK_COMMAND_VERSION, "rejoin", "leave the super node and join again", NULL, run_rejoin },

@@ -540,7 +540,7 @@ state_name(HarkOverlay *overlay)
 }
 
 JsonObject *
-hark_overlay_snapshot(HarkOverlay *overlay)
+hark_overlay_snapshot(HarkOverlay *overlay, guint max_clients)
 {
   JsonObject *object = json_object_new();
   json_object_set_string_member(object, "role", overlay->is_sn ? "super" : "ordinary");
@@ -560,14 +560,16 @@ hark_overlay_snapshot(HarkOverlay *overlay)
   GHashTableIter iter;
   gpointer value;
   g_hash_table_iter_init(&iter, overlay->peers);
+  guint client_count = 0;
   while (g_hash_table_iter_next(&iter, NULL, &value)) {
     Peer *peer = value;
-    if (peer->kind == PEER_CLIENT)
+    if (peer->kind == PEER_CLIENT && client_count++ < max_clients)
       json_array_add_object_element(clients, describe_link(peer));
     else if (peer->kind == PEER_SN)
       json_array_add_object_element(sns, describe_link(peer));
   }
-  json_object_set_int_member(object, "client_count", json_array_get_length(clients));
+  /* The list is capped: an SN with thousands of clients would answer megabytes. */
+  json_object_set_int_member(object, "client_count", client_count);
   json_object_set_array_member(object, "clients", clients);
   json_object_set_array_member(object, "sn_links", sns);
   json_object_set_object_member(object, "dropped", describe_counters(overlay));

@@ -21,8 +21,9 @@ HarkOverlay *hark_overlay_new(HarkNode *node, GError **error);
 void hark_overlay_start(HarkOverlay *overlay);
 void hark_overlay_free(HarkOverlay *overlay);
 
-/* {"role", "state", "sn", "host_cache", ...}: the `overlay` command's answer. */
-JsonObject *hark_overlay_snapshot(HarkOverlay *overlay);
+/* {"role", "state", "sn", "host_cache", ...}: the `overlay` command's answer, listing at
+ * most max_clients of an SN's clients ("client_count" has them all). */
+JsonObject *hark_overlay_snapshot(HarkOverlay *overlay, guint max_clients);
 
 void hark_overlay_commands_register(HarkContext *core_ctx);
 
