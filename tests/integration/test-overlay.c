@@ -522,15 +522,27 @@ test_transport_switch(void)
   g_assert_cmpstr(hark_test_answer_error_code(refused), ==, "failed");
 }
 
+/* One more SN for a case, at lab.net.<host> with these transports, linked to the lab's;
+ * *only is a bootstrap list naming it alone, offering what clients may try. */
+static LabNode *
+case_sn(const char *name, guint host, const char *transports, const char *extra,
+        const char *offered, char **only)
+{
+  g_autofree char *address = g_strdup_printf("%s.%u", lab.net, host);
+  g_autofree char *bootstrap = main_bootstrap();
+  g_auto(GStrv) names = g_strsplit(offered, " ", -1);
+  g_autofree char *list = g_strjoinv("\", \"", names);
+  *only = g_strdup_printf("{ host = \"%s\"; port = %u; transports = [ \"%s\" ]; }", address,
+                          OVERLAY_PORT, list);
+  return sn_new(name, address, transports, bootstrap, extra, 1);
+}
+
 static void
 test_udp_blocked(void)
 {
-  g_autofree char *address = g_strdup_printf("%s.%u", lab.net, 31);
-  g_autofree char *bootstrap = main_bootstrap();
-  g_autoptr(LabNode) sn = sn_new("sn-noudp", address, "tcp tls443", bootstrap, NULL, 1);
+  g_autofree char *only = NULL;
+  g_autoptr(LabNode) sn = case_sn("sn-noudp", 31, "tcp tls443", NULL, "udp tcp", &only);
   HARK_REQUIRE(sn != NULL);
-  g_autofree char *only = g_strdup_printf("{ host = \"%s\"; port = %u; transports = [ \"udp\", "
-                                          "\"tcp\" ]; }", address, OVERLAY_PORT);
   g_autofree char *user = NULL;
   g_autoptr(LabNode) node = client_new("behind-udp-block", "udp tcp", only, lab.web_tls, &user);
   HARK_REQUIRE(node != NULL);
@@ -552,12 +564,9 @@ test_udp_blocked(void)
 static void
 test_web_only(void)
 {
-  g_autofree char *address = g_strdup_printf("%s.%u", lab.net, 32);
-  g_autofree char *bootstrap = main_bootstrap();
-  g_autoptr(LabNode) sn = sn_new("sn-web", address, "tls443", bootstrap, NULL, 1);
+  g_autofree char *only = NULL;
+  g_autoptr(LabNode) sn = case_sn("sn-web", 32, "tls443", NULL, "udp tcp tls443", &only);
   HARK_REQUIRE(sn != NULL);
-  g_autofree char *only = g_strdup_printf("{ host = \"%s\"; port = %u; transports = [ \"udp\", "
-                                          "\"tcp\", \"tls443\" ]; }", address, OVERLAY_PORT);
   g_autofree char *user = NULL;
   g_autoptr(LabNode) tls = client_new("web-tls", "udp tcp tls443", only, lab.web_tls, &user);
   HARK_REQUIRE(tls != NULL);
@@ -579,13 +588,10 @@ test_web_only(void)
 static void
 test_redirect(void)
 {
-  g_autofree char *address = g_strdup_printf("%s.%u", lab.net, 33);
-  g_autofree char *bootstrap = main_bootstrap();
+  g_autofree char *only = NULL;
   g_autoptr(LabNode) sn =
-    sn_new("sn-small", address, "udp tcp tls443", bootstrap, "max_clients = 1;", 1);
+    case_sn("sn-small", 33, "udp tcp tls443", "max_clients = 1;", "tcp", &only);
   HARK_REQUIRE(sn != NULL);
-  g_autofree char *only = g_strdup_printf("{ host = \"%s\"; port = %u; transports = [ \"tcp\" ]; }",
-                                          address, OVERLAY_PORT);
   g_autofree char *user1 = NULL, *user2 = NULL;
   g_autoptr(LabNode) first = client_new("first", "tcp", only, lab.web_tls, &user1);
   HARK_REQUIRE(first != NULL);
