@@ -145,6 +145,8 @@ static const ConfigKey supernode_keys[] = {
   { "min_upload_kbps", KEY_INT, offsetof(HarkConfig, sn_min_upload_kbps), .min = 0,
     .max = 100000000 },
   { "max_clients", KEY_INT, offsetof(HarkConfig, sn_max_clients), .min = 1, .max = 1000000 },
+  { "max_logging_in", KEY_INT, offsetof(HarkConfig, sn_max_logging_in), .min = 1,
+    .max = 1000000 },
   { "links", KEY_INT, offsetof(HarkConfig, sn_links), .min = 0, .max = 64 },
   { NULL },
 };
@@ -742,6 +744,7 @@ hark_config_new_default(void)
   config->sn_upload_kbps = 0;
   config->sn_min_upload_kbps = 512;
   config->sn_max_clients = 1000;
+  config->sn_max_logging_in = 64;
   config->sn_links = 3;
   config->codecs = g_strdupv((char **)codecs);
   config->audio_source = g_strdup("pulse");

@@ -40,6 +40,7 @@ typedef struct {
   guint64 stun_refused;
   guint64 probes_answered;
   guint64 redirected;        /* clients sent elsewhere because this SN was full */
+  guint64 too_many_logging_in; /* clients without a certificate over supernode.max_logging_in */
 } OverlayCounters;
 
 struct _Peer {

@@ -504,10 +504,37 @@ accept_sn_peer(HarkOverlay *overlay, Peer *peer, GVariant *dict, guint64 id)
   g_message("linked with the SN %s (user %s) at %s:%u", peer->name, cert->user, host, port);
 }
 
+static guint
+count_unproven_clients(HarkOverlay *overlay)
+{
+  guint n = 0;
+  GHashTableIter iter;
+  gpointer value;
+  g_hash_table_iter_init(&iter, overlay->peers);
+  while (g_hash_table_iter_next(&iter, NULL, &value)) {
+    Peer *peer = value;
+    if (peer->kind == PEER_CLIENT && hark_link_get_peer_certificate(peer->link) == NULL)
+      n++;
+  }
+  return n;
+}
+
 static void
 accept_client(HarkOverlay *overlay, Peer *peer, guint64 id)
 {
   HarkConfig *config = overlay->node->config;
+  /* A client without a certificate is logging in (through our tunnel, say) and may stay
+   * 120 s unproven; strangers must not fill the SN that way. */
+  if (hark_link_get_peer_certificate(peer->link) == NULL &&
+      count_unproven_clients(overlay) >= (guint)config->sn_max_logging_in) {
+    hark_overlay_note_drop(overlay, &overlay->counters.too_many_logging_in,
+                           "a client from %s:%u without a certificate: %d are logging in already",
+                           hark_link_get_peer_host(peer->link),
+                           hark_link_get_peer_port(peer->link), config->sn_max_logging_in);
+    hark_overlay_send_error(peer, id, 503, "too many nodes are logging in here: try another SN");
+    hark_link_close(peer->link);
+    return;
+  }
   if (count_peers(overlay, PEER_CLIENT) >= (guint)config->sn_max_clients) {
     overlay->counters.redirected++;
     g_autoptr(GVariant) list = g_variant_ref_sink(hark_overlay_sn_list(overlay, NULL, 0));

@@ -510,6 +510,7 @@ describe_counters(HarkOverlay *overlay)
   json_object_set_int_member(object, "stun_refused", c->stun_refused);
   json_object_set_int_member(object, "probes_answered", c->probes_answered);
   json_object_set_int_member(object, "redirected", c->redirected);
+  json_object_set_int_member(object, "too_many_logging_in", c->too_many_logging_in);
   return object;
 }
 

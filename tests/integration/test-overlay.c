@@ -728,6 +728,55 @@ test_bad_input(void)
   g_assert_nonnull(node);
 }
 
+/* The next message on a TLS stream of the test's own, or NULL at the end or on error. */
+static HarkWireMessage *
+read_message(GIOStream *stream)
+{
+  GInputStream *in = g_io_stream_get_input_stream(stream);
+  guint8 header[4];
+  gsize got = 0;
+  if (!g_input_stream_read_all(in, header, 4, &got, NULL, NULL) || got != 4)
+    return NULL;
+  guint32 length = (guint32)header[0] << 24 | header[1] << 16 | header[2] << 8 | header[3];
+  if (length == 0 || length > HARK_WIRE_MAX_SIZE)
+    return NULL;
+  g_autofree guint8 *body = g_malloc(length);
+  if (!g_input_stream_read_all(in, body, length, &got, NULL, NULL) || got != length)
+    return NULL;
+  g_autoptr(GBytes) bytes = g_bytes_new(body, length);
+  return hark_wire_decode(bytes, NULL);
+}
+
+/* Nodes without a certificate (logging in) may hold only max_logging_in places: the next
+ * one is refused at once, so strangers cannot fill an SN with unproven links. */
+static void
+test_logging_in_cap(void)
+{
+  g_autofree char *only = NULL;
+  g_autoptr(LabNode) sn = case_sn("sn-guarded", 34, "udp tcp", "max_logging_in = 2;", "tcp", &only);
+  HARK_REQUIRE(sn != NULL);
+  g_autofree char *host = g_strdup_printf("%s.%u", lab.net, 34);
+  GIOStream *strangers[3];
+  guint16 answers[3];
+  for (guint i = 0; i < 3; i++) {
+    strangers[i] = tls_to(host, OVERLAY_PORT);
+    send_message(strangers[i], HARK_MSG_JOIN,
+                 g_variant_new_parsed("({'name': <'stranger'>, 'as': <'client'>},)"));
+    g_autoptr(HarkWireMessage) answer = read_message(strangers[i]);
+    answers[i] = answer != NULL ? answer->type : 0;
+  }
+  g_assert_cmpuint(answers[0], ==, HARK_MSG_JOIN_OK);
+  g_assert_cmpuint(answers[1], ==, HARK_MSG_JOIN_OK);
+  g_assert_cmpuint(answers[2], ==, HARK_MSG_ERROR);
+  g_autoptr(HarkWireMessage) after = read_message(strangers[2]);
+  g_assert_null(after); /* and closed */
+  g_autoptr(JsonObject) overlay = overlay_of(sn);
+  g_assert_cmpint(dropped(overlay, "too_many_logging_in"), ==, 1);
+  g_assert_cmpint(json_object_get_int_member(overlay, "client_count"), ==, 2);
+  for (guint i = 0; i < 3; i++)
+    g_object_unref(strangers[i]);
+}
+
 /* ---- login through the SN --------------------------------------------------------------- */
 
 static gboolean
@@ -833,6 +882,7 @@ main(int argc, char **argv)
   g_test_add_func("/overlay/web-only", test_web_only);
   g_test_add_func("/overlay/redirect", test_redirect);
   g_test_add_func("/overlay/bad-input", test_bad_input);
+  g_test_add_func("/overlay/logging-in-cap", test_logging_in_cap);
   g_test_add_func("/overlay/login-tunnel", test_login_tunnel);
   int status = g_test_run();
   for (guint i = 0; i < 5; i++) {

@@ -62,6 +62,7 @@ typedef struct {
   int sn_upload_kbps;        /* this node's upload bandwidth as its owner knows it; 0 unknown */
   int sn_min_upload_kbps;    /* required when upload_kbps is known; default 512 */
   int sn_max_clients;        /* ordinary nodes served at most; more are redirected; 1000 */
+  int sn_max_logging_in;     /* of those, without a certificate yet (logging in); 64 */
   int sn_links;              /* links to other SNs; default 3 */
 
   /* media */
