@@ -15,6 +15,7 @@ static const struct {
 } interface_versions[] = {
   { HARK_KIND_FRONTEND, HARK_FRONTEND_INTERFACE_VERSION },
   { HARK_KIND_STORE, HARK_STORE_INTERFACE_VERSION },
+  { HARK_KIND_CODEC, HARK_CODEC_INTERFACE_VERSION },
 };
 
 static guint32

@@ -15,3 +15,5 @@
 #include "hark/store.h"
 #include "hark/certificate.h"
 #include "hark/hostcache.h"
+#include "hark/codec.h"
+#include "hark/media.h"
