@@ -461,10 +461,10 @@ on_bus_message(GstBus *bus, GstMessage *message, gpointer data)
 HarkMediaSession *
 hark_media_session_new(const HarkMediaConfig *config, GError **error)
 {
-  if (!gst_init_check(NULL, NULL, error))
+  if (!gst_init_check(NULL, NULL, error) || !check_config(config, error)) {
+    hark_media_transport_free(config->transport);
     return NULL;
-  if (!check_config(config, error))
-    return NULL;
+  }
   HarkMediaSession *s = g_new0(HarkMediaSession, 1);
   g_mutex_init(&s->lock);
   s->n_codecs = config->n_codecs;
@@ -582,25 +582,24 @@ read_rtcp(HarkMediaSession *s, HarkMediaStats *st)
     const GstStructure *src = gst_value_get_structure(g_value_array_get_nth(array, i));
   G_GNUC_END_IGNORE_DEPRECATIONS
     gboolean internal = FALSE, have_rb = FALSE;
-    guint ssrc = 0;
-    gst_structure_get(src, "internal", G_TYPE_BOOLEAN, &internal, "ssrc", G_TYPE_UINT, &ssrc,
-                      NULL);
-    if (internal && ssrc == s->ssrc) {
-      guint fraction = 0, rtt = 0;
-      if (gst_structure_get_boolean(src, "have-rb", &have_rb) && have_rb &&
-          gst_structure_get_uint(src, "rb-fractionlost", &fraction) &&
-          gst_structure_get_uint(src, "rb-round-trip", &rtt)) {
-        st->remote_loss_fraction = fraction / 256.0;
-        st->rtt_ms = rtt * 1000.0 / 65536.0; /* NTP short format: 1/65536 s */
-      }
-    } else if (!internal) {
-      gint lost = 0, clock_rate = 0;
-      guint jitter = 0;
-      gst_structure_get_int(src, "packets-lost", &lost);
-      if (gst_structure_get_uint(src, "jitter", &jitter) &&
-          gst_structure_get_int(src, "clock-rate", &clock_rate) && clock_rate > 0)
-        st->jitter_ms = jitter * 1000.0 / clock_rate;
-      st->lost += MAX(lost, 0);
+    gst_structure_get_boolean(src, "internal", &internal);
+    if (internal)
+      continue;
+    /* The far end's source: what we measured of its stream, and (in the report blocks
+     * it sent, which rtpsession keeps on the sender's source) what it measured of ours. */
+    gint lost = 0, clock_rate = 0;
+    guint jitter = 0, rb_ssrc = 0, fraction = 0, rtt = 0;
+    gst_structure_get_int(src, "packets-lost", &lost);
+    if (gst_structure_get_uint(src, "jitter", &jitter) &&
+        gst_structure_get_int(src, "clock-rate", &clock_rate) && clock_rate > 0)
+      st->jitter_ms = jitter * 1000.0 / clock_rate;
+    st->lost += MAX(lost, 0);
+    if (gst_structure_get_boolean(src, "have-rb", &have_rb) && have_rb &&
+        gst_structure_get_uint(src, "rb-ssrc", &rb_ssrc) && rb_ssrc == s->ssrc &&
+        gst_structure_get_uint(src, "rb-fractionlost", &fraction) &&
+        gst_structure_get_uint(src, "rb-round-trip", &rtt)) {
+      st->remote_loss_fraction = fraction / 256.0;
+      st->rtt_ms = rtt * 1000.0 / 65536.0; /* NTP short format: 1/65536 s */
     }
   }
   if (stats != NULL)

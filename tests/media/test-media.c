@@ -6,6 +6,7 @@
 #include <glib/gstdio.h>
 #include <gio/gunixsocketaddress.h>
 #include <math.h>
+#include <string.h>
 #include <sys/socket.h>
 
 static Codecs codecs;
@@ -175,6 +176,242 @@ test_tone_stream(void)
   check_tone("pcma", 1200, TRUE, &o);
 }
 
+
+/* A wrong receive key: not one sample is played, and the drops are counted. */
+static void
+test_wrong_key(void)
+{
+  PairOptions o = { .wrong_key = TRUE };
+  Pair p = { 0 };
+  pair_start(&p, &o);
+  run_for(1500);
+  HarkMediaStats sb;
+  hark_media_session_get_stats(p.b, &sb);
+  g_test_message("wrong key: %" G_GUINT64_FORMAT " received, %" G_GUINT64_FORMAT
+                 " dropped by SRTP, %" G_GUINT64_FORMAT " played",
+                 sb.packets_received, sb.dropped_srtp, sb.played_samples);
+  g_assert_cmpuint(sb.packets_received, >, 50);
+  g_assert_cmpuint(sb.dropped_srtp, >=, sb.packets_received - 2);
+  g_assert_cmpuint(sb.rtp_received, ==, 0);
+  g_assert_cmpuint(sb.played_samples, ==, 0);
+  pair_stop(&p);
+  Wav wav = { 0 };
+  g_assert_true(wav_read(p.wav_path, &wav));
+  g_assert_cmpuint(wav.n, ==, 0);
+  wav_clear(&wav);
+  pair_clear(&p);
+}
+
+/* 10% of a's packets lost on the way: b keeps playing the tone, counts the loss and
+ * conceals; a hears of the loss through RTCP and Opus lowers its bitrate (within bounds)
+ * and switches FEC on. */
+static void
+test_loss(void)
+{
+  GVariantDict d;
+  g_variant_dict_init(&d, NULL);
+  g_variant_dict_insert(&d, "min_bitrate", "x", (gint64)14000);
+  HarkMediaCodec c = codec_named(&codecs, "opus", g_variant_dict_end(&d));
+  PairOptions o = { .loss = 0.10, .codecs = &c, .n_codecs = 1 };
+  Pair p = { 0 };
+  pair_start(&p, &o);
+  run_for(6000);
+  HarkMediaStats sa, sb;
+  hark_media_session_get_stats(p.a, &sa);
+  hark_media_session_get_stats(p.b, &sb);
+  JsonObject *ja = hark_media_stats_to_json(&sa);
+  g_autoptr(JsonNode) node = json_node_init_object(json_node_alloc(), ja);
+  g_autofree char *text = json_to_string(node, FALSE);
+  json_object_unref(ja);
+  g_test_message("sender: %s", text);
+  g_test_message("receiver: lost %" G_GINT64_FORMAT ", concealed %" G_GUINT64_FORMAT
+                 ", played %" G_GUINT64_FORMAT, sb.lost, sb.concealed_samples, sb.played_samples);
+  pair_stop(&p);
+  g_assert_cmpint(sb.lost, >=, 10);             /* ~30 of ~300 */
+  g_assert_cmpuint(sb.concealed_samples, >=, 10 * 960);
+  g_assert_cmpfloat(sa.remote_loss_fraction, >, 0.02);
+  g_assert_cmpfloat(sa.rtt_ms, >=, 0);
+  g_assert_cmpint(sa.encoder_bitrate, <, 20000);
+  g_assert_cmpint(sa.encoder_bitrate, >=, 14000);
+  Wav wav = { 0 };
+  g_assert_true(wav_read(p.wav_path, &wav));
+  g_assert_cmpuint(wav.n, >, 48000 * 5);
+  /* The tone is there in every half second of the last four. */
+  for (gsize at = wav.n - 4 * 48000; at + 24000 <= wav.n; at += 24000)
+    g_assert_cmpfloat(fabs(wav_dominant_hz(&wav, at, 24000) - 1000), <=, 20);
+  wav_clear(&wav);
+  pair_clear(&p);
+}
+
+/* Hold: media stops but a keep-alive leaves every 3 s; resuming brings the tone back. */
+static void
+test_hold(void)
+{
+  Pair p = { 0 };
+  PairOptions o = { 0 };
+  pair_start(&p, &o);
+  run_for(1000);
+  HarkMediaStats before, during, after, sb;
+  hark_media_session_get_stats(p.a, &before);
+  hark_media_session_set_hold(p.a, TRUE);
+  run_for(6500);
+  hark_media_session_get_stats(p.a, &during);
+  hark_media_session_get_stats(p.b, &sb);
+  hark_media_session_set_hold(p.a, FALSE);
+  run_for(1000);
+  hark_media_session_get_stats(p.a, &after);
+  g_test_message("hold: %" G_GUINT64_FORMAT " packets in 6.5 s (RTCP included), %" G_GUINT64_FORMAT
+                 " keep-alives sent, %" G_GUINT64_FORMAT " received",
+                 during.packets_sent - before.packets_sent, during.keepalives_sent,
+                 sb.keepalives_received);
+  g_assert_true(during.on_hold);
+  g_assert_cmpuint(during.keepalives_sent, ==, 2);
+  g_assert_cmpuint(sb.keepalives_received, ==, 2);
+  /* 325 without hold; what remains is RTCP (about one a second) and the keep-alives. */
+  g_assert_cmpuint(during.packets_sent - before.packets_sent, <, 20);
+  g_assert_cmpuint(after.packets_sent - during.packets_sent, >, 40);
+  pair_clear(&p);
+}
+
+/* Read the RTP header fields the sender put on the wire (they are not encrypted). */
+static void
+header_fields(GBytes *h, guint *pt, guint16 *seq, guint32 *ts, guint32 *ssrc)
+{
+  const guint8 *b = g_bytes_get_data(h, NULL);
+  *pt = b[1] & 0x7f;
+  *seq = (b[2] << 8) | b[3];
+  *ts = ((guint32)b[4] << 24) | (b[5] << 16) | (b[6] << 8) | b[7];
+  *ssrc = ((guint32)b[8] << 24) | (b[9] << 16) | (b[10] << 8) | b[11];
+}
+
+/* Opus -> PCMU -> Opus while running. The tone is there before and after each swap, the
+ * longest silence anywhere after start-up stays under the bound, and on the wire the
+ * SSRC is one, sequence numbers step by one, timestamps never step back or jump. */
+static void
+test_swap(void)
+{
+  HarkMediaCodec list[] = { codec_named(&codecs, "opus", NULL), codec_named(&codecs, "pcmu", NULL) };
+  PairOptions o = { .codecs = list, .n_codecs = 2 };
+  Pair p = { 0 };
+  pair_start(&p, &o);
+  g_autoptr(GError) error = NULL;
+  run_for(1500);
+  g_assert_true(hark_media_session_swap_codec(p.a, 1, &error));
+  run_for(1500);
+  HarkMediaStats mid;
+  hark_media_session_get_stats(p.a, &mid);
+  g_assert_cmpstr(mid.codec, ==, "pcmu");
+  g_assert_true(hark_media_session_swap_codec(p.a, 0, &error));
+  run_for(1500);
+  HarkMediaStats end;
+  hark_media_session_get_stats(p.a, &end);
+  g_assert_cmpstr(end.codec, ==, "opus");
+  pair_stop(&p);
+
+  GPtrArray *headers = p.ma->sent_rtp_headers;
+  guint pt0, pt, swaps = 0;
+  guint16 seq0, seq;
+  guint32 ts0, ts, ssrc0, ssrc;
+  header_fields(headers->pdata[0], &pt0, &seq0, &ts0, &ssrc0);
+  for (guint i = 1; i < headers->len; i++) {
+    header_fields(headers->pdata[i], &pt, &seq, &ts, &ssrc);
+    g_assert_cmpuint(ssrc, ==, ssrc0);
+    g_assert_cmpuint((guint16)(seq - seq0), ==, 1);
+    gint32 step = (gint32)(ts - ts0);
+    /* At most 3 frames of 20 ms in the codec's clock (48 kHz bounds both). */
+    g_assert_cmpint(step, >=, 0);
+    g_assert_cmpint(step, <=, 3 * 960);
+    swaps += pt != pt0;
+    pt0 = pt, seq0 = seq, ts0 = ts;
+  }
+  g_assert_cmpuint(swaps, ==, 2);
+
+  Wav wav = { 0 };
+  g_assert_true(wav_read(p.wav_path, &wav));
+  g_assert_cmpuint(wav.n, >, 48000 * 4);
+  double gap = wav_longest_gap_ms(&wav, 48000 / 2, wav.n, TONE_RMS / 10);
+  g_test_message("codec swap: longest gap %.0f ms over %.1f s received", gap, wav.n / 48000.0);
+  /* The bound: one 20 ms frame drained or concealed at the swap, plus the receiver's
+   * jitter buffer re-timing on the clock-rate change (one 20 ms frame), plus a 5 ms
+   * block of rounding: 45 ms. A restart of the session would cost far more. */
+  g_assert_cmpfloat(gap, <=, 45);
+  /* Tone before, between and after the swaps (0.5 s windows). */
+  gsize marks[] = { 48000, wav.n / 2, wav.n - 24000 };
+  for (guint i = 0; i < G_N_ELEMENTS(marks); i++)
+    g_assert_cmpfloat(fabs(wav_dominant_hz(&wav, marks[i] - 12000, 24000) - 1000), <=, 20);
+  wav_clear(&wav);
+  pair_clear(&p);
+}
+
+/* No sound server: start fails at once, and says what to configure. */
+static void
+test_no_sound_server(void)
+{
+  HarkMediaCodec c = codec_named(&codecs, "opus", NULL);
+  HarkMediaTransport *ta, *tb;
+  mem_transport_pair(&ta, &tb, NULL, NULL);
+  g_autoptr(GBytes) k = test_key(HARK_MEDIA_SRTP_AES_CM_128_HMAC_SHA1_80, 1);
+  HarkMediaConfig config = { .codecs = &c, .n_codecs = 1, .source = "pulse", .sink = "null",
+                             .send_key = k, .receive_key = k, .transport = ta };
+  g_autoptr(GError) error = NULL;
+  gint64 started = g_get_monotonic_time();
+  g_autoptr(HarkMediaSession) s = hark_media_session_new(&config, &error);
+  g_assert_no_error(error);
+  g_assert_false(hark_media_session_start(s, &error));
+  g_assert_error(error, HARK_MEDIA_ERROR, HARK_MEDIA_ERROR_NO_SOUND);
+  g_assert_nonnull(strstr(error->message, "media.source"));
+  g_assert_nonnull(strstr(error->message, "media.sink"));
+  g_assert_cmpint(g_get_monotonic_time() - started, <, 5 * G_USEC_PER_SEC);
+  hark_media_transport_free(tb);
+}
+
+/* Configuration mistakes are errors that name the mistake. */
+static void
+test_bad_config(void)
+{
+  HarkMediaCodec c = codec_named(&codecs, "opus", NULL);
+  g_autoptr(GBytes) k = test_key(HARK_MEDIA_SRTP_AES_CM_128_HMAC_SHA1_80, 1);
+  g_autoptr(GBytes) short_key = g_bytes_new("0123456789", 10);
+  struct {
+    const char *source, *sink;
+    GBytes *key;
+    const char *expect;
+  } cases[] = {
+    { "tone", "null", short_key, "30 bytes" },
+    { "tone:5", "null", k, "tone:HZ" },
+    { "microphone", "null", k, "expected tone" },
+    { "file:/nonexistent/in.wav", "null", k, "/nonexistent/in.wav" },
+    { "tone", "file:/nonexistent/out.wav", k, "/nonexistent/out.wav" },
+    { "tone", "speaker", k, "expected null" },
+  };
+  for (guint i = 0; i < G_N_ELEMENTS(cases); i++) {
+    HarkMediaTransport *ta, *tb;
+    mem_transport_pair(&ta, &tb, NULL, NULL);
+    HarkMediaConfig config = { .codecs = &c, .n_codecs = 1, .source = cases[i].source,
+                               .sink = cases[i].sink, .send_key = cases[i].key,
+                               .receive_key = k, .transport = ta };
+    g_autoptr(GError) error = NULL;
+    HarkMediaSession *s = hark_media_session_new(&config, &error);
+    g_assert_null(s);
+    g_assert_nonnull(error);
+    g_test_message("%s", error->message);
+    g_assert_nonnull(strstr(error->message, cases[i].expect));
+    hark_media_transport_free(tb); /* ta was taken, failure or not */
+  }
+  GVariantDict d;
+  g_variant_dict_init(&d, NULL);
+  g_variant_dict_insert(&d, "bandwidth", "s", "ultraband");
+  HarkMediaCodec bad = codec_named(&codecs, "opus", g_variant_dict_end(&d));
+  HarkMediaTransport *ta, *tb;
+  mem_transport_pair(&ta, &tb, NULL, NULL);
+  HarkMediaConfig config = { .codecs = &bad, .n_codecs = 1, .source = "tone", .sink = "null",
+                             .send_key = k, .receive_key = k, .transport = ta };
+  g_autoptr(GError) error = NULL;
+  g_assert_null(hark_media_session_new(&config, &error));
+  g_assert_nonnull(strstr(error->message, "bandwidth"));
+  hark_media_transport_free(tb);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -191,6 +428,12 @@ main(int argc, char **argv)
   g_test_add_func("/media/tone/rfc4571-stream", test_tone_stream);
   g_test_add_func("/media/band/pcmu-blocks-5khz", test_band_pcmu);
   g_test_add_func("/media/band/opus-wideband-passes-5khz", test_band_opus);
+  g_test_add_func("/media/srtp/wrong-key-plays-nothing", test_wrong_key);
+  g_test_add_func("/media/loss/ten-percent", test_loss);
+  g_test_add_func("/media/hold/keepalive", test_hold);
+  g_test_add_func("/media/swap/opus-pcmu-opus", test_swap);
+  g_test_add_func("/media/errors/no-sound-server", test_no_sound_server);
+  g_test_add_func("/media/errors/bad-config", test_bad_config);
   int status = g_test_run();
   codecs_clear(&codecs);
   g_rmdir(tmpdir);

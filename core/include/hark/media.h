@@ -100,7 +100,7 @@ typedef struct {
   guint jitter_ms;               /* jitter-buffer latency; 0: 40 ms */
   guint pulse_buffer_ms;         /* pulsesrc/pulsesink buffer; 0: 20 ms */
   guint keepalive_ms;            /* on hold; 0: 3000 */
-  HarkMediaTransport *transport; /* taken */
+  HarkMediaTransport *transport; /* taken, also when hark_media_session_new fails */
 } HarkMediaConfig;
 
 typedef struct _HarkMediaSession HarkMediaSession;
