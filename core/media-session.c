@@ -356,8 +356,9 @@ check_config(const HarkMediaConfig *config, GError **error)
     guint pt = c->payload_type ? c->payload_type : c->iface->default_payload_type;
     if (c->iface == NULL || c->iface->version < 1)
       problem = "a codec without an interface table";
-    else if (pt > 127 || pt == HARK_MEDIA_KEEPALIVE_PT || (pt >= 72 && pt <= 76))
-      problem = "a payload type outside 0-127, or one RTCP or the keep-alive uses";
+    else if (pt > 127 || pt == HARK_MEDIA_KEEPALIVE_PT || (pt >= 64 && pt <= 95))
+      /* RFC 5761: with RTP and RTCP on one transport, 64-95 would read as RTCP. */
+      problem = "a payload type outside 0-63 and 96-127, or the keep-alive's (20)";
     for (guint j = 0; problem == NULL && j < i; j++) {
       const HarkMediaCodec *d = &config->codecs[j];
       if ((d->payload_type ? d->payload_type : d->iface->default_payload_type) == pt)
