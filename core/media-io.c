@@ -91,15 +91,17 @@ hark_media_source_new(const char *spec, guint pulse_buffer_ms, GError **error)
         (e[n++] = make("wavparse", NULL, error)) == NULL)
       goto fail;
     g_object_set(e[0], "location", path, NULL);
-  } else if (g_str_equal(spec, "pulse")) {
+  } else if (g_str_equal(spec, "pulse") || g_str_has_prefix(spec, "pulse:")) {
     if ((e[n++] = make("pulsesrc", "pulsesrc", error)) == NULL)
       return NULL;
+    if (spec[strlen("pulse")] == ':')
+      g_object_set(e[0], "device", spec + strlen("pulse:"), NULL);
     /* pulsesrc's 200 ms default buffer would be most of the mouth-to-ear budget. */
     g_object_set(e[0], "buffer-time", (gint64)pulse_buffer_ms * 1000,
                  "latency-time", (gint64)MIN(10, pulse_buffer_ms) * 1000, NULL);
   } else {
     g_set_error(error, HARK_MEDIA_ERROR, HARK_MEDIA_ERROR_INVALID,
-                "source '%s': expected tone, tone:HZ[:LEVEL], silence, file:PATH or pulse", spec);
+                "source '%s': expected tone, tone:HZ[:LEVEL], silence, file:PATH, pulse or pulse:DEVICE", spec);
     return NULL;
   }
   if ((e[n++] = make("audioconvert", NULL, error)) == NULL ||
@@ -228,14 +230,16 @@ hark_media_sink_new(const char *spec, guint pulse_buffer_ms, HarkMediaWav **wav_
     GstAppSinkCallbacks callbacks = { .new_sample = wav_new_sample };
     gst_app_sink_set_callbacks(GST_APP_SINK(e[0]), &callbacks, wav, NULL);
     *wav_out = wav;
-  } else if (g_str_equal(spec, "pulse")) {
+  } else if (g_str_equal(spec, "pulse") || g_str_has_prefix(spec, "pulse:")) {
     if ((e[n++] = make("pulsesink", "pulsesink", error)) == NULL)
       return NULL;
+    if (spec[strlen("pulse")] == ':')
+      g_object_set(e[0], "device", spec + strlen("pulse:"), NULL);
     g_object_set(e[0], "buffer-time", (gint64)pulse_buffer_ms * 1000,
                  "latency-time", (gint64)MIN(10, pulse_buffer_ms) * 1000, "async", FALSE, NULL);
   } else {
     g_set_error(error, HARK_MEDIA_ERROR, HARK_MEDIA_ERROR_INVALID,
-                "sink '%s': expected null, file:PATH or pulse", spec);
+                "sink '%s': expected null, file:PATH, pulse or pulse:DEVICE", spec);
     return NULL;
   }
   return bin_of("sink", e, n, FALSE);

@@ -510,8 +510,9 @@ explain_failure(HarkMediaSession *s, GError **error)
   if (g_str_has_prefix(who, "pulse"))
     g_set_error(error, HARK_MEDIA_ERROR, HARK_MEDIA_ERROR_NO_SOUND,
                 "no sound server (%s: %s): this machine has no PulseAudio or PipeWire to play "
-                "and record through; set media.source to \"tone\", \"silence\" or \"file:PATH\" "
-                "and media.sink to \"null\" or \"file:PATH\", or start a sound server",
+                "and record through; set the source (media.source, or --source) to \"tone\", "
+                "\"silence\" or \"file:PATH\" and the sink (media.sink, or --sink) to \"null\" or "
+                "\"file:PATH\", or start a sound server",
                 who, cause ? cause->message : "could not connect");
   else
     g_set_error(error, HARK_MEDIA_ERROR, HARK_MEDIA_ERROR_GSTREAMER, "media pipeline: %s%s%s",

@@ -9,7 +9,9 @@
  *   complexity  0-10 (5)                         inband_fec  bool (false)
  *   dtx         bool (false: silence is sent, to keep NAT bindings and TCP windows open)
  *   packet_loss_percentage 0-100 (0)             adapt       bool (true)
- *   min_bitrate, max_bitrate  the bounds adaptation keeps to (12000, 32000) */
+ *   min_bitrate, max_bitrate  the bounds adaptation keeps to (12000; max: the bitrate)
+ * Without loss the bitrate stays at (or returns to) max_bitrate, so by default what is
+ * configured as bitrate is what is sent: adaptation only ever spends less. */
 #include <hark/hark.h>
 
 #include <gst/gst.h>
@@ -75,7 +77,7 @@ configure_encoder(Opus *o, GObject *enc, GVariant *settings, GError **error)
       !get_int(o, settings, "complexity", 5, 0, 10, &complexity, error) ||
       !get_int(o, settings, "packet_loss_percentage", 0, 0, 100, &loss, error) ||
       !get_int(o, settings, "min_bitrate", 12000, 6000, 510000, &min_bitrate, error) ||
-      !get_int(o, settings, "max_bitrate", 32000, 6000, 510000, &max_bitrate, error) ||
+      !get_int(o, settings, "max_bitrate", bitrate, 6000, 510000, &max_bitrate, error) ||
       !get_bool(o, settings, "inband_fec", FALSE, &fec, error) ||
       !get_bool(o, settings, "dtx", FALSE, &dtx, error))
     return FALSE;
@@ -158,11 +160,12 @@ static void
 opus_adapt(gpointer instance, GObject *enc, GVariant *settings, const HarkCodecFeedback *fb)
 {
   Opus *o = instance;
-  gint64 min_bitrate = 12000, max_bitrate = 32000;
+  gint64 min_bitrate = 12000, max_bitrate = 20000, configured = 20000;
   gboolean adapt = TRUE;
   if (!get_bool(o, settings, "adapt", TRUE, &adapt, NULL) || !adapt ||
+      !get_int(o, settings, "bitrate", 20000, 6000, 510000, &configured, NULL) ||
       !get_int(o, settings, "min_bitrate", 12000, 6000, 510000, &min_bitrate, NULL) ||
-      !get_int(o, settings, "max_bitrate", 32000, 6000, 510000, &max_bitrate, NULL))
+      !get_int(o, settings, "max_bitrate", configured, 6000, 510000, &max_bitrate, NULL))
     return;
   int bitrate = 0;
   g_object_get(enc, "bitrate", &bitrate, NULL);

@@ -89,9 +89,10 @@ typedef struct {
   const HarkMediaCodec *codecs;  /* codecs[0] is sent; every one is accepted */
   guint n_codecs;
   /* "tone", "tone:HZ", "tone:HZ:LEVEL" (LEVEL 0..1 of full scale, default 0.3), "silence",
-   * "file:PATH" (a WAV file, looped), "pulse" (the sound server). */
+   * "file:PATH" (a WAV file, played once), "pulse" or "pulse:DEVICE" (the sound server;
+   * PULSE_SERVER and PULSE_SOURCE in the environment choose too). */
   const char *source;
-  /* "null", "file:PATH" (a WAV file, 16-bit mono at the decoder's rate), "pulse". */
+  /* "null", "file:PATH" (a WAV file, 16-bit mono 48 kHz), "pulse" or "pulse:DEVICE". */
   const char *sink;
   HarkMediaSrtpSuite srtp_suite;
   GBytes *send_key;              /* protects what this side sends */
