@@ -374,6 +374,15 @@ static gboolean
 build(HarkMediaSession *s, const HarkMediaConfig *config, GError **error)
 {
   s->pipeline = gst_pipeline_new("media");
+  /* The system clock, not a sound card's: sending, the jitter buffer and RTCP keep wall
+   * time, and source and sink each follow it on their own (a capture clock would make
+   * the playback side chase it, with audible re-syncs whenever the two drift). */
+  g_autoptr(GstClock) clock = gst_system_clock_obtain();
+  gst_pipeline_use_clock(GST_PIPELINE(s->pipeline), clock);
+  /* The playback latency is the receive branch's alone: the jitter buffer plus 10 ms for
+   * decoding. Left to itself the pipeline would take the largest latency of any branch,
+   * and the send branch's (capture, encoder look-ahead) would delay playback as well. */
+  gst_pipeline_set_latency(GST_PIPELINE(s->pipeline), (s->jitter_ms + 10) * GST_MSECOND);
   GstElement *source = hark_media_source_new(config->source, s->pulse_buffer_ms, error);
   if (source == NULL)
     return FALSE;

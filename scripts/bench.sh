@@ -1,6 +1,8 @@
 #!/bin/sh
 # bench.sh BUILD: run the benchmarks and write their tables into docs/benchmarks.md.
-# Today: the login server (logins per second and bytes per login, SQLite and PostgreSQL).
+# The login server (logins per second and bytes per login, SQLite and PostgreSQL), then
+# media: mouth-to-ear latency, CPU, memory and bytes of a hark call vs baresip 1.0
+# (scripts/bench-media.sh; it installs what it needs: deps/bench-debian.txt).
 set -eu
 build=${1:-build}
 here=$(cd "$(dirname "$0")" && pwd)
@@ -71,4 +73,7 @@ run_login_bench sqlite-cheap-hash sqlite 'path = "accounts.db";' \
 
 python3 "$here/bench-report.py" "$top/docs/benchmarks.md" login \
   "$work/sqlite.json" "$work/postgres.json" "$work/sqlite-cheap-hash.json" "make bench (scripts/bench.sh, BENCH_SECONDS=$seconds)"
+"$here/bench-media.sh" "$build" "$work/media.json"
+python3 "$here/bench-report.py" "$top/docs/benchmarks.md" media "$work/media.json" \
+  "make bench (scripts/bench-media.sh, BENCH_CALLS=${BENCH_CALLS:-3}, BENCH_CALL_SECONDS=${BENCH_CALL_SECONDS:-20})"
 echo "bench: results written to docs/benchmarks.md"
