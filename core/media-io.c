@@ -11,17 +11,6 @@
 
 #define RAW_CAPS "audio/x-raw,format=S16LE,layout=interleaved,rate=48000,channels=1"
 
-static GstElement *
-make(const char *factory, const char *name, GError **error)
-{
-  GstElement *e = gst_element_factory_make(factory, name);
-  if (e == NULL)
-    g_set_error(error, HARK_MEDIA_ERROR, HARK_MEDIA_ERROR_GSTREAMER,
-                "GStreamer element '%s' is missing (install the GStreamer plugins in "
-                "deps/debian.txt)", factory);
-  return e;
-}
-
 /* elements[0] ! elements[1] ! ... inside a new bin, the ends ghosted. */
 static GstElement *
 bin_of(const char *name, GstElement **elements, guint n, gboolean source)
@@ -72,7 +61,7 @@ hark_media_source_new(const char *spec, guint pulse_buffer_ms, GError **error)
     gboolean tone = !g_str_equal(spec, "silence");
     if (tone && !parse_tone(spec, &freq, &level, error))
       return NULL;
-    if ((e[n++] = make("audiotestsrc", NULL, error)) == NULL)
+    if ((e[n++] = hark_media_element_make("audiotestsrc", error)) == NULL)
       return NULL;
     /* 10 ms buffers: a 20 ms codec frame is never more than half a buffer late. */
     g_object_set(e[0], "is-live", TRUE, "samplesperbuffer", 480, NULL);
@@ -87,12 +76,12 @@ hark_media_source_new(const char *spec, guint pulse_buffer_ms, GError **error)
                   g_strerror(errno));
       return NULL;
     }
-    if ((e[n++] = make("filesrc", NULL, error)) == NULL ||
-        (e[n++] = make("wavparse", NULL, error)) == NULL)
+    if ((e[n++] = hark_media_element_make("filesrc", error)) == NULL ||
+        (e[n++] = hark_media_element_make("wavparse", error)) == NULL)
       goto fail;
     g_object_set(e[0], "location", path, NULL);
   } else if (g_str_equal(spec, "pulse") || g_str_has_prefix(spec, "pulse:")) {
-    if ((e[n++] = make("pulsesrc", "pulsesrc", error)) == NULL)
+    if ((e[n++] = hark_media_element_make("pulsesrc", error)) == NULL)
       return NULL;
     if (spec[strlen("pulse")] == ':')
       g_object_set(e[0], "device", spec + strlen("pulse:"), NULL);
@@ -104,9 +93,9 @@ hark_media_source_new(const char *spec, guint pulse_buffer_ms, GError **error)
                 "source '%s': expected tone, tone:HZ[:LEVEL], silence, file:PATH, pulse or pulse:DEVICE", spec);
     return NULL;
   }
-  if ((e[n++] = make("audioconvert", NULL, error)) == NULL ||
-      (e[n++] = make("audioresample", NULL, error)) == NULL ||
-      (e[n++] = make("capsfilter", NULL, error)) == NULL)
+  if ((e[n++] = hark_media_element_make("audioconvert", error)) == NULL ||
+      (e[n++] = hark_media_element_make("audioresample", error)) == NULL ||
+      (e[n++] = hark_media_element_make("capsfilter", error)) == NULL)
     goto fail;
   caps = gst_caps_from_string(RAW_CAPS);
   g_object_set(e[n - 1], "caps", caps, NULL);
@@ -201,7 +190,7 @@ hark_media_sink_new(const char *spec, guint pulse_buffer_ms, HarkMediaWav **wav_
   guint n = 0;
   *wav_out = NULL;
   if (g_str_equal(spec, "null")) {
-    if ((e[n++] = make("fakesink", NULL, error)) == NULL)
+    if ((e[n++] = hark_media_element_make("fakesink", error)) == NULL)
       return NULL;
     g_object_set(e[0], "sync", TRUE, "async", FALSE, NULL);
   } else if (g_str_has_prefix(spec, "file:")) {
@@ -220,7 +209,7 @@ hark_media_sink_new(const char *spec, guint pulse_buffer_ms, HarkMediaWav **wav_
     wav->file = file;
     wav->path = g_strdup(path);
     g_mutex_init(&wav->lock);
-    if ((e[n++] = make("appsink", NULL, error)) == NULL) {
+    if ((e[n++] = hark_media_element_make("appsink", error)) == NULL) {
       hark_media_wav_free(wav);
       return NULL;
     }
@@ -231,7 +220,7 @@ hark_media_sink_new(const char *spec, guint pulse_buffer_ms, HarkMediaWav **wav_
     gst_app_sink_set_callbacks(GST_APP_SINK(e[0]), &callbacks, wav, NULL);
     *wav_out = wav;
   } else if (g_str_equal(spec, "pulse") || g_str_has_prefix(spec, "pulse:")) {
-    if ((e[n++] = make("pulsesink", "pulsesink", error)) == NULL)
+    if ((e[n++] = hark_media_element_make("pulsesink", error)) == NULL)
       return NULL;
     if (spec[strlen("pulse")] == ':')
       g_object_set(e[0], "device", spec + strlen("pulse:"), NULL);

@@ -7,16 +7,6 @@
 #include <gst/rtp/gstrtpbuffer.h>
 #include <string.h>
 
-static GstElement *
-make(const char *factory, GError **error)
-{
-  GstElement *e = gst_element_factory_make(factory, NULL);
-  if (e == NULL)
-    g_set_error(error, HARK_MEDIA_ERROR, HARK_MEDIA_ERROR_GSTREAMER,
-                "GStreamer element '%s' is missing", factory);
-  return e;
-}
-
 static void
 chain_discard(GstElement *chain[4])
 {
@@ -30,7 +20,8 @@ chain_make(HarkMediaSession *s, guint index, GstElement *chain[4], GError **erro
 {
   const HarkMediaCodec *codec = &s->codecs[index];
   memset(chain, 0, 4 * sizeof chain[0]);
-  if ((chain[0] = make("audioresample", error)) == NULL || (chain[1] = make("capsfilter", error)) == NULL ||
+  if ((chain[0] = hark_media_element_make("audioresample", error)) == NULL ||
+      (chain[1] = hark_media_element_make("capsfilter", error)) == NULL ||
       (chain[2] = hark_media_codec_element(codec, HARK_CODEC_ENCODER, error)) == NULL ||
       (chain[3] = hark_media_codec_element(codec, HARK_CODEC_PAYLOADER, error)) == NULL) {
     chain_discard(chain);
@@ -41,6 +32,13 @@ chain_make(HarkMediaSession *s, guint index, GstElement *chain[4], GError **erro
                                                 G_TYPE_INT, (int)codec->iface->channels, NULL);
   g_object_set(chain[1], "caps", caps, NULL);
   g_object_set(chain[3], "pt", codec->payload_type, "ssrc", s->ssrc, NULL);
+  /* Audio payloaders (G.711, G.722, L16) pack whatever they get; pin their packet time
+   * to the codec's frame so it neither waits for more nor sends less. */
+  GObjectClass *payloader_class = G_OBJECT_GET_CLASS(chain[3]);
+  if (g_object_class_find_property(payloader_class, "min-ptime") != NULL &&
+      g_object_class_find_property(payloader_class, "max-ptime") != NULL)
+    g_object_set(chain[3], "min-ptime", (gint64)codec->iface->frame_ms * GST_MSECOND,
+                 "max-ptime", (gint64)codec->iface->frame_ms * GST_MSECOND, NULL);
   return TRUE;
 }
 

@@ -23,8 +23,8 @@ hark_media_srtp_key_length(HarkMediaSrtpSuite suite)
   return suite == HARK_MEDIA_SRTP_AEAD_AES_256_GCM ? 44 : 30;
 }
 
-static GstElement *
-make(const char *factory, GError **error)
+GstElement *
+hark_media_element_make(const char *factory, GError **error)
 {
   GstElement *e = gst_element_factory_make(factory, NULL);
   if (e == NULL)
@@ -232,7 +232,7 @@ hark_media_codec_element(const HarkMediaCodec *codec, HarkCodecRole role, GError
                         : role == HARK_CODEC_PAYLOADER   ? codec->iface->payloader
                         : role == HARK_CODEC_DEPAYLOADER ? codec->iface->depayloader
                                                          : codec->iface->decoder;
-  GstElement *e = make(factory, error);
+  GstElement *e = hark_media_element_make(factory, error);
   if (e == NULL)
     return NULL;
   if (codec->iface->configure != NULL &&
@@ -255,8 +255,9 @@ add_receive_chain(HarkMediaSession *s, GstPad *rtp_src, guint pt, GError **error
   GstElement *e[5] = { 0 };
   if ((e[0] = hark_media_codec_element(codec, HARK_CODEC_DEPAYLOADER, error)) == NULL ||
       (e[1] = hark_media_codec_element(codec, HARK_CODEC_DECODER, error)) == NULL ||
-      (e[2] = make("audioconvert", error)) == NULL || (e[3] = make("audioresample", error)) == NULL ||
-      (e[4] = make("capsfilter", error)) == NULL) {
+      (e[2] = hark_media_element_make("audioconvert", error)) == NULL ||
+      (e[3] = hark_media_element_make("audioresample", error)) == NULL ||
+      (e[4] = hark_media_element_make("capsfilter", error)) == NULL) {
     for (guint i = 0; i < G_N_ELEMENTS(e); i++)
       if (e[i] != NULL)
         gst_object_unref(gst_object_ref_sink(e[i]));
@@ -311,7 +312,7 @@ link_pads(GstElement *a, const char *a_pad, GstElement *b, const char *b_pad, GE
 static GstElement *
 make_appsink(HarkMediaSession *s, GError **error)
 {
-  GstElement *sink = make("appsink", error);
+  GstElement *sink = hark_media_element_make("appsink", error);
   if (sink == NULL)
     return NULL;
   /* Packets leave as soon as they are made; the source already runs in real time. A file
@@ -325,7 +326,7 @@ make_appsink(HarkMediaSession *s, GError **error)
 static GstElement *
 make_appsrc(const char *caps_text, GError **error)
 {
-  GstElement *src = make("appsrc", error);
+  GstElement *src = hark_media_element_make("appsrc", error);
   if (src == NULL)
     return NULL;
   g_autoptr(GstCaps) caps = gst_caps_from_string(caps_text);
@@ -392,8 +393,8 @@ build(HarkMediaSession *s, const HarkMediaConfig *config, GError **error)
   if (sink == NULL)
     return FALSE;
   gst_bin_add(GST_BIN(s->pipeline), sink);
-  if ((s->rtpbin = make("rtpbin", error)) == NULL || (s->srtpenc = make("srtpenc", error)) == NULL ||
-      (s->srtpdec = make("srtpdec", error)) == NULL || (s->funnel = make("funnel", error)) == NULL ||
+  if ((s->rtpbin = hark_media_element_make("rtpbin", error)) == NULL || (s->srtpenc = hark_media_element_make("srtpenc", error)) == NULL ||
+      (s->srtpdec = hark_media_element_make("srtpdec", error)) == NULL || (s->funnel = hark_media_element_make("funnel", error)) == NULL ||
       (s->rtp_out = make_appsink(s, error)) == NULL || (s->rtcp_out = make_appsink(s, error)) == NULL ||
       (s->rtp_in = make_appsrc("application/x-srtp", error)) == NULL ||
       (s->rtcp_in = make_appsrc("application/x-srtcp", error)) == NULL)
@@ -623,7 +624,7 @@ hark_media_session_get_stats(HarkMediaSession *s, HarkMediaStats *st)
   memset(st, 0, sizeof *st);
   read_rtcp(s, st);
   g_mutex_lock(&s->lock);
-  st->codec = s->codecs[s->current].name;
+  g_strlcpy(st->codec, s->codecs[s->current].name, sizeof st->codec);
   st->payload_type = s->codecs[s->current].payload_type;
   st->packets_sent = s->packets_sent;
   st->bytes_sent = s->bytes_sent;

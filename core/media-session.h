@@ -12,6 +12,9 @@
 
 typedef struct _HarkMediaWav HarkMediaWav;
 
+/* gst_element_factory_make, with an error that says which package to install. */
+GstElement *hark_media_element_make(const char *factory, GError **error);
+
 /* A bin with a "src" ghost pad giving 48 kHz mono S16LE. */
 GstElement *hark_media_source_new(const char *spec, guint pulse_buffer_ms, GError **error);
 /* A bin with a "sink" ghost pad taking 48 kHz mono S16LE; *wav is set for file sinks. */

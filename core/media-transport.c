@@ -12,6 +12,7 @@ struct _HarkMediaTransport {
   GMutex lock;    /* RTP and RTCP leave on different streaming threads */
   double loss;
   GRand *rand;
+  guint overhead; /* the interface's, unless the transport knows better (UDP over IPv6) */
 };
 
 HarkMediaTransport *
@@ -21,6 +22,7 @@ hark_media_transport_new(const HarkMediaTransportInterface *iface, gpointer impl
   HarkMediaTransport *t = g_new0(HarkMediaTransport, 1);
   t->iface = iface;
   t->impl = impl;
+  t->overhead = iface->overhead;
   g_mutex_init(&t->lock);
   return t;
 }
@@ -57,7 +59,7 @@ hark_media_transport_start(HarkMediaTransport *t, HarkMediaReceiveFunc func, gpo
 guint
 hark_media_transport_overhead(HarkMediaTransport *t)
 {
-  return t->iface->overhead;
+  return t->overhead;
 }
 
 void
@@ -147,15 +149,7 @@ static const HarkMediaTransportInterface udp_interface = {
   .send = udp_send,
   .start = udp_start,
   .free = udp_free,
-  .overhead = 28, /* IPv4 20 + UDP 8 */
-};
-
-static const HarkMediaTransportInterface udp6_interface = {
-  .version = 1,
-  .send = udp_send,
-  .start = udp_start,
-  .free = udp_free,
-  .overhead = 48, /* IPv6 40 + UDP 8 */
+  .overhead = 28, /* IPv4 20 + UDP 8; IPv6 is 20 more */
 };
 
 HarkMediaTransport *
@@ -176,8 +170,10 @@ hark_media_transport_new_udp(GInetSocketAddress *local, GInetSocketAddress *remo
   Udp *u = g_new0(Udp, 1);
   u->socket = g_steal_pointer(&socket);
   u->remote = remote ? g_object_ref(G_SOCKET_ADDRESS(remote)) : NULL;
-  return hark_media_transport_new(family == G_SOCKET_FAMILY_IPV6 ? &udp6_interface
-                                                                 : &udp_interface, u);
+  HarkMediaTransport *t = hark_media_transport_new(&udp_interface, u);
+  if (family == G_SOCKET_FAMILY_IPV6)
+    t->overhead += 20;
+  return t;
 }
 
 GInetSocketAddress *

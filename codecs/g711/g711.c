@@ -1,26 +1,13 @@
 /* g711.c: G.711 µ-law (PCMU, payload type 0) and A-law (PCMA, 8): narrowband, 64 kbit/s,
- * the codec every SIP peer has. The packet time is fixed at 20 ms (RFC 3551's default),
- * so the payloader neither waits for more nor sends less. No settings. */
+ * the codec every SIP peer has. The packet time is fixed at 20 ms (RFC 3551's default):
+ * frame_ms, which the engine pins the payloader to. No settings. */
 #include <hark/hark.h>
-
-#include <gst/gst.h>
-
-static gboolean
-g711_configure(gpointer instance, HarkCodecRole role, GObject *element, GVariant *settings,
-               GError **error)
-{
-  if (role == HARK_CODEC_PAYLOADER)
-    g_object_set(element, "min-ptime", (gint64)20 * GST_MSECOND, "max-ptime",
-                 (gint64)20 * GST_MSECOND, NULL);
-  return TRUE;
-}
 
 #define G711(NAME, PT, ENC, PAY, DEPAY, DEC)                                                \
   {                                                                                       \
     .version = HARK_CODEC_INTERFACE_VERSION, .encoding_name = NAME, .clock_rate = 8000,   \
     .sample_rate = 8000, .channels = 1, .default_payload_type = PT, .frame_ms = 20,       \
     .encoder = ENC, .payloader = PAY, .depayloader = DEPAY, .decoder = DEC,               \
-    .configure = g711_configure,                                                          \
   }
 
 static const HarkCodecInterface pcmu = G711("PCMU", 0, "mulawenc", "rtppcmupay", "rtppcmudepay", "mulawdec");

@@ -1,20 +1,8 @@
 /* g722.c: G.722 (payload type 9): 16 kHz wideband at 64 kbit/s, from FFmpeg's encoder
  * and decoder in gstreamer1.0-libav (the only G.722 encoder Debian's GStreamer has).
  * RFC 3551 keeps its RTP clock at 8000 Hz for historical reasons, while the audio is
- * 16 kHz. Packets of 20 ms. No settings. */
+ * 16 kHz. Packets of 20 ms (frame_ms: the engine pins the payloader to it). No settings. */
 #include <hark/hark.h>
-
-#include <gst/gst.h>
-
-static gboolean
-g722_configure(gpointer instance, HarkCodecRole role, GObject *element, GVariant *settings,
-               GError **error)
-{
-  if (role == HARK_CODEC_PAYLOADER)
-    g_object_set(element, "min-ptime", (gint64)20 * GST_MSECOND, "max-ptime",
-                 (gint64)20 * GST_MSECOND, NULL);
-  return TRUE;
-}
 
 static const HarkCodecInterface g722 = {
   .version = HARK_CODEC_INTERFACE_VERSION,
@@ -28,7 +16,6 @@ static const HarkCodecInterface g722 = {
   .payloader = "rtpg722pay",
   .depayloader = "rtpg722depay",
   .decoder = "avdec_g722",
-  .configure = g722_configure,
 };
 
 static gboolean

@@ -4,18 +4,6 @@
  * turns samples to and from the network byte order the payloader wants. */
 #include <hark/hark.h>
 
-#include <gst/gst.h>
-
-static gboolean
-l16_configure(gpointer instance, HarkCodecRole role, GObject *element, GVariant *settings,
-              GError **error)
-{
-  if (role == HARK_CODEC_PAYLOADER)
-    g_object_set(element, "min-ptime", (gint64)20 * GST_MSECOND, "max-ptime",
-                 (gint64)20 * GST_MSECOND, NULL);
-  return TRUE;
-}
-
 static const HarkCodecInterface l16 = {
   .version = HARK_CODEC_INTERFACE_VERSION,
   .encoding_name = "L16",
@@ -29,7 +17,6 @@ static const HarkCodecInterface l16 = {
   .payloader = "rtpL16pay",
   .depayloader = "rtpL16depay",
   .decoder = "audioconvert",
-  .configure = l16_configure,
 };
 
 static gboolean

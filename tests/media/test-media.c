@@ -115,6 +115,17 @@ pair_clear(Pair *p)
   g_free(p->wav_path);
 }
 
+/* Start a pair, let it run, read both ends' statistics and stop it (the WAV is complete). */
+static void
+pair_run(Pair *p, const PairOptions *o, guint ms, HarkMediaStats *sa, HarkMediaStats *sb)
+{
+  pair_start(p, o);
+  run_for(ms);
+  hark_media_session_get_stats(p->a, sa);
+  hark_media_session_get_stats(p->b, sb);
+  pair_stop(p);
+}
+
 /* Send a tone for 2 s and listen to the last second of what arrived. */
 static void
 check_tone(const char *codec, double hz, gboolean expect_through, const PairOptions *extra)
@@ -126,12 +137,8 @@ check_tone(const char *codec, double hz, gboolean expect_through, const PairOpti
   g_autofree char *source = g_strdup_printf("tone:%g", hz);
   o.source = source;
   Pair p = { 0 };
-  pair_start(&p, &o);
-  run_for(2000);
   HarkMediaStats sa, sb;
-  hark_media_session_get_stats(p.a, &sa);
-  hark_media_session_get_stats(p.b, &sb);
-  pair_stop(&p);
+  pair_run(&p, &o, 2000, &sa, &sb);
   g_test_message("%s %g Hz: a sent %" G_GUINT64_FORMAT " packets, b got %" G_GUINT64_FORMAT
                  " RTP, played %" G_GUINT64_FORMAT " samples, srtp drops %" G_GUINT64_FORMAT,
                  codec, hz, sa.packets_sent, sb.rtp_received, sb.played_samples, sb.dropped_srtp);
@@ -215,11 +222,8 @@ test_loss(void)
   HarkMediaCodec c = codec_named(&codecs, "opus", g_variant_dict_end(&d));
   PairOptions o = { .loss = 0.10, .codecs = &c, .n_codecs = 1 };
   Pair p = { 0 };
-  pair_start(&p, &o);
-  run_for(6000);
   HarkMediaStats sa, sb;
-  hark_media_session_get_stats(p.a, &sa);
-  hark_media_session_get_stats(p.b, &sb);
+  pair_run(&p, &o, 6000, &sa, &sb);
   JsonObject *ja = hark_media_stats_to_json(&sa);
   g_autoptr(JsonNode) node = json_node_init_object(json_node_alloc(), ja);
   g_autofree char *text = json_to_string(node, FALSE);
@@ -227,7 +231,6 @@ test_loss(void)
   g_test_message("sender: %s", text);
   g_test_message("receiver: lost %" G_GINT64_FORMAT ", concealed %" G_GUINT64_FORMAT
                  ", played %" G_GUINT64_FORMAT, sb.lost, sb.concealed_samples, sb.played_samples);
-  pair_stop(&p);
   g_assert_cmpint(sb.lost, >=, 10);             /* ~30 of ~300 */
   g_assert_cmpuint(sb.concealed_samples, >=, 10 * 960);
   g_assert_cmpfloat(sa.remote_loss_fraction, >, 0.02);

@@ -38,7 +38,8 @@ typedef struct {
   guint sample_rate;           /* rate of the raw audio the encoder takes */
   guint channels;
   guint default_payload_type;  /* static type (0, 8, 9) or a dynamic default (96-127) */
-  guint frame_ms;              /* packet time */
+  guint frame_ms;              /* packet time; the engine pins audio payloaders (those with
+                                * min-ptime/max-ptime) to it */
 
   /* GStreamer element factory names. */
   const char *encoder;

@@ -107,7 +107,7 @@ typedef struct {
 typedef struct _HarkMediaSession HarkMediaSession;
 
 typedef struct {
-  const char *codec;          /* the codec sent now (owned by the session) */
+  char codec[32];             /* the codec sent now (its registration's name) */
   guint payload_type;
   guint64 packets_sent, bytes_sent;          /* RTP and RTCP, as handed to the transport */
   guint64 packets_received, bytes_received;  /* as the transport delivered them */
