@@ -174,8 +174,17 @@ hark_media_send_chain_install(HarkMediaSession *s, guint index, GError **error)
 typedef struct {
   HarkMediaSession *session;
   guint index;
-  GstElement *chain[4];
+  GstElement *chain[4]; /* the new chain until it is in the pipeline */
 } Swap;
+
+/* The probe's destroy notify: also when the session is freed before the swap happened. */
+static void
+swap_free(gpointer data)
+{
+  Swap *swap = data;
+  chain_discard(swap->chain);
+  g_free(swap);
+}
 
 /* On the source's streaming thread, with the source blocked: drain the old chain (its
  * last frames go out), take it out, put the new one in; the blocked buffer then flows
@@ -202,8 +211,8 @@ on_source_blocked(GstPad *pad, GstPadProbeInfo *info, gpointer data)
   g_autoptr(GError) error = NULL;
   if (!chain_attach(s, swap->index, swap->chain, &error))
     g_warning("media: codec swap: %s", error->message);
+  memset(swap->chain, 0, sizeof swap->chain); /* the pipeline has them now */
   g_atomic_int_set(&s->swapping, FALSE);
-  g_free(swap);
   return GST_PAD_PROBE_REMOVE;
 }
 
@@ -234,7 +243,7 @@ hark_media_session_swap_codec(HarkMediaSession *s, guint index, GError **error)
   }
   g_atomic_int_set(&s->swapping, TRUE);
   gst_pad_add_probe(s->source_tail, GST_PAD_PROBE_TYPE_BLOCK_DOWNSTREAM | GST_PAD_PROBE_TYPE_BUFFER,
-                    on_source_blocked, swap, NULL);
+                    on_source_blocked, swap, swap_free);
   return TRUE;
 }
 
