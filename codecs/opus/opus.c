@@ -125,7 +125,7 @@ opus_set_live(gpointer instance, GObject *enc, const char *key, GVariant *value,
   g_autofree char *choice = NULL;
   /* The same checks as at start; opusenc applies these to the next frame. */
   if (g_str_equal(key, "bitrate")) {
-    if (!get_int(o, one, key, 0, 6000, 510000, &n, error))
+    if (!get_int(o, one, key, 20000, 6000, 510000, &n, error))
       return FALSE;
     g_object_set(enc, "bitrate", (int)n, NULL);
   } else if (g_str_equal(key, "complexity")) {

@@ -529,6 +529,58 @@ test_bad_packets(void)
   hark_media_transport_free(ta);
 }
 
+/* Opus settings that GStreamer allows to change run live; the others are refused with
+ * an error that names the key. */
+static void
+test_live_settings(void)
+{
+  Pair p = { 0 };
+  PairOptions o = { 0 };
+  pair_start(&p, &o);
+  run_for(300);
+  g_autoptr(GError) error = NULL;
+  g_assert_true(hark_media_session_set_codec_setting(p.a, "bitrate", g_variant_new_int64(12000), &error));
+  g_assert_no_error(error);
+  g_assert_true(hark_media_session_set_codec_setting(p.a, "inband_fec", g_variant_new_boolean(TRUE), &error));
+  HarkMediaStats st;
+  hark_media_session_get_stats(p.a, &st);
+  g_assert_cmpint(st.encoder_bitrate, ==, 12000);
+  g_assert_false(hark_media_session_set_codec_setting(p.a, "frame_size", g_variant_new_int64(40), &error));
+  g_assert_nonnull(strstr(error->message, "frame_size"));
+  g_clear_error(&error);
+  g_assert_false(hark_media_session_set_codec_setting(p.a, "bitrate", g_variant_new_int64(1), &error));
+  g_assert_nonnull(strstr(error->message, "bitrate"));
+  g_clear_error(&error);
+  g_assert_false(hark_media_session_set_codec_setting(p.a, "bitrate", g_variant_new_string("fast"), &error));
+  g_assert_nonnull(strstr(error->message, "bitrate"));
+  /* Still sending at the new rate: about 12 kbit/s of payload for a second. */
+  HarkMediaStats before, after;
+  hark_media_session_get_stats(p.a, &before);
+  run_for(1000);
+  hark_media_session_get_stats(p.a, &after);
+  guint64 payload = (after.bytes_sent - before.bytes_sent) - (after.packets_sent - before.packets_sent) * 22;
+  g_test_message("live bitrate 12000: %" G_GUINT64_FORMAT " payload bytes in 1 s", payload);
+  g_assert_cmpuint(payload, <, 12000 / 8 * 3 / 2);
+  g_assert_cmpuint(payload, >, 12000 / 8 / 2);
+  pair_clear(&p);
+}
+
+/* The codec is the first of the configured preference that a plugin registers. */
+static void
+test_choose_codec(void)
+{
+  const char *const pref[] = { "g729", "pcma", "opus", NULL };
+  g_autoptr(GError) error = NULL;
+  const HarkRegistration *r = hark_media_codec_choose(codecs.registrations, pref, &error);
+  g_assert_no_error(error);
+  g_assert_cmpstr(r->name, ==, "pcma");
+  r = hark_media_codec_choose(codecs.registrations, NULL, &error);
+  g_assert_cmpstr(r->name, ==, "opus"); /* the highest rank */
+  const char *const none[] = { "g729", "ilbc", NULL };
+  g_assert_null(hark_media_codec_choose(codecs.registrations, none, &error));
+  g_assert_nonnull(strstr(error->message, "g729, ilbc"));
+}
+
 int
 main(int argc, char **argv)
 {
@@ -545,6 +597,8 @@ main(int argc, char **argv)
   g_test_add_func("/media/tone/rfc4571-stream", test_tone_stream);
   g_test_add_func("/media/band/pcmu-blocks-5khz", test_band_pcmu);
   g_test_add_func("/media/band/opus-wideband-passes-5khz", test_band_opus);
+  g_test_add_func("/media/codec/choose-by-preference", test_choose_codec);
+  g_test_add_func("/media/codec/opus-live-settings", test_live_settings);
   g_test_add_func("/media/srtp/wrong-key-plays-nothing", test_wrong_key);
   g_test_add_func("/media/loss/ten-percent", test_loss);
   g_test_add_func("/media/hold/keepalive", test_hold);
