@@ -30,6 +30,7 @@ check: deps
 fuzz: deps
 	@scripts/sanitizer-build.sh $(SANBUILD)
 	@tests/fuzz/run-fuzz.sh $(SANBUILD)/tests/fuzz/fuzz-wire $(FUZZ_SECONDS)
+	@tests/fuzz/run-fuzz.sh $(SANBUILD)/tests/fuzz/fuzz-rtp $(FUZZ_SECONDS)
 
 bench: build
 	@scripts/bench.sh $(BUILD)
