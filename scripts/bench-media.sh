@@ -50,13 +50,23 @@ load-module module-null-sink sink_name=quiet channels=1 rate=48000
 PA
 # No real-time scheduling: as root PulseAudio would take it, and the kernel's RLIMIT_RTTIME
 # then kills it (SIGKILL) in the middle of a long run with a 1 ms loopback.
-bg pulseaudio -n -F "$work/pa.pa" --daemonize=no --system=false --exit-idle-time=-1 \
-  --disallow-exit --realtime=no --high-priority=no --log-target=file:"$work/pulse.log"
-for _ in $(seq 1 100); do pactl info >/dev/null 2>&1 && break; sleep 0.1; done
-pactl info >/dev/null || { log "PulseAudio did not start"; cat "$work/pulse.log" >&2; exit 1; }
-# An idle null sink sleeps in 2 s blocks and delays the first capture: keep 10 ms readers.
-bg sh -c 'exec pacat -r --latency-msec=10 -d bus.monitor >/dev/null'
-bg sh -c 'exec pacat -r --latency-msec=10 -d quiet.monitor >/dev/null'
+start_pulse() {
+  bg pulseaudio -n -F "$work/pa.pa" --daemonize=no --system=false --exit-idle-time=-1 \
+    --disallow-exit --realtime=no --high-priority=no --log-target=file:"$work/pulse.log"
+  for _ in $(seq 1 100); do pactl info >/dev/null 2>&1 && break; sleep 0.1; done
+  pactl info >/dev/null || { log "PulseAudio did not start"; cat "$work/pulse.log" >&2; exit 1; }
+  # An idle null sink sleeps in 2 s blocks and delays the first capture: keep 10 ms readers.
+  bg sh -c 'exec pacat -r --latency-msec=10 -d bus.monitor >/dev/null 2>&1'
+  bg sh -c 'exec pacat -r --latency-msec=10 -d quiet.monitor >/dev/null 2>&1'
+}
+# PulseAudio 16 has crashed (SIGSEGV) here once between two calls, as clients came and
+# went: a call starts only with a sound server that answers.
+ensure_pulse() {
+  pactl info >/dev/null 2>&1 && return 0
+  log "PulseAudio is gone (see $work/pulse.log); starting it again"
+  start_pulse
+}
+start_pulse
 
 # GStreamer's plugin registry lives under $HOME: build it now, or the first hark call
 # spends its first seconds scanning plugins.
@@ -129,6 +139,7 @@ cp "$work/floor.json" "$results/floor.json"
 # ---- hark: two processes, one per end ---------------------------------------------------
 key() { od -An -tx1 -N30 /dev/urandom | tr -d ' \n'; }
 for i in $(seq 1 "$calls"); do
+  ensure_pulse
   ka=$(key); kb=$(key)
   # shellcheck disable=SC2086 # BENCH_HARK_ARGS are words to pass on
   bg sh -c "exec '$hark' media-test -q --json --seconds 0 --codec opus ${BENCH_HARK_ARGS:-} \
@@ -173,6 +184,7 @@ baresip_config "$work/bs-callee" 5062 quiet.monitor from_callee
 echo "<sip:caller@127.0.0.1:5060>;regint=0;mediaenc=srtp;audio_codecs=opus/48000/2" >"$work/bs-caller/accounts"
 echo "<sip:callee@127.0.0.1:5062>;regint=0;mediaenc=srtp;audio_codecs=opus/48000/2;answermode=auto" >"$work/bs-callee/accounts"
 for i in $(seq 1 "$calls"); do
+  ensure_pulse
   bg sh -c "exec baresip -f '$work/bs-callee' -n 127.0.0.1 >'$work/bs-callee.log' 2>&1"
   callee=$last
   sleep 1
