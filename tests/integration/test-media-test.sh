@@ -6,20 +6,7 @@ work=$(mktemp -d /tmp/hark-media-test.XXXXXX)
 trap 'rm -rf "$work"' EXIT
 # No sound server may be reached from a test, whatever the machine has.
 export PULSE_SERVER=unix:/nonexistent/hark-test
-n=0
-failed=0
-
-case_() {
-  name=$1; shift
-  n=$((n + 1))
-  if out=$(sh -c "$1" 2>&1); then
-    echo "ok $n - $name"
-  else
-    echo "not ok $n - $name"
-    echo "$out" | sed 's/^/# /'
-    failed=$((failed + 1))
-  fi
-}
+. "$(dirname "$0")/tap-case.sh"
 
 # check FILE: both ends' JSON lines; the receiver played most of the time and lost nothing.
 check='import json,sys
