@@ -31,6 +31,7 @@ fuzz: deps
 	@scripts/sanitizer-build.sh $(SANBUILD)
 	@tests/fuzz/run-fuzz.sh $(SANBUILD)/tests/fuzz/fuzz-wire $(FUZZ_SECONDS)
 	@tests/fuzz/run-fuzz.sh $(SANBUILD)/tests/fuzz/fuzz-stun $(FUZZ_SECONDS)
+	@tests/fuzz/run-fuzz.sh $(SANBUILD)/tests/fuzz/fuzz-rtp $(FUZZ_SECONDS)
 
 bench: build
 	@scripts/bench.sh $(BUILD)

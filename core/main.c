@@ -1,6 +1,7 @@
 /* main.c: the `hark` program: a thin command-line front over libhark. */
 #include "hark/hark.h"
 #include "ctl-client.h"
+#include "media-test.h"
 
 #include <glib-unix.h>
 #include <locale.h>
@@ -12,6 +13,7 @@
   "  plugins        list plugins, their kinds, versions and what each registered\n"    \
   "  check-config   validate a configuration file without starting anything\n"        \
   "  ctl            send one command to a running node through its ctl socket\n"       \
+  "  media-test     send a tone or a file between two local media endpoints\n"        \
   "\n"                                                                                 \
   "Run 'hark COMMAND --help' for the options of a command."
 
@@ -314,6 +316,8 @@ main(int argc, char **argv)
     return command_check_config(argc - 1, argv + 1);
   if (g_str_equal(command, "ctl"))
     return hark_ctl_client_main(argc - 1, argv + 1);
+  if (g_str_equal(command, "media-test"))
+    return hark_media_test_main(argc - 1, argv + 1);
   g_printerr("hark: unknown command '%s'\n\n", command);
   return usage(2);
 }

@@ -1,7 +1,9 @@
 #!/bin/sh
 # bench.sh BUILD: run the benchmarks and write their tables into docs/benchmarks.md.
-# Today: the login server (logins per second and bytes per login, SQLite and PostgreSQL)
-# and the overlay (join times and bytes; idle clients one super node holds).
+# The login server (logins per second and bytes per login, SQLite and PostgreSQL),
+# the overlay (join times and bytes; idle clients one super node holds), then media:
+# mouth-to-ear latency, CPU, memory and bytes of a hark call vs baresip 1.0
+# (scripts/bench-media.sh; it installs what it needs: deps/bench-debian.txt).
 set -eu
 build=${1:-build}
 here=$(cd "$(dirname "$0")" && pwd)
@@ -80,4 +82,7 @@ python3 "$top/bench/bench-overlay.py" "$top/$build" "$work/overlay.json" --runs 
   --idle "$seconds" --clients "$clients"
 python3 "$here/bench-report.py" "$top/docs/benchmarks.md" overlay "$work/overlay.json" \
   "make bench (bench/bench-overlay.py --runs $runs --idle $seconds --clients $clients)"
+"$here/bench-media.sh" "$build" "$work/media.json"
+python3 "$here/bench-report.py" "$top/docs/benchmarks.md" media "$work/media.json" \
+  "make bench (scripts/bench-media.sh, BENCH_CALLS=${BENCH_CALLS:-3}, BENCH_CALL_SECONDS=${BENCH_CALL_SECONDS:-20})"
 echo "bench: results written to docs/benchmarks.md"

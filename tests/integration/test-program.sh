@@ -6,21 +6,7 @@ src=${HARK_SOURCE_ROOT:?}
 testplugins=${HARK_TEST_PLUGIN_DIR:?}
 work=$(mktemp -d /tmp/hark-program.XXXXXX)
 trap 'rm -rf "$work"' EXIT
-n=0
-failed=0
-
-# case NAME: run the rest of the line (a shell snippet); ok when it exits 0.
-case_() {
-  name=$1; shift
-  n=$((n + 1))
-  if out=$(sh -c "$1" 2>&1); then
-    echo "ok $n - $name"
-  else
-    echo "not ok $n - $name"
-    echo "$out" | sed 's/^/# /'
-    failed=$((failed + 1))
-  fi
-}
+. "$(dirname "$0")/tap-case.sh"
 
 echo "1..12"
 export hark src testplugins work

@@ -165,11 +165,11 @@ test_refuse_kind_without_interface(Fixture *f, gconstpointer data)
   /* A kind that is declared but whose interface this core does not define yet. */
   HarkContext *ctx = hark_node_get_context(f->node);
   static const guint32 table_v1 = 1;
-  ctx->declared_kinds = HARK_KIND_CODEC;
+  ctx->declared_kinds = HARK_KIND_SEARCH;
   g_autoptr(GError) error = NULL;
-  g_assert_false(hark_context_register(ctx, HARK_KIND_CODEC, "pcm", 0, &table_v1, NULL, &error));
+  g_assert_false(hark_context_register(ctx, HARK_KIND_SEARCH, "flood", 0, &table_v1, NULL, &error));
   g_assert_error(error, HARK_CONTEXT_ERROR, HARK_CONTEXT_ERROR_INTERFACE_VERSION);
-  g_assert_nonnull(strstr(error->message, "this core has no codec interface yet"));
+  g_assert_nonnull(strstr(error->message, "this core has no search interface yet"));
   ctx->declared_kinds = 0;
 }
 

@@ -17,3 +17,5 @@
 #include "hark/hostcache.h"
 #include "hark/link.h"
 #include "hark/transport.h"
+#include "hark/codec.h"
+#include "hark/media.h"

@@ -1,0 +1,67 @@
+/* codec.h: the interface of a codec plugin (kind HARK_KIND_CODEC).
+ *
+ * A codec plugin describes a codec to the media engine (core/media-*.c); it does not
+ * process audio itself. The description names the GStreamer elements the engine creates
+ * (encoder, RTP payloader, depayloader, decoder) and the RTP facts (encoding name, clock
+ * rate, default payload type), and the plugin applies its settings to those elements
+ * when the engine asks. Elements are handed over as GObject so this header needs no
+ * GStreamer headers; they are GstElements. One plugin may register several codecs
+ * (g711 registers "pcmu" and "pcma"), each under its own name. */
+#pragma once
+
+#include <glib-object.h>
+
+G_BEGIN_DECLS
+
+#define HARK_CODEC_INTERFACE_VERSION 1
+
+typedef enum {
+  HARK_CODEC_ENCODER,
+  HARK_CODEC_PAYLOADER,
+  HARK_CODEC_DEPAYLOADER,
+  HARK_CODEC_DECODER,
+} HarkCodecRole;
+
+/* What RTCP says about the stream this side sends, handed to adapt() about once a second. */
+typedef struct {
+  double loss_fraction;  /* 0..1, as the far end reported it in its last receiver report */
+  double rtt_ms;         /* round-trip time; negative when not known yet */
+  guint64 bytes_acked;   /* octets the far end says it received (extended, may wrap) */
+} HarkCodecFeedback;
+
+typedef struct {
+  guint32 version; /* HARK_CODEC_INTERFACE_VERSION; new members go at the end */
+
+  const char *encoding_name;   /* RTP encoding name, e.g. "OPUS", "PCMU" */
+  const char *encoding_params; /* the SDP encoding parameters (channels), or NULL */
+  guint clock_rate;            /* RTP clock rate, e.g. 48000; 8000 for G.711 */
+  guint sample_rate;           /* rate of the raw audio the encoder takes */
+  guint channels;
+  guint default_payload_type;  /* static type (0, 8, 9) or a dynamic default (96-127) */
+  guint frame_ms;              /* packet time; the engine pins audio payloaders (those with
+                                * min-ptime/max-ptime) to it */
+
+  /* GStreamer element factory names. */
+  const char *encoder;
+  const char *payloader;
+  const char *depayloader;
+  const char *decoder;
+
+  /* Apply the codec's settings (the a{sv} of the media configuration for this codec,
+   * possibly empty) to one element the engine made. A wrong setting is an error naming
+   * the key. May be NULL when the defaults of every element are right. */
+  gboolean (*configure)(gpointer instance, HarkCodecRole role, GObject *element,
+                        GVariant *settings, GError **error);
+
+  /* Change one setting on a running encoder. FALSE with an error naming the key when
+   * the setting is unknown, out of range, or cannot change while running. May be NULL. */
+  gboolean (*set_live)(gpointer instance, GObject *encoder, const char *key, GVariant *value,
+                       GError **error);
+
+  /* Follow the far end's reports: e.g. lower the bitrate and switch on FEC when loss
+   * rises, within the bounds the settings give. May be NULL (fixed-rate codecs). */
+  void (*adapt)(gpointer instance, GObject *encoder, GVariant *settings,
+                const HarkCodecFeedback *feedback);
+} HarkCodecInterface;
+
+G_END_DECLS

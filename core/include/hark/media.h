@@ -1,0 +1,165 @@
+/* media.h: media sessions: one bidirectional, SRTP-protected RTP audio stream between
+ * this node and one peer, over a packet transport the session's owner provides.
+ *
+ * The owner (a call, later; tests and `hark media-test` now) hands a session the codecs
+ * (the first one is sent, all are accepted), a local source and sink, one SRTP key per
+ * direction, and a HarkMediaTransport. Everything runs on the thread-default main context
+ * of the caller; GStreamer's streaming threads only touch the transport's send path,
+ * which serialises itself. */
+#pragma once
+
+#include <gio/gio.h>
+#include <json-glib/json-glib.h>
+
+#include "hark/codec.h"
+#include "hark/context.h"
+
+G_BEGIN_DECLS
+
+#define HARK_MEDIA_ERROR (hark_media_error_quark())
+GQuark hark_media_error_quark(void);
+
+typedef enum {
+  HARK_MEDIA_ERROR_INVALID,     /* a bad argument: the message names it */
+  HARK_MEDIA_ERROR_GSTREAMER,   /* a GStreamer element is missing or failed */
+  HARK_MEDIA_ERROR_NO_SOUND,    /* no sound server: the message names the settings to use */
+  HARK_MEDIA_ERROR_FILE,        /* a WAV file could not be read or written */
+  HARK_MEDIA_ERROR_TRANSPORT,   /* the packet transport failed */
+} HarkMediaError;
+
+/* ---- packet transports ---------------------------------------------------------------- */
+
+typedef struct _HarkMediaTransport HarkMediaTransport;
+
+/* Called on the owner's main context with one received packet (RTP or RTCP, muxed). */
+typedef void (*HarkMediaReceiveFunc)(const guint8 *data, gsize length, gpointer user_data);
+
+/* What a transport implementation provides. send() may be called from any thread (the
+ * session's streaming threads); the HarkMediaTransport wrapper serialises the calls. */
+typedef struct {
+  guint32 version; /* 1 */
+  gboolean (*send)(gpointer impl, const guint8 *data, gsize length, GError **error);
+  /* Start delivering packets to func on the thread-default main context. */
+  void (*start)(gpointer impl, HarkMediaReceiveFunc func, gpointer user_data);
+  void (*free)(gpointer impl);
+  /* Bytes of headers below the packet the transport adds per packet (IP, UDP, framing),
+   * so statistics can say what goes on the wire. */
+  guint overhead;
+} HarkMediaTransportInterface;
+
+HarkMediaTransport *hark_media_transport_new(const HarkMediaTransportInterface *iface,
+                                             gpointer impl);
+/* Datagrams from local to remote on UDP (IPv4 or IPv6). local may have port 0; the bound
+ * address is hark_media_transport_get_local(). remote may be NULL until
+ * hark_media_transport_set_remote() (nothing is sent before); only packets from remote
+ * are received. */
+HarkMediaTransport *hark_media_transport_new_udp(GInetSocketAddress *local,
+                                                 GInetSocketAddress *remote, GError **error);
+gboolean hark_media_transport_set_remote(HarkMediaTransport *transport,
+                                         GInetSocketAddress *remote, GError **error);
+/* RFC 4571 framing (a 16-bit length before each packet) over a connected stream. */
+HarkMediaTransport *hark_media_transport_new_stream(GIOStream *stream);
+/* A new reference to the bound address of a UDP transport; NULL for others. */
+GInetSocketAddress *hark_media_transport_get_local(HarkMediaTransport *transport);
+/* Drop this fraction (0..1) of outgoing packets, pseudo-randomly from seed: a test and
+ * debugging aid for loss "on the wire". */
+void hark_media_transport_set_loss(HarkMediaTransport *transport, double fraction, guint32 seed);
+void hark_media_transport_free(HarkMediaTransport *transport);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(HarkMediaTransport, hark_media_transport_free)
+
+/* ---- sessions --------------------------------------------------------------------------- */
+
+typedef enum {
+  HARK_MEDIA_SRTP_AES_CM_128_HMAC_SHA1_80, /* 30-byte key: 16 key + 14 salt */
+  HARK_MEDIA_SRTP_AEAD_AES_256_GCM,        /* 44-byte key: 32 key + 12 salt */
+} HarkMediaSrtpSuite;
+
+gsize hark_media_srtp_key_length(HarkMediaSrtpSuite suite);
+
+/* One codec of a session: a codec registration and its settings. */
+typedef struct {
+  const char *name;                  /* the registration's name, e.g. "opus" */
+  const HarkCodecInterface *iface;
+  gpointer instance;
+  GVariant *settings;                /* a{sv} or NULL */
+  guint payload_type;                /* 0: the codec's default (PCMU's 0 is its default anyway) */
+} HarkMediaCodec;
+
+typedef struct {
+  const HarkMediaCodec *codecs;  /* codecs[0] is sent; every one is accepted */
+  guint n_codecs;
+  /* "tone", "tone:HZ", "tone:HZ:LEVEL" (LEVEL 0..1 of full scale, default 0.3), "silence",
+   * "file:PATH" (a WAV file, played once), "pulse" or "pulse:DEVICE" (the sound server;
+   * PULSE_SERVER and PULSE_SOURCE in the environment choose too). */
+  const char *source;
+  /* "null", "file:PATH" (a WAV file, 16-bit mono 48 kHz), "pulse" or "pulse:DEVICE". */
+  const char *sink;
+  HarkMediaSrtpSuite srtp_suite;
+  GBytes *send_key;              /* protects what this side sends */
+  GBytes *receive_key;           /* the far end's send key */
+  guint32 ssrc;                  /* 0: random */
+  guint jitter_ms;               /* jitter-buffer latency; 0: 40 ms */
+  guint pulse_buffer_ms;         /* pulsesrc/pulsesink buffer; 0: 20 ms */
+  guint keepalive_ms;            /* on hold; 0: 3000 */
+  HarkMediaTransport *transport; /* taken, also when hark_media_session_new fails */
+} HarkMediaConfig;
+
+typedef struct _HarkMediaSession HarkMediaSession;
+
+typedef struct {
+  char codec[32];             /* the codec sent now (its registration's name) */
+  guint payload_type;
+  guint64 packets_sent, bytes_sent;          /* RTP and RTCP, as handed to the transport */
+  guint64 packets_received, bytes_received;  /* as the transport delivered them */
+  guint transport_overhead;                  /* bytes per packet below that (IP, UDP) */
+  guint64 rtp_received;          /* RTP packets that passed every check */
+  gint64 lost;                   /* RTP packets the far end sent that never came */
+  double jitter_ms;              /* interarrival jitter of what we receive */
+  double rtt_ms;                 /* from RTCP; negative until known */
+  double remote_loss_fraction;   /* what the far end says it lost of our stream */
+  guint64 concealed_samples;     /* samples the decoder made up for lost packets */
+  guint64 played_samples;        /* samples handed to the sink */
+  guint jitter_buffer_ms;        /* configured jitter-buffer latency */
+  guint64 dropped_srtp;          /* failed authentication or decryption */
+  guint64 dropped_malformed;     /* too short, not RTP version 2, bad RTCP */
+  guint64 dropped_unknown_pt;    /* a payload type the session does not accept */
+  guint64 dropped_timestamp;     /* an absurd timestamp jump */
+  guint64 keepalives_sent, keepalives_received;
+  gint encoder_bitrate;          /* bits/s the encoder is set to; 0 when fixed */
+  gboolean on_hold;
+} HarkMediaStats;
+
+/* Builds the pipelines (nothing flows yet). Errors: a bad source or sink, a missing
+ * element, a key of the wrong length. */
+HarkMediaSession *hark_media_session_new(const HarkMediaConfig *config, GError **error);
+/* Start sending and receiving. With a "pulse" source or sink and no sound server this
+ * fails with HARK_MEDIA_ERROR_NO_SOUND. */
+gboolean hark_media_session_start(HarkMediaSession *session, GError **error);
+/* Stops (a WAV sink is completed) and frees. */
+void hark_media_session_free(HarkMediaSession *session);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(HarkMediaSession, hark_media_session_free)
+
+void hark_media_session_get_stats(HarkMediaSession *session, HarkMediaStats *stats);
+JsonObject *hark_media_stats_to_json(const HarkMediaStats *stats);
+
+/* Switch the sent codec to config->codecs[index] while running: SSRC, sequence numbers
+ * and timestamps stay continuous; the far end follows the payload type. Completes on
+ * the main context; done (may be NULL) is called then. */
+gboolean hark_media_session_swap_codec(HarkMediaSession *session, guint index,
+                                       GError **error);
+/* Change one codec setting live (e.g. opus "bitrate"). */
+gboolean hark_media_session_set_codec_setting(HarkMediaSession *session, const char *key,
+                                              GVariant *value, GError **error);
+/* Hold: stop sending media; a keep-alive packet goes out every keepalive_ms. */
+void hark_media_session_set_hold(HarkMediaSession *session, gboolean hold);
+
+/* ---- codecs from plugins ------------------------------------------------------------------ */
+
+/* From registrations of kind HARK_KIND_CODEC (hark_context_lookup: highest rank first),
+ * the first one whose name is in preference, in preference's order; without a preference
+ * (NULL or empty) the highest-ranked. NULL with an error naming the preference when none. */
+const HarkRegistration *hark_media_codec_choose(GPtrArray *registrations,
+                                                const char *const *preference,
+                                                GError **error);
+
+G_END_DECLS

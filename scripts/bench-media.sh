@@ -1,0 +1,222 @@
+#!/bin/bash
+# bench-media.sh BUILD OUT.json: mouth-to-ear latency, CPU, peak memory and bytes on the
+# wire of a hark call and of a baresip 1.0 call (Opus, 20 ms, SRTP, 127.0.0.1), measured
+# the way the paper did (../shared/PEERBENCH.md has the pitfalls): one PulseAudio daemon
+# with null sinks is the sound card; speech is played into the caller's microphone and
+# ONE recording of a stereo null sink takes, on one clock, that speech (left) and what
+# comes out of the callee (right); the delay is the cross-correlation peak over 2 s
+# windows (bench/mouth-to-ear.py). The floor of the audio path alone (PulseAudio's
+# loopback from the microphone to the callee's speaker) is measured the same way.
+# Runs in a network namespace that has only lo, so nothing leaves the machine.
+set -eEu
+trap 'echo "bench-media: failed at line $LINENO: $BASH_COMMAND" >&2' ERR
+build=$1
+out=$2
+here=$(cd "$(dirname "$0")" && pwd)
+top=$(cd "$here/.." && pwd)
+calls=${BENCH_CALLS:-3}
+seconds=${BENCH_CALL_SECONDS:-20}
+
+if [ "${HARK_BENCH_NETNS:-}" != 1 ]; then
+  "$here/install-deps.sh" "$top/deps/bench-debian.txt" >&2
+  exec unshare --net env HARK_BENCH_NETNS=1 bash -c 'ip link set lo up && exec "$0" "$@"' "$0" "$@"
+fi
+
+case $build in /*) hark="$build/hark" ;; *) hark="$top/$build/hark" ;; esac
+py=/usr/bin/python3   # Debian's, with python3-numpy
+work=$(mktemp -d /tmp/hark-bench-media.XXXXXX)
+pids=""
+cleanup() {
+  for p in $pids; do kill "$p" 2>/dev/null || true; done
+  for p in $pids; do wait "$p" 2>/dev/null || true; done
+  if [ -n "${BENCH_KEEP:-}" ]; then log "kept $work"; else rm -rf "$work"; fi
+}
+trap cleanup EXIT
+trap 'exit 1' INT TERM HUP
+log() { echo "bench-media: $*" >&2; }
+bg() { "$@" & pids="$pids $!"; last=$!; }
+unbg() { kill "$1" 2>/dev/null || true; wait "$1" 2>/dev/null || true; pids=$(echo "$pids" | tr ' ' '\n' | grep -vx "$1" | tr '\n' ' '); }
+
+# ---- the sound server ----------------------------------------------------------------
+export HOME="$work" XDG_RUNTIME_DIR="$work" PULSE_SERVER="unix:$work/pulse.sock"
+cat >"$work/pa.pa" <<PA
+load-module module-native-protocol-unix socket=$work/pulse.sock auth-anonymous=1
+load-module module-null-sink sink_name=bus channels=2 rate=48000 channel_map=front-left,front-right
+load-module module-remap-sink sink_name=to_caller master=bus channels=1 master_channel_map=front-left channel_map=mono remix=no
+load-module module-remap-sink sink_name=from_callee master=bus channels=1 master_channel_map=front-right channel_map=mono remix=no
+load-module module-remap-source source_name=caller_mic master=bus.monitor channels=1 master_channel_map=front-left channel_map=mono remix=no
+load-module module-null-sink sink_name=discard channels=1 rate=48000
+load-module module-null-sink sink_name=quiet channels=1 rate=48000
+PA
+# No real-time scheduling: as root PulseAudio would take it, and the kernel's RLIMIT_RTTIME
+# then kills it (SIGKILL) in the middle of a long run with a 1 ms loopback.
+start_pulse() {
+  bg pulseaudio -n -F "$work/pa.pa" --daemonize=no --system=false --exit-idle-time=-1 \
+    --disallow-exit --realtime=no --high-priority=no --log-target=file:"$work/pulse.log"
+  for _ in $(seq 1 100); do pactl info >/dev/null 2>&1 && break; sleep 0.1; done
+  pactl info >/dev/null || { log "PulseAudio did not start"; cat "$work/pulse.log" >&2; exit 1; }
+  # An idle null sink sleeps in 2 s blocks and delays the first capture: keep 10 ms readers.
+  bg sh -c 'exec pacat -r --latency-msec=10 -d bus.monitor >/dev/null 2>&1'
+  bg sh -c 'exec pacat -r --latency-msec=10 -d quiet.monitor >/dev/null 2>&1'
+}
+# PulseAudio 16 has crashed (SIGSEGV) here once between two calls, as clients came and
+# went: a call starts only with a sound server that answers.
+ensure_pulse() {
+  pactl info >/dev/null 2>&1 && return 0
+  log "PulseAudio is gone (see $work/pulse.log); starting it again"
+  start_pulse
+}
+start_pulse
+
+# GStreamer's plugin registry lives under $HOME: build it now, or the first hark call
+# spends its first seconds scanning plugins.
+gst-inspect-1.0 opusenc >/dev/null
+
+# ---- the test speech: espeak-ng, deterministic, 48 kHz mono ----------------------------
+text="The birch canoe slid on the smooth planks. Glue the sheet to the dark blue background.
+It is easy to tell the depth of a well. These days a chicken leg is a rare dish.
+Rice is often served in round bowls. The juice of lemons makes fine punch."
+espeak-ng -w "$work/one.wav" "$text"
+sox "$work/one.wav" -r 48000 -c 1 -b 16 "$work/once.wav"
+reps=$(awk -v d="$(soxi -D "$work/once.wav")" -v s="$seconds" 'BEGIN { print int(s / d) + 1 }')
+sox "$work/once.wav" "$work/speech-long.wav" repeat "$reps"
+sox "$work/speech-long.wav" "$work/speech.wav" trim 0 "$seconds"
+
+# ---- measuring one call ----------------------------------------------------------------
+ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+hwm() { awk '/^VmHWM/ { print $2 }' "/proc/$1/status"; }
+
+# measure NAME CALLER_PID CALLEE_PID IGNORED_PORTS...: play the speech into the caller,
+# record, and write $work/NAME.json.
+measure() {
+  name=$1; a=$2; b=$3; shift 3
+  bg tcpdump -i lo -w "$work/$name.pcap" --immediate-mode -U -s 128 udp 2>/dev/null
+  dump=$last
+  bg parecord -d bus.monitor --rate=48000 --channels=2 --format=s16le --latency-msec=10 \
+    --file-format=wav "$work/$name.wav"
+  rec=$last
+  sleep 1
+  t0=$(date +%s.%N); ca0=$(ticks "$a"); cb0=$(ticks "$b")
+  pacat --latency-msec=10 -d to_caller --file-format=wav "$work/speech.wav"
+  t1=$(date +%s.%N); ca1=$(ticks "$a"); cb1=$(ticks "$b")
+  ma=$(hwm "$a"); mb=$(hwm "$b")
+  sleep 1
+  unbg "$rec"
+  unbg "$dump"
+  $py "$top/bench/mouth-to-ear.py" "$work/$name.wav" >"$work/$name.m2e.json"
+  $py "$top/bench/pcap-rates.py" "$work/$name.pcap" "$t0" "$t1" "$@" >"$work/$name.rates.json"
+  hz=$(getconf CLK_TCK)
+  $py - "$work/$name.m2e.json" "$work/$name.rates.json" "$t0" "$t1" "$ca0" "$ca1" "$cb0" "$cb1" \
+      "$ma" "$mb" "$hz" >"$work/$name.json" <<'PY'
+import json, sys
+m2e, rates = json.load(open(sys.argv[1])), json.load(open(sys.argv[2]))
+t0, t1, ca0, ca1, cb0, cb1, ma, mb, hz = map(float, sys.argv[3:])
+span = t1 - t0
+m2e.pop("windows", None)
+print(json.dumps({**m2e, "cpu_percent": 100 * ((ca1 - ca0) + (cb1 - cb0)) / hz / span,
+                  "cpu_caller": 100 * (ca1 - ca0) / hz / span, "cpu_callee": 100 * (cb1 - cb0) / hz / span,
+                  "vmhwm_kib": [ma, mb], "directions": rates["directions"][:2], "seconds": span}))
+PY
+  log "$name: $(cat "$work/$name.json" | cut -c1-160)"
+}
+
+results="$work/results"
+mkdir -p "$results"
+
+# ---- validation: a file whose right channel is the left delayed by 123 ms -------------
+sox "$work/speech.wav" "$work/delayed.wav" pad 0.123 0
+sox -M "$work/speech.wav" "$work/delayed.wav" -c 2 "$work/validate.wav" trim 0 "$seconds"
+$py "$top/bench/mouth-to-ear.py" "$work/validate.wav" >"$results/validate.json"
+
+# ---- the floor: the audio path alone ---------------------------------------------------
+module=$(pactl load-module module-loopback source=caller_mic sink=from_callee latency_msec=1)
+bg sleep 3600; s1=$last; bg sleep 3600; s2=$last   # stand-ins: no CPU to measure
+measure floor "$s1" "$s2"
+pactl unload-module "$module"
+unbg "$s1"; unbg "$s2"
+cp "$work/floor.json" "$results/floor.json"
+
+# ---- hark: two processes, one per end ---------------------------------------------------
+key() { od -An -tx1 -N30 /dev/urandom | tr -d ' \n'; }
+for i in $(seq 1 "$calls"); do
+  ensure_pulse
+  ka=$(key); kb=$(key)
+  # shellcheck disable=SC2086 # BENCH_HARK_ARGS are words to pass on
+  bg sh -c "exec '$hark' media-test -q --json --seconds 0 --codec opus ${BENCH_HARK_ARGS:-} \
+    --local 127.0.0.1:41000 --remote 127.0.0.1:42000 --send-key $kb --receive-key $ka \
+    --source pulse:quiet.monitor --sink pulse:from_callee >'$work/hark-callee-$i.json'"
+  callee=$last
+  bg sh -c "exec '$hark' media-test -q --json --seconds 0 --codec opus ${BENCH_HARK_ARGS:-} \
+    --local 127.0.0.1:42000 --remote 127.0.0.1:41000 --send-key $ka --receive-key $kb \
+    --source pulse:caller_mic --sink pulse:discard >'$work/hark-caller-$i.json'"
+  caller=$last
+  sleep 2
+  measure "hark-$i" "$caller" "$callee"
+  unbg "$caller"; unbg "$callee"
+  cp "$work/hark-$i.json" "$results/"
+done
+
+# ---- baresip 1.0: a direct SIP call, Opus mono 20 ms, SDES-SRTP ---------------------------
+# Opus at 24 kbit/s mono: what the issue's figures (about 5,000 IP bytes/s each way) were
+# measured with; baresip's own default is 2-channel at a far higher rate.
+baresip_config() { # DIR PORT SOURCE PLAYER
+  mkdir -p "$1"
+  cat >"$1/config" <<CONF
+poll_method		epoll
+sip_listen		127.0.0.1:$2
+audio_player		pulse,$4
+audio_source		pulse,$3
+audio_alert		pulse,discard
+audio_path		/usr/share/baresip
+module_path		/usr/lib/baresip/modules
+module			opus.so
+module			pulse.so
+module			srtp.so
+module_app		account.so
+module_app		menu.so
+opus_bitrate		24000
+opus_stereo		no
+opus_sprop_stereo	no
+CONF
+}
+baresip_config "$work/bs-caller" 5060 caller_mic discard
+baresip_config "$work/bs-callee" 5062 quiet.monitor from_callee
+echo "<sip:caller@127.0.0.1:5060>;regint=0;mediaenc=srtp;audio_codecs=opus/48000/2" >"$work/bs-caller/accounts"
+echo "<sip:callee@127.0.0.1:5062>;regint=0;mediaenc=srtp;audio_codecs=opus/48000/2;answermode=auto" >"$work/bs-callee/accounts"
+for i in $(seq 1 "$calls"); do
+  ensure_pulse
+  bg sh -c "exec baresip -f '$work/bs-callee' -n 127.0.0.1 >'$work/bs-callee.log' 2>&1"
+  callee=$last
+  sleep 1
+  bg sh -c "exec baresip -f '$work/bs-caller' -n 127.0.0.1 -e '/dial sip:callee@127.0.0.1:5062' >'$work/bs-caller.log' 2>&1"
+  caller=$last
+  for _ in $(seq 1 100); do grep -q "Call established" "$work/bs-caller.log" && break; sleep 0.1; done
+  grep -q "Call established" "$work/bs-caller.log" || { log "baresip: no call"; tail "$work/bs-caller.log" >&2; exit 1; }
+  sleep 1
+  measure "baresip-$i" "$caller" "$callee" 5060 5062
+  unbg "$caller"; unbg "$callee"
+  cp "$work/baresip-$i.json" "$results/"
+done
+
+$py - "$results" "$calls" "$seconds" >"$out" <<'PY'
+import json, os, statistics, sys
+d, calls, seconds = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+load = lambda n: json.load(open(os.path.join(d, n + ".json")))
+def peer(name):
+    runs = [load(f"{name}-{i}") for i in range(1, calls + 1)]
+    heard = [r for r in runs if "median_ms" in r] or [{"median_ms": float("nan"), "p25_ms": float("nan"), "p75_ms": float("nan")}]
+    med = lambda k: statistics.median(r[k] for r in runs if k in r)
+    dirs = [sorted(r["directions"], key=lambda x: -x["ip_bytes_per_s"]) for r in runs]
+    return {"calls": runs,
+            "median_ms": statistics.median(r["median_ms"] for r in heard),
+            "p25_ms": statistics.median(r["p25_ms"] for r in heard),
+            "p75_ms": statistics.median(r["p75_ms"] for r in heard),
+            "call_medians_ms": [r.get("median_ms") for r in runs],
+            "cpu_percent": med("cpu_percent"),
+            "vmhwm_mib": statistics.median(max(r["vmhwm_kib"]) for r in runs) / 1024,
+            "ip_bytes_per_s_each_way": statistics.median(sum(x["ip_bytes_per_s"] for x in ds) / max(len(ds), 1) for ds in dirs),
+            "packets_per_s_each_way": statistics.median(sum(x["packets_per_s"] for x in ds) / max(len(ds), 1) for ds in dirs)}
+print(json.dumps({"validate": load("validate"), "floor": load("floor"), "hark": peer("hark"),
+                  "baresip": peer("baresip"), "calls": calls, "seconds": seconds}, indent=1))
+PY
+log "results in $out"

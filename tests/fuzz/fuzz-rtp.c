@@ -1,0 +1,38 @@
+/* fuzz-rtp.c: libFuzzer target for the first checks a received media packet meets
+ * (core/media-packet.c), which run on every packet a peer or a stranger sends before
+ * any decryption. Besides crashes it checks the classifier's promises: an accepted RTP
+ * header lies inside the packet, and an accepted RTCP packet's first report fits. */
+#include <stdint.h>
+#include <stdlib.h>
+
+#include "media-private.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+  guint8 pt = 0xff;
+  guint32 ssrc = 0;
+  HarkMediaPacketKind kind = hark_media_packet_classify(data, size, &pt, &ssrc);
+  if (kind == HARK_MEDIA_PACKET_RTP) {
+    gsize header = 12 + (gsize)(data[0] & 0x0f) * 4;
+    if (pt > 127 || header > size || (data[1] >= 192 && data[1] <= 223))
+      abort();
+  } else if (kind == HARK_MEDIA_PACKET_RTCP) {
+    if (size < 12 || (((gsize)data[2] << 8 | data[3]) + 1) * 4 > size)
+      abort();
+  }
+  if (size >= 16) {
+    guint32 last = (guint32)data[4] << 24 | data[5] << 16 | data[6] << 8 | data[7];
+    guint32 next = (guint32)data[8] << 24 | data[9] << 16 | data[10] << 8 | data[11];
+    gint64 elapsed = (gint64)((guint32)data[12] << 24 | data[13] << 16 | data[14] << 8 | data[15]) -
+                     G_MAXINT32;
+    guint rate = (data[0] << 8 | data[1]) * 8;
+    gboolean ok = hark_media_timestamp_plausible(last, next, rate, elapsed);
+    /* No step is plausible without a clock; a step of zero always is with one. */
+    if ((rate == 0 && ok) || (rate > 0 && !hark_media_timestamp_plausible(last, last, rate, elapsed)))
+      abort();
+  }
+  return 0;
+}

@@ -1,0 +1,233 @@
+/* media-harness.c: see media-harness.h. */
+#include "media-harness.h"
+
+#include <math.h>
+#include <string.h>
+
+void
+codecs_load(Codecs *c)
+{
+  c->node = hark_node_new(hark_config_new_default());
+  const char *names[] = { "opus", "g711", "g722", "l16" };
+  for (guint i = 0; i < G_N_ELEMENTS(names); i++) {
+    g_autoptr(GError) error = NULL;
+    g_autofree char *path = hark_node_find_plugin(c->node, names[i], &error);
+    g_assert_no_error(error);
+    hark_node_load_plugin_file(c->node, path, NULL, -1, &error);
+    g_assert_no_error(error);
+  }
+  c->registrations = hark_context_lookup(hark_node_get_context(c->node), HARK_KIND_CODEC);
+}
+
+void
+codecs_clear(Codecs *c)
+{
+  g_clear_pointer(&c->registrations, g_ptr_array_unref);
+  g_clear_pointer(&c->node, hark_node_free);
+}
+
+HarkMediaCodec
+codec_named(Codecs *c, const char *name, GVariant *settings)
+{
+  const char *const preference[] = { name, NULL };
+  g_autoptr(GError) error = NULL;
+  const HarkRegistration *r = hark_media_codec_choose(c->registrations, preference, &error);
+  g_assert_no_error(error);
+  return (HarkMediaCodec){ .name = r->name, .iface = r->iface, .instance = r->instance,
+                           .settings = settings };
+}
+
+/* ---- in-memory transport ---- */
+
+typedef struct {
+  MemTransport *to;
+  GBytes *packet;
+} Delivery;
+
+static gboolean
+deliver(gpointer data)
+{
+  Delivery *d = data;
+  if (!d->to->dead && d->to->func != NULL) {
+    gsize n;
+    const guint8 *p = g_bytes_get_data(d->packet, &n);
+    d->to->func(p, n, d->to->user_data);
+  }
+  g_bytes_unref(d->packet);
+  g_free(d);
+  return G_SOURCE_REMOVE;
+}
+
+static gboolean
+mem_send(gpointer impl, const guint8 *data, gsize length, GError **error)
+{
+  MemTransport *m = impl;
+  g_mutex_lock(&m->lock);
+  if (length >= 12 && !(data[1] >= 192 && data[1] <= 223))
+    g_ptr_array_add(m->sent_rtp_headers, g_bytes_new(data, 12));
+  MemTransport *peer = m->peer;
+  g_mutex_unlock(&m->lock);
+  if (peer != NULL)
+    mem_transport_inject(peer, data, length);
+  return TRUE;
+}
+
+void
+mem_transport_inject(MemTransport *m, const guint8 *data, gsize length)
+{
+  Delivery *d = g_new0(Delivery, 1);
+  d->to = m;
+  d->packet = g_bytes_new(data, length);
+  g_main_context_invoke(NULL, deliver, d);
+}
+
+static void
+mem_start(gpointer impl, HarkMediaReceiveFunc func, gpointer user_data)
+{
+  MemTransport *m = impl;
+  m->func = func;
+  m->user_data = user_data;
+}
+
+/* Both ends are freed with the second session; deliveries still queued see dead. */
+static void
+mem_free(gpointer impl)
+{
+  MemTransport *m = impl;
+  m->dead = TRUE;
+  m->func = NULL;
+  if (m->peer != NULL) {
+    g_mutex_lock(&m->peer->lock);
+    m->peer->peer = NULL;
+    g_mutex_unlock(&m->peer->lock);
+  }
+}
+
+static const HarkMediaTransportInterface mem_interface = {
+  .version = 1, .send = mem_send, .start = mem_start, .free = mem_free, .overhead = 28,
+};
+
+void
+mem_transport_pair(HarkMediaTransport **a, HarkMediaTransport **b, MemTransport **ma,
+                   MemTransport **mb)
+{
+  /* Kept until the process ends: a delivery queued on the main loop may outlive both. */
+  MemTransport *x = g_new0(MemTransport, 1), *y = g_new0(MemTransport, 1);
+  x->peer = y;
+  y->peer = x;
+  g_mutex_init(&x->lock);
+  g_mutex_init(&y->lock);
+  x->sent_rtp_headers = g_ptr_array_new_with_free_func((GDestroyNotify)g_bytes_unref);
+  y->sent_rtp_headers = g_ptr_array_new_with_free_func((GDestroyNotify)g_bytes_unref);
+  *a = hark_media_transport_new(&mem_interface, x);
+  *b = hark_media_transport_new(&mem_interface, y);
+  if (ma)
+    *ma = x;
+  if (mb)
+    *mb = y;
+}
+
+GBytes *
+test_key(HarkMediaSrtpSuite suite, guint8 seed)
+{
+  gsize n = hark_media_srtp_key_length(suite);
+  guint8 *k = g_malloc(n);
+  for (gsize i = 0; i < n; i++)
+    k[i] = (guint8)(seed * 31 + i * 7);
+  return g_bytes_new_take(k, n);
+}
+
+static gboolean
+quit_loop(gpointer data)
+{
+  *(gboolean *)data = TRUE;
+  return G_SOURCE_REMOVE;
+}
+
+void
+run_for(guint ms)
+{
+  gboolean done = FALSE;
+  g_timeout_add(ms, quit_loop, &done);
+  while (!done)
+    g_main_context_iteration(NULL, TRUE);
+}
+
+/* ---- listening to the WAV ---- */
+
+gboolean
+wav_read(const char *path, Wav *wav)
+{
+  gchar *data = NULL;
+  gsize length = 0;
+  if (!g_file_get_contents(path, &data, &length, NULL) || length < 44 ||
+      memcmp(data, "RIFF", 4) != 0) {
+    g_free(data);
+    return FALSE;
+  }
+  guint32 bytes = GUINT32_FROM_LE(*(guint32 *)(data + 40));
+  wav->n = MIN(bytes, length - 44) / 2;
+  wav->samples = g_memdup2(data + 44, wav->n * 2);
+  g_free(data);
+  return TRUE;
+}
+
+void
+wav_clear(Wav *wav)
+{
+  g_clear_pointer(&wav->samples, g_free);
+  wav->n = 0;
+}
+
+static double
+goertzel_power(const gint16 *x, gsize n, double hz)
+{
+  double w = 2 * G_PI * hz / 48000.0, coeff = 2 * cos(w), s1 = 0, s2 = 0;
+  for (gsize i = 0; i < n; i++) {
+    double s0 = x[i] + coeff * s1 - s2;
+    s2 = s1;
+    s1 = s0;
+  }
+  return s1 * s1 + s2 * s2 - coeff * s1 * s2;
+}
+
+double
+wav_dominant_hz(const Wav *wav, gsize from, gsize len)
+{
+  g_assert_cmpuint(from + len, <=, wav->n);
+  double best = 0, best_hz = 0;
+  for (double hz = 50; hz <= 12000; hz += 10) {
+    double p = goertzel_power(wav->samples + from, len, hz);
+    if (p > best) {
+      best = p;
+      best_hz = hz;
+    }
+  }
+  return best_hz;
+}
+
+double
+wav_rms(const Wav *wav, gsize from, gsize len)
+{
+  g_assert_cmpuint(from + len, <=, wav->n);
+  double sum = 0;
+  for (gsize i = from; i < from + len; i++)
+    sum += (double)wav->samples[i] * wav->samples[i];
+  return len ? sqrt(sum / len) : 0;
+}
+
+double
+wav_longest_gap_ms(const Wav *wav, gsize from, gsize to, double threshold)
+{
+  const gsize block = 240; /* 5 ms */
+  double longest = 0, run = 0;
+  for (gsize at = from; at + block <= MIN(to, wav->n); at += block) {
+    if (wav_rms(wav, at, block) < threshold) {
+      run += 5;
+      longest = MAX(longest, run);
+    } else {
+      run = 0;
+    }
+  }
+  return longest;
+}

@@ -1,0 +1,48 @@
+/* media-harness.h: what the media tests share: codecs loaded from the real plugins, an
+ * in-memory transport pair that lets a test see and inject packets, two sessions wired
+ * back to back, and the measurements a listener would make of a WAV file (dominant
+ * frequency, level, gaps). */
+#pragma once
+
+#include <hark/hark.h>
+
+typedef struct {
+  HarkNode *node;
+  GPtrArray *registrations;
+} Codecs;
+
+void codecs_load(Codecs *codecs);
+void codecs_clear(Codecs *codecs);
+HarkMediaCodec codec_named(Codecs *codecs, const char *name, GVariant *settings);
+
+/* In-memory transport: packets reach the peer from the main loop. */
+typedef struct MemTransport MemTransport;
+struct MemTransport {
+  MemTransport *peer;
+  HarkMediaReceiveFunc func;
+  gpointer user_data;
+  GMutex lock;
+  GPtrArray *sent_rtp_headers; /* GBytes of the first 12 bytes of each RTP packet sent */
+  gboolean dead;
+};
+/* Two transports wired to each other; hark_media_transport_free of either frees it. */
+void mem_transport_pair(HarkMediaTransport **a, HarkMediaTransport **b, MemTransport **ma,
+                        MemTransport **mb);
+/* Deliver bytes to m's receiver as if they came from the peer. */
+void mem_transport_inject(MemTransport *m, const guint8 *data, gsize length);
+
+GBytes *test_key(HarkMediaSrtpSuite suite, guint8 seed);
+void run_for(guint ms);
+
+typedef struct {
+  gint16 *samples;
+  gsize n;
+} Wav;
+
+gboolean wav_read(const char *path, Wav *wav);
+void wav_clear(Wav *wav);
+/* The frequency (10 Hz steps, 50 Hz-12 kHz) with the most power in [from, from+len). */
+double wav_dominant_hz(const Wav *wav, gsize from, gsize len);
+double wav_rms(const Wav *wav, gsize from, gsize len);
+/* The longest run, in ms, of 5 ms blocks in [from, to) whose RMS is under threshold. */
+double wav_longest_gap_ms(const Wav *wav, gsize from, gsize to, double threshold);

@@ -1,0 +1,614 @@
+/* test-media.c: media sessions end to end, as a listener would judge them: a tone sent
+ * through a loopback session must come out at its frequency and level, over every
+ * codec and transport; what cannot pass (a wrong key, >4 kHz through G.711) must not. */
+#include "media-harness.h"
+
+#include <glib/gstdio.h>
+#include <gio/gunixsocketaddress.h>
+#include <math.h>
+#include <string.h>
+#include <srtp2/srtp.h>
+#include <sys/socket.h>
+
+static Codecs codecs;
+static char *tmpdir;
+
+/* The level audiotestsrc produces at volume 0.3: 0.3 of full scale, RMS of a sine. */
+#define TONE_RMS (0.3 * 32767 / G_SQRT2)
+
+typedef struct {
+  HarkMediaSession *a, *b; /* a sends the tone, b records */
+  MemTransport *ma, *mb;
+  char *wav_path;
+} Pair;
+
+typedef struct {
+  const char *source;                 /* a's source; default tone:1000 */
+  HarkMediaCodec *codecs;             /* both sides; default opus */
+  guint n_codecs;
+  HarkMediaSrtpSuite suite;
+  gboolean wrong_key;
+  double loss;                        /* at a's transport */
+  gboolean udp, stream;               /* instead of the in-memory pair */
+} PairOptions;
+
+static HarkMediaTransport *
+udp_on_loopback(void)
+{
+  g_autoptr(GInetAddress) lo = g_inet_address_new_loopback(G_SOCKET_FAMILY_IPV4);
+  g_autoptr(GSocketAddress) any = g_inet_socket_address_new(lo, 0);
+  g_autoptr(GError) error = NULL;
+  HarkMediaTransport *t = hark_media_transport_new_udp(G_INET_SOCKET_ADDRESS(any), NULL, &error);
+  g_assert_no_error(error);
+  return t;
+}
+
+static void
+make_transports(const PairOptions *o, HarkMediaTransport **ta, HarkMediaTransport **tb,
+                MemTransport **ma, MemTransport **mb)
+{
+  *ma = *mb = NULL;
+  if (o->udp) {
+    *ta = udp_on_loopback();
+    *tb = udp_on_loopback();
+    g_autoptr(GInetSocketAddress) la = hark_media_transport_get_local(*ta);
+    g_autoptr(GInetSocketAddress) lb = hark_media_transport_get_local(*tb);
+    g_assert_true(hark_media_transport_set_remote(*ta, lb, NULL));
+    g_assert_true(hark_media_transport_set_remote(*tb, la, NULL));
+  } else if (o->stream) {
+    int fds[2];
+    g_assert_cmpint(socketpair(AF_UNIX, SOCK_STREAM, 0, fds), ==, 0);
+    g_autoptr(GSocket) sa = g_socket_new_from_fd(fds[0], NULL);
+    g_autoptr(GSocket) sb = g_socket_new_from_fd(fds[1], NULL);
+    g_autoptr(GSocketConnection) ca = g_socket_connection_factory_create_connection(sa);
+    g_autoptr(GSocketConnection) cb = g_socket_connection_factory_create_connection(sb);
+    *ta = hark_media_transport_new_stream(G_IO_STREAM(ca));
+    *tb = hark_media_transport_new_stream(G_IO_STREAM(cb));
+  } else {
+    mem_transport_pair(ta, tb, ma, mb);
+  }
+}
+
+static void
+pair_start(Pair *p, const PairOptions *o)
+{
+  HarkMediaCodec opus = codec_named(&codecs, "opus", NULL);
+  const HarkMediaCodec *list = o->codecs ? o->codecs : &opus;
+  guint n = o->codecs ? o->n_codecs : 1;
+  HarkMediaTransport *ta, *tb;
+  make_transports(o, &ta, &tb, &p->ma, &p->mb);
+  if (o->loss > 0)
+    hark_media_transport_set_loss(ta, o->loss, 42);
+  g_autoptr(GBytes) ka = test_key(o->suite, 1);
+  g_autoptr(GBytes) kb = test_key(o->suite, 2);
+  g_autoptr(GBytes) wrong = test_key(o->suite, 3);
+  static int count;
+  p->wav_path = g_strdup_printf("%s/received-%d.wav", tmpdir, count++);
+  g_autofree char *sink = g_strconcat("file:", p->wav_path, NULL);
+  HarkMediaConfig ca = { .codecs = list, .n_codecs = n, .source = o->source ? o->source : "tone:1000",
+                         .sink = "null", .srtp_suite = o->suite, .send_key = ka,
+                         .receive_key = kb, .transport = ta };
+  HarkMediaConfig cb = { .codecs = list, .n_codecs = n, .source = "silence", .sink = sink,
+                         .srtp_suite = o->suite, .send_key = kb,
+                         .receive_key = o->wrong_key ? wrong : ka, .transport = tb };
+  g_autoptr(GError) error = NULL;
+  p->a = hark_media_session_new(&ca, &error);
+  g_assert_no_error(error);
+  p->b = hark_media_session_new(&cb, &error);
+  g_assert_no_error(error);
+  g_assert_true(hark_media_session_start(p->b, &error));
+  g_assert_true(hark_media_session_start(p->a, &error));
+}
+
+static void
+pair_stop(Pair *p)
+{
+  g_clear_pointer(&p->a, hark_media_session_free);
+  g_clear_pointer(&p->b, hark_media_session_free);
+}
+
+static void
+pair_clear(Pair *p)
+{
+  pair_stop(p);
+  g_unlink(p->wav_path);
+  g_free(p->wav_path);
+}
+
+/* Start a pair, let it run, read both ends' statistics and stop it (the WAV is complete). */
+static void
+pair_run(Pair *p, const PairOptions *o, guint ms, HarkMediaStats *sa, HarkMediaStats *sb)
+{
+  pair_start(p, o);
+  run_for(ms);
+  hark_media_session_get_stats(p->a, sa);
+  hark_media_session_get_stats(p->b, sb);
+  pair_stop(p);
+}
+
+/* Send a tone for 2 s and listen to the last second of what arrived. */
+static void
+check_tone(const char *codec, double hz, gboolean expect_through, const PairOptions *extra)
+{
+  PairOptions o = extra ? *extra : (PairOptions){ 0 };
+  HarkMediaCodec c = codec_named(&codecs, codec, NULL);
+  o.codecs = &c;
+  o.n_codecs = 1;
+  g_autofree char *source = g_strdup_printf("tone:%g", hz);
+  o.source = source;
+  Pair p = { 0 };
+  HarkMediaStats sa, sb;
+  pair_run(&p, &o, 2000, &sa, &sb);
+  g_test_message("%s %g Hz: a sent %" G_GUINT64_FORMAT " packets, b got %" G_GUINT64_FORMAT
+                 " RTP, played %" G_GUINT64_FORMAT " samples, srtp drops %" G_GUINT64_FORMAT,
+                 codec, hz, sa.packets_sent, sb.rtp_received, sb.played_samples, sb.dropped_srtp);
+  Wav wav = { 0 };
+  g_assert_true(wav_read(p.wav_path, &wav));
+  /* At least 1.5 s of the 2 s arrived (start-up: pipelines, jitter buffer). */
+  g_assert_cmpuint(wav.n, >, 48000 * 3 / 2);
+  gsize from = wav.n - 48000, len = 48000 / 2;
+  double rms = wav_rms(&wav, from, len);
+  double db = 20 * log10(rms / TONE_RMS);
+  if (expect_through) {
+    double got = wav_dominant_hz(&wav, from, len);
+    g_test_message("%s: sent %g Hz, received %g Hz at %.1f dB", codec, hz, got, db);
+    g_assert_cmpfloat(fabs(got - hz), <=, 20);
+    g_assert_cmpfloat(fabs(db), <=, 3);
+  } else {
+    g_test_message("%s: sent %g Hz, received %.1f dB (should be gone)", codec, hz, db);
+    g_assert_cmpfloat(db, <, -30);
+  }
+  wav_clear(&wav);
+  pair_clear(&p);
+}
+
+static void test_tone_opus(void) { check_tone("opus", 1000, TRUE, NULL); }
+static void test_tone_pcmu(void) { check_tone("pcmu", 1000, TRUE, NULL); }
+static void test_tone_pcma(void) { check_tone("pcma", 1000, TRUE, NULL); }
+static void test_tone_g722(void) { check_tone("g722", 1000, TRUE, NULL); }
+static void test_tone_l16(void) { check_tone("l16", 1000, TRUE, NULL); }
+static void test_band_pcmu(void) { check_tone("pcmu", 5000, FALSE, NULL); }
+static void test_band_opus(void) { check_tone("opus", 5000, TRUE, NULL); }
+
+static void
+test_tone_udp_cm(void)
+{
+  PairOptions o = { .udp = TRUE, .suite = HARK_MEDIA_SRTP_AES_CM_128_HMAC_SHA1_80 };
+  check_tone("opus", 700, TRUE, &o);
+}
+
+static void
+test_tone_stream(void)
+{
+  PairOptions o = { .stream = TRUE, .suite = HARK_MEDIA_SRTP_AEAD_AES_256_GCM };
+  check_tone("pcma", 1200, TRUE, &o);
+}
+
+
+/* A wrong receive key: not one sample is played, and the drops are counted. */
+static void
+test_wrong_key(void)
+{
+  PairOptions o = { .wrong_key = TRUE };
+  Pair p = { 0 };
+  pair_start(&p, &o);
+  run_for(1500);
+  HarkMediaStats sb;
+  hark_media_session_get_stats(p.b, &sb);
+  g_test_message("wrong key: %" G_GUINT64_FORMAT " received, %" G_GUINT64_FORMAT
+                 " dropped by SRTP, %" G_GUINT64_FORMAT " played",
+                 sb.packets_received, sb.dropped_srtp, sb.played_samples);
+  g_assert_cmpuint(sb.packets_received, >, 50);
+  g_assert_cmpuint(sb.dropped_srtp, >=, sb.packets_received - 2);
+  g_assert_cmpuint(sb.rtp_received, ==, 0);
+  g_assert_cmpuint(sb.played_samples, ==, 0);
+  pair_stop(&p);
+  Wav wav = { 0 };
+  g_assert_true(wav_read(p.wav_path, &wav));
+  g_assert_cmpuint(wav.n, ==, 0);
+  wav_clear(&wav);
+  pair_clear(&p);
+}
+
+/* 10% of a's packets lost on the way: b keeps playing the tone, counts the loss and
+ * conceals; a hears of the loss through RTCP and Opus lowers its bitrate (within bounds)
+ * and switches FEC on. */
+static void
+test_loss(void)
+{
+  GVariantDict d;
+  g_variant_dict_init(&d, NULL);
+  g_variant_dict_insert(&d, "min_bitrate", "x", (gint64)14000);
+  HarkMediaCodec c = codec_named(&codecs, "opus", g_variant_dict_end(&d));
+  PairOptions o = { .loss = 0.10, .codecs = &c, .n_codecs = 1 };
+  Pair p = { 0 };
+  HarkMediaStats sa, sb;
+  pair_run(&p, &o, 6000, &sa, &sb);
+  JsonObject *ja = hark_media_stats_to_json(&sa);
+  g_autoptr(JsonNode) node = json_node_init_object(json_node_alloc(), ja);
+  g_autofree char *text = json_to_string(node, FALSE);
+  json_object_unref(ja);
+  g_test_message("sender: %s", text);
+  g_test_message("receiver: lost %" G_GINT64_FORMAT ", concealed %" G_GUINT64_FORMAT
+                 ", played %" G_GUINT64_FORMAT, sb.lost, sb.concealed_samples, sb.played_samples);
+  g_assert_cmpint(sb.lost, >=, 10);             /* ~30 of ~300 */
+  g_assert_cmpuint(sb.concealed_samples, >=, 10 * 960);
+  g_assert_cmpfloat(sa.remote_loss_fraction, >, 0.02);
+  g_assert_cmpfloat(sa.rtt_ms, >=, 0);
+  g_assert_cmpint(sa.encoder_bitrate, <, 20000);
+  g_assert_cmpint(sa.encoder_bitrate, >=, 14000);
+  Wav wav = { 0 };
+  g_assert_true(wav_read(p.wav_path, &wav));
+  g_assert_cmpuint(wav.n, >, 48000 * 5);
+  /* The tone is there in every half second of the last four. */
+  for (gsize at = wav.n - 4 * 48000; at + 24000 <= wav.n; at += 24000)
+    g_assert_cmpfloat(fabs(wav_dominant_hz(&wav, at, 24000) - 1000), <=, 20);
+  wav_clear(&wav);
+  pair_clear(&p);
+}
+
+/* Hold: media stops but a keep-alive leaves every 3 s; resuming brings the tone back. */
+static void
+test_hold(void)
+{
+  Pair p = { 0 };
+  PairOptions o = { 0 };
+  pair_start(&p, &o);
+  run_for(1000);
+  HarkMediaStats before, during, after, sb;
+  hark_media_session_get_stats(p.a, &before);
+  hark_media_session_set_hold(p.a, TRUE);
+  run_for(6500);
+  hark_media_session_get_stats(p.a, &during);
+  hark_media_session_get_stats(p.b, &sb);
+  hark_media_session_set_hold(p.a, FALSE);
+  run_for(1000);
+  hark_media_session_get_stats(p.a, &after);
+  g_test_message("hold: %" G_GUINT64_FORMAT " packets in 6.5 s (RTCP included), %" G_GUINT64_FORMAT
+                 " keep-alives sent, %" G_GUINT64_FORMAT " received",
+                 during.packets_sent - before.packets_sent, during.keepalives_sent,
+                 sb.keepalives_received);
+  g_assert_true(during.on_hold);
+  g_assert_cmpuint(during.keepalives_sent, ==, 2);
+  g_assert_cmpuint(sb.keepalives_received, ==, 2);
+  /* 325 without hold; what remains is RTCP (about one a second) and the keep-alives. */
+  g_assert_cmpuint(during.packets_sent - before.packets_sent, <, 20);
+  g_assert_cmpuint(after.packets_sent - during.packets_sent, >, 40);
+  pair_clear(&p);
+}
+
+/* Read the RTP header fields the sender put on the wire (they are not encrypted). */
+static void
+header_fields(GBytes *h, guint *pt, guint16 *seq, guint32 *ts, guint32 *ssrc)
+{
+  const guint8 *b = g_bytes_get_data(h, NULL);
+  *pt = b[1] & 0x7f;
+  *seq = (b[2] << 8) | b[3];
+  *ts = ((guint32)b[4] << 24) | (b[5] << 16) | (b[6] << 8) | b[7];
+  *ssrc = ((guint32)b[8] << 24) | (b[9] << 16) | (b[10] << 8) | b[11];
+}
+
+/* Opus -> PCMU -> Opus while running. The tone is there before and after each swap, the
+ * longest silence anywhere after start-up stays under the bound, and on the wire the
+ * SSRC is one, sequence numbers step by one, timestamps never step back or jump. */
+static void
+test_swap(void)
+{
+  HarkMediaCodec list[] = { codec_named(&codecs, "opus", NULL), codec_named(&codecs, "pcmu", NULL) };
+  PairOptions o = { .codecs = list, .n_codecs = 2 };
+  Pair p = { 0 };
+  pair_start(&p, &o);
+  g_autoptr(GError) error = NULL;
+  run_for(1500);
+  g_assert_true(hark_media_session_swap_codec(p.a, 1, &error));
+  run_for(1500);
+  HarkMediaStats mid;
+  hark_media_session_get_stats(p.a, &mid);
+  g_assert_cmpstr(mid.codec, ==, "pcmu");
+  g_assert_true(hark_media_session_swap_codec(p.a, 0, &error));
+  run_for(1500);
+  HarkMediaStats end;
+  hark_media_session_get_stats(p.a, &end);
+  g_assert_cmpstr(end.codec, ==, "opus");
+  pair_stop(&p);
+
+  GPtrArray *headers = p.ma->sent_rtp_headers;
+  guint pt0, pt, swaps = 0;
+  guint16 seq0, seq;
+  guint32 ts0, ts, ssrc0, ssrc;
+  header_fields(headers->pdata[0], &pt0, &seq0, &ts0, &ssrc0);
+  for (guint i = 1; i < headers->len; i++) {
+    header_fields(headers->pdata[i], &pt, &seq, &ts, &ssrc);
+    g_assert_cmpuint(ssrc, ==, ssrc0);
+    g_assert_cmpuint((guint16)(seq - seq0), ==, 1);
+    gint32 step = (gint32)(ts - ts0);
+    /* At most 3 frames of 20 ms in the codec's clock (48 kHz bounds both). */
+    g_assert_cmpint(step, >=, 0);
+    g_assert_cmpint(step, <=, 3 * 960);
+    swaps += pt != pt0;
+    pt0 = pt, seq0 = seq, ts0 = ts;
+  }
+  g_assert_cmpuint(swaps, ==, 2);
+
+  Wav wav = { 0 };
+  g_assert_true(wav_read(p.wav_path, &wav));
+  g_assert_cmpuint(wav.n, >, 48000 * 4);
+  double gap = wav_longest_gap_ms(&wav, 48000 / 2, wav.n, TONE_RMS / 10);
+  g_test_message("codec swap: longest gap %.0f ms over %.1f s received", gap, wav.n / 48000.0);
+  /* The bound: one 20 ms frame drained or concealed at the swap, plus the receiver's
+   * jitter buffer re-timing on the clock-rate change (one 20 ms frame), plus a 5 ms
+   * block of rounding: 45 ms. A restart of the session would cost far more. */
+  g_assert_cmpfloat(gap, <=, 45);
+  /* Tone before, between and after the swaps (0.5 s windows). */
+  gsize marks[] = { 48000, wav.n / 2, wav.n - 24000 };
+  for (guint i = 0; i < G_N_ELEMENTS(marks); i++)
+    g_assert_cmpfloat(fabs(wav_dominant_hz(&wav, marks[i] - 12000, 24000) - 1000), <=, 20);
+  wav_clear(&wav);
+  pair_clear(&p);
+}
+
+/* No sound server: start fails at once, and says what to configure. */
+static void
+test_no_sound_server(void)
+{
+  HarkMediaCodec c = codec_named(&codecs, "opus", NULL);
+  HarkMediaTransport *ta, *tb;
+  mem_transport_pair(&ta, &tb, NULL, NULL);
+  g_autoptr(GBytes) k = test_key(HARK_MEDIA_SRTP_AES_CM_128_HMAC_SHA1_80, 1);
+  HarkMediaConfig config = { .codecs = &c, .n_codecs = 1, .source = "pulse", .sink = "null",
+                             .send_key = k, .receive_key = k, .transport = ta };
+  g_autoptr(GError) error = NULL;
+  gint64 started = g_get_monotonic_time();
+  g_autoptr(HarkMediaSession) s = hark_media_session_new(&config, &error);
+  g_assert_no_error(error);
+  g_assert_false(hark_media_session_start(s, &error));
+  g_assert_error(error, HARK_MEDIA_ERROR, HARK_MEDIA_ERROR_NO_SOUND);
+  g_assert_nonnull(strstr(error->message, "media.source"));
+  g_assert_nonnull(strstr(error->message, "media.sink"));
+  g_assert_cmpint(g_get_monotonic_time() - started, <, 5 * G_USEC_PER_SEC);
+  hark_media_transport_free(tb);
+}
+
+/* Configuration mistakes are errors that name the mistake. */
+static void
+test_bad_config(void)
+{
+  HarkMediaCodec c = codec_named(&codecs, "opus", NULL);
+  g_autoptr(GBytes) k = test_key(HARK_MEDIA_SRTP_AES_CM_128_HMAC_SHA1_80, 1);
+  g_autoptr(GBytes) short_key = g_bytes_new("0123456789", 10);
+  struct {
+    const char *source, *sink;
+    GBytes *key;
+    const char *expect;
+  } cases[] = {
+    { "tone", "null", short_key, "30 bytes" },
+    { "tone:5", "null", k, "tone:HZ" },
+    { "microphone", "null", k, "expected tone" },
+    { "file:/nonexistent/in.wav", "null", k, "/nonexistent/in.wav" },
+    { "tone", "file:/nonexistent/out.wav", k, "/nonexistent/out.wav" },
+    { "tone", "speaker", k, "expected null" },
+  };
+  for (guint i = 0; i < G_N_ELEMENTS(cases); i++) {
+    HarkMediaTransport *ta, *tb;
+    mem_transport_pair(&ta, &tb, NULL, NULL);
+    HarkMediaConfig config = { .codecs = &c, .n_codecs = 1, .source = cases[i].source,
+                               .sink = cases[i].sink, .send_key = cases[i].key,
+                               .receive_key = k, .transport = ta };
+    g_autoptr(GError) error = NULL;
+    HarkMediaSession *s = hark_media_session_new(&config, &error);
+    g_assert_null(s);
+    g_assert_nonnull(error);
+    g_test_message("%s", error->message);
+    g_assert_nonnull(strstr(error->message, cases[i].expect));
+    hark_media_transport_free(tb); /* ta was taken, failure or not */
+  }
+  GVariantDict d;
+  g_variant_dict_init(&d, NULL);
+  g_variant_dict_insert(&d, "bandwidth", "s", "ultraband");
+  HarkMediaCodec bad = codec_named(&codecs, "opus", g_variant_dict_end(&d));
+  HarkMediaTransport *ta, *tb;
+  mem_transport_pair(&ta, &tb, NULL, NULL);
+  HarkMediaConfig config = { .codecs = &bad, .n_codecs = 1, .source = "tone", .sink = "null",
+                             .send_key = k, .receive_key = k, .transport = ta };
+  g_autoptr(GError) error = NULL;
+  g_assert_null(hark_media_session_new(&config, &error));
+  g_assert_nonnull(strstr(error->message, "bandwidth"));
+  hark_media_transport_free(tb);
+}
+
+/* ---- hostile and broken packets, made with libsrtp so they pass or fail SRTP as meant ---- */
+
+typedef struct {
+  MemTransport *to;
+  srtp_t srtp;
+  guint16 seq;
+  guint32 ts;
+  guint step;
+} Injector;
+
+/* One PCMU packet (silence), protected; returns its length. */
+static int
+protect(Injector *in, guint8 *packet, guint pt, guint32 ts)
+{
+  memset(packet, 0xff, 12 + 160 + 16);
+  packet[0] = 0x80;
+  packet[1] = pt;
+  packet[2] = in->seq >> 8;
+  packet[3] = in->seq & 0xff;
+  packet[4] = ts >> 24;
+  packet[5] = ts >> 16;
+  packet[6] = ts >> 8;
+  packet[7] = ts;
+  packet[8] = 0x11, packet[9] = 0x22, packet[10] = 0x33, packet[11] = 0x44;
+  in->seq++;
+  int length = 12 + 160;
+  g_assert_cmpint(srtp_protect(in->srtp, packet, &length), ==, srtp_err_status_ok);
+  return length;
+}
+
+/* Every 20 ms: 50 good packets, then the bad ones one by one, then 50 good again. */
+static gboolean
+inject_next(gpointer data)
+{
+  Injector *in = data;
+  guint8 packet[256];
+  guint i = in->step++;
+  int n;
+  switch (i) {
+  case 50: /* a payload type the session does not take */
+    n = protect(in, packet, 100, in->ts);
+    break;
+  case 51: /* a timestamp a quarter of the 32-bit range ahead */
+    n = protect(in, packet, 0, in->ts + 0x40000000u);
+    break;
+  case 52: /* truncated: not even an RTP header */
+    n = 5;
+    break;
+  case 53: /* not RTP version 2 */
+    n = 40;
+    memset(packet, 0, n);
+    break;
+  case 54: /* a good packet with one payload bit flipped: fails authentication */
+    n = protect(in, packet, 0, in->ts);
+    packet[40] ^= 0x01;
+    break;
+  default:
+    n = protect(in, packet, 0, in->ts);
+    in->ts += 160;
+  }
+  mem_transport_inject(in->to, packet, n);
+  return in->step < 105 ? G_SOURCE_CONTINUE : G_SOURCE_REMOVE;
+}
+
+static void
+test_bad_packets(void)
+{
+  HarkMediaCodec c = codec_named(&codecs, "pcmu", NULL);
+  HarkMediaTransport *ta, *tb;
+  MemTransport *ma, *mb;
+  mem_transport_pair(&ta, &tb, &ma, &mb);
+  g_autoptr(GBytes) k = test_key(HARK_MEDIA_SRTP_AES_CM_128_HMAC_SHA1_80, 1);
+  HarkMediaConfig config = { .codecs = &c, .n_codecs = 1, .source = "silence", .sink = "null",
+                             .send_key = k, .receive_key = k, .transport = tb };
+  g_autoptr(GError) error = NULL;
+  g_autoptr(HarkMediaSession) s = hark_media_session_new(&config, &error);
+  g_assert_no_error(error);
+  g_assert_true(hark_media_session_start(s, &error));
+
+  /* GStreamer's SRTP elements share this libsrtp and initialised it already (a second
+   * srtp_init then complains); the srtp_create below is what must work. */
+  srtp_init();
+  srtp_policy_t policy;
+  memset(&policy, 0, sizeof policy);
+  srtp_crypto_policy_set_rtp_default(&policy.rtp);   /* AES_CM_128_HMAC_SHA1_80 */
+  srtp_crypto_policy_set_rtcp_default(&policy.rtcp);
+  policy.ssrc.type = ssrc_any_outbound;
+  policy.key = (guint8 *)g_bytes_get_data(k, NULL);
+  policy.window_size = 128;
+  Injector in = { .to = mb, .seq = 100, .ts = 8000 };
+  g_assert_cmpint(srtp_create(&in.srtp, &policy), ==, srtp_err_status_ok);
+  g_timeout_add(20, inject_next, &in);
+  run_for(2600);
+  HarkMediaStats st;
+  hark_media_session_get_stats(s, &st);
+  g_test_message("bad packets: %" G_GUINT64_FORMAT " RTP accepted, dropped: %" G_GUINT64_FORMAT
+                 " unknown type, %" G_GUINT64_FORMAT " timestamp, %" G_GUINT64_FORMAT
+                 " malformed, %" G_GUINT64_FORMAT " SRTP; %" G_GUINT64_FORMAT " played",
+                 st.rtp_received, st.dropped_unknown_pt, st.dropped_timestamp,
+                 st.dropped_malformed, st.dropped_srtp, st.played_samples);
+  g_assert_cmpuint(in.step, ==, 105);
+  g_assert_cmpuint(st.rtp_received, ==, 100);
+  g_assert_cmpuint(st.dropped_unknown_pt, ==, 1);
+  g_assert_cmpuint(st.dropped_timestamp, ==, 1);
+  g_assert_cmpuint(st.dropped_malformed, ==, 2);
+  g_assert_cmpuint(st.dropped_srtp, ==, 1);
+  /* The stream went on through all of it: about 2 s of 48 kHz played. */
+  g_assert_cmpuint(st.played_samples, >, 48000 * 3 / 2);
+  srtp_dealloc(in.srtp);
+  g_clear_pointer(&s, hark_media_session_free);
+  hark_media_transport_free(ta);
+}
+
+/* Opus settings that GStreamer allows to change run live; the others are refused with
+ * an error that names the key. */
+static void
+test_live_settings(void)
+{
+  Pair p = { 0 };
+  PairOptions o = { 0 };
+  pair_start(&p, &o);
+  run_for(300);
+  g_autoptr(GError) error = NULL;
+  g_assert_true(hark_media_session_set_codec_setting(p.a, "bitrate", g_variant_new_int64(12000), &error));
+  g_assert_no_error(error);
+  g_assert_true(hark_media_session_set_codec_setting(p.a, "inband_fec", g_variant_new_boolean(TRUE), &error));
+  HarkMediaStats st;
+  hark_media_session_get_stats(p.a, &st);
+  g_assert_cmpint(st.encoder_bitrate, ==, 12000);
+  g_assert_false(hark_media_session_set_codec_setting(p.a, "frame_size", g_variant_new_int64(40), &error));
+  g_assert_nonnull(strstr(error->message, "frame_size"));
+  g_clear_error(&error);
+  g_assert_false(hark_media_session_set_codec_setting(p.a, "bitrate", g_variant_new_int64(1), &error));
+  g_assert_nonnull(strstr(error->message, "bitrate"));
+  g_clear_error(&error);
+  g_assert_false(hark_media_session_set_codec_setting(p.a, "bitrate", g_variant_new_string("fast"), &error));
+  g_assert_nonnull(strstr(error->message, "bitrate"));
+  /* Still sending at the new rate: about 12 kbit/s of payload for a second. */
+  HarkMediaStats before, after;
+  hark_media_session_get_stats(p.a, &before);
+  run_for(1000);
+  hark_media_session_get_stats(p.a, &after);
+  guint64 payload = (after.bytes_sent - before.bytes_sent) - (after.packets_sent - before.packets_sent) * 22;
+  g_test_message("live bitrate 12000: %" G_GUINT64_FORMAT " payload bytes in 1 s", payload);
+  g_assert_cmpuint(payload, <, 12000 / 8 * 3 / 2);
+  g_assert_cmpuint(payload, >, 12000 / 8 / 2);
+  pair_clear(&p);
+}
+
+/* The codec is the first of the configured preference that a plugin registers. */
+static void
+test_choose_codec(void)
+{
+  const char *const pref[] = { "g729", "pcma", "opus", NULL };
+  g_autoptr(GError) error = NULL;
+  const HarkRegistration *r = hark_media_codec_choose(codecs.registrations, pref, &error);
+  g_assert_no_error(error);
+  g_assert_cmpstr(r->name, ==, "pcma");
+  r = hark_media_codec_choose(codecs.registrations, NULL, &error);
+  g_assert_cmpstr(r->name, ==, "opus"); /* the highest rank */
+  const char *const none[] = { "g729", "ilbc", NULL };
+  g_assert_null(hark_media_codec_choose(codecs.registrations, none, &error));
+  g_assert_nonnull(strstr(error->message, "g729, ilbc"));
+}
+
+int
+main(int argc, char **argv)
+{
+  g_test_init(&argc, &argv, NULL);
+  g_setenv("PULSE_SERVER", "unix:/nonexistent/hark-test", TRUE);
+  tmpdir = g_dir_make_tmp("hark-media-XXXXXX", NULL);
+  codecs_load(&codecs);
+  g_test_add_func("/media/tone/opus", test_tone_opus);
+  g_test_add_func("/media/tone/pcmu", test_tone_pcmu);
+  g_test_add_func("/media/tone/pcma", test_tone_pcma);
+  g_test_add_func("/media/tone/g722", test_tone_g722);
+  g_test_add_func("/media/tone/l16", test_tone_l16);
+  g_test_add_func("/media/tone/udp-aes-cm", test_tone_udp_cm);
+  g_test_add_func("/media/tone/rfc4571-stream", test_tone_stream);
+  g_test_add_func("/media/band/pcmu-blocks-5khz", test_band_pcmu);
+  g_test_add_func("/media/band/opus-wideband-passes-5khz", test_band_opus);
+  g_test_add_func("/media/codec/choose-by-preference", test_choose_codec);
+  g_test_add_func("/media/codec/opus-live-settings", test_live_settings);
+  g_test_add_func("/media/srtp/wrong-key-plays-nothing", test_wrong_key);
+  g_test_add_func("/media/loss/ten-percent", test_loss);
+  g_test_add_func("/media/hold/keepalive", test_hold);
+  g_test_add_func("/media/swap/opus-pcmu-opus", test_swap);
+  g_test_add_func("/media/errors/bad-packets-dropped-and-counted", test_bad_packets);
+  g_test_add_func("/media/errors/no-sound-server", test_no_sound_server);
+  g_test_add_func("/media/errors/bad-config", test_bad_config);
+  int status = g_test_run();
+  codecs_clear(&codecs);
+  g_rmdir(tmpdir);
+  g_free(tmpdir);
+  return status;
+}
