@@ -131,7 +131,7 @@ for pid in "${pids[@]}"; do wait "$pid"; done
     for m in public fullcone restricted portrestricted symmetric udpblock; do cat "$work/$m"; done
     left=$(ip netns list | awk '{ print $1 }' | grep "^$run")
     [[ -z $left ]] && echo "ok - no lab namespace is left behind" ||
-        echo "not ok - no lab namespace is left behind: $(echo $left)"
+        echo "not ok - no lab namespace is left behind: ${left//$'\n'/ }"
 } >"$work/tap"
 # Number the cases in the order printed.
 echo "1..$(grep -cE '^(not )?ok ' "$work/tap")"
