@@ -14,6 +14,7 @@
 #include <hark/wire.h>
 
 #include <glib/gstdio.h>
+#include <errno.h>
 #include <signal.h>
 #include <string.h>
 #include <unistd.h>
@@ -790,6 +791,24 @@ run_ip(const char *command)
   return status == 0;
 }
 
+/* Namespaces of earlier runs that were killed before they could clean up (their veth
+ * goes with them). */
+static void
+remove_stale_namespaces(void)
+{
+  g_autoptr(GDir) dir = g_dir_open("/run/netns", 0, NULL);
+  const char *name;
+  while (dir != NULL && (name = g_dir_read_name(dir)) != NULL) {
+    if (!g_str_has_prefix(name, "hark-ovl-"))
+      continue;
+    pid_t pid = (pid_t)g_ascii_strtoll(name + strlen("hark-ovl-"), NULL, 10);
+    if (pid > 0 && kill(pid, 0) != 0 && errno == ESRCH) {
+      g_autofree char *del = g_strdup_printf("ip netns del %s", name);
+      run_ip(del);
+    }
+  }
+}
+
 static gboolean
 is_logged_in_via_sn(JsonObject *state)
 {
@@ -806,9 +825,11 @@ test_login_tunnel(void)
     return;
   }
   /* The node lives in a namespace with a veth to the SN: 127.0.0.1, where the login
-   * server is, is the namespace's own loopback there, and nothing listens on it. */
-  guint tag = g_random_int_range(0, 0xffff);
-  g_autofree char *ns = g_strdup_printf("hark-ovl-%04x", tag);
+   * server is, is the namespace's own loopback there, and nothing listens on it. The
+   * namespace is named after this process, so one a killed run left behind is known. */
+  remove_stale_namespaces();
+  guint tag = (guint)getpid() & 0xffff;
+  g_autofree char *ns = g_strdup_printf("hark-ovl-%u", (guint)getpid());
   g_autofree char *outer = g_strdup_printf("hov%04xa", tag);
   g_autofree char *inner = g_strdup_printf("hov%04xb", tag);
   g_autofree char *net = g_strdup_printf("10.%u.%u", 200 + (tag >> 12), tag & 0xff);
