@@ -98,10 +98,12 @@ sn_config(const char *name, const char *address, const char *transports, const c
   g_autofree char *login = login_section();
   return g_strdup_printf("node: { name = \"%s\"; supernode = true; };\n%s"
                          "network: { listen = \"%s\"; port = %u; public_address = \"%s\";\n"
-                         "  keepalive = 2; keepalive_timeout = 2; handshake_timeout_ms = 1500;\n"
+                         "  keepalive = 2; keepalive_timeout = 2; handshake_timeout_ms = %u;\n"
                          "  bootstrap = ( %s ); };\n"
                          "supernode: { min_uptime = 0; max_load = 10000; links = 2; %s };\n%s",
-                         name, plugins, address, OVERLAY_PORT, address, bootstrap,
+                         name, plugins, address, OVERLAY_PORT, address,
+                         /* short, for the slow-loris case; longer under valgrind */
+                         hark_test_timeout(1500), bootstrap,
                          extra != NULL ? extra : "", login);
 }
 
