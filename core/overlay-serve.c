@@ -228,17 +228,27 @@ hark_overlay_check_eligibility(HarkOverlay *overlay)
 
 /* ---- links to other SNs ----------------------------------------------------------- */
 
+/* Peers of a kind; with unproven_only, those that have not shown a certificate. */
 static guint
-count_peers(HarkOverlay *overlay, PeerKind kind)
+count_peers_where(HarkOverlay *overlay, PeerKind kind, gboolean unproven_only)
 {
   guint n = 0;
   GHashTableIter iter;
   gpointer value;
   g_hash_table_iter_init(&iter, overlay->peers);
-  while (g_hash_table_iter_next(&iter, NULL, &value))
-    if (((Peer *)value)->kind == kind)
+  while (g_hash_table_iter_next(&iter, NULL, &value)) {
+    Peer *peer = value;
+    if (peer->kind == kind &&
+        (!unproven_only || hark_link_get_peer_certificate(peer->link) == NULL))
       n++;
+  }
   return n;
+}
+
+static guint
+count_peers(HarkOverlay *overlay, PeerKind kind)
+{
+  return count_peers_where(overlay, kind, FALSE);
 }
 
 static gboolean
@@ -504,21 +514,6 @@ accept_sn_peer(HarkOverlay *overlay, Peer *peer, GVariant *dict, guint64 id)
   g_message("linked with the SN %s (user %s) at %s:%u", peer->name, cert->user, host, port);
 }
 
-static guint
-count_unproven_clients(HarkOverlay *overlay)
-{
-  guint n = 0;
-  GHashTableIter iter;
-  gpointer value;
-  g_hash_table_iter_init(&iter, overlay->peers);
-  while (g_hash_table_iter_next(&iter, NULL, &value)) {
-    Peer *peer = value;
-    if (peer->kind == PEER_CLIENT && hark_link_get_peer_certificate(peer->link) == NULL)
-      n++;
-  }
-  return n;
-}
-
 static void
 accept_client(HarkOverlay *overlay, Peer *peer, guint64 id)
 {
@@ -526,7 +521,7 @@ accept_client(HarkOverlay *overlay, Peer *peer, guint64 id)
   /* A client without a certificate is logging in (through our tunnel, say) and may stay
    * 120 s unproven; strangers must not fill the SN that way. */
   if (hark_link_get_peer_certificate(peer->link) == NULL &&
-      count_unproven_clients(overlay) >= (guint)config->sn_max_logging_in) {
+      count_peers_where(overlay, PEER_CLIENT, TRUE) >= (guint)config->sn_max_logging_in) {
     hark_overlay_note_drop(overlay, &overlay->counters.too_many_logging_in,
                            "a client from %s:%u without a certificate: %d are logging in already",
                            hark_link_get_peer_host(peer->link),

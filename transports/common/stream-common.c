@@ -13,6 +13,18 @@ hark_stream_set_nodelay(GSocketConnection *connection)
     g_debug("cannot set TCP_NODELAY: %s", error->message);
 }
 
+void
+hark_stream_peer_of(GSocketAddress *address, char **host, guint16 *port)
+{
+  *host = NULL;
+  *port = 0;
+  if (G_IS_INET_SOCKET_ADDRESS(address)) {
+    GInetSocketAddress *inet = G_INET_SOCKET_ADDRESS(address);
+    *host = g_inet_address_to_string(g_inet_socket_address_get_address(inet));
+    *port = g_inet_socket_address_get_port(inet);
+  }
+}
+
 static gboolean
 on_incoming(GSocketService *service, GSocketConnection *connection, GObject *source,
             gpointer data)
@@ -21,11 +33,7 @@ on_incoming(GSocketService *service, GSocketConnection *connection, GObject *sou
   g_autoptr(GSocketAddress) remote = g_socket_connection_get_remote_address(connection, NULL);
   g_autofree char *host = NULL;
   guint16 port = 0;
-  if (G_IS_INET_SOCKET_ADDRESS(remote)) {
-    GInetSocketAddress *inet = G_INET_SOCKET_ADDRESS(remote);
-    host = g_inet_address_to_string(g_inet_socket_address_get_address(inet));
-    port = g_inet_socket_address_get_port(inet);
-  }
+  hark_stream_peer_of(remote, &host, &port);
   hark_stream_set_nodelay(connection);
   g_autoptr(GError) error = NULL;
   /* The core takes the connection (ours is the signal's) and gives the link to the

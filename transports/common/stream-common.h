@@ -19,6 +19,9 @@ gboolean hark_stream_listener_start(HarkStreamListener *listener, const char *ad
                                     guint16 port, GError **error);
 void hark_stream_listener_stop(HarkStreamListener *listener);
 
+/* host (new string, NULL when not an IP address) and port of a peer's address. */
+void hark_stream_peer_of(GSocketAddress *address, char **host, guint16 *port);
+
 /* Overlay messages are small and latency matters more than packet count. */
 void hark_stream_set_nodelay(GSocketConnection *connection);
 

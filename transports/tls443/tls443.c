@@ -134,25 +134,13 @@ pipe_link(Tls443 *t, SoupWebsocketConnection *ws, gboolean opener, const char *h
 /* ---- accepting ---------------------------------------------------------------------- */
 
 static void
-peer_of(GSocketAddress *address, char **host, guint16 *port)
-{
-  *host = NULL;
-  *port = 0;
-  if (G_IS_INET_SOCKET_ADDRESS(address)) {
-    GInetSocketAddress *inet = G_INET_SOCKET_ADDRESS(address);
-    *host = g_inet_address_to_string(g_inet_socket_address_get_address(inet));
-    *port = g_inet_socket_address_get_port(inet);
-  }
-}
-
-static void
 on_websocket(SoupServer *server, SoupServerMessage *msg, const char *path,
              SoupWebsocketConnection *ws, gpointer data)
 {
   Tls443 *t = data;
   g_autofree char *host = NULL;
   guint16 port;
-  peer_of(soup_server_message_get_remote_address(msg), &host, &port);
+  hark_stream_peer_of(soup_server_message_get_remote_address(msg), &host, &port);
   g_autoptr(GError) error = NULL;
   if (pipe_link(t, g_object_ref(ws), FALSE, host, port, &error) == NULL) {
     t->failed++;
