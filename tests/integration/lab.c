@@ -14,29 +14,41 @@ lab_node_new(const char *name, const char *config_text)
 }
 
 gboolean
+lab_start_with_ctl(HarkTestNode *node, HarkTestClient **ctl)
+{
+  if (!hark_test_node_start(node))
+    return FALSE;
+  *ctl = hark_test_client_connect_unix(node->socket_path);
+  if (*ctl == NULL)
+    return FALSE;
+  g_autoptr(JsonObject) hello = hark_test_client_wait_event(*ctl, "hello", LAB_ANSWER_MS);
+  if (hello == NULL)
+    g_clear_pointer(ctl, hark_test_client_free);
+  return *ctl != NULL;
+}
+
+gboolean
+lab_restart_with_ctl(HarkTestNode *node, HarkTestClient **ctl)
+{
+  g_autoptr(JsonObject) answer = lab_ctl_ask(*ctl, "shutdown", NULL, NULL);
+  g_clear_pointer(ctl, hark_test_client_free);
+  if (answer == NULL || !hark_test_node_wait_exit(node, LAB_EXIT_MS) || node->exit_status != 0) {
+    g_test_fail_printf("the node did not shut down cleanly (status %d)", node->exit_status);
+    return FALSE;
+  }
+  return lab_start_with_ctl(node, ctl);
+}
+
+gboolean
 lab_node_start(LabNode *node)
 {
-  if (!hark_test_node_start(node->node))
-    return FALSE;
-  node->ctl = hark_test_client_connect_unix(node->node->socket_path);
-  if (node->ctl == NULL)
-    return FALSE;
-  g_autoptr(JsonObject) hello = hark_test_client_wait_event(node->ctl, "hello", LAB_ANSWER_MS);
-  return hello != NULL;
+  return lab_start_with_ctl(node->node, &node->ctl);
 }
 
 gboolean
 lab_node_restart(LabNode *node)
 {
-  g_autoptr(JsonObject) answer = lab_ask(node, "shutdown", NULL);
-  g_clear_pointer(&node->ctl, hark_test_client_free);
-  if (answer == NULL || !hark_test_node_wait_exit(node->node, LAB_EXIT_MS) ||
-      node->node->exit_status != 0) {
-    g_test_fail_printf("%s did not shut down cleanly (status %d)", node->name,
-                       node->node->exit_status);
-    return FALSE;
-  }
-  return lab_node_start(node);
+  return lab_restart_with_ctl(node->node, &node->ctl);
 }
 
 void
@@ -74,24 +86,39 @@ lab_args(const char *first_name, ...)
 }
 
 JsonObject *
-lab_ask(LabNode *node, const char *command, JsonObject *args)
+lab_ctl_ask(HarkTestClient *ctl, const char *command, JsonObject *args, GPtrArray *events)
 {
   static guint serial;
   g_autofree char *id = g_strdup_printf("lab-%u", ++serial);
-  gboolean sent = node->ctl != NULL && hark_test_client_send(node->ctl, id, command, args);
+  gboolean sent = ctl != NULL && hark_test_client_send(ctl, id, command, args);
   if (args != NULL)
     json_object_unref(args);
-  return sent ? hark_test_client_wait_response(node->ctl, id, NULL, LAB_ANSWER_MS) : NULL;
+  return sent ? hark_test_client_wait_response(ctl, id, events, LAB_ANSWER_MS) : NULL;
+}
+
+JsonObject *
+lab_ctl_call(HarkTestClient *ctl, const char *command, JsonObject *args, GPtrArray *events)
+{
+  g_autoptr(JsonObject) answer = lab_ctl_ask(ctl, command, args, events);
+  JsonObject *result = answer != NULL ? hark_test_answer_result(answer) : NULL;
+  if (result == NULL)
+    g_test_message("(the answer to '%s')", command);
+  return result != NULL ? json_object_ref(result) : NULL;
+}
+
+JsonObject *
+lab_ask(LabNode *node, const char *command, JsonObject *args)
+{
+  return lab_ctl_ask(node->ctl, command, args, NULL);
 }
 
 JsonObject *
 lab_call(LabNode *node, const char *command, JsonObject *args)
 {
-  g_autoptr(JsonObject) answer = lab_ask(node, command, args);
-  JsonObject *result = answer != NULL ? hark_test_answer_result(answer) : NULL;
+  JsonObject *result = lab_ctl_call(node->ctl, command, args, NULL);
   if (result == NULL)
-    g_test_message("(the answer of %s to '%s')", node->name, command);
-  return result != NULL ? json_object_ref(result) : NULL;
+    g_test_message("(asked of %s)", node->name);
+  return result;
 }
 
 LabLoginServer *

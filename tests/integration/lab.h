@@ -11,6 +11,19 @@ G_BEGIN_DECLS
 #define LAB_ANSWER_MS 20000
 #define LAB_EXIT_MS 10000
 
+/* For tests that keep a node and its ctl client apart: spawn node and connect *ctl (its
+ * hello read: the node's loop runs, every frontend is up); ctl shutdown (the node must
+ * exit 0) and start again on the same state. */
+gboolean lab_start_with_ctl(HarkTestNode *node, HarkTestClient **ctl);
+gboolean lab_restart_with_ctl(HarkTestNode *node, HarkTestClient **ctl);
+/* The answer to command (args taken, may be NULL); events seen meanwhile into events
+ * (may be NULL). */
+JsonObject *lab_ctl_ask(HarkTestClient *ctl, const char *command, JsonObject *args,
+                        GPtrArray *events);
+/* The result of a command that must succeed (a new reference), or NULL (test failed). */
+JsonObject *lab_ctl_call(HarkTestClient *ctl, const char *command, JsonObject *args,
+                         GPtrArray *events);
+
 /* A node process and a ctl client whose hello has been read. */
 typedef struct {
   char *name;

@@ -19,7 +19,6 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#define ANSWER_MS 20000
 #define EXIT_MS 10000
 #define TOOL_MS 20000
 #define LIFETIME_DAY (24 * 3600)
@@ -97,43 +96,6 @@ server_config(Server *server, guint16 port, int lifetime)
                          store, port, store, options, lifetime);
 }
 
-/* A client whose hello has been read: the node's loop runs, every frontend is up. */
-static HarkTestClient *
-connect_ctl(HarkTestNode *node)
-{
-  HarkTestClient *client = hark_test_client_connect_unix(node->socket_path);
-  if (client == NULL)
-    return NULL;
-  g_autoptr(JsonObject) hello = hark_test_client_wait_event(client, "hello", ANSWER_MS);
-  if (hello == NULL) {
-    hark_test_client_free(client);
-    return NULL;
-  }
-  return client;
-}
-
-static gboolean
-start_with_ctl(HarkTestNode *node, HarkTestClient **ctl)
-{
-  if (!hark_test_node_start(node))
-    return FALSE;
-  *ctl = connect_ctl(node);
-  return *ctl != NULL;
-}
-
-/* Shut down through ctl (it must exit 0), then start again on the same state. */
-static gboolean
-restart_with_ctl(HarkTestNode *node, HarkTestClient **ctl)
-{
-  g_autoptr(JsonObject) answer = hark_test_client_call(*ctl, "shutdown", NULL);
-  g_clear_pointer(ctl, hark_test_client_free);
-  if (answer == NULL || !hark_test_node_wait_exit(node, EXIT_MS) || node->exit_status != 0) {
-    g_test_fail_printf("the node did not shut down cleanly (status %d)", node->exit_status);
-    return FALSE;
-  }
-  return start_with_ctl(node, ctl);
-}
-
 static void
 server_free(Server *server)
 {
@@ -178,7 +140,7 @@ server_new(Store store, int lifetime)
   g_autofree char *config = server_config(server, port, lifetime);
   server->node = hark_test_node_new(config);
   server->ca_path = g_build_filename(server->node->state_dir, "ca.pem", NULL);
-  if (!start_with_ctl(server->node, &server->ctl))
+  if (!lab_start_with_ctl(server->node, &server->ctl))
     return NULL;
   if (!g_file_test(server->ca_path, G_FILE_TEST_IS_REGULAR)) {
     g_test_fail_printf("the login server wrote no %s", server->ca_path);
@@ -227,7 +189,7 @@ device_new(const char *name, const char *url, const char *ca)
 static gboolean
 device_start(Device *device)
 {
-  return start_with_ctl(device->node, &device->ctl);
+  return lab_start_with_ctl(device->node, &device->ctl);
 }
 
 /* A device pinning the server's CA, running; NULL when it did not start. */
@@ -263,34 +225,12 @@ make_foreign_ca(const char *path)
 /* ---- commands ------------------------------------------------------------------------ */
 
 
-/* The answer to command (args taken, may be NULL); events seen meanwhile into events. */
-static JsonObject *
-ask(HarkTestClient *ctl, const char *command, JsonObject *args, GPtrArray *events)
-{
-  static guint serial;
-  g_autofree char *id = g_strdup_printf("login-%u", ++serial);
-  gboolean sent = ctl != NULL && hark_test_client_send(ctl, id, command, args);
-  if (args != NULL)
-    json_object_unref(args);
-  return sent ? hark_test_client_wait_response(ctl, id, events, ANSWER_MS) : NULL;
-}
-
-/* The result of a command that must succeed (a new reference), or NULL (test failed). */
-static JsonObject *
-call_ok(HarkTestClient *ctl, const char *command, JsonObject *args, GPtrArray *events)
-{
-  g_autoptr(JsonObject) answer = ask(ctl, command, args, events);
-  JsonObject *result = answer != NULL ? hark_test_answer_result(answer) : NULL;
-  if (result == NULL)
-    g_test_message("(the answer to '%s')", command);
-  return result != NULL ? json_object_ref(result) : NULL;
-}
 
 /* The message of the error a command must answer, or NULL (test failed). */
 static char *
 call_fails(HarkTestClient *ctl, const char *command, JsonObject *args)
 {
-  g_autoptr(JsonObject) answer = ask(ctl, command, args, NULL);
+  g_autoptr(JsonObject) answer = lab_ctl_ask(ctl, command, args, NULL);
   if (answer == NULL || hark_test_answer_error_code(answer) == NULL)
     return NULL;
   JsonObject *error = json_object_get_object_member(answer, "error");
@@ -333,7 +273,7 @@ login_as(Device *device, const char *user, const char *password, const char *dev
 {
   g_autoptr(GPtrArray) events = g_ptr_array_new_with_free_func((GDestroyNotify)json_object_unref);
   JsonObject *result =
-    call_ok(device->ctl, "login", lab_args("user", user, "password", password, NULL), events);
+    lab_ctl_call(device->ctl, "login", lab_args("user", user, "password", password, NULL), events);
   if (result == NULL)
     return NULL;
   g_assert_cmpstr(json_object_get_string_member_with_default(result, "user", NULL), ==, user);
@@ -401,9 +341,9 @@ check_device_certificate(Server *server, Device *device, const char *user)
 static void
 assert_logged_in_as(Device *device, const char *user)
 {
-  g_autoptr(JsonObject) whoami = call_ok(device->ctl, "whoami", NULL, NULL);
+  g_autoptr(JsonObject) whoami = lab_ctl_call(device->ctl, "whoami", NULL, NULL);
   g_assert_cmpstr(result_string(whoami, "user"), ==, user);
-  g_autoptr(JsonObject) state = call_ok(device->ctl, "state", NULL, NULL);
+  g_autoptr(JsonObject) state = lab_ctl_call(device->ctl, "state", NULL, NULL);
   JsonObject *login = state != NULL ? json_object_get_object_member(state, "login") : NULL;
   g_assert_nonnull(login);
   if (login != NULL)
@@ -416,7 +356,7 @@ static void
 register_user(Device *device, const char *user, const char *password)
 {
   g_autoptr(JsonObject) result =
-    call_ok(device->ctl, "register", lab_args("user", user, "password", password, NULL), NULL);
+    lab_ctl_call(device->ctl, "register", lab_args("user", user, "password", password, NULL), NULL);
   g_assert_cmpstr(result_string(result, "registered"), ==, user);
 }
 
@@ -424,14 +364,14 @@ register_user(Device *device, const char *user, const char *password)
 static void
 check_buddy_sync(Device *alice1, Device *alice2)
 {
-  g_autoptr(JsonObject) added = call_ok(alice1->ctl, "buddy-add", lab_args("name", "bob", NULL), NULL);
+  g_autoptr(JsonObject) added = lab_ctl_call(alice1->ctl, "buddy-add", lab_args("name", "bob", NULL), NULL);
   HARK_REQUIRE(added != NULL);
   g_assert_true(has_buddy(added, "bob"));
   gint64 revision = json_object_get_int_member_with_default(added, "revision", -1);
   g_assert_cmpint(revision, >, 0);
 
   g_autoptr(GPtrArray) events = g_ptr_array_new_with_free_func((GDestroyNotify)json_object_unref);
-  g_autoptr(JsonObject) synced = call_ok(alice2->ctl, "buddies", NULL, events);
+  g_autoptr(JsonObject) synced = lab_ctl_call(alice2->ctl, "buddies", NULL, events);
   HARK_REQUIRE(synced != NULL);
   g_assert_true(has_buddy(synced, "bob"));
   g_assert_true(json_object_get_boolean_member_with_default(synced, "synced", FALSE));
@@ -444,10 +384,10 @@ check_buddy_sync(Device *alice1, Device *alice2)
   /* A rename on device 2 made against the revision it knows; device 1's next change is
    * based on an older one, meets `conflict`, fetches and goes through. */
   g_autoptr(JsonObject) renamed =
-    call_ok(alice2->ctl, "buddy-rename", lab_args("name", "bob", "alias", "Bobby", NULL), NULL);
+    lab_ctl_call(alice2->ctl, "buddy-rename", lab_args("name", "bob", "alias", "Bobby", NULL), NULL);
   g_assert_true(has_buddy(renamed, "bob"));
   g_autoptr(JsonObject) again =
-    call_ok(alice1->ctl, "buddy-rename", lab_args("name", "bob", "alias", "Robert", NULL), NULL);
+    lab_ctl_call(alice1->ctl, "buddy-rename", lab_args("name", "bob", "alias", "Robert", NULL), NULL);
   g_assert_true(has_buddy(again, "bob"));
   g_assert_cmpint(json_object_get_int_member_with_default(again, "revision", -1), >,
                   json_object_get_int_member_with_default(renamed, "revision", -1));
@@ -502,7 +442,7 @@ check_password_and_delete(Server *server)
   g_autoptr(JsonObject) first = login_as(dave, "dave", "dave-password-1", "dave-1");
   HARK_REQUIRE(first != NULL);
   g_autoptr(JsonObject) changed =
-    call_ok(dave->ctl, "passwd", lab_args("old", "dave-password-1", "new", "dave-password-2", NULL), NULL);
+    lab_ctl_call(dave->ctl, "passwd", lab_args("old", "dave-password-1", "new", "dave-password-2", NULL), NULL);
   g_assert_nonnull(changed);
   g_autofree char *old = call_fails(dave->ctl, "login",
                                     lab_args("user", "dave", "password", "dave-password-1", NULL));
@@ -510,7 +450,7 @@ check_password_and_delete(Server *server)
   g_autoptr(JsonObject) second = login_as(dave, "dave", "dave-password-2", "dave-1");
   HARK_REQUIRE(second != NULL);
   g_autoptr(JsonObject) deleted =
-    call_ok(dave->ctl, "delete-account", lab_args("password", "dave-password-2", NULL), NULL);
+    lab_ctl_call(dave->ctl, "delete-account", lab_args("password", "dave-password-2", NULL), NULL);
   g_assert_cmpstr(result_string(deleted, "deleted"), ==, "dave");
   g_autofree char *gone = call_fails(dave->ctl, "whoami", NULL);
   assert_message_has(gone, "not logged in");
@@ -563,20 +503,20 @@ test_accounts_and_devices(gconstpointer data)
 
   /* The server restarts on its state: the accounts and the list are still there, and the
    * certificates it issued before still check out (same CA). */
-  HARK_REQUIRE(restart_with_ctl(server->node, &server->ctl));
+  HARK_REQUIRE(lab_restart_with_ctl(server->node, &server->ctl));
   g_autoptr(JsonObject) relogin = login_as(alice2, "alice", ALICE_PASSWORD, "alice-2");
   g_assert_true(has_buddy(relogin, "bob"));
-  g_autoptr(JsonObject) signed_list = call_ok(alice1->ctl, "buddies", NULL, NULL);
+  g_autoptr(JsonObject) signed_list = lab_ctl_call(alice1->ctl, "buddies", NULL, NULL);
   g_assert_true(has_buddy(signed_list, "bob"));
 
   /* A restarted device is still logged in, from its saved certificate. */
-  HARK_REQUIRE(restart_with_ctl(alice1->node, &alice1->ctl));
+  HARK_REQUIRE(lab_restart_with_ctl(alice1->node, &alice1->ctl));
   assert_logged_in_as(alice1, "alice");
-  g_autoptr(JsonObject) after_restart = call_ok(alice1->ctl, "buddies", NULL, NULL);
+  g_autoptr(JsonObject) after_restart = lab_ctl_call(alice1->ctl, "buddies", NULL, NULL);
   g_assert_true(has_buddy(after_restart, "bob"));
 
   /* logout forgets the certificate on this device only. */
-  g_autoptr(JsonObject) out = call_ok(alice1->ctl, "logout", NULL, NULL);
+  g_autoptr(JsonObject) out = lab_ctl_call(alice1->ctl, "logout", NULL, NULL);
   g_assert_cmpstr(result_string(out, "logged_out"), ==, "alice");
   g_autofree char *cert_path = state_file(alice1, "certificate.pem");
   g_assert_false(g_file_test(cert_path, G_FILE_TEST_EXISTS));
@@ -621,13 +561,13 @@ test_not_configured(void)
   g_autofree char *config = hark_test_config_with_ctl("plain", NULL);
   g_autoptr(HarkTestNode) node = hark_test_node_new(config);
   g_autoptr(HarkTestClient) ctl = NULL;
-  HARK_REQUIRE(start_with_ctl(node, &ctl));
+  HARK_REQUIRE(lab_start_with_ctl(node, &ctl));
   g_autofree char *message =
     call_fails(ctl, "login", lab_args("user", "alice", "password", ALICE_PASSWORD, NULL));
   g_assert_cmpstr(message, ==, "login is not configured: set login.url and login.ca");
   g_autofree char *buddies = call_fails(ctl, "buddies", NULL);
   g_assert_cmpstr(buddies, ==, "login is not configured: set login.url and login.ca");
-  g_autoptr(JsonObject) state = call_ok(ctl, "state", NULL, NULL);
+  g_autoptr(JsonObject) state = lab_ctl_call(ctl, "state", NULL, NULL);
   g_assert_false(state == NULL || json_object_has_member(state, "login"));
 }
 
