@@ -1,0 +1,266 @@
+"""harklab.py: hark nodes in the network lab (tests/netlab/netlab), for the Table I test
+(test-tablei.py) and benchmark (bench/bench-tablei.py).
+
+A Lab is one netlab lab (its own NETLAB_PREFIX). hark_network() starts, in it, the login
+server on `login` (198.18.0.10:8443), and super nodes on `sn1` and `sn2` (public
+addresses, udp + tcp + tls443 on 443/80, promoted at once: supernode.min_uptime = 0),
+each registered and logged in. Client nodes then run on c1/c2 behind the lab's routers.
+Every node is a real `hark run` process inside its host's namespace, driven through its
+ctl socket (a path in the file system, so reachable from any namespace). Needs root.
+"""
+import datetime
+import json
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+NETLAB = os.path.join(HERE, "netlab")
+LOGIN_HOST, LOGIN_PORT = "198.18.0.10", 8443
+SN_HOSTS = {"sn1": "198.18.0.11", "sn2": "198.18.0.12"}
+OVERLAY_PORT = 33033
+PASSWORD_SUFFIX = "-password-1"
+
+
+class LabError(Exception):
+    pass
+
+
+def log_time(line, day):
+    """The wall-clock time of a hark log line "HH:MM:SS.mmm ..." on the given day."""
+    clock = datetime.datetime.strptime(line.split(" ", 1)[0], "%H:%M:%S.%f").time()
+    return datetime.datetime.combine(day, clock).timestamp()
+
+
+class Lab:
+    """One netlab lab; `down` kills what runs in it and deletes its namespaces."""
+
+    def __init__(self, prefix, c1_mode, c2_mode="public"):
+        self.prefix = prefix
+        self.modes = {"c1": c1_mode, "c2": c2_mode}
+        self.netlab("up", c1_mode, c2_mode)
+
+    def netlab(self, *args, check=True):
+        env = dict(os.environ, NETLAB_PREFIX=self.prefix)
+        done = subprocess.run([NETLAB, *args], env=env, capture_output=True, text=True)
+        if check and done.returncode != 0:
+            raise LabError(f"netlab {' '.join(args)}: {done.stderr.strip()}")
+        return done.stdout
+
+    def command(self, host, *argv):
+        """argv run inside host (for Popen)."""
+        return ["ip", "netns", "exec", self.prefix + host, *argv]
+
+    def down(self):
+        self.netlab("down", check=False)
+
+
+class Node:
+    """A `hark run` process on a lab host, its state directory and its ctl socket."""
+
+    def __init__(self, lab, host, work, name, config):
+        self.lab, self.host, self.name = lab, host, name
+        self.dir = os.path.join(work, name)
+        self.state = os.path.join(self.dir, "state")
+        os.makedirs(self.state, exist_ok=True)
+        os.chmod(self.state, 0o700)
+        self.conf = os.path.join(self.dir, "hark.conf")
+        with open(self.conf, "w") as f:
+            f.write(config)
+        self.log = os.path.join(self.dir, "stderr.log")
+        self.proc = None
+        self.ctl = None
+        self.spawned = 0.0
+        self.serial = 0
+        self.lock = threading.Lock()
+
+    def start(self, log_mode="w"):
+        self.spawned = time.time()
+        env = dict(os.environ, ASAN_OPTIONS="detect_leaks=0")
+        self.proc = subprocess.Popen(
+            self.lab.command(self.host, os.environ.get("HARK_BIN", "hark"), "run", "-c",
+                             self.conf, "--state-dir", self.state),
+            stdout=subprocess.DEVNULL, stderr=open(self.log, log_mode), env=env)
+        sock = os.path.join(self.state, "ctl.sock")
+        for _ in range(1000):
+            if self.proc.poll() is not None:
+                break
+            if os.path.exists(sock):
+                try:
+                    self.ctl = socket.socket(socket.AF_UNIX)
+                    self.ctl.connect(sock)
+                    self.reader = self.ctl.makefile("r")
+                    self.reader.readline()  # the hello
+                    return
+                except OSError:
+                    self.ctl.close()
+                    self.ctl = None
+            time.sleep(0.005)
+        raise LabError(f"{self.name}: no ctl socket; log:\n{self.log_text()}")
+
+    def call(self, command, timeout=60, **args):
+        """The result of a command; LabError with the node's answer when it failed."""
+        with self.lock:
+            self.serial += 1
+            request = {"id": str(self.serial), "command": command, "args": args}
+            self.ctl.settimeout(timeout)
+            self.ctl.sendall((json.dumps(request) + "\n").encode())
+            while True:
+                line = self.reader.readline()
+                if not line:
+                    raise LabError(f"{self.name}: ctl closed during '{command}'")
+                answer = json.loads(line)
+                if answer.get("id") == str(self.serial):
+                    if not answer.get("ok"):
+                        raise LabError(f"{self.name}: {command}: {answer.get('error')}")
+                    return answer.get("result")
+
+    def wait(self, what, predicate, timeout):
+        """Polls predicate() (which may raise LabError) until it returns something true."""
+        end = time.time() + timeout
+        last = None
+        while time.time() < end:
+            try:
+                result = predicate()
+                if result:
+                    return result
+            except LabError as e:
+                last = e
+            time.sleep(0.02)
+        raise LabError(f"{self.name}: not {what} within {timeout} s ({last}); "
+                       f"log:\n{self.log_text()}")
+
+    def log_line(self, text):
+        """The first log line containing text, or None."""
+        try:
+            with open(self.log) as f:
+                return next((line for line in f if text in line), None)
+        except OSError:
+            return None
+
+    def log_text(self):
+        try:
+            with open(self.log) as f:
+                return f.read()[-6000:]
+        except OSError:
+            return "(no log)"
+
+    def stop(self):
+        if self.proc is None:
+            return
+        try:
+            if self.ctl is not None:
+                self.call("shutdown", timeout=5)
+        except (LabError, OSError):
+            pass
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        if self.ctl is not None:
+            self.ctl.close()
+            self.ctl = None
+        self.proc = None
+
+    def register_and_login(self, user, register=True):
+        password = user + PASSWORD_SUFFIX
+        if register:
+            self.call("register", user=user, password=password)
+        return self.call("login", user=user, password=password)
+
+
+def plugins_section(sn):
+    # An SN's tls443 listens on 443 and 80 (the web-only client's only way out); a client's
+    # connects there by default.
+    tls = '{ name = "tls443"; settings = { tls_port = 443; http_port = 80; }; }' if sn \
+        else '{ name = "tls443"; }'
+    return ('plugins: { load = ( { name = "udp"; }, { name = "tcp"; }, ' + tls +
+            ', { name = "ctl"; } ); };\n')
+
+
+def bootstrap(names):
+    return ", ".join(f'{{ host = "{SN_HOSTS[n]}"; port = {OVERLAY_PORT}; '
+                     'transports = [ "udp", "tcp", "tls443" ]; }' for n in names)
+
+
+class HarkNetwork:
+    """The public side of a lab: a login server and two super nodes, ready to serve."""
+
+    def __init__(self, lab, work, cheap_hash=True):
+        self.lab, self.work = lab, work
+        self.nodes = []
+        self.ca = os.path.join(work, "login-ca.pem")
+        hash_settings = "hash_memory_kib = 64; hash_iterations = 1;" if cheap_hash else ""
+        self.login = self.node("login", "loginsrv",
+                               'node: { name = "loginsrv"; };\n'
+                               'plugins: { load = ( { name = "sqlite"; }, { name = "loginsrv"; '
+                               f'settings = {{ listen = "{LOGIN_HOST}"; port = {LOGIN_PORT}; '
+                               f'hosts = [ "{LOGIN_HOST}" ]; registrations_per_minute = 10000; '
+                               f'{hash_settings} }}; }}, {{ name = "ctl"; }} ); }};\n')
+        self.login.start()
+        shutil.copy(os.path.join(self.login.state, "ca.pem"), self.ca)
+        self.sns = {}
+        for name in SN_HOSTS:
+            self.sns[name] = self.start_sn(name, [n for n in SN_HOSTS if n < name])
+
+    def node(self, host, name, config):
+        node = Node(self.lab, host, self.work, name, config)
+        self.nodes.append(node)
+        return node
+
+    def login_section(self):
+        return f'login: {{ url = "https://{LOGIN_HOST}:{LOGIN_PORT}"; ca = "{self.ca}"; }};\n'
+
+    def start_sn(self, name, others):
+        address = SN_HOSTS[name]
+        sn = self.node(name, name,
+                       f'node: {{ name = "{name}"; supernode = true; }};\n' + plugins_section(True)
+                       + f'network: {{ listen = "{address}"; port = {OVERLAY_PORT}; '
+                       f'public_address = "{address}"; bootstrap = ( {bootstrap(others)} ); }};\n'
+                       'supernode: { min_uptime = 0; max_load = 10000; };\n' + self.login_section())
+        sn.start()
+        sn.register_and_login(f"{name}-operator")
+        sn.wait("serving", lambda: sn.call("overlay")["role"] == "super", 30)
+        return sn
+
+    def client(self, host, name):
+        """A client node on host (c1 or c2), not started, that may not serve."""
+        return self.node(host, name,
+                         f'node: {{ name = "{name}"; supernode = false; }};\n'
+                         + plugins_section(False)
+                         + f'network: {{ bootstrap = ( {bootstrap(SN_HOSTS)} ); }};\n'
+                         + self.login_section())
+
+    def sn_knows_user(self, user):
+        """The SN (name) whose clients include one proven to be user, or None."""
+        for name, sn in self.sns.items():
+            for client in sn.call("overlay", clients=1000)["clients"]:
+                if client.get("user") == user:
+                    return name
+        return None
+
+    def stop(self):
+        for node in reversed(self.nodes):
+            node.stop()
+
+
+def attached_and_logged_in(network, node, user):
+    """(overlay, state, SN name) once node is attached, logged in as user and its SN knows
+    it as user; None before."""
+    overlay = node.call("overlay")
+    if overlay["state"] != "attached":
+        return None
+    state = node.call("state")
+    if (state.get("login") or {}).get("user") != user:
+        return None
+    sn = network.sn_knows_user(user)
+    return (overlay, state, sn) if sn else None
+
+
+def work_dir(prefix):
+    return tempfile.mkdtemp(prefix=prefix)

@@ -1,0 +1,183 @@
+#!/usr/bin/env python3
+"""test-tablei.py: the paper's Table I setups in the network lab (TAP; issue 5 part 5).
+
+A client node joins the overlay and logs in, through the lab's super nodes, in
+  setup 1   the client on a public address
+  setup 2   behind a port-restricted NAT
+  setup 3   behind a port-restricted NAT and a firewall that lets only TCP out (udpblock)
+  web-only  behind a NAT that lets only TCP to 80 and 443 out (webonly)
+and in setup 3 once more right after, restarted on the same state directory: that join
+must take the way the node remembers (join.json: tcp, UDP unanswered) at once, which its
+log says. Each must end attached to an SN, logged in, and known to that SN as its user;
+the transport (tcp, or tls443 for web-only) and the login path (direct, or through the SN
+for web-only, whose firewall hides the login server's port 8443) are checked too.
+Two labs run side by side (setups 1 and 2 in one, setup 3 and web-only in the other), each
+with its own login server and SNs; they are taken down however the test ends. Root only.
+"""
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import traceback
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harklab  # noqa: E402
+
+JOIN_TIMEOUT = 90  # web-only: the direct login attempt times out (15 s) before the tunnel
+
+
+class Case:
+    """The TAP lines of one setup, in order."""
+
+    def __init__(self, name):
+        self.name = name
+        self.lines = []
+
+    def check(self, ok, description, diagnostics=""):
+        self.lines.append((bool(ok), f"{self.name}: {description}", diagnostics))
+        return bool(ok)
+
+    def fail(self, description, error):
+        self.lines.append((False, f"{self.name}: {description}", str(error)))
+
+
+def read_way(node):
+    try:
+        with open(os.path.join(node.state, "join.json")) as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return {}
+
+
+def join_and_login(network, node, user, register):
+    node.start()
+    node.register_and_login(user, register)
+    return node.wait("attached and logged in",
+                     lambda: harklab.attached_and_logged_in(network, node, user), JOIN_TIMEOUT)
+
+
+def check_joined(case, joined, transport, login_path):
+    overlay, state, sn_name = joined
+    sn = overlay["sn"]
+    case.check(True, "attached and logged in, and its SN knows it as its user")
+    case.check(sn["transport"] == transport and sn["host"] in harklab.SN_HOSTS.values(),
+               f"attached to an SN over {transport}",
+               f"SN {sn['name']} at {sn['host']} over {sn['transport']}")
+    how = "directly" if login_path == "direct" else f"through the {login_path}"
+    case.check(state["login"]["path"] == login_path, f"logged in {how}",
+               f"login path: {state['login']['path']}")
+    return sn
+
+
+def client_job(network, host, user, case, transport, login_path, udp_answers, again):
+    """One setup: a fresh client on host joins and logs in; with again, setup 3's second
+    login follows."""
+    node = network.client(host, user)
+    try:
+        joined = join_and_login(network, node, user, register=True)
+    except harklab.LabError as e:
+        case.fail("attached and logged in, and its SN knows it as its user", e)
+        return
+    sn = check_joined(case, joined, transport, login_path)
+    way = read_way(node)
+    case.check(way.get("transport") == transport and way.get("udp_answered") == udp_answers,
+               f"remembers {transport}, UDP {'answered' if udp_answers else 'unanswered'}",
+               f"join.json: {way}")
+    if again is None:
+        return
+    node.stop()
+    try:
+        joined = join_and_login(network, node, user, register=False)
+    except harklab.LabError as e:
+        again.fail("attached and logged in, and its SN knows it as its user", e)
+        return
+    check_joined(again, joined, transport, login_path)
+    started = node.log_line("join: ") or ""
+    again.check("first the way that worked: tcp" in started and
+                node.log_line("join: no UDP answer last time") is not None,
+                "the join starts with the remembered way and does not wait for UDP",
+                f"log: {started.strip()}")
+    again.check(joined[0]["sn"]["host"] == sn["host"] == way.get("host"),
+                "attached to the remembered SN", f"{joined[0]['sn']['host']} vs {way}")
+
+
+def lab_job(prefix, work, modes, jobs, cases):
+    """A lab with c1 and c2 in modes, its SNs, and one client job per (host, args)."""
+    lab = None
+    network = None
+    try:
+        lab = harklab.Lab(prefix, *modes)
+        labs.append(lab)
+        network = harklab.HarkNetwork(lab, work)
+        threads = [threading.Thread(target=client_job, args=(network, host, *args), daemon=True)
+                   for host, args in jobs]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    except Exception as e:  # the lab or its SNs: every case of this lab fails
+        for case in cases:
+            if not case.lines:
+                case.fail("lab, login server and super nodes up", f"{e}\n{traceback.format_exc()}")
+    finally:
+        if network is not None:
+            network.stop()
+        if lab is not None:
+            lab.down()
+
+
+labs = []
+
+
+def main():
+    if os.geteuid() != 0:
+        print("1..0 # SKIP needs root")
+        return 0
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
+    run = f"hnltab{os.getpid()}"
+    work = harklab.work_dir("hark-tablei.")
+    s1, s2, s3 = Case("setup 1 (public)"), Case("setup 2 (port-restricted NAT)"), \
+        Case("setup 3 (port-restricted NAT, UDP blocked)")
+    s3b, web = Case("setup 3, second login"), Case("web-only (TCP 80/443 only)")
+    plan = [
+        (f"{run}a-", ("public", "portrestricted"),
+         [("c1", ("alice", s1, "tcp", "direct", True, None)),
+          ("c2", ("bob", s2, "tcp", "direct", True, None))], [s1, s2]),
+        (f"{run}b-", ("udpblock", "webonly"),
+         [("c1", ("carol", s3, "tcp", "direct", False, s3b)),
+          ("c2", ("dave", web, "tls443", "super node", False, None))], [s3, s3b, web]),
+    ]
+    threads = []
+    try:
+        for prefix, modes, jobs, cases in plan:
+            lab_work = os.path.join(work, prefix)
+            os.makedirs(lab_work)
+            threads.append(threading.Thread(target=lab_job, daemon=True,
+                                            args=(prefix, lab_work, modes, jobs, cases)))
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    finally:
+        for lab in labs:
+            lab.down()
+        shutil.rmtree(work, ignore_errors=True)
+    left = [line.split()[0] for line in subprocess.run(
+        ["ip", "netns", "list"], capture_output=True, text=True).stdout.splitlines()
+        if line.startswith(run)]
+    tail = Case("labs")
+    tail.check(not left, "no namespace is left behind", " ".join(left))
+    lines = [line for case in (s1, s2, s3, s3b, web, tail) for line in case.lines]
+    print(f"1..{len(lines)}")
+    for n, (ok, description, diagnostics) in enumerate(lines, 1):
+        print(f"{'ok' if ok else 'not ok'} {n} - {description}")
+        for d in diagnostics.splitlines() if diagnostics else []:
+            print(f"# {d}")
+    return 0 if all(ok for ok, _, _ in lines) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
