@@ -1,6 +1,7 @@
 #!/bin/sh
 # check.sh BUILD SANBUILD: build, run every test suite, then the unit and fuzz-corpus
-# suites again in the sanitizer build; the last line is "N passed, N failed" (test cases).
+# suites again in the sanitizer build; the last line is "N passed, N failed" (test cases),
+# one of them "netlab: no namespace left behind".
 set -u
 build=${1:-build}
 san=${2:-build-san}
@@ -14,7 +15,11 @@ trap '"$here/pg.sh" stop "$pgdir"' EXIT
 trap 'exit 1' INT TERM HUP
 HARK_TEST_PG_CONNINFO=$("$here/pg.sh" start "$pgdir") || exit 1
 export HARK_TEST_PG_CONNINFO
-meson test -C "$build" --print-errorlogs --num-processes 2 || status=1
+# The network labs must leave no namespace behind: one more case (scripts/private-netns.sh).
+netns_tap="$build/meson-logs/netns-left.tap"
+rm -f "$netns_tap"
+"$here/private-netns.sh" "$netns_tap" \
+  meson test -C "$build" --print-errorlogs --num-processes 2 || status=1
 "$here/sanitizer-build.sh" "$san" || exit 1
 # GLib's type system and caches are process-lifetime allocations, not leaks.
 export LSAN_OPTIONS="suppressions=$here/../tests/lsan.supp:print_suppressions=0"
@@ -22,5 +27,5 @@ export LSAN_OPTIONS="suppressions=$here/../tests/lsan.supp:print_suppressions=0"
 export ASAN_OPTIONS="detect_leaks=1:abort_on_error=1:fast_unwind_on_malloc=0"
 export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
 meson test -C "$san" --suite unit --suite fuzz --print-errorlogs --num-processes 2 || status=1
-python3 "$here/test-summary.py" "$build" "$san" || status=1
+python3 "$here/test-summary.py" "$build" "$san" "$netns_tap" || status=1
 exit $status
