@@ -1,7 +1,8 @@
 #!/bin/sh
 # bench.sh BUILD: run the benchmarks and write their tables into docs/benchmarks.md.
 # The login server (logins per second and bytes per login, SQLite and PostgreSQL),
-# the overlay (join times and bytes; idle clients one super node holds), then media:
+# the overlay (join times and bytes; idle clients one super node holds), the paper's
+# Table I in the network lab (bench/bench-tablei.py, as root), then media:
 # mouth-to-ear latency, CPU, memory and bytes of a hark call vs baresip 1.0
 # (scripts/bench-media.sh; it installs what it needs: deps/bench-debian.txt).
 set -eu
@@ -82,6 +83,15 @@ python3 "$top/bench/bench-overlay.py" "$top/$build" "$work/overlay.json" --runs 
   --idle "$seconds" --clients "$clients"
 python3 "$here/bench-report.py" "$top/docs/benchmarks.md" overlay "$work/overlay.json" \
   "make bench (bench/bench-overlay.py --runs $runs --idle $seconds --clients $clients)"
+# The paper's Table I in the network lab: needs root (network namespaces).
+tablei_runs=${BENCH_TABLEI_RUNS:-10}
+if [ "$(id -u)" = 0 ]; then
+  python3 "$top/bench/bench-tablei.py" "$top/$build" "$work/tablei.json" --runs "$tablei_runs"
+  python3 "$here/bench-report.py" "$top/docs/benchmarks.md" tablei "$work/tablei.json" \
+    "make bench (bench/bench-tablei.py --runs $tablei_runs)"
+else
+  echo "bench: Table I skipped (the network lab needs root)" >&2
+fi
 "$here/bench-media.sh" "$build" "$work/media.json"
 python3 "$here/bench-report.py" "$top/docs/benchmarks.md" media "$work/media.json" \
   "make bench (scripts/bench-media.sh, BENCH_CALLS=${BENCH_CALLS:-3}, BENCH_CALL_SECONDS=${BENCH_CALL_SECONDS:-20})"

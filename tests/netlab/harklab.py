@@ -264,3 +264,57 @@ def attached_and_logged_in(network, node, user):
 
 def work_dir(prefix):
     return tempfile.mkdtemp(prefix=prefix)
+
+
+class ByteCounter:
+    """IP bytes (IP, UDP and TCP headers included, no Ethernet) through host's eth0 in
+    each direction, all and by protocol: nftables counters in host's namespace, counted
+    where the packet is on the wire (before the lab's loss shaping on the way in, after it
+    on the way out)."""
+
+    NAMES = ("ip_in", "ip_out", "udp_in", "udp_out", "tcp_in", "tcp_out")
+
+    def __init__(self, lab, host):
+        self.lab, self.host = lab, host
+
+    def nft(self, *args, text=None):
+        done = subprocess.run(self.lab.command(self.host, "nft", *args), input=text,
+                              capture_output=True, text=True)
+        if done.returncode != 0:
+            raise LabError(f"nft {' '.join(args)}: {done.stderr.strip()}")
+        return done.stdout
+
+    def reset(self):
+        """Counting starts again from zero."""
+        subprocess.run(self.lab.command(self.host, "nft", "delete", "table", "ip", "hark_bytes"),
+                       capture_output=True)
+        counters = "\n    ".join(f"counter {n} {{ }}" for n in self.NAMES)
+        self.nft("-f", "-", text=f"""
+table ip hark_bytes {{
+    {counters}
+    chain wire_in {{ type filter hook prerouting priority -400; policy accept;
+        iifname "eth0" counter name "ip_in"
+        iifname "eth0" meta l4proto udp counter name "udp_in"
+        iifname "eth0" meta l4proto tcp counter name "tcp_in"
+    }}
+    chain wire_out {{ type filter hook postrouting priority 500; policy accept;
+        oifname "eth0" counter name "ip_out"
+        oifname "eth0" meta l4proto udp counter name "udp_out"
+        oifname "eth0" meta l4proto tcp counter name "tcp_out"
+    }}
+}}
+""")
+
+    def read(self):
+        """{name: bytes} for NAMES."""
+        listing = json.loads(self.nft("-j", "list", "counters", "table", "ip", "hark_bytes"))
+        found = {}
+        for item in listing.get("nftables", []):
+            counter = item.get("counter")
+            if counter is not None:
+                found[counter["name"]] = counter["bytes"]
+        return {n: found.get(n, 0) for n in self.NAMES}
+
+    def remove(self):
+        subprocess.run(self.lab.command(self.host, "nft", "delete", "table", "ip", "hark_bytes"),
+                       capture_output=True)
