@@ -33,6 +33,11 @@ import sys
 import tempfile
 import time
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests",
+                                "netlab"))
+import harklab  # noqa: E402  (its Node and log_time serve here too)
+from harklab import log_time  # noqa: E402
+
 
 def free_port():
     s = socket.socket()
@@ -42,76 +47,12 @@ def free_port():
     return port
 
 
-class Node:
+class Node(harklab.Node):
+    """A node on this machine (loopback), run from the build's `hark`."""
+
     def __init__(self, hark, work, name, config):
-        self.hark = hark
-        self.dir = os.path.join(work, name)
-        self.state = os.path.join(self.dir, "state")
-        os.makedirs(self.state, exist_ok=True)
-        os.chmod(self.state, 0o700)
-        self.conf = os.path.join(self.dir, "hark.conf")
-        with open(self.conf, "w") as f:
-            f.write(config)
-        self.log = os.path.join(self.dir, "stderr.log")
-        self.proc = None
-        self.spawned = 0.0
-
-    def start(self):
-        self.spawned = time.time()
-        self.proc = subprocess.Popen(
-            [self.hark, "run", "-c", self.conf, "--state-dir", self.state],
-            stdout=subprocess.DEVNULL, stderr=open(self.log, "w"))
-        sock = os.path.join(self.state, "ctl.sock")
-        for _ in range(400):
-            if os.path.exists(sock):
-                try:
-                    self.ctl = socket.socket(socket.AF_UNIX)
-                    self.ctl.connect(sock)
-                    self.reader = self.ctl.makefile("r")
-                    self.serial = 0
-                    return
-                except OSError:
-                    pass
-            time.sleep(0.01)
-        raise RuntimeError(f"{self.dir}: no ctl socket; log:\n" + open(self.log).read())
-
-    def call(self, command, **args):
-        self.serial += 1
-        request = {"id": str(self.serial), "command": command, "args": args}
-        self.ctl.sendall((json.dumps(request) + "\n").encode())
-        while True:
-            line = self.reader.readline()
-            if not line:
-                raise RuntimeError(f"{self.dir}: ctl closed")
-            answer = json.loads(line)
-            if answer.get("id") == str(self.serial):
-                if not answer.get("ok"):
-                    raise RuntimeError(f"{command}: {answer}")
-                return answer.get("result")
-
-    def wait_log(self, text, timeout=20.0):
-        end = time.time() + timeout
-        while time.time() < end:
-            with open(self.log) as f:
-                for line in f:
-                    if text in line:
-                        return line
-            time.sleep(0.005)
-        raise RuntimeError(f"{self.dir}: no '{text}'; log:\n" + open(self.log).read())
-
-    def stop(self):
-        try:
-            self.call("shutdown")
-        except (RuntimeError, OSError):
-            self.proc.kill()
-        self.proc.wait(timeout=10)
-        self.ctl.close()
-
-
-def log_time(line, day):
-    """The wall-clock time of a log line "HH:MM:SS.mmm ..." on the given day."""
-    clock = datetime.datetime.strptime(line.split(" ", 1)[0], "%H:%M:%S.%f").time()
-    return datetime.datetime.combine(day, clock).timestamp()
+        os.environ["HARK_BIN"] = hark
+        super().__init__(None, None, work, name, config)
 
 
 def plugins(transports, tls_port, http_port):

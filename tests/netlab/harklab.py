@@ -60,7 +60,8 @@ class Lab:
 
 
 class Node:
-    """A `hark run` process on a lab host, its state directory and its ctl socket."""
+    """A `hark run` process on a lab host (or, with lab None, on this machine as it is: the
+    overlay benchmark on loopback), its state directory and its ctl socket."""
 
     def __init__(self, lab, host, work, name, config):
         self.lab, self.host, self.name = lab, host, name
@@ -81,10 +82,12 @@ class Node:
     def start(self, log_mode="w"):
         self.spawned = time.time()
         env = dict(os.environ, ASAN_OPTIONS="detect_leaks=0")
-        self.proc = subprocess.Popen(
-            self.lab.command(self.host, os.environ.get("HARK_BIN", "hark"), "run", "-c",
-                             self.conf, "--state-dir", self.state),
-            stdout=subprocess.DEVNULL, stderr=open(self.log, log_mode), env=env)
+        argv = [os.environ.get("HARK_BIN", "hark"), "run", "-c", self.conf, "--state-dir",
+                self.state]
+        if self.lab is not None:
+            argv = self.lab.command(self.host, *argv)
+        self.proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL,
+                                     stderr=open(self.log, log_mode), env=env)
         sock = os.path.join(self.state, "ctl.sock")
         for _ in range(1000):
             if self.proc.poll() is not None:
@@ -141,6 +144,10 @@ class Node:
                 return next((line for line in f if text in line), None)
         except OSError:
             return None
+
+    def wait_log(self, text, timeout=20.0):
+        """The first log line containing text, once there is one."""
+        return self.wait(f"logging '{text}'", lambda: self.log_line(text), timeout)
 
     def log_text(self):
         try:
