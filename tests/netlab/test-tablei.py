@@ -60,7 +60,7 @@ def join_and_login(network, node, user, register):
 
 
 def check_joined(case, joined, transport, login_path):
-    overlay, state, sn_name = joined
+    overlay, state, _ = joined
     sn = overlay["sn"]
     case.check(True, "attached and logged in, and its SN knows it as its user")
     case.check(sn["transport"] == transport and sn["host"] in harklab.SN_HOSTS.values(),
