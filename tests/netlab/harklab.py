@@ -235,12 +235,13 @@ class HarkNetwork:
         sn.wait("serving", lambda: sn.call("overlay")["role"] == "super", 30)
         return sn
 
-    def client(self, host, name):
-        """A client node on host (c1 or c2), not started, that may not serve."""
+    def client(self, host, name, network=""):
+        """A client node on host (c1 or c2), not started, that may not serve; network is
+        more of its network section."""
         return self.node(host, name,
                          f'node: {{ name = "{name}"; supernode = false; }};\n'
                          + plugins_section(False)
-                         + f'network: {{ bootstrap = ( {bootstrap(SN_HOSTS)} ); }};\n'
+                         + f'network: {{ bootstrap = ( {bootstrap(SN_HOSTS)} ); {network} }};\n'
                          + self.login_section())
 
     def sn_knows_user(self, user):

@@ -75,7 +75,10 @@ def check_joined(case, joined, transport, login_path):
 def client_job(network, host, user, case, transport, login_path, udp_answers, again):
     """One setup: a fresh client on host joins and logs in; with again, setup 3's second
     login follows."""
-    node = network.client(host, user)
+    # The web ports only after 5 s (default 1 s): on a loaded machine a tcp handshake can
+    # outlast 1 s, and tls443 would win where tcp works. Web-only waits for it (its tcp SYNs
+    # are dropped, not refused), which its 15 s login timeout hides anyway.
+    node = network.client(host, user, "join_fallback_delay_ms = 5000;")
     try:
         joined = join_and_login(network, node, user, register=True)
     except harklab.LabError as e:
