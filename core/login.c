@@ -23,6 +23,11 @@
 G_DEFINE_QUARK(hark-login-error-quark, hark_login_error)
 
 #define REQUEST_TIMEOUT_SECONDS 15
+/* A direct request whose TCP connection is not up after this long goes through the super
+ * node instead when there is one (a firewall that drops SYNs would otherwise cost the
+ * whole REQUEST_TIMEOUT_SECONDS). Nothing has reached the server then, so nothing is
+ * sent twice. */
+#define DIRECT_CONNECT_PATIENCE_MS 2000
 #define CERTIFICATE_FILE "certificate.pem"
 #define BUDDIES_FILE "buddies.json"
 /* After a failed renewal: 5 s, doubling up to 5 min (never past the expiry). */
@@ -55,6 +60,11 @@ struct Op {
   GBytes *body;
   gboolean sign;
   gboolean other_way_tried;
+  GCancellable *attempt;  /* of the message in flight, to give up on a direct one */
+  guint patience_source;  /* while a direct message has no connection yet */
+  gboolean connected;     /* the message in flight has a connection (new or pooled) */
+  gint64 sent_at;         /* monotonic, of a direct message */
+  gboolean gave_up;       /* attempt was cancelled to go through the super node */
 };
 
 struct _HarkLoginClient {
@@ -595,6 +605,8 @@ op_drop_message(Op *op)
   if (op->msg != NULL)
     g_signal_handlers_disconnect_by_data(op->msg, op);
   g_clear_object(&op->msg);
+  g_clear_object(&op->attempt);
+  g_clear_handle_id(&op->patience_source, g_source_remove);
 }
 
 static void
@@ -714,6 +726,11 @@ on_answer(GObject *source, GAsyncResult *result, gpointer data)
   }
   GError *failure = NULL;
   JsonObject *answer = NULL;
+  if (body == NULL && op->gave_up) {
+    g_clear_error(&error);
+    error = g_error_new(G_IO_ERROR, G_IO_ERROR_TIMED_OUT, "no connection within %d ms",
+                        DIRECT_CONNECT_PATIENCE_MS);
+  }
   if (body == NULL && op_try_other_way(op, error))
     return;
   if (body == NULL)
@@ -723,6 +740,52 @@ on_answer(GObject *source, GAsyncResult *result, gpointer data)
   op->step(op, answer, failure);
   if (answer != NULL)
     json_object_unref(answer);
+}
+
+static void
+on_network_event(SoupMessage *msg, GSocketClientEvent event, GIOStream *connection, gpointer data)
+{
+  if (event == G_SOCKET_CLIENT_CONNECTED)
+    ((Op *)data)->connected = TRUE;
+}
+
+/* A pooled connection sends no network events; writing the headers proves it is up. */
+static void
+on_wrote_headers(SoupMessage *msg, gpointer data)
+{
+  ((Op *)data)->connected = TRUE;
+}
+
+/* Every half second while a direct message has no connection: after
+ * DIRECT_CONNECT_PATIENCE_MS, give it up as soon as the super node's way is ready. */
+static gboolean
+on_direct_patience(gpointer data)
+{
+  Op *op = data;
+  HarkLoginClient *client = op->client;
+  if (op->connected) {
+    op->patience_source = 0;
+    return G_SOURCE_REMOVE;
+  }
+  if (g_get_monotonic_time() - op->sent_at < DIRECT_CONNECT_PATIENCE_MS * 1000 ||
+      client->tunnel == NULL || client->via_tunnel || !client->tunnel_ready(client->tunnel_data))
+    return G_SOURCE_CONTINUE;
+  op->patience_source = 0;
+  op->gave_up = TRUE;
+  g_cancellable_cancel(op->attempt);
+  return G_SOURCE_REMOVE;
+}
+
+/* Only the first direct attempt: once the other way was tried, each way gets its full time. */
+static void
+watch_direct_connection(Op *op)
+{
+  if (op->client->via_tunnel || op->other_way_tried)
+    return;
+  op->sent_at = g_get_monotonic_time();
+  g_signal_connect(op->msg, "network-event", G_CALLBACK(on_network_event), op);
+  g_signal_connect(op->msg, "wrote-headers", G_CALLBACK(on_wrote_headers), op);
+  op->patience_source = g_timeout_add(500, on_direct_patience, op);
 }
 
 /* Sends (again) the request saved in op. */
@@ -738,9 +801,13 @@ op_transmit(Op *op)
     return;
   }
   op->tls_errors = 0;
+  op->connected = FALSE;
+  op->gave_up = FALSE;
+  op->attempt = g_cancellable_new();
   g_signal_connect(op->msg, "accept-certificate", G_CALLBACK(on_accept_certificate), op);
-  soup_session_send_and_read_async(client->session, op->msg, G_PRIORITY_DEFAULT,
-                                   client->cancellable, on_answer, op);
+  watch_direct_connection(op);
+  soup_session_send_and_read_async(client->session, op->msg, G_PRIORITY_DEFAULT, op->attempt,
+                                   on_answer, op);
 }
 
 /* Sends one request of op; step gets the answer. Takes body (may be NULL). */
@@ -1393,6 +1460,9 @@ hark_login_client_free(HarkLoginClient *client)
   for (GList *l = ops; l != NULL; l = l->next) {
     Op *op = l->data;
     op->client = NULL;
+    g_clear_handle_id(&op->patience_source, g_source_remove);
+    if (op->attempt != NULL)
+      g_cancellable_cancel(op->attempt);
     op->done(NULL, g_error_new_literal(G_IO_ERROR, G_IO_ERROR_CANCELLED, "the node is stopping"),
              op->done_data);
   }

@@ -77,7 +77,7 @@ def client_job(network, host, user, case, transport, login_path, udp_answers, ag
     login follows."""
     # The web ports only after 5 s (default 1 s): on a loaded machine a tcp handshake can
     # outlast 1 s, and tls443 would win where tcp works. Web-only waits for it (its tcp SYNs
-    # are dropped, not refused), which its 15 s login timeout hides anyway.
+    # are dropped, not refused).
     node = network.client(host, user, "join_fallback_delay_ms = 5000;")
     try:
         joined = join_and_login(network, node, user, register=True)
@@ -89,6 +89,13 @@ def client_job(network, host, user, case, transport, login_path, udp_answers, ag
     case.check(way.get("transport") == transport and way.get("udp_answered") == udp_answers,
                f"remembers {transport}, UDP {'answered' if udp_answers else 'unanswered'}",
                f"join.json: {way}")
+    if login_path == "super node":
+        # The direct request's SYNs are dropped: it is given up when no connection came up,
+        # not after the whole request timeout.
+        gave_up = node.log_line("cannot be reached directly (no connection within")
+        case.check(gave_up is not None,
+                   "the direct login is given up for the SN's way once no connection came up",
+                   f"log: {node.log_line('cannot be reached directly')}")
     if again is None:
         return
     # The first join had nothing to remember: it waited for UDP before its tcp race.
