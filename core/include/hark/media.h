@@ -98,8 +98,13 @@ typedef struct {
   GBytes *send_key;              /* protects what this side sends */
   GBytes *receive_key;           /* the far end's send key */
   guint32 ssrc;                  /* 0: random */
-  guint jitter_ms;               /* jitter-buffer latency; 0: 40 ms */
-  guint pulse_buffer_ms;         /* pulsesrc/pulsesink buffer; 0: 20 ms */
+  /* Jitter buffer: how long received audio is held before it plays. 0: adaptive, from
+   * jitter_start_ms (0: 20, one frame) within [jitter_min_ms (0: 10), jitter_max_ms
+   * (0: 200)], grown at once when audio reaches the sink late or close to late, shrunk
+   * by 1 ms a second after 5 calm seconds. Non-zero: fixed at that. */
+  guint jitter_ms;
+  guint jitter_start_ms, jitter_min_ms, jitter_max_ms;
+  guint pulse_buffer_ms;         /* pulsesrc/pulsesink buffer; 0: 10 ms */
   guint keepalive_ms;            /* on hold; 0: 3000 */
   HarkMediaTransport *transport; /* taken, also when hark_media_session_new fails */
 } HarkMediaConfig;
@@ -119,7 +124,9 @@ typedef struct {
   double remote_loss_fraction;   /* what the far end says it lost of our stream */
   guint64 concealed_samples;     /* samples the decoder made up for lost packets */
   guint64 played_samples;        /* samples handed to the sink */
-  guint jitter_buffer_ms;        /* configured jitter-buffer latency */
+  guint jitter_buffer_ms;        /* the jitter-buffer delay now (adaptive: it moves) */
+  guint64 late_packets;          /* came after the jitter buffer gave up on them */
+  guint64 late_buffers;          /* reached the sink after their playing time */
   guint64 dropped_srtp;          /* failed authentication or decryption */
   guint64 dropped_malformed;     /* too short, not RTP version 2, bad RTCP */
   guint64 dropped_unknown_pt;    /* a payload type the session does not accept */
