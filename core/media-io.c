@@ -51,8 +51,10 @@ parse_tone(const char *spec, double *freq, double *level, GError **error)
 }
 
 GstElement *
-hark_media_source_new(const char *spec, guint pulse_buffer_ms, GError **error)
+hark_media_source_new(const char *spec, guint pulse_buffer_ms, HarkMediaPulseCapture **capture,
+                      GError **error)
 {
+  *capture = NULL;
   GstElement *e[5] = { 0 };
   guint n = 0;
   g_autoptr(GstCaps) caps = NULL;
@@ -81,13 +83,17 @@ hark_media_source_new(const char *spec, guint pulse_buffer_ms, GError **error)
       goto fail;
     g_object_set(e[0], "location", path, NULL);
   } else if (g_str_equal(spec, "pulse") || g_str_has_prefix(spec, "pulse:")) {
-    if ((e[n++] = hark_media_element_make("pulsesrc", error)) == NULL)
+    /* Read by our own thread (media-pulse.c); the server delivers 48 kHz mono S16LE, so
+     * nothing needs converting. GStreamer's 200 ms default buffer would have been most
+     * of the mouth-to-ear budget; ours is one block. */
+    if ((e[n++] = hark_media_element_make("appsrc", error)) == NULL)
       return NULL;
-    if (spec[strlen("pulse")] == ':')
-      g_object_set(e[0], "device", spec + strlen("pulse:"), NULL);
-    /* pulsesrc's 200 ms default buffer would be most of the mouth-to-ear budget. */
-    g_object_set(e[0], "buffer-time", (gint64)pulse_buffer_ms * 1000,
-                 "latency-time", (gint64)MIN(10, pulse_buffer_ms) * 1000, NULL);
+    caps = gst_caps_from_string(RAW_CAPS);
+    g_object_set(e[0], "is-live", TRUE, "format", GST_FORMAT_TIME, "caps", caps,
+                 "max-bytes", (guint64)48 * 2 * 100, NULL);
+    const char *device = spec[strlen("pulse")] == ':' ? spec + strlen("pulse:") : NULL;
+    *capture = hark_media_pulse_capture_new(device, MIN(10, pulse_buffer_ms), e[0]);
+    return bin_of("source", e, n, TRUE);
   } else {
     g_set_error(error, HARK_MEDIA_ERROR, HARK_MEDIA_ERROR_INVALID,
                 "source '%s': expected tone, tone:HZ[:LEVEL], silence, file:PATH, pulse or pulse:DEVICE", spec);

@@ -23,6 +23,7 @@ struct _HarkMediaSession {
   GstElement *chain[4];   /* the send chain: audioresample, capsfilter, encoder, payloader */
   GstElement *encoder;    /* == chain[2] */
   HarkMediaWav *wav;
+  HarkMediaPulseCapture *capture; /* a "pulse" source */
   guint bus_watch, tick;
   gboolean started, failed, send_error_logged;
   gint swapping;          /* atomic: set on the main context, cleared by the streaming

@@ -422,7 +422,8 @@ build(HarkMediaSession *s, const HarkMediaConfig *config, GError **error)
    * branch's (capture, encoder look-ahead) would delay playback as well. */
   s->latency = s->jitter.target_ms * GST_MSECOND;
   gst_pipeline_set_latency(GST_PIPELINE(s->pipeline), s->latency);
-  GstElement *source = hark_media_source_new(config->source, s->pulse_buffer_ms, error);
+  GstElement *source = hark_media_source_new(config->source, s->pulse_buffer_ms, &s->capture,
+                                             error);
   if (source == NULL)
     return FALSE;
   gst_bin_add(GST_BIN(s->pipeline), source);
@@ -552,7 +553,18 @@ hark_media_session_new(const HarkMediaConfig *config, GError **error)
   return s;
 }
 
-/* A sound server that is not there fails the state change at once (pulsesrc connects
+static void
+no_sound_error(GError **error, const char *who, const char *cause)
+{
+  g_set_error(error, HARK_MEDIA_ERROR, HARK_MEDIA_ERROR_NO_SOUND,
+              "no sound server (%s: %s): this machine has no PulseAudio or PipeWire to play "
+              "and record through; set the source (media.source, or --source) to \"tone\", "
+              "\"silence\" or \"file:PATH\" and the sink (media.sink, or --sink) to \"null\" or "
+              "\"file:PATH\", or start a sound server",
+              who, cause);
+}
+
+/* A sound server that is not there fails the state change at once (pulsesink connects
  * on the way to READY); say what to configure instead. */
 static void
 explain_failure(HarkMediaSession *s, GError **error)
@@ -564,12 +576,7 @@ explain_failure(HarkMediaSession *s, GError **error)
     gst_message_parse_error(message, &cause, NULL);
   const char *who = message ? GST_OBJECT_NAME(GST_MESSAGE_SRC(message)) : "";
   if (g_str_has_prefix(who, "pulse"))
-    g_set_error(error, HARK_MEDIA_ERROR, HARK_MEDIA_ERROR_NO_SOUND,
-                "no sound server (%s: %s): this machine has no PulseAudio or PipeWire to play "
-                "and record through; set the source (media.source, or --source) to \"tone\", "
-                "\"silence\" or \"file:PATH\" and the sink (media.sink, or --sink) to \"null\" or "
-                "\"file:PATH\", or start a sound server",
-                who, cause ? cause->message : "could not connect");
+    no_sound_error(error, who, cause ? cause->message : "could not connect");
   else
     g_set_error(error, HARK_MEDIA_ERROR, HARK_MEDIA_ERROR_GSTREAMER, "media pipeline: %s%s%s",
                 who, cause ? ": " : "could not start", cause ? cause->message : "");
@@ -581,7 +588,13 @@ hark_media_session_start(HarkMediaSession *s, GError **error)
   if (s->started)
     return TRUE;
   g_autoptr(GstBus) bus = gst_element_get_bus(s->pipeline);
+  g_autoptr(GError) capture_error = NULL;
+  if (s->capture != NULL && !hark_media_pulse_capture_start(s->capture, &capture_error)) {
+    no_sound_error(error, "capture", capture_error->message);
+    return FALSE;
+  }
   if (gst_element_set_state(s->pipeline, GST_STATE_PLAYING) == GST_STATE_CHANGE_FAILURE) {
+    hark_media_pulse_capture_stop(s->capture);
     explain_failure(s, error);
     gst_element_set_state(s->pipeline, GST_STATE_NULL);
     return FALSE;
@@ -602,6 +615,7 @@ hark_media_session_free(HarkMediaSession *s)
     g_source_remove(s->tick);
   if (s->bus_watch)
     g_source_remove(s->bus_watch);
+  hark_media_pulse_capture_stop(s->capture);
   if (s->pipeline != NULL) {
     gst_element_set_state(s->pipeline, GST_STATE_NULL);
     gst_object_unref(s->pipeline);
@@ -611,6 +625,7 @@ hark_media_session_free(HarkMediaSession *s)
   gst_clear_object(&s->clock);
   hark_media_transport_free(s->transport);
   hark_media_wav_free(s->wav);
+  hark_media_pulse_capture_free(s->capture);
   for (guint i = 0; i < s->n_codecs; i++) {
     g_free((char *)s->codecs[i].name);
     g_variant_unref(s->codecs[i].settings);
