@@ -154,6 +154,16 @@ hark_call() {
   sleep 2
   measure "hark-$1" "$caller" "$callee"
   unbg "$caller"; unbg "$callee"
+  # Where the callee's adaptive jitter buffer ended (its statistics, printed on SIGTERM).
+  $py - "$work/hark-$1.json" "$work/hark-callee-$1.json" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1]))
+try:
+    r["callee_jitter_buffer_ms"] = json.loads(open(sys.argv[2]).readline())["jitter_buffer_ms"]
+except (OSError, ValueError, KeyError):
+    pass
+json.dump(r, open(sys.argv[1], "w"))
+PY
 }
 
 # measured PEER N: run PEER's call N until its recording gave a usable correlation (a
