@@ -427,9 +427,25 @@ test_bad_config(void)
     { "tone:5", "null", k, "tone:HZ" },
     { "microphone", "null", k, "expected tone" },
     { "file:/nonexistent/in.wav", "null", k, "/nonexistent/in.wav" },
+    { "wav:/nonexistent/in.wav", "null", k, "/nonexistent/in.wav" },
     { "tone", "file:/nonexistent/out.wav", k, "/nonexistent/out.wav" },
+    { "tone", "wav:/nonexistent/out.wav", k, "/nonexistent/out.wav" },
     { "tone", "speaker", k, "expected null" },
   };
+  /* What the configuration file is checked with agrees with what sessions take. */
+  const char *const good_sources[] = { "tone", "tone:440", "tone:440:0.5", "silence",
+                                       "wav:in.wav", "file:in.wav", "pulse", "pulse:mic" };
+  const char *const bad_sources[] = { "microphone", "tone:5", "tone:x", "wav:", "pulse:", "null" };
+  const char *const good_sinks[] = { "null", "wav:out.wav", "file:out.wav", "pulse", "pulse:spk" };
+  const char *const bad_sinks[] = { "speaker", "tone", "wav:", "pulse:", "silence" };
+  for (guint i = 0; i < G_N_ELEMENTS(good_sources); i++)
+    g_assert_true(hark_media_source_check(good_sources[i], NULL));
+  for (guint i = 0; i < G_N_ELEMENTS(bad_sources); i++)
+    g_assert_false(hark_media_source_check(bad_sources[i], NULL));
+  for (guint i = 0; i < G_N_ELEMENTS(good_sinks); i++)
+    g_assert_true(hark_media_sink_check(good_sinks[i], NULL));
+  for (guint i = 0; i < G_N_ELEMENTS(bad_sinks); i++)
+    g_assert_false(hark_media_sink_check(bad_sinks[i], NULL));
   for (guint i = 0; i < G_N_ELEMENTS(cases); i++) {
     HarkMediaTransport *ta, *tb;
     mem_transport_pair(&ta, &tb, NULL, NULL);

@@ -89,10 +89,11 @@ typedef struct {
   const HarkMediaCodec *codecs;  /* codecs[0] is sent; every one is accepted */
   guint n_codecs;
   /* "tone", "tone:HZ", "tone:HZ:LEVEL" (LEVEL 0..1 of full scale, default 0.3), "silence",
-   * "file:PATH" (a WAV file, played once), "pulse" or "pulse:DEVICE" (the sound server;
-   * PULSE_SERVER and PULSE_SOURCE in the environment choose too). */
+   * "wav:PATH" or "file:PATH" (a WAV file, played once), "pulse" or "pulse:DEVICE" (the
+   * sound server; PULSE_SERVER and PULSE_SOURCE in the environment choose too). */
   const char *source;
-  /* "null", "file:PATH" (a WAV file, 16-bit mono 48 kHz), "pulse" or "pulse:DEVICE". */
+  /* "null", "wav:PATH" or "file:PATH" (a WAV file, 16-bit mono 48 kHz), "pulse" or
+   * "pulse:DEVICE". */
   const char *sink;
   HarkMediaSrtpSuite srtp_suite;
   GBytes *send_key;              /* protects what this side sends */
@@ -159,6 +160,12 @@ gboolean hark_media_session_set_codec_setting(HarkMediaSession *session, const c
                                               GVariant *value, GError **error);
 /* Hold: stop sending media; a keep-alive packet goes out every keepalive_ms. */
 void hark_media_session_set_hold(HarkMediaSession *session, gboolean hold);
+
+/* Is spec a source (or sink) a session accepts? The configuration's media.source and
+ * media.sink are checked with these, so a mistake shows when the file is read. The
+ * error names what is accepted. */
+gboolean hark_media_source_check(const char *spec, GError **error);
+gboolean hark_media_sink_check(const char *spec, GError **error);
 
 /* ---- codecs from plugins ------------------------------------------------------------------ */
 
