@@ -7,6 +7,7 @@
  * warnings and otherwise ignored; the plugins' "settings" groups are free-form and
  * are handed to the plugins as a{sv}. */
 #include "hark/config.h"
+#include "hark/media.h"
 
 #include <errno.h>
 #include <libconfig.h>
@@ -261,27 +262,20 @@ check_transport(const char *value)
   return hark_config_is_transport(value) ? NULL : "expected one of udp, tcp, tls443";
 }
 
-/* "file:PATH" with a non-empty PATH, or one of the fixed names. */
-static gboolean
-is_device(const char *value, const char *const *names)
-{
-  if (g_str_has_prefix(value, "file:"))
-    return value[strlen("file:")] != '\0';
-  return g_strv_contains(names, value);
-}
-
+/* The media engine's own checks, so the file and the sessions agree. */
 static const char *
 check_source(const char *value)
 {
-  static const char *const sources[] = { "pulse", "tone", "silence", NULL };
-  return is_device(value, sources) ? NULL : "expected pulse, tone, silence or file:PATH";
+  return hark_media_source_check(value, NULL)
+           ? NULL
+           : "expected tone, tone:HZ[:LEVEL], silence, wav:PATH, pulse or pulse:DEVICE";
 }
 
 static const char *
 check_sink(const char *value)
 {
-  static const char *const sinks[] = { "pulse", "null", NULL };
-  return is_device(value, sinks) ? NULL : "expected pulse, null or file:PATH";
+  return hark_media_sink_check(value, NULL) ? NULL
+                                            : "expected null, wav:PATH, pulse or pulse:DEVICE";
 }
 
 /* The login server's base: https only (the password travels in it), a host, an optional

@@ -12,15 +12,18 @@ struct _HarkMediaSession {
   HarkMediaSrtpSuite suite;
   GBytes *send_key, *receive_key;
   guint32 ssrc;
-  guint jitter_ms, pulse_buffer_ms, keepalive_ms;
+  guint pulse_buffer_ms, keepalive_ms;
   gboolean paced;         /* a file source: the send appsink keeps real time */
 
+  GstClock *clock;        /* the pipeline's: the system clock */
+  GstElement *jitterbuffer; /* the latest rtpbin made (one per far-end SSRC) */
   GstElement *pipeline, *rtpbin, *srtpenc, *srtpdec, *funnel;
   GstElement *rtp_out, *rtcp_out, *rtp_in, *rtcp_in;
   GstPad *source_tail;    /* 48 kHz mono from the source; the send chain hangs here */
   GstElement *chain[4];   /* the send chain: audioresample, capsfilter, encoder, payloader */
   GstElement *encoder;    /* == chain[2] */
   HarkMediaWav *wav;
+  HarkMediaPulseCapture *capture; /* a "pulse" source */
   guint bus_watch, tick;
   gboolean started, failed, send_error_logged;
   gint swapping;          /* atomic: set on the main context, cleared by the streaming
@@ -32,6 +35,11 @@ struct _HarkMediaSession {
   guint64 dropped_malformed, dropped_unknown_pt, dropped_timestamp;
   guint64 keepalives_sent, keepalives_received;
   gboolean hold;
+  /* Playback timing: the sink pad's segment, the jitter-buffer policy, late buffers. */
+  GstSegment play_segment;
+  HarkMediaJitter jitter;
+  GstClockTime latency;   /* the pipeline's, = jitter.target_ms */
+  guint64 late_buffers;
   gint64 last_keepalive;
   /* Receive check state. */
   gboolean have_last_in;

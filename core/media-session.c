@@ -214,13 +214,39 @@ on_decoder_event(GstPad *pad, GstPadProbeInfo *info, gpointer data)
   return GST_PAD_PROBE_OK;
 }
 
+/* Everything the sink gets: samples played, and how early each buffer came before its
+ * playing time (running time + the pipeline latency), which the jitter-buffer policy
+ * follows. */
 static GstPadProbeReturn
 on_played(GstPad *pad, GstPadProbeInfo *info, gpointer data)
 {
   HarkMediaSession *s = data;
+  if (info->type & GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM) {
+    GstEvent *event = GST_PAD_PROBE_INFO_EVENT(info);
+    if (GST_EVENT_TYPE(event) == GST_EVENT_SEGMENT) {
+      const GstSegment *segment = NULL;
+      gst_event_parse_segment(event, &segment);
+      g_mutex_lock(&s->lock);
+      gst_segment_copy_into(segment, &s->play_segment);
+      g_mutex_unlock(&s->lock);
+    }
+    return GST_PAD_PROBE_OK;
+  }
   GstBuffer *buffer = GST_PAD_PROBE_INFO_BUFFER(info);
+  GstClockTime now = gst_clock_get_time(s->clock) - gst_element_get_base_time(s->pipeline);
   g_mutex_lock(&s->lock);
   s->played_samples += gst_buffer_get_size(buffer) / 2;
+  GstClockTime at = s->play_segment.format == GST_FORMAT_TIME
+                      ? gst_segment_to_running_time(&s->play_segment, GST_FORMAT_TIME,
+                                                    GST_BUFFER_PTS(buffer))
+                      : GST_CLOCK_TIME_NONE;
+  /* The first second tells nothing about the network: the pipelines are still starting. */
+  if (GST_CLOCK_TIME_IS_VALID(at) && s->played_samples > 48000) {
+    double slack_ms = ((gint64)(at + s->latency) - (gint64)now) / 1e6;
+    hark_media_jitter_observe(&s->jitter, slack_ms);
+    if (slack_ms < 0)
+      s->late_buffers++;
+  }
   g_mutex_unlock(&s->lock);
   return GST_PAD_PROBE_OK;
 }
@@ -282,6 +308,16 @@ add_receive_chain(HarkMediaSession *s, GstPad *rtp_src, guint pt, GError **error
   for (int i = G_N_ELEMENTS(e) - 1; i >= 0; i--)
     gst_element_sync_state_with_parent(e[i]);
   return TRUE;
+}
+
+static void
+on_new_jitterbuffer(GstElement *rtpbin, GstElement *jitterbuffer, guint session, guint ssrc,
+                    gpointer data)
+{
+  HarkMediaSession *s = data;
+  g_mutex_lock(&s->lock);
+  gst_object_replace((GstObject **)&s->jitterbuffer, GST_OBJECT(jitterbuffer));
+  g_mutex_unlock(&s->lock);
 }
 
 static void
@@ -378,13 +414,16 @@ build(HarkMediaSession *s, const HarkMediaConfig *config, GError **error)
   /* The system clock, not a sound card's: sending, the jitter buffer and RTCP keep wall
    * time, and source and sink each follow it on their own (a capture clock would make
    * the playback side chase it, with audible re-syncs whenever the two drift). */
-  g_autoptr(GstClock) clock = gst_system_clock_obtain();
-  gst_pipeline_use_clock(GST_PIPELINE(s->pipeline), clock);
-  /* The playback latency is the receive branch's alone: the jitter buffer plus 10 ms for
-   * decoding. Left to itself the pipeline would take the largest latency of any branch,
-   * and the send branch's (capture, encoder look-ahead) would delay playback as well. */
-  gst_pipeline_set_latency(GST_PIPELINE(s->pipeline), (s->jitter_ms + 10) * GST_MSECOND);
-  GstElement *source = hark_media_source_new(config->source, s->pulse_buffer_ms, error);
+  s->clock = gst_system_clock_obtain();
+  gst_pipeline_use_clock(GST_PIPELINE(s->pipeline), s->clock);
+  /* The playback latency is the receive branch's alone: the jitter buffer's delay, which
+   * the policy moves (decoding and the way to the sink are in what it measures). Left to
+   * itself the pipeline would take the largest latency of any branch, and the send
+   * branch's (capture, encoder look-ahead) would delay playback as well. */
+  s->latency = s->jitter.target_ms * GST_MSECOND;
+  gst_pipeline_set_latency(GST_PIPELINE(s->pipeline), s->latency);
+  GstElement *source = hark_media_source_new(config->source, s->pulse_buffer_ms, &s->capture,
+                                             error);
   if (source == NULL)
     return FALSE;
   gst_bin_add(GST_BIN(s->pipeline), source);
@@ -406,8 +445,9 @@ build(HarkMediaSession *s, const HarkMediaConfig *config, GError **error)
   /* The RTCP sender must not wait for the first RTP packet's clock sync. */
   g_object_set(s->rtcp_out, "sync", FALSE, NULL);
 
-  g_object_set(s->rtpbin, "latency", s->jitter_ms, "do-lost", TRUE, "drop-on-latency", TRUE,
+  g_object_set(s->rtpbin, "latency", s->jitter.target_ms, "do-lost", TRUE, "drop-on-latency", TRUE,
                NULL);
+  g_signal_connect(s->rtpbin, "new-jitterbuffer", G_CALLBACK(on_new_jitterbuffer), s);
   g_signal_connect(s->rtpbin, "request-pt-map", G_CALLBACK(on_request_pt_map), s);
   g_signal_connect(s->rtpbin, "pad-added", G_CALLBACK(on_pad_added), s);
 
@@ -440,7 +480,8 @@ build(HarkMediaSession *s, const HarkMediaConfig *config, GError **error)
   gst_pad_add_probe(decrypted_rtcp, GST_PAD_PROBE_TYPE_BUFFER | GST_PAD_PROBE_TYPE_BUFFER_LIST,
                     on_decrypted_rtcp, s, NULL);
   g_autoptr(GstPad) played = gst_element_get_static_pad(s->funnel, "src");
-  gst_pad_add_probe(played, GST_PAD_PROBE_TYPE_BUFFER, on_played, s, NULL);
+  gst_pad_add_probe(played, GST_PAD_PROBE_TYPE_BUFFER | GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM,
+                    on_played, s, NULL);
 
   /* RTCP once a second rather than every 5 s: adaptation and statistics follow sooner,
    * for about 100 bytes a second each way. */
@@ -494,8 +535,14 @@ hark_media_session_new(const HarkMediaConfig *config, GError **error)
   s->send_key = g_bytes_ref(config->send_key);
   s->receive_key = g_bytes_ref(config->receive_key);
   s->ssrc = config->ssrc ? config->ssrc : g_random_int();
-  s->jitter_ms = config->jitter_ms ? config->jitter_ms : 40;
-  s->pulse_buffer_ms = config->pulse_buffer_ms ? config->pulse_buffer_ms : 20;
+  if (config->jitter_ms)
+    hark_media_jitter_init(&s->jitter, config->jitter_ms, config->jitter_ms, config->jitter_ms);
+  else
+    hark_media_jitter_init(&s->jitter, config->jitter_start_ms ? config->jitter_start_ms : 20,
+                           config->jitter_min_ms ? config->jitter_min_ms : 10,
+                           config->jitter_max_ms ? config->jitter_max_ms : 200);
+  gst_segment_init(&s->play_segment, GST_FORMAT_UNDEFINED);
+  s->pulse_buffer_ms = config->pulse_buffer_ms ? config->pulse_buffer_ms : 10;
   s->keepalive_ms = config->keepalive_ms ? config->keepalive_ms : 3000;
   s->paced = g_str_has_prefix(config->source, "file:");
   s->next_seq = g_random_int_range(0, 0x8000); /* RFC 3550: random start */
@@ -506,7 +553,18 @@ hark_media_session_new(const HarkMediaConfig *config, GError **error)
   return s;
 }
 
-/* A sound server that is not there fails the state change at once (pulsesrc connects
+static void
+no_sound_error(GError **error, const char *who, const char *cause)
+{
+  g_set_error(error, HARK_MEDIA_ERROR, HARK_MEDIA_ERROR_NO_SOUND,
+              "no sound server (%s: %s): this machine has no PulseAudio or PipeWire to play "
+              "and record through; set the source (media.source, or --source) to \"tone\", "
+              "\"silence\" or \"file:PATH\" and the sink (media.sink, or --sink) to \"null\" or "
+              "\"file:PATH\", or start a sound server",
+              who, cause);
+}
+
+/* A sound server that is not there fails the state change at once (pulsesink connects
  * on the way to READY); say what to configure instead. */
 static void
 explain_failure(HarkMediaSession *s, GError **error)
@@ -518,12 +576,7 @@ explain_failure(HarkMediaSession *s, GError **error)
     gst_message_parse_error(message, &cause, NULL);
   const char *who = message ? GST_OBJECT_NAME(GST_MESSAGE_SRC(message)) : "";
   if (g_str_has_prefix(who, "pulse"))
-    g_set_error(error, HARK_MEDIA_ERROR, HARK_MEDIA_ERROR_NO_SOUND,
-                "no sound server (%s: %s): this machine has no PulseAudio or PipeWire to play "
-                "and record through; set the source (media.source, or --source) to \"tone\", "
-                "\"silence\" or \"file:PATH\" and the sink (media.sink, or --sink) to \"null\" or "
-                "\"file:PATH\", or start a sound server",
-                who, cause ? cause->message : "could not connect");
+    no_sound_error(error, who, cause ? cause->message : "could not connect");
   else
     g_set_error(error, HARK_MEDIA_ERROR, HARK_MEDIA_ERROR_GSTREAMER, "media pipeline: %s%s%s",
                 who, cause ? ": " : "could not start", cause ? cause->message : "");
@@ -535,7 +588,13 @@ hark_media_session_start(HarkMediaSession *s, GError **error)
   if (s->started)
     return TRUE;
   g_autoptr(GstBus) bus = gst_element_get_bus(s->pipeline);
+  g_autoptr(GError) capture_error = NULL;
+  if (s->capture != NULL && !hark_media_pulse_capture_start(s->capture, &capture_error)) {
+    no_sound_error(error, "capture", capture_error->message);
+    return FALSE;
+  }
   if (gst_element_set_state(s->pipeline, GST_STATE_PLAYING) == GST_STATE_CHANGE_FAILURE) {
+    hark_media_pulse_capture_stop(s->capture);
     explain_failure(s, error);
     gst_element_set_state(s->pipeline, GST_STATE_NULL);
     return FALSE;
@@ -556,13 +615,17 @@ hark_media_session_free(HarkMediaSession *s)
     g_source_remove(s->tick);
   if (s->bus_watch)
     g_source_remove(s->bus_watch);
+  hark_media_pulse_capture_stop(s->capture);
   if (s->pipeline != NULL) {
     gst_element_set_state(s->pipeline, GST_STATE_NULL);
     gst_object_unref(s->pipeline);
   }
   g_clear_object(&s->source_tail);
+  gst_clear_object(&s->jitterbuffer);
+  gst_clear_object(&s->clock);
   hark_media_transport_free(s->transport);
   hark_media_wav_free(s->wav);
+  hark_media_pulse_capture_free(s->capture);
   for (guint i = 0; i < s->n_codecs; i++) {
     g_free((char *)s->codecs[i].name);
     g_variant_unref(s->codecs[i].settings);
@@ -618,6 +681,14 @@ read_rtcp(HarkMediaSession *s, HarkMediaStats *st)
     gst_structure_free(stats);
 }
 
+static guint64 jitterbuffer_late(GstElement *jitterbuffer);
+
+static guint64
+appsrc_level(GstElement *appsrc)
+{
+  return gst_app_src_get_current_level_buffers(GST_APP_SRC(appsrc));
+}
+
 void
 hark_media_session_get_stats(HarkMediaSession *s, HarkMediaStats *st)
 {
@@ -633,16 +704,21 @@ hark_media_session_get_stats(HarkMediaSession *s, HarkMediaStats *st)
   st->rtp_received = s->rtp_received;
   st->concealed_samples = s->concealed_samples;
   st->played_samples = s->played_samples;
-  st->dropped_srtp = s->srtp_in > s->srtp_out ? s->srtp_in - s->srtp_out : 0;
+  /* What went in and neither came out decrypted nor still waits in the appsrcs' queues. */
+  guint64 queued = appsrc_level(s->rtp_in) + appsrc_level(s->rtcp_in);
+  st->dropped_srtp = s->srtp_in > s->srtp_out + queued ? s->srtp_in - s->srtp_out - queued : 0;
   st->dropped_malformed = s->dropped_malformed;
   st->dropped_unknown_pt = s->dropped_unknown_pt;
   st->dropped_timestamp = s->dropped_timestamp;
   st->keepalives_sent = s->keepalives_sent;
   st->keepalives_received = s->keepalives_received;
   st->on_hold = s->hold;
+  st->jitter_buffer_ms = s->jitter.target_ms;
+  st->late_buffers = s->late_buffers;
+  g_autoptr(GstElement) jitterbuffer = s->jitterbuffer ? gst_object_ref(s->jitterbuffer) : NULL;
   g_mutex_unlock(&s->lock);
+  st->late_packets = jitterbuffer_late(jitterbuffer);
   st->transport_overhead = hark_media_transport_overhead(s->transport);
-  st->jitter_buffer_ms = s->jitter_ms;
   if (!g_atomic_int_get(&s->swapping) && s->encoder != NULL &&
       g_object_class_find_property(G_OBJECT_GET_CLASS(s->encoder), "bitrate"))
     g_object_get(s->encoder, "bitrate", &st->encoder_bitrate, NULL);
@@ -667,6 +743,8 @@ hark_media_stats_to_json(const HarkMediaStats *st)
   json_object_set_int_member(o, "concealed_samples", st->concealed_samples);
   json_object_set_int_member(o, "played_samples", st->played_samples);
   json_object_set_int_member(o, "jitter_buffer_ms", st->jitter_buffer_ms);
+  json_object_set_int_member(o, "late_packets", st->late_packets);
+  json_object_set_int_member(o, "late_buffers", st->late_buffers);
   json_object_set_int_member(o, "dropped_srtp", st->dropped_srtp);
   json_object_set_int_member(o, "dropped_malformed", st->dropped_malformed);
   json_object_set_int_member(o, "dropped_unknown_pt", st->dropped_unknown_pt);
@@ -678,11 +756,49 @@ hark_media_stats_to_json(const HarkMediaStats *st)
   return o;
 }
 
-/* Once a second: hand the far end's latest report to the codec (Opus adapts). */
+/* The jitter buffer's count of packets that came after it had given up on them. */
+static guint64
+jitterbuffer_late(GstElement *jitterbuffer)
+{
+  guint64 late = 0;
+  GstStructure *stats = NULL;
+  if (jitterbuffer != NULL)
+    g_object_get(jitterbuffer, "stats", &stats, NULL);
+  if (stats != NULL) {
+    gst_structure_get_uint64(stats, "num-late", &late);
+    gst_structure_free(stats);
+  }
+  return late;
+}
+
+/* The policy's verdict of this second, applied: the jitter buffers wait that long for a
+ * missing packet, and the sink plays that long after arrival. */
+static void
+adapt_jitter(HarkMediaSession *s)
+{
+  g_mutex_lock(&s->lock);
+  g_autoptr(GstElement) jitterbuffer = s->jitterbuffer ? gst_object_ref(s->jitterbuffer) : NULL;
+  g_mutex_unlock(&s->lock);
+  guint64 late = jitterbuffer_late(jitterbuffer);
+  g_mutex_lock(&s->lock);
+  gboolean changed = hark_media_jitter_tick(&s->jitter, late);
+  guint target = s->jitter.target_ms;
+  s->latency = target * GST_MSECOND;
+  g_mutex_unlock(&s->lock);
+  if (!changed)
+    return;
+  g_object_set(s->rtpbin, "latency", target, NULL);
+  gst_pipeline_set_latency(GST_PIPELINE(s->pipeline), target * GST_MSECOND);
+  gst_bin_recalculate_latency(GST_BIN(s->pipeline));
+}
+
+/* Once a second: follow the jitter we see, and hand the far end's latest report to the
+ * codec (Opus adapts). */
 static gboolean
 on_tick(gpointer data)
 {
   HarkMediaSession *s = data;
+  adapt_jitter(s);
   const HarkMediaCodec *codec = &s->codecs[s->current];
   if (codec->iface->adapt == NULL || s->encoder == NULL || g_atomic_int_get(&s->swapping))
     return G_SOURCE_CONTINUE;

@@ -15,8 +15,21 @@ typedef struct _HarkMediaWav HarkMediaWav;
 /* gst_element_factory_make, with an error that says which package to install. */
 GstElement *hark_media_element_make(const char *factory, GError **error);
 
-/* A bin with a "src" ghost pad giving 48 kHz mono S16LE. */
-GstElement *hark_media_source_new(const char *spec, guint pulse_buffer_ms, GError **error);
+typedef struct _HarkMediaPulseCapture HarkMediaPulseCapture;
+
+/* A bin with a "src" ghost pad giving 48 kHz mono S16LE; *capture is set for the sound
+ * server (started by the session, freed by the caller). */
+GstElement *hark_media_source_new(const char *spec, guint pulse_buffer_ms,
+                                  HarkMediaPulseCapture **capture, GError **error);
+
+/* media-pulse.c: the sound server's capture, read into appsrc in blocks of block_ms. */
+HarkMediaPulseCapture *hark_media_pulse_capture_new(const char *device, guint block_ms,
+                                                    GstElement *appsrc);
+/* Connects (HARK_MEDIA_ERROR_NO_SOUND with the server's reason when it cannot) and starts
+ * reading. */
+gboolean hark_media_pulse_capture_start(HarkMediaPulseCapture *capture, GError **error);
+void hark_media_pulse_capture_stop(HarkMediaPulseCapture *capture);
+void hark_media_pulse_capture_free(HarkMediaPulseCapture *capture);
 /* A bin with a "sink" ghost pad taking 48 kHz mono S16LE; *wav is set for file sinks. */
 GstElement *hark_media_sink_new(const char *spec, guint pulse_buffer_ms, HarkMediaWav **wav,
                                 GError **error);

@@ -155,7 +155,9 @@ def media_section(results, command):
         "",
         "Both peers: Opus, 20 ms packets, mono, SRTP (AES_CM_128_HMAC_SHA1_80), direct on 127.0.0.1,",
         "one process per end. hark: `hark media-test` with its defaults (Opus wideband voice 20 kbit/s,",
-        "complexity 5, jitter buffer 40 ms, PulseAudio buffers 20 ms). baresip 1.0.0 (Debian): its",
+        "complexity 5, adaptive jitter buffer from 20 ms, sound-server buffers 10 ms; the callee's jitter",
+        "buffer ended the calls at " + ", ".join(f"{c['callee_jitter_buffer_ms']} ms" for c in h["calls"]
+                                               if "callee_jitter_buffer_ms" in c) + "). baresip 1.0.0 (Debian): its",
         "defaults (jitter buffer 5–10 frames, audio buffers) with Opus set to mono at 24 kbit/s, which is",
         "what the issue's reference figures used, and SDES-SRTP.",
         "",

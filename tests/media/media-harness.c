@@ -66,10 +66,27 @@ mem_send(gpointer impl, const guint8 *data, gsize length, GError **error)
   if (length >= 12 && !(data[1] >= 192 && data[1] <= 223))
     g_ptr_array_add(m->sent_rtp_headers, g_bytes_new(data, 12));
   MemTransport *peer = m->peer;
+  guint delay = m->jitter_ms ? (guint)g_rand_int_range(m->rand, 0, m->jitter_ms + 1) : 0;
   g_mutex_unlock(&m->lock);
-  if (peer != NULL)
+  if (peer != NULL && delay > 0) {
+    Delivery *d = g_new0(Delivery, 1);
+    d->to = peer;
+    d->packet = g_bytes_new(data, length);
+    g_timeout_add(delay, deliver, d);
+  } else if (peer != NULL) {
     mem_transport_inject(peer, data, length);
+  }
   return TRUE;
+}
+
+void
+mem_transport_set_jitter(MemTransport *m, guint ms, guint32 seed)
+{
+  g_mutex_lock(&m->lock);
+  m->jitter_ms = ms;
+  if (m->rand == NULL)
+    m->rand = g_rand_new_with_seed(seed);
+  g_mutex_unlock(&m->lock);
 }
 
 void

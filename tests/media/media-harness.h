@@ -24,10 +24,14 @@ struct MemTransport {
   GMutex lock;
   GPtrArray *sent_rtp_headers; /* GBytes of the first 12 bytes of each RTP packet sent */
   gboolean dead;
+  guint jitter_ms;             /* delay each packet sent by 0..jitter_ms (pseudo-random) */
+  GRand *rand;
 };
 /* Two transports wired to each other; hark_media_transport_free of either frees it. */
 void mem_transport_pair(HarkMediaTransport **a, HarkMediaTransport **b, MemTransport **ma,
                         MemTransport **mb);
+/* Delay every packet m sends by a pseudo-random 0..ms: network jitter (packets reorder). */
+void mem_transport_set_jitter(MemTransport *m, guint ms, guint32 seed);
 /* Deliver bytes to m's receiver as if they came from the peer. */
 void mem_transport_inject(MemTransport *m, const guint8 *data, gsize length);
 

@@ -29,6 +29,7 @@ typedef struct {
   HarkMediaSrtpSuite suite;
   gboolean wrong_key;
   double loss;                        /* at a's transport */
+  guint jitter_ms;                    /* a's packets delayed by 0..jitter_ms */
   gboolean udp, stream;               /* instead of the in-memory pair */
 } PairOptions;
 
@@ -79,6 +80,8 @@ pair_start(Pair *p, const PairOptions *o)
   make_transports(o, &ta, &tb, &p->ma, &p->mb);
   if (o->loss > 0)
     hark_media_transport_set_loss(ta, o->loss, 42);
+  if (o->jitter_ms > 0)
+    mem_transport_set_jitter(p->ma, o->jitter_ms, 7);
   g_autoptr(GBytes) ka = test_key(o->suite, 1);
   g_autoptr(GBytes) kb = test_key(o->suite, 2);
   g_autoptr(GBytes) wrong = test_key(o->suite, 3);
@@ -247,6 +250,45 @@ test_loss(void)
   pair_clear(&p);
 }
 
+/* Network jitter of 0-60 ms on a's packets: b's jitter buffer starts at one frame
+ * (20 ms), loses the packets that come too late at first, grows until they fit, and then
+ * plays the tone without concealing: the delay it reports grew, and it stays within its
+ * bounds. */
+static void
+test_adaptive_jitter(void)
+{
+  PairOptions o = { .jitter_ms = 60 };
+  Pair p = { 0 };
+  pair_start(&p, &o);
+  HarkMediaStats first, settled, end;
+  run_for(1000);
+  hark_media_session_get_stats(p.b, &first);
+  run_for(5000);
+  hark_media_session_get_stats(p.b, &settled);
+  run_for(3000);
+  hark_media_session_get_stats(p.b, &end);
+  pair_stop(&p);
+  g_test_message("jitter 0-60 ms: jitter buffer %u ms after 1 s, %u after 6 s, %u after 9 s; "
+                 "concealed %" G_GUINT64_FORMAT " / %" G_GUINT64_FORMAT " / %" G_GUINT64_FORMAT
+                 " samples; late packets %" G_GUINT64_FORMAT ", late buffers %" G_GUINT64_FORMAT
+                 "; RTCP jitter %.1f ms",
+                 first.jitter_buffer_ms, settled.jitter_buffer_ms, end.jitter_buffer_ms,
+                 first.concealed_samples, settled.concealed_samples, end.concealed_samples,
+                 end.late_packets, end.late_buffers, end.jitter_ms);
+  g_assert_cmpuint(settled.jitter_buffer_ms, >=, 50);
+  g_assert_cmpuint(end.jitter_buffer_ms, <=, 200);
+  /* Settled: at most two frames concealed in the last 3 s (150 frames). */
+  g_assert_cmpuint(end.concealed_samples - settled.concealed_samples, <=, 2 * 960);
+  Wav wav = { 0 };
+  g_assert_true(wav_read(p.wav_path, &wav));
+  g_assert_cmpuint(wav.n, >, 48000 * 7);
+  for (gsize at = wav.n - 3 * 48000; at + 24000 <= wav.n; at += 24000)
+    g_assert_cmpfloat(fabs(wav_dominant_hz(&wav, at, 24000) - 1000), <=, 20);
+  g_assert_cmpfloat(wav_longest_gap_ms(&wav, wav.n - 3 * 48000, wav.n, TONE_RMS / 10), <=, 10);
+  wav_clear(&wav);
+  pair_clear(&p);
+}
+
 /* Hold: media stops but a keep-alive leaves every 3 s; resuming brings the tone back. */
 static void
 test_hold(void)
@@ -385,9 +427,25 @@ test_bad_config(void)
     { "tone:5", "null", k, "tone:HZ" },
     { "microphone", "null", k, "expected tone" },
     { "file:/nonexistent/in.wav", "null", k, "/nonexistent/in.wav" },
+    { "wav:/nonexistent/in.wav", "null", k, "/nonexistent/in.wav" },
     { "tone", "file:/nonexistent/out.wav", k, "/nonexistent/out.wav" },
+    { "tone", "wav:/nonexistent/out.wav", k, "/nonexistent/out.wav" },
     { "tone", "speaker", k, "expected null" },
   };
+  /* What the configuration file is checked with agrees with what sessions take. */
+  const char *const good_sources[] = { "tone", "tone:440", "tone:440:0.5", "silence",
+                                       "wav:in.wav", "file:in.wav", "pulse", "pulse:mic" };
+  const char *const bad_sources[] = { "microphone", "tone:5", "tone:x", "wav:", "pulse:", "null" };
+  const char *const good_sinks[] = { "null", "wav:out.wav", "file:out.wav", "pulse", "pulse:spk" };
+  const char *const bad_sinks[] = { "speaker", "tone", "wav:", "pulse:", "silence" };
+  for (guint i = 0; i < G_N_ELEMENTS(good_sources); i++)
+    g_assert_true(hark_media_source_check(good_sources[i], NULL));
+  for (guint i = 0; i < G_N_ELEMENTS(bad_sources); i++)
+    g_assert_false(hark_media_source_check(bad_sources[i], NULL));
+  for (guint i = 0; i < G_N_ELEMENTS(good_sinks); i++)
+    g_assert_true(hark_media_sink_check(good_sinks[i], NULL));
+  for (guint i = 0; i < G_N_ELEMENTS(bad_sinks); i++)
+    g_assert_false(hark_media_sink_check(bad_sinks[i], NULL));
   for (guint i = 0; i < G_N_ELEMENTS(cases); i++) {
     HarkMediaTransport *ta, *tb;
     mem_transport_pair(&ta, &tb, NULL, NULL);
@@ -602,6 +660,7 @@ main(int argc, char **argv)
   g_test_add_func("/media/srtp/wrong-key-plays-nothing", test_wrong_key);
   g_test_add_func("/media/loss/ten-percent", test_loss);
   g_test_add_func("/media/hold/keepalive", test_hold);
+  g_test_add_func("/media/jitter/adaptive-buffer-grows", test_adaptive_jitter);
   g_test_add_func("/media/swap/opus-pcmu-opus", test_swap);
   g_test_add_func("/media/errors/bad-packets-dropped-and-counted", test_bad_packets);
   g_test_add_func("/media/errors/no-sound-server", test_no_sound_server);

@@ -284,16 +284,24 @@ static const InvalidCase invalid_cases[] = {
     "media = {\n"
     "  source = \"microphone\";\n"
     "};\n",
-    "<string>:2: media.source: bad value 'microphone': expected pulse, tone, silence or "
-    "file:PATH" },
+    "<string>:2: media.source: bad value 'microphone': expected tone, tone:HZ[:LEVEL], "
+    "silence, wav:PATH, pulse or pulse:DEVICE" },
+  { "source-bad-tone",
+    "media = { source = \"tone:loud\"; };\n",
+    "<string>:1: media.source: bad value 'tone:loud': expected tone, tone:HZ[:LEVEL], "
+    "silence, wav:PATH, pulse or pulse:DEVICE" },
+  { "source-pulse-without-device",
+    "media = { source = \"pulse:\"; };\n",
+    "<string>:1: media.source: bad value 'pulse:': expected tone, tone:HZ[:LEVEL], "
+    "silence, wav:PATH, pulse or pulse:DEVICE" },
   { "sink-empty-file",
     "media = {\n"
     "  sink = \"file:\";\n"
     "};\n",
-    "<string>:2: media.sink: bad value 'file:': expected pulse, null or file:PATH" },
+    "<string>:2: media.sink: bad value 'file:': expected null, wav:PATH, pulse or pulse:DEVICE" },
   { "sink-source-only",
     "media = { sink = \"tone\"; };\n",
-    "<string>:1: media.sink: bad value 'tone': expected pulse, null or file:PATH" },
+    "<string>:1: media.sink: bad value 'tone': expected null, wav:PATH, pulse or pulse:DEVICE" },
   { "login-url-type",
     "login = {\n"
     "  url = 8443;\n"
@@ -417,7 +425,7 @@ test_values_read(void)
     "  bootstrap = ( { host = \"sn.example.org\"; port = 443; transports = [ \"tls443\" ]; },\n"
     "                { host = \"10.0.0.1\"; port = 33033; } );\n"
     "};\n"
-    "media = { codecs = [ \"g722\", \"opus\" ]; source = \"file:/tmp/in.wav\"; sink = \"null\"; };\n";
+    "media = { codecs = [ \"g722\", \"opus\" ]; source = \"tone:440:0.5\"; sink = \"pulse:speakers\"; };\n";
   g_autoptr(HarkConfig) config = load_or_die(text, NULL);
 
   g_assert_null(config->path);
@@ -451,8 +459,8 @@ test_values_read(void)
   g_assert_cmpstrv(second->transports, ((const char *[]){ "udp", "tcp", NULL }));
 
   g_assert_cmpstrv(config->codecs, ((const char *[]){ "g722", "opus", NULL }));
-  g_assert_cmpstr(config->audio_source, ==, "file:/tmp/in.wav");
-  g_assert_cmpstr(config->audio_sink, ==, "null");
+  g_assert_cmpstr(config->audio_source, ==, "tone:440:0.5");
+  g_assert_cmpstr(config->audio_sink, ==, "pulse:speakers");
   g_assert_cmpuint(config->warnings->len, ==, 0);
 }
 

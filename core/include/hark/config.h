@@ -67,8 +67,8 @@ typedef struct {
 
   /* media */
   char **codecs;             /* preference order, NULL-terminated; default {"opus", "g711"} */
-  char *audio_source;        /* "pulse", "tone", "silence", "file:PATH"; default "pulse" */
-  char *audio_sink;          /* "pulse", "null", "file:PATH"; default "pulse" */
+  char *audio_source;        /* as hark_media_source_check accepts; default "pulse" */
+  char *audio_sink;          /* as hark_media_sink_check accepts; default "pulse" */
 
   GPtrArray *warnings;       /* char*, "file:line: unknown key 'x' in 'node'" */
 

@@ -89,17 +89,23 @@ typedef struct {
   const HarkMediaCodec *codecs;  /* codecs[0] is sent; every one is accepted */
   guint n_codecs;
   /* "tone", "tone:HZ", "tone:HZ:LEVEL" (LEVEL 0..1 of full scale, default 0.3), "silence",
-   * "file:PATH" (a WAV file, played once), "pulse" or "pulse:DEVICE" (the sound server;
-   * PULSE_SERVER and PULSE_SOURCE in the environment choose too). */
+   * "wav:PATH" or "file:PATH" (a WAV file, played once), "pulse" or "pulse:DEVICE" (the
+   * sound server; PULSE_SERVER and PULSE_SOURCE in the environment choose too). */
   const char *source;
-  /* "null", "file:PATH" (a WAV file, 16-bit mono 48 kHz), "pulse" or "pulse:DEVICE". */
+  /* "null", "wav:PATH" or "file:PATH" (a WAV file, 16-bit mono 48 kHz), "pulse" or
+   * "pulse:DEVICE". */
   const char *sink;
   HarkMediaSrtpSuite srtp_suite;
   GBytes *send_key;              /* protects what this side sends */
   GBytes *receive_key;           /* the far end's send key */
   guint32 ssrc;                  /* 0: random */
-  guint jitter_ms;               /* jitter-buffer latency; 0: 40 ms */
-  guint pulse_buffer_ms;         /* pulsesrc/pulsesink buffer; 0: 20 ms */
+  /* Jitter buffer: how long received audio is held before it plays. 0: adaptive, from
+   * jitter_start_ms (0: 20, one frame) within [jitter_min_ms (0: 10), jitter_max_ms
+   * (0: 200)], grown at once when audio reaches the sink late or close to late, shrunk
+   * by 1 ms a second after 5 calm seconds. Non-zero: fixed at that. */
+  guint jitter_ms;
+  guint jitter_start_ms, jitter_min_ms, jitter_max_ms;
+  guint pulse_buffer_ms;         /* pulsesrc/pulsesink buffer; 0: 10 ms */
   guint keepalive_ms;            /* on hold; 0: 3000 */
   HarkMediaTransport *transport; /* taken, also when hark_media_session_new fails */
 } HarkMediaConfig;
@@ -119,7 +125,9 @@ typedef struct {
   double remote_loss_fraction;   /* what the far end says it lost of our stream */
   guint64 concealed_samples;     /* samples the decoder made up for lost packets */
   guint64 played_samples;        /* samples handed to the sink */
-  guint jitter_buffer_ms;        /* configured jitter-buffer latency */
+  guint jitter_buffer_ms;        /* the jitter-buffer delay now (adaptive: it moves) */
+  guint64 late_packets;          /* came after the jitter buffer gave up on them */
+  guint64 late_buffers;          /* reached the sink after their playing time */
   guint64 dropped_srtp;          /* failed authentication or decryption */
   guint64 dropped_malformed;     /* too short, not RTP version 2, bad RTCP */
   guint64 dropped_unknown_pt;    /* a payload type the session does not accept */
@@ -152,6 +160,12 @@ gboolean hark_media_session_set_codec_setting(HarkMediaSession *session, const c
                                               GVariant *value, GError **error);
 /* Hold: stop sending media; a keep-alive packet goes out every keepalive_ms. */
 void hark_media_session_set_hold(HarkMediaSession *session, gboolean hold);
+
+/* Is spec a source (or sink) a session accepts? The configuration's media.source and
+ * media.sink are checked with these, so a mistake shows when the file is read. The
+ * error names what is accepted. */
+gboolean hark_media_source_check(const char *spec, GError **error);
+gboolean hark_media_sink_check(const char *spec, GError **error);
 
 /* ---- codecs from plugins ------------------------------------------------------------------ */
 

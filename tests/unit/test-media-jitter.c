@@ -1,0 +1,109 @@
+/* test-media-jitter.c: the adaptive jitter-buffer policy (core/media-jitter.c) driven
+ * with made-up observations: it starts where told, grows at once on a close call or a
+ * late packet, stays within its bounds, and shrinks only slowly once things are calm. */
+#include "media-private.h"
+
+/* n ticks in which every buffer came slack_ms early. */
+static void
+calm_ticks(HarkMediaJitter *j, guint n, double slack_ms)
+{
+  for (guint i = 0; i < n; i++) {
+    hark_media_jitter_observe(j, slack_ms);
+    hark_media_jitter_tick(j, j->late_seen);
+  }
+}
+
+static void
+test_grows_on_late_buffers(void)
+{
+  HarkMediaJitter j;
+  hark_media_jitter_init(&j, 20, 10, 200);
+  g_assert_cmpuint(j.target_ms, ==, 20);
+  /* Buffers 15 ms early and one 13 ms late: grown by what it missed and headroom. */
+  hark_media_jitter_observe(&j, 15);
+  hark_media_jitter_observe(&j, -13);
+  hark_media_jitter_observe(&j, 15);
+  g_assert_true(hark_media_jitter_tick(&j, 0));
+  g_assert_cmpuint(j.target_ms, >=, 20 + 13 + 2);
+  g_assert_cmpuint(j.target_ms, <=, 20 + 13 + 2 + 10);
+  /* A close call (1 ms early) also grows it. */
+  guint before = j.target_ms;
+  hark_media_jitter_observe(&j, 1);
+  g_assert_true(hark_media_jitter_tick(&j, 0));
+  g_assert_cmpuint(j.target_ms, >, before);
+}
+
+static void
+test_grows_on_packets_given_up(void)
+{
+  HarkMediaJitter j;
+  hark_media_jitter_init(&j, 20, 10, 200);
+  hark_media_jitter_observe(&j, 10);
+  g_assert_false(hark_media_jitter_tick(&j, 0));
+  /* The jitter buffer counted 3 packets that came after it had given up on them. */
+  hark_media_jitter_observe(&j, 10);
+  g_assert_true(hark_media_jitter_tick(&j, 3));
+  g_assert_cmpuint(j.target_ms, >, 20);
+  /* The count is cumulative: the same total again is no news. */
+  guint after = j.target_ms;
+  hark_media_jitter_observe(&j, 10);
+  hark_media_jitter_tick(&j, 3);
+  g_assert_cmpuint(j.target_ms, ==, after);
+}
+
+static void
+test_bounds(void)
+{
+  HarkMediaJitter j;
+  hark_media_jitter_init(&j, 5, 10, 60);
+  g_assert_cmpuint(j.target_ms, ==, 10); /* the start is clamped too */
+  for (guint i = 0; i < 20; i++) {
+    hark_media_jitter_observe(&j, -500);
+    hark_media_jitter_tick(&j, 0);
+  }
+  g_assert_cmpuint(j.target_ms, ==, 60);
+  calm_ticks(&j, 500, 1000);
+  g_assert_cmpuint(j.target_ms, ==, 10);
+  /* Fixed: min == max never moves. */
+  hark_media_jitter_init(&j, 40, 40, 40);
+  hark_media_jitter_observe(&j, -100);
+  g_assert_false(hark_media_jitter_tick(&j, 99));
+  g_assert_cmpuint(j.target_ms, ==, 40);
+}
+
+static void
+test_shrinks_slowly(void)
+{
+  HarkMediaJitter j;
+  hark_media_jitter_init(&j, 80, 10, 200);
+  /* A few calm seconds change nothing; then one millisecond per tick at most. */
+  calm_ticks(&j, 4, 50);
+  g_assert_cmpuint(j.target_ms, ==, 80);
+  calm_ticks(&j, 10, 50);
+  g_assert_cmpuint(j.target_ms, <, 80);
+  g_assert_cmpuint(j.target_ms, >=, 80 - 10);
+  /* Not while buffers come close to their time... */
+  guint now = j.target_ms;
+  calm_ticks(&j, 10, 2.5);
+  g_assert_cmpuint(j.target_ms, ==, now);
+  /* ...and a close call restarts the calm count. */
+  hark_media_jitter_observe(&j, 0.5);
+  hark_media_jitter_tick(&j, 0);
+  now = j.target_ms;
+  calm_ticks(&j, 4, 50);
+  g_assert_cmpuint(j.target_ms, ==, now);
+  /* No observations (nothing received): nothing changes. */
+  for (guint i = 0; i < 20; i++)
+    g_assert_false(hark_media_jitter_tick(&j, 0));
+}
+
+int
+main(int argc, char **argv)
+{
+  g_test_init(&argc, &argv, NULL);
+  g_test_add_func("/media-jitter/grows-on-late-buffers", test_grows_on_late_buffers);
+  g_test_add_func("/media-jitter/grows-on-packets-given-up", test_grows_on_packets_given_up);
+  g_test_add_func("/media-jitter/bounds", test_bounds);
+  g_test_add_func("/media-jitter/shrinks-slowly", test_shrinks_slowly);
+  return g_test_run();
+}
