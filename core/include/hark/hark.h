@@ -19,3 +19,4 @@
 #include "hark/transport.h"
 #include "hark/codec.h"
 #include "hark/media.h"
+#include "hark/stun.h"
