@@ -25,6 +25,13 @@ typedef enum {
 } PeerKind;
 
 typedef struct _HarkJoin HarkJoin;
+typedef struct _OverlayStun OverlayStun;
+
+/* A token bucket (overlay-stun.c). */
+typedef struct {
+  double tokens;
+  gint64 refilled_us;
+} OverlayBucket;
 typedef struct _Peer Peer;
 
 /* What was dropped and why: the "bad input" counters of `overlay`. */
@@ -39,6 +46,10 @@ typedef struct {
   guint64 stun_answered;
   guint64 stun_refused;
   guint64 probes_answered;
+  guint64 stun_flood;        /* STUN on the core's own STUN sockets over their rate */
+  guint64 stun_relayed;      /* CHANGE-REQUESTs handed to the partner SN (STUN_RELAY) */
+  guint64 stun_relay_served; /* answers sent for a partner SN */
+  guint64 stun_relay_refused; /* STUN_RELAYs refused (rate, bad address, no RFC 5780) */
   guint64 redirected;        /* clients sent elsewhere because this SN was full */
   guint64 too_many_logging_in; /* clients without a certificate over supernode.max_logging_in */
 } OverlayCounters;
@@ -57,6 +68,8 @@ struct _Peer {
   guint timer;           /* JOIN deadline / auth deadline */
   HarkJoin *join;        /* the join attempt this link belongs to, while PEER_OPENED */
   GHashTable *tunnels;   /* guint64 id -> SnTunnel*: tunnels this SN carries for it */
+  guint16 stun_alt_port; /* an SN peer's second STUN port (JOIN / JOIN_OK), 0 unknown */
+  OverlayBucket relay_bucket; /* STUN_RELAYs this SN peer may ask of us */
 };
 
 struct _HarkOverlay {
@@ -93,6 +106,7 @@ struct _HarkOverlay {
   guint sn_links_source;
   guint sn_rounds;        /* of SN-link upkeep, to announce every few */
   char *public_host;      /* the address announced to others */
+  OverlayStun *stun;      /* the RFC 5780 STUN server, while serving */
 
   /* login tunnel (node side) */
   struct _TunnelClient *tunnel;
@@ -158,6 +172,17 @@ char **hark_overlay_own_transports(HarkOverlay *overlay);
 /* A link to another SN that we opened is up: send our JOIN as a peer. */
 void hark_overlay_sn_link_up(HarkOverlay *overlay, Peer *peer);
 void hark_overlay_stop_serving(HarkOverlay *overlay, const char *why);
+
+/* overlay-stun.c */
+void hark_overlay_stun_start(HarkOverlay *overlay);
+void hark_overlay_stun_stop(HarkOverlay *overlay);
+/* A STUN datagram that came to the udp transport's port. */
+void hark_overlay_stun_datagram(HarkOverlay *overlay, GSocketAddress *from, GBytes *datagram);
+/* STUN_RELAY from an SN peer. */
+void hark_overlay_stun_relay(HarkOverlay *overlay, Peer *peer, const HarkWireMessage *message);
+guint16 hark_overlay_stun_alt_port(HarkOverlay *overlay);
+const char *hark_overlay_stun_udp_address(HarkOverlay *overlay);
+JsonObject *hark_overlay_stun_describe(HarkOverlay *overlay);
 
 /* overlay-tunnel.c */
 /* Node side: a loopback SOCKS5 endpoint whose streams go through the SN link; the login

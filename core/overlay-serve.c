@@ -10,7 +10,6 @@
 #include "overlay-private.h"
 
 #include "link-private.h"
-#include "stun.h"
 
 #include <ifaddrs.h>
 #include <netinet/in.h>
@@ -97,7 +96,10 @@ listen_all(HarkOverlay *overlay, GError **error)
     if (iface->local_port(reg->instance) != 0 && (iface->flags & HARK_TRANSPORT_STREAM))
       continue;
     g_autoptr(GError) local = NULL;
-    if (!iface->listen(reg->instance, config->listen_address, config->port, &local) &&
+    const char *address = iface->flags & HARK_TRANSPORT_DATAGRAM
+                            ? hark_overlay_stun_udp_address(overlay)
+                            : config->listen_address;
+    if (!iface->listen(reg->instance, address, config->port, &local) &&
         iface->local_port(reg->instance) == 0) {
       g_set_error(error, HARK_TRANSPORT_ERROR, HARK_TRANSPORT_ERROR_LISTEN, "%s: %s", reg->name,
                   local->message);
@@ -152,6 +154,7 @@ promote(HarkOverlay *overlay)
     return;
   }
   overlay->is_sn = TRUE;
+  hark_overlay_stun_start(overlay);
   g_clear_pointer(&overlay->join, hark_overlay_join_free);
   hark_overlay_clear_source(overlay, &overlay->retry_source);
   if (overlay->sn != NULL) {
@@ -181,6 +184,7 @@ hark_overlay_stop_serving(HarkOverlay *overlay, const char *why)
   if (!overlay->is_sn)
     return;
   overlay->is_sn = FALSE;
+  hark_overlay_stun_stop(overlay);
   stop_listening(overlay);
   hark_overlay_clear_source(overlay, &overlay->sn_links_source);
   drop_peers_of_kind(overlay, PEER_CLIENT, why);
@@ -369,6 +373,8 @@ hark_overlay_sn_link_up(HarkOverlay *overlay, Peer *peer)
   g_variant_builder_add(&dict, "{sv}", "as", g_variant_new_string("peer"));
   g_variant_builder_add(&dict, "{sv}", "host", g_variant_new_string(overlay->public_host));
   g_variant_builder_add(&dict, "{sv}", "port", g_variant_new_uint16(overlay->node->config->port));
+  g_variant_builder_add(&dict, "{sv}", "stun_alt_port",
+                        g_variant_new_uint16(hark_overlay_stun_alt_port(overlay)));
   g_auto(GStrv) transports = hark_overlay_own_transports(overlay);
   g_variant_builder_add(&dict, "{sv}", "transports",
                         g_variant_new_strv((const char *const *)transports, -1));
@@ -466,6 +472,8 @@ join_ok_body(HarkOverlay *overlay, Peer *peer)
   g_variant_builder_add(&dict, "{sv}", "sns",
                         hark_overlay_sn_list(overlay, hark_link_get_peer_host(peer->link),
                                              peer->port));
+  g_variant_builder_add(&dict, "{sv}", "stun_alt_port",
+                        g_variant_new_uint16(hark_overlay_stun_alt_port(overlay)));
   return g_variant_new("(a{sv})", &dict);
 }
 
@@ -505,6 +513,7 @@ accept_sn_peer(HarkOverlay *overlay, Peer *peer, GVariant *dict, guint64 id)
       transports[i] = NULL; /* unknown ones are cut off, not trusted */
   peer->kind = PEER_SN;
   peer->port = port;
+  g_variant_lookup(dict, "stun_alt_port", "q", &peer->stun_alt_port);
   peer->transports = g_strdupv((char **)transports);
   hark_link_send(peer->link, HARK_MSG_JOIN_OK, id, join_ok_body(overlay, peer), NULL);
   peer->host = g_strdup(host);
@@ -625,6 +634,7 @@ serve_opened(HarkOverlay *overlay, Peer *peer, const HarkWireMessage *message)
   peer->name = g_strdup(name != NULL ? name : "?");
   peer->kind = PEER_SN;
   peer->since = g_get_monotonic_time();
+  g_variant_lookup(dict, "stun_alt_port", "q", &peer->stun_alt_port);
   g_autoptr(GVariant) sns = g_variant_lookup_value(dict, "sns", G_VARIANT_TYPE("a(sqas)"));
   if (sns != NULL)
     hark_overlay_learn_sn_list(overlay, sns);
@@ -662,6 +672,12 @@ hark_overlay_serve_message(HarkOverlay *overlay, Peer *peer, const HarkWireMessa
   case HARK_MSG_TUNNEL_CLOSE:
     if (peer->kind == PEER_CLIENT) {
       hark_overlay_tunnel_serve(overlay, peer, message);
+      return;
+    }
+    break;
+  case HARK_MSG_STUN_RELAY:
+    if (peer->kind == PEER_SN) {
+      hark_overlay_stun_relay(overlay, peer, message);
       return;
     }
     break;
@@ -745,15 +761,7 @@ hark_overlay_datagram_received(const char *transport, GSocketAddress *from, GByt
     return;
   }
   if (hark_stun_is_stun(datagram)) {
-    g_autoptr(GError) error = NULL;
-    g_autoptr(GBytes) answer = hark_stun_answer(datagram, from, &error);
-    if (answer == NULL) {
-      hark_overlay_note_drop(overlay, &overlay->counters.stun_refused, "STUN from %s: %s", who,
-                             error->message);
-      return;
-    }
-    overlay->counters.stun_answered++;
-    send_datagram(overlay, transport, from, answer);
+    hark_overlay_stun_datagram(overlay, from, datagram);
     return;
   }
   g_autoptr(GError) error = NULL;

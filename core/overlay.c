@@ -509,6 +509,10 @@ describe_counters(HarkOverlay *overlay)
   json_object_set_int_member(object, "stun_answered", c->stun_answered);
   json_object_set_int_member(object, "stun_refused", c->stun_refused);
   json_object_set_int_member(object, "probes_answered", c->probes_answered);
+  json_object_set_int_member(object, "stun_flood", c->stun_flood);
+  json_object_set_int_member(object, "stun_relayed", c->stun_relayed);
+  json_object_set_int_member(object, "stun_relay_served", c->stun_relay_served);
+  json_object_set_int_member(object, "stun_relay_refused", c->stun_relay_refused);
   json_object_set_int_member(object, "redirected", c->redirected);
   json_object_set_int_member(object, "too_many_logging_in", c->too_many_logging_in);
   return object;
@@ -575,5 +579,7 @@ hark_overlay_snapshot(HarkOverlay *overlay, guint max_clients)
   json_object_set_array_member(object, "sn_links", sns);
   json_object_set_object_member(object, "dropped", describe_counters(overlay));
   json_object_set_object_member(object, "transports", describe_transports(overlay));
+  if (overlay->is_sn)
+    json_object_set_object_member(object, "stun", hark_overlay_stun_describe(overlay));
   return object;
 }

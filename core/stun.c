@@ -37,6 +37,8 @@ static const struct {
   { HARK_STUN_ATTR_XOR_MAPPED_ADDRESS, LEN_ADDRESS, 8, 20, "XOR-MAPPED-ADDRESS" },
   { HARK_STUN_ATTR_PRIORITY, LEN_RANGE, 4, 4, "PRIORITY" },
   { HARK_STUN_ATTR_USE_CANDIDATE, LEN_RANGE, 0, 0, "USE-CANDIDATE" },
+  { HARK_STUN_ATTR_PADDING, LEN_RANGE, 0, 65535, "PADDING" },
+  { HARK_STUN_ATTR_RESPONSE_PORT, LEN_RANGE, 4, 4, "RESPONSE-PORT" },
   { HARK_STUN_ATTR_SOFTWARE, LEN_RANGE, 0, MAX_TEXT, "SOFTWARE" },
   { HARK_STUN_ATTR_ALTERNATE_SERVER, LEN_ADDRESS, 8, 20, "ALTERNATE-SERVER" },
   { HARK_STUN_ATTR_FINGERPRINT, LEN_RANGE, 4, 4, "FINGERPRINT" },
@@ -443,24 +445,29 @@ hark_stun_read_request(GBytes *datagram, gboolean rfc5780, HarkStunRequest *out,
   memcpy(out->transaction_id, m->transaction_id, sizeof out->transaction_id);
   for (guint i = 0; i < m->attributes->len; i++) {
     const HarkStunAttribute *a = &g_array_index(m->attributes, HarkStunAttribute, i);
-    gboolean unknown = a->type == HARK_STUN_ATTR_CHANGE_REQUEST && !rfc5780;
+    gboolean rfc5780_only = a->type == HARK_STUN_ATTR_CHANGE_REQUEST ||
+                            a->type == HARK_STUN_ATTR_RESPONSE_PORT ||
+                            a->type == HARK_STUN_ATTR_PADDING;
+    gboolean unknown = rfc5780_only && !rfc5780;
     for (guint j = 0; j < m->unknown_required->len && !unknown; j++)
       unknown = g_array_index(m->unknown_required, guint16, j) == a->type;
     if (unknown && out->n_unknown < HARK_STUN_MAX_UNKNOWN)
       out->unknown[out->n_unknown++] = a->type;
     else if (a->type == HARK_STUN_ATTR_CHANGE_REQUEST)
       out->change = a->value[3] & (HARK_STUN_CHANGE_IP | HARK_STUN_CHANGE_PORT);
+    else if (a->type == HARK_STUN_ATTR_RESPONSE_PORT)
+      out->response_port = get16(a->value);
   }
   return TRUE;
 }
 
 GBytes *
-hark_stun_answer_request(const HarkStunRequest *request, GSocketAddress *to,
+hark_stun_answer_request(const HarkStunRequest *request, GSocketAddress *mapped,
                          GSocketAddress *origin, GSocketAddress *other, GError **error)
 {
   if (request->n_unknown > 0)
     return build_unknown_attributes(request);
-  return build_success(request, to, origin, other, error);
+  return build_success(request, mapped, origin, other, error);
 }
 
 GBytes *

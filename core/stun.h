@@ -29,6 +29,8 @@ enum {
   HARK_STUN_ATTR_NONCE = 0x0015,
   HARK_STUN_ATTR_XOR_MAPPED_ADDRESS = 0x0020,
   HARK_STUN_ATTR_PRIORITY = 0x0024,
+  HARK_STUN_ATTR_PADDING = 0x0026,
+  HARK_STUN_ATTR_RESPONSE_PORT = 0x0027,
   HARK_STUN_ATTR_USE_CANDIDATE = 0x0025,
   HARK_STUN_ATTR_SOFTWARE = 0x8022,
   HARK_STUN_ATTR_ALTERNATE_SERVER = 0x8023,
@@ -69,22 +71,24 @@ const HarkStunAttribute *hark_stun_message_find(const HarkStunMessage *message, 
 typedef struct {
   guint8 transaction_id[12];
   guint change;                 /* HARK_STUN_CHANGE_* asked for (RFC 5780) */
+  guint16 response_port;        /* RESPONSE-PORT (RFC 5780): answer to this port, 0: none */
   guint16 unknown[HARK_STUN_MAX_UNKNOWN]; /* comprehension-required types not served */
   guint n_unknown;
 } HarkStunRequest;
 
-/* Parses a binding request. rfc5780: whether CHANGE-REQUEST is served (otherwise it is
- * an unknown attribute, answered 420 as RFC 5780 expects of a server without it). FALSE
+/* Parses a binding request. rfc5780: whether CHANGE-REQUEST, RESPONSE-PORT and PADDING
+ * are served (otherwise they are unknown attributes, answered 420 as RFC 5780 expects of
+ * a server without it; PADDING is accepted and the answer is not padded). FALSE
  * with an error for anything malformed or that is not a binding request (dropped). */
 gboolean hark_stun_read_request(GBytes *datagram, gboolean rfc5780, HarkStunRequest *out,
                                 GError **error);
 
-/* The answer to a request read above, sent to `to` (the address it came from): a 420
+/* The answer to a request read above from `mapped` (the address it came from): a 420
  * error response listing the unknown attributes when there are any, else a success
- * response with XOR-MAPPED-ADDRESS and MAPPED-ADDRESS (both `to`), RESPONSE-ORIGIN
+ * response with XOR-MAPPED-ADDRESS and MAPPED-ADDRESS (both `mapped`), RESPONSE-ORIGIN
  * (origin, the address the answer leaves from, when given), OTHER-ADDRESS (other, when
- * given), SOFTWARE and FINGERPRINT. NULL with an error when `to` is not an IP address. */
-GBytes *hark_stun_answer_request(const HarkStunRequest *request, GSocketAddress *to,
+ * given), SOFTWARE and FINGERPRINT. NULL with an error when `mapped` is not an IP address. */
+GBytes *hark_stun_answer_request(const HarkStunRequest *request, GSocketAddress *mapped,
                                  GSocketAddress *origin, GSocketAddress *other,
                                  GError **error);
 
