@@ -26,6 +26,7 @@ typedef enum {
 
 typedef struct _HarkJoin HarkJoin;
 typedef struct _OverlayStun OverlayStun;
+typedef struct _OverlayNat OverlayNat;
 
 /* A token bucket (overlay-stun.c). */
 typedef struct {
@@ -107,6 +108,7 @@ struct _HarkOverlay {
   guint sn_rounds;        /* of SN-link upkeep, to announce every few */
   char *public_host;      /* the address announced to others */
   OverlayStun *stun;      /* the RFC 5780 STUN server, while serving */
+  OverlayNat *nat;        /* the NAT probe's result and schedule */
 
   /* login tunnel (node side) */
   struct _TunnelClient *tunnel;
@@ -183,6 +185,16 @@ void hark_overlay_stun_relay(HarkOverlay *overlay, Peer *peer, const HarkWireMes
 guint16 hark_overlay_stun_alt_port(HarkOverlay *overlay);
 const char *hark_overlay_stun_udp_address(HarkOverlay *overlay);
 JsonObject *hark_overlay_stun_describe(HarkOverlay *overlay);
+
+/* overlay-nat.c */
+void hark_overlay_nat_start(HarkOverlay *overlay);
+void hark_overlay_nat_free(HarkOverlay *overlay);
+/* UNKNOWN until a probe ran (now or in an earlier run). */
+HarkNatVerdict hark_overlay_nat_verdict(HarkOverlay *overlay);
+/* The `nat` command's answer. */
+JsonObject *hark_overlay_nat_describe(HarkOverlay *overlay);
+/* `nat probe`: answered with the new result when the probe ends. */
+void hark_overlay_nat_probe(HarkOverlay *overlay, HarkCommandCall *call);
 
 /* overlay-tunnel.c */
 /* Node side: a loopback SOCKS5 endpoint whose streams go through the SN link; the login

@@ -14,6 +14,7 @@
 #include <ifaddrs.h>
 #include <netinet/in.h>
 #include <stdlib.h>
+#include <string.h>
 
 #define ELIGIBILITY_INTERVAL_S 10
 #define SN_LINKS_INTERVAL_S 30
@@ -21,8 +22,8 @@
 
 /* ---- who may serve ---------------------------------------------------------------- */
 
-/* A global unicast IPv4 address of this host, or NULL: a candidate public address until
- * the NAT probe (the NAT issue) can say whether it is reachable from outside. */
+/* A global unicast IPv4 address of this host, or NULL: the public address of a node
+ * that has no nat-probe plugin to say whether it is reachable from outside. */
 static char *
 find_global_address(void)
 {
@@ -47,6 +48,33 @@ find_global_address(void)
   return found;
 }
 
+/* Without a configured address: with a nat-probe plugin the probe must have found no NAT
+ * (its mapped address is then the public one); without one, a global address of an
+ * interface. Sets overlay->public_host, or says why not. */
+static gboolean
+public_address(HarkOverlay *overlay, char **why)
+{
+  g_autoptr(GPtrArray) probes = hark_context_lookup(overlay->ctx, HARK_KIND_NAT_PROBE);
+  if (probes->len == 0) {
+    if (overlay->public_host == NULL)
+      overlay->public_host = find_global_address();
+    if (overlay->public_host == NULL)
+      *why = g_strdup("no public address (set network.public_address, or load a nat probe)");
+    return overlay->public_host != NULL;
+  }
+  g_autoptr(JsonObject) nat = hark_overlay_nat_describe(overlay);
+  const char *verdict = json_object_get_string_member_with_default(nat, "verdict", "unknown");
+  const char *mapped = json_object_get_string_member_with_default(nat, "mapped", NULL);
+  if (g_strcmp0(verdict, "open") != 0 || mapped == NULL || strrchr(mapped, ':') == NULL) {
+    *why = g_strdup_printf("the NAT probe says '%s', not 'open' (or set network.public_address)",
+                           verdict);
+    return FALSE;
+  }
+  g_free(overlay->public_host);
+  overlay->public_host = g_strndup(mapped, (gsize)(strrchr(mapped, ':') - mapped));
+  return TRUE;
+}
+
 /* Why this node may not serve now, or NULL when it may. */
 static char *
 refusal(HarkOverlay *overlay)
@@ -56,10 +84,9 @@ refusal(HarkOverlay *overlay)
     return g_strdup("node.supernode is false");
   if (hark_login_client_certificate_der(overlay->node->login) == NULL)
     return g_strdup("not logged in (an SN proves itself with its device certificate)");
-  if (overlay->public_host == NULL)
-    overlay->public_host = find_global_address();
-  if (overlay->public_host == NULL)
-    return g_strdup("no public address (set network.public_address)");
+  g_autofree char *why_not_public = NULL;
+  if (config->public_address == NULL && !public_address(overlay, &why_not_public))
+    return g_steal_pointer(&why_not_public);
   gint64 uptime = (g_get_monotonic_time() - overlay->started_at) / G_USEC_PER_SEC;
   if (uptime < config->sn_min_uptime)
     return g_strdup_printf("up %" G_GINT64_FORMAT " s of the %d s required (supernode.min_uptime)",
@@ -224,7 +251,9 @@ hark_overlay_check_eligibility(HarkOverlay *overlay)
     g_free(overlay->sn_refusal);
     overlay->sn_refusal = g_strdup(why);
     /* Load comes and goes; only the loss of what an SN cannot do without ends it. */
-    if (overlay->is_sn && (!overlay->node->config->supernode ||
+    gboolean behind_nat = overlay->node->config->public_address == NULL &&
+                          g_str_has_prefix(why, "the NAT probe says");
+    if (overlay->is_sn && (!overlay->node->config->supernode || behind_nat ||
                            hark_login_client_certificate_der(overlay->node->login) == NULL))
       hark_overlay_stop_serving(overlay, why);
   }

@@ -423,6 +423,7 @@ hark_overlay_start(HarkOverlay *overlay)
                                  hark_overlay_datagram_received, overlay);
   hark_login_client_set_changed_handler(overlay->node->login, login_changed, overlay);
   hark_overlay_tunnel_client_start(overlay);
+  hark_overlay_nat_start(overlay);
   overlay->sync_source =
     hark_overlay_add_timer(overlay, SYNC_FALLBACK_S * 1000, on_sync_fallback, overlay);
   hark_overlay_check_eligibility(overlay);
@@ -440,6 +441,7 @@ hark_overlay_free(HarkOverlay *overlay)
   hark_node_set_network_handlers(overlay->node, NULL, NULL, NULL);
   g_clear_pointer(&overlay->join, hark_overlay_join_free);
   hark_overlay_tunnel_client_free(overlay);
+  hark_overlay_nat_free(overlay);
   hark_overlay_stop_serving(overlay, NULL);
   hark_overlay_clear_source(overlay, &overlay->retry_source);
   hark_overlay_clear_source(overlay, &overlay->keepalive_source);

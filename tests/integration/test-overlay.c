@@ -451,6 +451,49 @@ test_stun_client(void)
   g_assert_cmpint(dropped(after, "stun_refused"), ==, dropped(before, "stun_refused"));
 }
 
+static gboolean
+nat_probed(gpointer data)
+{
+  g_autoptr(JsonObject) nat = lab_call(data, "nat", NULL);
+  return nat != NULL && g_strcmp0(member_string(nat, "verdict"), "unknown") != 0;
+}
+
+/* The `stun` nat-probe plugin in a client, against the SNs: on loopback there is no NAT,
+ * and the filtering test with a change of address and port is answered (by the partner
+ * SN), so the node is "open" with endpoint-independent filtering. The result is kept
+ * across a restart (nat.json) and `nat probe` runs it again. */
+static void
+test_nat_probe(void)
+{
+  HARK_REQUIRE(lab.sns[SN_COUNT - 1] != NULL);
+  g_autofree char *bootstrap = main_bootstrap();
+  g_autofree char *user = NULL;
+  g_autoptr(LabNode) node = client_new("natprobe", "udp tcp stun", bootstrap, lab.web_tls, &user);
+  HARK_REQUIRE(node != NULL);
+  g_assert_true(hark_test_wait_for(nat_probed, node, 15000));
+  g_autoptr(JsonObject) nat = lab_call(node, "nat", NULL);
+  g_assert_cmpstr(member_string(nat, "verdict"), ==, "open");
+  g_assert_cmpstr(member_string(nat, "filtering"), ==, "endpoint-independent");
+  g_assert_cmpstr(member_string(nat, "plugin"), ==, "stun");
+  g_assert_true(g_str_has_prefix(member_string(nat, "mapped"), "127.0.0.1:"));
+  g_autofree char *sn_prefix = g_strdup_printf("%s.", lab.net);
+  g_assert_true(g_str_has_prefix(member_string(nat, "server"), sn_prefix));
+  g_assert_nonnull(member_string(nat, "other"));
+  gint64 probed_at = json_object_get_int_member(nat, "probed_at");
+
+  HARK_REQUIRE(lab_node_restart(node));
+  g_autoptr(JsonObject) kept = lab_call(node, "nat", NULL);
+  g_assert_cmpstr(member_string(kept, "verdict"), ==, "open");
+  g_assert_cmpint(json_object_get_int_member(kept, "probed_at"), ==, probed_at);
+
+  g_autoptr(JsonObject) again = lab_call(node, "nat", lab_args("action", "probe", NULL));
+  g_assert_nonnull(again);
+  g_assert_cmpstr(member_string(again, "verdict"), ==, "open");
+  JsonObject *stats = json_object_get_object_member(again, "probe");
+  g_assert_cmpint(json_object_get_int_member(stats, "probes"), >=, 1);
+  g_assert_cmpint(json_object_get_int_member(stats, "dropped_malformed"), ==, 0);
+}
+
 static LabNode *five[5];
 static char *five_users[5];
 
@@ -964,6 +1007,7 @@ main(int argc, char **argv)
     g_test_message("the lab did not come up; every case fails");
   g_test_add_func("/overlay/supernodes", test_supernodes);
   g_test_add_func("/overlay/stun-client", test_stun_client);
+  g_test_add_func("/overlay/nat-probe", test_nat_probe);
   g_test_add_func("/overlay/join-five", test_join_five);
   g_test_add_func("/overlay/warm-cache", test_warm_cache);
   g_test_add_func("/overlay/corrupt-cache", test_corrupt_cache);

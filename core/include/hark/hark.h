@@ -20,3 +20,4 @@
 #include "hark/codec.h"
 #include "hark/media.h"
 #include "hark/stun.h"
+#include "hark/natprobe.h"
