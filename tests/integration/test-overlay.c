@@ -448,6 +448,25 @@ test_stun_client(void)
   g_assert_cmpint(dropped(after, "stun_answered"), >, dropped(before, "stun_answered"));
   g_assert_cmpint(dropped(after, "stun_relayed"), >, dropped(before, "stun_relayed"));
   g_assert_cmpint(dropped(partner, "stun_relay_served"), >=, 1);
+
+  /* A flood at the alternate STUN port, the core's own socket: over 200/s (burst 400)
+   * it is dropped and counted, and a datagram there that is not STUN too. */
+  g_autoptr(GSocket) flooder =
+    g_socket_new(G_SOCKET_FAMILY_IPV4, G_SOCKET_TYPE_DATAGRAM, G_SOCKET_PROTOCOL_UDP, NULL);
+  g_autoptr(GInetAddress) sn_ip = g_inet_address_new_from_string(host);
+  g_autoptr(GSocketAddress) alt = g_inet_socket_address_new(sn_ip, OVERLAY_PORT + 1);
+  guint8 request[20] = { 0x00, 0x01, 0x00, 0x00, 0x21, 0x12, 0xa4, 0x42 };
+  /* In rounds, so the SN's socket buffer does not overflow first. */
+  for (guint i = 0; i < 800; i++) {
+    g_socket_send_to(flooder, alt, (const char *)request, sizeof request, NULL, NULL);
+    if (i % 100 == 99)
+      g_usleep(10 * 1000);
+  }
+  g_socket_send_to(flooder, alt, "not stun", 8, NULL, NULL);
+  g_usleep(300 * 1000);
+  g_autoptr(JsonObject) flooded = overlay_of(lab.sns[0]);
+  g_assert_cmpint(dropped(flooded, "stun_flood"), >, 0);
+  g_assert_cmpint(dropped(flooded, "stun_answered"), <, dropped(after, "stun_answered") + 800);
   g_assert_cmpint(dropped(after, "stun_refused"), ==, dropped(before, "stun_refused"));
 }
 
