@@ -131,6 +131,8 @@ Peer *hark_overlay_peer_of(HarkOverlay *overlay, HarkLink *link);
 void hark_overlay_note_drop(HarkOverlay *overlay, guint64 *counter, const char *format, ...)
   G_GNUC_PRINTF(3, 4);
 void hark_overlay_emit(HarkOverlay *overlay, const char *event, JsonObject *data);
+/* "ip:port" of an inet socket address, "?" for anything else (new). */
+char *hark_overlay_address_text(GSocketAddress *address);
 /* Registered transports of the given flags, best rank first (HarkRegistration*). */
 GPtrArray *hark_overlay_transports(HarkOverlay *overlay, guint32 flags);
 const HarkRegistration *hark_overlay_transport(HarkOverlay *overlay, const char *name);
@@ -168,6 +170,9 @@ void hark_overlay_datagram_received(const char *transport, GSocketAddress *from,
 void hark_overlay_serve_message(HarkOverlay *overlay, Peer *peer,
                                 const HarkWireMessage *message);
 void hark_overlay_check_eligibility(HarkOverlay *overlay);
+/* One datagram through a datagram transport (failures are logged at debug level). */
+void hark_overlay_send_datagram(HarkOverlay *overlay, const char *transport, GSocketAddress *to,
+                                GBytes *bytes);
 void hark_overlay_sn_peer_closed(HarkOverlay *overlay, Peer *peer);
 /* Names of the transports this node listens on (NULL-terminated, new). */
 char **hark_overlay_own_transports(HarkOverlay *overlay);

@@ -732,8 +732,8 @@ hark_overlay_serve_message(HarkOverlay *overlay, Peer *peer, const HarkWireMessa
 
 /* ---- datagrams: probes and STUN --------------------------------------------------- */
 
-static void
-send_datagram(HarkOverlay *overlay, const char *transport, GSocketAddress *to, GBytes *bytes)
+void
+hark_overlay_send_datagram(HarkOverlay *overlay, const char *transport, GSocketAddress *to, GBytes *bytes)
 {
   const HarkRegistration *reg = hark_overlay_transport(overlay, transport);
   const HarkTransportInterface *iface = reg != NULL ? reg->iface : NULL;
@@ -744,23 +744,13 @@ send_datagram(HarkOverlay *overlay, const char *transport, GSocketAddress *to, G
     g_debug("cannot answer a datagram: %s", error->message);
 }
 
-static char *
-address_text(GSocketAddress *address)
-{
-  if (!G_IS_INET_SOCKET_ADDRESS(address))
-    return g_strdup("?");
-  GInetSocketAddress *inet = G_INET_SOCKET_ADDRESS(address);
-  g_autofree char *host = g_inet_address_to_string(g_inet_socket_address_get_address(inet));
-  return g_strdup_printf("%s:%u", host, g_inet_socket_address_get_port(inet));
-}
-
 static void
 answer_probe(HarkOverlay *overlay, const char *transport, GSocketAddress *from,
              const HarkWireMessage *message)
 {
   HarkConfig *config = overlay->node->config;
   guint clients = count_peers(overlay, PEER_CLIENT);
-  g_autofree char *observed = address_text(from);
+  g_autofree char *observed = hark_overlay_address_text(from);
   g_auto(GStrv) transports = hark_overlay_own_transports(overlay);
   GVariantBuilder dict;
   g_variant_builder_init(&dict, G_VARIANT_TYPE("a{sv}"));
@@ -775,7 +765,7 @@ answer_probe(HarkOverlay *overlay, const char *transport, GSocketAddress *from,
   g_autoptr(GBytes) reply =
     hark_wire_encode(HARK_MSG_PROBE_REPLY, message->id, g_variant_new("(a{sv})", &dict), NULL);
   overlay->counters.probes_answered++;
-  send_datagram(overlay, transport, from, reply);
+  hark_overlay_send_datagram(overlay, transport, from, reply);
 }
 
 void
@@ -783,7 +773,7 @@ hark_overlay_datagram_received(const char *transport, GSocketAddress *from, GByt
                                gpointer data)
 {
   HarkOverlay *overlay = data;
-  g_autofree char *who = address_text(from);
+  g_autofree char *who = hark_overlay_address_text(from);
   if (!overlay->is_sn) {
     hark_overlay_note_drop(overlay, &overlay->counters.bad_datagrams,
                            "a datagram from %s: this node is not a super node", who);

@@ -61,16 +61,6 @@ bucket_take(OverlayBucket *bucket, double per_second)
   return TRUE;
 }
 
-static char *
-address_text(GSocketAddress *address)
-{
-  if (!G_IS_INET_SOCKET_ADDRESS(address))
-    return g_strdup("?");
-  GInetSocketAddress *inet = G_INET_SOCKET_ADDRESS(address);
-  g_autofree char *host = g_inet_address_to_string(g_inet_socket_address_get_address(inet));
-  return g_strdup_printf("%s:%u", host, g_inet_socket_address_get_port(inet));
-}
-
 /* ---- who answers ------------------------------------------------------------------ */
 
 /* The SN that plays A2, when this host has no second address: an SN peer with an IP
@@ -112,11 +102,7 @@ send_from(OverlayStun *stun, guint index, GSocketAddress *to, GBytes *bytes)
 {
   g_autoptr(GError) error = NULL;
   if (index == 0) {
-    const HarkRegistration *reg = hark_overlay_transport(stun->overlay, "udp");
-    const HarkTransportInterface *iface = reg != NULL ? reg->iface : NULL;
-    if (iface != NULL && iface->send_to != NULL &&
-        !iface->send_to(reg->instance, to, bytes, &error))
-      g_debug("cannot answer STUN: %s", error->message);
+    hark_overlay_send_datagram(stun->overlay, "udp", to, bytes);
     return;
   }
   GSocket *socket = stun->sockets[index].socket;
@@ -151,7 +137,7 @@ static void
 handle_stun(OverlayStun *stun, guint index, GSocketAddress *from, GBytes *datagram)
 {
   HarkOverlay *overlay = stun->overlay;
-  g_autofree char *who = address_text(from);
+  g_autofree char *who = hark_overlay_address_text(from);
   g_autoptr(GSocketAddress) other = origin_address(stun, ALT_IP | ALT_PORT);
   HarkStunRequest request;
   g_autoptr(GError) error = NULL;
@@ -197,7 +183,7 @@ hark_overlay_stun_datagram(HarkOverlay *overlay, GSocketAddress *from, GBytes *d
     return;
   }
   /* Not serving RFC 5780 (its sockets could not be opened): plain RFC 5389. */
-  g_autofree char *who = address_text(from);
+  g_autofree char *who = hark_overlay_address_text(from);
   g_autoptr(GError) error = NULL;
   g_autoptr(GBytes) answer = hark_stun_answer(datagram, from, &error);
   if (answer == NULL) {
@@ -206,10 +192,7 @@ hark_overlay_stun_datagram(HarkOverlay *overlay, GSocketAddress *from, GBytes *d
     return;
   }
   overlay->counters.stun_answered++;
-  const HarkRegistration *reg = hark_overlay_transport(overlay, "udp");
-  const HarkTransportInterface *iface = reg != NULL ? reg->iface : NULL;
-  if (iface != NULL && iface->send_to != NULL)
-    iface->send_to(reg->instance, from, answer, NULL);
+  hark_overlay_send_datagram(overlay, "udp", from, answer);
 }
 
 /* ---- STUN_RELAY from a partner ---------------------------------------------------- */
@@ -275,7 +258,7 @@ own_socket_ready(GSocket *socket, GIOCondition condition, gpointer data)
       break;
     if (from == NULL)
       continue;
-    g_autofree char *who = address_text(from);
+    g_autofree char *who = hark_overlay_address_text(from);
     if (!bucket_take(&stun->own, OWN_PER_SECOND)) {
       hark_overlay_note_drop(overlay, &overlay->counters.stun_flood,
                              "STUN from %s on port %u: over the rate", who,
@@ -405,7 +388,7 @@ hark_overlay_stun_describe(HarkOverlay *overlay)
   g_autoptr(GSocketAddress) other = origin_address(stun, ALT_IP | ALT_PORT);
   json_object_set_boolean_member(object, "rfc5780", other != NULL);
   if (other != NULL) {
-    g_autofree char *text = address_text(other);
+    g_autofree char *text = hark_overlay_address_text(other);
     json_object_set_string_member(object, "other_address", text);
     json_object_set_string_member(object, "alternate", stun->alt_ip != NULL ? "own" : "partner");
   }

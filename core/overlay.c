@@ -53,6 +53,16 @@ hark_overlay_note_drop(HarkOverlay *overlay, guint64 *counter, const char *forma
   }
 }
 
+char *
+hark_overlay_address_text(GSocketAddress *address)
+{
+  if (!G_IS_INET_SOCKET_ADDRESS(address))
+    return g_strdup("?");
+  GInetSocketAddress *inet = G_INET_SOCKET_ADDRESS(address);
+  g_autofree char *host = g_inet_address_to_string(g_inet_socket_address_get_address(inet));
+  return g_strdup_printf("%s:%u", host, g_inet_socket_address_get_port(inet));
+}
+
 void
 hark_overlay_save_cache(HarkOverlay *overlay)
 {
