@@ -370,6 +370,31 @@ test_change_request(void)
   g_assert_true(m->has_fingerprint);
 }
 
+/* RESPONSE-PORT and PADDING (RFC 5780): served with RFC 5780, unknown (420) without. */
+static void
+test_response_port_and_padding(void)
+{
+  static const guint8 attrs[] = { 0x00, 0x27, 0x00, 0x04, 0x12, 0x34, 0, 0,
+                                  0x00, 0x26, 0x00, 0x05, 1, 2, 3, 4, 5, 0, 0, 0 };
+  g_autoptr(GBytes) request = make_request(HARK_STUN_BINDING_REQUEST, attrs, sizeof attrs);
+  HarkStunRequest read;
+  g_autoptr(GError) error = NULL;
+  g_assert_true(hark_stun_read_request(request, TRUE, &read, &error));
+  g_assert_no_error(error);
+  g_assert_cmpuint(read.response_port, ==, 0x1234);
+  g_assert_cmpuint(read.n_unknown, ==, 0);
+  g_assert_true(hark_stun_read_request(request, FALSE, &read, &error));
+  g_assert_cmpuint(read.response_port, ==, 0);
+  g_assert_cmpuint(read.n_unknown, ==, 2);
+  g_assert_cmpuint(read.unknown[0], ==, HARK_STUN_ATTR_RESPONSE_PORT);
+  g_assert_cmpuint(read.unknown[1], ==, HARK_STUN_ATTR_PADDING);
+  /* A RESPONSE-PORT of another length is malformed, not unknown. */
+  static const guint8 bad[] = { 0x00, 0x27, 0x00, 0x02, 0x12, 0x34, 0, 0 };
+  g_autoptr(GBytes) bad_request = make_request(HARK_STUN_BINDING_REQUEST, bad, sizeof bad);
+  g_assert_false(hark_stun_read_request(bad_request, TRUE, &read, &error));
+  g_assert_nonnull(strstr(error->message, "RESPONSE-PORT has a bad length"));
+}
+
 /* A success with RESPONSE-ORIGIN and OTHER-ADDRESS, read back by the client side. */
 static void
 test_rfc5780_answer(void)
@@ -496,6 +521,7 @@ main(int argc, char **argv)
   g_test_add_func("/stun/wire-is-not-stun", test_wire_is_not_stun);
   g_test_add_func("/stun/change-request", test_change_request);
   g_test_add_func("/stun/rfc5780-answer", test_rfc5780_answer);
+  g_test_add_func("/stun/response-port-and-padding", test_response_port_and_padding);
   g_test_add_func("/stun/bad-responses", test_bad_responses);
   return g_test_run();
 }
