@@ -125,6 +125,10 @@ static const ConfigKey network_keys[] = {
     .list = &bootstrap_list },
   { "public_address", KEY_STRING, offsetof(HarkConfig, public_address),
     .check = check_ip_address },
+  { "public_address_alt", KEY_STRING, offsetof(HarkConfig, public_address_alt),
+    .check = check_ip_address },
+  { "nat_probe_interval", KEY_INT, offsetof(HarkConfig, nat_probe_interval), .min = 60,
+    .max = 7 * 24 * 3600 },
   { "keepalive", KEY_INT, offsetof(HarkConfig, keepalive), .min = 1, .max = 3600 },
   { "keepalive_timeout", KEY_INT, offsetof(HarkConfig, keepalive_timeout), .min = 1, .max = 600 },
   { "join_race_delay_ms", KEY_INT, offsetof(HarkConfig, join_race_delay_ms), .min = 0,
@@ -149,6 +153,7 @@ static const ConfigKey supernode_keys[] = {
   { "max_logging_in", KEY_INT, offsetof(HarkConfig, sn_max_logging_in), .min = 1,
     .max = 1000000 },
   { "links", KEY_INT, offsetof(HarkConfig, sn_links), .min = 0, .max = 64 },
+  { "stun_alt_port", KEY_INT, offsetof(HarkConfig, sn_stun_alt_port), .min = 0, .max = 65535 },
   { NULL },
 };
 
@@ -740,6 +745,7 @@ hark_config_new_default(void)
   config->sn_max_clients = 1000;
   config->sn_max_logging_in = 64;
   config->sn_links = 3;
+  config->nat_probe_interval = 1800;
   config->codecs = g_strdupv((char **)codecs);
   config->audio_source = g_strdup("pulse");
   config->audio_sink = g_strdup("pulse");
@@ -873,6 +879,7 @@ hark_config_free(HarkConfig *config)
   g_free(config->listen_address);
   g_ptr_array_unref(config->bootstrap);
   g_free(config->public_address);
+  g_free(config->public_address_alt);
   g_strfreev(config->codecs);
   g_free(config->audio_source);
   g_free(config->audio_sink);

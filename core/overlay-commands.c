@@ -1,6 +1,7 @@
 /* overlay-commands.c: the overlay's commands: `overlay` (where this node is attached, or
  * whom it serves, and what it dropped), `transport` (move the SN link to another
- * transport without logging out) and `rejoin` (drop the SN link and join again). */
+ * transport without logging out), `rejoin` (drop the SN link and join again) and `nat`
+ * (the NAT probe's result; `nat probe` runs it now). */
 #include "overlay-private.h"
 
 static HarkOverlay *
@@ -57,6 +58,28 @@ run_rejoin(HarkCommandCall *call, JsonObject *args, gpointer user_data)
   hark_command_call_return(call, NULL);
 }
 
+static void
+run_nat(HarkCommandCall *call, JsonObject *args, gpointer user_data)
+{
+  HarkOverlay *overlay = overlay_of(call, user_data);
+  if (overlay == NULL)
+    return;
+  const char *action = json_object_get_string_member_with_default(args, "action", NULL);
+  if (action == NULL)
+    hark_command_call_return_object(call, hark_overlay_nat_describe(overlay));
+  else if (g_str_equal(action, "probe"))
+    hark_overlay_nat_probe(overlay, call);
+  else
+    hark_command_call_return_error(
+      call, g_error_new(HARK_COMMAND_ERROR, HARK_COMMAND_ERROR_BAD_ARGUMENTS,
+                        "nat: unknown action '%s' (the only one is 'probe')", action));
+}
+
+static const HarkCommandParam nat_params[] = {
+  { "action", HARK_PARAM_STRING, FALSE, "probe: run the NAT probe now, answer with its result" },
+  { NULL },
+};
+
 static const HarkCommandParam overlay_params[] = {
   { "clients", HARK_PARAM_INT, FALSE, "list at most this many of an SN's clients (50; 0-1000)" },
   { NULL },
@@ -74,6 +97,9 @@ static const HarkCommand overlay_commands[] = {
   { HARK_COMMAND_VERSION, "transport", "move the link to the super node to another transport",
     transport_params, run_transport },
   { HARK_COMMAND_VERSION, "rejoin", "leave the super node and join again", NULL, run_rejoin },
+  { HARK_COMMAND_VERSION, "nat",
+    "the NAT probe's verdict, mapped address, behaviours, time and server; 'nat probe' runs it",
+    nat_params, run_nat },
 };
 
 void

@@ -470,15 +470,19 @@ hark_overlay_join_start(HarkOverlay *overlay)
     join_finish_failed(join);
     return;
   }
+  /* The NAT probe found UDP blocked: no probes, nothing to wait for. */
+  gboolean udp_blocked = hark_overlay_nat_verdict(overlay) == HARK_NAT_VERDICT_UDP_BLOCKED;
   const HarkRegistration *udp = hark_overlay_transport(overlay, "udp");
-  if (udp != NULL)
+  if (udp != NULL && !udp_blocked)
     for (guint i = 0; i < join->candidates->len; i++)
       probe(join, join->candidates->pdata[i], udp);
   if (remembered)
     attempt_start(join, join->candidates->pdata[0], way.transport);
   /* When UDP did not answer last time, nothing is gained by waiting for it. */
-  gboolean no_udp = remembered && !way.udp_answered;
-  if (no_udp)
+  gboolean no_udp = udp_blocked || (remembered && !way.udp_answered);
+  if (udp_blocked)
+    g_message("join: the NAT probe found UDP blocked: no UDP probes, TLS links at once");
+  else if (no_udp)
     g_message("join: no UDP answer last time: TLS links and the web ports at once");
   join->race_source = hark_overlay_add_timer(overlay, no_udp ? 0 : config->join_race_delay_ms, on_race, join);
   join->fallback_source =

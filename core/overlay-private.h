@@ -25,6 +25,14 @@ typedef enum {
 } PeerKind;
 
 typedef struct _HarkJoin HarkJoin;
+typedef struct _OverlayStun OverlayStun;
+typedef struct _OverlayNat OverlayNat;
+
+/* A token bucket (overlay-stun.c). */
+typedef struct {
+  double tokens;
+  gint64 refilled_us;
+} OverlayBucket;
 typedef struct _Peer Peer;
 
 /* What was dropped and why: the "bad input" counters of `overlay`. */
@@ -39,6 +47,10 @@ typedef struct {
   guint64 stun_answered;
   guint64 stun_refused;
   guint64 probes_answered;
+  guint64 stun_flood;        /* STUN on the core's own STUN sockets over their rate */
+  guint64 stun_relayed;      /* CHANGE-REQUESTs handed to the partner SN (STUN_RELAY) */
+  guint64 stun_relay_served; /* answers sent for a partner SN */
+  guint64 stun_relay_refused; /* STUN_RELAYs refused (rate, bad address, no RFC 5780) */
   guint64 redirected;        /* clients sent elsewhere because this SN was full */
   guint64 too_many_logging_in; /* clients without a certificate over supernode.max_logging_in */
 } OverlayCounters;
@@ -57,6 +69,8 @@ struct _Peer {
   guint timer;           /* JOIN deadline / auth deadline */
   HarkJoin *join;        /* the join attempt this link belongs to, while PEER_OPENED */
   GHashTable *tunnels;   /* guint64 id -> SnTunnel*: tunnels this SN carries for it */
+  guint16 stun_alt_port; /* an SN peer's second STUN port (JOIN / JOIN_OK), 0 unknown */
+  OverlayBucket relay_bucket; /* STUN_RELAYs this SN peer may ask of us */
 };
 
 struct _HarkOverlay {
@@ -93,6 +107,8 @@ struct _HarkOverlay {
   guint sn_links_source;
   guint sn_rounds;        /* of SN-link upkeep, to announce every few */
   char *public_host;      /* the address announced to others */
+  OverlayStun *stun;      /* the RFC 5780 STUN server, while serving */
+  OverlayNat *nat;        /* the NAT probe's result and schedule */
 
   /* login tunnel (node side) */
   struct _TunnelClient *tunnel;
@@ -115,6 +131,8 @@ Peer *hark_overlay_peer_of(HarkOverlay *overlay, HarkLink *link);
 void hark_overlay_note_drop(HarkOverlay *overlay, guint64 *counter, const char *format, ...)
   G_GNUC_PRINTF(3, 4);
 void hark_overlay_emit(HarkOverlay *overlay, const char *event, JsonObject *data);
+/* "ip:port" of an inet socket address, "?" for anything else (new). */
+char *hark_overlay_address_text(GSocketAddress *address);
 /* Registered transports of the given flags, best rank first (HarkRegistration*). */
 GPtrArray *hark_overlay_transports(HarkOverlay *overlay, guint32 flags);
 const HarkRegistration *hark_overlay_transport(HarkOverlay *overlay, const char *name);
@@ -152,12 +170,36 @@ void hark_overlay_datagram_received(const char *transport, GSocketAddress *from,
 void hark_overlay_serve_message(HarkOverlay *overlay, Peer *peer,
                                 const HarkWireMessage *message);
 void hark_overlay_check_eligibility(HarkOverlay *overlay);
+/* One datagram through a datagram transport (failures are logged at debug level). */
+void hark_overlay_send_datagram(HarkOverlay *overlay, const char *transport, GSocketAddress *to,
+                                GBytes *bytes);
 void hark_overlay_sn_peer_closed(HarkOverlay *overlay, Peer *peer);
 /* Names of the transports this node listens on (NULL-terminated, new). */
 char **hark_overlay_own_transports(HarkOverlay *overlay);
 /* A link to another SN that we opened is up: send our JOIN as a peer. */
 void hark_overlay_sn_link_up(HarkOverlay *overlay, Peer *peer);
 void hark_overlay_stop_serving(HarkOverlay *overlay, const char *why);
+
+/* overlay-stun.c */
+void hark_overlay_stun_start(HarkOverlay *overlay);
+void hark_overlay_stun_stop(HarkOverlay *overlay);
+/* A STUN datagram that came to the udp transport's port. */
+void hark_overlay_stun_datagram(HarkOverlay *overlay, GSocketAddress *from, GBytes *datagram);
+/* STUN_RELAY from an SN peer. */
+void hark_overlay_stun_relay(HarkOverlay *overlay, Peer *peer, const HarkWireMessage *message);
+guint16 hark_overlay_stun_alt_port(HarkOverlay *overlay);
+const char *hark_overlay_stun_udp_address(HarkOverlay *overlay);
+JsonObject *hark_overlay_stun_describe(HarkOverlay *overlay);
+
+/* overlay-nat.c */
+void hark_overlay_nat_start(HarkOverlay *overlay);
+void hark_overlay_nat_free(HarkOverlay *overlay);
+/* UNKNOWN until a probe ran (now or in an earlier run). */
+HarkNatVerdict hark_overlay_nat_verdict(HarkOverlay *overlay);
+/* The `nat` command's answer. */
+JsonObject *hark_overlay_nat_describe(HarkOverlay *overlay);
+/* `nat probe`: answered with the new result when the probe ends. */
+void hark_overlay_nat_probe(HarkOverlay *overlay, HarkCommandCall *call);
 
 /* overlay-tunnel.c */
 /* Node side: a loopback SOCKS5 endpoint whose streams go through the SN link; the login

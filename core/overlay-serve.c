@@ -10,11 +10,11 @@
 #include "overlay-private.h"
 
 #include "link-private.h"
-#include "stun.h"
 
 #include <ifaddrs.h>
 #include <netinet/in.h>
 #include <stdlib.h>
+#include <string.h>
 
 #define ELIGIBILITY_INTERVAL_S 10
 #define SN_LINKS_INTERVAL_S 30
@@ -22,8 +22,8 @@
 
 /* ---- who may serve ---------------------------------------------------------------- */
 
-/* A global unicast IPv4 address of this host, or NULL: a candidate public address until
- * the NAT probe (the NAT issue) can say whether it is reachable from outside. */
+/* A global unicast IPv4 address of this host, or NULL: the public address of a node
+ * that has no nat-probe plugin to say whether it is reachable from outside. */
 static char *
 find_global_address(void)
 {
@@ -48,6 +48,33 @@ find_global_address(void)
   return found;
 }
 
+/* Without a configured address: with a nat-probe plugin the probe must have found no NAT
+ * (its mapped address is then the public one); without one, a global address of an
+ * interface. Sets overlay->public_host, or says why not. */
+static gboolean
+public_address(HarkOverlay *overlay, char **why)
+{
+  g_autoptr(GPtrArray) probes = hark_context_lookup(overlay->ctx, HARK_KIND_NAT_PROBE);
+  if (probes->len == 0) {
+    if (overlay->public_host == NULL)
+      overlay->public_host = find_global_address();
+    if (overlay->public_host == NULL)
+      *why = g_strdup("no public address (set network.public_address, or load a nat probe)");
+    return overlay->public_host != NULL;
+  }
+  g_autoptr(JsonObject) nat = hark_overlay_nat_describe(overlay);
+  const char *verdict = json_object_get_string_member_with_default(nat, "verdict", "unknown");
+  const char *mapped = json_object_get_string_member_with_default(nat, "mapped", NULL);
+  if (g_strcmp0(verdict, "open") != 0 || mapped == NULL || strrchr(mapped, ':') == NULL) {
+    *why = g_strdup_printf("the NAT probe says '%s', not 'open' (or set network.public_address)",
+                           verdict);
+    return FALSE;
+  }
+  g_free(overlay->public_host);
+  overlay->public_host = g_strndup(mapped, (gsize)(strrchr(mapped, ':') - mapped));
+  return TRUE;
+}
+
 /* Why this node may not serve now, or NULL when it may. */
 static char *
 refusal(HarkOverlay *overlay)
@@ -57,10 +84,9 @@ refusal(HarkOverlay *overlay)
     return g_strdup("node.supernode is false");
   if (hark_login_client_certificate_der(overlay->node->login) == NULL)
     return g_strdup("not logged in (an SN proves itself with its device certificate)");
-  if (overlay->public_host == NULL)
-    overlay->public_host = find_global_address();
-  if (overlay->public_host == NULL)
-    return g_strdup("no public address (set network.public_address)");
+  g_autofree char *why_not_public = NULL;
+  if (config->public_address == NULL && !public_address(overlay, &why_not_public))
+    return g_steal_pointer(&why_not_public);
   gint64 uptime = (g_get_monotonic_time() - overlay->started_at) / G_USEC_PER_SEC;
   if (uptime < config->sn_min_uptime)
     return g_strdup_printf("up %" G_GINT64_FORMAT " s of the %d s required (supernode.min_uptime)",
@@ -97,7 +123,10 @@ listen_all(HarkOverlay *overlay, GError **error)
     if (iface->local_port(reg->instance) != 0 && (iface->flags & HARK_TRANSPORT_STREAM))
       continue;
     g_autoptr(GError) local = NULL;
-    if (!iface->listen(reg->instance, config->listen_address, config->port, &local) &&
+    const char *address = iface->flags & HARK_TRANSPORT_DATAGRAM
+                            ? hark_overlay_stun_udp_address(overlay)
+                            : config->listen_address;
+    if (!iface->listen(reg->instance, address, config->port, &local) &&
         iface->local_port(reg->instance) == 0) {
       g_set_error(error, HARK_TRANSPORT_ERROR, HARK_TRANSPORT_ERROR_LISTEN, "%s: %s", reg->name,
                   local->message);
@@ -152,6 +181,7 @@ promote(HarkOverlay *overlay)
     return;
   }
   overlay->is_sn = TRUE;
+  hark_overlay_stun_start(overlay);
   g_clear_pointer(&overlay->join, hark_overlay_join_free);
   hark_overlay_clear_source(overlay, &overlay->retry_source);
   if (overlay->sn != NULL) {
@@ -181,6 +211,7 @@ hark_overlay_stop_serving(HarkOverlay *overlay, const char *why)
   if (!overlay->is_sn)
     return;
   overlay->is_sn = FALSE;
+  hark_overlay_stun_stop(overlay);
   stop_listening(overlay);
   hark_overlay_clear_source(overlay, &overlay->sn_links_source);
   drop_peers_of_kind(overlay, PEER_CLIENT, why);
@@ -220,7 +251,9 @@ hark_overlay_check_eligibility(HarkOverlay *overlay)
     g_free(overlay->sn_refusal);
     overlay->sn_refusal = g_strdup(why);
     /* Load comes and goes; only the loss of what an SN cannot do without ends it. */
-    if (overlay->is_sn && (!overlay->node->config->supernode ||
+    gboolean behind_nat = overlay->node->config->public_address == NULL &&
+                          g_str_has_prefix(why, "the NAT probe says");
+    if (overlay->is_sn && (!overlay->node->config->supernode || behind_nat ||
                            hark_login_client_certificate_der(overlay->node->login) == NULL))
       hark_overlay_stop_serving(overlay, why);
   }
@@ -369,6 +402,8 @@ hark_overlay_sn_link_up(HarkOverlay *overlay, Peer *peer)
   g_variant_builder_add(&dict, "{sv}", "as", g_variant_new_string("peer"));
   g_variant_builder_add(&dict, "{sv}", "host", g_variant_new_string(overlay->public_host));
   g_variant_builder_add(&dict, "{sv}", "port", g_variant_new_uint16(overlay->node->config->port));
+  g_variant_builder_add(&dict, "{sv}", "stun_alt_port",
+                        g_variant_new_uint16(hark_overlay_stun_alt_port(overlay)));
   g_auto(GStrv) transports = hark_overlay_own_transports(overlay);
   g_variant_builder_add(&dict, "{sv}", "transports",
                         g_variant_new_strv((const char *const *)transports, -1));
@@ -466,6 +501,8 @@ join_ok_body(HarkOverlay *overlay, Peer *peer)
   g_variant_builder_add(&dict, "{sv}", "sns",
                         hark_overlay_sn_list(overlay, hark_link_get_peer_host(peer->link),
                                              peer->port));
+  g_variant_builder_add(&dict, "{sv}", "stun_alt_port",
+                        g_variant_new_uint16(hark_overlay_stun_alt_port(overlay)));
   return g_variant_new("(a{sv})", &dict);
 }
 
@@ -505,6 +542,7 @@ accept_sn_peer(HarkOverlay *overlay, Peer *peer, GVariant *dict, guint64 id)
       transports[i] = NULL; /* unknown ones are cut off, not trusted */
   peer->kind = PEER_SN;
   peer->port = port;
+  g_variant_lookup(dict, "stun_alt_port", "q", &peer->stun_alt_port);
   peer->transports = g_strdupv((char **)transports);
   hark_link_send(peer->link, HARK_MSG_JOIN_OK, id, join_ok_body(overlay, peer), NULL);
   peer->host = g_strdup(host);
@@ -625,6 +663,7 @@ serve_opened(HarkOverlay *overlay, Peer *peer, const HarkWireMessage *message)
   peer->name = g_strdup(name != NULL ? name : "?");
   peer->kind = PEER_SN;
   peer->since = g_get_monotonic_time();
+  g_variant_lookup(dict, "stun_alt_port", "q", &peer->stun_alt_port);
   g_autoptr(GVariant) sns = g_variant_lookup_value(dict, "sns", G_VARIANT_TYPE("a(sqas)"));
   if (sns != NULL)
     hark_overlay_learn_sn_list(overlay, sns);
@@ -665,6 +704,12 @@ hark_overlay_serve_message(HarkOverlay *overlay, Peer *peer, const HarkWireMessa
       return;
     }
     break;
+  case HARK_MSG_STUN_RELAY:
+    if (peer->kind == PEER_SN) {
+      hark_overlay_stun_relay(overlay, peer, message);
+      return;
+    }
+    break;
   case HARK_MSG_SN_LIST:
     if (peer->kind == PEER_SN) {
       g_autoptr(GVariant) list = g_variant_get_child_value(message->body, 0);
@@ -687,8 +732,8 @@ hark_overlay_serve_message(HarkOverlay *overlay, Peer *peer, const HarkWireMessa
 
 /* ---- datagrams: probes and STUN --------------------------------------------------- */
 
-static void
-send_datagram(HarkOverlay *overlay, const char *transport, GSocketAddress *to, GBytes *bytes)
+void
+hark_overlay_send_datagram(HarkOverlay *overlay, const char *transport, GSocketAddress *to, GBytes *bytes)
 {
   const HarkRegistration *reg = hark_overlay_transport(overlay, transport);
   const HarkTransportInterface *iface = reg != NULL ? reg->iface : NULL;
@@ -699,23 +744,13 @@ send_datagram(HarkOverlay *overlay, const char *transport, GSocketAddress *to, G
     g_debug("cannot answer a datagram: %s", error->message);
 }
 
-static char *
-address_text(GSocketAddress *address)
-{
-  if (!G_IS_INET_SOCKET_ADDRESS(address))
-    return g_strdup("?");
-  GInetSocketAddress *inet = G_INET_SOCKET_ADDRESS(address);
-  g_autofree char *host = g_inet_address_to_string(g_inet_socket_address_get_address(inet));
-  return g_strdup_printf("%s:%u", host, g_inet_socket_address_get_port(inet));
-}
-
 static void
 answer_probe(HarkOverlay *overlay, const char *transport, GSocketAddress *from,
              const HarkWireMessage *message)
 {
   HarkConfig *config = overlay->node->config;
   guint clients = count_peers(overlay, PEER_CLIENT);
-  g_autofree char *observed = address_text(from);
+  g_autofree char *observed = hark_overlay_address_text(from);
   g_auto(GStrv) transports = hark_overlay_own_transports(overlay);
   GVariantBuilder dict;
   g_variant_builder_init(&dict, G_VARIANT_TYPE("a{sv}"));
@@ -730,7 +765,7 @@ answer_probe(HarkOverlay *overlay, const char *transport, GSocketAddress *from,
   g_autoptr(GBytes) reply =
     hark_wire_encode(HARK_MSG_PROBE_REPLY, message->id, g_variant_new("(a{sv})", &dict), NULL);
   overlay->counters.probes_answered++;
-  send_datagram(overlay, transport, from, reply);
+  hark_overlay_send_datagram(overlay, transport, from, reply);
 }
 
 void
@@ -738,22 +773,14 @@ hark_overlay_datagram_received(const char *transport, GSocketAddress *from, GByt
                                gpointer data)
 {
   HarkOverlay *overlay = data;
-  g_autofree char *who = address_text(from);
+  g_autofree char *who = hark_overlay_address_text(from);
   if (!overlay->is_sn) {
     hark_overlay_note_drop(overlay, &overlay->counters.bad_datagrams,
                            "a datagram from %s: this node is not a super node", who);
     return;
   }
   if (hark_stun_is_stun(datagram)) {
-    g_autoptr(GError) error = NULL;
-    g_autoptr(GBytes) answer = hark_stun_answer(datagram, from, &error);
-    if (answer == NULL) {
-      hark_overlay_note_drop(overlay, &overlay->counters.stun_refused, "STUN from %s: %s", who,
-                             error->message);
-      return;
-    }
-    overlay->counters.stun_answered++;
-    send_datagram(overlay, transport, from, answer);
+    hark_overlay_stun_datagram(overlay, from, datagram);
     return;
   }
   g_autoptr(GError) error = NULL;

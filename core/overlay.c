@@ -53,6 +53,16 @@ hark_overlay_note_drop(HarkOverlay *overlay, guint64 *counter, const char *forma
   }
 }
 
+char *
+hark_overlay_address_text(GSocketAddress *address)
+{
+  if (!G_IS_INET_SOCKET_ADDRESS(address))
+    return g_strdup("?");
+  GInetSocketAddress *inet = G_INET_SOCKET_ADDRESS(address);
+  g_autofree char *host = g_inet_address_to_string(g_inet_socket_address_get_address(inet));
+  return g_strdup_printf("%s:%u", host, g_inet_socket_address_get_port(inet));
+}
+
 void
 hark_overlay_save_cache(HarkOverlay *overlay)
 {
@@ -423,6 +433,7 @@ hark_overlay_start(HarkOverlay *overlay)
                                  hark_overlay_datagram_received, overlay);
   hark_login_client_set_changed_handler(overlay->node->login, login_changed, overlay);
   hark_overlay_tunnel_client_start(overlay);
+  hark_overlay_nat_start(overlay);
   overlay->sync_source =
     hark_overlay_add_timer(overlay, SYNC_FALLBACK_S * 1000, on_sync_fallback, overlay);
   hark_overlay_check_eligibility(overlay);
@@ -440,6 +451,7 @@ hark_overlay_free(HarkOverlay *overlay)
   hark_node_set_network_handlers(overlay->node, NULL, NULL, NULL);
   g_clear_pointer(&overlay->join, hark_overlay_join_free);
   hark_overlay_tunnel_client_free(overlay);
+  hark_overlay_nat_free(overlay);
   hark_overlay_stop_serving(overlay, NULL);
   hark_overlay_clear_source(overlay, &overlay->retry_source);
   hark_overlay_clear_source(overlay, &overlay->keepalive_source);
@@ -509,6 +521,10 @@ describe_counters(HarkOverlay *overlay)
   json_object_set_int_member(object, "stun_answered", c->stun_answered);
   json_object_set_int_member(object, "stun_refused", c->stun_refused);
   json_object_set_int_member(object, "probes_answered", c->probes_answered);
+  json_object_set_int_member(object, "stun_flood", c->stun_flood);
+  json_object_set_int_member(object, "stun_relayed", c->stun_relayed);
+  json_object_set_int_member(object, "stun_relay_served", c->stun_relay_served);
+  json_object_set_int_member(object, "stun_relay_refused", c->stun_relay_refused);
   json_object_set_int_member(object, "redirected", c->redirected);
   json_object_set_int_member(object, "too_many_logging_in", c->too_many_logging_in);
   return object;
@@ -575,5 +591,7 @@ hark_overlay_snapshot(HarkOverlay *overlay, guint max_clients)
   json_object_set_array_member(object, "sn_links", sns);
   json_object_set_object_member(object, "dropped", describe_counters(overlay));
   json_object_set_object_member(object, "transports", describe_transports(overlay));
+  if (overlay->is_sn)
+    json_object_set_object_member(object, "stun", hark_overlay_stun_describe(overlay));
   return object;
 }

@@ -1,6 +1,7 @@
-/* stun.c: the STUN binding server (RFC 5389) that super nodes run on their UDP port.
- * Requests come from anyone on the Internet, so the parser checks every length before
- * reading and refuses rather than guesses; see stun.h for what the caller does. */
+/* stun.c: STUN messages (RFC 5389, RFC 5780): the binding server super nodes run on
+ * their UDP port, and the client side nat-probe plugins use (hark/stun.h). Requests and
+ * responses come from anyone on the Internet, so the one parser checks every length
+ * before reading and refuses rather than guesses; see stun.h for what callers do. */
 #include "stun.h"
 
 #include <string.h>
@@ -26,6 +27,7 @@ static const struct {
   const char *name;
 } known_attributes[] = {
   { HARK_STUN_ATTR_MAPPED_ADDRESS, LEN_ADDRESS, 8, 20, "MAPPED-ADDRESS" },
+  { HARK_STUN_ATTR_CHANGE_REQUEST, LEN_RANGE, 4, 4, "CHANGE-REQUEST" },
   { HARK_STUN_ATTR_USERNAME, LEN_RANGE, 0, 512, "USERNAME" },
   { HARK_STUN_ATTR_MESSAGE_INTEGRITY, LEN_RANGE, 20, 20, "MESSAGE-INTEGRITY" },
   { HARK_STUN_ATTR_ERROR_CODE, LEN_RANGE, 4, 4 + MAX_TEXT, "ERROR-CODE" },
@@ -35,11 +37,15 @@ static const struct {
   { HARK_STUN_ATTR_XOR_MAPPED_ADDRESS, LEN_ADDRESS, 8, 20, "XOR-MAPPED-ADDRESS" },
   { HARK_STUN_ATTR_PRIORITY, LEN_RANGE, 4, 4, "PRIORITY" },
   { HARK_STUN_ATTR_USE_CANDIDATE, LEN_RANGE, 0, 0, "USE-CANDIDATE" },
+  { HARK_STUN_ATTR_PADDING, LEN_RANGE, 0, 65535, "PADDING" },
+  { HARK_STUN_ATTR_RESPONSE_PORT, LEN_RANGE, 4, 4, "RESPONSE-PORT" },
   { HARK_STUN_ATTR_SOFTWARE, LEN_RANGE, 0, MAX_TEXT, "SOFTWARE" },
   { HARK_STUN_ATTR_ALTERNATE_SERVER, LEN_ADDRESS, 8, 20, "ALTERNATE-SERVER" },
   { HARK_STUN_ATTR_FINGERPRINT, LEN_RANGE, 4, 4, "FINGERPRINT" },
   { HARK_STUN_ATTR_ICE_CONTROLLED, LEN_RANGE, 8, 8, "ICE-CONTROLLED" },
   { HARK_STUN_ATTR_ICE_CONTROLLING, LEN_RANGE, 8, 8, "ICE-CONTROLLING" },
+  { HARK_STUN_ATTR_RESPONSE_ORIGIN, LEN_ADDRESS, 8, 20, "RESPONSE-ORIGIN" },
+  { HARK_STUN_ATTR_OTHER_ADDRESS, LEN_ADDRESS, 8, 20, "OTHER-ADDRESS" },
 };
 
 static guint16
@@ -371,59 +377,193 @@ hark_stun_decode_address(const HarkStunAttribute *attribute,
   return G_INET_SOCKET_ADDRESS(g_inet_socket_address_new(ip, port));
 }
 
-static GBytes *
-build_success(const HarkStunMessage *request, GSocketAddress *from, GError **error)
+static gboolean
+add_address(GByteArray *b, guint16 type, GSocketAddress *address, const guint8 *xor_id,
+            GError **error)
 {
-  guint8 xored[20], plain[20];
-  guint16 xored_length, plain_length;
-  if (!encode_address(from, request->transaction_id, xored, &xored_length, error) ||
-      !encode_address(from, NULL, plain, &plain_length, error))
-    return NULL;
+  guint8 value[20];
+  guint16 length;
+  if (!encode_address(address, xor_id, value, &length, error))
+    return FALSE;
+  builder_add(b, type, value, length);
+  return TRUE;
+}
+
+static GBytes *
+build_success(const HarkStunRequest *request, GSocketAddress *to, GSocketAddress *origin,
+              GSocketAddress *other, GError **error)
+{
   GByteArray *b = builder_new(HARK_STUN_BINDING_SUCCESS, request->transaction_id);
-  builder_add(b, HARK_STUN_ATTR_XOR_MAPPED_ADDRESS, xored, xored_length);
-  builder_add(b, HARK_STUN_ATTR_MAPPED_ADDRESS, plain, plain_length);
+  if (!add_address(b, HARK_STUN_ATTR_XOR_MAPPED_ADDRESS, to, request->transaction_id, error) ||
+      !add_address(b, HARK_STUN_ATTR_MAPPED_ADDRESS, to, NULL, error) ||
+      (origin != NULL && !add_address(b, HARK_STUN_ATTR_RESPONSE_ORIGIN, origin, NULL, error)) ||
+      (other != NULL && !add_address(b, HARK_STUN_ATTR_OTHER_ADDRESS, other, NULL, error))) {
+    g_byte_array_unref(b);
+    return NULL;
+  }
   builder_add_software(b);
   return builder_finish(b);
 }
 
 /* RFC 5389 15.6 and 15.9: 420 with the types the request used that we do not know. */
 static GBytes *
-build_unknown_attributes(const HarkStunMessage *request)
+build_unknown_attributes(const HarkStunRequest *request)
 {
   static const char reason[] = "Unknown Attribute";
   guint8 code[4 + sizeof reason - 1] = { 0, 0, 4, 20 };
   memcpy(code + 4, reason, sizeof reason - 1);
 
-  GArray *unknown = request->unknown_required;
-  guint count = MIN(unknown->len, 256u);
-  g_autofree guint8 *list = g_new(guint8, 2 * (gsize)count);
-  for (guint i = 0; i < count; i++)
-    put16(list + 2 * i, g_array_index(unknown, guint16, i));
+  guint8 list[2 * HARK_STUN_MAX_UNKNOWN];
+  for (guint i = 0; i < request->n_unknown; i++)
+    put16(list + 2 * i, request->unknown[i]);
 
   GByteArray *b = builder_new(HARK_STUN_BINDING_ERROR, request->transaction_id);
   builder_add(b, HARK_STUN_ATTR_ERROR_CODE, code, sizeof code);
-  builder_add(b, HARK_STUN_ATTR_UNKNOWN_ATTRIBUTES, list, (guint16)(2 * count));
+  builder_add(b, HARK_STUN_ATTR_UNKNOWN_ATTRIBUTES, list, (guint16)(2 * request->n_unknown));
   builder_add_software(b);
   return builder_finish(b);
 }
 
-GBytes *
-hark_stun_answer(GBytes *request, GSocketAddress *from, GError **error)
-{
-  g_autoptr(HarkStunMessage) m = hark_stun_parse(request, error);
-  if (m == NULL)
-    return NULL;
+static const char *const class_names[] = { "a request", "an indication", "a success response",
+                                           "an error response" };
 
-  static const char *const class_names[] = { "a request", "an indication",
-                                             "a success response", "an error response" };
+gboolean
+hark_stun_read_request(GBytes *datagram, gboolean rfc5780, HarkStunRequest *out,
+                       GError **error)
+{
+  g_autoptr(HarkStunMessage) m = hark_stun_parse(datagram, error);
+  if (m == NULL)
+    return FALSE;
   int cls = message_class(m->type);
   guint16 method = message_method(m->type);
   if (cls != CLASS_REQUEST || method != METHOD_BINDING) {
     g_set_error(error, HARK_STUN_ERROR, HARK_STUN_ERROR_UNSUPPORTED,
                 "not a binding request: %s of method 0x%03x", class_names[cls], method);
+    return FALSE;
+  }
+  memset(out, 0, sizeof *out);
+  memcpy(out->transaction_id, m->transaction_id, sizeof out->transaction_id);
+  for (guint i = 0; i < m->attributes->len; i++) {
+    const HarkStunAttribute *a = &g_array_index(m->attributes, HarkStunAttribute, i);
+    gboolean rfc5780_only = a->type == HARK_STUN_ATTR_CHANGE_REQUEST ||
+                            a->type == HARK_STUN_ATTR_RESPONSE_PORT ||
+                            a->type == HARK_STUN_ATTR_PADDING;
+    gboolean unknown = rfc5780_only && !rfc5780;
+    for (guint j = 0; j < m->unknown_required->len && !unknown; j++)
+      unknown = g_array_index(m->unknown_required, guint16, j) == a->type;
+    if (unknown && out->n_unknown < HARK_STUN_MAX_UNKNOWN)
+      out->unknown[out->n_unknown++] = a->type;
+    else if (a->type == HARK_STUN_ATTR_CHANGE_REQUEST)
+      out->change = a->value[3] & (HARK_STUN_CHANGE_IP | HARK_STUN_CHANGE_PORT);
+    else if (a->type == HARK_STUN_ATTR_RESPONSE_PORT)
+      out->response_port = get16(a->value);
+  }
+  return TRUE;
+}
+
+GBytes *
+hark_stun_answer_request(const HarkStunRequest *request, GSocketAddress *mapped,
+                         GSocketAddress *origin, GSocketAddress *other, GError **error)
+{
+  if (request->n_unknown > 0)
+    return build_unknown_attributes(request);
+  return build_success(request, mapped, origin, other, error);
+}
+
+GBytes *
+hark_stun_answer(GBytes *request, GSocketAddress *from, GError **error)
+{
+  HarkStunRequest parsed;
+  if (!hark_stun_read_request(request, FALSE, &parsed, error))
+    return NULL;
+  return hark_stun_answer_request(&parsed, from, NULL, NULL, error);
+}
+
+/* ---- the client side (hark/stun.h) ------------------------------------------------ */
+
+GBytes *
+hark_stun_binding_request(const guint8 transaction_id[HARK_STUN_TRANSACTION_ID_SIZE],
+                          guint change)
+{
+  GByteArray *b = builder_new(HARK_STUN_BINDING_REQUEST, transaction_id);
+  if (change != 0) {
+    guint8 value[4];
+    put32(value, change & (HARK_STUN_CHANGE_IP | HARK_STUN_CHANGE_PORT));
+    builder_add(b, HARK_STUN_ATTR_CHANGE_REQUEST, value, sizeof value);
+  }
+  builder_add_software(b);
+  return builder_finish(b);
+}
+
+void
+hark_stun_binding_response_free(HarkStunBindingResponse *response)
+{
+  if (response == NULL)
+    return;
+  g_clear_object(&response->mapped);
+  g_clear_object(&response->origin);
+  g_clear_object(&response->other);
+  g_free(response);
+}
+
+/* An optional address attribute; FALSE (with error) only when present and bad. */
+static gboolean
+read_address(const HarkStunMessage *m, guint16 type, gboolean xored,
+             GInetSocketAddress **out, GError **error)
+{
+  const HarkStunAttribute *a = hark_stun_message_find(m, type);
+  if (a == NULL)
+    return TRUE;
+  *out = hark_stun_decode_address(a, xored ? m->transaction_id : NULL, error);
+  return *out != NULL;
+}
+
+HarkStunBindingResponse *
+hark_stun_read_binding_response(GBytes *datagram, GError **error)
+{
+  if (!hark_stun_is_stun(datagram)) {
+    g_set_error_literal(error, HARK_STUN_ERROR, HARK_STUN_ERROR_MALFORMED,
+                        "not a STUN message (first bits, magic cookie or length)");
     return NULL;
   }
-  if (m->unknown_required->len > 0)
-    return build_unknown_attributes(m);
-  return build_success(m, from, error);
+  g_autoptr(HarkStunMessage) m = hark_stun_parse(datagram, error);
+  if (m == NULL)
+    return NULL;
+  int cls = message_class(m->type);
+  guint16 method = message_method(m->type);
+  if ((cls != CLASS_SUCCESS && cls != CLASS_ERROR) || method != METHOD_BINDING) {
+    g_set_error(error, HARK_STUN_ERROR, HARK_STUN_ERROR_UNSUPPORTED,
+                "not a binding response: %s of method 0x%03x", class_names[cls], method);
+    return NULL;
+  }
+  /* RFC 5389 7.3.3 and 7.3.4: unknown comprehension-required attributes void it. */
+  if (m->unknown_required->len > 0) {
+    g_set_error(error, HARK_STUN_ERROR, HARK_STUN_ERROR_UNSUPPORTED,
+                "the response has the unknown comprehension-required attribute 0x%04x",
+                g_array_index(m->unknown_required, guint16, 0));
+    return NULL;
+  }
+  g_autoptr(HarkStunBindingResponse) r = g_new0(HarkStunBindingResponse, 1);
+  memcpy(r->transaction_id, m->transaction_id, sizeof r->transaction_id);
+  if (cls == CLASS_ERROR) {
+    const HarkStunAttribute *code = hark_stun_message_find(m, HARK_STUN_ATTR_ERROR_CODE);
+    guint value = code != NULL ? (code->value[2] & 7u) * 100 + code->value[3] : 0;
+    if (value < 300 || value > 699 || code->value[3] > 99) {
+      g_set_error_literal(error, HARK_STUN_ERROR, HARK_STUN_ERROR_MALFORMED,
+                          "an error response without a valid ERROR-CODE (300-699)");
+      return NULL;
+    }
+    r->error_code = value;
+    return g_steal_pointer(&r);
+  }
+  if (hark_stun_message_find(m, HARK_STUN_ATTR_XOR_MAPPED_ADDRESS) == NULL) {
+    g_set_error_literal(error, HARK_STUN_ERROR, HARK_STUN_ERROR_MALFORMED,
+                        "a success response without XOR-MAPPED-ADDRESS");
+    return NULL;
+  }
+  if (!read_address(m, HARK_STUN_ATTR_XOR_MAPPED_ADDRESS, TRUE, &r->mapped, error) ||
+      !read_address(m, HARK_STUN_ATTR_RESPONSE_ORIGIN, FALSE, &r->origin, error) ||
+      !read_address(m, HARK_STUN_ATTR_OTHER_ADDRESS, FALSE, &r->other, error))
+    return NULL;
+  return g_steal_pointer(&r);
 }

@@ -39,6 +39,7 @@ static const MessageKind message_kinds[] = {
   {HARK_MSG_TUNNEL_OK, "TUNNEL_OK", "(t)", TRUE},
   {HARK_MSG_TUNNEL_DATA, "TUNNEL_DATA", "(tay)"},
   {HARK_MSG_TUNNEL_CLOSE, "TUNNEL_CLOSE", "(ts)"},
+  {HARK_MSG_STUN_RELAY, "STUN_RELAY", "(sqqbay)"},
 };
 
 static const MessageKind *

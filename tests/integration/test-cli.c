@@ -14,7 +14,7 @@
 #define NODE_NAME "cli-test-node"
 #define BUILTINS                                                                        \
   "buddies", "buddy-add", "buddy-remove", "buddy-rename", "delete-account", "help", "login", \
-    "logout", "overlay", "passwd", "plugins", "register", "rejoin", "shutdown", "state",      \
+    "logout", "nat", "overlay", "passwd", "plugins", "register", "rejoin", "shutdown", "state",      \
     "transport", "version", "whoami"
 
 typedef struct {

@@ -385,6 +385,134 @@ test_supernodes(void)
   g_assert_cmpint(dropped(after, "stun_answered"), >=, 1);
 }
 
+/* coturn's turnutils_stunclient against an SN, as a real STUN client sees it: the
+ * mapped address it prints. With -f (RFC 5780) it also sends CHANGE-REQUESTs, which
+ * the SN answers with its partner SN (STUN_RELAY). Prints nothing when coturn is not
+ * installed (the case is skipped then). */
+static char *
+stunclient(const char *host, gboolean rfc5780, char **output)
+{
+  g_autofree char *port = g_strdup_printf("%u", OVERLAY_PORT);
+  /* stunclient waits for ever for answers that do not come: always a timeout. */
+  const char *argv[] = { "timeout", "4", "turnutils_stunclient", "-p", port, "-L", "127.0.0.1",
+                         rfc5780 ? "-f" : host, rfc5780 ? host : NULL, NULL };
+  g_autofree char *out = NULL;
+  g_autoptr(GError) error = NULL;
+  int status = 0;
+  g_assert_true(g_spawn_sync(NULL, (char **)argv, NULL, G_SPAWN_SEARCH_PATH, NULL, NULL, &out,
+                             NULL, &status, &error));
+  g_assert_no_error(error);
+  *output = g_strdup(out);
+  g_autoptr(GRegex) regex = g_regex_new("UDP reflexive addr: *([0-9.]+):([0-9]+)", 0, 0, NULL);
+  g_autoptr(GMatchInfo) match = NULL;
+  if (!g_regex_match(regex, out, 0, &match))
+    return NULL;
+  return g_match_info_fetch(match, 1);
+}
+
+static void
+test_stun_client(void)
+{
+  HARK_REQUIRE(lab.sns[SN_COUNT - 1] != NULL);
+  g_autofree char *path = g_find_program_in_path("turnutils_stunclient");
+  if (path == NULL) {
+    g_test_skip("turnutils_stunclient (coturn) is not installed");
+    return;
+  }
+  g_autofree char *host = sn_address(0);
+  g_autoptr(JsonObject) before = overlay_of(lab.sns[0]);
+  g_autofree char *out = NULL;
+  g_autofree char *mapped = stunclient(host, FALSE, &out);
+  g_test_message("stunclient: %s", out);
+  g_assert_cmpstr(mapped, ==, "127.0.0.1");
+
+  /* RFC 5780: the SN names its partner as the other address and the change requests
+   * are answered (by the partner for a change of address). */
+  g_autoptr(JsonObject) overlay = overlay_of(lab.sns[0]);
+  JsonObject *stun = json_object_get_object_member(overlay, "stun");
+  g_assert_true(json_object_get_boolean_member(stun, "rfc5780"));
+  g_autofree char *out5780 = NULL;
+  g_autofree char *mapped5780 = stunclient(host, TRUE, &out5780);
+  g_test_message("stunclient -f: %s", out5780);
+  g_assert_cmpstr(mapped5780, ==, "127.0.0.1");
+  /* Its second request asks for another address and port (and a RESPONSE-PORT): the
+   * answer comes from the partner, the lowest other SN address, on the alternate port. */
+  g_autofree char *partner_host = sn_address(1);
+  g_autofree char *from_partner =
+    g_strdup_printf("RFC 5780 response 2\n0: : IPv4. Response origin: : %s:%u", partner_host,
+                    OVERLAY_PORT + 1);
+  if (strstr(out5780, from_partner) == NULL)
+    g_error("expected '%s' in the output", from_partner);
+  g_autoptr(JsonObject) after = overlay_of(lab.sns[0]);
+  g_autoptr(JsonObject) partner = overlay_of(lab.sns[1]);
+  g_assert_cmpint(dropped(after, "stun_answered"), >, dropped(before, "stun_answered"));
+  g_assert_cmpint(dropped(after, "stun_relayed"), >, dropped(before, "stun_relayed"));
+  g_assert_cmpint(dropped(partner, "stun_relay_served"), >=, 1);
+
+  /* A flood at the alternate STUN port, the core's own socket: over 200/s (burst 400)
+   * it is dropped and counted, and a datagram there that is not STUN too. */
+  g_autoptr(GSocket) flooder =
+    g_socket_new(G_SOCKET_FAMILY_IPV4, G_SOCKET_TYPE_DATAGRAM, G_SOCKET_PROTOCOL_UDP, NULL);
+  g_autoptr(GInetAddress) sn_ip = g_inet_address_new_from_string(host);
+  g_autoptr(GSocketAddress) alt = g_inet_socket_address_new(sn_ip, OVERLAY_PORT + 1);
+  guint8 request[20] = { 0x00, 0x01, 0x00, 0x00, 0x21, 0x12, 0xa4, 0x42 };
+  /* In rounds, so the SN's socket buffer does not overflow first. */
+  for (guint i = 0; i < 800; i++) {
+    g_socket_send_to(flooder, alt, (const char *)request, sizeof request, NULL, NULL);
+    if (i % 100 == 99)
+      g_usleep(10 * 1000);
+  }
+  g_socket_send_to(flooder, alt, "not stun", 8, NULL, NULL);
+  g_usleep(300 * 1000);
+  g_autoptr(JsonObject) flooded = overlay_of(lab.sns[0]);
+  g_assert_cmpint(dropped(flooded, "stun_flood"), >, 0);
+  g_assert_cmpint(dropped(flooded, "stun_answered"), <, dropped(after, "stun_answered") + 800);
+  g_assert_cmpint(dropped(after, "stun_refused"), ==, dropped(before, "stun_refused"));
+}
+
+static gboolean
+nat_probed(gpointer data)
+{
+  g_autoptr(JsonObject) nat = lab_call(data, "nat", NULL);
+  return nat != NULL && g_strcmp0(member_string(nat, "verdict"), "unknown") != 0;
+}
+
+/* The `stun` nat-probe plugin in a client, against the SNs: on loopback there is no NAT,
+ * and the filtering test with a change of address and port is answered (by the partner
+ * SN), so the node is "open" with endpoint-independent filtering. The result is kept
+ * across a restart (nat.json) and `nat probe` runs it again. */
+static void
+test_nat_probe(void)
+{
+  HARK_REQUIRE(lab.sns[SN_COUNT - 1] != NULL);
+  g_autofree char *bootstrap = main_bootstrap();
+  g_autofree char *user = NULL;
+  g_autoptr(LabNode) node = client_new("natprobe", "udp tcp stun", bootstrap, lab.web_tls, &user);
+  HARK_REQUIRE(node != NULL);
+  g_assert_true(hark_test_wait_for(nat_probed, node, 15000));
+  g_autoptr(JsonObject) nat = lab_call(node, "nat", NULL);
+  g_assert_cmpstr(member_string(nat, "verdict"), ==, "open");
+  g_assert_cmpstr(member_string(nat, "filtering"), ==, "endpoint-independent");
+  g_assert_cmpstr(member_string(nat, "plugin"), ==, "stun");
+  g_assert_true(g_str_has_prefix(member_string(nat, "mapped"), "127.0.0.1:"));
+  g_autofree char *sn_prefix = g_strdup_printf("%s.", lab.net);
+  g_assert_true(g_str_has_prefix(member_string(nat, "server"), sn_prefix));
+  g_assert_nonnull(member_string(nat, "other"));
+  gint64 probed_at = json_object_get_int_member(nat, "probed_at");
+
+  HARK_REQUIRE(lab_node_restart(node));
+  g_autoptr(JsonObject) kept = lab_call(node, "nat", NULL);
+  g_assert_cmpstr(member_string(kept, "verdict"), ==, "open");
+  g_assert_cmpint(json_object_get_int_member(kept, "probed_at"), ==, probed_at);
+
+  g_autoptr(JsonObject) again = lab_call(node, "nat", lab_args("action", "probe", NULL));
+  g_assert_nonnull(again);
+  g_assert_cmpstr(member_string(again, "verdict"), ==, "open");
+  JsonObject *stats = json_object_get_object_member(again, "probe");
+  g_assert_cmpint(json_object_get_int_member(stats, "probes"), >=, 1);
+  g_assert_cmpint(json_object_get_int_member(stats, "dropped_malformed"), ==, 0);
+}
+
 static LabNode *five[5];
 static char *five_users[5];
 
@@ -897,6 +1025,8 @@ main(int argc, char **argv)
   if (!up)
     g_test_message("the lab did not come up; every case fails");
   g_test_add_func("/overlay/supernodes", test_supernodes);
+  g_test_add_func("/overlay/stun-client", test_stun_client);
+  g_test_add_func("/overlay/nat-probe", test_nat_probe);
   g_test_add_func("/overlay/join-five", test_join_five);
   g_test_add_func("/overlay/warm-cache", test_warm_cache);
   g_test_add_func("/overlay/corrupt-cache", test_corrupt_cache);

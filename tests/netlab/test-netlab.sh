@@ -37,23 +37,7 @@ declare -A EXPECT=(
 
 # verdict RC < natdiscovery output: one line, "mapping=X filtering=Y", "udp-blocked"
 # when every test timed out, or "no-verdict" (with whatever was found) otherwise.
-verdict() {
-    awk -v rc="$1" '
-        /^No NAT!/                                        { m = "none" }
-        /^NAT with Endpoint Independent Mapping!/         { m = "endpoint-independent" }
-        /^NAT with Address Dependent Mapping!/            { m = "address-dependent" }
-        /^NAT with Address and Port Dependent Mapping!/   { m = "address-and-port-dependent" }
-        /^NAT with Endpoint Independent Filtering!/       { f = "endpoint-independent" }
-        /^NAT with Address Dependent Filtering!/          { f = "address-dependent" }
-        /^NAT with Address and Port Dependent Filtering!/ { f = "address-and-port-dependent" }
-        /^STUN receive timeout/                           { t++ }
-        /UDP reflexive addr/                              { r++ }
-        END {
-            if (m != "" && f != "") print "mapping=" m " filtering=" f
-            else if (m == "" && f == "" && r == 0 && t > 0 && rc == 0) print "udp-blocked"
-            else printf "no-verdict (mapping=%s filtering=%s timeouts=%d exit=%s)\n", m, f, t, rc
-        }'
-}
+verdict() { awk -v rc="$1" -f "$here/natdiscovery-verdict.awk"; }
 
 # tap OUT DESC CMD...: an ok/not ok line (numbered later) for a check run as CMD.
 tap() {

@@ -253,7 +253,7 @@ test_help_lists_table(Fixture *f, gconstpointer data)
                            json_object_get_string_member(json_array_get_object_element(commands, i), "name"));
   g_assert_cmpstr(names->str, ==,
                   "buddies buddy-add buddy-remove buddy-rename delete-account greet help later "
-                  "login logout overlay passwd plugins register rejoin shutdown state transport "
+                  "login logout nat overlay passwd plugins register rejoin shutdown state transport "
                   "version whoami ");
   run(f, "help", "{\"command\": \"nope\"}");
   g_assert_error(f->error, HARK_COMMAND_ERROR, HARK_COMMAND_ERROR_UNKNOWN_COMMAND);

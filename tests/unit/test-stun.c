@@ -1,5 +1,7 @@
 /* test-stun.c: the STUN binding server against RFC 5769's test vectors, the 420 answer,
- * and every kind of malformed request it must refuse with a clear reason. */
+ * RFC 5780's CHANGE-REQUEST, RESPONSE-ORIGIN and OTHER-ADDRESS, the client side
+ * (hark/stun.h) against the server, and every kind of malformed request or response it
+ * must refuse with a clear reason. */
 #include <string.h>
 #include <sys/socket.h>
 
@@ -145,7 +147,7 @@ make_request(guint16 type, const guint8 *attrs, gsize attrs_size)
 static void
 test_unknown_required(void)
 {
-  /* 0x7777 and 0x0003 (CHANGE-REQUEST: RFC 5780, not served yet) are comprehension-
+  /* 0x7777 and 0x0003 (CHANGE-REQUEST: not served by a server without RFC 5780) are comprehension-
    * required; 0xC001 is optional and ignored. */
   static const guint8 attrs[] = { 0x77, 0x77, 0x00, 0x01, 0xAA, 0, 0, 0,
                                   0xC0, 0x01, 0x00, 0x00,
@@ -324,6 +326,185 @@ test_wire_is_not_stun(void)
   g_assert_false(hark_stun_is_stun(b));
 }
 
+static char *
+address_string(GInetSocketAddress *address)
+{
+  g_assert_nonnull(address);
+  g_autofree char *ip = g_inet_address_to_string(g_inet_socket_address_get_address(address));
+  return g_strdup_printf("%s:%u", ip, g_inet_socket_address_get_port(address));
+}
+
+static const guint8 tid[12] = { 9, 8, 7, 6, 5, 4, 3, 2, 1, 0, 1, 2 };
+
+/* The client's request, read by the server with and without RFC 5780. */
+static void
+test_change_request(void)
+{
+  g_autoptr(GBytes) request =
+      hark_stun_binding_request(tid, HARK_STUN_CHANGE_IP | HARK_STUN_CHANGE_PORT);
+  g_assert_true(hark_stun_is_stun(request));
+  HarkStunRequest read;
+  g_autoptr(GError) error = NULL;
+  g_assert_true(hark_stun_read_request(request, TRUE, &read, &error));
+  g_assert_no_error(error);
+  g_assert_cmpmem(read.transaction_id, 12, tid, 12);
+  g_assert_cmpuint(read.change, ==, HARK_STUN_CHANGE_IP | HARK_STUN_CHANGE_PORT);
+  g_assert_cmpuint(read.n_unknown, ==, 0);
+
+  /* Without RFC 5780 it is an unknown comprehension-required attribute: 420. */
+  g_assert_true(hark_stun_read_request(request, FALSE, &read, &error));
+  g_assert_cmpuint(read.n_unknown, ==, 1);
+  g_assert_cmpuint(read.unknown[0], ==, HARK_STUN_ATTR_CHANGE_REQUEST);
+  g_autoptr(GSocketAddress) to = address("198.51.100.7", 4000);
+  g_autoptr(GBytes) answer = hark_stun_answer_request(&read, to, NULL, NULL, &error);
+  g_autoptr(HarkStunBindingResponse) r = hark_stun_read_binding_response(answer, &error);
+  g_assert_no_error(error);
+  g_assert_cmpuint(r->error_code, ==, 420);
+  g_assert_null(r->mapped);
+
+  /* No CHANGE-REQUEST at all when nothing is asked. */
+  g_autoptr(GBytes) plain = hark_stun_binding_request(tid, 0);
+  g_autoptr(HarkStunMessage) m = hark_stun_parse(plain, &error);
+  g_assert_no_error(error);
+  g_assert_null(hark_stun_message_find(m, HARK_STUN_ATTR_CHANGE_REQUEST));
+  g_assert_true(m->has_fingerprint);
+}
+
+/* RESPONSE-PORT and PADDING (RFC 5780): served with RFC 5780, unknown (420) without. */
+static void
+test_response_port_and_padding(void)
+{
+  static const guint8 attrs[] = { 0x00, 0x27, 0x00, 0x04, 0x12, 0x34, 0, 0,
+                                  0x00, 0x26, 0x00, 0x05, 1, 2, 3, 4, 5, 0, 0, 0 };
+  g_autoptr(GBytes) request = make_request(HARK_STUN_BINDING_REQUEST, attrs, sizeof attrs);
+  HarkStunRequest read;
+  g_autoptr(GError) error = NULL;
+  g_assert_true(hark_stun_read_request(request, TRUE, &read, &error));
+  g_assert_no_error(error);
+  g_assert_cmpuint(read.response_port, ==, 0x1234);
+  g_assert_cmpuint(read.n_unknown, ==, 0);
+  g_assert_true(hark_stun_read_request(request, FALSE, &read, &error));
+  g_assert_cmpuint(read.response_port, ==, 0);
+  g_assert_cmpuint(read.n_unknown, ==, 2);
+  g_assert_cmpuint(read.unknown[0], ==, HARK_STUN_ATTR_RESPONSE_PORT);
+  g_assert_cmpuint(read.unknown[1], ==, HARK_STUN_ATTR_PADDING);
+  /* A RESPONSE-PORT of another length is malformed, not unknown. */
+  static const guint8 bad[] = { 0x00, 0x27, 0x00, 0x02, 0x12, 0x34, 0, 0 };
+  g_autoptr(GBytes) bad_request = make_request(HARK_STUN_BINDING_REQUEST, bad, sizeof bad);
+  g_assert_false(hark_stun_read_request(bad_request, TRUE, &read, &error));
+  g_assert_nonnull(strstr(error->message, "RESPONSE-PORT has a bad length"));
+}
+
+/* A success with RESPONSE-ORIGIN and OTHER-ADDRESS, read back by the client side. */
+static void
+test_rfc5780_answer(void)
+{
+  g_autoptr(GBytes) request = hark_stun_binding_request(tid, HARK_STUN_CHANGE_PORT);
+  HarkStunRequest read;
+  g_autoptr(GError) error = NULL;
+  g_assert_true(hark_stun_read_request(request, TRUE, &read, &error));
+  g_autoptr(GSocketAddress) to = address("203.0.113.9", 61000);
+  g_autoptr(GSocketAddress) origin = address("198.18.0.20", 4701);
+  g_autoptr(GSocketAddress) other = address("198.18.0.21", 4701);
+  g_autoptr(GBytes) answer = hark_stun_answer_request(&read, to, origin, other, &error);
+  g_assert_no_error(error);
+  g_autoptr(HarkStunBindingResponse) r = hark_stun_read_binding_response(answer, &error);
+  g_assert_no_error(error);
+  g_assert_cmpuint(r->error_code, ==, 0);
+  g_assert_cmpmem(r->transaction_id, 12, tid, 12);
+  g_autofree char *mapped = address_string(r->mapped);
+  g_autofree char *o = address_string(r->origin);
+  g_autofree char *x = address_string(r->other);
+  g_assert_cmpstr(mapped, ==, "203.0.113.9:61000");
+  g_assert_cmpstr(o, ==, "198.18.0.20:4701");
+  g_assert_cmpstr(x, ==, "198.18.0.21:4701");
+
+  /* Without them (a plain server): the client still gets its mapped address. */
+  g_autoptr(GBytes) basic = hark_stun_answer(request, to, &error); /* 420: no RFC 5780 */
+  g_autoptr(GBytes) plain_request = hark_stun_binding_request(tid, 0);
+  g_autoptr(GBytes) plain = hark_stun_answer(plain_request, to, &error);
+  g_assert_no_error(error);
+  g_autoptr(HarkStunBindingResponse) p = hark_stun_read_binding_response(plain, &error);
+  g_assert_no_error(error);
+  g_assert_null(p->origin);
+  g_assert_null(p->other);
+  g_assert_nonnull(basic);
+}
+
+/* A response built by hand: header, attributes, no FINGERPRINT. */
+static GBytes *
+make_response(guint16 type, const guint8 *attrs, gsize attrs_size, guint32 cookie)
+{
+  g_autoptr(GBytes) bytes = make_request(type, attrs, attrs_size);
+  gsize size;
+  guint8 *data = g_bytes_unref_to_data(g_steal_pointer(&bytes), &size);
+  data[4] = (guint8)(cookie >> 24);
+  data[5] = (guint8)(cookie >> 16);
+  data[6] = (guint8)(cookie >> 8);
+  data[7] = (guint8)cookie;
+  return g_bytes_new_take(data, size);
+}
+
+static void
+check_response_refused(GBytes *bytes, const char *expected)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(HarkStunBindingResponse) r = hark_stun_read_binding_response(bytes, &error);
+  g_assert_null(r);
+  g_assert_nonnull(error);
+  g_assert_true(error->domain == HARK_STUN_ERROR);
+  if (strstr(error->message, expected) == NULL)
+    g_error("expected '%s' in '%s'", expected, error->message);
+}
+
+/* Bad input to the client: every response it must refuse, with the reason. */
+static void
+test_bad_responses(void)
+{
+  static const guint8 good_xor[] = { 0x00, 0x20, 0x00, 0x08, 0, 1, 0xa1, 0x47, 0xe1, 0x12, 0xa6, 0x43 };
+  static const guint8 bad_family[] = { 0x00, 0x20, 0x00, 0x08, 0, 2, 0xa1, 0x47, 0xe1, 0x12, 0xa6, 0x43 };
+  static const guint8 family_v6_short[] = { 0x80, 0x2C, 0x00, 0x08, 0, 7, 0, 1, 1, 2, 3, 4,
+                                            0x00, 0x20, 0x00, 0x08, 0, 1, 0xa1, 0x47, 0xe1, 0x12, 0xa6, 0x43 };
+  static const guint8 unknown_required[] = { 0x00, 0x20, 0x00, 0x08, 0, 1, 0xa1, 0x47, 0xe1, 0x12, 0xa6, 0x43,
+                                             0x77, 0x77, 0x00, 0x00 };
+  static const guint8 bad_length[] = { 0x00, 0x20, 0x00, 0x0C, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0 };
+  static const guint8 no_code[] = { 0x80, 0x22, 0x00, 0x00 };
+
+  g_autoptr(GBytes) ok = make_response(HARK_STUN_BINDING_SUCCESS, good_xor, sizeof good_xor,
+                                       HARK_STUN_MAGIC_COOKIE);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(HarkStunBindingResponse) r = hark_stun_read_binding_response(ok, &error);
+  g_assert_no_error(error);
+  g_assert_nonnull(r->mapped);
+
+  g_autoptr(GBytes) cookie = make_response(HARK_STUN_BINDING_SUCCESS, good_xor, sizeof good_xor,
+                                           0x2112A443u);
+  check_response_refused(cookie, "not a STUN message");
+  g_autoptr(GBytes) family = make_response(HARK_STUN_BINDING_SUCCESS, bad_family,
+                                           sizeof bad_family, HARK_STUN_MAGIC_COOKIE);
+  check_response_refused(family, "family 0x02 does not fit its 8 bytes");
+  g_autoptr(GBytes) other = make_response(HARK_STUN_BINDING_SUCCESS, family_v6_short,
+                                          sizeof family_v6_short, HARK_STUN_MAGIC_COOKIE);
+  check_response_refused(other, "address attribute 0x802c: family 0x07");
+  g_autoptr(GBytes) unknown = make_response(HARK_STUN_BINDING_SUCCESS, unknown_required,
+                                            sizeof unknown_required, HARK_STUN_MAGIC_COOKIE);
+  check_response_refused(unknown, "unknown comprehension-required attribute 0x7777");
+  g_autoptr(GBytes) length = make_response(HARK_STUN_BINDING_SUCCESS, bad_length,
+                                           sizeof bad_length, HARK_STUN_MAGIC_COOKIE);
+  check_response_refused(length, "XOR-MAPPED-ADDRESS has a bad length");
+  g_autoptr(GBytes) missing = make_response(HARK_STUN_BINDING_SUCCESS, no_code, sizeof no_code,
+                                            HARK_STUN_MAGIC_COOKIE);
+  check_response_refused(missing, "without XOR-MAPPED-ADDRESS");
+  g_autoptr(GBytes) error_without_code = make_response(HARK_STUN_BINDING_ERROR, no_code,
+                                                       sizeof no_code, HARK_STUN_MAGIC_COOKIE);
+  check_response_refused(error_without_code, "without a valid ERROR-CODE");
+  g_autoptr(GBytes) request = make_response(HARK_STUN_BINDING_REQUEST, good_xor,
+                                            sizeof good_xor, HARK_STUN_MAGIC_COOKIE);
+  check_response_refused(request, "not a binding response: a request");
+  g_autoptr(GBytes) truncated = g_bytes_new_from_bytes(ok, 0, g_bytes_get_size(ok) - 4);
+  check_response_refused(truncated, "not a STUN message");
+}
+
 int
 main(int argc, char **argv)
 {
@@ -338,5 +519,9 @@ main(int argc, char **argv)
   g_test_add_func("/stun/fingerprint-not-last", test_fingerprint_not_last);
   g_test_add_func("/stun/not-inet", test_not_inet);
   g_test_add_func("/stun/wire-is-not-stun", test_wire_is_not_stun);
+  g_test_add_func("/stun/change-request", test_change_request);
+  g_test_add_func("/stun/rfc5780-answer", test_rfc5780_answer);
+  g_test_add_func("/stun/response-port-and-padding", test_response_port_and_padding);
+  g_test_add_func("/stun/bad-responses", test_bad_responses);
   return g_test_run();
 }

@@ -49,6 +49,9 @@ typedef struct {
   guint16 port;              /* overlay port, default 33033 (the paper's) */
   GPtrArray *bootstrap;      /* HarkBootstrapConfig* */
   char *public_address;      /* this node's public IP, when known better than by probing */
+  char *public_address_alt;  /* a second public IP of this host: an SN then serves RFC 5780
+                              * (CHANGE-REQUEST) alone; needs public_address */
+  int nat_probe_interval;    /* s between NAT probes (also on address changes); 1800 */
   int keepalive;             /* s between keep-alives on the SN link (paper: 120) */
   int keepalive_timeout;     /* s without an answer after which the SN is dead; 10 */
   int join_race_delay_ms;    /* TLS connects start this long after the UDP probes; 150 */
@@ -64,6 +67,7 @@ typedef struct {
   int sn_max_clients;        /* ordinary nodes served at most; more are redirected; 1000 */
   int sn_max_logging_in;     /* of those, without a certificate yet (logging in); 64 */
   int sn_links;              /* links to other SNs; default 3 */
+  int sn_stun_alt_port;      /* the SN's second STUN port (RFC 5780); 0: port + 1 */
 
   /* media */
   char **codecs;             /* preference order, NULL-terminated; default {"opus", "g711"} */

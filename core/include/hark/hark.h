@@ -19,3 +19,5 @@
 #include "hark/transport.h"
 #include "hark/codec.h"
 #include "hark/media.h"
+#include "hark/stun.h"
+#include "hark/natprobe.h"

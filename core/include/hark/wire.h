@@ -48,6 +48,10 @@ typedef enum {
   HARK_MSG_TUNNEL_OK = 13,   /* (t) SN -> node: the tunnel id (the TUNNEL_OPEN's id) */
   HARK_MSG_TUNNEL_DATA = 14, /* (tay) either way: tunnel id, bytes */
   HARK_MSG_TUNNEL_CLOSE = 15, /* (ts) either way: tunnel id, reason ("" when normal) */
+  HARK_MSG_STUN_RELAY = 16,   /* (sqqbay) SN -> SN: answer the STUN binding request of
+                               * client host:port from your address: client host, port,
+                               * RESPONSE-PORT (0: none), from your alternate STUN port,
+                               * transaction id (12 bytes) */
 } HarkMessageType;
 
 /* Whether a message of this type answers a request (carries the request's id):
