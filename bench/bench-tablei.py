@@ -12,7 +12,8 @@ cost) and two super nodes on public addresses. The clients are measured one at a
 Each run of a case is a first login: a new device (empty state directory: new identity,
 nothing remembered, only the bootstrap list of the two SNs) starts and is asked to `login`
 with the user's password as soon as its ctl socket answers; in setup 3 the same node is
-then stopped and started again on its state directory and logs in again (`login` with the
+then, once its NAT probe has a verdict (UDP blocked, kept in nat.json), stopped and started
+again on its state directory and logs in again (`login` with the
 password once more, so both logins ask the login server). Measured per run:
   total ms   from spawning `hark run` to the later of its log lines "joined: attached"
              and "logged in to" (each line carries its own time)
@@ -55,8 +56,9 @@ def line_time(node, text, skip=None):
     return harklab.log_time(found, datetime.date.fromtimestamp(node.spawned)), found
 
 
-def one_login(network, node, counter, user):
-    """One start and login of node: its figures."""
+def one_login(network, node, counter, user, settle=False):
+    """One start and login of node: its figures. With settle, the node runs on until its NAT
+    probe has a verdict (kept in nat.json) before it stops, as a device in use would."""
     counter.reset()
     node.start()
     node.register_and_login(user, register=False)
@@ -67,7 +69,10 @@ def one_login(network, node, counter, user):
     attached_at, line = line_time(node, "joined: attached")
     # A restarted node first logs in with its saved certificate; the password's login is later.
     logged_in_at, _ = line_time(node, "logged in to", skip="saved certificate")
-    no_udp_wait = node.log_line("join: no UDP answer last time") is not None
+    no_udp_wait = (node.log_line("join: no UDP answer last time") is not None or
+                   node.log_line("join: the NAT probe found UDP blocked") is not None)
+    if settle:
+        node.wait("probed", lambda: node.call("nat")["verdict"] != "unknown", TIMEOUT)
     node.stop()
     return {
         "total_ms": (max(attached_at, logged_in_at) - node.spawned) * 1000,
@@ -115,7 +120,7 @@ def measure_lab(prefix, work, modes, cases, runs, results):
             for _ in range(runs):
                 shutil.rmtree(node.state)
                 os.makedirs(node.state, mode=0o700)
-                first.append(one_login(network, node, counter, user))
+                first.append(one_login(network, node, counter, user, settle=again is not None))
                 if again is not None:
                     second.append(one_login(network, node, counter, user))
             results[key] = summary(first)

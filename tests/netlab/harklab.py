@@ -186,8 +186,9 @@ def plugins_section(sn):
     # connects there by default.
     tls = '{ name = "tls443"; settings = { tls_port = 443; http_port = 80; }; }' if sn \
         else '{ name = "tls443"; }'
+    # The stun NAT probe, as conf/hark.conf loads it: the SNs answer RFC 5780 as partners.
     return ('plugins: { load = ( { name = "udp"; }, { name = "tcp"; }, ' + tls +
-            ', { name = "ctl"; } ); };\n')
+            ', { name = "stun"; }, { name = "ctl"; } ); };\n')
 
 
 def bootstrap(names):

@@ -72,7 +72,19 @@ def check_joined(case, joined, transport, login_path):
     return sn
 
 
-def client_job(network, host, user, case, transport, login_path, udp_answers, again):
+def nat_words(nat):
+    """The NAT probe's verdict in a few words: open, udp-blocked, or nat with its behaviour."""
+    if nat["verdict"] != "nat":
+        return nat["verdict"]
+    return f"nat mapping={nat['mapping']} filtering={nat['filtering']}"
+
+
+def probed(node):
+    nat = node.call("nat")
+    return nat if nat["verdict"] != "unknown" and not nat["probing"] else None
+
+
+def client_job(network, host, user, case, transport, login_path, udp_answers, nat, again):
     """One setup: a fresh client on host joins and logs in; with again, setup 3's second
     login follows."""
     # The web ports only after 5 s (default 1 s): on a loaded machine a tcp handshake can
@@ -96,6 +108,11 @@ def client_job(network, host, user, case, transport, login_path, udp_answers, ag
         case.check(gave_up is not None,
                    "the direct login is given up for the SN's way once no connection came up",
                    f"log: {node.log_line('cannot be reached directly')}")
+    try:
+        verdict = nat_words(node.wait("probed", lambda: probed(node), 30))
+        case.check(verdict == nat, f"the NAT probe finds {nat}", f"nat: {verdict}")
+    except harklab.LabError as e:
+        case.fail(f"the NAT probe finds {nat}", e)
     if again is None:
         return
     # The first join had nothing to remember: it waited for UDP before its tcp race.
@@ -109,12 +126,12 @@ def client_job(network, host, user, case, transport, login_path, udp_answers, ag
         return
     check_joined(again, joined, transport, login_path)
     started = node.log_line("join: ") or ""
-    # The remembered transport to the remembered SN, and (UDP unanswered last time) the
-    # stream links to the other SNs at once, racing it: no waiting for UDP.
+    # The remembered transport to the remembered SN, and (the probe found UDP blocked) the
+    # stream links to the other SNs at once, racing it: no UDP probes, no waiting for them.
     again.check("first the way that worked: tcp" in started and
-                node.log_line("join: no UDP answer last time") is not None,
-                "the join starts with the remembered way and does not wait for UDP",
-                f"log: {started.strip()}")
+                node.log_line("join: the NAT probe found UDP blocked") is not None,
+                "the join starts with the remembered way and sends no UDP (the NAT probe's "
+                "verdict is kept in nat.json)", f"log: {started.strip()}")
 
 
 def lab_job(prefix, work, modes, jobs, cases):
@@ -157,11 +174,14 @@ def main():
     s3b, web = Case("setup 3, second login"), Case("web-only (TCP 80/443 only)")
     plan = [
         (f"{run}a-", ("public", "portrestricted"),
-         [("c1", ("alice", s1, "tcp", "direct", True, None)),
-          ("c2", ("bob", s2, "tcp", "direct", True, None))], [s1, s2]),
+         [("c1", ("alice", s1, "tcp", "direct", True, "open", None)),
+          ("c2", ("bob", s2, "tcp", "direct", True,
+                  "nat mapping=endpoint-independent filtering=address-and-port-dependent",
+                  None))], [s1, s2]),
         (f"{run}b-", ("udpblock", "webonly"),
-         [("c1", ("carol", s3, "tcp", "direct", False, s3b)),
-          ("c2", ("dave", web, "tls443", "super node", False, None))], [s3, s3b, web]),
+         [("c1", ("carol", s3, "tcp", "direct", False, "udp-blocked", s3b)),
+          ("c2", ("dave", web, "tls443", "super node", False, "udp-blocked", None))],
+         [s3, s3b, web]),
     ]
     threads = []
     try:
