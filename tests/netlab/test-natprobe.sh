@@ -22,19 +22,10 @@ if ! command -v turnutils_natdiscovery >/dev/null || ! command -v jq >/dev/null;
     echo "1..0 # SKIP needs coturn and jq"; exit 0
 fi
 
-run=hnnp$$-                 # every lab of this run: $run<name>-
-work=$(mktemp -d /tmp/hark-natprobe.XXXXXX)
-labs=()
-cleanup() {
-    local p
-    for p in "${labs[@]}"; do NETLAB_PREFIX=$p "$netlab" down >/dev/null 2>&1; done
-    rm -rf "$work"
-}
-trap cleanup EXIT
-trap 'exit 1' INT TERM HUP
+source "$here/labs.sh"
+labs_begin np   # every lab of this run: $run<name>-
 
 ca=                          # the CA the nodes of a lab pin (set in each lab's job)
-lab() { local p=$1; shift; NETLAB_PREFIX=$p "$netlab" "$@"; }
 ctl() { local dir=$1; shift; "$hark" ctl --state-dir "$dir/state" --json --timeout 10 "$@"; }
 
 # until_true TENTHS CMD...: CMD until it succeeds, at most TENTHS tenths of a second.

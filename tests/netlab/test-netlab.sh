@@ -11,18 +11,9 @@ STUN=198.18.0.20
 
 if ((EUID != 0)); then echo "1..0 # SKIP needs root"; exit 0; fi
 
-run=hnlt$$-                 # every lab of this run: $run<name>-
-work=$(mktemp -d /tmp/hark-netlab.XXXXXX)
-labs=()
-cleanup() {
-    local p
-    for p in "${labs[@]}"; do NETLAB_PREFIX=$p "$netlab" down >/dev/null 2>&1; done
-    rm -rf "$work"
-}
-trap cleanup EXIT
-trap 'exit 1' INT TERM HUP
+source "$here/labs.sh"
+labs_begin t    # every lab of this run: $run<name>-
 
-lab() { local p=$1; shift; NETLAB_PREFIX=$p "$netlab" "$@"; }
 now() { date +%s.%N; }
 
 # What NETLAB.md's table says natdiscovery -m -f reports for c1 in each mode.
