@@ -2,7 +2,7 @@
 #   make deps    install the Debian packages listed in deps/debian.txt that are missing
 #   make demo    deps, build, and a node started and driven end to end on this machine
 #   make check   deps, build, every test (and the unit tests again under ASan+UBSan)
-#   make fuzz    run each libFuzzer target (wire, stun) for FUZZ_SECONDS (default 300)
+#   make fuzz    run each libFuzzer target (wire, stun, rtp) for FUZZ_SECONDS (default 300)
 #   make bench   run the benchmarks and write docs/benchmarks.md
 BUILD ?= build
 SANBUILD ?= build-san
