@@ -483,8 +483,11 @@ hark_overlay_join_start(HarkOverlay *overlay)
   if (udp_blocked)
     g_message("join: the NAT probe found UDP blocked: no UDP probes, TLS links at once");
   else if (no_udp)
-    g_message("join: no UDP answer last time: TLS links and the web ports at once");
-  join->race_source = hark_overlay_add_timer(overlay, no_udp ? 0 : config->join_race_delay_ms, on_race, join);
+    g_message("join: no UDP answer last time: no waiting for UDP");
+  /* Nothing to wait for without UDP, but a remembered way goes first alone: it usually
+   * works, and one TLS handshake costs a third of three. */
+  guint race_ms = no_udp && !remembered ? 0 : config->join_race_delay_ms;
+  join->race_source = hark_overlay_add_timer(overlay, race_ms, on_race, join);
   join->fallback_source =
     hark_overlay_add_timer(overlay, no_udp ? config->join_race_delay_ms : config->join_fallback_delay_ms,
               on_fallback, join);

@@ -126,8 +126,8 @@ def client_job(network, host, user, case, transport, login_path, udp_answers, na
         return
     check_joined(again, joined, transport, login_path)
     started = node.log_line("join: ") or ""
-    # The remembered transport to the remembered SN, and (the probe found UDP blocked) the
-    # stream links to the other SNs at once, racing it: no UDP probes, no waiting for them.
+    # The remembered transport to the remembered SN first, and (the probe found UDP blocked)
+    # no UDP probes and no waiting for them.
     again.check("first the way that worked: tcp" in started and
                 node.log_line("join: the NAT probe found UDP blocked") is not None,
                 "the join starts with the remembered way and sends no UDP (the NAT probe's "
