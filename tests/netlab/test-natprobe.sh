@@ -170,22 +170,11 @@ lab_job() {
     wait "$c1"
 }
 
-pids=()
-for pair in "public fullcone" "restricted portrestricted" "symmetric udpblock"; do
-    read -r m1 m2 <<<"$pair"
-    labs+=("$run$m1-")
-    lab_job "$run$m1-" "$m1" "$m2" &
-    pids+=($!)
-done
-for pid in "${pids[@]}"; do wait "$pid"; done
+labs_each_pair lab_job
 for p in "${labs[@]}"; do lab "$p" down >/dev/null 2>&1; done
 
 {
-    for m in public fullcone restricted portrestricted symmetric udpblock; do cat "$work/$m"; done
-    left=$(ip netns list | awk '{ print $1 }' | grep "^$run")
-    [[ -z $left ]] && echo "ok - no lab namespace is left behind" ||
-        echo "not ok - no lab namespace is left behind: ${left//$'\n'/ }"
+    labs_each_mode_tap
+    labs_none_left
 } >"$work/tap"
-echo "1..$(grep -cE '^(not )?ok ' "$work/tap")"
-awk '/^(not )?ok / { sub(/ok /, "ok " ++n " ") } { print }' "$work/tap"
-! grep -q '^not ok' "$work/tap"
+tap_print "$work/tap"

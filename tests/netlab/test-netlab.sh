@@ -89,26 +89,14 @@ lab "$p" down 2>>"$work/ud.err"; down_rc=$?
 t2=$(now)
 
 # 2. Two NAT modes per lab (one on each client), the labs in parallel.
-pids=()
-for pair in "public fullcone" "restricted portrestricted" "symmetric udpblock"; do
-    read -r m1 m2 <<<"$pair"
-    labs+=("$run$m1-")
-    lab_job "$run$m1-" "$m1" "$m2" &
-    pids+=($!)
-done
-for pid in "${pids[@]}"; do wait "$pid"; done
+labs_each_pair lab_job
 
 {
     awk -v a="$t0" -v b="$t1" -v c="$t2" 'BEGIN { printf "# lab up in %.2f s, down in %.2f s\n", b - a, c - b }' 
     sed 's/^/# /' "$work/ud.err"
     if ((up_rc == 0 && down_rc == 0)); then echo "ok - a lab comes up and goes down"
     else echo "not ok - a lab comes up and goes down (up $up_rc, down $down_rc)"; fi
-    for m in public fullcone restricted portrestricted symmetric udpblock; do cat "$work/$m"; done
-    left=$(ip netns list | awk '{ print $1 }' | grep "^$run")
-    [[ -z $left ]] && echo "ok - no lab namespace is left behind" ||
-        echo "not ok - no lab namespace is left behind: ${left//$'\n'/ }"
+    labs_each_mode_tap
+    labs_none_left
 } >"$work/tap"
-# Number the cases in the order printed.
-echo "1..$(grep -cE '^(not )?ok ' "$work/tap")"
-awk '/^(not )?ok / { sub(/ok /, "ok " ++n " ") } { print }' "$work/tap"
-! grep -q '^not ok' "$work/tap"
+tap_print "$work/tap"
