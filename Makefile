@@ -29,9 +29,9 @@ check: deps
 
 fuzz: deps
 	@scripts/sanitizer-build.sh $(SANBUILD)
-	@tests/fuzz/run-fuzz.sh $(SANBUILD)/tests/fuzz/fuzz-wire $(FUZZ_SECONDS)
-	@tests/fuzz/run-fuzz.sh $(SANBUILD)/tests/fuzz/fuzz-stun $(FUZZ_SECONDS)
-	@tests/fuzz/run-fuzz.sh $(SANBUILD)/tests/fuzz/fuzz-rtp $(FUZZ_SECONDS)
+	@for target in wire stun rtp; do \
+	  tests/fuzz/run-fuzz.sh $(SANBUILD)/tests/fuzz/fuzz-$$target $(FUZZ_SECONDS) || exit 1; \
+	done
 
 bench: build
 	@scripts/bench.sh $(BUILD)
