@@ -139,6 +139,7 @@ static const ConfigKey network_keys[] = {
     .max = 120000 },
   { "host_cache_max_age", KEY_INT, offsetof(HarkConfig, host_cache_max_age), .min = 60,
     .max = 365 * 24 * 3600 },
+  { "allow_loopback", KEY_BOOL, offsetof(HarkConfig, allow_loopback) },
   { NULL },
 };
 

@@ -58,6 +58,8 @@ typedef struct {
   int join_fallback_delay_ms; /* the web-port fallback starts this long after; 1000 */
   int handshake_timeout_ms;  /* a TLS handshake that takes longer is dropped; 10000 */
   int host_cache_max_age;    /* s: SNs not seen for longer leave the host cache; 7 days */
+  gboolean allow_loopback;   /* loopback addresses may be SNs, peers and STUN destinations:
+                              * for tests and demos on one machine; default FALSE */
 
   /* supernode: when this node serves as a super node (if node.supernode allows) */
   int sn_min_uptime;         /* s running first; default 600 */
