@@ -18,8 +18,14 @@ export HARK_TEST_PG_CONNINFO
 # The network labs must leave no namespace behind: one more case (scripts/private-netns.sh).
 netns_tap="$build/meson-logs/netns-left.tap"
 rm -f "$netns_tap"
+# In the background, so a SIGTERM to this script reaches the run: private-netns.sh is
+# then unshare, whose child (the run's PID-namespace init) ends everything the tests started.
 "$here/private-netns.sh" "$netns_tap" \
-  meson test -C "$build" --print-errorlogs --num-processes 2 || status=1
+  meson test -C "$build" --print-errorlogs --num-processes 2 &
+suites=$!
+trap 'pkill -TERM -P $suites 2>/dev/null; kill -TERM $suites 2>/dev/null; exit 1' INT TERM HUP
+wait $suites || status=1
+trap 'exit 1' INT TERM HUP
 "$here/sanitizer-build.sh" "$san" || exit 1
 # GLib's type system and caches are process-lifetime allocations, not leaks.
 export LSAN_OPTIONS="suppressions=$here/../tests/lsan.supp:print_suppressions=0"

@@ -17,13 +17,24 @@ if [ "$(id -u)" != 0 ] || ! command -v unshare >/dev/null 2>&1; then
   echo "ok - netlab: no namespace left behind # SKIP needs root" >"$tap"
   exit $status
 fi
+# Its own PID namespace too, with this script as its init: when the run is stopped
+# (Ctrl-C, SIGTERM to make check), unshare dies, the kernel kills every process the
+# tests started (a daemonised turnserver included), and the labs' namespaces, held only
+# by those processes and by this mount namespace's /run/netns, go with them.
 if [ -z "${HARK_PRIVATE_NETNS:-}" ]; then
-  HARK_PRIVATE_NETNS=1 exec unshare --mount --propagation private "$0" "$tap" "$@"
+  HARK_PRIVATE_NETNS=1 exec unshare --mount --propagation private --pid --fork \
+    --kill-child --mount-proc "$0" "$tap" "$@"
 fi
 mkdir -p /run/netns /run/hark-netlab
 mount -t tmpfs -o mode=0755 hark-netns /run/netns || exit 1
 mount -t tmpfs -o mode=0755 hark-netlab /run/hark-netlab || exit 1
-"$@"
+# As the namespace's init this script gets no signal it has no handler for; exiting on
+# one ends everything inside (a foreground "$@" would hold the trap until it returned).
+trap 'exit 143' TERM
+trap 'exit 130' INT
+trap 'exit 129' HUP
+"$@" &
+wait $!
 status=$?
 left=$(ls /run/netns | grep '^hnl' | tr '\n' ' ' | sed 's/ $//')
 if [ -z "$left" ]; then
