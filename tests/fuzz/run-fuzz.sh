@@ -1,13 +1,14 @@
 #!/bin/sh
-# run-fuzz.sh TARGET SECONDS: fuzz one target for SECONDS; `make fuzz` runs it.
+# run-fuzz.sh TARGET RUNS [SECONDS]: fuzz one target for RUNS inputs, at most SECONDS
+# (0 or none: no limit); `make fuzz` runs it.
 # TARGET is the fuzzer's path (build-san/tests/fuzz/fuzz-wire) or its name (wire,
 # fuzz-wire), looked up in BUILD_DIR (default build-san), a build configured with
 # -Dfuzzing=true. The fuzzer starts from the committed seeds in corpus/NAME/ plus what
 # earlier runs found, kept in <build>/fuzz-work/NAME/: the source tree changes only when
 # someone copies a useful input into corpus/ by hand.
 set -eu
-if [ $# -ne 2 ]; then
-  echo "usage: $0 TARGET SECONDS" >&2
+if [ $# -lt 2 ] || [ $# -gt 3 ]; then
+  echo "usage: $0 TARGET RUNS [SECONDS]" >&2
   exit 2
 fi
 here=$(cd "$(dirname "$0")" && pwd)
@@ -15,7 +16,8 @@ case $1 in
   */*) fuzzer=$1 ;;
   *) fuzzer=${BUILD_DIR:-$here/../../build-san}/tests/fuzz/fuzz-${1#fuzz-} ;;
 esac
-seconds=$2
+runs=$2
+seconds=${3:-0}
 name=$(basename "$fuzzer")
 name=${name#fuzz-}
 if [ ! -x "$fuzzer" ]; then
@@ -27,10 +29,10 @@ work=$(cd "$(dirname "$fuzzer")/../.." && pwd)/fuzz-work/$name
 mkdir -p "$work/corpus" "$work/artifacts"
 cp "$here/corpus/$name"/* "$work/corpus/"
 log=$work/last-run.log
-echo "fuzz-$name: fuzzing for $seconds s; log in $log"
+echo "fuzz-$name: fuzzing $runs inputs (time limit: ${seconds} s, 0 is none); log in $log"
 
 status=0
-"$fuzzer" -max_total_time="$seconds" -artifact_prefix="$work/artifacts/" \
+"$fuzzer" -runs="$runs" -max_total_time="$seconds" -artifact_prefix="$work/artifacts/" \
   "$work/corpus" >"$log" 2>&1 || status=$?
 if [ "$status" -ne 0 ]; then
   tail -n 60 "$log"

@@ -1,0 +1,47 @@
+#!/usr/bin/python3
+"""make-wire-seeds.py DIR: writes one seed per overlay message type (4-16) into DIR, as
+a node would send it (GVariant normal form, little-endian), for the wire fuzzer's corpus.
+Uses the system's PyGObject (GLib.Variant), the same serialiser hark uses. Run by hand
+when a message type is added; its output is committed in corpus/wire/."""
+import os
+import sys
+
+from gi.repository import GLib
+
+V = GLib.Variant
+SNS = V("a(sqas)", [("192.0.2.1", 33033, ["udp", "tcp"]), ("198.51.100.7", 443, ["tls443"])])
+SEEDS = {
+    "probe": (4, V("(a{sv})", ({"name": V("s", "alice-laptop")},))),
+    "probe-reply": (5, V("(a{sv})", ({
+        "name": V("s", "sn1"), "role": V("s", "super"), "accepting": V("b", True),
+        "clients": V("u", 12), "transports": V("as", ["udp", "tcp"]),
+        "observed": V("s", "203.0.113.9:40000")},))),
+    "join-client": (6, V("(a{sv})", ({"name": V("s", "alice-laptop"), "as": V("s", "client")},))),
+    "join-peer": (6, V("(a{sv})", ({
+        "name": V("s", "sn2"), "as": V("s", "peer"), "host": V("s", "192.0.2.2"),
+        "port": V("q", 33033), "transports": V("as", ["udp", "tcp"]),
+        "stun_alt_port": V("q", 33034)},))),
+    "join-ok": (7, V("(a{sv})", ({
+        "name": V("s", "sn1"), "keepalive": V("u", 120), "observed": V("s", "203.0.113.9:40000"),
+        "authenticated": V("b", False), "sns": SNS, "stun_alt_port": V("q", 33034)},))),
+    "redirect": (8, V("(a(sqas))", (SNS.unpack(),))),
+    "auth": (9, V("(ayay)", (b"\x30\x82\x01\x00" + bytes(60), bytes(64)))),
+    "auth-ok": (10, V("(s)", ("alice",))),
+    "sn-list": (11, V("(a(sqas))", (SNS.unpack(),))),
+    "tunnel-open": (12, V("(sq)", ("login.example.org", 443))),
+    "tunnel-ok": (13, V("(t)", (7,))),
+    "tunnel-data": (14, V("(tay)", (7, b"\x16\x03\x01\x00\x05hello"))),
+    "tunnel-close": (15, V("(ts)", (7, "the login server closed the connection"))),
+    "stun-relay": (16, V("(sqqbay)", ("203.0.113.9", 40000, 0, True, bytes(range(12))))),
+}
+
+
+def main(directory):
+    for name, (kind, body) in SEEDS.items():
+        message = V("(qqtv)", (1, kind, 0x0102030405060708, body)).get_normal_form()
+        data = message.get_data_as_bytes().get_data()
+        with open(os.path.join(directory, name), "wb") as f:
+            f.write(data)
+
+
+main(sys.argv[1])
