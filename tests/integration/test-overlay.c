@@ -1060,7 +1060,8 @@ relays_counted(JsonObject *overlay, gconstpointer data)
 /* A node with an ordinary certificate claims to be an SN at an address where a port is
  * open but no SN answers (the lab's lowest address, so it would be the RFC 5780
  * partner): it is not taken as an SN (no STUN_RELAY served, never the partner), and
- * once the SN's own link there fails, the claim is refused and the link closed. */
+ * once the SN's own link there fails, the claim is refused and the link closed. So is
+ * a claim of a real SN's address. */
 static void
 test_sn_claim_unverified(void)
 {
@@ -1106,6 +1107,16 @@ test_sn_claim_unverified(void)
   g_assert_cmpint(dropped(closed, "sn_claims_refused"), ==, dropped(before, "sn_claims_refused") + 1);
   g_assert_cmpstr(member_string(json_object_get_object_member(closed, "stun"), "other_address"),
                   !=, fake_other);
+
+  /* Claiming a real SN's address (sn2's): sn1's link there shows sn2's key, not this one. */
+  g_autofree char *sn2 = sn_address(1);
+  g_autoptr(GIOStream) impostor = tls_as(host, OVERLAY_PORT, pem);
+  HARK_REQUIRE(join_as_peer(impostor, "impostor-sn", sn2) == HARK_MSG_JOIN_OK);
+  g_autoptr(HarkWireMessage) refused = read_message(impostor);
+  g_assert_cmpuint(refused != NULL ? refused->type : 0, ==, HARK_MSG_ERROR);
+  g_autoptr(JsonObject) last = wait_overlay(sn, link_gone, "impostor-sn", 5000, "closed");
+  HARK_REQUIRE(last != NULL);
+  g_assert_cmpint(dropped(last, "sn_claims_refused"), ==, dropped(before, "sn_claims_refused") + 2);
 }
 
 /* A verified SN device (the test holds sn3's certificate and key) asks sn1 for answers
