@@ -313,10 +313,9 @@ hark_overlay_stun_relay(HarkOverlay *overlay, Peer *peer, const HarkWireMessage 
     refused = "over the rate of STUN_RELAY per SN device";
   else if (ip == NULL || port == 0 || g_variant_n_children(tid) != HARK_STUN_TRANSACTION_ID_SIZE)
     refused = "not an IP address, a port and a 12-byte transaction id";
-  else if ((refused = hark_stun_destination_refusal(ip, overlay->node->config->allow_loopback)) !=
-           NULL)
-    ;
-  else if (is_own_address(stun, ip))
+  else
+    refused = hark_stun_destination_refusal(ip, overlay->node->config->allow_loopback);
+  if (refused == NULL && is_own_address(stun, ip))
     refused = "an address of this SN";
   if (refused != NULL) {
     hark_overlay_note_drop(overlay, &overlay->counters.stun_relay_refused,
