@@ -1155,6 +1155,50 @@ test_sn_relay_targets(void)
   g_assert_nonnull(gone);
 }
 
+/* The same with network.allow_loopback false, on an SN of its own (bootstrapped with
+ * sn3 alone, so it links to sn3 itself and so knows sn3's key at sn3's address):
+ * loopback, as IPv4, IPv6 and IPv4-mapped, and link-local addresses are refused; an
+ * ordinary address is served. */
+static void
+test_sn_relay_strict(void)
+{
+  HARK_REQUIRE(lab.sns[2] != NULL);
+  g_autofree char *host = g_strdup_printf("%s.%u", lab.net, 36);
+  static const guint third[] = { 2 };
+  g_autofree char *bootstrap = bootstrap_of(third, 1);
+  g_autofree char *loose = sn_config("sn-strict", host, "udp tcp", bootstrap, NULL);
+  g_autoptr(GString) config = g_string_new(loose);
+  HARK_REQUIRE(g_string_replace(config, "allow_loopback = true", "allow_loopback = false", 0) == 1);
+  g_autoptr(LabNode) sn = lab_node_new("sn-strict", config->str);
+  HARK_REQUIRE(lab_node_start(sn));
+  g_autofree char *user = g_strdup_printf("sn-strict-%u", g_random_int());
+  HARK_REQUIRE(lab_register_and_login(sn, user));
+  g_autoptr(JsonObject) serving =
+    wait_overlay(sn, is_super, GUINT_TO_POINTER(1), JOIN_MS, "serving, linked to sn3");
+  HARK_REQUIRE(serving != NULL);
+
+  g_autofree char *twin_of = sn_address(2);
+  g_autofree char *pem = device_pem_of(lab.sns[2]);
+  g_autoptr(GIOStream) twin = tls_as(host, OVERLAY_PORT, pem);
+  HARK_REQUIRE(join_as_peer(twin, "strict-twin1", twin_of) == HARK_MSG_JOIN_OK);
+  NamedLinks one = { "strict-twin", 1 };
+  g_autoptr(JsonObject) before = wait_overlay(sn, links_verified, &one, 5000, "verified");
+  HARK_REQUIRE(before != NULL);
+  static const char *const refused[] = { "127.0.0.1", "::1", "::ffff:127.0.0.1", "127.1.2.3",
+                                         "169.254.1.1", NULL };
+  for (guint i = 0; refused[i] != NULL; i++)
+    send_relay(twin, refused[i], 9);
+  send_relay(twin, host, 9);         /* itself */
+  send_relay(twin, "192.0.2.1", 9);  /* TEST-NET-1: served (nothing leaves a loopback socket) */
+  gint64 n = g_strv_length((char **)refused) + 2;
+  gint64 counted = dropped(before, "stun_relay_served") + dropped(before, "stun_relay_refused") + n;
+  g_autoptr(JsonObject) after = wait_overlay(sn, relays_counted, &counted, 5000, "relays counted");
+  HARK_REQUIRE(after != NULL);
+  g_assert_cmpint(dropped(after, "stun_relay_served"), ==, dropped(before, "stun_relay_served") + 1);
+  g_assert_cmpint(dropped(after, "stun_relay_refused"), ==,
+                  dropped(before, "stun_relay_refused") + n - 1);
+}
+
 /* Five links from one verified SN device (sn3's certificate and key again): links past
  * the per-device limit are refused, and the ones taken share one STUN_RELAY budget
  * (20 a second, burst 40), not one each. */
@@ -1348,6 +1392,7 @@ main(int argc, char **argv)
   g_test_add_func("/overlay/logging-in-cap", test_logging_in_cap);
   g_test_add_func("/overlay/sn-claim-unverified", test_sn_claim_unverified);
   g_test_add_func("/overlay/sn-relay-targets", test_sn_relay_targets);
+  g_test_add_func("/overlay/sn-relay-strict", test_sn_relay_strict);
   g_test_add_func("/overlay/sn-relay-budget", test_sn_relay_budget);
   g_test_add_func("/overlay/login-tunnel", test_login_tunnel);
   int status = g_test_run();
