@@ -15,6 +15,8 @@ G_BEGIN_DECLS
 #define OVERLAY_RETRY_MAX_MS 30000
 #define OVERLAY_TUNNELS_PER_LINK 4
 #define OVERLAY_TUNNEL_IDLE_S 60
+#define OVERLAY_SN_VERIFY_MS 10000     /* a peer's claim to be an SN is checked by then */
+#define OVERLAY_SN_LINKS_PER_DEVICE 4  /* peer links one SN device may have open to us */
 
 typedef enum {
   PEER_OPENED,    /* we opened it (a join attempt or an SN link): waiting for JOIN_OK */
@@ -22,7 +24,14 @@ typedef enum {
   PEER_CLIENT,    /* accepted ordinary node */
   PEER_SN,        /* a link to another SN, either direction, joined */
   PEER_MY_SN,     /* the SN this ordinary node is attached to */
+  PEER_PROBE,     /* we opened it to the address a peer claims: closed once its TLS is up */
 } PeerKind;
+
+/* What an SN knows of a PEER_SN (see overlay-verify.c). */
+typedef enum {
+  SN_CLAIMED,     /* it JOINed as a peer: no SN rights until we checked its address */
+  SN_VERIFIED,    /* a link we opened to its address showed its device key */
+} SnTrust;
 
 typedef struct _HarkJoin HarkJoin;
 typedef struct _OverlayStun OverlayStun;
@@ -52,6 +61,7 @@ typedef struct {
   guint64 stun_relay_served; /* answers sent for a partner SN */
   guint64 stun_relay_refused; /* STUN_RELAYs refused (rate, bad address, no RFC 5780) */
   guint64 redirected;        /* clients sent elsewhere because this SN was full */
+  guint64 sn_claims_refused; /* peers that JOINed as SNs and were not (see overlay-verify.c) */
   guint64 too_many_logging_in; /* clients without a certificate over supernode.max_logging_in */
 } OverlayCounters;
 
@@ -65,12 +75,13 @@ struct _Peer {
   char **transports;     /* an SN peer's transports */
   gint64 since;          /* monotonic µs of the JOIN */
   gint64 last_heard;     /* monotonic µs of the last message */
-  guint64 request_id;    /* our JOIN's id while PEER_OPENED */
+  guint64 request_id;    /* our JOIN's id while PEER_OPENED; a claimed SN's JOIN id */
   guint timer;           /* JOIN deadline / auth deadline */
   HarkJoin *join;        /* the join attempt this link belongs to, while PEER_OPENED */
   GHashTable *tunnels;   /* guint64 id -> SnTunnel*: tunnels this SN carries for it */
   guint16 stun_alt_port; /* an SN peer's second STUN port (JOIN / JOIN_OK), 0 unknown */
-  OverlayBucket relay_bucket; /* STUN_RELAYs this SN peer may ask of us */
+  SnTrust trust;         /* PEER_SN: claimed or verified */
+  guint64 claim;         /* PEER_SN claimed: its id; PEER_PROBE: the claim it checks */
 };
 
 struct _HarkOverlay {
@@ -109,6 +120,7 @@ struct _HarkOverlay {
   char *public_host;      /* the address announced to others */
   OverlayStun *stun;      /* the RFC 5780 STUN server, while serving */
   OverlayNat *nat;        /* the NAT probe's result and schedule */
+  GHashTable *relay_buckets; /* device id -> OverlayBucket*: STUN_RELAYs each SN device may ask */
 
   /* login tunnel (node side) */
   struct _TunnelClient *tunnel;
@@ -179,6 +191,20 @@ char **hark_overlay_own_transports(HarkOverlay *overlay);
 /* A link to another SN that we opened is up: send our JOIN as a peer. */
 void hark_overlay_sn_link_up(HarkOverlay *overlay, Peer *peer);
 void hark_overlay_stop_serving(HarkOverlay *overlay, const char *why);
+
+/* overlay-verify.c */
+/* A JOIN as a peer was accepted (PEER_SN, SN_CLAIMED): check the claimed address. */
+void hark_overlay_verify_claim(HarkOverlay *overlay, Peer *peer);
+/* Why this device may not open another peer link (OVERLAY_SN_LINKS_PER_DEVICE), or NULL. */
+const char *hark_overlay_verify_device_limit(HarkOverlay *overlay,
+                                             const HarkDeviceCertificate *cert);
+/* A link we opened to an SN became PEER_SN: it is verified, and so are claims it proves. */
+void hark_overlay_verify_opened(HarkOverlay *overlay, Peer *peer);
+/* PEER_PROBE: its TLS is up / it closed or failed. */
+void hark_overlay_verify_probe_up(HarkOverlay *overlay, Peer *peer);
+void hark_overlay_verify_probe_closed(HarkOverlay *overlay, Peer *peer, const char *why);
+/* A peer with SN rights: PEER_SN and verified. */
+gboolean hark_overlay_is_verified_sn(Peer *peer);
 
 /* overlay-stun.c */
 void hark_overlay_stun_start(HarkOverlay *overlay);

@@ -284,6 +284,20 @@ count_peers(HarkOverlay *overlay, PeerKind kind)
   return count_peers_where(overlay, kind, FALSE);
 }
 
+/* SN links that count towards supernode.links: verified ones and our own being opened
+ * (claimed ones must not keep us from linking to real SNs). */
+static guint
+count_sn_links(HarkOverlay *overlay)
+{
+  guint n = count_peers(overlay, PEER_OPENED);
+  GHashTableIter iter;
+  gpointer value;
+  g_hash_table_iter_init(&iter, overlay->peers);
+  while (g_hash_table_iter_next(&iter, NULL, &value))
+    n += hark_overlay_is_verified_sn(value);
+  return n;
+}
+
 static gboolean
 linked_to(HarkOverlay *overlay, const char *host, guint16 port)
 {
@@ -292,7 +306,7 @@ linked_to(HarkOverlay *overlay, const char *host, guint16 port)
   g_hash_table_iter_init(&iter, overlay->peers);
   while (g_hash_table_iter_next(&iter, NULL, &value)) {
     Peer *peer = value;
-    if ((peer->kind == PEER_SN || peer->kind == PEER_OPENED) && peer->port == port &&
+    if ((hark_overlay_is_verified_sn(peer) || peer->kind == PEER_OPENED) && peer->port == port &&
         g_strcmp0(peer->host, host) == 0)
       return TRUE;
   }
@@ -366,7 +380,7 @@ maintain_sn_links(HarkOverlay *overlay)
   drop_silent_clients(overlay);
   if (++overlay->sn_rounds % ANNOUNCE_EVERY_ROUNDS == 0)
     send_sn_lists(overlay);
-  guint have = count_peers(overlay, PEER_SN) + count_peers(overlay, PEER_OPENED);
+  guint have = count_sn_links(overlay);
   if (have >= (guint)config->sn_links)
     return;
   g_autoptr(GPtrArray) streams = hark_overlay_transports(overlay, HARK_TRANSPORT_STREAM);
@@ -425,7 +439,9 @@ drop_peers_of_kind(HarkOverlay *overlay, PeerKind kind, const char *why)
   GList *peers = g_hash_table_get_values(overlay->peers);
   for (GList *l = peers; l != NULL; l = l->next) {
     Peer *peer = l->data;
-    if (peer->kind == kind || (kind == PEER_SN && peer->kind == PEER_OPENED && peer->join == NULL))
+    if (peer->kind == kind ||
+        (kind == PEER_SN && ((peer->kind == PEER_OPENED && peer->join == NULL) ||
+                             peer->kind == PEER_PROBE)))
       hark_overlay_drop_peer(overlay, peer, why);
   }
   g_list_free(peers);
@@ -537,6 +553,16 @@ accept_sn_peer(HarkOverlay *overlay, Peer *peer, GVariant *dict, guint64 id)
     hark_link_close(peer->link);
     return;
   }
+  /* One device cannot fill the SN with peer links (each would be checked, and share
+   * its STUN_RELAY budget anyway). */
+  if ((refused = hark_overlay_verify_device_limit(overlay, cert)) != NULL) {
+    hark_overlay_send_error(peer, id, 400, refused);
+    hark_overlay_note_drop(overlay, &overlay->counters.sn_claims_refused,
+                           "SN link from %s:%u (user %s): %s", hark_link_get_peer_host(peer->link),
+                           hark_link_get_peer_port(peer->link), cert->user, refused);
+    hark_link_close(peer->link);
+    return;
+  }
   for (guint i = 0; transports[i] != NULL; i++)
     if (!hark_config_is_transport(transports[i]))
       transports[i] = NULL; /* unknown ones are cut off, not trusted */
@@ -544,12 +570,11 @@ accept_sn_peer(HarkOverlay *overlay, Peer *peer, GVariant *dict, guint64 id)
   peer->port = port;
   g_variant_lookup(dict, "stun_alt_port", "q", &peer->stun_alt_port);
   peer->transports = g_strdupv((char **)transports);
+  peer->request_id = id;
   hark_link_send(peer->link, HARK_MSG_JOIN_OK, id, join_ok_body(overlay, peer), NULL);
   peer->host = g_strdup(host);
-  hark_host_cache_seen(overlay->cache, host, port, (const char *const *)peer->transports, -1,
-                       g_get_real_time() / G_USEC_PER_SEC);
-  hark_overlay_save_cache(overlay);
-  g_message("linked with the SN %s (user %s) at %s:%u", peer->name, cert->user, host, port);
+  /* An SN by its own word only, until we reached it at that address. */
+  hark_overlay_verify_claim(overlay, peer);
 }
 
 static void
@@ -664,6 +689,7 @@ serve_opened(HarkOverlay *overlay, Peer *peer, const HarkWireMessage *message)
   peer->kind = PEER_SN;
   peer->since = g_get_monotonic_time();
   g_variant_lookup(dict, "stun_alt_port", "q", &peer->stun_alt_port);
+  hark_overlay_verify_opened(overlay, peer);
   g_autoptr(GVariant) sns = g_variant_lookup_value(dict, "sns", G_VARIANT_TYPE("a(sqas)"));
   if (sns != NULL)
     hark_overlay_learn_sn_list(overlay, sns);
@@ -711,7 +737,7 @@ hark_overlay_serve_message(HarkOverlay *overlay, Peer *peer, const HarkWireMessa
     }
     break;
   case HARK_MSG_SN_LIST:
-    if (peer->kind == PEER_SN) {
+    if (hark_overlay_is_verified_sn(peer)) {
       g_autoptr(GVariant) list = g_variant_get_child_value(message->body, 0);
       hark_overlay_learn_sn_list(overlay, list);
       return;

@@ -12,12 +12,17 @@
  * What an SN sends for a peer is bounded so no SN can be used as a reflector: only a
  * binding success it builds itself, sent to the address whose XOR-MAPPED-ADDRESS it
  * carries (the request's source as the asking SN saw it, or another port of that address
- * when the request had RESPONSE-PORT: a victim learns only its own address), smaller than the STUN_RELAY that asked for it, and at most RELAY_PER_SECOND
- * per peer link. */
+ * when the request had RESPONSE-PORT: a victim learns only its own address), smaller than
+ * the STUN_RELAY that asked for it, only for a verified SN (overlay-verify.c), at most
+ * RELAY_PER_SECOND per SN device whatever number of links it has, and never to an
+ * address that is nobody's own (any, multicast, broadcast, link-local), to loopback
+ * (unless network.allow_loopback) or to this SN itself. */
 #include "overlay-private.h"
 
 #include "stun.h"
 
+#include <ifaddrs.h>
+#include <netinet/in.h>
 #include <string.h>
 
 #define MAX_DATAGRAM 1500
@@ -25,6 +30,11 @@
 /* The core's own STUN sockets share one bucket: they serve NAT tests, not traffic. */
 #define OWN_PER_SECOND 200.0
 #define RELAY_PER_SECOND 20.0
+/* A bucket idle this long is full again: forgetting it changes nothing. */
+#define RELAY_BUCKET_FULL_US ((gint64)(2 * G_USEC_PER_SEC))
+#define RELAY_BUCKETS_KEPT 64
+/* The host's own addresses are read again after this long (interfaces change). */
+#define OWN_ADDRESSES_MAX_AGE_US ((gint64)(60 * G_USEC_PER_SEC))
 
 enum { ALT_PORT = 1, ALT_IP = 2 }; /* bits of an origin's index */
 
@@ -42,6 +52,8 @@ struct _OverlayStun {
   GInetAddress *alt_ip;      /* A2 of this host, or NULL: ask a peer */
   StunSocket sockets[4];     /* [0] unused: the udp transport serves (A1, P1) */
   OverlayBucket own;
+  GPtrArray *own_addresses;  /* GInetAddress*: this SN's, no STUN_RELAY answer goes there */
+  gint64 own_addresses_at;   /* monotonic µs when read */
 };
 
 /* Token bucket: burst of twice the rate. */
@@ -74,7 +86,7 @@ partner(OverlayStun *stun)
   g_hash_table_iter_init(&iter, stun->overlay->peers);
   while (g_hash_table_iter_next(&iter, NULL, &value)) {
     Peer *peer = value;
-    if (peer->kind != PEER_SN || peer->port != stun->port ||
+    if (!hark_overlay_is_verified_sn(peer) || peer->port != stun->port ||
         peer->stun_alt_port != stun->alt_port || peer->host == NULL ||
         !g_hostname_is_ip_address(peer->host))
       continue;
@@ -197,6 +209,91 @@ hark_overlay_stun_datagram(HarkOverlay *overlay, GSocketAddress *from, GBytes *d
 
 /* ---- STUN_RELAY from a partner ---------------------------------------------------- */
 
+/* The budget of the peer's device, shared by all its links. */
+static OverlayBucket *
+device_bucket(HarkOverlay *overlay, Peer *peer)
+{
+  const HarkDeviceCertificate *cert = hark_link_get_peer_certificate(peer->link);
+  if (overlay->relay_buckets == NULL)
+    overlay->relay_buckets = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
+  OverlayBucket *bucket = g_hash_table_lookup(overlay->relay_buckets, cert->device_id);
+  if (bucket != NULL)
+    return bucket;
+  if (g_hash_table_size(overlay->relay_buckets) >= RELAY_BUCKETS_KEPT) {
+    gint64 now = g_get_monotonic_time();
+    GHashTableIter iter;
+    gpointer value;
+    g_hash_table_iter_init(&iter, overlay->relay_buckets);
+    while (g_hash_table_iter_next(&iter, NULL, &value))
+      if (now - ((OverlayBucket *)value)->refilled_us >= RELAY_BUCKET_FULL_US)
+        g_hash_table_iter_remove(&iter);
+  }
+  bucket = g_new0(OverlayBucket, 1);
+  g_hash_table_insert(overlay->relay_buckets, g_strdup(cert->device_id), bucket);
+  return bucket;
+}
+
+static void
+add_own_address(GPtrArray *addresses, const char *text)
+{
+  GInetAddress *ip = text != NULL ? g_inet_address_new_from_string(text) : NULL;
+  if (ip != NULL)
+    g_ptr_array_add(addresses, ip);
+}
+
+/* The addresses the SN is configured with and announces, and every address of this
+ * host's interfaces (it may listen on all of them; its other services surely do), read
+ * again once a minute. */
+static GPtrArray *
+own_addresses(OverlayStun *stun)
+{
+  gint64 now = g_get_monotonic_time();
+  if (stun->own_addresses != NULL && now - stun->own_addresses_at < OWN_ADDRESSES_MAX_AGE_US)
+    return stun->own_addresses;
+  g_clear_pointer(&stun->own_addresses, g_ptr_array_unref);
+  GPtrArray *addresses = g_ptr_array_new_with_free_func(g_object_unref);
+  HarkOverlay *overlay = stun->overlay;
+  HarkConfig *config = overlay->node->config;
+  add_own_address(addresses, overlay->public_host);
+  add_own_address(addresses, config->public_address);
+  add_own_address(addresses, config->public_address_alt);
+  add_own_address(addresses, config->listen_address);
+  struct ifaddrs *list = NULL;
+  if (getifaddrs(&list) == 0) {
+    for (struct ifaddrs *ifa = list; ifa != NULL; ifa = ifa->ifa_next) {
+      if (ifa->ifa_addr == NULL)
+        continue;
+      gsize size = ifa->ifa_addr->sa_family == AF_INET    ? sizeof(struct sockaddr_in)
+                   : ifa->ifa_addr->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+                                                          : 0;
+      g_autoptr(GSocketAddress) address =
+        size > 0 ? g_socket_address_new_from_native(ifa->ifa_addr, size) : NULL;
+      GInetAddress *ip = address != NULL && G_IS_INET_SOCKET_ADDRESS(address)
+                           ? g_inet_socket_address_get_address(G_INET_SOCKET_ADDRESS(address))
+                           : NULL;
+      /* With allow_loopback every node runs on this host: loopback is everybody's. */
+      if (ip != NULL && !(config->allow_loopback && g_inet_address_get_is_loopback(ip)))
+        g_ptr_array_add(addresses, g_object_ref(ip));
+    }
+    freeifaddrs(list);
+  }
+  stun->own_addresses = addresses;
+  stun->own_addresses_at = now;
+  return addresses;
+}
+
+static gboolean
+is_own_address(OverlayStun *stun, GInetAddress *ip)
+{
+  g_autoptr(GInetAddress) plain = hark_stun_address_unmapped(ip);
+  GPtrArray *own = own_addresses(stun);
+  for (guint i = 0; i < own->len; i++)
+    if (g_inet_address_equal(own->pdata[i], plain))
+      return TRUE;
+  return (stun->public_ip != NULL && g_inet_address_equal(stun->public_ip, plain)) ||
+         (stun->alt_ip != NULL && g_inet_address_equal(stun->alt_ip, plain));
+}
+
 void
 hark_overlay_stun_relay(HarkOverlay *overlay, Peer *peer, const HarkWireMessage *message)
 {
@@ -210,12 +307,16 @@ hark_overlay_stun_relay(HarkOverlay *overlay, Peer *peer, const HarkWireMessage 
   const char *refused = NULL;
   if (stun == NULL)
     refused = "this SN serves no RFC 5780";
-  else if (!bucket_take(&peer->relay_bucket, RELAY_PER_SECOND))
-    refused = "over the rate of STUN_RELAY per peer";
-  else if (ip == NULL || port == 0 || g_inet_address_get_is_any(ip) ||
-           g_inet_address_get_is_multicast(ip) ||
-           g_variant_n_children(tid) != HARK_STUN_TRANSACTION_ID_SIZE)
-    refused = "not a unicast address, a port and a 12-byte transaction id";
+  else if (!hark_overlay_is_verified_sn(peer))
+    refused = "not a verified SN (yet)";
+  else if (!bucket_take(device_bucket(overlay, peer), RELAY_PER_SECOND))
+    refused = "over the rate of STUN_RELAY per SN device";
+  else if (ip == NULL || port == 0 || g_variant_n_children(tid) != HARK_STUN_TRANSACTION_ID_SIZE)
+    refused = "not an IP address, a port and a 12-byte transaction id";
+  else
+    refused = hark_stun_destination_refusal(ip, overlay->node->config->allow_loopback);
+  if (refused == NULL && is_own_address(stun, ip))
+    refused = "an address of this SN";
   if (refused != NULL) {
     hark_overlay_note_drop(overlay, &overlay->counters.stun_relay_refused,
                            "STUN_RELAY from the SN %s: %s", peer->name != NULL ? peer->name : "?",
@@ -315,6 +416,7 @@ hark_overlay_stun_stop(HarkOverlay *overlay)
   }
   g_clear_object(&stun->public_ip);
   g_clear_object(&stun->alt_ip);
+  g_clear_pointer(&stun->own_addresses, g_ptr_array_unref);
   g_free(stun);
 }
 
@@ -391,6 +493,9 @@ hark_overlay_stun_describe(HarkOverlay *overlay)
     g_autofree char *text = hark_overlay_address_text(other);
     json_object_set_string_member(object, "other_address", text);
     json_object_set_string_member(object, "alternate", stun->alt_ip != NULL ? "own" : "partner");
+    Peer *peer = stun->alt_ip == NULL ? partner(stun) : NULL;
+    if (peer != NULL)
+      json_object_set_string_member(object, "partner", peer->name);
   }
   return object;
 }

@@ -195,7 +195,9 @@ on_link_up(HarkLink *link, gpointer data)
     return;
   if (peer->kind == PEER_PENDING && overlay->handshaking > 0)
     overlay->handshaking--;
-  if (peer->kind == PEER_OPENED && peer->join != NULL)
+  if (peer->kind == PEER_PROBE)
+    hark_overlay_verify_probe_up(overlay, peer);
+  else if (peer->kind == PEER_OPENED && peer->join != NULL)
     hark_overlay_join_link_up(peer->join, peer);
   else if (peer->kind == PEER_OPENED)
     hark_overlay_sn_link_up(overlay, peer);
@@ -245,6 +247,8 @@ on_link_message(HarkLink *link, const HarkWireMessage *message, gpointer data)
   case PEER_SN:
     hark_overlay_serve_message(overlay, peer, message);
     return;
+  case PEER_PROBE:
+    return; /* closed as soon as it is up: nothing is expected on it */
   }
 }
 
@@ -266,8 +270,14 @@ on_link_closed(HarkLink *link, const GError *error, gpointer data)
   Peer *peer = hark_overlay_peer_of(overlay, link);
   if (peer == NULL)
     return;
-  count_close(overlay, error);
   const char *why = error != NULL ? error->message : "closed";
+  if (peer->kind == PEER_PROBE) {
+    /* Our check of a claimed SN failed: that is the claim's fault, not bad input here. */
+    hark_overlay_verify_probe_closed(overlay, peer, why);
+    hark_overlay_drop_peer(overlay, peer, NULL);
+    return;
+  }
+  count_close(overlay, error);
   switch (peer->kind) {
   case PEER_OPENED:
     if (peer->join != NULL) {
@@ -287,6 +297,7 @@ on_link_closed(HarkLink *link, const GError *error, gpointer data)
     break;
   case PEER_PENDING:
   case PEER_CLIENT:
+  case PEER_PROBE:
     break;
   }
   g_autofree char *who = hark_overlay_peer_describe(peer);
@@ -472,6 +483,7 @@ hark_overlay_free(HarkOverlay *overlay)
   g_free(overlay->last_error);
   g_free(overlay->sn_refusal);
   g_free(overlay->public_host);
+  g_clear_pointer(&overlay->relay_buckets, g_hash_table_unref);
   g_free(overlay);
 }
 
@@ -497,6 +509,16 @@ describe_link(Peer *peer)
   json_object_set_int_member(object, "seconds", (now - peer->since) / G_USEC_PER_SEC);
   json_object_set_int_member(object, "bytes_in", stats->bytes_in);
   json_object_set_int_member(object, "bytes_out", stats->bytes_out);
+  return object;
+}
+
+/* An SN link also says who opened it and whether the peer is a verified SN. */
+static JsonObject *
+describe_sn_link(Peer *peer)
+{
+  JsonObject *object = describe_link(peer);
+  json_object_set_boolean_member(object, "outgoing", hark_link_is_opener(peer->link));
+  json_object_set_boolean_member(object, "verified", peer->trust == SN_VERIFIED);
   return object;
 }
 
@@ -526,6 +548,7 @@ describe_counters(HarkOverlay *overlay)
   json_object_set_int_member(object, "stun_relay_served", c->stun_relay_served);
   json_object_set_int_member(object, "stun_relay_refused", c->stun_relay_refused);
   json_object_set_int_member(object, "redirected", c->redirected);
+  json_object_set_int_member(object, "sn_claims_refused", c->sn_claims_refused);
   json_object_set_int_member(object, "too_many_logging_in", c->too_many_logging_in);
   return object;
 }
@@ -583,7 +606,7 @@ hark_overlay_snapshot(HarkOverlay *overlay, guint max_clients)
     if (peer->kind == PEER_CLIENT && client_count++ < max_clients)
       json_array_add_object_element(clients, describe_link(peer));
     else if (peer->kind == PEER_SN)
-      json_array_add_object_element(sns, describe_link(peer));
+      json_array_add_object_element(sns, describe_sn_link(peer));
   }
   /* The list is capped: an SN with thousands of clients would answer megabytes. */
   json_object_set_int_member(object, "client_count", client_count);

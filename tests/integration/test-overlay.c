@@ -11,6 +11,8 @@
  * network namespace logging in through its SN. */
 #include "lab.h"
 
+#include <hark/certificate.h>
+#include <hark/identity.h>
 #include <hark/wire.h>
 
 #include <glib/gstdio.h>
@@ -98,6 +100,7 @@ sn_config(const char *name, const char *address, const char *transports, const c
   g_autofree char *login = login_section();
   return g_strdup_printf("node: { name = \"%s\"; supernode = true; };\n%s"
                          "network: { listen = \"%s\"; port = %u; public_address = \"%s\";\n"
+                         "  allow_loopback = true;\n"
                          "  keepalive = 2; keepalive_timeout = 2; handshake_timeout_ms = %u;\n"
                          "  bootstrap = ( %s ); };\n"
                          "supernode: { min_uptime = 0; max_load = 10000; links = 2; %s };\n%s",
@@ -116,7 +119,7 @@ client_config(const char *name, const char *transports, const char *bootstrap,
   /* The web-port fallback waits 3 s, so that a slow machine (valgrind) still joins over
    * tcp when tcp works; when every link failed it starts at once anyway. */
   return g_strdup_printf("node: { name = \"%s\"; supernode = false; };\n%s"
-                         "network: { keepalive = 1; keepalive_timeout = 2;\n"
+                         "network: { keepalive = 1; keepalive_timeout = 2; allow_loopback = true;\n"
                          "  join_race_delay_ms = 100; join_fallback_delay_ms = 3000;\n"
                          "  bootstrap = ( %s ); };\n%s",
                          name, plugins, bootstrap, login);
@@ -178,12 +181,18 @@ is_attached(JsonObject *overlay, gconstpointer data)
   return data == NULL || g_strcmp0(member_string(sn, "transport"), data) == 0;
 }
 
+/* Serving, with at least data verified SN links. */
 static gboolean
 is_super(JsonObject *overlay, gconstpointer data)
 {
-  return g_strcmp0(member_string(overlay, "role"), "super") == 0 &&
-         json_array_get_length(json_object_get_array_member(overlay, "sn_links")) >=
-           GPOINTER_TO_UINT(data);
+  if (g_strcmp0(member_string(overlay, "role"), "super") != 0)
+    return FALSE;
+  JsonArray *links = json_object_get_array_member(overlay, "sn_links");
+  guint verified = 0;
+  for (guint i = 0; i < json_array_get_length(links); i++)
+    verified += json_object_get_boolean_member_with_default(
+      json_array_get_object_element(links, i), "verified", FALSE);
+  return verified >= GPOINTER_TO_UINT(data);
 }
 
 static gboolean
@@ -910,6 +919,349 @@ test_logging_in_cap(void)
     g_object_unref(strangers[i]);
 }
 
+/* ---- nodes that claim to be SNs ------------------------------------------------------- */
+
+/* Certificate and key (PEM, one text) of a new device of user, issued by the lab's CA as
+ * the login server issues one to anybody who registers: an ordinary device. */
+static char *
+ordinary_device_pem(const char *user)
+{
+  g_autoptr(GError) error = NULL;
+  g_autofree char *dir = g_dir_make_tmp("hark-claim-XXXXXX", &error);
+  g_assert_no_error(error);
+  g_autofree char *key_path = g_build_filename(dir, "identity.pem", NULL);
+  g_autoptr(HarkIdentity) identity = hark_identity_load_or_create(key_path, NULL, &error);
+  g_assert_no_error(error);
+  g_autofree char *public_pem = hark_identity_get_public_pem(identity);
+  g_autofree char *ca_dir = g_build_filename(lab.login->node->node->state_dir, "ca", NULL);
+  g_autoptr(HarkCa) ca = hark_ca_load_or_create(ca_dir, "unused", &error);
+  g_assert_no_error(error);
+  gint64 now = g_get_real_time() / G_USEC_PER_SEC;
+  g_autofree char *cert = hark_ca_issue_device(ca, user, public_pem, now - 60, 3600, &error);
+  g_assert_no_error(error);
+  g_autofree char *key = NULL;
+  g_assert_true(g_file_get_contents(key_path, &key, NULL, &error));
+  g_unlink(key_path);
+  g_rmdir(dir);
+  return g_strconcat(cert, key, NULL);
+}
+
+/* The certificate and key of a running node: the test then is that device. */
+static char *
+device_pem_of(LabNode *node)
+{
+  g_autofree char *cert_path = g_build_filename(node->node->state_dir, "certificate.pem", NULL);
+  g_autofree char *key_path = g_build_filename(node->node->state_dir, "identity.pem", NULL);
+  g_autofree char *cert = NULL, *key = NULL;
+  g_assert_true(g_file_get_contents(cert_path, &cert, NULL, NULL));
+  g_assert_true(g_file_get_contents(key_path, &key, NULL, NULL));
+  return g_strconcat(cert, key, NULL);
+}
+
+/* A TLS link (GIO's TLS, the frames by hand) that shows the device certificate in pem. */
+static GIOStream *
+tls_as(const char *host, guint16 port, const char *pem)
+{
+  g_autoptr(GSocketConnection) tcp = tcp_to(host, port);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GTlsCertificate) cert = g_tls_certificate_new_from_pem(pem, -1, &error);
+  g_assert_no_error(error);
+  GIOStream *tls = g_tls_client_connection_new(G_IO_STREAM(tcp), NULL, &error);
+  g_assert_no_error(error);
+  g_tls_connection_set_certificate(G_TLS_CONNECTION(tls), cert);
+  g_signal_connect(tls, "accept-certificate", G_CALLBACK(accept_any), NULL);
+  g_tls_connection_handshake(G_TLS_CONNECTION(tls), NULL, &error);
+  g_assert_no_error(error);
+  return tls;
+}
+
+/* JOIN as a peer that claims to be the SN at claimed_host (the lab's ports); the type of
+ * the answer (0: none). */
+static guint16
+join_as_peer(GIOStream *stream, const char *name, const char *claimed_host)
+{
+  send_message(stream, HARK_MSG_JOIN,
+               g_variant_new_parsed("({'name': <%s>, 'as': <'peer'>, 'host': <%s>, "
+                                    "'port': <%q>, 'stun_alt_port': <%q>, "
+                                    "'transports': <['udp', 'tcp']>},)",
+                                    name, claimed_host, (guint16)OVERLAY_PORT,
+                                    (guint16)(OVERLAY_PORT + 1)));
+  g_autoptr(HarkWireMessage) answer = read_message(stream);
+  return answer != NULL ? answer->type : 0;
+}
+
+/* STUN_RELAY: "send a binding success to host:port". */
+static void
+send_relay(GIOStream *stream, const char *host, guint16 port)
+{
+  guint8 tid[12];
+  for (guint i = 0; i < sizeof tid; i++)
+    tid[i] = (guint8)g_random_int();
+  GVariant *id = g_variant_new_fixed_array(G_VARIANT_TYPE_BYTE, tid, sizeof tid, 1);
+  send_message(stream, HARK_MSG_STUN_RELAY,
+               g_variant_new("(sqqb@ay)", host, port, (guint16)0, FALSE, id));
+}
+
+/* The sn_links entry of the overlay named name, or NULL. */
+static JsonObject *
+sn_link_named(JsonObject *overlay, const char *name)
+{
+  JsonArray *links = json_object_get_array_member(overlay, "sn_links");
+  for (guint i = 0; links != NULL && i < json_array_get_length(links); i++) {
+    JsonObject *link = json_array_get_object_element(links, i);
+    if (g_strcmp0(member_string(link, "name"), name) == 0)
+      return link;
+  }
+  return NULL;
+}
+
+static gboolean
+link_verified(JsonObject *link)
+{
+  return link != NULL && json_object_get_boolean_member_with_default(link, "verified", FALSE);
+}
+
+/* Are the links named prefix1, prefix2, ... (up to data's count) that the SN lists all
+ * verified, and at least one? */
+typedef struct {
+  const char *prefix;
+  guint count;
+} NamedLinks;
+
+static gboolean
+links_verified(JsonObject *overlay, gconstpointer data)
+{
+  const NamedLinks *want = data;
+  guint seen = 0;
+  for (guint i = 1; i <= want->count; i++) {
+    g_autofree char *name = g_strdup_printf("%s%u", want->prefix, i);
+    JsonObject *link = sn_link_named(overlay, name);
+    if (link != NULL && !link_verified(link))
+      return FALSE;
+    seen += link != NULL;
+  }
+  return seen > 0;
+}
+
+static gboolean
+link_gone(JsonObject *overlay, gconstpointer name)
+{
+  return sn_link_named(overlay, name) == NULL;
+}
+
+/* stun_relay_served + stun_relay_refused reached data's value. */
+static gboolean
+relays_counted(JsonObject *overlay, gconstpointer data)
+{
+  return dropped(overlay, "stun_relay_served") + dropped(overlay, "stun_relay_refused") >=
+         *(const gint64 *)data;
+}
+
+/* A node with an ordinary certificate claims to be an SN at an address where a port is
+ * open but no SN answers (the lab's lowest address, so it would be the RFC 5780
+ * partner): it is not taken as an SN (no STUN_RELAY served, never the partner), and
+ * once the SN's own link there fails, the claim is refused and the link closed. So is
+ * a claim of a real SN's address. */
+static void
+test_sn_claim_unverified(void)
+{
+  LabNode *sn = lab.sns[0];
+  HARK_REQUIRE(sn != NULL && sn->ctl != NULL);
+  g_autofree char *host = sn_address(0);
+  g_autofree char *claimed = g_strdup_printf("%s.%u", lab.net, 10);
+  g_autoptr(GSocketListener) silent = g_socket_listener_new();
+  g_autoptr(GInetAddress) claimed_ip = g_inet_address_new_from_string(claimed);
+  g_autoptr(GSocketAddress) claimed_at = g_inet_socket_address_new(claimed_ip, OVERLAY_PORT);
+  HARK_REQUIRE(g_socket_listener_add_address(silent, claimed_at, G_SOCKET_TYPE_STREAM,
+                                             G_SOCKET_PROTOCOL_TCP, NULL, NULL, NULL));
+  g_autofree char *pem = ordinary_device_pem("mallory");
+  g_autoptr(JsonObject) before = overlay_of(sn);
+  HARK_REQUIRE(before != NULL);
+
+  g_autoptr(GIOStream) mallory = tls_as(host, OVERLAY_PORT, pem);
+  HARK_REQUIRE(join_as_peer(mallory, "mallory-sn", claimed) == HARK_MSG_JOIN_OK);
+  for (guint i = 0; i < 5; i++)
+    send_relay(mallory, "127.0.0.1", 9);
+  gint64 counted = dropped(before, "stun_relay_served") + dropped(before, "stun_relay_refused") + 5;
+  g_autoptr(JsonObject) after = wait_overlay(sn, relays_counted, &counted, 5000, "relays counted");
+  HARK_REQUIRE(after != NULL);
+  g_assert_cmpint(dropped(after, "stun_relay_served"), ==, dropped(before, "stun_relay_served"));
+  g_assert_cmpint(dropped(after, "stun_relay_refused"), ==,
+                  dropped(before, "stun_relay_refused") + 5);
+  JsonObject *link = sn_link_named(after, "mallory-sn");
+  g_assert_nonnull(link);
+  g_assert_false(link_verified(link));
+  JsonObject *stun = json_object_get_object_member(after, "stun");
+  g_autofree char *fake_other = g_strdup_printf("%s:%u", claimed, OVERLAY_PORT + 1);
+  g_assert_cmpstr(member_string(stun, "other_address"), !=, fake_other);
+  g_assert_cmpstr(member_string(stun, "partner"), !=, "mallory-sn");
+
+  /* The SN's link to the claimed address never finishes its handshake: refused, closed. */
+  g_autoptr(HarkWireMessage) refusal = read_message(mallory);
+  g_assert_nonnull(refusal);
+  g_assert_cmpuint(refusal != NULL ? refusal->type : 0, ==, HARK_MSG_ERROR);
+  g_autoptr(HarkWireMessage) end = read_message(mallory);
+  g_assert_null(end);
+  g_autoptr(JsonObject) closed = wait_overlay(sn, link_gone, "mallory-sn", 5000, "closed");
+  HARK_REQUIRE(closed != NULL);
+  g_assert_cmpint(dropped(closed, "sn_claims_refused"), ==, dropped(before, "sn_claims_refused") + 1);
+  g_assert_cmpstr(member_string(json_object_get_object_member(closed, "stun"), "other_address"),
+                  !=, fake_other);
+
+  /* Claiming a real SN's address (sn2's): sn1's link there shows sn2's key, not this one. */
+  g_autofree char *sn2 = sn_address(1);
+  g_autoptr(GIOStream) impostor = tls_as(host, OVERLAY_PORT, pem);
+  HARK_REQUIRE(join_as_peer(impostor, "impostor-sn", sn2) == HARK_MSG_JOIN_OK);
+  g_autoptr(HarkWireMessage) refused = read_message(impostor);
+  g_assert_cmpuint(refused != NULL ? refused->type : 0, ==, HARK_MSG_ERROR);
+  g_autoptr(JsonObject) last = wait_overlay(sn, link_gone, "impostor-sn", 5000, "closed");
+  HARK_REQUIRE(last != NULL);
+  g_assert_cmpint(dropped(last, "sn_claims_refused"), ==, dropped(before, "sn_claims_refused") + 2);
+}
+
+/* A verified SN device (the test holds sn3's certificate and key) asks sn1 for answers
+ * to addresses no SN may send to: the unspecified, link-local, multicast and broadcast
+ * addresses and sn1's own are refused; loopback is served here (network.allow_loopback
+ * is set in this lab, the nodes all run on 127.x). */
+static void
+test_sn_relay_targets(void)
+{
+  LabNode *sn = lab.sns[0];
+  HARK_REQUIRE(sn != NULL && lab.sns[2] != NULL);
+  g_autofree char *host = sn_address(0);
+  g_autofree char *twin_of = sn_address(2);
+  g_autofree char *pem = device_pem_of(lab.sns[2]);
+  g_autoptr(GIOStream) twin = tls_as(host, OVERLAY_PORT, pem);
+  HARK_REQUIRE(join_as_peer(twin, "twin1", twin_of) == HARK_MSG_JOIN_OK);
+  NamedLinks one = { "twin", 1 };
+  g_autoptr(JsonObject) before = wait_overlay(sn, links_verified, &one, 5000, "verified");
+  HARK_REQUIRE(before != NULL);
+  static const char *const refused[] = { "0.0.0.0", "169.254.10.20", "224.0.0.1",
+                                         "255.255.255.255", "fe80::1", "ff02::1",
+                                         "::ffff:169.254.1.1", NULL };
+  for (guint i = 0; refused[i] != NULL; i++)
+    send_relay(twin, refused[i], 9);
+  send_relay(twin, host, 9); /* sn1 itself */
+  send_relay(twin, "127.0.0.1", 9);
+  gint64 n = g_strv_length((char **)refused) + 2;
+  gint64 counted = dropped(before, "stun_relay_served") + dropped(before, "stun_relay_refused") + n;
+  g_autoptr(JsonObject) after = wait_overlay(sn, relays_counted, &counted, 5000, "relays counted");
+  HARK_REQUIRE(after != NULL);
+  g_assert_cmpint(dropped(after, "stun_relay_served"), ==, dropped(before, "stun_relay_served") + 1);
+  g_assert_cmpint(dropped(after, "stun_relay_refused"), ==,
+                  dropped(before, "stun_relay_refused") + n - 1);
+  g_clear_object(&twin);
+  g_autoptr(JsonObject) gone = wait_overlay(sn, link_gone, "twin1", 5000, "closed");
+  g_assert_nonnull(gone);
+}
+
+/* The same with network.allow_loopback false, on an SN of its own (bootstrapped with
+ * sn3 alone, so it links to sn3 itself and so knows sn3's key at sn3's address):
+ * loopback, as IPv4, IPv6 and IPv4-mapped, and link-local addresses are refused; an
+ * ordinary address is served. */
+static void
+test_sn_relay_strict(void)
+{
+  HARK_REQUIRE(lab.sns[2] != NULL);
+  g_autofree char *host = g_strdup_printf("%s.%u", lab.net, 36);
+  static const guint third[] = { 2 };
+  g_autofree char *bootstrap = bootstrap_of(third, 1);
+  g_autofree char *loose = sn_config("sn-strict", host, "udp tcp", bootstrap, NULL);
+  g_autoptr(GString) config = g_string_new(loose);
+  HARK_REQUIRE(g_string_replace(config, "allow_loopback = true", "allow_loopback = false", 0) == 1);
+  g_autoptr(LabNode) sn = lab_node_new("sn-strict", config->str);
+  HARK_REQUIRE(lab_node_start(sn));
+  g_autofree char *user = g_strdup_printf("sn-strict-%u", g_random_int());
+  HARK_REQUIRE(lab_register_and_login(sn, user));
+  g_autoptr(JsonObject) serving =
+    wait_overlay(sn, is_super, GUINT_TO_POINTER(1), JOIN_MS, "serving, linked to sn3");
+  HARK_REQUIRE(serving != NULL);
+
+  g_autofree char *twin_of = sn_address(2);
+  g_autofree char *pem = device_pem_of(lab.sns[2]);
+  g_autoptr(GIOStream) twin = tls_as(host, OVERLAY_PORT, pem);
+  HARK_REQUIRE(join_as_peer(twin, "strict-twin1", twin_of) == HARK_MSG_JOIN_OK);
+  NamedLinks one = { "strict-twin", 1 };
+  g_autoptr(JsonObject) before = wait_overlay(sn, links_verified, &one, 5000, "verified");
+  HARK_REQUIRE(before != NULL);
+  static const char *const refused[] = { "127.0.0.1", "::1", "::ffff:127.0.0.1", "127.1.2.3",
+                                         "169.254.1.1", NULL };
+  for (guint i = 0; refused[i] != NULL; i++)
+    send_relay(twin, refused[i], 9);
+  send_relay(twin, host, 9);         /* itself */
+  send_relay(twin, "192.0.2.1", 9);  /* TEST-NET-1: served (nothing leaves a loopback socket) */
+  gint64 n = g_strv_length((char **)refused) + 2;
+  gint64 counted = dropped(before, "stun_relay_served") + dropped(before, "stun_relay_refused") + n;
+  g_autoptr(JsonObject) after = wait_overlay(sn, relays_counted, &counted, 5000, "relays counted");
+  HARK_REQUIRE(after != NULL);
+  g_assert_cmpint(dropped(after, "stun_relay_served"), ==, dropped(before, "stun_relay_served") + 1);
+  g_assert_cmpint(dropped(after, "stun_relay_refused"), ==,
+                  dropped(before, "stun_relay_refused") + n - 1);
+}
+
+/* Five links from one verified SN device (sn3's certificate and key again): links past
+ * the per-device limit are refused, and the ones taken share one STUN_RELAY budget
+ * (20 a second, burst 40), not one each. */
+static void
+test_sn_relay_budget(void)
+{
+  LabNode *sn = lab.sns[0];
+  HARK_REQUIRE(sn != NULL && lab.sns[2] != NULL);
+  g_autofree char *host = sn_address(0);
+  g_autofree char *twin_of = sn_address(2);
+  g_autofree char *pem = device_pem_of(lab.sns[2]);
+  g_autoptr(GSocket) target =
+    g_socket_new(G_SOCKET_FAMILY_IPV4, G_SOCKET_TYPE_DATAGRAM, G_SOCKET_PROTOCOL_UDP, NULL);
+  g_autoptr(GInetAddress) loopback = g_inet_address_new_from_string("127.0.0.1");
+  g_autoptr(GSocketAddress) any = g_inet_socket_address_new(loopback, 0);
+  HARK_REQUIRE(g_socket_bind(target, any, FALSE, NULL));
+  g_autoptr(GSocketAddress) local = g_socket_get_local_address(target, NULL);
+  guint16 target_port = g_inet_socket_address_get_port(G_INET_SOCKET_ADDRESS(local));
+  g_autoptr(JsonObject) start = overlay_of(sn);
+  HARK_REQUIRE(start != NULL);
+
+  GIOStream *links[5] = { NULL };
+  gboolean taken[5] = { FALSE };
+  guint n_taken = 0;
+  for (guint i = 0; i < 5; i++) {
+    g_autofree char *name = g_strdup_printf("budget%u", i + 1);
+    links[i] = tls_as(host, OVERLAY_PORT, pem);
+    taken[i] = join_as_peer(links[i], name, twin_of) == HARK_MSG_JOIN_OK;
+    n_taken += taken[i];
+  }
+  /* sn3's own link (if it opened one to sn1) counts too: at most 4 a device. */
+  g_assert_cmpuint(n_taken, >=, 3);
+  g_assert_cmpuint(n_taken, <=, 4);
+  NamedLinks five_links = { "budget", 5 };
+  g_autoptr(JsonObject) before = wait_overlay(sn, links_verified, &five_links, 5000, "verified");
+  HARK_REQUIRE(before != NULL);
+  g_assert_cmpint(dropped(before, "sn_claims_refused"), ==,
+                  dropped(start, "sn_claims_refused") + 5 - n_taken);
+
+  gint64 t0 = g_get_monotonic_time();
+  guint sent = 0;
+  for (guint i = 0; i < 5; i++)
+    for (guint k = 0; taken[i] && k < 40; k++, sent++)
+      send_relay(links[i], "127.0.0.1", target_port);
+  gint64 counted = dropped(before, "stun_relay_served") + dropped(before, "stun_relay_refused") + sent;
+  g_autoptr(JsonObject) after = wait_overlay(sn, relays_counted, &counted, 5000, "relays counted");
+  HARK_REQUIRE(after != NULL);
+  double seconds = (double)(g_get_monotonic_time() - t0) / G_USEC_PER_SEC;
+  gint64 served = dropped(after, "stun_relay_served") - dropped(before, "stun_relay_served");
+  g_test_message("%u STUN_RELAYs over %u links in %.2f s: %" G_GINT64_FORMAT " served", sent,
+                 n_taken, seconds, served);
+  g_assert_cmpint(served, >=, 1);
+  g_assert_cmpint(served, <=, 40 + (gint64)(20 * seconds) + 1);
+  /* What was served arrived, from sn1. */
+  guint8 buffer[256];
+  g_socket_set_timeout(target, 5);
+  gssize got = g_socket_receive(target, (char *)buffer, sizeof buffer, NULL, NULL);
+  g_assert_cmpint(got, >=, 20);
+  g_assert_cmpint(buffer[0] << 8 | buffer[1], ==, 0x0101); /* binding success */
+  for (guint i = 0; i < 5; i++)
+    g_clear_object(&links[i]);
+}
+
 /* ---- login through the SN --------------------------------------------------------------- */
 
 static gboolean
@@ -1038,6 +1390,10 @@ main(int argc, char **argv)
   g_test_add_func("/overlay/redirect", test_redirect);
   g_test_add_func("/overlay/bad-input", test_bad_input);
   g_test_add_func("/overlay/logging-in-cap", test_logging_in_cap);
+  g_test_add_func("/overlay/sn-claim-unverified", test_sn_claim_unverified);
+  g_test_add_func("/overlay/sn-relay-targets", test_sn_relay_targets);
+  g_test_add_func("/overlay/sn-relay-strict", test_sn_relay_strict);
+  g_test_add_func("/overlay/sn-relay-budget", test_sn_relay_budget);
   g_test_add_func("/overlay/login-tunnel", test_login_tunnel);
   int status = g_test_run();
   for (guint i = 0; i < 5; i++) {
