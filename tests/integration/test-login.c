@@ -460,6 +460,41 @@ check_password_and_delete(Server *server)
   assert_message_has(unknown, "wrong password for user 'dave', or no such user");
 }
 
+/* `hark ctl` with stdin: the exit status, stdout and stderr of `printf INPUT | hark ctl
+ * --socket SOCKET ARGS`. */
+static int
+ctl_tool(Device *device, const char *input, const char *args, char **out, char **err)
+{
+  g_autofree char *script = g_strdup_printf("printf '%s' | \"$HARK_BIN\" ctl --socket '%s' %s",
+                                            input, device->node->socket_path, args);
+  const char *argv[] = { "sh", "-c", script, NULL };
+  return hark_test_run(argv, out, err, 30000);
+}
+
+/* Passwords reach `hark ctl` on standard input, never on its command line (which every
+ * local user can read): one there is refused before anything is sent. */
+static void
+check_ctl_tool_passwords(Server *server)
+{
+  g_autoptr(Device) frank = device_for(server, "frank-1");
+  HARK_REQUIRE(frank != NULL);
+  g_autofree char *out1 = NULL, *err1 = NULL, *out2 = NULL, *err2 = NULL, *out3 = NULL,
+                  *err3 = NULL, *out4 = NULL, *err4 = NULL;
+  g_assert_cmpint(ctl_tool(frank, "frank-password-1\\n", "register frank", &out1, &err1), ==, 0);
+  g_assert_cmpint(ctl_tool(frank, "", "login frank frank-password-1", &out2, &err2), ==, 1);
+  assert_message_has(err2, "password is not taken from the command line");
+  assert_message_has(err2, "bad-args");
+  g_autofree char *who = call_fails(frank->ctl, "whoami", NULL);
+  assert_message_has(who, "not logged in");
+  g_assert_cmpint(ctl_tool(frank, "frank-password-1\\n", "login frank", &out3, &err3), ==, 0);
+  assert_logged_in_as(frank, "frank");
+  /* passwd: the old password, then the new one, a line each. */
+  g_assert_cmpint(ctl_tool(frank, "frank-password-1\\nfrank-password-2\\n", "passwd", &out4, &err4),
+                  ==, 0);
+  g_autoptr(JsonObject) second = login_as(frank, "frank", "frank-password-2", "frank-1");
+  g_assert_nonnull(second);
+}
+
 /* A device pinning another CA refuses the server, and says login.ca is why. */
 static void
 check_untrusted_server(Server *server)
@@ -500,6 +535,7 @@ test_accounts_and_devices(gconstpointer data)
   check_refusals(alice2, bob);
   check_lock_out(bob);
   check_password_and_delete(server);
+  check_ctl_tool_passwords(server);
   check_untrusted_server(server);
 
   /* The server restarts on its state: the accounts and the list are still there, and the
