@@ -14,6 +14,8 @@ describe_params(const HarkCommand *command)
     json_object_set_string_member(o, "type", type_names[p->type]);
     json_object_set_boolean_member(o, "required", p->required);
     json_object_set_string_member(o, "help", p->help);
+    if (p->secret)
+      json_object_set_boolean_member(o, "secret", TRUE);
     json_array_add_object_element(array, o);
   }
   return array;

@@ -5,6 +5,11 @@
  * interactive cli does, so every command a node has works here too. It is synchronous
  * (a short-lived tool) with one deadline for the whole exchange.
  *
+ * Secret parameters (passwords: "secret" in the command's help) are never taken from the
+ * command line, which every local user can read (ps, /proc): on a terminal the tool asks
+ * for each without echo, otherwise (or with --password-stdin) it reads one line per
+ * secret from standard input.
+ *
  * Exit status: 0 ok, 1 the node (or the words typed) said no, 2 no usable connection:
  * bad usage or configuration, nothing listening, no answer in time. */
 #include "ctl-client.h"
@@ -13,11 +18,16 @@
 
 #include <gio/gunixsocketaddress.h>
 #include <stdio.h>
+#include <string.h>
+#include <termios.h>
+#include <unistd.h>
 
 enum { EXIT_OK = 0, EXIT_REFUSED = 1, EXIT_NO_NODE = 2 };
 
 /* Longer than the login client's own 15 s, so its clearer error arrives first. */
 #define DEFAULT_TIMEOUT_SECONDS 30
+/* Passwords are at most 1024 bytes (docs/protocol.md); a longer line is cut here. */
+#define SECRET_LINE_MAX 4096
 
 typedef struct {
   char *config_file;
@@ -25,6 +35,7 @@ typedef struct {
   char *state_dir;
   gboolean json;
   gboolean watch;
+  gboolean password_stdin;
   int timeout;
 } Options;
 
@@ -255,6 +266,10 @@ remote_command_new(JsonObject *description)
       param_type(json_object_get_string_member_with_default(p, "type", NULL));
     remote->params[i].required = json_object_get_boolean_member_with_default(p, "required", FALSE);
     remote->params[i].help = json_object_get_string_member_with_default(p, "help", NULL);
+    remote->params[i].secret = json_object_get_boolean_member_with_default(p, "secret", FALSE);
+    /* Asked for after the words are parsed (ask_secrets), not looked for among them. */
+    if (remote->params[i].secret)
+      remote->params[i].required = FALSE;
   }
   remote->command.version = HARK_COMMAND_VERSION;
   remote->command.name = json_object_get_string_member_with_default(description, "name", "");
@@ -288,6 +303,81 @@ describe_command(Session *s, const char *name, int *status)
   return remote_command_new(json_array_get_object_element(commands, 0));
 }
 
+/* ---- secrets -------------------------------------------------------------------------------- */
+
+/* One line from standard input, without its line end; NULL at its end. */
+static char *
+read_secret_line(void)
+{
+  char buffer[SECRET_LINE_MAX];
+  if (fgets(buffer, sizeof buffer, stdin) == NULL)
+    return NULL;
+  buffer[strcspn(buffer, "\r\n")] = '\0';
+  char *secret = g_strdup(buffer);
+  explicit_bzero(buffer, sizeof buffer);
+  return secret;
+}
+
+/* Asks on the terminal with echo off. */
+static char *
+prompt_secret(const char *name)
+{
+  struct termios saved, quiet;
+  gboolean restore = tcgetattr(STDIN_FILENO, &saved) == 0;
+  if (restore) {
+    quiet = saved;
+    quiet.c_lflag &= ~(tcflag_t)ECHO;
+    quiet.c_lflag |= ECHONL;
+    tcsetattr(STDIN_FILENO, TCSAFLUSH, &quiet);
+  }
+  g_printerr("%s: ", name);
+  char *secret = read_secret_line();
+  if (restore)
+    tcsetattr(STDIN_FILENO, TCSAFLUSH, &saved);
+  return secret;
+}
+
+static void
+secret_free(char *secret)
+{
+  if (secret != NULL)
+    explicit_bzero(secret, strlen(secret));
+  g_free(secret);
+}
+
+/* Refuses a secret given among the words; asks for each secret the command needs. */
+static gboolean
+ask_secrets(RemoteCommand *remote, JsonObject *args, const Options *options, GError **error)
+{
+  JsonArray *described = json_object_get_array_member(remote->description, "params");
+  gboolean ask = !options->password_stdin && isatty(STDIN_FILENO);
+  for (guint i = 0; remote->params[i].name != NULL; i++) {
+    const HarkCommandParam *param = &remote->params[i];
+    if (!param->secret)
+      continue;
+    if (json_object_has_member(args, param->name)) {
+      g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+                  "%s is not taken from the command line, where every local user can read it "
+                  "(ps): leave it out and type it when asked, or give it on standard input "
+                  "(--password-stdin)",
+                  param->name);
+      return FALSE;
+    }
+    JsonObject *p = json_array_get_object_element(described, i);
+    if (!json_object_get_boolean_member_with_default(p, "required", FALSE))
+      continue;
+    char *secret = ask ? prompt_secret(param->name) : read_secret_line();
+    if (secret == NULL) {
+      g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+                  "no %s on standard input", param->name);
+      return FALSE;
+    }
+    json_object_set_string_member(args, param->name, secret);
+    secret_free(secret);
+  }
+  return TRUE;
+}
+
 /* ---- what the tool does ---------------------------------------------------------------------- */
 
 static int
@@ -301,6 +391,8 @@ run_command(Session *s, const char *name, const char *const *words, const Option
   g_autoptr(JsonObject) args = hark_command_parse_words(&remote->command, words, &error);
   if (args == NULL)
     return print_refusal(hark_command_error_code_name(error->code), error->message);
+  if (!ask_secrets(remote, args, options, &error))
+    return print_refusal("bad-args", error->message);
   g_autoptr(JsonObject) answer = call(s, name, args, &error);
   if (answer == NULL)
     return print_no_node(error);
@@ -392,6 +484,10 @@ parse_options(Options *options, char ***words, GError **error)
     { "timeout", 0, 0, G_OPTION_ARG_INT, &options->timeout,
       "give up after this many seconds (default 30; 0: never)", "SECONDS" },
     { "watch", 0, 0, G_OPTION_ARG_NONE, &options->watch, "print events until the node stops",
+      NULL },
+    { "password-stdin", 0, 0, G_OPTION_ARG_NONE, &options->password_stdin,
+      "read passwords from standard input, one line each (also when it is a terminal); "
+      "without it they are asked for on a terminal, and read from standard input otherwise",
       NULL },
     { NULL },
   };

@@ -8,8 +8,9 @@
 #include "hark-private.h"
 #include "login.h"
 
-/* Every password parameter says how to keep it out of the cli's history. */
-#define SECRET(what) what " (a cli line that starts with a space is kept out of the history)"
+/* Every password parameter says how to keep it out of the cli's history, and is marked
+ * secret (so `hark ctl` asks for it instead of taking it from its command line). */
+#define SECRET(what) what " (a cli line that starts with a space is kept out of the history)", TRUE
 
 /* A login.c answer becomes the command's. */
 static void

@@ -483,7 +483,8 @@ static const struct {
   const char *code;
   HarkLoginError error;
 } server_codes[] = {
-  { "wrong-password", HARK_LOGIN_ERROR_WRONG_PASSWORD },
+  /* One answer for both, so the server does not tell whether an account exists. */
+  { "wrong-credentials", HARK_LOGIN_ERROR_WRONG_PASSWORD },
   { "unknown-user", HARK_LOGIN_ERROR_UNKNOWN_USER },
   { "user-exists", HARK_LOGIN_ERROR_USER_EXISTS },
   { "locked-out", HARK_LOGIN_ERROR_LOCKED_OUT },
@@ -528,7 +529,8 @@ refusal_error(Op *op, JsonObject *refusal)
 
   switch (kind) {
   case HARK_LOGIN_ERROR_WRONG_PASSWORD:
-    return g_error_new(HARK_LOGIN_ERROR, kind, "wrong password for user '%s'", op->user);
+    return g_error_new(HARK_LOGIN_ERROR, kind, "wrong password for user '%s', or no such user",
+                       op->user);
   case HARK_LOGIN_ERROR_UNKNOWN_USER:
     return g_error_new(HARK_LOGIN_ERROR, kind, "unknown user '%s'", name);
   case HARK_LOGIN_ERROR_USER_EXISTS:

@@ -8,6 +8,12 @@
  * becomes a TUNNEL_OPEN on the SN link. The SN opens TCP only to its own configured
  * login server (it is not an open proxy) and pumps bytes both ways as TUNNEL_DATA.
  *
+ * Every tunnel the SN opens starts with a preamble line, signed with the SN's device key
+ * and carrying its certificate, that states the client's address: the login server then
+ * limits failed logins per client behind the SN, not per SN (docs/protocol.md, "Login
+ * tunnel"), so one stranger behind an SN cannot lock out everyone else who logs in
+ * through it.
+ *
  * Both ends pump a stream into TUNNEL_DATA messages and back the same way (TunnelPipe). */
 #include "overlay-private.h"
 
@@ -227,6 +233,44 @@ is_login_server(HarkOverlay *overlay, const char *host, guint16 port)
   return own_port == port && g_ascii_strcasecmp(g_uri_get_host(uri), host) == 0;
 }
 
+#define TUNNEL_MAGIC "HARK-TUNNEL-1"
+
+/* "HARK-TUNNEL-1 <client> <unix seconds> <nonce> <certificate> <signature>\r\n"; NULL
+ * when this SN has no certificate (then the login server sees the SN as the client). */
+static GBytes *
+tunnel_preamble(HarkOverlay *overlay, Peer *peer)
+{
+  GBytes *certificate = hark_login_client_certificate_der(overlay->node->login);
+  const char *client = hark_link_get_peer_host(peer->link);
+  if (certificate == NULL || client == NULL || !g_hostname_is_ip_address(client)) {
+    g_message("login tunnel without a preamble: %s",
+              certificate == NULL ? "this SN has no device certificate"
+                                  : "the client's address is unknown");
+    return NULL;
+  }
+  /* Unique, not secret: the server refuses a nonce it has seen. */
+  g_autofree char *nonce = g_strdup_printf("%08x%08x%08x%08x", g_random_int(), g_random_int(),
+                                           g_random_int(), g_random_int());
+  gint64 now = g_get_real_time() / G_USEC_PER_SEC;
+  g_autofree char *text =
+    g_strdup_printf(TUNNEL_MAGIC "\n%s\n%" G_GINT64_FORMAT "\n%s", client, now, nonce);
+  g_autoptr(GBytes) data = g_bytes_new(text, strlen(text));
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GBytes) signature = hark_identity_sign(overlay->node->identity, data, &error);
+  if (signature == NULL) {
+    g_warning("cannot sign a login tunnel preamble: %s", error->message);
+    return NULL;
+  }
+  gsize cert_size, signature_size;
+  gconstpointer cert_data = g_bytes_get_data(certificate, &cert_size);
+  gconstpointer signature_data = g_bytes_get_data(signature, &signature_size);
+  g_autofree char *cert_text = g_base64_encode(cert_data, cert_size);
+  g_autofree char *signature_text = g_base64_encode(signature_data, signature_size);
+  char *line = g_strdup_printf(TUNNEL_MAGIC " %s %" G_GINT64_FORMAT " %s %s %s\r\n", client, now,
+                               nonce, cert_text, signature_text);
+  return g_bytes_new_take(line, strlen(line));
+}
+
 static void
 on_sn_tunnel_connected(GObject *source, GAsyncResult *result, gpointer data)
 {
@@ -246,6 +290,10 @@ on_sn_tunnel_connected(GObject *source, GAsyncResult *result, gpointer data)
   }
   tunnel->pipe = pipe_new(peer->overlay, peer->link, tunnel->id, G_IO_STREAM(connection),
                           sn_pipe_closed);
+  /* Queued first: the client's bytes can only follow it. */
+  g_autoptr(GBytes) preamble = tunnel_preamble(peer->overlay, peer);
+  if (preamble != NULL)
+    pipe_write(tunnel->pipe, preamble);
   hark_link_send(peer->link, HARK_MSG_TUNNEL_OK, tunnel->id, g_variant_new("(t)", tunnel->id),
                  NULL);
   pipe_read_next(tunnel->pipe);

@@ -87,9 +87,10 @@ step "A command with an argument"
 ctl help state
 
 step "Accounts: register alice and bob, log in as alice, add bob as a buddy"
-ctl register alice "correct horse battery"
-ctl register bob "staple battery horse"
-ctl login alice "correct horse battery"
+# Passwords go on standard input: a command line is visible to every local user (ps).
+echo "correct horse battery" | ctl register alice
+echo "staple battery horse" | ctl register bob
+echo "correct horse battery" | ctl login alice
 ctl buddy-add bob Bobby
 ctl whoami
 
@@ -112,7 +113,7 @@ bob_pid=$!
 wait_for "$work/bob/ctl.sock" "$work/bob.log"
 wait_log "$work/bob.log" "joined: attached"
 cat "$work/bob.log"
-bob_ctl login bob "staple battery horse"
+echo "staple battery horse" | bob_ctl login bob
 bob_ctl overlay
 
 step "The super node's view: its client bob, over TLS, proven by his certificate"

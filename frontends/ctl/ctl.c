@@ -1,8 +1,9 @@
 /* ctl.c: the ctl frontend plugin: a JSON control socket for custom frontends, scripts
  * and the integration tests (docs/control-protocol.md).
  *
- * This file holds the settings, the listening sockets (a unix socket in the state
- * directory, optionally TCP on 127.0.0.1) and the frontend interface; connection.c
+ * This file holds the settings, the listening socket (a unix socket in the state
+ * directory: its file mode is the access control; there is no TCP listener, since any
+ * local user could connect to one and run `shutdown`) and the frontend interface; connection.c
  * holds what happens on one connection. Every source is attached to the node's own
  * main context, and every socket is non-blocking. */
 #include "ctl.h"
@@ -42,13 +43,19 @@ read_settings(CtlServer *s, GVariant *settings, GError **error)
       !hark_settings_get_int(settings, "max_line", DEFAULT_MAX_LINE, 64, CTL_MAX_QUEUED_BYTES,
                              &max_line, error))
     return FALSE;
+  if (tcp_port != 0) {
+    g_set_error_literal(error, HARK_SETTINGS_ERROR, HARK_SETTINGS_ERROR_RANGE,
+                        "setting 'tcp_port' is no longer supported: any local user could "
+                        "control the node (even shut it down) over TCP; use the unix socket, "
+                        "whose file mode says who may");
+    return FALSE;
+  }
   if (*s->socket_setting == '\0') {
     g_set_error_literal(error, HARK_SETTINGS_ERROR, HARK_SETTINGS_ERROR_RANGE,
                         "setting 'socket' must not be empty");
     return FALSE;
   }
   hark_settings_warn_unknown(settings, hark_context_plugin_name(s->ctx), known_settings);
-  s->tcp_port = tcp_port;
   s->max_clients = max_clients;
   s->max_line = max_line;
   return TRUE;
@@ -199,31 +206,13 @@ listen_unix(CtlServer *s, GError **error)
   return TRUE;
 }
 
-/* Loopback only: the protocol has no authentication, the unix socket's mode is the
- * access control, and TCP has none. */
-static gboolean
-listen_tcp(CtlServer *s, GError **error)
-{
-  g_autoptr(GSocket) socket =
-    g_socket_new(G_SOCKET_FAMILY_IPV4, G_SOCKET_TYPE_STREAM, G_SOCKET_PROTOCOL_TCP, error);
-  g_autoptr(GInetAddress) loopback = g_inet_address_new_loopback(G_SOCKET_FAMILY_IPV4);
-  g_autoptr(GSocketAddress) address = g_inet_socket_address_new(loopback, s->tcp_port);
-  if (socket == NULL || !listen_on(s, socket, address, NULL, error)) {
-    g_prefix_error(error, "cannot listen on 127.0.0.1:%u: ", s->tcp_port);
-    return FALSE;
-  }
-  g_message("serving ctl at 127.0.0.1:%u", s->tcp_port);
-  return TRUE;
-}
-
 /* ---- the frontend interface ----------------------------------------------------------------- */
 
-/* TCP first: once the unix socket accepts, everything is up (tests wait for that). */
 static gboolean
 ctl_start(gpointer instance, GError **error)
 {
   CtlServer *s = instance;
-  return (s->tcp_port == 0 || listen_tcp(s, error)) && listen_unix(s, error);
+  return listen_unix(s, error);
 }
 
 /* Best effort within STOP_FLUSH_USEC: the answer to `shutdown` and the node-stopping

@@ -14,7 +14,6 @@ typedef struct {
   HarkContext *ctx;
   /* settings */
   char *socket_setting;
-  guint16 tcp_port; /* 0: no TCP listener */
   guint max_clients;
   gsize max_line;
   /* while started */

@@ -3,8 +3,12 @@
  *
  * Each handler checks its input on the main context (cheap, and a refusal changes
  * nothing), then runs a job whose work function (a worker thread) does the store calls
- * and the password hashing. Failed password checks count per account in the store
- * (lock-out) and per source address in memory (ratelimit.c). */
+ * and the password hashing. Failed password checks count per source, per account and
+ * source, and per account, in memory (http.c, ratelimit.c); the store keeps the count of
+ * an account's failures in a row. An unknown user and a wrong password get the same
+ * answer (wrong-credentials) after the same work: an unknown user's password is checked
+ * against a dummy hash of the server's cost, so neither the code nor the time tells
+ * whether an account exists. */
 #include "loginsrv.h"
 
 #include <string.h>
@@ -76,59 +80,51 @@ now_seconds(void)
 
 /* ---- password checks (worker threads) -------------------------------------------------- */
 
-/* Counts one failure. The lock asked for follows the count this request saw; when other
- * failures came in meanwhile (the account attacked from several places at once) the
- * count is higher than that: ask again for the lock the real count deserves, which
- * counts once more and so errs on the strict side. */
+/* Counts one failure in a row in the store, for the operator to see; the lock-outs
+ * themselves are in memory (http.c), per source and account, so a stranger's guesses
+ * cannot lock the owner out. */
 static void
-note_failure(LoginServer *s, HarkStoreUser *user, gint64 now)
+note_failure(LoginServer *s, HarkStoreUser *user)
 {
-  gint64 expected = user->failed_logins + 1, count = 0;
-  gint64 lock = login_lock_seconds(expected, s->first_lock);
+  gint64 count = 0;
   g_autoptr(GError) error = NULL;
-  if (!s->store->user_note_failure(s->store_handle, user->name_key, lock > 0 ? now + lock : 0,
-                                   &count, &error)) {
+  if (!s->store->user_note_failure(s->store_handle, user->name_key, 0, &count, &error))
     g_warning("cannot count a failed login of '%s': %s", user->name, error->message);
-    return;
-  }
-  gint64 deserved = login_lock_seconds(count + 1, s->first_lock);
-  if (count > expected && deserved > lock &&
-      !s->store->user_note_failure(s->store_handle, user->name_key, now + deserved, &count,
-                                   &error))
-    g_warning("cannot lock '%s' out: %s", user->name, error->message);
 }
 
-/* The user when the password is theirs; NULL with the reply set otherwise. A locked
- * account's password is not even checked, so a guess during the lock-out cannot win. */
+static void
+reply_wrong_credentials(LoginReply *reply)
+{
+  reply->failed_attempt = TRUE;
+  login_reply_error(reply, "wrong-credentials", "wrong user name or password");
+}
+
+/* The user when the password is theirs; NULL with the reply set otherwise. Whether the
+ * source may try at all was decided before (login_request_refuse_if_limited). */
 static HarkStoreUser *
 check_password(LoginServer *s, AccountJob *job, LoginReply *reply)
 {
   g_autoptr(GError) error = NULL;
   g_autoptr(HarkStoreUser) user = s->store->user_get(s->store_handle, job->key, &error);
-  if (user == NULL && g_error_matches(error, HARK_STORE_ERROR, HARK_STORE_ERROR_NOT_FOUND)) {
-    reply->failed_attempt = TRUE;
-    login_reply_error(reply, "unknown-user", "there is no user '%s'", job->name);
-    return NULL;
-  }
-  if (user == NULL) {
+  if (user == NULL && !g_error_matches(error, HARK_STORE_ERROR, HARK_STORE_ERROR_NOT_FOUND)) {
     login_reply_store_failure(reply, "read a user", error);
     return NULL;
   }
-  gint64 now = now_seconds();
-  if (user->locked_until > now) {
-    reply->retry_after = user->locked_until - now;
-    login_reply_error(reply, "locked-out", "too many failed attempts for '%s': try again in %"
-                      G_GINT64_FORMAT " s", user->name, reply->retry_after);
+  const char *problem = NULL;
+  /* No such user: the same hash work as for a wrong password, then the same answer. */
+  const char *hash = user != NULL ? user->password_hash : s->dummy_hash;
+  LoginPasswordCheck check = login_password_verify(hash, job->password, &problem);
+  if (user == NULL) {
+    reply_wrong_credentials(reply);
     return NULL;
   }
-  const char *problem = NULL;
-  switch (login_password_verify(user->password_hash, job->password, &problem)) {
+  switch (check) {
   case LOGIN_PASSWORD_MATCH:
+    reply->password_ok = TRUE;
     return g_steal_pointer(&user);
   case LOGIN_PASSWORD_MISMATCH:
-    note_failure(s, user, now);
-    reply->failed_attempt = TRUE;
-    login_reply_error(reply, "wrong-password", "wrong password for user '%s'", user->name);
+    note_failure(s, user);
+    reply_wrong_credentials(reply);
     return NULL;
   default:
     g_warning("cannot check the password of '%s': %s", user->name, problem);
@@ -303,11 +299,12 @@ login_handle_login(LoginRequest *req)
   job->device_id = device_key_fingerprint(job->public_key);
   if (!login_label_is_valid(job->device))
     login_respond_error(req, "bad-request", "the device name needs 1 to %d characters, none of "
-                        "them a control character", LOGIN_LABEL_MAX);
+                        "them a control or formatting character (such as a bidirectional "
+                        "override)", LOGIN_LABEL_MAX);
   else if (job->device_id == NULL)
     login_respond_error(req, "bad-key", "public_key is not an Ed25519 public key in PEM "
                         "(SubjectPublicKeyInfo)");
-  else if (!login_request_refuse_if_limited(req)) {
+  else if (!login_request_refuse_if_limited(req, job->key)) {
     login_request_run(req, login_work, job, account_job_free);
     return;
   }
@@ -384,7 +381,7 @@ login_handle_password(LoginRequest *req)
   g_autofree char *problem = login_password_problem(job->new_password);
   if (problem != NULL)
     login_respond_error(req, "weak-password", "%s", problem);
-  else if (!login_request_refuse_if_limited(req)) {
+  else if (!login_request_refuse_if_limited(req, job->key)) {
     login_request_run(req, password_work, job, account_job_free);
     return;
   }
@@ -411,7 +408,7 @@ login_handle_delete(LoginRequest *req)
   AccountJob *job = account_job_from_body(req, user_password_fields);
   if (job == NULL)
     return;
-  if (login_request_refuse_if_limited(req)) {
+  if (login_request_refuse_if_limited(req, job->key)) {
     account_job_free(job);
     return;
   }
@@ -440,6 +437,8 @@ user_work(LoginServer *s, gpointer data, LoginReply *reply)
 void
 login_handle_user(LoginRequest *req)
 {
+  if (login_request_refuse_if_looking_up_too_much(req))
+    return;
   AccountJob *job = account_job_for_name(req, req->tail);
   if (job != NULL)
     login_request_run(req, user_work, job, account_job_free);
@@ -494,6 +493,8 @@ users_query_problem(GHashTable *params, const char **prefix, guint *limit)
 void
 login_handle_users(LoginRequest *req)
 {
+  if (login_request_refuse_if_looking_up_too_much(req))
+    return;
   const char *query = g_uri_get_query(soup_server_message_get_uri(req->msg));
   g_autoptr(GHashTable) params =
     g_uri_parse_params(query != NULL ? query : "", -1, "&", G_URI_PARAMS_NONE, NULL);

@@ -47,7 +47,7 @@ static const struct {
   { "bad-key", SOUP_STATUS_BAD_REQUEST },
   { "unknown-user", SOUP_STATUS_NOT_FOUND },
   { "user-exists", SOUP_STATUS_CONFLICT },
-  { "wrong-password", SOUP_STATUS_UNAUTHORIZED },
+  { "wrong-credentials", SOUP_STATUS_UNAUTHORIZED },
   { "locked-out", LOGIN_STATUS_TOO_MANY_REQUESTS },
   { "unauthenticated", SOUP_STATUS_UNAUTHORIZED },
   { "conflict", SOUP_STATUS_CONFLICT },
@@ -76,6 +76,13 @@ request_new(LoginServer *s, SoupServerMessage *msg)
   req->address = g_strdup(soup_server_message_get_remote_host(msg));
   if (req->address == NULL)
     req->address = g_strdup("?");
+  /* tls.c marks the address of a connection an SN tunnelled with the client it stated. */
+  GSocketAddress *remote = soup_server_message_get_remote_address(msg);
+  const char *client = remote != NULL ? g_object_get_data(G_OBJECT(remote), LOGIN_CLIENT_DATA)
+                                      : NULL;
+  req->client = g_strdup(client);
+  req->source = client != NULL ? g_strdup_printf("%s>%s", req->address, client)
+                               : g_strdup(req->address);
   GUri *uri = soup_server_message_get_uri(msg);
   const char *query = g_uri_get_query(uri);
   req->path = query != NULL ? g_strconcat(g_uri_get_path(uri), "?", query, NULL)
@@ -98,6 +105,9 @@ request_free(LoginRequest *req)
   g_clear_pointer(&req->device, hark_device_certificate_free);
   g_object_unref(req->msg);
   g_free(req->address);
+  g_free(req->client);
+  g_free(req->source);
+  g_free(req->account);
   g_free(req->path);
   g_free(req);
 }
@@ -190,21 +200,55 @@ login_request_parse(LoginRequest *req, const LoginField *fields)
 }
 
 static gboolean
-refuse_if_limited_by(LoginRequest *req, LoginAddressLimiter *limiter, const char *what)
+refuse_for(LoginRequest *req, gint64 wait, const char *message)
 {
-  gint64 wait = login_limiter_retry_after(limiter, req->address, g_get_monotonic_time());
   if (wait == 0)
     return FALSE;
-  g_autofree char *message = g_strdup_printf(
-    "too many %s from %s: try again in %" G_GINT64_FORMAT " s", what, req->address, wait);
-  respond_error_status(req, LOGIN_STATUS_TOO_MANY_REQUESTS, "locked-out", message, wait);
+  g_autofree char *text = g_strdup_printf("%s: try again in %" G_GINT64_FORMAT " s", message, wait);
+  respond_error_status(req, LOGIN_STATUS_TOO_MANY_REQUESTS, "locked-out", text, wait);
   return TRUE;
 }
 
-gboolean
-login_request_refuse_if_limited(LoginRequest *req)
+/* The source's own budget, and for a tunnelled request the SN's (a larger one, shared by
+ * every client that comes through it). */
+static gboolean
+refuse_if_limited_by(LoginRequest *req, LoginAddressLimiter *limiter, const char *what)
 {
-  return refuse_if_limited_by(req, req->server->addresses, "failed attempts");
+  gint64 now = g_get_monotonic_time();
+  g_autofree char *own = g_strdup_printf("too many %s from this address", what);
+  if (refuse_for(req, login_limiter_retry_after(limiter, req->source, now), own))
+    return TRUE;
+  if (req->client != NULL && limiter == req->server->addresses)
+    return refuse_for(req, login_limiter_retry_after(req->server->relays, req->address, now),
+                      "too many failed attempts through this super node");
+  return FALSE;
+}
+
+static char *
+pair_key(const char *account, const char *source)
+{
+  return g_strdup_printf("%s %s", account, source);
+}
+
+gboolean
+login_request_refuse_if_limited(LoginRequest *req, const char *account)
+{
+  LoginServer *s = req->server;
+  gint64 now = g_get_monotonic_time();
+  g_free(req->account);
+  req->account = g_strdup(account);
+  if (refuse_if_limited_by(req, s->addresses, "failed attempts"))
+    return TRUE;
+  g_autofree char *pair = pair_key(account, req->source);
+  if (refuse_for(req, login_locks_retry_after(s->pair_locks, pair, now),
+                 "too many failed attempts for this account from this address"))
+    return TRUE;
+  /* The account is slowed down for every source that has failed for it; one that has
+   * not (its owner, most likely) still gets its password checked. */
+  if (login_locks_has_failures(s->pair_locks, pair, now))
+    return refuse_for(req, login_locks_retry_after(s->account_locks, account, now),
+                      "too many failed attempts for this account");
+  return FALSE;
 }
 
 gboolean
@@ -212,8 +256,38 @@ login_request_refuse_if_registering_too_much(LoginRequest *req)
 {
   if (refuse_if_limited_by(req, req->server->registrations, "registrations"))
     return TRUE;
-  login_limiter_note_failure(req->server->registrations, req->address, g_get_monotonic_time());
+  login_limiter_note_failure(req->server->registrations, req->source, g_get_monotonic_time());
   return FALSE;
+}
+
+gboolean
+login_request_refuse_if_looking_up_too_much(LoginRequest *req)
+{
+  if (refuse_if_limited_by(req, req->server->lookups, "user look-ups"))
+    return TRUE;
+  login_limiter_note_failure(req->server->lookups, req->source, g_get_monotonic_time());
+  return FALSE;
+}
+
+/* A password check's outcome, in the limits (main context). */
+static void
+count_attempt(LoginRequest *req, const LoginReply *reply)
+{
+  LoginServer *s = req->server;
+  gint64 now = g_get_monotonic_time();
+  g_autofree char *pair = req->account != NULL ? pair_key(req->account, req->source) : NULL;
+  if (reply->failed_attempt) {
+    login_limiter_note_failure(s->addresses, req->source, now);
+    if (req->client != NULL)
+      login_limiter_note_failure(s->relays, req->address, now);
+    if (pair != NULL) {
+      login_locks_note_failure(s->pair_locks, pair, now);
+      login_locks_note_failure(s->account_locks, req->account, now);
+    }
+  } else if (reply->password_ok && pair != NULL) {
+    login_locks_forget(s->pair_locks, pair);
+    login_locks_forget(s->account_locks, req->account);
+  }
 }
 
 /* ---- replies made on worker threads ----------------------------------------------------------- */
@@ -262,8 +336,7 @@ job_done(GObject *source, GAsyncResult *result, gpointer data)
   LoginServer *s = req->server;
   SoupServerMessage *msg = g_object_ref(req->msg);
   LoginReply *reply = &job->reply;
-  if (reply->failed_attempt)
-    login_limiter_note_failure(s->addresses, req->address, g_get_monotonic_time());
+  count_attempt(req, reply);
   if (reply->code != NULL)
     respond_error_status(req, reply->status, reply->code, reply->message, reply->retry_after);
   else if (reply->body != NULL)

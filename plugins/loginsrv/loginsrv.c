@@ -19,6 +19,9 @@
 #define ADDRESS_MAX_FAILURES 20
 #define ADDRESS_WINDOW_USEC (60 * G_USEC_PER_SEC)
 #define ADDRESS_MAX_TRACKED 10000
+#define LOCKS_MAX_TRACKED 100000
+/* Only TLS 1.3, in the handshake itself (glib-networking's GnuTLS backend). */
+#define TLS_PRIORITY "NORMAL:-VERS-ALL:+VERS-TLS1.3"
 #define CA_DIR "ca"
 #define SERVER_CERT_FILE "server.pem"
 #define SERVER_KEY_FILE "server-key.pem"
@@ -32,7 +35,8 @@
 static const char *const known_settings[] = {
   "listen", "port", "store", "store_options", "hosts", "certificate_lifetime",
   "latest_version", "download_url", "hash_memory_kib", "hash_iterations", "max_body",
-  "first_lock", "registrations_per_minute", NULL,
+  "first_lock", "registrations_per_minute", "relay_failures_per_minute", "lookups_per_minute",
+  "handshake_timeout", "max_handshakes", "max_handshakes_per_source", NULL,
 };
 
 static const char *const default_hosts[] = { "localhost", "127.0.0.1", NULL };
@@ -79,6 +83,27 @@ read_group(GVariant *settings, const char *key, GVariant **out, GError **error)
   return TRUE;
 }
 
+/* What bounds one source, one SN and the connections in progress. */
+static gboolean
+read_limits(LoginServer *s, GVariant *settings, GError **error)
+{
+  gint64 relay, lookups, timeout, handshakes, per_source;
+  if (!hark_settings_get_int(settings, "relay_failures_per_minute", 200, 1, 1000000, &relay,
+                             error) ||
+      !hark_settings_get_int(settings, "lookups_per_minute", 60, 1, 1000000, &lookups, error) ||
+      !hark_settings_get_int(settings, "handshake_timeout", 3, 1, 60, &timeout, error) ||
+      !hark_settings_get_int(settings, "max_handshakes", 256, 1, 100000, &handshakes, error) ||
+      !hark_settings_get_int(settings, "max_handshakes_per_source", 32, 1, 100000, &per_source,
+                             error))
+    return FALSE;
+  s->relay_failures_per_minute = (guint)relay;
+  s->lookups_per_minute = (guint)lookups;
+  s->handshake_timeout = (guint)timeout;
+  s->max_handshakes = (guint)handshakes;
+  s->max_handshakes_per_source = (guint)per_source;
+  return TRUE;
+}
+
 static gboolean
 read_numbers(LoginServer *s, GVariant *settings, GError **error)
 {
@@ -94,7 +119,8 @@ read_numbers(LoginServer *s, GVariant *settings, GError **error)
                              &max_body, error) ||
       !hark_settings_get_int(settings, "first_lock", 1, 1, 3600, &first_lock, error) ||
       !hark_settings_get_int(settings, "registrations_per_minute", 10, 1, 100000, &registrations,
-                             error))
+                             error) ||
+      !read_limits(s, settings, error))
     return FALSE;
   s->registrations_per_minute = (guint)registrations;
   s->first_lock = first_lock;
@@ -211,9 +237,28 @@ loginsrv_stop(gpointer instance)
   s->store = NULL;
   g_clear_pointer(&s->addresses, login_limiter_free);
   g_clear_pointer(&s->registrations, login_limiter_free);
+  g_clear_pointer(&s->relays, login_limiter_free);
+  g_clear_pointer(&s->lookups, login_limiter_free);
+  g_clear_pointer(&s->pair_locks, login_locks_free);
+  g_clear_pointer(&s->account_locks, login_locks_free);
+  g_clear_pointer(&s->dummy_hash, g_free);
   g_clear_pointer(&s->ca, hark_ca_free);
   s->ca_pem = NULL;
   s->stopping = FALSE;
+}
+
+/* A hash of a random password at the configured cost: an unknown user's password is
+ * checked against it, so that takes as long as a wrong password of a real user. */
+static gboolean
+make_dummy_hash(LoginServer *s, GError **error)
+{
+  g_autofree char *random = g_uuid_string_random();
+  g_autofree char *problem = NULL;
+  s->dummy_hash = login_password_hash(random, s->hash_memory_kib, s->hash_iterations, &problem);
+  if (s->dummy_hash == NULL)
+    g_set_error(error, HARK_CONTEXT_ERROR, HARK_CONTEXT_ERROR_INVALID,
+                "cannot hash a password: %s", problem);
+  return s->dummy_hash != NULL;
 }
 
 static gboolean
@@ -225,6 +270,13 @@ start_serving(LoginServer *s, GError **error)
   s->addresses = login_limiter_new(ADDRESS_MAX_FAILURES, ADDRESS_WINDOW_USEC, ADDRESS_MAX_TRACKED);
   s->registrations =
     login_limiter_new(s->registrations_per_minute, ADDRESS_WINDOW_USEC, ADDRESS_MAX_TRACKED);
+  s->relays =
+    login_limiter_new(s->relay_failures_per_minute, ADDRESS_WINDOW_USEC, ADDRESS_MAX_TRACKED);
+  s->lookups = login_limiter_new(s->lookups_per_minute, ADDRESS_WINDOW_USEC, ADDRESS_MAX_TRACKED);
+  s->pair_locks = login_locks_new(s->first_lock, LOCKS_MAX_TRACKED);
+  s->account_locks = login_locks_new(s->first_lock, LOCKS_MAX_TRACKED);
+  if (!make_dummy_hash(s, error))
+    return FALSE;
   s->soup = soup_server_new(NULL, NULL);
   login_http_setup(s);
   s->listener = login_listener_start(s, certificate, error);
@@ -270,9 +322,24 @@ server_free(LoginServer *s)
   g_free(s);
 }
 
+/* glib-networking reads G_TLS_GNUTLS_PRIORITY once, when the first GIO TLS connection of
+ * the process is made; plugins are initialised before anything connects, so setting it
+ * here makes TLS 1.2 and older fail in the handshake. An operator's own setting is kept
+ * (tls.c still closes a connection that negotiated less than 1.3). */
+static void
+require_tls13(void)
+{
+  if (g_getenv("G_TLS_GNUTLS_PRIORITY") != NULL) {
+    g_message("G_TLS_GNUTLS_PRIORITY is set; the login server keeps it");
+    return;
+  }
+  g_setenv("G_TLS_GNUTLS_PRIORITY", TLS_PRIORITY, TRUE);
+}
+
 static gboolean
 loginsrv_init(HarkContext *ctx, GVariant *settings, GError **error)
 {
+  require_tls13();
   LoginServer *s = g_new0(LoginServer, 1);
   s->ctx = ctx;
   if (!read_settings(s, settings, error) ||

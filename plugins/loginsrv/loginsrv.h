@@ -8,7 +8,8 @@
  *   buddies.c   the buddy list
  *   auth.c      signed requests (hark/certificate.h)
  *   passwords.c argon2id hashes
- *   ratelimit.c failures per source address and the account lock-out schedule
+ *   ratelimit.c failures per source address and the lock-outs per account and source
+ *   tunnel.c    the preamble an SN sends before a tunnelled client's TLS bytes
  *
  * Threads: everything runs on the node's main context except a job's work function,
  * which runs on a GTask worker thread and sees only its job, the (thread-safe) store,
@@ -32,8 +33,19 @@ G_BEGIN_DECLS
 #define LOGIN_USERS_LIMIT_MAX 100
 #define LOGIN_USERS_LIMIT_DEFAULT 20
 
+/* Object data on the remote GSocketAddress given to libsoup for a tunnelled connection:
+ * the client's address as its SN stated it (tunnel.c, http.c). */
+#define LOGIN_CLIENT_DATA "hark-login-client"
+
 typedef struct _LoginAddressLimiter LoginAddressLimiter;
+typedef struct _LoginLockTable LoginLockTable;
 typedef struct _LoginListener LoginListener;
+typedef struct _LoginNonces LoginNonces;
+
+/* The first word of an SN's tunnel preamble (tunnel.c). */
+#define LOGIN_TUNNEL_MAGIC "HARK-TUNNEL-1"
+/* The longest preamble line accepted (a certificate is well under 2 KiB of base64). */
+#define LOGIN_TUNNEL_PREAMBLE_MAX 8192
 
 typedef struct {
   HarkContext *ctx;
@@ -46,6 +58,11 @@ typedef struct {
   char **hosts;
   gint64 certificate_lifetime;
   gint64 first_lock;        /* seconds an account is locked at the 5th failure */
+  guint relay_failures_per_minute; /* failures through one SN's tunnels (all its clients) */
+  guint lookups_per_minute;        /* GET /v1/users and /v1/users/NAME per source */
+  guint handshake_timeout;         /* seconds for the preamble and the TLS handshake */
+  guint max_handshakes;            /* in progress, in all */
+  guint max_handshakes_per_source; /* in progress, from one address */
   char *latest_version;
   char *download_url;
   guint32 hash_memory_kib;
@@ -62,6 +79,11 @@ typedef struct {
   SoupServer *soup;
   LoginAddressLimiter *addresses;
   LoginAddressLimiter *registrations; /* registrations per source address: each costs a hash */
+  LoginAddressLimiter *relays;  /* failures per SN address, over all its tunnelled clients */
+  LoginAddressLimiter *lookups; /* user look-ups per source */
+  LoginLockTable *pair_locks;    /* "account source": failures of one source for one account */
+  LoginLockTable *account_locks; /* account: failures from everywhere (known or not) */
+  char *dummy_hash; /* what an unknown user's password is checked against (same cost) */
   guint jobs;         /* worker jobs not yet completed on the main context */
   gboolean stopping;
 } LoginServer;
@@ -84,7 +106,10 @@ typedef struct {
 typedef struct {
   LoginServer *server;
   SoupServerMessage *msg;
-  char *address;       /* the client's IP address */
+  char *address;       /* the IP address of the TCP peer (an SN for a tunnelled login) */
+  char *client;        /* tunnelled: the client's address, as its SN stated it; else NULL */
+  char *source;        /* the key of the limits: address, or "SN>client" when tunnelled */
+  char *account;       /* password checks: the account's canonical name */
   char *path;          /* with "?query" when there is one, as signed */
   gint64 started;      /* monotonic µs */
   GBytes *body;        /* the request body (may be empty) */
@@ -101,6 +126,7 @@ typedef struct {
   char *message;           /* error message */
   gint64 retry_after;      /* seconds, for locked-out */
   gboolean failed_attempt; /* a failed password check: counts against the address */
+  gboolean password_ok;    /* a password matched: the account's failures are forgotten */
 } LoginReply;
 
 typedef void (*LoginWorkFunc)(LoginServer *server, gpointer job, LoginReply *reply);
@@ -113,8 +139,13 @@ void login_respond_json(LoginRequest *req, guint status, JsonObject *body);
 /* Parses the body into req->json with exactly these fields; FALSE when it answered
  * bad-request instead. */
 gboolean login_request_parse(LoginRequest *req, const LoginField *fields);
-/* The address's lock-out, if any: TRUE when it answered locked-out. */
-gboolean login_request_refuse_if_limited(LoginRequest *req);
+/* Before a password check of account (canonical name): TRUE when it answered locked-out
+ * because the source used up its failures, or this source failed for this account too
+ * often, or the account is slowed down and this source has failed for it before. Sets
+ * req->account, so the job's outcome is counted. */
+gboolean login_request_refuse_if_limited(LoginRequest *req, const char *account);
+/* The same for user look-ups (every look-up counts). */
+gboolean login_request_refuse_if_looking_up_too_much(LoginRequest *req);
 /* The same for registrations: refused while the address used up its registrations. */
 gboolean login_request_refuse_if_registering_too_much(LoginRequest *req);
 /* Runs work(job) on a worker thread with the message paused, then answers with the reply
@@ -146,7 +177,8 @@ char *login_take_secret(JsonObject *object, const char *member);
 /* The bytes of text when it is exactly canonical base64 (at most max_length bytes
  * decoded); NULL otherwise. */
 GBytes *login_base64_decode_strict(const char *text, gsize max_length);
-/* Device names and aliases: 1-64 characters, no control characters. */
+/* Device names and aliases: 1-64 characters, no control or formatting characters (no
+ * bidirectional overrides, which would make a name show as another). */
 gboolean login_label_is_valid(const char *text);
 /* NULL when a new password is acceptable; otherwise why not. */
 char *login_password_problem(const char *password);
@@ -176,6 +208,14 @@ gint64 login_limiter_retry_after(LoginAddressLimiter *limiter, const char *addre
 void login_limiter_note_failure(LoginAddressLimiter *limiter, const char *address, gint64 now);
 /* How long an account is locked after this many failures in a row (0: not locked). */
 gint64 login_lock_seconds(gint64 failures, gint64 first_lock);
+LoginLockTable *login_locks_new(gint64 first_lock, guint max_entries);
+void login_locks_free(LoginLockTable *table);
+/* Seconds until key is unlocked; 0 when it is not locked. */
+gint64 login_locks_retry_after(LoginLockTable *table, const char *key, gint64 now);
+/* Whether key has failed (and is not forgotten yet). */
+gboolean login_locks_has_failures(LoginLockTable *table, const char *key, gint64 now);
+void login_locks_note_failure(LoginLockTable *table, const char *key, gint64 now);
+void login_locks_forget(LoginLockTable *table, const char *key);
 
 /* ---- auth.c ---- */
 
@@ -203,6 +243,15 @@ void login_handle_buddies_get(LoginRequest *req);
 void login_handle_buddies_change(LoginRequest *req);
 /* {"revision", "buddies": [...]} for a user (worker threads); NULL with reply set. */
 JsonObject *login_buddy_list(LoginServer *s, const char *name_key, LoginReply *reply);
+
+/* ---- tunnel.c ---- */
+
+LoginNonces *login_nonces_new(void);
+void login_nonces_free(LoginNonces *nonces);
+/* The client address a preamble line (with its CRLF) states, when its SN's certificate,
+ * time, nonce and signature check out; NULL and why not otherwise. */
+char *login_tunnel_preamble_check(LoginServer *s, LoginNonces *nonces, const char *line,
+                                  GError **error);
 
 /* ---- tls.c ---- */
 

@@ -123,3 +123,117 @@ login_lock_seconds(gint64 failures, gint64 first_lock)
   gint64 shift = failures - LOCK_THRESHOLD;
   return shift >= 20 ? LOCK_MAX_SECONDS : MIN(first_lock << shift, LOCK_MAX_SECONDS);
 }
+
+/* ---- lock-outs by key ------------------------------------------------------------------------
+ *
+ * A key (an account, or an account together with a source) is locked on the schedule of
+ * login_lock_seconds() by its failures in a row; a success forgets it. An entry is
+ * forgotten once its lock is over and its last failure is LOCK_MAX_SECONDS old (a quiet
+ * quarter of an hour starts the count afresh); when max_entries are kept, the one whose
+ * last failure is oldest goes first. Main context only, like the address limiter. */
+
+typedef struct {
+  char *key;
+  gint64 failures;     /* in a row */
+  gint64 last_failure; /* monotonic µs */
+  gint64 locked_until; /* monotonic µs */
+  GList *link;         /* in table->order */
+} LockEntry;
+
+struct _LoginLockTable {
+  gint64 first_lock; /* seconds */
+  guint max_entries;
+  GHashTable *entries; /* key -> LockEntry* (owned) */
+  GQueue order;        /* LockEntry*, least recently failed first */
+};
+
+static void
+lock_entry_free(gpointer data)
+{
+  LockEntry *entry = data;
+  g_free(entry->key);
+  g_free(entry);
+}
+
+LoginLockTable *
+login_locks_new(gint64 first_lock, guint max_entries)
+{
+  LoginLockTable *table = g_new0(LoginLockTable, 1);
+  table->first_lock = first_lock;
+  table->max_entries = max_entries;
+  table->entries = g_hash_table_new_full(g_str_hash, g_str_equal, NULL, lock_entry_free);
+  g_queue_init(&table->order);
+  return table;
+}
+
+void
+login_locks_free(LoginLockTable *table)
+{
+  g_queue_clear(&table->order);
+  g_hash_table_unref(table->entries);
+  g_free(table);
+}
+
+static void
+lock_forget(LoginLockTable *table, LockEntry *entry)
+{
+  g_queue_delete_link(&table->order, entry->link);
+  g_hash_table_remove(table->entries, entry->key);
+}
+
+static void
+lock_prune(LoginLockTable *table, gint64 now)
+{
+  LockEntry *head;
+  while ((head = g_queue_peek_head(&table->order)) != NULL &&
+         ((head->locked_until <= now &&
+           head->last_failure + LOCK_MAX_SECONDS * G_USEC_PER_SEC <= now) ||
+          g_hash_table_size(table->entries) >= table->max_entries))
+    lock_forget(table, head);
+}
+
+gint64
+login_locks_retry_after(LoginLockTable *table, const char *key, gint64 now)
+{
+  LockEntry *entry = g_hash_table_lookup(table->entries, key);
+  if (entry == NULL || entry->locked_until <= now)
+    return 0;
+  return (entry->locked_until - now + G_USEC_PER_SEC - 1) / G_USEC_PER_SEC;
+}
+
+gboolean
+login_locks_has_failures(LoginLockTable *table, const char *key, gint64 now)
+{
+  lock_prune(table, now);
+  return g_hash_table_contains(table->entries, key);
+}
+
+void
+login_locks_note_failure(LoginLockTable *table, const char *key, gint64 now)
+{
+  LockEntry *entry = g_hash_table_lookup(table->entries, key);
+  if (entry == NULL) {
+    lock_prune(table, now);
+    entry = g_new0(LockEntry, 1);
+    entry->key = g_strdup(key);
+    g_hash_table_insert(table->entries, entry->key, entry);
+  } else {
+    g_queue_unlink(&table->order, entry->link);
+    g_list_free(entry->link);
+  }
+  entry->failures++;
+  entry->last_failure = now;
+  gint64 lock = login_lock_seconds(entry->failures, table->first_lock);
+  if (lock > 0)
+    entry->locked_until = MAX(entry->locked_until, now + lock * G_USEC_PER_SEC);
+  g_queue_push_tail(&table->order, entry);
+  entry->link = g_queue_peek_tail_link(&table->order);
+}
+
+void
+login_locks_forget(LoginLockTable *table, const char *key)
+{
+  LockEntry *entry = g_hash_table_lookup(table->entries, key);
+  if (entry != NULL)
+    lock_forget(table, entry);
+}

@@ -219,6 +219,26 @@ login_name_key(const char *name)
   return g_ascii_strdown(name, -1);
 }
 
+/* Control characters, and the invisible formatting ones (Unicode category Cf: the
+ * bidirectional embeddings, overrides and isolates U+202A-202E and U+2066-2069, the marks
+ * U+200E/U+200F and U+061C, zero-width spaces), which would let a name show as another
+ * in a device list; also line and paragraph separators. The zero-width joiner stays:
+ * emoji sequences need it, and it changes no direction. */
+static gboolean
+label_char_is_allowed(gunichar c)
+{
+  switch (g_unichar_type(c)) {
+  case G_UNICODE_CONTROL:
+  case G_UNICODE_LINE_SEPARATOR:
+  case G_UNICODE_PARAGRAPH_SEPARATOR:
+    return FALSE;
+  case G_UNICODE_FORMAT:
+    return c == 0x200D;
+  default:
+    return TRUE;
+  }
+}
+
 gboolean
 login_label_is_valid(const char *text)
 {
@@ -226,7 +246,7 @@ login_label_is_valid(const char *text)
   if (length < 1 || length > LOGIN_LABEL_MAX)
     return FALSE;
   for (const char *p = text; *p != '\0'; p = g_utf8_next_char(p))
-    if (g_unichar_iscntrl(g_utf8_get_char(p)))
+    if (!label_char_is_allowed(g_utf8_get_char(p)))
       return FALSE;
   return TRUE;
 }

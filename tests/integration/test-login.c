@@ -4,7 +4,7 @@
  * its URL and CA, all real `hark run` processes driven through ctl: alice registers and
  * logs in on two devices, adds bob on the first and sees him on the second; her device
  * certificate is checked with `openssl verify` and hark_certificate_verify; wrong
- * password, unknown user, a name taken in another case, a lock-out and an untrusted CA
+ * password or unknown user (one answer), a name taken in another case, a lock-out and an untrusted CA
  * each give a clear error; the server restarts on its state without losing anything,
  * and a restarted device is still logged in. The cases that touch the store run against
  * sqlite, and against postgres when HARK_TEST_PG_CONNINFO names a server (`make check`
@@ -402,7 +402,8 @@ check_refusals(Device *alice2, Device *bob)
   assert_message_has(wrong, "wrong password for user 'alice'");
   g_autofree char *unknown =
     call_fails(alice2->ctl, "login", lab_args("user", "carol", "password", "whatever-1", NULL));
-  assert_message_has(unknown, "unknown user 'carol'");
+  /* The server does not say whether carol exists. */
+  assert_message_has(unknown, "wrong password for user 'carol', or no such user");
   g_autofree char *taken =
     call_fails(bob->ctl, "register", lab_args("user", "ALICE", "password", "another-one", NULL));
   assert_message_has(taken, "user 'ALICE' exists already");
@@ -456,7 +457,42 @@ check_password_and_delete(Server *server)
   assert_message_has(gone, "not logged in");
   g_autofree char *unknown = call_fails(dave->ctl, "login",
                                         lab_args("user", "dave", "password", "dave-password-2", NULL));
-  assert_message_has(unknown, "unknown user 'dave'");
+  assert_message_has(unknown, "wrong password for user 'dave', or no such user");
+}
+
+/* `hark ctl` with stdin: the exit status, stdout and stderr of `printf INPUT | hark ctl
+ * --socket SOCKET ARGS`. */
+static int
+ctl_tool(Device *device, const char *input, const char *args, char **out, char **err)
+{
+  g_autofree char *script = g_strdup_printf("printf '%s' | \"$HARK_BIN\" ctl --socket '%s' %s",
+                                            input, device->node->socket_path, args);
+  const char *argv[] = { "sh", "-c", script, NULL };
+  return hark_test_run(argv, out, err, 30000);
+}
+
+/* Passwords reach `hark ctl` on standard input, never on its command line (which every
+ * local user can read): one there is refused before anything is sent. */
+static void
+check_ctl_tool_passwords(Server *server)
+{
+  g_autoptr(Device) frank = device_for(server, "frank-1");
+  HARK_REQUIRE(frank != NULL);
+  g_autofree char *out1 = NULL, *err1 = NULL, *out2 = NULL, *err2 = NULL, *out3 = NULL,
+                  *err3 = NULL, *out4 = NULL, *err4 = NULL;
+  g_assert_cmpint(ctl_tool(frank, "frank-password-1\\n", "register frank", &out1, &err1), ==, 0);
+  g_assert_cmpint(ctl_tool(frank, "", "login frank frank-password-1", &out2, &err2), ==, 1);
+  assert_message_has(err2, "password is not taken from the command line");
+  assert_message_has(err2, "bad-args");
+  g_autofree char *who = call_fails(frank->ctl, "whoami", NULL);
+  assert_message_has(who, "not logged in");
+  g_assert_cmpint(ctl_tool(frank, "frank-password-1\\n", "login frank", &out3, &err3), ==, 0);
+  assert_logged_in_as(frank, "frank");
+  /* passwd: the old password, then the new one, a line each. */
+  g_assert_cmpint(ctl_tool(frank, "frank-password-1\\nfrank-password-2\\n", "passwd", &out4, &err4),
+                  ==, 0);
+  g_autoptr(JsonObject) second = login_as(frank, "frank", "frank-password-2", "frank-1");
+  g_assert_nonnull(second);
 }
 
 /* A device pinning another CA refuses the server, and says login.ca is why. */
@@ -499,6 +535,7 @@ test_accounts_and_devices(gconstpointer data)
   check_refusals(alice2, bob);
   check_lock_out(bob);
   check_password_and_delete(server);
+  check_ctl_tool_passwords(server);
   check_untrusted_server(server);
 
   /* The server restarts on its state: the accounts and the list are still there, and the

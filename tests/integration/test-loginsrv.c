@@ -28,6 +28,8 @@ typedef struct {
   guint16 port;
   char *ca_pem;
   SoupSession *session;
+  SoupSession *other; /* from another source address (127.0.0.2): see swap_source() */
+  const char *hash_settings; /* the server's hash cost; TEST_HASH unless a case sets it */
   char *keys_dir;    /* device keys */
   guint devices;
 } Fixture;
@@ -324,10 +326,10 @@ node_config(Fixture *f)
     "  { name = \"%s\"; },\n"
     "  { name = \"loginsrv\"; settings = { listen = \"127.0.0.1\"; port = %u; store = \"%s\";\n"
     "      store_options = { %s }; latest_version = \"9.9.9\";\n"
-    "      download_url = \"https://example.org/hark\"; " TEST_HASH " }; },\n"
+    "      download_url = \"https://example.org/hark\"; %s }; },\n"
     "  { name = \"ctl\"; }\n"
     "); };\n",
-    f->store, f->port, f->store, options);
+    f->store, f->port, f->store, options, f->hash_settings ? f->hash_settings : TEST_HASH);
 }
 
 /* A database of this case's own on the throw-away PostgreSQL server. */
@@ -367,8 +369,13 @@ load_ca(Fixture *f)
   g_autoptr(GTlsDatabase) database = g_tls_file_database_new(path, &error);
   g_assert_no_error(error);
   g_clear_object(&f->session);
+  g_clear_object(&f->other);
   f->session = soup_session_new_with_options("tls-database", database, "timeout",
                                              HTTP_TIMEOUT_SECONDS, NULL);
+  /* Linux answers on all of 127.0.0.0/8: a second source address on the same machine. */
+  g_autoptr(GSocketAddress) other = g_inet_socket_address_new_from_string("127.0.0.2", 0);
+  f->other = soup_session_new_with_options("tls-database", database, "timeout",
+                                           HTTP_TIMEOUT_SECONDS, "local-address", other, NULL);
   return TRUE;
 }
 
@@ -394,6 +401,15 @@ stop_node(Fixture *f)
   return f->node->exit_status == 0;
 }
 
+/* The requests that follow come from the other source address (and back again). */
+static void
+swap_source(Fixture *f)
+{
+  SoupSession *current = f->session;
+  f->session = f->other;
+  f->other = current;
+}
+
 static void
 fixture_set_up(Fixture *f, gconstpointer data)
 {
@@ -408,6 +424,14 @@ fixture_set_up(Fixture *f, gconstpointer data)
   f->node = hark_test_node_new(config);
   if (!start_node(f))
     g_clear_pointer(&f->node, hark_test_node_free);
+}
+
+/* argon2id at 64 MiB, 3 passes: the hash, not TLS, is most of a login's time. */
+static void
+fixture_set_up_slow_hash(Fixture *f, gconstpointer data)
+{
+  f->hash_settings = "hash_memory_kib = 65536; hash_iterations = 3;";
+  fixture_set_up(f, data);
 }
 
 static void
@@ -426,6 +450,7 @@ static void
 fixture_tear_down(Fixture *f, gconstpointer data)
 {
   g_clear_object(&f->session);
+  g_clear_object(&f->other);
   g_clear_pointer(&f->node, hark_test_node_free);
   if (f->database != NULL)
     drop_database(f);
@@ -545,10 +570,16 @@ test_login_failures(Fixture *f, gconstpointer data)
   g_autoptr(Answer) created = register_user(f, "Alice", PASSWORD);
   HARK_REQUIRE(check_ok(created, 201));
   g_autoptr(Device) device = device_new(f);
+  /* A wrong password and an unknown user get one answer: nobody learns who has an account. */
   g_autoptr(Answer) wrong = login(f, device, "alice", "wrong password");
-  HARK_REQUIRE(check_error(wrong, 401, "wrong-password"));
+  HARK_REQUIRE(check_error(wrong, 401, "wrong-credentials"));
   g_autoptr(Answer) unknown = login(f, device, "nobody", PASSWORD);
-  HARK_REQUIRE(check_error(unknown, 404, "unknown-user"));
+  HARK_REQUIRE(check_error(unknown, 401, "wrong-credentials"));
+  g_assert_cmpstr(json_object_get_string_member(json_object_get_object_member(wrong->json, "error"),
+                                                "message"), ==,
+                  json_object_get_string_member(json_object_get_object_member(unknown->json,
+                                                                              "error"),
+                                                "message"));
   g_autoptr(Answer) bad_key = post_strings(f, "/v1/login", "user", "alice", "password", PASSWORD,
                                            "device", "laptop", "public_key",
                                            "-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n",
@@ -574,6 +605,8 @@ check_locked(Answer *answer)
   return retry_after;
 }
 
+/* Five failures from one source lock that source out of the account, even with the right
+ * password, and on the schedule; the owner logging in from another source is not. */
 static void
 test_lockout(Fixture *f, gconstpointer data)
 {
@@ -583,28 +616,65 @@ test_lockout(Fixture *f, gconstpointer data)
   g_autoptr(Device) device = device_new(f);
   for (int i = 0; i < 5; i++) {
     g_autoptr(Answer) wrong = login(f, device, "alice", "wrong password");
-    HARK_REQUIRE(check_error(wrong, 401, "wrong-password"));
+    HARK_REQUIRE(check_error(wrong, 401, "wrong-credentials"));
   }
   /* Locked (first_lock, 4 s): even the right password is refused, with the time to wait. */
   g_autoptr(Answer) locked = login(f, device, "alice", PASSWORD);
   gint64 retry_after = check_locked(locked);
   HARK_REQUIRE(retry_after > 0);
-  /* After it, one more failure locks for twice as long: delete is refused as well. */
-  g_usleep((gulong)(retry_after + 1) * G_USEC_PER_SEC);
-  g_autoptr(Answer) sixth = login(f, device, "alice", "wrong password");
-  HARK_REQUIRE(check_error(sixth, 401, "wrong-password"));
   g_autoptr(Answer) deleted = post_strings(f, "/v1/delete", "user", "alice", "password",
                                            PASSWORD, NULL);
-  retry_after = check_locked(deleted);
-  HARK_REQUIRE(retry_after > 0);
+  HARK_REQUIRE(check_locked(deleted) > 0);
+  /* After it, one more failure locks for twice as long. */
+  g_usleep((gulong)(retry_after + 1) * G_USEC_PER_SEC);
+  g_autoptr(Answer) sixth = login(f, device, "alice", "wrong password");
+  HARK_REQUIRE(check_error(sixth, 401, "wrong-credentials"));
+  g_autoptr(Answer) again = login(f, device, "alice", PASSWORD);
+  retry_after = check_locked(again);
+  g_assert_cmpint(retry_after, >, 4);
   /* Once the lock has passed the right password works, and resets the count. */
   g_usleep((gulong)(retry_after + 1) * G_USEC_PER_SEC);
   g_autoptr(Answer) good = login(f, device, "alice", PASSWORD);
   HARK_REQUIRE(check_ok(good, 200));
   g_autoptr(Answer) wrong_again = login(f, device, "alice", "wrong password");
-  HARK_REQUIRE(check_error(wrong_again, 401, "wrong-password"));
+  HARK_REQUIRE(check_error(wrong_again, 401, "wrong-credentials"));
   g_autoptr(Answer) good_again = login(f, device, "alice", PASSWORD);
   HARK_REQUIRE(check_ok(good_again, 200));
+}
+
+/* A stranger guessing alice's password from one source: after 50 guesses that source is
+ * still refused, but alice logs in from another source at once, and her device (holding
+ * a certificate) renews regardless. Also a third source that has not failed is admitted
+ * while the account is slowed down, and after one failure it is refused. */
+static void
+test_lockout_per_source(Fixture *f, gconstpointer data)
+{
+  HARK_REQUIRE(f->node != NULL);
+  g_autoptr(Answer) created = register_user(f, "Alice", PASSWORD);
+  HARK_REQUIRE(check_ok(created, 201));
+  g_autoptr(Device) laptop = device_new(f);
+  g_autoptr(Answer) first = login(f, laptop, "alice", PASSWORD);
+  HARK_REQUIRE(check_ok(first, 200));
+  g_autoptr(Device) stranger = device_new(f);
+  guint refused = 0;
+  for (int i = 0; i < 50; i++) {
+    g_autoptr(Answer) guess = login(f, stranger, "alice", "a wrong guess");
+    HARK_REQUIRE(guess != NULL);
+    refused += guess->status == 429;
+  }
+  g_test_message("%u of 50 guesses refused as locked-out", refused);
+  /* 5 failures, then refused; a lock that ends on a slow machine lets one more through. */
+  g_assert_cmpuint(refused, >=, 40);
+  /* The signed renewal is not a password check: the guesses do not touch it. */
+  g_autoptr(Answer) renewed = signed_request(f, laptop, NULL, "POST", "/v1/renew", "{}", 0);
+  HARK_REQUIRE(check_ok(renewed, 200));
+  swap_source(f);
+  g_autoptr(Device) phone = device_new(f);
+  g_autoptr(Answer) owner = login(f, phone, "alice", PASSWORD);
+  HARK_REQUIRE(check_ok(owner, 200));
+  swap_source(f);
+  g_autoptr(Answer) still = login(f, stranger, "alice", PASSWORD);
+  HARK_REQUIRE(check_locked(still) > 0);
 }
 
 static void
@@ -617,7 +687,7 @@ test_address_limit(Fixture *f, gconstpointer data)
   for (int i = 0; i < 20; i++) {
     g_autofree char *name = g_strdup_printf("nobody%d", i);
     g_autoptr(Answer) unknown = login(f, device, name, PASSWORD);
-    HARK_REQUIRE(check_error(unknown, 404, "unknown-user"));
+    HARK_REQUIRE(check_error(unknown, 401, "wrong-credentials"));
   }
   g_autoptr(Answer) limited = login(f, device, "alice", PASSWORD);
   HARK_REQUIRE(check_error(limited, 429, "locked-out"));
@@ -625,6 +695,101 @@ test_address_limit(Fixture *f, gconstpointer data)
   /* Lookups are not password checks: still answered. */
   g_autoptr(Answer) found = user_lookup(f, "alice");
   HARK_REQUIRE(check_ok(found, 200));
+}
+
+static gint64
+login_micros(Fixture *f, Device *device, const char *user)
+{
+  gint64 start = g_get_monotonic_time();
+  g_autoptr(Answer) answer = login(f, device, user, "a wrong guess");
+  gint64 took = g_get_monotonic_time() - start;
+  check_error(answer, 401, "wrong-credentials");
+  return took;
+}
+
+static int
+compare_micros(gconstpointer a, gconstpointer b)
+{
+  gint64 x = *(const gint64 *)a, y = *(const gint64 *)b;
+  return x < y ? -1 : x > y;
+}
+
+static gint64
+median(gint64 *values, guint n)
+{
+  qsort(values, n, sizeof *values, compare_micros);
+  return values[n / 2];
+}
+
+/* An unknown user costs the server the same hash as a wrong password: the medians of a
+ * few tries are alike (a wide band: an unknown user at least half as slow). The server
+ * hashes with a cost that dominates the rest of a request. */
+static void
+test_unknown_user_timing(Fixture *f, gconstpointer data)
+{
+  HARK_REQUIRE(f->node != NULL);
+  g_autoptr(Answer) created = register_user(f, "Alice", PASSWORD);
+  HARK_REQUIRE(check_ok(created, 201));
+  g_autoptr(Device) device = device_new(f);
+  enum { TRIES = 5 }; /* alice's source is locked out after the 5th */
+  gint64 wrong[TRIES], unknown[TRIES];
+  for (int i = 0; i < TRIES; i++) {
+    g_autofree char *name = g_strdup_printf("nobody%d", i);
+    wrong[i] = login_micros(f, device, "alice");
+    unknown[i] = login_micros(f, device, name);
+  }
+  gint64 wrong_median = median(wrong, TRIES), unknown_median = median(unknown, TRIES);
+  g_test_message("medians: wrong password %.1f ms, unknown user %.1f ms", wrong_median / 1000.0,
+                 unknown_median / 1000.0);
+  g_assert_cmpint(unknown_median * 2, >=, wrong_median);
+}
+
+/* Names that would show as another one in a device list are refused: control characters,
+ * bidirectional overrides and isolates, direction marks. */
+static void
+test_device_names(Fixture *f, gconstpointer data)
+{
+  HARK_REQUIRE(f->node != NULL);
+  g_autoptr(Answer) created = register_user(f, "Alice", PASSWORD);
+  HARK_REQUIRE(check_ok(created, 201));
+  g_autoptr(Device) device = device_new(f);
+  g_autofree char *key = hark_identity_get_public_pem(device->identity);
+  static const char *const refused[] = {
+    "laptop\n", "\xe2\x80\xaepot-pal",  /* U+202E RIGHT-TO-LEFT OVERRIDE */
+    "a\xe2\x80\xaa" "b", "a\xe2\x80\xac" "b", /* U+202A, U+202C */
+    "a\xe2\x81\xa6" "b", "a\xe2\x81\xa9" "b", /* U+2066, U+2069 */
+    "a\xe2\x80\x8e" "b", "a\xe2\x80\x8f" "b", /* U+200E, U+200F */
+  };
+  for (gsize i = 0; i < G_N_ELEMENTS(refused); i++) {
+    g_autoptr(Answer) answer = post_strings(f, "/v1/login", "user", "alice", "password",
+                                            PASSWORD, "device", refused[i], "public_key", key,
+                                            NULL);
+    HARK_REQUIRE(check_error(answer, 400, "bad-request"));
+  }
+  g_autoptr(Answer) accepted = post_strings(f, "/v1/login", "user", "alice", "password",
+                                            PASSWORD, "device", "Jörg's Läptop \xf0\x9f\x92\xbb",
+                                            "public_key", key, NULL);
+  HARK_REQUIRE(check_ok(accepted, 200));
+}
+
+/* Look-ups answer anyone, but 60 a minute from one source (the default). */
+static void
+test_lookups_limited(Fixture *f, gconstpointer data)
+{
+  HARK_REQUIRE(f->node != NULL);
+  g_autoptr(Answer) created = register_user(f, "Alice", PASSWORD);
+  HARK_REQUIRE(check_ok(created, 201));
+  for (int i = 0; i < 60; i++) {
+    g_autoptr(Answer) found = i % 2 ? user_lookup(f, "alice") : get(f, "/v1/users?prefix=al");
+    HARK_REQUIRE(check_ok(found, 200));
+  }
+  g_autoptr(Answer) refused = user_lookup(f, "alice");
+  HARK_REQUIRE(check_locked(refused) > 0);
+  g_autoptr(Answer) listed = get(f, "/v1/users?prefix=al");
+  HARK_REQUIRE(check_locked(listed) > 0);
+  swap_source(f);
+  g_autoptr(Answer) elsewhere = user_lookup(f, "alice");
+  HARK_REQUIRE(check_ok(elsewhere, 200));
 }
 
 static void
@@ -635,7 +800,7 @@ test_password_change(Fixture *f, gconstpointer data)
   HARK_REQUIRE(check_ok(created, 201));
   g_autoptr(Answer) wrong = post_strings(f, "/v1/password", "user", "alice", "password", "nope",
                                          "new_password", "a new password", NULL);
-  HARK_REQUIRE(check_error(wrong, 401, "wrong-password"));
+  HARK_REQUIRE(check_error(wrong, 401, "wrong-credentials"));
   g_autoptr(Answer) weak = post_strings(f, "/v1/password", "user", "alice", "password",
                                         PASSWORD, "new_password", "short", NULL);
   HARK_REQUIRE(check_error(weak, 400, "weak-password"));
@@ -644,7 +809,7 @@ test_password_change(Fixture *f, gconstpointer data)
   HARK_REQUIRE(check_ok(changed, 200));
   g_autoptr(Device) device = device_new(f);
   g_autoptr(Answer) old = login(f, device, "alice", PASSWORD);
-  HARK_REQUIRE(check_error(old, 401, "wrong-password"));
+  HARK_REQUIRE(check_error(old, 401, "wrong-credentials"));
   g_autoptr(Answer) new_one = login(f, device, "alice", "a new password");
   HARK_REQUIRE(check_ok(new_one, 200));
 }
@@ -664,14 +829,17 @@ test_delete(Fixture *f, gconstpointer data)
 
   g_autoptr(Answer) wrong = post_strings(f, "/v1/delete", "user", "alice", "password", "nope",
                                          NULL);
-  HARK_REQUIRE(check_error(wrong, 401, "wrong-password"));
+  HARK_REQUIRE(check_error(wrong, 401, "wrong-credentials"));
   g_autoptr(Answer) deleted = post_strings(f, "/v1/delete", "user", "alice", "password",
                                            PASSWORD, NULL);
   HARK_REQUIRE(check_ok(deleted, 200));
   g_autoptr(Answer) lookup = user_lookup(f, "alice");
   HARK_REQUIRE(check_error(lookup, 404, "unknown-user"));
   g_autoptr(Answer) login_again = login(f, device, "alice", PASSWORD);
-  HARK_REQUIRE(check_error(login_again, 404, "unknown-user"));
+  HARK_REQUIRE(check_error(login_again, 401, "wrong-credentials"));
+  g_autoptr(Answer) delete_again = post_strings(f, "/v1/delete", "user", "alice", "password",
+                                                PASSWORD, NULL);
+  HARK_REQUIRE(check_error(delete_again, 401, "wrong-credentials"));
   /* Gone from bob's list too; and the name is free again. */
   g_autoptr(Answer) list = signed_request(f, device, NULL, "GET", "/v1/buddies", NULL, 0);
   HARK_REQUIRE(check_ok(list, 200));
@@ -991,14 +1159,15 @@ test_restart_keeps_everything(Fixture *f, gconstpointer data)
   HARK_REQUIRE(check_ok(found, 200));
 }
 
-/* Through `openssl s_client`: TLS 1.3 gets an answer, TLS 1.2 none. */
+/* Through `openssl s_client`: TLS 1.3 gets an answer; TLS 1.2 fails in the handshake itself
+ * (no ServerHello: the server read the ClientHello and refused it). */
 static char *
 s_client(Fixture *f, const char *version)
 {
   g_autofree char *ca = g_build_filename(f->node->state_dir, "ca.pem", NULL);
   g_autofree char *script = g_strdup_printf(
     "printf 'GET /v1/version HTTP/1.1\\r\\nHost: 127.0.0.1\\r\\nConnection: close\\r\\n\\r\\n' | "
-    "openssl s_client -quiet %s -connect 127.0.0.1:%u -CAfile '%s' -verify_return_error 2>&1",
+    "openssl s_client -ign_eof %s -connect 127.0.0.1:%u -CAfile '%s' -verify_return_error 2>&1",
     version, f->port, ca);
   const char *argv[] = { "sh", "-c", script, NULL };
   char *out = NULL;
@@ -1018,6 +1187,230 @@ test_tls_versions(Fixture *f, gconstpointer data)
   HARK_REQUIRE(tls12 != NULL);
   g_test_message("TLS 1.2: %s", tls12);
   g_assert_null(strstr(tls12, "HTTP/1.1"));
+  g_assert_nonnull(strstr(tls12, "SSL handshake has read 0 bytes"));
+  g_autofree char *tls11 = s_client(f, "-tls1_1");
+  HARK_REQUIRE(tls11 != NULL);
+  g_assert_null(strstr(tls11, "HTTP/1.1"));
+}
+
+/* ---- connections that say nothing ------------------------------------------------------------ */
+
+static GSocketConnection *
+tcp_connect(Fixture *f)
+{
+  g_autoptr(GSocketClient) client = g_socket_client_new();
+  g_autoptr(GError) error = NULL;
+  g_autofree char *host = g_strdup_printf("127.0.0.1:%u", f->port);
+  return g_socket_client_connect_to_host(client, host, 0, NULL, &error);
+}
+
+/* Whether the server has closed the connection (EOF, or reset) by now. */
+static gboolean
+closed_by_server(GSocketConnection *connection)
+{
+  GSocket *socket = g_socket_connection_get_socket(connection);
+  char byte;
+  g_autoptr(GError) error = NULL;
+  gssize n = g_socket_receive_with_blocking(socket, &byte, 1, FALSE, NULL, &error);
+  return n == 0 || (n < 0 && !g_error_matches(error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK));
+}
+
+typedef struct {
+  Fixture *f;
+  gint stop;
+  guint opened;
+} Churn;
+
+/* Opens a connection every 10 ms (100 a second) and leaves it idle, until told to stop. */
+static gpointer
+churn_thread(gpointer data)
+{
+  Churn *churn = data;
+  GPtrArray *held = g_ptr_array_new_with_free_func(g_object_unref);
+  while (!g_atomic_int_get(&churn->stop)) {
+    GSocketConnection *connection = tcp_connect(churn->f);
+    if (connection != NULL) {
+      g_ptr_array_add(held, connection);
+      churn->opened++;
+    }
+    g_usleep(10000);
+  }
+  g_ptr_array_unref(held);
+  return NULL;
+}
+
+/* 300 idle connections, all from 127.0.0.1, as is the legitimate client. The server holds
+ * at most 32 handshakes from one address and closes the oldest for a newer one, so the
+ * idle ones push out each other and the login, newest of all, is handshaken at once;
+ * the test tells them apart only by age. Then the same while 100 new idle connections a
+ * second keep coming. */
+static void
+test_idle_connections(Fixture *f, gconstpointer data)
+{
+  HARK_REQUIRE(f->node != NULL);
+  g_autoptr(Answer) created = register_user(f, "Alice", PASSWORD);
+  HARK_REQUIRE(check_ok(created, 201));
+  g_autoptr(GPtrArray) idle = g_ptr_array_new_with_free_func(g_object_unref);
+  for (int i = 0; i < 300; i++) {
+    GSocketConnection *connection = tcp_connect(f);
+    HARK_REQUIRE(connection != NULL);
+    g_ptr_array_add(idle, connection);
+  }
+  g_autoptr(Device) device = device_new(f);
+  gint64 start = g_get_monotonic_time();
+  g_autoptr(Answer) answer = login(f, device, "alice", PASSWORD);
+  HARK_REQUIRE(check_ok(answer, 200));
+  g_test_message("login during 300 idle connections: %.0f ms",
+                 (g_get_monotonic_time() - start) / 1000.0);
+  guint closed = 0;
+  for (guint i = 0; i < idle->len; i++)
+    closed += closed_by_server(idle->pdata[i]);
+  g_test_message("%u of the 300 idle connections closed by the server", closed);
+  g_assert_cmpuint(closed, >=, 300 - 32);
+
+  Churn churn = { f, 0, 0 };
+  GThread *thread = g_thread_new("churn", churn_thread, &churn);
+  for (int i = 0; i < 5; i++) {
+    g_autoptr(Answer) again = login(f, device, "alice", PASSWORD);
+    HARK_REQUIRE(check_ok(again, 200));
+  }
+  g_atomic_int_set(&churn.stop, 1);
+  g_thread_join(thread);
+  g_test_message("%u connections opened meanwhile", churn.opened);
+}
+
+/* ---- the login tunnel's preamble ---------------------------------------------------------------- */
+
+/* The line an SN sends before a tunnelled client's bytes (docs/protocol.md), signed with
+ * the SN device's key. */
+static char *
+preamble_for(Device *sn, const char *client, const char *nonce)
+{
+  gint64 now = g_get_real_time() / G_USEC_PER_SEC;
+  g_autofree char *text = g_strdup_printf("HARK-TUNNEL-1\n%s\n%" G_GINT64_FORMAT "\n%s", client,
+                                          now, nonce);
+  g_autoptr(GBytes) data = g_bytes_new(text, strlen(text));
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GBytes) signature = hark_identity_sign(sn->identity, data, &error);
+  g_assert_no_error(error);
+  g_autofree char *cert = certificate_header(sn->certificate);
+  g_autofree char *sig = g_base64_encode(g_bytes_get_data(signature, NULL),
+                                         g_bytes_get_size(signature));
+  return g_strdup_printf("HARK-TUNNEL-1 %s %" G_GINT64_FORMAT " %s %s %s\r\n", client, now,
+                         nonce, cert, sig);
+}
+
+static char *
+fresh_nonce(void)
+{
+  return g_strdup_printf("%08x%08x%08x%08x", g_random_int(), g_random_int(), g_random_int(),
+                         g_random_int());
+}
+
+/* POST /v1/login as the SN would carry it: the preamble, then TLS and HTTP/1.1 by hand.
+ * The answer's status and error code ("" for none); status 0 when the server closed the
+ * connection without an answer. */
+static guint
+tunnelled_login(Fixture *f, const char *preamble, Device *device, const char *user,
+                const char *password, char **code)
+{
+  *code = NULL;
+  g_autoptr(GSocketConnection) tcp = tcp_connect(f);
+  g_assert_nonnull(tcp);
+  g_autoptr(GError) error = NULL;
+  GOutputStream *out = g_io_stream_get_output_stream(G_IO_STREAM(tcp));
+  g_assert_true(g_output_stream_write_all(out, preamble, strlen(preamble), NULL, NULL, &error));
+  g_autoptr(GSocketConnectable) identity = g_network_address_new("127.0.0.1", f->port);
+  g_autoptr(GIOStream) tls = g_tls_client_connection_new(G_IO_STREAM(tcp), identity, &error);
+  g_assert_no_error(error);
+  g_autofree char *ca = g_build_filename(f->node->state_dir, "ca.pem", NULL);
+  g_autoptr(GTlsDatabase) database = g_tls_file_database_new(ca, &error);
+  g_assert_no_error(error);
+  g_tls_connection_set_database(G_TLS_CONNECTION(tls), database);
+  if (!g_tls_connection_handshake(G_TLS_CONNECTION(tls), NULL, &error))
+    return 0;
+  g_autofree char *key = hark_identity_get_public_pem(device->identity);
+  g_autoptr(JsonObject) object = json_object_new();
+  json_object_set_string_member(object, "user", user);
+  json_object_set_string_member(object, "password", password);
+  json_object_set_string_member(object, "device", "laptop");
+  json_object_set_string_member(object, "public_key", key);
+  g_autofree char *body = hark_test_json(object);
+  g_autofree char *request = g_strdup_printf(
+    "POST /v1/login HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+    "Content-Length: %zu\r\nConnection: close\r\n\r\n%s", strlen(body), body);
+  GOutputStream *tls_out = g_io_stream_get_output_stream(tls);
+  if (!g_output_stream_write_all(tls_out, request, strlen(request), NULL, NULL, &error))
+    return 0;
+  g_autoptr(GString) response = g_string_new(NULL);
+  char buffer[4096];
+  gssize n;
+  while ((n = g_input_stream_read(g_io_stream_get_input_stream(tls), buffer, sizeof buffer,
+                                  NULL, NULL)) > 0)
+    g_string_append_len(response, buffer, n);
+  guint status = 0;
+  if (sscanf(response->str, "HTTP/1.1 %u", &status) != 1)
+    return 0;
+  const char *json = strstr(response->str, "\r\n\r\n");
+  g_autoptr(JsonParser) parser = json_parser_new();
+  if (json != NULL && json_parser_load_from_data(parser, json + 4, -1, NULL) &&
+      JSON_NODE_HOLDS_OBJECT(json_parser_get_root(parser))) {
+    JsonObject *root = json_node_get_object(json_parser_get_root(parser));
+    JsonObject *err =
+      json_object_has_member(root, "error") ? json_object_get_object_member(root, "error") : NULL;
+    *code = g_strdup(err ? json_object_get_string_member(err, "code") : "");
+  }
+  return status;
+}
+
+/* A stranger behind an SN fails 22 logins; another client behind the same SN logs in at
+ * once, and so does the SN's own address, while the stranger stays limited. A preamble
+ * with a wrong signature or used a second time gets no answer at all. */
+static void
+test_tunnel_origin(Fixture *f, gconstpointer data)
+{
+  HARK_REQUIRE(f->node != NULL);
+  g_autoptr(Answer) created = register_user(f, "Alice", PASSWORD);
+  g_autoptr(Answer) sn_user = register_user(f, "snnode", PASSWORD);
+  HARK_REQUIRE(check_ok(created, 201) && check_ok(sn_user, 201));
+  g_autoptr(Device) sn = device_new(f);
+  g_autoptr(Answer) sn_login = login(f, sn, "snnode", PASSWORD);
+  HARK_REQUIRE(check_ok(sn_login, 200));
+  g_autoptr(Device) device = device_new(f);
+  guint limited = 0;
+  for (int i = 0; i < 22; i++) {
+    g_autofree char *nonce = fresh_nonce();
+    g_autofree char *preamble = preamble_for(sn, "198.51.100.66", nonce);
+    g_autofree char *name = g_strdup_printf("nobody%d", i);
+    g_autofree char *code = NULL;
+    guint status = tunnelled_login(f, preamble, device, name, "a wrong guess", &code);
+    HARK_REQUIRE(status == 401 || status == 429);
+    limited += status == 429;
+  }
+  g_assert_cmpuint(limited, >=, 2);
+  g_autofree char *nonce = fresh_nonce();
+  g_autofree char *preamble = preamble_for(sn, "198.51.100.7", nonce);
+  g_autofree char *code = NULL;
+  g_assert_cmpuint(tunnelled_login(f, preamble, device, "alice", PASSWORD, &code), ==, 200);
+  g_autoptr(Answer) direct = login(f, device, "alice", PASSWORD);
+  HARK_REQUIRE(check_ok(direct, 200));
+  g_autofree char *stranger_nonce = fresh_nonce();
+  g_autofree char *stranger = preamble_for(sn, "198.51.100.66", stranger_nonce);
+  g_autofree char *stranger_code = NULL;
+  g_assert_cmpuint(tunnelled_login(f, stranger, device, "alice", PASSWORD, &stranger_code), ==,
+                   429);
+  g_assert_cmpstr(stranger_code, ==, "locked-out");
+
+  /* The same preamble again: a replay, refused before TLS. */
+  g_autofree char *replay_code = NULL;
+  g_assert_cmpuint(tunnelled_login(f, preamble, device, "alice", PASSWORD, &replay_code), ==, 0);
+  /* Another client stated with the first one's signature. */
+  g_autofree char *forged = g_strdup(preamble);
+  char *at = strstr(forged, "198.51.100.7 ");
+  HARK_REQUIRE(at != NULL);
+  memcpy(at, "198.51.100.8", 12);
+  g_autofree char *forged_code = NULL;
+  g_assert_cmpuint(tunnelled_login(f, forged, device, "alice", PASSWORD, &forged_code), ==, 0);
 }
 
 /* ---- main ---------------------------------------------------------------------------------- */
@@ -1039,6 +1432,11 @@ add_all(const char *store)
   add(store, "login-buddies", test_login_buddies_in_answer);
   add(store, "login-failures", test_login_failures);
   add(store, "lockout", test_lockout);
+  add(store, "lockout-per-source", test_lockout_per_source);
+  add(store, "idle-connections", test_idle_connections);
+  add(store, "tunnel-origin", test_tunnel_origin);
+  add(store, "device-names", test_device_names);
+  add(store, "lookups-limited", test_lookups_limited);
   add(store, "address-limit", test_address_limit);
   add(store, "password", test_password_change);
   add(store, "delete", test_delete);
@@ -1060,6 +1458,8 @@ main(int argc, char **argv)
   g_test_set_nonfatal_assertions();
   add_all("sqlite");
   add("sqlite", "tls-versions", test_tls_versions);
+  g_test_add("/loginsrv/sqlite/unknown-user-timing", Fixture, "sqlite", fixture_set_up_slow_hash,
+             test_unknown_user_timing, fixture_tear_down);
   if (g_getenv("HARK_TEST_PG_CONNINFO") != NULL)
     add_all("postgres");
   return g_test_run();

@@ -35,6 +35,9 @@ typedef struct {
   HarkParamType type;
   gboolean required;
   const char *help;
+  /* A password or the like: `hark ctl` never takes it from its command line (every local
+   * user can read that), it asks for it; `help` says "secret": true. */
+  gboolean secret;
 } HarkCommandParam;
 
 typedef struct _HarkCommandCall HarkCommandCall;
