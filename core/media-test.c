@@ -131,6 +131,8 @@ tcp_pair(HarkMediaTransport **a, HarkMediaTransport **b, GError **error)
   Accept accept = { 0 };
   g_socket_listener_accept_async(listener, NULL, on_accepted, &accept);
   g_autoptr(GSocketClient) client = g_socket_client_new();
+  /* Media goes straight to the peer, never through the system's proxy. */
+  g_socket_client_set_enable_proxy(client, FALSE);
   g_autoptr(GSocketConnection) out = g_socket_client_connect(client, G_SOCKET_CONNECTABLE(bound),
                                                              NULL, error);
   if (out == NULL)

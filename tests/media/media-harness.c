@@ -95,7 +95,10 @@ mem_transport_inject(MemTransport *m, const guint8 *data, gsize length)
   Delivery *d = g_new0(Delivery, 1);
   d->to = m;
   d->packet = g_bytes_new(data, length);
-  g_main_context_invoke(NULL, deliver, d);
+  /* Always through the main loop, as a socket's packets come: g_main_context_invoke would
+   * run deliver at once in a streaming thread whenever the loop is idle, racing the main
+   * thread that frees the receiving session (seen under ASan). */
+  g_idle_add_full(G_PRIORITY_DEFAULT, deliver, d, NULL);
 }
 
 static void
