@@ -657,10 +657,14 @@ test_lockout_per_source(Fixture *f, gconstpointer data)
   HARK_REQUIRE(check_ok(first, 200));
   g_autoptr(Device) stranger = device_new(f);
   guint refused = 0;
+  gint64 lock_end = 0; /* when the last refusal said the lock ends (whole seconds, rounded up) */
   for (int i = 0; i < 50; i++) {
     g_autoptr(Answer) guess = login(f, stranger, "alice", "a wrong guess");
     HARK_REQUIRE(guess != NULL);
-    refused += guess->status == 429;
+    if (guess->status == 429) {
+      refused++;
+      lock_end = g_get_monotonic_time() + check_locked(guess) * G_USEC_PER_SEC;
+    }
   }
   g_test_message("%u of 50 guesses refused as locked-out", refused);
   /* 5 failures, then refused; a lock that ends on a slow machine lets one more through. */
@@ -673,8 +677,15 @@ test_lockout_per_source(Fixture *f, gconstpointer data)
   g_autoptr(Answer) owner = login(f, phone, "alice", PASSWORD);
   HARK_REQUIRE(check_ok(owner, 200));
   swap_source(f);
+  /* The guessing source is still locked, even for the right password, while its lock
+   * lasts: on a loaded machine the owner's login above can outlast it (a lock is a time,
+   * not a ban), so this is judged only with a clear second of the lock left. */
+  gboolean lock_left = g_get_monotonic_time() < lock_end - 2 * G_USEC_PER_SEC;
   g_autoptr(Answer) still = login(f, stranger, "alice", PASSWORD);
-  HARK_REQUIRE(check_locked(still) > 0);
+  if (lock_left)
+    HARK_REQUIRE(check_locked(still) > 0);
+  else
+    g_test_message("the guessing source's lock ended before it could be checked (slow machine)");
 }
 
 static void

@@ -91,8 +91,8 @@ start_sn() {
     mkdir -p "$dir"
     sn_conf "$name" "$5" "$6" "${7:-}" >"$dir/hark.conf"
     start_node "$p" "$host" "$dir" &&
-        ctl "$dir" register user="$name" password="$name-password-1" >/dev/null &&
-        ctl "$dir" login user="$name" password="$name-password-1" >/dev/null &&
+        echo "$name-password-1" | ctl "$dir" register user="$name" >/dev/null &&
+        echo "$name-password-1" | ctl "$dir" login user="$name" >/dev/null &&
         until_true 100 eval "[[ \$(ctl '$dir' overlay | jq -r .role) == super ]]"
 }
 
