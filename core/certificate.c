@@ -667,6 +667,9 @@ hark_ca_issue_device(HarkCa *ca, const char *user, const char *public_key_pem,
   const char *const extensions[] = {
     "basicConstraints", "critical,CA:FALSE",
     "keyUsage", "critical,digitalSignature",
+    /* Only the device purpose: never serverAuth or clientAuth, so that no TLS client
+     * takes a device for a web server (see hark_certificate_verify_server). */
+    "extendedKeyUsage", "critical," HARK_CERTIFICATE_DEVICE_PURPOSE,
     "subjectKeyIdentifier", "hash",
     "authorityKeyIdentifier", "keyid:always",
     "subjectAltName", san,
@@ -686,6 +689,41 @@ hark_ca_issue_device(HarkCa *ca, const char *user, const char *public_key_pem,
   X509_free(cert);
   EVP_PKEY_free(key);
   return pem;
+}
+
+/* ---- purposes (extended key usage) ------------------------------------------------- */
+
+typedef enum {
+  PURPOSES_NONE,     /* no extended key usage at all */
+  PURPOSES_DEVICE,   /* the device purpose, and neither serverAuth nor clientAuth */
+  PURPOSES_SERVER,   /* serverAuth, and not the device purpose */
+  PURPOSES_OTHER,    /* anything else (both, or neither of them) */
+} Purposes;
+
+/* What cert's extended key usage makes it: a device, a TLS server, or neither. */
+static Purposes
+certificate_purposes(X509 *cert)
+{
+  int critical = 0;
+  EXTENDED_KEY_USAGE *usage = X509_get_ext_d2i(cert, NID_ext_key_usage, &critical, NULL);
+  if (usage == NULL)
+    return critical == -1 ? PURPOSES_NONE : PURPOSES_OTHER; /* -1: absent; else unreadable */
+  ASN1_OBJECT *device = OBJ_txt2obj(HARK_CERTIFICATE_DEVICE_PURPOSE, 1);
+  gboolean is_device = FALSE, is_server = FALSE, is_client = FALSE, is_any = FALSE;
+  for (int i = 0; i < sk_ASN1_OBJECT_num(usage); i++) {
+    ASN1_OBJECT *purpose = sk_ASN1_OBJECT_value(usage, i);
+    is_device = is_device || (device != NULL && OBJ_cmp(purpose, device) == 0);
+    is_server = is_server || OBJ_obj2nid(purpose) == NID_server_auth;
+    is_client = is_client || OBJ_obj2nid(purpose) == NID_client_auth;
+    is_any = is_any || OBJ_obj2nid(purpose) == NID_anyExtendedKeyUsage;
+  }
+  ASN1_OBJECT_free(device);
+  sk_ASN1_OBJECT_pop_free(usage, ASN1_OBJECT_free);
+  if (is_device && !is_server && !is_client && !is_any)
+    return PURPOSES_DEVICE;
+  if (is_server && !is_device && !is_any)
+    return PURPOSES_SERVER;
+  return PURPOSES_OTHER;
 }
 
 /* ---- verifying device certificates -------------------------------------------------- */
@@ -769,6 +807,16 @@ describe_device(X509 *cert, GError **error)
     set_malformed(error, "a CA certificate is not a device certificate");
     return NULL;
   }
+  /* Certificates from before the device purpose have no extended key usage at all; they
+   * are still taken until they expire (the login server issues none since), so that an
+   * upgrade does not log every device out. Anything else is not a device's. */
+  Purposes purposes = certificate_purposes(cert);
+  if (purposes != PURPOSES_DEVICE && purposes != PURPOSES_NONE) {
+    g_set_error_literal(error, HARK_CERTIFICATE_ERROR, HARK_CERTIFICATE_ERROR_WRONG_PURPOSE,
+                        "the certificate is not a device certificate (its extended key usage "
+                        "is not the hark device purpose)");
+    return NULL;
+  }
   g_autoptr(HarkDeviceCertificate) device = g_new0(HarkDeviceCertificate, 1);
   device->public_key = ed25519_raw_key(X509_get0_pubkey(cert), &device->device_id);
   if (device->public_key == NULL) {
@@ -824,6 +872,71 @@ hark_device_certificate_free(HarkDeviceCertificate *cert)
   g_free(cert);
 }
 
+/* ---- verifying the login server's certificate --------------------------------------- */
+
+/* The host in login.url against the certificate's subject alternative names only (an IP
+ * address against its IP names, a host name against its DNS names, without case): never
+ * against the subject's common name, which for a device is a user's name. */
+static gboolean
+names_host(X509 *cert, const char *host)
+{
+  if (g_hostname_is_ip_address(host))
+    return X509_check_ip_asc(cert, host, 0) == 1;
+  unsigned int flags = X509_CHECK_FLAG_NEVER_CHECK_SUBJECT | X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS;
+  return X509_check_host(cert, host, 0, flags, NULL) == 1;
+}
+
+/* Why cert (already verified against the CA) cannot be a login server's; NULL when it
+ * can. */
+static const char *
+server_certificate_problem(X509 *cert)
+{
+  if (X509_check_ca(cert) != 0)
+    return "it is a CA certificate";
+  switch (certificate_purposes(cert)) {
+  case PURPOSES_SERVER:
+    break;
+  case PURPOSES_DEVICE:
+  case PURPOSES_NONE: /* device certificates from before the device purpose */
+    return "it is a device certificate (a user's), not the login server's";
+  default:
+    return "its extended key usage is not serverAuth alone";
+  }
+  return NULL;
+}
+
+gboolean
+hark_certificate_verify_server(const char *ca_pem, GBytes *cert, const char *host, gint64 now,
+                               GError **error)
+{
+  g_return_val_if_fail(ca_pem != NULL && cert != NULL && host != NULL, FALSE);
+  g_return_val_if_fail(error == NULL || *error == NULL, FALSE);
+
+  X509 *ca = cert_from_pem(ca_pem, strlen(ca_pem));
+  if (ca == NULL) {
+    set_openssl_error(error, HARK_CERTIFICATE_ERROR_MALFORMED,
+                      "the pinned CA certificate is not a PEM certificate");
+    return FALSE;
+  }
+  X509 *leaf = cert_from_bytes(cert, error);
+  gboolean ok = leaf != NULL && verify_chain(ca, leaf, now, error);
+  const char *problem = ok ? server_certificate_problem(leaf) : NULL;
+  if (problem != NULL) {
+    g_set_error(error, HARK_CERTIFICATE_ERROR, HARK_CERTIFICATE_ERROR_WRONG_PURPOSE,
+                "the certificate is not a login server's: %s", problem);
+    ok = FALSE;
+  } else if (ok && !names_host(leaf, host)) {
+    g_set_error(error, HARK_CERTIFICATE_ERROR, HARK_CERTIFICATE_ERROR_WRONG_HOST,
+                "the certificate is not for %s: none of its subject alternative names is",
+                host);
+    ok = FALSE;
+  }
+  ERR_clear_error();
+  X509_free(leaf);
+  X509_free(ca);
+  return ok;
+}
+
 /* ---- the TLS server certificate ------------------------------------------------------ */
 
 /* "DNS:a,IP:b" for the hosts; NULL (error set) for anything that is neither. */
@@ -850,12 +963,9 @@ server_alt_names(const char *const *hosts, GError **error)
 static gboolean
 covers_hosts(X509 *cert, const char *const *hosts)
 {
-  for (const char *const *h = hosts; *h != NULL; h++) {
-    gboolean covered = g_hostname_is_ip_address(*h) ? X509_check_ip_asc(cert, *h, 0) == 1 :
-                                                      X509_check_host(cert, *h, 0, 0, NULL) == 1;
-    if (!covered)
+  for (const char *const *h = hosts; *h != NULL; h++)
+    if (!names_host(cert, *h))
       return FALSE;
-  }
   return TRUE;
 }
 
@@ -880,8 +990,10 @@ server_certificate_unfit(HarkCa *ca, const char *const *hosts, const char *cert_
     why = "the certificate or its key is unreadable, or they do not match";
   else if (!verify_chain(ca->cert, cert, soon, NULL))
     why = "it was not issued by this CA, or it expires within 30 days";
+  else if (server_certificate_problem(cert) != NULL)
+    why = "it is not a TLS server certificate (serverAuth alone)";
   else if (!covers_hosts(cert, hosts))
-    why = "it does not name every configured host";
+    why = "it does not name every configured host (in its subject alternative names)";
   ERR_clear_error();
   X509_free(cert);
   EVP_PKEY_free(key);

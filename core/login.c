@@ -78,6 +78,7 @@ struct _HarkLoginClient {
   gint64 renew_margin;
   char *certificate_path;
   char *buddies_path;
+  GTlsDatabase *trust; /* login-trust.c: the server's certificate only */
   SoupSession *session;
   GCancellable *cancellable;
   GHashTable *ops; /* Op* in flight */
@@ -453,12 +454,15 @@ describe_tls_failure(HarkLoginClient *client, GTlsCertificateFlags flags, const 
     return g_strdup_printf("its TLS certificate is not trusted: it was not issued by the CA "
                            "in login.ca (%s), so login.ca does not match this server",
                            client->ca_path);
-  if (flags & G_TLS_CERTIFICATE_BAD_IDENTITY)
-    return g_strdup("its TLS certificate is not for the host in login.url");
   if (flags & (G_TLS_CERTIFICATE_EXPIRED | G_TLS_CERTIFICATE_NOT_ACTIVATED))
     return g_strdup("its TLS certificate has expired or is not valid yet (check the clock)");
+  g_autofree char *why = hark_login_trust_last_refusal(client->trust);
+  if (flags & G_TLS_CERTIFICATE_BAD_IDENTITY)
+    return g_strdup_printf("its TLS certificate is not for the host in login.url (%s)",
+                           why != NULL ? why : error->message);
   if (flags != 0)
-    return g_strdup_printf("its TLS certificate is not trusted (%s)", error->message);
+    return g_strdup_printf("its TLS certificate is not trusted (%s)",
+                           why != NULL ? why : error->message);
   return g_strdup_printf("the TLS handshake failed: %s", error->message);
 }
 
@@ -701,8 +705,8 @@ build_request(HarkLoginClient *client, const char *method, const char *path, GBy
   return g_steal_pointer(&msg);
 }
 
-/* The pinned database has already refused the certificate; this only records why, so
- * the error can say it. */
+/* The pinned database (login-trust.c) has already refused the certificate; this only
+ * records why, so the error can say it. */
 static gboolean
 on_accept_certificate(SoupMessage *msg, GTlsCertificate *certificate,
                       GTlsCertificateFlags errors, gpointer data)
@@ -1356,9 +1360,8 @@ hark_login_client_new(HarkContext *ctx, const HarkConfig *config, HarkIdentity *
                 "login.ca: cannot read the login server's CA certificate: %s", local->message);
     return NULL;
   }
-  /* Only this CA: never the system's store, which trusts far more than one server. */
-  g_autoptr(GTlsDatabase) database = g_tls_file_database_new(config->login_ca, &local);
-  if (database == NULL) {
+  g_autoptr(GTlsCertificate) ca = g_tls_certificate_new_from_pem(ca_pem, -1, &local);
+  if (ca == NULL) {
     g_set_error(error, HARK_LOGIN_ERROR, HARK_LOGIN_ERROR_IO,
                 "login.ca: %s holds no usable CA certificate: %s", config->login_ca,
                 local->message);
@@ -1379,7 +1382,10 @@ hark_login_client_new(HarkContext *ctx, const HarkConfig *config, HarkIdentity *
   client->renew_margin = config->login_renew_margin;
   client->certificate_path = g_build_filename(config->state_dir, CERTIFICATE_FILE, NULL);
   client->buddies_path = g_build_filename(config->state_dir, BUDDIES_FILE, NULL);
-  client->session = new_session(database);
+  /* Only this CA, and only its server certificate: never the system's store, which
+   * trusts far more than one server, nor a device certificate of the same CA. */
+  client->trust = hark_login_trust_new(client->ca_pem);
+  client->session = new_session(client->trust);
   client->cancellable = g_cancellable_new();
   client->ops = g_hash_table_new(NULL, NULL);
   client->revision = -1;
@@ -1469,6 +1475,7 @@ hark_login_client_free(HarkLoginClient *client)
   g_list_free(ops);
   g_hash_table_unref(client->ops);
   g_object_unref(client->session);
+  g_object_unref(client->trust);
   g_object_unref(client->cancellable);
   g_clear_object(&client->tunnel);
   clear_login(client);

@@ -4,8 +4,13 @@
  * login it issues each device a short-lived certificate for the device's Ed25519 key,
  * with the user name as the subject's common name and the device id (the key's
  * fingerprint) in a URI subject alternative name "hark:device:<user>:<fingerprint>".
+ * The device certificate's only extended key usage is HARK_CERTIFICATE_DEVICE_PURPOSE
+ * (never serverAuth or clientAuth); the login server's TLS certificate, from the same
+ * CA, has serverAuth alone: neither passes for the other (docs/protocol.md,
+ * "Certificates").
  * Every node pins the CA certificate from its configuration and checks certificates
- * with hark_certificate_verify(). Requests a device signs with its key
+ * with hark_certificate_verify() (devices) and hark_certificate_verify_server() (the
+ * login server). Requests a device signs with its key
  * (hark_request_sign) are checked the same way by the login server. */
 #pragma once
 
@@ -26,7 +31,13 @@ typedef enum {
   HARK_CERTIFICATE_ERROR_STALE,       /* a signed request outside the allowed clock skew */
   HARK_CERTIFICATE_ERROR_CRYPTO,      /* OpenSSL failed */
   HARK_CERTIFICATE_ERROR_IO,
+  HARK_CERTIFICATE_ERROR_WRONG_PURPOSE, /* a device's where a server's is due, or back */
+  HARK_CERTIFICATE_ERROR_WRONG_HOST,    /* no subject alternative name is the host */
 } HarkCertificateError;
+
+/* The extended key usage of device certificates: a UUID OID (ITU-T X.667, 2.25),
+ * which needs no registration. */
+#define HARK_CERTIFICATE_DEVICE_PURPOSE "2.25.318258868248087382245093002452414484873"
 
 typedef struct _HarkCa HarkCa;
 
@@ -55,10 +66,19 @@ typedef struct {
 } HarkDeviceCertificate;
 
 /* Check cert_pem (PEM or DER) against the pinned ca_pem at time now and return what it
- * certifies. UNTRUSTED, EXPIRED or MALFORMED otherwise. */
+ * certifies. UNTRUSTED, EXPIRED, MALFORMED or WRONG_PURPOSE (not a device certificate)
+ * otherwise. */
 HarkDeviceCertificate *hark_certificate_verify(const char *ca_pem, GBytes *cert,
                                                gint64 now, GError **error);
 void hark_device_certificate_free(HarkDeviceCertificate *cert);
+
+/* Checks cert (PEM or DER) as the login server's TLS certificate for host (a host name
+ * or an IP address, from login.url) at time now: issued by the pinned ca_pem, valid, not
+ * a CA, serverAuth as its only TLS purpose and not the device purpose, and host among
+ * its subject alternative names (DNS or IP; the common name is never looked at).
+ * UNTRUSTED, EXPIRED, MALFORMED, WRONG_PURPOSE or WRONG_HOST otherwise. */
+gboolean hark_certificate_verify_server(const char *ca_pem, GBytes *cert, const char *host,
+                                        gint64 now, GError **error);
 
 /* Signed requests: the device signs "HARK-REQUEST-1\n<method>\n<path>\n<date>\n<hex
  * sha-256 of body>" with its key; see docs/protocol.md. Returns the base64 signature. */
