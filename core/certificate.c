@@ -25,6 +25,7 @@
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
+#include <openssl/rand.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
@@ -46,7 +47,10 @@ G_DEFINE_QUARK(hark-certificate-error-quark, hark_certificate_error)
 #define MAX_USER_LENGTH 64
 #define DEVICE_URI_PREFIX "hark:device:"
 #define FINGERPRINT_LENGTH 64
-#define REQUEST_MAGIC "HARK-REQUEST-1"
+#define REQUEST_MAGIC "HARK-REQUEST-2"
+#define NONCE_MIN_LENGTH 16
+#define NONCE_MAX_LENGTH 64
+#define NONCE_RANDOM_BYTES 16
 
 struct _HarkCa {
   EVP_PKEY *key;
@@ -1061,23 +1065,48 @@ hark_ca_ensure_server_certificate(HarkCa *ca, const char *const *hosts, const ch
 /* ---- signed requests ---------------------------------------------------------------- */
 
 static GBytes *
-request_to_sign(const char *method, const char *path, gint64 date, GBytes *body)
+request_to_sign(const char *method, const char *path, gint64 date, const char *nonce,
+                GBytes *body)
 {
   g_autoptr(GBytes) empty = g_bytes_new_static("", 0);
   g_autofree char *digest = g_compute_checksum_for_bytes(G_CHECKSUM_SHA256, body ? body : empty);
-  char *text = g_strdup_printf(REQUEST_MAGIC "\n%s\n%s\n%" G_GINT64_FORMAT "\n%s", method, path,
-                               date, digest);
+  char *text = g_strdup_printf(REQUEST_MAGIC "\n%s\n%s\n%" G_GINT64_FORMAT "\n%s\n%s", method,
+                               path, date, nonce, digest);
   return g_bytes_new_take(text, strlen(text));
+}
+
+gboolean
+hark_request_nonce_is_valid(const char *nonce)
+{
+  if (nonce == NULL)
+    return FALSE;
+  gsize length = strnlen(nonce, NONCE_MAX_LENGTH + 1);
+  return length >= NONCE_MIN_LENGTH && length <= NONCE_MAX_LENGTH &&
+         strspn(nonce, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-") ==
+           length;
+}
+
+char *
+hark_request_new_nonce(void)
+{
+  guint8 random[NONCE_RANDOM_BYTES];
+  if (RAND_bytes(random, sizeof random) != 1)
+    g_error("the system's random number generator failed");
+  GString *hex = g_string_sized_new(2 * sizeof random);
+  for (gsize i = 0; i < sizeof random; i++)
+    g_string_append_printf(hex, "%02x", random[i]);
+  return g_string_free(hex, FALSE);
 }
 
 char *
 hark_request_sign(HarkIdentity *identity, const char *method, const char *path, gint64 date,
-                  GBytes *body, GError **error)
+                  const char *nonce, GBytes *body, GError **error)
 {
   g_return_val_if_fail(identity != NULL && method != NULL && path != NULL, NULL);
+  g_return_val_if_fail(hark_request_nonce_is_valid(nonce), NULL);
   g_return_val_if_fail(error == NULL || *error == NULL, NULL);
 
-  g_autoptr(GBytes) data = request_to_sign(method, path, date, body);
+  g_autoptr(GBytes) data = request_to_sign(method, path, date, nonce, body);
   g_autoptr(GError) local = NULL;
   g_autoptr(GBytes) signature = hark_identity_sign(identity, data, &local);
   if (signature == NULL) {
@@ -1108,12 +1137,18 @@ decode_signature(const char *text)
 
 gboolean
 hark_request_verify(GBytes *public_key, const char *method, const char *path, gint64 date,
-                    GBytes *body, const char *signature_b64, gint64 now, gint64 max_skew,
-                    GError **error)
+                    const char *nonce, GBytes *body, const char *signature_b64, gint64 now,
+                    gint64 max_skew, GError **error)
 {
   g_return_val_if_fail(public_key != NULL && method != NULL && path != NULL, FALSE);
   g_return_val_if_fail(error == NULL || *error == NULL, FALSE);
 
+  if (!hark_request_nonce_is_valid(nonce)) {
+    g_set_error(error, HARK_CERTIFICATE_ERROR, HARK_CERTIFICATE_ERROR_MALFORMED,
+                "the request nonce is not %d to %d characters of A-Z, a-z, 0-9, '_' or '-'",
+                NONCE_MIN_LENGTH, NONCE_MAX_LENGTH);
+    return FALSE;
+  }
   if (date < now - max_skew || date > now + max_skew) {
     g_set_error(error, HARK_CERTIFICATE_ERROR, HARK_CERTIFICATE_ERROR_STALE,
                 "the request is dated %" G_GINT64_FORMAT " s from the server's clock (at most "
@@ -1128,7 +1163,7 @@ hark_request_verify(GBytes *public_key, const char *method, const char *path, gi
                 HARK_IDENTITY_SIGNATURE_SIZE);
     return FALSE;
   }
-  g_autoptr(GBytes) data = request_to_sign(method, path, date, body);
+  g_autoptr(GBytes) data = request_to_sign(method, path, date, nonce, body);
   g_autoptr(GError) local = NULL;
   if (hark_identity_verify(public_key, data, signature, &local))
     return TRUE;

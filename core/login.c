@@ -659,7 +659,8 @@ stale_error(void)
                              "the login changed while the request was in flight");
 }
 
-/* Hark-Certificate, Hark-Date and Hark-Signature (docs/protocol.md, "Signed requests"). */
+/* Hark-Certificate, Hark-Date, Hark-Nonce and Hark-Signature (docs/protocol.md, "Signed
+ * requests"). */
 static gboolean
 sign_request(HarkLoginClient *client, SoupMessage *msg, const char *method, const char *path,
              GBytes *body, GError **error)
@@ -669,9 +670,12 @@ sign_request(HarkLoginClient *client, SoupMessage *msg, const char *method, cons
     return FALSE;
   }
   gint64 date = now_seconds();
+  /* New for every message, also when the same request is sent again: the server refuses
+   * a nonce it has seen (a replay). */
+  g_autofree char *nonce = hark_request_new_nonce();
   g_autoptr(GBytes) empty = g_bytes_new_static("", 0);
-  g_autofree char *signature =
-    hark_request_sign(client->identity, method, path, date, body != NULL ? body : empty, error);
+  g_autofree char *signature = hark_request_sign(client->identity, method, path, date, nonce,
+                                                 body != NULL ? body : empty, error);
   if (signature == NULL)
     return FALSE;
   gsize size;
@@ -681,6 +685,7 @@ sign_request(HarkLoginClient *client, SoupMessage *msg, const char *method, cons
   SoupMessageHeaders *headers = soup_message_get_request_headers(msg);
   soup_message_headers_replace(headers, "Hark-Certificate", certificate);
   soup_message_headers_replace(headers, "Hark-Date", date_text);
+  soup_message_headers_replace(headers, "Hark-Nonce", nonce);
   soup_message_headers_replace(headers, "Hark-Signature", signature);
   return TRUE;
 }

@@ -211,6 +211,7 @@ loginsrv_stop(gpointer instance)
   s->store = NULL;
   g_clear_pointer(&s->addresses, login_limiter_free);
   g_clear_pointer(&s->registrations, login_limiter_free);
+  g_clear_pointer(&s->replays, login_replay_free);
   g_clear_pointer(&s->ca, hark_ca_free);
   s->ca_pem = NULL;
   s->stopping = FALSE;
@@ -225,6 +226,7 @@ start_serving(LoginServer *s, GError **error)
   s->addresses = login_limiter_new(ADDRESS_MAX_FAILURES, ADDRESS_WINDOW_USEC, ADDRESS_MAX_TRACKED);
   s->registrations =
     login_limiter_new(s->registrations_per_minute, ADDRESS_WINDOW_USEC, ADDRESS_MAX_TRACKED);
+  s->replays = login_replay_new(LOGIN_REPLAY_MAX);
   s->soup = soup_server_new(NULL, NULL);
   login_http_setup(s);
   s->listener = login_listener_start(s, certificate, error);

@@ -9,6 +9,7 @@
  *   auth.c      signed requests (hark/certificate.h)
  *   passwords.c argon2id hashes
  *   ratelimit.c failures per source address and the account lock-out schedule
+ *   replay.c    nonces already used (signed requests, logins), against replays
  *
  * Threads: everything runs on the node's main context except a job's work function,
  * which runs on a GTask worker thread and sees only its job, the (thread-safe) store,
@@ -34,6 +35,7 @@ G_BEGIN_DECLS
 
 typedef struct _LoginAddressLimiter LoginAddressLimiter;
 typedef struct _LoginListener LoginListener;
+typedef struct _LoginReplayCache LoginReplayCache;
 
 typedef struct {
   HarkContext *ctx;
@@ -62,6 +64,7 @@ typedef struct {
   SoupServer *soup;
   LoginAddressLimiter *addresses;
   LoginAddressLimiter *registrations; /* registrations per source address: each costs a hash */
+  LoginReplayCache *replays;          /* nonces used: signed requests and logins */
   guint jobs;         /* worker jobs not yet completed on the main context */
   gboolean stopping;
 } LoginServer;
@@ -176,6 +179,25 @@ gint64 login_limiter_retry_after(LoginAddressLimiter *limiter, const char *addre
 void login_limiter_note_failure(LoginAddressLimiter *limiter, const char *address, gint64 now);
 /* How long an account is locked after this many failures in a row (0: not locked). */
 gint64 login_lock_seconds(gint64 failures, gint64 first_lock);
+
+/* ---- replay.c ---- */
+
+/* Keys remembered at most: a key lives 10 minutes at most (a signed request's window), so
+ * this allows about 400 signed requests and logins a second, sustained, per process. */
+#define LOGIN_REPLAY_MAX 262144
+
+typedef enum {
+  LOGIN_REPLAY_NEW,  /* first use: remembered now */
+  LOGIN_REPLAY_SEEN, /* used before: a replay */
+  LOGIN_REPLAY_FULL, /* the cache is full of live keys: refuse, try later */
+} LoginReplayVerdict;
+
+LoginReplayCache *login_replay_new(guint max_keys);
+void login_replay_free(LoginReplayCache *cache);
+/* Notes key as used until keep_until (unix seconds), unless it is already. */
+LoginReplayVerdict login_replay_note(LoginReplayCache *cache, const char *key,
+                                     gint64 keep_until, gint64 now);
+guint login_replay_size(LoginReplayCache *cache);
 
 /* ---- auth.c ---- */
 

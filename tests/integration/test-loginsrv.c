@@ -235,25 +235,66 @@ certificate_header(const char *pem)
   return g_base64_encode(der->data, der->len);
 }
 
+/* The signature headers of one request. */
+typedef struct {
+  char *certificate;
+  char *date;
+  char *nonce;
+  char *signature;
+} Signature;
+
+static void
+signature_free(Signature *signature)
+{
+  g_free(signature->certificate);
+  g_free(signature->date);
+  g_free(signature->nonce);
+  g_free(signature->signature);
+  g_free(signature);
+}
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(Signature, signature_free)
+
+/* The headers device (with certificate, by default its own) signs a request with, dated
+ * now + skew. */
+static Signature *
+sign(Device *device, const char *certificate, const char *method, const char *path,
+     GBytes *body, gint64 skew)
+{
+  gint64 date = g_get_real_time() / G_USEC_PER_SEC + skew;
+  g_autoptr(GError) error = NULL;
+  Signature *signature = g_new0(Signature, 1);
+  signature->nonce = hark_request_new_nonce();
+  signature->signature =
+    hark_request_sign(device->identity, method, path, date, signature->nonce, body, &error);
+  g_assert_no_error(error);
+  signature->certificate =
+    certificate_header(certificate ? certificate : device->certificate);
+  signature->date = g_strdup_printf("%" G_GINT64_FORMAT, date);
+  return signature;
+}
+
+static Answer *
+send_signed(Fixture *f, const char *method, const char *path, GBytes *body,
+            const Signature *signature)
+{
+  g_autoptr(SoupMessage) msg = new_message(f, method, path, body);
+  SoupMessageHeaders *headers = soup_message_get_request_headers(msg);
+  soup_message_headers_append(headers, "Hark-Certificate", signature->certificate);
+  soup_message_headers_append(headers, "Hark-Date", signature->date);
+  soup_message_headers_append(headers, "Hark-Nonce", signature->nonce);
+  soup_message_headers_append(headers, "Hark-Signature", signature->signature);
+  return send_message(f, msg);
+}
+
 /* A request signed by device (with certificate, by default its own) dated now + skew. */
 static Answer *
 signed_request(Fixture *f, Device *device, const char *certificate, const char *method,
                const char *path, const char *body, gint64 skew)
 {
   g_autoptr(GBytes) bytes = body ? g_bytes_new(body, strlen(body)) : NULL;
-  gint64 date = g_get_real_time() / G_USEC_PER_SEC + skew;
-  g_autoptr(GError) error = NULL;
-  g_autofree char *signature =
-    hark_request_sign(device->identity, method, path, date, bytes, &error);
-  g_assert_no_error(error);
-  g_autofree char *cert = certificate_header(certificate ? certificate : device->certificate);
-  g_autofree char *date_text = g_strdup_printf("%" G_GINT64_FORMAT, date);
-  g_autoptr(SoupMessage) msg = new_message(f, method, path, bytes);
-  SoupMessageHeaders *headers = soup_message_get_request_headers(msg);
-  soup_message_headers_append(headers, "Hark-Certificate", cert);
-  soup_message_headers_append(headers, "Hark-Date", date_text);
-  soup_message_headers_append(headers, "Hark-Signature", signature);
-  return send_message(f, msg);
+  g_autoptr(Signature) signature = sign(device, certificate, method, path, bytes, skew);
+  return send_signed(f, method, path, bytes, signature);
 }
 
 /* POST /v1/buddies {"op", "name", "alias"?, "revision"? (< 0: none)}. */
@@ -817,17 +858,71 @@ test_signed_refused(Fixture *f, gconstpointer data)
   g_autoptr(GBytes) empty = g_bytes_new_static("{}", 2);
   g_autoptr(GBytes) other = g_bytes_new_static("{ }", 3);
   gint64 now = g_get_real_time() / G_USEC_PER_SEC;
+  g_autofree char *nonce = hark_request_new_nonce();
   g_autofree char *signature = hark_request_sign(device->identity, "POST", "/v1/renew", now,
-                                                 empty, NULL);
+                                                 nonce, empty, NULL);
   g_autofree char *cert = certificate_header(device->certificate);
   g_autofree char *date = g_strdup_printf("%" G_GINT64_FORMAT, now);
   soup_message_set_request_body_from_bytes(msg, "application/json", other);
   SoupMessageHeaders *headers = soup_message_get_request_headers(msg);
   soup_message_headers_append(headers, "Hark-Certificate", cert);
   soup_message_headers_append(headers, "Hark-Date", date);
+  soup_message_headers_append(headers, "Hark-Nonce", nonce);
   soup_message_headers_append(headers, "Hark-Signature", signature);
   g_autoptr(Answer) tampered = send_message(f, msg);
   HARK_REQUIRE(check_error(tampered, 401, "unauthenticated"));
+}
+
+static const char *
+error_message(Answer *answer)
+{
+  if (error_code(answer) == NULL)
+    return "";
+  JsonObject *error = json_object_get_object_member(answer->json, "error");
+  return json_object_get_string_member_with_default(error, "message", "");
+}
+
+/* A signed request sent again as it was (captured on the way) is refused and changes
+ * nothing; the same change signed anew goes through. */
+static void
+test_signed_replay(Fixture *f, gconstpointer data)
+{
+  HARK_REQUIRE(f->node != NULL);
+  g_autoptr(Answer) alice = register_user(f, "alice", PASSWORD);
+  g_autoptr(Answer) bob = register_user(f, "bob", PASSWORD);
+  g_autoptr(Answer) carol = register_user(f, "carol", PASSWORD);
+  HARK_REQUIRE(check_ok(alice, 201) && check_ok(bob, 201) && check_ok(carol, 201));
+  g_autoptr(Device) device = device_new(f);
+  g_autoptr(Answer) logged_in = login(f, device, "alice", PASSWORD);
+  HARK_REQUIRE(check_ok(logged_in, 200));
+
+  static const char add_bob[] = "{\"op\":\"add\",\"name\":\"bob\"}";
+  g_autoptr(GBytes) body = g_bytes_new_static(add_bob, strlen(add_bob));
+  g_autoptr(Signature) signature = sign(device, NULL, "POST", "/v1/buddies", body, 0);
+  g_autoptr(Answer) first = send_signed(f, "POST", "/v1/buddies", body, signature);
+  HARK_REQUIRE(check_buddies(first, 1, "bob=bob"));
+  g_autoptr(Answer) removed = buddy_change(f, device, "remove", "bob", NULL, -1);
+  HARK_REQUIRE(check_buddies(removed, 2, ""));
+  g_autoptr(Answer) again = send_signed(f, "POST", "/v1/buddies", body, signature);
+  HARK_REQUIRE(check_error(again, 401, "unauthenticated"));
+  g_assert_nonnull(strstr(error_message(again), "replay"));
+  g_autoptr(Answer) list = signed_request(f, device, NULL, "GET", "/v1/buddies", NULL, 0);
+  HARK_REQUIRE(check_buddies(list, 2, ""));
+
+  /* A renewal replayed: refused too. */
+  g_autoptr(GBytes) empty = g_bytes_new_static("{}", 2);
+  g_autoptr(Signature) renewal = sign(device, NULL, "POST", "/v1/renew", empty, 0);
+  g_autoptr(Answer) renewed = send_signed(f, "POST", "/v1/renew", empty, renewal);
+  HARK_REQUIRE(check_ok(renewed, 200));
+  g_autoptr(Answer) renewed_again = send_signed(f, "POST", "/v1/renew", empty, renewal);
+  HARK_REQUIRE(check_error(renewed_again, 401, "unauthenticated"));
+
+  /* The same request signed anew (another nonce) is no replay. */
+  g_autoptr(Answer) fresh = buddy_change(f, device, "add", "carol", NULL, -1);
+  HARK_REQUIRE(check_buddies(fresh, 3, "carol=carol"));
+  g_autoptr(Answer) list1 = signed_request(f, device, NULL, "GET", "/v1/buddies", NULL, 0);
+  g_autoptr(Answer) list2 = signed_request(f, device, NULL, "GET", "/v1/buddies", NULL, 0);
+  HARK_REQUIRE(check_buddies(list1, 3, "carol=carol") && check_buddies(list2, 3, "carol=carol"));
 }
 
 static void
@@ -1046,6 +1141,7 @@ add_all(const char *store)
   add(store, "buddies-bad", test_buddies_bad_changes);
   add(store, "signed-refused", test_signed_refused);
   add(store, "renew", test_renew);
+  add(store, "signed-replay", test_signed_replay);
   add(store, "users", test_users);
   add(store, "registrations-limited", test_registrations_limited);
   add(store, "version", test_version_and_routes);

@@ -18,6 +18,7 @@
 #include <hark/identity.h>
 
 #define DAY (24 * 3600)
+#define NONCE "0123456789abcdef0123456789abcdef"
 
 typedef struct {
   char *dir;      /* a fresh temporary directory */
@@ -589,7 +590,7 @@ assert_request_refused(Fixture *f, GBytes *key, const char *method, const char *
 {
   g_autoptr(GError) error = NULL;
   g_assert_false(
-    hark_request_verify(key, method, path, date, body, signature, f->now, 300, &error));
+    hark_request_verify(key, method, path, date, NONCE, body, signature, f->now, 300, &error));
   g_assert_error(error, HARK_CERTIFICATE_ERROR, (gint)code);
 }
 
@@ -602,10 +603,11 @@ test_request_signatures(Fixture *f, gconstpointer data)
   g_autoptr(GBytes) other_body = g_bytes_new_static("{\"op\":\"del\"}", 12);
   const char *path = "/v1/buddies?x=1";
   g_autofree char *signature =
-    hark_request_sign(f->device, "POST", path, f->now, body, &error);
+    hark_request_sign(f->device, "POST", path, f->now, NONCE, body, &error);
   g_assert_no_error(error);
   g_assert_true(
-    hark_request_verify(key, "POST", path, f->now, body, signature, f->now, 300, &error));
+    hark_request_verify(key, "POST", path, f->now, NONCE, body, signature, f->now, 300,
+                        &error));
   g_assert_no_error(error);
 
   assert_request_refused(f, key, "POST", path, f->now, other_body, signature,
@@ -627,6 +629,25 @@ test_request_signatures(Fixture *f, gconstpointer data)
   g_autoptr(GBytes) stranger_key = hark_identity_get_public_key(stranger);
   assert_request_refused(f, stranger_key, "POST", path, f->now, body, signature,
                          HARK_CERTIFICATE_ERROR_BAD_SIGNATURE);
+
+  /* The nonce is signed: another one does not verify, and a malformed one is refused. */
+  g_assert_false(hark_request_verify(key, "POST", path, f->now, "0123456789abcdef0123456789abcdee",
+                                     body, signature, f->now, 300, &error));
+  g_assert_error(error, HARK_CERTIFICATE_ERROR, HARK_CERTIFICATE_ERROR_BAD_SIGNATURE);
+  g_clear_error(&error);
+  const char *bad_nonces[] = { "", "short", "0123456789abcdef\n0123456789", "0123456789abcdef:x",
+                               "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef0" };
+  for (gsize i = 0; i < G_N_ELEMENTS(bad_nonces); i++) {
+    g_assert_false(hark_request_nonce_is_valid(bad_nonces[i]));
+    g_assert_false(hark_request_verify(key, "POST", path, f->now, bad_nonces[i], body, signature,
+                                       f->now, 300, &error));
+    g_assert_error(error, HARK_CERTIFICATE_ERROR, HARK_CERTIFICATE_ERROR_MALFORMED);
+    g_clear_error(&error);
+  }
+  g_autofree char *fresh = hark_request_new_nonce();
+  g_autofree char *fresh2 = hark_request_new_nonce();
+  g_assert_true(hark_request_nonce_is_valid(fresh));
+  g_assert_cmpstr(fresh, !=, fresh2);
 }
 
 static void
@@ -637,16 +658,16 @@ test_request_stale(Fixture *f, gconstpointer data)
   const gint64 dates[] = { f->now - 301, f->now + 301 };
   for (gsize i = 0; i < G_N_ELEMENTS(dates); i++) {
     g_autofree char *signature =
-      hark_request_sign(f->device, "GET", "/v1/buddies", dates[i], NULL, &error);
+      hark_request_sign(f->device, "GET", "/v1/buddies", dates[i], NONCE, NULL, &error);
     g_assert_no_error(error);
     assert_request_refused(f, key, "GET", "/v1/buddies", dates[i], NULL, signature,
                            HARK_CERTIFICATE_ERROR_STALE);
   }
   /* At the edge of the allowed skew, and with no body (the empty body's digest). */
   g_autofree char *signature =
-    hark_request_sign(f->device, "GET", "/v1/buddies", f->now - 300, NULL, &error);
-  g_assert_true(hark_request_verify(key, "GET", "/v1/buddies", f->now - 300, NULL, signature,
-                                    f->now, 300, &error));
+    hark_request_sign(f->device, "GET", "/v1/buddies", f->now - 300, NONCE, NULL, &error);
+  g_assert_true(hark_request_verify(key, "GET", "/v1/buddies", f->now - 300, NONCE, NULL,
+                                    signature, f->now, 300, &error));
   g_assert_no_error(error);
 }
 

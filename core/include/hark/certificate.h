@@ -80,13 +80,19 @@ void hark_device_certificate_free(HarkDeviceCertificate *cert);
 gboolean hark_certificate_verify_server(const char *ca_pem, GBytes *cert, const char *host,
                                         gint64 now, GError **error);
 
-/* Signed requests: the device signs "HARK-REQUEST-1\n<method>\n<path>\n<date>\n<hex
- * sha-256 of body>" with its key; see docs/protocol.md. Returns the base64 signature. */
+/* Signed requests: the device signs "HARK-REQUEST-2\n<method>\n<path>\n<date>\n<nonce>\n
+ * <hex sha-256 of body>" with its key; see docs/protocol.md. The nonce (16-64 characters of
+ * A-Z, a-z, 0-9, '_', '-'; hark_request_new_nonce) is new for every request, so that the
+ * server can refuse one it has seen (a replay). Returns the base64 signature. */
 char *hark_request_sign(HarkIdentity *identity, const char *method, const char *path,
-                        gint64 date, GBytes *body, GError **error);
+                        gint64 date, const char *nonce, GBytes *body, GError **error);
 gboolean hark_request_verify(GBytes *public_key, const char *method, const char *path,
-                             gint64 date, GBytes *body, const char *signature_b64,
-                             gint64 now, gint64 max_skew, GError **error);
+                             gint64 date, const char *nonce, GBytes *body,
+                             const char *signature_b64, gint64 now, gint64 max_skew,
+                             GError **error);
+gboolean hark_request_nonce_is_valid(const char *nonce);
+/* 32 random lower-case hex digits (OpenSSL's generator). */
+char *hark_request_new_nonce(void);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(HarkCa, hark_ca_free)
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(HarkDeviceCertificate, hark_device_certificate_free)
