@@ -24,6 +24,8 @@
 #include <openssl/crypto.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <openssl/kdf.h>
 #include <openssl/pem.h>
 #include <openssl/rand.h>
 #include <openssl/x509.h>
@@ -52,10 +54,22 @@ G_DEFINE_QUARK(hark-certificate-error-quark, hark_certificate_error)
 #define NONCE_MAX_LENGTH 64
 #define NONCE_RANDOM_BYTES 16
 
+#define LOGIN_PROOF_MAGIC "HARK-LOGIN-1"
+#define LOGIN_NONCE_MAGIC "HARK-NONCE-1"
+#define LOGIN_NONCE_KEY_INFO "hark login nonce key 1"
+#define LOGIN_NONCE_KEY_SIZE 32
+#define LOGIN_NONCE_RANDOM_BYTES 16
+#define LOGIN_NONCE_MAC_BYTES 16
+#define LOGIN_NONCE_MAX_LENGTH 128
+/* A nonce dated this far ahead of the checking clock is still taken (several server
+ * processes' clocks differ a little). */
+#define LOGIN_NONCE_FUTURE_SKEW 30
+
 struct _HarkCa {
   EVP_PKEY *key;
   X509 *cert;
   char *cert_pem;
+  guint8 nonce_key[LOGIN_NONCE_KEY_SIZE]; /* HKDF of the CA key: login nonces' MAC key */
 };
 
 /* ---- errors ----------------------------------------------------------------------- */
@@ -573,6 +587,35 @@ ca_cert_load_or_make(const char *path, EVP_PKEY *key, const char *common_name, G
   return cert;
 }
 
+/* The MAC key of login nonces, derived from the CA key (HKDF-SHA256): every login-server
+ * process that holds the CA makes and takes the same nonces, with no file or state of
+ * their own. */
+static gboolean
+derive_nonce_key(EVP_PKEY *key, guint8 *out, GError **error)
+{
+  unsigned char *der = NULL;
+  int length = i2d_PrivateKey(key, &der);
+  EVP_KDF *kdf = EVP_KDF_fetch(NULL, "HKDF", NULL);
+  EVP_KDF_CTX *ctx = kdf != NULL ? EVP_KDF_CTX_new(kdf) : NULL;
+  char digest[] = "SHA256";
+  char info[] = LOGIN_NONCE_KEY_INFO;
+  OSSL_PARAM params[] = {
+    OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST, digest, 0),
+    OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_KEY, der, length > 0 ? (size_t)length : 0),
+    OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_INFO, info, strlen(info)),
+    OSSL_PARAM_construct_end(),
+  };
+  gboolean ok = length > 0 && ctx != NULL &&
+                EVP_KDF_derive(ctx, out, LOGIN_NONCE_KEY_SIZE, params) == 1;
+  if (!ok)
+    set_openssl_error(error, HARK_CERTIFICATE_ERROR_CRYPTO, "cannot derive the nonce key");
+  EVP_KDF_CTX_free(ctx);
+  EVP_KDF_free(kdf);
+  if (der != NULL)
+    OPENSSL_clear_free(der, (size_t)length);
+  return ok;
+}
+
 HarkCa *
 hark_ca_load_or_create(const char *dir, const char *common_name, GError **error)
 {
@@ -602,6 +645,10 @@ hark_ca_load_or_create(const char *dir, const char *common_name, GError **error)
   ca->key = key;
   ca->cert = cert;
   ca->cert_pem = pem;
+  if (!derive_nonce_key(key, ca->nonce_key, error)) {
+    hark_ca_free(ca);
+    return NULL;
+  }
   return ca;
 }
 
@@ -620,6 +667,7 @@ hark_ca_free(HarkCa *ca)
   EVP_PKEY_free(ca->key);
   X509_free(ca->cert);
   g_free(ca->cert_pem);
+  OPENSSL_cleanse(ca->nonce_key, sizeof ca->nonce_key);
   g_free(ca);
 }
 
@@ -1171,5 +1219,141 @@ hark_request_verify(GBytes *public_key, const char *method, const char *path, gi
   g_set_error(error, HARK_CERTIFICATE_ERROR,
               bad ? HARK_CERTIFICATE_ERROR_BAD_SIGNATURE : HARK_CERTIFICATE_ERROR_CRYPTO,
               "the request signature does not verify: %s", local->message);
+  return FALSE;
+}
+
+/* ---- login nonces and proofs --------------------------------------------------------- */
+
+static char *
+hex_encode(const guint8 *data, gsize length)
+{
+  GString *hex = g_string_sized_new(2 * length);
+  for (gsize i = 0; i < length; i++)
+    g_string_append_printf(hex, "%02x", data[i]);
+  return g_string_free(hex, FALSE);
+}
+
+/* The MAC of "<issued>-<random hex>", as hex. */
+static char *
+nonce_mac(HarkCa *ca, const char *issued_and_random)
+{
+  g_autofree char *text = g_strconcat(LOGIN_NONCE_MAGIC "\n", issued_and_random, NULL);
+  guint8 mac[EVP_MAX_MD_SIZE];
+  unsigned int length = 0;
+  if (HMAC(EVP_sha256(), ca->nonce_key, sizeof ca->nonce_key, (const guint8 *)text,
+           strlen(text), mac, &length) == NULL)
+    return NULL;
+  return hex_encode(mac, LOGIN_NONCE_MAC_BYTES);
+}
+
+char *
+hark_ca_make_nonce(HarkCa *ca, gint64 now)
+{
+  g_return_val_if_fail(ca != NULL, NULL);
+  guint8 random[LOGIN_NONCE_RANDOM_BYTES];
+  if (RAND_bytes(random, sizeof random) != 1)
+    g_error("the system's random number generator failed");
+  g_autofree char *random_hex = hex_encode(random, sizeof random);
+  g_autofree char *body = g_strdup_printf("%" G_GINT64_FORMAT "-%s", now, random_hex);
+  g_autofree char *mac = nonce_mac(ca, body);
+  if (mac == NULL)
+    g_error("HMAC-SHA256 failed");
+  return g_strconcat(body, "-", mac, NULL);
+}
+
+static gboolean
+is_lower_hex(const char *text, gsize length)
+{
+  return strlen(text) == length && strspn(text, "0123456789abcdef") == length;
+}
+
+gboolean
+hark_ca_check_nonce(HarkCa *ca, const char *nonce, gint64 now, gint64 lifetime,
+                    gint64 *issued, GError **error)
+{
+  g_return_val_if_fail(ca != NULL, FALSE);
+  g_return_val_if_fail(error == NULL || *error == NULL, FALSE);
+
+  g_auto(GStrv) parts = nonce != NULL && strnlen(nonce, LOGIN_NONCE_MAX_LENGTH + 1) <=
+                                           LOGIN_NONCE_MAX_LENGTH ?
+                          g_strsplit(nonce, "-", 4) : NULL;
+  gint64 when = 0;
+  if (parts == NULL || g_strv_length(parts) != 3 || *parts[0] == '\0' ||
+      strlen(parts[0]) > 18 || strspn(parts[0], "0123456789") != strlen(parts[0]) ||
+      !is_lower_hex(parts[1], 2 * LOGIN_NONCE_RANDOM_BYTES) ||
+      !is_lower_hex(parts[2], 2 * LOGIN_NONCE_MAC_BYTES)) {
+    set_malformed(error, "the nonce is not one the login server gives (GET /v1/nonce)");
+    return FALSE;
+  }
+  when = g_ascii_strtoll(parts[0], NULL, 10);
+  g_autofree char *body = g_strdup_printf("%s-%s", parts[0], parts[1]);
+  g_autofree char *mac = nonce_mac(ca, body);
+  if (mac == NULL || CRYPTO_memcmp(mac, parts[2], strlen(mac)) != 0) {
+    g_set_error_literal(error, HARK_CERTIFICATE_ERROR, HARK_CERTIFICATE_ERROR_BAD_SIGNATURE,
+                        "the nonce was not made by this login server");
+    return FALSE;
+  }
+  if (when < now - lifetime || when > now + LOGIN_NONCE_FUTURE_SKEW) {
+    g_set_error(error, HARK_CERTIFICATE_ERROR, HARK_CERTIFICATE_ERROR_STALE,
+                "the nonce has expired (it was made %" G_GINT64_FORMAT " s ago, it lasts %"
+                G_GINT64_FORMAT " s): fetch a new one", now - when, lifetime);
+    return FALSE;
+  }
+  if (issued != NULL)
+    *issued = when;
+  return TRUE;
+}
+
+static GBytes *
+login_proof_text(const char *nonce, const char *user, GBytes *public_key)
+{
+  g_autofree char *fingerprint = g_compute_checksum_for_bytes(G_CHECKSUM_SHA256, public_key);
+  char *text = g_strdup_printf(LOGIN_PROOF_MAGIC "\n%s\n%s\n%s", nonce, user, fingerprint);
+  return g_bytes_new_take(text, strlen(text));
+}
+
+char *
+hark_login_proof_sign(HarkIdentity *identity, const char *nonce, const char *user,
+                      GError **error)
+{
+  g_return_val_if_fail(identity != NULL && nonce != NULL && user != NULL, NULL);
+  g_return_val_if_fail(error == NULL || *error == NULL, NULL);
+
+  g_autoptr(GBytes) key = hark_identity_get_public_key(identity);
+  g_autoptr(GBytes) data = login_proof_text(nonce, user, key);
+  g_autoptr(GError) local = NULL;
+  g_autoptr(GBytes) signature = hark_identity_sign(identity, data, &local);
+  if (signature == NULL) {
+    g_set_error(error, HARK_CERTIFICATE_ERROR, HARK_CERTIFICATE_ERROR_CRYPTO,
+                "cannot sign the login proof: %s", local->message);
+    return NULL;
+  }
+  gsize length;
+  const guint8 *bytes = g_bytes_get_data(signature, &length);
+  return g_base64_encode(bytes, length);
+}
+
+gboolean
+hark_login_proof_verify(GBytes *public_key, const char *nonce, const char *user,
+                        const char *proof_b64, GError **error)
+{
+  g_return_val_if_fail(public_key != NULL && nonce != NULL && user != NULL, FALSE);
+  g_return_val_if_fail(error == NULL || *error == NULL, FALSE);
+
+  g_autoptr(GBytes) signature = decode_signature(proof_b64);
+  if (signature == NULL) {
+    g_set_error(error, HARK_CERTIFICATE_ERROR, HARK_CERTIFICATE_ERROR_BAD_SIGNATURE,
+                "the proof is not the base64 of a %d-byte Ed25519 signature",
+                HARK_IDENTITY_SIGNATURE_SIZE);
+    return FALSE;
+  }
+  g_autoptr(GBytes) data = login_proof_text(nonce, user, public_key);
+  g_autoptr(GError) local = NULL;
+  if (hark_identity_verify(public_key, data, signature, &local))
+    return TRUE;
+  gboolean bad = g_error_matches(local, HARK_IDENTITY_ERROR, HARK_IDENTITY_ERROR_BAD_SIGNATURE);
+  g_set_error(error, HARK_CERTIFICATE_ERROR,
+              bad ? HARK_CERTIFICATE_ERROR_BAD_SIGNATURE : HARK_CERTIFICATE_ERROR_CRYPTO,
+              "the proof was not made with the key to certify: %s", local->message);
   return FALSE;
 }

@@ -50,6 +50,7 @@ struct Op {
   GTlsCertificateFlags tls_errors; /* why the server's TLS certificate was refused */
   guint generation;                /* client->generation when the op began */
   char *user;                      /* whom the request is about, for messages */
+  char *password;                  /* a login's, until its nonce comes (wiped) */
   char *buddy_op;
   char *buddy_name;
   char *buddy_alias;
@@ -618,6 +619,7 @@ op_free(Op *op)
 {
   op_drop_message(op);
   g_free(op->user);
+  wipe_free(op->password);
   g_free(op->buddy_op);
   g_free(op->buddy_name);
   g_free(op->buddy_alias);
@@ -976,6 +978,33 @@ credentials(const char *user, const char *password)
   return body;
 }
 
+/* The nonce came: the login proper, with the proof that this device holds its key (a
+ * signature over the nonce, the user and the key), so that nobody gets a certificate for
+ * a key that is not theirs. */
+static void
+nonce_received(Op *op, JsonObject *answer, GError *error)
+{
+  HarkLoginClient *client = op->client;
+  const char *nonce = member_string(answer, "nonce");
+  if (error == NULL && nonce == NULL)
+    error = g_error_new_literal(HARK_LOGIN_ERROR, HARK_LOGIN_ERROR_BAD_ANSWER,
+                                "the login server sent no nonce");
+  g_autofree char *proof =
+    error == NULL ? hark_login_proof_sign(client->identity, nonce, op->user, &error) : NULL;
+  if (error != NULL) {
+    op_fail(op, error);
+    return;
+  }
+  JsonObject *body = credentials(op->user, op->password);
+  g_clear_pointer(&op->password, wipe_free);
+  json_object_set_string_member(body, "device", client->device);
+  g_autofree char *public_key = hark_identity_get_public_pem(client->identity);
+  json_object_set_string_member(body, "public_key", public_key);
+  json_object_set_string_member(body, "nonce", nonce);
+  json_object_set_string_member(body, "proof", proof);
+  op_send(op, "POST", "/v1/login", body, FALSE, login_answered);
+}
+
 void
 hark_login_client_login(HarkLoginClient *client, const char *user, const char *password,
                         HarkLoginDone done, gpointer user_data)
@@ -983,11 +1012,8 @@ hark_login_client_login(HarkLoginClient *client, const char *user, const char *p
   Op *op = op_new(client, done, user_data);
   g_free(op->user);
   op->user = g_strdup(user);
-  JsonObject *body = credentials(user, password);
-  json_object_set_string_member(body, "device", client->device);
-  g_autofree char *public_key = hark_identity_get_public_pem(client->identity);
-  json_object_set_string_member(body, "public_key", public_key);
-  op_send(op, "POST", "/v1/login", body, FALSE, login_answered);
+  op->password = g_strdup(password);
+  op_send(op, "GET", "/v1/nonce", NULL, FALSE, nonce_received);
 }
 
 static void

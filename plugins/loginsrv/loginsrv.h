@@ -25,6 +25,8 @@ G_BEGIN_DECLS
 
 /* The clock skew allowed for signed requests, and given to new certificates' start. */
 #define LOGIN_MAX_SKEW 300
+/* How long a login nonce (GET /v1/nonce) may be used, once, in seconds. */
+#define LOGIN_NONCE_LIFETIME 120
 #define LOGIN_USER_NAME_MIN 3
 #define LOGIN_USER_NAME_MAX 32
 #define LOGIN_PASSWORD_MIN 8
@@ -208,6 +210,7 @@ gboolean login_authenticate(LoginRequest *req);
 /* ---- accounts.c ---- */
 
 void login_handle_register(LoginRequest *req);
+void login_handle_nonce(LoginRequest *req);
 void login_handle_login(LoginRequest *req);
 void login_handle_renew(LoginRequest *req);
 void login_handle_password(LoginRequest *req);

@@ -66,6 +66,15 @@ error_code(Answer *answer)
   return json_object_get_string_member_with_default(error, "code", NULL);
 }
 
+static const char *
+error_message(Answer *answer)
+{
+  if (error_code(answer) == NULL)
+    return "";
+  JsonObject *error = json_object_get_object_member(answer->json, "error");
+  return json_object_get_string_member_with_default(error, "message", "");
+}
+
 /* Status and error code together, so a failure shows both. */
 static gboolean
 check_error(Answer *answer, guint status, const char *code)
@@ -210,12 +219,55 @@ device_free(Device *device)
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(Device, device_free)
 
+/* A fresh nonce from GET /v1/nonce, or NULL (test failed). */
+static char *
+fetch_nonce(Fixture *f)
+{
+  g_autoptr(Answer) answer = get(f, "/v1/nonce");
+  if (!check_ok(answer, 200))
+    return NULL;
+  g_assert_cmpint(json_object_get_int_member_with_default(answer->json, "expires_in", 0), ==, 120);
+  return g_strdup(member(answer, "nonce"));
+}
+
+/* POST /v1/login for the key public_key with this nonce and proof (NULL: left out). */
+static Answer *
+post_login(Fixture *f, const char *user, const char *password, const char *public_key,
+           const char *nonce, const char *proof)
+{
+  g_autoptr(JsonObject) object = json_object_new();
+  json_object_set_string_member(object, "user", user);
+  json_object_set_string_member(object, "password", password);
+  json_object_set_string_member(object, "device", "laptop");
+  json_object_set_string_member(object, "public_key", public_key);
+  if (nonce != NULL)
+    json_object_set_string_member(object, "nonce", nonce);
+  if (proof != NULL)
+    json_object_set_string_member(object, "proof", proof);
+  g_autofree char *text = hark_test_json(object);
+  return request(f, "POST", "/v1/login", text);
+}
+
+/* The proof that signer holds its key, for nonce and user. */
+static char *
+proof_by(Device *signer, const char *nonce, const char *user)
+{
+  g_autoptr(GError) error = NULL;
+  char *proof = hark_login_proof_sign(signer->identity, nonce, user, &error);
+  g_assert_no_error(error);
+  return proof;
+}
+
+/* A login as the node does it: a nonce, then the login with the device's proof. */
 static Answer *
 login(Fixture *f, Device *device, const char *user, const char *password)
 {
   g_autofree char *key = hark_identity_get_public_pem(device->identity);
-  Answer *answer = post_strings(f, "/v1/login", "user", user, "password", password, "device",
-                                "laptop", "public_key", key, NULL);
+  g_autofree char *nonce = fetch_nonce(f);
+  if (nonce == NULL)
+    return NULL;
+  g_autofree char *proof = proof_by(device, nonce, user);
+  Answer *answer = post_login(f, user, password, key, nonce, proof);
   const char *certificate = member(answer, "certificate");
   if (certificate != NULL) {
     g_free(device->certificate);
@@ -562,6 +614,59 @@ test_login(Fixture *f, gconstpointer data)
   g_assert_cmpint(verified->not_after - now, <=, 24 * 3600 + 60);
 }
 
+/* A login must prove that the device holds the key it asks a certificate for: with a
+ * nonce of the server's, used once and recently. */
+static void
+test_login_proof(Fixture *f, gconstpointer data)
+{
+  HARK_REQUIRE(f->node != NULL);
+  g_autoptr(Answer) created = register_user(f, "mallory", PASSWORD);
+  HARK_REQUIRE(check_ok(created, 201));
+  g_autoptr(Device) mallory = device_new(f);
+  g_autoptr(Device) victim = device_new(f);
+  g_autofree char *victim_key = hark_identity_get_public_pem(victim->identity);
+
+  /* mallory asks for a certificate for the victim's key: without a proof, or with one by
+   * her own key, or with the victim's proof for another user, it is refused. */
+  g_autofree char *nonce = fetch_nonce(f);
+  HARK_REQUIRE(nonce != NULL);
+  g_autoptr(Answer) no_proof = post_login(f, "mallory", PASSWORD, victim_key, NULL, NULL);
+  HARK_REQUIRE(check_error(no_proof, 400, "bad-proof"));
+  g_autoptr(Answer) no_nonce = post_login(f, "mallory", PASSWORD, victim_key, NULL, "AAAA");
+  HARK_REQUIRE(check_error(no_nonce, 400, "bad-proof"));
+  g_autofree char *own = proof_by(mallory, nonce, "mallory");
+  g_autoptr(Answer) wrong_key = post_login(f, "mallory", PASSWORD, victim_key, nonce, own);
+  HARK_REQUIRE(check_error(wrong_key, 400, "bad-proof"));
+  g_autofree char *for_alice = proof_by(victim, nonce, "alice");
+  g_autoptr(Answer) wrong_user = post_login(f, "mallory", PASSWORD, victim_key, nonce, for_alice);
+  HARK_REQUIRE(check_error(wrong_user, 400, "bad-proof"));
+  g_autoptr(Answer) made_up = post_login(f, "mallory", PASSWORD, victim_key,
+                                         "1700000000-00000000000000000000000000000000-"
+                                         "00000000000000000000000000000000", own);
+  HARK_REQUIRE(check_error(made_up, 400, "bad-proof"));
+  g_assert_null(member(wrong_key, "certificate"));
+
+  /* Her own key, proven: accepted once; the same login again is a replay. */
+  g_autofree char *mallory_key = hark_identity_get_public_pem(mallory->identity);
+  g_autoptr(Answer) good = post_login(f, "mallory", PASSWORD, mallory_key, nonce, own);
+  HARK_REQUIRE(check_ok(good, 200));
+  g_autoptr(Answer) replayed = post_login(f, "mallory", PASSWORD, mallory_key, nonce, own);
+  HARK_REQUIRE(check_error(replayed, 400, "bad-proof"));
+  g_assert_nonnull(strstr(error_message(replayed), "replay"));
+
+  /* A nonce of this server, but older than its 120 s. */
+  g_autofree char *ca_dir = g_build_filename(f->node->state_dir, "ca", NULL);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(HarkCa) ca = hark_ca_load_or_create(ca_dir, "unused", &error);
+  g_assert_no_error(error);
+  HARK_REQUIRE(ca != NULL);
+  g_autofree char *old = hark_ca_make_nonce(ca, g_get_real_time() / G_USEC_PER_SEC - 121);
+  g_autofree char *old_proof = proof_by(mallory, old, "mallory");
+  g_autoptr(Answer) expired = post_login(f, "mallory", PASSWORD, mallory_key, old, old_proof);
+  HARK_REQUIRE(check_error(expired, 400, "bad-proof"));
+  g_assert_nonnull(strstr(error_message(expired), "expired"));
+}
+
 static void
 test_login_buddies_in_answer(Fixture *f, gconstpointer data)
 {
@@ -873,15 +978,6 @@ test_signed_refused(Fixture *f, gconstpointer data)
   HARK_REQUIRE(check_error(tampered, 401, "unauthenticated"));
 }
 
-static const char *
-error_message(Answer *answer)
-{
-  if (error_code(answer) == NULL)
-    return "";
-  JsonObject *error = json_object_get_object_member(answer->json, "error");
-  return json_object_get_string_member_with_default(error, "message", "");
-}
-
 /* A signed request sent again as it was (captured on the way) is refused and changes
  * nothing; the same change signed anew goes through. */
 static void
@@ -1131,6 +1227,7 @@ add_all(const char *store)
   add(store, "bad-names", test_bad_names);
   add(store, "weak-password", test_weak_password);
   add(store, "login", test_login);
+  add(store, "login-proof", test_login_proof);
   add(store, "login-buddies", test_login_buddies_in_answer);
   add(store, "login-failures", test_login_failures);
   add(store, "lockout", test_lockout);

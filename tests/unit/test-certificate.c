@@ -671,6 +671,80 @@ test_request_stale(Fixture *f, gconstpointer data)
   g_assert_no_error(error);
 }
 
+/* ---- login nonces and proofs -------------------------------------------------------------- */
+
+static void
+assert_nonce_refused(HarkCa *ca, const char *nonce, gint64 now, HarkCertificateError code)
+{
+  g_autoptr(GError) error = NULL;
+  g_assert_false(hark_ca_check_nonce(ca, nonce, now, 120, NULL, &error));
+  g_assert_error(error, HARK_CERTIFICATE_ERROR, (gint)code);
+  g_test_message("nonce refused as expected: %s", error->message);
+}
+
+static void
+test_login_nonces(Fixture *f, gconstpointer data)
+{
+  g_autoptr(GError) error = NULL;
+  g_autofree char *nonce = hark_ca_make_nonce(f->ca, f->now);
+  g_autofree char *other = hark_ca_make_nonce(f->ca, f->now);
+  g_assert_cmpstr(nonce, !=, other);
+  gint64 issued = 0;
+  g_assert_true(hark_ca_check_nonce(f->ca, nonce, f->now + 120, 120, &issued, &error));
+  g_assert_no_error(error);
+  g_assert_cmpint(issued, ==, f->now);
+  /* Another process with the same CA takes it; another CA does not. */
+  g_autoptr(HarkCa) same = hark_ca_load_or_create(f->ca_dir, "test CA", &error);
+  g_assert_true(hark_ca_check_nonce(same, nonce, f->now, 120, NULL, &error));
+  g_autofree char *other_dir = g_build_filename(f->dir, "other-ca", NULL);
+  g_autoptr(HarkCa) stranger = hark_ca_load_or_create(other_dir, "other CA", &error);
+  assert_nonce_refused(stranger, nonce, f->now, HARK_CERTIFICATE_ERROR_BAD_SIGNATURE);
+  /* Too old, from the future, changed, or not a nonce at all. */
+  assert_nonce_refused(f->ca, nonce, f->now + 121, HARK_CERTIFICATE_ERROR_STALE);
+  assert_nonce_refused(f->ca, nonce, f->now - 31, HARK_CERTIFICATE_ERROR_STALE);
+  g_autofree char *tampered = g_strdup(nonce);
+  char *digit = strchr(tampered, '-') - 1;
+  *digit = *digit == '0' ? '1' : '0';
+  assert_nonce_refused(f->ca, tampered, f->now, HARK_CERTIFICATE_ERROR_BAD_SIGNATURE);
+  const char *junk[] = { "", "1-2-3", "abc", "1700000000-00-00", NULL };
+  for (const char *const *j = junk; *j != NULL; j++)
+    assert_nonce_refused(f->ca, *j, f->now, HARK_CERTIFICATE_ERROR_MALFORMED);
+}
+
+static void
+test_login_proofs(Fixture *f, gconstpointer data)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GBytes) key = hark_identity_get_public_key(f->device);
+  g_autofree char *nonce = hark_ca_make_nonce(f->ca, f->now);
+  g_autofree char *proof = hark_login_proof_sign(f->device, nonce, "alice", &error);
+  g_assert_no_error(error);
+  g_assert_true(hark_login_proof_verify(key, nonce, "alice", proof, &error));
+  g_assert_no_error(error);
+
+  g_autoptr(HarkIdentity) stranger = new_identity(f->dir, "stranger.pem");
+  g_autoptr(GBytes) stranger_key = hark_identity_get_public_key(stranger);
+  g_autofree char *other_nonce = hark_ca_make_nonce(f->ca, f->now);
+  struct {
+    GBytes *key;
+    const char *nonce;
+    const char *user;
+    const char *proof;
+  } refused[] = {
+    { stranger_key, nonce, "alice", proof }, /* a proof for another key */
+    { key, other_nonce, "alice", proof },    /* another nonce */
+    { key, nonce, "bob", proof },            /* another user */
+    { key, nonce, "alice", "AAAA" },         /* not a signature */
+    { key, nonce, "alice", "" },
+  };
+  for (gsize i = 0; i < G_N_ELEMENTS(refused); i++) {
+    g_assert_false(hark_login_proof_verify(refused[i].key, refused[i].nonce, refused[i].user,
+                                           refused[i].proof, &error));
+    g_assert_error(error, HARK_CERTIFICATE_ERROR, HARK_CERTIFICATE_ERROR_BAD_SIGNATURE);
+    g_clear_error(&error);
+  }
+}
+
 /* ---- main -------------------------------------------------------------------------------- */
 
 static void
@@ -701,5 +775,7 @@ main(int argc, char **argv)
   add("/certificate/purposes/server-is-not-device", test_server_is_not_device);
   add("/certificate/request/signatures", test_request_signatures);
   add("/certificate/request/stale", test_request_stale);
+  add("/certificate/login/nonces", test_login_nonces);
+  add("/certificate/login/proofs", test_login_proofs);
   return g_test_run();
 }

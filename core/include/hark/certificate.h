@@ -94,6 +94,23 @@ gboolean hark_request_nonce_is_valid(const char *nonce);
 /* 32 random lower-case hex digits (OpenSSL's generator). */
 char *hark_request_new_nonce(void);
 
+/* Login nonces and proofs (docs/protocol.md, "Proof of the device key"): the login server
+ * gives a nonce, "<unix seconds>-<32 hex random>-<32 hex HMAC>", MACed with a key derived
+ * from the CA key (so every server process holding the CA takes the others' nonces); the
+ * device signs "HARK-LOGIN-1\n<nonce>\n<user>\n<fingerprint>" with the key it asks a
+ * certificate for. Checking a nonce does not remember it: the server does (a replay). */
+char *hark_ca_make_nonce(HarkCa *ca, gint64 now);
+/* MALFORMED, BAD_SIGNATURE (not this CA's) or STALE (older than lifetime seconds, or
+ * from the future); *issued (may be NULL) is when it was made. */
+gboolean hark_ca_check_nonce(HarkCa *ca, const char *nonce, gint64 now, gint64 lifetime,
+                             gint64 *issued, GError **error);
+/* The base64 proof. */
+char *hark_login_proof_sign(HarkIdentity *identity, const char *nonce, const char *user,
+                            GError **error);
+/* public_key: raw Ed25519, 32 bytes. BAD_SIGNATURE when proof_b64 is not its signature. */
+gboolean hark_login_proof_verify(GBytes *public_key, const char *nonce, const char *user,
+                                 const char *proof_b64, GError **error);
+
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(HarkCa, hark_ca_free)
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(HarkDeviceCertificate, hark_device_certificate_free)
 
