@@ -295,6 +295,17 @@ login_handle_nonce(LoginRequest *req)
   login_respond_json(req, SOUP_STATUS_OK, body);
 }
 
+/* Answers bad-proof, and logs and counts it: a login for a key its sender does not hold
+ * is an attack or a broken client. user has passed the name rules (safe to log). */
+static void
+refuse_proof(LoginRequest *req, const char *user, const char *why)
+{
+  req->server->refused_proofs++;
+  g_message("refused a login of '%s' from %s (%" G_GUINT64_FORMAT " so far): %s", user,
+            req->address, req->server->refused_proofs, why);
+  login_respond_error(req, "bad-proof", "%s", why);
+}
+
 /* The login's proof that the device holds the key it wants certified: a signature with
  * that key over a nonce of ours, used once, and the user name. FALSE when it answered
  * bad-proof instead. */
@@ -305,23 +316,23 @@ check_proof(LoginRequest *req, GBytes *key)
   const char *nonce = json_object_get_string_member_with_default(req->json, "nonce", NULL);
   const char *proof = json_object_get_string_member_with_default(req->json, "proof", NULL);
   if (nonce == NULL || proof == NULL) {
-    login_respond_error(req, "bad-proof", "a login needs a nonce (GET /v1/nonce) and the proof "
-                        "that the device holds its key (nodes from before login proofs must be "
-                        "upgraded)");
+    refuse_proof(req, user, "a login needs a nonce (GET /v1/nonce) and the proof that the "
+                 "device holds its key (nodes from before login proofs must be upgraded)");
     return FALSE;
   }
   gint64 now = now_seconds(), issued = 0;
   g_autoptr(GError) error = NULL;
   if (!hark_ca_check_nonce(req->server->ca, nonce, now, LOGIN_NONCE_LIFETIME, &issued, &error) ||
       !hark_login_proof_verify(key, nonce, user, proof, &error)) {
-    login_respond_error(req, "bad-proof", "%s", error->message);
+    refuse_proof(req, user, error->message);
     return FALSE;
   }
   /* Last, once everything else holds: only a proven login uses the nonce up. */
   g_autofree char *used = g_strconcat("login:", nonce, NULL);
   switch (login_replay_note(req->server->replays, used, issued + LOGIN_NONCE_LIFETIME, now)) {
   case LOGIN_REPLAY_SEEN:
-    login_respond_error(req, "bad-proof", "the nonce was used before (a replay): fetch a new one");
+    req->server->refused_replays++;
+    refuse_proof(req, user, "the nonce was used before (a replay): fetch a new one");
     return FALSE;
   case LOGIN_REPLAY_FULL:
     login_respond_error(req, "internal", "too many logins at once; try again later");

@@ -67,6 +67,8 @@ typedef struct {
   LoginAddressLimiter *addresses;
   LoginAddressLimiter *registrations; /* registrations per source address: each costs a hash */
   LoginReplayCache *replays;          /* nonces used: signed requests and logins */
+  guint64 refused_proofs;             /* logins refused bad-proof (replays included) */
+  guint64 refused_replays;            /* signed requests and logins refused as replays */
   guint jobs;         /* worker jobs not yet completed on the main context */
   gboolean stopping;
 } LoginServer;

@@ -665,6 +665,11 @@ test_login_proof(Fixture *f, gconstpointer data)
   g_autoptr(Answer) expired = post_login(f, "mallory", PASSWORD, mallory_key, old, old_proof);
   HARK_REQUIRE(check_error(expired, 400, "bad-proof"));
   g_assert_nonnull(strstr(error_message(expired), "expired"));
+
+  /* Each refusal is in the server's log, counted. */
+  g_autofree char *log = hark_test_node_read_stderr(f->node);
+  g_assert_nonnull(strstr(log, "refused a login of 'mallory' from 127.0.0.1 (1 so far)"));
+  g_assert_nonnull(strstr(log, "(7 so far): the nonce has expired"));
 }
 
 static void
@@ -1012,6 +1017,9 @@ test_signed_replay(Fixture *f, gconstpointer data)
   HARK_REQUIRE(check_ok(renewed, 200));
   g_autoptr(Answer) renewed_again = send_signed(f, "POST", "/v1/renew", empty, renewal);
   HARK_REQUIRE(check_error(renewed_again, 401, "unauthenticated"));
+  g_autofree char *log = hark_test_node_read_stderr(f->node);
+  g_assert_nonnull(strstr(log, "refused a replayed signed request from 127.0.0.1 for 'alice' "
+                               "(2 replays so far)"));
 
   /* The same request signed anew (another nonce) is no replay. */
   g_autoptr(Answer) fresh = buddy_change(f, device, "add", "carol", NULL, -1);
