@@ -3,10 +3,12 @@
  *
  *   bench-login URL CA_PEM [--users N] [--seconds S] [--parallel P]
  *
- * It registers N users, then keeps P logins in flight for S seconds, each on its own
- * connection the way a device logs in, and prints JSON: logins per second, the median
- * and 95th-percentile login time, and the bytes each way of one login on a fresh
- * connection, counted by a relay in this process between the client and the server. */
+ * It registers N users, then keeps P logins in flight for S seconds, each the way a
+ * device logs in (GET /v1/nonce, then POST /v1/login with the proof of its key, each on
+ * its own connection), and prints JSON: logins per second, the median and
+ * 95th-percentile login time (both requests), and the bytes each way of one login on
+ * fresh connections, counted by a relay in this process between the client and the
+ * server. */
 #include <hark/hark.h>
 
 #include <libsoup/soup.h>
@@ -16,6 +18,7 @@
 typedef struct {
   const char *url;
   GTlsDatabase *ca;
+  HarkIdentity *identity;
   char *public_key_pem;
   int users;
   int seconds;
@@ -58,9 +61,13 @@ user_name(int i)
 }
 
 static SoupMessage *
-login_request(Bench *b, const char *base, int i)
+login_request(Bench *b, const char *base, int i, const char *nonce)
 {
   g_autofree char *name = user_name(i);
+  g_autoptr(GError) error = NULL;
+  g_autofree char *proof = hark_login_proof_sign(b->identity, nonce, name, &error);
+  if (proof == NULL)
+    g_error("cannot sign the login proof: %s", error->message);
   g_autoptr(JsonBuilder) jb = json_builder_new();
   json_builder_begin_object(jb);
   json_builder_set_member_name(jb, "user");
@@ -71,8 +78,85 @@ login_request(Bench *b, const char *base, int i)
   json_builder_add_string_value(jb, "bench");
   json_builder_set_member_name(jb, "public_key");
   json_builder_add_string_value(jb, b->public_key_pem);
+  json_builder_set_member_name(jb, "nonce");
+  json_builder_add_string_value(jb, nonce);
+  json_builder_set_member_name(jb, "proof");
+  json_builder_add_string_value(jb, proof);
   json_builder_end_object(jb);
   return json_request(base, "/v1/login", jb);
+}
+
+/* ---- one login: the nonce, then the login ---- */
+
+typedef struct Login Login;
+struct Login {
+  Bench *bench;
+  SoupSession *session;
+  SoupMessage *msg; /* in flight */
+  char *base;
+  int user;
+  gboolean logging_in; /* the nonce came; msg is the login */
+  gboolean ok;
+  GError *error;
+  void (*finished)(Login *login);
+  gpointer data;
+};
+
+static void
+on_login_answer(GObject *source, GAsyncResult *result, gpointer data)
+{
+  Login *l = data;
+  g_autoptr(GBytes) reply = soup_session_send_and_read_finish(l->session, result, &l->error);
+  guint status = soup_message_get_status(l->msg);
+  if (reply != NULL && status == 200 && !l->logging_in) {
+    g_autoptr(JsonParser) parser = json_parser_new();
+    gsize length;
+    const char *text = g_bytes_get_data(reply, &length);
+    JsonNode *root = json_parser_load_from_data(parser, text, (gssize)length, NULL) ?
+                       json_parser_get_root(parser) : NULL;
+    const char *nonce = root != NULL && JSON_NODE_HOLDS_OBJECT(root) ?
+                          json_object_get_string_member_with_default(
+                            json_node_get_object(root), "nonce", NULL) : NULL;
+    if (nonce != NULL) {
+      g_object_unref(l->msg);
+      l->msg = login_request(l->bench, l->base, l->user, nonce);
+      l->logging_in = TRUE;
+      soup_session_send_and_read_async(l->session, l->msg, G_PRIORITY_DEFAULT, NULL,
+                                       on_login_answer, l);
+      return;
+    }
+  }
+  l->ok = reply != NULL && status == 200 && l->logging_in;
+  if (!l->ok && l->error == NULL)
+    g_set_error(&l->error, G_IO_ERROR, G_IO_ERROR_FAILED, "%s: HTTP %u",
+                l->logging_in ? "login" : "nonce", status);
+  l->finished(l);
+}
+
+static Login *
+login_start(Bench *b, SoupSession *session, const char *base, int user,
+            void (*finished)(Login *login), gpointer data)
+{
+  Login *l = g_new0(Login, 1);
+  l->bench = b;
+  l->session = session;
+  l->base = g_strdup(base);
+  l->user = user;
+  l->finished = finished;
+  l->data = data;
+  g_autofree char *uri = g_strconcat(base, "/v1/nonce", NULL);
+  l->msg = soup_message_new("GET", uri);
+  soup_session_send_and_read_async(session, l->msg, G_PRIORITY_DEFAULT, NULL, on_login_answer, l);
+  return l;
+}
+
+static void
+login_free(Login *l)
+{
+  g_object_unref(l->msg);
+  g_clear_error(&l->error);
+  g_free(l->base);
+  g_free(l);
 }
 
 static gboolean
@@ -107,29 +191,25 @@ register_users(Bench *b, GError **error)
 typedef struct {
   Bench *bench;
   SoupSession *session;
-  SoupMessage *msg;
   gint64 started;
 } Attempt;
 
 static void start_attempt(Bench *b);
 
 static void
-on_login_done(GObject *source, GAsyncResult *result, gpointer data)
+on_login_done(Login *l)
 {
-  Attempt *a = data;
+  Attempt *a = l->data;
   Bench *b = a->bench;
-  g_autoptr(GError) error = NULL;
-  g_autoptr(GBytes) reply = soup_session_send_and_read_finish(a->session, result, &error);
-  if (reply != NULL && soup_message_get_status(a->msg) == 200) {
+  if (l->ok) {
     gint64 took = g_get_monotonic_time() - a->started;
     g_array_append_val(b->durations, took);
   } else {
     b->failures++;
     if (b->failures <= 3)
-      g_printerr("login failed: %s (HTTP %u)\n", error ? error->message : "",
-                 soup_message_get_status(a->msg));
+      g_printerr("login failed: %s\n", l->error->message);
   }
-  g_object_unref(a->msg);
+  login_free(l);
   g_object_unref(a->session);
   g_free(a);
   b->in_flight--;
@@ -145,10 +225,9 @@ start_attempt(Bench *b)
   Attempt *a = g_new0(Attempt, 1);
   a->bench = b;
   a->session = session_new(b);
-  a->msg = login_request(b, b->url, b->next_user++ % b->users);
   a->started = g_get_monotonic_time();
   b->in_flight++;
-  soup_session_send_and_read_async(a->session, a->msg, G_PRIORITY_DEFAULT, NULL, on_login_done, a);
+  login_start(b, a->session, b->url, b->next_user++ % b->users, on_login_done, a);
 }
 
 static gint
@@ -268,22 +347,13 @@ relay_start(Relay *relay, const char *url, GError **error)
   return TRUE;
 }
 
-typedef struct {
-  SoupMessage *msg;
-  GBytes *reply;
-  GError *error;
-  gboolean done;
-} OneLogin;
-
 static void
-on_one_login(GObject *source, GAsyncResult *result, gpointer data)
+on_one_login(Login *l)
 {
-  OneLogin *one = data;
-  one->reply = soup_session_send_and_read_finish(SOUP_SESSION(source), result, &one->error);
-  one->done = TRUE;
+  *(gboolean *)l->data = TRUE;
 }
 
-/* One login through the relay on a fresh connection; the server's host name is kept
+/* One login through the relay on fresh connections; the server's host name is kept
  * (the certificate names it), only the port changes. Asynchronous, because the relay
  * runs on this thread's main context too. */
 static gboolean
@@ -295,11 +365,11 @@ measure_one_login(Bench *b, guint64 *up, guint64 *down, GError **error)
   g_autoptr(GUri) uri = g_uri_parse(b->url, G_URI_FLAGS_NONE, NULL);
   g_autofree char *base = g_strdup_printf("https://%s:%u", g_uri_get_host(uri), relay.port);
   SoupSession *session = session_new(b);
-  OneLogin one = { .msg = login_request(b, base, 0) };
-  soup_session_send_and_read_async(session, one.msg, G_PRIORITY_DEFAULT, NULL, on_one_login, &one);
-  while (!one.done)
+  gboolean done = FALSE;
+  Login *l = login_start(b, session, base, 0, on_one_login, &done);
+  while (!done)
     g_main_context_iteration(NULL, TRUE);
-  gboolean ok = one.reply != NULL && soup_message_get_status(one.msg) == 200;
+  gboolean ok = l->ok;
   g_object_unref(session); /* closes the connection, so the TLS close is counted too */
   while (relay.open_pipes > 0)
     g_main_context_iteration(NULL, TRUE);
@@ -308,15 +378,10 @@ measure_one_login(Bench *b, guint64 *up, guint64 *down, GError **error)
   g_object_unref(relay.upstream);
   *up = relay.up;
   *down = relay.down;
-  if (!ok && one.error != NULL)
-    g_propagate_error(error, one.error);
-  else if (!ok)
-    g_set_error(error, G_IO_ERROR, G_IO_ERROR_FAILED, "login through the relay failed (HTTP %u)",
-                soup_message_get_status(one.msg));
-  else
-    g_clear_error(&one.error);
-  g_clear_pointer(&one.reply, g_bytes_unref);
-  g_object_unref(one.msg);
+  if (!ok)
+    g_set_error(error, G_IO_ERROR, G_IO_ERROR_FAILED, "login through the relay failed: %s",
+                l->error->message);
+  login_free(l);
   return ok;
 }
 
@@ -348,6 +413,7 @@ main(int argc, char **argv)
     return 1;
   }
   b.ca = ca;
+  b.identity = identity;
   b.public_key_pem = hark_identity_get_public_pem(identity);
   g_unlink(key_path);
   g_rmdir(tmp);

@@ -24,7 +24,10 @@
 #include <openssl/crypto.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <openssl/kdf.h>
 #include <openssl/pem.h>
+#include <openssl/rand.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
@@ -46,12 +49,27 @@ G_DEFINE_QUARK(hark-certificate-error-quark, hark_certificate_error)
 #define MAX_USER_LENGTH 64
 #define DEVICE_URI_PREFIX "hark:device:"
 #define FINGERPRINT_LENGTH 64
-#define REQUEST_MAGIC "HARK-REQUEST-1"
+#define REQUEST_MAGIC "HARK-REQUEST-2"
+#define NONCE_MIN_LENGTH 16
+#define NONCE_MAX_LENGTH 64
+#define NONCE_RANDOM_BYTES 16
+
+#define LOGIN_PROOF_MAGIC "HARK-LOGIN-1"
+#define LOGIN_NONCE_MAGIC "HARK-NONCE-1"
+#define LOGIN_NONCE_KEY_INFO "hark login nonce key 1"
+#define LOGIN_NONCE_KEY_SIZE 32
+#define LOGIN_NONCE_RANDOM_BYTES 16
+#define LOGIN_NONCE_MAC_BYTES 16
+#define LOGIN_NONCE_MAX_LENGTH 128
+/* A nonce dated this far ahead of the checking clock is still taken (several server
+ * processes' clocks differ a little). */
+#define LOGIN_NONCE_FUTURE_SKEW 30
 
 struct _HarkCa {
   EVP_PKEY *key;
   X509 *cert;
   char *cert_pem;
+  guint8 nonce_key[LOGIN_NONCE_KEY_SIZE]; /* HKDF of the CA key: login nonces' MAC key */
 };
 
 /* ---- errors ----------------------------------------------------------------------- */
@@ -569,6 +587,35 @@ ca_cert_load_or_make(const char *path, EVP_PKEY *key, const char *common_name, G
   return cert;
 }
 
+/* The MAC key of login nonces, derived from the CA key (HKDF-SHA256): every login-server
+ * process that holds the CA makes and takes the same nonces, with no file or state of
+ * their own. */
+static gboolean
+derive_nonce_key(EVP_PKEY *key, guint8 *out, GError **error)
+{
+  unsigned char *der = NULL;
+  int length = i2d_PrivateKey(key, &der);
+  EVP_KDF *kdf = EVP_KDF_fetch(NULL, "HKDF", NULL);
+  EVP_KDF_CTX *ctx = kdf != NULL ? EVP_KDF_CTX_new(kdf) : NULL;
+  char digest[] = "SHA256";
+  char info[] = LOGIN_NONCE_KEY_INFO;
+  OSSL_PARAM params[] = {
+    OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST, digest, 0),
+    OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_KEY, der, length > 0 ? (size_t)length : 0),
+    OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_INFO, info, strlen(info)),
+    OSSL_PARAM_construct_end(),
+  };
+  gboolean ok = length > 0 && ctx != NULL &&
+                EVP_KDF_derive(ctx, out, LOGIN_NONCE_KEY_SIZE, params) == 1;
+  if (!ok)
+    set_openssl_error(error, HARK_CERTIFICATE_ERROR_CRYPTO, "cannot derive the nonce key");
+  EVP_KDF_CTX_free(ctx);
+  EVP_KDF_free(kdf);
+  if (der != NULL)
+    OPENSSL_clear_free(der, (size_t)length);
+  return ok;
+}
+
 HarkCa *
 hark_ca_load_or_create(const char *dir, const char *common_name, GError **error)
 {
@@ -598,6 +645,10 @@ hark_ca_load_or_create(const char *dir, const char *common_name, GError **error)
   ca->key = key;
   ca->cert = cert;
   ca->cert_pem = pem;
+  if (!derive_nonce_key(key, ca->nonce_key, error)) {
+    hark_ca_free(ca);
+    return NULL;
+  }
   return ca;
 }
 
@@ -616,6 +667,7 @@ hark_ca_free(HarkCa *ca)
   EVP_PKEY_free(ca->key);
   X509_free(ca->cert);
   g_free(ca->cert_pem);
+  OPENSSL_cleanse(ca->nonce_key, sizeof ca->nonce_key);
   g_free(ca);
 }
 
@@ -667,6 +719,9 @@ hark_ca_issue_device(HarkCa *ca, const char *user, const char *public_key_pem,
   const char *const extensions[] = {
     "basicConstraints", "critical,CA:FALSE",
     "keyUsage", "critical,digitalSignature",
+    /* Only the device purpose: never serverAuth or clientAuth, so that no TLS client
+     * takes a device for a web server (see hark_certificate_verify_server). */
+    "extendedKeyUsage", "critical," HARK_CERTIFICATE_DEVICE_PURPOSE,
     "subjectKeyIdentifier", "hash",
     "authorityKeyIdentifier", "keyid:always",
     "subjectAltName", san,
@@ -686,6 +741,41 @@ hark_ca_issue_device(HarkCa *ca, const char *user, const char *public_key_pem,
   X509_free(cert);
   EVP_PKEY_free(key);
   return pem;
+}
+
+/* ---- purposes (extended key usage) ------------------------------------------------- */
+
+typedef enum {
+  PURPOSES_NONE,     /* no extended key usage at all */
+  PURPOSES_DEVICE,   /* the device purpose, and neither serverAuth nor clientAuth */
+  PURPOSES_SERVER,   /* serverAuth, and not the device purpose */
+  PURPOSES_OTHER,    /* anything else (both, or neither of them) */
+} Purposes;
+
+/* What cert's extended key usage makes it: a device, a TLS server, or neither. */
+static Purposes
+certificate_purposes(X509 *cert)
+{
+  int critical = 0;
+  EXTENDED_KEY_USAGE *usage = X509_get_ext_d2i(cert, NID_ext_key_usage, &critical, NULL);
+  if (usage == NULL)
+    return critical == -1 ? PURPOSES_NONE : PURPOSES_OTHER; /* -1: absent; else unreadable */
+  ASN1_OBJECT *device = OBJ_txt2obj(HARK_CERTIFICATE_DEVICE_PURPOSE, 1);
+  gboolean is_device = FALSE, is_server = FALSE, is_client = FALSE, is_any = FALSE;
+  for (int i = 0; i < sk_ASN1_OBJECT_num(usage); i++) {
+    ASN1_OBJECT *purpose = sk_ASN1_OBJECT_value(usage, i);
+    is_device = is_device || (device != NULL && OBJ_cmp(purpose, device) == 0);
+    is_server = is_server || OBJ_obj2nid(purpose) == NID_server_auth;
+    is_client = is_client || OBJ_obj2nid(purpose) == NID_client_auth;
+    is_any = is_any || OBJ_obj2nid(purpose) == NID_anyExtendedKeyUsage;
+  }
+  ASN1_OBJECT_free(device);
+  sk_ASN1_OBJECT_pop_free(usage, ASN1_OBJECT_free);
+  if (is_device && !is_server && !is_client && !is_any)
+    return PURPOSES_DEVICE;
+  if (is_server && !is_device && !is_any)
+    return PURPOSES_SERVER;
+  return PURPOSES_OTHER;
 }
 
 /* ---- verifying device certificates -------------------------------------------------- */
@@ -769,6 +859,16 @@ describe_device(X509 *cert, GError **error)
     set_malformed(error, "a CA certificate is not a device certificate");
     return NULL;
   }
+  /* Certificates from before the device purpose have no extended key usage at all; they
+   * are still taken until they expire (the login server issues none since), so that an
+   * upgrade does not log every device out. Anything else is not a device's. */
+  Purposes purposes = certificate_purposes(cert);
+  if (purposes != PURPOSES_DEVICE && purposes != PURPOSES_NONE) {
+    g_set_error_literal(error, HARK_CERTIFICATE_ERROR, HARK_CERTIFICATE_ERROR_WRONG_PURPOSE,
+                        "the certificate is not a device certificate (its extended key usage "
+                        "is not the hark device purpose)");
+    return NULL;
+  }
   g_autoptr(HarkDeviceCertificate) device = g_new0(HarkDeviceCertificate, 1);
   device->public_key = ed25519_raw_key(X509_get0_pubkey(cert), &device->device_id);
   if (device->public_key == NULL) {
@@ -824,6 +924,71 @@ hark_device_certificate_free(HarkDeviceCertificate *cert)
   g_free(cert);
 }
 
+/* ---- verifying the login server's certificate --------------------------------------- */
+
+/* The host in login.url against the certificate's subject alternative names only (an IP
+ * address against its IP names, a host name against its DNS names, without case): never
+ * against the subject's common name, which for a device is a user's name. */
+static gboolean
+names_host(X509 *cert, const char *host)
+{
+  if (g_hostname_is_ip_address(host))
+    return X509_check_ip_asc(cert, host, 0) == 1;
+  unsigned int flags = X509_CHECK_FLAG_NEVER_CHECK_SUBJECT | X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS;
+  return X509_check_host(cert, host, 0, flags, NULL) == 1;
+}
+
+/* Why cert (already verified against the CA) cannot be a login server's; NULL when it
+ * can. */
+static const char *
+server_certificate_problem(X509 *cert)
+{
+  if (X509_check_ca(cert) != 0)
+    return "it is a CA certificate";
+  switch (certificate_purposes(cert)) {
+  case PURPOSES_SERVER:
+    break;
+  case PURPOSES_DEVICE:
+  case PURPOSES_NONE: /* device certificates from before the device purpose */
+    return "it is a device certificate (a user's), not the login server's";
+  default:
+    return "its extended key usage is not serverAuth alone";
+  }
+  return NULL;
+}
+
+gboolean
+hark_certificate_verify_server(const char *ca_pem, GBytes *cert, const char *host, gint64 now,
+                               GError **error)
+{
+  g_return_val_if_fail(ca_pem != NULL && cert != NULL && host != NULL, FALSE);
+  g_return_val_if_fail(error == NULL || *error == NULL, FALSE);
+
+  X509 *ca = cert_from_pem(ca_pem, strlen(ca_pem));
+  if (ca == NULL) {
+    set_openssl_error(error, HARK_CERTIFICATE_ERROR_MALFORMED,
+                      "the pinned CA certificate is not a PEM certificate");
+    return FALSE;
+  }
+  X509 *leaf = cert_from_bytes(cert, error);
+  gboolean ok = leaf != NULL && verify_chain(ca, leaf, now, error);
+  const char *problem = ok ? server_certificate_problem(leaf) : NULL;
+  if (problem != NULL) {
+    g_set_error(error, HARK_CERTIFICATE_ERROR, HARK_CERTIFICATE_ERROR_WRONG_PURPOSE,
+                "the certificate is not a login server's: %s", problem);
+    ok = FALSE;
+  } else if (ok && !names_host(leaf, host)) {
+    g_set_error(error, HARK_CERTIFICATE_ERROR, HARK_CERTIFICATE_ERROR_WRONG_HOST,
+                "the certificate is not for %s: none of its subject alternative names is",
+                host);
+    ok = FALSE;
+  }
+  ERR_clear_error();
+  X509_free(leaf);
+  X509_free(ca);
+  return ok;
+}
+
 /* ---- the TLS server certificate ------------------------------------------------------ */
 
 /* "DNS:a,IP:b" for the hosts; NULL (error set) for anything that is neither. */
@@ -850,12 +1015,9 @@ server_alt_names(const char *const *hosts, GError **error)
 static gboolean
 covers_hosts(X509 *cert, const char *const *hosts)
 {
-  for (const char *const *h = hosts; *h != NULL; h++) {
-    gboolean covered = g_hostname_is_ip_address(*h) ? X509_check_ip_asc(cert, *h, 0) == 1 :
-                                                      X509_check_host(cert, *h, 0, 0, NULL) == 1;
-    if (!covered)
+  for (const char *const *h = hosts; *h != NULL; h++)
+    if (!names_host(cert, *h))
       return FALSE;
-  }
   return TRUE;
 }
 
@@ -880,8 +1042,10 @@ server_certificate_unfit(HarkCa *ca, const char *const *hosts, const char *cert_
     why = "the certificate or its key is unreadable, or they do not match";
   else if (!verify_chain(ca->cert, cert, soon, NULL))
     why = "it was not issued by this CA, or it expires within 30 days";
+  else if (server_certificate_problem(cert) != NULL)
+    why = "it is not a TLS server certificate (serverAuth alone)";
   else if (!covers_hosts(cert, hosts))
-    why = "it does not name every configured host";
+    why = "it does not name every configured host (in its subject alternative names)";
   ERR_clear_error();
   X509_free(cert);
   EVP_PKEY_free(key);
@@ -949,23 +1113,48 @@ hark_ca_ensure_server_certificate(HarkCa *ca, const char *const *hosts, const ch
 /* ---- signed requests ---------------------------------------------------------------- */
 
 static GBytes *
-request_to_sign(const char *method, const char *path, gint64 date, GBytes *body)
+request_to_sign(const char *method, const char *path, gint64 date, const char *nonce,
+                GBytes *body)
 {
   g_autoptr(GBytes) empty = g_bytes_new_static("", 0);
   g_autofree char *digest = g_compute_checksum_for_bytes(G_CHECKSUM_SHA256, body ? body : empty);
-  char *text = g_strdup_printf(REQUEST_MAGIC "\n%s\n%s\n%" G_GINT64_FORMAT "\n%s", method, path,
-                               date, digest);
+  char *text = g_strdup_printf(REQUEST_MAGIC "\n%s\n%s\n%" G_GINT64_FORMAT "\n%s\n%s", method,
+                               path, date, nonce, digest);
   return g_bytes_new_take(text, strlen(text));
+}
+
+gboolean
+hark_request_nonce_is_valid(const char *nonce)
+{
+  if (nonce == NULL)
+    return FALSE;
+  gsize length = strnlen(nonce, NONCE_MAX_LENGTH + 1);
+  return length >= NONCE_MIN_LENGTH && length <= NONCE_MAX_LENGTH &&
+         strspn(nonce, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-") ==
+           length;
+}
+
+char *
+hark_request_new_nonce(void)
+{
+  guint8 random[NONCE_RANDOM_BYTES];
+  if (RAND_bytes(random, sizeof random) != 1)
+    g_error("the system's random number generator failed");
+  GString *hex = g_string_sized_new(2 * sizeof random);
+  for (gsize i = 0; i < sizeof random; i++)
+    g_string_append_printf(hex, "%02x", random[i]);
+  return g_string_free(hex, FALSE);
 }
 
 char *
 hark_request_sign(HarkIdentity *identity, const char *method, const char *path, gint64 date,
-                  GBytes *body, GError **error)
+                  const char *nonce, GBytes *body, GError **error)
 {
   g_return_val_if_fail(identity != NULL && method != NULL && path != NULL, NULL);
+  g_return_val_if_fail(hark_request_nonce_is_valid(nonce), NULL);
   g_return_val_if_fail(error == NULL || *error == NULL, NULL);
 
-  g_autoptr(GBytes) data = request_to_sign(method, path, date, body);
+  g_autoptr(GBytes) data = request_to_sign(method, path, date, nonce, body);
   g_autoptr(GError) local = NULL;
   g_autoptr(GBytes) signature = hark_identity_sign(identity, data, &local);
   if (signature == NULL) {
@@ -996,12 +1185,18 @@ decode_signature(const char *text)
 
 gboolean
 hark_request_verify(GBytes *public_key, const char *method, const char *path, gint64 date,
-                    GBytes *body, const char *signature_b64, gint64 now, gint64 max_skew,
-                    GError **error)
+                    const char *nonce, GBytes *body, const char *signature_b64, gint64 now,
+                    gint64 max_skew, GError **error)
 {
   g_return_val_if_fail(public_key != NULL && method != NULL && path != NULL, FALSE);
   g_return_val_if_fail(error == NULL || *error == NULL, FALSE);
 
+  if (!hark_request_nonce_is_valid(nonce)) {
+    g_set_error(error, HARK_CERTIFICATE_ERROR, HARK_CERTIFICATE_ERROR_MALFORMED,
+                "the request nonce is not %d to %d characters of A-Z, a-z, 0-9, '_' or '-'",
+                NONCE_MIN_LENGTH, NONCE_MAX_LENGTH);
+    return FALSE;
+  }
   if (date < now - max_skew || date > now + max_skew) {
     g_set_error(error, HARK_CERTIFICATE_ERROR, HARK_CERTIFICATE_ERROR_STALE,
                 "the request is dated %" G_GINT64_FORMAT " s from the server's clock (at most "
@@ -1016,7 +1211,7 @@ hark_request_verify(GBytes *public_key, const char *method, const char *path, gi
                 HARK_IDENTITY_SIGNATURE_SIZE);
     return FALSE;
   }
-  g_autoptr(GBytes) data = request_to_sign(method, path, date, body);
+  g_autoptr(GBytes) data = request_to_sign(method, path, date, nonce, body);
   g_autoptr(GError) local = NULL;
   if (hark_identity_verify(public_key, data, signature, &local))
     return TRUE;
@@ -1024,5 +1219,141 @@ hark_request_verify(GBytes *public_key, const char *method, const char *path, gi
   g_set_error(error, HARK_CERTIFICATE_ERROR,
               bad ? HARK_CERTIFICATE_ERROR_BAD_SIGNATURE : HARK_CERTIFICATE_ERROR_CRYPTO,
               "the request signature does not verify: %s", local->message);
+  return FALSE;
+}
+
+/* ---- login nonces and proofs --------------------------------------------------------- */
+
+static char *
+hex_encode(const guint8 *data, gsize length)
+{
+  GString *hex = g_string_sized_new(2 * length);
+  for (gsize i = 0; i < length; i++)
+    g_string_append_printf(hex, "%02x", data[i]);
+  return g_string_free(hex, FALSE);
+}
+
+/* The MAC of "<issued>-<random hex>", as hex. */
+static char *
+nonce_mac(HarkCa *ca, const char *issued_and_random)
+{
+  g_autofree char *text = g_strconcat(LOGIN_NONCE_MAGIC "\n", issued_and_random, NULL);
+  guint8 mac[EVP_MAX_MD_SIZE];
+  unsigned int length = 0;
+  if (HMAC(EVP_sha256(), ca->nonce_key, sizeof ca->nonce_key, (const guint8 *)text,
+           strlen(text), mac, &length) == NULL)
+    return NULL;
+  return hex_encode(mac, LOGIN_NONCE_MAC_BYTES);
+}
+
+char *
+hark_ca_make_nonce(HarkCa *ca, gint64 now)
+{
+  g_return_val_if_fail(ca != NULL, NULL);
+  guint8 random[LOGIN_NONCE_RANDOM_BYTES];
+  if (RAND_bytes(random, sizeof random) != 1)
+    g_error("the system's random number generator failed");
+  g_autofree char *random_hex = hex_encode(random, sizeof random);
+  g_autofree char *body = g_strdup_printf("%" G_GINT64_FORMAT "-%s", now, random_hex);
+  g_autofree char *mac = nonce_mac(ca, body);
+  if (mac == NULL)
+    g_error("HMAC-SHA256 failed");
+  return g_strconcat(body, "-", mac, NULL);
+}
+
+static gboolean
+is_lower_hex(const char *text, gsize length)
+{
+  return strlen(text) == length && strspn(text, "0123456789abcdef") == length;
+}
+
+gboolean
+hark_ca_check_nonce(HarkCa *ca, const char *nonce, gint64 now, gint64 lifetime,
+                    gint64 *issued, GError **error)
+{
+  g_return_val_if_fail(ca != NULL, FALSE);
+  g_return_val_if_fail(error == NULL || *error == NULL, FALSE);
+
+  g_auto(GStrv) parts = nonce != NULL && strnlen(nonce, LOGIN_NONCE_MAX_LENGTH + 1) <=
+                                           LOGIN_NONCE_MAX_LENGTH ?
+                          g_strsplit(nonce, "-", 4) : NULL;
+  gint64 when = 0;
+  if (parts == NULL || g_strv_length(parts) != 3 || *parts[0] == '\0' ||
+      strlen(parts[0]) > 18 || strspn(parts[0], "0123456789") != strlen(parts[0]) ||
+      !is_lower_hex(parts[1], 2 * LOGIN_NONCE_RANDOM_BYTES) ||
+      !is_lower_hex(parts[2], 2 * LOGIN_NONCE_MAC_BYTES)) {
+    set_malformed(error, "the nonce is not one the login server gives (GET /v1/nonce)");
+    return FALSE;
+  }
+  when = g_ascii_strtoll(parts[0], NULL, 10);
+  g_autofree char *body = g_strdup_printf("%s-%s", parts[0], parts[1]);
+  g_autofree char *mac = nonce_mac(ca, body);
+  if (mac == NULL || CRYPTO_memcmp(mac, parts[2], strlen(mac)) != 0) {
+    g_set_error_literal(error, HARK_CERTIFICATE_ERROR, HARK_CERTIFICATE_ERROR_BAD_SIGNATURE,
+                        "the nonce was not made by this login server");
+    return FALSE;
+  }
+  if (when < now - lifetime || when > now + LOGIN_NONCE_FUTURE_SKEW) {
+    g_set_error(error, HARK_CERTIFICATE_ERROR, HARK_CERTIFICATE_ERROR_STALE,
+                "the nonce has expired (it was made %" G_GINT64_FORMAT " s ago, it lasts %"
+                G_GINT64_FORMAT " s): fetch a new one", now - when, lifetime);
+    return FALSE;
+  }
+  if (issued != NULL)
+    *issued = when;
+  return TRUE;
+}
+
+static GBytes *
+login_proof_text(const char *nonce, const char *user, GBytes *public_key)
+{
+  g_autofree char *fingerprint = g_compute_checksum_for_bytes(G_CHECKSUM_SHA256, public_key);
+  char *text = g_strdup_printf(LOGIN_PROOF_MAGIC "\n%s\n%s\n%s", nonce, user, fingerprint);
+  return g_bytes_new_take(text, strlen(text));
+}
+
+char *
+hark_login_proof_sign(HarkIdentity *identity, const char *nonce, const char *user,
+                      GError **error)
+{
+  g_return_val_if_fail(identity != NULL && nonce != NULL && user != NULL, NULL);
+  g_return_val_if_fail(error == NULL || *error == NULL, NULL);
+
+  g_autoptr(GBytes) key = hark_identity_get_public_key(identity);
+  g_autoptr(GBytes) data = login_proof_text(nonce, user, key);
+  g_autoptr(GError) local = NULL;
+  g_autoptr(GBytes) signature = hark_identity_sign(identity, data, &local);
+  if (signature == NULL) {
+    g_set_error(error, HARK_CERTIFICATE_ERROR, HARK_CERTIFICATE_ERROR_CRYPTO,
+                "cannot sign the login proof: %s", local->message);
+    return NULL;
+  }
+  gsize length;
+  const guint8 *bytes = g_bytes_get_data(signature, &length);
+  return g_base64_encode(bytes, length);
+}
+
+gboolean
+hark_login_proof_verify(GBytes *public_key, const char *nonce, const char *user,
+                        const char *proof_b64, GError **error)
+{
+  g_return_val_if_fail(public_key != NULL && nonce != NULL && user != NULL, FALSE);
+  g_return_val_if_fail(error == NULL || *error == NULL, FALSE);
+
+  g_autoptr(GBytes) signature = decode_signature(proof_b64);
+  if (signature == NULL) {
+    g_set_error(error, HARK_CERTIFICATE_ERROR, HARK_CERTIFICATE_ERROR_BAD_SIGNATURE,
+                "the proof is not the base64 of a %d-byte Ed25519 signature",
+                HARK_IDENTITY_SIGNATURE_SIZE);
+    return FALSE;
+  }
+  g_autoptr(GBytes) data = login_proof_text(nonce, user, public_key);
+  g_autoptr(GError) local = NULL;
+  if (hark_identity_verify(public_key, data, signature, &local))
+    return TRUE;
+  gboolean bad = g_error_matches(local, HARK_IDENTITY_ERROR, HARK_IDENTITY_ERROR_BAD_SIGNATURE);
+  g_set_error(error, HARK_CERTIFICATE_ERROR,
+              bad ? HARK_CERTIFICATE_ERROR_BAD_SIGNATURE : HARK_CERTIFICATE_ERROR_CRYPTO,
+              "the proof was not made with the key to certify: %s", local->message);
   return FALSE;
 }

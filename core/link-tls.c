@@ -17,6 +17,7 @@
 #include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
+#include <openssl/x509v3.h>
 
 static gint64
 now_seconds(void)
@@ -72,6 +73,11 @@ new_ssl_ctx(HarkLink *link, X509_STORE *store, GBytes *certificate_der, EVP_PKEY
    * later with AUTH). The opener always requires the acceptor's. No host name check:
    * nodes are known by their certificates, not by names. */
   SSL_CTX_set_verify(ssl_ctx, SSL_VERIFY_PEER, NULL);
+  /* Device certificates carry the hark device purpose, not serverAuth/clientAuth, so
+   * that no TLS client takes one for a web server: OpenSSL's TLS purposes would refuse
+   * them here. The chain is checked against the pinned CA all the same, and the purpose
+   * after the handshake by hark_certificate_verify, which demands the device's. */
+  SSL_CTX_set_purpose(ssl_ctx, X509_PURPOSE_ANY);
   if (certificate_der != NULL) {
     gsize size = 0;
     const guint8 *der = g_bytes_get_data(certificate_der, &size);

@@ -50,6 +50,7 @@ struct Op {
   GTlsCertificateFlags tls_errors; /* why the server's TLS certificate was refused */
   guint generation;                /* client->generation when the op began */
   char *user;                      /* whom the request is about, for messages */
+  char *password;                  /* a login's, until its nonce comes (wiped) */
   char *buddy_op;
   char *buddy_name;
   char *buddy_alias;
@@ -78,6 +79,7 @@ struct _HarkLoginClient {
   gint64 renew_margin;
   char *certificate_path;
   char *buddies_path;
+  GTlsDatabase *trust; /* login-trust.c: the server's certificate only */
   SoupSession *session;
   GCancellable *cancellable;
   GHashTable *ops; /* Op* in flight */
@@ -453,12 +455,15 @@ describe_tls_failure(HarkLoginClient *client, GTlsCertificateFlags flags, const 
     return g_strdup_printf("its TLS certificate is not trusted: it was not issued by the CA "
                            "in login.ca (%s), so login.ca does not match this server",
                            client->ca_path);
-  if (flags & G_TLS_CERTIFICATE_BAD_IDENTITY)
-    return g_strdup("its TLS certificate is not for the host in login.url");
   if (flags & (G_TLS_CERTIFICATE_EXPIRED | G_TLS_CERTIFICATE_NOT_ACTIVATED))
     return g_strdup("its TLS certificate has expired or is not valid yet (check the clock)");
+  g_autofree char *why = hark_login_trust_last_refusal(client->trust);
+  if (flags & G_TLS_CERTIFICATE_BAD_IDENTITY)
+    return g_strdup_printf("its TLS certificate is not for the host in login.url (%s)",
+                           why != NULL ? why : error->message);
   if (flags != 0)
-    return g_strdup_printf("its TLS certificate is not trusted (%s)", error->message);
+    return g_strdup_printf("its TLS certificate is not trusted (%s)",
+                           why != NULL ? why : error->message);
   return g_strdup_printf("the TLS handshake failed: %s", error->message);
 }
 
@@ -616,6 +621,7 @@ op_free(Op *op)
 {
   op_drop_message(op);
   g_free(op->user);
+  wipe_free(op->password);
   g_free(op->buddy_op);
   g_free(op->buddy_name);
   g_free(op->buddy_alias);
@@ -657,7 +663,8 @@ stale_error(void)
                              "the login changed while the request was in flight");
 }
 
-/* Hark-Certificate, Hark-Date and Hark-Signature (docs/protocol.md, "Signed requests"). */
+/* Hark-Certificate, Hark-Date, Hark-Nonce and Hark-Signature (docs/protocol.md, "Signed
+ * requests"). */
 static gboolean
 sign_request(HarkLoginClient *client, SoupMessage *msg, const char *method, const char *path,
              GBytes *body, GError **error)
@@ -667,9 +674,12 @@ sign_request(HarkLoginClient *client, SoupMessage *msg, const char *method, cons
     return FALSE;
   }
   gint64 date = now_seconds();
+  /* New for every message, also when the same request is sent again: the server refuses
+   * a nonce it has seen (a replay). */
+  g_autofree char *nonce = hark_request_new_nonce();
   g_autoptr(GBytes) empty = g_bytes_new_static("", 0);
-  g_autofree char *signature =
-    hark_request_sign(client->identity, method, path, date, body != NULL ? body : empty, error);
+  g_autofree char *signature = hark_request_sign(client->identity, method, path, date, nonce,
+                                                 body != NULL ? body : empty, error);
   if (signature == NULL)
     return FALSE;
   gsize size;
@@ -679,6 +689,7 @@ sign_request(HarkLoginClient *client, SoupMessage *msg, const char *method, cons
   SoupMessageHeaders *headers = soup_message_get_request_headers(msg);
   soup_message_headers_replace(headers, "Hark-Certificate", certificate);
   soup_message_headers_replace(headers, "Hark-Date", date_text);
+  soup_message_headers_replace(headers, "Hark-Nonce", nonce);
   soup_message_headers_replace(headers, "Hark-Signature", signature);
   return TRUE;
 }
@@ -703,8 +714,8 @@ build_request(HarkLoginClient *client, const char *method, const char *path, GBy
   return g_steal_pointer(&msg);
 }
 
-/* The pinned database has already refused the certificate; this only records why, so
- * the error can say it. */
+/* The pinned database (login-trust.c) has already refused the certificate; this only
+ * records why, so the error can say it. */
 static gboolean
 on_accept_certificate(SoupMessage *msg, GTlsCertificate *certificate,
                       GTlsCertificateFlags errors, gpointer data)
@@ -969,6 +980,33 @@ credentials(const char *user, const char *password)
   return body;
 }
 
+/* The nonce came: the login proper, with the proof that this device holds its key (a
+ * signature over the nonce, the user and the key), so that nobody gets a certificate for
+ * a key that is not theirs. */
+static void
+nonce_received(Op *op, JsonObject *answer, GError *error)
+{
+  HarkLoginClient *client = op->client;
+  const char *nonce = member_string(answer, "nonce");
+  if (error == NULL && nonce == NULL)
+    error = g_error_new_literal(HARK_LOGIN_ERROR, HARK_LOGIN_ERROR_BAD_ANSWER,
+                                "the login server sent no nonce");
+  g_autofree char *proof =
+    error == NULL ? hark_login_proof_sign(client->identity, nonce, op->user, &error) : NULL;
+  if (error != NULL) {
+    op_fail(op, error);
+    return;
+  }
+  JsonObject *body = credentials(op->user, op->password);
+  g_clear_pointer(&op->password, wipe_free);
+  json_object_set_string_member(body, "device", client->device);
+  g_autofree char *public_key = hark_identity_get_public_pem(client->identity);
+  json_object_set_string_member(body, "public_key", public_key);
+  json_object_set_string_member(body, "nonce", nonce);
+  json_object_set_string_member(body, "proof", proof);
+  op_send(op, "POST", "/v1/login", body, FALSE, login_answered);
+}
+
 void
 hark_login_client_login(HarkLoginClient *client, const char *user, const char *password,
                         HarkLoginDone done, gpointer user_data)
@@ -976,11 +1014,8 @@ hark_login_client_login(HarkLoginClient *client, const char *user, const char *p
   Op *op = op_new(client, done, user_data);
   g_free(op->user);
   op->user = g_strdup(user);
-  JsonObject *body = credentials(user, password);
-  json_object_set_string_member(body, "device", client->device);
-  g_autofree char *public_key = hark_identity_get_public_pem(client->identity);
-  json_object_set_string_member(body, "public_key", public_key);
-  op_send(op, "POST", "/v1/login", body, FALSE, login_answered);
+  op->password = g_strdup(password);
+  op_send(op, "GET", "/v1/nonce", NULL, FALSE, nonce_received);
 }
 
 static void
@@ -1358,9 +1393,8 @@ hark_login_client_new(HarkContext *ctx, const HarkConfig *config, HarkIdentity *
                 "login.ca: cannot read the login server's CA certificate: %s", local->message);
     return NULL;
   }
-  /* Only this CA: never the system's store, which trusts far more than one server. */
-  g_autoptr(GTlsDatabase) database = g_tls_file_database_new(config->login_ca, &local);
-  if (database == NULL) {
+  g_autoptr(GTlsCertificate) ca = g_tls_certificate_new_from_pem(ca_pem, -1, &local);
+  if (ca == NULL) {
     g_set_error(error, HARK_LOGIN_ERROR, HARK_LOGIN_ERROR_IO,
                 "login.ca: %s holds no usable CA certificate: %s", config->login_ca,
                 local->message);
@@ -1381,7 +1415,10 @@ hark_login_client_new(HarkContext *ctx, const HarkConfig *config, HarkIdentity *
   client->renew_margin = config->login_renew_margin;
   client->certificate_path = g_build_filename(config->state_dir, CERTIFICATE_FILE, NULL);
   client->buddies_path = g_build_filename(config->state_dir, BUDDIES_FILE, NULL);
-  client->session = new_session(database);
+  /* Only this CA, and only its server certificate: never the system's store, which
+   * trusts far more than one server, nor a device certificate of the same CA. */
+  client->trust = hark_login_trust_new(client->ca_pem);
+  client->session = new_session(client->trust);
   client->cancellable = g_cancellable_new();
   client->ops = g_hash_table_new(NULL, NULL);
   client->revision = -1;
@@ -1471,6 +1508,7 @@ hark_login_client_free(HarkLoginClient *client)
   g_list_free(ops);
   g_hash_table_unref(client->ops);
   g_object_unref(client->session);
+  g_object_unref(client->trust);
   g_object_unref(client->cancellable);
   g_clear_object(&client->tunnel);
   clear_login(client);

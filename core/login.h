@@ -37,6 +37,15 @@ typedef enum {
 
 typedef struct _HarkLoginClient HarkLoginClient;
 
+/* login-trust.c: the TLS database of the login client, which takes only the login
+ * server's certificate (hark_certificate_verify_server against the pinned ca_pem and
+ * login.url's host), never a device's. */
+#define HARK_TYPE_LOGIN_TRUST (hark_login_trust_get_type())
+G_DECLARE_FINAL_TYPE(HarkLoginTrust, hark_login_trust, HARK, LOGIN_TRUST, GTlsDatabase)
+GTlsDatabase *hark_login_trust_new(const char *ca_pem);
+/* Why the last certificate was refused (NULL when none was). */
+char *hark_login_trust_last_refusal(GTlsDatabase *database);
+
 /* The answer of an operation, called exactly once (possibly before the operation
  * function returns, when there is nothing to ask the server): exactly one of result and
  * error is set, and the callee takes it. When the client is freed first, operations in

@@ -197,22 +197,22 @@ login_handle_register(LoginRequest *req)
 
 /* ---- login and renew ----------------------------------------------------------------------- */
 
-/* The fingerprint of an Ed25519 public key in PEM; NULL when it is not one. */
-static char *
-device_key_fingerprint(const char *pem)
+/* The raw bytes of an Ed25519 public key in PEM; NULL when it is not one. */
+static GBytes *
+device_key_raw(const char *pem)
 {
   BIO *bio = BIO_new_mem_buf(pem, -1);
   EVP_PKEY *key = bio != NULL ? PEM_read_bio_PUBKEY(bio, NULL, NULL, NULL) : NULL;
   BIO_free(bio);
   guint8 raw[HARK_IDENTITY_PUBLIC_KEY_SIZE];
   size_t length = sizeof raw;
-  char *fingerprint = NULL;
+  GBytes *bytes = NULL;
   if (key != NULL && EVP_PKEY_get_id(key) == EVP_PKEY_ED25519 &&
       EVP_PKEY_get_raw_public_key(key, raw, &length) == 1 && length == sizeof raw)
-    fingerprint = g_compute_checksum_for_data(G_CHECKSUM_SHA256, raw, length);
+    bytes = g_bytes_new(raw, length);
   EVP_PKEY_free(key);
   ERR_clear_error();
-  return fingerprint;
+  return bytes;
 }
 
 /* The PEM of a raw Ed25519 public key (from a verified certificate). */
@@ -282,6 +282,63 @@ login_work(LoginServer *s, gpointer data, LoginReply *reply)
 }
 
 void
+login_handle_nonce(LoginRequest *req)
+{
+  g_autofree char *nonce = hark_ca_make_nonce(req->server->ca, now_seconds());
+  JsonObject *body = json_object_new();
+  json_object_set_string_member(body, "nonce", nonce);
+  json_object_set_int_member(body, "expires_in", LOGIN_NONCE_LIFETIME);
+  login_respond_json(req, SOUP_STATUS_OK, body);
+}
+
+/* Answers bad-proof, and logs and counts it: a login for a key its sender does not hold
+ * is an attack or a broken client. user has passed the name rules (safe to log). */
+static void
+refuse_proof(LoginRequest *req, const char *user, const char *why)
+{
+  req->server->refused_proofs++;
+  g_message("refused a login of '%s' from %s (%" G_GUINT64_FORMAT " so far): %s", user,
+            req->address, req->server->refused_proofs, why);
+  login_respond_error(req, "bad-proof", "%s", why);
+}
+
+/* The login's proof that the device holds the key it wants certified: a signature with
+ * that key over a nonce of ours, used once, and the user name. FALSE when it answered
+ * bad-proof instead. */
+static gboolean
+check_proof(LoginRequest *req, GBytes *key)
+{
+  const char *user = json_object_get_string_member(req->json, "user");
+  const char *nonce = json_object_get_string_member_with_default(req->json, "nonce", NULL);
+  const char *proof = json_object_get_string_member_with_default(req->json, "proof", NULL);
+  if (nonce == NULL || proof == NULL) {
+    refuse_proof(req, user, "a login needs a nonce (GET /v1/nonce) and the proof that the "
+                 "device holds its key (nodes from before login proofs must be upgraded)");
+    return FALSE;
+  }
+  gint64 now = now_seconds(), issued = 0;
+  g_autoptr(GError) error = NULL;
+  if (!hark_ca_check_nonce(req->server->ca, nonce, now, LOGIN_NONCE_LIFETIME, &issued, &error) ||
+      !hark_login_proof_verify(key, nonce, user, proof, &error)) {
+    refuse_proof(req, user, error->message);
+    return FALSE;
+  }
+  /* Last, once everything else holds: only a proven login uses the nonce up. */
+  g_autofree char *used = g_strconcat("login:", nonce, NULL);
+  switch (login_replay_note(req->server->replays, used, issued + LOGIN_NONCE_LIFETIME, now)) {
+  case LOGIN_REPLAY_SEEN:
+    req->server->refused_replays++;
+    refuse_proof(req, user, "the nonce was used before (a replay): fetch a new one");
+    return FALSE;
+  case LOGIN_REPLAY_FULL:
+    login_respond_error(req, "internal", "too many logins at once; try again later");
+    return FALSE;
+  default:
+    return TRUE;
+  }
+}
+
+void
 login_handle_login(LoginRequest *req)
 {
   static const LoginField fields[] = {
@@ -289,6 +346,9 @@ login_handle_login(LoginRequest *req)
     { "password", LOGIN_FIELD_STRING, TRUE },
     { "device", LOGIN_FIELD_STRING, TRUE },
     { "public_key", LOGIN_FIELD_STRING, TRUE },
+    /* Required, but checked by check_proof: a node that sends none is told to upgrade. */
+    { "nonce", LOGIN_FIELD_STRING, FALSE },
+    { "proof", LOGIN_FIELD_STRING, FALSE },
     { NULL },
   };
   AccountJob *job = account_job_from_body(req, fields);
@@ -296,15 +356,16 @@ login_handle_login(LoginRequest *req)
     return;
   job->device = g_strdup(json_object_get_string_member(req->json, "device"));
   job->public_key = g_strdup(json_object_get_string_member(req->json, "public_key"));
-  job->device_id = device_key_fingerprint(job->public_key);
+  g_autoptr(GBytes) key = device_key_raw(job->public_key);
+  job->device_id = key != NULL ? g_compute_checksum_for_bytes(G_CHECKSUM_SHA256, key) : NULL;
   if (!login_label_is_valid(job->device))
     login_respond_error(req, "bad-request", "the device name needs 1 to %d characters, none of "
                         "them a control or formatting character (such as a bidirectional "
                         "override)", LOGIN_LABEL_MAX);
-  else if (job->device_id == NULL)
+  else if (key == NULL)
     login_respond_error(req, "bad-key", "public_key is not an Ed25519 public key in PEM "
                         "(SubjectPublicKeyInfo)");
-  else if (!login_request_refuse_if_limited(req, job->key)) {
+  else if (!login_request_refuse_if_limited(req, job->key) && check_proof(req, key)) {
     login_request_run(req, login_work, job, account_job_free);
     return;
   }

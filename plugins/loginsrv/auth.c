@@ -1,6 +1,7 @@
 /* auth.c: signed requests (docs/protocol.md, "Signed requests"): a logged-in device
  * proves itself with its certificate and a signature over the request, so any
- * login-server process sharing the store can check it without a session.
+ * login-server process sharing the store can check it without a session. Each request
+ * carries a nonce of its own, which this process then refuses to see again (replay.c).
  *
  * This runs on the main context: a certificate check and an Ed25519 verification take
  * a fraction of a millisecond and touch no store. Whether the account still exists is
@@ -35,10 +36,11 @@ login_authenticate(LoginRequest *req)
   SoupMessageHeaders *headers = soup_server_message_get_request_headers(req->msg);
   const char *certificate = soup_message_headers_get_one(headers, "Hark-Certificate");
   const char *date_text = soup_message_headers_get_one(headers, "Hark-Date");
+  const char *nonce = soup_message_headers_get_one(headers, "Hark-Nonce");
   const char *signature = soup_message_headers_get_one(headers, "Hark-Signature");
-  if (certificate == NULL || date_text == NULL || signature == NULL)
-    return refuse(req, "a signed request needs the headers Hark-Certificate, Hark-Date and "
-                       "Hark-Signature");
+  if (certificate == NULL || date_text == NULL || nonce == NULL || signature == NULL)
+    return refuse(req, "a signed request needs the headers Hark-Certificate, Hark-Date, "
+                       "Hark-Nonce and Hark-Signature");
   g_autoptr(GBytes) der = login_base64_decode_strict(certificate, MAX_CERTIFICATE_BYTES);
   gint64 date = 0;
   if (der == NULL)
@@ -55,9 +57,24 @@ login_authenticate(LoginRequest *req)
     return refuse(req, message);
   }
   const char *method = soup_server_message_get_method(req->msg);
-  if (!hark_request_verify(device->public_key, method, req->path, date, req->body, signature,
-                           now, LOGIN_MAX_SKEW, &error))
+  if (!hark_request_verify(device->public_key, method, req->path, date, nonce, req->body,
+                           signature, now, LOGIN_MAX_SKEW, &error))
     return refuse(req, error->message);
+  /* Only now, signed: nobody else can fill the cache with keys of this device. Kept for as
+   * long as the date would pass the skew check. */
+  g_autofree char *key = g_strdup_printf("request:%s:%s", device->device_id, nonce);
+  switch (login_replay_note(req->server->replays, key, date + LOGIN_MAX_SKEW, now)) {
+  case LOGIN_REPLAY_SEEN:
+    req->server->refused_replays++;
+    g_message("refused a replayed signed request from %s for '%s' (%" G_GUINT64_FORMAT
+              " replays so far)", req->address, device->user, req->server->refused_replays);
+    return refuse(req, "a replay: this signed request (its Hark-Nonce) was accepted before");
+  case LOGIN_REPLAY_FULL:
+    login_respond_error(req, "internal", "too many signed requests at once; try again later");
+    return FALSE;
+  default:
+    break;
+  }
   req->device = g_steal_pointer(&device);
   return TRUE;
 }

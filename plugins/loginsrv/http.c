@@ -26,6 +26,7 @@ typedef struct {
 
 static const Route routes[] = {
   { "POST", "/v1/register", FALSE, FALSE, FALSE, login_handle_register },
+  { "GET", "/v1/nonce", FALSE, FALSE, FALSE, login_handle_nonce },
   { "POST", "/v1/login", FALSE, FALSE, FALSE, login_handle_login },
   { "POST", "/v1/renew", FALSE, FALSE, TRUE, login_handle_renew },
   { "POST", "/v1/password", FALSE, FALSE, FALSE, login_handle_password },
@@ -45,6 +46,7 @@ static const struct {
   { "bad-name", SOUP_STATUS_BAD_REQUEST },
   { "weak-password", SOUP_STATUS_BAD_REQUEST },
   { "bad-key", SOUP_STATUS_BAD_REQUEST },
+  { "bad-proof", SOUP_STATUS_BAD_REQUEST },
   { "unknown-user", SOUP_STATUS_NOT_FOUND },
   { "user-exists", SOUP_STATUS_CONFLICT },
   { "wrong-credentials", SOUP_STATUS_UNAUTHORIZED },

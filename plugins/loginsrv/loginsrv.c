@@ -242,6 +242,7 @@ loginsrv_stop(gpointer instance)
   g_clear_pointer(&s->pair_locks, login_locks_free);
   g_clear_pointer(&s->account_locks, login_locks_free);
   g_clear_pointer(&s->dummy_hash, g_free);
+  g_clear_pointer(&s->replays, login_replay_free);
   g_clear_pointer(&s->ca, hark_ca_free);
   s->ca_pem = NULL;
   s->stopping = FALSE;
@@ -277,6 +278,7 @@ start_serving(LoginServer *s, GError **error)
   s->account_locks = login_locks_new(s->first_lock, LOCKS_MAX_TRACKED);
   if (!make_dummy_hash(s, error))
     return FALSE;
+  s->replays = login_replay_new(LOGIN_REPLAY_MAX);
   s->soup = soup_server_new(NULL, NULL);
   login_http_setup(s);
   s->listener = login_listener_start(s, certificate, error);

@@ -10,6 +10,7 @@
  *   passwords.c argon2id hashes
  *   ratelimit.c failures per source address and the lock-outs per account and source
  *   tunnel.c    the preamble an SN sends before a tunnelled client's TLS bytes
+ *   replay.c    nonces already used (signed requests, logins), against replays
  *
  * Threads: everything runs on the node's main context except a job's work function,
  * which runs on a GTask worker thread and sees only its job, the (thread-safe) store,
@@ -25,6 +26,8 @@ G_BEGIN_DECLS
 
 /* The clock skew allowed for signed requests, and given to new certificates' start. */
 #define LOGIN_MAX_SKEW 300
+/* How long a login nonce (GET /v1/nonce) may be used, once, in seconds. */
+#define LOGIN_NONCE_LIFETIME 120
 #define LOGIN_USER_NAME_MIN 3
 #define LOGIN_USER_NAME_MAX 32
 #define LOGIN_PASSWORD_MIN 8
@@ -46,6 +49,7 @@ typedef struct _LoginNonces LoginNonces;
 #define LOGIN_TUNNEL_MAGIC "HARK-TUNNEL-1"
 /* The longest preamble line accepted (a certificate is well under 2 KiB of base64). */
 #define LOGIN_TUNNEL_PREAMBLE_MAX 8192
+typedef struct _LoginReplayCache LoginReplayCache;
 
 typedef struct {
   HarkContext *ctx;
@@ -84,6 +88,9 @@ typedef struct {
   LoginLockTable *pair_locks;    /* "account source": failures of one source for one account */
   LoginLockTable *account_locks; /* account: failures from everywhere (known or not) */
   char *dummy_hash; /* what an unknown user's password is checked against (same cost) */
+  LoginReplayCache *replays;          /* nonces used: signed requests and logins */
+  guint64 refused_proofs;             /* logins refused bad-proof (replays included) */
+  guint64 refused_replays;            /* signed requests and logins refused as replays */
   guint jobs;         /* worker jobs not yet completed on the main context */
   gboolean stopping;
 } LoginServer;
@@ -217,6 +224,25 @@ gboolean login_locks_has_failures(LoginLockTable *table, const char *key, gint64
 void login_locks_note_failure(LoginLockTable *table, const char *key, gint64 now);
 void login_locks_forget(LoginLockTable *table, const char *key);
 
+/* ---- replay.c ---- */
+
+/* Keys remembered at most: a key lives 10 minutes at most (a signed request's window), so
+ * this allows about 400 signed requests and logins a second, sustained, per process. */
+#define LOGIN_REPLAY_MAX 262144
+
+typedef enum {
+  LOGIN_REPLAY_NEW,  /* first use: remembered now */
+  LOGIN_REPLAY_SEEN, /* used before: a replay */
+  LOGIN_REPLAY_FULL, /* the cache is full of live keys: refuse, try later */
+} LoginReplayVerdict;
+
+LoginReplayCache *login_replay_new(guint max_keys);
+void login_replay_free(LoginReplayCache *cache);
+/* Notes key as used until keep_until (unix seconds), unless it is already. */
+LoginReplayVerdict login_replay_note(LoginReplayCache *cache, const char *key,
+                                     gint64 keep_until, gint64 now);
+guint login_replay_size(LoginReplayCache *cache);
+
 /* ---- auth.c ---- */
 
 /* Checks the signature headers; on success sets req->device and returns TRUE, otherwise
@@ -226,6 +252,7 @@ gboolean login_authenticate(LoginRequest *req);
 /* ---- accounts.c ---- */
 
 void login_handle_register(LoginRequest *req);
+void login_handle_nonce(LoginRequest *req);
 void login_handle_login(LoginRequest *req);
 void login_handle_renew(LoginRequest *req);
 void login_handle_password(LoginRequest *req);

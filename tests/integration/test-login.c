@@ -16,8 +16,13 @@
 
 #include <glib/gstdio.h>
 #include <libpq-fe.h>
+#include <netinet/in.h>
+#include <openssl/ssl.h>
+#include <poll.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #define EXIT_MS 10000
 #define TOOL_MS 20000
@@ -59,6 +64,8 @@ typedef struct {
   Store store;
   const char *admin_conninfo; /* postgres: HARK_TEST_PG_CONNINFO */
   char *db_name;              /* postgres: made for this case, dropped after it */
+  const char *host;           /* in login.url and the server's hosts */
+  guint16 port;
   char *url;
   char *ca_path;              /* <state>/ca.pem, which clients pin */
   HarkTestNode *node;
@@ -87,13 +94,13 @@ server_config(Server *server, guint16 port, int lifetime)
                          "plugins: { load = (\n"
                          "  { name = \"%s\"; },\n"
                          "  { name = \"loginsrv\"; settings = {\n"
-                         "      listen = \"127.0.0.1\"; port = %u; hosts = [ \"127.0.0.1\" ];\n"
+                         "      listen = \"127.0.0.1\"; port = %u; hosts = [ \"%s\" ];\n"
                          "      store = \"%s\"; store_options = { %s };\n"
                          "      certificate_lifetime = %d;\n"
                          "      hash_memory_kib = 64; hash_iterations = 1; }; },\n"
                          "  { name = \"ctl\"; }\n"
                          "); };\n",
-                         store, port, store, options, lifetime);
+                         store, port, server->host, store, options, lifetime);
 }
 
 static void
@@ -115,12 +122,14 @@ server_free(Server *server)
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(Server, server_free)
 
-/* A running login server on a free port, or NULL (skipped, or the test failed). */
+/* A running login server on a free port of 127.0.0.1, known to clients as host, or NULL
+ * (skipped, or the test failed). */
 static Server *
-server_new(Store store, int lifetime)
+server_new_at(Store store, int lifetime, const char *host)
 {
   g_autoptr(Server) server = g_new0(Server, 1);
   server->store = store;
+  server->host = host;
   if (store == STORE_POSTGRES) {
     server->admin_conninfo = g_getenv("HARK_TEST_PG_CONNINFO");
     if (server->admin_conninfo == NULL) {
@@ -135,9 +144,9 @@ server_new(Store store, int lifetime)
       return NULL;
     }
   }
-  guint16 port = hark_test_free_tcp_port();
-  server->url = g_strdup_printf("https://127.0.0.1:%u", port);
-  g_autofree char *config = server_config(server, port, lifetime);
+  server->port = hark_test_free_tcp_port();
+  server->url = g_strdup_printf("https://%s:%u", host, server->port);
+  g_autofree char *config = server_config(server, server->port, lifetime);
   server->node = hark_test_node_new(config);
   server->ca_path = g_build_filename(server->node->state_dir, "ca.pem", NULL);
   if (!lab_start_with_ctl(server->node, &server->ctl))
@@ -147,6 +156,12 @@ server_new(Store store, int lifetime)
     return NULL;
   }
   return g_steal_pointer(&server);
+}
+
+static Server *
+server_new(Store store, int lifetime)
+{
+  return server_new_at(store, lifetime, "127.0.0.1");
 }
 
 /* ---- devices (client nodes) ------------------------------------------------------------ */
@@ -220,6 +235,118 @@ make_foreign_ca(const char *path)
   if (status != 0)
     g_test_fail_printf("openssl req failed (%d): %s", status, err);
   return status == 0;
+}
+
+/* ---- a fake login server ---------------------------------------------------------------- */
+
+/* An HTTPS server on 127.0.0.1:port presenting a given certificate and key (a user's
+ * device certificate): it counts the connections it took, the TLS handshakes that
+ * completed and the bytes of request (headers and body) it received. A thread of its own,
+ * since ctl calls block the test's thread. */
+typedef struct {
+  SSL_CTX *ssl_ctx;
+  int listen_fd;
+  GThread *thread;
+  gint stop;
+  gint connections;
+  gint handshakes;
+  gint request_bytes;
+  gint saw_password;
+} FakeServer;
+
+/* TRUE once request holds the headers and as many body bytes as they announce. */
+static gboolean
+request_complete(GString *request)
+{
+  const char *end = strstr(request->str, "\r\n\r\n");
+  if (end == NULL)
+    return FALSE;
+  const char *length = strcasestr(request->str, "content-length:");
+  gsize body = length != NULL && length < end ? g_ascii_strtoull(length + 15, NULL, 10) : 0;
+  return request->len >= (gsize)(end + 4 - request->str) + body;
+}
+
+static void
+fake_server_serve(FakeServer *fake, int fd)
+{
+  struct timeval patience = { .tv_sec = 2 };
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &patience, sizeof patience);
+  SSL *ssl = SSL_new(fake->ssl_ctx);
+  SSL_set_fd(ssl, fd);
+  if (SSL_accept(ssl) == 1) {
+    g_atomic_int_inc(&fake->handshakes);
+    g_autoptr(GString) request = g_string_new(NULL);
+    char buffer[4096];
+    int n;
+    while (!request_complete(request) && request->len < 65536 &&
+           (n = SSL_read(ssl, buffer, sizeof buffer)) > 0) {
+      g_string_append_len(request, buffer, n);
+      g_atomic_int_add(&fake->request_bytes, n);
+    }
+    if (strstr(request->str, "\"password\"") != NULL)
+      g_atomic_int_set(&fake->saw_password, 1);
+    static const char answer[] = "HTTP/1.1 503 Busy\r\nContent-Length: 0\r\n"
+                                 "Connection: close\r\n\r\n";
+    SSL_write(ssl, answer, sizeof answer - 1);
+    SSL_shutdown(ssl);
+  }
+  SSL_free(ssl);
+  close(fd);
+}
+
+static gpointer
+fake_server_run(gpointer data)
+{
+  FakeServer *fake = data;
+  while (!g_atomic_int_get(&fake->stop)) {
+    struct pollfd pfd = { .fd = fake->listen_fd, .events = POLLIN };
+    if (poll(&pfd, 1, 50) <= 0)
+      continue;
+    int fd = accept(fake->listen_fd, NULL, NULL);
+    if (fd < 0)
+      continue;
+    g_atomic_int_inc(&fake->connections);
+    fake_server_serve(fake, fd);
+  }
+  return NULL;
+}
+
+static void
+fake_server_free(FakeServer *fake)
+{
+  if (fake == NULL)
+    return;
+  g_atomic_int_set(&fake->stop, 1);
+  if (fake->thread != NULL)
+    g_thread_join(fake->thread);
+  if (fake->listen_fd >= 0)
+    close(fake->listen_fd);
+  SSL_CTX_free(fake->ssl_ctx);
+  g_free(fake);
+}
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(FakeServer, fake_server_free)
+
+static FakeServer *
+fake_server_new(guint16 port, const char *cert_path, const char *key_path)
+{
+  g_autoptr(FakeServer) fake = g_new0(FakeServer, 1);
+  fake->listen_fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  fake->ssl_ctx = SSL_CTX_new(TLS_server_method());
+  int one = 1;
+  struct sockaddr_in address = { .sin_family = AF_INET, .sin_port = htons(port),
+                                 .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+  if (fake->listen_fd < 0 || fake->ssl_ctx == NULL ||
+      setsockopt(fake->listen_fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0 ||
+      bind(fake->listen_fd, (struct sockaddr *)&address, sizeof address) != 0 ||
+      listen(fake->listen_fd, 8) != 0 ||
+      SSL_CTX_use_certificate_chain_file(fake->ssl_ctx, cert_path) != 1 ||
+      SSL_CTX_use_PrivateKey_file(fake->ssl_ctx, key_path, SSL_FILETYPE_PEM) != 1) {
+    g_test_fail_printf("cannot start a fake login server on port %u with %s", port, cert_path);
+    return NULL;
+  }
+  fake->thread = g_thread_new("fake-login-server", fake_server_run, fake);
+  return g_steal_pointer(&fake);
 }
 
 /* ---- commands ------------------------------------------------------------------------ */
@@ -562,6 +689,82 @@ test_accounts_and_devices(gconstpointer data)
   assert_logged_in_as(alice2, "alice");
 }
 
+/* A device certificate for user and the key in <device state>/identity.pem, from the CA in
+ * the server's state directory: what the server gives whoever registers that name. */
+static char *
+issue_for(Server *server, Device *device, const char *user)
+{
+  g_autoptr(GError) error = NULL;
+  g_autofree char *ca_dir = g_build_filename(server->node->state_dir, "ca", NULL);
+  g_autoptr(HarkCa) ca = hark_ca_load_or_create(ca_dir, "unused", &error);
+  g_assert_no_error(error);
+  g_autofree char *key_path = state_file(device, "identity.pem");
+  g_autoptr(HarkIdentity) identity = hark_identity_load(key_path, &error);
+  g_assert_no_error(error);
+  if (ca == NULL || identity == NULL)
+    return NULL;
+  g_autofree char *public_pem = hark_identity_get_public_pem(identity);
+  gint64 now = g_get_real_time() / G_USEC_PER_SEC;
+  g_autofree char *pem = hark_ca_issue_device(ca, user, public_pem, now - 60, 3600, &error);
+  g_assert_no_error(error);
+  g_autofree char *name = g_strdup_printf("device-%s.pem", user);
+  char *path = state_file(device, name);
+  g_assert_true(g_file_set_contents(path, pem, -1, NULL));
+  return path;
+}
+
+/* mallory, on the path to the login server, presents her device certificate (made for a
+ * user named like the server's host) at the server's address: the victim's node must
+ * refuse the connection before it sends anything, its password above all. */
+static void
+check_impersonation(Server *server, Device *victim, const char *cert_path, const char *key_path)
+{
+  g_autoptr(FakeServer) fake = fake_server_new(server->port, cert_path, key_path);
+  HARK_REQUIRE(fake != NULL);
+  g_autofree char *login = call_fails(
+    victim->ctl, "login", lab_args("user", "alice", "password", ALICE_PASSWORD, NULL));
+  g_autofree char *registered = call_fails(
+    victim->ctl, "register", lab_args("user", "alice2", "password", ALICE_PASSWORD, NULL));
+  g_test_message("refused: %s", login);
+  assert_message_has(login, "cannot reach the login server");
+  assert_message_has(login, "TLS certificate");
+  assert_message_has(registered, "TLS certificate");
+  g_assert_cmpint(g_atomic_int_get(&fake->connections), >, 0);
+  g_assert_cmpint(g_atomic_int_get(&fake->handshakes), ==, 0);
+  g_assert_cmpint(g_atomic_int_get(&fake->request_bytes), ==, 0);
+  g_assert_cmpint(g_atomic_int_get(&fake->saw_password), ==, 0);
+}
+
+/* Device certificates and the server's come from one CA. A user named like the host in
+ * login.url (any case) must not be able to pass for the server. */
+static void
+test_impersonation(void)
+{
+  g_autoptr(Server) server = server_new_at(STORE_SQLITE, LIFETIME_DAY, "localhost");
+  HARK_REQUIRE(server != NULL);
+  g_autoptr(Device) mallory = device_for(server, "mallory");
+  g_autoptr(Device) alice = device_for(server, "alice-1");
+  HARK_REQUIRE(mallory != NULL && alice != NULL);
+  /* The real server is accepted under its host name (its certificate's DNS name). */
+  register_user(mallory, "LocalHost", BOB_PASSWORD);
+  g_autoptr(JsonObject) login = login_as(mallory, "LocalHost", BOB_PASSWORD, "mallory");
+  HARK_REQUIRE(login != NULL);
+  register_user(alice, "alice", ALICE_PASSWORD);
+  g_autofree char *issued = state_file(mallory, "certificate.pem");
+  g_autofree char *key = state_file(mallory, "identity.pem");
+  g_autofree char *lower = issue_for(server, mallory, "localhost");
+  g_autofree char *upper = issue_for(server, mallory, "LOCALHOST");
+  HARK_REQUIRE(lower != NULL && upper != NULL);
+
+  /* The login server goes away; mallory takes its address. */
+  g_autoptr(JsonObject) answer = lab_ctl_ask(server->ctl, "shutdown", NULL, NULL);
+  g_clear_pointer(&server->ctl, hark_test_client_free);
+  HARK_REQUIRE(answer != NULL && hark_test_node_wait_exit(server->node, EXIT_MS));
+  check_impersonation(server, alice, issued, key);
+  check_impersonation(server, alice, lower, key);
+  check_impersonation(server, alice, upper, key);
+}
+
 /* With a short certificate lifetime the device renews on its own, with no password. */
 static void
 test_renewal(void)
@@ -649,6 +852,7 @@ main(int argc, char **argv)
     g_test_add_data_func(path, GINT_TO_POINTER(store), test_accounts_and_devices);
   }
   g_test_add_func("/login/renewal", test_renewal);
+  g_test_add_func("/login/impersonation", test_impersonation);
   g_test_add_func("/login/not-configured", test_not_configured);
   g_test_add_func("/login/unreachable", test_unreachable);
   g_test_add_func("/login/missing-ca-file", test_missing_ca_file);

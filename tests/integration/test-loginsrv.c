@@ -68,6 +68,15 @@ error_code(Answer *answer)
   return json_object_get_string_member_with_default(error, "code", NULL);
 }
 
+static const char *
+error_message(Answer *answer)
+{
+  if (error_code(answer) == NULL)
+    return "";
+  JsonObject *error = json_object_get_object_member(answer->json, "error");
+  return json_object_get_string_member_with_default(error, "message", "");
+}
+
 /* Status and error code together, so a failure shows both. */
 static gboolean
 check_error(Answer *answer, guint status, const char *code)
@@ -212,12 +221,55 @@ device_free(Device *device)
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(Device, device_free)
 
+/* A fresh nonce from GET /v1/nonce, or NULL (test failed). */
+static char *
+fetch_nonce(Fixture *f)
+{
+  g_autoptr(Answer) answer = get(f, "/v1/nonce");
+  if (!check_ok(answer, 200))
+    return NULL;
+  g_assert_cmpint(json_object_get_int_member_with_default(answer->json, "expires_in", 0), ==, 120);
+  return g_strdup(member(answer, "nonce"));
+}
+
+/* POST /v1/login for the key public_key with this nonce and proof (NULL: left out). */
+static Answer *
+post_login(Fixture *f, const char *user, const char *password, const char *public_key,
+           const char *nonce, const char *proof)
+{
+  g_autoptr(JsonObject) object = json_object_new();
+  json_object_set_string_member(object, "user", user);
+  json_object_set_string_member(object, "password", password);
+  json_object_set_string_member(object, "device", "laptop");
+  json_object_set_string_member(object, "public_key", public_key);
+  if (nonce != NULL)
+    json_object_set_string_member(object, "nonce", nonce);
+  if (proof != NULL)
+    json_object_set_string_member(object, "proof", proof);
+  g_autofree char *text = hark_test_json(object);
+  return request(f, "POST", "/v1/login", text);
+}
+
+/* The proof that signer holds its key, for nonce and user. */
+static char *
+proof_by(Device *signer, const char *nonce, const char *user)
+{
+  g_autoptr(GError) error = NULL;
+  char *proof = hark_login_proof_sign(signer->identity, nonce, user, &error);
+  g_assert_no_error(error);
+  return proof;
+}
+
+/* A login as the node does it: a nonce, then the login with the device's proof. */
 static Answer *
 login(Fixture *f, Device *device, const char *user, const char *password)
 {
   g_autofree char *key = hark_identity_get_public_pem(device->identity);
-  Answer *answer = post_strings(f, "/v1/login", "user", user, "password", password, "device",
-                                "laptop", "public_key", key, NULL);
+  g_autofree char *nonce = fetch_nonce(f);
+  if (nonce == NULL)
+    return NULL;
+  g_autofree char *proof = proof_by(device, nonce, user);
+  Answer *answer = post_login(f, user, password, key, nonce, proof);
   const char *certificate = member(answer, "certificate");
   if (certificate != NULL) {
     g_free(device->certificate);
@@ -237,25 +289,66 @@ certificate_header(const char *pem)
   return g_base64_encode(der->data, der->len);
 }
 
+/* The signature headers of one request. */
+typedef struct {
+  char *certificate;
+  char *date;
+  char *nonce;
+  char *signature;
+} Signature;
+
+static void
+signature_free(Signature *signature)
+{
+  g_free(signature->certificate);
+  g_free(signature->date);
+  g_free(signature->nonce);
+  g_free(signature->signature);
+  g_free(signature);
+}
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(Signature, signature_free)
+
+/* The headers device (with certificate, by default its own) signs a request with, dated
+ * now + skew. */
+static Signature *
+sign(Device *device, const char *certificate, const char *method, const char *path,
+     GBytes *body, gint64 skew)
+{
+  gint64 date = g_get_real_time() / G_USEC_PER_SEC + skew;
+  g_autoptr(GError) error = NULL;
+  Signature *signature = g_new0(Signature, 1);
+  signature->nonce = hark_request_new_nonce();
+  signature->signature =
+    hark_request_sign(device->identity, method, path, date, signature->nonce, body, &error);
+  g_assert_no_error(error);
+  signature->certificate =
+    certificate_header(certificate ? certificate : device->certificate);
+  signature->date = g_strdup_printf("%" G_GINT64_FORMAT, date);
+  return signature;
+}
+
+static Answer *
+send_signed(Fixture *f, const char *method, const char *path, GBytes *body,
+            const Signature *signature)
+{
+  g_autoptr(SoupMessage) msg = new_message(f, method, path, body);
+  SoupMessageHeaders *headers = soup_message_get_request_headers(msg);
+  soup_message_headers_append(headers, "Hark-Certificate", signature->certificate);
+  soup_message_headers_append(headers, "Hark-Date", signature->date);
+  soup_message_headers_append(headers, "Hark-Nonce", signature->nonce);
+  soup_message_headers_append(headers, "Hark-Signature", signature->signature);
+  return send_message(f, msg);
+}
+
 /* A request signed by device (with certificate, by default its own) dated now + skew. */
 static Answer *
 signed_request(Fixture *f, Device *device, const char *certificate, const char *method,
                const char *path, const char *body, gint64 skew)
 {
   g_autoptr(GBytes) bytes = body ? g_bytes_new(body, strlen(body)) : NULL;
-  gint64 date = g_get_real_time() / G_USEC_PER_SEC + skew;
-  g_autoptr(GError) error = NULL;
-  g_autofree char *signature =
-    hark_request_sign(device->identity, method, path, date, bytes, &error);
-  g_assert_no_error(error);
-  g_autofree char *cert = certificate_header(certificate ? certificate : device->certificate);
-  g_autofree char *date_text = g_strdup_printf("%" G_GINT64_FORMAT, date);
-  g_autoptr(SoupMessage) msg = new_message(f, method, path, bytes);
-  SoupMessageHeaders *headers = soup_message_get_request_headers(msg);
-  soup_message_headers_append(headers, "Hark-Certificate", cert);
-  soup_message_headers_append(headers, "Hark-Date", date_text);
-  soup_message_headers_append(headers, "Hark-Signature", signature);
-  return send_message(f, msg);
+  g_autoptr(Signature) signature = sign(device, certificate, method, path, bytes, skew);
+  return send_signed(f, method, path, bytes, signature);
 }
 
 /* POST /v1/buddies {"op", "name", "alias"?, "revision"? (< 0: none)}. */
@@ -546,6 +639,64 @@ test_login(Fixture *f, gconstpointer data)
   g_assert_cmpint(verified->not_after - now, <=, 24 * 3600 + 60);
 }
 
+/* A login must prove that the device holds the key it asks a certificate for: with a
+ * nonce of the server's, used once and recently. */
+static void
+test_login_proof(Fixture *f, gconstpointer data)
+{
+  HARK_REQUIRE(f->node != NULL);
+  g_autoptr(Answer) created = register_user(f, "mallory", PASSWORD);
+  HARK_REQUIRE(check_ok(created, 201));
+  g_autoptr(Device) mallory = device_new(f);
+  g_autoptr(Device) victim = device_new(f);
+  g_autofree char *victim_key = hark_identity_get_public_pem(victim->identity);
+
+  /* mallory asks for a certificate for the victim's key: without a proof, or with one by
+   * her own key, or with the victim's proof for another user, it is refused. */
+  g_autofree char *nonce = fetch_nonce(f);
+  HARK_REQUIRE(nonce != NULL);
+  g_autoptr(Answer) no_proof = post_login(f, "mallory", PASSWORD, victim_key, NULL, NULL);
+  HARK_REQUIRE(check_error(no_proof, 400, "bad-proof"));
+  g_autoptr(Answer) no_nonce = post_login(f, "mallory", PASSWORD, victim_key, NULL, "AAAA");
+  HARK_REQUIRE(check_error(no_nonce, 400, "bad-proof"));
+  g_autofree char *own = proof_by(mallory, nonce, "mallory");
+  g_autoptr(Answer) wrong_key = post_login(f, "mallory", PASSWORD, victim_key, nonce, own);
+  HARK_REQUIRE(check_error(wrong_key, 400, "bad-proof"));
+  g_autofree char *for_alice = proof_by(victim, nonce, "alice");
+  g_autoptr(Answer) wrong_user = post_login(f, "mallory", PASSWORD, victim_key, nonce, for_alice);
+  HARK_REQUIRE(check_error(wrong_user, 400, "bad-proof"));
+  g_autoptr(Answer) made_up = post_login(f, "mallory", PASSWORD, victim_key,
+                                         "1700000000-00000000000000000000000000000000-"
+                                         "00000000000000000000000000000000", own);
+  HARK_REQUIRE(check_error(made_up, 400, "bad-proof"));
+  g_assert_null(member(wrong_key, "certificate"));
+
+  /* Her own key, proven: accepted once; the same login again is a replay. */
+  g_autofree char *mallory_key = hark_identity_get_public_pem(mallory->identity);
+  g_autoptr(Answer) good = post_login(f, "mallory", PASSWORD, mallory_key, nonce, own);
+  HARK_REQUIRE(check_ok(good, 200));
+  g_autoptr(Answer) replayed = post_login(f, "mallory", PASSWORD, mallory_key, nonce, own);
+  HARK_REQUIRE(check_error(replayed, 400, "bad-proof"));
+  g_assert_nonnull(strstr(error_message(replayed), "replay"));
+
+  /* A nonce of this server, but older than its 120 s. */
+  g_autofree char *ca_dir = g_build_filename(f->node->state_dir, "ca", NULL);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(HarkCa) ca = hark_ca_load_or_create(ca_dir, "unused", &error);
+  g_assert_no_error(error);
+  HARK_REQUIRE(ca != NULL);
+  g_autofree char *old = hark_ca_make_nonce(ca, g_get_real_time() / G_USEC_PER_SEC - 121);
+  g_autofree char *old_proof = proof_by(mallory, old, "mallory");
+  g_autoptr(Answer) expired = post_login(f, "mallory", PASSWORD, mallory_key, old, old_proof);
+  HARK_REQUIRE(check_error(expired, 400, "bad-proof"));
+  g_assert_nonnull(strstr(error_message(expired), "expired"));
+
+  /* Each refusal is in the server's log, counted. */
+  g_autofree char *log = hark_test_node_read_stderr(f->node);
+  g_assert_nonnull(strstr(log, "refused a login of 'mallory' from 127.0.0.1 (1 so far)"));
+  g_assert_nonnull(strstr(log, "(7 so far): the nonce has expired"));
+}
+
 static void
 test_login_buddies_in_answer(Fixture *f, gconstpointer data)
 {
@@ -777,9 +928,13 @@ test_device_names(Fixture *f, gconstpointer data)
                                             NULL);
     HARK_REQUIRE(check_error(answer, 400, "bad-request"));
   }
+  g_autofree char *nonce = fetch_nonce(f);
+  HARK_REQUIRE(nonce != NULL);
+  g_autofree char *proof = proof_by(device, nonce, "alice");
   g_autoptr(Answer) accepted = post_strings(f, "/v1/login", "user", "alice", "password",
                                             PASSWORD, "device", "Jörg's Läptop \xf0\x9f\x92\xbb",
-                                            "public_key", key, NULL);
+                                            "public_key", key, "nonce", nonce, "proof", proof,
+                                            NULL);
   HARK_REQUIRE(check_ok(accepted, 200));
 }
 
@@ -996,17 +1151,65 @@ test_signed_refused(Fixture *f, gconstpointer data)
   g_autoptr(GBytes) empty = g_bytes_new_static("{}", 2);
   g_autoptr(GBytes) other = g_bytes_new_static("{ }", 3);
   gint64 now = g_get_real_time() / G_USEC_PER_SEC;
+  g_autofree char *nonce = hark_request_new_nonce();
   g_autofree char *signature = hark_request_sign(device->identity, "POST", "/v1/renew", now,
-                                                 empty, NULL);
+                                                 nonce, empty, NULL);
   g_autofree char *cert = certificate_header(device->certificate);
   g_autofree char *date = g_strdup_printf("%" G_GINT64_FORMAT, now);
   soup_message_set_request_body_from_bytes(msg, "application/json", other);
   SoupMessageHeaders *headers = soup_message_get_request_headers(msg);
   soup_message_headers_append(headers, "Hark-Certificate", cert);
   soup_message_headers_append(headers, "Hark-Date", date);
+  soup_message_headers_append(headers, "Hark-Nonce", nonce);
   soup_message_headers_append(headers, "Hark-Signature", signature);
   g_autoptr(Answer) tampered = send_message(f, msg);
   HARK_REQUIRE(check_error(tampered, 401, "unauthenticated"));
+}
+
+/* A signed request sent again as it was (captured on the way) is refused and changes
+ * nothing; the same change signed anew goes through. */
+static void
+test_signed_replay(Fixture *f, gconstpointer data)
+{
+  HARK_REQUIRE(f->node != NULL);
+  g_autoptr(Answer) alice = register_user(f, "alice", PASSWORD);
+  g_autoptr(Answer) bob = register_user(f, "bob", PASSWORD);
+  g_autoptr(Answer) carol = register_user(f, "carol", PASSWORD);
+  HARK_REQUIRE(check_ok(alice, 201) && check_ok(bob, 201) && check_ok(carol, 201));
+  g_autoptr(Device) device = device_new(f);
+  g_autoptr(Answer) logged_in = login(f, device, "alice", PASSWORD);
+  HARK_REQUIRE(check_ok(logged_in, 200));
+
+  static const char add_bob[] = "{\"op\":\"add\",\"name\":\"bob\"}";
+  g_autoptr(GBytes) body = g_bytes_new_static(add_bob, strlen(add_bob));
+  g_autoptr(Signature) signature = sign(device, NULL, "POST", "/v1/buddies", body, 0);
+  g_autoptr(Answer) first = send_signed(f, "POST", "/v1/buddies", body, signature);
+  HARK_REQUIRE(check_buddies(first, 1, "bob=bob"));
+  g_autoptr(Answer) removed = buddy_change(f, device, "remove", "bob", NULL, -1);
+  HARK_REQUIRE(check_buddies(removed, 2, ""));
+  g_autoptr(Answer) again = send_signed(f, "POST", "/v1/buddies", body, signature);
+  HARK_REQUIRE(check_error(again, 401, "unauthenticated"));
+  g_assert_nonnull(strstr(error_message(again), "replay"));
+  g_autoptr(Answer) list = signed_request(f, device, NULL, "GET", "/v1/buddies", NULL, 0);
+  HARK_REQUIRE(check_buddies(list, 2, ""));
+
+  /* A renewal replayed: refused too. */
+  g_autoptr(GBytes) empty = g_bytes_new_static("{}", 2);
+  g_autoptr(Signature) renewal = sign(device, NULL, "POST", "/v1/renew", empty, 0);
+  g_autoptr(Answer) renewed = send_signed(f, "POST", "/v1/renew", empty, renewal);
+  HARK_REQUIRE(check_ok(renewed, 200));
+  g_autoptr(Answer) renewed_again = send_signed(f, "POST", "/v1/renew", empty, renewal);
+  HARK_REQUIRE(check_error(renewed_again, 401, "unauthenticated"));
+  g_autofree char *log = hark_test_node_read_stderr(f->node);
+  g_assert_nonnull(strstr(log, "refused a replayed signed request from 127.0.0.1 for 'alice' "
+                               "(2 replays so far)"));
+
+  /* The same request signed anew (another nonce) is no replay. */
+  g_autoptr(Answer) fresh = buddy_change(f, device, "add", "carol", NULL, -1);
+  HARK_REQUIRE(check_buddies(fresh, 3, "carol=carol"));
+  g_autoptr(Answer) list1 = signed_request(f, device, NULL, "GET", "/v1/buddies", NULL, 0);
+  g_autoptr(Answer) list2 = signed_request(f, device, NULL, "GET", "/v1/buddies", NULL, 0);
+  HARK_REQUIRE(check_buddies(list1, 3, "carol=carol") && check_buddies(list2, 3, "carol=carol"));
 }
 
 static void
@@ -1341,11 +1544,16 @@ tunnelled_login(Fixture *f, const char *preamble, Device *device, const char *us
   if (!g_tls_connection_handshake(G_TLS_CONNECTION(tls), NULL, &error))
     return 0;
   g_autofree char *key = hark_identity_get_public_pem(device->identity);
+  g_autofree char *nonce = fetch_nonce(f);
+  g_assert_nonnull(nonce);
+  g_autofree char *proof = proof_by(device, nonce, user);
   g_autoptr(JsonObject) object = json_object_new();
   json_object_set_string_member(object, "user", user);
   json_object_set_string_member(object, "password", password);
   json_object_set_string_member(object, "device", "laptop");
   json_object_set_string_member(object, "public_key", key);
+  json_object_set_string_member(object, "nonce", nonce);
+  json_object_set_string_member(object, "proof", proof);
   g_autofree char *body = hark_test_json(object);
   g_autofree char *request = g_strdup_printf(
     "POST /v1/login HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
@@ -1440,6 +1648,7 @@ add_all(const char *store)
   add(store, "bad-names", test_bad_names);
   add(store, "weak-password", test_weak_password);
   add(store, "login", test_login);
+  add(store, "login-proof", test_login_proof);
   add(store, "login-buddies", test_login_buddies_in_answer);
   add(store, "login-failures", test_login_failures);
   add(store, "lockout", test_lockout);
@@ -1455,6 +1664,7 @@ add_all(const char *store)
   add(store, "buddies-bad", test_buddies_bad_changes);
   add(store, "signed-refused", test_signed_refused);
   add(store, "renew", test_renew);
+  add(store, "signed-replay", test_signed_replay);
   add(store, "users", test_users);
   add(store, "registrations-limited", test_registrations_limited);
   add(store, "version", test_version_and_routes);

@@ -18,6 +18,7 @@
 #include <hark/identity.h>
 
 #define DAY (24 * 3600)
+#define NONCE "0123456789abcdef0123456789abcdef"
 
 typedef struct {
   char *dir;      /* a fresh temporary directory */
@@ -248,6 +249,15 @@ test_device_certificate_contents(Fixture *f, gconstpointer data)
   g_assert_cmpint(name->type, ==, GEN_URI);
   g_assert_cmpstr((const char *)ASN1_STRING_get0_data(name->d.uniformResourceIdentifier), ==, uri);
   GENERAL_NAMES_free(names);
+  /* The device purpose is its only extended key usage, and it is critical. */
+  int critical = 0;
+  EXTENDED_KEY_USAGE *usage = X509_get_ext_d2i(cert, NID_ext_key_usage, &critical, NULL);
+  g_assert_cmpint(critical, ==, 1);
+  g_assert_cmpint(sk_ASN1_OBJECT_num(usage), ==, 1);
+  char oid[128];
+  OBJ_obj2txt(oid, sizeof oid, sk_ASN1_OBJECT_value(usage, 0), 1);
+  g_assert_cmpstr(oid, ==, HARK_CERTIFICATE_DEVICE_PURPOSE);
+  sk_ASN1_OBJECT_pop_free(usage, ASN1_OBJECT_free);
   X509_free(cert);
   X509_free(cert2);
 }
@@ -363,9 +373,10 @@ add_extension(X509 *cert, X509 *issuer, const char *name, const char *value)
   X509_EXTENSION_free(extension);
 }
 
-/* A CA-signed certificate for f->device whose device URI is san_uri. */
+/* A CA-signed certificate for f->device with these subject alternative names (OpenSSL's
+ * syntax) and extended key usage (NULL: none). */
 static GBytes *
-forge_device_certificate(Fixture *f, const char *user, const char *san_uri)
+forge_certificate(Fixture *f, const char *user, const char *san, const char *purposes)
 {
   X509 *ca = parse_pem(hark_ca_get_certificate_pem(f->ca));
   EVP_PKEY *ca_key = ca_private_key(f);
@@ -386,8 +397,9 @@ forge_device_certificate(Fixture *f, const char *user, const char *san_uri)
   add_extension(cert, ca, "keyUsage", "critical,digitalSignature");
   add_extension(cert, ca, "subjectKeyIdentifier", "hash");
   add_extension(cert, ca, "authorityKeyIdentifier", "keyid:always");
-  g_autofree char *san = g_strdup_printf("URI:%s", san_uri);
   add_extension(cert, ca, "subjectAltName", san);
+  if (purposes != NULL)
+    add_extension(cert, ca, "extendedKeyUsage", purposes);
   g_assert_cmpint(X509_sign(cert, ca_key, EVP_sha256()), >, 0);
   unsigned char *der = NULL;
   int length = i2d_X509(cert, &der);
@@ -398,6 +410,15 @@ forge_device_certificate(Fixture *f, const char *user, const char *san_uri)
   EVP_PKEY_free(ca_key);
   X509_free(ca);
   return bytes;
+}
+
+/* A CA-signed certificate for f->device whose device URI is san_uri, without extended
+ * key usage (as the CA issued them before the device purpose). */
+static GBytes *
+forge_device_certificate(Fixture *f, const char *user, const char *san_uri)
+{
+  g_autofree char *san = g_strdup_printf("URI:%s", san_uri);
+  return forge_certificate(f, user, san, NULL);
 }
 
 static void
@@ -487,6 +508,79 @@ test_server_certificate(Fixture *f, gconstpointer data)
   g_assert_error(error, HARK_CERTIFICATE_ERROR, HARK_CERTIFICATE_ERROR_MALFORMED);
 }
 
+/* ---- device and server certificates are not interchangeable ------------------------------ */
+
+static void
+assert_not_server(Fixture *f, GBytes *cert, const char *host, HarkCertificateError code)
+{
+  g_autoptr(GError) error = NULL;
+  g_assert_false(hark_certificate_verify_server(hark_ca_get_certificate_pem(f->ca), cert, host,
+                                                f->now, &error));
+  g_assert_error(error, HARK_CERTIFICATE_ERROR, (gint)code);
+  g_test_message("not the server for %s: %s", host, error->message);
+}
+
+/* A user registered under the login host's name gets a device certificate with that
+ * name as its common name: it must not pass for the server, by hark's check nor by a
+ * stock TLS verifier (serverAuth). */
+static void
+test_device_is_not_server(Fixture *f, gconstpointer data)
+{
+  const char *names[] = { "localhost", "LocalHost", "login.example.org", NULL };
+  for (const char *const *name = names; *name != NULL; name++) {
+    g_autofree char *pem = issue(f, *name, f->now - 60, DAY);
+    g_autoptr(GBytes) cert = pem_bytes(pem);
+    assert_not_server(f, cert, "localhost", HARK_CERTIFICATE_ERROR_WRONG_PURPOSE);
+    assert_not_server(f, cert, *name, HARK_CERTIFICATE_ERROR_WRONG_PURPOSE);
+    g_assert_cmpint(openssl_verify(hark_ca_get_certificate_pem(f->ca), pem), !=, 1);
+    X509 *x509 = parse_pem(pem);
+    g_assert_false(X509_get_extended_key_usage(x509) & (XKU_SSL_SERVER | XKU_SSL_CLIENT));
+    X509_free(x509);
+  }
+  /* A device certificate from before the device purpose (no extended key usage). */
+  g_autofree char *uri =
+    g_strdup_printf("URI:hark:device:localhost:%s", hark_identity_get_fingerprint(f->device));
+  g_autoptr(GBytes) legacy = forge_certificate(f, "localhost", uri, NULL);
+  assert_not_server(f, legacy, "localhost", HARK_CERTIFICATE_ERROR_WRONG_PURPOSE);
+  /* Both purposes at once is neither. */
+  g_autofree char *both_eku = g_strdup("serverAuth," HARK_CERTIFICATE_DEVICE_PURPOSE);
+  g_autofree char *both_san = g_strdup_printf("%s,DNS:localhost", uri);
+  g_autoptr(GBytes) both = forge_certificate(f, "localhost", both_san, both_eku);
+  assert_not_server(f, both, "localhost", HARK_CERTIFICATE_ERROR_WRONG_PURPOSE);
+  assert_refused(hark_ca_get_certificate_pem(f->ca), both, f->now,
+                 HARK_CERTIFICATE_ERROR_WRONG_PURPOSE);
+  /* serverAuth, but the host only in the common name: names are subject alternative
+   * names only. */
+  g_autoptr(GBytes) cn_only = forge_certificate(f, "localhost", "DNS:elsewhere.example",
+                                                "serverAuth");
+  assert_not_server(f, cn_only, "localhost", HARK_CERTIFICATE_ERROR_WRONG_HOST);
+}
+
+/* The server's certificate passes for its hosts (DNS without case, IP), for no other,
+ * and never for a device. */
+static void
+test_server_is_not_device(Fixture *f, gconstpointer data)
+{
+  const char *hosts[] = { "localhost", "127.0.0.1", NULL };
+  g_autofree char *cert_path = g_build_filename(f->dir, "server.pem", NULL);
+  g_autofree char *key_path = g_build_filename(f->dir, "server-key.pem", NULL);
+  g_autoptr(GError) error = NULL;
+  g_assert_true(hark_ca_ensure_server_certificate(f->ca, hosts, cert_path, key_path, &error));
+  g_autofree char *pem = read_text(f->dir, "server.pem");
+  g_autoptr(GBytes) cert = pem_bytes(pem);
+  const char *ca = hark_ca_get_certificate_pem(f->ca);
+  const char *good[] = { "localhost", "LOCALHOST", "127.0.0.1", NULL };
+  for (const char *const *host = good; *host != NULL; host++) {
+    g_assert_true(hark_certificate_verify_server(ca, cert, *host, f->now, &error));
+    g_assert_no_error(error);
+  }
+  assert_not_server(f, cert, "127.0.0.2", HARK_CERTIFICATE_ERROR_WRONG_HOST);
+  assert_not_server(f, cert, "login.example.org", HARK_CERTIFICATE_ERROR_WRONG_HOST);
+  assert_refused(ca, cert, f->now, HARK_CERTIFICATE_ERROR_WRONG_PURPOSE);
+  g_autoptr(GBytes) ca_itself = pem_bytes(ca);
+  assert_not_server(f, ca_itself, "localhost", HARK_CERTIFICATE_ERROR_WRONG_PURPOSE);
+}
+
 /* ---- signed requests ----------------------------------------------------------------------- */
 
 static void
@@ -496,7 +590,7 @@ assert_request_refused(Fixture *f, GBytes *key, const char *method, const char *
 {
   g_autoptr(GError) error = NULL;
   g_assert_false(
-    hark_request_verify(key, method, path, date, body, signature, f->now, 300, &error));
+    hark_request_verify(key, method, path, date, NONCE, body, signature, f->now, 300, &error));
   g_assert_error(error, HARK_CERTIFICATE_ERROR, (gint)code);
 }
 
@@ -509,10 +603,11 @@ test_request_signatures(Fixture *f, gconstpointer data)
   g_autoptr(GBytes) other_body = g_bytes_new_static("{\"op\":\"del\"}", 12);
   const char *path = "/v1/buddies?x=1";
   g_autofree char *signature =
-    hark_request_sign(f->device, "POST", path, f->now, body, &error);
+    hark_request_sign(f->device, "POST", path, f->now, NONCE, body, &error);
   g_assert_no_error(error);
   g_assert_true(
-    hark_request_verify(key, "POST", path, f->now, body, signature, f->now, 300, &error));
+    hark_request_verify(key, "POST", path, f->now, NONCE, body, signature, f->now, 300,
+                        &error));
   g_assert_no_error(error);
 
   assert_request_refused(f, key, "POST", path, f->now, other_body, signature,
@@ -534,6 +629,25 @@ test_request_signatures(Fixture *f, gconstpointer data)
   g_autoptr(GBytes) stranger_key = hark_identity_get_public_key(stranger);
   assert_request_refused(f, stranger_key, "POST", path, f->now, body, signature,
                          HARK_CERTIFICATE_ERROR_BAD_SIGNATURE);
+
+  /* The nonce is signed: another one does not verify, and a malformed one is refused. */
+  g_assert_false(hark_request_verify(key, "POST", path, f->now, "0123456789abcdef0123456789abcdee",
+                                     body, signature, f->now, 300, &error));
+  g_assert_error(error, HARK_CERTIFICATE_ERROR, HARK_CERTIFICATE_ERROR_BAD_SIGNATURE);
+  g_clear_error(&error);
+  const char *bad_nonces[] = { "", "short", "0123456789abcdef\n0123456789", "0123456789abcdef:x",
+                               "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef0" };
+  for (gsize i = 0; i < G_N_ELEMENTS(bad_nonces); i++) {
+    g_assert_false(hark_request_nonce_is_valid(bad_nonces[i]));
+    g_assert_false(hark_request_verify(key, "POST", path, f->now, bad_nonces[i], body, signature,
+                                       f->now, 300, &error));
+    g_assert_error(error, HARK_CERTIFICATE_ERROR, HARK_CERTIFICATE_ERROR_MALFORMED);
+    g_clear_error(&error);
+  }
+  g_autofree char *fresh = hark_request_new_nonce();
+  g_autofree char *fresh2 = hark_request_new_nonce();
+  g_assert_true(hark_request_nonce_is_valid(fresh));
+  g_assert_cmpstr(fresh, !=, fresh2);
 }
 
 static void
@@ -544,17 +658,91 @@ test_request_stale(Fixture *f, gconstpointer data)
   const gint64 dates[] = { f->now - 301, f->now + 301 };
   for (gsize i = 0; i < G_N_ELEMENTS(dates); i++) {
     g_autofree char *signature =
-      hark_request_sign(f->device, "GET", "/v1/buddies", dates[i], NULL, &error);
+      hark_request_sign(f->device, "GET", "/v1/buddies", dates[i], NONCE, NULL, &error);
     g_assert_no_error(error);
     assert_request_refused(f, key, "GET", "/v1/buddies", dates[i], NULL, signature,
                            HARK_CERTIFICATE_ERROR_STALE);
   }
   /* At the edge of the allowed skew, and with no body (the empty body's digest). */
   g_autofree char *signature =
-    hark_request_sign(f->device, "GET", "/v1/buddies", f->now - 300, NULL, &error);
-  g_assert_true(hark_request_verify(key, "GET", "/v1/buddies", f->now - 300, NULL, signature,
-                                    f->now, 300, &error));
+    hark_request_sign(f->device, "GET", "/v1/buddies", f->now - 300, NONCE, NULL, &error);
+  g_assert_true(hark_request_verify(key, "GET", "/v1/buddies", f->now - 300, NONCE, NULL,
+                                    signature, f->now, 300, &error));
   g_assert_no_error(error);
+}
+
+/* ---- login nonces and proofs -------------------------------------------------------------- */
+
+static void
+assert_nonce_refused(HarkCa *ca, const char *nonce, gint64 now, HarkCertificateError code)
+{
+  g_autoptr(GError) error = NULL;
+  g_assert_false(hark_ca_check_nonce(ca, nonce, now, 120, NULL, &error));
+  g_assert_error(error, HARK_CERTIFICATE_ERROR, (gint)code);
+  g_test_message("nonce refused as expected: %s", error->message);
+}
+
+static void
+test_login_nonces(Fixture *f, gconstpointer data)
+{
+  g_autoptr(GError) error = NULL;
+  g_autofree char *nonce = hark_ca_make_nonce(f->ca, f->now);
+  g_autofree char *other = hark_ca_make_nonce(f->ca, f->now);
+  g_assert_cmpstr(nonce, !=, other);
+  gint64 issued = 0;
+  g_assert_true(hark_ca_check_nonce(f->ca, nonce, f->now + 120, 120, &issued, &error));
+  g_assert_no_error(error);
+  g_assert_cmpint(issued, ==, f->now);
+  /* Another process with the same CA takes it; another CA does not. */
+  g_autoptr(HarkCa) same = hark_ca_load_or_create(f->ca_dir, "test CA", &error);
+  g_assert_true(hark_ca_check_nonce(same, nonce, f->now, 120, NULL, &error));
+  g_autofree char *other_dir = g_build_filename(f->dir, "other-ca", NULL);
+  g_autoptr(HarkCa) stranger = hark_ca_load_or_create(other_dir, "other CA", &error);
+  assert_nonce_refused(stranger, nonce, f->now, HARK_CERTIFICATE_ERROR_BAD_SIGNATURE);
+  /* Too old, from the future, changed, or not a nonce at all. */
+  assert_nonce_refused(f->ca, nonce, f->now + 121, HARK_CERTIFICATE_ERROR_STALE);
+  assert_nonce_refused(f->ca, nonce, f->now - 31, HARK_CERTIFICATE_ERROR_STALE);
+  g_autofree char *tampered = g_strdup(nonce);
+  char *digit = strchr(tampered, '-') - 1;
+  *digit = *digit == '0' ? '1' : '0';
+  assert_nonce_refused(f->ca, tampered, f->now, HARK_CERTIFICATE_ERROR_BAD_SIGNATURE);
+  const char *junk[] = { "", "1-2-3", "abc", "1700000000-00-00", NULL };
+  for (const char *const *j = junk; *j != NULL; j++)
+    assert_nonce_refused(f->ca, *j, f->now, HARK_CERTIFICATE_ERROR_MALFORMED);
+}
+
+static void
+test_login_proofs(Fixture *f, gconstpointer data)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GBytes) key = hark_identity_get_public_key(f->device);
+  g_autofree char *nonce = hark_ca_make_nonce(f->ca, f->now);
+  g_autofree char *proof = hark_login_proof_sign(f->device, nonce, "alice", &error);
+  g_assert_no_error(error);
+  g_assert_true(hark_login_proof_verify(key, nonce, "alice", proof, &error));
+  g_assert_no_error(error);
+
+  g_autoptr(HarkIdentity) stranger = new_identity(f->dir, "stranger.pem");
+  g_autoptr(GBytes) stranger_key = hark_identity_get_public_key(stranger);
+  g_autofree char *other_nonce = hark_ca_make_nonce(f->ca, f->now);
+  struct {
+    GBytes *key;
+    const char *nonce;
+    const char *user;
+    const char *proof;
+  } refused[] = {
+    { stranger_key, nonce, "alice", proof }, /* a proof for another key */
+    { key, other_nonce, "alice", proof },    /* another nonce */
+    { key, nonce, "bob", proof },            /* another user */
+    { key, nonce, "alice", "AAAA" },         /* not a signature */
+    { key, nonce, "alice", "" },
+  };
+  for (gsize i = 0; i < G_N_ELEMENTS(refused); i++) {
+    g_assert_false(hark_login_proof_verify(refused[i].key, refused[i].nonce, refused[i].user,
+                                           refused[i].proof, &error));
+    g_assert_error(error, HARK_CERTIFICATE_ERROR, HARK_CERTIFICATE_ERROR_BAD_SIGNATURE);
+    g_clear_error(&error);
+  }
 }
 
 /* ---- main -------------------------------------------------------------------------------- */
@@ -583,7 +771,11 @@ main(int argc, char **argv)
   add("/certificate/device/wrong-key-type", test_wrong_key_type);
   add("/certificate/device/inconsistent", test_inconsistent_device_refused);
   add("/certificate/server", test_server_certificate);
+  add("/certificate/purposes/device-is-not-server", test_device_is_not_server);
+  add("/certificate/purposes/server-is-not-device", test_server_is_not_device);
   add("/certificate/request/signatures", test_request_signatures);
   add("/certificate/request/stale", test_request_stale);
+  add("/certificate/login/nonces", test_login_nonces);
+  add("/certificate/login/proofs", test_login_proofs);
   return g_test_run();
 }

@@ -4,8 +4,13 @@
  * login it issues each device a short-lived certificate for the device's Ed25519 key,
  * with the user name as the subject's common name and the device id (the key's
  * fingerprint) in a URI subject alternative name "hark:device:<user>:<fingerprint>".
+ * The device certificate's only extended key usage is HARK_CERTIFICATE_DEVICE_PURPOSE
+ * (never serverAuth or clientAuth); the login server's TLS certificate, from the same
+ * CA, has serverAuth alone: neither passes for the other (docs/protocol.md,
+ * "Certificates").
  * Every node pins the CA certificate from its configuration and checks certificates
- * with hark_certificate_verify(). Requests a device signs with its key
+ * with hark_certificate_verify() (devices) and hark_certificate_verify_server() (the
+ * login server). Requests a device signs with its key
  * (hark_request_sign) are checked the same way by the login server. */
 #pragma once
 
@@ -26,7 +31,13 @@ typedef enum {
   HARK_CERTIFICATE_ERROR_STALE,       /* a signed request outside the allowed clock skew */
   HARK_CERTIFICATE_ERROR_CRYPTO,      /* OpenSSL failed */
   HARK_CERTIFICATE_ERROR_IO,
+  HARK_CERTIFICATE_ERROR_WRONG_PURPOSE, /* a device's where a server's is due, or back */
+  HARK_CERTIFICATE_ERROR_WRONG_HOST,    /* no subject alternative name is the host */
 } HarkCertificateError;
+
+/* The extended key usage of device certificates: a UUID OID (ITU-T X.667, 2.25),
+ * which needs no registration. */
+#define HARK_CERTIFICATE_DEVICE_PURPOSE "2.25.318258868248087382245093002452414484873"
 
 typedef struct _HarkCa HarkCa;
 
@@ -55,18 +66,50 @@ typedef struct {
 } HarkDeviceCertificate;
 
 /* Check cert_pem (PEM or DER) against the pinned ca_pem at time now and return what it
- * certifies. UNTRUSTED, EXPIRED or MALFORMED otherwise. */
+ * certifies. UNTRUSTED, EXPIRED, MALFORMED or WRONG_PURPOSE (not a device certificate)
+ * otherwise. */
 HarkDeviceCertificate *hark_certificate_verify(const char *ca_pem, GBytes *cert,
                                                gint64 now, GError **error);
 void hark_device_certificate_free(HarkDeviceCertificate *cert);
 
-/* Signed requests: the device signs "HARK-REQUEST-1\n<method>\n<path>\n<date>\n<hex
- * sha-256 of body>" with its key; see docs/protocol.md. Returns the base64 signature. */
+/* Checks cert (PEM or DER) as the login server's TLS certificate for host (a host name
+ * or an IP address, from login.url) at time now: issued by the pinned ca_pem, valid, not
+ * a CA, serverAuth as its only TLS purpose and not the device purpose, and host among
+ * its subject alternative names (DNS or IP; the common name is never looked at).
+ * UNTRUSTED, EXPIRED, MALFORMED, WRONG_PURPOSE or WRONG_HOST otherwise. */
+gboolean hark_certificate_verify_server(const char *ca_pem, GBytes *cert, const char *host,
+                                        gint64 now, GError **error);
+
+/* Signed requests: the device signs "HARK-REQUEST-2\n<method>\n<path>\n<date>\n<nonce>\n
+ * <hex sha-256 of body>" with its key; see docs/protocol.md. The nonce (16-64 characters of
+ * A-Z, a-z, 0-9, '_', '-'; hark_request_new_nonce) is new for every request, so that the
+ * server can refuse one it has seen (a replay). Returns the base64 signature. */
 char *hark_request_sign(HarkIdentity *identity, const char *method, const char *path,
-                        gint64 date, GBytes *body, GError **error);
+                        gint64 date, const char *nonce, GBytes *body, GError **error);
 gboolean hark_request_verify(GBytes *public_key, const char *method, const char *path,
-                             gint64 date, GBytes *body, const char *signature_b64,
-                             gint64 now, gint64 max_skew, GError **error);
+                             gint64 date, const char *nonce, GBytes *body,
+                             const char *signature_b64, gint64 now, gint64 max_skew,
+                             GError **error);
+gboolean hark_request_nonce_is_valid(const char *nonce);
+/* 32 random lower-case hex digits (OpenSSL's generator). */
+char *hark_request_new_nonce(void);
+
+/* Login nonces and proofs (docs/protocol.md, "Proof of the device key"): the login server
+ * gives a nonce, "<unix seconds>-<32 hex random>-<32 hex HMAC>", MACed with a key derived
+ * from the CA key (so every server process holding the CA takes the others' nonces); the
+ * device signs "HARK-LOGIN-1\n<nonce>\n<user>\n<fingerprint>" with the key it asks a
+ * certificate for. Checking a nonce does not remember it: the server does (a replay). */
+char *hark_ca_make_nonce(HarkCa *ca, gint64 now);
+/* MALFORMED, BAD_SIGNATURE (not this CA's) or STALE (older than lifetime seconds, or
+ * from the future); *issued (may be NULL) is when it was made. */
+gboolean hark_ca_check_nonce(HarkCa *ca, const char *nonce, gint64 now, gint64 lifetime,
+                             gint64 *issued, GError **error);
+/* The base64 proof. */
+char *hark_login_proof_sign(HarkIdentity *identity, const char *nonce, const char *user,
+                            GError **error);
+/* public_key: raw Ed25519, 32 bytes. BAD_SIGNATURE when proof_b64 is not its signature. */
+gboolean hark_login_proof_verify(GBytes *public_key, const char *nonce, const char *user,
+                                 const char *proof_b64, GError **error);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(HarkCa, hark_ca_free)
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(HarkDeviceCertificate, hark_device_certificate_free)
