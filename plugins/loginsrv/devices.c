@@ -42,7 +42,7 @@ static void
 refuse_signer(const LoginSigner *signer, LoginReply *reply, const char *why,
               const char *message)
 {
-  g_message("refused a signed request of '%s' (device %.16s…): %s", signer->user,
+  g_message("refused a signed request of '%s' (device %.16s...): %s", signer->user,
             signer->device_id, why);
   login_reply_error(reply, "unauthenticated", "%s", message);
 }
@@ -218,7 +218,7 @@ devices_remove_work(LoginServer *s, gpointer data, LoginReply *reply)
     login_reply_store_failure(reply, "revoke a device", error);
     return;
   }
-  g_message("'%s' removed the device %.16s… ('%s')", user->name, revoked->device_id,
+  g_message("'%s' removed the device %.16s... ('%s')", user->name, revoked->device_id,
             revoked->name);
   JsonObject *answer = json_object_new();
   json_object_set_object_member(answer, "removed", describe_device(revoked, job->signer));

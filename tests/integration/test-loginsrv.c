@@ -786,7 +786,8 @@ foreign_certificate(Fixture *f, Device *device)
   g_assert_no_error(error);
   g_autofree char *key = hark_identity_get_public_pem(device->identity);
   gint64 now = g_get_real_time() / G_USEC_PER_SEC;
-  char *pem = hark_ca_issue_device(ca, "Alice", "00112233445566778899aabbccddeeff", key, now - 60, 3600, &error);
+  char *pem = hark_ca_issue_device(ca, "Alice", "00112233445566778899aabbccddeeff", key,
+                                   now - 60, 3600, &error);
   g_assert_no_error(error);
   g_autofree char *ca_key = g_build_filename(dir, "ca-key.pem", NULL);
   g_autofree char *ca_cert = g_build_filename(dir, "ca.pem", NULL);
@@ -923,8 +924,10 @@ test_reregistered_name(Fixture *f, gconstpointer data)
   g_autoptr(GBytes) old_pem = g_bytes_new(old_device->certificate, strlen(old_device->certificate));
   g_autoptr(GBytes) new_pem = g_bytes_new(new_device->certificate, strlen(new_device->certificate));
   gint64 now = g_get_real_time() / G_USEC_PER_SEC;
-  g_autoptr(HarkDeviceCertificate) old_cert = hark_certificate_verify(f->ca_pem, old_pem, now, NULL);
-  g_autoptr(HarkDeviceCertificate) new_cert = hark_certificate_verify(f->ca_pem, new_pem, now, NULL);
+  g_autoptr(HarkDeviceCertificate) old_cert =
+    hark_certificate_verify(f->ca_pem, old_pem, now, NULL);
+  g_autoptr(HarkDeviceCertificate) new_cert =
+    hark_certificate_verify(f->ca_pem, new_pem, now, NULL);
   HARK_REQUIRE(old_cert != NULL && new_cert != NULL);
   g_assert_cmpstr(old_cert->account_id, !=, new_cert->account_id);
 }

@@ -335,13 +335,15 @@ test_wrong_key_type(Fixture *f, gconstpointer data)
   const char *keys[] = { ec_pem, "", "-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n" };
   for (gsize i = 0; i < G_N_ELEMENTS(keys); i++) {
     g_autoptr(GError) error = NULL;
-    g_autofree char *pem = hark_ca_issue_device(f->ca, "alice", TEST_ACCOUNT_ID, keys[i], f->now, DAY, &error);
+    g_autofree char *pem =
+      hark_ca_issue_device(f->ca, "alice", TEST_ACCOUNT_ID, keys[i], f->now, DAY, &error);
     g_assert_null(pem);
     g_assert_error(error, HARK_CERTIFICATE_ERROR, HARK_CERTIFICATE_ERROR_MALFORMED);
   }
   g_autoptr(GError) error = NULL;
   g_autofree char *device_key = hark_identity_get_public_pem(f->device);
-  g_autofree char *pem = hark_ca_issue_device(f->ca, "a:b", TEST_ACCOUNT_ID, device_key, f->now, DAY, &error);
+  g_autofree char *pem =
+    hark_ca_issue_device(f->ca, "a:b", TEST_ACCOUNT_ID, device_key, f->now, DAY, &error);
   g_assert_null(pem);
   g_assert_error(error, HARK_CERTIFICATE_ERROR, HARK_CERTIFICATE_ERROR_MALFORMED);
   g_clear_error(&error);
@@ -443,7 +445,8 @@ test_inconsistent_device_refused(Fixture *f, gconstpointer data)
 
   /* Without an account id (as issued before account ids), or with a malformed one, a
    * certificate binds no account: refused. */
-  static const char *const bad_accounts[] = { "", "00112233", "0011223344556677889900AABBCCDDEEFF",
+  static const char *const bad_accounts[] = { "", "00112233",
+                                              "0011223344556677889900AABBCCDDEEFF",
                                               "00112233445566778899aabbccddeeXX" };
   g_autofree char *old_form = g_strdup_printf("hark:device:alice:%s", fingerprint);
   g_autoptr(GBytes) old = forge_device_certificate(f, "alice", old_form);
