@@ -690,11 +690,33 @@ check_user(const char *user, GError **error)
   return ok;
 }
 
-char *
-hark_ca_issue_device(HarkCa *ca, const char *user, const char *public_key_pem,
-                     gint64 not_before, gint64 lifetime_seconds, GError **error)
+gboolean
+hark_account_id_is_valid(const char *account_id)
 {
-  g_return_val_if_fail(ca != NULL && user != NULL, NULL);
+  return account_id != NULL && strlen(account_id) == HARK_ACCOUNT_ID_LENGTH &&
+         strspn(account_id, "0123456789abcdef") == HARK_ACCOUNT_ID_LENGTH;
+}
+
+char *
+hark_account_id_new(GError **error)
+{
+  guint8 random[HARK_ACCOUNT_ID_LENGTH / 2];
+  if (RAND_bytes(random, sizeof random) != 1) {
+    set_openssl_error(error, HARK_CERTIFICATE_ERROR_CRYPTO, "cannot make an account id");
+    return NULL;
+  }
+  GString *id = g_string_sized_new(HARK_ACCOUNT_ID_LENGTH);
+  for (gsize i = 0; i < sizeof random; i++)
+    g_string_append_printf(id, "%02x", random[i]);
+  return g_string_free(id, FALSE);
+}
+
+char *
+hark_ca_issue_device(HarkCa *ca, const char *user, const char *account_id,
+                     const char *public_key_pem, gint64 not_before, gint64 lifetime_seconds,
+                     GError **error)
+{
+  g_return_val_if_fail(ca != NULL && user != NULL && account_id != NULL, NULL);
   g_return_val_if_fail(error == NULL || *error == NULL, NULL);
 
   if (lifetime_seconds <= 0) {
@@ -705,6 +727,12 @@ hark_ca_issue_device(HarkCa *ca, const char *user, const char *public_key_pem,
   }
   if (!check_user(user, error))
     return NULL;
+  if (!hark_account_id_is_valid(account_id)) {
+    g_set_error(error, HARK_CERTIFICATE_ERROR, HARK_CERTIFICATE_ERROR_MALFORMED,
+                "cannot certify the account id '%.64s': it must be %d lower-case hex digits",
+                account_id, HARK_ACCOUNT_ID_LENGTH);
+    return NULL;
+  }
   EVP_PKEY *key = ed25519_public_key_from_pem(public_key_pem, error);
   if (key == NULL)
     return NULL;
@@ -715,7 +743,8 @@ hark_ca_issue_device(HarkCa *ca, const char *user, const char *public_key_pem,
     EVP_PKEY_free(key);
     return NULL;
   }
-  g_autofree char *san = g_strdup_printf("URI:" DEVICE_URI_PREFIX "%s:%s", user, fingerprint);
+  g_autofree char *san =
+    g_strdup_printf("URI:" DEVICE_URI_PREFIX "%s:%s:%s", user, account_id, fingerprint);
   const char *const extensions[] = {
     "basicConstraints", "critical,CA:FALSE",
     "keyUsage", "critical,digitalSignature",
@@ -830,24 +859,36 @@ device_uri(X509 *cert)
   return uri;
 }
 
-/* Checks that the device URI names user and the key's fingerprint. */
+/* Checks that the device URI names user, an account id (copied to *account_id) and the
+ * key's fingerprint: "<user>:<account id>:<fingerprint>" after the prefix. A user name
+ * holds no ':', so the first ':' ends it. */
 static gboolean
-check_device_uri(const char *uri, const char *user, const char *fingerprint, GError **error)
+check_device_uri(const char *uri, const char *user, const char *fingerprint, char **account_id,
+                 GError **error)
 {
   const char *rest = uri + strlen(DEVICE_URI_PREFIX);
-  const char *colon = strrchr(rest, ':');
+  const char *colon = strchr(rest, ':');
   if (colon == NULL || (gsize)(colon - rest) != strlen(user) ||
       strncmp(rest, user, strlen(user)) != 0) {
     set_malformed(error, "the certificate's device URI does not name its subject's user");
     return FALSE;
   }
-  const char *claimed = colon + 1;
+  const char *account = colon + 1;
+  const char *end = strchr(account, ':');
+  g_autofree char *id = end != NULL ? g_strndup(account, (gsize)(end - account)) : NULL;
+  if (!hark_account_id_is_valid(id)) {
+    set_malformed(error, "the certificate's device URI names no account id (certificates "
+                         "from before account ids are not accepted: log in again)");
+    return FALSE;
+  }
+  const char *claimed = end + 1;
   if (strlen(claimed) != FINGERPRINT_LENGTH ||
       CRYPTO_memcmp(claimed, fingerprint, FINGERPRINT_LENGTH) != 0) {
     set_malformed(error, "the certificate's device id is not the fingerprint of the key it "
                          "certifies");
     return FALSE;
   }
+  *account_id = g_steal_pointer(&id);
   return TRUE;
 }
 
@@ -882,7 +923,7 @@ describe_device(X509 *cert, GError **error)
                          "device URI (subject alternative name)");
     return NULL;
   }
-  if (!check_device_uri(uri, device->user, device->device_id, error))
+  if (!check_device_uri(uri, device->user, device->device_id, &device->account_id, error))
     return NULL;
   if (!asn1_time_to_unix(X509_get0_notBefore(cert), &device->not_before) ||
       !asn1_time_to_unix(X509_get0_notAfter(cert), &device->not_after)) {
@@ -919,6 +960,7 @@ hark_device_certificate_free(HarkDeviceCertificate *cert)
   if (cert == NULL)
     return;
   g_free(cert->user);
+  g_free(cert->account_id);
   g_free(cert->device_id);
   g_clear_pointer(&cert->public_key, g_bytes_unref);
   g_free(cert);

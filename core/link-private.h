@@ -38,6 +38,7 @@ struct _HarkLink {
   BIO *rbio;
   BIO *wbio;
   HarkDeviceCertificate *peer_certificate;
+  GSource *expiry_timer; /* accepting: ends the link when the peer's certificate expires */
 
   GByteArray *plaintext; /* decrypted bytes not yet framed into messages */
   gboolean advancing;    /* TLS is being run: bytes fed meanwhile are read by that loop */
@@ -66,6 +67,13 @@ struct _HarkLink {
   const HarkLinkPipe *pipe_iface;
   gpointer pipe;
 };
+
+/* link.c */
+/* After link->peer_certificate was set (at the handshake or by a later proof): on the
+ * accepting side, (re)arms the timer that ends the link when that certificate expires.
+ * A certificate is renewed only while its account and device are in good standing, so
+ * this bounds how long a revoked device or a deleted account keeps a link. */
+void hark_link_watch_peer_certificate(HarkLink *link);
 
 /* link-tls.c */
 /* The node's TLS contexts (HarkNode.link_tls_cache), freed with the node. */

@@ -301,5 +301,6 @@ hark_link_authenticate(HarkLink *link, GBytes *cert, GBytes *signature, GError *
   }
   g_clear_pointer(&link->peer_certificate, hark_device_certificate_free);
   link->peer_certificate = g_steal_pointer(&device);
+  hark_link_watch_peer_certificate(link);
   return TRUE;
 }

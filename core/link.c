@@ -37,7 +37,8 @@ hark_link_release(HarkLink *link)
   if (--link->refs > 0)
     return;
   /* Every source and operation holds a reference, so none is left now. */
-  g_assert(link->handshake_timer == NULL && link->flush_timer == NULL);
+  g_assert(link->handshake_timer == NULL && link->flush_timer == NULL &&
+           link->expiry_timer == NULL);
   SSL_free(link->ssl); /* and its BIOs */
   SSL_CTX_free(link->ssl_ctx);
   g_free(link->ca_pem);
@@ -120,6 +121,7 @@ link_end(HarkLink *link, GError *error, gboolean tls_goodbye, gboolean flush)
   }
   link->state = HARK_LINK_CLOSED;
   hark_link_destroy_source(&link->handshake_timer);
+  hark_link_destroy_source(&link->expiry_timer);
   g_debug("link %s with %s:%u closed: %s", link->transport, link->peer_host, link->peer_port,
           error != NULL ? error->message : "closed here");
   if (tls_goodbye && link->ssl != NULL && SSL_is_init_finished(link->ssl)) {
@@ -254,6 +256,7 @@ handshake_done(HarkLink *link)
   link->state = HARK_LINK_UP;
   link->stats.up_at = g_get_monotonic_time();
   hark_link_destroy_source(&link->handshake_timer);
+  hark_link_watch_peer_certificate(link);
   const HarkDeviceCertificate *peer = link->peer_certificate;
   g_debug("link %s with %s:%u up in %" G_GINT64_FORMAT " ms; peer %s%s%s", link->transport,
           link->peer_host, link->peer_port, (link->stats.up_at - link->stats.opened_at) / 1000,
@@ -310,6 +313,44 @@ advance(HarkLink *link)
     }
     return;
   }
+}
+
+/* ---- the peer's certificate ending ------------------------------------------------------ */
+
+static gboolean
+peer_certificate_expired(gpointer data)
+{
+  HarkLink *link = data;
+  const HarkDeviceCertificate *peer = link->peer_certificate;
+  gint64 now = g_get_real_time() / G_USEC_PER_SEC;
+  if (peer != NULL && peer->not_after > now) {
+    /* The clock was set back meanwhile: wait for the rest. */
+    hark_link_watch_peer_certificate(link);
+    return G_SOURCE_REMOVE;
+  }
+  g_autoptr(GDateTime) at = g_date_time_new_from_unix_utc(peer != NULL ? peer->not_after : now);
+  g_autofree char *when = at != NULL ? g_date_time_format_iso8601(at) : g_strdup("?");
+  hark_link_fail(link, HARK_LINK_ERROR_EXPIRED,
+                 "the certificate of %s:%u (%s's device %.16s...) expired at %s and was not "
+                 "renewed", link->peer_host, link->peer_port, peer != NULL ? peer->user : "?",
+                 peer != NULL ? peer->device_id : "?", when);
+  return G_SOURCE_REMOVE;
+}
+
+void
+hark_link_watch_peer_certificate(HarkLink *link)
+{
+  /* The source being replaced may be the one calling: destroying it here is safe, its
+   * callback holds its own reference to the link. */
+  hark_link_destroy_source(&link->expiry_timer);
+  const HarkDeviceCertificate *peer = link->peer_certificate;
+  if (link->opener || peer == NULL || link->state == HARK_LINK_CLOSED)
+    return;
+  gint64 left_ms = peer->not_after * 1000 - g_get_real_time() / 1000;
+  /* A moment past notAfter, so that the check above sees it expired. */
+  guint delay = (guint)CLAMP(left_ms + 50, 0, (gint64)G_MAXUINT);
+  link->expiry_timer =
+    hark_link_attach_source(link, g_timeout_source_new(delay), peer_certificate_expired);
 }
 
 /* ---- making links -------------------------------------------------------------------- */

@@ -1,5 +1,6 @@
 /* login-commands.c: the commands of the login client (register, login, logout, passwd,
- * delete-account, buddies, buddy-add, buddy-remove, buddy-rename, whoami).
+ * delete-account, buddies, buddy-add, buddy-remove, buddy-rename, whoami, devices,
+ * device-remove).
  *
  * They are in the node's one command table whether or not the node is configured to
  * log in, so that every frontend of every node has the same commands; without a login
@@ -73,7 +74,9 @@ run_passwd(HarkCommandCall *call, JsonObject *args, gpointer user_data)
 {
   HarkLoginClient *client = client_of(call, user_data);
   if (client != NULL)
-    hark_login_client_change_password(client, arg(args, "old"), arg(args, "new"), answer, call);
+    hark_login_client_change_password(
+      client, arg(args, "old"), arg(args, "new"),
+      json_object_get_boolean_member_with_default(args, "revoke_others", TRUE), answer, call);
 }
 
 static void
@@ -127,6 +130,22 @@ run_whoami(HarkCommandCall *call, JsonObject *args, gpointer user_data)
     hark_login_client_whoami(client, answer, call);
 }
 
+static void
+run_devices(HarkCommandCall *call, JsonObject *args, gpointer user_data)
+{
+  HarkLoginClient *client = client_of(call, user_data);
+  if (client != NULL)
+    hark_login_client_devices(client, answer, call);
+}
+
+static void
+run_device_remove(HarkCommandCall *call, JsonObject *args, gpointer user_data)
+{
+  HarkLoginClient *client = client_of(call, user_data);
+  if (client != NULL)
+    hark_login_client_remove_device(client, arg(args, "device"), answer, call);
+}
+
 #define USER_HELP "the user name: 3 to 32 letters, digits, '.', '_' or '-', starting with a letter"
 
 static const HarkCommandParam credentials_params[] = {
@@ -138,6 +157,16 @@ static const HarkCommandParam credentials_params[] = {
 static const HarkCommandParam passwd_params[] = {
   { "old", HARK_PARAM_STRING, TRUE, SECRET("the current password") },
   { "new", HARK_PARAM_STRING, TRUE, SECRET("the new password, 8 to 1024 bytes") },
+  /* Default true: a password is changed when it may be known to someone else, and a
+   * device certificate is what would outlive the change. */
+  { "revoke_others", HARK_PARAM_BOOL, FALSE,
+    "revoke every other device of the account, which then must log in with the new "
+    "password (default true)" },
+  { NULL },
+};
+
+static const HarkCommandParam device_remove_params[] = {
+  { "device", HARK_PARAM_STRING, TRUE, "the device's name or id (see devices)" },
   { NULL },
 };
 
@@ -186,6 +215,12 @@ static const HarkCommand login_commands[] = {
     run_buddy_rename },
   { HARK_COMMAND_VERSION, "whoami", "who this device is logged in as, and until when", NULL,
     run_whoami },
+  { HARK_COMMAND_VERSION, "devices",
+    "the devices of the logged-in account: name, id, first and last seen, revoked", NULL,
+    run_devices },
+  { HARK_COMMAND_VERSION, "device-remove",
+    "revoke a device of the account: its certificate stops working at once on the login "
+    "server, and on super nodes when it expires", device_remove_params, run_device_remove },
 };
 
 void

@@ -1054,19 +1054,20 @@ hark_login_client_logout(HarkLoginClient *client, HarkLoginDone done, gpointer u
   done(result, NULL, user_data);
 }
 
+/* The server's answer as the op's result ({"revoked"}, {"devices"}, ...). */
 static void
-password_changed(Op *op, JsonObject *answer, GError *error)
+answer_as_result(Op *op, JsonObject *answer, GError *error)
 {
   if (error != NULL)
     op_fail(op, error);
   else
-    op_finish(op, json_object_new(), NULL);
+    op_finish(op, json_object_ref(answer), NULL);
 }
 
 void
 hark_login_client_change_password(HarkLoginClient *client, const char *old_password,
-                                  const char *new_password, HarkLoginDone done,
-                                  gpointer user_data)
+                                  const char *new_password, gboolean revoke_others,
+                                  HarkLoginDone done, gpointer user_data)
 {
   if (client->user == NULL) {
     done(NULL, not_logged_in_error(), user_data);
@@ -1075,7 +1076,50 @@ hark_login_client_change_password(HarkLoginClient *client, const char *old_passw
   Op *op = op_new(client, done, user_data);
   JsonObject *body = credentials(client->user, old_password);
   json_object_set_string_member(body, "new_password", new_password);
-  op_send(op, "POST", "/v1/password", body, FALSE, password_changed);
+  if (revoke_others) {
+    json_object_set_boolean_member(body, "revoke_others", TRUE);
+    json_object_set_string_member(body, "keep_device", client->device_id);
+  }
+  op_send(op, "POST", "/v1/password", body, FALSE, answer_as_result);
+}
+
+void
+hark_login_client_devices(HarkLoginClient *client, HarkLoginDone done, gpointer user_data)
+{
+  if (client->user == NULL) {
+    done(NULL, not_logged_in_error(), user_data);
+    return;
+  }
+  op_send(op_new(client, done, user_data), "GET", "/v1/devices", NULL, TRUE, answer_as_result);
+}
+
+static void
+device_removed(Op *op, JsonObject *answer, GError *error)
+{
+  if (error != NULL) {
+    op_fail(op, error);
+    return;
+  }
+  HarkLoginClient *client = op->client;
+  const char *removed = member_string(member_object(answer, "removed"), "id");
+  /* Its certificate is worth nothing now: do not wait for a refused renewal. */
+  if (!op_is_stale(op) && g_strcmp0(removed, client->device_id) == 0)
+    forget_login(client, "this device was removed from the account");
+  op_finish(op, json_object_ref(answer), NULL);
+}
+
+void
+hark_login_client_remove_device(HarkLoginClient *client, const char *which,
+                                HarkLoginDone done, gpointer user_data)
+{
+  if (client->user == NULL) {
+    done(NULL, not_logged_in_error(), user_data);
+    return;
+  }
+  JsonObject *body = json_object_new();
+  json_object_set_string_member(body, "device", which);
+  op_send(op_new(client, done, user_data), "POST", "/v1/devices/remove", body, TRUE,
+          device_removed);
 }
 
 static void

@@ -106,9 +106,11 @@ void hark_login_client_login(HarkLoginClient *client, const char *user, const ch
                              HarkLoginDone done, gpointer user_data);
 /* Forgets the certificate and the buddy list on this device; no request. */
 void hark_login_client_logout(HarkLoginClient *client, HarkLoginDone done, gpointer user_data);
+/* With revoke_others, every other device of the account is revoked (this one stays
+ * logged in). Answers {"revoked": N}. */
 void hark_login_client_change_password(HarkLoginClient *client, const char *old_password,
-                                       const char *new_password, HarkLoginDone done,
-                                       gpointer user_data);
+                                       const char *new_password, gboolean revoke_others,
+                                       HarkLoginDone done, gpointer user_data);
 /* Deletes the logged-in user's account, then logs out. */
 void hark_login_client_delete_account(HarkLoginClient *client, const char *password,
                                       HarkLoginDone done, gpointer user_data);
@@ -120,6 +122,12 @@ void hark_login_client_change_buddy(HarkLoginClient *client, const char *op, con
                                     const char *alias, HarkLoginDone done, gpointer user_data);
 /* {"user", "device", "device_id", "server", "expires"}; NOT_LOGGED_IN when logged out. */
 void hark_login_client_whoami(HarkLoginClient *client, HarkLoginDone done, gpointer user_data);
+/* The account's devices as the server lists them: {"devices": [...]}. */
+void hark_login_client_devices(HarkLoginClient *client, HarkLoginDone done, gpointer user_data);
+/* Revokes the device named by which (its id or its name): {"removed": {...}}. When that is
+ * this device, it is logged out as well. */
+void hark_login_client_remove_device(HarkLoginClient *client, const char *which,
+                                     HarkLoginDone done, gpointer user_data);
 
 /* login-commands.c: register, login, logout, passwd, ... in the node's one command table;
  * they answer NOT_CONFIGURED on a node without a login section. */

@@ -58,6 +58,7 @@ typedef struct {
   guint64 probes_answered;
   guint64 stun_flood;        /* STUN on the core's own STUN sockets over their rate */
   guint64 stun_relayed;      /* CHANGE-REQUESTs handed to the partner SN (STUN_RELAY) */
+  guint64 certificates_expired; /* links ended: the peer's certificate expired unrenewed */
   guint64 stun_relay_served; /* answers sent for a partner SN */
   guint64 stun_relay_refused; /* STUN_RELAYs refused (rate, bad address, no RFC 5780) */
   guint64 redirected;        /* clients sent elsewhere because this SN was full */

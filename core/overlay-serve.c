@@ -665,7 +665,8 @@ handle_auth(HarkOverlay *overlay, Peer *peer, const HarkWireMessage *message)
   const HarkDeviceCertificate *proven = hark_link_get_peer_certificate(peer->link);
   hark_link_send(peer->link, HARK_MSG_AUTH_OK, message->id, g_variant_new("(s)", proven->user),
                  NULL);
-  g_message("client %s is user %s (device %s)", peer->name, proven->user, proven->device_id);
+  g_message("%s %s is user %s (device %s)", peer->kind == PEER_SN ? "the SN" : "client",
+            peer->name, proven->user, proven->device_id);
 }
 
 static void
@@ -717,10 +718,18 @@ hark_overlay_serve_message(HarkOverlay *overlay, Peer *peer, const HarkWireMessa
     }
     break;
   case HARK_MSG_AUTH:
-    if (peer->kind == PEER_CLIENT) {
+    /* A client proves its certificate, or a renewed one; an SN that opened a link to us
+     * proves its renewed certificate (its first was in the handshake): the link ends
+     * when the certificate it holds expires (link.c). */
+    if (peer->kind == PEER_CLIENT ||
+        (peer->kind == PEER_SN && !hark_link_is_opener(peer->link))) {
       handle_auth(overlay, peer, message);
       return;
     }
+    break;
+  case HARK_MSG_AUTH_OK:
+    if (peer->kind == PEER_SN && hark_link_is_opener(peer->link))
+      return; /* the answer to our renewed certificate on a link we opened */
     break;
   case HARK_MSG_TUNNEL_OPEN:
   case HARK_MSG_TUNNEL_DATA:

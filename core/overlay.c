@@ -261,6 +261,8 @@ count_close(HarkOverlay *overlay, const GError *error)
     overlay->counters.bad_frames++;
   else if (error->code == HARK_LINK_ERROR_HANDSHAKE || error->code == HARK_LINK_ERROR_UNTRUSTED)
     overlay->counters.handshake_failures++;
+  else if (error->code == HARK_LINK_ERROR_EXPIRED)
+    overlay->counters.certificates_expired++;
 }
 
 static void
@@ -403,6 +405,16 @@ login_changed(gpointer data)
   HarkOverlay *overlay = data;
   if (overlay->sn != NULL)
     hark_overlay_send_auth(overlay, overlay->sn);
+  /* A renewed certificate goes to every SN this SN linked to as well: the other end drops
+   * the link when the certificate it holds expires. */
+  GHashTableIter iter;
+  gpointer value;
+  g_hash_table_iter_init(&iter, overlay->peers);
+  while (g_hash_table_iter_next(&iter, NULL, &value)) {
+    Peer *peer = value;
+    if (peer->kind == PEER_SN && hark_link_is_opener(peer->link))
+      hark_overlay_send_auth(overlay, peer);
+  }
   hark_overlay_check_eligibility(overlay);
 }
 
@@ -545,6 +557,7 @@ describe_counters(HarkOverlay *overlay)
   json_object_set_int_member(object, "probes_answered", c->probes_answered);
   json_object_set_int_member(object, "stun_flood", c->stun_flood);
   json_object_set_int_member(object, "stun_relayed", c->stun_relayed);
+  json_object_set_int_member(object, "certificates_expired", c->certificates_expired);
   json_object_set_int_member(object, "stun_relay_served", c->stun_relay_served);
   json_object_set_int_member(object, "stun_relay_refused", c->stun_relay_refused);
   json_object_set_int_member(object, "redirected", c->redirected);

@@ -10,6 +10,13 @@ hark_store_set_no_user(GError **error, const char *name_key)
 }
 
 void
+hark_store_set_no_device(GError **error, const char *name_key, const char *device_id)
+{
+  g_set_error(error, HARK_STORE_ERROR, HARK_STORE_ERROR_NOT_FOUND, "no device '%s' of '%s'",
+              device_id, name_key);
+}
+
+void
 hark_store_reword_exists(GError **error, const char *format, ...)
 {
   if (error == NULL || !g_error_matches(*error, HARK_STORE_ERROR, HARK_STORE_ERROR_EXISTS))
@@ -53,7 +60,18 @@ hark_store_user_free(HarkStoreUser *user)
   g_free(user->name);
   g_free(user->name_key);
   g_free(user->password_hash);
+  g_free(user->account_id);
   g_free(user);
+}
+
+void
+hark_store_device_free(HarkStoreDevice *device)
+{
+  if (device == NULL)
+    return;
+  g_free(device->device_id);
+  g_free(device->name);
+  g_free(device);
 }
 
 HarkStoreBuddy *

@@ -27,6 +27,9 @@ typedef struct {
   char *device_id;    /* login: the key's fingerprint */
   char *prefix_key;   /* users: the prefix, canonical */
   guint limit;
+  LoginSigner *signer; /* renew: who signed */
+  gboolean revoke_others; /* password: revoke every device but keep_device */
+  char *keep_device;      /* password: a device id, or NULL */
 } AccountJob;
 
 static void
@@ -41,6 +44,8 @@ account_job_free(gpointer data)
   g_free(job->public_key);
   g_free(job->device_id);
   g_free(job->prefix_key);
+  login_signer_free(job->signer);
+  g_free(job->keep_device);
   g_free(job);
 }
 
@@ -153,11 +158,17 @@ register_work(LoginServer *s, gpointer data, LoginReply *reply)
   g_autofree char *problem = NULL;
   g_autofree char *hash =
     login_password_hash(job->password, s->hash_memory_kib, s->hash_iterations, &problem);
+  /* A new account id every time: a name registered again is another account, and the
+   * certificates of the one before name a different id. */
+  g_autofree char *account_id = hash != NULL ? hark_account_id_new(&error) : NULL;
   if (hash == NULL) {
     g_warning("cannot hash a password: %s", problem);
     login_reply_error(reply, "internal", "cannot hash the password; the server log says why");
-  } else if (s->store->user_create(s->store_handle, job->name, job->key, hash, now_seconds(),
-                                   &error)) {
+  } else if (account_id == NULL) {
+    g_warning("%s", error->message);
+    login_reply_error(reply, "internal", "cannot make an account id; the server log says why");
+  } else if (s->store->user_create(s->store_handle, job->name, job->key, account_id, hash,
+                                   now_seconds(), &error)) {
     JsonObject *body = json_object_new();
     json_object_set_string_member(body, "user", job->name);
     login_reply_ok(reply, SOUP_STATUS_CREATED, body);
@@ -235,17 +246,17 @@ device_key_pem(GBytes *raw)
 }
 
 gboolean
-login_issue_certificate(LoginServer *s, const char *user, const char *public_key_pem,
+login_issue_certificate(LoginServer *s, const HarkStoreUser *user, const char *public_key_pem,
                         JsonObject *answer, LoginReply *reply)
 {
   gint64 now = now_seconds();
   g_autoptr(GError) error = NULL;
   /* Valid from a little earlier, for devices whose clocks run behind. */
   g_autofree char *certificate =
-    hark_ca_issue_device(s->ca, user, public_key_pem, now - LOGIN_MAX_SKEW,
-                         s->certificate_lifetime + LOGIN_MAX_SKEW, &error);
+    hark_ca_issue_device(s->ca, user->name, user->account_id, public_key_pem,
+                         now - LOGIN_MAX_SKEW, s->certificate_lifetime + LOGIN_MAX_SKEW, &error);
   if (certificate == NULL) {
-    g_warning("cannot issue a certificate for '%s': %s", user, error->message);
+    g_warning("cannot issue a certificate for '%s': %s", user->name, error->message);
     login_reply_error(reply, "internal", "cannot issue the certificate; the server log says why");
     return FALSE;
   }
@@ -265,7 +276,7 @@ login_work(LoginServer *s, gpointer data, LoginReply *reply)
     return;
   g_autoptr(JsonObject) answer = json_object_new();
   json_object_set_string_member(answer, "user", user->name);
-  if (!login_issue_certificate(s, user->name, job->public_key, answer, reply))
+  if (!login_issue_certificate(s, user, job->public_key, answer, reply))
     return;
   json_object_set_string_member(answer, "ca", s->ca_pem);
   g_autoptr(GError) error = NULL;
@@ -372,21 +383,23 @@ login_handle_login(LoginRequest *req)
   account_job_free(job);
 }
 
+/* Only for the account and device the certificate was issued for, while that device is
+ * not revoked (login_signer_check): a renewal is how a certificate outlives its hour. */
 static void
 renew_work(LoginServer *s, gpointer data, LoginReply *reply)
 {
   AccountJob *job = data;
+  g_autoptr(HarkStoreUser) user = login_signer_check(s, job->signer, reply);
+  if (user == NULL)
+    return;
   g_autoptr(GError) error = NULL;
-  g_autoptr(HarkStoreUser) user = s->store->user_get(s->store_handle, job->key, &error);
-  if (user == NULL) {
-    if (g_error_matches(error, HARK_STORE_ERROR, HARK_STORE_ERROR_NOT_FOUND))
-      login_reply_error(reply, "unauthenticated", "the account '%s' no longer exists", job->name);
-    else
-      login_reply_store_failure(reply, "read a user", error);
+  if (!s->store->device_seen(s->store_handle, job->key, job->signer->device_id, now_seconds(),
+                             &error)) {
+    login_reply_store_failure(reply, "record a renewal", error);
     return;
   }
   g_autoptr(JsonObject) answer = json_object_new();
-  if (login_issue_certificate(s, user->name, job->public_key, answer, reply))
+  if (login_issue_certificate(s, user, job->public_key, answer, reply))
     login_reply_ok(reply, SOUP_STATUS_OK, g_steal_pointer(&answer));
 }
 
@@ -400,6 +413,7 @@ login_handle_renew(LoginRequest *req)
   job->name = g_strdup(req->device->user);
   job->key = login_name_key(req->device->user);
   job->public_key = device_key_pem(req->device->public_key);
+  job->signer = login_signer_new(req->device);
   login_request_run(req, renew_work, job, account_job_free);
 }
 
@@ -416,13 +430,17 @@ password_work(LoginServer *s, gpointer data, LoginReply *reply)
   g_autofree char *hash =
     login_password_hash(job->new_password, s->hash_memory_kib, s->hash_iterations, &problem);
   g_autoptr(GError) error = NULL;
+  gint64 revoked = 0;
   if (hash == NULL) {
     g_warning("cannot hash a password: %s", problem);
     login_reply_error(reply, "internal", "cannot hash the password; the server log says why");
-  } else if (!s->store->user_set_password(s->store_handle, job->key, hash, &error)) {
+  } else if (!s->store->user_set_password(s->store_handle, job->key, hash, job->revoke_others,
+                                          job->keep_device, now_seconds(), &revoked, &error)) {
     login_reply_store_failure(reply, "change a password", error);
   } else {
-    login_reply_ok(reply, SOUP_STATUS_OK, json_object_new());
+    JsonObject *answer = json_object_new();
+    json_object_set_int_member(answer, "revoked", revoked);
+    login_reply_ok(reply, SOUP_STATUS_OK, answer);
   }
 }
 
@@ -433,15 +451,27 @@ login_handle_password(LoginRequest *req)
     { "user", LOGIN_FIELD_STRING, TRUE },
     { "password", LOGIN_FIELD_STRING, TRUE },
     { "new_password", LOGIN_FIELD_STRING, TRUE },
+    { "revoke_others", LOGIN_FIELD_BOOL, FALSE },
+    { "keep_device", LOGIN_FIELD_STRING, FALSE },
     { NULL },
   };
   AccountJob *job = account_job_from_body(req, fields);
   if (job == NULL)
     return;
   job->new_password = login_take_secret(req->json, "new_password");
+  /* Absent: false, what clients that predate it meant. keep_device is the device that
+   * asks (it stays logged in); the password proves the right to name it. */
+  job->revoke_others =
+    json_object_get_boolean_member_with_default(req->json, "revoke_others", FALSE);
+  job->keep_device =
+    g_strdup(json_object_get_string_member_with_default(req->json, "keep_device", NULL));
   g_autofree char *problem = login_password_problem(job->new_password);
   if (problem != NULL)
     login_respond_error(req, "weak-password", "%s", problem);
+  else if (job->keep_device != NULL && !login_device_id_is_valid(job->keep_device))
+    login_respond_error(req, "bad-request", "keep_device must be a device id (64 hex digits)");
+  else if (job->keep_device != NULL && !job->revoke_others)
+    login_respond_error(req, "bad-request", "keep_device goes with revoke_others: true");
   else if (!login_request_refuse_if_limited(req, job->key)) {
     login_request_run(req, password_work, job, account_job_free);
     return;

@@ -8,6 +8,7 @@
 #include <string.h>
 
 typedef struct {
+  LoginSigner *signer;
   char *user;       /* the signer, as in the certificate */
   char *key;        /* the signer's canonical name */
   HarkBuddyOp op;
@@ -21,6 +22,7 @@ static void
 buddy_job_free(gpointer data)
 {
   BuddyJob *job = data;
+  login_signer_free(job->signer);
   g_free(job->user);
   g_free(job->key);
   g_free(job->buddy);
@@ -33,6 +35,7 @@ static BuddyJob *
 buddy_job_new(LoginRequest *req)
 {
   BuddyJob *job = g_new0(BuddyJob, 1);
+  job->signer = login_signer_new(req->device);
   job->user = g_strdup(req->device->user);
   job->key = login_name_key(req->device->user);
   job->revision = -1;
@@ -83,7 +86,7 @@ static void
 list_work(LoginServer *s, gpointer data, LoginReply *reply)
 {
   BuddyJob *job = data;
-  g_autoptr(HarkStoreUser) user = get_user(s, job->key, job->user, "unauthenticated", reply);
+  g_autoptr(HarkStoreUser) user = login_signer_check(s, job->signer, reply);
   JsonObject *answer = user != NULL ? login_buddy_list(s, job->key, reply) : NULL;
   if (answer != NULL)
     login_reply_ok(reply, SOUP_STATUS_OK, answer);
@@ -107,7 +110,7 @@ static void
 change_work(LoginServer *s, gpointer data, LoginReply *reply)
 {
   BuddyJob *job = data;
-  g_autoptr(HarkStoreUser) user = get_user(s, job->key, job->user, "unauthenticated", reply);
+  g_autoptr(HarkStoreUser) user = login_signer_check(s, job->signer, reply);
   if (user == NULL)
     return;
   if (job->op == HARK_BUDDY_ADD) {

@@ -33,6 +33,8 @@ static const Route routes[] = {
   { "POST", "/v1/delete", FALSE, FALSE, FALSE, login_handle_delete },
   { "GET", "/v1/buddies", FALSE, FALSE, TRUE, login_handle_buddies_get },
   { "POST", "/v1/buddies", FALSE, FALSE, TRUE, login_handle_buddies_change },
+  { "GET", "/v1/devices", FALSE, FALSE, TRUE, login_handle_devices_get },
+  { "POST", "/v1/devices/remove", FALSE, FALSE, TRUE, login_handle_devices_remove },
   { "GET", "/v1/users/", TRUE, FALSE, FALSE, login_handle_user },
   { "GET", "/v1/users", FALSE, TRUE, FALSE, login_handle_users },
   { "GET", "/v1/version", FALSE, FALSE, FALSE, login_handle_version },

@@ -12,7 +12,11 @@
 
 #define PLUGIN_NAME "loginsrv"
 #define DEFAULT_PORT 8443
-#define DEFAULT_LIFETIME (24 * 3600)
+/* Device certificates live an hour: a revoked device, or one of a deleted account, cannot
+ * renew, so super nodes drop its links within this long (docs/protocol.md, "Links"). */
+#define DEFAULT_LIFETIME 3600
+/* Shorter makes every device renew all the time; tests use a few seconds. */
+#define MIN_LIFETIME 5
 #define DEFAULT_HASH_MEMORY_KIB 19456 /* OWASP's minimum for argon2id: 19 MiB, t=2, p=1 */
 #define DEFAULT_HASH_ITERATIONS 2
 #define DEFAULT_MAX_BODY 16384
@@ -109,7 +113,7 @@ read_numbers(LoginServer *s, GVariant *settings, GError **error)
 {
   gint64 port, lifetime, memory, iterations, max_body, first_lock, registrations;
   if (!hark_settings_get_int(settings, "port", DEFAULT_PORT, 0, 65535, &port, error) ||
-      !hark_settings_get_int(settings, "certificate_lifetime", DEFAULT_LIFETIME, 60,
+      !hark_settings_get_int(settings, "certificate_lifetime", DEFAULT_LIFETIME, MIN_LIFETIME,
                              366 * 24 * 3600, &lifetime, error) ||
       !hark_settings_get_int(settings, "hash_memory_kib", DEFAULT_HASH_MEMORY_KIB, 8,
                              4 * 1024 * 1024, &memory, error) ||
@@ -177,7 +181,7 @@ open_store(LoginServer *s, GError **error)
   if (reg == NULL)
     return FALSE;
   const HarkStoreInterface *iface = reg->iface;
-  if (iface->version < 1 || iface->open == NULL) {
+  if (iface->version < 2 || iface->open == NULL) {
     g_set_error(error, HARK_CONTEXT_ERROR, HARK_CONTEXT_ERROR_INTERFACE_VERSION,
                 "store '%s' has an interface this login server cannot use", s->store_name);
     return FALSE;

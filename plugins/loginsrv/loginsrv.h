@@ -6,6 +6,7 @@
  *   validate.c  strict JSON bodies and the name rules
  *   accounts.c  register, login, renew, password, delete, users, version
  *   buddies.c   the buddy list
+ *   devices.c   the device list, revocation, and who may sign (account id, device)
  *   auth.c      signed requests (hark/certificate.h)
  *   passwords.c argon2id hashes
  *   ratelimit.c failures per source address and the lock-outs per account and source
@@ -33,6 +34,7 @@ G_BEGIN_DECLS
 #define LOGIN_PASSWORD_MIN 8
 #define LOGIN_PASSWORD_MAX 1024
 #define LOGIN_LABEL_MAX 64 /* device names and aliases, in characters */
+#define LOGIN_DEVICE_ID_LENGTH 64 /* a key fingerprint: lower-case hex SHA-256 */
 #define LOGIN_USERS_LIMIT_MAX 100
 #define LOGIN_USERS_LIMIT_DEFAULT 20
 
@@ -99,6 +101,7 @@ typedef struct {
 typedef enum {
   LOGIN_FIELD_STRING,
   LOGIN_FIELD_INT,
+  LOGIN_FIELD_BOOL,
 } LoginFieldType;
 
 typedef struct {
@@ -184,6 +187,8 @@ char *login_take_secret(JsonObject *object, const char *member);
 /* The bytes of text when it is exactly canonical base64 (at most max_length bytes
  * decoded); NULL otherwise. */
 GBytes *login_base64_decode_strict(const char *text, gsize max_length);
+/* A device id as certificates carry it: 64 lower-case hex digits. */
+gboolean login_device_id_is_valid(const char *text);
 /* Device names and aliases: 1-64 characters, no control or formatting characters (no
  * bidirectional overrides, which would make a name show as another). */
 gboolean login_label_is_valid(const char *text);
@@ -260,9 +265,10 @@ void login_handle_delete(LoginRequest *req);
 void login_handle_user(LoginRequest *req);
 void login_handle_users(LoginRequest *req);
 void login_handle_version(LoginRequest *req);
-/* The certificate and its expiry for a device key (worker threads). */
-gboolean login_issue_certificate(LoginServer *s, const char *user, const char *public_key_pem,
-                                 JsonObject *answer, LoginReply *reply);
+/* The certificate and its expiry for a device key of the account (worker threads). */
+gboolean login_issue_certificate(LoginServer *s, const HarkStoreUser *user,
+                                 const char *public_key_pem, JsonObject *answer,
+                                 LoginReply *reply);
 
 /* ---- buddies.c ---- */
 
@@ -279,6 +285,29 @@ void login_nonces_free(LoginNonces *nonces);
  * time, nonce and signature check out; NULL and why not otherwise. */
 char *login_tunnel_preamble_check(LoginServer *s, LoginNonces *nonces, const char *line,
                                   GError **error);
+
+/* ---- devices.c ---- */
+
+/* Who signed a request, copied from its certificate for a job on a worker thread. */
+typedef struct {
+  char *user;       /* as in the certificate */
+  char *key;        /* canonical */
+  char *account_id;
+  char *device_id;
+} LoginSigner;
+
+LoginSigner *login_signer_new(const HarkDeviceCertificate *device);
+void login_signer_free(LoginSigner *signer);
+/* The signer's account when the certificate still speaks for it (worker threads): the
+ * name's current account is the one the certificate was issued for (not deleted, nor
+ * deleted and registered again), and the device is one of its devices and not revoked.
+ * NULL with the reply set (unauthenticated, or a store failure) otherwise. */
+HarkStoreUser *login_signer_check(LoginServer *s, const LoginSigner *signer, LoginReply *reply);
+
+void login_handle_devices_get(LoginRequest *req);
+void login_handle_devices_remove(LoginRequest *req);
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(LoginSigner, login_signer_free)
 
 /* ---- tls.c ---- */
 

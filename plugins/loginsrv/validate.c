@@ -15,7 +15,12 @@
 static const char *
 type_name(LoginFieldType type)
 {
-  return type == LOGIN_FIELD_STRING ? "a string" : "an integer";
+  static const char *const names[] = {
+    [LOGIN_FIELD_STRING] = "a string",
+    [LOGIN_FIELD_INT] = "an integer",
+    [LOGIN_FIELD_BOOL] = "true or false",
+  };
+  return names[type];
 }
 
 static gboolean
@@ -23,8 +28,12 @@ has_type(JsonNode *node, LoginFieldType type)
 {
   if (!JSON_NODE_HOLDS_VALUE(node))
     return FALSE;
-  GType value_type = json_node_get_value_type(node);
-  return type == LOGIN_FIELD_STRING ? value_type == G_TYPE_STRING : value_type == G_TYPE_INT64;
+  static const GType types[] = {
+    [LOGIN_FIELD_STRING] = G_TYPE_STRING,
+    [LOGIN_FIELD_INT] = G_TYPE_INT64,
+    [LOGIN_FIELD_BOOL] = G_TYPE_BOOLEAN,
+  };
+  return json_node_get_value_type(node) == types[type];
 }
 
 static const LoginField *
@@ -237,6 +246,13 @@ label_char_is_allowed(gunichar c)
   default:
     return TRUE;
   }
+}
+
+gboolean
+login_device_id_is_valid(const char *text)
+{
+  return strlen(text) == LOGIN_DEVICE_ID_LENGTH &&
+         strspn(text, "0123456789abcdef") == LOGIN_DEVICE_ID_LENGTH;
 }
 
 gboolean

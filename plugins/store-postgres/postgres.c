@@ -22,7 +22,7 @@
 #define STORE_NAME "postgres"
 #define DEFAULT_CONNECTIONS 4
 #define MAX_CONNECTIONS 64
-#define MAX_PARAMS 4
+#define MAX_PARAMS 5
 /* The advisory lock key that serialises migrations: "hark" in ASCII. Advisory locks are
  * per database, so unrelated databases on one server do not wait for each other. */
 #define MIGRATION_LOCK_KEY "1751216747"
@@ -75,6 +75,17 @@ static const char *const migrations[] = {
   "  PRIMARY KEY (user_key, buddy_key)"
   ");"
   "CREATE INDEX buddies_by_buddy ON buddies (buddy_key);",
+  /* 2: an account id for every account (random, unique: a name registered again is
+   * another account; existing ones get a version-4 UUID's 122 random bits, in hex), and
+   * devices with their first login and revocation */
+  "ALTER TABLE users ADD COLUMN account_id text;"
+  "UPDATE users SET account_id = replace(gen_random_uuid()::text, '-', '');"
+  "ALTER TABLE users ALTER COLUMN account_id SET NOT NULL;"
+  "ALTER TABLE users ADD CONSTRAINT users_account_id_key UNIQUE (account_id);"
+  "ALTER TABLE devices RENAME COLUMN last_login TO last_seen;"
+  "ALTER TABLE devices ADD COLUMN first_seen bigint NOT NULL DEFAULT 0;"
+  "ALTER TABLE devices ADD COLUMN revoked bigint NOT NULL DEFAULT 0;"
+  "UPDATE devices SET first_seen = last_seen;",
 };
 
 /* ---- statements -------------------------------------------------------------------------- */
@@ -83,9 +94,10 @@ static const char *const migrations[] = {
 #define DEFAULT_ALIAS "coalesce($3::text, (SELECT name FROM users WHERE name_key = $2), $2)"
 
 static const char sql_user_create[] =
-  "INSERT INTO users (name, name_key, password_hash, created) VALUES ($1, $2, $3, $4)";
+  "INSERT INTO users (name, name_key, account_id, password_hash, created)"
+  " VALUES ($1, $2, $3, $4, $5)";
 static const char sql_user_get[] =
-  "SELECT name, name_key, password_hash, created, failed_logins, locked_until"
+  "SELECT name, name_key, password_hash, created, failed_logins, locked_until, account_id"
   " FROM users WHERE name_key = $1";
 static const char sql_user_set_password[] =
   "UPDATE users SET password_hash = $2 WHERE name_key = $1";
@@ -102,9 +114,26 @@ static const char sql_user_note_failure[] =
 static const char sql_user_note_login[] =
   "UPDATE users SET failed_logins = 0, locked_until = 0 WHERE name_key = $1";
 static const char sql_device_upsert[] =
-  "INSERT INTO devices (user_key, device_id, device_name, last_login) VALUES ($1, $2, $3, $4)"
-  " ON CONFLICT (user_key, device_id) DO UPDATE"
-  " SET device_name = excluded.device_name, last_login = excluded.last_login";
+  "INSERT INTO devices (user_key, device_id, device_name, first_seen, last_seen)"
+  " VALUES ($1, $2, $3, $4, $4) ON CONFLICT (user_key, device_id) DO UPDATE"
+  " SET device_name = excluded.device_name, last_seen = excluded.last_seen, revoked = 0";
+/* $2 NULL keeps no device. */
+static const char sql_devices_revoke_others[] =
+  "UPDATE devices SET revoked = $3"
+  " WHERE user_key = $1 AND revoked = 0 AND device_id IS DISTINCT FROM $2::text";
+/* Like sql_buddies_get: one row with a NULL device for a user without devices. */
+static const char sql_devices_list[] =
+  "SELECT d.device_id, d.device_name, d.first_seen, d.last_seen, d.revoked FROM users u"
+  " LEFT JOIN devices d ON d.user_key = u.name_key WHERE u.name_key = $1"
+  " ORDER BY d.first_seen, d.device_id";
+static const char sql_device_get[] =
+  "SELECT device_id, device_name, first_seen, last_seen, revoked FROM devices"
+  " WHERE user_key = $1 AND device_id = $2";
+static const char sql_device_seen[] =
+  "UPDATE devices SET last_seen = $3 WHERE user_key = $1 AND device_id = $2";
+static const char sql_device_revoke[] =
+  "UPDATE devices SET revoked = CASE revoked WHEN 0 THEN $3 ELSE revoked END"
+  " WHERE user_key = $1 AND device_id = $2";
 /* starts_with, not LIKE: '%' and '_' in a prefix are plain characters. The range condition
  * lets the primary key index start at the prefix. */
 static const char sql_users_find[] =
@@ -461,14 +490,15 @@ pg_store_open(gpointer instance, const char *state_dir, GVariant *settings, GErr
 /* ---- users ------------------------------------------------------------------------------- */
 
 static gboolean
-pg_user_create(gpointer store, const char *name, const char *name_key, const char *password_hash,
-               gint64 now, GError **error)
+pg_user_create(gpointer store, const char *name, const char *name_key, const char *account_id,
+               const char *password_hash, gint64 now, GError **error)
 {
   PGconn *conn = acquire(store, error);
   if (conn == NULL)
     return FALSE;
   gboolean ok = exec_count(conn, sql_user_create,
-                           PARAMS(TEXT(name), TEXT(name_key), TEXT(password_hash), INT(now)),
+                           PARAMS(TEXT(name), TEXT(name_key), TEXT(account_id),
+                                  TEXT(password_hash), INT(now)),
                            error) >= 0;
   if (!ok)
     hark_store_reword_exists(error, "user '%s' exists already", name_key);
@@ -485,6 +515,7 @@ user_from_row(const PGresult *result)
   user->created = value_int(result, 0, 3);
   user->failed_logins = value_int(result, 0, 4);
   user->locked_until = value_int(result, 0, 5);
+  user->account_id = g_strdup(PQgetvalue(result, 0, 6));
   return user;
 }
 
@@ -508,14 +539,23 @@ pg_user_get(gpointer store, const char *name_key, GError **error)
 
 static gboolean
 pg_user_set_password(gpointer store, const char *name_key, const char *password_hash,
-                     GError **error)
+                     gboolean revoke_others, const char *keep_device_id, gint64 now,
+                     gint64 *revoked, GError **error)
 {
   PGconn *conn = acquire(store, error);
-  return conn != NULL &&
-         release(store, conn,
-                 exec_on_user(conn, sql_user_set_password, name_key,
-                              PARAMS(TEXT(name_key), TEXT(password_hash)), error),
-                 error);
+  if (conn == NULL)
+    return FALSE;
+  gint64 count = 0;
+  gboolean ok = exec_on_user(conn, sql_user_set_password, name_key,
+                             PARAMS(TEXT(name_key), TEXT(password_hash)), error);
+  if (ok && revoke_others)
+    ok = (count = exec_count(conn, sql_devices_revoke_others,
+                             PARAMS(TEXT(name_key), TEXT(keep_device_id), INT(now)), error)) >= 0;
+  if (!release(store, conn, ok, error))
+    return FALSE;
+  if (revoked != NULL)
+    *revoked = count;
+  return TRUE;
 }
 
 static gboolean
@@ -575,6 +615,88 @@ pg_users_find(gpointer store, const char *prefix_key, guint limit, GError **erro
     g_ptr_array_add(names, g_strdup(PQgetvalue(result, row, 0)));
   PQclear(result);
   return release(store, conn, result != NULL, error) ? g_steal_pointer(&names) : NULL;
+}
+
+/* ---- devices ------------------------------------------------------------------------------ */
+
+/* The device of a row (columns: id, name, first, last, revoked). */
+static HarkStoreDevice *
+device_from_row(const PGresult *result, int row)
+{
+  HarkStoreDevice *device = g_new0(HarkStoreDevice, 1);
+  device->device_id = g_strdup(PQgetvalue(result, row, 0));
+  device->name = g_strdup(PQgetvalue(result, row, 1));
+  device->first_seen = value_int(result, row, 2);
+  device->last_seen = value_int(result, row, 3);
+  device->revoked = value_int(result, row, 4);
+  return device;
+}
+
+static GPtrArray *
+pg_devices_list(gpointer store, const char *name_key, GError **error)
+{
+  PGconn *conn = acquire(store, error);
+  if (conn == NULL)
+    return NULL;
+  PGresult *result = run(conn, sql_devices_list, PARAMS(TEXT(name_key)), error);
+  g_autoptr(GPtrArray) devices = NULL;
+  if (result != NULL && PQntuples(result) > 0) {
+    devices = g_ptr_array_new_with_free_func((GDestroyNotify)hark_store_device_free);
+    for (int row = 0; row < PQntuples(result); row++)
+      if (!PQgetisnull(result, row, 0))
+        g_ptr_array_add(devices, device_from_row(result, row));
+  } else if (result != NULL) {
+    hark_store_set_no_user(error, name_key);
+  }
+  PQclear(result);
+  return release(store, conn, devices != NULL, error) ? g_steal_pointer(&devices) : NULL;
+}
+
+static HarkStoreDevice *
+pg_device_get(gpointer store, const char *name_key, const char *device_id, GError **error)
+{
+  PGconn *conn = acquire(store, error);
+  if (conn == NULL)
+    return NULL;
+  PGresult *result = run(conn, sql_device_get, PARAMS(TEXT(name_key), TEXT(device_id)), error);
+  HarkStoreDevice *device = NULL;
+  if (result != NULL && PQntuples(result) > 0)
+    device = device_from_row(result, 0);
+  else if (result != NULL)
+    hark_store_set_no_device(error, name_key, device_id);
+  PQclear(result);
+  if (!release(store, conn, device != NULL, error))
+    g_clear_pointer(&device, hark_store_device_free);
+  return device;
+}
+
+/* A change to one device: NOT_FOUND when there is no such device. */
+static gboolean
+change_device(PgStore *store, const char *sql, const char *name_key, const char *device_id,
+              gint64 now, GError **error)
+{
+  PGconn *conn = acquire(store, error);
+  if (conn == NULL)
+    return FALSE;
+  gint64 changed =
+    exec_count(conn, sql, PARAMS(TEXT(name_key), TEXT(device_id), INT(now)), error);
+  if (changed == 0)
+    hark_store_set_no_device(error, name_key, device_id);
+  return release(store, conn, changed > 0, error);
+}
+
+static gboolean
+pg_device_seen(gpointer store, const char *name_key, const char *device_id, gint64 now,
+               GError **error)
+{
+  return change_device(store, sql_device_seen, name_key, device_id, now, error);
+}
+
+static gboolean
+pg_device_revoke(gpointer store, const char *name_key, const char *device_id, gint64 now,
+                 GError **error)
+{
+  return change_device(store, sql_device_revoke, name_key, device_id, now, error);
 }
 
 /* ---- buddy lists ------------------------------------------------------------------------- */
@@ -655,6 +777,10 @@ static const HarkStoreInterface pg_store = {
   .users_find = pg_users_find,
   .buddies_get = pg_buddies_get,
   .buddies_change = pg_buddies_change,
+  .devices_list = pg_devices_list,
+  .device_get = pg_device_get,
+  .device_seen = pg_device_seen,
+  .device_revoke = pg_device_revoke,
 };
 
 static void

@@ -62,6 +62,15 @@ static const char *const migrations[] = {
   "  PRIMARY KEY (user_key, buddy_key)"
   ") WITHOUT ROWID;"
   "CREATE INDEX buddies_by_buddy ON buddies (buddy_key);",
+  /* 2: an account id for every account (random, unique: a name registered again is
+   * another account), and devices with their first login and revocation */
+  "ALTER TABLE users ADD COLUMN account_id TEXT NOT NULL DEFAULT '';"
+  "UPDATE users SET account_id = lower(hex(randomblob(16)));"
+  "CREATE UNIQUE INDEX users_by_account ON users (account_id);"
+  "ALTER TABLE devices RENAME COLUMN last_login TO last_seen;"
+  "ALTER TABLE devices ADD COLUMN first_seen INTEGER NOT NULL DEFAULT 0;"
+  "ALTER TABLE devices ADD COLUMN revoked INTEGER NOT NULL DEFAULT 0;"
+  "UPDATE devices SET first_seen = last_seen;",
 };
 
 /* ---- statements -------------------------------------------------------------------------- */
@@ -79,6 +88,11 @@ typedef enum {
   STMT_USER_NOTE_FAILURE,
   STMT_USER_NOTE_LOGIN,
   STMT_DEVICE_UPSERT,
+  STMT_DEVICES_REVOKE_OTHERS,
+  STMT_DEVICES_LIST,
+  STMT_DEVICE_GET,
+  STMT_DEVICE_SEEN,
+  STMT_DEVICE_REVOKE,
   STMT_USERS_FIND,
   STMT_BUDDIES_GET,
   STMT_REVISION_GET,
@@ -98,10 +112,10 @@ static const char *const stmt_sql[N_STMTS] = {
   [STMT_BEGIN] = "BEGIN IMMEDIATE",
   [STMT_COMMIT] = "COMMIT",
   [STMT_ROLLBACK] = "ROLLBACK",
-  [STMT_USER_CREATE] =
-    "INSERT INTO users (name, name_key, password_hash, created) VALUES (?1, ?2, ?3, ?4)",
-  [STMT_USER_GET] = "SELECT name, name_key, password_hash, created, failed_logins, locked_until"
-                    " FROM users WHERE name_key = ?1",
+  [STMT_USER_CREATE] = "INSERT INTO users (name, name_key, account_id, password_hash, created)"
+                       " VALUES (?1, ?2, ?3, ?4, ?5)",
+  [STMT_USER_GET] = "SELECT name, name_key, password_hash, created, failed_logins, locked_until,"
+                    " account_id FROM users WHERE name_key = ?1",
   [STMT_USER_SET_PASSWORD] = "UPDATE users SET password_hash = ?2 WHERE name_key = ?1",
   [STMT_USER_DELETE] = "DELETE FROM users WHERE name_key = ?1",
   [STMT_LISTS_NAMING_BUMP] =
@@ -114,9 +128,23 @@ static const char *const stmt_sql[N_STMTS] = {
   [STMT_USER_NOTE_LOGIN] =
     "UPDATE users SET failed_logins = 0, locked_until = 0 WHERE name_key = ?1",
   [STMT_DEVICE_UPSERT] =
-    "INSERT INTO devices (user_key, device_id, device_name, last_login)"
-    " VALUES (?1, ?2, ?3, ?4) ON CONFLICT (user_key, device_id) DO UPDATE"
-    " SET device_name = excluded.device_name, last_login = excluded.last_login",
+    "INSERT INTO devices (user_key, device_id, device_name, first_seen, last_seen)"
+    " VALUES (?1, ?2, ?3, ?4, ?4) ON CONFLICT (user_key, device_id) DO UPDATE"
+    " SET device_name = excluded.device_name, last_seen = excluded.last_seen, revoked = 0",
+  /* ?2 NULL keeps no device: "IS NOT" is true for every id then. */
+  [STMT_DEVICES_REVOKE_OTHERS] = "UPDATE devices SET revoked = ?3"
+                                 " WHERE user_key = ?1 AND revoked = 0 AND device_id IS NOT ?2",
+  /* Like STMT_BUDDIES_GET: one row with a NULL device for a user without devices. */
+  [STMT_DEVICES_LIST] =
+    "SELECT d.device_id, d.device_name, d.first_seen, d.last_seen, d.revoked FROM users u"
+    " LEFT JOIN devices d ON d.user_key = u.name_key WHERE u.name_key = ?1"
+    " ORDER BY d.first_seen, d.device_id",
+  [STMT_DEVICE_GET] = "SELECT device_id, device_name, first_seen, last_seen, revoked"
+                      " FROM devices WHERE user_key = ?1 AND device_id = ?2",
+  [STMT_DEVICE_SEEN] =
+    "UPDATE devices SET last_seen = ?3 WHERE user_key = ?1 AND device_id = ?2",
+  [STMT_DEVICE_REVOKE] = "UPDATE devices SET revoked = CASE revoked WHEN 0 THEN ?3 ELSE revoked"
+                         " END WHERE user_key = ?1 AND device_id = ?2",
   /* substr, not LIKE: '%' and '_' in a prefix are plain characters. The range condition
    * lets the primary key index start at the prefix. */
   [STMT_USERS_FIND] = "SELECT name FROM users"
@@ -458,12 +486,15 @@ sqlite_store_open(gpointer instance, const char *state_dir, GVariant *settings, 
 
 static gboolean
 sqlite_user_create(gpointer store, const char *name, const char *name_key,
-                   const char *password_hash, gint64 now, GError **error)
+                   const char *account_id, const char *password_hash, gint64 now,
+                   GError **error)
 {
   SqliteStore *s = store;
   HOLD_LOCK(s);
   if (stmt_exec(s, STMT_USER_CREATE,
-                PARAMS(TEXT(name), TEXT(name_key), TEXT(password_hash), INT(now)), error) >= 0)
+                PARAMS(TEXT(name), TEXT(name_key), TEXT(account_id), TEXT(password_hash),
+                       INT(now)),
+                error) >= 0)
     return TRUE;
   hark_store_reword_exists(error, "user '%s' exists already", name_key);
   return FALSE;
@@ -485,6 +516,7 @@ sqlite_user_get(gpointer store, const char *name_key, GError **error)
     user->created = sqlite3_column_int64(stmt, 3);
     user->failed_logins = sqlite3_column_int64(stmt, 4);
     user->locked_until = sqlite3_column_int64(stmt, 5);
+    user->account_id = column_string(stmt, 6);
   } else if (rc == SQLITE_DONE) {
     hark_store_set_no_user(error, name_key);
   }
@@ -495,12 +527,23 @@ sqlite_user_get(gpointer store, const char *name_key, GError **error)
 
 static gboolean
 sqlite_user_set_password(gpointer store, const char *name_key, const char *password_hash,
-                         GError **error)
+                         gboolean revoke_others, const char *keep_device_id, gint64 now,
+                         gint64 *revoked, GError **error)
 {
   SqliteStore *s = store;
   HOLD_LOCK(s);
-  return exec_on_user(s, STMT_USER_SET_PASSWORD, name_key,
-                      PARAMS(TEXT(name_key), TEXT(password_hash)), error);
+  gint64 count = 0;
+  gboolean ok = begin(s, error) &&
+                exec_on_user(s, STMT_USER_SET_PASSWORD, name_key,
+                             PARAMS(TEXT(name_key), TEXT(password_hash)), error);
+  if (ok && revoke_others)
+    ok = (count = stmt_exec(s, STMT_DEVICES_REVOKE_OTHERS,
+                            PARAMS(TEXT(name_key), TEXT(keep_device_id), INT(now)), error)) >= 0;
+  if (!finish(s, ok, error))
+    return FALSE;
+  if (revoked != NULL)
+    *revoked = count;
+  return TRUE;
 }
 
 static gboolean
@@ -561,6 +604,89 @@ sqlite_users_find(gpointer store, const char *prefix_key, guint limit, GError **
     g_ptr_array_add(names, column_string(stmt, 0));
   sqlite3_reset(stmt);
   return rc == SQLITE_DONE ? g_steal_pointer(&names) : NULL;
+}
+
+/* ---- devices ------------------------------------------------------------------------------ */
+
+/* The device of the statement's current row (columns: id, name, first, last, revoked). */
+static HarkStoreDevice *
+device_from_row(sqlite3_stmt *stmt)
+{
+  HarkStoreDevice *device = g_new0(HarkStoreDevice, 1);
+  device->device_id = column_string(stmt, 0);
+  device->name = column_string(stmt, 1);
+  device->first_seen = sqlite3_column_int64(stmt, 2);
+  device->last_seen = sqlite3_column_int64(stmt, 3);
+  device->revoked = sqlite3_column_int64(stmt, 4);
+  return device;
+}
+
+static GPtrArray *
+sqlite_devices_list(gpointer store, const char *name_key, GError **error)
+{
+  SqliteStore *s = store;
+  HOLD_LOCK(s);
+  sqlite3_stmt *stmt = stmt_bind(s, STMT_DEVICES_LIST, PARAMS(TEXT(name_key)), error);
+  if (stmt == NULL)
+    return NULL;
+  g_autoptr(GPtrArray) devices =
+    g_ptr_array_new_with_free_func((GDestroyNotify)hark_store_device_free);
+  gboolean found = FALSE;
+  int rc;
+  while ((rc = stmt_step(s, stmt, error)) == SQLITE_ROW) {
+    found = TRUE;
+    if (sqlite3_column_type(stmt, 0) != SQLITE_NULL)
+      g_ptr_array_add(devices, device_from_row(stmt));
+  }
+  sqlite3_reset(stmt);
+  if (rc == SQLITE_DONE && !found)
+    hark_store_set_no_user(error, name_key);
+  return rc == SQLITE_DONE && found ? g_steal_pointer(&devices) : NULL;
+}
+
+static HarkStoreDevice *
+sqlite_device_get(gpointer store, const char *name_key, const char *device_id, GError **error)
+{
+  SqliteStore *s = store;
+  HOLD_LOCK(s);
+  sqlite3_stmt *stmt =
+    stmt_bind(s, STMT_DEVICE_GET, PARAMS(TEXT(name_key), TEXT(device_id)), error);
+  int rc = stmt != NULL ? stmt_step(s, stmt, error) : -1;
+  HarkStoreDevice *device = rc == SQLITE_ROW ? device_from_row(stmt) : NULL;
+  if (rc == SQLITE_DONE)
+    hark_store_set_no_device(error, name_key, device_id);
+  if (stmt != NULL)
+    sqlite3_reset(stmt);
+  return device;
+}
+
+/* A change to one device: NOT_FOUND when there is no such device. */
+static gboolean
+exec_on_device(SqliteStore *s, StmtId id, const char *name_key, const char *device_id,
+               gint64 now, GError **error)
+{
+  gint64 changed = stmt_exec(s, id, PARAMS(TEXT(name_key), TEXT(device_id), INT(now)), error);
+  if (changed == 0)
+    hark_store_set_no_device(error, name_key, device_id);
+  return changed > 0;
+}
+
+static gboolean
+sqlite_device_seen(gpointer store, const char *name_key, const char *device_id, gint64 now,
+                   GError **error)
+{
+  SqliteStore *s = store;
+  HOLD_LOCK(s);
+  return exec_on_device(s, STMT_DEVICE_SEEN, name_key, device_id, now, error);
+}
+
+static gboolean
+sqlite_device_revoke(gpointer store, const char *name_key, const char *device_id, gint64 now,
+                     GError **error)
+{
+  SqliteStore *s = store;
+  HOLD_LOCK(s);
+  return exec_on_device(s, STMT_DEVICE_REVOKE, name_key, device_id, now, error);
 }
 
 /* ---- buddy lists ------------------------------------------------------------------------- */
@@ -648,6 +774,10 @@ static const HarkStoreInterface sqlite_store = {
   .users_find = sqlite_users_find,
   .buddies_get = sqlite_buddies_get,
   .buddies_change = sqlite_buddies_change,
+  .devices_list = sqlite_devices_list,
+  .device_get = sqlite_device_get,
+  .device_seen = sqlite_device_seen,
+  .device_revoke = sqlite_device_revoke,
 };
 
 static void

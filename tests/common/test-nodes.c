@@ -6,6 +6,10 @@
 
 #include <glib/gstdio.h>
 
+/* Any well-formed account id will do for certificates made here. */
+#define TEST_ACCOUNT_ID "00112233445566778899aabbccddeeff"
+
+
 #define DAY (24 * 3600)
 
 static char *
@@ -87,7 +91,8 @@ hark_test_net_node(HarkTestNet *net, const char *name, const char *ca_path, Hark
     g_assert_no_error(error);
     g_autofree char *public_pem = hark_identity_get_public_pem(identity);
     gint64 now = g_get_real_time() / G_USEC_PER_SEC;
-    g_autofree char *cert = hark_ca_issue_device(issuer, name, public_pem, now - 60, DAY, &error);
+    g_autofree char *cert =
+      hark_ca_issue_device(issuer, name, TEST_ACCOUNT_ID, public_pem, now - 60, DAY, &error);
     g_assert_no_error(error);
     g_autofree char *cert_path = g_build_filename(state, "certificate.pem", NULL);
     g_assert_true(g_file_set_contents_full(cert_path, cert, -1, G_FILE_SET_CONTENTS_NONE,

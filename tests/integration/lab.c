@@ -124,6 +124,12 @@ lab_call(LabNode *node, const char *command, JsonObject *args)
 LabLoginServer *
 lab_login_server_new(void)
 {
+  return lab_login_server_new_with("");
+}
+
+LabLoginServer *
+lab_login_server_new_with(const char *settings)
+{
   g_autoptr(LabLoginServer) server = g_new0(LabLoginServer, 1);
   guint16 port = hark_test_free_tcp_port();
   server->url = g_strdup_printf("https://127.0.0.1:%u", port);
@@ -134,10 +140,10 @@ lab_login_server_new(void)
     "  { name = \"loginsrv\"; settings = {\n"
     "      listen = \"127.0.0.1\"; port = %u; hosts = [ \"127.0.0.1\" ];\n"
     "      store = \"sqlite\"; registrations_per_minute = 100000;\n"
-    "      hash_memory_kib = 64; hash_iterations = 1; }; },\n"
+    "      hash_memory_kib = 64; hash_iterations = 1; %s }; },\n"
     "  { name = \"ctl\"; }\n"
     "); };\n",
-    port);
+    port, settings);
   server->node = lab_node_new("loginsrv", config);
   server->ca_path = g_build_filename(server->node->node->state_dir, "ca.pem", NULL);
   if (!lab_node_start(server->node))

@@ -58,6 +58,8 @@ typedef struct {
 } LabLoginServer;
 
 LabLoginServer *lab_login_server_new(void);
+/* The same with more loginsrv settings ("certificate_lifetime = 5;"). */
+LabLoginServer *lab_login_server_new_with(const char *settings);
 void lab_login_server_free(LabLoginServer *server);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(LabLoginServer, lab_login_server_free)
 

@@ -13,7 +13,8 @@
 #define RUN_TIMEOUT_S 20
 #define NODE_NAME "cli-test-node"
 #define BUILTINS                                                                        \
-  "buddies", "buddy-add", "buddy-remove", "buddy-rename", "delete-account", "help", "login", \
+  "buddies", "buddy-add", "buddy-remove", "buddy-rename", "delete-account", "device-remove",  \
+    "devices", "help", "login",                                                            \
     "logout", "nat", "overlay", "passwd", "plugins", "register", "rejoin", "shutdown", "state",      \
     "transport", "version", "whoami"
 

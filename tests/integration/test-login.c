@@ -622,6 +622,78 @@ check_ctl_tool_passwords(Server *server)
   g_assert_nonnull(second);
 }
 
+static gint
+compare_strings(gconstpointer a, gconstpointer b)
+{
+  return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* The devices of the answer to `devices`, as "name:ok|revoked,..." sorted by name (devices
+ * that logged in within the same second have no order of their own). */
+static char *
+devices_text(JsonObject *result)
+{
+  JsonArray *devices = result != NULL ? json_object_get_array_member(result, "devices") : NULL;
+  g_autoptr(GPtrArray) entries = g_ptr_array_new_with_free_func(g_free);
+  for (guint i = 0; devices != NULL && i < json_array_get_length(devices); i++) {
+    JsonObject *device = json_array_get_object_element(devices, i);
+    g_ptr_array_add(entries, g_strdup_printf("%s:%s", json_object_get_string_member(device, "name"),
+                                             json_object_get_boolean_member(device, "revoked")
+                                               ? "revoked" : "ok"));
+  }
+  g_ptr_array_sort(entries, compare_strings);
+  g_ptr_array_add(entries, NULL);
+  return g_strjoinv(",", (char **)entries->pdata);
+}
+
+/* devices, passwd (revoking the other devices by default) and device-remove: a revoked
+ * device's certificate is refused, the device that acted goes on. */
+static void
+check_device_revocation(Server *server)
+{
+  g_autoptr(Device) erin1 = device_for(server, "erin-1");
+  g_autoptr(Device) erin2 = device_for(server, "erin-2");
+  HARK_REQUIRE(erin1 != NULL && erin2 != NULL);
+  register_user(erin1, "erin", "erin-password-1");
+  g_autoptr(JsonObject) first = login_as(erin1, "erin", "erin-password-1", "erin-1");
+  HARK_REQUIRE(first != NULL);
+  g_autoptr(JsonObject) second = login_as(erin2, "erin", "erin-password-1", "erin-2");
+  HARK_REQUIRE(second != NULL);
+  g_autoptr(JsonObject) listed = lab_ctl_call(erin1->ctl, "devices", NULL, NULL);
+  g_autofree char *both = devices_text(listed);
+  g_assert_cmpstr(both, ==, "erin-1:ok,erin-2:ok");
+
+  g_autoptr(JsonObject) changed = lab_ctl_call(
+    erin1->ctl, "passwd", lab_args("old", "erin-password-1", "new", "erin-password-2", NULL),
+    NULL);
+  HARK_REQUIRE(changed != NULL);
+  g_assert_cmpint(json_object_get_int_member(changed, "revoked"), ==, 1);
+  g_autofree char *refused = call_fails(erin2->ctl, "buddies", NULL);
+  assert_message_has(refused, "removed from the account");
+  g_autoptr(JsonObject) still = lab_ctl_call(erin1->ctl, "buddies", NULL, NULL);
+  g_assert_nonnull(still);
+  g_autoptr(JsonObject) after = lab_ctl_call(erin1->ctl, "devices", NULL, NULL);
+  g_autofree char *one_revoked = devices_text(after);
+  g_assert_cmpstr(one_revoked, ==, "erin-1:ok,erin-2:revoked");
+
+  /* Back with the new password, erin-2 removes erin-1 by name, then itself. */
+  g_autoptr(JsonObject) again = login_as(erin2, "erin", "erin-password-2", "erin-2");
+  HARK_REQUIRE(again != NULL);
+  g_autoptr(JsonObject) removed =
+    lab_ctl_call(erin2->ctl, "device-remove", lab_args("device", "erin-1", NULL), NULL);
+  HARK_REQUIRE(removed != NULL);
+  g_autofree char *gone = call_fails(erin1->ctl, "devices", NULL);
+  assert_message_has(gone, "removed from the account");
+  g_autofree char *unknown =
+    call_fails(erin2->ctl, "device-remove", lab_args("device", "toaster", NULL));
+  assert_message_has(unknown, "toaster");
+  g_autoptr(JsonObject) self =
+    lab_ctl_call(erin2->ctl, "device-remove", lab_args("device", "erin-2", NULL), NULL);
+  HARK_REQUIRE(self != NULL);
+  g_autofree char *logged_out = call_fails(erin2->ctl, "whoami", NULL);
+  assert_message_has(logged_out, "not logged in");
+}
+
 /* A device pinning another CA refuses the server, and says login.ca is why. */
 static void
 check_untrusted_server(Server *server)
@@ -663,6 +735,7 @@ test_accounts_and_devices(gconstpointer data)
   check_lock_out(bob);
   check_password_and_delete(server);
   check_ctl_tool_passwords(server);
+  check_device_revocation(server);
   check_untrusted_server(server);
 
   /* The server restarts on its state: the accounts and the list are still there, and the
@@ -704,8 +777,10 @@ issue_for(Server *server, Device *device, const char *user)
   if (ca == NULL || identity == NULL)
     return NULL;
   g_autofree char *public_pem = hark_identity_get_public_pem(identity);
+  g_autofree char *account_id = hark_account_id_new(&error);
+  g_assert_no_error(error);
   gint64 now = g_get_real_time() / G_USEC_PER_SEC;
-  g_autofree char *pem = hark_ca_issue_device(ca, user, public_pem, now - 60, 3600, &error);
+  g_autofree char *pem = hark_ca_issue_device(ca, user, account_id, public_pem, now - 60, 3600, &error);
   g_assert_no_error(error);
   g_autofree char *name = g_strdup_printf("device-%s.pem", user);
   char *path = state_file(device, name);

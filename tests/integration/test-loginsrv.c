@@ -262,20 +262,29 @@ proof_by(Device *signer, const char *nonce, const char *user)
 
 /* A login as the node does it: a nonce, then the login with the device's proof. */
 static Answer *
-login(Fixture *f, Device *device, const char *user, const char *password)
+login_named(Fixture *f, Device *device, const char *user, const char *password,
+            const char *device_name)
 {
   g_autofree char *key = hark_identity_get_public_pem(device->identity);
   g_autofree char *nonce = fetch_nonce(f);
   if (nonce == NULL)
     return NULL;
   g_autofree char *proof = proof_by(device, nonce, user);
-  Answer *answer = post_login(f, user, password, key, nonce, proof);
+  Answer *answer = post_strings(f, "/v1/login", "user", user, "password", password, "device",
+                                device_name, "public_key", key, "nonce", nonce, "proof", proof,
+                                NULL);
   const char *certificate = member(answer, "certificate");
   if (certificate != NULL) {
     g_free(device->certificate);
     device->certificate = g_strdup(certificate);
   }
   return answer;
+}
+
+static Answer *
+login(Fixture *f, Device *device, const char *user, const char *password)
+{
+  return login_named(f, device, user, password, "laptop");
 }
 
 static char *
@@ -635,8 +644,10 @@ test_login(Fixture *f, gconstpointer data)
   g_autoptr(GDateTime) expires = g_date_time_new_from_iso8601(member(answer, "expires"), NULL);
   HARK_REQUIRE(expires != NULL);
   g_assert_cmpint(g_date_time_to_unix(expires), ==, verified->not_after);
-  g_assert_cmpint(verified->not_after - now, >=, 24 * 3600 - 60);
-  g_assert_cmpint(verified->not_after - now, <=, 24 * 3600 + 60);
+  /* One hour by default: it bounds how long a revoked device keeps its SN links. */
+  g_assert_cmpint(verified->not_after - now, >=, 3600 - 60);
+  g_assert_cmpint(verified->not_after - now, <=, 3600 + 60);
+  g_assert_true(hark_account_id_is_valid(verified->account_id));
 }
 
 /* A login must prove that the device holds the key it asks a certificate for: with a
@@ -1111,7 +1122,8 @@ foreign_certificate(Fixture *f, Device *device)
   g_assert_no_error(error);
   g_autofree char *key = hark_identity_get_public_pem(device->identity);
   gint64 now = g_get_real_time() / G_USEC_PER_SEC;
-  char *pem = hark_ca_issue_device(ca, "Alice", key, now - 60, 3600, &error);
+  char *pem = hark_ca_issue_device(ca, "Alice", "00112233445566778899aabbccddeeff", key,
+                                   now - 60, 3600, &error);
   g_assert_no_error(error);
   g_autofree char *ca_key = g_build_filename(dir, "ca-key.pem", NULL);
   g_autofree char *ca_cert = g_build_filename(dir, "ca.pem", NULL);
@@ -1237,6 +1249,200 @@ test_renew(Fixture *f, gconstpointer data)
   g_autoptr(Answer) with_field =
     signed_request(f, device, NULL, "POST", "/v1/renew", "{\"x\": 1}", 0);
   HARK_REQUIRE(check_error(with_field, 400, "bad-request"));
+}
+
+/* ---- accounts and devices: what a certificate still speaks for ------------------------------- */
+
+static Answer *
+renew(Fixture *f, Device *device)
+{
+  return signed_request(f, device, NULL, "POST", "/v1/renew", "{}", 0);
+}
+
+/* Every signed endpoint refuses device's certificate. */
+static gboolean
+check_signed_refused(Fixture *f, Device *device)
+{
+  g_autoptr(Answer) list = signed_request(f, device, NULL, "GET", "/v1/buddies", NULL, 0);
+  g_autoptr(Answer) change = buddy_change(f, device, "add", "carol", NULL, -1);
+  g_autoptr(Answer) devices = signed_request(f, device, NULL, "GET", "/v1/devices", NULL, 0);
+  g_autoptr(Answer) renewed = renew(f, device);
+  return check_error(list, 401, "unauthenticated") && check_error(change, 401, "unauthenticated") &&
+         check_error(devices, 401, "unauthenticated") &&
+         check_error(renewed, 401, "unauthenticated");
+}
+
+/* alice deletes her account and someone registers "Alice": alice's old device certificate
+ * (still within its validity) reads and changes nothing of the new account, and does not
+ * renew into a certificate for it. */
+static void
+test_reregistered_name(Fixture *f, gconstpointer data)
+{
+  HARK_REQUIRE(f->node != NULL);
+  g_autoptr(Answer) alice = register_user(f, "alice", PASSWORD);
+  g_autoptr(Answer) carol = register_user(f, "carol", PASSWORD);
+  HARK_REQUIRE(check_ok(alice, 201) && check_ok(carol, 201));
+  g_autoptr(Device) old_device = device_new(f);
+  g_autoptr(Answer) logged_in = login(f, old_device, "alice", PASSWORD);
+  HARK_REQUIRE(check_ok(logged_in, 200));
+  g_autoptr(Answer) deleted =
+    post_strings(f, "/v1/delete", "user", "alice", "password", PASSWORD, NULL);
+  HARK_REQUIRE(check_ok(deleted, 200));
+  /* Deleted: the certificate is for nobody now. */
+  g_autoptr(Answer) after_delete = renew(f, old_device);
+  HARK_REQUIRE(check_error(after_delete, 401, "unauthenticated"));
+
+  g_autoptr(Answer) new_owner = register_user(f, "Alice", "another password");
+  HARK_REQUIRE(check_ok(new_owner, 201));
+  g_autoptr(Device) new_device = device_new(f);
+  g_autoptr(Answer) new_login = login(f, new_device, "Alice", "another password");
+  HARK_REQUIRE(check_ok(new_login, 200));
+  g_autoptr(Answer) added = buddy_change(f, new_device, "add", "carol", "C", -1);
+  HARK_REQUIRE(check_buddies(added, 1, "carol=C"));
+
+  HARK_REQUIRE(check_signed_refused(f, old_device));
+  /* The new owner's list is as they left it. */
+  g_autoptr(Answer) list = signed_request(f, new_device, NULL, "GET", "/v1/buddies", NULL, 0);
+  HARK_REQUIRE(check_buddies(list, 1, "carol=C"));
+  /* The two certificates name different accounts. */
+  g_autoptr(GBytes) old_pem = g_bytes_new(old_device->certificate, strlen(old_device->certificate));
+  g_autoptr(GBytes) new_pem = g_bytes_new(new_device->certificate, strlen(new_device->certificate));
+  gint64 now = g_get_real_time() / G_USEC_PER_SEC;
+  g_autoptr(HarkDeviceCertificate) old_cert =
+    hark_certificate_verify(f->ca_pem, old_pem, now, NULL);
+  g_autoptr(HarkDeviceCertificate) new_cert =
+    hark_certificate_verify(f->ca_pem, new_pem, now, NULL);
+  HARK_REQUIRE(old_cert != NULL && new_cert != NULL);
+  g_assert_cmpstr(old_cert->account_id, !=, new_cert->account_id);
+}
+
+/* The entry of a device list answer for device (NULL when absent). */
+static JsonObject *
+find_device(Answer *list, Device *device)
+{
+  JsonArray *devices = list && list->json ? json_object_get_array_member(list->json, "devices")
+                                          : NULL;
+  const char *id = hark_identity_get_fingerprint(device->identity);
+  for (guint i = 0; devices != NULL && i < json_array_get_length(devices); i++) {
+    JsonObject *entry = json_array_get_object_element(devices, i);
+    if (g_strcmp0(json_object_get_string_member_with_default(entry, "id", NULL), id) == 0)
+      return entry;
+  }
+  g_test_fail_printf("device %s is not in the list", id);
+  return NULL;
+}
+
+/* The device list, and a device removed from it: it can neither renew nor sign. */
+static void
+test_devices(Fixture *f, gconstpointer data)
+{
+  HARK_REQUIRE(f->node != NULL);
+  g_autoptr(Answer) created = register_user(f, "Alice", PASSWORD);
+  g_autoptr(Answer) carol = register_user(f, "carol", PASSWORD);
+  HARK_REQUIRE(check_ok(created, 201) && check_ok(carol, 201));
+  g_autoptr(Device) laptop = device_new(f);
+  g_autoptr(Device) phone = device_new(f);
+  g_autoptr(Answer) on_laptop = login_named(f, laptop, "alice", PASSWORD, "laptop");
+  g_autoptr(Answer) on_phone = login_named(f, phone, "alice", PASSWORD, "phone");
+  HARK_REQUIRE(check_ok(on_laptop, 200) && check_ok(on_phone, 200));
+
+  g_autoptr(Answer) list = signed_request(f, laptop, NULL, "GET", "/v1/devices", NULL, 0);
+  HARK_REQUIRE(check_ok(list, 200));
+  JsonArray *devices = json_object_get_array_member(list->json, "devices");
+  HARK_REQUIRE(devices != NULL && json_array_get_length(devices) == 2);
+  JsonObject *first = find_device(list, laptop);
+  HARK_REQUIRE(first != NULL);
+  g_assert_cmpstr(json_object_get_string_member(first, "name"), ==, "laptop");
+  g_assert_true(json_object_get_boolean_member(first, "this"));
+  g_assert_false(json_object_get_boolean_member(first, "revoked"));
+  g_assert_nonnull(json_object_get_string_member(first, "first_seen"));
+  g_assert_nonnull(json_object_get_string_member(first, "last_seen"));
+
+  /* Bad names and unknown devices change nothing. */
+  g_autoptr(Answer) unknown = signed_request(f, laptop, NULL, "POST", "/v1/devices/remove",
+                                             "{\"device\": \"fridge\"}", 0);
+  HARK_REQUIRE(check_error(unknown, 404, "not-found"));
+  g_autoptr(Answer) bad = signed_request(f, laptop, NULL, "POST", "/v1/devices/remove",
+                                         "{\"device\": \"\"}", 0);
+  HARK_REQUIRE(check_error(bad, 400, "bad-request"));
+  g_autoptr(Answer) unsigned_one =
+    post_strings(f, "/v1/devices/remove", "device", "phone", NULL);
+  HARK_REQUIRE(check_error(unsigned_one, 401, "unauthenticated"));
+  g_autoptr(Answer) phone_works = renew(f, phone);
+  HARK_REQUIRE(check_ok(phone_works, 200));
+
+  /* Removed by name from the laptop: the phone's certificate is worth nothing now. */
+  g_autoptr(Answer) removed = signed_request(f, laptop, NULL, "POST", "/v1/devices/remove",
+                                             "{\"device\": \"phone\"}", 0);
+  HARK_REQUIRE(check_ok(removed, 200));
+  JsonObject *gone = json_object_get_object_member(removed->json, "removed");
+  g_assert_cmpstr(json_object_get_string_member(gone, "id"), ==,
+                  hark_identity_get_fingerprint(phone->identity));
+  g_assert_true(json_object_get_boolean_member(gone, "revoked"));
+  HARK_REQUIRE(check_signed_refused(f, phone));
+  g_autoptr(Answer) laptop_works = renew(f, laptop);
+  HARK_REQUIRE(check_ok(laptop_works, 200));
+  g_autoptr(Answer) listed = signed_request(f, laptop, NULL, "GET", "/v1/devices", NULL, 0);
+  HARK_REQUIRE(check_ok(listed, 200));
+  JsonObject *second = find_device(listed, phone);
+  HARK_REQUIRE(second != NULL);
+  g_assert_false(json_object_get_boolean_member(find_device(listed, laptop), "revoked"));
+  g_assert_true(json_object_get_boolean_member(second, "revoked"));
+  g_assert_nonnull(json_object_get_string_member(second, "revoked_at"));
+
+  /* The password makes it a device of the account again. */
+  g_autoptr(Answer) back = login_named(f, phone, "alice", PASSWORD, "phone");
+  HARK_REQUIRE(check_ok(back, 200));
+  g_autoptr(Answer) renewed = renew(f, phone);
+  HARK_REQUIRE(check_ok(renewed, 200));
+
+  /* By fingerprint, and a device may remove itself. */
+  g_autofree char *body =
+    g_strdup_printf("{\"device\": \"%s\"}", hark_identity_get_fingerprint(laptop->identity));
+  g_autoptr(Answer) self = signed_request(f, laptop, NULL, "POST", "/v1/devices/remove", body, 0);
+  HARK_REQUIRE(check_ok(self, 200));
+  HARK_REQUIRE(check_signed_refused(f, laptop));
+}
+
+/* A password change with revoke_others: only the device that asked (keep_device) renews. */
+static void
+test_password_revokes_others(Fixture *f, gconstpointer data)
+{
+  HARK_REQUIRE(f->node != NULL);
+  g_autoptr(Answer) created = register_user(f, "Alice", PASSWORD);
+  HARK_REQUIRE(check_ok(created, 201));
+  g_autoptr(Device) mine = device_new(f);
+  g_autoptr(Device) stolen = device_new(f);
+  g_autoptr(Device) spare = device_new(f);
+  g_autoptr(Answer) a = login_named(f, mine, "alice", PASSWORD, "mine");
+  g_autoptr(Answer) b = login_named(f, stolen, "alice", PASSWORD, "stolen");
+  g_autoptr(Answer) c = login_named(f, spare, "alice", PASSWORD, "spare");
+  HARK_REQUIRE(check_ok(a, 200) && check_ok(b, 200) && check_ok(c, 200));
+
+  /* Without revoke_others (the API's default) every device goes on. */
+  g_autoptr(Answer) kept = post_strings(f, "/v1/password", "user", "alice", "password", PASSWORD,
+                                        "new_password", "second password", NULL);
+  HARK_REQUIRE(check_ok(kept, 200));
+  g_assert_cmpint(json_object_get_int_member(kept->json, "revoked"), ==, 0);
+  g_autoptr(Answer) still = renew(f, stolen);
+  HARK_REQUIRE(check_ok(still, 200));
+
+  g_autoptr(Answer) bad_keep = request(f, "POST", "/v1/password",
+                                       "{\"user\": \"alice\", \"password\": \"second password\", "
+                                       "\"new_password\": \"third password\", "
+                                       "\"revoke_others\": true, \"keep_device\": \"mine\"}");
+  HARK_REQUIRE(check_error(bad_keep, 400, "bad-request"));
+  g_autofree char *body = g_strdup_printf(
+    "{\"user\": \"alice\", \"password\": \"second password\", \"new_password\": "
+    "\"third password\", \"revoke_others\": true, \"keep_device\": \"%s\"}",
+    hark_identity_get_fingerprint(mine->identity));
+  g_autoptr(Answer) changed = request(f, "POST", "/v1/password", body);
+  HARK_REQUIRE(check_ok(changed, 200));
+  g_assert_cmpint(json_object_get_int_member(changed->json, "revoked"), ==, 2);
+  HARK_REQUIRE(check_signed_refused(f, stolen));
+  HARK_REQUIRE(check_signed_refused(f, spare));
+  g_autoptr(Answer) mine_renews = renew(f, mine);
+  HARK_REQUIRE(check_ok(mine_renews, 200));
 }
 
 /* ---- lookups and the version ---------------------------------------------------------------- */
@@ -1665,6 +1871,9 @@ add_all(const char *store)
   add(store, "signed-refused", test_signed_refused);
   add(store, "renew", test_renew);
   add(store, "signed-replay", test_signed_replay);
+  add(store, "reregistered-name", test_reregistered_name);
+  add(store, "devices", test_devices);
+  add(store, "password-revokes-others", test_password_revokes_others);
   add(store, "users", test_users);
   add(store, "registrations-limited", test_registrations_limited);
   add(store, "version", test_version_and_routes);

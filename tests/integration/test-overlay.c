@@ -936,8 +936,10 @@ ordinary_device_pem(const char *user)
   g_autofree char *ca_dir = g_build_filename(lab.login->node->node->state_dir, "ca", NULL);
   g_autoptr(HarkCa) ca = hark_ca_load_or_create(ca_dir, "unused", &error);
   g_assert_no_error(error);
+  g_autofree char *account_id = hark_account_id_new(&error);
+  g_assert_no_error(error);
   gint64 now = g_get_real_time() / G_USEC_PER_SEC;
-  g_autofree char *cert = hark_ca_issue_device(ca, user, public_pem, now - 60, 3600, &error);
+  g_autofree char *cert = hark_ca_issue_device(ca, user, account_id, public_pem, now - 60, 3600, &error);
   g_assert_no_error(error);
   g_autofree char *key = NULL;
   g_assert_true(g_file_get_contents(key_path, &key, NULL, &error));
@@ -1262,6 +1264,125 @@ test_sn_relay_budget(void)
     g_clear_object(&links[i]);
 }
 
+/* ---- certificates that end -------------------------------------------------------------- */
+
+#define SHORT_LIFETIME_S 5
+
+typedef struct {
+  const char *user;
+  gint64 until; /* unix seconds */
+} ServedUntil;
+
+/* The SN still serves the user and keeps its link with the other SN, and the time is
+ * past until. */
+static gboolean
+served_past(JsonObject *overlay, gconstpointer data)
+{
+  const ServedUntil *wait = data;
+  if (!serves_user(overlay, wait->user) ||
+      json_array_get_length(json_object_get_array_member(overlay, "sn_links")) < 1) {
+    g_test_fail_printf("the SN dropped %s or its SN link while certificates were renewed",
+                       wait->user);
+    return TRUE;
+  }
+  return g_get_real_time() / G_USEC_PER_SEC > wait->until;
+}
+
+/* Is the client node called name among the SN's clients with a certificate? */
+static gboolean
+serves_client(JsonObject *overlay, const char *name)
+{
+  JsonArray *clients = json_object_get_array_member(overlay, "clients");
+  for (guint i = 0; clients != NULL && i < json_array_get_length(clients); i++) {
+    JsonObject *client = json_array_get_object_element(clients, i);
+    if (g_strcmp0(member_string(client, "name"), name) == 0 &&
+        member_string(client, "user") != NULL)
+      return TRUE;
+  }
+  return FALSE;
+}
+
+/* short-1's link closed for its expired certificate (short-2, the same user, stays). */
+static gboolean
+dropped_expired(JsonObject *overlay, gconstpointer data)
+{
+  return !serves_client(overlay, "short-1") && dropped(overlay, "certificates_expired") >= 1;
+}
+
+/* The unix time of an ISO 8601 "expires" member. */
+static gint64
+expiry_of(JsonObject *object)
+{
+  g_autoptr(GDateTime) time = g_date_time_new_from_iso8601(member_string(object, "expires"), NULL);
+  return time != NULL ? g_date_time_to_unix(time) : 0;
+}
+
+/* With certificates of a few seconds (certificate_lifetime = 5): a client that renews
+ * stays linked well past its first certificate's end (it proves each renewed one to its
+ * SN), and so does a link between two SNs (the opener proves its renewed certificates);
+ * once its device is removed from the account (from another device) it cannot renew,
+ * and its SN closes its link when the certificate it holds expires. */
+static void
+test_certificate_expiry(void)
+{
+  g_autofree char *settings =
+    g_strdup_printf("certificate_lifetime = %d;", SHORT_LIFETIME_S);
+  g_autoptr(LabLoginServer) short_login = lab_login_server_new_with(settings);
+  HARK_REQUIRE(short_login != NULL);
+  LabLoginServer *main_login = lab.login;
+  lab.login = short_login; /* for the configurations made here */
+  g_autofree char *address = g_strdup_printf("%s.%u", lab.net, 35);
+  g_autofree char *address2 = g_strdup_printf("%s.%u", lab.net, 36);
+  g_autofree char *only = g_strdup_printf("{ host = \"%s\"; port = %u; transports = [ \"tcp\" ]; }",
+                                          address, OVERLAY_PORT);
+  g_autofree char *both = g_strdup_printf("%s, { host = \"%s\"; port = %u; transports = "
+                                          "[ \"tcp\" ]; }", only, address2, OVERLAY_PORT);
+  g_autoptr(LabNode) sn = sn_new("sn-short", address, "tcp", only, NULL, 0);
+  g_autoptr(LabNode) sn2 = sn != NULL ? sn_new("sn-short2", address2, "tcp", both, NULL, 1) : NULL;
+  g_autofree char *user = NULL;
+  g_autoptr(LabNode) client = sn != NULL ? client_new("short-1", "tcp", only, 0, &user) : NULL;
+  g_autofree char *other_config = client_config("short-2", "tcp", only, 0);
+  lab.login = main_login;
+  HARK_REQUIRE(sn != NULL && sn2 != NULL && client != NULL);
+  g_autoptr(JsonObject) served = wait_overlay(sn, serves_user, user, JOIN_MS, "serving the user");
+  g_autoptr(JsonObject) linked = wait_overlay(sn, is_super, GUINT_TO_POINTER(1), JOIN_MS, "linked");
+  HARK_REQUIRE(linked != NULL);
+  HARK_REQUIRE(served != NULL);
+
+  g_autoptr(JsonObject) whoami = lab_call(client, "whoami", NULL);
+  ServedUntil past_first = { user, expiry_of(whoami) + 1 };
+  HARK_REQUIRE(past_first.until > 1);
+  g_autoptr(JsonObject) still =
+    wait_overlay(sn, served_past, &past_first, (SHORT_LIFETIME_S + 10) * 1000,
+                 "serving the user past its first certificate");
+  HARK_REQUIRE(still != NULL);
+  g_assert_cmpint(dropped(still, "certificates_expired"), ==, 0);
+
+  /* Another device of the same account removes this one. */
+  g_autoptr(LabNode) other = lab_node_new("short-2", other_config);
+  HARK_REQUIRE(lab_node_start(other));
+  g_autofree char *password = g_strdup_printf("%s-password-1", user);
+  g_autoptr(JsonObject) logged_in =
+    lab_call(other, "login", lab_args("user", user, "password", password, NULL));
+  HARK_REQUIRE(logged_in != NULL);
+  gint64 removed_at = g_get_monotonic_time();
+  g_autoptr(JsonObject) removed =
+    lab_call(other, "device-remove", lab_args("device", "short-1", NULL));
+  HARK_REQUIRE(removed != NULL);
+
+  /* Within one certificate lifetime (and a renewal interval, and slack for a loaded
+   * machine) the SN has closed the link. */
+  guint bound_ms = hark_test_timeout((2 * SHORT_LIFETIME_S + 5) * 1000);
+  g_autoptr(JsonObject) dropped_link =
+    wait_overlay(sn, dropped_expired, NULL, bound_ms, "dropping the revoked device");
+  HARK_REQUIRE(dropped_link != NULL);
+  g_test_message("the SN closed the revoked device's link %.1f s after the revocation "
+                 "(certificate lifetime %d s)",
+                 (g_get_monotonic_time() - removed_at) / 1e6, SHORT_LIFETIME_S);
+  g_autofree char *log = hark_test_node_read_stderr(sn->node);
+  g_assert_nonnull(strstr(log, "expired at"));
+}
+
 /* ---- login through the SN --------------------------------------------------------------- */
 
 static gboolean
@@ -1394,6 +1515,7 @@ main(int argc, char **argv)
   g_test_add_func("/overlay/sn-relay-targets", test_sn_relay_targets);
   g_test_add_func("/overlay/sn-relay-strict", test_sn_relay_strict);
   g_test_add_func("/overlay/sn-relay-budget", test_sn_relay_budget);
+  g_test_add_func("/overlay/certificate-expiry", test_certificate_expiry);
   g_test_add_func("/overlay/login-tunnel", test_login_tunnel);
   int status = g_test_run();
   for (guint i = 0; i < 5; i++) {

@@ -6,7 +6,7 @@
  * throw-away one with scripts/pg.sh); without it those cases are skipped. Every case gets
  * a fresh state directory, and a postgres case a database of its own (dropped at the
  * end), so cases are independent and parallel runs do not collide. A few checks look at
- * the database directly (devices have no read call in store.h; schema versions). */
+ * the database directly (schema versions, a database made by an older hark). */
 #include <glib/gstdio.h>
 #include <hark/hark.h>
 #include <libpq-fe.h>
@@ -265,13 +265,25 @@ run_case(gconstpointer data)
 
 /* ---- assertion helpers ------------------------------------------------------------------- */
 
+/* A fresh account id of the form the login server makes (the store only keeps it). */
+static char *
+new_account_id(void)
+{
+  return g_strdup_printf("%08x%08x%08x%08x", g_random_int(), g_random_int(), g_random_int(),
+                         g_random_int());
+}
+
 static void
 create_user(Fixture *f, const char *name, const char *name_key)
 {
   g_autoptr(GError) error = NULL;
   g_autofree char *hash = g_strconcat("$argon2id$hash-of-", name_key, NULL);
-  g_assert_true(f->iface->user_create(f->store, name, name_key, hash, NOW, &error));
+  g_autofree char *account_id = new_account_id();
+  g_assert_true(f->iface->user_create(f->store, name, name_key, account_id, hash, NOW, &error));
   g_assert_no_error(error);
+  g_autoptr(HarkStoreUser) user = f->iface->user_get(f->store, name_key, &error);
+  g_assert_no_error(error);
+  g_assert_cmpstr(user->account_id, ==, account_id);
 }
 
 static HarkStoreUser *
@@ -410,10 +422,18 @@ test_duplicate(Fixture *f)
 {
   g_autoptr(GError) error = NULL;
   create_user(f, "Alice", "alice");
-  g_assert_false(f->iface->user_create(f->store, "ALICE", "alice", "other", NOW + 1, &error));
+  g_autofree char *other_id = new_account_id();
+  g_assert_false(
+    f->iface->user_create(f->store, "ALICE", "alice", other_id, "other", NOW + 1, &error));
   g_assert_error(error, HARK_STORE_ERROR, HARK_STORE_ERROR_EXISTS);
   g_assert_cmpstr(error->message, ==, "user 'alice' exists already");
   g_autoptr(HarkStoreUser) user = get_user(f, "alice");
+  /* An account id is never given twice, even to another name. */
+  g_clear_error(&error);
+  g_assert_false(f->iface->user_create(f->store, "Bob", "bob", user->account_id, "h", NOW,
+                                       &error));
+  g_assert_error(error, HARK_STORE_ERROR, HARK_STORE_ERROR_EXISTS);
+  assert_no_user(f, "bob");
   g_assert_cmpstr(user->name, ==, "Alice");
   g_assert_cmpstr(user->password_hash, ==, "$argon2id$hash-of-alice");
 }
@@ -434,7 +454,14 @@ test_unknown(Fixture *f)
   gint64 value = -1;
   create_user(f, "Alice", "alice"); /* someone exists, just not "nobody" */
   assert_no_user(f, "nobody");
-  ASSERT_NOT_FOUND(f->iface->user_set_password(f->store, "nobody", "h", &error));
+  ASSERT_NOT_FOUND(
+    f->iface->user_set_password(f->store, "nobody", "h", TRUE, NULL, NOW, NULL, &error));
+  ASSERT_NOT_FOUND(f->iface->devices_list(f->store, "nobody", &error) != NULL);
+  ASSERT_NOT_FOUND(f->iface->device_get(f->store, "nobody", "fp", &error) != NULL);
+  ASSERT_NOT_FOUND(f->iface->device_seen(f->store, "nobody", "fp", NOW, &error));
+  ASSERT_NOT_FOUND(f->iface->device_revoke(f->store, "nobody", "fp", NOW, &error));
+  ASSERT_NOT_FOUND(f->iface->device_get(f->store, "alice", "fp", &error) != NULL);
+  ASSERT_NOT_FOUND(f->iface->device_revoke(f->store, "alice", "fp", NOW, &error));
   ASSERT_NOT_FOUND(f->iface->user_delete(f->store, "nobody", &error));
   ASSERT_NOT_FOUND(f->iface->user_note_failure(f->store, "nobody", 0, &value, &error));
   ASSERT_NOT_FOUND(f->iface->user_note_login(f->store, "nobody", "fp", "dev", NOW, &error));
@@ -451,7 +478,8 @@ test_set_password(Fixture *f)
   g_autoptr(GError) error = NULL;
   create_user(f, "Alice", "alice");
   note_failure(f, "alice", 0);
-  g_assert_true(f->iface->user_set_password(f->store, "alice", "$argon2id$new", &error));
+  g_assert_true(f->iface->user_set_password(f->store, "alice", "$argon2id$new", FALSE, NULL, NOW,
+                                            NULL, &error));
   g_assert_no_error(error);
   g_autoptr(HarkStoreUser) user = get_user(f, "alice");
   g_assert_cmpstr(user->password_hash, ==, "$argon2id$new");
@@ -495,7 +523,7 @@ test_note_login(Fixture *f)
   g_autofree char *device_name =
     db_query(f, "SELECT device_name FROM devices WHERE user_key = 'alice'");
   g_assert_cmpstr(device_name, ==, "work laptop");
-  g_assert_cmpint(db_count(f, "SELECT last_login FROM devices WHERE user_key = 'alice'"), ==,
+  g_assert_cmpint(db_count(f, "SELECT last_seen FROM devices WHERE user_key = 'alice'"), ==,
                   NOW + 20);
   note_login(f, "alice", "fp-2", "phone", NOW + 30);
   g_assert_cmpint(count_devices(f, "alice"), ==, 2);
@@ -591,6 +619,7 @@ test_delete(Fixture *f)
   note_login(f, "alice", "fp-a", "laptop", NOW);
   note_login(f, "bob", "fp-b", "phone", NOW);
 
+  g_autoptr(HarkStoreUser) before = get_user(f, "alice");
   g_assert_true(f->iface->user_delete(f->store, "alice", &error));
   g_assert_no_error(error);
   assert_no_user(f, "alice");
@@ -609,6 +638,178 @@ test_delete(Fixture *f)
   assert_buddies(f, "alice", 0, NULL);
   g_autoptr(HarkStoreUser) user = get_user(f, "alice");
   g_assert_cmpstr(user->name, ==, "ALICE");
+  g_assert_cmpstr(user->account_id, !=, before->account_id);
+  g_clear_error(&error);
+  g_autoptr(GPtrArray) devices = f->iface->devices_list(f->store, "alice", &error);
+  g_assert_no_error(error);
+  g_assert_cmpuint(devices->len, ==, 0);
+}
+
+/* ---- cases: devices ---------------------------------------------------------------------- */
+
+static HarkStoreDevice *
+get_device(Fixture *f, const char *name_key, const char *device_id)
+{
+  g_autoptr(GError) error = NULL;
+  HarkStoreDevice *device = f->iface->device_get(f->store, name_key, device_id, &error);
+  g_assert_no_error(error);
+  g_assert_nonnull(device);
+  return device;
+}
+
+static void
+set_password(Fixture *f, gboolean revoke_others, const char *keep, gint64 now,
+             gint64 expected_revoked)
+{
+  g_autoptr(GError) error = NULL;
+  gint64 revoked = -1;
+  g_assert_true(f->iface->user_set_password(f->store, "alice", "$argon2id$new", revoke_others,
+                                            keep, now, &revoked, &error));
+  g_assert_no_error(error);
+  g_assert_cmpint(revoked, ==, expected_revoked);
+}
+
+static void
+test_devices(Fixture *f)
+{
+  g_autoptr(GError) error = NULL;
+  create_user(f, "Alice", "alice");
+  create_user(f, "Bob", "bob");
+  note_login(f, "alice", "fp-1", "laptop", NOW + 10);
+  note_login(f, "alice", "fp-2", "phone", NOW + 20);
+  note_login(f, "alice", "fp-3", "tablet", NOW + 30);
+  note_login(f, "bob", "fp-1", "shared", NOW + 40);
+  g_assert_true(f->iface->device_seen(f->store, "alice", "fp-1", NOW + 50, &error));
+  note_login(f, "alice", "fp-2", "new phone", NOW + 60);
+
+  g_autoptr(GPtrArray) devices = f->iface->devices_list(f->store, "alice", &error);
+  g_assert_no_error(error);
+  g_assert_cmpuint(devices->len, ==, 3);
+  const HarkStoreDevice *first = g_ptr_array_index(devices, 0);
+  g_assert_cmpstr(first->device_id, ==, "fp-1");
+  g_assert_cmpstr(first->name, ==, "laptop");
+  g_assert_cmpint(first->first_seen, ==, NOW + 10);
+  g_assert_cmpint(first->last_seen, ==, NOW + 50);
+  g_assert_cmpint(first->revoked, ==, 0);
+  const HarkStoreDevice *second = g_ptr_array_index(devices, 1);
+  g_assert_cmpstr(second->name, ==, "new phone");
+  g_assert_cmpint(second->first_seen, ==, NOW + 20);
+  g_assert_cmpint(second->last_seen, ==, NOW + 60);
+
+  /* Revoked once: a second revocation keeps the first time. */
+  g_assert_true(f->iface->device_revoke(f->store, "alice", "fp-3", NOW + 70, &error));
+  g_assert_true(f->iface->device_revoke(f->store, "alice", "fp-3", NOW + 80, &error));
+  g_assert_no_error(error);
+  g_autoptr(HarkStoreDevice) tablet = get_device(f, "alice", "fp-3");
+  g_assert_cmpint(tablet->revoked, ==, NOW + 70);
+  /* Bob's device with the same key is another device. */
+  g_autoptr(HarkStoreDevice) shared = get_device(f, "bob", "fp-1");
+  g_assert_cmpint(shared->revoked, ==, 0);
+
+  /* A password change revokes the others (not the one kept, nor again the one revoked);
+   * without revoke_others it revokes nothing. */
+  set_password(f, FALSE, NULL, NOW + 85, 0);
+  set_password(f, TRUE, "fp-1", NOW + 90, 1);
+  g_autoptr(HarkStoreDevice) laptop = get_device(f, "alice", "fp-1");
+  g_autoptr(HarkStoreDevice) phone = get_device(f, "alice", "fp-2");
+  g_autoptr(HarkStoreDevice) tablet_after = get_device(f, "alice", "fp-3");
+  g_assert_cmpint(laptop->revoked, ==, 0);
+  g_assert_cmpint(phone->revoked, ==, NOW + 90);
+  g_assert_cmpint(tablet_after->revoked, ==, NOW + 70);
+  g_autoptr(HarkStoreDevice) still_shared = get_device(f, "bob", "fp-1");
+  g_assert_cmpint(still_shared->revoked, ==, 0);
+  set_password(f, TRUE, NULL, NOW + 95, 1);
+  g_autoptr(HarkStoreDevice) laptop_after = get_device(f, "alice", "fp-1");
+  g_assert_cmpint(laptop_after->revoked, ==, NOW + 95);
+
+  /* A login with the password makes the device a working one again. */
+  note_login(f, "alice", "fp-2", "phone", NOW + 100);
+  g_autoptr(HarkStoreDevice) phone_again = get_device(f, "alice", "fp-2");
+  g_assert_cmpint(phone_again->revoked, ==, 0);
+  g_assert_cmpint(phone_again->first_seen, ==, NOW + 20);
+}
+
+/* A database as hark made it before account ids (schema 1), with users and a device:
+ * opening it migrates in place, giving every account its own id. */
+static const char schema_v1_sqlite[] =
+  "CREATE TABLE users (name TEXT NOT NULL, name_key TEXT NOT NULL PRIMARY KEY,"
+  " password_hash TEXT NOT NULL, created INTEGER NOT NULL,"
+  " failed_logins INTEGER NOT NULL DEFAULT 0, locked_until INTEGER NOT NULL DEFAULT 0,"
+  " buddy_revision INTEGER NOT NULL DEFAULT 0) WITHOUT ROWID;"
+  "CREATE TABLE devices (user_key TEXT NOT NULL REFERENCES users (name_key) ON DELETE CASCADE,"
+  " device_id TEXT NOT NULL, device_name TEXT NOT NULL, last_login INTEGER NOT NULL,"
+  " PRIMARY KEY (user_key, device_id)) WITHOUT ROWID;"
+  "CREATE TABLE buddies (user_key TEXT NOT NULL REFERENCES users (name_key) ON DELETE CASCADE,"
+  " buddy_key TEXT NOT NULL, alias TEXT NOT NULL, PRIMARY KEY (user_key, buddy_key))"
+  " WITHOUT ROWID;"
+  "CREATE INDEX buddies_by_buddy ON buddies (buddy_key);"
+  "PRAGMA user_version = 1;";
+static const char schema_v1_postgres[] =
+  "CREATE TABLE schema_version (version integer PRIMARY KEY,"
+  " applied timestamptz NOT NULL DEFAULT now());"
+  "INSERT INTO schema_version (version) VALUES (1);"
+  "CREATE TABLE users (name text NOT NULL, name_key text COLLATE \"C\" PRIMARY KEY,"
+  " password_hash text NOT NULL, created bigint NOT NULL,"
+  " failed_logins bigint NOT NULL DEFAULT 0, locked_until bigint NOT NULL DEFAULT 0,"
+  " buddy_revision bigint NOT NULL DEFAULT 0);"
+  "CREATE TABLE devices (user_key text COLLATE \"C\" NOT NULL REFERENCES users (name_key)"
+  " ON DELETE CASCADE, device_id text NOT NULL, device_name text NOT NULL,"
+  " last_login bigint NOT NULL, PRIMARY KEY (user_key, device_id));"
+  "CREATE TABLE buddies (user_key text COLLATE \"C\" NOT NULL REFERENCES users (name_key)"
+  " ON DELETE CASCADE, buddy_key text COLLATE \"C\" NOT NULL, alias text NOT NULL,"
+  " PRIMARY KEY (user_key, buddy_key));"
+  "CREATE INDEX buddies_by_buddy ON buddies (buddy_key);";
+static const char rows_v1[] =
+  "INSERT INTO users (name, name_key, password_hash, created) VALUES"
+  " ('Alice', 'alice', 'h1', 1), ('Bob', 'bob', 'h2', 2);"
+  "INSERT INTO devices (user_key, device_id, device_name, last_login) VALUES"
+  " ('alice', 'fp-a', 'laptop', 1700000000);";
+
+/* Several statements of constant SQL on the case's database. */
+static void
+db_script(Fixture *f, const char *sql)
+{
+  if (f->backend == BACKEND_POSTGRES) {
+    PGconn *conn = pg_connect(f->conninfo);
+    PGresult *result = PQexec(conn, sql);
+    if (PQresultStatus(result) != PGRES_COMMAND_OK)
+      g_error("%s: %s", sql, PQresultErrorMessage(result));
+    PQclear(result);
+    PQfinish(conn);
+    return;
+  }
+  g_autofree char *path = sqlite_path(f);
+  sqlite3 *db = NULL;
+  char *message = NULL;
+  if (sqlite3_open(path, &db) != SQLITE_OK ||
+      sqlite3_exec(db, sql, NULL, NULL, &message) != SQLITE_OK)
+    g_error("%s: %s", sql, message != NULL ? message : sqlite3_errmsg(db));
+  sqlite3_close(db);
+}
+
+static void
+test_migrate_v1(Fixture *f)
+{
+  g_autoptr(GError) error = NULL;
+  db_script(f, f->backend == BACKEND_SQLITE ? schema_v1_sqlite : schema_v1_postgres);
+  db_script(f, rows_v1);
+  f->store = open_store(f);
+  g_assert_cmpint(schema_version(f), ==, 2);
+  g_autoptr(HarkStoreUser) alice = get_user(f, "alice");
+  g_autoptr(HarkStoreUser) bob = get_user(f, "bob");
+  g_assert_true(hark_account_id_is_valid(alice->account_id));
+  g_assert_true(hark_account_id_is_valid(bob->account_id));
+  g_assert_cmpstr(alice->account_id, !=, bob->account_id);
+  g_assert_cmpstr(alice->password_hash, ==, "h1");
+  g_autoptr(HarkStoreDevice) laptop = get_device(f, "alice", "fp-a");
+  g_assert_cmpstr(laptop->name, ==, "laptop");
+  g_assert_cmpint(laptop->first_seen, ==, 1700000000);
+  g_assert_cmpint(laptop->last_seen, ==, 1700000000);
+  g_assert_cmpint(laptop->revoked, ==, 0);
+  /* New accounts work as on a new database. */
+  create_user(f, "Carol", "carol");
+  g_assert_true(f->iface->device_revoke(f->store, "alice", "fp-a", NOW, &error));
+  g_assert_no_error(error);
 }
 
 /* ---- cases: durability, input, files ----------------------------------------------------- */
@@ -618,7 +819,8 @@ test_reopen(Fixture *f)
 {
   create_user(f, "Alice", "alice");
   create_user(f, "Bob", "bob");
-  g_assert_true(f->iface->user_set_password(f->store, "alice", "$argon2id$changed", NULL));
+  g_assert_true(f->iface->user_set_password(f->store, "alice", "$argon2id$changed", FALSE, NULL,
+                                            NOW, NULL, NULL));
   change(f, "alice", HARK_BUDDY_ADD, "bob", "Bobby", -1, 1);
   change(f, "alice", HARK_BUDDY_ADD, "carol", NULL, -1, 2);
   change(f, "alice", HARK_BUDDY_REMOVE, "carol", NULL, -1, 3);
@@ -639,7 +841,7 @@ test_reopen(Fixture *f)
   assert_found(f, "", 10, "Alice", "Bob", NULL);
   g_assert_cmpint(count_devices(f, "alice"), ==, 1);
   /* Reopening did not migrate again, and counting goes on where it stopped. */
-  g_assert_cmpint(schema_version(f), ==, 1);
+  g_assert_cmpint(schema_version(f), ==, 2);
   g_assert_cmpint(note_failure(f, "bob", 0), ==, 3);
   change(f, "alice", HARK_BUDDY_RENAME, "bob", "B", 3, 4);
 }
@@ -657,7 +859,8 @@ test_metacharacters(Fixture *f)
   for (gsize i = 0; i < G_N_ELEMENTS(keys); i++) {
     g_autofree char *name = g_ascii_strup(keys[i], -1);
     g_autofree char *hash = g_strdup_printf("$argon2id$'%s\"", keys[i]);
-    g_assert_true(f->iface->user_create(f->store, name, keys[i], hash, NOW, NULL));
+    g_autofree char *account_id = new_account_id();
+    g_assert_true(f->iface->user_create(f->store, name, keys[i], account_id, hash, NOW, NULL));
     g_autoptr(HarkStoreUser) user = get_user(f, keys[i]);
     g_assert_cmpstr(user->name, ==, name);
     g_assert_cmpstr(user->name_key, ==, keys[i]);
@@ -923,9 +1126,9 @@ test_concurrent_open(Fixture *f)
   run_workers(f, opening_worker, workers, NULL);
   for (guint i = 0; i < N_THREADS; i++)
     g_assert_nonnull(workers[i].store);
-  g_assert_cmpint(schema_version(f), ==, 1);
+  g_assert_cmpint(schema_version(f), ==, 2);
   if (f->backend == BACKEND_POSTGRES)
-    g_assert_cmpint(db_count(f, "SELECT count(*) FROM schema_version"), ==, 1);
+    g_assert_cmpint(db_count(f, "SELECT count(*) FROM schema_version"), ==, 2); /* each step once */
   f->store = workers[0].store;
   create_user(f, "Alice", "alice");
   f->store = workers[N_THREADS - 1].store;
@@ -949,6 +1152,8 @@ static const Case cases[] = {
   { "buddies", test_buddies, BACKEND_ALL },
   { "buddies-conflict", test_buddies_conflict, BACKEND_ALL },
   { "delete", test_delete, BACKEND_ALL },
+  { "devices", test_devices, BACKEND_ALL },
+  { "migrate-v1", test_migrate_v1, BACKEND_ALL, TRUE },
   { "reopen", test_reopen, BACKEND_ALL },
   { "metacharacters", test_metacharacters, BACKEND_ALL },
   { "newer-schema", test_newer_schema, BACKEND_ALL },

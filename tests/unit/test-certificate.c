@@ -17,6 +17,10 @@
 #include <hark/certificate.h>
 #include <hark/identity.h>
 
+/* Any well-formed account id will do for certificates made here. */
+#define TEST_ACCOUNT_ID "00112233445566778899aabbccddeeff"
+
+
 #define DAY (24 * 3600)
 #define NONCE "0123456789abcdef0123456789abcdef"
 
@@ -78,7 +82,7 @@ issue(Fixture *f, const char *user, gint64 not_before, gint64 lifetime)
 {
   g_autoptr(GError) error = NULL;
   g_autofree char *key = hark_identity_get_public_pem(f->device);
-  char *pem = hark_ca_issue_device(f->ca, user, key, not_before, lifetime, &error);
+  char *pem = hark_ca_issue_device(f->ca, user, TEST_ACCOUNT_ID, key, not_before, lifetime, &error);
   g_assert_no_error(error);
   g_assert_nonnull(pem);
   return pem;
@@ -203,6 +207,7 @@ assert_certifies(Fixture *f, HarkDeviceCertificate *device, const char *user)
 {
   g_assert_nonnull(device);
   g_assert_cmpstr(device->user, ==, user);
+  g_assert_cmpstr(device->account_id, ==, TEST_ACCOUNT_ID);
   g_assert_cmpstr(device->device_id, ==, hark_identity_get_fingerprint(f->device));
   g_autoptr(GBytes) key = hark_identity_get_public_key(f->device);
   g_assert_true(g_bytes_equal(device->public_key, key));
@@ -242,7 +247,8 @@ test_device_certificate_contents(Fixture *f, gconstpointer data)
   g_assert_cmpint(X509_check_ca(cert), ==, 0);
   g_assert_true(X509_get_key_usage(cert) & KU_DIGITAL_SIGNATURE);
   g_autofree char *uri =
-    g_strdup_printf("hark:device:alice:%s", hark_identity_get_fingerprint(f->device));
+    g_strdup_printf("hark:device:alice:" TEST_ACCOUNT_ID ":%s",
+                    hark_identity_get_fingerprint(f->device));
   GENERAL_NAMES *names = X509_get_ext_d2i(cert, NID_subject_alt_name, NULL, NULL);
   g_assert_cmpint(sk_GENERAL_NAME_num(names), ==, 1);
   GENERAL_NAME *name = sk_GENERAL_NAME_value(names, 0);
@@ -339,15 +345,26 @@ test_wrong_key_type(Fixture *f, gconstpointer data)
   const char *keys[] = { ec_pem, "", "-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n" };
   for (gsize i = 0; i < G_N_ELEMENTS(keys); i++) {
     g_autoptr(GError) error = NULL;
-    g_autofree char *pem = hark_ca_issue_device(f->ca, "alice", keys[i], f->now, DAY, &error);
+    g_autofree char *pem =
+      hark_ca_issue_device(f->ca, "alice", TEST_ACCOUNT_ID, keys[i], f->now, DAY, &error);
     g_assert_null(pem);
     g_assert_error(error, HARK_CERTIFICATE_ERROR, HARK_CERTIFICATE_ERROR_MALFORMED);
   }
   g_autoptr(GError) error = NULL;
   g_autofree char *device_key = hark_identity_get_public_pem(f->device);
-  g_autofree char *pem = hark_ca_issue_device(f->ca, "a:b", device_key, f->now, DAY, &error);
+  g_autofree char *pem =
+    hark_ca_issue_device(f->ca, "a:b", TEST_ACCOUNT_ID, device_key, f->now, DAY, &error);
   g_assert_null(pem);
   g_assert_error(error, HARK_CERTIFICATE_ERROR, HARK_CERTIFICATE_ERROR_MALFORMED);
+  g_clear_error(&error);
+  g_autofree char *no_account =
+    hark_ca_issue_device(f->ca, "alice", "not-an-id", device_key, f->now, DAY, &error);
+  g_assert_null(no_account);
+  g_assert_error(error, HARK_CERTIFICATE_ERROR, HARK_CERTIFICATE_ERROR_MALFORMED);
+  g_autofree char *id = hark_account_id_new(NULL);
+  g_autofree char *other_id = hark_account_id_new(NULL);
+  g_assert_true(hark_account_id_is_valid(id));
+  g_assert_cmpstr(id, !=, other_id);
 }
 
 /* The CA's own key, read back from its directory, to forge what the CA would never issue. */
@@ -427,7 +444,8 @@ test_inconsistent_device_refused(Fixture *f, gconstpointer data)
   const char *ca = hark_ca_get_certificate_pem(f->ca);
   const char *fingerprint = hark_identity_get_fingerprint(f->device);
   /* The forging itself is right: the same certificate with the true URI verifies. */
-  g_autofree char *good_uri = g_strdup_printf("hark:device:alice:%s", fingerprint);
+  g_autofree char *good_uri =
+    g_strdup_printf("hark:device:alice:" TEST_ACCOUNT_ID ":%s", fingerprint);
   g_autoptr(GBytes) good = forge_device_certificate(f, "alice", good_uri);
   g_autoptr(GError) error = NULL;
   g_autoptr(HarkDeviceCertificate) device = hark_certificate_verify(ca, good, f->now, &error);
@@ -436,13 +454,30 @@ test_inconsistent_device_refused(Fixture *f, gconstpointer data)
 
   g_autoptr(HarkIdentity) stranger = new_identity(f->dir, "stranger.pem");
   g_autofree char *wrong_key =
-    g_strdup_printf("hark:device:alice:%s", hark_identity_get_fingerprint(stranger));
+    g_strdup_printf("hark:device:alice:" TEST_ACCOUNT_ID ":%s",
+                    hark_identity_get_fingerprint(stranger));
   g_autoptr(GBytes) bad_key = forge_device_certificate(f, "alice", wrong_key);
   assert_refused(ca, bad_key, f->now, HARK_CERTIFICATE_ERROR_MALFORMED);
 
-  g_autofree char *wrong_user = g_strdup_printf("hark:device:bob:%s", fingerprint);
+  g_autofree char *wrong_user =
+    g_strdup_printf("hark:device:bob:" TEST_ACCOUNT_ID ":%s", fingerprint);
   g_autoptr(GBytes) bad_user = forge_device_certificate(f, "alice", wrong_user);
   assert_refused(ca, bad_user, f->now, HARK_CERTIFICATE_ERROR_MALFORMED);
+
+  /* Without an account id (as issued before account ids), or with a malformed one, a
+   * certificate binds no account: refused. */
+  static const char *const bad_accounts[] = { "", "00112233",
+                                              "0011223344556677889900AABBCCDDEEFF",
+                                              "00112233445566778899aabbccddeeXX" };
+  g_autofree char *old_form = g_strdup_printf("hark:device:alice:%s", fingerprint);
+  g_autoptr(GBytes) old = forge_device_certificate(f, "alice", old_form);
+  assert_refused(ca, old, f->now, HARK_CERTIFICATE_ERROR_MALFORMED);
+  for (gsize i = 0; i < G_N_ELEMENTS(bad_accounts); i++) {
+    g_autofree char *uri =
+      g_strdup_printf("hark:device:alice:%s:%s", bad_accounts[i], fingerprint);
+    g_autoptr(GBytes) bad = forge_device_certificate(f, "alice", uri);
+    assert_refused(ca, bad, f->now, HARK_CERTIFICATE_ERROR_MALFORMED);
+  }
 
   /* The CA certificate is trusted, but it is no device certificate. */
   g_autoptr(GBytes) ca_itself = pem_bytes(ca);

@@ -17,6 +17,10 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+/* Any well-formed account id will do for certificates made here. */
+#define TEST_ACCOUNT_ID "00112233445566778899aabbccddeeff"
+
+
 #define DAY (24 * 3600)
 
 typedef HarkTestNet Fixture;
@@ -285,7 +289,7 @@ certificate_for(HarkCa *ca, HarkIdentity *identity, const char *user)
   g_autoptr(GError) error = NULL;
   g_autofree char *public_pem = hark_identity_get_public_pem(identity);
   gint64 now = g_get_real_time() / G_USEC_PER_SEC;
-  char *pem = hark_ca_issue_device(ca, user, public_pem, now - 60, DAY, &error);
+  char *pem = hark_ca_issue_device(ca, user, TEST_ACCOUNT_ID, public_pem, now - 60, DAY, &error);
   g_assert_no_error(error);
   return g_bytes_new_take(pem, strlen(pem));
 }

@@ -2,8 +2,10 @@
  *
  * The login server holds a CA (an ECDSA P-256 key and a self-signed certificate); at
  * login it issues each device a short-lived certificate for the device's Ed25519 key,
- * with the user name as the subject's common name and the device id (the key's
- * fingerprint) in a URI subject alternative name "hark:device:<user>:<fingerprint>".
+ * with the user name as the subject's common name, and the account id (random, never
+ * reused: a name deleted and registered again is another account) and the device id (the
+ * key's fingerprint) in a URI subject alternative name
+ * "hark:device:<user>:<account id>:<fingerprint>".
  * The device certificate's only extended key usage is HARK_CERTIFICATE_DEVICE_PURPOSE
  * (never serverAuth or clientAuth); the login server's TLS certificate, from the same
  * CA, has serverAuth alone: neither passes for the other (docs/protocol.md,
@@ -45,9 +47,17 @@ typedef struct _HarkCa HarkCa;
 HarkCa *hark_ca_load_or_create(const char *dir, const char *common_name, GError **error);
 /* The CA certificate, PEM, to hand to clients (they pin it). */
 const char *hark_ca_get_certificate_pem(HarkCa *ca);
-/* A device certificate (PEM) for public_key_pem (an Ed25519 SubjectPublicKeyInfo). */
-char *hark_ca_issue_device(HarkCa *ca, const char *user, const char *public_key_pem,
-                           gint64 not_before, gint64 lifetime_seconds, GError **error);
+/* The form of an account id: 32 lower-case hex digits (128 random bits). */
+#define HARK_ACCOUNT_ID_LENGTH 32
+gboolean hark_account_id_is_valid(const char *account_id);
+/* A new random account id (OpenSSL's CSPRNG); NULL only when that fails. */
+char *hark_account_id_new(GError **error);
+
+/* A device certificate (PEM) for public_key_pem (an Ed25519 SubjectPublicKeyInfo) of the
+ * account account_id, registered as user. */
+char *hark_ca_issue_device(HarkCa *ca, const char *user, const char *account_id,
+                           const char *public_key_pem, gint64 not_before,
+                           gint64 lifetime_seconds, GError **error);
 /* A TLS server certificate and key (PEM, ECDSA P-256) for the given host names and IP
  * addresses, signed by the CA, written to cert_path and key_path (0600). Existing files
  * are kept when they are from this CA, name every host and have 30 days or more left;
@@ -59,6 +69,7 @@ void hark_ca_free(HarkCa *ca);
 
 typedef struct {
   char *user;             /* the subject's common name */
+  char *account_id;       /* the account the certificate was issued for */
   char *device_id;        /* the fingerprint of the certified key */
   GBytes *public_key;     /* raw Ed25519, 32 bytes */
   gint64 not_before;

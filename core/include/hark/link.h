@@ -31,6 +31,7 @@ typedef enum {
   HARK_LINK_ERROR_PROTOCOL,    /* a frame larger than HARK_WIRE_MAX_SIZE, a bad length */
   HARK_LINK_ERROR_BACKLOG,     /* the peer does not read: more than the write limit queued */
   HARK_LINK_ERROR_NO_CREDENTIALS, /* this node has no certificate to accept links with */
+  HARK_LINK_ERROR_EXPIRED,     /* accepting: the peer's certificate expired, not renewed */
 } HarkLinkError;
 
 typedef struct _HarkLink HarkLink;

@@ -15,13 +15,16 @@
 
 G_BEGIN_DECLS
 
-#define HARK_STORE_INTERFACE_VERSION 1
+/* 2: accounts have an immutable account id; devices have first/last seen and can be
+ * revoked (device_get, devices_list, device_seen, device_revoke); user_create takes the
+ * account id and user_set_password can revoke the other devices. */
+#define HARK_STORE_INTERFACE_VERSION 2
 
 #define HARK_STORE_ERROR (hark_store_error_quark())
 GQuark hark_store_error_quark(void);
 
 typedef enum {
-  HARK_STORE_ERROR_NOT_FOUND, /* no such user (or buddy) */
+  HARK_STORE_ERROR_NOT_FOUND, /* no such user (or buddy, or device) */
   HARK_STORE_ERROR_EXISTS,    /* the user (or buddy) exists already */
   HARK_STORE_ERROR_CONFLICT,  /* the buddy list changed since the revision given */
   HARK_STORE_ERROR_BACKEND,   /* the database failed: the message says how */
@@ -34,7 +37,17 @@ typedef struct {
   gint64 created;        /* unix seconds */
   gint64 failed_logins;  /* consecutive failures since the last success */
   gint64 locked_until;   /* unix seconds; 0 when not locked */
+  char *account_id;      /* random, never reused: certificates name it (hark/certificate.h) */
 } HarkStoreUser;
+
+/* A device a user logged in from, by its key's fingerprint. */
+typedef struct {
+  char *device_id;       /* the key's fingerprint */
+  char *name;            /* as the user calls it (the latest login's name) */
+  gint64 first_seen;     /* unix seconds: its first login */
+  gint64 last_seen;      /* unix seconds: its latest login or renewal */
+  gint64 revoked;        /* unix seconds of its revocation; 0 while it is not revoked */
+} HarkStoreDevice;
 
 typedef struct {
   char *name_key;        /* the buddy's canonical name */
@@ -57,13 +70,20 @@ typedef struct {
                    GError **error);
   void (*close)(gpointer store);
 
-  /* EXISTS when name_key is taken. */
+  /* EXISTS when name_key (or, never in practice, account_id) is taken. account_id is
+   * the caller's new random id (hark_account_id_new). */
   gboolean (*user_create)(gpointer store, const char *name, const char *name_key,
-                          const char *password_hash, gint64 now, GError **error);
+                          const char *account_id, const char *password_hash, gint64 now,
+                          GError **error);
   /* NULL and NOT_FOUND when there is no such user. Free with hark_store_user_free. */
   HarkStoreUser *(*user_get)(gpointer store, const char *name_key, GError **error);
+  /* The new hash; with revoke_others, in the same transaction every device of the user
+   * but keep_device_id (NULL: none) that is not revoked yet is revoked at now, and
+   * *revoked (may be NULL) gets how many were. */
   gboolean (*user_set_password)(gpointer store, const char *name_key,
-                                const char *password_hash, GError **error);
+                                const char *password_hash, gboolean revoke_others,
+                                const char *keep_device_id, gint64 now, gint64 *revoked,
+                                GError **error);
   /* Also removes the user's buddies, devices, and the user from others' lists. */
   gboolean (*user_delete)(gpointer store, const char *name_key, GError **error);
   /* A failed login: failed_logins += 1 and locked_until = lock_until (when larger), in one
@@ -71,7 +91,9 @@ typedef struct {
   gboolean (*user_note_failure)(gpointer store, const char *name_key, gint64 lock_until,
                                 gint64 *failed_logins, GError **error);
   /* A good login: failed_logins = 0, locked_until = 0, and the device is recorded
-   * (device_id is the key fingerprint; device_name as the user calls it). */
+   * (device_id is the key fingerprint; device_name as the user calls it): first_seen
+   * at its first login, last_seen now, and no longer revoked (the password is the
+   * account's authority; a revocation ends what a device holds without it). */
   gboolean (*user_note_login)(gpointer store, const char *name_key, const char *device_id,
                               const char *device_name, gint64 now, GError **error);
   /* Names (as registered) of users whose name_key starts with prefix_key, sorted by
@@ -88,10 +110,27 @@ typedef struct {
   gboolean (*buddies_change)(gpointer store, const char *name_key, HarkBuddyOp op,
                              const char *buddy_key, const char *alias,
                              gint64 expected_revision, gint64 *new_revision, GError **error);
+
+  /* ---- version 2 ---- */
+
+  /* The user's devices, revoked ones too, oldest first (HarkStoreDevice*; free with
+   * hark_store_device_free); NOT_FOUND when there is no such user. */
+  GPtrArray *(*devices_list)(gpointer store, const char *name_key, GError **error);
+  /* One device; NOT_FOUND when the user has no such device (or there is no user). */
+  HarkStoreDevice *(*device_get)(gpointer store, const char *name_key, const char *device_id,
+                                 GError **error);
+  /* last_seen = now (a renewal); NOT_FOUND when there is no such device. */
+  gboolean (*device_seen)(gpointer store, const char *name_key, const char *device_id,
+                          gint64 now, GError **error);
+  /* revoked = now unless it is revoked already; NOT_FOUND when there is no such device. */
+  gboolean (*device_revoke)(gpointer store, const char *name_key, const char *device_id,
+                            gint64 now, GError **error);
 } HarkStoreInterface;
 
 /* For store plugins, so every store words its errors alike: NOT_FOUND "no user 'x'". */
 void hark_store_set_no_user(GError **error, const char *name_key);
+/* NOT_FOUND "no device 'fp' of 'x'". */
+void hark_store_set_no_device(GError **error, const char *name_key, const char *device_id);
 /* When *error is EXISTS, replace the database's words with these. */
 void hark_store_reword_exists(GError **error, const char *format, ...) G_GNUC_PRINTF(2, 3);
 
@@ -104,9 +143,11 @@ gboolean hark_store_buddy_change_result(gint64 changed, const char *name_key,
                                         const char *buddy_key, GError **error);
 
 void hark_store_user_free(HarkStoreUser *user);
+void hark_store_device_free(HarkStoreDevice *device);
 void hark_store_buddy_free(HarkStoreBuddy *buddy);
 HarkStoreBuddy *hark_store_buddy_new(const char *name_key, const char *alias);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(HarkStoreUser, hark_store_user_free)
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(HarkStoreDevice, hark_store_device_free)
 
 G_END_DECLS
