@@ -7,7 +7,10 @@ G_BEGIN_DECLS
 
 #define OVERLAY_JOIN_TIMEOUT_MS 5000   /* JOIN -> JOIN_OK, and a new link's first JOIN */
 #define OVERLAY_AUTH_TIMEOUT_S 120     /* an unauthenticated client must log in by then */
-#define OVERLAY_MAX_HANDSHAKES 256     /* accepted links still in their TLS handshake */
+/* Accepted links that have not joined yet (TLS handshake, then JOIN): at most this many,
+ * and this many from one IP address, so no stranger can hold every door of the SN. */
+#define OVERLAY_MAX_UNJOINED 256
+#define OVERLAY_MAX_UNJOINED_PER_SOURCE 32
 #define OVERLAY_PROBE_TIMEOUT_MS 1500
 #define OVERLAY_JOIN_CANDIDATES 8      /* host-cache entries one join tries at most */
 #define OVERLAY_SN_LIST_MAX 16         /* entries in one SN_LIST, JOIN_OK or REDIRECT */
@@ -42,7 +45,8 @@ typedef struct {
   guint64 bad_messages;      /* frames that did not decode (sum over closed links) */
   guint64 bad_frames;        /* links closed for an oversized or bad length */
   guint64 handshake_failures; /* TLS failed or timed out (slow-loris) */
-  guint64 too_many_handshakes; /* accepted links refused at once */
+  guint64 too_many_handshakes; /* accepted links refused at once: OVERLAY_MAX_UNJOINED */
+  guint64 too_many_from_source; /* refused: OVERLAY_MAX_UNJOINED_PER_SOURCE from its address */
   guint64 bad_datagrams;     /* UDP datagrams that are neither STUN nor a probe we serve */
   guint64 stun_answered;
   guint64 stun_refused;
@@ -71,6 +75,8 @@ struct _Peer {
   GHashTable *tunnels;   /* guint64 id -> SnTunnel*: tunnels this SN carries for it */
   guint16 stun_alt_port; /* an SN peer's second STUN port (JOIN / JOIN_OK), 0 unknown */
   OverlayBucket relay_bucket; /* STUN_RELAYs this SN peer may ask of us */
+  char *admitted_from;    /* set while it holds an admission slot: the source address it
+                          * is counted under (accepted, not joined yet) */
 };
 
 struct _HarkOverlay {
@@ -82,7 +88,8 @@ struct _HarkOverlay {
   guint64 next_id;
   OverlayCounters counters;
   GHashTable *peers;      /* HarkLink* -> Peer*: every link of this node */
-  guint handshaking;      /* accepted links in their handshake */
+  guint unjoined;         /* accepted links holding an admission slot */
+  GHashTable *unjoined_by_source; /* source address -> how many of those (GUINT_TO_POINTER) */
   gint64 last_drop_log;   /* monotonic µs of the last drop logged at message level */
   gboolean stopping;
 
@@ -127,6 +134,11 @@ void hark_overlay_save_cache(HarkOverlay *overlay);
 Peer *hark_overlay_add_peer(HarkOverlay *overlay, HarkLink *link, PeerKind kind);
 void hark_overlay_drop_peer(HarkOverlay *overlay, Peer *peer, const char *why);
 Peer *hark_overlay_peer_of(HarkOverlay *overlay, HarkLink *link);
+/* Admission slots: an accepted link holds one from accept until its JOIN is handled or
+ * it goes, whichever comes first. take: FALSE (counted, logged) when the caps are
+ * reached; release is idempotent. */
+gboolean hark_overlay_admit(HarkOverlay *overlay, Peer *peer);
+void hark_overlay_release_admission(HarkOverlay *overlay, Peer *peer);
 /* Logs (g_message, rate-limited for floods) and counts one dropped message. */
 void hark_overlay_note_drop(HarkOverlay *overlay, guint64 *counter, const char *format, ...)
   G_GNUC_PRINTF(3, 4);

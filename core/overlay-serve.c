@@ -469,18 +469,13 @@ hark_overlay_link_accepted(HarkLink *link, gpointer data)
     hark_link_free(link);
     return;
   }
-  if (overlay->handshaking >= OVERLAY_MAX_HANDSHAKES) {
-    hark_overlay_note_drop(overlay, &overlay->counters.too_many_handshakes,
-                           "a link from %s:%u: %u handshakes are running already",
-                           hark_link_get_peer_host(link), hark_link_get_peer_port(link),
-                           overlay->handshaking);
-    hark_link_free(link);
-    return;
-  }
   HarkConfig *config = overlay->node->config;
   hark_link_set_handshake_timeout(link, config->handshake_timeout_ms);
-  overlay->handshaking++;
   Peer *peer = hark_overlay_add_peer(overlay, link, PEER_PENDING);
+  if (!hark_overlay_admit(overlay, peer)) {
+    hark_overlay_drop_peer(overlay, peer, NULL);
+    return;
+  }
   set_deadline(peer, config->handshake_timeout_ms + OVERLAY_JOIN_TIMEOUT_MS);
 }
 
@@ -613,6 +608,7 @@ handle_join(HarkOverlay *overlay, Peer *peer, const HarkWireMessage *message)
     return;
   }
   clear_deadline(peer);
+  hark_overlay_release_admission(overlay, peer);
   peer->name = g_strdup(name);
   peer->since = g_get_monotonic_time();
   if (g_strcmp0(as, "peer") == 0)

@@ -160,9 +160,7 @@ hark_overlay_drop_peer(HarkOverlay *overlay, Peer *peer, const char *why)
   g_clear_pointer(&peer->tunnels, tunnel_table_free);
   const HarkLinkStats *stats = hark_link_get_stats(peer->link);
   overlay->counters.bad_messages += stats->dropped;
-  if (hark_link_get_state(peer->link) == HARK_LINK_HANDSHAKING && peer->kind == PEER_PENDING &&
-      overlay->handshaking > 0)
-    overlay->handshaking--;
+  hark_overlay_release_admission(overlay, peer);
   hark_link_free(peer->link);
   g_free(peer->name);
   g_free(peer->host);
@@ -186,6 +184,47 @@ hark_overlay_send_error(Peer *peer, guint64 id, guint code, const char *text)
   return hark_link_send(peer->link, HARK_MSG_ERROR, id, g_variant_new("(us)", code, text), NULL);
 }
 
+/* The slot belongs to the peer, not to its link's state: a link is already closed when
+ * its closed handler runs, and a peer may go from anywhere, so the slot is given back
+ * exactly once, wherever the peer goes. */
+gboolean
+hark_overlay_admit(HarkOverlay *overlay, Peer *peer)
+{
+  const char *host = hark_link_get_peer_host(peer->link);
+  guint from = GPOINTER_TO_UINT(g_hash_table_lookup(overlay->unjoined_by_source, host));
+  if (overlay->unjoined >= OVERLAY_MAX_UNJOINED) {
+    hark_overlay_note_drop(overlay, &overlay->counters.too_many_handshakes,
+                           "a link from %s: %u links have not joined yet", host,
+                           overlay->unjoined);
+    return FALSE;
+  }
+  if (from >= OVERLAY_MAX_UNJOINED_PER_SOURCE) {
+    hark_overlay_note_drop(overlay, &overlay->counters.too_many_from_source,
+                           "a link from %s: %u links from there have not joined yet", host,
+                           from);
+    return FALSE;
+  }
+  peer->admitted_from = g_strdup(host);
+  g_hash_table_insert(overlay->unjoined_by_source, g_strdup(host), GUINT_TO_POINTER(from + 1));
+  overlay->unjoined++;
+  return TRUE;
+}
+
+void
+hark_overlay_release_admission(HarkOverlay *overlay, Peer *peer)
+{
+  g_autofree char *host = g_steal_pointer(&peer->admitted_from);
+  if (host == NULL)
+    return;
+  guint from = GPOINTER_TO_UINT(g_hash_table_lookup(overlay->unjoined_by_source, host));
+  g_assert(from > 0 && overlay->unjoined > 0);
+  if (from == 1)
+    g_hash_table_remove(overlay->unjoined_by_source, host);
+  else
+    g_hash_table_insert(overlay->unjoined_by_source, g_strdup(host), GUINT_TO_POINTER(from - 1));
+  overlay->unjoined--;
+}
+
 static void
 on_link_up(HarkLink *link, gpointer data)
 {
@@ -193,8 +232,6 @@ on_link_up(HarkLink *link, gpointer data)
   Peer *peer = hark_overlay_peer_of(overlay, link);
   if (peer == NULL)
     return;
-  if (peer->kind == PEER_PENDING && overlay->handshaking > 0)
-    overlay->handshaking--;
   if (peer->kind == PEER_OPENED && peer->join != NULL)
     hark_overlay_join_link_up(peer->join, peer);
   else if (peer->kind == PEER_OPENED)
@@ -406,6 +443,7 @@ hark_overlay_new(HarkNode *node, GError **error)
   overlay->node = node;
   overlay->ctx = node->core_ctx;
   overlay->peers = g_hash_table_new(NULL, NULL);
+  overlay->unjoined_by_source = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
   overlay->started_at = g_get_monotonic_time();
   overlay->retry_ms = OVERLAY_RETRY_FIRST_MS;
   overlay->keepalive_s = (guint)config->keepalive;
@@ -467,6 +505,7 @@ hark_overlay_free(HarkOverlay *overlay)
   hark_overlay_save_cache(overlay);
   hark_host_cache_free(overlay->cache);
   g_hash_table_unref(overlay->peers);
+  g_hash_table_unref(overlay->unjoined_by_source);
   g_free(overlay->cache_path);
   g_free(overlay->way_path);
   g_free(overlay->last_error);
@@ -517,6 +556,7 @@ describe_counters(HarkOverlay *overlay)
   json_object_set_int_member(object, "bad_frames", c->bad_frames);
   json_object_set_int_member(object, "handshake_failures", c->handshake_failures);
   json_object_set_int_member(object, "too_many_handshakes", c->too_many_handshakes);
+  json_object_set_int_member(object, "too_many_from_source", c->too_many_from_source);
   json_object_set_int_member(object, "bad_datagrams", c->bad_datagrams);
   json_object_set_int_member(object, "stun_answered", c->stun_answered);
   json_object_set_int_member(object, "stun_refused", c->stun_refused);
@@ -587,6 +627,8 @@ hark_overlay_snapshot(HarkOverlay *overlay, guint max_clients)
   }
   /* The list is capped: an SN with thousands of clients would answer megabytes. */
   json_object_set_int_member(object, "client_count", client_count);
+  /* Accepted links that have not joined yet (each holds an admission slot). */
+  json_object_set_int_member(object, "unjoined", overlay->unjoined);
   json_object_set_array_member(object, "clients", clients);
   json_object_set_array_member(object, "sn_links", sns);
   json_object_set_object_member(object, "dropped", describe_counters(overlay));

@@ -9,6 +9,7 @@
  * over TLS and over the WebSocket; a full SN redirecting; bad input of every kind at an
  * SN that keeps serving; and, as root, a node whose login server is unreachable in its
  * network namespace logging in through its SN. */
+#include "attack.h"
 #include "lab.h"
 
 #include <hark/wire.h>
@@ -910,6 +911,172 @@ test_logging_in_cap(void)
     g_object_unref(strangers[i]);
 }
 
+/* ---- the SN's doors ------------------------------------------------------------------ */
+
+#define FAILED_HANDSHAKES 1000 /* of each kind, on each port (the SN has 256 slots) */
+#define SLOW_SOURCES 8         /* addresses the slow-loris case comes from */
+#define SLOW_PER_SOURCE 32
+
+static gboolean
+nothing_unjoined(JsonObject *overlay, gconstpointer data)
+{
+  return json_object_get_int_member_with_default(overlay, "unjoined", -1) == 0;
+}
+
+/* Silent connections (no TLS at all) from SLOW_SOURCES addresses, SLOW_PER_SOURCE each;
+ * every one must be closed by the SN's handshake timeout. */
+static gboolean
+slow_loris_round(AttackCarrier carrier, const char *host, guint16 port)
+{
+  g_autoptr(GPtrArray) conns = g_ptr_array_new_with_free_func((GDestroyNotify)attack_conn_free);
+  for (guint s = 0; s < SLOW_SOURCES; s++) {
+    g_autofree char *source = g_strdup_printf("%s.%u", lab.net, 200 + s);
+    for (guint i = 0; i < SLOW_PER_SOURCE; i++) {
+      AttackConn *conn = attack_connect(carrier, source, host, port, "/hark");
+      if (conn == NULL)
+        return FALSE;
+      g_ptr_array_add(conns, conn);
+    }
+  }
+  for (guint i = 0; i < conns->len; i++)
+    if (!attack_wait_closed(conns->pdata[i], hark_test_timeout(10000)))
+      return FALSE;
+  return TRUE;
+}
+
+/* Failed handshakes of every kind used to leak one of the SN's 256 handshake slots each,
+ * until it refused everyone. Now, after 1,000 of each kind and 256 timed-out ones on
+ * every port, a client still joins over each of them. */
+static void
+test_failed_handshakes(void)
+{
+  g_autofree char *only = NULL;
+  g_autoptr(LabNode) sn = case_sn("sn-doors", 35, "udp tcp tls443", NULL, "tcp tls443", &only);
+  HARK_REQUIRE(sn != NULL);
+  g_autofree char *host = g_strdup_printf("%s.%u", lab.net, 35);
+  g_autofree char *source = g_strdup_printf("%s.%u", lab.net, 199);
+  const struct {
+    AttackCarrier carrier;
+    guint16 port;
+  } doors[] = {
+    { ATTACK_TCP, OVERLAY_PORT },
+    { ATTACK_TCP, lab.web_tls },
+    { ATTACK_WEBSOCKET, lab.web_http },
+  };
+  static const AttackKind kinds[] = { ATTACK_CLOSE, ATTACK_GARBAGE, ATTACK_ABORT,
+                                      ATTACK_UNTRUSTED };
+  const guint count = FAILED_HANDSHAKES;
+  gint64 started = g_get_monotonic_time();
+  guint failed = 0;
+  for (guint d = 0; d < G_N_ELEMENTS(doors); d++) {
+    for (guint k = 0; k < G_N_ELEMENTS(kinds); k++) {
+      for (guint i = 0; i < count; i++)
+        if (!attack_failed_handshake(kinds[k], doors[d].carrier, source, host, doors[d].port,
+                                     "/hark"))
+          failed++;
+    }
+    g_assert_true(slow_loris_round(doors[d].carrier, host, doors[d].port));
+  }
+  g_test_message("%u failed handshakes in %.1f s (%u did not end as expected)",
+                 (guint)(G_N_ELEMENTS(doors) *
+                         (G_N_ELEMENTS(kinds) * count + SLOW_SOURCES * SLOW_PER_SOURCE)),
+                 (g_get_monotonic_time() - started) / 1e6, failed);
+  g_assert_cmpuint(failed, ==, 0);
+  g_autoptr(JsonObject) quiet = wait_overlay(sn, nothing_unjoined, NULL, 5000, "without unjoined links");
+  HARK_REQUIRE(quiet != NULL);
+  g_assert_cmpint(dropped(quiet, "handshake_failures"), >=,
+                  (gint64)(G_N_ELEMENTS(doors) * 3 * count));
+  /* And every door still opens: tcp, TLS on the web port, the WebSocket. */
+  g_autofree char *user1 = NULL, *user2 = NULL, *user3 = NULL;
+  g_autoptr(LabNode) over_tcp = client_new("after-doors-tcp", "tcp", only, lab.web_tls, &user1);
+  HARK_REQUIRE(over_tcp != NULL);
+  g_autoptr(LabNode) over_tls = client_new("after-doors-tls", "tls443", only, lab.web_tls, &user2);
+  HARK_REQUIRE(over_tls != NULL);
+  g_assert_true(is_attached(overlay_of(over_tls), "tls443"));
+  guint16 closed = hark_test_free_tcp_port();
+  g_autoptr(LabNode) over_ws = client_new("after-doors-ws", "tls443", only, closed, &user3);
+  HARK_REQUIRE(over_ws != NULL);
+  g_autoptr(JsonObject) at_sn = wait_overlay(sn, serves_user, user3, JOIN_MS, "serving the ws client");
+  g_assert_nonnull(at_sn);
+}
+
+/* A TLS link from source that never sends JOIN; NULL when the SN refuses it (it does
+ * so on accepting, before any TLS). */
+static GIOStream *
+idle_tls_from(const char *source, const char *host, guint16 port)
+{
+  g_autoptr(GSocketClient) client = g_socket_client_new();
+  g_socket_client_set_timeout(client, 5);
+  g_socket_client_set_enable_proxy(client, FALSE);
+  g_autoptr(GInetAddress) inet = g_inet_address_new_from_string(source);
+  g_autoptr(GSocketAddress) local = g_inet_socket_address_new(inet, 0);
+  g_socket_client_set_local_address(client, local);
+  g_autoptr(GSocketConnection) tcp = g_socket_client_connect_to_host(client, host, port, NULL, NULL);
+  if (tcp == NULL)
+    return NULL;
+  g_autoptr(GIOStream) tls = g_tls_client_connection_new(G_IO_STREAM(tcp), NULL, NULL);
+  g_signal_connect(tls, "accept-certificate", G_CALLBACK(accept_any), NULL);
+  if (!g_tls_connection_handshake(G_TLS_CONNECTION(tls), NULL, NULL))
+    return NULL;
+  return g_steal_pointer(&tls);
+}
+
+static gint64
+unjoined_of(JsonObject *overlay)
+{
+  return json_object_get_int_member_with_default(overlay, "unjoined", -1);
+}
+
+/* Links that are up but never JOIN used to be held without a cap: now at most 32 from
+ * one address and 256 in all, and a client from elsewhere still joins. */
+static void
+test_unjoined_cap(void)
+{
+  g_autofree char *only = NULL;
+  g_autoptr(LabNode) sn = case_sn("sn-unjoined", 36, "udp tcp", NULL, "tcp", &only);
+  HARK_REQUIRE(sn != NULL);
+  g_autofree char *host = g_strdup_printf("%s.%u", lab.net, 36);
+  g_autoptr(GPtrArray) idle = g_ptr_array_new_with_free_func(g_object_unref);
+  g_autofree char *first = g_strdup_printf("%s.%u", lab.net, 210);
+  for (guint i = 0; i < 32; i++) {
+    GIOStream *tls = idle_tls_from(first, host, OVERLAY_PORT);
+    HARK_REQUIRE(tls != NULL);
+    g_ptr_array_add(idle, tls);
+  }
+  g_autoptr(GIOStream) one_more = idle_tls_from(first, host, OVERLAY_PORT);
+  g_assert_null(one_more);
+  g_autoptr(JsonObject) per_source = overlay_of(sn);
+  g_assert_cmpint(dropped(per_source, "too_many_from_source"), ==, 1);
+  g_assert_cmpint(unjoined_of(per_source), ==, 32);
+  g_autofree char *user1 = NULL;
+  g_autoptr(LabNode) client = client_new("beside-idle-links", "tcp", only, lab.web_tls, &user1);
+  HARK_REQUIRE(client != NULL);
+
+  /* Seven more addresses fill the 256; the 257th link is refused from anywhere. */
+  for (guint s = 1; s < 8; s++) {
+    g_autofree char *source = g_strdup_printf("%s.%u", lab.net, 210 + s);
+    for (guint i = 0; i < 32; i++) {
+      GIOStream *tls = idle_tls_from(source, host, OVERLAY_PORT);
+      HARK_REQUIRE(tls != NULL);
+      g_ptr_array_add(idle, tls);
+    }
+  }
+  g_autofree char *ninth = g_strdup_printf("%s.%u", lab.net, 218);
+  g_autoptr(GIOStream) refused = idle_tls_from(ninth, host, OVERLAY_PORT);
+  g_assert_null(refused);
+  g_autoptr(JsonObject) full = overlay_of(sn);
+  g_assert_cmpint(dropped(full, "too_many_handshakes"), ==, 1);
+  g_assert_cmpint(unjoined_of(full), ==, 256);
+
+  /* They go (closed here, or at the SN's JOIN deadline): the places are free again. */
+  g_ptr_array_set_size(idle, 0);
+  g_autoptr(JsonObject) freed = wait_overlay(sn, nothing_unjoined, NULL, 10000, "without unjoined links");
+  HARK_REQUIRE(freed != NULL);
+  g_autofree char *user2 = NULL;
+  g_autoptr(LabNode) later = client_new("after-idle-links", "tcp", only, lab.web_tls, &user2);
+  g_assert_nonnull(later);
+}
+
 /* ---- login through the SN --------------------------------------------------------------- */
 
 static gboolean
@@ -1038,6 +1205,8 @@ main(int argc, char **argv)
   g_test_add_func("/overlay/redirect", test_redirect);
   g_test_add_func("/overlay/bad-input", test_bad_input);
   g_test_add_func("/overlay/logging-in-cap", test_logging_in_cap);
+  g_test_add_func("/overlay/failed-handshakes", test_failed_handshakes);
+  g_test_add_func("/overlay/unjoined-cap", test_unjoined_cap);
   g_test_add_func("/overlay/login-tunnel", test_login_tunnel);
   int status = g_test_run();
   for (guint i = 0; i < 5; i++) {
