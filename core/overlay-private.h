@@ -13,11 +13,12 @@ G_BEGIN_DECLS
 #define OVERLAY_MAX_UNJOINED_PER_SOURCE 32
 #define OVERLAY_PROBE_TIMEOUT_MS 1500
 #define OVERLAY_JOIN_CANDIDATES 8      /* host-cache entries one join tries at most */
-#define OVERLAY_SN_LIST_MAX 16         /* entries in one SN_LIST, JOIN_OK or REDIRECT */
+#define OVERLAY_SN_LIST_MAX HARK_ADDRESS_LIST_MAX /* entries in one SN_LIST, JOIN_OK or REDIRECT */
 #define OVERLAY_RETRY_FIRST_MS 500
 #define OVERLAY_RETRY_MAX_MS 30000
 #define OVERLAY_TUNNELS_PER_LINK 4
 #define OVERLAY_TUNNEL_IDLE_S 60
+#define OVERLAY_LOG_TEXT_MAX 120       /* characters of peer-supplied text in one log line */
 
 typedef enum {
   PEER_OPENED,    /* we opened it (a join attempt or an SN link): waiting for JOIN_OK */
@@ -153,9 +154,15 @@ gboolean hark_overlay_handle_keepalive(HarkOverlay *overlay, Peer *peer,
                                        const HarkWireMessage *message);
 /* SN lists: a(sqas) <-> host cache. */
 GVariant *hark_overlay_sn_list(HarkOverlay *overlay, const char *except_host, guint16 except_port);
-void hark_overlay_learn_sn_list(HarkOverlay *overlay, GVariant *list);
+/* A peer's list (SN_LIST, JOIN_OK.sns, REDIRECT; a(sqas)) from the peer at address from:
+ * the first HARK_ADDRESS_LIST_MAX entries are checked, the good ones learnt (unverified,
+ * counted against from's share) and returned (HarkHostCacheEntry*); the rest is
+ * counted as `unexpected`. */
+GPtrArray *hark_overlay_learn_sn_list(HarkOverlay *overlay, GVariant *list, const char *from);
 gboolean hark_overlay_send_error(Peer *peer, guint64 id, guint code, const char *text);
 char *hark_overlay_peer_describe(Peer *peer);
+/* Peer-supplied text for a log line or a stored name: escaped and bounded (new). */
+char *hark_overlay_peer_text(const char *text);
 
 /* overlay-join.c */
 void hark_overlay_join_start(HarkOverlay *overlay);

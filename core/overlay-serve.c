@@ -11,6 +11,8 @@
 
 #include "link-private.h"
 
+#include "hark/address.h"
+
 #include <ifaddrs.h>
 #include <netinet/in.h>
 #include <stdlib.h>
@@ -544,7 +546,8 @@ accept_sn_peer(HarkOverlay *overlay, Peer *peer, GVariant *dict, guint64 id)
   hark_host_cache_seen(overlay->cache, host, port, (const char *const *)peer->transports, -1,
                        g_get_real_time() / G_USEC_PER_SEC);
   hark_overlay_save_cache(overlay);
-  g_message("linked with the SN %s (user %s) at %s:%u", peer->name, cert->user, host, port);
+  g_autofree char *user = hark_overlay_peer_text(cert->user);
+  g_message("linked with the SN %s (user %s) at %s:%u", peer->name, user, host, port);
 }
 
 static void
@@ -598,10 +601,14 @@ handle_join(HarkOverlay *overlay, Peer *peer, const HarkWireMessage *message)
   g_autoptr(GVariant) dict = g_variant_get_child_value(message->body, 0);
   const char *name = NULL;
   const char *as = NULL;
+  /* The name goes to logs and to the `overlay` command: no control characters (a
+   * newline would forge a log line) and no bidirectional overrides. */
   if (!g_variant_lookup(dict, "name", "&s", &name) || !g_variant_lookup(dict, "as", "&s", &as) ||
-      (g_strcmp0(as, "client") != 0 && g_strcmp0(as, "peer") != 0) || !g_utf8_validate(name, -1, NULL) ||
+      (g_strcmp0(as, "client") != 0 && g_strcmp0(as, "peer") != 0) || !hark_text_is_clean(name) ||
       strlen(name) == 0 || strlen(name) > 64) {
-    hark_overlay_send_error(peer, message->id, 400, "a JOIN needs a name and as: client|peer");
+    hark_overlay_send_error(peer, message->id, 400,
+                            "a JOIN needs a name (1-64 bytes of UTF-8 without control or "
+                            "bidirectional formatting characters) and as: client|peer");
     hark_overlay_note_drop(overlay, &overlay->counters.unexpected, "a malformed JOIN from %s:%u",
                            hark_link_get_peer_host(peer->link), hark_link_get_peer_port(peer->link));
     hark_link_close(peer->link);
@@ -609,7 +616,7 @@ handle_join(HarkOverlay *overlay, Peer *peer, const HarkWireMessage *message)
   }
   clear_deadline(peer);
   hark_overlay_release_admission(overlay, peer);
-  peer->name = g_strdup(name);
+  peer->name = hark_overlay_peer_text(name);
   peer->since = g_get_monotonic_time();
   if (g_strcmp0(as, "peer") == 0)
     accept_sn_peer(overlay, peer, dict, message->id);
@@ -636,7 +643,8 @@ handle_auth(HarkOverlay *overlay, Peer *peer, const HarkWireMessage *message)
   const HarkDeviceCertificate *proven = hark_link_get_peer_certificate(peer->link);
   hark_link_send(peer->link, HARK_MSG_AUTH_OK, message->id, g_variant_new("(s)", proven->user),
                  NULL);
-  g_message("client %s is user %s (device %s)", peer->name, proven->user, proven->device_id);
+  g_autofree char *user = hark_overlay_peer_text(proven->user);
+  g_message("client %s is user %s (device %s)", peer->name, user, proven->device_id);
 }
 
 static void
@@ -656,13 +664,13 @@ serve_opened(HarkOverlay *overlay, Peer *peer, const HarkWireMessage *message)
   g_autoptr(GVariant) dict = g_variant_get_child_value(message->body, 0);
   const char *name = NULL;
   g_variant_lookup(dict, "name", "&s", &name);
-  peer->name = g_strdup(name != NULL ? name : "?");
+  peer->name = name != NULL ? hark_overlay_peer_text(name) : g_strdup("?");
   peer->kind = PEER_SN;
   peer->since = g_get_monotonic_time();
   g_variant_lookup(dict, "stun_alt_port", "q", &peer->stun_alt_port);
   g_autoptr(GVariant) sns = g_variant_lookup_value(dict, "sns", G_VARIANT_TYPE("a(sqas)"));
   if (sns != NULL)
-    hark_overlay_learn_sn_list(overlay, sns);
+    g_ptr_array_unref(hark_overlay_learn_sn_list(overlay, sns, hark_link_get_peer_host(peer->link)));
   hark_host_cache_seen(overlay->cache, hark_link_get_peer_host(peer->link), peer->port, NULL,
                        -1, g_get_real_time() / G_USEC_PER_SEC);
   g_message("linked to the SN %s at %s:%u", peer->name, hark_link_get_peer_host(peer->link),
@@ -709,7 +717,7 @@ hark_overlay_serve_message(HarkOverlay *overlay, Peer *peer, const HarkWireMessa
   case HARK_MSG_SN_LIST:
     if (peer->kind == PEER_SN) {
       g_autoptr(GVariant) list = g_variant_get_child_value(message->body, 0);
-      hark_overlay_learn_sn_list(overlay, list);
+      g_ptr_array_unref(hark_overlay_learn_sn_list(overlay, list, hark_link_get_peer_host(peer->link)));
       return;
     }
     break;

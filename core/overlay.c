@@ -5,6 +5,8 @@
  * dispatches by role and one place closes and counts. */
 #include "overlay-private.h"
 
+#include "hark/address.h"
+
 #include <stdarg.h>
 
 #define HOST_CACHE_FILE "hostcache.json"
@@ -169,11 +171,19 @@ hark_overlay_drop_peer(HarkOverlay *overlay, Peer *peer, const char *why)
 }
 
 char *
+hark_overlay_peer_text(const char *text)
+{
+  return hark_text_escape(text, -1, OVERLAY_LOG_TEXT_MAX);
+}
+
+char *
 hark_overlay_peer_describe(Peer *peer)
 {
   const HarkDeviceCertificate *cert = hark_link_get_peer_certificate(peer->link);
+  g_autofree char *user = cert != NULL ? hark_overlay_peer_text(cert->user) : NULL;
+  /* peer->name was escaped when it was stored. */
   return g_strdup_printf("%s%s%s (%s:%u over %s)", peer->name != NULL ? peer->name : "?",
-                         cert != NULL ? " user " : "", cert != NULL ? cert->user : "",
+                         cert != NULL ? " user " : "", cert != NULL ? user : "",
                          hark_link_get_peer_host(peer->link), hark_link_get_peer_port(peer->link),
                          hark_link_get_transport(peer->link));
 }
@@ -191,7 +201,8 @@ gboolean
 hark_overlay_admit(HarkOverlay *overlay, Peer *peer)
 {
   const char *host = hark_link_get_peer_host(peer->link);
-  guint from = GPOINTER_TO_UINT(g_hash_table_lookup(overlay->unjoined_by_source, host));
+  g_autofree char *source = hark_address_source_key(host);
+  guint from = GPOINTER_TO_UINT(g_hash_table_lookup(overlay->unjoined_by_source, source));
   if (overlay->unjoined >= OVERLAY_MAX_UNJOINED) {
     hark_overlay_note_drop(overlay, &overlay->counters.too_many_handshakes,
                            "a link from %s: %u links have not joined yet", host,
@@ -204,8 +215,8 @@ hark_overlay_admit(HarkOverlay *overlay, Peer *peer)
                            from);
     return FALSE;
   }
-  peer->admitted_from = g_strdup(host);
-  g_hash_table_insert(overlay->unjoined_by_source, g_strdup(host), GUINT_TO_POINTER(from + 1));
+  g_hash_table_insert(overlay->unjoined_by_source, g_strdup(source), GUINT_TO_POINTER(from + 1));
+  peer->admitted_from = g_steal_pointer(&source);
   overlay->unjoined++;
   return TRUE;
 }
@@ -352,7 +363,9 @@ hark_overlay_sn_list(HarkOverlay *overlay, const char *except_host, guint16 exce
   g_autoptr(GPtrArray) best = hark_host_cache_best(overlay->cache, OVERLAY_SN_LIST_MAX + 1);
   for (guint i = 0; i < best->len && n < OVERLAY_SN_LIST_MAX; i++) {
     const HarkHostCacheEntry *entry = best->pdata[i];
-    if (entry->failures > 0 ||
+    /* Only SNs that answered us are passed on: a name heard from one peer is not
+     * handed to others before it proved it exists. */
+    if (entry->failures > 0 || entry->learnt_from != NULL ||
         (except_host != NULL && g_strcmp0(entry->host, except_host) == 0 &&
          entry->port == except_port))
       continue;
@@ -364,38 +377,72 @@ hark_overlay_sn_list(HarkOverlay *overlay, const char *except_host, guint16 exce
   return g_variant_builder_end(&builder);
 }
 
-void
-hark_overlay_learn_sn_list(HarkOverlay *overlay, GVariant *list)
+/* One entry of a peer's list, checked: a routable IP literal (hark/address.h), a port,
+ * known transports. NULL when it is not one, with why. */
+static HarkHostCacheEntry *
+sn_list_entry(HarkOverlay *overlay, GVariant *item, const char **why)
 {
-  GVariantIter iter;
   const char *host;
   guint16 port;
-  g_autoptr(GVariant) transports = NULL;
+  g_autofree const char **names = NULL;
+  g_variant_get(item, "(&sq^a&s)", &host, &port, &names);
+  *why = hark_address_refusal(host, overlay->node->config->allow_loopback);
+  if (*why == NULL && port == 0)
+    *why = "port 0";
+  if (*why == NULL && names[0] == NULL)
+    *why = "no transports";
+  for (guint i = 0; *why == NULL && names[i] != NULL; i++)
+    if (!hark_config_is_transport(names[i]))
+      *why = "an unknown transport";
+  if (*why != NULL)
+    return NULL;
+  HarkHostCacheEntry *entry = g_new0(HarkHostCacheEntry, 1);
+  entry->host = g_strdup(host);
+  entry->port = port;
+  entry->transports = g_strdupv((char **)names);
+  entry->rtt_us = -1;
+  return entry;
+}
+
+GPtrArray *
+hark_overlay_learn_sn_list(HarkOverlay *overlay, GVariant *list, const char *from)
+{
+  GPtrArray *taken = g_ptr_array_new_with_free_func((GDestroyNotify)hark_host_cache_entry_free);
+  gsize n = g_variant_n_children(list);
+  g_autofree char *source = hark_address_source_key(from);
   gint64 now = g_get_real_time() / G_USEC_PER_SEC;
-  guint learnt = 0;
-  g_variant_iter_init(&iter, list);
-  while (g_variant_iter_next(&iter, "(&sq@as)", &host, &port, &transports)) {
-    g_auto(GStrv) names = g_variant_dup_strv(transports, NULL);
-    g_clear_pointer(&transports, g_variant_unref);
-    gboolean valid = hark_config_is_host(host) && port != 0 && names[0] != NULL;
-    for (guint i = 0; valid && names[i] != NULL; i++)
-      valid = hark_config_is_transport(names[i]);
-    if (!valid || learnt >= OVERLAY_SN_LIST_MAX) {
-      hark_overlay_note_drop(overlay, &overlay->counters.unexpected,
-                             "an SN list entry that is not a host, port and transports");
+  guint refused = 0, not_kept = 0;
+  const char *last_why = NULL;
+  for (gsize i = 0; i < MIN(n, (gsize)HARK_ADDRESS_LIST_MAX); i++) {
+    g_autoptr(GVariant) item = g_variant_get_child_value(list, i);
+    const char *why = NULL;
+    g_autoptr(HarkHostCacheEntry) entry = sn_list_entry(overlay, item, &why);
+    if (entry == NULL) {
+      refused++;
+      last_why = why;
       continue;
     }
-    if (g_strcmp0(host, overlay->public_host) == 0 && port == overlay->node->config->port &&
-        overlay->is_sn)
+    if (overlay->is_sn && entry->port == overlay->node->config->port &&
+        g_strcmp0(entry->host, overlay->public_host) == 0)
       continue; /* ourselves */
-    /* Heard of, not heard from: known, but not "seen", so it ranks after the SNs that
-     * answered us. */
-    if (hark_host_cache_lookup(overlay->cache, host, port) == NULL)
-      hark_host_cache_seen(overlay->cache, host, port, (const char *const *)names, -1, now);
-    learnt++;
+    /* Heard of, not heard from: unverified until it answers, bounded per source. */
+    if (!hark_host_cache_learn(overlay->cache, entry->host, entry->port,
+                               (const char *const *)entry->transports, source, now))
+      not_kept++;
+    g_ptr_array_add(taken, g_steal_pointer(&entry));
   }
-  if (learnt > 0)
+  if (n > HARK_ADDRESS_LIST_MAX || refused > 0)
+    hark_overlay_note_drop(overlay, &overlay->counters.unexpected,
+                           "an SN list from %s: %zu entries, %zu over the %d looked at, %u "
+                           "refused (last: %s)", source, n,
+                           n > HARK_ADDRESS_LIST_MAX ? n - HARK_ADDRESS_LIST_MAX : 0,
+                           HARK_ADDRESS_LIST_MAX, refused, last_why != NULL ? last_why : "-");
+  if (not_kept > 0)
+    g_debug("an SN list from %s: %u entries not kept (that source's share of the host cache "
+            "is used up)", source, not_kept);
+  if (taken->len > 0)
     hark_overlay_save_cache(overlay);
+  return taken;
 }
 
 /* ---- lifecycle -------------------------------------------------------------------- */

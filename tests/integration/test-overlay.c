@@ -11,6 +11,9 @@
  * network namespace logging in through its SN. */
 #include "attack.h"
 #include "lab.h"
+#include "test-nodes.h"
+
+#include "hark-private.h"
 
 #include <hark/wire.h>
 
@@ -99,6 +102,7 @@ sn_config(const char *name, const char *address, const char *transports, const c
   g_autofree char *login = login_section();
   return g_strdup_printf("node: { name = \"%s\"; supernode = true; };\n%s"
                          "network: { listen = \"%s\"; port = %u; public_address = \"%s\";\n"
+                         "  allow_loopback = true;\n"
                          "  keepalive = 2; keepalive_timeout = 2; handshake_timeout_ms = %u;\n"
                          "  bootstrap = ( %s ); };\n"
                          "supernode: { min_uptime = 0; max_load = 10000; links = 2; %s };\n%s",
@@ -117,7 +121,7 @@ client_config(const char *name, const char *transports, const char *bootstrap,
   /* The web-port fallback waits 3 s, so that a slow machine (valgrind) still joins over
    * tcp when tcp works; when every link failed it starts at once anyway. */
   return g_strdup_printf("node: { name = \"%s\"; supernode = false; };\n%s"
-                         "network: { keepalive = 1; keepalive_timeout = 2;\n"
+                         "network: { keepalive = 1; keepalive_timeout = 2; allow_loopback = true;\n"
                          "  join_race_delay_ms = 100; join_fallback_delay_ms = 3000;\n"
                          "  bootstrap = ( %s ); };\n%s",
                          name, plugins, bootstrap, login);
@@ -1077,6 +1081,229 @@ test_unjoined_cap(void)
   g_assert_nonnull(later);
 }
 
+/* A JOIN name with a newline once forged a line in the SN's log: such names (and
+ * bidirectional overrides) are refused with 400, and nothing of them is logged raw. */
+static void
+test_join_name_injection(void)
+{
+  LabNode *sn = lab.sns[0];
+  HARK_REQUIRE(sn != NULL && sn->ctl != NULL);
+  g_autofree char *host = sn_address(0);
+  static const char *const names[] = {
+    "x\n12:00:00.000 hark message: client joined: forged-admin",
+    "\xe2\x80\xae" "nimda-degrof",
+  };
+  for (guint i = 0; i < G_N_ELEMENTS(names); i++) {
+    g_autoptr(GIOStream) tls = tls_to(host, OVERLAY_PORT);
+    GVariantBuilder dict;
+    g_variant_builder_init(&dict, G_VARIANT_TYPE("a{sv}"));
+    g_variant_builder_add(&dict, "{sv}", "name", g_variant_new_string(names[i]));
+    g_variant_builder_add(&dict, "{sv}", "as", g_variant_new_string("client"));
+    send_message(tls, HARK_MSG_JOIN, g_variant_new("(a{sv})", &dict));
+    g_autoptr(HarkWireMessage) answer = read_message(tls);
+    g_assert_nonnull(answer);
+    g_assert_cmpuint(answer != NULL ? answer->type : 0, ==, HARK_MSG_ERROR);
+    guint32 code = 0;
+    if (answer != NULL)
+      g_variant_get(answer->body, "(u&s)", &code, NULL);
+    g_assert_cmpuint(code, ==, 400);
+  }
+  g_autofree char *log = hark_test_node_read_stderr(sn->node);
+  g_auto(GStrv) lines = g_strsplit(log, "\n", -1);
+  for (guint i = 0; lines[i] != NULL; i++) {
+    g_assert_false(g_str_has_prefix(lines[i], "12:00:00.000"));
+    g_assert_null(strstr(lines[i], "forged-admin"));
+    g_assert_null(strstr(lines[i], "\xe2\x80\xae"));
+  }
+}
+
+/* ---- a malicious SN ------------------------------------------------------------------- */
+
+#define EVIL_HOST 40
+#define VICTIM_HOST 77
+#define REDIRECT_ENTRIES 1000
+#define SN_LISTS 14
+
+/* An SN built in this process on libhark's links, with a certificate of its own test CA
+ * (the client pins that CA): its first JOIN gets a REDIRECT naming REDIRECT_ENTRIES
+ * SNs at a victim, the next a JOIN_OK whose list holds bad host strings, then
+ * SN_LISTS SN_LISTs of fresh names. */
+typedef struct {
+  guint joins;
+  guint lists_sent;
+  gboolean ponged; /* the client answered the PING sent after the lists: it read them */
+} EvilSn;
+
+static GVariant *
+evil_list(guint first, guint count, gboolean bad_hosts)
+{
+  static const char *const bad[] = { "localhost", "0", "-", "0.0.0.0", "224.0.0.1",
+                                     "255.255.255.255", "169.254.1.1", "::1x", "sn\nforged" };
+  GVariantBuilder builder;
+  g_variant_builder_init(&builder, G_VARIANT_TYPE("a(sqas)"));
+  const char *const tcp_only[] = { "tcp", NULL };
+  for (guint i = 0; bad_hosts && i < G_N_ELEMENTS(bad); i++)
+    g_variant_builder_add(&builder, "(sq^as)", bad[i], OVERLAY_PORT, tcp_only);
+  for (guint i = 0; i < count; i++) {
+    g_autofree char *host = g_strdup_printf("%s.%u", lab.net, VICTIM_HOST);
+    g_variant_builder_add(&builder, "(sq^as)", host, (guint16)(20000 + first + i), tcp_only);
+  }
+  return g_variant_builder_end(&builder);
+}
+
+static void
+evil_message(HarkLink *link, const HarkWireMessage *message, gpointer data)
+{
+  EvilSn *evil = data;
+  if (message->type == HARK_MSG_PONG)
+    evil->ponged = TRUE;
+  if (message->type != HARK_MSG_JOIN)
+    return;
+  if (evil->joins++ == 0) {
+    hark_link_send(link, HARK_MSG_REDIRECT, message->id,
+                   g_variant_new("(@a(sqas))", evil_list(0, REDIRECT_ENTRIES, FALSE)), NULL);
+    return;
+  }
+  GVariantBuilder dict;
+  g_variant_builder_init(&dict, G_VARIANT_TYPE("a{sv}"));
+  g_variant_builder_add(&dict, "{sv}", "name", g_variant_new_string("evil\nforged line"));
+  g_variant_builder_add(&dict, "{sv}", "keepalive", g_variant_new_uint32(30));
+  g_variant_builder_add(&dict, "{sv}", "authenticated", g_variant_new_boolean(TRUE));
+  g_variant_builder_add(&dict, "{sv}", "sns", evil_list(5000, 4, TRUE));
+  hark_link_send(link, HARK_MSG_JOIN_OK, message->id, g_variant_new("(a{sv})", &dict), NULL);
+  for (guint i = 0; i < SN_LISTS; i++, evil->lists_sent++)
+    hark_link_send(link, HARK_MSG_SN_LIST, 0,
+                   g_variant_new("(@a(sqas))", evil_list(10000 + i * 16, 16, i == 0)), NULL);
+  hark_link_send(link, HARK_MSG_PING, 1, g_variant_new("(t)", (guint64)0), NULL);
+}
+
+static void
+evil_closed(HarkLink *link, const GError *error, gpointer data)
+{
+}
+
+static const HarkLinkHandler evil_handler = {
+  .message = evil_message,
+  .closed = evil_closed,
+};
+
+static GPtrArray *evil_links;
+
+static void
+evil_accepted(HarkLink *link, gpointer data)
+{
+  hark_link_set_handler(link, &evil_handler, data);
+  g_ptr_array_add(evil_links, link);
+}
+
+typedef struct {
+  HarkTestNode *node;
+  const char *text;
+} LogWait;
+
+static gboolean
+log_has(gpointer data)
+{
+  LogWait *wait = data;
+  g_autofree char *log = hark_test_node_read_stderr(wait->node);
+  return log != NULL && strstr(log, wait->text) != NULL;
+}
+
+static gboolean
+flag_set(gpointer data)
+{
+  return *(gboolean *)data;
+}
+
+/* How many different "host:port" follow text in the log. */
+static guint
+count_distinct_after(const char *log, const char *text)
+{
+  g_autoptr(GHashTable) seen = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+  for (const char *p = strstr(log, text); p != NULL; p = strstr(p + 1, text)) {
+    const char *start = p + strlen(text);
+    g_hash_table_add(seen, g_strndup(start, strcspn(start, " \n")));
+  }
+  return g_hash_table_size(seen);
+}
+
+static void
+test_malicious_sn(void)
+{
+  HarkTestNet net;
+  hark_test_net_init(&net, "hark-evil-XXXXXX");
+  evil_links = g_ptr_array_new_with_free_func((GDestroyNotify)hark_link_free);
+  EvilSn evil = { 0 };
+  HarkNode *sn = hark_test_net_node(&net, "evil-sn", net.ca_path, net.ca,
+                                    "plugins = { load = ( { name = \"tcp\"; } ); };\n");
+  hark_node_set_network_handlers(sn, evil_accepted, NULL, &evil);
+  HarkRegistration *tcp = hark_test_transport(sn, "tcp");
+  const HarkTransportInterface *iface = tcp->iface;
+  g_autofree char *evil_host = g_strdup_printf("%s.%u", lab.net, EVIL_HOST);
+  g_autoptr(GError) error = NULL;
+  g_assert_true(iface->listen(tcp->instance, evil_host, OVERLAY_PORT, &error));
+  g_assert_no_error(error);
+
+  g_autofree char *config = g_strdup_printf(
+    "node: { name = \"victim-of-evil\"; supernode = false; };\n"
+    "plugins: { load = ( { name = \"tcp\"; }, { name = \"ctl\"; } ); };\n"
+    "network: { keepalive = 30; allow_loopback = true; join_race_delay_ms = 100;\n"
+    "  bootstrap = ( { host = \"%s\"; port = %u; transports = [ \"tcp\" ]; } ); };\n"
+    "login: { url = \"https://127.0.0.1:9/\"; ca = \"%s\"; };\n",
+    evil_host, OVERLAY_PORT, net.ca_path);
+  g_autoptr(LabNode) client = lab_node_new("victim-of-evil", config);
+  gboolean started = lab_node_start(client);
+  g_assert_true(started);
+  LogWait attached = { client->node, "joined: attached" };
+  gboolean joined = started && hark_test_wait_for(log_has, &attached, JOIN_MS);
+  g_assert_true(joined);
+  /* Every SN_LIST sent is read: they came before the PING it answered. */
+  g_assert_true(hark_test_wait_for(flag_set, &evil.ponged, 5000));
+  g_autoptr(JsonObject) overlay = joined ? overlay_of(client) : NULL;
+  g_autofree char *log = hark_test_node_read_stderr(client->node);
+
+  /* The REDIRECT of 1,000 SNs: at most 16 connection attempts at the victim. */
+  g_autofree char *victim = g_strdup_printf("join: tcp to %s.%u:", lab.net, VICTIM_HOST);
+  guint attempts = count_distinct_after(log, victim);
+  g_test_message("%u SNs tried after a REDIRECT of %u", attempts, REDIRECT_ENTRIES);
+  g_assert_cmpuint(attempts, >=, 1);
+  g_assert_cmpuint(attempts, <=, 16);
+  /* No log line carries the peer's lists or a forged line. */
+  g_auto(GStrv) lines = g_strsplit(log, "\n", -1);
+  for (guint i = 0; lines[i] != NULL; i++) {
+    g_assert_cmpuint(strlen(lines[i]), <, 1000);
+    g_assert_false(g_str_has_prefix(lines[i], "forged"));
+  }
+  g_assert_nonnull(strstr(log, "evil\\x0aforged line"));
+
+  /* The host cache: no bad host string, at most 16 entries from that SN, the bootstrap
+   * SN still there and first. */
+  g_autofree char *cache_path = g_build_filename(client->node->state_dir, "hostcache.json", NULL);
+  g_autoptr(JsonParser) parser = json_parser_new();
+  g_assert_true(json_parser_load_from_file(parser, cache_path, NULL));
+  JsonArray *entries =
+    json_object_get_array_member(json_node_get_object(json_parser_get_root(parser)), "entries");
+  guint learnt = 0;
+  for (guint i = 0; i < json_array_get_length(entries); i++) {
+    JsonObject *entry = json_array_get_object_element(entries, i);
+    const char *host = json_object_get_string_member(entry, "host");
+    g_assert_true(g_str_has_prefix(host, lab.net));
+    if (json_object_has_member(entry, "learnt_from"))
+      learnt++;
+  }
+  g_assert_cmpuint(learnt, <=, 16);
+  g_assert_cmpuint(json_array_get_length(entries), ==, learnt + 1);
+  g_assert_cmpuint(evil.lists_sent, ==, SN_LISTS);
+  g_assert_nonnull(overlay);
+  g_assert_cmpint(json_object_get_int_member(overlay, "host_cache"), <=, 17);
+
+  g_clear_pointer(&client, lab_node_free);
+  iface->stop_listening(tcp->instance);
+  g_ptr_array_unref(evil_links);
+  net.links->len = 0; /* freed above */
+  hark_test_net_clear(&net);
+}
+
 /* ---- login through the SN --------------------------------------------------------------- */
 
 static gboolean
@@ -1207,6 +1434,8 @@ main(int argc, char **argv)
   g_test_add_func("/overlay/logging-in-cap", test_logging_in_cap);
   g_test_add_func("/overlay/failed-handshakes", test_failed_handshakes);
   g_test_add_func("/overlay/unjoined-cap", test_unjoined_cap);
+  g_test_add_func("/overlay/malicious-sn", test_malicious_sn);
+  g_test_add_func("/overlay/join-name-injection", test_join_name_injection);
   g_test_add_func("/overlay/login-tunnel", test_login_tunnel);
   int status = g_test_run();
   for (guint i = 0; i < 5; i++) {
