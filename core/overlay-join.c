@@ -387,6 +387,30 @@ on_probe_answer(GBytes *reply, gint64 rtt_us, const GError *error, gpointer data
   join_check_exhausted(join);
 }
 
+/* {"name": s, "pad": ay}: zeros up to OVERLAY_PROBE_SIZE, so the SN may answer. */
+GBytes *
+hark_overlay_probe_encode(HarkOverlay *overlay, guint64 id)
+{
+  GBytes *bytes = NULL;
+  gsize pad = 0;
+  for (int round = 0; round < 2; round++) {
+    GVariantBuilder dict;
+    g_variant_builder_init(&dict, G_VARIANT_TYPE("a{sv}"));
+    g_variant_builder_add(&dict, "{sv}", "name",
+                          g_variant_new_string(overlay->node->config->node_name));
+    g_autofree guint8 *zeros = g_malloc0(MAX(pad, 1));
+    g_variant_builder_add(&dict, "{sv}", "pad",
+                          g_variant_new_fixed_array(G_VARIANT_TYPE_BYTE, zeros, pad, 1));
+    g_clear_pointer(&bytes, g_bytes_unref);
+    bytes = hark_wire_encode(HARK_MSG_PROBE, id, g_variant_new("(a{sv})", &dict), NULL);
+    gsize size = g_bytes_get_size(bytes);
+    if (size >= OVERLAY_PROBE_SIZE)
+      break;
+    pad += OVERLAY_PROBE_SIZE - size;
+  }
+  return bytes;
+}
+
 static void
 probe(HarkJoin *join, Candidate *candidate, const HarkRegistration *udp)
 {
@@ -396,12 +420,7 @@ probe(HarkJoin *join, Candidate *candidate, const HarkRegistration *udp)
     return; /* host names are not probed: the stream transports resolve them */
   g_autoptr(GSocketAddress) to = g_inet_socket_address_new(address, candidate->port);
   guint64 id = hark_overlay_next_id(join->overlay);
-  GVariantBuilder dict;
-  g_variant_builder_init(&dict, G_VARIANT_TYPE("a{sv}"));
-  g_variant_builder_add(&dict, "{sv}", "name",
-                        g_variant_new_string(join->overlay->node->config->node_name));
-  g_autoptr(GBytes) bytes =
-    hark_wire_encode(HARK_MSG_PROBE, id, g_variant_new("(a{sv})", &dict), NULL);
+  g_autoptr(GBytes) bytes = hark_overlay_probe_encode(join->overlay, id);
   candidate->probe = g_cancellable_new();
   iface->request(udp->instance, to, bytes, id, OVERLAY_PROBE_TIMEOUT_MS, candidate->probe,
                  on_probe_answer, candidate);

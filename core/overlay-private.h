@@ -12,6 +12,9 @@ G_BEGIN_DECLS
 #define OVERLAY_MAX_UNJOINED 256
 #define OVERLAY_MAX_UNJOINED_PER_SOURCE 32
 #define OVERLAY_PROBE_TIMEOUT_MS 1500
+/* A PROBE is padded to at least this many bytes, and an SN answers only a PROBE at least
+ * as large as its PROBE_REPLY: the SN's UDP port must not amplify a spoofed request. */
+#define OVERLAY_PROBE_SIZE 512
 #define OVERLAY_JOIN_CANDIDATES 8      /* host-cache entries one join tries at most */
 #define OVERLAY_SN_LIST_MAX HARK_ADDRESS_LIST_MAX /* entries in one SN_LIST, JOIN_OK or REDIRECT */
 #define OVERLAY_RETRY_FIRST_MS 500
@@ -52,6 +55,7 @@ typedef struct {
   guint64 stun_answered;
   guint64 stun_refused;
   guint64 probes_answered;
+  guint64 probes_too_small;  /* PROBEs smaller than their answer would be (not answered) */
   guint64 stun_flood;        /* STUN on the core's own STUN sockets over their rate */
   guint64 stun_relayed;      /* CHANGE-REQUESTs handed to the partner SN (STUN_RELAY) */
   guint64 stun_relay_served; /* answers sent for a partner SN */
@@ -166,6 +170,8 @@ char *hark_overlay_peer_text(const char *text);
 
 /* overlay-join.c */
 void hark_overlay_join_start(HarkOverlay *overlay);
+/* A PROBE with this id, padded to OVERLAY_PROBE_SIZE (new). */
+GBytes *hark_overlay_probe_encode(HarkOverlay *overlay, guint64 id);
 void hark_overlay_join_free(HarkJoin *join);
 /* A message on a link this join opened. */
 void hark_overlay_join_message(HarkJoin *join, Peer *peer, const HarkWireMessage *message);

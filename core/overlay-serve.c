@@ -750,7 +750,7 @@ hark_overlay_send_datagram(HarkOverlay *overlay, const char *transport, GSocketA
 
 static void
 answer_probe(HarkOverlay *overlay, const char *transport, GSocketAddress *from,
-             const HarkWireMessage *message)
+             const HarkWireMessage *message, gsize request_size)
 {
   HarkConfig *config = overlay->node->config;
   guint clients = count_peers(overlay, PEER_CLIENT);
@@ -768,6 +768,14 @@ answer_probe(HarkOverlay *overlay, const char *transport, GSocketAddress *from,
   g_variant_builder_add(&dict, "{sv}", "observed", g_variant_new_string(observed));
   g_autoptr(GBytes) reply =
     hark_wire_encode(HARK_MSG_PROBE_REPLY, message->id, g_variant_new("(a{sv})", &dict), NULL);
+  /* The source of a datagram may be forged: never send more than came in. */
+  if (reply == NULL || g_bytes_get_size(reply) > request_size) {
+    hark_overlay_note_drop(overlay, &overlay->counters.probes_too_small,
+                           "a PROBE of %zu bytes from %s: the answer would be %zu (pad it to %d)",
+                           request_size, observed, reply != NULL ? g_bytes_get_size(reply) : 0,
+                           OVERLAY_PROBE_SIZE);
+    return;
+  }
   overlay->counters.probes_answered++;
   hark_overlay_send_datagram(overlay, transport, from, reply);
 }
@@ -794,5 +802,5 @@ hark_overlay_datagram_received(const char *transport, GSocketAddress *from, GByt
                            who, message == NULL ? error->message : "not a PROBE");
     return;
   }
-  answer_probe(overlay, transport, from, message);
+  answer_probe(overlay, transport, from, message, g_bytes_get_size(datagram));
 }

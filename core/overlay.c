@@ -608,6 +608,7 @@ describe_counters(HarkOverlay *overlay)
   json_object_set_int_member(object, "stun_answered", c->stun_answered);
   json_object_set_int_member(object, "stun_refused", c->stun_refused);
   json_object_set_int_member(object, "probes_answered", c->probes_answered);
+  json_object_set_int_member(object, "probes_too_small", c->probes_too_small);
   json_object_set_int_member(object, "stun_flood", c->stun_flood);
   json_object_set_int_member(object, "stun_relayed", c->stun_relayed);
   json_object_set_int_member(object, "stun_relay_served", c->stun_relay_served);

@@ -1117,6 +1117,110 @@ test_join_name_injection(void)
   }
 }
 
+/* ---- UDP amplification ------------------------------------------------------------------ */
+
+static GSocket *
+udp_from(const char *source)
+{
+  g_autoptr(GSocket) socket =
+    g_socket_new(G_SOCKET_FAMILY_IPV4, G_SOCKET_TYPE_DATAGRAM, G_SOCKET_PROTOCOL_UDP, NULL);
+  g_autoptr(GInetAddress) inet = g_inet_address_new_from_string(source);
+  g_autoptr(GSocketAddress) local = g_inet_socket_address_new(inet, 0);
+  if (socket == NULL || !g_socket_bind(socket, local, FALSE, NULL))
+    return NULL;
+  return g_steal_pointer(&socket);
+}
+
+/* The size of the next datagram within timeout_ms, or -1. */
+static gssize
+udp_answer(GSocket *socket, guint timeout_ms)
+{
+  if (!g_socket_condition_timed_wait(socket, G_IO_IN, (gint64)timeout_ms * 1000, NULL, NULL))
+    return -1;
+  guint8 buffer[2048];
+  return g_socket_receive(socket, (char *)buffer, sizeof buffer, NULL, NULL);
+}
+
+static GBytes *
+probe_bytes(gsize pad)
+{
+  g_autofree guint8 *zeros = g_malloc0(pad + 1);
+  GVariantBuilder dict;
+  g_variant_builder_init(&dict, G_VARIANT_TYPE("a{sv}"));
+  g_variant_builder_add(&dict, "{sv}", "name", g_variant_new_string("x"));
+  if (pad > 0)
+    g_variant_builder_add(&dict, "{sv}", "pad",
+                          g_variant_new_fixed_array(G_VARIANT_TYPE_BYTE, zeros, pad, 1));
+  return hark_wire_encode(HARK_MSG_PROBE, 7, g_variant_new("(a{sv})", &dict), NULL);
+}
+
+/* A spoofed PROBE must not make the SN send more than it got: a small one goes
+ * unanswered, a padded one gets an answer no larger. */
+static void
+test_probe_amplification(void)
+{
+  LabNode *sn = lab.sns[0];
+  HARK_REQUIRE(sn != NULL && sn->ctl != NULL);
+  g_autofree char *host = sn_address(0);
+  g_autofree char *source = g_strdup_printf("%s.%u", lab.net, 160);
+  g_autoptr(GSocket) socket = udp_from(source);
+  HARK_REQUIRE(socket != NULL);
+  g_autoptr(GInetAddress) inet = g_inet_address_new_from_string(host);
+  g_autoptr(GSocketAddress) to = g_inet_socket_address_new(inet, OVERLAY_PORT);
+  g_autoptr(JsonObject) before = overlay_of(sn);
+
+  g_autoptr(GBytes) small = probe_bytes(0);
+  gsize small_size = g_bytes_get_size(small);
+  g_socket_send_to(socket, to, g_bytes_get_data(small, NULL), small_size, NULL, NULL);
+  g_assert_cmpint(udp_answer(socket, 500), ==, -1);
+  expect_counter_rise(sn, before, "probes_too_small");
+
+  g_autoptr(GBytes) padded = probe_bytes(480);
+  gsize padded_size = g_bytes_get_size(padded);
+  g_socket_send_to(socket, to, g_bytes_get_data(padded, NULL), padded_size, NULL, NULL);
+  gssize answer = udp_answer(socket, 2000);
+  g_test_message("PROBE of %zu bytes: no answer; of %zu bytes: %zd bytes back (x%.2f)",
+                 small_size, padded_size, answer, (double)answer / (double)padded_size);
+  g_assert_cmpint(answer, >, 0);
+  g_assert_cmpint(answer, <=, (gssize)padded_size);
+}
+
+/* One source flooding the SN's second STUN port used to empty the bucket that port
+ * shares with everyone: now each source has its own. */
+static void
+test_stun_flood_per_source(void)
+{
+  LabNode *sn = lab.sns[1];
+  HARK_REQUIRE(sn != NULL && sn->ctl != NULL);
+  g_autofree char *host = sn_address(1);
+  g_autoptr(GInetAddress) inet = g_inet_address_new_from_string(host);
+  g_autoptr(GSocketAddress) to = g_inet_socket_address_new(inet, OVERLAY_PORT + 1);
+  g_autofree char *flooder_address = g_strdup_printf("%s.%u", lab.net, 161);
+  g_autofree char *other_address = g_strdup_printf("%s.%u", lab.net, 162);
+  g_autoptr(GSocket) flooder = udp_from(flooder_address);
+  g_autoptr(GSocket) other = udp_from(other_address);
+  HARK_REQUIRE(flooder != NULL && other != NULL);
+  guint8 request[20] = { 0x00, 0x01, 0x00, 0x00, 0x21, 0x12, 0xa4, 0x42 };
+  for (guint i = 8; i < 20; i++)
+    request[i] = (guint8)g_random_int();
+  g_autoptr(JsonObject) before = overlay_of(sn);
+  for (guint i = 0; i < 2000; i++)
+    g_socket_send_to(flooder, to, (const char *)request, sizeof request, NULL, NULL);
+  expect_counter_rise(sn, before, "stun_flood");
+  /* The flood is still being dropped; another source is answered. */
+  for (guint i = 0; i < 200; i++)
+    g_socket_send_to(flooder, to, (const char *)request, sizeof request, NULL, NULL);
+  g_socket_send_to(other, to, (const char *)request, sizeof request, NULL, NULL);
+  gssize answer = udp_answer(other, 2000);
+  g_assert_cmpint(answer, >=, 32);
+  guint flood_answers = 0;
+  while (udp_answer(flooder, 0) > 0)
+    flood_answers++;
+  g_test_message("the flooder got %u answers to 2200 requests; the other source was answered "
+                 "(%zd bytes)", flood_answers, answer);
+  g_assert_cmpuint(flood_answers, <, 200);
+}
+
 /* ---- a malicious SN ------------------------------------------------------------------- */
 
 #define EVIL_HOST 40
@@ -1436,6 +1540,8 @@ main(int argc, char **argv)
   g_test_add_func("/overlay/unjoined-cap", test_unjoined_cap);
   g_test_add_func("/overlay/malicious-sn", test_malicious_sn);
   g_test_add_func("/overlay/join-name-injection", test_join_name_injection);
+  g_test_add_func("/overlay/probe-amplification", test_probe_amplification);
+  g_test_add_func("/overlay/stun-flood-per-source", test_stun_flood_per_source);
   g_test_add_func("/overlay/login-tunnel", test_login_tunnel);
   int status = g_test_run();
   for (guint i = 0; i < 5; i++) {
