@@ -224,15 +224,16 @@ hark_overlay_admit(HarkOverlay *overlay, Peer *peer)
 void
 hark_overlay_release_admission(HarkOverlay *overlay, Peer *peer)
 {
-  g_autofree char *host = g_steal_pointer(&peer->admitted_from);
-  if (host == NULL)
+  g_autofree char *source = g_steal_pointer(&peer->admitted_from);
+  if (source == NULL)
     return;
-  guint from = GPOINTER_TO_UINT(g_hash_table_lookup(overlay->unjoined_by_source, host));
+  guint from = GPOINTER_TO_UINT(g_hash_table_lookup(overlay->unjoined_by_source, source));
   g_assert(from > 0 && overlay->unjoined > 0);
   if (from == 1)
-    g_hash_table_remove(overlay->unjoined_by_source, host);
+    g_hash_table_remove(overlay->unjoined_by_source, source);
   else
-    g_hash_table_insert(overlay->unjoined_by_source, g_strdup(host), GUINT_TO_POINTER(from - 1));
+    g_hash_table_insert(overlay->unjoined_by_source, g_strdup(source),
+                        GUINT_TO_POINTER(from - 1));
   overlay->unjoined--;
 }
 

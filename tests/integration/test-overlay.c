@@ -1408,6 +1408,151 @@ test_malicious_sn(void)
   hark_test_net_clear(&net);
 }
 
+/* An SN peer (certified by the lab's CA, built in this process) floods a real SN with
+ * SN_LISTs of SNs that do not exist: the SN keeps at most 16 of them, keeps every SN it
+ * knew, and hands none of them to a new client. */
+typedef struct {
+  gboolean joined;
+  gboolean ponged;
+} FloodingPeer;
+
+static void
+flooding_peer_message(HarkLink *link, const HarkWireMessage *message, gpointer data)
+{
+  FloodingPeer *peer = data;
+  if (message->type == HARK_MSG_JOIN_OK)
+    peer->joined = TRUE;
+  else if (message->type == HARK_MSG_PONG)
+    peer->ponged = TRUE;
+}
+
+static const HarkLinkHandler flooding_peer_handler = {
+  .message = flooding_peer_message,
+  .closed = evil_closed,
+};
+
+static gboolean
+link_is_up(gpointer data)
+{
+  HarkTestOpened *opened = data;
+  return opened->link != NULL && hark_link_get_state(opened->link) == HARK_LINK_UP;
+}
+
+/* host:port strings of an a(sqas). */
+static GHashTable *
+list_members(GVariant *list)
+{
+  GHashTable *set = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+  for (gsize i = 0; list != NULL && i < g_variant_n_children(list); i++) {
+    const char *host;
+    guint16 port;
+    g_variant_get_child(list, i, "(&sq@as)", &host, &port, NULL);
+    g_hash_table_add(set, g_strdup_printf("%s:%u", host, port));
+  }
+  return set;
+}
+
+static GHashTable *
+cache_members(LabNode *node)
+{
+  g_autofree char *path = g_build_filename(node->node->state_dir, "hostcache.json", NULL);
+  g_autoptr(JsonParser) parser = json_parser_new();
+  GHashTable *set = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+  if (!json_parser_load_from_file(parser, path, NULL))
+    return set;
+  JsonArray *entries =
+    json_object_get_array_member(json_node_get_object(json_parser_get_root(parser)), "entries");
+  for (guint i = 0; i < json_array_get_length(entries); i++) {
+    JsonObject *entry = json_array_get_object_element(entries, i);
+    g_hash_table_add(set, g_strdup_printf("%s:%" G_GINT64_FORMAT,
+                                          json_object_get_string_member(entry, "host"),
+                                          json_object_get_int_member(entry, "port")));
+  }
+  return set;
+}
+
+static void
+test_sn_list_flood(void)
+{
+  g_autofree char *only = NULL;
+  g_autoptr(LabNode) sn = case_sn("sn-listening", 37, "udp tcp", NULL, "tcp", &only);
+  HARK_REQUIRE(sn != NULL);
+  g_autofree char *sn_host = g_strdup_printf("%s.%u", lab.net, 37);
+  g_autoptr(GHashTable) known_before = cache_members(sn);
+  HARK_REQUIRE(g_hash_table_size(known_before) >= SN_COUNT);
+
+  HarkTestNet net;
+  hark_test_net_init(&net, "hark-peer-XXXXXX");
+  g_autoptr(GError) error = NULL;
+  g_autofree char *ca_dir = g_build_filename(lab.login->node->node->state_dir, "ca", NULL);
+  HarkCa *lab_ca = hark_ca_load_or_create(ca_dir, "unused: the CA exists", &error);
+  g_assert_no_error(error);
+  HarkNode *node = hark_test_net_node(&net, "flooding-peer", lab.login->ca_path, lab_ca,
+                                      "plugins = { load = ( { name = \"tcp\"; } ); };\n");
+  HarkRegistration *tcp = hark_test_transport(node, "tcp");
+  const HarkTransportInterface *iface = tcp->iface;
+  HarkTestOpened opened = { 0 };
+  iface->open(tcp->instance, sn_host, OVERLAY_PORT, NULL, hark_test_on_opened, &opened);
+  gboolean up = hark_test_wait_for(link_is_up, &opened, 5000);
+  g_assert_true(up);
+  FloodingPeer peer = { 0 };
+  if (up) {
+    g_ptr_array_add(net.links, opened.link);
+    hark_link_set_handler(opened.link, &flooding_peer_handler, &peer);
+    g_autofree char *announced = g_strdup_printf("%s.%u", lab.net, 41);
+    const char *const tcp_only[] = { "tcp", NULL };
+    GVariantBuilder dict;
+    g_variant_builder_init(&dict, G_VARIANT_TYPE("a{sv}"));
+    g_variant_builder_add(&dict, "{sv}", "name", g_variant_new_string("flooding-peer"));
+    g_variant_builder_add(&dict, "{sv}", "as", g_variant_new_string("peer"));
+    g_variant_builder_add(&dict, "{sv}", "host", g_variant_new_string(announced));
+    g_variant_builder_add(&dict, "{sv}", "port", g_variant_new_uint16(OVERLAY_PORT));
+    g_variant_builder_add(&dict, "{sv}", "transports", g_variant_new_strv(tcp_only, -1));
+    hark_link_send(opened.link, HARK_MSG_JOIN, 1, g_variant_new("(a{sv})", &dict), NULL);
+    g_assert_true(hark_test_wait_for(flag_set, &peer.joined, 5000));
+    for (guint i = 0; i < SN_LISTS; i++)
+      hark_link_send(opened.link, HARK_MSG_SN_LIST, 2 + i,
+                     g_variant_new("(@a(sqas))", evil_list(30000 + i * 16, 16, TRUE)), NULL);
+    hark_link_send(opened.link, HARK_MSG_PING, 99, g_variant_new("(t)", (guint64)0), NULL);
+    g_assert_true(hark_test_wait_for(flag_set, &peer.ponged, 5000));
+  }
+
+  /* At most 16 names from that peer (plus the peer itself), none pushed out. */
+  g_autoptr(GHashTable) known_after = cache_members(sn);
+  g_test_message("host cache: %u entries before %u SN_LISTs of 16, %u after",
+                 g_hash_table_size(known_before), SN_LISTS, g_hash_table_size(known_after));
+  g_assert_cmpuint(g_hash_table_size(known_after), <=, g_hash_table_size(known_before) + 1 + 16);
+  GHashTableIter iter;
+  gpointer key;
+  g_hash_table_iter_init(&iter, known_before);
+  while (g_hash_table_iter_next(&iter, &key, NULL))
+    g_assert_true(g_hash_table_contains(known_after, key));
+  g_hash_table_iter_init(&iter, known_after);
+  while (g_hash_table_iter_next(&iter, &key, NULL))
+    g_assert_true(g_str_has_prefix(key, lab.net));
+
+  /* A new client's JOIN_OK names none of them: they never answered. */
+  g_autoptr(GIOStream) client = tls_to(sn_host, OVERLAY_PORT);
+  send_message(client, HARK_MSG_JOIN,
+               g_variant_new_parsed("({'name': <'fresh'>, 'as': <'client'>},)"));
+  g_autoptr(HarkWireMessage) answer = read_message(client);
+  g_assert_nonnull(answer);
+  g_assert_cmpuint(answer != NULL ? answer->type : 0, ==, HARK_MSG_JOIN_OK);
+  if (answer != NULL && answer->type == HARK_MSG_JOIN_OK) {
+    g_autoptr(GVariant) dict = g_variant_get_child_value(answer->body, 0);
+    g_autoptr(GVariant) sns = g_variant_lookup_value(dict, "sns", G_VARIANT_TYPE("a(sqas)"));
+    g_autoptr(GHashTable) handed = list_members(sns);
+    g_test_message("a new client is told of %u SNs", g_hash_table_size(handed));
+    g_hash_table_iter_init(&iter, handed);
+    while (g_hash_table_iter_next(&iter, &key, NULL)) {
+      g_autofree char *victim = g_strdup_printf("%s.%u:", lab.net, VICTIM_HOST);
+      g_assert_false(g_str_has_prefix(key, victim));
+    }
+  }
+  hark_ca_free(lab_ca);
+  hark_test_net_clear(&net);
+}
+
 /* ---- login through the SN --------------------------------------------------------------- */
 
 static gboolean
@@ -1539,6 +1684,7 @@ main(int argc, char **argv)
   g_test_add_func("/overlay/failed-handshakes", test_failed_handshakes);
   g_test_add_func("/overlay/unjoined-cap", test_unjoined_cap);
   g_test_add_func("/overlay/malicious-sn", test_malicious_sn);
+  g_test_add_func("/overlay/sn-list-flood", test_sn_list_flood);
   g_test_add_func("/overlay/join-name-injection", test_join_name_injection);
   g_test_add_func("/overlay/probe-amplification", test_probe_amplification);
   g_test_add_func("/overlay/stun-flood-per-source", test_stun_flood_per_source);
