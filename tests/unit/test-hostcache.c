@@ -556,6 +556,17 @@ static GBytes *make_negative_time(void)
   return text(FILE_OF(ENTRY("\"sn.example\"", "1", "[\"udp\"]", "-5", "-1", "false")));
 }
 static GBytes *make_duplicate(void) { return text(FILE_OF(GOOD_ENTRY ", " GOOD_ENTRY)); }
+#define LEARNT_ENTRY(bootstrap, source)                                                    \
+  "{\"host\": \"192.0.2.1\", \"port\": 1, \"transports\": [\"udp\"], \"last_seen\": 1, "      \
+  "\"failures\": 0, \"rtt_us\": -1, \"bootstrap\": " bootstrap ", \"learnt_from\": " source "}"
+static GBytes *make_learnt_from_text(void)
+{
+  return text(FILE_OF(LEARNT_ENTRY("false", "\"evil\\nline\"")));
+}
+static GBytes *make_learnt_bootstrap(void)
+{
+  return text(FILE_OF(LEARNT_ENTRY("true", "\"192.0.2.9\"")));
+}
 static GBytes *make_unknown_member(void)
 {
   return text("{\"version\": 1, \"entries\": [], \"extra\": true}");
@@ -613,6 +624,8 @@ static const CorruptCase corrupt_cases[] = {
   { "bootstrap-string", make_bootstrap_string, "\"bootstrap\" is not true or false" },
   { "negative-time", make_negative_time, "\"last_seen\" is -5" },
   { "duplicate", make_duplicate, "entry 1: sn.example:33033 is listed twice" },
+  { "learnt-from-text", make_learnt_from_text, "\"learnt_from\" is not a source address" },
+  { "learnt-bootstrap", make_learnt_bootstrap, "\"learnt_from\" is not a source address" },
   { "unknown-member", make_unknown_member, "unknown member \"extra\"" },
   { "201-entries", make_201_entries, "201 entries, more than the 200" },
   { "2-mib", make_2_mib, "larger than 1048576 bytes" },
