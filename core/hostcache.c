@@ -296,6 +296,22 @@ entry_is_stale(const HarkHostCacheEntry *entry, gint64 now, gint64 max_age_s)
 }
 
 guint
+hark_host_cache_forget_where(HarkHostCache *cache,
+                             gboolean (*refuse)(const char *host, gpointer data), gpointer data)
+{
+  g_return_val_if_fail(cache != NULL && refuse != NULL, 0);
+  guint dropped = 0;
+  for (guint i = cache->entries->len; i-- > 0;) {
+    CacheEntry *slot = g_ptr_array_index(cache->entries, i);
+    if (!slot->entry.bootstrap && refuse(slot->entry.host, data)) {
+      g_ptr_array_remove_index(cache->entries, i);
+      dropped++;
+    }
+  }
+  return dropped;
+}
+
+guint
 hark_host_cache_expire(HarkHostCache *cache, gint64 now, gint64 max_age_s)
 {
   g_return_val_if_fail(cache != NULL, 0);

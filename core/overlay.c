@@ -480,6 +480,13 @@ login_changed(gpointer data)
   hark_overlay_check_eligibility(overlay);
 }
 
+static gboolean
+not_routable(const char *host, gpointer data)
+{
+  const HarkConfig *config = data;
+  return !hark_address_is_routable(host, config->allow_loopback);
+}
+
 HarkOverlay *
 hark_overlay_new(HarkNode *node, GError **error)
 {
@@ -505,6 +512,8 @@ hark_overlay_new(HarkNode *node, GError **error)
     g_warning("%s", warning->message);
   guint expired = hark_host_cache_expire(overlay->cache, g_get_real_time() / G_USEC_PER_SEC,
                                          config->host_cache_max_age);
+  /* Configured SNs may be host names; what came from the network must be routable. */
+  expired += hark_host_cache_forget_where(overlay->cache, not_routable, config);
   g_message("host cache: %u super nodes (%u bootstrap configured, %u aged out), %s",
             hark_host_cache_size(overlay->cache), config->bootstrap->len, expired,
             overlay->cache_path);

@@ -226,6 +226,27 @@ test_learn_caps(void)
   g_assert_cmpstr(hosts, ==, "192.0.2.1 192.0.2.2");
 }
 
+static gboolean
+refuse_names(const char *host, gpointer data)
+{
+  return g_strcmp0(host, data) == 0;
+}
+
+/* Entries a rule of today refuses go, bootstrap ones stay. */
+static void
+test_forget_where(void)
+{
+  g_autoptr(HarkHostCache) cache = hark_host_cache_new(10);
+  HarkBootstrapConfig configured = { .host = "localhost", .port = 2, .transports = NULL };
+  g_assert_true(hark_host_cache_add_bootstrap(cache, &configured));
+  g_assert_true(hark_host_cache_seen(cache, "localhost", 1, udp_tcp, -1, 100));
+  g_assert_true(hark_host_cache_seen(cache, "192.0.2.1", 1, udp_tcp, -1, 100));
+  g_assert_cmpuint(hark_host_cache_forget_where(cache, refuse_names, "localhost"), ==, 1);
+  g_autofree char *hosts = ranked_hosts(cache);
+  g_assert_cmpstr(hosts, ==, "192.0.2.1 localhost");
+  g_assert_true(hark_host_cache_lookup(cache, "localhost", 2)->bootstrap);
+}
+
 static void
 test_capacity(void)
 {
@@ -672,6 +693,7 @@ main(int argc, char **argv)
   g_test_add_func("/hostcache/capacity", test_capacity);
   g_test_add_func("/hostcache/learn-rank", test_learn_rank);
   g_test_add_func("/hostcache/learn-caps", test_learn_caps);
+  g_test_add_func("/hostcache/forget-where", test_forget_where);
   g_test_add_func("/hostcache/full-of-bootstrap", test_full_of_bootstrap);
   g_test_add_func("/hostcache/seen-failed", test_seen_failed);
   g_test_add_func("/hostcache/expire", test_expire);

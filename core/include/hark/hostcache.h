@@ -80,6 +80,13 @@ gboolean hark_host_cache_learn(HarkHostCache *cache, const char *host, guint16 p
 gboolean hark_host_cache_failed(HarkHostCache *cache, const char *host, guint16 port,
                                 gint64 now);
 
+/* Drops the non-bootstrap entries whose host refuse(host, data) refuses (returns TRUE
+ * for): what an older version let in and the checks of today would not. Returns how
+ * many went. */
+guint hark_host_cache_forget_where(HarkHostCache *cache,
+                                   gboolean (*refuse)(const char *host, gpointer data),
+                                   gpointer data);
+
 /* Drops the non-bootstrap entries last seen more than max_age_s before now (or never),
  * and those with HARK_HOST_CACHE_MAX_FAILURES failures or more. Returns how many went. */
 guint hark_host_cache_expire(HarkHostCache *cache, gint64 now, gint64 max_age_s);
