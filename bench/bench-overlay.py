@@ -151,7 +151,7 @@ def main():
                         f'node: {{ name = "{name}"; }};\n'
                         + plugins(transports, tls_port, http_port)
                         + f'network: {{ listen = "{address}"; port = 33033; '
-                          f'public_address = "{address}"; }};\n'
+                          f'public_address = "{address}"; allow_loopback = true; }};\n'
                         + 'supernode: { min_uptime = 0; max_load = 10000; max_clients = 100000; };\n'
                         + login)
             nodes.append(node)
@@ -168,7 +168,7 @@ def main():
             node = Node(hark, work, name,
                         f'node: {{ name = "{name}"; supernode = false; }};\n'
                         + plugins(["udp", "tcp", "tls443"], tls_port, http_port)
-                        + f'network: {{ bootstrap = ( {{ host = "{bootstrap}"; port = 33033; '
+                        + f'network: {{ allow_loopback = true; bootstrap = ( {{ host = "{bootstrap}"; port = 33033; '
                           'transports = [ "udp", "tcp", "tls443" ]; } ); };\n' + login)
             nodes.append(node)
             node.start()

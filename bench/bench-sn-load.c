@@ -2,7 +2,7 @@
  *
  * One process embeds a hark node (logged in from a saved certificate in STATE_DIR) and
  * opens COUNT links to the SN over the `tcp` transport, each a full TLS 1.3 handshake
- * with the device certificate followed by JOIN, at most 64 at a time. Then every link
+ * with the device certificate followed by JOIN, at most 32 at a time. Then every link
  * sends a PING every KEEPALIVE seconds (spread evenly over the interval) for SECONDS.
  * The SN cannot tell these links from COUNT separate devices of one user, which is what
  * an SN's load is: links, keep-alives, memory per link.
@@ -14,7 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#define IN_FLIGHT 64
+#define IN_FLIGHT 32 /* an SN admits 32 unjoined links from one address */
 #define TICK_MS 100
 
 typedef struct {

@@ -46,6 +46,7 @@ entry_clear(HarkHostCacheEntry *entry)
 {
   g_free(entry->host);
   g_strfreev(entry->transports);
+  g_free(entry->learnt_from);
 }
 
 static void
@@ -54,6 +55,7 @@ entry_copy_into(HarkHostCacheEntry *to, const HarkHostCacheEntry *from)
   *to = *from;
   to->host = g_strdup(from->host);
   to->transports = g_strdupv(from->transports);
+  to->learnt_from = g_strdup(from->learnt_from);
 }
 
 HarkHostCacheEntry *
@@ -103,6 +105,9 @@ compare_rtt(gint64 a, gint64 b)
 static int
 compare_entries(const CacheEntry *a, const CacheEntry *b)
 {
+  /* What a peer merely named earns its rank by answering. */
+  if ((a->entry.learnt_from != NULL) != (b->entry.learnt_from != NULL))
+    return a->entry.learnt_from != NULL ? 1 : -1;
   if (a->entry.failures != b->entry.failures)
     return a->entry.failures < b->entry.failures ? -1 : 1;
   int rtt = compare_rtt(a->entry.rtt_us, b->entry.rtt_us);
@@ -119,14 +124,15 @@ compare_entry_pointers(gconstpointer a, gconstpointer b)
   return compare_entries(*(CacheEntry *const *)a, *(CacheEntry *const *)b);
 }
 
-/* The index of the worst entry that may be evicted, or -1 when all are bootstrap. */
+/* The index of the worst entry that may be evicted (only unverified ones with
+ * unverified_only), or -1 when there is none. */
 static int
-cache_worst_evictable(HarkHostCache *cache)
+cache_worst_evictable(HarkHostCache *cache, gboolean unverified_only)
 {
   int worst = -1;
   for (guint i = 0; i < cache->entries->len; i++) {
     CacheEntry *slot = g_ptr_array_index(cache->entries, i);
-    if (slot->entry.bootstrap)
+    if (slot->entry.bootstrap || (unverified_only && slot->entry.learnt_from == NULL))
       continue;
     if (worst < 0 || compare_entries(slot, g_ptr_array_index(cache->entries, worst)) > 0)
       worst = (int)i;
@@ -177,10 +183,11 @@ cache_find(HarkHostCache *cache, const char *host, guint16 port)
 /* A new, never-seen entry for host:port, evicting the worst non-bootstrap entry when
  * the cache is full; NULL when there is no room. */
 static CacheEntry *
-cache_insert(HarkHostCache *cache, const char *host, guint16 port)
+cache_insert_evicting(HarkHostCache *cache, const char *host, guint16 port,
+                      gboolean unverified_only)
 {
   if (cache->entries->len >= cache->capacity) {
-    int worst = cache_worst_evictable(cache);
+    int worst = cache_worst_evictable(cache, unverified_only);
     if (worst < 0)
       return NULL;
     g_ptr_array_remove_index(cache->entries, (guint)worst);
@@ -193,6 +200,12 @@ cache_insert(HarkHostCache *cache, const char *host, guint16 port)
   slot->order = cache->next_order++;
   g_ptr_array_add(cache->entries, slot);
   return slot;
+}
+
+static CacheEntry *
+cache_insert(HarkHostCache *cache, const char *host, guint16 port)
+{
+  return cache_insert_evicting(cache, host, port, FALSE);
 }
 
 static CacheEntry *
@@ -210,6 +223,7 @@ hark_host_cache_add_bootstrap(HarkHostCache *cache, const HarkBootstrapConfig *b
   if (slot == NULL)
     return FALSE;
   slot->entry.bootstrap = TRUE;
+  g_clear_pointer(&slot->entry.learnt_from, g_free); /* the configuration vouches for it */
   entry_set_transports(&slot->entry, (const char *const *)bootstrap->transports);
   return TRUE;
 }
@@ -228,6 +242,35 @@ hark_host_cache_seen(HarkHostCache *cache, const char *host, guint16 port,
     slot->entry.rtt_us = rtt_us;
   slot->entry.last_seen = now;
   slot->entry.failures = 0;
+  g_clear_pointer(&slot->entry.learnt_from, g_free);
+  return TRUE;
+}
+
+gboolean
+hark_host_cache_learn(HarkHostCache *cache, const char *host, guint16 port,
+                      const char *const *transports, const char *source, gint64 now)
+{
+  g_return_val_if_fail(cache != NULL && host != NULL && source != NULL, FALSE);
+  if (cache_find(cache, host, port) != NULL)
+    return TRUE;
+  guint unverified = 0, from_source = 0;
+  for (guint i = 0; i < cache->entries->len; i++) {
+    const CacheEntry *slot = g_ptr_array_index(cache->entries, i);
+    if (slot->entry.learnt_from == NULL)
+      continue;
+    unverified++;
+    if (strcmp(slot->entry.learnt_from, source) == 0)
+      from_source++;
+  }
+  if (from_source >= HARK_HOST_CACHE_MAX_PER_SOURCE ||
+      unverified >= MAX(1, cache->capacity / HARK_HOST_CACHE_UNVERIFIED_SHARE))
+    return FALSE;
+  CacheEntry *slot = cache_insert_evicting(cache, host, port, TRUE);
+  if (slot == NULL)
+    return FALSE;
+  entry_set_transports(&slot->entry, transports);
+  slot->entry.last_seen = now;
+  slot->entry.learnt_from = g_strdup(source);
   return TRUE;
 }
 
@@ -250,6 +293,22 @@ entry_is_stale(const HarkHostCacheEntry *entry, gint64 now, gint64 max_age_s)
     return FALSE;
   return entry->failures >= HARK_HOST_CACHE_MAX_FAILURES || entry->last_seen == 0 ||
          now - entry->last_seen > max_age_s;
+}
+
+guint
+hark_host_cache_forget_where(HarkHostCache *cache,
+                             gboolean (*refuse)(const char *host, gpointer data), gpointer data)
+{
+  g_return_val_if_fail(cache != NULL && refuse != NULL, 0);
+  guint dropped = 0;
+  for (guint i = cache->entries->len; i-- > 0;) {
+    CacheEntry *slot = g_ptr_array_index(cache->entries, i);
+    if (!slot->entry.bootstrap && refuse(slot->entry.host, data)) {
+      g_ptr_array_remove_index(cache->entries, i);
+      dropped++;
+    }
+  }
+  return dropped;
 }
 
 guint
@@ -316,6 +375,10 @@ entry_to_json(const HarkHostCacheEntry *entry)
   json_builder_add_int_value(builder, entry->rtt_us);
   json_builder_set_member_name(builder, "bootstrap");
   json_builder_add_boolean_value(builder, entry->bootstrap);
+  if (entry->learnt_from != NULL) {
+    json_builder_set_member_name(builder, "learnt_from");
+    json_builder_add_string_value(builder, entry->learnt_from);
+  }
   json_builder_end_object(builder);
   return json_builder_get_root(builder);
 }
@@ -566,11 +629,31 @@ read_transports(const Reader *reader, JsonObject *object, HarkHostCacheEntry *en
   return TRUE;
 }
 
+/* Optional: an address or an IPv6 /64 (hark_address_source_key). */
+static gboolean
+read_learnt_from(const Reader *reader, JsonObject *object, HarkHostCacheEntry *entry,
+                 GError **error)
+{
+  if (!json_object_has_member(object, "learnt_from"))
+    return TRUE;
+  JsonNode *node = get_member(reader, object, "learnt_from", G_TYPE_STRING, "a string", error);
+  if (node == NULL)
+    return FALSE;
+  const char *source = json_node_get_string(node);
+  gsize length = strlen(source);
+  if (length == 0 || length > 64 || strspn(source, "0123456789abcdefABCDEF:./") != length ||
+      entry->bootstrap)
+    return reader_fail(reader, error, "\"learnt_from\" is not a source address");
+  entry->learnt_from = g_strdup(source);
+  return TRUE;
+}
+
 static gboolean
 read_entry(const Reader *reader, JsonNode *node, HarkHostCacheEntry *entry, GError **error)
 {
   static const char *const members[] = { "host",     "port",   "transports", "last_seen",
-                                         "failures", "rtt_us", "bootstrap",  NULL };
+                                         "failures", "rtt_us", "bootstrap",  "learnt_from",
+                                         NULL };
   if (!JSON_NODE_HOLDS_OBJECT(node))
     return reader_fail(reader, error, "not an object");
   JsonObject *object = json_node_get_object(node);
@@ -591,7 +674,7 @@ read_entry(const Reader *reader, JsonNode *node, HarkHostCacheEntry *entry, GErr
   entry->port = (guint16)port;
   entry->failures = (guint)failures;
   entry->bootstrap = json_node_get_boolean(bootstrap);
-  return TRUE;
+  return read_learnt_from(reader, object, entry, error);
 }
 
 /* Adds the entry read from the file; two entries for one SN are refused. */

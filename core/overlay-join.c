@@ -42,9 +42,13 @@ struct _HarkJoin {
   char *only_transport;     /* a `transport` switch: this transport to the current SN */
   HarkCommandCall *call;    /* ... answered when it ends */
   GString *errors;
+  guint redirected;         /* attempts started on REDIRECTs: at most HARK_ADDRESS_LIST_MAX
+                             * per join, however many SNs redirect */
 };
 
 static void join_finish_failed(HarkJoin *join);
+
+#define JOIN_ERRORS_MAX 600 /* bytes of the failed attempts' summary, then "..." */
 
 /* ---- remembering the way that worked ---------------------------------------------- */
 
@@ -217,9 +221,14 @@ attempt_failed(Attempt *attempt, const char *why)
   attempt->state = "failed";
   g_message("join: %s to %s:%u failed: %s", attempt->transport, attempt->candidate->host,
             attempt->candidate->port, why);
-  g_string_append_printf(join->errors, "%s%s to %s:%u: %s", join->errors->len ? "; " : "",
-                         attempt->transport, attempt->candidate->host, attempt->candidate->port,
-                         why);
+  /* The summary logged when the join fails stays one readable line, however many SNs
+   * a REDIRECT named. */
+  if (join->errors->len < JOIN_ERRORS_MAX)
+    g_string_append_printf(join->errors, "%s%s to %s:%u: %s", join->errors->len ? "; " : "",
+                           attempt->transport, attempt->candidate->host,
+                           attempt->candidate->port, why);
+  else if (!g_str_has_suffix(join->errors->str, "; ..."))
+    g_string_append(join->errors, "; ...");
   if (attempt->peer != NULL) {
     hark_overlay_drop_peer(overlay, attempt->peer, NULL);
     attempt->peer = NULL;
@@ -378,6 +387,30 @@ on_probe_answer(GBytes *reply, gint64 rtt_us, const GError *error, gpointer data
   join_check_exhausted(join);
 }
 
+/* {"name": s, "pad": ay}: zeros up to OVERLAY_PROBE_SIZE, so the SN may answer. */
+GBytes *
+hark_overlay_probe_encode(HarkOverlay *overlay, guint64 id)
+{
+  GBytes *bytes = NULL;
+  gsize pad = 0;
+  for (int round = 0; round < 2; round++) {
+    GVariantBuilder dict;
+    g_variant_builder_init(&dict, G_VARIANT_TYPE("a{sv}"));
+    g_variant_builder_add(&dict, "{sv}", "name",
+                          g_variant_new_string(overlay->node->config->node_name));
+    g_autofree guint8 *zeros = g_malloc0(MAX(pad, 1));
+    g_variant_builder_add(&dict, "{sv}", "pad",
+                          g_variant_new_fixed_array(G_VARIANT_TYPE_BYTE, zeros, pad, 1));
+    g_clear_pointer(&bytes, g_bytes_unref);
+    bytes = hark_wire_encode(HARK_MSG_PROBE, id, g_variant_new("(a{sv})", &dict), NULL);
+    gsize size = g_bytes_get_size(bytes);
+    if (size >= OVERLAY_PROBE_SIZE)
+      break;
+    pad += OVERLAY_PROBE_SIZE - size;
+  }
+  return bytes;
+}
+
 static void
 probe(HarkJoin *join, Candidate *candidate, const HarkRegistration *udp)
 {
@@ -387,12 +420,7 @@ probe(HarkJoin *join, Candidate *candidate, const HarkRegistration *udp)
     return; /* host names are not probed: the stream transports resolve them */
   g_autoptr(GSocketAddress) to = g_inet_socket_address_new(address, candidate->port);
   guint64 id = hark_overlay_next_id(join->overlay);
-  GVariantBuilder dict;
-  g_variant_builder_init(&dict, G_VARIANT_TYPE("a{sv}"));
-  g_variant_builder_add(&dict, "{sv}", "name",
-                        g_variant_new_string(join->overlay->node->config->node_name));
-  g_autoptr(GBytes) bytes =
-    hark_wire_encode(HARK_MSG_PROBE, id, g_variant_new("(a{sv})", &dict), NULL);
+  g_autoptr(GBytes) bytes = hark_overlay_probe_encode(join->overlay, id);
   candidate->probe = g_cancellable_new();
   iface->request(udp->instance, to, bytes, id, OVERLAY_PROBE_TIMEOUT_MS, candidate->probe,
                  on_probe_answer, candidate);
@@ -627,7 +655,7 @@ join_won(HarkJoin *join, Attempt *attempt, GVariant *dict)
   const char *name = NULL;
   g_variant_lookup(dict, "name", "&s", &name);
   g_free(peer->name);
-  peer->name = g_strdup(name != NULL ? name : "?");
+  peer->name = name != NULL ? hark_overlay_peer_text(name) : g_strdup("?");
   /* The SN says how long it lets a client stay silent; keep-alives come often enough. */
   guint32 keepalive = 0;
   overlay->keepalive_s = (guint)overlay->node->config->keepalive;
@@ -641,7 +669,7 @@ join_won(HarkJoin *join, Attempt *attempt, GVariant *dict)
   hark_host_cache_seen(overlay->cache, attempt->candidate->host, attempt->candidate->port, NULL,
                        -1, g_get_real_time() / G_USEC_PER_SEC);
   if (sns != NULL)
-    hark_overlay_learn_sn_list(overlay, sns);
+    g_ptr_array_unref(hark_overlay_learn_sn_list(overlay, sns, hark_link_get_peer_host(peer->link)));
   hark_overlay_save_cache(overlay);
   Peer *old = overlay->sn;
   peer->kind = PEER_MY_SN;
@@ -701,15 +729,17 @@ hark_overlay_join_message(HarkJoin *join, Peer *peer, const HarkWireMessage *mes
   case HARK_MSG_REDIRECT: {
     g_autoptr(GVariant) list = g_variant_get_child_value(message->body, 0);
     overlay->counters.redirected++;
-    hark_overlay_learn_sn_list(overlay, list);
-    g_message("join: %s:%u is full and sent us elsewhere (%zu SNs)", attempt->candidate->host,
-              attempt->candidate->port, g_variant_n_children(list));
-    for (gsize i = 0; i < g_variant_n_children(list); i++) {
-      const char *host;
-      guint16 port;
-      g_autofree const char **transports = NULL;
-      g_variant_get_child(list, i, "(&sq^a&s)", &host, &port, &transports);
-      Candidate *candidate = candidate_add(join, host, port, (char **)transports);
+    /* Only what passed the checks, and at most HARK_ADDRESS_LIST_MAX: a REDIRECT must not
+     * turn this node into a flood of connections at someone. */
+    g_autoptr(GPtrArray) others =
+      hark_overlay_learn_sn_list(overlay, list, hark_link_get_peer_host(peer->link));
+    g_message("join: %s:%u is full and sent us elsewhere (%u SNs of the %zu it named)",
+              attempt->candidate->host, attempt->candidate->port, others->len,
+              g_variant_n_children(list));
+    for (guint i = 0; i < others->len && join->redirected < HARK_ADDRESS_LIST_MAX; i++) {
+      const HarkHostCacheEntry *entry = others->pdata[i];
+      join->redirected++;
+      Candidate *candidate = candidate_add(join, entry->host, entry->port, entry->transports);
       attempt_start(join, candidate, attempt->transport);
     }
     attempt_failed(attempt, "full (redirected)");
@@ -719,7 +749,8 @@ hark_overlay_join_message(HarkJoin *join, Peer *peer, const HarkWireMessage *mes
     const char *text;
     guint32 code;
     g_variant_get(message->body, "(u&s)", &code, &text);
-    g_autofree char *why = g_strdup_printf("refused: %s", text);
+    g_autofree char *escaped = hark_overlay_peer_text(text);
+    g_autofree char *why = g_strdup_printf("refused: %s", escaped);
     attempt_failed(attempt, why);
     return;
   }
@@ -818,20 +849,22 @@ hark_overlay_client_message(HarkOverlay *overlay, Peer *peer, const HarkWireMess
   switch (message->type) {
   case HARK_MSG_SN_LIST: {
     g_autoptr(GVariant) list = g_variant_get_child_value(message->body, 0);
-    hark_overlay_learn_sn_list(overlay, list);
+    g_ptr_array_unref(hark_overlay_learn_sn_list(overlay, list, hark_link_get_peer_host(peer->link)));
     return;
   }
   case HARK_MSG_AUTH_OK: {
     const char *user;
     g_variant_get(message->body, "(&s)", &user);
-    g_message("the SN %s knows this device as user %s", peer->name, user);
+    g_autofree char *escaped = hark_overlay_peer_text(user);
+    g_message("the SN %s knows this device as user %s", peer->name, escaped);
     return;
   }
   case HARK_MSG_ERROR: {
     const char *text;
     guint32 code;
     g_variant_get(message->body, "(u&s)", &code, &text);
-    g_message("the SN %s answered an error: %s", peer->name, text);
+    g_autofree char *escaped = hark_overlay_peer_text(text);
+    g_message("the SN %s answered an error: %s", peer->name, escaped);
     hark_overlay_tunnel_client_message(overlay, message);
     return;
   }

@@ -7,16 +7,23 @@ G_BEGIN_DECLS
 
 #define OVERLAY_JOIN_TIMEOUT_MS 5000   /* JOIN -> JOIN_OK, and a new link's first JOIN */
 #define OVERLAY_AUTH_TIMEOUT_S 120     /* an unauthenticated client must log in by then */
-#define OVERLAY_MAX_HANDSHAKES 256     /* accepted links still in their TLS handshake */
+/* Accepted links that have not joined yet (TLS handshake, then JOIN): at most this many,
+ * and this many from one IP address, so no stranger can hold every door of the SN. */
+#define OVERLAY_MAX_UNJOINED 256
+#define OVERLAY_MAX_UNJOINED_PER_SOURCE 32
 #define OVERLAY_PROBE_TIMEOUT_MS 1500
+/* A PROBE is padded to at least this many bytes, and an SN answers only a PROBE at least
+ * as large as its PROBE_REPLY: the SN's UDP port must not amplify a spoofed request. */
+#define OVERLAY_PROBE_SIZE 512
 #define OVERLAY_JOIN_CANDIDATES 8      /* host-cache entries one join tries at most */
-#define OVERLAY_SN_LIST_MAX 16         /* entries in one SN_LIST, JOIN_OK or REDIRECT */
+#define OVERLAY_SN_LIST_MAX HARK_ADDRESS_LIST_MAX /* entries in one SN_LIST, JOIN_OK or REDIRECT */
 #define OVERLAY_RETRY_FIRST_MS 500
 #define OVERLAY_RETRY_MAX_MS 30000
 #define OVERLAY_TUNNELS_PER_LINK 4
 #define OVERLAY_TUNNEL_IDLE_S 60
 #define OVERLAY_SN_VERIFY_MS 10000     /* a peer's claim to be an SN is checked by then */
 #define OVERLAY_SN_LINKS_PER_DEVICE 4  /* peer links one SN device may have open to us */
+#define OVERLAY_LOG_TEXT_MAX 120       /* characters of peer-supplied text in one log line */
 
 typedef enum {
   PEER_OPENED,    /* we opened it (a join attempt or an SN link): waiting for JOIN_OK */
@@ -51,11 +58,13 @@ typedef struct {
   guint64 bad_messages;      /* frames that did not decode (sum over closed links) */
   guint64 bad_frames;        /* links closed for an oversized or bad length */
   guint64 handshake_failures; /* TLS failed or timed out (slow-loris) */
-  guint64 too_many_handshakes; /* accepted links refused at once */
+  guint64 too_many_handshakes; /* accepted links refused at once: OVERLAY_MAX_UNJOINED */
+  guint64 too_many_from_source; /* refused: OVERLAY_MAX_UNJOINED_PER_SOURCE from its address */
   guint64 bad_datagrams;     /* UDP datagrams that are neither STUN nor a probe we serve */
   guint64 stun_answered;
   guint64 stun_refused;
   guint64 probes_answered;
+  guint64 probes_too_small;  /* PROBEs smaller than their answer would be (not answered) */
   guint64 stun_flood;        /* STUN on the core's own STUN sockets over their rate */
   guint64 stun_relayed;      /* CHANGE-REQUESTs handed to the partner SN (STUN_RELAY) */
   guint64 certificates_expired; /* links ended: the peer's certificate expired unrenewed */
@@ -83,6 +92,8 @@ struct _Peer {
   guint16 stun_alt_port; /* an SN peer's second STUN port (JOIN / JOIN_OK), 0 unknown */
   SnTrust trust;         /* PEER_SN: claimed or verified */
   guint64 claim;         /* PEER_SN claimed: its id; PEER_PROBE: the claim it checks */
+  char *admitted_from;    /* set while it holds an admission slot: the source address it
+                          * is counted under (accepted, not joined yet) */
 };
 
 struct _HarkOverlay {
@@ -94,7 +105,8 @@ struct _HarkOverlay {
   guint64 next_id;
   OverlayCounters counters;
   GHashTable *peers;      /* HarkLink* -> Peer*: every link of this node */
-  guint handshaking;      /* accepted links in their handshake */
+  guint unjoined;         /* accepted links holding an admission slot */
+  GHashTable *unjoined_by_source; /* source address -> how many of those (GUINT_TO_POINTER) */
   gint64 last_drop_log;   /* monotonic µs of the last drop logged at message level */
   gboolean stopping;
 
@@ -140,6 +152,11 @@ void hark_overlay_save_cache(HarkOverlay *overlay);
 Peer *hark_overlay_add_peer(HarkOverlay *overlay, HarkLink *link, PeerKind kind);
 void hark_overlay_drop_peer(HarkOverlay *overlay, Peer *peer, const char *why);
 Peer *hark_overlay_peer_of(HarkOverlay *overlay, HarkLink *link);
+/* Admission slots: an accepted link holds one from accept until its JOIN is handled or
+ * it goes, whichever comes first. take: FALSE (counted, logged) when the caps are
+ * reached; release is idempotent. */
+gboolean hark_overlay_admit(HarkOverlay *overlay, Peer *peer);
+void hark_overlay_release_admission(HarkOverlay *overlay, Peer *peer);
 /* Logs (g_message, rate-limited for floods) and counts one dropped message. */
 void hark_overlay_note_drop(HarkOverlay *overlay, guint64 *counter, const char *format, ...)
   G_GNUC_PRINTF(3, 4);
@@ -154,12 +171,20 @@ gboolean hark_overlay_handle_keepalive(HarkOverlay *overlay, Peer *peer,
                                        const HarkWireMessage *message);
 /* SN lists: a(sqas) <-> host cache. */
 GVariant *hark_overlay_sn_list(HarkOverlay *overlay, const char *except_host, guint16 except_port);
-void hark_overlay_learn_sn_list(HarkOverlay *overlay, GVariant *list);
+/* A peer's list (SN_LIST, JOIN_OK.sns, REDIRECT; a(sqas)) from the peer at address from:
+ * the first HARK_ADDRESS_LIST_MAX entries are checked, the good ones learnt (unverified,
+ * counted against from's share) and returned (HarkHostCacheEntry*); the rest is
+ * counted as `unexpected`. */
+GPtrArray *hark_overlay_learn_sn_list(HarkOverlay *overlay, GVariant *list, const char *from);
 gboolean hark_overlay_send_error(Peer *peer, guint64 id, guint code, const char *text);
 char *hark_overlay_peer_describe(Peer *peer);
+/* Peer-supplied text for a log line or a stored name: escaped and bounded (new). */
+char *hark_overlay_peer_text(const char *text);
 
 /* overlay-join.c */
 void hark_overlay_join_start(HarkOverlay *overlay);
+/* A PROBE with this id, padded to OVERLAY_PROBE_SIZE (new). */
+GBytes *hark_overlay_probe_encode(HarkOverlay *overlay, guint64 id);
 void hark_overlay_join_free(HarkJoin *join);
 /* A message on a link this join opened. */
 void hark_overlay_join_message(HarkJoin *join, Peer *peer, const HarkWireMessage *message);

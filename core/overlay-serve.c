@@ -11,6 +11,8 @@
 
 #include "link-private.h"
 
+#include "hark/address.h"
+
 #include <ifaddrs.h>
 #include <netinet/in.h>
 #include <stdlib.h>
@@ -485,18 +487,13 @@ hark_overlay_link_accepted(HarkLink *link, gpointer data)
     hark_link_free(link);
     return;
   }
-  if (overlay->handshaking >= OVERLAY_MAX_HANDSHAKES) {
-    hark_overlay_note_drop(overlay, &overlay->counters.too_many_handshakes,
-                           "a link from %s:%u: %u handshakes are running already",
-                           hark_link_get_peer_host(link), hark_link_get_peer_port(link),
-                           overlay->handshaking);
-    hark_link_free(link);
-    return;
-  }
   HarkConfig *config = overlay->node->config;
   hark_link_set_handshake_timeout(link, config->handshake_timeout_ms);
-  overlay->handshaking++;
   Peer *peer = hark_overlay_add_peer(overlay, link, PEER_PENDING);
+  if (!hark_overlay_admit(overlay, peer)) {
+    hark_overlay_drop_peer(overlay, peer, NULL);
+    return;
+  }
   set_deadline(peer, config->handshake_timeout_ms + OVERLAY_JOIN_TIMEOUT_MS);
 }
 
@@ -628,17 +625,22 @@ handle_join(HarkOverlay *overlay, Peer *peer, const HarkWireMessage *message)
   g_autoptr(GVariant) dict = g_variant_get_child_value(message->body, 0);
   const char *name = NULL;
   const char *as = NULL;
+  /* The name goes to logs and to the `overlay` command: no control characters (a
+   * newline would forge a log line) and no bidirectional overrides. */
   if (!g_variant_lookup(dict, "name", "&s", &name) || !g_variant_lookup(dict, "as", "&s", &as) ||
-      (g_strcmp0(as, "client") != 0 && g_strcmp0(as, "peer") != 0) || !g_utf8_validate(name, -1, NULL) ||
+      (g_strcmp0(as, "client") != 0 && g_strcmp0(as, "peer") != 0) || !hark_text_is_clean(name) ||
       strlen(name) == 0 || strlen(name) > 64) {
-    hark_overlay_send_error(peer, message->id, 400, "a JOIN needs a name and as: client|peer");
+    hark_overlay_send_error(peer, message->id, 400,
+                            "a JOIN needs a name (1-64 bytes of UTF-8 without control or "
+                            "bidirectional formatting characters) and as: client|peer");
     hark_overlay_note_drop(overlay, &overlay->counters.unexpected, "a malformed JOIN from %s:%u",
                            hark_link_get_peer_host(peer->link), hark_link_get_peer_port(peer->link));
     hark_link_close(peer->link);
     return;
   }
   clear_deadline(peer);
-  peer->name = g_strdup(name);
+  hark_overlay_release_admission(overlay, peer);
+  peer->name = hark_overlay_peer_text(name);
   peer->since = g_get_monotonic_time();
   if (g_strcmp0(as, "peer") == 0)
     accept_sn_peer(overlay, peer, dict, message->id);
@@ -665,8 +667,9 @@ handle_auth(HarkOverlay *overlay, Peer *peer, const HarkWireMessage *message)
   const HarkDeviceCertificate *proven = hark_link_get_peer_certificate(peer->link);
   hark_link_send(peer->link, HARK_MSG_AUTH_OK, message->id, g_variant_new("(s)", proven->user),
                  NULL);
+  g_autofree char *user = hark_overlay_peer_text(proven->user);
   g_message("%s %s is user %s (device %s)", peer->kind == PEER_SN ? "the SN" : "client",
-            peer->name, proven->user, proven->device_id);
+            peer->name, user, proven->device_id);
 }
 
 static void
@@ -686,14 +689,14 @@ serve_opened(HarkOverlay *overlay, Peer *peer, const HarkWireMessage *message)
   g_autoptr(GVariant) dict = g_variant_get_child_value(message->body, 0);
   const char *name = NULL;
   g_variant_lookup(dict, "name", "&s", &name);
-  peer->name = g_strdup(name != NULL ? name : "?");
+  peer->name = name != NULL ? hark_overlay_peer_text(name) : g_strdup("?");
   peer->kind = PEER_SN;
   peer->since = g_get_monotonic_time();
   g_variant_lookup(dict, "stun_alt_port", "q", &peer->stun_alt_port);
   hark_overlay_verify_opened(overlay, peer);
   g_autoptr(GVariant) sns = g_variant_lookup_value(dict, "sns", G_VARIANT_TYPE("a(sqas)"));
   if (sns != NULL)
-    hark_overlay_learn_sn_list(overlay, sns);
+    g_ptr_array_unref(hark_overlay_learn_sn_list(overlay, sns, hark_link_get_peer_host(peer->link)));
   hark_host_cache_seen(overlay->cache, hark_link_get_peer_host(peer->link), peer->port, NULL,
                        -1, g_get_real_time() / G_USEC_PER_SEC);
   g_message("linked to the SN %s at %s:%u", peer->name, hark_link_get_peer_host(peer->link),
@@ -748,7 +751,7 @@ hark_overlay_serve_message(HarkOverlay *overlay, Peer *peer, const HarkWireMessa
   case HARK_MSG_SN_LIST:
     if (hark_overlay_is_verified_sn(peer)) {
       g_autoptr(GVariant) list = g_variant_get_child_value(message->body, 0);
-      hark_overlay_learn_sn_list(overlay, list);
+      g_ptr_array_unref(hark_overlay_learn_sn_list(overlay, list, hark_link_get_peer_host(peer->link)));
       return;
     }
     break;
@@ -781,7 +784,7 @@ hark_overlay_send_datagram(HarkOverlay *overlay, const char *transport, GSocketA
 
 static void
 answer_probe(HarkOverlay *overlay, const char *transport, GSocketAddress *from,
-             const HarkWireMessage *message)
+             const HarkWireMessage *message, gsize request_size)
 {
   HarkConfig *config = overlay->node->config;
   guint clients = count_peers(overlay, PEER_CLIENT);
@@ -799,6 +802,14 @@ answer_probe(HarkOverlay *overlay, const char *transport, GSocketAddress *from,
   g_variant_builder_add(&dict, "{sv}", "observed", g_variant_new_string(observed));
   g_autoptr(GBytes) reply =
     hark_wire_encode(HARK_MSG_PROBE_REPLY, message->id, g_variant_new("(a{sv})", &dict), NULL);
+  /* The source of a datagram may be forged: never send more than came in. */
+  if (reply == NULL || g_bytes_get_size(reply) > request_size) {
+    hark_overlay_note_drop(overlay, &overlay->counters.probes_too_small,
+                           "a PROBE of %zu bytes from %s: the answer would be %zu (pad it to %d)",
+                           request_size, observed, reply != NULL ? g_bytes_get_size(reply) : 0,
+                           OVERLAY_PROBE_SIZE);
+    return;
+  }
   overlay->counters.probes_answered++;
   hark_overlay_send_datagram(overlay, transport, from, reply);
 }
@@ -825,5 +836,5 @@ hark_overlay_datagram_received(const char *transport, GSocketAddress *from, GByt
                            who, message == NULL ? error->message : "not a PROBE");
     return;
   }
-  answer_probe(overlay, transport, from, message);
+  answer_probe(overlay, transport, from, message, g_bytes_get_size(datagram));
 }

@@ -27,8 +27,15 @@
 
 #define MAX_DATAGRAM 1500
 #define READS_PER_DISPATCH 64
-/* The core's own STUN sockets share one bucket: they serve NAT tests, not traffic. */
+/* The core's own STUN sockets serve NAT tests, not traffic: each source address has a
+ * bucket (so one flood does not starve others), and all share one more. The table of
+ * sources is bounded; sources beyond it share the crowd bucket. */
 #define OWN_PER_SECOND 200.0
+#define OWN_PER_SOURCE_PER_SECOND 20.0
+#define OWN_SOURCES_MAX 1024
+/* A bucket untouched this long is full again (a burst refills in 2 s): forgetting it
+ * loses nothing. */
+#define OWN_SOURCE_IDLE_US (4 * G_USEC_PER_SEC)
 #define RELAY_PER_SECOND 20.0
 /* A bucket idle this long is full again: forgetting it changes nothing. */
 #define RELAY_BUCKET_FULL_US ((gint64)(2 * G_USEC_PER_SEC))
@@ -54,6 +61,8 @@ struct _OverlayStun {
   OverlayBucket own;
   GPtrArray *own_addresses;  /* GInetAddress*: this SN's, no STUN_RELAY answer goes there */
   gint64 own_addresses_at;   /* monotonic µs when read */
+  GHashTable *sources;       /* source key (hark_address_source_key) -> OverlayBucket* */
+  OverlayBucket crowd;       /* sources beyond OWN_SOURCES_MAX */
 };
 
 /* Token bucket: burst of twice the rate. */
@@ -71,6 +80,32 @@ bucket_take(OverlayBucket *bucket, double per_second)
     return FALSE;
   bucket->tokens -= 1;
   return TRUE;
+}
+
+/* The bucket of the source of from on the core's own sockets. */
+static OverlayBucket *
+source_bucket(OverlayStun *stun, GSocketAddress *from)
+{
+  g_autofree char *host =
+    g_inet_address_to_string(g_inet_socket_address_get_address(G_INET_SOCKET_ADDRESS(from)));
+  g_autofree char *key = hark_address_source_key(host);
+  OverlayBucket *bucket = g_hash_table_lookup(stun->sources, key);
+  if (bucket != NULL)
+    return bucket;
+  if (g_hash_table_size(stun->sources) >= OWN_SOURCES_MAX) {
+    gint64 now = g_get_monotonic_time();
+    GHashTableIter iter;
+    gpointer value;
+    g_hash_table_iter_init(&iter, stun->sources);
+    while (g_hash_table_iter_next(&iter, NULL, &value))
+      if (now - ((OverlayBucket *)value)->refilled_us > OWN_SOURCE_IDLE_US)
+        g_hash_table_iter_remove(&iter);
+    if (g_hash_table_size(stun->sources) >= OWN_SOURCES_MAX)
+      return &stun->crowd;
+  }
+  bucket = g_new0(OverlayBucket, 1);
+  g_hash_table_insert(stun->sources, g_steal_pointer(&key), bucket);
+  return bucket;
 }
 
 /* ---- who answers ------------------------------------------------------------------ */
@@ -360,7 +395,9 @@ own_socket_ready(GSocket *socket, GIOCondition condition, gpointer data)
     if (from == NULL)
       continue;
     g_autofree char *who = hark_overlay_address_text(from);
-    if (!bucket_take(&stun->own, OWN_PER_SECOND)) {
+    if (!G_IS_INET_SOCKET_ADDRESS(from) ||
+        !bucket_take(source_bucket(stun, from), OWN_PER_SOURCE_PER_SECOND) ||
+        !bucket_take(&stun->own, OWN_PER_SECOND)) {
       hark_overlay_note_drop(overlay, &overlay->counters.stun_flood,
                              "STUN from %s on port %u: over the rate", who,
                              s->index & ALT_PORT ? stun->alt_port : stun->port);
@@ -417,6 +454,7 @@ hark_overlay_stun_stop(HarkOverlay *overlay)
   g_clear_object(&stun->public_ip);
   g_clear_object(&stun->alt_ip);
   g_clear_pointer(&stun->own_addresses, g_ptr_array_unref);
+  g_hash_table_unref(stun->sources);
   g_free(stun);
 }
 
@@ -447,6 +485,7 @@ hark_overlay_stun_start(HarkOverlay *overlay)
   hark_overlay_stun_stop(overlay);
   OverlayStun *stun = g_new0(OverlayStun, 1);
   stun->overlay = overlay;
+  stun->sources = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
   stun->port = config->port;
   stun->alt_port = hark_overlay_stun_alt_port(overlay);
   if (overlay->public_host != NULL)

@@ -169,8 +169,10 @@ pipe_take(TunnelPipe *pipe, const HarkWireMessage *message)
   }
   const char *reason = "";
   g_variant_get_child(message->body, 1, "&s", &reason);
-  if (*reason != '\0')
-    g_message("login tunnel %" G_GUINT64_FORMAT " closed by the other end: %s", pipe->id, reason);
+  if (*reason != '\0') {
+    g_autofree char *escaped = hark_overlay_peer_text(reason);
+    g_message("login tunnel %" G_GUINT64_FORMAT " closed by the other end: %s", pipe->id, escaped);
+  }
   /* Closed by the other end: no TUNNEL_CLOSE back, and what it sent before closing (the
    * last answer, often) is still written out before the stream closes. */
   pipe->link = NULL;
@@ -313,8 +315,9 @@ sn_tunnel_open(HarkOverlay *overlay, Peer *peer, const HarkWireMessage *message)
   else if (peer->tunnels != NULL && g_hash_table_contains(peer->tunnels, &message->id))
     refused = "that tunnel id is in use";
   if (refused != NULL) {
+    g_autofree char *escaped = hark_overlay_peer_text(host);
     hark_overlay_note_drop(overlay, &overlay->counters.unexpected, "TUNNEL_OPEN to %s:%u: %s",
-                           host, port, refused);
+                           escaped, port, refused);
     hark_overlay_send_error(peer, message->id, 403, refused);
     return;
   }

@@ -5,6 +5,8 @@
  * dispatches by role and one place closes and counts. */
 #include "overlay-private.h"
 
+#include "hark/address.h"
+
 #include <stdarg.h>
 
 #define HOST_CACHE_FILE "hostcache.json"
@@ -160,9 +162,7 @@ hark_overlay_drop_peer(HarkOverlay *overlay, Peer *peer, const char *why)
   g_clear_pointer(&peer->tunnels, tunnel_table_free);
   const HarkLinkStats *stats = hark_link_get_stats(peer->link);
   overlay->counters.bad_messages += stats->dropped;
-  if (hark_link_get_state(peer->link) == HARK_LINK_HANDSHAKING && peer->kind == PEER_PENDING &&
-      overlay->handshaking > 0)
-    overlay->handshaking--;
+  hark_overlay_release_admission(overlay, peer);
   hark_link_free(peer->link);
   g_free(peer->name);
   g_free(peer->host);
@@ -171,11 +171,19 @@ hark_overlay_drop_peer(HarkOverlay *overlay, Peer *peer, const char *why)
 }
 
 char *
+hark_overlay_peer_text(const char *text)
+{
+  return hark_text_escape(text, -1, OVERLAY_LOG_TEXT_MAX);
+}
+
+char *
 hark_overlay_peer_describe(Peer *peer)
 {
   const HarkDeviceCertificate *cert = hark_link_get_peer_certificate(peer->link);
+  g_autofree char *user = cert != NULL ? hark_overlay_peer_text(cert->user) : NULL;
+  /* peer->name was escaped when it was stored. */
   return g_strdup_printf("%s%s%s (%s:%u over %s)", peer->name != NULL ? peer->name : "?",
-                         cert != NULL ? " user " : "", cert != NULL ? cert->user : "",
+                         cert != NULL ? " user " : "", cert != NULL ? user : "",
                          hark_link_get_peer_host(peer->link), hark_link_get_peer_port(peer->link),
                          hark_link_get_transport(peer->link));
 }
@@ -186,6 +194,49 @@ hark_overlay_send_error(Peer *peer, guint64 id, guint code, const char *text)
   return hark_link_send(peer->link, HARK_MSG_ERROR, id, g_variant_new("(us)", code, text), NULL);
 }
 
+/* The slot belongs to the peer, not to its link's state: a link is already closed when
+ * its closed handler runs, and a peer may go from anywhere, so the slot is given back
+ * exactly once, wherever the peer goes. */
+gboolean
+hark_overlay_admit(HarkOverlay *overlay, Peer *peer)
+{
+  const char *host = hark_link_get_peer_host(peer->link);
+  g_autofree char *source = hark_address_source_key(host);
+  guint from = GPOINTER_TO_UINT(g_hash_table_lookup(overlay->unjoined_by_source, source));
+  if (overlay->unjoined >= OVERLAY_MAX_UNJOINED) {
+    hark_overlay_note_drop(overlay, &overlay->counters.too_many_handshakes,
+                           "a link from %s: %u links have not joined yet", host,
+                           overlay->unjoined);
+    return FALSE;
+  }
+  if (from >= OVERLAY_MAX_UNJOINED_PER_SOURCE) {
+    hark_overlay_note_drop(overlay, &overlay->counters.too_many_from_source,
+                           "a link from %s: %u links from there have not joined yet", host,
+                           from);
+    return FALSE;
+  }
+  g_hash_table_insert(overlay->unjoined_by_source, g_strdup(source), GUINT_TO_POINTER(from + 1));
+  peer->admitted_from = g_steal_pointer(&source);
+  overlay->unjoined++;
+  return TRUE;
+}
+
+void
+hark_overlay_release_admission(HarkOverlay *overlay, Peer *peer)
+{
+  g_autofree char *source = g_steal_pointer(&peer->admitted_from);
+  if (source == NULL)
+    return;
+  guint from = GPOINTER_TO_UINT(g_hash_table_lookup(overlay->unjoined_by_source, source));
+  g_assert(from > 0 && overlay->unjoined > 0);
+  if (from == 1)
+    g_hash_table_remove(overlay->unjoined_by_source, source);
+  else
+    g_hash_table_insert(overlay->unjoined_by_source, g_strdup(source),
+                        GUINT_TO_POINTER(from - 1));
+  overlay->unjoined--;
+}
+
 static void
 on_link_up(HarkLink *link, gpointer data)
 {
@@ -193,8 +244,6 @@ on_link_up(HarkLink *link, gpointer data)
   Peer *peer = hark_overlay_peer_of(overlay, link);
   if (peer == NULL)
     return;
-  if (peer->kind == PEER_PENDING && overlay->handshaking > 0)
-    overlay->handshaking--;
   if (peer->kind == PEER_PROBE)
     hark_overlay_verify_probe_up(overlay, peer);
   else if (peer->kind == PEER_OPENED && peer->join != NULL)
@@ -328,7 +377,9 @@ hark_overlay_sn_list(HarkOverlay *overlay, const char *except_host, guint16 exce
   g_autoptr(GPtrArray) best = hark_host_cache_best(overlay->cache, OVERLAY_SN_LIST_MAX + 1);
   for (guint i = 0; i < best->len && n < OVERLAY_SN_LIST_MAX; i++) {
     const HarkHostCacheEntry *entry = best->pdata[i];
-    if (entry->failures > 0 ||
+    /* Only SNs that answered us are passed on: a name heard from one peer is not
+     * handed to others before it proved it exists. */
+    if (entry->failures > 0 || entry->learnt_from != NULL ||
         (except_host != NULL && g_strcmp0(entry->host, except_host) == 0 &&
          entry->port == except_port))
       continue;
@@ -340,38 +391,72 @@ hark_overlay_sn_list(HarkOverlay *overlay, const char *except_host, guint16 exce
   return g_variant_builder_end(&builder);
 }
 
-void
-hark_overlay_learn_sn_list(HarkOverlay *overlay, GVariant *list)
+/* One entry of a peer's list, checked: a routable IP literal (hark/address.h), a port,
+ * known transports. NULL when it is not one, with why. */
+static HarkHostCacheEntry *
+sn_list_entry(HarkOverlay *overlay, GVariant *item, const char **why)
 {
-  GVariantIter iter;
   const char *host;
   guint16 port;
-  g_autoptr(GVariant) transports = NULL;
+  g_autofree const char **names = NULL;
+  g_variant_get(item, "(&sq^a&s)", &host, &port, &names);
+  *why = hark_address_refusal(host, overlay->node->config->allow_loopback);
+  if (*why == NULL && port == 0)
+    *why = "port 0";
+  if (*why == NULL && names[0] == NULL)
+    *why = "no transports";
+  for (guint i = 0; *why == NULL && names[i] != NULL; i++)
+    if (!hark_config_is_transport(names[i]))
+      *why = "an unknown transport";
+  if (*why != NULL)
+    return NULL;
+  HarkHostCacheEntry *entry = g_new0(HarkHostCacheEntry, 1);
+  entry->host = g_strdup(host);
+  entry->port = port;
+  entry->transports = g_strdupv((char **)names);
+  entry->rtt_us = -1;
+  return entry;
+}
+
+GPtrArray *
+hark_overlay_learn_sn_list(HarkOverlay *overlay, GVariant *list, const char *from)
+{
+  GPtrArray *taken = g_ptr_array_new_with_free_func((GDestroyNotify)hark_host_cache_entry_free);
+  gsize n = g_variant_n_children(list);
+  g_autofree char *source = hark_address_source_key(from);
   gint64 now = g_get_real_time() / G_USEC_PER_SEC;
-  guint learnt = 0;
-  g_variant_iter_init(&iter, list);
-  while (g_variant_iter_next(&iter, "(&sq@as)", &host, &port, &transports)) {
-    g_auto(GStrv) names = g_variant_dup_strv(transports, NULL);
-    g_clear_pointer(&transports, g_variant_unref);
-    gboolean valid = hark_config_is_host(host) && port != 0 && names[0] != NULL;
-    for (guint i = 0; valid && names[i] != NULL; i++)
-      valid = hark_config_is_transport(names[i]);
-    if (!valid || learnt >= OVERLAY_SN_LIST_MAX) {
-      hark_overlay_note_drop(overlay, &overlay->counters.unexpected,
-                             "an SN list entry that is not a host, port and transports");
+  guint refused = 0, not_kept = 0;
+  const char *last_why = NULL;
+  for (gsize i = 0; i < MIN(n, (gsize)HARK_ADDRESS_LIST_MAX); i++) {
+    g_autoptr(GVariant) item = g_variant_get_child_value(list, i);
+    const char *why = NULL;
+    g_autoptr(HarkHostCacheEntry) entry = sn_list_entry(overlay, item, &why);
+    if (entry == NULL) {
+      refused++;
+      last_why = why;
       continue;
     }
-    if (g_strcmp0(host, overlay->public_host) == 0 && port == overlay->node->config->port &&
-        overlay->is_sn)
+    if (overlay->is_sn && entry->port == overlay->node->config->port &&
+        g_strcmp0(entry->host, overlay->public_host) == 0)
       continue; /* ourselves */
-    /* Heard of, not heard from: known, but not "seen", so it ranks after the SNs that
-     * answered us. */
-    if (hark_host_cache_lookup(overlay->cache, host, port) == NULL)
-      hark_host_cache_seen(overlay->cache, host, port, (const char *const *)names, -1, now);
-    learnt++;
+    /* Heard of, not heard from: unverified until it answers, bounded per source. */
+    if (!hark_host_cache_learn(overlay->cache, entry->host, entry->port,
+                               (const char *const *)entry->transports, source, now))
+      not_kept++;
+    g_ptr_array_add(taken, g_steal_pointer(&entry));
   }
-  if (learnt > 0)
+  if (n > HARK_ADDRESS_LIST_MAX || refused > 0)
+    hark_overlay_note_drop(overlay, &overlay->counters.unexpected,
+                           "an SN list from %s: %zu entries, %zu over the %d looked at, %u "
+                           "refused (last: %s)", source, n,
+                           n > HARK_ADDRESS_LIST_MAX ? n - HARK_ADDRESS_LIST_MAX : 0,
+                           HARK_ADDRESS_LIST_MAX, refused, last_why != NULL ? last_why : "-");
+  if (not_kept > 0)
+    g_debug("an SN list from %s: %u entries not kept (that source's share of the host cache "
+            "is used up)", source, not_kept);
+  if (taken->len > 0)
     hark_overlay_save_cache(overlay);
+  return taken;
 }
 
 /* ---- lifecycle -------------------------------------------------------------------- */
@@ -418,6 +503,13 @@ login_changed(gpointer data)
   hark_overlay_check_eligibility(overlay);
 }
 
+static gboolean
+not_routable(const char *host, gpointer data)
+{
+  const HarkConfig *config = data;
+  return !hark_address_is_routable(host, config->allow_loopback);
+}
+
 HarkOverlay *
 hark_overlay_new(HarkNode *node, GError **error)
 {
@@ -429,6 +521,7 @@ hark_overlay_new(HarkNode *node, GError **error)
   overlay->node = node;
   overlay->ctx = node->core_ctx;
   overlay->peers = g_hash_table_new(NULL, NULL);
+  overlay->unjoined_by_source = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
   overlay->started_at = g_get_monotonic_time();
   overlay->retry_ms = OVERLAY_RETRY_FIRST_MS;
   overlay->keepalive_s = (guint)config->keepalive;
@@ -442,6 +535,8 @@ hark_overlay_new(HarkNode *node, GError **error)
     g_warning("%s", warning->message);
   guint expired = hark_host_cache_expire(overlay->cache, g_get_real_time() / G_USEC_PER_SEC,
                                          config->host_cache_max_age);
+  /* Configured SNs may be host names; what came from the network must be routable. */
+  expired += hark_host_cache_forget_where(overlay->cache, not_routable, config);
   g_message("host cache: %u super nodes (%u bootstrap configured, %u aged out), %s",
             hark_host_cache_size(overlay->cache), config->bootstrap->len, expired,
             overlay->cache_path);
@@ -490,6 +585,7 @@ hark_overlay_free(HarkOverlay *overlay)
   hark_overlay_save_cache(overlay);
   hark_host_cache_free(overlay->cache);
   g_hash_table_unref(overlay->peers);
+  g_hash_table_unref(overlay->unjoined_by_source);
   g_free(overlay->cache_path);
   g_free(overlay->way_path);
   g_free(overlay->last_error);
@@ -551,10 +647,12 @@ describe_counters(HarkOverlay *overlay)
   json_object_set_int_member(object, "bad_frames", c->bad_frames);
   json_object_set_int_member(object, "handshake_failures", c->handshake_failures);
   json_object_set_int_member(object, "too_many_handshakes", c->too_many_handshakes);
+  json_object_set_int_member(object, "too_many_from_source", c->too_many_from_source);
   json_object_set_int_member(object, "bad_datagrams", c->bad_datagrams);
   json_object_set_int_member(object, "stun_answered", c->stun_answered);
   json_object_set_int_member(object, "stun_refused", c->stun_refused);
   json_object_set_int_member(object, "probes_answered", c->probes_answered);
+  json_object_set_int_member(object, "probes_too_small", c->probes_too_small);
   json_object_set_int_member(object, "stun_flood", c->stun_flood);
   json_object_set_int_member(object, "stun_relayed", c->stun_relayed);
   json_object_set_int_member(object, "certificates_expired", c->certificates_expired);
@@ -623,6 +721,8 @@ hark_overlay_snapshot(HarkOverlay *overlay, guint max_clients)
   }
   /* The list is capped: an SN with thousands of clients would answer megabytes. */
   json_object_set_int_member(object, "client_count", client_count);
+  /* Accepted links that have not joined yet (each holds an admission slot). */
+  json_object_set_int_member(object, "unjoined", overlay->unjoined);
   json_object_set_array_member(object, "clients", clients);
   json_object_set_array_member(object, "sn_links", sns);
   json_object_set_object_member(object, "dropped", describe_counters(overlay));

@@ -11,6 +11,7 @@
 #pragma once
 
 #include "hark-private.h"
+#include "hark/address.h"
 #include "hark/hostcache.h"
 #include "hark/transport.h"
 

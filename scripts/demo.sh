@@ -105,7 +105,7 @@ node: { name = "bob-phone"; supernode = false; state_dir = "$work/bob"; };
 plugins: { load = ( { name = "udp"; }, { name = "tcp"; },
                     { name = "tls443"; settings = { tls_port = 34443; http_port = 34080; }; },
                     { name = "ctl"; } ); };
-network: { bootstrap = ( { host = "127.0.0.1"; port = 33033; } ); };
+network: { allow_loopback = true; bootstrap = ( { host = "127.0.0.1"; port = 33033; } ); };
 login: { url = "https://127.0.0.1:$port"; ca = "$work/loginsrv/ca.pem"; };
 CONF
 "$hark" run -c "$work/bob.conf" 2>"$work/bob.log" &

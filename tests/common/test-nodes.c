@@ -100,7 +100,9 @@ hark_test_net_node(HarkTestNet *net, const char *name, const char *ca_path, Hark
   }
   g_autofree char *login = ca_path == NULL ? g_strdup("") :
     g_strdup_printf("login = { url = \"https://127.0.0.1:9/\"; ca = \"%s\"; };\n", ca_path);
-  g_autofree char *text = g_strdup_printf("node = { name = \"%s\"; state_dir = \"%s\"; };\n%s%s",
+  /* Every node of a test runs on 127.0.0.1: loopback addresses are SNs and peers here. */
+  g_autofree char *text = g_strdup_printf("node = { name = \"%s\"; state_dir = \"%s\"; };\n"
+                                          "network = { allow_loopback = true; };\n%s%s",
                                           name, state, login, plugins != NULL ? plugins : "");
   HarkConfig *config = hark_config_load_from_string(text, NULL, &error);
   g_assert_no_error(error);

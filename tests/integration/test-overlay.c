@@ -9,7 +9,11 @@
  * over TLS and over the WebSocket; a full SN redirecting; bad input of every kind at an
  * SN that keeps serving; and, as root, a node whose login server is unreachable in its
  * network namespace logging in through its SN. */
+#include "attack.h"
 #include "lab.h"
+#include "test-nodes.h"
+
+#include "hark-private.h"
 
 #include <hark/certificate.h>
 #include <hark/identity.h>
@@ -919,6 +923,645 @@ test_logging_in_cap(void)
     g_object_unref(strangers[i]);
 }
 
+/* ---- the SN's doors ------------------------------------------------------------------ */
+
+#define FAILED_HANDSHAKES 1000 /* of each kind, on each port (the SN has 256 slots) */
+#define SLOW_SOURCES 8         /* addresses the slow-loris case comes from */
+#define SLOW_PER_SOURCE 32
+
+static gboolean
+nothing_unjoined(JsonObject *overlay, gconstpointer data)
+{
+  return json_object_get_int_member_with_default(overlay, "unjoined", -1) == 0;
+}
+
+/* Silent connections (no TLS at all) from SLOW_SOURCES addresses, SLOW_PER_SOURCE each;
+ * every one must be closed by the SN's handshake timeout. */
+static gboolean
+slow_loris_round(AttackCarrier carrier, const char *host, guint16 port)
+{
+  g_autoptr(GPtrArray) conns = g_ptr_array_new_with_free_func((GDestroyNotify)attack_conn_free);
+  for (guint s = 0; s < SLOW_SOURCES; s++) {
+    g_autofree char *source = g_strdup_printf("%s.%u", lab.net, 200 + s);
+    for (guint i = 0; i < SLOW_PER_SOURCE; i++) {
+      AttackConn *conn = attack_connect(carrier, source, host, port, "/hark");
+      if (conn == NULL)
+        return FALSE;
+      g_ptr_array_add(conns, conn);
+    }
+  }
+  for (guint i = 0; i < conns->len; i++)
+    if (!attack_wait_closed(conns->pdata[i], hark_test_timeout(10000)))
+      return FALSE;
+  return TRUE;
+}
+
+/* Failed handshakes of every kind used to leak one of the SN's 256 handshake slots each,
+ * until it refused everyone. Now, after 1,000 of each kind and 256 timed-out ones on
+ * every port, a client still joins over each of them. */
+static void
+test_failed_handshakes(void)
+{
+  g_autofree char *only = NULL;
+  g_autoptr(LabNode) sn = case_sn("sn-doors", 35, "udp tcp tls443", NULL, "tcp tls443", &only);
+  HARK_REQUIRE(sn != NULL);
+  g_autofree char *host = g_strdup_printf("%s.%u", lab.net, 35);
+  g_autofree char *source = g_strdup_printf("%s.%u", lab.net, 199);
+  const struct {
+    AttackCarrier carrier;
+    guint16 port;
+  } doors[] = {
+    { ATTACK_TCP, OVERLAY_PORT },
+    { ATTACK_TCP, lab.web_tls },
+    { ATTACK_WEBSOCKET, lab.web_http },
+  };
+  static const AttackKind kinds[] = { ATTACK_CLOSE, ATTACK_GARBAGE, ATTACK_ABORT,
+                                      ATTACK_UNTRUSTED };
+  const guint count = FAILED_HANDSHAKES;
+  gint64 started = g_get_monotonic_time();
+  guint failed = 0;
+  for (guint d = 0; d < G_N_ELEMENTS(doors); d++) {
+    for (guint k = 0; k < G_N_ELEMENTS(kinds); k++) {
+      for (guint i = 0; i < count; i++)
+        if (!attack_failed_handshake(kinds[k], doors[d].carrier, source, host, doors[d].port,
+                                     "/hark"))
+          failed++;
+    }
+    g_assert_true(slow_loris_round(doors[d].carrier, host, doors[d].port));
+  }
+  g_test_message("%u failed handshakes in %.1f s (%u did not end as expected)",
+                 (guint)(G_N_ELEMENTS(doors) *
+                         (G_N_ELEMENTS(kinds) * count + SLOW_SOURCES * SLOW_PER_SOURCE)),
+                 (g_get_monotonic_time() - started) / 1e6, failed);
+  g_assert_cmpuint(failed, ==, 0);
+  g_autoptr(JsonObject) quiet = wait_overlay(sn, nothing_unjoined, NULL, 5000, "without unjoined links");
+  HARK_REQUIRE(quiet != NULL);
+  g_assert_cmpint(dropped(quiet, "handshake_failures"), >=,
+                  (gint64)(G_N_ELEMENTS(doors) * 3 * count));
+  /* And every door still opens: tcp, TLS on the web port, the WebSocket. */
+  g_autofree char *user1 = NULL, *user2 = NULL, *user3 = NULL;
+  g_autoptr(LabNode) over_tcp = client_new("after-doors-tcp", "tcp", only, lab.web_tls, &user1);
+  HARK_REQUIRE(over_tcp != NULL);
+  g_autoptr(LabNode) over_tls = client_new("after-doors-tls", "tls443", only, lab.web_tls, &user2);
+  HARK_REQUIRE(over_tls != NULL);
+  g_assert_true(is_attached(overlay_of(over_tls), "tls443"));
+  guint16 closed = hark_test_free_tcp_port();
+  g_autoptr(LabNode) over_ws = client_new("after-doors-ws", "tls443", only, closed, &user3);
+  HARK_REQUIRE(over_ws != NULL);
+  g_autoptr(JsonObject) at_sn = wait_overlay(sn, serves_user, user3, JOIN_MS, "serving the ws client");
+  g_assert_nonnull(at_sn);
+}
+
+/* A TLS link from source that never sends JOIN; NULL when the SN refuses it (it does
+ * so on accepting, before any TLS). */
+static GIOStream *
+idle_tls_from(const char *source, const char *host, guint16 port)
+{
+  g_autoptr(GSocketClient) client = g_socket_client_new();
+  g_socket_client_set_timeout(client, 5);
+  g_socket_client_set_enable_proxy(client, FALSE);
+  g_autoptr(GInetAddress) inet = g_inet_address_new_from_string(source);
+  g_autoptr(GSocketAddress) local = g_inet_socket_address_new(inet, 0);
+  g_socket_client_set_local_address(client, local);
+  g_autoptr(GSocketConnection) tcp = g_socket_client_connect_to_host(client, host, port, NULL, NULL);
+  if (tcp == NULL)
+    return NULL;
+  g_autoptr(GIOStream) tls = g_tls_client_connection_new(G_IO_STREAM(tcp), NULL, NULL);
+  g_signal_connect(tls, "accept-certificate", G_CALLBACK(accept_any), NULL);
+  if (!g_tls_connection_handshake(G_TLS_CONNECTION(tls), NULL, NULL))
+    return NULL;
+  return g_steal_pointer(&tls);
+}
+
+static gint64
+unjoined_of(JsonObject *overlay)
+{
+  return json_object_get_int_member_with_default(overlay, "unjoined", -1);
+}
+
+/* Links that are up but never JOIN used to be held without a cap: now at most 32 from
+ * one address and 256 in all, and a client from elsewhere still joins. */
+static void
+test_unjoined_cap(void)
+{
+  g_autofree char *only = NULL;
+  g_autoptr(LabNode) sn = case_sn("sn-unjoined", 36, "udp tcp", NULL, "tcp", &only);
+  HARK_REQUIRE(sn != NULL);
+  g_autofree char *host = g_strdup_printf("%s.%u", lab.net, 36);
+  g_autoptr(GPtrArray) idle = g_ptr_array_new_with_free_func(g_object_unref);
+  g_autofree char *first = g_strdup_printf("%s.%u", lab.net, 210);
+  for (guint i = 0; i < 32; i++) {
+    GIOStream *tls = idle_tls_from(first, host, OVERLAY_PORT);
+    HARK_REQUIRE(tls != NULL);
+    g_ptr_array_add(idle, tls);
+  }
+  g_autoptr(GIOStream) one_more = idle_tls_from(first, host, OVERLAY_PORT);
+  g_assert_null(one_more);
+  g_autoptr(JsonObject) per_source = overlay_of(sn);
+  g_assert_cmpint(dropped(per_source, "too_many_from_source"), ==, 1);
+  g_assert_cmpint(unjoined_of(per_source), ==, 32);
+  g_autofree char *user1 = NULL;
+  g_autoptr(LabNode) client = client_new("beside-idle-links", "tcp", only, lab.web_tls, &user1);
+  HARK_REQUIRE(client != NULL);
+
+  /* Seven more addresses fill the 256; the 257th link is refused from anywhere. */
+  for (guint s = 1; s < 8; s++) {
+    g_autofree char *source = g_strdup_printf("%s.%u", lab.net, 210 + s);
+    for (guint i = 0; i < 32; i++) {
+      GIOStream *tls = idle_tls_from(source, host, OVERLAY_PORT);
+      HARK_REQUIRE(tls != NULL);
+      g_ptr_array_add(idle, tls);
+    }
+  }
+  g_autofree char *ninth = g_strdup_printf("%s.%u", lab.net, 218);
+  g_autoptr(GIOStream) refused = idle_tls_from(ninth, host, OVERLAY_PORT);
+  g_assert_null(refused);
+  g_autoptr(JsonObject) full = overlay_of(sn);
+  g_assert_cmpint(dropped(full, "too_many_handshakes"), ==, 1);
+  g_assert_cmpint(unjoined_of(full), ==, 256);
+
+  /* They go (closed here, or at the SN's JOIN deadline): the places are free again. */
+  g_ptr_array_set_size(idle, 0);
+  g_autoptr(JsonObject) freed = wait_overlay(sn, nothing_unjoined, NULL, 10000, "without unjoined links");
+  HARK_REQUIRE(freed != NULL);
+  g_autofree char *user2 = NULL;
+  g_autoptr(LabNode) later = client_new("after-idle-links", "tcp", only, lab.web_tls, &user2);
+  g_assert_nonnull(later);
+}
+
+/* A JOIN name with a newline once forged a line in the SN's log: such names (and
+ * bidirectional overrides) are refused with 400, and nothing of them is logged raw. */
+static void
+test_join_name_injection(void)
+{
+  LabNode *sn = lab.sns[0];
+  HARK_REQUIRE(sn != NULL && sn->ctl != NULL);
+  g_autofree char *host = sn_address(0);
+  static const char *const names[] = {
+    "x\n12:00:00.000 hark message: client joined: forged-admin",
+    "\xe2\x80\xae" "nimda-degrof",
+  };
+  for (guint i = 0; i < G_N_ELEMENTS(names); i++) {
+    g_autoptr(GIOStream) tls = tls_to(host, OVERLAY_PORT);
+    GVariantBuilder dict;
+    g_variant_builder_init(&dict, G_VARIANT_TYPE("a{sv}"));
+    g_variant_builder_add(&dict, "{sv}", "name", g_variant_new_string(names[i]));
+    g_variant_builder_add(&dict, "{sv}", "as", g_variant_new_string("client"));
+    send_message(tls, HARK_MSG_JOIN, g_variant_new("(a{sv})", &dict));
+    g_autoptr(HarkWireMessage) answer = read_message(tls);
+    g_assert_nonnull(answer);
+    g_assert_cmpuint(answer != NULL ? answer->type : 0, ==, HARK_MSG_ERROR);
+    guint32 code = 0;
+    if (answer != NULL)
+      g_variant_get(answer->body, "(u&s)", &code, NULL);
+    g_assert_cmpuint(code, ==, 400);
+  }
+  g_autofree char *log = hark_test_node_read_stderr(sn->node);
+  g_auto(GStrv) lines = g_strsplit(log, "\n", -1);
+  for (guint i = 0; lines[i] != NULL; i++) {
+    g_assert_false(g_str_has_prefix(lines[i], "12:00:00.000"));
+    g_assert_null(strstr(lines[i], "forged-admin"));
+    g_assert_null(strstr(lines[i], "\xe2\x80\xae"));
+  }
+}
+
+/* ---- UDP amplification ------------------------------------------------------------------ */
+
+static GSocket *
+udp_from(const char *source)
+{
+  g_autoptr(GSocket) socket =
+    g_socket_new(G_SOCKET_FAMILY_IPV4, G_SOCKET_TYPE_DATAGRAM, G_SOCKET_PROTOCOL_UDP, NULL);
+  g_autoptr(GInetAddress) inet = g_inet_address_new_from_string(source);
+  g_autoptr(GSocketAddress) local = g_inet_socket_address_new(inet, 0);
+  if (socket == NULL || !g_socket_bind(socket, local, FALSE, NULL))
+    return NULL;
+  return g_steal_pointer(&socket);
+}
+
+/* The size of the next datagram within timeout_ms, or -1. */
+static gssize
+udp_answer(GSocket *socket, guint timeout_ms)
+{
+  if (!g_socket_condition_timed_wait(socket, G_IO_IN, (gint64)timeout_ms * 1000, NULL, NULL))
+    return -1;
+  guint8 buffer[2048];
+  return g_socket_receive(socket, (char *)buffer, sizeof buffer, NULL, NULL);
+}
+
+static GBytes *
+probe_bytes(gsize pad)
+{
+  g_autofree guint8 *zeros = g_malloc0(pad + 1);
+  GVariantBuilder dict;
+  g_variant_builder_init(&dict, G_VARIANT_TYPE("a{sv}"));
+  g_variant_builder_add(&dict, "{sv}", "name", g_variant_new_string("x"));
+  if (pad > 0)
+    g_variant_builder_add(&dict, "{sv}", "pad",
+                          g_variant_new_fixed_array(G_VARIANT_TYPE_BYTE, zeros, pad, 1));
+  return hark_wire_encode(HARK_MSG_PROBE, 7, g_variant_new("(a{sv})", &dict), NULL);
+}
+
+/* A spoofed PROBE must not make the SN send more than it got: a small one goes
+ * unanswered, a padded one gets an answer no larger. */
+static void
+test_probe_amplification(void)
+{
+  LabNode *sn = lab.sns[0];
+  HARK_REQUIRE(sn != NULL && sn->ctl != NULL);
+  g_autofree char *host = sn_address(0);
+  g_autofree char *source = g_strdup_printf("%s.%u", lab.net, 160);
+  g_autoptr(GSocket) socket = udp_from(source);
+  HARK_REQUIRE(socket != NULL);
+  g_autoptr(GInetAddress) inet = g_inet_address_new_from_string(host);
+  g_autoptr(GSocketAddress) to = g_inet_socket_address_new(inet, OVERLAY_PORT);
+  g_autoptr(JsonObject) before = overlay_of(sn);
+
+  g_autoptr(GBytes) small = probe_bytes(0);
+  gsize small_size = g_bytes_get_size(small);
+  g_socket_send_to(socket, to, g_bytes_get_data(small, NULL), small_size, NULL, NULL);
+  g_assert_cmpint(udp_answer(socket, 500), ==, -1);
+  expect_counter_rise(sn, before, "probes_too_small");
+
+  g_autoptr(GBytes) padded = probe_bytes(480);
+  gsize padded_size = g_bytes_get_size(padded);
+  g_socket_send_to(socket, to, g_bytes_get_data(padded, NULL), padded_size, NULL, NULL);
+  gssize answer = udp_answer(socket, 2000);
+  g_test_message("PROBE of %zu bytes: no answer; of %zu bytes: %zd bytes back (x%.2f)",
+                 small_size, padded_size, answer, (double)answer / (double)padded_size);
+  g_assert_cmpint(answer, >, 0);
+  g_assert_cmpint(answer, <=, (gssize)padded_size);
+}
+
+/* One source flooding the SN's second STUN port used to empty the bucket that port
+ * shares with everyone: now each source has its own. */
+static void
+test_stun_flood_per_source(void)
+{
+  LabNode *sn = lab.sns[1];
+  HARK_REQUIRE(sn != NULL && sn->ctl != NULL);
+  g_autofree char *host = sn_address(1);
+  g_autoptr(GInetAddress) inet = g_inet_address_new_from_string(host);
+  g_autoptr(GSocketAddress) to = g_inet_socket_address_new(inet, OVERLAY_PORT + 1);
+  g_autofree char *flooder_address = g_strdup_printf("%s.%u", lab.net, 161);
+  g_autofree char *other_address = g_strdup_printf("%s.%u", lab.net, 162);
+  g_autoptr(GSocket) flooder = udp_from(flooder_address);
+  g_autoptr(GSocket) other = udp_from(other_address);
+  HARK_REQUIRE(flooder != NULL && other != NULL);
+  guint8 request[20] = { 0x00, 0x01, 0x00, 0x00, 0x21, 0x12, 0xa4, 0x42 };
+  for (guint i = 8; i < 20; i++)
+    request[i] = (guint8)g_random_int();
+  g_autoptr(JsonObject) before = overlay_of(sn);
+  for (guint i = 0; i < 2000; i++)
+    g_socket_send_to(flooder, to, (const char *)request, sizeof request, NULL, NULL);
+  expect_counter_rise(sn, before, "stun_flood");
+  /* The flood is still being dropped; another source is answered. */
+  for (guint i = 0; i < 200; i++)
+    g_socket_send_to(flooder, to, (const char *)request, sizeof request, NULL, NULL);
+  g_socket_send_to(other, to, (const char *)request, sizeof request, NULL, NULL);
+  gssize answer = udp_answer(other, 2000);
+  g_assert_cmpint(answer, >=, 32);
+  guint flood_answers = 0;
+  while (udp_answer(flooder, 0) > 0)
+    flood_answers++;
+  g_test_message("the flooder got %u answers to 2200 requests; the other source was answered "
+                 "(%zd bytes)", flood_answers, answer);
+  g_assert_cmpuint(flood_answers, <, 200);
+}
+
+/* ---- a malicious SN ------------------------------------------------------------------- */
+
+#define EVIL_HOST 40
+#define VICTIM_HOST 77
+#define REDIRECT_ENTRIES 1000
+#define SN_LISTS 14
+
+/* An SN built in this process on libhark's links, with a certificate of its own test CA
+ * (the client pins that CA): its first JOIN gets a REDIRECT naming REDIRECT_ENTRIES
+ * SNs at a victim, the next a JOIN_OK whose list holds bad host strings, then
+ * SN_LISTS SN_LISTs of fresh names. */
+typedef struct {
+  guint joins;
+  guint lists_sent;
+  gboolean ponged; /* the client answered the PING sent after the lists: it read them */
+} EvilSn;
+
+static GVariant *
+evil_list(guint first, guint count, gboolean bad_hosts)
+{
+  static const char *const bad[] = { "localhost", "0", "-", "0.0.0.0", "224.0.0.1",
+                                     "255.255.255.255", "169.254.1.1", "::1x", "sn\nforged" };
+  GVariantBuilder builder;
+  g_variant_builder_init(&builder, G_VARIANT_TYPE("a(sqas)"));
+  const char *const tcp_only[] = { "tcp", NULL };
+  for (guint i = 0; bad_hosts && i < G_N_ELEMENTS(bad); i++)
+    g_variant_builder_add(&builder, "(sq^as)", bad[i], OVERLAY_PORT, tcp_only);
+  for (guint i = 0; i < count; i++) {
+    g_autofree char *host = g_strdup_printf("%s.%u", lab.net, VICTIM_HOST);
+    g_variant_builder_add(&builder, "(sq^as)", host, (guint16)(20000 + first + i), tcp_only);
+  }
+  return g_variant_builder_end(&builder);
+}
+
+static void
+evil_message(HarkLink *link, const HarkWireMessage *message, gpointer data)
+{
+  EvilSn *evil = data;
+  if (message->type == HARK_MSG_PONG)
+    evil->ponged = TRUE;
+  if (message->type != HARK_MSG_JOIN)
+    return;
+  if (evil->joins++ == 0) {
+    hark_link_send(link, HARK_MSG_REDIRECT, message->id,
+                   g_variant_new("(@a(sqas))", evil_list(0, REDIRECT_ENTRIES, FALSE)), NULL);
+    return;
+  }
+  GVariantBuilder dict;
+  g_variant_builder_init(&dict, G_VARIANT_TYPE("a{sv}"));
+  g_variant_builder_add(&dict, "{sv}", "name", g_variant_new_string("evil\nforged line"));
+  g_variant_builder_add(&dict, "{sv}", "keepalive", g_variant_new_uint32(30));
+  g_variant_builder_add(&dict, "{sv}", "authenticated", g_variant_new_boolean(TRUE));
+  g_variant_builder_add(&dict, "{sv}", "sns", evil_list(5000, 4, TRUE));
+  hark_link_send(link, HARK_MSG_JOIN_OK, message->id, g_variant_new("(a{sv})", &dict), NULL);
+  for (guint i = 0; i < SN_LISTS; i++, evil->lists_sent++)
+    hark_link_send(link, HARK_MSG_SN_LIST, 0,
+                   g_variant_new("(@a(sqas))", evil_list(10000 + i * 16, 16, i == 0)), NULL);
+  hark_link_send(link, HARK_MSG_PING, 1, g_variant_new("(t)", (guint64)0), NULL);
+}
+
+static void
+evil_closed(HarkLink *link, const GError *error, gpointer data)
+{
+}
+
+static const HarkLinkHandler evil_handler = {
+  .message = evil_message,
+  .closed = evil_closed,
+};
+
+static GPtrArray *evil_links;
+
+static void
+evil_accepted(HarkLink *link, gpointer data)
+{
+  hark_link_set_handler(link, &evil_handler, data);
+  g_ptr_array_add(evil_links, link);
+}
+
+typedef struct {
+  HarkTestNode *node;
+  const char *text;
+} LogWait;
+
+static gboolean
+log_has(gpointer data)
+{
+  LogWait *wait = data;
+  g_autofree char *log = hark_test_node_read_stderr(wait->node);
+  return log != NULL && strstr(log, wait->text) != NULL;
+}
+
+static gboolean
+flag_set(gpointer data)
+{
+  return *(gboolean *)data;
+}
+
+/* How many different "host:port" follow text in the log. */
+static guint
+count_distinct_after(const char *log, const char *text)
+{
+  g_autoptr(GHashTable) seen = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+  for (const char *p = strstr(log, text); p != NULL; p = strstr(p + 1, text)) {
+    const char *start = p + strlen(text);
+    g_hash_table_add(seen, g_strndup(start, strcspn(start, " \n")));
+  }
+  return g_hash_table_size(seen);
+}
+
+static void
+test_malicious_sn(void)
+{
+  HarkTestNet net;
+  hark_test_net_init(&net, "hark-evil-XXXXXX");
+  evil_links = g_ptr_array_new_with_free_func((GDestroyNotify)hark_link_free);
+  EvilSn evil = { 0 };
+  HarkNode *sn = hark_test_net_node(&net, "evil-sn", net.ca_path, net.ca,
+                                    "plugins = { load = ( { name = \"tcp\"; } ); };\n");
+  hark_node_set_network_handlers(sn, evil_accepted, NULL, &evil);
+  HarkRegistration *tcp = hark_test_transport(sn, "tcp");
+  const HarkTransportInterface *iface = tcp->iface;
+  g_autofree char *evil_host = g_strdup_printf("%s.%u", lab.net, EVIL_HOST);
+  g_autoptr(GError) error = NULL;
+  g_assert_true(iface->listen(tcp->instance, evil_host, OVERLAY_PORT, &error));
+  g_assert_no_error(error);
+
+  g_autofree char *config = g_strdup_printf(
+    "node: { name = \"victim-of-evil\"; supernode = false; };\n"
+    "plugins: { load = ( { name = \"tcp\"; }, { name = \"ctl\"; } ); };\n"
+    "network: { keepalive = 30; allow_loopback = true; join_race_delay_ms = 100;\n"
+    "  bootstrap = ( { host = \"%s\"; port = %u; transports = [ \"tcp\" ]; } ); };\n"
+    "login: { url = \"https://127.0.0.1:9/\"; ca = \"%s\"; };\n",
+    evil_host, OVERLAY_PORT, net.ca_path);
+  g_autoptr(LabNode) client = lab_node_new("victim-of-evil", config);
+  gboolean started = lab_node_start(client);
+  g_assert_true(started);
+  LogWait attached = { client->node, "joined: attached" };
+  gboolean joined = started && hark_test_wait_for(log_has, &attached, JOIN_MS);
+  g_assert_true(joined);
+  /* Every SN_LIST sent is read: they came before the PING it answered. */
+  g_assert_true(hark_test_wait_for(flag_set, &evil.ponged, 5000));
+  g_autoptr(JsonObject) overlay = joined ? overlay_of(client) : NULL;
+  g_autofree char *log = hark_test_node_read_stderr(client->node);
+
+  /* The REDIRECT of 1,000 SNs: at most 16 connection attempts at the victim. */
+  g_autofree char *victim = g_strdup_printf("join: tcp to %s.%u:", lab.net, VICTIM_HOST);
+  guint attempts = count_distinct_after(log, victim);
+  g_test_message("%u SNs tried after a REDIRECT of %u", attempts, REDIRECT_ENTRIES);
+  g_assert_cmpuint(attempts, >=, 1);
+  g_assert_cmpuint(attempts, <=, 16);
+  /* No log line carries the peer's lists or a forged line. */
+  g_auto(GStrv) lines = g_strsplit(log, "\n", -1);
+  for (guint i = 0; lines[i] != NULL; i++) {
+    g_assert_cmpuint(strlen(lines[i]), <, 1000);
+    g_assert_false(g_str_has_prefix(lines[i], "forged"));
+  }
+  g_assert_nonnull(strstr(log, "evil\\x0aforged line"));
+
+  /* The host cache: no bad host string, at most 16 entries from that SN, the bootstrap
+   * SN still there and first. */
+  g_autofree char *cache_path = g_build_filename(client->node->state_dir, "hostcache.json", NULL);
+  g_autoptr(JsonParser) parser = json_parser_new();
+  g_assert_true(json_parser_load_from_file(parser, cache_path, NULL));
+  JsonArray *entries =
+    json_object_get_array_member(json_node_get_object(json_parser_get_root(parser)), "entries");
+  guint learnt = 0;
+  for (guint i = 0; i < json_array_get_length(entries); i++) {
+    JsonObject *entry = json_array_get_object_element(entries, i);
+    const char *host = json_object_get_string_member(entry, "host");
+    g_assert_true(g_str_has_prefix(host, lab.net));
+    if (json_object_has_member(entry, "learnt_from"))
+      learnt++;
+  }
+  g_assert_cmpuint(learnt, <=, 16);
+  g_assert_cmpuint(json_array_get_length(entries), ==, learnt + 1);
+  g_assert_cmpuint(evil.lists_sent, ==, SN_LISTS);
+  g_assert_nonnull(overlay);
+  g_assert_cmpint(json_object_get_int_member(overlay, "host_cache"), <=, 17);
+
+  g_clear_pointer(&client, lab_node_free);
+  iface->stop_listening(tcp->instance);
+  g_ptr_array_unref(evil_links);
+  net.links->len = 0; /* freed above */
+  hark_test_net_clear(&net);
+}
+
+/* An SN peer (certified by the lab's CA, built in this process) floods a real SN with
+ * SN_LISTs of SNs that do not exist: the SN keeps at most 16 of them, keeps every SN it
+ * knew, and hands none of them to a new client. */
+typedef struct {
+  gboolean joined;
+  gboolean ponged;
+} FloodingPeer;
+
+static void
+flooding_peer_message(HarkLink *link, const HarkWireMessage *message, gpointer data)
+{
+  FloodingPeer *peer = data;
+  if (message->type == HARK_MSG_JOIN_OK)
+    peer->joined = TRUE;
+  else if (message->type == HARK_MSG_PONG)
+    peer->ponged = TRUE;
+}
+
+static const HarkLinkHandler flooding_peer_handler = {
+  .message = flooding_peer_message,
+  .closed = evil_closed,
+};
+
+static gboolean
+link_is_up(gpointer data)
+{
+  HarkTestOpened *opened = data;
+  return opened->link != NULL && hark_link_get_state(opened->link) == HARK_LINK_UP;
+}
+
+/* host:port strings of an a(sqas). */
+static GHashTable *
+list_members(GVariant *list)
+{
+  GHashTable *set = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+  for (gsize i = 0; list != NULL && i < g_variant_n_children(list); i++) {
+    const char *host;
+    guint16 port;
+    g_variant_get_child(list, i, "(&sq@as)", &host, &port, NULL);
+    g_hash_table_add(set, g_strdup_printf("%s:%u", host, port));
+  }
+  return set;
+}
+
+static GHashTable *
+cache_members(LabNode *node)
+{
+  g_autofree char *path = g_build_filename(node->node->state_dir, "hostcache.json", NULL);
+  g_autoptr(JsonParser) parser = json_parser_new();
+  GHashTable *set = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+  if (!json_parser_load_from_file(parser, path, NULL))
+    return set;
+  JsonArray *entries =
+    json_object_get_array_member(json_node_get_object(json_parser_get_root(parser)), "entries");
+  for (guint i = 0; i < json_array_get_length(entries); i++) {
+    JsonObject *entry = json_array_get_object_element(entries, i);
+    g_hash_table_add(set, g_strdup_printf("%s:%" G_GINT64_FORMAT,
+                                          json_object_get_string_member(entry, "host"),
+                                          json_object_get_int_member(entry, "port")));
+  }
+  return set;
+}
+
+static void
+test_sn_list_flood(void)
+{
+  g_autofree char *only = NULL;
+  g_autoptr(LabNode) sn = case_sn("sn-listening", 37, "udp tcp", NULL, "tcp", &only);
+  HARK_REQUIRE(sn != NULL);
+  g_autofree char *sn_host = g_strdup_printf("%s.%u", lab.net, 37);
+  g_autoptr(GHashTable) known_before = cache_members(sn);
+  HARK_REQUIRE(g_hash_table_size(known_before) >= SN_COUNT);
+
+  HarkTestNet net;
+  hark_test_net_init(&net, "hark-peer-XXXXXX");
+  g_autoptr(GError) error = NULL;
+  g_autofree char *ca_dir = g_build_filename(lab.login->node->node->state_dir, "ca", NULL);
+  HarkCa *lab_ca = hark_ca_load_or_create(ca_dir, "unused: the CA exists", &error);
+  g_assert_no_error(error);
+  HarkNode *node = hark_test_net_node(&net, "flooding-peer", lab.login->ca_path, lab_ca,
+                                      "plugins = { load = ( { name = \"tcp\"; } ); };\n");
+  HarkRegistration *tcp = hark_test_transport(node, "tcp");
+  const HarkTransportInterface *iface = tcp->iface;
+  HarkTestOpened opened = { 0 };
+  iface->open(tcp->instance, sn_host, OVERLAY_PORT, NULL, hark_test_on_opened, &opened);
+  gboolean up = hark_test_wait_for(link_is_up, &opened, 5000);
+  g_assert_true(up);
+  FloodingPeer peer = { 0 };
+  if (up) {
+    g_ptr_array_add(net.links, opened.link);
+    hark_link_set_handler(opened.link, &flooding_peer_handler, &peer);
+    g_autofree char *announced = g_strdup_printf("%s.%u", lab.net, 41);
+    const char *const tcp_only[] = { "tcp", NULL };
+    GVariantBuilder dict;
+    g_variant_builder_init(&dict, G_VARIANT_TYPE("a{sv}"));
+    g_variant_builder_add(&dict, "{sv}", "name", g_variant_new_string("flooding-peer"));
+    g_variant_builder_add(&dict, "{sv}", "as", g_variant_new_string("peer"));
+    g_variant_builder_add(&dict, "{sv}", "host", g_variant_new_string(announced));
+    g_variant_builder_add(&dict, "{sv}", "port", g_variant_new_uint16(OVERLAY_PORT));
+    g_variant_builder_add(&dict, "{sv}", "transports", g_variant_new_strv(tcp_only, -1));
+    hark_link_send(opened.link, HARK_MSG_JOIN, 1, g_variant_new("(a{sv})", &dict), NULL);
+    g_assert_true(hark_test_wait_for(flag_set, &peer.joined, 5000));
+    for (guint i = 0; i < SN_LISTS; i++)
+      hark_link_send(opened.link, HARK_MSG_SN_LIST, 2 + i,
+                     g_variant_new("(@a(sqas))", evil_list(30000 + i * 16, 16, TRUE)), NULL);
+    hark_link_send(opened.link, HARK_MSG_PING, 99, g_variant_new("(t)", (guint64)0), NULL);
+    g_assert_true(hark_test_wait_for(flag_set, &peer.ponged, 5000));
+  }
+
+  /* At most 16 names from that peer (plus the peer itself), none pushed out. */
+  g_autoptr(GHashTable) known_after = cache_members(sn);
+  g_test_message("host cache: %u entries before %u SN_LISTs of 16, %u after",
+                 g_hash_table_size(known_before), SN_LISTS, g_hash_table_size(known_after));
+  g_assert_cmpuint(g_hash_table_size(known_after), <=, g_hash_table_size(known_before) + 1 + 16);
+  GHashTableIter iter;
+  gpointer key;
+  g_hash_table_iter_init(&iter, known_before);
+  while (g_hash_table_iter_next(&iter, &key, NULL))
+    g_assert_true(g_hash_table_contains(known_after, key));
+  g_hash_table_iter_init(&iter, known_after);
+  while (g_hash_table_iter_next(&iter, &key, NULL))
+    g_assert_true(g_str_has_prefix(key, lab.net));
+
+  /* A new client's JOIN_OK names none of them: they never answered. */
+  g_autoptr(GIOStream) client = tls_to(sn_host, OVERLAY_PORT);
+  send_message(client, HARK_MSG_JOIN,
+               g_variant_new_parsed("({'name': <'fresh'>, 'as': <'client'>},)"));
+  g_autoptr(HarkWireMessage) answer = read_message(client);
+  g_assert_nonnull(answer);
+  g_assert_cmpuint(answer != NULL ? answer->type : 0, ==, HARK_MSG_JOIN_OK);
+  if (answer != NULL && answer->type == HARK_MSG_JOIN_OK) {
+    g_autoptr(GVariant) dict = g_variant_get_child_value(answer->body, 0);
+    g_autoptr(GVariant) sns = g_variant_lookup_value(dict, "sns", G_VARIANT_TYPE("a(sqas)"));
+    g_autoptr(GHashTable) handed = list_members(sns);
+    g_test_message("a new client is told of %u SNs", g_hash_table_size(handed));
+    g_hash_table_iter_init(&iter, handed);
+    while (g_hash_table_iter_next(&iter, &key, NULL)) {
+      g_autofree char *victim = g_strdup_printf("%s.%u:", lab.net, VICTIM_HOST);
+      g_assert_false(g_str_has_prefix(key, victim));
+    }
+  }
+  hark_ca_free(lab_ca);
+  hark_test_net_clear(&net);
+}
+
+
 /* ---- nodes that claim to be SNs ------------------------------------------------------- */
 
 /* Certificate and key (PEM, one text) of a new device of user, issued by the lab's CA as
@@ -1511,6 +2154,13 @@ main(int argc, char **argv)
   g_test_add_func("/overlay/redirect", test_redirect);
   g_test_add_func("/overlay/bad-input", test_bad_input);
   g_test_add_func("/overlay/logging-in-cap", test_logging_in_cap);
+  g_test_add_func("/overlay/failed-handshakes", test_failed_handshakes);
+  g_test_add_func("/overlay/unjoined-cap", test_unjoined_cap);
+  g_test_add_func("/overlay/malicious-sn", test_malicious_sn);
+  g_test_add_func("/overlay/sn-list-flood", test_sn_list_flood);
+  g_test_add_func("/overlay/join-name-injection", test_join_name_injection);
+  g_test_add_func("/overlay/probe-amplification", test_probe_amplification);
+  g_test_add_func("/overlay/stun-flood-per-source", test_stun_flood_per_source);
   g_test_add_func("/overlay/sn-claim-unverified", test_sn_claim_unverified);
   g_test_add_func("/overlay/sn-relay-targets", test_sn_relay_targets);
   g_test_add_func("/overlay/sn-relay-strict", test_sn_relay_strict);

@@ -93,6 +93,7 @@ assert_entries_equal(const HarkHostCacheEntry *a, const HarkHostCacheEntry *b)
   g_assert_cmpuint(a->failures, ==, b->failures);
   g_assert_cmpint(a->rtt_us, ==, b->rtt_us);
   g_assert_cmpint(a->bootstrap, ==, b->bootstrap);
+  g_assert_cmpstr(a->learnt_from, ==, b->learnt_from);
 }
 
 static void
@@ -153,6 +154,97 @@ test_rank(void)
   g_assert_cmpstr(((HarkHostCacheEntry *)g_ptr_array_index(two, 1))->host, ==, "fast-old");
   g_autoptr(GPtrArray) none = hark_host_cache_best(cache, 0);
   g_assert_cmpuint(none->len, ==, 0);
+}
+
+/* Entries a peer named: unverified, ranked after every entry that answered (even a
+ * failing one), verified by an answer, never handed a verified entry's place. */
+static void
+test_learn_rank(void)
+{
+  g_autoptr(HarkHostCache) cache = hark_host_cache_new(10);
+  g_assert_true(hark_host_cache_seen(cache, "192.0.2.1", 1, udp_tcp, -1, 100));
+  g_assert_true(hark_host_cache_failed(cache, "192.0.2.1", 1, 101));
+  g_assert_true(hark_host_cache_learn(cache, "192.0.2.9", 1, udp_tcp, "198.51.100.1", 500));
+  g_assert_true(hark_host_cache_learn(cache, "192.0.2.1", 1, udp_tcp, "198.51.100.1", 500));
+  const HarkHostCacheEntry *known = hark_host_cache_lookup(cache, "192.0.2.1", 1);
+  g_assert_null(known->learnt_from); /* known already: nothing changed */
+  g_autofree char *hosts = ranked_hosts(cache);
+  g_assert_cmpstr(hosts, ==, "192.0.2.1 192.0.2.9");
+  const HarkHostCacheEntry *heard = hark_host_cache_lookup(cache, "192.0.2.9", 1);
+  g_assert_cmpstr(heard->learnt_from, ==, "198.51.100.1");
+  g_assert_cmpint(heard->last_seen, ==, 500);
+  g_assert_true(hark_host_cache_seen(cache, "192.0.2.9", 1, NULL, 800, 600));
+  g_assert_null(hark_host_cache_lookup(cache, "192.0.2.9", 1)->learnt_from);
+  g_autofree char *after = ranked_hosts(cache);
+  g_assert_cmpstr(after, ==, "192.0.2.9 192.0.2.1");
+}
+
+/* One source cannot fill the cache (HARK_HOST_CACHE_MAX_PER_SOURCE), many cannot take
+ * more than the unverified share, and a full cache keeps every entry that answered. */
+static void
+test_learn_caps(void)
+{
+  g_autoptr(HarkHostCache) cache = hark_host_cache_new(HARK_HOST_CACHE_DEFAULT_CAPACITY);
+  for (guint i = 0; i < 150; i++) {
+    g_autofree char *host = g_strdup_printf("192.0.2.%u", i);
+    g_assert_true(hark_host_cache_seen(cache, host, 1, udp_tcp, -1, 100));
+  }
+  guint taken = 0;
+  for (guint i = 0; i < 200; i++) {
+    g_autofree char *host = g_strdup_printf("203.0.113.%u", i);
+    taken += hark_host_cache_learn(cache, host, 1, udp_tcp, "198.51.100.1", 200);
+  }
+  g_assert_cmpuint(taken, ==, HARK_HOST_CACHE_MAX_PER_SOURCE);
+  guint from_many = 0;
+  for (guint i = 0; i < 200; i++) {
+    g_autofree char *host = g_strdup_printf("10.0.%u.1", i);
+    g_autofree char *source = g_strdup_printf("198.51.100.%u", 2 + i / 16);
+    from_many += hark_host_cache_learn(cache, host, 1, udp_tcp, source, 200);
+  }
+  g_assert_cmpuint(taken + from_many, ==,
+                   HARK_HOST_CACHE_DEFAULT_CAPACITY / HARK_HOST_CACHE_UNVERIFIED_SHARE);
+  g_assert_false(hark_host_cache_learn(cache, "10.9.9.9", 1, udp_tcp, "198.51.100.99", 300));
+  for (guint i = 0; i < 150; i++) {
+    g_autofree char *host = g_strdup_printf("192.0.2.%u", i);
+    g_assert_nonnull(hark_host_cache_lookup(cache, host, 1));
+  }
+
+  /* A cache full of SNs that answered takes nothing it was merely told of. */
+  g_autoptr(HarkHostCache) small = hark_host_cache_new(8);
+  for (guint i = 0; i < 8; i++) {
+    g_autofree char *host = g_strdup_printf("192.0.2.%u", i);
+    g_assert_true(hark_host_cache_seen(small, host, 1, udp_tcp, -1, 100));
+  }
+  g_assert_false(hark_host_cache_learn(small, "10.9.9.9", 1, udp_tcp, "198.51.100.99", 300));
+  g_assert_null(hark_host_cache_lookup(small, "10.9.9.9", 1));
+  /* An answering SN takes an unverified entry's place first. */
+  g_autoptr(HarkHostCache) mixed = hark_host_cache_new(2);
+  g_assert_true(hark_host_cache_seen(mixed, "192.0.2.1", 1, udp_tcp, -1, 100));
+  g_assert_true(hark_host_cache_learn(mixed, "10.9.9.9", 1, udp_tcp, "198.51.100.99", 300));
+  g_assert_true(hark_host_cache_seen(mixed, "192.0.2.2", 1, udp_tcp, -1, 50));
+  g_autofree char *hosts = ranked_hosts(mixed);
+  g_assert_cmpstr(hosts, ==, "192.0.2.1 192.0.2.2");
+}
+
+static gboolean
+refuse_names(const char *host, gpointer data)
+{
+  return g_strcmp0(host, data) == 0;
+}
+
+/* Entries a rule of today refuses go, bootstrap ones stay. */
+static void
+test_forget_where(void)
+{
+  g_autoptr(HarkHostCache) cache = hark_host_cache_new(10);
+  HarkBootstrapConfig configured = { .host = "localhost", .port = 2, .transports = NULL };
+  g_assert_true(hark_host_cache_add_bootstrap(cache, &configured));
+  g_assert_true(hark_host_cache_seen(cache, "localhost", 1, udp_tcp, -1, 100));
+  g_assert_true(hark_host_cache_seen(cache, "192.0.2.1", 1, udp_tcp, -1, 100));
+  g_assert_cmpuint(hark_host_cache_forget_where(cache, refuse_names, "localhost"), ==, 1);
+  g_autofree char *hosts = ranked_hosts(cache);
+  g_assert_cmpstr(hosts, ==, "192.0.2.1 localhost");
+  g_assert_true(hark_host_cache_lookup(cache, "localhost", 2)->bootstrap);
 }
 
 static void
@@ -295,6 +387,7 @@ varied_cache(GPtrArray *bootstrap)
   hark_host_cache_failed(cache, "2001:db8::1", 65535, 1700000300);
   hark_host_cache_seen(cache, "tie-a", 1, udp_tcp, 50, 5);
   hark_host_cache_seen(cache, "tie-b", 1, udp_tcp, 50, 5);
+  hark_host_cache_learn(cache, "198.51.100.20", 33033, udp_tcp, "2001:db8:1:2::/64", 1700000400);
   return cache;
 }
 
@@ -320,7 +413,7 @@ test_save_load(Fixture *f, gconstpointer data)
   assert_same_cache(cache, loaded);
   g_autofree char *hosts = ranked_hosts(loaded);
   g_assert_cmpstr(hosts, ==,
-                  "tie-a tie-b sn1.example 192.0.2.7 sn2.example 2001:db8::1");
+                  "tie-a tie-b sn1.example 192.0.2.7 sn2.example 2001:db8::1 198.51.100.20");
 }
 
 static void
@@ -484,6 +577,17 @@ static GBytes *make_negative_time(void)
   return text(FILE_OF(ENTRY("\"sn.example\"", "1", "[\"udp\"]", "-5", "-1", "false")));
 }
 static GBytes *make_duplicate(void) { return text(FILE_OF(GOOD_ENTRY ", " GOOD_ENTRY)); }
+#define LEARNT_ENTRY(bootstrap, source)                                                    \
+  "{\"host\": \"192.0.2.1\", \"port\": 1, \"transports\": [\"udp\"], \"last_seen\": 1, "      \
+  "\"failures\": 0, \"rtt_us\": -1, \"bootstrap\": " bootstrap ", \"learnt_from\": " source "}"
+static GBytes *make_learnt_from_text(void)
+{
+  return text(FILE_OF(LEARNT_ENTRY("false", "\"evil\\nline\"")));
+}
+static GBytes *make_learnt_bootstrap(void)
+{
+  return text(FILE_OF(LEARNT_ENTRY("true", "\"192.0.2.9\"")));
+}
 static GBytes *make_unknown_member(void)
 {
   return text("{\"version\": 1, \"entries\": [], \"extra\": true}");
@@ -541,6 +645,8 @@ static const CorruptCase corrupt_cases[] = {
   { "bootstrap-string", make_bootstrap_string, "\"bootstrap\" is not true or false" },
   { "negative-time", make_negative_time, "\"last_seen\" is -5" },
   { "duplicate", make_duplicate, "entry 1: sn.example:33033 is listed twice" },
+  { "learnt-from-text", make_learnt_from_text, "\"learnt_from\" is not a source address" },
+  { "learnt-bootstrap", make_learnt_bootstrap, "\"learnt_from\" is not a source address" },
   { "unknown-member", make_unknown_member, "unknown member \"extra\"" },
   { "201-entries", make_201_entries, "201 entries, more than the 200" },
   { "2-mib", make_2_mib, "larger than 1048576 bytes" },
@@ -585,6 +691,9 @@ main(int argc, char **argv)
   g_test_init(&argc, &argv, NULL);
   g_test_add_func("/hostcache/rank", test_rank);
   g_test_add_func("/hostcache/capacity", test_capacity);
+  g_test_add_func("/hostcache/learn-rank", test_learn_rank);
+  g_test_add_func("/hostcache/learn-caps", test_learn_caps);
+  g_test_add_func("/hostcache/forget-where", test_forget_where);
   g_test_add_func("/hostcache/full-of-bootstrap", test_full_of_bootstrap);
   g_test_add_func("/hostcache/seen-failed", test_seen_failed);
   g_test_add_func("/hostcache/expire", test_expire);

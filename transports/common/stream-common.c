@@ -50,6 +50,8 @@ on_incoming(GSocketService *service, GSocketConnection *connection, GObject *sou
   return TRUE;
 }
 
+#define STREAM_LISTEN_BACKLOG 1024
+
 gboolean
 hark_stream_listener_start(HarkStreamListener *l, const char *address, guint16 port,
                            GError **error)
@@ -67,6 +69,10 @@ hark_stream_listener_start(HarkStreamListener *l, const char *address, guint16 p
   GMainContext *context = hark_context_main_context(l->ctx);
   g_main_context_push_thread_default(context);
   GSocketService *service = g_socket_service_new();
+  /* GLib's backlog of 10 overflows under a burst of connections (a flood, or many
+   * nodes coming back after an SN restart): the kernel then drops SYNs and honest
+   * clients wait seconds for their retransmission. The kernel caps it at somaxconn. */
+  g_socket_listener_set_backlog(G_SOCKET_LISTENER(service), STREAM_LISTEN_BACKLOG);
   gboolean ok = g_socket_listener_add_address(G_SOCKET_LISTENER(service), wanted,
                                               G_SOCKET_TYPE_STREAM, G_SOCKET_PROTOCOL_TCP,
                                               NULL, &effective, &local);

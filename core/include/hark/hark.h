@@ -7,6 +7,7 @@
 #include "hark/command.h"
 #include "hark/frontend.h"
 #include "hark/config.h"
+#include "hark/address.h"
 #include "hark/control.h"
 #include "hark/identity.h"
 #include "hark/wire.h"

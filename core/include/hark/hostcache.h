@@ -24,6 +24,10 @@ typedef enum {
 } HarkHostCacheError;
 
 #define HARK_HOST_CACHE_DEFAULT_CAPACITY 200 /* the paper's */
+/* Entries heard of and not heard from (learnt_from set): at most this many from one
+ * source, and at most capacity / HARK_HOST_CACHE_UNVERIFIED_SHARE in all. */
+#define HARK_HOST_CACHE_MAX_PER_SOURCE 16
+#define HARK_HOST_CACHE_UNVERIFIED_SHARE 4
 /* Consecutive failures after which hark_host_cache_expire() drops an entry. */
 #define HARK_HOST_CACHE_MAX_FAILURES 3
 /* hark_host_cache_load() refuses a larger file without parsing it. */
@@ -37,6 +41,9 @@ typedef struct {
   guint failures;     /* consecutive failures since the last answer */
   gint64 rtt_us;      /* last measured round trip (µs); -1: unknown */
   gboolean bootstrap; /* from the configuration: never expired or evicted */
+  char *learnt_from;  /* heard of from this source (hark_address_source_key of the peer
+                       * that named it) and not heard from yet; NULL once it answered,
+                       * and for bootstrap entries. last_seen is then when it was heard of. */
 } HarkHostCacheEntry;
 
 typedef struct _HarkHostCache HarkHostCache;
@@ -55,15 +62,30 @@ gboolean hark_host_cache_add_bootstrap(HarkHostCache *cache, const HarkBootstrap
 
 /* host:port answered at now (unix s): added, or refreshed with failures back to 0.
  * transports (may be NULL: keep what is known) replaces the known list; rtt_us < 0
- * keeps the last measure. A new entry in a full cache evicts the worst non-bootstrap
+ * keeps the last measure. An unverified entry is verified (learnt_from cleared). A new entry in a full cache evicts the worst non-bootstrap
  * one; FALSE when there is none to evict (the entry is not added). */
 gboolean hark_host_cache_seen(HarkHostCache *cache, const char *host, guint16 port,
                               const char *const *transports, gint64 rtt_us, gint64 now);
+
+/* host:port heard of from source (an SN list of a peer there), at now: added as
+ * unverified unless it is known already (TRUE then, nothing changes). It ranks after
+ * every entry that answered, may evict only another unverified entry, and counts
+ * against source's HARK_HOST_CACHE_MAX_PER_SOURCE and the unverified share; FALSE when
+ * either is reached or there is no room. hark_host_cache_seen() verifies it. */
+gboolean hark_host_cache_learn(HarkHostCache *cache, const char *host, guint16 port,
+                               const char *const *transports, const char *source, gint64 now);
 
 /* host:port did not answer: one more consecutive failure. FALSE for an unknown SN.
  * now is not kept yet; it is there for the back-off joining will add (issue 4). */
 gboolean hark_host_cache_failed(HarkHostCache *cache, const char *host, guint16 port,
                                 gint64 now);
+
+/* Drops the non-bootstrap entries whose host refuse(host, data) refuses (returns TRUE
+ * for): what an older version let in and the checks of today would not. Returns how
+ * many went. */
+guint hark_host_cache_forget_where(HarkHostCache *cache,
+                                   gboolean (*refuse)(const char *host, gpointer data),
+                                   gpointer data);
 
 /* Drops the non-bootstrap entries last seen more than max_age_s before now (or never),
  * and those with HARK_HOST_CACHE_MAX_FAILURES failures or more. Returns how many went. */
@@ -75,7 +97,7 @@ const HarkHostCacheEntry *hark_host_cache_lookup(HarkHostCache *cache, const cha
                                                  guint16 port);
 
 /* Copies of the best n entries (HarkHostCacheEntry*, freed with the array), best first:
- * fewer failures, then the shorter measured round trip (unknown last), then the more
+ * entries that answered (or are configured) before unverified ones, then fewer failures, then the shorter measured round trip (unknown last), then the more
  * recently seen; equal entries keep the order they were added in. */
 GPtrArray *hark_host_cache_best(HarkHostCache *cache, guint n);
 

@@ -33,7 +33,7 @@ typedef enum {
   /* The overlay (docs/protocol.md, "Overlay"). SN lists are a(sqas): host, port,
    * transports. Dictionaries are a{sv}; unknown keys are ignored, missing or mistyped
    * known keys make the message invalid. */
-  HARK_MSG_PROBE = 4,        /* (a{sv}) over UDP, node -> SN: {"name": s} */
+  HARK_MSG_PROBE = 4,        /* (a{sv}) over UDP, node -> SN: {"name": s, "pad": ay} */
   HARK_MSG_PROBE_REPLY = 5,  /* (a{sv}) SN -> node: name, role, accepting, clients,
                               * transports, observed ("host:port" the probe came from) */
   HARK_MSG_JOIN = 6,         /* (a{sv}) opener -> SN: {"name", "as": "client"|"peer",

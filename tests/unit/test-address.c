@@ -1,0 +1,101 @@
+/* test-address.c: which addresses from other nodes are taken (routable IP literals,
+ * loopback only when allowed, private ranges yes), what one source is counted under,
+ * and peer text made safe for a log line. */
+#include <hark/address.h>
+
+static void
+test_routable(void)
+{
+  static const char *const good[] = { "192.0.2.1", "10.1.2.3", "172.16.0.1", "192.168.1.1",
+                                      "100.64.0.1", "2001:db8::1", "fd00::1", "8.8.8.8",
+                                      NULL };
+  static const struct {
+    const char *host;
+    const char *why;
+  } bad[] = {
+    { "localhost", "not an IP address" }, { "0", "not an IP address" },
+    { "-", "not an IP address" },         { "", "not an IP address" },
+    { "sn.example", "not an IP address" }, { "1.2.3.4.5", "not an IP address" },
+    { "0.0.0.0", "unspecified" },         { "0.1.2.3", "unspecified" },
+    { "::", "unspecified" },              { "127.0.0.1", "loopback" },
+    { "127.9.9.9", "loopback" },          { "::1", "loopback" },
+    { "::ffff:127.0.0.1", "loopback" },   { "224.0.0.1", "multicast" },
+    { "239.255.255.250", "multicast" },   { "ff02::1", "multicast" },
+    { "255.255.255.255", "broadcast" },   { "169.254.1.1", "link-local" },
+    { "fe80::1", "link-local" },          { "240.0.0.1", "reserved" },
+  };
+  for (guint i = 0; good[i] != NULL; i++)
+    g_assert_null(hark_address_refusal(good[i], FALSE));
+  for (guint i = 0; i < G_N_ELEMENTS(bad); i++)
+    g_assert_cmpstr(hark_address_refusal(bad[i].host, FALSE), ==, bad[i].why);
+  g_assert_cmpstr(hark_address_refusal(NULL, TRUE), ==, "not an IP address");
+  g_assert_true(hark_address_is_routable("127.0.0.1", TRUE));
+  g_assert_true(hark_address_is_routable("::1", TRUE));
+  g_assert_false(hark_address_is_routable("0.0.0.0", TRUE));
+}
+
+static void
+test_source_key(void)
+{
+  static const char *const cases[][2] = {
+    { "192.0.2.1", "192.0.2.1" },
+    { "2001:db8:1:2:3:4:5:6", "2001:db8:1:2::/64" },
+    { "2001:db8:1:2::99", "2001:db8:1:2::/64" },
+    { "::ffff:192.0.2.1", "192.0.2.1" },
+    { "not-an-address", "not-an-address" },
+  };
+  for (guint i = 0; i < G_N_ELEMENTS(cases); i++) {
+    g_autofree char *key = hark_address_source_key(cases[i][0]);
+    g_assert_cmpstr(key, ==, cases[i][1]);
+  }
+}
+
+static void
+test_escape(void)
+{
+  static const char *const cases[][2] = {
+    { "alice", "alice" },
+    { "a\nb", "a\\x0ab" },
+    { "x\r\n12:00:00.000 hark message: forged", "x\\x0d\\x0a12:00:00.000 hark message: forged" },
+    { "\xe2\x80\xae" "evil", "\\u{202e}evil" },
+    { "caf\xc3\xa9", "caf\xc3\xa9" },
+    { "bad\xff", "bad\\xff" },
+    { "back\\slash", "back\\\\slash" },
+    { "\xc2\x85", "\\u{0085}" },
+    { "\t\x7f", "\\x09\\x7f" },
+  };
+  for (guint i = 0; i < G_N_ELEMENTS(cases); i++) {
+    g_autofree char *escaped = hark_text_escape(cases[i][0], -1, 100);
+    g_assert_cmpstr(escaped, ==, cases[i][1]);
+  }
+  g_autofree char *cut = hark_text_escape("0123456789", -1, 4);
+  g_assert_cmpstr(cut, ==, "0123...");
+  g_autofree char *with_nul = hark_text_escape("a\0b", 3, 10);
+  g_assert_cmpstr(with_nul, ==, "a\\x00b");
+  g_autofree char *null = hark_text_escape(NULL, -1, 10);
+  g_assert_cmpstr(null, ==, "(null)");
+}
+
+static void
+test_clean(void)
+{
+  g_assert_true(hark_text_is_clean("alice-phone"));
+  g_assert_true(hark_text_is_clean("Zoë's phone 电话"));
+  g_assert_false(hark_text_is_clean("a\nb"));
+  g_assert_false(hark_text_is_clean("\xe2\x80\xae" "enohp"));
+  g_assert_false(hark_text_is_clean("\xe2\x81\xa6" "x"));
+  g_assert_false(hark_text_is_clean("bad\xff"));
+  g_assert_false(hark_text_is_clean("\x7f"));
+  g_assert_false(hark_text_is_clean(NULL));
+}
+
+int
+main(int argc, char **argv)
+{
+  g_test_init(&argc, &argv, NULL);
+  g_test_add_func("/address/routable", test_routable);
+  g_test_add_func("/address/source-key", test_source_key);
+  g_test_add_func("/address/escape", test_escape);
+  g_test_add_func("/address/clean", test_clean);
+  return g_test_run();
+}
