@@ -23,13 +23,8 @@ ipv4_refusal(const guint8 *b, gboolean allow_loopback)
 }
 
 const char *
-hark_address_refusal(const char *host, gboolean allow_loopback)
+hark_address_refusal_inet(GInetAddress *inet, gboolean allow_loopback)
 {
-  if (host == NULL || !g_hostname_is_ip_address(host))
-    return "not an IP address";
-  g_autoptr(GInetAddress) inet = g_inet_address_new_from_string(host);
-  if (inet == NULL)
-    return "not an IP address";
   const guint8 *b = g_inet_address_to_bytes(inet);
   if (g_inet_address_get_family(inet) == G_SOCKET_FAMILY_IPV4)
     return ipv4_refusal(b, allow_loopback);
@@ -45,6 +40,17 @@ hark_address_refusal(const char *host, gboolean allow_loopback)
   if (g_inet_address_get_is_link_local(inet))
     return "link-local";
   return NULL;
+}
+
+const char *
+hark_address_refusal(const char *host, gboolean allow_loopback)
+{
+  if (host == NULL || !g_hostname_is_ip_address(host))
+    return "not an IP address";
+  g_autoptr(GInetAddress) inet = g_inet_address_new_from_string(host);
+  if (inet == NULL)
+    return "not an IP address";
+  return hark_address_refusal_inet(inet, allow_loopback);
 }
 
 gboolean

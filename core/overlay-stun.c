@@ -18,6 +18,7 @@
  * address that is nobody's own (any, multicast, broadcast, link-local), to loopback
  * (unless network.allow_loopback) or to this SN itself. */
 #include "overlay-private.h"
+#include "hark/address.h"
 
 #include "stun.h"
 
@@ -349,7 +350,7 @@ hark_overlay_stun_relay(HarkOverlay *overlay, Peer *peer, const HarkWireMessage 
   else if (ip == NULL || port == 0 || g_variant_n_children(tid) != HARK_STUN_TRANSACTION_ID_SIZE)
     refused = "not an IP address, a port and a 12-byte transaction id";
   else
-    refused = hark_stun_destination_refusal(ip, overlay->node->config->allow_loopback);
+    refused = hark_address_refusal_inet(ip, overlay->node->config->allow_loopback);
   if (refused == NULL && is_own_address(stun, ip))
     refused = "an address of this SN";
   if (refused != NULL) {

@@ -13,6 +13,7 @@
  * other at the same moment each probe the other (or use their own link when it is up
  * first); neither waits for the other, so they cannot wait for each other for ever. */
 #include "overlay-private.h"
+#include "hark/address.h"
 
 #include "link-private.h"
 #include "stun.h"
@@ -122,14 +123,13 @@ on_claim_timeout(gpointer data)
   return G_SOURCE_REMOVE;
 }
 
-/* Why we will not open a link to host: the same addresses no STUN answer goes to. */
+/* Why we will not open a link to host: what no list of SNs may name either. An SN
+ * announces an IP address; a name would make the check a DNS look-up an attacker
+ * chooses. */
 static const char *
 probe_refusal(HarkOverlay *overlay, const char *host)
 {
-  g_autoptr(GInetAddress) ip = g_inet_address_new_from_string(host);
-  if (ip == NULL)
-    return NULL; /* a name: the transport resolves it */
-  return hark_stun_destination_refusal(ip, overlay->node->config->allow_loopback);
+  return hark_address_refusal(host, overlay->node->config->allow_loopback);
 }
 
 typedef struct {

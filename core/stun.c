@@ -581,22 +581,3 @@ hark_stun_address_unmapped(GInetAddress *address)
   }
   return g_object_ref(address);
 }
-
-const char *
-hark_stun_destination_refusal(GInetAddress *address, gboolean allow_loopback)
-{
-  g_autoptr(GInetAddress) ip = hark_stun_address_unmapped(address);
-  gboolean ipv4 = g_inet_address_get_family(ip) == G_SOCKET_FAMILY_IPV4;
-  const guint8 *b = g_inet_address_to_bytes(ip);
-  if (g_inet_address_get_is_any(ip) || (ipv4 && b[0] == 0))
-    return "an unspecified address";
-  if (g_inet_address_get_is_multicast(ip))
-    return "a multicast address";
-  if (ipv4 && b[0] == 255 && b[1] == 255 && b[2] == 255 && b[3] == 255)
-    return "the broadcast address";
-  if (g_inet_address_get_is_link_local(ip))
-    return "a link-local address";
-  if (g_inet_address_get_is_loopback(ip) && !allow_loopback)
-    return "a loopback address (network.allow_loopback is false)";
-  return NULL;
-}

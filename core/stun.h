@@ -101,11 +101,6 @@ GInetSocketAddress *hark_stun_decode_address(const HarkStunAttribute *attribute,
                                              const guint8 *xor_with_transaction_id,
                                              GError **error);
 
-/* Why an answer must not be sent to address, or NULL when it may: not to the unspecified,
- * link-local, multicast or broadcast addresses (nobody's own address: a reflector's
- * victims), nor to loopback unless allow_loopback (network.allow_loopback: every node
- * runs on this host). IPv4-mapped IPv6 addresses are judged as the IPv4 they carry. */
-const char *hark_stun_destination_refusal(GInetAddress *address, gboolean allow_loopback);
 /* ::ffff:a.b.c.d as the IPv4 address it carries; any other address as it is (new ref). */
 GInetAddress *hark_stun_address_unmapped(GInetAddress *address);
 

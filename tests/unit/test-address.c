@@ -89,11 +89,41 @@ test_clean(void)
   g_assert_false(hark_text_is_clean(NULL));
 }
 
+/* Parsed addresses (where STUN answers for a partner may go, where an SN checks a
+ * claim) are judged the same, IPv4-mapped ones as the IPv4 they carry. */
+static void
+test_refusal_inet(void)
+{
+  static const char *const never[] = { "0.0.0.0", "0.1.2.3", "::", "169.254.1.2", "fe80::1",
+                                       "224.0.0.1", "239.1.2.3", "ff02::1", "255.255.255.255",
+                                       "::ffff:169.254.1.2", "::ffff:0.0.0.0", NULL };
+  static const char *const loopback[] = { "127.0.0.1", "127.9.8.7", "::1", "::ffff:127.0.0.1",
+                                          NULL };
+  static const char *const fine[] = { "192.0.2.1", "10.1.2.3", "2001:db8::1", "::ffff:192.0.2.1",
+                                      NULL };
+  for (guint i = 0; never[i] != NULL; i++) {
+    g_autoptr(GInetAddress) ip = g_inet_address_new_from_string(never[i]);
+    g_assert_nonnull(hark_address_refusal_inet(ip, FALSE));
+    g_assert_nonnull(hark_address_refusal_inet(ip, TRUE));
+  }
+  for (guint i = 0; loopback[i] != NULL; i++) {
+    g_autoptr(GInetAddress) ip = g_inet_address_new_from_string(loopback[i]);
+    g_assert_cmpstr(hark_address_refusal_inet(ip, FALSE), ==,
+                    "loopback");
+    g_assert_null(hark_address_refusal_inet(ip, TRUE));
+  }
+  for (guint i = 0; fine[i] != NULL; i++) {
+    g_autoptr(GInetAddress) ip = g_inet_address_new_from_string(fine[i]);
+    g_assert_null(hark_address_refusal_inet(ip, FALSE));
+  }
+}
+
 int
 main(int argc, char **argv)
 {
   g_test_init(&argc, &argv, NULL);
   g_test_add_func("/address/routable", test_routable);
+  g_test_add_func("/address/refusal-inet", test_refusal_inet);
   g_test_add_func("/address/source-key", test_source_key);
   g_test_add_func("/address/escape", test_escape);
   g_test_add_func("/address/clean", test_clean);

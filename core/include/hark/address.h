@@ -9,7 +9,7 @@
  * forge lines (a newline) or turn what follows around (a bidirectional override). */
 #pragma once
 
-#include <glib.h>
+#include <gio/gio.h>
 
 G_BEGIN_DECLS
 
@@ -24,6 +24,10 @@ G_BEGIN_DECLS
  * ranges (RFC 1918, RFC 4193) are accepted: networks of a site use them. IPv4-mapped
  * IPv6 addresses are judged as the IPv4 address they carry. */
 const char *hark_address_refusal(const char *host, gboolean allow_loopback);
+/* The same for an address already parsed: where an SN may send a STUN answer for a
+ * partner, or open a link to check a peer's claim (never to the refused kinds, so that
+ * neither can be aimed at a victim). */
+const char *hark_address_refusal_inet(GInetAddress *address, gboolean allow_loopback);
 gboolean hark_address_is_routable(const char *host, gboolean allow_loopback);
 
 /* The key one sender is counted under: the address itself for IPv4 (and IPv4-mapped
