@@ -185,6 +185,11 @@ hark_node_load_plugin_file(HarkNode *node, const char *path, GVariant *settings,
     loaded_plugin_free(plugin);
     return FALSE;
   }
+  /* Once its init ran, a plugin's code stays mapped until the process ends (as
+   * GStreamer's plugins do): a GIO worker thread finishing a task, or a TLS handshake
+   * thread, may still return into it after its fini, and unmapped code crashes the
+   * process at shutdown instead of letting it exit. */
+  g_module_make_resident(module);
   g_ptr_array_add(node->plugins, plugin);
   g_debug("loaded plugin '%s' %s from %s", plugin->descriptor->name,
           plugin->descriptor->version, path);
