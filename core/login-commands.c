@@ -9,9 +9,9 @@
 #include "hark-private.h"
 #include "login.h"
 
-/* Every password parameter says how to keep it out of the cli's history, and is marked
- * secret (so `hark ctl` asks for it instead of taking it from its command line). */
-#define SECRET(what) what " (a cli line that starts with a space is kept out of the history)", TRUE
+/* Every password parameter is marked secret: `hark ctl` and the cli ask for it (without
+ * echo) instead of taking it from a command line; its help says so. */
+#define SECRET(what) what " (leave it out and it is asked for, without echo)", TRUE
 
 /* A login.c answer becomes the command's. */
 static void

@@ -198,7 +198,7 @@ static GError *
 not_logged_in_error(void)
 {
   return g_error_new_literal(HARK_LOGIN_ERROR, HARK_LOGIN_ERROR_NOT_LOGGED_IN,
-                             "not logged in (use 'login USER PASSWORD')");
+                             "not logged in (use 'login USER')");
 }
 
 /* ---- files in the state directory ------------------------------------------------- */
