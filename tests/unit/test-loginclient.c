@@ -2,11 +2,11 @@
  * server (tests/common/fake-login.h), in this process: it refuses a server whose TLS
  * certificate is from another CA, is a device's, names another host or has expired,
  * before any request is sent; every kind of bad answer to a login (malformed JSON,
- * missing fields, wrong types, an error body, 500, a huge body, a truncated body, a
- * closed connection) is a clear error that changes nothing on disk; and a failing renewal
- * keeps the certificate while it is valid, says why, tries again, and ends the login
- * only when the server refuses the device (401 unauthenticated) or the certificate has
- * expired. */
+ * missing fields, wrong types, an error body, 500, a body over the 4 MiB limit, a
+ * truncated body, a closed connection) is a clear error that changes nothing on disk; and
+ * a failing renewal keeps the certificate while it is valid, says why, tries again, and
+ * ends the login only when the server refuses the device (401 unauthenticated) or the
+ * certificate has expired. */
 #include <hark/hark.h>
 
 #include <glib/gstdio.h>
@@ -254,8 +254,12 @@ static const BadAnswer bad_answers[] = {
     HARK_LOGIN_ERROR_BAD_ANSWER, "answered HTTP 500 Internal Server Error" },
   { "empty-200", { HARK_FAKE_REPLY, 200, "" },
     HARK_LOGIN_ERROR_BAD_ANSWER, "answered HTTP 200 OK, which is not a hark answer" },
-  { "huge-body", { HARK_FAKE_HUGE, .size = 8 << 20 },
+  /* Under the client's limit of 4 MiB: read, and found wanting. */
+  { "large-body", { HARK_FAKE_HUGE, .size = 3 << 20 },
     HARK_LOGIN_ERROR_BAD_ANSWER, "has no certificate or no buddy list" },
+  /* Over it: refused before it is all read. */
+  { "huge-body", { HARK_FAKE_HUGE, .size = 64 << 20 },
+    HARK_LOGIN_ERROR_BAD_ANSWER, "sent an answer of more than 4194304 bytes" },
   { "truncated-body", { HARK_FAKE_TRUNCATED, .body = "{\"certificate\": \"-----BEGIN" },
     HARK_LOGIN_ERROR_UNREACHABLE, "cannot reach the login server" },
   { "closed-connection", { HARK_FAKE_CLOSE },
