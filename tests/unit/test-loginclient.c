@@ -325,6 +325,28 @@ test_certificate_for_another_key(Fixture *f, gconstpointer data)
   g_assert_false(g_file_test(f->certificate_path, G_FILE_TEST_EXISTS));
 }
 
+/* The server never answers and the node stops: the login is answered "cancelled" at
+ * once, not after the request's 15 s timeout, and the late end of the request is safe. */
+static gboolean
+nonce_asked(Fixture *f)
+{
+  return hark_fake_login_requests(f->fake, "/v1/nonce") >= 1;
+}
+
+static void
+test_hang_then_stop(Fixture *f, gconstpointer data)
+{
+  hark_fake_login_script(f->fake, "/v1/nonce", &(HarkFakeAnswer){ HARK_FAKE_HANG });
+  start_client(f);
+  hark_login_client_login(f->client, USER, PASSWORD, on_done, f);
+  g_assert_true(run_until(f, nonce_asked, ANSWER_BOUND_MS));
+  g_assert_false(f->done);
+  g_clear_pointer(&f->client, hark_login_client_free);
+  g_assert_true(f->done);
+  g_assert_error(f->error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
+  g_assert_false(g_file_test(f->certificate_path, G_FILE_TEST_EXISTS));
+}
+
 /* ---- renewal ----------------------------------------------------------------------- */
 
 /* A saved certificate that ends in SHORT_LIFE_SECONDS: the client renews it after 1 s
@@ -455,6 +477,7 @@ main(int argc, char **argv)
   }
   ADD("/loginclient/bad-answer/certificate-for-another-key", HARK_FAKE_TLS_SERVER,
       test_certificate_for_another_key);
+  ADD("/loginclient/hang-then-stop", HARK_FAKE_TLS_SERVER, test_hang_then_stop);
   ADD("/loginclient/renewal/works", HARK_FAKE_TLS_SERVER, test_renewal_works);
   ADD("/loginclient/renewal/unauthenticated", HARK_FAKE_TLS_SERVER,
       test_renewal_unauthenticated);
