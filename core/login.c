@@ -33,6 +33,10 @@ G_DEFINE_QUARK(hark-login-error-quark, hark_login_error)
 /* After a failed renewal: 5 s, doubling up to 5 min (never past the expiry). */
 #define RETRY_FIRST_SECONDS 5
 #define RETRY_MAX_SECONDS 300
+/* The largest answer read: certificates and buddy lists are kilobytes. A server that sends
+ * more is refused before it fills this process's memory. */
+#define MAX_ANSWER_BYTES (4 * 1024 * 1024)
+#define READ_CHUNK_BYTES 65536
 
 typedef struct Op Op;
 
@@ -66,6 +70,8 @@ struct Op {
   gboolean connected;     /* the message in flight has a connection (new or pooled) */
   gint64 sent_at;         /* monotonic, of a direct message */
   gboolean gave_up;       /* attempt was cancelled to go through the super node */
+  GInputStream *stream;   /* the answer's body, while it is read */
+  GByteArray *answer;     /* what was read of it */
 };
 
 struct _HarkLoginClient {
@@ -612,6 +618,8 @@ op_drop_message(Op *op)
   if (op->msg != NULL)
     g_signal_handlers_disconnect_by_data(op->msg, op);
   g_clear_object(&op->msg);
+  g_clear_object(&op->stream);
+  g_clear_pointer(&op->answer, g_byte_array_unref);
   g_clear_object(&op->attempt);
   g_clear_handle_id(&op->patience_source, g_source_remove);
 }
@@ -727,16 +735,10 @@ on_accept_certificate(SoupMessage *msg, GTlsCertificate *certificate,
 
 static gboolean op_try_other_way(Op *op, const GError *error);
 
+/* The whole answer (body), or why there is none (error, taken). */
 static void
-on_answer(GObject *source, GAsyncResult *result, gpointer data)
+on_answer(Op *op, GBytes *body, GError *error)
 {
-  Op *op = data;
-  g_autoptr(GError) error = NULL;
-  g_autoptr(GBytes) body = soup_session_send_and_read_finish(SOUP_SESSION(source), result, &error);
-  if (op->client == NULL) { /* answered "cancelled" when the client was freed */
-    op_free(op);
-    return;
-  }
   GError *failure = NULL;
   JsonObject *answer = NULL;
   if (body == NULL && op->gave_up) {
@@ -744,8 +746,10 @@ on_answer(GObject *source, GAsyncResult *result, gpointer data)
     error = g_error_new(G_IO_ERROR, G_IO_ERROR_TIMED_OUT, "no connection within %d ms",
                         DIRECT_CONNECT_PATIENCE_MS);
   }
-  if (body == NULL && op_try_other_way(op, error))
+  if (body == NULL && op_try_other_way(op, error)) {
+    g_error_free(error);
     return;
+  }
   if (body == NULL)
     failure = unreachable_error(op, error);
   else
@@ -753,6 +757,75 @@ on_answer(GObject *source, GAsyncResult *result, gpointer data)
   op->step(op, answer, failure);
   if (answer != NULL)
     json_object_unref(answer);
+  g_clear_error(&error);
+}
+
+static GError *
+too_large_error(Op *op)
+{
+  return g_error_new(HARK_LOGIN_ERROR, HARK_LOGIN_ERROR_BAD_ANSWER,
+                     "the login server at %s sent an answer of more than %d bytes, which is not "
+                     "a hark answer", op->client->url, MAX_ANSWER_BYTES);
+}
+
+static void on_read(GObject *source, GAsyncResult *result, gpointer data);
+
+static void
+read_more(Op *op)
+{
+  g_input_stream_read_bytes_async(op->stream, READ_CHUNK_BYTES, G_PRIORITY_DEFAULT, op->attempt,
+                                  on_read, op);
+}
+
+/* The body is read a chunk at a time, up to MAX_ANSWER_BYTES. */
+static void
+on_read(GObject *source, GAsyncResult *result, gpointer data)
+{
+  Op *op = data;
+  GError *error = NULL;
+  g_autoptr(GBytes) chunk = g_input_stream_read_bytes_finish(G_INPUT_STREAM(source), result, &error);
+  if (op->client == NULL) { /* answered "cancelled" when the client was freed */
+    g_clear_error(&error);
+    op_free(op);
+    return;
+  }
+  if (chunk == NULL) {
+    on_answer(op, NULL, error);
+    return;
+  }
+  gsize size = g_bytes_get_size(chunk);
+  if (size == 0) {
+    g_autoptr(GBytes) body = g_byte_array_free_to_bytes(g_steal_pointer(&op->answer));
+    on_answer(op, body, NULL);
+    return;
+  }
+  if (op->answer->len + size > MAX_ANSWER_BYTES) {
+    op->step(op, NULL, too_large_error(op));
+    return;
+  }
+  g_byte_array_append(op->answer, g_bytes_get_data(chunk, NULL), (guint)size);
+  read_more(op);
+}
+
+static void
+on_sent(GObject *source, GAsyncResult *result, gpointer data)
+{
+  Op *op = data;
+  GError *error = NULL;
+  GInputStream *stream = soup_session_send_finish(SOUP_SESSION(source), result, &error);
+  if (op->client == NULL) {
+    g_clear_object(&stream);
+    g_clear_error(&error);
+    op_free(op);
+    return;
+  }
+  if (stream == NULL) {
+    on_answer(op, NULL, error);
+    return;
+  }
+  op->stream = stream;
+  op->answer = g_byte_array_new();
+  read_more(op);
 }
 
 static void
@@ -819,8 +892,7 @@ op_transmit(Op *op)
   op->attempt = g_cancellable_new();
   g_signal_connect(op->msg, "accept-certificate", G_CALLBACK(on_accept_certificate), op);
   watch_direct_connection(op);
-  soup_session_send_and_read_async(client->session, op->msg, G_PRIORITY_DEFAULT, op->attempt,
-                                   on_answer, op);
+  soup_session_send_async(client->session, op->msg, G_PRIORITY_DEFAULT, op->attempt, on_sent, op);
 }
 
 /* Sends one request of op; step gets the answer. Takes body (may be NULL). */
