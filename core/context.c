@@ -80,6 +80,12 @@ hark_context_main_context(HarkContext *ctx)
   return ctx->node->main_context;
 }
 
+HarkClock *
+hark_context_get_clock(HarkContext *ctx)
+{
+  return ctx->node->clock;
+}
+
 const char *
 hark_context_state_dir(HarkContext *ctx)
 {
