@@ -866,6 +866,11 @@ test_renewal(void)
   HARK_REQUIRE(server != NULL);
   g_autoptr(Device) alice = device_new_full("alice-1", server->url, server->ca_path, TRUE);
   HARK_REQUIRE(device_start(alice));
+  /* A node whose time a test moves says so. */
+  g_autoptr(JsonObject) state = lab_ctl_call(alice->ctl, "state", NULL, NULL);
+  HARK_REQUIRE(state != NULL);
+  g_assert_true(json_object_get_boolean_member_with_default(
+    json_object_get_object_member(state, "node"), "test_clock", FALSE));
   register_user(alice, "alice", ALICE_PASSWORD);
   g_autoptr(JsonObject) login = login_as(alice, "alice", ALICE_PASSWORD, "alice-1");
   HARK_REQUIRE(login != NULL);
