@@ -89,6 +89,37 @@ run_shutdown(HarkCommandCall *call, JsonObject *args, gpointer user_data)
   hark_context_request_stop(ctx);
 }
 
+/* Only on a node with node.test_clock: a test moves the login server's and the login
+ * client's time instead of waiting for it. Answers the clock's time after the move. */
+static void
+run_clock(HarkCommandCall *call, JsonObject *args, gpointer user_data)
+{
+  HarkClock *clock = hark_context_get_clock(hark_command_call_get_context(call));
+  gint64 seconds = json_object_get_int_member_with_default(args, "advance", 0);
+  if (seconds < 0 || seconds > 10 * 365 * 24 * 3600) {
+    hark_command_call_return_error(
+      call, g_error_new(HARK_COMMAND_ERROR, HARK_COMMAND_ERROR_BAD_ARGUMENTS,
+                        "advance must be 0 to 315360000 seconds, not %" G_GINT64_FORMAT,
+                        seconds));
+    return;
+  }
+  if (seconds > 0)
+    hark_clock_advance(clock, seconds * G_USEC_PER_SEC);
+  JsonObject *result = json_object_new();
+  json_object_set_int_member(result, "now", hark_clock_now_seconds(clock));
+  hark_command_call_return_object(call, result);
+}
+
+static const HarkCommandParam clock_params[] = {
+  { "advance", HARK_PARAM_INT, FALSE, "seconds to move the test clock forward" },
+  { NULL },
+};
+
+static const HarkCommand clock_command = {
+  HARK_COMMAND_VERSION, "clock", "move the test clock (only with node.test_clock)",
+  clock_params, run_clock,
+};
+
 static const HarkCommandParam help_params[] = {
   { "command", HARK_PARAM_STRING, FALSE, "show only this command" },
   { NULL },
@@ -112,4 +143,11 @@ hark_builtins_register(HarkContext *core_ctx)
   }
   hark_login_commands_register(core_ctx);
   hark_overlay_commands_register(core_ctx);
+  if (hark_clock_is_test(hark_context_get_clock(core_ctx))) {
+    g_message("node.test_clock is set: this node's login time stands still until the "
+              "`clock` command moves it (for tests only)");
+    g_autoptr(GError) error = NULL;
+    if (!hark_context_add_command(core_ctx, &clock_command, NULL, &error))
+      g_error("the clock command is broken: %s", error->message);
+  }
 }

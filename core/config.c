@@ -92,6 +92,7 @@ static const ConfigKey node_keys[] = {
   { "name", KEY_STRING, offsetof(HarkConfig, node_name), .check = check_not_empty },
   { "state_dir", KEY_STRING, offsetof(HarkConfig, state_dir), .check = check_path },
   { "supernode", KEY_BOOL, offsetof(HarkConfig, supernode) },
+  { "test_clock", KEY_BOOL, offsetof(HarkConfig, test_clock) },
   { NULL },
 };
 

@@ -80,6 +80,12 @@ hark_context_main_context(HarkContext *ctx)
   return ctx->node->main_context;
 }
 
+HarkClock *
+hark_context_get_clock(HarkContext *ctx)
+{
+  return ctx->node->clock;
+}
+
 const char *
 hark_context_state_dir(HarkContext *ctx)
 {
@@ -257,6 +263,8 @@ snapshot_node(HarkNode *node)
   json_object_set_string_member(o, "state_dir", node->config->state_dir);
   json_object_set_string_member(o, "config", node->config->path);
   json_object_set_boolean_member(o, "supernode_allowed", node->config->supernode);
+  if (hark_clock_is_test(node->clock))
+    json_object_set_boolean_member(o, "test_clock", TRUE); /* its login time is a test's */
   if (node->started_at > 0) {
     g_autoptr(GDateTime) started = g_date_time_new_from_unix_utc(node->started_at / G_USEC_PER_SEC);
     g_autofree char *iso = g_date_time_format_iso8601(started);

@@ -55,6 +55,7 @@ struct _HarkNode {
   GHashTable *pending_calls; /* HarkCommandCall* not yet answered */
   guint registration_seq;
   gint64 started_at;        /* wall clock, µs; 0 before start */
+  HarkClock *clock;         /* what the login server and client read (hark/clock.h) */
   guint stop_source;
   gboolean stopping;
   HarkLoginClient *login;   /* when the configuration has a login section, from start */

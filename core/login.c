@@ -112,10 +112,11 @@ struct _HarkLoginClient {
 
 /* ---- small helpers ---------------------------------------------------------------- */
 
+/* The node's clock (a test moves it: docs/testing.md "Clocks"). */
 static gint64
-now_seconds(void)
+now_seconds(HarkLoginClient *client)
 {
-  return g_get_real_time() / G_USEC_PER_SEC;
+  return hark_clock_now_seconds(hark_context_get_clock(client->ctx));
 }
 
 static char *
@@ -267,7 +268,7 @@ check_certificate(HarkLoginClient *client, const char *pem, const char *user, GE
   g_autoptr(GBytes) bytes = g_bytes_new(pem, strlen(pem));
   g_autoptr(GError) local = NULL;
   g_autoptr(HarkDeviceCertificate) cert =
-    hark_certificate_verify(client->ca_pem, bytes, now_seconds(), &local);
+    hark_certificate_verify(client->ca_pem, bytes, now_seconds(client), &local);
   if (cert == NULL) {
     g_set_error(error, HARK_LOGIN_ERROR, HARK_LOGIN_ERROR_BAD_ANSWER,
                 "the device certificate does not check out against the CA in login.ca "
@@ -681,7 +682,7 @@ sign_request(HarkLoginClient *client, SoupMessage *msg, const char *method, cons
     g_propagate_error(error, not_logged_in_error());
     return FALSE;
   }
-  gint64 date = now_seconds();
+  gint64 date = now_seconds(client);
   /* New for every message, also when the same request is sent again: the server refuses
    * a nonce it has seen (a replay). */
   g_autofree char *nonce = hark_request_new_nonce();
@@ -949,7 +950,7 @@ renewal_delay(HarkLoginClient *client)
 {
   /* renew_margin before the expiry, but not in the first half of what is left: a margin
    * longer than the server's certificate lifetime must not renew in a loop. */
-  gint64 remaining = client->expires - now_seconds();
+  gint64 remaining = client->expires - now_seconds(client);
   return MAX(remaining - client->renew_margin, remaining / 2);
 }
 
@@ -1348,7 +1349,7 @@ ends_login(const GError *error)
 static void
 retry_renewal(HarkLoginClient *client, const GError *error)
 {
-  gint64 remaining = client->expires - now_seconds();
+  gint64 remaining = client->expires - now_seconds(client);
   if (remaining <= 0) {
     g_autofree char *reason =
       g_strdup_printf("the certificate expired and could not be renewed: %s", error->message);
@@ -1424,10 +1425,9 @@ renewal_due(gpointer data)
 static void
 schedule_renewal(HarkLoginClient *client, gint64 delay)
 {
-  GSource *source = g_timeout_source_new_seconds((guint)CLAMP(delay, 1, G_MAXINT32));
-  g_source_set_callback(source, renewal_due, client, NULL);
-  client->renew_source = g_source_attach(source, hark_context_main_context(client->ctx));
-  g_source_unref(source);
+  client->renew_source = hark_clock_add_seconds(hark_context_get_clock(client->ctx),
+                                                (guint)CLAMP(delay, 1, G_MAXINT32),
+                                                renewal_due, client);
 }
 
 /* A node that starts logged in fetches the list in the background: another device may

@@ -28,6 +28,7 @@ hark_node_new(HarkConfig *config)
   node->config = config;
   node->main_context = g_main_context_ref_thread_default();
   node->loop = g_main_loop_new(node->main_context, FALSE);
+  node->clock = hark_clock_new(config->test_clock, node->main_context);
   node->plugins = g_ptr_array_new();
   node->registrations = g_ptr_array_new_with_free_func(registration_entry_free);
   node->frontends = g_ptr_array_new();
@@ -219,6 +220,7 @@ hark_node_free(HarkNode *node)
   g_ptr_array_unref(node->registrations);
   g_ptr_array_unref(node->plugins);
   g_main_loop_unref(node->loop);
+  hark_clock_free(node->clock); /* after everything that may have a timeout on it */
   g_main_context_unref(node->main_context);
   hark_config_free(node->config);
   g_free(node);

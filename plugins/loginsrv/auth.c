@@ -48,7 +48,7 @@ login_authenticate(LoginRequest *req)
   if (!parse_date(date_text, &date))
     return refuse(req, "Hark-Date is not a time in unix seconds");
 
-  gint64 now = g_get_real_time() / G_USEC_PER_SEC;
+  gint64 now = login_now_seconds(req->server);
   g_autoptr(GError) error = NULL;
   g_autoptr(HarkDeviceCertificate) device =
     hark_certificate_verify(req->server->ca_pem, der, now, &error);

@@ -33,6 +33,13 @@ G_BEGIN_DECLS
 #define LOGIN_USER_NAME_MAX 32
 #define LOGIN_PASSWORD_MIN 8
 #define LOGIN_PASSWORD_MAX 1024
+
+/* Every time the server decides by (lock-outs, rate windows, nonces, replays, certificate
+ * times) is read from the node's clock, which a test can move (hark/clock.h); safe from
+ * the worker threads too. */
+#define login_now_seconds(server) hark_clock_now_seconds(hark_context_get_clock((server)->ctx))
+#define login_now_monotonic(server) \
+  hark_clock_now_monotonic(hark_context_get_clock((server)->ctx))
 #define LOGIN_LABEL_MAX 64 /* device names and aliases, in characters */
 #define LOGIN_DEVICE_ID_LENGTH 64 /* a key fingerprint: lower-case hex SHA-256 */
 #define LOGIN_USERS_LIMIT_MAX 100

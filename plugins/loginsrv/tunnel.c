@@ -114,7 +114,7 @@ login_tunnel_preamble_check(LoginServer *s, LoginNonces *nonces, const char *lin
   g_autoptr(GBytes) signature = login_base64_decode_strict(fields[5], HARK_IDENTITY_SIGNATURE_SIZE);
   if (der == NULL || signature == NULL)
     return fail(error, "the certificate or signature is not canonical base64"), NULL;
-  gint64 now = g_get_real_time() / G_USEC_PER_SEC;
+  gint64 now = login_now_seconds(s);
   if (date < now - LOGIN_MAX_SKEW || date > now + LOGIN_MAX_SKEW)
     return fail(error, "the preamble's time is more than 300 s from the server's clock"), NULL;
   g_autoptr(HarkDeviceCertificate) device = hark_certificate_verify(s->ca_pem, der, now, error);
@@ -129,7 +129,7 @@ login_tunnel_preamble_check(LoginServer *s, LoginNonces *nonces, const char *lin
     g_prefix_error(error, "the preamble's signature is refused: ");
     return NULL;
   }
-  if (!nonce_is_fresh(nonces, nonce, g_get_monotonic_time()))
+  if (!nonce_is_fresh(nonces, nonce, login_now_monotonic(s)))
     return fail(error, "the preamble's nonce was used before (a replay)"), NULL;
   return g_strdup(client);
 }

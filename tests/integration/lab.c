@@ -106,6 +106,15 @@ lab_ctl_call(HarkTestClient *ctl, const char *command, JsonObject *args, GPtrArr
   return result != NULL ? json_object_ref(result) : NULL;
 }
 
+gboolean
+lab_clock_advance(HarkTestClient *ctl, gint64 seconds)
+{
+  JsonObject *args = json_object_new();
+  json_object_set_int_member(args, "advance", seconds);
+  g_autoptr(JsonObject) result = lab_ctl_call(ctl, "clock", args, NULL);
+  return result != NULL;
+}
+
 JsonObject *
 lab_ask(LabNode *node, const char *command, JsonObject *args)
 {

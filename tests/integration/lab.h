@@ -24,6 +24,12 @@ JsonObject *lab_ctl_ask(HarkTestClient *ctl, const char *command, JsonObject *ar
 JsonObject *lab_ctl_call(HarkTestClient *ctl, const char *command, JsonObject *args,
                          GPtrArray *events);
 
+/* Moves the test clock of a node started with `node: { test_clock = true; }` forward by
+ * seconds (the `clock` command; docs/testing.md "Clocks"): its login server's lock-outs,
+ * windows and nonces, and its login client's renewals, see that much time pass at once.
+ * FALSE (test failed) when the node refuses. */
+gboolean lab_clock_advance(HarkTestClient *ctl, gint64 seconds);
+
 /* A node process and a ctl client whose hello has been read. */
 typedef struct {
   char *name;

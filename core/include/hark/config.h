@@ -86,6 +86,8 @@ typedef struct {
   char *login_device;        /* this device's name as the user calls it; default node_name */
   int login_renew_margin;    /* renew the certificate this many seconds before it
                               * expires; default 3600 */
+  gboolean test_clock;       /* node.test_clock: the node's clock stands still and the
+                              * `clock` command moves it (tests only); default FALSE */
 } HarkConfig;
 
 /* $XDG_CONFIG_HOME/hark/hark.conf (~/.config/hark/hark.conf). */

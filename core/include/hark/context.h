@@ -8,6 +8,7 @@
 #include <gio/gio.h>
 #include <json-glib/json-glib.h>
 
+#include "hark/clock.h"
 #include "hark/plugin.h"
 
 G_BEGIN_DECLS
@@ -42,6 +43,10 @@ gpointer hark_context_get_plugin_data(HarkContext *ctx);
 const char *hark_context_node_name(HarkContext *ctx);
 /* The main context every source of this node attaches to. */
 GMainContext *hark_context_main_context(HarkContext *ctx);
+/* The node's clock: the real time, or a test clock (node.test_clock) that moves only
+ * when a test advances it. What a test must be able to move (lock-outs, expiry,
+ * renewal) reads this rather than g_get_real_time(). Owned by the node. */
+HarkClock *hark_context_get_clock(HarkContext *ctx);
 /* The node's private state directory (mode 0700), created at start. */
 const char *hark_context_state_dir(HarkContext *ctx);
 

@@ -3,6 +3,7 @@
 
 #include "hark/version.h"
 #include "hark/plugin.h"
+#include "hark/clock.h"
 #include "hark/context.h"
 #include "hark/command.h"
 #include "hark/frontend.h"
