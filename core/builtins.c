@@ -1,7 +1,6 @@
 /* builtins.c: the commands the core itself answers, in every frontend (the login
  * commands are in login-commands.c). */
-#include "hark-private.h"
-#include "overlay.h"
+#include "node-private.h"
 
 static JsonArray *
 describe_params(const HarkCommand *command)
@@ -103,13 +102,14 @@ static const HarkCommand builtin_commands[] = {
 };
 
 void
-hark_builtins_register(HarkContext *core_ctx)
+hark_builtins_register(HarkNodeRoot *root)
 {
+  HarkContext *core_ctx = root->base.core_ctx;
   for (gsize i = 0; i < G_N_ELEMENTS(builtin_commands); i++) {
     g_autoptr(GError) error = NULL;
     if (!hark_context_add_command(core_ctx, &builtin_commands[i], core_ctx->node, &error))
       g_error("built-in command table is broken: %s", error->message);
   }
-  hark_login_commands_register(core_ctx);
-  hark_overlay_commands_register(core_ctx);
+  hark_login_commands_register(core_ctx, &root->login);
+  hark_overlay_commands_register(core_ctx, &root->overlay);
 }

@@ -1,32 +1,18 @@
 /* context.c: the per-plugin handle through which plugins reach the node:
  * registrations of typed interfaces, events to frontends, the state snapshot. */
 #include "hark-private.h"
-#include "overlay.h"
-
-#include <unistd.h>
 
 G_DEFINE_QUARK(hark-context-error-quark, hark_context_error)
+G_DEFINE_QUARK(hark-node-error-quark, hark_node_error)
 
-/* The newest interface-table version this core understands, per kind. A kind whose
- * interface has not been defined yet accepts no registration. Add a line when a kind's
- * header (codec.h, transport.h, ...) is written; raise it when a table grows. */
-static const struct {
-  HarkPluginKind kind;
-  guint32 newest_version;
-} interface_versions[] = {
-  { HARK_KIND_FRONTEND, HARK_FRONTEND_INTERFACE_VERSION },
-  { HARK_KIND_STORE, HARK_STORE_INTERFACE_VERSION },
-  { HARK_KIND_TRANSPORT, HARK_TRANSPORT_INTERFACE_VERSION },
-  { HARK_KIND_CODEC, HARK_CODEC_INTERFACE_VERSION },
-  { HARK_KIND_NAT_PROBE, HARK_NAT_PROBE_INTERFACE_VERSION },
-};
-
+/* The newest interface-table version this core understands for kind (0: none yet). The
+ * table is the composition root's (node.c), which sees every kind's header. */
 static guint32
-newest_interface_version(HarkPluginKind kind)
+newest_interface_version(HarkNode *node, HarkPluginKind kind)
 {
-  for (gsize i = 0; i < G_N_ELEMENTS(interface_versions); i++)
-    if (interface_versions[i].kind == kind)
-      return interface_versions[i].newest_version;
+  for (gsize i = 0; i < node->hooks.n_interface_versions; i++)
+    if (node->hooks.interface_versions[i].kind == kind)
+      return node->hooks.interface_versions[i].newest_version;
   return 0;
 }
 
@@ -115,7 +101,7 @@ check_registration(HarkContext *ctx, HarkPluginKind kind, const char *name,
     return FALSE;
   }
   guint32 version = *(const guint32 *)iface;
-  guint32 newest = newest_interface_version(kind);
+  guint32 newest = newest_interface_version(ctx->node, kind);
   if (newest == 0) {
     g_set_error(error, HARK_CONTEXT_ERROR, HARK_CONTEXT_ERROR_INTERFACE_VERSION,
                 "plugin '%s': this core has no %s interface yet (hark %s)", ctx->plugin_name,
@@ -236,107 +222,15 @@ hark_context_emit(HarkContext *ctx, const char *event, JsonObject *data)
   json_object_unref(object);
 }
 
-static JsonNode *
-strv_to_json(char **strv)
-{
-  JsonArray *array = json_array_new();
-  for (char **s = strv; s != NULL && *s != NULL; s++)
-    json_array_add_string_element(array, *s);
-  JsonNode *node = json_node_new(JSON_NODE_ARRAY);
-  json_node_take_array(node, array);
-  return node;
-}
-
-static JsonObject *
-snapshot_node(HarkNode *node)
-{
-  JsonObject *o = json_object_new();
-  json_object_set_string_member(o, "name", node->config->node_name);
-  json_object_set_string_member(o, "version", HARK_VERSION);
-  json_object_set_int_member(o, "pid", getpid());
-  json_object_set_string_member(o, "state_dir", node->config->state_dir);
-  json_object_set_string_member(o, "config", node->config->path);
-  json_object_set_boolean_member(o, "supernode_allowed", node->config->supernode);
-  if (node->started_at > 0) {
-    g_autoptr(GDateTime) started = g_date_time_new_from_unix_utc(node->started_at / G_USEC_PER_SEC);
-    g_autofree char *iso = g_date_time_format_iso8601(started);
-    json_object_set_string_member(o, "started", iso);
-    json_object_set_int_member(o, "uptime_seconds",
-                               (g_get_real_time() - node->started_at) / G_USEC_PER_SEC);
-  }
-  return o;
-}
-
-static JsonObject *
-snapshot_identity(HarkNode *node)
-{
-  JsonObject *o = json_object_new();
-  json_object_set_string_member(o, "algorithm", "ed25519");
-  json_object_set_string_member(o, "fingerprint", hark_identity_get_fingerprint(node->identity));
-  return o;
-}
-
-static JsonObject *
-snapshot_network(HarkConfig *config)
-{
-  JsonObject *o = json_object_new();
-  json_object_set_string_member(o, "listen", config->listen_address);
-  json_object_set_int_member(o, "port", config->port);
-  JsonArray *bootstrap = json_array_new();
-  for (guint i = 0; i < config->bootstrap->len; i++) {
-    HarkBootstrapConfig *b = config->bootstrap->pdata[i];
-    JsonObject *entry = json_object_new();
-    json_object_set_string_member(entry, "host", b->host);
-    json_object_set_int_member(entry, "port", b->port);
-    json_object_set_member(entry, "transports", strv_to_json(b->transports));
-    json_array_add_object_element(bootstrap, entry);
-  }
-  json_object_set_array_member(o, "bootstrap", bootstrap);
-  return o;
-}
-
-static JsonObject *
-snapshot_media(HarkConfig *config)
-{
-  JsonObject *o = json_object_new();
-  json_object_set_member(o, "codecs", strv_to_json(config->codecs));
-  json_object_set_string_member(o, "source", config->audio_source);
-  json_object_set_string_member(o, "sink", config->audio_sink);
-  return o;
-}
-
-static JsonArray *
-snapshot_frontends(HarkNode *node)
-{
-  JsonArray *array = json_array_new();
-  for (guint i = 0; i < node->frontends->len; i++) {
-    HarkRegistrationEntry *entry = node->frontends->pdata[i];
-    json_array_add_string_element(array, entry->name);
-  }
-  return array;
-}
-
+/* The node as a whole is the composition root's to describe and to stop. */
 JsonObject *
 hark_context_snapshot(HarkContext *ctx)
 {
-  HarkNode *node = ctx->node;
-  JsonObject *state = json_object_new();
-  json_object_set_object_member(state, "node", snapshot_node(node));
-  if (node->identity != NULL)
-    json_object_set_object_member(state, "identity", snapshot_identity(node));
-  json_object_set_array_member(state, "plugins", hark_node_describe_plugins(node));
-  json_object_set_array_member(state, "frontends", snapshot_frontends(node));
-  json_object_set_object_member(state, "network", snapshot_network(node->config));
-  json_object_set_object_member(state, "media", snapshot_media(node->config));
-  if (node->login != NULL)
-    json_object_set_object_member(state, "login", hark_login_client_snapshot(node->login));
-  if (node->overlay != NULL)
-    json_object_set_object_member(state, "overlay", hark_overlay_snapshot(node->overlay, 20));
-  return state;
+  return ctx->node->hooks.snapshot(ctx->node);
 }
 
 void
 hark_context_request_stop(HarkContext *ctx)
 {
-  hark_node_request_stop(ctx->node);
+  ctx->node->hooks.request_stop(ctx->node);
 }

@@ -1,18 +1,39 @@
-/* hark-private.h: the structures behind HarkNode and HarkContext, shared by the
- * files of libhark and never installed. */
+/* hark-private.h: the registry layer's structures behind HarkNode and HarkContext,
+ * shared by the files of libhark and never installed.
+ *
+ * This is the lowest place a HarkNode is known, so it holds only what the registry
+ * (context, loader, commands) works on. The layers above keep their own state: the link
+ * layer behind the opaque `links` (link-private.h), the login client and the overlay in
+ * the composition root's HarkNodeRoot (node-private.h). What the registry must ask of
+ * the node as a whole (its snapshot, a stop) goes through the hooks the root sets. */
 #pragma once
 
-#include "hark/hark.h"
-#include "hark/link.h"
-#include "login.h"
+#include "hark/command.h"
+#include "hark/config.h"
+#include "hark/context.h"
+#include "hark/frontend.h"
+#include "hark/identity.h"
+#include "hark/plugin.h"
+#include "hark/version.h"
 
 #include <gmodule.h>
 
-typedef void (*HarkLinkAccepted)(HarkLink *link, gpointer data);
-typedef struct _HarkLinkTlsCache HarkLinkTlsCache; /* link-tls.c */
-typedef struct _HarkLinkPoller HarkLinkPoller;     /* link-poller.c */
-typedef void (*HarkDatagramReceived)(const char *transport, GSocketAddress *from,
-                                     GBytes *datagram, gpointer data);
+typedef struct _HarkNodeLinks HarkNodeLinks; /* link-private.h */
+
+typedef struct {
+  HarkPluginKind kind;
+  guint32 newest_version;
+} HarkInterfaceVersion;
+
+/* What the registry cannot answer alone, set by the composition root (node.c) when it
+ * makes the node: hark_context_snapshot and hark_context_request_stop call these, and
+ * registrations are checked against the interface versions of the kinds it knows. */
+typedef struct {
+  JsonObject *(*snapshot)(HarkNode *node);
+  void (*request_stop)(HarkNode *node);
+  const HarkInterfaceVersion *interface_versions;
+  gsize n_interface_versions;
+} HarkNodeHooks;
 
 typedef struct {
   char *path;
@@ -57,15 +78,8 @@ struct _HarkNode {
   gint64 started_at;        /* wall clock, µs; 0 before start */
   guint stop_source;
   gboolean stopping;
-  HarkLoginClient *login;   /* when the configuration has a login section, from start */
-  /* Where links accepted by transports and datagrams that are not answers go: the
-   * overlay sets these when it starts; tests of the transport layer set their own. */
-  struct _HarkOverlay *overlay; /* with a login section, from start (overlay.h) */
-  HarkLinkTlsCache *link_tls_cache; /* TLS contexts shared by this node's links */
-  HarkLinkPoller *link_poller;       /* the epoll set of its stream links' sockets */
-  HarkLinkAccepted link_accepted;
-  HarkDatagramReceived datagram_received;
-  gpointer network_handler_data;
+  HarkNodeHooks hooks;
+  HarkNodeLinks *links;     /* the link layer's, made on first use (link-private.h) */
 };
 
 /* context.c */
@@ -79,14 +93,6 @@ guint hark_context_count_registrations(HarkContext *ctx, HarkPluginKind kind);
 void hark_commands_init(HarkNode *node);
 void hark_commands_cancel_pending(HarkNode *node);
 void hark_commands_remove_owned(HarkNode *node, HarkContext *owner);
-
-/* builtins.c */
-void hark_builtins_register(HarkContext *core_ctx);
-
-/* node.c: where links accepted by transports (link.c calls node->link_accepted, or frees
- * the link when there is none) and datagrams that are not answers go. */
-void hark_node_set_network_handlers(HarkNode *node, HarkLinkAccepted link_accepted,
-                                    HarkDatagramReceived datagram_received, gpointer data);
 
 /* loader.c */
 void hark_loader_unload_all(HarkNode *node);

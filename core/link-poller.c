@@ -76,8 +76,9 @@ static HarkLinkPoller *
 node_poller(HarkLink *link)
 {
   HarkNode *node = link->node;
-  if (node->link_poller != NULL)
-    return node->link_poller;
+  HarkNodeLinks *links = hark_node_links(node);
+  if (links->poller != NULL)
+    return links->poller;
   int epfd = epoll_create1(EPOLL_CLOEXEC);
   if (epfd < 0) {
     g_debug("no epoll (%s): links read through GIO", g_strerror(errno));
@@ -88,7 +89,7 @@ node_poller(HarkLink *link)
   g_source_set_name(&poller->source, "hark link poller");
   g_source_add_unix_fd(&poller->source, epfd, G_IO_IN);
   g_source_attach(&poller->source, node->main_context);
-  node->link_poller = poller;
+  links->poller = poller;
   return poller;
 }
 

@@ -9,6 +9,47 @@
 
 #include <openssl/ssl.h>
 
+typedef struct _HarkLinkTlsCache HarkLinkTlsCache; /* link-tls.c */
+typedef struct _HarkLinkPoller HarkLinkPoller;     /* link-poller.c */
+
+/* Where links accepted by transports and datagrams that are not answers go. The layer
+ * above (the overlay) sets them when it starts; tests of the link layer set their own. */
+typedef void (*HarkLinkAccepted)(HarkLink *link, gpointer data);
+typedef void (*HarkDatagramReceived)(const char *transport, GSocketAddress *from,
+                                     GBytes *datagram, gpointer data);
+
+/* The credentials of this node's links, asked for at each link's TLS setup: the pinned
+ * CA (PEM; NULL: the node cannot make links) and this device's certificate (DER; NULL
+ * while it has none, e.g. logged out). The composition root hands in the login
+ * client's; tests hand in their own. Both borrowed. */
+typedef struct {
+  const char *(*ca_pem)(gpointer data);
+  GBytes *(*certificate_der)(gpointer data);
+} HarkLinkCredentials;
+
+/* The link layer's state of a node (HarkNode.links), made on first use. */
+struct _HarkNodeLinks {
+  HarkLinkTlsCache *tls_cache; /* TLS contexts shared by this node's links */
+  HarkLinkPoller *poller;      /* the epoll set of its stream links' sockets */
+  HarkLinkAccepted link_accepted;
+  HarkDatagramReceived datagram_received;
+  gpointer network_handler_data;
+  const HarkLinkCredentials *credentials;
+  gpointer credentials_data;
+};
+
+/* link.c */
+HarkNodeLinks *hark_node_links(HarkNode *node);
+/* Called by the node as it is freed. */
+void hark_node_links_free(HarkNode *node);
+/* link.c calls link_accepted with each accepted link (or frees the link when there is
+ * none); hark_transport_datagram_received calls datagram_received. */
+void hark_link_set_network_handlers(HarkNode *node, HarkLinkAccepted link_accepted,
+                                    HarkDatagramReceived datagram_received, gpointer data);
+/* credentials NULL: the node makes no links (NO_CREDENTIALS). */
+void hark_link_set_credentials(HarkNode *node, const HarkLinkCredentials *credentials,
+                               gpointer data);
+
 #define HARK_LINK_HANDSHAKE_TIMEOUT_MS 10000
 /* Encrypted bytes waiting for the transport; a peer that lets more pile up does not read. */
 #define HARK_LINK_WRITE_LIMIT (1024 * 1024)
@@ -76,7 +117,7 @@ struct _HarkLink {
 void hark_link_watch_peer_certificate(HarkLink *link);
 
 /* link-tls.c */
-/* The node's TLS contexts (HarkNode.link_tls_cache), freed with the node. */
+/* The node's TLS contexts (HarkNodeLinks.tls_cache), freed with the node. */
 void hark_link_tls_cache_free(HarkLinkTlsCache *cache);
 /* A TLS 1.3 endpoint for link->opener with this node's credentials: the CA pinned by the
  * login section, and this device's certificate and key when logged in. NO_CREDENTIALS

@@ -114,9 +114,10 @@ hark_link_tls_cache_free(HarkLinkTlsCache *cache)
 static SSL_CTX *
 cached_ssl_ctx(HarkLink *link, HarkNode *node, GBytes *certificate, GError **error)
 {
-  if (node->link_tls_cache == NULL)
-    node->link_tls_cache = g_new0(HarkLinkTlsCache, 1);
-  HarkLinkTlsCache *cache = node->link_tls_cache;
+  HarkNodeLinks *links = hark_node_links(node);
+  if (links->tls_cache == NULL)
+    links->tls_cache = g_new0(HarkLinkTlsCache, 1);
+  HarkLinkTlsCache *cache = links->tls_cache;
   int role = link->opener ? 1 : 0;
   gboolean same = cache->ctx[role] != NULL &&
                   (certificate == NULL ? cache->made_with[role] == NULL
@@ -142,20 +143,23 @@ cached_ssl_ctx(HarkLink *link, HarkNode *node, GBytes *certificate, GError **err
 gboolean
 hark_link_tls_setup(HarkLink *link, HarkNode *node, GError **error)
 {
-  if (node->login == NULL || node->identity == NULL) {
+  HarkNodeLinks *links = hark_node_links(node);
+  const HarkLinkCredentials *credentials = links->credentials;
+  const char *ca_pem = credentials != NULL ? credentials->ca_pem(links->credentials_data) : NULL;
+  if (ca_pem == NULL || node->identity == NULL) {
     g_set_error_literal(error, HARK_LINK_ERROR, HARK_LINK_ERROR_NO_CREDENTIALS,
                         "this node has no login section, so no CA to check peers against: "
                         "it cannot make links");
     return FALSE;
   }
-  GBytes *certificate = hark_login_client_certificate_der(node->login);
+  GBytes *certificate = credentials->certificate_der(links->credentials_data);
   if (!link->opener && certificate == NULL) {
     g_set_error_literal(error, HARK_LINK_ERROR, HARK_LINK_ERROR_NO_CREDENTIALS,
                         "this node is not logged in: it has no certificate to accept "
                         "links with");
     return FALSE;
   }
-  link->ca_pem = g_strdup(hark_login_client_ca_pem(node->login));
+  link->ca_pem = g_strdup(ca_pem);
   ERR_clear_error();
   link->ssl_ctx = cached_ssl_ctx(link, node, certificate, error);
   if (link->ssl_ctx == NULL)

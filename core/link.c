@@ -10,12 +10,60 @@
  * called. */
 #include "link-private.h"
 #include "openssl-errors.h"
+#include "hark/transport.h"
 
 #include <string.h>
 
 #include <openssl/err.h>
 
 G_DEFINE_QUARK(hark-link-error-quark, hark_link_error)
+G_DEFINE_QUARK(hark-transport-error-quark, hark_transport_error)
+
+HarkNodeLinks *
+hark_node_links(HarkNode *node)
+{
+  if (node->links == NULL)
+    node->links = g_new0(HarkNodeLinks, 1);
+  return node->links;
+}
+
+void
+hark_node_links_free(HarkNode *node)
+{
+  HarkNodeLinks *links = g_steal_pointer(&node->links);
+  if (links == NULL)
+    return;
+  g_clear_pointer(&links->tls_cache, hark_link_tls_cache_free);
+  g_clear_pointer(&links->poller, hark_link_poller_free);
+  g_free(links);
+}
+
+void
+hark_link_set_network_handlers(HarkNode *node, HarkLinkAccepted link_accepted,
+                               HarkDatagramReceived datagram_received, gpointer data)
+{
+  HarkNodeLinks *links = hark_node_links(node);
+  links->link_accepted = link_accepted;
+  links->datagram_received = datagram_received;
+  links->network_handler_data = data;
+}
+
+void
+hark_link_set_credentials(HarkNode *node, const HarkLinkCredentials *credentials, gpointer data)
+{
+  HarkNodeLinks *links = hark_node_links(node);
+  links->credentials = credentials;
+  links->credentials_data = data;
+}
+
+void
+hark_transport_datagram_received(HarkContext *ctx, const char *transport,
+                                 GSocketAddress *from, GBytes *datagram)
+{
+  HarkNodeLinks *links = hark_node_links(ctx->node);
+  if (links->datagram_received != NULL)
+    links->datagram_received(transport, from, datagram, links->network_handler_data);
+}
 
 #define FRAME_HEADER 4
 #define DROP_LOG_INTERVAL_US (10 * G_USEC_PER_SEC)
@@ -426,10 +474,10 @@ link_start(HarkLink *link, HarkContext *ctx, GError **error)
 static HarkLink *
 hand_over(HarkLink *link, HarkContext *ctx, GError **error)
 {
-  HarkNode *node = ctx->node;
+  HarkNodeLinks *links = hark_node_links(ctx->node);
   if (link->opener)
     return link;
-  if (node->link_accepted == NULL) {
+  if (links->link_accepted == NULL) {
     g_debug("no overlay takes links on this node; closing the one from %s:%u (%s)",
             link->peer_host, link->peer_port, link->transport);
     g_set_error_literal(error, HARK_LINK_ERROR, HARK_LINK_ERROR_CLOSED,
@@ -437,7 +485,7 @@ hand_over(HarkLink *link, HarkContext *ctx, GError **error)
     hark_link_free(link);
     return NULL;
   }
-  node->link_accepted(link, node->network_handler_data);
+  links->link_accepted(link, links->network_handler_data);
   return link;
 }
 

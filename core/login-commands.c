@@ -6,8 +6,8 @@
  * log in, so that every frontend of every node has the same commands; without a login
  * section they answer that login is not configured. Each only translates arguments for
  * login.c and its answer back; passwords are never logged (nor are any arguments). */
-#include "hark-private.h"
 #include "login.h"
+#include "hark/command.h"
 
 /* Every password parameter says how to keep it out of the cli's history, and is marked
  * secret (so `hark ctl` asks for it instead of taking it from its command line). */
@@ -28,9 +28,9 @@ answer(JsonObject *result, GError *error, gpointer data)
 static HarkLoginClient *
 client_of(HarkCommandCall *call, gpointer user_data)
 {
-  HarkNode *node = user_data;
-  if (node->login != NULL)
-    return node->login;
+  HarkLoginClient **client = user_data;
+  if (*client != NULL)
+    return *client;
   hark_command_call_return_error(call,
                                  g_error_new_literal(HARK_LOGIN_ERROR,
                                                      HARK_LOGIN_ERROR_NOT_CONFIGURED,
@@ -224,11 +224,11 @@ static const HarkCommand login_commands[] = {
 };
 
 void
-hark_login_commands_register(HarkContext *core_ctx)
+hark_login_commands_register(HarkContext *core_ctx, HarkLoginClient **client)
 {
   for (gsize i = 0; i < G_N_ELEMENTS(login_commands); i++) {
     g_autoptr(GError) error = NULL;
-    if (!hark_context_add_command(core_ctx, &login_commands[i], core_ctx->node, &error))
+    if (!hark_context_add_command(core_ctx, &login_commands[i], client, &error))
       g_error("login command table is broken: %s", error->message);
   }
 }

@@ -130,7 +130,8 @@ void hark_login_client_remove_device(HarkLoginClient *client, const char *which,
                                      HarkLoginDone done, gpointer user_data);
 
 /* login-commands.c: register, login, logout, passwd, ... in the node's one command table;
- * they answer NOT_CONFIGURED on a node without a login section. */
-void hark_login_commands_register(HarkContext *core_ctx);
+ * they answer about *client, which the node sets once it has one, and NOT_CONFIGURED on
+ * a node without a login section. */
+void hark_login_commands_register(HarkContext *core_ctx, HarkLoginClient **client);
 
 G_END_DECLS

@@ -1,17 +1,24 @@
 /* node.c: the life of a node: state directory and identity, frontends started and
  * stopped around the main loop, and an orderly shutdown. */
-#include "hark-private.h"
-#include "link-private.h"
-#include "overlay.h"
-#include "hark/transport.h"
+#include "node-private.h"
 
 #include <errno.h>
 #include <glib/gstdio.h>
 #include <sys/stat.h>
 
-G_DEFINE_QUARK(hark-node-error-quark, hark_node_error)
-
 #define IDENTITY_FILE "identity.pem"
+
+/* The newest interface-table version this core understands, per kind (the registry
+ * checks registrations against it). A kind whose interface has not been defined yet
+ * accepts no registration. Add a line when a kind's header (codec.h, transport.h, ...)
+ * is written; raise it when a table grows. */
+static const HarkInterfaceVersion interface_versions[] = {
+  { HARK_KIND_FRONTEND, HARK_FRONTEND_INTERFACE_VERSION },
+  { HARK_KIND_STORE, HARK_STORE_INTERFACE_VERSION },
+  { HARK_KIND_TRANSPORT, HARK_TRANSPORT_INTERFACE_VERSION },
+  { HARK_KIND_CODEC, HARK_CODEC_INTERFACE_VERSION },
+  { HARK_KIND_NAT_PROBE, HARK_NAT_PROBE_INTERFACE_VERSION },
+};
 
 static void
 registration_entry_free(gpointer data)
@@ -24,7 +31,12 @@ registration_entry_free(gpointer data)
 HarkNode *
 hark_node_new(HarkConfig *config)
 {
-  HarkNode *node = g_new0(HarkNode, 1);
+  HarkNodeRoot *root = g_new0(HarkNodeRoot, 1);
+  HarkNode *node = &root->base;
+  node->hooks.snapshot = hark_node_snapshot;
+  node->hooks.request_stop = hark_node_request_stop;
+  node->hooks.interface_versions = interface_versions;
+  node->hooks.n_interface_versions = G_N_ELEMENTS(interface_versions);
   node->config = config;
   node->main_context = g_main_context_ref_thread_default();
   node->loop = g_main_loop_new(node->main_context, FALSE);
@@ -33,7 +45,7 @@ hark_node_new(HarkConfig *config)
   node->frontends = g_ptr_array_new();
   hark_commands_init(node);
   node->core_ctx = hark_context_new(node, "core", 0, -1);
-  hark_builtins_register(node->core_ctx);
+  hark_builtins_register(root);
   return node;
 }
 
@@ -107,6 +119,24 @@ start_frontends(HarkNode *node, GError **error)
   return TRUE;
 }
 
+/* Links trust the CA the login section pins and show the login client's certificate. */
+static const char *
+login_ca_pem(gpointer data)
+{
+  return hark_login_client_ca_pem(data);
+}
+
+static GBytes *
+login_certificate_der(gpointer data)
+{
+  return hark_login_client_certificate_der(data);
+}
+
+static const HarkLinkCredentials login_credentials = {
+  .ca_pem = login_ca_pem,
+  .certificate_der = login_certificate_der,
+};
+
 gboolean
 hark_node_start(HarkNode *node, GError **error)
 {
@@ -119,43 +149,25 @@ hark_node_start(HarkNode *node, GError **error)
     return FALSE;
   g_message("%s identity %s (%s)", created ? "created" : "loaded",
             hark_identity_get_fingerprint(node->identity), key_path);
+  HarkNodeRoot *root = hark_node_root(node);
   /* Before the frontends, so that their first `state` already says who is logged in. */
   if (node->config->login_url != NULL) {
-    node->login = hark_login_client_new(node->core_ctx, node->config, node->identity, error);
-    if (node->login == NULL)
+    root->login = hark_login_client_new(node->core_ctx, node->config, node->identity, error);
+    if (root->login == NULL)
       return FALSE;
+    hark_link_set_credentials(node, &login_credentials, root->login);
   }
   node->started_at = g_get_real_time();
-  if (node->login != NULL)
-    node->overlay = hark_overlay_new(node, NULL);
+  if (root->login != NULL)
+    root->overlay = hark_overlay_new(node, root->login, NULL);
   if (!start_frontends(node, error))
     return FALSE;
-  if (node->overlay != NULL)
-    hark_overlay_start(node->overlay);
+  if (root->overlay != NULL)
+    hark_overlay_start(root->overlay);
   JsonObject *data = json_object_new();
   json_object_set_string_member(data, "name", node->config->node_name);
   hark_context_emit(node->core_ctx, "node-started", data);
   return TRUE;
-}
-
-void
-hark_node_set_network_handlers(HarkNode *node, HarkLinkAccepted link_accepted,
-                               HarkDatagramReceived datagram_received, gpointer data)
-{
-  node->link_accepted = link_accepted;
-  node->datagram_received = datagram_received;
-  node->network_handler_data = data;
-}
-
-G_DEFINE_QUARK(hark-transport-error-quark, hark_transport_error)
-
-void
-hark_transport_datagram_received(HarkContext *ctx, const char *transport,
-                                 GSocketAddress *from, GBytes *datagram)
-{
-  HarkNode *node = ctx->node;
-  if (node->datagram_received != NULL)
-    node->datagram_received(transport, from, datagram, node->network_handler_data);
 }
 
 void
@@ -198,10 +210,12 @@ hark_node_free(HarkNode *node)
   /* Cancel first, while frontends can still tell their clients "cancelled". */
   hark_commands_cancel_pending(node);
   stop_frontends(node);
-  g_clear_pointer(&node->overlay, hark_overlay_free);
+  HarkNodeRoot *root = hark_node_root(node);
+  g_clear_pointer(&root->overlay, hark_overlay_free);
+  hark_link_set_credentials(node, NULL, NULL);
   /* Its requests in flight answer their (already cancelled) commands now; it borrows
    * the identity, freed below. */
-  g_clear_pointer(&node->login, hark_login_client_free);
+  g_clear_pointer(&root->login, hark_login_client_free);
   hark_loader_unload_all(node);
   hark_context_forget(node->core_ctx);
   hark_context_free(node->core_ctx);
@@ -210,8 +224,7 @@ hark_node_free(HarkNode *node)
     if (source != NULL)
       g_source_destroy(source);
   }
-  g_clear_pointer(&node->link_tls_cache, hark_link_tls_cache_free);
-  g_clear_pointer(&node->link_poller, hark_link_poller_free);
+  hark_node_links_free(node);
   g_clear_pointer(&node->identity, hark_identity_free);
   g_hash_table_unref(node->commands);
   g_hash_table_unref(node->pending_calls);
@@ -221,5 +234,5 @@ hark_node_free(HarkNode *node)
   g_main_loop_unref(node->loop);
   g_main_context_unref(node->main_context);
   hark_config_free(node->config);
-  g_free(node);
+  g_free(root);
 }

@@ -7,9 +7,9 @@
 static HarkOverlay *
 overlay_of(HarkCommandCall *call, gpointer user_data)
 {
-  HarkNode *node = user_data;
-  if (node->overlay != NULL)
-    return node->overlay;
+  HarkOverlay **overlay = user_data;
+  if (*overlay != NULL)
+    return *overlay;
   hark_command_call_return_error(
     call, g_error_new_literal(HARK_COMMAND_ERROR, HARK_COMMAND_ERROR_FAILED,
                               "this node takes no part in the overlay: it needs a login "
@@ -103,11 +103,11 @@ static const HarkCommand overlay_commands[] = {
 };
 
 void
-hark_overlay_commands_register(HarkContext *core_ctx)
+hark_overlay_commands_register(HarkContext *core_ctx, HarkOverlay **overlay)
 {
   for (gsize i = 0; i < G_N_ELEMENTS(overlay_commands); i++) {
     g_autoptr(GError) error = NULL;
-    if (!hark_context_add_command(core_ctx, &overlay_commands[i], core_ctx->node, &error))
+    if (!hark_context_add_command(core_ctx, &overlay_commands[i], overlay, &error))
       g_error("overlay command table is broken: %s", error->message);
   }
 }

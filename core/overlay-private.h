@@ -98,6 +98,7 @@ struct _Peer {
 
 struct _HarkOverlay {
   HarkNode *node;
+  HarkLoginClient *login; /* borrowed from the node */
   HarkContext *ctx;       /* the core's */
   HarkHostCache *cache;
   char *cache_path;

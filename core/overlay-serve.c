@@ -12,6 +12,7 @@
 #include "link-private.h"
 
 #include "hark/address.h"
+#include "hark/stun.h"
 
 #include <ifaddrs.h>
 #include <netinet/in.h>
@@ -84,7 +85,7 @@ refusal(HarkOverlay *overlay)
   HarkConfig *config = overlay->node->config;
   if (!config->supernode)
     return g_strdup("node.supernode is false");
-  if (hark_login_client_certificate_der(overlay->node->login) == NULL)
+  if (hark_login_client_certificate_der(overlay->login) == NULL)
     return g_strdup("not logged in (an SN proves itself with its device certificate)");
   g_autofree char *why_not_public = NULL;
   if (config->public_address == NULL && !public_address(overlay, &why_not_public))
@@ -256,7 +257,7 @@ hark_overlay_check_eligibility(HarkOverlay *overlay)
     gboolean behind_nat = overlay->node->config->public_address == NULL &&
                           g_str_has_prefix(why, "the NAT probe says");
     if (overlay->is_sn && (!overlay->node->config->supernode || behind_nat ||
-                           hark_login_client_certificate_der(overlay->node->login) == NULL))
+                           hark_login_client_certificate_der(overlay->login) == NULL))
       hark_overlay_stop_serving(overlay, why);
   }
 }

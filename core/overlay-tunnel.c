@@ -242,7 +242,7 @@ is_login_server(HarkOverlay *overlay, const char *host, guint16 port)
 static GBytes *
 tunnel_preamble(HarkOverlay *overlay, Peer *peer)
 {
-  GBytes *certificate = hark_login_client_certificate_der(overlay->node->login);
+  GBytes *certificate = hark_login_client_certificate_der(overlay->login);
   const char *client = hark_link_get_peer_host(peer->link);
   if (certificate == NULL || client == NULL || !g_hostname_is_ip_address(client)) {
     g_message("login tunnel without a preamble: %s",
@@ -643,7 +643,7 @@ hark_overlay_tunnel_client_start(HarkOverlay *overlay)
   g_signal_connect(service, "incoming", G_CALLBACK(on_socks_incoming), client);
   g_socket_service_start(service);
   overlay->tunnel = client;
-  hark_login_client_set_tunnel(overlay->node->login, client->resolver, tunnel_ready, overlay);
+  hark_login_client_set_tunnel(overlay->login, client->resolver, tunnel_ready, overlay);
 }
 
 void
@@ -652,7 +652,7 @@ hark_overlay_tunnel_client_free(HarkOverlay *overlay)
   struct _TunnelClient *client = overlay->tunnel;
   if (client == NULL)
     return;
-  hark_login_client_set_tunnel(overlay->node->login, NULL, NULL, NULL);
+  hark_login_client_set_tunnel(overlay->login, NULL, NULL, NULL);
   g_socket_service_stop(client->service);
   g_socket_listener_close(G_SOCKET_LISTENER(client->service));
   g_object_unref(client->service);

@@ -472,7 +472,7 @@ hark_overlay_sync_login(HarkOverlay *overlay)
     return;
   overlay->synced = TRUE;
   hark_overlay_clear_source(overlay, &overlay->sync_source);
-  hark_login_client_sync(overlay->node->login);
+  hark_login_client_sync(overlay->login);
 }
 
 static gboolean
@@ -511,14 +511,15 @@ not_routable(const char *host, gpointer data)
 }
 
 HarkOverlay *
-hark_overlay_new(HarkNode *node, GError **error)
+hark_overlay_new(HarkNode *node, HarkLoginClient *login, GError **error)
 {
   (void)error;
-  if (node->login == NULL)
+  if (login == NULL)
     return NULL;
   HarkConfig *config = node->config;
   HarkOverlay *overlay = g_new0(HarkOverlay, 1);
   overlay->node = node;
+  overlay->login = login;
   overlay->ctx = node->core_ctx;
   overlay->peers = g_hash_table_new(NULL, NULL);
   overlay->unjoined_by_source = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
@@ -547,9 +548,9 @@ hark_overlay_new(HarkNode *node, GError **error)
 void
 hark_overlay_start(HarkOverlay *overlay)
 {
-  hark_node_set_network_handlers(overlay->node, hark_overlay_link_accepted,
+  hark_link_set_network_handlers(overlay->node, hark_overlay_link_accepted,
                                  hark_overlay_datagram_received, overlay);
-  hark_login_client_set_changed_handler(overlay->node->login, login_changed, overlay);
+  hark_login_client_set_changed_handler(overlay->login, login_changed, overlay);
   hark_overlay_tunnel_client_start(overlay);
   hark_overlay_nat_start(overlay);
   overlay->sync_source =
@@ -565,8 +566,8 @@ hark_overlay_free(HarkOverlay *overlay)
   if (overlay == NULL)
     return;
   overlay->stopping = TRUE;
-  hark_login_client_set_changed_handler(overlay->node->login, NULL, NULL);
-  hark_node_set_network_handlers(overlay->node, NULL, NULL, NULL);
+  hark_login_client_set_changed_handler(overlay->login, NULL, NULL);
+  hark_link_set_network_handlers(overlay->node, NULL, NULL, NULL);
   g_clear_pointer(&overlay->join, hark_overlay_join_free);
   hark_overlay_tunnel_client_free(overlay);
   hark_overlay_nat_free(overlay);

@@ -11,8 +11,12 @@
 #pragma once
 
 #include "hark-private.h"
+#include "link-private.h"
+#include "login.h"
 #include "hark/address.h"
 #include "hark/hostcache.h"
+#include "hark/natprobe.h"
+#include "hark/wire.h"
 #include "hark/transport.h"
 
 G_BEGIN_DECLS
@@ -20,8 +24,9 @@ G_BEGIN_DECLS
 typedef struct _HarkOverlay HarkOverlay;
 
 /* Made at node start (the node has its identity and login client); NULL with no error
- * when the node cannot take part (no login section: links need the pinned CA). */
-HarkOverlay *hark_overlay_new(HarkNode *node, GError **error);
+ * when the node cannot take part (login NULL: no login section, and links need the
+ * pinned CA). Borrows login, which must outlive it. */
+HarkOverlay *hark_overlay_new(HarkNode *node, HarkLoginClient *login, GError **error);
 void hark_overlay_start(HarkOverlay *overlay);
 void hark_overlay_free(HarkOverlay *overlay);
 
@@ -29,6 +34,8 @@ void hark_overlay_free(HarkOverlay *overlay);
  * most max_clients of an SN's clients ("client_count" has them all). */
 JsonObject *hark_overlay_snapshot(HarkOverlay *overlay, guint max_clients);
 
-void hark_overlay_commands_register(HarkContext *core_ctx);
+/* The commands answer about *overlay, which the node sets once it has one (they are in
+ * every node's table; without an overlay they say so). */
+void hark_overlay_commands_register(HarkContext *core_ctx, HarkOverlay **overlay);
 
 G_END_DECLS

@@ -1,6 +1,7 @@
 /* test-command.c: the command table: argument checking, typed-word parsing, answers
  * that come later, and calls cancelled when the node goes away. */
 #include "hark-private.h"
+#include "hark/hark.h"
 
 typedef struct {
   HarkNode *node;

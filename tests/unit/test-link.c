@@ -9,6 +9,7 @@
  * the node's identity and leaves it as certificate.pem in the state directory, which the
  * login client loads at start. */
 #include "link-private.h"
+#include "hark/hark.h"
 #include "test-files.h"
 #include "test-nodes.h"
 
@@ -530,7 +531,7 @@ static void
 test_no_overlay(Fixture *f, gconstpointer data)
 {
   HarkNode *sn = hark_test_net_node(f, "sn", f->ca_path, f->ca, NULL);
-  hark_node_set_network_handlers(sn, NULL, NULL, NULL);
+  hark_link_set_network_handlers(sn, NULL, NULL, NULL);
   int fds[2];
   g_assert_cmpint(socketpair(AF_UNIX, SOCK_STREAM, 0, fds), ==, 0);
   g_autoptr(GError) error = NULL;

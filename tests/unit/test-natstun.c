@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "hark-private.h"
+#include "hark/hark.h"
 #include "stun.h"
 
 typedef enum {

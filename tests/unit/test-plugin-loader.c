@@ -3,6 +3,7 @@
  * start in rank order; plugins unload in reverse order. */
 #include "test-files.h"
 #include "hark-private.h"
+#include "hark/hark.h"
 
 #include <glib/gstdio.h>
 #include <sys/stat.h>

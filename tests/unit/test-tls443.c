@@ -3,6 +3,7 @@
  * text message on the WebSocket closing the link, and UNREACHABLE naming both ways when
  * neither answers. Needs tls443.so ($HARK_PLUGIN_PATH). */
 #include "hark-private.h"
+#include "hark/hark.h"
 #include "test-nodes.h"
 
 #include <libsoup/soup.h>

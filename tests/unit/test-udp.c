@@ -5,7 +5,8 @@
 
 #include <string.h>
 
-#include "hark-private.h"
+#include "link-private.h"
+#include "hark/hark.h"
 #include "test-nodes.h"
 
 typedef struct {
@@ -88,7 +89,7 @@ peer_set_up(Peer *p, const char *name)
   g_assert_null(p->iface->open);
   p->udp = r->instance;
   p->from_ips = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
-  hark_node_set_network_handlers(p->node, NULL, on_datagram, p);
+  hark_link_set_network_handlers(p->node, NULL, on_datagram, p);
 }
 
 static void
