@@ -76,7 +76,7 @@ run_plugins(HarkCommandCall *call, JsonObject *args, gpointer user_data)
 {
   HarkNode *node = user_data;
   JsonObject *result = json_object_new();
-  json_object_set_array_member(result, "plugins", hark_node_describe_plugins(node));
+  json_object_set_array_member(result, "plugins", hark_loader_describe_plugins(node));
   hark_command_call_return_object(call, result);
 }
 

@@ -7,7 +7,7 @@
  * warnings and otherwise ignored; the plugins' "settings" groups are free-form and
  * are handed to the plugins as a{sv}. */
 #include "hark/config.h"
-#include "hark/media.h"
+#include "hark/media-spec.h"
 
 #include <errno.h>
 #include <libconfig.h>

@@ -94,5 +94,13 @@ void hark_commands_init(HarkNode *node);
 void hark_commands_cancel_pending(HarkNode *node);
 void hark_commands_remove_owned(HarkNode *node, HarkContext *owner);
 
-/* loader.c */
+/* loader.c: what hark/node.h's plugin functions do (hark_node_load_plugins and the
+ * others are the node's public names for these; see there). */
+GPtrArray *hark_loader_plugin_dirs(HarkNode *node);
+char *hark_loader_find_plugin(HarkNode *node, const char *name, GError **error);
+gboolean hark_loader_load_plugins(HarkNode *node, GError **error);
+gboolean hark_loader_load_all_plugins(HarkNode *node, GError **error);
+gboolean hark_loader_load_plugin_file(HarkNode *node, const char *path, GVariant *settings,
+                                      int rank, GError **error);
+JsonArray *hark_loader_describe_plugins(HarkNode *node);
 void hark_loader_unload_all(HarkNode *node);

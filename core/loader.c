@@ -31,7 +31,7 @@ program_plugin_dir(void)
 }
 
 GPtrArray *
-hark_node_plugin_dirs(HarkNode *node)
+hark_loader_plugin_dirs(HarkNode *node)
 {
   GPtrArray *dirs = g_ptr_array_new_with_free_func(g_free);
   for (char **d = node->config->plugin_path; d && *d; d++)
@@ -159,8 +159,8 @@ loaded_plugin_free(HarkLoadedPlugin *plugin)
 }
 
 gboolean
-hark_node_load_plugin_file(HarkNode *node, const char *path, GVariant *settings, int rank,
-                           GError **error)
+hark_loader_load_plugin_file(HarkNode *node, const char *path, GVariant *settings, int rank,
+                             GError **error)
 {
   /* BIND_LOCAL: one plugin's symbols never satisfy another's; an unresolved symbol
    * (say, one the plugin hoped to find in the program) fails here, not mid-call. */
@@ -192,9 +192,9 @@ hark_node_load_plugin_file(HarkNode *node, const char *path, GVariant *settings,
 }
 
 char *
-hark_node_find_plugin(HarkNode *node, const char *name, GError **error)
+hark_loader_find_plugin(HarkNode *node, const char *name, GError **error)
 {
-  g_autoptr(GPtrArray) dirs = hark_node_plugin_dirs(node);
+  g_autoptr(GPtrArray) dirs = hark_loader_plugin_dirs(node);
   g_autofree char *file = g_strconcat(name, PLUGIN_SUFFIX, NULL);
   for (guint i = 0; i < dirs->len; i++) {
     char *path = g_build_filename(dirs->pdata[i], file, NULL);
@@ -214,14 +214,14 @@ hark_node_find_plugin(HarkNode *node, const char *name, GError **error)
 static gboolean
 load_configured(HarkNode *node, const HarkPluginConfig *pc, GError **error)
 {
-  g_autofree char *path = hark_node_find_plugin(node, pc->name, error);
+  g_autofree char *path = hark_loader_find_plugin(node, pc->name, error);
   if (path == NULL)
     return FALSE;
-  return hark_node_load_plugin_file(node, path, pc->settings, pc->rank, error);
+  return hark_loader_load_plugin_file(node, path, pc->settings, pc->rank, error);
 }
 
 gboolean
-hark_node_load_plugins(HarkNode *node, GError **error)
+hark_loader_load_plugins(HarkNode *node, GError **error)
 {
   for (guint i = 0; i < node->config->plugins->len; i++) {
     const HarkPluginConfig *pc = node->config->plugins->pdata[i];
@@ -258,9 +258,9 @@ list_plugin_files(const char *dir)
 }
 
 gboolean
-hark_node_load_all_plugins(HarkNode *node, GError **error)
+hark_loader_load_all_plugins(HarkNode *node, GError **error)
 {
-  g_autoptr(GPtrArray) dirs = hark_node_plugin_dirs(node);
+  g_autoptr(GPtrArray) dirs = hark_loader_plugin_dirs(node);
   g_autoptr(GHashTable) seen = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
   g_autoptr(GString) refusals = g_string_new(NULL);
   for (guint i = 0; i < dirs->len; i++) {
@@ -274,7 +274,7 @@ hark_node_load_all_plugins(HarkNode *node, GError **error)
       const HarkPluginConfig *pc = hark_config_find_plugin(node->config, name);
       g_autofree char *path = g_build_filename(dirs->pdata[i], file, NULL);
       g_autoptr(GError) local = NULL;
-      if (!hark_node_load_plugin_file(node, path, pc ? pc->settings : NULL,
+      if (!hark_loader_load_plugin_file(node, path, pc ? pc->settings : NULL,
                                       pc ? pc->rank : -1, &local))
         g_string_append_printf(refusals, "%s%s", refusals->len ? "\n" : "", local->message);
     }
@@ -340,7 +340,7 @@ describe_kinds(guint32 kinds)
 }
 
 JsonArray *
-hark_node_describe_plugins(HarkNode *node)
+hark_loader_describe_plugins(HarkNode *node)
 {
   JsonArray *array = json_array_new();
   for (guint i = 0; i < node->plugins->len; i++) {

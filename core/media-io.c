@@ -2,6 +2,7 @@
  * file in or out, a test tone, silence. Each is a bin with one ghost pad: sources give
  * 48 kHz mono 16-bit audio, sinks take it, so codecs never see where audio comes from. */
 #include "media-session.h"
+#include "media-spec.h"
 
 #include <gst/app/gstappsink.h>
 #include <glib/gstdio.h>
@@ -10,29 +11,6 @@
 #include <string.h>
 
 #define RAW_CAPS "audio/x-raw,format=S16LE,layout=interleaved,rate=48000,channels=1"
-
-#define SOURCES "tone, tone:HZ[:LEVEL], silence, wav:PATH (or file:PATH), pulse or pulse:DEVICE"
-#define SINKS "null, wav:PATH (or file:PATH), pulse or pulse:DEVICE"
-
-/* The WAV file of "wav:PATH" or "file:PATH", else NULL. */
-static const char *
-wav_path(const char *spec)
-{
-  if (g_str_has_prefix(spec, "wav:"))
-    return spec + strlen("wav:");
-  if (g_str_has_prefix(spec, "file:"))
-    return spec + strlen("file:");
-  return NULL;
-}
-
-/* The device of "pulse:DEVICE" ("" for "pulse"), else NULL. */
-static const char *
-pulse_device(const char *spec)
-{
-  if (g_str_equal(spec, "pulse"))
-    return "";
-  return g_str_has_prefix(spec, "pulse:") ? spec + strlen("pulse:") : NULL;
-}
 
 /* elements[0] ! elements[1] ! ... inside a new bin, the ends ghosted. */
 static GstElement *
@@ -49,66 +27,6 @@ bin_of(const char *name, GstElement **elements, guint n, gboolean source)
   return bin;
 }
 
-static gboolean
-parse_tone(const char *spec, double *freq, double *level, GError **error)
-{
-  *freq = 440;
-  *level = 0.3;
-  if (g_str_equal(spec, "tone"))
-    return TRUE;
-  g_auto(GStrv) parts = g_strsplit(spec + strlen("tone:"), ":", 3);
-  char *end = NULL;
-  guint n = g_strv_length(parts);
-  if (n >= 1)
-    *freq = g_ascii_strtod(parts[0], &end);
-  gboolean ok = n >= 1 && n <= 2 && end != parts[0] && *end == '\0' && *freq >= 20 &&
-                *freq <= 23000;
-  if (ok && n == 2) {
-    *level = g_ascii_strtod(parts[1], &end);
-    ok = end != parts[1] && *end == '\0' && *level > 0 && *level <= 1;
-  }
-  if (!ok)
-    g_set_error(error, HARK_MEDIA_ERROR, HARK_MEDIA_ERROR_INVALID,
-                "source '%s': expected tone, tone:HZ (20-23000) or tone:HZ:LEVEL (0-1]", spec);
-  return ok;
-}
-
-static gboolean
-named_ok(const char *spec, const char *what, const char *expected, GError **error)
-{
-  const char *path = wav_path(spec), *device = pulse_device(spec);
-  if ((path != NULL && path[0] == '\0') ||
-      (device != NULL && device[0] == '\0' && !g_str_equal(spec, "pulse"))) {
-    g_set_error(error, HARK_MEDIA_ERROR, HARK_MEDIA_ERROR_INVALID,
-                "%s '%s': the file or device name is missing; expected %s", what, spec, expected);
-    return FALSE;
-  }
-  return TRUE;
-}
-
-gboolean
-hark_media_source_check(const char *spec, GError **error)
-{
-  double freq, level;
-  if (g_str_equal(spec, "tone") || g_str_has_prefix(spec, "tone:"))
-    return parse_tone(spec, &freq, &level, error);
-  if (g_str_equal(spec, "silence") || wav_path(spec) != NULL || pulse_device(spec) != NULL)
-    return named_ok(spec, "source", SOURCES, error);
-  g_set_error(error, HARK_MEDIA_ERROR, HARK_MEDIA_ERROR_INVALID, "source '%s': expected %s",
-              spec, SOURCES);
-  return FALSE;
-}
-
-gboolean
-hark_media_sink_check(const char *spec, GError **error)
-{
-  if (g_str_equal(spec, "null") || wav_path(spec) != NULL || pulse_device(spec) != NULL)
-    return named_ok(spec, "sink", SINKS, error);
-  g_set_error(error, HARK_MEDIA_ERROR, HARK_MEDIA_ERROR_INVALID, "sink '%s': expected %s",
-              spec, SINKS);
-  return FALSE;
-}
-
 GstElement *
 hark_media_source_new(const char *spec, guint pulse_buffer_ms, HarkMediaPulseCapture **capture,
                       GError **error)
@@ -120,7 +38,7 @@ hark_media_source_new(const char *spec, guint pulse_buffer_ms, HarkMediaPulseCap
   if (g_str_equal(spec, "tone") || g_str_has_prefix(spec, "tone:") || g_str_equal(spec, "silence")) {
     double freq = 0, level = 0;
     gboolean tone = !g_str_equal(spec, "silence");
-    if (tone && !parse_tone(spec, &freq, &level, error))
+    if (tone && !hark_media_spec_tone(spec, &freq, &level, error))
       return NULL;
     if ((e[n++] = hark_media_element_make("audiotestsrc", error)) == NULL)
       return NULL;
@@ -130,8 +48,8 @@ hark_media_source_new(const char *spec, guint pulse_buffer_ms, HarkMediaPulseCap
       g_object_set(e[0], "freq", freq, "volume", level, NULL);
     else
       gst_util_set_object_arg(G_OBJECT(e[0]), "wave", "silence");
-  } else if (wav_path(spec) != NULL) {
-    const char *path = wav_path(spec);
+  } else if (hark_media_spec_wav_path(spec) != NULL) {
+    const char *path = hark_media_spec_wav_path(spec);
     if (g_access(path, R_OK) != 0) {
       g_set_error(error, HARK_MEDIA_ERROR, HARK_MEDIA_ERROR_FILE, "source file '%s': %s", path,
                   g_strerror(errno));
@@ -141,7 +59,7 @@ hark_media_source_new(const char *spec, guint pulse_buffer_ms, HarkMediaPulseCap
         (e[n++] = hark_media_element_make("wavparse", error)) == NULL)
       goto fail;
     g_object_set(e[0], "location", path, NULL);
-  } else if (pulse_device(spec) != NULL) {
+  } else if (hark_media_spec_pulse_device(spec) != NULL) {
     /* Read by our own thread (media-pulse.c); the server delivers 48 kHz mono S16LE, so
      * nothing needs converting. GStreamer's 200 ms default buffer would have been most
      * of the mouth-to-ear budget; ours is one block. */
@@ -150,11 +68,12 @@ hark_media_source_new(const char *spec, guint pulse_buffer_ms, HarkMediaPulseCap
     caps = gst_caps_from_string(RAW_CAPS);
     g_object_set(e[0], "is-live", TRUE, "format", GST_FORMAT_TIME, "caps", caps,
                  "max-bytes", (guint64)48 * 2 * 100, NULL);
-    *capture = hark_media_pulse_capture_new(pulse_device(spec), MIN(10, pulse_buffer_ms), e[0]);
+    *capture = hark_media_pulse_capture_new(hark_media_spec_pulse_device(spec),
+                                            MIN(10, pulse_buffer_ms), e[0]);
     return bin_of("source", e, n, TRUE);
   } else {
     g_set_error(error, HARK_MEDIA_ERROR, HARK_MEDIA_ERROR_INVALID, "source '%s': expected %s",
-                spec, SOURCES);
+                spec, HARK_MEDIA_SPEC_SOURCES);
     return NULL;
   }
   if ((e[n++] = hark_media_element_make("audioconvert", error)) == NULL ||
@@ -257,8 +176,8 @@ hark_media_sink_new(const char *spec, guint pulse_buffer_ms, HarkMediaWav **wav_
     if ((e[n++] = hark_media_element_make("fakesink", error)) == NULL)
       return NULL;
     g_object_set(e[0], "sync", TRUE, "async", FALSE, NULL);
-  } else if (wav_path(spec) != NULL) {
-    const char *path = wav_path(spec);
+  } else if (hark_media_spec_wav_path(spec) != NULL) {
+    const char *path = hark_media_spec_wav_path(spec);
     FILE *file = path[0] ? fopen(path, "wb") : NULL;
     guint8 h[44];
     wav_header(h, 0);
@@ -283,16 +202,16 @@ hark_media_sink_new(const char *spec, guint pulse_buffer_ms, HarkMediaWav **wav_
     GstAppSinkCallbacks callbacks = { .new_sample = wav_new_sample };
     gst_app_sink_set_callbacks(GST_APP_SINK(e[0]), &callbacks, wav, NULL);
     *wav_out = wav;
-  } else if (pulse_device(spec) != NULL) {
+  } else if (hark_media_spec_pulse_device(spec) != NULL) {
     if ((e[n++] = hark_media_element_make("pulsesink", error)) == NULL)
       return NULL;
-    if (pulse_device(spec)[0] != '\0')
-      g_object_set(e[0], "device", pulse_device(spec), NULL);
+    if (hark_media_spec_pulse_device(spec)[0] != '\0')
+      g_object_set(e[0], "device", hark_media_spec_pulse_device(spec), NULL);
     g_object_set(e[0], "buffer-time", (gint64)pulse_buffer_ms * 1000,
                  "latency-time", (gint64)MIN(10, pulse_buffer_ms) * 1000, "async", FALSE, NULL);
   } else {
     g_set_error(error, HARK_MEDIA_ERROR, HARK_MEDIA_ERROR_INVALID, "sink '%s': expected %s",
-                spec, SINKS);
+                spec, HARK_MEDIA_SPEC_SINKS);
     return NULL;
   }
   return bin_of("sink", e, n, FALSE);

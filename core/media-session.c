@@ -15,7 +15,6 @@
 #include <gst/rtp/gstrtpbuffer.h>
 #include <string.h>
 
-G_DEFINE_QUARK(hark-media-error-quark, hark_media_error)
 
 gsize
 hark_media_srtp_key_length(HarkMediaSrtpSuite suite)

@@ -93,7 +93,7 @@ hark_node_snapshot(HarkNode *node)
   json_object_set_object_member(state, "node", snapshot_node(node));
   if (node->identity != NULL)
     json_object_set_object_member(state, "identity", snapshot_identity(node));
-  json_object_set_array_member(state, "plugins", hark_node_describe_plugins(node));
+  json_object_set_array_member(state, "plugins", hark_loader_describe_plugins(node));
   json_object_set_array_member(state, "frontends", snapshot_frontends(node));
   json_object_set_object_member(state, "network", snapshot_network(node->config));
   json_object_set_object_member(state, "media", snapshot_media(node->config));

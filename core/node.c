@@ -137,6 +137,44 @@ static const HarkLinkCredentials login_credentials = {
   .certificate_der = login_certificate_der,
 };
 
+/* The plugin functions of the public API are the loader's. */
+GPtrArray *
+hark_node_plugin_dirs(HarkNode *node)
+{
+  return hark_loader_plugin_dirs(node);
+}
+
+char *
+hark_node_find_plugin(HarkNode *node, const char *name, GError **error)
+{
+  return hark_loader_find_plugin(node, name, error);
+}
+
+gboolean
+hark_node_load_plugins(HarkNode *node, GError **error)
+{
+  return hark_loader_load_plugins(node, error);
+}
+
+gboolean
+hark_node_load_all_plugins(HarkNode *node, GError **error)
+{
+  return hark_loader_load_all_plugins(node, error);
+}
+
+gboolean
+hark_node_load_plugin_file(HarkNode *node, const char *path, GVariant *settings, int rank,
+                           GError **error)
+{
+  return hark_loader_load_plugin_file(node, path, settings, rank, error);
+}
+
+JsonArray *
+hark_node_describe_plugins(HarkNode *node)
+{
+  return hark_loader_describe_plugins(node);
+}
+
 gboolean
 hark_node_start(HarkNode *node, GError **error)
 {
