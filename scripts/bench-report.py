@@ -114,7 +114,7 @@ def overlay_section(results, command):
         "hide the cost). The generator shares the two cores with the SN, so *connect s* is the rate of",
         "TLS handshakes both ends together can do, not the SN's alone. An idle link costs no CPU until",
         "it has data: the sockets of a node's stream links sit in one epoll set behind one GSource",
-        "(`core/link-poller.c`; GLib's own loop polls every source on every wakeup, which cost 16% of",
+        "(`core/link/link-poller.c`; GLib's own loop polls every source on every wakeup, which cost 16% of",
         "a core at 4,000 idle clients before), and OpenSSL's record buffers are released between",
         "records. What is left per client is mostly OpenSSL's per-connection state and GIO's socket",
         "objects.",
