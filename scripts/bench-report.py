@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: LGPL-2.1-or-later
 """bench-report.py FILE SECTION RESULTS... COMMAND: write one benchmark's table into
 docs/benchmarks.md, replacing that section (between its markers) and keeping the rest."""
 import datetime

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* address.c: which addresses and text from other nodes are taken (hark/address.h). */
 #include "hark/address.h"
 

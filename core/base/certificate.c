@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* certificate.c: the login server's CA, the certificates it issues (devices, its own
  * TLS server), their verification, and signed requests (hark/certificate.h), with
  * OpenSSL 3's EVP and X509 APIs.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* config.c: reads a node's configuration file (libconfig syntax) into a HarkConfig.
  *
  * What the core knows is described by the static schema tables below (one line per

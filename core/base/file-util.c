@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* file-util.c: whole writes, moves into place and directory syncs for private files. */
 #include "file-util.h"
 

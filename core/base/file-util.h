@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* file-util.h: the few careful file operations behind private files (keys, certificates,
  * caches): whole writes, moving a finished file into place, syncing its directory.
  * Not installed. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* hostcache.c: the super nodes a node knows (hark/hostcache.h), in memory and on disk.
  *
  * The cache is small (200 entries by default), so it is a plain array in the order the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* identity-private.h: what libhark's own TLS code needs of the device key (not
  * installed: plugins sign through hark_identity_sign and never touch the key). */
 #pragma once

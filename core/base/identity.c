@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* identity.c: this device's Ed25519 key pair (OpenSSL 3 EVP).
  *
  * The key is made on first start and written as PKCS#8 PEM, mode 0600 from the moment

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* media-spec.c: the names of a media session's local ends (see hark/media-spec.h),
  * checked without GStreamer; media-io.c builds the elements they name. */
 #include "media-spec.h"

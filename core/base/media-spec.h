@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* media-spec.h (private): the parts of a source or sink name that media-io.c needs to
  * build its elements; media-spec.c. */
 #pragma once

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* openssl-errors.c: OpenSSL's error queue and errno turned into GErrors. */
 #include "openssl-errors.h"
 

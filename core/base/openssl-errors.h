@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* openssl-errors.h: OpenSSL's error queue and errno turned into GErrors, shared by the
  * parts of libhark that use OpenSSL (identity.c, certificate.c). Not installed. */
 #pragma once

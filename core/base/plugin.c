@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* plugin.c: names of plugin kinds, shared by the loader, the config and frontends. */
 #include "hark/plugin.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* settings.c: typed reading of plugin settings, so every plugin reports a wrong type
  * or range the same way instead of treating it as "not set". */
 #include "hark/settings.h"

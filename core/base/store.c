@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* store.c: the small helpers every store plugin and the login server share. */
 #include "hark/store.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* stun.c: STUN messages (RFC 5389, RFC 5780): the binding server super nodes run on
  * their UDP port, and the client side nat-probe plugins use (hark/stun.h). Requests and
  * responses come from anyone on the Internet, so the one parser checks every length

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* stun.h: the STUN (RFC 5389, RFC 5780) binding server of libhark, private to the core.
  *
  * Super nodes answer STUN binding requests on the UDP port their overlay messages use,

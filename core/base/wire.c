@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* wire.c: the overlay's wire format, one (qqtv) GVariant per message.
  *
  * Decoded bytes come from peers we do not trust, so nothing reads a field before the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* link-poller.c: one epoll set per node for the sockets of its stream links.
  *
  * An idle link must cost nothing. With GIO's async reads every link keeps a GSource on

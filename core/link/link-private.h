@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* link-private.h: what the three files of a link share about a HarkLink: link.c (life
  * cycle, framing, the pipe pump), link-stream.c (the GIOStream pump) and link-tls.c
  * (OpenSSL: credentials, peer checks, channel binding); and the test hook for the

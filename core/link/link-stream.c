@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* link-stream.c: the byte pump of a link over a GIOStream (hark_link_new_for_stream):
  * one async read at a time into the TLS engine, and a write queue of what TLS produces
  * with one async write in flight, all on the node's main context. After the link ends,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* link-tls.c: the OpenSSL side of a link (hark/link.h): TLS 1.3 only, with this node's
  * credentials, the peer checked against the CA pinned by login.ca and nothing else,
  * and the channel binding over which an opener proves a certificate after the

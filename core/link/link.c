@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* link.c: HarkLink (hark/link.h): the life of a link between two nodes, its framing
  * (a 4-byte big-endian length, then one hark/wire.h message), and the pipe pump. The
  * GIOStream pump is link-stream.c; both drive the same TLS engine (link-tls.c, over two

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* login-commands.c: the commands of the login client (register, login, logout, passwd,
  * delete-account, buddies, buddy-add, buddy-remove, buddy-rename, whoami, devices,
  * device-remove).

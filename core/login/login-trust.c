@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* login-trust.c: the TLS trust of the login client (login.h): a GTlsDatabase that takes
  * only the login server's own certificate.
  *

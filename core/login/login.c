@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* login.c: the node's client of the login server (login.h; the HTTP contract is in
  * docs/protocol.md, "Login server API").
  *

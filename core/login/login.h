@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* login.h: the client side of the login server (private to libhark, not installed).
  *
  * A node whose configuration has a `login` section owns one HarkLoginClient: it

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* media-io.c: a media session's local ends, as configuration: the sound server, a WAV
  * file in or out, a test tone, silence. Each is a bin with one ghost pad: sources give
  * 48 kHz mono 16-bit audio, sinks take it, so codecs never see where audio comes from. */

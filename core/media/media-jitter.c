@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* media-jitter.c: the adaptive jitter-buffer policy of a media session: how long the
  * receive side holds audio before playing it. It starts small (about one frame) and
  * follows what it sees: every buffer that reaches the sink tells how early it came

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* media-packet.c: the first checks every received media packet meets, before any
  * GStreamer element sees it: is it RTP or RTCP at all, and is its header whole.
  * Kept free of GStreamer so the fuzz target (tests/fuzz/fuzz-rtp.c) compiles it alone. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* media-private.h: what the media engine's files share inside libhark (and the fuzz
  * target compiles in): the RTP/RTCP packet checks at the transport edge. */
 #pragma once

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* media-pulse.c: capture from the sound server (PulseAudio, or PipeWire's PulseAudio
  * service) with libpulse's asynchronous API: the fragments the server sends are copied
  * into fixed blocks in libpulse's own thread, and each full block goes into an appsrc.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* media-send.c: a session's send side after the source: the codec chain
  * (audioresample ! capsfilter ! encoder ! payloader), our own RTP sequence numbers and
  * timestamps (so they stay continuous when the chain is replaced), the live codec swap,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* media-session-impl.h: the session's state, shared by media-session.c (building,
  * receiving, statistics) and media-send.c (the send chain, codec swap, hold). */
 #pragma once

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* media-session.c: one media session: a GStreamer pipeline that sends
  *   source ! [audioresample ! capsfilter ! encoder ! payloader] ! rtpbin ! srtpenc ! appsink
  * and receives

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* media-session.h: what the media engine's files share inside libhark (GStreamer side). */
 #pragma once
 

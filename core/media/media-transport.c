@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* media-transport.c: the packet transport under a media session: the generic wrapper
  * (serialised sends, injected loss), UDP, and RFC 4571 framing over a byte stream (for
  * the TCP paths of later issues: TURN over TCP, the overlay relay). The session only

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* builtins.c: the commands the core itself answers, in every frontend (the login
  * commands are in login-commands.c). */
 #include "node-private.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* node-private.h: the composition root's view of a node, shared by node.c, node-state.c
  * and builtins.c and never installed.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* node-state.c: the snapshot of the whole node that `state` answers and frontends
  * show: node, identity, plugins, frontends, network and media settings, and the login
  * client's and overlay's own parts. */

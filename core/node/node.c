@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* node.c: the life of a node: state directory and identity, frontends started and
  * stopped around the main loop, and an orderly shutdown. */
 #include "node-private.h"

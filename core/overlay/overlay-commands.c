@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* overlay-commands.c: the overlay's commands: `overlay` (where this node is attached, or
  * whom it serves, and what it dropped), `transport` (move the SN link to another
  * transport without logging out), `rejoin` (drop the SN link and join again) and `nat`

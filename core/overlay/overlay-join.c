@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* overlay-join.c: how an ordinary node finds a super node and keeps it.
  *
  * The paper's Skype probed its host cache over UDP and then tried TCP one SN at a time,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* overlay-nat.c: the node's view of its NAT. It runs the highest-ranked nat-probe
  * registration (hark/natprobe.h) against super nodes of the host cache, keeps the result
  * with the time and the SN it came from in <state dir>/nat.json (0600, loaded at start),

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* overlay-private.h: what the overlay's files share (see overlay.h for which does what). */
 #pragma once
 

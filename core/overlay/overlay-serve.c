@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* overlay-serve.c: a super node. When it may serve (node.supernode, logged in, a public
  * address, uptime, load and bandwidth within the `supernode` settings) it listens on
  * every transport, takes ordinary nodes up to supernode.max_clients (the rest are

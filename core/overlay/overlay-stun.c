@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* overlay-stun.c: a super node's STUN server (RFC 5389, and RFC 5780 when it can).
  *
  * RFC 5780 needs answers from four transport addresses: the primary (A1, P1), the

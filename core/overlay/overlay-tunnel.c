@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* overlay-tunnel.c: reaching the login server through the super node.
  *
  * The paper saw Skype log in through its SN when the login server was blocked; here the

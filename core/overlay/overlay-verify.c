@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* overlay-verify.c: which peers are super nodes.
  *
  * Anybody with a device certificate (every user who registered has one) can open a link

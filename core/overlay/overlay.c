@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* overlay.c: the overlay object: its links (peers), the host cache it keeps, the
  * counters of dropped input, events, and the snapshot the `overlay` command shows.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* overlay.h: the overlay inside libhark (private): joining super nodes, serving as one,
  * keep-alive and failover, the login tunnel. See docs/architecture.md, "Overlay".
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* ctl-client.c: `hark ctl`, a one-shot client of a running node's ctl socket.
  *
  * It knows no command of its own: it asks the node `help` for the command's params and

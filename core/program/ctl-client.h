@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* ctl-client.h: `hark ctl`, a one-shot client of the ctl frontend (part of the program). */
 #pragma once
 

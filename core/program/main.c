@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* main.c: the `hark` program: a thin command-line front over libhark. */
 #include "hark/hark.h"
 #include "ctl-client.h"

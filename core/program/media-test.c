@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* media-test.c: `hark media-test`, for people debugging audio: send a tone or a file
  * between two local media endpoints with a chosen codec and print what each end saw.
  * Both ends run in this process by default; with --local/--remote this process is one

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* command.c: the node's one command table, argument checking, and the calls in
  * flight. Frontends (cli, ctl, ...) only translate; everything a command does and
  * every check of its arguments happens here, so all frontends behave alike. */

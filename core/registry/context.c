@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* context.c: the per-plugin handle through which plugins reach the node:
  * registrations of typed interfaces, events to frontends, the state snapshot. */
 #include "hark-private.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* hark-private.h: the registry layer's structures behind HarkNode and HarkContext,
  * shared by the files of libhark and never installed.
  *

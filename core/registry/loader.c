@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* loader.c: finds plugin files, checks their descriptors, runs init and fini.
  *
  * Every refusal names the file and the reason, because the person reading it is

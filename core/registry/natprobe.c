@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* natprobe.c: the small shared part of hark/natprobe.h: names of verdicts and
  * behaviours (as stored in nat.json and shown by `nat`) and freeing a result. */
 #include "hark/natprobe.h"

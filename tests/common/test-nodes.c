@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* test-nodes.c: see test-nodes.h. */
 #include "test-nodes.h"
 

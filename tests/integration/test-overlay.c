@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* test-overlay.c: the overlay with real processes (issue 4's "done when").
  *
  * A login server and three bootstrap super nodes (SNs), each on its own loopback

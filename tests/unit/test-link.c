@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* test-link.c: links between real nodes in one process (hark/link.h): TLS 1.3 with the
  * nodes' device certificates checked against the pinned CA, messages both ways, an
  * opener that proves its certificate later (and one that cannot), a peer from another

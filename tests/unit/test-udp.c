@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* test-udp.c: the udp transport plugin between two nodes in one process: probes and
  * their answers, retransmission, timeouts, cancellation, flood protection and answers
  * from the wrong address. Needs udp.so ($HARK_PLUGIN_PATH). */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* context.h: the services the core hands to a plugin (and to its own subsystems).
  *
  * Each plugin gets its own HarkContext at init; it names the plugin, so everything

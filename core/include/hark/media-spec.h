@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* media-spec.h: the media error domain and the names of a media session's local ends
  * ("tone:440", "wav:PATH", "pulse:DEVICE", ...), as the configuration gives them.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* media.h: media sessions: one bidirectional, SRTP-protected RTP audio stream between
  * this node and one peer, over a packet transport the session's owner provides.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* node.h: a hark node: configuration, identity, plugins and commands on one main loop.
  *
  * For programs that embed hark (the `hark` program is one). A plugin never sees a
