@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* cli.c: the `cli` frontend plugin: the node's command table in a terminal or a script.
  *
  * Each line is split into words like a shell would (quotes work), the first word names

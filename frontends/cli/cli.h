@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* cli.h: the cli frontend's private pieces, shared by its three files.
  *
  * cli.c      the plugin: settings, start/stop, one line -> one command, output;

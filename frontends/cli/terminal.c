@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* terminal.c: the cli on a terminal, with GNU readline in callback mode.
  *
  * readline never blocks the node: a watch on fd 0 in the node's main context feeds it

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* accounts.c: the account endpoints: register, login, renew, password, delete, users,
  * version (docs/protocol.md).
  *

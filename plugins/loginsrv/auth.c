@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* auth.c: signed requests (docs/protocol.md, "Signed requests"): a logged-in device
  * proves itself with its certificate and a signature over the request, so any
  * login-server process sharing the store can check it without a session. Each request

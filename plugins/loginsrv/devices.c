@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* devices.c: who may sign, and the device list (docs/protocol.md, "Devices").
  *
  * A certificate names the account it was issued for by its account id, and the device by

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* http.c: the login server's requests: routing, the size limit, answers in the one
  * error shape of docs/protocol.md, jobs on worker threads, and the request log.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* loginsrv.h: what the files of the loginsrv plugin share (never installed).
  *
  *   loginsrv.c  the plugin: settings, the store, the CA, start and stop

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* tunnel.c: the preamble an SN sends before the TLS bytes of a client it tunnels to the
  * login server (docs/protocol.md, "Overlay → Login tunnel"), so the limits follow the
  * client and not the SN whose address every tunnelled login shares.

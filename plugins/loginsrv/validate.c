@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* validate.c: what the login server accepts as input: JSON bodies with exactly the
  * expected fields and types, and the user-name rules of docs/protocol.md.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* lab.c: see lab.h. */
 #include "lab.h"
 

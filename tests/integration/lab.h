@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* lab.h: a small network of real nodes for integration tests: a login server and nodes
  * driven through ctl, with the few calls every such test makes.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* test-cli.c: the cli frontend driven the way scripts drive it: lines on a pipe.
  *
  * Each case writes a configuration that loads the cli and nothing else (and a login

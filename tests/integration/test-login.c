@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* test-login.c: nodes logging in to a real login server (issue 3's "done when").
  *
  * A login-server node (a store plugin, loginsrv, ctl) and client nodes configured with

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* test-loginsrv.c: the login server (plugins/loginsrv) at the HTTP level, as a client
  * sees it: a real `hark run` node loading a store, loginsrv and ctl, spoken to over
  * HTTPS by a SoupSession that trusts only the node's own CA (<state>/ca.pem).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* test-overlay.c: the overlay with real processes (issue 4's "done when").
  *
  * A login server and three bootstrap super nodes (SNs), each on its own loopback
@@ -13,7 +14,8 @@
 #include "lab.h"
 #include "test-nodes.h"
 
-#include "hark-private.h"
+#include "link-private.h"
+#include "hark/hark.h"
 
 #include <hark/certificate.h>
 #include <hark/identity.h>
@@ -1369,7 +1371,7 @@ test_malicious_sn(void)
   EvilSn evil = { 0 };
   HarkNode *sn = hark_test_net_node(&net, "evil-sn", net.ca_path, net.ca,
                                     "plugins = { load = ( { name = \"tcp\"; } ); };\n");
-  hark_node_set_network_handlers(sn, evil_accepted, NULL, &evil);
+  hark_link_set_network_handlers(sn, evil_accepted, NULL, &evil);
   HarkRegistration *tcp = hark_test_transport(sn, "tcp");
   const HarkTransportInterface *iface = tcp->iface;
   g_autofree char *evil_host = g_strdup_printf("%s.%u", lab.net, EVIL_HOST);

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* media-harness.c: see media-harness.h. */
 #include "media-harness.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* media-harness.h: what the media tests share: codecs loaded from the real plugins, an
  * in-memory transport pair that lets a test see and inject packets, two sessions wired
  * back to back, and the measurements a listener would make of a WAV file (dominant

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* test-media.c: media sessions end to end, as a listener would judge them: a tone sent
  * through a loopback session must come out at its frequency and level, over every
  * codec and transport; what cannot pass (a wrong key, >4 kHz through G.711) must not. */

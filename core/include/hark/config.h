@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* config.h: a node's configuration, read from a libconfig file.
  *
  * Every error names the file and line and says what was expected; keys the core does

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* context.h: the services the core hands to a plugin (and to its own subsystems).
  *
  * Each plugin gets its own HarkContext at init; it names the plugin, so everything
@@ -15,6 +16,19 @@ G_BEGIN_DECLS
 
 #define HARK_CONTEXT_ERROR (hark_context_error_quark())
 GQuark hark_context_error_quark(void);
+
+/* A node (hark/node.h). It is declared here, with its error domain, because the
+ * registry (contexts, the plugin loader) is the lowest layer that works on one. */
+typedef struct _HarkNode HarkNode;
+
+#define HARK_NODE_ERROR (hark_node_error_quark())
+GQuark hark_node_error_quark(void);
+
+typedef enum {
+  HARK_NODE_ERROR_STATE_DIR,
+  HARK_NODE_ERROR_PLUGIN,   /* a plugin could not be loaded; message names file and reason */
+  HARK_NODE_ERROR_FRONTEND, /* a frontend could not start */
+} HarkNodeError;
 
 typedef enum {
   HARK_CONTEXT_ERROR_KIND_NOT_DECLARED, /* registering a kind the descriptor did not list */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* hark.h: everything a plugin or an embedding program may use, in one include. */
 #pragma once
 
