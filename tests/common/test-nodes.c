@@ -164,15 +164,18 @@ hark_test_credentials_set_certificate(HarkTestCredentials *credentials, const ch
 /* ---- nodes ------------------------------------------------------------------------------ */
 
 static HarkNode *
-start_node(HarkTestNet *net, const char *name, const char *more_config)
+start_node(HarkTestNet *net, const char *name, const char *node_keys, const char *network_keys,
+           const char *groups)
 {
   g_autoptr(GError) error = NULL;
   g_autofree char *state = g_build_filename(net->dir, name, NULL);
   g_assert_cmpint(g_mkdir(state, 0700), ==, 0);
   /* Every node of a test runs on 127.0.0.1: loopback addresses are SNs and peers here. */
-  g_autofree char *text = g_strdup_printf("node = { name = \"%s\"; state_dir = \"%s\"; };\n"
-                                          "network = { allow_loopback = true; };\n%s",
-                                          name, state, more_config != NULL ? more_config : "");
+  g_autofree char *text =
+    g_strdup_printf("node = { name = \"%s\"; state_dir = \"%s\"; %s };\n"
+                    "network = { allow_loopback = true; %s };\n%s",
+                    name, state, node_keys != NULL ? node_keys : "",
+                    network_keys != NULL ? network_keys : "", groups != NULL ? groups : "");
   HarkConfig *config = hark_config_load_from_string(text, NULL, &error);
   g_assert_no_error(error);
   HarkNode *node = hark_node_new(config);
@@ -188,9 +191,17 @@ HarkNode *
 hark_test_net_node(HarkTestNet *net, const char *name, HarkCa *pinned, HarkCa *issuer,
                    const char *plugins)
 {
+  return hark_test_net_node_configured(net, name, pinned, issuer, NULL, NULL, plugins);
+}
+
+HarkNode *
+hark_test_net_node_configured(HarkTestNet *net, const char *name, HarkCa *pinned,
+                              HarkCa *issuer, const char *node_keys, const char *network_keys,
+                              const char *groups)
+{
   /* No login section: no login client and no overlay; the link layer gets its
    * credentials from the test. */
-  HarkNode *node = start_node(net, name, plugins);
+  HarkNode *node = start_node(net, name, node_keys, network_keys, groups);
   if (pinned != NULL)
     hark_test_net_credentials(net, node, pinned, issuer);
   else

@@ -47,6 +47,11 @@ void hark_test_credentials_set_certificate(HarkTestCredentials *credentials, con
  * NULL). Accepted links land in net->accepted. */
 HarkNode *hark_test_net_node(HarkTestNet *net, const char *name, HarkCa *pinned,
                              HarkCa *issuer, const char *plugins);
+/* The same with more keys in the node and network groups (e.g. "supernode = true;",
+ * "port = 4000;") and more groups (plugins, supernode, ...); each may be NULL. */
+HarkNode *hark_test_net_node_configured(HarkTestNet *net, const char *name, HarkCa *pinned,
+                                        HarkCa *issuer, const char *node_keys,
+                                        const char *network_keys, const char *groups);
 
 /* The node's only transport registration, which must be called name. */
 HarkRegistration *hark_test_transport(HarkNode *node, const char *name);
