@@ -7,7 +7,7 @@
  * overlay").
  *
  * Cases: a client joins (JOIN/JOIN_OK, PING/PONG, an SN_LIST from a client is not
- * learnt); a full SN redirects (at most 16 entries, itself left out); a peer claiming to
+ * learnt), and so does a second, ordinary overlay over tcp on loopback; a full SN redirects (at most 16 entries, itself left out); a peer claiming to
  * be an SN gets no STUN_RELAY and its SN_LIST is not learnt until the SN reached it at the
  * claimed address, then both work and the list lands in the host cache unverified; the
  * admission slots of links that never finished their handshake are given back. */
@@ -27,6 +27,7 @@ typedef struct {
   HarkNode *sn_node;
   HarkOverlay *sn;
   guint16 sn_port;
+  HarkOverlay *client; /* an ordinary node's overlay, when a case makes one */
 } Fixture;
 
 /* What the fake peer's end of one link saw. */
@@ -264,6 +265,7 @@ fixture_set_up(Fixture *f, gconstpointer data)
 static void
 fixture_tear_down(Fixture *f, gconstpointer data)
 {
+  hark_overlay_free(f->client);
   hark_overlay_free(f->sn);
   hark_test_net_clear(&f->net);
 }
@@ -471,6 +473,55 @@ test_claimed_sn(Fixture *f, gconstpointer data)
   seen_clear(&seen);
 }
 
+static gboolean
+is_attached(gpointer data)
+{
+  return ((HarkOverlay *)data)->sn != NULL;
+}
+
+/* An ordinary node's overlay, bootstrapped with the SN only, joins it over tcp on
+ * loopback: it is attached (PEER_MY_SN), the SN has it as a client, and the SNs the SN
+ * named in its JOIN_OK are in the client's host cache as heard of from the SN. */
+static void
+test_client_overlay_joins(Fixture *f, gconstpointer data)
+{
+  gint64 now = g_get_real_time() / G_USEC_PER_SEC;
+  const char *const tcp[] = { "tcp", NULL };
+  for (guint i = 1; i <= 3; i++) {
+    g_autofree char *host = g_strdup_printf("127.0.6.%u", i);
+    g_assert_true(hark_host_cache_seen(f->sn->cache, host, 7000, tcp, 1000, now));
+  }
+  g_autofree char *network = g_strdup_printf(
+    "join_race_delay_ms = 0; bootstrap = ( { host = \"127.0.0.1\"; port = %u;"
+    " transports = [ \"tcp\" ]; } );", f->sn_port);
+  HarkNode *carol = hark_test_net_node_configured(
+    &f->net, "carol", f->net.ca, f->net.ca, "supernode = false;", network,
+    "plugins = { load = ( { name = \"tcp\"; } ); };\n");
+  g_autoptr(GError) error = NULL;
+  f->client = hark_overlay_new(carol, NULL, &error);
+  g_assert_no_error(error);
+  hark_overlay_start(f->client);
+  g_assert_false(f->client->is_sn);
+  g_assert_true(wait_for(is_attached, f->client));
+  g_assert_cmpint(f->client->sn->kind, ==, PEER_MY_SN);
+  g_assert_cmpstr(f->client->sn->name, ==, "sn");
+  Peer *client = only_peer_of_kind(f->sn, PEER_CLIENT);
+  g_assert_nonnull(client);
+  g_assert_cmpstr(client->name, ==, "carol");
+  g_assert_cmpstr(hark_link_get_peer_certificate(client->link)->user, ==, "carol");
+  for (guint i = 1; i <= 3; i++) {
+    g_autofree char *host = g_strdup_printf("127.0.6.%u", i);
+    const HarkHostCacheEntry *entry = hark_host_cache_lookup(f->client->cache, host, 7000);
+    g_assert_nonnull(entry);
+    g_assert_cmpstr(entry->learnt_from, ==, "127.0.0.1");
+  }
+  /* The SN itself answered: verified in the client's cache. */
+  const HarkHostCacheEntry *sn = hark_host_cache_lookup(f->client->cache, "127.0.0.1",
+                                                        f->sn_port);
+  g_assert_nonnull(sn);
+  g_assert_null(sn->learnt_from);
+}
+
 typedef struct {
   HarkOverlay *overlay;
   guint unjoined;
@@ -542,5 +593,6 @@ main(int argc, char **argv)
   ADD("/overlay-unit/redirect-when-full", test_redirect_when_full, 1);
   ADD("/overlay-unit/claimed-sn", test_claimed_sn, 0);
   ADD("/overlay-unit/admission-slots", test_admission_slots, 0);
+  ADD("/overlay-unit/client-overlay-joins", test_client_overlay_joins, 0);
   return g_test_run();
 }
