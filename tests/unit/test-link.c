@@ -494,7 +494,8 @@ test_backlog(Fixture *f, gconstpointer data)
 }
 
 /* Without a login section there is no CA to check peers against: no links at all. A
- * node that is not logged in cannot accept (it has no certificate to show). */
+ * node that is not logged in cannot accept (it has no certificate to show) until it
+ * logs in, and no longer once it logged out. */
 static void
 test_no_credentials(Fixture *f, gconstpointer data)
 {
@@ -524,6 +525,26 @@ test_no_credentials(Fixture *f, gconstpointer data)
                                          stream_from_fd(fds[1]), FALSE, "x", 1, &error));
   g_assert_error(error, HARK_LINK_ERROR, HARK_LINK_ERROR_NO_CREDENTIALS);
   g_assert_nonnull(strstr(error->message, "not logged in"));
+  close(fds[0]);
+
+  /* Carol logs in (her credentials get a certificate): the next link is accepted, with
+   * a TLS context made for it; she logs out and accepts none again. */
+  HarkTestCredentials *credentials = f->credentials->pdata[f->credentials->len - 1];
+  g_autofree char *pem = hark_test_issue_pem(f->ca, carol->identity, "carol");
+  hark_test_credentials_set_certificate(credentials, pem);
+  g_assert_cmpint(socketpair(AF_UNIX, SOCK_STREAM, 0, fds), ==, 0);
+  g_clear_error(&error);
+  f->accepted = NULL;
+  HarkLink *accepted = hark_link_new_for_stream(hark_node_get_context(carol), "test",
+                                                stream_from_fd(fds[1]), FALSE, "x", 1, &error);
+  g_assert_no_error(error);
+  g_assert_true(accepted == f->accepted);
+  close(fds[0]);
+  hark_test_credentials_set_certificate(credentials, NULL);
+  g_assert_cmpint(socketpair(AF_UNIX, SOCK_STREAM, 0, fds), ==, 0);
+  g_assert_null(hark_link_new_for_stream(hark_node_get_context(carol), "test",
+                                         stream_from_fd(fds[1]), FALSE, "x", 1, &error));
+  g_assert_error(error, HARK_LINK_ERROR, HARK_LINK_ERROR_NO_CREDENTIALS);
   close(fds[0]);
 }
 
