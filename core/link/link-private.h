@@ -50,6 +50,10 @@ void hark_link_set_network_handlers(HarkNode *node, HarkLinkAccepted link_accept
 /* credentials NULL: the node makes no links (NO_CREDENTIALS). */
 void hark_link_set_credentials(HarkNode *node, const HarkLinkCredentials *credentials,
                                gpointer data);
+/* Whether the credentials name a CA, i.e. the node can make links at all. */
+gboolean hark_link_has_credentials(HarkNode *node);
+/* This device's certificate as the credentials give it (DER, borrowed; NULL: none). */
+GBytes *hark_link_local_certificate(HarkNode *node);
 
 #define HARK_LINK_HANDSHAKE_TIMEOUT_MS 10000
 /* Encrypted bytes waiting for the transport; a peer that lets more pile up does not read. */

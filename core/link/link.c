@@ -57,6 +57,21 @@ hark_link_set_credentials(HarkNode *node, const HarkLinkCredentials *credentials
   links->credentials_data = data;
 }
 
+gboolean
+hark_link_has_credentials(HarkNode *node)
+{
+  HarkNodeLinks *links = hark_node_links(node);
+  return links->credentials != NULL && links->credentials->ca_pem(links->credentials_data) != NULL;
+}
+
+GBytes *
+hark_link_local_certificate(HarkNode *node)
+{
+  HarkNodeLinks *links = hark_node_links(node);
+  return links->credentials != NULL ? links->credentials->certificate_der(links->credentials_data)
+                                    : NULL;
+}
+
 void
 hark_transport_datagram_received(HarkContext *ctx, const char *transport,
                                  GSocketAddress *from, GBytes *datagram)

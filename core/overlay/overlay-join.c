@@ -825,7 +825,7 @@ hark_overlay_sn_lost(HarkOverlay *overlay, const char *why)
 void
 hark_overlay_send_auth(HarkOverlay *overlay, Peer *peer)
 {
-  GBytes *cert = hark_login_client_certificate_der(overlay->login);
+  GBytes *cert = hark_link_local_certificate(overlay->node);
   g_autoptr(GBytes) binding = hark_link_channel_binding(peer->link);
   if (cert == NULL || binding == NULL)
     return;

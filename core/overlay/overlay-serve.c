@@ -86,7 +86,7 @@ refusal(HarkOverlay *overlay)
   HarkConfig *config = overlay->node->config;
   if (!config->supernode)
     return g_strdup("node.supernode is false");
-  if (hark_login_client_certificate_der(overlay->login) == NULL)
+  if (hark_link_local_certificate(overlay->node) == NULL)
     return g_strdup("not logged in (an SN proves itself with its device certificate)");
   g_autofree char *why_not_public = NULL;
   if (config->public_address == NULL && !public_address(overlay, &why_not_public))
@@ -258,7 +258,7 @@ hark_overlay_check_eligibility(HarkOverlay *overlay)
     gboolean behind_nat = overlay->node->config->public_address == NULL &&
                           g_str_has_prefix(why, "the NAT probe says");
     if (overlay->is_sn && (!overlay->node->config->supernode || behind_nat ||
-                           hark_login_client_certificate_der(overlay->login) == NULL))
+                           hark_link_local_certificate(overlay->node) == NULL))
       hark_overlay_stop_serving(overlay, why);
   }
 }

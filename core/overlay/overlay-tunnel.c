@@ -243,7 +243,7 @@ is_login_server(HarkOverlay *overlay, const char *host, guint16 port)
 static GBytes *
 tunnel_preamble(HarkOverlay *overlay, Peer *peer)
 {
-  GBytes *certificate = hark_login_client_certificate_der(overlay->login);
+  GBytes *certificate = hark_link_local_certificate(overlay->node);
   const char *client = hark_link_get_peer_host(peer->link);
   if (certificate == NULL || client == NULL || !g_hostname_is_ip_address(client)) {
     g_message("login tunnel without a preamble: %s",

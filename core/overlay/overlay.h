@@ -24,9 +24,12 @@ G_BEGIN_DECLS
 
 typedef struct _HarkOverlay HarkOverlay;
 
-/* Made at node start (the node has its identity and login client); NULL with no error
- * when the node cannot take part (login NULL: no login section, and links need the
- * pinned CA). Borrows login, which must outlive it. */
+/* Made at node start (the node has its identity, its login client, and the link layer
+ * its credentials); NULL with no error when the node cannot take part (its links have no
+ * CA to check peers against: no login section). The overlay's own certificate is the
+ * one the link layer's credentials give. login: borrowed, must outlive it; NULL (unit
+ * tests, which hand the link layer test credentials) means no login sync, no
+ * announcement of a changed certificate and no login tunnel on the node side. */
 HarkOverlay *hark_overlay_new(HarkNode *node, HarkLoginClient *login, GError **error);
 void hark_overlay_start(HarkOverlay *overlay);
 void hark_overlay_free(HarkOverlay *overlay);

@@ -2,10 +2,12 @@
 /* test-nodes.c: see test-nodes.h. */
 #include "test-nodes.h"
 
-#include "node-private.h"
+#include "link-private.h"
 #include "test-files.h"
 
 #include <glib/gstdio.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
 
 /* Any well-formed account id will do for certificates made here. */
 #define TEST_ACCOUNT_ID "00112233445566778899aabbccddeeff"
@@ -37,6 +39,7 @@ hark_test_net_init(HarkTestNet *net, const char *template)
   net->ca_path = write_ca(net->ca, ca_dir);
   net->other_ca_path = write_ca(net->other_ca, other_dir);
   net->nodes = g_ptr_array_new();
+  net->credentials = g_ptr_array_new_with_free_func((GDestroyNotify)hark_test_credentials_free);
   net->links = g_ptr_array_new();
   net->accepted = NULL;
 }
@@ -62,6 +65,8 @@ hark_test_net_clear(HarkTestNet *net)
   for (guint i = 0; i < net->nodes->len; i++)
     hark_node_free(net->nodes->pdata[i]);
   g_ptr_array_unref(net->nodes);
+  /* After the nodes: each borrowed its credentials to the end. */
+  g_ptr_array_unref(net->credentials);
   iterate();
   hark_ca_free(net->ca);
   hark_ca_free(net->other_ca);
@@ -79,32 +84,98 @@ on_accepted(HarkLink *link, gpointer data)
   g_ptr_array_add(net->links, link);
 }
 
-HarkNode *
-hark_test_net_node(HarkTestNet *net, const char *name, const char *ca_path, HarkCa *issuer,
-                   const char *plugins)
+/* ---- credentials handed to the link layer ------------------------------------------- */
+
+static GBytes *
+pem_to_der(const char *pem)
+{
+  BIO *bio = BIO_new_mem_buf(pem, -1);
+  X509 *x509 = PEM_read_bio_X509(bio, NULL, NULL, NULL);
+  BIO_free(bio);
+  g_assert_nonnull(x509);
+  unsigned char *der = NULL;
+  int size = i2d_X509(x509, &der);
+  X509_free(x509);
+  g_assert_cmpint(size, >, 0);
+  GBytes *bytes = g_bytes_new(der, (gsize)size);
+  OPENSSL_free(der);
+  return bytes;
+}
+
+static const char *
+credentials_ca_pem(gpointer data)
+{
+  return ((HarkTestCredentials *)data)->ca_pem;
+}
+
+static GBytes *
+credentials_certificate_der(gpointer data)
+{
+  return ((HarkTestCredentials *)data)->certificate_der;
+}
+
+static const HarkLinkCredentials test_credentials = {
+  .ca_pem = credentials_ca_pem,
+  .certificate_der = credentials_certificate_der,
+};
+
+void
+hark_test_credentials_free(HarkTestCredentials *credentials)
+{
+  g_free(credentials->ca_pem);
+  g_clear_pointer(&credentials->certificate_der, g_bytes_unref);
+  g_free(credentials);
+}
+
+char *
+hark_test_issue_pem(HarkCa *issuer, HarkIdentity *identity, const char *user)
+{
+  g_autoptr(GError) error = NULL;
+  g_autofree char *public_pem = hark_identity_get_public_pem(identity);
+  gint64 now = g_get_real_time() / G_USEC_PER_SEC;
+  char *cert = hark_ca_issue_device(issuer, user, TEST_ACCOUNT_ID, public_pem, now - 60, DAY,
+                                    &error);
+  g_assert_no_error(error);
+  return cert;
+}
+
+HarkTestCredentials *
+hark_test_net_credentials(HarkTestNet *net, HarkNode *node, HarkCa *pinned, HarkCa *issuer)
+{
+  HarkTestCredentials *credentials = g_new0(HarkTestCredentials, 1);
+  credentials->ca_pem = g_strdup(hark_ca_get_certificate_pem(pinned));
+  if (issuer != NULL) {
+    g_autofree char *pem = hark_test_issue_pem(issuer, node->identity, node->config->node_name);
+    credentials->certificate_der = pem_to_der(pem);
+  }
+  g_ptr_array_add(net->credentials, credentials);
+  hark_link_set_credentials(node, &test_credentials, credentials);
+  return credentials;
+}
+
+void
+hark_test_credentials_set_certificate(HarkTestCredentials *credentials, const char *pem)
+{
+  g_clear_pointer(&credentials->certificate_der, g_bytes_unref);
+  if (pem != NULL)
+    credentials->certificate_der = pem_to_der(pem);
+}
+
+/* ---- nodes ------------------------------------------------------------------------------ */
+
+static HarkNode *
+start_node(HarkTestNet *net, const char *name, const char *node_keys, const char *network_keys,
+           const char *groups)
 {
   g_autoptr(GError) error = NULL;
   g_autofree char *state = g_build_filename(net->dir, name, NULL);
   g_assert_cmpint(g_mkdir(state, 0700), ==, 0);
-  if (issuer != NULL) {
-    g_autofree char *key_path = g_build_filename(state, "identity.pem", NULL);
-    g_autoptr(HarkIdentity) identity = hark_identity_load_or_create(key_path, NULL, &error);
-    g_assert_no_error(error);
-    g_autofree char *public_pem = hark_identity_get_public_pem(identity);
-    gint64 now = g_get_real_time() / G_USEC_PER_SEC;
-    g_autofree char *cert =
-      hark_ca_issue_device(issuer, name, TEST_ACCOUNT_ID, public_pem, now - 60, DAY, &error);
-    g_assert_no_error(error);
-    g_autofree char *cert_path = g_build_filename(state, "certificate.pem", NULL);
-    g_assert_true(g_file_set_contents_full(cert_path, cert, -1, G_FILE_SET_CONTENTS_NONE,
-                                           0600, &error));
-  }
-  g_autofree char *login = ca_path == NULL ? g_strdup("") :
-    g_strdup_printf("login = { url = \"https://127.0.0.1:9/\"; ca = \"%s\"; };\n", ca_path);
   /* Every node of a test runs on 127.0.0.1: loopback addresses are SNs and peers here. */
-  g_autofree char *text = g_strdup_printf("node = { name = \"%s\"; state_dir = \"%s\"; };\n"
-                                          "network = { allow_loopback = true; };\n%s%s",
-                                          name, state, login, plugins != NULL ? plugins : "");
+  g_autofree char *text =
+    g_strdup_printf("node = { name = \"%s\"; state_dir = \"%s\"; %s };\n"
+                    "network = { allow_loopback = true; %s };\n%s",
+                    name, state, node_keys != NULL ? node_keys : "",
+                    network_keys != NULL ? network_keys : "", groups != NULL ? groups : "");
   HarkConfig *config = hark_config_load_from_string(text, NULL, &error);
   g_assert_no_error(error);
   HarkNode *node = hark_node_new(config);
@@ -113,9 +184,28 @@ hark_test_net_node(HarkTestNet *net, const char *name, const char *ca_path, Hark
   g_assert_no_error(error);
   g_assert_true(hark_node_start(node, &error));
   g_assert_no_error(error);
-  HarkLoginClient *client = hark_node_root(node)->login;
-  g_assert_true((issuer != NULL) ==
-                (client != NULL && hark_login_client_certificate_der(client) != NULL));
+  return node;
+}
+
+HarkNode *
+hark_test_net_node(HarkTestNet *net, const char *name, HarkCa *pinned, HarkCa *issuer,
+                   const char *plugins)
+{
+  return hark_test_net_node_configured(net, name, pinned, issuer, NULL, NULL, plugins);
+}
+
+HarkNode *
+hark_test_net_node_configured(HarkTestNet *net, const char *name, HarkCa *pinned,
+                              HarkCa *issuer, const char *node_keys, const char *network_keys,
+                              const char *groups)
+{
+  /* No login section: no login client and no overlay; the link layer gets its
+   * credentials from the test. */
+  HarkNode *node = start_node(net, name, node_keys, network_keys, groups);
+  if (pinned != NULL)
+    hark_test_net_credentials(net, node, pinned, issuer);
+  else
+    g_assert_null(issuer);
   hark_link_set_network_handlers(node, on_accepted, NULL, net);
   return node;
 }

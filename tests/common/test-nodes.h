@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* test-nodes.h: real nodes in one process for tests of links and transports, "logged in"
- * without a login server: a test CA issues each node's device certificate and leaves it
- * as certificate.pem in the node's state directory, where the login client loads it. */
+/* test-nodes.h: real nodes in one process for tests of links, transports and the
+ * overlay, "logged in" without a login server or a login client: a test CA issues each
+ * node's device certificate and the test hands the CA and the certificate to the link
+ * layer through hark_link_set_credentials (docs/testing.md, "Unit tests of links and
+ * the overlay"). */
 #pragma once
 
 #include <hark/hark.h>
@@ -14,6 +16,7 @@ typedef struct {
   char *other_ca_path;
   GPtrArray *nodes;     /* HarkNode*, freed at the end */
   GPtrArray *links;     /* HarkLink*, freed at the end (accepted ones are added) */
+  GPtrArray *credentials; /* HarkTestCredentials*, freed after the nodes */
   HarkLink *accepted;   /* the last link a node accepted */
 } HarkTestNet;
 
@@ -21,11 +24,34 @@ typedef struct {
 void hark_test_net_init(HarkTestNet *net, const char *template);
 void hark_test_net_clear(HarkTestNet *net);
 
-/* A started node named name. ca_path: what its login section pins (NULL: no login
- * section). issuer: the CA that certified it (NULL: not logged in). plugins: a plugins
- * group of the configuration (or NULL). Accepted links land in net->accepted. */
-HarkNode *hark_test_net_node(HarkTestNet *net, const char *name, const char *ca_path,
+/* What a node's links trust and show, as the test handed it in. */
+typedef struct {
+  char *ca_pem;            /* the pinned CA */
+  GBytes *certificate_der; /* this device's certificate; NULL: not logged in */
+} HarkTestCredentials;
+
+void hark_test_credentials_free(HarkTestCredentials *credentials);
+/* A device certificate (PEM) for identity, user name user, valid for a day. */
+char *hark_test_issue_pem(HarkCa *issuer, HarkIdentity *identity, const char *user);
+/* Hands node's link layer credentials: pinned's certificate as the CA, and (issuer not
+ * NULL) a certificate issuer made for the node's identity and name. Owned by net; the
+ * test may change the certificate later (a login, a renewal, a logout). */
+HarkTestCredentials *hark_test_net_credentials(HarkTestNet *net, HarkNode *node, HarkCa *pinned,
+                                               HarkCa *issuer);
+/* pem NULL: logged out. */
+void hark_test_credentials_set_certificate(HarkTestCredentials *credentials, const char *pem);
+
+/* A started node named name, without a login section. pinned: the CA its links check
+ * peers against (NULL: no credentials, the node makes no links). issuer: the CA that
+ * certified it (NULL: not logged in). plugins: a plugins group of the configuration (or
+ * NULL). Accepted links land in net->accepted. */
+HarkNode *hark_test_net_node(HarkTestNet *net, const char *name, HarkCa *pinned,
                              HarkCa *issuer, const char *plugins);
+/* The same with more keys in the node and network groups (e.g. "supernode = true;",
+ * "port = 4000;") and more groups (plugins, supernode, ...); each may be NULL. */
+HarkNode *hark_test_net_node_configured(HarkTestNet *net, const char *name, HarkCa *pinned,
+                                        HarkCa *issuer, const char *node_keys,
+                                        const char *network_keys, const char *groups);
 
 /* The node's only transport registration, which must be called name. */
 HarkRegistration *hark_test_transport(HarkNode *node, const char *name);

@@ -1369,7 +1369,7 @@ test_malicious_sn(void)
   hark_test_net_init(&net, "hark-evil-XXXXXX");
   evil_links = g_ptr_array_new_with_free_func((GDestroyNotify)hark_link_free);
   EvilSn evil = { 0 };
-  HarkNode *sn = hark_test_net_node(&net, "evil-sn", net.ca_path, net.ca,
+  HarkNode *sn = hark_test_net_node(&net, "evil-sn", net.ca, net.ca,
                                     "plugins = { load = ( { name = \"tcp\"; } ); };\n");
   hark_link_set_network_handlers(sn, evil_accepted, NULL, &evil);
   HarkRegistration *tcp = hark_test_transport(sn, "tcp");
@@ -1535,7 +1535,7 @@ test_sn_list_flood(void)
   g_autofree char *ca_dir = g_build_filename(lab.login->node->node->state_dir, "ca", NULL);
   HarkCa *lab_ca = hark_ca_load_or_create(ca_dir, "unused: the CA exists", &error);
   g_assert_no_error(error);
-  HarkNode *node = hark_test_net_node(&net, "flooding-peer", lab.login->ca_path, lab_ca,
+  HarkNode *node = hark_test_net_node(&net, "flooding-peer", lab_ca, lab_ca,
                                       "plugins = { load = ( { name = \"tcp\"; } ); };\n");
   HarkRegistration *tcp = hark_test_transport(node, "tcp");
   const HarkTransportInterface *iface = tcp->iface;

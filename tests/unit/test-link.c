@@ -6,9 +6,9 @@
  * credentials or without an overlay, a handler that frees its link, a link over a pipe;
  * and the tcp transport plugin opening links over 127.0.0.1.
  *
- * Nodes are "logged in" without a login server: the test's CA issues a certificate for
- * the node's identity and leaves it as certificate.pem in the state directory, which the
- * login client loads at start. */
+ * Nodes are "logged in" without a login server or client: the test's CA issues a
+ * certificate for the node's identity and test-nodes.c hands it, with the CA, to the link
+ * layer through hark_link_set_credentials. */
 #include "link-private.h"
 #include "hark/hark.h"
 #include "test-files.h"
@@ -203,8 +203,8 @@ send_ping(HarkLink *link, guint64 id)
 static void
 test_messages_both_ways(Fixture *f, gconstpointer data)
 {
-  HarkNode *alice = hark_test_net_node(f, "alice", f->ca_path, f->ca, NULL);
-  HarkNode *bob = hark_test_net_node(f, "bob", f->ca_path, f->ca, NULL);
+  HarkNode *alice = hark_test_net_node(f, "alice", f->ca, f->ca, NULL);
+  HarkNode *bob = hark_test_net_node(f, "bob", f->ca, f->ca, NULL);
   Pair p;
   pair_open(f, &p, alice, bob);
   g_autoptr(GError) error = NULL;
@@ -301,8 +301,8 @@ certificate_for(HarkCa *ca, HarkIdentity *identity, const char *user)
 static void
 test_authenticate_later(Fixture *f, gconstpointer data)
 {
-  HarkNode *carol = hark_test_net_node(f, "carol", f->ca_path, NULL, NULL);
-  HarkNode *sn = hark_test_net_node(f, "sn", f->ca_path, f->ca, NULL);
+  HarkNode *carol = hark_test_net_node(f, "carol", f->ca, NULL, NULL);
+  HarkNode *sn = hark_test_net_node(f, "sn", f->ca, f->ca, NULL);
   Pair p;
   pair_open(f, &p, carol, sn);
   wait_until(pair_up, &p);
@@ -360,8 +360,8 @@ test_authenticate_later(Fixture *f, gconstpointer data)
 static void
 test_untrusted_acceptor(Fixture *f, gconstpointer data)
 {
-  HarkNode *alice = hark_test_net_node(f, "alice", f->ca_path, f->ca, NULL);
-  HarkNode *evil = hark_test_net_node(f, "evil", f->other_ca_path, f->other_ca, NULL);
+  HarkNode *alice = hark_test_net_node(f, "alice", f->ca, f->ca, NULL);
+  HarkNode *evil = hark_test_net_node(f, "evil", f->other_ca, f->other_ca, NULL);
   Pair p;
   pair_open(f, &p, alice, evil);
   wait_until(has_closed, &p.opener_seen);
@@ -389,8 +389,8 @@ inject(HarkLink *link, const void *bytes, gsize size)
 static void
 test_garbage_frame(Fixture *f, gconstpointer data)
 {
-  HarkNode *alice = hark_test_net_node(f, "alice", f->ca_path, f->ca, NULL);
-  HarkNode *bob = hark_test_net_node(f, "bob", f->ca_path, f->ca, NULL);
+  HarkNode *alice = hark_test_net_node(f, "alice", f->ca, f->ca, NULL);
+  HarkNode *bob = hark_test_net_node(f, "bob", f->ca, f->ca, NULL);
   Pair p;
   pair_open(f, &p, alice, bob);
   wait_until(pair_up, &p);
@@ -412,8 +412,8 @@ static void
 test_bad_length(Fixture *f, gconstpointer data)
 {
   const guint8 *header = data;
-  HarkNode *alice = hark_test_net_node(f, "alice", f->ca_path, f->ca, NULL);
-  HarkNode *bob = hark_test_net_node(f, "bob", f->ca_path, f->ca, NULL);
+  HarkNode *alice = hark_test_net_node(f, "alice", f->ca, f->ca, NULL);
+  HarkNode *bob = hark_test_net_node(f, "bob", f->ca, f->ca, NULL);
   Pair p;
   pair_open(f, &p, alice, bob);
   wait_until(pair_up, &p);
@@ -435,7 +435,7 @@ static const guint8 zero_length[4] = { 0, 0, 0, 0 };
 static void
 test_handshake_timeout(Fixture *f, gconstpointer data)
 {
-  HarkNode *sn = hark_test_net_node(f, "sn", f->ca_path, f->ca, NULL);
+  HarkNode *sn = hark_test_net_node(f, "sn", f->ca, f->ca, NULL);
   int fds[2];
   g_assert_cmpint(socketpair(AF_UNIX, SOCK_STREAM, 0, fds), ==, 0);
   g_autoptr(GError) error = NULL;
@@ -469,8 +469,8 @@ test_handshake_timeout(Fixture *f, gconstpointer data)
 static void
 test_backlog(Fixture *f, gconstpointer data)
 {
-  HarkNode *alice = hark_test_net_node(f, "alice", f->ca_path, f->ca, NULL);
-  HarkNode *bob = hark_test_net_node(f, "bob", f->ca_path, f->ca, NULL);
+  HarkNode *alice = hark_test_net_node(f, "alice", f->ca, f->ca, NULL);
+  HarkNode *bob = hark_test_net_node(f, "bob", f->ca, f->ca, NULL);
   Pair p;
   pair_open(f, &p, alice, bob);
   wait_until(pair_up, &p);
@@ -494,12 +494,13 @@ test_backlog(Fixture *f, gconstpointer data)
 }
 
 /* Without a login section there is no CA to check peers against: no links at all. A
- * node that is not logged in cannot accept (it has no certificate to show). */
+ * node that is not logged in cannot accept (it has no certificate to show) until it
+ * logs in, and no longer once it logged out. */
 static void
 test_no_credentials(Fixture *f, gconstpointer data)
 {
   HarkNode *bare = hark_test_net_node(f, "bare", NULL, NULL, NULL);
-  HarkNode *carol = hark_test_net_node(f, "carol", f->ca_path, NULL, NULL);
+  HarkNode *carol = hark_test_net_node(f, "carol", f->ca, NULL, NULL);
   for (int opener = 0; opener < 2; opener++) {
     int fds[2];
     g_assert_cmpint(socketpair(AF_UNIX, SOCK_STREAM, 0, fds), ==, 0);
@@ -525,13 +526,33 @@ test_no_credentials(Fixture *f, gconstpointer data)
   g_assert_error(error, HARK_LINK_ERROR, HARK_LINK_ERROR_NO_CREDENTIALS);
   g_assert_nonnull(strstr(error->message, "not logged in"));
   close(fds[0]);
+
+  /* Carol logs in (her credentials get a certificate): the next link is accepted, with
+   * a TLS context made for it; she logs out and accepts none again. */
+  HarkTestCredentials *credentials = f->credentials->pdata[f->credentials->len - 1];
+  g_autofree char *pem = hark_test_issue_pem(f->ca, carol->identity, "carol");
+  hark_test_credentials_set_certificate(credentials, pem);
+  g_assert_cmpint(socketpair(AF_UNIX, SOCK_STREAM, 0, fds), ==, 0);
+  g_clear_error(&error);
+  f->accepted = NULL;
+  HarkLink *accepted = hark_link_new_for_stream(hark_node_get_context(carol), "test",
+                                                stream_from_fd(fds[1]), FALSE, "x", 1, &error);
+  g_assert_no_error(error);
+  g_assert_true(accepted == f->accepted);
+  close(fds[0]);
+  hark_test_credentials_set_certificate(credentials, NULL);
+  g_assert_cmpint(socketpair(AF_UNIX, SOCK_STREAM, 0, fds), ==, 0);
+  g_assert_null(hark_link_new_for_stream(hark_node_get_context(carol), "test",
+                                         stream_from_fd(fds[1]), FALSE, "x", 1, &error));
+  g_assert_error(error, HARK_LINK_ERROR, HARK_LINK_ERROR_NO_CREDENTIALS);
+  close(fds[0]);
 }
 
 /* A node with credentials but no overlay to take accepted links closes them. */
 static void
 test_no_overlay(Fixture *f, gconstpointer data)
 {
-  HarkNode *sn = hark_test_net_node(f, "sn", f->ca_path, f->ca, NULL);
+  HarkNode *sn = hark_test_net_node(f, "sn", f->ca, f->ca, NULL);
   hark_link_set_network_handlers(sn, NULL, NULL, NULL);
   int fds[2];
   g_assert_cmpint(socketpair(AF_UNIX, SOCK_STREAM, 0, fds), ==, 0);
@@ -558,8 +579,8 @@ free_in_message(HarkLink *link, const HarkWireMessage *message, gpointer data)
 static void
 test_free_in_callback(Fixture *f, gconstpointer data)
 {
-  HarkNode *alice = hark_test_net_node(f, "alice", f->ca_path, f->ca, NULL);
-  HarkNode *bob = hark_test_net_node(f, "bob", f->ca_path, f->ca, NULL);
+  HarkNode *alice = hark_test_net_node(f, "alice", f->ca, f->ca, NULL);
+  HarkNode *bob = hark_test_net_node(f, "bob", f->ca, f->ca, NULL);
   Pair p;
   pair_open(f, &p, alice, bob);
   wait_until(pair_up, &p);
@@ -625,8 +646,8 @@ static const HarkLinkPipe test_pipe = { 1, pipe_write, pipe_close };
 static void
 test_pipe_link(Fixture *f, gconstpointer data)
 {
-  HarkNode *alice = hark_test_net_node(f, "alice", f->ca_path, f->ca, NULL);
-  HarkNode *bob = hark_test_net_node(f, "bob", f->ca_path, f->ca, NULL);
+  HarkNode *alice = hark_test_net_node(f, "alice", f->ca, f->ca, NULL);
+  HarkNode *bob = hark_test_net_node(f, "bob", f->ca, f->ca, NULL);
   TestPipe a = { 0 }, b = { 0 };
   a.other = &b;
   b.other = &a;
@@ -721,8 +742,8 @@ static void
 test_tcp_link(Fixture *f, gconstpointer data)
 {
   g_autofree char *plugins = tcp_plugins();
-  HarkNode *alice = hark_test_net_node(f, "alice", f->ca_path, f->ca, plugins);
-  HarkNode *bob = hark_test_net_node(f, "bob", f->ca_path, f->ca, plugins);
+  HarkNode *alice = hark_test_net_node(f, "alice", f->ca, f->ca, plugins);
+  HarkNode *bob = hark_test_net_node(f, "bob", f->ca, f->ca, plugins);
   HarkRegistration *a = tcp_of(alice), *b = tcp_of(bob);
   const HarkTransportInterface *iface = b->iface;
   g_autoptr(GError) error = NULL;
@@ -792,8 +813,8 @@ static void
 test_tcp_cancel(Fixture *f, gconstpointer data)
 {
   g_autofree char *plugins = tcp_plugins();
-  HarkNode *alice = hark_test_net_node(f, "alice", f->ca_path, f->ca, plugins);
-  HarkNode *bob = hark_test_net_node(f, "bob", f->ca_path, f->ca, plugins);
+  HarkNode *alice = hark_test_net_node(f, "alice", f->ca, f->ca, plugins);
+  HarkNode *bob = hark_test_net_node(f, "bob", f->ca, f->ca, plugins);
   HarkRegistration *a = tcp_of(alice), *b = tcp_of(bob);
   const HarkTransportInterface *iface = b->iface;
   g_assert_true(iface->listen(b->instance, "127.0.0.1", 0, NULL));

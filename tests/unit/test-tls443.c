@@ -101,7 +101,7 @@ static HarkRegistration *
 server(Fixture *f, guint16 *tls_port, guint16 *http_port)
 {
   g_autofree char *plugins = tls443_plugins(0, 0);
-  HarkNode *bob = hark_test_net_node(f, "bob", f->ca_path, f->ca, plugins);
+  HarkNode *bob = hark_test_net_node(f, "bob", f->ca, f->ca, plugins);
   HarkRegistration *b = tls443_of(bob);
   const HarkTransportInterface *iface = b->iface;
   g_autoptr(GError) error = NULL;
@@ -124,7 +124,7 @@ open_and_ping(Fixture *f, guint16 tls_port, guint16 http_port, Seen *opener_seen
               Seen *acceptor_seen, HarkRegistration **opener_reg)
 {
   g_autofree char *plugins = tls443_plugins(tls_port, http_port);
-  HarkNode *alice = hark_test_net_node(f, "alice", f->ca_path, f->ca, plugins);
+  HarkNode *alice = hark_test_net_node(f, "alice", f->ca, f->ca, plugins);
   HarkRegistration *a = tls443_of(alice);
   const HarkTransportInterface *iface = a->iface;
   Opened o = { 0 };
@@ -242,7 +242,7 @@ test_unreachable(Fixture *f, gconstpointer data)
 {
   guint16 tls_port = closed_port(), http_port = closed_port();
   g_autofree char *plugins = tls443_plugins(tls_port, http_port);
-  HarkNode *alice = hark_test_net_node(f, "alice", f->ca_path, f->ca, plugins);
+  HarkNode *alice = hark_test_net_node(f, "alice", f->ca, f->ca, plugins);
   HarkRegistration *a = tls443_of(alice);
   const HarkTransportInterface *iface = a->iface;
   Opened o = { 0 };
@@ -265,7 +265,7 @@ test_cancel(Fixture *f, gconstpointer data)
   guint16 tls_port, http_port;
   server(f, &tls_port, &http_port);
   g_autofree char *plugins = tls443_plugins(closed_port(), http_port);
-  HarkNode *alice = hark_test_net_node(f, "alice", f->ca_path, f->ca, plugins);
+  HarkNode *alice = hark_test_net_node(f, "alice", f->ca, f->ca, plugins);
   HarkRegistration *a = tls443_of(alice);
   const HarkTransportInterface *iface = a->iface;
   Opened o = { 0 };
