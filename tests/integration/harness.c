@@ -9,10 +9,8 @@
 #include <string.h>
 #include <sys/prctl.h>
 
-#define POLL_USEC (20 * 1000)
 #define READY_TIMEOUT_MS 10000
 #define EXIT_TIMEOUT_MS 10000
-#define DEFAULT_WRAPPED_SCALE 20
 
 /* Details go to the log as they happen; the "not ok" line says where the test stopped. */
 static void fail(const char *format, ...) G_GNUC_PRINTF(1, 2);
@@ -30,38 +28,10 @@ fail(const char *format, ...)
 
 /* ---- waiting ---------------------------------------------------------------------------- */
 
-guint
-hark_test_timeout(guint milliseconds)
-{
-  const char *scale = g_getenv("HARK_TEST_TIMEOUT_SCALE");
-  guint64 factor = 1;
-  if (scale != NULL)
-    factor = MAX(g_ascii_strtoull(scale, NULL, 10), 1);
-  else if (g_getenv("HARK_TEST_WRAPPER") != NULL)
-    factor = DEFAULT_WRAPPED_SCALE;
-  return (guint)MIN(milliseconds * factor, G_MAXUINT);
-}
-
 static gint64
 deadline_in(guint timeout_ms)
 {
   return g_get_monotonic_time() + (gint64)hark_test_timeout(timeout_ms) * 1000;
-}
-
-/* Runs pending callbacks (subprocess waits) and checks condition every POLL_USEC. */
-gboolean
-hark_test_wait_for(HarkTestCondition condition, gpointer data, guint timeout_ms)
-{
-  gint64 deadline = deadline_in(timeout_ms);
-  for (;;) {
-    while (g_main_context_iteration(NULL, FALSE))
-      ;
-    if (condition(data))
-      return TRUE;
-    if (g_get_monotonic_time() >= deadline)
-      return FALSE;
-    g_usleep(POLL_USEC);
-  }
 }
 
 static gboolean

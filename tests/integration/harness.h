@@ -20,6 +20,8 @@
 #include <gio/gio.h>
 #include <json-glib/json-glib.h>
 
+#include "test-wait.h" /* hark_test_timeout, hark_test_wait_for */
+
 G_BEGIN_DECLS
 
 /* Stop the current test (the caller returns) when expr is false. */
@@ -31,8 +33,6 @@ G_BEGIN_DECLS
     }                                                                                 \
   } G_STMT_END
 
-/* Milliseconds, scaled when nodes run under a wrapper such as valgrind. */
-guint hark_test_timeout(guint milliseconds);
 
 /* ---- nodes ---- */
 
@@ -115,10 +115,6 @@ char *hark_test_json(JsonObject *object);
 
 /* ---- other programs ---- */
 
-typedef gboolean (*HarkTestCondition)(gpointer data);
-/* Polls condition (and dispatches pending callbacks) about every 20 ms; FALSE when the
- * time (scaled) runs out first. */
-gboolean hark_test_wait_for(HarkTestCondition condition, gpointer data, guint timeout_ms);
 /* Starts argv with stdout and stderr into files (either path may be NULL: inherited). */
 GSubprocess *hark_test_spawn(const char *const *argv, const char *stdout_path,
                              const char *stderr_path);

@@ -10,6 +10,7 @@
 
 #include "hark-private.h"
 #include "stun.h"
+#include "test-wait.h"
 
 typedef enum {
   SERVE_GOOD,       /* a correct answer */
@@ -168,8 +169,7 @@ fixture_tear_down(Fixture *f, gconstpointer data)
   g_object_unref(f->server.socket);
   g_object_unref(f->server.elsewhere);
   hark_node_free(f->node);
-  while (g_main_context_iteration(NULL, FALSE))
-    ;
+  hark_test_iterate();
 }
 
 static void
@@ -185,10 +185,7 @@ static void
 probe(Fixture *f, const char *const *servers)
 {
   f->iface->probe(f->instance, servers, NULL, on_done, f);
-  gint64 end = g_get_monotonic_time() + 10 * G_USEC_PER_SEC;
-  while (!f->done && g_get_monotonic_time() < end)
-    g_main_context_iteration(NULL, TRUE);
-  g_assert_true(f->done);
+  g_assert_true(hark_test_wait_for_flag(&f->done, 10000));
 }
 
 static gint64

@@ -4,6 +4,7 @@
  * neither answers. Needs tls443.so ($HARK_PLUGIN_PATH). */
 #include "hark-private.h"
 #include "test-nodes.h"
+#include "test-wait.h"
 
 #include <libsoup/soup.h>
 #include <string.h>
@@ -86,12 +87,17 @@ seen_closed(HarkLink *link, const GError *error, gpointer data)
 
 static const HarkLinkHandler seen_handler = { seen_up, seen_message, seen_closed };
 
+/* Until *counter is at least 1, within ms (scaled); the case stops when it is not. */
 static void
 run_until(const int *counter, guint ms)
 {
-  gint64 end = g_get_monotonic_time() + (gint64)ms * 1000;
-  while (*counter == 0 && g_get_monotonic_time() < end)
-    g_main_context_iteration(NULL, FALSE) || (g_usleep(1000), TRUE);
+  g_assert_true(hark_test_wait_for_count(counter, 1, ms));
+}
+
+static void
+run_until_uint(const guint *counter, guint ms)
+{
+  g_assert_true(hark_test_wait_for_uint(counter, 1, ms));
 }
 
 /* A listening server node; its ports come back in *tls_port and *http_port. */
@@ -139,14 +145,13 @@ open_and_ping(Fixture *f, guint16 tls_port, guint16 http_port, Seen *opener_seen
   run_until(&opener_seen->ups, 10000);
   g_assert_cmpint(opener_seen->ups, ==, 1);
   g_assert_cmpstr(hark_link_get_peer_certificate(o.link)->user, ==, "bob");
-  while (f->accepted == NULL)
-    g_main_context_iteration(NULL, TRUE);
+  g_assert_true(hark_test_wait_for_nonnull((gpointer const *)&f->accepted, 10000));
   hark_link_set_handler(f->accepted, &seen_handler, acceptor_seen);
   g_autoptr(GError) error = NULL;
   g_assert_true(hark_link_send(o.link, HARK_MSG_PING, 5, g_variant_new("(t)", (guint64)1),
                                &error));
   g_assert_no_error(error);
-  run_until((const int *)&acceptor_seen->messages, 10000);
+  run_until_uint(&acceptor_seen->messages, 10000);
   g_assert_cmpuint(acceptor_seen->messages, ==, 1);
   g_assert_cmpstr(hark_link_get_peer_certificate(f->accepted)->user, ==, "alice");
   *opener_reg = a;
@@ -183,7 +188,7 @@ test_websocket_fallback(Fixture *f, gconstpointer data)
   g_autoptr(GError) error = NULL;
   g_assert_true(hark_link_send(f->accepted, HARK_MSG_PING, 6, g_variant_new("(t)", (guint64)2),
                                &error));
-  run_until((const int *)&opener_seen.messages, 10000);
+  run_until_uint(&opener_seen.messages, 10000);
   g_assert_cmpuint(opener_seen.messages, ==, 1);
 
   /* Closing one end closes the other through the WebSocket. */
@@ -203,6 +208,12 @@ on_ws(GObject *source, GAsyncResult *result, gpointer data)
   g_assert_no_error(error);
 }
 
+static gboolean
+ws_closed(gpointer ws)
+{
+  return soup_websocket_connection_get_state(ws) == SOUP_WEBSOCKET_STATE_CLOSED;
+}
+
 /* A text message is not TLS: the server closes that WebSocket. */
 static void
 test_text_message_closes(Fixture *f, gconstpointer data)
@@ -217,11 +228,9 @@ test_text_message_closes(Fixture *f, gconstpointer data)
   SoupWebsocketConnection *ws = NULL;
   soup_session_websocket_connect_async(session, msg, NULL, protocols, G_PRIORITY_DEFAULT, NULL,
                                        on_ws, &ws);
-  while (ws == NULL)
-    g_main_context_iteration(NULL, TRUE);
+  g_assert_true(hark_test_wait_for_nonnull((gpointer const *)&ws, 10000));
   g_assert_cmpstr(soup_websocket_connection_get_protocol(ws), ==, "hark-1");
-  while (f->accepted == NULL)
-    g_main_context_iteration(NULL, TRUE);
+  g_assert_true(hark_test_wait_for_nonnull((gpointer const *)&f->accepted, 10000));
   Seen acceptor_seen = { 0 };
   hark_link_set_handler(f->accepted, &seen_handler, &acceptor_seen);
   soup_websocket_connection_send_text(ws, "hello");
@@ -229,8 +238,7 @@ test_text_message_closes(Fixture *f, gconstpointer data)
   g_assert_cmpint(acceptor_seen.closes, ==, 1);
   g_assert_nonnull(acceptor_seen.closed_error);
   g_assert_cmpint(hark_test_transport_stat(b, "accepted_websocket"), ==, 1);
-  while (soup_websocket_connection_get_state(ws) != SOUP_WEBSOCKET_STATE_CLOSED)
-    g_main_context_iteration(NULL, TRUE);
+  g_assert_true(hark_test_wait_for(ws_closed, ws, 10000));
   g_clear_error(&acceptor_seen.closed_error);
   g_object_unref(ws);
 }
@@ -273,9 +281,8 @@ test_cancel(Fixture *f, gconstpointer data)
   for (int i = 0; i < 5; i++)
     g_main_context_iteration(NULL, FALSE);
   g_cancellable_cancel(cancellable);
-  gint64 end = g_get_monotonic_time() + 300 * 1000;
-  while (g_get_monotonic_time() < end)
-    g_main_context_iteration(NULL, FALSE) || (g_usleep(1000), TRUE);
+  /* Nothing to wait for: the check is that no answer comes within the time. */
+  hark_test_let_time_pass(300);
   g_assert_cmpint(o.calls, ==, 0);
 }
 
