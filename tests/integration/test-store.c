@@ -13,6 +13,8 @@
 #include <sqlite3.h>
 #include <sys/stat.h>
 
+#include "test-pg.h"
+
 #define NOW 1700000000
 #define N_THREADS 4
 #define CALLS_PER_THREAD 50
@@ -26,8 +28,8 @@ typedef enum {
 typedef struct {
   Backend backend;
   char *dir;      /* the node's state directory, fresh for the case */
-  char *db_name;  /* postgres: this case's database */
-  char *conninfo; /* postgres: how to reach it */
+  HarkTestPgDatabase *database; /* postgres: this case's database */
+  const char *conninfo;         /* postgres: how to reach it (database's) */
   GVariant *settings;
   HarkNode *node;
   const HarkStoreInterface *iface;
@@ -182,16 +184,6 @@ restart(Fixture *f)
   f->store = open_store(f);
 }
 
-static void
-create_pg_database(Fixture *f, const char *admin_conninfo)
-{
-  f->db_name = g_strdup_printf("t_%08x%08x", g_random_int(), g_random_int());
-  g_autofree char *create = g_strdup_printf("CREATE DATABASE %s", f->db_name);
-  g_free(pg_query(admin_conninfo, create));
-  /* libpq takes the last of a repeated keyword. */
-  f->conninfo = g_strdup_printf("%s dbname=%s", admin_conninfo, f->db_name);
-}
-
 /* FALSE when the case cannot run here (and was marked skipped). */
 static gboolean
 fixture_set_up(Fixture *f, Backend backend, gboolean open)
@@ -201,13 +193,12 @@ fixture_set_up(Fixture *f, Backend backend, gboolean open)
   g_variant_dict_init(&settings, NULL);
   f->backend = backend;
   if (backend == BACKEND_POSTGRES) {
-    const char *admin = g_getenv("HARK_TEST_PG_CONNINFO");
-    if (admin == NULL || *admin == '\0') {
-      g_test_skip("HARK_TEST_PG_CONNINFO is not set (make check starts a server)");
+    f->database = hark_test_pg_database_new("t");
+    if (f->database == NULL) { /* skipped, or failed */
       g_variant_dict_clear(&settings);
       return FALSE;
     }
-    create_pg_database(f, admin);
+    f->conninfo = f->database->conninfo;
     g_variant_dict_insert(&settings, "conninfo", "s", f->conninfo);
   } else {
     g_variant_dict_insert(&settings, "path", "s", "accounts.db");
@@ -240,15 +231,10 @@ fixture_tear_down(Fixture *f)
 {
   close_store(f);
   g_clear_pointer(&f->node, hark_node_free);
-  if (f->db_name != NULL) {
-    g_autofree char *drop = g_strdup_printf("DROP DATABASE %s WITH (FORCE)", f->db_name);
-    g_free(pg_query(g_getenv("HARK_TEST_PG_CONNINFO"), drop));
-  }
+  g_clear_pointer(&f->database, hark_test_pg_database_free);
   if (f->dir != NULL)
     remove_dir(f->dir);
   g_free(f->dir);
-  g_free(f->db_name);
-  g_free(f->conninfo);
   g_clear_pointer(&f->settings, g_variant_unref);
 }
 
@@ -979,7 +965,7 @@ test_postgres_reconnect(Fixture *f)
   g_autofree char *kill = g_strdup_printf(
     "SELECT count(pg_terminate_backend(pid, 10000)) FROM pg_stat_activity"
     " WHERE datname = '%s' AND pid <> pg_backend_pid()",
-    f->db_name);
+    f->database->name);
   g_assert_cmpint(db_count(f, kill), >=, 1);
   /* More calls than the pool has connections, so every one of them is found dropped. */
   for (int i = 0; i < 8; i++)
