@@ -595,15 +595,3 @@ hark_test_run(const char *const *argv, char **out, char **err, guint timeout_ms)
   g_free(c);
   return status;
 }
-
-guint16
-hark_test_free_tcp_port(void)
-{
-  g_autoptr(GSocket) socket =
-    g_socket_new(G_SOCKET_FAMILY_IPV4, G_SOCKET_TYPE_STREAM, G_SOCKET_PROTOCOL_TCP, NULL);
-  g_autoptr(GInetAddress) loopback = g_inet_address_new_loopback(G_SOCKET_FAMILY_IPV4);
-  g_autoptr(GSocketAddress) any_port = g_inet_socket_address_new(loopback, 0);
-  g_assert_true(g_socket_bind(socket, any_port, TRUE, NULL));
-  g_autoptr(GSocketAddress) bound = g_socket_get_local_address(socket, NULL);
-  return g_inet_socket_address_get_port(G_INET_SOCKET_ADDRESS(bound));
-}

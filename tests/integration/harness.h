@@ -20,7 +20,8 @@
 #include <gio/gio.h>
 #include <json-glib/json-glib.h>
 
-#include "test-wait.h" /* hark_test_timeout, hark_test_wait_for */
+#include "test-ports.h" /* hark_test_closed_port */
+#include "test-wait.h"  /* hark_test_timeout, hark_test_wait_for */
 
 G_BEGIN_DECLS
 
@@ -124,7 +125,5 @@ int hark_test_wait_process(GSubprocess *process, guint timeout_ms);
 /* Runs argv (argv[0] is looked up in PATH) to completion within timeout_ms; returns the
  * exit status, or -1 (test failed) when it could not run or did not end in time. */
 int hark_test_run(const char *const *argv, char **out, char **err, guint timeout_ms);
-/* A TCP port on 127.0.0.1 that was free a moment ago (bind port 0, read, close). */
-guint16 hark_test_free_tcp_port(void);
 
 G_END_DECLS

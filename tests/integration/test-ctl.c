@@ -549,7 +549,10 @@ test_slow_reader_is_dropped(void)
 static void
 test_tcp_port_refused(void)
 {
-  guint16 port = hark_test_free_tcp_port();
+  /* Held by the test, so that nothing else answers there either. */
+  guint16 port = 0;
+  g_autoptr(GSocket) held = hark_test_closed_port(&port);
+  HARK_REQUIRE(held != NULL);
   g_autofree char *settings = g_strdup_printf("tcp_port = %u;", port);
   g_autofree char *config = hark_test_config_with_ctl("alice", settings);
   g_autoptr(HarkTestNode) node = hark_test_node_new(config);

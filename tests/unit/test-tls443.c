@@ -4,7 +4,9 @@
  * neither answers. Needs tls443.so ($HARK_PLUGIN_PATH). */
 #include "hark-private.h"
 #include "test-nodes.h"
+#include "test-ports.h"
 #include "test-wait.h"
+#include "test-isolate.h"
 
 #include <libsoup/soup.h>
 #include <string.h>
@@ -19,16 +21,21 @@ typedef struct {
   GError *closed_error;
 } Seen;
 
+/* Ports held closed for the case (test-ports.h), released at its end. */
+static GPtrArray *held_ports;
+
 static void
 fixture_set_up(Fixture *f, gconstpointer data)
 {
   hark_test_net_init(f, "hark-tls443-XXXXXX");
+  held_ports = g_ptr_array_new_with_free_func(g_object_unref);
 }
 
 static void
 fixture_tear_down(Fixture *f, gconstpointer data)
 {
   hark_test_net_clear(f);
+  g_clear_pointer(&held_ports, g_ptr_array_unref);
 }
 
 static char *
@@ -50,17 +57,13 @@ tls443_of(HarkNode *node)
   return reg;
 }
 
-/* A port nothing listens on (bound, then closed). */
 static guint16
 closed_port(void)
 {
-  g_autoptr(GSocket) s = g_socket_new(G_SOCKET_FAMILY_IPV4, G_SOCKET_TYPE_STREAM,
-                                      G_SOCKET_PROTOCOL_TCP, NULL);
-  g_autoptr(GSocketAddress) any = g_inet_socket_address_new_from_string("127.0.0.1", 0);
-  g_assert_true(g_socket_bind(s, any, FALSE, NULL));
-  g_autoptr(GSocketAddress) bound = g_socket_get_local_address(s, NULL);
-  guint16 port = g_inet_socket_address_get_port(G_INET_SOCKET_ADDRESS(bound));
-  g_socket_close(s, NULL);
+  guint16 port = 0;
+  GSocket *held = hark_test_closed_port(&port);
+  g_assert_nonnull(held);
+  g_ptr_array_add(held_ports, held);
   return port;
 }
 
@@ -289,8 +292,8 @@ test_cancel(Fixture *f, gconstpointer data)
 int
 main(int argc, char **argv)
 {
-  g_test_init(&argc, &argv, NULL);
-#define ADD(path, func) g_test_add(path, Fixture, NULL, fixture_set_up, func, fixture_tear_down)
+  hark_test_init_isolated(&argc, &argv);
+#define ADD(path, func) hark_test_add_isolated(path, Fixture, NULL, fixture_set_up, func, fixture_tear_down)
   ADD("/tls443/tls-port", test_tls_port);
   ADD("/tls443/websocket-fallback", test_websocket_fallback);
   ADD("/tls443/text-message-closes", test_text_message_closes);
