@@ -12,6 +12,7 @@
 #include "test-files.h"
 #include "test-nodes.h"
 #include "test-wait.h"
+#include "test-isolate.h"
 
 #include <glib/gstdio.h>
 #include <poll.h>
@@ -807,9 +808,9 @@ test_tcp_cancel(Fixture *f, gconstpointer data)
 int
 main(int argc, char **argv)
 {
-  g_test_init(&argc, &argv, NULL);
+  hark_test_init_isolated(&argc, &argv);
 #define ADD(path, func, data) \
-  g_test_add(path, Fixture, data, fixture_set_up, func, fixture_tear_down)
+  hark_test_add_isolated(path, Fixture, data, fixture_set_up, func, fixture_tear_down)
   ADD("/link/messages-both-ways", test_messages_both_ways, NULL);
   ADD("/link/authenticate-later", test_authenticate_later, NULL);
   ADD("/link/untrusted-acceptor", test_untrusted_acceptor, NULL);

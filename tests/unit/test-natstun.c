@@ -11,6 +11,7 @@
 #include "hark-private.h"
 #include "stun.h"
 #include "test-wait.h"
+#include "test-isolate.h"
 
 typedef enum {
   SERVE_GOOD,       /* a correct answer */
@@ -247,9 +248,9 @@ test_silence(Fixture *f, gconstpointer data)
 int
 main(int argc, char **argv)
 {
-  g_test_init(&argc, &argv, NULL);
+  hark_test_init_isolated(&argc, &argv);
 #define ADD(path, mode, fn) \
-  g_test_add(path, Fixture, GINT_TO_POINTER(mode), fixture_set_up, fn, fixture_tear_down)
+  hark_test_add_isolated(path, Fixture, GINT_TO_POINTER(mode), fixture_set_up, fn, fixture_tear_down)
   ADD("/natstun/plain-server", SERVE_GOOD, test_plain_server);
   ADD("/natstun/bad-answers", SERVE_BAD, test_bad_answers);
   ADD("/natstun/silence", SERVE_GOOD, test_silence);

@@ -8,6 +8,7 @@
 #include "hark-private.h"
 #include "test-nodes.h"
 #include "test-wait.h"
+#include "test-isolate.h"
 
 typedef struct {
   HarkNode *node;
@@ -419,8 +420,8 @@ test_listen_twice(Fixture *f, gconstpointer data)
 int
 main(int argc, char **argv)
 {
-  g_test_init(&argc, &argv, NULL);
-#define ADD(path, fn) g_test_add(path, Fixture, NULL, fixture_set_up, fn, fixture_tear_down)
+  hark_test_init_isolated(&argc, &argv);
+#define ADD(path, fn) hark_test_add_isolated(path, Fixture, NULL, fixture_set_up, fn, fixture_tear_down)
   ADD("/udp/probe", test_probe);
   ADD("/udp/third-transmission", test_third_transmission);
   ADD("/udp/timeout", test_timeout);
