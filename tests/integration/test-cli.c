@@ -5,6 +5,7 @@
  * node printed when it exits at the end of the input. A node that hangs is killed
  * after RUN_TIMEOUT_S, and the case fails. (The terminal path, readline, needs a tty
  * and is not run here.) */
+#include "harness.h"
 #include "test-files.h"
 #include <gio/gio.h>
 #include <glib/gstdio.h>
@@ -66,53 +67,38 @@ write_config(const char *dir, const char *cli_settings)
 }
 
 typedef struct {
-  GMainLoop *loop;
-  GCancellable *cancellable;
   gboolean done;
-  gboolean timed_out;
-} Waiter;
+  char *out;
+  char *err;
+} Communication;
 
 static void
-on_communicated(GObject *source, GAsyncResult *result, gpointer user_data)
+on_communicated(GObject *source, GAsyncResult *result, gpointer data)
 {
-  Run *run = g_object_get_data(source, "run");
-  Waiter *waiter = user_data;
+  Communication *c = data;
   g_autoptr(GError) error = NULL;
-  g_subprocess_communicate_utf8_finish(G_SUBPROCESS(source), result, &run->out, &run->err,
-                                       &error);
-  if (error != NULL && !waiter->timed_out)
+  g_subprocess_communicate_utf8_finish(G_SUBPROCESS(source), result, &c->out, &c->err, &error);
+  if (error != NULL)
     g_test_message("communicate: %s", error->message);
-  waiter->done = TRUE;
-  g_main_loop_quit(waiter->loop);
+  c->done = TRUE;
 }
 
-static gboolean
-on_timeout(gpointer user_data)
-{
-  Waiter *waiter = user_data;
-  waiter->timed_out = TRUE;
-  g_cancellable_cancel(waiter->cancellable);
-  return G_SOURCE_REMOVE;
-}
-
-/* Wait for the output streams to close (the node has exited) or for the timeout. */
+/* Wait for the output streams to close (the node has exited), within the bound. */
 static void
 communicate(GSubprocess *process, Run *run, const char *input)
 {
-  Waiter waiter = { g_main_loop_new(NULL, FALSE), g_cancellable_new(), FALSE, FALSE };
-  g_object_set_data(G_OBJECT(process), "run", run);
-  g_subprocess_communicate_utf8_async(process, input, waiter.cancellable, on_communicated,
-                                      &waiter);
-  guint timeout = g_timeout_add_seconds(RUN_TIMEOUT_S, on_timeout, &waiter);
-  while (!waiter.done)
-    g_main_loop_run(waiter.loop);
-  if (!waiter.timed_out)
-    g_source_remove(timeout);
-  else
+  /* Heap: if the node hangs, the callback comes after we gave up (it then leaks). */
+  Communication *c = g_new0(Communication, 1);
+  g_subprocess_communicate_utf8_async(process, input, NULL, on_communicated, c);
+  if (!hark_test_wait_for_flag(&c->done, RUN_TIMEOUT_S * 1000)) {
     g_subprocess_force_exit(process);
-  g_main_loop_unref(waiter.loop);
-  g_object_unref(waiter.cancellable);
-  g_assert_false(waiter.timed_out);
+    g_test_fail_printf("hark run did not finish within %u ms",
+                       hark_test_timeout(RUN_TIMEOUT_S * 1000));
+    return;
+  }
+  run->out = g_steal_pointer(&c->out);
+  run->err = g_steal_pointer(&c->err);
+  g_free(c);
 }
 
 /* `hark run` with input on its stdin, a config whose cli has these settings. */
@@ -144,8 +130,7 @@ run_node(const char *input, const char *cli_settings)
   g_assert_no_error(error);
 
   communicate(process, run, input);
-  g_subprocess_wait(process, NULL, &error);
-  g_assert_no_error(error);
+  g_assert_cmpint(hark_test_wait_process(process, RUN_TIMEOUT_S * 1000), >=, 0);
   run->exited = g_subprocess_get_if_exited(process);
   run->exit_status = run->exited ? g_subprocess_get_exit_status(process) : -1;
   if (run->err != NULL && *run->err != '\0')
