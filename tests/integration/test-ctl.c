@@ -529,7 +529,7 @@ test_slow_reader_is_dropped(void)
   g_autoptr(GString) requests = g_string_new(NULL);
   for (int i = 0; i < 4000; i++)
     g_string_append(requests, "{\"command\": \"state\"}\n");
-  g_socket_set_timeout(greedy, 10);
+  g_socket_set_timeout(greedy, hark_test_timeout(10000) / 1000);
   for (gsize sent = 0; sent < requests->len;) {
     gssize n = g_socket_send(greedy, requests->str + sent, requests->len - sent, NULL, NULL);
     if (n <= 0)
