@@ -8,7 +8,7 @@
  * so and returns FALSE, and the caller stops the case (g_assert_true, HARK_REQUIRE). */
 #pragma once
 
-#include <glib.h>
+#include <gio/gio.h>
 
 G_BEGIN_DECLS
 
@@ -26,6 +26,10 @@ gboolean hark_test_wait_for_count(const int *counter, int at_least, guint timeou
 gboolean hark_test_wait_for_uint(const guint *counter, guint at_least, guint timeout_ms);
 /* ... and a pointer set (*pointer != NULL). */
 gboolean hark_test_wait_for_nonnull(gpointer const *pointer, guint timeout_ms);
+
+/* Waits for a child process (GSubprocess) to end: its exit status (128 + signal when
+ * killed), or -1 when it did not end within timeout_ms (scaled). */
+int hark_test_wait_process(GSubprocess *process, guint timeout_ms);
 
 /* Dispatches what is ready now, without blocking. */
 void hark_test_iterate(void);

@@ -189,26 +189,6 @@ hark_test_node_start(HarkTestNode *node)
   return hark_test_node_spawn(node) && hark_test_node_wait_ready(node);
 }
 
-static void
-on_exited(GObject *source, GAsyncResult *result, gpointer data)
-{
-  g_subprocess_wait_finish(G_SUBPROCESS(source), result, NULL);
-  *(gboolean *)data = TRUE;
-}
-
-int
-hark_test_wait_process(GSubprocess *process, guint timeout_ms)
-{
-  /* Heap flag: the callback may come after we gave up waiting (it then leaks). */
-  gboolean *exited = g_new0(gboolean, 1);
-  g_subprocess_wait_async(process, NULL, on_exited, exited);
-  if (!hark_test_wait_for(flag_is_set, exited, timeout_ms))
-    return -1;
-  g_free(exited);
-  return g_subprocess_get_if_exited(process) ? g_subprocess_get_exit_status(process)
-                                             : 128 + g_subprocess_get_term_sig(process);
-}
-
 gboolean
 hark_test_node_wait_exit(HarkTestNode *node, guint timeout_ms)
 {

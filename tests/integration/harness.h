@@ -119,8 +119,6 @@ char *hark_test_json(JsonObject *object);
 /* Starts argv with stdout and stderr into files (either path may be NULL: inherited). */
 GSubprocess *hark_test_spawn(const char *const *argv, const char *stdout_path,
                              const char *stderr_path);
-/* Exit status (128 + signal when killed), or -1 when it did not end in time. */
-int hark_test_wait_process(GSubprocess *process, guint timeout_ms);
 
 /* Runs argv (argv[0] is looked up in PATH) to completion within timeout_ms; returns the
  * exit status, or -1 (test failed) when it could not run or did not end in time. */

@@ -7,6 +7,7 @@
  * and is not run here.) */
 #include "harness.h"
 #include "test-files.h"
+#include "test-isolate.h"
 #include <gio/gio.h>
 #include <glib/gstdio.h>
 #include <string.h>
@@ -383,20 +384,21 @@ test_settings(void)
 int
 main(int argc, char **argv)
 {
-  g_test_init(&argc, &argv, NULL);
-  g_test_add_func("/cli/version", test_version);
-  g_test_add_func("/cli/help-lists-builtins", test_help_lists_builtins);
-  g_test_add_func("/cli/unknown-command-goes-on", test_unknown_command_goes_on);
-  g_test_add_func("/cli/help-named-and-positional", test_help_named_and_positional);
-  g_test_add_func("/cli/bad-arguments", test_bad_arguments);
-  g_test_add_func("/cli/state", test_state);
-  g_test_add_func("/cli/eof-stops", test_eof_stops);
-  g_test_add_func("/cli/lines-in-order", test_lines_in_order);
-  g_test_add_func("/cli/blank-and-comments", test_blank_and_comments);
-  g_test_add_func("/cli/crlf-lines", test_crlf_lines);
-  g_test_add_func("/cli/quit-hints", test_quit_hints);
-  g_test_add_func("/cli/shutdown-ends-input", test_shutdown_ends_input);
-  g_test_add_func("/cli/no-history-without-terminal", test_no_history_without_terminal);
-  g_test_add_func("/cli/settings", test_settings);
+  /* A case in a process of its own: a crash or a hang costs that case only. */
+  hark_test_init_isolated(&argc, &argv, 90000);
+  hark_test_add_isolated_func("/cli/version", test_version);
+  hark_test_add_isolated_func("/cli/help-lists-builtins", test_help_lists_builtins);
+  hark_test_add_isolated_func("/cli/unknown-command-goes-on", test_unknown_command_goes_on);
+  hark_test_add_isolated_func("/cli/help-named-and-positional", test_help_named_and_positional);
+  hark_test_add_isolated_func("/cli/bad-arguments", test_bad_arguments);
+  hark_test_add_isolated_func("/cli/state", test_state);
+  hark_test_add_isolated_func("/cli/eof-stops", test_eof_stops);
+  hark_test_add_isolated_func("/cli/lines-in-order", test_lines_in_order);
+  hark_test_add_isolated_func("/cli/blank-and-comments", test_blank_and_comments);
+  hark_test_add_isolated_func("/cli/crlf-lines", test_crlf_lines);
+  hark_test_add_isolated_func("/cli/quit-hints", test_quit_hints);
+  hark_test_add_isolated_func("/cli/shutdown-ends-input", test_shutdown_ends_input);
+  hark_test_add_isolated_func("/cli/no-history-without-terminal", test_no_history_without_terminal);
+  hark_test_add_isolated_func("/cli/settings", test_settings);
   return g_test_run();
 }

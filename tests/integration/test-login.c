@@ -13,6 +13,7 @@
 #include "lab.h"
 #include "test-pg.h"
 #include "test-ports.h"
+#include "test-isolate.h"
 
 #include <hark/certificate.h>
 #include <hark/identity.h>
@@ -973,7 +974,9 @@ test_missing_ca_file(void)
 int
 main(int argc, char **argv)
 {
-  g_test_init(&argc, &argv, NULL);
+  /* A case in a process of its own: a crash or a hang costs that case (bound: the
+   * longest case, renewal, takes some 35 s). */
+  hark_test_init_isolated(&argc, &argv, 90000);
   g_test_set_nonfatal_assertions();
   /* The cases that touch the store, once per store. */
   static const struct {
@@ -994,14 +997,14 @@ main(int argc, char **argv)
     for (guint i = 0; i < G_N_ELEMENTS(per_store); i++) {
       g_autofree char *path =
         g_strdup_printf("/login/%s/%s", store_names[store], per_store[i].name);
-      g_test_add_data_func(path, GINT_TO_POINTER(store), per_store[i].func);
+      hark_test_add_isolated_data_func(path, GINT_TO_POINTER(store), per_store[i].func);
     }
-  g_test_add_func("/login/untrusted-server", test_untrusted_server);
-  g_test_add_func("/login/logout", test_logout);
-  g_test_add_func("/login/renewal", test_renewal);
-  g_test_add_func("/login/impersonation", test_impersonation);
-  g_test_add_func("/login/not-configured", test_not_configured);
-  g_test_add_func("/login/unreachable", test_unreachable);
-  g_test_add_func("/login/missing-ca-file", test_missing_ca_file);
+  hark_test_add_isolated_func("/login/untrusted-server", test_untrusted_server);
+  hark_test_add_isolated_func("/login/logout", test_logout);
+  hark_test_add_isolated_func("/login/renewal", test_renewal);
+  hark_test_add_isolated_func("/login/impersonation", test_impersonation);
+  hark_test_add_isolated_func("/login/not-configured", test_not_configured);
+  hark_test_add_isolated_func("/login/unreachable", test_unreachable);
+  hark_test_add_isolated_func("/login/missing-ca-file", test_missing_ca_file);
   return g_test_run();
 }

@@ -8,6 +8,7 @@
  * looking the account up afterwards. */
 #include "lab.h"
 #include "test-pg.h"
+#include "test-isolate.h"
 
 #include <glib/gstdio.h>
 #include <hark/hark.h>
@@ -1802,7 +1803,7 @@ static void
 add(const char *store, const char *name, void (*test)(Fixture *, gconstpointer))
 {
   g_autofree char *path = g_strdup_printf("/loginsrv/%s/%s", store, name);
-  g_test_add(path, Fixture, store, fixture_set_up, test, fixture_tear_down);
+  hark_test_add_isolated(path, Fixture, store, fixture_set_up, test, fixture_tear_down);
 }
 
 static void
@@ -1842,11 +1843,12 @@ add_all(const char *store)
 int
 main(int argc, char **argv)
 {
-  g_test_init(&argc, &argv, NULL);
+  /* A case in a process of its own: a crash or a hang costs that case only. */
+  hark_test_init_isolated(&argc, &argv, 90000);
   g_test_set_nonfatal_assertions();
   add_all("sqlite");
   add("sqlite", "tls-versions", test_tls_versions);
-  g_test_add("/loginsrv/sqlite/unknown-user-timing", Fixture, "sqlite", fixture_set_up_slow_hash,
+  hark_test_add_isolated("/loginsrv/sqlite/unknown-user-timing", Fixture, "sqlite", fixture_set_up_slow_hash,
              test_unknown_user_timing, fixture_tear_down);
   if (g_getenv("HARK_TEST_PG_CONNINFO") != NULL)
     add_all("postgres");

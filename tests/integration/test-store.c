@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 
 #include "test-pg.h"
+#include "test-isolate.h"
 
 #define NOW 1700000000
 #define N_THREADS 4
@@ -1154,7 +1155,8 @@ static const Case cases[] = {
 int
 main(int argc, char **argv)
 {
-  g_test_init(&argc, &argv, NULL);
+  /* A case in a process of its own: a crash or a hang costs that case only. */
+  hark_test_init_isolated(&argc, &argv, 90000);
   static const Backend backends[] = { BACKEND_SQLITE, BACKEND_POSTGRES };
   static Registration registrations[G_N_ELEMENTS(backends) * G_N_ELEMENTS(cases)];
   guint n = 0;
@@ -1165,7 +1167,7 @@ main(int argc, char **argv)
       registrations[n] = (Registration){ &cases[c], backends[b] };
       g_autofree char *path =
         g_strdup_printf("/store/%s/%s", backend_name(backends[b]), cases[c].name);
-      g_test_add_data_func(path, &registrations[n++], run_case);
+      hark_test_add_isolated_data_func(path, &registrations[n++], run_case);
     }
   return g_test_run();
 }

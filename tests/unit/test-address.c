@@ -123,7 +123,7 @@ test_refusal_inet(void)
 int
 main(int argc, char **argv)
 {
-  hark_test_init_isolated(&argc, &argv);
+  hark_test_init_isolated(&argc, &argv, 60000);
   hark_test_add_isolated_func("/address/routable", test_routable);
   hark_test_add_isolated_func("/address/refusal-inet", test_refusal_inet);
   hark_test_add_isolated_func("/address/source-key", test_source_key);

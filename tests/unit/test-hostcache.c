@@ -689,7 +689,7 @@ test_open_corrupt(Fixture *f, gconstpointer data)
 int
 main(int argc, char **argv)
 {
-  hark_test_init_isolated(&argc, &argv);
+  hark_test_init_isolated(&argc, &argv, 60000);
   hark_test_add_isolated_func("/hostcache/rank", test_rank);
   hark_test_add_isolated_func("/hostcache/capacity", test_capacity);
   hark_test_add_isolated_func("/hostcache/learn-rank", test_learn_rank);

@@ -808,7 +808,7 @@ test_tcp_cancel(Fixture *f, gconstpointer data)
 int
 main(int argc, char **argv)
 {
-  hark_test_init_isolated(&argc, &argv);
+  hark_test_init_isolated(&argc, &argv, 60000);
 #define ADD(path, func, data) \
   hark_test_add_isolated(path, Fixture, data, fixture_set_up, func, fixture_tear_down)
   ADD("/link/messages-both-ways", test_messages_both_ways, NULL);

@@ -248,7 +248,7 @@ test_silence(Fixture *f, gconstpointer data)
 int
 main(int argc, char **argv)
 {
-  hark_test_init_isolated(&argc, &argv);
+  hark_test_init_isolated(&argc, &argv, 60000);
 #define ADD(path, mode, fn) \
   hark_test_add_isolated(path, Fixture, GINT_TO_POINTER(mode), fixture_set_up, fn, fixture_tear_down)
   ADD("/natstun/plain-server", SERVE_GOOD, test_plain_server);

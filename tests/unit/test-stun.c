@@ -511,7 +511,7 @@ test_bad_responses(void)
 int
 main(int argc, char **argv)
 {
-  hark_test_init_isolated(&argc, &argv);
+  hark_test_init_isolated(&argc, &argv, 60000);
   hark_test_add_isolated_func("/stun/rfc5769-request", test_rfc5769_request);
   hark_test_add_isolated_func("/stun/answer-ipv4", test_answer_ipv4);
   hark_test_add_isolated_func("/stun/answer-ipv6", test_answer_ipv6);

@@ -292,7 +292,7 @@ test_cancel(Fixture *f, gconstpointer data)
 int
 main(int argc, char **argv)
 {
-  hark_test_init_isolated(&argc, &argv);
+  hark_test_init_isolated(&argc, &argv, 60000);
 #define ADD(path, func) hark_test_add_isolated(path, Fixture, NULL, fixture_set_up, func, fixture_tear_down)
   ADD("/tls443/tls-port", test_tls_port);
   ADD("/tls443/websocket-fallback", test_websocket_fallback);

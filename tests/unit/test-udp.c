@@ -420,7 +420,7 @@ test_listen_twice(Fixture *f, gconstpointer data)
 int
 main(int argc, char **argv)
 {
-  hark_test_init_isolated(&argc, &argv);
+  hark_test_init_isolated(&argc, &argv, 60000);
 #define ADD(path, fn) hark_test_add_isolated(path, Fixture, NULL, fixture_set_up, fn, fixture_tear_down)
   ADD("/udp/probe", test_probe);
   ADD("/udp/third-transmission", test_third_transmission);

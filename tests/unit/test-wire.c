@@ -399,7 +399,7 @@ test_decode_not_normal_form(void)
 int
 main(int argc, char **argv)
 {
-  hark_test_init_isolated(&argc, &argv);
+  hark_test_init_isolated(&argc, &argv, 60000);
 
   hark_test_add_isolated_func("/wire/type-table", test_type_table);
   hark_test_add_isolated_func("/wire/round-trip/error", test_round_trip_error);
