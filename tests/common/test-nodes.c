@@ -6,6 +6,7 @@
 #include "test-wait.h"
 
 #include <glib/gstdio.h>
+#include <string.h>
 
 /* Any well-formed account id will do for certificates made here. */
 #define TEST_ACCOUNT_ID "00112233445566778899aabbccddeeff"
@@ -44,6 +45,8 @@ hark_test_net_init(HarkTestNet *net, const char *template)
 void
 hark_test_net_clear(HarkTestNet *net)
 {
+  if (net->nodes == NULL)
+    return;
   for (guint i = 0; i < net->links->len; i++)
     hark_link_free(net->links->pdata[i]);
   g_ptr_array_unref(net->links);
@@ -60,6 +63,7 @@ hark_test_net_clear(HarkTestNet *net)
   g_free(net->ca_path);
   g_free(net->other_ca_path);
   g_free(net->dir);
+  memset(net, 0, sizeof *net);
 }
 
 static void
