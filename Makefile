@@ -2,13 +2,14 @@
 #   make deps    install the Debian packages listed in deps/debian.txt that are missing
 #   make demo    deps, build, and a node started and driven end to end on this machine
 #   make check   deps, build, every test (and the unit tests again under ASan+UBSan)
-#   make fuzz    run each libFuzzer target (wire, stun, rtp) for FUZZ_RUNS inputs (default 10 M),
+#   make fuzz    run each libFuzzer target (tests/fuzz/meson.build) for FUZZ_RUNS inputs (default 10 M),
 #                at most FUZZ_SECONDS each (default 0: no limit)
 #   make bench   run the benchmarks and write docs/benchmarks.md
 BUILD ?= build
 SANBUILD ?= build-san
 FUZZ_RUNS ?= 10000000
 FUZZ_SECONDS ?= 0
+FUZZ_TARGETS ?= wire stun rtp loginsrv certificate command
 
 .PHONY: all deps build demo check fuzz bench clean
 
@@ -31,7 +32,7 @@ check: deps
 
 fuzz: deps
 	@scripts/sanitizer-build.sh $(SANBUILD)
-	@for target in wire stun rtp; do \
+	@for target in $(FUZZ_TARGETS); do \
 	  tests/fuzz/run-fuzz.sh $(SANBUILD)/tests/fuzz/fuzz-$$target $(FUZZ_RUNS) $(FUZZ_SECONDS) || exit 1; \
 	done
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* bench-login.c: how many logins a second a login server takes, and how many bytes one
  * login costs on the wire (TLS included).
  *

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: LGPL-2.1-or-later
 """bench-overlay.py BUILD OUT.json [--runs N]: how fast a node joins the overlay.
 
 Real `hark run` processes on loopback: a login server, a super node (udp, tcp, tls443) and

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* bench-sn-load.c: many idle ordinary nodes for one super node, speaking the real protocol.
  *
  * One process embeds a hark node (logged in from a saved certificate in STATE_DIR) and

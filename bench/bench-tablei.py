@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: LGPL-2.1-or-later
 """bench-tablei.py BUILD OUT.json [--runs N]: the paper's Table I in the network lab.
 
 How long a client takes to join the overlay and log in, and how many bytes it exchanges,

@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: LGPL-2.1-or-later
 """mouth-to-ear.py RECORDING.wav: the delay between the two channels of one recording made
 on one clock (left: the signal played into the caller's microphone; right: what came out
 of the callee's speaker), as the paper measured it: the cross-correlation peak over 2 s

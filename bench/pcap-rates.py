@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: LGPL-2.1-or-later
 """pcap-rates.py CAPTURE.pcap FROM TO [IGNORE_PORT...]: UDP packets and IP bytes per
 second each way between FROM and TO (unix times), from a tcpdump capture on lo. IP bytes
 are the IPv4 total length: IP and UDP headers included. RTP on an even port and RTCP on

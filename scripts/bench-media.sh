@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # bench-media.sh BUILD OUT.json: mouth-to-ear latency, CPU, peak memory and bytes on the
 # wire of a hark call and of a baresip 1.0 call (Opus, 20 ms, SRTP, 127.0.0.1), measured
 # the way the paper did (../shared/PEERBENCH.md has the pitfalls): one PulseAudio daemon

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: LGPL-2.1-or-later
 """bench-report.py FILE SECTION RESULTS... COMMAND: write one benchmark's table into
 docs/benchmarks.md, replacing that section (between its markers) and keeping the rest."""
 import datetime
@@ -114,7 +115,7 @@ def overlay_section(results, command):
         "hide the cost). The generator shares the two cores with the SN, so *connect s* is the rate of",
         "TLS handshakes both ends together can do, not the SN's alone. An idle link costs no CPU until",
         "it has data: the sockets of a node's stream links sit in one epoll set behind one GSource",
-        "(`core/link-poller.c`; GLib's own loop polls every source on every wakeup, which cost 16% of",
+        "(`core/link/link-poller.c`; GLib's own loop polls every source on every wakeup, which cost 16% of",
         "a core at 4,000 idle clients before), and OpenSSL's record buffers are released between",
         "records. What is left per client is mostly OpenSSL's per-connection state and GIO's socket",
         "objects.",

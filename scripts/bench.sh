@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # bench.sh BUILD: run the benchmarks and write their tables into docs/benchmarks.md.
 # The login server (logins per second and bytes per login, SQLite and PostgreSQL),
 # the overlay (join times and bytes; idle clients one super node holds), the paper's

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # check.sh BUILD SANBUILD: build, run every test suite, then the unit, fuzz-corpus,
 # integration and media suites again in the sanitizer build; the last line is "N passed, N failed" (test cases),
 # one of them "netlab: no namespace left behind".

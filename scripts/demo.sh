@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # demo.sh BUILD: start a hark node on this machine and drive it through its control
 # socket, as a custom frontend would. It grows with every feature (calls come later).
 set -eu

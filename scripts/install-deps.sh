@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # install-deps.sh LIST: install the Debian packages of LIST that are missing.
 # As root it runs apt-get (with `apt-get update` first when the package lists are
 # empty or stale); otherwise through sudo; otherwise it says what to install.

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # pg.sh: a throw-away PostgreSQL 15 server for the store tests, so that `make check` needs
 # no cluster installed or running beforehand.
 #

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # private-netns.sh TAPFILE CMD...: run CMD (the test suites) with its own /run/netns, then
 # check that its network labs left no namespace behind. TAPFILE gets one TAP line, the
 # case "netlab: no namespace left behind", which scripts/test-summary.py counts.

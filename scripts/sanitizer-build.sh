@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # sanitizer-build.sh DIR: a clang build with AddressSanitizer, UndefinedBehaviorSanitizer
 # and the libFuzzer targets, used by `make check` (unit tests again) and `make fuzz`.
 set -eu

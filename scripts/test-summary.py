@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: LGPL-2.1-or-later
 """test-summary.py [--must-run SUITE,...] BUILDDIR|TAPFILE...: count test cases (not
 suites) from meson's test logs, and from TAP files written by check.sh itself (the netlab
 namespace check), so that no failure can hide behind a green count.

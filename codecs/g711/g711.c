@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* g711.c: G.711 µ-law (PCMU, payload type 0) and A-law (PCMA, 8): narrowband, 64 kbit/s,
  * the codec every SIP peer has. The packet time is fixed at 20 ms (RFC 3551's default):
  * frame_ms, which the engine pins the payloader to. No settings. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* g722.c: G.722 (payload type 9): 16 kHz wideband at 64 kbit/s, from FFmpeg's encoder
  * and decoder in gstreamer1.0-libav (the only G.722 encoder Debian's GStreamer has).
  * RFC 3551 keeps its RTP clock at 8000 Hz for historical reasons, while the audio is

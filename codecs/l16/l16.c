@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* l16.c: L16, uncompressed 16-bit linear PCM (RFC 3551), mono at 16 kHz on dynamic
  * payload type 98: the reference that shows what the path does without a codec. 256
  * kbit/s, so for loopback and LANs. The "encoder" and "decoder" are audioconvert, which

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* opus.c: the Opus codec plugin (RFC 7587): wideband voice by default, every encoder
  * setting the issue names settable, most of them live, and bitrate/FEC adaptation from
  * the far end's loss reports within configured bounds.

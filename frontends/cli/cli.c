@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* cli.c: the `cli` frontend plugin: the node's command table in a terminal or a script.
  *
  * Each line is split into words like a shell would (quotes work), the first word names
@@ -7,11 +8,16 @@
  * before it has answered, which may be later. End of input stops the node.
  *
  * On a terminal, terminal.c drives GNU readline; otherwise (a pipe or a file: scripts
- * and tests) lines are read asynchronously from stdin here, with no prompt. */
+ * and tests) lines are read asynchronously from stdin here, with no prompt.
+ *
+ * Secret parameters (passwords) may be left out of a line (`login alice`): the cli then
+ * asks for each, without echo on a terminal, and takes the next input line as it
+ * otherwise. A line that carries a secret is never kept in the history. */
 #include "cli.h"
 
 #include <gio/gunixinputstream.h>
 #include <stdio.h>
+#include <string.h>
 #include <unistd.h>
 
 #define DEFAULT_PROMPT "hark> "
@@ -133,7 +139,153 @@ cli_hint_for(HarkCli *cli, const char *word)
   return TRUE;
 }
 
-/* Start the line's command; it answers through on_command_done, now or later. */
+/* ---- secrets ---------------------------------------------------------------------- */
+
+static gboolean
+cli_command_has_secret(const HarkCommand *command)
+{
+  for (const HarkCommandParam *p = command ? command->params : NULL; p && p->name; p++)
+    if (p->secret)
+      return TRUE;
+  return FALSE;
+}
+
+static gboolean
+cli_args_have_secret(const HarkCommand *command, JsonObject *args)
+{
+  for (const HarkCommandParam *p = command->params; p && p->name; p++)
+    if (p->secret && json_object_has_member(args, p->name))
+      return TRUE;
+  return FALSE;
+}
+
+/* The first required secret that args lack. NULL when there is none, and also when a
+ * plain required argument is missing too: the command's own error then says so before
+ * anyone types a password for nothing. */
+static const HarkCommandParam *
+cli_missing_secret(const HarkCommand *command, JsonObject *args)
+{
+  const HarkCommandParam *missing = NULL;
+  for (const HarkCommandParam *p = command->params; p && p->name; p++) {
+    if (!p->required || json_object_has_member(args, p->name))
+      continue;
+    if (!p->secret)
+      return NULL;
+    if (missing == NULL)
+      missing = p;
+  }
+  return missing;
+}
+
+/* "password for alice: ", "new password: ": the param's help up to its first ',' or
+ * '(' without a leading "the " (its name when there is no help), and the user that the
+ * line names, if any. */
+static char *
+cli_secret_prompt(const HarkCommandParam *param, JsonObject *args)
+{
+  const char *help = param->help && *param->help ? param->help : param->name;
+  if (g_str_has_prefix(help, "the "))
+    help += strlen("the ");
+  g_autofree char *what = g_strndup(help, strcspn(help, ",("));
+  g_strchomp(what);
+  const char *user = json_object_get_string_member_with_default(args, "user", NULL);
+  if (user != NULL && *user != '\0')
+    return g_strdup_printf("%s for %s: ", *what ? what : param->name, user);
+  return g_strdup_printf("%s: ", *what ? what : param->name);
+}
+
+gboolean
+cli_line_has_secret(HarkCli *cli, const char *line)
+{
+  g_auto(GStrv) words = NULL;
+  if (!g_shell_parse_argv(line, NULL, &words, NULL)) {
+    /* A quote left open, say: judge by the first word. */
+    line += strspn(line, " \t");
+    g_autofree char *name = g_strndup(line, strcspn(line, " \t"));
+    return cli_command_has_secret(hark_context_find_command(cli->ctx, name));
+  }
+  const HarkCommand *command = hark_context_find_command(cli->ctx, words[0]);
+  if (!cli_command_has_secret(command))
+    return FALSE;
+  g_autoptr(JsonObject) args =
+    hark_command_parse_words(command, (const char *const *)words + 1, NULL);
+  return args == NULL || cli_args_have_secret(command, args);
+}
+
+/* On a terminal, a secret typed in the line was on the screen: say so, once. */
+static void
+cli_warn_visible_secret(HarkCli *cli, const HarkCommand *command, JsonObject *args)
+{
+  if (!cli->interactive || cli->warned_visible_secret || !cli_args_have_secret(command, args))
+    return;
+  cli->warned_visible_secret = TRUE;
+  cli_print(cli, "note: a password typed in the line shows on the screen (such a line is not "
+                 "kept in the history); leave it out, as in 'login alice', and it is asked "
+                 "for without echo\n");
+}
+
+static void
+cli_forget_question(HarkCli *cli)
+{
+  g_clear_pointer(&cli->asking_command, g_free);
+  g_clear_pointer(&cli->asking_args, json_object_unref);
+}
+
+/* The command is not run: its secret did not come. */
+static void
+cli_drop_question(HarkCli *cli, const char *why)
+{
+  g_autoptr(GError) error =
+    g_error_new(HARK_COMMAND_ERROR, HARK_COMMAND_ERROR_BAD_ARGUMENTS,
+                "%s: %s; the command was not run", cli->asking_command, why);
+  cli_print_error(cli, error);
+  cli_forget_question(cli);
+}
+
+/* ---- one line, one command (continued) -------------------------------------------- */
+
+/* Run the command (args taken, may be NULL), or first ask for a secret its line left
+ * out. It answers through on_command_done, now or later. */
+static void
+cli_start_command(HarkCli *cli, const char *name, JsonObject *args)
+{
+  const HarkCommand *command = hark_context_find_command(cli->ctx, name);
+  const HarkCommandParam *secret = command && args ? cli_missing_secret(command, args) : NULL;
+  if (secret != NULL) {
+    cli->asking_command = g_strdup(name);
+    cli->asking_args = args;
+    if (cli->interactive) {
+      g_autofree char *prompt = cli_secret_prompt(secret, args);
+      cli_terminal_ask_secret(cli, prompt);
+    }
+    return;
+  }
+  cli->running_command = g_strdup(name);
+  hark_context_run_command(cli->ctx, name, args, on_command_done, cli);
+  if (args != NULL)
+    json_object_unref(args);
+}
+
+void
+cli_take_secret(HarkCli *cli, const char *secret)
+{
+  if (cli->asking_command == NULL)
+    return;
+  const HarkCommand *command = hark_context_find_command(cli->ctx, cli->asking_command);
+  const HarkCommandParam *param = command ? cli_missing_secret(command, cli->asking_args) : NULL;
+  if (secret == NULL || param == NULL) {
+    cli_drop_question(cli, "no password given");
+  } else {
+    g_autofree char *name = g_steal_pointer(&cli->asking_command);
+    JsonObject *args = g_steal_pointer(&cli->asking_args);
+    json_object_set_string_member(args, param->name, secret);
+    cli_start_command(cli, name, args); /* asks for the next secret, or runs */
+  }
+  if (!cli->dispatching)
+    cli_run_waiting_lines(cli);
+}
+
+/* Start the line's command (or ask for its secrets first). */
 static void
 cli_run_line(HarkCli *cli, const char *line)
 {
@@ -157,21 +309,29 @@ cli_run_line(HarkCli *cli, const char *line)
       cli_print_error(cli, error);
       return;
     }
+    cli_warn_visible_secret(cli, command, args);
   }
-  cli->running_command = g_strdup(words[0]);
-  hark_context_run_command(cli->ctx, words[0], args, on_command_done, cli);
+  cli_start_command(cli, words[0], g_steal_pointer(&args));
 }
 
-/* Run waiting lines until one has to wait for its answer; with none left, read on. */
+/* Run waiting lines until one has to wait for its answer; with none left, read on.
+ * Without a terminal, the line after one that left out a secret is that secret; on a
+ * terminal the secret is typed at its own prompt, and lines typed ahead wait. */
 static void
 cli_run_waiting_lines(HarkCli *cli)
 {
   cli->dispatching = TRUE;
-  while (cli->running_command == NULL && !cli->input_closed) {
+  while (cli->running_command == NULL && !cli->input_closed &&
+         !(cli->interactive && cli->asking_command != NULL)) {
     g_autofree char *line = g_queue_pop_head(&cli->waiting_lines);
     if (line == NULL)
       break;
-    cli_run_line(cli, line);
+    if (cli->asking_command != NULL) {
+      cli_take_secret(cli, line);
+      explicit_bzero(line, strlen(line));
+    } else {
+      cli_run_line(cli, line);
+    }
   }
   cli->dispatching = FALSE;
   if (cli->running_command == NULL && !cli->input_closed && cli->lines_in != NULL &&
@@ -184,6 +344,7 @@ static void
 cli_close_input(HarkCli *cli)
 {
   cli->input_closed = TRUE;
+  cli_forget_question(cli);
   g_queue_clear_full(&cli->waiting_lines, g_free);
   cli_lines_close(cli);
   cli_terminal_close_input(cli);
@@ -195,6 +356,8 @@ cli_take_line(HarkCli *cli, const char *line)
   if (cli->input_closed)
     return;
   if (line == NULL) {
+    if (cli->asking_command != NULL)
+      cli_drop_question(cli, "the input ended before the password");
     cli_close_input(cli);
     hark_context_request_stop(cli->ctx);
     return;
@@ -267,6 +430,7 @@ static void
 cli_free(HarkCli *cli)
 {
   g_queue_clear_full(&cli->waiting_lines, g_free);
+  cli_forget_question(cli);
   g_free(cli->running_command);
   g_free(cli->prompt);
   g_free(cli->history_path);

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* render.c: the cli's output for people: command answers, errors and events as text.
  *
  * Answers are generic (any command a plugin adds later prints sensibly with no change

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* terminal.c: the cli on a terminal, with GNU readline in callback mode.
  *
  * readline never blocks the node: a watch on fd 0 in the node's main context feeds it
@@ -5,7 +6,12 @@
  * <state dir>/cli_history (0600), and tab completion of command names (then of
  * argument names) from the node's command table, so commands that plugins add are
  * completed too. readline is one global state per process, so one cli at a time may
- * own the terminal. */
+ * own the terminal.
+ *
+ * A secret the line left out (`login alice`) is asked for at its own prompt: readline
+ * keeps the terminal's echo off anyway and draws the line itself, so while asking, its
+ * redisplay function draws the prompt only. That line goes to cli_take_secret(), never
+ * to the history, and neither does a line typed with the secret in it. */
 #include "cli.h"
 
 #include <errno.h>
@@ -111,6 +117,8 @@ static char **
 complete(const char *text, int start, int end)
 {
   rl_attempted_completion_over = 1; /* never file names */
+  if (terminal_owner->asking_command != NULL)
+    return NULL; /* a secret: nothing to list */
   gboolean first_word = strspn(rl_line_buffer, " \t") >= (size_t)start;
   HarkContext *ctx = terminal_owner->ctx;
   completion_candidates = first_word ? command_names(ctx) : argument_names(ctx, rl_line_buffer);
@@ -119,6 +127,64 @@ complete(const char *text, int start, int end)
   char **matches = rl_completion_matches(text, next_completion);
   g_clear_pointer(&completion_candidates, g_strfreev);
   return matches;
+}
+
+/* ---- secrets ---------------------------------------------------------------------- */
+
+/* The prompt without the line: what is typed stays in readline's buffer, off the screen
+ * (and the cursor stays put after the prompt, so not even the length shows). */
+static void
+redisplay_prompt_only(void)
+{
+  int end = rl_end, point = rl_point;
+  rl_end = rl_point = 0;
+  rl_redisplay();
+  rl_end = end;
+  rl_point = point;
+}
+
+/* A startup hook, once: the line that was being typed when a secret was asked. */
+static int
+restore_typed_ahead(void)
+{
+  HarkCli *cli = terminal_owner;
+  rl_startup_hook = NULL;
+  if (cli != NULL && cli->typed_ahead != NULL) {
+    rl_insert_text(cli->typed_ahead);
+    g_clear_pointer(&cli->typed_ahead, g_free);
+  }
+  return 0;
+}
+
+void
+cli_terminal_ask_secret(HarkCli *cli, const char *prompt)
+{
+  if (!cli->readline_installed)
+    return;
+  if (!cli->in_line_handler) {
+    /* A line that waited for its turn: put aside what is being typed meanwhile. */
+    rl_clear_visible_line();
+    char *text = rl_copy_text(0, rl_end);
+    g_free(cli->typed_ahead);
+    cli->typed_ahead = g_strdup(text);
+    free(text);
+    rl_replace_line("", 1);
+  }
+  rl_redisplay_function = redisplay_prompt_only;
+  rl_set_prompt(prompt);
+  /* In the line handler, readline shows the new prompt when the handler returns. */
+  if (!cli->in_line_handler) {
+    rl_on_new_line();
+    rl_redisplay_function();
+  }
+}
+
+/* The command prompt again (without the line typed ahead: see on_readline_line). */
+static void
+secret_prompt_end(HarkCli *cli)
+{
+  rl_redisplay_function = rl_redisplay;
+  rl_set_prompt(cli->prompt);
 }
 
 /* ---- input ------------------------------------------------------------------------ */
@@ -130,9 +196,25 @@ on_readline_line(char *line)
 {
   HarkCli *cli = terminal_owner;
   cli->in_line_handler = TRUE;
-  if (line != NULL) /* (at Ctrl-D readline itself has moved to a new line) */
-    history_remember(cli, line);
-  cli_take_line(cli, line);
+  if (cli->asking_command != NULL) {
+    /* A secret, or at Ctrl-D none: the command is dropped, the cli goes on. */
+    secret_prompt_end(cli);
+    cli_take_secret(cli, line); /* may ask for the next one (passwd: old, new) */
+    if (cli->asking_command == NULL && cli->typed_ahead != NULL && cli->readline_installed)
+      rl_startup_hook = restore_typed_ahead; /* readline runs it as it shows the prompt */
+    if (line != NULL)
+      explicit_bzero(line, strlen(line));
+#if RL_READLINE_VERSION >= 0x0801
+    else
+      rl_eof_found = 0; /* else readline ends every later line with one more newline */
+#endif
+    rl_free_undo_list(); /* the secret's keystrokes */
+  } else {
+    /* (at Ctrl-D readline itself has moved to a new line) */
+    if (line != NULL && !cli_line_has_secret(cli, line))
+      history_remember(cli, line);
+    cli_take_line(cli, line);
+  }
   cli->in_line_handler = FALSE;
   free(line);
 }
@@ -185,7 +267,10 @@ cli_terminal_close_input(HarkCli *cli)
       rl_clear_visible_line(); /* the prompt and any half-typed line */
     rl_callback_handler_remove(); /* also restores the terminal's modes */
     cli->readline_installed = FALSE;
+    rl_redisplay_function = rl_redisplay; /* a secret may have been asked */
+    rl_startup_hook = NULL;
   }
+  g_clear_pointer(&cli->typed_ahead, g_free);
 }
 
 void
@@ -210,6 +295,6 @@ cli_terminal_print(HarkCli *cli, const char *text)
   fflush(stdout);
   if (prompt_shown) {
     rl_on_new_line();
-    rl_redisplay();
+    rl_redisplay_function(); /* the prompt only while a secret is typed */
   }
 }

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* connection.c: one client of the ctl frontend.
  *
  * Reads newline-delimited JSON requests, runs them through the node's command table

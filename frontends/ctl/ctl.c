@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* ctl.c: the ctl frontend plugin: a JSON control socket for custom frontends, scripts
  * and the integration tests (docs/control-protocol.md).
  *

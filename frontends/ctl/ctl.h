@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* ctl.h: what the two halves of the ctl frontend share. ctl.c is the plugin itself
  * (settings, the listening sockets, start/stop, events); connection.c is one
  * connected client (line framing, requests and answers, the write queue). */

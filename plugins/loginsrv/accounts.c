@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* accounts.c: the account endpoints: register, login, renew, password, delete, users,
  * version (docs/protocol.md).
  *
@@ -75,12 +76,6 @@ account_job_from_body(LoginRequest *req, const LoginField *fields)
   if (job != NULL)
     job->password = login_take_secret(req->json, "password");
   return job;
-}
-
-static gint64
-now_seconds(void)
-{
-  return g_get_real_time() / G_USEC_PER_SEC;
 }
 
 /* ---- password checks (worker threads) -------------------------------------------------- */
@@ -168,7 +163,7 @@ register_work(LoginServer *s, gpointer data, LoginReply *reply)
     g_warning("%s", error->message);
     login_reply_error(reply, "internal", "cannot make an account id; the server log says why");
   } else if (s->store->user_create(s->store_handle, job->name, job->key, account_id, hash,
-                                   now_seconds(), &error)) {
+                                   login_now_seconds(s), &error)) {
     JsonObject *body = json_object_new();
     json_object_set_string_member(body, "user", job->name);
     login_reply_ok(reply, SOUP_STATUS_CREATED, body);
@@ -249,7 +244,7 @@ gboolean
 login_issue_certificate(LoginServer *s, const HarkStoreUser *user, const char *public_key_pem,
                         JsonObject *answer, LoginReply *reply)
 {
-  gint64 now = now_seconds();
+  gint64 now = login_now_seconds(s);
   g_autoptr(GError) error = NULL;
   /* Valid from a little earlier, for devices whose clocks run behind. */
   g_autofree char *certificate =
@@ -281,7 +276,7 @@ login_work(LoginServer *s, gpointer data, LoginReply *reply)
   json_object_set_string_member(answer, "ca", s->ca_pem);
   g_autoptr(GError) error = NULL;
   if (!s->store->user_note_login(s->store_handle, job->key, job->device_id, job->device,
-                                 now_seconds(), &error)) {
+                                 login_now_seconds(s), &error)) {
     login_reply_store_failure(reply, "record a login", error);
     return;
   }
@@ -295,7 +290,7 @@ login_work(LoginServer *s, gpointer data, LoginReply *reply)
 void
 login_handle_nonce(LoginRequest *req)
 {
-  g_autofree char *nonce = hark_ca_make_nonce(req->server->ca, now_seconds());
+  g_autofree char *nonce = hark_ca_make_nonce(req->server->ca, login_now_seconds(req->server));
   JsonObject *body = json_object_new();
   json_object_set_string_member(body, "nonce", nonce);
   json_object_set_int_member(body, "expires_in", LOGIN_NONCE_LIFETIME);
@@ -327,7 +322,7 @@ check_proof(LoginRequest *req, GBytes *key)
                  "device holds its key (nodes from before login proofs must be upgraded)");
     return FALSE;
   }
-  gint64 now = now_seconds(), issued = 0;
+  gint64 now = login_now_seconds(req->server), issued = 0;
   g_autoptr(GError) error = NULL;
   if (!hark_ca_check_nonce(req->server->ca, nonce, now, LOGIN_NONCE_LIFETIME, &issued, &error) ||
       !hark_login_proof_verify(key, nonce, user, proof, &error)) {
@@ -393,7 +388,7 @@ renew_work(LoginServer *s, gpointer data, LoginReply *reply)
   if (user == NULL)
     return;
   g_autoptr(GError) error = NULL;
-  if (!s->store->device_seen(s->store_handle, job->key, job->signer->device_id, now_seconds(),
+  if (!s->store->device_seen(s->store_handle, job->key, job->signer->device_id, login_now_seconds(s),
                              &error)) {
     login_reply_store_failure(reply, "record a renewal", error);
     return;
@@ -435,7 +430,7 @@ password_work(LoginServer *s, gpointer data, LoginReply *reply)
     g_warning("cannot hash a password: %s", problem);
     login_reply_error(reply, "internal", "cannot hash the password; the server log says why");
   } else if (!s->store->user_set_password(s->store_handle, job->key, hash, job->revoke_others,
-                                          job->keep_device, now_seconds(), &revoked, &error)) {
+                                          job->keep_device, login_now_seconds(s), &revoked, &error)) {
     login_reply_store_failure(reply, "change a password", error);
   } else {
     JsonObject *answer = json_object_new();

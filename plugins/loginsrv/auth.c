@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* auth.c: signed requests (docs/protocol.md, "Signed requests"): a logged-in device
  * proves itself with its certificate and a signature over the request, so any
  * login-server process sharing the store can check it without a session. Each request
@@ -8,11 +9,6 @@
  * checked by each job, in the store. */
 #include "loginsrv.h"
 
-#include <string.h>
-
-/* A DER certificate is well under this; the header is refused beyond it. */
-#define MAX_CERTIFICATE_BYTES 8192
-
 static gboolean
 refuse(LoginRequest *req, const char *message)
 {
@@ -20,46 +16,21 @@ refuse(LoginRequest *req, const char *message)
   return FALSE;
 }
 
-static gboolean
-parse_date(const char *text, gint64 *date)
-{
-  if (text == NULL || *text == '\0' || strlen(text) > 18 ||
-      strspn(text, "0123456789") != strlen(text))
-    return FALSE;
-  *date = g_ascii_strtoll(text, NULL, 10);
-  return TRUE;
-}
-
 gboolean
 login_authenticate(LoginRequest *req)
 {
   SoupMessageHeaders *headers = soup_server_message_get_request_headers(req->msg);
-  const char *certificate = soup_message_headers_get_one(headers, "Hark-Certificate");
-  const char *date_text = soup_message_headers_get_one(headers, "Hark-Date");
   const char *nonce = soup_message_headers_get_one(headers, "Hark-Nonce");
-  const char *signature = soup_message_headers_get_one(headers, "Hark-Signature");
-  if (certificate == NULL || date_text == NULL || nonce == NULL || signature == NULL)
-    return refuse(req, "a signed request needs the headers Hark-Certificate, Hark-Date, "
-                       "Hark-Nonce and Hark-Signature");
-  g_autoptr(GBytes) der = login_base64_decode_strict(certificate, MAX_CERTIFICATE_BYTES);
+  gint64 now = login_now_seconds(req->server);
   gint64 date = 0;
-  if (der == NULL)
-    return refuse(req, "Hark-Certificate is not the base64 of a certificate");
-  if (!parse_date(date_text, &date))
-    return refuse(req, "Hark-Date is not a time in unix seconds");
-
-  gint64 now = g_get_real_time() / G_USEC_PER_SEC;
-  g_autoptr(GError) error = NULL;
-  g_autoptr(HarkDeviceCertificate) device =
-    hark_certificate_verify(req->server->ca_pem, der, now, &error);
-  if (device == NULL) {
-    g_autofree char *message = g_strdup_printf("the certificate is refused: %s", error->message);
+  g_autofree char *message = NULL;
+  g_autoptr(HarkDeviceCertificate) device = login_signed_headers_check(
+    req->server->ca_pem, soup_message_headers_get_one(headers, "Hark-Certificate"),
+    soup_message_headers_get_one(headers, "Hark-Date"), nonce,
+    soup_message_headers_get_one(headers, "Hark-Signature"),
+    soup_server_message_get_method(req->msg), req->path, req->body, now, &date, &message);
+  if (device == NULL)
     return refuse(req, message);
-  }
-  const char *method = soup_server_message_get_method(req->msg);
-  if (!hark_request_verify(device->public_key, method, req->path, date, nonce, req->body,
-                           signature, now, LOGIN_MAX_SKEW, &error))
-    return refuse(req, error->message);
   /* Only now, signed: nobody else can fill the cache with keys of this device. Kept for as
    * long as the date would pass the skew check. */
   g_autofree char *key = g_strdup_printf("request:%s:%s", device->device_id, nonce);

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* buddies.c: the buddy list endpoints (signed requests; docs/protocol.md).
  *
  * The list lives in the store with a revision that goes up by one with every change,

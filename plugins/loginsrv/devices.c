@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* devices.c: who may sign, and the device list (docs/protocol.md, "Devices").
  *
  * A certificate names the account it was issued for by its account id, and the device by
@@ -209,7 +210,7 @@ devices_remove_work(LoginServer *s, gpointer data, LoginReply *reply)
   if (device == NULL)
     return;
   g_autoptr(GError) error = NULL;
-  gint64 now = g_get_real_time() / G_USEC_PER_SEC;
+  gint64 now = login_now_seconds(s);
   g_autoptr(HarkStoreDevice) revoked = NULL;
   if (!s->store->device_revoke(s->store_handle, job->signer->key, device->device_id, now,
                                &error) ||

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* http.c: the login server's requests: routing, the size limit, answers in the one
  * error shape of docs/protocol.md, jobs on worker threads, and the request log.
  *
@@ -218,7 +219,7 @@ refuse_for(LoginRequest *req, gint64 wait, const char *message)
 static gboolean
 refuse_if_limited_by(LoginRequest *req, LoginAddressLimiter *limiter, const char *what)
 {
-  gint64 now = g_get_monotonic_time();
+  gint64 now = login_now_monotonic(req->server);
   g_autofree char *own = g_strdup_printf("too many %s from this address", what);
   if (refuse_for(req, login_limiter_retry_after(limiter, req->source, now), own))
     return TRUE;
@@ -238,7 +239,7 @@ gboolean
 login_request_refuse_if_limited(LoginRequest *req, const char *account)
 {
   LoginServer *s = req->server;
-  gint64 now = g_get_monotonic_time();
+  gint64 now = login_now_monotonic(s);
   g_free(req->account);
   req->account = g_strdup(account);
   if (refuse_if_limited_by(req, s->addresses, "failed attempts"))
@@ -260,7 +261,8 @@ login_request_refuse_if_registering_too_much(LoginRequest *req)
 {
   if (refuse_if_limited_by(req, req->server->registrations, "registrations"))
     return TRUE;
-  login_limiter_note_failure(req->server->registrations, req->source, g_get_monotonic_time());
+  login_limiter_note_failure(req->server->registrations, req->source,
+                             login_now_monotonic(req->server));
   return FALSE;
 }
 
@@ -269,7 +271,8 @@ login_request_refuse_if_looking_up_too_much(LoginRequest *req)
 {
   if (refuse_if_limited_by(req, req->server->lookups, "user look-ups"))
     return TRUE;
-  login_limiter_note_failure(req->server->lookups, req->source, g_get_monotonic_time());
+  login_limiter_note_failure(req->server->lookups, req->source,
+                             login_now_monotonic(req->server));
   return FALSE;
 }
 
@@ -278,7 +281,7 @@ static void
 count_attempt(LoginRequest *req, const LoginReply *reply)
 {
   LoginServer *s = req->server;
-  gint64 now = g_get_monotonic_time();
+  gint64 now = login_now_monotonic(s);
   g_autofree char *pair = req->account != NULL ? pair_key(req->account, req->source) : NULL;
   if (reply->failed_attempt) {
     login_limiter_note_failure(s->addresses, req->source, now);

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* loginsrv.c: the login server plugin (docs/protocol.md, "Login server API"): its
  * settings, the account store it uses, its CA and TLS certificate, and start/stop.
  *

@@ -1,9 +1,10 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* loginsrv.h: what the files of the loginsrv plugin share (never installed).
  *
  *   loginsrv.c  the plugin: settings, the store, the CA, start and stop
  *   tls.c       the listening socket and TLS 1.3 handshakes, handed to libsoup
  *   http.c      requests: routing, bodies, answers, jobs on worker threads, the log
- *   validate.c  strict JSON bodies and the name rules
+ *   validate.c  strict JSON bodies, the name rules, the signed-request headers
  *   accounts.c  register, login, renew, password, delete, users, version
  *   buddies.c   the buddy list
  *   devices.c   the device list, revocation, and who may sign (account id, device)
@@ -33,6 +34,13 @@ G_BEGIN_DECLS
 #define LOGIN_USER_NAME_MAX 32
 #define LOGIN_PASSWORD_MIN 8
 #define LOGIN_PASSWORD_MAX 1024
+
+/* Every time the server decides by (lock-outs, rate windows, nonces, replays, certificate
+ * times) is read from the node's clock, which a test can move (hark/clock.h); safe from
+ * the worker threads too. */
+#define login_now_seconds(server) hark_clock_now_seconds(hark_context_get_clock((server)->ctx))
+#define login_now_monotonic(server) \
+  hark_clock_now_monotonic(hark_context_get_clock((server)->ctx))
 #define LOGIN_LABEL_MAX 64 /* device names and aliases, in characters */
 #define LOGIN_DEVICE_ID_LENGTH 64 /* a key fingerprint: lower-case hex SHA-256 */
 #define LOGIN_USERS_LIMIT_MAX 100
@@ -194,6 +202,15 @@ gboolean login_device_id_is_valid(const char *text);
 gboolean login_label_is_valid(const char *text);
 /* NULL when a new password is acceptable; otherwise why not. */
 char *login_password_problem(const char *password);
+/* The signer of a request, from its headers Hark-Certificate, Hark-Date, Hark-Nonce and
+ * Hark-Signature (any may be NULL: missing): the certificate issued by ca_pem and valid at
+ * now, the date within LOGIN_MAX_SKEW of now (set in *date), the signature its key's over
+ * method, path, date, nonce and body. NULL and why not otherwise. Replays are auth.c's. */
+HarkDeviceCertificate *login_signed_headers_check(const char *ca_pem, const char *certificate,
+                                                  const char *date_text, const char *nonce,
+                                                  const char *signature, const char *method,
+                                                  const char *path, GBytes *body, gint64 now,
+                                                  gint64 *date, char **message);
 
 /* ---- passwords.c ---- */
 
@@ -285,6 +302,10 @@ void login_nonces_free(LoginNonces *nonces);
  * time, nonce and signature check out; NULL and why not otherwise. */
 char *login_tunnel_preamble_check(LoginServer *s, LoginNonces *nonces, const char *line,
                                   GError **error);
+/* The same against ca_pem at the given times (unix seconds; the monotonic clock's µs for
+ * the nonces), which the check reads from the clocks. */
+char *login_tunnel_preamble_verify(const char *ca_pem, LoginNonces *nonces, const char *line,
+                                   gint64 now, gint64 monotonic_now, GError **error);
 
 /* ---- devices.c ---- */
 

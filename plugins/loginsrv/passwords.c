@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* passwords.c: password hashes, argon2id (libargon2) with a 16-byte salt from OpenSSL's
  * RNG and a 32-byte tag, kept as argon2's encoded string ("$argon2id$v=19$m=...,t=...,
  * p=1$salt$tag"), so the cost it was made with travels with it and a later change of

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* ratelimit.c: failed password checks per source address (in memory, a sliding window)
  * and the schedule of account lock-outs (the counts are kept in the store; accounts.c).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* replay.c: what was used once and must not be accepted again (docs/protocol.md,
  * "Replays"): the nonces of signed requests and of logins. Each is remembered until the
  * moment it would be refused anyway (a signed request as stale, a login nonce as

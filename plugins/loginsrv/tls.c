@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* tls.c: the login server's listening socket, the tunnel preambles and the TLS
  * handshakes.
  *

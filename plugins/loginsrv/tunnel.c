@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* tunnel.c: the preamble an SN sends before the TLS bytes of a client it tunnels to the
  * login server (docs/protocol.md, "Overlay → Login tunnel"), so the limits follow the
  * client and not the SN whose address every tunnelled login shares.
@@ -93,8 +94,8 @@ parse_seconds(const char *text, gint64 *seconds)
 
 /* The signature's fields are checked for form; then the certificate, time and key. */
 char *
-login_tunnel_preamble_check(LoginServer *s, LoginNonces *nonces, const char *line,
-                            GError **error)
+login_tunnel_preamble_verify(const char *ca_pem, LoginNonces *nonces, const char *line,
+                             gint64 now, gint64 monotonic_now, GError **error)
 {
   if (!g_str_has_suffix(line, "\r\n"))
     return fail(error, "the preamble does not end in CRLF"), NULL;
@@ -114,10 +115,9 @@ login_tunnel_preamble_check(LoginServer *s, LoginNonces *nonces, const char *lin
   g_autoptr(GBytes) signature = login_base64_decode_strict(fields[5], HARK_IDENTITY_SIGNATURE_SIZE);
   if (der == NULL || signature == NULL)
     return fail(error, "the certificate or signature is not canonical base64"), NULL;
-  gint64 now = g_get_real_time() / G_USEC_PER_SEC;
   if (date < now - LOGIN_MAX_SKEW || date > now + LOGIN_MAX_SKEW)
     return fail(error, "the preamble's time is more than 300 s from the server's clock"), NULL;
-  g_autoptr(HarkDeviceCertificate) device = hark_certificate_verify(s->ca_pem, der, now, error);
+  g_autoptr(HarkDeviceCertificate) device = hark_certificate_verify(ca_pem, der, now, error);
   if (device == NULL) {
     g_prefix_error(error, "the SN's certificate is refused: ");
     return NULL;
@@ -129,7 +129,15 @@ login_tunnel_preamble_check(LoginServer *s, LoginNonces *nonces, const char *lin
     g_prefix_error(error, "the preamble's signature is refused: ");
     return NULL;
   }
-  if (!nonce_is_fresh(nonces, nonce, g_get_monotonic_time()))
+  if (!nonce_is_fresh(nonces, nonce, monotonic_now))
     return fail(error, "the preamble's nonce was used before (a replay)"), NULL;
   return g_strdup(client);
+}
+
+char *
+login_tunnel_preamble_check(LoginServer *s, LoginNonces *nonces, const char *line,
+                            GError **error)
+{
+  return login_tunnel_preamble_verify(s->ca_pem, nonces, line, login_now_seconds(s),
+                                      login_now_monotonic(s), error);
 }

@@ -1,14 +1,19 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* validate.c: what the login server accepts as input: JSON bodies with exactly the
- * expected fields and types, and the user-name rules of docs/protocol.md.
+ * expected fields and types, the user-name rules of docs/protocol.md, and the headers of
+ * a signed request (auth.c adds the replay check).
  *
  * Every check says what was wrong, for the developer of a client; nothing here touches
- * the store, so a refused request changes nothing. */
+ * the store or reads a clock (the caller gives the time), so a refused request changes
+ * nothing and tests/fuzz/fuzz-loginsrv.c can call these as the server does. */
 #include "loginsrv.h"
 
 #include <openssl/crypto.h>
 #include <string.h>
 
 #define SHOWN_MAX 40
+/* A DER certificate is well under this; the header is refused beyond it. */
+#define MAX_CERTIFICATE_BYTES 8192
 
 /* ---- JSON bodies ------------------------------------------------------------------------- */
 
@@ -182,6 +187,52 @@ login_base64_decode_strict(const char *text, gsize max_length)
     return NULL;
   }
   return g_bytes_new_take(data, length);
+}
+
+/* ---- signed requests -------------------------------------------------------------------- */
+
+static gboolean
+parse_date(const char *text, gint64 *date)
+{
+  if (text == NULL || *text == '\0' || strlen(text) > 18 ||
+      strspn(text, "0123456789") != strlen(text))
+    return FALSE;
+  *date = g_ascii_strtoll(text, NULL, 10);
+  return TRUE;
+}
+
+HarkDeviceCertificate *
+login_signed_headers_check(const char *ca_pem, const char *certificate, const char *date_text,
+                           const char *nonce, const char *signature, const char *method,
+                           const char *path, GBytes *body, gint64 now, gint64 *date,
+                           char **message)
+{
+  if (certificate == NULL || date_text == NULL || nonce == NULL || signature == NULL) {
+    *message = g_strdup("a signed request needs the headers Hark-Certificate, Hark-Date, "
+                        "Hark-Nonce and Hark-Signature");
+    return NULL;
+  }
+  g_autoptr(GBytes) der = login_base64_decode_strict(certificate, MAX_CERTIFICATE_BYTES);
+  if (der == NULL) {
+    *message = g_strdup("Hark-Certificate is not the base64 of a certificate");
+    return NULL;
+  }
+  if (!parse_date(date_text, date)) {
+    *message = g_strdup("Hark-Date is not a time in unix seconds");
+    return NULL;
+  }
+  g_autoptr(GError) error = NULL;
+  g_autoptr(HarkDeviceCertificate) device = hark_certificate_verify(ca_pem, der, now, &error);
+  if (device == NULL) {
+    *message = g_strdup_printf("the certificate is refused: %s", error->message);
+    return NULL;
+  }
+  if (!hark_request_verify(device->public_key, method, path, *date, nonce, body, signature,
+                           now, LOGIN_MAX_SKEW, &error)) {
+    *message = g_strdup(error->message);
+    return NULL;
+  }
+  return g_steal_pointer(&device);
 }
 
 /* ---- names ------------------------------------------------------------------------------- */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* io.c: STUN transactions of the `stun` plugin (see nat-stun.h). Answers come from the
  * Internet, so they are read with the core's strict parser (hark/stun.h) and accepted
  * only with the transaction id of a test still running and from the address that test

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* nat-stun.c: the `stun` nat-probe plugin (hark/natprobe.h): RFC 5389 binding and RFC
  * 5780 behaviour discovery against super nodes, whose STUN servers answer CHANGE-REQUEST
  * from a second address of their own or with a partner SN (docs/protocol.md, "STUN").

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* nat-stun.h: what the two files of the `stun` nat-probe plugin share.
  *
  * io.c runs STUN transactions: a UDP socket on the node's main loop, binding requests

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* postgres.c: the `postgres` store plugin (hark/store.h): the login server's accounts,
  * devices and buddy lists in PostgreSQL, for a login server that outgrows one machine:
  * several login-server processes can share one database.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* sqlite.c: the `sqlite` store plugin (hark/store.h): the login server's accounts,
  * devices and buddy lists in one SQLite file in the node's state directory. It is the
  * embedded default; the `postgres` store is for login servers that outgrow one machine.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* test-bytes.c: see test-bytes.h. */
 #include "test-bytes.h"
 

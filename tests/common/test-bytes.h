@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* test-bytes.h: byte helpers for tests that feed decoders altered copies of test vectors. */
 #pragma once
 

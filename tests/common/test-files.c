@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* test-files.c: removing temporary trees and reading file modes for the tests. */
 #include "test-files.h"
 

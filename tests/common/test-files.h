@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* test-files.h: file helpers every test needs (temporary trees, modes), in one place. */
 #pragma once
 

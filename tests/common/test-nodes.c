@@ -1,7 +1,8 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* test-nodes.c: see test-nodes.h. */
 #include "test-nodes.h"
 
-#include "hark-private.h"
+#include "node-private.h"
 #include "test-files.h"
 #include "test-wait.h"
 
@@ -108,9 +109,10 @@ hark_test_net_node(HarkTestNet *net, const char *name, const char *ca_path, Hark
   g_assert_no_error(error);
   g_assert_true(hark_node_start(node, &error));
   g_assert_no_error(error);
-  g_assert_true((issuer != NULL) == (node->login != NULL &&
-                                     hark_login_client_certificate_der(node->login) != NULL));
-  hark_node_set_network_handlers(node, on_accepted, NULL, net);
+  HarkLoginClient *client = hark_node_root(node)->login;
+  g_assert_true((issuer != NULL) ==
+                (client != NULL && hark_login_client_certificate_der(client) != NULL));
+  hark_link_set_network_handlers(node, on_accepted, NULL, net);
   return node;
 }
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* test-nodes.h: real nodes in one process for tests of links and transports, "logged in"
  * without a login server: a test CA issues each node's device certificate and leaves it
  * as certificate.pem in the node's state directory, where the login client loads it. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* fuzz-rtp.c: libFuzzer target for the first checks a received media packet meets
  * (core/media-packet.c), which run on every packet a peer or a stranger sends before
  * any decryption. Besides crashes it checks the classifier's promises: an accepted RTP

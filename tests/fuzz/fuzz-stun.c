@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* fuzz-stun.c: libFuzzer target for the STUN code, which reads datagrams from anyone:
  * the binding server (with and without RFC 5780) and the client's response reader.
  * Besides crashes and leaks it checks that the demultiplexer and the parser agree, that

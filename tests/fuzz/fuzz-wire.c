@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* fuzz-wire.c: libFuzzer target for hark_wire_decode, the first code that touches a
  * peer's bytes. Besides crashes and leaks it checks that anything the decoder accepts
  * re-encodes to the very same bytes and decodes to the same message: a message must

@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: LGPL-2.1-or-later
 """make-wire-seeds.py DIR: writes one seed per overlay message type (4-16) into DIR, as
 a node would send it (GVariant normal form, little-endian), for the wire fuzzer's corpus.
 Uses the system's PyGObject (GLib.Variant), the same serialiser hark uses. Run by hand

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # run-corpus.sh FUZZER SEED_DIR [LIBFUZZER_FLAGS...]: the fuzz regression test.
 # libFuzzer adds every new input it finds to the first corpus directory it is given, so
 # it gets a throwaway copy of the seeds and the source tree stays as committed.

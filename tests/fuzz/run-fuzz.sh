@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # run-fuzz.sh TARGET RUNS [SECONDS]: fuzz one target for RUNS inputs, at most SECONDS
 # (0 or none: no limit); `make fuzz` runs it.
 # TARGET is the fuzzer's path (build-san/tests/fuzz/fuzz-wire) or its name (wire,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* attack.c: misbehaving clients of a super node (see attack.h). */
 #include "attack.h"
 #include "test-wait.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* attack.h: clients that misbehave towards a super node, for the tests that show it
  * keeps serving: raw TCP or a WebSocket (tls443's port 80 path) under them, and an
  * OpenSSL client over memory BIOs that can stop anywhere in the TLS handshake or

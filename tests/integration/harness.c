@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* harness.c: temporary nodes, ctl clients and bounded waits for integration tests
  * (see harness.h). */
 #include "test-files.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* harness.h: helpers for integration tests that drive real `hark` processes.
  *
  * A HarkTestNode is one `$HARK_BIN run` in its own temporary directory (config file,

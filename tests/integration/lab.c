@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* lab.c: see lab.h. */
 #include "lab.h"
 
@@ -107,6 +108,15 @@ lab_ctl_call(HarkTestClient *ctl, const char *command, JsonObject *args, GPtrArr
   return result != NULL ? json_object_ref(result) : NULL;
 }
 
+gboolean
+lab_clock_advance(HarkTestClient *ctl, gint64 seconds)
+{
+  JsonObject *args = json_object_new();
+  json_object_set_int_member(args, "advance", seconds);
+  g_autoptr(JsonObject) result = lab_ctl_call(ctl, "clock", args, NULL);
+  return result != NULL;
+}
+
 JsonObject *
 lab_ask(LabNode *node, const char *command, JsonObject *args)
 {
@@ -128,7 +138,7 @@ login_server_config(const LabLoginOptions *options, guint16 port)
   const char *store = options->store != NULL ? options->store : "sqlite";
   g_autofree char *hosts =
     options->host != NULL ? g_strdup_printf("hosts = [ \"%s\" ];", options->host) : g_strdup("");
-  return g_strdup_printf("node: { name = \"loginsrv\"; };\n"
+  return g_strdup_printf("node: { name = \"loginsrv\"; %s };\n"
                          "plugins: { load = (\n"
                          "  { name = \"%s\"; },\n"
                          "  { name = \"loginsrv\"; settings = {\n"
@@ -137,6 +147,7 @@ login_server_config(const LabLoginOptions *options, guint16 port)
                          "      %s }; },\n"
                          "  { name = \"ctl\"; }\n"
                          "); };\n",
+                         options->node_settings != NULL ? options->node_settings : "",
                          store, port, hosts, store,
                          options->store_options != NULL ? options->store_options : "",
                          options->settings != NULL ? options->settings : "");

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* lab.h: a small network of real nodes for integration tests: a login server and nodes
  * driven through ctl, with the few calls every such test makes.
  *
@@ -23,6 +24,12 @@ JsonObject *lab_ctl_ask(HarkTestClient *ctl, const char *command, JsonObject *ar
 /* The result of a command that must succeed (a new reference), or NULL (test failed). */
 JsonObject *lab_ctl_call(HarkTestClient *ctl, const char *command, JsonObject *args,
                          GPtrArray *events);
+
+/* Moves the test clock of a node started with `node: { test_clock = true; }` forward by
+ * seconds (the `clock` command; docs/testing.md "Clocks"): its login server's lock-outs,
+ * windows and nonces, and its login client's renewals, see that much time pass at once.
+ * FALSE (test failed) when the node refuses. */
+gboolean lab_clock_advance(HarkTestClient *ctl, gint64 seconds);
 
 /* A node process and a ctl client whose hello has been read. */
 typedef struct {
@@ -59,6 +66,7 @@ typedef struct {
   const char *store_options; /* inside store_options = { } (a conninfo); may be NULL */
   const char *host;          /* in the URL and the server's hosts; none and 127.0.0.1 when NULL */
   const char *settings;      /* more loginsrv settings ("certificate_lifetime = 5;") */
+  const char *node_settings; /* more settings of its node group ("test_clock = true;") */
 } LabLoginOptions;
 
 typedef struct {

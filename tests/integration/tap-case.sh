@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # tap-case.sh: sourced by the shell integration tests; case_ prints one TAP line per case.
 n=0
 failed=0

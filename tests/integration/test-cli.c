@@ -1,16 +1,21 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* test-cli.c: the cli frontend driven the way scripts drive it: lines on a pipe.
  *
- * Each case writes a configuration that loads the cli and nothing else into a fresh
- * temporary directory, runs `$HARK_BIN run` with the lines on stdin, and reads what the
- * node printed when it exits at the end of the input. A node that hangs is killed
- * after RUN_TIMEOUT_S, and the case fails. (The terminal path, readline, needs a tty
- * and is not run here.) */
-#include "harness.h"
+ * Each case writes a configuration that loads the cli and nothing else (and a login
+ * section when a case logs in to a lab login server) into a fresh temporary directory,
+ * runs `$HARK_BIN run` with the lines on stdin, and reads what the node printed when it
+ * exits at the end of the input. A node that hangs is killed after RUN_TIMEOUT_S, and
+ * the case fails. The terminal path, readline, is driven through a pseudo-terminal in
+ * the cases about secrets: what the screen shows and what the history keeps. */
+#include "lab.h"
 #include "test-files.h"
 #include "test-isolate.h"
 #include <gio/gio.h>
+#include <glib-unix.h>
 #include <glib/gstdio.h>
+#include <pty.h>
 #include <string.h>
+#include <unistd.h>
 
 #define RUN_TIMEOUT_S 20
 #define NODE_NAME "cli-test-node"
@@ -53,13 +58,14 @@ hark_bin(void)
   return bin;
 }
 
+/* extra: more configuration text (a login section), may be NULL. */
 static char *
-write_config(const char *dir, const char *cli_settings)
+write_config(const char *dir, const char *cli_settings, const char *extra)
 {
   g_autofree char *text = g_strdup_printf(
     "node: { name = \"%s\"; };\n"
-    "plugins: { load = ( { name = \"cli\"; settings = { %s }; } ); };\n",
-    NODE_NAME, cli_settings ? cli_settings : "");
+    "plugins: { load = ( { name = \"cli\"; settings = { %s }; } ); };\n%s",
+    NODE_NAME, cli_settings ? cli_settings : "", extra ? extra : "");
   char *path = g_build_filename(dir, "hark.conf", NULL);
   g_autoptr(GError) error = NULL;
   g_file_set_contents(path, text, -1, &error);
@@ -102,19 +108,11 @@ communicate(GSubprocess *process, Run *run, const char *input)
   g_free(c);
 }
 
-/* `hark run` with input on its stdin, a config whose cli has these settings. */
-static Run *
-run_node(const char *input, const char *cli_settings)
+/* `hark run -c config --state-dir state_dir`, under $HARK_TEST_WRAPPER if set. */
+static GStrv
+node_argv(const char *config, const char *state_dir)
 {
-  Run *run = g_new0(Run, 1);
   g_autoptr(GError) error = NULL;
-  run->dir = g_dir_make_tmp("hark-cli-XXXXXX", &error);
-  g_assert_no_error(error);
-  run->state_dir = g_build_filename(run->dir, "state", NULL);
-  g_autofree char *config = write_config(run->dir, cli_settings);
-
-  g_autoptr(GSubprocessLauncher) launcher = g_subprocess_launcher_new(
-    G_SUBPROCESS_FLAGS_STDIN_PIPE | G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDERR_PIPE);
   const char *wrapper = g_getenv("HARK_TEST_WRAPPER"); /* e.g. "valgrind --leak-check=full" */
   g_autoptr(GStrvBuilder) argv = g_strv_builder_new();
   if (wrapper != NULL && *wrapper != '\0') {
@@ -123,9 +121,26 @@ run_node(const char *input, const char *cli_settings)
     g_assert_no_error(error);
     g_strv_builder_addv(argv, (const char **)words);
   }
-  const char *tail[] = { hark_bin(), "run", "-c", config, "--state-dir", run->state_dir, NULL };
+  const char *tail[] = { hark_bin(), "run", "-c", config, "--state-dir", state_dir, NULL };
   g_strv_builder_addv(argv, tail);
-  g_auto(GStrv) args = g_strv_builder_end(argv);
+  return g_strv_builder_end(argv);
+}
+
+/* `hark run` with input on its stdin, a config whose cli has these settings, and
+ * extra configuration text (may be NULL). */
+static Run *
+run_node_with(const char *input, const char *cli_settings, const char *extra)
+{
+  Run *run = g_new0(Run, 1);
+  g_autoptr(GError) error = NULL;
+  run->dir = g_dir_make_tmp("hark-cli-XXXXXX", &error);
+  g_assert_no_error(error);
+  run->state_dir = g_build_filename(run->dir, "state", NULL);
+  g_autofree char *config = write_config(run->dir, cli_settings, extra);
+
+  g_autoptr(GSubprocessLauncher) launcher = g_subprocess_launcher_new(
+    G_SUBPROCESS_FLAGS_STDIN_PIPE | G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDERR_PIPE);
+  g_auto(GStrv) args = node_argv(config, run->state_dir);
   g_autoptr(GSubprocess) process =
     g_subprocess_launcher_spawnv(launcher, (const char *const *)args, &error);
   g_assert_no_error(error);
@@ -138,6 +153,12 @@ run_node(const char *input, const char *cli_settings)
     g_test_message("stderr of hark:\n%s", run->err);
   g_test_message("stdout of hark:\n%s", run->out ? run->out : "");
   return run;
+}
+
+static Run *
+run_node(const char *input, const char *cli_settings)
+{
+  return run_node_with(input, cli_settings, NULL);
 }
 
 /* The run of a node that must go well: exit status 0, and output. */
@@ -381,6 +402,183 @@ test_settings(void)
   g_assert_nonnull(strstr(negative->err, "history_size"));
 }
 
+/* ---- secrets ---------------------------------------------------------------------- */
+
+#define PASSWORD "hunter2-secret-pw"
+
+/* The login section for a node of the lab login server's. */
+static char *
+login_config(LabLoginServer *server)
+{
+  return g_strdup_printf("login: { url = \"%s\"; ca = \"%s\"; };\n", server->url,
+                         server->ca_path);
+}
+
+/* Without a terminal, the line after one that leaves out a secret is that secret. */
+static void
+test_secret_on_next_line(void)
+{
+  g_autoptr(LabLoginServer) server = lab_login_server_new();
+  g_assert_nonnull(server);
+  g_autofree char *login = login_config(server);
+  g_autoptr(Run) run = run_node_with("register alice\n" PASSWORD "\n"
+                                     "login alice\n" PASSWORD "\n"
+                                     "whoami\n",
+                                     NULL, login);
+  g_assert_cmpint(run->exit_status, ==, 0);
+  assert_has_line(run->out, "registered: alice\n");
+  /* whoami answers only on a logged-in device */
+  g_assert_cmpint(line_offset(run->out, "device_id: "), >, line_offset(run->out, "registered: "));
+  g_autofree char *answers = without_events(run->out); /* (overlay events name errors) */
+  g_assert_null(strstr(answers, "error"));
+  g_assert_null(strstr(run->out, PASSWORD)); /* not echoed, not run as a command */
+}
+
+/* Each secret left out takes one line (passwd: the old, then the new); the input
+ * ending before it drops the command. */
+static void
+test_secret_lines_counted(void)
+{
+  g_autoptr(Run) run = run_ok("passwd\nold-password\nnew-password\n"
+                              "version\n"
+                              "login alice\n");
+  g_autofree char *answer = without_events(run->out);
+  g_auto(GStrv) lines = g_strsplit(answer, "\n", -1);
+  g_assert_cmpuint(g_strv_length(lines), >=, 5);
+  g_assert_true(g_str_has_prefix(lines[0], "error: login is not configured"));
+  g_assert_true(g_str_has_prefix(lines[1], "version: "));
+  assert_has_line(answer, "error: login: the input ended before the password; the command "
+                          "was not run\n");
+  g_assert_null(strstr(run->out, "unknown command"));
+  g_assert_null(strstr(run->out, "password:")); /* no prompt without a terminal */
+}
+
+/* A cli on a pseudo-terminal: what it showed, read from the master side. */
+typedef struct {
+  int master;
+  GString *shown;
+  gsize seen;       /* what has been waited for ends here */
+  const char *want; /* for shows() */
+} Screen;
+
+static gboolean
+shows(gpointer data)
+{
+  Screen *screen = data;
+  char buffer[4096];
+  ssize_t n;
+  while ((n = read(screen->master, buffer, sizeof buffer)) > 0)
+    g_string_append_len(screen->shown, buffer, n);
+  return strstr(screen->shown->str + screen->seen, screen->want) != NULL;
+}
+
+/* Waits until the terminal shows text after what was waited for before. */
+static gboolean
+screen_wait(Screen *screen, const char *text)
+{
+  screen->want = text;
+  if (!hark_test_wait_for(shows, screen, RUN_TIMEOUT_S * 1000)) {
+    g_test_message("the terminal never showed '%s'; it shows:\n%s", text, screen->shown->str);
+    return FALSE;
+  }
+  screen->seen = strstr(screen->shown->str + screen->seen, text) - screen->shown->str + strlen(text);
+  return TRUE;
+}
+
+static void
+screen_type(Screen *screen, const char *keys)
+{
+  gsize length = strlen(keys);
+  while (length > 0) {
+    ssize_t n = write(screen->master, keys, length);
+    g_assert_cmpint(n, >, 0);
+    keys += n;
+    length -= (gsize)n;
+  }
+}
+
+/* A person at a terminal: a secret left out of the line is asked for at its own
+ * prompt and never shows; neither it nor a line that carried one goes into the
+ * history. */
+static void
+test_terminal_secret_hidden(void)
+{
+  g_autoptr(LabLoginServer) server = lab_login_server_new();
+  g_assert_nonnull(server);
+  g_autofree char *login = login_config(server);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(Run) run = g_new0(Run, 1);
+  run->dir = g_dir_make_tmp("hark-cli-XXXXXX", &error);
+  g_assert_no_error(error);
+  run->state_dir = g_build_filename(run->dir, "state", NULL);
+  g_autofree char *config = write_config(run->dir, NULL, login);
+  g_autofree char *err_path = g_build_filename(run->dir, "stderr", NULL);
+
+  int master, slave;
+  struct winsize size = { .ws_row = 24, .ws_col = 250 }; /* no line wraps */
+  g_assert_cmpint(openpty(&master, &slave, NULL, NULL, &size), ==, 0);
+  g_assert_true(g_unix_set_fd_nonblocking(master, TRUE, NULL));
+  g_autoptr(GSubprocessLauncher) launcher = g_subprocess_launcher_new(G_SUBPROCESS_FLAGS_NONE);
+  g_subprocess_launcher_take_stdout_fd(launcher, dup(slave));
+  g_subprocess_launcher_take_stdin_fd(launcher, slave);
+  g_subprocess_launcher_set_stderr_file_path(launcher, err_path);
+  g_subprocess_launcher_setenv(launcher, "TERM", "dumb", TRUE);
+  g_subprocess_launcher_setenv(launcher, "INPUTRC", "/dev/null", TRUE);
+  g_auto(GStrv) args = node_argv(config, run->state_dir);
+  g_autoptr(GSubprocess) process =
+    g_subprocess_launcher_spawnv(launcher, (const char *const *)args, &error);
+  g_assert_no_error(error);
+  g_clear_object(&launcher); /* closes our copies of the slave side */
+
+  Screen screen = { master, g_string_new(NULL), 0, NULL };
+  gboolean ok = screen_wait(&screen, "* node-started");
+  if (ok) {
+    screen_type(&screen, "register alice\r");
+    ok = screen_wait(&screen, "password for alice: ");
+  }
+  if (ok) {
+    screen_type(&screen, PASSWORD "\r");
+    ok = screen_wait(&screen, "registered: alice");
+  }
+  if (ok) {
+    screen_type(&screen, "login alice\r");
+    ok = screen_wait(&screen, "password for alice: ");
+  }
+  if (ok) {
+    screen_type(&screen, PASSWORD "\r");
+    ok = screen_wait(&screen, "user: alice");
+  }
+  if (ok) {
+    g_assert_null(strstr(screen.shown->str, PASSWORD)); /* no echo */
+    /* Typed in the line, it shows: the cli says so, once, and keeps the line out of the
+     * history. */
+    screen_type(&screen, "login alice " PASSWORD "\r");
+    ok = screen_wait(&screen, "note: a password typed in the line shows on the screen") &&
+         screen_wait(&screen, "user: alice");
+  }
+  if (ok)
+    screen_type(&screen, "\004"); /* Ctrl-D: the node stops, the history is saved */
+  int status = ok ? hark_test_wait_process(process, RUN_TIMEOUT_S * 1000) : -1;
+  if (status != 0)
+    g_subprocess_force_exit(process);
+  g_autofree char *err = NULL;
+  g_file_get_contents(err_path, &err, NULL, NULL);
+  g_test_message("the terminal showed:\n%s\nstderr of hark:\n%s", screen.shown->str,
+                 err ? err : "");
+  close(master);
+  g_string_free(screen.shown, TRUE);
+  g_assert_true(ok);
+  g_assert_cmpint(status, ==, 0);
+
+  g_autofree char *history_path = g_build_filename(run->state_dir, "cli_history", NULL);
+  g_autofree char *history = NULL;
+  g_file_get_contents(history_path, &history, NULL, &error);
+  g_assert_no_error(error);
+  g_test_message("cli_history:\n%s", history);
+  g_assert_true(g_str_has_prefix(history, "register alice\nlogin alice\n"));
+  g_assert_null(strstr(history, PASSWORD));
+}
+
 int
 main(int argc, char **argv)
 {
@@ -400,5 +598,8 @@ main(int argc, char **argv)
   hark_test_add_isolated_func("/cli/shutdown-ends-input", test_shutdown_ends_input);
   hark_test_add_isolated_func("/cli/no-history-without-terminal", test_no_history_without_terminal);
   hark_test_add_isolated_func("/cli/settings", test_settings);
+  hark_test_add_isolated_func("/cli/secret-on-next-line", test_secret_on_next_line);
+  hark_test_add_isolated_func("/cli/secret-lines-counted", test_secret_lines_counted);
+  hark_test_add_isolated_func("/cli/terminal-secret-hidden", test_terminal_secret_hidden);
   return g_test_run();
 }

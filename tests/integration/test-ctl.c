@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* test-ctl.c: the ctl frontend and `hark ctl`, against real `hark run` processes.
  *
  * Each case starts its own node in its own temporary directory (harness.c), so the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* test-loginsrv.c: the login server (plugins/loginsrv) at the HTTP level, as a client
  * sees it: a real `hark run` node loading a store, loginsrv and ctl, spoken to over
  * HTTPS by a SoupSession that trusts only the node's own CA (<state>/ca.pem).
@@ -33,6 +34,7 @@ typedef struct {
   SoupSession *session;
   SoupSession *other; /* from another source address (127.0.0.2): see swap_source() */
   const char *hash_settings; /* the server's hash cost; TEST_HASH unless a case sets it */
+  gboolean test_clock; /* node.test_clock: the server's time moves only by advance_clock() */
   char *keys_dir;    /* device keys */
   guint devices;
 } Fixture;
@@ -450,7 +452,8 @@ start_node(Fixture *f)
   g_autofree char *settings =
     g_strdup_printf("latest_version = \"9.9.9\"; download_url = \"https://example.org/hark\"; %s",
                     f->hash_settings ? f->hash_settings : TEST_HASH);
-  LabLoginOptions login = { .store = f->store, .store_options = options, .settings = settings };
+  LabLoginOptions login = { .store = f->store, .store_options = options, .settings = settings,
+                            .node_settings = f->test_clock ? "test_clock = true;" : NULL };
   f->server = lab_login_server_start(&login);
   if (f->server == NULL)
     return FALSE;
@@ -487,6 +490,24 @@ fixture_set_up(Fixture *f, gconstpointer data)
     return;
   if (!start_node(f))
     f->node = NULL;
+}
+
+/* The server's clock stands still until the case moves it (docs/testing.md "Clocks"). */
+static void
+fixture_set_up_test_clock(Fixture *f, gconstpointer data)
+{
+  f->test_clock = TRUE;
+  fixture_set_up(f, data);
+}
+
+/* Moves the server's test clock: its lock-outs, rate windows and nonces see the time
+ * pass at once. */
+static gboolean
+advance_clock(Fixture *f, gint64 seconds)
+{
+  g_autoptr(HarkTestClient) client = hark_test_client_connect_unix(f->node->socket_path);
+  g_autoptr(JsonObject) hello = client ? hark_test_client_read(client, 5000) : NULL;
+  return hello != NULL && lab_clock_advance(client, seconds);
 }
 
 /* argon2id at 64 MiB, 3 passes: the hash, not TLS, is most of a login's time. */
@@ -650,13 +671,15 @@ test_login_proof(Fixture *f, gconstpointer data)
   HARK_REQUIRE(check_error(replayed, 400, "bad-proof"));
   g_assert_nonnull(strstr(error_message(replayed), "replay"));
 
-  /* A nonce of this server, but older than its 120 s. */
-  g_autofree char *ca_dir = g_build_filename(f->node->state_dir, "ca", NULL);
-  g_autoptr(GError) error = NULL;
-  g_autoptr(HarkCa) ca = hark_ca_load_or_create(ca_dir, "unused", &error);
-  g_assert_no_error(error);
-  HARK_REQUIRE(ca != NULL);
-  g_autofree char *old = hark_ca_make_nonce(ca, g_get_real_time() / G_USEC_PER_SEC - 121);
+  /* A nonce is good for 120 s of the server's clock, to the second, and not after. */
+  g_autofree char *kept = fetch_nonce(f);
+  g_autofree char *old = fetch_nonce(f);
+  HARK_REQUIRE(kept != NULL && old != NULL);
+  HARK_REQUIRE(advance_clock(f, 120));
+  g_autofree char *kept_proof = proof_by(mallory, kept, "mallory");
+  g_autoptr(Answer) in_time = post_login(f, "mallory", PASSWORD, mallory_key, kept, kept_proof);
+  HARK_REQUIRE(check_ok(in_time, 200));
+  HARK_REQUIRE(advance_clock(f, 1));
   g_autofree char *old_proof = proof_by(mallory, old, "mallory");
   g_autoptr(Answer) expired = post_login(f, "mallory", PASSWORD, mallory_key, old, old_proof);
   HARK_REQUIRE(check_error(expired, 400, "bad-proof"));
@@ -728,7 +751,8 @@ check_locked(Answer *answer)
 }
 
 /* Five failures from one source lock that source out of the account, even with the right
- * password, and on the schedule; the owner logging in from another source is not. */
+ * password, and on the schedule (first_lock, doubling), to the second of the server's
+ * test clock. */
 static void
 test_lockout(Fixture *f, gconstpointer data)
 {
@@ -742,20 +766,22 @@ test_lockout(Fixture *f, gconstpointer data)
   }
   /* Locked (first_lock, 4 s): even the right password is refused, with the time to wait. */
   g_autoptr(Answer) locked = login(f, device, "alice", PASSWORD);
-  gint64 retry_after = check_locked(locked);
-  HARK_REQUIRE(retry_after > 0);
+  g_assert_cmpint(check_locked(locked), ==, 4);
   g_autoptr(Answer) deleted = post_strings(f, "/v1/delete", "user", "alice", "password",
                                            PASSWORD, NULL);
-  HARK_REQUIRE(check_locked(deleted) > 0);
+  g_assert_cmpint(check_locked(deleted), ==, 4);
+  /* A second before its end it still holds. */
+  HARK_REQUIRE(advance_clock(f, 3));
+  g_autoptr(Answer) nearly = login(f, device, "alice", PASSWORD);
+  g_assert_cmpint(check_locked(nearly), ==, 1);
   /* After it, one more failure locks for twice as long. */
-  g_usleep((gulong)(retry_after + 1) * G_USEC_PER_SEC);
+  HARK_REQUIRE(advance_clock(f, 1));
   g_autoptr(Answer) sixth = login(f, device, "alice", "wrong password");
   HARK_REQUIRE(check_error(sixth, 401, "wrong-credentials"));
   g_autoptr(Answer) again = login(f, device, "alice", PASSWORD);
-  retry_after = check_locked(again);
-  g_assert_cmpint(retry_after, >, 4);
+  g_assert_cmpint(check_locked(again), ==, 8);
   /* Once the lock has passed the right password works, and resets the count. */
-  g_usleep((gulong)(retry_after + 1) * G_USEC_PER_SEC);
+  HARK_REQUIRE(advance_clock(f, 8));
   g_autoptr(Answer) good = login(f, device, "alice", PASSWORD);
   HARK_REQUIRE(check_ok(good, 200));
   g_autoptr(Answer) wrong_again = login(f, device, "alice", "wrong password");
@@ -779,18 +805,15 @@ test_lockout_per_source(Fixture *f, gconstpointer data)
   HARK_REQUIRE(check_ok(first, 200));
   g_autoptr(Device) stranger = device_new(f);
   guint refused = 0;
-  gint64 lock_end = 0; /* when the last refusal said the lock ends (whole seconds, rounded up) */
   for (int i = 0; i < 50; i++) {
     g_autoptr(Answer) guess = login(f, stranger, "alice", "a wrong guess");
     HARK_REQUIRE(guess != NULL);
-    if (guess->status == 429) {
+    if (guess->status == 429 && check_locked(guess) > 0)
       refused++;
-      lock_end = g_get_monotonic_time() + check_locked(guess) * G_USEC_PER_SEC;
-    }
   }
-  g_test_message("%u of 50 guesses refused as locked-out", refused);
-  /* 5 failures, then refused; a lock that ends on a slow machine lets one more through. */
-  g_assert_cmpuint(refused, >=, 40);
+  /* 5 failures, then refused: the server's clock stands still, so the lock cannot end
+   * half-way however slow the machine. */
+  g_assert_cmpuint(refused, ==, 45);
   /* The signed renewal is not a password check: the guesses do not touch it. */
   g_autoptr(Answer) renewed = signed_request(f, laptop, NULL, "POST", "/v1/renew", "{}", 0);
   HARK_REQUIRE(check_ok(renewed, 200));
@@ -799,15 +822,9 @@ test_lockout_per_source(Fixture *f, gconstpointer data)
   g_autoptr(Answer) owner = login(f, phone, "alice", PASSWORD);
   HARK_REQUIRE(check_ok(owner, 200));
   swap_source(f);
-  /* The guessing source is still locked, even for the right password, while its lock
-   * lasts: on a loaded machine the owner's login above can outlast it (a lock is a time,
-   * not a ban), so this is judged only with a clear second of the lock left. */
-  gboolean lock_left = g_get_monotonic_time() < lock_end - 2 * G_USEC_PER_SEC;
+  /* The guessing source is still locked, even for the right password. */
   g_autoptr(Answer) still = login(f, stranger, "alice", PASSWORD);
-  if (lock_left)
-    HARK_REQUIRE(check_locked(still) > 0);
-  else
-    g_test_message("the guessing source's lock ended before it could be checked (slow machine)");
+  HARK_REQUIRE(check_locked(still) > 0);
 }
 
 static void
@@ -822,12 +839,22 @@ test_address_limit(Fixture *f, gconstpointer data)
     g_autoptr(Answer) unknown = login(f, device, name, PASSWORD);
     HARK_REQUIRE(check_error(unknown, 401, "wrong-credentials"));
   }
+  /* 20 failures a minute from one source: the 21st attempt waits for the minute's end,
+   * whatever the account. */
   g_autoptr(Answer) limited = login(f, device, "alice", PASSWORD);
   HARK_REQUIRE(check_error(limited, 429, "locked-out"));
-  g_assert_nonnull(limited->retry_after_header);
+  g_assert_cmpstr(limited->retry_after_header, ==, "60");
   /* Lookups are not password checks: still answered. */
   g_autoptr(Answer) found = user_lookup(f, "alice");
   HARK_REQUIRE(check_ok(found, 200));
+  /* A window, not a ban: a minute later the source is heard again. */
+  HARK_REQUIRE(advance_clock(f, 59));
+  g_autoptr(Answer) early = login(f, device, "alice", PASSWORD);
+  HARK_REQUIRE(check_error(early, 429, "locked-out"));
+  g_assert_cmpstr(early->retry_after_header, ==, "1");
+  HARK_REQUIRE(advance_clock(f, 1));
+  g_autoptr(Answer) later = login(f, device, "alice", PASSWORD);
+  HARK_REQUIRE(check_ok(later, 200));
 }
 
 static gint64
@@ -1806,6 +1833,14 @@ add(const char *store, const char *name, void (*test)(Fixture *, gconstpointer))
   hark_test_add_isolated(path, Fixture, store, fixture_set_up, test, fixture_tear_down);
 }
 
+/* A case that moves the server's clock rather than waiting for it. */
+static void
+add_clocked(const char *store, const char *name, void (*test)(Fixture *, gconstpointer))
+{
+  g_autofree char *path = g_strdup_printf("/loginsrv/%s/%s", store, name);
+  hark_test_add_isolated(path, Fixture, store, fixture_set_up_test_clock, test, fixture_tear_down);
+}
+
 static void
 add_all(const char *store)
 {
@@ -1813,16 +1848,16 @@ add_all(const char *store)
   add(store, "bad-names", test_bad_names);
   add(store, "weak-password", test_weak_password);
   add(store, "login", test_login);
-  add(store, "login-proof", test_login_proof);
+  add_clocked(store, "login-proof", test_login_proof);
   add(store, "login-buddies", test_login_buddies_in_answer);
   add(store, "login-failures", test_login_failures);
-  add(store, "lockout", test_lockout);
-  add(store, "lockout-per-source", test_lockout_per_source);
+  add_clocked(store, "lockout", test_lockout);
+  add_clocked(store, "lockout-per-source", test_lockout_per_source);
   add(store, "idle-connections", test_idle_connections);
   add(store, "tunnel-origin", test_tunnel_origin);
   add(store, "device-names", test_device_names);
   add(store, "lookups-limited", test_lookups_limited);
-  add(store, "address-limit", test_address_limit);
+  add_clocked(store, "address-limit", test_address_limit);
   add(store, "password", test_password_change);
   add(store, "delete", test_delete);
   add(store, "buddies", test_buddies);

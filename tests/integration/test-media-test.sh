@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # test-media-test.sh: `hark media-test`, as someone debugging audio runs it (TAP).
 set -u
 hark=${HARK_BIN:?}

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # test-plugin-example.sh: the plugin guide's example (docs/examples/eventlog) must build
 # outside the tree with its own Makefile against the uninstalled hark.pc, and work in a
 # real node: listed by `hark plugins`, logging events, answering its command, refusing a

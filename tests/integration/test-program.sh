@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # test-program.sh: the `hark` program's own commands, as a user runs them (TAP).
 set -u
 hark=${HARK_BIN:?}

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* test-store.c: the store plugins (sqlite, postgres) against hark/store.h, loaded through
  * the core the way a login server loads them.
  *

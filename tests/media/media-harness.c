@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* media-harness.c: see media-harness.h. */
 #include "media-harness.h"
 
@@ -164,13 +165,31 @@ quit_loop(gpointer data)
   return G_SOURCE_REMOVE;
 }
 
+/* The timeout points at this frame's done: it is destroyed before the frame ends, even
+ * if the loop is left some other way one day. */
 void
 run_for(guint ms)
 {
   gboolean done = FALSE;
-  g_timeout_add(ms, quit_loop, &done);
+  GSource *timeout = g_timeout_source_new(ms);
+  g_source_set_callback(timeout, quit_loop, &done, NULL);
+  g_source_attach(timeout, NULL);
   while (!done)
     g_main_context_iteration(NULL, TRUE);
+  g_source_destroy(timeout);
+  g_source_unref(timeout);
+}
+
+gboolean
+run_until(gboolean (*reached)(gpointer data), gpointer data, guint max_ms)
+{
+  gint64 deadline = g_get_monotonic_time() + (gint64)max_ms * 1000;
+  while (!reached(data)) {
+    if (g_get_monotonic_time() >= deadline)
+      return FALSE;
+    run_for(10);
+  }
+  return TRUE;
 }
 
 /* ---- listening to the WAV ---- */

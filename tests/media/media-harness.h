@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* media-harness.h: what the media tests share: codecs loaded from the real plugins, an
  * in-memory transport pair that lets a test see and inject packets, two sessions wired
  * back to back, and the measurements a listener would make of a WAV file (dominant
@@ -37,6 +38,10 @@ void mem_transport_inject(MemTransport *m, const guint8 *data, gsize length);
 
 GBytes *test_key(HarkMediaSrtpSuite suite, guint8 seed);
 void run_for(guint ms);
+/* Runs the main loop until reached(data) holds (checked every 10 ms) or max_ms have
+ * passed; returns whether it was reached. For waiting on counts that a timer drives,
+ * rather than running for a fixed time and hoping the timer kept up. */
+gboolean run_until(gboolean (*reached)(gpointer data), gpointer data, guint max_ms);
 
 typedef struct {
   gint16 *samples;

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
 """harklab.py: hark nodes in the network lab (tests/netlab/netlab), for the Table I test
 (test-tablei.py) and benchmark (bench/bench-tablei.py).
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # labs.sh: what the bash lab tests share (sourced, after setting $netlab). labs_begin
 # NAME makes this run's prefix ($run, starting "hnl" so make check's leftover check sees
 # it), a work directory ($work) and a trap that takes down every lab in $labs and removes

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: LGPL-2.1-or-later
 """netprobe.py: what the shaping test (test-shaping.py) measures with, in user space (ping's
 RTT would miss the delay on incoming packets: the kernel timestamps them first).
 

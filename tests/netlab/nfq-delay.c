@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* nfq-delay: the network lab's delay shaping (`netlab shape HOST delay MS`).
  *
  *   nfq-delay QUEUE DELAY_MS

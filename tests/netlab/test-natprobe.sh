@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # test-natprobe.sh: the `stun` nat-probe plugin checked against coturn in the network lab
 # (TAP; issue 5's "done when"). In each lab: a login server, two hark SNs (sn1, sn2) that
 # serve RFC 5780 together (each is the other's partner, STUN_RELAY), a third hark SN on

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # test-netlab.sh: the network lab (tests/netlab/netlab) and coturn's view of each NAT
 # mode in it (TAP). coturn's turnutils_natdiscovery verdicts are the reference the
 # `stun` probe plugin will be compared against (issue 5), so they are printed too.

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: LGPL-2.1-or-later
 """test-shaping.py: `netlab shape` does what it says, measured in a lab (TAP; issue 5 part 6).
 
 A UDP echo and TCP sink (netprobe.py) on sn1; c1 on a public address, c2 behind a

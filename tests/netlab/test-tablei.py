@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: LGPL-2.1-or-later
 """test-tablei.py: the paper's Table I setups in the network lab (TAP; issue 5 part 5).
 
 A client node joins the overlay and logs in, through the lab's super nodes, in

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* test-plugin.c: one source, built into many small plugins (see meson.build), each
  * broken in one way the loader must refuse, or good, to test ranks and ordering.
  * A plugin appends what happens to it ("init NAME", "start NAME", ...) to the file

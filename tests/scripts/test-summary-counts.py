@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: LGPL-2.1-or-later
 """test-summary-counts.py: scripts/test-summary.py counts what really happened. Each case
 feeds it a made-up meson test log (a binary that died half-way, a skipped plan, a missing
 log, a suite that must run and did not, the same case in two builds, a failed header

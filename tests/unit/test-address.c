@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* test-address.c: which addresses from other nodes are taken (routable IP literals,
  * loopback only when allowed, private ranges yes), what one source is counted under,
  * and peer text made safe for a log line. */

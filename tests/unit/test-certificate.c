@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* test-certificate.c: the login server's CA and the certificates it issues: the CA is
  * made private and stays the same across loads (a damaged key is refused and left
  * alone); device certificates bind user, device id and key, and are refused when

@@ -1,6 +1,8 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* test-command.c: the command table: argument checking, typed-word parsing, answers
  * that come later, and calls cancelled when the node goes away. */
 #include "hark-private.h"
+#include "hark/hark.h"
 
 typedef struct {
   HarkNode *node;

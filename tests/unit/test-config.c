@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* test-config.c: the configuration reader: the shipped examples load cleanly, every
  * refusal names file:line and the key, unknown keys become warnings, plugin settings
  * become the right GVariant types, defaults and paths (XDG, "~/", relative). */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* test-hostcache.c: the host cache: its ranking, its capacity (the worst entry evicted,
  * bootstrap SNs never), refreshing, failures and ageing, a save and load that keep every
  * field in a 0600 file, and a start from a missing or damaged file, which gives the

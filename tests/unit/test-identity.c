@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* test-identity.c: the device key: created private (0600 file in a 0700 directory),
  * stable across loads, signs and verifies, and a damaged, foreign or readable key file
  * is refused and left exactly as it was. */

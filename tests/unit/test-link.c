@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* test-link.c: links between real nodes in one process (hark/link.h): TLS 1.3 with the
  * nodes' device certificates checked against the pinned CA, messages both ways, an
  * opener that proves its certificate later (and one that cannot), a peer from another
@@ -9,6 +10,7 @@
  * the node's identity and leaves it as certificate.pem in the state directory, which the
  * login client loads at start. */
 #include "link-private.h"
+#include "hark/hark.h"
 #include "test-files.h"
 #include "test-nodes.h"
 #include "test-wait.h"
@@ -535,7 +537,7 @@ static void
 test_no_overlay(Fixture *f, gconstpointer data)
 {
   HarkNode *sn = hark_test_net_node(f, "sn", f->ca_path, f->ca, NULL);
-  hark_node_set_network_handlers(sn, NULL, NULL, NULL);
+  hark_link_set_network_handlers(sn, NULL, NULL, NULL);
   int fds[2];
   g_assert_cmpint(socketpair(AF_UNIX, SOCK_STREAM, 0, fds), ==, 0);
   g_autoptr(GError) error = NULL;

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* test-media-jitter.c: the adaptive jitter-buffer policy (core/media-jitter.c) driven
  * with made-up observations: it starts where told, grows at once on a close call or a
  * late packet, stays within its bounds, and shrinks only slowly once things are calm. */

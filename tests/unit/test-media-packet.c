@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* test-media-packet.c: the checks every received media packet meets first
  * (core/media-packet.c): what is RTP, what is RTCP, what is dropped as malformed, and
  * which timestamp steps are believed. */

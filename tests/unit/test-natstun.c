@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* test-natstun.c: the `stun` nat-probe plugin against STUN servers made in the test: a
  * plain RFC 5389 server (no NAT on loopback, behaviours unknown), no server at all (UDP
  * blocked), and bad input, every kind dropped and counted: a wrong magic cookie, a bad
@@ -9,6 +10,7 @@
 #include <string.h>
 
 #include "hark-private.h"
+#include "hark/hark.h"
 #include "stun.h"
 #include "test-wait.h"
 #include "test-isolate.h"

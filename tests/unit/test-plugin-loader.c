@@ -1,8 +1,10 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* test-plugin-loader.c: the loader accepts good plugins and refuses each broken one
  * with a message naming the file and the reason; ranks order registrations; frontends
  * start in rank order; plugins unload in reverse order. */
 #include "test-files.h"
 #include "hark-private.h"
+#include "hark/hark.h"
 
 #include <glib/gstdio.h>
 #include <sys/stat.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* test-settings.c: a plugin's settings read with their types: absent gives the
  * fallback, a wrong type or range is an error naming the key, unknown keys are counted. */
 #include <hark/hark.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* test-stun.c: the STUN binding server against RFC 5769's test vectors, the 420 answer,
  * RFC 5780's CHANGE-REQUEST, RESPONSE-ORIGIN and OTHER-ADDRESS, the client side
  * (hark/stun.h) against the server, and every kind of malformed request or response it

@@ -1,8 +1,10 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* test-tls443.c: the tls443 transport between two certified nodes on 127.0.0.1: a link
  * over its TLS port, the same link over the WebSocket when the TLS port is closed, a
  * text message on the WebSocket closing the link, and UNREACHABLE naming both ways when
  * neither answers. Needs tls443.so ($HARK_PLUGIN_PATH). */
 #include "hark-private.h"
+#include "hark/hark.h"
 #include "test-nodes.h"
 #include "test-ports.h"
 #include "test-wait.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* test-udp.c: the udp transport plugin between two nodes in one process: probes and
  * their answers, retransmission, timeouts, cancellation, flood protection and answers
  * from the wrong address. Needs udp.so ($HARK_PLUGIN_PATH). */
@@ -5,7 +6,8 @@
 
 #include <string.h>
 
-#include "hark-private.h"
+#include "link-private.h"
+#include "hark/hark.h"
 #include "test-nodes.h"
 #include "test-wait.h"
 #include "test-isolate.h"
@@ -90,7 +92,7 @@ peer_set_up(Peer *p, const char *name)
   g_assert_null(p->iface->open);
   p->udp = r->instance;
   p->from_ips = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
-  hark_node_set_network_handlers(p->node, NULL, on_datagram, p);
+  hark_link_set_network_handlers(p->node, NULL, on_datagram, p);
 }
 
 static void

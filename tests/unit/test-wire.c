@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* test-wire.c: the wire format's round trips, its refusals of bad input and a golden
  * vector that fails when the bytes on the wire change by accident. */
 #include <string.h>

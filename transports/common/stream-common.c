@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* stream-common.c: see stream-common.h. */
 #include "stream-common.h"
 

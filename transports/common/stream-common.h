@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* stream-common.h: what the stream transports (tcp, tls443) share, compiled into each
  * plugin, since a plugin cannot use another's symbols: a TCP listener whose connections
  * become links, and connection attempts with a timeout that the caller may cancel. */

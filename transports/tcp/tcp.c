@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* tcp.c: the tcp transport (hark/transport.h): overlay links over plain TCP. It only
  * connects and accepts; every connection is handed to the core as a HarkLink, which
  * runs TLS 1.3 and the framing over it (hark/link.h).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* tls443.c: the tls443 transport (hark/transport.h): overlay links through firewalls
  * that let only web ports out. It tries TCP to the peer's tls_port (443: TLS there looks
  * like HTTPS), then a WebSocket to ws://host:http_port/path (80: through web proxies),

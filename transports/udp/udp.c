@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* udp.c: the udp transport plugin: single datagrams for probes, STUN and the few small
  * requests that need an answer, retransmitted until it comes (hark/transport.h).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* address.h: what a node accepts from other nodes as addresses and as text.
  *
  * Addresses: lists of SNs come from peers (SN_LIST, JOIN_OK, REDIRECT) and end up in

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* certificate.h: the X.509 certificates that bind a user and a device to a device key.
  *
  * The login server holds a CA (an ECDSA P-256 key and a self-signed certificate); at

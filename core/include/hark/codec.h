@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* codec.h: the interface of a codec plugin (kind HARK_KIND_CODEC).
  *
  * A codec plugin describes a codec to the media engine (core/media-*.c); it does not

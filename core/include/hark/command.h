@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* command.h: the one command table that every frontend (cli, ctl, web) serves.
  *
  * A command is registered once, by the core or by a plugin, and then exists in every

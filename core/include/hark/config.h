@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* config.h: a node's configuration, read from a libconfig file.
  *
  * Every error names the file and line and says what was expected; keys the core does
@@ -86,6 +87,8 @@ typedef struct {
   char *login_device;        /* this device's name as the user calls it; default node_name */
   int login_renew_margin;    /* renew the certificate this many seconds before it
                               * expires; default 3600 */
+  gboolean test_clock;       /* node.test_clock: the node's clock stands still and the
+                              * `clock` command moves it (tests only); default FALSE */
 } HarkConfig;
 
 /* $XDG_CONFIG_HOME/hark/hark.conf (~/.config/hark/hark.conf). */

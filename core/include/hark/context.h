@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* context.h: the services the core hands to a plugin (and to its own subsystems).
  *
  * Each plugin gets its own HarkContext at init; it names the plugin, so everything
@@ -8,12 +9,26 @@
 #include <gio/gio.h>
 #include <json-glib/json-glib.h>
 
+#include "hark/clock.h"
 #include "hark/plugin.h"
 
 G_BEGIN_DECLS
 
 #define HARK_CONTEXT_ERROR (hark_context_error_quark())
 GQuark hark_context_error_quark(void);
+
+/* A node (hark/node.h). It is declared here, with its error domain, because the
+ * registry (contexts, the plugin loader) is the lowest layer that works on one. */
+typedef struct _HarkNode HarkNode;
+
+#define HARK_NODE_ERROR (hark_node_error_quark())
+GQuark hark_node_error_quark(void);
+
+typedef enum {
+  HARK_NODE_ERROR_STATE_DIR,
+  HARK_NODE_ERROR_PLUGIN,   /* a plugin could not be loaded; message names file and reason */
+  HARK_NODE_ERROR_FRONTEND, /* a frontend could not start */
+} HarkNodeError;
 
 typedef enum {
   HARK_CONTEXT_ERROR_KIND_NOT_DECLARED, /* registering a kind the descriptor did not list */
@@ -42,6 +57,10 @@ gpointer hark_context_get_plugin_data(HarkContext *ctx);
 const char *hark_context_node_name(HarkContext *ctx);
 /* The main context every source of this node attaches to. */
 GMainContext *hark_context_main_context(HarkContext *ctx);
+/* The node's clock: the real time, or a test clock (node.test_clock) that moves only
+ * when a test advances it. What a test must be able to move (lock-outs, expiry,
+ * renewal) reads this rather than g_get_real_time(). Owned by the node. */
+HarkClock *hark_context_get_clock(HarkContext *ctx);
 /* The node's private state directory (mode 0700), created at start. */
 const char *hark_context_state_dir(HarkContext *ctx);
 

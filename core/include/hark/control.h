@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* control.h: constants of the control protocol (docs/control-protocol.md), shared by
  * the ctl frontend plugin and by its clients, such as `hark ctl`. */
 #pragma once

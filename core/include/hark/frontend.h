@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* frontend.h: the interface a frontend plugin (cli, ctl, web, your own) registers.
  *
  * Frontends are started after every plugin is loaded, in rank order, and stopped in

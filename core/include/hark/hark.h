@@ -1,8 +1,10 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* hark.h: everything a plugin or an embedding program may use, in one include. */
 #pragma once
 
 #include "hark/version.h"
 #include "hark/plugin.h"
+#include "hark/clock.h"
 #include "hark/context.h"
 #include "hark/command.h"
 #include "hark/frontend.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* hostcache.h: the super nodes (SNs) a node knows, to find the overlay when it starts.
  *
  * The paper's host cache: up to 200 SN addresses with what was learnt about each (the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* identity.h: this device's key pair (Ed25519), made on first start and kept 0600.
  *
  * A damaged key file is an error, never silently replaced: replacing it would change

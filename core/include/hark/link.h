@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* link.h: an encrypted, authenticated message link between two nodes.
  *
  * A transport plugin makes the bytes flow (a TCP connection, TLS on port 443, a

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* media.h: media sessions: one bidirectional, SRTP-protected RTP audio stream between
  * this node and one peer, over a packet transport the session's owner provides.
  *
@@ -13,19 +14,9 @@
 
 #include "hark/codec.h"
 #include "hark/context.h"
+#include "hark/media-spec.h" /* HARK_MEDIA_ERROR, the source and sink checks */
 
 G_BEGIN_DECLS
-
-#define HARK_MEDIA_ERROR (hark_media_error_quark())
-GQuark hark_media_error_quark(void);
-
-typedef enum {
-  HARK_MEDIA_ERROR_INVALID,     /* a bad argument: the message names it */
-  HARK_MEDIA_ERROR_GSTREAMER,   /* a GStreamer element is missing or failed */
-  HARK_MEDIA_ERROR_NO_SOUND,    /* no sound server: the message names the settings to use */
-  HARK_MEDIA_ERROR_FILE,        /* a WAV file could not be read or written */
-  HARK_MEDIA_ERROR_TRANSPORT,   /* the packet transport failed */
-} HarkMediaError;
 
 /* ---- packet transports ---------------------------------------------------------------- */
 
@@ -160,12 +151,6 @@ gboolean hark_media_session_set_codec_setting(HarkMediaSession *session, const c
                                               GVariant *value, GError **error);
 /* Hold: stop sending media; a keep-alive packet goes out every keepalive_ms. */
 void hark_media_session_set_hold(HarkMediaSession *session, gboolean hold);
-
-/* Is spec a source (or sink) a session accepts? The configuration's media.source and
- * media.sink are checked with these, so a mistake shows when the file is read. The
- * error names what is accepted. */
-gboolean hark_media_source_check(const char *spec, GError **error);
-gboolean hark_media_sink_check(const char *spec, GError **error);
 
 /* ---- codecs from plugins ------------------------------------------------------------------ */
 

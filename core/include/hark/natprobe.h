@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* natprobe.h: the interface of a nat-probe plugin (kind HARK_KIND_NAT_PROBE).
  *
  * A nat probe finds out how this node is seen from the Internet: its mapped (reflexive)

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* node.h: a hark node: configuration, identity, plugins and commands on one main loop.
  *
  * For programs that embed hark (the `hark` program is one). A plugin never sees a
@@ -5,20 +6,9 @@
 #pragma once
 
 #include "hark/config.h"
-#include "hark/context.h"
+#include "hark/context.h" /* HarkNode, HARK_NODE_ERROR */
 
 G_BEGIN_DECLS
-
-#define HARK_NODE_ERROR (hark_node_error_quark())
-GQuark hark_node_error_quark(void);
-
-typedef enum {
-  HARK_NODE_ERROR_STATE_DIR,
-  HARK_NODE_ERROR_PLUGIN,   /* a plugin could not be loaded; message names file and reason */
-  HARK_NODE_ERROR_FRONTEND, /* a frontend could not start */
-} HarkNodeError;
-
-typedef struct _HarkNode HarkNode;
 
 /* Takes config. Nothing is touched on disk until hark_node_start(). */
 HarkNode *hark_node_new(HarkConfig *config);

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* plugin.h: what a hark plugin exports (one descriptor) and what it may register.
  *
  * A plugin is a shared object with exactly one exported symbol,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* settings.h: typed reading of a plugin's settings, the a{sv} handed to its init.
  *
  * A missing key gives the fallback; a key present with the wrong type or out of range

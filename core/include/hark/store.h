@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* store.h: the interface of a store plugin (kind HARK_KIND_STORE): where the login
  * server keeps accounts, devices and buddy lists.
  *

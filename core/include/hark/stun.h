@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* stun.h: STUN messages (RFC 5389, RFC 5780) as a nat-probe plugin needs them: build a
  * binding request (with CHANGE-REQUEST), and read a binding response strictly. The
  * core's own binding server (core/stun.c) uses the same parser, so a client and the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* transport.h: the interface of a transport plugin (kind HARK_KIND_TRANSPORT).
  *
  * A transport moves overlay traffic between nodes. Stream transports (tcp, tls443)

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* wire.h: the overlay's wire format: one GVariant per message.
  *
  * A message is the GVariant (qqtv) = (protocol version, message type, message id,

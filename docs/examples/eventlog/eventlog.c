@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* eventlog.c: an example hark plugin. It appends every event the node emits to a file,
  * one JSON object per line, and adds the command `eventlog`, which says where that file
  * is and how many events it holds. README.md says how to build and use it;

@@ -1,0 +1,110 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* stun.h: the STUN (RFC 5389, RFC 5780) binding server of libhark, private to the core.
+ *
+ * Super nodes answer STUN binding requests on the UDP port their overlay messages use,
+ * so clients learn their reflexive address; with an alternate address and port they
+ * also serve RFC 5780's CHANGE-REQUEST (core/overlay-stun.c). hark_stun_is_stun()
+ * (hark/stun.h) tells a STUN message from a hark wire message on the same socket;
+ * hark_stun_read_request() parses a request strictly and hark_stun_answer_request()
+ * builds the answer. The client side (hark/stun.h) uses the same parser. */
+#pragma once
+
+#include "hark/stun.h"
+
+G_BEGIN_DECLS
+
+enum {
+  HARK_STUN_BINDING_REQUEST = 0x0001,
+  HARK_STUN_BINDING_SUCCESS = 0x0101,
+  HARK_STUN_BINDING_ERROR = 0x0111,
+};
+
+enum {
+  HARK_STUN_ATTR_MAPPED_ADDRESS = 0x0001,
+  HARK_STUN_ATTR_CHANGE_REQUEST = 0x0003,
+  HARK_STUN_ATTR_USERNAME = 0x0006,
+  HARK_STUN_ATTR_MESSAGE_INTEGRITY = 0x0008,
+  HARK_STUN_ATTR_ERROR_CODE = 0x0009,
+  HARK_STUN_ATTR_UNKNOWN_ATTRIBUTES = 0x000A,
+  HARK_STUN_ATTR_REALM = 0x0014,
+  HARK_STUN_ATTR_NONCE = 0x0015,
+  HARK_STUN_ATTR_XOR_MAPPED_ADDRESS = 0x0020,
+  HARK_STUN_ATTR_PRIORITY = 0x0024,
+  HARK_STUN_ATTR_PADDING = 0x0026,
+  HARK_STUN_ATTR_RESPONSE_PORT = 0x0027,
+  HARK_STUN_ATTR_USE_CANDIDATE = 0x0025,
+  HARK_STUN_ATTR_SOFTWARE = 0x8022,
+  HARK_STUN_ATTR_ALTERNATE_SERVER = 0x8023,
+  HARK_STUN_ATTR_FINGERPRINT = 0x8028,
+  HARK_STUN_ATTR_ICE_CONTROLLED = 0x8029,
+  HARK_STUN_ATTR_ICE_CONTROLLING = 0x802A,
+  HARK_STUN_ATTR_RESPONSE_ORIGIN = 0x802B,
+  HARK_STUN_ATTR_OTHER_ADDRESS = 0x802C,
+};
+
+typedef struct {
+  guint16 type;
+  guint16 length;     /* without padding */
+  const guint8 *value; /* points into the message's bytes */
+} HarkStunAttribute;
+
+typedef struct {
+  GBytes *bytes;       /* the whole message, owned */
+  guint16 type;        /* method and class, e.g. HARK_STUN_BINDING_REQUEST */
+  guint8 transaction_id[12];
+  GArray *attributes;  /* HarkStunAttribute, in message order */
+  GArray *unknown_required; /* guint16: comprehension-required types not understood */
+  gboolean has_fingerprint; /* present (and then correct and last) */
+} HarkStunMessage;
+
+/* A strict parse of any STUN message: header, every attribute's length and padding, the
+ * lengths of the attributes this module knows, FINGERPRINT correct and last. Unknown
+ * comprehension-required attributes are not an error here: they are listed in
+ * unknown_required, for the caller to answer 420. */
+HarkStunMessage *hark_stun_parse(GBytes *bytes, GError **error);
+void hark_stun_message_free(HarkStunMessage *message);
+/* The first attribute of that type, or NULL. */
+const HarkStunAttribute *hark_stun_message_find(const HarkStunMessage *message, guint16 type);
+
+#define HARK_STUN_MAX_UNKNOWN 32 /* listed in one 420 answer */
+
+/* A binding request as the server sees it. */
+typedef struct {
+  guint8 transaction_id[12];
+  guint change;                 /* HARK_STUN_CHANGE_* asked for (RFC 5780) */
+  guint16 response_port;        /* RESPONSE-PORT (RFC 5780): answer to this port, 0: none */
+  guint16 unknown[HARK_STUN_MAX_UNKNOWN]; /* comprehension-required types not served */
+  guint n_unknown;
+} HarkStunRequest;
+
+/* Parses a binding request. rfc5780: whether CHANGE-REQUEST, RESPONSE-PORT and PADDING
+ * are served (otherwise they are unknown attributes, answered 420 as RFC 5780 expects of
+ * a server without it; PADDING is accepted and the answer is not padded). FALSE
+ * with an error for anything malformed or that is not a binding request (dropped). */
+gboolean hark_stun_read_request(GBytes *datagram, gboolean rfc5780, HarkStunRequest *out,
+                                GError **error);
+
+/* The answer to a request read above from `mapped` (the address it came from): a 420
+ * error response listing the unknown attributes when there are any, else a success
+ * response with XOR-MAPPED-ADDRESS and MAPPED-ADDRESS (both `mapped`), RESPONSE-ORIGIN
+ * (origin, the address the answer leaves from, when given), OTHER-ADDRESS (other, when
+ * given), SOFTWARE and FINGERPRINT. NULL with an error when `mapped` is not an IP address. */
+GBytes *hark_stun_answer_request(const HarkStunRequest *request, GSocketAddress *mapped,
+                                 GSocketAddress *origin, GSocketAddress *other,
+                                 GError **error);
+
+/* Both steps for a server without RFC 5780: the answer to a datagram from `from`. */
+GBytes *hark_stun_answer(GBytes *request, GSocketAddress *from, GError **error);
+
+/* Decode an (XOR-)MAPPED-ADDRESS value; xor_with_transaction_id: of the message it
+ * came in (NULL for MAPPED-ADDRESS and the other plain address attributes). */
+GInetSocketAddress *hark_stun_decode_address(const HarkStunAttribute *attribute,
+                                             const guint8 *xor_with_transaction_id,
+                                             GError **error);
+
+/* ::ffff:a.b.c.d as the IPv4 address it carries; any other address as it is (new ref). */
+GInetAddress *hark_stun_address_unmapped(GInetAddress *address);
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(HarkStunMessage, hark_stun_message_free)
+
+G_END_DECLS

@@ -1,0 +1,138 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* login.h: the client side of the login server (private to libhark, not installed).
+ *
+ * A node whose configuration has a `login` section owns one HarkLoginClient: it
+ * registers and logs in over HTTPS (docs/protocol.md, "Login server API"), trusting only
+ * the CA pinned by `login.ca`; keeps the device certificate and the buddy list in the
+ * state directory; renews the certificate before it expires; and signs the requests
+ * that need it with the node's identity. Everything runs on the node's main loop. */
+#pragma once
+
+#include "hark/config.h"
+#include "hark/context.h"
+#include "hark/identity.h"
+
+G_BEGIN_DECLS
+
+#define HARK_LOGIN_ERROR (hark_login_error_quark())
+GQuark hark_login_error_quark(void);
+
+typedef enum {
+  HARK_LOGIN_ERROR_NOT_CONFIGURED, /* no login section */
+  HARK_LOGIN_ERROR_NOT_LOGGED_IN,
+  HARK_LOGIN_ERROR_UNREACHABLE,    /* no HTTPS exchange: refused, timed out, TLS not trusted */
+  HARK_LOGIN_ERROR_WRONG_PASSWORD,
+  HARK_LOGIN_ERROR_UNKNOWN_USER,
+  HARK_LOGIN_ERROR_USER_EXISTS,
+  HARK_LOGIN_ERROR_LOCKED_OUT,
+  HARK_LOGIN_ERROR_BAD_NAME,
+  HARK_LOGIN_ERROR_WEAK_PASSWORD,
+  HARK_LOGIN_ERROR_UNAUTHENTICATED, /* the server refused this device's certificate */
+  HARK_LOGIN_ERROR_CONFLICT,        /* the buddy list kept changing under us */
+  HARK_LOGIN_ERROR_NOT_FOUND,       /* no such buddy */
+  HARK_LOGIN_ERROR_BAD_ANSWER,      /* an answer we cannot accept (a certificate that does
+                                     * not verify or bind this device, malformed JSON) */
+  HARK_LOGIN_ERROR_SERVER,          /* any other refusal; the message is the server's */
+  HARK_LOGIN_ERROR_IO,              /* the state directory could not be written */
+} HarkLoginError;
+
+typedef struct _HarkLoginClient HarkLoginClient;
+
+/* login-trust.c: the TLS database of the login client, which takes only the login
+ * server's certificate (hark_certificate_verify_server against the pinned ca_pem and
+ * login.url's host), never a device's. */
+#define HARK_TYPE_LOGIN_TRUST (hark_login_trust_get_type())
+G_DECLARE_FINAL_TYPE(HarkLoginTrust, hark_login_trust, HARK, LOGIN_TRUST, GTlsDatabase)
+GTlsDatabase *hark_login_trust_new(const char *ca_pem);
+/* Why the last certificate was refused (NULL when none was). */
+char *hark_login_trust_last_refusal(GTlsDatabase *database);
+
+/* The answer of an operation, called exactly once (possibly before the operation
+ * function returns, when there is nothing to ask the server): exactly one of result and
+ * error is set, and the callee takes it. When the client is freed first, operations in
+ * flight are told G_IO_ERROR_CANCELLED at once. */
+typedef void (*HarkLoginDone)(JsonObject *result, GError *error, gpointer user_data);
+
+/* A client for config->login_url (which must be set). Reads and pins login.ca, loads a
+ * saved certificate that is still valid (the node is then logged in without a password)
+ * and schedules its renewal. ctx is the core's context, for events. */
+HarkLoginClient *hark_login_client_new(HarkContext *ctx, const HarkConfig *config,
+                                       HarkIdentity *identity, GError **error);
+/* Cancels what is in flight (their callbacks get G_IO_ERROR_CANCELLED) and the timers. */
+void hark_login_client_free(HarkLoginClient *client);
+
+/* The `login` member of the node's state: {"server", "user", "device", "expires",
+ * "buddies_revision"}, or {"server", "user": null} when logged out. */
+JsonObject *hark_login_client_snapshot(HarkLoginClient *client);
+
+/* The seam for tunnels. All HTTPS requests go through one SoupSession whose connections
+ * are made by GIO's GSocketClient; by default they go straight to login.url (no system
+ * proxy). A tunnel (e.g. through a super node, later) sets a proxy resolver here that
+ * sends the connection to a relay: typically a SOCKS5 endpoint it serves on loopback
+ * ("socks5://127.0.0.1:PORT"), or a GProxy of its own. TLS still runs end to end with the
+ * login server and is checked against the pinned CA and login.url's host, so the relay
+ * sees only ciphertext. NULL goes back to direct connections. Applies to new
+ * connections. */
+void hark_login_client_set_proxy_resolver(HarkLoginClient *client, GProxyResolver *resolver);
+
+/* For the overlay's links (core/link.c): the pinned CA (PEM), and this device's
+ * certificate (DER) while logged in, NULL otherwise. */
+const char *hark_login_client_ca_pem(HarkLoginClient *client);
+GBytes *hark_login_client_certificate_der(HarkLoginClient *client);
+
+/* Called after every change of this device's certificate: a login, a renewal, a
+ * logout. One handler; NULL removes it. */
+typedef void (*HarkLoginChanged)(gpointer user_data);
+void hark_login_client_set_changed_handler(HarkLoginClient *client, HarkLoginChanged changed,
+                                           gpointer user_data);
+
+/* The overlay's way to the login server (a SOCKS5 endpoint on loopback whose streams go
+ * through the SN): a request that gets no answer directly is sent once more through it
+ * when ready() says the SN link is up, and later requests keep going that way (and back,
+ * once, when it fails). NULL removes it. The `login` snapshot says which path is used. */
+void hark_login_client_set_tunnel(HarkLoginClient *client, GProxyResolver *resolver,
+                                  gboolean (*ready)(gpointer data), gpointer data);
+
+/* Fetch the buddy list in the background (a device started with a saved login may have
+ * missed changes made on another). The overlay calls it once the node has a way to the
+ * server (attached, or a few seconds after start), so it neither competes with joining
+ * nor fails for want of the tunnel. Nothing when logged out. */
+void hark_login_client_sync(HarkLoginClient *client);
+
+/* The operations behind the commands. Results are what the commands answer. */
+void hark_login_client_register(HarkLoginClient *client, const char *user, const char *password,
+                                HarkLoginDone done, gpointer user_data);
+/* {"user", "device", "expires", "revision", "buddies": [{"name", "alias"}]} */
+void hark_login_client_login(HarkLoginClient *client, const char *user, const char *password,
+                             HarkLoginDone done, gpointer user_data);
+/* Forgets the certificate and the buddy list on this device; no request. */
+void hark_login_client_logout(HarkLoginClient *client, HarkLoginDone done, gpointer user_data);
+/* With revoke_others, every other device of the account is revoked (this one stays
+ * logged in). Answers {"revoked": N}. */
+void hark_login_client_change_password(HarkLoginClient *client, const char *old_password,
+                                       const char *new_password, gboolean revoke_others,
+                                       HarkLoginDone done, gpointer user_data);
+/* Deletes the logged-in user's account, then logs out. */
+void hark_login_client_delete_account(HarkLoginClient *client, const char *password,
+                                      HarkLoginDone done, gpointer user_data);
+/* {"revision", "buddies"}, fetched from the server; the saved list, with "synced": false
+ * and the reason, when the server cannot be reached. */
+void hark_login_client_buddies(HarkLoginClient *client, HarkLoginDone done, gpointer user_data);
+/* op is "add", "remove" or "rename"; alias may be NULL. Answers like buddies. */
+void hark_login_client_change_buddy(HarkLoginClient *client, const char *op, const char *name,
+                                    const char *alias, HarkLoginDone done, gpointer user_data);
+/* {"user", "device", "device_id", "server", "expires"}; NOT_LOGGED_IN when logged out. */
+void hark_login_client_whoami(HarkLoginClient *client, HarkLoginDone done, gpointer user_data);
+/* The account's devices as the server lists them: {"devices": [...]}. */
+void hark_login_client_devices(HarkLoginClient *client, HarkLoginDone done, gpointer user_data);
+/* Revokes the device named by which (its id or its name): {"removed": {...}}. When that is
+ * this device, it is logged out as well. */
+void hark_login_client_remove_device(HarkLoginClient *client, const char *which,
+                                     HarkLoginDone done, gpointer user_data);
+
+/* login-commands.c: register, login, logout, passwd, ... in the node's one command table;
+ * they answer about *client, which the node sets once it has one, and NOT_CONFIGURED on
+ * a node without a login section. */
+void hark_login_commands_register(HarkContext *core_ctx, HarkLoginClient **client);
+
+G_END_DECLS

@@ -1,0 +1,59 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* media-jitter.c: the adaptive jitter-buffer policy of a media session: how long the
+ * receive side holds audio before playing it. It starts small (about one frame) and
+ * follows what it sees: every buffer that reaches the sink tells how early it came
+ * before its playing time (its slack), and the jitter buffer tells how many packets came
+ * after it had given up on them. A close call or a late packet grows the delay at once;
+ * a calm stretch shrinks it slowly, so a link with real jitter keeps its audio whole
+ * and a quiet one keeps its latency low. Kept free of GStreamer so the unit test drives
+ * it with made-up observations. */
+#include "media-private.h"
+
+
+/* A buffer that reaches the sink less than this before its time is a close call. */
+#define GUARD_MS 2.0
+/* Grown by what the worst buffer missed plus this, so one more such buffer fits. */
+#define HEADROOM_MS 5
+/* What a packet the jitter buffer gave up on costs: its lateness is unknown. */
+#define LATE_STEP_MS 10
+/* Shrinking starts after this many calm ticks and goes this far per tick. */
+#define CALM_TICKS 5
+#define SHRINK_MS 1
+
+void
+hark_media_jitter_init(HarkMediaJitter *j, guint start_ms, guint min_ms, guint max_ms)
+{
+  *j = (HarkMediaJitter){ .min_ms = MIN(min_ms, max_ms), .max_ms = max_ms };
+  j->target_ms = CLAMP(start_ms, j->min_ms, j->max_ms);
+}
+
+void
+hark_media_jitter_observe(HarkMediaJitter *j, double slack_ms)
+{
+  if (!j->have_slack || slack_ms < j->worst_slack_ms)
+    j->worst_slack_ms = slack_ms;
+  j->have_slack = TRUE;
+}
+
+gboolean
+hark_media_jitter_tick(HarkMediaJitter *j, guint64 late_total)
+{
+  guint64 late = late_total >= j->late_seen ? late_total - j->late_seen : 0;
+  j->late_seen = late_total;
+  guint target = j->target_ms;
+  if (late > 0 || (j->have_slack && j->worst_slack_ms < GUARD_MS)) {
+    double missed = j->have_slack ? GUARD_MS - j->worst_slack_ms : 0;
+    guint step = MAX(missed > 0 ? (guint)(missed + 0.999) + HEADROOM_MS : 0, late ? LATE_STEP_MS : 0);
+    target = (guint)MIN((guint64)j->max_ms, (guint64)target + step);
+    j->calm = 0;
+    j->grown++;
+  } else if (j->have_slack) {
+    /* Never below what the worst buffer of this tick needed. */
+    if (++j->calm >= CALM_TICKS && j->worst_slack_ms > GUARD_MS + SHRINK_MS && target > j->min_ms)
+      target -= SHRINK_MS;
+  }
+  j->have_slack = FALSE;
+  gboolean changed = target != j->target_ms;
+  j->target_ms = target;
+  return changed;
+}

@@ -1,0 +1,50 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* media-packet.c: the first checks every received media packet meets, before any
+ * GStreamer element sees it: is it RTP or RTCP at all, and is its header whole.
+ * Kept free of GStreamer so the fuzz target (tests/fuzz/fuzz-rtp.c) compiles it alone. */
+#include "media-private.h"
+
+HarkMediaPacketKind
+hark_media_packet_classify(const guint8 *data, gsize length, guint8 *payload_type,
+                           guint32 *ssrc)
+{
+  /* 12 bytes: an RTP fixed header, and less than the smallest SRTCP packet (8-byte
+   * header, 4-byte index, authentication tag). */
+  if (data == NULL || length < 12 || length > G_MAXUINT16)
+    return HARK_MEDIA_PACKET_MALFORMED;
+  if ((data[0] >> 6) != 2)
+    return HARK_MEDIA_PACKET_MALFORMED;
+  if (data[1] >= 192 && data[1] <= 223) {
+    /* RTCP: the length field (in 32-bit words minus one) of the first report must fit. */
+    gsize first = ((gsize)((data[2] << 8) | data[3]) + 1) * 4;
+    return first <= length ? HARK_MEDIA_PACKET_RTCP : HARK_MEDIA_PACKET_MALFORMED;
+  }
+  gsize header = 12 + (gsize)(data[0] & 0x0f) * 4;
+  if (header > length)
+    return HARK_MEDIA_PACKET_MALFORMED;
+  if (data[0] & 0x10) {
+    if (header + 4 > length)
+      return HARK_MEDIA_PACKET_MALFORMED;
+    header += 4 + (gsize)((data[header + 2] << 8) | data[header + 3]) * 4;
+    if (header > length)
+      return HARK_MEDIA_PACKET_MALFORMED;
+  }
+  if (payload_type != NULL)
+    *payload_type = data[1] & 0x7f;
+  if (ssrc != NULL)
+    *ssrc = ((guint32)data[8] << 24) | ((guint32)data[9] << 16) | ((guint32)data[10] << 8) | data[11];
+  return HARK_MEDIA_PACKET_RTP;
+}
+
+gboolean
+hark_media_timestamp_plausible(guint32 last, guint32 next, guint clock_rate, gint64 elapsed_us)
+{
+  if (clock_rate == 0)
+    return FALSE;
+  gint64 step = (gint32)(next - last);
+  gint64 elapsed = MAX(elapsed_us, 0) / 1000; /* ms */
+  /* Allowed: the wall time since the last packet plus 10 s either way (reordering, a
+   * sender's clock running fast, a codec swap's re-basing). */
+  gint64 bound = (elapsed + 10000) * (gint64)clock_rate / 1000;
+  return step <= bound && step >= -(gint64)10 * clock_rate;
+}

@@ -1,0 +1,258 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* media-send.c: a session's send side after the source: the codec chain
+ * (audioresample ! capsfilter ! encoder ! payloader), our own RTP sequence numbers and
+ * timestamps (so they stay continuous when the chain is replaced), the live codec swap,
+ * and hold with its keep-alives. */
+#include "media-session-impl.h"
+
+#include <gst/rtp/gstrtpbuffer.h>
+#include <string.h>
+
+static void
+chain_discard(GstElement *chain[4])
+{
+  for (guint i = 0; i < 4; i++)
+    if (chain[i] != NULL)
+      gst_object_unref(gst_object_ref_sink(chain[i]));
+}
+
+static gboolean
+chain_make(HarkMediaSession *s, guint index, GstElement *chain[4], GError **error)
+{
+  const HarkMediaCodec *codec = &s->codecs[index];
+  memset(chain, 0, 4 * sizeof chain[0]);
+  if ((chain[0] = hark_media_element_make("audioresample", error)) == NULL ||
+      (chain[1] = hark_media_element_make("capsfilter", error)) == NULL ||
+      (chain[2] = hark_media_codec_element(codec, HARK_CODEC_ENCODER, error)) == NULL ||
+      (chain[3] = hark_media_codec_element(codec, HARK_CODEC_PAYLOADER, error)) == NULL) {
+    chain_discard(chain);
+    return FALSE;
+  }
+  g_autoptr(GstCaps) caps = gst_caps_new_simple("audio/x-raw", "rate", G_TYPE_INT,
+                                                (int)codec->iface->sample_rate, "channels",
+                                                G_TYPE_INT, (int)codec->iface->channels, NULL);
+  g_object_set(chain[1], "caps", caps, NULL);
+  g_object_set(chain[3], "pt", codec->payload_type, "ssrc", s->ssrc, NULL);
+  /* Audio payloaders (G.711, G.722, L16) pack whatever they get; pin their packet time
+   * to the codec's frame so it neither waits for more nor sends less. */
+  GObjectClass *payloader_class = G_OBJECT_GET_CLASS(chain[3]);
+  if (g_object_class_find_property(payloader_class, "min-ptime") != NULL &&
+      g_object_class_find_property(payloader_class, "max-ptime") != NULL)
+    g_object_set(chain[3], "min-ptime", (gint64)codec->iface->frame_ms * GST_MSECOND,
+                 "max-ptime", (gint64)codec->iface->frame_ms * GST_MSECOND, NULL);
+  return TRUE;
+}
+
+/* ---- stamping and hold ------------------------------------------------------------------ */
+
+/* Called with s->lock held. Returns FALSE to drop the packet. */
+static gboolean
+restamp(HarkMediaSession *s, GstBuffer **pbuffer)
+{
+  GstBuffer *buffer = *pbuffer = gst_buffer_make_writable(*pbuffer);
+  GstRTPBuffer rtp = GST_RTP_BUFFER_INIT;
+  if (!gst_rtp_buffer_map(buffer, GST_MAP_READWRITE, &rtp))
+    return FALSE;
+  guint32 in_ts = gst_rtp_buffer_get_timestamp(&rtp);
+  GstClockTime pts = GST_BUFFER_PTS(buffer);
+  if (s->rebase) {
+    /* A new payloader: continue from the last timestamp sent, advanced by the media time
+     * in between, in the new codec's clock. */
+    guint32 expected = in_ts;
+    if (s->have_out && GST_CLOCK_TIME_IS_VALID(pts) && GST_CLOCK_TIME_IS_VALID(s->last_out_pts) &&
+        pts >= s->last_out_pts)
+      expected = s->last_out_ts +
+                 (guint32)gst_util_uint64_scale(pts - s->last_out_pts, s->out_clock_rate, GST_SECOND);
+    else if (s->have_out)
+      expected = s->last_out_ts + 1;
+    s->ts_offset = expected - in_ts;
+    s->rebase = FALSE;
+  }
+  guint32 out_ts = in_ts + s->ts_offset;
+  s->have_out = TRUE;
+  s->last_out_ts = out_ts;
+  s->last_out_pts = pts;
+  if (s->hold) {
+    gst_rtp_buffer_unmap(&rtp);
+    gint64 now = g_get_monotonic_time();
+    if (now - s->last_keepalive < (gint64)s->keepalive_ms * 1000)
+      return FALSE;
+    s->last_keepalive = now;
+    s->keepalives_sent++;
+    GstBuffer *keepalive = gst_rtp_buffer_new_allocate(0, 0, 0);
+    GST_BUFFER_PTS(keepalive) = pts;
+    gst_buffer_unref(buffer);
+    buffer = *pbuffer = keepalive;
+    gst_rtp_buffer_map(buffer, GST_MAP_READWRITE, &rtp);
+    gst_rtp_buffer_set_payload_type(&rtp, HARK_MEDIA_KEEPALIVE_PT);
+    gst_rtp_buffer_set_ssrc(&rtp, s->ssrc);
+  }
+  gst_rtp_buffer_set_seq(&rtp, s->next_seq++);
+  gst_rtp_buffer_set_timestamp(&rtp, out_ts);
+  gst_rtp_buffer_unmap(&rtp);
+  return TRUE;
+}
+
+static gboolean
+restamp_in_list(GstBuffer **buffer, guint index, gpointer data)
+{
+  HarkMediaSession *s = data;
+  if (!restamp(s, buffer))
+    gst_clear_buffer(buffer); /* removes it from the list */
+  return TRUE;
+}
+
+/* The payloader's output. An EOS is the drain of a chain being replaced: it must not
+ * reach rtpbin, which would end the stream. */
+static GstPadProbeReturn
+on_payloaded(GstPad *pad, GstPadProbeInfo *info, gpointer data)
+{
+  HarkMediaSession *s = data;
+  if (info->type & GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM)
+    return GST_EVENT_TYPE(GST_PAD_PROBE_INFO_EVENT(info)) == GST_EVENT_EOS ? GST_PAD_PROBE_DROP
+                                                                          : GST_PAD_PROBE_OK;
+  gboolean keep = TRUE;
+  g_mutex_lock(&s->lock);
+  if (info->type & GST_PAD_PROBE_TYPE_BUFFER) {
+    GstBuffer *buffer = GST_PAD_PROBE_INFO_BUFFER(info);
+    keep = restamp(s, &buffer);
+    GST_PAD_PROBE_INFO_DATA(info) = buffer;
+  } else {
+    GstBufferList *list = gst_buffer_list_make_writable(GST_PAD_PROBE_INFO_BUFFER_LIST(info));
+    gst_buffer_list_foreach(list, restamp_in_list, s);
+    GST_PAD_PROBE_INFO_DATA(info) = list;
+    keep = gst_buffer_list_length(list) > 0;
+  }
+  g_mutex_unlock(&s->lock);
+  return keep ? GST_PAD_PROBE_OK : GST_PAD_PROBE_DROP;
+}
+
+/* Add chain (made for codecs[index]) to the pipeline between source_tail and rtpbin. */
+static gboolean
+chain_attach(HarkMediaSession *s, guint index, GstElement *chain[4], GError **error)
+{
+  for (guint i = 0; i < 4; i++)
+    gst_bin_add(GST_BIN(s->pipeline), chain[i]);
+  g_autoptr(GstPad) first = gst_element_get_static_pad(chain[0], "sink");
+  g_autoptr(GstPad) last = gst_element_get_static_pad(chain[3], "src");
+  g_autoptr(GstPad) rtp_sink = gst_element_get_static_pad(s->rtpbin, "send_rtp_sink_0");
+  if (rtp_sink == NULL)
+    rtp_sink = gst_element_request_pad_simple(s->rtpbin, "send_rtp_sink_0");
+  if (!gst_element_link_many(chain[0], chain[1], chain[2], chain[3], NULL) ||
+      gst_pad_link(s->source_tail, first) != GST_PAD_LINK_OK ||
+      gst_pad_link(last, rtp_sink) != GST_PAD_LINK_OK) {
+    g_set_error(error, HARK_MEDIA_ERROR, HARK_MEDIA_ERROR_GSTREAMER,
+                "codec %s: could not link its send chain", s->codecs[index].name);
+    return FALSE;
+  }
+  gst_pad_add_probe(last,
+                    GST_PAD_PROBE_TYPE_BUFFER | GST_PAD_PROBE_TYPE_BUFFER_LIST |
+                      GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM,
+                    on_payloaded, s, NULL);
+  g_mutex_lock(&s->lock);
+  s->rebase = TRUE;
+  s->out_clock_rate = s->codecs[index].iface->clock_rate;
+  s->current = index;
+  g_mutex_unlock(&s->lock);
+  memcpy(s->chain, chain, sizeof s->chain);
+  s->encoder = chain[2];
+  for (int i = 3; i >= 0; i--)
+    gst_element_sync_state_with_parent(chain[i]);
+  return TRUE;
+}
+
+gboolean
+hark_media_send_chain_install(HarkMediaSession *s, guint index, GError **error)
+{
+  GstElement *chain[4];
+  if (!chain_make(s, index, chain, error))
+    return FALSE;
+  return chain_attach(s, index, chain, error);
+}
+
+/* ---- the live codec swap ---------------------------------------------------------------- */
+
+typedef struct {
+  HarkMediaSession *session;
+  guint index;
+  GstElement *chain[4]; /* the new chain until it is in the pipeline */
+} Swap;
+
+/* The probe's destroy notify: also when the session is freed before the swap happened. */
+static void
+swap_free(gpointer data)
+{
+  Swap *swap = data;
+  chain_discard(swap->chain);
+  g_free(swap);
+}
+
+/* On the source's streaming thread, with the source blocked: drain the old chain (its
+ * last frames go out), take it out, put the new one in; the blocked buffer then flows
+ * into the new chain, so no source audio is skipped. */
+static GstPadProbeReturn
+on_source_blocked(GstPad *pad, GstPadProbeInfo *info, gpointer data)
+{
+  Swap *swap = data;
+  HarkMediaSession *s = swap->session;
+  GstElement *old[4];
+  memcpy(old, s->chain, sizeof old);
+  g_autoptr(GstPad) old_first = gst_element_get_static_pad(old[0], "sink");
+  gst_pad_send_event(old_first, gst_event_new_eos());
+  g_autoptr(GstPad) old_last = gst_element_get_static_pad(old[3], "src");
+  g_autoptr(GstPad) rtp_sink = gst_pad_get_peer(old_last);
+  gst_pad_unlink(s->source_tail, old_first);
+  if (rtp_sink != NULL)
+    gst_pad_unlink(old_last, rtp_sink);
+  s->encoder = NULL;
+  for (guint i = 0; i < 4; i++) {
+    gst_element_set_state(old[i], GST_STATE_NULL);
+    gst_bin_remove(GST_BIN(s->pipeline), old[i]);
+  }
+  g_autoptr(GError) error = NULL;
+  if (!chain_attach(s, swap->index, swap->chain, &error))
+    g_warning("media: codec swap: %s", error->message);
+  memset(swap->chain, 0, sizeof swap->chain); /* the pipeline has them now */
+  g_atomic_int_set(&s->swapping, FALSE);
+  return GST_PAD_PROBE_REMOVE;
+}
+
+gboolean
+hark_media_session_swap_codec(HarkMediaSession *s, guint index, GError **error)
+{
+  if (index >= s->n_codecs) {
+    g_set_error(error, HARK_MEDIA_ERROR, HARK_MEDIA_ERROR_INVALID,
+                "codec swap: the session has %u codecs, not %u", s->n_codecs, index + 1);
+    return FALSE;
+  }
+  if (!s->started || g_atomic_int_get(&s->swapping)) {
+    g_set_error(error, HARK_MEDIA_ERROR, HARK_MEDIA_ERROR_INVALID,
+                s->started ? "codec swap: a swap is still in progress"
+                           : "codec swap: the session is not started");
+    return FALSE;
+  }
+  if (index == s->current)
+    return TRUE;
+  /* Made here, so a codec that cannot be made is an error to the caller, not a silent
+   * failure on a streaming thread. */
+  Swap *swap = g_new0(Swap, 1);
+  swap->session = s;
+  swap->index = index;
+  if (!chain_make(s, index, swap->chain, error)) {
+    g_free(swap);
+    return FALSE;
+  }
+  g_atomic_int_set(&s->swapping, TRUE);
+  gst_pad_add_probe(s->source_tail, GST_PAD_PROBE_TYPE_BLOCK_DOWNSTREAM | GST_PAD_PROBE_TYPE_BUFFER,
+                    on_source_blocked, swap, swap_free);
+  return TRUE;
+}
+
+void
+hark_media_session_set_hold(HarkMediaSession *s, gboolean hold)
+{
+  g_mutex_lock(&s->lock);
+  s->hold = hold;
+  s->last_keepalive = g_get_monotonic_time();
+  g_mutex_unlock(&s->lock);
+}

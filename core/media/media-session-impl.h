@@ -1,0 +1,63 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* media-session-impl.h: the session's state, shared by media-session.c (building,
+ * receiving, statistics) and media-send.c (the send chain, codec swap, hold). */
+#pragma once
+
+#include "media-session.h"
+
+struct _HarkMediaSession {
+  HarkMediaCodec *codecs; /* copies: names and settings owned */
+  guint n_codecs;
+  guint current;          /* the codec sent */
+  HarkMediaTransport *transport;
+  HarkMediaSrtpSuite suite;
+  GBytes *send_key, *receive_key;
+  guint32 ssrc;
+  guint pulse_buffer_ms, keepalive_ms;
+  gboolean paced;         /* a file source: the send appsink keeps real time */
+
+  GstClock *clock;        /* the pipeline's: the system clock */
+  GstElement *jitterbuffer; /* the latest rtpbin made (one per far-end SSRC) */
+  GstElement *pipeline, *rtpbin, *srtpenc, *srtpdec, *funnel;
+  GstElement *rtp_out, *rtcp_out, *rtp_in, *rtcp_in;
+  GstPad *source_tail;    /* 48 kHz mono from the source; the send chain hangs here */
+  GstElement *chain[4];   /* the send chain: audioresample, capsfilter, encoder, payloader */
+  GstElement *encoder;    /* == chain[2] */
+  HarkMediaWav *wav;
+  HarkMediaPulseCapture *capture; /* a "pulse" source */
+  guint bus_watch, tick;
+  gboolean started, failed, send_error_logged;
+  gint swapping;          /* atomic: set on the main context, cleared by the streaming
+                           * thread once the new chain is in (encoder is valid again) */
+
+  GMutex lock;            /* what the streaming threads and the main context share: */
+  guint64 packets_sent, bytes_sent, packets_received, bytes_received;
+  guint64 srtp_in, srtp_out, rtp_received, concealed_samples, played_samples;
+  guint64 dropped_malformed, dropped_unknown_pt, dropped_timestamp;
+  guint64 keepalives_sent, keepalives_received;
+  gboolean hold;
+  /* Playback timing: the sink pad's segment, the jitter-buffer policy, late buffers. */
+  GstSegment play_segment;
+  HarkMediaJitter jitter;
+  GstClockTime latency;   /* the pipeline's, = jitter.target_ms */
+  guint64 late_buffers;
+  gint64 last_keepalive;
+  /* Receive check state. */
+  gboolean have_last_in;
+  guint32 last_in_ssrc, last_in_ts;
+  gint64 last_in_time;
+  /* Send stamping: sequence numbers and timestamps are ours, not the payloader's, so a
+   * new payloader after a swap continues them. */
+  guint16 next_seq;
+  gboolean have_out, rebase;
+  guint32 last_out_ts, ts_offset;
+  GstClockTime last_out_pts;
+  guint out_clock_rate;
+};
+
+const HarkMediaCodec *hark_media_session_codec_for_pt(HarkMediaSession *s, guint pt);
+GstElement *hark_media_codec_element(const HarkMediaCodec *codec, HarkCodecRole role,
+                                     GError **error);
+/* Make the send chain for codecs[index], add it, link it between source_tail and
+ * rtpbin's send_rtp_sink_0 (while building, or with source_tail blocked). */
+gboolean hark_media_send_chain_install(HarkMediaSession *s, guint index, GError **error);

@@ -1,0 +1,847 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* media-session.c: one media session: a GStreamer pipeline that sends
+ *   source ! [audioresample ! capsfilter ! encoder ! payloader] ! rtpbin ! srtpenc ! appsink
+ * and receives
+ *   appsrc ! srtpdec ! (checks) ! rtpbin (jitter buffer) ! [depayloader ! decoder ! ...] ! sink
+ * with RTCP both ways through the same rtpbin session (so RTT and loss are known), and
+ * the appsrc/appsink ends wired to a HarkMediaTransport. The bracketed codec chains are
+ * made per codec: the send chain is replaced live on a codec swap (media-swap.c), a
+ * receive chain is added for each payload type that arrives. */
+#include "media-session-impl.h"
+
+#include <stdio.h>
+
+#include <gst/app/gstappsink.h>
+#include <gst/app/gstappsrc.h>
+#include <gst/rtp/gstrtpbuffer.h>
+#include <string.h>
+
+
+gsize
+hark_media_srtp_key_length(HarkMediaSrtpSuite suite)
+{
+  return suite == HARK_MEDIA_SRTP_AEAD_AES_256_GCM ? 44 : 30;
+}
+
+GstElement *
+hark_media_element_make(const char *factory, GError **error)
+{
+  GstElement *e = gst_element_factory_make(factory, NULL);
+  if (e == NULL)
+    g_set_error(error, HARK_MEDIA_ERROR, HARK_MEDIA_ERROR_GSTREAMER,
+                "GStreamer element '%s' is missing (install the GStreamer plugins in "
+                "deps/debian.txt)", factory);
+  return e;
+}
+
+const HarkMediaCodec *
+hark_media_session_codec_for_pt(HarkMediaSession *s, guint pt)
+{
+  for (guint i = 0; i < s->n_codecs; i++)
+    if (s->codecs[i].payload_type == pt)
+      return &s->codecs[i];
+  return NULL;
+}
+
+/* ---- SRTP ------------------------------------------------------------------------------ */
+
+static void
+srtp_names(HarkMediaSrtpSuite suite, const char **cipher, const char **auth)
+{
+  gboolean gcm = suite == HARK_MEDIA_SRTP_AEAD_AES_256_GCM;
+  *cipher = gcm ? "aes-256-gcm" : "aes-128-icm";
+  *auth = gcm ? "null" : "hmac-sha1-80"; /* GCM authenticates itself */
+}
+
+static GstBuffer *
+key_buffer(GBytes *key)
+{
+  return gst_buffer_new_wrapped(g_bytes_unref_to_data(g_bytes_ref(key), &(gsize){ 0 }),
+                                g_bytes_get_size(key));
+}
+
+/* Every SSRC the far end uses is protected with its one send key. */
+static GstCaps *
+on_request_key(GstElement *srtpdec, guint ssrc, gpointer data)
+{
+  HarkMediaSession *s = data;
+  const char *cipher, *auth;
+  srtp_names(s->suite, &cipher, &auth);
+  g_autoptr(GstBuffer) key = key_buffer(s->receive_key);
+  return gst_caps_new_simple("application/x-srtp", "srtp-key", GST_TYPE_BUFFER, key,
+                             "srtp-cipher", G_TYPE_STRING, cipher, "srtp-auth", G_TYPE_STRING,
+                             auth, "srtcp-cipher", G_TYPE_STRING, cipher, "srtcp-auth",
+                             G_TYPE_STRING, auth, NULL);
+}
+
+/* ---- the transport edge --------------------------------------------------------------- */
+
+static GstFlowReturn
+on_packet_out(GstAppSink *sink, gpointer data)
+{
+  HarkMediaSession *s = data;
+  g_autoptr(GstSample) sample = gst_app_sink_pull_sample(sink);
+  GstBuffer *buffer = sample ? gst_sample_get_buffer(sample) : NULL;
+  GstMapInfo map;
+  if (buffer == NULL || !gst_buffer_map(buffer, &map, GST_MAP_READ))
+    return GST_FLOW_OK;
+  g_autoptr(GError) error = NULL;
+  if (hark_media_transport_send(s->transport, map.data, map.size, &error)) {
+    g_mutex_lock(&s->lock);
+    s->packets_sent++;
+    s->bytes_sent += map.size;
+    g_mutex_unlock(&s->lock);
+  } else if (!s->send_error_logged) {
+    /* Once: a peer that went away (ICMP unreachable) would otherwise log 50 times a second. */
+    s->send_error_logged = TRUE;
+    g_warning("media: sending failed: %s", error->message);
+  }
+  gst_buffer_unmap(buffer, &map);
+  return GST_FLOW_OK;
+}
+
+static void
+on_packet_in(const guint8 *data, gsize length, gpointer user_data)
+{
+  HarkMediaSession *s = user_data;
+  HarkMediaPacketKind kind = hark_media_packet_classify(data, length, NULL, NULL);
+  g_mutex_lock(&s->lock);
+  s->packets_received++;
+  s->bytes_received += length;
+  if (kind == HARK_MEDIA_PACKET_MALFORMED)
+    s->dropped_malformed++;
+  else
+    s->srtp_in++;
+  g_mutex_unlock(&s->lock);
+  if (kind == HARK_MEDIA_PACKET_MALFORMED)
+    return;
+  GstBuffer *buffer = gst_buffer_new_memdup(data, length);
+  gst_app_src_push_buffer(GST_APP_SRC(kind == HARK_MEDIA_PACKET_RTP ? s->rtp_in : s->rtcp_in),
+                          buffer);
+}
+
+/* After decryption: only authenticated packets get here, so the checks below cannot be
+ * steered by a forger. Drops are counted by reason. */
+static GstPadProbeReturn
+on_decrypted_rtp(GstPad *pad, GstPadProbeInfo *info, gpointer data)
+{
+  HarkMediaSession *s = data;
+  GstBuffer *buffer = GST_PAD_PROBE_INFO_BUFFER(info);
+  GstRTPBuffer rtp = GST_RTP_BUFFER_INIT;
+  g_mutex_lock(&s->lock);
+  s->srtp_out++;
+  GstPadProbeReturn verdict = GST_PAD_PROBE_DROP;
+  if (!gst_rtp_buffer_map(buffer, GST_MAP_READ, &rtp)) {
+    s->dropped_malformed++;
+    goto out;
+  }
+  guint pt = gst_rtp_buffer_get_payload_type(&rtp);
+  guint32 ts = gst_rtp_buffer_get_timestamp(&rtp);
+  guint32 ssrc = gst_rtp_buffer_get_ssrc(&rtp);
+  gst_rtp_buffer_unmap(&rtp);
+  gint64 now = g_get_monotonic_time();
+  const HarkMediaCodec *codec = hark_media_session_codec_for_pt(s, pt);
+  if (pt == HARK_MEDIA_KEEPALIVE_PT) {
+    s->keepalives_received++;
+  } else if (codec == NULL) {
+    s->dropped_unknown_pt++;
+  } else if (s->have_last_in && ssrc == s->last_in_ssrc &&
+             !hark_media_timestamp_plausible(s->last_in_ts, ts, codec->iface->clock_rate,
+                                             now - s->last_in_time)) {
+    s->dropped_timestamp++;
+  } else {
+    s->have_last_in = TRUE;
+    s->last_in_ssrc = ssrc;
+    s->last_in_ts = ts;
+    s->last_in_time = now;
+    s->rtp_received++;
+    verdict = GST_PAD_PROBE_OK;
+  }
+out:
+  g_mutex_unlock(&s->lock);
+  return verdict;
+}
+
+static GstPadProbeReturn
+on_decrypted_rtcp(GstPad *pad, GstPadProbeInfo *info, gpointer data)
+{
+  HarkMediaSession *s = data;
+  g_mutex_lock(&s->lock);
+  s->srtp_out++;
+  g_mutex_unlock(&s->lock);
+  return GST_PAD_PROBE_OK;
+}
+
+/* ---- receive chains, one per payload type that arrives ------------------------------- */
+
+static GstCaps *
+rtp_caps(const HarkMediaCodec *codec)
+{
+  GstCaps *caps = gst_caps_new_simple("application/x-rtp", "media", G_TYPE_STRING, "audio",
+                                      "clock-rate", G_TYPE_INT, (int)codec->iface->clock_rate,
+                                      "encoding-name", G_TYPE_STRING, codec->iface->encoding_name,
+                                      "payload", G_TYPE_INT, (int)codec->payload_type, NULL);
+  if (codec->iface->encoding_params != NULL)
+    gst_caps_set_simple(caps, "encoding-params", G_TYPE_STRING, codec->iface->encoding_params,
+                        NULL);
+  return caps;
+}
+
+static GstCaps *
+on_request_pt_map(GstElement *rtpbin, guint session, guint pt, gpointer data)
+{
+  const HarkMediaCodec *codec = hark_media_session_codec_for_pt(data, pt);
+  return codec ? rtp_caps(codec) : NULL;
+}
+
+/* The jitter buffer announces lost packets; the depayloader turns that into a gap the
+ * decoder fills (Opus conceals, G.711 plays silence). Either way those samples were not
+ * received, so they count as concealed. */
+static GstPadProbeReturn
+on_decoder_event(GstPad *pad, GstPadProbeInfo *info, gpointer data)
+{
+  HarkMediaSession *s = data;
+  GstEvent *event = GST_PAD_PROBE_INFO_EVENT(info);
+  if (GST_EVENT_TYPE(event) == GST_EVENT_GAP) {
+    GstClockTime duration = GST_CLOCK_TIME_NONE;
+    gst_event_parse_gap(event, NULL, &duration);
+    if (GST_CLOCK_TIME_IS_VALID(duration)) {
+      g_mutex_lock(&s->lock);
+      s->concealed_samples += gst_util_uint64_scale(duration, 48000, GST_SECOND);
+      g_mutex_unlock(&s->lock);
+    }
+  }
+  return GST_PAD_PROBE_OK;
+}
+
+/* Everything the sink gets: samples played, and how early each buffer came before its
+ * playing time (running time + the pipeline latency), which the jitter-buffer policy
+ * follows. */
+static GstPadProbeReturn
+on_played(GstPad *pad, GstPadProbeInfo *info, gpointer data)
+{
+  HarkMediaSession *s = data;
+  if (info->type & GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM) {
+    GstEvent *event = GST_PAD_PROBE_INFO_EVENT(info);
+    if (GST_EVENT_TYPE(event) == GST_EVENT_SEGMENT) {
+      const GstSegment *segment = NULL;
+      gst_event_parse_segment(event, &segment);
+      g_mutex_lock(&s->lock);
+      gst_segment_copy_into(segment, &s->play_segment);
+      g_mutex_unlock(&s->lock);
+    }
+    return GST_PAD_PROBE_OK;
+  }
+  GstBuffer *buffer = GST_PAD_PROBE_INFO_BUFFER(info);
+  GstClockTime now = gst_clock_get_time(s->clock) - gst_element_get_base_time(s->pipeline);
+  g_mutex_lock(&s->lock);
+  s->played_samples += gst_buffer_get_size(buffer) / 2;
+  GstClockTime at = s->play_segment.format == GST_FORMAT_TIME
+                      ? gst_segment_to_running_time(&s->play_segment, GST_FORMAT_TIME,
+                                                    GST_BUFFER_PTS(buffer))
+                      : GST_CLOCK_TIME_NONE;
+  /* The first second tells nothing about the network: the pipelines are still starting. */
+  if (GST_CLOCK_TIME_IS_VALID(at) && s->played_samples > 48000) {
+    double slack_ms = ((gint64)(at + s->latency) - (gint64)now) / 1e6;
+    hark_media_jitter_observe(&s->jitter, slack_ms);
+    if (slack_ms < 0)
+      s->late_buffers++;
+  }
+  g_mutex_unlock(&s->lock);
+  return GST_PAD_PROBE_OK;
+}
+
+GstElement *
+hark_media_codec_element(const HarkMediaCodec *codec, HarkCodecRole role, GError **error)
+{
+  const char *factory = role == HARK_CODEC_ENCODER       ? codec->iface->encoder
+                        : role == HARK_CODEC_PAYLOADER   ? codec->iface->payloader
+                        : role == HARK_CODEC_DEPAYLOADER ? codec->iface->depayloader
+                                                         : codec->iface->decoder;
+  GstElement *e = hark_media_element_make(factory, error);
+  if (e == NULL)
+    return NULL;
+  if (codec->iface->configure != NULL &&
+      !codec->iface->configure(codec->instance, role, G_OBJECT(e), codec->settings, error)) {
+    g_prefix_error(error, "codec %s: ", codec->name);
+    gst_object_unref(gst_object_ref_sink(e));
+    return NULL;
+  }
+  return e;
+}
+
+static gboolean
+add_receive_chain(HarkMediaSession *s, GstPad *rtp_src, guint pt, GError **error)
+{
+  const HarkMediaCodec *codec = hark_media_session_codec_for_pt(s, pt);
+  if (codec == NULL) {
+    g_set_error(error, HARK_MEDIA_ERROR, HARK_MEDIA_ERROR_INVALID, "no codec for payload type %u", pt);
+    return FALSE;
+  }
+  GstElement *e[5] = { 0 };
+  if ((e[0] = hark_media_codec_element(codec, HARK_CODEC_DEPAYLOADER, error)) == NULL ||
+      (e[1] = hark_media_codec_element(codec, HARK_CODEC_DECODER, error)) == NULL ||
+      (e[2] = hark_media_element_make("audioconvert", error)) == NULL ||
+      (e[3] = hark_media_element_make("audioresample", error)) == NULL ||
+      (e[4] = hark_media_element_make("capsfilter", error)) == NULL) {
+    for (guint i = 0; i < G_N_ELEMENTS(e); i++)
+      if (e[i] != NULL)
+        gst_object_unref(gst_object_ref_sink(e[i]));
+    return FALSE;
+  }
+  g_autoptr(GstCaps) raw = gst_caps_from_string(
+    "audio/x-raw,format=S16LE,layout=interleaved,rate=48000,channels=1");
+  g_object_set(e[4], "caps", raw, NULL);
+  for (guint i = 0; i < G_N_ELEMENTS(e); i++)
+    gst_bin_add(GST_BIN(s->pipeline), e[i]);
+  gst_element_link_many(e[0], e[1], e[2], e[3], e[4], NULL);
+  g_autoptr(GstPad) decoder_sink = gst_element_get_static_pad(e[1], "sink");
+  gst_pad_add_probe(decoder_sink, GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM, on_decoder_event, s, NULL);
+  g_autoptr(GstPad) out = gst_element_get_static_pad(e[4], "src");
+  g_autoptr(GstPad) funnel_in = gst_element_request_pad_simple(s->funnel, "sink_%u");
+  g_autoptr(GstPad) depay_sink = gst_element_get_static_pad(e[0], "sink");
+  if (gst_pad_link(out, funnel_in) != GST_PAD_LINK_OK || gst_pad_link(rtp_src, depay_sink) != GST_PAD_LINK_OK) {
+    g_set_error(error, HARK_MEDIA_ERROR, HARK_MEDIA_ERROR_GSTREAMER,
+                "codec %s: could not link its receive chain", codec->name);
+    return FALSE;
+  }
+  for (int i = G_N_ELEMENTS(e) - 1; i >= 0; i--)
+    gst_element_sync_state_with_parent(e[i]);
+  return TRUE;
+}
+
+static void
+on_new_jitterbuffer(GstElement *rtpbin, GstElement *jitterbuffer, guint session, guint ssrc,
+                    gpointer data)
+{
+  HarkMediaSession *s = data;
+  g_mutex_lock(&s->lock);
+  gst_object_replace((GstObject **)&s->jitterbuffer, GST_OBJECT(jitterbuffer));
+  g_mutex_unlock(&s->lock);
+}
+
+static void
+on_pad_added(GstElement *rtpbin, GstPad *pad, gpointer data)
+{
+  HarkMediaSession *s = data;
+  g_autofree char *name = gst_pad_get_name(pad);
+  guint session = 0, ssrc = 0, pt = 0;
+  if (sscanf(name, "recv_rtp_src_%u_%u_%u", &session, &ssrc, &pt) != 3)
+    return;
+  g_autoptr(GError) error = NULL;
+  if (!add_receive_chain(s, pad, pt, &error))
+    g_warning("media: %s", error->message);
+}
+
+/* ---- building ----------------------------------------------------------------------------- */
+
+static gboolean
+link_pads(GstElement *a, const char *a_pad, GstElement *b, const char *b_pad, GError **error)
+{
+  if (gst_element_link_pads(a, a_pad, b, b_pad))
+    return TRUE;
+  g_set_error(error, HARK_MEDIA_ERROR, HARK_MEDIA_ERROR_GSTREAMER, "could not link %s:%s to %s:%s",
+              GST_ELEMENT_NAME(a), a_pad, GST_ELEMENT_NAME(b), b_pad);
+  return FALSE;
+}
+
+static GstElement *
+make_appsink(HarkMediaSession *s, GError **error)
+{
+  GstElement *sink = hark_media_element_make("appsink", error);
+  if (sink == NULL)
+    return NULL;
+  /* Packets leave as soon as they are made; the source already runs in real time. A file
+   * source does not, so then the sink paces it. */
+  g_object_set(sink, "sync", s->paced, "async", FALSE, "max-buffers", 64, "drop", TRUE, NULL);
+  GstAppSinkCallbacks callbacks = { .new_sample = on_packet_out };
+  gst_app_sink_set_callbacks(GST_APP_SINK(sink), &callbacks, s, NULL);
+  return sink;
+}
+
+static GstElement *
+make_appsrc(const char *caps_text, GError **error)
+{
+  GstElement *src = hark_media_element_make("appsrc", error);
+  if (src == NULL)
+    return NULL;
+  g_autoptr(GstCaps) caps = gst_caps_from_string(caps_text);
+  g_object_set(src, "is-live", TRUE, "format", GST_FORMAT_TIME, "do-timestamp", TRUE,
+               "caps", caps, "max-bytes", (guint64)256 * 1024, NULL);
+  return src;
+}
+
+static gboolean
+check_config(const HarkMediaConfig *config, GError **error)
+{
+  const char *problem = NULL;
+  if (config->n_codecs == 0 || config->codecs == NULL)
+    problem = "no codec";
+  else if (config->transport == NULL)
+    problem = "no transport";
+  else if (config->source == NULL || config->sink == NULL)
+    problem = "no source or sink";
+  else if (config->send_key == NULL || config->receive_key == NULL)
+    problem = "SRTP keys are required in both directions";
+  else if (g_bytes_get_size(config->send_key) != hark_media_srtp_key_length(config->srtp_suite) ||
+           g_bytes_get_size(config->receive_key) != hark_media_srtp_key_length(config->srtp_suite))
+    problem = config->srtp_suite == HARK_MEDIA_SRTP_AEAD_AES_256_GCM
+                ? "an AEAD_AES_256_GCM key is 44 bytes (32 key + 12 salt)"
+                : "an AES_CM_128_HMAC_SHA1_80 key is 30 bytes (16 key + 14 salt)";
+  for (guint i = 0; problem == NULL && i < config->n_codecs; i++) {
+    const HarkMediaCodec *c = &config->codecs[i];
+    guint pt = c->payload_type ? c->payload_type : c->iface->default_payload_type;
+    if (c->iface == NULL || c->iface->version < 1)
+      problem = "a codec without an interface table";
+    else if (pt > 127 || pt == HARK_MEDIA_KEEPALIVE_PT || (pt >= 64 && pt <= 95))
+      /* RFC 5761: with RTP and RTCP on one transport, 64-95 would read as RTCP. */
+      problem = "a payload type outside 0-63 and 96-127, or the keep-alive's (20)";
+    for (guint j = 0; problem == NULL && j < i; j++) {
+      const HarkMediaCodec *d = &config->codecs[j];
+      if ((d->payload_type ? d->payload_type : d->iface->default_payload_type) == pt)
+        problem = "two codecs with one payload type";
+    }
+  }
+  if (problem != NULL)
+    g_set_error(error, HARK_MEDIA_ERROR, HARK_MEDIA_ERROR_INVALID, "media session: %s", problem);
+  return problem == NULL;
+}
+
+static gboolean
+build(HarkMediaSession *s, const HarkMediaConfig *config, GError **error)
+{
+  s->pipeline = gst_pipeline_new("media");
+  /* The system clock, not a sound card's: sending, the jitter buffer and RTCP keep wall
+   * time, and source and sink each follow it on their own (a capture clock would make
+   * the playback side chase it, with audible re-syncs whenever the two drift). */
+  s->clock = gst_system_clock_obtain();
+  gst_pipeline_use_clock(GST_PIPELINE(s->pipeline), s->clock);
+  /* The playback latency is the receive branch's alone: the jitter buffer's delay, which
+   * the policy moves (decoding and the way to the sink are in what it measures). Left to
+   * itself the pipeline would take the largest latency of any branch, and the send
+   * branch's (capture, encoder look-ahead) would delay playback as well. */
+  s->latency = s->jitter.target_ms * GST_MSECOND;
+  gst_pipeline_set_latency(GST_PIPELINE(s->pipeline), s->latency);
+  GstElement *source = hark_media_source_new(config->source, s->pulse_buffer_ms, &s->capture,
+                                             error);
+  if (source == NULL)
+    return FALSE;
+  gst_bin_add(GST_BIN(s->pipeline), source);
+  s->source_tail = gst_element_get_static_pad(source, "src");
+  GstElement *sink = hark_media_sink_new(config->sink, s->pulse_buffer_ms, &s->wav, error);
+  if (sink == NULL)
+    return FALSE;
+  gst_bin_add(GST_BIN(s->pipeline), sink);
+  if ((s->rtpbin = hark_media_element_make("rtpbin", error)) == NULL || (s->srtpenc = hark_media_element_make("srtpenc", error)) == NULL ||
+      (s->srtpdec = hark_media_element_make("srtpdec", error)) == NULL || (s->funnel = hark_media_element_make("funnel", error)) == NULL ||
+      (s->rtp_out = make_appsink(s, error)) == NULL || (s->rtcp_out = make_appsink(s, error)) == NULL ||
+      (s->rtp_in = make_appsrc("application/x-srtp", error)) == NULL ||
+      (s->rtcp_in = make_appsrc("application/x-srtcp", error)) == NULL)
+    return FALSE;
+  GstElement *all[] = { s->rtpbin, s->srtpenc, s->srtpdec, s->funnel, s->rtp_out, s->rtcp_out,
+                        s->rtp_in, s->rtcp_in };
+  for (guint i = 0; i < G_N_ELEMENTS(all); i++)
+    gst_bin_add(GST_BIN(s->pipeline), all[i]);
+  /* The RTCP sender must not wait for the first RTP packet's clock sync. */
+  g_object_set(s->rtcp_out, "sync", FALSE, NULL);
+
+  g_object_set(s->rtpbin, "latency", s->jitter.target_ms, "do-lost", TRUE, "drop-on-latency", TRUE,
+               NULL);
+  g_signal_connect(s->rtpbin, "new-jitterbuffer", G_CALLBACK(on_new_jitterbuffer), s);
+  g_signal_connect(s->rtpbin, "request-pt-map", G_CALLBACK(on_request_pt_map), s);
+  g_signal_connect(s->rtpbin, "pad-added", G_CALLBACK(on_pad_added), s);
+
+  const char *cipher, *auth;
+  srtp_names(s->suite, &cipher, &auth);
+  g_autoptr(GstBuffer) key = key_buffer(s->send_key);
+  gst_util_set_object_arg(G_OBJECT(s->srtpenc), "rtp-cipher", cipher);
+  gst_util_set_object_arg(G_OBJECT(s->srtpenc), "rtcp-cipher", cipher);
+  gst_util_set_object_arg(G_OBJECT(s->srtpenc), "rtp-auth", auth);
+  gst_util_set_object_arg(G_OBJECT(s->srtpenc), "rtcp-auth", auth);
+  g_object_set(s->srtpenc, "key", key, NULL);
+  g_signal_connect(s->srtpdec, "request-key", G_CALLBACK(on_request_key), s);
+
+  /* The send chain first, so rtpbin's send pads exist to link srtpenc to. */
+  if (!hark_media_send_chain_install(s, 0, error))
+    return FALSE;
+  if (!link_pads(s->rtpbin, "send_rtp_src_0", s->srtpenc, "rtp_sink_0", error) ||
+      !link_pads(s->srtpenc, "rtp_src_0", s->rtp_out, "sink", error) ||
+      !link_pads(s->rtpbin, "send_rtcp_src_0", s->srtpenc, "rtcp_sink_0", error) ||
+      !link_pads(s->srtpenc, "rtcp_src_0", s->rtcp_out, "sink", error) ||
+      !link_pads(s->rtp_in, "src", s->srtpdec, "rtp_sink", error) ||
+      !link_pads(s->srtpdec, "rtp_src", s->rtpbin, "recv_rtp_sink_0", error) ||
+      !link_pads(s->rtcp_in, "src", s->srtpdec, "rtcp_sink", error) ||
+      !link_pads(s->srtpdec, "rtcp_src", s->rtpbin, "recv_rtcp_sink_0", error) ||
+      !link_pads(s->funnel, "src", sink, "sink", error))
+    return FALSE;
+  g_autoptr(GstPad) decrypted = gst_element_get_static_pad(s->srtpdec, "rtp_src");
+  gst_pad_add_probe(decrypted, GST_PAD_PROBE_TYPE_BUFFER, on_decrypted_rtp, s, NULL);
+  g_autoptr(GstPad) decrypted_rtcp = gst_element_get_static_pad(s->srtpdec, "rtcp_src");
+  gst_pad_add_probe(decrypted_rtcp, GST_PAD_PROBE_TYPE_BUFFER | GST_PAD_PROBE_TYPE_BUFFER_LIST,
+                    on_decrypted_rtcp, s, NULL);
+  g_autoptr(GstPad) played = gst_element_get_static_pad(s->funnel, "src");
+  gst_pad_add_probe(played, GST_PAD_PROBE_TYPE_BUFFER | GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM,
+                    on_played, s, NULL);
+
+  /* RTCP once a second rather than every 5 s: adaptation and statistics follow sooner,
+   * for about 100 bytes a second each way. */
+  GObject *rtp_session = NULL;
+  g_signal_emit_by_name(s->rtpbin, "get-internal-session", 0, &rtp_session);
+  if (rtp_session != NULL) {
+    g_object_set(rtp_session, "rtcp-min-interval", (guint64)GST_SECOND, NULL);
+    g_object_unref(rtp_session);
+  }
+  return TRUE;
+}
+
+static gboolean on_tick(gpointer data);
+
+static gboolean
+on_bus_message(GstBus *bus, GstMessage *message, gpointer data)
+{
+  HarkMediaSession *s = data;
+  if (GST_MESSAGE_TYPE(message) == GST_MESSAGE_ERROR) {
+    g_autoptr(GError) error = NULL;
+    g_autofree char *debug = NULL;
+    gst_message_parse_error(message, &error, &debug);
+    g_warning("media: %s: %s", GST_OBJECT_NAME(GST_MESSAGE_SRC(message)), error->message);
+    s->failed = TRUE;
+  }
+  return G_SOURCE_CONTINUE;
+}
+
+HarkMediaSession *
+hark_media_session_new(const HarkMediaConfig *config, GError **error)
+{
+  if (!gst_init_check(NULL, NULL, error) || !check_config(config, error)) {
+    hark_media_transport_free(config->transport);
+    return NULL;
+  }
+  HarkMediaSession *s = g_new0(HarkMediaSession, 1);
+  g_mutex_init(&s->lock);
+  s->n_codecs = config->n_codecs;
+  s->codecs = g_new0(HarkMediaCodec, config->n_codecs);
+  for (guint i = 0; i < config->n_codecs; i++) {
+    HarkMediaCodec *c = &s->codecs[i];
+    *c = config->codecs[i];
+    c->name = g_strdup(c->name ? c->name : c->iface->encoding_name);
+    c->settings = c->settings ? g_variant_ref_sink(c->settings)
+                              : g_variant_ref_sink(g_variant_new("a{sv}", NULL));
+    if (c->payload_type == 0)
+      c->payload_type = c->iface->default_payload_type;
+  }
+  s->transport = config->transport;
+  s->suite = config->srtp_suite;
+  s->send_key = g_bytes_ref(config->send_key);
+  s->receive_key = g_bytes_ref(config->receive_key);
+  s->ssrc = config->ssrc ? config->ssrc : g_random_int();
+  if (config->jitter_ms)
+    hark_media_jitter_init(&s->jitter, config->jitter_ms, config->jitter_ms, config->jitter_ms);
+  else
+    hark_media_jitter_init(&s->jitter, config->jitter_start_ms ? config->jitter_start_ms : 20,
+                           config->jitter_min_ms ? config->jitter_min_ms : 10,
+                           config->jitter_max_ms ? config->jitter_max_ms : 200);
+  gst_segment_init(&s->play_segment, GST_FORMAT_UNDEFINED);
+  s->pulse_buffer_ms = config->pulse_buffer_ms ? config->pulse_buffer_ms : 10;
+  s->keepalive_ms = config->keepalive_ms ? config->keepalive_ms : 3000;
+  s->paced = g_str_has_prefix(config->source, "file:");
+  s->next_seq = g_random_int_range(0, 0x8000); /* RFC 3550: random start */
+  if (!build(s, config, error)) {
+    hark_media_session_free(s);
+    return NULL;
+  }
+  return s;
+}
+
+static void
+no_sound_error(GError **error, const char *who, const char *cause)
+{
+  g_set_error(error, HARK_MEDIA_ERROR, HARK_MEDIA_ERROR_NO_SOUND,
+              "no sound server (%s: %s): this machine has no PulseAudio or PipeWire to play "
+              "and record through; set the source (media.source, or --source) to \"tone\", "
+              "\"silence\" or \"file:PATH\" and the sink (media.sink, or --sink) to \"null\" or "
+              "\"file:PATH\", or start a sound server",
+              who, cause);
+}
+
+/* A sound server that is not there fails the state change at once (pulsesink connects
+ * on the way to READY); say what to configure instead. */
+static void
+explain_failure(HarkMediaSession *s, GError **error)
+{
+  g_autoptr(GstBus) bus = gst_element_get_bus(s->pipeline);
+  g_autoptr(GstMessage) message = gst_bus_pop_filtered(bus, GST_MESSAGE_ERROR);
+  g_autoptr(GError) cause = NULL;
+  if (message != NULL)
+    gst_message_parse_error(message, &cause, NULL);
+  const char *who = message ? GST_OBJECT_NAME(GST_MESSAGE_SRC(message)) : "";
+  if (g_str_has_prefix(who, "pulse"))
+    no_sound_error(error, who, cause ? cause->message : "could not connect");
+  else
+    g_set_error(error, HARK_MEDIA_ERROR, HARK_MEDIA_ERROR_GSTREAMER, "media pipeline: %s%s%s",
+                who, cause ? ": " : "could not start", cause ? cause->message : "");
+}
+
+gboolean
+hark_media_session_start(HarkMediaSession *s, GError **error)
+{
+  if (s->started)
+    return TRUE;
+  g_autoptr(GstBus) bus = gst_element_get_bus(s->pipeline);
+  g_autoptr(GError) capture_error = NULL;
+  if (s->capture != NULL && !hark_media_pulse_capture_start(s->capture, &capture_error)) {
+    no_sound_error(error, "capture", capture_error->message);
+    return FALSE;
+  }
+  if (gst_element_set_state(s->pipeline, GST_STATE_PLAYING) == GST_STATE_CHANGE_FAILURE) {
+    hark_media_pulse_capture_stop(s->capture);
+    explain_failure(s, error);
+    gst_element_set_state(s->pipeline, GST_STATE_NULL);
+    return FALSE;
+  }
+  s->bus_watch = gst_bus_add_watch(bus, on_bus_message, s);
+  hark_media_transport_start(s->transport, on_packet_in, s);
+  s->tick = g_timeout_add_seconds(1, on_tick, s);
+  s->started = TRUE;
+  return TRUE;
+}
+
+void
+hark_media_session_free(HarkMediaSession *s)
+{
+  if (s == NULL)
+    return;
+  if (s->tick)
+    g_source_remove(s->tick);
+  if (s->bus_watch)
+    g_source_remove(s->bus_watch);
+  hark_media_pulse_capture_stop(s->capture);
+  if (s->pipeline != NULL) {
+    gst_element_set_state(s->pipeline, GST_STATE_NULL);
+    gst_object_unref(s->pipeline);
+  }
+  g_clear_object(&s->source_tail);
+  gst_clear_object(&s->jitterbuffer);
+  gst_clear_object(&s->clock);
+  hark_media_transport_free(s->transport);
+  hark_media_wav_free(s->wav);
+  hark_media_pulse_capture_free(s->capture);
+  for (guint i = 0; i < s->n_codecs; i++) {
+    g_free((char *)s->codecs[i].name);
+    g_variant_unref(s->codecs[i].settings);
+  }
+  g_free(s->codecs);
+  g_bytes_unref(s->send_key);
+  g_bytes_unref(s->receive_key);
+  g_mutex_clear(&s->lock);
+  g_free(s);
+}
+
+/* ---- statistics and adaptation --------------------------------------------------------- */
+
+static void
+read_rtcp(HarkMediaSession *s, HarkMediaStats *st)
+{
+  st->rtt_ms = -1;
+  GObject *rtp_session = NULL;
+  g_signal_emit_by_name(s->rtpbin, "get-internal-session", 0, &rtp_session);
+  if (rtp_session == NULL)
+    return;
+  GstStructure *stats = NULL;
+  g_object_get(rtp_session, "stats", &stats, NULL);
+  g_object_unref(rtp_session);
+  const GValue *sources = stats ? gst_structure_get_value(stats, "source-stats") : NULL;
+  G_GNUC_BEGIN_IGNORE_DEPRECATIONS
+  GValueArray *array = sources ? g_value_get_boxed(sources) : NULL;
+  for (guint i = 0; array != NULL && i < array->n_values; i++) {
+    const GstStructure *src = gst_value_get_structure(g_value_array_get_nth(array, i));
+  G_GNUC_END_IGNORE_DEPRECATIONS
+    gboolean internal = FALSE, have_rb = FALSE;
+    gst_structure_get_boolean(src, "internal", &internal);
+    if (internal)
+      continue;
+    /* The far end's source: what we measured of its stream, and (in the report blocks
+     * it sent, which rtpsession keeps on the sender's source) what it measured of ours. */
+    gint lost = 0, clock_rate = 0;
+    guint jitter = 0, rb_ssrc = 0, fraction = 0, rtt = 0;
+    gst_structure_get_int(src, "packets-lost", &lost);
+    if (gst_structure_get_uint(src, "jitter", &jitter) &&
+        gst_structure_get_int(src, "clock-rate", &clock_rate) && clock_rate > 0)
+      st->jitter_ms = jitter * 1000.0 / clock_rate;
+    st->lost += MAX(lost, 0);
+    if (gst_structure_get_boolean(src, "have-rb", &have_rb) && have_rb &&
+        gst_structure_get_uint(src, "rb-ssrc", &rb_ssrc) && rb_ssrc == s->ssrc &&
+        gst_structure_get_uint(src, "rb-fractionlost", &fraction) &&
+        gst_structure_get_uint(src, "rb-round-trip", &rtt)) {
+      st->remote_loss_fraction = fraction / 256.0;
+      st->rtt_ms = rtt * 1000.0 / 65536.0; /* NTP short format: 1/65536 s */
+    }
+  }
+  if (stats != NULL)
+    gst_structure_free(stats);
+}
+
+static guint64 jitterbuffer_late(GstElement *jitterbuffer);
+
+static guint64
+appsrc_level(GstElement *appsrc)
+{
+  return gst_app_src_get_current_level_buffers(GST_APP_SRC(appsrc));
+}
+
+void
+hark_media_session_get_stats(HarkMediaSession *s, HarkMediaStats *st)
+{
+  memset(st, 0, sizeof *st);
+  read_rtcp(s, st);
+  g_mutex_lock(&s->lock);
+  g_strlcpy(st->codec, s->codecs[s->current].name, sizeof st->codec);
+  st->payload_type = s->codecs[s->current].payload_type;
+  st->packets_sent = s->packets_sent;
+  st->bytes_sent = s->bytes_sent;
+  st->packets_received = s->packets_received;
+  st->bytes_received = s->bytes_received;
+  st->rtp_received = s->rtp_received;
+  st->concealed_samples = s->concealed_samples;
+  st->played_samples = s->played_samples;
+  /* What went in and neither came out decrypted nor still waits in the appsrcs' queues. */
+  guint64 queued = appsrc_level(s->rtp_in) + appsrc_level(s->rtcp_in);
+  st->dropped_srtp = s->srtp_in > s->srtp_out + queued ? s->srtp_in - s->srtp_out - queued : 0;
+  st->dropped_malformed = s->dropped_malformed;
+  st->dropped_unknown_pt = s->dropped_unknown_pt;
+  st->dropped_timestamp = s->dropped_timestamp;
+  st->keepalives_sent = s->keepalives_sent;
+  st->keepalives_received = s->keepalives_received;
+  st->on_hold = s->hold;
+  st->jitter_buffer_ms = s->jitter.target_ms;
+  st->late_buffers = s->late_buffers;
+  g_autoptr(GstElement) jitterbuffer = s->jitterbuffer ? gst_object_ref(s->jitterbuffer) : NULL;
+  g_mutex_unlock(&s->lock);
+  st->late_packets = jitterbuffer_late(jitterbuffer);
+  st->transport_overhead = hark_media_transport_overhead(s->transport);
+  if (!g_atomic_int_get(&s->swapping) && s->encoder != NULL &&
+      g_object_class_find_property(G_OBJECT_GET_CLASS(s->encoder), "bitrate"))
+    g_object_get(s->encoder, "bitrate", &st->encoder_bitrate, NULL);
+}
+
+JsonObject *
+hark_media_stats_to_json(const HarkMediaStats *st)
+{
+  JsonObject *o = json_object_new();
+  json_object_set_string_member(o, "codec", st->codec);
+  json_object_set_int_member(o, "payload_type", st->payload_type);
+  json_object_set_int_member(o, "packets_sent", st->packets_sent);
+  json_object_set_int_member(o, "bytes_sent", st->bytes_sent);
+  json_object_set_int_member(o, "packets_received", st->packets_received);
+  json_object_set_int_member(o, "bytes_received", st->bytes_received);
+  json_object_set_int_member(o, "transport_overhead", st->transport_overhead);
+  json_object_set_int_member(o, "rtp_received", st->rtp_received);
+  json_object_set_int_member(o, "lost", st->lost);
+  json_object_set_double_member(o, "jitter_ms", st->jitter_ms);
+  json_object_set_double_member(o, "rtt_ms", st->rtt_ms);
+  json_object_set_double_member(o, "remote_loss_fraction", st->remote_loss_fraction);
+  json_object_set_int_member(o, "concealed_samples", st->concealed_samples);
+  json_object_set_int_member(o, "played_samples", st->played_samples);
+  json_object_set_int_member(o, "jitter_buffer_ms", st->jitter_buffer_ms);
+  json_object_set_int_member(o, "late_packets", st->late_packets);
+  json_object_set_int_member(o, "late_buffers", st->late_buffers);
+  json_object_set_int_member(o, "dropped_srtp", st->dropped_srtp);
+  json_object_set_int_member(o, "dropped_malformed", st->dropped_malformed);
+  json_object_set_int_member(o, "dropped_unknown_pt", st->dropped_unknown_pt);
+  json_object_set_int_member(o, "dropped_timestamp", st->dropped_timestamp);
+  json_object_set_int_member(o, "keepalives_sent", st->keepalives_sent);
+  json_object_set_int_member(o, "keepalives_received", st->keepalives_received);
+  json_object_set_int_member(o, "encoder_bitrate", st->encoder_bitrate);
+  json_object_set_boolean_member(o, "on_hold", st->on_hold);
+  return o;
+}
+
+/* The jitter buffer's count of packets that came after it had given up on them. */
+static guint64
+jitterbuffer_late(GstElement *jitterbuffer)
+{
+  guint64 late = 0;
+  GstStructure *stats = NULL;
+  if (jitterbuffer != NULL)
+    g_object_get(jitterbuffer, "stats", &stats, NULL);
+  if (stats != NULL) {
+    gst_structure_get_uint64(stats, "num-late", &late);
+    gst_structure_free(stats);
+  }
+  return late;
+}
+
+/* The policy's verdict of this second, applied: the jitter buffers wait that long for a
+ * missing packet, and the sink plays that long after arrival. */
+static void
+adapt_jitter(HarkMediaSession *s)
+{
+  g_mutex_lock(&s->lock);
+  g_autoptr(GstElement) jitterbuffer = s->jitterbuffer ? gst_object_ref(s->jitterbuffer) : NULL;
+  g_mutex_unlock(&s->lock);
+  guint64 late = jitterbuffer_late(jitterbuffer);
+  g_mutex_lock(&s->lock);
+  gboolean changed = hark_media_jitter_tick(&s->jitter, late);
+  guint target = s->jitter.target_ms;
+  s->latency = target * GST_MSECOND;
+  g_mutex_unlock(&s->lock);
+  if (!changed)
+    return;
+  g_object_set(s->rtpbin, "latency", target, NULL);
+  gst_pipeline_set_latency(GST_PIPELINE(s->pipeline), target * GST_MSECOND);
+  gst_bin_recalculate_latency(GST_BIN(s->pipeline));
+}
+
+/* Once a second: follow the jitter we see, and hand the far end's latest report to the
+ * codec (Opus adapts). */
+static gboolean
+on_tick(gpointer data)
+{
+  HarkMediaSession *s = data;
+  adapt_jitter(s);
+  const HarkMediaCodec *codec = &s->codecs[s->current];
+  if (codec->iface->adapt == NULL || s->encoder == NULL || g_atomic_int_get(&s->swapping))
+    return G_SOURCE_CONTINUE;
+  HarkMediaStats st;
+  read_rtcp(s, &st);
+  HarkCodecFeedback feedback = { .loss_fraction = st.remote_loss_fraction, .rtt_ms = st.rtt_ms };
+  codec->iface->adapt(codec->instance, G_OBJECT(s->encoder), codec->settings, &feedback);
+  return G_SOURCE_CONTINUE;
+}
+
+gboolean
+hark_media_session_set_codec_setting(HarkMediaSession *s, const char *key, GVariant *value,
+                                     GError **error)
+{
+  const HarkMediaCodec *codec = &s->codecs[s->current];
+  g_autoptr(GVariant) sunk = g_variant_ref_sink(value);
+  if (g_atomic_int_get(&s->swapping)) {
+    g_set_error(error, HARK_MEDIA_ERROR, HARK_MEDIA_ERROR_INVALID,
+                "a codec swap is in progress; change the setting after it");
+    return FALSE;
+  }
+  if (codec->iface->set_live == NULL || s->encoder == NULL) {
+    g_set_error(error, HARK_MEDIA_ERROR, HARK_MEDIA_ERROR_INVALID,
+                "codec %s has no settings that change while running", codec->name);
+    return FALSE;
+  }
+  return codec->iface->set_live(codec->instance, G_OBJECT(s->encoder), key, sunk, error);
+}
+
+const HarkRegistration *
+hark_media_codec_choose(GPtrArray *registrations, const char *const *preference, GError **error)
+{
+  for (guint p = 0; preference != NULL && preference[p] != NULL; p++)
+    for (guint i = 0; registrations != NULL && i < registrations->len; i++) {
+      const HarkRegistration *r = registrations->pdata[i];
+      if (r->kind == HARK_KIND_CODEC && g_str_equal(r->name, preference[p]))
+        return r;
+    }
+  if ((preference == NULL || preference[0] == NULL) && registrations != NULL &&
+      registrations->len > 0)
+    return registrations->pdata[0];
+  g_autofree char *wanted = preference ? g_strjoinv(", ", (char **)preference) : g_strdup("any");
+  g_set_error(error, HARK_MEDIA_ERROR, HARK_MEDIA_ERROR_INVALID,
+              "no codec plugin registers any of: %s (is the codec plugin loaded?)", wanted);
+  return NULL;
+}

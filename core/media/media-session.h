@@ -1,0 +1,46 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* media-session.h: what the media engine's files share inside libhark (GStreamer side). */
+#pragma once
+
+#include <gst/gst.h>
+
+#include "hark/media.h"
+#include "media-private.h"
+
+/* The payload type of hark's keep-alive on hold: empty RTP packets (RFC 6263 §4.6) with
+ * a type from the unassigned range of RFC 3551, which a receiver counts and drops. */
+#define HARK_MEDIA_KEEPALIVE_PT 20
+
+typedef struct _HarkMediaWav HarkMediaWav;
+
+/* gst_element_factory_make, with an error that says which package to install. */
+GstElement *hark_media_element_make(const char *factory, GError **error);
+
+typedef struct _HarkMediaPulseCapture HarkMediaPulseCapture;
+
+/* A bin with a "src" ghost pad giving 48 kHz mono S16LE; *capture is set for the sound
+ * server (started by the session, freed by the caller). */
+GstElement *hark_media_source_new(const char *spec, guint pulse_buffer_ms,
+                                  HarkMediaPulseCapture **capture, GError **error);
+
+/* media-pulse.c: the sound server's capture, read into appsrc in blocks of block_ms. */
+HarkMediaPulseCapture *hark_media_pulse_capture_new(const char *device, guint block_ms,
+                                                    GstElement *appsrc);
+/* Connects (HARK_MEDIA_ERROR_NO_SOUND with the server's reason when it cannot) and starts
+ * reading. */
+gboolean hark_media_pulse_capture_start(HarkMediaPulseCapture *capture, GError **error);
+void hark_media_pulse_capture_stop(HarkMediaPulseCapture *capture);
+void hark_media_pulse_capture_free(HarkMediaPulseCapture *capture);
+/* A bin with a "sink" ghost pad taking 48 kHz mono S16LE; *wav is set for file sinks. */
+GstElement *hark_media_sink_new(const char *spec, guint pulse_buffer_ms, HarkMediaWav **wav,
+                                GError **error);
+/* Completes the header; later samples are ignored. */
+void hark_media_wav_close(HarkMediaWav *wav);
+void hark_media_wav_free(HarkMediaWav *wav);
+
+/* From media-transport.c. */
+gboolean hark_media_transport_send(HarkMediaTransport *t, const guint8 *data, gsize length,
+                                   GError **error);
+void hark_media_transport_start(HarkMediaTransport *t, HarkMediaReceiveFunc func,
+                                gpointer user_data);
+guint hark_media_transport_overhead(HarkMediaTransport *t);
