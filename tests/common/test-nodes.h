@@ -22,7 +22,12 @@ typedef struct {
 
 /* template: for g_dir_make_tmp, e.g. "hark-link-XXXXXX". */
 void hark_test_net_init(HarkTestNet *net, const char *template);
+/* Frees every link, then every node, then the directory; nothing once cleared (or never
+ * initialised: all zero). */
 void hark_test_net_clear(HarkTestNet *net);
+/* g_auto(HarkTestNet) net = { 0 }: cleared however the case returns, so that no node or
+ * link of it, nor a handler pointing into the case's stack, outlives the case. */
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(HarkTestNet, hark_test_net_clear)
 
 /* What a node's links trust and show, as the test handed it in. */
 typedef struct {

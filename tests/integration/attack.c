@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* attack.c: misbehaving clients of a super node (see attack.h). */
 #include "attack.h"
+#include "test-wait.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -24,8 +25,9 @@ struct _AttackConn {
 };
 
 static void
-set_timeout(int fd, guint ms)
+set_timeout(int fd, guint unscaled_ms)
 {
+  guint ms = hark_test_timeout(unscaled_ms);
   struct timeval tv = { .tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000 };
   setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
   setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
@@ -183,7 +185,7 @@ attack_wait_closed(AttackConn *conn, guint timeout_ms)
 {
   set_timeout(conn->fd, timeout_ms);
   guint8 buffer[4096];
-  gint64 deadline = g_get_monotonic_time() + (gint64)timeout_ms * 1000;
+  gint64 deadline = g_get_monotonic_time() + (gint64)hark_test_timeout(timeout_ms) * 1000;
   for (;;) {
     ssize_t n = recv(conn->fd, buffer, sizeof buffer, 0);
     if (n == 0 || (n < 0 && errno == ECONNRESET))

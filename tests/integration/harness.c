@@ -10,10 +10,8 @@
 #include <string.h>
 #include <sys/prctl.h>
 
-#define POLL_USEC (20 * 1000)
 #define READY_TIMEOUT_MS 10000
 #define EXIT_TIMEOUT_MS 10000
-#define DEFAULT_WRAPPED_SCALE 20
 
 /* Details go to the log as they happen; the "not ok" line says where the test stopped. */
 static void fail(const char *format, ...) G_GNUC_PRINTF(1, 2);
@@ -31,38 +29,10 @@ fail(const char *format, ...)
 
 /* ---- waiting ---------------------------------------------------------------------------- */
 
-guint
-hark_test_timeout(guint milliseconds)
-{
-  const char *scale = g_getenv("HARK_TEST_TIMEOUT_SCALE");
-  guint64 factor = 1;
-  if (scale != NULL)
-    factor = MAX(g_ascii_strtoull(scale, NULL, 10), 1);
-  else if (g_getenv("HARK_TEST_WRAPPER") != NULL)
-    factor = DEFAULT_WRAPPED_SCALE;
-  return (guint)MIN(milliseconds * factor, G_MAXUINT);
-}
-
 static gint64
 deadline_in(guint timeout_ms)
 {
   return g_get_monotonic_time() + (gint64)hark_test_timeout(timeout_ms) * 1000;
-}
-
-/* Runs pending callbacks (subprocess waits) and checks condition every POLL_USEC. */
-gboolean
-hark_test_wait_for(HarkTestCondition condition, gpointer data, guint timeout_ms)
-{
-  gint64 deadline = deadline_in(timeout_ms);
-  for (;;) {
-    while (g_main_context_iteration(NULL, FALSE))
-      ;
-    if (condition(data))
-      return TRUE;
-    if (g_get_monotonic_time() >= deadline)
-      return FALSE;
-    g_usleep(POLL_USEC);
-  }
 }
 
 static gboolean
@@ -218,26 +188,6 @@ gboolean
 hark_test_node_start(HarkTestNode *node)
 {
   return hark_test_node_spawn(node) && hark_test_node_wait_ready(node);
-}
-
-static void
-on_exited(GObject *source, GAsyncResult *result, gpointer data)
-{
-  g_subprocess_wait_finish(G_SUBPROCESS(source), result, NULL);
-  *(gboolean *)data = TRUE;
-}
-
-int
-hark_test_wait_process(GSubprocess *process, guint timeout_ms)
-{
-  /* Heap flag: the callback may come after we gave up waiting (it then leaks). */
-  gboolean *exited = g_new0(gboolean, 1);
-  g_subprocess_wait_async(process, NULL, on_exited, exited);
-  if (!hark_test_wait_for(flag_is_set, exited, timeout_ms))
-    return -1;
-  g_free(exited);
-  return g_subprocess_get_if_exited(process) ? g_subprocess_get_exit_status(process)
-                                             : 128 + g_subprocess_get_term_sig(process);
 }
 
 gboolean
@@ -625,16 +575,4 @@ hark_test_run(const char *const *argv, char **out, char **err, guint timeout_ms)
   g_free(c->err);
   g_free(c);
   return status;
-}
-
-guint16
-hark_test_free_tcp_port(void)
-{
-  g_autoptr(GSocket) socket =
-    g_socket_new(G_SOCKET_FAMILY_IPV4, G_SOCKET_TYPE_STREAM, G_SOCKET_PROTOCOL_TCP, NULL);
-  g_autoptr(GInetAddress) loopback = g_inet_address_new_loopback(G_SOCKET_FAMILY_IPV4);
-  g_autoptr(GSocketAddress) any_port = g_inet_socket_address_new(loopback, 0);
-  g_assert_true(g_socket_bind(socket, any_port, TRUE, NULL));
-  g_autoptr(GSocketAddress) bound = g_socket_get_local_address(socket, NULL);
-  return g_inet_socket_address_get_port(G_INET_SOCKET_ADDRESS(bound));
 }

@@ -21,6 +21,9 @@
 #include <gio/gio.h>
 #include <json-glib/json-glib.h>
 
+#include "test-ports.h" /* hark_test_closed_port */
+#include "test-wait.h"  /* hark_test_timeout, hark_test_wait_for */
+
 G_BEGIN_DECLS
 
 /* Stop the current test (the caller returns) when expr is false. */
@@ -32,8 +35,6 @@ G_BEGIN_DECLS
     }                                                                                 \
   } G_STMT_END
 
-/* Milliseconds, scaled when nodes run under a wrapper such as valgrind. */
-guint hark_test_timeout(guint milliseconds);
 
 /* ---- nodes ---- */
 
@@ -116,20 +117,12 @@ char *hark_test_json(JsonObject *object);
 
 /* ---- other programs ---- */
 
-typedef gboolean (*HarkTestCondition)(gpointer data);
-/* Polls condition (and dispatches pending callbacks) about every 20 ms; FALSE when the
- * time (scaled) runs out first. */
-gboolean hark_test_wait_for(HarkTestCondition condition, gpointer data, guint timeout_ms);
 /* Starts argv with stdout and stderr into files (either path may be NULL: inherited). */
 GSubprocess *hark_test_spawn(const char *const *argv, const char *stdout_path,
                              const char *stderr_path);
-/* Exit status (128 + signal when killed), or -1 when it did not end in time. */
-int hark_test_wait_process(GSubprocess *process, guint timeout_ms);
 
 /* Runs argv (argv[0] is looked up in PATH) to completion within timeout_ms; returns the
  * exit status, or -1 (test failed) when it could not run or did not end in time. */
 int hark_test_run(const char *const *argv, char **out, char **err, guint timeout_ms);
-/* A TCP port on 127.0.0.1 that was free a moment ago (bind port 0, read, close). */
-guint16 hark_test_free_tcp_port(void);
 
 G_END_DECLS

@@ -4,6 +4,7 @@
 
 #include <signal.h>
 #include <stdarg.h>
+#include <string.h>
 
 LabNode *
 lab_node_new(const char *name, const char *config_text)
@@ -131,6 +132,78 @@ lab_call(LabNode *node, const char *command, JsonObject *args)
   return result;
 }
 
+static char *
+login_server_config(const LabLoginOptions *options, guint16 port)
+{
+  const char *store = options->store != NULL ? options->store : "sqlite";
+  g_autofree char *hosts =
+    options->host != NULL ? g_strdup_printf("hosts = [ \"%s\" ];", options->host) : g_strdup("");
+  return g_strdup_printf("node: { name = \"loginsrv\"; %s };\n"
+                         "plugins: { load = (\n"
+                         "  { name = \"%s\"; },\n"
+                         "  { name = \"loginsrv\"; settings = {\n"
+                         "      listen = \"127.0.0.1\"; port = %u; %s\n"
+                         "      store = \"%s\"; store_options = { %s };\n"
+                         "      %s }; },\n"
+                         "  { name = \"ctl\"; }\n"
+                         "); };\n",
+                         options->node_settings != NULL ? options->node_settings : "",
+                         store, port, hosts, store,
+                         options->store_options != NULL ? options->store_options : "",
+                         options->settings != NULL ? options->settings : "");
+}
+
+/* The port in the server's "login server at https://127.0.0.1:PORT" line, 0 before. */
+static guint16
+logged_port(HarkTestNode *node)
+{
+  g_autofree char *log = hark_test_node_read_stderr(node);
+  const char *line = log != NULL ? strstr(log, "login server at https://127.0.0.1:") : NULL;
+  if (line == NULL)
+    return 0;
+  guint64 port = g_ascii_strtoull(line + strlen("login server at https://127.0.0.1:"), NULL, 10);
+  return port <= G_MAXUINT16 ? (guint16)port : 0;
+}
+
+static gboolean
+port_logged(gpointer node)
+{
+  return logged_port(node) != 0;
+}
+
+LabLoginServer *
+lab_login_server_start(const LabLoginOptions *options)
+{
+  g_autoptr(LabLoginServer) server = g_new0(LabLoginServer, 1);
+  g_autofree char *config = login_server_config(options, 0);
+  server->node = lab_node_new("loginsrv", config);
+  HarkTestNode *node = server->node->node;
+  server->ca_path = g_build_filename(node->state_dir, "ca.pem", NULL);
+  if (!lab_node_start(server->node))
+    return NULL;
+  /* loginsrv starts before ctl: the line is there once ctl answered; the wait only
+   * covers a slow write of the log. */
+  if (!hark_test_wait_for(port_logged, node, LAB_ANSWER_MS)) {
+    g_test_fail_printf("the login server did not log the port it bound");
+    return NULL;
+  }
+  server->port = logged_port(node);
+  server->url = g_strdup_printf("https://%s:%u", options->host != NULL ? options->host
+                                                                        : "127.0.0.1",
+                                server->port);
+  g_autofree char *bound = login_server_config(options, server->port);
+  g_autoptr(GError) error = NULL;
+  if (!g_file_set_contents(node->config_path, bound, -1, &error)) {
+    g_test_fail_printf("cannot rewrite %s: %s", node->config_path, error->message);
+    return NULL;
+  }
+  if (!g_file_test(server->ca_path, G_FILE_TEST_IS_REGULAR)) {
+    g_test_fail_printf("the login server wrote no %s", server->ca_path);
+    return NULL;
+  }
+  return g_steal_pointer(&server);
+}
+
 LabLoginServer *
 lab_login_server_new(void)
 {
@@ -140,25 +213,11 @@ lab_login_server_new(void)
 LabLoginServer *
 lab_login_server_new_with(const char *settings)
 {
-  g_autoptr(LabLoginServer) server = g_new0(LabLoginServer, 1);
-  guint16 port = hark_test_free_tcp_port();
-  server->url = g_strdup_printf("https://127.0.0.1:%u", port);
-  g_autofree char *config = g_strdup_printf(
-    "node: { name = \"loginsrv\"; };\n"
-    "plugins: { load = (\n"
-    "  { name = \"sqlite\"; },\n"
-    "  { name = \"loginsrv\"; settings = {\n"
-    "      listen = \"127.0.0.1\"; port = %u; hosts = [ \"127.0.0.1\" ];\n"
-    "      store = \"sqlite\"; registrations_per_minute = 100000;\n"
-    "      hash_memory_kib = 64; hash_iterations = 1; %s }; },\n"
-    "  { name = \"ctl\"; }\n"
-    "); };\n",
-    port, settings);
-  server->node = lab_node_new("loginsrv", config);
-  server->ca_path = g_build_filename(server->node->node->state_dir, "ca.pem", NULL);
-  if (!lab_node_start(server->node))
-    return NULL;
-  return g_steal_pointer(&server);
+  g_autofree char *all = g_strdup_printf("registrations_per_minute = 100000; "
+                                         "hash_memory_kib = 64; hash_iterations = 1; %s",
+                                         settings);
+  LabLoginOptions options = { .host = "127.0.0.1", .settings = all };
+  return lab_login_server_start(&options);
 }
 
 void

@@ -56,14 +56,29 @@ JsonObject *lab_ask(LabNode *node, const char *command, JsonObject *args);
 /* The result of a command that must succeed (a new reference), or NULL (test failed). */
 JsonObject *lab_call(LabNode *node, const char *command, JsonObject *args);
 
-/* A login server (sqlite, a cheap password hash, no registration limit worth the name)
- * on 127.0.0.1 and a free port. */
+/* The one way a test starts a login server: a `hark run` node loading a store, loginsrv
+ * and ctl, listening on 127.0.0.1. It is given port 0 and the port it bound is read back
+ * from its log, so no other process can take the port first; the configuration is then
+ * rewritten with that port, so a restart (lab_node_restart) comes back where clients
+ * expect it. */
+typedef struct {
+  const char *store;         /* "sqlite" when NULL, or "postgres" */
+  const char *store_options; /* inside store_options = { } (a conninfo); may be NULL */
+  const char *host;          /* in the URL and the server's hosts; none and 127.0.0.1 when NULL */
+  const char *settings;      /* more loginsrv settings ("certificate_lifetime = 5;") */
+  const char *node_settings; /* more settings of its node group ("test_clock = true;") */
+} LabLoginOptions;
+
 typedef struct {
   LabNode *node;
-  char *url;
+  guint16 port;
+  char *url;     /* https://<host>:<port> */
   char *ca_path; /* what clients pin */
 } LabLoginServer;
 
+/* A running server that wrote its CA, or NULL (the case failed, logs shown). */
+LabLoginServer *lab_login_server_start(const LabLoginOptions *options);
+/* sqlite, a cheap password hash, no registration limit worth the name. */
 LabLoginServer *lab_login_server_new(void);
 /* The same with more loginsrv settings ("certificate_lifetime = 5;"). */
 LabLoginServer *lab_login_server_new_with(const char *settings);

@@ -9,6 +9,7 @@
  * the cases about secrets: what the screen shows and what the history keeps. */
 #include "lab.h"
 #include "test-files.h"
+#include "test-isolate.h"
 #include <gio/gio.h>
 #include <glib-unix.h>
 #include <glib/gstdio.h>
@@ -73,53 +74,38 @@ write_config(const char *dir, const char *cli_settings, const char *extra)
 }
 
 typedef struct {
-  GMainLoop *loop;
-  GCancellable *cancellable;
   gboolean done;
-  gboolean timed_out;
-} Waiter;
+  char *out;
+  char *err;
+} Communication;
 
 static void
-on_communicated(GObject *source, GAsyncResult *result, gpointer user_data)
+on_communicated(GObject *source, GAsyncResult *result, gpointer data)
 {
-  Run *run = g_object_get_data(source, "run");
-  Waiter *waiter = user_data;
+  Communication *c = data;
   g_autoptr(GError) error = NULL;
-  g_subprocess_communicate_utf8_finish(G_SUBPROCESS(source), result, &run->out, &run->err,
-                                       &error);
-  if (error != NULL && !waiter->timed_out)
+  g_subprocess_communicate_utf8_finish(G_SUBPROCESS(source), result, &c->out, &c->err, &error);
+  if (error != NULL)
     g_test_message("communicate: %s", error->message);
-  waiter->done = TRUE;
-  g_main_loop_quit(waiter->loop);
+  c->done = TRUE;
 }
 
-static gboolean
-on_timeout(gpointer user_data)
-{
-  Waiter *waiter = user_data;
-  waiter->timed_out = TRUE;
-  g_cancellable_cancel(waiter->cancellable);
-  return G_SOURCE_REMOVE;
-}
-
-/* Wait for the output streams to close (the node has exited) or for the timeout. */
+/* Wait for the output streams to close (the node has exited), within the bound. */
 static void
 communicate(GSubprocess *process, Run *run, const char *input)
 {
-  Waiter waiter = { g_main_loop_new(NULL, FALSE), g_cancellable_new(), FALSE, FALSE };
-  g_object_set_data(G_OBJECT(process), "run", run);
-  g_subprocess_communicate_utf8_async(process, input, waiter.cancellable, on_communicated,
-                                      &waiter);
-  guint timeout = g_timeout_add_seconds(RUN_TIMEOUT_S, on_timeout, &waiter);
-  while (!waiter.done)
-    g_main_loop_run(waiter.loop);
-  if (!waiter.timed_out)
-    g_source_remove(timeout);
-  else
+  /* Heap: if the node hangs, the callback comes after we gave up (it then leaks). */
+  Communication *c = g_new0(Communication, 1);
+  g_subprocess_communicate_utf8_async(process, input, NULL, on_communicated, c);
+  if (!hark_test_wait_for_flag(&c->done, RUN_TIMEOUT_S * 1000)) {
     g_subprocess_force_exit(process);
-  g_main_loop_unref(waiter.loop);
-  g_object_unref(waiter.cancellable);
-  g_assert_false(waiter.timed_out);
+    g_test_fail_printf("hark run did not finish within %u ms",
+                       hark_test_timeout(RUN_TIMEOUT_S * 1000));
+    return;
+  }
+  run->out = g_steal_pointer(&c->out);
+  run->err = g_steal_pointer(&c->err);
+  g_free(c);
 }
 
 /* `hark run -c config --state-dir state_dir`, under $HARK_TEST_WRAPPER if set. */
@@ -160,8 +146,7 @@ run_node_with(const char *input, const char *cli_settings, const char *extra)
   g_assert_no_error(error);
 
   communicate(process, run, input);
-  g_subprocess_wait(process, NULL, &error);
-  g_assert_no_error(error);
+  g_assert_cmpint(hark_test_wait_process(process, RUN_TIMEOUT_S * 1000), >=, 0);
   run->exited = g_subprocess_get_if_exited(process);
   run->exit_status = run->exited ? g_subprocess_get_exit_status(process) : -1;
   if (run->err != NULL && *run->err != '\0')
@@ -597,23 +582,24 @@ test_terminal_secret_hidden(void)
 int
 main(int argc, char **argv)
 {
-  g_test_init(&argc, &argv, NULL);
-  g_test_add_func("/cli/version", test_version);
-  g_test_add_func("/cli/help-lists-builtins", test_help_lists_builtins);
-  g_test_add_func("/cli/unknown-command-goes-on", test_unknown_command_goes_on);
-  g_test_add_func("/cli/help-named-and-positional", test_help_named_and_positional);
-  g_test_add_func("/cli/bad-arguments", test_bad_arguments);
-  g_test_add_func("/cli/state", test_state);
-  g_test_add_func("/cli/eof-stops", test_eof_stops);
-  g_test_add_func("/cli/lines-in-order", test_lines_in_order);
-  g_test_add_func("/cli/blank-and-comments", test_blank_and_comments);
-  g_test_add_func("/cli/crlf-lines", test_crlf_lines);
-  g_test_add_func("/cli/quit-hints", test_quit_hints);
-  g_test_add_func("/cli/shutdown-ends-input", test_shutdown_ends_input);
-  g_test_add_func("/cli/no-history-without-terminal", test_no_history_without_terminal);
-  g_test_add_func("/cli/settings", test_settings);
-  g_test_add_func("/cli/secret-on-next-line", test_secret_on_next_line);
-  g_test_add_func("/cli/secret-lines-counted", test_secret_lines_counted);
-  g_test_add_func("/cli/terminal-secret-hidden", test_terminal_secret_hidden);
+  /* A case in a process of its own: a crash or a hang costs that case only. */
+  hark_test_init_isolated(&argc, &argv, 90000);
+  hark_test_add_isolated_func("/cli/version", test_version);
+  hark_test_add_isolated_func("/cli/help-lists-builtins", test_help_lists_builtins);
+  hark_test_add_isolated_func("/cli/unknown-command-goes-on", test_unknown_command_goes_on);
+  hark_test_add_isolated_func("/cli/help-named-and-positional", test_help_named_and_positional);
+  hark_test_add_isolated_func("/cli/bad-arguments", test_bad_arguments);
+  hark_test_add_isolated_func("/cli/state", test_state);
+  hark_test_add_isolated_func("/cli/eof-stops", test_eof_stops);
+  hark_test_add_isolated_func("/cli/lines-in-order", test_lines_in_order);
+  hark_test_add_isolated_func("/cli/blank-and-comments", test_blank_and_comments);
+  hark_test_add_isolated_func("/cli/crlf-lines", test_crlf_lines);
+  hark_test_add_isolated_func("/cli/quit-hints", test_quit_hints);
+  hark_test_add_isolated_func("/cli/shutdown-ends-input", test_shutdown_ends_input);
+  hark_test_add_isolated_func("/cli/no-history-without-terminal", test_no_history_without_terminal);
+  hark_test_add_isolated_func("/cli/settings", test_settings);
+  hark_test_add_isolated_func("/cli/secret-on-next-line", test_secret_on_next_line);
+  hark_test_add_isolated_func("/cli/secret-lines-counted", test_secret_lines_counted);
+  hark_test_add_isolated_func("/cli/terminal-secret-hidden", test_terminal_secret_hidden);
   return g_test_run();
 }

@@ -4,6 +4,7 @@
  * Each case starts its own node in its own temporary directory (harness.c), so the
  * cases are independent and can run in parallel with other test programs. */
 #include "harness.h"
+#include "test-isolate.h"
 
 #include <gio/gunixsocketaddress.h>
 
@@ -530,7 +531,7 @@ test_slow_reader_is_dropped(void)
   g_autoptr(GString) requests = g_string_new(NULL);
   for (int i = 0; i < 4000; i++)
     g_string_append(requests, "{\"command\": \"state\"}\n");
-  g_socket_set_timeout(greedy, 10);
+  g_socket_set_timeout(greedy, hark_test_timeout(10000) / 1000);
   for (gsize sent = 0; sent < requests->len;) {
     gssize n = g_socket_send(greedy, requests->str + sent, requests->len - sent, NULL, NULL);
     if (n <= 0)
@@ -550,7 +551,10 @@ test_slow_reader_is_dropped(void)
 static void
 test_tcp_port_refused(void)
 {
-  guint16 port = hark_test_free_tcp_port();
+  /* Held by the test, so that nothing else answers there either. */
+  guint16 port = 0;
+  g_autoptr(GSocket) held = hark_test_closed_port(&port);
+  HARK_REQUIRE(held != NULL);
   g_autofree char *settings = g_strdup_printf("tcp_port = %u;", port);
   g_autofree char *config = hark_test_config_with_ctl("alice", settings);
   g_autoptr(HarkTestNode) node = hark_test_node_new(config);
@@ -659,30 +663,31 @@ test_tool_watch(void)
 int
 main(int argc, char **argv)
 {
-  g_test_init(&argc, &argv, NULL);
+  /* A case in a process of its own: a crash or a hang costs that case only. */
+  hark_test_init_isolated(&argc, &argv, 90000);
   g_test_set_nonfatal_assertions();
-  g_test_add_func("/ctl/hello", test_hello);
-  g_test_add_func("/ctl/state", test_state);
-  g_test_add_func("/ctl/identity-survives-restart", test_identity_survives_restart);
-  g_test_add_func("/ctl/version", test_version);
-  g_test_add_func("/ctl/command-with-args", test_command_with_args);
-  g_test_add_func("/ctl/unknown-command", test_unknown_command);
-  g_test_add_func("/ctl/bad-arguments", test_bad_arguments);
-  g_test_add_func("/ctl/bad-request-keeps-connection", test_bad_request_keeps_connection);
-  g_test_add_func("/ctl/last-line-without-newline", test_last_line_without_newline);
-  g_test_add_func("/ctl/long-line-closes-connection", test_long_line_closes_connection);
-  g_test_add_func("/ctl/shutdown-reaches-every-client", test_shutdown_reaches_every_client);
-  g_test_add_func("/ctl/socket-is-private", test_socket_is_private);
-  g_test_add_func("/ctl/stale-socket-is-replaced", test_stale_socket_is_replaced);
-  g_test_add_func("/ctl/second-node-on-same-socket-fails", test_second_node_on_same_socket_fails);
-  g_test_add_func("/ctl/bad-setting-is-refused", test_bad_setting_is_refused);
-  g_test_add_func("/ctl/max-clients", test_max_clients);
-  g_test_add_func("/ctl/slow-reader-is-dropped", test_slow_reader_is_dropped);
-  g_test_add_func("/ctl/tcp-port-refused", test_tcp_port_refused);
-  g_test_add_func("/ctl/tool/state", test_tool_state);
-  g_test_add_func("/ctl/tool/words-and-json", test_tool_words_and_json);
-  g_test_add_func("/ctl/tool/unknown-command", test_tool_unknown_command);
-  g_test_add_func("/ctl/tool/cannot-connect", test_tool_cannot_connect);
-  g_test_add_func("/ctl/tool/watch", test_tool_watch);
+  hark_test_add_isolated_func("/ctl/hello", test_hello);
+  hark_test_add_isolated_func("/ctl/state", test_state);
+  hark_test_add_isolated_func("/ctl/identity-survives-restart", test_identity_survives_restart);
+  hark_test_add_isolated_func("/ctl/version", test_version);
+  hark_test_add_isolated_func("/ctl/command-with-args", test_command_with_args);
+  hark_test_add_isolated_func("/ctl/unknown-command", test_unknown_command);
+  hark_test_add_isolated_func("/ctl/bad-arguments", test_bad_arguments);
+  hark_test_add_isolated_func("/ctl/bad-request-keeps-connection", test_bad_request_keeps_connection);
+  hark_test_add_isolated_func("/ctl/last-line-without-newline", test_last_line_without_newline);
+  hark_test_add_isolated_func("/ctl/long-line-closes-connection", test_long_line_closes_connection);
+  hark_test_add_isolated_func("/ctl/shutdown-reaches-every-client", test_shutdown_reaches_every_client);
+  hark_test_add_isolated_func("/ctl/socket-is-private", test_socket_is_private);
+  hark_test_add_isolated_func("/ctl/stale-socket-is-replaced", test_stale_socket_is_replaced);
+  hark_test_add_isolated_func("/ctl/second-node-on-same-socket-fails", test_second_node_on_same_socket_fails);
+  hark_test_add_isolated_func("/ctl/bad-setting-is-refused", test_bad_setting_is_refused);
+  hark_test_add_isolated_func("/ctl/max-clients", test_max_clients);
+  hark_test_add_isolated_func("/ctl/slow-reader-is-dropped", test_slow_reader_is_dropped);
+  hark_test_add_isolated_func("/ctl/tcp-port-refused", test_tcp_port_refused);
+  hark_test_add_isolated_func("/ctl/tool/state", test_tool_state);
+  hark_test_add_isolated_func("/ctl/tool/words-and-json", test_tool_words_and_json);
+  hark_test_add_isolated_func("/ctl/tool/unknown-command", test_tool_unknown_command);
+  hark_test_add_isolated_func("/ctl/tool/cannot-connect", test_tool_cannot_connect);
+  hark_test_add_isolated_func("/ctl/tool/watch", test_tool_watch);
   return g_test_run();
 }

@@ -7,16 +7,19 @@
  * certificate is checked with `openssl verify` and hark_certificate_verify; wrong
  * password or unknown user (one answer), a name taken in another case, a lock-out and an untrusted CA
  * each give a clear error; the server restarts on its state without losing anything,
- * and a restarted device is still logged in. The cases that touch the store run against
+ * and a restarted device is still logged in. One behaviour per case, each with a login
+ * server of its own (lab_login_server_start). The cases that touch the store run against
  * sqlite, and against postgres when HARK_TEST_PG_CONNINFO names a server (`make check`
  * starts a throw-away one; without it they are skipped). */
 #include "lab.h"
+#include "test-pg.h"
+#include "test-ports.h"
+#include "test-isolate.h"
 
 #include <hark/certificate.h>
 #include <hark/identity.h>
 
 #include <glib/gstdio.h>
-#include <libpq-fe.h>
 #include <netinet/in.h>
 #include <openssl/ssl.h>
 #include <poll.h>
@@ -39,126 +42,57 @@ typedef enum { STORE_SQLITE, STORE_POSTGRES } Store;
 static const char *const store_names[] = { [STORE_SQLITE] = "sqlite",
                                            [STORE_POSTGRES] = "postgres" };
 
-/* ---- postgres: a database of our own for each case ----------------------------------- */
-
-static gboolean
-pg_exec(const char *conninfo, const char *sql)
-{
-  PGconn *conn = PQconnectdb(conninfo);
-  gboolean ok = PQstatus(conn) == CONNECTION_OK;
-  if (ok) {
-    PGresult *result = PQexec(conn, sql);
-    ok = PQresultStatus(result) == PGRES_COMMAND_OK;
-    if (!ok)
-      g_test_message("%s: %s", sql, PQresultErrorMessage(result));
-    PQclear(result);
-  } else {
-    g_test_message("cannot connect to PostgreSQL: %s", PQerrorMessage(conn));
-  }
-  PQfinish(conn);
-  return ok;
-}
-
 /* ---- the login server ------------------------------------------------------------------- */
 
+/* lab_login_server_start's server, on a database of its own for postgres. */
 typedef struct {
-  Store store;
-  const char *admin_conninfo; /* postgres: HARK_TEST_PG_CONNINFO */
-  char *db_name;              /* postgres: made for this case, dropped after it */
-  const char *host;           /* in login.url and the server's hosts */
+  HarkTestPgDatabase *database; /* postgres: made for this case, dropped after it */
+  LabLoginServer *login;
+  /* Shortcuts into login. */
+  const char *url;
+  const char *ca_path; /* <state>/ca.pem, which clients pin */
   guint16 port;
-  char *url;
-  char *ca_path;              /* <state>/ca.pem, which clients pin */
-  HarkTestNode *node;
-  HarkTestClient *ctl;
-  gboolean test_clock;        /* node.test_clock: its time moves by lab_clock_advance only */
+  LabNode *node;
 } Server;
-
-/* The store's part of loginsrv's settings: postgres gets the conninfo of our database
- * (libpq takes the last of a repeated keyword); sqlite keeps its default file. */
-static char *
-store_options(Server *server)
-{
-  if (server->store == STORE_SQLITE)
-    return g_strdup("");
-  return g_strdup_printf("conninfo = \"%s dbname=%s\";", server->admin_conninfo,
-                         server->db_name);
-}
-
-/* The hash is made cheap (64 KiB, one pass): these tests are about the protocol, and
- * the lock-out case makes a dozen logins. */
-static char *
-server_config(Server *server, guint16 port, int lifetime)
-{
-  g_autofree char *options = store_options(server);
-  const char *store = store_names[server->store];
-  return g_strdup_printf("node: { name = \"loginsrv\";%s };\n"
-                         "plugins: { load = (\n"
-                         "  { name = \"%s\"; },\n"
-                         "  { name = \"loginsrv\"; settings = {\n"
-                         "      listen = \"127.0.0.1\"; port = %u; hosts = [ \"%s\" ];\n"
-                         "      store = \"%s\"; store_options = { %s };\n"
-                         "      certificate_lifetime = %d;\n"
-                         "      hash_memory_kib = 64; hash_iterations = 1; }; },\n"
-                         "  { name = \"ctl\"; }\n"
-                         "); };\n",
-                         server->test_clock ? " test_clock = true;" : "", store, port,
-                         server->host, store, options, lifetime);
-}
 
 static void
 server_free(Server *server)
 {
   if (server == NULL)
     return;
-  g_clear_pointer(&server->ctl, hark_test_client_free);
-  g_clear_pointer(&server->node, hark_test_node_free);
-  if (server->db_name != NULL) {
-    g_autofree char *drop = g_strdup_printf("DROP DATABASE %s WITH (FORCE)", server->db_name);
-    pg_exec(server->admin_conninfo, drop);
-  }
-  g_free(server->db_name);
-  g_free(server->url);
-  g_free(server->ca_path);
+  g_clear_pointer(&server->login, lab_login_server_free);
+  g_clear_pointer(&server->database, hark_test_pg_database_free);
   g_free(server);
 }
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(Server, server_free)
 
-/* A running login server on a free port of 127.0.0.1, known to clients as host, or NULL
- * (skipped, or the test failed). */
+/* A running login server, known to clients as host, or NULL (skipped, or the test
+ * failed). The hash is made cheap (64 KiB, one pass): these tests are about the protocol,
+ * and the lock-out case makes a dozen logins. */
 static Server *
 server_new_full(Store store, int lifetime, const char *host, gboolean test_clock)
 {
   g_autoptr(Server) server = g_new0(Server, 1);
-  server->store = store;
-  server->test_clock = test_clock;
-  server->host = host;
+  g_autofree char *options = NULL;
   if (store == STORE_POSTGRES) {
-    server->admin_conninfo = g_getenv("HARK_TEST_PG_CONNINFO");
-    if (server->admin_conninfo == NULL) {
-      g_test_skip("HARK_TEST_PG_CONNINFO is not set (make check starts a server)");
+    server->database = hark_test_pg_database_new("login");
+    if (server->database == NULL)
       return NULL;
-    }
-    server->db_name = g_strdup_printf("login_%08x%08x", g_random_int(), g_random_int());
-    g_autofree char *create = g_strdup_printf("CREATE DATABASE %s", server->db_name);
-    if (!pg_exec(server->admin_conninfo, create)) {
-      g_test_fail_printf("cannot create the database %s", server->db_name);
-      g_clear_pointer(&server->db_name, g_free);
-      return NULL;
-    }
+    options = g_strdup_printf("conninfo = \"%s\";", server->database->conninfo);
   }
-  server->port = hark_test_free_tcp_port();
-  server->url = g_strdup_printf("https://%s:%u", host, server->port);
-  g_autofree char *config = server_config(server, server->port, lifetime);
-  server->node = hark_test_node_new(config);
-  server->ca_path = g_build_filename(server->node->state_dir, "ca.pem", NULL);
-  if (!lab_start_with_ctl(server->node, &server->ctl))
+  g_autofree char *settings = g_strdup_printf(
+    "certificate_lifetime = %d; hash_memory_kib = 64; hash_iterations = 1;", lifetime);
+  LabLoginOptions login = { .store = store_names[store], .store_options = options,
+                            .host = host, .settings = settings,
+                            .node_settings = test_clock ? "test_clock = true;" : NULL };
+  server->login = lab_login_server_start(&login);
+  if (server->login == NULL)
     return NULL;
-  if (!g_file_test(server->ca_path, G_FILE_TEST_IS_REGULAR)) {
-    g_test_fail_printf("the login server wrote no %s", server->ca_path);
-    return NULL;
-  }
+  server->url = server->login->url;
+  server->ca_path = server->login->ca_path;
+  server->port = server->login->port;
+  server->node = server->login->node;
   return g_steal_pointer(&server);
 }
 
@@ -452,7 +386,7 @@ assert_private_file(const char *path)
 
 /* The chain with OpenSSL's own tool, then with hark's check: issued by the pinned CA,
  * for this user, binding this device's key. */
-static void
+static gboolean
 check_device_certificate(Server *server, Device *device, const char *user)
 {
   g_autofree char *cert_path = state_file(device, "certificate.pem");
@@ -470,16 +404,19 @@ check_device_certificate(Server *server, Device *device, const char *user)
   g_autoptr(HarkDeviceCertificate) cert =
     hark_certificate_verify(ca_pem, cert_bytes, g_get_real_time() / G_USEC_PER_SEC, &error);
   g_assert_no_error(error);
-  HARK_REQUIRE(cert != NULL);
+  if (cert == NULL)
+    return FALSE;
   g_assert_cmpstr(cert->user, ==, user);
 
   g_autofree char *key_path = state_file(device, "identity.pem");
   g_autoptr(HarkIdentity) identity = hark_identity_load(key_path, &error);
   g_assert_no_error(error);
-  HARK_REQUIRE(identity != NULL);
+  if (identity == NULL)
+    return FALSE;
   g_autoptr(GBytes) key = hark_identity_get_public_key(identity);
   g_assert_true(g_bytes_equal(cert->public_key, key));
   g_assert_cmpstr(cert->device_id, ==, hark_identity_get_fingerprint(identity));
+  return !g_test_failed();
 }
 
 static void
@@ -496,18 +433,93 @@ assert_logged_in_as(Device *device, const char *user)
 
 /* ---- the cases ------------------------------------------------------------------------ */
 
-static void
+/* FALSE (the case failed) when the server did not register user: callers stop. */
+static gboolean
 register_user(Device *device, const char *user, const char *password)
 {
   g_autoptr(JsonObject) result =
     lab_ctl_call(device->ctl, "register", lab_args("user", user, "password", password, NULL), NULL);
   g_assert_cmpstr(result_string(result, "registered"), ==, user);
+  return g_strcmp0(result_string(result, "registered"), user) == 0;
+}
+
+/* The case's server and devices (names, NULL-terminated), each started, and user
+ * registered from the first and logged in on each; FALSE when the case cannot go on:
+ * skipped (no PostgreSQL) or failed, either way marked, so the case just returns. */
+typedef struct {
+  Server *server;
+  Device *devices[3];
+} Account;
+
+static void
+account_clear(Account *account)
+{
+  for (guint i = 0; i < G_N_ELEMENTS(account->devices); i++)
+    g_clear_pointer(&account->devices[i], device_free);
+  g_clear_pointer(&account->server, server_free);
+}
+
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(Account, account_clear)
+
+static gboolean
+account_up(Account *account, Store store, const char *user, const char *password,
+           const char *first_device, ...)
+{
+  account->server = server_new(store, LIFETIME_DAY);
+  if (account->server == NULL)
+    return FALSE;
+  va_list ap;
+  va_start(ap, first_device);
+  guint n = 0;
+  for (const char *name = first_device; name != NULL && n < G_N_ELEMENTS(account->devices);
+       name = va_arg(ap, const char *)) {
+    account->devices[n] = device_for(account->server, name);
+    if (account->devices[n] == NULL) {
+      va_end(ap);
+      return FALSE;
+    }
+    if (n == 0 && !register_user(account->devices[0], user, password)) {
+      va_end(ap);
+      return FALSE;
+    }
+    g_autoptr(JsonObject) login = login_as(account->devices[n], user, password, name);
+    if (login == NULL) {
+      va_end(ap);
+      return FALSE;
+    }
+    n++;
+  }
+  va_end(ap);
+  return TRUE;
+}
+
+/* user registered on the server from a device of their own (stopped again). */
+static gboolean
+user_exists(Server *server, const char *user, const char *password)
+{
+  g_autofree char *name = g_strdup_printf("%s-registers", user);
+  g_autoptr(Device) device = device_for(server, name);
+  return device != NULL && register_user(device, user, password);
+}
+
+static gboolean
+add_buddy(Device *device, const char *name)
+{
+  g_autoptr(JsonObject) added = lab_ctl_call(device->ctl, "buddy-add", lab_args("name", name, NULL), NULL);
+  g_assert_true(has_buddy(added, name));
+  return has_buddy(added, name);
 }
 
 /* Device 1 adds bob; device 2 sees him once it syncs (and says the list changed). */
 static void
-check_buddy_sync(Device *alice1, Device *alice2)
+test_buddy_sync(gconstpointer data)
 {
+  g_auto(Account) account = { 0 };
+  if (!account_up(&account, GPOINTER_TO_INT(data), "alice", ALICE_PASSWORD, "alice-1",
+                  "alice-2", NULL))
+    return; /* skipped, or failed */
+  HARK_REQUIRE(user_exists(account.server, "bob", BOB_PASSWORD));
+  Device *alice1 = account.devices[0], *alice2 = account.devices[1];
   g_autoptr(JsonObject) added = lab_ctl_call(alice1->ctl, "buddy-add", lab_args("name", "bob", NULL), NULL);
   HARK_REQUIRE(added != NULL);
   g_assert_true(has_buddy(added, "bob"));
@@ -535,12 +547,34 @@ check_buddy_sync(Device *alice1, Device *alice2)
   g_assert_true(has_buddy(again, "bob"));
   g_assert_cmpint(json_object_get_int_member_with_default(again, "revision", -1), >,
                   json_object_get_int_member_with_default(renamed, "revision", -1));
+  /* The list a device keeps is for its user only. */
+  g_autofree char *buddies_path = state_file(alice1, "buddies.json");
+  assert_private_file(buddies_path);
+}
+
+/* The device certificate a login leaves, checked by openssl and by hark. */
+static void
+test_device_certificate(gconstpointer data)
+{
+  g_auto(Account) account = { 0 };
+  if (!account_up(&account, GPOINTER_TO_INT(data), "alice", ALICE_PASSWORD, "alice-1", NULL))
+    return; /* skipped, or failed */
+  HARK_REQUIRE(check_device_certificate(account.server, account.devices[0], "alice"));
 }
 
 /* The refusals a person meets, each with a message that says what happened. */
 static void
-check_refusals(Device *alice2, Device *bob)
+test_refusals(gconstpointer data)
 {
+  g_auto(Account) account = { 0 };
+  if (!account_up(&account, GPOINTER_TO_INT(data), "alice", ALICE_PASSWORD, "alice-2", NULL))
+    return; /* skipped, or failed */
+  Device *alice2 = account.devices[0];
+  g_autoptr(Device) bob = device_for(account.server, "bob");
+  HARK_REQUIRE(bob != NULL);
+  HARK_REQUIRE(register_user(bob, "bob", BOB_PASSWORD));
+  g_autoptr(JsonObject) login_bob = login_as(bob, "bob", BOB_PASSWORD, "bob");
+  HARK_REQUIRE(login_bob != NULL);
   g_autofree char *wrong = call_fails(alice2->ctl, "login",
                                       lab_args("user", "alice", "password", "not-her-password", NULL));
   assert_message_has(wrong, "wrong password for user 'alice'");
@@ -564,9 +598,14 @@ check_refusals(Device *alice2, Device *bob)
 /* Wrong passwords for eve until the server locks her out; it then says for how long.
  * (After 5 failures she is locked for 1 s, doubling: a dozen tries always get there.) */
 static void
-check_lock_out(Device *device)
+test_lock_out(gconstpointer data)
 {
-  register_user(device, "eve", "eve-password-1");
+  g_autoptr(Server) server = server_new(GPOINTER_TO_INT(data), LIFETIME_DAY);
+  if (server == NULL)
+    return; /* skipped, or failed */
+  g_autoptr(Device) device = device_for(server, "eve-1");
+  HARK_REQUIRE(device != NULL);
+  HARK_REQUIRE(register_user(device, "eve", "eve-password-1"));
   g_autofree char *message = NULL;
   for (int i = 0; i < 12 && (message == NULL || !g_str_has_prefix(message, "locked out")); i++) {
     g_free(message);
@@ -579,11 +618,14 @@ check_lock_out(Device *device)
 
 /* passwd and delete-account on an account of their own. */
 static void
-check_password_and_delete(Server *server)
+test_password_and_delete(gconstpointer data)
 {
+  g_autoptr(Server) server = server_new(GPOINTER_TO_INT(data), LIFETIME_DAY);
+  if (server == NULL)
+    return; /* skipped, or failed */
   g_autoptr(Device) dave = device_for(server, "dave-1");
   HARK_REQUIRE(dave != NULL);
-  register_user(dave, "dave", "dave-password-1");
+  HARK_REQUIRE(register_user(dave, "dave", "dave-password-1"));
   g_autoptr(JsonObject) first = login_as(dave, "dave", "dave-password-1", "dave-1");
   HARK_REQUIRE(first != NULL);
   g_autoptr(JsonObject) changed =
@@ -618,8 +660,11 @@ ctl_tool(Device *device, const char *input, const char *args, char **out, char *
 /* Passwords reach `hark ctl` on standard input, never on its command line (which every
  * local user can read): one there is refused before anything is sent. */
 static void
-check_ctl_tool_passwords(Server *server)
+test_ctl_tool_passwords(gconstpointer data)
 {
+  g_autoptr(Server) server = server_new(GPOINTER_TO_INT(data), LIFETIME_DAY);
+  if (server == NULL)
+    return; /* skipped, or failed */
   g_autoptr(Device) frank = device_for(server, "frank-1");
   HARK_REQUIRE(frank != NULL);
   g_autofree char *out1 = NULL, *err1 = NULL, *out2 = NULL, *err2 = NULL, *out3 = NULL,
@@ -666,12 +711,15 @@ devices_text(JsonObject *result)
 /* devices, passwd (revoking the other devices by default) and device-remove: a revoked
  * device's certificate is refused, the device that acted goes on. */
 static void
-check_device_revocation(Server *server)
+test_device_revocation(gconstpointer data)
 {
+  g_autoptr(Server) server = server_new(GPOINTER_TO_INT(data), LIFETIME_DAY);
+  if (server == NULL)
+    return; /* skipped, or failed */
   g_autoptr(Device) erin1 = device_for(server, "erin-1");
   g_autoptr(Device) erin2 = device_for(server, "erin-2");
   HARK_REQUIRE(erin1 != NULL && erin2 != NULL);
-  register_user(erin1, "erin", "erin-password-1");
+  HARK_REQUIRE(register_user(erin1, "erin", "erin-password-1"));
   g_autoptr(JsonObject) first = login_as(erin1, "erin", "erin-password-1", "erin-1");
   HARK_REQUIRE(first != NULL);
   g_autoptr(JsonObject) second = login_as(erin2, "erin", "erin-password-1", "erin-2");
@@ -713,8 +761,10 @@ check_device_revocation(Server *server)
 
 /* A device pinning another CA refuses the server, and says login.ca is why. */
 static void
-check_untrusted_server(Server *server)
+test_untrusted_server(void)
 {
+  g_autoptr(Server) server = server_new(STORE_SQLITE, LIFETIME_DAY);
+  HARK_REQUIRE(server != NULL);
   g_autoptr(Device) mallory = device_new("mallory", server->url, "foreign-ca.pem");
   g_autofree char *ca = g_build_filename(mallory->node->dir, "foreign-ca.pem", NULL);
   HARK_REQUIRE(make_foreign_ca(ca));
@@ -725,51 +775,49 @@ check_untrusted_server(Server *server)
   assert_message_has(message, "not issued by the CA in login.ca");
 }
 
+/* The server restarts on its state: the accounts and the list are still there, and the
+ * certificates it issued before still check out (same CA). */
 static void
-test_accounts_and_devices(gconstpointer data)
+test_server_restart(gconstpointer data)
 {
-  Store store = GPOINTER_TO_INT(data);
-  g_autoptr(Server) server = server_new(store, LIFETIME_DAY);
-  if (server == NULL)
-    return;
-  g_autoptr(Device) alice1 = device_for(server, "alice-1");
-  g_autoptr(Device) alice2 = device_for(server, "alice-2");
-  g_autoptr(Device) bob = device_for(server, "bob");
-  HARK_REQUIRE(alice1 != NULL && alice2 != NULL && bob != NULL);
-
-  register_user(alice1, "alice", ALICE_PASSWORD);
-  register_user(bob, "bob", BOB_PASSWORD);
-  g_autoptr(JsonObject) login1 = login_as(alice1, "alice", ALICE_PASSWORD, "alice-1");
-  g_autoptr(JsonObject) login2 = login_as(alice2, "alice", ALICE_PASSWORD, "alice-2");
-  g_autoptr(JsonObject) login_bob = login_as(bob, "bob", BOB_PASSWORD, "bob");
-  HARK_REQUIRE(login1 != NULL && login2 != NULL && login_bob != NULL);
-
-  check_buddy_sync(alice1, alice2);
-  check_device_certificate(server, alice1, "alice");
-  g_autofree char *buddies_path = state_file(alice1, "buddies.json");
-  assert_private_file(buddies_path);
-  check_refusals(alice2, bob);
-  check_lock_out(bob);
-  check_password_and_delete(server);
-  check_ctl_tool_passwords(server);
-  check_device_revocation(server);
-  check_untrusted_server(server);
-
-  /* The server restarts on its state: the accounts and the list are still there, and the
-   * certificates it issued before still check out (same CA). */
-  HARK_REQUIRE(lab_restart_with_ctl(server->node, &server->ctl));
+  g_auto(Account) account = { 0 };
+  if (!account_up(&account, GPOINTER_TO_INT(data), "alice", ALICE_PASSWORD, "alice-1",
+                  "alice-2", NULL))
+    return; /* skipped, or failed */
+  Device *alice1 = account.devices[0], *alice2 = account.devices[1];
+  HARK_REQUIRE(user_exists(account.server, "bob", BOB_PASSWORD));
+  HARK_REQUIRE(add_buddy(alice1, "bob"));
+  HARK_REQUIRE(lab_node_restart(account.server->node));
   g_autoptr(JsonObject) relogin = login_as(alice2, "alice", ALICE_PASSWORD, "alice-2");
   g_assert_true(has_buddy(relogin, "bob"));
   g_autoptr(JsonObject) signed_list = lab_ctl_call(alice1->ctl, "buddies", NULL, NULL);
   g_assert_true(has_buddy(signed_list, "bob"));
+}
 
-  /* A restarted device is still logged in, from its saved certificate. */
+/* A restarted device is still logged in, from its saved certificate. */
+static void
+test_device_restart(gconstpointer data)
+{
+  g_auto(Account) account = { 0 };
+  if (!account_up(&account, GPOINTER_TO_INT(data), "alice", ALICE_PASSWORD, "alice-1", NULL))
+    return; /* skipped, or failed */
+  Device *alice1 = account.devices[0];
+  HARK_REQUIRE(user_exists(account.server, "bob", BOB_PASSWORD));
+  HARK_REQUIRE(add_buddy(alice1, "bob"));
   HARK_REQUIRE(lab_restart_with_ctl(alice1->node, &alice1->ctl));
   assert_logged_in_as(alice1, "alice");
   g_autoptr(JsonObject) after_restart = lab_ctl_call(alice1->ctl, "buddies", NULL, NULL);
   g_assert_true(has_buddy(after_restart, "bob"));
+}
 
-  /* logout forgets the certificate on this device only. */
+/* logout forgets the certificate on this device only. */
+static void
+test_logout(void)
+{
+  g_auto(Account) account = { 0 };
+  HARK_REQUIRE(account_up(&account, STORE_SQLITE, "alice", ALICE_PASSWORD, "alice-1", "alice-2",
+                          NULL));
+  Device *alice1 = account.devices[0], *alice2 = account.devices[1];
   g_autoptr(JsonObject) out = lab_ctl_call(alice1->ctl, "logout", NULL, NULL);
   g_assert_cmpstr(result_string(out, "logged_out"), ==, "alice");
   g_autofree char *cert_path = state_file(alice1, "certificate.pem");
@@ -785,7 +833,7 @@ static char *
 issue_for(Server *server, Device *device, const char *user)
 {
   g_autoptr(GError) error = NULL;
-  g_autofree char *ca_dir = g_build_filename(server->node->state_dir, "ca", NULL);
+  g_autofree char *ca_dir = g_build_filename(server->node->node->state_dir, "ca", NULL);
   g_autoptr(HarkCa) ca = hark_ca_load_or_create(ca_dir, "unused", &error);
   g_assert_no_error(error);
   g_autofree char *key_path = state_file(device, "identity.pem");
@@ -808,11 +856,12 @@ issue_for(Server *server, Device *device, const char *user)
 /* mallory, on the path to the login server, presents her device certificate (made for a
  * user named like the server's host) at the server's address: the victim's node must
  * refuse the connection before it sends anything, its password above all. */
-static void
+static gboolean
 check_impersonation(Server *server, Device *victim, const char *cert_path, const char *key_path)
 {
   g_autoptr(FakeServer) fake = fake_server_new(server->port, cert_path, key_path);
-  HARK_REQUIRE(fake != NULL);
+  if (fake == NULL)
+    return FALSE;
   g_autofree char *login = call_fails(
     victim->ctl, "login", lab_args("user", "alice", "password", ALICE_PASSWORD, NULL));
   g_autofree char *registered = call_fails(
@@ -825,6 +874,7 @@ check_impersonation(Server *server, Device *victim, const char *cert_path, const
   g_assert_cmpint(g_atomic_int_get(&fake->handshakes), ==, 0);
   g_assert_cmpint(g_atomic_int_get(&fake->request_bytes), ==, 0);
   g_assert_cmpint(g_atomic_int_get(&fake->saw_password), ==, 0);
+  return TRUE;
 }
 
 /* Device certificates and the server's come from one CA. A user named like the host in
@@ -838,10 +888,10 @@ test_impersonation(void)
   g_autoptr(Device) alice = device_for(server, "alice-1");
   HARK_REQUIRE(mallory != NULL && alice != NULL);
   /* The real server is accepted under its host name (its certificate's DNS name). */
-  register_user(mallory, "LocalHost", BOB_PASSWORD);
+  HARK_REQUIRE(register_user(mallory, "LocalHost", BOB_PASSWORD));
   g_autoptr(JsonObject) login = login_as(mallory, "LocalHost", BOB_PASSWORD, "mallory");
   HARK_REQUIRE(login != NULL);
-  register_user(alice, "alice", ALICE_PASSWORD);
+  HARK_REQUIRE(register_user(alice, "alice", ALICE_PASSWORD));
   g_autofree char *issued = state_file(mallory, "certificate.pem");
   g_autofree char *key = state_file(mallory, "identity.pem");
   g_autofree char *lower = issue_for(server, mallory, "localhost");
@@ -849,12 +899,12 @@ test_impersonation(void)
   HARK_REQUIRE(lower != NULL && upper != NULL);
 
   /* The login server goes away; mallory takes its address. */
-  g_autoptr(JsonObject) answer = lab_ctl_ask(server->ctl, "shutdown", NULL, NULL);
-  g_clear_pointer(&server->ctl, hark_test_client_free);
-  HARK_REQUIRE(answer != NULL && hark_test_node_wait_exit(server->node, EXIT_MS));
-  check_impersonation(server, alice, issued, key);
-  check_impersonation(server, alice, lower, key);
-  check_impersonation(server, alice, upper, key);
+  g_autoptr(JsonObject) answer = lab_ctl_ask(server->node->ctl, "shutdown", NULL, NULL);
+  g_clear_pointer(&server->node->ctl, hark_test_client_free);
+  HARK_REQUIRE(answer != NULL && hark_test_node_wait_exit(server->node->node, EXIT_MS));
+  HARK_REQUIRE(check_impersonation(server, alice, issued, key));
+  HARK_REQUIRE(check_impersonation(server, alice, lower, key));
+  HARK_REQUIRE(check_impersonation(server, alice, upper, key));
 }
 
 /* With a short certificate lifetime the device renews on its own, with no password,
@@ -872,7 +922,7 @@ test_renewal(void)
   HARK_REQUIRE(state != NULL);
   g_assert_true(json_object_get_boolean_member_with_default(
     json_object_get_object_member(state, "node"), "test_clock", FALSE));
-  register_user(alice, "alice", ALICE_PASSWORD);
+  HARK_REQUIRE(register_user(alice, "alice", ALICE_PASSWORD));
   g_autoptr(JsonObject) login = login_as(alice, "alice", ALICE_PASSWORD, "alice-1");
   HARK_REQUIRE(login != NULL);
   g_autofree char *cert_path = state_file(alice, "certificate.pem");
@@ -883,7 +933,7 @@ test_renewal(void)
    * lifetime). Both clocks move, the server's first: the device's started a moment after
    * it, so its renewal is never dated ahead of the server. */
   gint64 started = g_get_monotonic_time();
-  HARK_REQUIRE(lab_clock_advance(server->ctl, 31));
+  HARK_REQUIRE(lab_clock_advance(server->node->ctl, 31));
   HARK_REQUIRE(lab_clock_advance(alice->ctl, 31));
   g_autoptr(JsonObject) renewed = hark_test_client_wait_event(alice->ctl, "certificate-renewed",
                                                               RENEWAL_MS);
@@ -896,7 +946,7 @@ test_renewal(void)
   g_autofree char *second = NULL;
   g_assert_true(g_file_get_contents(cert_path, &second, NULL, NULL));
   g_assert_cmpstr(first, !=, second);
-  check_device_certificate(server, alice, "alice");
+  HARK_REQUIRE(check_device_certificate(server, alice, "alice"));
   g_test_message("renewed %.1f s (real time) after the clock was moved",
                  (g_get_monotonic_time() - started) / 1e6);
 }
@@ -922,7 +972,9 @@ test_not_configured(void)
 static void
 test_unreachable(void)
 {
-  guint16 port = hark_test_free_tcp_port();
+  guint16 port = 0;
+  g_autoptr(GSocket) nobody = hark_test_closed_port(&port);
+  HARK_REQUIRE(nobody != NULL);
   g_autofree char *url = g_strdup_printf("https://127.0.0.1:%u", port);
   g_autoptr(Device) device = device_new("alice-1", url, "ca.pem");
   g_autofree char *ca = g_build_filename(device->node->dir, "ca.pem", NULL);
@@ -952,16 +1004,37 @@ test_missing_ca_file(void)
 int
 main(int argc, char **argv)
 {
-  g_test_init(&argc, &argv, NULL);
+  /* A case in a process of its own: a crash or a hang costs that case (bound: the
+   * longest case, renewal, takes some 35 s). */
+  hark_test_init_isolated(&argc, &argv, 90000);
   g_test_set_nonfatal_assertions();
-  for (Store store = STORE_SQLITE; store <= STORE_POSTGRES; store++) {
-    g_autofree char *path = g_strdup_printf("/login/%s/accounts-and-devices", store_names[store]);
-    g_test_add_data_func(path, GINT_TO_POINTER(store), test_accounts_and_devices);
-  }
-  g_test_add_func("/login/renewal", test_renewal);
-  g_test_add_func("/login/impersonation", test_impersonation);
-  g_test_add_func("/login/not-configured", test_not_configured);
-  g_test_add_func("/login/unreachable", test_unreachable);
-  g_test_add_func("/login/missing-ca-file", test_missing_ca_file);
+  /* The cases that touch the store, once per store. */
+  static const struct {
+    const char *name;
+    GTestDataFunc func;
+  } per_store[] = {
+    { "buddy-sync", test_buddy_sync },
+    { "device-certificate", test_device_certificate },
+    { "refusals", test_refusals },
+    { "lock-out", test_lock_out },
+    { "password-and-delete", test_password_and_delete },
+    { "ctl-tool-passwords", test_ctl_tool_passwords },
+    { "device-revocation", test_device_revocation },
+    { "server-restart", test_server_restart },
+    { "device-restart", test_device_restart },
+  };
+  for (Store store = STORE_SQLITE; store <= STORE_POSTGRES; store++)
+    for (guint i = 0; i < G_N_ELEMENTS(per_store); i++) {
+      g_autofree char *path =
+        g_strdup_printf("/login/%s/%s", store_names[store], per_store[i].name);
+      hark_test_add_isolated_data_func(path, GINT_TO_POINTER(store), per_store[i].func);
+    }
+  hark_test_add_isolated_func("/login/untrusted-server", test_untrusted_server);
+  hark_test_add_isolated_func("/login/logout", test_logout);
+  hark_test_add_isolated_func("/login/renewal", test_renewal);
+  hark_test_add_isolated_func("/login/impersonation", test_impersonation);
+  hark_test_add_isolated_func("/login/not-configured", test_not_configured);
+  hark_test_add_isolated_func("/login/unreachable", test_unreachable);
+  hark_test_add_isolated_func("/login/missing-ca-file", test_missing_ca_file);
   return g_test_run();
 }

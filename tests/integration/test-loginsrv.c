@@ -3,12 +3,13 @@
  * sees it: a real `hark run` node loading a store, loginsrv and ctl, spoken to over
  * HTTPS by a SoupSession that trusts only the node's own CA (<state>/ca.pem).
  *
- * Every case starts its own node, once with the sqlite store and, when
- * HARK_TEST_PG_CONNINFO is set (make check sets it), once with postgres, each case in a
- * database of its own made with createdb. Bad input is checked to change nothing by
+ * Every case starts its own node (lab_login_server_start), once with the sqlite store
+ * and, when HARK_TEST_PG_CONNINFO is set (make check sets it), once with postgres, each
+ * case in a database of its own (test-pg.h). Bad input is checked to change nothing by
  * looking the account up afterwards. */
-#include "harness.h"
 #include "lab.h"
+#include "test-pg.h"
+#include "test-isolate.h"
 
 #include <glib/gstdio.h>
 #include <hark/hark.h>
@@ -25,9 +26,10 @@
 
 typedef struct {
   const char *store; /* "sqlite" or "postgres" */
-  HarkTestNode *node;
-  char *database;    /* postgres: this case's own database */
-  guint16 port;
+  LabLoginServer *server;
+  HarkTestNode *node;    /* server's, NULL when it did not start */
+  HarkTestPgDatabase *database; /* postgres: this case's own database */
+  guint16 port;          /* server's */
   char *ca_pem;
   SoupSession *session;
   SoupSession *other; /* from another source address (127.0.0.2): see swap_source() */
@@ -415,51 +417,9 @@ check_buddies(Answer *answer, gint64 revision, const char *expected)
 static char *
 store_options(Fixture *f)
 {
-  if (strcmp(f->store, "sqlite") == 0)
+  if (f->database == NULL)
     return g_strdup("path = \"accounts.db\";");
-  return g_strdup_printf("conninfo = \"%s dbname=%s\";", g_getenv("HARK_TEST_PG_CONNINFO"),
-                         f->database);
-}
-
-static char *
-node_config(Fixture *f)
-{
-  g_autofree char *options = store_options(f);
-  return g_strdup_printf(
-    "node: { name = \"loginsrv-test\";%s };\n"
-    "plugins: { load = (\n"
-    "  { name = \"%s\"; },\n"
-    "  { name = \"loginsrv\"; settings = { listen = \"127.0.0.1\"; port = %u; store = \"%s\";\n"
-    "      store_options = { %s }; latest_version = \"9.9.9\";\n"
-    "      download_url = \"https://example.org/hark\"; %s }; },\n"
-    "  { name = \"ctl\"; }\n"
-    "); };\n",
-    f->test_clock ? " test_clock = true;" : "", f->store, f->port, f->store, options,
-    f->hash_settings ? f->hash_settings : TEST_HASH);
-}
-
-/* A database of this case's own on the throw-away PostgreSQL server. */
-static gboolean
-make_database(Fixture *f)
-{
-  g_autofree char *maintenance =
-    g_strdup_printf("--maintenance-db=%s", g_getenv("HARK_TEST_PG_CONNINFO"));
-  f->database = g_strdup_printf("hark_loginsrv_%08x", g_random_int());
-  const char *argv[] = { "createdb", maintenance, f->database, NULL };
-  g_autofree char *err = NULL;
-  int status = hark_test_run(argv, NULL, &err, TOOL_MS);
-  if (status != 0)
-    g_test_fail_printf("createdb failed: %s", err ? err : "");
-  return status == 0;
-}
-
-static void
-drop_database(Fixture *f)
-{
-  g_autofree char *maintenance =
-    g_strdup_printf("--maintenance-db=%s", g_getenv("HARK_TEST_PG_CONNINFO"));
-  const char *argv[] = { "dropdb", "--if-exists", maintenance, f->database, NULL };
-  hark_test_run(argv, NULL, NULL, TOOL_MS);
+  return g_strdup_printf("conninfo = \"%s\";", f->database->conninfo);
 }
 
 static gboolean
@@ -488,23 +448,25 @@ load_ca(Fixture *f)
 static gboolean
 start_node(Fixture *f)
 {
-  return hark_test_node_start(f->node) && load_ca(f);
+  g_autofree char *options = store_options(f);
+  g_autofree char *settings =
+    g_strdup_printf("latest_version = \"9.9.9\"; download_url = \"https://example.org/hark\"; %s",
+                    f->hash_settings ? f->hash_settings : TEST_HASH);
+  LabLoginOptions login = { .store = f->store, .store_options = options, .settings = settings,
+                            .node_settings = f->test_clock ? "test_clock = true;" : NULL };
+  f->server = lab_login_server_start(&login);
+  if (f->server == NULL)
+    return FALSE;
+  f->node = f->server->node->node;
+  f->port = f->server->port;
+  return load_ca(f);
 }
 
-/* The orderly way, through ctl, and the node must exit 0. */
+/* The orderly way, through ctl (the node must exit 0), and up again on its state. */
 static gboolean
-stop_node(Fixture *f)
+restart_node(Fixture *f)
 {
-  g_autoptr(HarkTestClient) client = hark_test_client_connect_unix(f->node->socket_path);
-  if (client == NULL)
-    return FALSE;
-  g_autoptr(JsonObject) hello = hark_test_client_read(client, 5000);
-  g_autoptr(JsonObject) answer = hello ? hark_test_client_call(client, "shutdown", NULL) : NULL;
-  if (answer == NULL || !hark_test_node_wait_exit(f->node, 20000))
-    return FALSE;
-  if (f->node->exit_status != 0)
-    g_test_fail_printf("the node exited with status %d", f->node->exit_status);
-  return f->node->exit_status == 0;
+  return lab_node_restart(f->server->node) && load_ca(f);
 }
 
 /* The requests that follow come from the other source address (and back again). */
@@ -523,13 +485,11 @@ fixture_set_up(Fixture *f, gconstpointer data)
   g_autoptr(GError) error = NULL;
   f->keys_dir = g_dir_make_tmp("hark-loginsrv-keys-XXXXXX", &error);
   g_assert_no_error(error);
-  if (strcmp(f->store, "postgres") == 0 && !make_database(f))
+  if (strcmp(f->store, "postgres") == 0 &&
+      (f->database = hark_test_pg_database_new("hark_loginsrv")) == NULL)
     return;
-  f->port = hark_test_free_tcp_port();
-  g_autofree char *config = node_config(f);
-  f->node = hark_test_node_new(config);
   if (!start_node(f))
-    g_clear_pointer(&f->node, hark_test_node_free);
+    f->node = NULL;
 }
 
 /* The server's clock stands still until the case moves it (docs/testing.md "Clocks"). */
@@ -575,12 +535,11 @@ fixture_tear_down(Fixture *f, gconstpointer data)
 {
   g_clear_object(&f->session);
   g_clear_object(&f->other);
-  g_clear_pointer(&f->node, hark_test_node_free);
-  if (f->database != NULL)
-    drop_database(f);
+  f->node = NULL;
+  g_clear_pointer(&f->server, lab_login_server_free);
+  g_clear_pointer(&f->database, hark_test_pg_database_free);
   remove_keys(f->keys_dir);
   g_free(f->keys_dir);
-  g_free(f->database);
   g_free(f->ca_pem);
 }
 
@@ -1594,8 +1553,7 @@ test_restart_keeps_everything(Fixture *f, gconstpointer data)
   HARK_REQUIRE(check_buddies(added, 1, "bob=Robert"));
   g_autofree char *ca_before = g_strdup(f->ca_pem);
 
-  HARK_REQUIRE(stop_node(f));
-  HARK_REQUIRE(start_node(f));
+  HARK_REQUIRE(restart_node(f));
   g_assert_cmpstr(f->ca_pem, ==, ca_before);
   /* The certificate from before the restart still signs requests. */
   g_autoptr(Answer) list = signed_request(f, device, NULL, "GET", "/v1/buddies", NULL, 0);
@@ -1872,7 +1830,7 @@ static void
 add(const char *store, const char *name, void (*test)(Fixture *, gconstpointer))
 {
   g_autofree char *path = g_strdup_printf("/loginsrv/%s/%s", store, name);
-  g_test_add(path, Fixture, store, fixture_set_up, test, fixture_tear_down);
+  hark_test_add_isolated(path, Fixture, store, fixture_set_up, test, fixture_tear_down);
 }
 
 /* A case that moves the server's clock rather than waiting for it. */
@@ -1880,7 +1838,7 @@ static void
 add_clocked(const char *store, const char *name, void (*test)(Fixture *, gconstpointer))
 {
   g_autofree char *path = g_strdup_printf("/loginsrv/%s/%s", store, name);
-  g_test_add(path, Fixture, store, fixture_set_up_test_clock, test, fixture_tear_down);
+  hark_test_add_isolated(path, Fixture, store, fixture_set_up_test_clock, test, fixture_tear_down);
 }
 
 static void
@@ -1920,11 +1878,12 @@ add_all(const char *store)
 int
 main(int argc, char **argv)
 {
-  g_test_init(&argc, &argv, NULL);
+  /* A case in a process of its own: a crash or a hang costs that case only. */
+  hark_test_init_isolated(&argc, &argv, 90000);
   g_test_set_nonfatal_assertions();
   add_all("sqlite");
   add("sqlite", "tls-versions", test_tls_versions);
-  g_test_add("/loginsrv/sqlite/unknown-user-timing", Fixture, "sqlite", fixture_set_up_slow_hash,
+  hark_test_add_isolated("/loginsrv/sqlite/unknown-user-timing", Fixture, "sqlite", fixture_set_up_slow_hash,
              test_unknown_user_timing, fixture_tear_down);
   if (g_getenv("HARK_TEST_PG_CONNINFO") != NULL)
     add_all("postgres");

@@ -14,6 +14,9 @@
 #include <sqlite3.h>
 #include <sys/stat.h>
 
+#include "test-pg.h"
+#include "test-isolate.h"
+
 #define NOW 1700000000
 #define N_THREADS 4
 #define CALLS_PER_THREAD 50
@@ -27,8 +30,8 @@ typedef enum {
 typedef struct {
   Backend backend;
   char *dir;      /* the node's state directory, fresh for the case */
-  char *db_name;  /* postgres: this case's database */
-  char *conninfo; /* postgres: how to reach it */
+  HarkTestPgDatabase *database; /* postgres: this case's database */
+  const char *conninfo;         /* postgres: how to reach it (database's) */
   GVariant *settings;
   HarkNode *node;
   const HarkStoreInterface *iface;
@@ -183,16 +186,6 @@ restart(Fixture *f)
   f->store = open_store(f);
 }
 
-static void
-create_pg_database(Fixture *f, const char *admin_conninfo)
-{
-  f->db_name = g_strdup_printf("t_%08x%08x", g_random_int(), g_random_int());
-  g_autofree char *create = g_strdup_printf("CREATE DATABASE %s", f->db_name);
-  g_free(pg_query(admin_conninfo, create));
-  /* libpq takes the last of a repeated keyword. */
-  f->conninfo = g_strdup_printf("%s dbname=%s", admin_conninfo, f->db_name);
-}
-
 /* FALSE when the case cannot run here (and was marked skipped). */
 static gboolean
 fixture_set_up(Fixture *f, Backend backend, gboolean open)
@@ -202,13 +195,12 @@ fixture_set_up(Fixture *f, Backend backend, gboolean open)
   g_variant_dict_init(&settings, NULL);
   f->backend = backend;
   if (backend == BACKEND_POSTGRES) {
-    const char *admin = g_getenv("HARK_TEST_PG_CONNINFO");
-    if (admin == NULL || *admin == '\0') {
-      g_test_skip("HARK_TEST_PG_CONNINFO is not set (make check starts a server)");
+    f->database = hark_test_pg_database_new("t");
+    if (f->database == NULL) { /* skipped, or failed */
       g_variant_dict_clear(&settings);
       return FALSE;
     }
-    create_pg_database(f, admin);
+    f->conninfo = f->database->conninfo;
     g_variant_dict_insert(&settings, "conninfo", "s", f->conninfo);
   } else {
     g_variant_dict_insert(&settings, "path", "s", "accounts.db");
@@ -241,15 +233,10 @@ fixture_tear_down(Fixture *f)
 {
   close_store(f);
   g_clear_pointer(&f->node, hark_node_free);
-  if (f->db_name != NULL) {
-    g_autofree char *drop = g_strdup_printf("DROP DATABASE %s WITH (FORCE)", f->db_name);
-    g_free(pg_query(g_getenv("HARK_TEST_PG_CONNINFO"), drop));
-  }
+  g_clear_pointer(&f->database, hark_test_pg_database_free);
   if (f->dir != NULL)
     remove_dir(f->dir);
   g_free(f->dir);
-  g_free(f->db_name);
-  g_free(f->conninfo);
   g_clear_pointer(&f->settings, g_variant_unref);
 }
 
@@ -980,7 +967,7 @@ test_postgres_reconnect(Fixture *f)
   g_autofree char *kill = g_strdup_printf(
     "SELECT count(pg_terminate_backend(pid, 10000)) FROM pg_stat_activity"
     " WHERE datname = '%s' AND pid <> pg_backend_pid()",
-    f->db_name);
+    f->database->name);
   g_assert_cmpint(db_count(f, kill), >=, 1);
   /* More calls than the pool has connections, so every one of them is found dropped. */
   for (int i = 0; i < 8; i++)
@@ -1169,7 +1156,8 @@ static const Case cases[] = {
 int
 main(int argc, char **argv)
 {
-  g_test_init(&argc, &argv, NULL);
+  /* A case in a process of its own: a crash or a hang costs that case only. */
+  hark_test_init_isolated(&argc, &argv, 90000);
   static const Backend backends[] = { BACKEND_SQLITE, BACKEND_POSTGRES };
   static Registration registrations[G_N_ELEMENTS(backends) * G_N_ELEMENTS(cases)];
   guint n = 0;
@@ -1180,7 +1168,7 @@ main(int argc, char **argv)
       registrations[n] = (Registration){ &cases[c], backends[b] };
       g_autofree char *path =
         g_strdup_printf("/store/%s/%s", backend_name(backends[b]), cases[c].name);
-      g_test_add_data_func(path, &registrations[n++], run_case);
+      hark_test_add_isolated_data_func(path, &registrations[n++], run_case);
     }
   return g_test_run();
 }

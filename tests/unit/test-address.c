@@ -4,6 +4,8 @@
  * and peer text made safe for a log line. */
 #include <hark/address.h>
 
+#include "test-isolate.h"
+
 static void
 test_routable(void)
 {
@@ -122,11 +124,11 @@ test_refusal_inet(void)
 int
 main(int argc, char **argv)
 {
-  g_test_init(&argc, &argv, NULL);
-  g_test_add_func("/address/routable", test_routable);
-  g_test_add_func("/address/refusal-inet", test_refusal_inet);
-  g_test_add_func("/address/source-key", test_source_key);
-  g_test_add_func("/address/escape", test_escape);
-  g_test_add_func("/address/clean", test_clean);
+  hark_test_init_isolated(&argc, &argv, 60000);
+  hark_test_add_isolated_func("/address/routable", test_routable);
+  hark_test_add_isolated_func("/address/refusal-inet", test_refusal_inet);
+  hark_test_add_isolated_func("/address/source-key", test_source_key);
+  hark_test_add_isolated_func("/address/escape", test_escape);
+  hark_test_add_isolated_func("/address/clean", test_clean);
   return g_test_run();
 }

@@ -4,6 +4,7 @@
  * field in a 0600 file, and a start from a missing or damaged file, which gives the
  * bootstrap list, a warning naming the file and a .corrupt copy, never a crash. */
 #include "test-files.h"
+#include "test-isolate.h"
 #include <glib/gstdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -689,16 +690,16 @@ test_open_corrupt(Fixture *f, gconstpointer data)
 int
 main(int argc, char **argv)
 {
-  g_test_init(&argc, &argv, NULL);
-  g_test_add_func("/hostcache/rank", test_rank);
-  g_test_add_func("/hostcache/capacity", test_capacity);
-  g_test_add_func("/hostcache/learn-rank", test_learn_rank);
-  g_test_add_func("/hostcache/learn-caps", test_learn_caps);
-  g_test_add_func("/hostcache/forget-where", test_forget_where);
-  g_test_add_func("/hostcache/full-of-bootstrap", test_full_of_bootstrap);
-  g_test_add_func("/hostcache/seen-failed", test_seen_failed);
-  g_test_add_func("/hostcache/expire", test_expire);
-#define ADD(path, func) g_test_add(path, Fixture, NULL, fixture_set_up, func, fixture_tear_down)
+  hark_test_init_isolated(&argc, &argv, 60000);
+  hark_test_add_isolated_func("/hostcache/rank", test_rank);
+  hark_test_add_isolated_func("/hostcache/capacity", test_capacity);
+  hark_test_add_isolated_func("/hostcache/learn-rank", test_learn_rank);
+  hark_test_add_isolated_func("/hostcache/learn-caps", test_learn_caps);
+  hark_test_add_isolated_func("/hostcache/forget-where", test_forget_where);
+  hark_test_add_isolated_func("/hostcache/full-of-bootstrap", test_full_of_bootstrap);
+  hark_test_add_isolated_func("/hostcache/seen-failed", test_seen_failed);
+  hark_test_add_isolated_func("/hostcache/expire", test_expire);
+#define ADD(path, func) hark_test_add_isolated(path, Fixture, NULL, fixture_set_up, func, fixture_tear_down)
   ADD("/hostcache/save-load", test_save_load);
   ADD("/hostcache/save-error", test_save_error);
   ADD("/hostcache/load-errors", test_load_errors);
@@ -708,7 +709,7 @@ main(int argc, char **argv)
 #undef ADD
   for (guint i = 0; i < G_N_ELEMENTS(corrupt_cases); i++) {
     g_autofree char *path = g_strdup_printf("/hostcache/open/corrupt/%s", corrupt_cases[i].name);
-    g_test_add(path, Fixture, &corrupt_cases[i], fixture_set_up, test_open_corrupt,
+    hark_test_add_isolated(path, Fixture, &corrupt_cases[i], fixture_set_up, test_open_corrupt,
                fixture_tear_down);
   }
   return g_test_run();

@@ -15,6 +15,8 @@
 #include "fake-login.h"
 #include "hark-private.h"
 #include "login.h"
+#include "test-isolate.h"
+#include "test-wait.h"
 
 #define USER "alice"
 #define PASSWORD "correct horse battery"
@@ -48,26 +50,26 @@ record_log(GLogLevelFlags level, const GLogField *fields, gsize n_fields, gpoint
   return g_log_writer_default(level, fields, n_fields, data);
 }
 
-static gboolean
-on_deadline(gpointer data)
-{
-  *(gboolean *)data = TRUE;
-  return G_SOURCE_REMOVE;
-}
-
 typedef gboolean (*Condition)(Fixture *f);
 
-/* Runs the main loop until condition holds or bound_ms have passed; whether it holds. */
+typedef struct {
+  Fixture *f;
+  Condition condition;
+} Until;
+
+static gboolean
+until_holds(gpointer data)
+{
+  const Until *until = data;
+  return until->condition(until->f);
+}
+
+/* Runs the main loop until condition holds, within bound_ms (scaled); whether it holds. */
 static gboolean
 run_until(Fixture *f, Condition condition, guint bound_ms)
 {
-  gboolean late = FALSE;
-  guint deadline = g_timeout_add(bound_ms, on_deadline, &late);
-  while (!condition(f) && !late)
-    g_main_context_iteration(NULL, TRUE);
-  if (!late)
-    g_source_remove(deadline);
-  return condition(f);
+  Until until = { f, condition };
+  return hark_test_wait_for(until_holds, &until, bound_ms);
 }
 
 static char *
@@ -461,11 +463,11 @@ test_renewal_closed(Fixture *f, gconstpointer data)
 int
 main(int argc, char **argv)
 {
-  g_test_init(&argc, &argv, NULL);
+  hark_test_init_isolated(&argc, &argv, 60000);
   logged = g_string_new(NULL);
   g_log_set_writer_func(record_log, NULL, NULL);
 #define ADD(path, tls, fn) \
-  g_test_add(path, Fixture, GINT_TO_POINTER(tls), fixture_set_up, fn, fixture_tear_down)
+  hark_test_add_isolated(path, Fixture, GINT_TO_POINTER(tls), fixture_set_up, fn, fixture_tear_down)
   ADD("/loginclient/login", HARK_FAKE_TLS_SERVER, test_login);
   ADD("/loginclient/tls/other-ca", HARK_FAKE_TLS_OTHER_CA, test_tls_refused);
   ADD("/loginclient/tls/device-certificate", HARK_FAKE_TLS_DEVICE, test_tls_refused);

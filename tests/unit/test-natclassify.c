@@ -10,6 +10,8 @@
 
 #include "fake-stun.h"
 #include "hark-private.h"
+#include "test-isolate.h"
+#include "test-wait.h"
 
 /* The probe's timeouts, short: a dropped answer costs a test TIMEOUT_MS. */
 #define TIMEOUT_MS 200
@@ -68,13 +70,6 @@ on_done(HarkNatResult *result, const GError *error, gpointer data)
   f->done = TRUE;
 }
 
-static gboolean
-on_deadline(gpointer data)
-{
-  *(gboolean *)data = TRUE;
-  return G_SOURCE_REMOVE;
-}
-
 /* Probes the fake behind nat; the main loop runs until the verdict, within a bound. */
 static void
 probe_behind(Fixture *f, const HarkFakeNat *nat)
@@ -83,13 +78,7 @@ probe_behind(Fixture *f, const HarkFakeNat *nat)
   g_autofree char *server = hark_fake_stun_primary(f->stun);
   const char *const servers[] = { server, NULL };
   f->iface->probe(f->instance, servers, NULL, on_done, f);
-  gboolean late = FALSE;
-  guint deadline = g_timeout_add(PROBE_BOUND_MS, on_deadline, &late);
-  while (!f->done && !late)
-    g_main_context_iteration(NULL, TRUE);
-  if (!late)
-    g_source_remove(deadline);
-  g_assert_true(f->done);
+  g_assert_true(hark_test_wait_for_flag(&f->done, PROBE_BOUND_MS));
   if (!nat->blocked)
     g_assert_cmpstr(f->result->server, ==, server);
 }
@@ -226,8 +215,8 @@ test_filtering_lost(Fixture *f, gconstpointer data)
 int
 main(int argc, char **argv)
 {
-  g_test_init(&argc, &argv, NULL);
-#define ADD(path, fn) g_test_add(path, Fixture, NULL, fixture_set_up, fn, fixture_tear_down)
+  hark_test_init_isolated(&argc, &argv, 60000);
+#define ADD(path, fn) hark_test_add_isolated(path, Fixture, NULL, fixture_set_up, fn, fixture_tear_down)
   ADD("/natclassify/open", test_open);
   ADD("/natclassify/full-cone", test_full_cone);
   ADD("/natclassify/restricted-cone", test_restricted_cone);

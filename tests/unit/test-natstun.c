@@ -12,6 +12,8 @@
 #include "hark-private.h"
 #include "hark/hark.h"
 #include "stun.h"
+#include "test-wait.h"
+#include "test-isolate.h"
 
 typedef enum {
   SERVE_GOOD,       /* a correct answer */
@@ -170,8 +172,7 @@ fixture_tear_down(Fixture *f, gconstpointer data)
   g_object_unref(f->server.socket);
   g_object_unref(f->server.elsewhere);
   hark_node_free(f->node);
-  while (g_main_context_iteration(NULL, FALSE))
-    ;
+  hark_test_iterate();
 }
 
 static void
@@ -187,10 +188,7 @@ static void
 probe(Fixture *f, const char *const *servers)
 {
   f->iface->probe(f->instance, servers, NULL, on_done, f);
-  gint64 end = g_get_monotonic_time() + 10 * G_USEC_PER_SEC;
-  while (!f->done && g_get_monotonic_time() < end)
-    g_main_context_iteration(NULL, TRUE);
-  g_assert_true(f->done);
+  g_assert_true(hark_test_wait_for_flag(&f->done, 10000));
 }
 
 static gint64
@@ -252,9 +250,9 @@ test_silence(Fixture *f, gconstpointer data)
 int
 main(int argc, char **argv)
 {
-  g_test_init(&argc, &argv, NULL);
+  hark_test_init_isolated(&argc, &argv, 60000);
 #define ADD(path, mode, fn) \
-  g_test_add(path, Fixture, GINT_TO_POINTER(mode), fixture_set_up, fn, fixture_tear_down)
+  hark_test_add_isolated(path, Fixture, GINT_TO_POINTER(mode), fixture_set_up, fn, fixture_tear_down)
   ADD("/natstun/plain-server", SERVE_GOOD, test_plain_server);
   ADD("/natstun/bad-answers", SERVE_BAD, test_bad_answers);
   ADD("/natstun/silence", SERVE_GOOD, test_silence);

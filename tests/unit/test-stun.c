@@ -8,6 +8,7 @@
 
 #include "stun.h"
 #include "test-bytes.h"
+#include "test-isolate.h"
 
 /* RFC 5769 2.1: a request with SOFTWARE, PRIORITY, ICE-CONTROLLED, USERNAME (padded
  * with spaces), MESSAGE-INTEGRITY and FINGERPRINT. */
@@ -511,20 +512,20 @@ test_bad_responses(void)
 int
 main(int argc, char **argv)
 {
-  g_test_init(&argc, &argv, NULL);
-  g_test_add_func("/stun/rfc5769-request", test_rfc5769_request);
-  g_test_add_func("/stun/answer-ipv4", test_answer_ipv4);
-  g_test_add_func("/stun/answer-ipv6", test_answer_ipv6);
-  g_test_add_func("/stun/unknown-required", test_unknown_required);
-  g_test_add_func("/stun/optional-unknown-ignored", test_optional_unknown_ignored);
-  g_test_add_func("/stun/malformed-variants", test_malformed_variants);
-  g_test_add_func("/stun/malformed-header", test_malformed_header);
-  g_test_add_func("/stun/fingerprint-not-last", test_fingerprint_not_last);
-  g_test_add_func("/stun/not-inet", test_not_inet);
-  g_test_add_func("/stun/wire-is-not-stun", test_wire_is_not_stun);
-  g_test_add_func("/stun/change-request", test_change_request);
-  g_test_add_func("/stun/rfc5780-answer", test_rfc5780_answer);
-  g_test_add_func("/stun/response-port-and-padding", test_response_port_and_padding);
-  g_test_add_func("/stun/bad-responses", test_bad_responses);
+  hark_test_init_isolated(&argc, &argv, 60000);
+  hark_test_add_isolated_func("/stun/rfc5769-request", test_rfc5769_request);
+  hark_test_add_isolated_func("/stun/answer-ipv4", test_answer_ipv4);
+  hark_test_add_isolated_func("/stun/answer-ipv6", test_answer_ipv6);
+  hark_test_add_isolated_func("/stun/unknown-required", test_unknown_required);
+  hark_test_add_isolated_func("/stun/optional-unknown-ignored", test_optional_unknown_ignored);
+  hark_test_add_isolated_func("/stun/malformed-variants", test_malformed_variants);
+  hark_test_add_isolated_func("/stun/malformed-header", test_malformed_header);
+  hark_test_add_isolated_func("/stun/fingerprint-not-last", test_fingerprint_not_last);
+  hark_test_add_isolated_func("/stun/not-inet", test_not_inet);
+  hark_test_add_isolated_func("/stun/wire-is-not-stun", test_wire_is_not_stun);
+  hark_test_add_isolated_func("/stun/change-request", test_change_request);
+  hark_test_add_isolated_func("/stun/rfc5780-answer", test_rfc5780_answer);
+  hark_test_add_isolated_func("/stun/response-port-and-padding", test_response_port_and_padding);
+  hark_test_add_isolated_func("/stun/bad-responses", test_bad_responses);
   return g_test_run();
 }

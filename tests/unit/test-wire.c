@@ -6,6 +6,7 @@
 #include <hark/wire.h>
 
 #include "test-bytes.h"
+#include "test-isolate.h"
 
 /* PING, id 0x0102030405060708, body (1000000,): written out by hand from the GVariant
  * serialisation rules, not produced by the encoder under test. */
@@ -399,28 +400,28 @@ test_decode_not_normal_form(void)
 int
 main(int argc, char **argv)
 {
-  g_test_init(&argc, &argv, NULL);
+  hark_test_init_isolated(&argc, &argv, 60000);
 
-  g_test_add_func("/wire/type-table", test_type_table);
-  g_test_add_func("/wire/round-trip/error", test_round_trip_error);
-  g_test_add_func("/wire/round-trip/ping", test_round_trip_ping);
-  g_test_add_func("/wire/round-trip/pong", test_round_trip_pong);
-  g_test_add_func("/wire/round-trip/id-and-version", test_id_and_version_preserved);
-  g_test_add_func("/wire/golden/ping-encode", test_golden_ping_encode);
-  g_test_add_func("/wire/golden/ping-decode", test_golden_ping_decode);
-  g_test_add_func("/wire/decode/misaligned", test_decode_misaligned);
-  g_test_add_func("/wire/decode/body-outlives-input", test_body_outlives_input);
-  g_test_add_func("/wire/encode/unknown-type", test_encode_unknown_type);
-  g_test_add_func("/wire/encode/wrong-body-type", test_encode_wrong_body_type);
-  g_test_add_func("/wire/encode/too-large", test_encode_too_large);
-  g_test_add_func("/wire/encode/non-normal-body", test_encode_non_normal_body);
-  g_test_add_func("/wire/decode/empty", test_decode_empty);
-  g_test_add_func("/wire/decode/truncated", test_decode_truncated);
-  g_test_add_func("/wire/decode/too-large", test_decode_too_large);
-  g_test_add_func("/wire/decode/wrong-version", test_decode_wrong_version);
-  g_test_add_func("/wire/decode/unknown-type", test_decode_unknown_type);
-  g_test_add_func("/wire/decode/wrong-body-type", test_decode_wrong_body_type);
-  g_test_add_func("/wire/decode/not-normal-form", test_decode_not_normal_form);
+  hark_test_add_isolated_func("/wire/type-table", test_type_table);
+  hark_test_add_isolated_func("/wire/round-trip/error", test_round_trip_error);
+  hark_test_add_isolated_func("/wire/round-trip/ping", test_round_trip_ping);
+  hark_test_add_isolated_func("/wire/round-trip/pong", test_round_trip_pong);
+  hark_test_add_isolated_func("/wire/round-trip/id-and-version", test_id_and_version_preserved);
+  hark_test_add_isolated_func("/wire/golden/ping-encode", test_golden_ping_encode);
+  hark_test_add_isolated_func("/wire/golden/ping-decode", test_golden_ping_decode);
+  hark_test_add_isolated_func("/wire/decode/misaligned", test_decode_misaligned);
+  hark_test_add_isolated_func("/wire/decode/body-outlives-input", test_body_outlives_input);
+  hark_test_add_isolated_func("/wire/encode/unknown-type", test_encode_unknown_type);
+  hark_test_add_isolated_func("/wire/encode/wrong-body-type", test_encode_wrong_body_type);
+  hark_test_add_isolated_func("/wire/encode/too-large", test_encode_too_large);
+  hark_test_add_isolated_func("/wire/encode/non-normal-body", test_encode_non_normal_body);
+  hark_test_add_isolated_func("/wire/decode/empty", test_decode_empty);
+  hark_test_add_isolated_func("/wire/decode/truncated", test_decode_truncated);
+  hark_test_add_isolated_func("/wire/decode/too-large", test_decode_too_large);
+  hark_test_add_isolated_func("/wire/decode/wrong-version", test_decode_wrong_version);
+  hark_test_add_isolated_func("/wire/decode/unknown-type", test_decode_unknown_type);
+  hark_test_add_isolated_func("/wire/decode/wrong-body-type", test_decode_wrong_body_type);
+  hark_test_add_isolated_func("/wire/decode/not-normal-form", test_decode_not_normal_form);
 
   return g_test_run();
 }
