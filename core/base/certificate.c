@@ -1166,6 +1166,22 @@ request_to_sign(const char *method, const char *path, gint64 date, const char *n
   return g_bytes_new_take(text, strlen(text));
 }
 
+/* The identity's signature over data, in base64, as the HTTP headers and JSON carry it. */
+static char *
+sign_base64(HarkIdentity *identity, GBytes *data, const char *what, GError **error)
+{
+  g_autoptr(GError) local = NULL;
+  g_autoptr(GBytes) signature = hark_identity_sign(identity, data, &local);
+  if (signature == NULL) {
+    g_set_error(error, HARK_CERTIFICATE_ERROR, HARK_CERTIFICATE_ERROR_CRYPTO,
+                "cannot sign %s: %s", what, local->message);
+    return NULL;
+  }
+  gsize length;
+  const guint8 *bytes = g_bytes_get_data(signature, &length);
+  return g_base64_encode(bytes, length);
+}
+
 gboolean
 hark_request_nonce_is_valid(const char *nonce)
 {
@@ -1198,16 +1214,7 @@ hark_request_sign(HarkIdentity *identity, const char *method, const char *path, 
   g_return_val_if_fail(error == NULL || *error == NULL, NULL);
 
   g_autoptr(GBytes) data = request_to_sign(method, path, date, nonce, body);
-  g_autoptr(GError) local = NULL;
-  g_autoptr(GBytes) signature = hark_identity_sign(identity, data, &local);
-  if (signature == NULL) {
-    g_set_error(error, HARK_CERTIFICATE_ERROR, HARK_CERTIFICATE_ERROR_CRYPTO,
-                "cannot sign the request: %s", local->message);
-    return NULL;
-  }
-  gsize length;
-  const guint8 *bytes = g_bytes_get_data(signature, &length);
-  return g_base64_encode(bytes, length);
+  return sign_base64(identity, data, "the request", error);
 }
 
 /* The signature's bytes when text is exactly the canonical base64 of 64 bytes:
@@ -1364,16 +1371,7 @@ hark_login_proof_sign(HarkIdentity *identity, const char *nonce, const char *use
 
   g_autoptr(GBytes) key = hark_identity_get_public_key(identity);
   g_autoptr(GBytes) data = login_proof_text(nonce, user, key);
-  g_autoptr(GError) local = NULL;
-  g_autoptr(GBytes) signature = hark_identity_sign(identity, data, &local);
-  if (signature == NULL) {
-    g_set_error(error, HARK_CERTIFICATE_ERROR, HARK_CERTIFICATE_ERROR_CRYPTO,
-                "cannot sign the login proof: %s", local->message);
-    return NULL;
-  }
-  gsize length;
-  const guint8 *bytes = g_bytes_get_data(signature, &length);
-  return g_base64_encode(bytes, length);
+  return sign_base64(identity, data, "the login proof", error);
 }
 
 gboolean
