@@ -37,7 +37,10 @@ export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
 # interceptor cannot follow in a C program (CHECK failed: real___cxa_throw): the tests'
 # own HTTPS clients use no proxy.
 export GIO_USE_PROXY_RESOLVER=dummy
-meson test -C "$san" --suite unit --suite fuzz --print-errorlogs --num-processes 2 || status=1
+# The unit cases run in the test's own process here (tests/common/test-isolate.c), so
+# that LeakSanitizer checks them; instrumented code is slower, waits are scaled.
+HARK_TEST_IN_PROCESS=1 HARK_TEST_TIMEOUT_SCALE=3 \
+  meson test -C "$san" --suite unit --suite fuzz --print-errorlogs --num-processes 2 || status=1
 # Everything that meets the network's bytes runs instrumented at least once: the SN's
 # JOIN/AUTH/tunnels, the login server's HTTP and JSON, the login client, ctl, the stores
 # and the media sessions. Leak detection is off here: LeakSanitizer's end-of-process scan
@@ -45,10 +48,11 @@ meson test -C "$san" --suite unit --suite fuzz --print-errorlogs --num-processes
 # above covers leaks. Instrumented code is slower: time limits are tripled.
 ASAN_OPTIONS="detect_leaks=0:abort_on_error=1" \
   meson test -C "$san" --suite integration --suite media --print-errorlogs --num-processes 2 \
-  --timeout-multiplier 3 || status=1
+  --timeout-multiplier 3 --logbase testlog-instrumented || status=1
 # As root the network-lab suites must run: one that skipped or ran nothing is a failure.
 must_run=
 [ "$(id -u)" = 0 ] && must_run="--must-run netlab,tablei,shaping,natprobe"
 # shellcheck disable=SC2086
-python3 "$here/test-summary.py" $must_run "$build" "$san" "$netns_tap" || status=1
+python3 "$here/test-summary.py" $must_run "$build" "$san" "$san@testlog-instrumented" \
+  "$netns_tap" || status=1
 exit $status

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: LGPL-2.1-or-later
-"""test-summary.py [--must-run SUITE,...] BUILDDIR|TAPFILE...: count test cases (not
+"""test-summary.py [--must-run SUITE,...] BUILDDIR[@LOGBASE]|TAPFILE...: count test cases (not
 suites) from meson's test logs, and from TAP files written by check.sh itself (the netlab
 namespace check), so that no failure can hide behind a green count.
 
@@ -119,13 +119,13 @@ def meson_tests(builddir):
         return None
 
 
-def count_build(totals, builddir, expected):
+def count_build(totals, builddir, expected, logbase="testlog"):
     keys = []
-    path = f"{builddir}/meson-logs/testlog.json"
+    path = f"{builddir}/meson-logs/{logbase}.json"
     if not os.path.isfile(path):
         totals.reasons.append(f"{builddir}: no test log ({path}): the tests did not run")
-        totals.add((builddir, "(no test log)"), "fail")
-        return [(builddir, "(no test log)")]
+        totals.add((path, "(no test log)"), "fail")
+        return [(path, "(no test log)")]
     logged = set()
     for line in open(path):
         test = json.loads(line)
@@ -168,9 +168,12 @@ def main(argv):
                 text = "not ok - " + source
             keys = add_tap(totals, os.path.basename(source), text, True)
         else:
+            # BUILDDIR@LOGBASE: a second meson test run in that build, which wrote
+            # <LOGBASE>.json (--logbase) instead of overwriting testlog.json.
+            builddir, _, logbase = source.partition("@")
             # The sanitizer build runs chosen suites only: it must not be held to all.
-            expected = meson_tests(source) if source == argv[0] else set()
-            keys = count_build(totals, source, expected)
+            expected = meson_tests(builddir) if source == argv[0] else set()
+            keys = count_build(totals, builddir, expected, logbase or "testlog")
         p, f, s = totals.counts(set(keys))
         print(f"{source}: {p} passed, {f} failed, {s} skipped")
     for name in must_run:
