@@ -127,8 +127,13 @@ def count_build(totals, builddir, expected, logbase="testlog"):
         totals.add((path, "(no test log)"), "fail")
         return [(path, "(no test log)")]
     logged = set()
-    for line in open(path):
-        test = json.loads(line)
+    for number, line in enumerate(open(path), 1):
+        try:
+            test = json.loads(line)
+        except ValueError:
+            totals.reasons.append(f"{path}: line {number} is not JSON (a log cut short?)")
+            totals.add((path, f"(unreadable line {number})"), "fail")
+            continue
         name = test["name"].split(" / ")[-1]  # "hark:unit / wire" is test "wire"
         logged.add(name)
         ok = test["result"] in ("OK", "EXPECTEDFAIL", "SKIP")
