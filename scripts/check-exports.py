@@ -78,7 +78,8 @@ def layer_symbols(build, layer):
     obj = None
     for line in out.stdout.splitlines():
         if line.startswith("File: "):
-            obj = line.rpartition("(")[2].rstrip(")")
+            # File: build/core/libhark-base.a[libhark-base.a.p/base_wire.c.o]
+            obj = os.path.basename(line.rstrip("])").rpartition("[")[2].rpartition("(")[2])
             continue
         # Num: Value Size Type Bind Vis Ndx Name
         parts = line.split()
