@@ -28,7 +28,7 @@ LAYERS = ["base", "registry", "link", "login", "overlay", "media", "node", "prog
 # The public headers, by the layer that implements them (or, for plugin interfaces,
 # the lowest layer whose types they use).
 PUBLIC = {
-    "base": ["address", "certificate", "clock", "codec", "config", "control", "hostcache",
+    "base": ["address", "certificate", "clock", "codec", "config", "control", "export", "hostcache",
              "identity", "media-spec", "plugin", "settings", "store", "stun", "version",
              "wire"],
     "registry": ["command", "context", "frontend", "natprobe"],

@@ -1,9 +1,13 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* media-session-impl.h: the session's state, shared by media-session.c (building,
- * receiving, statistics) and media-send.c (the send chain, codec swap, hold). */
+ * starting, freeing), media-session-receive.c (the transport edge, receive chains),
+ * media-session-stats.c (statistics, adaptation) and media-send.c (the send chain,
+ * codec swap, hold). */
 #pragma once
 
 #include "media-session.h"
+
+#include <gst/app/gstappsink.h>
 
 struct _HarkMediaSession {
   HarkMediaCodec *codecs; /* copies: names and settings owned */
@@ -58,6 +62,24 @@ struct _HarkMediaSession {
 const HarkMediaCodec *hark_media_session_codec_for_pt(HarkMediaSession *s, guint pt);
 GstElement *hark_media_codec_element(const HarkMediaCodec *codec, HarkCodecRole role,
                                      GError **error);
+/* media-session-receive.c: the transport edge and the receive chains (callbacks that
+ * media-session.c connects while building). */
+GstFlowReturn hark_media_session_on_packet_out(GstAppSink *sink, gpointer data);
+void hark_media_session_on_packet_in(const guint8 *data, gsize length, gpointer user_data);
+GstPadProbeReturn hark_media_session_on_decrypted_rtp(GstPad *pad, GstPadProbeInfo *info,
+                                                      gpointer data);
+GstPadProbeReturn hark_media_session_on_decrypted_rtcp(GstPad *pad, GstPadProbeInfo *info,
+                                                       gpointer data);
+GstCaps *hark_media_session_on_request_pt_map(GstElement *rtpbin, guint session, guint pt,
+                                              gpointer data);
+GstPadProbeReturn hark_media_session_on_played(GstPad *pad, GstPadProbeInfo *info,
+                                               gpointer data);
+void hark_media_session_on_new_jitterbuffer(GstElement *rtpbin, GstElement *jitterbuffer,
+                                            guint session, guint ssrc, gpointer data);
+void hark_media_session_on_pad_added(GstElement *rtpbin, GstPad *pad, gpointer data);
+/* media-session-stats.c: once a second, the adaptation (a main-context timeout). */
+gboolean hark_media_session_on_tick(gpointer data);
+
 /* Make the send chain for codecs[index], add it, link it between source_tail and
  * rtpbin's send_rtp_sink_0 (while building, or with source_tail blocked). */
 gboolean hark_media_send_chain_install(HarkMediaSession *s, guint index, GError **error);

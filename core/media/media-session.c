@@ -5,15 +5,16 @@
  *   appsrc ! srtpdec ! (checks) ! rtpbin (jitter buffer) ! [depayloader ! decoder ! ...] ! sink
  * with RTCP both ways through the same rtpbin session (so RTT and loss are known), and
  * the appsrc/appsink ends wired to a HarkMediaTransport. The bracketed codec chains are
- * made per codec: the send chain is replaced live on a codec swap (media-swap.c), a
- * receive chain is added for each payload type that arrives. */
+ * made per codec: the send chain is replaced live on a codec swap (media-send.c), a
+ * receive chain is added for each payload type that arrives.
+ *
+ * This file builds, starts and frees a session; the transport edge and the receive
+ * chains are in media-session-receive.c, statistics and adaptation in
+ * media-session-stats.c (media-session-impl.h: the state they share). */
 #include "media-session-impl.h"
-
-#include <stdio.h>
 
 #include <gst/app/gstappsink.h>
 #include <gst/app/gstappsrc.h>
-#include <gst/rtp/gstrtpbuffer.h>
 #include <string.h>
 
 
@@ -74,265 +75,6 @@ on_request_key(GstElement *srtpdec, guint ssrc, gpointer data)
                              G_TYPE_STRING, auth, NULL);
 }
 
-/* ---- the transport edge --------------------------------------------------------------- */
-
-static GstFlowReturn
-on_packet_out(GstAppSink *sink, gpointer data)
-{
-  HarkMediaSession *s = data;
-  g_autoptr(GstSample) sample = gst_app_sink_pull_sample(sink);
-  GstBuffer *buffer = sample ? gst_sample_get_buffer(sample) : NULL;
-  GstMapInfo map;
-  if (buffer == NULL || !gst_buffer_map(buffer, &map, GST_MAP_READ))
-    return GST_FLOW_OK;
-  g_autoptr(GError) error = NULL;
-  if (hark_media_transport_send(s->transport, map.data, map.size, &error)) {
-    g_mutex_lock(&s->lock);
-    s->packets_sent++;
-    s->bytes_sent += map.size;
-    g_mutex_unlock(&s->lock);
-  } else if (!s->send_error_logged) {
-    /* Once: a peer that went away (ICMP unreachable) would otherwise log 50 times a second. */
-    s->send_error_logged = TRUE;
-    g_warning("media: sending failed: %s", error->message);
-  }
-  gst_buffer_unmap(buffer, &map);
-  return GST_FLOW_OK;
-}
-
-static void
-on_packet_in(const guint8 *data, gsize length, gpointer user_data)
-{
-  HarkMediaSession *s = user_data;
-  HarkMediaPacketKind kind = hark_media_packet_classify(data, length, NULL, NULL);
-  g_mutex_lock(&s->lock);
-  s->packets_received++;
-  s->bytes_received += length;
-  if (kind == HARK_MEDIA_PACKET_MALFORMED)
-    s->dropped_malformed++;
-  else
-    s->srtp_in++;
-  g_mutex_unlock(&s->lock);
-  if (kind == HARK_MEDIA_PACKET_MALFORMED)
-    return;
-  GstBuffer *buffer = gst_buffer_new_memdup(data, length);
-  gst_app_src_push_buffer(GST_APP_SRC(kind == HARK_MEDIA_PACKET_RTP ? s->rtp_in : s->rtcp_in),
-                          buffer);
-}
-
-/* After decryption: only authenticated packets get here, so the checks below cannot be
- * steered by a forger. Drops are counted by reason. */
-static GstPadProbeReturn
-on_decrypted_rtp(GstPad *pad, GstPadProbeInfo *info, gpointer data)
-{
-  HarkMediaSession *s = data;
-  GstBuffer *buffer = GST_PAD_PROBE_INFO_BUFFER(info);
-  GstRTPBuffer rtp = GST_RTP_BUFFER_INIT;
-  g_mutex_lock(&s->lock);
-  s->srtp_out++;
-  GstPadProbeReturn verdict = GST_PAD_PROBE_DROP;
-  if (!gst_rtp_buffer_map(buffer, GST_MAP_READ, &rtp)) {
-    s->dropped_malformed++;
-    goto out;
-  }
-  guint pt = gst_rtp_buffer_get_payload_type(&rtp);
-  guint32 ts = gst_rtp_buffer_get_timestamp(&rtp);
-  guint32 ssrc = gst_rtp_buffer_get_ssrc(&rtp);
-  gst_rtp_buffer_unmap(&rtp);
-  gint64 now = g_get_monotonic_time();
-  const HarkMediaCodec *codec = hark_media_session_codec_for_pt(s, pt);
-  if (pt == HARK_MEDIA_KEEPALIVE_PT) {
-    s->keepalives_received++;
-  } else if (codec == NULL) {
-    s->dropped_unknown_pt++;
-  } else if (s->have_last_in && ssrc == s->last_in_ssrc &&
-             !hark_media_timestamp_plausible(s->last_in_ts, ts, codec->iface->clock_rate,
-                                             now - s->last_in_time)) {
-    s->dropped_timestamp++;
-  } else {
-    s->have_last_in = TRUE;
-    s->last_in_ssrc = ssrc;
-    s->last_in_ts = ts;
-    s->last_in_time = now;
-    s->rtp_received++;
-    verdict = GST_PAD_PROBE_OK;
-  }
-out:
-  g_mutex_unlock(&s->lock);
-  return verdict;
-}
-
-static GstPadProbeReturn
-on_decrypted_rtcp(GstPad *pad, GstPadProbeInfo *info, gpointer data)
-{
-  HarkMediaSession *s = data;
-  g_mutex_lock(&s->lock);
-  s->srtp_out++;
-  g_mutex_unlock(&s->lock);
-  return GST_PAD_PROBE_OK;
-}
-
-/* ---- receive chains, one per payload type that arrives ------------------------------- */
-
-static GstCaps *
-rtp_caps(const HarkMediaCodec *codec)
-{
-  GstCaps *caps = gst_caps_new_simple("application/x-rtp", "media", G_TYPE_STRING, "audio",
-                                      "clock-rate", G_TYPE_INT, (int)codec->iface->clock_rate,
-                                      "encoding-name", G_TYPE_STRING, codec->iface->encoding_name,
-                                      "payload", G_TYPE_INT, (int)codec->payload_type, NULL);
-  if (codec->iface->encoding_params != NULL)
-    gst_caps_set_simple(caps, "encoding-params", G_TYPE_STRING, codec->iface->encoding_params,
-                        NULL);
-  return caps;
-}
-
-static GstCaps *
-on_request_pt_map(GstElement *rtpbin, guint session, guint pt, gpointer data)
-{
-  const HarkMediaCodec *codec = hark_media_session_codec_for_pt(data, pt);
-  return codec ? rtp_caps(codec) : NULL;
-}
-
-/* The jitter buffer announces lost packets; the depayloader turns that into a gap the
- * decoder fills (Opus conceals, G.711 plays silence). Either way those samples were not
- * received, so they count as concealed. */
-static GstPadProbeReturn
-on_decoder_event(GstPad *pad, GstPadProbeInfo *info, gpointer data)
-{
-  HarkMediaSession *s = data;
-  GstEvent *event = GST_PAD_PROBE_INFO_EVENT(info);
-  if (GST_EVENT_TYPE(event) == GST_EVENT_GAP) {
-    GstClockTime duration = GST_CLOCK_TIME_NONE;
-    gst_event_parse_gap(event, NULL, &duration);
-    if (GST_CLOCK_TIME_IS_VALID(duration)) {
-      g_mutex_lock(&s->lock);
-      s->concealed_samples += gst_util_uint64_scale(duration, 48000, GST_SECOND);
-      g_mutex_unlock(&s->lock);
-    }
-  }
-  return GST_PAD_PROBE_OK;
-}
-
-/* Everything the sink gets: samples played, and how early each buffer came before its
- * playing time (running time + the pipeline latency), which the jitter-buffer policy
- * follows. */
-static GstPadProbeReturn
-on_played(GstPad *pad, GstPadProbeInfo *info, gpointer data)
-{
-  HarkMediaSession *s = data;
-  if (info->type & GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM) {
-    GstEvent *event = GST_PAD_PROBE_INFO_EVENT(info);
-    if (GST_EVENT_TYPE(event) == GST_EVENT_SEGMENT) {
-      const GstSegment *segment = NULL;
-      gst_event_parse_segment(event, &segment);
-      g_mutex_lock(&s->lock);
-      gst_segment_copy_into(segment, &s->play_segment);
-      g_mutex_unlock(&s->lock);
-    }
-    return GST_PAD_PROBE_OK;
-  }
-  GstBuffer *buffer = GST_PAD_PROBE_INFO_BUFFER(info);
-  GstClockTime now = gst_clock_get_time(s->clock) - gst_element_get_base_time(s->pipeline);
-  g_mutex_lock(&s->lock);
-  s->played_samples += gst_buffer_get_size(buffer) / 2;
-  GstClockTime at = s->play_segment.format == GST_FORMAT_TIME
-                      ? gst_segment_to_running_time(&s->play_segment, GST_FORMAT_TIME,
-                                                    GST_BUFFER_PTS(buffer))
-                      : GST_CLOCK_TIME_NONE;
-  /* The first second tells nothing about the network: the pipelines are still starting. */
-  if (GST_CLOCK_TIME_IS_VALID(at) && s->played_samples > 48000) {
-    double slack_ms = ((gint64)(at + s->latency) - (gint64)now) / 1e6;
-    hark_media_jitter_observe(&s->jitter, slack_ms);
-    if (slack_ms < 0)
-      s->late_buffers++;
-  }
-  g_mutex_unlock(&s->lock);
-  return GST_PAD_PROBE_OK;
-}
-
-GstElement *
-hark_media_codec_element(const HarkMediaCodec *codec, HarkCodecRole role, GError **error)
-{
-  const char *factory = role == HARK_CODEC_ENCODER       ? codec->iface->encoder
-                        : role == HARK_CODEC_PAYLOADER   ? codec->iface->payloader
-                        : role == HARK_CODEC_DEPAYLOADER ? codec->iface->depayloader
-                                                         : codec->iface->decoder;
-  GstElement *e = hark_media_element_make(factory, error);
-  if (e == NULL)
-    return NULL;
-  if (codec->iface->configure != NULL &&
-      !codec->iface->configure(codec->instance, role, G_OBJECT(e), codec->settings, error)) {
-    g_prefix_error(error, "codec %s: ", codec->name);
-    gst_object_unref(gst_object_ref_sink(e));
-    return NULL;
-  }
-  return e;
-}
-
-static gboolean
-add_receive_chain(HarkMediaSession *s, GstPad *rtp_src, guint pt, GError **error)
-{
-  const HarkMediaCodec *codec = hark_media_session_codec_for_pt(s, pt);
-  if (codec == NULL) {
-    g_set_error(error, HARK_MEDIA_ERROR, HARK_MEDIA_ERROR_INVALID, "no codec for payload type %u", pt);
-    return FALSE;
-  }
-  GstElement *e[5] = { 0 };
-  if ((e[0] = hark_media_codec_element(codec, HARK_CODEC_DEPAYLOADER, error)) == NULL ||
-      (e[1] = hark_media_codec_element(codec, HARK_CODEC_DECODER, error)) == NULL ||
-      (e[2] = hark_media_element_make("audioconvert", error)) == NULL ||
-      (e[3] = hark_media_element_make("audioresample", error)) == NULL ||
-      (e[4] = hark_media_element_make("capsfilter", error)) == NULL) {
-    for (guint i = 0; i < G_N_ELEMENTS(e); i++)
-      if (e[i] != NULL)
-        gst_object_unref(gst_object_ref_sink(e[i]));
-    return FALSE;
-  }
-  g_autoptr(GstCaps) raw = gst_caps_from_string(
-    "audio/x-raw,format=S16LE,layout=interleaved,rate=48000,channels=1");
-  g_object_set(e[4], "caps", raw, NULL);
-  for (guint i = 0; i < G_N_ELEMENTS(e); i++)
-    gst_bin_add(GST_BIN(s->pipeline), e[i]);
-  gst_element_link_many(e[0], e[1], e[2], e[3], e[4], NULL);
-  g_autoptr(GstPad) decoder_sink = gst_element_get_static_pad(e[1], "sink");
-  gst_pad_add_probe(decoder_sink, GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM, on_decoder_event, s, NULL);
-  g_autoptr(GstPad) out = gst_element_get_static_pad(e[4], "src");
-  g_autoptr(GstPad) funnel_in = gst_element_request_pad_simple(s->funnel, "sink_%u");
-  g_autoptr(GstPad) depay_sink = gst_element_get_static_pad(e[0], "sink");
-  if (gst_pad_link(out, funnel_in) != GST_PAD_LINK_OK || gst_pad_link(rtp_src, depay_sink) != GST_PAD_LINK_OK) {
-    g_set_error(error, HARK_MEDIA_ERROR, HARK_MEDIA_ERROR_GSTREAMER,
-                "codec %s: could not link its receive chain", codec->name);
-    return FALSE;
-  }
-  for (int i = G_N_ELEMENTS(e) - 1; i >= 0; i--)
-    gst_element_sync_state_with_parent(e[i]);
-  return TRUE;
-}
-
-static void
-on_new_jitterbuffer(GstElement *rtpbin, GstElement *jitterbuffer, guint session, guint ssrc,
-                    gpointer data)
-{
-  HarkMediaSession *s = data;
-  g_mutex_lock(&s->lock);
-  gst_object_replace((GstObject **)&s->jitterbuffer, GST_OBJECT(jitterbuffer));
-  g_mutex_unlock(&s->lock);
-}
-
-static void
-on_pad_added(GstElement *rtpbin, GstPad *pad, gpointer data)
-{
-  HarkMediaSession *s = data;
-  g_autofree char *name = gst_pad_get_name(pad);
-  guint session = 0, ssrc = 0, pt = 0;
-  if (sscanf(name, "recv_rtp_src_%u_%u_%u", &session, &ssrc, &pt) != 3)
-    return;
-  g_autoptr(GError) error = NULL;
-  if (!add_receive_chain(s, pad, pt, &error))
-    g_warning("media: %s", error->message);
-}
-
 /* ---- building ----------------------------------------------------------------------------- */
 
 static gboolean
@@ -354,7 +96,7 @@ make_appsink(HarkMediaSession *s, GError **error)
   /* Packets leave as soon as they are made; the source already runs in real time. A file
    * source does not, so then the sink paces it. */
   g_object_set(sink, "sync", s->paced, "async", FALSE, "max-buffers", 64, "drop", TRUE, NULL);
-  GstAppSinkCallbacks callbacks = { .new_sample = on_packet_out };
+  GstAppSinkCallbacks callbacks = { .new_sample = hark_media_session_on_packet_out };
   gst_app_sink_set_callbacks(GST_APP_SINK(sink), &callbacks, s, NULL);
   return sink;
 }
@@ -447,9 +189,11 @@ build(HarkMediaSession *s, const HarkMediaConfig *config, GError **error)
 
   g_object_set(s->rtpbin, "latency", s->jitter.target_ms, "do-lost", TRUE, "drop-on-latency", TRUE,
                NULL);
-  g_signal_connect(s->rtpbin, "new-jitterbuffer", G_CALLBACK(on_new_jitterbuffer), s);
-  g_signal_connect(s->rtpbin, "request-pt-map", G_CALLBACK(on_request_pt_map), s);
-  g_signal_connect(s->rtpbin, "pad-added", G_CALLBACK(on_pad_added), s);
+  g_signal_connect(s->rtpbin, "new-jitterbuffer",
+                   G_CALLBACK(hark_media_session_on_new_jitterbuffer), s);
+  g_signal_connect(s->rtpbin, "request-pt-map",
+                   G_CALLBACK(hark_media_session_on_request_pt_map), s);
+  g_signal_connect(s->rtpbin, "pad-added", G_CALLBACK(hark_media_session_on_pad_added), s);
 
   const char *cipher, *auth;
   srtp_names(s->suite, &cipher, &auth);
@@ -475,13 +219,14 @@ build(HarkMediaSession *s, const HarkMediaConfig *config, GError **error)
       !link_pads(s->funnel, "src", sink, "sink", error))
     return FALSE;
   g_autoptr(GstPad) decrypted = gst_element_get_static_pad(s->srtpdec, "rtp_src");
-  gst_pad_add_probe(decrypted, GST_PAD_PROBE_TYPE_BUFFER, on_decrypted_rtp, s, NULL);
+  gst_pad_add_probe(decrypted, GST_PAD_PROBE_TYPE_BUFFER, hark_media_session_on_decrypted_rtp, s,
+                    NULL);
   g_autoptr(GstPad) decrypted_rtcp = gst_element_get_static_pad(s->srtpdec, "rtcp_src");
   gst_pad_add_probe(decrypted_rtcp, GST_PAD_PROBE_TYPE_BUFFER | GST_PAD_PROBE_TYPE_BUFFER_LIST,
-                    on_decrypted_rtcp, s, NULL);
+                    hark_media_session_on_decrypted_rtcp, s, NULL);
   g_autoptr(GstPad) played = gst_element_get_static_pad(s->funnel, "src");
   gst_pad_add_probe(played, GST_PAD_PROBE_TYPE_BUFFER | GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM,
-                    on_played, s, NULL);
+                    hark_media_session_on_played, s, NULL);
 
   /* RTCP once a second rather than every 5 s: adaptation and statistics follow sooner,
    * for about 100 bytes a second each way. */
@@ -494,7 +239,6 @@ build(HarkMediaSession *s, const HarkMediaConfig *config, GError **error)
   return TRUE;
 }
 
-static gboolean on_tick(gpointer data);
 
 static gboolean
 on_bus_message(GstBus *bus, GstMessage *message, gpointer data)
@@ -600,8 +344,8 @@ hark_media_session_start(HarkMediaSession *s, GError **error)
     return FALSE;
   }
   s->bus_watch = gst_bus_add_watch(bus, on_bus_message, s);
-  hark_media_transport_start(s->transport, on_packet_in, s);
-  s->tick = g_timeout_add_seconds(1, on_tick, s);
+  hark_media_transport_start(s->transport, hark_media_session_on_packet_in, s);
+  s->tick = g_timeout_add_seconds(1, hark_media_session_on_tick, s);
   s->started = TRUE;
   return TRUE;
 }
@@ -635,178 +379,6 @@ hark_media_session_free(HarkMediaSession *s)
   g_bytes_unref(s->receive_key);
   g_mutex_clear(&s->lock);
   g_free(s);
-}
-
-/* ---- statistics and adaptation --------------------------------------------------------- */
-
-static void
-read_rtcp(HarkMediaSession *s, HarkMediaStats *st)
-{
-  st->rtt_ms = -1;
-  GObject *rtp_session = NULL;
-  g_signal_emit_by_name(s->rtpbin, "get-internal-session", 0, &rtp_session);
-  if (rtp_session == NULL)
-    return;
-  GstStructure *stats = NULL;
-  g_object_get(rtp_session, "stats", &stats, NULL);
-  g_object_unref(rtp_session);
-  const GValue *sources = stats ? gst_structure_get_value(stats, "source-stats") : NULL;
-  G_GNUC_BEGIN_IGNORE_DEPRECATIONS
-  GValueArray *array = sources ? g_value_get_boxed(sources) : NULL;
-  for (guint i = 0; array != NULL && i < array->n_values; i++) {
-    const GstStructure *src = gst_value_get_structure(g_value_array_get_nth(array, i));
-  G_GNUC_END_IGNORE_DEPRECATIONS
-    gboolean internal = FALSE, have_rb = FALSE;
-    gst_structure_get_boolean(src, "internal", &internal);
-    if (internal)
-      continue;
-    /* The far end's source: what we measured of its stream, and (in the report blocks
-     * it sent, which rtpsession keeps on the sender's source) what it measured of ours. */
-    gint lost = 0, clock_rate = 0;
-    guint jitter = 0, rb_ssrc = 0, fraction = 0, rtt = 0;
-    gst_structure_get_int(src, "packets-lost", &lost);
-    if (gst_structure_get_uint(src, "jitter", &jitter) &&
-        gst_structure_get_int(src, "clock-rate", &clock_rate) && clock_rate > 0)
-      st->jitter_ms = jitter * 1000.0 / clock_rate;
-    st->lost += MAX(lost, 0);
-    if (gst_structure_get_boolean(src, "have-rb", &have_rb) && have_rb &&
-        gst_structure_get_uint(src, "rb-ssrc", &rb_ssrc) && rb_ssrc == s->ssrc &&
-        gst_structure_get_uint(src, "rb-fractionlost", &fraction) &&
-        gst_structure_get_uint(src, "rb-round-trip", &rtt)) {
-      st->remote_loss_fraction = fraction / 256.0;
-      st->rtt_ms = rtt * 1000.0 / 65536.0; /* NTP short format: 1/65536 s */
-    }
-  }
-  if (stats != NULL)
-    gst_structure_free(stats);
-}
-
-static guint64 jitterbuffer_late(GstElement *jitterbuffer);
-
-static guint64
-appsrc_level(GstElement *appsrc)
-{
-  return gst_app_src_get_current_level_buffers(GST_APP_SRC(appsrc));
-}
-
-void
-hark_media_session_get_stats(HarkMediaSession *s, HarkMediaStats *st)
-{
-  memset(st, 0, sizeof *st);
-  read_rtcp(s, st);
-  g_mutex_lock(&s->lock);
-  g_strlcpy(st->codec, s->codecs[s->current].name, sizeof st->codec);
-  st->payload_type = s->codecs[s->current].payload_type;
-  st->packets_sent = s->packets_sent;
-  st->bytes_sent = s->bytes_sent;
-  st->packets_received = s->packets_received;
-  st->bytes_received = s->bytes_received;
-  st->rtp_received = s->rtp_received;
-  st->concealed_samples = s->concealed_samples;
-  st->played_samples = s->played_samples;
-  /* What went in and neither came out decrypted nor still waits in the appsrcs' queues. */
-  guint64 queued = appsrc_level(s->rtp_in) + appsrc_level(s->rtcp_in);
-  st->dropped_srtp = s->srtp_in > s->srtp_out + queued ? s->srtp_in - s->srtp_out - queued : 0;
-  st->dropped_malformed = s->dropped_malformed;
-  st->dropped_unknown_pt = s->dropped_unknown_pt;
-  st->dropped_timestamp = s->dropped_timestamp;
-  st->keepalives_sent = s->keepalives_sent;
-  st->keepalives_received = s->keepalives_received;
-  st->on_hold = s->hold;
-  st->jitter_buffer_ms = s->jitter.target_ms;
-  st->late_buffers = s->late_buffers;
-  g_autoptr(GstElement) jitterbuffer = s->jitterbuffer ? gst_object_ref(s->jitterbuffer) : NULL;
-  g_mutex_unlock(&s->lock);
-  st->late_packets = jitterbuffer_late(jitterbuffer);
-  st->transport_overhead = hark_media_transport_overhead(s->transport);
-  if (!g_atomic_int_get(&s->swapping) && s->encoder != NULL &&
-      g_object_class_find_property(G_OBJECT_GET_CLASS(s->encoder), "bitrate"))
-    g_object_get(s->encoder, "bitrate", &st->encoder_bitrate, NULL);
-}
-
-JsonObject *
-hark_media_stats_to_json(const HarkMediaStats *st)
-{
-  JsonObject *o = json_object_new();
-  json_object_set_string_member(o, "codec", st->codec);
-  json_object_set_int_member(o, "payload_type", st->payload_type);
-  json_object_set_int_member(o, "packets_sent", st->packets_sent);
-  json_object_set_int_member(o, "bytes_sent", st->bytes_sent);
-  json_object_set_int_member(o, "packets_received", st->packets_received);
-  json_object_set_int_member(o, "bytes_received", st->bytes_received);
-  json_object_set_int_member(o, "transport_overhead", st->transport_overhead);
-  json_object_set_int_member(o, "rtp_received", st->rtp_received);
-  json_object_set_int_member(o, "lost", st->lost);
-  json_object_set_double_member(o, "jitter_ms", st->jitter_ms);
-  json_object_set_double_member(o, "rtt_ms", st->rtt_ms);
-  json_object_set_double_member(o, "remote_loss_fraction", st->remote_loss_fraction);
-  json_object_set_int_member(o, "concealed_samples", st->concealed_samples);
-  json_object_set_int_member(o, "played_samples", st->played_samples);
-  json_object_set_int_member(o, "jitter_buffer_ms", st->jitter_buffer_ms);
-  json_object_set_int_member(o, "late_packets", st->late_packets);
-  json_object_set_int_member(o, "late_buffers", st->late_buffers);
-  json_object_set_int_member(o, "dropped_srtp", st->dropped_srtp);
-  json_object_set_int_member(o, "dropped_malformed", st->dropped_malformed);
-  json_object_set_int_member(o, "dropped_unknown_pt", st->dropped_unknown_pt);
-  json_object_set_int_member(o, "dropped_timestamp", st->dropped_timestamp);
-  json_object_set_int_member(o, "keepalives_sent", st->keepalives_sent);
-  json_object_set_int_member(o, "keepalives_received", st->keepalives_received);
-  json_object_set_int_member(o, "encoder_bitrate", st->encoder_bitrate);
-  json_object_set_boolean_member(o, "on_hold", st->on_hold);
-  return o;
-}
-
-/* The jitter buffer's count of packets that came after it had given up on them. */
-static guint64
-jitterbuffer_late(GstElement *jitterbuffer)
-{
-  guint64 late = 0;
-  GstStructure *stats = NULL;
-  if (jitterbuffer != NULL)
-    g_object_get(jitterbuffer, "stats", &stats, NULL);
-  if (stats != NULL) {
-    gst_structure_get_uint64(stats, "num-late", &late);
-    gst_structure_free(stats);
-  }
-  return late;
-}
-
-/* The policy's verdict of this second, applied: the jitter buffers wait that long for a
- * missing packet, and the sink plays that long after arrival. */
-static void
-adapt_jitter(HarkMediaSession *s)
-{
-  g_mutex_lock(&s->lock);
-  g_autoptr(GstElement) jitterbuffer = s->jitterbuffer ? gst_object_ref(s->jitterbuffer) : NULL;
-  g_mutex_unlock(&s->lock);
-  guint64 late = jitterbuffer_late(jitterbuffer);
-  g_mutex_lock(&s->lock);
-  gboolean changed = hark_media_jitter_tick(&s->jitter, late);
-  guint target = s->jitter.target_ms;
-  s->latency = target * GST_MSECOND;
-  g_mutex_unlock(&s->lock);
-  if (!changed)
-    return;
-  g_object_set(s->rtpbin, "latency", target, NULL);
-  gst_pipeline_set_latency(GST_PIPELINE(s->pipeline), target * GST_MSECOND);
-  gst_bin_recalculate_latency(GST_BIN(s->pipeline));
-}
-
-/* Once a second: follow the jitter we see, and hand the far end's latest report to the
- * codec (Opus adapts). */
-static gboolean
-on_tick(gpointer data)
-{
-  HarkMediaSession *s = data;
-  adapt_jitter(s);
-  const HarkMediaCodec *codec = &s->codecs[s->current];
-  if (codec->iface->adapt == NULL || s->encoder == NULL || g_atomic_int_get(&s->swapping))
-    return G_SOURCE_CONTINUE;
-  HarkMediaStats st;
-  read_rtcp(s, &st);
-  HarkCodecFeedback feedback = { .loss_fraction = st.remote_loss_fraction, .rtt_ms = st.rtt_ms };
-  codec->iface->adapt(codec->instance, G_OBJECT(s->encoder), codec->settings, &feedback);
-  return G_SOURCE_CONTINUE;
 }
 
 gboolean

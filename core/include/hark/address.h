@@ -10,6 +10,8 @@
  * forge lines (a newline) or turn what follows around (a bidirectional override). */
 #pragma once
 
+#include "hark/export.h"
+
 #include <gio/gio.h>
 
 G_BEGIN_DECLS
@@ -24,26 +26,26 @@ G_BEGIN_DECLS
  * allow_loopback (network.allow_loopback: nodes that all run on one machine). Private
  * ranges (RFC 1918, RFC 4193) are accepted: networks of a site use them. IPv4-mapped
  * IPv6 addresses are judged as the IPv4 address they carry. */
-const char *hark_address_refusal(const char *host, gboolean allow_loopback);
+HARK_API const char *hark_address_refusal(const char *host, gboolean allow_loopback);
 /* The same for an address already parsed: where an SN may send a STUN answer for a
  * partner, or open a link to check a peer's claim (never to the refused kinds, so that
  * neither can be aimed at a victim). */
-const char *hark_address_refusal_inet(GInetAddress *address, gboolean allow_loopback);
-gboolean hark_address_is_routable(const char *host, gboolean allow_loopback);
+HARK_API const char *hark_address_refusal_inet(GInetAddress *address, gboolean allow_loopback);
+HARK_API gboolean hark_address_is_routable(const char *host, gboolean allow_loopback);
 
 /* The key one sender is counted under: the address itself for IPv4 (and IPv4-mapped
  * IPv6), the /64 for IPv6 ("2001:db8:1:2::/64"), the text as it is otherwise. */
-char *hark_address_source_key(const char *host);
+HARK_API char *hark_address_source_key(const char *host);
 
 /* text (length bytes, -1: NUL-terminated) ready for a log line: printable characters
  * as they are; control characters, bidirectional formatting characters and bytes that
  * are not UTF-8 as \xNN or \u{NNNN}; at most max_chars characters of the input, then
  * "...". Never NULL (NULL text gives "(null)"). */
-char *hark_text_escape(const char *text, gssize length, gsize max_chars);
+HARK_API char *hark_text_escape(const char *text, gssize length, gsize max_chars);
 
 /* TRUE when text is UTF-8 without control characters (C0, DEL, C1) and without
  * bidirectional formatting characters (U+061C, U+200E/F, U+202A-E, U+2066-9): what a
  * node name shown to others may contain. */
-gboolean hark_text_is_clean(const char *text);
+HARK_API gboolean hark_text_is_clean(const char *text);
 
 G_END_DECLS

@@ -17,6 +17,8 @@
  * (hark_request_sign) are checked the same way by the login server. */
 #pragma once
 
+#include "hark/export.h"
+
 #include "hark/identity.h"
 
 #include <glib.h>
@@ -24,7 +26,7 @@
 G_BEGIN_DECLS
 
 #define HARK_CERTIFICATE_ERROR (hark_certificate_error_quark())
-GQuark hark_certificate_error_quark(void);
+HARK_API GQuark hark_certificate_error_quark(void);
 
 typedef enum {
   HARK_CERTIFICATE_ERROR_MALFORMED,   /* not a PEM/DER certificate or key of the right type */
@@ -45,28 +47,28 @@ typedef enum {
 typedef struct _HarkCa HarkCa;
 
 /* Load the CA from dir (ca-key.pem 0600, ca.pem), or create it there. */
-HarkCa *hark_ca_load_or_create(const char *dir, const char *common_name, GError **error);
+HARK_API HarkCa *hark_ca_load_or_create(const char *dir, const char *common_name, GError **error);
 /* The CA certificate, PEM, to hand to clients (they pin it). */
-const char *hark_ca_get_certificate_pem(HarkCa *ca);
+HARK_API const char *hark_ca_get_certificate_pem(HarkCa *ca);
 /* The form of an account id: 32 lower-case hex digits (128 random bits). */
 #define HARK_ACCOUNT_ID_LENGTH 32
-gboolean hark_account_id_is_valid(const char *account_id);
+HARK_API gboolean hark_account_id_is_valid(const char *account_id);
 /* A new random account id (OpenSSL's CSPRNG); NULL only when that fails. */
-char *hark_account_id_new(GError **error);
+HARK_API char *hark_account_id_new(GError **error);
 
 /* A device certificate (PEM) for public_key_pem (an Ed25519 SubjectPublicKeyInfo) of the
  * account account_id, registered as user. */
-char *hark_ca_issue_device(HarkCa *ca, const char *user, const char *account_id,
-                           const char *public_key_pem, gint64 not_before,
-                           gint64 lifetime_seconds, GError **error);
+HARK_API char *hark_ca_issue_device(HarkCa *ca, const char *user, const char *account_id,
+                                    const char *public_key_pem, gint64 not_before,
+                                    gint64 lifetime_seconds, GError **error);
 /* A TLS server certificate and key (PEM, ECDSA P-256) for the given host names and IP
  * addresses, signed by the CA, written to cert_path and key_path (0600). Existing files
  * are kept when they are from this CA, name every host and have 30 days or more left;
  * otherwise they are replaced. */
-gboolean hark_ca_ensure_server_certificate(HarkCa *ca, const char *const *hosts,
-                                           const char *cert_path, const char *key_path,
-                                           GError **error);
-void hark_ca_free(HarkCa *ca);
+HARK_API gboolean hark_ca_ensure_server_certificate(HarkCa *ca, const char *const *hosts,
+                                                    const char *cert_path, const char *key_path,
+                                                    GError **error);
+HARK_API void hark_ca_free(HarkCa *ca);
 
 typedef struct {
   char *user;             /* the subject's common name */
@@ -80,48 +82,48 @@ typedef struct {
 /* Check cert_pem (PEM or DER) against the pinned ca_pem at time now and return what it
  * certifies. UNTRUSTED, EXPIRED, MALFORMED or WRONG_PURPOSE (not a device certificate)
  * otherwise. */
-HarkDeviceCertificate *hark_certificate_verify(const char *ca_pem, GBytes *cert,
-                                               gint64 now, GError **error);
-void hark_device_certificate_free(HarkDeviceCertificate *cert);
+HARK_API HarkDeviceCertificate *hark_certificate_verify(const char *ca_pem, GBytes *cert,
+                                                        gint64 now, GError **error);
+HARK_API void hark_device_certificate_free(HarkDeviceCertificate *cert);
 
 /* Checks cert (PEM or DER) as the login server's TLS certificate for host (a host name
  * or an IP address, from login.url) at time now: issued by the pinned ca_pem, valid, not
  * a CA, serverAuth as its only TLS purpose and not the device purpose, and host among
  * its subject alternative names (DNS or IP; the common name is never looked at).
  * UNTRUSTED, EXPIRED, MALFORMED, WRONG_PURPOSE or WRONG_HOST otherwise. */
-gboolean hark_certificate_verify_server(const char *ca_pem, GBytes *cert, const char *host,
-                                        gint64 now, GError **error);
+HARK_API gboolean hark_certificate_verify_server(const char *ca_pem, GBytes *cert, const char *host,
+                                                 gint64 now, GError **error);
 
 /* Signed requests: the device signs "HARK-REQUEST-2\n<method>\n<path>\n<date>\n<nonce>\n
  * <hex sha-256 of body>" with its key; see docs/protocol.md. The nonce (16-64 characters of
  * A-Z, a-z, 0-9, '_', '-'; hark_request_new_nonce) is new for every request, so that the
  * server can refuse one it has seen (a replay). Returns the base64 signature. */
-char *hark_request_sign(HarkIdentity *identity, const char *method, const char *path,
-                        gint64 date, const char *nonce, GBytes *body, GError **error);
-gboolean hark_request_verify(GBytes *public_key, const char *method, const char *path,
-                             gint64 date, const char *nonce, GBytes *body,
-                             const char *signature_b64, gint64 now, gint64 max_skew,
-                             GError **error);
-gboolean hark_request_nonce_is_valid(const char *nonce);
+HARK_API char *hark_request_sign(HarkIdentity *identity, const char *method, const char *path,
+                                 gint64 date, const char *nonce, GBytes *body, GError **error);
+HARK_API gboolean hark_request_verify(GBytes *public_key, const char *method, const char *path,
+                                      gint64 date, const char *nonce, GBytes *body,
+                                      const char *signature_b64, gint64 now, gint64 max_skew,
+                                      GError **error);
+HARK_API gboolean hark_request_nonce_is_valid(const char *nonce);
 /* 32 random lower-case hex digits (OpenSSL's generator). */
-char *hark_request_new_nonce(void);
+HARK_API char *hark_request_new_nonce(void);
 
 /* Login nonces and proofs (docs/protocol.md, "Proof of the device key"): the login server
  * gives a nonce, "<unix seconds>-<32 hex random>-<32 hex HMAC>", MACed with a key derived
  * from the CA key (so every server process holding the CA takes the others' nonces); the
  * device signs "HARK-LOGIN-1\n<nonce>\n<user>\n<fingerprint>" with the key it asks a
  * certificate for. Checking a nonce does not remember it: the server does (a replay). */
-char *hark_ca_make_nonce(HarkCa *ca, gint64 now);
+HARK_API char *hark_ca_make_nonce(HarkCa *ca, gint64 now);
 /* MALFORMED, BAD_SIGNATURE (not this CA's) or STALE (older than lifetime seconds, or
  * from the future); *issued (may be NULL) is when it was made. */
-gboolean hark_ca_check_nonce(HarkCa *ca, const char *nonce, gint64 now, gint64 lifetime,
-                             gint64 *issued, GError **error);
+HARK_API gboolean hark_ca_check_nonce(HarkCa *ca, const char *nonce, gint64 now, gint64 lifetime,
+                                      gint64 *issued, GError **error);
 /* The base64 proof. */
-char *hark_login_proof_sign(HarkIdentity *identity, const char *nonce, const char *user,
-                            GError **error);
+HARK_API char *hark_login_proof_sign(HarkIdentity *identity, const char *nonce, const char *user,
+                                     GError **error);
 /* public_key: raw Ed25519, 32 bytes. BAD_SIGNATURE when proof_b64 is not its signature. */
-gboolean hark_login_proof_verify(GBytes *public_key, const char *nonce, const char *user,
-                                 const char *proof_b64, GError **error);
+HARK_API gboolean hark_login_proof_verify(GBytes *public_key, const char *nonce, const char *user,
+                                          const char *proof_b64, GError **error);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(HarkCa, hark_ca_free)
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(HarkDeviceCertificate, hark_device_certificate_free)

@@ -8,12 +8,14 @@
  * result or an error. */
 #pragma once
 
+#include "hark/export.h"
+
 #include "hark/context.h"
 
 G_BEGIN_DECLS
 
 #define HARK_COMMAND_ERROR (hark_command_error_quark())
-GQuark hark_command_error_quark(void);
+HARK_API GQuark hark_command_error_quark(void);
 
 typedef enum {
   HARK_COMMAND_ERROR_UNKNOWN_COMMAND, /* "unknown-command" */
@@ -23,7 +25,7 @@ typedef enum {
 } HarkCommandError;
 
 /* The stable string for an error code, as sent by ctl ("bad-arguments", ...). */
-const char *hark_command_error_code_name(HarkCommandError code);
+HARK_API const char *hark_command_error_code_name(HarkCommandError code);
 
 typedef enum {
   HARK_PARAM_STRING,
@@ -58,32 +60,32 @@ typedef struct {
 } HarkCommand;
 
 /* The table must stay valid while registered (a static const is usual). */
-gboolean hark_context_add_command(HarkContext *ctx, const HarkCommand *command,
-                                  gpointer user_data, GError **error);
+HARK_API gboolean hark_context_add_command(HarkContext *ctx, const HarkCommand *command,
+                                           gpointer user_data, GError **error);
 
 /* Every registered command, sorted by name; elements owned by the core. */
-GPtrArray *hark_context_list_commands(HarkContext *ctx);
-const HarkCommand *hark_context_find_command(HarkContext *ctx, const char *name);
+HARK_API GPtrArray *hark_context_list_commands(HarkContext *ctx);
+HARK_API const HarkCommand *hark_context_find_command(HarkContext *ctx, const char *name);
 
 /* The answer: result may be NULL (then the result is an empty object). */
 typedef void (*HarkCommandDone)(JsonNode *result, const GError *error, gpointer user_data);
 
 /* Check args (may be NULL for none) and run the command; done is called exactly once,
  * possibly before this returns. */
-void hark_context_run_command(HarkContext *ctx, const char *name, JsonObject *args,
-                              HarkCommandDone done, gpointer user_data);
+HARK_API void hark_context_run_command(HarkContext *ctx, const char *name, JsonObject *args,
+                                       HarkCommandDone done, gpointer user_data);
 
 /* Words typed after the command name -> args: positional words fill the params in
  * order, NAME=VALUE sets one by name; values are converted to the param's type. */
-JsonObject *hark_command_parse_words(const HarkCommand *command, const char *const *words,
-                                     GError **error);
+HARK_API JsonObject *hark_command_parse_words(const HarkCommand *command, const char *const *words,
+                                              GError **error);
 
-HarkContext *hark_command_call_get_context(HarkCommandCall *call);
+HARK_API HarkContext *hark_command_call_get_context(HarkCommandCall *call);
 /* Takes result (may be NULL). Ends the call. */
-void hark_command_call_return(HarkCommandCall *call, JsonNode *result);
-void hark_command_call_return_object(HarkCommandCall *call, JsonObject *result);
+HARK_API void hark_command_call_return(HarkCommandCall *call, JsonNode *result);
+HARK_API void hark_command_call_return_object(HarkCommandCall *call, JsonObject *result);
 /* Takes error. Ends the call. */
-void hark_command_call_return_error(HarkCommandCall *call, GError *error);
+HARK_API void hark_command_call_return_error(HarkCommandCall *call, GError *error);
 
 /* A call is freed only by one of the hark_command_call_return*() functions. When the
  * node stops before a command answered, the caller is told "cancelled" at once, but

@@ -7,12 +7,14 @@
  * free-form: they belong to the plugins, which get them as a{sv} at init. */
 #pragma once
 
+#include "hark/export.h"
+
 #include <glib.h>
 
 G_BEGIN_DECLS
 
 #define HARK_CONFIG_ERROR (hark_config_error_quark())
-GQuark hark_config_error_quark(void);
+HARK_API GQuark hark_config_error_quark(void);
 
 typedef enum {
   HARK_CONFIG_ERROR_IO,      /* cannot read the file */
@@ -92,26 +94,28 @@ typedef struct {
 } HarkConfig;
 
 /* $XDG_CONFIG_HOME/hark/hark.conf (~/.config/hark/hark.conf). */
-char *hark_config_default_path(void);
+HARK_API char *hark_config_default_path(void);
 /* $XDG_STATE_HOME/hark (~/.local/state/hark). */
-char *hark_config_default_state_dir(void);
+HARK_API char *hark_config_default_state_dir(void);
 
 /* A path from a setting, the way every part of hark reads one: "~/x" is in the home
  * directory, an absolute path is used as it is, anything else is relative to the
  * node's (private) state directory. */
-char *hark_config_state_path(const char *state_dir, const char *path);
+HARK_API char *hark_config_state_path(const char *state_dir, const char *path);
 
 /* The rules the configuration applies, for other readers of the same values (the host
  * cache file, say): a host name or IP address; a transport name (udp, tcp, tls443). */
-gboolean hark_config_is_host(const char *text);
-gboolean hark_config_is_transport(const char *name);
+HARK_API gboolean hark_config_is_host(const char *text);
+HARK_API gboolean hark_config_is_transport(const char *name);
 
-HarkConfig *hark_config_new_default(void);
-HarkConfig *hark_config_load(const char *path, GError **error);
+HARK_API HarkConfig *hark_config_new_default(void);
+HARK_API HarkConfig *hark_config_load(const char *path, GError **error);
 /* The same, from text (path is used in messages only and may be NULL). */
-HarkConfig *hark_config_load_from_string(const char *text, const char *path, GError **error);
-const HarkPluginConfig *hark_config_find_plugin(const HarkConfig *config, const char *name);
-void hark_config_free(HarkConfig *config);
+HARK_API HarkConfig *hark_config_load_from_string(const char *text, const char *path,
+                                                  GError **error);
+HARK_API const HarkPluginConfig *hark_config_find_plugin(const HarkConfig *config,
+                                                         const char *name);
+HARK_API void hark_config_free(HarkConfig *config);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(HarkConfig, hark_config_free)
 

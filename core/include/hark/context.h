@@ -6,6 +6,8 @@
  * no globals: two nodes in one process are two sets of contexts. */
 #pragma once
 
+#include "hark/export.h"
+
 #include <gio/gio.h>
 #include <json-glib/json-glib.h>
 
@@ -15,14 +17,14 @@
 G_BEGIN_DECLS
 
 #define HARK_CONTEXT_ERROR (hark_context_error_quark())
-GQuark hark_context_error_quark(void);
+HARK_API GQuark hark_context_error_quark(void);
 
 /* A node (hark/node.h). It is declared here, with its error domain, because the
  * registry (contexts, the plugin loader) is the lowest layer that works on one. */
 typedef struct _HarkNode HarkNode;
 
 #define HARK_NODE_ERROR (hark_node_error_quark())
-GQuark hark_node_error_quark(void);
+HARK_API GQuark hark_node_error_quark(void);
 
 typedef enum {
   HARK_NODE_ERROR_STATE_DIR,
@@ -47,40 +49,40 @@ typedef struct {
   gpointer instance;  /* passed back to every function of the table */
 } HarkRegistration;
 
-const char *hark_context_plugin_name(HarkContext *ctx);
+HARK_API const char *hark_context_plugin_name(HarkContext *ctx);
 /* The plugin's own state, kept by the core so a plugin needs no static variables (the
  * same .so may serve two nodes in one process). Set it in init, take it back in fini. */
-void hark_context_set_plugin_data(HarkContext *ctx, gpointer data);
-gpointer hark_context_get_plugin_data(HarkContext *ctx);
+HARK_API void hark_context_set_plugin_data(HarkContext *ctx, gpointer data);
+HARK_API gpointer hark_context_get_plugin_data(HarkContext *ctx);
 
 /* The node's display name, from the configuration. */
-const char *hark_context_node_name(HarkContext *ctx);
+HARK_API const char *hark_context_node_name(HarkContext *ctx);
 /* The main context every source of this node attaches to. */
-GMainContext *hark_context_main_context(HarkContext *ctx);
+HARK_API GMainContext *hark_context_main_context(HarkContext *ctx);
 /* The node's clock: the real time, or a test clock (node.test_clock) that moves only
  * when a test advances it. What a test must be able to move (lock-outs, expiry,
  * renewal) reads this rather than g_get_real_time(). Owned by the node. */
-HarkClock *hark_context_get_clock(HarkContext *ctx);
+HARK_API HarkClock *hark_context_get_clock(HarkContext *ctx);
 /* The node's private state directory (mode 0700), created at start. */
-const char *hark_context_state_dir(HarkContext *ctx);
+HARK_API const char *hark_context_state_dir(HarkContext *ctx);
 
 /* Register an interface table of one kind. iface must start with a guint32 version
  * that the core knows for that kind (see the kind's header), and must stay valid
  * until fini. The configured rank for this plugin, when there is one, replaces rank. */
-gboolean hark_context_register(HarkContext *ctx, HarkPluginKind kind, const char *name,
-                               guint rank, gconstpointer iface, gpointer instance,
-                               GError **error);
+HARK_API gboolean hark_context_register(HarkContext *ctx, HarkPluginKind kind, const char *name,
+                                        guint rank, gconstpointer iface, gpointer instance,
+                                        GError **error);
 /* All registrations of a kind, highest rank first (ties: load order).
  * Free the array with g_ptr_array_unref; elements are owned by the core. */
-GPtrArray *hark_context_lookup(HarkContext *ctx, HarkPluginKind kind);
+HARK_API GPtrArray *hark_context_lookup(HarkContext *ctx, HarkPluginKind kind);
 
 /* Broadcast an event to every frontend: {"event": name, ...data}. Takes data (may be NULL). */
-void hark_context_emit(HarkContext *ctx, const char *event, JsonObject *data);
+HARK_API void hark_context_emit(HarkContext *ctx, const char *event, JsonObject *data);
 
 /* A snapshot of the whole node, the answer of the `state` command. */
-JsonObject *hark_context_snapshot(HarkContext *ctx);
+HARK_API JsonObject *hark_context_snapshot(HarkContext *ctx);
 
 /* Ask the node to stop: frontends get a "node-stopping" event, then the main loop ends. */
-void hark_context_request_stop(HarkContext *ctx);
+HARK_API void hark_context_request_stop(HarkContext *ctx);
 
 G_END_DECLS

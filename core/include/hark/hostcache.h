@@ -9,6 +9,8 @@
  * damaged file is set aside and the cache starts again from the bootstrap list. */
 #pragma once
 
+#include "hark/export.h"
+
 #include <glib.h>
 
 #include "hark/config.h"
@@ -16,7 +18,7 @@
 G_BEGIN_DECLS
 
 #define HARK_HOST_CACHE_ERROR (hark_host_cache_error_quark())
-GQuark hark_host_cache_error_quark(void);
+HARK_API GQuark hark_host_cache_error_quark(void);
 
 typedef enum {
   HARK_HOST_CACHE_ERROR_MISSING, /* there is no file */
@@ -49,75 +51,77 @@ typedef struct {
 
 typedef struct _HarkHostCache HarkHostCache;
 
-HarkHostCacheEntry *hark_host_cache_entry_copy(const HarkHostCacheEntry *entry);
-void hark_host_cache_entry_free(HarkHostCacheEntry *entry);
+HARK_API HarkHostCacheEntry *hark_host_cache_entry_copy(const HarkHostCacheEntry *entry);
+HARK_API void hark_host_cache_entry_free(HarkHostCacheEntry *entry);
 
 /* An empty cache holding at most capacity (> 0) entries. */
-HarkHostCache *hark_host_cache_new(guint capacity);
-void hark_host_cache_free(HarkHostCache *cache);
-guint hark_host_cache_size(HarkHostCache *cache);
+HARK_API HarkHostCache *hark_host_cache_new(guint capacity);
+HARK_API void hark_host_cache_free(HarkHostCache *cache);
+HARK_API guint hark_host_cache_size(HarkHostCache *cache);
 
 /* Adds a bootstrap SN, or marks a known one as bootstrap with the configured transports.
  * FALSE when the cache is full of bootstrap entries (nothing can be evicted). */
-gboolean hark_host_cache_add_bootstrap(HarkHostCache *cache, const HarkBootstrapConfig *bootstrap);
+HARK_API gboolean hark_host_cache_add_bootstrap(HarkHostCache *cache,
+                                                const HarkBootstrapConfig *bootstrap);
 
 /* host:port answered at now (unix s): added, or refreshed with failures back to 0.
  * transports (may be NULL: keep what is known) replaces the known list; rtt_us < 0
  * keeps the last measure. An unverified entry is verified (learnt_from cleared). A new entry in a full cache evicts the worst non-bootstrap
  * one; FALSE when there is none to evict (the entry is not added). */
-gboolean hark_host_cache_seen(HarkHostCache *cache, const char *host, guint16 port,
-                              const char *const *transports, gint64 rtt_us, gint64 now);
+HARK_API gboolean hark_host_cache_seen(HarkHostCache *cache, const char *host, guint16 port,
+                                       const char *const *transports, gint64 rtt_us, gint64 now);
 
 /* host:port heard of from source (an SN list of a peer there), at now: added as
  * unverified unless it is known already (TRUE then, nothing changes). It ranks after
  * every entry that answered, may evict only another unverified entry, and counts
  * against source's HARK_HOST_CACHE_MAX_PER_SOURCE and the unverified share; FALSE when
  * either is reached or there is no room. hark_host_cache_seen() verifies it. */
-gboolean hark_host_cache_learn(HarkHostCache *cache, const char *host, guint16 port,
-                               const char *const *transports, const char *source, gint64 now);
+HARK_API gboolean hark_host_cache_learn(HarkHostCache *cache, const char *host, guint16 port,
+                                        const char *const *transports, const char *source,
+                                        gint64 now);
 
 /* host:port did not answer: one more consecutive failure. FALSE for an unknown SN.
  * now is not kept yet; it is there for the back-off joining will add (issue 4). */
-gboolean hark_host_cache_failed(HarkHostCache *cache, const char *host, guint16 port,
-                                gint64 now);
+HARK_API gboolean hark_host_cache_failed(HarkHostCache *cache, const char *host, guint16 port,
+                                         gint64 now);
 
 /* Drops the non-bootstrap entries whose host refuse(host, data) refuses (returns TRUE
  * for): what an older version let in and the checks of today would not. Returns how
  * many went. */
-guint hark_host_cache_forget_where(HarkHostCache *cache,
-                                   gboolean (*refuse)(const char *host, gpointer data),
-                                   gpointer data);
+HARK_API guint hark_host_cache_forget_where(HarkHostCache *cache,
+                                            gboolean (*refuse)(const char *host, gpointer data),
+                                            gpointer data);
 
 /* Drops the non-bootstrap entries last seen more than max_age_s before now (or never),
  * and those with HARK_HOST_CACHE_MAX_FAILURES failures or more. Returns how many went. */
-guint hark_host_cache_expire(HarkHostCache *cache, gint64 now, gint64 max_age_s);
+HARK_API guint hark_host_cache_expire(HarkHostCache *cache, gint64 now, gint64 max_age_s);
 
 /* The entry for host:port, owned by the cache and valid until it next changes; NULL
  * when there is none. */
-const HarkHostCacheEntry *hark_host_cache_lookup(HarkHostCache *cache, const char *host,
-                                                 guint16 port);
+HARK_API const HarkHostCacheEntry *hark_host_cache_lookup(HarkHostCache *cache, const char *host,
+                                                          guint16 port);
 
 /* Copies of the best n entries (HarkHostCacheEntry*, freed with the array), best first:
  * entries that answered (or are configured) before unverified ones, then fewer failures, then the shorter measured round trip (unknown last), then the more
  * recently seen; equal entries keep the order they were added in. */
-GPtrArray *hark_host_cache_best(HarkHostCache *cache, guint n);
+HARK_API GPtrArray *hark_host_cache_best(HarkHostCache *cache, guint n);
 
 /* Writes {"version": 1, "entries": [...]} to path atomically (a new 0600 file moved
  * over the old one), so a crash leaves the old cache or the new one, never a mixture. */
-gboolean hark_host_cache_save(HarkHostCache *cache, const char *path, GError **error);
+HARK_API gboolean hark_host_cache_save(HarkHostCache *cache, const char *path, GError **error);
 
 /* Reads a saved cache, checking everything (at most HARK_HOST_CACHE_MAX_FILE_SIZE
  * bytes, types, ranges, transport names, at most capacity entries). Errors: MISSING,
  * CORRUPT (the message names the file and what is wrong), IO. */
-HarkHostCache *hark_host_cache_load(const char *path, guint capacity, GError **error);
+HARK_API HarkHostCache *hark_host_cache_load(const char *path, guint capacity, GError **error);
 
 /* The cache a node starts with; never NULL. Loads path; without a file, starts empty;
  * with a damaged or unreadable one, sets *warning for the caller to log, and starts
  * empty (a corrupt file is first renamed to "<path>.corrupt" for a person to look at).
  * Then the bootstrap SNs (HarkBootstrapConfig*, may be NULL) are added again; entries
  * the file marked bootstrap that the configuration no longer lists become ordinary. */
-HarkHostCache *hark_host_cache_open(const char *path, guint capacity, GPtrArray *bootstrap,
-                                    GError **warning);
+HARK_API HarkHostCache *hark_host_cache_open(const char *path, guint capacity, GPtrArray *bootstrap,
+                                             GError **warning);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(HarkHostCacheEntry, hark_host_cache_entry_free)
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(HarkHostCache, hark_host_cache_free)

@@ -5,12 +5,14 @@
  * who this device is. */
 #pragma once
 
+#include "hark/export.h"
+
 #include <glib.h>
 
 G_BEGIN_DECLS
 
 #define HARK_IDENTITY_ERROR (hark_identity_error_quark())
-GQuark hark_identity_error_quark(void);
+HARK_API GQuark hark_identity_error_quark(void);
 
 typedef enum {
   HARK_IDENTITY_ERROR_IO,          /* cannot read or write the file */
@@ -27,20 +29,22 @@ typedef struct _HarkIdentity HarkIdentity;
 
 /* Load the key at path, or create it (mode 0600, written atomically) when there is no
  * file. *created tells which (may be NULL). */
-HarkIdentity *hark_identity_load_or_create(const char *path, gboolean *created, GError **error);
-HarkIdentity *hark_identity_load(const char *path, GError **error);
+HARK_API HarkIdentity *hark_identity_load_or_create(const char *path, gboolean *created,
+                                                    GError **error);
+HARK_API HarkIdentity *hark_identity_load(const char *path, GError **error);
 
 /* The raw 32-byte public key. */
-GBytes *hark_identity_get_public_key(HarkIdentity *identity);
+HARK_API GBytes *hark_identity_get_public_key(HarkIdentity *identity);
 /* SHA-256 of the raw public key, lower-case hex, 64 characters. Owned by identity. */
-const char *hark_identity_get_fingerprint(HarkIdentity *identity);
+HARK_API const char *hark_identity_get_fingerprint(HarkIdentity *identity);
 /* Public key as PEM (SubjectPublicKeyInfo), for certificate requests. */
-char *hark_identity_get_public_pem(HarkIdentity *identity);
+HARK_API char *hark_identity_get_public_pem(HarkIdentity *identity);
 
-GBytes *hark_identity_sign(HarkIdentity *identity, GBytes *data, GError **error);
-gboolean hark_identity_verify(GBytes *public_key, GBytes *data, GBytes *signature, GError **error);
+HARK_API GBytes *hark_identity_sign(HarkIdentity *identity, GBytes *data, GError **error);
+HARK_API gboolean hark_identity_verify(GBytes *public_key, GBytes *data, GBytes *signature,
+                                       GError **error);
 
-void hark_identity_free(HarkIdentity *identity);
+HARK_API void hark_identity_free(HarkIdentity *identity);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(HarkIdentity, hark_identity_free)
 

@@ -14,6 +14,8 @@
  * (hark_link_authenticate, with a signature over hark_link_channel_binding). */
 #pragma once
 
+#include "hark/export.h"
+
 #include <gio/gio.h>
 
 #include "hark/certificate.h"
@@ -23,7 +25,7 @@
 G_BEGIN_DECLS
 
 #define HARK_LINK_ERROR (hark_link_error_quark())
-GQuark hark_link_error_quark(void);
+HARK_API GQuark hark_link_error_quark(void);
 
 typedef enum {
   HARK_LINK_ERROR_CLOSED,      /* the peer or the transport closed it */
@@ -85,50 +87,54 @@ typedef struct {
  * (the overlay may have freed it already). Returns NULL with NO_CREDENTIALS when the
  * node has no login section, or when accepting and this node has no certificate; with
  * CLOSED when accepting and no overlay takes links. The stream is then closed. */
-HarkLink *hark_link_new_for_stream(HarkContext *ctx, const char *transport, GIOStream *stream,
-                                   gboolean opener, const char *peer_host, guint16 peer_port,
-                                   GError **error);
-HarkLink *hark_link_new_for_pipe(HarkContext *ctx, const char *transport,
-                                 const HarkLinkPipe *pipe_iface, gpointer pipe, gboolean opener,
-                                 const char *peer_host, guint16 peer_port, GError **error);
-void hark_link_pipe_received(HarkLink *link, GBytes *bytes);
-void hark_link_pipe_closed(HarkLink *link, const GError *error);
+HARK_API HarkLink *hark_link_new_for_stream(HarkContext *ctx, const char *transport,
+                                            GIOStream *stream,
+                                            gboolean opener, const char *peer_host,
+                                            guint16 peer_port,
+                                            GError **error);
+HARK_API HarkLink *hark_link_new_for_pipe(HarkContext *ctx, const char *transport,
+                                          const HarkLinkPipe *pipe_iface, gpointer pipe,
+                                          gboolean opener,
+                                          const char *peer_host, guint16 peer_port, GError **error);
+HARK_API void hark_link_pipe_received(HarkLink *link, GBytes *bytes);
+HARK_API void hark_link_pipe_closed(HarkLink *link, const GError *error);
 
 /* The user of the link sets its handler once, before returning to the main loop. */
-void hark_link_set_handler(HarkLink *link, const HarkLinkHandler *handler, gpointer user_data);
+HARK_API void hark_link_set_handler(HarkLink *link, const HarkLinkHandler *handler,
+                                    gpointer user_data);
 
 /* Encode, frame, encrypt and queue one message. FALSE when the link is not up, the
  * message does not encode, or the queue is over its limit (the link then closes with
  * BACKLOG). body: a floating reference is sunk. */
-gboolean hark_link_send(HarkLink *link, guint16 type, guint64 id, GVariant *body,
-                        GError **error);
+HARK_API gboolean hark_link_send(HarkLink *link, guint16 type, guint64 id, GVariant *body,
+                                 GError **error);
 
 /* Close now (queued data is flushed on a best-effort basis). The closed handler is
  * called with a NULL error, from an idle callback. Idempotent. */
-void hark_link_close(HarkLink *link);
+HARK_API void hark_link_close(HarkLink *link);
 /* Close if needed and free. Safe from inside any handler callback of this link. */
-void hark_link_free(HarkLink *link);
+HARK_API void hark_link_free(HarkLink *link);
 
-HarkLinkState hark_link_get_state(HarkLink *link);
-const char *hark_link_get_transport(HarkLink *link);
-const char *hark_link_get_peer_host(HarkLink *link);
-guint16 hark_link_get_peer_port(HarkLink *link);
-gboolean hark_link_is_opener(HarkLink *link);
-const HarkLinkStats *hark_link_get_stats(HarkLink *link);
-void hark_link_set_rtt(HarkLink *link, gint64 rtt_us);
+HARK_API HarkLinkState hark_link_get_state(HarkLink *link);
+HARK_API const char *hark_link_get_transport(HarkLink *link);
+HARK_API const char *hark_link_get_peer_host(HarkLink *link);
+HARK_API guint16 hark_link_get_peer_port(HarkLink *link);
+HARK_API gboolean hark_link_is_opener(HarkLink *link);
+HARK_API const HarkLinkStats *hark_link_get_stats(HarkLink *link);
+HARK_API void hark_link_set_rtt(HarkLink *link, gint64 rtt_us);
 
 /* The peer's certificate once verified (at the handshake or by hark_link_authenticate);
  * NULL while the peer is unauthenticated. Owned by the link. */
-const HarkDeviceCertificate *hark_link_get_peer_certificate(HarkLink *link);
+HARK_API const HarkDeviceCertificate *hark_link_get_peer_certificate(HarkLink *link);
 
 /* 32 bytes that both ends of this TLS session compute alike and nobody else can
  * (RFC 8446 exporter, label "EXPORTER-hark-link-auth"): the opener signs them with its
  * device key to prove a certificate after the handshake. NULL before UP. */
-GBytes *hark_link_channel_binding(HarkLink *link);
+HARK_API GBytes *hark_link_channel_binding(HarkLink *link);
 /* On the accepting side: check cert (PEM or DER, against the pinned CA) and signature
  * (by the certified key, over the channel binding); on success the peer is
  * authenticated. UNTRUSTED when anything does not hold. */
-gboolean hark_link_authenticate(HarkLink *link, GBytes *cert, GBytes *signature,
-                                GError **error);
+HARK_API gboolean hark_link_authenticate(HarkLink *link, GBytes *cert, GBytes *signature,
+                                         GError **error);
 
 G_END_DECLS

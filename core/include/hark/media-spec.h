@@ -7,12 +7,14 @@
  * Included by hark/media.h. */
 #pragma once
 
+#include "hark/export.h"
+
 #include <glib.h>
 
 G_BEGIN_DECLS
 
 #define HARK_MEDIA_ERROR (hark_media_error_quark())
-GQuark hark_media_error_quark(void);
+HARK_API GQuark hark_media_error_quark(void);
 
 typedef enum {
   HARK_MEDIA_ERROR_INVALID,     /* a bad argument: the message names it */
@@ -25,7 +27,7 @@ typedef enum {
 /* Is spec a source (or sink) a session accepts? The configuration's media.source and
  * media.sink are checked with these, so a mistake shows when the file is read. The
  * error names what is accepted. */
-gboolean hark_media_source_check(const char *spec, GError **error);
-gboolean hark_media_sink_check(const char *spec, GError **error);
+HARK_API gboolean hark_media_source_check(const char *spec, GError **error);
+HARK_API gboolean hark_media_sink_check(const char *spec, GError **error);
 
 G_END_DECLS

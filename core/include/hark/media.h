@@ -9,6 +9,8 @@
  * which serialises itself. */
 #pragma once
 
+#include "hark/export.h"
+
 #include <gio/gio.h>
 #include <json-glib/json-glib.h>
 
@@ -38,24 +40,26 @@ typedef struct {
   guint overhead;
 } HarkMediaTransportInterface;
 
-HarkMediaTransport *hark_media_transport_new(const HarkMediaTransportInterface *iface,
-                                             gpointer impl);
+HARK_API HarkMediaTransport *hark_media_transport_new(const HarkMediaTransportInterface *iface,
+                                                      gpointer impl);
 /* Datagrams from local to remote on UDP (IPv4 or IPv6). local may have port 0; the bound
  * address is hark_media_transport_get_local(). remote may be NULL until
  * hark_media_transport_set_remote() (nothing is sent before); only packets from remote
  * are received. */
-HarkMediaTransport *hark_media_transport_new_udp(GInetSocketAddress *local,
-                                                 GInetSocketAddress *remote, GError **error);
-gboolean hark_media_transport_set_remote(HarkMediaTransport *transport,
-                                         GInetSocketAddress *remote, GError **error);
+HARK_API HarkMediaTransport *hark_media_transport_new_udp(GInetSocketAddress *local,
+                                                          GInetSocketAddress *remote,
+                                                          GError **error);
+HARK_API gboolean hark_media_transport_set_remote(HarkMediaTransport *transport,
+                                                  GInetSocketAddress *remote, GError **error);
 /* RFC 4571 framing (a 16-bit length before each packet) over a connected stream. */
-HarkMediaTransport *hark_media_transport_new_stream(GIOStream *stream);
+HARK_API HarkMediaTransport *hark_media_transport_new_stream(GIOStream *stream);
 /* A new reference to the bound address of a UDP transport; NULL for others. */
-GInetSocketAddress *hark_media_transport_get_local(HarkMediaTransport *transport);
+HARK_API GInetSocketAddress *hark_media_transport_get_local(HarkMediaTransport *transport);
 /* Drop this fraction (0..1) of outgoing packets, pseudo-randomly from seed: a test and
  * debugging aid for loss "on the wire". */
-void hark_media_transport_set_loss(HarkMediaTransport *transport, double fraction, guint32 seed);
-void hark_media_transport_free(HarkMediaTransport *transport);
+HARK_API void hark_media_transport_set_loss(HarkMediaTransport *transport, double fraction,
+                                            guint32 seed);
+HARK_API void hark_media_transport_free(HarkMediaTransport *transport);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(HarkMediaTransport, hark_media_transport_free)
 
 /* ---- sessions --------------------------------------------------------------------------- */
@@ -65,7 +69,7 @@ typedef enum {
   HARK_MEDIA_SRTP_AEAD_AES_256_GCM,        /* 44-byte key: 32 key + 12 salt */
 } HarkMediaSrtpSuite;
 
-gsize hark_media_srtp_key_length(HarkMediaSrtpSuite suite);
+HARK_API gsize hark_media_srtp_key_length(HarkMediaSrtpSuite suite);
 
 /* One codec of a session: a codec registration and its settings. */
 typedef struct {
@@ -130,35 +134,35 @@ typedef struct {
 
 /* Builds the pipelines (nothing flows yet). Errors: a bad source or sink, a missing
  * element, a key of the wrong length. */
-HarkMediaSession *hark_media_session_new(const HarkMediaConfig *config, GError **error);
+HARK_API HarkMediaSession *hark_media_session_new(const HarkMediaConfig *config, GError **error);
 /* Start sending and receiving. With a "pulse" source or sink and no sound server this
  * fails with HARK_MEDIA_ERROR_NO_SOUND. */
-gboolean hark_media_session_start(HarkMediaSession *session, GError **error);
+HARK_API gboolean hark_media_session_start(HarkMediaSession *session, GError **error);
 /* Stops (a WAV sink is completed) and frees. */
-void hark_media_session_free(HarkMediaSession *session);
+HARK_API void hark_media_session_free(HarkMediaSession *session);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(HarkMediaSession, hark_media_session_free)
 
-void hark_media_session_get_stats(HarkMediaSession *session, HarkMediaStats *stats);
-JsonObject *hark_media_stats_to_json(const HarkMediaStats *stats);
+HARK_API void hark_media_session_get_stats(HarkMediaSession *session, HarkMediaStats *stats);
+HARK_API JsonObject *hark_media_stats_to_json(const HarkMediaStats *stats);
 
 /* Switch the sent codec to config->codecs[index] while running: SSRC, sequence numbers
  * and timestamps stay continuous; the far end follows the payload type. Completes on
  * the main context; done (may be NULL) is called then. */
-gboolean hark_media_session_swap_codec(HarkMediaSession *session, guint index,
-                                       GError **error);
+HARK_API gboolean hark_media_session_swap_codec(HarkMediaSession *session, guint index,
+                                                GError **error);
 /* Change one codec setting live (e.g. opus "bitrate"). */
-gboolean hark_media_session_set_codec_setting(HarkMediaSession *session, const char *key,
-                                              GVariant *value, GError **error);
+HARK_API gboolean hark_media_session_set_codec_setting(HarkMediaSession *session, const char *key,
+                                                       GVariant *value, GError **error);
 /* Hold: stop sending media; a keep-alive packet goes out every keepalive_ms. */
-void hark_media_session_set_hold(HarkMediaSession *session, gboolean hold);
+HARK_API void hark_media_session_set_hold(HarkMediaSession *session, gboolean hold);
 
 /* ---- codecs from plugins ------------------------------------------------------------------ */
 
 /* From registrations of kind HARK_KIND_CODEC (hark_context_lookup: highest rank first),
  * the first one whose name is in preference, in preference's order; without a preference
  * (NULL or empty) the highest-ranked. NULL with an error naming the preference when none. */
-const HarkRegistration *hark_media_codec_choose(GPtrArray *registrations,
-                                                const char *const *preference,
-                                                GError **error);
+HARK_API const HarkRegistration *hark_media_codec_choose(GPtrArray *registrations,
+                                                         const char *const *preference,
+                                                         GError **error);
 
 G_END_DECLS

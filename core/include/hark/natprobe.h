@@ -13,6 +13,8 @@
  * The core calls every function on the node's main loop; the probe runs there too. */
 #pragma once
 
+#include "hark/export.h"
+
 #include <gio/gio.h>
 #include <json-glib/json-glib.h>
 
@@ -47,13 +49,13 @@ typedef struct {
 } HarkNatResult;
 
 /* "unknown", "open", "nat", "udp-blocked"; and back (FALSE for anything else). */
-const char *hark_nat_verdict_to_string(HarkNatVerdict verdict);
-gboolean hark_nat_verdict_from_string(const char *text, HarkNatVerdict *verdict);
+HARK_API const char *hark_nat_verdict_to_string(HarkNatVerdict verdict);
+HARK_API gboolean hark_nat_verdict_from_string(const char *text, HarkNatVerdict *verdict);
 /* "unknown", "endpoint-independent", "address-dependent", "address-and-port-dependent". */
-const char *hark_nat_behaviour_to_string(HarkNatBehaviour behaviour);
-gboolean hark_nat_behaviour_from_string(const char *text, HarkNatBehaviour *behaviour);
+HARK_API const char *hark_nat_behaviour_to_string(HarkNatBehaviour behaviour);
+HARK_API gboolean hark_nat_behaviour_from_string(const char *text, HarkNatBehaviour *behaviour);
 /* Results are allocated with g_new0 and their strings with g_strdup. */
-void hark_nat_result_free(HarkNatResult *result);
+HARK_API void hark_nat_result_free(HarkNatResult *result);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(HarkNatResult, hark_nat_result_free)
 

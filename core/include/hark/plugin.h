@@ -8,6 +8,8 @@
  * reached through that context. */
 #pragma once
 
+#include "hark/export.h"
+
 #include <glib.h>
 #include <gmodule.h> /* G_MODULE_EXPORT, used by HARK_PLUGIN_DEFINE */
 
@@ -68,7 +70,7 @@ typedef struct {
 
 /* "transport", "nat-probe", "codec", "search", "store", "frontend"; NULL for
  * anything that is not exactly one kind. */
-const char *hark_plugin_kind_to_string(HarkPluginKind kind);
-gboolean hark_plugin_kind_from_string(const char *text, HarkPluginKind *kind);
+HARK_API const char *hark_plugin_kind_to_string(HarkPluginKind kind);
+HARK_API gboolean hark_plugin_kind_from_string(const char *text, HarkPluginKind *kind);
 
 G_END_DECLS

@@ -7,12 +7,14 @@
  * always arrive as int64 ("x"). */
 #pragma once
 
+#include "hark/export.h"
+
 #include <glib.h>
 
 G_BEGIN_DECLS
 
 #define HARK_SETTINGS_ERROR (hark_settings_error_quark())
-GQuark hark_settings_error_quark(void);
+HARK_API GQuark hark_settings_error_quark(void);
 
 typedef enum {
   HARK_SETTINGS_ERROR_TYPE,  /* the key has another type */
@@ -20,17 +22,18 @@ typedef enum {
 } HarkSettingsError;
 
 /* *out is a new string (or a copy of fallback, which may be NULL). */
-gboolean hark_settings_get_string(GVariant *settings, const char *key, const char *fallback,
-                                  char **out, GError **error);
-gboolean hark_settings_get_int(GVariant *settings, const char *key, gint64 fallback,
-                               gint64 min, gint64 max, gint64 *out, GError **error);
-gboolean hark_settings_get_bool(GVariant *settings, const char *key, gboolean fallback,
-                                gboolean *out, GError **error);
+HARK_API gboolean hark_settings_get_string(GVariant *settings, const char *key,
+                                           const char *fallback,
+                                           char **out, GError **error);
+HARK_API gboolean hark_settings_get_int(GVariant *settings, const char *key, gint64 fallback,
+                                        gint64 min, gint64 max, gint64 *out, GError **error);
+HARK_API gboolean hark_settings_get_bool(GVariant *settings, const char *key, gboolean fallback,
+                                         gboolean *out, GError **error);
 
 /* Log a warning for each key not in known (NULL-terminated); returns how many. The
  * warning names the plugin and the keys it knows, like the configuration's own
  * warnings for unknown keys. */
-guint hark_settings_warn_unknown(GVariant *settings, const char *plugin,
-                                 const char *const *known);
+HARK_API guint hark_settings_warn_unknown(GVariant *settings, const char *plugin,
+                                          const char *const *known);
 
 G_END_DECLS

@@ -12,6 +12,8 @@
  * counters (failed logins, buddy revisions) are updated atomically in the database. */
 #pragma once
 
+#include "hark/export.h"
+
 #include <glib.h>
 
 G_BEGIN_DECLS
@@ -22,7 +24,7 @@ G_BEGIN_DECLS
 #define HARK_STORE_INTERFACE_VERSION 2
 
 #define HARK_STORE_ERROR (hark_store_error_quark())
-GQuark hark_store_error_quark(void);
+HARK_API GQuark hark_store_error_quark(void);
 
 typedef enum {
   HARK_STORE_ERROR_NOT_FOUND, /* no such user (or buddy, or device) */
@@ -129,24 +131,24 @@ typedef struct {
 } HarkStoreInterface;
 
 /* For store plugins, so every store words its errors alike: NOT_FOUND "no user 'x'". */
-void hark_store_set_no_user(GError **error, const char *name_key);
+HARK_API void hark_store_set_no_user(GError **error, const char *name_key);
 /* NOT_FOUND "no device 'fp' of 'x'". */
-void hark_store_set_no_device(GError **error, const char *name_key, const char *device_id);
+HARK_API void hark_store_set_no_device(GError **error, const char *name_key, const char *device_id);
 /* When *error is EXISTS, replace the database's words with these. */
-void hark_store_reword_exists(GError **error, const char *format, ...) G_GNUC_PRINTF(2, 3);
+HARK_API void hark_store_reword_exists(GError **error, const char *format, ...) G_GNUC_PRINTF(2, 3);
 
 /* CONFLICT unless expected is negative (no check) or equals current. */
-gboolean hark_store_check_revision(gint64 current, gint64 expected, const char *name_key,
-                                   GError **error);
+HARK_API gboolean hark_store_check_revision(gint64 current, gint64 expected, const char *name_key,
+                                            GError **error);
 /* What one buddy-list statement did: changed rows > 0 is success; 0 is NOT_FOUND; < 0 is
  * the statement's error (an EXISTS reworded for the buddy). */
-gboolean hark_store_buddy_change_result(gint64 changed, const char *name_key,
-                                        const char *buddy_key, GError **error);
+HARK_API gboolean hark_store_buddy_change_result(gint64 changed, const char *name_key,
+                                                 const char *buddy_key, GError **error);
 
-void hark_store_user_free(HarkStoreUser *user);
-void hark_store_device_free(HarkStoreDevice *device);
-void hark_store_buddy_free(HarkStoreBuddy *buddy);
-HarkStoreBuddy *hark_store_buddy_new(const char *name_key, const char *alias);
+HARK_API void hark_store_user_free(HarkStoreUser *user);
+HARK_API void hark_store_device_free(HarkStoreDevice *device);
+HARK_API void hark_store_buddy_free(HarkStoreBuddy *buddy);
+HARK_API HarkStoreBuddy *hark_store_buddy_new(const char *name_key, const char *alias);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(HarkStoreUser, hark_store_user_free)
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(HarkStoreDevice, hark_store_device_free)

@@ -5,12 +5,14 @@
  * server never disagree about what a well-formed message is. */
 #pragma once
 
+#include "hark/export.h"
+
 #include <gio/gio.h>
 
 G_BEGIN_DECLS
 
 #define HARK_STUN_ERROR (hark_stun_error_quark())
-GQuark hark_stun_error_quark(void);
+HARK_API GQuark hark_stun_error_quark(void);
 
 typedef enum {
   HARK_STUN_ERROR_MALFORMED,   /* not a well-formed STUN message */
@@ -29,12 +31,13 @@ enum {
 
 /* The first two bits are 0, the magic cookie is there and the length is a multiple of
  * 4 that matches the datagram: enough to demultiplex, not a full parse. */
-gboolean hark_stun_is_stun(GBytes *datagram);
+HARK_API gboolean hark_stun_is_stun(GBytes *datagram);
 
 /* A binding request with the given transaction id; change: HARK_STUN_CHANGE_* flags, 0
  * for none (then no CHANGE-REQUEST attribute is sent). With FINGERPRINT. */
-GBytes *hark_stun_binding_request(const guint8 transaction_id[HARK_STUN_TRANSACTION_ID_SIZE],
-                                  guint change);
+HARK_API GBytes *
+hark_stun_binding_request(const guint8 transaction_id[HARK_STUN_TRANSACTION_ID_SIZE],
+                          guint change);
 
 /* What a binding response says. */
 typedef struct {
@@ -50,8 +53,8 @@ typedef struct {
  * unknown comprehension-required attribute, a success with an XOR-MAPPED-ADDRESS, and
  * every address attribute of a family that fits its length. NULL with an error naming
  * what was wrong otherwise. The caller matches the transaction id and the source. */
-HarkStunBindingResponse *hark_stun_read_binding_response(GBytes *datagram, GError **error);
-void hark_stun_binding_response_free(HarkStunBindingResponse *response);
+HARK_API HarkStunBindingResponse *hark_stun_read_binding_response(GBytes *datagram, GError **error);
+HARK_API void hark_stun_binding_response_free(HarkStunBindingResponse *response);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(HarkStunBindingResponse, hark_stun_binding_response_free)
 

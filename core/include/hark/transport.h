@@ -11,6 +11,8 @@
  * function on the node's main loop. */
 #pragma once
 
+#include "hark/export.h"
+
 #include <gio/gio.h>
 #include <json-glib/json-glib.h>
 
@@ -22,7 +24,7 @@ G_BEGIN_DECLS
 #define HARK_TRANSPORT_INTERFACE_VERSION 1
 
 #define HARK_TRANSPORT_ERROR (hark_transport_error_quark())
-GQuark hark_transport_error_quark(void);
+HARK_API GQuark hark_transport_error_quark(void);
 
 typedef enum {
   HARK_TRANSPORT_ERROR_UNREACHABLE, /* refused, no route, or every port tried failed */
@@ -86,7 +88,7 @@ typedef struct {
  * arrived from `from` (a STUN request, a probe, ...). The core decides what it is; the
  * transport answers through its own send_to when the core asks it to. The core may
  * drop it (counted, logged at a rate-limited level). */
-void hark_transport_datagram_received(HarkContext *ctx, const char *transport,
-                                      GSocketAddress *from, GBytes *datagram);
+HARK_API void hark_transport_datagram_received(HarkContext *ctx, const char *transport,
+                                               GSocketAddress *from, GBytes *datagram);
 
 G_END_DECLS

@@ -9,12 +9,14 @@
  * versions or types all return an error. docs/protocol.md describes every type. */
 #pragma once
 
+#include "hark/export.h"
+
 #include <glib.h>
 
 G_BEGIN_DECLS
 
 #define HARK_WIRE_ERROR (hark_wire_error_quark())
-GQuark hark_wire_error_quark(void);
+HARK_API GQuark hark_wire_error_quark(void);
 
 typedef enum {
   HARK_WIRE_ERROR_TOO_LARGE,    /* more than HARK_WIRE_MAX_SIZE bytes */
@@ -57,7 +59,7 @@ typedef enum {
 
 /* Whether a message of this type answers a request (carries the request's id):
  * PONG, PROBE_REPLY, JOIN_OK, REDIRECT, AUTH_OK, TUNNEL_OK and ERROR. */
-gboolean hark_wire_is_answer(guint16 type);
+HARK_API gboolean hark_wire_is_answer(guint16 type);
 
 typedef struct {
   guint16 version;
@@ -67,13 +69,13 @@ typedef struct {
 } HarkWireMessage;
 
 /* The body signature of a type ("(t)"), or NULL when unknown. */
-const char *hark_wire_body_signature(guint16 type);
-const char *hark_wire_type_name(guint16 type);
+HARK_API const char *hark_wire_body_signature(guint16 type);
+HARK_API const char *hark_wire_type_name(guint16 type);
 
 /* body: floating references are sunk. */
-GBytes *hark_wire_encode(guint16 type, guint64 id, GVariant *body, GError **error);
-HarkWireMessage *hark_wire_decode(GBytes *bytes, GError **error);
-void hark_wire_message_free(HarkWireMessage *message);
+HARK_API GBytes *hark_wire_encode(guint16 type, guint64 id, GVariant *body, GError **error);
+HARK_API HarkWireMessage *hark_wire_decode(GBytes *bytes, GError **error);
+HARK_API void hark_wire_message_free(HarkWireMessage *message);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(HarkWireMessage, hark_wire_message_free)
 

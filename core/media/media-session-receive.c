@@ -1,0 +1,271 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* media-session-receive.c: what enters and leaves a media session at the transport:
+ * packets handed to the transport and taken from it, the checks on what srtpdec
+ * decrypted, and one receive chain (depayloader, decoder) per payload type that arrives,
+ * made when rtpbin asks for it. */
+#include "media-session-impl.h"
+
+#include <stdio.h>
+
+#include <gst/app/gstappsink.h>
+#include <gst/app/gstappsrc.h>
+#include <gst/rtp/gstrtpbuffer.h>
+
+/* ---- the transport edge --------------------------------------------------------------- */
+
+GstFlowReturn
+hark_media_session_on_packet_out(GstAppSink *sink, gpointer data)
+{
+  HarkMediaSession *s = data;
+  g_autoptr(GstSample) sample = gst_app_sink_pull_sample(sink);
+  GstBuffer *buffer = sample ? gst_sample_get_buffer(sample) : NULL;
+  GstMapInfo map;
+  if (buffer == NULL || !gst_buffer_map(buffer, &map, GST_MAP_READ))
+    return GST_FLOW_OK;
+  g_autoptr(GError) error = NULL;
+  if (hark_media_transport_send(s->transport, map.data, map.size, &error)) {
+    g_mutex_lock(&s->lock);
+    s->packets_sent++;
+    s->bytes_sent += map.size;
+    g_mutex_unlock(&s->lock);
+  } else if (!s->send_error_logged) {
+    /* Once: a peer that went away (ICMP unreachable) would otherwise log 50 times a second. */
+    s->send_error_logged = TRUE;
+    g_warning("media: sending failed: %s", error->message);
+  }
+  gst_buffer_unmap(buffer, &map);
+  return GST_FLOW_OK;
+}
+
+void
+hark_media_session_on_packet_in(const guint8 *data, gsize length, gpointer user_data)
+{
+  HarkMediaSession *s = user_data;
+  HarkMediaPacketKind kind = hark_media_packet_classify(data, length, NULL, NULL);
+  g_mutex_lock(&s->lock);
+  s->packets_received++;
+  s->bytes_received += length;
+  if (kind == HARK_MEDIA_PACKET_MALFORMED)
+    s->dropped_malformed++;
+  else
+    s->srtp_in++;
+  g_mutex_unlock(&s->lock);
+  if (kind == HARK_MEDIA_PACKET_MALFORMED)
+    return;
+  GstBuffer *buffer = gst_buffer_new_memdup(data, length);
+  gst_app_src_push_buffer(GST_APP_SRC(kind == HARK_MEDIA_PACKET_RTP ? s->rtp_in : s->rtcp_in),
+                          buffer);
+}
+
+/* After decryption: only authenticated packets get here, so the checks below cannot be
+ * steered by a forger. Drops are counted by reason. */
+GstPadProbeReturn
+hark_media_session_on_decrypted_rtp(GstPad *pad, GstPadProbeInfo *info, gpointer data)
+{
+  HarkMediaSession *s = data;
+  GstBuffer *buffer = GST_PAD_PROBE_INFO_BUFFER(info);
+  GstRTPBuffer rtp = GST_RTP_BUFFER_INIT;
+  g_mutex_lock(&s->lock);
+  s->srtp_out++;
+  GstPadProbeReturn verdict = GST_PAD_PROBE_DROP;
+  if (!gst_rtp_buffer_map(buffer, GST_MAP_READ, &rtp)) {
+    s->dropped_malformed++;
+    goto out;
+  }
+  guint pt = gst_rtp_buffer_get_payload_type(&rtp);
+  guint32 ts = gst_rtp_buffer_get_timestamp(&rtp);
+  guint32 ssrc = gst_rtp_buffer_get_ssrc(&rtp);
+  gst_rtp_buffer_unmap(&rtp);
+  gint64 now = g_get_monotonic_time();
+  const HarkMediaCodec *codec = hark_media_session_codec_for_pt(s, pt);
+  if (pt == HARK_MEDIA_KEEPALIVE_PT) {
+    s->keepalives_received++;
+  } else if (codec == NULL) {
+    s->dropped_unknown_pt++;
+  } else if (s->have_last_in && ssrc == s->last_in_ssrc &&
+             !hark_media_timestamp_plausible(s->last_in_ts, ts, codec->iface->clock_rate,
+                                             now - s->last_in_time)) {
+    s->dropped_timestamp++;
+  } else {
+    s->have_last_in = TRUE;
+    s->last_in_ssrc = ssrc;
+    s->last_in_ts = ts;
+    s->last_in_time = now;
+    s->rtp_received++;
+    verdict = GST_PAD_PROBE_OK;
+  }
+out:
+  g_mutex_unlock(&s->lock);
+  return verdict;
+}
+
+GstPadProbeReturn
+hark_media_session_on_decrypted_rtcp(GstPad *pad, GstPadProbeInfo *info, gpointer data)
+{
+  HarkMediaSession *s = data;
+  g_mutex_lock(&s->lock);
+  s->srtp_out++;
+  g_mutex_unlock(&s->lock);
+  return GST_PAD_PROBE_OK;
+}
+
+/* ---- receive chains, one per payload type that arrives ------------------------------- */
+
+static GstCaps *
+rtp_caps(const HarkMediaCodec *codec)
+{
+  GstCaps *caps = gst_caps_new_simple("application/x-rtp", "media", G_TYPE_STRING, "audio",
+                                      "clock-rate", G_TYPE_INT, (int)codec->iface->clock_rate,
+                                      "encoding-name", G_TYPE_STRING, codec->iface->encoding_name,
+                                      "payload", G_TYPE_INT, (int)codec->payload_type, NULL);
+  if (codec->iface->encoding_params != NULL)
+    gst_caps_set_simple(caps, "encoding-params", G_TYPE_STRING, codec->iface->encoding_params,
+                        NULL);
+  return caps;
+}
+
+GstCaps *
+hark_media_session_on_request_pt_map(GstElement *rtpbin, guint session, guint pt, gpointer data)
+{
+  const HarkMediaCodec *codec = hark_media_session_codec_for_pt(data, pt);
+  return codec ? rtp_caps(codec) : NULL;
+}
+
+/* The jitter buffer announces lost packets; the depayloader turns that into a gap the
+ * decoder fills (Opus conceals, G.711 plays silence). Either way those samples were not
+ * received, so they count as concealed. */
+static GstPadProbeReturn
+on_decoder_event(GstPad *pad, GstPadProbeInfo *info, gpointer data)
+{
+  HarkMediaSession *s = data;
+  GstEvent *event = GST_PAD_PROBE_INFO_EVENT(info);
+  if (GST_EVENT_TYPE(event) == GST_EVENT_GAP) {
+    GstClockTime duration = GST_CLOCK_TIME_NONE;
+    gst_event_parse_gap(event, NULL, &duration);
+    if (GST_CLOCK_TIME_IS_VALID(duration)) {
+      g_mutex_lock(&s->lock);
+      s->concealed_samples += gst_util_uint64_scale(duration, 48000, GST_SECOND);
+      g_mutex_unlock(&s->lock);
+    }
+  }
+  return GST_PAD_PROBE_OK;
+}
+
+/* Everything the sink gets: samples played, and how early each buffer came before its
+ * playing time (running time + the pipeline latency), which the jitter-buffer policy
+ * follows. */
+GstPadProbeReturn
+hark_media_session_on_played(GstPad *pad, GstPadProbeInfo *info, gpointer data)
+{
+  HarkMediaSession *s = data;
+  if (info->type & GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM) {
+    GstEvent *event = GST_PAD_PROBE_INFO_EVENT(info);
+    if (GST_EVENT_TYPE(event) == GST_EVENT_SEGMENT) {
+      const GstSegment *segment = NULL;
+      gst_event_parse_segment(event, &segment);
+      g_mutex_lock(&s->lock);
+      gst_segment_copy_into(segment, &s->play_segment);
+      g_mutex_unlock(&s->lock);
+    }
+    return GST_PAD_PROBE_OK;
+  }
+  GstBuffer *buffer = GST_PAD_PROBE_INFO_BUFFER(info);
+  GstClockTime now = gst_clock_get_time(s->clock) - gst_element_get_base_time(s->pipeline);
+  g_mutex_lock(&s->lock);
+  s->played_samples += gst_buffer_get_size(buffer) / 2;
+  GstClockTime at = s->play_segment.format == GST_FORMAT_TIME
+                      ? gst_segment_to_running_time(&s->play_segment, GST_FORMAT_TIME,
+                                                    GST_BUFFER_PTS(buffer))
+                      : GST_CLOCK_TIME_NONE;
+  /* The first second tells nothing about the network: the pipelines are still starting. */
+  if (GST_CLOCK_TIME_IS_VALID(at) && s->played_samples > 48000) {
+    double slack_ms = ((gint64)(at + s->latency) - (gint64)now) / 1e6;
+    hark_media_jitter_observe(&s->jitter, slack_ms);
+    if (slack_ms < 0)
+      s->late_buffers++;
+  }
+  g_mutex_unlock(&s->lock);
+  return GST_PAD_PROBE_OK;
+}
+
+GstElement *
+hark_media_codec_element(const HarkMediaCodec *codec, HarkCodecRole role, GError **error)
+{
+  const char *factory = role == HARK_CODEC_ENCODER       ? codec->iface->encoder
+                        : role == HARK_CODEC_PAYLOADER   ? codec->iface->payloader
+                        : role == HARK_CODEC_DEPAYLOADER ? codec->iface->depayloader
+                                                         : codec->iface->decoder;
+  GstElement *e = hark_media_element_make(factory, error);
+  if (e == NULL)
+    return NULL;
+  if (codec->iface->configure != NULL &&
+      !codec->iface->configure(codec->instance, role, G_OBJECT(e), codec->settings, error)) {
+    g_prefix_error(error, "codec %s: ", codec->name);
+    gst_object_unref(gst_object_ref_sink(e));
+    return NULL;
+  }
+  return e;
+}
+
+static gboolean
+add_receive_chain(HarkMediaSession *s, GstPad *rtp_src, guint pt, GError **error)
+{
+  const HarkMediaCodec *codec = hark_media_session_codec_for_pt(s, pt);
+  if (codec == NULL) {
+    g_set_error(error, HARK_MEDIA_ERROR, HARK_MEDIA_ERROR_INVALID, "no codec for payload type %u", pt);
+    return FALSE;
+  }
+  GstElement *e[5] = { 0 };
+  if ((e[0] = hark_media_codec_element(codec, HARK_CODEC_DEPAYLOADER, error)) == NULL ||
+      (e[1] = hark_media_codec_element(codec, HARK_CODEC_DECODER, error)) == NULL ||
+      (e[2] = hark_media_element_make("audioconvert", error)) == NULL ||
+      (e[3] = hark_media_element_make("audioresample", error)) == NULL ||
+      (e[4] = hark_media_element_make("capsfilter", error)) == NULL) {
+    for (guint i = 0; i < G_N_ELEMENTS(e); i++)
+      if (e[i] != NULL)
+        gst_object_unref(gst_object_ref_sink(e[i]));
+    return FALSE;
+  }
+  g_autoptr(GstCaps) raw = gst_caps_from_string(
+    "audio/x-raw,format=S16LE,layout=interleaved,rate=48000,channels=1");
+  g_object_set(e[4], "caps", raw, NULL);
+  for (guint i = 0; i < G_N_ELEMENTS(e); i++)
+    gst_bin_add(GST_BIN(s->pipeline), e[i]);
+  gst_element_link_many(e[0], e[1], e[2], e[3], e[4], NULL);
+  g_autoptr(GstPad) decoder_sink = gst_element_get_static_pad(e[1], "sink");
+  gst_pad_add_probe(decoder_sink, GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM, on_decoder_event, s, NULL);
+  g_autoptr(GstPad) out = gst_element_get_static_pad(e[4], "src");
+  g_autoptr(GstPad) funnel_in = gst_element_request_pad_simple(s->funnel, "sink_%u");
+  g_autoptr(GstPad) depay_sink = gst_element_get_static_pad(e[0], "sink");
+  if (gst_pad_link(out, funnel_in) != GST_PAD_LINK_OK || gst_pad_link(rtp_src, depay_sink) != GST_PAD_LINK_OK) {
+    g_set_error(error, HARK_MEDIA_ERROR, HARK_MEDIA_ERROR_GSTREAMER,
+                "codec %s: could not link its receive chain", codec->name);
+    return FALSE;
+  }
+  for (int i = G_N_ELEMENTS(e) - 1; i >= 0; i--)
+    gst_element_sync_state_with_parent(e[i]);
+  return TRUE;
+}
+
+void
+hark_media_session_on_new_jitterbuffer(GstElement *rtpbin, GstElement *jitterbuffer,
+                                       guint session, guint ssrc, gpointer data)
+{
+  HarkMediaSession *s = data;
+  g_mutex_lock(&s->lock);
+  gst_object_replace((GstObject **)&s->jitterbuffer, GST_OBJECT(jitterbuffer));
+  g_mutex_unlock(&s->lock);
+}
+
+void
+hark_media_session_on_pad_added(GstElement *rtpbin, GstPad *pad, gpointer data)
+{
+  HarkMediaSession *s = data;
+  g_autofree char *name = gst_pad_get_name(pad);
+  guint session = 0, ssrc = 0, pt = 0;
+  if (sscanf(name, "recv_rtp_src_%u_%u_%u", &session, &ssrc, &pt) != 3)
+    return;
+  g_autoptr(GError) error = NULL;
+  if (!add_receive_chain(s, pad, pt, &error))
+    g_warning("media: %s", error->message);
+}

@@ -1,0 +1,180 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* media-session-stats.c: a media session's statistics (counters, RTCP reports, the
+ * jitter buffer) and the once-a-second adaptation: the jitter-buffer target, and the
+ * far end's report handed to the codec. */
+#include "media-session-impl.h"
+
+#include <gst/app/gstappsrc.h>
+#include <string.h>
+
+/* ---- statistics and adaptation --------------------------------------------------------- */
+
+static void
+read_rtcp(HarkMediaSession *s, HarkMediaStats *st)
+{
+  st->rtt_ms = -1;
+  GObject *rtp_session = NULL;
+  g_signal_emit_by_name(s->rtpbin, "get-internal-session", 0, &rtp_session);
+  if (rtp_session == NULL)
+    return;
+  GstStructure *stats = NULL;
+  g_object_get(rtp_session, "stats", &stats, NULL);
+  g_object_unref(rtp_session);
+  const GValue *sources = stats ? gst_structure_get_value(stats, "source-stats") : NULL;
+  G_GNUC_BEGIN_IGNORE_DEPRECATIONS
+  GValueArray *array = sources ? g_value_get_boxed(sources) : NULL;
+  for (guint i = 0; array != NULL && i < array->n_values; i++) {
+    const GstStructure *src = gst_value_get_structure(g_value_array_get_nth(array, i));
+  G_GNUC_END_IGNORE_DEPRECATIONS
+    gboolean internal = FALSE, have_rb = FALSE;
+    gst_structure_get_boolean(src, "internal", &internal);
+    if (internal)
+      continue;
+    /* The far end's source: what we measured of its stream, and (in the report blocks
+     * it sent, which rtpsession keeps on the sender's source) what it measured of ours. */
+    gint lost = 0, clock_rate = 0;
+    guint jitter = 0, rb_ssrc = 0, fraction = 0, rtt = 0;
+    gst_structure_get_int(src, "packets-lost", &lost);
+    if (gst_structure_get_uint(src, "jitter", &jitter) &&
+        gst_structure_get_int(src, "clock-rate", &clock_rate) && clock_rate > 0)
+      st->jitter_ms = jitter * 1000.0 / clock_rate;
+    st->lost += MAX(lost, 0);
+    if (gst_structure_get_boolean(src, "have-rb", &have_rb) && have_rb &&
+        gst_structure_get_uint(src, "rb-ssrc", &rb_ssrc) && rb_ssrc == s->ssrc &&
+        gst_structure_get_uint(src, "rb-fractionlost", &fraction) &&
+        gst_structure_get_uint(src, "rb-round-trip", &rtt)) {
+      st->remote_loss_fraction = fraction / 256.0;
+      st->rtt_ms = rtt * 1000.0 / 65536.0; /* NTP short format: 1/65536 s */
+    }
+  }
+  if (stats != NULL)
+    gst_structure_free(stats);
+}
+
+static guint64 jitterbuffer_late(GstElement *jitterbuffer);
+
+static guint64
+appsrc_level(GstElement *appsrc)
+{
+  return gst_app_src_get_current_level_buffers(GST_APP_SRC(appsrc));
+}
+
+void
+hark_media_session_get_stats(HarkMediaSession *s, HarkMediaStats *st)
+{
+  memset(st, 0, sizeof *st);
+  read_rtcp(s, st);
+  g_mutex_lock(&s->lock);
+  g_strlcpy(st->codec, s->codecs[s->current].name, sizeof st->codec);
+  st->payload_type = s->codecs[s->current].payload_type;
+  st->packets_sent = s->packets_sent;
+  st->bytes_sent = s->bytes_sent;
+  st->packets_received = s->packets_received;
+  st->bytes_received = s->bytes_received;
+  st->rtp_received = s->rtp_received;
+  st->concealed_samples = s->concealed_samples;
+  st->played_samples = s->played_samples;
+  /* What went in and neither came out decrypted nor still waits in the appsrcs' queues. */
+  guint64 queued = appsrc_level(s->rtp_in) + appsrc_level(s->rtcp_in);
+  st->dropped_srtp = s->srtp_in > s->srtp_out + queued ? s->srtp_in - s->srtp_out - queued : 0;
+  st->dropped_malformed = s->dropped_malformed;
+  st->dropped_unknown_pt = s->dropped_unknown_pt;
+  st->dropped_timestamp = s->dropped_timestamp;
+  st->keepalives_sent = s->keepalives_sent;
+  st->keepalives_received = s->keepalives_received;
+  st->on_hold = s->hold;
+  st->jitter_buffer_ms = s->jitter.target_ms;
+  st->late_buffers = s->late_buffers;
+  g_autoptr(GstElement) jitterbuffer = s->jitterbuffer ? gst_object_ref(s->jitterbuffer) : NULL;
+  g_mutex_unlock(&s->lock);
+  st->late_packets = jitterbuffer_late(jitterbuffer);
+  st->transport_overhead = hark_media_transport_overhead(s->transport);
+  if (!g_atomic_int_get(&s->swapping) && s->encoder != NULL &&
+      g_object_class_find_property(G_OBJECT_GET_CLASS(s->encoder), "bitrate"))
+    g_object_get(s->encoder, "bitrate", &st->encoder_bitrate, NULL);
+}
+
+JsonObject *
+hark_media_stats_to_json(const HarkMediaStats *st)
+{
+  JsonObject *o = json_object_new();
+  json_object_set_string_member(o, "codec", st->codec);
+  json_object_set_int_member(o, "payload_type", st->payload_type);
+  json_object_set_int_member(o, "packets_sent", st->packets_sent);
+  json_object_set_int_member(o, "bytes_sent", st->bytes_sent);
+  json_object_set_int_member(o, "packets_received", st->packets_received);
+  json_object_set_int_member(o, "bytes_received", st->bytes_received);
+  json_object_set_int_member(o, "transport_overhead", st->transport_overhead);
+  json_object_set_int_member(o, "rtp_received", st->rtp_received);
+  json_object_set_int_member(o, "lost", st->lost);
+  json_object_set_double_member(o, "jitter_ms", st->jitter_ms);
+  json_object_set_double_member(o, "rtt_ms", st->rtt_ms);
+  json_object_set_double_member(o, "remote_loss_fraction", st->remote_loss_fraction);
+  json_object_set_int_member(o, "concealed_samples", st->concealed_samples);
+  json_object_set_int_member(o, "played_samples", st->played_samples);
+  json_object_set_int_member(o, "jitter_buffer_ms", st->jitter_buffer_ms);
+  json_object_set_int_member(o, "late_packets", st->late_packets);
+  json_object_set_int_member(o, "late_buffers", st->late_buffers);
+  json_object_set_int_member(o, "dropped_srtp", st->dropped_srtp);
+  json_object_set_int_member(o, "dropped_malformed", st->dropped_malformed);
+  json_object_set_int_member(o, "dropped_unknown_pt", st->dropped_unknown_pt);
+  json_object_set_int_member(o, "dropped_timestamp", st->dropped_timestamp);
+  json_object_set_int_member(o, "keepalives_sent", st->keepalives_sent);
+  json_object_set_int_member(o, "keepalives_received", st->keepalives_received);
+  json_object_set_int_member(o, "encoder_bitrate", st->encoder_bitrate);
+  json_object_set_boolean_member(o, "on_hold", st->on_hold);
+  return o;
+}
+
+/* The jitter buffer's count of packets that came after it had given up on them. */
+static guint64
+jitterbuffer_late(GstElement *jitterbuffer)
+{
+  guint64 late = 0;
+  GstStructure *stats = NULL;
+  if (jitterbuffer != NULL)
+    g_object_get(jitterbuffer, "stats", &stats, NULL);
+  if (stats != NULL) {
+    gst_structure_get_uint64(stats, "num-late", &late);
+    gst_structure_free(stats);
+  }
+  return late;
+}
+
+/* The policy's verdict of this second, applied: the jitter buffers wait that long for a
+ * missing packet, and the sink plays that long after arrival. */
+static void
+adapt_jitter(HarkMediaSession *s)
+{
+  g_mutex_lock(&s->lock);
+  g_autoptr(GstElement) jitterbuffer = s->jitterbuffer ? gst_object_ref(s->jitterbuffer) : NULL;
+  g_mutex_unlock(&s->lock);
+  guint64 late = jitterbuffer_late(jitterbuffer);
+  g_mutex_lock(&s->lock);
+  gboolean changed = hark_media_jitter_tick(&s->jitter, late);
+  guint target = s->jitter.target_ms;
+  s->latency = target * GST_MSECOND;
+  g_mutex_unlock(&s->lock);
+  if (!changed)
+    return;
+  g_object_set(s->rtpbin, "latency", target, NULL);
+  gst_pipeline_set_latency(GST_PIPELINE(s->pipeline), target * GST_MSECOND);
+  gst_bin_recalculate_latency(GST_BIN(s->pipeline));
+}
+
+/* Once a second: follow the jitter we see, and hand the far end's latest report to the
+ * codec (Opus adapts). */
+gboolean
+hark_media_session_on_tick(gpointer data)
+{
+  HarkMediaSession *s = data;
+  adapt_jitter(s);
+  const HarkMediaCodec *codec = &s->codecs[s->current];
+  if (codec->iface->adapt == NULL || s->encoder == NULL || g_atomic_int_get(&s->swapping))
+    return G_SOURCE_CONTINUE;
+  HarkMediaStats st;
+  read_rtcp(s, &st);
+  HarkCodecFeedback feedback = { .loss_fraction = st.remote_loss_fraction, .rtt_ms = st.rtt_ms };
+  codec->iface->adapt(codec->instance, G_OBJECT(s->encoder), codec->settings, &feedback);
+  return G_SOURCE_CONTINUE;
+}
