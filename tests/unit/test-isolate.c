@@ -52,7 +52,7 @@ test_each_case_alone(void)
   assert_line(tap, "ok 2 /demo/after-crash");
   assert_line(tap, "# said before failing");
   assert_line(tap, "not ok 3 /demo/fail - *failed on purpose");
-  assert_line(tap, "not ok 4 /demo/hang - *ran past 1000 ms and was killed");
+  assert_line(tap, "not ok 4 /demo/hang - *ran past * ms and was killed"); /* 1000, scaled */
   assert_line(tap, "ok 5 /demo/skip # SKIP skipped on purpose");
   assert_line(tap, "ok 6 /demo/last");
 }
