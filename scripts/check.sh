@@ -19,6 +19,9 @@ export HARK_TEST_PG_CONNINFO
 # The network labs must leave no namespace behind: one more case (scripts/private-netns.sh).
 netns_tap="$build/meson-logs/netns-left.tap"
 rm -f "$netns_tap"
+# A run that could not start (meson refuses to run a test whose binary is missing) writes
+# no log: the summary must then find none, not the last run's.
+rm -f "$build"/meson-logs/testlog*.json "$san"/meson-logs/testlog*.json
 # In the background, so a SIGTERM to this script reaches the run: private-netns.sh is
 # then unshare, whose child (the run's PID-namespace init) ends everything the tests started.
 "$here/private-netns.sh" "$netns_tap" \

@@ -37,6 +37,7 @@ class Totals:
         self.reasons = []  # lines that say why the run failed
         self.ran = {}  # test name -> cases that ran (not skipped)
         self.build_checks = [0, 0]
+        self.skip_why = {}  # test name -> what its `1..0 # SKIP` line said
 
     def add(self, key, outcome):
         old = self.cases.get(key)
@@ -89,6 +90,8 @@ def add_tap(totals, name, stdout, ok):
     if plan is not None and plan[0] == 0:
         key = (name, "(suite skipped)")
         totals.add(key, "skip" if ok else "fail")
+        if plan[1]:
+            totals.skip_why[name] = plan[1].strip().lstrip("#").strip()
         keys.append(key)
         if not ok:
             totals.reasons.append(f"{name}: skipped its whole plan and failed")
@@ -183,7 +186,9 @@ def main(argv):
         print(f"{source}: {p} passed, {f} failed, {s} skipped")
     for name in must_run:
         if totals.ran.get(name, 0) == 0:
-            totals.reasons.append(f"{name}: must run on this machine but ran no case")
+            why = totals.skip_why.get(name)
+            said = f" (it said: {why})" if why else ""
+            totals.reasons.append(f"{name}: must run on this machine but ran no case{said}")
             totals.add((name, "(must run, ran no case)"), "fail")
     ok, bad = totals.build_checks
     print(f"build checks (public headers compile alone): {ok} passed, {bad} failed")

@@ -59,7 +59,7 @@ def must_run(root):
     b = build(root, "b", [("netlab", "SKIP", "1..0 # SKIP needs coturn and jq\n"),
                           ("wire", "OK", "1..1\nok 1 /wire\n")])
     status, out = summary("--must-run", "netlab", b)
-    return status == 1 and any("netlab: must run" in l for l in out) and out[-1].endswith(
+    return status == 1 and any("netlab: must run" in l and "needs coturn and jq" in l for l in out) and out[-1].endswith(
         "1 failed, 1 skipped")
 
 
