@@ -503,12 +503,26 @@ link_gone(JsonObject *overlay, gconstpointer name)
   return sn_link_named(overlay, name) == NULL;
 }
 
+static gint64
+relays_of(JsonObject *overlay)
+{
+  return olab_dropped(overlay, "stun_relay_served") + olab_dropped(overlay, "stun_relay_refused");
+}
+
 /* stun_relay_served + stun_relay_refused reached data's value. */
 static gboolean
 relays_counted(JsonObject *overlay, gconstpointer data)
 {
-  return olab_dropped(overlay, "stun_relay_served") + olab_dropped(overlay, "stun_relay_refused") >=
-         *(const gint64 *)data;
+  return relays_of(overlay) >= *(const gint64 *)data;
+}
+
+/* The SN's overlay once n more STUN_RELAYs than in before are counted (served or
+ * refused); NULL (the case failed) otherwise. */
+static JsonObject *
+wait_relays(LabNode *sn, JsonObject *before, gint64 n)
+{
+  gint64 counted = relays_of(before) + n;
+  return olab_wait_overlay(sn, relays_counted, &counted, 5000, "relays counted");
 }
 
 /* A node with an ordinary certificate claims to be an SN at an address where a port is
@@ -536,8 +550,7 @@ test_sn_claim_unverified(OLab *lab)
   HARK_REQUIRE(join_as_peer(mallory, "mallory-sn", claimed) == HARK_MSG_JOIN_OK);
   for (guint i = 0; i < 5; i++)
     send_relay(mallory, "127.0.0.1", 9);
-  gint64 counted = olab_dropped(before, "stun_relay_served") + olab_dropped(before, "stun_relay_refused") + 5;
-  g_autoptr(JsonObject) after = olab_wait_overlay(sn, relays_counted, &counted, 5000, "relays counted");
+  g_autoptr(JsonObject) after = wait_relays(sn, before, 5);
   HARK_REQUIRE(after != NULL);
   g_assert_cmpint(olab_dropped(after, "stun_relay_served"), ==, olab_dropped(before, "stun_relay_served"));
   g_assert_cmpint(olab_dropped(after, "stun_relay_refused"), ==,
@@ -598,8 +611,7 @@ test_sn_relay_targets(OLab *lab)
   send_relay(twin, host, 9); /* sn1 itself */
   send_relay(twin, "127.0.0.1", 9);
   gint64 n = g_strv_length((char **)refused) + 2;
-  gint64 counted = olab_dropped(before, "stun_relay_served") + olab_dropped(before, "stun_relay_refused") + n;
-  g_autoptr(JsonObject) after = olab_wait_overlay(sn, relays_counted, &counted, 5000, "relays counted");
+  g_autoptr(JsonObject) after = wait_relays(sn, before, n);
   HARK_REQUIRE(after != NULL);
   g_assert_cmpint(olab_dropped(after, "stun_relay_served"), ==, olab_dropped(before, "stun_relay_served") + 1);
   g_assert_cmpint(olab_dropped(after, "stun_relay_refused"), ==,
@@ -643,8 +655,7 @@ test_sn_relay_strict(OLab *lab)
   send_relay(twin, host, 9);         /* itself */
   send_relay(twin, "192.0.2.1", 9);  /* TEST-NET-1: served (nothing leaves a loopback socket) */
   gint64 n = g_strv_length((char **)refused) + 2;
-  gint64 counted = olab_dropped(before, "stun_relay_served") + olab_dropped(before, "stun_relay_refused") + n;
-  g_autoptr(JsonObject) after = olab_wait_overlay(sn, relays_counted, &counted, 5000, "relays counted");
+  g_autoptr(JsonObject) after = wait_relays(sn, before, n);
   HARK_REQUIRE(after != NULL);
   g_assert_cmpint(olab_dropped(after, "stun_relay_served"), ==, olab_dropped(before, "stun_relay_served") + 1);
   g_assert_cmpint(olab_dropped(after, "stun_relay_refused"), ==,
@@ -695,8 +706,7 @@ test_sn_relay_budget(OLab *lab)
   for (guint i = 0; i < 5; i++)
     for (guint k = 0; taken[i] && k < 40; k++, sent++)
       send_relay(links[i], "127.0.0.1", target_port);
-  gint64 counted = olab_dropped(before, "stun_relay_served") + olab_dropped(before, "stun_relay_refused") + sent;
-  g_autoptr(JsonObject) after = olab_wait_overlay(sn, relays_counted, &counted, 5000, "relays counted");
+  g_autoptr(JsonObject) after = wait_relays(sn, before, sent);
   HARK_REQUIRE(after != NULL);
   double seconds = (double)(g_get_monotonic_time() - t0) / G_USEC_PER_SEC;
   gint64 served = olab_dropped(after, "stun_relay_served") - olab_dropped(before, "stun_relay_served");
