@@ -1,0 +1,8 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* overlay-cases.h: the theme files of test-overlay register their cases (overlay-lab.h). */
+#pragma once
+
+/* Strangers at an SN's doors: bad input, caps, failed handshakes, amplification. */
+void overlay_doors_add_cases(void);
+/* A malicious SN and SN peers: lists, claims, STUN_RELAY. */
+void overlay_peers_add_cases(void);
