@@ -853,20 +853,22 @@ pg_request_send(gpointer store, const char *from_key, const char *to_key, const 
   PGconn *conn = acquire(store, error);
   if (conn == NULL)
     return FALSE;
+  /* Inserted first, then counted (and rolled back when over): asking again while a
+   * request waits is EXISTS, not a new pending request. */
   gint64 pending = 0, changed = -1;
   gboolean ok = both_exist(conn, from_key, to_key, error) &&
+                (changed = exec_count(conn, sql_request_upsert,
+                                      PARAMS(TEXT(from_key), TEXT(to_key), TEXT(message),
+                                             INT(now)),
+                                      error)) > 0 &&
                 query_int(conn, sql_requests_pending_from, from_key, &pending, error);
-  if (ok && pending >= max_pending) {
-    g_set_error(error, HARK_STORE_ERROR, HARK_STORE_ERROR_LIMIT,
-                "'%s' has %" G_GINT64_FORMAT " pending requests already", from_key, pending);
-    ok = FALSE;
-  }
-  if (ok)
-    ok = (changed = exec_count(conn, sql_request_upsert,
-                               PARAMS(TEXT(from_key), TEXT(to_key), TEXT(message), INT(now)),
-                               error)) > 0;
   if (changed == 0)
     hark_store_set_request_pending(error, from_key, to_key);
+  if (ok && pending > max_pending) {
+    g_set_error(error, HARK_STORE_ERROR, HARK_STORE_ERROR_LIMIT,
+                "'%s' has %u pending requests already", from_key, max_pending);
+    ok = FALSE;
+  }
   return release(store, conn, ok, error);
 }
 

@@ -859,21 +859,22 @@ sqlite_request_send(gpointer store, const char *from_key, const char *to_key,
 {
   SqliteStore *s = store;
   HOLD_LOCK(s);
+  /* Inserted first, then counted (and rolled back when over): asking again while a
+   * request waits is EXISTS, not a new pending request. */
   gint64 pending = 0, changed = -1;
-  gboolean ok =
-    begin(s, error) && both_exist(s, from_key, to_key, error) &&
-    stmt_int(s, STMT_REQUESTS_PENDING_FROM, from_key, PARAMS(TEXT(from_key)), &pending, error);
-  if (ok && pending >= max_pending) {
-    g_set_error(error, HARK_STORE_ERROR, HARK_STORE_ERROR_LIMIT,
-                "'%s' has %" G_GINT64_FORMAT " pending requests already", from_key, pending);
-    ok = FALSE;
-  }
-  if (ok)
-    ok = (changed = stmt_exec(s, STMT_REQUEST_UPSERT,
-                              PARAMS(TEXT(from_key), TEXT(to_key), TEXT(message), INT(now)),
-                              error)) > 0;
+  gboolean ok = begin(s, error) && both_exist(s, from_key, to_key, error) &&
+                (changed = stmt_exec(s, STMT_REQUEST_UPSERT,
+                                     PARAMS(TEXT(from_key), TEXT(to_key), TEXT(message), INT(now)),
+                                     error)) > 0 &&
+                stmt_int(s, STMT_REQUESTS_PENDING_FROM, from_key, PARAMS(TEXT(from_key)),
+                         &pending, error);
   if (changed == 0)
     hark_store_set_request_pending(error, from_key, to_key);
+  if (ok && pending > max_pending) {
+    g_set_error(error, HARK_STORE_ERROR, HARK_STORE_ERROR_LIMIT,
+                "'%s' has %u pending requests already", from_key, max_pending);
+    ok = FALSE;
+  }
   return finish(s, ok, error);
 }
 

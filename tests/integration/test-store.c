@@ -715,8 +715,10 @@ test_requests(Fixture *f)
   g_assert_cmpint(r->created, ==, NOW);
   /* Asking again while it waits: EXISTS, nothing changes. */
   send_request_fails(f, "alice", "bob", 10, HARK_STORE_ERROR_EXISTS);
-  /* The pending limit counts pending requests only. */
+  /* The pending limit counts pending requests only; asking again is no new one. */
   send_request_fails(f, "alice", "carol", 1, HARK_STORE_ERROR_LIMIT);
+  send_request_fails(f, "alice", "bob", 1, HARK_STORE_ERROR_EXISTS);
+  assert_requests(f, "carol", NULL);
   send_request_fails(f, "alice", "nobody", 10, HARK_STORE_ERROR_NOT_FOUND);
   /* Only the recipient answers: bob's key with alice as the recipient finds nothing. */
   g_assert_false(f->iface->request_answer(f->store, "alice", "bob", TRUE, NOW, &error));

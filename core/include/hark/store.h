@@ -150,8 +150,8 @@ typedef struct {
    * such user. Blocks do not filter it: the caller hides what a block hides. */
   GPtrArray *(*requests_list)(gpointer store, const char *name_key, GError **error);
   /* A pending request from_key -> to_key made at now (message may be NULL), replacing a
-   * declined one. EXISTS when one is pending already; LIMIT when from_key has max_pending
-   * pending requests; NOT_FOUND when either user does not exist. */
+   * declined one. EXISTS when one is pending already (whatever the limit); LIMIT when
+   * from_key has max_pending pending requests; NOT_FOUND when either user does not exist. */
   gboolean (*request_send)(gpointer store, const char *from_key, const char *to_key,
                            const char *message, guint max_pending, gint64 now,
                            GError **error);
