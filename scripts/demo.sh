@@ -87,12 +87,12 @@ ctl state
 step "A command with an argument"
 ctl help state
 
-step "Accounts: register alice and bob, log in as alice, add bob as a buddy"
+step "Accounts: register alice and bob, log in as alice, ask bob to be a buddy"
 # Passwords go on standard input: a command line is visible to every local user (ps).
 echo "correct horse battery" | ctl register alice
 echo "staple battery horse" | ctl register bob
 echo "correct horse battery" | ctl login alice
-ctl buddy-add bob Bobby
+ctl buddy-add bob "it's Alice"
 ctl whoami
 
 step "Logged in, with a public address and spare capacity: the node serves as a super node"
@@ -115,6 +115,8 @@ wait_for "$work/bob/ctl.sock" "$work/bob.log"
 wait_log "$work/bob.log" "joined: attached"
 cat "$work/bob.log"
 echo "staple battery horse" | bob_ctl login bob
+bob_ctl requests
+bob_ctl buddy-accept alice
 bob_ctl overlay
 
 step "The super node's view: its client bob, over TLS, proven by his certificate"

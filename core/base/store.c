@@ -93,3 +93,41 @@ hark_store_buddy_free(HarkStoreBuddy *buddy)
   g_free(buddy->alias);
   g_free(buddy);
 }
+
+HarkStoreRequest *
+hark_store_request_new(const char *from_key, const char *to_key, const char *message,
+                       gint64 created, gint64 answered)
+{
+  HarkStoreRequest *request = g_new0(HarkStoreRequest, 1);
+  request->from_key = g_strdup(from_key);
+  request->to_key = g_strdup(to_key);
+  request->message = g_strdup(message);
+  request->created = created;
+  request->answered = answered;
+  return request;
+}
+
+void
+hark_store_request_free(HarkStoreRequest *request)
+{
+  if (request == NULL)
+    return;
+  g_free(request->from_key);
+  g_free(request->to_key);
+  g_free(request->message);
+  g_free(request);
+}
+
+void
+hark_store_set_no_request(GError **error, const char *from_key, const char *to_key)
+{
+  g_set_error(error, HARK_STORE_ERROR, HARK_STORE_ERROR_NOT_FOUND,
+              "no pending request from '%s' to '%s'", from_key, to_key);
+}
+
+void
+hark_store_set_request_pending(GError **error, const char *from_key, const char *to_key)
+{
+  g_set_error(error, HARK_STORE_ERROR, HARK_STORE_ERROR_EXISTS,
+              "a request from '%s' to '%s' is pending already", from_key, to_key);
+}

@@ -150,6 +150,22 @@ hark_login_client_buddies(HarkLoginClient *client, HarkLoginDone done, gpointer 
     return;
   }
   hark_login_fetch_buddies(hark_login_op_new(client, done, user_data), hark_login_buddies_fetched);
+  /* Whoever looks at the list wants to know who asks to be on it, too. */
+  hark_login_client_sync_contacts(client);
+}
+
+Op *
+hark_login_change_op_new(HarkLoginClient *client, const char *op_name, const char *name,
+                         HarkLoginDone done, gpointer user_data)
+{
+  if (client->user == NULL) {
+    done(NULL, hark_login_not_logged_in_error(), user_data);
+    return NULL;
+  }
+  Op *op = hark_login_op_new(client, done, user_data);
+  op->buddy_op = g_strdup(op_name);
+  op->buddy_name = g_strdup(name);
+  return op;
 }
 
 static void buddy_changed(Op *op, JsonObject *answer, GError *error);
@@ -194,13 +210,9 @@ void
 hark_login_client_change_buddy(HarkLoginClient *client, const char *op_name, const char *name,
                                const char *alias, HarkLoginDone done, gpointer user_data)
 {
-  if (client->user == NULL) {
-    done(NULL, hark_login_not_logged_in_error(), user_data);
+  Op *op = hark_login_change_op_new(client, op_name, name, done, user_data);
+  if (op == NULL)
     return;
-  }
-  Op *op = hark_login_op_new(client, done, user_data);
-  op->buddy_op = g_strdup(op_name);
-  op->buddy_name = g_strdup(name);
   op->buddy_alias = g_strdup(alias);
   send_buddy_change(op);
 }

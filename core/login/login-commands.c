@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* login-commands.c: the commands of the login client (register, login, logout, passwd,
- * delete-account, buddies, buddy-add, buddy-remove, buddy-rename, whoami, devices,
- * device-remove).
+ * delete-account, buddies, buddy-add, buddy-accept, buddy-decline, buddy-cancel, requests,
+ * block, unblock, buddy-remove, buddy-rename, whoami, devices, device-remove).
  *
  * They are in the node's one command table whether or not the node is configured to
  * log in, so that every frontend of every node has the same commands; without a login
@@ -106,9 +106,56 @@ change_buddy(HarkCommandCall *call, JsonObject *args, gpointer user_data, const 
 }
 
 static void
+change_contact(HarkCommandCall *call, JsonObject *args, gpointer user_data, const char *op)
+{
+  HarkLoginClient *client = client_of(call, user_data);
+  if (client != NULL)
+    hark_login_client_contact(client, op, arg(args, "name"), arg(args, "message"), answer, call);
+}
+
+/* A buddy is added by their consent: the command sends a contact request. */
+static void
 run_buddy_add(HarkCommandCall *call, JsonObject *args, gpointer user_data)
 {
-  change_buddy(call, args, user_data, "add");
+  change_contact(call, args, user_data, "send");
+}
+
+static void
+run_buddy_accept(HarkCommandCall *call, JsonObject *args, gpointer user_data)
+{
+  change_contact(call, args, user_data, "accept");
+}
+
+static void
+run_buddy_decline(HarkCommandCall *call, JsonObject *args, gpointer user_data)
+{
+  change_contact(call, args, user_data, "decline");
+}
+
+static void
+run_buddy_cancel(HarkCommandCall *call, JsonObject *args, gpointer user_data)
+{
+  change_contact(call, args, user_data, "cancel");
+}
+
+static void
+run_block(HarkCommandCall *call, JsonObject *args, gpointer user_data)
+{
+  change_contact(call, args, user_data, "block");
+}
+
+static void
+run_unblock(HarkCommandCall *call, JsonObject *args, gpointer user_data)
+{
+  change_contact(call, args, user_data, "unblock");
+}
+
+static void
+run_requests(HarkCommandCall *call, JsonObject *args, gpointer user_data)
+{
+  HarkLoginClient *client = client_of(call, user_data);
+  if (client != NULL)
+    hark_login_client_requests(client, answer, call);
 }
 
 static void
@@ -177,8 +224,13 @@ static const HarkCommandParam delete_params[] = {
 };
 
 static const HarkCommandParam buddy_add_params[] = {
-  { "name", HARK_PARAM_STRING, TRUE, "the buddy's user name" },
-  { "alias", HARK_PARAM_STRING, FALSE, "what to call them (default: their user name)" },
+  { "name", HARK_PARAM_STRING, TRUE, "the user name of whom to ask" },
+  { "message", HARK_PARAM_STRING, FALSE, "a note for them: 1 to 64 characters" },
+  { NULL },
+};
+
+static const HarkCommandParam user_name_params[] = {
+  { "name", HARK_PARAM_STRING, TRUE, "the user's name" },
   { NULL },
 };
 
@@ -208,8 +260,25 @@ static const HarkCommand login_commands[] = {
     run_delete_account },
   { HARK_COMMAND_VERSION, "buddies", "the buddy list, as the login server has it", NULL,
     run_buddies },
-  { HARK_COMMAND_VERSION, "buddy-add", "add a user to the buddy list", buddy_add_params,
-    run_buddy_add },
+  { HARK_COMMAND_VERSION, "buddy-add",
+    "ask a user to become buddies: they accept or decline on any of their devices",
+    buddy_add_params, run_buddy_add },
+  { HARK_COMMAND_VERSION, "buddy-accept",
+    "accept a user's contact request: each of you joins the other's buddy list",
+    user_name_params, run_buddy_accept },
+  { HARK_COMMAND_VERSION, "buddy-decline", "decline a user's contact request", user_name_params,
+    run_buddy_decline },
+  { HARK_COMMAND_VERSION, "buddy-cancel", "withdraw a contact request this user sent",
+    user_name_params, run_buddy_cancel },
+  { HARK_COMMAND_VERSION, "requests",
+    "contact requests waiting for an answer (incoming and outgoing), and the blocked users",
+    NULL, run_requests },
+  { HARK_COMMAND_VERSION, "block",
+    "block a user: their requests are never shown, a pending one and their buddy entry go",
+    user_name_params, run_block },
+  { HARK_COMMAND_VERSION, "unblock",
+    "unblock a user (what the block removed does not come back)", user_name_params,
+    run_unblock },
   { HARK_COMMAND_VERSION, "buddy-remove", "remove a buddy from the list", buddy_name_params,
     run_buddy_remove },
   { HARK_COMMAND_VERSION, "buddy-rename", "change what a buddy is called", buddy_rename_params,

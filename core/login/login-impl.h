@@ -42,9 +42,11 @@ struct Op {
   guint generation;                /* client->generation when the op began */
   char *user;                      /* whom the request is about, for messages */
   char *password;                  /* a login's, until its nonce comes (wiped) */
-  char *buddy_op;
+  char *buddy_op;    /* a buddy change's op, or a contact change's (login-contacts.c) */
   char *buddy_name;
   char *buddy_alias;
+  JsonObject *contacts; /* a contacts answer, kept while the buddy list follows it */
+  gboolean contact;     /* a contact request or block: refusals in the server's words */
   gboolean retried; /* a buddy change tries again once after a conflict */
   /* The request in flight, to send it again the other way (directly / through the SN). */
   char *method;
@@ -83,6 +85,7 @@ struct _HarkLoginClient {
   GBytes *certificate_der; /* for the Hark-Certificate header of signed requests */
   gint64 expires;
   JsonArray *buddies;      /* [{"name", "alias"}]; NULL when not known */
+  GHashTable *requests_seen; /* names of incoming contact requests already announced */
   gint64 revision;         /* of buddies; -1 when not known */
   guint generation;        /* bumped by every login and logout: answers to requests made
                             * for an earlier one are not applied */
@@ -126,6 +129,12 @@ void hark_login_op_transmit(Op *op);
 void hark_login_op_send(Op *op, const char *method, const char *path, JsonObject *body,
                         gboolean sign, OpStep step);
 
+/* The server's answer as the op's result. */
+void hark_login_op_answer(Op *op, JsonObject *answer, GError *error);
+
+/* login-contacts.c: this device no longer knows which requests it has announced. */
+void hark_login_forget_contacts(HarkLoginClient *client);
+
 /* login-buddies.c: the buddy list, kept and asked for. */
 JsonArray *hark_login_read_buddy_list(JsonObject *list, gint64 *revision, GError **error);
 gboolean hark_login_install_buddies(HarkLoginClient *client, gint64 revision,
@@ -133,6 +142,10 @@ gboolean hark_login_install_buddies(HarkLoginClient *client, gint64 revision,
 void hark_login_load_buddies(HarkLoginClient *client);
 void hark_login_buddies_fetched(Op *op, JsonObject *answer, GError *error);
 void hark_login_fetch_buddies(Op *op, OpStep step);
+/* An op changing something about the user name (op_name: its kind); NULL once done has
+ * been told NOT_LOGGED_IN. */
+Op *hark_login_change_op_new(HarkLoginClient *client, const char *op_name, const char *name,
+                             HarkLoginDone done, gpointer user_data);
 
 /* login-tunnel.c: the way through the super node when the direct one is blocked. */
 void hark_login_watch_direct_connection(Op *op);

@@ -92,6 +92,12 @@ refusal_error(Op *op, JsonObject *refusal)
   HarkLoginError kind = error_for_code(code);
   g_autofree char *wait = NULL;
 
+  /* A contact request's refusals say more than a login's would: the server's words
+   * (a recent decline, a flood, no such request) are the ones to show. */
+  if (op->contact && (kind == HARK_LOGIN_ERROR_LOCKED_OUT || kind == HARK_LOGIN_ERROR_NOT_FOUND))
+    return g_error_new(HARK_LOGIN_ERROR, kind, "%s",
+                       message != NULL ? message : "the login server refused the request");
+
   switch (kind) {
   case HARK_LOGIN_ERROR_WRONG_PASSWORD:
     return g_error_new(HARK_LOGIN_ERROR, kind, "wrong password for user '%s', or no such user",
@@ -187,6 +193,7 @@ op_free(Op *op)
   g_free(op->buddy_op);
   g_free(op->buddy_name);
   g_free(op->buddy_alias);
+  g_clear_pointer(&op->contacts, json_object_unref);
   g_free(op->method);
   g_free(op->path);
   g_clear_pointer(&op->body, g_bytes_unref);

@@ -308,6 +308,7 @@ clear_login(HarkLoginClient *client)
   g_clear_pointer(&client->buddies, json_array_unref);
   client->expires = 0;
   client->revision = -1;
+  hark_login_forget_contacts(client);
 }
 
 /* Logged out: this device forgets the certificate and the list. reason is for the event
@@ -355,6 +356,7 @@ take_login(HarkLoginClient *client, const char *user, JsonObject *answer, GError
   if (g_strcmp0(previous_user, client->user) != 0) {
     g_clear_pointer(&client->buddies, json_array_unref);
     client->revision = -1;
+    hark_login_forget_contacts(client);
   }
   client->generation++;
   cancel_renewal(client);
@@ -370,10 +372,14 @@ login_answered(Op *op, JsonObject *answer, GError *error)
 {
   if (error == NULL)
     take_login(op->client, op->user, answer, &error);
-  if (error != NULL)
+  if (error != NULL) {
     hark_login_op_fail(op, error);
-  else
-    hark_login_op_finish(op, login_result(op->client), NULL);
+    return;
+  }
+  HarkLoginClient *client = op->client;
+  hark_login_op_finish(op, login_result(client), NULL);
+  /* Requests made while this device was logged out are announced now. */
+  hark_login_client_sync_contacts(client);
 }
 
 JsonObject *
@@ -461,8 +467,8 @@ hark_login_client_logout(HarkLoginClient *client, HarkLoginDone done, gpointer u
 }
 
 /* The server's answer as the op's result ({"revoked"}, {"devices"}, ...). */
-static void
-answer_as_result(Op *op, JsonObject *answer, GError *error)
+void
+hark_login_op_answer(Op *op, JsonObject *answer, GError *error)
 {
   if (error != NULL)
     hark_login_op_fail(op, error);
@@ -486,7 +492,7 @@ hark_login_client_change_password(HarkLoginClient *client, const char *old_passw
     json_object_set_boolean_member(body, "revoke_others", TRUE);
     json_object_set_string_member(body, "keep_device", client->device_id);
   }
-  hark_login_op_send(op, "POST", "/v1/password", body, FALSE, answer_as_result);
+  hark_login_op_send(op, "POST", "/v1/password", body, FALSE, hark_login_op_answer);
 }
 
 void
@@ -497,7 +503,7 @@ hark_login_client_devices(HarkLoginClient *client, HarkLoginDone done, gpointer 
     return;
   }
   hark_login_op_send(hark_login_op_new(client, done, user_data), "GET", "/v1/devices", NULL, TRUE,
-                     answer_as_result);
+                     hark_login_op_answer);
 }
 
 static void
@@ -644,6 +650,9 @@ renewed(Op *op, JsonObject *answer, GError *error)
   json_object_set_string_member(data, "expires", expires);
   hark_context_emit(client->ctx, "certificate-renewed", data);
   hark_login_op_finish(op, json_object_new(), NULL);
+  /* Renewals are the devices' regular contact with the server: requests made or accepted
+   * elsewhere meanwhile come with them. */
+  hark_login_client_sync_contacts(client);
 }
 
 static gboolean
@@ -715,9 +724,11 @@ load_saved_login(HarkLoginClient *client)
 void
 hark_login_client_sync(HarkLoginClient *client)
 {
-  if (client->user != NULL)
-    hark_login_fetch_buddies(hark_login_op_new(client, background_sync_done, client),
-                             hark_login_buddies_fetched);
+  if (client->user == NULL)
+    return;
+  hark_login_fetch_buddies(hark_login_op_new(client, background_sync_done, client),
+                           hark_login_buddies_fetched);
+  hark_login_client_sync_contacts(client);
 }
 
 static SoupSession *
@@ -772,6 +783,7 @@ hark_login_client_new(HarkContext *ctx, const HarkConfig *config, HarkIdentity *
   client->session = new_session(client->trust);
   client->cancellable = g_cancellable_new();
   client->ops = g_hash_table_new(NULL, NULL);
+  client->requests_seen = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
   client->revision = -1;
   client->retry_seconds = RETRY_FIRST_SECONDS;
   load_saved_login(client);
@@ -843,6 +855,7 @@ hark_login_client_free(HarkLoginClient *client)
   g_object_unref(client->cancellable);
   g_clear_object(&client->tunnel);
   clear_login(client);
+  g_hash_table_unref(client->requests_seen);
   g_free(client->url);
   g_free(client->base);
   g_free(client->ca_path);

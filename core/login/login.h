@@ -130,6 +130,45 @@ void hark_login_client_devices(HarkLoginClient *client, HarkLoginDone done, gpoi
 void hark_login_client_remove_device(HarkLoginClient *client, const char *which,
                                      HarkLoginDone done, gpointer user_data);
 
+/* login-contacts.c: contact requests. {"incoming": [{"name", "message", "created"}],
+ * "outgoing": [...], "blocked": [names], "revision", "buddies"}; every incoming request
+ * this device has not announced yet gets a `contact-request` event, and the buddy list
+ * is fetched when the server's revision differs (a `buddies-changed` event). */
+void hark_login_client_requests(HarkLoginClient *client, HarkLoginDone done, gpointer user_data);
+/* op is "send" (message may be NULL; the answer has "status": "request sent"), "accept",
+ * "decline", "cancel", "block" or "unblock"; answers like hark_login_client_requests. */
+void hark_login_client_contact(HarkLoginClient *client, const char *op, const char *name,
+                               const char *message, HarkLoginDone done, gpointer user_data);
+/* Fetch the contact requests now, in the background (and the buddy list when it changed):
+ * for whoever learns that something changed on the server (the directory, when another
+ * device or user says so). Nothing when logged out. */
+void hark_login_client_sync_contacts(HarkLoginClient *client);
+
+/* What the login server says about a user name: always one of these (or an error when it
+ * could not be asked). */
+typedef enum {
+  HARK_LOGIN_LOOKUP_NO_SUCH_USER,
+  HARK_LOGIN_LOOKUP_NOT_RECENT, /* exists; no device of theirs was seen in the last 72 h */
+  HARK_LOGIN_LOOKUP_RECENT,     /* exists; a device of theirs was seen in the last 72 h */
+} HarkLoginLookup;
+#define HARK_LOGIN_SEARCH_LIMIT_MAX 100
+
+/* Ask the login server about name (GET /v1/users/NAME; needs no login). A name that is
+ * not a valid user name is NO_SUCH_USER without asking. */
+void hark_login_client_lookup_async(HarkLoginClient *client, const char *name,
+                                    GCancellable *cancellable, GAsyncReadyCallback callback,
+                                    gpointer user_data);
+/* The answer; *user (may be NULL) gets the name as registered when the user exists. */
+HarkLoginLookup hark_login_client_lookup_finish(GAsyncResult *result, char **user,
+                                                GError **error);
+/* Users whose name starts with prefix, at most limit (1 to HARK_LOGIN_SEARCH_LIMIT_MAX),
+ * sorted: GET /v1/users?prefix=&limit=. */
+void hark_login_client_search_async(HarkLoginClient *client, const char *prefix, guint limit,
+                                    GCancellable *cancellable, GAsyncReadyCallback callback,
+                                    gpointer user_data);
+/* The names as registered (char*), or NULL with error. */
+GPtrArray *hark_login_client_search_finish(GAsyncResult *result, GError **error);
+
 /* login-commands.c: register, login, logout, passwd, ... in the node's one command table;
  * they answer about *client, which the node sets once it has one, and NOT_CONFIGURED on
  * a node without a login section. */

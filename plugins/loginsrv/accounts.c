@@ -503,15 +503,35 @@ login_handle_delete(LoginRequest *req)
 
 /* ---- users and version --------------------------------------------------------------------- */
 
+gboolean
+login_devices_recent(GPtrArray *devices, gint64 now)
+{
+  for (guint i = 0; i < devices->len; i++) {
+    const HarkStoreDevice *device = devices->pdata[i];
+    if (device->revoked == 0 && device->last_seen >= now - LOGIN_RECENT_SECONDS)
+      return TRUE;
+  }
+  return FALSE;
+}
+
 static void
 user_work(LoginServer *s, gpointer data, LoginReply *reply)
 {
   AccountJob *job = data;
   g_autoptr(GError) error = NULL;
   g_autoptr(HarkStoreUser) user = s->store->user_get(s->store_handle, job->key, &error);
-  if (user != NULL) {
+  g_autoptr(GPtrArray) devices =
+    user != NULL ? s->store->devices_list(s->store_handle, job->key, &error) : NULL;
+  if (devices != NULL) {
+    /* A class, never the time itself: a stranger learns that the user exists and whether
+     * the account is in use, not when its owner was last online. */
+    JsonObject *last_seen = json_object_new();
+    json_object_set_boolean_member(last_seen, "recent",
+                                   login_devices_recent(devices, login_now_seconds(s)));
+    json_object_set_int_member(last_seen, "within_hours", LOGIN_RECENT_SECONDS / 3600);
     JsonObject *body = json_object_new();
     json_object_set_string_member(body, "user", user->name);
+    json_object_set_object_member(body, "last_seen", last_seen);
     login_reply_ok(reply, SOUP_STATUS_OK, body);
   } else if (g_error_matches(error, HARK_STORE_ERROR, HARK_STORE_ERROR_NOT_FOUND)) {
     login_reply_error(reply, "unknown-user", "there is no user '%s'", job->name);

@@ -184,14 +184,9 @@ login_handle_buddies_change(LoginRequest *req)
     { "revision", LOGIN_FIELD_INT, FALSE },
     { NULL },
   };
-  if (!login_request_parse(req, fields))
+  const char *name = login_request_parse_named(req, fields);
+  if (name == NULL)
     return;
-  const char *name = json_object_get_string_member(req->json, "name");
-  g_autofree char *name_problem = login_name_problem(name);
-  if (name_problem != NULL) {
-    login_respond_error(req, "bad-name", "%s", name_problem);
-    return;
-  }
   BuddyJob *job = buddy_job_new(req);
   job->buddy = g_strdup(name);
   job->buddy_key = login_name_key(name);

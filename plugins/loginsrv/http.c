@@ -34,6 +34,8 @@ static const Route routes[] = {
   { "POST", "/v1/delete", FALSE, FALSE, FALSE, login_handle_delete },
   { "GET", "/v1/buddies", FALSE, FALSE, TRUE, login_handle_buddies_get },
   { "POST", "/v1/buddies", FALSE, FALSE, TRUE, login_handle_buddies_change },
+  { "GET", "/v1/contacts", FALSE, FALSE, TRUE, login_handle_contacts_get },
+  { "POST", "/v1/contacts", FALSE, FALSE, TRUE, login_handle_contacts_change },
   { "GET", "/v1/devices", FALSE, FALSE, TRUE, login_handle_devices_get },
   { "POST", "/v1/devices/remove", FALSE, FALSE, TRUE, login_handle_devices_remove },
   { "GET", "/v1/users/", TRUE, FALSE, FALSE, login_handle_user },
@@ -58,6 +60,7 @@ static const struct {
   { "conflict", SOUP_STATUS_CONFLICT },
   { "buddy-exists", SOUP_STATUS_CONFLICT },
   { "not-found", SOUP_STATUS_NOT_FOUND },
+  { "too-many-pending", LOGIN_STATUS_TOO_MANY_REQUESTS },
   { "internal", SOUP_STATUS_INTERNAL_SERVER_ERROR },
 };
 
@@ -204,6 +207,19 @@ login_request_parse(LoginRequest *req, const LoginField *fields)
   return FALSE;
 }
 
+const char *
+login_request_parse_named(LoginRequest *req, const LoginField *fields)
+{
+  if (!login_request_parse(req, fields))
+    return NULL;
+  const char *name = json_object_get_string_member(req->json, "name");
+  g_autofree char *problem = login_name_problem(name);
+  if (problem == NULL)
+    return name;
+  login_respond_error(req, "bad-name", "%s", problem);
+  return NULL;
+}
+
 static gboolean
 refuse_for(LoginRequest *req, gint64 wait, const char *message)
 {
@@ -273,6 +289,18 @@ login_request_refuse_if_looking_up_too_much(LoginRequest *req)
     return TRUE;
   login_limiter_note_failure(req->server->lookups, req->source,
                              login_now_monotonic(req->server));
+  return FALSE;
+}
+
+gboolean
+login_request_refuse_if_requesting_too_much(LoginRequest *req, const char *account)
+{
+  LoginServer *s = req->server;
+  gint64 now = login_now_monotonic(s);
+  if (refuse_for(req, login_limiter_retry_after(s->contact_requests, account, now),
+                 "too many contact requests from this account"))
+    return TRUE;
+  login_limiter_note_failure(s->contact_requests, account, now);
   return FALSE;
 }
 

@@ -41,7 +41,8 @@ static const char *const known_settings[] = {
   "listen", "port", "store", "store_options", "hosts", "certificate_lifetime",
   "latest_version", "download_url", "hash_memory_kib", "hash_iterations", "max_body",
   "first_lock", "registrations_per_minute", "relay_failures_per_minute", "lookups_per_minute",
-  "handshake_timeout", "max_handshakes", "max_handshakes_per_source", NULL,
+  "handshake_timeout", "max_handshakes", "max_handshakes_per_source",
+  "contact_requests_per_minute", "max_pending_requests", "request_again_after", NULL,
 };
 
 static const char *const default_hosts[] = { "localhost", "127.0.0.1", NULL };
@@ -92,15 +93,24 @@ read_group(GVariant *settings, const char *key, GVariant **out, GError **error)
 static gboolean
 read_limits(LoginServer *s, GVariant *settings, GError **error)
 {
-  gint64 relay, lookups, timeout, handshakes, per_source;
+  gint64 relay, lookups, timeout, handshakes, per_source, requests, pending, again;
   if (!hark_settings_get_int(settings, "relay_failures_per_minute", 200, 1, 1000000, &relay,
                              error) ||
       !hark_settings_get_int(settings, "lookups_per_minute", 60, 1, 1000000, &lookups, error) ||
       !hark_settings_get_int(settings, "handshake_timeout", 3, 1, 60, &timeout, error) ||
       !hark_settings_get_int(settings, "max_handshakes", 256, 1, 100000, &handshakes, error) ||
       !hark_settings_get_int(settings, "max_handshakes_per_source", 32, 1, 100000, &per_source,
+                             error) ||
+      !hark_settings_get_int(settings, "contact_requests_per_minute", 10, 1, 1000000, &requests,
+                             error) ||
+      !hark_settings_get_int(settings, "max_pending_requests", 100, 1, 100000, &pending,
+                             error) ||
+      !hark_settings_get_int(settings, "request_again_after", 86400, 0, G_MAXINT32, &again,
                              error))
     return FALSE;
+  s->contact_requests_per_minute = (guint)requests;
+  s->max_pending_requests = (guint)pending;
+  s->request_again_after = again;
   s->relay_failures_per_minute = (guint)relay;
   s->lookups_per_minute = (guint)lookups;
   s->handshake_timeout = (guint)timeout;
@@ -182,7 +192,7 @@ open_store(LoginServer *s, GError **error)
   if (reg == NULL)
     return FALSE;
   const HarkStoreInterface *iface = reg->iface;
-  if (iface->version < 2 || iface->open == NULL) {
+  if (iface->version < 3 || iface->open == NULL) {
     g_set_error(error, HARK_CONTEXT_ERROR, HARK_CONTEXT_ERROR_INTERFACE_VERSION,
                 "store '%s' has an interface this login server cannot use", s->store_name);
     return FALSE;
@@ -244,6 +254,7 @@ loginsrv_stop(gpointer instance)
   g_clear_pointer(&s->registrations, login_limiter_free);
   g_clear_pointer(&s->relays, login_limiter_free);
   g_clear_pointer(&s->lookups, login_limiter_free);
+  g_clear_pointer(&s->contact_requests, login_limiter_free);
   g_clear_pointer(&s->pair_locks, login_locks_free);
   g_clear_pointer(&s->account_locks, login_locks_free);
   g_clear_pointer(&s->dummy_hash, g_free);
@@ -279,6 +290,8 @@ start_serving(LoginServer *s, GError **error)
   s->relays =
     login_limiter_new(s->relay_failures_per_minute, ADDRESS_WINDOW_USEC, ADDRESS_MAX_TRACKED);
   s->lookups = login_limiter_new(s->lookups_per_minute, ADDRESS_WINDOW_USEC, ADDRESS_MAX_TRACKED);
+  s->contact_requests =
+    login_limiter_new(s->contact_requests_per_minute, ADDRESS_WINDOW_USEC, ADDRESS_MAX_TRACKED);
   s->pair_locks = login_locks_new(s->first_lock, LOCKS_MAX_TRACKED);
   s->account_locks = login_locks_new(s->first_lock, LOCKS_MAX_TRACKED);
   if (!make_dummy_hash(s, error))

@@ -7,6 +7,7 @@
  *   validate.c  strict JSON bodies, the name rules, the signed-request headers
  *   accounts.c  register, login, renew, password, delete, users, version
  *   buddies.c   the buddy list
+ *   contacts.c  contact requests and blocks
  *   devices.c   the device list, revocation, and who may sign (account id, device)
  *   auth.c      signed requests (hark/certificate.h)
  *   passwords.c argon2id hashes
@@ -45,6 +46,9 @@ G_BEGIN_DECLS
 #define LOGIN_DEVICE_ID_LENGTH 64 /* a key fingerprint: lower-case hex SHA-256 */
 #define LOGIN_USERS_LIMIT_MAX 100
 #define LOGIN_USERS_LIMIT_DEFAULT 20
+/* A user whose device logged in or renewed within this is "recently seen" (GET
+ * /v1/users/NAME); the overlay's definite answer for a lookup uses the same window. */
+#define LOGIN_RECENT_SECONDS (72 * 3600)
 
 /* Object data on the remote GSocketAddress given to libsoup for a tunnelled connection:
  * the client's address as its SN stated it (tunnel.c, http.c). */
@@ -74,6 +78,9 @@ typedef struct {
   gint64 first_lock;        /* seconds an account is locked at the 5th failure */
   guint relay_failures_per_minute; /* failures through one SN's tunnels (all its clients) */
   guint lookups_per_minute;        /* GET /v1/users and /v1/users/NAME per source */
+  guint contact_requests_per_minute; /* contact requests sent, per account */
+  guint max_pending_requests;        /* outgoing requests waiting for an answer, per account */
+  gint64 request_again_after;        /* seconds before a declined request may be made again */
   guint handshake_timeout;         /* seconds for the preamble and the TLS handshake */
   guint max_handshakes;            /* in progress, in all */
   guint max_handshakes_per_source; /* in progress, from one address */
@@ -95,6 +102,7 @@ typedef struct {
   LoginAddressLimiter *registrations; /* registrations per source address: each costs a hash */
   LoginAddressLimiter *relays;  /* failures per SN address, over all its tunnelled clients */
   LoginAddressLimiter *lookups; /* user look-ups per source */
+  LoginAddressLimiter *contact_requests; /* contact requests per account (canonical name) */
   LoginLockTable *pair_locks;    /* "account source": failures of one source for one account */
   LoginLockTable *account_locks; /* account: failures from everywhere (known or not) */
   char *dummy_hash; /* what an unknown user's password is checked against (same cost) */
@@ -157,6 +165,9 @@ void login_respond_json(LoginRequest *req, guint status, JsonObject *body);
 /* Parses the body into req->json with exactly these fields; FALSE when it answered
  * bad-request instead. */
 gboolean login_request_parse(LoginRequest *req, const LoginField *fields);
+/* The same for a body whose required "name" member names a user: the name when it follows
+ * the name rules; NULL when it answered bad-request or bad-name instead. */
+const char *login_request_parse_named(LoginRequest *req, const LoginField *fields);
 /* Before a password check of account (canonical name): TRUE when it answered locked-out
  * because the source used up its failures, or this source failed for this account too
  * often, or the account is slowed down and this source has failed for it before. Sets
@@ -164,6 +175,8 @@ gboolean login_request_parse(LoginRequest *req, const LoginField *fields);
 gboolean login_request_refuse_if_limited(LoginRequest *req, const char *account);
 /* The same for user look-ups (every look-up counts). */
 gboolean login_request_refuse_if_looking_up_too_much(LoginRequest *req);
+/* The same for contact requests, per account (canonical name; every request counts). */
+gboolean login_request_refuse_if_requesting_too_much(LoginRequest *req, const char *account);
 /* The same for registrations: refused while the address used up its registrations. */
 gboolean login_request_refuse_if_registering_too_much(LoginRequest *req);
 /* Runs work(job) on a worker thread with the message paused, then answers with the reply
@@ -282,6 +295,8 @@ void login_handle_delete(LoginRequest *req);
 void login_handle_user(LoginRequest *req);
 void login_handle_users(LoginRequest *req);
 void login_handle_version(LoginRequest *req);
+/* Whether a device that is not revoked was seen within LOGIN_RECENT_SECONDS of now. */
+gboolean login_devices_recent(GPtrArray *devices, gint64 now);
 /* The certificate and its expiry for a device key of the account (worker threads). */
 gboolean login_issue_certificate(LoginServer *s, const HarkStoreUser *user,
                                  const char *public_key_pem, JsonObject *answer,
@@ -293,6 +308,11 @@ void login_handle_buddies_get(LoginRequest *req);
 void login_handle_buddies_change(LoginRequest *req);
 /* {"revision", "buddies": [...]} for a user (worker threads); NULL with reply set. */
 JsonObject *login_buddy_list(LoginServer *s, const char *name_key, LoginReply *reply);
+
+/* ---- contacts.c ---- */
+
+void login_handle_contacts_get(LoginRequest *req);
+void login_handle_contacts_change(LoginRequest *req);
 
 /* ---- tunnel.c ---- */
 

@@ -87,6 +87,23 @@ static const char *const migrations[] = {
   "ALTER TABLE devices ADD COLUMN first_seen bigint NOT NULL DEFAULT 0;"
   "ALTER TABLE devices ADD COLUMN revoked bigint NOT NULL DEFAULT 0;"
   "UPDATE devices SET first_seen = last_seen;",
+  /* 3: contact requests (answered 0: pending; else when declined) and blocks; both go
+   * with either user */
+  "CREATE TABLE requests ("
+  "  from_key text COLLATE \"C\" NOT NULL REFERENCES users (name_key) ON DELETE CASCADE,"
+  "  to_key text COLLATE \"C\" NOT NULL REFERENCES users (name_key) ON DELETE CASCADE,"
+  "  message text,"
+  "  created bigint NOT NULL,"
+  "  answered bigint NOT NULL DEFAULT 0,"
+  "  PRIMARY KEY (from_key, to_key)"
+  ");"
+  "CREATE INDEX requests_by_to ON requests (to_key);"
+  "CREATE TABLE blocks ("
+  "  user_key text COLLATE \"C\" NOT NULL REFERENCES users (name_key) ON DELETE CASCADE,"
+  "  blocked_key text COLLATE \"C\" NOT NULL REFERENCES users (name_key) ON DELETE CASCADE,"
+  "  PRIMARY KEY (user_key, blocked_key)"
+  ");"
+  "CREATE INDEX blocks_by_blocked ON blocks (blocked_key);",
 };
 
 /* ---- statements -------------------------------------------------------------------------- */
@@ -153,6 +170,37 @@ static const char sql_revision_lock[] =
 static const char sql_revision_bump[] =
   "UPDATE users SET buddy_revision = buddy_revision + 1 WHERE name_key = $1"
   " RETURNING buddy_revision";
+
+/* Like sql_buddies_get: one row with NULL request columns for a user without any. */
+static const char sql_requests_list[] =
+  "SELECT r.from_key, r.to_key, r.message, r.created, r.answered FROM users u"
+  " LEFT JOIN requests r ON r.from_key = u.name_key OR r.to_key = u.name_key"
+  " WHERE u.name_key = $1 ORDER BY r.created, r.from_key, r.to_key";
+/* The requester's row is locked first (FOR UPDATE), so concurrent requests of one user
+ * (from any process) count one after the other against the limit. */
+static const char sql_user_lock[] = "SELECT 0 FROM users WHERE name_key = $1 FOR UPDATE";
+static const char sql_requests_pending_from[] =
+  "SELECT count(*) FROM requests WHERE from_key = $1 AND answered = 0";
+/* A declined request is asked again; a pending one stays as it is (no row changed). */
+static const char sql_request_upsert[] =
+  "INSERT INTO requests (from_key, to_key, message, created) VALUES ($1, $2, $3, $4)"
+  " ON CONFLICT (from_key, to_key) DO UPDATE SET message = excluded.message,"
+  " created = excluded.created, answered = 0 WHERE requests.answered <> 0";
+static const char sql_request_decline[] =
+  "UPDATE requests SET answered = $3 WHERE from_key = $1 AND to_key = $2 AND answered = 0";
+static const char sql_request_withdraw[] =
+  "DELETE FROM requests WHERE from_key = $1 AND to_key = $2 AND answered = 0";
+static const char sql_requests_between_delete[] =
+  "DELETE FROM requests WHERE (from_key = $1 AND to_key = $2) OR (from_key = $2 AND to_key = $1)";
+static const char sql_buddy_add_if_absent[] =
+  "INSERT INTO buddies (user_key, buddy_key, alias)"
+  " SELECT $1, $2, name FROM users WHERE name_key = $2 ON CONFLICT DO NOTHING";
+static const char sql_block_add[] =
+  "INSERT INTO blocks (user_key, blocked_key) VALUES ($1, $2) ON CONFLICT DO NOTHING";
+static const char sql_block_remove[] = "DELETE FROM blocks WHERE user_key = $1 AND blocked_key = $2";
+static const char sql_blocks_list[] =
+  "SELECT u.name_key, b.blocked_key FROM users u LEFT JOIN blocks b ON b.user_key = u.name_key"
+  " WHERE u.name_key = $1 ORDER BY b.blocked_key";
 
 /* Each operation's statement and how many of (user, buddy, alias) it takes. */
 static const struct {
@@ -763,6 +811,180 @@ pg_buddies_change(gpointer store, const char *name_key, HarkBuddyOp op, const ch
   return TRUE;
 }
 
+/* ---- contact requests and blocks ---------------------------------------------------------- */
+
+static GPtrArray *
+pg_requests_list(gpointer store, const char *name_key, GError **error)
+{
+  PGconn *conn = acquire(store, error);
+  if (conn == NULL)
+    return NULL;
+  PGresult *result = run(conn, sql_requests_list, PARAMS(TEXT(name_key)), error);
+  g_autoptr(GPtrArray) requests = NULL;
+  if (result != NULL && PQntuples(result) > 0) {
+    requests = g_ptr_array_new_with_free_func((GDestroyNotify)hark_store_request_free);
+    for (int row = 0; row < PQntuples(result); row++)
+      if (!PQgetisnull(result, row, 0))
+        g_ptr_array_add(requests,
+                        hark_store_request_new(
+                          PQgetvalue(result, row, 0), PQgetvalue(result, row, 1),
+                          PQgetisnull(result, row, 2) ? NULL : PQgetvalue(result, row, 2),
+                          value_int(result, row, 3), value_int(result, row, 4)));
+  } else if (result != NULL) {
+    hark_store_set_no_user(error, name_key);
+  }
+  PQclear(result);
+  return release(store, conn, requests != NULL, error) ? g_steal_pointer(&requests) : NULL;
+}
+
+/* NOT_FOUND for whichever of the two users does not exist; locks the first one's row. */
+static gboolean
+both_exist(PGconn *conn, const char *a_key, const char *b_key, GError **error)
+{
+  gint64 value = 0;
+  return query_int(conn, sql_user_lock, a_key, &value, error) &&
+         query_int(conn, sql_revision_lock, b_key, &value, error);
+}
+
+static gboolean
+pg_request_send(gpointer store, const char *from_key, const char *to_key, const char *message,
+                guint max_pending, gint64 now, GError **error)
+{
+  PGconn *conn = acquire(store, error);
+  if (conn == NULL)
+    return FALSE;
+  /* Inserted first, then counted (and rolled back when over): asking again while a
+   * request waits is EXISTS, not a new pending request. */
+  gint64 pending = 0, changed = -1;
+  gboolean ok = both_exist(conn, from_key, to_key, error) &&
+                (changed = exec_count(conn, sql_request_upsert,
+                                      PARAMS(TEXT(from_key), TEXT(to_key), TEXT(message),
+                                             INT(now)),
+                                      error)) > 0 &&
+                query_int(conn, sql_requests_pending_from, from_key, &pending, error);
+  if (changed == 0)
+    hark_store_set_request_pending(error, from_key, to_key);
+  if (ok && pending > max_pending) {
+    g_set_error(error, HARK_STORE_ERROR, HARK_STORE_ERROR_LIMIT,
+                "'%s' has %u pending requests already", from_key, max_pending);
+    ok = FALSE;
+  }
+  return release(store, conn, ok, error);
+}
+
+/* NOT_FOUND when the statement changed no request. */
+static gboolean
+exec_on_request(PGconn *conn, const char *sql, const char *from_key, const char *to_key,
+                const Param *params, gsize n_params, GError **error)
+{
+  gint64 changed = exec_count(conn, sql, params, n_params, error);
+  if (changed == 0)
+    hark_store_set_no_request(error, from_key, to_key);
+  return changed > 0;
+}
+
+/* Each of the two gains the other, both revisions go up, and the requests go. */
+static gboolean
+make_buddies(PGconn *conn, const char *a_key, const char *b_key, GError **error)
+{
+  gint64 revision = 0;
+  return exec_count(conn, sql_requests_between_delete, PARAMS(TEXT(a_key), TEXT(b_key)),
+                    error) >= 0 &&
+         exec_count(conn, sql_buddy_add_if_absent, PARAMS(TEXT(a_key), TEXT(b_key)), error) >=
+           0 &&
+         exec_count(conn, sql_buddy_add_if_absent, PARAMS(TEXT(b_key), TEXT(a_key)), error) >=
+           0 &&
+         query_int(conn, sql_revision_bump, a_key, &revision, error) &&
+         query_int(conn, sql_revision_bump, b_key, &revision, error);
+}
+
+static gboolean
+pg_request_answer(gpointer store, const char *to_key, const char *from_key, gboolean accept,
+                  gint64 now, GError **error)
+{
+  PGconn *conn = acquire(store, error);
+  /* Declining first also checks that the request is pending; an accepted one then goes. */
+  return conn != NULL &&
+         release(store, conn,
+                 exec_on_request(conn, sql_request_decline, from_key, to_key,
+                                 PARAMS(TEXT(from_key), TEXT(to_key), INT(now)), error) &&
+                   (!accept || make_buddies(conn, to_key, from_key, error)),
+                 error);
+}
+
+static gboolean
+pg_request_cancel(gpointer store, const char *from_key, const char *to_key, GError **error)
+{
+  PGconn *conn = acquire(store, error);
+  return conn != NULL &&
+         release(store, conn,
+                 exec_on_request(conn, sql_request_withdraw, from_key, to_key,
+                                 PARAMS(TEXT(from_key), TEXT(to_key)), error),
+                 error);
+}
+
+/* Blocking: the block, their pending request declined, ours withdrawn, their entry gone. */
+static gboolean
+block_add(PGconn *conn, const char *name_key, const char *other_key, gint64 now,
+          GError **error)
+{
+  gint64 removed = 0, revision = 0;
+  return exec_count(conn, sql_block_add, PARAMS(TEXT(name_key), TEXT(other_key)), error) >= 0 &&
+         exec_count(conn, sql_request_decline,
+                    PARAMS(TEXT(other_key), TEXT(name_key), INT(now)), error) >= 0 &&
+         exec_count(conn, sql_request_withdraw, PARAMS(TEXT(name_key), TEXT(other_key)),
+                    error) >= 0 &&
+         (removed = exec_count(conn, buddy_ops[HARK_BUDDY_REMOVE].sql,
+                               PARAMS(TEXT(name_key), TEXT(other_key)), error)) >= 0 &&
+         (removed == 0 || query_int(conn, sql_revision_bump, name_key, &revision, error));
+}
+
+static gboolean
+block_remove(PGconn *conn, const char *name_key, const char *other_key, gint64 now,
+             GError **error)
+{
+  gint64 changed =
+    exec_count(conn, sql_block_remove, PARAMS(TEXT(name_key), TEXT(other_key)), error);
+  if (changed == 0)
+    g_set_error(error, HARK_STORE_ERROR, HARK_STORE_ERROR_NOT_FOUND,
+                "'%s' does not block '%s'", name_key, other_key);
+  return changed > 0 && exec_count(conn, sql_request_decline,
+                                   PARAMS(TEXT(other_key), TEXT(name_key), INT(now)), error) >= 0;
+}
+
+static gboolean
+pg_block_set(gpointer store, const char *name_key, const char *other_key, gboolean blocked,
+             gint64 now, GError **error)
+{
+  PGconn *conn = acquire(store, error);
+  return conn != NULL &&
+         release(store, conn,
+                 both_exist(conn, name_key, other_key, error) &&
+                   (blocked ? block_add(conn, name_key, other_key, now, error)
+                            : block_remove(conn, name_key, other_key, now, error)),
+                 error);
+}
+
+static GPtrArray *
+pg_blocks_list(gpointer store, const char *name_key, GError **error)
+{
+  PGconn *conn = acquire(store, error);
+  if (conn == NULL)
+    return NULL;
+  PGresult *result = run(conn, sql_blocks_list, PARAMS(TEXT(name_key)), error);
+  g_autoptr(GPtrArray) names = NULL;
+  if (result != NULL && PQntuples(result) > 0) {
+    names = g_ptr_array_new_with_free_func(g_free);
+    for (int row = 0; row < PQntuples(result); row++)
+      if (!PQgetisnull(result, row, 1))
+        g_ptr_array_add(names, g_strdup(PQgetvalue(result, row, 1)));
+  } else if (result != NULL) {
+    hark_store_set_no_user(error, name_key);
+  }
+  PQclear(result);
+  return release(store, conn, names != NULL, error) ? g_steal_pointer(&names) : NULL;
+}
+
 /* ---- the plugin -------------------------------------------------------------------------- */
 
 static const HarkStoreInterface pg_store = {
@@ -782,6 +1004,12 @@ static const HarkStoreInterface pg_store = {
   .device_get = pg_device_get,
   .device_seen = pg_device_seen,
   .device_revoke = pg_device_revoke,
+  .requests_list = pg_requests_list,
+  .request_send = pg_request_send,
+  .request_answer = pg_request_answer,
+  .request_cancel = pg_request_cancel,
+  .block_set = pg_block_set,
+  .blocks_list = pg_blocks_list,
 };
 
 static void

@@ -72,6 +72,23 @@ static const char *const migrations[] = {
   "ALTER TABLE devices ADD COLUMN first_seen INTEGER NOT NULL DEFAULT 0;"
   "ALTER TABLE devices ADD COLUMN revoked INTEGER NOT NULL DEFAULT 0;"
   "UPDATE devices SET first_seen = last_seen;",
+  /* 3: contact requests (answered 0: pending; else when declined) and blocks; both go
+   * with either user */
+  "CREATE TABLE requests ("
+  "  from_key TEXT NOT NULL REFERENCES users (name_key) ON DELETE CASCADE,"
+  "  to_key TEXT NOT NULL REFERENCES users (name_key) ON DELETE CASCADE,"
+  "  message TEXT,"
+  "  created INTEGER NOT NULL,"
+  "  answered INTEGER NOT NULL DEFAULT 0,"
+  "  PRIMARY KEY (from_key, to_key)"
+  ") WITHOUT ROWID;"
+  "CREATE INDEX requests_by_to ON requests (to_key);"
+  "CREATE TABLE blocks ("
+  "  user_key TEXT NOT NULL REFERENCES users (name_key) ON DELETE CASCADE,"
+  "  blocked_key TEXT NOT NULL REFERENCES users (name_key) ON DELETE CASCADE,"
+  "  PRIMARY KEY (user_key, blocked_key)"
+  ") WITHOUT ROWID;"
+  "CREATE INDEX blocks_by_blocked ON blocks (blocked_key);",
 };
 
 /* ---- statements -------------------------------------------------------------------------- */
@@ -101,6 +118,16 @@ typedef enum {
   STMT_BUDDY_ADD,
   STMT_BUDDY_REMOVE,
   STMT_BUDDY_RENAME,
+  STMT_REQUESTS_LIST,
+  STMT_REQUESTS_PENDING_FROM,
+  STMT_REQUEST_UPSERT,
+  STMT_REQUEST_DECLINE,
+  STMT_REQUEST_WITHDRAW,
+  STMT_REQUESTS_BETWEEN_DELETE,
+  STMT_BUDDY_ADD_IF_ABSENT,
+  STMT_BLOCK_ADD,
+  STMT_BLOCK_REMOVE,
+  STMT_BLOCKS_LIST,
   N_STMTS
 } StmtId;
 
@@ -164,6 +191,33 @@ static const char *const stmt_sql[N_STMTS] = {
   [STMT_BUDDY_REMOVE] = "DELETE FROM buddies WHERE user_key = ?1 AND buddy_key = ?2",
   [STMT_BUDDY_RENAME] =
     "UPDATE buddies SET alias = " DEFAULT_ALIAS " WHERE user_key = ?1 AND buddy_key = ?2",
+  /* Like STMT_BUDDIES_GET: one row with NULL request columns for a user without any. */
+  [STMT_REQUESTS_LIST] =
+    "SELECT r.from_key, r.to_key, r.message, r.created, r.answered FROM users u"
+    " LEFT JOIN requests r ON r.from_key = u.name_key OR r.to_key = u.name_key"
+    " WHERE u.name_key = ?1 ORDER BY r.created, r.from_key, r.to_key",
+  [STMT_REQUESTS_PENDING_FROM] =
+    "SELECT count(*) FROM requests WHERE from_key = ?1 AND answered = 0",
+  /* A declined request is asked again; a pending one stays as it is (no row changed). */
+  [STMT_REQUEST_UPSERT] =
+    "INSERT INTO requests (from_key, to_key, message, created) VALUES (?1, ?2, ?3, ?4)"
+    " ON CONFLICT (from_key, to_key) DO UPDATE SET message = excluded.message,"
+    " created = excluded.created, answered = 0 WHERE requests.answered <> 0",
+  [STMT_REQUEST_DECLINE] =
+    "UPDATE requests SET answered = ?3 WHERE from_key = ?1 AND to_key = ?2 AND answered = 0",
+  [STMT_REQUEST_WITHDRAW] =
+    "DELETE FROM requests WHERE from_key = ?1 AND to_key = ?2 AND answered = 0",
+  [STMT_REQUESTS_BETWEEN_DELETE] =
+    "DELETE FROM requests WHERE (from_key = ?1 AND to_key = ?2) OR (from_key = ?2 AND to_key = ?1)",
+  [STMT_BUDDY_ADD_IF_ABSENT] =
+    "INSERT INTO buddies (user_key, buddy_key, alias)"
+    " SELECT ?1, ?2, name FROM users WHERE name_key = ?2 ON CONFLICT DO NOTHING",
+  [STMT_BLOCK_ADD] =
+    "INSERT INTO blocks (user_key, blocked_key) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
+  [STMT_BLOCK_REMOVE] = "DELETE FROM blocks WHERE user_key = ?1 AND blocked_key = ?2",
+  [STMT_BLOCKS_LIST] = "SELECT u.name_key, b.blocked_key FROM users u"
+                       " LEFT JOIN blocks b ON b.user_key = u.name_key"
+                       " WHERE u.name_key = ?1 ORDER BY b.blocked_key",
 };
 
 typedef struct {
@@ -760,6 +814,181 @@ sqlite_buddies_change(gpointer store, const char *name_key, HarkBuddyOp op,
   return TRUE;
 }
 
+/* ---- contact requests and blocks ---------------------------------------------------------- */
+
+static GPtrArray *
+sqlite_requests_list(gpointer store, const char *name_key, GError **error)
+{
+  SqliteStore *s = store;
+  HOLD_LOCK(s);
+  sqlite3_stmt *stmt = stmt_bind(s, STMT_REQUESTS_LIST, PARAMS(TEXT(name_key)), error);
+  if (stmt == NULL)
+    return NULL;
+  g_autoptr(GPtrArray) requests =
+    g_ptr_array_new_with_free_func((GDestroyNotify)hark_store_request_free);
+  gboolean found = FALSE;
+  int rc;
+  while ((rc = stmt_step(s, stmt, error)) == SQLITE_ROW) {
+    found = TRUE;
+    if (sqlite3_column_type(stmt, 0) != SQLITE_NULL)
+      g_ptr_array_add(requests,
+                      hark_store_request_new((const char *)sqlite3_column_text(stmt, 0),
+                                             (const char *)sqlite3_column_text(stmt, 1),
+                                             (const char *)sqlite3_column_text(stmt, 2),
+                                             sqlite3_column_int64(stmt, 3),
+                                             sqlite3_column_int64(stmt, 4)));
+  }
+  sqlite3_reset(stmt);
+  if (rc == SQLITE_DONE && !found)
+    hark_store_set_no_user(error, name_key);
+  return rc == SQLITE_DONE && found ? g_steal_pointer(&requests) : NULL;
+}
+
+/* NOT_FOUND for whichever of the two users does not exist. */
+static gboolean
+both_exist(SqliteStore *s, const char *a_key, const char *b_key, GError **error)
+{
+  gint64 revision = 0;
+  return stmt_int(s, STMT_REVISION_GET, a_key, PARAMS(TEXT(a_key)), &revision, error) &&
+         stmt_int(s, STMT_REVISION_GET, b_key, PARAMS(TEXT(b_key)), &revision, error);
+}
+
+static gboolean
+sqlite_request_send(gpointer store, const char *from_key, const char *to_key,
+                    const char *message, guint max_pending, gint64 now, GError **error)
+{
+  SqliteStore *s = store;
+  HOLD_LOCK(s);
+  /* Inserted first, then counted (and rolled back when over): asking again while a
+   * request waits is EXISTS, not a new pending request. */
+  gint64 pending = 0, changed = -1;
+  gboolean ok = begin(s, error) && both_exist(s, from_key, to_key, error) &&
+                (changed = stmt_exec(s, STMT_REQUEST_UPSERT,
+                                     PARAMS(TEXT(from_key), TEXT(to_key), TEXT(message), INT(now)),
+                                     error)) > 0 &&
+                stmt_int(s, STMT_REQUESTS_PENDING_FROM, from_key, PARAMS(TEXT(from_key)),
+                         &pending, error);
+  if (changed == 0)
+    hark_store_set_request_pending(error, from_key, to_key);
+  if (ok && pending > max_pending) {
+    g_set_error(error, HARK_STORE_ERROR, HARK_STORE_ERROR_LIMIT,
+                "'%s' has %u pending requests already", from_key, max_pending);
+    ok = FALSE;
+  }
+  return finish(s, ok, error);
+}
+
+/* NOT_FOUND when the statement changed no request. */
+static gboolean
+exec_on_request(SqliteStore *s, StmtId id, const char *from_key, const char *to_key,
+                const Param *params, gsize n_params, GError **error)
+{
+  gint64 changed = stmt_exec(s, id, params, n_params, error);
+  if (changed == 0)
+    hark_store_set_no_request(error, from_key, to_key);
+  return changed > 0;
+}
+
+/* Each of the two gains the other, both revisions go up, and the requests go. */
+static gboolean
+make_buddies(SqliteStore *s, const char *a_key, const char *b_key, GError **error)
+{
+  gint64 revision = 0;
+  return stmt_exec(s, STMT_REQUESTS_BETWEEN_DELETE, PARAMS(TEXT(a_key), TEXT(b_key)), error) >=
+           0 &&
+         stmt_exec(s, STMT_BUDDY_ADD_IF_ABSENT, PARAMS(TEXT(a_key), TEXT(b_key)), error) >= 0 &&
+         stmt_exec(s, STMT_BUDDY_ADD_IF_ABSENT, PARAMS(TEXT(b_key), TEXT(a_key)), error) >= 0 &&
+         stmt_int(s, STMT_REVISION_BUMP, a_key, PARAMS(TEXT(a_key)), &revision, error) &&
+         stmt_int(s, STMT_REVISION_BUMP, b_key, PARAMS(TEXT(b_key)), &revision, error);
+}
+
+static gboolean
+sqlite_request_answer(gpointer store, const char *to_key, const char *from_key,
+                      gboolean accept, gint64 now, GError **error)
+{
+  SqliteStore *s = store;
+  HOLD_LOCK(s);
+  /* Declining first also checks that the request is pending; an accepted one then goes. */
+  gboolean ok = begin(s, error) &&
+                exec_on_request(s, STMT_REQUEST_DECLINE, from_key, to_key,
+                                PARAMS(TEXT(from_key), TEXT(to_key), INT(now)), error) &&
+                (!accept || make_buddies(s, to_key, from_key, error));
+  return finish(s, ok, error);
+}
+
+static gboolean
+sqlite_request_cancel(gpointer store, const char *from_key, const char *to_key, GError **error)
+{
+  SqliteStore *s = store;
+  HOLD_LOCK(s);
+  return exec_on_request(s, STMT_REQUEST_WITHDRAW, from_key, to_key,
+                         PARAMS(TEXT(from_key), TEXT(to_key)), error);
+}
+
+/* Blocking: the block, their pending request declined, ours withdrawn, their entry gone. */
+static gboolean
+block_add(SqliteStore *s, const char *name_key, const char *other_key, gint64 now,
+          GError **error)
+{
+  gint64 removed = 0, revision = 0;
+  return stmt_exec(s, STMT_BLOCK_ADD, PARAMS(TEXT(name_key), TEXT(other_key)), error) >= 0 &&
+         stmt_exec(s, STMT_REQUEST_DECLINE, PARAMS(TEXT(other_key), TEXT(name_key), INT(now)),
+                   error) >= 0 &&
+         stmt_exec(s, STMT_REQUEST_WITHDRAW, PARAMS(TEXT(name_key), TEXT(other_key)), error) >=
+           0 &&
+         (removed = stmt_exec(s, STMT_BUDDY_REMOVE, PARAMS(TEXT(name_key), TEXT(other_key)),
+                              error)) >= 0 &&
+         (removed == 0 ||
+          stmt_int(s, STMT_REVISION_BUMP, name_key, PARAMS(TEXT(name_key)), &revision, error));
+}
+
+static gboolean
+block_remove(SqliteStore *s, const char *name_key, const char *other_key, gint64 now,
+             GError **error)
+{
+  gint64 changed = stmt_exec(s, STMT_BLOCK_REMOVE, PARAMS(TEXT(name_key), TEXT(other_key)), error);
+  if (changed == 0)
+    g_set_error(error, HARK_STORE_ERROR, HARK_STORE_ERROR_NOT_FOUND,
+                "'%s' does not block '%s'", name_key, other_key);
+  return changed > 0 &&
+         stmt_exec(s, STMT_REQUEST_DECLINE, PARAMS(TEXT(other_key), TEXT(name_key), INT(now)),
+                   error) >= 0;
+}
+
+static gboolean
+sqlite_block_set(gpointer store, const char *name_key, const char *other_key, gboolean blocked,
+                 gint64 now, GError **error)
+{
+  SqliteStore *s = store;
+  HOLD_LOCK(s);
+  gboolean ok = begin(s, error) && both_exist(s, name_key, other_key, error) &&
+                (blocked ? block_add(s, name_key, other_key, now, error)
+                         : block_remove(s, name_key, other_key, now, error));
+  return finish(s, ok, error);
+}
+
+static GPtrArray *
+sqlite_blocks_list(gpointer store, const char *name_key, GError **error)
+{
+  SqliteStore *s = store;
+  HOLD_LOCK(s);
+  sqlite3_stmt *stmt = stmt_bind(s, STMT_BLOCKS_LIST, PARAMS(TEXT(name_key)), error);
+  if (stmt == NULL)
+    return NULL;
+  g_autoptr(GPtrArray) names = g_ptr_array_new_with_free_func(g_free);
+  gboolean found = FALSE;
+  int rc;
+  while ((rc = stmt_step(s, stmt, error)) == SQLITE_ROW) {
+    found = TRUE;
+    if (sqlite3_column_type(stmt, 1) != SQLITE_NULL)
+      g_ptr_array_add(names, column_string(stmt, 1));
+  }
+  sqlite3_reset(stmt);
+  if (rc == SQLITE_DONE && !found)
+    hark_store_set_no_user(error, name_key);
+  return rc == SQLITE_DONE && found ? g_steal_pointer(&names) : NULL;
+}
+
 /* ---- the plugin -------------------------------------------------------------------------- */
 
 static const HarkStoreInterface sqlite_store = {
@@ -779,6 +1008,12 @@ static const HarkStoreInterface sqlite_store = {
   .device_get = sqlite_device_get,
   .device_seen = sqlite_device_seen,
   .device_revoke = sqlite_device_revoke,
+  .requests_list = sqlite_requests_list,
+  .request_send = sqlite_request_send,
+  .request_answer = sqlite_request_answer,
+  .request_cancel = sqlite_request_cancel,
+  .block_set = sqlite_block_set,
+  .blocks_list = sqlite_blocks_list,
 };
 
 static void

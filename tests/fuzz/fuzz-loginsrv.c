@@ -44,7 +44,8 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
   return 0;
 }
 
-/* The field tables of the routes that take a body (accounts.c, buddies.c, devices.c). */
+/* The field tables of the routes that take a body (accounts.c, buddies.c, devices.c,
+ * contacts.c: a copy of each handler's table). */
 static const LoginField user_password[] = {
   { "user", LOGIN_FIELD_STRING, TRUE },
   { "password", LOGIN_FIELD_STRING, TRUE },
@@ -77,9 +78,16 @@ static const LoginField device[] = {
   { "device", LOGIN_FIELD_STRING, TRUE },
   { NULL },
 };
+static const LoginField contacts_change[] = {
+  { "op", LOGIN_FIELD_STRING, TRUE },
+  { "name", LOGIN_FIELD_STRING, TRUE },
+  { "message", LOGIN_FIELD_STRING, FALSE },
+  { NULL },
+};
 static const LoginField none[] = { { NULL } };
+/* Append only: a seed's first byte picks its table. */
 static const LoginField *const tables[] = { login, user_password, buddy_change, device,
-                                            password, none };
+                                            password, none, contacts_change };
 
 /* What the handlers do with the strings of an accepted body. */
 static void

@@ -127,12 +127,16 @@ bodies = {
     "body-password": (4, {"user": "alice", "password": "old password", "new_password": "n" * 9,
                           "revoke_others": True, "keep_device": "f" * 64}),
     "body-empty-route": (5, {}),
+    "body-contacts-send": (6, {"op": "send", "name": "Bob", "message": "hi \u202e it's me"}),
+    "body-contacts-accept": (6, {"op": "accept", "name": "alice"}),
+    "body-contacts-block": (6, {"op": "block", "name": "m" * 33, "message": ""}),
 }
 for seed, (table, body) in bodies.items():
     write("loginsrv", seed, b"B" + bytes([table]) + json.dumps(body).encode())
 write("loginsrv", "body-repeated-member", b"B\x00" + b'{"user":"a","user":"b"}')
 write("loginsrv", "body-nul-escape", b"B\x00" + b'{"user":"alice\\u0000x"}')
 write("loginsrv", "body-two-values", b"B\x01" + b'{"user":"a"} {"user":"b"}')
+write("loginsrv", "body-contacts-message-type", b"B\x06" + b'{"op":"send","name":"bob","message":7}')
 
 
 def signed_request(method, path, body, date, nonce):

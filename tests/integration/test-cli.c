@@ -20,10 +20,10 @@
 #define RUN_TIMEOUT_S 20
 #define NODE_NAME "cli-test-node"
 #define BUILTINS                                                                        \
-  "buddies", "buddy-add", "buddy-remove", "buddy-rename", "delete-account", "device-remove",  \
-    "devices", "help", "login",                                                            \
-    "logout", "nat", "overlay", "passwd", "plugins", "register", "rejoin", "shutdown", "state",      \
-    "transport", "version", "whoami"
+  "block", "buddies", "buddy-accept", "buddy-add", "buddy-cancel", "buddy-decline",          \
+    "buddy-remove", "buddy-rename", "delete-account", "device-remove", "devices", "help",   \
+    "login", "logout", "nat", "overlay", "passwd", "plugins", "register", "rejoin",         \
+    "requests", "shutdown", "state", "transport", "unblock", "version", "whoami"
 
 typedef struct {
   char *dir;       /* temporary, removed at the end */

@@ -19,6 +19,13 @@
 #include <hark/certificate.h>
 #include <hark/identity.h>
 
+#include <hark/hark.h>
+
+#include "hark-private.h"
+#include "login.h"
+#include "test-files.h"
+#include "test-wait.h"
+
 #include <glib/gstdio.h>
 #include <netinet/in.h>
 #include <openssl/ssl.h>
@@ -502,54 +509,176 @@ user_exists(Server *server, const char *user, const char *password)
   return device != NULL && register_user(device, user, password);
 }
 
-static gboolean
-add_buddy(Device *device, const char *name)
+/* The names in a list member of a `requests` answer ("incoming", "outgoing"), joined. */
+static char *
+request_names(JsonObject *result, const char *which)
 {
-  g_autoptr(JsonObject) added = lab_ctl_call(device->ctl, "buddy-add", lab_args("name", name, NULL), NULL);
-  g_assert_true(has_buddy(added, name));
-  return has_buddy(added, name);
+  g_autoptr(GString) text = g_string_new(NULL);
+  JsonArray *array = result != NULL ? json_object_get_array_member(result, which) : NULL;
+  for (guint i = 0; array != NULL && i < json_array_get_length(array); i++)
+    g_string_append_printf(text, "%s%s", i ? "," : "",
+                           json_object_get_string_member(json_array_get_object_element(array, i),
+                                                         "name"));
+  return g_string_free(g_steal_pointer(&text), FALSE);
 }
 
-/* Device 1 adds bob; device 2 sees him once it syncs (and says the list changed). */
+static gboolean
+names_are(JsonObject *result, const char *which, const char *expected)
+{
+  g_autofree char *names = request_names(result, which);
+  if (strcmp(names, expected) == 0)
+    return TRUE;
+  g_test_fail_printf("%s: expected [%s], got [%s]", which, expected, names);
+  return FALSE;
+}
+
+/* device asks name, who accepts on a device of their own (started and logged in for it,
+ * stopped again); device then has them on its list. */
+static gboolean
+befriend(Server *server, Device *device, const char *name, const char *password)
+{
+  g_autoptr(JsonObject) sent =
+    lab_ctl_call(device->ctl, "buddy-add", lab_args("name", name, NULL), NULL);
+  g_assert_cmpstr(result_string(sent, "status"), ==, "request sent");
+  g_autofree char *device_name = g_strdup_printf("%s-answers", name);
+  g_autoptr(Device) other = device_for(server, device_name);
+  g_autoptr(JsonObject) login = other ? login_as(other, name, password, device_name) : NULL;
+  g_autoptr(JsonObject) mine = lab_ctl_call(device->ctl, "whoami", NULL, NULL);
+  g_autoptr(JsonObject) accepted =
+    login != NULL && mine != NULL
+      ? lab_ctl_call(other->ctl, "buddy-accept", lab_args("name", result_string(mine, "user"), NULL),
+                     NULL)
+      : NULL;
+  g_autoptr(JsonObject) list = lab_ctl_call(device->ctl, "buddies", NULL, NULL);
+  g_assert_true(has_buddy(list, name));
+  return accepted != NULL && has_buddy(list, name);
+}
+
+/* Alice asks bob (the command says "request sent", nothing is on her list yet); bob's
+ * two devices each announce the request; he accepts on one; both of his devices and
+ * alice's list then have the other, each saying its list changed. */
 static void
 test_buddy_sync(gconstpointer data)
 {
   g_auto(Account) account = { 0 };
-  if (!account_up(&account, GPOINTER_TO_INT(data), "alice", ALICE_PASSWORD, "alice-1",
-                  "alice-2", NULL))
+  if (!account_up(&account, GPOINTER_TO_INT(data), "bob", BOB_PASSWORD, "bob-1", "bob-2", NULL))
     return; /* skipped, or failed */
-  HARK_REQUIRE(user_exists(account.server, "bob", BOB_PASSWORD));
-  Device *alice1 = account.devices[0], *alice2 = account.devices[1];
-  g_autoptr(JsonObject) added = lab_ctl_call(alice1->ctl, "buddy-add", lab_args("name", "bob", NULL), NULL);
-  HARK_REQUIRE(added != NULL);
-  g_assert_true(has_buddy(added, "bob"));
-  gint64 revision = json_object_get_int_member_with_default(added, "revision", -1);
+  Device *bob1 = account.devices[0], *bob2 = account.devices[1];
+  g_autoptr(Device) alice = device_for(account.server, "alice-1");
+  HARK_REQUIRE(alice != NULL && register_user(alice, "alice", ALICE_PASSWORD));
+  g_autoptr(JsonObject) alice_in = login_as(alice, "alice", ALICE_PASSWORD, "alice-1");
+  HARK_REQUIRE(alice_in != NULL);
+
+  g_autoptr(JsonObject) sent = lab_ctl_call(
+    alice->ctl, "buddy-add", lab_args("name", "bob", "message", "it's Alice", NULL), NULL);
+  HARK_REQUIRE(sent != NULL);
+  g_assert_cmpstr(result_string(sent, "status"), ==, "request sent");
+  g_assert_false(has_buddy(sent, "bob"));
+  HARK_REQUIRE(names_are(sent, "outgoing", "bob"));
+
+  Device *bobs[] = { bob1, bob2 };
+  for (gsize i = 0; i < G_N_ELEMENTS(bobs); i++) {
+    g_autoptr(GPtrArray) events =
+      g_ptr_array_new_with_free_func((GDestroyNotify)json_object_unref);
+    g_autoptr(JsonObject) requests = lab_ctl_call(bobs[i]->ctl, "requests", NULL, events);
+    HARK_REQUIRE(names_are(requests, "incoming", "alice"));
+    JsonObject *event = find_event(events, "contact-request");
+    HARK_REQUIRE(event != NULL);
+    g_assert_cmpstr(result_string(event, "from"), ==, "alice");
+    g_assert_cmpstr(result_string(event, "message"), ==, "it's Alice");
+    /* Announced once per device: asking again shows it, without a new event. */
+    g_autoptr(GPtrArray) again_events =
+      g_ptr_array_new_with_free_func((GDestroyNotify)json_object_unref);
+    g_autoptr(JsonObject) again = lab_ctl_call(bobs[i]->ctl, "requests", NULL, again_events);
+    HARK_REQUIRE(names_are(again, "incoming", "alice"));
+    g_assert_null(find_event(again_events, "contact-request"));
+  }
+
+  g_autoptr(GPtrArray) accept_events =
+    g_ptr_array_new_with_free_func((GDestroyNotify)json_object_unref);
+  g_autoptr(JsonObject) accepted =
+    lab_ctl_call(bob1->ctl, "buddy-accept", lab_args("name", "alice", NULL), accept_events);
+  HARK_REQUIRE(accepted != NULL);
+  g_assert_true(has_buddy(accepted, "alice"));
+  g_assert_nonnull(find_event(accept_events, "buddies-changed"));
+  gint64 revision = json_object_get_int_member_with_default(accepted, "revision", -1);
   g_assert_cmpint(revision, >, 0);
 
-  g_autoptr(GPtrArray) events = g_ptr_array_new_with_free_func((GDestroyNotify)json_object_unref);
-  g_autoptr(JsonObject) synced = lab_ctl_call(alice2->ctl, "buddies", NULL, events);
-  HARK_REQUIRE(synced != NULL);
-  g_assert_true(has_buddy(synced, "bob"));
-  g_assert_true(json_object_get_boolean_member_with_default(synced, "synced", FALSE));
-  g_assert_cmpint(json_object_get_int_member_with_default(synced, "revision", -1), ==, revision);
-  JsonObject *changed = find_event(events, "buddies-changed");
-  g_assert_nonnull(changed);
-  if (changed != NULL)
-    g_assert_cmpint(json_object_get_int_member_with_default(changed, "revision", -1), ==, revision);
+  Device *others[] = { bob2, alice };
+  const char *expected[] = { "alice", "bob" };
+  for (gsize i = 0; i < G_N_ELEMENTS(others); i++) {
+    g_autoptr(GPtrArray) events =
+      g_ptr_array_new_with_free_func((GDestroyNotify)json_object_unref);
+    g_autoptr(JsonObject) synced = lab_ctl_call(others[i]->ctl, "buddies", NULL, events);
+    HARK_REQUIRE(synced != NULL);
+    g_assert_true(has_buddy(synced, expected[i]));
+    g_assert_true(json_object_get_boolean_member_with_default(synced, "synced", FALSE));
+    g_assert_nonnull(find_event(events, "buddies-changed"));
+  }
+  g_autoptr(JsonObject) left = lab_ctl_call(bob2->ctl, "requests", NULL, NULL);
+  HARK_REQUIRE(names_are(left, "incoming", ""));
 
-  /* A rename on device 2 made against the revision it knows; device 1's next change is
-   * based on an older one, meets `conflict`, fetches and goes through. */
+  /* A rename on bob's device 2 made against the revision it knows; device 1's next change
+   * is based on an older one, meets `conflict`, fetches and goes through. */
   g_autoptr(JsonObject) renamed =
-    lab_ctl_call(alice2->ctl, "buddy-rename", lab_args("name", "bob", "alias", "Bobby", NULL), NULL);
-  g_assert_true(has_buddy(renamed, "bob"));
+    lab_ctl_call(bob2->ctl, "buddy-rename", lab_args("name", "alice", "alias", "Al", NULL), NULL);
+  g_assert_true(has_buddy(renamed, "alice"));
   g_autoptr(JsonObject) again =
-    lab_ctl_call(alice1->ctl, "buddy-rename", lab_args("name", "bob", "alias", "Robert", NULL), NULL);
-  g_assert_true(has_buddy(again, "bob"));
+    lab_ctl_call(bob1->ctl, "buddy-rename", lab_args("name", "alice", "alias", "Ally", NULL), NULL);
+  g_assert_true(has_buddy(again, "alice"));
   g_assert_cmpint(json_object_get_int_member_with_default(again, "revision", -1), >,
                   json_object_get_int_member_with_default(renamed, "revision", -1));
   /* The list a device keeps is for its user only. */
-  g_autofree char *buddies_path = state_file(alice1, "buddies.json");
+  g_autofree char *buddies_path = state_file(bob1, "buddies.json");
   assert_private_file(buddies_path);
+}
+
+/* Bob blocks mallory: what she sends then is "request sent" as for anyone, and never
+ * reaches any of his devices; a request to nobody, and to oneself, are refused; a
+ * declined request is gone from both sides. */
+static void
+test_contact_block(gconstpointer data)
+{
+  g_auto(Account) account = { 0 };
+  if (!account_up(&account, GPOINTER_TO_INT(data), "bob", BOB_PASSWORD, "bob-1", NULL))
+    return; /* skipped, or failed */
+  Device *bob = account.devices[0];
+  g_autoptr(Device) mallory = device_for(account.server, "mallory-1");
+  HARK_REQUIRE(mallory != NULL && register_user(mallory, "mallory", "mallory-secret"));
+  g_autoptr(JsonObject) in = login_as(mallory, "mallory", "mallory-secret", "mallory-1");
+  HARK_REQUIRE(in != NULL);
+
+  g_autoptr(JsonObject) blocked =
+    lab_ctl_call(bob->ctl, "block", lab_args("name", "mallory", NULL), NULL);
+  HARK_REQUIRE(blocked != NULL);
+  JsonArray *blocks = json_object_get_array_member(blocked, "blocked");
+  g_assert_cmpuint(json_array_get_length(blocks), ==, 1);
+  g_autoptr(JsonObject) sent =
+    lab_ctl_call(mallory->ctl, "buddy-add", lab_args("name", "bob", "message", "hi", NULL), NULL);
+  HARK_REQUIRE(sent != NULL);
+  g_assert_cmpstr(result_string(sent, "status"), ==, "request sent");
+  g_autoptr(GPtrArray) events = g_ptr_array_new_with_free_func((GDestroyNotify)json_object_unref);
+  g_autoptr(JsonObject) inbox = lab_ctl_call(bob->ctl, "requests", NULL, events);
+  HARK_REQUIRE(names_are(inbox, "incoming", ""));
+  g_assert_null(find_event(events, "contact-request"));
+  g_autofree char *hidden = call_fails(bob->ctl, "buddy-accept", lab_args("name", "mallory", NULL));
+  assert_message_has(hidden, "no pending request from 'mallory'");
+
+  g_autofree char *nobody = call_fails(bob->ctl, "buddy-add", lab_args("name", "nobody", NULL));
+  assert_message_has(nobody, "unknown user 'nobody'");
+  g_autofree char *self = call_fails(bob->ctl, "buddy-add", lab_args("name", "Bob", NULL));
+  assert_message_has(self, "your own name");
+
+  g_autoptr(JsonObject) unblocked =
+    lab_ctl_call(bob->ctl, "unblock", lab_args("name", "mallory", NULL), NULL);
+  HARK_REQUIRE(names_are(unblocked, "incoming", ""));
+  g_autoptr(JsonObject) asked = lab_ctl_call(bob->ctl, "buddy-add", lab_args("name", "mallory", NULL), NULL);
+  HARK_REQUIRE(asked != NULL);
+  g_autoptr(JsonObject) declined =
+    lab_ctl_call(mallory->ctl, "buddy-decline", lab_args("name", "bob", NULL), NULL);
+  HARK_REQUIRE(names_are(declined, "incoming", ""));
+  g_autoptr(JsonObject) after = lab_ctl_call(bob->ctl, "requests", NULL, NULL);
+  HARK_REQUIRE(names_are(after, "outgoing", ""));
 }
 
 /* The device certificate a login leaves, checked by openssl and by hark. */
@@ -786,7 +915,7 @@ test_server_restart(gconstpointer data)
     return; /* skipped, or failed */
   Device *alice1 = account.devices[0], *alice2 = account.devices[1];
   HARK_REQUIRE(user_exists(account.server, "bob", BOB_PASSWORD));
-  HARK_REQUIRE(add_buddy(alice1, "bob"));
+  HARK_REQUIRE(befriend(account.server, alice1, "bob", BOB_PASSWORD));
   HARK_REQUIRE(lab_node_restart(account.server->node));
   g_autoptr(JsonObject) relogin = login_as(alice2, "alice", ALICE_PASSWORD, "alice-2");
   g_assert_true(has_buddy(relogin, "bob"));
@@ -803,7 +932,7 @@ test_device_restart(gconstpointer data)
     return; /* skipped, or failed */
   Device *alice1 = account.devices[0];
   HARK_REQUIRE(user_exists(account.server, "bob", BOB_PASSWORD));
-  HARK_REQUIRE(add_buddy(alice1, "bob"));
+  HARK_REQUIRE(befriend(account.server, alice1, "bob", BOB_PASSWORD));
   HARK_REQUIRE(lab_restart_with_ctl(alice1->node, &alice1->ctl));
   assert_logged_in_as(alice1, "alice");
   g_autoptr(JsonObject) after_restart = lab_ctl_call(alice1->ctl, "buddies", NULL, NULL);
@@ -1001,6 +1130,168 @@ test_missing_ca_file(void)
   g_assert_nonnull(strstr(log, "login.ca: cannot read the login server's CA certificate"));
 }
 
+
+/* ---- asking the login server about a user, in this process -------------------------------- */
+
+/* The node's login client in this process, pinning server's CA (nobody logged in). */
+typedef struct {
+  char *dir;
+  HarkIdentity *identity;
+  HarkNode *node;
+  HarkLoginClient *client;
+  gboolean done;
+  GAsyncResult *result;
+  JsonObject *answer; /* of a HarkLoginDone operation */
+} InProcess;
+
+static void
+in_process_free(InProcess *p)
+{
+  if (p == NULL)
+    return;
+  hark_login_client_free(p->client);
+  hark_node_free(p->node);
+  while (g_main_context_iteration(NULL, FALSE))
+    ;
+  hark_identity_free(p->identity);
+  g_clear_object(&p->result);
+  g_clear_pointer(&p->answer, json_object_unref);
+  hark_test_remove_tree(p->dir);
+  g_free(p->dir);
+  g_free(p);
+}
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(InProcess, in_process_free)
+
+static InProcess *
+in_process_new(Server *server)
+{
+  InProcess *p = g_new0(InProcess, 1);
+  g_autoptr(GError) error = NULL;
+  p->dir = g_dir_make_tmp("hark-login-lookup-XXXXXX", &error);
+  g_assert_no_error(error);
+  g_autofree char *key_path = g_build_filename(p->dir, "identity.pem", NULL);
+  p->identity = hark_identity_load_or_create(key_path, NULL, &error);
+  g_assert_no_error(error);
+  g_autofree char *text =
+    g_strdup_printf("node = { name = \"lookup\"; state_dir = \"%s\"; };\n"
+                    "login = { url = \"%s\"; ca = \"%s\"; };\n",
+                    p->dir, server->url, server->ca_path);
+  HarkConfig *config = hark_config_load_from_string(text, "lookup.conf", &error);
+  g_assert_no_error(error);
+  p->node = hark_node_new(config);
+  p->client = hark_login_client_new(p->node->core_ctx, p->node->config, p->identity, &error);
+  g_assert_no_error(error);
+  return p;
+}
+
+static void
+on_async(GObject *source, GAsyncResult *result, gpointer data)
+{
+  InProcess *p = data;
+  g_set_object(&p->result, result);
+  p->done = TRUE;
+}
+
+static void
+on_login_done(JsonObject *result, GError *error, gpointer data)
+{
+  InProcess *p = data;
+  g_assert_no_error(error);
+  g_clear_error(&error);
+  g_clear_pointer(&p->answer, json_object_unref);
+  p->answer = result;
+  p->done = TRUE;
+}
+
+static gboolean
+is_done(gpointer data)
+{
+  return ((InProcess *)data)->done;
+}
+
+/* Runs the main loop until the operation started last has answered. */
+static gboolean
+wait_done(InProcess *p)
+{
+  gboolean done = hark_test_wait_for(is_done, p, LAB_ANSWER_MS);
+  p->done = FALSE;
+  return done;
+}
+
+static HarkLoginLookup
+lookup(InProcess *p, const char *name, GCancellable *cancellable, char **user, GError **error)
+{
+  hark_login_client_lookup_async(p->client, name, cancellable, on_async, p);
+  if (!wait_done(p))
+    return HARK_LOGIN_LOOKUP_NO_SUCH_USER;
+  return hark_login_client_lookup_finish(p->result, user, error);
+}
+
+static char *
+search(InProcess *p, const char *prefix, guint limit)
+{
+  hark_login_client_search_async(p->client, prefix, limit, NULL, on_async, p);
+  if (!wait_done(p))
+    return NULL;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GPtrArray) names = hark_login_client_search_finish(p->result, &error);
+  g_assert_no_error(error);
+  if (names == NULL)
+    return NULL;
+  g_ptr_array_add(names, NULL);
+  return g_strjoinv(",", (char **)names->pdata);
+}
+
+/* A lookup always ends with one of three answers: no such user, known but no device seen
+ * in 72 h (the server's clock moved 73 h), or seen recently; and prefix search honours
+ * its limit. */
+static void
+test_lookup(void)
+{
+  g_autoptr(Server) server = server_new_full(STORE_SQLITE, LIFETIME_DAY, "127.0.0.1", TRUE);
+  HARK_REQUIRE(server != NULL);
+  g_autoptr(InProcess) p = in_process_new(server);
+  const char *names[] = { "Bob", "Bobby", "Carol" };
+  for (gsize i = 0; i < G_N_ELEMENTS(names); i++) {
+    hark_login_client_register(p->client, names[i], BOB_PASSWORD, on_login_done, p);
+    HARK_REQUIRE(wait_done(p));
+  }
+  g_autoptr(GError) error = NULL;
+  g_autofree char *user = NULL;
+  g_assert_cmpint(lookup(p, "bob", NULL, &user, &error), ==, HARK_LOGIN_LOOKUP_NOT_RECENT);
+  g_assert_no_error(error);
+  g_assert_cmpstr(user, ==, "Bob");
+  hark_login_client_login(p->client, "bob", BOB_PASSWORD, on_login_done, p);
+  HARK_REQUIRE(wait_done(p));
+  g_assert_cmpint(lookup(p, "BOB", NULL, NULL, &error), ==, HARK_LOGIN_LOOKUP_RECENT);
+  g_assert_no_error(error);
+  g_assert_cmpint(lookup(p, "bobby", NULL, NULL, &error), ==, HARK_LOGIN_LOOKUP_NOT_RECENT);
+  g_assert_cmpint(lookup(p, "nobody", NULL, NULL, &error), ==, HARK_LOGIN_LOOKUP_NO_SUCH_USER);
+  g_assert_no_error(error);
+  /* Not a name: no such user, without asking (nothing of it reaches a path). */
+  g_assert_cmpint(lookup(p, "../v1/version", NULL, NULL, &error), ==,
+                  HARK_LOGIN_LOOKUP_NO_SUCH_USER);
+  g_assert_no_error(error);
+  HARK_REQUIRE(lab_clock_advance(server->node->ctl, 73 * 3600));
+  g_assert_cmpint(lookup(p, "bob", NULL, NULL, &error), ==, HARK_LOGIN_LOOKUP_NOT_RECENT);
+  g_assert_no_error(error);
+
+  g_autofree char *two = search(p, "bo", 5);
+  g_assert_cmpstr(two, ==, "Bob,Bobby");
+  g_autofree char *one = search(p, "b", 1);
+  g_assert_cmpstr(one, ==, "Bob");
+  g_autofree char *none = search(p, "z", 5);
+  g_assert_cmpstr(none, ==, "");
+
+  /* A cancelled lookup says so, whatever the server answers. */
+  g_autoptr(GCancellable) cancellable = g_cancellable_new();
+  g_cancellable_cancel(cancellable);
+  lookup(p, "bob", cancellable, NULL, &error);
+  g_assert_error(error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
+}
+
+
 int
 main(int argc, char **argv)
 {
@@ -1014,6 +1305,7 @@ main(int argc, char **argv)
     GTestDataFunc func;
   } per_store[] = {
     { "buddy-sync", test_buddy_sync },
+    { "contact-block", test_contact_block },
     { "device-certificate", test_device_certificate },
     { "refusals", test_refusals },
     { "lock-out", test_lock_out },
@@ -1031,6 +1323,7 @@ main(int argc, char **argv)
     }
   hark_test_add_isolated_func("/login/untrusted-server", test_untrusted_server);
   hark_test_add_isolated_func("/login/logout", test_logout);
+  hark_test_add_isolated_func("/login/lookup", test_lookup);
   hark_test_add_isolated_func("/login/renewal", test_renewal);
   hark_test_add_isolated_func("/login/impersonation", test_impersonation);
   hark_test_add_isolated_func("/login/not-configured", test_not_configured);

@@ -35,6 +35,7 @@ typedef struct {
   SoupSession *other; /* from another source address (127.0.0.2): see swap_source() */
   const char *hash_settings; /* the server's hash cost; TEST_HASH unless a case sets it */
   gboolean test_clock; /* node.test_clock: the server's time moves only by advance_clock() */
+  gint64 clock_offset; /* seconds advance_clock() moved it: signed requests are dated so */
   char *keys_dir;    /* device keys */
   guint devices;
 } Fixture;
@@ -361,7 +362,8 @@ signed_request(Fixture *f, Device *device, const char *certificate, const char *
                const char *path, const char *body, gint64 skew)
 {
   g_autoptr(GBytes) bytes = body ? g_bytes_new(body, strlen(body)) : NULL;
-  g_autoptr(Signature) signature = sign(device, certificate, method, path, bytes, skew);
+  g_autoptr(Signature) signature =
+    sign(device, certificate, method, path, bytes, skew + f->clock_offset);
   return send_signed(f, method, path, bytes, signature);
 }
 
@@ -507,7 +509,10 @@ advance_clock(Fixture *f, gint64 seconds)
 {
   g_autoptr(HarkTestClient) client = hark_test_client_connect_unix(f->node->socket_path);
   g_autoptr(JsonObject) hello = client ? hark_test_client_read(client, 5000) : NULL;
-  return hello != NULL && lab_clock_advance(client, seconds);
+  if (hello == NULL || !lab_clock_advance(client, seconds))
+    return FALSE;
+  f->clock_offset += seconds;
+  return TRUE;
 }
 
 /* argon2id at 64 MiB, 3 passes: the hash, not TLS, is most of a login's time. */
@@ -1824,6 +1829,294 @@ test_tunnel_origin(Fixture *f, gconstpointer data)
   g_assert_cmpuint(tunnelled_login(f, forged, device, "alice", PASSWORD, &forged_code), ==, 0);
 }
 
+/* ---- contact requests and blocks --------------------------------------------------------- */
+
+/* POST /v1/contacts {"op", "name", "message"?} signed by device. */
+static Answer *
+contact(Fixture *f, Device *device, const char *op, const char *name, const char *message)
+{
+  g_autoptr(JsonObject) object = json_object_new();
+  json_object_set_string_member(object, "op", op);
+  json_object_set_string_member(object, "name", name);
+  if (message != NULL)
+    json_object_set_string_member(object, "message", message);
+  g_autofree char *text = hark_test_json(object);
+  return signed_request(f, device, NULL, "POST", "/v1/contacts", text, 0);
+}
+
+static Answer *
+contacts_get(Fixture *f, Device *device)
+{
+  return signed_request(f, device, NULL, "GET", "/v1/contacts", NULL, 0);
+}
+
+/* The names of one list of a contacts answer ("incoming", "outgoing", "blocked"), joined
+ * with ',' (requests as name or name:message). */
+static char *
+contact_names(Answer *answer, const char *which)
+{
+  g_autoptr(GString) text = g_string_new(NULL);
+  JsonArray *array = answer && answer->json ? json_object_get_array_member(answer->json, which)
+                                            : NULL;
+  for (guint i = 0; array != NULL && i < json_array_get_length(array); i++) {
+    JsonNode *node = json_array_get_element(array, i);
+    if (i > 0)
+      g_string_append_c(text, ',');
+    if (JSON_NODE_HOLDS_VALUE(node)) {
+      g_string_append(text, json_node_get_string(node));
+      continue;
+    }
+    JsonObject *request = json_node_get_object(node);
+    g_string_append(text, json_object_get_string_member(request, "name"));
+    const char *message = json_object_get_string_member_with_default(request, "message", NULL);
+    if (message != NULL)
+      g_string_append_printf(text, ":%s", message);
+  }
+  return g_string_free(g_steal_pointer(&text), FALSE);
+}
+
+static gboolean
+check_contacts(Answer *answer, const char *incoming, const char *outgoing, const char *blocked)
+{
+  if (!check_ok(answer, 200))
+    return FALSE;
+  g_autofree char *in = contact_names(answer, "incoming");
+  g_autofree char *out = contact_names(answer, "outgoing");
+  g_autofree char *blocks = contact_names(answer, "blocked");
+  if (strcmp(in, incoming) == 0 && strcmp(out, outgoing) == 0 && strcmp(blocks, blocked) == 0)
+    return TRUE;
+  g_test_message("expected in [%s] out [%s] blocked [%s], got [%s] [%s] [%s]", incoming,
+                 outgoing, blocked, in, out, blocks);
+  g_test_fail();
+  return FALSE;
+}
+
+/* Registers each user (a name given twice is one user with two devices) and logs a new
+ * device in as them. */
+static void
+users_with_devices(Fixture *f, Device **devices, const char *const *users, gsize n)
+{
+  for (gsize i = 0; i < n; i++) {
+    g_autoptr(Answer) created = register_user(f, users[i], PASSWORD);
+    g_assert_true(created->status == 201 || g_strcmp0(error_code(created), "user-exists") == 0);
+    devices[i] = device_new(f);
+    g_autoptr(Answer) answer = login(f, devices[i], users[i], PASSWORD);
+    g_assert_true(check_ok(answer, 200));
+  }
+}
+
+static gboolean
+check_list(Fixture *f, Device *device, gint64 revision, const char *expected)
+{
+  g_autoptr(Answer) list = signed_request(f, device, NULL, "GET", "/v1/buddies", NULL, 0);
+  return check_buddies(list, revision, expected);
+}
+
+/* Alice asks Bob; each of Bob's two devices sees it; one accepts and both users' lists,
+ * on every device, have the other. Nobody else can answer it, and nobody can answer for
+ * another user with that user's certificate. */
+static void
+test_contact_request_accept(Fixture *f, gconstpointer data)
+{
+  HARK_REQUIRE(f->node != NULL);
+  static const char *const users[] = { "Alice", "Bob", "Bob", "Carol" };
+  Device *d[4] = { NULL };
+  users_with_devices(f, d, users, 4);
+  g_autoptr(Device) alice = d[0], bob1 = d[1], bob2 = d[2], carol = d[3];
+
+  g_autoptr(Answer) sent = contact(f, alice, "send", "BOB", "hi, it's Alice");
+  HARK_REQUIRE(check_contacts(sent, "", "bob:hi, it's Alice", ""));
+  g_autoptr(Answer) seen1 = contacts_get(f, bob1);
+  g_autoptr(Answer) seen2 = contacts_get(f, bob2);
+  HARK_REQUIRE(check_contacts(seen1, "alice:hi, it's Alice", "", ""));
+  HARK_REQUIRE(check_contacts(seen2, "alice:hi, it's Alice", "", ""));
+
+  /* Carol answers a request that was not made to her; Alice answers her own; Carol signs
+   * with Bob's certificate: none of it works, and the request still waits for Bob. */
+  g_autoptr(Answer) not_hers = contact(f, carol, "accept", "alice", NULL);
+  HARK_REQUIRE(check_error(not_hers, 404, "not-found"));
+  g_autoptr(Answer) own = contact(f, alice, "accept", "bob", NULL);
+  HARK_REQUIRE(check_error(own, 404, "not-found"));
+  static const char accept_alice[] = "{\"op\":\"accept\",\"name\":\"alice\"}";
+  g_autoptr(Answer) forged =
+    signed_request(f, carol, bob1->certificate, "POST", "/v1/contacts", accept_alice, 0);
+  HARK_REQUIRE(check_error(forged, 401, "unauthenticated"));
+  g_autoptr(Answer) self = contact(f, alice, "send", "Alice", NULL);
+  HARK_REQUIRE(check_error(self, 400, "bad-request"));
+  g_autoptr(Answer) nobody = contact(f, alice, "send", "nobody", NULL);
+  HARK_REQUIRE(check_error(nobody, 404, "unknown-user"));
+  g_autoptr(Answer) long_note = contact(f, carol, "send", "bob",
+                                        "0123456789012345678901234567890123456789"
+                                        "0123456789012345678901234567890123456789");
+  HARK_REQUIRE(check_error(long_note, 400, "bad-request"));
+  g_autoptr(Answer) control_note = contact(f, carol, "send", "bob", "line\nbreak");
+  HARK_REQUIRE(check_error(control_note, 400, "bad-request"));
+  HARK_REQUIRE(check_list(f, alice, 0, "") && check_list(f, bob2, 0, ""));
+
+  g_autoptr(Answer) accepted = contact(f, bob1, "accept", "alice", NULL);
+  HARK_REQUIRE(check_contacts(accepted, "", "", ""));
+  HARK_REQUIRE(check_list(f, bob1, 1, "alice=Alice"));
+  HARK_REQUIRE(check_list(f, bob2, 1, "alice=Alice"));
+  HARK_REQUIRE(check_list(f, alice, 1, "bob=Bob"));
+  g_autoptr(Answer) after = contacts_get(f, alice);
+  HARK_REQUIRE(check_contacts(after, "", "", ""));
+  /* Answered once: there is nothing to answer again, and asking a buddy is refused. */
+  g_autoptr(Answer) again = contact(f, bob2, "accept", "alice", NULL);
+  HARK_REQUIRE(check_error(again, 404, "not-found"));
+  g_autoptr(Answer) buddy = contact(f, alice, "send", "bob", NULL);
+  HARK_REQUIRE(check_error(buddy, 409, "buddy-exists"));
+}
+
+/* Declined: the request goes, and asking again waits request_again_after (the test clock
+ * moves past it). Cancelled: it goes from both sides. */
+static void
+test_contact_request_decline(Fixture *f, gconstpointer data)
+{
+  HARK_REQUIRE(f->node != NULL);
+  static const char *const users[] = { "Alice", "Bob" };
+  Device *d[2] = { NULL };
+  users_with_devices(f, d, users, 2);
+  g_autoptr(Device) alice = d[0], bob = d[1];
+
+  g_autoptr(Answer) sent = contact(f, alice, "send", "bob", NULL);
+  HARK_REQUIRE(check_contacts(sent, "", "bob", ""));
+  g_autoptr(Answer) declined = contact(f, bob, "decline", "alice", NULL);
+  HARK_REQUIRE(check_contacts(declined, "", "", ""));
+  g_autoptr(Answer) mine = contacts_get(f, alice);
+  HARK_REQUIRE(check_contacts(mine, "", "", ""));
+  HARK_REQUIRE(check_list(f, alice, 0, "") && check_list(f, bob, 0, ""));
+  g_autoptr(Answer) too_soon = contact(f, alice, "send", "bob", NULL);
+  HARK_REQUIRE(check_locked(too_soon) > 86000);
+  HARK_REQUIRE(advance_clock(f, 86401));
+  /* The certificates of the test are long past: log in again a day later. */
+  g_autoptr(Answer) relogin = login(f, alice, "alice", PASSWORD);
+  HARK_REQUIRE(check_ok(relogin, 200));
+  g_autoptr(Answer) later = contact(f, alice, "send", "bob", "once more");
+  HARK_REQUIRE(check_contacts(later, "", "bob:once more", ""));
+  g_autoptr(Answer) cancelled = contact(f, alice, "cancel", "bob", NULL);
+  HARK_REQUIRE(check_contacts(cancelled, "", "", ""));
+  g_autoptr(Answer) relogin_bob = login(f, bob, "bob", PASSWORD);
+  HARK_REQUIRE(check_ok(relogin_bob, 200));
+  g_autoptr(Answer) gone = contacts_get(f, bob);
+  HARK_REQUIRE(check_contacts(gone, "", "", ""));
+  g_autoptr(Answer) cancel_twice = contact(f, alice, "cancel", "bob", NULL);
+  HARK_REQUIRE(check_error(cancel_twice, 404, "not-found"));
+}
+
+/* Bob blocks Mallory: her pending request goes and her buddy entry too; what she sends
+ * afterwards is answered exactly as Dave's request to Bob is, and Bob never sees it, nor
+ * can he answer it; unblocking restores nothing. */
+static void
+test_contact_block(Fixture *f, gconstpointer data)
+{
+  HARK_REQUIRE(f->node != NULL);
+  static const char *const users[] = { "Bob", "Mallory", "Dave" };
+  Device *d[3] = { NULL };
+  users_with_devices(f, d, users, 3);
+  g_autoptr(Device) bob = d[0], mallory = d[1], dave = d[2];
+
+  g_autoptr(Answer) friends = buddy_change(f, bob, "add", "mallory", NULL, -1);
+  HARK_REQUIRE(check_buddies(friends, 1, "mallory=Mallory"));
+  g_autoptr(Answer) pending = contact(f, mallory, "send", "bob", NULL);
+  HARK_REQUIRE(check_contacts(pending, "", "bob", ""));
+  g_autoptr(Answer) blocked = contact(f, bob, "block", "mallory", NULL);
+  HARK_REQUIRE(check_contacts(blocked, "", "", "mallory"));
+  HARK_REQUIRE(check_list(f, bob, 2, ""));
+  g_autoptr(Answer) hers = contacts_get(f, mallory);
+  HARK_REQUIRE(check_contacts(hers, "", "", ""));
+
+  /* A day later she may ask again, as after any decline; the answer is Dave's. */
+  HARK_REQUIRE(advance_clock(f, 86401));
+  for (gsize i = 0; i < 3; i++) {
+    g_autoptr(Answer) again = login(f, d[i], users[i], PASSWORD);
+    HARK_REQUIRE(check_ok(again, 200));
+  }
+  g_autoptr(Answer) from_mallory = contact(f, mallory, "send", "bob", "please");
+  g_autoptr(Answer) from_dave = contact(f, dave, "send", "bob", "please");
+  HARK_REQUIRE(check_contacts(from_mallory, "", "bob:please", ""));
+  HARK_REQUIRE(check_contacts(from_dave, "", "bob:please", ""));
+  g_assert_cmpuint(from_mallory->status, ==, from_dave->status);
+  g_autoptr(Answer) inbox = contacts_get(f, bob);
+  HARK_REQUIRE(check_contacts(inbox, "dave:please", "", "mallory"));
+  g_autoptr(Answer) accept_hidden = contact(f, bob, "accept", "mallory", NULL);
+  HARK_REQUIRE(check_error(accept_hidden, 404, "not-found"));
+  HARK_REQUIRE(check_list(f, mallory, 0, "") && check_list(f, bob, 2, ""));
+
+  g_autoptr(Answer) unblocked = contact(f, bob, "unblock", "mallory", NULL);
+  HARK_REQUIRE(check_contacts(unblocked, "dave:please", "", ""));
+  HARK_REQUIRE(check_list(f, bob, 2, ""));
+  g_autoptr(Answer) unblock_twice = contact(f, bob, "unblock", "mallory", NULL);
+  HARK_REQUIRE(check_error(unblock_twice, 404, "not-found"));
+}
+
+/* A flood of requests from one account is refused after contact_requests_per_minute
+ * (10), whoever it goes to; and at most max_pending_requests (2 here) wait at once. */
+static void
+test_contact_limits(Fixture *f, gconstpointer data)
+{
+  HARK_REQUIRE(f->node != NULL);
+  static const char *const users[] = { "Alice", "Bob", "Carol", "Dave" };
+  Device *d[4] = { NULL };
+  users_with_devices(f, d, users, 4);
+  g_autoptr(Device) alice = d[0], bob = d[1], carol = d[2], dave = d[3];
+
+  g_autoptr(Answer) to_bob = contact(f, alice, "send", "bob", NULL);
+  g_autoptr(Answer) to_carol = contact(f, alice, "send", "carol", NULL);
+  HARK_REQUIRE(check_ok(to_bob, 200) && check_ok(to_carol, 200));
+  g_autoptr(Answer) to_dave = contact(f, alice, "send", "dave", NULL);
+  HARK_REQUIRE(check_error(to_dave, 429, "too-many-pending"));
+  g_autoptr(Answer) cancelled = contact(f, alice, "cancel", "carol", NULL);
+  HARK_REQUIRE(check_ok(cancelled, 200));
+  g_autoptr(Answer) now_dave = contact(f, alice, "send", "dave", NULL);
+  HARK_REQUIRE(check_contacts(now_dave, "", "bob,dave", ""));
+  /* 4 requests so far; 6 more fill the minute (asking again is a request too). */
+  for (int i = 0; i < 6; i++) {
+    g_autoptr(Answer) repeat = contact(f, alice, "send", "bob", NULL);
+    HARK_REQUIRE(check_ok(repeat, 200));
+  }
+  g_autoptr(Answer) flood = contact(f, alice, "send", "bob", NULL);
+  HARK_REQUIRE(check_locked(flood) > 0);
+  /* Another account is not slowed down by Alice's flood, and Alice's answers still work. */
+  g_autoptr(Answer) from_carol = contact(f, carol, "send", "bob", NULL);
+  HARK_REQUIRE(check_ok(from_carol, 200));
+  g_autoptr(Answer) answered = contact(f, bob, "accept", "alice", NULL);
+  HARK_REQUIRE(check_ok(answered, 200));
+  HARK_REQUIRE(advance_clock(f, 61));
+  g_autoptr(Answer) later = contact(f, alice, "send", "carol", NULL);
+  HARK_REQUIRE(check_ok(later, 200));
+  (void)dave;
+}
+
+/* GET /v1/users/NAME: exists or not, and whether seen within 72 h, never when. */
+static void
+test_users_last_seen(Fixture *f, gconstpointer data)
+{
+  HARK_REQUIRE(f->node != NULL);
+  g_autoptr(Answer) created = register_user(f, "Bob", PASSWORD);
+  HARK_REQUIRE(check_ok(created, 201));
+  g_autoptr(Answer) never = user_lookup(f, "bob");
+  HARK_REQUIRE(check_ok(never, 200));
+  JsonObject *seen = json_object_get_object_member(never->json, "last_seen");
+  g_assert_false(json_object_get_boolean_member(seen, "recent"));
+  g_assert_cmpint(json_object_get_int_member(seen, "within_hours"), ==, 72);
+  g_assert_cmpuint(json_object_get_size(seen), ==, 2); /* no time in it */
+  g_autoptr(Device) device = device_new(f);
+  g_autoptr(Answer) logged_in = login(f, device, "bob", PASSWORD);
+  HARK_REQUIRE(check_ok(logged_in, 200));
+  g_autoptr(Answer) recent = user_lookup(f, "BOB");
+  HARK_REQUIRE(check_ok(recent, 200));
+  g_assert_cmpstr(member(recent, "user"), ==, "Bob");
+  g_assert_true(json_object_get_boolean_member(
+    json_object_get_object_member(recent->json, "last_seen"), "recent"));
+  HARK_REQUIRE(advance_clock(f, 73 * 3600));
+  g_autoptr(Answer) old = user_lookup(f, "bob");
+  HARK_REQUIRE(check_ok(old, 200));
+  g_assert_false(json_object_get_boolean_member(
+    json_object_get_object_member(old->json, "last_seen"), "recent"));
+  g_autoptr(Answer) unknown = user_lookup(f, "nobody");
+  HARK_REQUIRE(check_error(unknown, 404, "unknown-user"));
+}
+
 /* ---- main ---------------------------------------------------------------------------------- */
 
 static void
@@ -1839,6 +2132,22 @@ add_clocked(const char *store, const char *name, void (*test)(Fixture *, gconstp
 {
   g_autofree char *path = g_strdup_printf("/loginsrv/%s/%s", store, name);
   hark_test_add_isolated(path, Fixture, store, fixture_set_up_test_clock, test, fixture_tear_down);
+}
+
+/* With the test clock and at most 2 pending requests per account. */
+static void
+fixture_set_up_small_limits(Fixture *f, gconstpointer data)
+{
+  f->hash_settings = TEST_HASH " max_pending_requests = 2;";
+  fixture_set_up_test_clock(f, data);
+}
+
+static void
+add_limited(const char *store, const char *name, void (*test)(Fixture *, gconstpointer))
+{
+  g_autofree char *path = g_strdup_printf("/loginsrv/%s/%s", store, name);
+  hark_test_add_isolated(path, Fixture, store, fixture_set_up_small_limits, test,
+                         fixture_tear_down);
 }
 
 static void
@@ -1873,6 +2182,11 @@ add_all(const char *store)
   add(store, "version", test_version_and_routes);
   add(store, "bad-input", test_bad_input);
   add(store, "restart", test_restart_keeps_everything);
+  add(store, "contact-accept", test_contact_request_accept);
+  add_clocked(store, "contact-decline", test_contact_request_decline);
+  add_clocked(store, "contact-block", test_contact_block);
+  add_limited(store, "contact-limits", test_contact_limits);
+  add_clocked(store, "users-last-seen", test_users_last_seen);
 }
 
 int

@@ -388,6 +388,70 @@ count_devices(Fixture *f, const char *name_key)
   return db_count(f, sql);
 }
 
+/* ---- contact requests and blocks ----------------------------------------------------------- */
+
+static void
+send_request(Fixture *f, const char *from_key, const char *to_key, const char *message,
+             guint max_pending)
+{
+  g_autoptr(GError) error = NULL;
+  g_assert_true(f->iface->request_send(f->store, from_key, to_key, message, max_pending, NOW,
+                                       &error));
+  g_assert_no_error(error);
+}
+
+static void
+send_request_fails(Fixture *f, const char *from_key, const char *to_key, guint max_pending,
+                   gint code)
+{
+  g_autoptr(GError) error = NULL;
+  g_assert_false(f->iface->request_send(f->store, from_key, to_key, NULL, max_pending, NOW,
+                                        &error));
+  g_assert_error(error, HARK_STORE_ERROR, code);
+}
+
+static void
+answer_request(Fixture *f, const char *to_key, const char *from_key, gboolean accept)
+{
+  g_autoptr(GError) error = NULL;
+  g_assert_true(f->iface->request_answer(f->store, to_key, from_key, accept, NOW + 1, &error));
+  g_assert_no_error(error);
+}
+
+static void
+block(Fixture *f, const char *name_key, const char *other_key, gboolean blocked)
+{
+  g_autoptr(GError) error = NULL;
+  g_assert_true(f->iface->block_set(f->store, name_key, other_key, blocked, NOW + 2, &error));
+  g_assert_no_error(error);
+}
+
+/* The user's requests are exactly these: "from>to:answered", ..., NULL. */
+static void
+assert_requests(Fixture *f, const char *name_key, ...)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GPtrArray) requests = f->iface->requests_list(f->store, name_key, &error);
+  g_assert_no_error(error);
+  g_assert_nonnull(requests);
+  g_autoptr(GPtrArray) got = g_ptr_array_new_with_free_func(g_free);
+  for (guint i = 0; i < requests->len; i++) {
+    const HarkStoreRequest *r = requests->pdata[i];
+    g_ptr_array_add(got, g_strdup_printf("%s>%s:%" G_GINT64_FORMAT, r->from_key, r->to_key,
+                                         r->answered));
+  }
+  g_ptr_array_sort(got, (GCompareFunc)g_strcmp0);
+  va_list args;
+  va_start(args, name_key);
+  guint i = 0;
+  for (const char *expected; (expected = va_arg(args, const char *)) != NULL; i++) {
+    g_assert_cmpuint(i, <, got->len);
+    g_assert_cmpstr(*(char **)&got->pdata[i], ==, expected);
+  }
+  va_end(args);
+  g_assert_cmpuint(got->len, ==, i);
+}
+
 /* ---- cases: users ------------------------------------------------------------------------ */
 
 static void
@@ -633,6 +697,102 @@ test_delete(Fixture *f)
   g_assert_cmpuint(devices->len, ==, 0);
 }
 
+/* ---- cases: contact requests and blocks --------------------------------------------------- */
+
+static void
+test_requests(Fixture *f)
+{
+  g_autoptr(GError) error = NULL;
+  create_user(f, "Alice", "alice");
+  create_user(f, "Bob", "bob");
+  create_user(f, "Carol", "carol");
+  send_request(f, "alice", "bob", "hi, it's Alice", 10);
+  g_autoptr(GPtrArray) list = f->iface->requests_list(f->store, "bob", &error);
+  g_assert_no_error(error);
+  g_assert_cmpuint(list->len, ==, 1);
+  const HarkStoreRequest *r = list->pdata[0];
+  g_assert_cmpstr(r->message, ==, "hi, it's Alice");
+  g_assert_cmpint(r->created, ==, NOW);
+  /* Asking again while it waits: EXISTS, nothing changes. */
+  send_request_fails(f, "alice", "bob", 10, HARK_STORE_ERROR_EXISTS);
+  /* The pending limit counts pending requests only; asking again is no new one. */
+  send_request_fails(f, "alice", "carol", 1, HARK_STORE_ERROR_LIMIT);
+  send_request_fails(f, "alice", "bob", 1, HARK_STORE_ERROR_EXISTS);
+  assert_requests(f, "carol", NULL);
+  send_request_fails(f, "alice", "nobody", 10, HARK_STORE_ERROR_NOT_FOUND);
+  /* Only the recipient answers: bob's key with alice as the recipient finds nothing. */
+  g_assert_false(f->iface->request_answer(f->store, "alice", "bob", TRUE, NOW, &error));
+  g_assert_error(error, HARK_STORE_ERROR, HARK_STORE_ERROR_NOT_FOUND);
+  g_clear_error(&error);
+  /* Declined: kept with its time, no longer pending, and asked again it is pending. */
+  answer_request(f, "bob", "alice", FALSE);
+  assert_requests(f, "bob", "alice>bob:1700000001", NULL);
+  g_assert_false(f->iface->request_answer(f->store, "bob", "alice", TRUE, NOW, &error));
+  g_assert_error(error, HARK_STORE_ERROR, HARK_STORE_ERROR_NOT_FOUND);
+  g_clear_error(&error);
+  send_request(f, "alice", "bob", NULL, 10);
+  assert_requests(f, "alice", "alice>bob:0", NULL);
+  /* Accepted: both lists, both revisions, and the requests between them go. */
+  send_request(f, "bob", "alice", NULL, 10);
+  answer_request(f, "bob", "alice", TRUE);
+  assert_buddies(f, "alice", 1, "bob", "Bob", NULL);
+  assert_buddies(f, "bob", 1, "alice", "Alice", NULL);
+  assert_requests(f, "alice", NULL);
+  /* Cancelling: only a pending request of one's own. */
+  send_request(f, "carol", "alice", NULL, 10);
+  g_assert_false(f->iface->request_cancel(f->store, "alice", "carol", &error));
+  g_assert_error(error, HARK_STORE_ERROR, HARK_STORE_ERROR_NOT_FOUND);
+  g_clear_error(&error);
+  g_assert_true(f->iface->request_cancel(f->store, "carol", "alice", &error));
+  g_assert_no_error(error);
+  assert_requests(f, "carol", NULL);
+}
+
+static void
+test_blocks(Fixture *f)
+{
+  g_autoptr(GError) error = NULL;
+  create_user(f, "Alice", "alice");
+  create_user(f, "Bob", "bob");
+  create_user(f, "Mallory", "mallory");
+  change(f, "bob", HARK_BUDDY_ADD, "mallory", NULL, -1, 1);
+  send_request(f, "mallory", "bob", NULL, 10);
+  send_request(f, "bob", "mallory", NULL, 10);
+  block(f, "bob", "mallory", TRUE);
+  /* Her pending request is declined, his is withdrawn, her entry goes (revision up). */
+  assert_requests(f, "bob", "mallory>bob:1700000002", NULL);
+  assert_buddies(f, "bob", 2, NULL);
+  block(f, "bob", "mallory", TRUE);
+  assert_buddies(f, "bob", 2, NULL);
+  g_autoptr(GPtrArray) blocked = f->iface->blocks_list(f->store, "bob", &error);
+  g_assert_no_error(error);
+  g_assert_cmpuint(blocked->len, ==, 1);
+  g_assert_cmpstr(blocked->pdata[0], ==, "mallory");
+  /* Requests made while blocked are stored (the server hides them); unblocking declines
+   * them and restores nothing. */
+  send_request(f, "mallory", "bob", NULL, 10);
+  block(f, "bob", "mallory", FALSE);
+  assert_requests(f, "bob", "mallory>bob:1700000002", NULL);
+  assert_buddies(f, "bob", 2, NULL);
+  g_assert_false(f->iface->block_set(f->store, "bob", "mallory", FALSE, NOW, &error));
+  g_assert_error(error, HARK_STORE_ERROR, HARK_STORE_ERROR_NOT_FOUND);
+  g_clear_error(&error);
+  g_assert_false(f->iface->block_set(f->store, "bob", "nobody", TRUE, NOW, &error));
+  g_assert_error(error, HARK_STORE_ERROR, HARK_STORE_ERROR_NOT_FOUND);
+  g_clear_error(&error);
+  /* A deleted user's requests and blocks go with them, both ways. */
+  block(f, "alice", "mallory", TRUE);
+  send_request(f, "alice", "bob", NULL, 10);
+  g_assert_true(f->iface->user_delete(f->store, "mallory", &error));
+  g_assert_no_error(error);
+  assert_requests(f, "bob", "alice>bob:0", NULL);
+  g_autoptr(GPtrArray) none = f->iface->blocks_list(f->store, "alice", &error);
+  g_assert_no_error(error);
+  g_assert_cmpuint(none->len, ==, 0);
+  g_assert_null(f->iface->requests_list(f->store, "mallory", &error));
+  g_assert_error(error, HARK_STORE_ERROR, HARK_STORE_ERROR_NOT_FOUND);
+}
+
 /* ---- cases: devices ---------------------------------------------------------------------- */
 
 static HarkStoreDevice *
@@ -782,7 +942,7 @@ test_migrate_v1(Fixture *f)
   db_script(f, f->backend == BACKEND_SQLITE ? schema_v1_sqlite : schema_v1_postgres);
   db_script(f, rows_v1);
   f->store = open_store(f);
-  g_assert_cmpint(schema_version(f), ==, 2);
+  g_assert_cmpint(schema_version(f), ==, 3);
   g_autoptr(HarkStoreUser) alice = get_user(f, "alice");
   g_autoptr(HarkStoreUser) bob = get_user(f, "bob");
   g_assert_true(hark_account_id_is_valid(alice->account_id));
@@ -794,10 +954,13 @@ test_migrate_v1(Fixture *f)
   g_assert_cmpint(laptop->first_seen, ==, 1700000000);
   g_assert_cmpint(laptop->last_seen, ==, 1700000000);
   g_assert_cmpint(laptop->revoked, ==, 0);
-  /* New accounts work as on a new database. */
+  /* New accounts work as on a new database, and so do requests (schema 3). */
   create_user(f, "Carol", "carol");
   g_assert_true(f->iface->device_revoke(f->store, "alice", "fp-a", NOW, &error));
   g_assert_no_error(error);
+  send_request(f, "alice", "bob", NULL, 10);
+  answer_request(f, "bob", "alice", TRUE);
+  assert_buddies(f, "alice", 1, "bob", "Bob", NULL);
 }
 
 /* ---- cases: durability, input, files ----------------------------------------------------- */
@@ -829,7 +992,7 @@ test_reopen(Fixture *f)
   assert_found(f, "", 10, "Alice", "Bob", NULL);
   g_assert_cmpint(count_devices(f, "alice"), ==, 1);
   /* Reopening did not migrate again, and counting goes on where it stopped. */
-  g_assert_cmpint(schema_version(f), ==, 2);
+  g_assert_cmpint(schema_version(f), ==, 3);
   g_assert_cmpint(note_failure(f, "bob", 0), ==, 3);
   change(f, "alice", HARK_BUDDY_RENAME, "bob", "B", 3, 4);
 }
@@ -1114,9 +1277,9 @@ test_concurrent_open(Fixture *f)
   run_workers(f, opening_worker, workers, NULL);
   for (guint i = 0; i < N_THREADS; i++)
     g_assert_nonnull(workers[i].store);
-  g_assert_cmpint(schema_version(f), ==, 2);
+  g_assert_cmpint(schema_version(f), ==, 3);
   if (f->backend == BACKEND_POSTGRES)
-    g_assert_cmpint(db_count(f, "SELECT count(*) FROM schema_version"), ==, 2); /* each step once */
+    g_assert_cmpint(db_count(f, "SELECT count(*) FROM schema_version"), ==, 3); /* each step once */
   f->store = workers[0].store;
   create_user(f, "Alice", "alice");
   f->store = workers[N_THREADS - 1].store;
@@ -1140,6 +1303,8 @@ static const Case cases[] = {
   { "buddies", test_buddies, BACKEND_ALL },
   { "buddies-conflict", test_buddies_conflict, BACKEND_ALL },
   { "delete", test_delete, BACKEND_ALL },
+  { "requests", test_requests, BACKEND_ALL },
+  { "blocks", test_blocks, BACKEND_ALL },
   { "devices", test_devices, BACKEND_ALL },
   { "migrate-v1", test_migrate_v1, BACKEND_ALL, TRUE },
   { "reopen", test_reopen, BACKEND_ALL },

@@ -21,7 +21,9 @@ G_BEGIN_DECLS
 /* 2: accounts have an immutable account id; devices have first/last seen and can be
  * revoked (device_get, devices_list, device_seen, device_revoke); user_create takes the
  * account id and user_set_password can revoke the other devices. */
-#define HARK_STORE_INTERFACE_VERSION 2
+/* 3: contact requests (requests_list, request_send, request_answer, request_cancel) and
+ * blocks (block_set, blocks_list); a user's requests and blocks go with the user. */
+#define HARK_STORE_INTERFACE_VERSION 3
 
 #define HARK_STORE_ERROR (hark_store_error_quark())
 HARK_API GQuark hark_store_error_quark(void);
@@ -31,6 +33,7 @@ typedef enum {
   HARK_STORE_ERROR_EXISTS,    /* the user (or buddy) exists already */
   HARK_STORE_ERROR_CONFLICT,  /* the buddy list changed since the revision given */
   HARK_STORE_ERROR_BACKEND,   /* the database failed: the message says how */
+  HARK_STORE_ERROR_LIMIT,     /* a limit the caller gave was reached (pending requests) */
 } HarkStoreError;
 
 typedef struct {
@@ -56,6 +59,17 @@ typedef struct {
   char *name_key;        /* the buddy's canonical name */
   char *alias;           /* what this user calls them; never NULL (default: their name) */
 } HarkStoreBuddy;
+
+/* A contact request: from_key asks to_key to become buddies. Pending until answered;
+ * a declined one stays (answered set) so that the login server can slow down asking
+ * again; an accepted one goes (the two are buddies then). */
+typedef struct {
+  char *from_key;
+  char *to_key;
+  char *message;         /* the requester's short note; NULL when none */
+  gint64 created;        /* unix seconds of the (latest) request */
+  gint64 answered;       /* unix seconds of the decline; 0 while pending */
+} HarkStoreRequest;
 
 typedef enum {
   HARK_BUDDY_ADD,
@@ -128,6 +142,37 @@ typedef struct {
   /* revoked = now unless it is revoked already; NOT_FOUND when there is no such device. */
   gboolean (*device_revoke)(gpointer store, const char *name_key, const char *device_id,
                             gint64 now, GError **error);
+
+  /* ---- version 3 ---- */
+
+  /* Every request from or to the user, pending and declined, oldest first
+   * (HarkStoreRequest*; free with hark_store_request_free); NOT_FOUND when there is no
+   * such user. Blocks do not filter it: the caller hides what a block hides. */
+  GPtrArray *(*requests_list)(gpointer store, const char *name_key, GError **error);
+  /* A pending request from_key -> to_key made at now (message may be NULL), replacing a
+   * declined one. EXISTS when one is pending already (whatever the limit); LIMIT when
+   * from_key has max_pending pending requests; NOT_FOUND when either user does not exist. */
+  gboolean (*request_send)(gpointer store, const char *from_key, const char *to_key,
+                           const char *message, guint max_pending, gint64 now,
+                           GError **error);
+  /* Answers the pending request from_key -> to_key. accept: in one transaction each user's
+   * list gains the other (alias: their name as registered; an entry present stays as it
+   * is), both revisions go up by one, and requests between the two either way go.
+   * Otherwise the request is declined at now. NOT_FOUND when none is pending. */
+  gboolean (*request_answer)(gpointer store, const char *to_key, const char *from_key,
+                             gboolean accept, gint64 now, GError **error);
+  /* Withdraws from_key's pending request to to_key; NOT_FOUND when none is pending. */
+  gboolean (*request_cancel)(gpointer store, const char *from_key, const char *to_key,
+                             GError **error);
+  /* blocked: name_key blocks other_key (again: no change), in one transaction with: a
+   * pending request other -> name is declined at now, name's pending request to other is
+   * withdrawn, and other leaves name's buddy list (its revision goes up when other was
+   * there). Not blocked: the block goes (NOT_FOUND when there was none) and requests
+   * other made meanwhile are declined at now; nothing the block removed comes back. */
+  gboolean (*block_set)(gpointer store, const char *name_key, const char *other_key,
+                        gboolean blocked, gint64 now, GError **error);
+  /* The name keys name_key blocks, sorted (char*); NOT_FOUND when there is no user. */
+  GPtrArray *(*blocks_list)(gpointer store, const char *name_key, GError **error);
 } HarkStoreInterface;
 
 /* For store plugins, so every store words its errors alike: NOT_FOUND "no user 'x'". */
@@ -148,9 +193,19 @@ HARK_API gboolean hark_store_buddy_change_result(gint64 changed, const char *nam
 HARK_API void hark_store_user_free(HarkStoreUser *user);
 HARK_API void hark_store_device_free(HarkStoreDevice *device);
 HARK_API void hark_store_buddy_free(HarkStoreBuddy *buddy);
+HARK_API HarkStoreRequest *hark_store_request_new(const char *from_key, const char *to_key,
+                                                  const char *message, gint64 created,
+                                                  gint64 answered);
+HARK_API void hark_store_request_free(HarkStoreRequest *request);
+/* NOT_FOUND "no pending request from 'a' to 'b'". */
+HARK_API void hark_store_set_no_request(GError **error, const char *from_key, const char *to_key);
+/* EXISTS "a request from 'a' to 'b' is pending already". */
+HARK_API void hark_store_set_request_pending(GError **error, const char *from_key,
+                                             const char *to_key);
 HARK_API HarkStoreBuddy *hark_store_buddy_new(const char *name_key, const char *alias);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(HarkStoreUser, hark_store_user_free)
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(HarkStoreDevice, hark_store_device_free)
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(HarkStoreRequest, hark_store_request_free)
 
 G_END_DECLS
