@@ -12,7 +12,7 @@
  *
  * The handlers themselves need a running server (a SoupServerMessage and a store), so this
  * fuzzes the layer below them; login_authenticate and login_tunnel_preamble_check only add
- * the clocks and the replay caches. The clock is FUZZ_NOW and the CA fuzz-keys.h's, so the
+ * the clock and the server's replay cache. The clock is FUZZ_NOW and the CA fuzz-keys.h's, so the
  * signed seeds (make-login-seeds.py) get past the signature checks on every run. */
 #include <stdint.h>
 #include <stdio.h>
@@ -161,10 +161,10 @@ static void
 fuzz_preamble(const uint8_t *data, size_t size)
 {
   g_autofree char *line = g_strndup((const char *)data, size);
-  LoginNonces *nonces = login_nonces_new();
+  LoginReplayCache *replays = login_replay_new(LOGIN_REPLAY_MAX);
   g_autoptr(GError) error = NULL;
-  g_autofree char *client =
-    login_tunnel_preamble_verify(FUZZ_CA_PEM, nonces, line, FUZZ_NOW, 1, &error);
+  g_autofree char *client = login_tunnel_preamble_verify(FUZZ_CA_PEM, replays, line, FUZZ_NOW,
+                                                         &error);
   if ((client == NULL) == (error == NULL))
     abort();
   say(client != NULL ? "preamble accepted" : "preamble refused", error ? error->message : NULL);
@@ -174,11 +174,11 @@ fuzz_preamble(const uint8_t *data, size_t size)
     /* The same line again is a replay. */
     g_autoptr(GError) again = NULL;
     g_autofree char *replayed =
-      login_tunnel_preamble_verify(FUZZ_CA_PEM, nonces, line, FUZZ_NOW, 2, &again);
+      login_tunnel_preamble_verify(FUZZ_CA_PEM, replays, line, FUZZ_NOW + 1, &again);
     if (replayed != NULL)
       abort();
   }
-  login_nonces_free(nonces);
+  login_replay_free(replays);
 }
 
 int
