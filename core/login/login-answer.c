@@ -16,7 +16,8 @@ const char *
 hark_login_member_string(JsonObject *object, const char *name)
 {
   JsonNode *node = object != NULL ? json_object_get_member(object, name) : NULL;
-  if (node == NULL || !JSON_NODE_HOLDS_VALUE(node) || json_node_get_value_type(node) != G_TYPE_STRING)
+  if (node == NULL || !JSON_NODE_HOLDS_VALUE(node) ||
+      json_node_get_value_type(node) != G_TYPE_STRING)
     return NULL;
   return json_node_get_string(node);
 }
@@ -25,7 +26,8 @@ gboolean
 hark_login_member_int(JsonObject *object, const char *name, gint64 *value)
 {
   JsonNode *node = object != NULL ? json_object_get_member(object, name) : NULL;
-  if (node == NULL || !JSON_NODE_HOLDS_VALUE(node) || json_node_get_value_type(node) != G_TYPE_INT64)
+  if (node == NULL || !JSON_NODE_HOLDS_VALUE(node) ||
+      json_node_get_value_type(node) != G_TYPE_INT64)
     return FALSE;
   *value = json_node_get_int(node);
   return TRUE;

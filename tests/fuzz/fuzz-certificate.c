@@ -94,7 +94,8 @@ fuzz_host_cache(const uint8_t *data, size_t size)
   g_autoptr(HarkHostCache) cache = hark_host_cache_load(cache_path, CACHE_CAPACITY, &error);
   if ((cache == NULL) == (error == NULL))
     abort();
-  fuzz_say(cache != NULL ? "host cache loaded" : "host cache refused", error ? error->message : NULL);
+  fuzz_say(cache != NULL ? "host cache loaded" : "host cache refused",
+           error ? error->message : NULL);
   if (cache == NULL)
     return;
   if (hark_host_cache_size(cache) > CACHE_CAPACITY)

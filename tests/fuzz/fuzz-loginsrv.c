@@ -152,7 +152,8 @@ fuzz_preamble(const uint8_t *data, size_t size)
                                                          &error);
   if ((client == NULL) == (error == NULL))
     abort();
-  fuzz_say(client != NULL ? "preamble accepted" : "preamble refused", error ? error->message : NULL);
+  fuzz_say(client != NULL ? "preamble accepted" : "preamble refused",
+           error ? error->message : NULL);
   if (client != NULL) {
     if (!g_hostname_is_ip_address(client))
       abort();
