@@ -17,37 +17,6 @@ save_buddies(HarkLoginClient *client, GError **error)
 
 /* ---- the buddy list --------------------------------------------------------------- */
 
-/* {"revision", "buddies": [{"name", "alias"}]} -> a clean copy, or an error. */
-JsonArray *
-hark_login_read_buddy_list(JsonObject *list, gint64 *revision, GError **error)
-{
-  JsonNode *node = list != NULL ? json_object_get_member(list, "buddies") : NULL;
-  if (!hark_login_member_int(list, "revision", revision) || node == NULL ||
-      !JSON_NODE_HOLDS_ARRAY(node)) {
-    g_set_error_literal(error, HARK_LOGIN_ERROR, HARK_LOGIN_ERROR_BAD_ANSWER,
-                        "the login server sent a buddy list without revision or buddies");
-    return NULL;
-  }
-  g_autoptr(JsonArray) buddies = json_array_new();
-  JsonArray *array = json_node_get_array(node);
-  for (guint i = 0; i < json_array_get_length(array); i++) {
-    JsonNode *element = json_array_get_element(array, i);
-    JsonObject *buddy = JSON_NODE_HOLDS_OBJECT(element) ? json_node_get_object(element) : NULL;
-    const char *name = hark_login_member_string(buddy, "name");
-    const char *alias = hark_login_member_string(buddy, "alias");
-    if (name == NULL) {
-      g_set_error_literal(error, HARK_LOGIN_ERROR, HARK_LOGIN_ERROR_BAD_ANSWER,
-                          "the login server sent a buddy without a name");
-      return NULL;
-    }
-    JsonObject *clean = json_object_new();
-    json_object_set_string_member(clean, "name", name);
-    json_object_set_string_member(clean, "alias", alias != NULL ? alias : name);
-    json_array_add_object_element(buddies, clean);
-  }
-  return g_steal_pointer(&buddies);
-}
-
 static void
 emit_buddies_changed(HarkLoginClient *client)
 {

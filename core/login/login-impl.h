@@ -6,6 +6,7 @@
 #pragma once
 
 #include "login.h"
+#include "login-answer.h"
 
 #include <libsoup/soup.h>
 
@@ -103,13 +104,8 @@ struct _HarkLoginClient {
 /* login.c: small helpers and the parts of the client the others use. */
 gint64 hark_login_now_seconds(HarkLoginClient *client);
 void hark_login_wipe_free(char *secret);
-const char *hark_login_member_string(JsonObject *object, const char *name);
-gboolean hark_login_member_int(JsonObject *object, const char *name, gint64 *value);
-JsonObject *hark_login_member_object(JsonObject *object, const char *name);
 char *hark_login_json_text(JsonObject *object);
 GBytes *hark_login_json_body(JsonObject *object);
-JsonObject *hark_login_parse_object(GBytes *bytes);
-char *hark_login_format_wait(gint64 seconds);
 GError *hark_login_not_logged_in_error(void);
 gboolean hark_login_save_private(const char *path, const char *text, GError **error);
 JsonObject *hark_login_buddies_result(HarkLoginClient *client, const char *sync_error);
@@ -136,7 +132,6 @@ void hark_login_op_answer(Op *op, JsonObject *answer, GError *error);
 void hark_login_forget_contacts(HarkLoginClient *client);
 
 /* login-buddies.c: the buddy list, kept and asked for. */
-JsonArray *hark_login_read_buddy_list(JsonObject *list, gint64 *revision, GError **error);
 gboolean hark_login_install_buddies(HarkLoginClient *client, gint64 revision,
                                     JsonArray *buddies, GError **error);
 void hark_login_load_buddies(HarkLoginClient *client);

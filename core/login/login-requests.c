@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* login-requests.c: the login client's operations on the wire: building (and signing)
  * each request, sending it, reading its answer up to MAX_ANSWER_BYTES, and turning a
- * refusal or a missing answer into an error that says what happened. */
+ * missing answer into an error that says what happened (what an answer says is read by
+ * login-answer.c). */
 #include "login-impl.h"
 
 #include "hark/certificate.h"
@@ -44,117 +45,16 @@ unreachable_error(Op *op, const GError *error)
                      "cannot reach the login server at %s: %s", op->client->url, reason);
 }
 
-static const struct {
-  const char *code;
-  HarkLoginError error;
-} server_codes[] = {
-  /* One answer for both, so the server does not tell whether an account exists. */
-  { "wrong-credentials", HARK_LOGIN_ERROR_WRONG_PASSWORD },
-  { "unknown-user", HARK_LOGIN_ERROR_UNKNOWN_USER },
-  { "user-exists", HARK_LOGIN_ERROR_USER_EXISTS },
-  { "locked-out", HARK_LOGIN_ERROR_LOCKED_OUT },
-  { "bad-name", HARK_LOGIN_ERROR_BAD_NAME },
-  { "weak-password", HARK_LOGIN_ERROR_WEAK_PASSWORD },
-  { "unauthenticated", HARK_LOGIN_ERROR_UNAUTHENTICATED },
-  { "conflict", HARK_LOGIN_ERROR_CONFLICT },
-  { "not-found", HARK_LOGIN_ERROR_NOT_FOUND },
-};
-
-static HarkLoginError
-error_for_code(const char *code)
-{
-  for (gsize i = 0; i < G_N_ELEMENTS(server_codes); i++)
-    if (g_strcmp0(code, server_codes[i].code) == 0)
-      return server_codes[i].error;
-  return HARK_LOGIN_ERROR_SERVER;
-}
-
-/* The server's seconds to wait: the error's retry_after, else the Retry-After header. */
-static gint64
-retry_after(Op *op, JsonObject *refusal)
-{
-  gint64 seconds;
-  if (hark_login_member_int(refusal, "retry_after", &seconds))
-    return seconds;
-  const char *header =
-    soup_message_headers_get_one(soup_message_get_response_headers(op->msg), "Retry-After");
-  return header != NULL ? g_ascii_strtoll(header, NULL, 10) : 0;
-}
-
-/* A refusal in words about this op: the name it concerns is the buddy's for a buddy
- * change, else the user's. */
-static GError *
-refusal_error(Op *op, JsonObject *refusal)
-{
-  const char *code = hark_login_member_string(refusal, "code");
-  const char *message = hark_login_member_string(refusal, "message");
-  const char *name = op->buddy_name != NULL ? op->buddy_name : op->user;
-  HarkLoginError kind = error_for_code(code);
-  g_autofree char *wait = NULL;
-
-  /* A contact request's refusals say more than a login's would: the server's words
-   * (a recent decline, a flood, no such request) are the ones to show. */
-  if (op->contact && (kind == HARK_LOGIN_ERROR_LOCKED_OUT || kind == HARK_LOGIN_ERROR_NOT_FOUND))
-    return g_error_new(HARK_LOGIN_ERROR, kind, "%s",
-                       message != NULL ? message : "the login server refused the request");
-
-  switch (kind) {
-  case HARK_LOGIN_ERROR_WRONG_PASSWORD:
-    return g_error_new(HARK_LOGIN_ERROR, kind, "wrong password for user '%s', or no such user",
-                       op->user);
-  case HARK_LOGIN_ERROR_UNKNOWN_USER:
-    return g_error_new(HARK_LOGIN_ERROR, kind, "unknown user '%s'", name);
-  case HARK_LOGIN_ERROR_USER_EXISTS:
-    return g_error_new(HARK_LOGIN_ERROR, kind,
-                       "user '%s' exists already (user names are unique regardless of case)",
-                       op->user);
-  case HARK_LOGIN_ERROR_LOCKED_OUT:
-    wait = hark_login_format_wait(retry_after(op, refusal));
-    return g_error_new(HARK_LOGIN_ERROR, kind,
-                       "locked out: too many failed logins, try again in %s", wait);
-  case HARK_LOGIN_ERROR_BAD_NAME:
-    return g_error_new(HARK_LOGIN_ERROR, kind,
-                       "bad user name '%s': 3 to 32 letters, digits, '.', '_' or '-', "
-                       "starting with a letter", name);
-  case HARK_LOGIN_ERROR_WEAK_PASSWORD:
-    return g_error_new_literal(HARK_LOGIN_ERROR, kind,
-                               "the password must be 8 to 1024 bytes long");
-  case HARK_LOGIN_ERROR_UNAUTHENTICATED:
-    return g_error_new(HARK_LOGIN_ERROR, kind,
-                       "the login server refused this device's certificate (%s): log in again",
-                       message != NULL ? message : "no reason given");
-  case HARK_LOGIN_ERROR_CONFLICT:
-    return g_error_new_literal(HARK_LOGIN_ERROR, kind,
-                               "the buddy list was changed on another device meanwhile; "
-                               "try again");
-  case HARK_LOGIN_ERROR_NOT_FOUND:
-    if (op->buddy_name != NULL)
-      return g_error_new(HARK_LOGIN_ERROR, kind, "'%s' is not in the buddy list", name);
-    break;
-  default:
-    break;
-  }
-  return g_error_new(HARK_LOGIN_ERROR, HARK_LOGIN_ERROR_SERVER, "the login server refused: %s (%s)",
-                     message != NULL ? message : "no reason given", code != NULL ? code : "?");
-}
-
 /* An HTTP answer: the object of a success, else the error it stands for. */
 static JsonObject *
 read_answer(Op *op, GBytes *body, GError **error)
 {
-  guint status = soup_message_get_status(op->msg);
-  g_autoptr(JsonObject) object = hark_login_parse_object(body);
-  JsonObject *refusal = hark_login_member_object(object, "error");
-  if (SOUP_STATUS_IS_SUCCESSFUL(status) && object != NULL && refusal == NULL)
-    return g_steal_pointer(&object);
-  if (status >= 400 && refusal != NULL) {
-    *error = refusal_error(op, refusal);
-    return NULL;
-  }
-  g_set_error(error, HARK_LOGIN_ERROR, HARK_LOGIN_ERROR_BAD_ANSWER,
-              "the login server at %s answered HTTP %u %s, which is not a hark answer",
-              op->client->url, status, soup_message_get_reason_phrase(op->msg));
-  return NULL;
+  HarkLoginAsk ask = { op->client->url, op->user, op->buddy_name, op->contact };
+  const char *retry_after =
+    soup_message_headers_get_one(soup_message_get_response_headers(op->msg), "Retry-After");
+  return hark_login_read_answer(&ask, soup_message_get_status(op->msg),
+                                soup_message_get_reason_phrase(op->msg), retry_after, body,
+                                error);
 }
 
 /* ---- operations and requests ------------------------------------------------------ */

@@ -11,8 +11,9 @@
  * without the password, and the certificate is renewed before it expires.
  *
  * This file holds the client, logging in and out, certificates and renewal; requests
- * and answers are in login-requests.c, the buddy list in login-buddies.c, the way
- * through the super node in login-tunnel.c (login-impl.h: what they share). */
+ * are in login-requests.c, what answers say in login-answer.c, the buddy list in
+ * login-buddies.c, the way through the super node in login-tunnel.c (login-impl.h: what
+ * they share). */
 #include "login-impl.h"
 
 #include "hark/certificate.h"
@@ -24,8 +25,6 @@
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 #include <string.h>
-
-G_DEFINE_QUARK(hark-login-error-quark, hark_login_error)
 
 /* ---- small helpers ---------------------------------------------------------------- */
 
@@ -53,34 +52,6 @@ hark_login_wipe_free(char *secret)
   g_free(secret);
 }
 
-/* JSON members of the expected type, NULL/FALSE otherwise (answers are not trusted to
- * have the right shape, and json-glib's getters complain loudly about wrong types). */
-const char *
-hark_login_member_string(JsonObject *object, const char *name)
-{
-  JsonNode *node = object != NULL ? json_object_get_member(object, name) : NULL;
-  if (node == NULL || !JSON_NODE_HOLDS_VALUE(node) || json_node_get_value_type(node) != G_TYPE_STRING)
-    return NULL;
-  return json_node_get_string(node);
-}
-
-gboolean
-hark_login_member_int(JsonObject *object, const char *name, gint64 *value)
-{
-  JsonNode *node = object != NULL ? json_object_get_member(object, name) : NULL;
-  if (node == NULL || !JSON_NODE_HOLDS_VALUE(node) || json_node_get_value_type(node) != G_TYPE_INT64)
-    return FALSE;
-  *value = json_node_get_int(node);
-  return TRUE;
-}
-
-JsonObject *
-hark_login_member_object(JsonObject *object, const char *name)
-{
-  JsonNode *node = object != NULL ? json_object_get_member(object, name) : NULL;
-  return node != NULL && JSON_NODE_HOLDS_OBJECT(node) ? json_node_get_object(node) : NULL;
-}
-
 char *
 hark_login_json_text(JsonObject *object)
 {
@@ -95,27 +66,6 @@ hark_login_json_body(JsonObject *object)
 {
   char *text = hark_login_json_text(object);
   return g_bytes_new_with_free_func(text, strlen(text), (GDestroyNotify)hark_login_wipe_free, text);
-}
-
-JsonObject *
-hark_login_parse_object(GBytes *bytes)
-{
-  gsize size;
-  const char *data = g_bytes_get_data(bytes, &size);
-  g_autoptr(JsonParser) parser = json_parser_new();
-  if (size == 0 || !json_parser_load_from_data(parser, data, (gssize)size, NULL))
-    return NULL;
-  JsonNode *root = json_parser_get_root(parser);
-  return root != NULL && JSON_NODE_HOLDS_OBJECT(root) ? json_object_ref(json_node_get_object(root)) : NULL;
-}
-
-/* "8 s", or minutes for longer waits. */
-char *
-hark_login_format_wait(gint64 seconds)
-{
-  if (seconds < 120)
-    return g_strdup_printf("%" G_GINT64_FORMAT " s", MAX(seconds, 1));
-  return g_strdup_printf("%" G_GINT64_FORMAT " min", (seconds + 59) / 60);
 }
 
 GError *
@@ -338,17 +288,11 @@ forget_login(HarkLoginClient *client, const char *reason)
 static gboolean
 take_login(HarkLoginClient *client, const char *user, JsonObject *answer, GError **error)
 {
-  const char *pem = hark_login_member_string(answer, "certificate");
-  JsonObject *list = hark_login_member_object(answer, "buddies");
-  if (pem == NULL || list == NULL) {
-    g_set_error_literal(error, HARK_LOGIN_ERROR, HARK_LOGIN_ERROR_BAD_ANSWER,
-                        "the login server's answer has no certificate or no buddy list");
-    return FALSE;
-  }
   /* Everything is checked before anything changes: a bad answer leaves the device as
    * it was. */
+  const char *pem = NULL;
   gint64 revision;
-  g_autoptr(JsonArray) buddies = hark_login_read_buddy_list(list, &revision, error);
+  g_autoptr(JsonArray) buddies = hark_login_read_login(answer, &pem, &revision, error);
   g_autofree char *previous_user = g_strdup(client->user);
   if (buddies == NULL || !take_certificate(client, pem, user, TRUE, error))
     return FALSE;
@@ -398,10 +342,7 @@ static void
 nonce_received(Op *op, JsonObject *answer, GError *error)
 {
   HarkLoginClient *client = op->client;
-  const char *nonce = hark_login_member_string(answer, "nonce");
-  if (error == NULL && nonce == NULL)
-    error = g_error_new_literal(HARK_LOGIN_ERROR, HARK_LOGIN_ERROR_BAD_ANSWER,
-                                "the login server sent no nonce");
+  const char *nonce = error == NULL ? hark_login_read_nonce(answer, &error) : NULL;
   g_autofree char *proof =
     error == NULL ? hark_login_proof_sign(client->identity, nonce, op->user, &error) : NULL;
   if (error != NULL) {
@@ -630,11 +571,8 @@ renewed(Op *op, JsonObject *answer, GError *error)
   if (error == NULL && hark_login_op_is_stale(op))
     error = hark_login_stale_error();
   if (error == NULL) {
-    const char *pem = hark_login_member_string(answer, "certificate");
-    if (pem == NULL)
-      g_set_error_literal(&error, HARK_LOGIN_ERROR, HARK_LOGIN_ERROR_BAD_ANSWER,
-                          "the login server's renewal has no certificate");
-    else
+    const char *pem = hark_login_read_renewal(answer, &error);
+    if (pem != NULL)
       take_certificate(client, pem, client->user, TRUE, &error);
   }
   if (error != NULL) {

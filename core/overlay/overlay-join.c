@@ -9,6 +9,7 @@
  * after that. The first link whose SN accepts our JOIN wins; the others are closed. The
  * way that worked is saved and tried first, at once, the next time. */
 #include "overlay-private.h"
+#include "overlay-files.h"
 
 #include "file-util.h"
 
@@ -53,41 +54,16 @@ static void join_finish_failed(HarkJoin *join);
 
 /* ---- remembering the way that worked ---------------------------------------------- */
 
-typedef struct {
-  char *transport;
-  char *host;
-  guint16 port;
-  gboolean udp_answered;
-} Way;
-
-static void
-way_clear(Way *way)
-{
-  g_free(way->transport);
-  g_free(way->host);
-}
-
+/* join.json, read as untrusted input (overlay-files.c): FALSE when it is missing or
+ * damaged. */
 static gboolean
-way_load(HarkOverlay *overlay, Way *way)
+way_load(HarkOverlay *overlay, OverlayWay *way)
 {
-  g_autoptr(JsonParser) parser = json_parser_new();
-  if (!json_parser_load_from_file(parser, overlay->way_path, NULL))
+  g_autofree char *text = NULL;
+  gsize size = 0;
+  if (!g_file_get_contents(overlay->way_path, &text, &size, NULL))
     return FALSE;
-  JsonNode *root = json_parser_get_root(parser);
-  if (root == NULL || !JSON_NODE_HOLDS_OBJECT(root))
-    return FALSE;
-  JsonObject *object = json_node_get_object(root);
-  const char *transport = json_object_get_string_member_with_default(object, "transport", NULL);
-  const char *host = json_object_get_string_member_with_default(object, "host", NULL);
-  gint64 port = json_object_get_int_member_with_default(object, "port", 0);
-  if (transport == NULL || !hark_config_is_transport(transport) || host == NULL ||
-      !hark_config_is_host(host) || port <= 0 || port > G_MAXUINT16)
-    return FALSE;
-  way->transport = g_strdup(transport);
-  way->host = g_strdup(host);
-  way->port = (guint16)port;
-  way->udp_answered = json_object_get_boolean_member_with_default(object, "udp_answered", TRUE);
-  return TRUE;
+  return hark_overlay_way_parse(text, size, way);
 }
 
 static void
@@ -475,7 +451,7 @@ hark_overlay_join_start(HarkOverlay *overlay)
     hark_overlay_save_cache(overlay);
   HarkJoin *join = join_new(overlay);
   overlay->join = join;
-  Way way = { 0 };
+  OverlayWay way = { 0 };
   gboolean remembered = way_load(overlay, &way);
   if (remembered)
     candidate_add(join, way.host, way.port, NULL);
@@ -495,7 +471,7 @@ hark_overlay_join_start(HarkOverlay *overlay)
   if (join->candidates->len == 0) {
     g_string_assign(join->errors, "no super node known: the host cache is empty and no "
                                   "bootstrap SN is configured (network.bootstrap)");
-    way_clear(&way);
+    hark_overlay_way_clear(&way);
     join_finish_failed(join);
     return;
   }
@@ -520,7 +496,7 @@ hark_overlay_join_start(HarkOverlay *overlay)
   join->fallback_source =
     hark_overlay_add_timer(overlay, no_udp ? config->join_race_delay_ms : config->join_fallback_delay_ms,
               on_fallback, join);
-  way_clear(&way);
+  hark_overlay_way_clear(&way);
 }
 
 static void

@@ -7,11 +7,11 @@
  * with no NAT (or a configured public address) may serve as an SN, and a join skips UDP
  * when UDP is blocked. The `nat` command shows it; `nat probe` runs it now. */
 #include "overlay-private.h"
+#include "overlay-files.h"
 
 #include <string.h>
 
 #define NAT_FILE "nat.json"
-#define NAT_FILE_MAX (64 * 1024)
 #define NAT_SERVERS 8            /* host-cache entries handed to the probe */
 #define CHANGE_SETTLE_MS 2000    /* addresses come and go in bursts */
 #define FIRST_PROBE_MS 1000      /* at start: let the host cache and the SN links settle */
@@ -61,33 +61,8 @@ save(OverlayNat *nat)
     g_warning("cannot save the NAT probe's result: %s", error->message);
 }
 
-/* A string member that is absent, null, or an "ip:port" of at most 64 bytes. */
-static gboolean
-optional_address(JsonObject *o, const char *name, char **out)
-{
-  JsonNode *node = json_object_get_member(o, name);
-  if (node == NULL || JSON_NODE_HOLDS_NULL(node))
-    return TRUE;
-  if (!JSON_NODE_HOLDS_VALUE(node) || json_node_get_value_type(node) != G_TYPE_STRING)
-    return FALSE;
-  const char *text = json_node_get_string(node);
-  if (strlen(text) > 64 || strchr(text, ':') == NULL)
-    return FALSE;
-  *out = g_strdup(text);
-  return TRUE;
-}
-
-static const char *
-string_member(JsonObject *o, const char *name)
-{
-  JsonNode *node = json_object_get_member(o, name);
-  return node != NULL && JSON_NODE_HOLDS_VALUE(node) &&
-             json_node_get_value_type(node) == G_TYPE_STRING
-           ? json_node_get_string(node)
-           : NULL;
-}
-
-/* nat.json is read as untrusted input: any damage means no result (probe again). */
+/* nat.json is read as untrusted input (overlay-files.c): any damage means no result
+ * (probe again). */
 static gboolean
 load(OverlayNat *nat, GError **error)
 {
@@ -95,31 +70,9 @@ load(OverlayNat *nat, GError **error)
   gsize size;
   if (!g_file_get_contents(nat->path, &text, &size, error))
     return FALSE;
-  g_autoptr(JsonParser) parser = json_parser_new();
-  if (size > NAT_FILE_MAX || !json_parser_load_from_data(parser, text, (gssize)size, error) ||
-      !JSON_NODE_HOLDS_OBJECT(json_parser_get_root(parser))) {
-    g_clear_error(error);
-    g_set_error(error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA, "%s is not a NAT result", nat->path);
-    return FALSE;
-  }
-  JsonObject *o = json_node_get_object(json_parser_get_root(parser));
-  g_autoptr(HarkNatResult) r = g_new0(HarkNatResult, 1);
-  const char *plugin = string_member(o, "plugin");
-  JsonNode *at = json_object_get_member(o, "probed_at");
-  if (!hark_nat_verdict_from_string(string_member(o, "verdict"), &r->verdict) ||
-      !hark_nat_behaviour_from_string(string_member(o, "mapping"), &r->mapping) ||
-      !hark_nat_behaviour_from_string(string_member(o, "filtering"), &r->filtering) ||
-      !optional_address(o, "mapped", &r->mapped) || !optional_address(o, "server", &r->server) ||
-      !optional_address(o, "other", &r->other) || plugin == NULL || strlen(plugin) > 64 ||
-      at == NULL || !JSON_NODE_HOLDS_VALUE(at) || json_node_get_value_type(at) != G_TYPE_INT64) {
-    g_set_error(error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA, "%s: a member is missing or wrong",
-                nat->path);
-    return FALSE;
-  }
-  nat->probed_at = json_node_get_int(at);
-  nat->plugin = g_strdup(plugin);
-  nat->result = g_steal_pointer(&r);
-  return TRUE;
+  nat->result = hark_overlay_nat_parse(text, size, nat->path, &nat->probed_at, &nat->plugin,
+                                       error);
+  return nat->result != NULL;
 }
 
 /* ---- probing ---------------------------------------------------------------------- */

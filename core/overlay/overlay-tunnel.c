@@ -17,9 +17,9 @@
  *
  * Both ends pump a stream into TUNNEL_DATA messages and back the same way (TunnelPipe). */
 #include "overlay-private.h"
+#include "overlay-tunnel-parse.h"
 
 #define PIPE_CHUNK 16384
-#define SOCKS_MAX_REQUEST 262 /* 4 + 1 + 255 + 2: the largest CONNECT request */
 
 /* ---- a stream pumped through TUNNEL_DATA ------------------------------------------ */
 
@@ -225,17 +225,6 @@ sn_pipe_closed(TunnelPipe *pipe, const char *why)
     g_hash_table_remove(peer->tunnels, &pipe->id);
 }
 
-/* The login server this SN itself uses: the only place its tunnels go. */
-static gboolean
-is_login_server(HarkOverlay *overlay, const char *host, guint16 port)
-{
-  g_autoptr(GUri) uri = g_uri_parse(overlay->node->config->login_url, G_URI_FLAGS_NONE, NULL);
-  if (uri == NULL)
-    return FALSE;
-  int own_port = g_uri_get_port(uri) > 0 ? g_uri_get_port(uri) : 443;
-  return own_port == port && g_ascii_strcasecmp(g_uri_get_host(uri), host) == 0;
-}
-
 #define TUNNEL_MAGIC "HARK-TUNNEL-1"
 
 /* "HARK-TUNNEL-1 <client> <unix seconds> <nonce> <certificate> <signature>\r\n"; NULL
@@ -309,7 +298,7 @@ sn_tunnel_open(HarkOverlay *overlay, Peer *peer, const HarkWireMessage *message)
   guint16 port;
   g_variant_get(message->body, "(&sq)", &host, &port);
   const char *refused = NULL;
-  if (overlay->node->config->login_url == NULL || !is_login_server(overlay, host, port))
+  if (!hark_overlay_tunnel_allowed(overlay->node->config->login_url, host, port))
     refused = "this SN carries streams only to its own login server";
   else if (peer->tunnels != NULL && g_hash_table_size(peer->tunnels) >= OVERLAY_TUNNELS_PER_LINK)
     refused = "too many tunnels on this link";
@@ -378,9 +367,7 @@ typedef struct {
   struct _TunnelClient *client;
   GSocketConnection *connection;
   GCancellable *cancellable;
-  guint8 request[SOCKS_MAX_REQUEST];
-  gsize have;
-  gboolean greeted;
+  HarkSocksState socks;   /* the greeting and request, as far as read */
   guint64 id;            /* the TUNNEL_OPEN's, once sent */
   TunnelPipe *pipe;      /* once the SN said TUNNEL_OK */
 } SocksStream;
@@ -438,47 +425,21 @@ socks_reply(SocksStream *stream, guint8 code)
 
 static void socks_read_more(SocksStream *stream);
 
-/* How long the CONNECT request in the buffer is; 0 when incomplete; -1 when invalid. */
-static gssize
-socks_request_length(const guint8 *b, gsize have)
-{
-  if (have < 5)
-    return 0;
-  if (b[0] != 5 || b[1] != 1 || b[2] != 0)
-    return -1;
-  switch (b[3]) {
-  case 1: return have >= 10 ? 10 : 0;
-  case 4: return have >= 22 ? 22 : 0;
-  case 3: return b[4] > 0 ? (have >= 7u + b[4] ? 7 + b[4] : 0) : -1;
-  default: return -1;
-  }
-}
-
-static char *
-socks_host(const guint8 *b)
-{
-  if (b[3] == 3)
-    return g_strndup((const char *)b + 5, b[4]);
-  g_autoptr(GInetAddress) address =
-    g_inet_address_new_from_bytes(b + 4, b[3] == 1 ? G_SOCKET_FAMILY_IPV4 : G_SOCKET_FAMILY_IPV6);
-  return g_inet_address_to_string(address);
-}
-
+/* Takes host (any bytes a local process sent: escaped in the log). */
 static void
-socks_connect(SocksStream *stream, gsize length)
+socks_connect(SocksStream *stream, char *host_taken, guint16 port)
 {
   HarkOverlay *overlay = stream->client->overlay;
-  const guint8 *b = stream->request;
-  g_autofree char *host = socks_host(b);
-  guint16 port = (guint16)(b[length - 2] << 8 | b[length - 1]);
+  g_autofree char *host = host_taken;
+  g_autofree char *shown = hark_overlay_peer_text(host);
   if (overlay->sn == NULL || !g_utf8_validate(host, -1, NULL)) {
-    g_message("login tunnel to %s:%u: no super node to carry it", host, port);
+    g_message("login tunnel to %s:%u: no super node to carry it", shown, port);
     socks_reply(stream, 3); /* network unreachable */
     socks_drop(stream);
     return;
   }
   stream->id = hark_overlay_next_id(overlay);
-  g_message("login through the SN %s: tunnel to %s:%u", overlay->sn->name, host, port);
+  g_message("login through the SN %s: tunnel to %s:%u", overlay->sn->name, shown, port);
   hark_link_send(overlay->sn->link, HARK_MSG_TUNNEL_OPEN, stream->id,
                  g_variant_new("(sq)", host, port), NULL);
 }
@@ -495,32 +456,28 @@ on_socks_read(GObject *source, GAsyncResult *result, gpointer data)
     socks_drop(stream);
     return;
   }
-  stream->have += n;
-  const guint8 *b = stream->request;
-  if (!stream->greeted) {
-    if (stream->have < 2 || stream->have < 2u + b[1]) {
-      socks_read_more(stream);
-      return;
-    }
-    gboolean no_auth = b[0] == 5 && memchr(b + 2, 0, b[1]) != NULL;
-    socks_choose(stream, no_auth ? 0 : 0xff);
-    if (!no_auth) {
-      socks_drop(stream);
-      return;
-    }
-    gsize used = 2u + b[1];
-    memmove(stream->request, b + used, stream->have - used);
-    stream->have -= used;
-    stream->greeted = TRUE;
-  }
-  gssize length = socks_request_length(b, stream->have);
-  if (length < 0 || (length == 0 && stream->have == sizeof stream->request)) {
+  stream->socks.have += n;
+  gboolean greeted = stream->socks.greeted;
+  char *host = NULL;
+  guint16 port = 0;
+  HarkSocksStep step = hark_overlay_socks_step(&stream->socks, &host, &port);
+  if (!greeted && stream->socks.greeted)
+    socks_choose(stream, 0); /* no authentication */
+  switch (step) {
+  case HARK_SOCKS_MORE:
+    socks_read_more(stream);
+    break;
+  case HARK_SOCKS_NO_METHOD:
+    socks_choose(stream, 0xff);
+    socks_drop(stream);
+    break;
+  case HARK_SOCKS_UNSUPPORTED:
     socks_reply(stream, 7); /* command not supported */
     socks_drop(stream);
-  } else if (length == 0) {
-    socks_read_more(stream);
-  } else {
-    socks_connect(stream, (gsize)length);
+    break;
+  case HARK_SOCKS_CONNECT:
+    socks_connect(stream, host, port);
+    break;
   }
 }
 
@@ -528,7 +485,8 @@ static void
 socks_read_more(SocksStream *stream)
 {
   g_input_stream_read_async(g_io_stream_get_input_stream(G_IO_STREAM(stream->connection)),
-                            stream->request + stream->have, sizeof stream->request - stream->have,
+                            stream->socks.request + stream->socks.have,
+                            sizeof stream->socks.request - stream->socks.have,
                             G_PRIORITY_DEFAULT, stream->cancellable, on_socks_read, stream);
 }
 

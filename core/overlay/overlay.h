@@ -7,8 +7,9 @@
  * links, clients, peers, probes), overlay-verify.c (which peers are SNs: a claim is
  * checked over a link of our own), overlay-stun.c (its STUN server, RFC 5780 with a
  * second address or a partner SN), overlay-nat.c (the NAT probe's result and schedule),
- * overlay-tunnel.c (the login server reached through the SN), overlay-commands.c
- * (`overlay`, `transport`, `rejoin`, `nat`). */
+ * overlay-tunnel.c (the login server reached through the SN; what it parses is in
+ * overlay-tunnel-parse.c), overlay-files.c (join.json and nat.json read back),
+ * overlay-commands.c (`overlay`, `transport`, `rejoin`, `nat`). */
 #pragma once
 
 #include "hark-private.h"

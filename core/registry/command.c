@@ -157,8 +157,8 @@ json_matches_param(JsonNode *value, HarkParamType type)
   }
 }
 
-static gboolean
-check_args(const HarkCommand *command, JsonObject *args, GError **error)
+gboolean
+hark_command_check_args(const HarkCommand *command, JsonObject *args, GError **error)
 {
   g_autoptr(GList) members = json_object_get_members(args);
   for (GList *m = members; m; m = m->next) {
@@ -200,7 +200,7 @@ hark_context_run_command(HarkContext *ctx, const char *name, JsonObject *args,
     return;
   }
   g_autoptr(JsonObject) checked = args ? json_object_ref(args) : json_object_new();
-  if (!check_args(entry->command, checked, &error)) {
+  if (!hark_command_check_args(entry->command, checked, &error)) {
     done(NULL, error, user_data);
     return;
   }
@@ -211,6 +211,29 @@ hark_context_run_command(HarkContext *ctx, const char *name, JsonObject *args,
   call->done_data = user_data;
   g_hash_table_add(node->pending_calls, call);
   entry->command->run(call, checked, entry->user_data);
+}
+
+gboolean
+hark_json_is_text(JsonNode *node)
+{
+  if (JSON_NODE_HOLDS_VALUE(node))
+    return json_node_get_value_type(node) != G_TYPE_STRING ||
+           g_utf8_validate(json_node_get_string(node), -1, NULL);
+  if (JSON_NODE_HOLDS_ARRAY(node)) {
+    JsonArray *array = json_node_get_array(node);
+    for (guint i = 0; i < json_array_get_length(array); i++)
+      if (!hark_json_is_text(json_array_get_element(array, i)))
+        return FALSE;
+  } else if (JSON_NODE_HOLDS_OBJECT(node)) {
+    JsonObjectIter iter;
+    const char *name;
+    JsonNode *member;
+    json_object_iter_init(&iter, json_node_get_object(node));
+    while (json_object_iter_next(&iter, &name, &member))
+      if (!g_utf8_validate(name, -1, NULL) || !hark_json_is_text(member))
+        return FALSE;
+  }
+  return TRUE;
 }
 
 HarkContext *

@@ -95,6 +95,9 @@ guint hark_context_count_registrations(HarkContext *ctx, HarkPluginKind kind);
 void hark_commands_init(HarkNode *node);
 void hark_commands_cancel_pending(HarkNode *node);
 void hark_commands_remove_owned(HarkNode *node, HarkContext *owner);
+/* The checks every call's arguments meet before the command runs (only its parameters,
+ * each of its type, the required ones present), whichever frontend it came from. */
+gboolean hark_command_check_args(const HarkCommand *command, JsonObject *args, GError **error);
 
 /* loader.c: what hark/node.h's plugin functions do (hark_node_load_plugins and the
  * others are the node's public names for these; see there). */

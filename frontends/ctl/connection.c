@@ -34,45 +34,6 @@ static gboolean on_writable(GSocket *socket, GIOCondition condition, gpointer da
 
 /* ---- lines out ----------------------------------------------------------------- */
 
-GString *
-ctl_json_line(JsonNode *root)
-{
-  g_autoptr(JsonGenerator) generator = json_generator_new();
-  json_generator_set_root(generator, root);
-  GString *line = g_string_new(NULL);
-  json_generator_to_gstring(generator, line);
-  g_string_append_c(line, '\n');
-  return line;
-}
-
-static GString *
-object_line(JsonObject *object)
-{
-  g_autoptr(JsonNode) root = json_node_init_object(json_node_alloc(), object);
-  return ctl_json_line(root);
-}
-
-/* {"id": ..., "ok": ...}: the start of every answer. */
-static JsonObject *
-answer_new(JsonNode *id, gboolean ok)
-{
-  JsonObject *answer = json_object_new();
-  json_object_set_member(answer, "id", id ? json_node_copy(id) : json_node_new(JSON_NODE_NULL));
-  json_object_set_boolean_member(answer, "ok", ok);
-  return answer;
-}
-
-GString *
-ctl_error_line(JsonNode *id, const char *code, const char *message)
-{
-  g_autoptr(JsonObject) answer = answer_new(id, FALSE);
-  JsonObject *error = json_object_new();
-  json_object_set_string_member(error, "code", code);
-  json_object_set_string_member(error, "message", message);
-  json_object_set_object_member(answer, "error", error);
-  return object_line(answer);
-}
-
 static void
 send_string(CtlConnection *c, GString *line)
 {
@@ -204,9 +165,9 @@ request_done(JsonNode *result, const GError *error, gpointer data)
   if (error != NULL) {
     send_string(c, ctl_error_line(request->id, error_code(error), error->message));
   } else {
-    g_autoptr(JsonObject) answer = answer_new(request->id, TRUE);
+    g_autoptr(JsonObject) answer = ctl_answer_new(request->id, TRUE);
     json_object_set_member(answer, "result", json_node_ref(result));
-    send_string(c, object_line(answer));
+    send_string(c, ctl_object_line(answer));
   }
   maybe_finish(c);
   g_clear_pointer(&request->id, json_node_unref);
@@ -214,75 +175,27 @@ request_done(JsonNode *result, const GError *error, gpointer data)
   g_free(request);
 }
 
-/* The id is echoed as it came; only strings and numbers are ids. */
-static gboolean
-valid_id(JsonNode *id)
-{
-  if (!JSON_NODE_HOLDS_VALUE(id))
-    return FALSE;
-  GType type = json_node_get_value_type(id);
-  return type == G_TYPE_STRING || type == G_TYPE_INT64 || type == G_TYPE_DOUBLE;
-}
-
-static void
-run_request(CtlConnection *c, JsonObject *request_object)
-{
-  JsonNode *id = json_object_get_member(request_object, "id");
-  if (id != NULL && !valid_id(id)) {
-    send_bad_request(c, NULL, "\"id\" must be a string or a number");
-    return;
-  }
-  JsonNode *command = json_object_get_member(request_object, "command");
-  if (command == NULL || !JSON_NODE_HOLDS_VALUE(command) ||
-      json_node_get_value_type(command) != G_TYPE_STRING) {
-    send_bad_request(c, id, "a request needs \"command\", a string");
-    return;
-  }
-  JsonNode *args = json_object_get_member(request_object, "args");
-  if (args != NULL && !JSON_NODE_HOLDS_OBJECT(args)) {
-    send_bad_request(c, id, "\"args\" must be an object");
-    return;
-  }
-  CtlRequest *request = g_new0(CtlRequest, 1);
-  request->connection = ctl_connection_ref(c);
-  request->id = id ? json_node_copy(id) : NULL;
-  c->pending++;
-  hark_context_run_command(c->server->ctx, json_node_get_string(command),
-                           args ? json_node_get_object(args) : NULL, request_done, request);
-}
-
-static gboolean
-blank(const char *line, gsize length)
-{
-  for (gsize i = 0; i < length; i++)
-    if (!g_ascii_isspace(line[i]))
-      return FALSE;
-  return TRUE;
-}
-
-/* One line, without its '\n'. Blank lines are ignored: a person at socat pressed Enter. */
+/* One line, without its '\n'. */
 static void
 handle_line(CtlConnection *c, const char *line, gsize length)
 {
-  if (blank(line, length))
-    return;
-  if (!g_utf8_validate_len(line, length, NULL)) {
-    send_bad_request(c, NULL, "the line is not valid UTF-8");
-    return;
+  CtlLine parsed;
+  switch (ctl_line_parse(line, length, &parsed)) {
+  case CTL_LINE_BLANK:
+    break;
+  case CTL_LINE_BAD:
+    send_bad_request(c, parsed.id, parsed.error);
+    break;
+  case CTL_LINE_CALL: {
+    CtlRequest *request = g_new0(CtlRequest, 1);
+    request->connection = ctl_connection_ref(c);
+    request->id = g_steal_pointer(&parsed.id);
+    c->pending++;
+    hark_context_run_command(c->server->ctx, parsed.command, parsed.args, request_done, request);
+    break;
   }
-  g_autoptr(JsonParser) parser = json_parser_new_immutable();
-  g_autoptr(GError) error = NULL;
-  if (!json_parser_load_from_data(parser, line, length, &error)) {
-    g_autofree char *message = g_strdup_printf("the line is not JSON: %s", error->message);
-    send_bad_request(c, NULL, message);
-    return;
   }
-  JsonNode *root = json_parser_get_root(parser);
-  if (root == NULL || !JSON_NODE_HOLDS_OBJECT(root)) {
-    send_bad_request(c, NULL, "a request is one JSON object on one line");
-    return;
-  }
-  run_request(c, json_node_get_object(root));
+  ctl_line_clear(&parsed);
 }
 
 /* A line longer than max_line is refused and the connection closed: reading on would
@@ -365,7 +278,7 @@ send_hello(CtlConnection *c)
   json_object_set_string_member(hello, "version", HARK_VERSION);
   json_object_set_int_member(hello, "protocol", HARK_CONTROL_PROTOCOL_VERSION);
   json_object_set_string_member(hello, "node", hark_context_node_name(c->server->ctx));
-  send_string(c, object_line(hello));
+  send_string(c, ctl_object_line(hello));
 }
 
 CtlConnection *

@@ -57,7 +57,6 @@ G_BEGIN_DECLS
 typedef struct _LoginAddressLimiter LoginAddressLimiter;
 typedef struct _LoginLockTable LoginLockTable;
 typedef struct _LoginListener LoginListener;
-typedef struct _LoginNonces LoginNonces;
 
 /* The first word of an SN's tunnel preamble (tunnel.c). */
 #define LOGIN_TUNNEL_MAGIC "HARK-TUNNEL-1"
@@ -106,7 +105,7 @@ typedef struct {
   LoginLockTable *pair_locks;    /* "account source": failures of one source for one account */
   LoginLockTable *account_locks; /* account: failures from everywhere (known or not) */
   char *dummy_hash; /* what an unknown user's password is checked against (same cost) */
-  LoginReplayCache *replays;          /* nonces used: signed requests and logins */
+  LoginReplayCache *replays;          /* nonces used: signed requests, logins, tunnels */
   guint64 refused_proofs;             /* logins refused bad-proof (replays included) */
   guint64 refused_replays;            /* signed requests and logins refused as replays */
   guint jobs;         /* worker jobs not yet completed on the main context */
@@ -316,16 +315,14 @@ void login_handle_contacts_change(LoginRequest *req);
 
 /* ---- tunnel.c ---- */
 
-LoginNonces *login_nonces_new(void);
-void login_nonces_free(LoginNonces *nonces);
 /* The client address a preamble line (with its CRLF) states, when its SN's certificate,
- * time, nonce and signature check out; NULL and why not otherwise. */
-char *login_tunnel_preamble_check(LoginServer *s, LoginNonces *nonces, const char *line,
-                                  GError **error);
-/* The same against ca_pem at the given times (unix seconds; the monotonic clock's µs for
- * the nonces), which the check reads from the clocks. */
-char *login_tunnel_preamble_verify(const char *ca_pem, LoginNonces *nonces, const char *line,
-                                   gint64 now, gint64 monotonic_now, GError **error);
+ * time, nonce and signature check out (its nonce is then noted in the server's replay
+ * cache); NULL and why not otherwise. */
+char *login_tunnel_preamble_check(LoginServer *s, const char *line, GError **error);
+/* The same against ca_pem and replays at now (unix seconds), which the check reads from
+ * the server and its clock. */
+char *login_tunnel_preamble_verify(const char *ca_pem, LoginReplayCache *replays,
+                                   const char *line, gint64 now, GError **error);
 
 /* ---- devices.c ---- */
 

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* replay.c: what was used once and must not be accepted again (docs/protocol.md,
- * "Replays"): the nonces of signed requests and of logins. Each is remembered until the
+ * "Replays"): the nonces of signed requests, of logins and of tunnel preambles. Each is remembered until the
  * moment it would be refused anyway (a signed request as stale, a login nonce as
- * expired), so a request captured on the way cannot be sent a second time.
+ * expired, a preamble as stale), so a request captured on the way cannot be sent a
+ * second time.
  *
  * In memory, per server process, at most LOGIN_REPLAY_MAX keys: several processes
  * sharing a store each keep their own (a replay to another process is not caught; see

@@ -34,7 +34,6 @@ struct _LoginListener {
   GHashTable *handshakes; /* Handshake*, owned */
   GQueue order;           /* Handshake* in progress, oldest first */
   GHashTable *per_source; /* source -> number in progress (GUINT_TO_POINTER) */
-  LoginNonces *nonces;
   guint64 evicted;        /* connections closed to make room */
 };
 
@@ -263,8 +262,7 @@ static void
 preamble_done(Handshake *h)
 {
   g_autoptr(GError) error = NULL;
-  char *client = login_tunnel_preamble_check(h->listener->server, h->listener->nonces,
-                                             h->preamble->str, &error);
+  char *client = login_tunnel_preamble_check(h->listener->server, h->preamble->str, &error);
   if (client == NULL) {
     g_autofree char *why = g_strescape(error->message, NULL);
     g_message("refused a tunnel preamble from %s: %s", h->peer, why);
@@ -428,7 +426,6 @@ login_listener_start(LoginServer *s, GTlsCertificate *certificate, GError **erro
   l->handshakes = g_hash_table_new_full(NULL, NULL, handshake_free, NULL);
   g_queue_init(&l->order);
   l->per_source = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
-  l->nonces = login_nonces_new();
   l->source = g_socket_create_source(socket, G_IO_IN, NULL);
   g_source_set_callback(l->source, G_SOURCE_FUNC(on_incoming), l, NULL);
   g_source_attach(l->source, hark_context_main_context(s->ctx));
@@ -460,7 +457,6 @@ login_listener_stop(LoginListener *l)
     g_main_context_iteration(context, TRUE);
   g_hash_table_unref(l->handshakes);
   g_hash_table_unref(l->per_source);
-  login_nonces_free(l->nonces);
   g_object_unref(l->certificate);
   g_free(l);
 }

@@ -9,7 +9,7 @@
  * The signature is the SN's device key over "HARK-TUNNEL-1\n<client>\n<seconds>\n<nonce>";
  * the certificate must be issued by this server's CA and valid now, the time within
  * LOGIN_MAX_SKEW of the server's clock, and the nonce not seen before in that time (a
- * preamble read off the wire cannot be replayed). Only the statement is believed, not
+ * preamble read off the wire cannot be replayed: replay.c, the cache of every nonce). Only the statement is believed, not
  * the sender's own address: the limits key on (the TCP peer, the stated client), and
  * the TCP peer has its own, larger, budget. */
 #include "loginsrv.h"
@@ -17,52 +17,7 @@
 #include <string.h>
 
 #define NONCE_HEX 32
-#define MAX_NONCES 100000
 #define MAX_CERTIFICATE_BYTES 8192
-
-struct _LoginNonces {
-  GHashTable *seen; /* nonce -> expiry (monotonic µs), as gint64* */
-  GQueue order;     /* nonces (owned by seen), oldest first */
-};
-
-LoginNonces *
-login_nonces_new(void)
-{
-  LoginNonces *nonces = g_new0(LoginNonces, 1);
-  nonces->seen = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
-  g_queue_init(&nonces->order);
-  return nonces;
-}
-
-void
-login_nonces_free(LoginNonces *nonces)
-{
-  g_queue_clear(&nonces->order);
-  g_hash_table_unref(nonces->seen);
-  g_free(nonces);
-}
-
-/* FALSE when nonce was seen within the skew; otherwise remembers it. */
-static gboolean
-nonce_is_fresh(LoginNonces *nonces, const char *nonce, gint64 now)
-{
-  const char *head;
-  while ((head = g_queue_peek_head(&nonces->order)) != NULL &&
-         (*(gint64 *)g_hash_table_lookup(nonces->seen, head) <= now ||
-          g_hash_table_size(nonces->seen) >= MAX_NONCES)) {
-    g_queue_pop_head(&nonces->order);
-    g_hash_table_remove(nonces->seen, head);
-  }
-  if (g_hash_table_contains(nonces->seen, nonce))
-    return FALSE;
-  char *key = g_strdup(nonce);
-  gint64 *expiry = g_new(gint64, 1);
-  /* Twice the skew: a preamble is good for LOGIN_MAX_SKEW either side of its time. */
-  *expiry = now + 2 * LOGIN_MAX_SKEW * G_USEC_PER_SEC;
-  g_hash_table_insert(nonces->seen, key, expiry);
-  g_queue_push_tail(&nonces->order, key);
-  return TRUE;
-}
 
 static gboolean
 fail(GError **error, const char *message)
@@ -92,10 +47,12 @@ parse_seconds(const char *text, gint64 *seconds)
   return TRUE;
 }
 
-/* The signature's fields are checked for form; then the certificate, time and key. */
+/* The signature's fields are checked for form; then the certificate, time and key; the
+ * nonce is used up last, once everything else holds, so that nobody but the SN can fill
+ * the cache with its keys. */
 char *
-login_tunnel_preamble_verify(const char *ca_pem, LoginNonces *nonces, const char *line,
-                             gint64 now, gint64 monotonic_now, GError **error)
+login_tunnel_preamble_verify(const char *ca_pem, LoginReplayCache *replays, const char *line,
+                             gint64 now, GError **error)
 {
   if (!g_str_has_suffix(line, "\r\n"))
     return fail(error, "the preamble does not end in CRLF"), NULL;
@@ -129,15 +86,20 @@ login_tunnel_preamble_verify(const char *ca_pem, LoginNonces *nonces, const char
     g_prefix_error(error, "the preamble's signature is refused: ");
     return NULL;
   }
-  if (!nonce_is_fresh(nonces, nonce, monotonic_now))
+  /* Kept for as long as the time would pass the skew check. */
+  g_autofree char *key = g_strdup_printf("tunnel:%s:%s", device->device_id, nonce);
+  switch (login_replay_note(replays, key, date + LOGIN_MAX_SKEW, now)) {
+  case LOGIN_REPLAY_SEEN:
     return fail(error, "the preamble's nonce was used before (a replay)"), NULL;
-  return g_strdup(client);
+  case LOGIN_REPLAY_FULL:
+    return fail(error, "too many tunnels at once; try again later"), NULL;
+  default:
+    return g_strdup(client);
+  }
 }
 
 char *
-login_tunnel_preamble_check(LoginServer *s, LoginNonces *nonces, const char *line,
-                            GError **error)
+login_tunnel_preamble_check(LoginServer *s, const char *line, GError **error)
 {
-  return login_tunnel_preamble_verify(s->ca_pem, nonces, line, login_now_seconds(s),
-                                      login_now_monotonic(s), error);
+  return login_tunnel_preamble_verify(s->ca_pem, s->replays, line, login_now_seconds(s), error);
 }

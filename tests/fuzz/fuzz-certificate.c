@@ -12,8 +12,6 @@
  * Certificates are checked against fuzz-keys.h's CA at FUZZ_NOW (make-login-seeds.py
  * made the seeds), so the seeds issued by it get past the signature to the parsing of
  * what they certify. */
-#include <stdint.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -22,21 +20,9 @@
 #include <hark/certificate.h>
 #include <hark/hostcache.h>
 
+#include "fuzz-common.h"
 #include "fuzz-keys.h"
 
-int LLVMFuzzerInitialize(int *argc, char ***argv);
-
-/* FUZZ_VERBOSE=1 in the environment: say what became of each input (for seed writers). */
-static gboolean verbose;
-
-static void
-say(const char *outcome, const char *why)
-{
-  if (verbose)
-    fprintf(stderr, "%s%s%s\n", outcome, why != NULL ? ": " : "", why != NULL ? why : "");
-}
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 #define CACHE_CAPACITY 64
 
@@ -46,8 +32,7 @@ static char cache_path[64];
 int
 LLVMFuzzerInitialize(int *argc, char ***argv)
 {
-  g_log_set_always_fatal(G_LOG_LEVEL_CRITICAL | G_LOG_LEVEL_WARNING);
-  verbose = g_getenv("FUZZ_VERBOSE") != NULL;
+  fuzz_init();
   cache_fd = memfd_create("hostcache.json", 0);
   if (cache_fd < 0)
     abort();
@@ -64,7 +49,7 @@ fuzz_device(const uint8_t *data, size_t size)
     hark_certificate_verify(FUZZ_CA_PEM, bytes, FUZZ_NOW, &error);
   if ((device == NULL) == (error == NULL))
     abort();
-  say(device != NULL ? "device certificate accepted" : "device certificate refused",
+  fuzz_say(device != NULL ? "device certificate accepted" : "device certificate refused",
       error ? error->message : NULL);
   if (device == NULL)
     return;
@@ -93,7 +78,7 @@ fuzz_server(const uint8_t *data, size_t size)
   gboolean ok = hark_certificate_verify_server(FUZZ_CA_PEM, bytes, host, FUZZ_NOW, &error);
   if (ok == (error != NULL))
     abort();
-  say(ok ? "server certificate accepted" : "server certificate refused",
+  fuzz_say(ok ? "server certificate accepted" : "server certificate refused",
       error ? error->message : NULL);
   /* ... and a login server's is never a device's. */
   if (ok && hark_certificate_verify(FUZZ_CA_PEM, bytes, FUZZ_NOW, NULL) != NULL)
@@ -109,7 +94,8 @@ fuzz_host_cache(const uint8_t *data, size_t size)
   g_autoptr(HarkHostCache) cache = hark_host_cache_load(cache_path, CACHE_CAPACITY, &error);
   if ((cache == NULL) == (error == NULL))
     abort();
-  say(cache != NULL ? "host cache loaded" : "host cache refused", error ? error->message : NULL);
+  fuzz_say(cache != NULL ? "host cache loaded" : "host cache refused",
+           error ? error->message : NULL);
   if (cache == NULL)
     return;
   if (hark_host_cache_size(cache) > CACHE_CAPACITY)

@@ -1,34 +1,21 @@
 /* fuzz-command.c: libFuzzer target for a line typed at the cli (frontends/cli/cli.c,
  * cli_run_line): split into words like a shell would (g_shell_parse_argv), then the words
  * after the command's name turned into its JSON arguments by hark_command_parse_words
- * (core/command.c), for a command that takes a string, an integer and a boolean. The
- * input is the line, up to its first NUL. The ctl frontend's JSON lines are not covered
- * here: their arguments are checked inside hark_context_run_command, which needs a node. */
+ * (core/command.c), for fuzz_command_named's command (fuzz-common.c). The
+ * input is the line, up to its first NUL. The ctl frontend's JSON lines are `ctlline`'s. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <hark/command.h>
-
-int LLVMFuzzerInitialize(int *argc, char ***argv);
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+#include "fuzz-common.h"
 
 int
 LLVMFuzzerInitialize(int *argc, char ***argv)
 {
-  g_log_set_always_fatal(G_LOG_LEVEL_CRITICAL | G_LOG_LEVEL_WARNING);
+  fuzz_init();
   return 0;
 }
-
-static const HarkCommandParam params[] = {
-  { "name", HARK_PARAM_STRING, TRUE, "who" },
-  { "seconds", HARK_PARAM_INT, FALSE, "how long" },
-  { "video", HARK_PARAM_BOOL, FALSE, "with pictures" },
-  { "password", HARK_PARAM_STRING, FALSE, "a secret", TRUE },
-  { NULL },
-};
-static const HarkCommand command = { HARK_COMMAND_VERSION, "call", "fuzzed", params, NULL };
-static const HarkCommand bare = { HARK_COMMAND_VERSION, "status", "no parameters", NULL, NULL };
 
 static gboolean
 holds(JsonNode *node, HarkParamType type)
@@ -48,7 +35,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
   g_auto(GStrv) words = NULL;
   if (!g_shell_parse_argv(line, NULL, &words, NULL))
     return 0;
-  const HarkCommand *which = strcmp(words[0], "status") == 0 ? &bare : &command;
+  const HarkCommand *which = fuzz_command_named(words[0]);
   g_autoptr(GError) error = NULL;
   g_autoptr(JsonObject) args =
     hark_command_parse_words(which, (const char *const *)words + 1, &error);

@@ -12,35 +12,20 @@
  *
  * The handlers themselves need a running server (a SoupServerMessage and a store), so this
  * fuzzes the layer below them; login_authenticate and login_tunnel_preamble_check only add
- * the clocks and the replay caches. The clock is FUZZ_NOW and the CA fuzz-keys.h's, so the
+ * the clock and the server's replay cache. The clock is FUZZ_NOW and the CA fuzz-keys.h's, so the
  * signed seeds (make-login-seeds.py) get past the signature checks on every run. */
-#include <stdint.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "../../plugins/loginsrv/loginsrv.h"
+#include "fuzz-common.h"
 #include "fuzz-keys.h"
 
-int LLVMFuzzerInitialize(int *argc, char ***argv);
-
-/* FUZZ_VERBOSE=1 in the environment: say what became of each input (for seed writers). */
-static gboolean verbose;
-
-static void
-say(const char *outcome, const char *why)
-{
-  if (verbose)
-    fprintf(stderr, "%s%s%s\n", outcome, why != NULL ? ": " : "", why != NULL ? why : "");
-}
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int
 LLVMFuzzerInitialize(int *argc, char ***argv)
 {
-  g_log_set_always_fatal(G_LOG_LEVEL_CRITICAL | G_LOG_LEVEL_WARNING);
-  verbose = g_getenv("FUZZ_VERBOSE") != NULL;
+  fuzz_init();
   return 0;
 }
 
@@ -132,7 +117,7 @@ fuzz_body(const uint8_t *data, size_t size)
   g_autoptr(JsonObject) object = login_parse_body(body, fields, &message);
   if ((object == NULL) == (message == NULL))
     abort();
-  say(object != NULL ? "body accepted" : "body refused", message);
+  fuzz_say(object != NULL ? "body accepted" : "body refused", message);
   if (object != NULL)
     check_strings(object);
 }
@@ -158,7 +143,7 @@ fuzz_signed(const uint8_t *data, size_t size)
     lines[5] ? lines[5] : "/", body, FUZZ_NOW, &date, &message);
   if ((signer == NULL) == (message == NULL))
     abort();
-  say(signer != NULL ? "signed request accepted" : "signed request refused", message);
+  fuzz_say(signer != NULL ? "signed request accepted" : "signed request refused", message);
   if (signer != NULL && (date < FUZZ_NOW - LOGIN_MAX_SKEW || date > FUZZ_NOW + LOGIN_MAX_SKEW))
     abort();
   for (guint i = 0; i < G_N_ELEMENTS(lines); i++)
@@ -169,24 +154,25 @@ static void
 fuzz_preamble(const uint8_t *data, size_t size)
 {
   g_autofree char *line = g_strndup((const char *)data, size);
-  LoginNonces *nonces = login_nonces_new();
+  LoginReplayCache *replays = login_replay_new(LOGIN_REPLAY_MAX);
   g_autoptr(GError) error = NULL;
-  g_autofree char *client =
-    login_tunnel_preamble_verify(FUZZ_CA_PEM, nonces, line, FUZZ_NOW, 1, &error);
+  g_autofree char *client = login_tunnel_preamble_verify(FUZZ_CA_PEM, replays, line, FUZZ_NOW,
+                                                         &error);
   if ((client == NULL) == (error == NULL))
     abort();
-  say(client != NULL ? "preamble accepted" : "preamble refused", error ? error->message : NULL);
+  fuzz_say(client != NULL ? "preamble accepted" : "preamble refused",
+           error ? error->message : NULL);
   if (client != NULL) {
     if (!g_hostname_is_ip_address(client))
       abort();
     /* The same line again is a replay. */
     g_autoptr(GError) again = NULL;
     g_autofree char *replayed =
-      login_tunnel_preamble_verify(FUZZ_CA_PEM, nonces, line, FUZZ_NOW, 2, &again);
+      login_tunnel_preamble_verify(FUZZ_CA_PEM, replays, line, FUZZ_NOW + 1, &again);
     if (replayed != NULL)
       abort();
   }
-  login_nonces_free(nonces);
+  login_replay_free(replays);
 }
 
 int

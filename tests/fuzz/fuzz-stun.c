@@ -10,14 +10,12 @@
 #include <string.h>
 
 #include "stun.h"
-
-int LLVMFuzzerInitialize(int *argc, char ***argv);
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+#include "fuzz-common.h"
 
 int
 LLVMFuzzerInitialize(int *argc, char ***argv)
 {
-  g_log_set_always_fatal(G_LOG_LEVEL_CRITICAL | G_LOG_LEVEL_WARNING);
+  fuzz_init();
   return 0;
 }
 

@@ -7,15 +7,12 @@
 #include <stdlib.h>
 
 #include <hark/wire.h>
-
-int LLVMFuzzerInitialize(int *argc, char ***argv);
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+#include "fuzz-common.h"
 
 int
 LLVMFuzzerInitialize(int *argc, char ***argv)
 {
-  /* A GLib warning or critical inside decode is a bug the fuzzer should report. */
-  g_log_set_always_fatal(G_LOG_LEVEL_CRITICAL | G_LOG_LEVEL_WARNING);
+  fuzz_init();
   return 0;
 }
 

@@ -314,6 +314,11 @@ test_bad_request_keeps_connection(void)
     { "{\"id\": {\"x\": 1}, \"command\": \"state\"}", NULL },
     { "{\"id\": \"u\", \"command\": \"state\"} trailing", NULL },
     { "\xff\xfe{}", NULL },
+    /* Escapes json-glib turns into bytes that are not UTF-8: the answer must still be
+     * UTF-8 JSON, and nothing of them reaches a command or comes back as the id. */
+    { "{\"id\": \"\\ud800\", \"command\": \"state\"}", NULL },
+    { "{\"id\": \"s\", \"command\": \"\\ud800\\n\"}", NULL },
+    { "{\"id\": \"t\", \"command\": \"state\", \"args\": {\"\\udfff\\t\": 1}}", NULL },
   };
   for (gsize i = 0; i < G_N_ELEMENTS(cases); i++) {
     g_autoptr(JsonNode) id = NULL;

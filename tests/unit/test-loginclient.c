@@ -246,6 +246,12 @@ static const BadAnswer bad_answers[] = {
     { HARK_FAKE_REPLY, 200, "{\"certificate\": \"x\", "
                             "\"buddies\": {\"revision\": \"1\", \"buddies\": []}}" },
     HARK_LOGIN_ERROR_BAD_ANSWER, "buddy list without revision or buddies" },
+  /* json-glib makes bytes that are not UTF-8 of an escaped lone surrogate: they must not
+   * reach the buddy list, buddies.json, the events or a ctl client. */
+  { "lone-surrogate",
+    { HARK_FAKE_REPLY, 200, "{\"certificate\": \"x\", \"buddies\": {\"revision\": 1, "
+                            "\"buddies\": [{\"name\": \"bob\", \"alias\": \"\\ud800\\n\"}]}}" },
+    HARK_LOGIN_ERROR_BAD_ANSWER, "answered HTTP 200 OK, which is not a hark answer" },
   { "error-body",
     { HARK_FAKE_REPLY, 403, "{\"error\": {\"code\": \"wrong-credentials\", \"message\": \"no\"}}" },
     HARK_LOGIN_ERROR_WRONG_PASSWORD, "wrong password for user 'alice'" },

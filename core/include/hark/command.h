@@ -80,6 +80,12 @@ HARK_API void hark_context_run_command(HarkContext *ctx, const char *name, JsonO
 HARK_API JsonObject *hark_command_parse_words(const HarkCommand *command, const char *const *words,
                                               GError **error);
 
+/* Every string and member name in node is UTF-8. json-glib does not make sure of it (an
+ * escaped lone surrogate, "\ud800", becomes bytes that are not UTF-8), so JSON a client
+ * or a server sent is checked with this before its strings are used as text: in
+ * arguments, answers, events and log lines. */
+HARK_API gboolean hark_json_is_text(JsonNode *node);
+
 HARK_API HarkContext *hark_command_call_get_context(HarkCommandCall *call);
 /* Takes result (may be NULL). Ends the call. */
 HARK_API void hark_command_call_return(HarkCommandCall *call, JsonNode *result);
