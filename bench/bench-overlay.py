@@ -17,8 +17,8 @@ Bytes per join: the SN link's bytes both ways (TLS and framing included) plus th
 probe payloads (IP/UDP headers not counted), read from `overlay` right after the join.
 
 Then the SN's load: bench-sn-load opens COUNT links to it (each a TLS 1.3 handshake with a
-device certificate and a JOIN) and keeps them idle with a PING every 120 s each, spread
-evenly; the SN's resident memory and CPU time are read from /proc before, once all have
+device certificate and a JOIN) and keeps them idle, each with a PING after 20 s of
+silence (network.keepalive's default, which the SN hands its clients); the SN's resident memory and CPU time are read from /proc before, once all have
 joined, and after an idle window of --idle seconds.
 """
 import datetime
@@ -99,7 +99,7 @@ def measure_load(build, sn_node, sn_host, config, counts, idle):
         rss_before = proc_memory_kib(sn_node.proc.pid)
         gen = subprocess.Popen(
             [os.path.join(build, "bench", "bench-sn-load"), config, sn_host, "33033", str(count),
-             "120", str(idle)], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+             "20", str(idle)], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
         ready = json.loads(gen.stdout.readline())
         overlay = sn_node.call("overlay", clients=0)
         time.sleep(1)  # the handshakes' garbage settles

@@ -3,8 +3,10 @@
  *
  * One process embeds a hark node (logged in from a saved certificate in STATE_DIR) and
  * opens COUNT links to the SN over the `tcp` transport, each a full TLS 1.3 handshake
- * with the device certificate followed by JOIN, at most 32 at a time. Then every link
- * sends a PING every KEEPALIVE seconds (spread evenly over the interval) for SECONDS.
+ * with the device certificate followed by JOIN, at most 32 at a time. Every link sends a
+ * PING once it has been silent for KEEPALIVE seconds, as an idle node does
+ * (network.keepalive; an SN drops a client silent for longer than its keepalive plus
+ * twice its timeout), from its JOIN on; SECONDS is the idle window after all joined.
  * The SN cannot tell these links from COUNT separate devices of one user, which is what
  * an SN's load is: links, keep-alives, memory per link.
  *
@@ -28,9 +30,7 @@ typedef struct {
   guint started, in_flight, joined, failed;
   guint64 pings, pongs;
   GPtrArray *links;  /* HarkLink* that got JOIN_OK */
-  guint next_ping;   /* index of the next link to ping */
-  double pings_per_tick;
-  double ping_credit;
+  gint64 keepalive_us;
   gint64 t0, connected_at;
   GMainLoop *loop;
 } Load;
@@ -109,19 +109,19 @@ open_more(Load *load)
   }
 }
 
-/* Keep-alives spread over the interval, as COUNT independent nodes would send them. */
+/* Keep-alives as COUNT independent idle nodes send them: a PING after KEEPALIVE s with
+ * no message either way (a link's times are its JOIN and JOIN_OK at first). */
 static gboolean
 on_tick(gpointer data)
 {
   Load *load = data;
-  if (load->links->len == 0)
-    return G_SOURCE_CONTINUE;
-  load->ping_credit += load->pings_per_tick;
-  while (load->ping_credit >= 1.0) {
-    load->ping_credit -= 1.0;
-    HarkLink *link = load->links->pdata[load->next_ping++ % load->links->len];
-    hark_link_send(link, HARK_MSG_PING, 2, g_variant_new("(t)", (guint64)g_get_monotonic_time()),
-                   NULL);
+  gint64 now = g_get_monotonic_time();
+  for (guint i = 0; i < load->links->len; i++) {
+    HarkLink *link = load->links->pdata[i];
+    const HarkLinkStats *stats = hark_link_get_stats(link);
+    if (now - MIN(stats->last_in_at, stats->last_out_at) < load->keepalive_us)
+      continue;
+    hark_link_send(link, HARK_MSG_PING, 2, g_variant_new("(t)", (guint64)now), NULL);
     load->pings++;
   }
   return G_SOURCE_CONTINUE;
@@ -154,7 +154,7 @@ main(int argc, char **argv)
   guint keepalive = (guint)atoi(argv[5]);
   guint seconds = (guint)atoi(argv[6]);
   load.links = g_ptr_array_new();
-  load.pings_per_tick = 0.0;
+  load.keepalive_us = (gint64)keepalive * G_USEC_PER_SEC;
   load.node = hark_node_new(config);
   if (!hark_node_load_plugins(load.node, &error) || !hark_node_start(load.node, &error)) {
     g_printerr("%s\n", error->message);
@@ -175,13 +175,13 @@ main(int argc, char **argv)
   }
   load.loop = g_main_loop_new(hark_context_main_context(hark_node_get_context(load.node)), FALSE);
   load.t0 = g_get_monotonic_time();
-  open_more(&load);
-  while (load.connected_at == 0)
-    g_main_context_iteration(g_main_loop_get_context(load.loop), TRUE);
-  load.pings_per_tick = (double)load.joined * TICK_MS / (keepalive * 1000.0);
+  /* Links that joined first keep alive while the others connect. */
   GSource *tick = g_timeout_source_new(TICK_MS);
   g_source_set_callback(tick, on_tick, &load, NULL);
   g_source_attach(tick, g_main_loop_get_context(load.loop));
+  open_more(&load);
+  while (load.connected_at == 0)
+    g_main_context_iteration(g_main_loop_get_context(load.loop), TRUE);
   GSource *end = g_timeout_source_new_seconds(seconds);
   g_source_set_callback(end, on_end, &load, NULL);
   g_source_attach(end, g_main_loop_get_context(load.loop));

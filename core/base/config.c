@@ -735,8 +735,8 @@ hark_config_new_default(void)
   config->listen_address = g_strdup(DEFAULT_LISTEN);
   config->port = DEFAULT_PORT;
   config->bootstrap = g_ptr_array_new_with_free_func(bootstrap_config_free);
-  config->keepalive = 120;
-  config->keepalive_timeout = 10;
+  config->keepalive = 20;
+  config->keepalive_timeout = 8;
   config->join_race_delay_ms = 150;
   config->join_fallback_delay_ms = 1000;
   config->handshake_timeout_ms = 10000;

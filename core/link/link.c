@@ -300,6 +300,7 @@ deliver_frames(HarkLink *link)
       continue;
     }
     link->stats.messages_in++;
+    link->stats.last_in_at = g_get_monotonic_time();
     if (link->handler.message != NULL)
       link->handler.message(link, message, link->user_data);
     if (link->state != HARK_LINK_UP)
@@ -620,6 +621,7 @@ hark_link_send(HarkLink *link, guint16 type, guint64 id, GVariant *body, GError 
     return FALSE;
   }
   link->stats.messages_out++;
+  link->stats.last_out_at = g_get_monotonic_time();
   hark_link_hold(link); /* a pipe's write may end the link */
   flush_output(link);
   hark_link_release(link);

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* overlay-join.c: how an ordinary node finds a super node and keeps it.
+/* overlay-join.c: how an ordinary node finds a super node (overlay-keepalive.c watches it).
  *
  * The paper's Skype probed its host cache over UDP and then tried TCP one SN at a time,
  * 5-6 s apart, which made joining behind a UDP-blocking firewall take 35 s. A join here
@@ -618,8 +618,6 @@ hark_overlay_join_link_closed(HarkJoin *join, Peer *peer, const GError *error)
     attempt_failed(attempt, error != NULL ? error->message : "closed");
 }
 
-static void keepalive_schedule(HarkOverlay *overlay);
-
 /* The winner: this link becomes the node's SN link, the join ends. */
 static void
 join_won(HarkJoin *join, Attempt *attempt, GVariant *dict)
@@ -676,7 +674,7 @@ join_won(HarkJoin *join, Attempt *attempt, GVariant *dict)
   g_variant_lookup(dict, "authenticated", "b", &authenticated);
   if (!authenticated)
     hark_overlay_send_auth(overlay, peer);
-  keepalive_schedule(overlay);
+  hark_overlay_keepalive_start(overlay);
   hark_overlay_sync_login(overlay);
   if (call != NULL)
     hark_command_call_return_object(call, json_object_ref(data));
@@ -740,52 +738,10 @@ hark_overlay_join_message(HarkJoin *join, Peer *peer, const HarkWireMessage *mes
 
 /* ---- attached --------------------------------------------------------------------- */
 
-static gboolean
-on_keepalive_missed(gpointer data)
-{
-  HarkOverlay *overlay = data;
-  overlay->keepalive_deadline = 0;
-  if (overlay->sn == NULL)
-    return G_SOURCE_REMOVE;
-  g_autofree char *why = g_strdup_printf("no answer to the keep-alive within %d s",
-                                         overlay->node->config->keepalive_timeout);
-  hark_overlay_drop_peer(overlay, overlay->sn, why);
-  overlay->sn = NULL;
-  hark_overlay_sn_lost(overlay, why);
-  return G_SOURCE_REMOVE;
-}
-
-static gboolean
-on_keepalive(gpointer data)
-{
-  HarkOverlay *overlay = data;
-  overlay->keepalive_source = 0;
-  if (overlay->sn == NULL)
-    return G_SOURCE_REMOVE;
-  overlay->ping_id = hark_overlay_next_id(overlay);
-  gint64 now = g_get_monotonic_time();
-  hark_link_send(overlay->sn->link, HARK_MSG_PING, overlay->ping_id,
-                 g_variant_new("(t)", (guint64)now), NULL);
-  if (overlay->keepalive_deadline == 0)
-    overlay->keepalive_deadline = hark_overlay_add_timer(overlay, overlay->node->config->keepalive_timeout * 1000,
-                                            on_keepalive_missed, overlay);
-  keepalive_schedule(overlay);
-  return G_SOURCE_REMOVE;
-}
-
-static void
-keepalive_schedule(HarkOverlay *overlay)
-{
-  hark_overlay_clear_source(overlay, &overlay->keepalive_source);
-  overlay->keepalive_source =
-    hark_overlay_add_timer(overlay, overlay->keepalive_s * 1000, on_keepalive, overlay);
-}
-
 void
 hark_overlay_sn_lost(HarkOverlay *overlay, const char *why)
 {
-  hark_overlay_clear_source(overlay, &overlay->keepalive_source);
-  hark_overlay_clear_source(overlay, &overlay->keepalive_deadline);
+  hark_overlay_keepalive_stop(overlay);
   hark_overlay_tunnel_client_link_lost(overlay);
   if (overlay->stopping)
     return;

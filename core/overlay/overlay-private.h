@@ -85,7 +85,6 @@ struct _Peer {
   guint16 port;          /* an SN peer's overlay port (from its JOIN or the join target) */
   char **transports;     /* an SN peer's transports */
   gint64 since;          /* monotonic µs of the JOIN */
-  gint64 last_heard;     /* monotonic µs of the last message */
   guint64 request_id;    /* our JOIN's id while PEER_OPENED; a claimed SN's JOIN id */
   guint timer;           /* JOIN deadline / auth deadline */
   HarkJoin *join;        /* the join attempt this link belongs to, while PEER_OPENED */
@@ -117,9 +116,9 @@ struct _HarkOverlay {
   Peer *sn;               /* PEER_MY_SN, or NULL */
   guint retry_source;
   guint retry_ms;
-  guint keepalive_source;
-  guint keepalive_deadline;
-  guint64 ping_id;
+  guint keepalive_source; /* overlay-keepalive.c */
+  gint64 probe_at;        /* monotonic µs of the PING nothing has answered yet, or 0 */
+  guint64 pings_sent;     /* on the current SN link: none while traffic flows */
   guint keepalive_s;      /* ours, or less when the SN asks for it */
   gboolean synced;        /* the login client's start-up sync was asked for */
   guint sync_source;
@@ -132,6 +131,7 @@ struct _HarkOverlay {
   guint eligibility_source;
   guint sn_links_source;
   guint sn_rounds;        /* of SN-link upkeep, to announce every few */
+  guint client_sweep_source; /* drops silent clients (overlay-keepalive.c) */
   char *public_host;      /* the address announced to others */
   OverlayStun *stun;      /* the RFC 5780 STUN server, while serving */
   OverlayNat *nat;        /* the NAT probe's result and schedule */
@@ -168,7 +168,7 @@ char *hark_overlay_address_text(GSocketAddress *address);
 /* Registered transports of the given flags, best rank first (HarkRegistration*). */
 GPtrArray *hark_overlay_transports(HarkOverlay *overlay, guint32 flags);
 const HarkRegistration *hark_overlay_transport(HarkOverlay *overlay, const char *name);
-/* Answers a PING, notes the time; TRUE when the message was a PING or PONG. */
+/* Answers a PING, notes the round trip of a PONG; TRUE when it was a PING or PONG. */
 gboolean hark_overlay_handle_keepalive(HarkOverlay *overlay, Peer *peer,
                                        const HarkWireMessage *message);
 /* SN lists: a(sqas) <-> host cache. */
@@ -182,6 +182,29 @@ gboolean hark_overlay_send_error(Peer *peer, guint64 id, guint code, const char 
 char *hark_overlay_peer_describe(Peer *peer);
 /* Peer-supplied text for a log line or a stored name: escaped and bounded (new). */
 char *hark_overlay_peer_text(const char *text);
+
+/* overlay-keepalive.c */
+typedef enum {
+  KEEPALIVE_WAIT,   /* nothing to do before *next */
+  KEEPALIVE_PROBE,  /* send a PING now */
+  KEEPALIVE_DEAD,   /* the PING at *probe_at went unanswered: the SN is gone */
+} OverlayKeepaliveAction;
+/* The client's keep-alive decision at now (all monotonic µs): last_in and last_out are
+ * the SN link's last message each way, *probe_at the unanswered PING's time (0: none;
+ * cleared once anything arrived after it). A PING after silence_us without a message in
+ * either direction; the SN is dead when nothing arrived timeout_us after the PING.
+ * *next: when to decide again (after WAIT and PROBE). */
+OverlayKeepaliveAction hark_overlay_keepalive_step(gint64 silence_us, gint64 timeout_us,
+                                                   gint64 last_in, gint64 last_out,
+                                                   gint64 *probe_at, gint64 now, gint64 *next);
+/* How long an SN keeps a client it hears nothing from: keepalive + 2 x keepalive_timeout. */
+gint64 hark_overlay_client_silence_limit_us(const HarkConfig *config);
+/* The client's watch over its SN link (attached) and its end. */
+void hark_overlay_keepalive_start(HarkOverlay *overlay);
+void hark_overlay_keepalive_stop(HarkOverlay *overlay);
+/* The SN's sweep of silent clients, while it serves. */
+void hark_overlay_keepalive_serve_start(HarkOverlay *overlay);
+void hark_overlay_keepalive_serve_stop(HarkOverlay *overlay);
 
 /* overlay-join.c */
 void hark_overlay_join_start(HarkOverlay *overlay);

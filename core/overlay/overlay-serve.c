@@ -204,6 +204,7 @@ promote(HarkOverlay *overlay)
   json_object_set_string_member(data, "host", overlay->public_host);
   json_object_set_int_member(data, "port", overlay->node->config->port);
   hark_overlay_emit(overlay, "overlay-role", data);
+  hark_overlay_keepalive_serve_start(overlay);
   overlay->sn_links_source =
     hark_overlay_add_timer(overlay, SN_LINKS_INTERVAL_S * 1000, on_sn_links, overlay);
   maintain_sn_links(overlay);
@@ -218,6 +219,7 @@ hark_overlay_stop_serving(HarkOverlay *overlay, const char *why)
   hark_overlay_stun_stop(overlay);
   stop_listening(overlay);
   hark_overlay_clear_source(overlay, &overlay->sn_links_source);
+  hark_overlay_keepalive_serve_stop(overlay);
   drop_peers_of_kind(overlay, PEER_CLIENT, why);
   drop_peers_of_kind(overlay, PEER_PENDING, why);
   drop_peers_of_kind(overlay, PEER_SN, why);
@@ -360,28 +362,10 @@ send_sn_lists(HarkOverlay *overlay)
   }
 }
 
-/* Clients that fell silent (no keep-alive for three intervals and the timeout) are gone:
- * a crashed node or a NAT that dropped its mapping never closes its link. */
-static void
-drop_silent_clients(HarkOverlay *overlay)
-{
-  HarkConfig *config = overlay->node->config;
-  gint64 limit = ((gint64)config->keepalive * 3 + config->keepalive_timeout) * G_USEC_PER_SEC;
-  gint64 now = g_get_monotonic_time();
-  GList *peers = g_hash_table_get_values(overlay->peers);
-  for (GList *l = peers; l != NULL; l = l->next) {
-    Peer *peer = l->data;
-    if (peer->kind == PEER_CLIENT && now - peer->last_heard > limit)
-      hark_overlay_drop_peer(overlay, peer, "silent for three keep-alive intervals");
-  }
-  g_list_free(peers);
-}
-
 static void
 maintain_sn_links(HarkOverlay *overlay)
 {
   HarkConfig *config = overlay->node->config;
-  drop_silent_clients(overlay);
   if (++overlay->sn_rounds % ANNOUNCE_EVERY_ROUNDS == 0)
     send_sn_lists(overlay);
   guint have = count_sn_links(overlay);

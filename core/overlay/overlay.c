@@ -117,7 +117,6 @@ hark_overlay_add_peer(HarkOverlay *overlay, HarkLink *link, PeerKind kind)
   peer->link = link;
   peer->kind = kind;
   peer->since = g_get_monotonic_time();
-  peer->last_heard = peer->since;
   g_hash_table_insert(overlay->peers, link, peer);
   hark_link_set_handler(link, &peer_handler, overlay);
   return peer;
@@ -150,13 +149,32 @@ hark_overlay_clear_source(HarkOverlay *overlay, guint *source)
   *source = 0;
 }
 
-void
-hark_overlay_drop_peer(HarkOverlay *overlay, Peer *peer, const char *why)
+/* A joined client leaves, whatever the reason (closed, silent, refused, no longer an
+ * SN): whoever keeps track of where devices are (a directory, a frontend) hears it. */
+static void
+client_left(HarkOverlay *overlay, Peer *peer, const char *reason)
+{
+  const HarkDeviceCertificate *cert = hark_link_get_peer_certificate(peer->link);
+  JsonObject *data = json_object_new();
+  json_object_set_string_member(data, "name", peer->name);
+  json_object_set_string_member(data, "user", cert != NULL ? cert->user : NULL);
+  json_object_set_string_member(data, "device", cert != NULL ? cert->device_id : NULL);
+  json_object_set_string_member(data, "host", hark_link_get_peer_host(peer->link));
+  json_object_set_int_member(data, "port", hark_link_get_peer_port(peer->link));
+  json_object_set_string_member(data, "reason", reason);
+  hark_overlay_emit(overlay, "overlay-client-left", data);
+}
+
+/* why: logged when not NULL; reason: what an "overlay-client-left" event says. */
+static void
+drop_peer_for(HarkOverlay *overlay, Peer *peer, const char *why, const char *reason)
 {
   if (why != NULL) {
     g_autofree char *who = hark_overlay_peer_describe(peer);
     g_message("closing the link with %s: %s", who, why);
   }
+  if (peer->kind == PEER_CLIENT && !overlay->stopping)
+    client_left(overlay, peer, reason != NULL ? reason : "closed");
   g_hash_table_steal(overlay->peers, peer->link);
   hark_overlay_clear_source(overlay, &peer->timer);
   hark_overlay_tunnel_serve_close_all(peer);
@@ -169,6 +187,12 @@ hark_overlay_drop_peer(HarkOverlay *overlay, Peer *peer, const char *why)
   g_free(peer->host);
   g_strfreev(peer->transports);
   g_free(peer);
+}
+
+void
+hark_overlay_drop_peer(HarkOverlay *overlay, Peer *peer, const char *why)
+{
+  drop_peer_for(overlay, peer, why, why);
 }
 
 char *
@@ -267,10 +291,6 @@ hark_overlay_handle_keepalive(HarkOverlay *overlay, Peer *peer, const HarkWireMe
   gint64 now = g_get_monotonic_time();
   if (sent > 0 && (gint64)sent <= now)
     hark_link_set_rtt(peer->link, now - (gint64)sent);
-  if (peer == overlay->sn && message->id == overlay->ping_id) {
-    overlay->ping_id = 0;
-    hark_overlay_clear_source(overlay, &overlay->keepalive_deadline);
-  }
   return TRUE;
 }
 
@@ -281,7 +301,6 @@ on_link_message(HarkLink *link, const HarkWireMessage *message, gpointer data)
   Peer *peer = hark_overlay_peer_of(overlay, link);
   if (peer == NULL)
     return;
-  peer->last_heard = g_get_monotonic_time();
   switch (peer->kind) {
   case PEER_OPENED:
     if (peer->join != NULL)
@@ -357,7 +376,7 @@ on_link_closed(HarkLink *link, const GError *error, gpointer data)
     g_debug("link from %s closed: %s", who, why);
   else
     g_message("link with %s closed: %s", who, why);
-  hark_overlay_drop_peer(overlay, peer, NULL);
+  drop_peer_for(overlay, peer, NULL, why);
 }
 
 /* ---- SN lists --------------------------------------------------------------------- */
@@ -580,8 +599,7 @@ hark_overlay_free(HarkOverlay *overlay)
   hark_overlay_nat_free(overlay);
   hark_overlay_stop_serving(overlay, NULL);
   hark_overlay_clear_source(overlay, &overlay->retry_source);
-  hark_overlay_clear_source(overlay, &overlay->keepalive_source);
-  hark_overlay_clear_source(overlay, &overlay->keepalive_deadline);
+  hark_overlay_keepalive_stop(overlay);
   hark_overlay_clear_source(overlay, &overlay->eligibility_source);
   hark_overlay_clear_source(overlay, &overlay->sn_links_source);
   hark_overlay_clear_source(overlay, &overlay->sync_source);
@@ -625,6 +643,23 @@ describe_link(Peer *peer)
   json_object_set_int_member(object, "seconds", (now - peer->since) / G_USEC_PER_SEC);
   json_object_set_int_member(object, "bytes_in", stats->bytes_in);
   json_object_set_int_member(object, "bytes_out", stats->bytes_out);
+  /* How long nothing has arrived on it: what the keep-alives watch. */
+  gint64 heard = MAX(stats->last_in_at, stats->up_at);
+  json_object_set_int_member(object, "silent_ms", heard > 0 ? (now - heard) / 1000 : 0);
+  return object;
+}
+
+/* The SN link also says how its liveness is watched (overlay-keepalive.c). */
+static JsonObject *
+describe_my_sn(HarkOverlay *overlay)
+{
+  JsonObject *object = describe_link(overlay->sn);
+  json_object_set_int_member(object, "keepalive_s", overlay->keepalive_s);
+  json_object_set_int_member(object, "keepalive_timeout_s", overlay->node->config->keepalive_timeout);
+  json_object_set_int_member(object, "pings_sent", (gint64)overlay->pings_sent);
+  const HarkLinkStats *stats = hark_link_get_stats(overlay->sn->link);
+  json_object_set_boolean_member(object, "awaiting_answer",
+                                 overlay->probe_at != 0 && stats->last_in_at < overlay->probe_at);
   return object;
 }
 
@@ -705,7 +740,7 @@ hark_overlay_snapshot(HarkOverlay *overlay, guint max_clients)
   json_object_set_string_member(object, "role", overlay->is_sn ? "super" : "ordinary");
   json_object_set_string_member(object, "state", state_name(overlay));
   if (overlay->sn != NULL)
-    json_object_set_object_member(object, "sn", describe_link(overlay->sn));
+    json_object_set_object_member(object, "sn", describe_my_sn(overlay));
   else
     json_object_set_null_member(object, "sn");
   if (overlay->join != NULL)

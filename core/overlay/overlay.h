@@ -3,13 +3,15 @@
  * keep-alive and failover, the login tunnel. See docs/architecture.md, "Overlay".
  *
  * Files: overlay.c (the object, its state, counters, snapshot, events), overlay-join.c
- * (an ordinary node finds and keeps its SN), overlay-serve.c (a super node: accepted
- * links, clients, peers, probes), overlay-verify.c (which peers are SNs: a claim is
- * checked over a link of our own), overlay-stun.c (its STUN server, RFC 5780 with a
- * second address or a partner SN), overlay-nat.c (the NAT probe's result and schedule),
- * overlay-tunnel.c (the login server reached through the SN; what it parses is in
- * overlay-tunnel-parse.c), overlay-files.c (join.json and nat.json read back),
- * overlay-commands.c (`overlay`, `transport`, `rejoin`, `nat`). */
+ * (an ordinary node finds its SN), overlay-keepalive.c (is the other end of an SN link
+ * still there: the client's PINGs after silence, the SN's sweep of silent clients),
+ * overlay-serve.c (a super node: accepted links, clients, peers, probes),
+ * overlay-verify.c (which peers are SNs: a claim is checked over a link of our own),
+ * overlay-stun.c (its STUN server, RFC 5780 with a second address or a partner SN),
+ * overlay-nat.c (the NAT probe's result and schedule), overlay-tunnel.c (the login server
+ * reached through the SN; what it parses is in overlay-tunnel-parse.c), overlay-files.c
+ * (join.json and nat.json read back), overlay-commands.c (`overlay`, `transport`,
+ * `rejoin`, `nat`). */
 #pragma once
 
 #include "hark-private.h"

@@ -132,6 +132,50 @@ lab_call(LabNode *node, const char *command, JsonObject *args)
   return result;
 }
 
+typedef struct {
+  LabNode *node;
+  LabOverlayPredicate pred;
+  gconstpointer data;
+  JsonObject *last;
+} OverlayWait;
+
+static gboolean
+overlay_holds(gpointer data)
+{
+  OverlayWait *wait = data;
+  g_clear_pointer(&wait->last, json_object_unref);
+  wait->last = lab_call(wait->node, "overlay", NULL);
+  return wait->last != NULL && wait->pred(wait->last, wait->data);
+}
+
+JsonObject *
+lab_wait_overlay(LabNode *node, LabOverlayPredicate pred, gconstpointer data, guint timeout_ms,
+                 const char *what)
+{
+  OverlayWait wait = { node, pred, data, NULL };
+  if (node != NULL && hark_test_wait_for(overlay_holds, &wait, timeout_ms))
+    return wait.last;
+  g_autofree char *json = wait.last != NULL ? hark_test_json(wait.last) : g_strdup("none");
+  g_test_fail_printf("%s: not %s within %u ms; overlay: %s", node != NULL ? node->name : "(none)",
+                     what, timeout_ms, json);
+  if (node != NULL)
+    hark_test_node_show_logs(node->node);
+  g_clear_pointer(&wait.last, json_object_unref);
+  return NULL;
+}
+
+gboolean
+lab_overlay_serves_user(JsonObject *overlay, gconstpointer user)
+{
+  JsonArray *clients = json_object_get_array_member(overlay, "clients");
+  for (guint i = 0; clients != NULL && i < json_array_get_length(clients); i++) {
+    JsonObject *client = json_array_get_object_element(clients, i);
+    if (g_strcmp0(json_object_get_string_member_with_default(client, "user", NULL), user) == 0)
+      return TRUE;
+  }
+  return FALSE;
+}
+
 static char *
 login_server_config(const LabLoginOptions *options, guint16 port)
 {

@@ -49,6 +49,15 @@ void lab_node_kill(LabNode *node);
 void lab_node_free(LabNode *node);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(LabNode, lab_node_free)
 
+/* The node's `overlay` (a new reference) once pred(overlay, data) holds, asked again and
+ * again for at most timeout_ms; NULL (test failed: what it was not, the last answer and the
+ * node's logs shown) otherwise. */
+typedef gboolean (*LabOverlayPredicate)(JsonObject *overlay, gconstpointer data);
+JsonObject *lab_wait_overlay(LabNode *node, LabOverlayPredicate pred, gconstpointer data,
+                             guint timeout_ms, const char *what);
+/* A predicate: is the user (a string) among an SN's clients, authenticated as that user? */
+gboolean lab_overlay_serves_user(JsonObject *overlay, gconstpointer user);
+
 /* {name: value, ...} from NULL-terminated pairs of strings. */
 JsonObject *lab_args(const char *first_name, ...) G_GNUC_NULL_TERMINATED;
 /* The answer to command (args taken, may be NULL). */

@@ -162,7 +162,7 @@ test_failed_handshakes(OLab *lab)
                  "expected)", (guint)(G_N_ELEMENTS(doors) * G_N_ELEMENTS(kinds) * count + slow),
                  (g_get_monotonic_time() - started) / 1e6, slow, failed);
   g_assert_cmpuint(failed, ==, 0);
-  g_autoptr(JsonObject) quiet = olab_wait_overlay(sn, olab_nothing_unjoined, NULL, 5000, "without unjoined links");
+  g_autoptr(JsonObject) quiet = lab_wait_overlay(sn, olab_nothing_unjoined, NULL, 5000, "without unjoined links");
   HARK_REQUIRE(quiet != NULL);
   g_assert_cmpint(olab_dropped(quiet, "handshake_failures"), >=,
                   (gint64)(G_N_ELEMENTS(doors) * 3 * count));
@@ -178,7 +178,7 @@ test_failed_handshakes(OLab *lab)
   HARK_REQUIRE(held != NULL);
   g_autoptr(LabNode) over_ws = olab_client_new(lab, "after-doors-ws", "tls443", only, closed, &user3);
   HARK_REQUIRE(over_ws != NULL);
-  g_autoptr(JsonObject) at_sn = olab_wait_overlay(sn, olab_serves_user, user3, OLAB_JOIN_MS, "serving the ws client");
+  g_autoptr(JsonObject) at_sn = lab_wait_overlay(sn, lab_overlay_serves_user, user3, OLAB_JOIN_MS, "serving the ws client");
   g_assert_nonnull(at_sn);
 }
 
@@ -255,7 +255,7 @@ test_unjoined_cap(OLab *lab)
 
   /* They go (closed here, or at the SN's JOIN deadline): the places are free again. */
   g_ptr_array_set_size(idle, 0);
-  g_autoptr(JsonObject) freed = olab_wait_overlay(sn, olab_nothing_unjoined, NULL, 10000, "without unjoined links");
+  g_autoptr(JsonObject) freed = lab_wait_overlay(sn, olab_nothing_unjoined, NULL, 10000, "without unjoined links");
   HARK_REQUIRE(freed != NULL);
   g_autofree char *user2 = NULL;
   g_autoptr(LabNode) later = olab_client_new(lab, "after-idle-links", "tcp", only, lab->web_tls, &user2);

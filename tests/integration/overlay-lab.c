@@ -135,38 +135,6 @@ olab_member_string(JsonObject *object, const char *name)
   return object != NULL ? json_object_get_string_member_with_default(object, name, NULL) : NULL;
 }
 
-typedef struct {
-  LabNode *node;
-  OLabPredicate pred;
-  gconstpointer data;
-  JsonObject *last;
-} OverlayWait;
-
-static gboolean
-overlay_holds(gpointer data)
-{
-  OverlayWait *wait = data;
-  g_clear_pointer(&wait->last, json_object_unref);
-  wait->last = olab_overlay_of(wait->node);
-  return wait->last != NULL && wait->pred(wait->last, wait->data);
-}
-
-JsonObject *
-olab_wait_overlay(LabNode *node, OLabPredicate pred, gconstpointer data, guint timeout_ms,
-                  const char *what)
-{
-  OverlayWait wait = { node, pred, data, NULL };
-  if (node != NULL && hark_test_wait_for(overlay_holds, &wait, timeout_ms))
-    return wait.last;
-  g_autofree char *json = wait.last != NULL ? hark_test_json(wait.last) : g_strdup("none");
-  g_test_fail_printf("%s: not %s within %u ms; overlay: %s", node != NULL ? node->name : "(none)",
-                     what, timeout_ms, json);
-  if (node != NULL)
-    hark_test_node_show_logs(node->node);
-  g_clear_pointer(&wait.last, json_object_unref);
-  return NULL;
-}
-
 gboolean
 olab_is_attached(JsonObject *overlay, gconstpointer transport)
 {
@@ -192,7 +160,7 @@ olab_is_super(JsonObject *overlay, gconstpointer data)
 JsonObject *
 olab_wait_attached(LabNode *node, const char *transport)
 {
-  return olab_wait_overlay(node, olab_is_attached, transport, OLAB_JOIN_MS, "attached");
+  return lab_wait_overlay(node, olab_is_attached, transport, OLAB_JOIN_MS, "attached");
 }
 
 const char *
@@ -205,16 +173,6 @@ gint64
 olab_dropped(JsonObject *overlay, const char *counter)
 {
   return json_object_get_int_member(json_object_get_object_member(overlay, "dropped"), counter);
-}
-
-gboolean
-olab_serves_user(JsonObject *overlay, gconstpointer user)
-{
-  JsonArray *clients = json_object_get_array_member(overlay, "clients");
-  for (guint i = 0; clients != NULL && i < json_array_get_length(clients); i++)
-    if (g_strcmp0(olab_member_string(json_array_get_object_element(clients, i), "user"), user) == 0)
-      return TRUE;
-  return FALSE;
 }
 
 typedef struct {
@@ -233,7 +191,7 @@ gboolean
 olab_expect_counter_rise(LabNode *sn, JsonObject *before, const char *counter)
 {
   CounterAbove want = { counter, olab_dropped(before, counter) };
-  g_autoptr(JsonObject) after = olab_wait_overlay(sn, counter_above, &want, 5000, counter);
+  g_autoptr(JsonObject) after = lab_wait_overlay(sn, counter_above, &want, 5000, counter);
   return after != NULL;
 }
 
@@ -289,7 +247,7 @@ olab_sn_new(OLab *lab, const char *name, const char *address, const char *transp
   if (!lab_register_and_login(node, user))
     return NULL;
   g_autoptr(JsonObject) super =
-    olab_wait_overlay(node, olab_is_super, GUINT_TO_POINTER(links), OLAB_JOIN_MS, "serving");
+    lab_wait_overlay(node, olab_is_super, GUINT_TO_POINTER(links), OLAB_JOIN_MS, "serving");
   return super != NULL ? g_steal_pointer(&node) : NULL;
 }
 
@@ -460,7 +418,7 @@ start_sns(OLab *lab)
   }
   for (guint i = 0; i < lab->n_sns; i++) {
     g_autoptr(JsonObject) linked =
-      olab_wait_overlay(lab->sns[i], olab_is_super, GUINT_TO_POINTER(lab->n_sns - 1),
+      lab_wait_overlay(lab->sns[i], olab_is_super, GUINT_TO_POINTER(lab->n_sns - 1),
                         OLAB_JOIN_MS, "linked to every other lab SN");
     if (linked == NULL)
       return FALSE;

@@ -109,12 +109,7 @@ G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(OLabClient, olab_client_clear)
 
 /* ---- overlay state ---- */
 
-typedef gboolean (*OLabPredicate)(JsonObject *overlay, gconstpointer data);
-
 JsonObject *olab_overlay_of(LabNode *node);
-/* The overlay object once pred(overlay, data) holds; NULL (test failed, logs shown). */
-JsonObject *olab_wait_overlay(LabNode *node, OLabPredicate pred, gconstpointer data,
-                              guint timeout_ms, const char *what);
 JsonObject *olab_wait_attached(LabNode *node, const char *transport);
 const char *olab_member_string(JsonObject *object, const char *name);
 const char *olab_sn_name_of(JsonObject *overlay);
@@ -123,8 +118,6 @@ gint64 olab_dropped(JsonObject *overlay, const char *counter);
 gboolean olab_is_attached(JsonObject *overlay, gconstpointer transport);
 /* Serving, with at least GPOINTER_TO_UINT(data) verified SN links. */
 gboolean olab_is_super(JsonObject *overlay, gconstpointer data);
-/* Is user data among the SN's clients (authenticated as that user)? */
-gboolean olab_serves_user(JsonObject *overlay, gconstpointer user);
 /* The counter named rose above its value in before, within 5 s (else the case failed). */
 gboolean olab_expect_counter_rise(LabNode *sn, JsonObject *before, const char *counter);
 gboolean olab_nothing_unjoined(JsonObject *overlay, gconstpointer unused);

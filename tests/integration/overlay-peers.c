@@ -316,7 +316,7 @@ test_sn_list_flood(OLab *lab)
     HARK_REQUIRE(hark_test_wait_for_flag(&peer.joined, 5000));
     /* Until verified, its SN_LISTs would be dropped whole: flood once it is an SN. */
     g_autoptr(JsonObject) verified =
-      olab_wait_overlay(sn, sn_peer_verified, "flooding-peer", 5000, "verifying flooding-peer");
+      lab_wait_overlay(sn, sn_peer_verified, "flooding-peer", 5000, "verifying flooding-peer");
     HARK_REQUIRE(verified != NULL);
     for (guint i = 0; i < SN_LISTS; i++)
       hark_link_send(opened.link, HARK_MSG_SN_LIST, 2 + i,
@@ -522,7 +522,7 @@ static JsonObject *
 wait_relays(LabNode *sn, JsonObject *before, gint64 n)
 {
   gint64 counted = relays_of(before) + n;
-  return olab_wait_overlay(sn, relays_counted, &counted, 5000, "relays counted");
+  return lab_wait_overlay(sn, relays_counted, &counted, 5000, "relays counted");
 }
 
 /* A node with an ordinary certificate claims to be an SN at an address where a port is
@@ -569,7 +569,7 @@ test_sn_claim_unverified(OLab *lab)
   g_assert_cmpuint(refusal != NULL ? refusal->type : 0, ==, HARK_MSG_ERROR);
   g_autoptr(HarkWireMessage) end = olab_read_message(mallory);
   g_assert_null(end);
-  g_autoptr(JsonObject) closed = olab_wait_overlay(sn, link_gone, "mallory-sn", 5000, "closed");
+  g_autoptr(JsonObject) closed = lab_wait_overlay(sn, link_gone, "mallory-sn", 5000, "closed");
   HARK_REQUIRE(closed != NULL);
   g_assert_cmpint(olab_dropped(closed, "sn_claims_refused"), ==, olab_dropped(before, "sn_claims_refused") + 1);
   g_assert_cmpstr(olab_member_string(json_object_get_object_member(closed, "stun"), "other_address"),
@@ -581,7 +581,7 @@ test_sn_claim_unverified(OLab *lab)
   HARK_REQUIRE(join_as_peer(impostor, "impostor-sn", sn2) == HARK_MSG_JOIN_OK);
   g_autoptr(HarkWireMessage) refused = olab_read_message(impostor);
   g_assert_cmpuint(refused != NULL ? refused->type : 0, ==, HARK_MSG_ERROR);
-  g_autoptr(JsonObject) last = olab_wait_overlay(sn, link_gone, "impostor-sn", 5000, "closed");
+  g_autoptr(JsonObject) last = lab_wait_overlay(sn, link_gone, "impostor-sn", 5000, "closed");
   HARK_REQUIRE(last != NULL);
   g_assert_cmpint(olab_dropped(last, "sn_claims_refused"), ==, olab_dropped(before, "sn_claims_refused") + 2);
 }
@@ -601,7 +601,7 @@ test_sn_relay_targets(OLab *lab)
   g_autoptr(GIOStream) twin = olab_tls_to(host, OLAB_PORT, pem);
   HARK_REQUIRE(join_as_peer(twin, "twin1", twin_of) == HARK_MSG_JOIN_OK);
   NamedLinks one = { "twin", 1 };
-  g_autoptr(JsonObject) before = olab_wait_overlay(sn, links_verified, &one, 5000, "verified");
+  g_autoptr(JsonObject) before = lab_wait_overlay(sn, links_verified, &one, 5000, "verified");
   HARK_REQUIRE(before != NULL);
   static const char *const refused[] = { "0.0.0.0", "169.254.10.20", "224.0.0.1",
                                          "255.255.255.255", "fe80::1", "ff02::1",
@@ -617,7 +617,7 @@ test_sn_relay_targets(OLab *lab)
   g_assert_cmpint(olab_dropped(after, "stun_relay_refused"), ==,
                   olab_dropped(before, "stun_relay_refused") + n - 1);
   g_clear_object(&twin);
-  g_autoptr(JsonObject) gone = olab_wait_overlay(sn, link_gone, "twin1", 5000, "closed");
+  g_autoptr(JsonObject) gone = lab_wait_overlay(sn, link_gone, "twin1", 5000, "closed");
   g_assert_nonnull(gone);
 }
 
@@ -637,7 +637,7 @@ test_sn_relay_strict(OLab *lab)
   HARK_REQUIRE(lab_node_start(sn));
   HARK_REQUIRE(lab_register_and_login(sn, "sn-strict-user"));
   g_autoptr(JsonObject) serving =
-    olab_wait_overlay(sn, olab_is_super, GUINT_TO_POINTER(1), OLAB_JOIN_MS, "serving, linked to sn1");
+    lab_wait_overlay(sn, olab_is_super, GUINT_TO_POINTER(1), OLAB_JOIN_MS, "serving, linked to sn1");
   HARK_REQUIRE(serving != NULL);
 
   g_autofree char *twin_of = olab_sn_address(lab, 0);
@@ -646,7 +646,7 @@ test_sn_relay_strict(OLab *lab)
   g_autoptr(GIOStream) twin = olab_tls_to(host, OLAB_PORT, pem);
   HARK_REQUIRE(join_as_peer(twin, "strict-twin1", twin_of) == HARK_MSG_JOIN_OK);
   NamedLinks one = { "strict-twin", 1 };
-  g_autoptr(JsonObject) before = olab_wait_overlay(sn, links_verified, &one, 5000, "verified");
+  g_autoptr(JsonObject) before = lab_wait_overlay(sn, links_verified, &one, 5000, "verified");
   HARK_REQUIRE(before != NULL);
   static const char *const refused[] = { "127.0.0.1", "::1", "::ffff:127.0.0.1", "127.1.2.3",
                                          "169.254.1.1", NULL };
@@ -696,7 +696,7 @@ test_sn_relay_budget(OLab *lab)
   g_assert_cmpuint(n_taken, >=, 3);
   g_assert_cmpuint(n_taken, <=, 4);
   NamedLinks five_links = { "budget", 5 };
-  g_autoptr(JsonObject) before = olab_wait_overlay(sn, links_verified, &five_links, 5000, "verified");
+  g_autoptr(JsonObject) before = lab_wait_overlay(sn, links_verified, &five_links, 5000, "verified");
   HARK_REQUIRE(before != NULL);
   g_assert_cmpint(olab_dropped(before, "sn_claims_refused"), ==,
                   olab_dropped(start, "sn_claims_refused") + 5 - n_taken);

@@ -79,7 +79,7 @@ test_supernodes(OLab *lab)
   for (guint i = 0; i < lab->n_sns; i++) {
     /* Each SN links to the others it knows from its bootstrap list. */
     g_autoptr(JsonObject) overlay =
-      olab_wait_overlay(lab->sns[i], olab_is_super, GUINT_TO_POINTER(lab->n_sns - 1),
+      lab_wait_overlay(lab->sns[i], olab_is_super, GUINT_TO_POINTER(lab->n_sns - 1),
                         OLAB_JOIN_MS, "linked to every other SN");
     HARK_REQUIRE(overlay != NULL);
   }
@@ -174,7 +174,7 @@ test_stun_client(OLab *lab)
   }
   g_socket_send_to(flooder, alt, "not stun", 8, NULL, NULL);
   g_autoptr(JsonObject) flooded =
-    olab_wait_overlay(lab->sns[0], stun_flooded, NULL, 10000, "dropping the STUN flood");
+    lab_wait_overlay(lab->sns[0], stun_flooded, NULL, 10000, "dropping the STUN flood");
   HARK_REQUIRE(flooded != NULL);
   g_assert_cmpint(olab_dropped(flooded, "stun_answered"), <, olab_dropped(after, "stun_answered") + 800);
   g_assert_cmpint(olab_dropped(after, "stun_refused"), ==, olab_dropped(before, "stun_refused"));
@@ -252,7 +252,7 @@ test_join_five(OLab *lab)
     LabNode *sn = olab_sn_named(lab, olab_sn_name_of(overlay));
     HARK_REQUIRE(sn != NULL);
     /* The SN knows this client by the certificate it proved after logging in. */
-    g_autoptr(JsonObject) at_sn = olab_wait_overlay(sn, olab_serves_user, five.clients[i].user, OLAB_JOIN_MS,
+    g_autoptr(JsonObject) at_sn = lab_wait_overlay(sn, lab_overlay_serves_user, five.clients[i].user, OLAB_JOIN_MS,
                                                "serving the user");
     HARK_REQUIRE(at_sn != NULL);
   }
@@ -261,7 +261,7 @@ test_join_five(OLab *lab)
     guint served = 0;
     for (guint j = 0; j < lab->n_sns; j++) {
       g_autoptr(JsonObject) overlay = olab_overlay_of(lab->sns[j]);
-      served += overlay != NULL && olab_serves_user(overlay, five.clients[i].user);
+      served += overlay != NULL && lab_overlay_serves_user(overlay, five.clients[i].user);
     }
     g_assert_cmpuint(served, ==, 1);
   }
@@ -281,7 +281,7 @@ test_warm_cache(OLab *lab)
   LabNode *sn = olab_sn_named(lab, olab_sn_name_of(overlay));
   HARK_REQUIRE(sn != NULL);
   g_autoptr(JsonObject) at_sn =
-    olab_wait_overlay(sn, olab_serves_user, me.user, OLAB_JOIN_MS, "serving the user");
+    lab_wait_overlay(sn, lab_overlay_serves_user, me.user, OLAB_JOIN_MS, "serving the user");
   g_assert_nonnull(at_sn);
 }
 
@@ -314,12 +314,12 @@ static gboolean
 moved_away(OLab *lab, OLabClient *client, const char *name, guint timeout_ms)
 {
   g_autoptr(JsonObject) overlay =
-    olab_wait_overlay(client->node, attached_elsewhere, name, timeout_ms, "attached to another SN");
+    lab_wait_overlay(client->node, attached_elsewhere, name, timeout_ms, "attached to another SN");
   LabNode *sn = overlay != NULL ? olab_sn_named(lab, olab_sn_name_of(overlay)) : NULL;
   if (sn == NULL)
     return FALSE;
   g_autoptr(JsonObject) at_sn =
-    olab_wait_overlay(sn, olab_serves_user, client->user, timeout_ms, "serving the user again");
+    lab_wait_overlay(sn, lab_overlay_serves_user, client->user, timeout_ms, "serving the user again");
   return at_sn != NULL;
 }
 
@@ -372,7 +372,7 @@ test_transport_switch(OLab *lab)
   g_assert_cmpstr(olab_member_string(whoami, "user"), ==, me.user);
   LabNode *sn = olab_sn_named(lab, name);
   HARK_REQUIRE(sn != NULL);
-  g_autoptr(JsonObject) at_sn = olab_wait_overlay(sn, olab_serves_user, me.user, OLAB_JOIN_MS,
+  g_autoptr(JsonObject) at_sn = lab_wait_overlay(sn, lab_overlay_serves_user, me.user, OLAB_JOIN_MS,
                                                   "serving the user over tls443");
   g_assert_nonnull(at_sn);
   g_autoptr(JsonObject) refused = lab_ask(me.node, "transport", lab_args("name", "tls443", NULL));
@@ -425,7 +425,7 @@ test_web_only(OLab *lab)
   HARK_REQUIRE(ws != NULL);
   g_autoptr(JsonObject) over_ws = olab_overlay_of(ws);
   g_assert_true(olab_is_attached(over_ws, "tls443"));
-  g_autoptr(JsonObject) at_sn = olab_wait_overlay(sn, olab_serves_user, user2, OLAB_JOIN_MS, "serving web-ws");
+  g_autoptr(JsonObject) at_sn = lab_wait_overlay(sn, lab_overlay_serves_user, user2, OLAB_JOIN_MS, "serving web-ws");
   g_assert_nonnull(at_sn);
 }
 
@@ -464,7 +464,7 @@ static gboolean
 served_past(JsonObject *overlay, gconstpointer data)
 {
   const ServedUntil *wait = data;
-  if (!olab_serves_user(overlay, wait->user) ||
+  if (!lab_overlay_serves_user(overlay, wait->user) ||
       json_array_get_length(json_object_get_array_member(overlay, "sn_links")) < 1) {
     g_test_fail_printf("the SN dropped %s or its SN link while certificates were renewed",
                        wait->user);
@@ -522,8 +522,8 @@ test_certificate_expiry(OLab *lab)
   g_autoptr(LabNode) client = sn != NULL ? olab_client_new(lab, "short-1", "tcp", only, 0, &user) : NULL;
   g_autofree char *other_config = olab_client_config(lab, "short-2", "tcp", only, 0);
   HARK_REQUIRE(sn != NULL && sn2 != NULL && client != NULL);
-  g_autoptr(JsonObject) served = olab_wait_overlay(sn, olab_serves_user, user, OLAB_JOIN_MS, "serving the user");
-  g_autoptr(JsonObject) linked = olab_wait_overlay(sn, olab_is_super, GUINT_TO_POINTER(1), OLAB_JOIN_MS, "linked");
+  g_autoptr(JsonObject) served = lab_wait_overlay(sn, lab_overlay_serves_user, user, OLAB_JOIN_MS, "serving the user");
+  g_autoptr(JsonObject) linked = lab_wait_overlay(sn, olab_is_super, GUINT_TO_POINTER(1), OLAB_JOIN_MS, "linked");
   HARK_REQUIRE(linked != NULL);
   HARK_REQUIRE(served != NULL);
 
@@ -531,7 +531,7 @@ test_certificate_expiry(OLab *lab)
   ServedUntil past_first = { user, expiry_of(whoami) + 1 };
   HARK_REQUIRE(past_first.until > 1);
   g_autoptr(JsonObject) still =
-    olab_wait_overlay(sn, served_past, &past_first, (SHORT_LIFETIME_S + 10) * 1000,
+    lab_wait_overlay(sn, served_past, &past_first, (SHORT_LIFETIME_S + 10) * 1000,
                  "serving the user past its first certificate");
   HARK_REQUIRE(still != NULL);
   g_assert_cmpint(olab_dropped(still, "certificates_expired"), ==, 0);
@@ -552,7 +552,7 @@ test_certificate_expiry(OLab *lab)
    * machine) the SN has closed the link. */
   guint bound_ms = hark_test_timeout((2 * SHORT_LIFETIME_S + 5) * 1000);
   g_autoptr(JsonObject) dropped_link =
-    olab_wait_overlay(sn, dropped_expired, NULL, bound_ms, "dropping the revoked device");
+    lab_wait_overlay(sn, dropped_expired, NULL, bound_ms, "dropping the revoked device");
   HARK_REQUIRE(dropped_link != NULL);
   g_test_message("the SN closed the revoked device's link %.1f s after the revocation "
                  "(certificate lifetime %d s)",
@@ -645,7 +645,7 @@ test_login_tunnel(OLab *lab)
     if (attached != NULL && lab_register_and_login(node, user)) {
       g_autoptr(JsonObject) whole = lab_call(node, "state", NULL);
       g_assert_true(whole != NULL && is_logged_in_via_sn(whole));
-      g_autoptr(JsonObject) at_sn = olab_wait_overlay(sn, olab_serves_user, user, OLAB_JOIN_MS, "serving it");
+      g_autoptr(JsonObject) at_sn = lab_wait_overlay(sn, lab_overlay_serves_user, user, OLAB_JOIN_MS, "serving it");
       g_assert_nonnull(at_sn);
       g_autofree char *log = hark_test_node_read_stderr(node->node);
       g_assert_nonnull(strstr(log, "trying through the super node"));

@@ -55,8 +55,8 @@ typedef struct {
   char *public_address_alt;  /* a second public IP of this host: an SN then serves RFC 5780
                               * (CHANGE-REQUEST) alone; needs public_address */
   int nat_probe_interval;    /* s between NAT probes (also on address changes); 1800 */
-  int keepalive;             /* s between keep-alives on the SN link (paper: 120) */
-  int keepalive_timeout;     /* s without an answer after which the SN is dead; 10 */
+  int keepalive;             /* s of silence on the SN link before a PING; 20 (paper: 120) */
+  int keepalive_timeout;     /* s without anything arriving after it: the SN is dead; 8 */
   int join_race_delay_ms;    /* TLS connects start this long after the UDP probes; 150 */
   int join_fallback_delay_ms; /* the web-port fallback starts this long after; 1000 */
   int handshake_timeout_ms;  /* a TLS handshake that takes longer is dropped; 10000 */

@@ -52,6 +52,9 @@ typedef struct {
   gint64 opened_at;                  /* monotonic µs, when the transport handed it over */
   gint64 up_at;                      /* monotonic µs, end of the handshake; 0 before */
   gint64 rtt_us;                     /* set by its user (PING/PONG); -1 unknown */
+  /* monotonic µs of the last message received / sent (0: none yet): what the overlay's
+   * keep-alive counts as life, so that a busy link needs no PING */
+  gint64 last_in_at, last_out_at;
 } HarkLinkStats;
 
 /* What the link's user (the overlay) hears. Every callback may close or free the link. */
