@@ -70,6 +70,7 @@ struct _Sim {
   GArray *devices, *users, *lookups;
   guint32 tag; /* the lookup (index + 1) the current event belongs to, or 0 */
   guint current_lookup; /* set while a lookup is being started (done may come at once) */
+  GHashTable *by_request; /* guint64* (in lookups) -> lookup index + 1 */
   guint64 messages, idle_messages;
   gint64 idle_from, idle_to;
   guint departed, joined, forged, alive;
@@ -206,6 +207,8 @@ sim_verify(gpointer user, const HarkGiRecord *r)
   return ok;
 }
 
+static void debug_failure(Sim *s, Lookup *l);
+
 static void
 sim_done(gpointer user, guint64 request, gboolean ok, GPtrArray *records, guint hops)
 {
@@ -213,13 +216,12 @@ sim_done(gpointer user, guint64 request, gboolean ok, GPtrArray *records, guint 
   guint idx = s->current_lookup;
   if (idx == G_MAXUINT) {
     /* a lookup that was started earlier: find it by its request id */
-    for (guint i = 0; i < s->lookups->len && idx == G_MAXUINT; i++) {
-      Lookup *l = &g_array_index(s->lookups, Lookup, i);
-      if (l->request == request && l->sn == ((Sn *)user)->slot && !l->done)
-        idx = i;
-    }
-    if (idx == G_MAXUINT)
+    guint found = GPOINTER_TO_UINT(g_hash_table_lookup(s->by_request, &request));
+    if (found == 0)
       return; /* a publish */
+    idx = found - 1;
+    if (g_array_index(s->lookups, Lookup, idx).sn != ((Sn *)user)->slot)
+      return;
   }
   Lookup *l = &g_array_index(s->lookups, Lookup, idx);
   l->done = TRUE;
@@ -230,6 +232,11 @@ sim_done(gpointer user, guint64 request, gboolean ok, GPtrArray *records, guint 
     if (memcmp(((HarkGiRecord *)g_ptr_array_index(records, i))->key.b, u->key.b,
                HARK_GI_ID_LEN) == 0)
       l->found = TRUE;
+  if (!l->found && g_getenv("HARK_SIM_DEBUG") != NULL) {
+    g_printerr("at %.1f s (%.0f ms after start): ", (double)s->now / US_PER_S,
+               (double)(s->now - l->start) / US_PER_MS);
+    debug_failure(s, l);
+  }
 }
 
 static void
@@ -333,7 +340,8 @@ sn_leave(Sim *s, Sn *sn, gboolean crash)
     Sn *x = sn_at(s, i);
     if (!x->alive)
       continue;
-    if (x->gi != NULL ? hark_gi_engine_has_contact(x->gi, &sn->id) : TRUE)
+    if (x->gi != NULL ? hark_gi_engine_has_contact(x->gi, &sn->id)
+                      : hark_flood_engine_has_neighbour(x->flood, &sn->id))
       report_down(s, x, sn);
   }
   for (guint i = 0; i < s->devices->len; i++) {
@@ -384,6 +392,8 @@ start_lookup(Sim *s, guint idx)
                                : hark_flood_engine_lookup(sn->flood, &u->key, s->now);
   l = &g_array_index(s->lookups, Lookup, idx);
   l->request = req;
+  if (!l->done)
+    g_hash_table_insert(s->by_request, &l->request, GUINT_TO_POINTER(idx + 1));
   s->current_lookup = G_MAXUINT;
   schedule_timer(s, sn);
 }
@@ -556,6 +566,8 @@ schedule_scenario(Sim *s, gint64 *end)
   *end = s->idle_to;
 }
 
+/* HARK_SIM_DEBUG=1: a lookup that found nothing, with who stores the key and the SNs
+ * closest to it (rank 0 is the closest alive). */
 static void
 debug_failure(Sim *s, Lookup *l)
 {
@@ -574,8 +586,10 @@ debug_failure(Sim *s, Lookup *l)
         rank++;
     }
     g_autoptr(GPtrArray) st = hark_gi_engine_stored(sn->gi, &u->key);
-    if (rank < 3 || st->len > 0)
-      g_string_append_printf(out, " [sn %u rank %u stores %u]", i, rank, st->len);
+    if (rank < 3 || st->len > 0) {
+      g_autofree gchar *hex = hark_gi_id_to_hex(&sn->id, 4);
+      g_string_append_printf(out, " [sn %u %s cpl %u rank %u stores %u]", i, hex, hark_gi_id_common_prefix(&sn->id, &u->key), rank, st->len);
+    }
   }
   g_printerr("%s\n", out->str);
   g_string_free(out, TRUE);
@@ -645,6 +659,7 @@ hark_dirsim_run(const HarkDirSimParams *params, HarkDirSimResult *res)
   s->users = g_array_new(FALSE, FALSE, sizeof(User));
   s->lookups = g_array_new(FALSE, TRUE, sizeof(Lookup));
   s->current_lookup = G_MAXUINT;
+  s->by_request = g_hash_table_new(g_int64_hash, g_int64_equal);
   memset(res, 0, sizeof *res);
   gint64 end = 0;
   schedule_scenario(s, &end);
@@ -666,6 +681,7 @@ hark_dirsim_run(const HarkDirSimParams *params, HarkDirSimResult *res)
   }
   g_ptr_array_unref(s->sns);
   g_hash_table_unref(s->by_id);
+  g_hash_table_unref(s->by_request);
   g_array_unref(s->heap);
   g_array_unref(s->devices);
   g_array_unref(s->users);

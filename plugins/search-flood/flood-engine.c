@@ -104,6 +104,12 @@ hark_flood_engine_neighbour_count(HarkFloodEngine *e)
   return e->neighbours->len;
 }
 
+gboolean
+hark_flood_engine_has_neighbour(HarkFloodEngine *e, const HarkGiId *peer)
+{
+  return find_id(e->neighbours, peer) >= 0;
+}
+
 guint
 hark_flood_engine_record_count(HarkFloodEngine *e)
 {

@@ -37,6 +37,7 @@ guint64 hark_flood_engine_lookup(HarkFloodEngine *engine, const HarkGiId *key, g
 void hark_flood_engine_tick(HarkFloodEngine *engine, gint64 now_us);
 gint64 hark_flood_engine_next_deadline(HarkFloodEngine *engine);
 guint hark_flood_engine_neighbour_count(HarkFloodEngine *engine);
+gboolean hark_flood_engine_has_neighbour(HarkFloodEngine *engine, const HarkGiId *peer);
 guint hark_flood_engine_record_count(HarkFloodEngine *engine);
 const HarkGiStats *hark_flood_engine_stats(HarkFloodEngine *engine);
 

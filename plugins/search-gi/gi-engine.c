@@ -8,6 +8,14 @@
 
 #define NBUCKETS (HARK_GI_ID_LEN * 8)
 #define EXPIRY_PASS_US (60 * G_USEC_PER_SEC)
+/* A bucket left with fewer contacts than this is refreshed soon, not at the next round:
+ * greedy routing needs a contact in every bucket whose region holds SNs. */
+#define THIN_BUCKET 2
+#define SOON_US (5 * G_USEC_PER_SEC)
+/* Losing this share of our contacts within a minute is a correlated failure (a data
+ * centre, a network split): our clients' records may have lost all r replicas. */
+#define MASS_LOSS_SHARE 0.05
+#define MASS_WINDOW_US (60 * G_USEC_PER_SEC)
 
 typedef struct {
   GPtrArray *records; /* HarkGiRecord*, one per device */
@@ -27,11 +35,13 @@ typedef struct {
   HarkGiId key;
   gboolean has_upstream; /* FALSE: started here */
   HarkGiId upstream;
-  gboolean bootstrap; /* our own NODES lookup of our id while joining */
+  gboolean bootstrap; /* our own NODES lookup of our id (joining, or the periodic one) */
   PendingState state;
   HarkGiId next;
   GArray *tried; /* HarkGiId: next hops tried, or (LOCAL) neighbours still to answer */
   GPtrArray *records; /* a STORE's records */
+  gboolean have_hint; /* LOCAL: an SN closer to key than us that a replica named */
+  HarkGiId hint;
   guint8 hops, ttl;
   guint attempts;
   gint64 deadline_us;
@@ -49,8 +59,15 @@ struct _HarkGiEngine {
   GHashTable *store;   /* HarkGiId* -> KeyEntry* */
   GHashTable *cache;   /* HarkGiId* -> CacheEntry* */
   GHashTable *pending; /* guint64* -> Pending* */
+  GHashTable *own;     /* "key/device" -> HarkGiRecord*: this SN's clients' records */
   guint nrecords;
-  gint64 next_republish_us, next_refresh_us, next_expiry_us;
+  gint64 next_republish_us, next_refresh_us, next_expiry_us, next_own_us, next_thin_us;
+  gboolean joining; /* the next self-lookup also looks into every bucket not yet full */
+  HarkGiId nearest; /* our closest contact when the self-lookup started */
+  gboolean have_nearest;
+  guint self_rounds;
+  gint64 loss_window_us; /* start of the minute losses are counted in */
+  guint losses;
   GRand *rand;
   HarkGiStats stats;
 };
@@ -149,10 +166,13 @@ hark_gi_engine_new(const HarkGiId *self, GBytes *self_addr, const HarkGiParams *
   e->store = g_hash_table_new_full(hark_gi_id_hash, hark_gi_id_equal, g_free, key_entry_free);
   e->cache = g_hash_table_new_full(hark_gi_id_hash, hark_gi_id_equal, g_free, cache_entry_free);
   e->pending = g_hash_table_new_full(g_int64_hash, g_int64_equal, NULL, pending_free);
+  e->own = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
+                                 (GDestroyNotify)hark_gi_record_free);
   guint32 seed[HARK_GI_ID_LEN / 4];
   memcpy(seed, self->b, sizeof seed);
   e->rand = g_rand_new_with_seed_array(seed, G_N_ELEMENTS(seed));
-  e->next_republish_us = e->next_refresh_us = e->next_expiry_us = G_MAXINT64;
+  e->next_republish_us = e->next_refresh_us = e->next_expiry_us = e->next_own_us = G_MAXINT64;
+  e->next_thin_us = G_MAXINT64;
   return e;
 }
 
@@ -166,6 +186,7 @@ hark_gi_engine_free(HarkGiEngine *e)
   g_hash_table_unref(e->store);
   g_hash_table_unref(e->cache);
   g_hash_table_unref(e->pending);
+  g_hash_table_unref(e->own);
   g_bytes_unref(e->self_addr);
   g_rand_free(e->rand);
   g_free(e);
@@ -376,7 +397,11 @@ add_contact(HarkGiEngine *e, const HarkGiId *peer, GBytes *addr)
     return FALSE;
   HarkGiContact c = {.id = *peer, .addr = addr != NULL ? g_bytes_ref(addr) : g_bytes_new(NULL, 0)};
   g_array_append_val(e->buckets[b], c);
-  e->ncontacts++;
+  if (e->ncontacts++ == 0 && e->next_refresh_us != G_MAXINT64) {
+    /* we were alone (the first SN, or cut off): join through this one */
+    e->joining = TRUE;
+    e->next_refresh_us = 0;
+  }
   replicate_to_new_contact(e, peer);
   return TRUE;
 }
@@ -580,6 +605,117 @@ pending_new(HarkGiEngine *e, guint8 kind, guint64 request, const HarkGiId *key,
   return p;
 }
 
+static void lookup_nodes(HarkGiEngine *e, const HarkGiId *target, gboolean bootstrap,
+                         gint64 now_us);
+static void finish(HarkGiEngine *e, Pending *p, guint8 flags, GPtrArray *records,
+                   GArray *contacts, guint hops, gint64 now_us);
+
+/* A random id whose common prefix with ours is exactly bucket b bits long. */
+static void
+bucket_target(HarkGiEngine *e, guint b, HarkGiId *out)
+{
+  guint byte = b / 8;
+  guint8 bit = (guint8)(0x80 >> (b % 8));
+  guint8 above = (guint8)~((bit << 1) - 1);
+  *out = e->self;
+  for (guint i = byte + 1; i < HARK_GI_ID_LEN; i++)
+    out->b[i] = (guint8)g_rand_int(e->rand);
+  out->b[byte] = (guint8)((e->self.b[byte] & above) | (~e->self.b[byte] & bit)
+                          | ((guint8)g_rand_int(e->rand) & (bit - 1)));
+}
+
+/* Looks into the region of every bucket marked thinned that is not full. */
+static void
+refresh_buckets(HarkGiEngine *e, gint64 now_us)
+{
+  for (guint b = 0; b < NBUCKETS; b++)
+    if (e->thinned[b]) {
+      HarkGiId target;
+      e->thinned[b] = FALSE;
+      if (e->buckets[b] != NULL && e->buckets[b]->len >= e->p.k)
+        continue;
+      bucket_target(e, b, &target);
+      lookup_nodes(e, &target, FALSE, now_us);
+    }
+  e->next_thin_us = G_MAXINT64;
+}
+
+/* Our neighbourhood now tells how deep the table is (about log2 N buckets): a joining SN
+ * looks into every bucket above that depth that is not full, an SN in service only into
+ * the empty ones (SNs there joined after us and did not pick us). */
+static gboolean
+nearest_contact(HarkGiEngine *e, HarkGiId *out)
+{
+  return closest(e, &e->self, 1, FALSE, NULL, out) == 1;
+}
+
+static void
+start_self_lookup(HarkGiEngine *e, gint64 now_us)
+{
+  e->have_nearest = nearest_contact(e, &e->nearest);
+  lookup_nodes(e, &e->self, TRUE, now_us);
+}
+
+/* Asks our r closest contacts directly (NODES, LOCAL) for their closest to our id. */
+static void
+ask_nearest(HarkGiEngine *e, gint64 now_us)
+{
+  HarkGiId set[HARK_GI_MAX_CONTACTS];
+  guint n = closest(e, &e->self, e->p.r, FALSE, NULL, set);
+  HarkGiMessage msg;
+  hark_gi_message_init(&msg, HARK_GI_NODES, new_request(e), &e->self);
+  msg.flags = HARK_GI_FLAG_LOCAL;
+  Pending *p = pending_new(e, HARK_GI_NODES, msg.request, &e->self, NULL, 0, 0);
+  p->bootstrap = TRUE;
+  p->state = PENDING_LOCAL;
+  p->deadline_us = now_us + e->p.request_timeout_us;
+  for (guint i = 0; i < n; i++) {
+    g_array_append_val(p->tried, set[i]);
+    send_message(e, &set[i], &msg);
+  }
+  hark_gi_message_clear(&msg);
+  if (n == 0)
+    finish(e, p, 0, NULL, NULL, 0, now_us);
+}
+
+static void
+after_self_lookup(HarkGiEngine *e, gint64 now_us)
+{
+  /* The SN that answered may itself have a thin table (it joined a moment ago): while an
+   * answer brings a closer SN than we knew, ask again from there (a recursive lookup's
+   * version of Kademlia's iterative convergence). */
+  HarkGiId now_nearest;
+  if (nearest_contact(e, &now_nearest) && e->self_rounds < 4
+      && (!e->have_nearest || hark_gi_id_cmp_distance(&now_nearest, &e->nearest, &e->self) < 0)) {
+    e->self_rounds++;
+    e->nearest = now_nearest;
+    e->have_nearest = TRUE;
+    ask_nearest(e, now_us);
+    return;
+  }
+  e->self_rounds = 0;
+  guint depth = (guint)(hop_limit(e) - 4) / 2;
+  for (guint b = 0; b + 1 < depth && b < NBUCKETS; b++) {
+    guint len = e->buckets[b] != NULL ? e->buckets[b]->len : 0;
+    if (len == 0 || (e->joining && len < e->p.k))
+      e->thinned[b] = TRUE;
+  }
+  e->joining = FALSE;
+  refresh_buckets(e, now_us);
+}
+
+/* Contacts an answer named: kept if their buckets have room, and told (a real SN opens
+ * a link, which is how the other side learns us). */
+static void
+learn_contacts(HarkGiEngine *e, GArray *contacts)
+{
+  for (guint i = 0; contacts != NULL && i < contacts->len && i < e->p.k; i++) {
+    HarkGiContact *c = &g_array_index(contacts, HarkGiContact, i);
+    if (add_contact(e, &c->id, c->addr))
+      send_ping(e, &c->id);
+  }
+}
+
 static void
 finish(HarkGiEngine *e, Pending *p, guint8 flags, GPtrArray *records, GArray *contacts,
        guint hops, gint64 now_us)
@@ -606,19 +742,9 @@ finish(HarkGiEngine *e, Pending *p, guint8 flags, GPtrArray *records, GArray *co
   gboolean bootstrap = p->bootstrap;
   g_hash_table_remove(e->pending, &request);
   if (kind == HARK_GI_NODES) {
-    for (guint i = 0; contacts != NULL && i < contacts->len; i++) {
-      HarkGiContact *c = &g_array_index(contacts, HarkGiContact, i);
-      if (add_contact(e, &c->id, c->addr))
-        send_ping(e, &c->id);
-    }
-    if (bootstrap) {
-      /* the far buckets' regions, now that our neighbourhood tells how deep the table is */
-      guint8 limit = hop_limit(e);
-      for (guint b = 0; b + 1 < (guint)(limit - 4) / 2 && b < NBUCKETS; b++)
-        if (e->buckets[b] == NULL || e->buckets[b]->len < e->p.k)
-          e->thinned[b] = TRUE;
-      e->next_refresh_us = now_us;
-    }
+    learn_contacts(e, contacts);
+    if (bootstrap)
+      after_self_lookup(e, now_us);
     return;
   }
   if (e->cb.done != NULL)
@@ -733,6 +859,13 @@ route(HarkGiEngine *e, HarkGiMessage *msg, const HarkGiId *from, gint64 now_us)
   forward(e, p, now_us);
 }
 
+static gchar *
+own_name(const HarkGiId *key, const char *device)
+{
+  g_autofree gchar *hex = hark_gi_id_to_hex(key, HARK_GI_ID_LEN);
+  return g_strdup_printf("%s/%s", hex, device);
+}
+
 static guint64
 start(HarkGiEngine *e, guint8 kind, const HarkGiId *key, GPtrArray *records, gint64 now_us)
 {
@@ -765,7 +898,41 @@ hark_gi_engine_publish(HarkGiEngine *e, const HarkGiRecord *record, gint64 now_u
       e->cb.done(e->user, request, FALSE, NULL, 0);
     return request;
   }
+  g_hash_table_replace(e->own, own_name(&record->key, record->device),
+                       hark_gi_record_copy(record));
+  e->next_own_us = MIN(e->next_own_us, now_us + e->p.republish_us);
   return start(e, HARK_GI_STORE, &record->key, records, now_us);
+}
+
+void
+hark_gi_engine_forget(HarkGiEngine *e, const HarkGiId *key, const char *device)
+{
+  g_autofree gchar *name = own_name(key, device);
+  g_hash_table_remove(e->own, name);
+}
+
+/* The records of this SN's clients are stored again each republish period while their
+ * devices stay: a record whose r replicas all crashed at once comes back within it. */
+static void
+republish_own(HarkGiEngine *e, gint64 now_us)
+{
+  g_autoptr(GPtrArray) again = records_new();
+  GHashTableIter it;
+  gpointer v;
+  g_hash_table_iter_init(&it, e->own);
+  while (g_hash_table_iter_next(&it, NULL, &v)) {
+    if (record_fresh(e, v, now_us))
+      g_ptr_array_add(again, hark_gi_record_copy(v));
+    else
+      g_hash_table_iter_remove(&it);
+  }
+  for (guint i = 0; i < again->len; i++) {
+    g_autoptr(GPtrArray) one = records_new();
+    HarkGiRecord *r = g_ptr_array_index(again, i);
+    g_ptr_array_add(one, hark_gi_record_copy(r));
+    start(e, HARK_GI_STORE, &r->key, one, now_us);
+  }
+  e->next_own_us = g_hash_table_size(e->own) > 0 ? now_us + e->p.republish_us : G_MAXINT64;
 }
 
 static void
@@ -786,11 +953,51 @@ hark_gi_engine_bootstrap(HarkGiEngine *e, const HarkGiContact *known, guint n, g
   for (guint i = 0; i < n; i++)
     if (add_contact(e, &known[i].id, known[i].addr))
       send_ping(e, &known[i].id);
-  lookup_nodes(e, &e->self, TRUE, now_us);
+  e->joining = TRUE;
+  start_self_lookup(e, now_us);
   e->next_refresh_us = MIN(e->next_refresh_us, now_us + e->p.refresh_us);
 }
 
 /* ---- receiving ---- */
+
+/* A replica that has nothing names its closest contacts: one closer to the key than we
+ * are means our table missed it (it joined after us); routing goes on from there. */
+static void
+take_hint(HarkGiEngine *e, Pending *p, GArray *contacts)
+{
+  for (guint i = 0; contacts != NULL && i < contacts->len; i++) {
+    const HarkGiId *id = &g_array_index(contacts, HarkGiContact, i).id;
+    const HarkGiId *best = p->have_hint ? &p->hint : &e->self;
+    if (hark_gi_id_cmp_distance(id, best, &p->key) < 0) {
+      p->hint = *id;
+      p->have_hint = TRUE;
+    }
+  }
+}
+
+static void
+local_done(HarkGiEngine *e, Pending *p, gint64 now_us)
+{
+  if (!p->have_hint || p->ttl == 0) {
+    finish(e, p, 0, NULL, NULL, p->hops, now_us);
+    return;
+  }
+  HarkGiContact c = {.id = p->hint, .addr = NULL};
+  if (add_contact(e, &c.id, NULL))
+    send_ping(e, &c.id);
+  HarkGiMessage msg;
+  hark_gi_message_init(&msg, p->kind, p->request, &p->key);
+  msg.hops = p->hops + 1;
+  msg.ttl = p->ttl - 1;
+  p->state = PENDING_FORWARD;
+  p->next = p->hint;
+  p->have_hint = FALSE;
+  g_array_append_val(p->tried, p->next);
+  p->deadline_us = now_us + e->p.request_timeout_us;
+  e->stats.rerouted++;
+  send_message(e, &p->next, &msg);
+  hark_gi_message_clear(&msg);
+}
 
 static void
 handle_answer(HarkGiEngine *e, const HarkGiId *from, HarkGiMessage *msg, gint64 now_us)
@@ -803,15 +1010,24 @@ handle_answer(HarkGiEngine *e, const HarkGiId *from, HarkGiMessage *msg, gint64 
   if (p->state == PENDING_LOCAL && !ids_contain(p->tried, from))
     return;
   g_autoptr(GPtrArray) records = verified_records(e, &p->key, msg->records, now_us);
+  if (p->state == PENDING_LOCAL && p->kind == HARK_GI_NODES) {
+    ids_remove(p->tried, from);
+    learn_contacts(e, msg->contacts);
+    if (p->tried->len == 0)
+      finish(e, p, HARK_GI_FLAG_OK, NULL, NULL, p->hops, now_us);
+    return;
+  }
   if (p->state == PENDING_LOCAL) {
     ids_remove(p->tried, from);
     if (records->len > 0) {
       /* we are the closest SN now: keep the records (the repair of a lost replica) */
       store_records(e, &p->key, records, now_us);
       finish(e, p, HARK_GI_FLAG_OK, records, NULL, p->hops + 1, now_us);
-    } else if (p->tried->len == 0) {
-      finish(e, p, 0, NULL, NULL, p->hops, now_us);
+      return;
     }
+    take_hint(e, p, msg->contacts);
+    if (p->tried->len == 0)
+      local_done(e, p, now_us);
     return;
   }
   if (p->kind == HARK_GI_LOOKUP)
@@ -826,6 +1042,22 @@ handle_answer(HarkGiEngine *e, const HarkGiId *from, HarkGiMessage *msg, gint64 
 }
 
 static void
+handle_local_nodes(HarkGiEngine *e, const HarkGiId *from, HarkGiMessage *msg)
+{
+  g_autoptr(GArray) contacts = closest_contacts(e, &msg->key, e->p.k);
+  HarkGiMessage answer;
+  hark_gi_message_init(&answer, HARK_GI_ANSWER, msg->request, &msg->key);
+  answer.flags = HARK_GI_FLAG_OK;
+  for (guint i = 0; i < contacts->len; i++) {
+    HarkGiContact c = g_array_index(contacts, HarkGiContact, i);
+    c.addr = g_bytes_ref(c.addr);
+    g_array_append_val(answer.contacts, c);
+  }
+  send_message(e, from, &answer);
+  hark_gi_message_clear(&answer);
+}
+
+static void
 handle_local_lookup(HarkGiEngine *e, const HarkGiId *from, HarkGiMessage *msg, gint64 now_us)
 {
   g_autoptr(GPtrArray) have = local_records(e, &msg->key, now_us, NULL);
@@ -835,6 +1067,15 @@ handle_local_lookup(HarkGiEngine *e, const HarkGiId *from, HarkGiMessage *msg, g
   answer.hops = msg->hops;
   for (guint i = 0; i < have->len && i < HARK_GI_MAX_RECORDS; i++)
     g_ptr_array_add(answer.records, hark_gi_record_copy(g_ptr_array_index(have, i)));
+  if (have->len == 0) {
+    /* a hint for the asker: our closest contact to the key */
+    g_autoptr(GArray) near = closest_contacts(e, &msg->key, 1);
+    for (guint i = 0; i < near->len; i++) {
+      HarkGiContact c = g_array_index(near, HarkGiContact, i);
+      c.addr = g_bytes_ref(c.addr);
+      g_array_append_val(answer.contacts, c);
+    }
+  }
   send_message(e, from, &answer);
   hark_gi_message_clear(&answer);
 }
@@ -875,8 +1116,14 @@ hark_gi_engine_receive(HarkGiEngine *e, const HarkGiId *from, GBytes *bytes, gin
     else
       route(e, &msg, from, now_us);
     break;
-  case HARK_GI_STORE:
   case HARK_GI_NODES:
+    if (msg.flags & HARK_GI_FLAG_LOCAL) {
+      handle_local_nodes(e, from, &msg);
+      break;
+    }
+    route(e, &msg, from, now_us);
+    break;
+  case HARK_GI_STORE:
     route(e, &msg, from, now_us);
     break;
   case HARK_GI_ANSWER:
@@ -903,6 +1150,19 @@ pending_ids(HarkGiEngine *e)
   return ids;
 }
 
+static void
+note_loss(HarkGiEngine *e, gint64 now_us)
+{
+  if (now_us - e->loss_window_us > MASS_WINDOW_US) {
+    e->loss_window_us = now_us;
+    e->losses = 0;
+  }
+  e->losses++;
+  if (e->losses >= MAX(2, (guint)((e->ncontacts + e->losses) * MASS_LOSS_SHARE))
+      && g_hash_table_size(e->own) > 0)
+    e->next_own_us = MIN(e->next_own_us, now_us + SOON_US);
+}
+
 void
 hark_gi_engine_peer_down(HarkGiEngine *e, const HarkGiId *peer, gint64 now_us)
 {
@@ -917,6 +1177,9 @@ hark_gi_engine_peer_down(HarkGiEngine *e, const HarkGiId *peer, gint64 now_us)
       }
     e->ncontacts--;
     e->thinned[b] = TRUE;
+    if (bucket->len < THIN_BUCKET)
+      e->next_thin_us = MIN(e->next_thin_us, now_us + SOON_US);
+    note_loss(e, now_us);
   }
   g_autoptr(GArray) ids = pending_ids(e);
   for (guint i = 0; i < ids->len; i++) {
@@ -931,7 +1194,7 @@ hark_gi_engine_peer_down(HarkGiEngine *e, const HarkGiId *peer, gint64 now_us)
     } else if (p->state == PENDING_LOCAL && ids_contain(p->tried, peer)) {
       ids_remove(p->tried, peer);
       if (p->tried->len == 0)
-        finish(e, p, 0, NULL, NULL, p->hops, now_us);
+        local_done(e, p, now_us);
     }
   }
 }
@@ -989,35 +1252,6 @@ republish(HarkGiEngine *e, gint64 now_us)
   e->next_republish_us = e->nrecords > 0 ? now_us + e->p.republish_us : G_MAXINT64;
 }
 
-/* A random id whose common prefix with ours is exactly bucket b bits long. */
-static void
-bucket_target(HarkGiEngine *e, guint b, HarkGiId *out)
-{
-  guint byte = b / 8;
-  guint8 bit = (guint8)(0x80 >> (b % 8));
-  guint8 above = (guint8)~((bit << 1) - 1);
-  *out = e->self;
-  for (guint i = byte + 1; i < HARK_GI_ID_LEN; i++)
-    out->b[i] = (guint8)g_rand_int(e->rand);
-  out->b[byte] = (guint8)((e->self.b[byte] & above) | (~e->self.b[byte] & bit)
-                          | ((guint8)g_rand_int(e->rand) & (bit - 1)));
-}
-
-static void
-refresh(HarkGiEngine *e, gint64 now_us)
-{
-  for (guint b = 0; b < NBUCKETS; b++)
-    if (e->thinned[b]) {
-      HarkGiId target;
-      e->thinned[b] = FALSE;
-      if (e->buckets[b] != NULL && e->buckets[b]->len >= e->p.k)
-        continue;
-      bucket_target(e, b, &target);
-      lookup_nodes(e, &target, FALSE, now_us);
-    }
-  e->next_refresh_us = now_us + e->p.refresh_us;
-}
-
 void
 hark_gi_engine_tick(HarkGiEngine *e, gint64 now_us)
 {
@@ -1030,27 +1264,28 @@ hark_gi_engine_tick(HarkGiEngine *e, gint64 now_us)
     if (p->state == PENDING_FORWARD)
       forward(e, p, now_us);
     else
-      finish(e, p, 0, NULL, NULL, p->hops, now_us);
+      local_done(e, p, now_us);
   }
   if (e->next_expiry_us <= now_us)
     expire(e, now_us);
   if (e->next_republish_us <= now_us)
     republish(e, now_us);
+  if (e->next_own_us <= now_us)
+    republish_own(e, now_us);
+  if (e->next_thin_us <= now_us)
+    refresh_buckets(e, now_us);
   if (e->next_refresh_us <= now_us) {
-    gboolean thinned = FALSE;
-    for (guint b = 0; b < NBUCKETS && !thinned; b++)
-      thinned = e->thinned[b];
     /* the neighbourhood is what routing needs right: look ourselves up each round */
-    if (!thinned)
-      lookup_nodes(e, &e->self, FALSE, now_us);
-    refresh(e, now_us);
+    e->next_refresh_us = now_us + e->p.refresh_us;
+    start_self_lookup(e, now_us);
   }
 }
 
 gint64
 hark_gi_engine_next_deadline(HarkGiEngine *e)
 {
-  gint64 next = MIN(e->next_expiry_us, MIN(e->next_republish_us, e->next_refresh_us));
+  gint64 next = MIN(MIN(e->next_expiry_us, e->next_own_us),
+                    MIN(e->next_republish_us, MIN(e->next_refresh_us, e->next_thin_us)));
   GHashTableIter it;
   gpointer v;
   g_hash_table_iter_init(&it, e->pending);

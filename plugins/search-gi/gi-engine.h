@@ -156,6 +156,9 @@ guint64 hark_gi_engine_lookup(HarkGiEngine *engine, const HarkGiId *key, gint64 
 /* Stores a record (from one of this SN's ordinary nodes) on the r SNs closest to its key. */
 guint64 hark_gi_engine_publish(HarkGiEngine *engine, const HarkGiRecord *record,
                                gint64 now_us);
+/* The device left this SN: its record is no longer stored again each period (what is
+ * stored stays until it expires, so a user online within 72 h is still found). */
+void hark_gi_engine_forget(HarkGiEngine *engine, const HarkGiId *key, const char *device);
 void hark_gi_engine_tick(HarkGiEngine *engine, gint64 now_us);
 gint64 hark_gi_engine_next_deadline(HarkGiEngine *engine);
 
