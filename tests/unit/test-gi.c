@@ -553,6 +553,76 @@ test_forged_answer_ignored(void)
 }
 
 static void
+test_stranger_answer_and_duplicates(void)
+{
+  HarkGiParams params;
+  hark_gi_params_init(&params);
+  Net *net = net_new(16, &params);
+  HarkGiId key;
+  hark_gi_id_for_user("peggy", &key);
+  g_autoptr(GArray) order = true_closest(net, &key);
+  /* the SN farthest from the key looks up: the request is routed to a next hop */
+  guint a = g_array_index(order, guint, order->len - 1);
+  net->done = FALSE;
+  guint64 req = hark_gi_engine_lookup(node(net, a)->engine, &key, net->now);
+  Packet *p = g_queue_peek_head(&net->queue);
+  g_assert_nonnull(p);
+  guint next = p->to, stranger = 0;
+  while (stranger == a || stranger == next)
+    stranger++;
+  /* an SN that is not that hop answers with a genuine record: ignored, only the hop the
+   * request went to may answer it */
+  g_autoptr(HarkGiRecord) rec = make_record("peggy", "phone", net->now, TRUE);
+  HarkGiMessage msg;
+  hark_gi_message_init(&msg, HARK_GI_ANSWER, req, &key);
+  msg.flags = HARK_GI_FLAG_OK;
+  g_ptr_array_add(msg.records, hark_gi_record_copy(rec));
+  g_autoptr(GBytes) spoof = hark_gi_message_encode_bytes(&msg);
+  hark_gi_message_clear(&msg);
+  hark_gi_engine_receive(node(net, a)->engine, &node(net, stranger)->id, spoof, net->now);
+  g_assert_false(net->done);
+  net_run(net);
+  g_assert_true(net->done);
+  g_assert_false(net->ok);
+  /* the same routed request twice while the first waits for its answer: the second copy
+   * is dropped and counted */
+  HarkGiMessage look;
+  hark_gi_message_init(&look, HARK_GI_LOOKUP, 99, &key);
+  look.ttl = 8;
+  g_autoptr(GBytes) twice = hark_gi_message_encode_bytes(&look);
+  hark_gi_message_clear(&look);
+  HarkGiEngine *b = node(net, a)->engine;
+  hark_gi_engine_receive(b, &node(net, stranger)->id, twice, net->now);
+  guint64 dups = hark_gi_engine_stats(b)->duplicates;
+  hark_gi_engine_receive(b, &node(net, stranger)->id, twice, net->now);
+  g_assert_cmpuint(hark_gi_engine_stats(b)->duplicates, ==, dups + 1);
+  net_free(net);
+}
+
+static void
+test_devices_per_user_capped(void)
+{
+  HarkGiParams params;
+  hark_gi_params_init(&params);
+  Net *net = net_new(8, &params);
+  /* a user (or an SN on its behalf) publishing 40 devices keeps at most 16 per SN */
+  for (guint d = 0; d < 40; d++) {
+    g_autofree gchar *name = g_strdup_printf("device-%u", d);
+    g_autoptr(HarkGiRecord) rec = make_record("trent", name, net->now, TRUE);
+    hark_gi_engine_publish(node(net, 1)->engine, rec, net->now);
+    net_run(net);
+  }
+  HarkGiId key;
+  hark_gi_id_for_user("trent", &key);
+  for (guint i = 0; i < 8; i++)
+    g_assert_cmpuint(stored_count(net, i, &key), <=, params.max_records_per_key);
+  g_autoptr(GArray) order = true_closest(net, &key);
+  g_assert_cmpuint(stored_count(net, g_array_index(order, guint, 0), &key), ==,
+                   params.max_records_per_key);
+  net_free(net);
+}
+
+static void
 test_simulation_100_churn(void)
 {
   HarkDirSimParams p;
@@ -586,6 +656,8 @@ main(int argc, char **argv)
   g_test_add_func("/gi/forged-records-refused", test_forged_records_refused);
   g_test_add_func("/gi/far-replica-refused", test_far_replica_refused);
   g_test_add_func("/gi/forged-answer-ignored", test_forged_answer_ignored);
+  g_test_add_func("/gi/stranger-answer-and-duplicates", test_stranger_answer_and_duplicates);
+  g_test_add_func("/gi/devices-per-user-capped", test_devices_per_user_capped);
   g_test_add_func("/gi/simulation-100-churn", test_simulation_100_churn);
   return g_test_run();
 }
