@@ -2,7 +2,9 @@
 /* sim-directory: runs the directory simulation (directory-sim.c) for each number of SNs
  * and strategy given and prints one JSON object per run (make bench reads them).
  *   sim-directory [--sns 100,1000,10000] [--strategy gi,flood] [--users-per-sn 2]
- *                 [--lookups 1000] [--seed 1] [--loss 0.01] */
+ *                 [--lookups 1000] [--seed 1] [--loss 0.01] [--r 3] [--churn 0.01]
+ *                 [--mass 0.10]
+ * HARK_SIM_DEBUG=1 prints each lookup that found nothing (who stores the key). */
 #include "directory-sim.h"
 
 #include <stdio.h>
@@ -12,7 +14,7 @@ int
 main(int argc, char **argv)
 {
   g_autofree gchar *sns = g_strdup("100,1000,10000"), *strategies = g_strdup("gi,flood");
-  gint users_per_sn = 2, lookups = 1000, seed = 1;
+  gint users_per_sn = 2, lookups = 1000, seed = 1, replicas = 3;
   gdouble loss = 0.01, churn = 0.01, mass = 0.10;
   GOptionEntry entries[] = {
     {"sns", 0, 0, G_OPTION_ARG_STRING, &sns, "numbers of SNs", "N,N"},
@@ -21,6 +23,7 @@ main(int argc, char **argv)
     {"lookups", 0, 0, G_OPTION_ARG_INT, &lookups, "lookups per run", "L"},
     {"seed", 0, 0, G_OPTION_ARG_INT, &seed, "random seed", "S"},
     {"loss", 0, 0, G_OPTION_ARG_DOUBLE, &loss, "link loss (resent after 200 ms)", "P"},
+    {"r", 0, 0, G_OPTION_ARG_INT, &replicas, "gi: replicas per record", "R"},
     {"churn", 0, 0, G_OPTION_ARG_DOUBLE, &churn, "share of SNs replaced per minute", "P"},
     {"mass", 0, 0, G_OPTION_ARG_DOUBLE, &mass, "share of SNs crashing at once", "P"},
     {NULL}};
@@ -43,6 +46,7 @@ main(int argc, char **argv)
       p.lookups = (guint)lookups;
       p.seed = (guint32)seed;
       p.loss = loss;
+      p.gi_r = (guint)replicas;
       p.churn_per_minute = churn;
       p.mass_departure = mass;
       hark_dirsim_run(&p, &r);
@@ -52,11 +56,11 @@ main(int argc, char **argv)
              "\"idle_msgs_per_sn_s\": %.4f, \"bytes_per_record\": %.0f, "
              "\"records_per_sn\": %.1f, \"departed\": %u, \"joined\": %u, "
              "\"forged_refused\": %u, \"messages_total\": %" G_GUINT64_FORMAT ", "
-             "\"delay_ms\": [%u, %u], \"loss\": %.3f, \"wall_s\": %.1f}\n",
+             "\"delay_ms\": [%u, %u], \"loss\": %.3f, \"r\": %u, \"wall_s\": %.1f}\n",
              ss[j], r.sns, r.users, r.lookups, r.found, r.success, r.hops_median, r.hops_p95,
              r.msgs_per_lookup, r.time_median_ms, r.time_p95_ms, r.idle_msgs_per_sn_s,
              r.bytes_per_record, r.records_per_sn, r.departed, r.joined, r.forged_refused,
-             r.messages_total, p.delay_min_ms, p.delay_max_ms, p.loss, r.wall_s);
+             r.messages_total, p.delay_min_ms, p.delay_max_ms, p.loss, p.gi_r, r.wall_s);
       fflush(stdout);
     }
   return 0;

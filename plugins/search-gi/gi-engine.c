@@ -1083,15 +1083,26 @@ handle_local_lookup(HarkGiEngine *e, const HarkGiId *from, HarkGiMessage *msg, g
 /* A replica is kept only by an SN that is among the 2r closest to its key in its own
  * view: an SN cannot fill another's store with records of keys far from it. */
 static void
-handle_replica(HarkGiEngine *e, HarkGiMessage *msg, gint64 now_us)
+handle_replica(HarkGiEngine *e, const HarkGiId *from, HarkGiMessage *msg, gint64 now_us)
 {
   HarkGiId set[HARK_GI_MAX_CONTACTS];
   guint n = closest(e, &msg->key, MIN(2 * e->p.r, HARK_GI_MAX_CONTACTS), TRUE, NULL, set);
-  if (!in_set(set, n, &e->self)) {
-    e->stats.refused_replicas++;
+  if (in_set(set, n, &e->self)) {
+    store_records(e, &msg->key, msg->records, now_us);
     return;
   }
-  store_records(e, &msg->key, msg->records, now_us);
+  e->stats.refused_replicas++;
+  /* The sender took itself for one of the closest (its table missed SNs that joined after
+   * it): genuine records walk on, one message, to our contact closest to the key if that is
+   * closer than the sender. Each step is strictly closer, so the walk ends. */
+  HarkGiId next;
+  g_autoptr(GArray) tried = g_array_new(FALSE, FALSE, sizeof(HarkGiId));
+  g_array_append_val(tried, *from);
+  if (!next_hop(e, &msg->key, tried, &next) || hark_gi_id_cmp_distance(&next, from, &msg->key) >= 0)
+    return;
+  g_autoptr(GPtrArray) good = verified_records(e, &msg->key, msg->records, now_us);
+  if (good->len > 0)
+    send_records(e, HARK_GI_REPLICA, &next, &msg->key, good);
 }
 
 void
@@ -1130,7 +1141,7 @@ hark_gi_engine_receive(HarkGiEngine *e, const HarkGiId *from, GBytes *bytes, gin
     handle_answer(e, from, &msg, now_us);
     break;
   case HARK_GI_REPLICA:
-    handle_replica(e, &msg, now_us);
+    handle_replica(e, from, &msg, now_us);
     break;
   }
   hark_gi_message_clear(&msg);
