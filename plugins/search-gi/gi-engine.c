@@ -704,6 +704,25 @@ after_self_lookup(HarkGiEngine *e, gint64 now_us)
   refresh_buckets(e, now_us);
 }
 
+static void
+send_answer(HarkGiEngine *e, const HarkGiId *to, guint64 request, const HarkGiId *key,
+            guint8 flags, guint hops, GPtrArray *records, GArray *contacts)
+{
+  HarkGiMessage msg;
+  hark_gi_message_init(&msg, HARK_GI_ANSWER, request, key);
+  msg.flags = flags;
+  msg.hops = (guint8)MIN(hops, 255);
+  for (guint i = 0; records != NULL && i < records->len && i < HARK_GI_MAX_RECORDS; i++)
+    g_ptr_array_add(msg.records, hark_gi_record_copy(g_ptr_array_index(records, i)));
+  for (guint i = 0; contacts != NULL && i < contacts->len && i < HARK_GI_MAX_CONTACTS; i++) {
+    HarkGiContact c = g_array_index(contacts, HarkGiContact, i);
+    c.addr = g_bytes_ref(c.addr);
+    g_array_append_val(msg.contacts, c);
+  }
+  send_message(e, to, &msg);
+  hark_gi_message_clear(&msg);
+}
+
 /* Contacts an answer named: kept if their buckets have room, and told (a real SN opens
  * a link, which is how the other side learns us). */
 static void
@@ -721,19 +740,7 @@ finish(HarkGiEngine *e, Pending *p, guint8 flags, GPtrArray *records, GArray *co
        guint hops, gint64 now_us)
 {
   if (p->has_upstream) {
-    HarkGiMessage msg;
-    hark_gi_message_init(&msg, HARK_GI_ANSWER, p->request, &p->key);
-    msg.flags = flags;
-    msg.hops = (guint8)MIN(hops, 255);
-    for (guint i = 0; records != NULL && i < records->len && i < HARK_GI_MAX_RECORDS; i++)
-      g_ptr_array_add(msg.records, hark_gi_record_copy(g_ptr_array_index(records, i)));
-    for (guint i = 0; contacts != NULL && i < contacts->len; i++) {
-      HarkGiContact c = g_array_index(contacts, HarkGiContact, i);
-      c.addr = g_bytes_ref(c.addr);
-      g_array_append_val(msg.contacts, c);
-    }
-    send_message(e, &p->upstream, &msg);
-    hark_gi_message_clear(&msg);
+    send_answer(e, &p->upstream, p->request, &p->key, flags, hops, records, contacts);
     g_hash_table_remove(e->pending, &p->request);
     return;
   }
@@ -1045,39 +1052,17 @@ static void
 handle_local_nodes(HarkGiEngine *e, const HarkGiId *from, HarkGiMessage *msg)
 {
   g_autoptr(GArray) contacts = closest_contacts(e, &msg->key, e->p.k);
-  HarkGiMessage answer;
-  hark_gi_message_init(&answer, HARK_GI_ANSWER, msg->request, &msg->key);
-  answer.flags = HARK_GI_FLAG_OK;
-  for (guint i = 0; i < contacts->len; i++) {
-    HarkGiContact c = g_array_index(contacts, HarkGiContact, i);
-    c.addr = g_bytes_ref(c.addr);
-    g_array_append_val(answer.contacts, c);
-  }
-  send_message(e, from, &answer);
-  hark_gi_message_clear(&answer);
+  send_answer(e, from, msg->request, &msg->key, HARK_GI_FLAG_OK, 0, NULL, contacts);
 }
 
 static void
 handle_local_lookup(HarkGiEngine *e, const HarkGiId *from, HarkGiMessage *msg, gint64 now_us)
 {
   g_autoptr(GPtrArray) have = local_records(e, &msg->key, now_us, NULL);
-  HarkGiMessage answer;
-  hark_gi_message_init(&answer, HARK_GI_ANSWER, msg->request, &msg->key);
-  answer.flags = have->len > 0 ? HARK_GI_FLAG_OK : 0;
-  answer.hops = msg->hops;
-  for (guint i = 0; i < have->len && i < HARK_GI_MAX_RECORDS; i++)
-    g_ptr_array_add(answer.records, hark_gi_record_copy(g_ptr_array_index(have, i)));
-  if (have->len == 0) {
-    /* a hint for the asker: our closest contact to the key */
-    g_autoptr(GArray) near = closest_contacts(e, &msg->key, 1);
-    for (guint i = 0; i < near->len; i++) {
-      HarkGiContact c = g_array_index(near, HarkGiContact, i);
-      c.addr = g_bytes_ref(c.addr);
-      g_array_append_val(answer.contacts, c);
-    }
-  }
-  send_message(e, from, &answer);
-  hark_gi_message_clear(&answer);
+  /* nothing here: a hint for the asker, our closest contact to the key */
+  g_autoptr(GArray) near = have->len == 0 ? closest_contacts(e, &msg->key, 1) : NULL;
+  send_answer(e, from, msg->request, &msg->key, have->len > 0 ? HARK_GI_FLAG_OK : 0,
+              msg->hops, have, near);
 }
 
 /* A replica is kept only by an SN that is among the 2r closest to its key in its own
