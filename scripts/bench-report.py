@@ -249,11 +249,82 @@ def tablei_section(results, command):
     ])
 
 
+def directory_section(results, command):
+    """results: the simulation's JSON lines (bench/sim-directory), OpenDHT's JSON
+    (bench/bench-opendht.py)."""
+    sim = [json.loads(line) for line in open(results[0]) if line.startswith("{")]
+    odht = {r["nodes"]: r for r in json.load(open(results[1]))} if len(results) > 1 else {}
+    rows = []
+    for r in sim:
+        rows.append(
+            f"| {r['strategy']} | {r['sns']:,} | {r['lookups']} | {r['success']:.1f} % "
+            f"| {r['hops_median']:.0f} / {r['hops_p95']:.0f} | {r['msgs_per_lookup']:.1f} "
+            f"| {r['time_median_ms']:.0f} / {r['time_p95_ms']:.0f} "
+            f"| {r['idle_msgs_per_sn_s']:.3f} | {r['bytes_per_record'] or '-'} "
+            f"| {r['departed']} | {r['wall_s']:.0f} s |")
+    orows = []
+    for n, r in sorted(odht.items()):
+        orows.append(
+            f"| OpenDHT 2.4.12 | {n:,} | {r['gets']} | {r['success']:.1f} % "
+            f"| {r['get_requests_per_lookup']:.1f} | {r['requests_per_lookup']:.1f} "
+            f"| {2 * r['requests_per_lookup']:.1f} | {r['time_median_ms']:.1f} / {r['time_p95_ms']:.1f} "
+            f"| {r['idle_requests_per_node_s']:.3f} |")
+    gi = {r["sns"]: r for r in sim if r["strategy"] == "gi"}
+    side = []
+    for n in sorted(set(gi) & set(odht)):
+        g, o = gi[n], odht[n]
+        side.append(f"| {n:,} | {g['success']:.1f} % | {o['success']:.1f} % "
+                    f"| {g['msgs_per_lookup']:.1f} | {2 * o['requests_per_lookup']:.1f} "
+                    f"| {g['msgs_per_lookup'] / (2 * o['requests_per_lookup']):.2f} |")
+    delay = sim[0]["delay_ms"] if sim else [0, 0]
+    return "\n".join([
+        "## Directory: gi, flood and OpenDHT",
+        "",
+        f"Measured {datetime.date.today().isoformat()} on {machine()}.",
+        f"Command: `{command}`.",
+        "",
+        "gi and flood run in the discrete-event simulation (`bench/sim-directory`,",
+        "`bench/directory-sim.c`): every SN runs the real engine (`plugins/search-gi`,",
+        "`plugins/search-flood`); links have a one-way delay uniform in "
+        f"{delay[0]}-{delay[1]} ms per pair and",
+        f"{sim[0]['loss'] * 100 if sim else 0:.0f} % loss, a lost message resent after 200 ms (TLS over TCP). SNs join over 5 minutes",
+        "(gi: from 3 known SNs and a self-lookup; flood: 8 random neighbour links), 2 users per SN",
+        "with 1 or 2 devices each publish through a random SN, then for 10 simulated minutes 1 % of",
+        "the SNs are replaced every minute and 10 % crash at once halfway (their links are noticed",
+        "dead after a 10 s keepalive; their devices come back through another SN after 10-30 s),",
+        "while the lookups (of users online within 72 h, from random SNs) run. Messages per lookup",
+        "count every message a lookup caused (requests, answers, replica questions); idle cost is",
+        "every message (table refresh, replication, republishing) in 30 quiet minutes after the",
+        "churn, per SN and second; memory is what an SN's store holds per record (record, 400-byte",
+        "signed blob, table slots), replicas included. hops: gi's SN hops, flood's rounds.",
+        "",
+        "| strategy | SNs | lookups | found | hops median / p95 | messages per lookup | time ms median / p95 | idle messages/s per SN | bytes per stored record | SNs departed | wall time |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+        *rows,
+        "",
+        "OpenDHT in the same `make bench` (`bench/bench-opendht.py`): that many `DhtRunner` nodes on",
+        "127.0.0.1, 2 values per node put from random nodes, then gets of random keys from random",
+        "nodes; no churn (OpenDHT's nodes all stay). Requests are the nodes' outgoing requests",
+        "(`getNodeMessageStats()`), summed over all nodes during the gets; every request has an",
+        "answer, so messages = 2 × requests. Time is on loopback (no link delay).",
+        "",
+        "| DHT | nodes | gets | found | get requests per lookup | requests per lookup | messages per lookup | time ms median / p95 | idle requests/s per node |",
+        "|---|---|---|---|---|---|---|---|---|",
+        *orows,
+        "",
+        "Side by side (gi under churn, OpenDHT without):",
+        "",
+        "| nodes | gi found | OpenDHT found | gi messages per lookup | OpenDHT messages per lookup | gi / OpenDHT |",
+        "|---|---|---|---|---|---|",
+        *side,
+    ])
+
+
 def main():
     path, section, *rest = sys.argv[1:]
     command = rest.pop()
     sections = {"login": login_section, "overlay": overlay_section, "media": media_section,
-                "tablei": tablei_section}
+                "tablei": tablei_section, "directory": directory_section}
     body = sections[section](rest, command)
     begin, end = f"<!-- bench:{section}:begin -->", f"<!-- bench:{section}:end -->"
     try:

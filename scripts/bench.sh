@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: LGPL-2.1-or-later
 # bench.sh BUILD: run the benchmarks and write their tables into docs/benchmarks.md.
 # The login server (logins per second and bytes per login, SQLite and PostgreSQL),
-# the overlay (join times and bytes; idle clients one super node holds), the paper's
+# the overlay (join times and bytes; idle clients one super node holds), the directory
+# (bench/sim-directory: gi and flood; bench/bench-opendht.py: OpenDHT), the paper's
 # Table I in the network lab (bench/bench-tablei.py, as root), then media:
 # mouth-to-ear latency, CPU, memory and bytes of a hark call vs baresip 1.0
 # (scripts/bench-media.sh; it installs what it needs: deps/bench-debian.txt).
@@ -84,6 +85,17 @@ python3 "$top/bench/bench-overlay.py" "$top/$build" "$work/overlay.json" --runs 
   --idle "$seconds" --clients "$clients"
 python3 "$here/bench-report.py" "$top/docs/benchmarks.md" overlay "$work/overlay.json" \
   "make bench (bench/bench-overlay.py --runs $runs --idle $seconds --clients $clients)"
+# The directory: gi and flood in the simulation (100, 1,000 and 10,000 SNs under churn),
+# OpenDHT's nodes on loopback doing the same puts and gets (Debian's python3-opendht).
+dir_sns=${BENCH_DIR_SNS:-100,1000,10000}
+dir_lookups=${BENCH_DIR_LOOKUPS:-1000}
+dht_nodes=${BENCH_DHT_NODES:-50,100,200,1000}
+"$top/$build/bench/sim-directory" --sns "$dir_sns" --lookups "$dir_lookups" >"$work/directory.jsonl"
+"$here/install-deps.sh" "$top/deps/bench-debian.txt" >&2
+/usr/bin/python3 "$top/bench/bench-opendht.py" "$work/opendht.json" --nodes "$dht_nodes"
+python3 "$here/bench-report.py" "$top/docs/benchmarks.md" directory "$work/directory.jsonl" \
+  "$work/opendht.json" \
+  "make bench (bench/sim-directory --sns $dir_sns --lookups $dir_lookups; bench/bench-opendht.py --nodes $dht_nodes)"
 # The paper's Table I in the network lab: needs root (network namespaces).
 tablei_runs=${BENCH_TABLEI_RUNS:-10}
 if [ "$(id -u)" = 0 ]; then
