@@ -29,7 +29,7 @@ LAYERS = ["base", "registry", "link", "login", "overlay", "media", "node", "prog
 # the lowest layer whose types they use).
 PUBLIC = {
     "base": ["address", "certificate", "clock", "codec", "config", "control", "export", "hostcache",
-             "identity", "media-spec", "plugin", "settings", "store", "stun", "version",
+             "identity", "media-spec", "plugin", "presence", "settings", "store", "stun", "version",
              "wire"],
     "registry": ["command", "context", "frontend", "natprobe"],
     "link": ["link", "transport"],
