@@ -489,6 +489,32 @@ hark_login_client_change_password(HarkLoginClient *client, const char *old_passw
   hark_login_op_send(op, "POST", "/v1/password", body, FALSE, answer_as_result);
 }
 
+char **
+hark_login_client_buddy_names(HarkLoginClient *client)
+{
+  GPtrArray *names = g_ptr_array_new();
+  for (guint i = 0; client->buddies != NULL && i < json_array_get_length(client->buddies); i++) {
+    const char *name =
+      hark_login_member_string(json_array_get_object_element(client->buddies, i), "name");
+    if (name != NULL)
+      g_ptr_array_add(names, g_ascii_strdown(name, -1));
+  }
+  g_ptr_array_add(names, NULL);
+  return (char **)g_ptr_array_free(names, FALSE);
+}
+
+/* The public directory endpoints (no signature, no login needed). name is checked by the
+ * caller (a user name's characters need no escaping in a path or a query). */
+void
+hark_login_client_lookup_users(HarkLoginClient *client, const char *name, gboolean prefix,
+                               HarkLoginDone done, gpointer user_data)
+{
+  g_autofree char *path = prefix ? g_strdup_printf("/v1/users?prefix=%s&limit=20", name)
+                                 : g_strdup_printf("/v1/users/%s", name);
+  hark_login_op_send(hark_login_op_new(client, done, user_data), "GET", path, NULL, FALSE,
+                     answer_as_result);
+}
+
 void
 hark_login_client_devices(HarkLoginClient *client, HarkLoginDone done, gpointer user_data)
 {

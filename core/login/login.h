@@ -123,6 +123,12 @@ void hark_login_client_change_buddy(HarkLoginClient *client, const char *op, con
                                     const char *alias, HarkLoginDone done, gpointer user_data);
 /* {"user", "device", "device_id", "server", "expires"}; NOT_LOGGED_IN when logged out. */
 void hark_login_client_whoami(HarkLoginClient *client, HarkLoginDone done, gpointer user_data);
+/* The buddy list's names, canonical (lower case); NULL-terminated, new. */
+char **hark_login_client_buddy_names(HarkLoginClient *client);
+/* Does user name exist (GET /v1/users/NAME: {"user"}, or UNKNOWN_USER), or which names
+ * start with it (prefix: GET /v1/users?prefix=: {"users": [...]})? Needs no login. */
+void hark_login_client_lookup_users(HarkLoginClient *client, const char *name, gboolean prefix,
+                                    HarkLoginDone done, gpointer user_data);
 /* The account's devices as the server lists them: {"devices": [...]}. */
 void hark_login_client_devices(HarkLoginClient *client, HarkLoginDone done, gpointer user_data);
 /* Revokes the device named by which (its id or its name): {"removed": {...}}. When that is

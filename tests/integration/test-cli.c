@@ -21,9 +21,9 @@
 #define NODE_NAME "cli-test-node"
 #define BUILTINS                                                                        \
   "buddies", "buddy-add", "buddy-remove", "buddy-rename", "delete-account", "device-remove",  \
-    "devices", "help", "login",                                                            \
-    "logout", "nat", "overlay", "passwd", "plugins", "register", "rejoin", "shutdown", "state",      \
-    "transport", "version", "whoami"
+    "devices", "directory", "help", "login",                                               \
+    "logout", "nat", "overlay", "passwd", "plugins", "register", "rejoin", "search", "shutdown",   \
+    "state", "status", "transport", "version", "whoami"
 
 typedef struct {
   char *dir;       /* temporary, removed at the end */

@@ -255,9 +255,9 @@ test_help_lists_table(Fixture *f, gconstpointer data)
                            json_object_get_string_member(json_array_get_object_element(commands, i), "name"));
   g_assert_cmpstr(names->str, ==,
                   "buddies buddy-add buddy-remove buddy-rename delete-account device-remove "
-                  "devices greet help later "
-                  "login logout nat overlay passwd plugins register rejoin shutdown state transport "
-                  "version whoami ");
+                  "devices directory greet help later "
+                  "login logout nat overlay passwd plugins register rejoin search shutdown state "
+                  "status transport version whoami ");
   run(f, "help", "{\"command\": \"nope\"}");
   g_assert_error(f->error, HARK_COMMAND_ERROR, HARK_COMMAND_ERROR_UNKNOWN_COMMAND);
 }

@@ -3,8 +3,11 @@
  * verifies, and every record a hostile device or node could make up is refused with the
  * error that says why: a forged signature, another user's certificate, a certificate of
  * another CA, an expired certificate, a record too old or from the future, oversized or
- * malformed fields. */
+ * malformed fields. And a super node's store of them (core/directory/directory-store.c):
+ * what a client publishing through its SN link can and cannot get stored. */
 #include "test-files.h"
+
+#include "directory-private.h"
 
 #include <hark/certificate.h>
 #include <hark/identity.h>
@@ -320,6 +323,176 @@ test_most_available(Fixture *f, gconstpointer data)
   g_assert_false(hark_presence_name_is_valid(""));
 }
 
+/* ---- an SN's store ------------------------------------------------------------------- */
+
+/* The two signed forms of r (signed by key), as a DIR_PUBLISH carries them. */
+static void
+publication(HarkPresenceRecord *r, HarkIdentity *key, GVariant **pub, GVariant **full)
+{
+  g_autoptr(HarkPresenceRecord) public_form = hark_presence_record_public(r);
+  *full = sign(r, key);
+  *pub = sign(public_form, key);
+}
+
+static const HarkPresenceRecord *
+put(Fixture *f, DirectoryStore *store, HarkPresenceRecord *r, HarkIdentity *key,
+    const char *cert_user, const char *cert_device, char **buddies, gpointer from,
+    GError **error)
+{
+  g_autoptr(GVariant) pub = NULL;
+  g_autoptr(GVariant) full = NULL;
+  publication(r, key, &pub, &full);
+  return hark_directory_store_put(store, hark_ca_get_certificate_pem(f->ca), f->now, pub, full,
+                                  buddies, cert_user, cert_device, from, error);
+}
+
+static HarkPresenceQuery *
+query(const char *key, gboolean prefix)
+{
+  HarkPresenceQuery *q = g_new0(HarkPresenceQuery, 1);
+  q->key = g_strdup(key);
+  q->prefix = prefix;
+  q->strategies = g_new0(char *, 1);
+  return q;
+}
+
+static void
+test_store_refusals(Fixture *f, gconstpointer data)
+{
+  DirectoryStore *store = hark_directory_store_new(2);
+  const char *alice_device = hark_identity_get_fingerprint(f->alice_key);
+  const char *bob_device = hark_identity_get_fingerprint(f->bob_key);
+  g_autoptr(GError) error = NULL;
+
+  /* bob, logged in on his link as bob, publishes a record under alice's name: signed by
+   * his key with his certificate (refused: the certified user is bob), or with alice's
+   * certificate he copied (refused: not his link's user, and not her key's signature). */
+  g_autoptr(HarkPresenceRecord) as_alice = alice_record(f);
+  g_bytes_unref(as_alice->certificate);
+  as_alice->certificate = g_bytes_ref(f->bob_cert);
+  g_free(as_alice->device);
+  as_alice->device = g_strdup(bob_device);
+  g_assert_null(put(f, store, as_alice, f->bob_key, "bob", bob_device, NULL, NULL, &error));
+  g_assert_error(error, HARK_PRESENCE_ERROR, HARK_PRESENCE_ERROR_FOREIGN);
+  g_clear_error(&error);
+  g_autoptr(HarkPresenceRecord) copied = alice_record(f);
+  g_assert_null(put(f, store, copied, f->bob_key, "bob", bob_device, NULL, NULL, &error));
+  g_assert_error(error, HARK_PRESENCE_ERROR, HARK_PRESENCE_ERROR_FOREIGN);
+  g_clear_error(&error);
+  /* alice's record, validly signed by her, sent on another device's link of hers. */
+  g_assert_null(put(f, store, copied, f->alice_key, "alice", bob_device, NULL, NULL, &error));
+  g_assert_error(error, HARK_PRESENCE_ERROR, HARK_PRESENCE_ERROR_FOREIGN);
+  g_clear_error(&error);
+
+  /* A certificate that had expired when the record was signed. */
+  g_autoptr(HarkPresenceRecord) expired = alice_record(f);
+  g_bytes_unref(expired->certificate);
+  expired->certificate = issue(f->ca, "Alice", f->alice_key, f->now - 7200, 3600);
+  g_assert_null(put(f, store, expired, f->alice_key, "alice", alice_device, NULL, NULL, &error));
+  g_assert_error(error, HARK_PRESENCE_ERROR, HARK_PRESENCE_ERROR_EXPIRED);
+  g_clear_error(&error);
+
+  /* Two forms that are not one record. */
+  g_autoptr(HarkPresenceRecord) one = alice_record(f);
+  g_autoptr(GVariant) pub = NULL;
+  g_autoptr(GVariant) full = NULL;
+  publication(one, f->alice_key, &pub, &full);
+  g_assert_null(hark_directory_store_put(store, hark_ca_get_certificate_pem(f->ca), f->now, full,
+                                         pub, NULL, "alice", alice_device, NULL, &error));
+  g_assert_error(error, HARK_PRESENCE_ERROR, HARK_PRESENCE_ERROR_MALFORMED);
+  g_clear_error(&error);
+  g_assert_cmpuint(hark_directory_store_size(store), ==, 0);
+
+  /* The good one is kept; the same again (a replay) and an older one are stale. */
+  g_assert_nonnull(put(f, store, one, f->alice_key, "alice", alice_device, NULL, NULL, &error));
+  g_assert_no_error(error);
+  g_assert_null(hark_directory_store_put(store, hark_ca_get_certificate_pem(f->ca), f->now, pub,
+                                         full, NULL, "alice", alice_device, NULL, &error));
+  g_assert_error(error, G_IO_ERROR, G_IO_ERROR_EXISTS);
+  g_clear_error(&error);
+  one->sequence = 3;
+  g_assert_null(put(f, store, one, f->alice_key, "alice", alice_device, NULL, NULL, &error));
+  g_assert_error(error, G_IO_ERROR, G_IO_ERROR_EXISTS);
+  g_clear_error(&error);
+
+  /* bob's own fills the store (2); a third device is refused, a newer record of one
+   * already kept is not. */
+  g_autoptr(HarkPresenceRecord) bob = alice_record(f);
+  g_free(bob->user);
+  bob->user = g_strdup("bob");
+  g_bytes_unref(bob->certificate);
+  bob->certificate = g_bytes_ref(f->bob_cert);
+  g_free(bob->device);
+  bob->device = g_strdup(bob_device);
+  g_assert_nonnull(put(f, store, bob, f->bob_key, "bob", bob_device, NULL, NULL, &error));
+  g_autoptr(HarkIdentity) third_key = new_identity(f->dir, "third.pem");
+  g_autoptr(HarkPresenceRecord) third = alice_record(f);
+  g_bytes_unref(third->certificate);
+  third->certificate = issue(f->ca, "alice", third_key, f->now - 3600, 86400);
+  g_free(third->device);
+  third->device = g_strdup(hark_identity_get_fingerprint(third_key));
+  g_assert_null(put(f, store, third, third_key, "alice", third->device, NULL, NULL, &error));
+  g_assert_error(error, G_IO_ERROR, G_IO_ERROR_NO_SPACE);
+  g_clear_error(&error);
+  one->sequence = 100;
+  g_assert_nonnull(put(f, store, one, f->alice_key, "alice", alice_device, NULL, NULL, &error));
+  g_assert_no_error(error);
+  g_assert_cmpuint(hark_directory_store_size(store), ==, 2);
+  hark_directory_store_free(store);
+}
+
+static void
+test_store_find(Fixture *f, gconstpointer data)
+{
+  DirectoryStore *store = hark_directory_store_new(100);
+  g_autoptr(GError) error = NULL;
+  int link_a = 0, link_b = 0;
+  g_autoptr(HarkPresenceRecord) laptop = alice_record(f);
+  char *buddies[] = { "Bob", "not a name!", NULL };
+  g_assert_nonnull(put(f, store, laptop, f->alice_key, "alice",
+                       hark_identity_get_fingerprint(f->alice_key), buddies, &link_a, &error));
+  g_autoptr(HarkIdentity) phone_key = new_identity(f->dir, "phone.pem");
+  g_autoptr(HarkPresenceRecord) phone = alice_record(f);
+  g_bytes_unref(phone->certificate);
+  phone->certificate = issue(f->ca, "alice", phone_key, f->now - 3600, 86400);
+  g_free(phone->device);
+  phone->device = g_strdup(hark_identity_get_fingerprint(phone_key));
+  phone->status = HARK_PRESENCE_BUSY;
+  g_assert_nonnull(put(f, store, phone, phone_key, "alice", phone->device, NULL, &link_b, &error));
+  g_assert_no_error(error);
+
+  /* A stranger gets the public forms of both devices; bob, the laptop's buddy, its full
+   * form; the most available status he can see is the laptop's. */
+  g_autoptr(HarkPresenceQuery) alice = query("alice", FALSE);
+  g_autoptr(GPtrArray) stranger = hark_directory_store_find(store, alice, "carol", 10);
+  g_assert_cmpuint(stranger->len, ==, 2);
+  for (guint i = 0; i < stranger->len; i++)
+    g_assert_true(((HarkPresenceRecord *)stranger->pdata[i])->is_public);
+  g_autoptr(GPtrArray) buddy = hark_directory_store_find(store, alice, "BOB", 10);
+  g_assert_cmpuint(buddy->len, ==, 2);
+  g_autoptr(GPtrArray) full = g_ptr_array_new();
+  for (guint i = 0; i < buddy->len; i++)
+    if (!((HarkPresenceRecord *)buddy->pdata[i])->is_public)
+      g_ptr_array_add(full, buddy->pdata[i]);
+  g_assert_cmpuint(full->len, ==, 1);
+  g_assert_cmpint(hark_presence_most_available(full), ==, HARK_PRESENCE_AWAY);
+
+  g_autoptr(HarkPresenceQuery) prefix = query("ali", TRUE);
+  g_autoptr(GPtrArray) by_prefix = hark_directory_store_find(store, prefix, NULL, 10);
+  g_assert_cmpuint(by_prefix->len, ==, 2);
+  g_autoptr(GPtrArray) capped = hark_directory_store_find(store, prefix, NULL, 1);
+  g_assert_cmpuint(capped->len, ==, 1);
+
+  /* The laptop's link closes: only the phone is left; 72 h on, nothing. */
+  g_assert_cmpuint(hark_directory_store_forget_from(store, &link_a), ==, 1);
+  g_autoptr(GPtrArray) left = hark_directory_store_find(store, alice, NULL, 10);
+  g_assert_cmpuint(left->len, ==, 1);
+  g_assert_cmpuint(hark_directory_store_expire(store, f->now + HARK_PRESENCE_LIFETIME_S), ==, 0);
+  g_assert_cmpuint(hark_directory_store_expire(store, f->now + HARK_PRESENCE_LIFETIME_S + 1), ==, 1);
+  g_assert_cmpuint(hark_directory_store_size(store), ==, 0);
+  hark_directory_store_free(store);
+}
+
 static void
 add(const char *path, void (*test)(Fixture *, gconstpointer))
 {
@@ -338,5 +511,7 @@ main(int argc, char **argv)
   add("/presence/future", test_future);
   add("/presence/malformed", test_malformed);
   add("/presence/most-available", test_most_available);
+  add("/directory-store/refusals", test_store_refusals);
+  add("/directory-store/find", test_store_find);
   return g_test_run();
 }

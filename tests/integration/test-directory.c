@@ -1,0 +1,391 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* test-directory.c: the directory end to end with real processes: a login server, one
+ * super node, alice logged in on two devices and bob on one, all attached to that SN.
+ * Each device publishes its presence record to the SN; `search` finds every device of a
+ * user, shows status only to a buddy, lists names by prefix through the login server,
+ * tells a user who is not online from one who does not exist, and a client that floods
+ * its SN with lookups is held to the SN's rate. (The SN's refusals of forged, foreign and
+ * expired records are in the unit suite's `directory-store`: a real node only ever sends
+ * its own, valid record.) */
+#include "harness.h"
+#include "lab.h"
+
+#include <string.h>
+
+#define OVERLAY_PORT 33033
+#define JOIN_MS 15000
+
+typedef struct {
+  LabLoginServer *login;
+  char *sn_host;
+  LabNode *sn;
+  LabNode *alice1;
+  LabNode *alice2;
+  LabNode *bob;
+} Lab;
+
+static Lab lab;
+
+/* ---- configurations --------------------------------------------------------------- */
+
+static char *
+login_section(void)
+{
+  return g_strdup_printf("login: { url = \"%s\"; ca = \"%s\"; };\n", lab.login->url,
+                         lab.login->ca_path);
+}
+
+static char *
+sn_config(void)
+{
+  g_autofree char *login = login_section();
+  return g_strdup_printf("node: { name = \"dir-sn\"; supernode = true; };\n"
+                         "plugins: { load = ( { name = \"udp\"; }, { name = \"tcp\"; },\n"
+                         "  { name = \"ctl\"; } ); };\n"
+                         "network: { listen = \"%s\"; port = %u; public_address = \"%s\";\n"
+                         "  allow_loopback = true; bootstrap = ( ); };\n"
+                         "supernode: { min_uptime = 0; max_load = 10000; links = 0; };\n"
+                         "directory: { lookups_per_minute = 30; };\n%s",
+                         lab.sn_host, OVERLAY_PORT, lab.sn_host, login);
+}
+
+static char *
+client_config(const char *name)
+{
+  g_autofree char *login = login_section();
+  return g_strdup_printf("node: { name = \"%s\"; supernode = false; };\n"
+                         "plugins: { load = ( { name = \"udp\"; }, { name = \"tcp\"; },\n"
+                         "  { name = \"search-loginsrv\"; }, { name = \"ctl\"; } ); };\n"
+                         "network: { allow_loopback = true; join_race_delay_ms = 100;\n"
+                         "  bootstrap = ( { host = \"%s\"; port = %u; transports = [ \"udp\", "
+                         "\"tcp\" ]; } ); };\n%s",
+                         name, lab.sn_host, OVERLAY_PORT, login);
+}
+
+/* ---- waiting ---------------------------------------------------------------------- */
+
+typedef struct {
+  LabNode *node;
+  const char *command;
+  JsonObject *args;
+  gboolean (*pred)(JsonObject *result, gconstpointer data);
+  gconstpointer data;
+  JsonObject *last;
+} Wait;
+
+static gboolean
+holds(gpointer data)
+{
+  Wait *wait = data;
+  g_clear_pointer(&wait->last, json_object_unref);
+  g_autoptr(JsonObject) answer =
+    lab_ask(wait->node, wait->command, wait->args != NULL ? json_object_ref(wait->args) : NULL);
+  JsonObject *result = answer != NULL && json_object_get_boolean_member_with_default(answer, "ok", FALSE)
+                         ? json_object_get_object_member(answer, "result")
+                         : NULL;
+  if (result == NULL)
+    return FALSE;
+  wait->last = json_object_ref(result);
+  return wait->pred(wait->last, wait->data);
+}
+
+/* The command's result once pred holds (a new reference), or NULL (test failed). */
+static JsonObject *
+wait_until(LabNode *node, const char *command, JsonObject *args,
+           gboolean (*pred)(JsonObject *, gconstpointer), gconstpointer data, const char *what)
+{
+  Wait wait = { node, command, args, pred, data, NULL };
+  gboolean ok = hark_test_wait_for(holds, &wait, hark_test_timeout(JOIN_MS));
+  if (args != NULL)
+    json_object_unref(args);
+  if (ok)
+    return wait.last;
+  g_autofree char *json = wait.last != NULL ? hark_test_json(wait.last) : g_strdup("none");
+  g_test_fail_printf("%s: not %s in time; last %s: %s", node->name, what, command, json);
+  hark_test_node_show_logs(node->node);
+  g_clear_pointer(&wait.last, json_object_unref);
+  return NULL;
+}
+
+static gboolean
+is_attached(JsonObject *overlay, gconstpointer data)
+{
+  return g_strcmp0(json_object_get_string_member_with_default(overlay, "state", NULL),
+                   "attached") == 0;
+}
+
+static gboolean
+is_super(JsonObject *overlay, gconstpointer data)
+{
+  return g_strcmp0(json_object_get_string_member_with_default(overlay, "role", NULL),
+                   "super") == 0;
+}
+
+/* This device's record was stored by its SN (at a sequence past *data when given). */
+static gboolean
+is_published(JsonObject *directory, gconstpointer data)
+{
+  JsonObject *publish = json_object_get_object_member(directory, "publish");
+  if (publish == NULL || json_object_get_null_member(publish, "published_at"))
+    return FALSE;
+  return data == NULL || json_object_get_int_member(publish, "sequence") > *(const gint64 *)data;
+}
+
+static gboolean
+has_devices(JsonObject *search, gconstpointer data)
+{
+  JsonArray *devices = json_object_get_array_member(search, "devices");
+  return devices != NULL && json_array_get_length(devices) == GPOINTER_TO_UINT(data);
+}
+
+static gboolean
+shows_presence(JsonObject *search, gconstpointer data)
+{
+  return g_strcmp0(json_object_get_string_member_with_default(search, "presence", NULL), data) == 0;
+}
+
+static LabNode *
+client_start(const char *name, const char *user, gboolean register_first)
+{
+  g_autofree char *config = client_config(name);
+  g_autoptr(LabNode) node = lab_node_new(name, config);
+  if (!lab_node_start(node))
+    return NULL;
+  g_autoptr(JsonObject) attached = wait_until(node, "overlay", NULL, is_attached, NULL, "attached");
+  if (attached == NULL)
+    return NULL;
+  g_autofree char *password = g_strdup_printf("%s-password-1", user);
+  if (register_first && !lab_register_and_login(node, user))
+    return NULL;
+  if (!register_first) {
+    g_autoptr(JsonObject) login =
+      lab_call(node, "login", lab_args("user", user, "password", password, NULL));
+    if (login == NULL)
+      return NULL;
+  }
+  g_autoptr(JsonObject) published =
+    wait_until(node, "directory", NULL, is_published, NULL, "published");
+  return published != NULL ? g_steal_pointer(&node) : NULL;
+}
+
+static gboolean
+lab_up(void)
+{
+  lab.sn_host = g_strdup_printf("127.%u.%u.21", g_random_int_range(1, 255),
+                                g_random_int_range(0, 255));
+  lab.login = lab_login_server_new();
+  if (lab.login == NULL)
+    return FALSE;
+  g_autofree char *config = sn_config();
+  lab.sn = lab_node_new("dir-sn", config);
+  if (!lab_node_start(lab.sn) || !lab_register_and_login(lab.sn, "dir-sn-user"))
+    return FALSE;
+  g_autoptr(JsonObject) super = wait_until(lab.sn, "overlay", NULL, is_super, NULL, "serving");
+  if (super == NULL)
+    return FALSE;
+  lab.alice1 = client_start("alice-laptop", "alice", TRUE);
+  lab.alice2 = lab.alice1 != NULL ? client_start("alice-phone", "alice", FALSE) : NULL;
+  lab.bob = lab.alice2 != NULL ? client_start("bob-desk", "bob", TRUE) : NULL;
+  return lab.bob != NULL;
+}
+
+static void
+lab_down(void)
+{
+  g_clear_pointer(&lab.bob, lab_node_free);
+  g_clear_pointer(&lab.alice2, lab_node_free);
+  g_clear_pointer(&lab.alice1, lab_node_free);
+  g_clear_pointer(&lab.sn, lab_node_free);
+  g_clear_pointer(&lab.login, lab_login_server_free);
+  g_free(lab.sn_host);
+}
+
+static JsonObject *
+search(LabNode *node, const char *name)
+{
+  return lab_call(node, "search", lab_args("name", name, NULL));
+}
+
+static const char *
+answer_of(JsonObject *result)
+{
+  return json_object_get_string_member_with_default(result, "answer", NULL);
+}
+
+/* ---- cases ------------------------------------------------------------------------ */
+
+/* bob finds both of alice's devices, each with its SN; as a stranger he sees no status. */
+static void
+test_two_devices(void)
+{
+  HARK_REQUIRE(lab.bob != NULL);
+  g_autoptr(JsonObject) found = search(lab.bob, "alice");
+  HARK_REQUIRE(found != NULL);
+  g_assert_cmpstr(answer_of(found), ==, "found");
+  JsonArray *devices = json_object_get_array_member(found, "devices");
+  g_assert_cmpuint(json_array_get_length(devices), ==, 2);
+  JsonObject *a = json_array_get_object_element(devices, 0);
+  JsonObject *b = json_array_get_object_element(devices, 1);
+  g_assert_cmpstr(json_object_get_string_member(a, "user"), ==, "alice");
+  g_assert_cmpstr(json_object_get_string_member(b, "user"), ==, "alice");
+  g_assert_cmpstr(json_object_get_string_member(a, "device"), !=,
+                  json_object_get_string_member(b, "device"));
+  g_autofree char *sn = g_strdup_printf("%s:%u", lab.sn_host, OVERLAY_PORT);
+  g_assert_cmpstr(json_object_get_string_member(a, "sn"), ==, sn);
+  g_assert_false(json_object_has_member(a, "status"));
+  g_assert_false(json_object_has_member(a, "addresses"));
+  g_assert_false(json_object_has_member(found, "presence"));
+
+  /* A name in another case finds the same user. */
+  g_autoptr(JsonObject) upper = search(lab.bob, "ALICE");
+  HARK_REQUIRE(upper != NULL);
+  g_assert_cmpstr(answer_of(upper), ==, "found");
+}
+
+/* Once alice makes bob her buddy, her devices show him their status: the most available
+ * across them, and each device's own. */
+static void
+test_buddy_sees_status(void)
+{
+  HARK_REQUIRE(lab.bob != NULL);
+  g_autoptr(JsonObject) added = lab_call(lab.alice1, "buddy-add", lab_args("name", "bob", NULL));
+  HARK_REQUIRE(added != NULL);
+  g_autoptr(JsonObject) before = lab_call(lab.alice2, "status", NULL);
+  HARK_REQUIRE(before != NULL);
+  g_autoptr(JsonObject) busy = lab_call(lab.alice1, "status", lab_args("status", "busy", NULL));
+  HARK_REQUIRE(busy != NULL);
+  g_assert_cmpstr(json_object_get_string_member(busy, "status"), ==, "busy");
+  g_autoptr(JsonObject) seen = wait_until(lab.bob, "search", lab_args("name", "alice", NULL),
+                                          shows_presence, "busy", "shown alice busy");
+  HARK_REQUIRE(seen != NULL);
+  /* alice's phone has not heard of the new buddy: it still shows bob its public form. */
+  JsonArray *devices = json_object_get_array_member(seen, "devices");
+  guint with_status = 0;
+  for (guint i = 0; i < json_array_get_length(devices); i++)
+    with_status += json_object_has_member(json_array_get_object_element(devices, i), "status");
+  g_assert_cmpuint(with_status, ==, 1);
+
+  /* A stranger with a name of its own learns nothing of it. */
+  g_autoptr(JsonObject) away = lab_call(lab.alice1, "status", lab_args("status", "away", NULL));
+  HARK_REQUIRE(away != NULL);
+  g_autoptr(JsonObject) again = wait_until(lab.bob, "search", lab_args("name", "alice", NULL),
+                                           shows_presence, "away", "shown alice away");
+  HARK_REQUIRE(again != NULL);
+  g_autoptr(JsonObject) bad = lab_ask(lab.alice1, "status", lab_args("status", "hidden", NULL));
+  g_assert_cmpstr(hark_test_answer_error_code(bad), ==, "bad-arguments");
+}
+
+/* Prefixes go through the login server too: a user who never logged in is listed. */
+static void
+test_prefix(void)
+{
+  HARK_REQUIRE(lab.bob != NULL);
+  g_autoptr(JsonObject) reg =
+    lab_call(lab.bob, "register", lab_args("user", "alina", "password", "alina-password-1", NULL));
+  HARK_REQUIRE(reg != NULL);
+  g_autoptr(JsonObject) found = search(lab.bob, "ali*");
+  HARK_REQUIRE(found != NULL);
+  g_assert_cmpstr(answer_of(found), ==, "found");
+  g_assert_true(json_object_get_boolean_member(found, "prefix"));
+  JsonArray *users = json_object_get_array_member(found, "users");
+  gboolean alice = FALSE, alina = FALSE;
+  for (guint i = 0; i < json_array_get_length(users); i++) {
+    alice |= g_strcmp0(json_array_get_string_element(users, i), "alice") == 0;
+    alina |= g_strcmp0(json_array_get_string_element(users, i), "alina") == 0;
+  }
+  g_assert_true(alice);
+  g_assert_true(alina);
+  g_assert_cmpuint(json_array_get_length(json_object_get_array_member(found, "devices")), ==, 2);
+
+  g_autoptr(JsonObject) none = search(lab.bob, "zzq*");
+  HARK_REQUIRE(none != NULL);
+  g_assert_cmpstr(answer_of(none), ==, "unknown");
+}
+
+/* A user who exists but has no device online, and a name nobody has. */
+static void
+test_definite_answers(void)
+{
+  HARK_REQUIRE(lab.bob != NULL);
+  g_autoptr(JsonObject) reg =
+    lab_call(lab.bob, "register", lab_args("user", "carol", "password", "carol-password-1", NULL));
+  HARK_REQUIRE(reg != NULL);
+  g_autoptr(JsonObject) known = search(lab.bob, "carol");
+  HARK_REQUIRE(known != NULL);
+  g_assert_cmpstr(answer_of(known), ==, "known");
+  g_assert_cmpuint(json_array_get_length(json_object_get_array_member(known, "devices")), ==, 0);
+
+  g_autoptr(JsonObject) unknown = search(lab.bob, "nobody-here");
+  HARK_REQUIRE(unknown != NULL);
+  g_assert_cmpstr(answer_of(unknown), ==, "unknown");
+  g_assert_cmpstr(json_object_get_string_member(unknown, "text"), ==, "no such user");
+
+  /* Malformed names are refused before anything is sent. */
+  const char *bad[] = { "", "*", "9lives", "al ice", "a\nb", "abcdefghijklmnopqrstuvwxyz0123456" };
+  for (gsize i = 0; i < G_N_ELEMENTS(bad); i++) {
+    g_autoptr(JsonObject) answer = lab_ask(lab.bob, "search", lab_args("name", bad[i], NULL));
+    g_assert_cmpstr(hark_test_answer_error_code(answer), ==, "bad-arguments");
+  }
+}
+
+/* A device that leaves is no longer found; its other device still is. */
+static void
+test_device_leaves(void)
+{
+  HARK_REQUIRE(lab.bob != NULL);
+  g_autoptr(JsonObject) bye = lab_ask(lab.alice2, "shutdown", NULL);
+  HARK_REQUIRE(bye != NULL && hark_test_node_wait_exit(lab.alice2->node, LAB_EXIT_MS));
+  g_autoptr(JsonObject) one = wait_until(lab.bob, "search", lab_args("name", "alice", NULL),
+                                         has_devices, GUINT_TO_POINTER(1), "one alice device");
+  HARK_REQUIRE(one != NULL);
+  g_assert_cmpstr(answer_of(one), ==, "found");
+}
+
+/* One client asking too often is refused by the SN, and counted there; its earlier
+ * answers were good. */
+static void
+test_lookup_flood(void)
+{
+  HARK_REQUIRE(lab.bob != NULL);
+  g_autoptr(LabNode) mallory = client_start("mallory-box", "mallory", TRUE);
+  HARK_REQUIRE(mallory != NULL);
+  guint answered = 0, refused = 0;
+  for (guint i = 0; i < 40 && refused == 0; i++) {
+    g_autoptr(JsonObject) answer = lab_ask(mallory, "search", lab_args("name", "bob", NULL));
+    HARK_REQUIRE(answer != NULL);
+    if (json_object_get_boolean_member(answer, "ok"))
+      answered++;
+    else if (strstr(json_object_get_string_member(json_object_get_object_member(answer, "error"),
+                                                  "message"), "too many lookups") != NULL)
+      refused++;
+  }
+  g_test_message("%u lookups answered before the first refusal", answered);
+  g_assert_cmpuint(refused, ==, 1);
+  g_assert_cmpuint(answered, >=, 10);
+  g_autoptr(JsonObject) directory = lab_call(lab.sn, "directory", NULL);
+  HARK_REQUIRE(directory != NULL);
+  JsonObject *counters = json_object_get_object_member(directory, "counters");
+  g_assert_cmpint(json_object_get_int_member(counters, "lookups_limited"), >=, 1);
+  /* Another client is not held to mallory's rate. */
+  g_autoptr(JsonObject) fine = search(lab.bob, "bob");
+  HARK_REQUIRE(fine != NULL);
+  g_assert_cmpstr(answer_of(fine), ==, "found");
+}
+
+int
+main(int argc, char **argv)
+{
+  g_test_init(&argc, &argv, NULL);
+  g_test_add_func("/directory/two-devices", test_two_devices);
+  g_test_add_func("/directory/buddy-sees-status", test_buddy_sees_status);
+  g_test_add_func("/directory/prefix", test_prefix);
+  g_test_add_func("/directory/definite-answers", test_definite_answers);
+  g_test_add_func("/directory/lookup-flood", test_lookup_flood);
+  g_test_add_func("/directory/device-leaves", test_device_leaves);
+  gboolean up = lab_up();
+  int status = up ? g_test_run() : 1;
+  if (!up)
+    g_printerr("the directory lab did not come up\n");
+  lab_down();
+  return status;
+}
