@@ -404,7 +404,7 @@ parse(GVariant *signed_form, GBytes **payload_out, GBytes **signature_out, GErro
   HarkPresenceRecord *record = record_from_payload(payload, error);
   if (record == NULL)
     return NULL;
-  record->signed_form = g_variant_ref_sink(g_variant_get_normal_form(signed_form));
+  record->signed_form = g_variant_get_normal_form(signed_form); /* a full reference */
   if (payload_out != NULL)
     *payload_out = g_steal_pointer(&payload_b);
   if (signature_out != NULL)

@@ -486,6 +486,17 @@ hark_directory_search(HarkDirectory *directory, const char *text, HarkCommandCal
   g_ptr_array_add(directory->searches_running, job);
   directory->counters.lookups++;
   HarkLink *link = hark_overlay_sn_link(directory->overlay);
+  if (link == NULL && directory->store != NULL) {
+    /* A super node asks its own store, as it would for a client of its own. */
+    g_autoptr(GPtrArray) held =
+      hark_directory_store_find(directory->store, job->query, NULL, DIRECTORY_MAX_RESULTS);
+    g_autoptr(GVariant) own =
+      g_variant_ref_sink(result_body(HARK_SEARCH_UNDECIDED, NULL, held));
+    g_autoptr(GVariant) names = g_variant_get_child_value(own, 1);
+    g_autoptr(GVariant) records = g_variant_get_child_value(own, 2);
+    sn_answered(job, HARK_SEARCH_UNDECIDED, names, records);
+    return;
+  }
   if (link == NULL) {
     g_string_append(job->problems, " not attached to a super node;");
     try_next_strategy(job);
@@ -495,7 +506,7 @@ hark_directory_search(HarkDirectory *directory, const char *text, HarkCommandCal
   g_hash_table_insert(directory->searches, &job->sn_id, job);
   job->timeout =
     hark_clock_add_seconds(directory->clock, DIRECTORY_LOOKUP_TIMEOUT_S, on_sn_timeout, job);
-  hark_link_send(link, HARK_MSG_DIR_LOOKUP, job->sn_id, g_steal_pointer(&body), NULL);
+  hark_link_send(link, HARK_MSG_DIR_LOOKUP, job->sn_id, body, NULL); /* a reference of its own */
 }
 
 void

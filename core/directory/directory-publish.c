@@ -80,7 +80,8 @@ make_record(HarkDirectory *directory, GError **error)
   record->user = g_strdup(cert->user);
   record->device = g_strdup(cert->device_id);
   record->certificate = g_bytes_ref(der);
-  g_autofree char *sn = hark_overlay_sn_address(directory->overlay);
+  g_autofree char *sn = directory->store != NULL ? hark_overlay_own_address(directory->overlay)
+                                                 : hark_overlay_sn_address(directory->overlay);
   g_free(record->sn);
   record->sn = g_strdup(sn != NULL ? sn : "");
   g_free(record->nat);
@@ -92,13 +93,32 @@ make_record(HarkDirectory *directory, GError **error)
   return g_steal_pointer(&record);
 }
 
+/* An SN is its own SN: its record goes straight into its store, through the same checks. */
+static void
+publish_locally(HarkDirectory *directory, HarkPresenceRecord *pub, HarkPresenceRecord *full,
+                char **buddies)
+{
+  g_autoptr(GError) error = NULL;
+  HarkIdentity *identity = directory->node->identity;
+  if (hark_directory_store_put(directory->store, hark_directory_ca_pem(directory),
+                               hark_directory_now(directory), pub->signed_form,
+                               full->signed_form, buddies, full->user,
+                               hark_identity_get_fingerprint(identity), NULL, &error) == NULL) {
+    g_free(directory->last_publish_error);
+    directory->last_publish_error = g_strdup(error->message);
+    return;
+  }
+  directory->published_at = hark_directory_now(directory);
+  g_clear_pointer(&directory->last_publish_error, g_free);
+}
+
 void
 hark_directory_publish(HarkDirectory *directory, const char *why)
 {
   schedule_refresh(directory);
   HarkLink *link = hark_overlay_sn_link(directory->overlay);
-  if (link == NULL)
-    return; /* not attached (or an SN): the next attach publishes */
+  if (link == NULL && directory->store == NULL)
+    return; /* not attached: the next attach publishes */
   g_autoptr(GError) error = NULL;
   g_autoptr(HarkPresenceRecord) full = make_record(directory, &error);
   g_autoptr(HarkPresenceRecord) pub = full != NULL ? hark_presence_record_public(full) : NULL;
@@ -111,6 +131,10 @@ hark_directory_publish(HarkDirectory *directory, const char *why)
     return;
   }
   g_auto(GStrv) buddies = hark_login_client_buddy_names(directory->login);
+  if (link == NULL) {
+    publish_locally(directory, pub, full, buddies);
+    return;
+  }
   directory->publish_id = hark_overlay_new_message_id(directory->overlay);
   hark_link_send(link, HARK_MSG_DIR_PUBLISH, directory->publish_id,
                  g_variant_new("(@(ayay)@(ayay)^as)", pub->signed_form, full->signed_form,

@@ -491,10 +491,12 @@ on_event(gpointer data, const char *event, JsonObject *details)
 {
   HarkDirectory *directory = data;
   if (g_strcmp0(event, "overlay-role") == 0) {
-    if (hark_overlay_is_super_node(directory->overlay))
+    if (hark_overlay_is_super_node(directory->overlay)) {
       start_serving(directory);
-    else
+      hark_directory_publish(directory, "serving as a super node");
+    } else {
       stop_serving(directory);
+    }
   } else if (g_strcmp0(event, "overlay-attached") == 0) {
     hark_directory_publish(directory, "attached to a super node");
   } else if (g_strcmp0(event, "certificate-changed") == 0) {

@@ -137,6 +137,14 @@ hark_overlay_sn_address(HarkOverlay *overlay)
   return host_port(hark_link_get_peer_host(sn->link), port);
 }
 
+char *
+hark_overlay_own_address(HarkOverlay *overlay)
+{
+  if (!overlay->is_sn || overlay->public_host == NULL)
+    return NULL;
+  return host_port(overlay->public_host, overlay->node->config->port);
+}
+
 gboolean
 hark_overlay_is_super_node(HarkOverlay *overlay)
 {

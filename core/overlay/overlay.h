@@ -73,6 +73,8 @@ void hark_overlay_remove_listener(HarkOverlay *overlay, guint id);
 HarkLink *hark_overlay_sn_link(HarkOverlay *overlay);
 char *hark_overlay_sn_address(HarkOverlay *overlay);
 gboolean hark_overlay_is_super_node(HarkOverlay *overlay);
+/* An SN's own "host:port" as it announces it (new), or NULL. */
+char *hark_overlay_own_address(HarkOverlay *overlay);
 /* An SN's verified SN peers: a new array of HarkLink* (borrowed links). */
 GPtrArray *hark_overlay_sn_peer_links(HarkOverlay *overlay);
 /* "host:port" an SN peer announced (its id for the search strategies; new), or NULL. */
