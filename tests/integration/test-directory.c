@@ -4,11 +4,15 @@
  * Each device publishes its presence record to the SN; `search` finds every device of a
  * user, shows status only to a buddy, lists names by prefix through the login server,
  * tells a user who is not online from one who does not exist, and a client that floods
- * its SN with lookups is held to the SN's rate. (The SN's refusals of forged, foreign and
- * expired records are in the unit suite's `directory-store`: a real node only ever sends
- * its own, valid record.) */
+ * its SN with lookups is held to the SN's rate. A client built here on the core's links,
+ * with a certificate from the lab's CA, publishes what a real node never would: a record
+ * under another user's name, one with an expired certificate; the SN refuses and counts
+ * them. (Every other refusal of the SN's store: the unit suite's `presence`.) */
 #include "harness.h"
 #include "lab.h"
+#include "test-nodes.h"
+
+#include <hark/hark.h>
 
 #include <string.h>
 
@@ -346,6 +350,143 @@ test_definite_answers(void)
   }
 }
 
+/* ---- a hostile client ---------------------------------------------------------------- */
+
+typedef struct {
+  gboolean joined;
+  GPtrArray *errors; /* char*: ERROR texts, by arrival */
+} Mallet;
+
+static void
+mallet_message(HarkLink *link, const HarkWireMessage *message, gpointer data)
+{
+  Mallet *mallet = data;
+  if (message->type == HARK_MSG_JOIN_OK) {
+    mallet->joined = TRUE;
+  } else if (message->type == HARK_MSG_ERROR) {
+    const char *text;
+    g_variant_get(message->body, "(u&s)", NULL, &text);
+    g_ptr_array_add(mallet->errors, g_strdup(text));
+  }
+}
+
+static void
+mallet_closed(HarkLink *link, const GError *error, gpointer data)
+{
+}
+
+static const HarkLinkHandler mallet_handler = {
+  .message = mallet_message,
+  .closed = mallet_closed,
+};
+
+static gboolean
+link_is_up(gpointer data)
+{
+  HarkTestOpened *opened = data;
+  return opened->link != NULL && hark_link_get_state(opened->link) == HARK_LINK_UP;
+}
+
+static gboolean
+is_true(gpointer data)
+{
+  return *(gboolean *)data;
+}
+
+static gboolean
+has_errors(gpointer data)
+{
+  Mallet *mallet = data;
+  return mallet->errors->len >= 2;
+}
+
+/* Both forms of a record of user, with certificate cert, signed by key. */
+static GVariant *
+publication(const char *user, HarkIdentity *key, GBytes *cert, gint64 now)
+{
+  g_autoptr(HarkPresenceRecord) full = hark_presence_record_new();
+  full->user = g_strdup(user);
+  full->device = g_strdup(hark_identity_get_fingerprint(key));
+  full->certificate = g_bytes_ref(cert);
+  full->status = HARK_PRESENCE_ONLINE;
+  full->sequence = 1;
+  full->time = now;
+  g_autoptr(HarkPresenceRecord) pub = hark_presence_record_public(full);
+  g_autoptr(GError) error = NULL;
+  g_assert_nonnull(hark_presence_sign(full, key, &error));
+  g_assert_nonnull(hark_presence_sign(pub, key, &error));
+  const char *const none[] = { NULL };
+  return g_variant_new("(@(ayay)@(ayay)^as)", pub->signed_form, full->signed_form, none);
+}
+
+static gint64
+counter(JsonObject *directory, const char *name)
+{
+  return json_object_get_int_member(json_object_get_object_member(directory, "counters"), name);
+}
+
+static void
+test_forged_records(void)
+{
+  HARK_REQUIRE(lab.bob != NULL);
+  g_autoptr(JsonObject) before = lab_call(lab.sn, "directory", NULL);
+  HARK_REQUIRE(before != NULL);
+  g_auto(HarkTestNet) net = { 0 };
+  hark_test_net_init(&net, "hark-mallet-XXXXXX");
+  g_autoptr(GError) error = NULL;
+  g_autofree char *ca_dir = g_build_filename(lab.login->node->node->state_dir, "ca", NULL);
+  g_autoptr(HarkCa) lab_ca = hark_ca_load_or_create(ca_dir, "unused: the CA exists", &error);
+  g_assert_no_error(error);
+  /* Its link's certificate names it "mallet", from the lab's own CA. */
+  HarkNode *node = hark_test_net_node(&net, "mallet", lab_ca, lab_ca,
+                                      "plugins = { load = ( { name = \"tcp\"; } ); };\n");
+  HarkRegistration *tcp = hark_test_transport(node, "tcp");
+  const HarkTransportInterface *iface = tcp->iface;
+  HarkTestOpened opened = { 0 };
+  iface->open(tcp->instance, lab.sn_host, OVERLAY_PORT, NULL, hark_test_on_opened, &opened);
+  HARK_REQUIRE(hark_test_wait_for(link_is_up, &opened, hark_test_timeout(5000)));
+  g_ptr_array_add(net.links, opened.link);
+  g_autoptr(GPtrArray) errors = g_ptr_array_new_with_free_func(g_free);
+  Mallet mallet = { FALSE, errors };
+  hark_link_set_handler(opened.link, &mallet_handler, &mallet);
+  hark_link_send(opened.link, HARK_MSG_JOIN, 1,
+                 g_variant_new_parsed("({'name': <'mallet'>, 'as': <'client'>},)"), NULL);
+  HARK_REQUIRE(hark_test_wait_for(is_true, &mallet.joined, hark_test_timeout(5000)));
+
+  g_autofree char *key_path = g_build_filename(net.dir, "records.pem", NULL);
+  g_autoptr(HarkIdentity) key = hark_identity_load_or_create(key_path, NULL, &error);
+  g_assert_no_error(error);
+  g_autofree char *public_pem = hark_identity_get_public_pem(key);
+  gint64 now = g_get_real_time() / G_USEC_PER_SEC;
+  /* Under alice's name, with a certificate of its own. */
+  g_autofree char *own = hark_ca_issue_device(lab_ca, "mallet", "0123456789abcdef0123456789abcdef",
+                                              public_pem, now - 60, 3600, &error);
+  g_assert_no_error(error);
+  g_autoptr(GBytes) own_cert = g_bytes_new(own, strlen(own));
+  hark_link_send(opened.link, HARK_MSG_DIR_PUBLISH, 2, publication("alice", key, own_cert, now),
+                 NULL);
+  /* Its own name, with a certificate that ended an hour ago. */
+  g_autofree char *old = hark_ca_issue_device(lab_ca, "mallet", "0123456789abcdef0123456789abcdef",
+                                              public_pem, now - 7200, 3600, &error);
+  g_assert_no_error(error);
+  g_autoptr(GBytes) old_cert = g_bytes_new(old, strlen(old));
+  hark_link_send(opened.link, HARK_MSG_DIR_PUBLISH, 3, publication("mallet", key, old_cert, now),
+                 NULL);
+  HARK_REQUIRE(hark_test_wait_for(has_errors, &mallet, hark_test_timeout(5000)));
+  g_test_message("refused: %s | %s", (char *)errors->pdata[0], (char *)errors->pdata[1]);
+  g_assert_nonnull(strstr(errors->pdata[0], "certificate of user 'mallet'"));
+  g_assert_nonnull(strstr(errors->pdata[1], "was not valid when the record was signed"));
+
+  g_autoptr(JsonObject) after = lab_call(lab.sn, "directory", NULL);
+  HARK_REQUIRE(after != NULL);
+  g_assert_cmpint(counter(after, "records_foreign"), ==, counter(before, "records_foreign") + 1);
+  g_assert_cmpint(counter(after, "records_expired"), ==, counter(before, "records_expired") + 1);
+  /* alice's devices are what they were. */
+  g_autoptr(JsonObject) found = search(lab.bob, "alice");
+  HARK_REQUIRE(found != NULL);
+  g_assert_cmpuint(json_array_get_length(json_object_get_array_member(found, "devices")), ==, 2);
+}
+
 /* A device that leaves is no longer found; its other device still is. */
 static void
 test_device_leaves(void)
@@ -401,6 +542,7 @@ main(int argc, char **argv)
   g_test_add_func("/directory/prefix", test_prefix);
   g_test_add_func("/directory/definite-answers", test_definite_answers);
   g_test_add_func("/directory/lookup-flood", test_lookup_flood);
+  g_test_add_func("/directory/forged-records", test_forged_records);
   g_test_add_func("/directory/device-leaves", test_device_leaves);
   gboolean up = lab_up();
   int status = up ? g_test_run() : 1;
