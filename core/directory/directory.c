@@ -96,17 +96,30 @@ hark_directory_strategy(HarkDirectory *directory, const char *name)
   return NULL;
 }
 
+/* Each strategy gets services whose send() names it: a table per registration. */
+typedef struct {
+  HarkSearchServices services;
+  HarkDirectory *directory;
+  char *name;
+} StrategyHost;
+
+static HarkDirectory *
+directory_of_host(gpointer host)
+{
+  return ((StrategyHost *)host)->directory;
+}
+
 static gboolean
 service_is_super_node(gpointer host)
 {
-  HarkDirectory *directory = host;
+  HarkDirectory *directory = directory_of_host(host);
   return hark_overlay_is_super_node(directory->overlay);
 }
 
 static GPtrArray *
 service_sn_peers(gpointer host)
 {
-  HarkDirectory *directory = host;
+  HarkDirectory *directory = directory_of_host(host);
   g_autoptr(GPtrArray) links = hark_overlay_sn_peer_links(directory->overlay);
   GPtrArray *ids = g_ptr_array_new_with_free_func(g_free);
   for (guint i = 0; i < links->len; i++) {
@@ -138,7 +151,7 @@ send_strategy(HarkDirectory *directory, const char *strategy, const char *peer,
 static GPtrArray *
 service_store_find(gpointer host, const HarkPresenceQuery *query)
 {
-  HarkDirectory *directory = host;
+  HarkDirectory *directory = directory_of_host(host);
   if (directory->store == NULL)
     return g_ptr_array_new_with_free_func((GDestroyNotify)hark_presence_record_free);
   return hark_directory_store_find(directory->store, query, NULL, DIRECTORY_MAX_RESULTS);
@@ -147,7 +160,7 @@ service_store_find(gpointer host, const HarkPresenceQuery *query)
 static HarkPresenceRecord *
 service_verify(gpointer host, GVariant *signed_record, gboolean store, GError **error)
 {
-  HarkDirectory *directory = host;
+  HarkDirectory *directory = directory_of_host(host);
   gint64 now = hark_directory_now(directory);
   g_autoptr(GError) local = NULL;
   HarkPresenceRecord *record =
@@ -168,7 +181,7 @@ service_verify(gpointer host, GVariant *signed_record, gboolean store, GError **
 static HarkClock *
 service_clock(gpointer host)
 {
-  HarkDirectory *directory = host;
+  HarkDirectory *directory = directory_of_host(host);
   return directory->clock;
 }
 
@@ -215,7 +228,7 @@ static void
 service_login_lookup(gpointer host, const HarkPresenceQuery *query, GCancellable *cancellable,
                      HarkSearchDone done, gpointer user_data)
 {
-  HarkDirectory *directory = host;
+  HarkDirectory *directory = directory_of_host(host);
   (void)cancellable; /* the login client answers every request before it is freed */
   LoginLookup *lookup = g_new0(LoginLookup, 1);
   lookup->done = done;
@@ -225,66 +238,23 @@ service_login_lookup(gpointer host, const HarkPresenceQuery *query, GCancellable
                                  lookup);
 }
 
-/* Each strategy gets services whose send() names it: a table per registration. */
-typedef struct {
-  HarkSearchServices services;
-  HarkDirectory *directory;
-  char *name;
-} StrategyHost;
 
 static gboolean
-host_is_super_node(gpointer host)
-{
-  return service_is_super_node(((StrategyHost *)host)->directory);
-}
-
-static GPtrArray *
-host_sn_peers(gpointer host)
-{
-  return service_sn_peers(((StrategyHost *)host)->directory);
-}
-
-static gboolean
-host_send(gpointer host, const char *peer, GVariant *message, GError **error)
+service_send(gpointer host, const char *peer, GVariant *message, GError **error)
 {
   StrategyHost *h = host;
   return send_strategy(h->directory, h->name, peer, message, error);
 }
 
-static GPtrArray *
-host_store_find(gpointer host, const HarkPresenceQuery *query)
-{
-  return service_store_find(((StrategyHost *)host)->directory, query);
-}
-
-static HarkPresenceRecord *
-host_verify(gpointer host, GVariant *signed_record, gboolean store, GError **error)
-{
-  return service_verify(((StrategyHost *)host)->directory, signed_record, store, error);
-}
-
-static HarkClock *
-host_clock(gpointer host)
-{
-  return service_clock(((StrategyHost *)host)->directory);
-}
-
-static void
-host_login_lookup(gpointer host, const HarkPresenceQuery *query, GCancellable *cancellable,
-                  HarkSearchDone done, gpointer user_data)
-{
-  service_login_lookup(((StrategyHost *)host)->directory, query, cancellable, done, user_data);
-}
-
 static const HarkSearchServices strategy_services = {
   .version = HARK_SEARCH_INTERFACE_VERSION,
-  .is_super_node = host_is_super_node,
-  .sn_peers = host_sn_peers,
-  .send = host_send,
-  .store_find = host_store_find,
-  .verify = host_verify,
-  .clock = host_clock,
-  .login_lookup = host_login_lookup,
+  .is_super_node = service_is_super_node,
+  .sn_peers = service_sn_peers,
+  .send = service_send,
+  .store_find = service_store_find,
+  .verify = service_verify,
+  .clock = service_clock,
+  .login_lookup = service_login_lookup,
 };
 
 static void
@@ -599,22 +569,36 @@ counters_json(const DirectoryCounters *c)
   return o;
 }
 
+static JsonObject *
+strategy_json(HarkDirectory *directory, const char *name, gboolean configured)
+{
+  JsonObject *o = json_object_new();
+  const HarkRegistration *reg = hark_directory_strategy(directory, name);
+  json_object_set_string_member(o, "name", name);
+  json_object_set_boolean_member(o, "configured", configured);
+  json_object_set_boolean_member(o, "loaded", reg != NULL);
+  const HarkSearchInterface *iface = reg != NULL ? reg->iface : NULL;
+  if (iface != NULL) {
+    json_object_set_string_member(o, "plugin", reg->plugin);
+    if (iface->stats != NULL)
+      json_object_set_object_member(o, "stats", iface->stats(reg->instance));
+  }
+  return o;
+}
+
+/* directory.search in order, then what is loaded but not named there (an SN serves a
+ * lookup with the strategies the client names, which may be others than its own). */
 static JsonArray *
 strategies_json(HarkDirectory *directory)
 {
   JsonArray *array = json_array_new();
-  for (char **name = directory->node->config->dir_search; *name != NULL; name++) {
-    JsonObject *o = json_object_new();
-    const HarkRegistration *reg = hark_directory_strategy(directory, *name);
-    json_object_set_string_member(o, "name", *name);
-    json_object_set_boolean_member(o, "loaded", reg != NULL);
-    const HarkSearchInterface *iface = reg != NULL ? reg->iface : NULL;
-    if (iface != NULL) {
-      json_object_set_string_member(o, "plugin", reg->plugin);
-      if (iface->stats != NULL)
-        json_object_set_object_member(o, "stats", iface->stats(reg->instance));
-    }
-    json_array_add_object_element(array, o);
+  char **order = directory->node->config->dir_search;
+  for (char **name = order; *name != NULL; name++)
+    json_array_add_object_element(array, strategy_json(directory, *name, TRUE));
+  for (guint i = 0; directory->strategies != NULL && i < directory->strategies->len; i++) {
+    const HarkRegistration *reg = directory->strategies->pdata[i];
+    if (!g_strv_contains((const char *const *)order, reg->name))
+      json_array_add_object_element(array, strategy_json(directory, reg->name, FALSE));
   }
   return array;
 }

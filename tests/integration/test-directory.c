@@ -44,13 +44,15 @@ sn_config(void)
 {
   g_autofree char *login = login_section();
   return g_strdup_printf("node: { name = \"dir-sn\"; supernode = true; };\n"
-                         "plugins: { load = ( { name = \"udp\"; }, { name = \"tcp\"; },\n"
-                         "  { name = \"ctl\"; } ); };\n"
+                         "plugins: { path = [ \"%s\" ];\n"
+                         "  load = ( { name = \"udp\"; }, { name = \"tcp\"; },\n"
+                         "  { name = \"search-fixed\"; }, { name = \"ctl\"; } ); };\n"
                          "network: { listen = \"%s\"; port = %u; public_address = \"%s\";\n"
                          "  allow_loopback = true; bootstrap = ( ); };\n"
                          "supernode: { min_uptime = 0; max_load = 10000; links = 0; };\n"
                          "directory: { lookups_per_minute = 600; };\n%s",
-                         lab.sn_host, OVERLAY_PORT, lab.sn_host, login);
+                         g_getenv("HARK_TEST_PLUGIN_DIR"), lab.sn_host, OVERLAY_PORT, lab.sn_host,
+                         login);
 }
 
 static char *
@@ -62,7 +64,8 @@ client_config(const char *name)
                          "  { name = \"search-loginsrv\"; }, { name = \"ctl\"; } ); };\n"
                          "network: { allow_loopback = true; join_race_delay_ms = 100;\n"
                          "  bootstrap = ( { host = \"%s\"; port = %u; transports = [ \"udp\", "
-                         "\"tcp\" ]; } ); };\n%s",
+                         "\"tcp\" ]; } ); };\n"
+                         "directory: { search = [ \"gi\", \"fixed\", \"loginsrv\" ]; };\n%s",
                          name, lab.sn_host, OVERLAY_PORT, login);
 }
 
@@ -487,6 +490,35 @@ test_forged_records(void)
   g_assert_cmpuint(json_array_get_length(json_object_get_array_member(found, "devices")), ==, 2);
 }
 
+/* The SN asks its own strategies, in the lookup's order, before the client asks the
+ * login server: search-fixed (loaded on the SN only) calls every ghost* unknown, even one
+ * the login server knows. */
+static void
+test_sn_strategies(void)
+{
+  HARK_REQUIRE(lab.bob != NULL);
+  g_autoptr(JsonObject) reg = lab_call(
+    lab.bob, "register", lab_args("user", "ghost-one", "password", "ghost-password-1", NULL));
+  HARK_REQUIRE(reg != NULL);
+  g_autoptr(JsonObject) ghost = search(lab.bob, "ghost-one");
+  HARK_REQUIRE(ghost != NULL);
+  g_assert_cmpstr(answer_of(ghost), ==, "unknown");
+  /* Undecided there, the login server answers. */
+  g_autoptr(JsonObject) alina = search(lab.bob, "alina");
+  HARK_REQUIRE(alina != NULL);
+  g_assert_cmpstr(answer_of(alina), ==, "known");
+  g_autoptr(JsonObject) directory = lab_call(lab.sn, "directory", NULL);
+  HARK_REQUIRE(directory != NULL);
+  JsonArray *strategies = json_object_get_array_member(directory, "search");
+  gint64 served = -1;
+  for (guint i = 0; i < json_array_get_length(strategies); i++) {
+    JsonObject *s = json_array_get_object_element(strategies, i);
+    if (g_strcmp0(json_object_get_string_member(s, "name"), "fixed") == 0)
+      served = json_object_get_int_member(json_object_get_object_member(s, "stats"), "served");
+  }
+  g_assert_cmpint(served, >=, 2);
+}
+
 /* A device that leaves is no longer found; its other device still is. */
 static void
 test_device_leaves(void)
@@ -543,6 +575,7 @@ main(int argc, char **argv)
   g_test_add_func("/directory/definite-answers", test_definite_answers);
   g_test_add_func("/directory/lookup-flood", test_lookup_flood);
   g_test_add_func("/directory/forged-records", test_forged_records);
+  g_test_add_func("/directory/sn-strategies", test_sn_strategies);
   g_test_add_func("/directory/device-leaves", test_device_leaves);
   gboolean up = lab_up();
   int status = up ? g_test_run() : 1;
