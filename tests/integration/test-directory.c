@@ -22,7 +22,9 @@
 typedef struct {
   LabLoginServer *login;
   char *sn_host;
+  char *sn2_host;
   LabNode *sn;
+  LabNode *sn2;   /* a second SN, linked to the first: for strategy messages */
   LabNode *alice1;
   LabNode *alice2;
   LabNode *bob;
@@ -39,20 +41,21 @@ login_section(void)
                          lab.login->ca_path);
 }
 
+/* An SN at host; bootstrap "" or an SN to link to (links: how many SN links it keeps). */
 static char *
-sn_config(void)
+sn_config(const char *name, const char *host, const char *bootstrap, guint links)
 {
   g_autofree char *login = login_section();
-  return g_strdup_printf("node: { name = \"dir-sn\"; supernode = true; };\n"
+  return g_strdup_printf("node: { name = \"%s\"; supernode = true; };\n"
                          "plugins: { path = [ \"%s\" ];\n"
                          "  load = ( { name = \"udp\"; }, { name = \"tcp\"; },\n"
                          "  { name = \"search-fixed\"; }, { name = \"ctl\"; } ); };\n"
                          "network: { listen = \"%s\"; port = %u; public_address = \"%s\";\n"
-                         "  allow_loopback = true; bootstrap = ( ); };\n"
-                         "supernode: { min_uptime = 0; max_load = 10000; links = 0; };\n"
+                         "  allow_loopback = true; bootstrap = ( %s ); };\n"
+                         "supernode: { min_uptime = 0; max_load = 10000; links = %u; };\n"
                          "directory: { lookups_per_minute = 600; };\n%s",
-                         g_getenv("HARK_TEST_PLUGIN_DIR"), lab.sn_host, OVERLAY_PORT, lab.sn_host,
-                         login);
+                         name, g_getenv("HARK_TEST_PLUGIN_DIR"), host, OVERLAY_PORT, host,
+                         bootstrap, links, login);
 }
 
 static char *
@@ -121,11 +124,18 @@ is_attached(JsonObject *overlay, gconstpointer data)
                    "attached") == 0;
 }
 
+/* Serving, with at least data verified SN links. */
 static gboolean
 is_super(JsonObject *overlay, gconstpointer data)
 {
-  return g_strcmp0(json_object_get_string_member_with_default(overlay, "role", NULL),
-                   "super") == 0;
+  if (g_strcmp0(json_object_get_string_member_with_default(overlay, "role", NULL), "super") != 0)
+    return FALSE;
+  JsonArray *links = json_object_get_array_member(overlay, "sn_links");
+  guint verified = 0;
+  for (guint i = 0; links != NULL && i < json_array_get_length(links); i++)
+    verified += json_object_get_boolean_member_with_default(
+      json_array_get_object_element(links, i), "verified", FALSE);
+  return verified >= GPOINTER_TO_UINT(data);
 }
 
 /* This device's record was stored by its SN (at a sequence past *data when given). */
@@ -178,17 +188,29 @@ client_start(const char *name, const char *user, gboolean register_first)
 static gboolean
 lab_up(void)
 {
-  lab.sn_host = g_strdup_printf("127.%u.%u.21", g_random_int_range(1, 255),
-                                g_random_int_range(0, 255));
+  guint a = (guint)g_random_int_range(1, 255), b = (guint)g_random_int_range(0, 255);
+  lab.sn_host = g_strdup_printf("127.%u.%u.21", a, b);
+  lab.sn2_host = g_strdup_printf("127.%u.%u.22", a, b);
   lab.login = lab_login_server_new();
   if (lab.login == NULL)
     return FALSE;
-  g_autofree char *config = sn_config();
+  g_autofree char *config = sn_config("dir-sn", lab.sn_host, "", 0);
   lab.sn = lab_node_new("dir-sn", config);
   if (!lab_node_start(lab.sn) || !lab_register_and_login(lab.sn, "dir-sn-user"))
     return FALSE;
   g_autoptr(JsonObject) super = wait_until(lab.sn, "overlay", NULL, is_super, NULL, "serving");
   if (super == NULL)
+    return FALSE;
+  g_autofree char *to_first = g_strdup_printf("{ host = \"%s\"; port = %u; transports = "
+                                              "[ \"udp\", \"tcp\" ]; }",
+                                              lab.sn_host, OVERLAY_PORT);
+  g_autofree char *config2 = sn_config("dir-sn2", lab.sn2_host, to_first, 1);
+  lab.sn2 = lab_node_new("dir-sn2", config2);
+  if (!lab_node_start(lab.sn2) || !lab_register_and_login(lab.sn2, "dir-sn2-user"))
+    return FALSE;
+  g_autoptr(JsonObject) linked = wait_until(lab.sn, "overlay", NULL, is_super, GUINT_TO_POINTER(1),
+                                            "linked to dir-sn2, verified");
+  if (linked == NULL)
     return FALSE;
   lab.alice1 = client_start("alice-laptop", "alice", TRUE);
   lab.alice2 = lab.alice1 != NULL ? client_start("alice-phone", "alice", FALSE) : NULL;
@@ -202,9 +224,11 @@ lab_down(void)
   g_clear_pointer(&lab.bob, lab_node_free);
   g_clear_pointer(&lab.alice2, lab_node_free);
   g_clear_pointer(&lab.alice1, lab_node_free);
+  g_clear_pointer(&lab.sn2, lab_node_free);
   g_clear_pointer(&lab.sn, lab_node_free);
   g_clear_pointer(&lab.login, lab_login_server_free);
   g_free(lab.sn_host);
+  g_free(lab.sn2_host);
 }
 
 static JsonObject *
@@ -490,6 +514,27 @@ test_forged_records(void)
   g_assert_cmpuint(json_array_get_length(json_object_get_array_member(found, "devices")), ==, 2);
 }
 
+/* A counter of the "fixed" test strategy on an SN (-1 when it is not there). */
+static gint64
+fixed_stat(LabNode *sn, const char *name)
+{
+  g_autoptr(JsonObject) directory = lab_call(sn, "directory", NULL);
+  JsonArray *strategies = directory != NULL ? json_object_get_array_member(directory, "search")
+                                            : NULL;
+  for (guint i = 0; strategies != NULL && i < json_array_get_length(strategies); i++) {
+    JsonObject *s = json_array_get_object_element(strategies, i);
+    if (g_strcmp0(json_object_get_string_member(s, "name"), "fixed") == 0)
+      return json_object_get_int_member(json_object_get_object_member(s, "stats"), name);
+  }
+  return -1;
+}
+
+static gboolean
+sn2_received(gpointer data)
+{
+  return fixed_stat(lab.sn2, "received") == 1;
+}
+
 /* The SN asks its own strategies, in the lookup's order, before the client asks the
  * login server: search-fixed (loaded on the SN only) calls every ghost* unknown, even one
  * the login server knows. */
@@ -507,16 +552,15 @@ test_sn_strategies(void)
   g_autoptr(JsonObject) alina = search(lab.bob, "alina");
   HARK_REQUIRE(alina != NULL);
   g_assert_cmpstr(answer_of(alina), ==, "known");
-  g_autoptr(JsonObject) directory = lab_call(lab.sn, "directory", NULL);
-  HARK_REQUIRE(directory != NULL);
-  JsonArray *strategies = json_object_get_array_member(directory, "search");
-  gint64 served = -1;
-  for (guint i = 0; i < json_array_get_length(strategies); i++) {
-    JsonObject *s = json_array_get_object_element(strategies, i);
-    if (g_strcmp0(json_object_get_string_member(s, "name"), "fixed") == 0)
-      served = json_object_get_int_member(json_object_get_object_member(s, "stats"), "served");
-  }
-  g_assert_cmpint(served, >=, 2);
+  g_assert_cmpint(fixed_stat(lab.sn, "served"), >=, 2);
+
+  /* A relay* lookup makes dir-sn's strategy send to its SN peer, whose copy of the same
+   * strategy gets it: DIR_STRATEGY carried and handed over by name. */
+  g_autoptr(JsonObject) relayed = search(lab.bob, "relay-me");
+  HARK_REQUIRE(relayed != NULL);
+  g_assert_cmpint(fixed_stat(lab.sn, "sent"), ==, 1);
+  HARK_REQUIRE(hark_test_wait_for(sn2_received, NULL, hark_test_timeout(5000)));
+  g_assert_cmpint(fixed_stat(lab.sn2, "refused"), ==, 0);
 }
 
 /* A device that leaves is no longer found; its other device still is. */

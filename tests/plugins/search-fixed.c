@@ -2,18 +2,44 @@
 /* search-fixed.c: a super-node-side search strategy for the directory's tests: it
  * answers "no such user" for every name that starts with "ghost" and leaves the rest to
  * the next strategy, so a test can tell that an SN asked its strategies, in the order
- * the lookup named, before the client asked the login server. */
+ * the lookup named, before the client asked the login server. For a name that starts
+ * with "relay" it sends the name to every SN peer (DIR_STRATEGY), whose copy counts
+ * what it received: the way strategies talk between SNs. */
 #include <hark/hark.h>
 
 typedef struct {
   const HarkSearchServices *services;
+  gpointer host;
   guint64 served;
+  guint64 sent;
+  guint64 received;
+  guint64 refused; /* messages of another type */
 } Fixed;
 
 static void
 attach(gpointer instance, const HarkSearchServices *services, gpointer host)
 {
   ((Fixed *)instance)->services = services;
+  ((Fixed *)instance)->host = host;
+}
+
+static void
+relay(Fixed *fixed, const char *key)
+{
+  g_autoptr(GPtrArray) peers = fixed->services->sn_peers(fixed->host);
+  for (guint i = 0; i < peers->len; i++)
+    if (fixed->services->send(fixed->host, peers->pdata[i], g_variant_new("(s)", key), NULL))
+      fixed->sent++;
+}
+
+static void
+message(gpointer instance, const char *peer, GVariant *message)
+{
+  Fixed *fixed = instance;
+  if (g_variant_is_of_type(message, G_VARIANT_TYPE("(s)")))
+    fixed->received++;
+  else
+    fixed->refused++;
 }
 
 static void
@@ -28,6 +54,8 @@ serve_lookup(gpointer instance, const HarkPresenceQuery *query, GCancellable *ca
 {
   Fixed *fixed = instance;
   fixed->served++;
+  if (g_str_has_prefix(query->key, "relay") && fixed->services != NULL)
+    relay(fixed, query->key);
   g_autoptr(HarkSearchResult) result = hark_search_result_new(
     g_str_has_prefix(query->key, "ghost") ? HARK_SEARCH_UNKNOWN : HARK_SEARCH_UNDECIDED);
   done(g_steal_pointer(&result), NULL, user_data);
@@ -37,7 +65,11 @@ static JsonObject *
 stats(gpointer instance)
 {
   JsonObject *o = json_object_new();
-  json_object_set_int_member(o, "served", (gint64)((Fixed *)instance)->served);
+  Fixed *fixed = instance;
+  json_object_set_int_member(o, "served", (gint64)fixed->served);
+  json_object_set_int_member(o, "sent", (gint64)fixed->sent);
+  json_object_set_int_member(o, "received", (gint64)fixed->received);
+  json_object_set_int_member(o, "refused", (gint64)fixed->refused);
   return o;
 }
 
@@ -46,6 +78,7 @@ static const HarkSearchInterface fixed_search = {
   .attach = attach,
   .detach = detach,
   .serve_lookup = serve_lookup,
+  .message = message,
   .stats = stats,
 };
 
