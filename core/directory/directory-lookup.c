@@ -322,11 +322,11 @@ strategy_answered(HarkSearchResult *result, const GError *error, gpointer data)
     return;
   }
   g_autoptr(HarkSearchResult) owned = result;
-  for (guint i = 0; i < result->names->len; i++)
-    add_name(job, result->names->pdata[i]);
-  for (guint i = 0; i < result->records->len; i++)
-    g_ptr_array_add(job->records, g_steal_pointer(&result->records->pdata[i]));
-  g_ptr_array_set_size(result->records, 0);
+  for (guint i = 0; i < owned->names->len; i++)
+    add_name(job, owned->names->pdata[i]);
+  for (guint i = 0; i < owned->records->len; i++)
+    g_ptr_array_add(job->records, g_steal_pointer(&owned->records->pdata[i]));
+  g_ptr_array_set_size(owned->records, 0);
   if (job->query->prefix) {
     finish(job, job->names->len > 0 || job->records->len > 0 ? HARK_SEARCH_FOUND
                                                                : HARK_SEARCH_UNKNOWN);
@@ -336,7 +336,7 @@ strategy_answered(HarkSearchResult *result, const GError *error, gpointer data)
   if (job->records->len > 0)
     finish(job, HARK_SEARCH_FOUND);
   else
-    finish(job, result->answer == HARK_SEARCH_FOUND ? HARK_SEARCH_KNOWN : result->answer);
+    finish(job, owned->answer == HARK_SEARCH_FOUND ? HARK_SEARCH_KNOWN : owned->answer);
 }
 
 static void

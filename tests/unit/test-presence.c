@@ -237,6 +237,7 @@ test_expired(Fixture *f, gconstpointer data)
   g_autoptr(HarkPresenceRecord) still = hark_presence_verify(
     good_signed, hark_ca_get_certificate_pem(f->ca), NULL, f->now + HARK_PRESENCE_LIFETIME_S, &error);
   g_assert_no_error(error);
+  g_assert_nonnull(still);
 }
 
 static void
