@@ -23,15 +23,15 @@ ROOT = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)),
 CORE = os.path.join(ROOT, "core")
 
 # Bottom up. `program` (the hark executable) may use every layer.
-LAYERS = ["base", "registry", "link", "login", "overlay", "media", "node", "program"]
+LAYERS = ["base", "registry", "link", "login", "overlay", "directory", "media", "node", "program"]
 
 # The public headers, by the layer that implements them (or, for plugin interfaces,
 # the lowest layer whose types they use).
 PUBLIC = {
     "base": ["address", "certificate", "clock", "codec", "config", "control", "export", "hostcache",
-             "identity", "media-spec", "plugin", "settings", "store", "stun", "version",
+             "identity", "media-spec", "plugin", "presence", "settings", "store", "stun", "version",
              "wire"],
-    "registry": ["command", "context", "frontend", "natprobe"],
+    "registry": ["command", "context", "frontend", "natprobe", "search"],
     "link": ["link", "transport"],
     "media": ["media"],
     "node": ["hark", "node"],

@@ -181,6 +181,18 @@ static const ConfigKey login_keys[] = {
   { NULL },
 };
 
+/* The directory (docs/architecture.md, "Directory"): the search strategies in the order
+ * they are tried, how often a device refreshes its presence record, and what an SN takes. */
+static const ConfigKey directory_keys[] = {
+  { "search", KEY_STRV, offsetof(HarkConfig, dir_search), .min = 1, .check = check_name },
+  { "refresh_interval", KEY_INT, offsetof(HarkConfig, dir_refresh_interval), .min = 5,
+    .max = 24 * 3600 },
+  { "lookups_per_minute", KEY_INT, offsetof(HarkConfig, dir_lookups_per_minute), .min = 1,
+    .max = 100000 },
+  { "max_records", KEY_INT, offsetof(HarkConfig, dir_max_records), .min = 1, .max = 10000000 },
+  { NULL },
+};
+
 static const ConfigKey root_keys[] = {
   { "node", KEY_SECTION, 0, .members = node_keys },
   { "plugins", KEY_SECTION, 0, .members = plugins_keys },
@@ -188,6 +200,7 @@ static const ConfigKey root_keys[] = {
   { "supernode", KEY_SECTION, 0, .members = supernode_keys },
   { "media", KEY_SECTION, 0, .members = media_keys },
   { "login", KEY_SECTION, 0, .members = login_keys },
+  { "directory", KEY_SECTION, 0, .members = directory_keys },
   { NULL },
 };
 
@@ -725,6 +738,7 @@ HarkConfig *
 hark_config_new_default(void)
 {
   static const char *const codecs[] = { "opus", "g711", NULL };
+  static const char *const search[] = { "gi", "loginsrv", NULL };
   HarkConfig *config = g_new0(HarkConfig, 1);
 
   config->node_name = g_strdup(g_get_host_name());
@@ -755,6 +769,10 @@ hark_config_new_default(void)
   config->warnings = g_ptr_array_new_with_free_func(g_free);
   config->login_device = g_strdup(config->node_name);
   config->login_renew_margin = DEFAULT_RENEW_MARGIN;
+  config->dir_search = g_strdupv((char **)search);
+  config->dir_refresh_interval = 600;
+  config->dir_lookups_per_minute = 30;
+  config->dir_max_records = 100000;
   return config;
 }
 
@@ -884,6 +902,7 @@ hark_config_free(HarkConfig *config)
   g_free(config->public_address);
   g_free(config->public_address_alt);
   g_strfreev(config->codecs);
+  g_strfreev(config->dir_search);
   g_free(config->audio_source);
   g_free(config->audio_sink);
   g_ptr_array_unref(config->warnings);

@@ -41,6 +41,11 @@ static const MessageKind message_kinds[] = {
   {HARK_MSG_TUNNEL_DATA, "TUNNEL_DATA", "(tay)"},
   {HARK_MSG_TUNNEL_CLOSE, "TUNNEL_CLOSE", "(ts)"},
   {HARK_MSG_STUN_RELAY, "STUN_RELAY", "(sqqbay)"},
+  {HARK_MSG_DIR_PUBLISH, "DIR_PUBLISH", "((ayay)(ayay)as)"},
+  {HARK_MSG_DIR_PUBLISH_OK, "DIR_PUBLISH_OK", "(tu)", TRUE},
+  {HARK_MSG_DIR_LOOKUP, "DIR_LOOKUP", "(sbas)"},
+  {HARK_MSG_DIR_RESULT, "DIR_RESULT", "(sasa(ayay))", TRUE},
+  {HARK_MSG_DIR_STRATEGY, "DIR_STRATEGY", "(sv)"},
 };
 
 static const MessageKind *

@@ -436,6 +436,22 @@ hark_login_client_change_password(HarkLoginClient *client, const char *old_passw
   hark_login_op_send(op, "POST", "/v1/password", body, FALSE, hark_login_op_answer);
 }
 
+char **
+hark_login_client_buddy_names(HarkLoginClient *client)
+{
+  GPtrArray *names = g_ptr_array_new();
+  for (guint i = 0; client->buddies != NULL && i < json_array_get_length(client->buddies); i++) {
+    const char *name =
+      hark_login_member_string(json_array_get_object_element(client->buddies, i), "name");
+    if (name != NULL)
+      g_ptr_array_add(names, g_ascii_strdown(name, -1));
+  }
+  g_ptr_array_add(names, NULL);
+  return (char **)g_ptr_array_free(names, FALSE);
+}
+
+/* The public directory endpoints (no signature, no login needed). name is checked by the
+ * caller (a user name's characters need no escaping in a path or a query). */
 void
 hark_login_client_devices(HarkLoginClient *client, HarkLoginDone done, gpointer user_data)
 {

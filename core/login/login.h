@@ -123,6 +123,8 @@ void hark_login_client_change_buddy(HarkLoginClient *client, const char *op, con
                                     const char *alias, HarkLoginDone done, gpointer user_data);
 /* {"user", "device", "device_id", "server", "expires"}; NOT_LOGGED_IN when logged out. */
 void hark_login_client_whoami(HarkLoginClient *client, HarkLoginDone done, gpointer user_data);
+/* The buddy list's names, canonical (lower case); NULL-terminated, new. */
+char **hark_login_client_buddy_names(HarkLoginClient *client);
 /* The account's devices as the server lists them: {"devices": [...]}. */
 void hark_login_client_devices(HarkLoginClient *client, HarkLoginDone done, gpointer user_data);
 /* Revokes the device named by which (its id or its name): {"removed": {...}}. When that is

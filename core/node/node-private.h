@@ -12,12 +12,14 @@
 #include "link-private.h"
 #include "login.h"
 #include "overlay.h"
+#include "directory.h"
 #include "hark/hark.h"
 
 typedef struct {
   HarkNode base;
   HarkLoginClient *login; /* when the configuration has a login section, from start */
   HarkOverlay *overlay;   /* with a login section, from start */
+  HarkDirectory *directory; /* with an overlay, from start */
 } HarkNodeRoot;
 
 static inline HarkNodeRoot *

@@ -19,6 +19,7 @@ static const HarkInterfaceVersion interface_versions[] = {
   { HARK_KIND_TRANSPORT, HARK_TRANSPORT_INTERFACE_VERSION },
   { HARK_KIND_CODEC, HARK_CODEC_INTERFACE_VERSION },
   { HARK_KIND_NAT_PROBE, HARK_NAT_PROBE_INTERFACE_VERSION },
+  { HARK_KIND_SEARCH, HARK_SEARCH_INTERFACE_VERSION },
 };
 
 static void
@@ -200,6 +201,9 @@ hark_node_start(HarkNode *node, GError **error)
   node->started_at = g_get_real_time();
   if (root->login != NULL)
     root->overlay = hark_overlay_new(node, root->login, NULL);
+  /* Before the overlay starts, so that it hears the overlay's first role and attach. */
+  if (root->overlay != NULL)
+    root->directory = hark_directory_new(node, root->overlay, root->login);
   if (!start_frontends(node, error))
     return FALSE;
   if (root->overlay != NULL)
@@ -251,6 +255,7 @@ hark_node_free(HarkNode *node)
   hark_commands_cancel_pending(node);
   stop_frontends(node);
   HarkNodeRoot *root = hark_node_root(node);
+  g_clear_pointer(&root->directory, hark_directory_free);
   g_clear_pointer(&root->overlay, hark_overlay_free);
   hark_link_set_credentials(node, NULL, NULL);
   /* Its requests in flight answer their (already cancelled) commands now; it borrows

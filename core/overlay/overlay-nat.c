@@ -267,6 +267,13 @@ hark_overlay_nat_verdict(HarkOverlay *overlay)
   return nat != NULL && nat->result != NULL ? nat->result->verdict : HARK_NAT_VERDICT_UNKNOWN;
 }
 
+char *
+hark_overlay_nat_mapped(HarkOverlay *overlay)
+{
+  OverlayNat *nat = overlay->nat;
+  return nat != NULL && nat->result != NULL ? g_strdup(nat->result->mapped) : NULL;
+}
+
 JsonObject *
 hark_overlay_nat_describe(HarkOverlay *overlay)
 {

@@ -139,6 +139,10 @@ struct _HarkOverlay {
 
   /* login tunnel (node side) */
   struct _TunnelClient *tunnel;
+
+  /* higher layers' listeners (overlay.h): OverlayListenerEntry* */
+  GPtrArray *listeners;
+  guint next_listener;
 };
 
 /* overlay.c */
@@ -206,6 +210,14 @@ void hark_overlay_keepalive_stop(HarkOverlay *overlay);
 void hark_overlay_keepalive_serve_start(HarkOverlay *overlay);
 void hark_overlay_keepalive_serve_stop(HarkOverlay *overlay);
 
+/* overlay-listeners.c: the higher layers' listeners (overlay.h). message: TRUE when one
+ * of them handled it. */
+gboolean hark_overlay_listeners_message(HarkOverlay *overlay, Peer *peer,
+                                        const HarkWireMessage *message);
+void hark_overlay_listeners_event(HarkOverlay *overlay, const char *event, JsonObject *details);
+void hark_overlay_listeners_link_closed(HarkOverlay *overlay, Peer *peer);
+void hark_overlay_listeners_free(HarkOverlay *overlay);
+
 /* overlay-join.c */
 void hark_overlay_join_start(HarkOverlay *overlay);
 /* A PROBE with this id, padded to OVERLAY_PROBE_SIZE (new). */
@@ -271,8 +283,6 @@ JsonObject *hark_overlay_stun_describe(HarkOverlay *overlay);
 /* overlay-nat.c */
 void hark_overlay_nat_start(HarkOverlay *overlay);
 void hark_overlay_nat_free(HarkOverlay *overlay);
-/* UNKNOWN until a probe ran (now or in an earlier run). */
-HarkNatVerdict hark_overlay_nat_verdict(HarkOverlay *overlay);
 /* The `nat` command's answer. */
 JsonObject *hark_overlay_nat_describe(HarkOverlay *overlay);
 /* `nat probe`: answered with the new result when the probe ends. */

@@ -34,6 +34,7 @@ hark_overlay_next_id(HarkOverlay *overlay)
 void
 hark_overlay_emit(HarkOverlay *overlay, const char *event, JsonObject *data)
 {
+  hark_overlay_listeners_event(overlay, event, data);
   hark_context_emit(overlay->ctx, event, data);
 }
 
@@ -301,6 +302,8 @@ on_link_message(HarkLink *link, const HarkWireMessage *message, gpointer data)
   Peer *peer = hark_overlay_peer_of(overlay, link);
   if (peer == NULL)
     return;
+  if (hark_overlay_listeners_message(overlay, peer, message))
+    return;
   switch (peer->kind) {
   case PEER_OPENED:
     if (peer->join != NULL)
@@ -349,6 +352,7 @@ on_link_closed(HarkLink *link, const GError *error, gpointer data)
     return;
   }
   count_close(overlay, error);
+  hark_overlay_listeners_link_closed(overlay, peer);
   switch (peer->kind) {
   case PEER_OPENED:
     if (peer->join != NULL) {
@@ -522,6 +526,8 @@ login_changed(gpointer data)
       hark_overlay_send_auth(overlay, peer);
   }
   hark_overlay_check_eligibility(overlay);
+  /* After the AUTH above, so that what a listener sends next is under the new one. */
+  hark_overlay_listeners_event(overlay, "certificate-changed", NULL);
 }
 
 static gboolean
@@ -618,6 +624,7 @@ hark_overlay_free(HarkOverlay *overlay)
   g_free(overlay->sn_refusal);
   g_free(overlay->public_host);
   g_clear_pointer(&overlay->relay_buckets, g_hash_table_unref);
+  hark_overlay_listeners_free(overlay);
   g_free(overlay);
 }
 

@@ -41,6 +41,56 @@ void hark_overlay_free(HarkOverlay *overlay);
  * most max_clients of an SN's clients ("client_count" has them all). */
 JsonObject *hark_overlay_snapshot(HarkOverlay *overlay, guint max_clients);
 
+/* ---- for the layers above (the directory): a listener list -------------------------
+ * The overlay never calls up: a higher layer registers the message types it handles and
+ * hears the overlay's events, as c-toxcore's networking_registerhandler and PipeWire's
+ * spa_hook_list do. Listeners are called in the order they were added. */
+typedef enum {
+  HARK_OVERLAY_FROM_MY_SN,  /* the SN this ordinary node is attached to */
+  HARK_OVERLAY_FROM_CLIENT, /* a client of this SN (authenticated or not: check) */
+  HARK_OVERLAY_FROM_SN,     /* a verified SN peer */
+} HarkOverlayFrom;
+
+typedef struct {
+  /* The message types it takes (other than ERROR), and whether ERRORs from our SN are
+   * offered to it first (answers to its requests). */
+  const guint16 *types;
+  gsize n_types;
+  gboolean errors_from_sn;
+  /* A message of one of those types; TRUE when it was handled (an ERROR it did not
+   * handle goes on to the overlay). */
+  gboolean (*message)(gpointer data, HarkLink *link, HarkOverlayFrom from,
+                      const HarkWireMessage *message);
+  /* Every event the overlay emits ("overlay-attached", "overlay-detached",
+   * "overlay-role", ...), with its data (borrowed), before the frontends get it. */
+  void (*event)(gpointer data, const char *event, JsonObject *details);
+  /* A client's or an SN peer's link is gone. */
+  void (*link_closed)(gpointer data, HarkLink *link, HarkOverlayFrom from);
+} HarkOverlayListener;
+
+/* listener: borrowed, must outlive the registration. Returns an id for removal. */
+guint hark_overlay_add_listener(HarkOverlay *overlay, const HarkOverlayListener *listener,
+                                gpointer data);
+void hark_overlay_remove_listener(HarkOverlay *overlay, guint id);
+/* The link to our SN while attached, else NULL; its "host:port" (new) or NULL. */
+HarkLink *hark_overlay_sn_link(HarkOverlay *overlay);
+char *hark_overlay_sn_address(HarkOverlay *overlay);
+gboolean hark_overlay_is_super_node(HarkOverlay *overlay);
+/* An SN's own "host:port" as it announces it (new), or NULL. */
+char *hark_overlay_own_address(HarkOverlay *overlay);
+/* An SN's verified SN peers: a new array of HarkLink* (borrowed links). */
+GPtrArray *hark_overlay_sn_peer_links(HarkOverlay *overlay);
+/* "host:port" an SN peer announced (its id for the search strategies; new), or NULL. */
+char *hark_overlay_peer_id(HarkOverlay *overlay, HarkLink *link);
+/* The next message id on this node's links. */
+guint64 hark_overlay_new_message_id(HarkOverlay *overlay);
+/* The NAT probe's verdict and the mapped address it saw ("ip:port" or NULL, new). */
+HarkNatVerdict hark_overlay_nat_verdict(HarkOverlay *overlay);
+char *hark_overlay_nat_mapped(HarkOverlay *overlay);
+/* Counts and logs (rate-limited) a message a higher layer refused, in `overlay`'s
+ * counters as `unexpected`. */
+void hark_overlay_count_refused(HarkOverlay *overlay, const char *format, ...) G_GNUC_PRINTF(2, 3);
+
 /* The commands answer about *overlay, which the node sets once it has one (they are in
  * every node's table; without an overlay they say so). */
 void hark_overlay_commands_register(HarkContext *core_ctx, HarkOverlay **overlay);

@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 # SPDX-License-Identifier: LGPL-2.1-or-later
-"""make-wire-seeds.py DIR: writes one seed per overlay message type (4-16) into DIR, as
+"""make-wire-seeds.py DIR: writes one seed per overlay message type (4-23) into DIR, as
 a node would send it (GVariant normal form, little-endian), for the wire fuzzer's corpus.
 Uses the system's PyGObject (GLib.Variant), the same serialiser hark uses. Run by hand
 when a message type is added; its output is committed in corpus/wire/."""
@@ -34,6 +34,14 @@ SEEDS = {
     "tunnel-data": (14, V("(tay)", (7, b"\x16\x03\x01\x00\x05hello"))),
     "tunnel-close": (15, V("(ts)", (7, "the login server closed the connection"))),
     "stun-relay": (16, V("(sqqbay)", ("203.0.113.9", 40000, 0, True, bytes(range(12))))),
+    "dir-publish": (17, V("((ayay)(ayay)as)", ((b"\x00" * 40, bytes(64)), (b"\x01" * 60, bytes(64)),
+                                               ["bob", "carol"]))),
+    "dir-publish-ok": (18, V("(tu)", (3, 600))),
+    "dir-lookup": (19, V("(sbas)", ("alice", False, ["gi", "loginsrv"]))),
+    "dir-lookup-prefix": (19, V("(sbas)", ("ali", True, []))),
+    "dir-result": (20, V("(sasa(ayay))", ("found", ["alice"], [(b"\x00" * 40, bytes(64))]))),
+    "dir-result-unknown": (20, V("(sasa(ayay))", ("unknown", [], []))),
+    "dir-strategy": (23, V("(sv)", ("gi", V("(say)", ("find", bytes(32)))))),
 }
 
 

@@ -254,10 +254,10 @@ test_help_lists_table(Fixture *f, gconstpointer data)
     g_string_append_printf(names, "%s ",
                            json_object_get_string_member(json_array_get_object_element(commands, i), "name"));
   g_assert_cmpstr(names->str, ==,
-                  "block buddies buddy-accept buddy-add buddy-cancel buddy-decline buddy-remove "
-                  "buddy-rename delete-account device-remove devices greet help later "
-                  "login logout nat overlay passwd plugins register rejoin requests shutdown "
-                  "state transport unblock version whoami ");
+                  "block buddies buddy-accept buddy-add buddy-cancel buddy-decline "
+                  "buddy-remove buddy-rename delete-account device-remove devices directory "
+                  "greet help later login logout nat overlay passwd plugins register rejoin "
+                  "requests search shutdown state status transport unblock version whoami ");
   run(f, "help", "{\"command\": \"nope\"}");
   g_assert_error(f->error, HARK_COMMAND_ERROR, HARK_COMMAND_ERROR_UNKNOWN_COMMAND);
 }

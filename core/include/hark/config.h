@@ -91,6 +91,13 @@ typedef struct {
                               * expires; default 3600 */
   gboolean test_clock;       /* node.test_clock: the node's clock stands still and the
                               * `clock` command moves it (tests only); default FALSE */
+
+  /* directory */
+  char **dir_search;         /* search strategies, in the order tried; NULL-terminated;
+                              * default {"gi", "loginsrv"} */
+  int dir_refresh_interval;  /* s between refreshes of this device's record; 600 */
+  int dir_lookups_per_minute; /* an SN answers each client this many lookups a minute; 30 */
+  int dir_max_records;       /* presence records an SN keeps at most; 100000 */
 } HarkConfig;
 
 /* $XDG_CONFIG_HOME/hark/hark.conf (~/.config/hark/hark.conf). */

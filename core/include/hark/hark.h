@@ -24,3 +24,5 @@
 #include "hark/media.h"
 #include "hark/stun.h"
 #include "hark/natprobe.h"
+#include "hark/presence.h"
+#include "hark/search.h"

@@ -55,10 +55,23 @@ typedef enum {
                                * client host:port from your address: client host, port,
                                * RESPONSE-PORT (0: none), from your alternate STUN port,
                                * transaction id (12 bytes) */
+  /* The directory (docs/protocol.md, "Directory"). Records are signed (ayay)
+   * (hark/presence.h). */
+  HARK_MSG_DIR_PUBLISH = 17,    /* ((ayay)(ayay)as) device -> its SN: the public form, the
+                                 * full form, the users (canonical) the full form may go to */
+  HARK_MSG_DIR_PUBLISH_OK = 18, /* (tu) SN -> device: the sequence stored, the refresh
+                                 * interval (s) the SN wants */
+  HARK_MSG_DIR_LOOKUP = 19,     /* (sbas) client -> its SN: name (or prefix), prefix,
+                                 * strategies to try */
+  HARK_MSG_DIR_RESULT = 20,     /* (sasa(ayay)) SN -> client: answer ("found", "known",
+                                 * "unknown", "not-found"), names (a prefix's), records */
+  HARK_MSG_DIR_STRATEGY = 23,   /* (sv) SN <-> SN: a search strategy's name and its own
+                                 * message, handed to that strategy */
 } HarkMessageType;
 
 /* Whether a message of this type answers a request (carries the request's id):
- * PONG, PROBE_REPLY, JOIN_OK, REDIRECT, AUTH_OK, TUNNEL_OK and ERROR. */
+ * PONG, PROBE_REPLY, JOIN_OK, REDIRECT, AUTH_OK, TUNNEL_OK, DIR_PUBLISH_OK, DIR_RESULT and
+ * ERROR. */
 HARK_API gboolean hark_wire_is_answer(guint16 type);
 
 typedef struct {

@@ -1,0 +1,136 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* directory-private.h: what the directory's files share (see directory.h). */
+#pragma once
+
+#include "directory.h"
+#include "hark/presence.h"
+#include "hark/search.h"
+
+G_BEGIN_DECLS
+
+#define DIRECTORY_MAX_PER_USER 16     /* devices of one user an SN keeps records of */
+#define DIRECTORY_MAX_BUDDIES 1000    /* names a DIR_PUBLISH may list */
+#define DIRECTORY_MAX_RESULTS 64      /* records in one DIR_RESULT */
+#define DIRECTORY_EXPIRE_S 60         /* how often an SN forgets records older than 72 h */
+#define DIRECTORY_LOOKUP_BURST 10     /* lookups a client may make at once */
+#define DIRECTORY_LOOKUP_TIMEOUT_S 10 /* a client waits this long for its SN's answer */
+
+/* What the directory refused and why: the `directory` command's counters. */
+typedef struct {
+  guint64 records_forged;     /* bad signature */
+  guint64 records_foreign;    /* another CA, another user's name, another device */
+  guint64 records_expired;    /* old, or a certificate not valid when signed */
+  guint64 records_future;
+  guint64 records_malformed;  /* form, limits, a publication that is not two forms of one */
+  guint64 records_stale;      /* a sequence not newer than the one stored (a replay) */
+  guint64 records_full;       /* refused: the store or the user's share is full */
+  guint64 publish_unauthenticated; /* DIR_PUBLISH from a client without a certificate */
+  guint64 lookups_limited;    /* DIR_LOOKUPs over a client's rate */
+  guint64 lookups_malformed;
+  guint64 strategy_unknown;   /* DIR_STRATEGY for a strategy not loaded here */
+  guint64 results_refused;    /* records in our SN's DIR_RESULT that did not verify */
+  guint64 published;          /* records stored (an SN) / publications answered (a client) */
+  guint64 lookups;            /* DIR_LOOKUPs answered (an SN) / searches (a client) */
+} DirectoryCounters;
+
+typedef struct _DirectoryStore DirectoryStore;
+
+typedef struct {
+  guint id;
+  double tokens;
+  gint64 refilled_us;
+} DirectoryBucket;
+
+struct _HarkDirectory {
+  HarkNode *node;
+  HarkOverlay *overlay;
+  HarkLoginClient *login;
+  HarkContext *ctx;         /* the core's */
+  HarkClock *clock;
+  guint listener;
+  DirectoryCounters counters;
+  gint64 last_log_us;       /* refusals are logged at message level once a second */
+  guint64 refused_since_log;
+  GPtrArray *strategies;    /* HarkRegistration* of HARK_KIND_SEARCH, attached */
+  GPtrArray *strategy_hosts; /* what each was handed (services naming it), same order */
+
+  /* super node */
+  DirectoryStore *store;
+  GHashTable *buckets;      /* HarkLink* -> DirectoryBucket*: each client's lookups */
+  guint next_bucket;
+  guint expire_source;
+
+  /* this device */
+  HarkPresenceStatus status;
+  guint64 sequence;
+  guint refresh_source;
+  guint64 publish_id;       /* the DIR_PUBLISH in flight, 0 none */
+  gint64 published_at;      /* unix s of the last DIR_PUBLISH_OK, 0 never */
+  char *last_publish_error;
+  GHashTable *searches;     /* guint64* message id -> SearchJob* waiting for our SN */
+  GPtrArray *searches_running; /* every SearchJob not answered yet */
+};
+
+/* directory.c */
+/* Counts a refused record by its error and logs it (message level at most once a second,
+ * debug otherwise); what is peer text in the error is escaped already. */
+void hark_directory_refused(HarkDirectory *directory, const GError *error, const char *from);
+/* The same for a refusal counted by the caller: logs text (escaped already). */
+void hark_directory_refused_text(HarkDirectory *directory, const char *text);
+/* A registration of that name among the search strategies, or NULL. */
+const HarkRegistration *hark_directory_strategy(HarkDirectory *directory, const char *name);
+const char *hark_directory_ca_pem(HarkDirectory *directory);
+gint64 hark_directory_now(HarkDirectory *directory);
+char *hark_directory_link_text(HarkLink *link);
+/* Destroys the source *source_id (on the node's context) if any; *source_id = 0. */
+void hark_directory_clear_source(HarkDirectory *directory, guint *source_id);
+
+/* directory-store.c: an SN's records, by user and device. */
+DirectoryStore *hark_directory_store_new(guint max_records);
+void hark_directory_store_free(DirectoryStore *store);
+/* Verify a publication (the public and the full form of one record of the device
+ * certified as cert_user/cert_device: NULL for a record from another SN, public form
+ * only) and keep it; buddies: the names the full form may go to. Refusals as
+ * HARK_PRESENCE_ERROR (MALFORMED for a mismatch, FOREIGN for another user or device)
+ * or G_IO_ERROR_EXISTS (stale: not newer) / G_IO_ERROR_NO_SPACE (full). from: the link it
+ * came on (forgotten with it), may be NULL. */
+const HarkPresenceRecord *hark_directory_store_put(DirectoryStore *store, const char *ca_pem,
+                                                   gint64 now, GVariant *public_form,
+                                                   GVariant *full_form, char **buddies,
+                                                   const char *cert_user,
+                                                   const char *cert_device, gpointer from,
+                                                   GError **error);
+/* Records for query: a new array of HarkPresenceRecord* (copies; the full form for asker
+ * when asker is among the record's buddies, else the public form). */
+GPtrArray *hark_directory_store_find(DirectoryStore *store, const HarkPresenceQuery *query,
+                                     const char *asker, guint max);
+/* Forget what came on a link that closed; records older than 72 h at now. Counts. */
+guint hark_directory_store_forget_from(DirectoryStore *store, gpointer from);
+guint hark_directory_store_expire(DirectoryStore *store, gint64 now);
+guint hark_directory_store_size(DirectoryStore *store);
+
+/* directory-publish.c */
+void hark_directory_publish_start(HarkDirectory *directory);
+void hark_directory_publish_stop(HarkDirectory *directory);
+/* Sign and send this device's record now (attached and logged in), else nothing. */
+void hark_directory_publish(HarkDirectory *directory, const char *why);
+gboolean hark_directory_publish_answer(HarkDirectory *directory, const HarkWireMessage *message);
+JsonObject *hark_directory_publish_describe(HarkDirectory *directory);
+
+/* directory-lookup.c */
+/* An SN: a client's DIR_LOOKUP. */
+void hark_directory_serve_lookup(HarkDirectory *directory, HarkLink *link,
+                                 const HarkWireMessage *message);
+void hark_directory_forget_client(HarkDirectory *directory, HarkLink *link);
+/* A client: the `search` command, and the answers (DIR_RESULT, ERROR) from our SN. */
+void hark_directory_search(HarkDirectory *directory, const char *text, HarkCommandCall *call);
+gboolean hark_directory_search_answer(HarkDirectory *directory, const HarkWireMessage *message);
+void hark_directory_searches_free(HarkDirectory *directory);
+/* Verified records of a DIR_RESULT's a(ayay), refused ones counted; user may be NULL. */
+GPtrArray *hark_directory_records_of(HarkDirectory *directory, GVariant *records,
+                                     const char *user);
+/* JSON of a record for `search`: user, device, sn, time, and status and addresses for
+ * a full form. */
+JsonObject *hark_directory_record_json(const HarkPresenceRecord *record);
+
+G_END_DECLS
