@@ -291,13 +291,19 @@ test_super_node_user(void)
   g_assert_cmpstr(answer_of(from_sn), ==, "found");
 }
 
-/* Once alice makes bob her buddy, her devices show him their status: the most available
+/* Once alice and bob are buddies (a request, accepted), her devices show him their status: the most available
  * across them, and each device's own. */
 static void
 test_buddy_sees_status(void)
 {
   HARK_REQUIRE(lab.bob != NULL);
-  g_autoptr(JsonObject) added = lab_call(lab.alice1, "buddy-add", lab_args("name", "bob", NULL));
+  /* A contact request, accepted by bob; alice's laptop then fetches the list it changed. */
+  g_autoptr(JsonObject) asked = lab_call(lab.alice1, "buddy-add", lab_args("name", "bob", NULL));
+  HARK_REQUIRE(asked != NULL);
+  g_autoptr(JsonObject) accepted =
+    lab_call(lab.bob, "buddy-accept", lab_args("name", "alice", NULL));
+  HARK_REQUIRE(accepted != NULL);
+  g_autoptr(JsonObject) added = lab_call(lab.alice1, "buddies", NULL);
   HARK_REQUIRE(added != NULL);
   g_autoptr(JsonObject) before = lab_call(lab.alice2, "status", NULL);
   HARK_REQUIRE(before != NULL);
