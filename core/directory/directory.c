@@ -264,6 +264,27 @@ service_send(gpointer host, const char *peer, GVariant *message, GError **error)
   return send_strategy(h->directory, h->name, peer, message, error);
 }
 
+static const char *
+service_self_device(gpointer host)
+{
+  HarkDirectory *directory = directory_of_host(host);
+  return hark_identity_get_fingerprint(directory->node->identity);
+}
+
+static char *
+service_peer_device(gpointer host, const char *peer)
+{
+  HarkDirectory *directory = directory_of_host(host);
+  g_autoptr(GPtrArray) links = hark_overlay_sn_peer_links(directory->overlay);
+  for (guint i = 0; i < links->len; i++) {
+    g_autofree char *id = hark_overlay_peer_id(directory->overlay, links->pdata[i]);
+    const HarkDeviceCertificate *cert = hark_link_get_peer_certificate(links->pdata[i]);
+    if (g_strcmp0(id, peer) == 0)
+      return cert != NULL ? g_strdup(cert->device_id) : NULL;
+  }
+  return NULL;
+}
+
 static const HarkSearchServices strategy_services = {
   .version = HARK_SEARCH_INTERFACE_VERSION,
   .is_super_node = service_is_super_node,
@@ -273,6 +294,8 @@ static const HarkSearchServices strategy_services = {
   .verify = service_verify,
   .clock = service_clock,
   .login_lookup = service_login_lookup,
+  .self_device = service_self_device,
+  .peer_device = service_peer_device,
 };
 
 static void
@@ -317,6 +340,18 @@ detach_strategies(HarkDirectory *directory)
   g_clear_pointer(&directory->strategies, g_ptr_array_unref);
 }
 
+/* A client's record, to the strategies that spread records among SNs (version 2). */
+static void
+published_to_strategies(HarkDirectory *directory, const HarkPresenceRecord *record)
+{
+  for (guint i = 0; directory->strategies != NULL && i < directory->strategies->len; i++) {
+    const HarkRegistration *reg = directory->strategies->pdata[i];
+    const HarkSearchInterface *iface = reg->iface;
+    if (iface->version >= 2 && iface->record_published != NULL)
+      iface->record_published(reg->instance, record);
+  }
+}
+
 static void
 tick_strategies(HarkDirectory *directory)
 {
@@ -359,6 +394,7 @@ serve_publish(HarkDirectory *directory, HarkLink *link, const HarkWireMessage *m
   directory->counters.published++;
   g_debug("directory: stored the record of %s (sequence %" G_GUINT64_FORMAT ")", who,
           stored->sequence);
+  published_to_strategies(directory, stored);
   hark_link_send(link, HARK_MSG_DIR_PUBLISH_OK, message->id,
                  g_variant_new("(tu)", stored->sequence,
                                (guint32)directory->node->config->dir_refresh_interval),

@@ -113,6 +113,7 @@ hark_gi_params_init(HarkGiParams *p)
     .refresh_us = 15 * 60 * G_USEC_PER_SEC,
     .request_timeout_us = 3 * G_USEC_PER_SEC,
     .max_attempts = 3,
+    .learn_named = TRUE,
   };
 }
 
@@ -728,7 +729,8 @@ send_answer(HarkGiEngine *e, const HarkGiId *to, guint64 request, const HarkGiId
 static void
 learn_contacts(HarkGiEngine *e, GArray *contacts)
 {
-  for (guint i = 0; contacts != NULL && i < contacts->len && i < e->p.k; i++) {
+  for (guint i = 0; e->p.learn_named && contacts != NULL && i < contacts->len && i < e->p.k;
+       i++) {
     HarkGiContact *c = &g_array_index(contacts, HarkGiContact, i);
     if (add_contact(e, &c->id, c->addr))
       send_ping(e, &c->id);
@@ -990,7 +992,7 @@ local_done(HarkGiEngine *e, Pending *p, gint64 now_us)
     return;
   }
   HarkGiContact c = {.id = p->hint, .addr = NULL};
-  if (add_contact(e, &c.id, NULL))
+  if (e->p.learn_named && add_contact(e, &c.id, NULL))
     send_ping(e, &c.id);
   HarkGiMessage msg;
   hark_gi_message_init(&msg, p->kind, p->request, &p->key);

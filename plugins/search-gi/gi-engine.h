@@ -112,6 +112,11 @@ typedef struct {
   gint64 refresh_us;          /* self-lookup and refresh of thinned buckets (15 min) */
   gint64 request_timeout_us;  /* a hop's answer; then the next contact is tried (3 s) */
   guint max_attempts;         /* next hops tried per request and SN (3) */
+  /* Contacts an answer names (another SN's word only) are kept (TRUE, the simulation).
+   * FALSE on real links: only SNs the host reports by peer_up, or that sent a message
+   * over their own authenticated link, become contacts, so a hostile SN cannot fill the
+   * buckets with made-up ids. */
+  gboolean learn_named;
 } HarkGiParams;
 
 void hark_gi_params_init(HarkGiParams *params);

@@ -29,7 +29,11 @@
 
 G_BEGIN_DECLS
 
-#define HARK_SEARCH_INTERFACE_VERSION 1
+/* 2: HarkSearchServices.self_device and .peer_device, HarkSearchInterface.record_published
+ * (the core takes version 1 tables too, and hands version 2 services to every strategy:
+ * a strategy reads a member past the ones of its version only when services->version
+ * says it is there). */
+#define HARK_SEARCH_INTERFACE_VERSION 2
 
 typedef enum {
   HARK_SEARCH_UNDECIDED, /* this strategy cannot tell: the next one is asked */
@@ -80,6 +84,13 @@ typedef struct {
    * done gets FOUND with names, UNKNOWN, or an error (the server cannot be reached). */
   void (*login_lookup)(gpointer host, const HarkPresenceQuery *query, GCancellable *cancellable,
                        HarkSearchDone done, gpointer user_data);
+  /* Version 2. */
+  /* This node's device fingerprint (SHA-256 of its device key, 64 lower-case hex
+   * digits): an SN's id among SNs. Borrowed, valid while attached. */
+  const char *(*self_device)(gpointer host);
+  /* The device fingerprint the verified link to that SN peer ("host:port") proved with
+   * its certificate (new), or NULL when there is no such link. */
+  char *(*peer_device)(gpointer host, const char *peer);
 } HarkSearchServices;
 
 typedef struct {
@@ -103,6 +114,9 @@ typedef struct {
   void (*tick)(gpointer instance);
   /* Counters for the `directory` command (may be NULL). A new object. */
   JsonObject *(*stats)(gpointer instance);
+  /* Version 2, SN side (may be NULL): a client of this SN published record (verified,
+   * the PUBLIC form, borrowed), for a strategy that spreads records among SNs. */
+  void (*record_published)(gpointer instance, const HarkPresenceRecord *record);
 } HarkSearchInterface;
 
 G_END_DECLS
