@@ -105,7 +105,7 @@ cat >"$work/bob.conf" <<CONF
 node: { name = "bob-phone"; supernode = false; state_dir = "$work/bob"; };
 plugins: { load = ( { name = "udp"; }, { name = "tcp"; },
                     { name = "tls443"; settings = { tls_port = 34443; http_port = 34080; }; },
-                    { name = "ctl"; } ); };
+                    { name = "ctl"; }, { name = "search-loginsrv"; } ); };
 network: { allow_loopback = true; bootstrap = ( { host = "127.0.0.1"; port = 33033; } ); };
 login: { url = "https://127.0.0.1:$port"; ca = "$work/loginsrv/ca.pem"; };
 CONF
@@ -118,6 +118,11 @@ echo "staple battery horse" | bob_ctl login bob
 bob_ctl requests
 bob_ctl buddy-accept alice
 bob_ctl overlay
+
+step "Search: bob finds alice's device through his super node; names no device holds go to the login server"
+bob_ctl search alice
+bob_ctl search "ali*"
+bob_ctl search nobody-here
 
 step "The super node's view: its client bob, over TLS, proven by his certificate"
 wait_log "$work/node.log" "is user bob"
