@@ -442,6 +442,23 @@ record_fresh(HarkGiEngine *e, const HarkGiRecord *r, gint64 now_us)
   return hark_gi_record_fresh(r, e->p.record_life_us, e->p.max_future_us, now_us);
 }
 
+/* A record of a message for key is filed under key and its time is neither past its life
+ * nor too far ahead; what is not is refused before its signature is checked, and counted
+ * (a peer that sends them is broken or hostile). */
+static gboolean
+record_usable(HarkGiEngine *e, const HarkGiId *key, const HarkGiRecord *r, gint64 now_us)
+{
+  if (!id_eq(&r->key, key)) {
+    e->stats.misfiled++;
+    return FALSE;
+  }
+  if (!record_fresh(e, r, now_us)) {
+    e->stats.stale++;
+    return FALSE;
+  }
+  return TRUE;
+}
+
 /* Verifies and keeps records for key; a newer record of a device replaces the older one.
  * Returns the number refused (forged, stale, for another key, or over a limit). */
 static guint
@@ -450,7 +467,7 @@ store_records(HarkGiEngine *e, const HarkGiId *key, GPtrArray *records, gint64 n
   guint refused = 0;
   for (guint i = 0; i < records->len; i++) {
     const HarkGiRecord *r = g_ptr_array_index(records, i);
-    if (!id_eq(&r->key, key) || !record_fresh(e, r, now_us)) {
+    if (!record_usable(e, key, r, now_us)) {
       refused++;
       continue;
     }
@@ -545,7 +562,7 @@ verified_records(HarkGiEngine *e, const HarkGiId *key, GPtrArray *records, gint6
   GPtrArray *out = records_new();
   for (guint i = 0; i < records->len; i++) {
     const HarkGiRecord *r = g_ptr_array_index(records, i);
-    if (!id_eq(&r->key, key) || !record_fresh(e, r, now_us))
+    if (!record_usable(e, key, r, now_us))
       continue;
     if (!e->cb.verify(e->user, r)) {
       e->stats.forged++;

@@ -131,9 +131,11 @@ typedef struct {
   void (*done)(gpointer user, guint64 request, gboolean ok, GPtrArray *records, guint hops);
 } HarkGiCallbacks;
 
+/* misfiled: a record under another key than its message's; stale: a record's time past
+ * its life or too far ahead (both refused before verify, so not in forged). */
 typedef struct {
   guint64 sent, received, malformed, forged, duplicates, refused_replicas, cache_hits,
-    expired, timeouts, rerouted, stored_refused;
+    expired, timeouts, rerouted, stored_refused, misfiled, stale;
 } HarkGiStats;
 
 typedef struct _HarkGiEngine HarkGiEngine;

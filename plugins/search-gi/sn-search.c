@@ -452,6 +452,8 @@ stats(gpointer instance)
   json_object_set_int_member(o, "timeouts", (gint64)st->timeouts);
   json_object_set_int_member(o, "rerouted", (gint64)st->rerouted);
   json_object_set_int_member(o, "stored_refused", (gint64)st->stored_refused);
+  json_object_set_int_member(o, "misfiled", (gint64)st->misfiled);
+  json_object_set_int_member(o, "stale", (gint64)st->stale);
   return o;
 }
 

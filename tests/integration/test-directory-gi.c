@@ -4,12 +4,17 @@
  * at SN1, bob on one at SN3. Her records reach the other SNs only over the SNs' TLS links
  * (gi: stored on the SNs closest to her key; flood: kept at SN1 and asked for in rings),
  * and bob finds both devices through his SN. A user registered on no device is not in
- * the index: the strategy cannot tell and the login server says "known". Each case runs
- * its own lab in its own process (test-isolate.h). */
+ * the index: the strategy cannot tell and the login server says "known". A hostile SN
+ * (forged-store) sends gi records it forged and answers lookups with them: every one is
+ * refused and counted, and bob still finds alice's two devices only. Each case runs its
+ * own lab in its own process (test-isolate.h). */
+#include "gi-engine.h"
 #include "harness.h"
 #include "lab.h"
 #include "test-isolate.h"
+#include "test-nodes.h"
 
+#include <hark/hark.h>
 #include <string.h>
 
 #define OVERLAY_PORT 33043
@@ -314,6 +319,381 @@ test_known_from_login_server(void)
   lab_down(&lab);
 }
 
+/* ---- a hostile super node ------------------------------------------------------------ */
+
+/* mallory: an in-process node with a device certificate of the lab's CA (anybody who
+ * registers has one), listening where it says it is, so that the SNs verify it as an SN
+ * peer (a probe of that address shows its key) and their gi engines take its messages. */
+typedef struct {
+  LabNode *sn;
+  HarkLink *link;
+  gboolean joined;
+  guint answers;        /* gi ANSWERs the SN sent it */
+  guint refused_stores; /* of them: a STORE it refused */
+  guint asked;          /* gi LOOKUPs the SN routed to it */
+  GArray *requests;     /* guint64: the ids of those lookups */
+  GPtrArray *forged;    /* HarkGiRecord*: what it answers with */
+} Hostile;
+
+static guint64 hostile_ids = 100;
+
+static void
+hostile_send_gi(HarkLink *link, const HarkGiMessage *msg)
+{
+  hark_link_send(link, HARK_MSG_DIR_STRATEGY, hostile_ids++,
+                 g_variant_new("(sv)", "gi", hark_gi_message_encode(msg)), NULL);
+}
+
+/* Its forged records as the answer to request (what an SN on the path could say). */
+static void
+hostile_answer(Hostile *h, guint64 request, const HarkGiId *key)
+{
+  HarkGiMessage answer;
+  hark_gi_message_init(&answer, HARK_GI_ANSWER, request, key);
+  answer.flags = HARK_GI_FLAG_OK;
+  for (guint i = 0; i < h->forged->len; i++)
+    g_ptr_array_add(answer.records, hark_gi_record_copy(h->forged->pdata[i]));
+  hostile_send_gi(h->link, &answer);
+  hark_gi_message_clear(&answer);
+}
+
+static void
+hostile_message(HarkLink *link, const HarkWireMessage *message, gpointer data)
+{
+  Hostile *h = data;
+  if (message->type == HARK_MSG_JOIN_OK)
+    h->joined = TRUE;
+  if (message->type != HARK_MSG_DIR_STRATEGY)
+    return;
+  const char *name;
+  g_autoptr(GVariant) inner = NULL;
+  g_variant_get(message->body, "(&sv)", &name, &inner);
+  HarkGiMessage msg;
+  if (g_strcmp0(name, "gi") != 0 || !hark_gi_message_decode(inner, &msg, NULL))
+    return;
+  if (msg.kind == HARK_GI_ANSWER) {
+    h->answers++;
+    h->refused_stores += (msg.flags & HARK_GI_FLAG_REFUSED) != 0;
+  } else if (msg.kind == HARK_GI_LOOKUP) {
+    h->asked++;
+    g_array_append_val(h->requests, msg.request);
+    hostile_answer(h, msg.request, &msg.key);
+  }
+  hark_gi_message_clear(&msg);
+}
+
+static void
+hostile_closed(HarkLink *link, const GError *error, gpointer data)
+{
+}
+
+static const HarkLinkHandler hostile_handler = {
+  .message = hostile_message,
+  .closed = hostile_closed,
+};
+
+static gboolean
+hostile_link_up(gpointer data)
+{
+  HarkTestOpened *opened = data;
+  return opened->link != NULL && hark_link_get_state(opened->link) == HARK_LINK_UP;
+}
+
+static gboolean
+hostile_joined(gpointer data)
+{
+  return ((Hostile *)data)->joined;
+}
+
+static gboolean
+stores_refused(gpointer data)
+{
+  return ((Hostile *)data)->refused_stores > 0;
+}
+
+/* Every SN link up and verified: the gi strategy counts one peer more than the lab's. */
+static gboolean
+has_extra_peer(JsonObject *directory, gconstpointer data)
+{
+  return stat_of(directory, "gi", "peers") == NSN;
+}
+
+/* h's link to SN sn, JOINed as the SN at announced:OVERLAY_PORT and verified there. */
+static gboolean
+hostile_link(HarkTestNet *net, HarkNode *node, Lab *lab, guint sn, const char *announced,
+             Hostile *h)
+{
+  HarkRegistration *tcp = hark_test_transport(node, "tcp");
+  const HarkTransportInterface *iface = tcp->iface;
+  HarkTestOpened opened = { 0 };
+  iface->open(tcp->instance, lab->hosts[sn], OVERLAY_PORT, NULL, hark_test_on_opened,
+                   &opened);
+  if (!hark_test_wait_for(hostile_link_up, &opened, hark_test_timeout(5000)))
+    return FALSE;
+  g_ptr_array_add(net->links, opened.link);
+  h->sn = lab->sn[sn];
+  h->link = opened.link;
+  hark_link_set_handler(opened.link, &hostile_handler, h);
+  const char *const tcp_only[] = { "tcp", NULL };
+  GVariantBuilder dict;
+  g_variant_builder_init(&dict, G_VARIANT_TYPE("a{sv}"));
+  g_variant_builder_add(&dict, "{sv}", "name", g_variant_new_string("mallory-sn"));
+  g_variant_builder_add(&dict, "{sv}", "as", g_variant_new_string("peer"));
+  g_variant_builder_add(&dict, "{sv}", "host", g_variant_new_string(announced));
+  g_variant_builder_add(&dict, "{sv}", "port", g_variant_new_uint16(OVERLAY_PORT));
+  g_variant_builder_add(&dict, "{sv}", "transports", g_variant_new_strv(tcp_only, -1));
+  hark_link_send(opened.link, HARK_MSG_JOIN, 1, g_variant_new("(a{sv})", &dict), NULL);
+  if (!hark_test_wait_for(hostile_joined, h, hark_test_timeout(5000)))
+    return FALSE;
+  g_autoptr(JsonObject) verified =
+    wait_until(lab->sn[sn], "directory", has_extra_peer, NULL, "linked to mallory-sn");
+  return verified != NULL;
+}
+
+/* ---- forged records ------------------------------------------------------------------ */
+
+/* The signed public form of a record of user, device key key (its fingerprint unless
+ * device says otherwise), certificate cert, dated time (unix s). */
+static GBytes *
+signed_record(const char *user, HarkIdentity *key, const char *device, GBytes *cert,
+              gint64 time)
+{
+  g_autoptr(HarkPresenceRecord) r = hark_presence_record_new();
+  r->is_public = TRUE;
+  r->user = g_strdup(user);
+  r->device = g_strdup(device != NULL ? device : hark_identity_get_fingerprint(key));
+  r->certificate = g_bytes_ref(cert);
+  r->sn = g_strdup("");
+  r->nat = g_strdup("unknown");
+  r->status = HARK_PRESENCE_HIDDEN;
+  r->sequence = 1;
+  r->time = time;
+  g_autoptr(GError) error = NULL;
+  GVariant *v = hark_presence_sign(r, key, &error);
+  g_assert_no_error(error);
+  return g_variant_get_data_as_bytes(v);
+}
+
+/* A gi record filed under user's key, saying device and time (in s) to the engine. */
+static HarkGiRecord *
+gi_record(const char *user, const char *device, gint64 time, GBytes *blob)
+{
+  HarkGiId key;
+  hark_gi_id_for_user(user, &key);
+  return hark_gi_record_new(&key, device, time * G_USEC_PER_SEC, blob);
+}
+
+static GBytes *
+file_bytes(const char *dir, const char *name)
+{
+  g_autofree char *path = g_build_filename(dir, name, NULL);
+  g_autofree char *text = NULL;
+  gsize len = 0;
+  g_autoptr(GError) error = NULL;
+  g_file_get_contents(path, &text, &len, &error);
+  g_assert_no_error(error);
+  return g_bytes_new_take(g_steal_pointer(&text), len);
+}
+
+static HarkIdentity *
+identity_of(LabNode *node)
+{
+  g_autofree char *path = g_build_filename(node->node->state_dir, "identity.pem", NULL);
+  g_autoptr(GError) error = NULL;
+  HarkIdentity *identity = hark_identity_load_or_create(path, NULL, &error);
+  g_assert_no_error(error);
+  return identity;
+}
+
+/* The SN's gi counters and the directory's refusal counters a hostile SN moves. */
+typedef struct {
+  gint64 stale, misfiled, mismatched, forged, malformed, envelopes, records;
+  gint64 records_forged, records_foreign, records_expired;
+} Refusals;
+
+static void
+refusals_read(LabNode *sn, Refusals *r)
+{
+  g_autoptr(JsonObject) directory = lab_call(sn, "directory", NULL);
+  HARK_REQUIRE(directory != NULL);
+  r->stale = stat_of(directory, "gi", "stale");
+  r->misfiled = stat_of(directory, "gi", "misfiled");
+  r->mismatched = stat_of(directory, "gi", "mismatched");
+  r->forged = stat_of(directory, "gi", "forged");
+  r->malformed = stat_of(directory, "gi", "malformed");
+  r->envelopes = stat_of(directory, "gi", "malformed_envelopes");
+  r->records = stat_of(directory, "gi", "records");
+  JsonObject *c = json_object_get_object_member(directory, "counters");
+  r->records_forged = json_object_get_int_member(c, "records_forged");
+  r->records_foreign = json_object_get_int_member(c, "records_foreign");
+  r->records_expired = json_object_get_int_member(c, "records_expired");
+}
+
+/* The last of the attack (a malformed envelope after a malformed message) was taken:
+ * a link delivers in order, so everything before it was too. */
+static gboolean
+took_the_last(JsonObject *directory, gconstpointer data)
+{
+  const Refusals *before = data;
+  return stat_of(directory, "gi", "malformed_envelopes") == before->envelopes + 1 &&
+         stat_of(directory, "gi", "malformed") == before->malformed + 1;
+}
+
+/* bob's search for alice finds exactly her two devices: fingerprints devices[0..1]. */
+static void
+assert_bob_finds_only(Lab *lab, const char *const devices[2])
+{
+  g_autoptr(JsonObject) found = search(lab->bob, "alice");
+  HARK_REQUIRE(found != NULL);
+  g_assert_cmpstr(json_object_get_string_member(found, "answer"), ==, "found");
+  JsonArray *list = json_object_get_array_member(found, "devices");
+  g_assert_cmpuint(json_array_get_length(list), ==, 2);
+  for (guint i = 0; i < 2; i++) {
+    const char *device =
+      json_object_get_string_member(json_array_get_object_element(list, i), "device");
+    g_assert_true(g_strcmp0(device, devices[0]) == 0 || g_strcmp0(device, devices[1]) == 0);
+  }
+}
+
+/* A hostile SN sends SN1 gi REPLICA and STORE messages with records it forged, a stale
+ * and a future one, and malformed ones; then answers the lookups the SNs route to it with
+ * forged records, and sends answers nobody asked it for. */
+static void
+test_forged_store(void)
+{
+  Lab lab = { 0 };
+  HARK_REQUIRE(lab_up(&lab, "gi"));
+  g_autoptr(HarkIdentity) alice_key = identity_of(lab.alice1);
+  g_autoptr(HarkIdentity) alice2_key = identity_of(lab.alice2);
+  const char *const devices[2] = { hark_identity_get_fingerprint(alice_key),
+                                   hark_identity_get_fingerprint(alice2_key) };
+  assert_bob_finds_only(&lab, devices);
+
+  g_auto(HarkTestNet) net = { 0 };
+  hark_test_net_init(&net, "hark-mallory-XXXXXX");
+  g_autoptr(GError) error = NULL;
+  g_autofree char *ca_dir = g_build_filename(lab.login->node->node->state_dir, "ca", NULL);
+  g_autoptr(HarkCa) lab_ca = hark_ca_load_or_create(ca_dir, "unused: the CA exists", &error);
+  g_assert_no_error(error);
+  HarkNode *node = hark_test_net_node(&net, "mallory", lab_ca, lab_ca,
+                                      "plugins = { load = ( { name = \"tcp\"; } ); };\n");
+  HarkRegistration *tcp = hark_test_transport(node, "tcp");
+  g_autofree char *prefix = g_strndup(lab.hosts[0], strrchr(lab.hosts[0], '.') - lab.hosts[0]);
+  g_autofree char *announced = g_strdup_printf("%s.41", prefix);
+  const HarkTransportInterface *iface = tcp->iface;
+  HARK_REQUIRE(iface->listen(tcp->instance, announced, OVERLAY_PORT, &error));
+  g_autoptr(GPtrArray) forged = g_ptr_array_new_with_free_func((GDestroyNotify)hark_gi_record_free);
+  g_autoptr(GArray) requests1 = g_array_new(FALSE, FALSE, sizeof(guint64));
+  g_autoptr(GArray) requests3 = g_array_new(FALSE, FALSE, sizeof(guint64));
+  Hostile to_sn1 = { .requests = requests1, .forged = forged };
+  Hostile to_sn3 = { .requests = requests3, .forged = forged };
+  HARK_REQUIRE(hostile_link(&net, node, &lab, 0, announced, &to_sn1));
+  HARK_REQUIRE(hostile_link(&net, node, &lab, 2, announced, &to_sn3));
+
+  /* Its own key, certified by the lab's CA for user mallory. */
+  g_autofree char *key_path = g_build_filename(net.dir, "mallory-records.pem", NULL);
+  g_autoptr(HarkIdentity) key = hark_identity_load_or_create(key_path, NULL, &error);
+  g_assert_no_error(error);
+  g_autofree char *public_pem = hark_identity_get_public_pem(key);
+  gint64 now = g_get_real_time() / G_USEC_PER_SEC;
+  g_autofree char *own_pem = hark_ca_issue_device(lab_ca, "mallory", "0123456789abcdef0123456789abcdef",
+                                                  public_pem, now - 60, 3600, &error);
+  g_assert_no_error(error);
+  g_autoptr(GBytes) own_cert = g_bytes_new(own_pem, strlen(own_pem));
+  g_autoptr(GBytes) alice_cert = file_bytes(lab.alice1->node->state_dir, "certificate.pem");
+  const char *mallory = hark_identity_get_fingerprint(key);
+  gint64 old = now - HARK_PRESENCE_LIFETIME_S - 3600;
+  /* (a) alice's laptop, her certificate, signed with mallory's key: forged. */
+  g_autoptr(GBytes) a = signed_record("alice", key, devices[0], alice_cert, now);
+  g_ptr_array_add(forged, gi_record("alice", devices[0], now, a));
+  /* (b) under alice's name with mallory's certificate: foreign. */
+  g_autoptr(GBytes) b = signed_record("alice", key, NULL, own_cert, now);
+  g_ptr_array_add(forged, gi_record("alice", mallory, now, b));
+  /* (b') mallory's own, valid record filed under alice's key: mismatched. */
+  g_autoptr(GBytes) own = signed_record("mallory", key, NULL, own_cert, now);
+  g_ptr_array_add(forged, gi_record("alice", mallory, now, own));
+  g_autoptr(GPtrArray) timed = g_ptr_array_new_with_free_func((GDestroyNotify)hark_gi_record_free);
+  /* (c) alice's own key, as a replay: dated past the records' life, dated an hour ahead,
+   * and an old one the engine is told is new (its blob is expired). */
+  g_autoptr(GBytes) stale = signed_record("alice", alice_key, NULL, alice_cert, old);
+  g_autoptr(GBytes) ahead = signed_record("alice", alice_key, NULL, alice_cert, now + 3600);
+  g_ptr_array_add(timed, gi_record("alice", devices[0], old, stale));
+  g_ptr_array_add(timed, gi_record("alice", devices[0], now + 3600, ahead));
+  g_ptr_array_add(timed, gi_record("alice", devices[0], now, stale));
+  /* (d) a blob that is no signed record, and a record filed under bob's key. */
+  static const char junk[] = "not a record";
+  g_autoptr(GBytes) junk_blob = g_bytes_new_static(junk, sizeof junk);
+  g_ptr_array_add(timed, gi_record("alice", mallory, now, junk_blob));
+  g_ptr_array_add(timed, gi_record("bob", mallory, now, own));
+
+  Refusals before1 = { 0 };
+  refusals_read(lab.sn[0], &before1);
+  gint64 records_before[NSN];
+  for (guint i = 0; i < NSN; i++)
+    records_before[i] = sn_stat(lab.sn[i], "gi", "records");
+
+  HarkGiId alice_id;
+  hark_gi_id_for_user("alice", &alice_id);
+  /* A REPLICA (SN1 is among the closest to alice's key in every view of five SNs), then a
+   * STORE that ends at SN1 (no hops left), each with every record. */
+  guint8 kinds[] = { HARK_GI_REPLICA, HARK_GI_STORE };
+  for (guint k = 0; k < G_N_ELEMENTS(kinds); k++) {
+    HarkGiMessage msg;
+    hark_gi_message_init(&msg, kinds[k], 0x7e57000 + k, &alice_id);
+    for (guint i = 0; i < forged->len; i++)
+      g_ptr_array_add(msg.records, hark_gi_record_copy(forged->pdata[i]));
+    for (guint i = 0; i < timed->len; i++)
+      g_ptr_array_add(msg.records, hark_gi_record_copy(timed->pdata[i]));
+    hostile_send_gi(to_sn1.link, &msg);
+    hark_gi_message_clear(&msg);
+  }
+  /* (d) a gi message whose key is 5 bytes, then an envelope that is no gi message. */
+  static const guint8 short_key[5] = { 1, 2, 3, 4, 5 };
+  hark_link_send(to_sn1.link, HARK_MSG_DIR_STRATEGY, hostile_ids++,
+                 g_variant_new("(sv)", "gi",
+                   g_variant_new("(yyt@ayyya(ayay)a(aysxay))", HARK_GI_STORE, 0, (guint64)1,
+                     g_variant_new_fixed_array(G_VARIANT_TYPE_BYTE, short_key, 5, 1), 0, 8,
+                     NULL, NULL)), NULL);
+  hark_link_send(to_sn1.link, HARK_MSG_DIR_STRATEGY, hostile_ids++,
+                 g_variant_new("(sv)", "gi", g_variant_new_string("STORE alice")), NULL);
+  g_autoptr(JsonObject) taken =
+    wait_until(lab.sn[0], "directory", took_the_last, &before1, "through the attack");
+  HARK_REQUIRE(taken != NULL);
+
+  Refusals after1 = { 0 };
+  refusals_read(lab.sn[0], &after1);
+  /* Twice (REPLICA and STORE) each: refused before verify for their time (2) or key (1);
+   * refused by verify: a, b, b', the old blob told as new, the junk (5). */
+  g_assert_cmpint(after1.stale, ==, before1.stale + 2 * 2);
+  g_assert_cmpint(after1.misfiled, ==, before1.misfiled + 2 * 1);
+  g_assert_cmpint(after1.forged, ==, before1.forged + 2 * 5);
+  g_assert_cmpint(after1.mismatched, ==, before1.mismatched + 2 * 1);
+  g_assert_cmpint(after1.records_forged, ==, before1.records_forged + 2 * 1);
+  g_assert_cmpint(after1.records_foreign, ==, before1.records_foreign + 2 * 1);
+  g_assert_cmpint(after1.records_expired, ==, before1.records_expired + 2 * 1);
+  /* The STORE was answered: refused. */
+  HARK_REQUIRE(hark_test_wait_for(stores_refused, &to_sn1, hark_test_timeout(5000)));
+  g_assert_cmpuint(to_sn1.refused_stores, ==, 1);
+
+  /* (e) The SNs route lookups for alice to mallory when it is their closest contact to
+   * her key: it answers them with its forged records, and sends each SN answers to
+   * requests it was not asked (the ids of those it saw, a made-up one). bob's search
+   * still finds alice's two devices and no other. */
+  assert_bob_finds_only(&lab, devices);
+  Hostile *both[] = { &to_sn1, &to_sn3 };
+  for (guint i = 0; i < G_N_ELEMENTS(both); i++) {
+    for (guint j = 0; j < both[i]->requests->len; j++)
+      hostile_answer(both[i], g_array_index(both[i]->requests, guint64, j), &alice_id);
+    hostile_answer(both[i], 0x5eed, &alice_id);
+  }
+  assert_bob_finds_only(&lab, devices);
+  g_test_message("mallory was asked %u lookups by SN1, %u by SN3", to_sn1.asked, to_sn3.asked);
+  /* No SN keeps a forged record: what each stores is what it stored before. */
+  for (guint i = 0; i < NSN; i++)
+    g_assert_cmpint(sn_stat(lab.sn[i], "gi", "records"), ==, records_before[i]);
+  lab_down(&lab);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -321,5 +701,6 @@ main(int argc, char **argv)
   hark_test_add_isolated_func("/directory-gi/gi", test_gi);
   hark_test_add_isolated_func("/directory-gi/flood", test_flood);
   hark_test_add_isolated_func("/directory-gi/known", test_known_from_login_server);
+  hark_test_add_isolated_func("/directory-gi/forged-store", test_forged_store);
   return g_test_run();
 }
