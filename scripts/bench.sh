@@ -4,7 +4,8 @@
 # The login server (logins per second and bytes per login, SQLite and PostgreSQL),
 # the overlay (join times and bytes; idle clients one super node holds), the directory
 # (bench/sim-directory: gi and flood; bench/bench-opendht.py: OpenDHT), the paper's
-# Table I in the network lab (bench/bench-tablei.py, as root), then media:
+# Table I and search in the network lab (bench/bench-tablei.py, bench/bench-search.py,
+# as root), then media:
 # mouth-to-ear latency, CPU, memory and bytes of a hark call vs baresip 1.0
 # (scripts/bench-media.sh; it installs what it needs: deps/bench-debian.txt).
 set -eu
@@ -102,8 +103,13 @@ if [ "$(id -u)" = 0 ]; then
   python3 "$top/bench/bench-tablei.py" "$top/$build" "$work/tablei.json" --runs "$tablei_runs"
   python3 "$here/bench-report.py" "$top/docs/benchmarks.md" tablei "$work/tablei.json" \
     "make bench (bench/bench-tablei.py --runs $tablei_runs)"
+  # Search in the same setups, for every strategy list the build has (bench/bench-search.py).
+  search_n=${BENCH_SEARCHES:-50}
+  python3 "$top/bench/bench-search.py" "$top/$build" "$work/search.json" --searches "$search_n"
+  python3 "$here/bench-report.py" "$top/docs/benchmarks.md" search "$work/search.json" \
+    "make bench (bench/bench-search.py --searches $search_n)"
 else
-  echo "bench: Table I skipped (the network lab needs root)" >&2
+  echo "bench: Table I and search skipped (the network lab needs root)" >&2
 fi
 "$here/bench-media.sh" "$build" "$work/media.json"
 python3 "$here/bench-report.py" "$top/docs/benchmarks.md" media "$work/media.json" \

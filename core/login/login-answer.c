@@ -6,6 +6,7 @@
  * login.c and login-buddies.c act on it; it is fuzzed by tests/fuzz/fuzz-loginanswer.c. */
 #include "login-answer.h"
 
+#include "hark/address.h"
 #include "hark/command.h"
 
 G_DEFINE_QUARK(hark-login-error-quark, hark_login_error)
@@ -113,11 +114,15 @@ refusal_error(const HarkLoginAsk *ask, JsonObject *refusal, const char *retry_af
   HarkLoginError kind = error_for_code(code);
   g_autofree char *wait = NULL;
 
-  /* A contact request's refusals say more than a login's would: the server's words
-   * (a recent decline, a flood, no such request) are the ones to show. */
-  if (ask->contact && (kind == HARK_LOGIN_ERROR_LOCKED_OUT || kind == HARK_LOGIN_ERROR_NOT_FOUND))
+  /* The directory part's refusals say more than a login's would: the server's words (a
+   * recent decline, a flood of requests or of look-ups with the wait, no such request)
+   * are the ones to show; "too many failed logins" would be wrong. */
+  if (ask->server_words &&
+      (kind == HARK_LOGIN_ERROR_LOCKED_OUT || kind == HARK_LOGIN_ERROR_NOT_FOUND)) {
+    g_autofree char *shown = message != NULL ? hark_text_escape(message, -1, 200) : NULL;
     return g_error_new(HARK_LOGIN_ERROR, kind, "%s",
-                       message != NULL ? message : "the login server refused the request");
+                       shown != NULL ? shown : "the login server refused the request");
+  }
 
   switch (kind) {
   case HARK_LOGIN_ERROR_WRONG_PASSWORD:

@@ -15,7 +15,8 @@ typedef struct {
   const char *url;        /* the login server, as configured */
   const char *user;       /* the user the request is about */
   const char *buddy_name; /* the buddy a buddy change is about, or NULL */
-  gboolean contact;       /* a contact request or block: refusals in the server's words */
+  gboolean server_words;  /* the login server's directory part (a contact request or block,
+                           * a lookup, a search): refusals in the server's words */
 } HarkLoginAsk;
 
 /* JSON members of the expected type, NULL/FALSE otherwise (answers are not trusted to

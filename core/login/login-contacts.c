@@ -154,7 +154,7 @@ hark_login_client_contact(HarkLoginClient *client, const char *op_name, const ch
   Op *op = hark_login_change_op_new(client, op_name, name, done, user_data);
   if (op == NULL)
     return;
-  op->contact = TRUE;
+  op->server_words = TRUE;
   JsonObject *body = json_object_new();
   json_object_set_string_member(body, "op", op_name);
   json_object_set_string_member(body, "name", name);
@@ -239,6 +239,7 @@ hark_login_client_lookup_async(HarkLoginClient *client, const char *name,
     return;
   }
   Op *op = hark_login_op_new(client, lookup_answered, task);
+  op->server_words = TRUE; /* its rate limit is on look-ups, not on failed logins */
   g_autofree char *path = g_strdup_printf("/v1/users/%s", name);
   hark_login_op_send(op, "GET", path, NULL, FALSE, hark_login_op_answer);
 }
@@ -295,6 +296,7 @@ hark_login_client_search_async(HarkLoginClient *client, const char *prefix, guin
     return;
   }
   Op *op = hark_login_op_new(client, search_answered, task);
+  op->server_words = TRUE;
   g_autofree char *path = g_strdup_printf("/v1/users?prefix=%s&limit=%u", prefix,
                                           CLAMP(limit, 1, HARK_LOGIN_SEARCH_LIMIT_MAX));
   hark_login_op_send(op, "GET", path, NULL, FALSE, hark_login_op_answer);

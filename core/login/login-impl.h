@@ -47,7 +47,8 @@ struct Op {
   char *buddy_name;
   char *buddy_alias;
   JsonObject *contacts; /* a contacts answer, kept while the buddy list follows it */
-  gboolean contact;     /* a contact request or block: refusals in the server's words */
+  gboolean server_words; /* a contact request or block, a lookup, a search: refusals in
+                          * the server's words (login-answer.h) */
   gboolean retried; /* a buddy change tries again once after a conflict */
   /* The request in flight, to send it again the other way (directly / through the SN). */
   char *method;

@@ -49,7 +49,7 @@ unreachable_error(Op *op, const GError *error)
 static JsonObject *
 read_answer(Op *op, GBytes *body, GError **error)
 {
-  HarkLoginAsk ask = { op->client->url, op->user, op->buddy_name, op->contact };
+  HarkLoginAsk ask = { op->client->url, op->user, op->buddy_name, op->server_words };
   const char *retry_after =
     soup_message_headers_get_one(soup_message_get_response_headers(op->msg), "Retry-After");
   return hark_login_read_answer(&ask, soup_message_get_status(op->msg),

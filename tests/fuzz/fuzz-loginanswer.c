@@ -16,6 +16,8 @@
  *                    refusals name the buddy
  *   'D' devices      handed to the frontend as it is: it must serialise
  *   'X' device-remove  {"removed": {"id"}}
+ *   'S' the directory part (a lookup, a search, a contact request): refusals in the
+ *                    server's words
  *
  * The certificates in these answers are checked by hark_certificate_verify, which the
  * `certificate` target fuzzes. */
@@ -109,7 +111,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
   g_autofree char *retry_after = newline > p ? g_strndup(p, (gsize)(newline - p)) : NULL;
   g_autoptr(GBytes) body = g_bytes_new(newline + 1, (gsize)(end - newline - 1));
 
-  HarkLoginAsk ask = { "https://login.example", "alice", kind == 'C' ? "bob" : NULL };
+  HarkLoginAsk ask = { "https://login.example", "alice", kind == 'C' ? "bob" : NULL,
+                       kind == 'S' };
   g_autoptr(GError) error = NULL;
   g_autoptr(JsonObject) answer =
     hark_login_read_answer(&ask, status, "Reason", retry_after, body, &error);

@@ -35,6 +35,9 @@ LOGINANSWER = {
     "login-wrong-credentials": answer("L", 401, refusal("wrong-credentials", "no")),
     "login-locked-out": answer("L", 429, refusal("locked-out", "wait", retry_after=300)),
     "login-locked-out-header": answer("L", 429, refusal("locked-out", "wait"), "86400"),
+    "lookup-limited": answer("S", 429, refusal(
+        "locked-out", "too many user look-ups from this address: try again in 60 s\u0007",
+        retry_after=60)),
     "renew": answer("R", 200, {"certificate": PEM, "expires": "2030-01-02"}),
     "renew-unauthenticated": answer("R", 401, refusal("unauthenticated", "revoked")),
     "renew-certificate-number": answer("R", 200, {"certificate": 12}),

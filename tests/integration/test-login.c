@@ -1289,6 +1289,23 @@ test_lookup(void)
   g_cancellable_cancel(cancellable);
   lookup(p, "bob", cancellable, NULL, &error);
   g_assert_error(error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
+  g_clear_error(&error);
+
+  /* Over the server's look-ups a minute (60 from one address), a lookup and a search are
+   * refused in the server's words with the wait: a user who searched too much is not
+   * told about failed logins. */
+  for (int i = 0; i < 80 && error == NULL; i++)
+    lookup(p, "bob", NULL, NULL, &error);
+  g_assert_error(error, HARK_LOGIN_ERROR, HARK_LOGIN_ERROR_LOCKED_OUT);
+  const char *limited = "^too many user look-ups from this address: try again in [0-9]+ s$";
+  g_assert_true(g_regex_match_simple(limited, error->message, 0, 0));
+  g_clear_error(&error);
+  hark_login_client_search_async(p->client, "bo", 5, NULL, on_async, p);
+  HARK_REQUIRE(wait_done(p));
+  g_autoptr(GPtrArray) refused = hark_login_client_search_finish(p->result, &error);
+  g_assert_null(refused);
+  g_assert_error(error, HARK_LOGIN_ERROR, HARK_LOGIN_ERROR_LOCKED_OUT);
+  g_assert_true(g_regex_match_simple(limited, error->message, 0, 0));
 }
 
 

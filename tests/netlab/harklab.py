@@ -1,6 +1,7 @@
 # SPDX-License-Identifier: LGPL-2.1-or-later
-"""harklab.py: hark nodes in the network lab (tests/netlab/netlab), for the Table I test
-(test-tablei.py) and benchmark (bench/bench-tablei.py).
+"""harklab.py: hark nodes in the network lab (tests/netlab/netlab), for the Table I and
+search tests (test-tablei.py, test-search.py) and benchmarks (bench/bench-tablei.py,
+bench/bench-search.py).
 
 A Lab is one netlab lab (its own NETLAB_PREFIX). hark_network() starts, in it, the login
 server on `login` (198.18.0.10:8443), and super nodes on `sn1` and `sn2` (public
@@ -182,14 +183,49 @@ class Node:
         return self.call("login", user=user, password=password)
 
 
-def plugins_section(sn):
+def plugins_section(sn, extra=()):
+    """The plugins every lab node loads, then the ones named in extra (search strategies)."""
     # An SN's tls443 listens on 443 and 80 (the web-only client's only way out); a client's
     # connects there by default.
     tls = '{ name = "tls443"; settings = { tls_port = 443; http_port = 80; }; }' if sn \
         else '{ name = "tls443"; }'
+    more = "".join(f', {{ name = "{name}"; }}' for name in extra)
     # The stun NAT probe, as conf/hark.conf loads it: the SNs answer RFC 5780 as partners.
     return ('plugins: { load = ( { name = "udp"; }, { name = "tcp"; }, ' + tls +
-            ', { name = "stun"; }, { name = "ctl"; } ); };\n')
+            ', { name = "stun"; }' + more + ', { name = "ctl"; } ); };\n')
+
+
+def directory_section(search=None, settings=""):
+    """A node's directory section: search (the strategy names in order, or None for the
+    default) and more settings as written in hark.conf ("lookups_per_minute = 100;")."""
+    if search is None and not settings:
+        return ""
+    order = "" if search is None else \
+        "search = [ " + ", ".join(f'"{name}"' for name in search) + " ]; "
+    return f"directory: {{ {order}{settings} }};\n"
+
+
+def plugin_dir():
+    """Where the hark under test finds its plugins: the first of HARK_PLUGIN_PATH, else the
+    build tree's plugins/ beside HARK_BIN."""
+    path = os.environ.get("HARK_PLUGIN_PATH", "").split(":")[0]
+    if path:
+        return path
+    return os.path.join(os.path.dirname(shutil.which(os.environ.get("HARK_BIN", "hark")) or ""),
+                        "plugins")
+
+
+def search_strategy_lists(plugins=None):
+    """(label, directory.search, plugins a client loads for it) for each strategy list this
+    build can run: the SN's own store then the login server always; gi and flood (SN
+    strategies: the SNs load them too) ahead of the login server when their plugins are
+    built (<plugins>/gi.so, flood.so)."""
+    plugins = plugins or plugin_dir()
+    lists = [("store", ["loginsrv"], ["search-loginsrv"])]
+    for name in ("gi", "flood"):
+        if os.path.exists(os.path.join(plugins, name + ".so")):
+            lists.append((name, [name, "loginsrv"], [name, "search-loginsrv"]))
+    return lists
 
 
 def bootstrap(names):
@@ -200,11 +236,17 @@ def bootstrap(names):
 class HarkNetwork:
     """The public side of a lab: a login server and two super nodes, ready to serve."""
 
-    def __init__(self, lab, work, cheap_hash=True):
+    def __init__(self, lab, work, cheap_hash=True, sn_plugins=(), sn_directory="",
+                 login_settings=""):
+        """sn_plugins: more plugins the SNs load (search strategies); sn_directory: the SNs'
+        directory section (directory_section()); login_settings: more settings of the
+        login server's loginsrv plugin ("lookups_per_minute = 10000;")."""
         self.lab, self.work = lab, work
         self.nodes = []
         self.ca = os.path.join(work, "login-ca.pem")
+        self.sn_plugins, self.sn_directory = tuple(sn_plugins), sn_directory
         hash_settings = "hash_memory_kib = 64; hash_iterations = 1;" if cheap_hash else ""
+        hash_settings += login_settings
         self.login = self.node("login", "loginsrv",
                                'node: { name = "loginsrv"; };\n'
                                'plugins: { load = ( { name = "sqlite"; }, { name = "loginsrv"; '
@@ -228,7 +270,8 @@ class HarkNetwork:
     def start_sn(self, name, others):
         address = SN_HOSTS[name]
         sn = self.node(name, name,
-                       f'node: {{ name = "{name}"; supernode = true; }};\n' + plugins_section(True)
+                       f'node: {{ name = "{name}"; supernode = true; }};\n'
+                       + plugins_section(True, self.sn_plugins) + self.sn_directory
                        + f'network: {{ listen = "{address}"; port = {OVERLAY_PORT}; '
                        f'public_address = "{address}"; bootstrap = ( {bootstrap(others)} ); }};\n'
                        'supernode: { min_uptime = 0; max_load = 10000; };\n' + self.login_section())
@@ -237,14 +280,16 @@ class HarkNetwork:
         sn.wait("serving", lambda: sn.call("overlay")["role"] == "super", 30)
         return sn
 
-    def client(self, host, name, network=""):
+    def client(self, host, name, network="", plugins=(), search=None, sns=None):
         """A client node on host (c1 or c2), not started, that may not serve; network is
-        more of its network section."""
+        more of its network section, plugins more plugins it loads (by name), search its
+        directory.search (None: the default), sns the SNs it knows (default: both)."""
+        known = bootstrap(sns or SN_HOSTS)
         return self.node(host, name,
                          f'node: {{ name = "{name}"; supernode = false; }};\n'
-                         + plugins_section(False)
-                         + f'network: {{ bootstrap = ( {bootstrap(SN_HOSTS)} ); {network} }};\n'
-                         + self.login_section())
+                         + plugins_section(False, plugins)
+                         + f'network: {{ bootstrap = ( {known} ); {network} }};\n'
+                         + directory_section(search) + self.login_section())
 
     def sn_knows_user(self, user):
         """The SN (name) whose clients include one proven to be user, or None."""
@@ -328,3 +373,48 @@ table ip hark_bytes {{
     def remove(self):
         subprocess.run(self.lab.command(self.host, "nft", "delete", "table", "ip", "hark_bytes"),
                        capture_output=True)
+
+
+def run_together(calls):
+    """Runs each (function, args) in a thread of its own, all at once; returns when all
+    have returned."""
+    threads = [threading.Thread(target=f, args=tuple(args), daemon=True) for f, args in calls]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+
+
+class Case:
+    """The TAP lines of one case of a lab suite, in order."""
+
+    def __init__(self, name):
+        self.name = name
+        self.lines = []
+
+    def check(self, ok, description, diagnostics=""):
+        self.lines.append((bool(ok), f"{self.name}: {description}", diagnostics))
+        return bool(ok)
+
+    def fail(self, description, error):
+        self.lines.append((False, f"{self.name}: {description}", str(error)))
+
+
+def finish_tap(cases, run, comments=()):
+    """Prints cases as TAP, with the check that no namespace named run* is left (comments
+    go after the plan); the exit status."""
+    left = [line.split()[0] for line in subprocess.run(
+        ["ip", "netns", "list"], capture_output=True, text=True).stdout.splitlines()
+        if line.startswith(run)]
+    tail = Case("labs")
+    tail.check(not left, "no namespace is left behind", " ".join(left))
+    lines = [line for case in list(cases) + [tail] for line in case.lines]
+    print(f"1..{len(lines)}")
+    for comment in comments:
+        print(f"# {comment}")
+    for n, (ok, description, diagnostics) in enumerate(lines, 1):
+        print(f"{'ok' if ok else 'not ok'} {n} - {description}")
+        for d in diagnostics.splitlines() if diagnostics else []:
+            print(f"# {d}")
+    return 0 if all(ok for ok, _, _ in lines) else 1
+

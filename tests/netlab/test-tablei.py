@@ -19,30 +19,13 @@ import json
 import os
 import shutil
 import signal
-import subprocess
 import sys
-import threading
 import traceback
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harklab  # noqa: E402
 
 JOIN_TIMEOUT = 90  # web-only: the direct login attempt times out (15 s) before the tunnel
-
-
-class Case:
-    """The TAP lines of one setup, in order."""
-
-    def __init__(self, name):
-        self.name = name
-        self.lines = []
-
-    def check(self, ok, description, diagnostics=""):
-        self.lines.append((bool(ok), f"{self.name}: {description}", diagnostics))
-        return bool(ok)
-
-    def fail(self, description, error):
-        self.lines.append((False, f"{self.name}: {description}", str(error)))
 
 
 def read_way(node):
@@ -143,12 +126,7 @@ def lab_job(prefix, work, modes, jobs, cases):
         lab = harklab.Lab(prefix, *modes)
         labs.append(lab)
         network = harklab.HarkNetwork(lab, work)
-        threads = [threading.Thread(target=client_job, args=(network, host, *args), daemon=True)
-                   for host, args in jobs]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
+        harklab.run_together((client_job, (network, host, *args)) for host, args in jobs)
     except Exception as e:  # the lab or its SNs: every case of this lab fails
         for case in cases:
             if not case.lines:
@@ -170,9 +148,9 @@ def main():
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
     run = f"hnltab{os.getpid()}"
     work = harklab.work_dir("hark-tablei.")
-    s1, s2, s3 = Case("setup 1 (public)"), Case("setup 2 (port-restricted NAT)"), \
-        Case("setup 3 (port-restricted NAT, UDP blocked)")
-    s3b, web = Case("setup 3, second login"), Case("web-only (TCP 80/443 only)")
+    s1, s2, s3 = harklab.Case("setup 1 (public)"), harklab.Case("setup 2 (port-restricted NAT)"), \
+        harklab.Case("setup 3 (port-restricted NAT, UDP blocked)")
+    s3b, web = harklab.Case("setup 3, second login"), harklab.Case("web-only (TCP 80/443 only)")
     plan = [
         (f"{run}a-", ("public", "portrestricted"),
          [("c1", ("alice", s1, "tcp", "direct", True, "open", None)),
@@ -184,33 +162,18 @@ def main():
           ("c2", ("dave", web, "tls443", "super node", False, "udp-blocked", None))],
          [s3, s3b, web]),
     ]
-    threads = []
+    lab_jobs = []
     try:
         for prefix, modes, jobs, cases in plan:
             lab_work = os.path.join(work, prefix)
             os.makedirs(lab_work)
-            threads.append(threading.Thread(target=lab_job, daemon=True,
-                                            args=(prefix, lab_work, modes, jobs, cases)))
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
+            lab_jobs.append((lab_job, (prefix, lab_work, modes, jobs, cases)))
+        harklab.run_together(lab_jobs)
     finally:
         for lab in labs:
             lab.down()
         shutil.rmtree(work, ignore_errors=True)
-    left = [line.split()[0] for line in subprocess.run(
-        ["ip", "netns", "list"], capture_output=True, text=True).stdout.splitlines()
-        if line.startswith(run)]
-    tail = Case("labs")
-    tail.check(not left, "no namespace is left behind", " ".join(left))
-    lines = [line for case in (s1, s2, s3, s3b, web, tail) for line in case.lines]
-    print(f"1..{len(lines)}")
-    for n, (ok, description, diagnostics) in enumerate(lines, 1):
-        print(f"{'ok' if ok else 'not ok'} {n} - {description}")
-        for d in diagnostics.splitlines() if diagnostics else []:
-            print(f"# {d}")
-    return 0 if all(ok for ok, _, _ in lines) else 1
+    return harklab.finish_tap((s1, s2, s3, s3b, web), run)
 
 
 if __name__ == "__main__":
