@@ -416,6 +416,179 @@ test_vanished_goes_offline(PLab *lab, gconstpointer data)
   g_assert_true(shows_alice_devices(one, GUINT_TO_POINTER(1)));
 }
 
+/* ---- a stranger ----------------------------------------------------------------------- */
+
+typedef struct {
+  gboolean joined;
+  guint presences;   /* DIR_PRESENCE pushed to it */
+  guint results;     /* DIR_RESULT: the answer after which any push would have come */
+} Stranger;
+
+static void
+stranger_message(HarkLink *link, const HarkWireMessage *message, gpointer data)
+{
+  Stranger *stranger = data;
+  if (message->type == HARK_MSG_JOIN_OK)
+    stranger->joined = TRUE;
+  else if (message->type == HARK_MSG_DIR_PRESENCE)
+    stranger->presences++;
+  else if (message->type == HARK_MSG_DIR_RESULT)
+    stranger->results++;
+}
+
+static void
+stranger_closed(HarkLink *link, const GError *error, gpointer data)
+{
+}
+
+static const HarkLinkHandler stranger_handler = {
+  .message = stranger_message,
+  .closed = stranger_closed,
+};
+
+static gboolean
+link_is_up(gpointer data)
+{
+  HarkTestOpened *opened = data;
+  return opened->link != NULL && hark_link_get_state(opened->link) == HARK_LINK_UP;
+}
+
+static gboolean
+is_true(gpointer data)
+{
+  return *(gboolean *)data;
+}
+
+static gboolean
+has_result(gpointer data)
+{
+  return ((Stranger *)data)->results > 0;
+}
+
+static gint64
+presence_counter(LabNode *sn, const char *name)
+{
+  g_autoptr(JsonObject) directory = lab_call(sn, "directory", NULL);
+  return directory != NULL
+           ? json_object_get_int_member(json_object_get_object_member(directory, "presence"), name)
+           : -1;
+}
+
+/* carol, a user of the lab's CA who is nobody's buddy, subscribes to alice (and tries to
+ * watch as bob): her SN keeps her watch but pushes her nothing, not when she subscribes
+ * and not when alice changes her status, which bob is pushed; watching as bob is refused
+ * and counted. */
+static void
+test_stranger_sees_nothing(PLab *lab, gconstpointer data)
+{
+  HARK_REQUIRE(lab->bob1 != NULL);
+  g_autoptr(JsonObject) shown = wait_until(lab->bob1, "buddies", shows_alice_devices,
+                                           GUINT_TO_POINTER(2), "showing alice's devices");
+  HARK_REQUIRE(shown != NULL);
+  g_auto(HarkTestNet) net = { 0 };
+  hark_test_net_init(&net, "hark-carol-XXXXXX");
+  g_autoptr(GError) error = NULL;
+  g_autofree char *ca_dir = g_build_filename(lab->login->node->node->state_dir, "ca", NULL);
+  g_autoptr(HarkCa) lab_ca = hark_ca_load_or_create(ca_dir, "unused: the CA exists", &error);
+  g_assert_no_error(error);
+  HarkNode *node = hark_test_net_node(&net, "carol", lab_ca, lab_ca,
+                                      "plugins = { load = ( { name = \"tcp\"; } ); };\n");
+  HarkRegistration *tcp = hark_test_transport(node, "tcp");
+  const HarkTransportInterface *iface = tcp->iface;
+  HarkTestOpened opened = { 0 };
+  iface->open(tcp->instance, lab->sn_host, OVERLAY_PORT, NULL, hark_test_on_opened, &opened);
+  HARK_REQUIRE(hark_test_wait_for(link_is_up, &opened, hark_test_timeout(5000)));
+  g_ptr_array_add(net.links, opened.link);
+  Stranger carol = { 0 };
+  hark_link_set_handler(opened.link, &stranger_handler, &carol);
+  hark_link_send(opened.link, HARK_MSG_JOIN, 1,
+                 g_variant_new_parsed("({'name': <'carol'>, 'as': <'client'>},)"), NULL);
+  HARK_REQUIRE(hark_test_wait_for(is_true, &carol.joined, hark_test_timeout(5000)));
+
+  gint64 refused = presence_counter(lab->sn, "refused");
+  const char *alice[] = { "alice", NULL };
+  hark_link_send(opened.link, HARK_MSG_DIR_SUBSCRIBE, 2, g_variant_new("(s^as)", "bob", alice), NULL);
+  hark_link_send(opened.link, HARK_MSG_DIR_SUBSCRIBE, 3, g_variant_new("(s^as)", "", alice), NULL);
+  g_autofree char *laptop = device_id(lab->alice1);
+  g_autoptr(JsonObject) busy = lab_call(lab->alice1, "status", lab_args("status", "busy", NULL));
+  HARK_REQUIRE(busy != NULL);
+  g_autoptr(JsonObject) seen = wait_presence(lab->bob1, "alice", laptop, "busy", PUSH_BOUND_MS, NULL);
+  HARK_REQUIRE(seen != NULL);
+  /* The SN answers carol's lookup after anything it pushed her before on that link. */
+  hark_link_send(opened.link, HARK_MSG_DIR_LOOKUP, 4,
+                 g_variant_new("(sb@as)", "alice", FALSE, g_variant_new_strv(NULL, 0)), NULL);
+  HARK_REQUIRE(hark_test_wait_for(has_result, &carol, hark_test_timeout(5000)));
+  g_assert_cmpuint(carol.presences, ==, 0);
+  g_assert_cmpint(presence_counter(lab->sn, "refused"), ==, refused + 1);
+  /* Her watch is there: what kept her from alice's status is that she is no buddy. */
+  g_assert_cmpint(presence_counter(lab->sn, "watches"), ==, 4 + 1);
+}
+
+static gint64
+published_of(JsonObject *directory)
+{
+  return json_object_get_int_member(json_object_get_object_member(directory, "counters"),
+                                    "published");
+}
+
+static gint64
+published_count(LabNode *node)
+{
+  g_autoptr(JsonObject) directory = lab_call(node, "directory", NULL);
+  return directory != NULL ? published_of(directory) : -1;
+}
+
+static gboolean
+published_past(JsonObject *directory, gconstpointer before)
+{
+  return published_of(directory) > *(const gint64 *)before;
+}
+
+/* alice blocks bob: the block leaves him off her list, her devices publish anew without
+ * him, and his devices hear hers went offline; her later status reaches him no more. */
+static void
+test_blocked_gets_nothing(PLab *lab, gconstpointer data)
+{
+  HARK_REQUIRE(lab->bob1 != NULL);
+  g_autoptr(JsonObject) shown = wait_until(lab->bob1, "buddies", shows_alice_devices,
+                                           GUINT_TO_POINTER(2), "showing alice's devices");
+  HARK_REQUIRE(shown != NULL);
+  g_autoptr(JsonObject) blocked = lab_call(lab->alice1, "block", lab_args("name", "bob", NULL));
+  HARK_REQUIRE(blocked != NULL);
+  HARK_REQUIRE(sync_buddies(lab->alice1) && sync_buddies(lab->alice2));
+  g_autoptr(JsonObject) none = wait_until(lab->bob1, "buddies", shows_alice_devices,
+                                          GUINT_TO_POINTER(0), "showing alice offline");
+  HARK_REQUIRE(none != NULL);
+  g_assert_cmpstr(json_object_get_string_member(buddy_entry(none, "alice"), "presence"), ==,
+                  "offline");
+
+  g_autoptr(GPtrArray) events = g_ptr_array_new_with_free_func((GDestroyNotify)json_object_unref);
+  const char *statuses[] = { "busy", "away" };
+  LabNode *alices[] = { lab->alice1, lab->alice2 };
+  for (gsize i = 0; i < G_N_ELEMENTS(alices); i++) {
+    gint64 before = published_count(alices[i]);
+    g_autoptr(JsonObject) changed =
+      lab_call(alices[i], "status", lab_args("status", statuses[i], NULL));
+    HARK_REQUIRE(changed != NULL);
+    /* The SN pushes to watchers as it stores a record, before the device hears it was. */
+    g_autoptr(JsonObject) stored = wait_until(alices[i], "directory", published_past, &before,
+                                              "told its record was stored");
+    HARK_REQUIRE(stored != NULL);
+  }
+  /* bob's SN answers his lookup after anything it pushed him before on that link. */
+  g_autoptr(JsonObject) found =
+    lab_ctl_call(lab->bob1->ctl, "search", lab_args("name", "alice", NULL), events);
+  HARK_REQUIRE(found != NULL);
+  g_autoptr(JsonObject) after = lab_call(lab->bob1, "buddies", NULL);
+  HARK_REQUIRE(after != NULL);
+  g_assert_true(shows_alice_devices(after, GUINT_TO_POINTER(0)));
+  for (guint i = 0; i < events->len; i++) {
+    JsonObject *event = events->pdata[i];
+    g_assert_cmpstr(json_object_get_string_member_with_default(event, "event", ""), !=,
+                    "presence-changed");
+  }
+}
+
 /* The default settings' bound: an SN drops a client silent for keepalive + 2 × timeout,
  * and the drop is pushed at once: within the issue's 60 s. */
 static void
@@ -434,6 +607,7 @@ main(int argc, char **argv)
 {
   static const Options one_sn = { .alice2_later = TRUE, .bob2 = TRUE };
   static const Options two_sns = { .two_sns = TRUE, .alice2_later = TRUE, .bob2 = TRUE };
+ static const Options one_sn_all = { .bob2 = TRUE };
   static const Options liveness = { .short_keepalive = TRUE, .bob2 = TRUE };
   static const Options liveness_two = { .two_sns = TRUE, .short_keepalive = TRUE, .bob2 = TRUE };
   hark_test_init_isolated(&argc, &argv, 90000);
@@ -446,6 +620,10 @@ main(int argc, char **argv)
                          test_vanished_goes_offline, plab_tear_down);
   hark_test_add_isolated("/presence/two-sns/frozen", PLab, &liveness_two, plab_set_up,
                          test_vanished_goes_offline, plab_tear_down);
+ hark_test_add_isolated("/presence/one-sn/stranger-sees-nothing", PLab, &one_sn_all, plab_set_up,
+                         test_stranger_sees_nothing, plab_tear_down);
+  hark_test_add_isolated("/presence/one-sn/blocked-gets-nothing", PLab, &one_sn_all, plab_set_up,
+                         test_blocked_gets_nothing, plab_tear_down);
   hark_test_add_isolated("/presence/one-sn/frozen", PLab, &liveness, plab_set_up,
                          test_vanished_goes_offline, plab_tear_down);
   hark_test_add_isolated("/presence/two-sns/killed", PLab, &liveness_two, plab_set_up,
