@@ -17,6 +17,7 @@
  *
  * A device keeps the latest record per buddy per device and emits `presence-changed`. */
 #include "directory-private.h"
+#include "directory-presence-parse.h"
 
 #include <string.h>
 
@@ -82,38 +83,6 @@ refused(DirectoryPresence *presence, HarkLink *link, const char *what)
   g_autofree char *who = hark_directory_link_text(link);
   g_autofree char *text = g_strdup_printf("%s (from %s)", what, who);
   hark_directory_refused_text(presence->directory, text);
-}
-
-/* Canonical names of a DIR_SUBSCRIBE's list, or NULL when one is not a name or there are
- * too many. */
-static GHashTable *
-names_of(GVariant *list)
-{
-  if (g_variant_n_children(list) > DIRECTORY_MAX_BUDDIES)
-    return NULL;
-  GHashTable *names = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
-  GVariantIter iter;
-  const char *name;
-  g_variant_iter_init(&iter, list);
-  while (g_variant_iter_next(&iter, "&s", &name)) {
-    if (!hark_presence_name_is_valid(name)) {
-      g_hash_table_unref(names);
-      return NULL;
-    }
-    g_hash_table_add(names, hark_presence_name_key(name));
-  }
-  return names;
-}
-
-static gboolean
-is_device_id(const char *text)
-{
-  if (strlen(text) != 64)
-    return FALSE;
-  for (const char *p = text; *p != '\0'; p++)
-    if (!g_ascii_isdigit(*p) && !(*p >= 'a' && *p <= 'f'))
-      return FALSE;
-  return TRUE;
 }
 
 /* ---- an SN: watches and pushes ------------------------------------------------------ */
@@ -242,9 +211,13 @@ static void
 serve_subscribe(DirectoryPresence *presence, HarkLink *link, HarkOverlayFrom from,
                 const HarkWireMessage *message)
 {
-  const char *watcher_text;
-  g_autoptr(GVariant) list = NULL;
-  g_variant_get(message->body, "(&s@as)", &watcher_text, &list);
+  g_autofree char *watcher_text = NULL;
+  g_autoptr(GHashTable) parsed = NULL;
+  g_autoptr(GError) error = NULL;
+  if (!hark_directory_subscribe_parse(message->body, &watcher_text, &parsed, &error)) {
+    refused(presence, link, error->message);
+    return;
+  }
   g_autofree char *watcher = NULL;
   if (from == HARK_OVERLAY_FROM_CLIENT) {
     const HarkDeviceCertificate *cert = hark_link_get_peer_certificate(link);
@@ -259,17 +232,13 @@ serve_subscribe(DirectoryPresence *presence, HarkLink *link, HarkOverlayFrom fro
       return;
     }
     watcher = hark_presence_name_key(cert->user);
-  } else if (hark_presence_name_is_valid(watcher_text)) {
+  } else if (*watcher_text != '\0') {
     watcher = hark_presence_name_key(watcher_text);
   } else {
-    refused(presence, link, "a DIR_SUBSCRIBE whose watcher is not a user name");
+    refused(presence, link, "a DIR_SUBSCRIBE from an SN peer without a watcher");
     return;
   }
-  GHashTable *users = names_of(list);
-  if (users == NULL) {
-    refused(presence, link, "a DIR_SUBSCRIBE with a name that is not a user name, or too many");
-    return;
-  }
+  GHashTable *users = g_steal_pointer(&parsed);
   gboolean peer = from == HARK_OVERLAY_FROM_SN;
   Watch *watch = find_watch(presence, link, peer ? watcher : NULL);
   if (watch == NULL && peer && g_hash_table_size(users) > 0) {
@@ -309,57 +278,33 @@ serve_subscribe(DirectoryPresence *presence, HarkLink *link, HarkOverlayFrom fro
     forward_watcher(presence, watch->watcher);
 }
 
-/* Checked records of a push (full forms of user only), as a(ayay); refusals counted. */
-static GVariant *
-checked_records(DirectoryPresence *presence, GVariant *records, const char *user, GPtrArray *devices)
+/* The records of a push that verify as full forms of user (HarkPresenceRecord*, their
+ * signed_form set); the others are counted and logged. For an SN relaying a peer's push
+ * and a device taking its SN's alike: every hop checks. */
+static GPtrArray *
+verified_records(DirectoryPresence *presence, GVariant *records, const char *user)
 {
   HarkDirectory *directory = presence->directory;
-  GVariantBuilder builder;
-  g_variant_builder_init(&builder, G_VARIANT_TYPE("a(ayay)"));
+  GPtrArray *out = g_ptr_array_new_with_free_func((GDestroyNotify)hark_presence_record_free);
   GVariantIter iter;
   GVariant *child;
   g_variant_iter_init(&iter, records);
   while ((child = g_variant_iter_next_value(&iter)) != NULL) {
     g_autoptr(GVariant) signed_form = child;
     g_autoptr(GError) error = NULL;
-    g_autoptr(HarkPresenceRecord) record =
+    HarkPresenceRecord *record =
       hark_presence_verify(signed_form, hark_directory_ca_pem(directory), user,
                            hark_directory_now(directory), &error);
-    if (record == NULL || record->is_public) {
-      presence->counters.records_refused++;
-      hark_directory_refused_text(directory, record == NULL ? error->message
-                                                            : "a public form pushed as presence");
+    if (record != NULL && !record->is_public) {
+      g_ptr_array_add(out, record);
       continue;
     }
-    g_variant_builder_add_value(&builder, signed_form);
-    g_ptr_array_add(devices, g_strdup(record->device));
+    presence->counters.records_refused++;
+    hark_directory_refused_text(directory, record == NULL ? error->message
+                                                          : "a public form pushed as presence");
+    hark_presence_record_free(record);
   }
-  return g_variant_builder_end(&builder);
-}
-
-/* The form and limits of a DIR_PRESENCE; its watcher and user canonical. */
-static gboolean
-presence_body_ok(const HarkWireMessage *message, char **watcher, char **user, GVariant **records,
-                 GVariant **gone)
-{
-  const char *watcher_text, *user_text;
-  g_variant_get(message->body, "(&s&s@a(ayay)@as)", &watcher_text, &user_text, records, gone);
-  gboolean ok = hark_presence_name_is_valid(watcher_text) && hark_presence_name_is_valid(user_text) &&
-                g_variant_n_children(*records) <= DIRECTORY_MAX_PER_USER &&
-                g_variant_n_children(*gone) <= DIRECTORY_MAX_PER_USER;
-  GVariantIter iter;
-  const char *device;
-  g_variant_iter_init(&iter, *gone);
-  while (ok && g_variant_iter_next(&iter, "&s", &device))
-    ok = is_device_id(device);
-  if (!ok) {
-    g_clear_pointer(records, g_variant_unref);
-    g_clear_pointer(gone, g_variant_unref);
-    return FALSE;
-  }
-  *watcher = hark_presence_name_key(watcher_text);
-  *user = hark_presence_name_key(user_text);
-  return TRUE;
+  return out;
 }
 
 /* An SN: a peer's push for one of our clients' users goes to those clients; a peer may
@@ -369,12 +314,17 @@ relay_presence(DirectoryPresence *presence, HarkLink *peer, const HarkWireMessag
 {
   g_autofree char *watcher = NULL, *user = NULL;
   g_autoptr(GVariant) records = NULL, gone = NULL;
-  if (!presence_body_ok(message, &watcher, &user, &records, &gone)) {
-    refused(presence, peer, "a DIR_PRESENCE that is not a user's presence");
+  g_autoptr(GError) error = NULL;
+  if (!hark_directory_presence_parse(message->body, &watcher, &user, &records, &gone, &error)) {
+    refused(presence, peer, error->message);
     return;
   }
-  g_autoptr(GPtrArray) devices = g_ptr_array_new_with_free_func(g_free);
-  g_autoptr(GVariant) checked = g_variant_ref_sink(checked_records(presence, records, user, devices));
+  g_autoptr(GPtrArray) verified = verified_records(presence, records, user);
+  GVariantBuilder builder;
+  g_variant_builder_init(&builder, G_VARIANT_TYPE("a(ayay)"));
+  for (guint d = 0; d < verified->len; d++)
+    g_variant_builder_add_value(&builder, ((HarkPresenceRecord *)verified->pdata[d])->signed_form);
+  g_autoptr(GVariant) checked = g_variant_ref_sink(g_variant_builder_end(&builder));
   for (guint i = 0; i < presence->watches->len; i++) {
     Watch *watch = presence->watches->pdata[i];
     if (watch->from_peer || strcmp(watch->watcher, watcher) != 0 ||
@@ -392,10 +342,11 @@ relay_presence(DirectoryPresence *presence, HarkLink *peer, const HarkWireMessag
         g_variant_builder_add(&taken, "s", device);
       }
     }
-    for (guint d = 0; d < devices->len; d++)
-      g_hash_table_insert(watch->shown, shown_key(user, devices->pdata[d]), peer);
+    for (guint d = 0; d < verified->len; d++)
+      g_hash_table_insert(watch->shown,
+                          shown_key(user, ((HarkPresenceRecord *)verified->pdata[d])->device), peer);
     GVariant *taken_v = g_variant_builder_end(&taken);
-    if (devices->len == 0 && g_variant_n_children(taken_v) == 0) {
+    if (verified->len == 0 && g_variant_n_children(taken_v) == 0) {
       g_variant_unref(g_variant_ref_sink(taken_v));
       continue;
     }
@@ -526,39 +477,28 @@ devices_of(DirectoryPresence *presence, const char *user)
 static void
 take_presence(DirectoryPresence *presence, HarkLink *link, const HarkWireMessage *message)
 {
-  HarkDirectory *directory = presence->directory;
   g_autofree char *watcher = NULL, *user = NULL;
   g_autoptr(GVariant) records = NULL, gone = NULL;
-  if (!presence_body_ok(message, &watcher, &user, &records, &gone)) {
-    refused(presence, link, "a DIR_PRESENCE that is not a user's presence");
+  g_autoptr(GError) parse_error = NULL;
+  if (!hark_directory_presence_parse(message->body, &watcher, &user, &records, &gone,
+                                     &parse_error)) {
+    refused(presence, link, parse_error->message);
     return;
   }
   GHashTable *devices = devices_of(presence, user);
-  GVariantIter iter;
-  GVariant *child;
-  g_variant_iter_init(&iter, records);
-  while ((child = g_variant_iter_next_value(&iter)) != NULL) {
-    g_autoptr(GVariant) signed_form = child;
-    g_autoptr(GError) error = NULL;
-    HarkPresenceRecord *record = hark_presence_verify(signed_form, hark_directory_ca_pem(directory),
-                                                      user, hark_directory_now(directory), &error);
-    if (record == NULL || record->is_public) {
-      presence->counters.records_refused++;
-      hark_directory_refused_text(directory, record == NULL ? error->message
-                                                            : "a public form pushed as presence");
-      hark_presence_record_free(record);
-      continue;
-    }
+  g_autoptr(GPtrArray) verified = verified_records(presence, records, user);
+  for (guint i = 0; i < verified->len; i++) {
+    const HarkPresenceRecord *record = verified->pdata[i];
     const HarkPresenceRecord *old = g_hash_table_lookup(devices, record->device);
-    if (old != NULL && old->sequence >= record->sequence) {
-      hark_presence_record_free(record);
+    if (old != NULL && old->sequence >= record->sequence)
       continue;
-    }
     gboolean changed = old == NULL || old->status != record->status;
-    g_hash_table_insert(devices, g_strdup(record->device), record);
+    verified->pdata[i] = NULL; /* the table's now (the array's free function takes NULL) */
+    g_hash_table_insert(devices, g_strdup(record->device), (gpointer)record);
     if (changed)
       emit_changed(presence, user, record->device, record, devices);
   }
+  GVariantIter iter;
   const char *device;
   g_variant_iter_init(&iter, gone);
   while (g_variant_iter_next(&iter, "&s", &device))
