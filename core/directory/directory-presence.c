@@ -38,10 +38,15 @@ typedef struct {
   guint64 records_refused; /* pushed records that did not verify */
 } PresenceCounters;
 
+#define CONTACTS_SYNC_GAP_S 5 /* a device fetches its contacts on a hint at most this often */
+
 struct _DirectoryPresence {
   HarkDirectory *directory;
   GPtrArray *watches;    /* Watch*: an SN's */
+  GHashTable *buddy_sets; /* an SN's: client HarkLink* -> hash of the buddy names it published */
   GHashTable *seen;      /* a device's: canonical user -> (device -> HarkPresenceRecord*) */
+  gint64 contacts_synced_us; /* a device's: the last fetch a hint caused (monotonic) */
+  guint contacts_source;
   PresenceCounters counters;
 };
 
@@ -61,6 +66,7 @@ hark_directory_presence_new(HarkDirectory *directory)
   DirectoryPresence *presence = g_new0(DirectoryPresence, 1);
   presence->directory = directory;
   presence->watches = g_ptr_array_new_with_free_func(watch_free);
+  presence->buddy_sets = g_hash_table_new(NULL, NULL);
   presence->seen = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
                                          (GDestroyNotify)g_hash_table_unref);
   return presence;
@@ -71,7 +77,9 @@ hark_directory_presence_free(DirectoryPresence *presence)
 {
   if (presence == NULL)
     return;
+  hark_directory_clear_source(presence->directory, &presence->contacts_source);
   g_ptr_array_unref(presence->watches);
+  g_hash_table_unref(presence->buddy_sets);
   g_hash_table_unref(presence->seen);
   g_free(presence);
 }
@@ -166,6 +174,56 @@ hark_directory_presence_changed(HarkDirectory *directory, const char *user)
     if (g_hash_table_contains(watch->users, key))
       push_local(presence, watch, key);
   }
+}
+
+/* The buddy names as one number, whatever their order. */
+static guint
+names_hash(const char *const *names)
+{
+  guint hash = 0;
+  for (const char *const *name = names; name != NULL && *name != NULL; name++)
+    hash += g_str_hash(*name) * 2654435761u; /* a sum: order does not matter */
+  return hash ^ (names != NULL ? g_strv_length((char **)names) : 0);
+}
+
+/* The hint: an empty DIR_PRESENCE (never sent otherwise) to every device of user here
+ * but from: something in user's contacts may have changed, fetch them. */
+static void
+hint_contacts(DirectoryPresence *presence, const char *user, const char *about, HarkLink *from)
+{
+  HarkDirectory *directory = presence->directory;
+  g_autoptr(GPtrArray) links = hark_directory_store_links_of(directory->store, user);
+  for (guint i = 0; i < links->len; i++) {
+    if (links->pdata[i] == from)
+      continue;
+    presence->counters.pushes++;
+    hark_link_send(links->pdata[i], HARK_MSG_DIR_PRESENCE,
+                   hark_overlay_new_message_id(directory->overlay),
+                   g_variant_new("(ssa(ayay)as)", user, about, NULL, NULL), NULL);
+  }
+}
+
+void
+hark_directory_presence_published(HarkDirectory *directory, HarkLink *link,
+                                  const HarkPresenceRecord *stored)
+{
+  DirectoryPresence *presence = directory->presence;
+  g_autofree char *user = hark_presence_name_key(stored->user);
+  hark_directory_presence_changed(directory, user);
+  if (link == NULL)
+    return;
+  /* A device's first record here is no change: only a new list (an acceptance, a
+   * removal, a block) is worth its user's other devices and its buddies fetching. */
+  const char *const *buddies = hark_directory_store_buddies(directory->store, user, stored->device);
+  guint hash = names_hash(buddies);
+  gpointer old;
+  gboolean known = g_hash_table_lookup_extended(presence->buddy_sets, link, NULL, &old);
+  g_hash_table_insert(presence->buddy_sets, link, GUINT_TO_POINTER(hash));
+  if (!known || GPOINTER_TO_UINT(old) == hash)
+    return;
+  hint_contacts(presence, user, user, link);
+  for (const char *const *name = buddies; name != NULL && *name != NULL; name++)
+    hint_contacts(presence, *name, user, NULL);
 }
 
 /* An SN tells its peers, for watcher, every user its clients with that name watch (an
@@ -407,6 +465,7 @@ hark_directory_presence_link_closed(HarkDirectory *directory, HarkLink *link, Ha
   if (from == HARK_OVERLAY_FROM_SN)
     take_back_from_peer(presence, link);
   if (from == HARK_OVERLAY_FROM_CLIENT) {
+    g_hash_table_remove(presence->buddy_sets, link);
     /* The device is no longer online here: its record goes with its link, and its
      * watchers hear that it went offline. */
     g_auto(GStrv) users = hark_directory_store_users_from(directory->store, link);
@@ -462,6 +521,35 @@ emit_changed(DirectoryPresence *presence, const char *user, const char *device,
   hark_context_emit(presence->directory->ctx, "presence-changed", data);
 }
 
+static gboolean
+on_contacts_due(gpointer data)
+{
+  DirectoryPresence *presence = data;
+  presence->contacts_source = 0;
+  presence->contacts_synced_us = g_get_monotonic_time();
+  hark_login_client_sync_contacts(presence->directory->login);
+  return G_SOURCE_REMOVE;
+}
+
+/* The SN's hint that a contact changed: fetch the requests and, if it changed, the buddy
+ * list (which publishes and subscribes anew), at most once every CONTACTS_SYNC_GAP_S:
+ * a user who keeps changing a list naming this one costs the login server little. */
+static void
+take_contacts_hint(DirectoryPresence *presence)
+{
+  if (presence->contacts_source != 0)
+    return;
+  gint64 since = g_get_monotonic_time() - presence->contacts_synced_us;
+  if (presence->contacts_synced_us == 0 || since >= CONTACTS_SYNC_GAP_S * G_USEC_PER_SEC) {
+    on_contacts_due(presence);
+    return;
+  }
+  presence->contacts_source =
+    hark_clock_add_seconds(presence->directory->clock,
+                           (guint)(CONTACTS_SYNC_GAP_S - since / G_USEC_PER_SEC), on_contacts_due,
+                           presence);
+}
+
 static GHashTable *
 devices_of(DirectoryPresence *presence, const char *user)
 {
@@ -483,6 +571,10 @@ take_presence(DirectoryPresence *presence, HarkLink *link, const HarkWireMessage
   if (!hark_directory_presence_parse(message->body, &watcher, &user, &records, &gone,
                                      &parse_error)) {
     refused(presence, link, parse_error->message);
+    return;
+  }
+  if (g_variant_n_children(records) == 0 && g_variant_n_children(gone) == 0) {
+    take_contacts_hint(presence);
     return;
   }
   GHashTable *devices = devices_of(presence, user);
@@ -513,6 +605,7 @@ hark_directory_presence_reset(HarkDirectory *directory)
 {
   g_hash_table_remove_all(directory->presence->seen);
   g_ptr_array_set_size(directory->presence->watches, 0);
+  g_hash_table_remove_all(directory->presence->buddy_sets);
 }
 
 /* ---- both --------------------------------------------------------------------------- */

@@ -115,6 +115,11 @@ guint hark_directory_store_size(DirectoryStore *store);
  * is among their buddies): HarkPresenceRecord* with signed_form set. */
 GPtrArray *hark_directory_store_visible(DirectoryStore *store, const char *user,
                                         const char *watcher);
+/* The buddy names (canonical) stored with a device's record, or NULL (borrowed). */
+const char *const *hark_directory_store_buddies(DirectoryStore *store, const char *user,
+                                                const char *device);
+/* The links (gpointer from) a user's records came on: a new array of borrowed pointers. */
+GPtrArray *hark_directory_store_links_of(DirectoryStore *store, const char *user);
 /* The users (canonical) with a record that came on from; NULL-terminated, new. */
 char **hark_directory_store_users_from(DirectoryStore *store, gpointer from);
 
@@ -151,6 +156,11 @@ gboolean hark_directory_presence_message(HarkDirectory *directory, HarkLink *lin
 /* An SN: a record of user was stored; a link closed (a client's records are forgotten
  * here, and its watchers told); every DIRECTORY_EXPIRE_S (watches forwarded again). */
 void hark_directory_presence_changed(HarkDirectory *directory, const char *user);
+/* An SN: a client's record was stored (link: where it came from; NULL: the SN's own):
+ * its watchers are pushed it, and when its buddy names changed, the user's other
+ * devices and the named users' devices here are told to fetch their contacts. */
+void hark_directory_presence_published(HarkDirectory *directory, HarkLink *link,
+                                       const HarkPresenceRecord *stored);
 void hark_directory_presence_link_closed(HarkDirectory *directory, HarkLink *link,
                                          HarkOverlayFrom from);
 void hark_directory_presence_tick(HarkDirectory *directory);

@@ -278,3 +278,24 @@ hark_directory_store_users_from(DirectoryStore *store, gpointer from)
   g_ptr_array_add(out, NULL);
   return (char **)g_ptr_array_free(out, FALSE);
 }
+
+const char *const *
+hark_directory_store_buddies(DirectoryStore *store, const char *user, const char *device)
+{
+  guint index;
+  StoredRecord *stored = find_device(g_hash_table_lookup(store->users, user), device, &index);
+  return stored != NULL ? (const char *const *)stored->buddies : NULL;
+}
+
+GPtrArray *
+hark_directory_store_links_of(DirectoryStore *store, const char *user)
+{
+  GPtrArray *out = g_ptr_array_new();
+  GPtrArray *records = g_hash_table_lookup(store->users, user);
+  for (guint i = 0; records != NULL && i < records->len; i++) {
+    StoredRecord *stored = records->pdata[i];
+    if (stored->from != NULL)
+      g_ptr_array_add(out, stored->from);
+  }
+  return out;
+}

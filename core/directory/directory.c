@@ -363,7 +363,7 @@ serve_publish(HarkDirectory *directory, HarkLink *link, const HarkWireMessage *m
                  g_variant_new("(tu)", stored->sequence,
                                (guint32)directory->node->config->dir_refresh_interval),
                  NULL);
-  hark_directory_presence_changed(directory, stored->user);
+  hark_directory_presence_published(directory, link, stored);
 }
 
 static void
