@@ -239,7 +239,10 @@ forward_watcher(DirectoryPresence *presence, const char *watcher)
       GHashTableIter iter;
       gpointer user;
       g_hash_table_iter_init(&iter, watch->users);
-      while (g_hash_table_iter_next(&iter, &user, NULL))
+      /* A peer takes at most DIRECTORY_PRESENCE_MAX_USERS (devices of one user with
+       * lists apart could add up to more): the rest is not forwarded. */
+      while (g_hash_table_iter_next(&iter, &user, NULL) &&
+             g_hash_table_size(users) < DIRECTORY_PRESENCE_MAX_USERS)
         g_hash_table_add(users, user);
     }
   }
