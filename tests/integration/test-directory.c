@@ -117,27 +117,6 @@ wait_until(LabNode *node, const char *command, JsonObject *args,
   return NULL;
 }
 
-static gboolean
-is_attached(JsonObject *overlay, gconstpointer data)
-{
-  return g_strcmp0(json_object_get_string_member_with_default(overlay, "state", NULL),
-                   "attached") == 0;
-}
-
-/* Serving, with at least data verified SN links. */
-static gboolean
-is_super(JsonObject *overlay, gconstpointer data)
-{
-  if (g_strcmp0(json_object_get_string_member_with_default(overlay, "role", NULL), "super") != 0)
-    return FALSE;
-  JsonArray *links = json_object_get_array_member(overlay, "sn_links");
-  guint verified = 0;
-  for (guint i = 0; links != NULL && i < json_array_get_length(links); i++)
-    verified += json_object_get_boolean_member_with_default(
-      json_array_get_object_element(links, i), "verified", FALSE);
-  return verified >= GPOINTER_TO_UINT(data);
-}
-
 /* This device's record was stored by its SN (at a sequence past *data when given). */
 static gboolean
 is_published(JsonObject *directory, gconstpointer data)
@@ -179,7 +158,7 @@ client_start(const char *name, const char *user, gboolean register_first)
   g_autoptr(LabNode) node = lab_node_new(name, config);
   if (!lab_node_start(node))
     return NULL;
-  g_autoptr(JsonObject) attached = wait_until(node, "overlay", NULL, is_attached, NULL, "attached");
+  g_autoptr(JsonObject) attached = wait_until(node, "overlay", NULL, lab_overlay_is_attached, NULL, "attached");
   if (attached == NULL)
     return NULL;
   g_autofree char *password = g_strdup_printf("%s-password-1", user);
@@ -209,7 +188,7 @@ lab_up(void)
   lab.sn = lab_node_new("dir-sn", config);
   if (!lab_node_start(lab.sn) || !lab_register_and_login(lab.sn, "dir-sn-user"))
     return FALSE;
-  g_autoptr(JsonObject) super = wait_until(lab.sn, "overlay", NULL, is_super, NULL, "serving");
+  g_autoptr(JsonObject) super = wait_until(lab.sn, "overlay", NULL, lab_overlay_is_super, NULL, "serving");
   if (super == NULL)
     return FALSE;
   g_autofree char *to_first = g_strdup_printf("{ host = \"%s\"; port = %u; transports = "
@@ -219,7 +198,7 @@ lab_up(void)
   lab.sn2 = lab_node_new("dir-sn2", config2);
   if (!lab_node_start(lab.sn2) || !lab_register_and_login(lab.sn2, "dir-sn2-user"))
     return FALSE;
-  g_autoptr(JsonObject) linked = wait_until(lab.sn, "overlay", NULL, is_super, GUINT_TO_POINTER(1),
+  g_autoptr(JsonObject) linked = wait_until(lab.sn, "overlay", NULL, lab_overlay_is_super, GUINT_TO_POINTER(1),
                                             "linked to dir-sn2, verified");
   if (linked == NULL)
     return FALSE;

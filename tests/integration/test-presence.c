@@ -83,69 +83,12 @@ client_config(PLab *lab, const char *name, const char *sn_host)
 
 /* ---- waiting ---------------------------------------------------------------------- */
 
-typedef struct {
-  LabNode *node;
-  const char *command;
-  gboolean (*pred)(JsonObject *result, gconstpointer data);
-  gconstpointer data;
-  JsonObject *last;
-} Wait;
-
-static gboolean
-holds(gpointer data)
-{
-  Wait *wait = data;
-  g_clear_pointer(&wait->last, json_object_unref);
-  g_autoptr(JsonObject) answer = lab_ask(wait->node, wait->command, NULL);
-  JsonObject *result = answer != NULL && json_object_get_boolean_member_with_default(answer, "ok", FALSE)
-                         ? json_object_get_object_member(answer, "result")
-                         : NULL;
-  if (result == NULL)
-    return FALSE;
-  wait->last = json_object_ref(result);
-  return wait->pred(wait->last, wait->data);
-}
-
 /* The command's result once pred holds (a new reference), or NULL (test failed). */
 static JsonObject *
-wait_until(LabNode *node, const char *command, gboolean (*pred)(JsonObject *, gconstpointer),
-           gconstpointer data, const char *what)
+wait_until(LabNode *node, const char *command, LabResultPredicate pred, gconstpointer data,
+           const char *what)
 {
-  Wait wait = { node, command, pred, data, NULL };
-  if (hark_test_wait_for(holds, &wait, hark_test_timeout(JOIN_MS)))
-    return wait.last;
-  g_autofree char *json = wait.last != NULL ? hark_test_json(wait.last) : g_strdup("none");
-  g_test_fail_printf("%s: not %s in time; last %s: %s", node->name, what, command, json);
-  hark_test_node_show_logs(node->node);
-  g_clear_pointer(&wait.last, json_object_unref);
-  return NULL;
-}
-
-static gboolean
-is_attached(JsonObject *overlay, gconstpointer data)
-{
-  return g_strcmp0(json_object_get_string_member_with_default(overlay, "state", NULL),
-                   "attached") == 0;
-}
-
-static gboolean
-is_super(JsonObject *overlay, gconstpointer data)
-{
-  if (g_strcmp0(json_object_get_string_member_with_default(overlay, "role", NULL), "super") != 0)
-    return FALSE;
-  JsonArray *links = json_object_get_array_member(overlay, "sn_links");
-  guint verified = 0;
-  for (guint i = 0; links != NULL && i < json_array_get_length(links); i++)
-    verified += json_object_get_boolean_member_with_default(
-      json_array_get_object_element(links, i), "verified", FALSE);
-  return verified >= GPOINTER_TO_UINT(data);
-}
-
-static gboolean
-is_published(JsonObject *directory, gconstpointer data)
-{
-  JsonObject *publish = json_object_get_object_member(directory, "publish");
-  return publish != NULL && !json_object_get_null_member(publish, "published_at");
+  return lab_wait_command(node, command, pred, data, hark_test_timeout(JOIN_MS), what);
 }
 
 /* The buddy's entry in a `buddies` answer, or NULL. */
@@ -225,7 +168,7 @@ client_start(PLab *lab, const char *name, const char *user, gboolean register_fi
   g_autoptr(LabNode) node = lab_node_new(name, config);
   if (!lab_node_start(node))
     return NULL;
-  g_autoptr(JsonObject) attached = wait_until(node, "overlay", is_attached, NULL, "attached");
+  g_autoptr(JsonObject) attached = wait_until(node, "overlay", lab_overlay_is_attached, NULL, "attached");
   if (attached == NULL)
     return NULL;
   if (register_first && !lab_register_and_login(node, user))
@@ -237,7 +180,7 @@ client_start(PLab *lab, const char *name, const char *user, gboolean register_fi
     if (login == NULL)
       return NULL;
   }
-  g_autoptr(JsonObject) published = wait_until(node, "directory", is_published, NULL, "published");
+  g_autoptr(JsonObject) published = wait_until(node, "directory", lab_directory_is_published, NULL, "published");
   return published != NULL ? g_steal_pointer(&node) : NULL;
 }
 
@@ -302,7 +245,7 @@ plab_set_up(PLab *lab, gconstpointer data)
   /* An SN serves with a certificate: it logs in as a user of its own. */
   if (!lab_node_start(lab->sn) || !lab_register_and_login(lab->sn, "p-sn-user"))
     return;
-  g_autoptr(JsonObject) super = wait_until(lab->sn, "overlay", is_super, NULL, "serving");
+  g_autoptr(JsonObject) super = wait_until(lab->sn, "overlay", lab_overlay_is_super, NULL, "serving");
   if (super == NULL)
     return;
   const char *bob_sn = lab->sn_host;
@@ -314,7 +257,7 @@ plab_set_up(PLab *lab, gconstpointer data)
     lab->sn2 = lab_node_new("p-sn2", config2);
     if (!lab_node_start(lab->sn2) || !lab_register_and_login(lab->sn2, "p-sn2-user"))
       return;
-    g_autoptr(JsonObject) linked = wait_until(lab->sn, "overlay", is_super, GUINT_TO_POINTER(1),
+    g_autoptr(JsonObject) linked = wait_until(lab->sn, "overlay", lab_overlay_is_super, GUINT_TO_POINTER(1),
                                               "linked to p-sn2, verified");
     if (linked == NULL)
       return;
@@ -472,19 +415,6 @@ static const HarkLinkHandler stranger_handler = {
 };
 
 static gboolean
-link_is_up(gpointer data)
-{
-  HarkTestOpened *opened = data;
-  return opened->link != NULL && hark_link_get_state(opened->link) == HARK_LINK_UP;
-}
-
-static gboolean
-is_true(gpointer data)
-{
-  return *(gboolean *)data;
-}
-
-static gboolean
 has_result(gpointer data)
 {
   return ((Stranger *)data)->results > 0;
@@ -522,13 +452,13 @@ test_stranger_sees_nothing(PLab *lab, gconstpointer data)
   const HarkTransportInterface *iface = tcp->iface;
   HarkTestOpened opened = { 0 };
   iface->open(tcp->instance, lab->sn_host, OVERLAY_PORT, NULL, hark_test_on_opened, &opened);
-  HARK_REQUIRE(hark_test_wait_for(link_is_up, &opened, hark_test_timeout(5000)));
+  HARK_REQUIRE(hark_test_wait_for(hark_test_opened_is_up, &opened, hark_test_timeout(5000)));
   g_ptr_array_add(net.links, opened.link);
   Stranger carol = { 0 };
   hark_link_set_handler(opened.link, &stranger_handler, &carol);
   hark_link_send(opened.link, HARK_MSG_JOIN, 1,
                  g_variant_new_parsed("({'name': <'carol'>, 'as': <'client'>},)"), NULL);
-  HARK_REQUIRE(hark_test_wait_for(is_true, &carol.joined, hark_test_timeout(5000)));
+  HARK_REQUIRE(hark_test_wait_for_flag(&carol.joined, hark_test_timeout(5000)));
 
   gint64 refused = presence_counter(lab->sn, "refused");
   const char *alice[] = { "alice", NULL };
