@@ -3,9 +3,9 @@
 # bench.sh BUILD: run the benchmarks and write their tables into docs/benchmarks.md.
 # The login server (logins per second and bytes per login, SQLite and PostgreSQL),
 # the overlay (join times and bytes; idle clients one super node holds), the directory
-# (bench/sim-directory: gi and flood; bench/bench-opendht.py: OpenDHT), the paper's
-# Table I and search in the network lab (bench/bench-tablei.py, bench/bench-search.py,
-# as root), then media:
+# (bench/sim-directory: gi and flood; bench/bench-opendht.py: OpenDHT), presence pushed to
+# buddies (bench/bench-presence.py), the paper's Table I and search in the network lab
+# (bench/bench-tablei.py, bench/bench-search.py, as root), then media:
 # mouth-to-ear latency, CPU, memory and bytes of a hark call vs baresip 1.0
 # (scripts/bench-media.sh; it installs what it needs: deps/bench-debian.txt).
 set -eu
@@ -97,6 +97,12 @@ dht_nodes=${BENCH_DHT_NODES:-50,100,200,1000}
 python3 "$here/bench-report.py" "$top/docs/benchmarks.md" directory "$work/directory.jsonl" \
   "$work/opendht.json" \
   "make bench (bench/sim-directory --sns $dir_sns --lookups $dir_lookups; bench/bench-opendht.py --nodes $dht_nodes)"
+# Presence pushed to buddies: status -> presence-changed, killed and frozen -> offline.
+presence_changes=${BENCH_PRESENCE_CHANGES:-20}
+python3 "$top/bench/bench-presence.py" "$top/$build" "$work/presence.json" \
+  --changes "$presence_changes" --kills 3 --frozen 1
+python3 "$here/bench-report.py" "$top/docs/benchmarks.md" presence "$work/presence.json" \
+  "make bench (bench/bench-presence.py --changes $presence_changes --kills 3 --frozen 1)"
 # The paper's Table I in the network lab: needs root (network namespaces).
 tablei_runs=${BENCH_TABLEI_RUNS:-10}
 if [ "$(id -u)" = 0 ]; then

@@ -45,6 +45,8 @@ static const MessageKind message_kinds[] = {
   {HARK_MSG_DIR_PUBLISH_OK, "DIR_PUBLISH_OK", "(tu)", TRUE},
   {HARK_MSG_DIR_LOOKUP, "DIR_LOOKUP", "(sbas)"},
   {HARK_MSG_DIR_RESULT, "DIR_RESULT", "(sasa(ayay))", TRUE},
+  {HARK_MSG_DIR_SUBSCRIBE, "DIR_SUBSCRIBE", "(sas)"},
+  {HARK_MSG_DIR_PRESENCE, "DIR_PRESENCE", "(ssa(ayay)as)"},
   {HARK_MSG_DIR_STRATEGY, "DIR_STRATEGY", "(sv)"},
 };
 

@@ -34,6 +34,7 @@ typedef struct {
 } DirectoryCounters;
 
 typedef struct _DirectoryStore DirectoryStore;
+typedef struct _DirectoryPresence DirectoryPresence;
 
 typedef struct {
   guint id;
@@ -53,6 +54,8 @@ struct _HarkDirectory {
   guint64 refused_since_log;
   GPtrArray *strategies;    /* HarkRegistration* of HARK_KIND_SEARCH, attached */
   GPtrArray *strategy_hosts; /* what each was handed (services naming it), same order */
+
+  DirectoryPresence *presence; /* subscriptions (an SN), buddies' presence (a device) */
 
   /* super node */
   DirectoryStore *store;
@@ -108,6 +111,17 @@ GPtrArray *hark_directory_store_find(DirectoryStore *store, const HarkPresenceQu
 guint hark_directory_store_forget_from(DirectoryStore *store, gpointer from);
 guint hark_directory_store_expire(DirectoryStore *store, gint64 now);
 guint hark_directory_store_size(DirectoryStore *store);
+/* Copies of the full forms of user's (canonical) records watcher (canonical) may see (it
+ * is among their buddies): HarkPresenceRecord* with signed_form set. */
+GPtrArray *hark_directory_store_visible(DirectoryStore *store, const char *user,
+                                        const char *watcher);
+/* The buddy names (canonical) stored with a device's record, or NULL (borrowed). */
+const char *const *hark_directory_store_buddies(DirectoryStore *store, const char *user,
+                                                const char *device);
+/* The links (gpointer from) a user's records came on: a new array of borrowed pointers. */
+GPtrArray *hark_directory_store_links_of(DirectoryStore *store, const char *user);
+/* The users (canonical) with a record that came on from; NULL-terminated, new. */
+char **hark_directory_store_users_from(DirectoryStore *store, gpointer from);
 
 /* directory-publish.c */
 void hark_directory_publish_start(HarkDirectory *directory);
@@ -132,5 +146,30 @@ GPtrArray *hark_directory_records_of(HarkDirectory *directory, GVariant *records
 /* JSON of a record for `search`: user, device, sn, time, and status and addresses for
  * a full form. */
 JsonObject *hark_directory_record_json(const HarkPresenceRecord *record);
+
+/* directory-presence.c: subscriptions and pushes (an SN), buddies' presence (a device). */
+DirectoryPresence *hark_directory_presence_new(HarkDirectory *directory);
+void hark_directory_presence_free(DirectoryPresence *presence);
+/* DIR_SUBSCRIBE and DIR_PRESENCE; FALSE when not for this node's role. */
+gboolean hark_directory_presence_message(HarkDirectory *directory, HarkLink *link,
+                                         HarkOverlayFrom from, const HarkWireMessage *message);
+/* An SN: a record of user was stored; a link closed (a client's records are forgotten
+ * here, and its watchers told); every DIRECTORY_EXPIRE_S (watches forwarded again). */
+void hark_directory_presence_changed(HarkDirectory *directory, const char *user);
+/* An SN: a client's record was stored (link: where it came from; NULL: the SN's own):
+ * its watchers are pushed it, and when its buddy names changed, the user's other
+ * devices and the named users' devices here are told to fetch their contacts. */
+void hark_directory_presence_published(HarkDirectory *directory, HarkLink *link,
+                                       const HarkPresenceRecord *stored);
+void hark_directory_presence_link_closed(HarkDirectory *directory, HarkLink *link,
+                                         HarkOverlayFrom from);
+void hark_directory_presence_tick(HarkDirectory *directory);
+/* A device: (re)send the buddy list to its SN; forget what the last SN pushed. */
+void hark_directory_presence_subscribe(HarkDirectory *directory, const char *why);
+void hark_directory_presence_reset(HarkDirectory *directory);
+/* The `buddies` answer gets "presence" and "devices" per buddy; the `directory` answer's
+ * "presence". */
+void hark_directory_presence_describe_buddies(HarkDirectory *directory, JsonObject *answer);
+JsonObject *hark_directory_presence_describe(HarkDirectory *directory);
 
 G_END_DECLS

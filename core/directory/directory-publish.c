@@ -110,6 +110,7 @@ publish_locally(HarkDirectory *directory, HarkPresenceRecord *pub, HarkPresenceR
   }
   directory->published_at = hark_directory_now(directory);
   g_clear_pointer(&directory->last_publish_error, g_free);
+  hark_directory_presence_changed(directory, full->user);
 }
 
 void

@@ -243,3 +243,59 @@ hark_directory_store_expire(DirectoryStore *store, gint64 now)
 {
   return remove_where(store, too_old, &now);
 }
+
+GPtrArray *
+hark_directory_store_visible(DirectoryStore *store, const char *user, const char *watcher)
+{
+  GPtrArray *out = g_ptr_array_new_with_free_func((GDestroyNotify)hark_presence_record_free);
+  GPtrArray *records = g_hash_table_lookup(store->users, user);
+  for (guint i = 0; records != NULL && i < records->len; i++) {
+    StoredRecord *stored = records->pdata[i];
+    HarkPresenceRecord *copy = NULL;
+    if (stored->full_form != NULL &&
+        g_strv_contains((const char *const *)stored->buddies, watcher) &&
+        (copy = copy_record(stored->full_form)) != NULL)
+      g_ptr_array_add(out, copy);
+  }
+  return out;
+}
+
+char **
+hark_directory_store_users_from(DirectoryStore *store, gpointer from)
+{
+  GPtrArray *out = g_ptr_array_new();
+  GHashTableIter iter;
+  gpointer key, value;
+  g_hash_table_iter_init(&iter, store->users);
+  while (g_hash_table_iter_next(&iter, &key, &value)) {
+    GPtrArray *records = value;
+    for (guint i = 0; i < records->len; i++)
+      if (came_from(records->pdata[i], from)) {
+        g_ptr_array_add(out, g_strdup(key));
+        break;
+      }
+  }
+  g_ptr_array_add(out, NULL);
+  return (char **)g_ptr_array_free(out, FALSE);
+}
+
+const char *const *
+hark_directory_store_buddies(DirectoryStore *store, const char *user, const char *device)
+{
+  guint index;
+  StoredRecord *stored = find_device(g_hash_table_lookup(store->users, user), device, &index);
+  return stored != NULL ? (const char *const *)stored->buddies : NULL;
+}
+
+GPtrArray *
+hark_directory_store_links_of(DirectoryStore *store, const char *user)
+{
+  GPtrArray *out = g_ptr_array_new();
+  GPtrArray *records = g_hash_table_lookup(store->users, user);
+  for (guint i = 0; records != NULL && i < records->len; i++) {
+    StoredRecord *stored = records->pdata[i];
+    if (stored->from != NULL)
+      g_ptr_array_add(out, stored->from);
+  }
+  return out;
+}

@@ -399,6 +399,7 @@ serve_publish(HarkDirectory *directory, HarkLink *link, const HarkWireMessage *m
                  g_variant_new("(tu)", stored->sequence,
                                (guint32)directory->node->config->dir_refresh_interval),
                  NULL);
+  hark_directory_presence_published(directory, link, stored);
 }
 
 static void
@@ -425,7 +426,7 @@ serve_strategy(HarkDirectory *directory, HarkLink *link, const HarkWireMessage *
 
 static const guint16 listened_types[] = {
   HARK_MSG_DIR_PUBLISH, HARK_MSG_DIR_PUBLISH_OK, HARK_MSG_DIR_LOOKUP,
-  HARK_MSG_DIR_RESULT, HARK_MSG_DIR_STRATEGY,
+  HARK_MSG_DIR_RESULT, HARK_MSG_DIR_STRATEGY, HARK_MSG_DIR_SUBSCRIBE, HARK_MSG_DIR_PRESENCE,
 };
 
 static gboolean
@@ -452,6 +453,11 @@ on_message(gpointer data, HarkLink *link, HarkOverlayFrom from, const HarkWireMe
     return from == HARK_OVERLAY_FROM_MY_SN && hark_directory_publish_answer(directory, message);
   case HARK_MSG_DIR_RESULT:
     return from == HARK_OVERLAY_FROM_MY_SN && hark_directory_search_answer(directory, message);
+  case HARK_MSG_DIR_SUBSCRIBE:
+  case HARK_MSG_DIR_PRESENCE:
+    if (hark_directory_presence_message(directory, link, from, message))
+      return TRUE;
+    break;
   case HARK_MSG_ERROR:
     return hark_directory_publish_answer(directory, message) ||
            hark_directory_search_answer(directory, message);
@@ -473,6 +479,7 @@ on_expire(gpointer data)
   if (n > 0)
     g_debug("directory: forgot %u records older than 72 h", n);
   tick_strategies(directory);
+  hark_directory_presence_tick(directory);
   /* Once per timeout (a test clock's run once): the next is a new one. */
   directory->expire_source =
     hark_clock_add_seconds(directory->clock, DIRECTORY_EXPIRE_S, on_expire, directory);
@@ -505,6 +512,8 @@ hark_directory_clear_source(HarkDirectory *directory, guint *source_id)
 static void
 stop_serving(HarkDirectory *directory)
 {
+  if (directory->presence != NULL)
+    hark_directory_presence_reset(directory);
   hark_directory_clear_source(directory, &directory->expire_source);
   g_clear_pointer(&directory->store, hark_directory_store_free);
   g_clear_pointer(&directory->buckets, g_hash_table_unref);
@@ -523,8 +532,11 @@ on_event(gpointer data, const char *event, JsonObject *details)
     }
   } else if (g_strcmp0(event, "overlay-attached") == 0) {
     hark_directory_publish(directory, "attached to a super node");
+    hark_directory_presence_reset(directory);
+    hark_directory_presence_subscribe(directory, "attached to a super node");
   } else if (g_strcmp0(event, "certificate-changed") == 0) {
     hark_directory_publish(directory, "the certificate changed");
+    hark_directory_presence_subscribe(directory, "the certificate changed");
   } else if (g_strcmp0(event, "nat-probed") == 0) {
     hark_directory_publish(directory, "a new NAT verdict");
   }
@@ -534,12 +546,33 @@ static void
 on_link_closed(gpointer data, HarkLink *link, HarkOverlayFrom from)
 {
   HarkDirectory *directory = data;
-  if (from != HARK_OVERLAY_FROM_CLIENT || directory->store == NULL)
+  if (directory->store == NULL)
     return;
-  /* The device is no longer online here: its record goes with its link. */
-  hark_directory_store_forget_from(directory->store, link);
-  hark_directory_forget_client(directory, link);
+  /* A client's record goes with its link, and its watchers are told. */
+  hark_directory_presence_link_closed(directory, link, from);
+  if (from == HARK_OVERLAY_FROM_CLIENT)
+    hark_directory_forget_client(directory, link);
 }
+
+/* The buddy list changed: this device's record names other buddies, and it watches them. */
+static void
+on_buddies_changed(gpointer data)
+{
+  HarkDirectory *directory = data;
+  hark_directory_publish(directory, "the buddy list changed");
+  hark_directory_presence_subscribe(directory, "the buddy list changed");
+}
+
+static void
+describe_buddies(gpointer data, JsonObject *answer)
+{
+  hark_directory_presence_describe_buddies(data, answer);
+}
+
+static const HarkLoginBuddyHooks buddy_hooks = {
+  .changed = on_buddies_changed,
+  .describe = describe_buddies,
+};
 
 static const HarkOverlayListener directory_listener = {
   .types = listened_types,
@@ -563,7 +596,9 @@ hark_directory_new(HarkNode *node, HarkOverlay *overlay, HarkLoginClient *login)
   directory->strategy_hosts = g_ptr_array_new_with_free_func(strategy_host_free);
   directory->searches = g_hash_table_new(g_int64_hash, g_int64_equal);
   directory->searches_running = g_ptr_array_new();
+  directory->presence = hark_directory_presence_new(directory);
   directory->listener = hark_overlay_add_listener(overlay, &directory_listener, directory);
+  hark_login_client_set_buddy_hooks(login, &buddy_hooks, directory);
   attach_strategies(directory);
   if (hark_overlay_is_super_node(overlay))
     start_serving(directory);
@@ -577,10 +612,12 @@ hark_directory_free(HarkDirectory *directory)
   if (directory == NULL)
     return;
   hark_overlay_remove_listener(directory->overlay, directory->listener);
+  hark_login_client_set_buddy_hooks(directory->login, NULL, NULL);
   hark_directory_publish_stop(directory);
   hark_directory_searches_free(directory);
   detach_strategies(directory);
   stop_serving(directory);
+  hark_directory_presence_free(directory->presence);
   g_ptr_array_unref(directory->strategy_hosts);
   g_hash_table_unref(directory->searches);
   g_ptr_array_unref(directory->searches_running);
@@ -670,6 +707,7 @@ run_directory(HarkCommandCall *call, JsonObject *args, gpointer user_data)
   json_object_set_array_member(o, "search", strategies_json(directory));
   json_object_set_object_member(o, "publish", hark_directory_publish_describe(directory));
   json_object_set_object_member(o, "counters", counters_json(&directory->counters));
+  json_object_set_object_member(o, "presence", hark_directory_presence_describe(directory));
   hark_command_call_return_object(call, o);
 }
 

@@ -25,6 +25,8 @@ emit_buddies_changed(HarkLoginClient *client)
   json_object_set_int_member(data, "revision", client->revision);
   json_object_set_array_member(data, "buddies", json_array_ref(client->buddies));
   hark_context_emit(client->ctx, "buddies-changed", data);
+  if (client->buddy_hooks != NULL && client->buddy_hooks->changed != NULL)
+    client->buddy_hooks->changed(client->buddy_hooks_data);
 }
 
 /* A checked list becomes ours (saved; an event when it changed). Takes buddies. */

@@ -88,12 +88,31 @@ run_delete_account(HarkCommandCall *call, JsonObject *args, gpointer user_data)
     hark_login_client_delete_account(client, arg(args, "password"), answer, call);
 }
 
+typedef struct {
+  HarkCommandCall *call;
+  HarkLoginClient *client;
+} BuddiesCall;
+
+/* The list, with what the layers above know of each buddy (their live presence). */
+static void
+answer_buddies(JsonObject *result, GError *error, gpointer data)
+{
+  g_autofree BuddiesCall *buddies = data;
+  if (error == NULL)
+    hark_login_client_describe_buddies(buddies->client, result);
+  answer(result, error, buddies->call);
+}
+
 static void
 run_buddies(HarkCommandCall *call, JsonObject *args, gpointer user_data)
 {
   HarkLoginClient *client = client_of(call, user_data);
-  if (client != NULL)
-    hark_login_client_buddies(client, answer, call);
+  if (client == NULL)
+    return;
+  BuddiesCall *buddies = g_new(BuddiesCall, 1);
+  buddies->call = call;
+  buddies->client = client;
+  hark_login_client_buddies(client, answer_buddies, buddies);
 }
 
 static void

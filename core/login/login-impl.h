@@ -95,6 +95,8 @@ struct _HarkLoginClient {
   guint retry_seconds;
   HarkLoginChanged changed;
   gpointer changed_data;
+  const HarkLoginBuddyHooks *buddy_hooks;
+  gpointer buddy_hooks_data;
   /* The way through the overlay, when the server cannot be reached directly. */
   GProxyResolver *tunnel;
   gboolean (*tunnel_ready)(gpointer data);

@@ -764,6 +764,21 @@ hark_login_client_set_changed_handler(HarkLoginClient *client, HarkLoginChanged 
   client->changed_data = user_data;
 }
 
+void
+hark_login_client_set_buddy_hooks(HarkLoginClient *client, const HarkLoginBuddyHooks *hooks,
+                                  gpointer data)
+{
+  client->buddy_hooks = hooks;
+  client->buddy_hooks_data = data;
+}
+
+void
+hark_login_client_describe_buddies(HarkLoginClient *client, JsonObject *answer)
+{
+  if (client->buddy_hooks != NULL && client->buddy_hooks->describe != NULL && answer != NULL)
+    client->buddy_hooks->describe(client->buddy_hooks_data, answer);
+}
+
 JsonObject *
 hark_login_client_snapshot(HarkLoginClient *client)
 {

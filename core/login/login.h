@@ -86,6 +86,19 @@ typedef void (*HarkLoginChanged)(gpointer user_data);
 void hark_login_client_set_changed_handler(HarkLoginClient *client, HarkLoginChanged changed,
                                            gpointer user_data);
 
+/* For the directory above (login never calls up): changed() after the buddy list changed
+ * (with the `buddies-changed` event); describe() adds to the `buddies` command's answer
+ * ({"revision", "buddies": [{"name", "alias"}]}) what it knows of each buddy (the live
+ * presence). One set of hooks; NULL removes them. hooks: borrowed, must outlive it. */
+typedef struct {
+  void (*changed)(gpointer data);
+  void (*describe)(gpointer data, JsonObject *answer);
+} HarkLoginBuddyHooks;
+void hark_login_client_set_buddy_hooks(HarkLoginClient *client, const HarkLoginBuddyHooks *hooks,
+                                       gpointer data);
+/* The `buddies` answer with the hooks' additions: for login-commands.c. */
+void hark_login_client_describe_buddies(HarkLoginClient *client, JsonObject *answer);
+
 /* The overlay's way to the login server (a SOCKS5 endpoint on loopback whose streams go
  * through the SN): a request that gets no answer directly is sent once more through it
  * when ready() says the SN link is up, and later requests keep going that way (and back,

@@ -103,8 +103,9 @@ void
 hark_overlay_listeners_link_closed(HarkOverlay *overlay, Peer *peer)
 {
   HarkOverlayFrom from;
-  if (overlay->listeners == NULL || !from_of(peer, &from))
+  if (peer->listeners_told || overlay->listeners == NULL || !from_of(peer, &from))
     return;
+  peer->listeners_told = TRUE;
   for (guint i = 0; i < overlay->listeners->len; i++) {
     OverlayListenerEntry *entry = overlay->listeners->pdata[i];
     if (entry->listener->link_closed != NULL)

@@ -87,6 +87,7 @@ struct _Peer {
   gint64 since;          /* monotonic µs of the JOIN */
   guint64 request_id;    /* our JOIN's id while PEER_OPENED; a claimed SN's JOIN id */
   guint timer;           /* JOIN deadline / auth deadline */
+  gboolean listeners_told; /* the higher layers heard that its link is gone */
   HarkJoin *join;        /* the join attempt this link belongs to, while PEER_OPENED */
   GHashTable *tunnels;   /* guint64 id -> SnTunnel*: tunnels this SN carries for it */
   guint16 stun_alt_port; /* an SN peer's second STUN port (JOIN / JOIN_OK), 0 unknown */

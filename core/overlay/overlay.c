@@ -176,6 +176,9 @@ drop_peer_for(HarkOverlay *overlay, Peer *peer, const char *why, const char *rea
   }
   if (peer->kind == PEER_CLIENT && !overlay->stopping)
     client_left(overlay, peer, reason != NULL ? reason : "closed");
+  /* Dropped (silent, refused) rather than closed by the other end: the layers above
+   * forget the link all the same (a directory its records and watches). */
+  hark_overlay_listeners_link_closed(overlay, peer);
   g_hash_table_steal(overlay->peers, peer->link);
   hark_overlay_clear_source(overlay, &peer->timer);
   hark_overlay_tunnel_serve_close_all(peer);

@@ -233,3 +233,10 @@ hark_test_on_opened(HarkLink *link, GError *error, gpointer data)
   o->link = link;
   o->error = error;
 }
+
+gboolean
+hark_test_opened_is_up(gpointer data)
+{
+  HarkTestOpened *opened = data;
+  return opened->link != NULL && hark_link_get_state(opened->link) == HARK_LINK_UP;
+}

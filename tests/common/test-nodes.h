@@ -71,3 +71,5 @@ typedef struct {
 } HarkTestOpened;
 
 void hark_test_on_opened(HarkLink *link, GError *error, gpointer opened);
+/* A HarkTestCondition: the link opened is up (data: HarkTestOpened*). */
+gboolean hark_test_opened_is_up(gpointer opened);

@@ -2,14 +2,18 @@
 /* fuzz-record.c: libFuzzer target for the directory's parsers (core/base/presence.c):
  * a signed presence record ('R' + its (ayay) bytes) through every check a node makes
  * before it stores or forwards one, against fuzz-record-keys.h's CA and clock; and a
- * DIR_LOOKUP body ('L' + (sbas) bytes). A record that verifies must parse to the same
- * record again from its own signed form. Seeds: make-record-seeds.py. */
+ * DIR_LOOKUP body ('L' + (sbas) bytes); a DIR_SUBSCRIBE body ('S' + (sas)) and a
+ * DIR_PRESENCE body ('P' + (ssa(ayay)as), each record then checked as a device checks
+ * a pushed one) (core/directory/directory-presence-parse.c). A record that verifies must
+ * parse to the same record again from its own signed form. Seeds: make-record-seeds.py,
+ * make-presence-seeds.py. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <hark/presence.h>
 
+#include "directory-presence-parse.h"
 #include "fuzz-common.h"
 #include "fuzz-record-keys.h"
 
@@ -59,6 +63,51 @@ fuzz_lookup(const uint8_t *data, size_t size)
     abort();
 }
 
+static void
+fuzz_subscribe(const uint8_t *data, size_t size)
+{
+  g_autoptr(GVariant) v = variant_of("(sas)", data, size);
+  g_autoptr(GError) error = NULL;
+  g_autofree char *watcher = NULL;
+  g_autoptr(GHashTable) users = NULL;
+  gboolean ok = hark_directory_subscribe_parse(v, &watcher, &users, &error);
+  if (ok != (error == NULL) || ok != (users != NULL))
+    abort();
+  if (ok && (g_hash_table_size(users) > DIRECTORY_PRESENCE_MAX_USERS ||
+             (*watcher != '\0' && !hark_presence_name_is_valid(watcher))))
+    abort();
+}
+
+static void
+fuzz_presence(const uint8_t *data, size_t size)
+{
+  g_autoptr(GVariant) v = variant_of("(ssa(ayay)as)", data, size);
+  g_autoptr(GError) error = NULL;
+  g_autofree char *watcher = NULL, *user = NULL;
+  g_autoptr(GVariant) records = NULL, gone = NULL;
+  gboolean ok = hark_directory_presence_parse(v, &watcher, &user, &records, &gone, &error);
+  if (ok != (error == NULL) || ok != (records != NULL && gone != NULL))
+    abort();
+  if (!ok)
+    return;
+  if (g_variant_n_children(records) > DIRECTORY_PRESENCE_MAX_ITEMS ||
+      !hark_presence_name_is_valid(user))
+    abort();
+  GVariantIter iter;
+  GVariant *child;
+  g_variant_iter_init(&iter, records);
+  while ((child = g_variant_iter_next_value(&iter)) != NULL) {
+    g_autoptr(GVariant) signed_form = child;
+    g_autoptr(GError) verify_error = NULL;
+    g_autoptr(HarkPresenceRecord) record =
+      hark_presence_verify(signed_form, FUZZ_RECORD_CA_PEM, user, FUZZ_RECORD_NOW, &verify_error);
+    if ((record == NULL) != (verify_error != NULL))
+      abort();
+    if (record != NULL && g_ascii_strcasecmp(record->user, user) != 0)
+      abort();
+  }
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -68,5 +117,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     fuzz_record(data + 1, size - 1);
   else if (data[0] == 'L')
     fuzz_lookup(data + 1, size - 1);
+  else if (data[0] == 'S')
+    fuzz_subscribe(data + 1, size - 1);
+  else if (data[0] == 'P')
+    fuzz_presence(data + 1, size - 1);
   return 0;
 }

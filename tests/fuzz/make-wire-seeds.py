@@ -41,6 +41,10 @@ SEEDS = {
     "dir-lookup-prefix": (19, V("(sbas)", ("ali", True, []))),
     "dir-result": (20, V("(sasa(ayay))", ("found", ["alice"], [(b"\x00" * 40, bytes(64))]))),
     "dir-result-unknown": (20, V("(sasa(ayay))", ("unknown", [], []))),
+    "dir-subscribe": (21, V("(sas)", ("", ["bob", "carol"]))),
+    "dir-subscribe-peer": (21, V("(sas)", ("bob", ["alice"]))),
+    "dir-presence": (22, V("(ssa(ayay)as)", ("bob", "alice", [(b"\x01" * 60, bytes(64))], []))),
+    "dir-presence-offline": (22, V("(ssa(ayay)as)", ("bob", "alice", [], ["0" * 64]))),
     "dir-strategy": (23, V("(sv)", ("gi", V("(say)", ("find", bytes(32)))))),
 }
 

@@ -134,34 +134,69 @@ lab_call(LabNode *node, const char *command, JsonObject *args)
 
 typedef struct {
   LabNode *node;
-  LabOverlayPredicate pred;
+  const char *command;
+  LabResultPredicate pred;
   gconstpointer data;
   JsonObject *last;
-} OverlayWait;
+} CommandWait;
 
 static gboolean
-overlay_holds(gpointer data)
+command_holds(gpointer data)
 {
-  OverlayWait *wait = data;
+  CommandWait *wait = data;
   g_clear_pointer(&wait->last, json_object_unref);
-  wait->last = lab_call(wait->node, "overlay", NULL);
+  wait->last = lab_call(wait->node, wait->command, NULL);
   return wait->last != NULL && wait->pred(wait->last, wait->data);
+}
+
+JsonObject *
+lab_wait_command(LabNode *node, const char *command, LabResultPredicate pred, gconstpointer data,
+                 guint timeout_ms, const char *what)
+{
+  CommandWait wait = { node, command, pred, data, NULL };
+  if (node != NULL && hark_test_wait_for(command_holds, &wait, timeout_ms))
+    return wait.last;
+  g_autofree char *json = wait.last != NULL ? hark_test_json(wait.last) : g_strdup("none");
+  g_test_fail_printf("%s: not %s within %u ms; %s: %s", node != NULL ? node->name : "(none)",
+                     what, timeout_ms, command, json);
+  if (node != NULL)
+    hark_test_node_show_logs(node->node);
+  g_clear_pointer(&wait.last, json_object_unref);
+  return NULL;
 }
 
 JsonObject *
 lab_wait_overlay(LabNode *node, LabOverlayPredicate pred, gconstpointer data, guint timeout_ms,
                  const char *what)
 {
-  OverlayWait wait = { node, pred, data, NULL };
-  if (node != NULL && hark_test_wait_for(overlay_holds, &wait, timeout_ms))
-    return wait.last;
-  g_autofree char *json = wait.last != NULL ? hark_test_json(wait.last) : g_strdup("none");
-  g_test_fail_printf("%s: not %s within %u ms; overlay: %s", node != NULL ? node->name : "(none)",
-                     what, timeout_ms, json);
-  if (node != NULL)
-    hark_test_node_show_logs(node->node);
-  g_clear_pointer(&wait.last, json_object_unref);
-  return NULL;
+  return lab_wait_command(node, "overlay", pred, data, timeout_ms, what);
+}
+
+gboolean
+lab_overlay_is_attached(JsonObject *overlay, gconstpointer data)
+{
+  return g_strcmp0(json_object_get_string_member_with_default(overlay, "state", NULL),
+                   "attached") == 0;
+}
+
+gboolean
+lab_overlay_is_super(JsonObject *overlay, gconstpointer data)
+{
+  if (g_strcmp0(json_object_get_string_member_with_default(overlay, "role", NULL), "super") != 0)
+    return FALSE;
+  JsonArray *links = json_object_get_array_member(overlay, "sn_links");
+  guint verified = 0;
+  for (guint i = 0; links != NULL && i < json_array_get_length(links); i++)
+    verified += json_object_get_boolean_member_with_default(
+      json_array_get_object_element(links, i), "verified", FALSE);
+  return verified >= GPOINTER_TO_UINT(data);
+}
+
+gboolean
+lab_directory_is_published(JsonObject *directory, gconstpointer data)
+{
+  JsonObject *publish = json_object_get_object_member(directory, "publish");
+  return publish != NULL && !json_object_get_null_member(publish, "published_at");
 }
 
 gboolean

@@ -53,8 +53,18 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(LabNode, lab_node_free)
  * again for at most timeout_ms; NULL (test failed: what it was not, the last answer and the
  * node's logs shown) otherwise. */
 typedef gboolean (*LabOverlayPredicate)(JsonObject *overlay, gconstpointer data);
+/* The same for any command without arguments (`buddies`, `directory`, ...): its result
+ * once pred(result, data) holds. */
+typedef gboolean (*LabResultPredicate)(JsonObject *result, gconstpointer data);
+JsonObject *lab_wait_command(LabNode *node, const char *command, LabResultPredicate pred,
+                             gconstpointer data, guint timeout_ms, const char *what);
 JsonObject *lab_wait_overlay(LabNode *node, LabOverlayPredicate pred, gconstpointer data,
                              guint timeout_ms, const char *what);
+/* Predicates: attached to an SN; serving as one with at least GPOINTER_TO_UINT(data)
+ * verified SN links; (`directory`) this device's record stored by its SN. */
+gboolean lab_overlay_is_attached(JsonObject *overlay, gconstpointer data);
+gboolean lab_overlay_is_super(JsonObject *overlay, gconstpointer data);
+gboolean lab_directory_is_published(JsonObject *directory, gconstpointer data);
 /* A predicate: is the user (a string) among an SN's clients, authenticated as that user? */
 gboolean lab_overlay_serves_user(JsonObject *overlay, gconstpointer user);
 

@@ -274,7 +274,9 @@ test_gi(void)
   /* SN3 answered through gi (its own store has no record of alice: she is at SN1). */
   g_assert_cmpint(sn_stat(lab.sn[2], "gi", "found"), >=, 1);
   g_assert_cmpint(sn_stat(lab.sn[2], "flood", "lookups"), ==, 0);
-  g_assert_cmpint(sn_stat(lab.sn[0], "gi", "published"), ==, 2);
+  /* Each of her devices published at least once (again when its buddy list changed: the
+   * SN's contact hints make devices fetch and republish). */
+  g_assert_cmpint(sn_stat(lab.sn[0], "gi", "published"), >=, 2);
   /* Her two records and bob's went out over the links: replicas on other SNs. */
   gint64 elsewhere = 0;
   for (guint i = 1; i < NSN; i++)

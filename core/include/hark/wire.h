@@ -65,6 +65,11 @@ typedef enum {
                                  * strategies to try */
   HARK_MSG_DIR_RESULT = 20,     /* (sasa(ayay)) SN -> client: answer ("found", "known",
                                  * "unknown", "not-found"), names (a prefix's), records */
+  HARK_MSG_DIR_SUBSCRIBE = 21,  /* (sas) device -> its SN: "" and the users (its buddies)
+                                 * whose presence it wants pushed; SN -> SN peer: the
+                                 * watching user and what its clients of that name watch */
+  HARK_MSG_DIR_PRESENCE = 22,   /* (ssa(ayay)as) SN -> device or SN peer: watcher, user, the
+                                 * full forms the watcher may see, devices now offline */
   HARK_MSG_DIR_STRATEGY = 23,   /* (sv) SN <-> SN: a search strategy's name and its own
                                  * message, handed to that strategy */
 } HarkMessageType;

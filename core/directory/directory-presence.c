@@ -1,0 +1,681 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* directory-presence.c: presence pushed, not polled (docs/protocol.md, "Presence
+ * subscriptions").
+ *
+ * A device sends its SN a DIR_SUBSCRIBE naming its buddies (on attach and whenever its
+ * buddy list changes). The SN keeps one watch per client link and pushes DIR_PRESENCE
+ * whenever a record of a watched user changes in its store, or goes with its device's
+ * link (closed, or dropped for silence): the full forms the watcher may see (it is among
+ * the publisher's buddy names), and the devices it was shown that it may no longer see
+ * or that went offline. A stranger is pushed nothing at all.
+ *
+ * Across SNs: an SN forwards, per watching user, the union of its clients' watched users
+ * to each of its verified SN peers (again every DIRECTORY_EXPIRE_S, so a peer linked
+ * later learns them); a peer keeps such a watch per (link, watcher) and pushes its own
+ * records the same way; the first SN checks what it is pushed and hands it to its
+ * clients with that watcher. A peer may only take back (offline) what it pushed itself.
+ *
+ * A device keeps the latest record per buddy per device and emits `presence-changed`. */
+#include "directory-private.h"
+#include "directory-presence-parse.h"
+
+#include <string.h>
+
+#define PRESENCE_MAX_PEER_WATCHERS 4096 /* watchers one SN peer may subscribe for */
+
+typedef struct {
+  HarkLink *link;
+  gboolean from_peer;    /* an SN peer's watch, on behalf of its clients */
+  char *watcher;         /* canonical */
+  GHashTable *users;     /* canonical names watched */
+  GHashTable *shown;     /* "user\ndevice" -> origin (the presence: ours; else a peer link) */
+} Watch;
+
+typedef struct {
+  guint64 subscribes;
+  guint64 pushes;
+  guint64 refused;       /* malformed subscriptions or pushes, unauthenticated, over limits */
+  guint64 records_refused; /* pushed records that did not verify */
+} PresenceCounters;
+
+#define CONTACTS_SYNC_GAP_S 5 /* a device fetches its contacts on a hint at most this often */
+
+struct _DirectoryPresence {
+  HarkDirectory *directory;
+  GPtrArray *watches;    /* Watch*: an SN's */
+  GHashTable *buddy_sets; /* an SN's: client HarkLink* -> hash of the buddy names it published */
+  GHashTable *seen;      /* a device's: canonical user -> (device -> HarkPresenceRecord*) */
+  gint64 contacts_synced_us; /* a device's: the last fetch a hint caused (monotonic) */
+  guint contacts_source;
+  PresenceCounters counters;
+};
+
+static void
+watch_free(gpointer data)
+{
+  Watch *watch = data;
+  g_free(watch->watcher);
+  g_hash_table_unref(watch->users);
+  g_hash_table_unref(watch->shown);
+  g_free(watch);
+}
+
+DirectoryPresence *
+hark_directory_presence_new(HarkDirectory *directory)
+{
+  DirectoryPresence *presence = g_new0(DirectoryPresence, 1);
+  presence->directory = directory;
+  presence->watches = g_ptr_array_new_with_free_func(watch_free);
+  presence->buddy_sets = g_hash_table_new(NULL, NULL);
+  presence->seen = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
+                                         (GDestroyNotify)g_hash_table_unref);
+  return presence;
+}
+
+void
+hark_directory_presence_free(DirectoryPresence *presence)
+{
+  if (presence == NULL)
+    return;
+  hark_directory_clear_source(presence->directory, &presence->contacts_source);
+  g_ptr_array_unref(presence->watches);
+  g_hash_table_unref(presence->buddy_sets);
+  g_hash_table_unref(presence->seen);
+  g_free(presence);
+}
+
+static void
+refused(DirectoryPresence *presence, HarkLink *link, const char *what)
+{
+  presence->counters.refused++;
+  g_autofree char *who = hark_directory_link_text(link);
+  g_autofree char *text = g_strdup_printf("%s (from %s)", what, who);
+  hark_directory_refused_text(presence->directory, text);
+}
+
+/* ---- an SN: watches and pushes ------------------------------------------------------ */
+
+static Watch *
+find_watch(DirectoryPresence *presence, HarkLink *link, const char *watcher)
+{
+  for (guint i = 0; i < presence->watches->len; i++) {
+    Watch *watch = presence->watches->pdata[i];
+    if (watch->link == link && (watcher == NULL || strcmp(watch->watcher, watcher) == 0))
+      return watch;
+  }
+  return NULL;
+}
+
+static char *
+shown_key(const char *user, const char *device)
+{
+  return g_strconcat(user, "\n", device, NULL);
+}
+
+static void
+send_presence(DirectoryPresence *presence, Watch *watch, const char *user, GVariant *records,
+              GVariant *gone)
+{
+  HarkDirectory *directory = presence->directory;
+  presence->counters.pushes++;
+  hark_link_send(watch->link, HARK_MSG_DIR_PRESENCE, hark_overlay_new_message_id(directory->overlay),
+                 g_variant_new("(ss@a(ayay)@as)", watch->watcher, user, records, gone), NULL);
+}
+
+/* Pushes to watch what this SN's store holds of user that it may see, and takes back
+ * what it was shown from here that it may no longer see (gone, offline). Nothing when
+ * there is nothing to tell (a stranger hears nothing). */
+static void
+push_local(DirectoryPresence *presence, Watch *watch, const char *user)
+{
+  HarkDirectory *directory = presence->directory;
+  g_autoptr(GPtrArray) visible = hark_directory_store_visible(directory->store, user, watch->watcher);
+  g_autoptr(GHashTable) now_shown = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+  GVariantBuilder records, gone;
+  g_variant_builder_init(&records, G_VARIANT_TYPE("a(ayay)"));
+  g_variant_builder_init(&gone, G_VARIANT_TYPE("as"));
+  for (guint i = 0; i < visible->len; i++) {
+    const HarkPresenceRecord *record = visible->pdata[i];
+    g_variant_builder_add_value(&records, record->signed_form);
+    g_hash_table_add(now_shown, shown_key(user, record->device));
+  }
+  g_autofree char *prefix = g_strconcat(user, "\n", NULL);
+  GHashTableIter iter;
+  gpointer key, origin;
+  g_hash_table_iter_init(&iter, watch->shown);
+  while (g_hash_table_iter_next(&iter, &key, &origin))
+    if (origin == presence && g_str_has_prefix(key, prefix) && !g_hash_table_contains(now_shown, key)) {
+      g_variant_builder_add(&gone, "s", (const char *)key + strlen(prefix));
+      g_hash_table_iter_remove(&iter);
+    }
+  GVariant *gone_v = g_variant_builder_end(&gone);
+  GVariant *records_v = g_variant_builder_end(&records);
+  if (visible->len == 0 && g_variant_n_children(gone_v) == 0) {
+    g_variant_unref(g_variant_ref_sink(gone_v));
+    g_variant_unref(g_variant_ref_sink(records_v));
+    return;
+  }
+  for (guint i = 0; i < visible->len; i++) {
+    const HarkPresenceRecord *record = visible->pdata[i];
+    g_hash_table_insert(watch->shown, shown_key(user, record->device), presence);
+  }
+  send_presence(presence, watch, user, records_v, gone_v);
+}
+
+void
+hark_directory_presence_changed(HarkDirectory *directory, const char *user)
+{
+  DirectoryPresence *presence = directory->presence;
+  if (directory->store == NULL)
+    return;
+  g_autofree char *key = hark_presence_name_key(user);
+  for (guint i = 0; i < presence->watches->len; i++) {
+    Watch *watch = presence->watches->pdata[i];
+    if (g_hash_table_contains(watch->users, key))
+      push_local(presence, watch, key);
+  }
+}
+
+/* The buddy names as one number, whatever their order. */
+static guint
+names_hash(const char *const *names)
+{
+  guint hash = 0;
+  for (const char *const *name = names; name != NULL && *name != NULL; name++)
+    hash += g_str_hash(*name) * 2654435761u; /* a sum: order does not matter */
+  return hash ^ (names != NULL ? g_strv_length((char **)names) : 0);
+}
+
+/* The hint: an empty DIR_PRESENCE (never sent otherwise) to every device of user here
+ * but from: something in user's contacts may have changed, fetch them. */
+static void
+hint_contacts(DirectoryPresence *presence, const char *user, const char *about, HarkLink *from)
+{
+  HarkDirectory *directory = presence->directory;
+  g_autoptr(GPtrArray) links = hark_directory_store_links_of(directory->store, user);
+  for (guint i = 0; i < links->len; i++) {
+    if (links->pdata[i] == from)
+      continue;
+    presence->counters.pushes++;
+    hark_link_send(links->pdata[i], HARK_MSG_DIR_PRESENCE,
+                   hark_overlay_new_message_id(directory->overlay),
+                   g_variant_new("(ssa(ayay)as)", user, about, NULL, NULL), NULL);
+  }
+}
+
+void
+hark_directory_presence_published(HarkDirectory *directory, HarkLink *link,
+                                  const HarkPresenceRecord *stored)
+{
+  DirectoryPresence *presence = directory->presence;
+  g_autofree char *user = hark_presence_name_key(stored->user);
+  hark_directory_presence_changed(directory, user);
+  if (link == NULL)
+    return;
+  /* A device's first record here is no change: only a new list (an acceptance, a
+   * removal, a block) is worth its user's other devices and its buddies fetching. */
+  const char *const *buddies = hark_directory_store_buddies(directory->store, user, stored->device);
+  guint hash = names_hash(buddies);
+  gpointer old;
+  gboolean known = g_hash_table_lookup_extended(presence->buddy_sets, link, NULL, &old);
+  g_hash_table_insert(presence->buddy_sets, link, GUINT_TO_POINTER(hash));
+  if (!known || GPOINTER_TO_UINT(old) == hash)
+    return;
+  hint_contacts(presence, user, user, link);
+  for (const char *const *name = buddies; name != NULL && *name != NULL; name++)
+    hint_contacts(presence, *name, user, NULL);
+}
+
+/* An SN tells its peers, for watcher, every user its clients with that name watch (an
+ * empty list ends the peer's watch). */
+static void
+forward_watcher(DirectoryPresence *presence, const char *watcher)
+{
+  HarkDirectory *directory = presence->directory;
+  g_autoptr(GHashTable) users = g_hash_table_new(g_str_hash, g_str_equal);
+  for (guint i = 0; i < presence->watches->len; i++) {
+    Watch *watch = presence->watches->pdata[i];
+    if (!watch->from_peer && strcmp(watch->watcher, watcher) == 0) {
+      GHashTableIter iter;
+      gpointer user;
+      g_hash_table_iter_init(&iter, watch->users);
+      /* A peer takes at most DIRECTORY_PRESENCE_MAX_USERS (devices of one user with
+       * lists apart could add up to more): the rest is not forwarded. */
+      while (g_hash_table_iter_next(&iter, &user, NULL) &&
+             g_hash_table_size(users) < DIRECTORY_PRESENCE_MAX_USERS)
+        g_hash_table_add(users, user);
+    }
+  }
+  g_autofree const char **names = (const char **)g_hash_table_get_keys_as_array(users, NULL);
+  g_autoptr(GPtrArray) peers = hark_overlay_sn_peer_links(directory->overlay);
+  for (guint i = 0; i < peers->len; i++)
+    hark_link_send(peers->pdata[i], HARK_MSG_DIR_SUBSCRIBE,
+                   hark_overlay_new_message_id(directory->overlay),
+                   g_variant_new("(s^as)", watcher, names), NULL);
+}
+
+void
+hark_directory_presence_tick(HarkDirectory *directory)
+{
+  DirectoryPresence *presence = directory->presence;
+  g_autoptr(GHashTable) done = g_hash_table_new(g_str_hash, g_str_equal);
+  for (guint i = 0; i < presence->watches->len; i++) {
+    Watch *watch = presence->watches->pdata[i];
+    if (!watch->from_peer && g_hash_table_add(done, watch->watcher))
+      forward_watcher(presence, watch->watcher);
+  }
+}
+
+/* A DIR_SUBSCRIBE from a client (for its own user) or an SN peer (for one of its
+ * clients' users): the watch is replaced, and what may be seen now is pushed. */
+static void
+serve_subscribe(DirectoryPresence *presence, HarkLink *link, HarkOverlayFrom from,
+                const HarkWireMessage *message)
+{
+  g_autofree char *watcher_text = NULL;
+  g_autoptr(GHashTable) parsed = NULL;
+  g_autoptr(GError) error = NULL;
+  if (!hark_directory_subscribe_parse(message->body, &watcher_text, &parsed, &error)) {
+    refused(presence, link, error->message);
+    return;
+  }
+  g_autofree char *watcher = NULL;
+  if (from == HARK_OVERLAY_FROM_CLIENT) {
+    const HarkDeviceCertificate *cert = hark_link_get_peer_certificate(link);
+    if (cert == NULL) {
+      refused(presence, link, "a DIR_SUBSCRIBE from a client that has not proved a certificate");
+      hark_link_send(link, HARK_MSG_ERROR, message->id,
+                     g_variant_new("(us)", 401, "log in before subscribing to presence"), NULL);
+      return;
+    }
+    if (*watcher_text != '\0' && g_ascii_strcasecmp(watcher_text, cert->user) != 0) {
+      refused(presence, link, "a DIR_SUBSCRIBE for another user than the client's");
+      return;
+    }
+    watcher = hark_presence_name_key(cert->user);
+  } else if (*watcher_text != '\0') {
+    watcher = hark_presence_name_key(watcher_text);
+  } else {
+    refused(presence, link, "a DIR_SUBSCRIBE from an SN peer without a watcher");
+    return;
+  }
+  GHashTable *users = g_steal_pointer(&parsed);
+  gboolean peer = from == HARK_OVERLAY_FROM_SN;
+  Watch *watch = find_watch(presence, link, peer ? watcher : NULL);
+  if (watch == NULL && peer && g_hash_table_size(users) > 0) {
+    guint n = 0;
+    for (guint i = 0; i < presence->watches->len; i++)
+      n += ((Watch *)presence->watches->pdata[i])->link == link;
+    if (n >= PRESENCE_MAX_PEER_WATCHERS) {
+      g_hash_table_unref(users);
+      refused(presence, link, "a DIR_SUBSCRIBE over the watchers an SN peer may have");
+      return;
+    }
+  }
+  presence->counters.subscribes++;
+  if (peer && g_hash_table_size(users) == 0) {
+    g_hash_table_unref(users);
+    if (watch != NULL)
+      g_ptr_array_remove_fast(presence->watches, watch);
+    return;
+  }
+  if (watch == NULL) {
+    watch = g_new0(Watch, 1);
+    watch->link = link;
+    watch->from_peer = peer;
+    watch->shown = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+    g_ptr_array_add(presence->watches, watch);
+  }
+  g_free(watch->watcher);
+  watch->watcher = g_steal_pointer(&watcher);
+  g_clear_pointer(&watch->users, g_hash_table_unref);
+  watch->users = users;
+  GHashTableIter iter;
+  gpointer user;
+  g_hash_table_iter_init(&iter, users);
+  while (g_hash_table_iter_next(&iter, &user, NULL))
+    push_local(presence, watch, user);
+  if (!peer)
+    forward_watcher(presence, watch->watcher);
+}
+
+/* The records of a push that verify as full forms of user (HarkPresenceRecord*, their
+ * signed_form set); the others are counted and logged. For an SN relaying a peer's push
+ * and a device taking its SN's alike: every hop checks. */
+static GPtrArray *
+verified_records(DirectoryPresence *presence, GVariant *records, const char *user)
+{
+  HarkDirectory *directory = presence->directory;
+  GPtrArray *out = g_ptr_array_new_with_free_func((GDestroyNotify)hark_presence_record_free);
+  GVariantIter iter;
+  GVariant *child;
+  g_variant_iter_init(&iter, records);
+  while ((child = g_variant_iter_next_value(&iter)) != NULL) {
+    g_autoptr(GVariant) signed_form = child;
+    g_autoptr(GError) error = NULL;
+    HarkPresenceRecord *record =
+      hark_presence_verify(signed_form, hark_directory_ca_pem(directory), user,
+                           hark_directory_now(directory), &error);
+    if (record != NULL && !record->is_public) {
+      g_ptr_array_add(out, record);
+      continue;
+    }
+    presence->counters.records_refused++;
+    hark_directory_refused_text(directory, record == NULL ? error->message
+                                                          : "a public form pushed as presence");
+    hark_presence_record_free(record);
+  }
+  return out;
+}
+
+/* An SN: a peer's push for one of our clients' users goes to those clients; a peer may
+ * take back only what it pushed itself. */
+static void
+relay_presence(DirectoryPresence *presence, HarkLink *peer, const HarkWireMessage *message)
+{
+  g_autofree char *watcher = NULL, *user = NULL;
+  g_autoptr(GVariant) records = NULL, gone = NULL;
+  g_autoptr(GError) error = NULL;
+  if (!hark_directory_presence_parse(message->body, &watcher, &user, &records, &gone, &error)) {
+    refused(presence, peer, error->message);
+    return;
+  }
+  g_autoptr(GPtrArray) verified = verified_records(presence, records, user);
+  GVariantBuilder builder;
+  g_variant_builder_init(&builder, G_VARIANT_TYPE("a(ayay)"));
+  for (guint d = 0; d < verified->len; d++)
+    g_variant_builder_add_value(&builder, ((HarkPresenceRecord *)verified->pdata[d])->signed_form);
+  g_autoptr(GVariant) checked = g_variant_ref_sink(g_variant_builder_end(&builder));
+  for (guint i = 0; i < presence->watches->len; i++) {
+    Watch *watch = presence->watches->pdata[i];
+    if (watch->from_peer || strcmp(watch->watcher, watcher) != 0 ||
+        !g_hash_table_contains(watch->users, user))
+      continue;
+    GVariantBuilder taken;
+    g_variant_builder_init(&taken, G_VARIANT_TYPE("as"));
+    GVariantIter iter;
+    const char *device;
+    g_variant_iter_init(&iter, gone);
+    while (g_variant_iter_next(&iter, "&s", &device)) {
+      g_autofree char *key = shown_key(user, device);
+      if (g_hash_table_lookup(watch->shown, key) == peer) {
+        g_hash_table_remove(watch->shown, key);
+        g_variant_builder_add(&taken, "s", device);
+      }
+    }
+    for (guint d = 0; d < verified->len; d++)
+      g_hash_table_insert(watch->shown,
+                          shown_key(user, ((HarkPresenceRecord *)verified->pdata[d])->device), peer);
+    GVariant *taken_v = g_variant_builder_end(&taken);
+    if (verified->len == 0 && g_variant_n_children(taken_v) == 0) {
+      g_variant_unref(g_variant_ref_sink(taken_v));
+      continue;
+    }
+    send_presence(presence, watch, user, checked, taken_v);
+  }
+}
+
+/* Takes back from every client watch what came through peer (an SN link that closed). */
+static void
+take_back_from_peer(DirectoryPresence *presence, HarkLink *peer)
+{
+  for (guint i = 0; i < presence->watches->len; i++) {
+    Watch *watch = presence->watches->pdata[i];
+    if (watch->from_peer)
+      continue;
+    g_autoptr(GHashTable) by_user = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
+                                                          (GDestroyNotify)g_ptr_array_unref);
+    GHashTableIter iter;
+    gpointer key, origin;
+    g_hash_table_iter_init(&iter, watch->shown);
+    while (g_hash_table_iter_next(&iter, &key, &origin)) {
+      if (origin != peer)
+        continue;
+      const char *newline = strchr(key, '\n');
+      g_autofree char *user = g_strndup(key, newline - (const char *)key);
+      GPtrArray *devices = g_hash_table_lookup(by_user, user);
+      if (devices == NULL) {
+        devices = g_ptr_array_new_with_free_func(g_free);
+        g_hash_table_insert(by_user, g_strdup(user), devices);
+      }
+      g_ptr_array_add(devices, g_strdup(newline + 1));
+      g_hash_table_iter_remove(&iter);
+    }
+    GPtrArray *devices;
+    gpointer user;
+    g_hash_table_iter_init(&iter, by_user);
+    while (g_hash_table_iter_next(&iter, &user, (gpointer *)&devices)) {
+      g_ptr_array_add(devices, NULL);
+      send_presence(presence, watch, user, g_variant_new_array(G_VARIANT_TYPE("(ayay)"), NULL, 0),
+                    g_variant_new_strv((const char *const *)devices->pdata, -1));
+    }
+  }
+}
+
+void
+hark_directory_presence_link_closed(HarkDirectory *directory, HarkLink *link, HarkOverlayFrom from)
+{
+  DirectoryPresence *presence = directory->presence;
+  g_autofree char *watcher = NULL;
+  for (guint i = presence->watches->len; i > 0; i--) {
+    Watch *watch = presence->watches->pdata[i - 1];
+    if (watch->link != link)
+      continue;
+    if (!watch->from_peer && watcher == NULL)
+      watcher = g_strdup(watch->watcher);
+    g_ptr_array_remove_index_fast(presence->watches, i - 1);
+  }
+  if (from == HARK_OVERLAY_FROM_SN)
+    take_back_from_peer(presence, link);
+  if (from == HARK_OVERLAY_FROM_CLIENT) {
+    g_hash_table_remove(presence->buddy_sets, link);
+    /* The device is no longer online here: its record goes with its link, and its
+     * watchers hear that it went offline. */
+    g_auto(GStrv) users = hark_directory_store_users_from(directory->store, link);
+    hark_directory_store_forget_from(directory->store, link);
+    for (char **user = users; *user != NULL; user++)
+      hark_directory_presence_changed(directory, *user);
+  }
+  if (watcher != NULL)
+    forward_watcher(presence, watcher);
+}
+
+/* ---- a device: its subscription and what it is pushed ------------------------------- */
+
+void
+hark_directory_presence_subscribe(HarkDirectory *directory, const char *why)
+{
+  HarkLink *link = hark_overlay_sn_link(directory->overlay);
+  if (link == NULL || hark_login_client_certificate_der(directory->login) == NULL)
+    return;
+  g_auto(GStrv) buddies = hark_login_client_buddy_names(directory->login);
+  hark_link_send(link, HARK_MSG_DIR_SUBSCRIBE, hark_overlay_new_message_id(directory->overlay),
+                 g_variant_new("(s^as)", "", buddies), NULL);
+  g_debug("directory: subscribed to the presence of %u buddies (%s)", g_strv_length(buddies), why);
+}
+
+/* "offline" when the user has no device we know of, else the most available status. */
+static const char *
+presence_of(GHashTable *devices)
+{
+  if (devices == NULL || g_hash_table_size(devices) == 0)
+    return "offline";
+  g_autoptr(GPtrArray) records = g_ptr_array_new();
+  GHashTableIter iter;
+  gpointer record;
+  g_hash_table_iter_init(&iter, devices);
+  while (g_hash_table_iter_next(&iter, NULL, &record))
+    g_ptr_array_add(records, record);
+  return hark_presence_status_to_string(hark_presence_most_available(records));
+}
+
+static void
+emit_changed(DirectoryPresence *presence, const char *user, const char *device,
+             const HarkPresenceRecord *record, GHashTable *devices)
+{
+  JsonObject *data = json_object_new();
+  json_object_set_string_member(data, "user", user);
+  json_object_set_string_member(data, "device", device);
+  json_object_set_boolean_member(data, "online", record != NULL);
+  json_object_set_string_member(data, "status", record != NULL
+                                                  ? hark_presence_status_to_string(record->status)
+                                                  : "offline");
+  json_object_set_string_member(data, "presence", presence_of(devices));
+  hark_context_emit(presence->directory->ctx, "presence-changed", data);
+}
+
+static gboolean
+on_contacts_due(gpointer data)
+{
+  DirectoryPresence *presence = data;
+  presence->contacts_source = 0;
+  presence->contacts_synced_us = g_get_monotonic_time();
+  hark_login_client_sync_contacts(presence->directory->login);
+  return G_SOURCE_REMOVE;
+}
+
+/* The SN's hint that a contact changed: fetch the requests and, if it changed, the buddy
+ * list (which publishes and subscribes anew), at most once every CONTACTS_SYNC_GAP_S:
+ * a user who keeps changing a list naming this one costs the login server little. */
+static void
+take_contacts_hint(DirectoryPresence *presence)
+{
+  if (presence->contacts_source != 0)
+    return;
+  gint64 since = g_get_monotonic_time() - presence->contacts_synced_us;
+  if (presence->contacts_synced_us == 0 || since >= CONTACTS_SYNC_GAP_S * G_USEC_PER_SEC) {
+    on_contacts_due(presence);
+    return;
+  }
+  presence->contacts_source =
+    hark_clock_add_seconds(presence->directory->clock,
+                           (guint)(CONTACTS_SYNC_GAP_S - since / G_USEC_PER_SEC), on_contacts_due,
+                           presence);
+}
+
+static GHashTable *
+devices_of(DirectoryPresence *presence, const char *user)
+{
+  GHashTable *devices = g_hash_table_lookup(presence->seen, user);
+  if (devices == NULL) {
+    devices = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
+                                    (GDestroyNotify)hark_presence_record_free);
+    g_hash_table_insert(presence->seen, g_strdup(user), devices);
+  }
+  return devices;
+}
+
+static void
+take_presence(DirectoryPresence *presence, HarkLink *link, const HarkWireMessage *message)
+{
+  g_autofree char *watcher = NULL, *user = NULL;
+  g_autoptr(GVariant) records = NULL, gone = NULL;
+  g_autoptr(GError) parse_error = NULL;
+  if (!hark_directory_presence_parse(message->body, &watcher, &user, &records, &gone,
+                                     &parse_error)) {
+    refused(presence, link, parse_error->message);
+    return;
+  }
+  if (g_variant_n_children(records) == 0 && g_variant_n_children(gone) == 0) {
+    take_contacts_hint(presence);
+    return;
+  }
+  GHashTable *devices = devices_of(presence, user);
+  g_autoptr(GPtrArray) verified = verified_records(presence, records, user);
+  for (guint i = 0; i < verified->len; i++) {
+    const HarkPresenceRecord *record = verified->pdata[i];
+    const HarkPresenceRecord *old = g_hash_table_lookup(devices, record->device);
+    if (old != NULL && old->sequence >= record->sequence)
+      continue;
+    gboolean changed = old == NULL || old->status != record->status;
+    verified->pdata[i] = NULL; /* the table's now (the array's free function takes NULL) */
+    g_hash_table_insert(devices, g_strdup(record->device), (gpointer)record);
+    if (changed)
+      emit_changed(presence, user, record->device, record, devices);
+  }
+  GVariantIter iter;
+  const char *device;
+  g_variant_iter_init(&iter, gone);
+  while (g_variant_iter_next(&iter, "&s", &device))
+    if (g_hash_table_remove(devices, device))
+      emit_changed(presence, user, device, NULL, devices);
+}
+
+/* Attached to another SN (or again): what the last one pushed is not known to be true,
+ * and the new one pushes what is. No longer serving: the watches went with the links. */
+void
+hark_directory_presence_reset(HarkDirectory *directory)
+{
+  g_hash_table_remove_all(directory->presence->seen);
+  g_ptr_array_set_size(directory->presence->watches, 0);
+  g_hash_table_remove_all(directory->presence->buddy_sets);
+}
+
+/* ---- both --------------------------------------------------------------------------- */
+
+gboolean
+hark_directory_presence_message(HarkDirectory *directory, HarkLink *link, HarkOverlayFrom from,
+                                const HarkWireMessage *message)
+{
+  DirectoryPresence *presence = directory->presence;
+  if (message->type == HARK_MSG_DIR_SUBSCRIBE) {
+    if (directory->store == NULL || from == HARK_OVERLAY_FROM_MY_SN)
+      return FALSE;
+    serve_subscribe(presence, link, from, message);
+    return TRUE;
+  }
+  if (from == HARK_OVERLAY_FROM_SN && directory->store != NULL) {
+    relay_presence(presence, link, message);
+    return TRUE;
+  }
+  if (from == HARK_OVERLAY_FROM_MY_SN) {
+    take_presence(presence, link, message);
+    return TRUE;
+  }
+  return FALSE;
+}
+
+static JsonArray *
+devices_json(GHashTable *devices)
+{
+  JsonArray *array = json_array_new();
+  if (devices == NULL)
+    return array;
+  g_autoptr(GList) keys = g_list_sort(g_hash_table_get_keys(devices), (GCompareFunc)strcmp);
+  for (GList *l = keys; l != NULL; l = l->next)
+    json_array_add_object_element(array,
+                                  hark_directory_record_json(g_hash_table_lookup(devices, l->data)));
+  return array;
+}
+
+/* The `buddies` answer gets each buddy's live presence and devices. */
+void
+hark_directory_presence_describe_buddies(HarkDirectory *directory, JsonObject *answer)
+{
+  JsonArray *buddies = json_object_get_array_member(answer, "buddies");
+  for (guint i = 0; buddies != NULL && i < json_array_get_length(buddies); i++) {
+    JsonObject *buddy = json_array_get_object_element(buddies, i);
+    const char *name = buddy != NULL ? json_object_get_string_member_with_default(buddy, "name", NULL)
+                                     : NULL;
+    if (name == NULL)
+      continue;
+    g_autofree char *key = hark_presence_name_key(name);
+    GHashTable *devices = g_hash_table_lookup(directory->presence->seen, key);
+    json_object_set_string_member(buddy, "presence", presence_of(devices));
+    json_object_set_array_member(buddy, "devices", devices_json(devices));
+  }
+}
+
+JsonObject *
+hark_directory_presence_describe(HarkDirectory *directory)
+{
+  DirectoryPresence *presence = directory->presence;
+  JsonObject *o = json_object_new();
+  json_object_set_int_member(o, "watches", presence->watches->len);
+  json_object_set_int_member(o, "users_seen", g_hash_table_size(presence->seen));
+  json_object_set_int_member(o, "subscribes", (gint64)presence->counters.subscribes);
+  json_object_set_int_member(o, "pushes", (gint64)presence->counters.pushes);
+  json_object_set_int_member(o, "refused", (gint64)presence->counters.refused);
+  json_object_set_int_member(o, "records_refused", (gint64)presence->counters.records_refused);
+  return o;
+}

@@ -1,0 +1,589 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* test-presence.c: presence pushed, not polled, end to end with real processes. Each case
+ * makes its own lab in a process of its own (test-isolate.h): a login server, one super
+ * node or two linked ones, alice and bob made buddies by a request bob accepts, each on
+ * one or two devices (on one SN the SN's contacts hint brings every device along). A status change or a device coming online reaches every device of
+ * the buddy as a `presence-changed` event within 2 s (measured); a device killed or frozen
+ * shows offline within the SN's silence bound (shortened here; the default's arithmetic is
+ * checked on its own); a stranger subscribed to alice is pushed nothing, not even after a
+ * change its SN pushed to alice's buddy; a user alice blocks is told her devices went
+ * offline and nothing after; `buddies` shows each buddy's devices live. */
+#include "harness.h"
+#include "lab.h"
+#include "test-isolate.h"
+#include "test-nodes.h"
+
+#include <hark/hark.h>
+
+#include <signal.h>
+#include <string.h>
+
+#define OVERLAY_PORT 33034
+#define JOIN_MS 15000
+#define PUSH_BOUND_MS 2000 /* the bound on a status change reaching a buddy */
+/* The liveness cases' SN settings: a client silent for 2 + 2 × 1 = 4 s is dropped. */
+#define SHORT_KEEPALIVE "keepalive = 2; keepalive_timeout = 1;"
+#define SHORT_DROP_S 4
+
+typedef struct {
+  gboolean two_sns;         /* bob's devices on a second SN linked to the first */
+  gboolean short_keepalive;
+  gboolean alice2_later;    /* alice's second device logs in once they are buddies */
+  gboolean bob2;            /* bob has a second device */
+} Options;
+
+typedef struct {
+  const Options *options;
+  LabLoginServer *login;
+  char *sn_host;
+  char *sn2_host;
+  LabNode *sn;
+  LabNode *sn2;
+  LabNode *alice1;
+  LabNode *alice2;
+  LabNode *bob1;
+  LabNode *bob2;
+} PLab;
+
+/* ---- configurations --------------------------------------------------------------- */
+
+static char *
+login_section(PLab *lab)
+{
+  return g_strdup_printf("login: { url = \"%s\"; ca = \"%s\"; };\n", lab->login->url,
+                         lab->login->ca_path);
+}
+
+static char *
+sn_config(PLab *lab, const char *name, const char *host, const char *bootstrap, guint links)
+{
+  g_autofree char *login = login_section(lab);
+  return g_strdup_printf("node: { name = \"%s\"; supernode = true; };\n"
+                         "plugins: { load = ( { name = \"udp\"; }, { name = \"tcp\"; },\n"
+                         "  { name = \"ctl\"; } ); };\n"
+                         "network: { listen = \"%s\"; port = %u; public_address = \"%s\";\n"
+                         "  allow_loopback = true; bootstrap = ( %s ); %s };\n"
+                         "supernode: { min_uptime = 0; max_load = 10000; links = %u; };\n%s",
+                         name, host, OVERLAY_PORT, host, bootstrap,
+                         lab->options->short_keepalive ? SHORT_KEEPALIVE : "", links, login);
+}
+
+static char *
+client_config(PLab *lab, const char *name, const char *sn_host)
+{
+  g_autofree char *login = login_section(lab);
+  return g_strdup_printf("node: { name = \"%s\"; supernode = false; };\n"
+                         "plugins: { load = ( { name = \"udp\"; }, { name = \"tcp\"; },\n"
+                         "  { name = \"ctl\"; } ); };\n"
+                         "network: { allow_loopback = true; join_race_delay_ms = 100;\n"
+                         "  bootstrap = ( { host = \"%s\"; port = %u; transports = [ \"udp\", "
+                         "\"tcp\" ]; } ); };\n%s",
+                         name, sn_host, OVERLAY_PORT, login);
+}
+
+/* ---- waiting ---------------------------------------------------------------------- */
+
+/* The command's result once pred holds (a new reference), or NULL (test failed). */
+static JsonObject *
+wait_until(LabNode *node, const char *command, LabResultPredicate pred, gconstpointer data,
+           const char *what)
+{
+  return lab_wait_command(node, command, pred, data, hark_test_timeout(JOIN_MS), what);
+}
+
+/* The buddy's entry in a `buddies` answer, or NULL. */
+static JsonObject *
+buddy_entry(JsonObject *buddies, const char *name)
+{
+  JsonArray *list = json_object_get_array_member(buddies, "buddies");
+  for (guint i = 0; list != NULL && i < json_array_get_length(list); i++) {
+    JsonObject *buddy = json_array_get_object_element(list, i);
+    if (g_strcmp0(json_object_get_string_member_with_default(buddy, "name", NULL), name) == 0)
+      return buddy;
+  }
+  return NULL;
+}
+
+/* `buddies` shows alice with data devices live. */
+static gboolean
+shows_alice_devices(JsonObject *buddies, gconstpointer data)
+{
+  JsonObject *alice = buddy_entry(buddies, "alice");
+  JsonArray *devices = alice != NULL ? json_object_get_array_member(alice, "devices") : NULL;
+  return devices != NULL && json_array_get_length(devices) == GPOINTER_TO_UINT(data);
+}
+
+static gboolean
+shows_bob_online(JsonObject *buddies, gconstpointer data)
+{
+  JsonObject *bob = buddy_entry(buddies, "bob");
+  return bob != NULL &&
+         g_strcmp0(json_object_get_string_member_with_default(bob, "presence", NULL), "online") == 0;
+}
+
+/* The next `presence-changed` of user's device (any when NULL) with that status, read
+ * from ctl (other lines skipped) within timeout_ms; NULL (test failed) otherwise.
+ * seen (may be NULL) gets every presence-changed read on the way. */
+static JsonObject *
+wait_presence(LabNode *node, const char *user, const char *device, const char *status,
+              guint timeout_ms, GPtrArray *seen)
+{
+  gint64 until = g_get_monotonic_time() + (gint64)timeout_ms * 1000;
+  while (g_get_monotonic_time() < until) {
+    guint left = (guint)MAX(1, (until - g_get_monotonic_time()) / 1000);
+    JsonObject *line = hark_test_client_read(node->ctl, left);
+    if (line == NULL)
+      break;
+    if (g_strcmp0(json_object_get_string_member_with_default(line, "event", NULL),
+                  "presence-changed") == 0) {
+      if (seen != NULL)
+        g_ptr_array_add(seen, json_object_ref(line));
+      if (g_strcmp0(json_object_get_string_member(line, "user"), user) == 0 &&
+          (device == NULL || g_strcmp0(json_object_get_string_member(line, "device"), device) == 0) &&
+          g_strcmp0(json_object_get_string_member(line, "status"), status) == 0)
+        return line;
+    }
+    json_object_unref(line);
+  }
+  g_test_fail_printf("%s: no presence-changed %s %s within %u ms", node->name, user, status,
+                     timeout_ms);
+  hark_test_node_show_logs(node->node);
+  return NULL;
+}
+
+static char *
+device_id(LabNode *node)
+{
+  g_autoptr(JsonObject) whoami = lab_call(node, "whoami", NULL);
+  return whoami != NULL ? g_strdup(json_object_get_string_member(whoami, "device_id")) : NULL;
+}
+
+/* ---- the lab ------------------------------------------------------------------------ */
+
+static LabNode *
+client_start(PLab *lab, const char *name, const char *user, gboolean register_first,
+             const char *sn_host)
+{
+  g_autofree char *config = client_config(lab, name, sn_host);
+  g_autoptr(LabNode) node = lab_node_new(name, config);
+  if (!lab_node_start(node))
+    return NULL;
+  g_autoptr(JsonObject) attached = wait_until(node, "overlay", lab_overlay_is_attached, NULL, "attached");
+  if (attached == NULL)
+    return NULL;
+  if (register_first && !lab_register_and_login(node, user))
+    return NULL;
+  if (!register_first) {
+    g_autofree char *password = g_strdup_printf("%s-password-1", user);
+    g_autoptr(JsonObject) login =
+      lab_call(node, "login", lab_args("user", user, "password", password, NULL));
+    if (login == NULL)
+      return NULL;
+  }
+  g_autoptr(JsonObject) published = wait_until(node, "directory", lab_directory_is_published, NULL, "published");
+  return published != NULL ? g_steal_pointer(&node) : NULL;
+}
+
+/* Each device fetches the buddy list (a change publishes the record anew, naming the new
+ * buddies, and subscribes to them). */
+static gboolean
+sync_buddies(LabNode *node)
+{
+  if (node == NULL)
+    return TRUE;
+  g_autoptr(JsonObject) buddies = lab_call(node, "buddies", NULL);
+  return buddies != NULL;
+}
+
+/* A request alice sends, bob accepts on his desk. On one SN nothing more: the SN hints
+ * bob's phone and alice's devices (bob's desk published a new buddy list), they fetch
+ * their contacts, publish and subscribe anew. Hints do not cross SNs: with two, every
+ * device fetches its list here. Either way the lab waits until bob's devices show
+ * alice's and hers show bob. */
+static gboolean
+make_buddies(PLab *lab)
+{
+  g_autoptr(JsonObject) asked = lab_call(lab->alice1, "buddy-add", lab_args("name", "bob", NULL));
+  g_autoptr(JsonObject) accepted =
+    asked != NULL ? lab_call(lab->bob1, "buddy-accept", lab_args("name", "alice", NULL)) : NULL;
+  if (accepted == NULL)
+    return FALSE;
+  if (lab->options->two_sns && !(sync_buddies(lab->alice1) && sync_buddies(lab->alice2) &&
+                                 sync_buddies(lab->bob1) && sync_buddies(lab->bob2)))
+    return FALSE;
+  guint alices = lab->alice2 != NULL ? 2 : 1;
+  LabNode *bobs[] = { lab->bob1, lab->bob2 };
+  for (gsize i = 0; i < G_N_ELEMENTS(bobs); i++) {
+    g_autoptr(JsonObject) shown = bobs[i] == NULL ? NULL
+      : wait_until(bobs[i], "buddies", shows_alice_devices, GUINT_TO_POINTER(alices),
+                   "showing alice's devices");
+    if (bobs[i] != NULL && shown == NULL)
+      return FALSE;
+  }
+  LabNode *alice_nodes[] = { lab->alice1, lab->alice2 };
+  for (gsize i = 0; i < G_N_ELEMENTS(alice_nodes); i++) {
+    g_autoptr(JsonObject) shown = alice_nodes[i] == NULL ? NULL
+      : wait_until(alice_nodes[i], "buddies", shows_bob_online, NULL, "showing bob online");
+    if (alice_nodes[i] != NULL && shown == NULL)
+      return FALSE;
+  }
+  return TRUE;
+}
+
+static void
+plab_set_up(PLab *lab, gconstpointer data)
+{
+  lab->options = data;
+  guint a = (guint)g_random_int_range(1, 255), b = (guint)g_random_int_range(0, 255);
+  lab->sn_host = g_strdup_printf("127.%u.%u.31", a, b);
+  lab->sn2_host = g_strdup_printf("127.%u.%u.32", a, b);
+  lab->login = lab_login_server_new();
+  if (lab->login == NULL)
+    return;
+  g_autofree char *config = sn_config(lab, "p-sn", lab->sn_host, "", 0);
+  lab->sn = lab_node_new("p-sn", config);
+  /* An SN serves with a certificate: it logs in as a user of its own. */
+  if (!lab_node_start(lab->sn) || !lab_register_and_login(lab->sn, "p-sn-user"))
+    return;
+  g_autoptr(JsonObject) super = wait_until(lab->sn, "overlay", lab_overlay_is_super, NULL, "serving");
+  if (super == NULL)
+    return;
+  const char *bob_sn = lab->sn_host;
+  if (lab->options->two_sns) {
+    g_autofree char *to_first = g_strdup_printf("{ host = \"%s\"; port = %u; transports = "
+                                                "[ \"udp\", \"tcp\" ]; }",
+                                                lab->sn_host, OVERLAY_PORT);
+    g_autofree char *config2 = sn_config(lab, "p-sn2", lab->sn2_host, to_first, 1);
+    lab->sn2 = lab_node_new("p-sn2", config2);
+    if (!lab_node_start(lab->sn2) || !lab_register_and_login(lab->sn2, "p-sn2-user"))
+      return;
+    g_autoptr(JsonObject) linked = wait_until(lab->sn, "overlay", lab_overlay_is_super, GUINT_TO_POINTER(1),
+                                              "linked to p-sn2, verified");
+    if (linked == NULL)
+      return;
+    bob_sn = lab->sn2_host;
+  }
+  lab->alice1 = client_start(lab, "alice-laptop", "alice", TRUE, lab->sn_host);
+  if (lab->alice1 != NULL && !lab->options->alice2_later)
+    lab->alice2 = client_start(lab, "alice-phone", "alice", FALSE, lab->sn_host);
+  lab->bob1 = client_start(lab, "bob-desk", "bob", TRUE, bob_sn);
+  if (lab->bob1 != NULL && lab->options->bob2)
+    lab->bob2 = client_start(lab, "bob-phone", "bob", FALSE, bob_sn);
+  if (lab->bob1 != NULL && !make_buddies(lab))
+    g_clear_pointer(&lab->bob1, lab_node_free);
+}
+
+static void
+plab_tear_down(PLab *lab, gconstpointer data)
+{
+  LabNode **nodes[] = { &lab->bob2, &lab->bob1, &lab->alice2, &lab->alice1, &lab->sn2, &lab->sn };
+  for (gsize i = 0; i < G_N_ELEMENTS(nodes); i++)
+    if (*nodes[i] != NULL) {
+      lab_node_kill(*nodes[i]); /* a stopped one too */
+      g_clear_pointer(nodes[i], lab_node_free);
+    }
+  g_clear_pointer(&lab->login, lab_login_server_free);
+  g_free(lab->sn_host);
+  g_free(lab->sn2_host);
+}
+
+static gint64
+elapsed_ms(gint64 start)
+{
+  return (g_get_monotonic_time() - start) / 1000;
+}
+
+/* ---- cases -------------------------------------------------------------------------- */
+
+/* alice's second device comes online, then her laptop goes away: both reach every device
+ * of bob within 2 s, and `buddies` shows each of her devices and the most available. */
+static void
+test_status_and_online(PLab *lab, gconstpointer data)
+{
+  HARK_REQUIRE(lab->bob1 != NULL && lab->bob2 != NULL);
+  g_autoptr(JsonObject) one = wait_until(lab->bob1, "buddies", shows_alice_devices,
+                                         GUINT_TO_POINTER(1), "showing alice's laptop");
+  HARK_REQUIRE(one != NULL);
+
+  gint64 start = g_get_monotonic_time();
+  lab->alice2 = client_start(lab, "alice-phone", "alice", FALSE, lab->sn_host);
+  HARK_REQUIRE(lab->alice2 != NULL);
+  g_autofree char *phone = device_id(lab->alice2);
+  LabNode *bobs[] = { lab->bob1, lab->bob2 };
+  for (gsize i = 0; i < G_N_ELEMENTS(bobs); i++) {
+    g_autoptr(JsonObject) online = wait_presence(bobs[i], "alice", phone, "online", 10000, NULL);
+    HARK_REQUIRE(online != NULL);
+    g_assert_true(json_object_get_boolean_member(online, "online"));
+  }
+  /* From the login command (which includes starting to publish) to both bobs. */
+  g_test_message("alice's phone online -> bob's devices: %" G_GINT64_FORMAT " ms (login included)",
+                 elapsed_ms(start));
+
+  g_autofree char *laptop = device_id(lab->alice1);
+  start = g_get_monotonic_time();
+  g_autoptr(JsonObject) away = lab_call(lab->alice1, "status", lab_args("status", "away", NULL));
+  HARK_REQUIRE(away != NULL);
+  for (gsize i = 0; i < G_N_ELEMENTS(bobs); i++) {
+    g_autoptr(JsonObject) seen = wait_presence(bobs[i], "alice", laptop, "away", PUSH_BOUND_MS, NULL);
+    HARK_REQUIRE(seen != NULL);
+    /* The phone is still online: the most available. */
+    g_assert_cmpstr(json_object_get_string_member(seen, "presence"), ==, "online");
+    g_test_message("status -> %s: %" G_GINT64_FORMAT " ms", bobs[i]->name, elapsed_ms(start));
+  }
+  g_assert_cmpint(elapsed_ms(start), <, PUSH_BOUND_MS);
+
+  g_autoptr(JsonObject) buddies = lab_call(lab->bob2, "buddies", NULL);
+  HARK_REQUIRE(buddies != NULL);
+  JsonObject *alice = buddy_entry(buddies, "alice");
+  HARK_REQUIRE(alice != NULL);
+  g_assert_cmpstr(json_object_get_string_member(alice, "presence"), ==, "online");
+  JsonArray *devices = json_object_get_array_member(alice, "devices");
+  g_assert_cmpuint(json_array_get_length(devices), ==, 2);
+  for (guint i = 0; i < 2; i++) {
+    JsonObject *device = json_array_get_object_element(devices, i);
+    const char *id = json_object_get_string_member(device, "device");
+    g_assert_cmpstr(json_object_get_string_member(device, "status"), ==,
+                    strcmp(id, laptop) == 0 ? "away" : "online");
+  }
+  /* alice, who watches bob, sees his device too. */
+  g_autoptr(JsonObject) hers = wait_until(lab->alice1, "buddies", shows_bob_online, NULL,
+                                          "showing bob online");
+  HARK_REQUIRE(hers != NULL);
+}
+
+/* Killed (the link resets or falls silent) or frozen (silent): offline on every device of
+ * bob within the SN's bound for silence, here 4 s. */
+static void
+test_vanished_goes_offline(PLab *lab, gconstpointer data)
+{
+  HARK_REQUIRE(lab->bob1 != NULL && lab->bob2 != NULL);
+  g_autoptr(JsonObject) both = wait_until(lab->bob1, "buddies", shows_alice_devices,
+                                          GUINT_TO_POINTER(2), "showing alice's devices");
+  HARK_REQUIRE(both != NULL);
+  g_autofree char *laptop = device_id(lab->alice1);
+  gboolean freeze = strstr(g_test_get_path(), "frozen") != NULL;
+  gint64 start = g_get_monotonic_time();
+  g_subprocess_send_signal(lab->alice1->node->process, freeze ? SIGSTOP : SIGKILL);
+  guint bound_ms = (SHORT_DROP_S + 2) * 1000;
+  LabNode *bobs[] = { lab->bob1, lab->bob2 };
+  for (gsize i = 0; i < G_N_ELEMENTS(bobs); i++) {
+    g_autoptr(JsonObject) gone = wait_presence(bobs[i], "alice", laptop, "offline", bound_ms, NULL);
+    if (gone == NULL) {
+      hark_test_node_show_logs(lab->sn->node);
+      if (lab->sn2 != NULL)
+        hark_test_node_show_logs(lab->sn2->node);
+    }
+    HARK_REQUIRE(gone != NULL);
+    g_assert_false(json_object_get_boolean_member(gone, "online"));
+    g_assert_cmpstr(json_object_get_string_member(gone, "presence"), ==, "online");
+    g_test_message("%s -> offline on %s: %" G_GINT64_FORMAT " ms", freeze ? "SIGSTOP" : "SIGKILL",
+                   bobs[i]->name, elapsed_ms(start));
+  }
+  g_autoptr(JsonObject) one = lab_call(lab->bob2, "buddies", NULL);
+  HARK_REQUIRE(one != NULL);
+  g_assert_true(shows_alice_devices(one, GUINT_TO_POINTER(1)));
+}
+
+/* ---- a stranger ----------------------------------------------------------------------- */
+
+typedef struct {
+  gboolean joined;
+  guint presences;   /* DIR_PRESENCE pushed to it */
+  guint results;     /* DIR_RESULT: the answer after which any push would have come */
+} Stranger;
+
+static void
+stranger_message(HarkLink *link, const HarkWireMessage *message, gpointer data)
+{
+  Stranger *stranger = data;
+  if (message->type == HARK_MSG_JOIN_OK)
+    stranger->joined = TRUE;
+  else if (message->type == HARK_MSG_DIR_PRESENCE)
+    stranger->presences++;
+  else if (message->type == HARK_MSG_DIR_RESULT)
+    stranger->results++;
+}
+
+static void
+stranger_closed(HarkLink *link, const GError *error, gpointer data)
+{
+}
+
+static const HarkLinkHandler stranger_handler = {
+  .message = stranger_message,
+  .closed = stranger_closed,
+};
+
+static gboolean
+has_result(gpointer data)
+{
+  return ((Stranger *)data)->results > 0;
+}
+
+static gint64
+presence_counter(LabNode *sn, const char *name)
+{
+  g_autoptr(JsonObject) directory = lab_call(sn, "directory", NULL);
+  return directory != NULL
+           ? json_object_get_int_member(json_object_get_object_member(directory, "presence"), name)
+           : -1;
+}
+
+/* carol, a user of the lab's CA who is nobody's buddy, subscribes to alice (and tries to
+ * watch as bob): her SN keeps her watch but pushes her nothing, not when she subscribes
+ * and not when alice changes her status, which bob is pushed; watching as bob is refused
+ * and counted. */
+static void
+test_stranger_sees_nothing(PLab *lab, gconstpointer data)
+{
+  HARK_REQUIRE(lab->bob1 != NULL);
+  g_autoptr(JsonObject) shown = wait_until(lab->bob1, "buddies", shows_alice_devices,
+                                           GUINT_TO_POINTER(2), "showing alice's devices");
+  HARK_REQUIRE(shown != NULL);
+  g_auto(HarkTestNet) net = { 0 };
+  hark_test_net_init(&net, "hark-carol-XXXXXX");
+  g_autoptr(GError) error = NULL;
+  g_autofree char *ca_dir = g_build_filename(lab->login->node->node->state_dir, "ca", NULL);
+  g_autoptr(HarkCa) lab_ca = hark_ca_load_or_create(ca_dir, "unused: the CA exists", &error);
+  g_assert_no_error(error);
+  HarkNode *node = hark_test_net_node(&net, "carol", lab_ca, lab_ca,
+                                      "plugins = { load = ( { name = \"tcp\"; } ); };\n");
+  HarkRegistration *tcp = hark_test_transport(node, "tcp");
+  const HarkTransportInterface *iface = tcp->iface;
+  HarkTestOpened opened = { 0 };
+  iface->open(tcp->instance, lab->sn_host, OVERLAY_PORT, NULL, hark_test_on_opened, &opened);
+  HARK_REQUIRE(hark_test_wait_for(hark_test_opened_is_up, &opened, hark_test_timeout(5000)));
+  g_ptr_array_add(net.links, opened.link);
+  Stranger carol = { 0 };
+  hark_link_set_handler(opened.link, &stranger_handler, &carol);
+  hark_link_send(opened.link, HARK_MSG_JOIN, 1,
+                 g_variant_new_parsed("({'name': <'carol'>, 'as': <'client'>},)"), NULL);
+  HARK_REQUIRE(hark_test_wait_for_flag(&carol.joined, hark_test_timeout(5000)));
+
+  gint64 refused = presence_counter(lab->sn, "refused");
+  const char *alice[] = { "alice", NULL };
+  hark_link_send(opened.link, HARK_MSG_DIR_SUBSCRIBE, 2, g_variant_new("(s^as)", "bob", alice), NULL);
+  hark_link_send(opened.link, HARK_MSG_DIR_SUBSCRIBE, 3, g_variant_new("(s^as)", "", alice), NULL);
+  g_autofree char *laptop = device_id(lab->alice1);
+  g_autoptr(JsonObject) busy = lab_call(lab->alice1, "status", lab_args("status", "busy", NULL));
+  HARK_REQUIRE(busy != NULL);
+  g_autoptr(JsonObject) seen = wait_presence(lab->bob1, "alice", laptop, "busy", PUSH_BOUND_MS, NULL);
+  HARK_REQUIRE(seen != NULL);
+  /* The SN answers carol's lookup after anything it pushed her before on that link. */
+  hark_link_send(opened.link, HARK_MSG_DIR_LOOKUP, 4,
+                 g_variant_new("(sb@as)", "alice", FALSE, g_variant_new_strv(NULL, 0)), NULL);
+  HARK_REQUIRE(hark_test_wait_for(has_result, &carol, hark_test_timeout(5000)));
+  g_assert_cmpuint(carol.presences, ==, 0);
+  g_assert_cmpint(presence_counter(lab->sn, "refused"), ==, refused + 1);
+  /* Her watch is there: what kept her from alice's status is that she is no buddy. */
+  g_assert_cmpint(presence_counter(lab->sn, "watches"), ==, 4 + 1);
+}
+
+static gint64
+published_of(JsonObject *directory)
+{
+  return json_object_get_int_member(json_object_get_object_member(directory, "counters"),
+                                    "published");
+}
+
+static gint64
+published_count(LabNode *node)
+{
+  g_autoptr(JsonObject) directory = lab_call(node, "directory", NULL);
+  return directory != NULL ? published_of(directory) : -1;
+}
+
+static gboolean
+published_past(JsonObject *directory, gconstpointer before)
+{
+  return published_of(directory) > *(const gint64 *)before;
+}
+
+/* alice blocks bob on her laptop: the block leaves him off her list, her laptop publishes
+ * anew without him, her SN hints her phone, which fetches the list and does the same;
+ * his devices hear hers went offline, and her later status reaches him no more. */
+static void
+test_blocked_gets_nothing(PLab *lab, gconstpointer data)
+{
+  HARK_REQUIRE(lab->bob1 != NULL);
+  g_autoptr(JsonObject) shown = wait_until(lab->bob1, "buddies", shows_alice_devices,
+                                           GUINT_TO_POINTER(2), "showing alice's devices");
+  HARK_REQUIRE(shown != NULL);
+  g_autoptr(JsonObject) blocked = lab_call(lab->alice1, "block", lab_args("name", "bob", NULL));
+  HARK_REQUIRE(blocked != NULL);
+  /* Her laptop fetched its list with the block's answer and published without bob; the
+   * SN hints her phone, which fetches its list and does the same. */
+  g_autoptr(JsonObject) none = wait_until(lab->bob1, "buddies", shows_alice_devices,
+                                          GUINT_TO_POINTER(0), "showing alice offline");
+  HARK_REQUIRE(none != NULL);
+  g_assert_cmpstr(json_object_get_string_member(buddy_entry(none, "alice"), "presence"), ==,
+                  "offline");
+
+  g_autoptr(GPtrArray) events = g_ptr_array_new_with_free_func((GDestroyNotify)json_object_unref);
+  const char *statuses[] = { "busy", "away" };
+  LabNode *alices[] = { lab->alice1, lab->alice2 };
+  for (gsize i = 0; i < G_N_ELEMENTS(alices); i++) {
+    gint64 before = published_count(alices[i]);
+    g_autoptr(JsonObject) changed =
+      lab_call(alices[i], "status", lab_args("status", statuses[i], NULL));
+    HARK_REQUIRE(changed != NULL);
+    /* The SN pushes to watchers as it stores a record, before the device hears it was. */
+    g_autoptr(JsonObject) stored = wait_until(alices[i], "directory", published_past, &before,
+                                              "told its record was stored");
+    HARK_REQUIRE(stored != NULL);
+  }
+  /* bob's SN answers his lookup after anything it pushed him before on that link. */
+  g_autoptr(JsonObject) found =
+    lab_ctl_call(lab->bob1->ctl, "search", lab_args("name", "alice", NULL), events);
+  HARK_REQUIRE(found != NULL);
+  g_autoptr(JsonObject) after = lab_call(lab->bob1, "buddies", NULL);
+  HARK_REQUIRE(after != NULL);
+  g_assert_true(shows_alice_devices(after, GUINT_TO_POINTER(0)));
+  for (guint i = 0; i < events->len; i++) {
+    JsonObject *event = events->pdata[i];
+    g_assert_cmpstr(json_object_get_string_member_with_default(event, "event", ""), !=,
+                    "presence-changed");
+  }
+}
+
+/* The default settings' bound: an SN drops a client silent for keepalive + 2 × timeout,
+ * and the drop is pushed at once: within the issue's 60 s. */
+static void
+test_default_bound(void)
+{
+  HarkConfig *config = hark_config_new_default();
+  gint64 drop = (gint64)config->keepalive + 2 * (gint64)config->keepalive_timeout;
+  g_test_message("default: an SN drops a silent client after %" G_GINT64_FORMAT " s", drop);
+  g_assert_cmpint(drop, <=, 44);
+  g_assert_cmpint(drop, <, 60);
+  hark_config_free(config);
+}
+
+int
+main(int argc, char **argv)
+{
+  static const Options one_sn = { .alice2_later = TRUE, .bob2 = TRUE };
+  static const Options two_sns = { .two_sns = TRUE, .alice2_later = TRUE, .bob2 = TRUE };
+ static const Options one_sn_all = { .bob2 = TRUE };
+  static const Options liveness = { .short_keepalive = TRUE, .bob2 = TRUE };
+  static const Options liveness_two = { .two_sns = TRUE, .short_keepalive = TRUE, .bob2 = TRUE };
+  hark_test_init_isolated(&argc, &argv, 90000);
+  hark_test_add_isolated_func("/presence/default-bound", test_default_bound);
+  hark_test_add_isolated("/presence/one-sn/status-and-online", PLab, &one_sn, plab_set_up,
+                         test_status_and_online, plab_tear_down);
+  hark_test_add_isolated("/presence/two-sns/status-and-online", PLab, &two_sns, plab_set_up,
+                         test_status_and_online, plab_tear_down);
+  hark_test_add_isolated("/presence/one-sn/killed", PLab, &liveness, plab_set_up,
+                         test_vanished_goes_offline, plab_tear_down);
+  hark_test_add_isolated("/presence/two-sns/frozen", PLab, &liveness_two, plab_set_up,
+                         test_vanished_goes_offline, plab_tear_down);
+ hark_test_add_isolated("/presence/one-sn/stranger-sees-nothing", PLab, &one_sn_all, plab_set_up,
+                         test_stranger_sees_nothing, plab_tear_down);
+  hark_test_add_isolated("/presence/one-sn/blocked-gets-nothing", PLab, &one_sn_all, plab_set_up,
+                         test_blocked_gets_nothing, plab_tear_down);
+  hark_test_add_isolated("/presence/one-sn/frozen", PLab, &liveness, plab_set_up,
+                         test_vanished_goes_offline, plab_tear_down);
+  hark_test_add_isolated("/presence/two-sns/killed", PLab, &liveness_two, plab_set_up,
+                         test_vanished_goes_offline, plab_tear_down);
+  return g_test_run();
+}
