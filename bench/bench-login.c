@@ -113,11 +113,13 @@ on_login_answer(GObject *source, GAsyncResult *result, gpointer data)
     g_autoptr(JsonParser) parser = json_parser_new();
     gsize length;
     const char *text = g_bytes_get_data(reply, &length);
-    JsonNode *root = json_parser_load_from_data(parser, text, (gssize)length, NULL) ?
-                       json_parser_get_root(parser) : NULL;
-    const char *nonce = root != NULL && JSON_NODE_HOLDS_OBJECT(root) ?
-                          json_object_get_string_member_with_default(
-                            json_node_get_object(root), "nonce", NULL) : NULL;
+    JsonNode *root = json_parser_load_from_data(parser, text, (gssize)length, NULL)
+                       ? json_parser_get_root(parser)
+                       : NULL;
+    const char *nonce =
+      root != NULL && JSON_NODE_HOLDS_OBJECT(root)
+        ? json_object_get_string_member_with_default(json_node_get_object(root), "nonce", NULL)
+        : NULL;
     if (nonce != NULL) {
       g_object_unref(l->msg);
       l->msg = login_request(l->bench, l->base, l->user, nonce);
@@ -179,8 +181,8 @@ register_users(Bench *b, GError **error)
       return FALSE;
     guint status = soup_message_get_status(msg);
     if (status != 201 && status != 409) {
-      g_set_error(error, G_IO_ERROR, G_IO_ERROR_FAILED, "register %s: HTTP %u: %.*s", name,
-                  status, (int)g_bytes_get_size(reply), (const char *)g_bytes_get_data(reply, NULL));
+      g_set_error(error, G_IO_ERROR, G_IO_ERROR_FAILED, "register %s: HTTP %u: %.*s", name, status,
+                  (int)g_bytes_get_size(reply), (const char *)g_bytes_get_data(reply, NULL));
       return FALSE;
     }
   }
@@ -293,7 +295,8 @@ on_read(GObject *source, GAsyncResult *result, gpointer data)
 static void
 pump(Pipe *p)
 {
-  g_input_stream_read_async(p->in, p->buffer, sizeof p->buffer, G_PRIORITY_DEFAULT, NULL, on_read, p);
+  g_input_stream_read_async(p->in, p->buffer, sizeof p->buffer, G_PRIORITY_DEFAULT, NULL, on_read,
+                            p);
 }
 
 static void
@@ -338,9 +341,8 @@ relay_start(Relay *relay, const char *url, GError **error)
   g_autoptr(GInetAddress) loopback = g_inet_address_new_loopback(G_SOCKET_FAMILY_IPV4);
   g_autoptr(GSocketAddress) any = g_inet_socket_address_new(loopback, 0);
   g_autoptr(GSocketAddress) bound = NULL;
-  if (!g_socket_listener_add_address(G_SOCKET_LISTENER(relay->service), any,
-                                     G_SOCKET_TYPE_STREAM, G_SOCKET_PROTOCOL_TCP, NULL, &bound,
-                                     error))
+  if (!g_socket_listener_add_address(G_SOCKET_LISTENER(relay->service), any, G_SOCKET_TYPE_STREAM,
+                                     G_SOCKET_PROTOCOL_TCP, NULL, &bound, error))
     return FALSE;
   relay->port = g_inet_socket_address_get_port(G_INET_SOCKET_ADDRESS(bound));
   g_signal_connect(relay->service, "incoming", G_CALLBACK(on_incoming), relay);
@@ -408,7 +410,8 @@ main(int argc, char **argv)
   g_autoptr(GTlsDatabase) ca = g_tls_file_database_new(argv[2], &error);
   g_autofree char *tmp = g_dir_make_tmp("hark-bench-XXXXXX", NULL);
   g_autofree char *key_path = g_build_filename(tmp, "identity.pem", NULL);
-  g_autoptr(HarkIdentity) identity = ca ? hark_identity_load_or_create(key_path, NULL, &error) : NULL;
+  g_autoptr(HarkIdentity) identity =
+    ca ? hark_identity_load_or_create(key_path, NULL, &error) : NULL;
   if (identity == NULL) {
     g_printerr("bench-login: %s\n", error->message);
     return 1;
@@ -441,7 +444,8 @@ main(int argc, char **argv)
   double p95 = n ? g_array_index(b.durations, gint64, (n * 95) / 100) / 1000.0 : 0;
   printf("{\"logins\": %u, \"failures\": %d, \"seconds\": %.2f, \"logins_per_second\": %.1f, "
          "\"median_ms\": %.1f, \"p95_ms\": %.1f, \"parallel\": %d, "
-         "\"bytes_client_to_server\": %" G_GUINT64_FORMAT ", \"bytes_server_to_client\": %" G_GUINT64_FORMAT "}\n",
+         "\"bytes_client_to_server\": %" G_GUINT64_FORMAT
+         ", \"bytes_server_to_client\": %" G_GUINT64_FORMAT "}\n",
          n, b.failures, elapsed, n / elapsed, median, p95, b.parallel, up, down);
   g_array_unref(b.durations);
   g_main_loop_unref(b.loop);

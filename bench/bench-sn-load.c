@@ -29,7 +29,7 @@ typedef struct {
   guint count;
   guint started, in_flight, joined, failed;
   guint64 pings, pongs;
-  GPtrArray *links;  /* HarkLink* that got JOIN_OK */
+  GPtrArray *links; /* HarkLink* that got JOIN_OK */
   gint64 keepalive_us;
   gint64 t0, connected_at;
   GMainLoop *loop;
@@ -189,10 +189,11 @@ main(int argc, char **argv)
           load.joined, load.failed, (load.connected_at - load.t0) / 1e6);
   fflush(stdout);
   g_main_loop_run(load.loop);
-  g_print("{\"joined\": %u, \"failed\": %u, \"connect_seconds\": %.2f, \"pings\": %" G_GUINT64_FORMAT
-          ", \"pongs\": %" G_GUINT64_FORMAT ", \"still_up\": %u}\n",
-          load.joined, load.failed, (load.connected_at - load.t0) / 1e6, load.pings, load.pongs,
-          load.links->len);
+  g_print(
+    "{\"joined\": %u, \"failed\": %u, \"connect_seconds\": %.2f, \"pings\": %" G_GUINT64_FORMAT
+    ", \"pongs\": %" G_GUINT64_FORMAT ", \"still_up\": %u}\n",
+    load.joined, load.failed, (load.connected_at - load.t0) / 1e6, load.pings, load.pongs,
+    load.links->len);
   g_source_destroy(tick);
   g_source_unref(tick);
   g_source_unref(end);

@@ -16,8 +16,17 @@
 #define US_PER_S G_USEC_PER_SEC
 #define BLOB_BYTES 400 /* about a signed presence record with its certificate chain */
 
-enum { EV_DELIVER, EV_TIMER, EV_DOWN, EV_JOIN, EV_PUBLISH, EV_RECONNECT, EV_LOOKUP,
-       EV_CHURN, EV_MASS };
+enum {
+  EV_DELIVER,
+  EV_TIMER,
+  EV_DOWN,
+  EV_JOIN,
+  EV_PUBLISH,
+  EV_RECONNECT,
+  EV_LOOKUP,
+  EV_CHURN,
+  EV_MASS
+};
 
 typedef struct {
   gint64 t;
@@ -87,8 +96,13 @@ earlier(const Event *a, const Event *b)
 static void
 push(Sim *s, gint64 t, guint32 type, guint32 a, guint32 b, GBytes *msg)
 {
-  Event ev = {.t = t, .seq = s->seq++, .type = type, .a = a, .b = b, .tag = s->tag,
-              .msg = msg != NULL ? g_bytes_ref(msg) : NULL};
+  Event ev = { .t = t,
+               .seq = s->seq++,
+               .type = type,
+               .a = a,
+               .b = b,
+               .tag = s->tag,
+               .msg = msg != NULL ? g_bytes_ref(msg) : NULL };
   g_array_append_val(s->heap, ev);
   Event *h = (Event *)s->heap->data;
   for (guint i = s->heap->len - 1; i > 0;) {
@@ -177,8 +191,7 @@ sim_send(gpointer user, const HarkGiId *peer, GBytes *addr, GBytes *message)
     report_down(s, from, to);
     return;
   }
-  push(s, s->now + link_delay(s, from->slot, to->slot), EV_DELIVER, from->slot, to->slot,
-       message);
+  push(s, s->now + link_delay(s, from->slot, to->slot), EV_DELIVER, from->slot, to->slot, message);
 }
 
 static void
@@ -229,8 +242,8 @@ sim_done(gpointer user, guint64 request, gboolean ok, GPtrArray *records, guint 
   l->hops = hops;
   const User *u = &g_array_index(s->users, User, l->user);
   for (guint i = 0; ok && records != NULL && i < records->len; i++)
-    if (memcmp(((HarkGiRecord *)g_ptr_array_index(records, i))->key.b, u->key.b,
-               HARK_GI_ID_LEN) == 0)
+    if (memcmp(((HarkGiRecord *)g_ptr_array_index(records, i))->key.b, u->key.b, HARK_GI_ID_LEN) ==
+        0)
       l->found = TRUE;
   if (!l->found && g_getenv("HARK_SIM_DEBUG") != NULL) {
     g_printerr("at %.1f s (%.0f ms after start): ", (double)s->now / US_PER_S,
@@ -273,7 +286,7 @@ sn_new(Sim *s)
   Sn *sn = g_new0(Sn, 1);
   sn->sim = s;
   sn->slot = s->sns->len;
-  guint32 raw[2] = {s->p.seed, sn->slot};
+  guint32 raw[2] = { s->p.seed, sn->slot };
   hark_gi_id_for_device_key((const guint8 *)raw, sizeof raw, &sn->id);
   sn->timer_t = G_MAXINT64;
   g_ptr_array_add(s->sns, sn);
@@ -291,7 +304,7 @@ link_flood(Sim *s, Sn *a, Sn *b)
 static void
 sn_join(Sim *s, Sn *sn)
 {
-  HarkGiCallbacks cb = {.send = sim_send, .verify = sim_verify, .done = sim_done};
+  HarkGiCallbacks cb = { .send = sim_send, .verify = sim_verify, .done = sim_done };
   guint alive = alive_count(s);
   sn->alive = TRUE;
   s->alive++;
@@ -367,7 +380,7 @@ publish(Sim *s, guint device)
   const User *u = &g_array_index(s->users, User, d->user);
   guint8 blob[BLOB_BYTES];
   memset(blob, 0xab, sizeof blob);
-  HarkGiRecord r = {.key = u->key, .device = d->name, .time_us = s->now};
+  HarkGiRecord r = { .key = u->key, .device = d->name, .time_us = s->now };
   record_mac(&r, blob);
   g_autoptr(GBytes) bytes = g_bytes_new(blob, sizeof blob);
   r.blob = bytes;
@@ -536,11 +549,11 @@ schedule_scenario(Sim *s, gint64 *end)
   }
   gint64 t_pub = join_window + 2 * minute;
   for (guint u = 0; u < p->users; u++) {
-    User user = {.first_device = s->devices->len, .ndevices = 1 + (g_rand_int(s->rand) % 2)};
+    User user = { .first_device = s->devices->len, .ndevices = 1 + (g_rand_int(s->rand) % 2) };
     g_autofree gchar *name = g_strdup_printf("user%u", u);
     hark_gi_id_for_user(name, &user.key);
     for (guint d = 0; d < user.ndevices; d++) {
-      Device dev = {.user = u, .sn = 0};
+      Device dev = { .user = u, .sn = 0 };
       g_snprintf(dev.name, sizeof dev.name, "dev%u-%u", u, d);
       g_array_append_val(s->devices, dev);
       push(s, t_pub + (gint64)(g_rand_double(s->rand) * 5 * minute), EV_RECONNECT,
@@ -573,8 +586,8 @@ debug_failure(Sim *s, Lookup *l)
 {
   const User *u = &g_array_index(s->users, User, l->user);
   GString *out = g_string_new(NULL);
-  g_string_append_printf(out, "lookup user %u from sn %u done=%d hops=%u:", l->user, l->sn,
-                         l->done, l->hops);
+  g_string_append_printf(out, "lookup user %u from sn %u done=%d hops=%u:", l->user, l->sn, l->done,
+                         l->hops);
   for (guint i = 0; i < s->sns->len; i++) {
     Sn *sn = sn_at(s, i);
     if (!sn->alive || sn->gi == NULL)
@@ -588,7 +601,8 @@ debug_failure(Sim *s, Lookup *l)
     g_autoptr(GPtrArray) st = hark_gi_engine_stored(sn->gi, &u->key);
     if (rank < 3 || st->len > 0) {
       g_autofree gchar *hex = hark_gi_id_to_hex(&sn->id, 4);
-      g_string_append_printf(out, " [sn %u %s cpl %u rank %u stores %u]", i, hex, hark_gi_id_common_prefix(&sn->id, &u->key), rank, st->len);
+      g_string_append_printf(out, " [sn %u %s cpl %u rank %u stores %u]", i, hex,
+                             hark_gi_id_common_prefix(&sn->id, &u->key), rank, st->len);
     }
   }
   g_printerr("%s\n", out->str);

@@ -8,35 +8,38 @@
 
 G_BEGIN_DECLS
 
-typedef enum { HARK_DIRSIM_GI, HARK_DIRSIM_FLOOD } HarkDirSimStrategy;
+typedef enum {
+  HARK_DIRSIM_GI,
+  HARK_DIRSIM_FLOOD
+} HarkDirSimStrategy;
 
 typedef struct {
   HarkDirSimStrategy strategy;
-  guint sns;                 /* super nodes at the start */
-  guint users;               /* users (each with 1 or 2 devices) */
-  guint lookups;             /* lookups during the churn phase */
+  guint sns; /* super nodes at the start */
+  guint users; /* users (each with 1 or 2 devices) */
+  guint lookups; /* lookups during the churn phase */
   guint32 seed;
   guint delay_min_ms, delay_max_ms; /* one-way delay of a link, uniform per pair */
-  double loss;               /* a message lost on a link is resent after rto_ms */
+  double loss; /* a message lost on a link is resent after rto_ms */
   guint rto_ms;
-  double churn_per_minute;   /* share of SNs replaced each simulated minute (0.01) */
-  double mass_departure;     /* share of SNs that crash at once, halfway (0.10) */
-  guint keepalive_s;         /* a crashed SN's links are noticed dead after this */
-  guint reconnect_s;         /* a device whose SN left is back (and publishes) after this */
-  guint churn_minutes;       /* length of the measured phase */
-  guint idle_minutes;        /* the idle phase that gives the idle cost */
-  guint gi_k, gi_r;          /* gi parameters (0: the engine's default) */
+  double churn_per_minute; /* share of SNs replaced each simulated minute (0.01) */
+  double mass_departure; /* share of SNs that crash at once, halfway (0.10) */
+  guint keepalive_s; /* a crashed SN's links are noticed dead after this */
+  guint reconnect_s; /* a device whose SN left is back (and publishes) after this */
+  guint churn_minutes; /* length of the measured phase */
+  guint idle_minutes; /* the idle phase that gives the idle cost */
+  guint gi_k, gi_r; /* gi parameters (0: the engine's default) */
   guint cache_ttl_s;
 } HarkDirSimParams;
 
 typedef struct {
   guint sns, users, lookups, found, forged_refused;
-  double success;                /* found / lookups of users online within 72 h */
-  double hops_median, hops_p95;  /* gi: SN hops; flood: rounds */
+  double success; /* found / lookups of users online within 72 h */
+  double hops_median, hops_p95; /* gi: SN hops; flood: rounds */
   double msgs_per_lookup;
   double time_median_ms, time_p95_ms;
-  double idle_msgs_per_sn_s;     /* messages per SN and second in the idle phase */
-  double bytes_per_record;       /* store bytes / records stored (replicas included) */
+  double idle_msgs_per_sn_s; /* messages per SN and second in the idle phase */
+  double bytes_per_record; /* store bytes / records stored (replicas included) */
   double records_per_sn;
   guint64 messages_total;
   guint departed, joined;

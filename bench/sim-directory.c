@@ -17,16 +17,17 @@ main(int argc, char **argv)
   gint users_per_sn = 2, lookups = 1000, seed = 1, replicas = 3;
   gdouble loss = 0.01, churn = 0.01, mass = 0.10;
   GOptionEntry entries[] = {
-    {"sns", 0, 0, G_OPTION_ARG_STRING, &sns, "numbers of SNs", "N,N"},
-    {"strategy", 0, 0, G_OPTION_ARG_STRING, &strategies, "gi and/or flood", "S,S"},
-    {"users-per-sn", 0, 0, G_OPTION_ARG_INT, &users_per_sn, "users per SN", "U"},
-    {"lookups", 0, 0, G_OPTION_ARG_INT, &lookups, "lookups per run", "L"},
-    {"seed", 0, 0, G_OPTION_ARG_INT, &seed, "random seed", "S"},
-    {"loss", 0, 0, G_OPTION_ARG_DOUBLE, &loss, "link loss (resent after 200 ms)", "P"},
-    {"r", 0, 0, G_OPTION_ARG_INT, &replicas, "gi: replicas per record", "R"},
-    {"churn", 0, 0, G_OPTION_ARG_DOUBLE, &churn, "share of SNs replaced per minute", "P"},
-    {"mass", 0, 0, G_OPTION_ARG_DOUBLE, &mass, "share of SNs crashing at once", "P"},
-    {NULL}};
+    { "sns", 0, 0, G_OPTION_ARG_STRING, &sns, "numbers of SNs", "N,N" },
+    { "strategy", 0, 0, G_OPTION_ARG_STRING, &strategies, "gi and/or flood", "S,S" },
+    { "users-per-sn", 0, 0, G_OPTION_ARG_INT, &users_per_sn, "users per SN", "U" },
+    { "lookups", 0, 0, G_OPTION_ARG_INT, &lookups, "lookups per run", "L" },
+    { "seed", 0, 0, G_OPTION_ARG_INT, &seed, "random seed", "S" },
+    { "loss", 0, 0, G_OPTION_ARG_DOUBLE, &loss, "link loss (resent after 200 ms)", "P" },
+    { "r", 0, 0, G_OPTION_ARG_INT, &replicas, "gi: replicas per record", "R" },
+    { "churn", 0, 0, G_OPTION_ARG_DOUBLE, &churn, "share of SNs replaced per minute", "P" },
+    { "mass", 0, 0, G_OPTION_ARG_DOUBLE, &mass, "share of SNs crashing at once", "P" },
+    { NULL }
+  };
   g_autoptr(GOptionContext) ctx = g_option_context_new("- simulate the directory");
   g_autoptr(GError) error = NULL;
   g_option_context_add_main_entries(ctx, entries, NULL);

@@ -28,9 +28,6 @@ g722_init(HarkContext *ctx, GVariant *settings, GError **error)
                                error);
 }
 
-HARK_PLUGIN_DEFINE(.name = "g722",
-                   .version = HARK_VERSION,
+HARK_PLUGIN_DEFINE(.name = "g722", .version = HARK_VERSION,
                    .description = "G.722 wideband (FFmpeg's codec via gstreamer1.0-libav)",
-                   .license = "LGPL-2.1-or-later",
-                   .kinds = HARK_KIND_CODEC,
-                   .init = g722_init);
+                   .license = "LGPL-2.1-or-later", .kinds = HARK_KIND_CODEC, .init = g722_init);

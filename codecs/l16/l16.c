@@ -25,13 +25,9 @@ l16_init(HarkContext *ctx, GVariant *settings, GError **error)
 {
   static const char *const known[] = { NULL };
   hark_settings_warn_unknown(settings, hark_context_plugin_name(ctx), known);
-  return hark_context_register(ctx, HARK_KIND_CODEC, "l16", HARK_RANK_MARGINAL, &l16, NULL,
-                               error);
+  return hark_context_register(ctx, HARK_KIND_CODEC, "l16", HARK_RANK_MARGINAL, &l16, NULL, error);
 }
 
-HARK_PLUGIN_DEFINE(.name = "l16",
-                   .version = HARK_VERSION,
+HARK_PLUGIN_DEFINE(.name = "l16", .version = HARK_VERSION,
                    .description = "L16 linear PCM, 16 kHz mono (a reference without compression)",
-                   .license = "LGPL-2.1-or-later",
-                   .kinds = HARK_KIND_CODEC,
-                   .init = l16_init);
+                   .license = "LGPL-2.1-or-later", .kinds = HARK_KIND_CODEC, .init = l16_init);

@@ -22,10 +22,11 @@ typedef struct {
   GVariant *defaults; /* the plugin's settings */
 } Opus;
 
-static const char *const known[] = { "bandwidth", "audio_type", "bitrate", "frame_size",
-                                     "complexity", "inband_fec", "dtx",
-                                     "packet_loss_percentage", "adapt", "min_bitrate",
-                                     "max_bitrate", NULL };
+static const char *const known[] = {
+  "bandwidth",  "audio_type",  "bitrate",     "frame_size",
+  "complexity", "inband_fec",  "dtx",         "packet_loss_percentage",
+  "adapt",      "min_bitrate", "max_bitrate", NULL
+};
 
 /* The session's value, else the plugin's, else the built-in default. */
 static gboolean
@@ -61,8 +62,8 @@ get_choice(Opus *o, GVariant *settings, const char *key, const char *fallback,
   return FALSE;
 }
 
-static const char *const bandwidths[] = { "narrowband", "mediumband", "wideband",
-                                          "superwideband", "fullband", NULL };
+static const char *const bandwidths[] = { "narrowband",    "mediumband", "wideband",
+                                          "superwideband", "fullband",   NULL };
 static const char *const audio_types[] = { "voice", "generic", NULL };
 
 static gboolean
@@ -148,7 +149,8 @@ opus_set_live(gpointer instance, GObject *enc, const char *key, GVariant *value,
   } else {
     g_set_error(error, HARK_SETTINGS_ERROR, HARK_SETTINGS_ERROR_RANGE,
                 "opus setting '%s' cannot change while running (live: bitrate, complexity, "
-                "packet_loss_percentage, inband_fec, dtx, bandwidth)", key);
+                "packet_loss_percentage, inband_fec, dtx, bandwidth)",
+                key);
     return FALSE;
   }
   return TRUE;
@@ -210,7 +212,8 @@ static gboolean
 opus_init(HarkContext *ctx, GVariant *settings, GError **error)
 {
   Opus *o = g_new0(Opus, 1);
-  o->defaults = settings ? g_variant_ref(settings) : g_variant_ref_sink(g_variant_new("a{sv}", NULL));
+  o->defaults =
+    settings ? g_variant_ref(settings) : g_variant_ref_sink(g_variant_new("a{sv}", NULL));
   hark_settings_warn_unknown(o->defaults, hark_context_plugin_name(ctx), known);
   if (!hark_context_register(ctx, HARK_KIND_CODEC, "opus", HARK_RANK_PRIMARY, &opus_codec, o,
                              error)) {
@@ -227,10 +230,7 @@ opus_fini(HarkContext *ctx)
   opus_free(hark_context_get_plugin_data(ctx));
 }
 
-HARK_PLUGIN_DEFINE(.name = "opus",
-                   .version = HARK_VERSION,
+HARK_PLUGIN_DEFINE(.name = "opus", .version = HARK_VERSION,
                    .description = "Opus codec (RFC 7587): wideband voice, adaptive bitrate and FEC",
-                   .license = "LGPL-2.1-or-later",
-                   .kinds = HARK_KIND_CODEC,
-                   .init = opus_init,
+                   .license = "LGPL-2.1-or-later", .kinds = HARK_KIND_CODEC, .init = opus_init,
                    .fini = opus_fini);

@@ -32,7 +32,9 @@
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
+/* clang-format off */
 G_DEFINE_QUARK(hark-certificate-error-quark, hark_certificate_error)
+/* clang-format on */
 
 #define CA_KEY_FILE "ca-key.pem"
 #define CA_CERT_FILE "ca.pem"
@@ -141,8 +143,8 @@ read_pem_file(const char *path, gboolean private_file, gsize *length, gboolean *
                 MAX_PEM_FILE);
   } else if (private_file && (st.st_mode & (S_IRWXG | S_IRWXO)) != 0) {
     g_set_error(error, HARK_CERTIFICATE_ERROR, HARK_CERTIFICATE_ERROR_IO,
-                "%s: mode %04o lets other users reach a private key; run 'chmod 600 %s'",
-                path, (unsigned)(st.st_mode & 07777), path);
+                "%s: mode %04o lets other users reach a private key; run 'chmod 600 %s'", path,
+                (unsigned)(st.st_mode & 07777), path);
   } else {
     buffer = g_malloc0((gsize)st.st_size + 1);
     ssize_t n;
@@ -164,8 +166,8 @@ read_pem_file(const char *path, gboolean private_file, gsize *length, gboolean *
  * and moves it to path. Without replace, an existing path is left alone: FALSE, no
  * error, *exists set. */
 static gboolean
-write_file_atomically(const char *path, const char *data, gsize length, int mode,
-                      gboolean replace, gboolean *exists, GError **error)
+write_file_atomically(const char *path, const char *data, gsize length, int mode, gboolean replace,
+                      gboolean *exists, GError **error)
 {
   g_autofree char *tmp_path = g_strconcat(path, ".XXXXXX", NULL);
   *exists = FALSE;
@@ -344,12 +346,12 @@ ed25519_raw_key(EVP_PKEY *key, char **fingerprint)
 
 typedef struct {
   const char *common_name;
-  EVP_PKEY *subject_key;          /* the key certified (its public half) */
-  X509 *issuer;                   /* NULL: self-signed */
+  EVP_PKEY *subject_key; /* the key certified (its public half) */
+  X509 *issuer; /* NULL: self-signed */
   EVP_PKEY *issuer_key;
   gint64 not_before;
   gint64 not_after;
-  const char *const *extensions;  /* name, value, name, value, ..., NULL */
+  const char *const *extensions; /* name, value, name, value, ..., NULL */
 } CertificateSpec;
 
 static gboolean
@@ -447,11 +449,12 @@ set_verify_error(GError **error, X509_STORE_CTX *ctx, gint64 now)
 {
   int code = X509_STORE_CTX_get_error(ctx);
   HarkCertificateError kind = classify_verify_error(code);
-  const char *which = X509_STORE_CTX_get_error_depth(ctx) > 0 ? "the CA certificate" :
-                                                                "the certificate";
+  const char *which =
+    X509_STORE_CTX_get_error_depth(ctx) > 0 ? "the CA certificate" : "the certificate";
   g_autofree char *when = format_time(now);
-  const char *hint = kind == HARK_CERTIFICATE_ERROR_UNTRUSTED ?
-                       " (it was not issued by the pinned login-server CA)" : "";
+  const char *hint = kind == HARK_CERTIFICATE_ERROR_UNTRUSTED
+                       ? " (it was not issued by the pinned login-server CA)"
+                       : "";
   g_set_error(error, HARK_CERTIFICATE_ERROR, kind, "%s does not verify at %s: %s%s", which, when,
               X509_verify_cert_error_string(code), hint);
 }
@@ -535,9 +538,12 @@ static X509 *
 ca_cert_make(EVP_PKEY *key, const char *common_name, GError **error)
 {
   static const char *const extensions[] = {
-    "basicConstraints", "critical,CA:TRUE",
-    "keyUsage", "critical,keyCertSign,cRLSign",
-    "subjectKeyIdentifier", "hash",
+    "basicConstraints",
+    "critical,CA:TRUE",
+    "keyUsage",
+    "critical,keyCertSign,cRLSign",
+    "subjectKeyIdentifier",
+    "hash",
     NULL,
   };
   gint64 now = g_get_real_time() / G_USEC_PER_SEC;
@@ -606,8 +612,8 @@ derive_nonce_key(EVP_PKEY *key, guint8 *out, GError **error)
     OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_INFO, info, strlen(info)),
     OSSL_PARAM_construct_end(),
   };
-  gboolean ok = length > 0 && ctx != NULL &&
-                EVP_KDF_derive(ctx, out, LOGIN_NONCE_KEY_SIZE, params) == 1;
+  gboolean ok =
+    length > 0 && ctx != NULL && EVP_KDF_derive(ctx, out, LOGIN_NONCE_KEY_SIZE, params) == 1;
   if (!ok)
     set_openssl_error(error, HARK_CERTIFICATE_ERROR_CRYPTO, "cannot derive the nonce key");
   EVP_KDF_CTX_free(ctx);
@@ -722,8 +728,7 @@ hark_ca_issue_device(HarkCa *ca, const char *user, const char *account_id,
 
   if (lifetime_seconds <= 0) {
     g_set_error(error, HARK_CERTIFICATE_ERROR, HARK_CERTIFICATE_ERROR_MALFORMED,
-                "a certificate lifetime must be positive, not %" G_GINT64_FORMAT,
-                lifetime_seconds);
+                "a certificate lifetime must be positive, not %" G_GINT64_FORMAT, lifetime_seconds);
     return NULL;
   }
   if (!check_user(user, error))
@@ -747,14 +752,20 @@ hark_ca_issue_device(HarkCa *ca, const char *user, const char *account_id,
   g_autofree char *san =
     g_strdup_printf("URI:" DEVICE_URI_PREFIX "%s:%s:%s", user, account_id, fingerprint);
   const char *const extensions[] = {
-    "basicConstraints", "critical,CA:FALSE",
-    "keyUsage", "critical,digitalSignature",
+    "basicConstraints",
+    "critical,CA:FALSE",
+    "keyUsage",
+    "critical,digitalSignature",
     /* Only the device purpose: never serverAuth or clientAuth, so that no TLS client
      * takes a device for a web server (see hark_certificate_verify_server). */
-    "extendedKeyUsage", "critical," HARK_CERTIFICATE_DEVICE_PURPOSE,
-    "subjectKeyIdentifier", "hash",
-    "authorityKeyIdentifier", "keyid:always",
-    "subjectAltName", san,
+    "extendedKeyUsage",
+    "critical," HARK_CERTIFICATE_DEVICE_PURPOSE,
+    "subjectKeyIdentifier",
+    "hash",
+    "authorityKeyIdentifier",
+    "keyid:always",
+    "subjectAltName",
+    san,
     NULL,
   };
   CertificateSpec spec = {
@@ -776,10 +787,10 @@ hark_ca_issue_device(HarkCa *ca, const char *user, const char *account_id,
 /* ---- purposes (extended key usage) ------------------------------------------------- */
 
 typedef enum {
-  PURPOSES_NONE,     /* no extended key usage at all */
-  PURPOSES_DEVICE,   /* the device purpose, and neither serverAuth nor clientAuth */
-  PURPOSES_SERVER,   /* serverAuth, and not the device purpose */
-  PURPOSES_OTHER,    /* anything else (both, or neither of them) */
+  PURPOSES_NONE, /* no extended key usage at all */
+  PURPOSES_DEVICE, /* the device purpose, and neither serverAuth nor clientAuth */
+  PURPOSES_SERVER, /* serverAuth, and not the device purpose */
+  PURPOSES_OTHER, /* anything else (both, or neither of them) */
 } Purposes;
 
 /* What cert's extended key usage makes it: a device, a TLS server, or neither. */
@@ -1022,8 +1033,7 @@ hark_certificate_verify_server(const char *ca_pem, GBytes *cert, const char *hos
     ok = FALSE;
   } else if (ok && !names_host(leaf, host)) {
     g_set_error(error, HARK_CERTIFICATE_ERROR, HARK_CERTIFICATE_ERROR_WRONG_HOST,
-                "the certificate is not for %s: none of its subject alternative names is",
-                host);
+                "the certificate is not for %s: none of its subject alternative names is", host);
     ok = FALSE;
   }
   ERR_clear_error();
@@ -1041,9 +1051,10 @@ server_alt_names(const char *const *hosts, GError **error)
   g_autoptr(GString) names = g_string_new(NULL);
   for (const char *const *h = hosts; *h != NULL; h++) {
     g_autofree char *ascii = g_hostname_is_ip_address(*h) ? NULL : g_hostname_to_ascii(*h);
-    gboolean dns = ascii != NULL && *ascii != '\0' && strspn(ascii, "abcdefghijklmnopqrstuvwxyz"
-                                                                    "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
-                                                                    "0123456789.-*") == strlen(ascii);
+    gboolean dns = ascii != NULL && *ascii != '\0' &&
+                   strspn(ascii, "abcdefghijklmnopqrstuvwxyz"
+                                 "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                 "0123456789.-*") == strlen(ascii);
     if (!dns && !g_hostname_is_ip_address(*h)) {
       g_set_error(error, HARK_CERTIFICATE_ERROR, HARK_CERTIFICATE_ERROR_MALFORMED,
                   "'%s' is neither a host name nor an IP address", *h);
@@ -1103,12 +1114,18 @@ server_certificate_make(HarkCa *ca, EVP_PKEY *key, const char *const *hosts, GEr
   if (alt_names == NULL)
     return NULL;
   const char *const extensions[] = {
-    "basicConstraints", "critical,CA:FALSE",
-    "keyUsage", "critical,digitalSignature",
-    "extendedKeyUsage", "serverAuth",
-    "subjectKeyIdentifier", "hash",
-    "authorityKeyIdentifier", "keyid:always",
-    "subjectAltName", alt_names,
+    "basicConstraints",
+    "critical,CA:FALSE",
+    "keyUsage",
+    "critical,digitalSignature",
+    "extendedKeyUsage",
+    "serverAuth",
+    "subjectKeyIdentifier",
+    "hash",
+    "authorityKeyIdentifier",
+    "keyid:always",
+    "subjectAltName",
+    alt_names,
     NULL,
   };
   gint64 now = g_get_real_time() / G_USEC_PER_SEC;
@@ -1156,13 +1173,12 @@ hark_ca_ensure_server_certificate(HarkCa *ca, const char *const *hosts, const ch
 /* ---- signed requests ---------------------------------------------------------------- */
 
 static GBytes *
-request_to_sign(const char *method, const char *path, gint64 date, const char *nonce,
-                GBytes *body)
+request_to_sign(const char *method, const char *path, gint64 date, const char *nonce, GBytes *body)
 {
   g_autoptr(GBytes) empty = g_bytes_new_static("", 0);
   g_autofree char *digest = g_compute_checksum_for_bytes(G_CHECKSUM_SHA256, body ? body : empty);
-  char *text = g_strdup_printf(REQUEST_MAGIC "\n%s\n%s\n%" G_GINT64_FORMAT "\n%s\n%s", method,
-                               path, date, nonce, digest);
+  char *text = g_strdup_printf(REQUEST_MAGIC "\n%s\n%s\n%" G_GINT64_FORMAT "\n%s\n%s", method, path,
+                               date, nonce, digest);
   return g_bytes_new_take(text, strlen(text));
 }
 
@@ -1173,8 +1189,8 @@ sign_base64(HarkIdentity *identity, GBytes *data, const char *what, GError **err
   g_autoptr(GError) local = NULL;
   g_autoptr(GBytes) signature = hark_identity_sign(identity, data, &local);
   if (signature == NULL) {
-    g_set_error(error, HARK_CERTIFICATE_ERROR, HARK_CERTIFICATE_ERROR_CRYPTO,
-                "cannot sign %s: %s", what, local->message);
+    g_set_error(error, HARK_CERTIFICATE_ERROR, HARK_CERTIFICATE_ERROR_CRYPTO, "cannot sign %s: %s",
+                what, local->message);
     return NULL;
   }
   gsize length;
@@ -1223,8 +1239,8 @@ static GBytes *
 decode_signature(const char *text)
 {
   gsize length = 0;
-  guint8 *bytes = text != NULL && *text != '\0' && strlen(text) < 256 ?
-                    g_base64_decode(text, &length) : NULL;
+  guint8 *bytes =
+    text != NULL && *text != '\0' && strlen(text) < 256 ? g_base64_decode(text, &length) : NULL;
   g_autofree char *again = bytes != NULL ? g_base64_encode(bytes, length) : NULL;
   if (again == NULL || length != HARK_IDENTITY_SIGNATURE_SIZE || strcmp(again, text) != 0) {
     g_free(bytes);
@@ -1290,8 +1306,8 @@ nonce_mac(HarkCa *ca, const char *issued_and_random)
   g_autofree char *text = g_strconcat(LOGIN_NONCE_MAGIC "\n", issued_and_random, NULL);
   guint8 mac[EVP_MAX_MD_SIZE];
   unsigned int length = 0;
-  if (HMAC(EVP_sha256(), ca->nonce_key, sizeof ca->nonce_key, (const guint8 *)text,
-           strlen(text), mac, &length) == NULL)
+  if (HMAC(EVP_sha256(), ca->nonce_key, sizeof ca->nonce_key, (const guint8 *)text, strlen(text),
+           mac, &length) == NULL)
     return NULL;
   return hex_encode(mac, LOGIN_NONCE_MAC_BYTES);
 }
@@ -1318,18 +1334,19 @@ is_lower_hex(const char *text, gsize length)
 }
 
 gboolean
-hark_ca_check_nonce(HarkCa *ca, const char *nonce, gint64 now, gint64 lifetime,
-                    gint64 *issued, GError **error)
+hark_ca_check_nonce(HarkCa *ca, const char *nonce, gint64 now, gint64 lifetime, gint64 *issued,
+                    GError **error)
 {
   g_return_val_if_fail(ca != NULL, FALSE);
   g_return_val_if_fail(error == NULL || *error == NULL, FALSE);
 
-  g_auto(GStrv) parts = nonce != NULL && strnlen(nonce, LOGIN_NONCE_MAX_LENGTH + 1) <=
-                                           LOGIN_NONCE_MAX_LENGTH ?
-                          g_strsplit(nonce, "-", 4) : NULL;
+  g_auto(GStrv) parts =
+    nonce != NULL && strnlen(nonce, LOGIN_NONCE_MAX_LENGTH + 1) <= LOGIN_NONCE_MAX_LENGTH
+      ? g_strsplit(nonce, "-", 4)
+      : NULL;
   gint64 when = 0;
-  if (parts == NULL || g_strv_length(parts) != 3 || *parts[0] == '\0' ||
-      strlen(parts[0]) > 18 || strspn(parts[0], "0123456789") != strlen(parts[0]) ||
+  if (parts == NULL || g_strv_length(parts) != 3 || *parts[0] == '\0' || strlen(parts[0]) > 18 ||
+      strspn(parts[0], "0123456789") != strlen(parts[0]) ||
       !is_lower_hex(parts[1], 2 * LOGIN_NONCE_RANDOM_BYTES) ||
       !is_lower_hex(parts[2], 2 * LOGIN_NONCE_MAC_BYTES)) {
     set_malformed(error, "the nonce is not one the login server gives (GET /v1/nonce)");
@@ -1345,8 +1362,9 @@ hark_ca_check_nonce(HarkCa *ca, const char *nonce, gint64 now, gint64 lifetime,
   }
   if (when < now - lifetime || when > now + LOGIN_NONCE_FUTURE_SKEW) {
     g_set_error(error, HARK_CERTIFICATE_ERROR, HARK_CERTIFICATE_ERROR_STALE,
-                "the nonce has expired (it was made %" G_GINT64_FORMAT " s ago, it lasts %"
-                G_GINT64_FORMAT " s): fetch a new one", now - when, lifetime);
+                "the nonce has expired (it was made %" G_GINT64_FORMAT
+                " s ago, it lasts %" G_GINT64_FORMAT " s): fetch a new one",
+                now - when, lifetime);
     return FALSE;
   }
   if (issued != NULL)
@@ -1363,8 +1381,7 @@ login_proof_text(const char *nonce, const char *user, GBytes *public_key)
 }
 
 char *
-hark_login_proof_sign(HarkIdentity *identity, const char *nonce, const char *user,
-                      GError **error)
+hark_login_proof_sign(HarkIdentity *identity, const char *nonce, const char *user, GError **error)
 {
   g_return_val_if_fail(identity != NULL && nonce != NULL && user != NULL, NULL);
   g_return_val_if_fail(error == NULL || *error == NULL, NULL);

@@ -15,7 +15,9 @@
 #include <stddef.h>
 #include <string.h>
 
+/* clang-format off */
 G_DEFINE_QUARK(hark-config-error-quark, hark_config_error)
+/* clang-format on */
 
 #define DEFAULT_PORT 33033
 #define DEFAULT_LISTEN "0.0.0.0"
@@ -35,13 +37,13 @@ hark_config_state_path(const char *state_dir, const char *path)
 /* ---- schema ----------------------------------------------------------------------- */
 
 typedef enum {
-  KEY_STRING,     /* char*, checked by key->check */
-  KEY_BOOL,       /* gboolean */
-  KEY_INT,        /* int within [min, max] */
-  KEY_PORT,       /* guint16 within [1, 65535] */
-  KEY_STRV,       /* char**, an array or list of strings (at least min), each checked */
-  KEY_SETTINGS,   /* GVariant* a{sv}: a free-form group handed to a plugin */
-  KEY_SECTION,    /* a group of known keys, stored into the same struct */
+  KEY_STRING, /* char*, checked by key->check */
+  KEY_BOOL, /* gboolean */
+  KEY_INT, /* int within [min, max] */
+  KEY_PORT, /* guint16 within [1, 65535] */
+  KEY_STRV, /* char**, an array or list of strings (at least min), each checked */
+  KEY_SETTINGS, /* GVariant* a{sv}: a free-form group handed to a plugin */
+  KEY_SECTION, /* a group of known keys, stored into the same struct */
   KEY_GROUP_LIST, /* a list of groups, each a new element appended to a GPtrArray */
 } KeyType;
 
@@ -61,12 +63,12 @@ typedef struct {
 struct ConfigKey {
   const char *name;
   KeyType type;
-  gsize offset;              /* of the field in the target struct */
+  gsize offset; /* of the field in the target struct */
   gboolean required;
-  gint64 min, max;           /* KEY_INT: the range; KEY_STRV: min is the fewest elements */
-  ValueCheck check;          /* KEY_STRING, and each element of a KEY_STRV */
-  const ConfigKey *members;  /* KEY_SECTION, KEY_GROUP_LIST: keys inside, ends with NULL */
-  const ConfigList *list;    /* KEY_GROUP_LIST */
+  gint64 min, max; /* KEY_INT: the range; KEY_STRV: min is the fewest elements */
+  ValueCheck check; /* KEY_STRING, and each element of a KEY_STRV */
+  const ConfigKey *members; /* KEY_SECTION, KEY_GROUP_LIST: keys inside, ends with NULL */
+  const ConfigList *list; /* KEY_GROUP_LIST */
 };
 
 static const char *check_not_empty(const char *value);
@@ -83,8 +85,7 @@ static const char *check_device(const char *value);
 static gpointer plugin_config_new(void);
 static gpointer bootstrap_config_new(void);
 static gboolean plugin_config_check_unique(Loader *loader, const config_setting_t *list,
-                                           guint index, GPtrArray *elements,
-                                           const char *where);
+                                           guint index, GPtrArray *elements, const char *where);
 
 static const ConfigList plugin_list = { plugin_config_new, plugin_config_check_unique };
 static const ConfigList bootstrap_list = { bootstrap_config_new, NULL };
@@ -113,7 +114,8 @@ static const ConfigKey plugins_keys[] = {
 };
 
 static const ConfigKey bootstrap_keys[] = {
-  { "host", KEY_STRING, offsetof(HarkBootstrapConfig, host), .required = TRUE, .check = check_host },
+  { "host", KEY_STRING, offsetof(HarkBootstrapConfig, host), .required = TRUE,
+    .check = check_host },
   { "port", KEY_PORT, offsetof(HarkBootstrapConfig, port), .required = TRUE },
   { "transports", KEY_STRV, offsetof(HarkBootstrapConfig, transports), .min = 1,
     .check = check_transport },
@@ -125,8 +127,7 @@ static const ConfigKey network_keys[] = {
   { "port", KEY_PORT, offsetof(HarkConfig, port) },
   { "bootstrap", KEY_GROUP_LIST, offsetof(HarkConfig, bootstrap), .members = bootstrap_keys,
     .list = &bootstrap_list },
-  { "public_address", KEY_STRING, offsetof(HarkConfig, public_address),
-    .check = check_ip_address },
+  { "public_address", KEY_STRING, offsetof(HarkConfig, public_address), .check = check_ip_address },
   { "public_address_alt", KEY_STRING, offsetof(HarkConfig, public_address_alt),
     .check = check_ip_address },
   { "nat_probe_interval", KEY_INT, offsetof(HarkConfig, nat_probe_interval), .min = 60,
@@ -153,8 +154,7 @@ static const ConfigKey supernode_keys[] = {
   { "min_upload_kbps", KEY_INT, offsetof(HarkConfig, sn_min_upload_kbps), .min = 0,
     .max = 100000000 },
   { "max_clients", KEY_INT, offsetof(HarkConfig, sn_max_clients), .min = 1, .max = 1000000 },
-  { "max_logging_in", KEY_INT, offsetof(HarkConfig, sn_max_logging_in), .min = 1,
-    .max = 1000000 },
+  { "max_logging_in", KEY_INT, offsetof(HarkConfig, sn_max_logging_in), .min = 1, .max = 1000000 },
   { "links", KEY_INT, offsetof(HarkConfig, sn_links), .min = 0, .max = 64 },
   { "stun_alt_port", KEY_INT, offsetof(HarkConfig, sn_stun_alt_port), .min = 0, .max = 65535 },
   { NULL },
@@ -206,14 +206,10 @@ static const ConfigKey root_keys[] = {
 
 /* What each key type expects, for "expected ..., got ..." messages. */
 static const char *const key_type_expected[] = {
-  [KEY_STRING] = "a string",
-  [KEY_BOOL] = "a boolean",
-  [KEY_INT] = "an integer",
-  [KEY_PORT] = "an integer",
-  [KEY_STRV] = "an array of strings",
-  [KEY_SETTINGS] = "a group",
-  [KEY_SECTION] = "a group",
-  [KEY_GROUP_LIST] = "a list of groups",
+  [KEY_STRING] = "a string",          [KEY_BOOL] = "a boolean",
+  [KEY_INT] = "an integer",           [KEY_PORT] = "an integer",
+  [KEY_STRV] = "an array of strings", [KEY_SETTINGS] = "a group",
+  [KEY_SECTION] = "a group",          [KEY_GROUP_LIST] = "a list of groups",
 };
 
 /* ---- value checks ----------------------------------------------------------------- */
@@ -458,9 +454,8 @@ loader_file(Loader *loader, const config_setting_t *setting)
   return file != NULL ? file : loader->file;
 }
 
-static gboolean G_GNUC_PRINTF(4, 5)
-loader_fail(Loader *loader, const config_setting_t *setting, const char *where,
-            const char *format, ...)
+static gboolean G_GNUC_PRINTF(4, 5) loader_fail(Loader *loader, const config_setting_t *setting,
+                                                const char *where, const char *format, ...)
 {
   va_list args;
   va_start(args, format);
@@ -477,13 +472,13 @@ loader_warn_unknown(Loader *loader, const config_setting_t *setting, const char 
   const char *name = config_setting_name(setting);
   char *warning;
   if (where == NULL)
-    warning = g_strdup_printf("%s:%u: unknown key '%s' at top level (ignored)",
-                              loader_file(loader, setting), config_setting_source_line(setting),
-                              name);
+    warning =
+      g_strdup_printf("%s:%u: unknown key '%s' at top level (ignored)",
+                      loader_file(loader, setting), config_setting_source_line(setting), name);
   else
-    warning = g_strdup_printf("%s:%u: unknown key '%s' in '%s' (ignored)",
-                              loader_file(loader, setting), config_setting_source_line(setting),
-                              name, where);
+    warning =
+      g_strdup_printf("%s:%u: unknown key '%s' in '%s' (ignored)", loader_file(loader, setting),
+                      config_setting_source_line(setting), name, where);
   g_ptr_array_add(loader->config->warnings, warning);
 }
 
@@ -491,15 +486,23 @@ static const char *
 setting_type_name(const config_setting_t *setting)
 {
   switch (config_setting_type(setting)) {
-  case CONFIG_TYPE_GROUP: return "a group";
+  case CONFIG_TYPE_GROUP:
+    return "a group";
   case CONFIG_TYPE_INT:
-  case CONFIG_TYPE_INT64: return "an integer";
-  case CONFIG_TYPE_FLOAT: return "a float";
-  case CONFIG_TYPE_STRING: return "a string";
-  case CONFIG_TYPE_BOOL: return "a boolean";
-  case CONFIG_TYPE_ARRAY: return "an array";
-  case CONFIG_TYPE_LIST: return "a list";
-  default: return "nothing";
+  case CONFIG_TYPE_INT64:
+    return "an integer";
+  case CONFIG_TYPE_FLOAT:
+    return "a float";
+  case CONFIG_TYPE_STRING:
+    return "a string";
+  case CONFIG_TYPE_BOOL:
+    return "a boolean";
+  case CONFIG_TYPE_ARRAY:
+    return "an array";
+  case CONFIG_TYPE_LIST:
+    return "a list";
+  default:
+    return "nothing";
   }
 }
 
@@ -523,8 +526,8 @@ loader_check_string(Loader *loader, const config_setting_t *setting, const char 
 }
 
 static gboolean
-loader_read_integer(Loader *loader, const config_setting_t *setting, const char *where,
-                    gint64 min, gint64 max, gint64 *value)
+loader_read_integer(Loader *loader, const config_setting_t *setting, const char *where, gint64 min,
+                    gint64 max, gint64 *value)
 {
   int type = config_setting_type(setting);
   if (type != CONFIG_TYPE_INT && type != CONFIG_TYPE_INT64)
@@ -533,7 +536,8 @@ loader_read_integer(Loader *loader, const config_setting_t *setting, const char 
   if (*value < min || *value > max)
     return loader_fail(loader, setting, where,
                        "%" G_GINT64_FORMAT " is out of range %" G_GINT64_FORMAT
-                       "..%" G_GINT64_FORMAT, *value, min, max);
+                       "..%" G_GINT64_FORMAT,
+                       *value, min, max);
   return TRUE;
 }
 
@@ -561,8 +565,8 @@ loader_read_strv(Loader *loader, const config_setting_t *setting, const char *wh
   return TRUE;
 }
 
-static gboolean loader_read_group(Loader *loader, const config_setting_t *group,
-                                  const char *where, const ConfigKey *keys, gpointer target);
+static gboolean loader_read_group(Loader *loader, const config_setting_t *group, const char *where,
+                                  const ConfigKey *keys, gpointer target);
 
 static gboolean
 loader_read_group_list(Loader *loader, const config_setting_t *setting, const char *where,
@@ -590,13 +594,18 @@ key_accepts(const ConfigKey *key, const config_setting_t *setting)
 {
   int type = config_setting_type(setting);
   switch (key->type) {
-  case KEY_STRING: return type == CONFIG_TYPE_STRING;
-  case KEY_BOOL: return type == CONFIG_TYPE_BOOL;
+  case KEY_STRING:
+    return type == CONFIG_TYPE_STRING;
+  case KEY_BOOL:
+    return type == CONFIG_TYPE_BOOL;
   case KEY_INT:
-  case KEY_PORT: return TRUE; /* loader_read_integer says what is wrong */
-  case KEY_STRV: return type == CONFIG_TYPE_ARRAY || type == CONFIG_TYPE_LIST;
+  case KEY_PORT:
+    return TRUE; /* loader_read_integer says what is wrong */
+  case KEY_STRV:
+    return type == CONFIG_TYPE_ARRAY || type == CONFIG_TYPE_LIST;
   case KEY_SETTINGS:
-  case KEY_SECTION: return type == CONFIG_TYPE_GROUP;
+  case KEY_SECTION:
+    return type == CONFIG_TYPE_GROUP;
   /* "[]" is an empty array, which libconfig cannot turn into a list; accept it. */
   case KEY_GROUP_LIST:
     return type == CONFIG_TYPE_LIST ||

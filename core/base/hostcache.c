@@ -19,7 +19,9 @@
 #include <stdarg.h>
 #include <string.h>
 
+/* clang-format off */
 G_DEFINE_QUARK(hark-host-cache-error-quark, hark_host_cache_error)
+/* clang-format on */
 
 #define FILE_VERSION 1
 /* Our file nests three deep ({"entries": [{"transports": [...]}]}). json-glib's parser
@@ -415,8 +417,8 @@ hark_host_cache_save(HarkHostCache *cache, const char *path, GError **error)
    * (DURABLE) and renames it over path: 0600 from the moment the file exists. The
    * directory is synced after, so the rename itself survives a crash. */
   if (!g_file_set_contents_full(path, text, -1,
-                                G_FILE_SET_CONTENTS_CONSISTENT | G_FILE_SET_CONTENTS_DURABLE,
-                                0600, &local)) {
+                                G_FILE_SET_CONTENTS_CONSISTENT | G_FILE_SET_CONTENTS_DURABLE, 0600,
+                                &local)) {
     g_set_error(error, HARK_HOST_CACHE_ERROR, HARK_HOST_CACHE_ERROR_IO,
                 "cannot save the host cache: %s", local->message);
     return FALSE;
@@ -427,8 +429,8 @@ hark_host_cache_save(HarkHostCache *cache, const char *path, GError **error)
 
 /* ---- loading: reading the file ---------------------------------------------------- */
 
-static gboolean
-set_corrupt(GError **error, const char *path, const char *format, ...) G_GNUC_PRINTF(3, 4);
+static gboolean set_corrupt(GError **error, const char *path, const char *format, ...)
+  G_GNUC_PRINTF(3, 4);
 
 static gboolean
 set_corrupt(GError **error, const char *path, const char *format, ...)
@@ -545,8 +547,7 @@ reader_fail(const Reader *reader, GError **error, const char *format, ...)
 
 /* Refuses members other than those named: the version says what a file may hold. */
 static gboolean
-check_members(const Reader *reader, JsonObject *object, const char *const *allowed,
-              GError **error)
+check_members(const Reader *reader, JsonObject *object, const char *const *allowed, GError **error)
 {
   g_autoptr(GList) names = json_object_get_members(object);
   for (GList *n = names; n != NULL; n = n->next)
@@ -579,8 +580,10 @@ get_int(const Reader *reader, JsonObject *object, const char *name, gint64 min, 
     return FALSE;
   *value = json_node_get_int(node);
   if (*value < min || *value > max)
-    return reader_fail(reader, error, "\"%s\" is %" G_GINT64_FORMAT ", expected %" G_GINT64_FORMAT
-                       " to %" G_GINT64_FORMAT, name, *value, min, max);
+    return reader_fail(reader, error,
+                       "\"%s\" is %" G_GINT64_FORMAT ", expected %" G_GINT64_FORMAT
+                       " to %" G_GINT64_FORMAT,
+                       name, *value, min, max);
   return TRUE;
 }
 
@@ -594,16 +597,14 @@ read_host(const Reader *reader, JsonObject *object, HarkHostCacheEntry *entry, G
     return FALSE;
   const char *host = json_node_get_string(node);
   if (!hark_config_is_host(host))
-    return reader_fail(reader, error, "\"host\" \"%s\" is not a host name or an IP address",
-                       host);
+    return reader_fail(reader, error, "\"host\" \"%s\" is not a host name or an IP address", host);
   entry->host = g_strdup(host);
   return TRUE;
 }
 
 /* At least one transport, each a known one, none twice. */
 static gboolean
-read_transports(const Reader *reader, JsonObject *object, HarkHostCacheEntry *entry,
-                GError **error)
+read_transports(const Reader *reader, JsonObject *object, HarkHostCacheEntry *entry, GError **error)
 {
   JsonNode *node = get_member(reader, object, "transports", JSON_TYPE_ARRAY, "an array", error);
   if (node == NULL)
@@ -621,8 +622,7 @@ read_transports(const Reader *reader, JsonObject *object, HarkHostCacheEntry *en
     const char *name =
       json_node_get_value_type(item) == G_TYPE_STRING ? json_node_get_string(item) : NULL;
     if (name == NULL || !hark_config_is_transport(name))
-      return reader_fail(reader, error, "\"transports\" item %u is not one of udp, tcp, tls443",
-                         i);
+      return reader_fail(reader, error, "\"transports\" item %u is not one of udp, tcp, tls443", i);
     if (g_strv_contains((const char *const *)entry->transports, name))
       return reader_fail(reader, error, "\"transports\" names %s twice", name);
     entry->transports[i] = g_strdup(name);
@@ -652,24 +652,23 @@ read_learnt_from(const Reader *reader, JsonObject *object, HarkHostCacheEntry *e
 static gboolean
 read_entry(const Reader *reader, JsonNode *node, HarkHostCacheEntry *entry, GError **error)
 {
-  static const char *const members[] = { "host",     "port",   "transports", "last_seen",
-                                         "failures", "rtt_us", "bootstrap",  "learnt_from",
-                                         NULL };
+  static const char *const members[] = { "host",      "port",        "transports",
+                                         "last_seen", "failures",    "rtt_us",
+                                         "bootstrap", "learnt_from", NULL };
   if (!JSON_NODE_HOLDS_OBJECT(node))
     return reader_fail(reader, error, "not an object");
   JsonObject *object = json_node_get_object(node);
   gint64 port = 0, failures = 0;
 
-  if (!check_members(reader, object, members, error) ||
-      !read_host(reader, object, entry, error) ||
+  if (!check_members(reader, object, members, error) || !read_host(reader, object, entry, error) ||
       !get_int(reader, object, "port", 1, G_MAXUINT16, &port, error) ||
       !read_transports(reader, object, entry, error) ||
       !get_int(reader, object, "last_seen", 0, G_MAXINT64, &entry->last_seen, error) ||
       !get_int(reader, object, "failures", 0, G_MAXUINT, &failures, error) ||
       !get_int(reader, object, "rtt_us", -1, G_MAXINT64, &entry->rtt_us, error))
     return FALSE;
-  JsonNode *bootstrap = get_member(reader, object, "bootstrap", G_TYPE_BOOLEAN, "true or false",
-                                   error);
+  JsonNode *bootstrap =
+    get_member(reader, object, "bootstrap", G_TYPE_BOOLEAN, "true or false", error);
   if (bootstrap == NULL)
     return FALSE;
   entry->port = (guint16)port;
@@ -764,11 +763,12 @@ set_aside(const char *path, GError *warning)
   g_autofree char *aside = g_strconcat(path, ".corrupt", NULL);
   g_autofree char *old = warning->message;
   if (g_rename(path, aside) == 0)
-    warning->message = g_strdup_printf("%s; moved to %s, starting from the bootstrap list", old,
-                                       aside);
+    warning->message =
+      g_strdup_printf("%s; moved to %s, starting from the bootstrap list", old, aside);
   else
     warning->message = g_strdup_printf("%s; cannot move it to %s (%s), starting from the "
-                                       "bootstrap list", old, aside, g_strerror(errno));
+                                       "bootstrap list",
+                                       old, aside, g_strerror(errno));
 }
 
 /* Entries the file called bootstrap are bootstrap only if the configuration still

@@ -22,7 +22,9 @@
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 
+/* clang-format off */
 G_DEFINE_QUARK(hark-identity-error-quark, hark_identity_error)
+/* clang-format on */
 
 /* A PEM Ed25519 key is about 120 bytes; anything much larger is not one. */
 #define MAX_KEY_FILE_SIZE (64 * 1024)
@@ -43,10 +45,8 @@ struct _HarkIdentity {
 static void
 set_io_error(GError **error, const char *what, const char *path, int saved_errno)
 {
-  hark_set_errno_error(error, HARK_IDENTITY_ERROR, HARK_IDENTITY_ERROR_IO, what, path,
-                       saved_errno);
+  hark_set_errno_error(error, HARK_IDENTITY_ERROR, HARK_IDENTITY_ERROR_IO, what, path, saved_errno);
 }
-
 
 static gboolean
 identity_set_corrupt(GError **error, const char *path, const char *problem)
@@ -81,8 +81,7 @@ identity_generate_key(GError **error)
 {
   EVP_PKEY *key = EVP_PKEY_Q_keygen(NULL, NULL, "ED25519");
   if (key == NULL)
-    set_openssl_error(error, HARK_IDENTITY_ERROR_CRYPTO,
-                               "cannot generate an Ed25519 key");
+    set_openssl_error(error, HARK_IDENTITY_ERROR_CRYPTO, "cannot generate an Ed25519 key");
   return key;
 }
 
@@ -97,14 +96,13 @@ identity_check_mode(int fd, const char *path, GError **error)
     return FALSE;
   }
   if (!S_ISREG(st.st_mode)) {
-    g_set_error(error, HARK_IDENTITY_ERROR, HARK_IDENTITY_ERROR_IO, "%s: not a regular file",
-                path);
+    g_set_error(error, HARK_IDENTITY_ERROR, HARK_IDENTITY_ERROR_IO, "%s: not a regular file", path);
     return FALSE;
   }
   if ((st.st_mode & (S_IRWXG | S_IRWXO)) != 0) {
     g_set_error(error, HARK_IDENTITY_ERROR, HARK_IDENTITY_ERROR_PERMISSIONS,
-                "%s: mode %04o lets other users reach the device key; run 'chmod 600 %s'",
-                path, (unsigned)(st.st_mode & 07777), path);
+                "%s: mode %04o lets other users reach the device key; run 'chmod 600 %s'", path,
+                (unsigned)(st.st_mode & 07777), path);
     return FALSE;
   }
   return TRUE;
@@ -170,8 +168,8 @@ identity_parse_key(const char *pem, gsize length, const char *path, GError **err
     return NULL;
   }
   if (EVP_PKEY_get_id(key) != EVP_PKEY_ED25519) {
-    g_autofree char *problem = g_strdup_printf("is a %s key, expected Ed25519",
-                                               EVP_PKEY_get0_type_name(key));
+    g_autofree char *problem =
+      g_strdup_printf("is a %s key, expected Ed25519", EVP_PKEY_get0_type_name(key));
     identity_set_corrupt(error, path, problem);
     EVP_PKEY_free(key);
     return NULL;
@@ -248,8 +246,8 @@ identity_write_new_file(EVP_PKEY *key, const char *tmp_path, GError **error)
 
   char *pem = NULL;
   long length = BIO_get_mem_data(bio, &pem);
-  gboolean ok = fchmod(fd, 0600) == 0 && hark_file_write_all(fd, pem, (gsize)length) &&
-                fsync(fd) == 0;
+  gboolean ok =
+    fchmod(fd, 0600) == 0 && hark_file_write_all(fd, pem, (gsize)length) && fsync(fd) == 0;
   int saved_errno = errno;
   BIO_free(bio);
   if (close(fd) != 0 && ok) {
@@ -428,8 +426,7 @@ hark_identity_verify(GBytes *public_key, GBytes *data, GBytes *signature, GError
 
   EVP_PKEY *key = EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, NULL, raw_key, key_length);
   if (key == NULL) {
-    set_openssl_error(error, HARK_IDENTITY_ERROR_BAD_SIGNATURE,
-                               "not an Ed25519 public key");
+    set_openssl_error(error, HARK_IDENTITY_ERROR_BAD_SIGNATURE, "not an Ed25519 public key");
     return FALSE;
   }
   EVP_MD_CTX *ctx = EVP_MD_CTX_new();

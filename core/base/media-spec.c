@@ -5,7 +5,9 @@
 
 #include <string.h>
 
+/* clang-format off */
 G_DEFINE_QUARK(hark-media-error-quark, hark_media_error)
+/* clang-format on */
 
 /* The WAV file of "wav:PATH" or "file:PATH", else NULL. */
 const char *
@@ -39,8 +41,8 @@ hark_media_spec_tone(const char *spec, double *freq, double *level, GError **err
   guint n = g_strv_length(parts);
   if (n >= 1)
     *freq = g_ascii_strtod(parts[0], &end);
-  gboolean ok = n >= 1 && n <= 2 && end != parts[0] && *end == '\0' && *freq >= 20 &&
-                *freq <= 23000;
+  gboolean ok =
+    n >= 1 && n <= 2 && end != parts[0] && *end == '\0' && *freq >= 20 && *freq <= 23000;
   if (ok && n == 2) {
     *level = g_ascii_strtod(parts[1], &end);
     ok = end != parts[1] && *end == '\0' && *level > 0 && *level <= 1;
@@ -74,8 +76,8 @@ hark_media_source_check(const char *spec, GError **error)
   if (g_str_equal(spec, "silence") || hark_media_spec_wav_path(spec) != NULL ||
       hark_media_spec_pulse_device(spec) != NULL)
     return named_ok(spec, "source", HARK_MEDIA_SPEC_SOURCES, error);
-  g_set_error(error, HARK_MEDIA_ERROR, HARK_MEDIA_ERROR_INVALID, "source '%s': expected %s",
-              spec, HARK_MEDIA_SPEC_SOURCES);
+  g_set_error(error, HARK_MEDIA_ERROR, HARK_MEDIA_ERROR_INVALID, "source '%s': expected %s", spec,
+              HARK_MEDIA_SPEC_SOURCES);
   return FALSE;
 }
 
@@ -85,8 +87,7 @@ hark_media_sink_check(const char *spec, GError **error)
   if (g_str_equal(spec, "null") || hark_media_spec_wav_path(spec) != NULL ||
       hark_media_spec_pulse_device(spec) != NULL)
     return named_ok(spec, "sink", HARK_MEDIA_SPEC_SINKS, error);
-  g_set_error(error, HARK_MEDIA_ERROR, HARK_MEDIA_ERROR_INVALID, "sink '%s': expected %s",
-              spec, HARK_MEDIA_SPEC_SINKS);
+  g_set_error(error, HARK_MEDIA_ERROR, HARK_MEDIA_ERROR_INVALID, "sink '%s': expected %s", spec,
+              HARK_MEDIA_SPEC_SINKS);
   return FALSE;
 }
-

@@ -32,8 +32,8 @@ hark_set_openssl_error(GError **error, GQuark domain, int code, const char *form
 }
 
 void
-hark_set_errno_error(GError **error, GQuark domain, int code, const char *what,
-                     const char *path, int saved_errno)
+hark_set_errno_error(GError **error, GQuark domain, int code, const char *what, const char *path,
+                     int saved_errno)
 {
   g_set_error(error, domain, code, "%s: %s: %s", path, what, g_strerror(saved_errno));
 }

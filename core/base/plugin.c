@@ -6,12 +6,9 @@ static const struct {
   HarkPluginKind kind;
   const char *name;
 } kind_names[] = {
-  { HARK_KIND_TRANSPORT, "transport" },
-  { HARK_KIND_NAT_PROBE, "nat-probe" },
-  { HARK_KIND_CODEC, "codec" },
-  { HARK_KIND_SEARCH, "search" },
-  { HARK_KIND_STORE, "store" },
-  { HARK_KIND_FRONTEND, "frontend" },
+  { HARK_KIND_TRANSPORT, "transport" }, { HARK_KIND_NAT_PROBE, "nat-probe" },
+  { HARK_KIND_CODEC, "codec" },         { HARK_KIND_SEARCH, "search" },
+  { HARK_KIND_STORE, "store" },         { HARK_KIND_FRONTEND, "frontend" },
 };
 
 const char *

@@ -13,7 +13,9 @@
 
 #include <string.h>
 
+/* clang-format off */
 G_DEFINE_QUARK(hark-presence-error-quark, hark_presence_error)
+/* clang-format on */
 
 #define SIGNATURE_DOMAIN "HARK-PRESENCE-1\n"
 #define MAX_CERTIFICATE 4096
@@ -144,8 +146,7 @@ hark_presence_record_public(const HarkPresenceRecord *record)
 
 /* ---- limits ---------------------------------------------------------------------------- */
 
-static gboolean
-malformed(GError **error, const char *format, ...) G_GNUC_PRINTF(2, 3);
+static gboolean malformed(GError **error, const char *format, ...) G_GNUC_PRINTF(2, 3);
 
 static gboolean
 malformed(GError **error, const char *format, ...)
@@ -251,11 +252,9 @@ payload_variant(const HarkPresenceRecord *r)
   gsize cert_size = 0;
   gconstpointer cert = g_bytes_get_data(r->certificate, &cert_size);
   GVariant *cert_v = g_variant_new_fixed_array(G_VARIANT_TYPE_BYTE, cert, cert_size, 1);
-  return g_variant_ref_sink(g_variant_new("(sss@aysa(ssq)sstx)",
-                                          r->is_public ? "public" : "full", r->user, r->device,
-                                          cert_v, r->sn, &addresses, r->nat,
-                                          hark_presence_status_to_string(r->status),
-                                          r->sequence, r->time));
+  return g_variant_ref_sink(g_variant_new(
+    "(sss@aysa(ssq)sstx)", r->is_public ? "public" : "full", r->user, r->device, cert_v, r->sn,
+    &addresses, r->nat, hark_presence_status_to_string(r->status), r->sequence, r->time));
 }
 
 /* The little-endian normal form: what is signed and sent. */
@@ -308,8 +307,8 @@ hark_presence_sign(HarkPresenceRecord *record, HarkIdentity *identity, GError **
   if (signature == NULL)
     return NULL;
   g_clear_pointer(&record->signed_form, g_variant_unref);
-  record->signed_form = g_variant_ref_sink(
-    g_variant_new("(@ay@ay)", bytes_variant(bytes), bytes_variant(signature)));
+  record->signed_form =
+    g_variant_ref_sink(g_variant_new("(@ay@ay)", bytes_variant(bytes), bytes_variant(signature)));
   return record->signed_form;
 }
 
@@ -418,9 +417,8 @@ hark_presence_parse(GVariant *signed_form, GError **error)
   return parse(signed_form, NULL, NULL, error);
 }
 
-static void
-set_error(GError **error, HarkPresenceError code, const char *user, const char *format, ...)
-  G_GNUC_PRINTF(4, 5);
+static void set_error(GError **error, HarkPresenceError code, const char *user, const char *format,
+                      ...) G_GNUC_PRINTF(4, 5);
 
 /* Messages name the (escaped) user, so a log line says whose record was refused. */
 static void
@@ -443,10 +441,10 @@ check_certificate(const HarkPresenceRecord *r, const char *ca_pem, const char *u
   g_autoptr(HarkDeviceCertificate) cert =
     hark_certificate_verify(ca_pem, r->certificate, r->time, &local);
   if (cert == NULL) {
-    gboolean expired = g_error_matches(local, HARK_CERTIFICATE_ERROR,
-                                       HARK_CERTIFICATE_ERROR_EXPIRED);
-    set_error(error, expired ? HARK_PRESENCE_ERROR_EXPIRED : HARK_PRESENCE_ERROR_FOREIGN,
-              r->user, "its certificate %s: %s",
+    gboolean expired =
+      g_error_matches(local, HARK_CERTIFICATE_ERROR, HARK_CERTIFICATE_ERROR_EXPIRED);
+    set_error(error, expired ? HARK_PRESENCE_ERROR_EXPIRED : HARK_PRESENCE_ERROR_FOREIGN, r->user,
+              "its certificate %s: %s",
               expired ? "was not valid when the record was signed" : "is not the CA's",
               local->message);
     return FALSE;
@@ -536,7 +534,8 @@ hark_presence_query_parse(GVariant *body, GError **error)
   if (!hark_presence_name_is_valid(key)) {
     g_set_error(error, HARK_PRESENCE_ERROR, HARK_PRESENCE_ERROR_MALFORMED,
                 "a lookup needs a user name or the start of one (1-%d of A-Z a-z 0-9 . _ -, "
-                "a letter first)", HARK_PRESENCE_NAME_MAX);
+                "a letter first)",
+                HARK_PRESENCE_NAME_MAX);
     return NULL;
   }
   guint n = g_strv_length((char **)strategies);

@@ -3,12 +3,14 @@
  * or range the same way instead of treating it as "not set". */
 #include "hark/settings.h"
 
+/* clang-format off */
 G_DEFINE_QUARK(hark-settings-error-quark, hark_settings_error)
+/* clang-format on */
 
 /* The value when it is there with the wanted type; NULL and no error when absent. */
 static GVariant *
-lookup_typed(GVariant *settings, const char *key, const GVariantType *type,
-             const char *expected, GError **error)
+lookup_typed(GVariant *settings, const char *key, const GVariantType *type, const char *expected,
+             GError **error)
 {
   GVariant *value = settings ? g_variant_lookup_value(settings, key, NULL) : NULL;
   if (value == NULL || g_variant_is_of_type(value, type))
@@ -25,7 +27,8 @@ hark_settings_get_string(GVariant *settings, const char *key, const char *fallba
                          GError **error)
 {
   GError *local = NULL;
-  g_autoptr(GVariant) value = lookup_typed(settings, key, G_VARIANT_TYPE_STRING, "a string", &local);
+  g_autoptr(GVariant) value =
+    lookup_typed(settings, key, G_VARIANT_TYPE_STRING, "a string", &local);
   if (local != NULL) {
     g_propagate_error(error, local);
     return FALSE;
@@ -35,11 +38,12 @@ hark_settings_get_string(GVariant *settings, const char *key, const char *fallba
 }
 
 gboolean
-hark_settings_get_int(GVariant *settings, const char *key, gint64 fallback, gint64 min,
-                      gint64 max, gint64 *out, GError **error)
+hark_settings_get_int(GVariant *settings, const char *key, gint64 fallback, gint64 min, gint64 max,
+                      gint64 *out, GError **error)
 {
   GError *local = NULL;
-  g_autoptr(GVariant) value = lookup_typed(settings, key, G_VARIANT_TYPE_INT64, "an integer", &local);
+  g_autoptr(GVariant) value =
+    lookup_typed(settings, key, G_VARIANT_TYPE_INT64, "an integer", &local);
   if (local != NULL) {
     g_propagate_error(error, local);
     return FALSE;
@@ -84,8 +88,7 @@ hark_settings_warn_unknown(GVariant *settings, const char *plugin, const char *c
   while (g_variant_iter_next(&iter, "{&sv}", &key, NULL)) {
     if (g_strv_contains(known, key))
       continue;
-    g_warning("plugin '%s': unknown setting '%s' ignored (it knows: %s)", plugin, key,
-              known_list);
+    g_warning("plugin '%s': unknown setting '%s' ignored (it knows: %s)", plugin, key, known_list);
     count++;
   }
   return count;

@@ -2,7 +2,9 @@
 /* store.c: the small helpers every store plugin and the login server share. */
 #include "hark/store.h"
 
+/* clang-format off */
 G_DEFINE_QUARK(hark-store-error-quark, hark_store_error)
+/* clang-format on */
 
 void
 hark_store_set_no_user(GError **error, const char *name_key)

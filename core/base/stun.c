@@ -9,17 +9,30 @@
 
 #include "hark/version.h"
 
+/* clang-format off */
 G_DEFINE_QUARK(hark-stun-error-quark, hark_stun_error)
+/* clang-format on */
 
 #define FINGERPRINT_XOR 0x5354554eu
 #define MAX_TEXT 763 /* SOFTWARE, REALM, NONCE, reason phrases: < 128 characters */
 
-enum { CLASS_REQUEST = 0, CLASS_INDICATION = 1, CLASS_SUCCESS = 2, CLASS_ERROR = 3 };
-enum { METHOD_BINDING = 0x001 };
+enum {
+  CLASS_REQUEST = 0,
+  CLASS_INDICATION = 1,
+  CLASS_SUCCESS = 2,
+  CLASS_ERROR = 3
+};
+enum {
+  METHOD_BINDING = 0x001
+};
 
 /* What this module understands, with the lengths RFC 5389 and RFC 8445 allow. An
  * attribute of a known type with another length is malformed, not unknown. */
-typedef enum { LEN_RANGE, LEN_ADDRESS, LEN_EVEN } LengthRule;
+typedef enum {
+  LEN_RANGE,
+  LEN_ADDRESS,
+  LEN_EVEN
+} LengthRule;
 
 static const struct {
   guint16 type;
@@ -128,8 +141,7 @@ check_known_length(int known, guint16 length, GError **error)
   }
   if (!ok)
     g_set_error(error, HARK_STUN_ERROR, HARK_STUN_ERROR_MALFORMED,
-                "attribute %s has a bad length (%u bytes)", known_attributes[known].name,
-                length);
+                "attribute %s has a bad length (%u bytes)", known_attributes[known].name, length);
   return ok;
 }
 
@@ -316,8 +328,8 @@ builder_add_software(GByteArray *b)
 /* An (XOR-)MAPPED-ADDRESS value; xor_id: the transaction id for the XOR form, else NULL.
  * An IPv4-mapped IPv6 address (a dual-stack socket) is reported as the IPv4 it is. */
 static gboolean
-encode_address(GSocketAddress *address, const guint8 *xor_id, guint8 out[20],
-               guint16 *length, GError **error)
+encode_address(GSocketAddress *address, const guint8 *xor_id, guint8 out[20], guint16 *length,
+               GError **error)
 {
   if (!G_IS_INET_SOCKET_ADDRESS(address)) {
     g_set_error_literal(error, HARK_STUN_ERROR, HARK_STUN_ERROR_UNSUPPORTED,
@@ -351,8 +363,8 @@ encode_address(GSocketAddress *address, const guint8 *xor_id, guint8 out[20],
 }
 
 GInetSocketAddress *
-hark_stun_decode_address(const HarkStunAttribute *attribute,
-                         const guint8 *xor_with_transaction_id, GError **error)
+hark_stun_decode_address(const HarkStunAttribute *attribute, const guint8 *xor_with_transaction_id,
+                         GError **error)
 {
   const guint8 *v = attribute->value;
   gsize raw_size = attribute->length == 8 ? 4 : 16;
@@ -373,8 +385,7 @@ hark_stun_decode_address(const HarkStunAttribute *attribute,
     raw[i] = v[4 + i] ^ mask[i];
   guint16 port = get16(v + 2) ^ (guint16)(mask[0] << 8 | mask[1]);
   g_autoptr(GInetAddress) ip =
-      g_inet_address_new_from_bytes(raw, raw_size == 4 ? G_SOCKET_FAMILY_IPV4
-                                                       : G_SOCKET_FAMILY_IPV6);
+    g_inet_address_new_from_bytes(raw, raw_size == 4 ? G_SOCKET_FAMILY_IPV4 : G_SOCKET_FAMILY_IPV6);
   return G_INET_SOCKET_ADDRESS(g_inet_socket_address_new(ip, port));
 }
 
@@ -429,8 +440,7 @@ static const char *const class_names[] = { "a request", "an indication", "a succ
                                            "an error response" };
 
 gboolean
-hark_stun_read_request(GBytes *datagram, gboolean rfc5780, HarkStunRequest *out,
-                       GError **error)
+hark_stun_read_request(GBytes *datagram, gboolean rfc5780, HarkStunRequest *out, GError **error)
 {
   g_autoptr(HarkStunMessage) m = hark_stun_parse(datagram, error);
   if (m == NULL)
@@ -483,8 +493,7 @@ hark_stun_answer(GBytes *request, GSocketAddress *from, GError **error)
 /* ---- the client side (hark/stun.h) ------------------------------------------------ */
 
 GBytes *
-hark_stun_binding_request(const guint8 transaction_id[HARK_STUN_TRANSACTION_ID_SIZE],
-                          guint change)
+hark_stun_binding_request(const guint8 transaction_id[HARK_STUN_TRANSACTION_ID_SIZE], guint change)
 {
   GByteArray *b = builder_new(HARK_STUN_BINDING_REQUEST, transaction_id);
   if (change != 0) {
@@ -509,8 +518,8 @@ hark_stun_binding_response_free(HarkStunBindingResponse *response)
 
 /* An optional address attribute; FALSE (with error) only when present and bad. */
 static gboolean
-read_address(const HarkStunMessage *m, guint16 type, gboolean xored,
-             GInetSocketAddress **out, GError **error)
+read_address(const HarkStunMessage *m, guint16 type, gboolean xored, GInetSocketAddress **out,
+             GError **error)
 {
   const HarkStunAttribute *a = hark_stun_message_find(m, type);
   if (a == NULL)

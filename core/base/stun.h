@@ -44,15 +44,15 @@ enum {
 
 typedef struct {
   guint16 type;
-  guint16 length;     /* without padding */
+  guint16 length; /* without padding */
   const guint8 *value; /* points into the message's bytes */
 } HarkStunAttribute;
 
 typedef struct {
-  GBytes *bytes;       /* the whole message, owned */
-  guint16 type;        /* method and class, e.g. HARK_STUN_BINDING_REQUEST */
+  GBytes *bytes; /* the whole message, owned */
+  guint16 type; /* method and class, e.g. HARK_STUN_BINDING_REQUEST */
   guint8 transaction_id[12];
-  GArray *attributes;  /* HarkStunAttribute, in message order */
+  GArray *attributes; /* HarkStunAttribute, in message order */
   GArray *unknown_required; /* guint16: comprehension-required types not understood */
   gboolean has_fingerprint; /* present (and then correct and last) */
 } HarkStunMessage;
@@ -71,8 +71,8 @@ const HarkStunAttribute *hark_stun_message_find(const HarkStunMessage *message, 
 /* A binding request as the server sees it. */
 typedef struct {
   guint8 transaction_id[12];
-  guint change;                 /* HARK_STUN_CHANGE_* asked for (RFC 5780) */
-  guint16 response_port;        /* RESPONSE-PORT (RFC 5780): answer to this port, 0: none */
+  guint change; /* HARK_STUN_CHANGE_* asked for (RFC 5780) */
+  guint16 response_port; /* RESPONSE-PORT (RFC 5780): answer to this port, 0: none */
   guint16 unknown[HARK_STUN_MAX_UNKNOWN]; /* comprehension-required types not served */
   guint n_unknown;
 } HarkStunRequest;
@@ -90,8 +90,7 @@ gboolean hark_stun_read_request(GBytes *datagram, gboolean rfc5780, HarkStunRequ
  * (origin, the address the answer leaves from, when given), OTHER-ADDRESS (other, when
  * given), SOFTWARE and FINGERPRINT. NULL with an error when `mapped` is not an IP address. */
 GBytes *hark_stun_answer_request(const HarkStunRequest *request, GSocketAddress *mapped,
-                                 GSocketAddress *origin, GSocketAddress *other,
-                                 GError **error);
+                                 GSocketAddress *origin, GSocketAddress *other, GError **error);
 
 /* Both steps for a server without RFC 5780: the answer to a datagram from `from`. */
 GBytes *hark_stun_answer(GBytes *request, GSocketAddress *from, GError **error);
@@ -99,8 +98,7 @@ GBytes *hark_stun_answer(GBytes *request, GSocketAddress *from, GError **error);
 /* Decode an (XOR-)MAPPED-ADDRESS value; xor_with_transaction_id: of the message it
  * came in (NULL for MAPPED-ADDRESS and the other plain address attributes). */
 GInetSocketAddress *hark_stun_decode_address(const HarkStunAttribute *attribute,
-                                             const guint8 *xor_with_transaction_id,
-                                             GError **error);
+                                             const guint8 *xor_with_transaction_id, GError **error);
 
 /* ::ffff:a.b.c.d as the IPv4 address it carries; any other address as it is (new ref). */
 GInetAddress *hark_stun_address_unmapped(GInetAddress *address);

@@ -9,7 +9,9 @@
 
 #include <string.h>
 
+/* clang-format off */
 G_DEFINE_QUARK(hark-wire-error-quark, hark_wire_error)
+/* clang-format on */
 
 #define ENVELOPE_TYPE G_VARIANT_TYPE("(qqtv)")
 /* q, q, 4 bytes of padding, t, then the smallest v: an empty body, '\0', "()". */
@@ -25,29 +27,29 @@ typedef struct {
 
 /* Adding a message type is one line here, plus its entry in docs/protocol.md. */
 static const MessageKind message_kinds[] = {
-  {HARK_MSG_ERROR, "ERROR", "(us)", TRUE},
-  {HARK_MSG_PING, "PING", "(t)"},
-  {HARK_MSG_PONG, "PONG", "(t)", TRUE},
-  {HARK_MSG_PROBE, "PROBE", "(a{sv})"},
-  {HARK_MSG_PROBE_REPLY, "PROBE_REPLY", "(a{sv})", TRUE},
-  {HARK_MSG_JOIN, "JOIN", "(a{sv})"},
-  {HARK_MSG_JOIN_OK, "JOIN_OK", "(a{sv})", TRUE},
-  {HARK_MSG_REDIRECT, "REDIRECT", "(a(sqas))", TRUE},
-  {HARK_MSG_AUTH, "AUTH", "(ayay)"},
-  {HARK_MSG_AUTH_OK, "AUTH_OK", "(s)", TRUE},
-  {HARK_MSG_SN_LIST, "SN_LIST", "(a(sqas))"},
-  {HARK_MSG_TUNNEL_OPEN, "TUNNEL_OPEN", "(sq)"},
-  {HARK_MSG_TUNNEL_OK, "TUNNEL_OK", "(t)", TRUE},
-  {HARK_MSG_TUNNEL_DATA, "TUNNEL_DATA", "(tay)"},
-  {HARK_MSG_TUNNEL_CLOSE, "TUNNEL_CLOSE", "(ts)"},
-  {HARK_MSG_STUN_RELAY, "STUN_RELAY", "(sqqbay)"},
-  {HARK_MSG_DIR_PUBLISH, "DIR_PUBLISH", "((ayay)(ayay)as)"},
-  {HARK_MSG_DIR_PUBLISH_OK, "DIR_PUBLISH_OK", "(tu)", TRUE},
-  {HARK_MSG_DIR_LOOKUP, "DIR_LOOKUP", "(sbas)"},
-  {HARK_MSG_DIR_RESULT, "DIR_RESULT", "(sasa(ayay))", TRUE},
-  {HARK_MSG_DIR_SUBSCRIBE, "DIR_SUBSCRIBE", "(sas)"},
-  {HARK_MSG_DIR_PRESENCE, "DIR_PRESENCE", "(ssa(ayay)as)"},
-  {HARK_MSG_DIR_STRATEGY, "DIR_STRATEGY", "(sv)"},
+  { HARK_MSG_ERROR, "ERROR", "(us)", TRUE },
+  { HARK_MSG_PING, "PING", "(t)" },
+  { HARK_MSG_PONG, "PONG", "(t)", TRUE },
+  { HARK_MSG_PROBE, "PROBE", "(a{sv})" },
+  { HARK_MSG_PROBE_REPLY, "PROBE_REPLY", "(a{sv})", TRUE },
+  { HARK_MSG_JOIN, "JOIN", "(a{sv})" },
+  { HARK_MSG_JOIN_OK, "JOIN_OK", "(a{sv})", TRUE },
+  { HARK_MSG_REDIRECT, "REDIRECT", "(a(sqas))", TRUE },
+  { HARK_MSG_AUTH, "AUTH", "(ayay)" },
+  { HARK_MSG_AUTH_OK, "AUTH_OK", "(s)", TRUE },
+  { HARK_MSG_SN_LIST, "SN_LIST", "(a(sqas))" },
+  { HARK_MSG_TUNNEL_OPEN, "TUNNEL_OPEN", "(sq)" },
+  { HARK_MSG_TUNNEL_OK, "TUNNEL_OK", "(t)", TRUE },
+  { HARK_MSG_TUNNEL_DATA, "TUNNEL_DATA", "(tay)" },
+  { HARK_MSG_TUNNEL_CLOSE, "TUNNEL_CLOSE", "(ts)" },
+  { HARK_MSG_STUN_RELAY, "STUN_RELAY", "(sqqbay)" },
+  { HARK_MSG_DIR_PUBLISH, "DIR_PUBLISH", "((ayay)(ayay)as)" },
+  { HARK_MSG_DIR_PUBLISH_OK, "DIR_PUBLISH_OK", "(tu)", TRUE },
+  { HARK_MSG_DIR_LOOKUP, "DIR_LOOKUP", "(sbas)" },
+  { HARK_MSG_DIR_RESULT, "DIR_RESULT", "(sasa(ayay))", TRUE },
+  { HARK_MSG_DIR_SUBSCRIBE, "DIR_SUBSCRIBE", "(sas)" },
+  { HARK_MSG_DIR_PRESENCE, "DIR_PRESENCE", "(ssa(ayay)as)" },
+  { HARK_MSG_DIR_STRATEGY, "DIR_STRATEGY", "(sv)" },
 };
 
 static const MessageKind *
@@ -90,15 +92,14 @@ check_type_and_body(guint16 type, GVariant *body, const char *verb, GError **err
 
   if (kind == NULL) {
     g_set_error(error, HARK_WIRE_ERROR, HARK_WIRE_ERROR_UNKNOWN_TYPE,
-                "cannot %s message type %u: no such type in protocol version %d", verb,
-                type, HARK_WIRE_VERSION);
+                "cannot %s message type %u: no such type in protocol version %d", verb, type,
+                HARK_WIRE_VERSION);
     return NULL;
   }
   if (!g_variant_is_of_type(body, G_VARIANT_TYPE(kind->body_signature))) {
     g_set_error(error, HARK_WIRE_ERROR, HARK_WIRE_ERROR_BODY_TYPE,
-                "cannot %s %s message: its body has type %s but %s bodies have type %s",
-                verb, kind->name, g_variant_get_type_string(body), kind->name,
-                kind->body_signature);
+                "cannot %s %s message: its body has type %s but %s bodies have type %s", verb,
+                kind->name, g_variant_get_type_string(body), kind->name, kind->body_signature);
     return NULL;
   }
   return kind;
@@ -132,8 +133,8 @@ to_or_from_wire_order(GVariant *value)
 static GBytes *
 serialise(guint16 type, guint64 id, GVariant *body, GError **error)
 {
-  g_autoptr(GVariant) envelope = g_variant_ref_sink(
-      g_variant_new("(qqtv)", (guint16) HARK_WIRE_VERSION, type, id, body));
+  g_autoptr(GVariant) envelope =
+    g_variant_ref_sink(g_variant_new("(qqtv)", (guint16)HARK_WIRE_VERSION, type, id, body));
   /* The body may come from a peer's non-normal data; normal form makes the encoding
    * of a message unique, which is what lets the fuzzer compare bytes. */
   GVariant *wire = to_or_from_wire_order(g_variant_get_normal_form(envelope));
@@ -170,14 +171,14 @@ parse_envelope(GBytes *bytes, GError **error)
   if (!check_size(size, "message", error))
     return NULL;
   if (size == 0) {
-    g_set_error_literal(error, HARK_WIRE_ERROR, HARK_WIRE_ERROR_MALFORMED,
-                        "message is empty");
+    g_set_error_literal(error, HARK_WIRE_ERROR, HARK_WIRE_ERROR_MALFORMED, "message is empty");
     return NULL;
   }
   if (size < MIN_MESSAGE_SIZE) {
     g_set_error(error, HARK_WIRE_ERROR, HARK_WIRE_ERROR_MALFORMED,
                 "message of %" G_GSIZE_FORMAT " bytes is shorter than the smallest "
-                "(qqtv), %d bytes", size, MIN_MESSAGE_SIZE);
+                "(qqtv), %d bytes",
+                size, MIN_MESSAGE_SIZE);
     return NULL;
   }
 
@@ -189,7 +190,7 @@ parse_envelope(GBytes *bytes, GError **error)
   memcpy(copy, g_bytes_get_data(bytes, NULL), size);
   g_autoptr(GBytes) padded = g_bytes_new_with_free_func(copy, size, g_free, copy);
   g_autoptr(GVariant) envelope =
-      g_variant_ref_sink(g_variant_new_from_bytes(ENVELOPE_TYPE, padded, FALSE));
+    g_variant_ref_sink(g_variant_new_from_bytes(ENVELOPE_TYPE, padded, FALSE));
   if (!g_variant_is_normal_form(envelope)) {
     g_set_error(error, HARK_WIRE_ERROR, HARK_WIRE_ERROR_MALFORMED,
                 "message of %" G_GSIZE_FORMAT " bytes is not a normal-form (qqtv) "
@@ -206,8 +207,8 @@ check_version(guint16 version, GError **error)
   if (version == HARK_WIRE_VERSION)
     return TRUE;
   g_set_error(error, HARK_WIRE_ERROR, HARK_WIRE_ERROR_VERSION,
-              "message is protocol version %u but this node speaks only version %d",
-              version, HARK_WIRE_VERSION);
+              "message is protocol version %u but this node speaks only version %d", version,
+              HARK_WIRE_VERSION);
   return FALSE;
 }
 

@@ -50,10 +50,8 @@ result_body(HarkSearchAnswer answer, GPtrArray *names, GPtrArray *records)
   for (guint i = 0; names != NULL && i < names->len; i++)
     g_variant_builder_add(&names_b, "s", (const char *)names->pdata[i]);
   for (guint i = 0; records != NULL && i < records->len && i < DIRECTORY_MAX_RESULTS; i++)
-    g_variant_builder_add_value(&records_b,
-                                ((HarkPresenceRecord *)records->pdata[i])->signed_form);
-  return g_variant_new("(sasa(ayay))", hark_search_answer_to_string(answer), &names_b,
-                       &records_b);
+    g_variant_builder_add_value(&records_b, ((HarkPresenceRecord *)records->pdata[i])->signed_form);
+  return g_variant_new("(sasa(ayay))", hark_search_answer_to_string(answer), &names_b, &records_b);
 }
 
 /* The users of records, each once, in order. */
@@ -72,10 +70,10 @@ names_of(GPtrArray *records)
 typedef struct {
   HarkDirectory *directory;
   HarkLink *link;
-  guint bucket_id;     /* the link is still there while its bucket is */
+  guint bucket_id; /* the link is still there while its bucket is */
   guint64 id;
   HarkPresenceQuery *query;
-  char **strategies;   /* the order to try */
+  char **strategies; /* the order to try */
   guint next;
 } ServeJob;
 
@@ -180,9 +178,9 @@ hark_directory_serve_lookup(HarkDirectory *directory, HarkLink *link,
   job->bucket_id = bucket_id;
   job->id = message->id;
   job->query = g_steal_pointer(&query);
-  job->strategies = g_strdupv(job->query->strategies[0] != NULL
-                                ? job->query->strategies
-                                : directory->node->config->dir_search);
+  job->strategies =
+    g_strdupv(job->query->strategies[0] != NULL ? job->query->strategies
+                                                : directory->node->config->dir_search);
   serve_next(job);
 }
 
@@ -192,11 +190,11 @@ typedef struct {
   HarkDirectory *directory; /* NULL once the directory is gone (a strategy still owes) */
   HarkCommandCall *call;
   HarkPresenceQuery *query;
-  GPtrArray *records;   /* HarkPresenceRecord*, verified, from our SN */
-  GPtrArray *names;     /* char*: names found (a prefix) */
-  GString *problems;    /* why strategies could not answer */
-  guint next;           /* the next of directory.search to try */
-  guint64 sn_id;        /* our DIR_LOOKUP, while waiting for it */
+  GPtrArray *records; /* HarkPresenceRecord*, verified, from our SN */
+  GPtrArray *names; /* char*: names found (a prefix) */
+  GString *problems; /* why strategies could not answer */
+  guint next; /* the next of directory.search to try */
+  guint64 sn_id; /* our DIR_LOOKUP, while waiting for it */
   guint timeout;
 } SearchJob;
 
@@ -270,8 +268,8 @@ finish(SearchJob *job, HarkSearchAnswer answer)
   json_object_set_array_member(o, "devices", devices);
   /* Only a buddy gets full forms: a stranger learns no status at all. */
   if (full->len > 0)
-    json_object_set_string_member(o, "presence",
-                                  hark_presence_status_to_string(hark_presence_most_available(full)));
+    json_object_set_string_member(
+      o, "presence", hark_presence_status_to_string(hark_presence_most_available(full)));
   if (job->query->prefix) {
     JsonArray *users = json_array_new();
     for (guint i = 0; i < job->names->len; i++)
@@ -328,8 +326,8 @@ strategy_answered(HarkSearchResult *result, const GError *error, gpointer data)
     g_ptr_array_add(job->records, g_steal_pointer(&owned->records->pdata[i]));
   g_ptr_array_set_size(owned->records, 0);
   if (job->query->prefix) {
-    finish(job, job->names->len > 0 || job->records->len > 0 ? HARK_SEARCH_FOUND
-                                                               : HARK_SEARCH_UNKNOWN);
+    finish(job,
+           job->names->len > 0 || job->records->len > 0 ? HARK_SEARCH_FOUND : HARK_SEARCH_UNKNOWN);
     return;
   }
   /* The overlay found no online device; the strategy knows whether the user exists. */
@@ -367,8 +365,8 @@ sn_answered(SearchJob *job, HarkSearchAnswer answer, GVariant *names, GVariant *
   g_hash_table_remove(directory->searches, &job->sn_id);
   job->sn_id = 0;
   if (records != NULL) {
-    g_autoptr(GPtrArray) verified = hark_directory_records_of(
-      directory, records, job->query->prefix ? NULL : job->query->key);
+    g_autoptr(GPtrArray) verified =
+      hark_directory_records_of(directory, records, job->query->prefix ? NULL : job->query->key);
     for (guint i = 0; i < verified->len; i++)
       g_ptr_array_add(job->records, g_steal_pointer(&verified->pdata[i]));
     g_ptr_array_set_size(verified, 0);
@@ -466,14 +464,14 @@ hark_directory_search(HarkDirectory *directory, const char *text, HarkCommandCal
   gsize length = strlen(text);
   gboolean prefix = length > 0 && text[length - 1] == '*';
   g_autofree char *name = g_strndup(text, prefix ? length - 1 : length);
-  g_autoptr(GVariant) body = g_variant_ref_sink(
-    g_variant_new("(sb^as)", name, prefix, directory->node->config->dir_search));
+  g_autoptr(GVariant) body =
+    g_variant_ref_sink(g_variant_new("(sb^as)", name, prefix, directory->node->config->dir_search));
   g_autoptr(GError) error = NULL;
   HarkPresenceQuery *query = hark_presence_query_parse(body, &error);
   if (query == NULL) {
-    hark_command_call_return_error(
-      call, g_error_new(HARK_COMMAND_ERROR, HARK_COMMAND_ERROR_BAD_ARGUMENTS,
-                        "search: %s", error->message));
+    hark_command_call_return_error(call,
+                                   g_error_new(HARK_COMMAND_ERROR, HARK_COMMAND_ERROR_BAD_ARGUMENTS,
+                                               "search: %s", error->message));
     return;
   }
   SearchJob *job = g_new0(SearchJob, 1);
@@ -490,8 +488,7 @@ hark_directory_search(HarkDirectory *directory, const char *text, HarkCommandCal
     /* A super node asks its own store, as it would for a client of its own. */
     g_autoptr(GPtrArray) held =
       hark_directory_store_find(directory->store, job->query, NULL, DIRECTORY_MAX_RESULTS);
-    g_autoptr(GVariant) own =
-      g_variant_ref_sink(result_body(HARK_SEARCH_UNDECIDED, NULL, held));
+    g_autoptr(GVariant) own = g_variant_ref_sink(result_body(HARK_SEARCH_UNDECIDED, NULL, held));
     g_autoptr(GVariant) names = g_variant_get_child_value(own, 1);
     g_autoptr(GVariant) records = g_variant_get_child_value(own, 2);
     sn_answered(job, HARK_SEARCH_UNDECIDED, names, records);

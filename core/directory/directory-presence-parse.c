@@ -15,8 +15,7 @@ malformed(GError **error, const char *what)
 }
 
 gboolean
-hark_directory_subscribe_parse(GVariant *body, char **watcher, GHashTable **users,
-                               GError **error)
+hark_directory_subscribe_parse(GVariant *body, char **watcher, GHashTable **users, GError **error)
 {
   if (!g_variant_is_of_type(body, G_VARIANT_TYPE("(sas)")))
     return malformed(error, "a DIR_SUBSCRIBE that is not (sas)");

@@ -9,7 +9,7 @@
 G_BEGIN_DECLS
 
 #define DIRECTORY_PRESENCE_MAX_USERS 1000 /* names one DIR_SUBSCRIBE may list */
-#define DIRECTORY_PRESENCE_MAX_ITEMS 16   /* records, and devices gone, in one DIR_PRESENCE */
+#define DIRECTORY_PRESENCE_MAX_ITEMS 16 /* records, and devices gone, in one DIR_PRESENCE */
 
 /* A DIR_SUBSCRIBE body (sas): *watcher the name as sent ("" from a device: new), *users
  * the canonical names (a set, new). HARK_PRESENCE_ERROR_MALFORMED when the body is not of

@@ -25,16 +25,16 @@
 
 typedef struct {
   HarkLink *link;
-  gboolean from_peer;    /* an SN peer's watch, on behalf of its clients */
-  char *watcher;         /* canonical */
-  GHashTable *users;     /* canonical names watched */
-  GHashTable *shown;     /* "user\ndevice" -> origin (the presence: ours; else a peer link) */
+  gboolean from_peer; /* an SN peer's watch, on behalf of its clients */
+  char *watcher; /* canonical */
+  GHashTable *users; /* canonical names watched */
+  GHashTable *shown; /* "user\ndevice" -> origin (the presence: ours; else a peer link) */
 } Watch;
 
 typedef struct {
   guint64 subscribes;
   guint64 pushes;
-  guint64 refused;       /* malformed subscriptions or pushes, unauthenticated, over limits */
+  guint64 refused; /* malformed subscriptions or pushes, unauthenticated, over limits */
   guint64 records_refused; /* pushed records that did not verify */
 } PresenceCounters;
 
@@ -42,9 +42,9 @@ typedef struct {
 
 struct _DirectoryPresence {
   HarkDirectory *directory;
-  GPtrArray *watches;    /* Watch*: an SN's */
+  GPtrArray *watches; /* Watch*: an SN's */
   GHashTable *buddy_sets; /* an SN's: client HarkLink* -> hash of the buddy names it published */
-  GHashTable *seen;      /* a device's: canonical user -> (device -> HarkPresenceRecord*) */
+  GHashTable *seen; /* a device's: canonical user -> (device -> HarkPresenceRecord*) */
   gint64 contacts_synced_us; /* a device's: the last fetch a hint caused (monotonic) */
   guint contacts_source;
   PresenceCounters counters;
@@ -67,8 +67,8 @@ hark_directory_presence_new(HarkDirectory *directory)
   presence->directory = directory;
   presence->watches = g_ptr_array_new_with_free_func(watch_free);
   presence->buddy_sets = g_hash_table_new(NULL, NULL);
-  presence->seen = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
-                                         (GDestroyNotify)g_hash_table_unref);
+  presence->seen =
+    g_hash_table_new_full(g_str_hash, g_str_equal, g_free, (GDestroyNotify)g_hash_table_unref);
   return presence;
 }
 
@@ -118,7 +118,8 @@ send_presence(DirectoryPresence *presence, Watch *watch, const char *user, GVari
 {
   HarkDirectory *directory = presence->directory;
   presence->counters.pushes++;
-  hark_link_send(watch->link, HARK_MSG_DIR_PRESENCE, hark_overlay_new_message_id(directory->overlay),
+  hark_link_send(watch->link, HARK_MSG_DIR_PRESENCE,
+                 hark_overlay_new_message_id(directory->overlay),
                  g_variant_new("(ss@a(ayay)@as)", watch->watcher, user, records, gone), NULL);
 }
 
@@ -129,7 +130,8 @@ static void
 push_local(DirectoryPresence *presence, Watch *watch, const char *user)
 {
   HarkDirectory *directory = presence->directory;
-  g_autoptr(GPtrArray) visible = hark_directory_store_visible(directory->store, user, watch->watcher);
+  g_autoptr(GPtrArray) visible =
+    hark_directory_store_visible(directory->store, user, watch->watcher);
   g_autoptr(GHashTable) now_shown = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
   GVariantBuilder records, gone;
   g_variant_builder_init(&records, G_VARIANT_TYPE("a(ayay)"));
@@ -144,7 +146,8 @@ push_local(DirectoryPresence *presence, Watch *watch, const char *user)
   gpointer key, origin;
   g_hash_table_iter_init(&iter, watch->shown);
   while (g_hash_table_iter_next(&iter, &key, &origin))
-    if (origin == presence && g_str_has_prefix(key, prefix) && !g_hash_table_contains(now_shown, key)) {
+    if (origin == presence && g_str_has_prefix(key, prefix) &&
+        !g_hash_table_contains(now_shown, key)) {
       g_variant_builder_add(&gone, "s", (const char *)key + strlen(prefix));
       g_hash_table_iter_remove(&iter);
     }
@@ -353,9 +356,8 @@ verified_records(DirectoryPresence *presence, GVariant *records, const char *use
   while ((child = g_variant_iter_next_value(&iter)) != NULL) {
     g_autoptr(GVariant) signed_form = child;
     g_autoptr(GError) error = NULL;
-    HarkPresenceRecord *record =
-      hark_presence_verify(signed_form, hark_directory_ca_pem(directory), user,
-                           hark_directory_now(directory), &error);
+    HarkPresenceRecord *record = hark_presence_verify(signed_form, hark_directory_ca_pem(directory),
+                                                      user, hark_directory_now(directory), &error);
     if (record != NULL && !record->is_public) {
       g_ptr_array_add(out, record);
       continue;
@@ -404,8 +406,8 @@ relay_presence(DirectoryPresence *presence, HarkLink *peer, const HarkWireMessag
       }
     }
     for (guint d = 0; d < verified->len; d++)
-      g_hash_table_insert(watch->shown,
-                          shown_key(user, ((HarkPresenceRecord *)verified->pdata[d])->device), peer);
+      g_hash_table_insert(
+        watch->shown, shown_key(user, ((HarkPresenceRecord *)verified->pdata[d])->device), peer);
     GVariant *taken_v = g_variant_builder_end(&taken);
     if (verified->len == 0 && g_variant_n_children(taken_v) == 0) {
       g_variant_unref(g_variant_ref_sink(taken_v));
@@ -423,8 +425,8 @@ take_back_from_peer(DirectoryPresence *presence, HarkLink *peer)
     Watch *watch = presence->watches->pdata[i];
     if (watch->from_peer)
       continue;
-    g_autoptr(GHashTable) by_user = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
-                                                          (GDestroyNotify)g_ptr_array_unref);
+    g_autoptr(GHashTable) by_user =
+      g_hash_table_new_full(g_str_hash, g_str_equal, g_free, (GDestroyNotify)g_ptr_array_unref);
     GHashTableIter iter;
     gpointer key, origin;
     g_hash_table_iter_init(&iter, watch->shown);
@@ -517,9 +519,8 @@ emit_changed(DirectoryPresence *presence, const char *user, const char *device,
   json_object_set_string_member(data, "user", user);
   json_object_set_string_member(data, "device", device);
   json_object_set_boolean_member(data, "online", record != NULL);
-  json_object_set_string_member(data, "status", record != NULL
-                                                  ? hark_presence_status_to_string(record->status)
-                                                  : "offline");
+  json_object_set_string_member(
+    data, "status", record != NULL ? hark_presence_status_to_string(record->status) : "offline");
   json_object_set_string_member(data, "presence", presence_of(devices));
   hark_context_emit(presence->directory->ctx, "presence-changed", data);
 }
@@ -547,10 +548,9 @@ take_contacts_hint(DirectoryPresence *presence)
     on_contacts_due(presence);
     return;
   }
-  presence->contacts_source =
-    hark_clock_add_seconds(presence->directory->clock,
-                           (guint)(CONTACTS_SYNC_GAP_S - since / G_USEC_PER_SEC), on_contacts_due,
-                           presence);
+  presence->contacts_source = hark_clock_add_seconds(
+    presence->directory->clock, (guint)(CONTACTS_SYNC_GAP_S - since / G_USEC_PER_SEC),
+    on_contacts_due, presence);
 }
 
 static GHashTable *
@@ -643,8 +643,8 @@ devices_json(GHashTable *devices)
     return array;
   g_autoptr(GList) keys = g_list_sort(g_hash_table_get_keys(devices), (GCompareFunc)strcmp);
   for (GList *l = keys; l != NULL; l = l->next)
-    json_array_add_object_element(array,
-                                  hark_directory_record_json(g_hash_table_lookup(devices, l->data)));
+    json_array_add_object_element(
+      array, hark_directory_record_json(g_hash_table_lookup(devices, l->data)));
   return array;
 }
 
@@ -655,8 +655,8 @@ hark_directory_presence_describe_buddies(HarkDirectory *directory, JsonObject *a
   JsonArray *buddies = json_object_get_array_member(answer, "buddies");
   for (guint i = 0; buddies != NULL && i < json_array_get_length(buddies); i++) {
     JsonObject *buddy = json_array_get_object_element(buddies, i);
-    const char *name = buddy != NULL ? json_object_get_string_member_with_default(buddy, "name", NULL)
-                                     : NULL;
+    const char *name =
+      buddy != NULL ? json_object_get_string_member_with_default(buddy, "name", NULL) : NULL;
     if (name == NULL)
       continue;
     g_autofree char *key = hark_presence_name_key(name);

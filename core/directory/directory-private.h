@@ -8,29 +8,29 @@
 
 G_BEGIN_DECLS
 
-#define DIRECTORY_MAX_PER_USER 16     /* devices of one user an SN keeps records of */
-#define DIRECTORY_MAX_BUDDIES 1000    /* names a DIR_PUBLISH may list */
-#define DIRECTORY_MAX_RESULTS 64      /* records in one DIR_RESULT */
-#define DIRECTORY_EXPIRE_S 60         /* how often an SN forgets records older than 72 h */
-#define DIRECTORY_LOOKUP_BURST 10     /* lookups a client may make at once */
+#define DIRECTORY_MAX_PER_USER 16 /* devices of one user an SN keeps records of */
+#define DIRECTORY_MAX_BUDDIES 1000 /* names a DIR_PUBLISH may list */
+#define DIRECTORY_MAX_RESULTS 64 /* records in one DIR_RESULT */
+#define DIRECTORY_EXPIRE_S 60 /* how often an SN forgets records older than 72 h */
+#define DIRECTORY_LOOKUP_BURST 10 /* lookups a client may make at once */
 #define DIRECTORY_LOOKUP_TIMEOUT_S 10 /* a client waits this long for its SN's answer */
 
 /* What the directory refused and why: the `directory` command's counters. */
 typedef struct {
-  guint64 records_forged;     /* bad signature */
-  guint64 records_foreign;    /* another CA, another user's name, another device */
-  guint64 records_expired;    /* old, or a certificate not valid when signed */
+  guint64 records_forged; /* bad signature */
+  guint64 records_foreign; /* another CA, another user's name, another device */
+  guint64 records_expired; /* old, or a certificate not valid when signed */
   guint64 records_future;
-  guint64 records_malformed;  /* form, limits, a publication that is not two forms of one */
-  guint64 records_stale;      /* a sequence not newer than the one stored (a replay) */
-  guint64 records_full;       /* refused: the store or the user's share is full */
+  guint64 records_malformed; /* form, limits, a publication that is not two forms of one */
+  guint64 records_stale; /* a sequence not newer than the one stored (a replay) */
+  guint64 records_full; /* refused: the store or the user's share is full */
   guint64 publish_unauthenticated; /* DIR_PUBLISH from a client without a certificate */
-  guint64 lookups_limited;    /* DIR_LOOKUPs over a client's rate */
+  guint64 lookups_limited; /* DIR_LOOKUPs over a client's rate */
   guint64 lookups_malformed;
-  guint64 strategy_unknown;   /* DIR_STRATEGY for a strategy not loaded here */
-  guint64 results_refused;    /* records in our SN's DIR_RESULT that did not verify */
-  guint64 published;          /* records stored (an SN) / publications answered (a client) */
-  guint64 lookups;            /* DIR_LOOKUPs answered (an SN) / searches (a client) */
+  guint64 strategy_unknown; /* DIR_STRATEGY for a strategy not loaded here */
+  guint64 results_refused; /* records in our SN's DIR_RESULT that did not verify */
+  guint64 published; /* records stored (an SN) / publications answered (a client) */
+  guint64 lookups; /* DIR_LOOKUPs answered (an SN) / searches (a client) */
 } DirectoryCounters;
 
 typedef struct _DirectoryStore DirectoryStore;
@@ -46,20 +46,20 @@ struct _HarkDirectory {
   HarkNode *node;
   HarkOverlay *overlay;
   HarkLoginClient *login;
-  HarkContext *ctx;         /* the core's */
+  HarkContext *ctx; /* the core's */
   HarkClock *clock;
   guint listener;
   DirectoryCounters counters;
-  gint64 last_log_us;       /* refusals are logged at message level once a second */
+  gint64 last_log_us; /* refusals are logged at message level once a second */
   guint64 refused_since_log;
-  GPtrArray *strategies;    /* HarkRegistration* of HARK_KIND_SEARCH, attached */
+  GPtrArray *strategies; /* HarkRegistration* of HARK_KIND_SEARCH, attached */
   GPtrArray *strategy_hosts; /* what each was handed (services naming it), same order */
 
   DirectoryPresence *presence; /* subscriptions (an SN), buddies' presence (a device) */
 
   /* super node */
   DirectoryStore *store;
-  GHashTable *buckets;      /* HarkLink* -> DirectoryBucket*: each client's lookups */
+  GHashTable *buckets; /* HarkLink* -> DirectoryBucket*: each client's lookups */
   guint next_bucket;
   guint expire_source;
 
@@ -67,10 +67,10 @@ struct _HarkDirectory {
   HarkPresenceStatus status;
   guint64 sequence;
   guint refresh_source;
-  guint64 publish_id;       /* the DIR_PUBLISH in flight, 0 none */
-  gint64 published_at;      /* unix s of the last DIR_PUBLISH_OK, 0 never */
+  guint64 publish_id; /* the DIR_PUBLISH in flight, 0 none */
+  gint64 published_at; /* unix s of the last DIR_PUBLISH_OK, 0 never */
   char *last_publish_error;
-  GHashTable *searches;     /* guint64* message id -> SearchJob* waiting for our SN */
+  GHashTable *searches; /* guint64* message id -> SearchJob* waiting for our SN */
   GPtrArray *searches_running; /* every SearchJob not answered yet */
 };
 
@@ -100,9 +100,8 @@ void hark_directory_store_free(DirectoryStore *store);
 const HarkPresenceRecord *hark_directory_store_put(DirectoryStore *store, const char *ca_pem,
                                                    gint64 now, GVariant *public_form,
                                                    GVariant *full_form, char **buddies,
-                                                   const char *cert_user,
-                                                   const char *cert_device, gpointer from,
-                                                   GError **error);
+                                                   const char *cert_user, const char *cert_device,
+                                                   gpointer from, GError **error);
 /* Records for query: a new array of HarkPresenceRecord* (copies; the full form for asker
  * when asker is among the record's buddies, else the public form). */
 GPtrArray *hark_directory_store_find(DirectoryStore *store, const HarkPresenceQuery *query,
@@ -141,8 +140,7 @@ void hark_directory_search(HarkDirectory *directory, const char *text, HarkComma
 gboolean hark_directory_search_answer(HarkDirectory *directory, const HarkWireMessage *message);
 void hark_directory_searches_free(HarkDirectory *directory);
 /* Verified records of a DIR_RESULT's a(ayay), refused ones counted; user may be NULL. */
-GPtrArray *hark_directory_records_of(HarkDirectory *directory, GVariant *records,
-                                     const char *user);
+GPtrArray *hark_directory_records_of(HarkDirectory *directory, GVariant *records, const char *user);
 /* JSON of a record for `search`: user, device, sn, time, and status and addresses for
  * a full form. */
 JsonObject *hark_directory_record_json(const HarkPresenceRecord *record);

@@ -23,9 +23,8 @@ static void
 schedule_refresh(HarkDirectory *directory)
 {
   hark_directory_clear_source(directory, &directory->refresh_source);
-  directory->refresh_source =
-    hark_clock_add_seconds(directory->clock, (guint)directory->node->config->dir_refresh_interval,
-                           on_refresh, directory);
+  directory->refresh_source = hark_clock_add_seconds(
+    directory->clock, (guint)directory->node->config->dir_refresh_interval, on_refresh, directory);
 }
 
 void
@@ -101,9 +100,9 @@ publish_locally(HarkDirectory *directory, HarkPresenceRecord *pub, HarkPresenceR
   g_autoptr(GError) error = NULL;
   HarkIdentity *identity = directory->node->identity;
   if (hark_directory_store_put(directory->store, hark_directory_ca_pem(directory),
-                               hark_directory_now(directory), pub->signed_form,
-                               full->signed_form, buddies, full->user,
-                               hark_identity_get_fingerprint(identity), NULL, &error) == NULL) {
+                               hark_directory_now(directory), pub->signed_form, full->signed_form,
+                               buddies, full->user, hark_identity_get_fingerprint(identity), NULL,
+                               &error) == NULL) {
     g_free(directory->last_publish_error);
     directory->last_publish_error = g_strdup(error->message);
     return;
@@ -138,8 +137,7 @@ hark_directory_publish(HarkDirectory *directory, const char *why)
   }
   directory->publish_id = hark_overlay_new_message_id(directory->overlay);
   hark_link_send(link, HARK_MSG_DIR_PUBLISH, directory->publish_id,
-                 g_variant_new("(@(ayay)@(ayay)^as)", pub->signed_form, full->signed_form,
-                               buddies),
+                 g_variant_new("(@(ayay)@(ayay)^as)", pub->signed_form, full->signed_form, buddies),
                  NULL);
   g_debug("directory: published this device's record (%s), sequence %" G_GUINT64_FORMAT, why,
           full->sequence);

@@ -9,10 +9,10 @@
 
 typedef struct {
   char *device;
-  HarkPresenceRecord *public_form;   /* verified */
-  HarkPresenceRecord *full_form;     /* verified, or NULL (a record from another SN) */
-  char **buddies;                    /* canonical names the full form may go to */
-  gpointer from;                     /* the link it came on, or NULL */
+  HarkPresenceRecord *public_form; /* verified */
+  HarkPresenceRecord *full_form; /* verified, or NULL (a record from another SN) */
+  char **buddies; /* canonical names the full form may go to */
+  gpointer from; /* the link it came on, or NULL */
 } StoredRecord;
 
 struct _DirectoryStore {
@@ -36,8 +36,8 @@ DirectoryStore *
 hark_directory_store_new(guint max_records)
 {
   DirectoryStore *store = g_new0(DirectoryStore, 1);
-  store->users = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
-                                       (GDestroyNotify)g_ptr_array_unref);
+  store->users =
+    g_hash_table_new_full(g_str_hash, g_str_equal, g_free, (GDestroyNotify)g_ptr_array_unref);
   store->max_records = max_records;
   return store;
 }
@@ -79,9 +79,8 @@ check_pair(const HarkPresenceRecord *pub, const HarkPresenceRecord *full, GError
                         "a publication needs the public form first and the full form second");
     return FALSE;
   }
-  if (full != NULL && (strcmp(pub->device, full->device) != 0 ||
-                       pub->sequence != full->sequence || pub->time != full->time ||
-                       g_ascii_strcasecmp(pub->user, full->user) != 0)) {
+  if (full != NULL && (strcmp(pub->device, full->device) != 0 || pub->sequence != full->sequence ||
+                       pub->time != full->time || g_ascii_strcasecmp(pub->user, full->user) != 0)) {
     g_set_error_literal(error, HARK_PRESENCE_ERROR, HARK_PRESENCE_ERROR_MALFORMED,
                         "the public and the full form are not of one record");
     return FALSE;
@@ -128,7 +127,8 @@ hark_directory_store_put(DirectoryStore *store, const char *ca_pem, gint64 now,
   if (old != NULL && old->public_form->sequence >= pub->sequence) {
     g_set_error(error, G_IO_ERROR, G_IO_ERROR_EXISTS,
                 "a record of sequence %" G_GUINT64_FORMAT " is not newer than the one "
-                "stored (%" G_GUINT64_FORMAT ")", pub->sequence, old->public_form->sequence);
+                "stored (%" G_GUINT64_FORMAT ")",
+                pub->sequence, old->public_form->sequence);
     return NULL;
   }
   if (old == NULL && (store->size >= store->max_records ||
@@ -178,8 +178,8 @@ add_user_records(GPtrArray *out, GPtrArray *records, const char *asker, guint ma
 }
 
 GPtrArray *
-hark_directory_store_find(DirectoryStore *store, const HarkPresenceQuery *query,
-                          const char *asker, guint max)
+hark_directory_store_find(DirectoryStore *store, const HarkPresenceQuery *query, const char *asker,
+                          guint max)
 {
   GPtrArray *out = g_ptr_array_new_with_free_func((GDestroyNotify)hark_presence_record_free);
   g_autofree char *asker_key = asker != NULL ? hark_presence_name_key(asker) : NULL;

@@ -42,8 +42,8 @@ hark_directory_refused_text(HarkDirectory *directory, const char *text)
   gint64 now = g_get_monotonic_time();
   if (now - directory->last_log_us >= LOG_INTERVAL_US) {
     if (directory->refused_since_log > 0)
-      g_message("directory: %s (and %" G_GUINT64_FORMAT " more refusals since the last line)",
-                text, directory->refused_since_log);
+      g_message("directory: %s (and %" G_GUINT64_FORMAT " more refusals since the last line)", text,
+                directory->refused_since_log);
     else
       g_message("directory: %s", text);
     directory->last_log_us = now;
@@ -132,8 +132,8 @@ service_sn_peers(gpointer host)
 
 /* A strategy's message goes out in a DIR_STRATEGY envelope under the strategy's name. */
 static gboolean
-send_strategy(HarkDirectory *directory, const char *strategy, const char *peer,
-              GVariant *message, GError **error)
+send_strategy(HarkDirectory *directory, const char *strategy, const char *peer, GVariant *message,
+              GError **error)
 {
   g_autoptr(GVariant) owned = g_variant_ref_sink(message);
   g_autoptr(GPtrArray) links = hark_overlay_sn_peer_links(directory->overlay);
@@ -324,9 +324,9 @@ attach_strategies(HarkDirectory *directory)
   for (char **name = directory->node->config->dir_search; *name != NULL; name++)
     if (hark_directory_strategy(directory, *name) == NULL)
       g_message("directory: the search strategy '%s' (directory.search) is not loaded; "
-                "it is skipped", *name);
+                "it is skipped",
+                *name);
 }
-
 
 static void
 detach_strategies(HarkDirectory *directory)
@@ -372,7 +372,8 @@ serve_publish(HarkDirectory *directory, HarkLink *link, const HarkWireMessage *m
   const HarkDeviceCertificate *cert = hark_link_get_peer_certificate(link);
   if (cert == NULL) {
     directory->counters.publish_unauthenticated++;
-    hark_directory_refused_text(directory, "a DIR_PUBLISH from a client that has not proved a certificate");
+    hark_directory_refused_text(directory,
+                                "a DIR_PUBLISH from a client that has not proved a certificate");
     hark_link_send(link, HARK_MSG_ERROR, message->id,
                    g_variant_new("(us)", 401, "log in before publishing presence"), NULL);
     return;
@@ -383,8 +384,8 @@ serve_publish(HarkDirectory *directory, HarkLink *link, const HarkWireMessage *m
   g_variant_get_child(message->body, 2, "^a&s", &buddies);
   g_autoptr(GError) error = NULL;
   const HarkPresenceRecord *stored = hark_directory_store_put(
-    directory->store, hark_directory_ca_pem(directory), hark_directory_now(directory),
-    public_form, full_form, (char **)buddies, cert->user, cert->device_id, link, &error);
+    directory->store, hark_directory_ca_pem(directory), hark_directory_now(directory), public_form,
+    full_form, (char **)buddies, cert->user, cert->device_id, link, &error);
   if (stored == NULL) {
     hark_directory_refused(directory, error, who);
     hark_link_send(link, HARK_MSG_ERROR, message->id, g_variant_new("(us)", 400, error->message),
@@ -395,10 +396,10 @@ serve_publish(HarkDirectory *directory, HarkLink *link, const HarkWireMessage *m
   g_debug("directory: stored the record of %s (sequence %" G_GUINT64_FORMAT ")", who,
           stored->sequence);
   published_to_strategies(directory, stored);
-  hark_link_send(link, HARK_MSG_DIR_PUBLISH_OK, message->id,
-                 g_variant_new("(tu)", stored->sequence,
-                               (guint32)directory->node->config->dir_refresh_interval),
-                 NULL);
+  hark_link_send(
+    link, HARK_MSG_DIR_PUBLISH_OK, message->id,
+    g_variant_new("(tu)", stored->sequence, (guint32)directory->node->config->dir_refresh_interval),
+    NULL);
   hark_directory_presence_published(directory, link, stored);
 }
 
@@ -414,8 +415,8 @@ serve_strategy(HarkDirectory *directory, HarkLink *link, const HarkWireMessage *
   if (iface == NULL || iface->message == NULL || peer == NULL) {
     directory->counters.strategy_unknown++;
     g_autofree char *shown = hark_text_escape(name, -1, 32);
-    g_autofree char *text = g_strdup_printf("a DIR_STRATEGY for '%s', which is not loaded here",
-                                            shown);
+    g_autofree char *text =
+      g_strdup_printf("a DIR_STRATEGY for '%s', which is not loaded here", shown);
     hark_directory_refused_text(directory, text);
     return;
   }
@@ -425,8 +426,8 @@ serve_strategy(HarkDirectory *directory, HarkLink *link, const HarkWireMessage *
 /* ---- the overlay listener --------------------------------------------------------------- */
 
 static const guint16 listened_types[] = {
-  HARK_MSG_DIR_PUBLISH, HARK_MSG_DIR_PUBLISH_OK, HARK_MSG_DIR_LOOKUP,
-  HARK_MSG_DIR_RESULT, HARK_MSG_DIR_STRATEGY, HARK_MSG_DIR_SUBSCRIBE, HARK_MSG_DIR_PRESENCE,
+  HARK_MSG_DIR_PUBLISH,  HARK_MSG_DIR_PUBLISH_OK, HARK_MSG_DIR_LOOKUP,   HARK_MSG_DIR_RESULT,
+  HARK_MSG_DIR_STRATEGY, HARK_MSG_DIR_SUBSCRIBE,  HARK_MSG_DIR_PRESENCE,
 };
 
 static gboolean
@@ -754,8 +755,8 @@ static const HarkCommandParam search_params[] = {
 
 static const HarkCommand directory_commands[] = {
   { HARK_COMMAND_VERSION, "directory",
-    "this node's part of the directory: records kept, strategies, publishing, refusals",
-    NULL, run_directory },
+    "this node's part of the directory: records kept, strategies, publishing, refusals", NULL,
+    run_directory },
   { HARK_COMMAND_VERSION, "status", "this device's presence status: show it or change it",
     status_params, run_status },
   { HARK_COMMAND_VERSION, "search",

@@ -11,13 +11,13 @@
 #include <openssl/ssl.h>
 
 typedef struct _HarkLinkTlsCache HarkLinkTlsCache; /* link-tls.c */
-typedef struct _HarkLinkPoller HarkLinkPoller;     /* link-poller.c */
+typedef struct _HarkLinkPoller HarkLinkPoller; /* link-poller.c */
 
 /* Where links accepted by transports and datagrams that are not answers go. The layer
  * above (the overlay) sets them when it starts; tests of the link layer set their own. */
 typedef void (*HarkLinkAccepted)(HarkLink *link, gpointer data);
-typedef void (*HarkDatagramReceived)(const char *transport, GSocketAddress *from,
-                                     GBytes *datagram, gpointer data);
+typedef void (*HarkDatagramReceived)(const char *transport, GSocketAddress *from, GBytes *datagram,
+                                     gpointer data);
 
 /* The credentials of this node's links, asked for at each link's TLS setup: the pinned
  * CA (PEM; NULL: the node cannot make links) and this device's certificate (DER; NULL
@@ -31,7 +31,7 @@ typedef struct {
 /* The link layer's state of a node (HarkNode.links), made on first use. */
 struct _HarkNodeLinks {
   HarkLinkTlsCache *tls_cache; /* TLS contexts shared by this node's links */
-  HarkLinkPoller *poller;      /* the epoll set of its stream links' sockets */
+  HarkLinkPoller *poller; /* the epoll set of its stream links' sockets */
   HarkLinkAccepted link_accepted;
   HarkDatagramReceived datagram_received;
   gpointer network_handler_data;
@@ -64,8 +64,8 @@ GBytes *hark_link_local_certificate(HarkNode *node);
 #define HARK_LINK_BINDING_LABEL "EXPORTER-hark-link-auth"
 
 struct _HarkLink {
-  guint refs;        /* the user's, plus one per async operation or source in flight */
-  gboolean freed;    /* hark_link_free was called: no more handler callbacks */
+  guint refs; /* the user's, plus one per async operation or source in flight */
+  gboolean freed; /* hark_link_free was called: no more handler callbacks */
   GMainContext *main_context;
   char *transport;
   char *peer_host;
@@ -87,26 +87,26 @@ struct _HarkLink {
   GSource *expiry_timer; /* accepting: ends the link when the peer's certificate expires */
 
   GByteArray *plaintext; /* decrypted bytes not yet framed into messages */
-  gboolean advancing;    /* TLS is being run: bytes fed meanwhile are read by that loop */
+  gboolean advancing; /* TLS is being run: bytes fed meanwhile are read by that loop */
   gint64 last_drop_logged; /* monotonic µs of the last g_message about a dropped frame */
 
   guint handshake_timeout_ms;
   GSource *handshake_timer;
-  GSource *closed_idle;  /* delivers the closed handler */
+  GSource *closed_idle; /* delivers the closed handler */
   GError *close_error;
 
   /* Byte pump 1: a GIOStream. */
   GIOStream *stream;
   GCancellable *read_cancellable;
   GCancellable *write_cancellable;
-  guint8 *read_buffer;   /* for GIO's async reads; NULL while the node's poller reads */
+  guint8 *read_buffer; /* for GIO's async reads; NULL while the node's poller reads */
   gboolean read_pending;
-  HarkNode *node;        /* borrowed, for its poller at the start */
+  HarkNode *node; /* borrowed, for its poller at the start */
   HarkLinkPoller *poller; /* a reference while this link's socket is in its epoll set */
   gboolean polled;
-  GBytes *writing;       /* in flight */
-  GByteArray *to_write;  /* waiting behind it */
-  GSource *flush_timer;  /* bounds the best-effort flush after a close */
+  GBytes *writing; /* in flight */
+  GByteArray *to_write; /* waiting behind it */
+  GSource *flush_timer; /* bounds the best-effort flush after a close */
   gboolean stream_closing;
 
   /* Byte pump 2: a pipe of the transport's. */

@@ -52,8 +52,7 @@ write_done(GObject *source, GAsyncResult *result, gpointer data)
   HarkLink *link = data;
   gsize written = 0;
   g_autoptr(GError) error = NULL;
-  gboolean ok = g_output_stream_write_all_finish(G_OUTPUT_STREAM(source), result, &written,
-                                                 &error);
+  gboolean ok = g_output_stream_write_all_finish(G_OUTPUT_STREAM(source), result, &written, &error);
   link->stats.bytes_out += written;
   g_clear_pointer(&link->writing, g_bytes_unref);
   if (ok) {
@@ -61,8 +60,8 @@ write_done(GObject *source, GAsyncResult *result, gpointer data)
   } else {
     g_byte_array_set_size(link->to_write, 0); /* nothing more can go out */
     if (link->state != HARK_LINK_CLOSED)
-      hark_link_fail(link, hark_link_gone_code(link), "cannot write to %s:%u: %s",
-                     link->peer_host, link->peer_port, error->message);
+      hark_link_fail(link, hark_link_gone_code(link), "cannot write to %s:%u: %s", link->peer_host,
+                     link->peer_port, error->message);
   }
   maybe_close_stream(link);
   hark_link_release(link);
@@ -97,8 +96,8 @@ hark_link_stream_got(HarkLink *link, const guint8 *buffer, gssize n, const GErro
 {
   if (link->state != HARK_LINK_CLOSED) {
     if (n < 0)
-      hark_link_fail(link, hark_link_gone_code(link), "cannot read from %s:%u: %s",
-                     link->peer_host, link->peer_port, error->message);
+      hark_link_fail(link, hark_link_gone_code(link), "cannot read from %s:%u: %s", link->peer_host,
+                     link->peer_port, error->message);
     else if (n == 0)
       hark_link_fail(link, hark_link_gone_code(link), "%s:%u closed the connection%s",
                      link->peer_host, link->peer_port,

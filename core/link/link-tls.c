@@ -54,8 +54,7 @@ new_ssl_ctx(HarkLink *link, X509_STORE *store, GBytes *certificate_der, EVP_PKEY
   SSL_CTX *ssl_ctx = SSL_CTX_new(link->opener ? TLS_client_method() : TLS_server_method());
   if (ssl_ctx == NULL) {
     X509_STORE_free(store);
-    hark_set_openssl_error(error, HARK_LINK_ERROR, HARK_LINK_ERROR_HANDSHAKE,
-                           "cannot set up TLS");
+    hark_set_openssl_error(error, HARK_LINK_ERROR, HARK_LINK_ERROR_HANDSHAKE, "cannot set up TLS");
     return NULL;
   }
   SSL_CTX_set_cert_store(ssl_ctx, store); /* takes it */
@@ -94,7 +93,7 @@ new_ssl_ctx(HarkLink *link, X509_STORE *store, GBytes *certificate_der, EVP_PKEY
 }
 
 struct _HarkLinkTlsCache {
-  SSL_CTX *ctx[2];      /* [opener] */
+  SSL_CTX *ctx[2]; /* [opener] */
   GBytes *made_with[2]; /* the certificate each was made with (NULL: none) */
 };
 
@@ -128,8 +127,8 @@ cached_ssl_ctx(HarkLink *link, HarkNode *node, GBytes *certificate, GError **err
     X509_STORE *store = ca_store(link->ca_pem, error);
     if (store == NULL)
       return NULL;
-    SSL_CTX *made = new_ssl_ctx(link, store, certificate,
-                                hark_identity_get_private_key(node->identity), error);
+    SSL_CTX *made =
+      new_ssl_ctx(link, store, certificate, hark_identity_get_private_key(node->identity), error);
     if (made == NULL)
       return NULL;
     SSL_CTX_free(cache->ctx[role]);
@@ -172,8 +171,7 @@ hark_link_tls_setup(HarkLink *link, HarkNode *node, GError **error)
     BIO_free(link->rbio);
     BIO_free(link->wbio);
     link->rbio = link->wbio = NULL;
-    hark_set_openssl_error(error, HARK_LINK_ERROR, HARK_LINK_ERROR_HANDSHAKE,
-                           "cannot set up TLS");
+    hark_set_openssl_error(error, HARK_LINK_ERROR, HARK_LINK_ERROR_HANDSHAKE, "cannot set up TLS");
     return FALSE;
   }
   /* An empty input BIO means "wait for more", not the end of the stream. */
@@ -206,15 +204,15 @@ hark_link_tls_check_peer(HarkLink *link, GError **error)
   if (peer == NULL) {
     if (!link->opener)
       return TRUE; /* unauthenticated until it proves a certificate (AUTH) */
-    g_set_error(error, HARK_LINK_ERROR, HARK_LINK_ERROR_UNTRUSTED,
-                "%s:%u presented no certificate", link->peer_host, link->peer_port);
+    g_set_error(error, HARK_LINK_ERROR, HARK_LINK_ERROR_UNTRUSTED, "%s:%u presented no certificate",
+                link->peer_host, link->peer_port);
     return FALSE;
   }
   long result = SSL_get_verify_result(link->ssl);
   if (result != X509_V_OK) {
     g_set_error(error, HARK_LINK_ERROR, HARK_LINK_ERROR_UNTRUSTED,
-                "the certificate of %s:%u is not from the CA in login.ca: %s",
-                link->peer_host, link->peer_port, X509_verify_cert_error_string(result));
+                "the certificate of %s:%u is not from the CA in login.ca: %s", link->peer_host,
+                link->peer_port, X509_verify_cert_error_string(result));
     return FALSE;
   }
   /* The chain is the CA's; this also checks what the certificate binds (the URI that
@@ -226,7 +224,8 @@ hark_link_tls_check_peer(HarkLink *link, GError **error)
   if (device == NULL) {
     g_set_error(error, HARK_LINK_ERROR, HARK_LINK_ERROR_UNTRUSTED,
                 "the certificate of %s:%u is not a device certificate from the CA in "
-                "login.ca: %s", link->peer_host, link->peer_port,
+                "login.ca: %s",
+                link->peer_host, link->peer_port,
                 local != NULL ? local->message : "cannot read it");
     ERR_clear_error();
     return FALSE;
@@ -285,7 +284,8 @@ hark_link_authenticate(HarkLink *link, GBytes *cert, GBytes *signature, GError *
   if (device == NULL) {
     g_set_error(error, HARK_LINK_ERROR, HARK_LINK_ERROR_UNTRUSTED,
                 "the certificate of %s:%u is not a device certificate from the CA in "
-                "login.ca: %s", link->peer_host, link->peer_port, local->message);
+                "login.ca: %s",
+                link->peer_host, link->peer_port, local->message);
     return FALSE;
   }
   if (!hark_identity_verify(device->public_key, binding, signature, &local)) {
@@ -300,8 +300,7 @@ hark_link_authenticate(HarkLink *link, GBytes *cert, GBytes *signature, GError *
        g_strcmp0(link->peer_certificate->user, device->user) != 0)) {
     g_set_error(error, HARK_LINK_ERROR, HARK_LINK_ERROR_UNTRUSTED,
                 "%s:%u is already authenticated as %s's device %s", link->peer_host,
-                link->peer_port, link->peer_certificate->user,
-                link->peer_certificate->device_id);
+                link->peer_port, link->peer_certificate->user, link->peer_certificate->device_id);
     return FALSE;
   }
   g_clear_pointer(&link->peer_certificate, hark_device_certificate_free);

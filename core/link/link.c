@@ -17,8 +17,12 @@
 
 #include <openssl/err.h>
 
+/* clang-format off */
 G_DEFINE_QUARK(hark-link-error-quark, hark_link_error)
+/* clang-format on */
+/* clang-format off */
 G_DEFINE_QUARK(hark-transport-error-quark, hark_transport_error)
+/* clang-format on */
 
 HarkNodeLinks *
 hark_node_links(HarkNode *node)
@@ -73,8 +77,8 @@ hark_link_local_certificate(HarkNode *node)
 }
 
 void
-hark_transport_datagram_received(HarkContext *ctx, const char *transport,
-                                 GSocketAddress *from, GBytes *datagram)
+hark_transport_datagram_received(HarkContext *ctx, const char *transport, GSocketAddress *from,
+                                 GBytes *datagram)
 {
   HarkNodeLinks *links = hark_node_links(ctx->node);
   if (links->datagram_received != NULL)
@@ -135,8 +139,7 @@ hark_link_destroy_source(GSource **source)
 GSource *
 hark_link_attach_source(HarkLink *link, GSource *source, GSourceFunc callback)
 {
-  g_source_set_callback(source, callback, hark_link_hold(link),
-                        (GDestroyNotify)hark_link_release);
+  g_source_set_callback(source, callback, hark_link_hold(link), (GDestroyNotify)hark_link_release);
   g_source_attach(source, link->main_context);
   return source;
 }
@@ -224,8 +227,7 @@ hark_link_fail(HarkLink *link, HarkLinkError code, const char *format, ...)
 HarkLinkError
 hark_link_gone_code(HarkLink *link)
 {
-  return link->state == HARK_LINK_HANDSHAKING ? HARK_LINK_ERROR_HANDSHAKE
-                                              : HARK_LINK_ERROR_CLOSED;
+  return link->state == HARK_LINK_HANDSHAKING ? HARK_LINK_ERROR_HANDSHAKE : HARK_LINK_ERROR_CLOSED;
 }
 
 /* advance() under a reference, since any callback it makes may free the link. A pipe
@@ -285,8 +287,9 @@ deliver_frames(HarkLink *link)
     length = GUINT32_FROM_BE(length);
     if (length == 0 || length > HARK_WIRE_MAX_SIZE) {
       hark_link_fail(link, HARK_LINK_ERROR_PROTOCOL,
-           "%s:%u sent a frame of %u bytes (1 to %u are allowed): its framing cannot be "
-           "trusted any more", link->peer_host, link->peer_port, length, HARK_WIRE_MAX_SIZE);
+                     "%s:%u sent a frame of %u bytes (1 to %u are allowed): its framing cannot be "
+                     "trusted any more",
+                     link->peer_host, link->peer_port, length, HARK_WIRE_MAX_SIZE);
       return FALSE;
     }
     if (in->len - offset - FRAME_HEADER < length)
@@ -367,13 +370,13 @@ advance(HarkLink *link)
       return;
     if (code == SSL_ERROR_ZERO_RETURN) {
       hark_link_fail(link, HARK_LINK_ERROR_CLOSED, "%s:%u closed the link", link->peer_host,
-           link->peer_port);
+                     link->peer_port);
     } else {
       g_autofree char *details = hark_openssl_take_errors();
       link_end(link,
                g_error_new(HARK_LINK_ERROR, HARK_LINK_ERROR_CLOSED,
-                           "TLS error on the link with %s:%u: %s", link->peer_host,
-                           link->peer_port, details[0] != '\0' ? details : "no reason given"),
+                           "TLS error on the link with %s:%u: %s", link->peer_host, link->peer_port,
+                           details[0] != '\0' ? details : "no reason given"),
                FALSE, TRUE);
     }
     return;
@@ -397,7 +400,8 @@ peer_certificate_expired(gpointer data)
   g_autofree char *when = at != NULL ? g_date_time_format_iso8601(at) : g_strdup("?");
   hark_link_fail(link, HARK_LINK_ERROR_EXPIRED,
                  "the certificate of %s:%u (%s's device %.16s...) expired at %s and was not "
-                 "renewed", link->peer_host, link->peer_port, peer != NULL ? peer->user : "?",
+                 "renewed",
+                 link->peer_host, link->peer_port, peer != NULL ? peer->user : "?",
                  peer != NULL ? peer->device_id : "?", when);
   return G_SOURCE_REMOVE;
 }
@@ -425,7 +429,7 @@ handshake_timed_out(gpointer data)
 {
   HarkLink *link = data;
   hark_link_fail(link, HARK_LINK_ERROR_HANDSHAKE, "no TLS handshake with %s:%u within %u ms",
-       link->peer_host, link->peer_port, link->handshake_timeout_ms);
+                 link->peer_host, link->peer_port, link->handshake_timeout_ms);
   return G_SOURCE_REMOVE;
 }
 
@@ -435,8 +439,8 @@ arm_handshake_timer(HarkLink *link)
 {
   hark_link_destroy_source(&link->handshake_timer);
   gint64 elapsed_ms = (g_get_monotonic_time() - link->stats.opened_at) / 1000;
-  guint left = elapsed_ms < link->handshake_timeout_ms
-                 ? link->handshake_timeout_ms - (guint)elapsed_ms : 0;
+  guint left =
+    elapsed_ms < link->handshake_timeout_ms ? link->handshake_timeout_ms - (guint)elapsed_ms : 0;
   link->handshake_timer =
     hark_link_attach_source(link, g_timeout_source_new(left), handshake_timed_out);
 }
@@ -495,8 +499,8 @@ hand_over(HarkLink *link, HarkContext *ctx, GError **error)
   if (link->opener)
     return link;
   if (links->link_accepted == NULL) {
-    g_debug("no overlay takes links on this node; closing the one from %s:%u (%s)",
-            link->peer_host, link->peer_port, link->transport);
+    g_debug("no overlay takes links on this node; closing the one from %s:%u (%s)", link->peer_host,
+            link->peer_port, link->transport);
     g_set_error_literal(error, HARK_LINK_ERROR, HARK_LINK_ERROR_CLOSED,
                         "no overlay takes links on this node");
     hark_link_free(link);
@@ -508,8 +512,7 @@ hand_over(HarkLink *link, HarkContext *ctx, GError **error)
 
 HarkLink *
 hark_link_new_for_stream(HarkContext *ctx, const char *transport, GIOStream *stream,
-                         gboolean opener, const char *peer_host, guint16 peer_port,
-                         GError **error)
+                         gboolean opener, const char *peer_host, guint16 peer_port, GError **error)
 {
   g_return_val_if_fail(ctx != NULL && transport != NULL && G_IS_IO_STREAM(stream), NULL);
   g_return_val_if_fail(error == NULL || *error == NULL, NULL);
@@ -526,12 +529,12 @@ hark_link_new_for_stream(HarkContext *ctx, const char *transport, GIOStream *str
 
 HarkLink *
 hark_link_new_for_pipe(HarkContext *ctx, const char *transport, const HarkLinkPipe *pipe_iface,
-                       gpointer pipe, gboolean opener, const char *peer_host,
-                       guint16 peer_port, GError **error)
+                       gpointer pipe, gboolean opener, const char *peer_host, guint16 peer_port,
+                       GError **error)
 {
   g_return_val_if_fail(ctx != NULL && transport != NULL && pipe_iface != NULL, NULL);
-  g_return_val_if_fail(pipe_iface->version >= 1 && pipe_iface->write != NULL &&
-                         pipe_iface->close != NULL, NULL);
+  g_return_val_if_fail(
+    pipe_iface->version >= 1 && pipe_iface->write != NULL && pipe_iface->close != NULL, NULL);
   g_return_val_if_fail(error == NULL || *error == NULL, NULL);
   HarkLink *link = link_new(ctx, transport, opener, peer_host, peer_port);
   link->pipe_iface = pipe_iface;
@@ -613,9 +616,9 @@ hark_link_send(HarkLink *link, guint16 type, guint64 id, GVariant *body, GError 
   ERR_clear_error();
   if (SSL_write(link->ssl, frame, (int)(FRAME_HEADER + size)) <= 0) {
     g_autofree char *details = hark_openssl_take_errors();
-    GError *broken = g_error_new(HARK_LINK_ERROR, HARK_LINK_ERROR_CLOSED,
-                                 "TLS error on the link with %s:%u: %s", link->peer_host,
-                                 link->peer_port, details);
+    GError *broken =
+      g_error_new(HARK_LINK_ERROR, HARK_LINK_ERROR_CLOSED, "TLS error on the link with %s:%u: %s",
+                  link->peer_host, link->peer_port, details);
     g_propagate_error(error, g_error_copy(broken));
     link_end(link, broken, FALSE, TRUE);
     return FALSE;

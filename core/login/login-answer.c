@@ -9,7 +9,9 @@
 #include "hark/address.h"
 #include "hark/command.h"
 
+/* clang-format off */
 G_DEFINE_QUARK(hark-login-error-quark, hark_login_error)
+/* clang-format on */
 
 /* ---- JSON ------------------------------------------------------------------------- */
 
@@ -141,10 +143,10 @@ refusal_error(const HarkLoginAsk *ask, JsonObject *refusal, const char *retry_af
   case HARK_LOGIN_ERROR_BAD_NAME:
     return g_error_new(HARK_LOGIN_ERROR, kind,
                        "bad user name '%s': 3 to 32 letters, digits, '.', '_' or '-', "
-                       "starting with a letter", name);
+                       "starting with a letter",
+                       name);
   case HARK_LOGIN_ERROR_WEAK_PASSWORD:
-    return g_error_new_literal(HARK_LOGIN_ERROR, kind,
-                               "the password must be 8 to 1024 bytes long");
+    return g_error_new_literal(HARK_LOGIN_ERROR, kind, "the password must be 8 to 1024 bytes long");
   case HARK_LOGIN_ERROR_UNAUTHENTICATED:
     return g_error_new(HARK_LOGIN_ERROR, kind,
                        "the login server refused this device's certificate (%s): log in again",
@@ -177,8 +179,8 @@ hark_login_read_answer(const HarkLoginAsk *ask, guint status, const char *reason
     return NULL;
   }
   g_set_error(error, HARK_LOGIN_ERROR, HARK_LOGIN_ERROR_BAD_ANSWER,
-              "the login server at %s answered HTTP %u %s, which is not a hark answer",
-              ask->url, status, reason);
+              "the login server at %s answered HTTP %u %s, which is not a hark answer", ask->url,
+              status, reason);
   return NULL;
 }
 

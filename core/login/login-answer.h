@@ -12,10 +12,10 @@ G_BEGIN_DECLS
 
 /* Whom and what a request was about, for the words of its errors. */
 typedef struct {
-  const char *url;        /* the login server, as configured */
-  const char *user;       /* the user the request is about */
+  const char *url; /* the login server, as configured */
+  const char *user; /* the user the request is about */
   const char *buddy_name; /* the buddy a buddy change is about, or NULL */
-  gboolean server_words;  /* the login server's directory part (a contact request or block,
+  gboolean server_words; /* the login server's directory part (a contact request or block,
                            * a lookup, a search): refusals in the server's words */
 } HarkLoginAsk;
 

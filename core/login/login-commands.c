@@ -32,11 +32,10 @@ client_of(HarkCommandCall *call, gpointer user_data)
   HarkLoginClient **client = user_data;
   if (*client != NULL)
     return *client;
-  hark_command_call_return_error(call,
-                                 g_error_new_literal(HARK_LOGIN_ERROR,
-                                                     HARK_LOGIN_ERROR_NOT_CONFIGURED,
-                                                     "login is not configured: set login.url "
-                                                     "and login.ca"));
+  hark_command_call_return_error(call, g_error_new_literal(HARK_LOGIN_ERROR,
+                                                           HARK_LOGIN_ERROR_NOT_CONFIGURED,
+                                                           "login is not configured: set login.url "
+                                                           "and login.ca"));
   return NULL;
 }
 
@@ -120,8 +119,7 @@ change_buddy(HarkCommandCall *call, JsonObject *args, gpointer user_data, const 
 {
   HarkLoginClient *client = client_of(call, user_data);
   if (client != NULL)
-    hark_login_client_change_buddy(client, op, arg(args, "name"), arg(args, "alias"), answer,
-                                   call);
+    hark_login_client_change_buddy(client, op, arg(args, "name"), arg(args, "alias"), answer, call);
 }
 
 static void
@@ -265,8 +263,8 @@ static const HarkCommandParam buddy_rename_params[] = {
 };
 
 static const HarkCommand login_commands[] = {
-  { HARK_COMMAND_VERSION, "register", "create an account on the login server",
-    credentials_params, run_register },
+  { HARK_COMMAND_VERSION, "register", "create an account on the login server", credentials_params,
+    run_register },
   { HARK_COMMAND_VERSION, "login",
     "log this device in: a certificate for its key, and the buddy list", credentials_params,
     run_login },
@@ -283,21 +281,20 @@ static const HarkCommand login_commands[] = {
     "ask a user to become buddies: they accept or decline on any of their devices",
     buddy_add_params, run_buddy_add },
   { HARK_COMMAND_VERSION, "buddy-accept",
-    "accept a user's contact request: each of you joins the other's buddy list",
-    user_name_params, run_buddy_accept },
+    "accept a user's contact request: each of you joins the other's buddy list", user_name_params,
+    run_buddy_accept },
   { HARK_COMMAND_VERSION, "buddy-decline", "decline a user's contact request", user_name_params,
     run_buddy_decline },
   { HARK_COMMAND_VERSION, "buddy-cancel", "withdraw a contact request this user sent",
     user_name_params, run_buddy_cancel },
   { HARK_COMMAND_VERSION, "requests",
-    "contact requests waiting for an answer (incoming and outgoing), and the blocked users",
-    NULL, run_requests },
+    "contact requests waiting for an answer (incoming and outgoing), and the blocked users", NULL,
+    run_requests },
   { HARK_COMMAND_VERSION, "block",
     "block a user: their requests are never shown, a pending one and their buddy entry go",
     user_name_params, run_block },
-  { HARK_COMMAND_VERSION, "unblock",
-    "unblock a user (what the block removed does not come back)", user_name_params,
-    run_unblock },
+  { HARK_COMMAND_VERSION, "unblock", "unblock a user (what the block removed does not come back)",
+    user_name_params, run_unblock },
   { HARK_COMMAND_VERSION, "buddy-remove", "remove a buddy from the list", buddy_name_params,
     run_buddy_remove },
   { HARK_COMMAND_VERSION, "buddy-rename", "change what a buddy is called", buddy_rename_params,
@@ -309,7 +306,8 @@ static const HarkCommand login_commands[] = {
     run_devices },
   { HARK_COMMAND_VERSION, "device-remove",
     "revoke a device of the account: its certificate stops working at once on the login "
-    "server, and on super nodes when it expires", device_remove_params, run_device_remove },
+    "server, and on super nodes when it expires",
+    device_remove_params, run_device_remove },
 };
 
 void

@@ -227,9 +227,8 @@ is_name(const char *text)
 }
 
 void
-hark_login_client_lookup_async(HarkLoginClient *client, const char *name,
-                               GCancellable *cancellable, GAsyncReadyCallback callback,
-                               gpointer user_data)
+hark_login_client_lookup_async(HarkLoginClient *client, const char *name, GCancellable *cancellable,
+                               GAsyncReadyCallback callback, gpointer user_data)
 {
   GTask *task = g_task_new(NULL, cancellable, callback, user_data);
   g_task_set_source_tag(task, hark_login_client_lookup_async);

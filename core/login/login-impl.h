@@ -38,12 +38,12 @@ struct Op {
   HarkLoginDone done;
   gpointer done_data;
   OpStep step;
-  SoupMessage *msg;                /* the request in flight */
+  SoupMessage *msg; /* the request in flight */
   GTlsCertificateFlags tls_errors; /* why the server's TLS certificate was refused */
-  guint generation;                /* client->generation when the op began */
-  char *user;                      /* whom the request is about, for messages */
-  char *password;                  /* a login's, until its nonce comes (wiped) */
-  char *buddy_op;    /* a buddy change's op, or a contact change's (login-contacts.c) */
+  guint generation; /* client->generation when the op began */
+  char *user; /* whom the request is about, for messages */
+  char *password; /* a login's, until its nonce comes (wiped) */
+  char *buddy_op; /* a buddy change's op, or a contact change's (login-contacts.c) */
   char *buddy_name;
   char *buddy_alias;
   JsonObject *contacts; /* a contacts answer, kept while the buddy list follows it */
@@ -56,22 +56,22 @@ struct Op {
   GBytes *body;
   gboolean sign;
   gboolean other_way_tried;
-  GCancellable *attempt;  /* of the message in flight, to give up on a direct one */
-  guint patience_source;  /* while a direct message has no connection yet */
-  gboolean connected;     /* the message in flight has a connection (new or pooled) */
-  gint64 sent_at;         /* monotonic, of a direct message */
-  gboolean gave_up;       /* attempt was cancelled to go through the super node */
-  GInputStream *stream;   /* the answer's body, while it is read */
-  GByteArray *answer;     /* what was read of it */
+  GCancellable *attempt; /* of the message in flight, to give up on a direct one */
+  guint patience_source; /* while a direct message has no connection yet */
+  gboolean connected; /* the message in flight has a connection (new or pooled) */
+  gint64 sent_at; /* monotonic, of a direct message */
+  gboolean gave_up; /* attempt was cancelled to go through the super node */
+  GInputStream *stream; /* the answer's body, while it is read */
+  GByteArray *answer; /* what was read of it */
 };
 
 struct _HarkLoginClient {
   HarkContext *ctx; /* the core's, for events and the main context */
   HarkIdentity *identity;
-  char *url;        /* as configured, for messages */
-  char *base;       /* the same without a trailing '/', to append paths to */
+  char *url; /* as configured, for messages */
+  char *base; /* the same without a trailing '/', to append paths to */
   char *ca_path;
-  char *ca_pem;     /* the pinned CA: every certificate of ours is checked against it */
+  char *ca_pem; /* the pinned CA: every certificate of ours is checked against it */
   char *device;
   gint64 renew_margin;
   char *certificate_path;
@@ -86,10 +86,10 @@ struct _HarkLoginClient {
   char *device_id;
   GBytes *certificate_der; /* for the Hark-Certificate header of signed requests */
   gint64 expires;
-  JsonArray *buddies;      /* [{"name", "alias"}]; NULL when not known */
+  JsonArray *buddies; /* [{"name", "alias"}]; NULL when not known */
   GHashTable *requests_seen; /* names of incoming contact requests already announced */
-  gint64 revision;         /* of buddies; -1 when not known */
-  guint generation;        /* bumped by every login and logout: answers to requests made
+  gint64 revision; /* of buddies; -1 when not known */
+  guint generation; /* bumped by every login and logout: answers to requests made
                             * for an earlier one are not applied */
   guint renew_source;
   guint retry_seconds;
@@ -135,8 +135,8 @@ void hark_login_op_answer(Op *op, JsonObject *answer, GError *error);
 void hark_login_forget_contacts(HarkLoginClient *client);
 
 /* login-buddies.c: the buddy list, kept and asked for. */
-gboolean hark_login_install_buddies(HarkLoginClient *client, gint64 revision,
-                                    JsonArray *buddies, GError **error);
+gboolean hark_login_install_buddies(HarkLoginClient *client, gint64 revision, JsonArray *buddies,
+                                    GError **error);
 void hark_login_load_buddies(HarkLoginClient *client);
 void hark_login_buddies_fetched(Op *op, JsonObject *answer, GError *error);
 void hark_login_fetch_buddies(Op *op, OpStep step);

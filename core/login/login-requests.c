@@ -53,8 +53,7 @@ read_answer(Op *op, GBytes *body, GError **error)
   const char *retry_after =
     soup_message_headers_get_one(soup_message_get_response_headers(op->msg), "Retry-After");
   return hark_login_read_answer(&ask, soup_message_get_status(op->msg),
-                                soup_message_get_reason_phrase(op->msg), retry_after, body,
-                                error);
+                                soup_message_get_reason_phrase(op->msg), retry_after, body, error);
 }
 
 /* ---- operations and requests ------------------------------------------------------ */
@@ -186,14 +185,13 @@ build_request(HarkLoginClient *client, const char *method, const char *path, GBy
 /* The pinned database (login-trust.c) has already refused the certificate; this only
  * records why, so the error can say it. */
 static gboolean
-on_accept_certificate(SoupMessage *msg, GTlsCertificate *certificate,
-                      GTlsCertificateFlags errors, gpointer data)
+on_accept_certificate(SoupMessage *msg, GTlsCertificate *certificate, GTlsCertificateFlags errors,
+                      gpointer data)
 {
   Op *op = data;
   op->tls_errors = errors;
   return FALSE;
 }
-
 
 /* The whole answer (body), or why there is none (error, taken). */
 static void
@@ -225,7 +223,8 @@ too_large_error(Op *op)
 {
   return g_error_new(HARK_LOGIN_ERROR, HARK_LOGIN_ERROR_BAD_ANSWER,
                      "the login server at %s sent an answer of more than %d bytes, which is not "
-                     "a hark answer", op->client->url, MAX_ANSWER_BYTES);
+                     "a hark answer",
+                     op->client->url, MAX_ANSWER_BYTES);
 }
 
 static void on_read(GObject *source, GAsyncResult *result, gpointer data);
@@ -243,7 +242,8 @@ on_read(GObject *source, GAsyncResult *result, gpointer data)
 {
   Op *op = data;
   GError *error = NULL;
-  g_autoptr(GBytes) chunk = g_input_stream_read_bytes_finish(G_INPUT_STREAM(source), result, &error);
+  g_autoptr(GBytes) chunk =
+    g_input_stream_read_bytes_finish(G_INPUT_STREAM(source), result, &error);
   if (op->client == NULL) { /* answered "cancelled" when the client was freed */
     g_clear_error(&error);
     op_free(op);

@@ -83,8 +83,7 @@ verify_chain(GTlsDatabase *database, GTlsCertificate *chain, const gchar *purpos
   g_autoptr(GBytes) bytes = der != NULL ? g_bytes_new(der->data, der->len) : NULL;
   g_autoptr(GError) local = NULL;
   gint64 now = g_get_real_time() / G_USEC_PER_SEC;
-  if (bytes != NULL &&
-      hark_certificate_verify_server(trust->ca_pem, bytes, host, now, &local))
+  if (bytes != NULL && hark_certificate_verify_server(trust->ca_pem, bytes, host, now, &local))
     return 0;
   const char *why = local != NULL ? local->message : "no certificate";
   note_refusal(trust, why);

@@ -128,7 +128,8 @@ check_certificate(HarkLoginClient *client, const char *pem, const char *user, GE
   if (cert == NULL) {
     g_set_error(error, HARK_LOGIN_ERROR, HARK_LOGIN_ERROR_BAD_ANSWER,
                 "the device certificate does not check out against the CA in login.ca "
-                "(%s): %s", client->ca_path, local->message);
+                "(%s): %s",
+                client->ca_path, local->message);
     return NULL;
   }
   g_autoptr(GBytes) key = hark_identity_get_public_key(client->identity);
@@ -479,8 +480,8 @@ device_removed(Op *op, JsonObject *answer, GError *error)
 }
 
 void
-hark_login_client_remove_device(HarkLoginClient *client, const char *which,
-                                HarkLoginDone done, gpointer user_data)
+hark_login_client_remove_device(HarkLoginClient *client, const char *which, HarkLoginDone done,
+                                gpointer user_data)
 {
   if (client->user == NULL) {
     done(NULL, hark_login_not_logged_in_error(), user_data);
@@ -488,8 +489,8 @@ hark_login_client_remove_device(HarkLoginClient *client, const char *which,
   }
   JsonObject *body = json_object_new();
   json_object_set_string_member(body, "device", which);
-  hark_login_op_send(hark_login_op_new(client, done, user_data), "POST", "/v1/devices/remove",
-                     body, TRUE, device_removed);
+  hark_login_op_send(hark_login_op_new(client, done, user_data), "POST", "/v1/devices/remove", body,
+                     TRUE, device_removed);
 }
 
 static void
@@ -508,8 +509,8 @@ account_deleted(Op *op, JsonObject *answer, GError *error)
 }
 
 void
-hark_login_client_delete_account(HarkLoginClient *client, const char *password,
-                                 HarkLoginDone done, gpointer user_data)
+hark_login_client_delete_account(HarkLoginClient *client, const char *password, HarkLoginDone done,
+                                 gpointer user_data)
 {
   if (client->user == NULL) {
     done(NULL, hark_login_not_logged_in_error(), user_data);
@@ -622,9 +623,8 @@ renewal_due(gpointer data)
 static void
 schedule_renewal(HarkLoginClient *client, gint64 delay)
 {
-  client->renew_source = hark_clock_add_seconds(hark_context_get_clock(client->ctx),
-                                                (guint)CLAMP(delay, 1, G_MAXINT32),
-                                                renewal_due, client);
+  client->renew_source = hark_clock_add_seconds(
+    hark_context_get_clock(client->ctx), (guint)CLAMP(delay, 1, G_MAXINT32), renewal_due, client);
 }
 
 /* A node that starts logged in fetches the list in the background: another device may
@@ -726,8 +726,8 @@ hark_login_client_new(HarkContext *ctx, const HarkConfig *config, HarkIdentity *
     client->base[strlen(client->base) - 1] = '\0';
   client->ca_path = g_strdup(config->login_ca);
   client->ca_pem = g_steal_pointer(&ca_pem);
-  client->device = g_strdup(config->login_device != NULL ? config->login_device
-                                                         : config->node_name);
+  client->device =
+    g_strdup(config->login_device != NULL ? config->login_device : config->node_name);
   client->renew_margin = config->login_renew_margin;
   client->certificate_path = g_build_filename(config->state_dir, CERTIFICATE_FILE, NULL);
   client->buddies_path = g_build_filename(config->state_dir, BUDDIES_FILE, NULL);

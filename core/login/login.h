@@ -20,7 +20,7 @@ GQuark hark_login_error_quark(void);
 typedef enum {
   HARK_LOGIN_ERROR_NOT_CONFIGURED, /* no login section */
   HARK_LOGIN_ERROR_NOT_LOGGED_IN,
-  HARK_LOGIN_ERROR_UNREACHABLE,    /* no HTTPS exchange: refused, timed out, TLS not trusted */
+  HARK_LOGIN_ERROR_UNREACHABLE, /* no HTTPS exchange: refused, timed out, TLS not trusted */
   HARK_LOGIN_ERROR_WRONG_PASSWORD,
   HARK_LOGIN_ERROR_UNKNOWN_USER,
   HARK_LOGIN_ERROR_USER_EXISTS,
@@ -28,12 +28,12 @@ typedef enum {
   HARK_LOGIN_ERROR_BAD_NAME,
   HARK_LOGIN_ERROR_WEAK_PASSWORD,
   HARK_LOGIN_ERROR_UNAUTHENTICATED, /* the server refused this device's certificate */
-  HARK_LOGIN_ERROR_CONFLICT,        /* the buddy list kept changing under us */
-  HARK_LOGIN_ERROR_NOT_FOUND,       /* no such buddy */
-  HARK_LOGIN_ERROR_BAD_ANSWER,      /* an answer we cannot accept (a certificate that does
+  HARK_LOGIN_ERROR_CONFLICT, /* the buddy list kept changing under us */
+  HARK_LOGIN_ERROR_NOT_FOUND, /* no such buddy */
+  HARK_LOGIN_ERROR_BAD_ANSWER, /* an answer we cannot accept (a certificate that does
                                      * not verify or bind this device, malformed JSON) */
-  HARK_LOGIN_ERROR_SERVER,          /* any other refusal; the message is the server's */
-  HARK_LOGIN_ERROR_IO,              /* the state directory could not be written */
+  HARK_LOGIN_ERROR_SERVER, /* any other refusal; the message is the server's */
+  HARK_LOGIN_ERROR_IO, /* the state directory could not be written */
 } HarkLoginError;
 
 typedef struct _HarkLoginClient HarkLoginClient;
@@ -142,8 +142,8 @@ char **hark_login_client_buddy_names(HarkLoginClient *client);
 void hark_login_client_devices(HarkLoginClient *client, HarkLoginDone done, gpointer user_data);
 /* Revokes the device named by which (its id or its name): {"removed": {...}}. When that is
  * this device, it is logged out as well. */
-void hark_login_client_remove_device(HarkLoginClient *client, const char *which,
-                                     HarkLoginDone done, gpointer user_data);
+void hark_login_client_remove_device(HarkLoginClient *client, const char *which, HarkLoginDone done,
+                                     gpointer user_data);
 
 /* login-contacts.c: contact requests. {"incoming": [{"name", "message", "created"}],
  * "outgoing": [...], "blocked": [names], "revision", "buddies"}; every incoming request
@@ -164,7 +164,7 @@ void hark_login_client_sync_contacts(HarkLoginClient *client);
 typedef enum {
   HARK_LOGIN_LOOKUP_NO_SUCH_USER,
   HARK_LOGIN_LOOKUP_NOT_RECENT, /* exists; no device of theirs was seen in the last 72 h */
-  HARK_LOGIN_LOOKUP_RECENT,     /* exists; a device of theirs was seen in the last 72 h */
+  HARK_LOGIN_LOOKUP_RECENT, /* exists; a device of theirs was seen in the last 72 h */
 } HarkLoginLookup;
 #define HARK_LOGIN_SEARCH_LIMIT_MAX 100
 
@@ -174,8 +174,7 @@ void hark_login_client_lookup_async(HarkLoginClient *client, const char *name,
                                     GCancellable *cancellable, GAsyncReadyCallback callback,
                                     gpointer user_data);
 /* The answer; *user (may be NULL) gets the name as registered when the user exists. */
-HarkLoginLookup hark_login_client_lookup_finish(GAsyncResult *result, char **user,
-                                                GError **error);
+HarkLoginLookup hark_login_client_lookup_finish(GAsyncResult *result, char **user, GError **error);
 /* Users whose name starts with prefix, at most limit (1 to HARK_LOGIN_SEARCH_LIMIT_MAX),
  * sorted: GET /v1/users?prefix=&limit=. */
 void hark_login_client_search_async(HarkLoginClient *client, const char *prefix, guint limit,

@@ -36,7 +36,8 @@ hark_media_source_new(const char *spec, guint pulse_buffer_ms, HarkMediaPulseCap
   GstElement *e[5] = { 0 };
   guint n = 0;
   g_autoptr(GstCaps) caps = NULL;
-  if (g_str_equal(spec, "tone") || g_str_has_prefix(spec, "tone:") || g_str_equal(spec, "silence")) {
+  if (g_str_equal(spec, "tone") || g_str_has_prefix(spec, "tone:") ||
+      g_str_equal(spec, "silence")) {
     double freq = 0, level = 0;
     gboolean tone = !g_str_equal(spec, "silence");
     if (tone && !hark_media_spec_tone(spec, &freq, &level, error))
@@ -67,14 +68,14 @@ hark_media_source_new(const char *spec, guint pulse_buffer_ms, HarkMediaPulseCap
     if ((e[n++] = hark_media_element_make("appsrc", error)) == NULL)
       return NULL;
     caps = gst_caps_from_string(RAW_CAPS);
-    g_object_set(e[0], "is-live", TRUE, "format", GST_FORMAT_TIME, "caps", caps,
-                 "max-bytes", (guint64)48 * 2 * 100, NULL);
+    g_object_set(e[0], "is-live", TRUE, "format", GST_FORMAT_TIME, "caps", caps, "max-bytes",
+                 (guint64)48 * 2 * 100, NULL);
     *capture = hark_media_pulse_capture_new(hark_media_spec_pulse_device(spec),
                                             MIN(10, pulse_buffer_ms), e[0]);
     return bin_of("source", e, n, TRUE);
   } else {
-    g_set_error(error, HARK_MEDIA_ERROR, HARK_MEDIA_ERROR_INVALID, "source '%s': expected %s",
-                spec, HARK_MEDIA_SPEC_SOURCES);
+    g_set_error(error, HARK_MEDIA_ERROR, HARK_MEDIA_ERROR_INVALID, "source '%s': expected %s", spec,
+                HARK_MEDIA_SPEC_SOURCES);
     return NULL;
   }
   if ((e[n++] = hark_media_element_make("audioconvert", error)) == NULL ||
@@ -167,8 +168,7 @@ hark_media_wav_free(HarkMediaWav *wav)
 }
 
 GstElement *
-hark_media_sink_new(const char *spec, guint pulse_buffer_ms, HarkMediaWav **wav_out,
-                    GError **error)
+hark_media_sink_new(const char *spec, guint pulse_buffer_ms, HarkMediaWav **wav_out, GError **error)
 {
   GstElement *e[2] = { 0 };
   guint n = 0;
@@ -208,11 +208,11 @@ hark_media_sink_new(const char *spec, guint pulse_buffer_ms, HarkMediaWav **wav_
       return NULL;
     if (hark_media_spec_pulse_device(spec)[0] != '\0')
       g_object_set(e[0], "device", hark_media_spec_pulse_device(spec), NULL);
-    g_object_set(e[0], "buffer-time", (gint64)pulse_buffer_ms * 1000,
-                 "latency-time", (gint64)MIN(10, pulse_buffer_ms) * 1000, "async", FALSE, NULL);
+    g_object_set(e[0], "buffer-time", (gint64)pulse_buffer_ms * 1000, "latency-time",
+                 (gint64)MIN(10, pulse_buffer_ms) * 1000, "async", FALSE, NULL);
   } else {
-    g_set_error(error, HARK_MEDIA_ERROR, HARK_MEDIA_ERROR_INVALID, "sink '%s': expected %s",
-                spec, HARK_MEDIA_SPEC_SINKS);
+    g_set_error(error, HARK_MEDIA_ERROR, HARK_MEDIA_ERROR_INVALID, "sink '%s': expected %s", spec,
+                HARK_MEDIA_SPEC_SINKS);
     return NULL;
   }
   return bin_of("sink", e, n, FALSE);

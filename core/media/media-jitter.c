@@ -9,7 +9,6 @@
  * it with made-up observations. */
 #include "media-private.h"
 
-
 /* A buffer that reaches the sink less than this before its time is a close call. */
 #define GUARD_MS 2.0
 /* Grown by what the worst buffer missed plus this, so one more such buffer fits. */
@@ -43,7 +42,8 @@ hark_media_jitter_tick(HarkMediaJitter *j, guint64 late_total)
   guint target = j->target_ms;
   if (late > 0 || (j->have_slack && j->worst_slack_ms < GUARD_MS)) {
     double missed = j->have_slack ? GUARD_MS - j->worst_slack_ms : 0;
-    guint step = MAX(missed > 0 ? (guint)(missed + 0.999) + HEADROOM_MS : 0, late ? LATE_STEP_MS : 0);
+    guint step =
+      MAX(missed > 0 ? (guint)(missed + 0.999) + HEADROOM_MS : 0, late ? LATE_STEP_MS : 0);
     target = (guint)MIN((guint64)j->max_ms, (guint64)target + step);
     j->calm = 0;
     j->grown++;

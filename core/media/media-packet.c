@@ -5,8 +5,7 @@
 #include "media-private.h"
 
 HarkMediaPacketKind
-hark_media_packet_classify(const guint8 *data, gsize length, guint8 *payload_type,
-                           guint32 *ssrc)
+hark_media_packet_classify(const guint8 *data, gsize length, guint8 *payload_type, guint32 *ssrc)
 {
   /* 12 bytes: an RTP fixed header, and less than the smallest SRTCP packet (8-byte
    * header, 4-byte index, authentication tag). */
@@ -32,7 +31,8 @@ hark_media_packet_classify(const guint8 *data, gsize length, guint8 *payload_typ
   if (payload_type != NULL)
     *payload_type = data[1] & 0x7f;
   if (ssrc != NULL)
-    *ssrc = ((guint32)data[8] << 24) | ((guint32)data[9] << 16) | ((guint32)data[10] << 8) | data[11];
+    *ssrc =
+      ((guint32)data[8] << 24) | ((guint32)data[9] << 16) | ((guint32)data[10] << 8) | data[11];
   return HARK_MEDIA_PACKET_RTP;
 }
 

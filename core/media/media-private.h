@@ -8,7 +8,7 @@
 typedef enum {
   HARK_MEDIA_PACKET_MALFORMED, /* too short, not version 2, header longer than the packet */
   HARK_MEDIA_PACKET_RTP,
-  HARK_MEDIA_PACKET_RTCP,      /* RFC 5761: payload-type byte 192-223 */
+  HARK_MEDIA_PACKET_RTCP, /* RFC 5761: payload-type byte 192-223 */
 } HarkMediaPacketKind;
 
 /* Classify one received (still encrypted) packet by its clear-text header. For RTP,
@@ -26,12 +26,12 @@ gboolean hark_media_timestamp_plausible(guint32 last, guint32 next, guint clock_
 /* The adaptive jitter-buffer policy (media-jitter.c). */
 typedef struct {
   guint min_ms, max_ms;
-  guint target_ms;        /* the delay to hold received audio for now */
+  guint target_ms; /* the delay to hold received audio for now */
   gboolean have_slack;
-  double worst_slack_ms;  /* this tick: the least time a buffer reached the sink early by */
-  guint64 late_seen;      /* the jitter buffer's late-packet count at the last tick */
-  guint calm;             /* ticks in a row without a close call */
-  guint grown;            /* how often it grew */
+  double worst_slack_ms; /* this tick: the least time a buffer reached the sink early by */
+  guint64 late_seen; /* the jitter buffer's late-packet count at the last tick */
+  guint calm; /* ticks in a row without a close call */
+  guint grown; /* how often it grew */
 } HarkMediaJitter;
 
 /* min == max: a fixed delay. */

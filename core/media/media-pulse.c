@@ -16,16 +16,16 @@
 #include <string.h>
 
 struct _HarkMediaPulseCapture {
-  char *device;          /* NULL: the server's default (or PULSE_SOURCE) */
+  char *device; /* NULL: the server's default (or PULSE_SOURCE) */
   guint block_ms;
-  GstElement *appsrc;    /* a reference */
+  GstElement *appsrc; /* a reference */
   pa_threaded_mainloop *loop;
   pa_context *context;
   pa_stream *stream;
-  GstBuffer *block;      /* being filled */
+  GstBuffer *block; /* being filled */
   GstMapInfo map;
   gsize filled;
-  gboolean running;      /* connected; a failure from now on is an error on the bus */
+  gboolean running; /* connected; a failure from now on is an error on the bus */
   GstClockTime next_pts; /* where the last block ended, to keep timestamps continuous */
 };
 
@@ -139,8 +139,10 @@ connect_locked(HarkMediaPulseCapture *c)
   }
   const pa_sample_spec spec = { .format = PA_SAMPLE_S16LE, .rate = 48000, .channels = 1 };
   /* fragsize: with ADJUST_LATENCY the source's latency is set to about one block. */
-  const pa_buffer_attr attr = { .maxlength = (uint32_t)-1, .tlength = (uint32_t)-1,
-                                .prebuf = (uint32_t)-1, .minreq = (uint32_t)-1,
+  const pa_buffer_attr attr = { .maxlength = (uint32_t)-1,
+                                .tlength = (uint32_t)-1,
+                                .prebuf = (uint32_t)-1,
+                                .minreq = (uint32_t)-1,
                                 .fragsize = 48 * 2 * c->block_ms };
   c->stream = pa_stream_new(c->context, "call", &spec, NULL);
   pa_stream_set_state_callback(c->stream, on_stream_state, c);
@@ -166,8 +168,8 @@ hark_media_pulse_capture_start(HarkMediaPulseCapture *c, GError **error)
   c->context = pa_context_new(pa_threaded_mainloop_get_api(c->loop), "hark");
   pa_context_set_state_callback(c->context, on_context_state, c);
   pa_threaded_mainloop_lock(c->loop);
-  const char *problem = pa_threaded_mainloop_start(c->loop) < 0 ? "cannot start a thread"
-                                                                : connect_locked(c);
+  const char *problem =
+    pa_threaded_mainloop_start(c->loop) < 0 ? "cannot start a thread" : connect_locked(c);
   pa_threaded_mainloop_unlock(c->loop);
   if (problem != NULL) {
     g_set_error(error, HARK_MEDIA_ERROR, HARK_MEDIA_ERROR_NO_SOUND, "%s", problem);

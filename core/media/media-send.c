@@ -28,9 +28,9 @@ chain_make(HarkMediaSession *s, guint index, GstElement *chain[4], GError **erro
     chain_discard(chain);
     return FALSE;
   }
-  g_autoptr(GstCaps) caps = gst_caps_new_simple("audio/x-raw", "rate", G_TYPE_INT,
-                                                (int)codec->iface->sample_rate, "channels",
-                                                G_TYPE_INT, (int)codec->iface->channels, NULL);
+  g_autoptr(GstCaps) caps =
+    gst_caps_new_simple("audio/x-raw", "rate", G_TYPE_INT, (int)codec->iface->sample_rate,
+                        "channels", G_TYPE_INT, (int)codec->iface->channels, NULL);
   g_object_set(chain[1], "caps", caps, NULL);
   g_object_set(chain[3], "pt", codec->payload_type, "ssrc", s->ssrc, NULL);
   /* Audio payloaders (G.711, G.722, L16) pack whatever they get; pin their packet time
@@ -38,8 +38,8 @@ chain_make(HarkMediaSession *s, guint index, GstElement *chain[4], GError **erro
   GObjectClass *payloader_class = G_OBJECT_GET_CLASS(chain[3]);
   if (g_object_class_find_property(payloader_class, "min-ptime") != NULL &&
       g_object_class_find_property(payloader_class, "max-ptime") != NULL)
-    g_object_set(chain[3], "min-ptime", (gint64)codec->iface->frame_ms * GST_MSECOND,
-                 "max-ptime", (gint64)codec->iface->frame_ms * GST_MSECOND, NULL);
+    g_object_set(chain[3], "min-ptime", (gint64)codec->iface->frame_ms * GST_MSECOND, "max-ptime",
+                 (gint64)codec->iface->frame_ms * GST_MSECOND, NULL);
   return TRUE;
 }
 
@@ -61,8 +61,8 @@ restamp(HarkMediaSession *s, GstBuffer **pbuffer)
     guint32 expected = in_ts;
     if (s->have_out && GST_CLOCK_TIME_IS_VALID(pts) && GST_CLOCK_TIME_IS_VALID(s->last_out_pts) &&
         pts >= s->last_out_pts)
-      expected = s->last_out_ts +
-                 (guint32)gst_util_uint64_scale(pts - s->last_out_pts, s->out_clock_rate, GST_SECOND);
+      expected = s->last_out_ts + (guint32)gst_util_uint64_scale(pts - s->last_out_pts,
+                                                                 s->out_clock_rate, GST_SECOND);
     else if (s->have_out)
       expected = s->last_out_ts + 1;
     s->ts_offset = expected - in_ts;
@@ -110,7 +110,7 @@ on_payloaded(GstPad *pad, GstPadProbeInfo *info, gpointer data)
   HarkMediaSession *s = data;
   if (info->type & GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM)
     return GST_EVENT_TYPE(GST_PAD_PROBE_INFO_EVENT(info)) == GST_EVENT_EOS ? GST_PAD_PROBE_DROP
-                                                                          : GST_PAD_PROBE_OK;
+                                                                           : GST_PAD_PROBE_OK;
   gboolean keep = TRUE;
   g_mutex_lock(&s->lock);
   if (info->type & GST_PAD_PROBE_TYPE_BUFFER) {

@@ -12,29 +12,29 @@
 struct _HarkMediaSession {
   HarkMediaCodec *codecs; /* copies: names and settings owned */
   guint n_codecs;
-  guint current;          /* the codec sent */
+  guint current; /* the codec sent */
   HarkMediaTransport *transport;
   HarkMediaSrtpSuite suite;
   GBytes *send_key, *receive_key;
   guint32 ssrc;
   guint pulse_buffer_ms, keepalive_ms;
-  gboolean paced;         /* a file source: the send appsink keeps real time */
+  gboolean paced; /* a file source: the send appsink keeps real time */
 
-  GstClock *clock;        /* the pipeline's: the system clock */
+  GstClock *clock; /* the pipeline's: the system clock */
   GstElement *jitterbuffer; /* the latest rtpbin made (one per far-end SSRC) */
   GstElement *pipeline, *rtpbin, *srtpenc, *srtpdec, *funnel;
   GstElement *rtp_out, *rtcp_out, *rtp_in, *rtcp_in;
-  GstPad *source_tail;    /* 48 kHz mono from the source; the send chain hangs here */
-  GstElement *chain[4];   /* the send chain: audioresample, capsfilter, encoder, payloader */
-  GstElement *encoder;    /* == chain[2] */
+  GstPad *source_tail; /* 48 kHz mono from the source; the send chain hangs here */
+  GstElement *chain[4]; /* the send chain: audioresample, capsfilter, encoder, payloader */
+  GstElement *encoder; /* == chain[2] */
   HarkMediaWav *wav;
   HarkMediaPulseCapture *capture; /* a "pulse" source */
   guint bus_watch, tick;
   gboolean started, failed, send_error_logged;
-  gint swapping;          /* atomic: set on the main context, cleared by the streaming
+  gint swapping; /* atomic: set on the main context, cleared by the streaming
                            * thread once the new chain is in (encoder is valid again) */
 
-  GMutex lock;            /* what the streaming threads and the main context share: */
+  GMutex lock; /* what the streaming threads and the main context share: */
   guint64 packets_sent, bytes_sent, packets_received, bytes_received;
   guint64 srtp_in, srtp_out, rtp_received, concealed_samples, played_samples;
   guint64 dropped_malformed, dropped_unknown_pt, dropped_timestamp;
@@ -43,7 +43,7 @@ struct _HarkMediaSession {
   /* Playback timing: the sink pad's segment, the jitter-buffer policy, late buffers. */
   GstSegment play_segment;
   HarkMediaJitter jitter;
-  GstClockTime latency;   /* the pipeline's, = jitter.target_ms */
+  GstClockTime latency; /* the pipeline's, = jitter.target_ms */
   guint64 late_buffers;
   gint64 last_keepalive;
   /* Receive check state. */
@@ -72,8 +72,7 @@ GstPadProbeReturn hark_media_session_on_decrypted_rtcp(GstPad *pad, GstPadProbeI
                                                        gpointer data);
 GstCaps *hark_media_session_on_request_pt_map(GstElement *rtpbin, guint session, guint pt,
                                               gpointer data);
-GstPadProbeReturn hark_media_session_on_played(GstPad *pad, GstPadProbeInfo *info,
-                                               gpointer data);
+GstPadProbeReturn hark_media_session_on_played(GstPad *pad, GstPadProbeInfo *info, gpointer data);
 void hark_media_session_on_new_jitterbuffer(GstElement *rtpbin, GstElement *jitterbuffer,
                                             guint session, guint ssrc, gpointer data);
 void hark_media_session_on_pad_added(GstElement *rtpbin, GstPad *pad, gpointer data);

@@ -173,10 +173,10 @@ hark_media_session_on_played(GstPad *pad, GstPadProbeInfo *info, gpointer data)
   GstClockTime now = gst_clock_get_time(s->clock) - gst_element_get_base_time(s->pipeline);
   g_mutex_lock(&s->lock);
   s->played_samples += gst_buffer_get_size(buffer) / 2;
-  GstClockTime at = s->play_segment.format == GST_FORMAT_TIME
-                      ? gst_segment_to_running_time(&s->play_segment, GST_FORMAT_TIME,
-                                                    GST_BUFFER_PTS(buffer))
-                      : GST_CLOCK_TIME_NONE;
+  GstClockTime at =
+    s->play_segment.format == GST_FORMAT_TIME
+      ? gst_segment_to_running_time(&s->play_segment, GST_FORMAT_TIME, GST_BUFFER_PTS(buffer))
+      : GST_CLOCK_TIME_NONE;
   /* The first second tells nothing about the network: the pipelines are still starting. */
   if (GST_CLOCK_TIME_IS_VALID(at) && s->played_samples > 48000) {
     double slack_ms = ((gint64)(at + s->latency) - (gint64)now) / 1e6;
@@ -212,7 +212,8 @@ add_receive_chain(HarkMediaSession *s, GstPad *rtp_src, guint pt, GError **error
 {
   const HarkMediaCodec *codec = hark_media_session_codec_for_pt(s, pt);
   if (codec == NULL) {
-    g_set_error(error, HARK_MEDIA_ERROR, HARK_MEDIA_ERROR_INVALID, "no codec for payload type %u", pt);
+    g_set_error(error, HARK_MEDIA_ERROR, HARK_MEDIA_ERROR_INVALID, "no codec for payload type %u",
+                pt);
     return FALSE;
   }
   GstElement *e[5] = { 0 };
@@ -226,8 +227,8 @@ add_receive_chain(HarkMediaSession *s, GstPad *rtp_src, guint pt, GError **error
         gst_object_unref(gst_object_ref_sink(e[i]));
     return FALSE;
   }
-  g_autoptr(GstCaps) raw = gst_caps_from_string(
-    "audio/x-raw,format=S16LE,layout=interleaved,rate=48000,channels=1");
+  g_autoptr(GstCaps) raw =
+    gst_caps_from_string("audio/x-raw,format=S16LE,layout=interleaved,rate=48000,channels=1");
   g_object_set(e[4], "caps", raw, NULL);
   for (guint i = 0; i < G_N_ELEMENTS(e); i++)
     gst_bin_add(GST_BIN(s->pipeline), e[i]);
@@ -237,7 +238,8 @@ add_receive_chain(HarkMediaSession *s, GstPad *rtp_src, guint pt, GError **error
   g_autoptr(GstPad) out = gst_element_get_static_pad(e[4], "src");
   g_autoptr(GstPad) funnel_in = gst_element_request_pad_simple(s->funnel, "sink_%u");
   g_autoptr(GstPad) depay_sink = gst_element_get_static_pad(e[0], "sink");
-  if (gst_pad_link(out, funnel_in) != GST_PAD_LINK_OK || gst_pad_link(rtp_src, depay_sink) != GST_PAD_LINK_OK) {
+  if (gst_pad_link(out, funnel_in) != GST_PAD_LINK_OK ||
+      gst_pad_link(rtp_src, depay_sink) != GST_PAD_LINK_OK) {
     g_set_error(error, HARK_MEDIA_ERROR, HARK_MEDIA_ERROR_GSTREAMER,
                 "codec %s: could not link its receive chain", codec->name);
     return FALSE;
@@ -248,8 +250,8 @@ add_receive_chain(HarkMediaSession *s, GstPad *rtp_src, guint pt, GError **error
 }
 
 void
-hark_media_session_on_new_jitterbuffer(GstElement *rtpbin, GstElement *jitterbuffer,
-                                       guint session, guint ssrc, gpointer data)
+hark_media_session_on_new_jitterbuffer(GstElement *rtpbin, GstElement *jitterbuffer, guint session,
+                                       guint ssrc, gpointer data)
 {
   HarkMediaSession *s = data;
   g_mutex_lock(&s->lock);

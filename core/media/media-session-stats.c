@@ -25,7 +25,7 @@ read_rtcp(HarkMediaSession *s, HarkMediaStats *st)
   GValueArray *array = sources ? g_value_get_boxed(sources) : NULL;
   for (guint i = 0; array != NULL && i < array->n_values; i++) {
     const GstStructure *src = gst_value_get_structure(g_value_array_get_nth(array, i));
-  G_GNUC_END_IGNORE_DEPRECATIONS
+    G_GNUC_END_IGNORE_DEPRECATIONS
     gboolean internal = FALSE, have_rb = FALSE;
     gst_structure_get_boolean(src, "internal", &internal);
     if (internal)

@@ -17,7 +17,6 @@
 #include <gst/app/gstappsrc.h>
 #include <string.h>
 
-
 gsize
 hark_media_srtp_key_length(HarkMediaSrtpSuite suite)
 {
@@ -31,7 +30,8 @@ hark_media_element_make(const char *factory, GError **error)
   if (e == NULL)
     g_set_error(error, HARK_MEDIA_ERROR, HARK_MEDIA_ERROR_GSTREAMER,
                 "GStreamer element '%s' is missing (install the GStreamer plugins in "
-                "deps/debian.txt)", factory);
+                "deps/debian.txt)",
+                factory);
   return e;
 }
 
@@ -69,10 +69,10 @@ on_request_key(GstElement *srtpdec, guint ssrc, gpointer data)
   const char *cipher, *auth;
   srtp_names(s->suite, &cipher, &auth);
   g_autoptr(GstBuffer) key = key_buffer(s->receive_key);
-  return gst_caps_new_simple("application/x-srtp", "srtp-key", GST_TYPE_BUFFER, key,
-                             "srtp-cipher", G_TYPE_STRING, cipher, "srtp-auth", G_TYPE_STRING,
-                             auth, "srtcp-cipher", G_TYPE_STRING, cipher, "srtcp-auth",
-                             G_TYPE_STRING, auth, NULL);
+  return gst_caps_new_simple("application/x-srtp", "srtp-key", GST_TYPE_BUFFER, key, "srtp-cipher",
+                             G_TYPE_STRING, cipher, "srtp-auth", G_TYPE_STRING, auth,
+                             "srtcp-cipher", G_TYPE_STRING, cipher, "srtcp-auth", G_TYPE_STRING,
+                             auth, NULL);
 }
 
 /* ---- building ----------------------------------------------------------------------------- */
@@ -108,8 +108,8 @@ make_appsrc(const char *caps_text, GError **error)
   if (src == NULL)
     return NULL;
   g_autoptr(GstCaps) caps = gst_caps_from_string(caps_text);
-  g_object_set(src, "is-live", TRUE, "format", GST_FORMAT_TIME, "do-timestamp", TRUE,
-               "caps", caps, "max-bytes", (guint64)256 * 1024, NULL);
+  g_object_set(src, "is-live", TRUE, "format", GST_FORMAT_TIME, "do-timestamp", TRUE, "caps", caps,
+               "max-bytes", (guint64)256 * 1024, NULL);
   return src;
 }
 
@@ -164,8 +164,8 @@ build(HarkMediaSession *s, const HarkMediaConfig *config, GError **error)
    * branch's (capture, encoder look-ahead) would delay playback as well. */
   s->latency = s->jitter.target_ms * GST_MSECOND;
   gst_pipeline_set_latency(GST_PIPELINE(s->pipeline), s->latency);
-  GstElement *source = hark_media_source_new(config->source, s->pulse_buffer_ms, &s->capture,
-                                             error);
+  GstElement *source =
+    hark_media_source_new(config->source, s->pulse_buffer_ms, &s->capture, error);
   if (source == NULL)
     return FALSE;
   gst_bin_add(GST_BIN(s->pipeline), source);
@@ -174,14 +174,17 @@ build(HarkMediaSession *s, const HarkMediaConfig *config, GError **error)
   if (sink == NULL)
     return FALSE;
   gst_bin_add(GST_BIN(s->pipeline), sink);
-  if ((s->rtpbin = hark_media_element_make("rtpbin", error)) == NULL || (s->srtpenc = hark_media_element_make("srtpenc", error)) == NULL ||
-      (s->srtpdec = hark_media_element_make("srtpdec", error)) == NULL || (s->funnel = hark_media_element_make("funnel", error)) == NULL ||
-      (s->rtp_out = make_appsink(s, error)) == NULL || (s->rtcp_out = make_appsink(s, error)) == NULL ||
+  if ((s->rtpbin = hark_media_element_make("rtpbin", error)) == NULL ||
+      (s->srtpenc = hark_media_element_make("srtpenc", error)) == NULL ||
+      (s->srtpdec = hark_media_element_make("srtpdec", error)) == NULL ||
+      (s->funnel = hark_media_element_make("funnel", error)) == NULL ||
+      (s->rtp_out = make_appsink(s, error)) == NULL ||
+      (s->rtcp_out = make_appsink(s, error)) == NULL ||
       (s->rtp_in = make_appsrc("application/x-srtp", error)) == NULL ||
       (s->rtcp_in = make_appsrc("application/x-srtcp", error)) == NULL)
     return FALSE;
-  GstElement *all[] = { s->rtpbin, s->srtpenc, s->srtpdec, s->funnel, s->rtp_out, s->rtcp_out,
-                        s->rtp_in, s->rtcp_in };
+  GstElement *all[] = { s->rtpbin,  s->srtpenc,  s->srtpdec, s->funnel,
+                        s->rtp_out, s->rtcp_out, s->rtp_in,  s->rtcp_in };
   for (guint i = 0; i < G_N_ELEMENTS(all); i++)
     gst_bin_add(GST_BIN(s->pipeline), all[i]);
   /* The RTCP sender must not wait for the first RTP packet's clock sync. */
@@ -191,8 +194,8 @@ build(HarkMediaSession *s, const HarkMediaConfig *config, GError **error)
                NULL);
   g_signal_connect(s->rtpbin, "new-jitterbuffer",
                    G_CALLBACK(hark_media_session_on_new_jitterbuffer), s);
-  g_signal_connect(s->rtpbin, "request-pt-map",
-                   G_CALLBACK(hark_media_session_on_request_pt_map), s);
+  g_signal_connect(s->rtpbin, "request-pt-map", G_CALLBACK(hark_media_session_on_request_pt_map),
+                   s);
   g_signal_connect(s->rtpbin, "pad-added", G_CALLBACK(hark_media_session_on_pad_added), s);
 
   const char *cipher, *auth;
@@ -238,7 +241,6 @@ build(HarkMediaSession *s, const HarkMediaConfig *config, GError **error)
   }
   return TRUE;
 }
-
 
 static gboolean
 on_bus_message(GstBus *bus, GstMessage *message, gpointer data)
@@ -322,8 +324,8 @@ explain_failure(HarkMediaSession *s, GError **error)
   if (g_str_has_prefix(who, "pulse"))
     no_sound_error(error, who, cause ? cause->message : "could not connect");
   else
-    g_set_error(error, HARK_MEDIA_ERROR, HARK_MEDIA_ERROR_GSTREAMER, "media pipeline: %s%s%s",
-                who, cause ? ": " : "could not start", cause ? cause->message : "");
+    g_set_error(error, HARK_MEDIA_ERROR, HARK_MEDIA_ERROR_GSTREAMER, "media pipeline: %s%s%s", who,
+                cause ? ": " : "could not start", cause ? cause->message : "");
 }
 
 gboolean

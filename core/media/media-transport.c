@@ -10,7 +10,7 @@
 struct _HarkMediaTransport {
   const HarkMediaTransportInterface *iface;
   gpointer impl;
-  GMutex lock;    /* RTP and RTCP leave on different streaming threads */
+  GMutex lock; /* RTP and RTCP leave on different streaming threads */
   double loss;
   GRand *rand;
   guint overhead; /* the interface's, unless the transport knows better (UDP over IPv6) */
@@ -40,8 +40,7 @@ hark_media_transport_set_loss(HarkMediaTransport *t, double fraction, guint32 se
 }
 
 gboolean
-hark_media_transport_send(HarkMediaTransport *t, const guint8 *data, gsize length,
-                          GError **error)
+hark_media_transport_send(HarkMediaTransport *t, const guint8 *data, gsize length, GError **error)
 {
   g_mutex_lock(&t->lock);
   gboolean ok = TRUE;
@@ -103,11 +102,12 @@ udp_readable(GSocket *socket, GIOCondition condition, gpointer data)
   Udp *u = data;
   for (int i = 0; i < 64; i++) {
     GSocketAddress *from = NULL;
-    gssize n = g_socket_receive_from(socket, &from, (char *)u->buffer, sizeof u->buffer, NULL,
-                                     NULL);
+    gssize n =
+      g_socket_receive_from(socket, &from, (char *)u->buffer, sizeof u->buffer, NULL, NULL);
     if (n < 0)
       break;
-    gboolean ours = from != NULL && u->remote != NULL && G_IS_INET_SOCKET_ADDRESS(from) &&
+    gboolean ours =
+      from != NULL && u->remote != NULL && G_IS_INET_SOCKET_ADDRESS(from) &&
       g_inet_socket_address_get_port(G_INET_SOCKET_ADDRESS(from)) ==
         g_inet_socket_address_get_port(G_INET_SOCKET_ADDRESS(u->remote)) &&
       g_inet_address_equal(g_inet_socket_address_get_address(G_INET_SOCKET_ADDRESS(from)),
@@ -154,8 +154,7 @@ static const HarkMediaTransportInterface udp_interface = {
 };
 
 HarkMediaTransport *
-hark_media_transport_new_udp(GInetSocketAddress *local, GInetSocketAddress *remote,
-                             GError **error)
+hark_media_transport_new_udp(GInetSocketAddress *local, GInetSocketAddress *remote, GError **error)
 {
   GSocketFamily family = g_socket_address_get_family(G_SOCKET_ADDRESS(local));
   if (remote != NULL && g_socket_address_get_family(G_SOCKET_ADDRESS(remote)) != family) {
@@ -163,8 +162,8 @@ hark_media_transport_new_udp(GInetSocketAddress *local, GInetSocketAddress *remo
                 "UDP media transport: the local and remote addresses are of different families");
     return NULL;
   }
-  g_autoptr(GSocket) socket = g_socket_new(family, G_SOCKET_TYPE_DATAGRAM,
-                                           G_SOCKET_PROTOCOL_UDP, error);
+  g_autoptr(GSocket) socket =
+    g_socket_new(family, G_SOCKET_TYPE_DATAGRAM, G_SOCKET_PROTOCOL_UDP, error);
   if (socket == NULL || !g_socket_bind(socket, G_SOCKET_ADDRESS(local), FALSE, error))
     return NULL;
   g_socket_set_blocking(socket, FALSE);
@@ -187,8 +186,7 @@ hark_media_transport_get_local(HarkMediaTransport *t)
 }
 
 gboolean
-hark_media_transport_set_remote(HarkMediaTransport *t, GInetSocketAddress *remote,
-                                GError **error)
+hark_media_transport_set_remote(HarkMediaTransport *t, GInetSocketAddress *remote, GError **error)
 {
   if (t->iface->send != udp_send) {
     g_set_error(error, HARK_MEDIA_ERROR, HARK_MEDIA_ERROR_INVALID,
@@ -235,8 +233,8 @@ framed_send(gpointer impl, const guint8 *data, gsize length, GError **error)
   /* Blocking on the streaming thread: a full TCP window holds the sender back, which
    * is what a stream transport should do to a real-time sender (the jitter buffer on
    * the far side copes with the burst when the window opens). */
-  return g_output_stream_write_all(g_io_stream_get_output_stream(f->stream), frame,
-                                   length + 2, NULL, f->cancel, error);
+  return g_output_stream_write_all(g_io_stream_get_output_stream(f->stream), frame, length + 2,
+                                   NULL, f->cancel, error);
 }
 
 static void framed_clear(gpointer data);

@@ -45,9 +45,9 @@ run_help(HarkCommandCall *call, JsonObject *args, gpointer user_data)
   }
   if (only != NULL && json_array_get_length(array) == 0) {
     json_array_unref(array);
-    hark_command_call_return_error(
-      call, g_error_new(HARK_COMMAND_ERROR, HARK_COMMAND_ERROR_UNKNOWN_COMMAND,
-                        "unknown command '%s' (try 'help')", only));
+    hark_command_call_return_error(call, g_error_new(HARK_COMMAND_ERROR,
+                                                     HARK_COMMAND_ERROR_UNKNOWN_COMMAND,
+                                                     "unknown command '%s' (try 'help')", only));
     return;
   }
   JsonObject *result = json_object_new();
@@ -99,8 +99,7 @@ run_clock(HarkCommandCall *call, JsonObject *args, gpointer user_data)
   if (seconds < 0 || seconds > 10 * 365 * 24 * 3600) {
     hark_command_call_return_error(
       call, g_error_new(HARK_COMMAND_ERROR, HARK_COMMAND_ERROR_BAD_ARGUMENTS,
-                        "advance must be 0 to 315360000 seconds, not %" G_GINT64_FORMAT,
-                        seconds));
+                        "advance must be 0 to 315360000 seconds, not %" G_GINT64_FORMAT, seconds));
     return;
   }
   if (seconds > 0)
@@ -116,8 +115,8 @@ static const HarkCommandParam clock_params[] = {
 };
 
 static const HarkCommand clock_command = {
-  HARK_COMMAND_VERSION, "clock", "move the test clock (only with node.test_clock)",
-  clock_params, run_clock,
+  HARK_COMMAND_VERSION, "clock",   "move the test clock (only with node.test_clock)",
+  clock_params,         run_clock,
 };
 
 static const HarkCommandParam help_params[] = {

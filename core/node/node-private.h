@@ -18,7 +18,7 @@
 typedef struct {
   HarkNode base;
   HarkLoginClient *login; /* when the configuration has a login section, from start */
-  HarkOverlay *overlay;   /* with a login section, from start */
+  HarkOverlay *overlay; /* with a login section, from start */
   HarkDirectory *directory; /* with an overlay, from start */
 } HarkNodeRoot;
 

@@ -17,10 +17,10 @@ typedef struct {
   HarkJoin *join;
   char *host;
   guint16 port;
-  char **transports;      /* what the SN is known to offer */
-  GCancellable *probe;    /* a UDP probe in flight */
-  gboolean answered;      /* its probe came back */
-  GPtrArray *started;     /* transport names already tried on it */
+  char **transports; /* what the SN is known to offer */
+  GCancellable *probe; /* a UDP probe in flight */
+  gboolean answered; /* its probe came back */
+  GPtrArray *started; /* transport names already tried on it */
 } Candidate;
 
 typedef struct {
@@ -28,23 +28,23 @@ typedef struct {
   Candidate *candidate;
   char *transport;
   GCancellable *cancellable;
-  Peer *peer;             /* once the transport made a link */
-  const char *state;      /* "connecting", "handshake", "joining", "failed" */
+  Peer *peer; /* once the transport made a link */
+  const char *state; /* "connecting", "handshake", "joining", "failed" */
 } Attempt;
 
 struct _HarkJoin {
   HarkOverlay *overlay;
-  gint64 started;           /* monotonic µs */
-  GPtrArray *candidates;    /* Candidate* */
-  GPtrArray *attempts;      /* Attempt* */
+  gint64 started; /* monotonic µs */
+  GPtrArray *candidates; /* Candidate* */
+  GPtrArray *attempts; /* Attempt* */
   guint race_source;
   guint fallback_source;
-  gboolean stages_done;     /* every stage has started */
+  gboolean stages_done; /* every stage has started */
   gboolean udp_answered;
-  char *only_transport;     /* a `transport` switch: this transport to the current SN */
-  HarkCommandCall *call;    /* ... answered when it ends */
+  char *only_transport; /* a `transport` switch: this transport to the current SN */
+  HarkCommandCall *call; /* ... answered when it ends */
   GString *errors;
-  guint redirected;         /* attempts started on REDIRECTs: at most HARK_ADDRESS_LIST_MAX
+  guint redirected; /* attempts started on REDIRECTs: at most HARK_ADDRESS_LIST_MAX
                              * per join, however many SNs redirect */
 };
 
@@ -84,8 +84,8 @@ way_save(HarkOverlay *overlay, const char *transport, const char *host, guint16 
   g_autoptr(JsonNode) root = json_builder_get_root(builder);
   g_autofree char *text = json_to_string(root, TRUE);
   g_autoptr(GError) error = NULL;
-  if (!g_file_set_contents_full(overlay->way_path, text, -1,
-                                G_FILE_SET_CONTENTS_CONSISTENT, 0600, &error))
+  if (!g_file_set_contents_full(overlay->way_path, text, -1, G_FILE_SET_CONTENTS_CONSISTENT, 0600,
+                                &error))
     g_warning("cannot save how this node joined: %s", error->message);
 }
 
@@ -202,8 +202,8 @@ attempt_failed(Attempt *attempt, const char *why)
    * a REDIRECT named. */
   if (join->errors->len < JOIN_ERRORS_MAX)
     g_string_append_printf(join->errors, "%s%s to %s:%u: %s", join->errors->len ? "; " : "",
-                           attempt->transport, attempt->candidate->host,
-                           attempt->candidate->port, why);
+                           attempt->transport, attempt->candidate->host, attempt->candidate->port,
+                           why);
   else if (!g_str_has_suffix(join->errors->str, "; ..."))
     g_string_append(join->errors, "; ...");
   if (attempt->peer != NULL) {
@@ -341,8 +341,8 @@ on_probe_answer(GBytes *reply, gint64 rtt_us, const GError *error, gpointer data
   g_autoptr(HarkWireMessage) message = hark_wire_decode(reply, &decode_error);
   if (message == NULL || message->type != HARK_MSG_PROBE_REPLY) {
     hark_overlay_note_drop(overlay, &overlay->counters.unexpected,
-                           "a probe answer from %s:%u that is not a PROBE_REPLY",
-                           candidate->host, candidate->port);
+                           "a probe answer from %s:%u that is not a PROBE_REPLY", candidate->host,
+                           candidate->port);
     join_check_exhausted(join);
     return;
   }
@@ -350,8 +350,8 @@ on_probe_answer(GBytes *reply, gint64 rtt_us, const GError *error, gpointer data
   gboolean accepting = TRUE;
   g_variant_lookup(dict, "accepting", "b", &accepting);
   join->udp_answered = TRUE;
-  g_message("join: %s:%u answered the UDP probe in %.1f ms%s", candidate->host,
-            candidate->port, rtt_us / 1000.0, accepting ? "" : " (full)");
+  g_message("join: %s:%u answered the UDP probe in %.1f ms%s", candidate->host, candidate->port,
+            rtt_us / 1000.0, accepting ? "" : " (full)");
   hark_host_cache_seen(overlay->cache, candidate->host, candidate->port, NULL, rtt_us,
                        g_get_real_time() / G_USEC_PER_SEC);
   candidate->answered = TRUE;
@@ -428,10 +428,9 @@ hark_overlay_join_free(HarkJoin *join)
   g_ptr_array_unref(join->attempts);
   g_ptr_array_unref(join->candidates);
   if (join->call != NULL)
-    hark_command_call_return_error(join->call,
-                                   g_error_new_literal(HARK_COMMAND_ERROR,
-                                                       HARK_COMMAND_ERROR_FAILED,
-                                                       "the transport switch was abandoned"));
+    hark_command_call_return_error(
+      join->call, g_error_new_literal(HARK_COMMAND_ERROR, HARK_COMMAND_ERROR_FAILED,
+                                      "the transport switch was abandoned"));
   g_string_free(join->errors, TRUE);
   g_free(join->only_transport);
   g_free(join);
@@ -493,9 +492,9 @@ hark_overlay_join_start(HarkOverlay *overlay)
    * works, and one TLS handshake costs a third of three. */
   guint race_ms = no_udp && !remembered ? 0 : config->join_race_delay_ms;
   join->race_source = hark_overlay_add_timer(overlay, race_ms, on_race, join);
-  join->fallback_source =
-    hark_overlay_add_timer(overlay, no_udp ? config->join_race_delay_ms : config->join_fallback_delay_ms,
-              on_fallback, join);
+  join->fallback_source = hark_overlay_add_timer(
+    overlay, no_udp ? config->join_race_delay_ms : config->join_fallback_delay_ms, on_fallback,
+    join);
   hark_overlay_way_clear(&way);
 }
 
@@ -597,13 +596,13 @@ hark_overlay_join_link_up(HarkJoin *join, Peer *peer)
   g_variant_builder_init(&dict, G_VARIANT_TYPE("a{sv}"));
   g_variant_builder_add(&dict, "{sv}", "name",
                         g_variant_new_string(overlay->node->config->node_name));
-  g_variant_builder_add(&dict, "{sv}", "as",
-                        g_variant_new_string(join->only_transport == NULL && overlay->is_sn
-                                               ? "peer" : "client"));
+  g_variant_builder_add(
+    &dict, "{sv}", "as",
+    g_variant_new_string(join->only_transport == NULL && overlay->is_sn ? "peer" : "client"));
   peer->request_id = hark_overlay_next_id(overlay);
   g_autoptr(GError) error = NULL;
-  if (!hark_link_send(peer->link, HARK_MSG_JOIN, peer->request_id,
-                      g_variant_new("(a{sv})", &dict), &error)) {
+  if (!hark_link_send(peer->link, HARK_MSG_JOIN, peer->request_id, g_variant_new("(a{sv})", &dict),
+                      &error)) {
     attempt_failed(attempt, error->message);
     return;
   }
@@ -641,10 +640,11 @@ join_won(HarkJoin *join, Attempt *attempt, GVariant *dict)
   gint64 now = g_get_monotonic_time();
   gint64 rtt = stats->up_at > 0 ? (stats->up_at - stats->opened_at) : -1;
   hark_link_set_rtt(peer->link, rtt);
-  hark_host_cache_seen(overlay->cache, attempt->candidate->host, attempt->candidate->port, NULL,
-                       -1, g_get_real_time() / G_USEC_PER_SEC);
+  hark_host_cache_seen(overlay->cache, attempt->candidate->host, attempt->candidate->port, NULL, -1,
+                       g_get_real_time() / G_USEC_PER_SEC);
   if (sns != NULL)
-    g_ptr_array_unref(hark_overlay_learn_sn_list(overlay, sns, hark_link_get_peer_host(peer->link)));
+    g_ptr_array_unref(
+      hark_overlay_learn_sn_list(overlay, sns, hark_link_get_peer_host(peer->link)));
   hark_overlay_save_cache(overlay);
   Peer *old = overlay->sn;
   peer->kind = PEER_MY_SN;
@@ -656,8 +656,7 @@ join_won(HarkJoin *join, Attempt *attempt, GVariant *dict)
            join->udp_answered);
   gint64 took = now - join->started;
   g_message("joined: attached to %s at %s:%u over %s in %.1f ms", peer->name,
-            attempt->candidate->host, attempt->candidate->port, attempt->transport,
-            took / 1000.0);
+            attempt->candidate->host, attempt->candidate->port, attempt->transport, took / 1000.0);
   JsonObject *data = json_object_new();
   json_object_set_string_member(data, "sn", peer->name);
   json_object_set_string_member(data, "host", attempt->candidate->host);
@@ -691,8 +690,8 @@ hark_overlay_join_message(HarkJoin *join, Peer *peer, const HarkWireMessage *mes
   if (hark_overlay_handle_keepalive(overlay, peer, message))
     return;
   if (message->id != peer->request_id) {
-    hark_overlay_note_drop(overlay, &overlay->counters.unexpected,
-                           "%s before the answer to JOIN", hark_wire_type_name(message->type));
+    hark_overlay_note_drop(overlay, &overlay->counters.unexpected, "%s before the answer to JOIN",
+                           hark_wire_type_name(message->type));
     return;
   }
   switch (message->type) {
@@ -767,10 +766,9 @@ hark_overlay_send_auth(HarkOverlay *overlay, Peer *peer)
     g_warning("cannot prove this device's certificate to the SN: %s", error->message);
     return;
   }
-  GVariant *body = g_variant_new(
-    "(@ay@ay)",
-    g_variant_new_from_bytes(G_VARIANT_TYPE_BYTESTRING, cert, TRUE),
-    g_variant_new_from_bytes(G_VARIANT_TYPE_BYTESTRING, signature, TRUE));
+  GVariant *body =
+    g_variant_new("(@ay@ay)", g_variant_new_from_bytes(G_VARIANT_TYPE_BYTESTRING, cert, TRUE),
+                  g_variant_new_from_bytes(G_VARIANT_TYPE_BYTESTRING, signature, TRUE));
   hark_link_send(peer->link, HARK_MSG_AUTH, hark_overlay_next_id(overlay), body, NULL);
 }
 
@@ -782,7 +780,8 @@ hark_overlay_client_message(HarkOverlay *overlay, Peer *peer, const HarkWireMess
   switch (message->type) {
   case HARK_MSG_SN_LIST: {
     g_autoptr(GVariant) list = g_variant_get_child_value(message->body, 0);
-    g_ptr_array_unref(hark_overlay_learn_sn_list(overlay, list, hark_link_get_peer_host(peer->link)));
+    g_ptr_array_unref(
+      hark_overlay_learn_sn_list(overlay, list, hark_link_get_peer_host(peer->link)));
     return;
   }
   case HARK_MSG_AUTH_OK: {
@@ -830,9 +829,8 @@ hark_overlay_switch_transport(HarkOverlay *overlay, const char *transport, HarkC
   else if (g_strcmp0(hark_link_get_transport(overlay->sn->link), transport) == 0)
     problem = "the SN link already uses that transport";
   if (problem != NULL) {
-    hark_command_call_return_error(call, g_error_new(HARK_COMMAND_ERROR,
-                                                     HARK_COMMAND_ERROR_FAILED, "%s: %s",
-                                                     transport, problem));
+    hark_command_call_return_error(call, g_error_new(HARK_COMMAND_ERROR, HARK_COMMAND_ERROR_FAILED,
+                                                     "%s: %s", transport, problem));
     return;
   }
   HarkJoin *join = join_new(overlay);
@@ -840,7 +838,7 @@ hark_overlay_switch_transport(HarkOverlay *overlay, const char *transport, HarkC
   join->call = call;
   join->stages_done = TRUE;
   overlay->join = join;
-  Candidate *candidate = candidate_add(join, hark_link_get_peer_host(overlay->sn->link),
-                                       overlay->sn->port, NULL);
+  Candidate *candidate =
+    candidate_add(join, hark_link_get_peer_host(overlay->sn->link), overlay->sn->port, NULL);
   attempt_start(join, candidate, transport);
 }

@@ -20,8 +20,8 @@
 #include "overlay-private.h"
 
 OverlayKeepaliveAction
-hark_overlay_keepalive_step(gint64 silence_us, gint64 timeout_us, gint64 last_in,
-                            gint64 last_out, gint64 *probe_at, gint64 now, gint64 *next)
+hark_overlay_keepalive_step(gint64 silence_us, gint64 timeout_us, gint64 last_in, gint64 last_out,
+                            gint64 *probe_at, gint64 now, gint64 *next)
 {
   if (*probe_at != 0 && last_in >= *probe_at)
     *probe_at = 0; /* anything that arrived after the PING answers it */
@@ -65,9 +65,9 @@ static void
 keepalive_missed(HarkOverlay *overlay)
 {
   Peer *sn = overlay->sn;
-  g_autofree char *why = g_strdup_printf(
-    "nothing arrived within %d s of the keep-alive (after %u s of silence)",
-    overlay->node->config->keepalive_timeout, overlay->keepalive_s);
+  g_autofree char *why =
+    g_strdup_printf("nothing arrived within %d s of the keep-alive (after %u s of silence)",
+                    overlay->node->config->keepalive_timeout, overlay->keepalive_s);
   /* As a failed join attempt would: the next joins try it after the others. */
   hark_host_cache_failed(overlay->cache, hark_link_get_peer_host(sn->link),
                          sn->port != 0 ? sn->port : hark_link_get_peer_port(sn->link),
@@ -138,8 +138,8 @@ on_client_sweep(gpointer data)
     gint64 heard = MAX(stats->last_in_at, peer->since);
     if (peer->kind != PEER_CLIENT || now - heard <= limit)
       continue;
-    g_autofree char *why = g_strdup_printf("silent for %" G_GINT64_FORMAT " s",
-                                           (now - heard) / G_USEC_PER_SEC);
+    g_autofree char *why =
+      g_strdup_printf("silent for %" G_GINT64_FORMAT " s", (now - heard) / G_USEC_PER_SEC);
     hark_overlay_drop_peer(overlay, peer, why);
   }
   g_list_free(peers);
@@ -150,9 +150,8 @@ void
 hark_overlay_keepalive_serve_start(HarkOverlay *overlay)
 {
   hark_overlay_clear_source(overlay, &overlay->client_sweep_source);
-  overlay->client_sweep_source =
-    hark_overlay_add_timer(overlay, (guint)overlay->node->config->keepalive_timeout * 1000,
-                           on_client_sweep, overlay);
+  overlay->client_sweep_source = hark_overlay_add_timer(
+    overlay, (guint)overlay->node->config->keepalive_timeout * 1000, on_client_sweep, overlay);
 }
 
 void

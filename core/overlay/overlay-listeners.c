@@ -14,8 +14,7 @@ typedef struct {
 } OverlayListenerEntry;
 
 guint
-hark_overlay_add_listener(HarkOverlay *overlay, const HarkOverlayListener *listener,
-                          gpointer data)
+hark_overlay_add_listener(HarkOverlay *overlay, const HarkOverlayListener *listener, gpointer data)
 {
   if (overlay->listeners == NULL)
     overlay->listeners = g_ptr_array_new_with_free_func(g_free);

@@ -12,20 +12,20 @@
 #include <string.h>
 
 #define NAT_FILE "nat.json"
-#define NAT_SERVERS 8            /* host-cache entries handed to the probe */
-#define CHANGE_SETTLE_MS 2000    /* addresses come and go in bursts */
-#define FIRST_PROBE_MS 1000      /* at start: let the host cache and the SN links settle */
+#define NAT_SERVERS 8 /* host-cache entries handed to the probe */
+#define CHANGE_SETTLE_MS 2000 /* addresses come and go in bursts */
+#define FIRST_PROBE_MS 1000 /* at start: let the host cache and the SN links settle */
 
 struct _OverlayNat {
   HarkOverlay *overlay;
   char *path;
-  HarkNatResult *result;  /* the last result, or NULL */
-  gint64 probed_at;       /* unix s of the result */
-  char *plugin;           /* the registration that made it */
-  GCancellable *running;  /* a probe in flight, or NULL */
-  GPtrArray *waiting;     /* HarkCommandCall*: `nat probe` calls waiting for it */
+  HarkNatResult *result; /* the last result, or NULL */
+  gint64 probed_at; /* unix s of the result */
+  char *plugin; /* the registration that made it */
+  GCancellable *running; /* a probe in flight, or NULL */
+  GPtrArray *waiting; /* HarkCommandCall*: `nat probe` calls waiting for it */
   guint timer;
-  guint settle;           /* the first probe, or one after an address change */
+  guint settle; /* the first probe, or one after an address change */
   GNetworkMonitor *monitor;
   gulong monitor_handler;
 };
@@ -56,8 +56,7 @@ save(OverlayNat *nat)
   json_object_set_int_member(json_node_get_object(root), "version", 1);
   g_autofree char *text = json_to_string(root, TRUE);
   g_autoptr(GError) error = NULL;
-  if (!g_file_set_contents_full(nat->path, text, -1, G_FILE_SET_CONTENTS_CONSISTENT, 0600,
-                                &error))
+  if (!g_file_set_contents_full(nat->path, text, -1, G_FILE_SET_CONTENTS_CONSISTENT, 0600, &error))
     g_warning("cannot save the NAT probe's result: %s", error->message);
 }
 
@@ -70,8 +69,7 @@ load(OverlayNat *nat, GError **error)
   gsize size;
   if (!g_file_get_contents(nat->path, &text, &size, error))
     return FALSE;
-  nat->result = hark_overlay_nat_parse(text, size, nat->path, &nat->probed_at, &nat->plugin,
-                                       error);
+  nat->result = hark_overlay_nat_parse(text, size, nat->path, &nat->probed_at, &nat->plugin, error);
   return nat->result != NULL;
 }
 
@@ -89,7 +87,8 @@ static GStrv
 servers(HarkOverlay *overlay)
 {
   g_autoptr(GStrvBuilder) builder = g_strv_builder_new();
-  g_autoptr(GPtrArray) best = hark_host_cache_best(overlay->cache, HARK_HOST_CACHE_DEFAULT_CAPACITY);
+  g_autoptr(GPtrArray) best =
+    hark_host_cache_best(overlay->cache, HARK_HOST_CACHE_DEFAULT_CAPACITY);
   guint n = 0;
   for (guint i = 0; i < best->len && n < NAT_SERVERS; i++) {
     const HarkHostCacheEntry *entry = best->pdata[i];
@@ -132,14 +131,16 @@ on_probed(HarkNatResult *result, const GError *error, gpointer data)
   nat->result = result;
   nat->probed_at = g_get_real_time() / G_USEC_PER_SEC;
   save(nat);
-  g_message("NAT probe: %s, mapping %s, filtering %s, mapped %s (server %s, other %s) in %"
-            G_GINT64_FORMAT " ms", hark_nat_verdict_to_string(result->verdict),
-            hark_nat_behaviour_to_string(result->mapping),
-            hark_nat_behaviour_to_string(result->filtering),
-            result->mapped != NULL ? result->mapped : "none",
-            result->server != NULL ? result->server : "none",
-            result->other != NULL ? result->other : "none", result->duration_ms);
-  hark_overlay_emit(nat->overlay, "nat-probed", result_to_json(result, nat->probed_at, nat->plugin));
+  g_message(
+    "NAT probe: %s, mapping %s, filtering %s, mapped %s (server %s, other %s) in %" G_GINT64_FORMAT
+    " ms",
+    hark_nat_verdict_to_string(result->verdict), hark_nat_behaviour_to_string(result->mapping),
+    hark_nat_behaviour_to_string(result->filtering),
+    result->mapped != NULL ? result->mapped : "none",
+    result->server != NULL ? result->server : "none",
+    result->other != NULL ? result->other : "none", result->duration_ms);
+  hark_overlay_emit(nat->overlay, "nat-probed",
+                    result_to_json(result, nat->probed_at, nat->plugin));
   answer_waiting(nat, NULL);
   hark_overlay_check_eligibility(nat->overlay);
 }
@@ -228,7 +229,8 @@ hark_overlay_nat_start(HarkOverlay *overlay)
   gint64 age = g_get_real_time() / G_USEC_PER_SEC - nat->probed_at;
   if (nat->result == NULL || age < 0 || age >= config->nat_probe_interval)
     nat->settle = hark_overlay_add_timer(overlay, FIRST_PROBE_MS, on_first, nat);
-  nat->timer = hark_overlay_add_timer(overlay, (guint)config->nat_probe_interval * 1000, on_timer, nat);
+  nat->timer =
+    hark_overlay_add_timer(overlay, (guint)config->nat_probe_interval * 1000, on_timer, nat);
   nat->monitor = g_object_ref(g_network_monitor_get_default());
   nat->monitor_handler =
     g_signal_connect(nat->monitor, "network-changed", G_CALLBACK(on_network_changed), nat);

@@ -6,8 +6,8 @@
 
 G_BEGIN_DECLS
 
-#define OVERLAY_JOIN_TIMEOUT_MS 5000   /* JOIN -> JOIN_OK, and a new link's first JOIN */
-#define OVERLAY_AUTH_TIMEOUT_S 120     /* an unauthenticated client must log in by then */
+#define OVERLAY_JOIN_TIMEOUT_MS 5000 /* JOIN -> JOIN_OK, and a new link's first JOIN */
+#define OVERLAY_AUTH_TIMEOUT_S 120 /* an unauthenticated client must log in by then */
 /* Accepted links that have not joined yet (TLS handshake, then JOIN): at most this many,
  * and this many from one IP address, so no stranger can hold every door of the SN. */
 #define OVERLAY_MAX_UNJOINED 256
@@ -16,29 +16,29 @@ G_BEGIN_DECLS
 /* A PROBE is padded to at least this many bytes, and an SN answers only a PROBE at least
  * as large as its PROBE_REPLY: the SN's UDP port must not amplify a spoofed request. */
 #define OVERLAY_PROBE_SIZE 512
-#define OVERLAY_JOIN_CANDIDATES 8      /* host-cache entries one join tries at most */
+#define OVERLAY_JOIN_CANDIDATES 8 /* host-cache entries one join tries at most */
 #define OVERLAY_SN_LIST_MAX HARK_ADDRESS_LIST_MAX /* entries in one SN_LIST, JOIN_OK or REDIRECT */
 #define OVERLAY_RETRY_FIRST_MS 500
 #define OVERLAY_RETRY_MAX_MS 30000
 #define OVERLAY_TUNNELS_PER_LINK 4
 #define OVERLAY_TUNNEL_IDLE_S 60
-#define OVERLAY_SN_VERIFY_MS 10000     /* a peer's claim to be an SN is checked by then */
-#define OVERLAY_SN_LINKS_PER_DEVICE 4  /* peer links one SN device may have open to us */
-#define OVERLAY_LOG_TEXT_MAX 120       /* characters of peer-supplied text in one log line */
+#define OVERLAY_SN_VERIFY_MS 10000 /* a peer's claim to be an SN is checked by then */
+#define OVERLAY_SN_LINKS_PER_DEVICE 4 /* peer links one SN device may have open to us */
+#define OVERLAY_LOG_TEXT_MAX 120 /* characters of peer-supplied text in one log line */
 
 typedef enum {
-  PEER_OPENED,    /* we opened it (a join attempt or an SN link): waiting for JOIN_OK */
-  PEER_PENDING,   /* accepted: waiting for the opener's JOIN */
-  PEER_CLIENT,    /* accepted ordinary node */
-  PEER_SN,        /* a link to another SN, either direction, joined */
-  PEER_MY_SN,     /* the SN this ordinary node is attached to */
-  PEER_PROBE,     /* we opened it to the address a peer claims: closed once its TLS is up */
+  PEER_OPENED, /* we opened it (a join attempt or an SN link): waiting for JOIN_OK */
+  PEER_PENDING, /* accepted: waiting for the opener's JOIN */
+  PEER_CLIENT, /* accepted ordinary node */
+  PEER_SN, /* a link to another SN, either direction, joined */
+  PEER_MY_SN, /* the SN this ordinary node is attached to */
+  PEER_PROBE, /* we opened it to the address a peer claims: closed once its TLS is up */
 } PeerKind;
 
 /* What an SN knows of a PEER_SN (see overlay-verify.c). */
 typedef enum {
-  SN_CLAIMED,     /* it JOINed as a peer: no SN rights until we checked its address */
-  SN_VERIFIED,    /* a link we opened to its address showed its device key */
+  SN_CLAIMED, /* it JOINed as a peer: no SN rights until we checked its address */
+  SN_VERIFIED, /* a link we opened to its address showed its device key */
 } SnTrust;
 
 typedef struct _HarkJoin HarkJoin;
@@ -54,24 +54,24 @@ typedef struct _Peer Peer;
 
 /* What was dropped and why: the "bad input" counters of `overlay`. */
 typedef struct {
-  guint64 unauthenticated;   /* messages a peer may not send before it proved who it is */
-  guint64 unexpected;        /* messages of a type that makes no sense on that link */
-  guint64 bad_messages;      /* frames that did not decode (sum over closed links) */
-  guint64 bad_frames;        /* links closed for an oversized or bad length */
+  guint64 unauthenticated; /* messages a peer may not send before it proved who it is */
+  guint64 unexpected; /* messages of a type that makes no sense on that link */
+  guint64 bad_messages; /* frames that did not decode (sum over closed links) */
+  guint64 bad_frames; /* links closed for an oversized or bad length */
   guint64 handshake_failures; /* TLS failed or timed out (slow-loris) */
   guint64 too_many_handshakes; /* accepted links refused at once: OVERLAY_MAX_UNJOINED */
   guint64 too_many_from_source; /* refused: OVERLAY_MAX_UNJOINED_PER_SOURCE from its address */
-  guint64 bad_datagrams;     /* UDP datagrams that are neither STUN nor a probe we serve */
+  guint64 bad_datagrams; /* UDP datagrams that are neither STUN nor a probe we serve */
   guint64 stun_answered;
   guint64 stun_refused;
   guint64 probes_answered;
-  guint64 probes_too_small;  /* PROBEs smaller than their answer would be (not answered) */
-  guint64 stun_flood;        /* STUN on the core's own STUN sockets over their rate */
-  guint64 stun_relayed;      /* CHANGE-REQUESTs handed to the partner SN (STUN_RELAY) */
+  guint64 probes_too_small; /* PROBEs smaller than their answer would be (not answered) */
+  guint64 stun_flood; /* STUN on the core's own STUN sockets over their rate */
+  guint64 stun_relayed; /* CHANGE-REQUESTs handed to the partner SN (STUN_RELAY) */
   guint64 certificates_expired; /* links ended: the peer's certificate expired unrenewed */
   guint64 stun_relay_served; /* answers sent for a partner SN */
   guint64 stun_relay_refused; /* STUN_RELAYs refused (rate, bad address, no RFC 5780) */
-  guint64 redirected;        /* clients sent elsewhere because this SN was full */
+  guint64 redirected; /* clients sent elsewhere because this SN was full */
   guint64 sn_claims_refused; /* peers that JOINed as SNs and were not (see overlay-verify.c) */
   guint64 too_many_logging_in; /* clients without a certificate over supernode.max_logging_in */
 } OverlayCounters;
@@ -80,62 +80,62 @@ struct _Peer {
   HarkOverlay *overlay;
   HarkLink *link;
   PeerKind kind;
-  char *name;            /* from JOIN / JOIN_OK */
-  char *host;            /* an SN peer's address as it announces it (links come from any) */
-  guint16 port;          /* an SN peer's overlay port (from its JOIN or the join target) */
-  char **transports;     /* an SN peer's transports */
-  gint64 since;          /* monotonic µs of the JOIN */
-  guint64 request_id;    /* our JOIN's id while PEER_OPENED; a claimed SN's JOIN id */
-  guint timer;           /* JOIN deadline / auth deadline */
+  char *name; /* from JOIN / JOIN_OK */
+  char *host; /* an SN peer's address as it announces it (links come from any) */
+  guint16 port; /* an SN peer's overlay port (from its JOIN or the join target) */
+  char **transports; /* an SN peer's transports */
+  gint64 since; /* monotonic µs of the JOIN */
+  guint64 request_id; /* our JOIN's id while PEER_OPENED; a claimed SN's JOIN id */
+  guint timer; /* JOIN deadline / auth deadline */
   gboolean listeners_told; /* the higher layers heard that its link is gone */
-  HarkJoin *join;        /* the join attempt this link belongs to, while PEER_OPENED */
-  GHashTable *tunnels;   /* guint64 id -> SnTunnel*: tunnels this SN carries for it */
+  HarkJoin *join; /* the join attempt this link belongs to, while PEER_OPENED */
+  GHashTable *tunnels; /* guint64 id -> SnTunnel*: tunnels this SN carries for it */
   guint16 stun_alt_port; /* an SN peer's second STUN port (JOIN / JOIN_OK), 0 unknown */
-  SnTrust trust;         /* PEER_SN: claimed or verified */
-  guint64 claim;         /* PEER_SN claimed: its id; PEER_PROBE: the claim it checks */
-  char *admitted_from;    /* set while it holds an admission slot: the source address it
+  SnTrust trust; /* PEER_SN: claimed or verified */
+  guint64 claim; /* PEER_SN claimed: its id; PEER_PROBE: the claim it checks */
+  char *admitted_from; /* set while it holds an admission slot: the source address it
                           * is counted under (accepted, not joined yet) */
 };
 
 struct _HarkOverlay {
   HarkNode *node;
   HarkLoginClient *login; /* borrowed from the node */
-  HarkContext *ctx;       /* the core's */
+  HarkContext *ctx; /* the core's */
   HarkHostCache *cache;
   char *cache_path;
-  char *way_path;         /* what worked last time (join.json) */
+  char *way_path; /* what worked last time (join.json) */
   guint64 next_id;
   OverlayCounters counters;
-  GHashTable *peers;      /* HarkLink* -> Peer*: every link of this node */
-  guint unjoined;         /* accepted links holding an admission slot */
+  GHashTable *peers; /* HarkLink* -> Peer*: every link of this node */
+  guint unjoined; /* accepted links holding an admission slot */
   GHashTable *unjoined_by_source; /* source address -> how many of those (GUINT_TO_POINTER) */
-  gint64 last_drop_log;   /* monotonic µs of the last drop logged at message level */
+  gint64 last_drop_log; /* monotonic µs of the last drop logged at message level */
   gboolean stopping;
 
   /* ordinary node */
-  HarkJoin *join;         /* running, or NULL */
-  Peer *sn;               /* PEER_MY_SN, or NULL */
+  HarkJoin *join; /* running, or NULL */
+  Peer *sn; /* PEER_MY_SN, or NULL */
   guint retry_source;
   guint retry_ms;
   guint keepalive_source; /* overlay-keepalive.c */
-  gint64 probe_at;        /* monotonic µs of the PING nothing has answered yet, or 0 */
-  guint64 pings_sent;     /* on the current SN link: none while traffic flows */
-  guint keepalive_s;      /* ours, or less when the SN asks for it */
-  gboolean synced;        /* the login client's start-up sync was asked for */
+  gint64 probe_at; /* monotonic µs of the PING nothing has answered yet, or 0 */
+  guint64 pings_sent; /* on the current SN link: none while traffic flows */
+  guint keepalive_s; /* ours, or less when the SN asks for it */
+  gboolean synced; /* the login client's start-up sync was asked for */
   guint sync_source;
-  char *last_error;       /* why the last join failed, for `overlay` */
+  char *last_error; /* why the last join failed, for `overlay` */
 
   /* super node */
   gboolean is_sn;
-  char *sn_refusal;       /* why this node is not an SN (for `overlay`) */
-  gint64 started_at;      /* monotonic µs */
+  char *sn_refusal; /* why this node is not an SN (for `overlay`) */
+  gint64 started_at; /* monotonic µs */
   guint eligibility_source;
   guint sn_links_source;
-  guint sn_rounds;        /* of SN-link upkeep, to announce every few */
+  guint sn_rounds; /* of SN-link upkeep, to announce every few */
   guint client_sweep_source; /* drops silent clients (overlay-keepalive.c) */
-  char *public_host;      /* the address announced to others */
-  OverlayStun *stun;      /* the RFC 5780 STUN server, while serving */
-  OverlayNat *nat;        /* the NAT probe's result and schedule */
+  char *public_host; /* the address announced to others */
+  OverlayStun *stun; /* the RFC 5780 STUN server, while serving */
+  OverlayNat *nat; /* the NAT probe's result and schedule */
   GHashTable *relay_buckets; /* device id -> OverlayBucket*: STUN_RELAYs each SN device may ask */
 
   /* login tunnel (node side) */
@@ -190,9 +190,9 @@ char *hark_overlay_peer_text(const char *text);
 
 /* overlay-keepalive.c */
 typedef enum {
-  KEEPALIVE_WAIT,   /* nothing to do before *next */
-  KEEPALIVE_PROBE,  /* send a PING now */
-  KEEPALIVE_DEAD,   /* the PING at *probe_at went unanswered: the SN is gone */
+  KEEPALIVE_WAIT, /* nothing to do before *next */
+  KEEPALIVE_PROBE, /* send a PING now */
+  KEEPALIVE_DEAD, /* the PING at *probe_at went unanswered: the SN is gone */
 } OverlayKeepaliveAction;
 /* The client's keep-alive decision at now (all monotonic µs): last_in and last_out are
  * the SN link's last message each way, *probe_at the unanswered PING's time (0: none;
@@ -236,15 +236,13 @@ void hark_overlay_send_auth(HarkOverlay *overlay, Peer *peer);
 /* Move the SN link to another transport (the `transport` command). */
 void hark_overlay_switch_transport(HarkOverlay *overlay, const char *transport,
                                    HarkCommandCall *call);
-void hark_overlay_client_message(HarkOverlay *overlay, Peer *peer,
-                                 const HarkWireMessage *message);
+void hark_overlay_client_message(HarkOverlay *overlay, Peer *peer, const HarkWireMessage *message);
 
 /* overlay-serve.c */
 void hark_overlay_link_accepted(HarkLink *link, gpointer data);
-void hark_overlay_datagram_received(const char *transport, GSocketAddress *from,
-                                    GBytes *datagram, gpointer data);
-void hark_overlay_serve_message(HarkOverlay *overlay, Peer *peer,
-                                const HarkWireMessage *message);
+void hark_overlay_datagram_received(const char *transport, GSocketAddress *from, GBytes *datagram,
+                                    gpointer data);
+void hark_overlay_serve_message(HarkOverlay *overlay, Peer *peer, const HarkWireMessage *message);
 void hark_overlay_check_eligibility(HarkOverlay *overlay);
 /* One datagram through a datagram transport (failures are logged at debug level). */
 void hark_overlay_send_datagram(HarkOverlay *overlay, const char *transport, GSocketAddress *to,

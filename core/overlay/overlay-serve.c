@@ -22,7 +22,7 @@
 
 #define ELIGIBILITY_INTERVAL_S 10
 #define SN_LINKS_INTERVAL_S 30
-#define ANNOUNCE_EVERY_ROUNDS 2   /* SN_LIST to clients and peers every 60 s */
+#define ANNOUNCE_EVERY_ROUNDS 2 /* SN_LIST to clients and peers every 60 s */
 
 /* ---- who may serve ---------------------------------------------------------------- */
 
@@ -257,8 +257,8 @@ hark_overlay_check_eligibility(HarkOverlay *overlay)
     g_free(overlay->sn_refusal);
     overlay->sn_refusal = g_strdup(why);
     /* Load comes and goes; only the loss of what an SN cannot do without ends it. */
-    gboolean behind_nat = overlay->node->config->public_address == NULL &&
-                          g_str_has_prefix(why, "the NAT probe says");
+    gboolean behind_nat =
+      overlay->node->config->public_address == NULL && g_str_has_prefix(why, "the NAT probe says");
     if (overlay->is_sn && (!overlay->node->config->supernode || behind_nat ||
                            hark_link_local_certificate(overlay->node) == NULL))
       hark_overlay_stop_serving(overlay, why);
@@ -376,10 +376,12 @@ maintain_sn_links(HarkOverlay *overlay)
     return;
   const HarkRegistration *reg = streams->pdata[0];
   const HarkTransportInterface *iface = reg->iface;
-  g_autoptr(GPtrArray) best = hark_host_cache_best(overlay->cache, HARK_HOST_CACHE_DEFAULT_CAPACITY);
+  g_autoptr(GPtrArray) best =
+    hark_host_cache_best(overlay->cache, HARK_HOST_CACHE_DEFAULT_CAPACITY);
   for (guint i = 0; i < best->len && have < (guint)config->sn_links; i++) {
     const HarkHostCacheEntry *entry = best->pdata[i];
-    gboolean self = entry->port == config->port && g_strcmp0(entry->host, overlay->public_host) == 0;
+    gboolean self =
+      entry->port == config->port && g_strcmp0(entry->host, overlay->public_host) == 0;
     if (self || linked_to(overlay, entry->host, entry->port) ||
         (entry->transports != NULL &&
          !g_strv_contains((const char *const *)entry->transports, reg->name)))
@@ -428,8 +430,8 @@ drop_peers_of_kind(HarkOverlay *overlay, PeerKind kind, const char *why)
   for (GList *l = peers; l != NULL; l = l->next) {
     Peer *peer = l->data;
     if (peer->kind == kind ||
-        (kind == PEER_SN && ((peer->kind == PEER_OPENED && peer->join == NULL) ||
-                             peer->kind == PEER_PROBE)))
+        (kind == PEER_SN &&
+         ((peer->kind == PEER_OPENED && peer->join == NULL) || peer->kind == PEER_PROBE)))
       hark_overlay_drop_peer(overlay, peer, why);
   }
   g_list_free(peers);
@@ -497,9 +499,9 @@ join_ok_body(HarkOverlay *overlay, Peer *peer)
   g_variant_builder_add(&dict, "{sv}", "observed", g_variant_new_string(observed));
   g_variant_builder_add(&dict, "{sv}", "authenticated",
                         g_variant_new_boolean(hark_link_get_peer_certificate(peer->link) != NULL));
-  g_variant_builder_add(&dict, "{sv}", "sns",
-                        hark_overlay_sn_list(overlay, hark_link_get_peer_host(peer->link),
-                                             peer->port));
+  g_variant_builder_add(
+    &dict, "{sv}", "sns",
+    hark_overlay_sn_list(overlay, hark_link_get_peer_host(peer->link), peer->port));
   g_variant_builder_add(&dict, "{sv}", "stun_alt_port",
                         g_variant_new_uint16(hark_overlay_stun_alt_port(overlay)));
   return g_variant_new("(a{sv})", &dict);
@@ -531,8 +533,8 @@ accept_sn_peer(HarkOverlay *overlay, Peer *peer, GVariant *dict, guint64 id)
   if (refused != NULL) {
     hark_overlay_send_error(peer, id, 400, refused);
     hark_overlay_note_drop(overlay, &overlay->counters.unexpected, "SN link from %s:%u: %s",
-                           hark_link_get_peer_host(peer->link),
-                           hark_link_get_peer_port(peer->link), refused);
+                           hark_link_get_peer_host(peer->link), hark_link_get_peer_port(peer->link),
+                           refused);
     hark_link_close(peer->link);
     return;
   }
@@ -570,8 +572,8 @@ accept_client(HarkOverlay *overlay, Peer *peer, guint64 id)
       count_peers_where(overlay, PEER_CLIENT, TRUE) >= (guint)config->sn_max_logging_in) {
     hark_overlay_note_drop(overlay, &overlay->counters.too_many_logging_in,
                            "a client from %s:%u without a certificate: %d are logging in already",
-                           hark_link_get_peer_host(peer->link),
-                           hark_link_get_peer_port(peer->link), config->sn_max_logging_in);
+                           hark_link_get_peer_host(peer->link), hark_link_get_peer_port(peer->link),
+                           config->sn_max_logging_in);
     hark_overlay_send_error(peer, id, 503, "too many nodes are logging in here: try another SN");
     hark_link_close(peer->link);
     return;
@@ -620,7 +622,8 @@ handle_join(HarkOverlay *overlay, Peer *peer, const HarkWireMessage *message)
                             "a JOIN needs a name (1-64 bytes of UTF-8 without control or "
                             "bidirectional formatting characters) and as: client|peer");
     hark_overlay_note_drop(overlay, &overlay->counters.unexpected, "a malformed JOIN from %s:%u",
-                           hark_link_get_peer_host(peer->link), hark_link_get_peer_port(peer->link));
+                           hark_link_get_peer_host(peer->link),
+                           hark_link_get_peer_port(peer->link));
     hark_link_close(peer->link);
     return;
   }
@@ -654,8 +657,8 @@ handle_auth(HarkOverlay *overlay, Peer *peer, const HarkWireMessage *message)
   hark_link_send(peer->link, HARK_MSG_AUTH_OK, message->id, g_variant_new("(s)", proven->user),
                  NULL);
   g_autofree char *user = hark_overlay_peer_text(proven->user);
-  g_message("%s %s is user %s (device %s)", peer->kind == PEER_SN ? "the SN" : "client",
-            peer->name, user, proven->device_id);
+  g_message("%s %s is user %s (device %s)", peer->kind == PEER_SN ? "the SN" : "client", peer->name,
+            user, proven->device_id);
 }
 
 static void
@@ -682,9 +685,10 @@ serve_opened(HarkOverlay *overlay, Peer *peer, const HarkWireMessage *message)
   hark_overlay_verify_opened(overlay, peer);
   g_autoptr(GVariant) sns = g_variant_lookup_value(dict, "sns", G_VARIANT_TYPE("a(sqas)"));
   if (sns != NULL)
-    g_ptr_array_unref(hark_overlay_learn_sn_list(overlay, sns, hark_link_get_peer_host(peer->link)));
-  hark_host_cache_seen(overlay->cache, hark_link_get_peer_host(peer->link), peer->port, NULL,
-                       -1, g_get_real_time() / G_USEC_PER_SEC);
+    g_ptr_array_unref(
+      hark_overlay_learn_sn_list(overlay, sns, hark_link_get_peer_host(peer->link)));
+  hark_host_cache_seen(overlay->cache, hark_link_get_peer_host(peer->link), peer->port, NULL, -1,
+                       g_get_real_time() / G_USEC_PER_SEC);
   g_message("linked to the SN %s at %s:%u", peer->name, hark_link_get_peer_host(peer->link),
             peer->port);
 }
@@ -710,8 +714,7 @@ hark_overlay_serve_message(HarkOverlay *overlay, Peer *peer, const HarkWireMessa
     /* A client proves its certificate, or a renewed one; an SN that opened a link to us
      * proves its renewed certificate (its first was in the handshake): the link ends
      * when the certificate it holds expires (link.c). */
-    if (peer->kind == PEER_CLIENT ||
-        (peer->kind == PEER_SN && !hark_link_is_opener(peer->link))) {
+    if (peer->kind == PEER_CLIENT || (peer->kind == PEER_SN && !hark_link_is_opener(peer->link))) {
       handle_auth(overlay, peer, message);
       return;
     }
@@ -737,7 +740,8 @@ hark_overlay_serve_message(HarkOverlay *overlay, Peer *peer, const HarkWireMessa
   case HARK_MSG_SN_LIST:
     if (hark_overlay_is_verified_sn(peer)) {
       g_autoptr(GVariant) list = g_variant_get_child_value(message->body, 0);
-      g_ptr_array_unref(hark_overlay_learn_sn_list(overlay, list, hark_link_get_peer_host(peer->link)));
+      g_ptr_array_unref(
+        hark_overlay_learn_sn_list(overlay, list, hark_link_get_peer_host(peer->link)));
       return;
     }
     break;
@@ -746,9 +750,8 @@ hark_overlay_serve_message(HarkOverlay *overlay, Peer *peer, const HarkWireMessa
   }
   guint64 *counter = authenticated || peer->kind == PEER_SN ? &overlay->counters.unexpected
                                                             : &overlay->counters.unauthenticated;
-  hark_overlay_note_drop(overlay, counter, "%s from %s:%u (%s)",
-                         hark_wire_type_name(message->type), hark_link_get_peer_host(peer->link),
-                         hark_link_get_peer_port(peer->link),
+  hark_overlay_note_drop(overlay, counter, "%s from %s:%u (%s)", hark_wire_type_name(message->type),
+                         hark_link_get_peer_host(peer->link), hark_link_get_peer_port(peer->link),
                          peer->kind == PEER_PENDING ? "before JOIN"
                          : authenticated            ? "not expected"
                                                     : "not logged in");
@@ -757,7 +760,8 @@ hark_overlay_serve_message(HarkOverlay *overlay, Peer *peer, const HarkWireMessa
 /* ---- datagrams: probes and STUN --------------------------------------------------- */
 
 void
-hark_overlay_send_datagram(HarkOverlay *overlay, const char *transport, GSocketAddress *to, GBytes *bytes)
+hark_overlay_send_datagram(HarkOverlay *overlay, const char *transport, GSocketAddress *to,
+                           GBytes *bytes)
 {
   const HarkRegistration *reg = hark_overlay_transport(overlay, transport);
   const HarkTransportInterface *iface = reg != NULL ? reg->iface : NULL;
@@ -818,8 +822,8 @@ hark_overlay_datagram_received(const char *transport, GSocketAddress *from, GByt
   g_autoptr(GError) error = NULL;
   g_autoptr(HarkWireMessage) message = hark_wire_decode(datagram, &error);
   if (message == NULL || message->type != HARK_MSG_PROBE) {
-    hark_overlay_note_drop(overlay, &overlay->counters.bad_datagrams, "a datagram from %s: %s",
-                           who, message == NULL ? error->message : "not a PROBE");
+    hark_overlay_note_drop(overlay, &overlay->counters.bad_datagrams, "a datagram from %s: %s", who,
+                           message == NULL ? error->message : "not a PROBE");
     return;
   }
   answer_probe(overlay, transport, from, message, g_bytes_get_size(datagram));

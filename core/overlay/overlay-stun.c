@@ -45,7 +45,10 @@
 /* The host's own addresses are read again after this long (interfaces change). */
 #define OWN_ADDRESSES_MAX_AGE_US ((gint64)(60 * G_USEC_PER_SEC))
 
-enum { ALT_PORT = 1, ALT_IP = 2 }; /* bits of an origin's index */
+enum {
+  ALT_PORT = 1,
+  ALT_IP = 2
+}; /* bits of an origin's index */
 
 typedef struct {
   OverlayStun *stun;
@@ -57,14 +60,14 @@ typedef struct {
 struct _OverlayStun {
   HarkOverlay *overlay;
   guint16 port, alt_port;
-  GInetAddress *public_ip;   /* A1 as announced */
-  GInetAddress *alt_ip;      /* A2 of this host, or NULL: ask a peer */
-  StunSocket sockets[4];     /* [0] unused: the udp transport serves (A1, P1) */
+  GInetAddress *public_ip; /* A1 as announced */
+  GInetAddress *alt_ip; /* A2 of this host, or NULL: ask a peer */
+  StunSocket sockets[4]; /* [0] unused: the udp transport serves (A1, P1) */
   OverlayBucket own;
-  GPtrArray *own_addresses;  /* GInetAddress*: this SN's, no STUN_RELAY answer goes there */
-  gint64 own_addresses_at;   /* monotonic µs when read */
-  GHashTable *sources;       /* source key (hark_address_source_key) -> OverlayBucket* */
-  OverlayBucket crowd;       /* sources beyond OWN_SOURCES_MAX */
+  GPtrArray *own_addresses; /* GInetAddress*: this SN's, no STUN_RELAY answer goes there */
+  gint64 own_addresses_at; /* monotonic µs when read */
+  GHashTable *sources; /* source key (hark_address_source_key) -> OverlayBucket* */
+  OverlayBucket crowd; /* sources beyond OWN_SOURCES_MAX */
 };
 
 /* Token bucket: burst of twice the rate. */
@@ -76,7 +79,7 @@ bucket_take(OverlayBucket *bucket, double per_second)
     bucket->tokens = 2 * per_second;
   else
     bucket->tokens = MIN(2 * per_second, bucket->tokens + (double)(now - bucket->refilled_us) /
-                                                             G_USEC_PER_SEC * per_second);
+                                                            G_USEC_PER_SEC * per_second);
   bucket->refilled_us = now;
   if (bucket->tokens < 1)
     return FALSE;
@@ -198,8 +201,8 @@ handle_stun(OverlayStun *stun, guint index, GSocketAddress *from, GBytes *datagr
   /* RESPONSE-PORT: the answer goes to another port of the same address. */
   g_autoptr(GSocketAddress) to = NULL;
   if (request.n_unknown == 0 && request.response_port != 0 && G_IS_INET_SOCKET_ADDRESS(from))
-    to = g_inet_socket_address_new(
-      g_inet_socket_address_get_address(G_INET_SOCKET_ADDRESS(from)), request.response_port);
+    to = g_inet_socket_address_new(g_inet_socket_address_get_address(G_INET_SOCKET_ADDRESS(from)),
+                                   request.response_port);
   else
     to = g_object_ref(from);
   guint target = index;
@@ -364,7 +367,8 @@ hark_overlay_stun_relay(HarkOverlay *overlay, Peer *peer, const HarkWireMessage 
   memcpy(request.transaction_id, g_variant_get_data(tid), sizeof request.transaction_id);
   guint index = alt_port ? ALT_PORT : 0;
   g_autoptr(GSocketAddress) mapped = g_inet_socket_address_new(ip, port);
-  g_autoptr(GSocketAddress) to = g_inet_socket_address_new(ip, response_port != 0 ? response_port : port);
+  g_autoptr(GSocketAddress) to =
+    g_inet_socket_address_new(ip, response_port != 0 ? response_port : port);
   g_autoptr(GSocketAddress) origin = origin_address(stun, index);
   /* Seen from the client, the asking SN is the other address. */
   g_autoptr(GSocketAddress) other =
@@ -389,8 +393,8 @@ own_socket_ready(GSocket *socket, GIOCondition condition, gpointer data)
   for (int i = 0; i < READS_PER_DISPATCH; i++) {
     guint8 buffer[MAX_DATAGRAM + 1];
     GSocketAddress *from_raw = NULL;
-    gssize size = g_socket_receive_from(socket, &from_raw, (char *)buffer, sizeof buffer, NULL,
-                                        NULL);
+    gssize size =
+      g_socket_receive_from(socket, &from_raw, (char *)buffer, sizeof buffer, NULL, NULL);
     g_autoptr(GSocketAddress) from = from_raw;
     if (size < 0)
       break;
@@ -421,9 +425,8 @@ open_own_socket(OverlayStun *stun, guint index, GInetAddress *ip, GError **error
 {
   StunSocket *s = &stun->sockets[index];
   guint16 port = index & ALT_PORT ? stun->alt_port : stun->port;
-  g_autoptr(GSocket) socket =
-    g_socket_new(g_inet_address_get_family(ip), G_SOCKET_TYPE_DATAGRAM, G_SOCKET_PROTOCOL_UDP,
-                 error);
+  g_autoptr(GSocket) socket = g_socket_new(g_inet_address_get_family(ip), G_SOCKET_TYPE_DATAGRAM,
+                                           G_SOCKET_PROTOCOL_UDP, error);
   g_autoptr(GSocketAddress) bind_to = g_inet_socket_address_new(ip, port);
   if (socket == NULL || !g_socket_bind(socket, bind_to, FALSE, error))
     return FALSE;
@@ -499,7 +502,8 @@ hark_overlay_stun_start(HarkOverlay *overlay)
   overlay->stun = stun;
 
   g_autoptr(GError) error = NULL;
-  g_autoptr(GInetAddress) primary = g_inet_address_new_from_string(hark_overlay_stun_udp_address(overlay));
+  g_autoptr(GInetAddress) primary =
+    g_inet_address_new_from_string(hark_overlay_stun_udp_address(overlay));
   gboolean ok = primary != NULL && open_own_socket(stun, ALT_PORT, primary, &error);
   if (ok && stun->alt_ip != NULL)
     ok = open_own_socket(stun, ALT_IP, stun->alt_ip, &error) &&

@@ -17,13 +17,16 @@ request_length(const guint8 *b, gsize have)
   if (b[0] != 5 || b[1] != 1 || b[2] != 0)
     return -1;
   switch (b[3]) {
-  case 1: return have >= 10 ? 10 : 0;
-  case 4: return have >= 22 ? 22 : 0;
+  case 1:
+    return have >= 10 ? 10 : 0;
+  case 4:
+    return have >= 22 ? 22 : 0;
   case 3: /* a name: not empty, and no NUL, which would cut it short */
     if (b[4] == 0 || memchr(b + 5, 0, MIN(b[4], have - 5)) != NULL)
       return -1;
     return have >= 7u + b[4] ? 7 + b[4] : 0;
-  default: return -1;
+  default:
+    return -1;
   }
 }
 

@@ -21,10 +21,10 @@ typedef struct {
 } HarkSocksState;
 
 typedef enum {
-  HARK_SOCKS_MORE,         /* read more */
-  HARK_SOCKS_NO_METHOD,    /* the greeting does not offer "no authentication": reply 0xff */
-  HARK_SOCKS_UNSUPPORTED,  /* not a CONNECT we take: reply 7 (command not supported) */
-  HARK_SOCKS_CONNECT,      /* a CONNECT to *host (taken: not checked, may be any bytes) :*port */
+  HARK_SOCKS_MORE, /* read more */
+  HARK_SOCKS_NO_METHOD, /* the greeting does not offer "no authentication": reply 0xff */
+  HARK_SOCKS_UNSUPPORTED, /* not a CONNECT we take: reply 7 (command not supported) */
+  HARK_SOCKS_CONNECT, /* a CONNECT to *host (taken: not checked, may be any bytes) :*port */
 } HarkSocksStep;
 
 /* The next step after new bytes. When the greeting completes in them, greeted becomes

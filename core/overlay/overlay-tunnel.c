@@ -28,15 +28,15 @@ typedef void (*TunnelPipeClosed)(TunnelPipe *pipe, const char *why);
 
 struct TunnelPipe {
   HarkOverlay *overlay;
-  HarkLink *link;          /* where TUNNEL_DATA and TUNNEL_CLOSE go */
+  HarkLink *link; /* where TUNNEL_DATA and TUNNEL_CLOSE go */
   guint64 id;
   GIOStream *stream;
   GCancellable *cancellable;
-  GQueue pending;          /* GBytes* to write to the stream */
+  GQueue pending; /* GBytes* to write to the stream */
   gboolean writing;
   gboolean reading;
-  gboolean draining;       /* the other end closed: write what is queued, then close */
-  gint64 last_active;      /* monotonic µs */
+  gboolean draining; /* the other end closed: write what is queued, then close */
+  gint64 last_active; /* monotonic µs */
   TunnelPipeClosed closed; /* the owner forgets the pipe and frees it */
   guint8 buffer[PIPE_CHUNK];
 };
@@ -235,9 +235,9 @@ tunnel_preamble(HarkOverlay *overlay, Peer *peer)
   GBytes *certificate = hark_link_local_certificate(overlay->node);
   const char *client = hark_link_get_peer_host(peer->link);
   if (certificate == NULL || client == NULL || !g_hostname_is_ip_address(client)) {
-    g_message("login tunnel without a preamble: %s",
-              certificate == NULL ? "this SN has no device certificate"
-                                  : "the client's address is unknown");
+    g_message("login tunnel without a preamble: %s", certificate == NULL
+                                                       ? "this SN has no device certificate"
+                                                       : "the client's address is unknown");
     return NULL;
   }
   /* Unique, not secret: the server refuses a nonce it has seen. */
@@ -280,8 +280,8 @@ on_sn_tunnel_connected(GObject *source, GAsyncResult *result, gpointer data)
     g_hash_table_remove(peer->tunnels, &tunnel->id);
     return;
   }
-  tunnel->pipe = pipe_new(peer->overlay, peer->link, tunnel->id, G_IO_STREAM(connection),
-                          sn_pipe_closed);
+  tunnel->pipe =
+    pipe_new(peer->overlay, peer->link, tunnel->id, G_IO_STREAM(connection), sn_pipe_closed);
   /* Queued first: the client's bytes can only follow it. */
   g_autoptr(GBytes) preamble = tunnel_preamble(peer->overlay, peer);
   if (preamble != NULL)
@@ -367,16 +367,16 @@ typedef struct {
   struct _TunnelClient *client;
   GSocketConnection *connection;
   GCancellable *cancellable;
-  HarkSocksState socks;   /* the greeting and request, as far as read */
-  guint64 id;            /* the TUNNEL_OPEN's, once sent */
-  TunnelPipe *pipe;      /* once the SN said TUNNEL_OK */
+  HarkSocksState socks; /* the greeting and request, as far as read */
+  guint64 id; /* the TUNNEL_OPEN's, once sent */
+  TunnelPipe *pipe; /* once the SN said TUNNEL_OK */
 } SocksStream;
 
 struct _TunnelClient {
   HarkOverlay *overlay;
   GSocketService *service;
   GProxyResolver *resolver;
-  GPtrArray *streams;    /* SocksStream* */
+  GPtrArray *streams; /* SocksStream* */
 };
 
 static void
@@ -486,8 +486,8 @@ socks_read_more(SocksStream *stream)
 {
   g_input_stream_read_async(g_io_stream_get_input_stream(G_IO_STREAM(stream->connection)),
                             stream->socks.request + stream->socks.have,
-                            sizeof stream->socks.request - stream->socks.have,
-                            G_PRIORITY_DEFAULT, stream->cancellable, on_socks_read, stream);
+                            sizeof stream->socks.request - stream->socks.have, G_PRIORITY_DEFAULT,
+                            stream->cancellable, on_socks_read, stream);
 }
 
 static gboolean
@@ -549,8 +549,8 @@ hark_overlay_tunnel_client_message(HarkOverlay *overlay, const HarkWireMessage *
   case HARK_MSG_TUNNEL_OK:
     socks_reply(stream, 0);
     g_cancellable_cancel(stream->cancellable); /* the SOCKS reads end; the pipe reads now */
-    stream->pipe = pipe_new(overlay, overlay->sn->link, id, G_IO_STREAM(stream->connection),
-                            client_pipe_closed);
+    stream->pipe =
+      pipe_new(overlay, overlay->sn->link, id, G_IO_STREAM(stream->connection), client_pipe_closed);
     pipe_read_next(stream->pipe);
     return;
   case HARK_MSG_ERROR:

@@ -76,11 +76,10 @@ refuse_claim(HarkOverlay *overlay, Peer *peer, const char *why)
   hark_overlay_clear_source(overlay, &peer->timer);
   hark_overlay_note_drop(overlay, &overlay->counters.sn_claims_refused,
                          "%s (%s:%u) claimed to be the SN at %s:%u: %s",
-                         peer->name != NULL ? peer->name : "?",
-                         hark_link_get_peer_host(peer->link), hark_link_get_peer_port(peer->link),
-                         peer->host, peer->port, why);
-  g_autofree char *text = g_strdup_printf("not verified as the SN at %s:%u: %s", peer->host,
-                                          peer->port, why);
+                         peer->name != NULL ? peer->name : "?", hark_link_get_peer_host(peer->link),
+                         hark_link_get_peer_port(peer->link), peer->host, peer->port, why);
+  g_autofree char *text =
+    g_strdup_printf("not verified as the SN at %s:%u: %s", peer->host, peer->port, why);
   hark_overlay_send_error(peer, peer->request_id, 403, text);
   /* It keeps no rights until the closed handler (an idle callback) drops it. */
   peer->claim = 0;

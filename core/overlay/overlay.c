@@ -234,14 +234,12 @@ hark_overlay_admit(HarkOverlay *overlay, Peer *peer)
   guint from = GPOINTER_TO_UINT(g_hash_table_lookup(overlay->unjoined_by_source, source));
   if (overlay->unjoined >= OVERLAY_MAX_UNJOINED) {
     hark_overlay_note_drop(overlay, &overlay->counters.too_many_handshakes,
-                           "a link from %s: %u links have not joined yet", host,
-                           overlay->unjoined);
+                           "a link from %s: %u links have not joined yet", host, overlay->unjoined);
     return FALSE;
   }
   if (from >= OVERLAY_MAX_UNJOINED_PER_SOURCE) {
     hark_overlay_note_drop(overlay, &overlay->counters.too_many_from_source,
-                           "a link from %s: %u links from there have not joined yet", host,
-                           from);
+                           "a link from %s: %u links from there have not joined yet", host, from);
     return FALSE;
   }
   g_hash_table_insert(overlay->unjoined_by_source, g_strdup(source), GUINT_TO_POINTER(from + 1));
@@ -261,8 +259,7 @@ hark_overlay_release_admission(HarkOverlay *overlay, Peer *peer)
   if (from == 1)
     g_hash_table_remove(overlay->unjoined_by_source, source);
   else
-    g_hash_table_insert(overlay->unjoined_by_source, g_strdup(source),
-                        GUINT_TO_POINTER(from - 1));
+    g_hash_table_insert(overlay->unjoined_by_source, g_strdup(source), GUINT_TO_POINTER(from - 1));
   overlay->unjoined--;
 }
 
@@ -412,7 +409,8 @@ hark_overlay_sn_list(HarkOverlay *overlay, const char *except_host, guint16 exce
       continue;
     const char *const none[] = { NULL };
     g_variant_builder_add(&builder, "(sq^as)", entry->host, entry->port,
-                          entry->transports != NULL ? (const char *const *)entry->transports : none);
+                          entry->transports != NULL ? (const char *const *)entry->transports
+                                                    : none);
     n++;
   }
   return g_variant_builder_end(&builder);
@@ -475,12 +473,13 @@ hark_overlay_learn_sn_list(HarkOverlay *overlay, GVariant *list, const char *fro
   if (n > HARK_ADDRESS_LIST_MAX || refused > 0)
     hark_overlay_note_drop(overlay, &overlay->counters.unexpected,
                            "an SN list from %s: %zu entries, %zu over the %d looked at, %u "
-                           "refused (last: %s)", source, n,
-                           n > HARK_ADDRESS_LIST_MAX ? n - HARK_ADDRESS_LIST_MAX : 0,
+                           "refused (last: %s)",
+                           source, n, n > HARK_ADDRESS_LIST_MAX ? n - HARK_ADDRESS_LIST_MAX : 0,
                            HARK_ADDRESS_LIST_MAX, refused, last_why != NULL ? last_why : "-");
   if (not_kept > 0)
     g_debug("an SN list from %s: %u entries not kept (that source's share of the host cache "
-            "is used up)", source, not_kept);
+            "is used up)",
+            source, not_kept);
   if (taken->len > 0)
     hark_overlay_save_cache(overlay);
   return taken;
@@ -665,7 +664,8 @@ describe_my_sn(HarkOverlay *overlay)
 {
   JsonObject *object = describe_link(overlay->sn);
   json_object_set_int_member(object, "keepalive_s", overlay->keepalive_s);
-  json_object_set_int_member(object, "keepalive_timeout_s", overlay->node->config->keepalive_timeout);
+  json_object_set_int_member(object, "keepalive_timeout_s",
+                             overlay->node->config->keepalive_timeout);
   json_object_set_int_member(object, "pings_sent", (gint64)overlay->pings_sent);
   const HarkLinkStats *stats = hark_link_get_stats(overlay->sn->link);
   json_object_set_boolean_member(object, "awaiting_answer",

@@ -46,9 +46,9 @@ JsonObject *hark_overlay_snapshot(HarkOverlay *overlay, guint max_clients);
  * hears the overlay's events, as c-toxcore's networking_registerhandler and PipeWire's
  * spa_hook_list do. Listeners are called in the order they were added. */
 typedef enum {
-  HARK_OVERLAY_FROM_MY_SN,  /* the SN this ordinary node is attached to */
+  HARK_OVERLAY_FROM_MY_SN, /* the SN this ordinary node is attached to */
   HARK_OVERLAY_FROM_CLIENT, /* a client of this SN (authenticated or not: check) */
-  HARK_OVERLAY_FROM_SN,     /* a verified SN peer */
+  HARK_OVERLAY_FROM_SN, /* a verified SN peer */
 } HarkOverlayFrom;
 
 typedef struct {

@@ -23,7 +23,11 @@
 #include <termios.h>
 #include <unistd.h>
 
-enum { EXIT_OK = 0, EXIT_REFUSED = 1, EXIT_NO_NODE = 2 };
+enum {
+  EXIT_OK = 0,
+  EXIT_REFUSED = 1,
+  EXIT_NO_NODE = 2
+};
 
 /* Longer than the login client's own 15 s, so its clearer error arrives first. */
 #define DEFAULT_TIMEOUT_SECONDS 30
@@ -369,8 +373,8 @@ ask_secrets(RemoteCommand *remote, JsonObject *args, const Options *options, GEr
       continue;
     char *secret = ask ? prompt_secret(param->name) : read_secret_line();
     if (secret == NULL) {
-      g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
-                  "no %s on standard input", param->name);
+      g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE, "no %s on standard input",
+                  param->name);
       return FALSE;
     }
     json_object_set_string_member(args, param->name, secret);
@@ -432,8 +436,8 @@ session_connect(Session *s, GError **error)
   if (s->socket != NULL && g_socket_connect(s->socket, address, NULL, &local))
     return TRUE;
   g_set_error(error, local->domain, local->code,
-              "cannot connect to %s: %s (is the node running? start it with `hark run`)",
-              s->path, local->message);
+              "cannot connect to %s: %s (is the node running? start it with `hark run`)", s->path,
+              local->message);
   return FALSE;
 }
 
@@ -542,9 +546,8 @@ hark_ctl_client_main(int argc, char **argv)
     print_no_node(error);
   } else {
     session.input = g_byte_array_new();
-    session.deadline = options.timeout > 0
-                         ? g_get_monotonic_time() + options.timeout * G_USEC_PER_SEC
-                         : G_MAXINT64;
+    session.deadline =
+      options.timeout > 0 ? g_get_monotonic_time() + options.timeout * G_USEC_PER_SEC : G_MAXINT64;
     status = session_run(&session, words + 1, &options);
   }
   g_clear_object(&session.socket);

@@ -9,14 +9,14 @@
 #include <locale.h>
 #include <stdio.h>
 
-#define SUMMARY                                                                        \
-  "Commands:\n"                                                                        \
+#define SUMMARY                                                                          \
+  "Commands:\n"                                                                          \
   "  run            start a node (frontends, plugins, identity) and run until stopped\n" \
-  "  plugins        list plugins, their kinds, versions and what each registered\n"    \
-  "  check-config   validate a configuration file without starting anything\n"        \
-  "  ctl            send one command to a running node through its ctl socket\n"       \
-  "  media-test     send a tone or a file between two local media endpoints\n"        \
-  "\n"                                                                                 \
+  "  plugins        list plugins, their kinds, versions and what each registered\n"      \
+  "  check-config   validate a configuration file without starting anything\n"           \
+  "  ctl            send one command to a running node through its ctl socket\n"         \
+  "  media-test     send a tone or a file between two local media endpoints\n"           \
+  "\n"                                                                                   \
   "Run 'hark COMMAND --help' for the options of a command."
 
 typedef struct {
@@ -181,7 +181,8 @@ print_plugin(JsonObject *plugin)
   JsonArray *kinds = json_object_get_array_member(plugin, "kinds");
   g_autoptr(GString) kind_text = g_string_new(NULL);
   for (guint i = 0; i < json_array_get_length(kinds); i++)
-    g_string_append_printf(kind_text, "%s%s", i ? "," : "", json_array_get_string_element(kinds, i));
+    g_string_append_printf(kind_text, "%s%s", i ? "," : "",
+                           json_array_get_string_element(kinds, i));
   g_print("%-12s %-8s %-4s %-22s %s\n", json_object_get_string_member(plugin, "name"),
           json_object_get_string_member(plugin, "version"),
           json_object_get_string_member(plugin, "abi"), kind_text->str,
@@ -234,8 +235,8 @@ command_plugins(int argc, char **argv)
   if (!from_config && o.plugin_dirs != NULL)
     config->plugin_path = g_strdupv(o.plugin_dirs);
   g_autoptr(HarkNode) node = hark_node_new(config);
-  gboolean ok = from_config ? hark_node_load_plugins(node, &error)
-                            : hark_node_load_all_plugins(node, &error);
+  gboolean ok =
+    from_config ? hark_node_load_plugins(node, &error) : hark_node_load_all_plugins(node, &error);
   g_autoptr(JsonArray) plugins = hark_node_describe_plugins(node);
   print_plugins(plugins, o.json);
   if (!ok)
@@ -265,9 +266,9 @@ static int
 command_check_config(int argc, char **argv)
 {
   g_auto(Options) o = { 0 };
-  g_autoptr(GOptionContext) context = option_context_new(
-    "check-config [FILE]", "Check a configuration file: syntax, types, values, plugins.", &o,
-    FALSE);
+  g_autoptr(GOptionContext) context =
+    option_context_new("check-config [FILE]",
+                       "Check a configuration file: syntax, types, values, plugins.", &o, FALSE);
   if (!parse_options(context, &o, &argc, &argv))
     return 2;
   if (argc > 1) {
@@ -306,12 +307,11 @@ main(int argc, char **argv)
   if (argc < 2)
     return usage(2);
   const char *command = argv[1];
-  if (g_str_equal(command, "--help") || g_str_equal(command, "-h") ||
-      g_str_equal(command, "help"))
+  if (g_str_equal(command, "--help") || g_str_equal(command, "-h") || g_str_equal(command, "help"))
     return usage(0);
   if (g_str_equal(command, "--version") || g_str_equal(command, "-V")) {
-    g_print("hark %s (plugin ABI %d.%d, wire protocol %d)\n", HARK_VERSION,
-            HARK_PLUGIN_ABI_MAJOR, HARK_PLUGIN_ABI_MINOR, HARK_WIRE_VERSION);
+    g_print("hark %s (plugin ABI %d.%d, wire protocol %d)\n", HARK_VERSION, HARK_PLUGIN_ABI_MAJOR,
+            HARK_PLUGIN_ABI_MINOR, HARK_WIRE_VERSION);
     return 0;
   }
   if (g_str_equal(command, "run"))

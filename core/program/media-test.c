@@ -44,22 +44,26 @@ print_stats(const char *who, HarkMediaSession *s, gboolean json)
     g_print("%s\n", text);
     return;
   }
-  g_print("%s: codec %s (pt %u)%s\n", who, st.codec, st.payload_type, st.on_hold ? ", on hold" : "");
-  g_print("  sent      %" G_GUINT64_FORMAT " packets, %" G_GUINT64_FORMAT " bytes (+%u per packet below)\n",
+  g_print("%s: codec %s (pt %u)%s\n", who, st.codec, st.payload_type,
+          st.on_hold ? ", on hold" : "");
+  g_print("  sent      %" G_GUINT64_FORMAT " packets, %" G_GUINT64_FORMAT
+          " bytes (+%u per packet below)\n",
           st.packets_sent, st.bytes_sent, st.transport_overhead);
-  g_print("  received  %" G_GUINT64_FORMAT " packets, %" G_GUINT64_FORMAT " bytes; %" G_GUINT64_FORMAT
-          " RTP accepted\n", st.packets_received, st.bytes_received, st.rtp_received);
+  g_print("  received  %" G_GUINT64_FORMAT " packets, %" G_GUINT64_FORMAT
+          " bytes; %" G_GUINT64_FORMAT " RTP accepted\n",
+          st.packets_received, st.bytes_received, st.rtp_received);
   char rtt[32] = "unknown";
   if (st.rtt_ms >= 0)
     g_snprintf(rtt, sizeof rtt, "%.1f ms", st.rtt_ms);
-  g_print("  lost %" G_GINT64_FORMAT ", jitter %.1f ms, RTT %s, far end lost %.1f%% of ours\n", st.lost,
-          st.jitter_ms, rtt, st.remote_loss_fraction * 100);
+  g_print("  lost %" G_GINT64_FORMAT ", jitter %.1f ms, RTT %s, far end lost %.1f%% of ours\n",
+          st.lost, st.jitter_ms, rtt, st.remote_loss_fraction * 100);
   g_print("  played %" G_GUINT64_FORMAT " samples (%.2f s), concealed %" G_GUINT64_FORMAT
-          ", jitter buffer %u ms, encoder %d bit/s\n", st.played_samples, st.played_samples / 48000.0,
-          st.concealed_samples, st.jitter_buffer_ms, st.encoder_bitrate);
-  g_print("  dropped   srtp %" G_GUINT64_FORMAT ", malformed %" G_GUINT64_FORMAT ", unknown type %"
-          G_GUINT64_FORMAT ", timestamp %" G_GUINT64_FORMAT "\n", st.dropped_srtp,
-          st.dropped_malformed, st.dropped_unknown_pt, st.dropped_timestamp);
+          ", jitter buffer %u ms, encoder %d bit/s\n",
+          st.played_samples, st.played_samples / 48000.0, st.concealed_samples, st.jitter_buffer_ms,
+          st.encoder_bitrate);
+  g_print("  dropped   srtp %" G_GUINT64_FORMAT ", malformed %" G_GUINT64_FORMAT
+          ", unknown type %" G_GUINT64_FORMAT ", timestamp %" G_GUINT64_FORMAT "\n",
+          st.dropped_srtp, st.dropped_malformed, st.dropped_unknown_pt, st.dropped_timestamp);
 }
 
 static GBytes *
@@ -96,13 +100,15 @@ parse_address(const char *text, GError **error)
   g_autoptr(GSocketConnectable) c = g_network_address_parse(text, 0, error);
   if (c == NULL)
     return NULL;
-  GInetAddress *ip = g_inet_address_new_from_string(g_network_address_get_hostname(G_NETWORK_ADDRESS(c)));
+  GInetAddress *ip =
+    g_inet_address_new_from_string(g_network_address_get_hostname(G_NETWORK_ADDRESS(c)));
   if (ip == NULL) {
     g_set_error(error, HARK_MEDIA_ERROR, HARK_MEDIA_ERROR_INVALID,
                 "'%s': expected an IP address and port, e.g. 127.0.0.1:40000", text);
     return NULL;
   }
-  GSocketAddress *a = g_inet_socket_address_new(ip, g_network_address_get_port(G_NETWORK_ADDRESS(c)));
+  GSocketAddress *a =
+    g_inet_socket_address_new(ip, g_network_address_get_port(G_NETWORK_ADDRESS(c)));
   g_object_unref(ip);
   return G_INET_SOCKET_ADDRESS(a);
 }
@@ -134,14 +140,15 @@ tcp_pair(HarkMediaTransport **a, HarkMediaTransport **b, GError **error)
   g_autoptr(GSocketClient) client = g_socket_client_new();
   /* Media goes straight to the peer, never through the system's proxy. */
   g_socket_client_set_enable_proxy(client, FALSE);
-  g_autoptr(GSocketConnection) out = g_socket_client_connect(client, G_SOCKET_CONNECTABLE(bound),
-                                                             NULL, error);
+  g_autoptr(GSocketConnection) out =
+    g_socket_client_connect(client, G_SOCKET_CONNECTABLE(bound), NULL, error);
   if (out == NULL)
     return FALSE;
   while (accept.accepted == NULL)
     g_main_context_iteration(NULL, TRUE);
   g_socket_set_option(g_socket_connection_get_socket(out), IPPROTO_TCP, TCP_NODELAY, 1, NULL);
-  g_socket_set_option(g_socket_connection_get_socket(accept.accepted), IPPROTO_TCP, TCP_NODELAY, 1, NULL);
+  g_socket_set_option(g_socket_connection_get_socket(accept.accepted), IPPROTO_TCP, TCP_NODELAY, 1,
+                      NULL);
   *a = hark_media_transport_new_stream(G_IO_STREAM(out));
   *b = hark_media_transport_new_stream(G_IO_STREAM(accept.accepted));
   g_object_unref(accept.accepted);
@@ -159,7 +166,8 @@ udp_pair(HarkMediaTransport **a, HarkMediaTransport **b, GError **error)
     return FALSE;
   g_autoptr(GInetSocketAddress) la = hark_media_transport_get_local(*a);
   g_autoptr(GInetSocketAddress) lb = hark_media_transport_get_local(*b);
-  return hark_media_transport_set_remote(*a, lb, error) && hark_media_transport_set_remote(*b, la, error);
+  return hark_media_transport_set_remote(*a, lb, error) &&
+         hark_media_transport_set_remote(*b, la, error);
 }
 
 static gboolean
@@ -191,18 +199,23 @@ run(TestOptions *o, GError **error)
     if (path == NULL || !hark_node_load_plugin_file(node, path, NULL, -1, error))
       return 1;
   }
-  g_autoptr(GPtrArray) registrations = hark_context_lookup(hark_node_get_context(node), HARK_KIND_CODEC);
+  g_autoptr(GPtrArray) registrations =
+    hark_context_lookup(hark_node_get_context(node), HARK_KIND_CODEC);
   const char *first[] = { o->codec, NULL }, *second[] = { o->swap_to, NULL };
   const HarkRegistration *r = hark_media_codec_choose(registrations, first, error);
-  const HarkRegistration *r2 = r && o->swap_to ? hark_media_codec_choose(registrations, second, error) : NULL;
+  const HarkRegistration *r2 =
+    r && o->swap_to ? hark_media_codec_choose(registrations, second, error) : NULL;
   if (r == NULL || (o->swap_to && r2 == NULL))
     return 1;
   HarkMediaCodec codecs[2] = {
     { .name = r->name, .iface = r->iface, .instance = r->instance },
-    { .name = r2 ? r2->name : NULL, .iface = r2 ? r2->iface : NULL, .instance = r2 ? r2->instance : NULL },
+    { .name = r2 ? r2->name : NULL,
+      .iface = r2 ? r2->iface : NULL,
+      .instance = r2 ? r2->instance : NULL },
   };
-  HarkMediaSrtpSuite suite = g_str_equal(o->srtp, "aes-gcm") ? HARK_MEDIA_SRTP_AEAD_AES_256_GCM
-                                                             : HARK_MEDIA_SRTP_AES_CM_128_HMAC_SHA1_80;
+  HarkMediaSrtpSuite suite = g_str_equal(o->srtp, "aes-gcm")
+                               ? HARK_MEDIA_SRTP_AEAD_AES_256_GCM
+                               : HARK_MEDIA_SRTP_AES_CM_128_HMAC_SHA1_80;
   gsize key_length = hark_media_srtp_key_length(suite);
   gboolean one_end = o->local != NULL || o->remote != NULL;
   HarkMediaTransport *ta = NULL, *tb = NULL;
@@ -210,7 +223,8 @@ run(TestOptions *o, GError **error)
   g_autoptr(GBytes) kb = NULL;
   if (one_end) {
     g_autoptr(GInetSocketAddress) local = o->local ? parse_address(o->local, error) : NULL;
-    g_autoptr(GInetSocketAddress) remote = local && o->remote ? parse_address(o->remote, error) : NULL;
+    g_autoptr(GInetSocketAddress) remote =
+      local && o->remote ? parse_address(o->remote, error) : NULL;
     if (remote == NULL) {
       if (error && *error == NULL)
         g_set_error(error, HARK_MEDIA_ERROR, HARK_MEDIA_ERROR_INVALID,
@@ -234,9 +248,15 @@ run(TestOptions *o, GError **error)
   }
   if (o->loss > 0)
     hark_media_transport_set_loss(ta, o->loss / 100.0, g_random_int());
-  HarkMediaConfig ca = { .codecs = codecs, .n_codecs = r2 ? 2 : 1, .source = o->source,
-                         .sink = one_end ? o->sink : "null", .srtp_suite = suite, .send_key = ka,
-                         .receive_key = kb, .transport = ta, .jitter_ms = o->jitter,
+  HarkMediaConfig ca = { .codecs = codecs,
+                         .n_codecs = r2 ? 2 : 1,
+                         .source = o->source,
+                         .sink = one_end ? o->sink : "null",
+                         .srtp_suite = suite,
+                         .send_key = ka,
+                         .receive_key = kb,
+                         .transport = ta,
+                         .jitter_ms = o->jitter,
                          .pulse_buffer_ms = o->pulse_buffer };
   g_autoptr(HarkMediaSession) a = hark_media_session_new(&ca, error);
   if (a == NULL) {
@@ -288,31 +308,48 @@ hark_media_test_main(int argc, char **argv)
 {
   g_auto(TestOptions) o = { .seconds = 5, .swap_at = 2.0 };
   GOptionEntry entries[] = {
-    { "codec", 0, 0, G_OPTION_ARG_STRING, &o.codec, "codec to send (opus, pcmu, pcma, g722, l16; default opus)", "NAME" },
-    { "source", 0, 0, G_OPTION_ARG_STRING, &o.source, "tone[:HZ[:LEVEL]], silence, file:PATH (WAV), pulse[:DEVICE] (default tone:440)", "SPEC" },
-    { "sink", 0, 0, G_OPTION_ARG_STRING, &o.sink, "null, file:PATH (WAV), pulse[:DEVICE] (default null)", "SPEC" },
-    { "seconds", 0, 0, G_OPTION_ARG_INT, &o.seconds, "how long (default 5; 0: until interrupted)", "S" },
-    { "transport", 0, 0, G_OPTION_ARG_STRING, &o.transport, "udp or tcp (RFC 4571 framing) (default udp)", "T" },
-    { "srtp", 0, 0, G_OPTION_ARG_STRING, &o.srtp, "aes-cm (AES_CM_128_HMAC_SHA1_80) or aes-gcm (AEAD_AES_256_GCM)", "SUITE" },
-    { "loss", 0, 0, G_OPTION_ARG_INT, &o.loss, "drop this percentage of the sender's packets", "PCT" },
-    { "jitter-buffer", 0, 0, G_OPTION_ARG_INT, &o.jitter, "fixed jitter-buffer delay in ms (default: adaptive, from 20 ms)", "MS" },
-    { "pulse-buffer", 0, 0, G_OPTION_ARG_INT, &o.pulse_buffer, "sound-server buffer in ms (default 10)", "MS" },
-    { "swap-to", 0, 0, G_OPTION_ARG_STRING, &o.swap_to, "swap the sent codec to this one while running", "NAME" },
-    { "swap-at", 0, 0, G_OPTION_ARG_DOUBLE, &o.swap_at, "when to swap, in seconds (default 2)", "S" },
+    { "codec", 0, 0, G_OPTION_ARG_STRING, &o.codec,
+      "codec to send (opus, pcmu, pcma, g722, l16; default opus)", "NAME" },
+    { "source", 0, 0, G_OPTION_ARG_STRING, &o.source,
+      "tone[:HZ[:LEVEL]], silence, file:PATH (WAV), pulse[:DEVICE] (default tone:440)", "SPEC" },
+    { "sink", 0, 0, G_OPTION_ARG_STRING, &o.sink,
+      "null, file:PATH (WAV), pulse[:DEVICE] (default null)", "SPEC" },
+    { "seconds", 0, 0, G_OPTION_ARG_INT, &o.seconds, "how long (default 5; 0: until interrupted)",
+      "S" },
+    { "transport", 0, 0, G_OPTION_ARG_STRING, &o.transport,
+      "udp or tcp (RFC 4571 framing) (default udp)", "T" },
+    { "srtp", 0, 0, G_OPTION_ARG_STRING, &o.srtp,
+      "aes-cm (AES_CM_128_HMAC_SHA1_80) or aes-gcm (AEAD_AES_256_GCM)", "SUITE" },
+    { "loss", 0, 0, G_OPTION_ARG_INT, &o.loss, "drop this percentage of the sender's packets",
+      "PCT" },
+    { "jitter-buffer", 0, 0, G_OPTION_ARG_INT, &o.jitter,
+      "fixed jitter-buffer delay in ms (default: adaptive, from 20 ms)", "MS" },
+    { "pulse-buffer", 0, 0, G_OPTION_ARG_INT, &o.pulse_buffer,
+      "sound-server buffer in ms (default 10)", "MS" },
+    { "swap-to", 0, 0, G_OPTION_ARG_STRING, &o.swap_to,
+      "swap the sent codec to this one while running", "NAME" },
+    { "swap-at", 0, 0, G_OPTION_ARG_DOUBLE, &o.swap_at, "when to swap, in seconds (default 2)",
+      "S" },
     { "local", 0, 0, G_OPTION_ARG_STRING, &o.local, "be one end: bind here (UDP)", "IP:PORT" },
-    { "remote", 0, 0, G_OPTION_ARG_STRING, &o.remote, "be one end: the other end's address", "IP:PORT" },
-    { "send-key", 0, 0, G_OPTION_ARG_STRING, &o.send_key, "one end: SRTP key this end sends with (hex)", "HEX" },
-    { "receive-key", 0, 0, G_OPTION_ARG_STRING, &o.receive_key, "one end: the other end's send key (hex)", "HEX" },
-    { "plugins", 0, 0, G_OPTION_ARG_STRING, &o.plugins, "codec plugins to load (default opus,g711,g722,l16)", "LIST" },
-    { "plugin-dir", 'P', 0, G_OPTION_ARG_FILENAME_ARRAY, &o.plugin_dirs, "look for plugins here first", "DIR" },
+    { "remote", 0, 0, G_OPTION_ARG_STRING, &o.remote, "be one end: the other end's address",
+      "IP:PORT" },
+    { "send-key", 0, 0, G_OPTION_ARG_STRING, &o.send_key,
+      "one end: SRTP key this end sends with (hex)", "HEX" },
+    { "receive-key", 0, 0, G_OPTION_ARG_STRING, &o.receive_key,
+      "one end: the other end's send key (hex)", "HEX" },
+    { "plugins", 0, 0, G_OPTION_ARG_STRING, &o.plugins,
+      "codec plugins to load (default opus,g711,g722,l16)", "LIST" },
+    { "plugin-dir", 'P', 0, G_OPTION_ARG_FILENAME_ARRAY, &o.plugin_dirs,
+      "look for plugins here first", "DIR" },
     { "json", 0, 0, G_OPTION_ARG_NONE, &o.json, "statistics as JSON lines", NULL },
     { "quiet", 'q', 0, G_OPTION_ARG_NONE, &o.quiet, "no progress messages", NULL },
     { NULL },
   };
-  g_autoptr(GOptionContext) context = g_option_context_new("- send audio between two local media endpoints");
-  g_option_context_set_summary(context,
-    "Sends a tone or a WAV file from one media endpoint to another on 127.0.0.1 with the\n"
-    "chosen codec, SRTP-protected, and prints both ends' statistics at the end.");
+  g_autoptr(GOptionContext) context =
+    g_option_context_new("- send audio between two local media endpoints");
+  g_option_context_set_summary(
+    context, "Sends a tone or a WAV file from one media endpoint to another on 127.0.0.1 with the\n"
+             "chosen codec, SRTP-protected, and prints both ends' statistics at the end.");
   g_option_context_add_main_entries(context, entries, NULL);
   g_autoptr(GError) error = NULL;
   if (!g_option_context_parse(context, &argc, &argv, &error)) {

@@ -7,7 +7,9 @@
 #include <errno.h>
 #include <stdlib.h>
 
+/* clang-format off */
 G_DEFINE_QUARK(hark-command-error-quark, hark_command_error)
+/* clang-format on */
 
 struct _HarkCommandCall {
   HarkNode *node; /* NULL once cancelled */
@@ -187,8 +189,8 @@ hark_command_check_args(const HarkCommand *command, JsonObject *args, GError **e
 }
 
 void
-hark_context_run_command(HarkContext *ctx, const char *name, JsonObject *args,
-                         HarkCommandDone done, gpointer user_data)
+hark_context_run_command(HarkContext *ctx, const char *name, JsonObject *args, HarkCommandDone done,
+                         gpointer user_data)
 {
   HarkNode *node = ctx->node;
   HarkCommandEntry *entry = name ? g_hash_table_lookup(node->commands, name) : NULL;
@@ -335,8 +337,8 @@ convert_word(const HarkCommand *command, const HarkCommandParam *param, const ch
 
 /* NAME=VALUE names its parameter; any other word fills the first parameter not yet set. */
 static const HarkCommandParam *
-param_for_word(const HarkCommand *command, JsonObject *args, const char *word,
-               const char **text, GError **error)
+param_for_word(const HarkCommand *command, JsonObject *args, const char *word, const char **text,
+               GError **error)
 {
   const char *equals = strchr(word, '=');
   if (equals != NULL) {

@@ -3,8 +3,12 @@
  * registrations of typed interfaces, events to frontends, the state snapshot. */
 #include "hark-private.h"
 
+/* clang-format off */
 G_DEFINE_QUARK(hark-context-error-quark, hark_context_error)
+/* clang-format on */
+/* clang-format off */
 G_DEFINE_QUARK(hark-node-error-quark, hark_node_error)
+/* clang-format on */
 
 /* The newest interface-table version this core understands for kind (0: none yet). The
  * table is the composition root's (node.c), which sees every kind's header. */
@@ -91,8 +95,8 @@ find_registration(HarkNode *node, HarkPluginKind kind, const char *name)
 }
 
 static gboolean
-check_registration(HarkContext *ctx, HarkPluginKind kind, const char *name,
-                   gconstpointer iface, GError **error)
+check_registration(HarkContext *ctx, HarkPluginKind kind, const char *name, gconstpointer iface,
+                   GError **error)
 {
   const char *kind_name = hark_plugin_kind_to_string(kind);
   if (kind_name == NULL || name == NULL || *name == '\0' || iface == NULL) {

@@ -58,9 +58,9 @@ typedef struct {
 
 struct _HarkContext {
   HarkNode *node;
-  char *plugin_name;      /* "core" for the core's own context */
+  char *plugin_name; /* "core" for the core's own context */
   guint32 declared_kinds; /* what the descriptor allows it to register */
-  int rank_override;      /* -1: none */
+  int rank_override; /* -1: none */
   gpointer plugin_data;
 };
 
@@ -70,18 +70,18 @@ struct _HarkNode {
   GMainLoop *loop;
   HarkIdentity *identity;
   HarkContext *core_ctx;
-  GPtrArray *plugins;       /* HarkLoadedPlugin*, load order */
+  GPtrArray *plugins; /* HarkLoadedPlugin*, load order */
   GPtrArray *registrations; /* HarkRegistrationEntry* */
-  GHashTable *commands;     /* name -> HarkCommandEntry* */
-  GPtrArray *frontends;     /* HarkRegistrationEntry* of started frontends, start order */
+  GHashTable *commands; /* name -> HarkCommandEntry* */
+  GPtrArray *frontends; /* HarkRegistrationEntry* of started frontends, start order */
   GHashTable *pending_calls; /* HarkCommandCall* not yet answered */
   guint registration_seq;
-  gint64 started_at;        /* wall clock, µs; 0 before start */
-  HarkClock *clock;         /* what the login server and client read (hark/clock.h) */
+  gint64 started_at; /* wall clock, µs; 0 before start */
+  HarkClock *clock; /* what the login server and client read (hark/clock.h) */
   guint stop_source;
   gboolean stopping;
   HarkNodeHooks hooks;
-  HarkNodeLinks *links;     /* the link layer's, made on first use (link-private.h) */
+  HarkNodeLinks *links; /* the link layer's, made on first use (link-private.h) */
 };
 
 /* context.c */

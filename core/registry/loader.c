@@ -71,8 +71,8 @@ valid_plugin_name(const char *name)
   return TRUE;
 }
 
-static gboolean
-refuse(GError **error, const char *path, const char *format, ...) G_GNUC_PRINTF(3, 4);
+static gboolean refuse(GError **error, const char *path, const char *format, ...)
+  G_GNUC_PRINTF(3, 4);
 
 static gboolean
 refuse(GError **error, const char *path, const char *format, ...)
@@ -95,8 +95,7 @@ check_descriptor(HarkNode *node, const char *path, const HarkPluginDescriptor *d
                   "against hark %s",
                   d->abi_major, d->abi_minor, HARK_PLUGIN_ABI_MAJOR, HARK_VERSION);
   if (d->abi_minor > HARK_PLUGIN_ABI_MINOR)
-    return refuse(error, path,
-                  "plugin needs ABI %u.%u, but this hark has only %u.%u: update hark",
+    return refuse(error, path, "plugin needs ABI %u.%u, but this hark has only %u.%u: update hark",
                   d->abi_major, d->abi_minor, HARK_PLUGIN_ABI_MAJOR, HARK_PLUGIN_ABI_MINOR);
   if (!valid_plugin_name(d->name))
     return refuse(error, path, "invalid plugin name '%s' (expected [a-z0-9-]+)",
@@ -105,9 +104,8 @@ check_descriptor(HarkNode *node, const char *path, const HarkPluginDescriptor *d
   if (!g_str_has_suffix(base, PLUGIN_SUFFIX) ||
       strlen(base) - strlen(PLUGIN_SUFFIX) != strlen(d->name) ||
       strncmp(base, d->name, strlen(d->name)) != 0)
-    return refuse(error, path,
-                  "the plugin calls itself '%s', so its file must be named %s%s", d->name,
-                  d->name, PLUGIN_SUFFIX);
+    return refuse(error, path, "the plugin calls itself '%s', so its file must be named %s%s",
+                  d->name, d->name, PLUGIN_SUFFIX);
   if (d->init == NULL)
     return refuse(error, path, "plugin '%s' has no init function", d->name);
   if (d->kinds == 0 || (d->kinds & ~HARK_KIND_ALL) != 0)
@@ -124,15 +122,15 @@ static void
 warn_unused_kinds(HarkLoadedPlugin *plugin)
 {
   for (guint32 bit = 1; bit & HARK_KIND_ALL; bit <<= 1) {
-    if ((plugin->descriptor->kinds & bit) && hark_context_count_registrations(plugin->ctx, bit) == 0)
+    if ((plugin->descriptor->kinds & bit) &&
+        hark_context_count_registrations(plugin->ctx, bit) == 0)
       g_debug("%s: plugin '%s' declares kind %s but registered none", plugin->path,
               plugin->descriptor->name, hark_plugin_kind_to_string(bit));
   }
 }
 
 static gboolean
-init_plugin(HarkNode *node, HarkLoadedPlugin *plugin, GVariant *settings, int rank,
-            GError **error)
+init_plugin(HarkNode *node, HarkLoadedPlugin *plugin, GVariant *settings, int rank, GError **error)
 {
   const HarkPluginDescriptor *d = plugin->descriptor;
   plugin->ctx = hark_context_new(node, d->name, d->kinds, rank);
@@ -192,8 +190,8 @@ hark_loader_load_plugin_file(HarkNode *node, const char *path, GVariant *setting
    * process at shutdown instead of letting it exit. */
   g_module_make_resident(module);
   g_ptr_array_add(node->plugins, plugin);
-  g_debug("loaded plugin '%s' %s from %s", plugin->descriptor->name,
-          plugin->descriptor->version, path);
+  g_debug("loaded plugin '%s' %s from %s", plugin->descriptor->name, plugin->descriptor->version,
+          path);
   return TRUE;
 }
 
@@ -280,8 +278,8 @@ hark_loader_load_all_plugins(HarkNode *node, GError **error)
       const HarkPluginConfig *pc = hark_config_find_plugin(node->config, name);
       g_autofree char *path = g_build_filename(dirs->pdata[i], file, NULL);
       g_autoptr(GError) local = NULL;
-      if (!hark_loader_load_plugin_file(node, path, pc ? pc->settings : NULL,
-                                      pc ? pc->rank : -1, &local))
+      if (!hark_loader_load_plugin_file(node, path, pc ? pc->settings : NULL, pc ? pc->rank : -1,
+                                        &local))
         g_string_append_printf(refusals, "%s%s", refusals->len ? "\n" : "", local->message);
     }
   }

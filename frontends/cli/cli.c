@@ -69,8 +69,8 @@ on_line_read(GObject *source, GAsyncResult *result, gpointer user_data)
   if (line != NULL && length > 0 && line[length - 1] == '\r')
     line[length - 1] = '\0'; /* a script written with CRLF line ends */
   if (line != NULL && !g_utf8_validate(line, -1, NULL)) {
-    g_autoptr(GError) invalid = g_error_new_literal(G_CONVERT_ERROR, G_CONVERT_ERROR_ILLEGAL_SEQUENCE,
-                                                    "the line is not valid UTF-8; skipped");
+    g_autoptr(GError) invalid = g_error_new_literal(
+      G_CONVERT_ERROR, G_CONVERT_ERROR_ILLEGAL_SEQUENCE, "the line is not valid UTF-8; skipped");
     cli_print_error(cli, invalid);
     cli_run_waiting_lines(cli); /* reads the next one */
     return;
@@ -416,8 +416,8 @@ cli_apply_settings(HarkCli *cli, GVariant *settings, GError **error)
   gint64 lines;
   g_free(cli->prompt);
   if (!hark_settings_get_string(settings, "prompt", DEFAULT_PROMPT, &cli->prompt, error) ||
-      !hark_settings_get_int(settings, "history_size", DEFAULT_HISTORY_SIZE, 0,
-                             MAX_HISTORY_SIZE, &lines, error))
+      !hark_settings_get_int(settings, "history_size", DEFAULT_HISTORY_SIZE, 0, MAX_HISTORY_SIZE,
+                             &lines, error))
     return FALSE;
   cli->history_size = (int)lines;
   hark_settings_warn_unknown(settings, hark_context_plugin_name(cli->ctx), known_settings);
@@ -444,8 +444,8 @@ cli_init(HarkContext *ctx, GVariant *settings, GError **error)
   cli->ctx = ctx;
   g_queue_init(&cli->waiting_lines);
   if (!cli_apply_settings(cli, settings, error) ||
-      !hark_context_register(ctx, HARK_KIND_FRONTEND, "cli", HARK_RANK_PRIMARY, &cli_frontend,
-                             cli, error)) {
+      !hark_context_register(ctx, HARK_KIND_FRONTEND, "cli", HARK_RANK_PRIMARY, &cli_frontend, cli,
+                             error)) {
     cli_free(cli);
     return FALSE;
   }
@@ -459,10 +459,7 @@ cli_fini(HarkContext *ctx)
   cli_free(hark_context_get_plugin_data(ctx));
 }
 
-HARK_PLUGIN_DEFINE(.name = "cli",
-                   .version = HARK_VERSION,
+HARK_PLUGIN_DEFINE(.name = "cli", .version = HARK_VERSION,
                    .description = "interactive terminal (GNU readline), or commands from a script",
-                   .license = "LGPL-2.1-or-later",
-                   .kinds = HARK_KIND_FRONTEND,
-                   .init = cli_init,
+                   .license = "LGPL-2.1-or-later", .kinds = HARK_KIND_FRONTEND, .init = cli_init,
                    .fini = cli_fini);

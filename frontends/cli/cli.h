@@ -21,13 +21,13 @@ struct _HarkCli {
   char *prompt;
   int history_size; /* lines kept in <state dir>/cli_history; 0: keep none */
 
-  gboolean interactive;  /* stdin is a terminal: readline; otherwise plain lines */
+  gboolean interactive; /* stdin is a terminal: readline; otherwise plain lines */
   gboolean input_closed; /* end of input, node stopping, or stopped: read no more */
 
   /* Lines run one at a time, in order: a line waits here while a command is running. */
   GQueue waiting_lines;
   char *running_command; /* the command being answered (NULL when idle) */
-  gboolean dispatching;  /* inside cli_run_waiting_lines: answers now need no new run */
+  gboolean dispatching; /* inside cli_run_waiting_lines: answers now need no new run */
 
   /* A command whose line left out a secret (`login alice`): it runs once the secrets are
    * in. The next line is the secret: typed without echo at a prompt on a terminal, the
@@ -45,7 +45,7 @@ struct _HarkCli {
   GSource *terminal_source;
   gboolean readline_installed;
   gboolean in_line_handler; /* readline has moved past the prompt: print directly */
-  char *typed_ahead;        /* the half-typed line put aside while a secret is asked */
+  char *typed_ahead; /* the half-typed line put aside while a secret is asked */
   char *history_path;
 };
 

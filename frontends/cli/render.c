@@ -81,7 +81,8 @@ append_items(GString *out, JsonArray *array, const char *indent)
   g_autofree char *deeper = g_strconcat(indent, INDENT, NULL);
   for (guint i = 0; i < json_array_get_length(array); i++) {
     JsonNode *element = json_array_get_element(array, i);
-    if (JSON_NODE_HOLDS_OBJECT(element) && json_object_get_size(json_node_get_object(element)) > 0) {
+    if (JSON_NODE_HOLDS_OBJECT(element) &&
+        json_object_get_size(json_node_get_object(element)) > 0) {
       append_object(out, json_node_get_object(element), indent, TRUE);
     } else if (JSON_NODE_HOLDS_ARRAY(element) && !fits_one_line(element)) {
       g_string_append_printf(out, "%s-\n", indent);
@@ -166,10 +167,10 @@ append_param_details(GString *out, JsonArray *params)
 {
   for (guint i = 0; params && i < json_array_get_length(params); i++) {
     JsonObject *param = json_array_get_object_element(params, i);
-    g_string_append_printf(out, INDENT "%s (%s, %s)", command_string(param, "name"),
-                           command_string(param, "type"),
-                           json_object_get_boolean_member_with_default(param, "required", FALSE)
-                             ? "required" : "optional");
+    g_string_append_printf(
+      out, INDENT "%s (%s, %s)", command_string(param, "name"), command_string(param, "type"),
+      json_object_get_boolean_member_with_default(param, "required", FALSE) ? "required"
+                                                                            : "optional");
     const char *help = command_string(param, "help");
     g_string_append_printf(out, "%s%s\n", *help ? ": " : "", help);
   }
@@ -209,10 +210,9 @@ append_help(GString *out, JsonArray *commands)
   for (guint i = 0; i < count; i++) {
     JsonObject *command = json_array_get_object_element(commands, i);
     /* No command with arguments: no empty column for them. */
-    g_autofree char *row = g_strdup_printf("%-*s  %-*s%s%s", name_width,
-                                           command_string(command, "name"), args_width,
-                                           (char *)args->pdata[i], args_width ? "  " : "",
-                                           command_string(command, "summary"));
+    g_autofree char *row = g_strdup_printf(
+      "%-*s  %-*s%s%s", name_width, command_string(command, "name"), args_width,
+      (char *)args->pdata[i], args_width ? "  " : "", command_string(command, "summary"));
     g_string_append_printf(out, "%s\n", g_strchomp(row));
     if (count == 1)
       append_param_details(out, command_params(command));
@@ -225,8 +225,8 @@ char *
 cli_render_result(const char *command, JsonNode *result)
 {
   GString *out = g_string_new(NULL);
-  if (result == NULL || (JSON_NODE_HOLDS_OBJECT(result) &&
-                         json_object_get_size(json_node_get_object(result)) == 0)) {
+  if (result == NULL ||
+      (JSON_NODE_HOLDS_OBJECT(result) && json_object_get_size(json_node_get_object(result)) == 0)) {
     g_string_append(out, "ok\n");
   } else if (g_strcmp0(command, "help") == 0 && is_help_answer(result)) {
     append_help(out, json_object_get_array_member(json_node_get_object(result), "commands"));

@@ -12,16 +12,16 @@
 struct _CtlConnection {
   gint ref_count;
   CtlServer *server; /* NULL once closed */
-  guint number;      /* for log lines */
+  guint number; /* for log lines */
   GSocket *socket;
   GSource *read_source;
   GSource *write_source;
-  GByteArray *input;  /* received bytes not yet part of a complete line */
+  GByteArray *input; /* received bytes not yet part of a complete line */
   GByteArray *output; /* queued bytes not yet written */
-  gboolean eof;       /* the client will send no more: close once answered and written */
-  gboolean closing;   /* close as soon as the output is written */
-  gboolean deaf;      /* the client stopped reading: output is dropped, input still read */
-  guint pending;      /* requests not yet answered */
+  gboolean eof; /* the client will send no more: close once answered and written */
+  gboolean closing; /* close as soon as the output is written */
+  gboolean deaf; /* the client stopped reading: output is dropped, input still read */
+  guint pending; /* requests not yet answered */
 };
 
 typedef struct {
@@ -85,8 +85,8 @@ write_some(CtlConnection *c)
 {
   while (c->output->len > 0) {
     g_autoptr(GError) error = NULL;
-    gssize sent = g_socket_send(c->socket, (const char *)c->output->data, c->output->len,
-                                NULL, &error);
+    gssize sent =
+      g_socket_send(c->socket, (const char *)c->output->data, c->output->len, NULL, &error);
     if (sent < 0 && g_error_matches(error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK))
       break;
     if (sent < 0) {
@@ -126,7 +126,8 @@ ctl_connection_send_text(CtlConnection *c, const char *text, gsize length)
     return;
   if (c->output->len + length > CTL_MAX_QUEUED_BYTES) {
     g_warning("client %u does not read its output (more than %d bytes queued); "
-              "disconnecting it", c->number, CTL_MAX_QUEUED_BYTES);
+              "disconnecting it",
+              c->number, CTL_MAX_QUEUED_BYTES);
     ctl_connection_close(c);
     return;
   }
@@ -203,11 +204,10 @@ handle_line(CtlConnection *c, const char *line, gsize length)
 static void
 refuse_long_line(CtlConnection *c)
 {
-  g_autofree char *message =
-    g_strdup_printf("line longer than %" G_GSIZE_FORMAT " bytes; closing the connection",
-                    c->server->max_line);
-  g_message("client %u sent a line longer than %" G_GSIZE_FORMAT " bytes; closing it",
-            c->number, c->server->max_line);
+  g_autofree char *message = g_strdup_printf(
+    "line longer than %" G_GSIZE_FORMAT " bytes; closing the connection", c->server->max_line);
+  g_message("client %u sent a line longer than %" G_GSIZE_FORMAT " bytes; closing it", c->number,
+            c->server->max_line);
   detach_source(&c->read_source);
   g_byte_array_set_size(c->input, 0);
   c->closing = TRUE;

@@ -111,8 +111,7 @@ listener_free(gpointer data)
 
 /* Bind, make private (before listen(), so nobody can connect in between), listen. */
 static gboolean
-listen_on(CtlServer *s, GSocket *socket, GSocketAddress *address, const char *path,
-          GError **error)
+listen_on(CtlServer *s, GSocket *socket, GSocketAddress *address, const char *path, GError **error)
 {
   if (!g_socket_bind(socket, address, TRUE, error))
     return FALSE;
@@ -120,8 +119,8 @@ listen_on(CtlServer *s, GSocket *socket, GSocketAddress *address, const char *pa
     s->socket_path = g_strdup(path);
     if (g_chmod(path, 0600) != 0) {
       int saved = errno;
-      g_set_error(error, G_IO_ERROR, g_io_error_from_errno(saved),
-                  "cannot make %s private: %s", path, g_strerror(saved));
+      g_set_error(error, G_IO_ERROR, g_io_error_from_errno(saved), "cannot make %s private: %s",
+                  path, g_strerror(saved));
       return FALSE;
     }
   }
@@ -175,8 +174,8 @@ claim_socket_path(const char *path, GError **error)
   g_message("replacing the stale socket %s", path);
   if (g_unlink(path) != 0 && errno != ENOENT) {
     int saved = errno;
-    g_set_error(error, G_IO_ERROR, g_io_error_from_errno(saved), "cannot remove %s: %s",
-                path, g_strerror(saved));
+    g_set_error(error, G_IO_ERROR, g_io_error_from_errno(saved), "cannot remove %s: %s", path,
+                g_strerror(saved));
     return FALSE;
   }
   return TRUE;
@@ -185,8 +184,7 @@ claim_socket_path(const char *path, GError **error)
 static gboolean
 listen_unix(CtlServer *s, GError **error)
 {
-  g_autofree char *path =
-    hark_config_state_path(hark_context_state_dir(s->ctx), s->socket_setting);
+  g_autofree char *path = hark_config_state_path(hark_context_state_dir(s->ctx), s->socket_setting);
   if (strlen(path) >= sizeof(((struct sockaddr_un *)NULL)->sun_path)) {
     g_set_error(error, G_IO_ERROR, G_IO_ERROR_FILENAME_TOO_LONG,
                 "the socket path %s is too long for a unix socket (%zu bytes at most); "
@@ -196,8 +194,7 @@ listen_unix(CtlServer *s, GError **error)
   }
   if (!claim_socket_path(path, error))
     return FALSE;
-  g_autoptr(GSocket) socket =
-    g_socket_new(G_SOCKET_FAMILY_UNIX, G_SOCKET_TYPE_STREAM, 0, error);
+  g_autoptr(GSocket) socket = g_socket_new(G_SOCKET_FAMILY_UNIX, G_SOCKET_TYPE_STREAM, 0, error);
   g_autoptr(GSocketAddress) address = g_unix_socket_address_new(path);
   if (socket == NULL || !listen_on(s, socket, address, path, error)) {
     g_prefix_error(error, "cannot listen at %s: ", path);
@@ -296,10 +293,7 @@ ctl_fini(HarkContext *ctx)
   server_free(hark_context_get_plugin_data(ctx));
 }
 
-HARK_PLUGIN_DEFINE(.name = "ctl",
-                   .version = HARK_VERSION,
+HARK_PLUGIN_DEFINE(.name = "ctl", .version = HARK_VERSION,
                    .description = "JSON control socket for custom frontends and scripts",
-                   .license = "LGPL-2.1-or-later",
-                   .kinds = HARK_KIND_FRONTEND,
-                   .init = ctl_init,
+                   .license = "LGPL-2.1-or-later", .kinds = HARK_KIND_FRONTEND, .init = ctl_init,
                    .fini = ctl_fini);

@@ -19,10 +19,10 @@ typedef struct {
   guint max_clients;
   gsize max_line;
   /* while started */
-  char *socket_path;      /* set once we have bound it: the file is ours to remove */
-  GPtrArray *listeners;   /* CtlListener*, see ctl.c */
+  char *socket_path; /* set once we have bound it: the file is ours to remove */
+  GPtrArray *listeners; /* CtlListener*, see ctl.c */
   GPtrArray *connections; /* CtlConnection*, one reference each */
-  guint connection_seq;   /* numbers connections in log lines */
+  guint connection_seq; /* numbers connections in log lines */
 } CtlServer;
 
 /* Takes socket (non-blocking, connected); queues the hello and starts reading.
@@ -49,15 +49,15 @@ GString *ctl_json_line(JsonNode *root);
 /* What one line (without its '\n') asks for. */
 typedef enum {
   CTL_LINE_BLANK, /* nothing: it is ignored */
-  CTL_LINE_CALL,  /* run command with args */
-  CTL_LINE_BAD,   /* answer a bad-request error */
+  CTL_LINE_CALL, /* run command with args */
+  CTL_LINE_BAD, /* answer a bad-request error */
 } CtlLineKind;
 
 typedef struct {
-  JsonNode *id;     /* the request's id, to echo; NULL when it had none (or a bad one) */
-  char *command;    /* CTL_LINE_CALL: the command's name */
+  JsonNode *id; /* the request's id, to echo; NULL when it had none (or a bad one) */
+  char *command; /* CTL_LINE_CALL: the command's name */
   JsonObject *args; /* CTL_LINE_CALL: its arguments, NULL when none were given */
-  char *error;      /* CTL_LINE_BAD: why */
+  char *error; /* CTL_LINE_BAD: why */
 } CtlLine;
 
 /* Fills out (free it with ctl_line_clear) and says which kind of line it is. */

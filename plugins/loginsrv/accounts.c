@@ -19,18 +19,18 @@
 #include <openssl/pem.h>
 
 typedef struct {
-  char *name;         /* as given */
-  char *key;          /* canonical */
-  char *password;     /* cleansed when freed */
+  char *name; /* as given */
+  char *key; /* canonical */
+  char *password; /* cleansed when freed */
   char *new_password; /* cleansed when freed */
-  char *device;       /* login: the device's name */
-  char *public_key;   /* login, renew: PEM */
-  char *device_id;    /* login: the key's fingerprint */
-  char *prefix_key;   /* users: the prefix, canonical */
+  char *device; /* login: the device's name */
+  char *public_key; /* login, renew: PEM */
+  char *device_id; /* login: the key's fingerprint */
+  char *prefix_key; /* users: the prefix, canonical */
   guint limit;
   LoginSigner *signer; /* renew: who signed */
   gboolean revoke_others; /* password: revoke every device but keep_device */
-  char *keep_device;      /* password: a device id, or NULL */
+  char *keep_device; /* password: a device id, or NULL */
 } AccountJob;
 
 static void
@@ -71,8 +71,7 @@ account_job_from_body(LoginRequest *req, const LoginField *fields)
 {
   if (!login_request_parse(req, fields))
     return NULL;
-  AccountJob *job =
-    account_job_for_name(req, json_object_get_string_member(req->json, "user"));
+  AccountJob *job = account_job_for_name(req, json_object_get_string_member(req->json, "user"));
   if (job != NULL)
     job->password = login_take_secret(req->json, "password");
   return job;
@@ -248,8 +247,8 @@ login_issue_certificate(LoginServer *s, const HarkStoreUser *user, const char *p
   g_autoptr(GError) error = NULL;
   /* Valid from a little earlier, for devices whose clocks run behind. */
   g_autofree char *certificate =
-    hark_ca_issue_device(s->ca, user->name, user->account_id, public_key_pem,
-                         now - LOGIN_MAX_SKEW, s->certificate_lifetime + LOGIN_MAX_SKEW, &error);
+    hark_ca_issue_device(s->ca, user->name, user->account_id, public_key_pem, now - LOGIN_MAX_SKEW,
+                         s->certificate_lifetime + LOGIN_MAX_SKEW, &error);
   if (certificate == NULL) {
     g_warning("cannot issue a certificate for '%s': %s", user->name, error->message);
     login_reply_error(reply, "internal", "cannot issue the certificate; the server log says why");
@@ -318,7 +317,8 @@ check_proof(LoginRequest *req, GBytes *key)
   const char *nonce = json_object_get_string_member_with_default(req->json, "nonce", NULL);
   const char *proof = json_object_get_string_member_with_default(req->json, "proof", NULL);
   if (nonce == NULL || proof == NULL) {
-    refuse_proof(req, user, "a login needs a nonce (GET /v1/nonce) and the proof that the "
+    refuse_proof(req, user,
+                 "a login needs a nonce (GET /v1/nonce) and the proof that the "
                  "device holds its key (nodes from before login proofs must be upgraded)");
     return FALSE;
   }
@@ -365,11 +365,14 @@ login_handle_login(LoginRequest *req)
   g_autoptr(GBytes) key = device_key_raw(job->public_key);
   job->device_id = key != NULL ? g_compute_checksum_for_bytes(G_CHECKSUM_SHA256, key) : NULL;
   if (!login_label_is_valid(job->device))
-    login_respond_error(req, "bad-request", "the device name needs 1 to %d characters, none of "
+    login_respond_error(req, "bad-request",
+                        "the device name needs 1 to %d characters, none of "
                         "them a control or formatting character (such as a bidirectional "
-                        "override)", LOGIN_LABEL_MAX);
+                        "override)",
+                        LOGIN_LABEL_MAX);
   else if (key == NULL)
-    login_respond_error(req, "bad-key", "public_key is not an Ed25519 public key in PEM "
+    login_respond_error(req, "bad-key",
+                        "public_key is not an Ed25519 public key in PEM "
                         "(SubjectPublicKeyInfo)");
   else if (!login_request_refuse_if_limited(req, job->key) && check_proof(req, key)) {
     login_request_run(req, login_work, job, account_job_free);
@@ -388,8 +391,8 @@ renew_work(LoginServer *s, gpointer data, LoginReply *reply)
   if (user == NULL)
     return;
   g_autoptr(GError) error = NULL;
-  if (!s->store->device_seen(s->store_handle, job->key, job->signer->device_id, login_now_seconds(s),
-                             &error)) {
+  if (!s->store->device_seen(s->store_handle, job->key, job->signer->device_id,
+                             login_now_seconds(s), &error)) {
     login_reply_store_failure(reply, "record a renewal", error);
     return;
   }
@@ -430,7 +433,8 @@ password_work(LoginServer *s, gpointer data, LoginReply *reply)
     g_warning("cannot hash a password: %s", problem);
     login_reply_error(reply, "internal", "cannot hash the password; the server log says why");
   } else if (!s->store->user_set_password(s->store_handle, job->key, hash, job->revoke_others,
-                                          job->keep_device, login_now_seconds(s), &revoked, &error)) {
+                                          job->keep_device, login_now_seconds(s), &revoked,
+                                          &error)) {
     login_reply_store_failure(reply, "change a password", error);
   } else {
     JsonObject *answer = json_object_new();
@@ -443,12 +447,9 @@ void
 login_handle_password(LoginRequest *req)
 {
   static const LoginField fields[] = {
-    { "user", LOGIN_FIELD_STRING, TRUE },
-    { "password", LOGIN_FIELD_STRING, TRUE },
-    { "new_password", LOGIN_FIELD_STRING, TRUE },
-    { "revoke_others", LOGIN_FIELD_BOOL, FALSE },
-    { "keep_device", LOGIN_FIELD_STRING, FALSE },
-    { NULL },
+    { "user", LOGIN_FIELD_STRING, TRUE },         { "password", LOGIN_FIELD_STRING, TRUE },
+    { "new_password", LOGIN_FIELD_STRING, TRUE }, { "revoke_others", LOGIN_FIELD_BOOL, FALSE },
+    { "keep_device", LOGIN_FIELD_STRING, FALSE }, { NULL },
   };
   AccountJob *job = account_job_from_body(req, fields);
   if (job == NULL)

@@ -38,7 +38,8 @@ login_authenticate(LoginRequest *req)
   case LOGIN_REPLAY_SEEN:
     req->server->refused_replays++;
     g_message("refused a replayed signed request from %s for '%s' (%" G_GUINT64_FORMAT
-              " replays so far)", req->address, device->user, req->server->refused_replays);
+              " replays so far)",
+              req->address, device->user, req->server->refused_replays);
     return refuse(req, "a replay: this signed request (its Hark-Nonce) was accepted before");
   case LOGIN_REPLAY_FULL:
     login_respond_error(req, "internal", "too many signed requests at once; try again later");

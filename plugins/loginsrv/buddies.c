@@ -10,13 +10,13 @@
 
 typedef struct {
   LoginSigner *signer;
-  char *user;       /* the signer, as in the certificate */
-  char *key;        /* the signer's canonical name */
+  char *user; /* the signer, as in the certificate */
+  char *key; /* the signer's canonical name */
   HarkBuddyOp op;
-  char *buddy;      /* as given */
+  char *buddy; /* as given */
   char *buddy_key;
-  char *alias;      /* NULL: the default (the buddy's name as registered) */
-  gint64 revision;  /* -1: any */
+  char *alias; /* NULL: the default (the buddy's name as registered) */
+  gint64 revision; /* -1: any */
 } BuddyJob;
 
 static void
@@ -50,7 +50,8 @@ login_buddy_list(LoginServer *s, const char *name_key, LoginReply *reply)
 {
   gint64 revision = 0;
   g_autoptr(GError) error = NULL;
-  g_autoptr(GPtrArray) buddies = s->store->buddies_get(s->store_handle, name_key, &revision, &error);
+  g_autoptr(GPtrArray) buddies =
+    s->store->buddies_get(s->store_handle, name_key, &revision, &error);
   if (buddies == NULL) {
     login_reply_store_failure(reply, "read a buddy list", error);
     return NULL;
@@ -97,8 +98,10 @@ static void
 reply_change_error(BuddyJob *job, const GError *error, LoginReply *reply)
 {
   if (g_error_matches(error, HARK_STORE_ERROR, HARK_STORE_ERROR_CONFLICT))
-    login_reply_error(reply, "conflict", "the buddy list changed since revision %" G_GINT64_FORMAT
-                      ": fetch it and try again", job->revision);
+    login_reply_error(reply, "conflict",
+                      "the buddy list changed since revision %" G_GINT64_FORMAT
+                      ": fetch it and try again",
+                      job->revision);
   else if (g_error_matches(error, HARK_STORE_ERROR, HARK_STORE_ERROR_EXISTS))
     login_reply_error(reply, "buddy-exists", "'%s' is already a buddy", job->buddy);
   else if (g_error_matches(error, HARK_STORE_ERROR, HARK_STORE_ERROR_NOT_FOUND))
@@ -147,7 +150,8 @@ parse_op(const char *text, HarkBuddyOp *op)
   static const struct {
     const char *name;
     HarkBuddyOp op;
-  } ops[] = { { "add", HARK_BUDDY_ADD }, { "remove", HARK_BUDDY_REMOVE },
+  } ops[] = { { "add", HARK_BUDDY_ADD },
+              { "remove", HARK_BUDDY_REMOVE },
               { "rename", HARK_BUDDY_RENAME } };
   for (gsize i = 0; i < G_N_ELEMENTS(ops); i++)
     if (strcmp(text, ops[i].name) == 0) {

@@ -21,16 +21,16 @@ typedef enum {
 } ContactOp;
 
 static const char *const op_names[] = {
-  [CONTACT_SEND] = "send",       [CONTACT_ACCEPT] = "accept", [CONTACT_DECLINE] = "decline",
-  [CONTACT_CANCEL] = "cancel",   [CONTACT_BLOCK] = "block",   [CONTACT_UNBLOCK] = "unblock",
+  [CONTACT_SEND] = "send",     [CONTACT_ACCEPT] = "accept", [CONTACT_DECLINE] = "decline",
+  [CONTACT_CANCEL] = "cancel", [CONTACT_BLOCK] = "block",   [CONTACT_UNBLOCK] = "unblock",
 };
 
 typedef struct {
   LoginSigner *signer;
   ContactOp op;
-  char *other;     /* as given */
+  char *other; /* as given */
   char *other_key;
-  char *message;   /* send: NULL when none */
+  char *message; /* send: NULL when none */
 } ContactJob;
 
 static void
@@ -124,8 +124,8 @@ list_work(LoginServer *s, gpointer data, LoginReply *reply)
 /* The request from_key made to to_key (pending or declined), or NULL; FALSE with the
  * reply set on a store failure. */
 static gboolean
-find_request(LoginServer *s, const char *from_key, const char *to_key,
-             HarkStoreRequest **found, LoginReply *reply)
+find_request(LoginServer *s, const char *from_key, const char *to_key, HarkStoreRequest **found,
+             LoginReply *reply)
 {
   g_autoptr(GError) error = NULL;
   g_autoptr(GPtrArray) requests = s->store->requests_list(s->store_handle, from_key, &error);
@@ -148,8 +148,8 @@ static gboolean
 may_send(LoginServer *s, ContactJob *job, LoginReply *reply)
 {
   g_autoptr(GError) error = NULL;
-  g_autoptr(GPtrArray) buddies = s->store->buddies_get(s->store_handle, job->signer->key, NULL,
-                                                       &error);
+  g_autoptr(GPtrArray) buddies =
+    s->store->buddies_get(s->store_handle, job->signer->key, NULL, &error);
   if (buddies == NULL) {
     login_reply_store_failure(reply, "read a buddy list", error);
     return FALSE;
@@ -230,16 +230,16 @@ apply(LoginServer *s, ContactJob *job, LoginReply *reply)
   case CONTACT_DECLINE:
     if (is_blocked(s, job, reply))
       return FALSE;
-    ok = s->store->request_answer(s->store_handle, key, job->other_key,
-                                  job->op == CONTACT_ACCEPT, now, &error);
+    ok = s->store->request_answer(s->store_handle, key, job->other_key, job->op == CONTACT_ACCEPT,
+                                  now, &error);
     break;
   case CONTACT_CANCEL:
     ok = s->store->request_cancel(s->store_handle, key, job->other_key, &error);
     break;
   case CONTACT_BLOCK:
   case CONTACT_UNBLOCK:
-    ok = s->store->block_set(s->store_handle, key, job->other_key, job->op == CONTACT_BLOCK,
-                             now, &error);
+    ok = s->store->block_set(s->store_handle, key, job->other_key, job->op == CONTACT_BLOCK, now,
+                             &error);
     break;
   }
   if (!ok)

@@ -40,8 +40,7 @@ login_signer_free(LoginSigner *signer)
 /* An unauthenticated reply, and a line in the log (names and ids are from a certificate
  * of our own CA: ASCII name characters and hex, nothing that could forge a log line). */
 static void
-refuse_signer(const LoginSigner *signer, LoginReply *reply, const char *why,
-              const char *message)
+refuse_signer(const LoginSigner *signer, LoginReply *reply, const char *why, const char *message)
 {
   g_message("refused a signed request of '%s' (device %.16s...): %s", signer->user,
             signer->device_id, why);
@@ -60,9 +59,13 @@ login_signer_check(LoginServer *s, const LoginSigner *signer, LoginReply *reply)
   g_autofree char *message = NULL;
   if (user == NULL || g_strcmp0(user->account_id, signer->account_id) != 0) {
     message = g_strdup_printf("the account '%s' this certificate was issued for no longer "
-                              "exists", signer->user);
-    refuse_signer(signer, reply, user == NULL ? "no such account" : "a deleted account's "
-                  "certificate (the name was registered again)", message);
+                              "exists",
+                              signer->user);
+    refuse_signer(signer, reply,
+                  user == NULL ? "no such account"
+                               : "a deleted account's "
+                                 "certificate (the name was registered again)",
+                  message);
     return NULL;
   }
   g_autoptr(HarkStoreDevice) device =
@@ -72,8 +75,8 @@ login_signer_check(LoginServer *s, const LoginSigner *signer, LoginReply *reply)
     return NULL;
   }
   if (device == NULL || device->revoked != 0) {
-    message = g_strdup_printf("this device was removed from the account '%s': log in again",
-                              user->name);
+    message =
+      g_strdup_printf("this device was removed from the account '%s': log in again", user->name);
     refuse_signer(signer, reply, device == NULL ? "unknown device" : "revoked device", message);
     return NULL;
   }
@@ -195,8 +198,10 @@ pick_device(GPtrArray *devices, const char *which, LoginReply *reply)
     login_reply_error(reply, "not-found", "no device of this account has the id or name '%s'",
                       shown);
   else
-    login_reply_error(reply, "bad-request", "%u devices are called '%s': name the one to "
-                      "remove by its id", n_live > 0 ? n_live : n_named, shown);
+    login_reply_error(reply, "bad-request",
+                      "%u devices are called '%s': name the one to "
+                      "remove by its id",
+                      n_live > 0 ? n_live : n_named, shown);
   return NULL;
 }
 
@@ -212,8 +217,7 @@ devices_remove_work(LoginServer *s, gpointer data, LoginReply *reply)
   g_autoptr(GError) error = NULL;
   gint64 now = login_now_seconds(s);
   g_autoptr(HarkStoreDevice) revoked = NULL;
-  if (!s->store->device_revoke(s->store_handle, job->signer->key, device->device_id, now,
-                               &error) ||
+  if (!s->store->device_revoke(s->store_handle, job->signer->key, device->device_id, now, &error) ||
       (revoked = s->store->device_get(s->store_handle, job->signer->key, device->device_id,
                                       &error)) == NULL) {
     login_reply_store_failure(reply, "revoke a device", error);
@@ -237,7 +241,8 @@ login_handle_devices_remove(LoginRequest *req)
     return;
   const char *which = json_object_get_string_member(req->json, "device");
   if (!login_device_id_is_valid(which) && !login_label_is_valid(which)) {
-    login_respond_error(req, "bad-request", "device must be a device id (64 hex digits) or a "
+    login_respond_error(req, "bad-request",
+                        "device must be a device id (64 hex digits) or a "
                         "device name (1 to %d characters, none of them a control character)",
                         LOGIN_LABEL_MAX);
     return;

@@ -19,9 +19,9 @@
 typedef struct {
   const char *method;
   const char *path;
-  gboolean prefix;     /* path is a prefix ending in '/', followed by one segment */
-  gboolean query;      /* takes a query string */
-  gboolean is_signed;  /* needs the signature headers (auth.c) */
+  gboolean prefix; /* path is a prefix ending in '/', followed by one segment */
+  gboolean query; /* takes a query string */
+  gboolean is_signed; /* needs the signature headers (auth.c) */
   void (*handle)(LoginRequest *req);
 } Route;
 
@@ -86,11 +86,11 @@ request_new(LoginServer *s, SoupServerMessage *msg)
     req->address = g_strdup("?");
   /* tls.c marks the address of a connection an SN tunnelled with the client it stated. */
   GSocketAddress *remote = soup_server_message_get_remote_address(msg);
-  const char *client = remote != NULL ? g_object_get_data(G_OBJECT(remote), LOGIN_CLIENT_DATA)
-                                      : NULL;
+  const char *client =
+    remote != NULL ? g_object_get_data(G_OBJECT(remote), LOGIN_CLIENT_DATA) : NULL;
   req->client = g_strdup(client);
-  req->source = client != NULL ? g_strdup_printf("%s>%s", req->address, client)
-                               : g_strdup(req->address);
+  req->source =
+    client != NULL ? g_strdup_printf("%s>%s", req->address, client) : g_strdup(req->address);
   GUri *uri = soup_server_message_get_uri(msg);
   const char *query = g_uri_get_query(uri);
   req->path = query != NULL ? g_strconcat(g_uri_get_path(uri), "?", query, NULL)
@@ -287,8 +287,7 @@ login_request_refuse_if_looking_up_too_much(LoginRequest *req)
 {
   if (refuse_if_limited_by(req, req->server->lookups, "user look-ups"))
     return TRUE;
-  login_limiter_note_failure(req->server->lookups, req->source,
-                             login_now_monotonic(req->server));
+  login_limiter_note_failure(req->server->lookups, req->source, login_now_monotonic(req->server));
   return FALSE;
 }
 
@@ -387,8 +386,7 @@ job_done(GObject *source, GAsyncResult *result, gpointer data)
 }
 
 void
-login_request_run(LoginRequest *req, LoginWorkFunc work, gpointer job_data,
-                  GDestroyNotify job_free)
+login_request_run(LoginRequest *req, LoginWorkFunc work, gpointer job_data, GDestroyNotify job_free)
 {
   Job *job = g_new0(Job, 1);
   job->req = req;
@@ -465,8 +463,8 @@ dispatch(LoginServer *s, SoupServerMessage *msg)
     return;
   }
   const char *method = soup_server_message_get_method(msg);
-  const Route *route = find_route(method, g_uri_get_path(soup_server_message_get_uri(msg)),
-                                  &req->tail);
+  const Route *route =
+    find_route(method, g_uri_get_path(soup_server_message_get_uri(msg)), &req->tail);
   if (route == NULL) {
     login_respond_error(req, "not-found", "no endpoint %s %s", method,
                         g_uri_get_path(soup_server_message_get_uri(msg)));
@@ -502,12 +500,11 @@ on_headers(SoupServer *server, SoupServerMessage *msg, const char *path, GHashTa
                          "a request body needs a Content-Length", 0);
   } else if (encoding == SOUP_ENCODING_CONTENT_LENGTH &&
              soup_message_headers_get_content_length(headers) > (goffset)s->max_body) {
-    g_autofree char *message =
-      g_strdup_printf("the request body is %" G_GOFFSET_FORMAT " bytes; at most %" G_GSIZE_FORMAT
-                      " are accepted",
-                      soup_message_headers_get_content_length(headers), s->max_body);
-    respond_error_status(request_new(s, msg), SOUP_STATUS_REQUEST_ENTITY_TOO_LARGE,
-                         "bad-request", message, 0);
+    g_autofree char *message = g_strdup_printf(
+      "the request body is %" G_GOFFSET_FORMAT " bytes; at most %" G_GSIZE_FORMAT " are accepted",
+      soup_message_headers_get_content_length(headers), s->max_body);
+    respond_error_status(request_new(s, msg), SOUP_STATUS_REQUEST_ENTITY_TOO_LARGE, "bad-request",
+                         message, 0);
   }
 }
 

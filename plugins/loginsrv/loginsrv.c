@@ -38,11 +38,28 @@
 /* ---- settings --------------------------------------------------------------------------- */
 
 static const char *const known_settings[] = {
-  "listen", "port", "store", "store_options", "hosts", "certificate_lifetime",
-  "latest_version", "download_url", "hash_memory_kib", "hash_iterations", "max_body",
-  "first_lock", "registrations_per_minute", "relay_failures_per_minute", "lookups_per_minute",
-  "handshake_timeout", "max_handshakes", "max_handshakes_per_source",
-  "contact_requests_per_minute", "max_pending_requests", "request_again_after", NULL,
+  "listen",
+  "port",
+  "store",
+  "store_options",
+  "hosts",
+  "certificate_lifetime",
+  "latest_version",
+  "download_url",
+  "hash_memory_kib",
+  "hash_iterations",
+  "max_body",
+  "first_lock",
+  "registrations_per_minute",
+  "relay_failures_per_minute",
+  "lookups_per_minute",
+  "handshake_timeout",
+  "max_handshakes",
+  "max_handshakes_per_source",
+  "contact_requests_per_minute",
+  "max_pending_requests",
+  "request_again_after",
+  NULL,
 };
 
 static const char *const default_hosts[] = { "localhost", "127.0.0.1", NULL };
@@ -103,10 +120,8 @@ read_limits(LoginServer *s, GVariant *settings, GError **error)
                              error) ||
       !hark_settings_get_int(settings, "contact_requests_per_minute", 10, 1, 1000000, &requests,
                              error) ||
-      !hark_settings_get_int(settings, "max_pending_requests", 100, 1, 100000, &pending,
-                             error) ||
-      !hark_settings_get_int(settings, "request_again_after", 86400, 0, G_MAXINT32, &again,
-                             error))
+      !hark_settings_get_int(settings, "max_pending_requests", 100, 1, 100000, &pending, error) ||
+      !hark_settings_get_int(settings, "request_again_after", 86400, 0, G_MAXINT32, &again, error))
     return FALSE;
   s->contact_requests_per_minute = (guint)requests;
   s->max_pending_requests = (guint)pending;
@@ -130,8 +145,8 @@ read_numbers(LoginServer *s, GVariant *settings, GError **error)
                              4 * 1024 * 1024, &memory, error) ||
       !hark_settings_get_int(settings, "hash_iterations", DEFAULT_HASH_ITERATIONS, 1, 1000,
                              &iterations, error) ||
-      !hark_settings_get_int(settings, "max_body", DEFAULT_MAX_BODY, 1024, 1024 * 1024,
-                             &max_body, error) ||
+      !hark_settings_get_int(settings, "max_body", DEFAULT_MAX_BODY, 1024, 1024 * 1024, &max_body,
+                             error) ||
       !hark_settings_get_int(settings, "first_lock", 1, 1, 3600, &first_lock, error) ||
       !hark_settings_get_int(settings, "registrations_per_minute", 10, 1, 100000, &registrations,
                              error) ||
@@ -156,7 +171,8 @@ read_settings(LoginServer *s, GVariant *settings, GError **error)
                                 error) ||
       !hark_settings_get_string(settings, "download_url", "", &s->download_url, error) ||
       !read_group(settings, "store_options", &s->store_options, error) ||
-      !read_strv(settings, "hosts", default_hosts, &s->hosts, error) || !read_numbers(s, settings, error))
+      !read_strv(settings, "hosts", default_hosts, &s->hosts, error) ||
+      !read_numbers(s, settings, error))
     return FALSE;
   if (!g_hostname_is_ip_address(s->listen)) {
     g_set_error(error, HARK_SETTINGS_ERROR, HARK_SETTINGS_ERROR_TYPE,
@@ -225,10 +241,9 @@ load_certificates(LoginServer *s, GError **error)
   g_autofree char *cert_path = g_build_filename(ca_dir, SERVER_CERT_FILE, NULL);
   g_autofree char *key_path = g_build_filename(ca_dir, SERVER_KEY_FILE, NULL);
   g_autofree char *pinned = g_build_filename(state_dir, PINNED_CA_FILE, NULL);
-  if (!hark_ca_ensure_server_certificate(s->ca, (const char *const *)s->hosts, cert_path,
-                                         key_path, error) ||
-      !g_file_set_contents_full(pinned, s->ca_pem, -1, G_FILE_SET_CONTENTS_CONSISTENT, 0644,
-                                error))
+  if (!hark_ca_ensure_server_certificate(s->ca, (const char *const *)s->hosts, cert_path, key_path,
+                                         error) ||
+      !g_file_set_contents_full(pinned, s->ca_pem, -1, G_FILE_SET_CONTENTS_CONSISTENT, 0644, error))
     return NULL;
   return g_tls_certificate_new_from_files(cert_path, key_path, error);
 }
@@ -273,8 +288,8 @@ make_dummy_hash(LoginServer *s, GError **error)
   g_autofree char *problem = NULL;
   s->dummy_hash = login_password_hash(random, s->hash_memory_kib, s->hash_iterations, &problem);
   if (s->dummy_hash == NULL)
-    g_set_error(error, HARK_CONTEXT_ERROR, HARK_CONTEXT_ERROR_INVALID,
-                "cannot hash a password: %s", problem);
+    g_set_error(error, HARK_CONTEXT_ERROR, HARK_CONTEXT_ERROR_INVALID, "cannot hash a password: %s",
+                problem);
   return s->dummy_hash != NULL;
 }
 
@@ -378,11 +393,8 @@ loginsrv_fini(HarkContext *ctx)
   server_free(hark_context_get_plugin_data(ctx));
 }
 
-HARK_PLUGIN_DEFINE(.name = PLUGIN_NAME,
-                   .version = HARK_VERSION,
+HARK_PLUGIN_DEFINE(.name = PLUGIN_NAME, .version = HARK_VERSION,
                    .description = "login server: accounts, device certificates, buddy lists "
                                   "(HTTPS)",
-                   .license = "LGPL-2.1-or-later",
-                   .kinds = HARK_KIND_FRONTEND,
-                   .init = loginsrv_init,
-                   .fini = loginsrv_fini);
+                   .license = "LGPL-2.1-or-later", .kinds = HARK_KIND_FRONTEND,
+                   .init = loginsrv_init, .fini = loginsrv_fini);

@@ -40,8 +40,7 @@ G_BEGIN_DECLS
  * times) is read from the node's clock, which a test can move (hark/clock.h); safe from
  * the worker threads too. */
 #define login_now_seconds(server) hark_clock_now_seconds(hark_context_get_clock((server)->ctx))
-#define login_now_monotonic(server) \
-  hark_clock_now_monotonic(hark_context_get_clock((server)->ctx))
+#define login_now_monotonic(server) hark_clock_now_monotonic(hark_context_get_clock((server)->ctx))
 #define LOGIN_LABEL_MAX 64 /* device names and aliases, in characters */
 #define LOGIN_DEVICE_ID_LENGTH 64 /* a key fingerprint: lower-case hex SHA-256 */
 #define LOGIN_USERS_LIMIT_MAX 100
@@ -74,14 +73,14 @@ typedef struct {
   GVariant *store_options; /* a{sv} */
   char **hosts;
   gint64 certificate_lifetime;
-  gint64 first_lock;        /* seconds an account is locked at the 5th failure */
+  gint64 first_lock; /* seconds an account is locked at the 5th failure */
   guint relay_failures_per_minute; /* failures through one SN's tunnels (all its clients) */
-  guint lookups_per_minute;        /* GET /v1/users and /v1/users/NAME per source */
+  guint lookups_per_minute; /* GET /v1/users and /v1/users/NAME per source */
   guint contact_requests_per_minute; /* contact requests sent, per account */
-  guint max_pending_requests;        /* outgoing requests waiting for an answer, per account */
-  gint64 request_again_after;        /* seconds before a declined request may be made again */
-  guint handshake_timeout;         /* seconds for the preamble and the TLS handshake */
-  guint max_handshakes;            /* in progress, in all */
+  guint max_pending_requests; /* outgoing requests waiting for an answer, per account */
+  gint64 request_again_after; /* seconds before a declined request may be made again */
+  guint handshake_timeout; /* seconds for the preamble and the TLS handshake */
+  guint max_handshakes; /* in progress, in all */
   guint max_handshakes_per_source; /* in progress, from one address */
   char *latest_version;
   char *download_url;
@@ -99,16 +98,16 @@ typedef struct {
   SoupServer *soup;
   LoginAddressLimiter *addresses;
   LoginAddressLimiter *registrations; /* registrations per source address: each costs a hash */
-  LoginAddressLimiter *relays;  /* failures per SN address, over all its tunnelled clients */
+  LoginAddressLimiter *relays; /* failures per SN address, over all its tunnelled clients */
   LoginAddressLimiter *lookups; /* user look-ups per source */
   LoginAddressLimiter *contact_requests; /* contact requests per account (canonical name) */
-  LoginLockTable *pair_locks;    /* "account source": failures of one source for one account */
+  LoginLockTable *pair_locks; /* "account source": failures of one source for one account */
   LoginLockTable *account_locks; /* account: failures from everywhere (known or not) */
   char *dummy_hash; /* what an unknown user's password is checked against (same cost) */
-  LoginReplayCache *replays;          /* nonces used: signed requests, logins, tunnels */
-  guint64 refused_proofs;             /* logins refused bad-proof (replays included) */
-  guint64 refused_replays;            /* signed requests and logins refused as replays */
-  guint jobs;         /* worker jobs not yet completed on the main context */
+  LoginReplayCache *replays; /* nonces used: signed requests, logins, tunnels */
+  guint64 refused_proofs; /* logins refused bad-proof (replays included) */
+  guint64 refused_replays; /* signed requests and logins refused as replays */
+  guint jobs; /* worker jobs not yet completed on the main context */
   gboolean stopping;
 } LoginServer;
 
@@ -131,27 +130,27 @@ typedef struct {
 typedef struct {
   LoginServer *server;
   SoupServerMessage *msg;
-  char *address;       /* the IP address of the TCP peer (an SN for a tunnelled login) */
-  char *client;        /* tunnelled: the client's address, as its SN stated it; else NULL */
-  char *source;        /* the key of the limits: address, or "SN>client" when tunnelled */
-  char *account;       /* password checks: the account's canonical name */
-  char *path;          /* with "?query" when there is one, as signed */
-  gint64 started;      /* monotonic µs */
-  GBytes *body;        /* the request body (may be empty) */
-  const char *tail;    /* what follows a prefix route's path (the NAME of users/NAME) */
-  JsonObject *json;    /* the parsed body, for routes that take one */
+  char *address; /* the IP address of the TCP peer (an SN for a tunnelled login) */
+  char *client; /* tunnelled: the client's address, as its SN stated it; else NULL */
+  char *source; /* the key of the limits: address, or "SN>client" when tunnelled */
+  char *account; /* password checks: the account's canonical name */
+  char *path; /* with "?query" when there is one, as signed */
+  gint64 started; /* monotonic µs */
+  GBytes *body; /* the request body (may be empty) */
+  const char *tail; /* what follows a prefix route's path (the NAME of users/NAME) */
+  JsonObject *json; /* the parsed body, for routes that take one */
   HarkDeviceCertificate *device; /* signed routes: who signed */
 } LoginRequest;
 
 /* A job's answer, made on the worker thread and sent on the main context. */
 typedef struct {
   guint status;
-  JsonObject *body;        /* success */
-  const char *code;        /* error code (static), or NULL */
-  char *message;           /* error message */
-  gint64 retry_after;      /* seconds, for locked-out */
+  JsonObject *body; /* success */
+  const char *code; /* error code (static), or NULL */
+  char *message; /* error message */
+  gint64 retry_after; /* seconds, for locked-out */
   gboolean failed_attempt; /* a failed password check: counts against the address */
-  gboolean password_ok;    /* a password matched: the account's failures are forgotten */
+  gboolean password_ok; /* a password matched: the account's failures are forgotten */
 } LoginReply;
 
 typedef void (*LoginWorkFunc)(LoginServer *server, gpointer job, LoginReply *reply);
@@ -241,8 +240,7 @@ void login_secret_free(char *secret);
 
 /* ---- ratelimit.c ---- */
 
-LoginAddressLimiter *login_limiter_new(guint max_failures, gint64 window_usec,
-                                       guint max_addresses);
+LoginAddressLimiter *login_limiter_new(guint max_failures, gint64 window_usec, guint max_addresses);
 void login_limiter_free(LoginAddressLimiter *limiter);
 /* Seconds until address may try again; 0 when it may now. */
 gint64 login_limiter_retry_after(LoginAddressLimiter *limiter, const char *address, gint64 now);
@@ -265,7 +263,7 @@ void login_locks_forget(LoginLockTable *table, const char *key);
 #define LOGIN_REPLAY_MAX 262144
 
 typedef enum {
-  LOGIN_REPLAY_NEW,  /* first use: remembered now */
+  LOGIN_REPLAY_NEW, /* first use: remembered now */
   LOGIN_REPLAY_SEEN, /* used before: a replay */
   LOGIN_REPLAY_FULL, /* the cache is full of live keys: refuse, try later */
 } LoginReplayVerdict;
@@ -273,8 +271,8 @@ typedef enum {
 LoginReplayCache *login_replay_new(guint max_keys);
 void login_replay_free(LoginReplayCache *cache);
 /* Notes key as used until keep_until (unix seconds), unless it is already. */
-LoginReplayVerdict login_replay_note(LoginReplayCache *cache, const char *key,
-                                     gint64 keep_until, gint64 now);
+LoginReplayVerdict login_replay_note(LoginReplayCache *cache, const char *key, gint64 keep_until,
+                                     gint64 now);
 guint login_replay_size(LoginReplayCache *cache);
 
 /* ---- auth.c ---- */
@@ -298,8 +296,7 @@ void login_handle_version(LoginRequest *req);
 gboolean login_devices_recent(GPtrArray *devices, gint64 now);
 /* The certificate and its expiry for a device key of the account (worker threads). */
 gboolean login_issue_certificate(LoginServer *s, const HarkStoreUser *user,
-                                 const char *public_key_pem, JsonObject *answer,
-                                 LoginReply *reply);
+                                 const char *public_key_pem, JsonObject *answer, LoginReply *reply);
 
 /* ---- buddies.c ---- */
 
@@ -321,15 +318,15 @@ void login_handle_contacts_change(LoginRequest *req);
 char *login_tunnel_preamble_check(LoginServer *s, const char *line, GError **error);
 /* The same against ca_pem and replays at now (unix seconds), which the check reads from
  * the server and its clock. */
-char *login_tunnel_preamble_verify(const char *ca_pem, LoginReplayCache *replays,
-                                   const char *line, gint64 now, GError **error);
+char *login_tunnel_preamble_verify(const char *ca_pem, LoginReplayCache *replays, const char *line,
+                                   gint64 now, GError **error);
 
 /* ---- devices.c ---- */
 
 /* Who signed a request, copied from its certificate for a job on a worker thread. */
 typedef struct {
-  char *user;       /* as in the certificate */
-  char *key;        /* canonical */
+  char *user; /* as in the certificate */
+  char *key; /* canonical */
   char *account_id;
   char *device_id;
 } LoginSigner;
@@ -349,8 +346,7 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(LoginSigner, login_signer_free)
 
 /* ---- tls.c ---- */
 
-LoginListener *login_listener_start(LoginServer *s, GTlsCertificate *certificate,
-                                    GError **error);
+LoginListener *login_listener_start(LoginServer *s, GTlsCertificate *certificate, GError **error);
 guint16 login_listener_port(LoginListener *listener);
 /* Stops accepting and cancels handshakes in progress; returns once none is left. */
 void login_listener_stop(LoginListener *listener);

@@ -28,9 +28,9 @@ login_password_hash(const char *password, guint32 memory_kib, guint32 iterations
   gsize length =
     argon2_encodedlen(iterations, memory_kib, PARALLELISM, SALT_BYTES, TAG_BYTES, Argon2_id);
   char *encoded = g_malloc0(length);
-  int result = argon2id_hash_encoded(iterations, memory_kib, PARALLELISM, password,
-                                     strlen(password), salt, sizeof salt, TAG_BYTES, encoded,
-                                     length);
+  int result =
+    argon2id_hash_encoded(iterations, memory_kib, PARALLELISM, password, strlen(password), salt,
+                          sizeof salt, TAG_BYTES, encoded, length);
   OPENSSL_cleanse(salt, sizeof salt);
   if (result != ARGON2_OK) {
     *problem = g_strdup_printf("argon2id failed: %s", argon2_error_message(result));

@@ -16,8 +16,8 @@ typedef struct {
   char *address;
   gint64 *times; /* ring of max_failures, monotonic µs */
   guint count;
-  guint next;    /* where the next failure goes; the oldest when the ring is full */
-  GList *link;   /* in limiter->order */
+  guint next; /* where the next failure goes; the oldest when the ring is full */
+  GList *link; /* in limiter->order */
 } AddressEntry;
 
 struct _LoginAddressLimiter {
@@ -25,7 +25,7 @@ struct _LoginAddressLimiter {
   gint64 window;
   guint max_addresses;
   GHashTable *entries; /* address -> AddressEntry* (owned) */
-  GQueue order;        /* AddressEntry*, least recently failed first */
+  GQueue order; /* AddressEntry*, least recently failed first */
 };
 
 static void
@@ -135,17 +135,17 @@ login_lock_seconds(gint64 failures, gint64 first_lock)
 
 typedef struct {
   char *key;
-  gint64 failures;     /* in a row */
+  gint64 failures; /* in a row */
   gint64 last_failure; /* monotonic µs */
   gint64 locked_until; /* monotonic µs */
-  GList *link;         /* in table->order */
+  GList *link; /* in table->order */
 } LockEntry;
 
 struct _LoginLockTable {
   gint64 first_lock; /* seconds */
   guint max_entries;
   GHashTable *entries; /* key -> LockEntry* (owned) */
-  GQueue order;        /* LockEntry*, least recently failed first */
+  GQueue order; /* LockEntry*, least recently failed first */
 };
 
 static void
@@ -186,10 +186,10 @@ static void
 lock_prune(LoginLockTable *table, gint64 now)
 {
   LockEntry *head;
-  while ((head = g_queue_peek_head(&table->order)) != NULL &&
-         ((head->locked_until <= now &&
-           head->last_failure + LOCK_MAX_SECONDS * G_USEC_PER_SEC <= now) ||
-          g_hash_table_size(table->entries) >= table->max_entries))
+  while (
+    (head = g_queue_peek_head(&table->order)) != NULL &&
+    ((head->locked_until <= now && head->last_failure + LOCK_MAX_SECONDS * G_USEC_PER_SEC <= now) ||
+     g_hash_table_size(table->entries) >= table->max_entries))
     lock_forget(table, head);
 }
 

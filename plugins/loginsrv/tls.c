@@ -32,9 +32,9 @@ struct _LoginListener {
   GSocket *socket;
   GSource *source;
   GHashTable *handshakes; /* Handshake*, owned */
-  GQueue order;           /* Handshake* in progress, oldest first */
+  GQueue order; /* Handshake* in progress, oldest first */
   GHashTable *per_source; /* source -> number in progress (GUINT_TO_POINTER) */
-  guint64 evicted;        /* connections closed to make room */
+  guint64 evicted; /* connections closed to make room */
 };
 
 typedef struct {
@@ -44,12 +44,12 @@ typedef struct {
   GIOStream *tls;
   GCancellable *cancellable;
   GSource *timeout;
-  GSource *readable;  /* while reading a preamble */
+  GSource *readable; /* while reading a preamble */
   GString *preamble;
-  char *peer;         /* the TCP peer's address */
-  char *client;       /* the client an SN's preamble stated, or NULL */
-  char *source;       /* what the per-source bound counts: peer, or "peer>client" */
-  GList *link;        /* in listener->order while it holds a slot */
+  char *peer; /* the TCP peer's address */
+  char *client; /* the client an SN's preamble stated, or NULL */
+  char *source; /* what the per-source bound counts: peer, or "peer>client" */
+  GList *link; /* in listener->order while it holds a slot */
 } Handshake;
 
 /* ---- slots ---------------------------------------------------------------------------------- */
@@ -179,12 +179,18 @@ static const char *
 protocol_name(GTlsProtocolVersion version)
 {
   switch (version) {
-  case G_TLS_PROTOCOL_VERSION_SSL_3_0: return "SSL 3.0";
-  case G_TLS_PROTOCOL_VERSION_TLS_1_0: return "TLS 1.0";
-  case G_TLS_PROTOCOL_VERSION_TLS_1_1: return "TLS 1.1";
-  case G_TLS_PROTOCOL_VERSION_TLS_1_2: return "TLS 1.2";
-  case G_TLS_PROTOCOL_VERSION_TLS_1_3: return "TLS 1.3";
-  default: return "an unknown protocol";
+  case G_TLS_PROTOCOL_VERSION_SSL_3_0:
+    return "SSL 3.0";
+  case G_TLS_PROTOCOL_VERSION_TLS_1_0:
+    return "TLS 1.0";
+  case G_TLS_PROTOCOL_VERSION_TLS_1_1:
+    return "TLS 1.1";
+  case G_TLS_PROTOCOL_VERSION_TLS_1_2:
+    return "TLS 1.2";
+  case G_TLS_PROTOCOL_VERSION_TLS_1_3:
+    return "TLS 1.3";
+  default:
+    return "an unknown protocol";
   }
 }
 
@@ -281,8 +287,8 @@ preamble_read(Handshake *h, gboolean *done, GError **error)
   gsize room = MIN(sizeof buffer, LOGIN_TUNNEL_PREAMBLE_MAX - h->preamble->len);
   GInputVector vector = { buffer, room };
   gint flags = G_SOCKET_MSG_PEEK;
-  gssize peeked = g_socket_receive_message(h->socket, NULL, &vector, 1, NULL, NULL, &flags,
-                                           NULL, error);
+  gssize peeked =
+    g_socket_receive_message(h->socket, NULL, &vector, 1, NULL, NULL, &flags, NULL, error);
   if (peeked <= 0) {
     if (peeked == 0)
       g_set_error_literal(error, G_IO_ERROR, G_IO_ERROR_CLOSED, "closed in the preamble");
@@ -322,8 +328,7 @@ on_readable(GSocket *socket, GIOCondition condition, gpointer data)
     char first = 0;
     GInputVector vector = { &first, 1 };
     gint flags = G_SOCKET_MSG_PEEK;
-    gssize n =
-      g_socket_receive_message(socket, NULL, &vector, 1, NULL, NULL, &flags, NULL, &error);
+    gssize n = g_socket_receive_message(socket, NULL, &vector, 1, NULL, NULL, &flags, NULL, &error);
     if (n <= 0) {
       if (n == 0 || !g_error_matches(error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK))
         goto ended;

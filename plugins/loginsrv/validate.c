@@ -204,8 +204,7 @@ parse_date(const char *text, gint64 *date)
 HarkDeviceCertificate *
 login_signed_headers_check(const char *ca_pem, const char *certificate, const char *date_text,
                            const char *nonce, const char *signature, const char *method,
-                           const char *path, GBytes *body, gint64 now, gint64 *date,
-                           char **message)
+                           const char *path, GBytes *body, gint64 now, gint64 *date, char **message)
 {
   if (certificate == NULL || date_text == NULL || nonce == NULL || signature == NULL) {
     *message = g_strdup("a signed request needs the headers Hark-Certificate, Hark-Date, "
@@ -227,8 +226,8 @@ login_signed_headers_check(const char *ca_pem, const char *certificate, const ch
     *message = g_strdup_printf("the certificate is refused: %s", error->message);
     return NULL;
   }
-  if (!hark_request_verify(device->public_key, method, path, *date, nonce, body, signature,
-                           now, LOGIN_MAX_SKEW, &error)) {
+  if (!hark_request_verify(device->public_key, method, path, *date, nonce, body, signature, now,
+                           LOGIN_MAX_SKEW, &error)) {
     *message = g_strdup(error->message);
     return NULL;
   }

@@ -76,8 +76,8 @@ send_request(IoTest *test)
   gsize size;
   const char *data = g_bytes_get_data(test->request, &size);
   g_autoptr(GError) error = NULL;
-  if (g_socket_send_to(test->owner->socket, G_SOCKET_ADDRESS(test->to), data, size, NULL,
-                       &error) < 0)
+  if (g_socket_send_to(test->owner->socket, G_SOCKET_ADDRESS(test->to), data, size, NULL, &error) <
+      0)
     g_debug("stun: cannot send: %s", error->message);
 }
 
@@ -196,8 +196,8 @@ on_readable(GSocket *gsocket, GIOCondition condition, gpointer data)
   for (int i = 0; i < READS_PER_DISPATCH; i++) {
     guint8 buffer[MAX_DATAGRAM];
     GSocketAddress *from_raw = NULL;
-    gssize size = g_socket_receive_from(gsocket, &from_raw, (char *)buffer, sizeof buffer, NULL,
-                                        NULL);
+    gssize size =
+      g_socket_receive_from(gsocket, &from_raw, (char *)buffer, sizeof buffer, NULL, NULL);
     g_autoptr(GSocketAddress) from = from_raw;
     if (size < 0)
       break;

@@ -28,7 +28,7 @@ typedef struct {
   HarkNatProbeDone done;
   gpointer user_data;
   gint64 started_us;
-  IoSocket *a, *b;         /* mapping tests, filtering tests */
+  IoSocket *a, *b; /* mapping tests, filtering tests */
   GInetSocketAddress *servers[MAX_SERVERS];
   IoTest *first[MAX_SERVERS];
   guint n_servers, first_pending;
@@ -37,7 +37,7 @@ typedef struct {
   gboolean mapping_done, filtering_done;
   GInetSocketAddress *fallback_mapped; /* test I of a server without RFC 5780 */
   guint fallback_index;
-  GError *error;           /* the probe could not run */
+  GError *error; /* the probe could not run */
   IoTest *filter_change_both, *filter_change_port;
   guint filter_pending;
   gboolean filter_both_ok, filter_port_ok;
@@ -79,8 +79,8 @@ is_local(GInetAddress *ip)
       continue;
     g_autoptr(GSocketAddress) address =
       g_socket_address_new_from_native(ifa->ifa_addr, sizeof(struct sockaddr_in));
-    found = g_inet_address_equal(
-      ip, g_inet_socket_address_get_address(G_INET_SOCKET_ADDRESS(address)));
+    found =
+      g_inet_address_equal(ip, g_inet_socket_address_get_address(G_INET_SOCKET_ADDRESS(address)));
   }
   freeifaddrs(list);
   return found;
@@ -310,9 +310,21 @@ on_first(Probe *probe, guint index, HarkStunBindingResponse *response)
   chosen(probe, probe->fallback_index, &plain);
 }
 
-static void on_first_0(HarkStunBindingResponse *r, gpointer data) { on_first(data, 0, r); }
-static void on_first_1(HarkStunBindingResponse *r, gpointer data) { on_first(data, 1, r); }
-static void on_first_2(HarkStunBindingResponse *r, gpointer data) { on_first(data, 2, r); }
+static void
+on_first_0(HarkStunBindingResponse *r, gpointer data)
+{
+  on_first(data, 0, r);
+}
+static void
+on_first_1(HarkStunBindingResponse *r, gpointer data)
+{
+  on_first(data, 1, r);
+}
+static void
+on_first_2(HarkStunBindingResponse *r, gpointer data)
+{
+  on_first(data, 2, r);
+}
 static const IoTestDone first_done[MAX_SERVERS] = { on_first_0, on_first_1, on_first_2 };
 
 /* "a.b.c.d:port" (an IP address: SNs announce theirs) or NULL. */
@@ -361,8 +373,9 @@ stun_probe(gpointer instance, const char *const *servers, GCancellable *cancella
       probe->servers[probe->n_servers++] = server;
   }
   if (probe->n_servers == 0) {
-    fail_soon(probe, g_error_new_literal(G_IO_ERROR, G_IO_ERROR_NOT_FOUND,
-                                         "stun: no super node with an IPv4 address to ask"),
+    fail_soon(probe,
+              g_error_new_literal(G_IO_ERROR, G_IO_ERROR_NOT_FOUND,
+                                  "stun: no super node with an IPv4 address to ask"),
               done, user_data);
     return;
   }
@@ -414,8 +427,8 @@ stun_init(HarkContext *ctx, GVariant *settings, GError **error)
   stun->ctx = ctx;
   stun->timeout_ms = (guint)timeout;
   stun->initial_rto_ms = (guint)rto;
-  if (!hark_context_register(ctx, HARK_KIND_NAT_PROBE, "stun", HARK_RANK_PRIMARY,
-                             &stun_interface, stun, error)) {
+  if (!hark_context_register(ctx, HARK_KIND_NAT_PROBE, "stun", HARK_RANK_PRIMARY, &stun_interface,
+                             stun, error)) {
     g_free(stun);
     return FALSE;
   }
@@ -431,11 +444,8 @@ stun_fini(HarkContext *ctx)
   g_free(hark_context_get_plugin_data(ctx));
 }
 
-HARK_PLUGIN_DEFINE(.name = "stun",
-                   .version = HARK_VERSION,
+HARK_PLUGIN_DEFINE(.name = "stun", .version = HARK_VERSION,
                    .description = "nat probe: STUN binding and RFC 5780 NAT behaviour discovery "
                                   "against super nodes",
-                   .license = "LGPL-2.1-or-later",
-                   .kinds = HARK_KIND_NAT_PROBE,
-                   .init = stun_init,
+                   .license = "LGPL-2.1-or-later", .kinds = HARK_KIND_NAT_PROBE, .init = stun_init,
                    .fini = stun_fini);

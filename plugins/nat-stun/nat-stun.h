@@ -16,16 +16,16 @@ G_BEGIN_DECLS
 typedef struct {
   guint64 probes;
   guint64 requests, retransmissions, responses, timeouts;
-  guint64 dropped_malformed;   /* not a valid binding response (hark/stun.h says why) */
-  guint64 dropped_unexpected;  /* no transaction of ours has that id */
+  guint64 dropped_malformed; /* not a valid binding response (hark/stun.h says why) */
+  guint64 dropped_unexpected; /* no transaction of ours has that id */
   guint64 dropped_wrong_source; /* our transaction's id, from an address we did not ask */
-  guint64 dropped_error;       /* an error response (e.g. 420: no RFC 5780) */
+  guint64 dropped_error; /* an error response (e.g. 420: no RFC 5780) */
 } StunCounters;
 
 typedef struct {
   HarkContext *ctx;
-  guint timeout_ms;       /* a test without an answer by then failed */
-  guint initial_rto_ms;   /* first retransmission; doubles */
+  guint timeout_ms; /* a test without an answer by then failed */
+  guint initial_rto_ms; /* first retransmission; doubles */
   StunCounters counters;
 } Stun;
 

@@ -9,9 +9,9 @@
 typedef struct {
   guint64 request;
   HarkGiId key;
-  GHashTable *asked;   /* HarkGiId* set */
-  GArray *candidates;  /* HarkGiId, not yet asked, in the order learned */
-  GArray *waiting;     /* HarkGiId asked this round, not yet answered */
+  GHashTable *asked; /* HarkGiId* set */
+  GArray *candidates; /* HarkGiId, not yet asked, in the order learned */
+  GArray *waiting; /* HarkGiId asked this round, not yet answered */
   guint ring, rounds;
   gint64 deadline_us;
 } Search;
@@ -21,8 +21,8 @@ struct _HarkFloodEngine {
   HarkFloodParams p;
   HarkGiCallbacks cb;
   gpointer user;
-  GArray *neighbours;  /* HarkGiId */
-  GHashTable *store;   /* HarkGiId* key -> GPtrArray of HarkGiRecord* */
+  GArray *neighbours; /* HarkGiId */
+  GHashTable *store; /* HarkGiId* key -> GPtrArray of HarkGiRecord* */
   GHashTable *searches; /* guint64* -> Search* */
   guint nrecords;
   GRand *rand;
@@ -77,7 +77,8 @@ hark_flood_engine_new(const HarkGiId *self, const HarkFloodParams *params,
   e->cb = *callbacks;
   e->user = user;
   e->neighbours = g_array_new(FALSE, FALSE, sizeof(HarkGiId));
-  e->store = g_hash_table_new_full(hark_gi_id_hash, hark_gi_id_equal, g_free, (GDestroyNotify)g_ptr_array_unref);
+  e->store = g_hash_table_new_full(hark_gi_id_hash, hark_gi_id_equal, g_free,
+                                   (GDestroyNotify)g_ptr_array_unref);
   e->searches = g_hash_table_new_full(g_int64_hash, g_int64_equal, NULL, search_free);
   guint32 seed[HARK_GI_ID_LEN / 4];
   memcpy(seed, self->b, sizeof seed);
@@ -187,8 +188,8 @@ next_round(HarkFloodEngine *e, Search *s, gint64 now_us)
 static void
 add_candidate(Search *s, const HarkGiId *self, const HarkGiId *id)
 {
-  if (!hark_gi_id_equal(id, self) && !g_hash_table_contains(s->asked, id)
-      && find_id(s->candidates, id) < 0)
+  if (!hark_gi_id_equal(id, self) && !g_hash_table_contains(s->asked, id) &&
+      find_id(s->candidates, id) < 0)
     g_array_append_val(s->candidates, *id);
 }
 
@@ -242,8 +243,8 @@ hark_flood_engine_publish(HarkFloodEngine *e, const HarkGiRecord *record, gint64
       g_hash_table_insert(e->store, g_memdup2(&record->key, sizeof record->key), have);
     }
     guint i = 0;
-    while (i < have->len
-           && strcmp(((HarkGiRecord *)g_ptr_array_index(have, i))->device, record->device) != 0)
+    while (i < have->len &&
+           strcmp(((HarkGiRecord *)g_ptr_array_index(have, i))->device, record->device) != 0)
       i++;
     if (i < have->len) {
       g_ptr_array_remove_index_fast(have, i);
@@ -271,8 +272,8 @@ answer(HarkFloodEngine *e, const HarkGiId *from, HarkGiMessage *msg, gint64 now_
     g_ptr_array_add(out.records, hark_gi_record_copy(g_ptr_array_index(have, i)));
   if (have->len == 0)
     for (guint i = 0; i < e->neighbours->len; i++) {
-      HarkGiContact c = {.id = g_array_index(e->neighbours, HarkGiId, i),
-                         .addr = g_bytes_new(NULL, 0)};
+      HarkGiContact c = { .id = g_array_index(e->neighbours, HarkGiId, i),
+                          .addr = g_bytes_new(NULL, 0) };
       g_array_append_val(out.contacts, c);
     }
   send_message(e, from, &out);
@@ -309,8 +310,7 @@ take_answer(HarkFloodEngine *e, const HarkGiId *from, HarkGiMessage *msg, gint64
 }
 
 void
-hark_flood_engine_receive(HarkFloodEngine *e, const HarkGiId *from, GBytes *bytes,
-                          gint64 now_us)
+hark_flood_engine_receive(HarkFloodEngine *e, const HarkGiId *from, GBytes *bytes, gint64 now_us)
 {
   HarkGiMessage msg;
   g_autoptr(GError) error = NULL;

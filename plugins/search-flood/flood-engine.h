@@ -11,12 +11,12 @@
 G_BEGIN_DECLS
 
 typedef struct {
-  guint first_ring;        /* SNs asked in the first round (8) */
-  guint max_asked;         /* SNs asked at most per lookup (512) */
-  guint max_neighbours;    /* neighbour links kept and named in answers (16) */
+  guint first_ring; /* SNs asked in the first round (8) */
+  guint max_asked; /* SNs asked at most per lookup (512) */
+  guint max_neighbours; /* neighbour links kept and named in answers (16) */
   gint64 round_timeout_us; /* a round's answers (1 s) */
-  gint64 record_life_us;   /* 72 h */
-  gint64 max_future_us;    /* 5 min */
+  gint64 record_life_us; /* 72 h */
+  gint64 max_future_us; /* 5 min */
 } HarkFloodParams;
 
 void hark_flood_params_init(HarkFloodParams *params);

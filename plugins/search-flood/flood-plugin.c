@@ -110,11 +110,8 @@ flood_fini(HarkContext *ctx)
   hark_sn_search_free(hark_context_get_plugin_data(ctx));
 }
 
-HARK_PLUGIN_DEFINE(.name = "flood",
-                   .version = HARK_VERSION,
+HARK_PLUGIN_DEFINE(.name = "flood", .version = HARK_VERSION,
                    .description = "search strategy: expanding rings of super nodes asked over "
                                   "their links (to compare with gi)",
-                   .license = "LGPL-2.1-or-later",
-                   .kinds = HARK_KIND_SEARCH,
-                   .init = flood_init,
+                   .license = "LGPL-2.1-or-later", .kinds = HARK_KIND_SEARCH, .init = flood_init,
                    .fini = flood_fini);

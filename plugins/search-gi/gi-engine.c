@@ -27,7 +27,10 @@ typedef struct {
   gint64 expires_us;
 } CacheEntry;
 
-typedef enum { PENDING_FORWARD, PENDING_LOCAL } PendingState;
+typedef enum {
+  PENDING_FORWARD,
+  PENDING_LOCAL
+} PendingState;
 
 typedef struct {
   guint64 request;
@@ -56,10 +59,10 @@ struct _HarkGiEngine {
   GArray *buckets[NBUCKETS]; /* of HarkGiContact, by common prefix with self; lazily made */
   gboolean thinned[NBUCKETS]; /* lost a contact since its last refresh */
   guint ncontacts;
-  GHashTable *store;   /* HarkGiId* -> KeyEntry* */
-  GHashTable *cache;   /* HarkGiId* -> CacheEntry* */
+  GHashTable *store; /* HarkGiId* -> KeyEntry* */
+  GHashTable *cache; /* HarkGiId* -> CacheEntry* */
   GHashTable *pending; /* guint64* -> Pending* */
-  GHashTable *own;     /* "key/device" -> HarkGiRecord*: this SN's clients' records */
+  GHashTable *own; /* "key/device" -> HarkGiRecord*: this SN's clients' records */
   guint nrecords;
   gint64 next_republish_us, next_refresh_us, next_expiry_us, next_own_us, next_thin_us;
   gboolean joining; /* the next self-lookup also looks into every bucket not yet full */
@@ -167,8 +170,8 @@ hark_gi_engine_new(const HarkGiId *self, GBytes *self_addr, const HarkGiParams *
   e->store = g_hash_table_new_full(hark_gi_id_hash, hark_gi_id_equal, g_free, key_entry_free);
   e->cache = g_hash_table_new_full(hark_gi_id_hash, hark_gi_id_equal, g_free, cache_entry_free);
   e->pending = g_hash_table_new_full(g_int64_hash, g_int64_equal, NULL, pending_free);
-  e->own = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
-                                 (GDestroyNotify)hark_gi_record_free);
+  e->own =
+    g_hash_table_new_full(g_str_hash, g_str_equal, g_free, (GDestroyNotify)hark_gi_record_free);
   guint32 seed[HARK_GI_ID_LEN / 4];
   memcpy(seed, self->b, sizeof seed);
   e->rand = g_rand_new_with_seed_array(seed, G_N_ELEMENTS(seed));
@@ -246,8 +249,8 @@ hark_gi_engine_has_contact(HarkGiEngine *e, const HarkGiId *peer)
 /* The n ids closest to key among the contacts (and self when with_self), nearest first,
  * leaving out skip. Returns how many were written to out. */
 static guint
-closest(HarkGiEngine *e, const HarkGiId *key, guint n, gboolean with_self,
-        const HarkGiId *skip, HarkGiId *out)
+closest(HarkGiEngine *e, const HarkGiId *key, guint n, gboolean with_self, const HarkGiId *skip,
+        HarkGiId *out)
 {
   guint have = 0;
   for (guint b = 0; b <= NBUCKETS; b++) {
@@ -291,8 +294,8 @@ next_hop(HarkGiEngine *e, const HarkGiId *key, GArray *tried, HarkGiId *out)
     GArray *bucket = e->buckets[b];
     for (guint i = 0; bucket != NULL && i < bucket->len; i++) {
       const HarkGiId *id = &g_array_index(bucket, HarkGiContact, i).id;
-      if ((best == NULL || hark_gi_id_cmp_distance(id, best, key) < 0) && !id_eq(id, key)
-          && !ids_contain(tried, id)) {
+      if ((best == NULL || hark_gi_id_cmp_distance(id, best, key) < 0) && !id_eq(id, key) &&
+          !ids_contain(tried, id)) {
         best = pick = id;
       }
     }
@@ -368,8 +371,8 @@ replicate_on_leave(HarkGiEngine *e, const HarkGiId *peer)
     if (in_set(before, nb, newcomer) || id_eq(newcomer, &e->self))
       continue;
     /* the closest holder other than the newcomer sends */
-    if (id_eq(&after[0], &e->self) || (id_eq(&after[0], newcomer) && na > 1
-                                       && id_eq(&after[1], &e->self)))
+    if (id_eq(&after[0], &e->self) ||
+        (id_eq(&after[0], newcomer) && na > 1 && id_eq(&after[1], &e->self)))
       send_records(e, HARK_GI_REPLICA, newcomer, k, ((KeyEntry *)v)->records);
   }
 }
@@ -396,7 +399,8 @@ add_contact(HarkGiEngine *e, const HarkGiId *peer, GBytes *addr)
    * stranger cannot push them out by connecting (Kademlia's rule). */
   if (e->buckets[b]->len >= e->p.k)
     return FALSE;
-  HarkGiContact c = {.id = *peer, .addr = addr != NULL ? g_bytes_ref(addr) : g_bytes_new(NULL, 0)};
+  HarkGiContact c = { .id = *peer,
+                      .addr = addr != NULL ? g_bytes_ref(addr) : g_bytes_new(NULL, 0) };
   g_array_append_val(e->buckets[b], c);
   if (e->ncontacts++ == 0 && e->next_refresh_us != G_MAXINT64) {
     /* we were alone (the first SN, or cut off): join through this one */
@@ -483,8 +487,8 @@ store_records(HarkGiEngine *e, const HarkGiId *key, GPtrArray *records, gint64 n
       g_hash_table_insert(e->store, g_memdup2(key, sizeof *key), ke);
     }
     guint j = 0;
-    while (j < ke->records->len
-           && strcmp(((HarkGiRecord *)g_ptr_array_index(ke->records, j))->device, r->device) != 0)
+    while (j < ke->records->len &&
+           strcmp(((HarkGiRecord *)g_ptr_array_index(ke->records, j))->device, r->device) != 0)
       j++;
     if (j < ke->records->len) {
       HarkGiRecord *old = g_ptr_array_index(ke->records, j);
@@ -518,8 +522,8 @@ local_records(HarkGiEngine *e, const HarkGiId *key, gint64 now_us, gboolean *fro
   GPtrArray *out = records_new();
   KeyEntry *ke = g_hash_table_lookup(e->store, key);
   CacheEntry *ce = g_hash_table_lookup(e->cache, key);
-  GPtrArray *src = ke != NULL ? ke->records
-                 : (ce != NULL && ce->expires_us > now_us ? ce->records : NULL);
+  GPtrArray *src =
+    ke != NULL ? ke->records : (ce != NULL && ce->expires_us > now_us ? ce->records : NULL);
   for (guint i = 0; src != NULL && i < src->len; i++) {
     const HarkGiRecord *r = g_ptr_array_index(src, i);
     if (record_fresh(e, r, now_us))
@@ -583,8 +587,8 @@ hark_gi_engine_store_bytes(HarkGiEngine *e)
   g_hash_table_iter_init(&it, e->store);
   while (g_hash_table_iter_next(&it, &k, &v)) {
     KeyEntry *ke = v;
-    bytes += 3 * sizeof(gpointer) + sizeof(guint) + sizeof(HarkGiId) + sizeof(KeyEntry)
-           + sizeof(GPtrArray) + 2 * sizeof(gpointer) + ke->records->len * sizeof(gpointer);
+    bytes += 3 * sizeof(gpointer) + sizeof(guint) + sizeof(HarkGiId) + sizeof(KeyEntry) +
+             sizeof(GPtrArray) + 2 * sizeof(gpointer) + ke->records->len * sizeof(gpointer);
     for (guint i = 0; i < ke->records->len; i++) {
       const HarkGiRecord *r = g_ptr_array_index(ke->records, i);
       bytes += sizeof *r + strlen(r->device) + 1 + 32 /* GBytes */ + g_bytes_get_size(r->blob);
@@ -625,8 +629,8 @@ pending_new(HarkGiEngine *e, guint8 kind, guint64 request, const HarkGiId *key,
 
 static void lookup_nodes(HarkGiEngine *e, const HarkGiId *target, gboolean bootstrap,
                          gint64 now_us);
-static void finish(HarkGiEngine *e, Pending *p, guint8 flags, GPtrArray *records,
-                   GArray *contacts, guint hops, gint64 now_us);
+static void finish(HarkGiEngine *e, Pending *p, guint8 flags, GPtrArray *records, GArray *contacts,
+                   guint hops, gint64 now_us);
 
 /* A random id whose common prefix with ours is exactly bucket b bits long. */
 static void
@@ -634,12 +638,12 @@ bucket_target(HarkGiEngine *e, guint b, HarkGiId *out)
 {
   guint byte = b / 8;
   guint8 bit = (guint8)(0x80 >> (b % 8));
-  guint8 above = (guint8)~((bit << 1) - 1);
+  guint8 above = (guint8) ~((bit << 1) - 1);
   *out = e->self;
   for (guint i = byte + 1; i < HARK_GI_ID_LEN; i++)
     out->b[i] = (guint8)g_rand_int(e->rand);
-  out->b[byte] = (guint8)((e->self.b[byte] & above) | (~e->self.b[byte] & bit)
-                          | ((guint8)g_rand_int(e->rand) & (bit - 1)));
+  out->b[byte] = (guint8)((e->self.b[byte] & above) | (~e->self.b[byte] & bit) |
+                          ((guint8)g_rand_int(e->rand) & (bit - 1)));
 }
 
 /* Looks into the region of every bucket marked thinned that is not full. */
@@ -703,8 +707,8 @@ after_self_lookup(HarkGiEngine *e, gint64 now_us)
    * answer brings a closer SN than we knew, ask again from there (a recursive lookup's
    * version of Kademlia's iterative convergence). */
   HarkGiId now_nearest;
-  if (nearest_contact(e, &now_nearest) && e->self_rounds < 4
-      && (!e->have_nearest || hark_gi_id_cmp_distance(&now_nearest, &e->nearest, &e->self) < 0)) {
+  if (nearest_contact(e, &now_nearest) && e->self_rounds < 4 &&
+      (!e->have_nearest || hark_gi_id_cmp_distance(&now_nearest, &e->nearest, &e->self) < 0)) {
     e->self_rounds++;
     e->nearest = now_nearest;
     e->have_nearest = TRUE;
@@ -723,8 +727,8 @@ after_self_lookup(HarkGiEngine *e, gint64 now_us)
 }
 
 static void
-send_answer(HarkGiEngine *e, const HarkGiId *to, guint64 request, const HarkGiId *key,
-            guint8 flags, guint hops, GPtrArray *records, GArray *contacts)
+send_answer(HarkGiEngine *e, const HarkGiId *to, guint64 request, const HarkGiId *key, guint8 flags,
+            guint hops, GPtrArray *records, GArray *contacts)
 {
   HarkGiMessage msg;
   hark_gi_message_init(&msg, HARK_GI_ANSWER, request, key);
@@ -746,8 +750,7 @@ send_answer(HarkGiEngine *e, const HarkGiId *to, guint64 request, const HarkGiId
 static void
 learn_contacts(HarkGiEngine *e, GArray *contacts)
 {
-  for (guint i = 0; e->p.learn_named && contacts != NULL && i < contacts->len && i < e->p.k;
-       i++) {
+  for (guint i = 0; e->p.learn_named && contacts != NULL && i < contacts->len && i < e->p.k; i++) {
     HarkGiContact *c = &g_array_index(contacts, HarkGiContact, i);
     if (add_contact(e, &c->id, c->addr))
       send_ping(e, &c->id);
@@ -755,8 +758,8 @@ learn_contacts(HarkGiEngine *e, GArray *contacts)
 }
 
 static void
-finish(HarkGiEngine *e, Pending *p, guint8 flags, GPtrArray *records, GArray *contacts,
-       guint hops, gint64 now_us)
+finish(HarkGiEngine *e, Pending *p, guint8 flags, GPtrArray *records, GArray *contacts, guint hops,
+       gint64 now_us)
 {
   if (p->has_upstream) {
     send_answer(e, &p->upstream, p->request, &p->key, flags, hops, records, contacts);
@@ -786,8 +789,8 @@ closest_contacts(HarkGiEngine *e, const HarkGiId *key, guint n)
   g_array_set_clear_func(out, contact_clear);
   for (guint i = 0; i < got; i++) {
     HarkGiContact *known = find_contact(e, &ids[i]);
-    HarkGiContact c = {.id = ids[i],
-                       .addr = g_bytes_ref(known != NULL ? known->addr : e->self_addr)};
+    HarkGiContact c = { .id = ids[i],
+                        .addr = g_bytes_ref(known != NULL ? known->addr : e->self_addr) };
     g_array_append_val(out, c);
   }
   return out;
@@ -807,8 +810,8 @@ terminal(HarkGiEngine *e, Pending *p, gint64 now_us)
     KeyEntry *ke = g_hash_table_lookup(e->store, &p->key);
     for (guint i = 0; ke != NULL && i < n; i++)
       send_records(e, HARK_GI_REPLICA, &set[i], &p->key, ke->records);
-    finish(e, p, refused == 0 ? HARK_GI_FLAG_OK : HARK_GI_FLAG_REFUSED, NULL, NULL,
-           p->hops, now_us);
+    finish(e, p, refused == 0 ? HARK_GI_FLAG_OK : HARK_GI_FLAG_REFUSED, NULL, NULL, p->hops,
+           now_us);
   } else {
     g_autoptr(GPtrArray) have = local_records(e, &p->key, now_us, NULL);
     if (have->len > 0) {
@@ -924,8 +927,7 @@ hark_gi_engine_publish(HarkGiEngine *e, const HarkGiRecord *record, gint64 now_u
       e->cb.done(e->user, request, FALSE, NULL, 0);
     return request;
   }
-  g_hash_table_replace(e->own, own_name(&record->key, record->device),
-                       hark_gi_record_copy(record));
+  g_hash_table_replace(e->own, own_name(&record->key, record->device), hark_gi_record_copy(record));
   e->next_own_us = MIN(e->next_own_us, now_us + e->p.republish_us);
   return start(e, HARK_GI_STORE, &record->key, records, now_us);
 }
@@ -1008,7 +1010,7 @@ local_done(HarkGiEngine *e, Pending *p, gint64 now_us)
     finish(e, p, 0, NULL, NULL, p->hops, now_us);
     return;
   }
-  HarkGiContact c = {.id = p->hint, .addr = NULL};
+  HarkGiContact c = { .id = p->hint, .addr = NULL };
   if (e->p.learn_named && add_contact(e, &c.id, NULL))
     send_ping(e, &c.id);
   HarkGiMessage msg;
@@ -1080,8 +1082,8 @@ handle_local_lookup(HarkGiEngine *e, const HarkGiId *from, HarkGiMessage *msg, g
   g_autoptr(GPtrArray) have = local_records(e, &msg->key, now_us, NULL);
   /* nothing here: a hint for the asker, our closest contact to the key */
   g_autoptr(GArray) near = have->len == 0 ? closest_contacts(e, &msg->key, 1) : NULL;
-  send_answer(e, from, msg->request, &msg->key, have->len > 0 ? HARK_GI_FLAG_OK : 0,
-              msg->hops, have, near);
+  send_answer(e, from, msg->request, &msg->key, have->len > 0 ? HARK_GI_FLAG_OK : 0, msg->hops,
+              have, near);
 }
 
 /* A replica is kept only by an SN that is among the 2r closest to its key in its own
@@ -1173,8 +1175,8 @@ note_loss(HarkGiEngine *e, gint64 now_us)
     e->losses = 0;
   }
   e->losses++;
-  if (e->losses >= MAX(2, (guint)((e->ncontacts + e->losses) * MASS_LOSS_SHARE))
-      && g_hash_table_size(e->own) > 0)
+  if (e->losses >= MAX(2, (guint)((e->ncontacts + e->losses) * MASS_LOSS_SHARE)) &&
+      g_hash_table_size(e->own) > 0)
     e->next_own_us = MIN(e->next_own_us, now_us + SOON_US);
 }
 
@@ -1235,8 +1237,8 @@ expire(HarkGiEngine *e, gint64 now_us)
   while (g_hash_table_iter_next(&it, &k, &v))
     if (((CacheEntry *)v)->expires_us <= now_us)
       g_hash_table_iter_remove(&it);
-  e->next_expiry_us = e->nrecords > 0 || g_hash_table_size(e->cache) > 0
-                    ? now_us + EXPIRY_PASS_US : G_MAXINT64;
+  e->next_expiry_us =
+    e->nrecords > 0 || g_hash_table_size(e->cache) > 0 ? now_us + EXPIRY_PASS_US : G_MAXINT64;
 }
 
 /* Sends each key's records to its r closest SNs when that set changed since the last

@@ -53,16 +53,16 @@ gboolean hark_gi_record_fresh(const HarkGiRecord *record, gint64 life_us, gint64
 
 /* Message kinds. */
 typedef enum {
-  HARK_GI_PING = 1,    /* a new link: "add me" (no payload) */
-  HARK_GI_LOOKUP = 2,  /* routed towards key; LOCAL: answer from store and cache only */
-  HARK_GI_ANSWER = 3,  /* back along the path: records, or contacts for NODES */
-  HARK_GI_STORE = 4,   /* routed towards key, carrying records */
+  HARK_GI_PING = 1, /* a new link: "add me" (no payload) */
+  HARK_GI_LOOKUP = 2, /* routed towards key; LOCAL: answer from store and cache only */
+  HARK_GI_ANSWER = 3, /* back along the path: records, or contacts for NODES */
+  HARK_GI_STORE = 4, /* routed towards key, carrying records */
   HARK_GI_REPLICA = 5, /* records for an SN among the r closest, not routed, not answered */
-  HARK_GI_NODES = 6,   /* routed towards key; the last SN answers with its closest contacts */
+  HARK_GI_NODES = 6, /* routed towards key; the last SN answers with its closest contacts */
 } HarkGiKind;
 
-#define HARK_GI_FLAG_LOCAL 0x01   /* LOOKUP: do not route further */
-#define HARK_GI_FLAG_OK 0x02      /* ANSWER: the STORE was kept / the LOOKUP found records */
+#define HARK_GI_FLAG_LOCAL 0x01 /* LOOKUP: do not route further */
+#define HARK_GI_FLAG_OK 0x02 /* ANSWER: the STORE was kept / the LOOKUP found records */
 #define HARK_GI_FLAG_REFUSED 0x04 /* ANSWER: a record of the STORE was refused */
 
 /* Limits of what decode accepts (strict: a message over them is refused, not cut). */
@@ -83,8 +83,8 @@ typedef struct {
   guint64 request;
   HarkGiId key;
   guint8 hops; /* SN-to-SN hops so far (ANSWER: of the request's path) */
-  guint8 ttl;  /* hops left */
-  GArray *contacts;   /* of HarkGiContact */
+  guint8 ttl; /* hops left */
+  GArray *contacts; /* of HarkGiContact */
   GPtrArray *records; /* of HarkGiRecord* */
 } HarkGiMessage;
 
@@ -100,18 +100,18 @@ gboolean hark_gi_message_decode(GVariant *variant, HarkGiMessage *msg, GError **
 gboolean hark_gi_message_decode_bytes(GBytes *bytes, HarkGiMessage *msg, GError **error);
 
 typedef struct {
-  guint k;                    /* bucket size (8) */
-  guint r;                    /* replicas per record (3) */
-  guint hop_limit;            /* 0: 2*log2(N)+4 from the table's estimate of N */
-  guint max_records_per_key;  /* devices per user kept (16) */
-  guint max_records;          /* records one SN keeps at most (1,000,000) */
-  gint64 cache_ttl_us;        /* answers cached on the path (60 s) */
-  gint64 record_life_us;      /* records expire this long after their time (72 h) */
-  gint64 max_future_us;       /* a record's time may be this far ahead of ours (5 min) */
-  gint64 republish_us;        /* the periodic replication pass (10 min) */
-  gint64 refresh_us;          /* self-lookup and refresh of thinned buckets (15 min) */
-  gint64 request_timeout_us;  /* a hop's answer; then the next contact is tried (3 s) */
-  guint max_attempts;         /* next hops tried per request and SN (3) */
+  guint k; /* bucket size (8) */
+  guint r; /* replicas per record (3) */
+  guint hop_limit; /* 0: 2*log2(N)+4 from the table's estimate of N */
+  guint max_records_per_key; /* devices per user kept (16) */
+  guint max_records; /* records one SN keeps at most (1,000,000) */
+  gint64 cache_ttl_us; /* answers cached on the path (60 s) */
+  gint64 record_life_us; /* records expire this long after their time (72 h) */
+  gint64 max_future_us; /* a record's time may be this far ahead of ours (5 min) */
+  gint64 republish_us; /* the periodic replication pass (10 min) */
+  gint64 refresh_us; /* self-lookup and refresh of thinned buckets (15 min) */
+  gint64 request_timeout_us; /* a hop's answer; then the next contact is tried (3 s) */
+  guint max_attempts; /* next hops tried per request and SN (3) */
   /* Contacts an answer names (another SN's word only) are kept (TRUE, the simulation).
    * FALSE on real links: only SNs the host reports by peer_up, or that sent a message
    * over their own authenticated link, become contacts, so a hostile SN cannot fill the
@@ -134,8 +134,8 @@ typedef struct {
 /* misfiled: a record under another key than its message's; stale: a record's time past
  * its life or too far ahead (both refused before verify, so not in forged). */
 typedef struct {
-  guint64 sent, received, malformed, forged, duplicates, refused_replicas, cache_hits,
-    expired, timeouts, rerouted, stored_refused, misfiled, stale;
+  guint64 sent, received, malformed, forged, duplicates, refused_replicas, cache_hits, expired,
+    timeouts, rerouted, stored_refused, misfiled, stale;
 } HarkGiStats;
 
 typedef struct _HarkGiEngine HarkGiEngine;
@@ -161,8 +161,7 @@ void hark_gi_engine_receive(HarkGiEngine *engine, const HarkGiId *from, GBytes *
 /* Starts a lookup of key (done is called, maybe before this returns). */
 guint64 hark_gi_engine_lookup(HarkGiEngine *engine, const HarkGiId *key, gint64 now_us);
 /* Stores a record (from one of this SN's ordinary nodes) on the r SNs closest to its key. */
-guint64 hark_gi_engine_publish(HarkGiEngine *engine, const HarkGiRecord *record,
-                               gint64 now_us);
+guint64 hark_gi_engine_publish(HarkGiEngine *engine, const HarkGiRecord *record, gint64 now_us);
 /* The device left this SN: its record is no longer stored again each period (what is
  * stored stays until it expires, so a user online within 72 h is still found). */
 void hark_gi_engine_forget(HarkGiEngine *engine, const HarkGiId *key, const char *device);

@@ -7,7 +7,9 @@
 
 #include <string.h>
 
+/* clang-format off */
 G_DEFINE_QUARK(hark-gi-error-quark, hark_gi_error)
+/* clang-format on */
 #define HARK_GI_ERROR hark_gi_error_quark()
 
 static void
@@ -156,20 +158,22 @@ hark_gi_message_encode(const HarkGiMessage *msg)
     const HarkGiContact *c = &g_array_index(msg->contacts, HarkGiContact, i);
     gsize alen = 0;
     const void *addr = c->addr != NULL ? g_bytes_get_data(c->addr, &alen) : NULL;
-    g_variant_builder_add_value(&contacts, g_variant_new("(@ay@ay)",
-      bytes_variant(c->id.b, HARK_GI_ID_LEN), bytes_variant(addr, alen)));
+    g_variant_builder_add_value(
+      &contacts,
+      g_variant_new("(@ay@ay)", bytes_variant(c->id.b, HARK_GI_ID_LEN), bytes_variant(addr, alen)));
   }
   g_variant_builder_init(&records, G_VARIANT_TYPE("a(aysxay)"));
   for (guint i = 0; msg->records != NULL && i < msg->records->len; i++) {
     const HarkGiRecord *r = g_ptr_array_index(msg->records, i);
     gsize blen = 0;
     const void *blob = g_bytes_get_data(r->blob, &blen);
-    g_variant_builder_add_value(&records, g_variant_new("(@aysx@ay)",
-      bytes_variant(r->key.b, HARK_GI_ID_LEN), r->device, r->time_us,
-      bytes_variant(blob, blen)));
+    g_variant_builder_add_value(&records,
+                                g_variant_new("(@aysx@ay)", bytes_variant(r->key.b, HARK_GI_ID_LEN),
+                                              r->device, r->time_us, bytes_variant(blob, blen)));
   }
   return g_variant_new("(yyt@ayyya(ayay)a(aysxay))", msg->kind, msg->flags, msg->request,
-    bytes_variant(msg->key.b, HARK_GI_ID_LEN), msg->hops, msg->ttl, &contacts, &records);
+                       bytes_variant(msg->key.b, HARK_GI_ID_LEN), msg->hops, msg->ttl, &contacts,
+                       &records);
 }
 
 GBytes *
@@ -202,7 +206,7 @@ decode_contacts(GVariant *array, HarkGiMessage *msg, GError **error)
     g_autoptr(GVariant) item = g_variant_get_child_value(array, i);
     g_autoptr(GVariant) id = g_variant_get_child_value(item, 0);
     g_autoptr(GVariant) addr = g_variant_get_child_value(item, 1);
-    HarkGiContact c = {0};
+    HarkGiContact c = { 0 };
     gsize alen = 0;
     const void *a = g_variant_get_fixed_array(addr, &alen, 1);
     if (!get_id(id, &c.id) || alen > HARK_GI_MAX_ADDR) {
@@ -234,8 +238,8 @@ decode_records(GVariant *array, HarkGiMessage *msg, GError **error)
     const void *b = g_variant_get_fixed_array(blob, &blen, 1);
     g_variant_get_child(item, 1, "&s", &device);
     g_variant_get_child(item, 2, "x", &time_us);
-    if (!get_id(key, &k) || strlen(device) == 0 || strlen(device) > HARK_GI_MAX_DEVICE
-        || blen == 0 || blen > HARK_GI_MAX_BLOB) {
+    if (!get_id(key, &k) || strlen(device) == 0 || strlen(device) > HARK_GI_MAX_DEVICE ||
+        blen == 0 || blen > HARK_GI_MAX_BLOB) {
       g_set_error(error, HARK_GI_ERROR, 1, "record %zu: bad key, device or blob length", i);
       return FALSE;
     }
@@ -249,8 +253,8 @@ gboolean
 hark_gi_message_decode(GVariant *variant, HarkGiMessage *msg, GError **error)
 {
   hark_gi_message_init(msg, 0, 0, NULL);
-  if (!g_variant_is_of_type(variant, G_VARIANT_TYPE(HARK_GI_MESSAGE_TYPE))
-      || !g_variant_is_normal_form(variant)) {
+  if (!g_variant_is_of_type(variant, G_VARIANT_TYPE(HARK_GI_MESSAGE_TYPE)) ||
+      !g_variant_is_normal_form(variant)) {
     g_set_error(error, HARK_GI_ERROR, 1, "not a gi message (type %s or not in normal form)",
                 g_variant_get_type_string(variant));
     hark_gi_message_clear(msg);

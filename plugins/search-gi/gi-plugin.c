@@ -109,11 +109,8 @@ gi_fini(HarkContext *ctx)
   hark_sn_search_free(hark_context_get_plugin_data(ctx));
 }
 
-HARK_PLUGIN_DEFINE(.name = "gi",
-                   .version = HARK_VERSION,
+HARK_PLUGIN_DEFINE(.name = "gi", .version = HARK_VERSION,
                    .description = "search strategy: the Global Index, a Kademlia-style table "
                                   "of the super nodes, routed over their links",
-                   .license = "LGPL-2.1-or-later",
-                   .kinds = HARK_KIND_SEARCH,
-                   .init = gi_init,
+                   .license = "LGPL-2.1-or-later", .kinds = HARK_KIND_SEARCH, .init = gi_init,
                    .fini = gi_fini);

@@ -20,7 +20,7 @@ typedef struct {
   HarkSearchDone done;
   gpointer user_data;
   GCancellable *cancellable;
-  char *key;                /* the name asked for, canonical */
+  char *key; /* the name asked for, canonical */
   gboolean finished;
 } Ask;
 
@@ -30,15 +30,15 @@ struct _SnSearch {
   HarkContext *ctx;
   const HarkSearchServices *services;
   gpointer host;
-  gpointer engine;       /* while serving as an SN */
-  GHashTable *peers;     /* "host:port" -> HarkGiId*: told to the engine */
-  GHashTable *asks;      /* guint64* request -> Ask* */
-  Ask *starting;         /* the lookup being started (its done may come before its id) */
-  GArray *lost;          /* HarkGiId: peers to take down on the next timer */
+  gpointer engine; /* while serving as an SN */
+  GHashTable *peers; /* "host:port" -> HarkGiId*: told to the engine */
+  GHashTable *asks; /* guint64* request -> Ask* */
+  Ask *starting; /* the lookup being started (its done may come before its id) */
+  GArray *lost; /* HarkGiId: peers to take down on the next timer */
   GSource *timer;
   struct {
-    guint64 lookups, found, not_found, routed, published, unlinked, send_failed,
-      malformed, unknown_peer, mismatched;
+    guint64 lookups, found, not_found, routed, published, unlinked, send_failed, malformed,
+      unknown_peer, mismatched;
     guint last_hops;
   } counters;
 };
@@ -478,8 +478,8 @@ hark_sn_search_register(HarkContext *ctx, const char *name, const HarkSnEngineOp
   s->peers = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
   s->asks = g_hash_table_new_full(g_int64_hash, g_int64_equal, g_free, (GDestroyNotify)ask_free);
   s->lost = g_array_new(FALSE, FALSE, sizeof(HarkGiId));
-  if (!hark_context_register(ctx, HARK_KIND_SEARCH, name, HARK_RANK_PRIMARY, &sn_search_iface,
-                             s, error)) {
+  if (!hark_context_register(ctx, HARK_KIND_SEARCH, name, HARK_RANK_PRIMARY, &sn_search_iface, s,
+                             error)) {
     hark_sn_search_free(s);
     return FALSE;
   }

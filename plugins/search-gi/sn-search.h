@@ -30,8 +30,8 @@ typedef struct {
 
 /* Registers the strategy name (kind search) run by ops in ctx; the plugin's data is
  * the strategy, freed by hark_sn_search_free in the plugin's fini. */
-gboolean hark_sn_search_register(HarkContext *ctx, const char *name,
-                                 const HarkSnEngineOps *ops, GError **error);
+gboolean hark_sn_search_register(HarkContext *ctx, const char *name, const HarkSnEngineOps *ops,
+                                 GError **error);
 void hark_sn_search_free(gpointer search);
 
 G_END_DECLS

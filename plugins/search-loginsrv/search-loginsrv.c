@@ -89,8 +89,8 @@ search_init(HarkContext *ctx, GVariant *settings, GError **error)
   static const char *const known[] = { NULL };
   hark_settings_warn_unknown(settings, "search-loginsrv", known);
   LoginSearch *search = g_new0(LoginSearch, 1);
-  if (!hark_context_register(ctx, HARK_KIND_SEARCH, "loginsrv", HARK_RANK_PRIMARY,
-                             &loginsrv_search, search, error)) {
+  if (!hark_context_register(ctx, HARK_KIND_SEARCH, "loginsrv", HARK_RANK_PRIMARY, &loginsrv_search,
+                             search, error)) {
     g_free(search);
     return FALSE;
   }
@@ -105,11 +105,8 @@ search_fini(HarkContext *ctx)
   g_free(hark_context_get_plugin_data(ctx));
 }
 
-HARK_PLUGIN_DEFINE(.name = "search-loginsrv",
-                   .version = HARK_VERSION,
+HARK_PLUGIN_DEFINE(.name = "search-loginsrv", .version = HARK_VERSION,
                    .description = "search strategy: the login server tells whether a name "
                                   "exists, and which names start with a prefix",
-                   .license = "LGPL-2.1-or-later",
-                   .kinds = HARK_KIND_SEARCH,
-                   .init = search_init,
+                   .license = "LGPL-2.1-or-later", .kinds = HARK_KIND_SEARCH, .init = search_init,
                    .fini = search_fini);

@@ -159,10 +159,9 @@ static const char sql_users_find[] =
   " ORDER BY name_key LIMIT $2";
 /* One statement, so the revision and the list come from the same snapshot. A user
  * without buddies gives one row with a NULL buddy; no user gives no row. */
-static const char sql_buddies_get[] =
-  "SELECT u.buddy_revision, b.buddy_key, b.alias FROM users u"
-  " LEFT JOIN buddies b ON b.user_key = u.name_key"
-  " WHERE u.name_key = $1 ORDER BY b.buddy_key";
+static const char sql_buddies_get[] = "SELECT u.buddy_revision, b.buddy_key, b.alias FROM users u"
+                                      " LEFT JOIN buddies b ON b.user_key = u.name_key"
+                                      " WHERE u.name_key = $1 ORDER BY b.buddy_key";
 /* FOR UPDATE: concurrent changes to one list (from any process) wait here, so each sees
  * the revision the previous one left. */
 static const char sql_revision_lock[] =
@@ -197,7 +196,8 @@ static const char sql_buddy_add_if_absent[] =
   " SELECT $1, $2, name FROM users WHERE name_key = $2 ON CONFLICT DO NOTHING";
 static const char sql_block_add[] =
   "INSERT INTO blocks (user_key, blocked_key) VALUES ($1, $2) ON CONFLICT DO NOTHING";
-static const char sql_block_remove[] = "DELETE FROM blocks WHERE user_key = $1 AND blocked_key = $2";
+static const char sql_block_remove[] =
+  "DELETE FROM blocks WHERE user_key = $1 AND blocked_key = $2";
 static const char sql_blocks_list[] =
   "SELECT u.name_key, b.blocked_key FROM users u LEFT JOIN blocks b ON b.user_key = u.name_key"
   " WHERE u.name_key = $1 ORDER BY b.blocked_key";
@@ -255,9 +255,8 @@ set_result_error(PGconn *conn, const PGresult *result, GError **error)
   }
   const char *state = PQresultErrorField(result, PG_DIAG_SQLSTATE);
   g_autofree char *message = first_line(PQresultErrorMessage(result));
-  HarkStoreError code = g_strcmp0(state, SQLSTATE_UNIQUE_VIOLATION) == 0
-                          ? HARK_STORE_ERROR_EXISTS
-                          : HARK_STORE_ERROR_BACKEND;
+  HarkStoreError code = g_strcmp0(state, SQLSTATE_UNIQUE_VIOLATION) == 0 ? HARK_STORE_ERROR_EXISTS
+                                                                         : HARK_STORE_ERROR_BACKEND;
   g_set_error(error, HARK_STORE_ERROR, code, "postgres store: %s", message);
 }
 
@@ -356,8 +355,8 @@ on_notice(void *data, const char *message)
 static PGconn *
 connect_db(const char *conninfo, GError **error)
 {
-  static const char *const keywords[] = { "fallback_application_name", "dbname",
-                                          "client_encoding", NULL };
+  static const char *const keywords[] = { "fallback_application_name", "dbname", "client_encoding",
+                                          NULL };
   const char *const values[] = { "hark", conninfo, "UTF8", NULL };
   PGconn *conn = PQconnectdbParams(keywords, values, 1);
   if (PQstatus(conn) != CONNECTION_OK) {
@@ -429,8 +428,8 @@ exec_constant(PGconn *conn, const char *sql, GError **error)
 static gboolean
 schema_version(PGconn *conn, gint64 *version, GError **error)
 {
-  PGresult *result = run(conn, "SELECT coalesce(max(version), 0) FROM schema_version", NULL, 0,
-                         error);
+  PGresult *result =
+    run(conn, "SELECT coalesce(max(version), 0) FROM schema_version", NULL, 0, error);
   if (result == NULL)
     return FALSE;
   *version = value_int(result, 0, 0);
@@ -545,10 +544,10 @@ pg_user_create(gpointer store, const char *name, const char *name_key, const cha
   PGconn *conn = acquire(store, error);
   if (conn == NULL)
     return FALSE;
-  gboolean ok = exec_count(conn, sql_user_create,
-                           PARAMS(TEXT(name), TEXT(name_key), TEXT(account_id),
-                                  TEXT(password_hash), INT(now)),
-                           error) >= 0;
+  gboolean ok =
+    exec_count(conn, sql_user_create,
+               PARAMS(TEXT(name), TEXT(name_key), TEXT(account_id), TEXT(password_hash), INT(now)),
+               error) >= 0;
   if (!ok)
     hark_store_reword_exists(error, "user '%s' exists already", name_key);
   return release(store, conn, ok, error);
@@ -620,8 +619,8 @@ pg_user_delete(gpointer store, const char *name_key, GError **error)
 }
 
 static gboolean
-pg_user_note_failure(gpointer store, const char *name_key, gint64 lock_until,
-                     gint64 *failed_logins, GError **error)
+pg_user_note_failure(gpointer store, const char *name_key, gint64 lock_until, gint64 *failed_logins,
+                     GError **error)
 {
   PGconn *conn = acquire(store, error);
   if (conn == NULL)
@@ -644,8 +643,7 @@ pg_user_note_login(gpointer store, const char *name_key, const char *device_id,
   PGconn *conn = acquire(store, error);
   return conn != NULL &&
          release(store, conn,
-                 exec_on_user(conn, sql_user_note_login, name_key, PARAMS(TEXT(name_key)),
-                              error) &&
+                 exec_on_user(conn, sql_user_note_login, name_key, PARAMS(TEXT(name_key)), error) &&
                    exec_count(conn, sql_device_upsert,
                               PARAMS(TEXT(name_key), TEXT(device_id), TEXT(device_name), INT(now)),
                               error) >= 0,
@@ -727,8 +725,7 @@ change_device(PgStore *store, const char *sql, const char *name_key, const char 
   PGconn *conn = acquire(store, error);
   if (conn == NULL)
     return FALSE;
-  gint64 changed =
-    exec_count(conn, sql, PARAMS(TEXT(name_key), TEXT(device_id), INT(now)), error);
+  gint64 changed = exec_count(conn, sql, PARAMS(TEXT(name_key), TEXT(device_id), INT(now)), error);
   if (changed == 0)
     hark_store_set_no_device(error, name_key, device_id);
   return release(store, conn, changed > 0, error);
@@ -792,8 +789,7 @@ apply_buddy_op(PGconn *conn, const char *name_key, HarkBuddyOp op, const char *b
 
 static gboolean
 pg_buddies_change(gpointer store, const char *name_key, HarkBuddyOp op, const char *buddy_key,
-                  const char *alias, gint64 expected_revision, gint64 *new_revision,
-                  GError **error)
+                  const char *alias, gint64 expected_revision, gint64 *new_revision, GError **error)
 {
   g_return_val_if_fail(op < G_N_ELEMENTS(buddy_ops), FALSE);
   PGconn *conn = acquire(store, error);
@@ -825,11 +821,10 @@ pg_requests_list(gpointer store, const char *name_key, GError **error)
     requests = g_ptr_array_new_with_free_func((GDestroyNotify)hark_store_request_free);
     for (int row = 0; row < PQntuples(result); row++)
       if (!PQgetisnull(result, row, 0))
-        g_ptr_array_add(requests,
-                        hark_store_request_new(
-                          PQgetvalue(result, row, 0), PQgetvalue(result, row, 1),
-                          PQgetisnull(result, row, 2) ? NULL : PQgetvalue(result, row, 2),
-                          value_int(result, row, 3), value_int(result, row, 4)));
+        g_ptr_array_add(requests, hark_store_request_new(
+                                    PQgetvalue(result, row, 0), PQgetvalue(result, row, 1),
+                                    PQgetisnull(result, row, 2) ? NULL : PQgetvalue(result, row, 2),
+                                    value_int(result, row, 3), value_int(result, row, 4)));
   } else if (result != NULL) {
     hark_store_set_no_user(error, name_key);
   }
@@ -858,8 +853,7 @@ pg_request_send(gpointer store, const char *from_key, const char *to_key, const 
   gint64 pending = 0, changed = -1;
   gboolean ok = both_exist(conn, from_key, to_key, error) &&
                 (changed = exec_count(conn, sql_request_upsert,
-                                      PARAMS(TEXT(from_key), TEXT(to_key), TEXT(message),
-                                             INT(now)),
+                                      PARAMS(TEXT(from_key), TEXT(to_key), TEXT(message), INT(now)),
                                       error)) > 0 &&
                 query_int(conn, sql_requests_pending_from, from_key, &pending, error);
   if (changed == 0)
@@ -888,12 +882,10 @@ static gboolean
 make_buddies(PGconn *conn, const char *a_key, const char *b_key, GError **error)
 {
   gint64 revision = 0;
-  return exec_count(conn, sql_requests_between_delete, PARAMS(TEXT(a_key), TEXT(b_key)),
-                    error) >= 0 &&
-         exec_count(conn, sql_buddy_add_if_absent, PARAMS(TEXT(a_key), TEXT(b_key)), error) >=
+  return exec_count(conn, sql_requests_between_delete, PARAMS(TEXT(a_key), TEXT(b_key)), error) >=
            0 &&
-         exec_count(conn, sql_buddy_add_if_absent, PARAMS(TEXT(b_key), TEXT(a_key)), error) >=
-           0 &&
+         exec_count(conn, sql_buddy_add_if_absent, PARAMS(TEXT(a_key), TEXT(b_key)), error) >= 0 &&
+         exec_count(conn, sql_buddy_add_if_absent, PARAMS(TEXT(b_key), TEXT(a_key)), error) >= 0 &&
          query_int(conn, sql_revision_bump, a_key, &revision, error) &&
          query_int(conn, sql_revision_bump, b_key, &revision, error);
 }
@@ -916,38 +908,35 @@ static gboolean
 pg_request_cancel(gpointer store, const char *from_key, const char *to_key, GError **error)
 {
   PGconn *conn = acquire(store, error);
-  return conn != NULL &&
-         release(store, conn,
-                 exec_on_request(conn, sql_request_withdraw, from_key, to_key,
-                                 PARAMS(TEXT(from_key), TEXT(to_key)), error),
-                 error);
+  return conn != NULL && release(store, conn,
+                                 exec_on_request(conn, sql_request_withdraw, from_key, to_key,
+                                                 PARAMS(TEXT(from_key), TEXT(to_key)), error),
+                                 error);
 }
 
 /* Blocking: the block, their pending request declined, ours withdrawn, their entry gone. */
 static gboolean
-block_add(PGconn *conn, const char *name_key, const char *other_key, gint64 now,
-          GError **error)
+block_add(PGconn *conn, const char *name_key, const char *other_key, gint64 now, GError **error)
 {
   gint64 removed = 0, revision = 0;
   return exec_count(conn, sql_block_add, PARAMS(TEXT(name_key), TEXT(other_key)), error) >= 0 &&
-         exec_count(conn, sql_request_decline,
-                    PARAMS(TEXT(other_key), TEXT(name_key), INT(now)), error) >= 0 &&
-         exec_count(conn, sql_request_withdraw, PARAMS(TEXT(name_key), TEXT(other_key)),
+         exec_count(conn, sql_request_decline, PARAMS(TEXT(other_key), TEXT(name_key), INT(now)),
                     error) >= 0 &&
+         exec_count(conn, sql_request_withdraw, PARAMS(TEXT(name_key), TEXT(other_key)), error) >=
+           0 &&
          (removed = exec_count(conn, buddy_ops[HARK_BUDDY_REMOVE].sql,
                                PARAMS(TEXT(name_key), TEXT(other_key)), error)) >= 0 &&
          (removed == 0 || query_int(conn, sql_revision_bump, name_key, &revision, error));
 }
 
 static gboolean
-block_remove(PGconn *conn, const char *name_key, const char *other_key, gint64 now,
-             GError **error)
+block_remove(PGconn *conn, const char *name_key, const char *other_key, gint64 now, GError **error)
 {
   gint64 changed =
     exec_count(conn, sql_block_remove, PARAMS(TEXT(name_key), TEXT(other_key)), error);
   if (changed == 0)
-    g_set_error(error, HARK_STORE_ERROR, HARK_STORE_ERROR_NOT_FOUND,
-                "'%s' does not block '%s'", name_key, other_key);
+    g_set_error(error, HARK_STORE_ERROR, HARK_STORE_ERROR_NOT_FOUND, "'%s' does not block '%s'",
+                name_key, other_key);
   return changed > 0 && exec_count(conn, sql_request_decline,
                                    PARAMS(TEXT(other_key), TEXT(name_key), INT(now)), error) >= 0;
 }
@@ -957,12 +946,11 @@ pg_block_set(gpointer store, const char *name_key, const char *other_key, gboole
              gint64 now, GError **error)
 {
   PGconn *conn = acquire(store, error);
-  return conn != NULL &&
-         release(store, conn,
-                 both_exist(conn, name_key, other_key, error) &&
-                   (blocked ? block_add(conn, name_key, other_key, now, error)
-                            : block_remove(conn, name_key, other_key, now, error)),
-                 error);
+  return conn != NULL && release(store, conn,
+                                 both_exist(conn, name_key, other_key, error) &&
+                                   (blocked ? block_add(conn, name_key, other_key, now, error)
+                                            : block_remove(conn, name_key, other_key, now, error)),
+                                 error);
 }
 
 static GPtrArray *
@@ -1047,10 +1035,7 @@ pg_fini(HarkContext *ctx)
 }
 
 /* SECONDARY: when both stores are loaded and none is named, the embedded sqlite wins. */
-HARK_PLUGIN_DEFINE(.name = "postgres",
-                   .version = HARK_VERSION,
+HARK_PLUGIN_DEFINE(.name = "postgres", .version = HARK_VERSION,
                    .description = "account store in PostgreSQL, shared by several login servers",
-                   .license = "LGPL-2.1-or-later",
-                   .kinds = HARK_KIND_STORE,
-                   .init = pg_init,
+                   .license = "LGPL-2.1-or-later", .kinds = HARK_KIND_STORE, .init = pg_init,
                    .fini = pg_fini);

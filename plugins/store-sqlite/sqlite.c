@@ -169,8 +169,7 @@ static const char *const stmt_sql[N_STMTS] = {
     " ORDER BY d.first_seen, d.device_id",
   [STMT_DEVICE_GET] = "SELECT device_id, device_name, first_seen, last_seen, revoked"
                       " FROM devices WHERE user_key = ?1 AND device_id = ?2",
-  [STMT_DEVICE_SEEN] =
-    "UPDATE devices SET last_seen = ?3 WHERE user_key = ?1 AND device_id = ?2",
+  [STMT_DEVICE_SEEN] = "UPDATE devices SET last_seen = ?3 WHERE user_key = ?1 AND device_id = ?2",
   [STMT_DEVICE_REVOKE] = "UPDATE devices SET revoked = CASE revoked WHEN 0 THEN ?3 ELSE revoked"
                          " END WHERE user_key = ?1 AND device_id = ?2",
   /* substr, not LIKE: '%' and '_' in a prefix are plain characters. The range condition
@@ -329,8 +328,8 @@ stmt_int(SqliteStore *s, StmtId id, const char *name_key, const Param *params, g
 
 /* A change that names a user: its row count, turned into NOT_FOUND when it was none. */
 static gboolean
-exec_on_user(SqliteStore *s, StmtId id, const char *name_key, const Param *params,
-             gsize n_params, GError **error)
+exec_on_user(SqliteStore *s, StmtId id, const char *name_key, const Param *params, gsize n_params,
+             GError **error)
 {
   gint64 changed = stmt_exec(s, id, params, n_params, error);
   if (changed == 0)
@@ -467,8 +466,8 @@ static gboolean
 prepare_statements(SqliteStore *s, GError **error)
 {
   for (int i = 0; i < N_STMTS; i++) {
-    int rc = sqlite3_prepare_v3(s->db, stmt_sql[i], -1, SQLITE_PREPARE_PERSISTENT, &s->stmts[i],
-                                NULL);
+    int rc =
+      sqlite3_prepare_v3(s->db, stmt_sql[i], -1, SQLITE_PREPARE_PERSISTENT, &s->stmts[i], NULL);
     if (rc != SQLITE_OK) {
       set_db_error(s, rc, error);
       return FALSE;
@@ -540,15 +539,13 @@ sqlite_store_open(gpointer instance, const char *state_dir, GVariant *settings, 
 /* ---- users ------------------------------------------------------------------------------- */
 
 static gboolean
-sqlite_user_create(gpointer store, const char *name, const char *name_key,
-                   const char *account_id, const char *password_hash, gint64 now,
-                   GError **error)
+sqlite_user_create(gpointer store, const char *name, const char *name_key, const char *account_id,
+                   const char *password_hash, gint64 now, GError **error)
 {
   SqliteStore *s = store;
   HOLD_LOCK(s);
   if (stmt_exec(s, STMT_USER_CREATE,
-                PARAMS(TEXT(name), TEXT(name_key), TEXT(account_id), TEXT(password_hash),
-                       INT(now)),
+                PARAMS(TEXT(name), TEXT(name_key), TEXT(account_id), TEXT(password_hash), INT(now)),
                 error) >= 0)
     return TRUE;
   hark_store_reword_exists(error, "user '%s' exists already", name_key);
@@ -588,9 +585,8 @@ sqlite_user_set_password(gpointer store, const char *name_key, const char *passw
   SqliteStore *s = store;
   HOLD_LOCK(s);
   gint64 count = 0;
-  gboolean ok = begin(s, error) &&
-                exec_on_user(s, STMT_USER_SET_PASSWORD, name_key,
-                             PARAMS(TEXT(name_key), TEXT(password_hash)), error);
+  gboolean ok = begin(s, error) && exec_on_user(s, STMT_USER_SET_PASSWORD, name_key,
+                                                PARAMS(TEXT(name_key), TEXT(password_hash)), error);
   if (ok && revoke_others)
     ok = (count = stmt_exec(s, STMT_DEVICES_REVOKE_OTHERS,
                             PARAMS(TEXT(name_key), TEXT(keep_device_id), INT(now)), error)) >= 0;
@@ -649,8 +645,7 @@ sqlite_users_find(gpointer store, const char *prefix_key, guint limit, GError **
 {
   SqliteStore *s = store;
   HOLD_LOCK(s);
-  sqlite3_stmt *stmt =
-    stmt_bind(s, STMT_USERS_FIND, PARAMS(TEXT(prefix_key), INT(limit)), error);
+  sqlite3_stmt *stmt = stmt_bind(s, STMT_USERS_FIND, PARAMS(TEXT(prefix_key), INT(limit)), error);
   if (stmt == NULL)
     return NULL;
   g_autoptr(GPtrArray) names = g_ptr_array_new_with_free_func(g_free);
@@ -717,8 +712,8 @@ sqlite_device_get(gpointer store, const char *name_key, const char *device_id, G
 
 /* A change to one device: NOT_FOUND when there is no such device. */
 static gboolean
-exec_on_device(SqliteStore *s, StmtId id, const char *name_key, const char *device_id,
-               gint64 now, GError **error)
+exec_on_device(SqliteStore *s, StmtId id, const char *name_key, const char *device_id, gint64 now,
+               GError **error)
 {
   gint64 changed = stmt_exec(s, id, PARAMS(TEXT(name_key), TEXT(device_id), INT(now)), error);
   if (changed == 0)
@@ -793,20 +788,19 @@ apply_buddy_op(SqliteStore *s, const char *name_key, HarkBuddyOp op, const char 
 }
 
 static gboolean
-sqlite_buddies_change(gpointer store, const char *name_key, HarkBuddyOp op,
-                      const char *buddy_key, const char *alias, gint64 expected_revision,
-                      gint64 *new_revision, GError **error)
+sqlite_buddies_change(gpointer store, const char *name_key, HarkBuddyOp op, const char *buddy_key,
+                      const char *alias, gint64 expected_revision, gint64 *new_revision,
+                      GError **error)
 {
   g_return_val_if_fail(op < G_N_ELEMENTS(buddy_ops), FALSE);
   SqliteStore *s = store;
   HOLD_LOCK(s);
   gint64 current = 0, next = 0;
-  gboolean ok =
-    begin(s, error) &&
-    stmt_int(s, STMT_REVISION_GET, name_key, PARAMS(TEXT(name_key)), &current, error) &&
-    hark_store_check_revision(current, expected_revision, name_key, error) &&
-    apply_buddy_op(s, name_key, op, buddy_key, alias, error) &&
-    stmt_int(s, STMT_REVISION_BUMP, name_key, PARAMS(TEXT(name_key)), &next, error);
+  gboolean ok = begin(s, error) &&
+                stmt_int(s, STMT_REVISION_GET, name_key, PARAMS(TEXT(name_key)), &current, error) &&
+                hark_store_check_revision(current, expected_revision, name_key, error) &&
+                apply_buddy_op(s, name_key, op, buddy_key, alias, error) &&
+                stmt_int(s, STMT_REVISION_BUMP, name_key, PARAMS(TEXT(name_key)), &next, error);
   if (!finish(s, ok, error))
     return FALSE;
   if (new_revision != NULL)
@@ -831,12 +825,11 @@ sqlite_requests_list(gpointer store, const char *name_key, GError **error)
   while ((rc = stmt_step(s, stmt, error)) == SQLITE_ROW) {
     found = TRUE;
     if (sqlite3_column_type(stmt, 0) != SQLITE_NULL)
-      g_ptr_array_add(requests,
-                      hark_store_request_new((const char *)sqlite3_column_text(stmt, 0),
-                                             (const char *)sqlite3_column_text(stmt, 1),
-                                             (const char *)sqlite3_column_text(stmt, 2),
-                                             sqlite3_column_int64(stmt, 3),
-                                             sqlite3_column_int64(stmt, 4)));
+      g_ptr_array_add(requests, hark_store_request_new((const char *)sqlite3_column_text(stmt, 0),
+                                                       (const char *)sqlite3_column_text(stmt, 1),
+                                                       (const char *)sqlite3_column_text(stmt, 2),
+                                                       sqlite3_column_int64(stmt, 3),
+                                                       sqlite3_column_int64(stmt, 4)));
   }
   sqlite3_reset(stmt);
   if (rc == SQLITE_DONE && !found)
@@ -854,20 +847,20 @@ both_exist(SqliteStore *s, const char *a_key, const char *b_key, GError **error)
 }
 
 static gboolean
-sqlite_request_send(gpointer store, const char *from_key, const char *to_key,
-                    const char *message, guint max_pending, gint64 now, GError **error)
+sqlite_request_send(gpointer store, const char *from_key, const char *to_key, const char *message,
+                    guint max_pending, gint64 now, GError **error)
 {
   SqliteStore *s = store;
   HOLD_LOCK(s);
   /* Inserted first, then counted (and rolled back when over): asking again while a
    * request waits is EXISTS, not a new pending request. */
   gint64 pending = 0, changed = -1;
-  gboolean ok = begin(s, error) && both_exist(s, from_key, to_key, error) &&
-                (changed = stmt_exec(s, STMT_REQUEST_UPSERT,
-                                     PARAMS(TEXT(from_key), TEXT(to_key), TEXT(message), INT(now)),
-                                     error)) > 0 &&
-                stmt_int(s, STMT_REQUESTS_PENDING_FROM, from_key, PARAMS(TEXT(from_key)),
-                         &pending, error);
+  gboolean ok =
+    begin(s, error) && both_exist(s, from_key, to_key, error) &&
+    (changed = stmt_exec(s, STMT_REQUEST_UPSERT,
+                         PARAMS(TEXT(from_key), TEXT(to_key), TEXT(message), INT(now)), error)) >
+      0 &&
+    stmt_int(s, STMT_REQUESTS_PENDING_FROM, from_key, PARAMS(TEXT(from_key)), &pending, error);
   if (changed == 0)
     hark_store_set_request_pending(error, from_key, to_key);
   if (ok && pending > max_pending) {
@@ -894,8 +887,7 @@ static gboolean
 make_buddies(SqliteStore *s, const char *a_key, const char *b_key, GError **error)
 {
   gint64 revision = 0;
-  return stmt_exec(s, STMT_REQUESTS_BETWEEN_DELETE, PARAMS(TEXT(a_key), TEXT(b_key)), error) >=
-           0 &&
+  return stmt_exec(s, STMT_REQUESTS_BETWEEN_DELETE, PARAMS(TEXT(a_key), TEXT(b_key)), error) >= 0 &&
          stmt_exec(s, STMT_BUDDY_ADD_IF_ABSENT, PARAMS(TEXT(a_key), TEXT(b_key)), error) >= 0 &&
          stmt_exec(s, STMT_BUDDY_ADD_IF_ABSENT, PARAMS(TEXT(b_key), TEXT(a_key)), error) >= 0 &&
          stmt_int(s, STMT_REVISION_BUMP, a_key, PARAMS(TEXT(a_key)), &revision, error) &&
@@ -903,8 +895,8 @@ make_buddies(SqliteStore *s, const char *a_key, const char *b_key, GError **erro
 }
 
 static gboolean
-sqlite_request_answer(gpointer store, const char *to_key, const char *from_key,
-                      gboolean accept, gint64 now, GError **error)
+sqlite_request_answer(gpointer store, const char *to_key, const char *from_key, gboolean accept,
+                      gint64 now, GError **error)
 {
   SqliteStore *s = store;
   HOLD_LOCK(s);
@@ -927,17 +919,15 @@ sqlite_request_cancel(gpointer store, const char *from_key, const char *to_key, 
 
 /* Blocking: the block, their pending request declined, ours withdrawn, their entry gone. */
 static gboolean
-block_add(SqliteStore *s, const char *name_key, const char *other_key, gint64 now,
-          GError **error)
+block_add(SqliteStore *s, const char *name_key, const char *other_key, gint64 now, GError **error)
 {
   gint64 removed = 0, revision = 0;
   return stmt_exec(s, STMT_BLOCK_ADD, PARAMS(TEXT(name_key), TEXT(other_key)), error) >= 0 &&
          stmt_exec(s, STMT_REQUEST_DECLINE, PARAMS(TEXT(other_key), TEXT(name_key), INT(now)),
                    error) >= 0 &&
-         stmt_exec(s, STMT_REQUEST_WITHDRAW, PARAMS(TEXT(name_key), TEXT(other_key)), error) >=
-           0 &&
-         (removed = stmt_exec(s, STMT_BUDDY_REMOVE, PARAMS(TEXT(name_key), TEXT(other_key)),
-                              error)) >= 0 &&
+         stmt_exec(s, STMT_REQUEST_WITHDRAW, PARAMS(TEXT(name_key), TEXT(other_key)), error) >= 0 &&
+         (removed =
+            stmt_exec(s, STMT_BUDDY_REMOVE, PARAMS(TEXT(name_key), TEXT(other_key)), error)) >= 0 &&
          (removed == 0 ||
           stmt_int(s, STMT_REVISION_BUMP, name_key, PARAMS(TEXT(name_key)), &revision, error));
 }
@@ -948,11 +938,10 @@ block_remove(SqliteStore *s, const char *name_key, const char *other_key, gint64
 {
   gint64 changed = stmt_exec(s, STMT_BLOCK_REMOVE, PARAMS(TEXT(name_key), TEXT(other_key)), error);
   if (changed == 0)
-    g_set_error(error, HARK_STORE_ERROR, HARK_STORE_ERROR_NOT_FOUND,
-                "'%s' does not block '%s'", name_key, other_key);
-  return changed > 0 &&
-         stmt_exec(s, STMT_REQUEST_DECLINE, PARAMS(TEXT(other_key), TEXT(name_key), INT(now)),
-                   error) >= 0;
+    g_set_error(error, HARK_STORE_ERROR, HARK_STORE_ERROR_NOT_FOUND, "'%s' does not block '%s'",
+                name_key, other_key);
+  return changed > 0 && stmt_exec(s, STMT_REQUEST_DECLINE,
+                                  PARAMS(TEXT(other_key), TEXT(name_key), INT(now)), error) >= 0;
 }
 
 static gboolean
@@ -1047,10 +1036,7 @@ sqlite_fini(HarkContext *ctx)
   plugin_free(hark_context_get_plugin_data(ctx));
 }
 
-HARK_PLUGIN_DEFINE(.name = "sqlite",
-                   .version = HARK_VERSION,
+HARK_PLUGIN_DEFINE(.name = "sqlite", .version = HARK_VERSION,
                    .description = "account store in one SQLite file (the login server's default)",
-                   .license = "LGPL-2.1-or-later",
-                   .kinds = HARK_KIND_STORE,
-                   .init = sqlite_init,
+                   .license = "LGPL-2.1-or-later", .kinds = HARK_KIND_STORE, .init = sqlite_init,
                    .fini = sqlite_fini);

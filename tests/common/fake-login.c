@@ -28,9 +28,9 @@ struct _HarkFakeLogin {
   char *ca_path;
   char *url;
   SoupServer *server;
-  GHashTable *scripts;  /* path -> Script* */
+  GHashTable *scripts; /* path -> Script* */
   GHashTable *requests; /* path -> count */
-  GPtrArray *hung;      /* SoupServerMessage*, paused */
+  GPtrArray *hung; /* SoupServerMessage*, paused */
   gint64 lifetime;
 };
 
@@ -119,11 +119,10 @@ static void
 serve_login(HarkFakeLogin *fake, SoupServerMessage *msg)
 {
   g_autoptr(JsonObject) body = request_object(msg);
-  const char *user = body != NULL ? json_object_get_string_member_with_default(body, "user", NULL)
-                                  : NULL;
-  const char *key = body != NULL
-                      ? json_object_get_string_member_with_default(body, "public_key", NULL)
-                      : NULL;
+  const char *user =
+    body != NULL ? json_object_get_string_member_with_default(body, "user", NULL) : NULL;
+  const char *key =
+    body != NULL ? json_object_get_string_member_with_default(body, "public_key", NULL) : NULL;
   if (user == NULL || key == NULL) {
     reply_error(msg, SOUP_STATUS_BAD_REQUEST, "bad-request", "no user or public_key");
     return;
@@ -154,15 +153,15 @@ public_pem_of(GBytes *raw)
 static void
 serve_renew(HarkFakeLogin *fake, SoupServerMessage *msg)
 {
-  const char *header = soup_message_headers_get_one(
-    soup_server_message_get_request_headers(msg), "Hark-Certificate");
+  const char *header =
+    soup_message_headers_get_one(soup_server_message_get_request_headers(msg), "Hark-Certificate");
   gsize size = 0;
   g_autofree guint8 *der = header != NULL ? g_base64_decode(header, &size) : NULL;
   g_autoptr(GBytes) bytes = g_bytes_new(der, size);
   g_autoptr(HarkDeviceCertificate) cert =
-    size > 0 ? hark_certificate_verify(hark_ca_get_certificate_pem(fake->ca), bytes,
-                                       now_seconds(), NULL)
-             : NULL;
+    size > 0
+      ? hark_certificate_verify(hark_ca_get_certificate_pem(fake->ca), bytes, now_seconds(), NULL)
+      : NULL;
   g_autofree char *public_pem = cert != NULL ? public_pem_of(cert->public_key) : NULL;
   if (public_pem == NULL) {
     reply_error(msg, SOUP_STATUS_UNAUTHORIZED, "unauthenticated", "no valid certificate");
@@ -179,8 +178,8 @@ answer_raw(SoupServerMessage *msg, const char *raw)
   if (stream == NULL)
     return;
   if (raw != NULL)
-    g_output_stream_write_all(g_io_stream_get_output_stream(stream), raw, strlen(raw), NULL,
-                              NULL, NULL);
+    g_output_stream_write_all(g_io_stream_get_output_stream(stream), raw, strlen(raw), NULL, NULL,
+                              NULL);
   g_io_stream_close(stream, NULL, NULL);
 }
 
@@ -288,8 +287,8 @@ static char *
 expired_pem(HarkFakeLogin *fake, GError **error)
 {
   g_autofree char *ca_text = read_text(fake->ca_dir, "ca.pem", error);
-  g_autofree char *ca_key_text = ca_text != NULL ? read_text(fake->ca_dir, "ca-key.pem", error)
-                                                 : NULL;
+  g_autofree char *ca_key_text =
+    ca_text != NULL ? read_text(fake->ca_dir, "ca-key.pem", error) : NULL;
   if (ca_key_text == NULL)
     return NULL;
   BIO *bio = BIO_new_mem_buf(ca_text, -1);
@@ -304,9 +303,19 @@ expired_pem(HarkFakeLogin *fake, GError **error)
   X509V3_CTX ctx;
   X509V3_set_ctx(&ctx, ca, cert, NULL, NULL, 0);
   const char *const extensions[] = {
-    "basicConstraints", "critical,CA:FALSE", "keyUsage", "critical,digitalSignature",
-    "extendedKeyUsage", "serverAuth", "subjectAltName", "IP:127.0.0.1",
-    "subjectKeyIdentifier", "hash", "authorityKeyIdentifier", "keyid:always", NULL,
+    "basicConstraints",
+    "critical,CA:FALSE",
+    "keyUsage",
+    "critical,digitalSignature",
+    "extendedKeyUsage",
+    "serverAuth",
+    "subjectAltName",
+    "IP:127.0.0.1",
+    "subjectKeyIdentifier",
+    "hash",
+    "authorityKeyIdentifier",
+    "keyid:always",
+    NULL,
   };
   gboolean ok = ca != NULL && ca_key != NULL && key != NULL && cert != NULL &&
                 X509_set_version(cert, X509_VERSION_3) == 1 &&

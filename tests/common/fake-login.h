@@ -19,26 +19,26 @@
 G_BEGIN_DECLS
 
 typedef enum {
-  HARK_FAKE_TLS_SERVER,     /* a proper server certificate of its CA for 127.0.0.1 */
-  HARK_FAKE_TLS_OTHER_CA,   /* the same from the CA nobody pins */
-  HARK_FAKE_TLS_DEVICE,     /* a device certificate of its CA (user "loginhost") */
+  HARK_FAKE_TLS_SERVER, /* a proper server certificate of its CA for 127.0.0.1 */
+  HARK_FAKE_TLS_OTHER_CA, /* the same from the CA nobody pins */
+  HARK_FAKE_TLS_DEVICE, /* a device certificate of its CA (user "loginhost") */
   HARK_FAKE_TLS_WRONG_NAME, /* a server certificate of its CA for login.example only */
-  HARK_FAKE_TLS_EXPIRED,    /* a server certificate of its CA for 127.0.0.1, expired */
+  HARK_FAKE_TLS_EXPIRED, /* a server certificate of its CA for 127.0.0.1, expired */
 } HarkFakeTls;
 
 typedef enum {
-  HARK_FAKE_REPLY,     /* status and body (application/json) */
-  HARK_FAKE_CLOSE,     /* the connection is closed without an answer */
-  HARK_FAKE_HANG,      /* no answer until the fake is freed */
+  HARK_FAKE_REPLY, /* status and body (application/json) */
+  HARK_FAKE_CLOSE, /* the connection is closed without an answer */
+  HARK_FAKE_HANG, /* no answer until the fake is freed */
   HARK_FAKE_TRUNCATED, /* status 200, a Content-Length larger than the body sent, closed */
-  HARK_FAKE_HUGE,      /* status 200 and a JSON object of `size` bytes */
+  HARK_FAKE_HUGE, /* status 200 and a JSON object of `size` bytes */
 } HarkFakeAnswerKind;
 
 typedef struct {
   HarkFakeAnswerKind kind;
-  guint status;     /* REPLY */
+  guint status; /* REPLY */
   const char *body; /* REPLY, TRUNCATED (what is sent of it); copied */
-  gsize size;       /* HUGE */
+  gsize size; /* HUGE */
 } HarkFakeAnswer;
 
 typedef struct _HarkFakeLogin HarkFakeLogin;

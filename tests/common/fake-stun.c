@@ -9,9 +9,8 @@
 
 /* Sockets by index: bit 1 the alternate IP, bit 0 the alternate port. */
 #define N_SOCKETS 4
-#define CHANGE_TO(index, change)                                        \
-  ((index) ^ (((change) & HARK_STUN_CHANGE_IP) ? 2 : 0) ^               \
-   (((change) & HARK_STUN_CHANGE_PORT) ? 1 : 0))
+#define CHANGE_TO(index, change) \
+  ((index) ^ (((change)&HARK_STUN_CHANGE_IP) ? 2 : 0) ^ (((change)&HARK_STUN_CHANGE_PORT) ? 1 : 0))
 
 typedef struct {
   HarkFakeStun *owner;
@@ -26,7 +25,7 @@ struct _HarkFakeStun {
   HarkFakeNat nat;
   HarkFakeStunHooks hooks;
   gboolean has_hooks;
-  GHashTable *mappings;  /* "client|key" -> public port */
+  GHashTable *mappings; /* "client|key" -> public port */
   GHashTable *contacted; /* "client|server ip:port" -> present: the client sent there */
   guint next_port;
   HarkFakeStunCounters counters;
@@ -148,17 +147,17 @@ serve(FakeSocket *in, GInetSocketAddress *client, GBytes *datagram)
   model_remember(stun, client, in->address);
   FakeSocket *out = &stun->sockets[CHANGE_TO(in->index, request.change)];
   FakeSocket *other = &stun->sockets[out->index ^ 3];
-  gboolean lets_in = stun->has_hooks && stun->hooks.answer != NULL
-                       ? stun->hooks.answer(client, in->address, out->address, request.change,
-                                            stun->hooks.data)
-                       : model_lets_in(stun, client, out->address);
+  gboolean lets_in =
+    stun->has_hooks && stun->hooks.answer != NULL
+      ? stun->hooks.answer(client, in->address, out->address, request.change, stun->hooks.data)
+      : model_lets_in(stun, client, out->address);
   if (!lets_in) {
     stun->counters.dropped++;
     return;
   }
-  g_autoptr(GInetSocketAddress) mapped =
-    stun->has_hooks && stun->hooks.map != NULL
-      ? stun->hooks.map(client, in->address, stun->hooks.data) : NULL;
+  g_autoptr(GInetSocketAddress) mapped = stun->has_hooks && stun->hooks.map != NULL
+                                           ? stun->hooks.map(client, in->address, stun->hooks.data)
+                                           : NULL;
   if (mapped == NULL)
     mapped = model_map(stun, client, in->address);
   g_autoptr(GBytes) answer =
@@ -176,8 +175,7 @@ on_readable(GSocket *socket, GIOCondition condition, gpointer data)
   for (;;) {
     guint8 buffer[1500];
     GSocketAddress *from_raw = NULL;
-    gssize n = g_socket_receive_from(socket, &from_raw, (char *)buffer, sizeof buffer, NULL,
-                                     NULL);
+    gssize n = g_socket_receive_from(socket, &from_raw, (char *)buffer, sizeof buffer, NULL, NULL);
     g_autoptr(GSocketAddress) from = from_raw;
     if (n < 0)
       break;

@@ -26,9 +26,9 @@ typedef struct _HarkFakeStun HarkFakeStun;
 
 /* The NAT in front of the server's clients. */
 typedef struct {
-  gboolean blocked;            /* UDP blocked: no request gets an answer */
-  gboolean nat;                /* FALSE: no NAT (the client's own address is reported) */
-  HarkNatBehaviour mapping;    /* with nat: ENDPOINT_INDEPENDENT, ADDRESS_DEPENDENT, ... */
+  gboolean blocked; /* UDP blocked: no request gets an answer */
+  gboolean nat; /* FALSE: no NAT (the client's own address is reported) */
+  HarkNatBehaviour mapping; /* with nat: ENDPOINT_INDEPENDENT, ADDRESS_DEPENDENT, ... */
   HarkNatBehaviour filtering;
 } HarkFakeNat;
 
@@ -40,18 +40,17 @@ typedef struct {
  * leave from (after CHANGE-REQUEST). map returns the address to report (a new
  * reference), or NULL for the model's; answer returns FALSE to drop the answer. */
 typedef struct {
-  GInetSocketAddress *(*map)(GInetSocketAddress *client, GInetSocketAddress *asked,
-                             gpointer data);
+  GInetSocketAddress *(*map)(GInetSocketAddress *client, GInetSocketAddress *asked, gpointer data);
   gboolean (*answer)(GInetSocketAddress *client, GInetSocketAddress *asked,
                      GInetSocketAddress *from, guint change, gpointer data);
   gpointer data;
 } HarkFakeStunHooks;
 
 typedef struct {
-  guint requests;   /* binding requests read */
-  guint answers;    /* answers sent */
-  guint dropped;    /* answers the NAT model or the answer hook dropped */
-  guint malformed;  /* datagrams that were no binding request */
+  guint requests; /* binding requests read */
+  guint answers; /* answers sent */
+  guint dropped; /* answers the NAT model or the answer hook dropped */
+  guint malformed; /* datagrams that were no binding request */
 } HarkFakeStunCounters;
 
 /* Starts the server with no NAT in front (every request answered, the source reported). */

@@ -113,10 +113,11 @@ run_isolated(gconstpointer data)
     return;
   }
   g_autoptr(GError) error = NULL;
-  g_autoptr(GSubprocessLauncher) launcher = g_subprocess_launcher_new(G_SUBPROCESS_FLAGS_STDOUT_PIPE);
+  g_autoptr(GSubprocessLauncher) launcher =
+    g_subprocess_launcher_new(G_SUBPROCESS_FLAGS_STDOUT_PIPE);
   g_subprocess_launcher_setenv(launcher, CHILD_VARIABLE, "1", TRUE);
-  g_autoptr(GSubprocess) child = g_subprocess_launcher_spawn(
-    launcher, &error, program, "-p", g_test_get_path(), "--tap", NULL);
+  g_autoptr(GSubprocess) child =
+    g_subprocess_launcher_spawn(launcher, &error, program, "-p", g_test_get_path(), "--tap", NULL);
   if (child == NULL) {
     g_test_fail_printf("cannot run the case's process: %s", error->message);
     return;
@@ -164,8 +165,9 @@ hark_test_add_isolated_full(const char *path, gsize fixture_size, gconstpointer 
                             GTestFixtureFunc teardown)
 {
   Isolated *c = g_new0(Isolated, 1);
-  *c = (Isolated){ .fixture_size = fixture_size, .data = data, .setup = setup, .test = test,
-                   .teardown = teardown };
+  *c = (Isolated){
+    .fixture_size = fixture_size, .data = data, .setup = setup, .test = test, .teardown = teardown
+  };
   add(path, c);
 }
 

@@ -19,8 +19,8 @@ G_BEGIN_DECLS
 void hark_test_init_isolated(int *argc, char ***argv, guint milliseconds);
 
 /* Like g_test_add(path, Fixture, data, setup, test, teardown). */
-#define hark_test_add_isolated(path, Fixture, data, setup, test, teardown)                \
-  hark_test_add_isolated_full(path, sizeof(Fixture), data, (GTestFixtureFunc)(setup),     \
+#define hark_test_add_isolated(path, Fixture, data, setup, test, teardown)            \
+  hark_test_add_isolated_full(path, sizeof(Fixture), data, (GTestFixtureFunc)(setup), \
                               (GTestFixtureFunc)(test), (GTestFixtureFunc)(teardown))
 
 void hark_test_add_isolated_full(const char *path, gsize fixture_size, gconstpointer data,

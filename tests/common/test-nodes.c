@@ -14,7 +14,6 @@
 /* Any well-formed account id will do for certificates made here. */
 #define TEST_ACCOUNT_ID "00112233445566778899aabbccddeeff"
 
-
 #define DAY (24 * 3600)
 
 static char *
@@ -129,8 +128,8 @@ hark_test_issue_pem(HarkCa *issuer, HarkIdentity *identity, const char *user)
   g_autoptr(GError) error = NULL;
   g_autofree char *public_pem = hark_identity_get_public_pem(identity);
   gint64 now = g_get_real_time() / G_USEC_PER_SEC;
-  char *cert = hark_ca_issue_device(issuer, user, TEST_ACCOUNT_ID, public_pem, now - 60, DAY,
-                                    &error);
+  char *cert =
+    hark_ca_issue_device(issuer, user, TEST_ACCOUNT_ID, public_pem, now - 60, DAY, &error);
   g_assert_no_error(error);
   return cert;
 }
@@ -191,9 +190,8 @@ hark_test_net_node(HarkTestNet *net, const char *name, HarkCa *pinned, HarkCa *i
 }
 
 HarkNode *
-hark_test_net_node_configured(HarkTestNet *net, const char *name, HarkCa *pinned,
-                              HarkCa *issuer, const char *node_keys, const char *network_keys,
-                              const char *groups)
+hark_test_net_node_configured(HarkTestNet *net, const char *name, HarkCa *pinned, HarkCa *issuer,
+                              const char *node_keys, const char *network_keys, const char *groups)
 {
   /* No login section: no login client and no overlay; the link layer gets its
    * credentials from the test. */
@@ -209,8 +207,8 @@ hark_test_net_node_configured(HarkTestNet *net, const char *name, HarkCa *pinned
 HarkRegistration *
 hark_test_transport(HarkNode *node, const char *name)
 {
-  g_autoptr(GPtrArray) found = hark_context_lookup(hark_node_get_context(node),
-                                                   HARK_KIND_TRANSPORT);
+  g_autoptr(GPtrArray) found =
+    hark_context_lookup(hark_node_get_context(node), HARK_KIND_TRANSPORT);
   g_assert_cmpuint(found->len, ==, 1);
   HarkRegistration *reg = found->pdata[0];
   g_assert_cmpstr(reg->name, ==, name);

@@ -9,15 +9,15 @@
 #include <hark/hark.h>
 
 typedef struct {
-  char *dir;            /* temporary; removed with everything below it */
-  HarkCa *ca;           /* the CA every node pins unless told otherwise */
+  char *dir; /* temporary; removed with everything below it */
+  HarkCa *ca; /* the CA every node pins unless told otherwise */
   char *ca_path;
-  HarkCa *other_ca;     /* a CA nobody pins */
+  HarkCa *other_ca; /* a CA nobody pins */
   char *other_ca_path;
-  GPtrArray *nodes;     /* HarkNode*, freed at the end */
-  GPtrArray *links;     /* HarkLink*, freed at the end (accepted ones are added) */
+  GPtrArray *nodes; /* HarkNode*, freed at the end */
+  GPtrArray *links; /* HarkLink*, freed at the end (accepted ones are added) */
   GPtrArray *credentials; /* HarkTestCredentials*, freed after the nodes */
-  HarkLink *accepted;   /* the last link a node accepted */
+  HarkLink *accepted; /* the last link a node accepted */
 } HarkTestNet;
 
 /* template: for g_dir_make_tmp, e.g. "hark-link-XXXXXX". */
@@ -31,7 +31,7 @@ G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(HarkTestNet, hark_test_net_clear)
 
 /* What a node's links trust and show, as the test handed it in. */
 typedef struct {
-  char *ca_pem;            /* the pinned CA */
+  char *ca_pem; /* the pinned CA */
   GBytes *certificate_der; /* this device's certificate; NULL: not logged in */
 } HarkTestCredentials;
 
@@ -50,8 +50,8 @@ void hark_test_credentials_set_certificate(HarkTestCredentials *credentials, con
  * peers against (NULL: no credentials, the node makes no links). issuer: the CA that
  * certified it (NULL: not logged in). plugins: a plugins group of the configuration (or
  * NULL). Accepted links land in net->accepted. */
-HarkNode *hark_test_net_node(HarkTestNet *net, const char *name, HarkCa *pinned,
-                             HarkCa *issuer, const char *plugins);
+HarkNode *hark_test_net_node(HarkTestNet *net, const char *name, HarkCa *pinned, HarkCa *issuer,
+                             const char *plugins);
 /* The same with more keys in the node and network groups (e.g. "supernode = true;",
  * "port = 4000;") and more groups (plugins, supernode, ...); each may be NULL. */
 HarkNode *hark_test_net_node_configured(HarkTestNet *net, const char *name, HarkCa *pinned,

@@ -36,8 +36,7 @@ hark_test_pg_database_new(const char *prefix)
     g_test_skip("HARK_TEST_PG_CONNINFO is not set (make check starts a server)");
     return NULL;
   }
-  g_autofree char *name =
-    g_strdup_printf("%s_%08x%08x", prefix, g_random_int(), g_random_int());
+  g_autofree char *name = g_strdup_printf("%s_%08x%08x", prefix, g_random_int(), g_random_int());
   g_autofree char *create = g_strdup_printf("CREATE DATABASE %s", name);
   if (!hark_test_pg_admin_exec(create)) {
     g_test_fail_printf("cannot create the database %s", name);
@@ -54,8 +53,8 @@ hark_test_pg_database_free(HarkTestPgDatabase *database)
 {
   if (database == NULL)
     return;
-  g_autofree char *drop = g_strdup_printf("DROP DATABASE IF EXISTS %s WITH (FORCE)",
-                                          database->name);
+  g_autofree char *drop =
+    g_strdup_printf("DROP DATABASE IF EXISTS %s WITH (FORCE)", database->name);
   hark_test_pg_admin_exec(drop);
   g_free(database->name);
   g_free(database->conninfo);

@@ -8,7 +8,7 @@
 G_BEGIN_DECLS
 
 typedef struct {
-  char *name;     /* <prefix>_<random hex> */
+  char *name; /* <prefix>_<random hex> */
   char *conninfo; /* HARK_TEST_PG_CONNINFO with dbname=<name> (libpq takes the last one) */
 } HarkTestPgDatabase;
 

@@ -55,8 +55,7 @@ hark_test_wait_for(HarkTestCondition condition, gpointer data, guint timeout_ms)
       return TRUE;
     gint64 left_ms = (deadline - g_get_monotonic_time()) / 1000;
     if (left_ms <= 0) {
-      g_test_message("the condition did not hold within %u ms (%u ms scaled)", timeout_ms,
-                     scaled);
+      g_test_message("the condition did not hold within %u ms (%u ms scaled)", timeout_ms, scaled);
       return FALSE;
     }
     dispatch_once(left_ms);

@@ -23,7 +23,6 @@
 #include "fuzz-common.h"
 #include "fuzz-keys.h"
 
-
 #define CACHE_CAPACITY 64
 
 static int cache_fd = -1;
@@ -50,7 +49,7 @@ fuzz_device(const uint8_t *data, size_t size)
   if ((device == NULL) == (error == NULL))
     abort();
   fuzz_say(device != NULL ? "device certificate accepted" : "device certificate refused",
-      error ? error->message : NULL);
+           error ? error->message : NULL);
   if (device == NULL)
     return;
   /* What a caller then relies on: a user, an account id, the key's fingerprint, valid now. */
@@ -79,7 +78,7 @@ fuzz_server(const uint8_t *data, size_t size)
   if (ok == (error != NULL))
     abort();
   fuzz_say(ok ? "server certificate accepted" : "server certificate refused",
-      error ? error->message : NULL);
+           error ? error->message : NULL);
   /* ... and a login server's is never a device's. */
   if (ok && hark_certificate_verify(FUZZ_CA_PEM, bytes, FUZZ_NOW, NULL) != NULL)
     abort();

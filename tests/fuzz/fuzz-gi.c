@@ -42,7 +42,7 @@ make_id(guint8 fill, HarkGiId *id)
 static void
 feed_engines(GBytes *input)
 {
-  HarkGiCallbacks cb = {.send = drop, .verify = verify};
+  HarkGiCallbacks cb = { .send = drop, .verify = verify };
   HarkGiId self, peers[3];
   make_id(0x00, &self);
   make_id(0x01, &peers[0]);

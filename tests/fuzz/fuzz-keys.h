@@ -4,8 +4,8 @@
 
 #define FUZZ_NOW G_GINT64_CONSTANT(1893456000) /* 2030-01-01, unix seconds */
 
-#define FUZZ_CA_PEM \
-  "-----BEGIN CERTIFICATE-----\n" \
+#define FUZZ_CA_PEM                                                    \
+  "-----BEGIN CERTIFICATE-----\n"                                      \
   "MIIBbjCCARSgAwIBAgIQANG5xhqIFoB9Jferr0VpwDAKBggqhkjOPQQDAjAXMRUw\n" \
   "EwYDVQQDDAxoYXJrIGZ1enogQ0EwHhcNMjUwMTAxMDAwMDAwWhcNNDUwMTAxMDAw\n" \
   "MDAwWjAXMRUwEwYDVQQDDAxoYXJrIGZ1enogQ0EwWTATBgcqhkjOPQIBBggqhkjO\n" \
@@ -13,6 +13,6 @@
   "fxUvblTvOk9u8WECW8R5a/6XMP2TDqjEo0IwQDAdBgNVHQ4EFgQUwtjDlWI6rPAO\n" \
   "GVzyhaLO9RK0jdowDwYDVR0TAQH/BAUwAwEB/zAOBgNVHQ8BAf8EBAMCAQYwCgYI\n" \
   "KoZIzj0EAwIDSAAwRQIhAIJ6TloPRsTFUpj/lRj7DNTZJs/IeOOnu2FDeDO/aRj0\n" \
-  "AiAp55+NV1l+f7B3n3eohjN4Hz0W4FGMQoUDb4oaSe7GYA==\n" \
-  "-----END CERTIFICATE-----\n" \
+  "AiAp55+NV1l+f7B3n3eohjN4Hz0W4FGMQoUDb4oaSe7GYA==\n"                 \
+  "-----END CERTIFICATE-----\n"                                        \
   ""

@@ -111,8 +111,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
   g_autofree char *retry_after = newline > p ? g_strndup(p, (gsize)(newline - p)) : NULL;
   g_autoptr(GBytes) body = g_bytes_new(newline + 1, (gsize)(end - newline - 1));
 
-  HarkLoginAsk ask = { "https://login.example", "alice", kind == 'C' ? "bob" : NULL,
-                       kind == 'S' };
+  HarkLoginAsk ask = { "https://login.example", "alice", kind == 'C' ? "bob" : NULL, kind == 'S' };
   g_autoptr(GError) error = NULL;
   g_autoptr(JsonObject) answer =
     hark_login_read_answer(&ask, status, "Reason", retry_after, body, &error);

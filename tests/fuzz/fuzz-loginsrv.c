@@ -21,7 +21,6 @@
 #include "fuzz-common.h"
 #include "fuzz-keys.h"
 
-
 int
 LLVMFuzzerInitialize(int *argc, char ***argv)
 {
@@ -37,20 +36,14 @@ static const LoginField user_password[] = {
   { NULL },
 };
 static const LoginField login[] = {
-  { "user", LOGIN_FIELD_STRING, TRUE },
-  { "password", LOGIN_FIELD_STRING, TRUE },
-  { "device", LOGIN_FIELD_STRING, TRUE },
-  { "public_key", LOGIN_FIELD_STRING, TRUE },
-  { "nonce", LOGIN_FIELD_STRING, FALSE },
-  { NULL },
+  { "user", LOGIN_FIELD_STRING, TRUE },   { "password", LOGIN_FIELD_STRING, TRUE },
+  { "device", LOGIN_FIELD_STRING, TRUE }, { "public_key", LOGIN_FIELD_STRING, TRUE },
+  { "nonce", LOGIN_FIELD_STRING, FALSE }, { NULL },
 };
 static const LoginField password[] = {
-  { "user", LOGIN_FIELD_STRING, TRUE },
-  { "password", LOGIN_FIELD_STRING, TRUE },
-  { "new_password", LOGIN_FIELD_STRING, TRUE },
-  { "revoke_others", LOGIN_FIELD_BOOL, FALSE },
-  { "keep_device", LOGIN_FIELD_STRING, FALSE },
-  { NULL },
+  { "user", LOGIN_FIELD_STRING, TRUE },         { "password", LOGIN_FIELD_STRING, TRUE },
+  { "new_password", LOGIN_FIELD_STRING, TRUE }, { "revoke_others", LOGIN_FIELD_BOOL, FALSE },
+  { "keep_device", LOGIN_FIELD_STRING, FALSE }, { NULL },
 };
 static const LoginField buddy_change[] = {
   { "op", LOGIN_FIELD_STRING, TRUE },
@@ -71,8 +64,8 @@ static const LoginField contacts_change[] = {
 };
 static const LoginField none[] = { { NULL } };
 /* Append only: a seed's first byte picks its table. */
-static const LoginField *const tables[] = { login, user_password, buddy_change, device,
-                                            password, none, contacts_change };
+static const LoginField *const tables[] = { login,    user_password, buddy_change,   device,
+                                            password, none,          contacts_change };
 
 /* What the handlers do with the strings of an accepted body. */
 static void
@@ -156,8 +149,8 @@ fuzz_preamble(const uint8_t *data, size_t size)
   g_autofree char *line = g_strndup((const char *)data, size);
   LoginReplayCache *replays = login_replay_new(LOGIN_REPLAY_MAX);
   g_autoptr(GError) error = NULL;
-  g_autofree char *client = login_tunnel_preamble_verify(FUZZ_CA_PEM, replays, line, FUZZ_NOW,
-                                                         &error);
+  g_autofree char *client =
+    login_tunnel_preamble_verify(FUZZ_CA_PEM, replays, line, FUZZ_NOW, &error);
   if ((client == NULL) == (error == NULL))
     abort();
   fuzz_say(client != NULL ? "preamble accepted" : "preamble refused",

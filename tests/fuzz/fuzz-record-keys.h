@@ -5,8 +5,8 @@
 
 #define FUZZ_RECORD_NOW G_GINT64_CONSTANT(1893456000) /* 2030-01-01, unix seconds */
 
-#define FUZZ_RECORD_CA_PEM \
-  "-----BEGIN CERTIFICATE-----\n" \
+#define FUZZ_RECORD_CA_PEM                                             \
+  "-----BEGIN CERTIFICATE-----\n"                                      \
   "MIIBfTCCASKgAwIBAgIQANHEIHTZ/kqK3Fvnyt5iJDAKBggqhkjOPQQDAjAeMRww\n" \
   "GgYDVQQDDBNoYXJrIHJlY29yZCBmdXp6IENBMB4XDTI1MDEwMTAwMDAwMFoXDTQ1\n" \
   "MDEwMTAwMDAwMFowHjEcMBoGA1UEAwwTaGFyayByZWNvcmQgZnV6eiBDQTBZMBMG\n" \
@@ -15,6 +15,6 @@
   "DgQWBBTImBkqimQ3W8UQIRywrFogE8O3VzAPBgNVHRMBAf8EBTADAQH/MA4GA1Ud\n" \
   "DwEB/wQEAwIBBjAKBggqhkjOPQQDAgNJADBGAiEAqwPoWdp31WsXQQt93aXfVYli\n" \
   "JAG5XNxdnG2oY5GXh3ICIQD7Qaqlr+M40ilb2Rdf5scWvwn1NYQr0BsspRiAKEoG\n" \
-  "ag==\n" \
-  "-----END CERTIFICATE-----\n" \
+  "ag==\n"                                                             \
+  "-----END CERTIFICATE-----\n"                                        \
   ""

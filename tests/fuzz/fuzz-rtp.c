@@ -27,12 +27,13 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
   if (size >= 16) {
     guint32 last = (guint32)data[4] << 24 | data[5] << 16 | data[6] << 8 | data[7];
     guint32 next = (guint32)data[8] << 24 | data[9] << 16 | data[10] << 8 | data[11];
-    gint64 elapsed = (gint64)((guint32)data[12] << 24 | data[13] << 16 | data[14] << 8 | data[15]) -
-                     G_MAXINT32;
+    gint64 elapsed =
+      (gint64)((guint32)data[12] << 24 | data[13] << 16 | data[14] << 8 | data[15]) - G_MAXINT32;
     guint rate = (data[0] << 8 | data[1]) * 8;
     gboolean ok = hark_media_timestamp_plausible(last, next, rate, elapsed);
     /* No step is plausible without a clock; a step of zero always is with one. */
-    if ((rate == 0 && ok) || (rate > 0 && !hark_media_timestamp_plausible(last, last, rate, elapsed)))
+    if ((rate == 0 && ok) ||
+        (rate > 0 && !hark_media_timestamp_plausible(last, last, rate, elapsed)))
       abort();
   }
   return 0;

@@ -28,8 +28,8 @@ fuzz_way(const char *text, gsize size)
   gboolean ok = hark_overlay_way_parse(text, size, &way);
   fuzz_say(ok ? "join.json taken" : "join.json refused", ok ? way.host : NULL);
   /* What the join then dials: a transport and host the configuration would accept. */
-  if (ok && (!hark_config_is_transport(way.transport) || !hark_config_is_host(way.host) ||
-             way.port == 0))
+  if (ok &&
+      (!hark_config_is_transport(way.transport) || !hark_config_is_host(way.host) || way.port == 0))
     abort();
   if (!ok && (way.transport != NULL || way.host != NULL))
     abort();

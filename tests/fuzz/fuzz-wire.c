@@ -27,8 +27,7 @@ static void
 check_round_trip(GBytes *input, const HarkWireMessage *message)
 {
   g_autoptr(GError) error = NULL;
-  g_autoptr(GBytes) encoded =
-      hark_wire_encode(message->type, message->id, message->body, &error);
+  g_autoptr(GBytes) encoded = hark_wire_encode(message->type, message->id, message->body, &error);
   if (encoded == NULL || !g_bytes_equal(encoded, input))
     abort();
 

@@ -23,8 +23,8 @@ static void
 add_record(HarkGiMessage *msg, const char *blob)
 {
   g_autoptr(GBytes) b = g_bytes_new(blob, strlen(blob));
-  g_ptr_array_add(msg->records,
-    hark_gi_record_new(&msg->key, "device-1", (gint64)1000 * G_USEC_PER_SEC * 3600, b));
+  g_ptr_array_add(msg->records, hark_gi_record_new(&msg->key, "device-1",
+                                                   (gint64)1000 * G_USEC_PER_SEC * 3600, b));
 }
 
 int
@@ -65,7 +65,7 @@ main(int argc, char **argv)
   m.flags = HARK_GI_FLAG_OK;
   m.hops = 2;
   add_record(&m, "signed:record");
-  HarkGiContact c = {.id = key, .addr = g_bytes_new("127.0.0.1:4433", 14)};
+  HarkGiContact c = { .id = key, .addr = g_bytes_new("127.0.0.1:4433", 14) };
   g_array_append_val(m.contacts, c);
   write_seed(dir, "answer", &m);
   hark_gi_message_init(&m, 9, 13, &key); /* an unknown kind */

@@ -55,7 +55,8 @@ ws_upgrade(AttackConn *conn, const char *host, guint16 port, const char *path)
   g_autofree char *request = g_strdup_printf(
     "GET %s HTTP/1.1\r\nHost: %s:%u\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
     "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
-    "Sec-WebSocket-Protocol: hark-1\r\n\r\n", path, host, port);
+    "Sec-WebSocket-Protocol: hark-1\r\n\r\n",
+    path, host, port);
   if (!write_all(conn->fd, request, strlen(request)))
     return FALSE;
   GString *answer = g_string_new(NULL);

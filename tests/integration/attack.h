@@ -13,14 +13,14 @@
 G_BEGIN_DECLS
 
 typedef enum {
-  ATTACK_TCP,       /* the bytes straight on a TCP connection (tcp, tls443's TLS port) */
+  ATTACK_TCP, /* the bytes straight on a TCP connection (tcp, tls443's TLS port) */
   ATTACK_WEBSOCKET, /* in binary WebSocket messages after an upgrade (tls443's http port) */
 } AttackCarrier;
 
 typedef enum {
-  ATTACK_CLOSE,     /* connect (and upgrade), then close at once */
-  ATTACK_GARBAGE,   /* bytes that are not TLS, then close */
-  ATTACK_ABORT,     /* a ClientHello, the first answer, then close mid-handshake */
+  ATTACK_CLOSE, /* connect (and upgrade), then close at once */
+  ATTACK_GARBAGE, /* bytes that are not TLS, then close */
+  ATTACK_ABORT, /* a ClientHello, the first answer, then close mid-handshake */
   ATTACK_UNTRUSTED, /* a whole handshake with a self-signed client certificate */
 } AttackKind;
 

@@ -144,8 +144,8 @@ hark_test_spawn(const char *const *argv, const char *stdout_path, const char *st
 gboolean
 hark_test_node_spawn(HarkTestNode *node)
 {
-  const char *argv[] = { hark_bin(), "run", "-c", node->config_path, "--state-dir",
-                         node->state_dir, NULL };
+  const char *argv[] = { hark_bin(),    "run",           "-c", node->config_path,
+                         "--state-dir", node->state_dir, NULL };
   g_autoptr(GPtrArray) full = wrapped_argv(argv);
   node->exit_status = -1;
   node->process =
@@ -218,7 +218,11 @@ hark_test_node_show_logs(HarkTestNode *node)
   show_file("node stderr", node->stderr_path);
 }
 
-typedef enum { READ_LINE, READ_TIMEOUT, READ_CLOSED } ReadStatus;
+typedef enum {
+  READ_LINE,
+  READ_TIMEOUT,
+  READ_CLOSED
+} ReadStatus;
 static ReadStatus read_line(HarkTestClient *client, gint64 deadline, char **line);
 
 /* Asks through ctl, as a frontend would; quietly FALSE when the node is not listening or
@@ -348,8 +352,7 @@ hark_test_json(JsonObject *object)
 }
 
 gboolean
-hark_test_client_send(HarkTestClient *client, const char *id, const char *command,
-                      JsonObject *args)
+hark_test_client_send(HarkTestClient *client, const char *id, const char *command, JsonObject *args)
 {
   g_autoptr(JsonObject) request = json_object_new();
   json_object_set_string_member(request, "id", id);

@@ -22,31 +22,32 @@
 #include <json-glib/json-glib.h>
 
 #include "test-ports.h" /* hark_test_closed_port */
-#include "test-wait.h"  /* hark_test_timeout, hark_test_wait_for */
+#include "test-wait.h" /* hark_test_timeout, hark_test_wait_for */
 
 G_BEGIN_DECLS
 
 /* Stop the current test (the caller returns) when expr is false. */
 #define HARK_REQUIRE(expr)                                                            \
-  G_STMT_START {                                                                      \
+  G_STMT_START                                                                        \
+  {                                                                                   \
     if (!(expr)) {                                                                    \
       g_test_fail_printf("%s:%d: requirement failed: %s", __FILE__, __LINE__, #expr); \
       return;                                                                         \
     }                                                                                 \
-  } G_STMT_END
-
+  }                                                                                   \
+  G_STMT_END
 
 /* ---- nodes ---- */
 
 typedef struct {
-  char *dir;         /* temporary, removed by hark_test_node_free */
+  char *dir; /* temporary, removed by hark_test_node_free */
   char *config_path; /* dir/hark.conf */
-  char *state_dir;   /* dir/state */
+  char *state_dir; /* dir/state */
   char *socket_path; /* where the ctl socket is expected: state_dir/ctl.sock by default */
   char *stdout_path;
   char *stderr_path;
   GSubprocess *process; /* NULL when not running */
-  int exit_status;      /* after hark_test_node_wait_exit; -1 before */
+  int exit_status; /* after hark_test_node_wait_exit; -1 before */
 } HarkTestNode;
 
 /* A configuration that loads the ctl plugin with extra settings (libconfig text inside
@@ -96,8 +97,7 @@ JsonObject *hark_test_client_read(HarkTestClient *client, guint timeout_ms);
 JsonObject *hark_test_client_wait_response(HarkTestClient *client, const char *id,
                                            GPtrArray *events, guint timeout_ms);
 /* The next event named name, skipping others; NULL (test failed) when it does not come. */
-JsonObject *hark_test_client_wait_event(HarkTestClient *client, const char *name,
-                                        guint timeout_ms);
+JsonObject *hark_test_client_wait_event(HarkTestClient *client, const char *name, guint timeout_ms);
 /* send (with a fresh id) + wait_response. */
 JsonObject *hark_test_client_call(HarkTestClient *client, const char *command, JsonObject *args);
 /* TRUE when the server closes the connection within the time (lines before are skipped). */

@@ -157,8 +157,8 @@ lab_wait_command(LabNode *node, const char *command, LabResultPredicate pred, gc
   if (node != NULL && hark_test_wait_for(command_holds, &wait, timeout_ms))
     return wait.last;
   g_autofree char *json = wait.last != NULL ? hark_test_json(wait.last) : g_strdup("none");
-  g_test_fail_printf("%s: not %s within %u ms; %s: %s", node != NULL ? node->name : "(none)",
-                     what, timeout_ms, command, json);
+  g_test_fail_printf("%s: not %s within %u ms; %s: %s", node != NULL ? node->name : "(none)", what,
+                     timeout_ms, command, json);
   if (node != NULL)
     hark_test_node_show_logs(node->node);
   g_clear_pointer(&wait.last, json_object_unref);
@@ -187,8 +187,8 @@ lab_overlay_is_super(JsonObject *overlay, gconstpointer data)
   JsonArray *links = json_object_get_array_member(overlay, "sn_links");
   guint verified = 0;
   for (guint i = 0; links != NULL && i < json_array_get_length(links); i++)
-    verified += json_object_get_boolean_member_with_default(
-      json_array_get_object_element(links, i), "verified", FALSE);
+    verified += json_object_get_boolean_member_with_default(json_array_get_object_element(links, i),
+                                                            "verified", FALSE);
   return verified >= GPOINTER_TO_UINT(data);
 }
 
@@ -226,9 +226,8 @@ login_server_config(const LabLoginOptions *options, guint16 port)
                          "      %s }; },\n"
                          "  { name = \"ctl\"; }\n"
                          "); };\n",
-                         options->node_settings != NULL ? options->node_settings : "",
-                         store, port, hosts, store,
-                         options->store_options != NULL ? options->store_options : "",
+                         options->node_settings != NULL ? options->node_settings : "", store, port,
+                         hosts, store, options->store_options != NULL ? options->store_options : "",
                          options->settings != NULL ? options->settings : "");
 }
 
@@ -267,9 +266,8 @@ lab_login_server_start(const LabLoginOptions *options)
     return NULL;
   }
   server->port = logged_port(node);
-  server->url = g_strdup_printf("https://%s:%u", options->host != NULL ? options->host
-                                                                        : "127.0.0.1",
-                                server->port);
+  server->url = g_strdup_printf("https://%s:%u",
+                                options->host != NULL ? options->host : "127.0.0.1", server->port);
   g_autofree char *bound = login_server_config(options, server->port);
   g_autoptr(GError) error = NULL;
   if (!g_file_set_contents(node->config_path, bound, -1, &error)) {

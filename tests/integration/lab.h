@@ -81,17 +81,17 @@ JsonObject *lab_call(LabNode *node, const char *command, JsonObject *args);
  * rewritten with that port, so a restart (lab_node_restart) comes back where clients
  * expect it. */
 typedef struct {
-  const char *store;         /* "sqlite" when NULL, or "postgres" */
+  const char *store; /* "sqlite" when NULL, or "postgres" */
   const char *store_options; /* inside store_options = { } (a conninfo); may be NULL */
-  const char *host;          /* in the URL and the server's hosts; none and 127.0.0.1 when NULL */
-  const char *settings;      /* more loginsrv settings ("certificate_lifetime = 5;") */
+  const char *host; /* in the URL and the server's hosts; none and 127.0.0.1 when NULL */
+  const char *settings; /* more loginsrv settings ("certificate_lifetime = 5;") */
   const char *node_settings; /* more settings of its node group ("test_clock = true;") */
 } LabLoginOptions;
 
 typedef struct {
   LabNode *node;
   guint16 port;
-  char *url;     /* https://<host>:<port> */
+  char *url; /* https://<host>:<port> */
   char *ca_path; /* what clients pin */
 } LabLoginServer;
 

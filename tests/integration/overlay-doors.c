@@ -55,7 +55,8 @@ test_bad_input(OLab *lab)
   static const guint first[] = { 0 };
   g_autofree char *bootstrap = olab_bootstrap_of(lab, first, 1);
   g_autofree char *user = NULL;
-  g_autoptr(LabNode) node = olab_client_new(lab, "after-the-flood", "udp tcp", bootstrap, lab->web_tls, &user);
+  g_autoptr(LabNode) node =
+    olab_client_new(lab, "after-the-flood", "udp tcp", bootstrap, lab->web_tls, &user);
   g_assert_nonnull(node);
 }
 
@@ -65,7 +66,8 @@ static void
 test_logging_in_cap(OLab *lab)
 {
   g_autofree char *only = NULL;
-  g_autoptr(LabNode) sn = olab_case_sn(lab, "sn-guarded", 34, "udp tcp", "max_logging_in = 2;", "tcp", &only);
+  g_autoptr(LabNode) sn =
+    olab_case_sn(lab, "sn-guarded", 34, "udp tcp", "max_logging_in = 2;", "tcp", &only);
   HARK_REQUIRE(sn != NULL);
   g_autofree char *host = olab_host(lab, 34);
   g_autoptr(GPtrArray) held = g_ptr_array_new_with_free_func(g_object_unref);
@@ -76,7 +78,7 @@ test_logging_in_cap(OLab *lab)
     HARK_REQUIRE(strangers[i] != NULL);
     g_ptr_array_add(held, strangers[i]);
     olab_send_message(strangers[i], HARK_MSG_JOIN,
-                 g_variant_new_parsed("({'name': <'stranger'>, 'as': <'client'>},)"));
+                      g_variant_new_parsed("({'name': <'stranger'>, 'as': <'client'>},)"));
     g_autoptr(HarkWireMessage) answer = olab_read_message(strangers[i]);
     answers[i] = answer != NULL ? answer->type : 0;
   }
@@ -93,9 +95,9 @@ test_logging_in_cap(OLab *lab)
 /* ---- the SN's doors ------------------------------------------------------------------ */
 
 #define FAILED_HANDSHAKES 1000 /* of each kind, on each port (the SN has 256 slots) */
-#define SLOW_SOURCES 8         /* addresses the slow-loris case comes from */
+#define SLOW_SOURCES 8 /* addresses the slow-loris case comes from */
 #define SLOW_PER_SOURCE 32
-#define SLOW_ROUNDS_OVERLAY 4  /* 4 x 256: 1,024 timed-out handshakes on the overlay port */
+#define SLOW_ROUNDS_OVERLAY 4 /* 4 x 256: 1,024 timed-out handshakes on the overlay port */
 
 /* Silent connections (no TLS at all) from SLOW_SOURCES addresses, SLOW_PER_SOURCE each;
  * every one must be closed by the SN's handshake timeout. */
@@ -126,7 +128,8 @@ static void
 test_failed_handshakes(OLab *lab)
 {
   g_autofree char *only = NULL;
-  g_autoptr(LabNode) sn = olab_case_sn(lab, "sn-doors", 35, "udp tcp tls443", NULL, "tcp tls443", &only);
+  g_autoptr(LabNode) sn =
+    olab_case_sn(lab, "sn-doors", 35, "udp tcp tls443", NULL, "tcp tls443", &only);
   HARK_REQUIRE(sn != NULL);
   g_autofree char *host = olab_host(lab, 35);
   g_autofree char *source = olab_host(lab, 199);
@@ -159,26 +162,32 @@ test_failed_handshakes(OLab *lab)
     slow += rounds * SLOW_SOURCES * SLOW_PER_SOURCE;
   }
   g_test_message("%u failed handshakes in %.1f s, %u of them timed out (%u did not end as "
-                 "expected)", (guint)(G_N_ELEMENTS(doors) * G_N_ELEMENTS(kinds) * count + slow),
+                 "expected)",
+                 (guint)(G_N_ELEMENTS(doors) * G_N_ELEMENTS(kinds) * count + slow),
                  (g_get_monotonic_time() - started) / 1e6, slow, failed);
   g_assert_cmpuint(failed, ==, 0);
-  g_autoptr(JsonObject) quiet = lab_wait_overlay(sn, olab_nothing_unjoined, NULL, 5000, "without unjoined links");
+  g_autoptr(JsonObject) quiet =
+    lab_wait_overlay(sn, olab_nothing_unjoined, NULL, 5000, "without unjoined links");
   HARK_REQUIRE(quiet != NULL);
   g_assert_cmpint(olab_dropped(quiet, "handshake_failures"), >=,
                   (gint64)(G_N_ELEMENTS(doors) * 3 * count));
   /* And every door still opens: tcp, TLS on the web port, the WebSocket. */
   g_autofree char *user1 = NULL, *user2 = NULL, *user3 = NULL;
-  g_autoptr(LabNode) over_tcp = olab_client_new(lab, "after-doors-tcp", "tcp", only, lab->web_tls, &user1);
+  g_autoptr(LabNode) over_tcp =
+    olab_client_new(lab, "after-doors-tcp", "tcp", only, lab->web_tls, &user1);
   HARK_REQUIRE(over_tcp != NULL);
-  g_autoptr(LabNode) over_tls = olab_client_new(lab, "after-doors-tls", "tls443", only, lab->web_tls, &user2);
+  g_autoptr(LabNode) over_tls =
+    olab_client_new(lab, "after-doors-tls", "tls443", only, lab->web_tls, &user2);
   HARK_REQUIRE(over_tls != NULL);
   g_assert_true(olab_is_attached(olab_overlay_of(over_tls), "tls443"));
   guint16 closed = 0;
   g_autoptr(GSocket) held = hark_test_closed_port(&closed);
   HARK_REQUIRE(held != NULL);
-  g_autoptr(LabNode) over_ws = olab_client_new(lab, "after-doors-ws", "tls443", only, closed, &user3);
+  g_autoptr(LabNode) over_ws =
+    olab_client_new(lab, "after-doors-ws", "tls443", only, closed, &user3);
   HARK_REQUIRE(over_ws != NULL);
-  g_autoptr(JsonObject) at_sn = lab_wait_overlay(sn, lab_overlay_serves_user, user3, OLAB_JOIN_MS, "serving the ws client");
+  g_autoptr(JsonObject) at_sn =
+    lab_wait_overlay(sn, lab_overlay_serves_user, user3, OLAB_JOIN_MS, "serving the ws client");
   g_assert_nonnull(at_sn);
 }
 
@@ -193,7 +202,8 @@ idle_tls_from(const char *source, const char *host, guint16 port)
   g_autoptr(GInetAddress) inet = g_inet_address_new_from_string(source);
   g_autoptr(GSocketAddress) local = g_inet_socket_address_new(inet, 0);
   g_socket_client_set_local_address(client, local);
-  g_autoptr(GSocketConnection) tcp = g_socket_client_connect_to_host(client, host, port, NULL, NULL);
+  g_autoptr(GSocketConnection) tcp =
+    g_socket_client_connect_to_host(client, host, port, NULL, NULL);
   if (tcp == NULL)
     return NULL;
   g_autoptr(GIOStream) tls = g_tls_client_connection_new(G_IO_STREAM(tcp), NULL, NULL);
@@ -234,7 +244,8 @@ test_unjoined_cap(OLab *lab)
   g_assert_cmpint(olab_dropped(per_source, "too_many_from_source"), ==, 1);
   g_assert_cmpint(unjoined_of(per_source), ==, 32);
   g_autofree char *user1 = NULL;
-  g_autoptr(LabNode) client = olab_client_new(lab, "beside-idle-links", "tcp", only, lab->web_tls, &user1);
+  g_autoptr(LabNode) client =
+    olab_client_new(lab, "beside-idle-links", "tcp", only, lab->web_tls, &user1);
   HARK_REQUIRE(client != NULL);
 
   /* Seven more addresses fill the 256; the 257th link is refused from anywhere. */
@@ -255,10 +266,12 @@ test_unjoined_cap(OLab *lab)
 
   /* They go (closed here, or at the SN's JOIN deadline): the places are free again. */
   g_ptr_array_set_size(idle, 0);
-  g_autoptr(JsonObject) freed = lab_wait_overlay(sn, olab_nothing_unjoined, NULL, 10000, "without unjoined links");
+  g_autoptr(JsonObject) freed =
+    lab_wait_overlay(sn, olab_nothing_unjoined, NULL, 10000, "without unjoined links");
   HARK_REQUIRE(freed != NULL);
   g_autofree char *user2 = NULL;
-  g_autoptr(LabNode) later = olab_client_new(lab, "after-idle-links", "tcp", only, lab->web_tls, &user2);
+  g_autoptr(LabNode) later =
+    olab_client_new(lab, "after-idle-links", "tcp", only, lab->web_tls, &user2);
   g_assert_nonnull(later);
 }
 
@@ -271,7 +284,8 @@ test_join_name_injection(OLab *lab)
   g_autofree char *host = olab_sn_address(lab, 0);
   static const char *const names[] = {
     "x\n12:00:00.000 hark message: client joined: forged-admin",
-    "\xe2\x80\xae" "nimda-degrof",
+    "\xe2\x80\xae"
+    "nimda-degrof",
   };
   for (guint i = 0; i < G_N_ELEMENTS(names); i++) {
     g_autoptr(GIOStream) tls = olab_tls_to(host, OLAB_PORT, NULL);
@@ -337,8 +351,8 @@ test_probe_amplification(OLab *lab)
   gsize padded_size = g_bytes_get_size(padded);
   g_socket_send_to(socket, to, g_bytes_get_data(padded, NULL), padded_size, NULL, NULL);
   gssize answer = olab_udp_answer(socket, 2000);
-  g_test_message("PROBE of %zu bytes: no answer; of %zu bytes: %zd bytes back (x%.2f)",
-                 small_size, padded_size, answer, (double)answer / (double)padded_size);
+  g_test_message("PROBE of %zu bytes: no answer; of %zu bytes: %zd bytes back (x%.2f)", small_size,
+                 padded_size, answer, (double)answer / (double)padded_size);
   g_assert_cmpint(answer, >, 0);
   g_assert_cmpint(answer, <=, (gssize)padded_size);
 }
@@ -379,10 +393,10 @@ test_stun_flood_per_source(OLab *lab)
   while (olab_udp_answer(flooder, 0) > 0)
     flood_answers++;
   g_test_message("the flooder got %u answers to 2000-2200 requests; the other source was answered "
-                 "(%zd bytes)", flood_answers, answer);
+                 "(%zd bytes)",
+                 flood_answers, answer);
   g_assert_cmpuint(flood_answers, <, 200);
 }
-
 
 static const OLabCase doors_cases[] = {
   { "/overlay/bad-input", test_bad_input, .sns = 1 },

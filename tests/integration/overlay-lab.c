@@ -65,8 +65,9 @@ plugins_of(const char *transports, guint16 tls_port, guint16 http_port)
   GString *text = g_string_new("plugins: { load = (\n");
   for (char **name = names; *name != NULL; name++) {
     if (strcmp(*name, "tls443") == 0)
-      g_string_append_printf(text, "  { name = \"tls443\"; settings = { tls_port = %u; "
-                                   "http_port = %u; connect_timeout_ms = 2000; }; },\n",
+      g_string_append_printf(text,
+                             "  { name = \"tls443\"; settings = { tls_port = %u; "
+                             "http_port = %u; connect_timeout_ms = 2000; }; },\n",
                              tls_port, http_port);
     else
       g_string_append_printf(text, "  { name = \"%s\"; },\n", *name);
@@ -74,7 +75,6 @@ plugins_of(const char *transports, guint16 tls_port, guint16 http_port)
   g_string_append(text, "  { name = \"ctl\"; }\n); };\n");
   return g_string_free(text, FALSE);
 }
-
 
 static char *
 login_section(OLab *lab)
@@ -152,8 +152,8 @@ olab_is_super(JsonObject *overlay, gconstpointer data)
   JsonArray *links = json_object_get_array_member(overlay, "sn_links");
   guint verified = 0;
   for (guint i = 0; i < json_array_get_length(links); i++)
-    verified += json_object_get_boolean_member_with_default(
-      json_array_get_object_element(links, i), "verified", FALSE);
+    verified += json_object_get_boolean_member_with_default(json_array_get_object_element(links, i),
+                                                            "verified", FALSE);
   return verified >= GPOINTER_TO_UINT(data);
 }
 
@@ -266,8 +266,8 @@ gboolean
 olab_own_client(OLab *lab, OLabClient *client, const char *name)
 {
   g_autofree char *bootstrap = olab_bootstrap(lab);
-  client->node = olab_client_new(lab, name, "udp tcp tls443", bootstrap, lab->web_tls,
-                                 &client->user);
+  client->node =
+    olab_client_new(lab, name, "udp tcp tls443", bootstrap, lab->web_tls, &client->user);
   return client->node != NULL;
 }
 
@@ -294,7 +294,8 @@ olab_tcp_to(const char *host, guint16 port)
 }
 
 gboolean
-olab_accept_any(GTlsConnection *conn, GTlsCertificate *cert, GTlsCertificateFlags errors, gpointer data)
+olab_accept_any(GTlsConnection *conn, GTlsCertificate *cert, GTlsCertificateFlags errors,
+                gpointer data)
 {
   return TRUE;
 }
@@ -386,7 +387,6 @@ olab_udp_answer(GSocket *socket, guint timeout_ms)
   return g_socket_receive(socket, (char *)buffer, sizeof buffer, NULL, NULL);
 }
 
-
 /* ---- the fixture -------------------------------------------------------------------- */
 
 /* Can this process listen on address:port (a port below 1024 needs root; a web server
@@ -418,8 +418,8 @@ start_sns(OLab *lab)
   }
   for (guint i = 0; i < lab->n_sns; i++) {
     g_autoptr(JsonObject) linked =
-      lab_wait_overlay(lab->sns[i], olab_is_super, GUINT_TO_POINTER(lab->n_sns - 1),
-                        OLAB_JOIN_MS, "linked to every other lab SN");
+      lab_wait_overlay(lab->sns[i], olab_is_super, GUINT_TO_POINTER(lab->n_sns - 1), OLAB_JOIN_MS,
+                       "linked to every other lab SN");
     if (linked == NULL)
       return FALSE;
   }
@@ -443,11 +443,11 @@ olab_set_up(OLab *lab, gconstpointer data)
   gboolean web_ports = can_listen(first, 443) && can_listen(first, 80);
   lab->web_tls = web_ports ? 443 : OLAB_WEB_TLS_PORT;
   lab->web_http = web_ports ? 80 : OLAB_WEB_HTTP_PORT;
-  g_test_message("lab %s.x, web ports %u and %u, %u SNs", lab->net, lab->web_tls,
-                 lab->web_http, lab->c->sns);
+  g_test_message("lab %s.x, web ports %u and %u, %u SNs", lab->net, lab->web_tls, lab->web_http,
+                 lab->c->sns);
   if (!lab->c->no_login) {
-    lab->login = lab_login_server_new_with(lab->c->login_settings != NULL
-                                             ? lab->c->login_settings : "");
+    lab->login =
+      lab_login_server_new_with(lab->c->login_settings != NULL ? lab->c->login_settings : "");
     if (lab->login == NULL) {
       g_test_fail_printf("the case's login server did not start");
       return;

@@ -40,22 +40,22 @@ typedef void (*OLabTest)(OLab *lab);
 typedef struct {
   const char *path;
   OLabTest test;
-  guint sns;                  /* bootstrap SNs started for it (0 to OLAB_MAX_SNS) */
-  gboolean no_login;          /* no login server: nothing in the case logs in */
+  guint sns; /* bootstrap SNs started for it (0 to OLAB_MAX_SNS) */
+  gboolean no_login; /* no login server: nothing in the case logs in */
   const char *login_settings; /* more loginsrv settings ("certificate_lifetime = 5;") */
-  gboolean needs_root;        /* skipped, before anything starts, unless root */
+  gboolean needs_root; /* skipped, before anything starts, unless root */
 } OLabCase;
 
 struct _OLab {
   const OLabCase *c;
-  gboolean up;              /* everything asked for runs: the case runs only then */
-  char *net;                /* "127.A.B" */
-  guint16 web_tls;          /* tls443's ports on every SN: 443 and 80 as root */
+  gboolean up; /* everything asked for runs: the case runs only then */
+  char *net; /* "127.A.B" */
+  guint16 web_tls; /* tls443's ports on every SN: 443 and 80 as root */
   guint16 web_http;
-  LabLoginServer *login;    /* NULL with no_login */
+  LabLoginServer *login; /* NULL with no_login */
   LabNode *sns[OLAB_MAX_SNS];
   guint n_sns;
-  guint users;              /* for unique user names */
+  guint users; /* for unique user names */
   guint handshake_timeout_ms; /* of the SNs made next, when not 0 */
 };
 
@@ -77,14 +77,14 @@ char *olab_bootstrap_one(OLab *lab, guint host, const char *offered);
 /* An SN listening on address; extra goes into its supernode section. */
 char *olab_sn_config(OLab *lab, const char *name, const char *address, const char *transports,
                      const char *bootstrap, const char *extra);
-char *olab_client_config(OLab *lab, const char *name, const char *transports,
-                         const char *bootstrap, guint16 tls_port);
+char *olab_client_config(OLab *lab, const char *name, const char *transports, const char *bootstrap,
+                         guint16 tls_port);
 
 /* ---- nodes ---- */
 
 /* A started client that joined and logged in as a fresh user (*user). */
-LabNode *olab_client_new(OLab *lab, const char *name, const char *transports,
-                         const char *bootstrap, guint16 tls_port, char **user);
+LabNode *olab_client_new(OLab *lab, const char *name, const char *transports, const char *bootstrap,
+                         guint16 tls_port, char **user);
 /* An SN started, logged in and serving with at least links SN links. */
 LabNode *olab_sn_new(OLab *lab, const char *name, const char *address, const char *transports,
                      const char *bootstrap, const char *extra, guint links);

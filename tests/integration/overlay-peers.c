@@ -39,8 +39,9 @@ typedef struct {
 static GVariant *
 evil_list(const char *lab_net, guint first, guint count, gboolean bad_hosts)
 {
-  static const char *const bad[] = { "localhost", "0", "-", "0.0.0.0", "224.0.0.1",
-                                     "255.255.255.255", "169.254.1.1", "::1x", "sn\nforged" };
+  static const char *const bad[] = { "localhost",   "0",         "-",
+                                     "0.0.0.0",     "224.0.0.1", "255.255.255.255",
+                                     "169.254.1.1", "::1x",      "sn\nforged" };
   GVariantBuilder builder;
   g_variant_builder_init(&builder, G_VARIANT_TYPE("a(sqas)"));
   const char *const tcp_only[] = { "tcp", NULL };
@@ -62,8 +63,9 @@ evil_message(HarkLink *link, const HarkWireMessage *message, gpointer data)
   if (message->type != HARK_MSG_JOIN)
     return;
   if (evil->joins++ == 0) {
-    hark_link_send(link, HARK_MSG_REDIRECT, message->id,
-                   g_variant_new("(@a(sqas))", evil_list(evil->lab_net, 0, REDIRECT_ENTRIES, FALSE)), NULL);
+    hark_link_send(
+      link, HARK_MSG_REDIRECT, message->id,
+      g_variant_new("(@a(sqas))", evil_list(evil->lab_net, 0, REDIRECT_ENTRIES, FALSE)), NULL);
     return;
   }
   GVariantBuilder dict;
@@ -74,8 +76,9 @@ evil_message(HarkLink *link, const HarkWireMessage *message, gpointer data)
   g_variant_builder_add(&dict, "{sv}", "sns", evil_list(evil->lab_net, 5000, 4, TRUE));
   hark_link_send(link, HARK_MSG_JOIN_OK, message->id, g_variant_new("(a{sv})", &dict), NULL);
   for (guint i = 0; i < SN_LISTS; i++, evil->lists_sent++)
-    hark_link_send(link, HARK_MSG_SN_LIST, 0,
-                   g_variant_new("(@a(sqas))", evil_list(evil->lab_net, 10000 + i * 16, 16, i == 0)), NULL);
+    hark_link_send(
+      link, HARK_MSG_SN_LIST, 0,
+      g_variant_new("(@a(sqas))", evil_list(evil->lab_net, 10000 + i * 16, 16, i == 0)), NULL);
   hark_link_send(link, HARK_MSG_PING, 1, g_variant_new("(t)", (guint64)0), NULL);
 }
 
@@ -320,7 +323,8 @@ test_sn_list_flood(OLab *lab)
     HARK_REQUIRE(verified != NULL);
     for (guint i = 0; i < SN_LISTS; i++)
       hark_link_send(opened.link, HARK_MSG_SN_LIST, 2 + i,
-                     g_variant_new("(@a(sqas))", evil_list(lab->net, 30000 + i * 16, 16, TRUE)), NULL);
+                     g_variant_new("(@a(sqas))", evil_list(lab->net, 30000 + i * 16, 16, TRUE)),
+                     NULL);
     hark_link_send(opened.link, HARK_MSG_PING, 99, g_variant_new("(t)", (guint64)0), NULL);
     HARK_REQUIRE(hark_test_wait_for_flag(&peer.ponged, 5000));
   }
@@ -350,7 +354,7 @@ test_sn_list_flood(OLab *lab)
   g_autoptr(GIOStream) client = olab_tls_to(sn_host, OLAB_PORT, NULL);
   HARK_REQUIRE(client != NULL);
   olab_send_message(client, HARK_MSG_JOIN,
-               g_variant_new_parsed("({'name': <'fresh'>, 'as': <'client'>},)"));
+                    g_variant_new_parsed("({'name': <'fresh'>, 'as': <'client'>},)"));
   g_autoptr(HarkWireMessage) answer = olab_read_message(client);
   g_assert_nonnull(answer);
   g_assert_cmpuint(answer != NULL ? answer->type : 0, ==, HARK_MSG_JOIN_OK);
@@ -366,7 +370,6 @@ test_sn_list_flood(OLab *lab)
     }
   }
 }
-
 
 /* ---- nodes that claim to be SNs ------------------------------------------------------- */
 
@@ -406,7 +409,8 @@ ordinary_device_pem(OLab *lab, const char *user)
   if (account_id == NULL)
     return pem_failed("an account id", error);
   gint64 now = g_get_real_time() / G_USEC_PER_SEC;
-  g_autofree char *cert = hark_ca_issue_device(ca, user, account_id, public_pem, now - 60, 3600, &error);
+  g_autofree char *cert =
+    hark_ca_issue_device(ca, user, account_id, public_pem, now - 60, 3600, &error);
   if (cert == NULL)
     return pem_failed("a device certificate", error);
   return g_strconcat(cert, key, NULL);
@@ -435,11 +439,11 @@ join_as_peer(GIOStream *stream, const char *name, const char *claimed_host)
   if (stream == NULL)
     return 0;
   olab_send_message(stream, HARK_MSG_JOIN,
-               g_variant_new_parsed("({'name': <%s>, 'as': <'peer'>, 'host': <%s>, "
-                                    "'port': <%q>, 'stun_alt_port': <%q>, "
-                                    "'transports': <['udp', 'tcp']>},)",
-                                    name, claimed_host, (guint16)OLAB_PORT,
-                                    (guint16)(OLAB_PORT + 1)));
+                    g_variant_new_parsed("({'name': <%s>, 'as': <'peer'>, 'host': <%s>, "
+                                         "'port': <%q>, 'stun_alt_port': <%q>, "
+                                         "'transports': <['udp', 'tcp']>},)",
+                                         name, claimed_host, (guint16)OLAB_PORT,
+                                         (guint16)(OLAB_PORT + 1)));
   g_autoptr(HarkWireMessage) answer = olab_read_message(stream);
   return answer != NULL ? answer->type : 0;
 }
@@ -453,7 +457,7 @@ send_relay(GIOStream *stream, const char *host, guint16 port)
     tid[i] = (guint8)g_random_int();
   GVariant *id = g_variant_new_fixed_array(G_VARIANT_TYPE_BYTE, tid, sizeof tid, 1);
   olab_send_message(stream, HARK_MSG_STUN_RELAY,
-               g_variant_new("(sqqb@ay)", host, port, (guint16)0, FALSE, id));
+                    g_variant_new("(sqqb@ay)", host, port, (guint16)0, FALSE, id));
 }
 
 /* The sn_links entry of the overlay named name, or NULL. */
@@ -552,7 +556,8 @@ test_sn_claim_unverified(OLab *lab)
     send_relay(mallory, "127.0.0.1", 9);
   g_autoptr(JsonObject) after = wait_relays(sn, before, 5);
   HARK_REQUIRE(after != NULL);
-  g_assert_cmpint(olab_dropped(after, "stun_relay_served"), ==, olab_dropped(before, "stun_relay_served"));
+  g_assert_cmpint(olab_dropped(after, "stun_relay_served"), ==,
+                  olab_dropped(before, "stun_relay_served"));
   g_assert_cmpint(olab_dropped(after, "stun_relay_refused"), ==,
                   olab_dropped(before, "stun_relay_refused") + 5);
   JsonObject *link = sn_link_named(after, "mallory-sn");
@@ -571,9 +576,11 @@ test_sn_claim_unverified(OLab *lab)
   g_assert_null(end);
   g_autoptr(JsonObject) closed = lab_wait_overlay(sn, link_gone, "mallory-sn", 5000, "closed");
   HARK_REQUIRE(closed != NULL);
-  g_assert_cmpint(olab_dropped(closed, "sn_claims_refused"), ==, olab_dropped(before, "sn_claims_refused") + 1);
-  g_assert_cmpstr(olab_member_string(json_object_get_object_member(closed, "stun"), "other_address"),
-                  !=, fake_other);
+  g_assert_cmpint(olab_dropped(closed, "sn_claims_refused"), ==,
+                  olab_dropped(before, "sn_claims_refused") + 1);
+  g_assert_cmpstr(
+    olab_member_string(json_object_get_object_member(closed, "stun"), "other_address"), !=,
+    fake_other);
 
   /* Claiming a real SN's address (sn2's): sn1's link there shows sn2's key, not this one. */
   g_autofree char *sn2 = olab_sn_address(lab, 1);
@@ -583,7 +590,8 @@ test_sn_claim_unverified(OLab *lab)
   g_assert_cmpuint(refused != NULL ? refused->type : 0, ==, HARK_MSG_ERROR);
   g_autoptr(JsonObject) last = lab_wait_overlay(sn, link_gone, "impostor-sn", 5000, "closed");
   HARK_REQUIRE(last != NULL);
-  g_assert_cmpint(olab_dropped(last, "sn_claims_refused"), ==, olab_dropped(before, "sn_claims_refused") + 2);
+  g_assert_cmpint(olab_dropped(last, "sn_claims_refused"), ==,
+                  olab_dropped(before, "sn_claims_refused") + 2);
 }
 
 /* A verified SN device (the test holds sn2's certificate and key) asks sn1 for answers
@@ -603,9 +611,10 @@ test_sn_relay_targets(OLab *lab)
   NamedLinks one = { "twin", 1 };
   g_autoptr(JsonObject) before = lab_wait_overlay(sn, links_verified, &one, 5000, "verified");
   HARK_REQUIRE(before != NULL);
-  static const char *const refused[] = { "0.0.0.0", "169.254.10.20", "224.0.0.1",
-                                         "255.255.255.255", "fe80::1", "ff02::1",
-                                         "::ffff:169.254.1.1", NULL };
+  static const char *const refused[] = {
+    "0.0.0.0", "169.254.10.20", "224.0.0.1",          "255.255.255.255",
+    "fe80::1", "ff02::1",       "::ffff:169.254.1.1", NULL
+  };
   for (guint i = 0; refused[i] != NULL; i++)
     send_relay(twin, refused[i], 9);
   send_relay(twin, host, 9); /* sn1 itself */
@@ -613,7 +622,8 @@ test_sn_relay_targets(OLab *lab)
   gint64 n = g_strv_length((char **)refused) + 2;
   g_autoptr(JsonObject) after = wait_relays(sn, before, n);
   HARK_REQUIRE(after != NULL);
-  g_assert_cmpint(olab_dropped(after, "stun_relay_served"), ==, olab_dropped(before, "stun_relay_served") + 1);
+  g_assert_cmpint(olab_dropped(after, "stun_relay_served"), ==,
+                  olab_dropped(before, "stun_relay_served") + 1);
   g_assert_cmpint(olab_dropped(after, "stun_relay_refused"), ==,
                   olab_dropped(before, "stun_relay_refused") + n - 1);
   g_clear_object(&twin);
@@ -636,8 +646,8 @@ test_sn_relay_strict(OLab *lab)
   g_autoptr(LabNode) sn = lab_node_new("sn-strict", config->str);
   HARK_REQUIRE(lab_node_start(sn));
   HARK_REQUIRE(lab_register_and_login(sn, "sn-strict-user"));
-  g_autoptr(JsonObject) serving =
-    lab_wait_overlay(sn, olab_is_super, GUINT_TO_POINTER(1), OLAB_JOIN_MS, "serving, linked to sn1");
+  g_autoptr(JsonObject) serving = lab_wait_overlay(sn, olab_is_super, GUINT_TO_POINTER(1),
+                                                   OLAB_JOIN_MS, "serving, linked to sn1");
   HARK_REQUIRE(serving != NULL);
 
   g_autofree char *twin_of = olab_sn_address(lab, 0);
@@ -648,16 +658,17 @@ test_sn_relay_strict(OLab *lab)
   NamedLinks one = { "strict-twin", 1 };
   g_autoptr(JsonObject) before = lab_wait_overlay(sn, links_verified, &one, 5000, "verified");
   HARK_REQUIRE(before != NULL);
-  static const char *const refused[] = { "127.0.0.1", "::1", "::ffff:127.0.0.1", "127.1.2.3",
-                                         "169.254.1.1", NULL };
+  static const char *const refused[] = { "127.0.0.1", "::1",         "::ffff:127.0.0.1",
+                                         "127.1.2.3", "169.254.1.1", NULL };
   for (guint i = 0; refused[i] != NULL; i++)
     send_relay(twin, refused[i], 9);
-  send_relay(twin, host, 9);         /* itself */
-  send_relay(twin, "192.0.2.1", 9);  /* TEST-NET-1: served (nothing leaves a loopback socket) */
+  send_relay(twin, host, 9); /* itself */
+  send_relay(twin, "192.0.2.1", 9); /* TEST-NET-1: served (nothing leaves a loopback socket) */
   gint64 n = g_strv_length((char **)refused) + 2;
   g_autoptr(JsonObject) after = wait_relays(sn, before, n);
   HARK_REQUIRE(after != NULL);
-  g_assert_cmpint(olab_dropped(after, "stun_relay_served"), ==, olab_dropped(before, "stun_relay_served") + 1);
+  g_assert_cmpint(olab_dropped(after, "stun_relay_served"), ==,
+                  olab_dropped(before, "stun_relay_served") + 1);
   g_assert_cmpint(olab_dropped(after, "stun_relay_refused"), ==,
                   olab_dropped(before, "stun_relay_refused") + n - 1);
 }
@@ -696,7 +707,8 @@ test_sn_relay_budget(OLab *lab)
   g_assert_cmpuint(n_taken, >=, 3);
   g_assert_cmpuint(n_taken, <=, 4);
   NamedLinks five_links = { "budget", 5 };
-  g_autoptr(JsonObject) before = lab_wait_overlay(sn, links_verified, &five_links, 5000, "verified");
+  g_autoptr(JsonObject) before =
+    lab_wait_overlay(sn, links_verified, &five_links, 5000, "verified");
   HARK_REQUIRE(before != NULL);
   g_assert_cmpint(olab_dropped(before, "sn_claims_refused"), ==,
                   olab_dropped(start, "sn_claims_refused") + 5 - n_taken);
@@ -709,7 +721,8 @@ test_sn_relay_budget(OLab *lab)
   g_autoptr(JsonObject) after = wait_relays(sn, before, sent);
   HARK_REQUIRE(after != NULL);
   double seconds = (double)(g_get_monotonic_time() - t0) / G_USEC_PER_SEC;
-  gint64 served = olab_dropped(after, "stun_relay_served") - olab_dropped(before, "stun_relay_served");
+  gint64 served =
+    olab_dropped(after, "stun_relay_served") - olab_dropped(before, "stun_relay_served");
   g_test_message("%u STUN_RELAYs over %u links in %.2f s: %" G_GINT64_FORMAT " served", sent,
                  n_taken, seconds, served);
   g_assert_cmpint(served, >=, 1);

@@ -19,15 +19,15 @@
 
 #define RUN_TIMEOUT_S 20
 #define NODE_NAME "cli-test-node"
-#define BUILTINS                                                                        \
-  "block", "buddies", "buddy-accept", "buddy-add", "buddy-cancel", "buddy-decline", \
-    "buddy-remove", "buddy-rename", "delete-account", "device-remove", "devices", \
-    "directory", "help", "login", "logout", "nat", "overlay", "passwd", "plugins", \
-    "register", "rejoin", "requests", "search", "shutdown", "state", "status", "transport", \
-    "unblock", "version", "whoami"
+#define BUILTINS                                                                               \
+  "block", "buddies", "buddy-accept", "buddy-add", "buddy-cancel", "buddy-decline",            \
+    "buddy-remove", "buddy-rename", "delete-account", "device-remove", "devices", "directory", \
+    "help", "login", "logout", "nat", "overlay", "passwd", "plugins", "register", "rejoin",    \
+    "requests", "search", "shutdown", "state", "status", "transport", "unblock", "version",    \
+    "whoami"
 
 typedef struct {
-  char *dir;       /* temporary, removed at the end */
+  char *dir; /* temporary, removed at the end */
   char *state_dir; /* dir/state */
   char *out;
   char *err;
@@ -63,10 +63,10 @@ hark_bin(void)
 static char *
 write_config(const char *dir, const char *cli_settings, const char *extra)
 {
-  g_autofree char *text = g_strdup_printf(
-    "node: { name = \"%s\"; };\n"
-    "plugins: { load = ( { name = \"cli\"; settings = { %s }; } ); };\n%s",
-    NODE_NAME, cli_settings ? cli_settings : "", extra ? extra : "");
+  g_autofree char *text =
+    g_strdup_printf("node: { name = \"%s\"; };\n"
+                    "plugins: { load = ( { name = \"cli\"; settings = { %s }; } ); };\n%s",
+                    NODE_NAME, cli_settings ? cli_settings : "", extra ? extra : "");
   char *path = g_build_filename(dir, "hark.conf", NULL);
   g_autoptr(GError) error = NULL;
   g_file_set_contents(path, text, -1, &error);
@@ -139,8 +139,9 @@ run_node_with(const char *input, const char *cli_settings, const char *extra)
   run->state_dir = g_build_filename(run->dir, "state", NULL);
   g_autofree char *config = write_config(run->dir, cli_settings, extra);
 
-  g_autoptr(GSubprocessLauncher) launcher = g_subprocess_launcher_new(
-    G_SUBPROCESS_FLAGS_STDIN_PIPE | G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDERR_PIPE);
+  g_autoptr(GSubprocessLauncher) launcher =
+    g_subprocess_launcher_new(G_SUBPROCESS_FLAGS_STDIN_PIPE | G_SUBPROCESS_FLAGS_STDOUT_PIPE |
+                              G_SUBPROCESS_FLAGS_STDERR_PIPE);
   g_auto(GStrv) args = node_argv(config, run->state_dir);
   g_autoptr(GSubprocess) process =
     g_subprocess_launcher_spawnv(launcher, (const char *const *)args, &error);
@@ -179,7 +180,8 @@ run_ok(const char *input)
 static gssize
 line_offset(const char *text, const char *prefix)
 {
-  for (const char *line = text; line && *line; line = strchr(line, '\n') ? strchr(line, '\n') + 1 : NULL)
+  for (const char *line = text; line && *line;
+       line = strchr(line, '\n') ? strchr(line, '\n') + 1 : NULL)
     if (g_str_has_prefix(line, prefix))
       return line - text;
   return -1;
@@ -261,8 +263,8 @@ test_help_lists_builtins(void)
     g_assert_true(g_ptr_array_find_with_equal_func(rows, *b, g_str_equal, NULL));
   /* help's one optional argument is shown as [command]. */
   g_autofree char *answer = without_events(run->out);
-  g_assert_true(g_regex_match_simple("^help +\\[command\\] +list the commands", answer,
-                                     G_REGEX_MULTILINE, 0));
+  g_assert_true(
+    g_regex_match_simple("^help +\\[command\\] +list the commands", answer, G_REGEX_MULTILINE, 0));
 }
 
 static void
@@ -311,8 +313,8 @@ test_state(void)
 {
   g_autoptr(Run) run = run_ok("state\n");
   assert_has_line(run->out, "node:\n  name: " NODE_NAME "\n");
-  g_assert_true(g_regex_match_simple("^  fingerprint: [0-9a-f]{64}$", run->out,
-                                     G_REGEX_MULTILINE, 0));
+  g_assert_true(
+    g_regex_match_simple("^  fingerprint: [0-9a-f]{64}$", run->out, G_REGEX_MULTILINE, 0));
   assert_has_line(run->out, "frontends: cli\n");
   assert_has_line(run->out, "plugins:\n  - name: cli\n"); /* an array of objects as items */
 }
@@ -375,7 +377,7 @@ test_shutdown_ends_input(void)
   g_autoptr(Run) run = run_ok("shutdown\nversion\n");
   g_autofree char *answer = without_events(run->out);
   g_assert_cmpstr(answer, ==, "ok\n"); /* an empty answer */
-  assert_no_line(run->out, "version: ");  /* the line after shutdown is not run */
+  assert_no_line(run->out, "version: "); /* the line after shutdown is not run */
   g_assert_cmpint(line_offset(run->out, "ok\n"), <, line_offset(run->out, "* node-stopping"));
 }
 
@@ -411,8 +413,7 @@ test_settings(void)
 static char *
 login_config(LabLoginServer *server)
 {
-  return g_strdup_printf("login: { url = \"%s\"; ca = \"%s\"; };\n", server->url,
-                         server->ca_path);
+  return g_strdup_printf("login: { url = \"%s\"; ca = \"%s\"; };\n", server->url, server->ca_path);
 }
 
 /* Without a terminal, the line after one that leaves out a secret is that secret. */
@@ -458,7 +459,7 @@ test_secret_lines_counted(void)
 typedef struct {
   int master;
   GString *shown;
-  gsize seen;       /* what has been waited for ends here */
+  gsize seen; /* what has been waited for ends here */
   const char *want; /* for shows() */
 } Screen;
 
@@ -482,7 +483,8 @@ screen_wait(Screen *screen, const char *text)
     g_test_message("the terminal never showed '%s'; it shows:\n%s", text, screen->shown->str);
     return FALSE;
   }
-  screen->seen = strstr(screen->shown->str + screen->seen, text) - screen->shown->str + strlen(text);
+  screen->seen =
+    strstr(screen->shown->str + screen->seen, text) - screen->shown->str + strlen(text);
   return TRUE;
 }
 

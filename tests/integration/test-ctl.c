@@ -39,8 +39,8 @@ connect_client(HarkTestNode *node)
   if (client == NULL)
     return NULL;
   g_autoptr(JsonObject) hello = hark_test_client_read(client, ANSWER_MS);
-  if (hello == NULL || g_strcmp0(json_object_get_string_member_with_default(hello, "event", NULL),
-                                 "hello") != 0) {
+  if (hello == NULL ||
+      g_strcmp0(json_object_get_string_member_with_default(hello, "event", NULL), "hello") != 0) {
     g_test_fail_printf("the first line was not the hello event");
     hark_test_client_free(client);
     return NULL;
@@ -204,8 +204,7 @@ test_state(void)
   HARK_REQUIRE(state != NULL);
   JsonObject *node_info = json_object_get_object_member(state, "node");
   HARK_REQUIRE(node_info != NULL);
-  g_assert_cmpstr(json_object_get_string_member_with_default(node_info, "name", NULL), ==,
-                  "alice");
+  g_assert_cmpstr(json_object_get_string_member_with_default(node_info, "name", NULL), ==, "alice");
   g_assert_true(is_hex64(fingerprint_of(state)));
   JsonObject *ctl = find_by_name(json_object_get_array_member(state, "plugins"), "ctl");
   HARK_REQUIRE(ctl != NULL);
@@ -490,8 +489,7 @@ got_hello(gpointer data)
     return FALSE;
   g_clear_pointer(&attempt->first_line, json_object_unref);
   attempt->first_line = hark_test_client_read(client, ANSWER_MS);
-  return attempt->first_line != NULL &&
-         json_object_has_member(attempt->first_line, "event");
+  return attempt->first_line != NULL && json_object_has_member(attempt->first_line, "event");
 }
 
 static void
@@ -648,8 +646,15 @@ test_tool_watch(void)
   g_autoptr(HarkTestNode) node = start_node("alice", NULL);
   HARK_REQUIRE(node != NULL);
   g_autofree char *out_path = g_build_filename(node->dir, "watch.out", NULL);
-  const char *argv[] = { g_getenv("HARK_BIN"), "ctl", "-c", node->config_path, "--state-dir",
-                         node->state_dir, "--json", "--watch", NULL };
+  const char *argv[] = { g_getenv("HARK_BIN"),
+                         "ctl",
+                         "-c",
+                         node->config_path,
+                         "--state-dir",
+                         node->state_dir,
+                         "--json",
+                         "--watch",
+                         NULL };
   g_autoptr(GSubprocess) watch = hark_test_spawn(argv, out_path, NULL);
   HARK_REQUIRE(watch != NULL);
   HARK_REQUIRE(hark_test_wait_for(file_contains_hello, out_path, ANSWER_MS));
@@ -678,13 +683,16 @@ main(int argc, char **argv)
   hark_test_add_isolated_func("/ctl/command-with-args", test_command_with_args);
   hark_test_add_isolated_func("/ctl/unknown-command", test_unknown_command);
   hark_test_add_isolated_func("/ctl/bad-arguments", test_bad_arguments);
-  hark_test_add_isolated_func("/ctl/bad-request-keeps-connection", test_bad_request_keeps_connection);
+  hark_test_add_isolated_func("/ctl/bad-request-keeps-connection",
+                              test_bad_request_keeps_connection);
   hark_test_add_isolated_func("/ctl/last-line-without-newline", test_last_line_without_newline);
   hark_test_add_isolated_func("/ctl/long-line-closes-connection", test_long_line_closes_connection);
-  hark_test_add_isolated_func("/ctl/shutdown-reaches-every-client", test_shutdown_reaches_every_client);
+  hark_test_add_isolated_func("/ctl/shutdown-reaches-every-client",
+                              test_shutdown_reaches_every_client);
   hark_test_add_isolated_func("/ctl/socket-is-private", test_socket_is_private);
   hark_test_add_isolated_func("/ctl/stale-socket-is-replaced", test_stale_socket_is_replaced);
-  hark_test_add_isolated_func("/ctl/second-node-on-same-socket-fails", test_second_node_on_same_socket_fails);
+  hark_test_add_isolated_func("/ctl/second-node-on-same-socket-fails",
+                              test_second_node_on_same_socket_fails);
   hark_test_add_isolated_func("/ctl/bad-setting-is-refused", test_bad_setting_is_refused);
   hark_test_add_isolated_func("/ctl/max-clients", test_max_clients);
   hark_test_add_isolated_func("/ctl/slow-reader-is-dropped", test_slow_reader_is_dropped);

@@ -46,9 +46,10 @@ sn_config(Lab *lab, guint i)
   g_autofree char *login = login_section(lab);
   g_autoptr(GString) bootstrap = g_string_new(NULL);
   for (guint j = 0; j < i; j++)
-    g_string_append_printf(bootstrap, "%s{ host = \"%s\"; port = %u; transports = "
-                           "[ \"udp\", \"tcp\" ]; }", j > 0 ? ", " : "", lab->hosts[j],
-                           OVERLAY_PORT);
+    g_string_append_printf(bootstrap,
+                           "%s{ host = \"%s\"; port = %u; transports = "
+                           "[ \"udp\", \"tcp\" ]; }",
+                           j > 0 ? ", " : "", lab->hosts[j], OVERLAY_PORT);
   return g_strdup_printf("node: { name = \"gi-sn%u\"; supernode = true; };\n"
                          "plugins: { load = ( { name = \"udp\"; }, { name = \"tcp\"; },\n"
                          "  { name = \"gi\"; }, { name = \"flood\"; }, { name = \"ctl\"; } ); };\n"
@@ -56,8 +57,8 @@ sn_config(Lab *lab, guint i)
                          "  allow_loopback = true; bootstrap = ( %s ); };\n"
                          "supernode: { min_uptime = 0; max_load = 10000; links = %u; };\n"
                          "directory: { lookups_per_minute = 600; };\n%s",
-                         i + 1, lab->hosts[i], OVERLAY_PORT, lab->hosts[i], bootstrap->str,
-                         NSN - 1, login);
+                         i + 1, lab->hosts[i], OVERLAY_PORT, lab->hosts[i], bootstrap->str, NSN - 1,
+                         login);
 }
 
 /* A client of SN sn that searches with the lab's strategy, then the login server. */
@@ -91,9 +92,10 @@ holds(gpointer data)
   Wait *wait = data;
   g_clear_pointer(&wait->last, json_object_unref);
   g_autoptr(JsonObject) answer = lab_ask(wait->node, wait->command, NULL);
-  JsonObject *result = answer != NULL && json_object_get_boolean_member_with_default(answer, "ok", FALSE)
-                         ? json_object_get_object_member(answer, "result")
-                         : NULL;
+  JsonObject *result =
+    answer != NULL && json_object_get_boolean_member_with_default(answer, "ok", FALSE)
+      ? json_object_get_object_member(answer, "result")
+      : NULL;
   if (result == NULL)
     return FALSE;
   wait->last = json_object_ref(result);
@@ -137,8 +139,7 @@ strategy_stats(JsonObject *directory, const char *name)
   for (guint i = 0; search != NULL && i < json_array_get_length(search); i++) {
     JsonObject *s = json_array_get_object_element(search, i);
     if (g_strcmp0(json_object_get_string_member_with_default(s, "name", NULL), name) == 0)
-      return json_object_has_member(s, "stats") ? json_object_get_object_member(s, "stats")
-                                                : NULL;
+      return json_object_has_member(s, "stats") ? json_object_get_object_member(s, "stats") : NULL;
   }
   return NULL;
 }
@@ -186,8 +187,7 @@ client_start(Lab *lab, const char *name, guint sn, const char *user, gboolean re
     if (login == NULL)
       return NULL;
   }
-  g_autoptr(JsonObject) published =
-    wait_until(node, "directory", is_published, NULL, "published");
+  g_autoptr(JsonObject) published = wait_until(node, "directory", is_published, NULL, "published");
   return published != NULL ? g_steal_pointer(&node) : NULL;
 }
 
@@ -254,11 +254,9 @@ assert_bob_finds_alice(Lab *lab)
     g_assert_cmpstr(json_object_get_string_member(d, "user"), ==, "alice");
     g_assert_cmpstr(json_object_get_string_member(d, "sn"), ==, sn1);
   }
-  g_assert_cmpstr(json_object_get_string_member(json_array_get_object_element(devices, 0),
-                                                "device"),
-                  !=,
-                  json_object_get_string_member(json_array_get_object_element(devices, 1),
-                                                "device"));
+  g_assert_cmpstr(
+    json_object_get_string_member(json_array_get_object_element(devices, 0), "device"), !=,
+    json_object_get_string_member(json_array_get_object_element(devices, 1), "device"));
 }
 
 /* ---- cases ------------------------------------------------------------------------ */
@@ -330,11 +328,11 @@ typedef struct {
   LabNode *sn;
   HarkLink *link;
   gboolean joined;
-  guint answers;        /* gi ANSWERs the SN sent it */
+  guint answers; /* gi ANSWERs the SN sent it */
   guint refused_stores; /* of them: a STORE it refused */
-  guint asked;          /* gi LOOKUPs the SN routed to it */
-  GArray *requests;     /* guint64: the ids of those lookups */
-  GPtrArray *forged;    /* HarkGiRecord*: what it answers with */
+  guint asked; /* gi LOOKUPs the SN routed to it */
+  GArray *requests; /* guint64: the ids of those lookups */
+  GPtrArray *forged; /* HarkGiRecord*: what it answers with */
 } Hostile;
 
 static guint64 hostile_ids = 100;
@@ -428,8 +426,7 @@ hostile_link(HarkTestNet *net, HarkNode *node, Lab *lab, guint sn, const char *a
   HarkRegistration *tcp = hark_test_transport(node, "tcp");
   const HarkTransportInterface *iface = tcp->iface;
   HarkTestOpened opened = { 0 };
-  iface->open(tcp->instance, lab->hosts[sn], OVERLAY_PORT, NULL, hark_test_on_opened,
-                   &opened);
+  iface->open(tcp->instance, lab->hosts[sn], OVERLAY_PORT, NULL, hark_test_on_opened, &opened);
   if (!hark_test_wait_for(hostile_link_up, &opened, hark_test_timeout(5000)))
     return FALSE;
   g_ptr_array_add(net->links, opened.link);
@@ -457,8 +454,7 @@ hostile_link(HarkTestNet *net, HarkNode *node, Lab *lab, guint sn, const char *a
 /* The signed public form of a record of user, device key key (its fingerprint unless
  * device says otherwise), certificate cert, dated time (unix s). */
 static GBytes *
-signed_record(const char *user, HarkIdentity *key, const char *device, GBytes *cert,
-              gint64 time)
+signed_record(const char *user, HarkIdentity *key, const char *device, GBytes *cert, gint64 time)
 {
   g_autoptr(HarkPresenceRecord) r = hark_presence_record_new();
   r->is_public = TRUE;
@@ -598,8 +594,8 @@ test_forged_store(void)
   g_assert_no_error(error);
   g_autofree char *public_pem = hark_identity_get_public_pem(key);
   gint64 now = g_get_real_time() / G_USEC_PER_SEC;
-  g_autofree char *own_pem = hark_ca_issue_device(lab_ca, "mallory", "0123456789abcdef0123456789abcdef",
-                                                  public_pem, now - 60, 3600, &error);
+  g_autofree char *own_pem = hark_ca_issue_device(
+    lab_ca, "mallory", "0123456789abcdef0123456789abcdef", public_pem, now - 60, 3600, &error);
   g_assert_no_error(error);
   g_autoptr(GBytes) own_cert = g_bytes_new(own_pem, strlen(own_pem));
   g_autoptr(GBytes) alice_cert = file_bytes(lab.alice1->node->state_dir, "certificate.pem");
@@ -651,11 +647,13 @@ test_forged_store(void)
   }
   /* (d) a gi message whose key is 5 bytes, then an envelope that is no gi message. */
   static const guint8 short_key[5] = { 1, 2, 3, 4, 5 };
-  hark_link_send(to_sn1.link, HARK_MSG_DIR_STRATEGY, hostile_ids++,
-                 g_variant_new("(sv)", "gi",
-                   g_variant_new("(yyt@ayyya(ayay)a(aysxay))", HARK_GI_STORE, 0, (guint64)1,
-                     g_variant_new_fixed_array(G_VARIANT_TYPE_BYTE, short_key, 5, 1), 0, 8,
-                     NULL, NULL)), NULL);
+  hark_link_send(
+    to_sn1.link, HARK_MSG_DIR_STRATEGY, hostile_ids++,
+    g_variant_new("(sv)", "gi",
+                  g_variant_new("(yyt@ayyya(ayay)a(aysxay))", HARK_GI_STORE, 0, (guint64)1,
+                                g_variant_new_fixed_array(G_VARIANT_TYPE_BYTE, short_key, 5, 1), 0,
+                                8, NULL, NULL)),
+    NULL);
   hark_link_send(to_sn1.link, HARK_MSG_DIR_STRATEGY, hostile_ids++,
                  g_variant_new("(sv)", "gi", g_variant_new_string("STORE alice")), NULL);
   g_autoptr(JsonObject) taken =

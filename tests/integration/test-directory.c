@@ -24,7 +24,7 @@ typedef struct {
   char *sn_host;
   char *sn2_host;
   LabNode *sn;
-  LabNode *sn2;   /* a second SN, linked to the first: for strategy messages */
+  LabNode *sn2; /* a second SN, linked to the first: for strategy messages */
   LabNode *alice1;
   LabNode *alice2;
   LabNode *bob;
@@ -90,9 +90,10 @@ holds(gpointer data)
   g_clear_pointer(&wait->last, json_object_unref);
   g_autoptr(JsonObject) answer =
     lab_ask(wait->node, wait->command, wait->args != NULL ? json_object_ref(wait->args) : NULL);
-  JsonObject *result = answer != NULL && json_object_get_boolean_member_with_default(answer, "ok", FALSE)
-                         ? json_object_get_object_member(answer, "result")
-                         : NULL;
+  JsonObject *result =
+    answer != NULL && json_object_get_boolean_member_with_default(answer, "ok", FALSE)
+      ? json_object_get_object_member(answer, "result")
+      : NULL;
   if (result == NULL)
     return FALSE;
   wait->last = json_object_ref(result);
@@ -158,7 +159,8 @@ client_start(const char *name, const char *user, gboolean register_first)
   g_autoptr(LabNode) node = lab_node_new(name, config);
   if (!lab_node_start(node))
     return NULL;
-  g_autoptr(JsonObject) attached = wait_until(node, "overlay", NULL, lab_overlay_is_attached, NULL, "attached");
+  g_autoptr(JsonObject) attached =
+    wait_until(node, "overlay", NULL, lab_overlay_is_attached, NULL, "attached");
   if (attached == NULL)
     return NULL;
   g_autofree char *password = g_strdup_printf("%s-password-1", user);
@@ -188,7 +190,8 @@ lab_up(void)
   lab.sn = lab_node_new("dir-sn", config);
   if (!lab_node_start(lab.sn) || !lab_register_and_login(lab.sn, "dir-sn-user"))
     return FALSE;
-  g_autoptr(JsonObject) super = wait_until(lab.sn, "overlay", NULL, lab_overlay_is_super, NULL, "serving");
+  g_autoptr(JsonObject) super =
+    wait_until(lab.sn, "overlay", NULL, lab_overlay_is_super, NULL, "serving");
   if (super == NULL)
     return FALSE;
   g_autofree char *to_first = g_strdup_printf("{ host = \"%s\"; port = %u; transports = "
@@ -198,8 +201,8 @@ lab_up(void)
   lab.sn2 = lab_node_new("dir-sn2", config2);
   if (!lab_node_start(lab.sn2) || !lab_register_and_login(lab.sn2, "dir-sn2-user"))
     return FALSE;
-  g_autoptr(JsonObject) linked = wait_until(lab.sn, "overlay", NULL, lab_overlay_is_super, GUINT_TO_POINTER(1),
-                                            "linked to dir-sn2, verified");
+  g_autoptr(JsonObject) linked = wait_until(lab.sn, "overlay", NULL, lab_overlay_is_super,
+                                            GUINT_TO_POINTER(1), "linked to dir-sn2, verified");
   if (linked == NULL)
     return FALSE;
   lab.alice1 = client_start("alice-laptop", "alice", TRUE);
@@ -301,9 +304,9 @@ test_buddy_sees_status(void)
   g_autoptr(JsonObject) busy = lab_call(lab.alice1, "status", lab_args("status", "busy", NULL));
   HARK_REQUIRE(busy != NULL);
   g_assert_cmpstr(json_object_get_string_member(busy, "status"), ==, "busy");
-  g_autoptr(JsonObject) seen = wait_until(lab.bob, "search", lab_args("name", "alice", NULL),
-                                          shows_presence_everywhere, "busy",
-                                          "shown alice busy on both devices");
+  g_autoptr(JsonObject) seen =
+    wait_until(lab.bob, "search", lab_args("name", "alice", NULL), shows_presence_everywhere,
+               "busy", "shown alice busy on both devices");
   HARK_REQUIRE(seen != NULL);
 
   /* A stranger with a name of its own learns nothing of it. */
@@ -511,8 +514,8 @@ static gint64
 fixed_stat(LabNode *sn, const char *name)
 {
   g_autoptr(JsonObject) directory = lab_call(sn, "directory", NULL);
-  JsonArray *strategies = directory != NULL ? json_object_get_array_member(directory, "search")
-                                            : NULL;
+  JsonArray *strategies =
+    directory != NULL ? json_object_get_array_member(directory, "search") : NULL;
   for (guint i = 0; strategies != NULL && i < json_array_get_length(strategies); i++) {
     JsonObject *s = json_array_get_object_element(strategies, i);
     if (g_strcmp0(json_object_get_string_member(s, "name"), "fixed") == 0)
@@ -584,7 +587,8 @@ test_lookup_flood(void)
     if (json_object_get_boolean_member(answer, "ok"))
       answered++;
     else if (strstr(json_object_get_string_member(json_object_get_object_member(answer, "error"),
-                                                  "message"), "too many lookups") != NULL)
+                                                  "message"),
+                    "too many lookups") != NULL)
       refused++;
   }
   g_test_message("%u lookups answered before the first refusal", answered);

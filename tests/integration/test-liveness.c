@@ -50,7 +50,8 @@ bootstrap(void)
   GString *text = g_string_new(NULL);
   for (guint i = 0; i < SN_COUNT; i++) {
     g_autofree char *host = sn_address(i);
-    g_string_append_printf(text, "%s{ host = \"%s\"; port = %u; transports = [ \"udp\", \"tcp\" ]; }",
+    g_string_append_printf(text,
+                           "%s{ host = \"%s\"; port = %u; transports = [ \"udp\", \"tcp\" ]; }",
                            i > 0 ? ", " : "", host, OVERLAY_PORT);
   }
   return g_string_free(text, FALSE);
@@ -60,10 +61,10 @@ static char *
 node_config(const char *name, gboolean super, const char *address)
 {
   g_autofree char *list = bootstrap();
-  g_autofree char *listen = address != NULL
-                              ? g_strdup_printf("listen = \"%s\"; port = %u; public_address = \"%s\";\n",
-                                                address, OVERLAY_PORT, address)
-                              : g_strdup("");
+  g_autofree char *listen =
+    address != NULL ? g_strdup_printf("listen = \"%s\"; port = %u; public_address = \"%s\";\n",
+                                      address, OVERLAY_PORT, address)
+                    : g_strdup("");
   return g_strdup_printf(
     "node: { name = \"%s\"; supernode = %s; };\n"
     "plugins: { load = ( { name = \"udp\"; }, { name = \"tcp\"; }, { name = \"ctl\"; } ); };\n"
@@ -71,8 +72,8 @@ node_config(const char *name, gboolean super, const char *address)
     "  join_race_delay_ms = 100; bootstrap = ( %s ); };\n"
     "supernode: { min_uptime = 0; max_load = 10000; links = 1; };\n"
     "login: { url = \"%s\"; ca = \"%s\"; };\n",
-    name, super ? "true" : "false", listen, KEEPALIVE_S, KEEPALIVE_TIMEOUT_S, list,
-    lab.login->url, lab.login->ca_path);
+    name, super ? "true" : "false", listen, KEEPALIVE_S, KEEPALIVE_TIMEOUT_S, list, lab.login->url,
+    lab.login->ca_path);
 }
 
 /* ---- overlay state ------------------------------------------------------------------ */
@@ -120,7 +121,8 @@ static gboolean
 pinged_beyond(JsonObject *overlay, gconstpointer data)
 {
   JsonObject *sn = sn_of(overlay);
-  return sn != NULL && json_object_get_int_member(sn, "pings_sent") > ((const Probes *)data)->pings &&
+  return sn != NULL &&
+         json_object_get_int_member(sn, "pings_sent") > ((const Probes *)data)->pings &&
          !json_object_get_boolean_member(sn, "awaiting_answer");
 }
 
@@ -189,7 +191,8 @@ client_new(const char *name, char **user, LabNode **sn)
   *sn = overlay != NULL ? sn_named(member_string(sn_of(overlay), "name")) : NULL;
   if (*sn == NULL)
     return NULL;
-  g_autoptr(JsonObject) at_sn = lab_wait_overlay(*sn, lab_overlay_serves_user, *user, JOIN_MS, "serving the user");
+  g_autoptr(JsonObject) at_sn =
+    lab_wait_overlay(*sn, lab_overlay_serves_user, *user, JOIN_MS, "serving the user");
   return at_sn != NULL ? g_steal_pointer(&node) : NULL;
 }
 
@@ -221,7 +224,7 @@ test_silent_sn(void)
   gint64 frozen = freeze(sn);
   g_autoptr(JsonObject) moved =
     lab_wait_overlay(client, attached_elsewhere, name, hark_test_timeout(ISSUE_FAILOVER_MS),
-                 "attached to the other SN");
+                     "attached to the other SN");
   gint64 took = elapsed_ms(frozen);
   g_subprocess_send_signal(sn->node->process, SIGCONT);
   HARK_REQUIRE(moved != NULL);
@@ -230,11 +233,12 @@ test_silent_sn(void)
   /* Noticed by the keep-alive (silence, then an unanswered PING), not by anything else. */
   g_autofree char *log = hark_test_node_read_stderr(client->node);
   g_assert_nonnull(strstr(log, "nothing arrived within 2 s of the keep-alive"));
-  g_assert_cmpint(took, <=, hark_test_timeout((KEEPALIVE_S + KEEPALIVE_TIMEOUT_S) * 1000 +
-                                              JOIN_ALLOWANCE_MS));
+  g_assert_cmpint(
+    took, <=, hark_test_timeout((KEEPALIVE_S + KEEPALIVE_TIMEOUT_S) * 1000 + JOIN_ALLOWANCE_MS));
   LabNode *other = sn_named(member_string(sn_of(moved), "name"));
   HARK_REQUIRE(other != NULL);
-  g_autoptr(JsonObject) served = lab_wait_overlay(other, lab_overlay_serves_user, user, JOIN_MS, "serving the user");
+  g_autoptr(JsonObject) served =
+    lab_wait_overlay(other, lab_overlay_serves_user, user, JOIN_MS, "serving the user");
   g_assert_nonnull(served);
   /* Thawed, the SN serves again (the next cases need both). */
   g_autoptr(JsonObject) again = lab_wait_overlay(sn, is_super, NULL, JOIN_MS, "serving again");
@@ -276,8 +280,8 @@ test_silent_client(void)
   gint64 took = elapsed_ms(frozen);
   g_subprocess_send_signal(client->node->process, SIGCONT);
   HARK_REQUIRE(left != NULL);
-  g_test_message("frozen client: dropped by %s after %" G_GINT64_FORMAT " ms (%s)", sn->name,
-                 took, member_string(left, "reason"));
+  g_test_message("frozen client: dropped by %s after %" G_GINT64_FORMAT " ms (%s)", sn->name, took,
+                 member_string(left, "reason"));
   g_assert_nonnull(strstr(member_string(left, "reason"), "silent for"));
   g_assert_nonnull(member_string(left, "device"));
   /* Not before the client could have been alive: its last PING left at most a keepalive
@@ -288,7 +292,8 @@ test_silent_client(void)
   HARK_REQUIRE(overlay != NULL);
   g_assert_false(lab_overlay_serves_user(overlay, user));
   /* Thawed, it finds its link closed and joins again. */
-  g_autoptr(JsonObject) back = lab_wait_overlay(client, is_attached, NULL, JOIN_MS, "attached again");
+  g_autoptr(JsonObject) back =
+    lab_wait_overlay(client, is_attached, NULL, JOIN_MS, "attached again");
   g_assert_nonnull(back);
 }
 
@@ -303,8 +308,8 @@ test_idle_cost(void)
   HARK_REQUIRE(client != NULL);
   const guint rounds = 8;
   Probes probes = { 0 };
-  g_autoptr(JsonObject) first = lab_wait_overlay(client, pinged_beyond, &probes, JOIN_MS,
-                                                 "attached, a PING answered");
+  g_autoptr(JsonObject) first =
+    lab_wait_overlay(client, pinged_beyond, &probes, JOIN_MS, "attached, a PING answered");
   HARK_REQUIRE(first != NULL);
   g_autofree char *name = g_strdup(member_string(sn_of(first), "name"));
   probes.pings = json_object_get_int_member(sn_of(first), "pings_sent");
@@ -315,13 +320,13 @@ test_idle_cost(void)
   gint64 start_pings = probes.pings;
   for (guint i = 0; i < rounds; i++) {
     /* Right after the next PING's answer. */
-    g_autoptr(JsonObject) now = lab_wait_overlay(client, pinged_beyond, &probes,
-                                             hark_test_timeout(KEEPALIVE_S * 1000 + 3000),
-                                             "sending the next PING");
+    g_autoptr(JsonObject) now =
+      lab_wait_overlay(client, pinged_beyond, &probes, hark_test_timeout(KEEPALIVE_S * 1000 + 3000),
+                       "sending the next PING");
     HARK_REQUIRE(now != NULL);
     JsonObject *link = sn_of(now);
-    gint64 total = json_object_get_int_member(link, "bytes_in") +
-                   json_object_get_int_member(link, "bytes_out");
+    gint64 total =
+      json_object_get_int_member(link, "bytes_in") + json_object_get_int_member(link, "bytes_out");
     gint64 pings = json_object_get_int_member(link, "pings_sent");
     if (pings == probes.pings + 1)
       smallest = MIN(smallest, total - bytes);

@@ -39,15 +39,19 @@
 #define TOOL_MS 20000
 #define LIFETIME_DAY (24 * 3600)
 #define LIFETIME_SHORT 60 /* the server's minimum: renewal after 30 s (login.c) */
-#define RENEWAL_MS 10000  /* a renewal's round trip, once the device's clock is moved */
+#define RENEWAL_MS 10000 /* a renewal's round trip, once the device's clock is moved */
 
 #define ALICE_PASSWORD "alice-secret-1"
 #define BOB_PASSWORD "bob-secret-22"
 
-typedef enum { STORE_SQLITE, STORE_POSTGRES } Store;
+typedef enum {
+  STORE_SQLITE,
+  STORE_POSTGRES
+} Store;
 
-static const char *const store_names[] = { [STORE_SQLITE] = "sqlite",
-                                           [STORE_POSTGRES] = "postgres" };
+static const char *const store_names[] = {
+  [STORE_SQLITE] = "sqlite", [STORE_POSTGRES] = "postgres"
+};
 
 /* ---- the login server ------------------------------------------------------------------- */
 
@@ -90,8 +94,10 @@ server_new_full(Store store, int lifetime, const char *host, gboolean test_clock
   }
   g_autofree char *settings = g_strdup_printf(
     "certificate_lifetime = %d; hash_memory_kib = 64; hash_iterations = 1;", lifetime);
-  LabLoginOptions login = { .store = store_names[store], .store_options = options,
-                            .host = host, .settings = settings,
+  LabLoginOptions login = { .store = store_names[store],
+                            .store_options = options,
+                            .host = host,
+                            .settings = settings,
                             .node_settings = test_clock ? "test_clock = true;" : NULL };
   server->login = lab_login_server_start(&login);
   if (server->login == NULL)
@@ -185,9 +191,11 @@ make_foreign_ca(const char *path)
 {
   g_autofree char *dir = g_path_get_dirname(path);
   g_autofree char *key = g_build_filename(dir, "foreign-ca-key.pem", NULL);
-  const char *argv[] = { "openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
-                         "ec_paramgen_curve:P-256", "-nodes", "-keyout", key, "-out", path,
-                         "-subj", "/CN=someone else's CA", "-days", "1", NULL };
+  const char *argv[] = {
+    "openssl", "req",     "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+    "-nodes",  "-keyout", key,     "-out",    path, "-subj",    "/CN=someone else's CA",
+    "-days",   "1",       NULL
+  };
   g_autofree char *out = NULL, *err = NULL;
   int status = hark_test_run(argv, &out, &err, TOOL_MS);
   if (status != 0)
@@ -292,7 +300,8 @@ fake_server_new(guint16 port, const char *cert_path, const char *key_path)
   fake->listen_fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   fake->ssl_ctx = SSL_CTX_new(TLS_server_method());
   int one = 1;
-  struct sockaddr_in address = { .sin_family = AF_INET, .sin_port = htons(port),
+  struct sockaddr_in address = { .sin_family = AF_INET,
+                                 .sin_port = htons(port),
                                  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
   if (fake->listen_fd < 0 || fake->ssl_ctx == NULL ||
       setsockopt(fake->listen_fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0 ||
@@ -308,8 +317,6 @@ fake_server_new(guint16 port, const char *cert_path, const char *key_path)
 }
 
 /* ---- commands ------------------------------------------------------------------------ */
-
-
 
 /* The message of the error a command must answer, or NULL (test failed). */
 static char *
@@ -516,9 +523,9 @@ request_names(JsonObject *result, const char *which)
   g_autoptr(GString) text = g_string_new(NULL);
   JsonArray *array = result != NULL ? json_object_get_array_member(result, which) : NULL;
   for (guint i = 0; array != NULL && i < json_array_get_length(array); i++)
-    g_string_append_printf(text, "%s%s", i ? "," : "",
-                           json_object_get_string_member(json_array_get_object_element(array, i),
-                                                         "name"));
+    g_string_append_printf(
+      text, "%s%s", i ? "," : "",
+      json_object_get_string_member(json_array_get_object_element(array, i), "name"));
   return g_string_free(g_steal_pointer(&text), FALSE);
 }
 
@@ -546,8 +553,8 @@ befriend(Server *server, Device *device, const char *name, const char *password)
   g_autoptr(JsonObject) mine = lab_ctl_call(device->ctl, "whoami", NULL, NULL);
   g_autoptr(JsonObject) accepted =
     login != NULL && mine != NULL
-      ? lab_ctl_call(other->ctl, "buddy-accept", lab_args("name", result_string(mine, "user"), NULL),
-                     NULL)
+      ? lab_ctl_call(other->ctl, "buddy-accept",
+                     lab_args("name", result_string(mine, "user"), NULL), NULL)
       : NULL;
   g_autoptr(JsonObject) list = lab_ctl_call(device->ctl, "buddies", NULL, NULL);
   g_assert_true(has_buddy(list, name));
@@ -578,8 +585,7 @@ test_buddy_sync(gconstpointer data)
 
   Device *bobs[] = { bob1, bob2 };
   for (gsize i = 0; i < G_N_ELEMENTS(bobs); i++) {
-    g_autoptr(GPtrArray) events =
-      g_ptr_array_new_with_free_func((GDestroyNotify)json_object_unref);
+    g_autoptr(GPtrArray) events = g_ptr_array_new_with_free_func((GDestroyNotify)json_object_unref);
     g_autoptr(JsonObject) requests = lab_ctl_call(bobs[i]->ctl, "requests", NULL, events);
     HARK_REQUIRE(names_are(requests, "incoming", "alice"));
     JsonObject *event = find_event(events, "contact-request");
@@ -607,8 +613,7 @@ test_buddy_sync(gconstpointer data)
   Device *others[] = { bob2, alice };
   const char *expected[] = { "alice", "bob" };
   for (gsize i = 0; i < G_N_ELEMENTS(others); i++) {
-    g_autoptr(GPtrArray) events =
-      g_ptr_array_new_with_free_func((GDestroyNotify)json_object_unref);
+    g_autoptr(GPtrArray) events = g_ptr_array_new_with_free_func((GDestroyNotify)json_object_unref);
     g_autoptr(JsonObject) synced = lab_ctl_call(others[i]->ctl, "buddies", NULL, events);
     HARK_REQUIRE(synced != NULL);
     g_assert_true(has_buddy(synced, expected[i]));
@@ -672,7 +677,8 @@ test_contact_block(gconstpointer data)
   g_autoptr(JsonObject) unblocked =
     lab_ctl_call(bob->ctl, "unblock", lab_args("name", "mallory", NULL), NULL);
   HARK_REQUIRE(names_are(unblocked, "incoming", ""));
-  g_autoptr(JsonObject) asked = lab_ctl_call(bob->ctl, "buddy-add", lab_args("name", "mallory", NULL), NULL);
+  g_autoptr(JsonObject) asked =
+    lab_ctl_call(bob->ctl, "buddy-add", lab_args("name", "mallory", NULL), NULL);
   HARK_REQUIRE(asked != NULL);
   g_autoptr(JsonObject) declined =
     lab_ctl_call(mallory->ctl, "buddy-decline", lab_args("name", "bob", NULL), NULL);
@@ -704,8 +710,8 @@ test_refusals(gconstpointer data)
   HARK_REQUIRE(register_user(bob, "bob", BOB_PASSWORD));
   g_autoptr(JsonObject) login_bob = login_as(bob, "bob", BOB_PASSWORD, "bob");
   HARK_REQUIRE(login_bob != NULL);
-  g_autofree char *wrong = call_fails(alice2->ctl, "login",
-                                      lab_args("user", "alice", "password", "not-her-password", NULL));
+  g_autofree char *wrong = call_fails(
+    alice2->ctl, "login", lab_args("user", "alice", "password", "not-her-password", NULL));
   assert_message_has(wrong, "wrong password for user 'alice'");
   g_autofree char *unknown =
     call_fails(alice2->ctl, "login", lab_args("user", "carol", "password", "whatever-1", NULL));
@@ -717,8 +723,7 @@ test_refusals(gconstpointer data)
   g_autofree char *bad_name =
     call_fails(bob->ctl, "register", lab_args("user", "9lives", "password", "another-one", NULL));
   assert_message_has(bad_name, "bad user name '9lives'");
-  g_autofree char *no_buddy =
-    call_fails(bob->ctl, "buddy-remove", lab_args("name", "alice", NULL));
+  g_autofree char *no_buddy = call_fails(bob->ctl, "buddy-remove", lab_args("name", "alice", NULL));
   assert_message_has(no_buddy, "'alice' is not in the buddy list");
   /* After all that, alice is still logged in on device 2. */
   assert_logged_in_as(alice2, "alice");
@@ -738,7 +743,8 @@ test_lock_out(gconstpointer data)
   g_autofree char *message = NULL;
   for (int i = 0; i < 12 && (message == NULL || !g_str_has_prefix(message, "locked out")); i++) {
     g_free(message);
-    message = call_fails(device->ctl, "login", lab_args("user", "eve", "password", "guess-guess", NULL));
+    message =
+      call_fails(device->ctl, "login", lab_args("user", "eve", "password", "guess-guess", NULL));
     HARK_REQUIRE(message != NULL);
   }
   g_assert_true(g_regex_match_simple("^locked out: too many failed logins, try again in [0-9]+ s$",
@@ -757,11 +763,11 @@ test_password_and_delete(gconstpointer data)
   HARK_REQUIRE(register_user(dave, "dave", "dave-password-1"));
   g_autoptr(JsonObject) first = login_as(dave, "dave", "dave-password-1", "dave-1");
   HARK_REQUIRE(first != NULL);
-  g_autoptr(JsonObject) changed =
-    lab_ctl_call(dave->ctl, "passwd", lab_args("old", "dave-password-1", "new", "dave-password-2", NULL), NULL);
+  g_autoptr(JsonObject) changed = lab_ctl_call(
+    dave->ctl, "passwd", lab_args("old", "dave-password-1", "new", "dave-password-2", NULL), NULL);
   g_assert_nonnull(changed);
-  g_autofree char *old = call_fails(dave->ctl, "login",
-                                    lab_args("user", "dave", "password", "dave-password-1", NULL));
+  g_autofree char *old =
+    call_fails(dave->ctl, "login", lab_args("user", "dave", "password", "dave-password-1", NULL));
   assert_message_has(old, "wrong password");
   g_autoptr(JsonObject) second = login_as(dave, "dave", "dave-password-2", "dave-1");
   HARK_REQUIRE(second != NULL);
@@ -770,8 +776,8 @@ test_password_and_delete(gconstpointer data)
   g_assert_cmpstr(result_string(deleted, "deleted"), ==, "dave");
   g_autofree char *gone = call_fails(dave->ctl, "whoami", NULL);
   assert_message_has(gone, "not logged in");
-  g_autofree char *unknown = call_fails(dave->ctl, "login",
-                                        lab_args("user", "dave", "password", "dave-password-2", NULL));
+  g_autofree char *unknown =
+    call_fails(dave->ctl, "login", lab_args("user", "dave", "password", "dave-password-2", NULL));
   assert_message_has(unknown, "wrong password for user 'dave', or no such user");
 }
 
@@ -828,9 +834,10 @@ devices_text(JsonObject *result)
   g_autoptr(GPtrArray) entries = g_ptr_array_new_with_free_func(g_free);
   for (guint i = 0; devices != NULL && i < json_array_get_length(devices); i++) {
     JsonObject *device = json_array_get_object_element(devices, i);
-    g_ptr_array_add(entries, g_strdup_printf("%s:%s", json_object_get_string_member(device, "name"),
-                                             json_object_get_boolean_member(device, "revoked")
-                                               ? "revoked" : "ok"));
+    g_ptr_array_add(
+      entries,
+      g_strdup_printf("%s:%s", json_object_get_string_member(device, "name"),
+                      json_object_get_boolean_member(device, "revoked") ? "revoked" : "ok"));
   }
   g_ptr_array_sort(entries, compare_strings);
   g_ptr_array_add(entries, NULL);
@@ -858,8 +865,7 @@ test_device_revocation(gconstpointer data)
   g_assert_cmpstr(both, ==, "erin-1:ok,erin-2:ok");
 
   g_autoptr(JsonObject) changed = lab_ctl_call(
-    erin1->ctl, "passwd", lab_args("old", "erin-password-1", "new", "erin-password-2", NULL),
-    NULL);
+    erin1->ctl, "passwd", lab_args("old", "erin-password-1", "new", "erin-password-2", NULL), NULL);
   HARK_REQUIRE(changed != NULL);
   g_assert_cmpint(json_object_get_int_member(changed, "revoked"), ==, 1);
   g_autofree char *refused = call_fails(erin2->ctl, "buddies", NULL);
@@ -910,8 +916,8 @@ static void
 test_server_restart(gconstpointer data)
 {
   g_auto(Account) account = { 0 };
-  if (!account_up(&account, GPOINTER_TO_INT(data), "alice", ALICE_PASSWORD, "alice-1",
-                  "alice-2", NULL))
+  if (!account_up(&account, GPOINTER_TO_INT(data), "alice", ALICE_PASSWORD, "alice-1", "alice-2",
+                  NULL))
     return; /* skipped, or failed */
   Device *alice1 = account.devices[0], *alice2 = account.devices[1];
   HARK_REQUIRE(user_exists(account.server, "bob", BOB_PASSWORD));
@@ -944,8 +950,8 @@ static void
 test_logout(void)
 {
   g_auto(Account) account = { 0 };
-  HARK_REQUIRE(account_up(&account, STORE_SQLITE, "alice", ALICE_PASSWORD, "alice-1", "alice-2",
-                          NULL));
+  HARK_REQUIRE(
+    account_up(&account, STORE_SQLITE, "alice", ALICE_PASSWORD, "alice-1", "alice-2", NULL));
   Device *alice1 = account.devices[0], *alice2 = account.devices[1];
   g_autoptr(JsonObject) out = lab_ctl_call(alice1->ctl, "logout", NULL, NULL);
   g_assert_cmpstr(result_string(out, "logged_out"), ==, "alice");
@@ -974,7 +980,8 @@ issue_for(Server *server, Device *device, const char *user)
   g_autofree char *account_id = hark_account_id_new(&error);
   g_assert_no_error(error);
   gint64 now = g_get_real_time() / G_USEC_PER_SEC;
-  g_autofree char *pem = hark_ca_issue_device(ca, user, account_id, public_pem, now - 60, 3600, &error);
+  g_autofree char *pem =
+    hark_ca_issue_device(ca, user, account_id, public_pem, now - 60, 3600, &error);
   g_assert_no_error(error);
   g_autofree char *name = g_strdup_printf("device-%s.pem", user);
   char *path = state_file(device, name);
@@ -991,8 +998,8 @@ check_impersonation(Server *server, Device *victim, const char *cert_path, const
   g_autoptr(FakeServer) fake = fake_server_new(server->port, cert_path, key_path);
   if (fake == NULL)
     return FALSE;
-  g_autofree char *login = call_fails(
-    victim->ctl, "login", lab_args("user", "alice", "password", ALICE_PASSWORD, NULL));
+  g_autofree char *login =
+    call_fails(victim->ctl, "login", lab_args("user", "alice", "password", ALICE_PASSWORD, NULL));
   g_autofree char *registered = call_fails(
     victim->ctl, "register", lab_args("user", "alice2", "password", ALICE_PASSWORD, NULL));
   g_test_message("refused: %s", login);
@@ -1064,12 +1071,12 @@ test_renewal(void)
   gint64 started = g_get_monotonic_time();
   HARK_REQUIRE(lab_clock_advance(server->node->ctl, 31));
   HARK_REQUIRE(lab_clock_advance(alice->ctl, 31));
-  g_autoptr(JsonObject) renewed = hark_test_client_wait_event(alice->ctl, "certificate-renewed",
-                                                              RENEWAL_MS);
+  g_autoptr(JsonObject) renewed =
+    hark_test_client_wait_event(alice->ctl, "certificate-renewed", RENEWAL_MS);
   HARK_REQUIRE(renewed != NULL);
-  g_autoptr(GDateTime) before =
-    g_date_time_new_from_iso8601(result_string(login, "expires"), NULL);
-  g_autoptr(GDateTime) after = g_date_time_new_from_iso8601(result_string(renewed, "expires"), NULL);
+  g_autoptr(GDateTime) before = g_date_time_new_from_iso8601(result_string(login, "expires"), NULL);
+  g_autoptr(GDateTime) after =
+    g_date_time_new_from_iso8601(result_string(renewed, "expires"), NULL);
   HARK_REQUIRE(before != NULL && after != NULL);
   g_assert_cmpint(g_date_time_compare(after, before), >, 0);
   g_autofree char *second = NULL;
@@ -1109,8 +1116,8 @@ test_unreachable(void)
   g_autofree char *ca = g_build_filename(device->node->dir, "ca.pem", NULL);
   HARK_REQUIRE(make_foreign_ca(ca));
   HARK_REQUIRE(device_start(device));
-  g_autofree char *message =
-    call_fails(device->ctl, "register", lab_args("user", "alice", "password", ALICE_PASSWORD, NULL));
+  g_autofree char *message = call_fails(
+    device->ctl, "register", lab_args("user", "alice", "password", ALICE_PASSWORD, NULL));
   g_autofree char *expected =
     g_strdup_printf("cannot reach the login server at %s: connection refused", url);
   assert_message_has(message, expected);
@@ -1129,7 +1136,6 @@ test_missing_ca_file(void)
   g_autofree char *log = hark_test_node_read_stderr(device->node);
   g_assert_nonnull(strstr(log, "login.ca: cannot read the login server's CA certificate"));
 }
-
 
 /* ---- asking the login server about a user, in this process -------------------------------- */
 
@@ -1173,10 +1179,9 @@ in_process_new(Server *server)
   g_autofree char *key_path = g_build_filename(p->dir, "identity.pem", NULL);
   p->identity = hark_identity_load_or_create(key_path, NULL, &error);
   g_assert_no_error(error);
-  g_autofree char *text =
-    g_strdup_printf("node = { name = \"lookup\"; state_dir = \"%s\"; };\n"
-                    "login = { url = \"%s\"; ca = \"%s\"; };\n",
-                    p->dir, server->url, server->ca_path);
+  g_autofree char *text = g_strdup_printf("node = { name = \"lookup\"; state_dir = \"%s\"; };\n"
+                                          "login = { url = \"%s\"; ca = \"%s\"; };\n",
+                                          p->dir, server->url, server->ca_path);
   HarkConfig *config = hark_config_load_from_string(text, "lookup.conf", &error);
   g_assert_no_error(error);
   p->node = hark_node_new(config);
@@ -1307,7 +1312,6 @@ test_lookup(void)
   g_assert_error(error, HARK_LOGIN_ERROR, HARK_LOGIN_ERROR_LOCKED_OUT);
   g_assert_true(g_regex_match_simple(limited, error->message, 0, 0));
 }
-
 
 int
 main(int argc, char **argv)

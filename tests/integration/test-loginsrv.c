@@ -27,16 +27,16 @@
 typedef struct {
   const char *store; /* "sqlite" or "postgres" */
   LabLoginServer *server;
-  HarkTestNode *node;    /* server's, NULL when it did not start */
+  HarkTestNode *node; /* server's, NULL when it did not start */
   HarkTestPgDatabase *database; /* postgres: this case's own database */
-  guint16 port;          /* server's */
+  guint16 port; /* server's */
   char *ca_pem;
   SoupSession *session;
   SoupSession *other; /* from another source address (127.0.0.2): see swap_source() */
   const char *hash_settings; /* the server's hash cost; TEST_HASH unless a case sets it */
   gboolean test_clock; /* node.test_clock: the server's time moves only by advance_clock() */
   gint64 clock_offset; /* seconds advance_clock() moved it: signed requests are dated so */
-  char *keys_dir;    /* device keys */
+  char *keys_dir; /* device keys */
   guint devices;
 } Fixture;
 
@@ -112,9 +112,9 @@ check_ok(Answer *answer, guint status)
 static const char *
 member(Answer *answer, const char *name)
 {
-  return answer && answer->json ? json_object_get_string_member_with_default(answer->json, name,
-                                                                              NULL)
-                                 : NULL;
+  return answer && answer->json
+           ? json_object_get_string_member_with_default(answer->json, name, NULL)
+           : NULL;
 }
 
 /* ---- HTTP ---------------------------------------------------------------------------------- */
@@ -130,8 +130,8 @@ send_message(Fixture *f, SoupMessage *msg)
   }
   Answer *answer = g_new0(Answer, 1);
   answer->status = soup_message_get_status(msg);
-  answer->retry_after_header = g_strdup(
-    soup_message_headers_get_one(soup_message_get_response_headers(msg), "Retry-After"));
+  answer->retry_after_header =
+    g_strdup(soup_message_headers_get_one(soup_message_get_response_headers(msg), "Retry-After"));
   g_autoptr(JsonParser) parser = json_parser_new();
   gsize length;
   const char *data = g_bytes_get_data(body, &length);
@@ -276,9 +276,9 @@ login_named(Fixture *f, Device *device, const char *user, const char *password,
   if (nonce == NULL)
     return NULL;
   g_autofree char *proof = proof_by(device, nonce, user);
-  Answer *answer = post_strings(f, "/v1/login", "user", user, "password", password, "device",
-                                device_name, "public_key", key, "nonce", nonce, "proof", proof,
-                                NULL);
+  Answer *answer =
+    post_strings(f, "/v1/login", "user", user, "password", password, "device", device_name,
+                 "public_key", key, "nonce", nonce, "proof", proof, NULL);
   const char *certificate = member(answer, "certificate");
   if (certificate != NULL) {
     g_free(device->certificate);
@@ -327,8 +327,8 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(Signature, signature_free)
 /* The headers device (with certificate, by default its own) signs a request with, dated
  * now + skew. */
 static Signature *
-sign(Device *device, const char *certificate, const char *method, const char *path,
-     GBytes *body, gint64 skew)
+sign(Device *device, const char *certificate, const char *method, const char *path, GBytes *body,
+     gint64 skew)
 {
   gint64 date = g_get_real_time() / G_USEC_PER_SEC + skew;
   g_autoptr(GError) error = NULL;
@@ -337,8 +337,7 @@ sign(Device *device, const char *certificate, const char *method, const char *pa
   signature->signature =
     hark_request_sign(device->identity, method, path, date, signature->nonce, body, &error);
   g_assert_no_error(error);
-  signature->certificate =
-    certificate_header(certificate ? certificate : device->certificate);
+  signature->certificate = certificate_header(certificate ? certificate : device->certificate);
   signature->date = g_strdup_printf("%" G_GINT64_FORMAT, date);
   return signature;
 }
@@ -438,8 +437,8 @@ load_ca(Fixture *f)
   g_assert_no_error(error);
   g_clear_object(&f->session);
   g_clear_object(&f->other);
-  f->session = soup_session_new_with_options("tls-database", database, "timeout",
-                                             HTTP_TIMEOUT_SECONDS, NULL);
+  f->session =
+    soup_session_new_with_options("tls-database", database, "timeout", HTTP_TIMEOUT_SECONDS, NULL);
   /* Linux answers on all of 127.0.0.0/8: a second source address on the same machine. */
   g_autoptr(GSocketAddress) other = g_inet_socket_address_new_from_string("127.0.0.2", 0);
   f->other = soup_session_new_with_options("tls-database", database, "timeout",
@@ -454,7 +453,9 @@ start_node(Fixture *f)
   g_autofree char *settings =
     g_strdup_printf("latest_version = \"9.9.9\"; download_url = \"https://example.org/hark\"; %s",
                     f->hash_settings ? f->hash_settings : TEST_HASH);
-  LabLoginOptions login = { .store = f->store, .store_options = options, .settings = settings,
+  LabLoginOptions login = { .store = f->store,
+                            .store_options = options,
+                            .settings = settings,
                             .node_settings = f->test_clock ? "test_clock = true;" : NULL };
   f->server = lab_login_server_start(&login);
   if (f->server == NULL)
@@ -570,9 +571,16 @@ test_bad_names(Fixture *f, gconstpointer data)
 {
   HARK_REQUIRE(f->node != NULL);
   const char *names[] = {
-    "ab", "abcdefghijklmnopqrstuvwxyz0123456", "1alice", "al ice", "alice!", "",
+    "ab",
+    "abcdefghijklmnopqrstuvwxyz0123456",
+    "1alice",
+    "al ice",
+    "alice!",
+    "",
     "\xd0\xb0lice", /* Cyrillic а, then "lice": looks like alice */
-    "a'; DROP TABLE users;--", "bob\"", "x%00y",
+    "a'; DROP TABLE users;--",
+    "bob\"",
+    "x%00y",
   };
   for (gsize i = 0; i < G_N_ELEMENTS(names); i++) {
     g_autoptr(Answer) answer = register_user(f, names[i], PASSWORD);
@@ -584,8 +592,8 @@ test_bad_names(Fixture *f, gconstpointer data)
     g_autofree char *path = g_strdup_printf("/v1/users?prefix=%s", prefixes[i]);
     g_autoptr(Answer) found = get(f, path);
     HARK_REQUIRE(check_ok(found, 200));
-    g_assert_cmpuint(json_array_get_length(json_object_get_array_member(found->json, "users")),
-                     ==, 0);
+    g_assert_cmpuint(json_array_get_length(json_object_get_array_member(found->json, "users")), ==,
+                     0);
   }
   g_autoptr(Answer) lookup = user_lookup(f, "\xd0\xb0lice");
   HARK_REQUIRE(check_error(lookup, 400, "bad-name"));
@@ -664,7 +672,8 @@ test_login_proof(Fixture *f, gconstpointer data)
   HARK_REQUIRE(check_error(wrong_user, 400, "bad-proof"));
   g_autoptr(Answer) made_up = post_login(f, "mallory", PASSWORD, victim_key,
                                          "1700000000-00000000000000000000000000000000-"
-                                         "00000000000000000000000000000000", own);
+                                         "00000000000000000000000000000000",
+                                         own);
   HARK_REQUIRE(check_error(made_up, 400, "bad-proof"));
   g_assert_null(member(wrong_key, "certificate"));
 
@@ -725,19 +734,18 @@ test_login_failures(Fixture *f, gconstpointer data)
   HARK_REQUIRE(check_error(wrong, 401, "wrong-credentials"));
   g_autoptr(Answer) unknown = login(f, device, "nobody", PASSWORD);
   HARK_REQUIRE(check_error(unknown, 401, "wrong-credentials"));
-  g_assert_cmpstr(json_object_get_string_member(json_object_get_object_member(wrong->json, "error"),
-                                                "message"), ==,
-                  json_object_get_string_member(json_object_get_object_member(unknown->json,
-                                                                              "error"),
-                                                "message"));
-  g_autoptr(Answer) bad_key = post_strings(f, "/v1/login", "user", "alice", "password", PASSWORD,
-                                           "device", "laptop", "public_key",
-                                           "-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n",
-                                           NULL);
+  g_assert_cmpstr(
+    json_object_get_string_member(json_object_get_object_member(wrong->json, "error"), "message"),
+    ==,
+    json_object_get_string_member(json_object_get_object_member(unknown->json, "error"),
+                                  "message"));
+  g_autoptr(Answer) bad_key = post_strings(
+    f, "/v1/login", "user", "alice", "password", PASSWORD, "device", "laptop", "public_key",
+    "-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n", NULL);
   HARK_REQUIRE(check_error(bad_key, 400, "bad-key"));
   g_autofree char *key = hark_identity_get_public_pem(device->identity);
-  g_autoptr(Answer) no_device = post_strings(f, "/v1/login", "user", "alice", "password",
-                                             PASSWORD, "device", "", "public_key", key, NULL);
+  g_autoptr(Answer) no_device = post_strings(f, "/v1/login", "user", "alice", "password", PASSWORD,
+                                             "device", "", "public_key", key, NULL);
   HARK_REQUIRE(check_error(no_device, 400, "bad-request"));
 }
 
@@ -772,8 +780,8 @@ test_lockout(Fixture *f, gconstpointer data)
   /* Locked (first_lock, 4 s): even the right password is refused, with the time to wait. */
   g_autoptr(Answer) locked = login(f, device, "alice", PASSWORD);
   g_assert_cmpint(check_locked(locked), ==, 4);
-  g_autoptr(Answer) deleted = post_strings(f, "/v1/delete", "user", "alice", "password",
-                                           PASSWORD, NULL);
+  g_autoptr(Answer) deleted =
+    post_strings(f, "/v1/delete", "user", "alice", "password", PASSWORD, NULL);
   g_assert_cmpint(check_locked(deleted), ==, 4);
   /* A second before its end it still holds. */
   HARK_REQUIRE(advance_clock(f, 3));
@@ -896,7 +904,9 @@ test_unknown_user_timing(Fixture *f, gconstpointer data)
   g_autoptr(Answer) created = register_user(f, "Alice", PASSWORD);
   HARK_REQUIRE(check_ok(created, 201));
   g_autoptr(Device) device = device_new(f);
-  enum { TRIES = 5 }; /* alice's source is locked out after the 5th */
+  enum {
+    TRIES = 5
+  }; /* alice's source is locked out after the 5th */
   gint64 wrong[TRIES], unknown[TRIES];
   for (int i = 0; i < TRIES; i++) {
     g_autofree char *name = g_strdup_printf("nobody%d", i);
@@ -920,24 +930,32 @@ test_device_names(Fixture *f, gconstpointer data)
   g_autoptr(Device) device = device_new(f);
   g_autofree char *key = hark_identity_get_public_pem(device->identity);
   static const char *const refused[] = {
-    "laptop\n", "\xe2\x80\xaepot-pal",  /* U+202E RIGHT-TO-LEFT OVERRIDE */
-    "a\xe2\x80\xaa" "b", "a\xe2\x80\xac" "b", /* U+202A, U+202C */
-    "a\xe2\x81\xa6" "b", "a\xe2\x81\xa9" "b", /* U+2066, U+2069 */
-    "a\xe2\x80\x8e" "b", "a\xe2\x80\x8f" "b", /* U+200E, U+200F */
+    "laptop\n",
+    "\xe2\x80\xaepot-pal", /* U+202E RIGHT-TO-LEFT OVERRIDE */
+    "a\xe2\x80\xaa"
+    "b",
+    "a\xe2\x80\xac"
+    "b", /* U+202A, U+202C */
+    "a\xe2\x81\xa6"
+    "b",
+    "a\xe2\x81\xa9"
+    "b", /* U+2066, U+2069 */
+    "a\xe2\x80\x8e"
+    "b",
+    "a\xe2\x80\x8f"
+    "b", /* U+200E, U+200F */
   };
   for (gsize i = 0; i < G_N_ELEMENTS(refused); i++) {
-    g_autoptr(Answer) answer = post_strings(f, "/v1/login", "user", "alice", "password",
-                                            PASSWORD, "device", refused[i], "public_key", key,
-                                            NULL);
+    g_autoptr(Answer) answer = post_strings(f, "/v1/login", "user", "alice", "password", PASSWORD,
+                                            "device", refused[i], "public_key", key, NULL);
     HARK_REQUIRE(check_error(answer, 400, "bad-request"));
   }
   g_autofree char *nonce = fetch_nonce(f);
   HARK_REQUIRE(nonce != NULL);
   g_autofree char *proof = proof_by(device, nonce, "alice");
-  g_autoptr(Answer) accepted = post_strings(f, "/v1/login", "user", "alice", "password",
-                                            PASSWORD, "device", "Jörg's Läptop \xf0\x9f\x92\xbb",
-                                            "public_key", key, "nonce", nonce, "proof", proof,
-                                            NULL);
+  g_autoptr(Answer) accepted = post_strings(
+    f, "/v1/login", "user", "alice", "password", PASSWORD, "device",
+    "Jörg's Läptop \xf0\x9f\x92\xbb", "public_key", key, "nonce", nonce, "proof", proof, NULL);
   HARK_REQUIRE(check_ok(accepted, 200));
 }
 
@@ -970,11 +988,11 @@ test_password_change(Fixture *f, gconstpointer data)
   g_autoptr(Answer) wrong = post_strings(f, "/v1/password", "user", "alice", "password", "nope",
                                          "new_password", "a new password", NULL);
   HARK_REQUIRE(check_error(wrong, 401, "wrong-credentials"));
-  g_autoptr(Answer) weak = post_strings(f, "/v1/password", "user", "alice", "password",
-                                        PASSWORD, "new_password", "short", NULL);
+  g_autoptr(Answer) weak = post_strings(f, "/v1/password", "user", "alice", "password", PASSWORD,
+                                        "new_password", "short", NULL);
   HARK_REQUIRE(check_error(weak, 400, "weak-password"));
-  g_autoptr(Answer) changed = post_strings(f, "/v1/password", "user", "alice", "password",
-                                           PASSWORD, "new_password", "a new password", NULL);
+  g_autoptr(Answer) changed = post_strings(f, "/v1/password", "user", "alice", "password", PASSWORD,
+                                           "new_password", "a new password", NULL);
   HARK_REQUIRE(check_ok(changed, 200));
   g_autoptr(Device) device = device_new(f);
   g_autoptr(Answer) old = login(f, device, "alice", PASSWORD);
@@ -996,18 +1014,18 @@ test_delete(Fixture *f, gconstpointer data)
   g_autoptr(Answer) added = buddy_change(f, device, "add", "alice", NULL, -1);
   HARK_REQUIRE(check_buddies(added, 1, "alice=Alice"));
 
-  g_autoptr(Answer) wrong = post_strings(f, "/v1/delete", "user", "alice", "password", "nope",
-                                         NULL);
+  g_autoptr(Answer) wrong =
+    post_strings(f, "/v1/delete", "user", "alice", "password", "nope", NULL);
   HARK_REQUIRE(check_error(wrong, 401, "wrong-credentials"));
-  g_autoptr(Answer) deleted = post_strings(f, "/v1/delete", "user", "alice", "password",
-                                           PASSWORD, NULL);
+  g_autoptr(Answer) deleted =
+    post_strings(f, "/v1/delete", "user", "alice", "password", PASSWORD, NULL);
   HARK_REQUIRE(check_ok(deleted, 200));
   g_autoptr(Answer) lookup = user_lookup(f, "alice");
   HARK_REQUIRE(check_error(lookup, 404, "unknown-user"));
   g_autoptr(Answer) login_again = login(f, device, "alice", PASSWORD);
   HARK_REQUIRE(check_error(login_again, 401, "wrong-credentials"));
-  g_autoptr(Answer) delete_again = post_strings(f, "/v1/delete", "user", "alice", "password",
-                                                PASSWORD, NULL);
+  g_autoptr(Answer) delete_again =
+    post_strings(f, "/v1/delete", "user", "alice", "password", PASSWORD, NULL);
   HARK_REQUIRE(check_error(delete_again, 401, "wrong-credentials"));
   /* Gone from bob's list too; and the name is free again. */
   g_autoptr(Answer) list = signed_request(f, device, NULL, "GET", "/v1/buddies", NULL, 0);
@@ -1114,8 +1132,8 @@ foreign_certificate(Fixture *f, Device *device)
   g_assert_no_error(error);
   g_autofree char *key = hark_identity_get_public_pem(device->identity);
   gint64 now = g_get_real_time() / G_USEC_PER_SEC;
-  char *pem = hark_ca_issue_device(ca, "Alice", "00112233445566778899aabbccddeeff", key,
-                                   now - 60, 3600, &error);
+  char *pem = hark_ca_issue_device(ca, "Alice", "00112233445566778899aabbccddeeff", key, now - 60,
+                                   3600, &error);
   g_assert_no_error(error);
   g_autofree char *ca_key = g_build_filename(dir, "ca-key.pem", NULL);
   g_autofree char *ca_cert = g_build_filename(dir, "ca.pem", NULL);
@@ -1156,8 +1174,8 @@ test_signed_refused(Fixture *f, gconstpointer data)
   g_autoptr(GBytes) other = g_bytes_new_static("{ }", 3);
   gint64 now = g_get_real_time() / G_USEC_PER_SEC;
   g_autofree char *nonce = hark_request_new_nonce();
-  g_autofree char *signature = hark_request_sign(device->identity, "POST", "/v1/renew", now,
-                                                 nonce, empty, NULL);
+  g_autofree char *signature =
+    hark_request_sign(device->identity, "POST", "/v1/renew", now, nonce, empty, NULL);
   g_autofree char *cert = certificate_header(device->certificate);
   g_autofree char *date = g_strdup_printf("%" G_GINT64_FORMAT, now);
   soup_message_set_request_body_from_bytes(msg, "application/json", other);
@@ -1312,8 +1330,8 @@ test_reregistered_name(Fixture *f, gconstpointer data)
 static JsonObject *
 find_device(Answer *list, Device *device)
 {
-  JsonArray *devices = list && list->json ? json_object_get_array_member(list->json, "devices")
-                                          : NULL;
+  JsonArray *devices =
+    list && list->json ? json_object_get_array_member(list->json, "devices") : NULL;
   const char *id = hark_identity_get_fingerprint(device->identity);
   for (guint i = 0; devices != NULL && i < json_array_get_length(devices); i++) {
     JsonObject *entry = json_array_get_object_element(devices, i);
@@ -1351,21 +1369,20 @@ test_devices(Fixture *f, gconstpointer data)
   g_assert_nonnull(json_object_get_string_member(first, "last_seen"));
 
   /* Bad names and unknown devices change nothing. */
-  g_autoptr(Answer) unknown = signed_request(f, laptop, NULL, "POST", "/v1/devices/remove",
-                                             "{\"device\": \"fridge\"}", 0);
+  g_autoptr(Answer) unknown =
+    signed_request(f, laptop, NULL, "POST", "/v1/devices/remove", "{\"device\": \"fridge\"}", 0);
   HARK_REQUIRE(check_error(unknown, 404, "not-found"));
-  g_autoptr(Answer) bad = signed_request(f, laptop, NULL, "POST", "/v1/devices/remove",
-                                         "{\"device\": \"\"}", 0);
+  g_autoptr(Answer) bad =
+    signed_request(f, laptop, NULL, "POST", "/v1/devices/remove", "{\"device\": \"\"}", 0);
   HARK_REQUIRE(check_error(bad, 400, "bad-request"));
-  g_autoptr(Answer) unsigned_one =
-    post_strings(f, "/v1/devices/remove", "device", "phone", NULL);
+  g_autoptr(Answer) unsigned_one = post_strings(f, "/v1/devices/remove", "device", "phone", NULL);
   HARK_REQUIRE(check_error(unsigned_one, 401, "unauthenticated"));
   g_autoptr(Answer) phone_works = renew(f, phone);
   HARK_REQUIRE(check_ok(phone_works, 200));
 
   /* Removed by name from the laptop: the phone's certificate is worth nothing now. */
-  g_autoptr(Answer) removed = signed_request(f, laptop, NULL, "POST", "/v1/devices/remove",
-                                             "{\"device\": \"phone\"}", 0);
+  g_autoptr(Answer) removed =
+    signed_request(f, laptop, NULL, "POST", "/v1/devices/remove", "{\"device\": \"phone\"}", 0);
   HARK_REQUIRE(check_ok(removed, 200));
   JsonObject *gone = json_object_get_object_member(removed->json, "removed");
   g_assert_cmpstr(json_object_get_string_member(gone, "id"), ==,
@@ -1424,10 +1441,10 @@ test_password_revokes_others(Fixture *f, gconstpointer data)
                                        "\"new_password\": \"third password\", "
                                        "\"revoke_others\": true, \"keep_device\": \"mine\"}");
   HARK_REQUIRE(check_error(bad_keep, 400, "bad-request"));
-  g_autofree char *body = g_strdup_printf(
-    "{\"user\": \"alice\", \"password\": \"second password\", \"new_password\": "
-    "\"third password\", \"revoke_others\": true, \"keep_device\": \"%s\"}",
-    hark_identity_get_fingerprint(mine->identity));
+  g_autofree char *body =
+    g_strdup_printf("{\"user\": \"alice\", \"password\": \"second password\", \"new_password\": "
+                    "\"third password\", \"revoke_others\": true, \"keep_device\": \"%s\"}",
+                    hark_identity_get_fingerprint(mine->identity));
   g_autoptr(Answer) changed = request(f, "POST", "/v1/password", body);
   HARK_REQUIRE(check_ok(changed, 200));
   g_assert_cmpint(json_object_get_int_member(changed->json, "revoked"), ==, 2);
@@ -1472,9 +1489,13 @@ test_users(Fixture *f, gconstpointer data)
   g_autoptr(Answer) all = get(f, "/v1/users?prefix=carl");
   HARK_REQUIRE(check_ok(all, 200));
   g_assert_cmpuint(json_array_get_length(json_object_get_array_member(all->json, "users")), ==, 3);
-  const char *bad[] = { "/v1/users?prefix=carl&limit=0", "/v1/users?prefix=carl&limit=101",
-                        "/v1/users?prefix=carl&limit=x", "/v1/users", "/v1/users?prefix=",
-                        "/v1/users?prefix=c%25", "/v1/users?prefix=c&sort=desc",
+  const char *bad[] = { "/v1/users?prefix=carl&limit=0",
+                        "/v1/users?prefix=carl&limit=101",
+                        "/v1/users?prefix=carl&limit=x",
+                        "/v1/users",
+                        "/v1/users?prefix=",
+                        "/v1/users?prefix=c%25",
+                        "/v1/users?prefix=c&sort=desc",
                         "/v1/version?x=1" };
   for (gsize i = 0; i < G_N_ELEMENTS(bad); i++) {
     g_autoptr(Answer) answer = get(f, bad[i]);
@@ -1698,17 +1719,17 @@ static char *
 preamble_for(Device *sn, const char *client, const char *nonce)
 {
   gint64 now = g_get_real_time() / G_USEC_PER_SEC;
-  g_autofree char *text = g_strdup_printf("HARK-TUNNEL-1\n%s\n%" G_GINT64_FORMAT "\n%s", client,
-                                          now, nonce);
+  g_autofree char *text =
+    g_strdup_printf("HARK-TUNNEL-1\n%s\n%" G_GINT64_FORMAT "\n%s", client, now, nonce);
   g_autoptr(GBytes) data = g_bytes_new(text, strlen(text));
   g_autoptr(GError) error = NULL;
   g_autoptr(GBytes) signature = hark_identity_sign(sn->identity, data, &error);
   g_assert_no_error(error);
   g_autofree char *cert = certificate_header(sn->certificate);
-  g_autofree char *sig = g_base64_encode(g_bytes_get_data(signature, NULL),
-                                         g_bytes_get_size(signature));
-  return g_strdup_printf("HARK-TUNNEL-1 %s %" G_GINT64_FORMAT " %s %s %s\r\n", client, now,
-                         nonce, cert, sig);
+  g_autofree char *sig =
+    g_base64_encode(g_bytes_get_data(signature, NULL), g_bytes_get_size(signature));
+  return g_strdup_printf("HARK-TUNNEL-1 %s %" G_GINT64_FORMAT " %s %s %s\r\n", client, now, nonce,
+                         cert, sig);
 }
 
 static char *
@@ -1754,15 +1775,16 @@ tunnelled_login(Fixture *f, const char *preamble, Device *device, const char *us
   g_autofree char *body = hark_test_json(object);
   g_autofree char *request = g_strdup_printf(
     "POST /v1/login HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
-    "Content-Length: %zu\r\nConnection: close\r\n\r\n%s", strlen(body), body);
+    "Content-Length: %zu\r\nConnection: close\r\n\r\n%s",
+    strlen(body), body);
   GOutputStream *tls_out = g_io_stream_get_output_stream(tls);
   if (!g_output_stream_write_all(tls_out, request, strlen(request), NULL, NULL, &error))
     return 0;
   g_autoptr(GString) response = g_string_new(NULL);
   char buffer[4096];
   gssize n;
-  while ((n = g_input_stream_read(g_io_stream_get_input_stream(tls), buffer, sizeof buffer,
-                                  NULL, NULL)) > 0)
+  while ((n = g_input_stream_read(g_io_stream_get_input_stream(tls), buffer, sizeof buffer, NULL,
+                                  NULL)) > 0)
     g_string_append_len(response, buffer, n);
   guint status = 0;
   if (sscanf(response->str, "HTTP/1.1 %u", &status) != 1)
@@ -1856,8 +1878,8 @@ static char *
 contact_names(Answer *answer, const char *which)
 {
   g_autoptr(GString) text = g_string_new(NULL);
-  JsonArray *array = answer && answer->json ? json_object_get_array_member(answer->json, which)
-                                            : NULL;
+  JsonArray *array =
+    answer && answer->json ? json_object_get_array_member(answer->json, which) : NULL;
   for (guint i = 0; array != NULL && i < json_array_get_length(array); i++) {
     JsonNode *node = json_array_get_element(array, i);
     if (i > 0)
@@ -1885,8 +1907,8 @@ check_contacts(Answer *answer, const char *incoming, const char *outgoing, const
   g_autofree char *blocks = contact_names(answer, "blocked");
   if (strcmp(in, incoming) == 0 && strcmp(out, outgoing) == 0 && strcmp(blocks, blocked) == 0)
     return TRUE;
-  g_test_message("expected in [%s] out [%s] blocked [%s], got [%s] [%s] [%s]", incoming,
-                 outgoing, blocked, in, out, blocks);
+  g_test_message("expected in [%s] out [%s] blocked [%s], got [%s] [%s] [%s]", incoming, outgoing,
+                 blocked, in, out, blocks);
   g_test_fail();
   return FALSE;
 }
@@ -2197,8 +2219,8 @@ main(int argc, char **argv)
   g_test_set_nonfatal_assertions();
   add_all("sqlite");
   add("sqlite", "tls-versions", test_tls_versions);
-  hark_test_add_isolated("/loginsrv/sqlite/unknown-user-timing", Fixture, "sqlite", fixture_set_up_slow_hash,
-             test_unknown_user_timing, fixture_tear_down);
+  hark_test_add_isolated("/loginsrv/sqlite/unknown-user-timing", Fixture, "sqlite",
+                         fixture_set_up_slow_hash, test_unknown_user_timing, fixture_tear_down);
   if (g_getenv("HARK_TEST_PG_CONNINFO") != NULL)
     add_all("postgres");
   return g_test_run();

@@ -25,7 +25,8 @@
 static gboolean
 attached_elsewhere(JsonObject *overlay, gconstpointer data)
 {
-  JsonObject *sn = olab_is_attached(overlay, NULL) ? json_object_get_object_member(overlay, "sn") : NULL;
+  JsonObject *sn =
+    olab_is_attached(overlay, NULL) ? json_object_get_object_member(overlay, "sn") : NULL;
   return sn != NULL && g_strcmp0(olab_member_string(sn, "name"), data) != 0;
 }
 
@@ -47,14 +48,14 @@ check_stun(const char *host)
   g_autoptr(GInetAddress) sn = g_inet_address_new_from_string(host);
   g_autoptr(GSocketAddress) to = g_inet_socket_address_new(sn, OLAB_PORT);
   g_socket_set_timeout(socket, hark_test_timeout(5000) / 1000);
-  g_assert_cmpint(g_socket_send_to(socket, to, (const char *)request, sizeof request, NULL,
-                                   &error), ==, sizeof request);
+  g_assert_cmpint(g_socket_send_to(socket, to, (const char *)request, sizeof request, NULL, &error),
+                  ==, sizeof request);
   guint8 answer[512];
   gssize n = g_socket_receive(socket, (char *)answer, sizeof answer, NULL, &error);
   g_assert_no_error(error);
   g_assert_cmpint(n, >=, 32);
   g_assert_cmpint(answer[0] << 8 | answer[1], ==, 0x0101); /* binding success */
-  g_assert_cmpmem(answer + 8, 12, request + 8, 12);         /* same transaction */
+  g_assert_cmpmem(answer + 8, 12, request + 8, 12); /* same transaction */
   gboolean found = FALSE;
   for (gssize at = 20; at + 4 <= n;) {
     guint type = answer[at] << 8 | answer[at + 1];
@@ -79,8 +80,8 @@ test_supernodes(OLab *lab)
   for (guint i = 0; i < lab->n_sns; i++) {
     /* Each SN links to the others it knows from its bootstrap list. */
     g_autoptr(JsonObject) overlay =
-      lab_wait_overlay(lab->sns[i], olab_is_super, GUINT_TO_POINTER(lab->n_sns - 1),
-                        OLAB_JOIN_MS, "linked to every other SN");
+      lab_wait_overlay(lab->sns[i], olab_is_super, GUINT_TO_POINTER(lab->n_sns - 1), OLAB_JOIN_MS,
+                       "linked to every other SN");
     HARK_REQUIRE(overlay != NULL);
   }
   g_autofree char *host = olab_sn_address(lab, 0);
@@ -98,13 +99,21 @@ stunclient(const char *host, gboolean rfc5780, char **output)
 {
   g_autofree char *port = g_strdup_printf("%u", OLAB_PORT);
   /* stunclient waits for ever for answers that do not come: always a timeout. */
-  const char *argv[] = { "timeout", "4", "turnutils_stunclient", "-p", port, "-L", "127.0.0.1",
-                         rfc5780 ? "-f" : host, rfc5780 ? host : NULL, NULL };
+  const char *argv[] = { "timeout",
+                         "4",
+                         "turnutils_stunclient",
+                         "-p",
+                         port,
+                         "-L",
+                         "127.0.0.1",
+                         rfc5780 ? "-f" : host,
+                         rfc5780 ? host : NULL,
+                         NULL };
   g_autofree char *out = NULL;
   g_autoptr(GError) error = NULL;
   int status = 0;
-  g_assert_true(g_spawn_sync(NULL, (char **)argv, NULL, G_SPAWN_SEARCH_PATH, NULL, NULL, &out,
-                             NULL, &status, &error));
+  g_assert_true(g_spawn_sync(NULL, (char **)argv, NULL, G_SPAWN_SEARCH_PATH, NULL, NULL, &out, NULL,
+                             &status, &error));
   g_assert_no_error(error);
   *output = g_strdup(out);
   g_autoptr(GRegex) regex = g_regex_new("UDP reflexive addr: *([0-9.]+):([0-9]+)", 0, 0, NULL);
@@ -147,9 +156,8 @@ test_stun_client(OLab *lab)
   /* Its second request asks for another address and port (and a RESPONSE-PORT): the
    * answer comes from the partner, the lowest other SN address, on the alternate port. */
   g_autofree char *partner_host = olab_sn_address(lab, 1);
-  g_autofree char *from_partner =
-    g_strdup_printf("RFC 5780 response 2\n0: : IPv4. Response origin: : %s:%u", partner_host,
-                    OLAB_PORT + 1);
+  g_autofree char *from_partner = g_strdup_printf(
+    "RFC 5780 response 2\n0: : IPv4. Response origin: : %s:%u", partner_host, OLAB_PORT + 1);
   if (strstr(out5780, from_partner) == NULL)
     g_error("expected '%s' in the output", from_partner);
   g_autoptr(JsonObject) after = olab_overlay_of(lab->sns[0]);
@@ -176,7 +184,8 @@ test_stun_client(OLab *lab)
   g_autoptr(JsonObject) flooded =
     lab_wait_overlay(lab->sns[0], stun_flooded, NULL, 10000, "dropping the STUN flood");
   HARK_REQUIRE(flooded != NULL);
-  g_assert_cmpint(olab_dropped(flooded, "stun_answered"), <, olab_dropped(after, "stun_answered") + 800);
+  g_assert_cmpint(olab_dropped(flooded, "stun_answered"), <,
+                  olab_dropped(after, "stun_answered") + 800);
   g_assert_cmpint(olab_dropped(after, "stun_refused"), ==, olab_dropped(before, "stun_refused"));
 }
 
@@ -196,7 +205,8 @@ test_nat_probe(OLab *lab)
 {
   g_autofree char *bootstrap = olab_bootstrap(lab);
   g_autofree char *user = NULL;
-  g_autoptr(LabNode) node = olab_client_new(lab, "natprobe", "udp tcp stun", bootstrap, lab->web_tls, &user);
+  g_autoptr(LabNode) node =
+    olab_client_new(lab, "natprobe", "udp tcp stun", bootstrap, lab->web_tls, &user);
   HARK_REQUIRE(node != NULL);
   HARK_REQUIRE(hark_test_wait_for(nat_probed, node, 15000));
   g_autoptr(JsonObject) nat = lab_call(node, "nat", NULL);
@@ -246,14 +256,14 @@ test_join_five(OLab *lab)
   }
   for (guint i = 0; i < 5; i++) {
     g_autoptr(JsonObject) overlay = olab_overlay_of(five.clients[i].node);
-    g_assert_cmpstr(olab_member_string(json_object_get_object_member(overlay, "sn"), "transport"), ==,
-                    "tcp");
+    g_assert_cmpstr(olab_member_string(json_object_get_object_member(overlay, "sn"), "transport"),
+                    ==, "tcp");
     g_assert_cmpint(json_object_get_int_member(overlay, "host_cache"), >=, lab->n_sns);
     LabNode *sn = olab_sn_named(lab, olab_sn_name_of(overlay));
     HARK_REQUIRE(sn != NULL);
     /* The SN knows this client by the certificate it proved after logging in. */
-    g_autoptr(JsonObject) at_sn = lab_wait_overlay(sn, lab_overlay_serves_user, five.clients[i].user, OLAB_JOIN_MS,
-                                               "serving the user");
+    g_autoptr(JsonObject) at_sn = lab_wait_overlay(
+      sn, lab_overlay_serves_user, five.clients[i].user, OLAB_JOIN_MS, "serving the user");
     HARK_REQUIRE(at_sn != NULL);
   }
   /* Each is served once, by one SN. */
@@ -297,7 +307,8 @@ test_corrupt_cache(OLab *lab)
   g_autofree char *path = g_build_filename(me.node->node->state_dir, "hostcache.json", NULL);
   g_autofree char *corrupt = g_strconcat(path, ".corrupt", NULL);
   g_autofree char *way = g_build_filename(me.node->node->state_dir, "join.json", NULL);
-  g_assert_true(g_file_set_contents(path, "{\"version\": 1, \"entries\": [ {\"host\": 7", -1, NULL));
+  g_assert_true(
+    g_file_set_contents(path, "{\"version\": 1, \"entries\": [ {\"host\": 7", -1, NULL));
   g_unlink(way); /* nothing but the bootstrap list to go on */
   HARK_REQUIRE(lab_node_start(me.node));
   g_autoptr(JsonObject) overlay = olab_wait_attached(me.node, NULL);
@@ -318,8 +329,8 @@ moved_away(OLab *lab, OLabClient *client, const char *name, guint timeout_ms)
   LabNode *sn = overlay != NULL ? olab_sn_named(lab, olab_sn_name_of(overlay)) : NULL;
   if (sn == NULL)
     return FALSE;
-  g_autoptr(JsonObject) at_sn =
-    lab_wait_overlay(sn, lab_overlay_serves_user, client->user, timeout_ms, "serving the user again");
+  g_autoptr(JsonObject) at_sn = lab_wait_overlay(sn, lab_overlay_serves_user, client->user,
+                                                 timeout_ms, "serving the user again");
   return at_sn != NULL;
 }
 
@@ -373,7 +384,7 @@ test_transport_switch(OLab *lab)
   LabNode *sn = olab_sn_named(lab, name);
   HARK_REQUIRE(sn != NULL);
   g_autoptr(JsonObject) at_sn = lab_wait_overlay(sn, lab_overlay_serves_user, me.user, OLAB_JOIN_MS,
-                                                  "serving the user over tls443");
+                                                 "serving the user over tls443");
   g_assert_nonnull(at_sn);
   g_autoptr(JsonObject) refused = lab_ask(me.node, "transport", lab_args("name", "tls443", NULL));
   g_assert_cmpstr(hark_test_answer_error_code(refused), ==, "failed");
@@ -386,7 +397,8 @@ test_udp_blocked(OLab *lab)
   g_autoptr(LabNode) sn = olab_case_sn(lab, "sn-noudp", 31, "tcp tls443", NULL, "udp tcp", &only);
   HARK_REQUIRE(sn != NULL);
   g_autofree char *user = NULL;
-  g_autoptr(LabNode) node = olab_client_new(lab, "behind-udp-block", "udp tcp", only, lab->web_tls, &user);
+  g_autoptr(LabNode) node =
+    olab_client_new(lab, "behind-udp-block", "udp tcp", only, lab->web_tls, &user);
   HARK_REQUIRE(node != NULL);
   g_autoptr(JsonObject) overlay = olab_overlay_of(node);
   g_assert_true(olab_is_attached(overlay, "tcp"));
@@ -410,12 +422,13 @@ test_web_only(OLab *lab)
   g_autoptr(LabNode) sn = olab_case_sn(lab, "sn-web", 32, "tls443", NULL, "udp tcp tls443", &only);
   HARK_REQUIRE(sn != NULL);
   g_autofree char *user = NULL;
-  g_autoptr(LabNode) tls = olab_client_new(lab, "web-tls", "udp tcp tls443", only, lab->web_tls, &user);
+  g_autoptr(LabNode) tls =
+    olab_client_new(lab, "web-tls", "udp tcp tls443", only, lab->web_tls, &user);
   HARK_REQUIRE(tls != NULL);
   g_autoptr(JsonObject) overlay = olab_overlay_of(tls);
   g_assert_true(olab_is_attached(overlay, "tls443"));
-  g_assert_cmpint(json_object_get_int_member(json_object_get_object_member(overlay, "sn"),
-                                             "port"), ==, OLAB_PORT);
+  g_assert_cmpint(json_object_get_int_member(json_object_get_object_member(overlay, "sn"), "port"),
+                  ==, OLAB_PORT);
   /* TLS on the web port closed too (as an HTTP proxy would): the WebSocket on port 80. */
   guint16 closed = 0;
   g_autoptr(GSocket) held = hark_test_closed_port(&closed);
@@ -425,7 +438,8 @@ test_web_only(OLab *lab)
   HARK_REQUIRE(ws != NULL);
   g_autoptr(JsonObject) over_ws = olab_overlay_of(ws);
   g_assert_true(olab_is_attached(over_ws, "tls443"));
-  g_autoptr(JsonObject) at_sn = lab_wait_overlay(sn, lab_overlay_serves_user, user2, OLAB_JOIN_MS, "serving web-ws");
+  g_autoptr(JsonObject) at_sn =
+    lab_wait_overlay(sn, lab_overlay_serves_user, user2, OLAB_JOIN_MS, "serving web-ws");
   g_assert_nonnull(at_sn);
 }
 
@@ -498,7 +512,8 @@ dropped_expired(JsonObject *overlay, gconstpointer data)
 static gint64
 expiry_of(JsonObject *object)
 {
-  g_autoptr(GDateTime) time = g_date_time_new_from_iso8601(olab_member_string(object, "expires"), NULL);
+  g_autoptr(GDateTime) time =
+    g_date_time_new_from_iso8601(olab_member_string(object, "expires"), NULL);
   return time != NULL ? g_date_time_to_unix(time) : 0;
 }
 
@@ -512,18 +527,23 @@ test_certificate_expiry(OLab *lab)
 {
   g_autofree char *address = olab_host(lab, 35);
   g_autofree char *address2 = olab_host(lab, 36);
-  g_autofree char *only = g_strdup_printf("{ host = \"%s\"; port = %u; transports = [ \"tcp\" ]; }",
-                                          address, OLAB_PORT);
+  g_autofree char *only =
+    g_strdup_printf("{ host = \"%s\"; port = %u; transports = [ \"tcp\" ]; }", address, OLAB_PORT);
   g_autofree char *both = g_strdup_printf("%s, { host = \"%s\"; port = %u; transports = "
-                                          "[ \"tcp\" ]; }", only, address2, OLAB_PORT);
+                                          "[ \"tcp\" ]; }",
+                                          only, address2, OLAB_PORT);
   g_autoptr(LabNode) sn = olab_sn_new(lab, "sn-short", address, "tcp", only, NULL, 0);
-  g_autoptr(LabNode) sn2 = sn != NULL ? olab_sn_new(lab, "sn-short2", address2, "tcp", both, NULL, 1) : NULL;
+  g_autoptr(LabNode) sn2 =
+    sn != NULL ? olab_sn_new(lab, "sn-short2", address2, "tcp", both, NULL, 1) : NULL;
   g_autofree char *user = NULL;
-  g_autoptr(LabNode) client = sn != NULL ? olab_client_new(lab, "short-1", "tcp", only, 0, &user) : NULL;
+  g_autoptr(LabNode) client =
+    sn != NULL ? olab_client_new(lab, "short-1", "tcp", only, 0, &user) : NULL;
   g_autofree char *other_config = olab_client_config(lab, "short-2", "tcp", only, 0);
   HARK_REQUIRE(sn != NULL && sn2 != NULL && client != NULL);
-  g_autoptr(JsonObject) served = lab_wait_overlay(sn, lab_overlay_serves_user, user, OLAB_JOIN_MS, "serving the user");
-  g_autoptr(JsonObject) linked = lab_wait_overlay(sn, olab_is_super, GUINT_TO_POINTER(1), OLAB_JOIN_MS, "linked");
+  g_autoptr(JsonObject) served =
+    lab_wait_overlay(sn, lab_overlay_serves_user, user, OLAB_JOIN_MS, "serving the user");
+  g_autoptr(JsonObject) linked =
+    lab_wait_overlay(sn, olab_is_super, GUINT_TO_POINTER(1), OLAB_JOIN_MS, "linked");
   HARK_REQUIRE(linked != NULL);
   HARK_REQUIRE(served != NULL);
 
@@ -532,7 +552,7 @@ test_certificate_expiry(OLab *lab)
   HARK_REQUIRE(past_first.until > 1);
   g_autoptr(JsonObject) still =
     lab_wait_overlay(sn, served_past, &past_first, (SHORT_LIFETIME_S + 10) * 1000,
-                 "serving the user past its first certificate");
+                     "serving the user past its first certificate");
   HARK_REQUIRE(still != NULL);
   g_assert_cmpint(olab_dropped(still, "certificates_expired"), ==, 0);
 
@@ -595,8 +615,8 @@ remove_stale_namespaces(void)
 static gboolean
 is_logged_in_via_sn(JsonObject *state)
 {
-  JsonObject *login = json_object_has_member(state, "login")
-                        ? json_object_get_object_member(state, "login") : NULL;
+  JsonObject *login =
+    json_object_has_member(state, "login") ? json_object_get_object_member(state, "login") : NULL;
   return g_strcmp0(olab_member_string(login, "path"), "super node") == 0;
 }
 
@@ -621,8 +641,8 @@ test_login_tunnel(OLab *lab)
   g_autofree char *c6 = g_strdup_printf("ip -n %s addr add %s.2/24 dev %s", ns, net, inner);
   g_autofree char *c7 = g_strdup_printf("ip -n %s link set %s up", ns, inner);
   g_autofree char *c8 = g_strdup_printf("ip -n %s link set lo up", ns);
-  gboolean up = run_ip(c1) && run_ip(c2) && run_ip(c3) && run_ip(c4) && run_ip(c5) &&
-                run_ip(c6) && run_ip(c7) && run_ip(c8);
+  gboolean up = run_ip(c1) && run_ip(c2) && run_ip(c3) && run_ip(c4) && run_ip(c5) && run_ip(c6) &&
+                run_ip(c7) && run_ip(c8);
   g_autoptr(LabNode) sn = NULL;
   g_autoptr(LabNode) node = NULL;
   if (up) {
@@ -631,8 +651,10 @@ test_login_tunnel(OLab *lab)
   }
   if (sn != NULL) {
     g_autofree char *only = g_strdup_printf("{ host = \"%s\"; port = %u; transports = [ \"udp\", "
-                                            "\"tcp\" ]; }", sn_host, OLAB_PORT);
-    g_autofree char *config = olab_client_config(lab, "in-a-namespace", "udp tcp", only, lab->web_tls);
+                                            "\"tcp\" ]; }",
+                                            sn_host, OLAB_PORT);
+    g_autofree char *config =
+      olab_client_config(lab, "in-a-namespace", "udp tcp", only, lab->web_tls);
     node = lab_node_new("in-a-namespace", config);
     g_autofree char *wrapper = g_strdup_printf("ip netns exec %s", ns);
     g_setenv("HARK_TEST_WRAPPER", wrapper, TRUE);
@@ -645,7 +667,8 @@ test_login_tunnel(OLab *lab)
     if (attached != NULL && lab_register_and_login(node, user)) {
       g_autoptr(JsonObject) whole = lab_call(node, "state", NULL);
       g_assert_true(whole != NULL && is_logged_in_via_sn(whole));
-      g_autoptr(JsonObject) at_sn = lab_wait_overlay(sn, lab_overlay_serves_user, user, OLAB_JOIN_MS, "serving it");
+      g_autoptr(JsonObject) at_sn =
+        lab_wait_overlay(sn, lab_overlay_serves_user, user, OLAB_JOIN_MS, "serving it");
       g_assert_nonnull(at_sn);
       g_autofree char *log = hark_test_node_read_stderr(node->node);
       g_assert_nonnull(strstr(log, "trying through the super node"));

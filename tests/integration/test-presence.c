@@ -26,10 +26,10 @@
 #define SHORT_DROP_S 4
 
 typedef struct {
-  gboolean two_sns;         /* bob's devices on a second SN linked to the first */
+  gboolean two_sns; /* bob's devices on a second SN linked to the first */
   gboolean short_keepalive;
-  gboolean alice2_later;    /* alice's second device logs in once they are buddies */
-  gboolean bob2;            /* bob has a second device */
+  gboolean alice2_later; /* alice's second device logs in once they are buddies */
+  gboolean bob2; /* bob has a second device */
 } Options;
 
 typedef struct {
@@ -117,8 +117,8 @@ static gboolean
 shows_bob_online(JsonObject *buddies, gconstpointer data)
 {
   JsonObject *bob = buddy_entry(buddies, "bob");
-  return bob != NULL &&
-         g_strcmp0(json_object_get_string_member_with_default(bob, "presence", NULL), "online") == 0;
+  return bob != NULL && g_strcmp0(json_object_get_string_member_with_default(bob, "presence", NULL),
+                                  "online") == 0;
 }
 
 /* The next `presence-changed` of user's device (any when NULL) with that status, read
@@ -139,7 +139,8 @@ wait_presence(LabNode *node, const char *user, const char *device, const char *s
       if (seen != NULL)
         g_ptr_array_add(seen, json_object_ref(line));
       if (g_strcmp0(json_object_get_string_member(line, "user"), user) == 0 &&
-          (device == NULL || g_strcmp0(json_object_get_string_member(line, "device"), device) == 0) &&
+          (device == NULL ||
+           g_strcmp0(json_object_get_string_member(line, "device"), device) == 0) &&
           g_strcmp0(json_object_get_string_member(line, "status"), status) == 0)
         return line;
     }
@@ -168,7 +169,8 @@ client_start(PLab *lab, const char *name, const char *user, gboolean register_fi
   g_autoptr(LabNode) node = lab_node_new(name, config);
   if (!lab_node_start(node))
     return NULL;
-  g_autoptr(JsonObject) attached = wait_until(node, "overlay", lab_overlay_is_attached, NULL, "attached");
+  g_autoptr(JsonObject) attached =
+    wait_until(node, "overlay", lab_overlay_is_attached, NULL, "attached");
   if (attached == NULL)
     return NULL;
   if (register_first && !lab_register_and_login(node, user))
@@ -180,7 +182,8 @@ client_start(PLab *lab, const char *name, const char *user, gboolean register_fi
     if (login == NULL)
       return NULL;
   }
-  g_autoptr(JsonObject) published = wait_until(node, "directory", lab_directory_is_published, NULL, "published");
+  g_autoptr(JsonObject) published =
+    wait_until(node, "directory", lab_directory_is_published, NULL, "published");
   return published != NULL ? g_steal_pointer(&node) : NULL;
 }
 
@@ -214,16 +217,19 @@ make_buddies(PLab *lab)
   guint alices = lab->alice2 != NULL ? 2 : 1;
   LabNode *bobs[] = { lab->bob1, lab->bob2 };
   for (gsize i = 0; i < G_N_ELEMENTS(bobs); i++) {
-    g_autoptr(JsonObject) shown = bobs[i] == NULL ? NULL
-      : wait_until(bobs[i], "buddies", shows_alice_devices, GUINT_TO_POINTER(alices),
-                   "showing alice's devices");
+    g_autoptr(JsonObject) shown =
+      bobs[i] == NULL ? NULL
+                      : wait_until(bobs[i], "buddies", shows_alice_devices,
+                                   GUINT_TO_POINTER(alices), "showing alice's devices");
     if (bobs[i] != NULL && shown == NULL)
       return FALSE;
   }
   LabNode *alice_nodes[] = { lab->alice1, lab->alice2 };
   for (gsize i = 0; i < G_N_ELEMENTS(alice_nodes); i++) {
-    g_autoptr(JsonObject) shown = alice_nodes[i] == NULL ? NULL
-      : wait_until(alice_nodes[i], "buddies", shows_bob_online, NULL, "showing bob online");
+    g_autoptr(JsonObject) shown =
+      alice_nodes[i] == NULL
+        ? NULL
+        : wait_until(alice_nodes[i], "buddies", shows_bob_online, NULL, "showing bob online");
     if (alice_nodes[i] != NULL && shown == NULL)
       return FALSE;
   }
@@ -245,7 +251,8 @@ plab_set_up(PLab *lab, gconstpointer data)
   /* An SN serves with a certificate: it logs in as a user of its own. */
   if (!lab_node_start(lab->sn) || !lab_register_and_login(lab->sn, "p-sn-user"))
     return;
-  g_autoptr(JsonObject) super = wait_until(lab->sn, "overlay", lab_overlay_is_super, NULL, "serving");
+  g_autoptr(JsonObject) super =
+    wait_until(lab->sn, "overlay", lab_overlay_is_super, NULL, "serving");
   if (super == NULL)
     return;
   const char *bob_sn = lab->sn_host;
@@ -257,8 +264,8 @@ plab_set_up(PLab *lab, gconstpointer data)
     lab->sn2 = lab_node_new("p-sn2", config2);
     if (!lab_node_start(lab->sn2) || !lab_register_and_login(lab->sn2, "p-sn2-user"))
       return;
-    g_autoptr(JsonObject) linked = wait_until(lab->sn, "overlay", lab_overlay_is_super, GUINT_TO_POINTER(1),
-                                              "linked to p-sn2, verified");
+    g_autoptr(JsonObject) linked = wait_until(lab->sn, "overlay", lab_overlay_is_super,
+                                              GUINT_TO_POINTER(1), "linked to p-sn2, verified");
     if (linked == NULL)
       return;
     bob_sn = lab->sn2_host;
@@ -324,7 +331,8 @@ test_status_and_online(PLab *lab, gconstpointer data)
   g_autoptr(JsonObject) away = lab_call(lab->alice1, "status", lab_args("status", "away", NULL));
   HARK_REQUIRE(away != NULL);
   for (gsize i = 0; i < G_N_ELEMENTS(bobs); i++) {
-    g_autoptr(JsonObject) seen = wait_presence(bobs[i], "alice", laptop, "away", PUSH_BOUND_MS, NULL);
+    g_autoptr(JsonObject) seen =
+      wait_presence(bobs[i], "alice", laptop, "away", PUSH_BOUND_MS, NULL);
     HARK_REQUIRE(seen != NULL);
     /* The phone is still online: the most available. */
     g_assert_cmpstr(json_object_get_string_member(seen, "presence"), ==, "online");
@@ -346,8 +354,8 @@ test_status_and_online(PLab *lab, gconstpointer data)
                     strcmp(id, laptop) == 0 ? "away" : "online");
   }
   /* alice, who watches bob, sees his device too. */
-  g_autoptr(JsonObject) hers = wait_until(lab->alice1, "buddies", shows_bob_online, NULL,
-                                          "showing bob online");
+  g_autoptr(JsonObject) hers =
+    wait_until(lab->alice1, "buddies", shows_bob_online, NULL, "showing bob online");
   HARK_REQUIRE(hers != NULL);
 }
 
@@ -388,8 +396,8 @@ test_vanished_goes_offline(PLab *lab, gconstpointer data)
 
 typedef struct {
   gboolean joined;
-  guint presences;   /* DIR_PRESENCE pushed to it */
-  guint results;     /* DIR_RESULT: the answer after which any push would have come */
+  guint presences; /* DIR_PRESENCE pushed to it */
+  guint results; /* DIR_RESULT: the answer after which any push would have come */
 } Stranger;
 
 static void
@@ -462,12 +470,14 @@ test_stranger_sees_nothing(PLab *lab, gconstpointer data)
 
   gint64 refused = presence_counter(lab->sn, "refused");
   const char *alice[] = { "alice", NULL };
-  hark_link_send(opened.link, HARK_MSG_DIR_SUBSCRIBE, 2, g_variant_new("(s^as)", "bob", alice), NULL);
+  hark_link_send(opened.link, HARK_MSG_DIR_SUBSCRIBE, 2, g_variant_new("(s^as)", "bob", alice),
+                 NULL);
   hark_link_send(opened.link, HARK_MSG_DIR_SUBSCRIBE, 3, g_variant_new("(s^as)", "", alice), NULL);
   g_autofree char *laptop = device_id(lab->alice1);
   g_autoptr(JsonObject) busy = lab_call(lab->alice1, "status", lab_args("status", "busy", NULL));
   HARK_REQUIRE(busy != NULL);
-  g_autoptr(JsonObject) seen = wait_presence(lab->bob1, "alice", laptop, "busy", PUSH_BOUND_MS, NULL);
+  g_autoptr(JsonObject) seen =
+    wait_presence(lab->bob1, "alice", laptop, "busy", PUSH_BOUND_MS, NULL);
   HARK_REQUIRE(seen != NULL);
   /* The SN answers carol's lookup after anything it pushed her before on that link. */
   hark_link_send(opened.link, HARK_MSG_DIR_LOOKUP, 4,
@@ -528,8 +538,8 @@ test_blocked_gets_nothing(PLab *lab, gconstpointer data)
       lab_call(alices[i], "status", lab_args("status", statuses[i], NULL));
     HARK_REQUIRE(changed != NULL);
     /* The SN pushes to watchers as it stores a record, before the device hears it was. */
-    g_autoptr(JsonObject) stored = wait_until(alices[i], "directory", published_past, &before,
-                                              "told its record was stored");
+    g_autoptr(JsonObject) stored =
+      wait_until(alices[i], "directory", published_past, &before, "told its record was stored");
     HARK_REQUIRE(stored != NULL);
   }
   /* bob's SN answers his lookup after anything it pushed him before on that link. */
@@ -564,7 +574,7 @@ main(int argc, char **argv)
 {
   static const Options one_sn = { .alice2_later = TRUE, .bob2 = TRUE };
   static const Options two_sns = { .two_sns = TRUE, .alice2_later = TRUE, .bob2 = TRUE };
- static const Options one_sn_all = { .bob2 = TRUE };
+  static const Options one_sn_all = { .bob2 = TRUE };
   static const Options liveness = { .short_keepalive = TRUE, .bob2 = TRUE };
   static const Options liveness_two = { .two_sns = TRUE, .short_keepalive = TRUE, .bob2 = TRUE };
   hark_test_init_isolated(&argc, &argv, 90000);
@@ -577,7 +587,7 @@ main(int argc, char **argv)
                          test_vanished_goes_offline, plab_tear_down);
   hark_test_add_isolated("/presence/two-sns/frozen", PLab, &liveness_two, plab_set_up,
                          test_vanished_goes_offline, plab_tear_down);
- hark_test_add_isolated("/presence/one-sn/stranger-sees-nothing", PLab, &one_sn_all, plab_set_up,
+  hark_test_add_isolated("/presence/one-sn/stranger-sees-nothing", PLab, &one_sn_all, plab_set_up,
                          test_stranger_sees_nothing, plab_tear_down);
   hark_test_add_isolated("/presence/one-sn/blocked-gets-nothing", PLab, &one_sn_all, plab_set_up,
                          test_blocked_gets_nothing, plab_tear_down);

@@ -29,9 +29,9 @@ typedef enum {
 
 typedef struct {
   Backend backend;
-  char *dir;      /* the node's state directory, fresh for the case */
+  char *dir; /* the node's state directory, fresh for the case */
   HarkTestPgDatabase *database; /* postgres: this case's database */
-  const char *conninfo;         /* postgres: how to reach it (database's) */
+  const char *conninfo; /* postgres: how to reach it (database's) */
   GVariant *settings;
   HarkNode *node;
   const HarkStoreInterface *iface;
@@ -42,7 +42,7 @@ typedef struct {
 typedef struct {
   const char *name;
   void (*func)(Fixture *f);
-  guint backends;   /* Backend bits the case runs for */
+  guint backends; /* Backend bits the case runs for */
   gboolean no_open; /* the case opens the store itself */
 } Case;
 
@@ -77,9 +77,8 @@ pg_query(const char *conninfo, const char *sql)
   ExecStatusType status = PQresultStatus(result);
   if (status != PGRES_TUPLES_OK && status != PGRES_COMMAND_OK)
     g_error("%s: %s", sql, PQresultErrorMessage(result));
-  char *value = status == PGRES_TUPLES_OK && PQntuples(result) > 0
-                  ? g_strdup(PQgetvalue(result, 0, 0))
-                  : NULL;
+  char *value =
+    status == PGRES_TUPLES_OK && PQntuples(result) > 0 ? g_strdup(PQgetvalue(result, 0, 0)) : NULL;
   PQclear(result);
   PQfinish(conn);
   return value;
@@ -337,8 +336,8 @@ assert_buddies(Fixture *f, const char *name_key, gint64 revision, ...)
 
 /* A buddy change that must work and give this revision. */
 static void
-change(Fixture *f, const char *name_key, HarkBuddyOp op, const char *buddy_key,
-       const char *alias, gint64 expected_revision, gint64 new_revision)
+change(Fixture *f, const char *name_key, HarkBuddyOp op, const char *buddy_key, const char *alias,
+       gint64 expected_revision, gint64 new_revision)
 {
   g_autoptr(GError) error = NULL;
   gint64 revision = -1;
@@ -395,8 +394,8 @@ send_request(Fixture *f, const char *from_key, const char *to_key, const char *m
              guint max_pending)
 {
   g_autoptr(GError) error = NULL;
-  g_assert_true(f->iface->request_send(f->store, from_key, to_key, message, max_pending, NOW,
-                                       &error));
+  g_assert_true(
+    f->iface->request_send(f->store, from_key, to_key, message, max_pending, NOW, &error));
   g_assert_no_error(error);
 }
 
@@ -405,8 +404,8 @@ send_request_fails(Fixture *f, const char *from_key, const char *to_key, guint m
                    gint code)
 {
   g_autoptr(GError) error = NULL;
-  g_assert_false(f->iface->request_send(f->store, from_key, to_key, NULL, max_pending, NOW,
-                                        &error));
+  g_assert_false(
+    f->iface->request_send(f->store, from_key, to_key, NULL, max_pending, NOW, &error));
   g_assert_error(error, HARK_STORE_ERROR, code);
 }
 
@@ -437,8 +436,8 @@ assert_requests(Fixture *f, const char *name_key, ...)
   g_autoptr(GPtrArray) got = g_ptr_array_new_with_free_func(g_free);
   for (guint i = 0; i < requests->len; i++) {
     const HarkStoreRequest *r = requests->pdata[i];
-    g_ptr_array_add(got, g_strdup_printf("%s>%s:%" G_GINT64_FORMAT, r->from_key, r->to_key,
-                                         r->answered));
+    g_ptr_array_add(
+      got, g_strdup_printf("%s>%s:%" G_GINT64_FORMAT, r->from_key, r->to_key, r->answered));
   }
   g_ptr_array_sort(got, (GCompareFunc)g_strcmp0);
   va_list args;
@@ -482,8 +481,7 @@ test_duplicate(Fixture *f)
   g_autoptr(HarkStoreUser) user = get_user(f, "alice");
   /* An account id is never given twice, even to another name. */
   g_clear_error(&error);
-  g_assert_false(f->iface->user_create(f->store, "Bob", "bob", user->account_id, "h", NOW,
-                                       &error));
+  g_assert_false(f->iface->user_create(f->store, "Bob", "bob", user->account_id, "h", NOW, &error));
   g_assert_error(error, HARK_STORE_ERROR, HARK_STORE_ERROR_EXISTS);
   assert_no_user(f, "bob");
   g_assert_cmpstr(user->name, ==, "Alice");
@@ -491,13 +489,13 @@ test_duplicate(Fixture *f)
 }
 
 /* The call (which sets error) must fail with NOT_FOUND. */
-#define ASSERT_NOT_FOUND(call)                                                 \
-  G_STMT_START                                                                 \
-  {                                                                            \
-    g_autoptr(GError) error = NULL;                                            \
-    g_assert_false(call);                                                      \
-    g_assert_error(error, HARK_STORE_ERROR, HARK_STORE_ERROR_NOT_FOUND);       \
-  }                                                                            \
+#define ASSERT_NOT_FOUND(call)                                           \
+  G_STMT_START                                                           \
+  {                                                                      \
+    g_autoptr(GError) error = NULL;                                      \
+    g_assert_false(call);                                                \
+    g_assert_error(error, HARK_STORE_ERROR, HARK_STORE_ERROR_NOT_FOUND); \
+  }                                                                      \
   G_STMT_END
 
 static void
@@ -811,8 +809,8 @@ set_password(Fixture *f, gboolean revoke_others, const char *keep, gint64 now,
 {
   g_autoptr(GError) error = NULL;
   gint64 revoked = -1;
-  g_assert_true(f->iface->user_set_password(f->store, "alice", "$argon2id$new", revoke_others,
-                                            keep, now, &revoked, &error));
+  g_assert_true(f->iface->user_set_password(f->store, "alice", "$argon2id$new", revoke_others, keep,
+                                            now, &revoked, &error));
   g_assert_no_error(error);
   g_assert_cmpint(revoked, ==, expected_revoked);
 }
@@ -1002,9 +1000,11 @@ static void
 test_metacharacters(Fixture *f)
 {
   static const char *const keys[] = {
-    "o'brien",      "x\"y",     "robert'); drop table users;--", "a;b", "back\\slash",
-    "per%cent_",    "$1",       "?1",                            "--",  "/* c */",
-    "it''s",        "ünïcödé",  "tab\there",                     "' or '1'='1",
+    "o'brien",   "x\"y",        "robert'); drop table users;--",
+    "a;b",       "back\\slash", "per%cent_",
+    "$1",        "?1",          "--",
+    "/* c */",   "it''s",       "ünïcödé",
+    "tab\there", "' or '1'='1",
   };
   create_user(f, "Meta", "meta");
   for (gsize i = 0; i < G_N_ELEMENTS(keys); i++) {
@@ -1099,8 +1099,8 @@ test_postgres_conninfo(Fixture *f)
   g_autoptr(GError) error = NULL;
   g_autoptr(GVariant) empty = g_variant_ref_sink(g_variant_new("a{sv}", NULL));
   g_autoptr(HarkNode) node = hark_node_new(hark_config_new_default());
-  g_autofree char *path = g_build_filename(g_getenv("HARK_BUILD_ROOT"), "plugins", "postgres.so",
-                                           NULL);
+  g_autofree char *path =
+    g_build_filename(g_getenv("HARK_BUILD_ROOT"), "plugins", "postgres.so", NULL);
   g_assert_true(hark_node_load_plugin_file(node, path, empty, -1, &error));
   GPtrArray *stores = hark_context_lookup(hark_node_get_context(node), HARK_KIND_STORE);
   const HarkRegistration *registration = g_ptr_array_index(stores, 0);
@@ -1127,10 +1127,10 @@ static void
 test_postgres_reconnect(Fixture *f)
 {
   create_user(f, "Alice", "alice");
-  g_autofree char *kill = g_strdup_printf(
-    "SELECT count(pg_terminate_backend(pid, 10000)) FROM pg_stat_activity"
-    " WHERE datname = '%s' AND pid <> pg_backend_pid()",
-    f->database->name);
+  g_autofree char *kill =
+    g_strdup_printf("SELECT count(pg_terminate_backend(pid, 10000)) FROM pg_stat_activity"
+                    " WHERE datname = '%s' AND pid <> pg_backend_pid()",
+                    f->database->name);
   g_assert_cmpint(db_count(f, kill), >=, 1);
   /* More calls than the pool has connections, so every one of them is found dropped. */
   for (int i = 0; i < 8; i++)
@@ -1144,8 +1144,8 @@ test_postgres_reconnect(Fixture *f)
 typedef struct {
   Fixture *f;
   guint index;
-  gint *waiting;  /* threads not yet at the start line */
-  gint *seen;     /* failed_logins values returned (each must come once); or a count of
+  gint *waiting; /* threads not yet at the start line */
+  gint *seen; /* failed_logins values returned (each must come once); or a count of
                    * wrong revisions */
   gpointer store; /* concurrent open: what this thread opened */
   GError *error;
@@ -1167,8 +1167,8 @@ failing_worker(gpointer data)
   start_line(w);
   for (int i = 0; i < CALLS_PER_THREAD && w->error == NULL; i++) {
     gint64 count = 0;
-    if (w->f->iface->user_note_failure(w->f->store, "bob", NOW, &count, &w->error) &&
-        count >= 1 && count <= N_THREADS * CALLS_PER_THREAD)
+    if (w->f->iface->user_note_failure(w->f->store, "bob", NOW, &count, &w->error) && count >= 1 &&
+        count <= N_THREADS * CALLS_PER_THREAD)
       g_atomic_int_inc(&w->seen[count - 1]);
   }
   return NULL;

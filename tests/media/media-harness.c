@@ -34,8 +34,9 @@ codec_named(Codecs *c, const char *name, GVariant *settings)
   g_autoptr(GError) error = NULL;
   const HarkRegistration *r = hark_media_codec_choose(c->registrations, preference, &error);
   g_assert_no_error(error);
-  return (HarkMediaCodec){ .name = r->name, .iface = r->iface, .instance = r->instance,
-                           .settings = settings };
+  return (HarkMediaCodec){
+    .name = r->name, .iface = r->iface, .instance = r->instance, .settings = settings
+  };
 }
 
 /* ---- in-memory transport ---- */
@@ -125,7 +126,11 @@ mem_free(gpointer impl)
 }
 
 static const HarkMediaTransportInterface mem_interface = {
-  .version = 1, .send = mem_send, .start = mem_start, .free = mem_free, .overhead = 28,
+  .version = 1,
+  .send = mem_send,
+  .start = mem_start,
+  .free = mem_free,
+  .overhead = 28,
 };
 
 void

@@ -25,7 +25,7 @@ struct MemTransport {
   GMutex lock;
   GPtrArray *sent_rtp_headers; /* GBytes of the first 12 bytes of each RTP packet sent */
   gboolean dead;
-  guint jitter_ms;             /* delay each packet sent by 0..jitter_ms (pseudo-random) */
+  guint jitter_ms; /* delay each packet sent by 0..jitter_ms (pseudo-random) */
   GRand *rand;
 };
 /* Two transports wired to each other; hark_media_transport_free of either frees it. */

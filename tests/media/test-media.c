@@ -25,14 +25,14 @@ typedef struct {
 } Pair;
 
 typedef struct {
-  const char *source;                 /* a's source; default tone:1000 */
-  HarkMediaCodec *codecs;             /* both sides; default opus */
+  const char *source; /* a's source; default tone:1000 */
+  HarkMediaCodec *codecs; /* both sides; default opus */
   guint n_codecs;
   HarkMediaSrtpSuite suite;
   gboolean wrong_key;
-  double loss;                        /* at a's transport */
-  guint jitter_ms;                    /* a's packets delayed by 0..jitter_ms */
-  gboolean udp, stream;               /* instead of the in-memory pair */
+  double loss; /* at a's transport */
+  guint jitter_ms; /* a's packets delayed by 0..jitter_ms */
+  gboolean udp, stream; /* instead of the in-memory pair */
 } PairOptions;
 
 static HarkMediaTransport *
@@ -90,12 +90,22 @@ pair_start(Pair *p, const PairOptions *o)
   static int count;
   p->wav_path = g_strdup_printf("%s/received-%d.wav", tmpdir, count++);
   g_autofree char *sink = g_strconcat("file:", p->wav_path, NULL);
-  HarkMediaConfig ca = { .codecs = list, .n_codecs = n, .source = o->source ? o->source : "tone:1000",
-                         .sink = "null", .srtp_suite = o->suite, .send_key = ka,
-                         .receive_key = kb, .transport = ta };
-  HarkMediaConfig cb = { .codecs = list, .n_codecs = n, .source = "silence", .sink = sink,
-                         .srtp_suite = o->suite, .send_key = kb,
-                         .receive_key = o->wrong_key ? wrong : ka, .transport = tb };
+  HarkMediaConfig ca = { .codecs = list,
+                         .n_codecs = n,
+                         .source = o->source ? o->source : "tone:1000",
+                         .sink = "null",
+                         .srtp_suite = o->suite,
+                         .send_key = ka,
+                         .receive_key = kb,
+                         .transport = ta };
+  HarkMediaConfig cb = { .codecs = list,
+                         .n_codecs = n,
+                         .source = "silence",
+                         .sink = sink,
+                         .srtp_suite = o->suite,
+                         .send_key = kb,
+                         .receive_key = o->wrong_key ? wrong : ka,
+                         .transport = tb };
   g_autoptr(GError) error = NULL;
   p->a = hark_media_session_new(&ca, &error);
   g_assert_no_error(error);
@@ -167,13 +177,41 @@ check_tone(const char *codec, double hz, gboolean expect_through, const PairOpti
   pair_clear(&p);
 }
 
-static void test_tone_opus(void) { check_tone("opus", 1000, TRUE, NULL); }
-static void test_tone_pcmu(void) { check_tone("pcmu", 1000, TRUE, NULL); }
-static void test_tone_pcma(void) { check_tone("pcma", 1000, TRUE, NULL); }
-static void test_tone_g722(void) { check_tone("g722", 1000, TRUE, NULL); }
-static void test_tone_l16(void) { check_tone("l16", 1000, TRUE, NULL); }
-static void test_band_pcmu(void) { check_tone("pcmu", 5000, FALSE, NULL); }
-static void test_band_opus(void) { check_tone("opus", 5000, TRUE, NULL); }
+static void
+test_tone_opus(void)
+{
+  check_tone("opus", 1000, TRUE, NULL);
+}
+static void
+test_tone_pcmu(void)
+{
+  check_tone("pcmu", 1000, TRUE, NULL);
+}
+static void
+test_tone_pcma(void)
+{
+  check_tone("pcma", 1000, TRUE, NULL);
+}
+static void
+test_tone_g722(void)
+{
+  check_tone("g722", 1000, TRUE, NULL);
+}
+static void
+test_tone_l16(void)
+{
+  check_tone("l16", 1000, TRUE, NULL);
+}
+static void
+test_band_pcmu(void)
+{
+  check_tone("pcmu", 5000, FALSE, NULL);
+}
+static void
+test_band_opus(void)
+{
+  check_tone("opus", 5000, TRUE, NULL);
+}
 
 static void
 test_tone_udp_cm(void)
@@ -188,7 +226,6 @@ test_tone_stream(void)
   PairOptions o = { .stream = TRUE, .suite = HARK_MEDIA_SRTP_AEAD_AES_256_GCM };
   check_tone("pcma", 1200, TRUE, &o);
 }
-
 
 static gboolean
 fifty_packets_received(gpointer session)
@@ -244,7 +281,8 @@ test_loss(void)
   json_object_unref(ja);
   g_test_message("sender: %s", text);
   g_test_message("receiver: lost %" G_GINT64_FORMAT ", concealed %" G_GUINT64_FORMAT
-                 ", played %" G_GUINT64_FORMAT, sb.lost, sb.concealed_samples, sb.played_samples);
+                 ", played %" G_GUINT64_FORMAT,
+                 sb.lost, sb.concealed_samples, sb.played_samples);
   /* Ranges, not counts: how many packets flowed in 6 s of real time depends on the
    * machine. ~30 of ~300 lost; each lost 20 ms frame concealed. */
   g_assert_cmpint(sb.lost, >=, 10);
@@ -290,8 +328,8 @@ test_adaptive_jitter(void)
     run_for(3000);
     hark_media_session_get_stats(p.b, &end);
     concealed_in_stretch = end.concealed_samples - settled.concealed_samples;
-    g_test_message("stretch %d: %" G_GUINT64_FORMAT " samples concealed, buffer %u ms",
-                   stretch + 1, concealed_in_stretch, end.jitter_buffer_ms);
+    g_test_message("stretch %d: %" G_GUINT64_FORMAT " samples concealed, buffer %u ms", stretch + 1,
+                   concealed_in_stretch, end.jitter_buffer_ms);
   }
   pair_stop(&p);
   g_test_message("jitter 0-60 ms: jitter buffer %u ms after 1 s, %u after 6 s, %u at the end; "
@@ -388,7 +426,8 @@ header_fields(GBytes *h, guint *pt, guint16 *seq, guint32 *ts, guint32 *ssrc)
 static void
 test_swap(void)
 {
-  HarkMediaCodec list[] = { codec_named(&codecs, "opus", NULL), codec_named(&codecs, "pcmu", NULL) };
+  HarkMediaCodec list[] = { codec_named(&codecs, "opus", NULL),
+                            codec_named(&codecs, "pcmu", NULL) };
   PairOptions o = { .codecs = list, .n_codecs = 2 };
   Pair p = { 0 };
   pair_start(&p, &o);
@@ -449,8 +488,13 @@ test_no_sound_server(void)
   HarkMediaTransport *ta, *tb;
   mem_transport_pair(&ta, &tb, NULL, NULL);
   g_autoptr(GBytes) k = test_key(HARK_MEDIA_SRTP_AES_CM_128_HMAC_SHA1_80, 1);
-  HarkMediaConfig config = { .codecs = &c, .n_codecs = 1, .source = "pulse", .sink = "null",
-                             .send_key = k, .receive_key = k, .transport = ta };
+  HarkMediaConfig config = { .codecs = &c,
+                             .n_codecs = 1,
+                             .source = "pulse",
+                             .sink = "null",
+                             .send_key = k,
+                             .receive_key = k,
+                             .transport = ta };
   g_autoptr(GError) error = NULL;
   gint64 started = g_get_monotonic_time();
   g_autoptr(HarkMediaSession) s = hark_media_session_new(&config, &error);
@@ -485,8 +529,8 @@ test_bad_config(void)
     { "tone", "speaker", k, "expected null" },
   };
   /* What the configuration file is checked with agrees with what sessions take. */
-  const char *const good_sources[] = { "tone", "tone:440", "tone:440:0.5", "silence",
-                                       "wav:in.wav", "file:in.wav", "pulse", "pulse:mic" };
+  const char *const good_sources[] = { "tone",       "tone:440",    "tone:440:0.5", "silence",
+                                       "wav:in.wav", "file:in.wav", "pulse",        "pulse:mic" };
   const char *const bad_sources[] = { "microphone", "tone:5", "tone:x", "wav:", "pulse:", "null" };
   const char *const good_sinks[] = { "null", "wav:out.wav", "file:out.wav", "pulse", "pulse:spk" };
   const char *const bad_sinks[] = { "speaker", "tone", "wav:", "pulse:", "silence" };
@@ -501,9 +545,13 @@ test_bad_config(void)
   for (guint i = 0; i < G_N_ELEMENTS(cases); i++) {
     HarkMediaTransport *ta, *tb;
     mem_transport_pair(&ta, &tb, NULL, NULL);
-    HarkMediaConfig config = { .codecs = &c, .n_codecs = 1, .source = cases[i].source,
-                               .sink = cases[i].sink, .send_key = cases[i].key,
-                               .receive_key = k, .transport = ta };
+    HarkMediaConfig config = { .codecs = &c,
+                               .n_codecs = 1,
+                               .source = cases[i].source,
+                               .sink = cases[i].sink,
+                               .send_key = cases[i].key,
+                               .receive_key = k,
+                               .transport = ta };
     g_autoptr(GError) error = NULL;
     HarkMediaSession *s = hark_media_session_new(&config, &error);
     g_assert_null(s);
@@ -518,8 +566,13 @@ test_bad_config(void)
   HarkMediaCodec bad = codec_named(&codecs, "opus", g_variant_dict_end(&d));
   HarkMediaTransport *ta, *tb;
   mem_transport_pair(&ta, &tb, NULL, NULL);
-  HarkMediaConfig config = { .codecs = &bad, .n_codecs = 1, .source = "tone", .sink = "null",
-                             .send_key = k, .receive_key = k, .transport = ta };
+  HarkMediaConfig config = { .codecs = &bad,
+                             .n_codecs = 1,
+                             .source = "tone",
+                             .sink = "null",
+                             .send_key = k,
+                             .receive_key = k,
+                             .transport = ta };
   g_autoptr(GError) error = NULL;
   g_assert_null(hark_media_session_new(&config, &error));
   g_assert_nonnull(strstr(error->message, "bandwidth"));
@@ -604,8 +657,9 @@ all_counted(gpointer data)
   HarkMediaStats st;
   hark_media_session_get_stats(c->session, &st);
   return c->in->step >= 105 &&
-         st.rtp_received + st.dropped_unknown_pt + st.dropped_timestamp +
-             st.dropped_malformed + st.dropped_srtp >= 105 &&
+         st.rtp_received + st.dropped_unknown_pt + st.dropped_timestamp + st.dropped_malformed +
+             st.dropped_srtp >=
+           105 &&
          st.played_samples > 48000 * 3 / 2;
 }
 
@@ -617,8 +671,13 @@ test_bad_packets(void)
   MemTransport *ma, *mb;
   mem_transport_pair(&ta, &tb, &ma, &mb);
   g_autoptr(GBytes) k = test_key(HARK_MEDIA_SRTP_AES_CM_128_HMAC_SHA1_80, 1);
-  HarkMediaConfig config = { .codecs = &c, .n_codecs = 1, .source = "silence", .sink = "null",
-                             .send_key = k, .receive_key = k, .transport = tb };
+  HarkMediaConfig config = { .codecs = &c,
+                             .n_codecs = 1,
+                             .source = "silence",
+                             .sink = "null",
+                             .send_key = k,
+                             .receive_key = k,
+                             .transport = tb };
   g_autoptr(GError) error = NULL;
   g_autoptr(HarkMediaSession) s = hark_media_session_new(&config, &error);
   g_assert_no_error(error);
@@ -629,7 +688,7 @@ test_bad_packets(void)
   srtp_init();
   srtp_policy_t policy;
   memset(&policy, 0, sizeof policy);
-  srtp_crypto_policy_set_rtp_default(&policy.rtp);   /* AES_CM_128_HMAC_SHA1_80 */
+  srtp_crypto_policy_set_rtp_default(&policy.rtp); /* AES_CM_128_HMAC_SHA1_80 */
   srtp_crypto_policy_set_rtcp_default(&policy.rtcp);
   policy.ssrc.type = ssrc_any_outbound;
   policy.key = (guint8 *)g_bytes_get_data(k, NULL);
@@ -649,8 +708,8 @@ test_bad_packets(void)
   g_test_message("bad packets: %" G_GUINT64_FORMAT " RTP accepted, dropped: %" G_GUINT64_FORMAT
                  " unknown type, %" G_GUINT64_FORMAT " timestamp, %" G_GUINT64_FORMAT
                  " malformed, %" G_GUINT64_FORMAT " SRTP; %" G_GUINT64_FORMAT " played",
-                 st.rtp_received, st.dropped_unknown_pt, st.dropped_timestamp,
-                 st.dropped_malformed, st.dropped_srtp, st.played_samples);
+                 st.rtp_received, st.dropped_unknown_pt, st.dropped_timestamp, st.dropped_malformed,
+                 st.dropped_srtp, st.played_samples);
   g_assert_true(counted);
   g_assert_cmpuint(in.step, ==, 105);
   g_assert_cmpuint(st.rtp_received, ==, 100);
@@ -675,26 +734,32 @@ test_live_settings(void)
   pair_start(&p, &o);
   run_for(300);
   g_autoptr(GError) error = NULL;
-  g_assert_true(hark_media_session_set_codec_setting(p.a, "bitrate", g_variant_new_int64(12000), &error));
+  g_assert_true(
+    hark_media_session_set_codec_setting(p.a, "bitrate", g_variant_new_int64(12000), &error));
   g_assert_no_error(error);
-  g_assert_true(hark_media_session_set_codec_setting(p.a, "inband_fec", g_variant_new_boolean(TRUE), &error));
+  g_assert_true(
+    hark_media_session_set_codec_setting(p.a, "inband_fec", g_variant_new_boolean(TRUE), &error));
   HarkMediaStats st;
   hark_media_session_get_stats(p.a, &st);
   g_assert_cmpint(st.encoder_bitrate, ==, 12000);
-  g_assert_false(hark_media_session_set_codec_setting(p.a, "frame_size", g_variant_new_int64(40), &error));
+  g_assert_false(
+    hark_media_session_set_codec_setting(p.a, "frame_size", g_variant_new_int64(40), &error));
   g_assert_nonnull(strstr(error->message, "frame_size"));
   g_clear_error(&error);
-  g_assert_false(hark_media_session_set_codec_setting(p.a, "bitrate", g_variant_new_int64(1), &error));
+  g_assert_false(
+    hark_media_session_set_codec_setting(p.a, "bitrate", g_variant_new_int64(1), &error));
   g_assert_nonnull(strstr(error->message, "bitrate"));
   g_clear_error(&error);
-  g_assert_false(hark_media_session_set_codec_setting(p.a, "bitrate", g_variant_new_string("fast"), &error));
+  g_assert_false(
+    hark_media_session_set_codec_setting(p.a, "bitrate", g_variant_new_string("fast"), &error));
   g_assert_nonnull(strstr(error->message, "bitrate"));
   /* Still sending at the new rate: about 12 kbit/s of payload for a second. */
   HarkMediaStats before, after;
   hark_media_session_get_stats(p.a, &before);
   run_for(1000);
   hark_media_session_get_stats(p.a, &after);
-  guint64 payload = (after.bytes_sent - before.bytes_sent) - (after.packets_sent - before.packets_sent) * 22;
+  guint64 payload =
+    (after.bytes_sent - before.bytes_sent) - (after.packets_sent - before.packets_sent) * 22;
   g_test_message("live bitrate 12000: %" G_GUINT64_FORMAT " payload bytes in 1 s", payload);
   /* A window of real time: a range around 1500 bytes (Opus's rate control, and how many
    * 20 ms frames fell into the second, vary). */

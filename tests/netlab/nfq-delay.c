@@ -70,8 +70,7 @@ accept_packet(Delay *d, uint32_t id)
 
 /* A packet came: hold its id until its due time (or pass it when the ring is full). */
 static int
-on_packet(struct nfq_q_handle *queue, struct nfgenmsg *message, struct nfq_data *data,
-          void *user)
+on_packet(struct nfq_q_handle *queue, struct nfgenmsg *message, struct nfq_data *data, void *user)
 {
   (void)queue;
   (void)message;

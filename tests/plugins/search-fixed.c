@@ -101,10 +101,7 @@ fixed_fini(HarkContext *ctx)
   g_free(hark_context_get_plugin_data(ctx));
 }
 
-HARK_PLUGIN_DEFINE(.name = "search-fixed",
-                   .version = HARK_VERSION,
+HARK_PLUGIN_DEFINE(.name = "search-fixed", .version = HARK_VERSION,
                    .description = "test search strategy: ghost* are unknown",
-                   .license = "LGPL-2.1-or-later",
-                   .kinds = HARK_KIND_SEARCH,
-                   .init = fixed_init,
+                   .license = "LGPL-2.1-or-later", .kinds = HARK_KIND_SEARCH, .init = fixed_init,
                    .fini = fixed_fini);

@@ -9,23 +9,33 @@
 static void
 test_routable(void)
 {
-  static const char *const good[] = { "192.0.2.1", "10.1.2.3", "172.16.0.1", "192.168.1.1",
-                                      "100.64.0.1", "2001:db8::1", "fd00::1", "8.8.8.8",
-                                      NULL };
+  static const char *const good[] = { "192.0.2.1",   "10.1.2.3",   "172.16.0.1",
+                                      "192.168.1.1", "100.64.0.1", "2001:db8::1",
+                                      "fd00::1",     "8.8.8.8",    NULL };
   static const struct {
     const char *host;
     const char *why;
   } bad[] = {
-    { "localhost", "not an IP address" }, { "0", "not an IP address" },
-    { "-", "not an IP address" },         { "", "not an IP address" },
-    { "sn.example", "not an IP address" }, { "1.2.3.4.5", "not an IP address" },
-    { "0.0.0.0", "unspecified" },         { "0.1.2.3", "unspecified" },
-    { "::", "unspecified" },              { "127.0.0.1", "loopback" },
-    { "127.9.9.9", "loopback" },          { "::1", "loopback" },
-    { "::ffff:127.0.0.1", "loopback" },   { "224.0.0.1", "multicast" },
-    { "239.255.255.250", "multicast" },   { "ff02::1", "multicast" },
-    { "255.255.255.255", "broadcast" },   { "169.254.1.1", "link-local" },
-    { "fe80::1", "link-local" },          { "240.0.0.1", "reserved" },
+    { "localhost", "not an IP address" },
+    { "0", "not an IP address" },
+    { "-", "not an IP address" },
+    { "", "not an IP address" },
+    { "sn.example", "not an IP address" },
+    { "1.2.3.4.5", "not an IP address" },
+    { "0.0.0.0", "unspecified" },
+    { "0.1.2.3", "unspecified" },
+    { "::", "unspecified" },
+    { "127.0.0.1", "loopback" },
+    { "127.9.9.9", "loopback" },
+    { "::1", "loopback" },
+    { "::ffff:127.0.0.1", "loopback" },
+    { "224.0.0.1", "multicast" },
+    { "239.255.255.250", "multicast" },
+    { "ff02::1", "multicast" },
+    { "255.255.255.255", "broadcast" },
+    { "169.254.1.1", "link-local" },
+    { "fe80::1", "link-local" },
+    { "240.0.0.1", "reserved" },
   };
   for (guint i = 0; good[i] != NULL; i++)
     g_assert_null(hark_address_refusal(good[i], FALSE));
@@ -60,7 +70,9 @@ test_escape(void)
     { "alice", "alice" },
     { "a\nb", "a\\x0ab" },
     { "x\r\n12:00:00.000 hark message: forged", "x\\x0d\\x0a12:00:00.000 hark message: forged" },
-    { "\xe2\x80\xae" "evil", "\\u{202e}evil" },
+    { "\xe2\x80\xae"
+      "evil",
+      "\\u{202e}evil" },
     { "caf\xc3\xa9", "caf\xc3\xa9" },
     { "bad\xff", "bad\\xff" },
     { "back\\slash", "back\\\\slash" },
@@ -85,8 +97,10 @@ test_clean(void)
   g_assert_true(hark_text_is_clean("alice-phone"));
   g_assert_true(hark_text_is_clean("Zoë's phone 电话"));
   g_assert_false(hark_text_is_clean("a\nb"));
-  g_assert_false(hark_text_is_clean("\xe2\x80\xae" "enohp"));
-  g_assert_false(hark_text_is_clean("\xe2\x81\xa6" "x"));
+  g_assert_false(hark_text_is_clean("\xe2\x80\xae"
+                                    "enohp"));
+  g_assert_false(hark_text_is_clean("\xe2\x81\xa6"
+                                    "x"));
   g_assert_false(hark_text_is_clean("bad\xff"));
   g_assert_false(hark_text_is_clean("\x7f"));
   g_assert_false(hark_text_is_clean(NULL));
@@ -97,9 +111,11 @@ test_clean(void)
 static void
 test_refusal_inet(void)
 {
-  static const char *const never[] = { "0.0.0.0", "0.1.2.3", "::", "169.254.1.2", "fe80::1",
-                                       "224.0.0.1", "239.1.2.3", "ff02::1", "255.255.255.255",
-                                       "::ffff:169.254.1.2", "::ffff:0.0.0.0", NULL };
+  static const char *const never[] = {
+    "0.0.0.0",        "0.1.2.3",   "::",      "169.254.1.2",     "fe80::1",
+    "224.0.0.1",      "239.1.2.3", "ff02::1", "255.255.255.255", "::ffff:169.254.1.2",
+    "::ffff:0.0.0.0", NULL
+  };
   static const char *const loopback[] = { "127.0.0.1", "127.9.8.7", "::1", "::ffff:127.0.0.1",
                                           NULL };
   static const char *const fine[] = { "192.0.2.1", "10.1.2.3", "2001:db8::1", "::ffff:192.0.2.1",
@@ -111,8 +127,7 @@ test_refusal_inet(void)
   }
   for (guint i = 0; loopback[i] != NULL; i++) {
     g_autoptr(GInetAddress) ip = g_inet_address_new_from_string(loopback[i]);
-    g_assert_cmpstr(hark_address_refusal_inet(ip, FALSE), ==,
-                    "loopback");
+    g_assert_cmpstr(hark_address_refusal_inet(ip, FALSE), ==, "loopback");
     g_assert_null(hark_address_refusal_inet(ip, TRUE));
   }
   for (guint i = 0; fine[i] != NULL; i++) {

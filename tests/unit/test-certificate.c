@@ -21,13 +21,12 @@
 /* Any well-formed account id will do for certificates made here. */
 #define TEST_ACCOUNT_ID "00112233445566778899aabbccddeeff"
 
-
 #define DAY (24 * 3600)
 #define NONCE "0123456789abcdef0123456789abcdef"
 
 typedef struct {
-  char *dir;      /* a fresh temporary directory */
-  char *ca_dir;   /* dir/ca, made by the CA */
+  char *dir; /* a fresh temporary directory */
+  char *ca_dir; /* dir/ca, made by the CA */
   HarkCa *ca;
   HarkIdentity *device;
   gint64 now;
@@ -165,9 +164,10 @@ static void
 test_ca_corrupt_key_refused(Fixture *f, gconstpointer data)
 {
   g_autofree char *key_path = g_build_filename(f->ca_dir, "ca-key.pem", NULL);
-  static const char garbage[] = "-----BEGIN PRIVATE KEY-----\nnot a key\n-----END PRIVATE KEY-----\n";
-  g_assert_true(g_file_set_contents_full(key_path, garbage, -1, G_FILE_SET_CONTENTS_CONSISTENT,
-                                         0600, NULL));
+  static const char garbage[] =
+    "-----BEGIN PRIVATE KEY-----\nnot a key\n-----END PRIVATE KEY-----\n";
+  g_assert_true(
+    g_file_set_contents_full(key_path, garbage, -1, G_FILE_SET_CONTENTS_CONSISTENT, 0600, NULL));
   g_autoptr(GError) error = NULL;
   g_autoptr(HarkCa) again = hark_ca_load_or_create(f->ca_dir, "test CA", &error);
   g_assert_null(again);
@@ -243,13 +243,12 @@ test_device_certificate_contents(Fixture *f, gconstpointer data)
   X509 *cert = parse_pem(pem);
   X509 *cert2 = parse_pem(other);
   /* Random 128-bit serials: two certificates never share one. */
-  g_assert_cmpint(ASN1_INTEGER_cmp(X509_get0_serialNumber(cert), X509_get0_serialNumber(cert2)),
-                  !=, 0);
+  g_assert_cmpint(ASN1_INTEGER_cmp(X509_get0_serialNumber(cert), X509_get0_serialNumber(cert2)), !=,
+                  0);
   g_assert_cmpint(X509_check_ca(cert), ==, 0);
   g_assert_true(X509_get_key_usage(cert) & KU_DIGITAL_SIGNATURE);
-  g_autofree char *uri =
-    g_strdup_printf("hark:device:alice:" TEST_ACCOUNT_ID ":%s",
-                    hark_identity_get_fingerprint(f->device));
+  g_autofree char *uri = g_strdup_printf("hark:device:alice:" TEST_ACCOUNT_ID ":%s",
+                                         hark_identity_get_fingerprint(f->device));
   GENERAL_NAMES *names = X509_get_ext_d2i(cert, NID_subject_alt_name, NULL, NULL);
   g_assert_cmpint(sk_GENERAL_NAME_num(names), ==, 1);
   GENERAL_NAME *name = sk_GENERAL_NAME_value(names, 0);
@@ -288,8 +287,7 @@ test_not_yet_valid(Fixture *f, gconstpointer data)
 {
   g_autofree char *pem = issue(f, "alice", f->now + 3600, DAY);
   g_autoptr(GBytes) bytes = pem_bytes(pem);
-  assert_refused(hark_ca_get_certificate_pem(f->ca), bytes, f->now,
-                 HARK_CERTIFICATE_ERROR_EXPIRED);
+  assert_refused(hark_ca_get_certificate_pem(f->ca), bytes, f->now, HARK_CERTIFICATE_ERROR_EXPIRED);
 }
 
 static void
@@ -343,7 +341,8 @@ test_wrong_key_type(Fixture *f, gconstpointer data)
   BIO_free(bio);
   EVP_PKEY_free(p256);
 
-  const char *keys[] = { ec_pem, "", "-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n" };
+  const char *keys[] = { ec_pem, "",
+                         "-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n" };
   for (gsize i = 0; i < G_N_ELEMENTS(keys); i++) {
     g_autoptr(GError) error = NULL;
     g_autofree char *pem =
@@ -454,9 +453,8 @@ test_inconsistent_device_refused(Fixture *f, gconstpointer data)
   g_assert_nonnull(device);
 
   g_autoptr(HarkIdentity) stranger = new_identity(f->dir, "stranger.pem");
-  g_autofree char *wrong_key =
-    g_strdup_printf("hark:device:alice:" TEST_ACCOUNT_ID ":%s",
-                    hark_identity_get_fingerprint(stranger));
+  g_autofree char *wrong_key = g_strdup_printf("hark:device:alice:" TEST_ACCOUNT_ID ":%s",
+                                               hark_identity_get_fingerprint(stranger));
   g_autoptr(GBytes) bad_key = forge_device_certificate(f, "alice", wrong_key);
   assert_refused(ca, bad_key, f->now, HARK_CERTIFICATE_ERROR_MALFORMED);
 
@@ -467,15 +465,13 @@ test_inconsistent_device_refused(Fixture *f, gconstpointer data)
 
   /* Without an account id (as issued before account ids), or with a malformed one, a
    * certificate binds no account: refused. */
-  static const char *const bad_accounts[] = { "", "00112233",
-                                              "0011223344556677889900AABBCCDDEEFF",
+  static const char *const bad_accounts[] = { "", "00112233", "0011223344556677889900AABBCCDDEEFF",
                                               "00112233445566778899aabbccddeeXX" };
   g_autofree char *old_form = g_strdup_printf("hark:device:alice:%s", fingerprint);
   g_autoptr(GBytes) old = forge_device_certificate(f, "alice", old_form);
   assert_refused(ca, old, f->now, HARK_CERTIFICATE_ERROR_MALFORMED);
   for (gsize i = 0; i < G_N_ELEMENTS(bad_accounts); i++) {
-    g_autofree char *uri =
-      g_strdup_printf("hark:device:alice:%s:%s", bad_accounts[i], fingerprint);
+    g_autofree char *uri = g_strdup_printf("hark:device:alice:%s:%s", bad_accounts[i], fingerprint);
     g_autoptr(GBytes) bad = forge_device_certificate(f, "alice", uri);
     assert_refused(ca, bad, f->now, HARK_CERTIFICATE_ERROR_MALFORMED);
   }
@@ -550,8 +546,8 @@ static void
 assert_not_server(Fixture *f, GBytes *cert, const char *host, HarkCertificateError code)
 {
   g_autoptr(GError) error = NULL;
-  g_assert_false(hark_certificate_verify_server(hark_ca_get_certificate_pem(f->ca), cert, host,
-                                                f->now, &error));
+  g_assert_false(
+    hark_certificate_verify_server(hark_ca_get_certificate_pem(f->ca), cert, host, f->now, &error));
   g_assert_error(error, HARK_CERTIFICATE_ERROR, (gint)code);
   g_test_message("not the server for %s: %s", host, error->message);
 }
@@ -587,8 +583,8 @@ test_device_is_not_server(Fixture *f, gconstpointer data)
                  HARK_CERTIFICATE_ERROR_WRONG_PURPOSE);
   /* serverAuth, but the host only in the common name: names are subject alternative
    * names only. */
-  g_autoptr(GBytes) cn_only = forge_certificate(f, "localhost", "DNS:elsewhere.example",
-                                                "serverAuth");
+  g_autoptr(GBytes) cn_only =
+    forge_certificate(f, "localhost", "DNS:elsewhere.example", "serverAuth");
   assert_not_server(f, cn_only, "localhost", HARK_CERTIFICATE_ERROR_WRONG_HOST);
 }
 
@@ -620,9 +616,8 @@ test_server_is_not_device(Fixture *f, gconstpointer data)
 /* ---- signed requests ----------------------------------------------------------------------- */
 
 static void
-assert_request_refused(Fixture *f, GBytes *key, const char *method, const char *path,
-                       gint64 date, GBytes *body, const char *signature,
-                       HarkCertificateError code)
+assert_request_refused(Fixture *f, GBytes *key, const char *method, const char *path, gint64 date,
+                       GBytes *body, const char *signature, HarkCertificateError code)
 {
   g_autoptr(GError) error = NULL;
   g_assert_false(
@@ -642,8 +637,7 @@ test_request_signatures(Fixture *f, gconstpointer data)
     hark_request_sign(f->device, "POST", path, f->now, NONCE, body, &error);
   g_assert_no_error(error);
   g_assert_true(
-    hark_request_verify(key, "POST", path, f->now, NONCE, body, signature, f->now, 300,
-                        &error));
+    hark_request_verify(key, "POST", path, f->now, NONCE, body, signature, f->now, 300, &error));
   g_assert_no_error(error);
 
   assert_request_refused(f, key, "POST", path, f->now, other_body, signature,
@@ -671,8 +665,10 @@ test_request_signatures(Fixture *f, gconstpointer data)
                                      body, signature, f->now, 300, &error));
   g_assert_error(error, HARK_CERTIFICATE_ERROR, HARK_CERTIFICATE_ERROR_BAD_SIGNATURE);
   g_clear_error(&error);
-  const char *bad_nonces[] = { "", "short", "0123456789abcdef\n0123456789", "0123456789abcdef:x",
-                               "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef0" };
+  const char *bad_nonces[] = {
+    "", "short", "0123456789abcdef\n0123456789", "0123456789abcdef:x",
+    "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef0"
+  };
   for (gsize i = 0; i < G_N_ELEMENTS(bad_nonces); i++) {
     g_assert_false(hark_request_nonce_is_valid(bad_nonces[i]));
     g_assert_false(hark_request_verify(key, "POST", path, f->now, bad_nonces[i], body, signature,
@@ -702,8 +698,8 @@ test_request_stale(Fixture *f, gconstpointer data)
   /* At the edge of the allowed skew, and with no body (the empty body's digest). */
   g_autofree char *signature =
     hark_request_sign(f->device, "GET", "/v1/buddies", f->now - 300, NONCE, NULL, &error);
-  g_assert_true(hark_request_verify(key, "GET", "/v1/buddies", f->now - 300, NONCE, NULL,
-                                    signature, f->now, 300, &error));
+  g_assert_true(hark_request_verify(key, "GET", "/v1/buddies", f->now - 300, NONCE, NULL, signature,
+                                    f->now, 300, &error));
   g_assert_no_error(error);
 }
 
@@ -768,9 +764,9 @@ test_login_proofs(Fixture *f, gconstpointer data)
     const char *proof;
   } refused[] = {
     { stranger_key, nonce, "alice", proof }, /* a proof for another key */
-    { key, other_nonce, "alice", proof },    /* another nonce */
-    { key, nonce, "bob", proof },            /* another user */
-    { key, nonce, "alice", "AAAA" },         /* not a signature */
+    { key, other_nonce, "alice", proof }, /* another nonce */
+    { key, nonce, "bob", proof }, /* another user */
+    { key, nonce, "alice", "AAAA" }, /* not a signature */
     { key, nonce, "alice", "" },
   };
   for (gsize i = 0; i < G_N_ELEMENTS(refused); i++) {

@@ -74,7 +74,8 @@ static const HarkCommandParam greet_params[] = {
   { NULL },
 };
 
-static const HarkCommand greet = { HARK_COMMAND_VERSION, "greet", "say hello", greet_params, run_greet };
+static const HarkCommand greet = { HARK_COMMAND_VERSION, "greet", "say hello", greet_params,
+                                   run_greet };
 
 static void
 run_later(HarkCommandCall *call, JsonObject *args, gpointer user_data)
@@ -187,8 +188,10 @@ test_parse_words_errors(Fixture *f, gconstpointer data)
   } bad[] = {
     { { "bob", "many", NULL }, "greet: argument 'times' must be an integer, not 'many'" },
     { { "bob", "1", "maybe", NULL }, "greet: argument 'loud' must be true or false, not 'maybe'" },
-    { { "bob", "1", "no", "extra", NULL }, "greet: too many arguments ('extra' is one more than it takes)" },
-    { { "times=99999999999999999999", NULL }, "greet: argument 'times' must be an integer, not '99999999999999999999'" },
+    { { "bob", "1", "no", "extra", NULL },
+      "greet: too many arguments ('extra' is one more than it takes)" },
+    { { "times=99999999999999999999", NULL },
+      "greet: argument 'times' must be an integer, not '99999999999999999999'" },
   };
   for (gsize i = 0; i < G_N_ELEMENTS(bad); i++) {
     g_autoptr(GError) error = NULL;
@@ -251,8 +254,9 @@ test_help_lists_table(Fixture *f, gconstpointer data)
   JsonArray *commands = json_object_get_array_member(json_node_get_object(f->result), "commands");
   g_autoptr(GString) names = g_string_new(NULL);
   for (guint i = 0; i < json_array_get_length(commands); i++)
-    g_string_append_printf(names, "%s ",
-                           json_object_get_string_member(json_array_get_object_element(commands, i), "name"));
+    g_string_append_printf(
+      names, "%s ",
+      json_object_get_string_member(json_array_get_object_element(commands, i), "name"));
   g_assert_cmpstr(names->str, ==,
                   "block buddies buddy-accept buddy-add buddy-cancel buddy-decline "
                   "buddy-remove buddy-rename delete-account device-remove devices directory "

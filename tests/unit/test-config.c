@@ -106,18 +106,18 @@ test_example_hark_conf(void)
   g_assert_true(cli->optional);
   const HarkPluginConfig *ctl = hark_config_find_plugin(config, "ctl");
   g_assert_nonnull(ctl);
-  g_autoptr(GVariant) socket = g_variant_lookup_value(ctl->settings, "socket", G_VARIANT_TYPE_STRING);
+  g_autoptr(GVariant) socket =
+    g_variant_lookup_value(ctl->settings, "socket", G_VARIANT_TYPE_STRING);
   g_assert_nonnull(socket);
   g_assert_cmpstr(g_variant_get_string(socket, NULL), ==, "ctl.sock");
 }
 
 /* ---- syntax and I/O errors -------------------------------------------------------- */
 
-static const char syntax_error_text[] =
-  "node = {\n"
-  "  name = \"a\";\n"
-  "  supernode = ;\n" /* line 3 */
-  "};\n";
+static const char syntax_error_text[] = "node = {\n"
+                                        "  name = \"a\";\n"
+                                        "  supernode = ;\n" /* line 3 */
+                                        "};\n";
 
 static void
 test_syntax_error_string(void)
@@ -172,16 +172,14 @@ static const InvalidCase invalid_cases[] = {
     "  name = 42;\n"
     "};\n",
     "<string>:2: node.name: expected a string, got an integer" },
-  { "node-name-empty",
-    "node = { name = \"\"; };\n",
+  { "node-name-empty", "node = { name = \"\"; };\n",
     "<string>:1: node.name: bad value '': expected a non-empty string" },
   { "supernode-type",
     "node = {\n"
     "  supernode = \"yes\";\n"
     "};\n",
     "<string>:2: node.supernode: expected a boolean, got a string" },
-  { "state-dir-other-user",
-    "node = { state_dir = \"~bob/hark\"; };\n",
+  { "state-dir-other-user", "node = { state_dir = \"~bob/hark\"; };\n",
     "<string>:1: node.state_dir: bad value '~bob/hark': expected '~' or '~/...' ('~user' is not "
     "expanded)" },
   { "section-type",
@@ -194,8 +192,7 @@ static const InvalidCase invalid_cases[] = {
     "  port = 70000;\n"
     "};\n",
     "<string>:3: network.port: 70000 is out of range 1..65535" },
-  { "listen-not-an-address",
-    "network = { listen = \"localhost\"; };\n",
+  { "listen-not-an-address", "network = { listen = \"localhost\"; };\n",
     "<string>:1: network.listen: bad value 'localhost': expected an IPv4 or IPv6 address" },
   { "bootstrap-port-zero",
     "network = {\n"
@@ -278,8 +275,7 @@ static const InvalidCase invalid_cases[] = {
     "  codecs = \"opus\";\n"
     "};\n",
     "<string>:2: media.codecs: expected an array of strings, got a string" },
-  { "codecs-empty",
-    "media = { codecs = [ ]; };\n",
+  { "codecs-empty", "media = { codecs = [ ]; };\n",
     "<string>:1: media.codecs: expected at least 1 element(s)" },
   { "source-bad",
     "media = {\n"
@@ -287,12 +283,10 @@ static const InvalidCase invalid_cases[] = {
     "};\n",
     "<string>:2: media.source: bad value 'microphone': expected tone, tone:HZ[:LEVEL], "
     "silence, wav:PATH, pulse or pulse:DEVICE" },
-  { "source-bad-tone",
-    "media = { source = \"tone:loud\"; };\n",
+  { "source-bad-tone", "media = { source = \"tone:loud\"; };\n",
     "<string>:1: media.source: bad value 'tone:loud': expected tone, tone:HZ[:LEVEL], "
     "silence, wav:PATH, pulse or pulse:DEVICE" },
-  { "source-pulse-without-device",
-    "media = { source = \"pulse:\"; };\n",
+  { "source-pulse-without-device", "media = { source = \"pulse:\"; };\n",
     "<string>:1: media.source: bad value 'pulse:': expected tone, tone:HZ[:LEVEL], "
     "silence, wav:PATH, pulse or pulse:DEVICE" },
   { "sink-empty-file",
@@ -300,8 +294,7 @@ static const InvalidCase invalid_cases[] = {
     "  sink = \"file:\";\n"
     "};\n",
     "<string>:2: media.sink: bad value 'file:': expected null, wav:PATH, pulse or pulse:DEVICE" },
-  { "sink-source-only",
-    "media = { sink = \"tone\"; };\n",
+  { "sink-source-only", "media = { sink = \"tone\"; };\n",
     "<string>:1: media.sink: bad value 'tone': expected null, wav:PATH, pulse or pulse:DEVICE" },
   { "login-url-type",
     "login = {\n"
@@ -344,8 +337,7 @@ static const InvalidCase invalid_cases[] = {
   { "login-renew-margin-range",
     "login = { url = \"https://127.0.0.1:8443\"; ca = \"ca.pem\"; renew_margin = 5; };\n",
     "<string>:1: login.renew_margin: 5 is out of range 60..2592000" },
-  { "login-not-a-group",
-    "login = \"https://127.0.0.1:8443\";\n",
+  { "login-not-a-group", "login = \"https://127.0.0.1:8443\";\n",
     "<string>:1: login: expected a group, got a string" },
 };
 
@@ -370,7 +362,8 @@ test_invalid_names_file(void)
 
   g_assert_null(config);
   g_assert_error(error, HARK_CONFIG_ERROR, HARK_CONFIG_ERROR_INVALID);
-  g_assert_cmpstr(error->message, ==, "/etc/hark/x.conf:2: network.port: 0 is out of range 1..65535");
+  g_assert_cmpstr(error->message, ==,
+                  "/etc/hark/x.conf:2: network.port: 0 is out of range 1..65535");
 }
 
 /* ---- unknown keys ----------------------------------------------------------------- */
@@ -379,16 +372,16 @@ static void
 test_unknown_keys_warn(void)
 {
   static const char text[] =
-    "colour = \"blue\";\n"                       /* 1 */
-    "node = {\n"                                 /* 2 */
-    "  name = \"n\";\n"                          /* 3 */
-    "  nickname = \"x\";\n"                      /* 4 */
-    "};\n"                                       /* 5 */
-    "plugins = {\n"                              /* 6 */
-    "  load = ( { name = \"ctl\";\n"             /* 7 */
-    "             priority = 3;\n"               /* 8 */
+    "colour = \"blue\";\n" /* 1 */
+    "node = {\n" /* 2 */
+    "  name = \"n\";\n" /* 3 */
+    "  nickname = \"x\";\n" /* 4 */
+    "};\n" /* 5 */
+    "plugins = {\n" /* 6 */
+    "  load = ( { name = \"ctl\";\n" /* 7 */
+    "             priority = 3;\n" /* 8 */
     "             settings = { anything = 1; nested = { deeper = true; }; }; } );\n"
-    "};\n"                                       /* 10 */
+    "};\n" /* 10 */
     "network = { bootstrap = ( { host = \"10.0.0.1\"; port = 1;\n"
     "                            weight = 2; } ); };\n"; /* 12 */
   g_autoptr(HarkConfig) config = load_or_die(text, "w.conf");
@@ -426,7 +419,8 @@ test_values_read(void)
     "  bootstrap = ( { host = \"sn.example.org\"; port = 443; transports = [ \"tls443\" ]; },\n"
     "                { host = \"10.0.0.1\"; port = 33033; } );\n"
     "};\n"
-    "media = { codecs = [ \"g722\", \"opus\" ]; source = \"tone:440:0.5\"; sink = \"pulse:speakers\"; };\n";
+    "media = { codecs = [ \"g722\", \"opus\" ]; source = \"tone:440:0.5\"; sink = "
+    "\"pulse:speakers\"; };\n";
   g_autoptr(HarkConfig) config = load_or_die(text, NULL);
 
   g_assert_null(config->path);
@@ -530,13 +524,12 @@ test_settings_types(void)
 static void
 test_login_values(void)
 {
-  static const char text[] =
-    "node = { name = \"alice-laptop\"; };\n"
-    "login = {\n"
-    "  url = \"https://login.example.org:8443\";\n"
-    "  ca = \"certs/login-ca.pem\";\n"
-    "  renew_margin = 600;\n"
-    "};\n";
+  static const char text[] = "node = { name = \"alice-laptop\"; };\n"
+                             "login = {\n"
+                             "  url = \"https://login.example.org:8443\";\n"
+                             "  ca = \"certs/login-ca.pem\";\n"
+                             "  renew_margin = 600;\n"
+                             "};\n";
   g_autoptr(HarkConfig) config = load_or_die(text, "/etc/hark/hark.conf");
 
   g_assert_cmpstr(config->login_url, ==, "https://login.example.org:8443");
@@ -689,9 +682,9 @@ test_state_dir_relative_file(void)
   g_autoptr(GError) error = NULL;
   g_autofree char *dir = g_dir_make_tmp("hark-config-XXXXXX", &error);
   g_assert_no_error(error);
-  g_autofree char *path =
-    write_temp_file(dir, "node.conf", "node = { state_dir = \"state\"; };\n"
-                                      "plugins = { path = [ \"plugins\", \"~/p\" ]; };\n");
+  g_autofree char *path = write_temp_file(dir, "node.conf",
+                                          "node = { state_dir = \"state\"; };\n"
+                                          "plugins = { path = [ \"plugins\", \"~/p\" ]; };\n");
 
   g_autoptr(HarkConfig) config = hark_config_load(path, &error);
   g_assert_no_error(error);

@@ -29,7 +29,7 @@ typedef struct {
 
 struct _Net {
   GArray *nodes; /* Node, fixed size */
-  GQueue queue;  /* Packet* */
+  GQueue queue; /* Packet* */
   GHashTable *down; /* (sender << 16 | dead) reports still to deliver */
   gint64 now;
   guint64 messages;
@@ -117,14 +117,14 @@ static Net *
 net_new(guint n, const HarkGiParams *params)
 {
   Net *net = g_new0(Net, 1);
-  HarkGiCallbacks cb = {.send = net_send, .verify = net_verify, .done = net_done};
+  HarkGiCallbacks cb = { .send = net_send, .verify = net_verify, .done = net_done };
   net->nodes = g_array_sized_new(FALSE, TRUE, sizeof(Node), n);
   g_array_set_size(net->nodes, n);
   net->now = T0;
   g_queue_init(&net->queue);
   for (guint i = 0; i < n; i++) {
     Node *nd = node(net, i);
-    guint32 raw[2] = {0x5eed, i};
+    guint32 raw[2] = { 0x5eed, i };
     nd->net = net;
     nd->index = i;
     nd->alive = TRUE;
@@ -133,7 +133,7 @@ net_new(guint n, const HarkGiParams *params)
   }
   /* each joins through up to 2 that joined before, as an SN with a host cache does */
   for (guint i = 0; i < n; i++) {
-    HarkGiContact known[2] = {{.id = node(net, 0)->id}, {.id = node(net, i / 2)->id}};
+    HarkGiContact known[2] = { { .id = node(net, 0)->id }, { .id = node(net, i / 2)->id } };
     hark_gi_engine_bootstrap(node(net, i)->engine, known, i == 0 ? 0 : 2, net->now);
     net_run(net);
     net_tick(net);
@@ -167,8 +167,8 @@ make_record(const char *user, const char *device, gint64 time_us, gboolean signe
 {
   HarkGiId key;
   hark_gi_id_for_user(user, &key);
-  g_autofree gchar *text = g_strdup_printf("%s:%s@%s", signed_ok ? "signed" : "forged",
-                                           device, user);
+  g_autofree gchar *text =
+    g_strdup_printf("%s:%s@%s", signed_ok ? "signed" : "forged", device, user);
   g_autoptr(GBytes) blob = g_bytes_new(text, strlen(text));
   return hark_gi_record_new(&key, device, time_us, blob);
 }
@@ -195,9 +195,9 @@ true_closest(Net *net, const HarkGiId *key)
     if (!node(net, i)->alive)
       continue;
     guint pos = 0;
-    while (pos < order->len
-           && hark_gi_id_cmp_distance(&node(net, g_array_index(order, guint, pos))->id,
-                                      &node(net, i)->id, key) < 0)
+    while (pos < order->len &&
+           hark_gi_id_cmp_distance(&node(net, g_array_index(order, guint, pos))->id,
+                                   &node(net, i)->id, key) < 0)
       pos++;
     g_array_insert_val(order, pos, i);
   }
@@ -242,7 +242,7 @@ test_codec(void)
   msg.hops = 3;
   msg.ttl = 9;
   g_ptr_array_add(msg.records, make_record("carol", "phone", T0, TRUE));
-  HarkGiContact c = {.id = key, .addr = g_bytes_new("10.0.0.1:4433", 13)};
+  HarkGiContact c = { .id = key, .addr = g_bytes_new("10.0.0.1:4433", 13) };
   g_array_append_val(msg.contacts, c);
   g_autoptr(GBytes) bytes = hark_gi_message_encode_bytes(&msg);
   g_autoptr(GError) error = NULL;
@@ -257,9 +257,10 @@ test_codec(void)
   hark_gi_message_clear(&back);
 
   /* a key of the wrong length, an unknown kind, too many records, another type */
-  guint8 short_key[31] = {0};
+  guint8 short_key[31] = { 0 };
   GVariant *bad = g_variant_new("(yyt@ayyya(ayay)a(aysxay))", 2, 0, (guint64)1,
-    g_variant_new_fixed_array(G_VARIANT_TYPE_BYTE, short_key, 31, 1), 0, 4, NULL, NULL);
+                                g_variant_new_fixed_array(G_VARIANT_TYPE_BYTE, short_key, 31, 1), 0,
+                                4, NULL, NULL);
   g_variant_ref_sink(bad);
   g_clear_error(&error);
   g_assert_false(hark_gi_message_decode(bad, &back, &error));
@@ -296,10 +297,10 @@ test_table_keeps_old_contacts(void)
   /* ids in the farthest bucket (first bit differs from ours): only k are kept, the
    * first ones, and a stranger connecting later does not push them out */
   guint kept = 0;
-  HarkGiId first = {0};
+  HarkGiId first = { 0 };
   for (guint i = 0; i < 10; i++) {
     HarkGiId id;
-    guint32 raw[2] = {0xfa7, i};
+    guint32 raw[2] = { 0xfa7, i };
     hark_gi_id_for_device_key((const guint8 *)raw, sizeof raw, &id);
     id.b[0] = (guint8)((id.b[0] & 0x7f) | (~self->id.b[0] & 0x80));
     if (hark_gi_engine_peer_up(self->engine, &id, NULL, net->now))
@@ -634,8 +635,8 @@ test_simulation_100_churn(void)
   p.churn_minutes = 6;
   p.idle_minutes = 1;
   hark_dirsim_run(&p, &r);
-  g_test_message("gi, 100 SNs, churn: %u/%u found, %.1f messages per lookup, %u departed",
-                 r.found, r.lookups, r.msgs_per_lookup, r.departed);
+  g_test_message("gi, 100 SNs, churn: %u/%u found, %.1f messages per lookup, %u departed", r.found,
+                 r.lookups, r.msgs_per_lookup, r.departed);
   g_assert_cmpuint(r.departed, >=, 10 + 5); /* the 10 % crash and 1 % a minute */
   g_assert_cmpuint(r.found, ==, r.lookups);
   g_assert_cmpfloat(r.msgs_per_lookup, <, 10);

@@ -14,7 +14,7 @@
 /* ---- helpers ---------------------------------------------------------------------- */
 
 typedef struct {
-  char *dir;  /* a fresh temporary directory */
+  char *dir; /* a fresh temporary directory */
   char *path; /* dir/hostcache.json, not created */
   char *aside; /* path.corrupt */
 } Fixture;
@@ -89,8 +89,8 @@ assert_entries_equal(const HarkHostCacheEntry *a, const HarkHostCacheEntry *b)
 {
   g_assert_cmpstr(a->host, ==, b->host);
   g_assert_cmpuint(a->port, ==, b->port);
-  g_assert_true(g_strv_equal((const char *const *)a->transports,
-                             (const char *const *)b->transports));
+  g_assert_true(
+    g_strv_equal((const char *const *)a->transports, (const char *const *)b->transports));
   g_assert_cmpint(a->last_seen, ==, b->last_seen);
   g_assert_cmpuint(a->failures, ==, b->failures);
   g_assert_cmpint(a->rtt_us, ==, b->rtt_us);
@@ -118,8 +118,8 @@ assert_bootstrap_only(HarkHostCache *cache, GPtrArray *bootstrap)
     const HarkHostCacheEntry *e = hark_host_cache_lookup(cache, b->host, b->port);
     g_assert_nonnull(e);
     g_assert_true(e->bootstrap);
-    g_assert_true(g_strv_equal((const char *const *)e->transports,
-                               (const char *const *)b->transports));
+    g_assert_true(
+      g_strv_equal((const char *const *)e->transports, (const char *const *)b->transports));
   }
 }
 
@@ -516,12 +516,12 @@ test_round_trip_bootstrap(Fixture *f, gconstpointer data)
 typedef struct {
   const char *name;
   GBytes *(*make)(void); /* the file's content */
-  const char *problem;   /* in the warning's message */
+  const char *problem; /* in the warning's message */
 } CorruptCase;
 
-#define ENTRY(host, port, transports, last_seen, rtt, bootstrap)                        \
-  "{\"host\": " host ", \"port\": " port ", \"transports\": " transports                 \
-  ", \"last_seen\": " last_seen ", \"failures\": 0, \"rtt_us\": " rtt                     \
+#define ENTRY(host, port, transports, last_seen, rtt, bootstrap)         \
+  "{\"host\": " host ", \"port\": " port ", \"transports\": " transports \
+  ", \"last_seen\": " last_seen ", \"failures\": 0, \"rtt_us\": " rtt    \
   ", \"bootstrap\": " bootstrap "}"
 #define GOOD_ENTRY ENTRY("\"sn.example\"", "33033", "[\"udp\"]", "100", "-1", "false")
 #define FILE_OF(entries) "{\"version\": 1, \"entries\": [" entries "]}"
@@ -532,65 +532,106 @@ text(const char *content)
   return g_bytes_new_static(content, strlen(content));
 }
 
-static GBytes *make_garbage(void) { return g_bytes_new_static("\x01\x02 not json \xff\x00!", 15); }
-static GBytes *make_empty(void) { return text(""); }
-static GBytes *make_truncated(void) { return text("{\"version\": 1, \"entries\": [" GOOD_ENTRY); }
-static GBytes *make_not_object(void) { return text("[" GOOD_ENTRY "]"); }
-static GBytes *make_version(void) { return text("{\"version\": 2, \"entries\": []}"); }
-static GBytes *make_no_entries(void) { return text("{\"version\": 1}"); }
-static GBytes *make_port_string(void)
+static GBytes *
+make_garbage(void)
+{
+  return g_bytes_new_static("\x01\x02 not json \xff\x00!", 15);
+}
+static GBytes *
+make_empty(void)
+{
+  return text("");
+}
+static GBytes *
+make_truncated(void)
+{
+  return text("{\"version\": 1, \"entries\": [" GOOD_ENTRY);
+}
+static GBytes *
+make_not_object(void)
+{
+  return text("[" GOOD_ENTRY "]");
+}
+static GBytes *
+make_version(void)
+{
+  return text("{\"version\": 2, \"entries\": []}");
+}
+static GBytes *
+make_no_entries(void)
+{
+  return text("{\"version\": 1}");
+}
+static GBytes *
+make_port_string(void)
 {
   return text(FILE_OF(ENTRY("\"sn.example\"", "\"33033\"", "[\"udp\"]", "1", "-1", "false")));
 }
-static GBytes *make_port_70000(void)
+static GBytes *
+make_port_70000(void)
 {
   return text(FILE_OF(ENTRY("\"sn.example\"", "70000", "[\"udp\"]", "1", "-1", "false")));
 }
-static GBytes *make_port_zero(void)
+static GBytes *
+make_port_zero(void)
 {
   return text(FILE_OF(ENTRY("\"sn.example\"", "0", "[\"udp\"]", "1", "-1", "false")));
 }
-static GBytes *make_empty_host(void)
+static GBytes *
+make_empty_host(void)
 {
   return text(FILE_OF(ENTRY("\"\"", "1", "[\"udp\"]", "1", "-1", "false")));
 }
-static GBytes *make_host_number(void)
+static GBytes *
+make_host_number(void)
 {
   return text(FILE_OF(ENTRY("42", "1", "[\"udp\"]", "1", "-1", "false")));
 }
-static GBytes *make_unknown_transport(void)
+static GBytes *
+make_unknown_transport(void)
 {
   return text(FILE_OF(ENTRY("\"sn.example\"", "1", "[\"udp\", \"sctp\"]", "1", "-1", "false")));
 }
-static GBytes *make_no_transport(void)
+static GBytes *
+make_no_transport(void)
 {
   return text(FILE_OF(ENTRY("\"sn.example\"", "1", "[]", "1", "-1", "false")));
 }
-static GBytes *make_rtt_double(void)
+static GBytes *
+make_rtt_double(void)
 {
   return text(FILE_OF(ENTRY("\"sn.example\"", "1", "[\"udp\"]", "1", "1.5", "false")));
 }
-static GBytes *make_bootstrap_string(void)
+static GBytes *
+make_bootstrap_string(void)
 {
   return text(FILE_OF(ENTRY("\"sn.example\"", "1", "[\"udp\"]", "1", "-1", "\"yes\"")));
 }
-static GBytes *make_negative_time(void)
+static GBytes *
+make_negative_time(void)
 {
   return text(FILE_OF(ENTRY("\"sn.example\"", "1", "[\"udp\"]", "-5", "-1", "false")));
 }
-static GBytes *make_duplicate(void) { return text(FILE_OF(GOOD_ENTRY ", " GOOD_ENTRY)); }
-#define LEARNT_ENTRY(bootstrap, source)                                                    \
-  "{\"host\": \"192.0.2.1\", \"port\": 1, \"transports\": [\"udp\"], \"last_seen\": 1, "      \
+static GBytes *
+make_duplicate(void)
+{
+  return text(FILE_OF(GOOD_ENTRY ", " GOOD_ENTRY));
+}
+#define LEARNT_ENTRY(bootstrap, source)                                                  \
+  "{\"host\": \"192.0.2.1\", \"port\": 1, \"transports\": [\"udp\"], \"last_seen\": 1, " \
   "\"failures\": 0, \"rtt_us\": -1, \"bootstrap\": " bootstrap ", \"learnt_from\": " source "}"
-static GBytes *make_learnt_from_text(void)
+static GBytes *
+make_learnt_from_text(void)
 {
   return text(FILE_OF(LEARNT_ENTRY("false", "\"evil\\nline\"")));
 }
-static GBytes *make_learnt_bootstrap(void)
+static GBytes *
+make_learnt_bootstrap(void)
 {
   return text(FILE_OF(LEARNT_ENTRY("true", "\"192.0.2.9\"")));
 }
-static GBytes *make_unknown_member(void)
+static GBytes *
+make_unknown_member(void)
 {
   return text("{\"version\": 1, \"entries\": [], \"extra\": true}");
 }
@@ -600,9 +641,11 @@ make_201_entries(void)
 {
   g_autoptr(GString) s = g_string_new("{\"version\": 1, \"entries\": [");
   for (guint i = 0; i < 201; i++)
-    g_string_append_printf(s, "%s{\"host\": \"sn%u.example\", \"port\": 1, \"transports\": "
-                              "[\"udp\"], \"last_seen\": 1, \"failures\": 0, \"rtt_us\": -1, "
-                              "\"bootstrap\": false}", i ? ", " : "", i);
+    g_string_append_printf(s,
+                           "%s{\"host\": \"sn%u.example\", \"port\": 1, \"transports\": "
+                           "[\"udp\"], \"last_seen\": 1, \"failures\": 0, \"rtt_us\": -1, "
+                           "\"bootstrap\": false}",
+                           i ? ", " : "", i);
   g_string_append(s, "]}");
   return g_string_free_to_bytes(g_steal_pointer(&s));
 }
@@ -699,7 +742,8 @@ main(int argc, char **argv)
   hark_test_add_isolated_func("/hostcache/full-of-bootstrap", test_full_of_bootstrap);
   hark_test_add_isolated_func("/hostcache/seen-failed", test_seen_failed);
   hark_test_add_isolated_func("/hostcache/expire", test_expire);
-#define ADD(path, func) hark_test_add_isolated(path, Fixture, NULL, fixture_set_up, func, fixture_tear_down)
+#define ADD(path, func) \
+  hark_test_add_isolated(path, Fixture, NULL, fixture_set_up, func, fixture_tear_down)
   ADD("/hostcache/save-load", test_save_load);
   ADD("/hostcache/save-error", test_save_error);
   ADD("/hostcache/load-errors", test_load_errors);
@@ -710,7 +754,7 @@ main(int argc, char **argv)
   for (guint i = 0; i < G_N_ELEMENTS(corrupt_cases); i++) {
     g_autofree char *path = g_strdup_printf("/hostcache/open/corrupt/%s", corrupt_cases[i].name);
     hark_test_add_isolated(path, Fixture, &corrupt_cases[i], fixture_set_up, test_open_corrupt,
-               fixture_tear_down);
+                           fixture_tear_down);
   }
   return g_test_run();
 }

@@ -13,8 +13,8 @@
 #include <hark/identity.h>
 
 typedef struct {
-  char *dir;      /* a fresh temporary directory */
-  char *key_dir;  /* dir/state, not created */
+  char *dir; /* a fresh temporary directory */
+  char *key_dir; /* dir/state, not created */
   char *key_path; /* dir/state/identity.pem */
 } Fixture;
 
@@ -56,8 +56,8 @@ write_key_file(Fixture *f, const char *contents, gsize length)
 {
   g_autoptr(GError) error = NULL;
   g_assert_cmpint(g_mkdir_with_parents(f->key_dir, 0700), ==, 0);
-  g_file_set_contents_full(f->key_path, contents, (gssize)length, G_FILE_SET_CONTENTS_NONE,
-                           0600, &error);
+  g_file_set_contents_full(f->key_path, contents, (gssize)length, G_FILE_SET_CONTENTS_NONE, 0600,
+                           &error);
   g_assert_no_error(error);
 }
 
@@ -171,7 +171,8 @@ test_fingerprint_and_public_pem(Fixture *f, gconstpointer data)
   size_t raw_length = sizeof raw;
   g_assert_cmpint(EVP_PKEY_get_raw_public_key(key, raw, &raw_length), ==, 1);
   EVP_PKEY_free(key);
-  g_assert_cmpmem(raw, raw_length, g_bytes_get_data(public_key, NULL), g_bytes_get_size(public_key));
+  g_assert_cmpmem(raw, raw_length, g_bytes_get_data(public_key, NULL),
+                  g_bytes_get_size(public_key));
 }
 
 static void

@@ -9,8 +9,8 @@
 static char *
 demo_tap(void)
 {
-  g_autofree char *demo = g_build_filename(g_getenv("HARK_BUILD_ROOT"), "tests",
-                                           "isolate-demo", NULL);
+  g_autofree char *demo =
+    g_build_filename(g_getenv("HARK_BUILD_ROOT"), "tests", "isolate-demo", NULL);
   g_autoptr(GError) error = NULL;
   g_autofree char *dir = g_dir_make_tmp("hark-isolate-XXXXXX", &error);
   g_assert_no_error(error);
@@ -19,7 +19,8 @@ demo_tap(void)
     g_subprocess_launcher_new(G_SUBPROCESS_FLAGS_STDERR_SILENCE);
   g_subprocess_launcher_unsetenv(launcher, "HARK_TEST_IN_PROCESS"); /* the demo isolates */
   g_subprocess_launcher_set_stdout_file_path(launcher, out_path);
-  g_autoptr(GSubprocess) process = g_subprocess_launcher_spawn(launcher, &error, demo, "--tap", NULL);
+  g_autoptr(GSubprocess) process =
+    g_subprocess_launcher_spawn(launcher, &error, demo, "--tap", NULL);
   g_assert_no_error(error);
   g_assert_cmpint(hark_test_wait_process(process, 30000), ==, 1); /* some cases failed */
   char *out = NULL;
@@ -46,9 +47,10 @@ test_each_case_alone(void)
   assert_line(tap, "1..6");
   /* Killed by SIGSEGV; under AddressSanitizer, which catches the signal, by its abort
    * (abort_on_error) or with its exit status 1. */
-  g_assert_true(g_strrstr(tap, "not ok 1 /demo/crash - the case's process was killed by signal 11") ||
-                g_strrstr(tap, "not ok 1 /demo/crash - the case's process was killed by signal 6") ||
-                g_strrstr(tap, "not ok 1 /demo/crash - the case's process failed (exit status 1)"));
+  g_assert_true(
+    g_strrstr(tap, "not ok 1 /demo/crash - the case's process was killed by signal 11") ||
+    g_strrstr(tap, "not ok 1 /demo/crash - the case's process was killed by signal 6") ||
+    g_strrstr(tap, "not ok 1 /demo/crash - the case's process failed (exit status 1)"));
   assert_line(tap, "ok 2 /demo/after-crash");
   assert_line(tap, "# said before failing");
   assert_line(tap, "not ok 3 /demo/fail - *failed on purpose");

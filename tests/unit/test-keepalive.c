@@ -18,10 +18,10 @@ typedef struct Sim Sim;
 struct Sim {
   gint64 silence, timeout;
   gint64 last_in, last_out, probe_at;
-  gint64 pong_at;        /* a PONG on its way, 0 none */
-  gint64 sn_gone_at;     /* the SN answers nothing from then on (0: never) */
+  gint64 pong_at; /* a PONG on its way, 0 none */
+  gint64 sn_gone_at; /* the SN answers nothing from then on (0: never) */
   guint probes;
-  gint64 dead_at;        /* when the client gave the SN up, 0 not */
+  gint64 dead_at; /* when the client gave the SN up, 0 not */
   /* Called every tick: the traffic that flows anyway (may set last_in / last_out). */
   void (*traffic)(Sim *sim, gint64 now);
 };
@@ -46,8 +46,8 @@ sim_run(Sim *sim, gint64 end)
     }
     if (now < next)
       continue;
-    switch (hark_overlay_keepalive_step(sim->silence, sim->timeout, sim->last_in,
-                                        sim->last_out, &sim->probe_at, now, &next)) {
+    switch (hark_overlay_keepalive_step(sim->silence, sim->timeout, sim->last_in, sim->last_out,
+                                        &sim->probe_at, now, &next)) {
     case KEEPALIVE_WAIT:
       g_assert_cmpint(next, >, now);
       break;
@@ -161,11 +161,11 @@ test_vanished_sn_noticed(void)
   /* The issue's bound: within 30 s the client has moved on (the join that follows takes
    * a round trip or two on top: see docs/architecture.md "Attached"). */
   g_assert_cmpint(defaults.silence + defaults.timeout, <=, 28 * S);
-  check_vanished_sn(NULL, 100 * S);                  /* idle */
-  check_vanished_sn(NULL, 100 * S + RTT);            /* right after a PONG */
-  check_vanished_sn(busy_both_ways, 100 * S + RTT);  /* a busy link */
-  check_vanished_sn(client_talks_alone, 100 * S);    /* only the client still talks */
-  check_vanished_sn(sn_talks_alone, 100 * S + 1);    /* right after its last message */
+  check_vanished_sn(NULL, 100 * S); /* idle */
+  check_vanished_sn(NULL, 100 * S + RTT); /* right after a PONG */
+  check_vanished_sn(busy_both_ways, 100 * S + RTT); /* a busy link */
+  check_vanished_sn(client_talks_alone, 100 * S); /* only the client still talks */
+  check_vanished_sn(sn_talks_alone, 100 * S + 1); /* right after its last message */
 }
 
 /* A PING answered late, but within the timeout, is no failure; anything arriving counts
@@ -175,27 +175,31 @@ test_answer_within_timeout(void)
 {
   gint64 probe_at = 0, next = 0;
   gint64 silence = 20 * S, timeout = 8 * S;
-  g_assert_cmpint(hark_overlay_keepalive_step(silence, timeout, 0, 0, &probe_at, 19 * S, &next),
-                  ==, KEEPALIVE_WAIT);
+  g_assert_cmpint(hark_overlay_keepalive_step(silence, timeout, 0, 0, &probe_at, 19 * S, &next), ==,
+                  KEEPALIVE_WAIT);
   g_assert_cmpint(next, ==, 20 * S);
-  g_assert_cmpint(hark_overlay_keepalive_step(silence, timeout, 0, 0, &probe_at, 20 * S, &next),
-                  ==, KEEPALIVE_PROBE);
+  g_assert_cmpint(hark_overlay_keepalive_step(silence, timeout, 0, 0, &probe_at, 20 * S, &next), ==,
+                  KEEPALIVE_PROBE);
   probe_at = 20 * S;
-  g_assert_cmpint(hark_overlay_keepalive_step(silence, timeout, 0, 20 * S, &probe_at, 25 * S,
-                                              &next), ==, KEEPALIVE_WAIT);
+  g_assert_cmpint(
+    hark_overlay_keepalive_step(silence, timeout, 0, 20 * S, &probe_at, 25 * S, &next), ==,
+    KEEPALIVE_WAIT);
   g_assert_cmpint(next, ==, 28 * S);
   /* An SN_LIST at 27.9 s, no PONG: alive; the next PING 20 s after the PING went. */
   gint64 last_in = 27 * S + 900 * MS;
-  g_assert_cmpint(hark_overlay_keepalive_step(silence, timeout, last_in, 20 * S, &probe_at,
-                                              28 * S, &next), ==, KEEPALIVE_WAIT);
+  g_assert_cmpint(
+    hark_overlay_keepalive_step(silence, timeout, last_in, 20 * S, &probe_at, 28 * S, &next), ==,
+    KEEPALIVE_WAIT);
   g_assert_cmpint(probe_at, ==, 0);
   g_assert_cmpint(next, ==, 40 * S);
   /* Nothing after the next PING: dead exactly at its timeout, not before. */
   probe_at = 40 * S;
-  g_assert_cmpint(hark_overlay_keepalive_step(silence, timeout, last_in, 40 * S, &probe_at,
-                                              48 * S - 1, &next), ==, KEEPALIVE_WAIT);
-  g_assert_cmpint(hark_overlay_keepalive_step(silence, timeout, last_in, 40 * S, &probe_at,
-                                              48 * S, &next), ==, KEEPALIVE_DEAD);
+  g_assert_cmpint(
+    hark_overlay_keepalive_step(silence, timeout, last_in, 40 * S, &probe_at, 48 * S - 1, &next),
+    ==, KEEPALIVE_WAIT);
+  g_assert_cmpint(
+    hark_overlay_keepalive_step(silence, timeout, last_in, 40 * S, &probe_at, 48 * S, &next), ==,
+    KEEPALIVE_DEAD);
 }
 
 /* The SN's side: a client that vanished is dropped within 60 s (the limit, plus the sweep

@@ -25,7 +25,6 @@
 /* Any well-formed account id will do for certificates made here. */
 #define TEST_ACCOUNT_ID "00112233445566778899aabbccddeeff"
 
-
 #define DAY (24 * 3600)
 
 typedef HarkTestNet Fixture;
@@ -191,8 +190,8 @@ static gboolean
 pair_up(gpointer data)
 {
   Pair *p = data;
-  return (p->opener_seen.ups > 0 && p->acceptor_seen.ups > 0) ||
-         p->opener_seen.closes > 0 || p->acceptor_seen.closes > 0;
+  return (p->opener_seen.ups > 0 && p->acceptor_seen.ups > 0) || p->opener_seen.closes > 0 ||
+         p->acceptor_seen.closes > 0;
 }
 
 static gboolean
@@ -486,11 +485,11 @@ test_backlog(Fixture *f, gconstpointer data)
   g_autofree guint8 *blob = g_malloc0(60000);
   g_autoptr(GError) error = NULL;
   int sent = 0;
-  while (hark_link_send(p.opener, HARK_MSG_TUNNEL_DATA, (guint64)sent,
-                        g_variant_new("(t@ay)", (guint64)1,
-                                      g_variant_new_fixed_array(G_VARIANT_TYPE_BYTE, blob,
-                                                                60000, 1)),
-                        &error))
+  while (
+    hark_link_send(p.opener, HARK_MSG_TUNNEL_DATA, (guint64)sent,
+                   g_variant_new("(t@ay)", (guint64)1,
+                                 g_variant_new_fixed_array(G_VARIANT_TYPE_BYTE, blob, 60000, 1)),
+                   &error))
     sent++;
   g_assert_error(error, HARK_LINK_ERROR, HARK_LINK_ERROR_BACKLOG);
   g_assert_cmpint(sent, >=, 16);
@@ -562,8 +561,8 @@ test_no_overlay(Fixture *f, gconstpointer data)
   int fds[2];
   g_assert_cmpint(socketpair(AF_UNIX, SOCK_STREAM, 0, fds), ==, 0);
   g_autoptr(GError) error = NULL;
-  g_assert_null(hark_link_new_for_stream(hark_node_get_context(sn), "test",
-                                         stream_from_fd(fds[1]), FALSE, "x", 1, &error));
+  g_assert_null(hark_link_new_for_stream(hark_node_get_context(sn), "test", stream_from_fd(fds[1]),
+                                         FALSE, "x", 1, &error));
   g_assert_error(error, HARK_LINK_ERROR, HARK_LINK_ERROR_CLOSED);
   assert_peer_closes(fds[0]);
   close(fds[0]);
@@ -603,9 +602,9 @@ test_free_in_callback(Fixture *f, gconstpointer data)
 typedef struct TestPipe TestPipe;
 struct TestPipe {
   TestPipe *other;
-  HarkLink *link;      /* the link reading what the other end writes */
-  GQueue incoming;     /* GBytes* for link */
-  int closes;          /* close() calls by the core */
+  HarkLink *link; /* the link reading what the other end writes */
+  GQueue incoming; /* GBytes* for link */
+  int closes; /* close() calls by the core */
   guint idle;
 };
 
@@ -657,12 +656,12 @@ test_pipe_link(Fixture *f, gconstpointer data)
   g_queue_init(&b.incoming);
   g_autoptr(GError) error = NULL;
   f->accepted = NULL;
-  b.link = hark_link_new_for_pipe(hark_node_get_context(bob), "ws", &test_pipe, &b, FALSE,
-                                  "alice", 1, &error);
+  b.link = hark_link_new_for_pipe(hark_node_get_context(bob), "ws", &test_pipe, &b, FALSE, "alice",
+                                  1, &error);
   g_assert_no_error(error);
   g_assert_true(b.link == f->accepted);
-  a.link = hark_link_new_for_pipe(hark_node_get_context(alice), "ws", &test_pipe, &a, TRUE,
-                                  "bob", 2, &error);
+  a.link = hark_link_new_for_pipe(hark_node_get_context(alice), "ws", &test_pipe, &a, TRUE, "bob",
+                                  2, &error);
   g_assert_no_error(error);
   HarkLink *opener = a.link;
   g_ptr_array_add(f->links, opener);
@@ -717,7 +716,8 @@ static char *
 tcp_plugins(void)
 {
   return g_strdup_printf("plugins = { path = [ \"%s\" ]; load = ( { name = \"tcp\"; settings "
-                         "= { connect_timeout_ms = 3000; }; } ); };\n", plugin_dir());
+                         "= { connect_timeout_ms = 3000; }; } ); };\n",
+                         plugin_dir());
 }
 
 static HarkRegistration *
@@ -823,8 +823,8 @@ test_tcp_cancel(Fixture *f, gconstpointer data)
   static Opened o;
   o = (Opened){ 0 };
   g_autoptr(GCancellable) cancellable = g_cancellable_new();
-  iface->open(a->instance, "127.0.0.1", iface->local_port(b->instance), cancellable, hark_test_on_opened,
-              &o);
+  iface->open(a->instance, "127.0.0.1", iface->local_port(b->instance), cancellable,
+              hark_test_on_opened, &o);
   g_cancellable_cancel(cancellable);
   /* Nothing to wait for: the check is that no answer comes within the time. */
   hark_test_let_time_pass(100);

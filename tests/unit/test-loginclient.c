@@ -83,10 +83,10 @@ saved_certificate(Fixture *f)
 static void
 start_client(Fixture *f)
 {
-  g_autofree char *text = g_strdup_printf(
-    "node = { name = \"phone\"; state_dir = \"%s\"; };\n"
-    "login = { url = \"%s\"; ca = \"%s\"; renew_margin = 60; };\n",
-    f->state_dir, hark_fake_login_url(f->fake), hark_fake_login_ca_path(f->fake));
+  g_autofree char *text =
+    g_strdup_printf("node = { name = \"phone\"; state_dir = \"%s\"; };\n"
+                    "login = { url = \"%s\"; ca = \"%s\"; renew_margin = 60; };\n",
+                    f->state_dir, hark_fake_login_url(f->fake), hark_fake_login_ca_path(f->fake));
   g_autoptr(GError) error = NULL;
   HarkConfig *config = hark_config_load_from_string(text, "loginclient.conf", &error);
   g_assert_no_error(error);
@@ -230,48 +230,76 @@ typedef struct {
 } BadAnswer;
 
 static const BadAnswer bad_answers[] = {
-  { "malformed-json", { HARK_FAKE_REPLY, 200, "{\"certificate\": \"-----BEGIN" },
-    HARK_LOGIN_ERROR_BAD_ANSWER, "answered HTTP 200 OK, which is not a hark answer" },
-  { "not-an-object", { HARK_FAKE_REPLY, 200, "[1, 2, 3]" },
-    HARK_LOGIN_ERROR_BAD_ANSWER, "not a hark answer" },
-  { "missing-fields", { HARK_FAKE_REPLY, 200, "{\"user\": \"alice\"}" },
-    HARK_LOGIN_ERROR_BAD_ANSWER, "has no certificate or no buddy list" },
-  { "wrong-types", { HARK_FAKE_REPLY, 200, "{\"certificate\": 42, \"buddies\": [\"x\"]}" },
-    HARK_LOGIN_ERROR_BAD_ANSWER, "has no certificate or no buddy list" },
+  { "malformed-json",
+    { HARK_FAKE_REPLY, 200, "{\"certificate\": \"-----BEGIN" },
+    HARK_LOGIN_ERROR_BAD_ANSWER,
+    "answered HTTP 200 OK, which is not a hark answer" },
+  { "not-an-object",
+    { HARK_FAKE_REPLY, 200, "[1, 2, 3]" },
+    HARK_LOGIN_ERROR_BAD_ANSWER,
+    "not a hark answer" },
+  { "missing-fields",
+    { HARK_FAKE_REPLY, 200, "{\"user\": \"alice\"}" },
+    HARK_LOGIN_ERROR_BAD_ANSWER,
+    "has no certificate or no buddy list" },
+  { "wrong-types",
+    { HARK_FAKE_REPLY, 200, "{\"certificate\": 42, \"buddies\": [\"x\"]}" },
+    HARK_LOGIN_ERROR_BAD_ANSWER,
+    "has no certificate or no buddy list" },
   { "not-a-certificate",
-    { HARK_FAKE_REPLY, 200, "{\"certificate\": \"hello\", "
-                            "\"buddies\": {\"revision\": 1, \"buddies\": []}}" },
-    HARK_LOGIN_ERROR_BAD_ANSWER, "does not check out against the CA in login.ca" },
+    { HARK_FAKE_REPLY, 200,
+      "{\"certificate\": \"hello\", "
+      "\"buddies\": {\"revision\": 1, \"buddies\": []}}" },
+    HARK_LOGIN_ERROR_BAD_ANSWER,
+    "does not check out against the CA in login.ca" },
   { "bad-buddies",
-    { HARK_FAKE_REPLY, 200, "{\"certificate\": \"x\", "
-                            "\"buddies\": {\"revision\": \"1\", \"buddies\": []}}" },
-    HARK_LOGIN_ERROR_BAD_ANSWER, "buddy list without revision or buddies" },
+    { HARK_FAKE_REPLY, 200,
+      "{\"certificate\": \"x\", "
+      "\"buddies\": {\"revision\": \"1\", \"buddies\": []}}" },
+    HARK_LOGIN_ERROR_BAD_ANSWER,
+    "buddy list without revision or buddies" },
   /* json-glib makes bytes that are not UTF-8 of an escaped lone surrogate: they must not
    * reach the buddy list, buddies.json, the events or a ctl client. */
   { "lone-surrogate",
-    { HARK_FAKE_REPLY, 200, "{\"certificate\": \"x\", \"buddies\": {\"revision\": 1, "
-                            "\"buddies\": [{\"name\": \"bob\", \"alias\": \"\\ud800\\n\"}]}}" },
-    HARK_LOGIN_ERROR_BAD_ANSWER, "answered HTTP 200 OK, which is not a hark answer" },
+    { HARK_FAKE_REPLY, 200,
+      "{\"certificate\": \"x\", \"buddies\": {\"revision\": 1, "
+      "\"buddies\": [{\"name\": \"bob\", \"alias\": \"\\ud800\\n\"}]}}" },
+    HARK_LOGIN_ERROR_BAD_ANSWER,
+    "answered HTTP 200 OK, which is not a hark answer" },
   { "error-body",
     { HARK_FAKE_REPLY, 403, "{\"error\": {\"code\": \"wrong-credentials\", \"message\": \"no\"}}" },
-    HARK_LOGIN_ERROR_WRONG_PASSWORD, "wrong password for user 'alice'" },
+    HARK_LOGIN_ERROR_WRONG_PASSWORD,
+    "wrong password for user 'alice'" },
   { "unknown-error-code",
     { HARK_FAKE_REPLY, 418, "{\"error\": {\"code\": \"teapot\", \"message\": \"I am one\"}}" },
-    HARK_LOGIN_ERROR_SERVER, "the login server refused: I am one (teapot)" },
-  { "status-500", { HARK_FAKE_REPLY, 500, "<html>Internal Server Error</html>" },
-    HARK_LOGIN_ERROR_BAD_ANSWER, "answered HTTP 500 Internal Server Error" },
-  { "empty-200", { HARK_FAKE_REPLY, 200, "" },
-    HARK_LOGIN_ERROR_BAD_ANSWER, "answered HTTP 200 OK, which is not a hark answer" },
+    HARK_LOGIN_ERROR_SERVER,
+    "the login server refused: I am one (teapot)" },
+  { "status-500",
+    { HARK_FAKE_REPLY, 500, "<html>Internal Server Error</html>" },
+    HARK_LOGIN_ERROR_BAD_ANSWER,
+    "answered HTTP 500 Internal Server Error" },
+  { "empty-200",
+    { HARK_FAKE_REPLY, 200, "" },
+    HARK_LOGIN_ERROR_BAD_ANSWER,
+    "answered HTTP 200 OK, which is not a hark answer" },
   /* Under the client's limit of 4 MiB: read, and found wanting. */
-  { "large-body", { HARK_FAKE_HUGE, .size = 3 << 20 },
-    HARK_LOGIN_ERROR_BAD_ANSWER, "has no certificate or no buddy list" },
+  { "large-body",
+    { HARK_FAKE_HUGE, .size = 3 << 20 },
+    HARK_LOGIN_ERROR_BAD_ANSWER,
+    "has no certificate or no buddy list" },
   /* Over it: refused before it is all read. */
-  { "huge-body", { HARK_FAKE_HUGE, .size = 64 << 20 },
-    HARK_LOGIN_ERROR_BAD_ANSWER, "sent an answer of more than 4194304 bytes" },
-  { "truncated-body", { HARK_FAKE_TRUNCATED, .body = "{\"certificate\": \"-----BEGIN" },
-    HARK_LOGIN_ERROR_UNREACHABLE, "cannot reach the login server" },
-  { "closed-connection", { HARK_FAKE_CLOSE },
-    HARK_LOGIN_ERROR_UNREACHABLE, "cannot reach the login server" },
+  { "huge-body",
+    { HARK_FAKE_HUGE, .size = 64 << 20 },
+    HARK_LOGIN_ERROR_BAD_ANSWER,
+    "sent an answer of more than 4194304 bytes" },
+  { "truncated-body",
+    { HARK_FAKE_TRUNCATED, .body = "{\"certificate\": \"-----BEGIN" },
+    HARK_LOGIN_ERROR_UNREACHABLE,
+    "cannot reach the login server" },
+  { "closed-connection",
+    { HARK_FAKE_CLOSE },
+    HARK_LOGIN_ERROR_UNREACHABLE,
+    "cannot reach the login server" },
 };
 
 /* Logged in once, then a second login meets the bad answer: the error is clear and the
@@ -371,8 +399,8 @@ start_with_short_certificate(Fixture *f)
   g_autofree char *pem = hark_ca_issue_device(hark_fake_login_ca(f->fake), USER, ACCOUNT_ID,
                                               public_pem, now - 60, 60 + life, &error);
   g_assert_no_error(error);
-  g_assert_true(g_file_set_contents_full(f->certificate_path, pem, -1,
-                                         G_FILE_SET_CONTENTS_NONE, 0600, &error));
+  g_assert_true(
+    g_file_set_contents_full(f->certificate_path, pem, -1, G_FILE_SET_CONTENTS_NONE, 0600, &error));
   start_client(f);
   g_assert_cmpstr(logged_in_user(f), ==, USER);
 }
@@ -425,9 +453,11 @@ test_renewal_works(Fixture *f, gconstpointer data)
 static void
 test_renewal_unauthenticated(Fixture *f, gconstpointer data)
 {
-  hark_fake_login_script(f->fake, "/v1/renew", &(HarkFakeAnswer){
-    HARK_FAKE_REPLY, 401,
-    "{\"error\": {\"code\": \"unauthenticated\", \"message\": \"device revoked\"}}" });
+  hark_fake_login_script(
+    f->fake, "/v1/renew",
+    &(HarkFakeAnswer){
+      HARK_FAKE_REPLY, 401,
+      "{\"error\": {\"code\": \"unauthenticated\", \"message\": \"device revoked\"}}" });
   start_with_short_certificate(f);
   g_assert_true(run_until(f, logged_out, ANSWER_BOUND_MS));
   g_assert_cmpuint(hark_fake_login_requests(f->fake, "/v1/renew"), ==, 1);
@@ -458,8 +488,9 @@ renewal_fails(Fixture *f, const HarkFakeAnswer *answer)
 static void
 test_renewal_500(Fixture *f, gconstpointer data)
 {
-  renewal_fails(f, &(HarkFakeAnswer){
-    HARK_FAKE_REPLY, 500, "{\"error\": {\"code\": \"internal\", \"message\": \"db down\"}}" });
+  renewal_fails(
+    f, &(HarkFakeAnswer){ HARK_FAKE_REPLY, 500,
+                          "{\"error\": {\"code\": \"internal\", \"message\": \"db down\"}}" });
 }
 
 static void
@@ -489,8 +520,7 @@ main(int argc, char **argv)
       test_certificate_for_another_key);
   ADD("/loginclient/hang-then-stop", HARK_FAKE_TLS_SERVER, test_hang_then_stop);
   ADD("/loginclient/renewal/works", HARK_FAKE_TLS_SERVER, test_renewal_works);
-  ADD("/loginclient/renewal/unauthenticated", HARK_FAKE_TLS_SERVER,
-      test_renewal_unauthenticated);
+  ADD("/loginclient/renewal/unauthenticated", HARK_FAKE_TLS_SERVER, test_renewal_unauthenticated);
   ADD("/loginclient/renewal/status-500", HARK_FAKE_TLS_SERVER, test_renewal_500);
   ADD("/loginclient/renewal/closed-connection", HARK_FAKE_TLS_SERVER, test_renewal_closed);
   return g_test_run();

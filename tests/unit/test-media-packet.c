@@ -12,32 +12,40 @@ test_classify(void)
   guint8 rtp[32] = { 0x80, 111, 0x12, 0x34, 0, 0, 0x01, 0, 0xde, 0xad, 0xbe, 0xef };
   guint8 pt = 0;
   guint32 ssrc = 0;
-  g_assert_cmpint(hark_media_packet_classify(rtp, sizeof rtp, &pt, &ssrc), ==, HARK_MEDIA_PACKET_RTP);
+  g_assert_cmpint(hark_media_packet_classify(rtp, sizeof rtp, &pt, &ssrc), ==,
+                  HARK_MEDIA_PACKET_RTP);
   g_assert_cmpuint(pt, ==, 111);
   g_assert_cmphex(ssrc, ==, 0xdeadbeef);
   /* The marker bit is not part of the payload type. */
   rtp[1] = 0x80 | 8;
-  g_assert_cmpint(hark_media_packet_classify(rtp, sizeof rtp, &pt, NULL), ==, HARK_MEDIA_PACKET_RTP);
+  g_assert_cmpint(hark_media_packet_classify(rtp, sizeof rtp, &pt, NULL), ==,
+                  HARK_MEDIA_PACKET_RTP);
   g_assert_cmpuint(pt, ==, 8);
   /* Too short, wrong version, CSRCs or an extension beyond the end. */
   g_assert_cmpint(hark_media_packet_classify(rtp, 11, NULL, NULL), ==, HARK_MEDIA_PACKET_MALFORMED);
   g_assert_cmpint(hark_media_packet_classify(NULL, 0, NULL, NULL), ==, HARK_MEDIA_PACKET_MALFORMED);
   rtp[0] = 0x40;
-  g_assert_cmpint(hark_media_packet_classify(rtp, sizeof rtp, NULL, NULL), ==, HARK_MEDIA_PACKET_MALFORMED);
+  g_assert_cmpint(hark_media_packet_classify(rtp, sizeof rtp, NULL, NULL), ==,
+                  HARK_MEDIA_PACKET_MALFORMED);
   rtp[0] = 0x80 | 6; /* 6 CSRCs = 36 bytes of header */
-  g_assert_cmpint(hark_media_packet_classify(rtp, sizeof rtp, NULL, NULL), ==, HARK_MEDIA_PACKET_MALFORMED);
+  g_assert_cmpint(hark_media_packet_classify(rtp, sizeof rtp, NULL, NULL), ==,
+                  HARK_MEDIA_PACKET_MALFORMED);
   rtp[0] = 0x90; /* an extension of 0x0101 words */
   rtp[14] = 1;
   rtp[15] = 1;
-  g_assert_cmpint(hark_media_packet_classify(rtp, sizeof rtp, NULL, NULL), ==, HARK_MEDIA_PACKET_MALFORMED);
+  g_assert_cmpint(hark_media_packet_classify(rtp, sizeof rtp, NULL, NULL), ==,
+                  HARK_MEDIA_PACKET_MALFORMED);
   rtp[14] = 0;
   rtp[15] = 2; /* 8 bytes: fits */
-  g_assert_cmpint(hark_media_packet_classify(rtp, sizeof rtp, NULL, NULL), ==, HARK_MEDIA_PACKET_RTP);
+  g_assert_cmpint(hark_media_packet_classify(rtp, sizeof rtp, NULL, NULL), ==,
+                  HARK_MEDIA_PACKET_RTP);
 
   guint8 rtcp[28] = { 0x80, 200, 0, 6 };
-  g_assert_cmpint(hark_media_packet_classify(rtcp, sizeof rtcp, NULL, NULL), ==, HARK_MEDIA_PACKET_RTCP);
+  g_assert_cmpint(hark_media_packet_classify(rtcp, sizeof rtcp, NULL, NULL), ==,
+                  HARK_MEDIA_PACKET_RTCP);
   rtcp[3] = 7; /* 32 bytes claimed in 28 */
-  g_assert_cmpint(hark_media_packet_classify(rtcp, sizeof rtcp, NULL, NULL), ==, HARK_MEDIA_PACKET_MALFORMED);
+  g_assert_cmpint(hark_media_packet_classify(rtcp, sizeof rtcp, NULL, NULL), ==,
+                  HARK_MEDIA_PACKET_MALFORMED);
 }
 
 static void

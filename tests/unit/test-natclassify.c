@@ -32,9 +32,10 @@ typedef struct {
 static void
 fixture_set_up(Fixture *f, gconstpointer data)
 {
-  g_autofree char *conf = g_strdup_printf(
-    "plugins: { load = ( { name = \"stun\"; settings = { timeout_ms = %d; "
-    "initial_rto_ms = %d; }; } ); };\n", TIMEOUT_MS, RTO_MS);
+  g_autofree char *conf =
+    g_strdup_printf("plugins: { load = ( { name = \"stun\"; settings = { timeout_ms = %d; "
+                    "initial_rto_ms = %d; }; } ); };\n",
+                    TIMEOUT_MS, RTO_MS);
   g_autoptr(GError) error = NULL;
   HarkConfig *config = hark_config_load_from_string(conf, "natclassify.conf", &error);
   g_assert_no_error(error);
@@ -191,8 +192,8 @@ test_udp_blocked(Fixture *f, gconstpointer data)
 /* Only the probe's first socket gets answers (the hook loses the rest): the mapping is
  * still found, the filtering is unknown rather than guessed. */
 static gboolean
-only_first_client(GInetSocketAddress *client, GInetSocketAddress *asked,
-                  GInetSocketAddress *from, guint change, gpointer data)
+only_first_client(GInetSocketAddress *client, GInetSocketAddress *asked, GInetSocketAddress *from,
+                  guint change, gpointer data)
 {
   Fixture *f = data;
   guint port = g_inet_socket_address_get_port(client);
@@ -204,8 +205,7 @@ only_first_client(GInetSocketAddress *client, GInetSocketAddress *asked,
 static void
 test_filtering_lost(Fixture *f, gconstpointer data)
 {
-  hark_fake_stun_set_hooks(f->stun, &(HarkFakeStunHooks){ .answer = only_first_client,
-                                                          .data = f });
+  hark_fake_stun_set_hooks(f->stun, &(HarkFakeStunHooks){ .answer = only_first_client, .data = f });
   probe_behind(f, &(HarkFakeNat){ .nat = TRUE,
                                   .mapping = HARK_NAT_BEHAVIOUR_ENDPOINT_INDEPENDENT,
                                   .filtering = HARK_NAT_BEHAVIOUR_ENDPOINT_INDEPENDENT });
@@ -216,7 +216,8 @@ int
 main(int argc, char **argv)
 {
   hark_test_init_isolated(&argc, &argv, 60000);
-#define ADD(path, fn) hark_test_add_isolated(path, Fixture, NULL, fixture_set_up, fn, fixture_tear_down)
+#define ADD(path, fn) \
+  hark_test_add_isolated(path, Fixture, NULL, fixture_set_up, fn, fixture_tear_down)
   ADD("/natclassify/open", test_open);
   ADD("/natclassify/full-cone", test_full_cone);
   ADD("/natclassify/restricted-cone", test_restricted_cone);

@@ -16,12 +16,12 @@
 #include "test-isolate.h"
 
 typedef enum {
-  SERVE_GOOD,       /* a correct answer */
-  SERVE_BAD,        /* every kind of bad answer, never a good one */
+  SERVE_GOOD, /* a correct answer */
+  SERVE_BAD, /* every kind of bad answer, never a good one */
 } ServeMode;
 
 typedef struct {
-  GSocket *socket, *elsewhere;  /* the server, and another socket on the same host */
+  GSocket *socket, *elsewhere; /* the server, and another socket on the same host */
   GSource *source;
   ServeMode mode;
   guint requests;
@@ -239,8 +239,8 @@ test_silence(Fixture *f, gconstpointer data)
 {
   g_autoptr(GSocket) silent = udp_socket();
   g_autoptr(GSocketAddress) local = g_socket_get_local_address(silent, NULL);
-  g_autofree char *server = g_strdup_printf(
-    "127.0.0.1:%u", g_inet_socket_address_get_port(G_INET_SOCKET_ADDRESS(local)));
+  g_autofree char *server =
+    g_strdup_printf("127.0.0.1:%u", g_inet_socket_address_get_port(G_INET_SOCKET_ADDRESS(local)));
   const char *const servers[] = { server, NULL };
   probe(f, servers);
   g_assert_cmpint(f->result->verdict, ==, HARK_NAT_VERDICT_UDP_BLOCKED);
@@ -251,8 +251,9 @@ int
 main(int argc, char **argv)
 {
   hark_test_init_isolated(&argc, &argv, 60000);
-#define ADD(path, mode, fn) \
-  hark_test_add_isolated(path, Fixture, GINT_TO_POINTER(mode), fixture_set_up, fn, fixture_tear_down)
+#define ADD(path, mode, fn)                                                        \
+  hark_test_add_isolated(path, Fixture, GINT_TO_POINTER(mode), fixture_set_up, fn, \
+                         fixture_tear_down)
   ADD("/natstun/plain-server", SERVE_GOOD, test_plain_server);
   ADD("/natstun/bad-answers", SERVE_BAD, test_bad_answers);
   ADD("/natstun/silence", SERVE_GOOD, test_silence);

@@ -151,15 +151,14 @@ open_to_sn(Fixture *f, HarkNode *node, const char *source, guint16 port, Seen *s
   int fds[2];
   g_assert_cmpint(socketpair(AF_UNIX, SOCK_STREAM, 0, fds), ==, 0);
   g_autoptr(GError) error = NULL;
-  HarkLink *accepted = hark_link_new_for_stream(hark_node_get_context(f->sn_node), "tcp",
-                                                stream_from_fd(fds[1]), FALSE, source, port,
-                                                &error);
+  HarkLink *accepted = hark_link_new_for_stream(
+    hark_node_get_context(f->sn_node), "tcp", stream_from_fd(fds[1]), FALSE, source, port, &error);
   g_assert_no_error(error);
   g_assert_nonnull(hark_overlay_peer_of(f->sn, accepted));
   seen_init(seen);
-  HarkLink *link = hark_link_new_for_stream(hark_node_get_context(node), "tcp",
-                                            stream_from_fd(fds[0]), TRUE, "127.0.0.1",
-                                            f->sn_port, &error);
+  HarkLink *link =
+    hark_link_new_for_stream(hark_node_get_context(node), "tcp", stream_from_fd(fds[0]), TRUE,
+                             "127.0.0.1", f->sn_port, &error);
   g_assert_no_error(error);
   g_ptr_array_add(f->net.links, link);
   hark_link_set_handler(link, &seen_handler, seen);
@@ -241,15 +240,14 @@ fixture_set_up(Fixture *f, gconstpointer data)
   hark_test_net_init(&f->net, "hark-overlay-unit-XXXXXX");
   f->sn_port = free_port(G_SOCKET_TYPE_STREAM);
   guint16 alt_port = free_port(G_SOCKET_TYPE_DATAGRAM);
-  g_autofree char *network =
-    g_strdup_printf("listen = \"127.0.0.1\"; port = %u; public_address = \"127.0.0.1\";",
-                    f->sn_port);
+  g_autofree char *network = g_strdup_printf(
+    "listen = \"127.0.0.1\"; port = %u; public_address = \"127.0.0.1\";", f->sn_port);
   /* links = 0: the SN opens no links of its own, so every link here is the test's. */
-  g_autofree char *groups = g_strdup_printf(
-    "supernode = { min_uptime = 0; max_load = 10000; links = 0; max_clients = %d;"
-    " stun_alt_port = %u; };\n"
-    "plugins = { load = ( { name = \"tcp\"; } ); };\n",
-    max_clients > 0 ? max_clients : 100, alt_port);
+  g_autofree char *groups =
+    g_strdup_printf("supernode = { min_uptime = 0; max_load = 10000; links = 0; max_clients = %d;"
+                    " stun_alt_port = %u; };\n"
+                    "plugins = { load = ( { name = \"tcp\"; } ); };\n",
+                    max_clients > 0 ? max_clients : 100, alt_port);
   f->sn_node = hark_test_net_node_configured(&f->net, "sn", f->net.ca, f->net.ca,
                                              "supernode = true;", network, groups);
   /* No login client: the overlay's certificate is the one handed to the link layer. */
@@ -386,7 +384,9 @@ peer_join(const char *name, guint16 port)
 static GVariant *
 stun_relay(void)
 {
-  static const guint8 tid[HARK_STUN_TRANSACTION_ID_SIZE] = { 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12 };
+  static const guint8 tid[HARK_STUN_TRANSACTION_ID_SIZE] = {
+    1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12
+  };
   /* A client at 127.0.0.2 (not the SN's own address): answer it from the second port. */
   return g_variant_new("(sqqb@ay)", "127.0.0.2", (guint16)9, (guint16)0, TRUE,
                        g_variant_new_fixed_array(G_VARIANT_TYPE_BYTE, tid, sizeof tid, 1));
@@ -491,12 +491,13 @@ test_client_overlay_joins(Fixture *f, gconstpointer data)
     g_autofree char *host = g_strdup_printf("127.0.6.%u", i);
     g_assert_true(hark_host_cache_seen(f->sn->cache, host, 7000, tcp, 1000, now));
   }
-  g_autofree char *network = g_strdup_printf(
-    "join_race_delay_ms = 0; bootstrap = ( { host = \"127.0.0.1\"; port = %u;"
-    " transports = [ \"tcp\" ]; } );", f->sn_port);
-  HarkNode *carol = hark_test_net_node_configured(
-    &f->net, "carol", f->net.ca, f->net.ca, "supernode = false;", network,
-    "plugins = { load = ( { name = \"tcp\"; } ); };\n");
+  g_autofree char *network =
+    g_strdup_printf("join_race_delay_ms = 0; bootstrap = ( { host = \"127.0.0.1\"; port = %u;"
+                    " transports = [ \"tcp\" ]; } );",
+                    f->sn_port);
+  HarkNode *carol =
+    hark_test_net_node_configured(&f->net, "carol", f->net.ca, f->net.ca, "supernode = false;",
+                                  network, "plugins = { load = ( { name = \"tcp\"; } ); };\n");
   g_autoptr(GError) error = NULL;
   f->client = hark_overlay_new(carol, NULL, &error);
   g_assert_no_error(error);
@@ -516,8 +517,7 @@ test_client_overlay_joins(Fixture *f, gconstpointer data)
     g_assert_cmpstr(entry->learnt_from, ==, "127.0.0.1");
   }
   /* The SN itself answered: verified in the client's cache. */
-  const HarkHostCacheEntry *sn = hark_host_cache_lookup(f->client->cache, "127.0.0.1",
-                                                        f->sn_port);
+  const HarkHostCacheEntry *sn = hark_host_cache_lookup(f->client->cache, "127.0.0.1", f->sn_port);
   g_assert_nonnull(sn);
   g_assert_null(sn->learnt_from);
 }
@@ -545,8 +545,8 @@ accept_silent(Fixture *f, const char *source, int *other_end)
   *other_end = fds[0];
   guint peers = g_hash_table_size(f->sn->peers);
   g_autoptr(GError) error = NULL;
-  hark_link_new_for_stream(hark_node_get_context(f->sn_node), "tcp", stream_from_fd(fds[1]),
-                           FALSE, source, 1, &error);
+  hark_link_new_for_stream(hark_node_get_context(f->sn_node), "tcp", stream_from_fd(fds[1]), FALSE,
+                           source, 1, &error);
   g_assert_no_error(error);
   return g_hash_table_size(f->sn->peers) == peers + 1;
 }

@@ -81,8 +81,7 @@ assert_refused(Fixture *f, const char *name, const char *reason)
   g_assert_error(error, HARK_NODE_ERROR, HARK_NODE_ERROR_PLUGIN);
   g_autofree char *path = test_plugin_path(name);
   if (strstr(error->message, path) == NULL || strstr(error->message, reason) == NULL)
-    g_error("refusal of %s was \"%s\"; expected the path and \"%s\"", name, error->message,
-            reason);
+    g_error("refusal of %s was \"%s\"; expected the path and \"%s\"", name, error->message, reason);
   g_autoptr(JsonArray) plugins = hark_node_describe_plugins(f->node);
   for (guint i = 0; i < json_array_get_length(plugins); i++) {
     JsonObject *p = json_array_get_object_element(plugins, i);
@@ -147,7 +146,8 @@ test_refuse_bad_name(Fixture *f, gconstpointer data)
 static void
 test_refuse_failing_init(Fixture *f, gconstpointer data)
 {
-  assert_refused(f, "init-fails", "refused to load: its init failed: this plugin always fails (init-fails)");
+  assert_refused(f, "init-fails",
+                 "refused to load: its init failed: this plugin always fails (init-fails)");
   /* What it registered before failing is gone: the command and the frontend. */
   g_assert_null(hark_context_find_command(hark_node_get_context(f->node), "init-fails-echo"));
   g_autoptr(GPtrArray) frontends =
@@ -180,7 +180,8 @@ static void
 test_refuse_duplicate_name(Fixture *f, gconstpointer data)
 {
   g_assert_true(load(f, "good-a", -1, -1, NULL));
-  g_autofree char *dup = g_build_filename(g_getenv("HARK_TEST_PLUGIN_DIR"), "dup", "good-a.so", NULL);
+  g_autofree char *dup =
+    g_build_filename(g_getenv("HARK_TEST_PLUGIN_DIR"), "dup", "good-a.so", NULL);
   g_autoptr(GError) error = NULL;
   g_assert_false(hark_node_load_plugin_file(f->node, dup, NULL, -1, &error));
   g_assert_error(error, HARK_NODE_ERROR, HARK_NODE_ERROR_PLUGIN);
@@ -201,7 +202,8 @@ test_refuse_misnamed_file(Fixture *f, gconstpointer data)
   g_assert_false(hark_node_load_plugin_file(f->node, copy, NULL, -1, &error));
   g_assert_error(error, HARK_NODE_ERROR, HARK_NODE_ERROR_PLUGIN);
   g_assert_cmpstr(strstr(error->message, copy), ==, error->message);
-  g_assert_nonnull(strstr(error->message, "calls itself 'good-a', so its file must be named good-a.so"));
+  g_assert_nonnull(
+    strstr(error->message, "calls itself 'good-a', so its file must be named good-a.so"));
 }
 
 static void
@@ -230,7 +232,8 @@ test_rank_order(Fixture *f, gconstpointer data)
 {
   g_assert_true(load(f, "good-a", 100, -1, NULL));
   g_assert_true(load(f, "good-b", 200, -1, NULL));
-  g_autoptr(GPtrArray) regs = hark_context_lookup(hark_node_get_context(f->node), HARK_KIND_FRONTEND);
+  g_autoptr(GPtrArray) regs =
+    hark_context_lookup(hark_node_get_context(f->node), HARK_KIND_FRONTEND);
   g_autofree char *order = names_in_order(regs);
   g_assert_cmpstr(order, ==, "good-b:200 good-a:100");
 }
@@ -241,7 +244,8 @@ test_rank_override(Fixture *f, gconstpointer data)
   /* The configuration's rank beats the plugin's own. */
   g_assert_true(load(f, "good-a", 100, 300, NULL));
   g_assert_true(load(f, "good-b", 200, -1, NULL));
-  g_autoptr(GPtrArray) regs = hark_context_lookup(hark_node_get_context(f->node), HARK_KIND_FRONTEND);
+  g_autoptr(GPtrArray) regs =
+    hark_context_lookup(hark_node_get_context(f->node), HARK_KIND_FRONTEND);
   g_autofree char *order = names_in_order(regs);
   g_assert_cmpstr(order, ==, "good-a:300 good-b:200");
 }

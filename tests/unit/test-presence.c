@@ -127,9 +127,8 @@ test_round_trip(Fixture *f, gconstpointer data)
   g_autoptr(HarkPresenceRecord) r = alice_record(f);
   g_autoptr(GVariant) signed_form = sign(r, f->alice_key);
   g_autoptr(GError) error = NULL;
-  g_autoptr(HarkPresenceRecord) back =
-    hark_presence_verify(signed_form, hark_ca_get_certificate_pem(f->ca), "alice", f->now + 60,
-                         &error);
+  g_autoptr(HarkPresenceRecord) back = hark_presence_verify(
+    signed_form, hark_ca_get_certificate_pem(f->ca), "alice", f->now + 60, &error);
   g_assert_no_error(error);
   g_assert_cmpstr(back->user, ==, "Alice");
   g_assert_cmpstr(back->device, ==, r->device);
@@ -234,8 +233,9 @@ test_expired(Fixture *f, gconstpointer data)
   assert_refused(f, good_signed, NULL, f->now + HARK_PRESENCE_LIFETIME_S + 1,
                  HARK_PRESENCE_ERROR_EXPIRED);
   g_autoptr(GError) error = NULL;
-  g_autoptr(HarkPresenceRecord) still = hark_presence_verify(
-    good_signed, hark_ca_get_certificate_pem(f->ca), NULL, f->now + HARK_PRESENCE_LIFETIME_S, &error);
+  g_autoptr(HarkPresenceRecord) still =
+    hark_presence_verify(good_signed, hark_ca_get_certificate_pem(f->ca), NULL,
+                         f->now + HARK_PRESENCE_LIFETIME_S, &error);
   g_assert_no_error(error);
   g_assert_nonnull(still);
 }
@@ -279,10 +279,10 @@ test_malformed(Fixture *f, gconstpointer data)
   g_autofree guint8 *big = g_malloc0(HARK_PRESENCE_MAX_PAYLOAD + 1);
   guint8 sig[HARK_IDENTITY_SIGNATURE_SIZE] = { 0 };
   GVariant *cases[] = {
-    g_variant_new("(@ay@ay)",
-                  g_variant_new_fixed_array(G_VARIANT_TYPE_BYTE, big,
-                                            HARK_PRESENCE_MAX_PAYLOAD + 1, 1),
-                  g_variant_new_fixed_array(G_VARIANT_TYPE_BYTE, sig, sizeof sig, 1)),
+    g_variant_new(
+      "(@ay@ay)",
+      g_variant_new_fixed_array(G_VARIANT_TYPE_BYTE, big, HARK_PRESENCE_MAX_PAYLOAD + 1, 1),
+      g_variant_new_fixed_array(G_VARIANT_TYPE_BYTE, sig, sizeof sig, 1)),
     g_variant_new("(@ay@ay)", g_variant_new_fixed_array(G_VARIANT_TYPE_BYTE, sig, 10, 1),
                   g_variant_new_fixed_array(G_VARIANT_TYPE_BYTE, sig, 10, 1)),
     g_variant_new("(ss)", "a", "b"),
@@ -301,8 +301,8 @@ test_malformed(Fixture *f, gconstpointer data)
 static void
 test_most_available(Fixture *f, gconstpointer data)
 {
-  g_autoptr(GPtrArray) records = g_ptr_array_new_with_free_func(
-    (GDestroyNotify)hark_presence_record_free);
+  g_autoptr(GPtrArray) records =
+    g_ptr_array_new_with_free_func((GDestroyNotify)hark_presence_record_free);
   g_assert_cmpint(hark_presence_most_available(records), ==, HARK_PRESENCE_HIDDEN);
   HarkPresenceStatus statuses[] = { HARK_PRESENCE_INVISIBLE, HARK_PRESENCE_BUSY,
                                     HARK_PRESENCE_AWAY };
@@ -337,8 +337,7 @@ publication(HarkPresenceRecord *r, HarkIdentity *key, GVariant **pub, GVariant *
 
 static const HarkPresenceRecord *
 put(Fixture *f, DirectoryStore *store, HarkPresenceRecord *r, HarkIdentity *key,
-    const char *cert_user, const char *cert_device, char **buddies, gpointer from,
-    GError **error)
+    const char *cert_user, const char *cert_device, char **buddies, gpointer from, GError **error)
 {
   g_autoptr(GVariant) pub = NULL;
   g_autoptr(GVariant) full = NULL;
@@ -489,7 +488,8 @@ test_store_find(Fixture *f, gconstpointer data)
   g_autoptr(GPtrArray) left = hark_directory_store_find(store, alice, NULL, 10);
   g_assert_cmpuint(left->len, ==, 1);
   g_assert_cmpuint(hark_directory_store_expire(store, f->now + HARK_PRESENCE_LIFETIME_S), ==, 0);
-  g_assert_cmpuint(hark_directory_store_expire(store, f->now + HARK_PRESENCE_LIFETIME_S + 1), ==, 1);
+  g_assert_cmpuint(hark_directory_store_expire(store, f->now + HARK_PRESENCE_LIFETIME_S + 1), ==,
+                   1);
   g_assert_cmpuint(hark_directory_store_size(store), ==, 0);
   hark_directory_store_free(store);
 }

@@ -36,7 +36,8 @@ test_present_and_absent(void)
 static void
 test_wrong_type_and_range(void)
 {
-  g_autoptr(GVariant) s = parse("{'name': <int64 5>, 'port': <'80'>, 'big': <int64 70000>, 'on': <'yes'>}");
+  g_autoptr(GVariant) s =
+    parse("{'name': <int64 5>, 'port': <'80'>, 'big': <int64 70000>, 'on': <'yes'>}");
   g_autoptr(GError) error = NULL;
   char *name = NULL;
   gint64 number = -1;
@@ -63,8 +64,9 @@ test_unknown_keys(void)
 {
   g_autoptr(GVariant) s = parse("{'socket': <'a'>, 'sokcet': <'b'>}");
   const char *const known[] = { "socket", "tcp_port", NULL };
-  g_test_expect_message("hark", G_LOG_LEVEL_WARNING,
-                        "plugin 'ctl': unknown setting 'sokcet' ignored (it knows: socket, tcp_port)");
+  g_test_expect_message(
+    "hark", G_LOG_LEVEL_WARNING,
+    "plugin 'ctl': unknown setting 'sokcet' ignored (it knows: socket, tcp_port)");
   g_assert_cmpuint(hark_settings_warn_unknown(s, "ctl", known), ==, 1);
   g_test_assert_expected_messages();
 }

@@ -13,14 +13,13 @@
 /* RFC 5769 2.1: a request with SOFTWARE, PRIORITY, ICE-CONTROLLED, USERNAME (padded
  * with spaces), MESSAGE-INTEGRITY and FINGERPRINT. */
 static const guint8 rfc5769_request[] = {
-  0x00, 0x01, 0x00, 0x58, 0x21, 0x12, 0xa4, 0x42, 0xb7, 0xe7, 0xa7, 0x01, 0xbc, 0x34,
-  0xd6, 0x86, 0xfa, 0x87, 0xdf, 0xae, 0x80, 0x22, 0x00, 0x10, 0x53, 0x54, 0x55, 0x4e,
-  0x20, 0x74, 0x65, 0x73, 0x74, 0x20, 0x63, 0x6c, 0x69, 0x65, 0x6e, 0x74, 0x00, 0x24,
-  0x00, 0x04, 0x6e, 0x00, 0x01, 0xff, 0x80, 0x29, 0x00, 0x08, 0x93, 0x2f, 0xf9, 0xb1,
-  0x51, 0x26, 0x3b, 0x36, 0x00, 0x06, 0x00, 0x09, 0x65, 0x76, 0x74, 0x6a, 0x3a, 0x68,
-  0x36, 0x76, 0x59, 0x20, 0x20, 0x20, 0x00, 0x08, 0x00, 0x14, 0x9a, 0xea, 0xa7, 0x0c,
-  0xbf, 0xd8, 0xcb, 0x56, 0x78, 0x1e, 0xf2, 0xb5, 0xb2, 0xd3, 0xf2, 0x49, 0xc1, 0xb5,
-  0x71, 0xa2, 0x80, 0x28, 0x00, 0x04, 0xe5, 0x7a, 0x3b, 0xcf,
+  0x00, 0x01, 0x00, 0x58, 0x21, 0x12, 0xa4, 0x42, 0xb7, 0xe7, 0xa7, 0x01, 0xbc, 0x34, 0xd6, 0x86,
+  0xfa, 0x87, 0xdf, 0xae, 0x80, 0x22, 0x00, 0x10, 0x53, 0x54, 0x55, 0x4e, 0x20, 0x74, 0x65, 0x73,
+  0x74, 0x20, 0x63, 0x6c, 0x69, 0x65, 0x6e, 0x74, 0x00, 0x24, 0x00, 0x04, 0x6e, 0x00, 0x01, 0xff,
+  0x80, 0x29, 0x00, 0x08, 0x93, 0x2f, 0xf9, 0xb1, 0x51, 0x26, 0x3b, 0x36, 0x00, 0x06, 0x00, 0x09,
+  0x65, 0x76, 0x74, 0x6a, 0x3a, 0x68, 0x36, 0x76, 0x59, 0x20, 0x20, 0x20, 0x00, 0x08, 0x00, 0x14,
+  0x9a, 0xea, 0xa7, 0x0c, 0xbf, 0xd8, 0xcb, 0x56, 0x78, 0x1e, 0xf2, 0xb5, 0xb2, 0xd3, 0xf2, 0x49,
+  0xc1, 0xb5, 0x71, 0xa2, 0x80, 0x28, 0x00, 0x04, 0xe5, 0x7a, 0x3b, 0xcf,
 };
 
 /* The XOR-MAPPED-ADDRESS values of RFC 5769 2.2 (192.0.2.1:32853) and 2.3
@@ -79,8 +78,8 @@ answer_from(GBytes *request, const char *ip, guint16 port)
 }
 
 static void
-check_mapped(const HarkStunMessage *m, const guint8 *xor_value, gsize xor_size,
-             const char *ip, guint16 port)
+check_mapped(const HarkStunMessage *m, const guint8 *xor_value, gsize xor_size, const char *ip,
+             guint16 port)
 {
   g_assert_cmpuint(m->type, ==, HARK_STUN_BINDING_SUCCESS);
   g_assert_cmpmem(m->transaction_id, 12, rfc5769_request + 8, 12);
@@ -97,8 +96,7 @@ check_mapped(const HarkStunMessage *m, const guint8 *xor_value, gsize xor_size,
   g_assert_cmpstr(text, ==, ip);
   g_assert_cmpuint(g_inet_socket_address_get_port(decoded), ==, port);
 
-  g_autoptr(GInetSocketAddress) unxored =
-      hark_stun_decode_address(x, m->transaction_id, &error);
+  g_autoptr(GInetSocketAddress) unxored = hark_stun_decode_address(x, m->transaction_id, &error);
   g_assert_no_error(error);
   g_autofree char *text2 = g_inet_address_to_string(g_inet_socket_address_get_address(unxored));
   g_assert_cmpstr(text2, ==, ip);
@@ -107,8 +105,8 @@ check_mapped(const HarkStunMessage *m, const guint8 *xor_value, gsize xor_size,
   g_assert_nonnull(software);
   g_assert_true(software->length > 5 && memcmp(software->value, "hark ", 5) == 0);
   /* FINGERPRINT last. */
-  g_assert_cmpuint(g_array_index(m->attributes, HarkStunAttribute, m->attributes->len - 1).type,
-                   ==, HARK_STUN_ATTR_FINGERPRINT);
+  g_assert_cmpuint(g_array_index(m->attributes, HarkStunAttribute, m->attributes->len - 1).type, ==,
+                   HARK_STUN_ATTR_FINGERPRINT);
 }
 
 static void
@@ -127,9 +125,9 @@ test_answer_ipv6(void)
 {
   g_autoptr(GBytes) request = request_bytes();
   g_autoptr(HarkStunMessage) m =
-      answer_from(request, "2001:db8:1234:5678:11:2233:4455:6677", 32853);
-  check_mapped(m, rfc5769_xor_v6, sizeof rfc5769_xor_v6,
-               "2001:db8:1234:5678:11:2233:4455:6677", 32853);
+    answer_from(request, "2001:db8:1234:5678:11:2233:4455:6677", 32853);
+  check_mapped(m, rfc5769_xor_v6, sizeof rfc5769_xor_v6, "2001:db8:1234:5678:11:2233:4455:6677",
+               32853);
 }
 
 /* A minimal request: header, then attributes given as raw bytes; with_fingerprint adds
@@ -138,9 +136,26 @@ static GBytes *
 make_request(guint16 type, const guint8 *attrs, gsize attrs_size)
 {
   GByteArray *b = g_byte_array_new();
-  guint8 header[20] = { (guint8)(type >> 8), (guint8)type, (guint8)(attrs_size >> 8),
-                        (guint8)attrs_size, 0x21, 0x12, 0xa4, 0x42,
-                        1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12 };
+  guint8 header[20] = { (guint8)(type >> 8),
+                        (guint8)type,
+                        (guint8)(attrs_size >> 8),
+                        (guint8)attrs_size,
+                        0x21,
+                        0x12,
+                        0xa4,
+                        0x42,
+                        1,
+                        2,
+                        3,
+                        4,
+                        5,
+                        6,
+                        7,
+                        8,
+                        9,
+                        10,
+                        11,
+                        12 };
   g_byte_array_append(b, header, sizeof header);
   g_byte_array_append(b, attrs, (guint)attrs_size);
   return g_byte_array_free_to_bytes(b);
@@ -151,9 +166,8 @@ test_unknown_required(void)
 {
   /* 0x7777 and 0x0003 (CHANGE-REQUEST: not served by a server without RFC 5780) are comprehension-
    * required; 0xC001 is optional and ignored. */
-  static const guint8 attrs[] = { 0x77, 0x77, 0x00, 0x01, 0xAA, 0, 0, 0,
-                                  0xC0, 0x01, 0x00, 0x00,
-                                  0x00, 0x03, 0x00, 0x04, 0, 0, 0, 6 };
+  static const guint8 attrs[] = { 0x77, 0x77, 0x00, 0x01, 0xAA, 0,    0, 0, 0xC0, 0x01,
+                                  0x00, 0x00, 0x00, 0x03, 0x00, 0x04, 0, 0, 0,    6 };
   g_autoptr(GBytes) request = make_request(HARK_STUN_BINDING_REQUEST, attrs, sizeof attrs);
   g_autoptr(GSocketAddress) from = address("198.51.100.7", 4000);
   g_autoptr(GError) error = NULL;
@@ -218,11 +232,11 @@ test_malformed_variants(void)
   static const guint8 long_software[4 + 764] = { 0x80, 0x22, 0x02, 0xFC };
   static const guint8 odd_unknown[] = { 0x00, 0x0A, 0x00, 0x03, 0, 1, 0, 0 };
   static const Malformed cases[] = {
-    { "truncated attribute", HARK_STUN_BINDING_REQUEST, truncated_header,
-      sizeof truncated_header, "" }, /* length 3: not a multiple of 4 */
+    { "truncated attribute", HARK_STUN_BINDING_REQUEST, truncated_header, sizeof truncated_header,
+      "" }, /* length 3: not a multiple of 4 */
     { "past end", HARK_STUN_BINDING_REQUEST, past_end, sizeof past_end, "past the end" },
-    { "padding past end", HARK_STUN_BINDING_REQUEST, padding_past_end,
-      sizeof padding_past_end, "past the end" },
+    { "padding past end", HARK_STUN_BINDING_REQUEST, padding_past_end, sizeof padding_past_end,
+      "past the end" },
     { "priority length", HARK_STUN_BINDING_REQUEST, bad_priority, sizeof bad_priority,
       "PRIORITY has a bad length" },
     { "xor length", HARK_STUN_BINDING_REQUEST, bad_xor, sizeof bad_xor,
@@ -282,8 +296,7 @@ test_malformed_header(void)
   g_assert_true(hark_stun_is_stun(flipped));
   check_refused(flipped, "FINGERPRINT");
   /* Something after FINGERPRINT: move it forward by appending an attribute. */
-  static const guint8 after_fp[] = { 0x80, 0x28, 0x00, 0x04, 0, 0, 0, 0,
-                                     0x80, 0x22, 0x00, 0x00 };
+  static const guint8 after_fp[] = { 0x80, 0x28, 0x00, 0x04, 0, 0, 0, 0, 0x80, 0x22, 0x00, 0x00 };
   g_autoptr(GBytes) trailing = make_request(HARK_STUN_BINDING_REQUEST, after_fp, sizeof after_fp);
   check_refused(trailing, "FINGERPRINT is not the last attribute");
 }
@@ -323,7 +336,7 @@ test_wire_is_not_stun(void)
   /* A hark wire message starts with its version (1, little-endian) ... the demultiplexer
    * must not take it for STUN. */
   static const guint8 wire[] = { 0x01, 0x00, 0x04, 0x00, 0, 0, 0, 0, 0, 0, 0, 0,
-                                 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0 };
+                                 0,    0,    0,    0,    0, 0, 0, 0, 0, 0, 0, 0 };
   g_autoptr(GBytes) b = g_bytes_new_static(wire, sizeof wire);
   g_assert_false(hark_stun_is_stun(b));
 }
@@ -343,7 +356,7 @@ static void
 test_change_request(void)
 {
   g_autoptr(GBytes) request =
-      hark_stun_binding_request(tid, HARK_STUN_CHANGE_IP | HARK_STUN_CHANGE_PORT);
+    hark_stun_binding_request(tid, HARK_STUN_CHANGE_IP | HARK_STUN_CHANGE_PORT);
   g_assert_true(hark_stun_is_stun(request));
   HarkStunRequest read;
   g_autoptr(GError) error = NULL;
@@ -376,8 +389,8 @@ test_change_request(void)
 static void
 test_response_port_and_padding(void)
 {
-  static const guint8 attrs[] = { 0x00, 0x27, 0x00, 0x04, 0x12, 0x34, 0, 0,
-                                  0x00, 0x26, 0x00, 0x05, 1, 2, 3, 4, 5, 0, 0, 0 };
+  static const guint8 attrs[] = { 0x00, 0x27, 0x00, 0x04, 0x12, 0x34, 0, 0, 0x00, 0x26,
+                                  0x00, 0x05, 1,    2,    3,    4,    5, 0, 0,    0 };
   g_autoptr(GBytes) request = make_request(HARK_STUN_BINDING_REQUEST, attrs, sizeof attrs);
   HarkStunRequest read;
   g_autoptr(GError) error = NULL;
@@ -463,27 +476,30 @@ check_response_refused(GBytes *bytes, const char *expected)
 static void
 test_bad_responses(void)
 {
-  static const guint8 good_xor[] = { 0x00, 0x20, 0x00, 0x08, 0, 1, 0xa1, 0x47, 0xe1, 0x12, 0xa6, 0x43 };
-  static const guint8 bad_family[] = { 0x00, 0x20, 0x00, 0x08, 0, 2, 0xa1, 0x47, 0xe1, 0x12, 0xa6, 0x43 };
-  static const guint8 family_v6_short[] = { 0x80, 0x2C, 0x00, 0x08, 0, 7, 0, 1, 1, 2, 3, 4,
-                                            0x00, 0x20, 0x00, 0x08, 0, 1, 0xa1, 0x47, 0xe1, 0x12, 0xa6, 0x43 };
-  static const guint8 unknown_required[] = { 0x00, 0x20, 0x00, 0x08, 0, 1, 0xa1, 0x47, 0xe1, 0x12, 0xa6, 0x43,
-                                             0x77, 0x77, 0x00, 0x00 };
+  static const guint8 good_xor[] = { 0x00, 0x20, 0x00, 0x08, 0,    1,
+                                     0xa1, 0x47, 0xe1, 0x12, 0xa6, 0x43 };
+  static const guint8 bad_family[] = { 0x00, 0x20, 0x00, 0x08, 0,    2,
+                                       0xa1, 0x47, 0xe1, 0x12, 0xa6, 0x43 };
+  static const guint8 family_v6_short[] = { 0x80, 0x2C, 0x00, 0x08, 0,    7,    0,    1,
+                                            1,    2,    3,    4,    0x00, 0x20, 0x00, 0x08,
+                                            0,    1,    0xa1, 0x47, 0xe1, 0x12, 0xa6, 0x43 };
+  static const guint8 unknown_required[] = { 0x00, 0x20, 0x00, 0x08, 0,    1,    0xa1, 0x47,
+                                             0xe1, 0x12, 0xa6, 0x43, 0x77, 0x77, 0x00, 0x00 };
   static const guint8 bad_length[] = { 0x00, 0x20, 0x00, 0x0C, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0 };
   static const guint8 no_code[] = { 0x80, 0x22, 0x00, 0x00 };
 
-  g_autoptr(GBytes) ok = make_response(HARK_STUN_BINDING_SUCCESS, good_xor, sizeof good_xor,
-                                       HARK_STUN_MAGIC_COOKIE);
+  g_autoptr(GBytes) ok =
+    make_response(HARK_STUN_BINDING_SUCCESS, good_xor, sizeof good_xor, HARK_STUN_MAGIC_COOKIE);
   g_autoptr(GError) error = NULL;
   g_autoptr(HarkStunBindingResponse) r = hark_stun_read_binding_response(ok, &error);
   g_assert_no_error(error);
   g_assert_nonnull(r->mapped);
 
-  g_autoptr(GBytes) cookie = make_response(HARK_STUN_BINDING_SUCCESS, good_xor, sizeof good_xor,
-                                           0x2112A443u);
+  g_autoptr(GBytes) cookie =
+    make_response(HARK_STUN_BINDING_SUCCESS, good_xor, sizeof good_xor, 0x2112A443u);
   check_response_refused(cookie, "not a STUN message");
-  g_autoptr(GBytes) family = make_response(HARK_STUN_BINDING_SUCCESS, bad_family,
-                                           sizeof bad_family, HARK_STUN_MAGIC_COOKIE);
+  g_autoptr(GBytes) family =
+    make_response(HARK_STUN_BINDING_SUCCESS, bad_family, sizeof bad_family, HARK_STUN_MAGIC_COOKIE);
   check_response_refused(family, "family 0x02 does not fit its 8 bytes");
   g_autoptr(GBytes) other = make_response(HARK_STUN_BINDING_SUCCESS, family_v6_short,
                                           sizeof family_v6_short, HARK_STUN_MAGIC_COOKIE);
@@ -491,17 +507,17 @@ test_bad_responses(void)
   g_autoptr(GBytes) unknown = make_response(HARK_STUN_BINDING_SUCCESS, unknown_required,
                                             sizeof unknown_required, HARK_STUN_MAGIC_COOKIE);
   check_response_refused(unknown, "unknown comprehension-required attribute 0x7777");
-  g_autoptr(GBytes) length = make_response(HARK_STUN_BINDING_SUCCESS, bad_length,
-                                           sizeof bad_length, HARK_STUN_MAGIC_COOKIE);
+  g_autoptr(GBytes) length =
+    make_response(HARK_STUN_BINDING_SUCCESS, bad_length, sizeof bad_length, HARK_STUN_MAGIC_COOKIE);
   check_response_refused(length, "XOR-MAPPED-ADDRESS has a bad length");
-  g_autoptr(GBytes) missing = make_response(HARK_STUN_BINDING_SUCCESS, no_code, sizeof no_code,
-                                            HARK_STUN_MAGIC_COOKIE);
+  g_autoptr(GBytes) missing =
+    make_response(HARK_STUN_BINDING_SUCCESS, no_code, sizeof no_code, HARK_STUN_MAGIC_COOKIE);
   check_response_refused(missing, "without XOR-MAPPED-ADDRESS");
-  g_autoptr(GBytes) error_without_code = make_response(HARK_STUN_BINDING_ERROR, no_code,
-                                                       sizeof no_code, HARK_STUN_MAGIC_COOKIE);
+  g_autoptr(GBytes) error_without_code =
+    make_response(HARK_STUN_BINDING_ERROR, no_code, sizeof no_code, HARK_STUN_MAGIC_COOKIE);
   check_response_refused(error_without_code, "without a valid ERROR-CODE");
-  g_autoptr(GBytes) request = make_response(HARK_STUN_BINDING_REQUEST, good_xor,
-                                            sizeof good_xor, HARK_STUN_MAGIC_COOKIE);
+  g_autoptr(GBytes) request =
+    make_response(HARK_STUN_BINDING_REQUEST, good_xor, sizeof good_xor, HARK_STUN_MAGIC_COOKIE);
   check_response_refused(request, "not a binding response: a request");
   g_autoptr(GBytes) truncated = g_bytes_new_from_bytes(ok, 0, g_bytes_get_size(ok) - 4);
   check_response_refused(truncated, "not a STUN message");

@@ -153,8 +153,7 @@ open_and_ping(Fixture *f, guint16 tls_port, guint16 http_port, Seen *opener_seen
   g_assert_true(hark_test_wait_for_nonnull((gpointer const *)&f->accepted, 10000));
   hark_link_set_handler(f->accepted, &seen_handler, acceptor_seen);
   g_autoptr(GError) error = NULL;
-  g_assert_true(hark_link_send(o.link, HARK_MSG_PING, 5, g_variant_new("(t)", (guint64)1),
-                               &error));
+  g_assert_true(hark_link_send(o.link, HARK_MSG_PING, 5, g_variant_new("(t)", (guint64)1), &error));
   g_assert_no_error(error);
   run_until_uint(&acceptor_seen->messages, 10000);
   g_assert_cmpuint(acceptor_seen->messages, ==, 1);
@@ -191,8 +190,8 @@ test_websocket_fallback(Fixture *f, gconstpointer data)
   g_assert_cmpuint(hark_link_get_peer_port(link), ==, http_port);
   /* And back: the acceptor's PING reaches the opener over the same WebSocket. */
   g_autoptr(GError) error = NULL;
-  g_assert_true(hark_link_send(f->accepted, HARK_MSG_PING, 6, g_variant_new("(t)", (guint64)2),
-                               &error));
+  g_assert_true(
+    hark_link_send(f->accepted, HARK_MSG_PING, 6, g_variant_new("(t)", (guint64)2), &error));
   run_until_uint(&opener_seen.messages, 10000);
   g_assert_cmpuint(opener_seen.messages, ==, 1);
 
@@ -299,7 +298,8 @@ int
 main(int argc, char **argv)
 {
   hark_test_init_isolated(&argc, &argv, 60000);
-#define ADD(path, func) hark_test_add_isolated(path, Fixture, NULL, fixture_set_up, func, fixture_tear_down)
+#define ADD(path, func) \
+  hark_test_add_isolated(path, Fixture, NULL, fixture_set_up, func, fixture_tear_down)
   ADD("/tls443/tls-port", test_tls_port);
   ADD("/tls443/websocket-fallback", test_websocket_fallback);
   ADD("/tls443/text-message-closes", test_text_message_closes);

@@ -43,8 +43,8 @@ on_datagram(const char *transport, GSocketAddress *from, GBytes *datagram, gpoin
   Peer *p = data;
   g_assert_cmpstr(transport, ==, "udp");
   p->received++;
-  g_autofree char *ip = g_inet_address_to_string(
-      g_inet_socket_address_get_address(G_INET_SOCKET_ADDRESS(from)));
+  g_autofree char *ip =
+    g_inet_address_to_string(g_inet_socket_address_get_address(G_INET_SOCKET_ADDRESS(from)));
   guint count = GPOINTER_TO_UINT(g_hash_table_lookup(p->from_ips, ip));
   g_hash_table_insert(p->from_ips, g_strdup(ip), GUINT_TO_POINTER(count + 1));
   g_set_object(&p->last_from, from);
@@ -59,9 +59,8 @@ on_datagram(const char *transport, GSocketAddress *from, GBytes *datagram, gpoin
   g_variant_dict_init(&dict, NULL);
   g_variant_dict_insert(&dict, "name", "s", "b");
   g_autoptr(GError) error = NULL;
-  g_autoptr(GBytes) reply = hark_wire_encode(HARK_MSG_PROBE_REPLY, m->id,
-                                             g_variant_new("(@a{sv})", g_variant_dict_end(&dict)),
-                                             &error);
+  g_autoptr(GBytes) reply = hark_wire_encode(
+    HARK_MSG_PROBE_REPLY, m->id, g_variant_new("(@a{sv})", g_variant_dict_end(&dict)), &error);
   g_assert_no_error(error);
   if (p->via != NULL) {
     gsize size;
@@ -76,9 +75,8 @@ on_datagram(const char *transport, GSocketAddress *from, GBytes *datagram, gpoin
 static void
 peer_set_up(Peer *p, const char *name)
 {
-  const char *conf =
-      "plugins: { load = ( { name = \"udp\"; settings = { initial_rto_ms = 40; "
-      "max_datagrams_per_second = 50; }; } ); };\n";
+  const char *conf = "plugins: { load = ( { name = \"udp\"; settings = { initial_rto_ms = 40; "
+                     "max_datagrams_per_second = 50; }; } ); };\n";
   g_autoptr(GError) error = NULL;
   HarkConfig *config = hark_config_load_from_string(conf, name, &error);
   g_assert_no_error(error);
@@ -304,8 +302,8 @@ static GSocket *
 raw_socket(const char *ip)
 {
   g_autoptr(GError) error = NULL;
-  GSocket *s = g_socket_new(G_SOCKET_FAMILY_IPV4, G_SOCKET_TYPE_DATAGRAM,
-                            G_SOCKET_PROTOCOL_UDP, &error);
+  GSocket *s =
+    g_socket_new(G_SOCKET_FAMILY_IPV4, G_SOCKET_TYPE_DATAGRAM, G_SOCKET_PROTOCOL_UDP, &error);
   g_assert_no_error(error);
   g_autoptr(GSocketAddress) any = g_inet_socket_address_new_from_string(ip, 0);
   g_assert_true(g_socket_bind(s, any, FALSE, &error));
@@ -386,13 +384,13 @@ test_wrong_source(Fixture *f, gconstpointer data)
 static void
 test_stun_handed_over(Fixture *f, gconstpointer data)
 {
-  static const guint8 request[] = { 0x00, 0x01, 0x00, 0x00, 0x21, 0x12, 0xa4, 0x42,
-                                    1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12 };
+  static const guint8 request[] = { 0x00, 0x01, 0x00, 0x00, 0x21, 0x12, 0xa4, 0x42, 1,  2,
+                                    3,    4,    5,    6,    7,    8,    9,    10,   11, 12 };
   g_autoptr(GSocketAddress) to = address_of(&f->b);
   g_autoptr(GSocket) client = raw_socket("127.0.0.1");
   g_autoptr(GError) error = NULL;
-  g_assert_cmpint(g_socket_send_to(client, to, (const char *)request, sizeof request, NULL,
-                                   &error), ==, sizeof request);
+  g_assert_cmpint(g_socket_send_to(client, to, (const char *)request, sizeof request, NULL, &error),
+                  ==, sizeof request);
   g_assert_no_error(error);
   g_assert_true(hark_test_wait_for_uint(&f->b.received, 1, 5000));
   g_assert_cmpint(stat_of(&f->b, "datagrams_out"), ==, 0);
@@ -412,8 +410,8 @@ test_listen_twice(Fixture *f, gconstpointer data)
   g_assert_error(error, HARK_TRANSPORT_ERROR, HARK_TRANSPORT_ERROR_LISTEN);
   g_clear_error(&error);
   /* The port B holds cannot be taken twice. */
-  g_assert_false(f->a.iface->listen(f->a.udp, "127.0.0.1", f->b.iface->local_port(f->b.udp),
-                                    &error));
+  g_assert_false(
+    f->a.iface->listen(f->a.udp, "127.0.0.1", f->b.iface->local_port(f->b.udp), &error));
   g_assert_error(error, HARK_TRANSPORT_ERROR, HARK_TRANSPORT_ERROR_LISTEN);
   g_clear_error(&error);
   f->b.iface->stop_listening(f->b.udp);
@@ -426,7 +424,8 @@ int
 main(int argc, char **argv)
 {
   hark_test_init_isolated(&argc, &argv, 60000);
-#define ADD(path, fn) hark_test_add_isolated(path, Fixture, NULL, fixture_set_up, fn, fixture_tear_down)
+#define ADD(path, fn) \
+  hark_test_add_isolated(path, Fixture, NULL, fixture_set_up, fn, fixture_tear_down)
   ADD("/udp/probe", test_probe);
   ADD("/udp/third-transmission", test_third_transmission);
   ADD("/udp/timeout", test_timeout);

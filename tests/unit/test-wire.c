@@ -11,12 +11,12 @@
 /* PING, id 0x0102030405060708, body (1000000,): written out by hand from the GVariant
  * serialisation rules, not produced by the encoder under test. */
 static const guint8 golden_ping[] = {
-  0x01, 0x00,                                     /* version 1 */
-  0x02, 0x00,                                     /* type 2 (PING) */
-  0x00, 0x00, 0x00, 0x00,                         /* padding to align the id */
+  0x01, 0x00, /* version 1 */
+  0x02, 0x00, /* type 2 (PING) */
+  0x00, 0x00, 0x00, 0x00, /* padding to align the id */
   0x08, 0x07, 0x06, 0x05, 0x04, 0x03, 0x02, 0x01, /* id */
   0x40, 0x42, 0x0f, 0x00, 0x00, 0x00, 0x00, 0x00, /* body (t): 1000000 */
-  0x00, '(', 't', ')',                            /* variant: separator, body type */
+  0x00, '(',  't',  ')', /* variant: separator, body type */
 };
 #define GOLDEN_ID G_GUINT64_CONSTANT(0x0102030405060708)
 #define GOLDEN_TIME G_GUINT64_CONSTANT(1000000)
@@ -34,7 +34,7 @@ assert_decode_fails(GBytes *bytes, HarkWireError code)
   g_autoptr(HarkWireMessage) message = hark_wire_decode(bytes, &error);
 
   g_assert_null(message);
-  g_assert_error(error, HARK_WIRE_ERROR, (gint) code);
+  g_assert_error(error, HARK_WIRE_ERROR, (gint)code);
   g_assert_nonnull(error->message);
   g_assert_cmpstr(error->message, !=, "");
 }
@@ -115,7 +115,7 @@ static void
 test_round_trip_pong(void)
 {
   assert_round_trip(HARK_MSG_PONG, 42, g_variant_new("(t)", GOLDEN_TIME));
-  assert_round_trip(HARK_MSG_PONG, 44, g_variant_new("(t)", (guint64) 0));
+  assert_round_trip(HARK_MSG_PONG, 44, g_variant_new("(t)", (guint64)0));
 }
 
 static void
@@ -126,14 +126,14 @@ test_id_and_version_preserved(void)
   };
 
   for (gsize i = 0; i < G_N_ELEMENTS(ids); i++)
-    assert_round_trip(HARK_MSG_PING, ids[i], g_variant_new("(t)", (guint64) i));
+    assert_round_trip(HARK_MSG_PING, ids[i], g_variant_new("(t)", (guint64)i));
 }
 
 static void
 test_golden_ping_encode(void)
 {
   g_autoptr(GBytes) bytes =
-      encode_or_die(HARK_MSG_PING, GOLDEN_ID, g_variant_new("(t)", GOLDEN_TIME));
+    encode_or_die(HARK_MSG_PING, GOLDEN_ID, g_variant_new("(t)", GOLDEN_TIME));
   g_autoptr(GBytes) golden = g_bytes_new_static(golden_ping, sizeof golden_ping);
 
   g_assert_cmpmem(g_bytes_get_data(bytes, NULL), g_bytes_get_size(bytes), golden_ping,
@@ -181,8 +181,7 @@ static void
 test_body_outlives_input(void)
 {
   guint8 *data = g_memdup2(golden_ping, sizeof golden_ping);
-  GBytes *input =
-      g_bytes_new_with_free_func(data, sizeof golden_ping, poison_and_free, data);
+  GBytes *input = g_bytes_new_with_free_func(data, sizeof golden_ping, poison_and_free, data);
   input_released = FALSE;
   HarkWireMessage *message = decode_or_die(input);
   guint64 time = 0;
@@ -197,13 +196,13 @@ test_body_outlives_input(void)
 static void
 test_encode_unknown_type(void)
 {
-  const guint16 types[] = {0, 24, 99, G_MAXUINT16};
+  const guint16 types[] = { 0, 24, 99, G_MAXUINT16 };
 
   for (gsize i = 0; i < G_N_ELEMENTS(types); i++) {
     g_autoptr(GError) error = NULL;
     /* Floating: a refused body must be consumed too, which ASan's leak check sees. */
     g_autoptr(GBytes) bytes =
-        hark_wire_encode(types[i], 1, g_variant_new("(t)", (guint64) 1), &error);
+      hark_wire_encode(types[i], 1, g_variant_new("(t)", (guint64)1), &error);
     g_assert_null(bytes);
     g_assert_error(error, HARK_WIRE_ERROR, HARK_WIRE_ERROR_UNKNOWN_TYPE);
   }
@@ -216,9 +215,9 @@ test_encode_wrong_body_type(void)
     guint16 type;
     const char *text;
   } cases[] = {
-    {HARK_MSG_PING, "(uint32 1,)"},   {HARK_MSG_PING, "(uint64 1, uint64 2)"},
-    {HARK_MSG_PING, "uint64 1"},      {HARK_MSG_PONG, "('x',)"},
-    {HARK_MSG_ERROR, "('x', uint32 1)"}, {HARK_MSG_ERROR, "(uint64 1,)"},
+    { HARK_MSG_PING, "(uint32 1,)" },      { HARK_MSG_PING, "(uint64 1, uint64 2)" },
+    { HARK_MSG_PING, "uint64 1" },         { HARK_MSG_PONG, "('x',)" },
+    { HARK_MSG_ERROR, "('x', uint32 1)" }, { HARK_MSG_ERROR, "(uint64 1,)" },
   };
 
   for (gsize i = 0; i < G_N_ELEMENTS(cases); i++) {
@@ -238,7 +237,7 @@ test_encode_too_large(void)
   g_autofree char *text = g_strnfill(HARK_WIRE_MAX_SIZE, 'x');
   g_autoptr(GError) error = NULL;
   g_autoptr(GBytes) bytes =
-      hark_wire_encode(HARK_MSG_ERROR, 1, g_variant_new("(us)", 1, text), &error);
+    hark_wire_encode(HARK_MSG_ERROR, 1, g_variant_new("(us)", 1, text), &error);
 
   g_assert_null(bytes);
   g_assert_error(error, HARK_WIRE_ERROR, HARK_WIRE_ERROR_TOO_LARGE);
@@ -250,9 +249,9 @@ static void
 test_encode_non_normal_body(void)
 {
   /* (us) whose string lacks its terminating nul. */
-  static const guint8 unterminated[] = {0x01, 0x00, 0x00, 0x00, 'a', 'b'};
+  static const guint8 unterminated[] = { 0x01, 0x00, 0x00, 0x00, 'a', 'b' };
   g_autoptr(GVariant) body = g_variant_ref_sink(g_variant_new_from_data(
-      G_VARIANT_TYPE("(us)"), unterminated, sizeof unterminated, FALSE, NULL, NULL));
+    G_VARIANT_TYPE("(us)"), unterminated, sizeof unterminated, FALSE, NULL, NULL));
   g_autoptr(GBytes) bytes = encode_or_die(HARK_MSG_ERROR, 5, body);
   g_autoptr(HarkWireMessage) message = decode_or_die(bytes);
 
@@ -290,8 +289,7 @@ check_prefixes(GBytes *whole)
       continue;
     }
     g_assert_no_error(error);
-    g_autoptr(GBytes) again =
-        encode_or_die(message->type, message->id, message->body);
+    g_autoptr(GBytes) again = encode_or_die(message->type, message->id, message->body);
     g_assert_true(g_bytes_equal(again, prefix));
   }
 }
@@ -299,12 +297,10 @@ check_prefixes(GBytes *whole)
 static void
 test_decode_truncated(void)
 {
-  g_autoptr(GBytes) error_message = encode_or_die(
-      HARK_MSG_ERROR, 7, g_variant_new("(us)", 500, "something went wrong"));
-  g_autoptr(GBytes) ping =
-      encode_or_die(HARK_MSG_PING, 8, g_variant_new("(t)", (guint64) 9));
-  g_autoptr(GBytes) pong =
-      encode_or_die(HARK_MSG_PONG, 8, g_variant_new("(t)", (guint64) 9));
+  g_autoptr(GBytes) error_message =
+    encode_or_die(HARK_MSG_ERROR, 7, g_variant_new("(us)", 500, "something went wrong"));
+  g_autoptr(GBytes) ping = encode_or_die(HARK_MSG_PING, 8, g_variant_new("(t)", (guint64)9));
+  g_autoptr(GBytes) pong = encode_or_die(HARK_MSG_PONG, 8, g_variant_new("(t)", (guint64)9));
 
   check_prefixes(error_message);
   check_prefixes(ping);
@@ -360,9 +356,8 @@ test_decode_wrong_body_type(void)
     0x00, 0x00, 0x00, 0x00, 0x05, 0x00, 0x00, 0x00, 0x00, '(',  'u',  ')',
   };
   static const guint8 ping_with_bare_t[] = {
-    0x01, 0x00, 0x02, 0x00, 0x00, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00,
-    0x00, 0x00, 0x00, 0x00, 0x05, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
-    0x00, 't',
+    0x01, 0x00, 0x02, 0x00, 0x00, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x00,
+    0x00, 0x00, 0x00, 0x05, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 't',
   };
   static const guint8 error_with_t[] = {
     0x01, 0x00, 0x01, 0x00, 0x00, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x00, 0x00,
@@ -370,10 +365,8 @@ test_decode_wrong_body_type(void)
   };
 
   assert_decode_data_fails(ping_with_u, sizeof ping_with_u, HARK_WIRE_ERROR_BODY_TYPE);
-  assert_decode_data_fails(ping_with_bare_t, sizeof ping_with_bare_t,
-                           HARK_WIRE_ERROR_BODY_TYPE);
-  assert_decode_data_fails(error_with_t, sizeof error_with_t,
-                           HARK_WIRE_ERROR_BODY_TYPE);
+  assert_decode_data_fails(ping_with_bare_t, sizeof ping_with_bare_t, HARK_WIRE_ERROR_BODY_TYPE);
+  assert_decode_data_fails(error_with_t, sizeof error_with_t, HARK_WIRE_ERROR_BODY_TYPE);
 }
 
 static void

@@ -9,8 +9,8 @@ void
 hark_stream_set_nodelay(GSocketConnection *connection)
 {
   g_autoptr(GError) error = NULL;
-  if (!g_socket_set_option(g_socket_connection_get_socket(connection), IPPROTO_TCP,
-                           TCP_NODELAY, 1, &error))
+  if (!g_socket_set_option(g_socket_connection_get_socket(connection), IPPROTO_TCP, TCP_NODELAY, 1,
+                           &error))
     g_debug("cannot set TCP_NODELAY: %s", error->message);
 }
 
@@ -27,8 +27,7 @@ hark_stream_peer_of(GSocketAddress *address, char **host, guint16 *port)
 }
 
 static gboolean
-on_incoming(GSocketService *service, GSocketConnection *connection, GObject *source,
-            gpointer data)
+on_incoming(GSocketService *service, GSocketConnection *connection, GObject *source, gpointer data)
 {
   HarkStreamListener *l = data;
   g_autoptr(GSocketAddress) remote = g_socket_connection_get_remote_address(connection, NULL);
@@ -39,9 +38,8 @@ on_incoming(GSocketService *service, GSocketConnection *connection, GObject *sou
   g_autoptr(GError) error = NULL;
   /* The core takes the connection (ours is the signal's) and gives the link to the
    * node's overlay; we keep nothing. */
-  HarkLink *link = hark_link_new_for_stream(l->ctx, l->transport,
-                                            G_IO_STREAM(g_object_ref(connection)), FALSE,
-                                            host, port, &error);
+  HarkLink *link = hark_link_new_for_stream(
+    l->ctx, l->transport, G_IO_STREAM(g_object_ref(connection)), FALSE, host, port, &error);
   if (link == NULL) {
     l->failed++;
     g_debug("turned away a connection from %s:%u: %s", host, port, error->message);
@@ -54,8 +52,7 @@ on_incoming(GSocketService *service, GSocketConnection *connection, GObject *sou
 #define STREAM_LISTEN_BACKLOG 1024
 
 gboolean
-hark_stream_listener_start(HarkStreamListener *l, const char *address, guint16 port,
-                           GError **error)
+hark_stream_listener_start(HarkStreamListener *l, const char *address, guint16 port, GError **error)
 {
   g_autoptr(GInetAddress) inet = g_inet_address_new_from_string(address);
   if (inet == NULL) {
@@ -74,9 +71,9 @@ hark_stream_listener_start(HarkStreamListener *l, const char *address, guint16 p
    * nodes coming back after an SN restart): the kernel then drops SYNs and honest
    * clients wait seconds for their retransmission. The kernel caps it at somaxconn. */
   g_socket_listener_set_backlog(G_SOCKET_LISTENER(service), STREAM_LISTEN_BACKLOG);
-  gboolean ok = g_socket_listener_add_address(G_SOCKET_LISTENER(service), wanted,
-                                              G_SOCKET_TYPE_STREAM, G_SOCKET_PROTOCOL_TCP,
-                                              NULL, &effective, &local);
+  gboolean ok =
+    g_socket_listener_add_address(G_SOCKET_LISTENER(service), wanted, G_SOCKET_TYPE_STREAM,
+                                  G_SOCKET_PROTOCOL_TCP, NULL, &effective, &local);
   if (ok) {
     g_signal_connect(service, "incoming", G_CALLBACK(on_incoming), l);
     g_socket_service_start(service);
@@ -85,8 +82,7 @@ hark_stream_listener_start(HarkStreamListener *l, const char *address, guint16 p
   if (!ok) {
     g_object_unref(service);
     g_set_error(error, HARK_TRANSPORT_ERROR, HARK_TRANSPORT_ERROR_LISTEN,
-                "%s cannot listen on %s port %u: %s", l->transport, address, port,
-                local->message);
+                "%s cannot listen on %s port %u: %s", l->transport, address, port, local->message);
     return FALSE;
   }
   l->service = service;

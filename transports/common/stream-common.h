@@ -10,14 +10,14 @@ typedef struct {
   HarkContext *ctx;
   const char *transport; /* the registration's name, static */
   GSocketService *service; /* while listening */
-  guint16 port;            /* the port listened on, 0 when not */
+  guint16 port; /* the port listened on, 0 when not */
   guint64 accepted, failed; /* connections made links / turned away */
 } HarkStreamListener;
 
 /* Accept on address:port (0: any) on the node's main context; every connection becomes
  * a link (hark_link_new_for_stream, accepting side) with TCP_NODELAY set. */
-gboolean hark_stream_listener_start(HarkStreamListener *listener, const char *address,
-                                    guint16 port, GError **error);
+gboolean hark_stream_listener_start(HarkStreamListener *listener, const char *address, guint16 port,
+                                    GError **error);
 void hark_stream_listener_stop(HarkStreamListener *listener);
 
 /* host (new string, NULL when not an IP address) and port of a peer's address. */
@@ -38,8 +38,7 @@ typedef struct {
 
 void hark_stream_attempt_init(HarkStreamAttempt *attempt, GCancellable *caller);
 /* (Re)arm: a fresh cancellable and timeout_ms on context, for each try. */
-void hark_stream_attempt_arm(HarkStreamAttempt *attempt, GMainContext *context,
-                             guint timeout_ms);
+void hark_stream_attempt_arm(HarkStreamAttempt *attempt, GMainContext *context, guint timeout_ms);
 /* Cancelled by the caller or abandoned (not by the timeout): nobody is to be told. */
 gboolean hark_stream_attempt_abandoned(HarkStreamAttempt *attempt);
 void hark_stream_attempt_abandon(HarkStreamAttempt *attempt);

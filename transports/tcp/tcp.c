@@ -80,20 +80,21 @@ connected(GObject *source, GAsyncResult *result, gpointer data)
   }
   HarkLink *link = NULL;
   if (connection == NULL) {
-    gboolean timeout = o->attempt.timed_out || g_error_matches(error, G_IO_ERROR, G_IO_ERROR_TIMED_OUT);
-    GError *failure = timeout
-      ? g_error_new(HARK_TRANSPORT_ERROR, HARK_TRANSPORT_ERROR_TIMEOUT,
-                    "no TCP connection to %s:%u within %u ms", o->host, o->port,
-                    tcp->connect_timeout_ms)
-      : g_error_new(HARK_TRANSPORT_ERROR, HARK_TRANSPORT_ERROR_UNREACHABLE,
-                    "cannot connect to %s:%u over TCP: %s", o->host, o->port, error->message);
+    gboolean timeout =
+      o->attempt.timed_out || g_error_matches(error, G_IO_ERROR, G_IO_ERROR_TIMED_OUT);
+    GError *failure = timeout ? g_error_new(HARK_TRANSPORT_ERROR, HARK_TRANSPORT_ERROR_TIMEOUT,
+                                            "no TCP connection to %s:%u within %u ms", o->host,
+                                            o->port, tcp->connect_timeout_ms)
+                              : g_error_new(HARK_TRANSPORT_ERROR, HARK_TRANSPORT_ERROR_UNREACHABLE,
+                                            "cannot connect to %s:%u over TCP: %s", o->host,
+                                            o->port, error->message);
     g_clear_error(&error);
     error = failure;
   } else {
     g_clear_error(&error);
     hark_stream_set_nodelay(connection);
-    link = hark_link_new_for_stream(tcp->ctx, PLUGIN_NAME, G_IO_STREAM(connection), TRUE,
-                                    o->host, o->port, &error);
+    link = hark_link_new_for_stream(tcp->ctx, PLUGIN_NAME, G_IO_STREAM(connection), TRUE, o->host,
+                                    o->port, &error);
   }
   if (link != NULL)
     tcp->opened++;
@@ -121,8 +122,8 @@ tcp_open(gpointer instance, const char *host, guint16 port, GCancellable *cancel
   hark_stream_attempt_init(&o->attempt, cancellable);
   hark_stream_attempt_arm(&o->attempt, context, tcp->connect_timeout_ms);
   g_main_context_push_thread_default(context);
-  g_socket_client_connect_to_host_async(tcp->client, host, port, o->attempt.cancellable,
-                                        connected, o);
+  g_socket_client_connect_to_host_async(tcp->client, host, port, o->attempt.cancellable, connected,
+                                        o);
   g_main_context_pop_thread_default(context);
 }
 
@@ -169,8 +170,8 @@ tcp_init(HarkContext *ctx, GVariant *settings, GError **error)
 {
   static const char *const known[] = { "connect_timeout_ms", NULL };
   gint64 timeout = 0;
-  if (!hark_settings_get_int(settings, "connect_timeout_ms", DEFAULT_CONNECT_TIMEOUT_MS, 1,
-                             600000, &timeout, error))
+  if (!hark_settings_get_int(settings, "connect_timeout_ms", DEFAULT_CONNECT_TIMEOUT_MS, 1, 600000,
+                             &timeout, error))
     return FALSE;
   hark_settings_warn_unknown(settings, hark_context_plugin_name(ctx), known);
   Tcp *tcp = g_new0(Tcp, 1);
@@ -197,10 +198,7 @@ tcp_fini(HarkContext *ctx)
   tcp_free(hark_context_get_plugin_data(ctx));
 }
 
-HARK_PLUGIN_DEFINE(.name = PLUGIN_NAME,
-                   .version = HARK_VERSION,
+HARK_PLUGIN_DEFINE(.name = PLUGIN_NAME, .version = HARK_VERSION,
                    .description = "overlay links over TCP (TLS 1.3 by the core)",
-                   .license = "LGPL-2.1-or-later",
-                   .kinds = HARK_KIND_TRANSPORT,
-                   .init = tcp_init,
+                   .license = "LGPL-2.1-or-later", .kinds = HARK_KIND_TRANSPORT, .init = tcp_init,
                    .fini = tcp_fini);

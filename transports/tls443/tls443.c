@@ -25,7 +25,7 @@ typedef struct {
   GSocketClient *client;
   SoupSession *session;
   HarkStreamListener listener; /* while listening: the TLS port */
-  SoupServer *server;           /* while listening: the WebSocket endpoint */
+  SoupServer *server; /* while listening: the WebSocket endpoint */
   guint16 bound_http_port;
   GHashTable *opens; /* Open* being made */
   GHashTable *pipes; /* Pipe* the core has not closed yet */
@@ -92,8 +92,8 @@ on_ws_message(SoupWebsocketConnection *ws, gint type, GBytes *message, gpointer 
 {
   Pipe *p = data;
   if (type != SOUP_WEBSOCKET_DATA_BINARY) {
-    g_autoptr(GError) error = g_error_new_literal(HARK_LINK_ERROR, HARK_LINK_ERROR_PROTOCOL,
-                                                  "a text WebSocket message");
+    g_autoptr(GError) error =
+      g_error_new_literal(HARK_LINK_ERROR, HARK_LINK_ERROR_PROTOCOL, "a text WebSocket message");
     hark_link_pipe_closed(p->link, error); /* frees p through pipe_close */
     return;
   }
@@ -105,15 +105,15 @@ on_ws_closed(SoupWebsocketConnection *ws, gpointer data)
 {
   Pipe *p = data;
   g_autoptr(GError) error =
-      g_error_new(HARK_LINK_ERROR, HARK_LINK_ERROR_CLOSED, "WebSocket closed (code %u)",
-                  soup_websocket_connection_get_close_code(ws));
+    g_error_new(HARK_LINK_ERROR, HARK_LINK_ERROR_CLOSED, "WebSocket closed (code %u)",
+                soup_websocket_connection_get_close_code(ws));
   hark_link_pipe_closed(p->link, error);
 }
 
 /* Takes ws. NULL when the core refused the link (it has closed the pipe already). */
 static HarkLink *
-pipe_link(Tls443 *t, SoupWebsocketConnection *ws, gboolean opener, const char *host,
-          guint16 port, GError **error)
+pipe_link(Tls443 *t, SoupWebsocketConnection *ws, gboolean opener, const char *host, guint16 port,
+          GError **error)
 {
   Pipe *p = g_new0(Pipe, 1);
   p->t = t;
@@ -125,8 +125,8 @@ pipe_link(Tls443 *t, SoupWebsocketConnection *ws, gboolean opener, const char *h
   p->message_handler = g_signal_connect(ws, "message", G_CALLBACK(on_ws_message), p);
   p->closed_handler = g_signal_connect(ws, "closed", G_CALLBACK(on_ws_closed), p);
   /* p->link is set before any signal can run: they come from the main loop. */
-  HarkLink *link = hark_link_new_for_pipe(t->ctx, PLUGIN_NAME, &pipe_iface, p, opener, host,
-                                          port, error);
+  HarkLink *link =
+    hark_link_new_for_pipe(t->ctx, PLUGIN_NAME, &pipe_iface, p, opener, host, port, error);
   if (link != NULL && g_hash_table_contains(t->pipes, p))
     p->link = link;
   return link;
@@ -186,8 +186,7 @@ tls443_listen(gpointer instance, const char *address, guint16 port, GError **err
   Tls443 *t = instance;
   if (t->listener.service != NULL) {
     g_set_error(error, HARK_TRANSPORT_ERROR, HARK_TRANSPORT_ERROR_LISTEN,
-                "tls443 already listens on ports %u and %u", t->listener.port,
-                t->bound_http_port);
+                "tls443 already listens on ports %u and %u", t->listener.port, t->bound_http_port);
     return FALSE;
   }
   if (!hark_stream_listener_start(&t->listener, address, t->tls_port, error))
@@ -275,7 +274,7 @@ ws_connected(GObject *source, GAsyncResult *result, gpointer data)
   Open *o = data;
   g_autoptr(GError) error = NULL;
   SoupWebsocketConnection *ws =
-      soup_session_websocket_connect_finish(SOUP_SESSION(source), result, &error);
+    soup_session_websocket_connect_finish(SOUP_SESSION(source), result, &error);
   if (hark_stream_attempt_abandoned(&o->attempt)) {
     g_clear_object(&ws);
     open_free(o);
@@ -302,14 +301,15 @@ try_websocket(Open *o)
   Tls443 *t = o->t;
   /* An IPv6 literal needs brackets in a URL. */
   gboolean literal6 = strchr(o->host, ':') != NULL;
-  o->url = g_strdup_printf("ws://%s%s%s:%u%s", literal6 ? "[" : "", o->host,
-                           literal6 ? "]" : "", t->http_port, t->path);
+  o->url = g_strdup_printf("ws://%s%s%s:%u%s", literal6 ? "[" : "", o->host, literal6 ? "]" : "",
+                           t->http_port, t->path);
   g_autoptr(SoupMessage) msg = soup_message_new("GET", o->url);
   if (msg == NULL) {
     finish_open(o, NULL,
                 g_error_new(HARK_TRANSPORT_ERROR, HARK_TRANSPORT_ERROR_UNREACHABLE,
                             "cannot reach %s over tls443: TLS port %u: %s; and %s is not a "
-                            "valid URL", o->host, t->tls_port, o->tls_error->message, o->url));
+                            "valid URL",
+                            o->host, t->tls_port, o->tls_error->message, o->url));
     return;
   }
   arm(o);
@@ -327,7 +327,7 @@ tls_connected(GObject *source, GAsyncResult *result, gpointer data)
   Open *o = data;
   g_autoptr(GError) error = NULL;
   GSocketConnection *connection =
-      g_socket_client_connect_to_host_finish(G_SOCKET_CLIENT(source), result, &error);
+    g_socket_client_connect_to_host_finish(G_SOCKET_CLIENT(source), result, &error);
   if (hark_stream_attempt_abandoned(&o->attempt)) {
     g_clear_object(&connection);
     open_free(o);
@@ -335,15 +335,14 @@ tls_connected(GObject *source, GAsyncResult *result, gpointer data)
   }
   if (connection == NULL) {
     g_autofree char *why = attempt_failure(o, error);
-    o->tls_error = g_error_new_literal(HARK_TRANSPORT_ERROR, HARK_TRANSPORT_ERROR_UNREACHABLE,
-                                       why);
+    o->tls_error = g_error_new_literal(HARK_TRANSPORT_ERROR, HARK_TRANSPORT_ERROR_UNREACHABLE, why);
     try_websocket(o);
     return;
   }
   hark_stream_set_nodelay(connection);
   GError *link_error = NULL;
-  HarkLink *link = hark_link_new_for_stream(o->t->ctx, PLUGIN_NAME, G_IO_STREAM(connection),
-                                            TRUE, o->host, o->t->tls_port, &link_error);
+  HarkLink *link = hark_link_new_for_stream(o->t->ctx, PLUGIN_NAME, G_IO_STREAM(connection), TRUE,
+                                            o->host, o->t->tls_port, &link_error);
   if (link != NULL)
     o->t->opened_tls++;
   finish_open(o, link, link_error);
@@ -438,8 +437,7 @@ tls443_init(HarkContext *ctx, GVariant *settings, GError **error)
   g_autofree char *path = NULL;
   if (!hark_settings_get_int(settings, "tls_port", 443, 0, 65535, &tls_port, error) ||
       !hark_settings_get_int(settings, "http_port", 80, 0, 65535, &http_port, error) ||
-      !hark_settings_get_int(settings, "connect_timeout_ms", 5000, 1, 600000, &timeout,
-                             error) ||
+      !hark_settings_get_int(settings, "connect_timeout_ms", 5000, 1, 600000, &timeout, error) ||
       !hark_settings_get_string(settings, "path", "/hark", &path, error))
     return FALSE;
   if (path[0] != '/' || strpbrk(path, " ?#") != NULL) {
@@ -480,10 +478,7 @@ tls443_fini(HarkContext *ctx)
   tls443_free(hark_context_get_plugin_data(ctx));
 }
 
-HARK_PLUGIN_DEFINE(.name = PLUGIN_NAME,
-                   .version = HARK_VERSION,
+HARK_PLUGIN_DEFINE(.name = PLUGIN_NAME, .version = HARK_VERSION,
                    .description = "overlay links over TCP 443 or a WebSocket on port 80",
-                   .license = "LGPL-2.1-or-later",
-                   .kinds = HARK_KIND_TRANSPORT,
-                   .init = tls443_init,
-                   .fini = tls443_fini);
+                   .license = "LGPL-2.1-or-later", .kinds = HARK_KIND_TRANSPORT,
+                   .init = tls443_init, .fini = tls443_fini);

@@ -10,7 +10,7 @@
 
 #include <string.h>
 
-#define MAX_DATAGRAM 1500     /* larger ones are dropped: nothing of ours is that big */
+#define MAX_DATAGRAM 1500 /* larger ones are dropped: nothing of ours is that big */
 #define MAX_RTO_MS 2000
 #define READS_PER_DISPATCH 64 /* then let the rest of the main loop run */
 #define DROP_MESSAGE_INTERVAL_US (10 * G_USEC_PER_SEC)
@@ -42,7 +42,7 @@ typedef struct {
   gint64 deadline_us;
   GSource *timer;
   GSource *finisher; /* an idle that ends the request outside the caller's stack */
-  GError *failure;   /* what the finisher reports; NULL: cancelled, report nothing */
+  GError *failure; /* what the finisher reports; NULL: cancelled, report nothing */
 } Request;
 
 struct _Udp {
@@ -91,9 +91,8 @@ open_socket(Udp *udp, const char *address, guint16 port, GError **error)
     return FALSE;
   }
   g_autoptr(GError) local_error = NULL;
-  g_autoptr(GSocket) socket = g_socket_new(g_inet_address_get_family(ip),
-                                           G_SOCKET_TYPE_DATAGRAM, G_SOCKET_PROTOCOL_UDP,
-                                           &local_error);
+  g_autoptr(GSocket) socket = g_socket_new(g_inet_address_get_family(ip), G_SOCKET_TYPE_DATAGRAM,
+                                           G_SOCKET_PROTOCOL_UDP, &local_error);
   g_autoptr(GSocketAddress) bind_to = g_inet_socket_address_new(ip, port);
   if (socket == NULL || !g_socket_bind(socket, bind_to, FALSE, &local_error)) {
     g_set_error(error, HARK_TRANSPORT_ERROR, HARK_TRANSPORT_ERROR_LISTEN,
@@ -180,7 +179,9 @@ bucket_is_full_again(gpointer key, gpointer value, gpointer data)
   const Bucket *bucket = value;
   double burst = 2 * udp->max_per_second;
   return (double)(g_get_monotonic_time() - bucket->refilled_us) / G_USEC_PER_SEC *
-             udp->max_per_second + bucket->tokens >= burst;
+             udp->max_per_second +
+           bucket->tokens >=
+         burst;
 }
 
 /* Keyed by IP without the port: a flood from one host gains nothing by changing ports. */
@@ -190,7 +191,7 @@ take_token(Udp *udp, GSocketAddress *from)
   if (!G_IS_INET_SOCKET_ADDRESS(from))
     return FALSE;
   g_autofree char *key =
-      g_inet_address_to_string(g_inet_socket_address_get_address(G_INET_SOCKET_ADDRESS(from)));
+    g_inet_address_to_string(g_inet_socket_address_get_address(G_INET_SOCKET_ADDRESS(from)));
   gint64 now = g_get_monotonic_time();
   double burst = 2 * udp->max_per_second;
   Bucket *bucket = g_hash_table_lookup(udp->buckets, key);
@@ -300,11 +301,11 @@ retransmit(gpointer data)
   if (now >= request->deadline_us) {
     udp->requests_timed_out++;
     g_autofree char *to = g_socket_connectable_to_string(G_SOCKET_CONNECTABLE(request->to));
-    finish_later(request, g_error_new(HARK_TRANSPORT_ERROR, HARK_TRANSPORT_ERROR_TIMEOUT,
-                                      "udp: no answer from %s after %u transmissions in %"
-                                      G_GINT64_FORMAT " ms",
-                                      to, request->transmissions,
-                                      (now - request->first_sent_us) / 1000));
+    finish_later(request,
+                 g_error_new(HARK_TRANSPORT_ERROR, HARK_TRANSPORT_ERROR_TIMEOUT,
+                             "udp: no answer from %s after %u transmissions in %" G_GINT64_FORMAT
+                             " ms",
+                             to, request->transmissions, (now - request->first_sent_us) / 1000));
     return G_SOURCE_REMOVE;
   }
   GError *error = NULL;
@@ -323,8 +324,7 @@ complete_request(Request *request, GBytes *reply)
   gint64 now = g_get_monotonic_time();
   /* Karn's rule: after a retransmission we cannot know which transmission was answered;
    * measuring from the last one can only underestimate, never inflate, the RTT. */
-  gint64 rtt = now - (request->transmissions == 1 ? request->first_sent_us
-                                                   : request->last_sent_us);
+  gint64 rtt = now - (request->transmissions == 1 ? request->first_sent_us : request->last_sent_us);
   HarkTransportAnswered answered = request->answered;
   gpointer user_data = request->user_data;
   g_hash_table_remove(request->udp->pending, request);
@@ -392,8 +392,8 @@ receive_ready(GSocket *socket, GIOCondition condition, gpointer data)
     guint8 buffer[MAX_DATAGRAM + 1];
     GSocketAddress *from_raw = NULL;
     g_autoptr(GError) error = NULL;
-    gssize size = g_socket_receive_from(socket, &from_raw, (char *)buffer, sizeof buffer,
-                                        NULL, &error);
+    gssize size =
+      g_socket_receive_from(socket, &from_raw, (char *)buffer, sizeof buffer, NULL, &error);
     g_autoptr(GSocketAddress) from = from_raw;
     if (size < 0) {
       if (!g_error_matches(error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK))
@@ -472,9 +472,8 @@ on_cancelled(GCancellable *cancellable, gpointer data)
 }
 
 static void
-udp_request(gpointer instance, GSocketAddress *to, GBytes *message, guint64 id,
-            guint timeout_ms, GCancellable *cancellable, HarkTransportAnswered answered,
-            gpointer user_data)
+udp_request(gpointer instance, GSocketAddress *to, GBytes *message, guint64 id, guint timeout_ms,
+            GCancellable *cancellable, HarkTransportAnswered answered, gpointer user_data)
 {
   Udp *udp = instance;
   Request *request = g_new0(Request, 1);
@@ -491,7 +490,7 @@ udp_request(gpointer instance, GSocketAddress *to, GBytes *message, guint64 id,
   if (cancellable != NULL) {
     request->cancellable = g_object_ref(cancellable);
     request->cancel_handler =
-        g_cancellable_connect(cancellable, G_CALLBACK(on_cancelled), request, NULL);
+      g_cancellable_connect(cancellable, G_CALLBACK(on_cancelled), request, NULL);
     if (request->finisher != NULL)
       return; /* already cancelled */
   }
@@ -548,8 +547,7 @@ udp_init(HarkContext *ctx, GVariant *settings, GError **error)
   static const char *const known[] = { "initial_rto_ms", "max_datagrams_per_second", NULL };
   gint64 rto, rate;
   if (!hark_settings_get_int(settings, "initial_rto_ms", 250, 1, MAX_RTO_MS, &rto, error) ||
-      !hark_settings_get_int(settings, "max_datagrams_per_second", 50, 1, 1000000, &rate,
-                             error))
+      !hark_settings_get_int(settings, "max_datagrams_per_second", 50, 1, 1000000, &rate, error))
     return FALSE;
   hark_settings_warn_unknown(settings, "udp", known);
 
@@ -560,8 +558,8 @@ udp_init(HarkContext *ctx, GVariant *settings, GError **error)
   /* A set: few requests are pending at once, and two may share an id. */
   udp->pending = g_hash_table_new_full(NULL, NULL, request_free, NULL);
   udp->buckets = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
-  if (!hark_context_register(ctx, HARK_KIND_TRANSPORT, "udp", HARK_RANK_PRIMARY,
-                             &udp_interface, udp, error)) {
+  if (!hark_context_register(ctx, HARK_KIND_TRANSPORT, "udp", HARK_RANK_PRIMARY, &udp_interface,
+                             udp, error)) {
     udp_free(udp);
     return FALSE;
   }
@@ -576,10 +574,7 @@ udp_fini(HarkContext *ctx)
   udp_free(hark_context_get_plugin_data(ctx));
 }
 
-HARK_PLUGIN_DEFINE(.name = "udp",
-                   .version = HARK_VERSION,
+HARK_PLUGIN_DEFINE(.name = "udp", .version = HARK_VERSION,
                    .description = "datagram transport: probes, STUN, retransmitted requests",
-                   .license = "LGPL-2.1-or-later",
-                   .kinds = HARK_KIND_TRANSPORT,
-                   .init = udp_init,
+                   .license = "LGPL-2.1-or-later", .kinds = HARK_KIND_TRANSPORT, .init = udp_init,
                    .fini = udp_fini);

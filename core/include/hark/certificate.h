@@ -29,15 +29,15 @@ G_BEGIN_DECLS
 HARK_API GQuark hark_certificate_error_quark(void);
 
 typedef enum {
-  HARK_CERTIFICATE_ERROR_MALFORMED,   /* not a PEM/DER certificate or key of the right type */
-  HARK_CERTIFICATE_ERROR_UNTRUSTED,   /* not signed by the pinned CA */
-  HARK_CERTIFICATE_ERROR_EXPIRED,     /* outside its validity (or not yet valid) */
+  HARK_CERTIFICATE_ERROR_MALFORMED, /* not a PEM/DER certificate or key of the right type */
+  HARK_CERTIFICATE_ERROR_UNTRUSTED, /* not signed by the pinned CA */
+  HARK_CERTIFICATE_ERROR_EXPIRED, /* outside its validity (or not yet valid) */
   HARK_CERTIFICATE_ERROR_BAD_SIGNATURE,
-  HARK_CERTIFICATE_ERROR_STALE,       /* a signed request outside the allowed clock skew */
-  HARK_CERTIFICATE_ERROR_CRYPTO,      /* OpenSSL failed */
+  HARK_CERTIFICATE_ERROR_STALE, /* a signed request outside the allowed clock skew */
+  HARK_CERTIFICATE_ERROR_CRYPTO, /* OpenSSL failed */
   HARK_CERTIFICATE_ERROR_IO,
   HARK_CERTIFICATE_ERROR_WRONG_PURPOSE, /* a device's where a server's is due, or back */
-  HARK_CERTIFICATE_ERROR_WRONG_HOST,    /* no subject alternative name is the host */
+  HARK_CERTIFICATE_ERROR_WRONG_HOST, /* no subject alternative name is the host */
 } HarkCertificateError;
 
 /* The extended key usage of device certificates: a UUID OID (ITU-T X.667, 2.25),
@@ -71,10 +71,10 @@ HARK_API gboolean hark_ca_ensure_server_certificate(HarkCa *ca, const char *cons
 HARK_API void hark_ca_free(HarkCa *ca);
 
 typedef struct {
-  char *user;             /* the subject's common name */
-  char *account_id;       /* the account the certificate was issued for */
-  char *device_id;        /* the fingerprint of the certified key */
-  GBytes *public_key;     /* raw Ed25519, 32 bytes */
+  char *user; /* the subject's common name */
+  char *account_id; /* the account the certificate was issued for */
+  char *device_id; /* the fingerprint of the certified key */
+  GBytes *public_key; /* raw Ed25519, 32 bytes */
   gint64 not_before;
   gint64 not_after;
 } HarkDeviceCertificate;

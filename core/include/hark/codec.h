@@ -25,21 +25,21 @@ typedef enum {
 
 /* What RTCP says about the stream this side sends, handed to adapt() about once a second. */
 typedef struct {
-  double loss_fraction;  /* 0..1, as the far end reported it in its last receiver report */
-  double rtt_ms;         /* round-trip time; negative when not known yet */
-  guint64 bytes_acked;   /* octets the far end says it received (extended, may wrap) */
+  double loss_fraction; /* 0..1, as the far end reported it in its last receiver report */
+  double rtt_ms; /* round-trip time; negative when not known yet */
+  guint64 bytes_acked; /* octets the far end says it received (extended, may wrap) */
 } HarkCodecFeedback;
 
 typedef struct {
   guint32 version; /* HARK_CODEC_INTERFACE_VERSION; new members go at the end */
 
-  const char *encoding_name;   /* RTP encoding name, e.g. "OPUS", "PCMU" */
+  const char *encoding_name; /* RTP encoding name, e.g. "OPUS", "PCMU" */
   const char *encoding_params; /* the SDP encoding parameters (channels), or NULL */
-  guint clock_rate;            /* RTP clock rate, e.g. 48000; 8000 for G.711 */
-  guint sample_rate;           /* rate of the raw audio the encoder takes */
+  guint clock_rate; /* RTP clock rate, e.g. 48000; 8000 for G.711 */
+  guint sample_rate; /* rate of the raw audio the encoder takes */
   guint channels;
-  guint default_payload_type;  /* static type (0, 8, 9) or a dynamic default (96-127) */
-  guint frame_ms;              /* packet time; the engine pins audio payloaders (those with
+  guint default_payload_type; /* static type (0, 8, 9) or a dynamic default (96-127) */
+  guint frame_ms; /* packet time; the engine pins audio payloaders (those with
                                 * min-ptime/max-ptime) to it */
 
   /* GStreamer element factory names. */
@@ -51,8 +51,8 @@ typedef struct {
   /* Apply the codec's settings (the a{sv} of the media configuration for this codec,
    * possibly empty) to one element the engine made. A wrong setting is an error naming
    * the key. May be NULL when the defaults of every element are right. */
-  gboolean (*configure)(gpointer instance, HarkCodecRole role, GObject *element,
-                        GVariant *settings, GError **error);
+  gboolean (*configure)(gpointer instance, HarkCodecRole role, GObject *element, GVariant *settings,
+                        GError **error);
 
   /* Change one setting on a running encoder. FALSE with an error naming the key when
    * the setting is unknown, out of range, or cannot change while running. May be NULL. */

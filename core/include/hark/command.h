@@ -19,9 +19,9 @@ HARK_API GQuark hark_command_error_quark(void);
 
 typedef enum {
   HARK_COMMAND_ERROR_UNKNOWN_COMMAND, /* "unknown-command" */
-  HARK_COMMAND_ERROR_BAD_ARGUMENTS,   /* "bad-arguments" */
-  HARK_COMMAND_ERROR_FAILED,          /* "failed" */
-  HARK_COMMAND_ERROR_CANCELLED,       /* "cancelled": the node stopped before the answer */
+  HARK_COMMAND_ERROR_BAD_ARGUMENTS, /* "bad-arguments" */
+  HARK_COMMAND_ERROR_FAILED, /* "failed" */
+  HARK_COMMAND_ERROR_CANCELLED, /* "cancelled": the node stopped before the answer */
 } HarkCommandError;
 
 /* The stable string for an error code, as sent by ctl ("bad-arguments", ...). */
@@ -52,8 +52,8 @@ typedef void (*HarkCommandFunc)(HarkCommandCall *call, JsonObject *args, gpointe
 #define HARK_COMMAND_VERSION 1
 
 typedef struct {
-  guint32 version;   /* HARK_COMMAND_VERSION */
-  const char *name;  /* [a-z][a-z0-9-]* */
+  guint32 version; /* HARK_COMMAND_VERSION */
+  const char *name; /* [a-z][a-z0-9-]* */
   const char *summary;
   const HarkCommandParam *params; /* ends with an entry whose name is NULL; may be NULL */
   HarkCommandFunc run;

@@ -17,15 +17,15 @@ G_BEGIN_DECLS
 HARK_API GQuark hark_config_error_quark(void);
 
 typedef enum {
-  HARK_CONFIG_ERROR_IO,      /* cannot read the file */
-  HARK_CONFIG_ERROR_SYNTAX,  /* libconfig parse error: message is "file:line: ..." */
+  HARK_CONFIG_ERROR_IO, /* cannot read the file */
+  HARK_CONFIG_ERROR_SYNTAX, /* libconfig parse error: message is "file:line: ..." */
   HARK_CONFIG_ERROR_INVALID, /* wrong type, bad value, missing key: "file:line: ..." */
 } HarkConfigError;
 
 typedef struct {
-  char *name;         /* plugin name, file <name>.so */
-  gboolean optional;  /* a failure to load is a warning, not fatal */
-  int rank;           /* -1: the plugin's own ranks; otherwise replaces them */
+  char *name; /* plugin name, file <name>.so */
+  gboolean optional; /* a failure to load is a warning, not fatal */
+  int rank; /* -1: the plugin's own ranks; otherwise replaces them */
   GVariant *settings; /* a{sv}, never NULL */
 } HarkPluginConfig;
 
@@ -39,65 +39,65 @@ typedef struct {
   char *path; /* the file it came from, NULL for defaults */
 
   /* node */
-  char *node_name;           /* default: the host name */
-  char *state_dir;           /* absolute, "~" expanded; default $XDG_STATE_HOME/hark */
-  gboolean supernode;        /* may this node become a super node (default TRUE) */
+  char *node_name; /* default: the host name */
+  char *state_dir; /* absolute, "~" expanded; default $XDG_STATE_HOME/hark */
+  gboolean supernode; /* may this node become a super node (default TRUE) */
 
   /* plugins */
-  char **plugin_path;        /* extra directories searched first; NULL-terminated */
-  GPtrArray *plugins;        /* HarkPluginConfig*, in load order */
+  char **plugin_path; /* extra directories searched first; NULL-terminated */
+  GPtrArray *plugins; /* HarkPluginConfig*, in load order */
 
   /* network */
-  char *listen_address;      /* default "0.0.0.0" */
-  guint16 port;              /* overlay port, default 33033 (the paper's) */
-  GPtrArray *bootstrap;      /* HarkBootstrapConfig* */
-  char *public_address;      /* this node's public IP, when known better than by probing */
-  char *public_address_alt;  /* a second public IP of this host: an SN then serves RFC 5780
+  char *listen_address; /* default "0.0.0.0" */
+  guint16 port; /* overlay port, default 33033 (the paper's) */
+  GPtrArray *bootstrap; /* HarkBootstrapConfig* */
+  char *public_address; /* this node's public IP, when known better than by probing */
+  char *public_address_alt; /* a second public IP of this host: an SN then serves RFC 5780
                               * (CHANGE-REQUEST) alone; needs public_address */
-  int nat_probe_interval;    /* s between NAT probes (also on address changes); 1800 */
-  int keepalive;             /* s of silence on the SN link before a PING; 20 (paper: 120) */
-  int keepalive_timeout;     /* s without anything arriving after it: the SN is dead; 8 */
-  int join_race_delay_ms;    /* TLS connects start this long after the UDP probes; 150 */
+  int nat_probe_interval; /* s between NAT probes (also on address changes); 1800 */
+  int keepalive; /* s of silence on the SN link before a PING; 20 (paper: 120) */
+  int keepalive_timeout; /* s without anything arriving after it: the SN is dead; 8 */
+  int join_race_delay_ms; /* TLS connects start this long after the UDP probes; 150 */
   int join_fallback_delay_ms; /* the web-port fallback starts this long after; 1000 */
-  int handshake_timeout_ms;  /* a TLS handshake that takes longer is dropped; 10000 */
-  int host_cache_max_age;    /* s: SNs not seen for longer leave the host cache; 7 days */
-  gboolean allow_loopback;   /* loopback addresses may be SNs, peers and STUN destinations:
+  int handshake_timeout_ms; /* a TLS handshake that takes longer is dropped; 10000 */
+  int host_cache_max_age; /* s: SNs not seen for longer leave the host cache; 7 days */
+  gboolean allow_loopback; /* loopback addresses may be SNs, peers and STUN destinations:
                               * for tests and demos on one machine; default FALSE */
 
   /* supernode: when this node serves as a super node (if node.supernode allows) */
-  int sn_min_uptime;         /* s running first; default 600 */
-  int sn_max_load;           /* % of all cores busy (load average) at most; default 70 */
-  int sn_upload_kbps;        /* this node's upload bandwidth as its owner knows it; 0 unknown */
-  int sn_min_upload_kbps;    /* required when upload_kbps is known; default 512 */
-  int sn_max_clients;        /* ordinary nodes served at most; more are redirected; 1000 */
-  int sn_max_logging_in;     /* of those, without a certificate yet (logging in); 64 */
-  int sn_links;              /* links to other SNs; default 3 */
-  int sn_stun_alt_port;      /* the SN's second STUN port (RFC 5780); 0: port + 1 */
+  int sn_min_uptime; /* s running first; default 600 */
+  int sn_max_load; /* % of all cores busy (load average) at most; default 70 */
+  int sn_upload_kbps; /* this node's upload bandwidth as its owner knows it; 0 unknown */
+  int sn_min_upload_kbps; /* required when upload_kbps is known; default 512 */
+  int sn_max_clients; /* ordinary nodes served at most; more are redirected; 1000 */
+  int sn_max_logging_in; /* of those, without a certificate yet (logging in); 64 */
+  int sn_links; /* links to other SNs; default 3 */
+  int sn_stun_alt_port; /* the SN's second STUN port (RFC 5780); 0: port + 1 */
 
   /* media */
-  char **codecs;             /* preference order, NULL-terminated; default {"opus", "g711"} */
-  char *audio_source;        /* as hark_media_source_check accepts; default "pulse" */
-  char *audio_sink;          /* as hark_media_sink_check accepts; default "pulse" */
+  char **codecs; /* preference order, NULL-terminated; default {"opus", "g711"} */
+  char *audio_source; /* as hark_media_source_check accepts; default "pulse" */
+  char *audio_sink; /* as hark_media_sink_check accepts; default "pulse" */
 
-  GPtrArray *warnings;       /* char*, "file:line: unknown key 'x' in 'node'" */
+  GPtrArray *warnings; /* char*, "file:line: unknown key 'x' in 'node'" */
 
   /* login: the login server this node logs in to. login_url is NULL when the
    * configuration has no login section (the node then does not log in). */
-  char *login_url;           /* "https://HOST[:PORT]" */
-  char *login_ca;            /* the pinned CA certificate (PEM): absolute, "~" expanded,
+  char *login_url; /* "https://HOST[:PORT]" */
+  char *login_ca; /* the pinned CA certificate (PEM): absolute, "~" expanded,
                               * relative to the configuration file's directory */
-  char *login_device;        /* this device's name as the user calls it; default node_name */
-  int login_renew_margin;    /* renew the certificate this many seconds before it
+  char *login_device; /* this device's name as the user calls it; default node_name */
+  int login_renew_margin; /* renew the certificate this many seconds before it
                               * expires; default 3600 */
-  gboolean test_clock;       /* node.test_clock: the node's clock stands still and the
+  gboolean test_clock; /* node.test_clock: the node's clock stands still and the
                               * `clock` command moves it (tests only); default FALSE */
 
   /* directory */
-  char **dir_search;         /* search strategies, in the order tried; NULL-terminated;
+  char **dir_search; /* search strategies, in the order tried; NULL-terminated;
                               * default {"gi", "loginsrv"} */
-  int dir_refresh_interval;  /* s between refreshes of this device's record; 600 */
+  int dir_refresh_interval; /* s between refreshes of this device's record; 600 */
   int dir_lookups_per_minute; /* an SN answers each client this many lookups a minute; 30 */
-  int dir_max_records;       /* presence records an SN keeps at most; 100000 */
+  int dir_max_records; /* presence records an SN keeps at most; 100000 */
 } HarkConfig;
 
 /* $XDG_CONFIG_HOME/hark/hark.conf (~/.config/hark/hark.conf). */

@@ -28,25 +28,25 @@ HARK_API GQuark hark_node_error_quark(void);
 
 typedef enum {
   HARK_NODE_ERROR_STATE_DIR,
-  HARK_NODE_ERROR_PLUGIN,   /* a plugin could not be loaded; message names file and reason */
+  HARK_NODE_ERROR_PLUGIN, /* a plugin could not be loaded; message names file and reason */
   HARK_NODE_ERROR_FRONTEND, /* a frontend could not start */
 } HarkNodeError;
 
 typedef enum {
   HARK_CONTEXT_ERROR_KIND_NOT_DECLARED, /* registering a kind the descriptor did not list */
   HARK_CONTEXT_ERROR_INTERFACE_VERSION, /* interface table version unknown to this core */
-  HARK_CONTEXT_ERROR_DUPLICATE,         /* a name already registered for that kind */
-  HARK_CONTEXT_ERROR_INVALID,           /* bad argument */
+  HARK_CONTEXT_ERROR_DUPLICATE, /* a name already registered for that kind */
+  HARK_CONTEXT_ERROR_INVALID, /* bad argument */
 } HarkContextError;
 
 /* A registration: one typed interface table of one kind, offered under a name. */
 typedef struct {
   HarkPluginKind kind;
-  const char *name;   /* unique within the kind */
+  const char *name; /* unique within the kind */
   const char *plugin; /* the plugin that registered it */
-  guint rank;         /* after any configured override */
+  guint rank; /* after any configured override */
   gconstpointer iface; /* the table; its first member is a guint32 version */
-  gpointer instance;  /* passed back to every function of the table */
+  gpointer instance; /* passed back to every function of the table */
 } HarkRegistration;
 
 HARK_API const char *hark_context_plugin_name(HarkContext *ctx);

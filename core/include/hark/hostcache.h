@@ -23,7 +23,7 @@ HARK_API GQuark hark_host_cache_error_quark(void);
 typedef enum {
   HARK_HOST_CACHE_ERROR_MISSING, /* there is no file */
   HARK_HOST_CACHE_ERROR_CORRUPT, /* the file is not a valid host cache: "path: what" */
-  HARK_HOST_CACHE_ERROR_IO,      /* cannot read or write the file */
+  HARK_HOST_CACHE_ERROR_IO, /* cannot read or write the file */
 } HarkHostCacheError;
 
 #define HARK_HOST_CACHE_DEFAULT_CAPACITY 200 /* the paper's */
@@ -37,14 +37,14 @@ typedef enum {
 #define HARK_HOST_CACHE_MAX_FILE_SIZE (1024 * 1024)
 
 typedef struct {
-  char *host;         /* a host name or an IP address */
+  char *host; /* a host name or an IP address */
   guint16 port;
-  char **transports;  /* NULL-terminated names among "udp", "tcp", "tls443" */
-  gint64 last_seen;   /* unix time (s) of the last answer; 0: never */
-  guint failures;     /* consecutive failures since the last answer */
-  gint64 rtt_us;      /* last measured round trip (µs); -1: unknown */
+  char **transports; /* NULL-terminated names among "udp", "tcp", "tls443" */
+  gint64 last_seen; /* unix time (s) of the last answer; 0: never */
+  guint failures; /* consecutive failures since the last answer */
+  gint64 rtt_us; /* last measured round trip (µs); -1: unknown */
   gboolean bootstrap; /* from the configuration: never expired or evicted */
-  char *learnt_from;  /* heard of from this source (hark_address_source_key of the peer
+  char *learnt_from; /* heard of from this source (hark_address_source_key of the peer
                        * that named it) and not heard from yet; NULL once it answered,
                        * and for bootstrap entries. last_seen is then when it was heard of. */
 } HarkHostCacheEntry;

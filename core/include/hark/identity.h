@@ -15,10 +15,10 @@ G_BEGIN_DECLS
 HARK_API GQuark hark_identity_error_quark(void);
 
 typedef enum {
-  HARK_IDENTITY_ERROR_IO,          /* cannot read or write the file */
-  HARK_IDENTITY_ERROR_CORRUPT,     /* the file is not an Ed25519 private key */
+  HARK_IDENTITY_ERROR_IO, /* cannot read or write the file */
+  HARK_IDENTITY_ERROR_CORRUPT, /* the file is not an Ed25519 private key */
   HARK_IDENTITY_ERROR_PERMISSIONS, /* the file can be read by others */
-  HARK_IDENTITY_ERROR_CRYPTO,      /* OpenSSL failed */
+  HARK_IDENTITY_ERROR_CRYPTO, /* OpenSSL failed */
   HARK_IDENTITY_ERROR_BAD_SIGNATURE,
 } HarkIdentityError;
 

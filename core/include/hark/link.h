@@ -28,30 +28,30 @@ G_BEGIN_DECLS
 HARK_API GQuark hark_link_error_quark(void);
 
 typedef enum {
-  HARK_LINK_ERROR_CLOSED,      /* the peer or the transport closed it */
-  HARK_LINK_ERROR_HANDSHAKE,   /* TLS failed, or took longer than the handshake timeout */
-  HARK_LINK_ERROR_UNTRUSTED,   /* the peer's certificate does not verify against the CA */
-  HARK_LINK_ERROR_PROTOCOL,    /* a frame larger than HARK_WIRE_MAX_SIZE, a bad length */
-  HARK_LINK_ERROR_BACKLOG,     /* the peer does not read: more than the write limit queued */
+  HARK_LINK_ERROR_CLOSED, /* the peer or the transport closed it */
+  HARK_LINK_ERROR_HANDSHAKE, /* TLS failed, or took longer than the handshake timeout */
+  HARK_LINK_ERROR_UNTRUSTED, /* the peer's certificate does not verify against the CA */
+  HARK_LINK_ERROR_PROTOCOL, /* a frame larger than HARK_WIRE_MAX_SIZE, a bad length */
+  HARK_LINK_ERROR_BACKLOG, /* the peer does not read: more than the write limit queued */
   HARK_LINK_ERROR_NO_CREDENTIALS, /* this node has no certificate to accept links with */
-  HARK_LINK_ERROR_EXPIRED,     /* accepting: the peer's certificate expired, not renewed */
+  HARK_LINK_ERROR_EXPIRED, /* accepting: the peer's certificate expired, not renewed */
 } HarkLinkError;
 
 typedef struct _HarkLink HarkLink;
 
 typedef enum {
   HARK_LINK_HANDSHAKING, /* the TLS handshake runs */
-  HARK_LINK_UP,          /* messages flow */
-  HARK_LINK_CLOSED,      /* nothing more: the closed handler has been called */
+  HARK_LINK_UP, /* messages flow */
+  HARK_LINK_CLOSED, /* nothing more: the closed handler has been called */
 } HarkLinkState;
 
 typedef struct {
-  guint64 bytes_in, bytes_out;       /* on the transport, TLS and framing included */
+  guint64 bytes_in, bytes_out; /* on the transport, TLS and framing included */
   guint64 messages_in, messages_out;
-  guint64 dropped;                   /* messages received and not delivered (undecodable) */
-  gint64 opened_at;                  /* monotonic µs, when the transport handed it over */
-  gint64 up_at;                      /* monotonic µs, end of the handshake; 0 before */
-  gint64 rtt_us;                     /* set by its user (PING/PONG); -1 unknown */
+  guint64 dropped; /* messages received and not delivered (undecodable) */
+  gint64 opened_at; /* monotonic µs, when the transport handed it over */
+  gint64 up_at; /* monotonic µs, end of the handshake; 0 before */
+  gint64 rtt_us; /* set by its user (PING/PONG); -1 unknown */
   /* monotonic µs of the last message received / sent (0: none yet): what the overlay's
    * keep-alive counts as life, so that a busy link needs no PING */
   gint64 last_in_at, last_out_at;
@@ -91,14 +91,13 @@ typedef struct {
  * node has no login section, or when accepting and this node has no certificate; with
  * CLOSED when accepting and no overlay takes links. The stream is then closed. */
 HARK_API HarkLink *hark_link_new_for_stream(HarkContext *ctx, const char *transport,
-                                            GIOStream *stream,
-                                            gboolean opener, const char *peer_host,
-                                            guint16 peer_port,
+                                            GIOStream *stream, gboolean opener,
+                                            const char *peer_host, guint16 peer_port,
                                             GError **error);
 HARK_API HarkLink *hark_link_new_for_pipe(HarkContext *ctx, const char *transport,
                                           const HarkLinkPipe *pipe_iface, gpointer pipe,
-                                          gboolean opener,
-                                          const char *peer_host, guint16 peer_port, GError **error);
+                                          gboolean opener, const char *peer_host, guint16 peer_port,
+                                          GError **error);
 HARK_API void hark_link_pipe_received(HarkLink *link, GBytes *bytes);
 HARK_API void hark_link_pipe_closed(HarkLink *link, const GError *error);
 

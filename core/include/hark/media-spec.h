@@ -17,11 +17,11 @@ G_BEGIN_DECLS
 HARK_API GQuark hark_media_error_quark(void);
 
 typedef enum {
-  HARK_MEDIA_ERROR_INVALID,     /* a bad argument: the message names it */
-  HARK_MEDIA_ERROR_GSTREAMER,   /* a GStreamer element is missing or failed */
-  HARK_MEDIA_ERROR_NO_SOUND,    /* no sound server: the message names the settings to use */
-  HARK_MEDIA_ERROR_FILE,        /* a WAV file could not be read or written */
-  HARK_MEDIA_ERROR_TRANSPORT,   /* the packet transport failed */
+  HARK_MEDIA_ERROR_INVALID, /* a bad argument: the message names it */
+  HARK_MEDIA_ERROR_GSTREAMER, /* a GStreamer element is missing or failed */
+  HARK_MEDIA_ERROR_NO_SOUND, /* no sound server: the message names the settings to use */
+  HARK_MEDIA_ERROR_FILE, /* a WAV file could not be read or written */
+  HARK_MEDIA_ERROR_TRANSPORT, /* the packet transport failed */
 } HarkMediaError;
 
 /* Is spec a source (or sink) a session accepts? The configuration's media.source and

@@ -46,9 +46,8 @@ HARK_API HarkMediaTransport *hark_media_transport_new(const HarkMediaTransportIn
  * address is hark_media_transport_get_local(). remote may be NULL until
  * hark_media_transport_set_remote() (nothing is sent before); only packets from remote
  * are received. */
-HARK_API HarkMediaTransport *hark_media_transport_new_udp(GInetSocketAddress *local,
-                                                          GInetSocketAddress *remote,
-                                                          GError **error);
+HARK_API HarkMediaTransport *
+hark_media_transport_new_udp(GInetSocketAddress *local, GInetSocketAddress *remote, GError **error);
 HARK_API gboolean hark_media_transport_set_remote(HarkMediaTransport *transport,
                                                   GInetSocketAddress *remote, GError **error);
 /* RFC 4571 framing (a 16-bit length before each packet) over a connected stream. */
@@ -66,22 +65,22 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(HarkMediaTransport, hark_media_transport_free)
 
 typedef enum {
   HARK_MEDIA_SRTP_AES_CM_128_HMAC_SHA1_80, /* 30-byte key: 16 key + 14 salt */
-  HARK_MEDIA_SRTP_AEAD_AES_256_GCM,        /* 44-byte key: 32 key + 12 salt */
+  HARK_MEDIA_SRTP_AEAD_AES_256_GCM, /* 44-byte key: 32 key + 12 salt */
 } HarkMediaSrtpSuite;
 
 HARK_API gsize hark_media_srtp_key_length(HarkMediaSrtpSuite suite);
 
 /* One codec of a session: a codec registration and its settings. */
 typedef struct {
-  const char *name;                  /* the registration's name, e.g. "opus" */
+  const char *name; /* the registration's name, e.g. "opus" */
   const HarkCodecInterface *iface;
   gpointer instance;
-  GVariant *settings;                /* a{sv} or NULL */
-  guint payload_type;                /* 0: the codec's default (PCMU's 0 is its default anyway) */
+  GVariant *settings; /* a{sv} or NULL */
+  guint payload_type; /* 0: the codec's default (PCMU's 0 is its default anyway) */
 } HarkMediaCodec;
 
 typedef struct {
-  const HarkMediaCodec *codecs;  /* codecs[0] is sent; every one is accepted */
+  const HarkMediaCodec *codecs; /* codecs[0] is sent; every one is accepted */
   guint n_codecs;
   /* "tone", "tone:HZ", "tone:HZ:LEVEL" (LEVEL 0..1 of full scale, default 0.3), "silence",
    * "wav:PATH" or "file:PATH" (a WAV file, played once), "pulse" or "pulse:DEVICE" (the
@@ -91,44 +90,44 @@ typedef struct {
    * "pulse:DEVICE". */
   const char *sink;
   HarkMediaSrtpSuite srtp_suite;
-  GBytes *send_key;              /* protects what this side sends */
-  GBytes *receive_key;           /* the far end's send key */
-  guint32 ssrc;                  /* 0: random */
+  GBytes *send_key; /* protects what this side sends */
+  GBytes *receive_key; /* the far end's send key */
+  guint32 ssrc; /* 0: random */
   /* Jitter buffer: how long received audio is held before it plays. 0: adaptive, from
    * jitter_start_ms (0: 20, one frame) within [jitter_min_ms (0: 10), jitter_max_ms
    * (0: 200)], grown at once when audio reaches the sink late or close to late, shrunk
    * by 1 ms a second after 5 calm seconds. Non-zero: fixed at that. */
   guint jitter_ms;
   guint jitter_start_ms, jitter_min_ms, jitter_max_ms;
-  guint pulse_buffer_ms;         /* pulsesrc/pulsesink buffer; 0: 10 ms */
-  guint keepalive_ms;            /* on hold; 0: 3000 */
+  guint pulse_buffer_ms; /* pulsesrc/pulsesink buffer; 0: 10 ms */
+  guint keepalive_ms; /* on hold; 0: 3000 */
   HarkMediaTransport *transport; /* taken, also when hark_media_session_new fails */
 } HarkMediaConfig;
 
 typedef struct _HarkMediaSession HarkMediaSession;
 
 typedef struct {
-  char codec[32];             /* the codec sent now (its registration's name) */
+  char codec[32]; /* the codec sent now (its registration's name) */
   guint payload_type;
-  guint64 packets_sent, bytes_sent;          /* RTP and RTCP, as handed to the transport */
-  guint64 packets_received, bytes_received;  /* as the transport delivered them */
-  guint transport_overhead;                  /* bytes per packet below that (IP, UDP) */
-  guint64 rtp_received;          /* RTP packets that passed every check */
-  gint64 lost;                   /* RTP packets the far end sent that never came */
-  double jitter_ms;              /* interarrival jitter of what we receive */
-  double rtt_ms;                 /* from RTCP; negative until known */
-  double remote_loss_fraction;   /* what the far end says it lost of our stream */
-  guint64 concealed_samples;     /* samples the decoder made up for lost packets */
-  guint64 played_samples;        /* samples handed to the sink */
-  guint jitter_buffer_ms;        /* the jitter-buffer delay now (adaptive: it moves) */
-  guint64 late_packets;          /* came after the jitter buffer gave up on them */
-  guint64 late_buffers;          /* reached the sink after their playing time */
-  guint64 dropped_srtp;          /* failed authentication or decryption */
-  guint64 dropped_malformed;     /* too short, not RTP version 2, bad RTCP */
-  guint64 dropped_unknown_pt;    /* a payload type the session does not accept */
-  guint64 dropped_timestamp;     /* an absurd timestamp jump */
+  guint64 packets_sent, bytes_sent; /* RTP and RTCP, as handed to the transport */
+  guint64 packets_received, bytes_received; /* as the transport delivered them */
+  guint transport_overhead; /* bytes per packet below that (IP, UDP) */
+  guint64 rtp_received; /* RTP packets that passed every check */
+  gint64 lost; /* RTP packets the far end sent that never came */
+  double jitter_ms; /* interarrival jitter of what we receive */
+  double rtt_ms; /* from RTCP; negative until known */
+  double remote_loss_fraction; /* what the far end says it lost of our stream */
+  guint64 concealed_samples; /* samples the decoder made up for lost packets */
+  guint64 played_samples; /* samples handed to the sink */
+  guint jitter_buffer_ms; /* the jitter-buffer delay now (adaptive: it moves) */
+  guint64 late_packets; /* came after the jitter buffer gave up on them */
+  guint64 late_buffers; /* reached the sink after their playing time */
+  guint64 dropped_srtp; /* failed authentication or decryption */
+  guint64 dropped_malformed; /* too short, not RTP version 2, bad RTCP */
+  guint64 dropped_unknown_pt; /* a payload type the session does not accept */
+  guint64 dropped_timestamp; /* an absurd timestamp jump */
   guint64 keepalives_sent, keepalives_received;
-  gint encoder_bitrate;          /* bits/s the encoder is set to; 0 when fixed */
+  gint encoder_bitrate; /* bits/s the encoder is set to; 0 when fixed */
   gboolean on_hold;
 } HarkMediaStats;
 
@@ -161,8 +160,7 @@ HARK_API void hark_media_session_set_hold(HarkMediaSession *session, gboolean ho
 /* From registrations of kind HARK_KIND_CODEC (hark_context_lookup: highest rank first),
  * the first one whose name is in preference, in preference's order; without a preference
  * (NULL or empty) the highest-ranked. NULL with an error naming the preference when none. */
-HARK_API const HarkRegistration *hark_media_codec_choose(GPtrArray *registrations,
-                                                         const char *const *preference,
-                                                         GError **error);
+HARK_API const HarkRegistration *
+hark_media_codec_choose(GPtrArray *registrations, const char *const *preference, GError **error);
 
 G_END_DECLS

@@ -25,9 +25,9 @@ G_BEGIN_DECLS
 #define HARK_NAT_PROBE_INTERFACE_VERSION 1
 
 typedef enum {
-  HARK_NAT_VERDICT_UNKNOWN,     /* answers came, but not enough to say (no RFC 5780) */
-  HARK_NAT_VERDICT_OPEN,        /* no NAT: the mapped address is one of this host's */
-  HARK_NAT_VERDICT_NAT,         /* behind a NAT: see mapping and filtering */
+  HARK_NAT_VERDICT_UNKNOWN, /* answers came, but not enough to say (no RFC 5780) */
+  HARK_NAT_VERDICT_OPEN, /* no NAT: the mapped address is one of this host's */
+  HARK_NAT_VERDICT_NAT, /* behind a NAT: see mapping and filtering */
   HARK_NAT_VERDICT_UDP_BLOCKED, /* no server answered over UDP */
 } HarkNatVerdict;
 
@@ -40,12 +40,12 @@ typedef enum {
 
 typedef struct {
   HarkNatVerdict verdict;
-  HarkNatBehaviour mapping;   /* UNKNOWN for OPEN (there is no mapping) and UDP_BLOCKED */
+  HarkNatBehaviour mapping; /* UNKNOWN for OPEN (there is no mapping) and UDP_BLOCKED */
   HarkNatBehaviour filtering;
-  char *mapped;               /* "ip:port" as the server saw us, or NULL */
-  char *server;               /* "host:port" of the server the tests ran against, or NULL */
-  char *other;                /* its RFC 5780 OTHER-ADDRESS "ip:port", or NULL */
-  gint64 duration_ms;         /* how long the probe took */
+  char *mapped; /* "ip:port" as the server saw us, or NULL */
+  char *server; /* "host:port" of the server the tests ran against, or NULL */
+  char *other; /* its RFC 5780 OTHER-ADDRESS "ip:port", or NULL */
+  gint64 duration_ms; /* how long the probe took */
 } HarkNatResult;
 
 /* "unknown", "open", "nat", "udp-blocked"; and back (FALSE for anything else). */
@@ -62,8 +62,7 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(HarkNatResult, hark_nat_result_free)
 /* done: exactly once, with a result (the callee gives it, the core frees it) or an error
  * (borrowed), never after cancel. UDP blocked is a result, not an error; an error means
  * the probe could not run (no socket, no server it could use). */
-typedef void (*HarkNatProbeDone)(HarkNatResult *result, const GError *error,
-                                 gpointer user_data);
+typedef void (*HarkNatProbeDone)(HarkNatResult *result, const GError *error, gpointer user_data);
 
 typedef struct {
   guint32 version; /* HARK_NAT_PROBE_INTERFACE_VERSION; new members go at the end */

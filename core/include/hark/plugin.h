@@ -49,11 +49,11 @@ typedef struct {
   /* These two stay first in every ABI version: the core reads them before anything else. */
   guint32 abi_major;
   guint32 abi_minor;
-  const char *name;        /* unique, [a-z0-9-]+, also the file name: <name>.so */
-  const char *version;     /* the plugin's own version */
+  const char *name; /* unique, [a-z0-9-]+, also the file name: <name>.so */
+  const char *version; /* the plugin's own version */
   const char *description; /* one line */
-  const char *license;     /* SPDX identifier */
-  guint32 kinds;           /* HarkPluginKind bits this plugin may register */
+  const char *license; /* SPDX identifier */
+  guint32 kinds; /* HarkPluginKind bits this plugin may register */
   /* settings: the plugin's settings group from the configuration, an a{sv}
    * dictionary (never NULL; empty when there is none). Return FALSE and set
    * error to refuse loading. */
@@ -63,8 +63,8 @@ typedef struct {
   void (*fini)(HarkContext *ctx);
 } HarkPluginDescriptor;
 
-#define HARK_PLUGIN_DEFINE(...)                                                       \
-  G_MODULE_EXPORT const HarkPluginDescriptor hark_plugin_descriptor = {               \
+#define HARK_PLUGIN_DEFINE(...)                                                         \
+  G_MODULE_EXPORT const HarkPluginDescriptor hark_plugin_descriptor = {                 \
     .abi_major = HARK_PLUGIN_ABI_MAJOR, .abi_minor = HARK_PLUGIN_ABI_MINOR, __VA_ARGS__ \
   }
 

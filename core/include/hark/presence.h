@@ -30,11 +30,11 @@ HARK_API GQuark hark_presence_error_quark(void);
 
 typedef enum {
   HARK_PRESENCE_ERROR_MALFORMED, /* not a record: form, field or limit */
-  HARK_PRESENCE_ERROR_FORGED,    /* the signature is not the certified key's */
-  HARK_PRESENCE_ERROR_FOREIGN,   /* certificate not from the CA, or of another user/device */
-  HARK_PRESENCE_ERROR_EXPIRED,   /* older than HARK_PRESENCE_LIFETIME_S, or its
+  HARK_PRESENCE_ERROR_FORGED, /* the signature is not the certified key's */
+  HARK_PRESENCE_ERROR_FOREIGN, /* certificate not from the CA, or of another user/device */
+  HARK_PRESENCE_ERROR_EXPIRED, /* older than HARK_PRESENCE_LIFETIME_S, or its
                                   * certificate was not valid when it was signed */
-  HARK_PRESENCE_ERROR_FUTURE,    /* dated more than HARK_PRESENCE_MAX_SKEW_S ahead */
+  HARK_PRESENCE_ERROR_FUTURE, /* dated more than HARK_PRESENCE_MAX_SKEW_S ahead */
 } HarkPresenceError;
 
 /* (payload form, user, device id, certificate DER, SN "host:port", addresses
@@ -42,17 +42,17 @@ typedef enum {
 #define HARK_PRESENCE_PAYLOAD_TYPE "(sssaysa(ssq)sstx)"
 #define HARK_PRESENCE_SIGNED_TYPE "(ayay)"
 #define HARK_PRESENCE_LIFETIME_S (72 * 3600) /* forgotten this long after its time */
-#define HARK_PRESENCE_MAX_SKEW_S 300         /* how far ahead a record may be dated */
-#define HARK_PRESENCE_MAX_PAYLOAD 4096       /* bytes of a payload */
+#define HARK_PRESENCE_MAX_SKEW_S 300 /* how far ahead a record may be dated */
+#define HARK_PRESENCE_MAX_PAYLOAD 4096 /* bytes of a payload */
 #define HARK_PRESENCE_MAX_ADDRESSES 8
-#define HARK_PRESENCE_NAME_MAX 32            /* a user name: as the login server's */
+#define HARK_PRESENCE_NAME_MAX 32 /* a user name: as the login server's */
 
 typedef enum {
   HARK_PRESENCE_ONLINE,
   HARK_PRESENCE_AWAY,
   HARK_PRESENCE_BUSY,
   HARK_PRESENCE_INVISIBLE, /* shown to buddies as offline; calls still reach the device */
-  HARK_PRESENCE_HIDDEN,    /* the public form: the status is not told */
+  HARK_PRESENCE_HIDDEN, /* the public form: the status is not told */
 } HarkPresenceStatus;
 
 typedef struct {
@@ -62,16 +62,16 @@ typedef struct {
 } HarkPresenceAddress;
 
 typedef struct {
-  gboolean is_public;   /* the PUBLIC form: no addresses, status HIDDEN */
-  char *user;           /* as the certificate names it */
-  char *device;         /* the device key's fingerprint, 64 lower-case hex digits */
-  GBytes *certificate;  /* DER */
-  char *sn;             /* "host:port" of the device's super node ("" when none) */
+  gboolean is_public; /* the PUBLIC form: no addresses, status HIDDEN */
+  char *user; /* as the certificate names it */
+  char *device; /* the device key's fingerprint, 64 lower-case hex digits */
+  GBytes *certificate; /* DER */
+  char *sn; /* "host:port" of the device's super node ("" when none) */
   GPtrArray *addresses; /* HarkPresenceAddress* */
-  char *nat;            /* the NAT verdict's name ("unknown", "open", ...) */
+  char *nat; /* the NAT verdict's name ("unknown", "open", ...) */
   HarkPresenceStatus status;
-  guint64 sequence;     /* grows with every record the device signs */
-  gint64 time;          /* unix seconds when it was signed */
+  guint64 sequence; /* grows with every record the device signs */
+  gint64 time; /* unix seconds when it was signed */
   GVariant *signed_form; /* (ayay), set by sign and verify: what is sent on */
 } HarkPresenceRecord;
 
@@ -115,9 +115,9 @@ HARK_API char *hark_presence_name_key(const char *name);
 #define HARK_PRESENCE_QUERY_TYPE "(sbas)"
 #define HARK_PRESENCE_MAX_STRATEGIES 8
 typedef struct {
-  char *key;          /* canonical (lower case) */
+  char *key; /* canonical (lower case) */
   gboolean prefix;
-  char **strategies;  /* NULL-terminated */
+  char **strategies; /* NULL-terminated */
 } HarkPresenceQuery;
 
 /* MALFORMED unless the body is a query: a valid name (a prefix: 1-32 name characters,

@@ -37,9 +37,9 @@ G_BEGIN_DECLS
 
 typedef enum {
   HARK_SEARCH_UNDECIDED, /* this strategy cannot tell: the next one is asked */
-  HARK_SEARCH_FOUND,     /* online devices of the user (records), or names (a prefix) */
-  HARK_SEARCH_KNOWN,     /* the user exists, but no device was online in the last 72 h */
-  HARK_SEARCH_UNKNOWN,   /* there is no such user */
+  HARK_SEARCH_FOUND, /* online devices of the user (records), or names (a prefix) */
+  HARK_SEARCH_KNOWN, /* the user exists, but no device was online in the last 72 h */
+  HARK_SEARCH_UNKNOWN, /* there is no such user */
 } HarkSearchAnswer;
 
 /* "not-found", "found", "known", "unknown"; and back. */
@@ -49,7 +49,7 @@ HARK_API gboolean hark_search_answer_from_string(const char *text, HarkSearchAns
 typedef struct {
   HarkSearchAnswer answer;
   GPtrArray *records; /* HarkPresenceRecord*, verified; one per device */
-  GPtrArray *names;   /* char*: for a prefix, the names found (as registered) */
+  GPtrArray *names; /* char*: for a prefix, the names found (as registered) */
 } HarkSearchResult;
 
 HARK_API HarkSearchResult *hark_search_result_new(HarkSearchAnswer answer);
@@ -58,8 +58,7 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(HarkSearchResult, hark_search_result_free)
 
 /* Exactly once: a result (the callee gives it, the receiver frees it) or an error
  * (borrowed), never after the lookup's cancellable was cancelled. */
-typedef void (*HarkSearchDone)(HarkSearchResult *result, const GError *error,
-                               gpointer user_data);
+typedef void (*HarkSearchDone)(HarkSearchResult *result, const GError *error, gpointer user_data);
 
 /* What the node offers a strategy; host is passed back to each. Valid from attach to
  * detach. */
@@ -105,8 +104,8 @@ typedef struct {
   void (*lookup)(gpointer instance, const HarkPresenceQuery *query, GCancellable *cancellable,
                  HarkSearchDone done, gpointer user_data);
   /* SN side (may be NULL): answer a client's query the SN's own store could not. */
-  void (*serve_lookup)(gpointer instance, const HarkPresenceQuery *query,
-                       GCancellable *cancellable, HarkSearchDone done, gpointer user_data);
+  void (*serve_lookup)(gpointer instance, const HarkPresenceQuery *query, GCancellable *cancellable,
+                       HarkSearchDone done, gpointer user_data);
   /* SN side (may be NULL): a DIR_STRATEGY message for this strategy from the SN peer of
    * that id (its contents are untrusted: check them). */
   void (*message)(gpointer instance, const char *peer, GVariant *message);

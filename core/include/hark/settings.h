@@ -17,14 +17,13 @@ G_BEGIN_DECLS
 HARK_API GQuark hark_settings_error_quark(void);
 
 typedef enum {
-  HARK_SETTINGS_ERROR_TYPE,  /* the key has another type */
+  HARK_SETTINGS_ERROR_TYPE, /* the key has another type */
   HARK_SETTINGS_ERROR_RANGE, /* an integer outside [min, max] */
 } HarkSettingsError;
 
 /* *out is a new string (or a copy of fallback, which may be NULL). */
 HARK_API gboolean hark_settings_get_string(GVariant *settings, const char *key,
-                                           const char *fallback,
-                                           char **out, GError **error);
+                                           const char *fallback, char **out, GError **error);
 HARK_API gboolean hark_settings_get_int(GVariant *settings, const char *key, gint64 fallback,
                                         gint64 min, gint64 max, gint64 *out, GError **error);
 HARK_API gboolean hark_settings_get_bool(GVariant *settings, const char *key, gboolean fallback,

@@ -30,34 +30,34 @@ HARK_API GQuark hark_store_error_quark(void);
 
 typedef enum {
   HARK_STORE_ERROR_NOT_FOUND, /* no such user (or buddy, or device) */
-  HARK_STORE_ERROR_EXISTS,    /* the user (or buddy) exists already */
-  HARK_STORE_ERROR_CONFLICT,  /* the buddy list changed since the revision given */
-  HARK_STORE_ERROR_BACKEND,   /* the database failed: the message says how */
-  HARK_STORE_ERROR_LIMIT,     /* a limit the caller gave was reached (pending requests) */
+  HARK_STORE_ERROR_EXISTS, /* the user (or buddy) exists already */
+  HARK_STORE_ERROR_CONFLICT, /* the buddy list changed since the revision given */
+  HARK_STORE_ERROR_BACKEND, /* the database failed: the message says how */
+  HARK_STORE_ERROR_LIMIT, /* a limit the caller gave was reached (pending requests) */
 } HarkStoreError;
 
 typedef struct {
-  char *name;            /* as registered, e.g. "Alice" */
-  char *name_key;        /* canonical, e.g. "alice" */
-  char *password_hash;   /* an encoded hash string (argon2id), opaque to the store */
-  gint64 created;        /* unix seconds */
-  gint64 failed_logins;  /* consecutive failures since the last success */
-  gint64 locked_until;   /* unix seconds; 0 when not locked */
-  char *account_id;      /* random, never reused: certificates name it (hark/certificate.h) */
+  char *name; /* as registered, e.g. "Alice" */
+  char *name_key; /* canonical, e.g. "alice" */
+  char *password_hash; /* an encoded hash string (argon2id), opaque to the store */
+  gint64 created; /* unix seconds */
+  gint64 failed_logins; /* consecutive failures since the last success */
+  gint64 locked_until; /* unix seconds; 0 when not locked */
+  char *account_id; /* random, never reused: certificates name it (hark/certificate.h) */
 } HarkStoreUser;
 
 /* A device a user logged in from, by its key's fingerprint. */
 typedef struct {
-  char *device_id;       /* the key's fingerprint */
-  char *name;            /* as the user calls it (the latest login's name) */
-  gint64 first_seen;     /* unix seconds: its first login */
-  gint64 last_seen;      /* unix seconds: its latest login or renewal */
-  gint64 revoked;        /* unix seconds of its revocation; 0 while it is not revoked */
+  char *device_id; /* the key's fingerprint */
+  char *name; /* as the user calls it (the latest login's name) */
+  gint64 first_seen; /* unix seconds: its first login */
+  gint64 last_seen; /* unix seconds: its latest login or renewal */
+  gint64 revoked; /* unix seconds of its revocation; 0 while it is not revoked */
 } HarkStoreDevice;
 
 typedef struct {
-  char *name_key;        /* the buddy's canonical name */
-  char *alias;           /* what this user calls them; never NULL (default: their name) */
+  char *name_key; /* the buddy's canonical name */
+  char *alias; /* what this user calls them; never NULL (default: their name) */
 } HarkStoreBuddy;
 
 /* A contact request: from_key asks to_key to become buddies. Pending until answered;
@@ -66,9 +66,9 @@ typedef struct {
 typedef struct {
   char *from_key;
   char *to_key;
-  char *message;         /* the requester's short note; NULL when none */
-  gint64 created;        /* unix seconds of the (latest) request */
-  gint64 answered;       /* unix seconds of the decline; 0 while pending */
+  char *message; /* the requester's short note; NULL when none */
+  gint64 created; /* unix seconds of the (latest) request */
+  gint64 answered; /* unix seconds of the decline; 0 while pending */
 } HarkStoreRequest;
 
 typedef enum {
@@ -83,8 +83,7 @@ typedef struct {
   /* Open (and create or migrate the schema of) a store. settings are the store's part
    * of its user's configuration (e.g. {"path": ...} or {"conninfo": ...}); state_dir is
    * the node's state directory for relative paths. Returns the opened store. */
-  gpointer (*open)(gpointer instance, const char *state_dir, GVariant *settings,
-                   GError **error);
+  gpointer (*open)(gpointer instance, const char *state_dir, GVariant *settings, GError **error);
   void (*close)(gpointer store);
 
   /* EXISTS when name_key (or, never in practice, account_id) is taken. account_id is
@@ -97,10 +96,9 @@ typedef struct {
   /* The new hash; with revoke_others, in the same transaction every device of the user
    * but keep_device_id (NULL: none) that is not revoked yet is revoked at now, and
    * *revoked (may be NULL) gets how many were. */
-  gboolean (*user_set_password)(gpointer store, const char *name_key,
-                                const char *password_hash, gboolean revoke_others,
-                                const char *keep_device_id, gint64 now, gint64 *revoked,
-                                GError **error);
+  gboolean (*user_set_password)(gpointer store, const char *name_key, const char *password_hash,
+                                gboolean revoke_others, const char *keep_device_id, gint64 now,
+                                gint64 *revoked, GError **error);
   /* Also removes the user's buddies, devices, and the user from others' lists. */
   gboolean (*user_delete)(gpointer store, const char *name_key, GError **error);
   /* A failed login: failed_logins += 1 and locked_until = lock_until (when larger), in one
@@ -115,18 +113,16 @@ typedef struct {
                               const char *device_name, gint64 now, GError **error);
   /* Names (as registered) of users whose name_key starts with prefix_key, sorted by
    * name_key, at most limit. */
-  GPtrArray *(*users_find)(gpointer store, const char *prefix_key, guint limit,
-                           GError **error);
+  GPtrArray *(*users_find)(gpointer store, const char *prefix_key, guint limit, GError **error);
 
   /* The buddy list and its revision (0 for a user who never changed it). */
-  GPtrArray *(*buddies_get)(gpointer store, const char *name_key, gint64 *revision,
-                            GError **error);
+  GPtrArray *(*buddies_get)(gpointer store, const char *name_key, gint64 *revision, GError **error);
   /* One change. When expected_revision >= 0 and differs from the current one: CONFLICT.
    * ADD of a present buddy or REMOVE/RENAME of an absent one: EXISTS / NOT_FOUND. On
    * success the revision goes up by one and *new_revision has it. */
   gboolean (*buddies_change)(gpointer store, const char *name_key, HarkBuddyOp op,
-                             const char *buddy_key, const char *alias,
-                             gint64 expected_revision, gint64 *new_revision, GError **error);
+                             const char *buddy_key, const char *alias, gint64 expected_revision,
+                             gint64 *new_revision, GError **error);
 
   /* ---- version 2 ---- */
 
@@ -137,11 +133,11 @@ typedef struct {
   HarkStoreDevice *(*device_get)(gpointer store, const char *name_key, const char *device_id,
                                  GError **error);
   /* last_seen = now (a renewal); NOT_FOUND when there is no such device. */
-  gboolean (*device_seen)(gpointer store, const char *name_key, const char *device_id,
-                          gint64 now, GError **error);
+  gboolean (*device_seen)(gpointer store, const char *name_key, const char *device_id, gint64 now,
+                          GError **error);
   /* revoked = now unless it is revoked already; NOT_FOUND when there is no such device. */
-  gboolean (*device_revoke)(gpointer store, const char *name_key, const char *device_id,
-                            gint64 now, GError **error);
+  gboolean (*device_revoke)(gpointer store, const char *name_key, const char *device_id, gint64 now,
+                            GError **error);
 
   /* ---- version 3 ---- */
 
@@ -153,8 +149,7 @@ typedef struct {
    * declined one. EXISTS when one is pending already (whatever the limit); LIMIT when
    * from_key has max_pending pending requests; NOT_FOUND when either user does not exist. */
   gboolean (*request_send)(gpointer store, const char *from_key, const char *to_key,
-                           const char *message, guint max_pending, gint64 now,
-                           GError **error);
+                           const char *message, guint max_pending, gint64 now, GError **error);
   /* Answers the pending request from_key -> to_key. accept: in one transaction each user's
    * list gains the other (alias: their name as registered; an entry present stays as it
    * is), both revisions go up by one, and requests between the two either way go.

@@ -15,7 +15,7 @@ G_BEGIN_DECLS
 HARK_API GQuark hark_stun_error_quark(void);
 
 typedef enum {
-  HARK_STUN_ERROR_MALFORMED,   /* not a well-formed STUN message */
+  HARK_STUN_ERROR_MALFORMED, /* not a well-formed STUN message */
   HARK_STUN_ERROR_UNSUPPORTED, /* well formed, but not what was expected */
 } HarkStunError;
 
@@ -36,16 +36,15 @@ HARK_API gboolean hark_stun_is_stun(GBytes *datagram);
 /* A binding request with the given transaction id; change: HARK_STUN_CHANGE_* flags, 0
  * for none (then no CHANGE-REQUEST attribute is sent). With FINGERPRINT. */
 HARK_API GBytes *
-hark_stun_binding_request(const guint8 transaction_id[HARK_STUN_TRANSACTION_ID_SIZE],
-                          guint change);
+hark_stun_binding_request(const guint8 transaction_id[HARK_STUN_TRANSACTION_ID_SIZE], guint change);
 
 /* What a binding response says. */
 typedef struct {
   guint8 transaction_id[HARK_STUN_TRANSACTION_ID_SIZE];
-  guint error_code;            /* 0 for a success response, else 300-699 */
-  GInetSocketAddress *mapped;  /* XOR-MAPPED-ADDRESS (success only) */
-  GInetSocketAddress *origin;  /* RESPONSE-ORIGIN, or NULL */
-  GInetSocketAddress *other;   /* OTHER-ADDRESS, or NULL: the server has no RFC 5780 */
+  guint error_code; /* 0 for a success response, else 300-699 */
+  GInetSocketAddress *mapped; /* XOR-MAPPED-ADDRESS (success only) */
+  GInetSocketAddress *origin; /* RESPONSE-ORIGIN, or NULL */
+  GInetSocketAddress *other; /* OTHER-ADDRESS, or NULL: the server has no RFC 5780 */
 } HarkStunBindingResponse;
 
 /* A strict read of a binding response: a well-formed STUN message (hark_stun_is_stun

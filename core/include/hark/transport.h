@@ -28,13 +28,13 @@ HARK_API GQuark hark_transport_error_quark(void);
 
 typedef enum {
   HARK_TRANSPORT_ERROR_UNREACHABLE, /* refused, no route, or every port tried failed */
-  HARK_TRANSPORT_ERROR_TIMEOUT,     /* no connection or no answer in time */
-  HARK_TRANSPORT_ERROR_LISTEN,      /* cannot listen where configured */
+  HARK_TRANSPORT_ERROR_TIMEOUT, /* no connection or no answer in time */
+  HARK_TRANSPORT_ERROR_LISTEN, /* cannot listen where configured */
   HARK_TRANSPORT_ERROR_UNSUPPORTED, /* a stream call on a datagram transport, or back */
 } HarkTransportError;
 
 typedef enum {
-  HARK_TRANSPORT_STREAM = 1u << 0,   /* open/listen give HarkLinks */
+  HARK_TRANSPORT_STREAM = 1u << 0, /* open/listen give HarkLinks */
   HARK_TRANSPORT_DATAGRAM = 1u << 1, /* send_to/request */
 } HarkTransportFlags;
 
@@ -51,7 +51,7 @@ typedef void (*HarkTransportAnswered)(GBytes *reply, gint64 rtt_us, const GError
 
 typedef struct {
   guint32 version; /* HARK_TRANSPORT_INTERFACE_VERSION; new members go at the end */
-  guint32 flags;   /* HarkTransportFlags */
+  guint32 flags; /* HarkTransportFlags */
 
   /* Start accepting on address (e.g. "0.0.0.0") and port (the overlay port; 0: any).
    * A transport with ports of its own (tls443: 443 and 80) takes them from its settings
@@ -69,8 +69,7 @@ typedef struct {
                HarkTransportOpened opened, gpointer user_data);
 
   /* Datagram transports: one datagram, no answer expected. */
-  gboolean (*send_to)(gpointer instance, GSocketAddress *to, GBytes *datagram,
-                      GError **error);
+  gboolean (*send_to)(gpointer instance, GSocketAddress *to, GBytes *datagram, GError **error);
   /* A wire message (hark/wire.h) with the given id that expects an answer from the same
    * address carrying the same id: sent, and resent with a growing interval until the
    * answer comes or timeout_ms has passed. */

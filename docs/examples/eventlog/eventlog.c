@@ -17,9 +17,9 @@
  * may serve two nodes in one process. */
 typedef struct {
   HarkContext *ctx;
-  char *path;             /* absolute, decided in init */
+  char *path; /* absolute, decided in init */
   GFileOutputStream *out; /* open between start and stop */
-  guint64 events;         /* lines written since start */
+  guint64 events; /* lines written since start */
 } EventLog;
 
 /* ---- the frontend: start, stop, and one call per event ------------------------------ */
@@ -73,8 +73,8 @@ eventlog_event(gpointer instance, const char *name, JsonObject *data)
   /* A short line to a local file: blocking the main loop that briefly is fine. One
    * write per line to a file opened for appending, so `tail -f` never sees half a line. */
   g_autoptr(GError) error = NULL;
-  if (!g_output_stream_write_all(G_OUTPUT_STREAM(self->out), text_nl, strlen(text_nl), NULL,
-                                 NULL, &error)) {
+  if (!g_output_stream_write_all(G_OUTPUT_STREAM(self->out), text_nl, strlen(text_nl), NULL, NULL,
+                                 &error)) {
     g_warning("cannot write event '%s' to %s: %s", name, self->path, error->message);
     return;
   }
@@ -93,7 +93,9 @@ static const HarkFrontendInterface eventlog_frontend = {
 /* ---- the command, in every frontend: `eventlog [note]` ------------------------------ */
 
 static const HarkCommandParam eventlog_params[] = {
-  { .name = "note", .type = HARK_PARAM_STRING, .required = FALSE,
+  { .name = "note",
+    .type = HARK_PARAM_STRING,
+    .required = FALSE,
     .help = "first emit an 'eventlog-note' event carrying this text" },
   { .name = NULL },
 };
@@ -190,5 +192,4 @@ HARK_PLUGIN_DEFINE(.name = "eventlog", /* unique; the file must be eventlog.so *
                    .description = "append every event of the node to a JSON-lines file",
                    .license = "LGPL-2.1-or-later",
                    .kinds = HARK_KIND_FRONTEND, /* every kind we may register */
-                   .init = eventlog_init,
-                   .fini = eventlog_fini);
+                   .init = eventlog_init, .fini = eventlog_fini);
