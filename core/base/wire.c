@@ -50,6 +50,7 @@ static const MessageKind message_kinds[] = {
   { HARK_MSG_DIR_SUBSCRIBE, "DIR_SUBSCRIBE", "(sas)" },
   { HARK_MSG_DIR_PRESENCE, "DIR_PRESENCE", "(ssa(ayay)as)" },
   { HARK_MSG_DIR_STRATEGY, "DIR_STRATEGY", "(sv)" },
+  { HARK_MSG_DIR_WATCH, "DIR_WATCH", "(sa(ayay))" },
 };
 
 static const MessageKind *

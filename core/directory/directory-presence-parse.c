@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* directory-presence-parse.c: what a DIR_SUBSCRIBE or a DIR_PRESENCE must be before the
+/* directory-presence-parse.c: what a DIR_SUBSCRIBE, DIR_WATCH or DIR_PRESENCE must be before the
  * SN or the device looks at it (directory-presence-parse.h). Pure: no state, no clock. */
 #include "directory-presence-parse.h"
 
@@ -37,6 +37,23 @@ hark_directory_subscribe_parse(GVariant *body, char **watcher, GHashTable **user
   }
   *watcher = g_strdup(watcher_text);
   *users = g_steal_pointer(&names);
+  return TRUE;
+}
+
+gboolean
+hark_directory_watch_parse(GVariant *body, char **watcher, GVariant **watches, GError **error)
+{
+  if (!g_variant_is_of_type(body, G_VARIANT_TYPE("(sa(ayay))")))
+    return malformed(error, "a DIR_WATCH that is not (sa(ayay))");
+  const char *watcher_text;
+  g_autoptr(GVariant) list = NULL;
+  g_variant_get(body, "(&s@a(ayay))", &watcher_text, &list);
+  if (*watcher_text != '\0' && !hark_presence_name_is_valid(watcher_text))
+    return malformed(error, "a DIR_WATCH whose watcher is not a user name");
+  if (g_variant_n_children(list) > DIRECTORY_PRESENCE_MAX_WATCHES)
+    return malformed(error, "a DIR_WATCH with too many watches");
+  *watcher = g_strdup(watcher_text);
+  *watches = g_steal_pointer(&list);
   return TRUE;
 }
 

@@ -10,6 +10,7 @@ G_BEGIN_DECLS
 
 #define DIRECTORY_PRESENCE_MAX_USERS 1000 /* names one DIR_SUBSCRIBE may list */
 #define DIRECTORY_PRESENCE_MAX_ITEMS 16 /* records, and devices gone, in one DIR_PRESENCE */
+#define DIRECTORY_PRESENCE_MAX_WATCHES 16 /* signed watches in one DIR_WATCH */
 
 /* A DIR_SUBSCRIBE body (sas): *watcher the name as sent ("" from a device: new), *users
  * the canonical names (a set, new). HARK_PRESENCE_ERROR_MALFORMED when the body is not of
@@ -23,5 +24,11 @@ gboolean hark_directory_subscribe_parse(GVariant *body, char **watcher, GHashTab
  * at most DIRECTORY_PRESENCE_MAX_ITEMS and each device id is 64 lower-case hex digits. */
 gboolean hark_directory_presence_parse(GVariant *body, char **watcher, char **user,
                                        GVariant **records, GVariant **gone, GError **error);
+/* A DIR_WATCH body (sa(ayay)): *watcher the name as sent ("" from a device; new), *watches
+ * the signed watches (a new reference; not checked yet: hark_presence_watch_verify each).
+ * MALFORMED unless the watcher is "" or a user name and there are at most
+ * DIRECTORY_PRESENCE_MAX_WATCHES. */
+gboolean hark_directory_watch_parse(GVariant *body, char **watcher, GVariant **watches,
+                                    GError **error);
 
 G_END_DECLS

@@ -9,9 +9,11 @@
  * the publisher's buddy names), and the devices it was shown that it may no longer see
  * or that went offline. A stranger is pushed nothing at all.
  *
- * Across SNs: an SN forwards, per watching user, the union of its clients' watched users
- * to each of its verified SN peers (again every DIRECTORY_EXPIRE_S, so a peer linked
- * later learns them); a peer keeps such a watch per (link, watcher) and pushes its own
+ * Across SNs: an SN forwards, per watching user, its clients' signed watches (DIR_WATCH:
+ * a device signs what it watches, and only its key can speak for its user) to each of its
+ * verified SN peers (again every DIRECTORY_EXPIRE_S, so a peer linked later learns them,
+ * and the device signs anew as often); a peer verifies each, keeps the union of what the
+ * valid ones watch per (link, watcher) and pushes its own
  * records the same way; the first SN checks what it is pushed and hands it to its
  * clients with that watcher. A peer may only take back (offline) what it pushed itself.
  *
@@ -29,6 +31,7 @@ typedef struct {
   char *watcher; /* canonical */
   GHashTable *users; /* canonical names watched */
   GHashTable *shown; /* "user\ndevice" -> origin (the presence: ours; else a peer link) */
+  GVariant *signed_watch; /* a client's: its device's latest signed watch (forwarded as is) */
 } Watch;
 
 typedef struct {
@@ -36,6 +39,7 @@ typedef struct {
   guint64 pushes;
   guint64 refused; /* malformed subscriptions or pushes, unauthenticated, over limits */
   guint64 records_refused; /* pushed records that did not verify */
+  guint64 watches_refused; /* a peer's watches without a valid signature of the watcher */
 } PresenceCounters;
 
 #define CONTACTS_SYNC_GAP_S 5 /* a device fetches its contacts on a hint at most this often */
@@ -57,6 +61,7 @@ watch_free(gpointer data)
   g_free(watch->watcher);
   g_hash_table_unref(watch->users);
   g_hash_table_unref(watch->shown);
+  g_clear_pointer(&watch->signed_watch, g_variant_unref);
   g_free(watch);
 }
 
@@ -229,38 +234,39 @@ hark_directory_presence_published(HarkDirectory *directory, HarkLink *link,
     hint_contacts(presence, *name, user, NULL);
 }
 
-/* An SN tells its peers, for watcher, every user its clients with that name watch (an
- * empty list ends the peer's watch). */
+/* An SN tells its peers, for watcher, the signed watches of its clients with that name
+ * (an empty list ends the peer's watch). A peer takes them as they are: their users are
+ * what the watcher's devices signed, not what this SN says. */
 static void
 forward_watcher(DirectoryPresence *presence, const char *watcher)
 {
   HarkDirectory *directory = presence->directory;
-  g_autoptr(GHashTable) users = g_hash_table_new(g_str_hash, g_str_equal);
-  for (guint i = 0; i < presence->watches->len; i++) {
+  GVariantBuilder watches;
+  g_variant_builder_init(&watches, G_VARIANT_TYPE("a(ayay)"));
+  guint n = 0;
+  for (guint i = 0; i < presence->watches->len && n < DIRECTORY_PRESENCE_MAX_WATCHES; i++) {
     Watch *watch = presence->watches->pdata[i];
-    if (!watch->from_peer && strcmp(watch->watcher, watcher) == 0) {
-      GHashTableIter iter;
-      gpointer user;
-      g_hash_table_iter_init(&iter, watch->users);
-      /* A peer takes at most DIRECTORY_PRESENCE_MAX_USERS (devices of one user with
-       * lists apart could add up to more): the rest is not forwarded. */
-      while (g_hash_table_iter_next(&iter, &user, NULL) &&
-             g_hash_table_size(users) < DIRECTORY_PRESENCE_MAX_USERS)
-        g_hash_table_add(users, user);
+    if (!watch->from_peer && watch->signed_watch != NULL && strcmp(watch->watcher, watcher) == 0) {
+      g_variant_builder_add_value(&watches, watch->signed_watch);
+      n++;
     }
   }
-  g_autofree const char **names = (const char **)g_hash_table_get_keys_as_array(users, NULL);
+  g_autoptr(GVariant) body = g_variant_ref_sink(g_variant_new("(sa(ayay))", watcher, &watches));
   g_autoptr(GPtrArray) peers = hark_overlay_sn_peer_links(directory->overlay);
   for (guint i = 0; i < peers->len; i++)
-    hark_link_send(peers->pdata[i], HARK_MSG_DIR_SUBSCRIBE,
-                   hark_overlay_new_message_id(directory->overlay),
-                   g_variant_new("(s^as)", watcher, names), NULL);
+    hark_link_send(peers->pdata[i], HARK_MSG_DIR_WATCH,
+                   hark_overlay_new_message_id(directory->overlay), g_variant_ref(body), NULL);
 }
 
 void
 hark_directory_presence_tick(HarkDirectory *directory)
 {
   DirectoryPresence *presence = directory->presence;
+  if (directory->store == NULL) {
+    /* A device signs its watch anew, so its SN always has a fresh one to forward. */
+    hark_directory_presence_subscribe(directory, "the watch's refresh");
+    return;
+  }
   g_autoptr(GHashTable) done = g_hash_table_new(g_str_hash, g_str_equal);
   for (guint i = 0; i < presence->watches->len; i++) {
     Watch *watch = presence->watches->pdata[i];
@@ -269,8 +275,11 @@ hark_directory_presence_tick(HarkDirectory *directory)
   }
 }
 
-/* A DIR_SUBSCRIBE from a client (for its own user) or an SN peer (for one of its
- * clients' users): the watch is replaced, and what may be seen now is pushed. */
+static void set_watch(DirectoryPresence *presence, HarkLink *link, gboolean peer,
+                      char *watcher_owned, GHashTable *users);
+
+/* A DIR_SUBSCRIBE from a client, for its own user: the watch is replaced, and what may be
+ * seen now is pushed. */
 static void
 serve_subscribe(DirectoryPresence *presence, HarkLink *link, HarkOverlayFrom from,
                 const HarkWireMessage *message)
@@ -296,14 +305,22 @@ serve_subscribe(DirectoryPresence *presence, HarkLink *link, HarkOverlayFrom fro
       return;
     }
     watcher = hark_presence_name_key(cert->user);
-  } else if (*watcher_text != '\0') {
-    watcher = hark_presence_name_key(watcher_text);
   } else {
-    refused(presence, link, "a DIR_SUBSCRIBE from an SN peer without a watcher");
+    /* A peer could name any watcher: across SNs only a signed watch (DIR_WATCH) counts. */
+    presence->counters.watches_refused++;
+    refused(presence, link, "a DIR_SUBSCRIBE from an SN peer (watches across SNs are signed)");
     return;
   }
-  GHashTable *users = g_steal_pointer(&parsed);
-  gboolean peer = from == HARK_OVERLAY_FROM_SN;
+  set_watch(presence, link, FALSE, g_steal_pointer(&watcher), g_steal_pointer(&parsed));
+}
+
+/* Replaces link's watch for watcher (a client's: its only one) with users (both taken),
+ * and pushes what may be seen now; an empty list ends a peer's watch. */
+static void
+set_watch(DirectoryPresence *presence, HarkLink *link, gboolean peer, char *watcher_owned,
+          GHashTable *users)
+{
+  g_autofree char *watcher = watcher_owned;
   Watch *watch = find_watch(presence, link, peer ? watcher : NULL);
   if (watch == NULL && peer && g_hash_table_size(users) > 0) {
     guint n = 0;
@@ -338,8 +355,93 @@ serve_subscribe(DirectoryPresence *presence, HarkLink *link, HarkOverlayFrom fro
   g_hash_table_iter_init(&iter, users);
   while (g_hash_table_iter_next(&iter, &user, NULL))
     push_local(presence, watch, user);
-  if (!peer)
+  if (!peer && watch->signed_watch != NULL)
     forward_watcher(presence, watch->watcher);
+}
+
+static void
+watch_refused(DirectoryPresence *presence, HarkLink *link, const char *what)
+{
+  presence->counters.watches_refused++;
+  refused(presence, link, what);
+}
+
+/* A client's signed watch: checked against its link's certificate and kept with its
+ * watch, to be forwarded unchanged to the SN peers. */
+static void
+serve_client_watch(DirectoryPresence *presence, HarkLink *link, GVariant *watches)
+{
+  HarkDirectory *directory = presence->directory;
+  const HarkDeviceCertificate *cert = hark_link_get_peer_certificate(link);
+  Watch *watch = find_watch(presence, link, NULL);
+  if (cert == NULL || watch == NULL || g_variant_n_children(watches) != 1) {
+    watch_refused(presence, link, "a DIR_WATCH without a certificate, a subscription or one watch");
+    return;
+  }
+  g_autoptr(GVariant) signed_watch = g_variant_get_child_value(watches, 0);
+  g_autoptr(GError) error = NULL;
+  const char *self = hark_identity_get_fingerprint(directory->node->identity);
+  if (!hark_presence_watch_verify(signed_watch, hark_directory_ca_pem(directory), cert->user, self,
+                                  hark_directory_now(directory), NULL, &error)) {
+    watch_refused(presence, link, error->message);
+    return;
+  }
+  g_clear_pointer(&watch->signed_watch, g_variant_unref);
+  watch->signed_watch = g_variant_get_normal_form(signed_watch);
+  forward_watcher(presence, watch->watcher);
+}
+
+/* An SN peer's watches for watcher: only those its devices signed, fresh, count; their
+ * users' union is what this SN pushes to that peer. None valid: no watch at all. */
+static void
+serve_peer_watch(DirectoryPresence *presence, HarkLink *link, const char *watcher_text,
+                 GVariant *watches)
+{
+  HarkDirectory *directory = presence->directory;
+  if (*watcher_text == '\0') {
+    watch_refused(presence, link, "a DIR_WATCH from an SN peer without a watcher");
+    return;
+  }
+  const HarkDeviceCertificate *peer = hark_link_get_peer_certificate(link);
+  if (peer == NULL) {
+    watch_refused(presence, link, "a DIR_WATCH from an SN peer without a certificate");
+    return;
+  }
+  g_autofree char *watcher = hark_presence_name_key(watcher_text);
+  GHashTable *users = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+  guint valid = 0;
+  GVariantIter iter;
+  GVariant *child;
+  g_variant_iter_init(&iter, watches);
+  while ((child = g_variant_iter_next_value(&iter)) != NULL) {
+    g_autoptr(GVariant) signed_watch = child;
+    g_autoptr(GError) error = NULL;
+    if (hark_presence_watch_verify(signed_watch, hark_directory_ca_pem(directory), watcher,
+                                   peer->device_id, hark_directory_now(directory), users, &error))
+      valid++;
+    else
+      watch_refused(presence, link, error->message);
+  }
+  if (valid == 0 && g_variant_n_children(watches) > 0)
+    g_hash_table_remove_all(users); /* nothing proved: whatever the peer had ends */
+  set_watch(presence, link, TRUE, g_steal_pointer(&watcher), users);
+}
+
+static void
+serve_watch(DirectoryPresence *presence, HarkLink *link, HarkOverlayFrom from,
+            const HarkWireMessage *message)
+{
+  g_autofree char *watcher = NULL;
+  g_autoptr(GVariant) watches = NULL;
+  g_autoptr(GError) error = NULL;
+  if (!hark_directory_watch_parse(message->body, &watcher, &watches, &error)) {
+    watch_refused(presence, link, error->message);
+    return;
+  }
+  if (from == HARK_OVERLAY_FROM_CLIENT)
+    serve_client_watch(presence, link, watches);
+  else
+    serve_peer_watch(presence, link, watcher, watches);
 }
 
 /* The records of a push that verify as full forms of user (HarkPresenceRecord*, their
@@ -493,6 +595,26 @@ hark_directory_presence_subscribe(HarkDirectory *directory, const char *why)
   g_auto(GStrv) buddies = hark_login_client_buddy_names(directory->login);
   hark_link_send(link, HARK_MSG_DIR_SUBSCRIBE, hark_overlay_new_message_id(directory->overlay),
                  g_variant_new("(s^as)", "", buddies), NULL);
+  /* The proof its SN forwards to its peers: only this device's key can make it. */
+  GBytes *der = hark_login_client_certificate_der(directory->login); /* borrowed */
+  gint64 now = hark_directory_now(directory);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(HarkDeviceCertificate) cert =
+    hark_certificate_verify(hark_directory_ca_pem(directory), der, now, &error);
+  const HarkDeviceCertificate *sn = hark_link_get_peer_certificate(link);
+  g_autoptr(GVariant) signed_watch =
+    cert == NULL || sn == NULL
+      ? NULL
+      : hark_presence_watch_sign(cert->user, (const char *const *)buddies, sn->device_id, now, der,
+                                 directory->node->identity, &error);
+  if (signed_watch != NULL)
+    hark_link_send(link, HARK_MSG_DIR_WATCH, hark_overlay_new_message_id(directory->overlay),
+                   g_variant_new("(s@a(ayay))", "",
+                                 g_variant_new_array(G_VARIANT_TYPE("(ayay)"), &signed_watch, 1)),
+                   NULL);
+  else
+    g_warning("directory: cannot sign the presence watch: %s",
+              error != NULL ? error->message : "no certificate");
   g_debug("directory: subscribed to the presence of %u buddies (%s)", g_strv_length(buddies), why);
 }
 
@@ -624,6 +746,12 @@ hark_directory_presence_message(HarkDirectory *directory, HarkLink *link, HarkOv
     serve_subscribe(presence, link, from, message);
     return TRUE;
   }
+  if (message->type == HARK_MSG_DIR_WATCH) {
+    if (directory->store == NULL || from == HARK_OVERLAY_FROM_MY_SN)
+      return FALSE;
+    serve_watch(presence, link, from, message);
+    return TRUE;
+  }
   if (from == HARK_OVERLAY_FROM_SN && directory->store != NULL) {
     relay_presence(presence, link, message);
     return TRUE;
@@ -677,5 +805,6 @@ hark_directory_presence_describe(HarkDirectory *directory)
   json_object_set_int_member(o, "pushes", (gint64)presence->counters.pushes);
   json_object_set_int_member(o, "refused", (gint64)presence->counters.refused);
   json_object_set_int_member(o, "records_refused", (gint64)presence->counters.records_refused);
+  json_object_set_int_member(o, "watches_refused", (gint64)presence->counters.watches_refused);
   return o;
 }

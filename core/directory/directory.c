@@ -427,7 +427,7 @@ serve_strategy(HarkDirectory *directory, HarkLink *link, const HarkWireMessage *
 
 static const guint16 listened_types[] = {
   HARK_MSG_DIR_PUBLISH,  HARK_MSG_DIR_PUBLISH_OK, HARK_MSG_DIR_LOOKUP,   HARK_MSG_DIR_RESULT,
-  HARK_MSG_DIR_STRATEGY, HARK_MSG_DIR_SUBSCRIBE,  HARK_MSG_DIR_PRESENCE,
+  HARK_MSG_DIR_STRATEGY, HARK_MSG_DIR_SUBSCRIBE,  HARK_MSG_DIR_PRESENCE, HARK_MSG_DIR_WATCH,
 };
 
 static gboolean
@@ -455,6 +455,7 @@ on_message(gpointer data, HarkLink *link, HarkOverlayFrom from, const HarkWireMe
   case HARK_MSG_DIR_RESULT:
     return from == HARK_OVERLAY_FROM_MY_SN && hark_directory_search_answer(directory, message);
   case HARK_MSG_DIR_SUBSCRIBE:
+  case HARK_MSG_DIR_WATCH:
   case HARK_MSG_DIR_PRESENCE:
     if (hark_directory_presence_message(directory, link, from, message))
       return TRUE;

@@ -4,7 +4,9 @@
  * before it stores or forwards one, against fuzz-record-keys.h's CA and clock; and a
  * DIR_LOOKUP body ('L' + (sbas) bytes); a DIR_SUBSCRIBE body ('S' + (sas)) and a
  * DIR_PRESENCE body ('P' + (ssa(ayay)as), each record then checked as a device checks
- * a pushed one) (core/directory/directory-presence-parse.c). A record that verifies must
+ * a pushed one) (core/directory/directory-presence-parse.c); a DIR_WATCH body ('W' +
+ * (sa(ayay)), each signed watch then checked as an SN peer checks one,
+ * core/base/presence-watch.c). A record that verifies must
  * parse to the same record again from its own signed form. Seeds: make-record-seeds.py,
  * make-presence-seeds.py. */
 #include <stdint.h>
@@ -108,6 +110,39 @@ fuzz_presence(const uint8_t *data, size_t size)
   }
 }
 
+#define FUZZ_WATCH_SN "ab" /* the SN a watch is checked for: any, the check is a compare */
+
+static void
+fuzz_watch(const uint8_t *data, size_t size)
+{
+  g_autoptr(GVariant) v = variant_of("(sa(ayay))", data, size);
+  g_autoptr(GError) error = NULL;
+  g_autofree char *watcher = NULL;
+  g_autoptr(GVariant) watches = NULL;
+  gboolean ok = hark_directory_watch_parse(v, &watcher, &watches, &error);
+  if (ok != (error == NULL) || ok != (watches != NULL))
+    abort();
+  if (!ok)
+    return;
+  if (g_variant_n_children(watches) > DIRECTORY_PRESENCE_MAX_WATCHES ||
+      (*watcher != '\0' && !hark_presence_name_is_valid(watcher)))
+    abort();
+  GVariantIter iter;
+  GVariant *child;
+  g_variant_iter_init(&iter, watches);
+  while ((child = g_variant_iter_next_value(&iter)) != NULL) {
+    g_autoptr(GVariant) signed_watch = child;
+    g_autoptr(GError) verify_error = NULL;
+    g_autoptr(GHashTable) users = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+    gboolean valid =
+      hark_presence_watch_verify(signed_watch, FUZZ_RECORD_CA_PEM, *watcher ? watcher : "bob",
+                                 FUZZ_WATCH_SN, FUZZ_RECORD_NOW, users, &verify_error);
+    if (valid != (verify_error == NULL) ||
+        (valid && g_hash_table_size(users) > HARK_PRESENCE_WATCH_MAX_USERS))
+      abort();
+  }
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -121,5 +156,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     fuzz_subscribe(data + 1, size - 1);
   else if (data[0] == 'P')
     fuzz_presence(data + 1, size - 1);
+  else if (data[0] == 'W')
+    fuzz_watch(data + 1, size - 1);
   return 0;
 }

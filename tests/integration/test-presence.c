@@ -7,7 +7,10 @@
  * shows offline within the SN's silence bound (shortened here; the default's arithmetic is
  * checked on its own); a stranger subscribed to alice is pushed nothing, not even after a
  * change its SN pushed to alice's buddy; a user alice blocks is told her devices went
- * offline and nothing after; `buddies` shows each buddy's devices live. */
+ * offline and nothing after; `buddies` shows each buddy's devices live; a hostile SN peer
+ * claiming to watch alice as bob, with watches bob's device did not sign for it now, is
+ * refused, counted and pushed nothing. */
+#include "hark-private.h"
 #include "harness.h"
 #include "lab.h"
 #include "test-isolate.h"
@@ -489,6 +492,185 @@ test_stranger_sees_nothing(PLab *lab, gconstpointer data)
   g_assert_cmpint(presence_counter(lab->sn, "watches"), ==, 4 + 1);
 }
 
+/* ---- a hostile super node ------------------------------------------------------------- */
+
+/* mallory-sn: an in-process node with a device certificate of the lab's CA (anybody who
+ * registers has one), listening where it says it is, JOINed to alice's SN as a peer and
+ * verified there. It counts what it is pushed about alice. */
+typedef struct {
+  gboolean joined;
+  guint alice_full; /* DIR_PRESENCE about alice with full forms */
+  guint watches; /* DIR_WATCH alice's SN forwarded to it */
+  gboolean ponged;
+} Hostile;
+
+static void
+hostile_message(HarkLink *link, const HarkWireMessage *message, gpointer data)
+{
+  Hostile *h = data;
+  if (message->type == HARK_MSG_JOIN_OK)
+    h->joined = TRUE;
+  else if (message->type == HARK_MSG_DIR_WATCH)
+    h->watches++;
+  else if (message->type == HARK_MSG_PONG)
+    h->ponged = TRUE;
+  else if (message->type == HARK_MSG_DIR_PRESENCE) {
+    const char *user;
+    g_autoptr(GVariant) records = NULL;
+    g_variant_get(message->body, "(&s&s@a(ayay)@as)", NULL, &user, &records, NULL);
+    h->alice_full += g_ascii_strcasecmp(user, "alice") == 0 && g_variant_n_children(records) > 0;
+  }
+}
+
+static const HarkLinkHandler hostile_handler = {
+  .message = hostile_message,
+  .closed = stranger_closed,
+};
+
+static HarkIdentity *
+identity_of(LabNode *node)
+{
+  g_autofree char *path = g_build_filename(node->node->state_dir, "identity.pem", NULL);
+  g_autoptr(GError) error = NULL;
+  HarkIdentity *identity = hark_identity_load_or_create(path, NULL, &error);
+  g_assert_no_error(error);
+  return identity;
+}
+
+static GBytes *
+certificate_of(LabNode *node)
+{
+  g_autofree char *path = g_build_filename(node->node->state_dir, "certificate.pem", NULL);
+  g_autofree char *text = NULL;
+  gsize len = 0;
+  g_autoptr(GError) error = NULL;
+  g_file_get_contents(path, &text, &len, &error);
+  g_assert_no_error(error);
+  return g_bytes_new_take(g_steal_pointer(&text), len);
+}
+
+/* A DIR_WATCH for watcher "bob" carrying one watch of alice signed as given. */
+static void
+send_watch(HarkLink *link, guint64 id, GVariant *signed_watch)
+{
+  hark_link_send(link, HARK_MSG_DIR_WATCH, id,
+                 g_variant_new("(s@a(ayay))", "bob",
+                               g_variant_new_array(G_VARIANT_TYPE("(ayay)"), &signed_watch, 1)),
+                 NULL);
+}
+
+static GVariant *
+watch_of_alice(const char *user, const char *sn, gint64 time, GBytes *cert, HarkIdentity *key)
+{
+  const char *alice[] = { "alice", NULL };
+  g_autoptr(GError) error = NULL;
+  GVariant *w = hark_presence_watch_sign(user, alice, sn, time, cert, key, &error);
+  g_assert_no_error(error);
+  return w;
+}
+
+static gboolean
+watches_refused_past(JsonObject *directory, gconstpointer before)
+{
+  JsonObject *p = json_object_get_object_member(directory, "presence");
+  return json_object_get_int_member(p, "watches_refused") >= *(const gint64 *)before;
+}
+
+/* A hostile SN peer of alice's SN claims to be bob's SN and watches alice as bob: unsigned
+ * (the old DIR_SUBSCRIBE), signed by its own key (with its own certificate, and with
+ * bob's), bob's genuine key for another SN, and bob's key a stale time ago. Alice's SN
+ * refuses and counts each one and pushes it nothing of alice, while bob's real devices
+ * (on the other SN) still get alice's change. */
+static void
+test_forged_watch(PLab *lab, gconstpointer data)
+{
+  HARK_REQUIRE(lab->bob1 != NULL);
+  g_autoptr(JsonObject) shown = wait_until(lab->bob1, "buddies", shows_alice_devices,
+                                           GUINT_TO_POINTER(1), "showing alice's devices");
+  HARK_REQUIRE(shown != NULL);
+  g_auto(HarkTestNet) net = { 0 };
+  hark_test_net_init(&net, "hark-mallory-XXXXXX");
+  g_autoptr(GError) error = NULL;
+  g_autofree char *ca_dir = g_build_filename(lab->login->node->node->state_dir, "ca", NULL);
+  g_autoptr(HarkCa) lab_ca = hark_ca_load_or_create(ca_dir, "unused: the CA exists", &error);
+  g_assert_no_error(error);
+  HarkNode *node = hark_test_net_node(&net, "mallory", lab_ca, lab_ca,
+                                      "plugins = { load = ( { name = \"tcp\"; } ); };\n");
+  HarkRegistration *tcp = hark_test_transport(node, "tcp");
+  const HarkTransportInterface *iface = tcp->iface;
+  g_autofree char *prefix = g_strndup(lab->sn_host, strrchr(lab->sn_host, '.') - lab->sn_host);
+  g_autofree char *announced = g_strdup_printf("%s.41", prefix);
+  HARK_REQUIRE(iface->listen(tcp->instance, announced, OVERLAY_PORT, &error));
+  HarkTestOpened opened = { 0 };
+  iface->open(tcp->instance, lab->sn_host, OVERLAY_PORT, NULL, hark_test_on_opened, &opened);
+  HARK_REQUIRE(hark_test_wait_for(hark_test_opened_is_up, &opened, hark_test_timeout(5000)));
+  g_ptr_array_add(net.links, opened.link);
+  Hostile h = { 0 };
+  hark_link_set_handler(opened.link, &hostile_handler, &h);
+  const char *const tcp_only[] = { "tcp", NULL };
+  GVariantBuilder dict;
+  g_variant_builder_init(&dict, G_VARIANT_TYPE("a{sv}"));
+  g_variant_builder_add(&dict, "{sv}", "name", g_variant_new_string("mallory-sn"));
+  g_variant_builder_add(&dict, "{sv}", "as", g_variant_new_string("peer"));
+  g_variant_builder_add(&dict, "{sv}", "host", g_variant_new_string(announced));
+  g_variant_builder_add(&dict, "{sv}", "port", g_variant_new_uint16(OVERLAY_PORT));
+  g_variant_builder_add(&dict, "{sv}", "transports", g_variant_new_strv(tcp_only, -1));
+  hark_link_send(opened.link, HARK_MSG_JOIN, 1, g_variant_new("(a{sv})", &dict), NULL);
+  HARK_REQUIRE(hark_test_wait_for_flag(&h.joined, hark_test_timeout(5000)));
+  g_autoptr(JsonObject) linked = wait_until(lab->sn, "overlay", lab_overlay_is_super,
+                                            GUINT_TO_POINTER(2), "linked to mallory-sn, verified");
+  HARK_REQUIRE(linked != NULL);
+
+  /* Its own key, certified by the lab's CA (for user mallory). */
+  g_autofree char *key_path = g_build_filename(net.dir, "mallory-watch.pem", NULL);
+  g_autoptr(HarkIdentity) key = hark_identity_load_or_create(key_path, NULL, &error);
+  g_assert_no_error(error);
+  g_autofree char *public_pem = hark_identity_get_public_pem(key);
+  gint64 now = g_get_real_time() / G_USEC_PER_SEC;
+  g_autofree char *own_pem = hark_ca_issue_device(
+    lab_ca, "mallory", "0123456789abcdef0123456789abcdef", public_pem, now - 60, 3600, &error);
+  g_assert_no_error(error);
+  g_autoptr(GBytes) own_cert = g_bytes_new(own_pem, strlen(own_pem));
+  g_autoptr(GBytes) bob_cert = certificate_of(lab->bob1);
+  g_autoptr(HarkIdentity) bob_key = identity_of(lab->bob1);
+  const char *me = hark_identity_get_fingerprint(node->identity);
+  g_autoptr(HarkIdentity) sn2_key = identity_of(lab->sn2);
+  const char *bob_sn = hark_identity_get_fingerprint(sn2_key);
+
+  gint64 before = presence_counter(lab->sn, "watches_refused");
+  const char *alice[] = { "alice", NULL };
+  hark_link_send(opened.link, HARK_MSG_DIR_SUBSCRIBE, 2, g_variant_new("(s^as)", "bob", alice),
+                 NULL);
+  g_autoptr(GVariant) own = watch_of_alice("bob", me, now, own_cert, key);
+  g_autoptr(GVariant) forged = watch_of_alice("bob", me, now, bob_cert, key);
+  g_autoptr(GVariant) elsewhere = watch_of_alice("bob", bob_sn, now, bob_cert, bob_key);
+  g_autoptr(GVariant) stale =
+    watch_of_alice("bob", me, now - HARK_PRESENCE_WATCH_MAX_AGE_S - 60, bob_cert, bob_key);
+  g_autoptr(GVariant) ahead = watch_of_alice("bob", me, now + 3600, bob_cert, bob_key);
+  send_watch(opened.link, 3, own);
+  send_watch(opened.link, 4, forged);
+  send_watch(opened.link, 5, elsewhere);
+  send_watch(opened.link, 6, stale);
+  send_watch(opened.link, 7, ahead);
+  gint64 all = before + 6;
+  g_autoptr(JsonObject) counted =
+    wait_until(lab->sn, "directory", watches_refused_past, &all, "six watches refused");
+  HARK_REQUIRE(counted != NULL);
+
+  /* alice changes her status: bob's devices, through their own SN, are told. */
+  g_autofree char *laptop = device_id(lab->alice1);
+  g_autoptr(JsonObject) busy = lab_call(lab->alice1, "status", lab_args("status", "busy", NULL));
+  HARK_REQUIRE(busy != NULL);
+  g_autoptr(JsonObject) seen =
+    wait_presence(lab->bob1, "alice", laptop, "busy", PUSH_BOUND_MS, NULL);
+  HARK_REQUIRE(seen != NULL);
+  /* Her SN pushed before bob saw it; its answer to a ping comes after any such push. */
+  hark_link_send(opened.link, HARK_MSG_PING, 8, g_variant_new("(t)", (guint64)0), NULL);
+  HARK_REQUIRE(hark_test_wait_for_flag(&h.ponged, hark_test_timeout(5000)));
+  g_assert_cmpuint(h.alice_full, ==, 0);
+  g_assert_cmpint(presence_counter(lab->sn, "watches_refused"), ==, all);
+}
+
 static gint64
 published_of(JsonObject *directory)
 {
@@ -593,6 +775,8 @@ main(int argc, char **argv)
                          test_blocked_gets_nothing, plab_tear_down);
   hark_test_add_isolated("/presence/one-sn/frozen", PLab, &liveness, plab_set_up,
                          test_vanished_goes_offline, plab_tear_down);
+  hark_test_add_isolated("/presence/two-sns/forged-watch", PLab, &two_sns, plab_set_up,
+                         test_forged_watch, plab_tear_down);
   hark_test_add_isolated("/presence/two-sns/killed", PLab, &liveness_two, plab_set_up,
                          test_vanished_goes_offline, plab_tear_down);
   return g_test_run();

@@ -97,6 +97,27 @@ HARK_API HarkPresenceRecord *hark_presence_parse(GVariant *signed_form, GError *
 HARK_API HarkPresenceRecord *hark_presence_verify(GVariant *signed_form, const char *ca_pem,
                                                   const char *user, gint64 now, GError **error);
 
+/* A device's signed watch: its user watches these users, at time (unix s), through the SN
+ * whose device id (certified key's fingerprint) is sn, proved by its device key and
+ * certificate (docs/protocol.md, "Presence subscriptions"). An SN peer pushes a watcher's
+ * buddies' full forms only over the link to that SN and only for a watch that verifies. */
+#define HARK_PRESENCE_WATCH_MAX_AGE_S 600 /* a watch older than this is stale */
+#define HARK_PRESENCE_WATCH_MAX_USERS 1000
+#define HARK_PRESENCE_WATCH_MAX_PAYLOAD 40000 /* bytes: 1000 names and a certificate */
+
+/* The signed watch ((ayay), full reference), or NULL with error. */
+HARK_API GVariant *hark_presence_watch_sign(const char *user, const char *const *users,
+                                            const char *sn, gint64 time, GBytes *certificate,
+                                            HarkIdentity *identity, GError **error);
+
+/* Whether signed_watch is watcher's (its certificate the CA's, of that user; signed by the
+ * certified key), made for the SN sn, dated at most HARK_PRESENCE_WATCH_MAX_AGE_S before now and at most
+ * HARK_PRESENCE_MAX_SKEW_S after. Adds the watched users (canonical) to users (may be
+ * NULL). The error's message is safe to log. */
+HARK_API gboolean hark_presence_watch_verify(GVariant *signed_watch, const char *ca_pem,
+                                             const char *watcher, const char *sn, gint64 now,
+                                             GHashTable *users, GError **error);
+
 /* "online", "away", "busy", "invisible", "hidden"; and back (FALSE for anything else). */
 HARK_API const char *hark_presence_status_to_string(HarkPresenceStatus status);
 HARK_API gboolean hark_presence_status_from_string(const char *text, HarkPresenceStatus *status);

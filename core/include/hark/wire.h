@@ -72,6 +72,8 @@ typedef enum {
                                  * full forms the watcher may see, devices now offline */
   HARK_MSG_DIR_STRATEGY = 23, /* (sv) SN <-> SN: a search strategy's name and its own
                                  * message, handed to that strategy */
+  HARK_MSG_DIR_WATCH = 24, /* (sa(ayay)) device -> its SN: "" and its signed watch; SN ->
+                                 * SN peer: the watcher and its clients' signed watches */
 } HarkMessageType;
 
 /* Whether a message of this type answers a request (carries the request's id):
