@@ -81,12 +81,21 @@ typedef struct {
   gboolean (*pred)(JsonObject *result, gconstpointer data);
   gconstpointer data;
   JsonObject *last;
+  gint64 asked_at; /* monotonic µs of the last ask */
 } Wait;
+
+/* A search costs a lookup at the SN (600 a minute in this lab, 10 at once): a poll asks
+ * at most every 150 ms, so waiting never drains what the next case needs. */
+#define POLL_EVERY_US (150 * G_TIME_SPAN_MILLISECOND)
 
 static gboolean
 holds(gpointer data)
 {
   Wait *wait = data;
+  gint64 now = g_get_monotonic_time();
+  if (wait->asked_at != 0 && now - wait->asked_at < POLL_EVERY_US)
+    return FALSE;
+  wait->asked_at = now;
   g_clear_pointer(&wait->last, json_object_unref);
   g_autoptr(JsonObject) answer =
     lab_ask(wait->node, wait->command, wait->args != NULL ? json_object_ref(wait->args) : NULL);
@@ -105,7 +114,7 @@ static JsonObject *
 wait_until(LabNode *node, const char *command, JsonObject *args,
            gboolean (*pred)(JsonObject *, gconstpointer), gconstpointer data, const char *what)
 {
-  Wait wait = { node, command, args, pred, data, NULL };
+  Wait wait = { node, command, args, pred, data, NULL, 0 };
   gboolean ok = hark_test_wait_for(holds, &wait, hark_test_timeout(JOIN_MS));
   if (args != NULL)
     json_object_unref(args);
