@@ -219,13 +219,6 @@ static const HarkLinkHandler flooding_peer_handler = {
   .closed = evil_closed,
 };
 
-static gboolean
-link_is_up(gpointer data)
-{
-  HarkTestOpened *opened = data;
-  return opened->link != NULL && hark_link_get_state(opened->link) == HARK_LINK_UP;
-}
-
 /* host:port strings of an a(sqas). */
 static GHashTable *
 list_members(GVariant *list)
@@ -302,7 +295,7 @@ test_sn_list_flood(OLab *lab)
   HARK_REQUIRE(iface->listen(tcp->instance, announced, OLAB_PORT, &error));
   HarkTestOpened opened = { 0 };
   iface->open(tcp->instance, sn_host, OLAB_PORT, NULL, hark_test_on_opened, &opened);
-  HARK_REQUIRE(hark_test_wait_for(link_is_up, &opened, 5000));
+  HARK_REQUIRE(hark_test_wait_for(hark_test_opened_is_up, &opened, 5000));
   FloodingPeer peer = { 0 };
   {
     g_ptr_array_add(net.links, opened.link);

@@ -393,13 +393,6 @@ static const HarkLinkHandler hostile_handler = {
 };
 
 static gboolean
-hostile_link_up(gpointer data)
-{
-  HarkTestOpened *opened = data;
-  return opened->link != NULL && hark_link_get_state(opened->link) == HARK_LINK_UP;
-}
-
-static gboolean
 hostile_joined(gpointer data)
 {
   return ((Hostile *)data)->joined;
@@ -427,7 +420,7 @@ hostile_link(HarkTestNet *net, HarkNode *node, Lab *lab, guint sn, const char *a
   const HarkTransportInterface *iface = tcp->iface;
   HarkTestOpened opened = { 0 };
   iface->open(tcp->instance, lab->hosts[sn], OVERLAY_PORT, NULL, hark_test_on_opened, &opened);
-  if (!hark_test_wait_for(hostile_link_up, &opened, hark_test_timeout(5000)))
+  if (!hark_test_wait_for(hark_test_opened_is_up, &opened, hark_test_timeout(5000)))
     return FALSE;
   g_ptr_array_add(net->links, opened.link);
   h->sn = lab->sn[sn];

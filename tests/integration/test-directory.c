@@ -412,13 +412,6 @@ static const HarkLinkHandler mallet_handler = {
 };
 
 static gboolean
-link_is_up(gpointer data)
-{
-  HarkTestOpened *opened = data;
-  return opened->link != NULL && hark_link_get_state(opened->link) == HARK_LINK_UP;
-}
-
-static gboolean
 is_true(gpointer data)
 {
   return *(gboolean *)data;
@@ -475,7 +468,7 @@ test_forged_records(void)
   const HarkTransportInterface *iface = tcp->iface;
   HarkTestOpened opened = { 0 };
   iface->open(tcp->instance, lab.sn_host, OVERLAY_PORT, NULL, hark_test_on_opened, &opened);
-  HARK_REQUIRE(hark_test_wait_for(link_is_up, &opened, hark_test_timeout(5000)));
+  HARK_REQUIRE(hark_test_wait_for(hark_test_opened_is_up, &opened, hark_test_timeout(5000)));
   g_ptr_array_add(net.links, opened.link);
   g_autoptr(GPtrArray) errors = g_ptr_array_new_with_free_func(g_free);
   Mallet mallet = { FALSE, errors };
