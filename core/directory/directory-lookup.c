@@ -188,7 +188,8 @@ hark_directory_serve_lookup(HarkDirectory *directory, HarkLink *link,
 
 typedef struct {
   HarkDirectory *directory; /* NULL once the directory is gone (a strategy still owes) */
-  HarkCommandCall *call;
+  HarkDirectoryLookupDone done;
+  gpointer done_data;
   HarkPresenceQuery *query;
   GPtrArray *records; /* HarkPresenceRecord*, verified, from our SN */
   GPtrArray *names; /* char*: names found (a prefix) */
@@ -251,16 +252,41 @@ answer_text(HarkSearchAnswer answer, gboolean prefix)
 static void
 finish(SearchJob *job, HarkSearchAnswer answer)
 {
-  HarkDirectory *directory = job->directory;
+  g_ptr_array_remove(job->directory->searches_running, job);
+  job->done(answer, job->query, job->records, job->names, NULL, job->done_data);
+  search_job_free(job);
+}
+
+static void
+fail(SearchJob *job)
+{
+  g_ptr_array_remove(job->directory->searches_running, job);
+  g_autoptr(GError) error = g_error_new(HARK_COMMAND_ERROR, HARK_COMMAND_ERROR_FAILED,
+                                        "search %s%s: no strategy could answer:%s", job->query->key,
+                                        job->query->prefix ? "*" : "", job->problems->str);
+  job->done(HARK_SEARCH_UNDECIDED, job->query, job->records, job->names, error, job->done_data);
+  search_job_free(job);
+}
+
+/* The `search` command's answer. */
+static void
+search_answered(HarkSearchAnswer answer, const HarkPresenceQuery *query, GPtrArray *records,
+                GPtrArray *names, const GError *error, gpointer data)
+{
+  HarkCommandCall *call = data;
+  if (error != NULL) {
+    hark_command_call_return_error(call, g_error_copy(error));
+    return;
+  }
   JsonObject *o = json_object_new();
-  json_object_set_string_member(o, "query", job->query->key);
-  json_object_set_boolean_member(o, "prefix", job->query->prefix);
+  json_object_set_string_member(o, "query", query->key);
+  json_object_set_boolean_member(o, "prefix", query->prefix);
   json_object_set_string_member(o, "answer", hark_search_answer_to_string(answer));
-  json_object_set_string_member(o, "text", answer_text(answer, job->query->prefix));
+  json_object_set_string_member(o, "text", answer_text(answer, query->prefix));
   JsonArray *devices = json_array_new();
   g_autoptr(GPtrArray) full = g_ptr_array_new();
-  for (guint i = 0; i < job->records->len; i++) {
-    const HarkPresenceRecord *record = job->records->pdata[i];
+  for (guint i = 0; i < records->len; i++) {
+    const HarkPresenceRecord *record = records->pdata[i];
     json_array_add_object_element(devices, hark_directory_record_json(record));
     if (!record->is_public)
       g_ptr_array_add(full, (gpointer)record);
@@ -270,27 +296,13 @@ finish(SearchJob *job, HarkSearchAnswer answer)
   if (full->len > 0)
     json_object_set_string_member(
       o, "presence", hark_presence_status_to_string(hark_presence_most_available(full)));
-  if (job->query->prefix) {
+  if (query->prefix) {
     JsonArray *users = json_array_new();
-    for (guint i = 0; i < job->names->len; i++)
-      json_array_add_string_element(users, job->names->pdata[i]);
+    for (guint i = 0; i < names->len; i++)
+      json_array_add_string_element(users, names->pdata[i]);
     json_object_set_array_member(o, "users", users);
   }
-  g_ptr_array_remove(directory->searches_running, job);
-  hark_command_call_return_object(job->call, o);
-  search_job_free(job);
-}
-
-static void
-fail(SearchJob *job)
-{
-  HarkDirectory *directory = job->directory;
-  g_ptr_array_remove(directory->searches_running, job);
-  hark_command_call_return_error(
-    job->call, g_error_new(HARK_COMMAND_ERROR, HARK_COMMAND_ERROR_FAILED,
-                           "search %s%s: no strategy could answer:%s", job->query->key,
-                           job->query->prefix ? "*" : "", job->problems->str));
-  search_job_free(job);
+  hark_command_call_return_object(call, o);
 }
 
 static void
@@ -459,7 +471,8 @@ hark_directory_search_answer(HarkDirectory *directory, const HarkWireMessage *me
 }
 
 void
-hark_directory_search(HarkDirectory *directory, const char *text, HarkCommandCall *call)
+hark_directory_lookup(HarkDirectory *directory, const char *text, HarkDirectoryLookupDone done,
+                      gpointer data)
 {
   gsize length = strlen(text);
   gboolean prefix = length > 0 && text[length - 1] == '*';
@@ -469,14 +482,17 @@ hark_directory_search(HarkDirectory *directory, const char *text, HarkCommandCal
   g_autoptr(GError) error = NULL;
   HarkPresenceQuery *query = hark_presence_query_parse(body, &error);
   if (query == NULL) {
-    hark_command_call_return_error(call,
-                                   g_error_new(HARK_COMMAND_ERROR, HARK_COMMAND_ERROR_BAD_ARGUMENTS,
-                                               "search: %s", error->message));
+    g_autoptr(GError) refused = g_error_new(HARK_COMMAND_ERROR, HARK_COMMAND_ERROR_BAD_ARGUMENTS,
+                                            "search: %s", error->message);
+    g_autoptr(GPtrArray) none = g_ptr_array_new();
+    HarkPresenceQuery asked = { .key = name, .prefix = prefix };
+    done(HARK_SEARCH_UNDECIDED, &asked, none, none, refused, data);
     return;
   }
   SearchJob *job = g_new0(SearchJob, 1);
   job->directory = directory;
-  job->call = call;
+  job->done = done;
+  job->done_data = data;
   job->query = query;
   job->records = g_ptr_array_new_with_free_func((GDestroyNotify)hark_presence_record_free);
   job->names = g_ptr_array_new_with_free_func(g_free);
@@ -512,8 +528,10 @@ hark_directory_searches_free(HarkDirectory *directory)
   while (directory->searches_running->len > 0) {
     SearchJob *job = g_ptr_array_steal_index(directory->searches_running, 0);
     hark_directory_clear_source(directory, &job->timeout);
-    hark_command_call_return_error(
-      job->call, g_error_new_literal(G_IO_ERROR, G_IO_ERROR_CANCELLED, "the node is stopping"));
+    g_autoptr(GError) stopping =
+      g_error_new_literal(G_IO_ERROR, G_IO_ERROR_CANCELLED, "the node is stopping");
+    job->done(HARK_SEARCH_UNDECIDED, job->query, job->records, job->names, stopping,
+              job->done_data);
     if (job->sn_id != 0) {
       search_job_free(job); /* nobody else holds it */
     } else {
@@ -521,4 +539,10 @@ hark_directory_searches_free(HarkDirectory *directory)
     }
   }
   g_hash_table_remove_all(directory->searches);
+}
+
+void
+hark_directory_search(HarkDirectory *directory, const char *text, HarkCommandCall *call)
+{
+  hark_directory_lookup(directory, text, search_answered, call);
 }

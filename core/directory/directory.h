@@ -9,6 +9,8 @@
  * client's `search`). */
 #pragma once
 
+#include "hark/presence.h"
+#include "hark/search.h"
 #include "login.h"
 #include "overlay.h"
 
@@ -20,6 +22,19 @@ typedef struct _HarkDirectory HarkDirectory;
  * every search registration the services (attach). */
 HarkDirectory *hark_directory_new(HarkNode *node, HarkOverlay *overlay, HarkLoginClient *login);
 void hark_directory_free(HarkDirectory *directory);
+
+/* A lookup's end: the answer (found, known, unknown), the query as parsed, the verified
+ * records (HarkPresenceRecord*: public forms, full forms for a buddy) and, for a
+ * prefix, the names found; or error (records and names then hold what was gathered).
+ * Everything is borrowed for the call. */
+typedef void (*HarkDirectoryLookupDone)(HarkSearchAnswer answer, const HarkPresenceQuery *query,
+                                        GPtrArray *records, GPtrArray *names, const GError *error,
+                                        gpointer data);
+/* Look a user up (text: a name, or the start of names ending in `*`) the way `search`
+ * does: our SN (or, an SN, its own store), then the client-side strategies in
+ * directory.search order. done is called exactly once, also when the node stops. */
+void hark_directory_lookup(HarkDirectory *directory, const char *text, HarkDirectoryLookupDone done,
+                           gpointer data);
 
 /* The commands answer about *directory, which the node sets once it has one. */
 void hark_directory_commands_register(HarkContext *core_ctx, HarkDirectory **directory);
