@@ -193,6 +193,13 @@ static const ConfigKey directory_keys[] = {
   { NULL },
 };
 
+/* Instant messages (docs/architecture.md, "Messages"): what this device tells others. */
+static const ConfigKey messages_keys[] = {
+  { "read_receipts", KEY_BOOL, offsetof(HarkConfig, msg_read_receipts) },
+  { "typing", KEY_BOOL, offsetof(HarkConfig, msg_typing) },
+  { NULL },
+};
+
 static const ConfigKey root_keys[] = {
   { "node", KEY_SECTION, 0, .members = node_keys },
   { "plugins", KEY_SECTION, 0, .members = plugins_keys },
@@ -201,6 +208,7 @@ static const ConfigKey root_keys[] = {
   { "media", KEY_SECTION, 0, .members = media_keys },
   { "login", KEY_SECTION, 0, .members = login_keys },
   { "directory", KEY_SECTION, 0, .members = directory_keys },
+  { "messages", KEY_SECTION, 0, .members = messages_keys },
   { NULL },
 };
 
@@ -782,6 +790,8 @@ hark_config_new_default(void)
   config->dir_refresh_interval = 600;
   config->dir_lookups_per_minute = 30;
   config->dir_max_records = 100000;
+  config->msg_read_receipts = TRUE;
+  config->msg_typing = TRUE;
   return config;
 }
 

@@ -98,6 +98,10 @@ typedef struct {
   int dir_refresh_interval; /* s between refreshes of this device's record; 600 */
   int dir_lookups_per_minute; /* an SN answers each client this many lookups a minute; 30 */
   int dir_max_records; /* presence records an SN keeps at most; 100000 */
+
+  /* messages */
+  gboolean msg_read_receipts; /* tell senders when a message was read; TRUE */
+  gboolean msg_typing; /* send and show typing notifications; TRUE */
 } HarkConfig;
 
 /* $XDG_CONFIG_HOME/hark/hark.conf (~/.config/hark/hark.conf). */
