@@ -195,16 +195,14 @@ release_from(HarkMessageHistory *h, const char *device, const char *conversation
   }
 }
 
+/* How many messages of device are held for a gap, over all its conversations. */
 static gboolean
-held_count(HarkMessageHistory *h, const char *device, const char *conversation, gint64 *count,
-           GError **error)
+held_count(HarkMessageHistory *h, const char *device, gint64 *count, GError **error)
 {
   return hark_message_db_int_or(
     h,
-    hark_message_db_query(h,
-                          "SELECT count(*) FROM messages WHERE sender_device = ?1"
-                          " AND conversation = ?2 AND shown = 0",
-                          error, "ss", device, conversation),
+    hark_message_db_query(h, "SELECT count(*) FROM messages WHERE sender_device = ?1 AND shown = 0",
+                          error, "s", device),
     0, count, error);
 }
 
@@ -227,35 +225,43 @@ insert_message(HarkMessageHistory *h, const HarkHistoryMessage *m, gboolean *ins
   return changed >= 0;
 }
 
+/* Whether m, ahead of its sender device's next sequence, may be held: not when that
+ * device has HARK_MESSAGE_HISTORY_MAX_HELD held already, unless m is one of them (a
+ * retry, which add then calls a duplicate). */
+static gboolean
+may_hold(HarkMessageHistory *h, const HarkHistoryMessage *m, GError **error)
+{
+  gint64 held = 0;
+  if (!held_count(h, m->sender_device, &held, error))
+    return FALSE;
+  if (held < HARK_MESSAGE_HISTORY_MAX_HELD)
+    return TRUE;
+  GError *local = NULL;
+  g_autoptr(HarkHistoryMessage) had = hark_message_history_get(h, m->sender_device, m->id, &local);
+  if (had != NULL)
+    return TRUE;
+  if (local == NULL)
+    g_set_error(&local, HARK_MESSAGE_HISTORY_ERROR, HARK_MESSAGE_HISTORY_ERROR_TOO_MANY_HELD,
+                "message history: %d messages of that device are already held for a gap",
+                HARK_MESSAGE_HISTORY_MAX_HELD);
+  g_propagate_error(error, local);
+  return FALSE;
+}
+
 /* Stores and shows what is showable; *result as for add. */
 static gboolean
 add_message(HarkMessageHistory *h, const HarkHistoryMessage *m, const char *title,
             HarkMessageHistoryAdd *result, GPtrArray *shown, GError **error)
 {
-  gint64 next = 1, held = 0;
+  gint64 next = 1;
   gboolean inserted = FALSE;
   if (!conversation_ensure(h, m->conversation, title, error))
     return FALSE;
   if (m->direction == HARK_MESSAGE_IN &&
-      (!expected_get(h, m->sender_device, m->conversation, &next, error) ||
-       !held_count(h, m->sender_device, m->conversation, &held, error)))
+      !expected_get(h, m->sender_device, m->conversation, &next, error))
     return FALSE;
   gboolean ahead = m->direction == HARK_MESSAGE_IN && (gint64)m->sequence > next;
-  if (ahead && held >= HARK_MESSAGE_HISTORY_MAX_HELD) {
-    /* Still "already had it" for one of those held: its sender is retrying. */
-    GError *local = NULL;
-    g_autoptr(HarkHistoryMessage) had =
-      hark_message_history_get(h, m->sender_device, m->id, &local);
-    if (had == NULL && local == NULL)
-      g_set_error(&local, HARK_MESSAGE_HISTORY_ERROR, HARK_MESSAGE_HISTORY_ERROR_TOO_MANY_HELD,
-                  "message history: %d messages of that device are already held for a gap",
-                  HARK_MESSAGE_HISTORY_MAX_HELD);
-    if (local != NULL) {
-      g_propagate_error(error, local);
-      return FALSE;
-    }
-  }
-  if (!insert_message(h, m, &inserted, error))
+  if ((ahead && !may_hold(h, m, error)) || !insert_message(h, m, &inserted, error))
     return FALSE;
   *result = inserted ? HARK_MESSAGE_HISTORY_ADDED : HARK_MESSAGE_HISTORY_DUPLICATE;
   if (!inserted || ahead)

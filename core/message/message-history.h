@@ -35,8 +35,8 @@ typedef enum {
   HARK_MESSAGE_HISTORY_ERROR_TOO_MANY_HELD, /* that sender device has too much held already */
 } HarkMessageHistoryError;
 
-/* At most this many messages held for a gap per (sender device, conversation): a sender
- * that skips sequences on purpose cannot fill the disk with what is never shown. */
+/* At most this many messages held for a gap per sender device (over all conversations):
+ * a sender that skips sequences on purpose cannot fill the disk with what is never shown. */
 #define HARK_MESSAGE_HISTORY_MAX_HELD 1024
 /* How long an outbox entry is kept trying when the caller gives no expiry. */
 #define HARK_MESSAGE_HISTORY_OUTBOX_DAYS 30

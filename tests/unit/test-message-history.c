@@ -670,7 +670,8 @@ test_outbox(Fixture *f, gconstpointer data)
 /* ---- what a hostile sender tries ------------------------------------------------------- */
 
 /* A sender skips a sequence on purpose and sends on: what is held for the gap is bounded
- * per (sender device, conversation); other senders are not affected. */
+ * per sender device, also when it spreads them over conversations (group ids it makes
+ * up); other senders are not affected. */
 static void
 test_held_bounded(Fixture *f, gconstpointer data)
 {
@@ -681,12 +682,20 @@ test_held_bounded(Fixture *f, gconstpointer data)
     g_free(add_in(f, 2 + i, 1000 + i));
   g_assert_true(hark_message_history_commit(f->history, &error));
 
-  g_autoptr(HarkHistoryMessage) more =
-    message(ALICE, "alice", f->dev_a, 5000, 9999, HARK_MESSAGE_IN);
-  HarkMessageHistoryAdd result;
-  g_assert_false(hark_message_history_add(f->history, more, NULL, &result, NULL, &error));
-  g_assert_error(error, HARK_MESSAGE_HISTORY_ERROR, HARK_MESSAGE_HISTORY_ERROR_TOO_MANY_HELD);
-  g_clear_error(&error);
+  const char *elsewhere[] = { ALICE, GROUP, "g:ffffffffffffffffffffffffffffffff" };
+  for (guint i = 0; i < G_N_ELEMENTS(elsewhere); i++) {
+    g_autoptr(HarkHistoryMessage) more =
+      message(elsewhere[i], "alice", f->dev_a, 5000, 9000 + i, HARK_MESSAGE_IN);
+    HarkMessageHistoryAdd result;
+    g_assert_false(hark_message_history_add(f->history, more, NULL, &result, NULL, &error));
+    g_assert_error(error, HARK_MESSAGE_HISTORY_ERROR, HARK_MESSAGE_HISTORY_ERROR_TOO_MANY_HELD);
+    g_clear_error(&error);
+  }
+  /* Nothing of the refused ones was kept, not even a conversation. */
+  g_autoptr(GPtrArray) conversations = hark_message_history_conversations(f->history, &error);
+  g_assert_cmpuint(conversations->len, ==, 1);
+  /* What is next in sequence is still taken: it holds nothing up. */
+  ASSERT_TEXTS(add_full(f, GROUP, f->dev_a, 1, 3, HARK_MESSAGE_HISTORY_ADDED), "m3");
   /* Its retry of one already held is still "already had it". */
   ASSERT_TEXTS(add_full(f, ALICE, f->dev_a, 2, 1000, HARK_MESSAGE_HISTORY_DUPLICATE), "");
   /* Another device is not held up by it. */
