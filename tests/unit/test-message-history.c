@@ -749,6 +749,35 @@ test_hostile_strings(Fixture *f, gconstpointer data)
   g_assert_cmpuint(conversations->len, ==, 1);
 }
 
+/* Only with -m perf: what adding and listing cost (each add on its own is a synced
+ * transaction). */
+static void
+test_perf(Fixture *f, gconstpointer data)
+{
+  (void)data;
+  if (!g_test_perf()) {
+    g_test_skip("only with -m perf");
+    return;
+  }
+  g_autoptr(GError) error = NULL;
+  gint64 start = g_get_monotonic_time();
+  for (guint i = 1; i <= 200; i++)
+    g_free(add_in(f, i, i));
+  double single = (g_get_monotonic_time() - start) / 200.0;
+  start = g_get_monotonic_time();
+  g_assert_true(hark_message_history_begin(f->history, &error));
+  for (guint i = 201; i <= 10200; i++)
+    g_free(add_in(f, i, i));
+  g_assert_true(hark_message_history_commit(f->history, &error));
+  double batched = (g_get_monotonic_time() - start) / 10000.0;
+  start = g_get_monotonic_time();
+  for (guint i = 0; i < 100; i++)
+    g_free(history_texts(f, ALICE, 50));
+  double list = (g_get_monotonic_time() - start) / 100.0;
+  g_test_message("add alone %.0f us, add in a transaction %.0f us, last 50 of 10200 %.0f us",
+                 single, batched, list);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -768,5 +797,6 @@ main(int argc, char **argv)
   ADD("outbox", test_outbox);
   ADD("held-bounded", test_held_bounded);
   ADD("hostile-strings", test_hostile_strings);
+  ADD("perf", test_perf);
   return g_test_run();
 }
