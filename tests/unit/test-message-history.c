@@ -162,6 +162,17 @@ history_texts(Fixture *f, const char *conversation, guint n)
     g_assert_cmpstr(texts_, ==, (expected)); \
   } while (0)
 
+/* Takes this device's next sequence in conversation. */
+static guint64
+own_sequence(Fixture *f, const char *conversation)
+{
+  g_autoptr(GError) error = NULL;
+  guint64 sequence =
+    hark_message_history_take_sequence(f->history, conversation, f->dev_own, &error);
+  g_assert_no_error(error);
+  return sequence;
+}
+
 /* ---- messages -------------------------------------------------------------------------- */
 
 static void
@@ -257,12 +268,9 @@ test_restart(Fixture *f, gconstpointer data)
   make_id(id, 100);
 
   /* This device's own sequence and counter. */
-  g_assert_cmpuint(hark_message_history_take_sequence(f->history, ALICE, f->dev_own, &error), ==,
-                   1);
-  g_assert_cmpuint(hark_message_history_take_sequence(f->history, ALICE, f->dev_own, &error), ==,
-                   2);
-  g_assert_cmpuint(hark_message_history_take_sequence(f->history, GROUP, f->dev_own, &error), ==,
-                   1);
+  g_assert_cmpuint(own_sequence(f, ALICE), ==, 1);
+  g_assert_cmpuint(own_sequence(f, ALICE), ==, 2);
+  g_assert_cmpuint(own_sequence(f, GROUP), ==, 1);
   g_assert_cmpuint(hark_message_history_take_counter(f->history, f->dev_own, &error), ==, 1);
   g_assert_cmpuint(hark_message_history_take_counter(f->history, f->dev_own, &error), ==, 2);
   g_assert_no_error(error);
@@ -284,10 +292,8 @@ test_restart(Fixture *f, gconstpointer data)
 
   reopen(f);
 
-  g_assert_cmpuint(hark_message_history_take_sequence(f->history, ALICE, f->dev_own, &error), ==,
-                   3);
-  g_assert_cmpuint(hark_message_history_take_sequence(f->history, GROUP, f->dev_own, &error), ==,
-                   2);
+  g_assert_cmpuint(own_sequence(f, ALICE), ==, 3);
+  g_assert_cmpuint(own_sequence(f, GROUP), ==, 2);
   g_assert_cmpuint(hark_message_history_take_counter(f->history, f->dev_own, &error), ==, 3);
   ASSERT_TEXTS(history_texts(f, ALICE, 10), "m1,m100");
   ASSERT_TEXTS(add_full(f, ALICE, f->dev_a, 1, 1, HARK_MESSAGE_HISTORY_DUPLICATE), "");
@@ -321,27 +327,31 @@ test_transaction(Fixture *f, gconstpointer data)
   (void)data;
   g_autoptr(GError) error = NULL;
   g_assert_true(hark_message_history_begin(f->history, &error));
-  g_assert_cmpuint(hark_message_history_take_sequence(f->history, ALICE, f->dev_own, &error), ==,
-                   1);
+  g_assert_cmpuint(own_sequence(f, ALICE), ==, 1);
   ASSERT_TEXTS(add_in(f, 1, 1), "m1");
   hark_message_history_rollback(f->history);
   ASSERT_TEXTS(history_texts(f, ALICE, 10), "");
-  g_assert_cmpuint(hark_message_history_take_sequence(f->history, ALICE, f->dev_own, &error), ==,
-                   1);
+  g_assert_cmpuint(own_sequence(f, ALICE), ==, 1);
 
   g_assert_true(hark_message_history_begin(f->history, &error));
   g_assert_false(hark_message_history_begin(f->history, &error));
   g_assert_error(error, HARK_MESSAGE_HISTORY_ERROR, HARK_MESSAGE_HISTORY_ERROR_INVALID);
   g_clear_error(&error);
-  g_assert_cmpuint(hark_message_history_take_sequence(f->history, ALICE, f->dev_own, &error), ==,
-                   2);
+  g_assert_cmpuint(own_sequence(f, ALICE), ==, 2);
   ASSERT_TEXTS(add_in(f, 1, 1), "m1");
   g_assert_true(hark_message_history_commit(f->history, &error));
   g_assert_no_error(error);
   reopen(f);
   ASSERT_TEXTS(history_texts(f, ALICE, 10), "m1");
-  g_assert_cmpuint(hark_message_history_take_sequence(f->history, ALICE, f->dev_own, &error), ==,
-                   3);
+  g_assert_cmpuint(own_sequence(f, ALICE), ==, 3);
+
+  /* Closed (the node stopped) between begin and commit: as if never begun. */
+  g_assert_true(hark_message_history_begin(f->history, &error));
+  g_assert_cmpuint(own_sequence(f, ALICE), ==, 4);
+  ASSERT_TEXTS(add_in(f, 2, 2), "m2");
+  reopen(f);
+  ASSERT_TEXTS(history_texts(f, ALICE, 10), "m1");
+  g_assert_cmpuint(own_sequence(f, ALICE), ==, 4);
 }
 
 /* ---- the file -------------------------------------------------------------------------- */
