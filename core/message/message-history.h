@@ -211,6 +211,11 @@ gboolean hark_message_history_outbox_done(HarkMessageHistory *history, const gui
  * is no such entry. */
 gboolean hark_message_history_outbox_retry(HarkMessageHistory *history, const guint8 *id,
                                            const char *device, GError **error);
+/* The envelope is in safe hands (the login server holds it for the device): the next
+ * attempt waits until until (unix seconds; the hold's end), unless the entry is done
+ * first. INVALID when there is no such entry. */
+gboolean hark_message_history_outbox_postpone(HarkMessageHistory *history, const guint8 *id,
+                                              const char *device, gint64 until, GError **error);
 /* Removes the expired entries; *expired (may be NULL) gets them, to tell the user. */
 gboolean hark_message_history_outbox_expire(HarkMessageHistory *history, GPtrArray **expired,
                                             GError **error);

@@ -194,6 +194,22 @@ hark_message_history_outbox_retry(HarkMessageHistory *h, const guint8 *id, const
 }
 
 gboolean
+hark_message_history_outbox_postpone(HarkMessageHistory *h, const guint8 *id, const char *device,
+                                     gint64 until, GError **error)
+{
+  gint64 changed = hark_message_db_finish(
+    h,
+    hark_message_db_query(h,
+                          "UPDATE outbox SET attempts = attempts + 1, next_attempt = ?3"
+                          " WHERE message_id = ?1 AND device = ?2",
+                          error, "bsi", id, (gsize)HARK_MESSAGE_ID_SIZE, device, until),
+    error);
+  if (changed == 0)
+    hark_message_db_invalid(error, "no such outbox entry");
+  return changed > 0;
+}
+
+gboolean
 hark_message_history_outbox_expire(HarkMessageHistory *h, GPtrArray **expired, GError **error)
 {
   sqlite3_stmt *stmt =

@@ -675,6 +675,21 @@ test_outbox(Fixture *f, gconstpointer data)
   g_clear_pointer(&expired, g_ptr_array_unref);
   g_assert_true(hark_message_history_outbox_expire(f->history, &expired, &error));
   g_assert_cmpuint(expired->len, ==, 1);
+
+  /* Held by the login server: the entry waits for the hold's end, not for a backoff, and
+   * a postponed entry that does not exist is an error. */
+  gint64 now = hark_clock_now_seconds(f->clock);
+  g_assert_true(
+    hark_message_history_outbox_add(f->history, id, f->dev_b, "bob", envelope, 0, &error));
+  g_assert_true(hark_message_history_outbox_postpone(f->history, id, f->dev_b, now + 5000, &error));
+  g_assert_no_error(error);
+  g_assert_cmpuint(due_count(f), ==, 0);
+  g_assert_true(hark_message_history_outbox_next(f->history, &when, &error));
+  g_assert_cmpint(when, ==, now + 5000);
+  advance(f, 5000);
+  g_assert_cmpuint(due_count(f), ==, 1);
+  g_assert_false(hark_message_history_outbox_postpone(f->history, id, f->dev_a, now, &error));
+  g_assert_error(error, HARK_MESSAGE_HISTORY_ERROR, HARK_MESSAGE_HISTORY_ERROR_INVALID);
 }
 
 /* ---- what a hostile sender tries ------------------------------------------------------- */
