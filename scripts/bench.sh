@@ -4,8 +4,9 @@
 # The login server (logins per second and bytes per login, SQLite and PostgreSQL),
 # the overlay (join times and bytes; idle clients one super node holds), the directory
 # (bench/sim-directory: gi and flood; bench/bench-opendht.py: OpenDHT), presence pushed to
-# buddies (bench/bench-presence.py), the paper's Table I and search in the network lab
-# (bench/bench-tablei.py, bench/bench-search.py, as root), then media:
+# buddies (bench/bench-presence.py), message envelopes (bench/bench-message), the paper's
+# Table I and search in the network lab (bench/bench-tablei.py, bench/bench-search.py, as
+# root), then media:
 # mouth-to-ear latency, CPU, memory and bytes of a hark call vs baresip 1.0
 # (scripts/bench-media.sh; it installs what it needs: deps/bench-debian.txt).
 set -eu
@@ -103,6 +104,11 @@ python3 "$top/bench/bench-presence.py" "$top/$build" "$work/presence.json" \
   --changes "$presence_changes" --kills 3 --frozen 1
 python3 "$here/bench-report.py" "$top/docs/benchmarks.md" presence "$work/presence.json" \
   "make bench (bench/bench-presence.py --changes $presence_changes --kills 3 --frozen 1)"
+# Message envelopes: seal, verify and open for 1, 10 and 100 recipient devices.
+message_rounds=${BENCH_MESSAGE_ROUNDS:-50}
+"$top/$build/bench/bench-message" --rounds "$message_rounds" >"$work/message.json"
+python3 "$here/bench-report.py" "$top/docs/benchmarks.md" message "$work/message.json" \
+  "make bench (bench/bench-message --rounds $message_rounds)"
 # The paper's Table I in the network lab: needs root (network namespaces).
 tablei_runs=${BENCH_TABLEI_RUNS:-10}
 if [ "$(id -u)" = 0 ]; then

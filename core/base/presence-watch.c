@@ -10,29 +10,13 @@
 #include "hark/certificate.h"
 #include "hark/address.h"
 
+#include "signed-variant.h"
+
 #include <string.h>
 
 #define WATCH_DOMAIN "HARK-WATCH-1\n"
 #define WATCH_PAYLOAD_TYPE "(sassayx)" /* user, watched users, SN, certificate, time */
-#define READ_SLACK 8 /* see wire.c: GLib's normal-form check may read a byte past the end */
 #define LOG_TEXT_MAX 64
-
-static GBytes *
-watch_signed_data(gconstpointer payload, gsize size)
-{
-  GByteArray *bytes = g_byte_array_sized_new(sizeof WATCH_DOMAIN - 1 + size);
-  g_byte_array_append(bytes, (const guint8 *)WATCH_DOMAIN, sizeof WATCH_DOMAIN - 1);
-  g_byte_array_append(bytes, payload, size);
-  return g_byte_array_free_to_bytes(bytes);
-}
-
-static GVariant *
-bytes_variant(GBytes *bytes)
-{
-  gsize size = 0;
-  gconstpointer data = g_bytes_get_data(bytes, &size);
-  return g_variant_new_fixed_array(G_VARIANT_TYPE_BYTE, data, size, 1);
-}
 
 GVariant *
 hark_presence_watch_sign(const char *user, const char *const *users, const char *sn, gint64 time,
@@ -40,29 +24,22 @@ hark_presence_watch_sign(const char *user, const char *const *users, const char 
 {
   g_return_val_if_fail(user != NULL && sn != NULL && certificate != NULL && identity != NULL, NULL);
   const char *const none[] = { NULL };
-  g_autoptr(GVariant) payload = g_variant_ref_sink(g_variant_new(
-    "(s^ass@ayx)", user, users != NULL ? users : none, sn, bytes_variant(certificate), time));
-  g_autoptr(GVariant) normal = g_variant_get_normal_form(payload);
-#if G_BYTE_ORDER == G_BIG_ENDIAN
-  g_autoptr(GVariant) swapped = g_variant_byteswap(normal);
-  g_autoptr(GBytes) bytes = g_variant_get_data_as_bytes(swapped);
-#else
-  g_autoptr(GBytes) bytes = g_variant_get_data_as_bytes(normal);
-#endif
+  g_autoptr(GVariant) payload =
+    g_variant_ref_sink(g_variant_new("(s^ass@ayx)", user, users != NULL ? users : none, sn,
+                                     hark_variant_new_bytes(certificate), time));
+  g_autoptr(GBytes) bytes = hark_variant_wire_bytes(payload);
   if (g_bytes_get_size(bytes) > HARK_PRESENCE_WATCH_MAX_PAYLOAD) {
     g_set_error(error, HARK_PRESENCE_ERROR, HARK_PRESENCE_ERROR_MALFORMED,
                 "a watch of %" G_GSIZE_FORMAT " bytes (at most %d)", g_bytes_get_size(bytes),
                 HARK_PRESENCE_WATCH_MAX_PAYLOAD);
     return NULL;
   }
-  gsize size = 0;
-  gconstpointer data = g_bytes_get_data(bytes, &size);
-  g_autoptr(GBytes) to_sign = watch_signed_data(data, size);
+  g_autoptr(GBytes) to_sign = hark_signed_data(WATCH_DOMAIN, bytes);
   g_autoptr(GBytes) signature = hark_identity_sign(identity, to_sign, error);
   if (signature == NULL)
     return NULL;
   return g_variant_ref_sink(
-    g_variant_new("(@ay@ay)", bytes_variant(bytes), bytes_variant(signature)));
+    g_variant_new("(@ay@ay)", hark_variant_new_bytes(bytes), hark_variant_new_bytes(signature)));
 }
 
 static void watch_error(GError **error, HarkPresenceError code, const char *format, ...)
@@ -99,23 +76,15 @@ watch_payload(GVariant *signed_watch, GBytes **payload_bytes, GBytes **signature
                 g_bytes_get_size(sig));
     return NULL;
   }
-  guint8 *copy = g_malloc0(size + READ_SLACK);
-  memcpy(copy, g_bytes_get_data(bytes, NULL), size);
-  g_autoptr(GBytes) padded = g_bytes_new_with_free_func(copy, size, g_free, copy);
-  g_autoptr(GVariant) payload =
-    g_variant_ref_sink(g_variant_new_from_bytes(G_VARIANT_TYPE(WATCH_PAYLOAD_TYPE), padded, FALSE));
-  if (!g_variant_is_normal_form(payload)) {
+  GVariant *payload = hark_variant_from_wire_bytes(G_VARIANT_TYPE(WATCH_PAYLOAD_TYPE), bytes);
+  if (payload == NULL) {
     watch_error(error, HARK_PRESENCE_ERROR_MALFORMED, "the payload is not a normal-form %s",
                 WATCH_PAYLOAD_TYPE);
     return NULL;
   }
   *payload_bytes = g_steal_pointer(&bytes);
   *signature = g_steal_pointer(&sig);
-#if G_BYTE_ORDER == G_BIG_ENDIAN
-  return g_variant_byteswap(payload);
-#else
-  return g_steal_pointer(&payload);
-#endif
+  return payload;
 }
 
 /* Adds the watched names (canonical) to users; FALSE when one is not a user name or there
@@ -189,9 +158,7 @@ hark_presence_watch_verify(GVariant *signed_watch, const char *ca_pem, const cha
     watch_error(error, HARK_PRESENCE_ERROR_FOREIGN, "its certificate is another user's");
     return FALSE;
   }
-  gsize size = 0;
-  gconstpointer data = g_bytes_get_data(bytes, &size);
-  g_autoptr(GBytes) to_verify = watch_signed_data(data, size);
+  g_autoptr(GBytes) to_verify = hark_signed_data(WATCH_DOMAIN, bytes);
   if (!hark_identity_verify(cert->public_key, to_verify, signature, NULL)) {
     watch_error(error, HARK_PRESENCE_ERROR_FORGED, "its signature is not the certified key's");
     return FALSE;

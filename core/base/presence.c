@@ -10,6 +10,7 @@
 #include "hark/address.h"
 #include "hark/certificate.h"
 #include "hark/config.h"
+#include "signed-variant.h"
 
 #include <string.h>
 
@@ -22,7 +23,6 @@ G_DEFINE_QUARK(hark-presence-error-quark, hark_presence_error)
 #define MAX_SN 300
 #define FINGERPRINT_LENGTH 64
 #define LOG_TEXT_MAX 64
-#define READ_SLACK 8 /* see wire.c: GLib's normal-form check may read a byte past the end */
 
 static const char *const status_names[] = { "online", "away", "busy", "invisible", "hidden" };
 static const char *const nat_names[] = { "unknown", "open", "nat", "udp-blocked" };
@@ -161,17 +161,6 @@ malformed(GError **error, const char *format, ...)
 }
 
 static gboolean
-is_fingerprint(const char *text)
-{
-  if (strlen(text) != FINGERPRINT_LENGTH)
-    return FALSE;
-  for (const char *p = text; *p != '\0'; p++)
-    if (!g_ascii_isdigit(*p) && !(*p >= 'a' && *p <= 'f'))
-      return FALSE;
-  return TRUE;
-}
-
-static gboolean
 is_known(const char *text, const char *const *names, gsize n)
 {
   for (gsize i = 0; i < n; i++)
@@ -207,7 +196,7 @@ check_limits(const HarkPresenceRecord *r, GError **error)
 {
   if (!hark_presence_name_is_valid(r->user))
     return malformed(error, "the user is not a valid user name");
-  if (r->device == NULL || !is_fingerprint(r->device))
+  if (r->device == NULL || !hark_is_lower_hex(r->device, FINGERPRINT_LENGTH))
     return malformed(error, "the device id is not 64 lower-case hex digits");
   gsize cert_size = r->certificate != NULL ? g_bytes_get_size(r->certificate) : 0;
   if (cert_size == 0 || cert_size > MAX_CERTIFICATE)
@@ -257,38 +246,6 @@ payload_variant(const HarkPresenceRecord *r)
     &addresses, r->nat, hark_presence_status_to_string(r->status), r->sequence, r->time));
 }
 
-/* The little-endian normal form: what is signed and sent. */
-static GBytes *
-payload_bytes(GVariant *payload)
-{
-  g_autoptr(GVariant) normal = g_variant_get_normal_form(payload);
-#if G_BYTE_ORDER == G_BIG_ENDIAN
-  g_autoptr(GVariant) swapped = g_variant_byteswap(normal);
-  return g_variant_get_data_as_bytes(swapped);
-#else
-  return g_variant_get_data_as_bytes(normal);
-#endif
-}
-
-static GBytes *
-signed_data(GBytes *payload)
-{
-  gsize size = 0;
-  const guint8 *data = g_bytes_get_data(payload, &size);
-  GByteArray *bytes = g_byte_array_sized_new(sizeof SIGNATURE_DOMAIN - 1 + size);
-  g_byte_array_append(bytes, (const guint8 *)SIGNATURE_DOMAIN, sizeof SIGNATURE_DOMAIN - 1);
-  g_byte_array_append(bytes, data, size);
-  return g_byte_array_free_to_bytes(bytes);
-}
-
-static GVariant *
-bytes_variant(GBytes *bytes)
-{
-  gsize size = 0;
-  gconstpointer data = g_bytes_get_data(bytes, &size);
-  return g_variant_new_fixed_array(G_VARIANT_TYPE_BYTE, data, size, 1);
-}
-
 GVariant *
 hark_presence_sign(HarkPresenceRecord *record, HarkIdentity *identity, GError **error)
 {
@@ -296,19 +253,19 @@ hark_presence_sign(HarkPresenceRecord *record, HarkIdentity *identity, GError **
   if (!check_limits(record, error))
     return NULL;
   g_autoptr(GVariant) payload = payload_variant(record);
-  g_autoptr(GBytes) bytes = payload_bytes(payload);
+  g_autoptr(GBytes) bytes = hark_variant_wire_bytes(payload);
   if (g_bytes_get_size(bytes) > HARK_PRESENCE_MAX_PAYLOAD) {
     malformed(error, "the payload has %" G_GSIZE_FORMAT " bytes (at most %d)",
               g_bytes_get_size(bytes), HARK_PRESENCE_MAX_PAYLOAD);
     return NULL;
   }
-  g_autoptr(GBytes) data = signed_data(bytes);
+  g_autoptr(GBytes) data = hark_signed_data(SIGNATURE_DOMAIN, bytes);
   g_autoptr(GBytes) signature = hark_identity_sign(identity, data, error);
   if (signature == NULL)
     return NULL;
   g_clear_pointer(&record->signed_form, g_variant_unref);
-  record->signed_form =
-    g_variant_ref_sink(g_variant_new("(@ay@ay)", bytes_variant(bytes), bytes_variant(signature)));
+  record->signed_form = g_variant_ref_sink(
+    g_variant_new("(@ay@ay)", hark_variant_new_bytes(bytes), hark_variant_new_bytes(signature)));
   return record->signed_form;
 }
 
@@ -323,20 +280,11 @@ payload_from_bytes(GBytes *bytes, GError **error)
               HARK_PRESENCE_MAX_PAYLOAD);
     return NULL;
   }
-  guint8 *copy = g_malloc0(size + READ_SLACK);
-  memcpy(copy, g_bytes_get_data(bytes, NULL), size);
-  g_autoptr(GBytes) padded = g_bytes_new_with_free_func(copy, size, g_free, copy);
-  g_autoptr(GVariant) payload = g_variant_ref_sink(
-    g_variant_new_from_bytes(G_VARIANT_TYPE(HARK_PRESENCE_PAYLOAD_TYPE), padded, FALSE));
-  if (!g_variant_is_normal_form(payload)) {
+  GVariant *payload =
+    hark_variant_from_wire_bytes(G_VARIANT_TYPE(HARK_PRESENCE_PAYLOAD_TYPE), bytes);
+  if (payload == NULL)
     malformed(error, "the payload is not a normal-form %s", HARK_PRESENCE_PAYLOAD_TYPE);
-    return NULL;
-  }
-#if G_BYTE_ORDER == G_BIG_ENDIAN
-  return g_variant_byteswap(payload);
-#else
-  return g_steal_pointer(&payload);
-#endif
+  return payload;
 }
 
 static HarkPresenceRecord *
@@ -494,7 +442,7 @@ hark_presence_verify(GVariant *signed_form, const char *ca_pem, const char *user
   g_autoptr(GBytes) public_key = NULL;
   if (!check_certificate(r, ca_pem, user, &public_key, error))
     return NULL;
-  g_autoptr(GBytes) data = signed_data(payload);
+  g_autoptr(GBytes) data = hark_signed_data(SIGNATURE_DOMAIN, payload);
   if (!hark_identity_verify(public_key, data, signature, NULL)) {
     set_error(error, HARK_PRESENCE_ERROR_FORGED, r->user,
               "its signature is not the certified device key's");

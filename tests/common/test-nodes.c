@@ -134,6 +134,36 @@ hark_test_issue_pem(HarkCa *issuer, HarkIdentity *identity, const char *user)
   return cert;
 }
 
+GBytes *
+hark_test_issue_device(HarkCa *issuer, const char *user, HarkIdentity *identity, gint64 not_before,
+                       gint64 lifetime)
+{
+  g_autoptr(GError) error = NULL;
+  g_autofree char *public_pem = hark_identity_get_public_pem(identity);
+  char *pem =
+    hark_ca_issue_device(issuer, user, TEST_ACCOUNT_ID, public_pem, not_before, lifetime, &error);
+  g_assert_no_error(error);
+  return g_bytes_new_take(pem, strlen(pem));
+}
+
+GBytes *
+hark_test_issue_device_der(HarkCa *issuer, const char *user, HarkIdentity *identity,
+                           gint64 not_before, gint64 lifetime)
+{
+  g_autoptr(GBytes) pem = hark_test_issue_device(issuer, user, identity, not_before, lifetime);
+  return pem_to_der(g_bytes_get_data(pem, NULL));
+}
+
+HarkIdentity *
+hark_test_identity_new(const char *dir, const char *name)
+{
+  g_autoptr(GError) error = NULL;
+  g_autofree char *path = g_build_filename(dir, name, NULL);
+  HarkIdentity *identity = hark_identity_load_or_create(path, NULL, &error);
+  g_assert_no_error(error);
+  return identity;
+}
+
 HarkTestCredentials *
 hark_test_net_credentials(HarkTestNet *net, HarkNode *node, HarkCa *pinned, HarkCa *issuer)
 {

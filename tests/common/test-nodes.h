@@ -38,6 +38,14 @@ typedef struct {
 void hark_test_credentials_free(HarkTestCredentials *credentials);
 /* A device certificate (PEM) for identity, user name user, valid for a day. */
 char *hark_test_issue_pem(HarkCa *issuer, HarkIdentity *identity, const char *user);
+/* The same, valid lifetime seconds from not_before, as bytes (PEM). */
+GBytes *hark_test_issue_device(HarkCa *issuer, const char *user, HarkIdentity *identity,
+                               gint64 not_before, gint64 lifetime);
+/* The same as DER. */
+GBytes *hark_test_issue_device_der(HarkCa *issuer, const char *user, HarkIdentity *identity,
+                                   gint64 not_before, gint64 lifetime);
+/* A new device key in dir/name (the test fails when it cannot be made). */
+HarkIdentity *hark_test_identity_new(const char *dir, const char *name);
 /* Hands node's link layer credentials: pinned's certificate as the CA, and (issuer not
  * NULL) a certificate issuer made for the node's identity and name. Owned by net; the
  * test may change the certificate later (a login, a renewal, a logout). */

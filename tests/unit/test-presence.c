@@ -6,6 +6,7 @@
  * malformed fields. And a super node's store of them (core/directory/directory-store.c):
  * what a client publishing through its SN link can and cannot get stored. */
 #include "test-files.h"
+#include "test-nodes.h"
 
 #include "directory-private.h"
 
@@ -14,8 +15,6 @@
 #include <hark/presence.h>
 
 #include <string.h>
-
-#define ACCOUNT "0123456789abcdef0123456789abcdef"
 
 typedef struct {
   char *dir;
@@ -27,26 +26,6 @@ typedef struct {
   GBytes *bob_cert;
   gint64 now;
 } Fixture;
-
-static HarkIdentity *
-new_identity(const char *dir, const char *name)
-{
-  g_autoptr(GError) error = NULL;
-  g_autofree char *path = g_build_filename(dir, name, NULL);
-  HarkIdentity *identity = hark_identity_load_or_create(path, NULL, &error);
-  g_assert_no_error(error);
-  return identity;
-}
-
-static GBytes *
-issue(HarkCa *ca, const char *user, HarkIdentity *key, gint64 not_before, gint64 lifetime)
-{
-  g_autoptr(GError) error = NULL;
-  g_autofree char *public_pem = hark_identity_get_public_pem(key);
-  char *pem = hark_ca_issue_device(ca, user, ACCOUNT, public_pem, not_before, lifetime, &error);
-  g_assert_no_error(error);
-  return g_bytes_new_take(pem, strlen(pem));
-}
 
 static void
 set_up(Fixture *f, gconstpointer data)
@@ -60,11 +39,11 @@ set_up(Fixture *f, gconstpointer data)
   g_assert_no_error(error);
   f->other_ca = hark_ca_load_or_create(other_dir, "test CA", &error);
   g_assert_no_error(error);
-  f->alice_key = new_identity(f->dir, "alice.pem");
-  f->bob_key = new_identity(f->dir, "bob.pem");
+  f->alice_key = hark_test_identity_new(f->dir, "alice.pem");
+  f->bob_key = hark_test_identity_new(f->dir, "bob.pem");
   f->now = 1900000000;
-  f->alice_cert = issue(f->ca, "Alice", f->alice_key, f->now - 3600, 86400);
-  f->bob_cert = issue(f->ca, "bob", f->bob_key, f->now - 3600, 86400);
+  f->alice_cert = hark_test_issue_device(f->ca, "Alice", f->alice_key, f->now - 3600, 86400);
+  f->bob_cert = hark_test_issue_device(f->ca, "bob", f->bob_key, f->now - 3600, 86400);
 }
 
 static void
@@ -212,7 +191,7 @@ test_other_ca(Fixture *f, gconstpointer data)
 {
   g_autoptr(HarkPresenceRecord) r = alice_record(f);
   g_bytes_unref(r->certificate);
-  r->certificate = issue(f->other_ca, "Alice", f->alice_key, f->now - 3600, 86400);
+  r->certificate = hark_test_issue_device(f->other_ca, "Alice", f->alice_key, f->now - 3600, 86400);
   g_autoptr(GVariant) signed_form = sign(r, f->alice_key);
   assert_refused(f, signed_form, NULL, f->now, HARK_PRESENCE_ERROR_FOREIGN);
 }
@@ -223,7 +202,7 @@ test_expired(Fixture *f, gconstpointer data)
   /* Its certificate ended an hour before the record was signed. */
   g_autoptr(HarkPresenceRecord) r = alice_record(f);
   g_bytes_unref(r->certificate);
-  r->certificate = issue(f->ca, "Alice", f->alice_key, f->now - 7200, 3600);
+  r->certificate = hark_test_issue_device(f->ca, "Alice", f->alice_key, f->now - 7200, 3600);
   g_autoptr(GVariant) signed_form = sign(r, f->alice_key);
   assert_refused(f, signed_form, NULL, f->now, HARK_PRESENCE_ERROR_EXPIRED);
 
@@ -387,7 +366,7 @@ test_store_refusals(Fixture *f, gconstpointer data)
   /* A certificate that had expired when the record was signed. */
   g_autoptr(HarkPresenceRecord) expired = alice_record(f);
   g_bytes_unref(expired->certificate);
-  expired->certificate = issue(f->ca, "Alice", f->alice_key, f->now - 7200, 3600);
+  expired->certificate = hark_test_issue_device(f->ca, "Alice", f->alice_key, f->now - 7200, 3600);
   g_assert_null(put(f, store, expired, f->alice_key, "alice", alice_device, NULL, NULL, &error));
   g_assert_error(error, HARK_PRESENCE_ERROR, HARK_PRESENCE_ERROR_EXPIRED);
   g_clear_error(&error);
@@ -425,10 +404,10 @@ test_store_refusals(Fixture *f, gconstpointer data)
   g_free(bob->device);
   bob->device = g_strdup(bob_device);
   g_assert_nonnull(put(f, store, bob, f->bob_key, "bob", bob_device, NULL, NULL, &error));
-  g_autoptr(HarkIdentity) third_key = new_identity(f->dir, "third.pem");
+  g_autoptr(HarkIdentity) third_key = hark_test_identity_new(f->dir, "third.pem");
   g_autoptr(HarkPresenceRecord) third = alice_record(f);
   g_bytes_unref(third->certificate);
-  third->certificate = issue(f->ca, "alice", third_key, f->now - 3600, 86400);
+  third->certificate = hark_test_issue_device(f->ca, "alice", third_key, f->now - 3600, 86400);
   g_free(third->device);
   third->device = g_strdup(hark_identity_get_fingerprint(third_key));
   g_assert_null(put(f, store, third, third_key, "alice", third->device, NULL, NULL, &error));
@@ -451,10 +430,10 @@ test_store_find(Fixture *f, gconstpointer data)
   char *buddies[] = { "Bob", "not a name!", NULL };
   g_assert_nonnull(put(f, store, laptop, f->alice_key, "alice",
                        hark_identity_get_fingerprint(f->alice_key), buddies, &link_a, &error));
-  g_autoptr(HarkIdentity) phone_key = new_identity(f->dir, "phone.pem");
+  g_autoptr(HarkIdentity) phone_key = hark_test_identity_new(f->dir, "phone.pem");
   g_autoptr(HarkPresenceRecord) phone = alice_record(f);
   g_bytes_unref(phone->certificate);
-  phone->certificate = issue(f->ca, "alice", phone_key, f->now - 3600, 86400);
+  phone->certificate = hark_test_issue_device(f->ca, "alice", phone_key, f->now - 3600, 86400);
   g_free(phone->device);
   phone->device = g_strdup(hark_identity_get_fingerprint(phone_key));
   phone->status = HARK_PRESENCE_BUSY;
