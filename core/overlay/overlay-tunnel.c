@@ -38,12 +38,13 @@ struct TunnelPipe {
   gboolean draining; /* the other end closed: write what is queued, then close */
   gint64 last_active; /* monotonic µs */
   TunnelPipeClosed closed; /* the owner forgets the pipe and frees it */
+  gpointer owner; /* the SnTunnel or SocksStream the pipe belongs to, for closed */
   guint8 buffer[PIPE_CHUNK];
 };
 
 static TunnelPipe *
 pipe_new(HarkOverlay *overlay, HarkLink *link, guint64 id, GIOStream *stream,
-         TunnelPipeClosed closed)
+         TunnelPipeClosed closed, gpointer owner)
 {
   TunnelPipe *pipe = g_new0(TunnelPipe, 1);
   pipe->overlay = overlay;
@@ -52,6 +53,7 @@ pipe_new(HarkOverlay *overlay, HarkLink *link, guint64 id, GIOStream *stream,
   pipe->stream = g_object_ref(stream);
   pipe->cancellable = g_cancellable_new();
   pipe->closed = closed;
+  pipe->owner = owner;
   pipe->last_active = g_get_monotonic_time();
   g_queue_init(&pipe->pending);
   return pipe;
@@ -206,23 +208,17 @@ sn_tunnel_free(gpointer data)
   g_free(tunnel);
 }
 
+/* The tunnel is found through the pipe, not by its id: ids are the clients' own, so
+ * two clients' tunnels often have the same one, and a pipe closed by its client has no
+ * link left to tell whose it was. A tunnel never outlives its peer's table
+ * (hark_overlay_tunnel_serve_close_all). */
 static void
 sn_pipe_closed(TunnelPipe *pipe, const char *why)
 {
-  Peer *peer = hark_overlay_peer_of(pipe->overlay, pipe->link);
+  SnTunnel *tunnel = pipe->owner;
   g_debug("login tunnel %" G_GUINT64_FORMAT " closed%s%s", pipe->id, why ? ": " : "",
           why ? why : "");
-  /* The pipe may have lost its link; find the tunnel through every client. */
-  GHashTableIter iter;
-  gpointer value;
-  g_hash_table_iter_init(&iter, pipe->overlay->peers);
-  while (peer == NULL && g_hash_table_iter_next(&iter, NULL, &value)) {
-    Peer *candidate = value;
-    if (candidate->tunnels != NULL && g_hash_table_contains(candidate->tunnels, &pipe->id))
-      peer = candidate;
-  }
-  if (peer != NULL && peer->tunnels != NULL)
-    g_hash_table_remove(peer->tunnels, &pipe->id);
+  g_hash_table_remove(tunnel->peer->tunnels, &tunnel->id);
 }
 
 #define TUNNEL_MAGIC "HARK-TUNNEL-1"
@@ -280,8 +276,8 @@ on_sn_tunnel_connected(GObject *source, GAsyncResult *result, gpointer data)
     g_hash_table_remove(peer->tunnels, &tunnel->id);
     return;
   }
-  tunnel->pipe =
-    pipe_new(peer->overlay, peer->link, tunnel->id, G_IO_STREAM(connection), sn_pipe_closed);
+  tunnel->pipe = pipe_new(peer->overlay, peer->link, tunnel->id, G_IO_STREAM(connection),
+                          sn_pipe_closed, tunnel);
   /* Queued first: the client's bytes can only follow it. */
   g_autoptr(GBytes) preamble = tunnel_preamble(peer->overlay, peer);
   if (preamble != NULL)
@@ -507,16 +503,9 @@ on_socks_incoming(GSocketService *service, GSocketConnection *connection, GObjec
 static void
 client_pipe_closed(TunnelPipe *pipe, const char *why)
 {
-  struct _TunnelClient *client = pipe->overlay->tunnel;
-  for (guint i = 0; i < client->streams->len; i++) {
-    SocksStream *stream = client->streams->pdata[i];
-    if (stream->pipe == pipe) {
-      g_debug("login tunnel %" G_GUINT64_FORMAT " closed%s%s", pipe->id, why ? ": " : "",
-              why ? why : "");
-      socks_drop(stream);
-      return;
-    }
-  }
+  g_debug("login tunnel %" G_GUINT64_FORMAT " closed%s%s", pipe->id, why ? ": " : "",
+          why ? why : "");
+  socks_drop(pipe->owner);
 }
 
 static SocksStream *
@@ -549,8 +538,8 @@ hark_overlay_tunnel_client_message(HarkOverlay *overlay, const HarkWireMessage *
   case HARK_MSG_TUNNEL_OK:
     socks_reply(stream, 0);
     g_cancellable_cancel(stream->cancellable); /* the SOCKS reads end; the pipe reads now */
-    stream->pipe =
-      pipe_new(overlay, overlay->sn->link, id, G_IO_STREAM(stream->connection), client_pipe_closed);
+    stream->pipe = pipe_new(overlay, overlay->sn->link, id, G_IO_STREAM(stream->connection),
+                            client_pipe_closed, stream);
     pipe_read_next(stream->pipe);
     return;
   case HARK_MSG_ERROR:

@@ -6,3 +6,5 @@
 void overlay_doors_add_cases(void);
 /* A malicious SN and SN peers: lists, claims, STUN_RELAY. */
 void overlay_peers_add_cases(void);
+/* The SN's login tunnels: clients with the same tunnel ids. */
+void overlay_tunnels_add_cases(void);

@@ -716,5 +716,6 @@ main(int argc, char **argv)
   olab_add_cases(join_cases, G_N_ELEMENTS(join_cases));
   overlay_doors_add_cases();
   overlay_peers_add_cases();
+  overlay_tunnels_add_cases();
   return g_test_run();
 }

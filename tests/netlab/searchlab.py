@@ -14,7 +14,6 @@ gi or flood, the c1 client attaches to sn1 and the c2 client to sn2, so the sear
 SNs. The SNs load every SN strategy built, so each client's list decides (a DIR_LOOKUP
 carries the asker's directory.search).
 """
-import sys
 import harklab
 
 # (lab key, (c1 mode, c2 mode), ((setup, host, name stem), ...))
@@ -82,26 +81,11 @@ class SearchLab:
         try:
             node.start()
             # Attached first: a web-only client reaches the login server only through its
-            # SN, and a request sent before the SN serves waits out its 15 s (seen once,
-            # when an SN of a gi list was still starting).
+            # SN; a request sent before it is attached waits out its 15 s on the blocked
+            # direct way (the way through an SN is taken only when there is one).
             node.wait("attached", lambda: node.call("overlay")["state"] == "attached",
                       JOIN_TIMEOUT)
-            try:
-                node.register_and_login(client.user)
-            except harklab.LabError as e:
-                # Seen in about one run in ten: a web-only client's request through its SN's
-                # login tunnel got no answer within 15 s (not understood yet; the Table I
-                # suite covers that way). Said on stderr, tried once more: this suite is
-                # about search.
-                if "cannot reach the login server" not in str(e):
-                    raise
-                print(f"# {node.name}: retrying after: {e}", file=sys.stderr)
-                try:
-                    node.register_and_login(client.user)
-                except harklab.LabError as again:
-                    if "exists" not in str(again):  # the first one did arrive
-                        raise
-                    node.register_and_login(client.user, register=False)
+            node.register_and_login(client.user)
             node.wait("attached and logged in",
                       lambda: harklab.attached_and_logged_in(self.network, node, client.user),
                       JOIN_TIMEOUT)
