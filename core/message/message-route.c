@@ -22,6 +22,7 @@
 #define LOG_INTERVAL_US G_USEC_PER_SEC
 #define LOG_TEXT_MAX 120
 #define MAX_DEVICE_BUCKETS 4096
+#define FORWARD_RETRY_MS 200
 
 typedef struct {
   double tokens;
@@ -377,6 +378,8 @@ typedef struct {
   GBytes *envelope;
   HarkLink *peer; /* the SN link it went over; NULL while that link is being opened */
   guint timer;
+  guint retry; /* sending again: the peer was still checking that we are an SN */
+  gboolean counted; /* in `forwarded` (once, however often it was sent) */
 } Forward;
 
 static void
@@ -384,6 +387,7 @@ forward_free(gpointer data)
 {
   Forward *forward = data;
   clear_timer(forward->route, &forward->timer);
+  clear_timer(forward->route, &forward->retry);
   g_free(forward->host);
   g_free(forward->target_device);
   g_bytes_unref(forward->envelope);
@@ -423,7 +427,9 @@ forward_over(Forward *forward, HarkLink *peer)
     forward_fail(forward, "unreachable", 502, error->message);
     return;
   }
-  route->counters.forwarded++;
+  if (!forward->counted)
+    route->counters.forwarded++;
+  forward->counted = TRUE;
 }
 
 static void
@@ -474,6 +480,15 @@ forwards_link_news(HarkMessageRoute *route, JsonObject *details, gboolean linked
 }
 
 static gboolean
+on_forward_retry(gpointer data)
+{
+  Forward *forward = data;
+  forward->retry = 0;
+  forward_over(forward, forward->peer);
+  return G_SOURCE_REMOVE;
+}
+
+static gboolean
 is_relayed_code(guint code)
 {
   return code == 400 || code == 401 || code == 404 || code == 413 || code == 429;
@@ -503,6 +518,12 @@ forward_answered(HarkMessageRoute *route, HarkLink *link, const HarkWireMessage 
   const char *text = NULL;
   g_variant_get(message->body, "(u&s)", &code, &text);
   g_autofree char *shown = hark_text_escape(text, -1, LOG_TEXT_MAX);
+  if (code == 503 && forward->retry == 0) {
+    /* It linked to us (or we to it) a moment ago and is still checking our claim: the
+     * same forward goes again, within the forward's own deadline. */
+    forward->retry = add_timer(route, FORWARD_RETRY_MS, on_forward_retry, forward);
+    return TRUE;
+  }
   if (!is_relayed_code(code)) {
     g_autofree char *odd = g_strdup_printf("error %u: %s", code, shown);
     forward_fail(forward, "unreachable", 502, odd);
@@ -705,6 +726,11 @@ on_message(gpointer data, HarkLink *link, HarkOverlayFrom from, const HarkWireMe
     serve_envelope(route, link, from, message);
     return TRUE;
   case HARK_MSG_MSG_FORWARD:
+    if (from == HARK_OVERLAY_FROM_CLAIMED_SN) {
+      refuse(route, link, message->id, "unverified", 503,
+             "not verified as a super node (yet): try again once it is");
+      return TRUE;
+    }
     if (from != HARK_OVERLAY_FROM_SN)
       break;
     serve_envelope(route, link, from, message);
@@ -762,6 +788,7 @@ static const HarkOverlayListener route_listener = {
   .event = on_event,
   .link_closed = on_link_closed,
   .errors_from_sn_peers = TRUE,
+  .claimed_sn_peers = TRUE,
 };
 
 /* ---- the object ------------------------------------------------------------------------- */

@@ -78,10 +78,17 @@ gboolean
 hark_overlay_listeners_message(HarkOverlay *overlay, Peer *peer, const HarkWireMessage *message)
 {
   HarkOverlayFrom from;
-  if (overlay->listeners == NULL || !from_of(peer, &from))
+  if (overlay->listeners == NULL)
+    return FALSE;
+  gboolean claimed = peer->kind == PEER_SN && !hark_overlay_is_verified_sn(peer);
+  if (claimed)
+    from = HARK_OVERLAY_FROM_CLAIMED_SN;
+  else if (!from_of(peer, &from))
     return FALSE;
   for (guint i = 0; i < overlay->listeners->len; i++) {
     OverlayListenerEntry *entry = overlay->listeners->pdata[i];
+    if (claimed && !entry->listener->claimed_sn_peers)
+      continue;
     if (takes(entry->listener, message->type, from) && entry->listener->message != NULL &&
         entry->listener->message(entry->data, peer->link, from, message))
       return TRUE;

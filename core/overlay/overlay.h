@@ -49,6 +49,9 @@ typedef enum {
   HARK_OVERLAY_FROM_MY_SN, /* the SN this ordinary node is attached to */
   HARK_OVERLAY_FROM_CLIENT, /* a client of this SN (authenticated or not: check) */
   HARK_OVERLAY_FROM_SN, /* a verified SN peer */
+  HARK_OVERLAY_FROM_CLAIMED_SN, /* an SN peer whose claim is being checked: offered only
+                                 * to listeners with claimed_sn_peers, and never in
+                                 * link_closed */
 } HarkOverlayFrom;
 
 typedef struct {
@@ -69,6 +72,10 @@ typedef struct {
   /* Whether ERRORs from verified SN peers are offered to it too (answers to its requests
    * to them: MSG_FORWARD). Last, so listeners written before it leave it FALSE. */
   gboolean errors_from_sn_peers;
+  /* Whether messages of its types from SN peers not verified yet are offered to it
+   * (HARK_OVERLAY_FROM_CLAIMED_SN): an SN that linked to us sends at once, while we are
+   * still checking its claim, and may be told to try again. */
+  gboolean claimed_sn_peers;
 } HarkOverlayListener;
 
 /* listener: borrowed, must outlive the registration. Returns an id for removal. */
