@@ -11,10 +11,11 @@
  * SN's size limit (413), a flood (429 after the burst; the SN goes on serving), a target
  * device the envelope is not sealed for (400), a forged signature (400), MSG_FORWARD from
  * an SN peer whose claim is not verified (503, not delivered) and from a client (dropped,
- * counted). */
+ * counted). A target SN where nothing listens is 502 at once. */
 #include "fake-envelope.h"
 #include "message-route.h"
 #include "test-nodes.h"
+#include "test-ports.h"
 #include "test-wait.h"
 
 #include <gio/gio.h>
@@ -603,6 +604,45 @@ test_forward_unverified(Fixture *f, gconstpointer data)
   g_assert_cmpint(counter(&f->sn[0], "delivered"), ==, 0);
 }
 
+/* A target SN where nothing listens: 502 as soon as the link to it fails (counted as
+ * unreachable), not after the 10 s bound. A node that has no SN of its own (here an SN's
+ * own device) is told so, from the main loop and not inside send(). */
+static void
+test_unreachable(Fixture *f, gconstpointer data)
+{
+  guint16 port = 0;
+  g_autoptr(GSocket) closed = hark_test_closed_port(&port);
+  g_assert_nonnull(closed);
+  const char *to_carol[] = { device_of(&f->carol), NULL };
+  g_autoptr(GBytes) envelope = envelope_of(&f->alice, "alice", to_carol, 0);
+  g_autofree char *nowhere = g_strdup_printf("127.0.0.1:%u", port);
+  Answer answer = { 0 };
+  gint64 start = g_get_monotonic_time();
+  hark_message_route_send(f->alice.route, device_of(&f->carol), nowhere, envelope, on_sent,
+                          &answer);
+  g_assert_true(hark_test_wait_for(is_answered, &answer, hark_test_timeout(WAIT_MS)));
+  g_assert_cmpint(g_get_monotonic_time() - start, <, HARK_MESSAGE_ROUTE_FORWARD_MS * 1000 / 2);
+  g_assert_cmpint(answer.result, ==, HARK_MESSAGE_ROUTE_UNREACHABLE);
+  g_assert_cmpuint(answer.code, ==, 502);
+  answer_clear(&answer);
+  g_assert_cmpint(refused(&f->sn[0], "unreachable"), ==, 1);
+  /* A name is no SN address: refused before any link is opened. */
+  answer = send_to(f, &f->alice, device_of(&f->carol), 0, envelope);
+  g_assert_cmpint(answer.result, ==, HARK_MESSAGE_ROUTE_NOT_ONLINE); /* sn1 itself */
+  answer_clear(&answer);
+  Answer named = { 0 };
+  hark_message_route_send(f->alice.route, device_of(&f->carol), "sn2.example.org:33033",
+                          envelope, on_sent, &named);
+  g_assert_true(hark_test_wait_for(is_answered, &named, hark_test_timeout(WAIT_MS)));
+  g_assert_cmpuint(named.code, ==, 502);
+  answer_clear(&named);
+  g_assert_cmpuint(f->carol.got->len, ==, 0);
+
+  answer = send_to(f, &f->sn[0], device_of(&f->carol), 1, envelope);
+  g_assert_cmpint(answer.result, ==, HARK_MESSAGE_ROUTE_NO_SN_LINK);
+  answer_clear(&answer);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -616,5 +656,6 @@ main(int argc, char **argv)
   ADD("/messages/flood", test_flood);
   ADD("/messages/bad-envelopes", test_bad_envelopes);
   ADD("/messages/forward-unverified", test_forward_unverified);
+  ADD("/messages/unreachable", test_unreachable);
   return g_test_run();
 }
