@@ -35,7 +35,7 @@ typedef struct {
   guint64 forwarded; /* MSG_FORWARD sent to another SN */
   guint64 sent; /* client: MSG_SEND answered "delivered" */
   guint64 received; /* client: MSG_DELIVER handed up */
-  GHashTable *refused; /* reason -> count (GUINT_TO_POINTER won't hold 64 bits: guint64*) */
+  GHashTable *refused; /* reason -> guint64* count */
 } RouteCounters;
 
 struct _HarkMessageRoute {
@@ -265,9 +265,8 @@ on_send_timeout(gpointer data)
 }
 
 void
-hark_message_route_send(HarkMessageRoute *route, const char *target_device,
-                        const char *target_sn, GBytes *envelope, HarkMessageRouteSent done,
-                        gpointer data)
+hark_message_route_send(HarkMessageRoute *route, const char *target_device, const char *target_sn,
+                        GBytes *envelope, HarkMessageRouteSent done, gpointer data)
 {
   Send *send = g_new0(Send, 1);
   send->route = route;
@@ -399,7 +398,8 @@ static void
 forward_fail(Forward *forward, const char *reason, guint code, const char *text)
 {
   HarkMessageRoute *route = forward->route;
-  g_autofree char *full = g_strdup_printf("the SN at %s:%u: %s", forward->host, forward->port, text);
+  g_autofree char *full =
+    g_strdup_printf("the SN at %s:%u: %s", forward->host, forward->port, text);
   note_refused(route, reason, forward->client, full);
   answer_error(forward->client, forward->client_id, code, full);
   g_hash_table_remove(route->forwards, &forward->id);
@@ -529,7 +529,8 @@ forward_answered(HarkMessageRoute *route, HarkLink *link, const HarkWireMessage 
     forward_fail(forward, "unreachable", 502, odd);
     return TRUE;
   }
-  g_autofree char *full = g_strdup_printf("the SN at %s:%u: %s", forward->host, forward->port, shown);
+  g_autofree char *full =
+    g_strdup_printf("the SN at %s:%u: %s", forward->host, forward->port, shown);
   /* Refused over there (and counted there): passed on, not counted twice. */
   answer_error(forward->client, forward->client_id, code, full);
   g_hash_table_remove(route->forwards, &forward->id);
@@ -555,8 +556,7 @@ forwards_link_closed(HarkMessageRoute *route, HarkLink *link)
 static gboolean
 is_recipient(const HarkMessageEnvelopeInfo *info, const char *device)
 {
-  return info->recipients != NULL &&
-         g_strv_contains((const char *const *)info->recipients, device);
+  return info->recipients != NULL && g_strv_contains((const char *const *)info->recipients, device);
 }
 
 /* The envelope's shape, sender, target and signature. cert: the link's certificate for a
@@ -592,8 +592,8 @@ check_envelope(HarkMessageRoute *route, HarkLink *link, guint64 id,
     refuse(route, link, id, "rate", 429, "over the sender device's message rate");
     return NULL;
   }
-  if (!route->check->verify(route->check_data, info, envelope,
-                            hark_clock_now_seconds(route->clock), &error)) {
+  if (!route->check->verify(route->check_data, info, envelope, hark_clock_now_seconds(route->clock),
+                            &error)) {
     g_autofree char *text = g_strdup_printf("envelope not verified: %s", error->message);
     refuse(route, link, id, "forged", 400, text);
     return NULL;
@@ -619,9 +619,8 @@ static gboolean
 is_self(HarkMessageRoute *route, const char *host, guint16 port)
 {
   g_autofree char *own = hark_overlay_own_address(route->overlay);
-  g_autofree char *asked =
-    strchr(host, ':') != NULL ? g_strdup_printf("[%s]:%u", host, port)
-                              : g_strdup_printf("%s:%u", host, port);
+  g_autofree char *asked = strchr(host, ':') != NULL ? g_strdup_printf("[%s]:%u", host, port)
+                                                     : g_strdup_printf("%s:%u", host, port);
   return own != NULL && strcmp(own, asked) == 0;
 }
 
@@ -653,8 +652,7 @@ not_online(HarkMessageRoute *route, HarkLink *link, guint64 id)
 
 /* MSG_SEND (a client) or MSG_FORWARD (a verified SN). */
 static void
-serve_envelope(HarkMessageRoute *route, HarkLink *link, HarkOverlayFrom from,
-               const HarkWireMessage *message)
+serve_envelope(HarkMessageRoute *route, HarkLink *link, const HarkWireMessage *message)
 {
   gboolean forwarded = message->type == HARK_MSG_MSG_FORWARD;
   const char *target_device = NULL;
@@ -682,8 +680,8 @@ serve_envelope(HarkMessageRoute *route, HarkLink *link, HarkOverlayFrom from,
     return;
   }
   g_autoptr(GBytes) envelope = g_variant_get_data_as_bytes(bytes);
-  g_autoptr(HarkMessageEnvelopeInfo) info = check_envelope(
-    route, link, message->id, forwarded ? NULL : cert, target_device, envelope);
+  g_autoptr(HarkMessageEnvelopeInfo) info =
+    check_envelope(route, link, message->id, forwarded ? NULL : cert, target_device, envelope);
   if (info == NULL)
     return;
   route->counters.routed++;
@@ -703,7 +701,6 @@ serve_envelope(HarkMessageRoute *route, HarkLink *link, HarkOverlayFrom from,
   } else {
     forward_start(route, link, message->id, host, port, target_device, envelope);
   }
-  (void)from;
 }
 
 /* ---- the overlay listener --------------------------------------------------------------- */
@@ -723,7 +720,7 @@ on_message(gpointer data, HarkLink *link, HarkOverlayFrom from, const HarkWireMe
   case HARK_MSG_MSG_SEND:
     if (from != HARK_OVERLAY_FROM_CLIENT)
       break;
-    serve_envelope(route, link, from, message);
+    serve_envelope(route, link, message);
     return TRUE;
   case HARK_MSG_MSG_FORWARD:
     if (from == HARK_OVERLAY_FROM_CLAIMED_SN) {
@@ -733,7 +730,7 @@ on_message(gpointer data, HarkLink *link, HarkOverlayFrom from, const HarkWireMe
     }
     if (from != HARK_OVERLAY_FROM_SN)
       break;
-    serve_envelope(route, link, from, message);
+    serve_envelope(route, link, message);
     return TRUE;
   case HARK_MSG_MSG_DELIVER:
     if (from != HARK_OVERLAY_FROM_MY_SN)
@@ -900,7 +897,7 @@ hark_message_route_snapshot(HarkMessageRoute *route)
   gpointer key, value;
   g_hash_table_iter_init(&iter, c->refused);
   while (g_hash_table_iter_next(&iter, &key, &value))
-    json_object_set_int_member(refused, key, (gint64)*(guint64 *)value);
+    json_object_set_int_member(refused, key, (gint64) * (guint64 *)value);
   json_object_set_object_member(o, "refused", refused);
   return o;
 }
@@ -923,8 +920,8 @@ run_messages(HarkCommandCall *call, JsonObject *args, gpointer user_data)
 
 static const HarkCommand route_commands[] = {
   { HARK_COMMAND_VERSION, "messages",
-    "instant messages through super nodes: routed, delivered, forwarded, refusals by reason",
-    NULL, run_messages },
+    "instant messages through super nodes: routed, delivered, forwarded, refusals by reason", NULL,
+    run_messages },
 };
 
 void

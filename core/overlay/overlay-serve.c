@@ -409,8 +409,8 @@ hark_overlay_open_peer_link(HarkOverlay *overlay, const char *host, guint16 port
   if (refused == NULL && count_sn_links(overlay) >= (guint)config->sn_links + OPEN_ON_DEMAND_MAX)
     refused = "too many SN links are open or being opened";
   if (refused != NULL) {
-    g_set_error(error, G_IO_ERROR, G_IO_ERROR_FAILED, "no link to the SN at %s:%u: %s", host,
-                port, refused);
+    g_set_error(error, G_IO_ERROR, G_IO_ERROR_FAILED, "no link to the SN at %s:%u: %s", host, port,
+                refused);
     return FALSE;
   }
   open_sn_link(overlay, streams->pdata[0], host, port);

@@ -6,8 +6,8 @@
 #define FAKE_MAX_RECIPIENTS 1024
 
 GBytes *
-hark_fake_envelope_new(const char *sender, const char *sender_device,
-                       const char *const *recipients, gboolean signature_good, gsize padding)
+hark_fake_envelope_new(const char *sender, const char *sender_device, const char *const *recipients,
+                       gboolean signature_good, gsize padding)
 {
   guint8 *zeros = g_malloc0(MAX(padding, 1));
   GVariant *pad = g_variant_new_fixed_array(G_VARIANT_TYPE_BYTE, zeros, padding, 1);
@@ -31,8 +31,8 @@ fake_parse(gpointer data, GBytes *envelope, GError **error)
   }
   HarkMessageEnvelopeInfo *info = g_new0(HarkMessageEnvelopeInfo, 1);
   gboolean good = FALSE;
-  g_variant_get(value, "(ss^asb@ay)", &info->sender, &info->sender_device, &info->recipients,
-                &good, NULL);
+  g_variant_get(value, "(ss^asb@ay)", &info->sender, &info->sender_device, &info->recipients, &good,
+                NULL);
   info->parsed = GINT_TO_POINTER(good);
   if (g_strv_length(info->recipients) > FAKE_MAX_RECIPIENTS) {
     g_set_error(error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA, "more than %d recipients",

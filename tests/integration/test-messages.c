@@ -131,7 +131,8 @@ start_sn(Fixture *f, guint i)
                     free_port(G_SOCKET_TYPE_DATAGRAM), plugins);
   f->sn[i].node = hark_test_net_node_configured(&f->net, name, f->net.ca, f->net.ca,
                                                 "supernode = true;", network, groups);
-  const HarkMessageRouteLimits limits = { .max_envelope = SN_MAX_ENVELOPE, .rate = 1,
+  const HarkMessageRouteLimits limits = { .max_envelope = SN_MAX_ENVELOPE,
+                                          .rate = 1,
                                           .burst = SN_BURST };
   member_route(&f->sn[i], &limits);
   g_assert_true(hark_overlay_is_super_node(f->sn[i].overlay));
@@ -482,10 +483,10 @@ raw_link(Fixture *f, const char *name, Raw *raw)
   g_assert_no_error(error);
   g_autoptr(GSocket) ours = g_socket_new_from_fd(fds[0], &error);
   g_assert_no_error(error);
-  HarkLink *link = hark_link_new_for_stream(
-    hark_node_get_context(node), "tcp",
-    G_IO_STREAM(g_socket_connection_factory_create_connection(ours)), TRUE, "127.0.0.1",
-    f->port[0], &error);
+  HarkLink *link =
+    hark_link_new_for_stream(hark_node_get_context(node), "tcp",
+                             G_IO_STREAM(g_socket_connection_factory_create_connection(ours)), TRUE,
+                             "127.0.0.1", f->port[0], &error);
   g_assert_no_error(error);
   g_ptr_array_add(f->net.links, link);
   raw->messages = g_ptr_array_new_with_free_func((GDestroyNotify)hark_wire_message_free);
@@ -631,8 +632,8 @@ test_unreachable(Fixture *f, gconstpointer data)
   g_assert_cmpint(answer.result, ==, HARK_MESSAGE_ROUTE_NOT_ONLINE); /* sn1 itself */
   answer_clear(&answer);
   Answer named = { 0 };
-  hark_message_route_send(f->alice.route, device_of(&f->carol), "sn2.example.org:33033",
-                          envelope, on_sent, &named);
+  hark_message_route_send(f->alice.route, device_of(&f->carol), "sn2.example.org:33033", envelope,
+                          on_sent, &named);
   g_assert_true(hark_test_wait_for(is_answered, &named, hark_test_timeout(WAIT_MS)));
   g_assert_cmpuint(named.code, ==, 502);
   answer_clear(&named);
