@@ -51,6 +51,10 @@ static const MessageKind message_kinds[] = {
   { HARK_MSG_DIR_PRESENCE, "DIR_PRESENCE", "(ssa(ayay)as)" },
   { HARK_MSG_DIR_STRATEGY, "DIR_STRATEGY", "(sv)" },
   { HARK_MSG_DIR_WATCH, "DIR_WATCH", "(sa(ayay))" },
+  { HARK_MSG_MSG_SEND, "MSG_SEND", "(ssay)" },
+  { HARK_MSG_MSG_SENT, "MSG_SENT", "(s)", TRUE },
+  { HARK_MSG_MSG_DELIVER, "MSG_DELIVER", "(ay)" },
+  { HARK_MSG_MSG_FORWARD, "MSG_FORWARD", "(say)" },
 };
 
 static const MessageKind *

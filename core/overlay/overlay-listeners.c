@@ -48,7 +48,8 @@ static gboolean
 takes(const HarkOverlayListener *listener, guint16 type, HarkOverlayFrom from)
 {
   if (type == HARK_MSG_ERROR)
-    return listener->errors_from_sn && from == HARK_OVERLAY_FROM_MY_SN;
+    return (listener->errors_from_sn && from == HARK_OVERLAY_FROM_MY_SN) ||
+           (listener->errors_from_sn_peers && from == HARK_OVERLAY_FROM_SN);
   for (gsize i = 0; i < listener->n_types; i++)
     if (listener->types[i] == type)
       return TRUE;
@@ -77,10 +78,17 @@ gboolean
 hark_overlay_listeners_message(HarkOverlay *overlay, Peer *peer, const HarkWireMessage *message)
 {
   HarkOverlayFrom from;
-  if (overlay->listeners == NULL || !from_of(peer, &from))
+  if (overlay->listeners == NULL)
+    return FALSE;
+  gboolean claimed = peer->kind == PEER_SN && !hark_overlay_is_verified_sn(peer);
+  if (claimed)
+    from = HARK_OVERLAY_FROM_CLAIMED_SN;
+  else if (!from_of(peer, &from))
     return FALSE;
   for (guint i = 0; i < overlay->listeners->len; i++) {
     OverlayListenerEntry *entry = overlay->listeners->pdata[i];
+    if (claimed && !entry->listener->claimed_sn_peers)
+      continue;
     if (takes(entry->listener, message->type, from) && entry->listener->message != NULL &&
         entry->listener->message(entry->data, peer->link, from, message))
       return TRUE;
@@ -164,6 +172,36 @@ hark_overlay_sn_peer_links(HarkOverlay *overlay)
       g_ptr_array_add(links, peer->link);
   }
   return links;
+}
+
+HarkLink *
+hark_overlay_client_link(HarkOverlay *overlay, const char *device_id)
+{
+  GHashTableIter iter;
+  gpointer value;
+  g_hash_table_iter_init(&iter, overlay->peers);
+  while (g_hash_table_iter_next(&iter, NULL, &value)) {
+    Peer *peer = value;
+    const HarkDeviceCertificate *cert =
+      peer->kind == PEER_CLIENT ? hark_link_get_peer_certificate(peer->link) : NULL;
+    if (cert != NULL && g_strcmp0(cert->device_id, device_id) == 0)
+      return peer->link;
+  }
+  return NULL;
+}
+
+HarkLink *
+hark_overlay_peer_link(HarkOverlay *overlay, const char *host, guint16 port)
+{
+  GHashTableIter iter;
+  gpointer value;
+  g_hash_table_iter_init(&iter, overlay->peers);
+  while (g_hash_table_iter_next(&iter, NULL, &value)) {
+    Peer *peer = value;
+    if (hark_overlay_is_verified_sn(peer) && peer->port == port && g_strcmp0(peer->host, host) == 0)
+      return peer->link;
+  }
+  return NULL;
 }
 
 char *

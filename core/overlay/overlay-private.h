@@ -253,6 +253,11 @@ char **hark_overlay_own_transports(HarkOverlay *overlay);
 /* A link to another SN that we opened is up: send our JOIN as a peer. */
 void hark_overlay_sn_link_up(HarkOverlay *overlay, Peer *peer);
 void hark_overlay_stop_serving(HarkOverlay *overlay, const char *why);
+/* The listeners' "sn-peer-linked" (a peer just became a verified SN) and
+ * "sn-peer-link-failed" (a link we opened to an SN failed before it was one). */
+void hark_overlay_sn_peer_ready(HarkOverlay *overlay, Peer *peer);
+void hark_overlay_sn_link_failed(HarkOverlay *overlay, const char *host, guint16 port,
+                                 const char *why);
 
 /* overlay-verify.c */
 /* A JOIN as a peer was accepted (PEER_SN, SN_CLAIMED): check the claimed address. */

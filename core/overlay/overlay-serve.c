@@ -335,6 +335,7 @@ on_sn_link_opened(HarkLink *link, GError *error, gpointer data)
   g_free(open);
   if (link == NULL) {
     g_debug("SN link failed: %s", error->message);
+    hark_overlay_sn_link_failed(overlay, host, port, error->message);
     g_error_free(error);
     return;
   }
@@ -345,6 +346,75 @@ on_sn_link_opened(HarkLink *link, GError *error, gpointer data)
   Peer *peer = hark_overlay_add_peer(overlay, link, PEER_OPENED);
   peer->host = g_steal_pointer(&host);
   peer->port = port;
+}
+
+static void
+open_sn_link(HarkOverlay *overlay, const HarkRegistration *reg, const char *host, guint16 port)
+{
+  const HarkTransportInterface *iface = reg->iface;
+  SnLinkOpen *open = g_new0(SnLinkOpen, 1);
+  open->overlay = overlay;
+  open->host = g_strdup(host);
+  open->port = port;
+  g_debug("linking to the SN at %s:%u over %s", host, port, reg->name);
+  iface->open(reg->instance, host, port, NULL, on_sn_link_opened, open);
+}
+
+/* What the listeners hear about SN links (overlay.h, hark_overlay_open_peer_link). */
+static void
+tell_sn_link(HarkOverlay *overlay, const char *event, const char *host, guint16 port,
+             const char *error)
+{
+  g_autoptr(JsonObject) details = json_object_new();
+  json_object_set_string_member(details, "host", host);
+  json_object_set_int_member(details, "port", port);
+  if (error != NULL)
+    json_object_set_string_member(details, "error", error);
+  hark_overlay_listeners_event(overlay, event, details);
+}
+
+void
+hark_overlay_sn_peer_ready(HarkOverlay *overlay, Peer *peer)
+{
+  tell_sn_link(overlay, "sn-peer-linked", peer->host, peer->port, NULL);
+}
+
+void
+hark_overlay_sn_link_failed(HarkOverlay *overlay, const char *host, guint16 port, const char *why)
+{
+  tell_sn_link(overlay, "sn-peer-link-failed", host, port, why);
+}
+
+/* Links opened for hark_overlay_open_peer_link beyond supernode.links, at most. */
+#define OPEN_ON_DEMAND_MAX 8
+
+gboolean
+hark_overlay_open_peer_link(HarkOverlay *overlay, const char *host, guint16 port, GError **error)
+{
+  HarkConfig *config = overlay->node->config;
+  const char *refused = NULL;
+  if (!overlay->is_sn)
+    refused = "this node is not serving as a super node";
+  else if (port == 0)
+    refused = "port 0";
+  else if (port == config->port && g_strcmp0(host, overlay->public_host) == 0)
+    refused = "that is this node itself";
+  else
+    refused = hark_address_refusal(host, config->allow_loopback);
+  if (refused == NULL && linked_to(overlay, host, port))
+    return TRUE;
+  g_autoptr(GPtrArray) streams = hark_overlay_transports(overlay, HARK_TRANSPORT_STREAM);
+  if (refused == NULL && streams->len == 0)
+    refused = "no stream transport";
+  if (refused == NULL && count_sn_links(overlay) >= (guint)config->sn_links + OPEN_ON_DEMAND_MAX)
+    refused = "too many SN links are open or being opened";
+  if (refused != NULL) {
+    g_set_error(error, G_IO_ERROR, G_IO_ERROR_FAILED, "no link to the SN at %s:%u: %s", host, port,
+                refused);
+    return FALSE;
+  }
+  open_sn_link(overlay, streams->pdata[0], host, port);
+  return TRUE;
 }
 
 static void
@@ -375,7 +445,6 @@ maintain_sn_links(HarkOverlay *overlay)
   if (streams->len == 0)
     return;
   const HarkRegistration *reg = streams->pdata[0];
-  const HarkTransportInterface *iface = reg->iface;
   g_autoptr(GPtrArray) best =
     hark_host_cache_best(overlay->cache, HARK_HOST_CACHE_DEFAULT_CAPACITY);
   for (guint i = 0; i < best->len && have < (guint)config->sn_links; i++) {
@@ -386,12 +455,7 @@ maintain_sn_links(HarkOverlay *overlay)
         (entry->transports != NULL &&
          !g_strv_contains((const char *const *)entry->transports, reg->name)))
       continue;
-    SnLinkOpen *open = g_new0(SnLinkOpen, 1);
-    open->overlay = overlay;
-    open->host = g_strdup(entry->host);
-    open->port = entry->port;
-    g_debug("linking to the SN at %s:%u over %s", entry->host, entry->port, reg->name);
-    iface->open(reg->instance, entry->host, entry->port, NULL, on_sn_link_opened, open);
+    open_sn_link(overlay, reg, entry->host, entry->port);
     have++;
   }
 }
@@ -683,6 +747,7 @@ serve_opened(HarkOverlay *overlay, Peer *peer, const HarkWireMessage *message)
   peer->since = g_get_monotonic_time();
   g_variant_lookup(dict, "stun_alt_port", "q", &peer->stun_alt_port);
   hark_overlay_verify_opened(overlay, peer);
+  hark_overlay_sn_peer_ready(overlay, peer);
   g_autoptr(GVariant) sns = g_variant_lookup_value(dict, "sns", G_VARIANT_TYPE("a(sqas)"));
   if (sns != NULL)
     g_ptr_array_unref(

@@ -68,6 +68,7 @@ mark_verified(HarkOverlay *overlay, Peer *peer, const char *how)
   const HarkDeviceCertificate *cert = hark_link_get_peer_certificate(peer->link);
   g_message("linked with the SN %s (user %s) at %s:%u, verified by %s", peer->name,
             cert != NULL ? cert->user : "?", peer->host, peer->port, how);
+  hark_overlay_sn_peer_ready(overlay, peer);
 }
 
 static void

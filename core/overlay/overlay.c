@@ -359,6 +359,7 @@ on_link_closed(HarkLink *link, const GError *error, gpointer data)
       hark_overlay_join_link_closed(peer->join, peer, error);
       return;
     }
+    hark_overlay_sn_link_failed(overlay, peer->host, peer->port, why);
     break;
   case PEER_MY_SN: {
     g_autofree char *reason = g_strdup(why);

@@ -49,6 +49,9 @@ typedef enum {
   HARK_OVERLAY_FROM_MY_SN, /* the SN this ordinary node is attached to */
   HARK_OVERLAY_FROM_CLIENT, /* a client of this SN (authenticated or not: check) */
   HARK_OVERLAY_FROM_SN, /* a verified SN peer */
+  HARK_OVERLAY_FROM_CLAIMED_SN, /* an SN peer whose claim is being checked: offered only
+                                 * to listeners with claimed_sn_peers, and never in
+                                 * link_closed */
 } HarkOverlayFrom;
 
 typedef struct {
@@ -66,6 +69,13 @@ typedef struct {
   void (*event)(gpointer data, const char *event, JsonObject *details);
   /* A client's or an SN peer's link is gone. */
   void (*link_closed)(gpointer data, HarkLink *link, HarkOverlayFrom from);
+  /* Whether ERRORs from verified SN peers are offered to it too (answers to its requests
+   * to them: MSG_FORWARD). Last, so listeners written before it leave it FALSE. */
+  gboolean errors_from_sn_peers;
+  /* Whether messages of its types from SN peers not verified yet are offered to it
+   * (HARK_OVERLAY_FROM_CLAIMED_SN): an SN that linked to us sends at once, while we are
+   * still checking its claim, and may be told to try again. */
+  gboolean claimed_sn_peers;
 } HarkOverlayListener;
 
 /* listener: borrowed, must outlive the registration. Returns an id for removal. */
@@ -80,6 +90,20 @@ gboolean hark_overlay_is_super_node(HarkOverlay *overlay);
 char *hark_overlay_own_address(HarkOverlay *overlay);
 /* An SN's verified SN peers: a new array of HarkLink* (borrowed links). */
 GPtrArray *hark_overlay_sn_peer_links(HarkOverlay *overlay);
+/* An SN's client whose link proved the certificate of that device (64 hex), or NULL. */
+HarkLink *hark_overlay_client_link(HarkOverlay *overlay, const char *device_id);
+/* The verified SN peer at host:port (as it announces itself, or as we reached it), or
+ * NULL. */
+HarkLink *hark_overlay_peer_link(HarkOverlay *overlay, const char *host, guint16 port);
+/* An SN makes sure a verified link to the SN at host:port exists or is on its way: TRUE
+ * when there is one, one is being opened, or one is opened now; FALSE with an error when
+ * this node is no SN, the address is one no SN may be at (hark_address_refusal), is this
+ * node, or too many such links are being opened already. The listeners then hear the
+ * event "sn-peer-linked" ({"host", "port"}: hark_overlay_peer_link finds it) or
+ * "sn-peer-link-failed" ({"host", "port", "error"}); these go to the listeners only, not
+ * to the frontends. The link stays as one of the SN's peer links. */
+gboolean hark_overlay_open_peer_link(HarkOverlay *overlay, const char *host, guint16 port,
+                                     GError **error);
 /* "host:port" an SN peer announced (its id for the search strategies; new), or NULL. */
 char *hark_overlay_peer_id(HarkOverlay *overlay, HarkLink *link);
 /* The next message id on this node's links. */

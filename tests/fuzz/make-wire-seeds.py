@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 # SPDX-License-Identifier: LGPL-2.1-or-later
-"""make-wire-seeds.py DIR: writes one seed per overlay message type (4-23) into DIR, as
+"""make-wire-seeds.py DIR: writes one seed per overlay message type (4-23, 25-28) into DIR, as
 a node would send it (GVariant normal form, little-endian), for the wire fuzzer's corpus.
 Uses the system's PyGObject (GLib.Variant), the same serialiser hark uses. Run by hand
 when a message type is added; its output is committed in corpus/wire/."""
@@ -46,6 +46,10 @@ SEEDS = {
     "dir-presence": (22, V("(ssa(ayay)as)", ("bob", "alice", [(b"\x01" * 60, bytes(64))], []))),
     "dir-presence-offline": (22, V("(ssa(ayay)as)", ("bob", "alice", [], ["0" * 64]))),
     "dir-strategy": (23, V("(sv)", ("gi", V("(say)", ("find", bytes(32)))))),
+    "msg-send": (25, V("(ssay)", ("a" * 64, "192.0.2.1:33033", b"\x00" * 48 + bytes(64)))),
+    "msg-sent": (26, V("(s)", ("delivered",))),
+    "msg-deliver": (27, V("(ay)", (b"\x00" * 48 + bytes(64),))),
+    "msg-forward": (28, V("(say)", ("a" * 64, b"\x00" * 48 + bytes(64)))),
 }
 
 

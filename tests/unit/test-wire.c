@@ -196,7 +196,7 @@ test_body_outlives_input(void)
 static void
 test_encode_unknown_type(void)
 {
-  const guint16 types[] = { 0, HARK_MSG_DIR_WATCH + 1, 99, G_MAXUINT16 };
+  const guint16 types[] = { 0, HARK_MSG_MSG_FORWARD + 1, 99, G_MAXUINT16 };
 
   for (gsize i = 0; i < G_N_ELEMENTS(types); i++) {
     g_autoptr(GError) error = NULL;

@@ -74,11 +74,18 @@ typedef enum {
                                  * message, handed to that strategy */
   HARK_MSG_DIR_WATCH = 24, /* (sa(ayay)) device -> its SN: "" and its signed watch; SN ->
                                  * SN peer: the watcher and its clients' signed watches */
+  /* Messages (docs/protocol.md, "Messages"): signed envelopes, end to end encrypted. */
+  HARK_MSG_MSG_SEND = 25, /* (ssay) client -> its SN: target device id, that device's SN
+                           * ("host:port"), signed envelope */
+  HARK_MSG_MSG_SENT = 26, /* (s) SN -> sender: "delivered" (handed to the device's link) */
+  HARK_MSG_MSG_DELIVER = 27, /* (ay) SN -> client: an envelope for it. No answer */
+  HARK_MSG_MSG_FORWARD = 28, /* (say) SN -> verified SN: target device id, envelope;
+                              * answered as MSG_SEND */
 } HarkMessageType;
 
 /* Whether a message of this type answers a request (carries the request's id):
- * PONG, PROBE_REPLY, JOIN_OK, REDIRECT, AUTH_OK, TUNNEL_OK, DIR_PUBLISH_OK, DIR_RESULT and
- * ERROR. */
+ * PONG, PROBE_REPLY, JOIN_OK, REDIRECT, AUTH_OK, TUNNEL_OK, DIR_PUBLISH_OK, DIR_RESULT,
+ * MSG_SENT and ERROR. */
 HARK_API gboolean hark_wire_is_answer(guint16 type);
 
 typedef struct {
