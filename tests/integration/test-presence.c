@@ -24,8 +24,10 @@
 #define OVERLAY_PORT 33034
 #define JOIN_MS 15000
 #define PUSH_BOUND_MS 2000 /* the bound on a status change reaching a buddy */
-/* The liveness cases' SN settings: a client silent for 2 + 2 × 1 = 4 s is dropped. */
-#define SHORT_KEEPALIVE "keepalive = 2; keepalive_timeout = 1;"
+/* The liveness cases' SN settings: a client silent for 2 + 2 × 1 = 4 s is dropped. Its
+ * clients take the SN's 2 s only with a floor as low (network.keepalive_floor). */
+#define SHORT_KEEPALIVE "keepalive = 2; keepalive_timeout = 1; keepalive_floor = 1;"
+#define SHORT_FLOOR "keepalive_floor = 1;"
 #define SHORT_DROP_S 4
 
 typedef struct {
@@ -78,10 +80,11 @@ client_config(PLab *lab, const char *name, const char *sn_host)
   return g_strdup_printf("node: { name = \"%s\"; supernode = false; };\n"
                          "plugins: { load = ( { name = \"udp\"; }, { name = \"tcp\"; },\n"
                          "  { name = \"ctl\"; } ); };\n"
-                         "network: { allow_loopback = true; join_race_delay_ms = 100;\n"
+                         "network: { allow_loopback = true; join_race_delay_ms = 100; %s\n"
                          "  bootstrap = ( { host = \"%s\"; port = %u; transports = [ \"udp\", "
                          "\"tcp\" ]; } ); };\n%s",
-                         name, sn_host, OVERLAY_PORT, login);
+                         name, lab->options->short_keepalive ? SHORT_FLOOR : "", sn_host,
+                         OVERLAY_PORT, login);
 }
 
 /* ---- waiting ---------------------------------------------------------------------- */
