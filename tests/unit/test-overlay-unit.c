@@ -15,7 +15,7 @@
 #include "overlay-private.h"
 #include "stun.h"
 #include "hark/hark.h"
-#include "test-nodes.h"
+#include "hostile-peer.h"
 #include "test-wait.h"
 
 #include <string.h>
@@ -551,14 +551,9 @@ hostile_sn_message(HarkLink *link, const HarkWireMessage *message, gpointer data
   }
 }
 
-static void
-hostile_sn_closed(HarkLink *link, const GError *error, gpointer data)
-{
-}
-
 static const HarkLinkHandler hostile_sn_handler = {
   .message = hostile_sn_message,
-  .closed = hostile_sn_closed,
+  .closed = hark_test_peer_closed,
 };
 
 static void
