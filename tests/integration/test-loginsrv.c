@@ -1711,6 +1711,57 @@ test_idle_connections(Fixture *f, gconstpointer data)
   g_test_message("%u connections opened meanwhile", churn.opened);
 }
 
+/* ---- connections kept between requests ------------------------------------------------------- */
+
+static void
+count_connect(SoupMessage *msg, GSocketClientEvent event, GIOStream *connection, gpointer data)
+{
+  if (event == G_SOCKET_CLIENT_CONNECTED)
+    (*(guint *)data)++;
+}
+
+/* method path on f->session (body: NULL or text; close: say "Connection: close"), counting
+ * the TCP connections it made into *connects; the answer's status. */
+static guint
+send_counting(Fixture *f, const char *method, const char *path, const char *body, gboolean close,
+              guint *connects)
+{
+  g_autoptr(GBytes) bytes = body != NULL ? g_bytes_new(body, strlen(body)) : NULL;
+  g_autoptr(SoupMessage) msg = new_message(f, method, path, bytes);
+  if (close)
+    soup_message_headers_replace(soup_message_get_request_headers(msg), "Connection", "close");
+  g_signal_connect(msg, "network-event", G_CALLBACK(count_connect), connects);
+  g_autoptr(Answer) answer = send_message(f, msg);
+  return answer != NULL ? answer->status : 0;
+}
+
+/* Requests in a row share one TLS connection; the server lets a connection go when the
+ * client says "Connection: close", and after a body it refused unread (the rest of that
+ * body must never be read as a request). Each step starts with no connection left open:
+ * the one before said close. (libsoup sends a POST on a new connection anyway.) */
+static void
+test_keep_alive(Fixture *f, gconstpointer data)
+{
+  HARK_REQUIRE(f->node != NULL);
+  g_autoptr(Answer) created = register_user(f, "Alice", PASSWORD);
+  HARK_REQUIRE(check_ok(created, 201));
+  guint connects = 0;
+  g_assert_cmpuint(send_counting(f, "GET", "/v1/users/alice", NULL, TRUE, &connects), ==, 200);
+
+  connects = 0;
+  for (int i = 0; i < 5; i++)
+    g_assert_cmpuint(send_counting(f, "GET", "/v1/users/alice", NULL, i == 4, &connects), ==, 200);
+  g_test_message("5 look-ups in a row: %u connection(s)", connects);
+  g_assert_cmpuint(connects, ==, 1);
+
+  /* A body refused before it was read: that connection is not kept. */
+  g_autofree char *large = g_strnfill(20000, 'a');
+  connects = 0;
+  g_assert_cmpuint(send_counting(f, "POST", "/v1/register", large, FALSE, &connects), ==, 413);
+  g_assert_cmpuint(send_counting(f, "GET", "/v1/users/alice", NULL, FALSE, &connects), ==, 200);
+  g_assert_cmpuint(connects, ==, 2);
+}
+
 /* ---- the login tunnel's preamble ---------------------------------------------------------------- */
 
 /* The line an SN sends before a tunnelled client's bytes (docs/protocol.md), signed with
@@ -2185,6 +2236,7 @@ add_all(const char *store)
   add_clocked(store, "lockout", test_lockout);
   add_clocked(store, "lockout-per-source", test_lockout_per_source);
   add(store, "idle-connections", test_idle_connections);
+  add(store, "keep-alive", test_keep_alive);
   add(store, "tunnel-origin", test_tunnel_origin);
   add(store, "device-names", test_device_names);
   add(store, "lookups-limited", test_lookups_limited);
