@@ -174,11 +174,10 @@ login_keepalive_stop(LoginServer *s)
 {
   if (s->kept == NULL)
     return;
+  /* soup_server_disconnect, right after, closes them with every other connection. */
   GList *conns = g_hash_table_get_keys(s->kept);
   for (GList *l = conns; l != NULL; l = l->next) {
     LoginConn *conn = l->data;
-    if (conn->stream != NULL)
-      g_io_stream_close(conn->stream, NULL, NULL);
     conn_busy(conn);
     conn->server = NULL;
   }

@@ -139,7 +139,7 @@ typedef struct {
 typedef struct _LoginConn LoginConn;
 
 void login_keepalive_start(LoginServer *s);
-/* Closes the idle connections; the others end with libsoup's. */
+/* Forgets the idle connections (soup_server_disconnect closes them with the others). */
 void login_keepalive_stop(LoginServer *s);
 /* A TLS connection tls.c hands to libsoup: what it needs to hand it over again. */
 void login_keepalive_track(LoginServer *s, GSocketAddress *local, GSocketAddress *remote,
