@@ -134,6 +134,7 @@ static const ConfigKey network_keys[] = {
     .max = 7 * 24 * 3600 },
   { "keepalive", KEY_INT, offsetof(HarkConfig, keepalive), .min = 1, .max = 3600 },
   { "keepalive_timeout", KEY_INT, offsetof(HarkConfig, keepalive_timeout), .min = 1, .max = 600 },
+  { "keepalive_floor", KEY_INT, offsetof(HarkConfig, keepalive_floor), .min = 1, .max = 3600 },
   { "join_race_delay_ms", KEY_INT, offsetof(HarkConfig, join_race_delay_ms), .min = 0,
     .max = 10000 },
   { "join_fallback_delay_ms", KEY_INT, offsetof(HarkConfig, join_fallback_delay_ms), .min = 0,
@@ -768,6 +769,7 @@ hark_config_new_default(void)
   config->bootstrap = g_ptr_array_new_with_free_func(bootstrap_config_free);
   config->keepalive = 20;
   config->keepalive_timeout = 8;
+  config->keepalive_floor = 10;
   config->join_race_delay_ms = 150;
   config->join_fallback_delay_ms = 1000;
   config->handshake_timeout_ms = 10000;

@@ -11,6 +11,9 @@
 #include <libsoup/soup.h>
 
 #define REQUEST_TIMEOUT_SECONDS 15
+/* A connection to the login server unused this long is closed: before the server's own
+ * 30 s (LOGIN_KEEP_IDLE_SECONDS), so that a request never goes out on one it is closing. */
+#define IDLE_CONNECTION_SECONDS 15
 /* A direct request whose TCP connection is not up after this long goes through the super
  * node instead when there is one (a firewall that drops SYNs would otherwise cost the
  * whole REQUEST_TIMEOUT_SECONDS). Nothing has reached the server then, so nothing is

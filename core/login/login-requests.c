@@ -300,6 +300,15 @@ hark_login_op_transmit(Op *op)
     hark_login_op_fail(op, error);
     return;
   }
+  /* A direct request takes a connection of an earlier one when there is one (the server
+   * keeps them, plugins/loginsrv/keepalive.c). Through the super node a connection
+   * carries one request, as the tunnel is one stream over one SN link; and a request
+   * sent the other way after a failure never takes a pooled connection of the first. */
+  if (client->via_tunnel)
+    soup_message_headers_replace(soup_message_get_request_headers(op->msg), "Connection",
+                                 "close");
+  if (client->via_tunnel || op->other_way_tried)
+    soup_message_add_flags(op->msg, SOUP_MESSAGE_NEW_CONNECTION);
   op->tls_errors = 0;
   op->connected = FALSE;
   op->gave_up = FALSE;

@@ -690,7 +690,8 @@ new_session(GTlsDatabase *database)
 {
   SoupSession *session =
     soup_session_new_with_options("tls-database", database, "timeout", REQUEST_TIMEOUT_SECONDS,
-                                  "user-agent", "hark/" HARK_VERSION, NULL);
+                                  "idle-timeout", IDLE_CONNECTION_SECONDS, "user-agent",
+                                  "hark/" HARK_VERSION, NULL);
   /* Direct connections unless a tunnel says otherwise: not the system's proxy settings,
    * which would send the password's connection somewhere nobody configured for it. */
   soup_session_set_proxy_resolver(session, NULL);

@@ -632,9 +632,13 @@ join_won(HarkJoin *join, Attempt *attempt, GVariant *dict)
   peer->name = name != NULL ? hark_overlay_peer_text(name) : g_strdup("?");
   /* The SN says how long it lets a client stay silent; keep-alives come often enough. */
   guint32 keepalive = 0;
-  overlay->keepalive_s = (guint)overlay->node->config->keepalive;
-  if (g_variant_lookup(dict, "keepalive", "u", &keepalive) && keepalive > 0)
-    overlay->keepalive_s = MIN(overlay->keepalive_s, keepalive);
+  g_variant_lookup(dict, "keepalive", "u", &keepalive);
+  overlay->keepalive_s = hark_overlay_keepalive_choose(overlay->node->config, keepalive);
+  if (keepalive > 0 && keepalive < (guint32)overlay->node->config->keepalive_floor)
+    hark_overlay_note_drop(overlay, &overlay->counters.sn_keepalive_raised,
+                           "%s asked for a PING every %u s: below network.keepalive_floor, "
+                           "every %u s instead",
+                           peer->name, keepalive, overlay->keepalive_s);
   g_autoptr(GVariant) sns = g_variant_lookup_value(dict, "sns", G_VARIANT_TYPE("a(sqas)"));
   const HarkLinkStats *stats = hark_link_get_stats(peer->link);
   gint64 now = g_get_monotonic_time();

@@ -12,7 +12,9 @@
  *
  * The super node: it sends no PINGs (it may hold thousands of clients); a client's own
  * PINGs are its sign of life, and they come at least every keepalive s of the SN's own
- * settings (the client takes the smaller of its own and JOIN_OK.keepalive). A client
+ * settings (the client takes the smaller of its own and JOIN_OK.keepalive, but no SN value
+ * below network.keepalive_floor, 10 s: a hostile SN must not make its clients PING every
+ * second; the SN's sweep counts with the same floor). A client
  * heard from for no longer than keepalive + 2 × keepalive_timeout is dropped (the
  * client's own deadline, and as much again for queues and timers), checked every
  * keepalive_timeout s: at most 20 + 16 + 8 = 44 s after the client vanished by default.
@@ -46,7 +48,20 @@ hark_overlay_keepalive_step(gint64 silence_us, gint64 timeout_us, gint64 last_in
 gint64
 hark_overlay_client_silence_limit_us(const HarkConfig *config)
 {
-  return ((gint64)config->keepalive + 2 * (gint64)config->keepalive_timeout) * G_USEC_PER_SEC;
+  /* A client that keeps the default floor PINGs after at least that much silence, however
+   * short this SN's own keepalive is. */
+  gint64 keepalive = MAX(config->keepalive, config->keepalive_floor);
+  return (keepalive + 2 * (gint64)config->keepalive_timeout) * G_USEC_PER_SEC;
+}
+
+guint
+hark_overlay_keepalive_choose(const HarkConfig *config, guint32 sn_s)
+{
+  guint own = (guint)config->keepalive;
+  if (sn_s == 0)
+    return own;
+  /* The user's own setting may be below the floor (a test on loopback); the SN's not. */
+  return MIN(own, MAX(sn_s, (guint)config->keepalive_floor));
 }
 
 /* ---- the client ------------------------------------------------------------------- */

@@ -74,6 +74,7 @@ typedef struct {
   guint64 redirected; /* clients sent elsewhere because this SN was full */
   guint64 sn_claims_refused; /* peers that JOINed as SNs and were not (see overlay-verify.c) */
   guint64 too_many_logging_in; /* clients without a certificate over supernode.max_logging_in */
+  guint64 sn_keepalive_raised; /* JOIN_OKs whose keepalive was below network.keepalive_floor */
 } OverlayCounters;
 
 struct _Peer {
@@ -202,8 +203,12 @@ typedef enum {
 OverlayKeepaliveAction hark_overlay_keepalive_step(gint64 silence_us, gint64 timeout_us,
                                                    gint64 last_in, gint64 last_out,
                                                    gint64 *probe_at, gint64 now, gint64 *next);
-/* How long an SN keeps a client it hears nothing from: keepalive + 2 x keepalive_timeout. */
+/* How long an SN keeps a client it hears nothing from: keepalive + 2 x keepalive_timeout,
+ * with keepalive at least keepalive_floor (clients PING no more often than that). */
 gint64 hark_overlay_client_silence_limit_us(const HarkConfig *config);
+/* The client's silence before a PING, in s: its own keepalive, or the SN's JOIN_OK value
+ * (sn_s, 0: none) when smaller, but never an SN's value below keepalive_floor. */
+guint hark_overlay_keepalive_choose(const HarkConfig *config, guint32 sn_s);
 /* The client's watch over its SN link (attached) and its end. */
 void hark_overlay_keepalive_start(HarkOverlay *overlay);
 void hark_overlay_keepalive_stop(HarkOverlay *overlay);

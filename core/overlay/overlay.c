@@ -715,6 +715,7 @@ describe_counters(HarkOverlay *overlay)
   json_object_set_int_member(object, "redirected", c->redirected);
   json_object_set_int_member(object, "sn_claims_refused", c->sn_claims_refused);
   json_object_set_int_member(object, "too_many_logging_in", c->too_many_logging_in);
+  json_object_set_int_member(object, "sn_keepalive_raised", c->sn_keepalive_raised);
   return object;
 }
 

@@ -458,6 +458,7 @@ dispatch(LoginServer *s, SoupServerMessage *msg)
   LoginRequest *req = request_new(s, msg);
   g_autoptr(GBytes) body = soup_message_body_flatten(soup_server_message_get_request_body(msg));
   req->body = g_bytes_ref(body);
+  login_keepalive_offer(s, msg);
   if (s->stopping) {
     login_respond_error(req, "internal", "the login server is stopping");
     return;
@@ -493,6 +494,7 @@ on_headers(SoupServer *server, SoupServerMessage *msg, const char *path, GHashTa
            gpointer data)
 {
   LoginServer *s = data;
+  login_keepalive_request_started(msg);
   SoupMessageHeaders *headers = soup_server_message_get_request_headers(msg);
   SoupEncoding encoding = soup_message_headers_get_encoding(headers);
   if (encoding == SOUP_ENCODING_CHUNKED) {

@@ -258,6 +258,7 @@ loginsrv_stop(gpointer instance)
   g_clear_pointer(&s->listener, login_listener_stop);
   /* Jobs run plugin code on worker threads: all must be done before fini unloads us. */
   login_http_drain(s);
+  login_keepalive_stop(s);
   if (s->soup != NULL)
     soup_server_disconnect(s->soup);
   g_clear_object(&s->soup);
@@ -314,6 +315,7 @@ start_serving(LoginServer *s, GError **error)
   s->replays = login_replay_new(LOGIN_REPLAY_MAX);
   s->soup = soup_server_new(NULL, NULL);
   login_http_setup(s);
+  login_keepalive_start(s);
   s->listener = login_listener_start(s, certificate, error);
   if (s->listener == NULL)
     return FALSE;

@@ -108,6 +108,9 @@ typedef struct {
   guint64 refused_proofs; /* logins refused bad-proof (replays included) */
   guint64 refused_replays; /* signed requests and logins refused as replays */
   guint jobs; /* worker jobs not yet completed on the main context */
+  GHashTable *kept; /* LoginConn*: idle connections kept for a next request (keepalive.c) */
+  guint64 connections_accepted; /* TLS connections handed to libsoup */
+  guint64 connections_kept; /* answers after which the connection was kept */
   gboolean stopping;
 } LoginServer;
 
@@ -123,6 +126,28 @@ typedef struct {
   LoginFieldType type;
   gboolean required;
 } LoginField;
+
+/* ---- keepalive.c ---- */
+
+/* A connection is closed after this long without a request (the node's login client lets
+ * its own go after LOGIN_KEEP_IDLE_SECONDS / 2, so that it is the one to close). */
+#define LOGIN_KEEP_IDLE_SECONDS 30
+#define LOGIN_KEEP_MAX_REQUESTS 100 /* on one connection */
+#define LOGIN_KEEP_MAX_IDLE 256 /* idle connections kept, in all */
+#define LOGIN_KEEP_MAX_IDLE_PER_SOURCE 4 /* from one source (tunnelled: one SN's client) */
+
+typedef struct _LoginConn LoginConn;
+
+void login_keepalive_start(LoginServer *s);
+/* Forgets the idle connections (soup_server_disconnect closes them with the others). */
+void login_keepalive_stop(LoginServer *s);
+/* A TLS connection tls.c hands to libsoup: what it needs to hand it over again. */
+void login_keepalive_track(LoginServer *s, GSocketAddress *local, GSocketAddress *remote,
+                           const char *source);
+/* A request's headers arrived (its connection is not idle any more). */
+void login_keepalive_request_started(SoupServerMessage *msg);
+/* The request's body was read in full: its connection may carry the next one. */
+void login_keepalive_offer(LoginServer *s, SoupServerMessage *msg);
 
 /* ---- http.c ---- */
 

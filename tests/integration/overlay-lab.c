@@ -99,7 +99,8 @@ olab_sn_config(OLab *lab, const char *name, const char *address, const char *tra
   return g_strdup_printf("node: { name = \"%s\"; supernode = true; };\n%s"
                          "network: { listen = \"%s\"; port = %u; public_address = \"%s\";\n"
                          "  allow_loopback = true;\n"
-                         "  keepalive = 2; keepalive_timeout = 2; handshake_timeout_ms = %u;\n"
+                         "  keepalive = 2; keepalive_timeout = 2; keepalive_floor = 1;\n"
+                         "  handshake_timeout_ms = %u;\n"
                          "  bootstrap = ( %s ); };\n"
                          "supernode: { min_uptime = 0; max_load = 10000; links = 2; %s };\n%s",
                          name, plugins, address, OLAB_PORT, address, handshake_ms, bootstrap,

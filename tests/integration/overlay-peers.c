@@ -7,7 +7,7 @@
  * over many links at once. */
 #include "overlay-cases.h"
 #include "overlay-lab.h"
-#include "test-nodes.h"
+#include "hostile-peer.h"
 
 #include "link-private.h"
 #include "hark/hark.h"
@@ -82,14 +82,9 @@ evil_message(HarkLink *link, const HarkWireMessage *message, gpointer data)
   hark_link_send(link, HARK_MSG_PING, 1, g_variant_new("(t)", (guint64)0), NULL);
 }
 
-static void
-evil_closed(HarkLink *link, const GError *error, gpointer data)
-{
-}
-
 static const HarkLinkHandler evil_handler = {
   .message = evil_message,
-  .closed = evil_closed,
+  .closed = hark_test_peer_closed,
 };
 
 static void
@@ -216,7 +211,7 @@ flooding_peer_message(HarkLink *link, const HarkWireMessage *message, gpointer d
 
 static const HarkLinkHandler flooding_peer_handler = {
   .message = flooding_peer_message,
-  .closed = evil_closed,
+  .closed = hark_test_peer_closed,
 };
 
 /* host:port strings of an a(sqas). */
@@ -282,43 +277,28 @@ test_sn_list_flood(OLab *lab)
   /* Cleared however the case returns: its link's handler points at peer, below. */
   g_auto(HarkTestNet) net = { 0 };
   hark_test_net_init(&net, "hark-peer-XXXXXX");
-  g_autoptr(GError) error = NULL;
-  g_autofree char *ca_dir = g_build_filename(lab->login->node->node->state_dir, "ca", NULL);
-  g_autoptr(HarkCa) lab_ca = hark_ca_load_or_create(ca_dir, "unused: the CA exists", &error);
+  g_autoptr(HarkCa) lab_ca = hark_test_peer_ca(lab->login->node->node->state_dir);
   HARK_REQUIRE(lab_ca != NULL);
-  HarkNode *node = hark_test_net_node(&net, "flooding-peer", lab_ca, lab_ca,
-                                      "plugins = { load = ( { name = \"tcp\"; } ); };\n");
-  HarkRegistration *tcp = hark_test_transport(node, "tcp");
-  const HarkTransportInterface *iface = tcp->iface;
+  HarkNode *node = hark_test_peer_node(&net, "flooding-peer", lab_ca);
   /* Where it says it is: the SN opens a link there to check the claim. */
   g_autofree char *announced = olab_host(lab, 41);
-  HARK_REQUIRE(iface->listen(tcp->instance, announced, OLAB_PORT, &error));
-  HarkTestOpened opened = { 0 };
-  iface->open(tcp->instance, sn_host, OLAB_PORT, NULL, hark_test_on_opened, &opened);
-  HARK_REQUIRE(hark_test_wait_for(hark_test_opened_is_up, &opened, 5000));
+  HARK_REQUIRE(hark_test_peer_listen(node, announced, OLAB_PORT));
   FloodingPeer peer = { 0 };
+  HarkLink *link =
+    hark_test_peer_open(&net, node, sn_host, OLAB_PORT, &flooding_peer_handler, &peer);
+  HARK_REQUIRE(link != NULL);
   {
-    g_ptr_array_add(net.links, opened.link);
-    hark_link_set_handler(opened.link, &flooding_peer_handler, &peer);
-    const char *const tcp_only[] = { "tcp", NULL };
-    GVariantBuilder dict;
-    g_variant_builder_init(&dict, G_VARIANT_TYPE("a{sv}"));
-    g_variant_builder_add(&dict, "{sv}", "name", g_variant_new_string("flooding-peer"));
-    g_variant_builder_add(&dict, "{sv}", "as", g_variant_new_string("peer"));
-    g_variant_builder_add(&dict, "{sv}", "host", g_variant_new_string(announced));
-    g_variant_builder_add(&dict, "{sv}", "port", g_variant_new_uint16(OLAB_PORT));
-    g_variant_builder_add(&dict, "{sv}", "transports", g_variant_new_strv(tcp_only, -1));
-    hark_link_send(opened.link, HARK_MSG_JOIN, 1, g_variant_new("(a{sv})", &dict), NULL);
+    hark_test_peer_join(link, "flooding-peer", announced, OLAB_PORT);
     HARK_REQUIRE(hark_test_wait_for_flag(&peer.joined, 5000));
     /* Until verified, its SN_LISTs would be dropped whole: flood once it is an SN. */
     g_autoptr(JsonObject) verified =
       lab_wait_overlay(sn, sn_peer_verified, "flooding-peer", 5000, "verifying flooding-peer");
     HARK_REQUIRE(verified != NULL);
     for (guint i = 0; i < SN_LISTS; i++)
-      hark_link_send(opened.link, HARK_MSG_SN_LIST, 2 + i,
+      hark_link_send(link, HARK_MSG_SN_LIST, 2 + i,
                      g_variant_new("(@a(sqas))", evil_list(lab->net, 30000 + i * 16, 16, TRUE)),
                      NULL);
-    hark_link_send(opened.link, HARK_MSG_PING, 99, g_variant_new("(t)", (guint64)0), NULL);
+    hark_link_send(link, HARK_MSG_PING, 99, g_variant_new("(t)", (guint64)0), NULL);
     HARK_REQUIRE(hark_test_wait_for_flag(&peer.ponged, 5000));
   }
 

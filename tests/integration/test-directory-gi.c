@@ -12,7 +12,7 @@
 #include "harness.h"
 #include "lab.h"
 #include "test-isolate.h"
-#include "test-nodes.h"
+#include "hostile-peer.h"
 
 #include <hark/hark.h>
 #include <string.h>
@@ -382,14 +382,9 @@ hostile_message(HarkLink *link, const HarkWireMessage *message, gpointer data)
   hark_gi_message_clear(&msg);
 }
 
-static void
-hostile_closed(HarkLink *link, const GError *error, gpointer data)
-{
-}
-
 static const HarkLinkHandler hostile_handler = {
   .message = hostile_message,
-  .closed = hostile_closed,
+  .closed = hark_test_peer_closed,
 };
 
 static gboolean
@@ -416,25 +411,11 @@ static gboolean
 hostile_link(HarkTestNet *net, HarkNode *node, Lab *lab, guint sn, const char *announced,
              Hostile *h)
 {
-  HarkRegistration *tcp = hark_test_transport(node, "tcp");
-  const HarkTransportInterface *iface = tcp->iface;
-  HarkTestOpened opened = { 0 };
-  iface->open(tcp->instance, lab->hosts[sn], OVERLAY_PORT, NULL, hark_test_on_opened, &opened);
-  if (!hark_test_wait_for(hark_test_opened_is_up, &opened, hark_test_timeout(5000)))
-    return FALSE;
-  g_ptr_array_add(net->links, opened.link);
   h->sn = lab->sn[sn];
-  h->link = opened.link;
-  hark_link_set_handler(opened.link, &hostile_handler, h);
-  const char *const tcp_only[] = { "tcp", NULL };
-  GVariantBuilder dict;
-  g_variant_builder_init(&dict, G_VARIANT_TYPE("a{sv}"));
-  g_variant_builder_add(&dict, "{sv}", "name", g_variant_new_string("mallory-sn"));
-  g_variant_builder_add(&dict, "{sv}", "as", g_variant_new_string("peer"));
-  g_variant_builder_add(&dict, "{sv}", "host", g_variant_new_string(announced));
-  g_variant_builder_add(&dict, "{sv}", "port", g_variant_new_uint16(OVERLAY_PORT));
-  g_variant_builder_add(&dict, "{sv}", "transports", g_variant_new_strv(tcp_only, -1));
-  hark_link_send(opened.link, HARK_MSG_JOIN, 1, g_variant_new("(a{sv})", &dict), NULL);
+  h->link = hark_test_peer_open(net, node, lab->hosts[sn], OVERLAY_PORT, &hostile_handler, h);
+  if (h->link == NULL)
+    return FALSE;
+  hark_test_peer_join(h->link, "mallory-sn", announced, OVERLAY_PORT);
   if (!hark_test_wait_for(hostile_joined, h, hark_test_timeout(5000)))
     return FALSE;
   g_autoptr(JsonObject) verified =
@@ -563,16 +544,11 @@ test_forged_store(void)
   g_auto(HarkTestNet) net = { 0 };
   hark_test_net_init(&net, "hark-mallory-XXXXXX");
   g_autoptr(GError) error = NULL;
-  g_autofree char *ca_dir = g_build_filename(lab.login->node->node->state_dir, "ca", NULL);
-  g_autoptr(HarkCa) lab_ca = hark_ca_load_or_create(ca_dir, "unused: the CA exists", &error);
-  g_assert_no_error(error);
-  HarkNode *node = hark_test_net_node(&net, "mallory", lab_ca, lab_ca,
-                                      "plugins = { load = ( { name = \"tcp\"; } ); };\n");
-  HarkRegistration *tcp = hark_test_transport(node, "tcp");
-  g_autofree char *prefix = g_strndup(lab.hosts[0], strrchr(lab.hosts[0], '.') - lab.hosts[0]);
-  g_autofree char *announced = g_strdup_printf("%s.41", prefix);
-  const HarkTransportInterface *iface = tcp->iface;
-  HARK_REQUIRE(iface->listen(tcp->instance, announced, OVERLAY_PORT, &error));
+  g_autoptr(HarkCa) lab_ca = hark_test_peer_ca(lab.login->node->node->state_dir);
+  HARK_REQUIRE(lab_ca != NULL);
+  HarkNode *node = hark_test_peer_node(&net, "mallory", lab_ca);
+  g_autofree char *announced = hark_test_peer_address(lab.hosts[0], 41);
+  HARK_REQUIRE(hark_test_peer_listen(node, announced, OVERLAY_PORT));
   g_autoptr(GPtrArray) forged = g_ptr_array_new_with_free_func((GDestroyNotify)hark_gi_record_free);
   g_autoptr(GArray) requests1 = g_array_new(FALSE, FALSE, sizeof(guint64));
   g_autoptr(GArray) requests3 = g_array_new(FALSE, FALSE, sizeof(guint64));

@@ -10,7 +10,7 @@
  * them. (Every other refusal of the SN's store: the unit suite's `presence`.) */
 #include "harness.h"
 #include "lab.h"
-#include "test-nodes.h"
+#include "hostile-peer.h"
 
 #include <hark/hark.h>
 
@@ -401,14 +401,9 @@ mallet_message(HarkLink *link, const HarkWireMessage *message, gpointer data)
   }
 }
 
-static void
-mallet_closed(HarkLink *link, const GError *error, gpointer data)
-{
-}
-
 static const HarkLinkHandler mallet_handler = {
   .message = mallet_message,
-  .closed = mallet_closed,
+  .closed = hark_test_peer_closed,
 };
 
 static gboolean
@@ -458,23 +453,16 @@ test_forged_records(void)
   g_auto(HarkTestNet) net = { 0 };
   hark_test_net_init(&net, "hark-mallet-XXXXXX");
   g_autoptr(GError) error = NULL;
-  g_autofree char *ca_dir = g_build_filename(lab.login->node->node->state_dir, "ca", NULL);
-  g_autoptr(HarkCa) lab_ca = hark_ca_load_or_create(ca_dir, "unused: the CA exists", &error);
-  g_assert_no_error(error);
+  g_autoptr(HarkCa) lab_ca = hark_test_peer_ca(lab.login->node->node->state_dir);
+  HARK_REQUIRE(lab_ca != NULL);
   /* Its link's certificate names it "mallet", from the lab's own CA. */
-  HarkNode *node = hark_test_net_node(&net, "mallet", lab_ca, lab_ca,
-                                      "plugins = { load = ( { name = \"tcp\"; } ); };\n");
-  HarkRegistration *tcp = hark_test_transport(node, "tcp");
-  const HarkTransportInterface *iface = tcp->iface;
-  HarkTestOpened opened = { 0 };
-  iface->open(tcp->instance, lab.sn_host, OVERLAY_PORT, NULL, hark_test_on_opened, &opened);
-  HARK_REQUIRE(hark_test_wait_for(hark_test_opened_is_up, &opened, hark_test_timeout(5000)));
-  g_ptr_array_add(net.links, opened.link);
+  HarkNode *node = hark_test_peer_node(&net, "mallet", lab_ca);
   g_autoptr(GPtrArray) errors = g_ptr_array_new_with_free_func(g_free);
   Mallet mallet = { FALSE, errors };
-  hark_link_set_handler(opened.link, &mallet_handler, &mallet);
-  hark_link_send(opened.link, HARK_MSG_JOIN, 1,
-                 g_variant_new_parsed("({'name': <'mallet'>, 'as': <'client'>},)"), NULL);
+  HarkLink *link =
+    hark_test_peer_open(&net, node, lab.sn_host, OVERLAY_PORT, &mallet_handler, &mallet);
+  HARK_REQUIRE(link != NULL);
+  hark_test_peer_join(link, "mallet", NULL, 0);
   HARK_REQUIRE(hark_test_wait_for(is_true, &mallet.joined, hark_test_timeout(5000)));
 
   g_autofree char *key_path = g_build_filename(net.dir, "records.pem", NULL);
@@ -487,14 +475,14 @@ test_forged_records(void)
                                               public_pem, now - 60, 3600, &error);
   g_assert_no_error(error);
   g_autoptr(GBytes) own_cert = g_bytes_new(own, strlen(own));
-  hark_link_send(opened.link, HARK_MSG_DIR_PUBLISH, 2, publication("alice", key, own_cert, now),
+  hark_link_send(link, HARK_MSG_DIR_PUBLISH, 2, publication("alice", key, own_cert, now),
                  NULL);
   /* Its own name, with a certificate that ended an hour ago. */
   g_autofree char *old = hark_ca_issue_device(lab_ca, "mallet", "0123456789abcdef0123456789abcdef",
                                               public_pem, now - 7200, 3600, &error);
   g_assert_no_error(error);
   g_autoptr(GBytes) old_cert = g_bytes_new(old, strlen(old));
-  hark_link_send(opened.link, HARK_MSG_DIR_PUBLISH, 3, publication("mallet", key, old_cert, now),
+  hark_link_send(link, HARK_MSG_DIR_PUBLISH, 3, publication("mallet", key, old_cert, now),
                  NULL);
   HARK_REQUIRE(hark_test_wait_for(has_errors, &mallet, hark_test_timeout(5000)));
   g_test_message("refused: %s | %s", (char *)errors->pdata[0], (char *)errors->pdata[1]);

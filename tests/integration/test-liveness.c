@@ -23,7 +23,8 @@
 #define SN_COUNT 2
 #define OVERLAY_PORT 33033
 #define JOIN_MS 15000
-/* The intervals of every node here (the SNs hand theirs to clients in JOIN_OK). */
+/* The intervals of every node here (the SNs hand theirs to clients in JOIN_OK, which
+ * they take only down to network.keepalive_floor: set as low here). */
 #define KEEPALIVE_S 1
 #define KEEPALIVE_TIMEOUT_S 2
 /* The bound on re-attaching after the SN went silent, with the defaults. */
@@ -68,11 +69,13 @@ node_config(const char *name, gboolean super, const char *address)
   return g_strdup_printf(
     "node: { name = \"%s\"; supernode = %s; };\n"
     "plugins: { load = ( { name = \"udp\"; }, { name = \"tcp\"; }, { name = \"ctl\"; } ); };\n"
-    "network: { %s keepalive = %u; keepalive_timeout = %u; allow_loopback = true;\n"
+    "network: { %s keepalive = %u; keepalive_timeout = %u; keepalive_floor = %u;\n"
+    "  allow_loopback = true;\n"
     "  join_race_delay_ms = 100; bootstrap = ( %s ); };\n"
     "supernode: { min_uptime = 0; max_load = 10000; links = 1; };\n"
     "login: { url = \"%s\"; ca = \"%s\"; };\n",
-    name, super ? "true" : "false", listen, KEEPALIVE_S, KEEPALIVE_TIMEOUT_S, list, lab.login->url,
+    name, super ? "true" : "false", listen, KEEPALIVE_S, KEEPALIVE_TIMEOUT_S, KEEPALIVE_S, list,
+    lab.login->url,
     lab.login->ca_path);
 }
 

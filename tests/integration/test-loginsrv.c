@@ -1711,6 +1711,57 @@ test_idle_connections(Fixture *f, gconstpointer data)
   g_test_message("%u connections opened meanwhile", churn.opened);
 }
 
+/* ---- connections kept between requests ------------------------------------------------------- */
+
+static void
+count_connect(SoupMessage *msg, GSocketClientEvent event, GIOStream *connection, gpointer data)
+{
+  if (event == G_SOCKET_CLIENT_CONNECTED)
+    (*(guint *)data)++;
+}
+
+/* method path on f->session (body: NULL or text; close: say "Connection: close"), counting
+ * the TCP connections it made into *connects; the answer's status. */
+static guint
+send_counting(Fixture *f, const char *method, const char *path, const char *body, gboolean close,
+              guint *connects)
+{
+  g_autoptr(GBytes) bytes = body != NULL ? g_bytes_new(body, strlen(body)) : NULL;
+  g_autoptr(SoupMessage) msg = new_message(f, method, path, bytes);
+  if (close)
+    soup_message_headers_replace(soup_message_get_request_headers(msg), "Connection", "close");
+  g_signal_connect(msg, "network-event", G_CALLBACK(count_connect), connects);
+  g_autoptr(Answer) answer = send_message(f, msg);
+  return answer != NULL ? answer->status : 0;
+}
+
+/* Requests in a row share one TLS connection; the server lets a connection go when the
+ * client says "Connection: close", and after a body it refused unread (the rest of that
+ * body must never be read as a request). Each step starts with no connection left open:
+ * the one before said close. (libsoup sends a POST on a new connection anyway.) */
+static void
+test_keep_alive(Fixture *f, gconstpointer data)
+{
+  HARK_REQUIRE(f->node != NULL);
+  g_autoptr(Answer) created = register_user(f, "Alice", PASSWORD);
+  HARK_REQUIRE(check_ok(created, 201));
+  guint connects = 0;
+  g_assert_cmpuint(send_counting(f, "GET", "/v1/users/alice", NULL, TRUE, &connects), ==, 200);
+
+  connects = 0;
+  for (int i = 0; i < 5; i++)
+    g_assert_cmpuint(send_counting(f, "GET", "/v1/users/alice", NULL, i == 4, &connects), ==, 200);
+  g_test_message("5 look-ups in a row: %u connection(s)", connects);
+  g_assert_cmpuint(connects, ==, 1);
+
+  /* A body refused before it was read: that connection is not kept. */
+  g_autofree char *large = g_strnfill(20000, 'a');
+  connects = 0;
+  g_assert_cmpuint(send_counting(f, "POST", "/v1/register", large, FALSE, &connects), ==, 413);
+  g_assert_cmpuint(send_counting(f, "GET", "/v1/users/alice", NULL, FALSE, &connects), ==, 200);
+  g_assert_cmpuint(connects, ==, 2);
+}
+
 /* ---- the login tunnel's preamble ---------------------------------------------------------------- */
 
 /* The line an SN sends before a tunnelled client's bytes (docs/protocol.md), signed with
@@ -1739,14 +1790,11 @@ fresh_nonce(void)
                          g_random_int());
 }
 
-/* POST /v1/login as the SN would carry it: the preamble, then TLS and HTTP/1.1 by hand.
- * The answer's status and error code ("" for none); status 0 when the server closed the
- * connection without an answer. */
-static guint
-tunnelled_login(Fixture *f, const char *preamble, Device *device, const char *user,
-                const char *password, char **code)
+/* A TLS connection to the server as an SN opens it for a client: the preamble, then the
+ * handshake (pinning the server's CA); NULL when the server refused it. */
+static GIOStream *
+tunnel_open(Fixture *f, const char *preamble)
 {
-  *code = NULL;
   g_autoptr(GSocketConnection) tcp = tcp_connect(f);
   g_assert_nonnull(tcp);
   g_autoptr(GError) error = NULL;
@@ -1760,7 +1808,22 @@ tunnelled_login(Fixture *f, const char *preamble, Device *device, const char *us
   g_assert_no_error(error);
   g_tls_connection_set_database(G_TLS_CONNECTION(tls), database);
   if (!g_tls_connection_handshake(G_TLS_CONNECTION(tls), NULL, &error))
+    return NULL;
+  return g_steal_pointer(&tls);
+}
+
+/* POST /v1/login as the SN would carry it: the preamble, then TLS and HTTP/1.1 by hand.
+ * The answer's status and error code ("" for none); status 0 when the server closed the
+ * connection without an answer. */
+static guint
+tunnelled_login(Fixture *f, const char *preamble, Device *device, const char *user,
+                const char *password, char **code)
+{
+  *code = NULL;
+  g_autoptr(GIOStream) tls = tunnel_open(f, preamble);
+  if (tls == NULL)
     return 0;
+  g_autoptr(GError) error = NULL;
   g_autofree char *key = hark_identity_get_public_pem(device->identity);
   g_autofree char *nonce = fetch_nonce(f);
   g_assert_nonnull(nonce);
@@ -1801,6 +1864,20 @@ tunnelled_login(Fixture *f, const char *preamble, Device *device, const char *us
   return status;
 }
 
+/* Alice registered, and an SN's device (user snnode) logged in to sign preambles; NULL
+ * (the case failed) otherwise. */
+static Device *
+tunnel_lab(Fixture *f)
+{
+  g_autoptr(Answer) created = register_user(f, "Alice", PASSWORD);
+  g_autoptr(Answer) sn_user = register_user(f, "snnode", PASSWORD);
+  if (!check_ok(created, 201) || !check_ok(sn_user, 201))
+    return NULL;
+  g_autoptr(Device) sn = device_new(f);
+  g_autoptr(Answer) sn_login = login(f, sn, "snnode", PASSWORD);
+  return check_ok(sn_login, 200) ? g_steal_pointer(&sn) : NULL;
+}
+
 /* A stranger behind an SN fails 22 logins; another client behind the same SN logs in at
  * once, and so does the SN's own address, while the stranger stays limited. A preamble
  * with a wrong signature or used a second time gets no answer at all. */
@@ -1808,12 +1885,8 @@ static void
 test_tunnel_origin(Fixture *f, gconstpointer data)
 {
   HARK_REQUIRE(f->node != NULL);
-  g_autoptr(Answer) created = register_user(f, "Alice", PASSWORD);
-  g_autoptr(Answer) sn_user = register_user(f, "snnode", PASSWORD);
-  HARK_REQUIRE(check_ok(created, 201) && check_ok(sn_user, 201));
-  g_autoptr(Device) sn = device_new(f);
-  g_autoptr(Answer) sn_login = login(f, sn, "snnode", PASSWORD);
-  HARK_REQUIRE(check_ok(sn_login, 200));
+  g_autoptr(Device) sn = tunnel_lab(f);
+  HARK_REQUIRE(sn != NULL);
   g_autoptr(Device) device = device_new(f);
   guint limited = 0;
   for (int i = 0; i < 22; i++) {
@@ -1849,6 +1922,57 @@ test_tunnel_origin(Fixture *f, gconstpointer data)
   memcpy(at, "198.51.100.8", 12);
   g_autofree char *forged_code = NULL;
   g_assert_cmpuint(tunnelled_login(f, forged, device, "alice", PASSWORD, &forged_code), ==, 0);
+}
+
+/* GET path on an open connection, by hand: its status, 0 when the server closed the
+ * connection instead of answering. Reads exactly the answer (its Content-Length), so the
+ * next request can follow on the same connection. */
+static guint
+get_on(GIOStream *stream, const char *path)
+{
+  g_autofree char *request = g_strdup_printf("GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", path);
+  if (!g_output_stream_write_all(g_io_stream_get_output_stream(stream), request, strlen(request),
+                                 NULL, NULL, NULL))
+    return 0;
+  GInputStream *in = g_io_stream_get_input_stream(stream);
+  g_autoptr(GString) head = g_string_new(NULL);
+  char c;
+  while (!g_str_has_suffix(head->str, "\r\n\r\n") && head->len < 8192) {
+    if (g_input_stream_read(in, &c, 1, NULL, NULL) != 1)
+      return 0;
+    g_string_append_c(head, c);
+  }
+  guint status = 0;
+  const char *length = strstr(head->str, "Content-Length: ");
+  if (sscanf(head->str, "HTTP/1.1 %u", &status) != 1 || length == NULL)
+    return 0;
+  gsize body = (gsize)g_ascii_strtoull(length + strlen("Content-Length: "), NULL, 10);
+  g_autofree char *skip = g_malloc(body + 1);
+  gsize got = 0;
+  if (body > 0 && !g_input_stream_read_all(in, skip, body, &got, NULL, NULL))
+    return 0;
+  return got == body ? status : 0;
+}
+
+/* A kept tunnelled connection still counts for the client its SN stated: 60 look-ups a
+ * minute on one connection exhaust that client's look-ups (the 61st: 429), while the
+ * SN's own address, which the connection comes from, still looks up. */
+static void
+test_keep_alive_tunnelled(Fixture *f, gconstpointer data)
+{
+  HARK_REQUIRE(f->node != NULL);
+  g_autoptr(Device) sn = tunnel_lab(f);
+  HARK_REQUIRE(sn != NULL);
+  g_autofree char *nonce = fresh_nonce();
+  g_autofree char *preamble = preamble_for(sn, "198.51.100.9", nonce);
+  g_autoptr(GIOStream) tls = tunnel_open(f, preamble);
+  HARK_REQUIRE(tls != NULL);
+  for (int i = 0; i < 60; i++)
+    HARK_REQUIRE(get_on(tls, "/v1/users/alice") == 200);
+  g_assert_cmpuint(get_on(tls, "/v1/users/alice"), ==, 429);
+  g_autoptr(Answer) direct = user_lookup(f, "alice");
+  HARK_REQUIRE(direct != NULL);
+  g_assert_cmpuint(direct->status, ==, 200);
 }
 
 /* ---- contact requests and blocks --------------------------------------------------------- */
@@ -2185,6 +2309,8 @@ add_all(const char *store)
   add_clocked(store, "lockout", test_lockout);
   add_clocked(store, "lockout-per-source", test_lockout_per_source);
   add(store, "idle-connections", test_idle_connections);
+  add(store, "keep-alive", test_keep_alive);
+  add(store, "keep-alive-tunnelled", test_keep_alive_tunnelled);
   add(store, "tunnel-origin", test_tunnel_origin);
   add(store, "device-names", test_device_names);
   add(store, "lookups-limited", test_lookups_limited);

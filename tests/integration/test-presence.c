@@ -14,7 +14,7 @@
 #include "harness.h"
 #include "lab.h"
 #include "test-isolate.h"
-#include "test-nodes.h"
+#include "hostile-peer.h"
 
 #include <hark/hark.h>
 
@@ -24,8 +24,10 @@
 #define OVERLAY_PORT 33034
 #define JOIN_MS 15000
 #define PUSH_BOUND_MS 2000 /* the bound on a status change reaching a buddy */
-/* The liveness cases' SN settings: a client silent for 2 + 2 × 1 = 4 s is dropped. */
-#define SHORT_KEEPALIVE "keepalive = 2; keepalive_timeout = 1;"
+/* The liveness cases' SN settings: a client silent for 2 + 2 × 1 = 4 s is dropped. Its
+ * clients take the SN's 2 s only with a floor as low (network.keepalive_floor). */
+#define SHORT_KEEPALIVE "keepalive = 2; keepalive_timeout = 1; keepalive_floor = 1;"
+#define SHORT_FLOOR "keepalive_floor = 1;"
 #define SHORT_DROP_S 4
 
 typedef struct {
@@ -78,10 +80,11 @@ client_config(PLab *lab, const char *name, const char *sn_host)
   return g_strdup_printf("node: { name = \"%s\"; supernode = false; };\n"
                          "plugins: { load = ( { name = \"udp\"; }, { name = \"tcp\"; },\n"
                          "  { name = \"ctl\"; } ); };\n"
-                         "network: { allow_loopback = true; join_race_delay_ms = 100;\n"
+                         "network: { allow_loopback = true; join_race_delay_ms = 100; %s\n"
                          "  bootstrap = ( { host = \"%s\"; port = %u; transports = [ \"udp\", "
                          "\"tcp\" ]; } ); };\n%s",
-                         name, sn_host, OVERLAY_PORT, login);
+                         name, lab->options->short_keepalive ? SHORT_FLOOR : "", sn_host,
+                         OVERLAY_PORT, login);
 }
 
 /* ---- waiting ---------------------------------------------------------------------- */
@@ -415,14 +418,9 @@ stranger_message(HarkLink *link, const HarkWireMessage *message, gpointer data)
     stranger->results++;
 }
 
-static void
-stranger_closed(HarkLink *link, const GError *error, gpointer data)
-{
-}
-
 static const HarkLinkHandler stranger_handler = {
   .message = stranger_message,
-  .closed = stranger_closed,
+  .closed = hark_test_peer_closed,
 };
 
 static gboolean
@@ -453,29 +451,21 @@ test_stranger_sees_nothing(PLab *lab, gconstpointer data)
   HARK_REQUIRE(shown != NULL);
   g_auto(HarkTestNet) net = { 0 };
   hark_test_net_init(&net, "hark-carol-XXXXXX");
-  g_autoptr(GError) error = NULL;
-  g_autofree char *ca_dir = g_build_filename(lab->login->node->node->state_dir, "ca", NULL);
-  g_autoptr(HarkCa) lab_ca = hark_ca_load_or_create(ca_dir, "unused: the CA exists", &error);
-  g_assert_no_error(error);
-  HarkNode *node = hark_test_net_node(&net, "carol", lab_ca, lab_ca,
-                                      "plugins = { load = ( { name = \"tcp\"; } ); };\n");
-  HarkRegistration *tcp = hark_test_transport(node, "tcp");
-  const HarkTransportInterface *iface = tcp->iface;
-  HarkTestOpened opened = { 0 };
-  iface->open(tcp->instance, lab->sn_host, OVERLAY_PORT, NULL, hark_test_on_opened, &opened);
-  HARK_REQUIRE(hark_test_wait_for(hark_test_opened_is_up, &opened, hark_test_timeout(5000)));
-  g_ptr_array_add(net.links, opened.link);
+  g_autoptr(HarkCa) lab_ca = hark_test_peer_ca(lab->login->node->node->state_dir);
+  HARK_REQUIRE(lab_ca != NULL);
+  HarkNode *node = hark_test_peer_node(&net, "carol", lab_ca);
   Stranger carol = { 0 };
-  hark_link_set_handler(opened.link, &stranger_handler, &carol);
-  hark_link_send(opened.link, HARK_MSG_JOIN, 1,
-                 g_variant_new_parsed("({'name': <'carol'>, 'as': <'client'>},)"), NULL);
+  HarkLink *link =
+    hark_test_peer_open(&net, node, lab->sn_host, OVERLAY_PORT, &stranger_handler, &carol);
+  HARK_REQUIRE(link != NULL);
+  hark_test_peer_join(link, "carol", NULL, 0);
   HARK_REQUIRE(hark_test_wait_for_flag(&carol.joined, hark_test_timeout(5000)));
 
   gint64 refused = presence_counter(lab->sn, "refused");
   const char *alice[] = { "alice", NULL };
-  hark_link_send(opened.link, HARK_MSG_DIR_SUBSCRIBE, 2, g_variant_new("(s^as)", "bob", alice),
+  hark_link_send(link, HARK_MSG_DIR_SUBSCRIBE, 2, g_variant_new("(s^as)", "bob", alice),
                  NULL);
-  hark_link_send(opened.link, HARK_MSG_DIR_SUBSCRIBE, 3, g_variant_new("(s^as)", "", alice), NULL);
+  hark_link_send(link, HARK_MSG_DIR_SUBSCRIBE, 3, g_variant_new("(s^as)", "", alice), NULL);
   g_autofree char *laptop = device_id(lab->alice1);
   g_autoptr(JsonObject) busy = lab_call(lab->alice1, "status", lab_args("status", "busy", NULL));
   HARK_REQUIRE(busy != NULL);
@@ -483,7 +473,7 @@ test_stranger_sees_nothing(PLab *lab, gconstpointer data)
     wait_presence(lab->bob1, "alice", laptop, "busy", PUSH_BOUND_MS, NULL);
   HARK_REQUIRE(seen != NULL);
   /* The SN answers carol's lookup after anything it pushed her before on that link. */
-  hark_link_send(opened.link, HARK_MSG_DIR_LOOKUP, 4,
+  hark_link_send(link, HARK_MSG_DIR_LOOKUP, 4,
                  g_variant_new("(sb@as)", "alice", FALSE, g_variant_new_strv(NULL, 0)), NULL);
   HARK_REQUIRE(hark_test_wait_for(has_result, &carol, hark_test_timeout(5000)));
   g_assert_cmpuint(carol.presences, ==, 0);
@@ -524,7 +514,7 @@ hostile_message(HarkLink *link, const HarkWireMessage *message, gpointer data)
 
 static const HarkLinkHandler hostile_handler = {
   .message = hostile_message,
-  .closed = stranger_closed,
+  .closed = hark_test_peer_closed,
 };
 
 static HarkIdentity *
@@ -591,31 +581,16 @@ test_forged_watch(PLab *lab, gconstpointer data)
   g_auto(HarkTestNet) net = { 0 };
   hark_test_net_init(&net, "hark-mallory-XXXXXX");
   g_autoptr(GError) error = NULL;
-  g_autofree char *ca_dir = g_build_filename(lab->login->node->node->state_dir, "ca", NULL);
-  g_autoptr(HarkCa) lab_ca = hark_ca_load_or_create(ca_dir, "unused: the CA exists", &error);
-  g_assert_no_error(error);
-  HarkNode *node = hark_test_net_node(&net, "mallory", lab_ca, lab_ca,
-                                      "plugins = { load = ( { name = \"tcp\"; } ); };\n");
-  HarkRegistration *tcp = hark_test_transport(node, "tcp");
-  const HarkTransportInterface *iface = tcp->iface;
-  g_autofree char *prefix = g_strndup(lab->sn_host, strrchr(lab->sn_host, '.') - lab->sn_host);
-  g_autofree char *announced = g_strdup_printf("%s.41", prefix);
-  HARK_REQUIRE(iface->listen(tcp->instance, announced, OVERLAY_PORT, &error));
-  HarkTestOpened opened = { 0 };
-  iface->open(tcp->instance, lab->sn_host, OVERLAY_PORT, NULL, hark_test_on_opened, &opened);
-  HARK_REQUIRE(hark_test_wait_for(hark_test_opened_is_up, &opened, hark_test_timeout(5000)));
-  g_ptr_array_add(net.links, opened.link);
+  g_autoptr(HarkCa) lab_ca = hark_test_peer_ca(lab->login->node->node->state_dir);
+  HARK_REQUIRE(lab_ca != NULL);
+  HarkNode *node = hark_test_peer_node(&net, "mallory", lab_ca);
+  g_autofree char *announced = hark_test_peer_address(lab->sn_host, 41);
+  HARK_REQUIRE(hark_test_peer_listen(node, announced, OVERLAY_PORT));
   Hostile h = { 0 };
-  hark_link_set_handler(opened.link, &hostile_handler, &h);
-  const char *const tcp_only[] = { "tcp", NULL };
-  GVariantBuilder dict;
-  g_variant_builder_init(&dict, G_VARIANT_TYPE("a{sv}"));
-  g_variant_builder_add(&dict, "{sv}", "name", g_variant_new_string("mallory-sn"));
-  g_variant_builder_add(&dict, "{sv}", "as", g_variant_new_string("peer"));
-  g_variant_builder_add(&dict, "{sv}", "host", g_variant_new_string(announced));
-  g_variant_builder_add(&dict, "{sv}", "port", g_variant_new_uint16(OVERLAY_PORT));
-  g_variant_builder_add(&dict, "{sv}", "transports", g_variant_new_strv(tcp_only, -1));
-  hark_link_send(opened.link, HARK_MSG_JOIN, 1, g_variant_new("(a{sv})", &dict), NULL);
+  HarkLink *link =
+    hark_test_peer_open(&net, node, lab->sn_host, OVERLAY_PORT, &hostile_handler, &h);
+  HARK_REQUIRE(link != NULL);
+  hark_test_peer_join(link, "mallory-sn", announced, OVERLAY_PORT);
   HARK_REQUIRE(hark_test_wait_for_flag(&h.joined, hark_test_timeout(5000)));
   g_autoptr(JsonObject) linked = wait_until(lab->sn, "overlay", lab_overlay_is_super,
                                             GUINT_TO_POINTER(2), "linked to mallory-sn, verified");
@@ -639,7 +614,7 @@ test_forged_watch(PLab *lab, gconstpointer data)
 
   gint64 before = presence_counter(lab->sn, "watches_refused");
   const char *alice[] = { "alice", NULL };
-  hark_link_send(opened.link, HARK_MSG_DIR_SUBSCRIBE, 2, g_variant_new("(s^as)", "bob", alice),
+  hark_link_send(link, HARK_MSG_DIR_SUBSCRIBE, 2, g_variant_new("(s^as)", "bob", alice),
                  NULL);
   g_autoptr(GVariant) own = watch_of_alice("bob", me, now, own_cert, key);
   g_autoptr(GVariant) forged = watch_of_alice("bob", me, now, bob_cert, key);
@@ -647,11 +622,11 @@ test_forged_watch(PLab *lab, gconstpointer data)
   g_autoptr(GVariant) stale =
     watch_of_alice("bob", me, now - HARK_PRESENCE_WATCH_MAX_AGE_S - 60, bob_cert, bob_key);
   g_autoptr(GVariant) ahead = watch_of_alice("bob", me, now + 3600, bob_cert, bob_key);
-  send_watch(opened.link, 3, own);
-  send_watch(opened.link, 4, forged);
-  send_watch(opened.link, 5, elsewhere);
-  send_watch(opened.link, 6, stale);
-  send_watch(opened.link, 7, ahead);
+  send_watch(link, 3, own);
+  send_watch(link, 4, forged);
+  send_watch(link, 5, elsewhere);
+  send_watch(link, 6, stale);
+  send_watch(link, 7, ahead);
   gint64 all = before + 6;
   g_autoptr(JsonObject) counted =
     wait_until(lab->sn, "directory", watches_refused_past, &all, "six watches refused");
@@ -665,7 +640,7 @@ test_forged_watch(PLab *lab, gconstpointer data)
     wait_presence(lab->bob1, "alice", laptop, "busy", PUSH_BOUND_MS, NULL);
   HARK_REQUIRE(seen != NULL);
   /* Her SN pushed before bob saw it; its answer to a ping comes after any such push. */
-  hark_link_send(opened.link, HARK_MSG_PING, 8, g_variant_new("(t)", (guint64)0), NULL);
+  hark_link_send(link, HARK_MSG_PING, 8, g_variant_new("(t)", (guint64)0), NULL);
   HARK_REQUIRE(hark_test_wait_for_flag(&h.ponged, hark_test_timeout(5000)));
   g_assert_cmpuint(h.alice_full, ==, 0);
   g_assert_cmpint(presence_counter(lab->sn, "watches_refused"), ==, all);

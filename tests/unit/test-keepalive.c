@@ -6,7 +6,9 @@
  * only still lets the SN hear from the client; a vanished SN is noticed within
  * keepalive + keepalive_timeout, which the defaults keep within the issue's 30 s; the
  * SN's bound on a silent client is within 60 s and never shorter than a live client's
- * probing allows. */
+ * probing allows; an SN's JOIN_OK.keepalive below network.keepalive_floor (a hostile SN
+ * asking for a PING every second) is raised to the floor, the client's own setting is
+ * not, and an SN with a short keepalive of its own still keeps such clients. */
 #include "overlay-private.h"
 
 #define MS ((gint64)1000)
@@ -230,6 +232,53 @@ test_sn_bound(void)
   g_assert_cmpint(limit, >, config->keepalive * S);
 }
 
+/* A hostile SN answers JOIN_OK with keepalive 1: an idle hour costs the client one PING
+ * per floor (10 s), not one a second. */
+static void
+test_sn_keepalive_floored(void)
+{
+  g_autoptr(HarkConfig) config = hark_config_new_default();
+  g_assert_cmpint(config->keepalive_floor, ==, 10);
+  g_assert_cmpuint(hark_overlay_keepalive_choose(config, 1), ==, 10);
+  g_assert_cmpuint(hark_overlay_keepalive_choose(config, 9), ==, 10);
+  g_assert_cmpuint(hark_overlay_keepalive_choose(config, 15), ==, 15);
+  g_assert_cmpuint(hark_overlay_keepalive_choose(config, 300), ==, 20);
+  g_assert_cmpuint(hark_overlay_keepalive_choose(config, 0), ==, 20);
+  Sim sim = { .silence = hark_overlay_keepalive_choose(config, 1) * S,
+              .timeout = config->keepalive_timeout * S };
+  sim_run(&sim, 3600 * S);
+  g_test_message("idle hour behind an SN asking for 1 s: %u PINGs", sim.probes);
+  g_assert_cmpuint(sim.probes, <=, 360);
+  g_assert_cmpuint(sim.probes, >=, 359);
+  g_assert_cmpint(sim.dead_at, ==, 0);
+}
+
+/* The floor is on what the SN asks, not on the user's own choice (the loopback tests
+ * PING every second on purpose). */
+static void
+test_own_keepalive_below_floor_kept(void)
+{
+  g_autoptr(HarkConfig) config = hark_config_new_default();
+  config->keepalive = 2;
+  g_assert_cmpuint(hark_overlay_keepalive_choose(config, 1), ==, 2);
+  g_assert_cmpuint(hark_overlay_keepalive_choose(config, 30), ==, 2);
+  config->keepalive_floor = 1;
+  g_assert_cmpuint(hark_overlay_keepalive_choose(config, 1), ==, 1);
+}
+
+/* An SN whose own keepalive is below the floor hands it in JOIN_OK, but its clients PING
+ * only every floor s: its sweep must wait for that, or it would drop every live client. */
+static void
+test_sn_bound_with_short_keepalive(void)
+{
+  g_autoptr(HarkConfig) sn = hark_config_new_default();
+  sn->keepalive = 2;
+  g_autoptr(HarkConfig) client = hark_config_new_default();
+  guint client_s = hark_overlay_keepalive_choose(client, (guint32)sn->keepalive);
+  gint64 limit = hark_overlay_client_silence_limit_us(sn);
+  g_assert_cmpint(limit, >=, ((gint64)client_s + client->keepalive_timeout) * S);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -242,5 +291,8 @@ main(int argc, char **argv)
   g_test_add_func("/keepalive/answer-within-timeout", test_answer_within_timeout);
   g_test_add_func("/keepalive/timeout-longer-than-silence", test_timeout_longer_than_silence);
   g_test_add_func("/keepalive/sn-bound", test_sn_bound);
+  g_test_add_func("/keepalive/sn-keepalive-floored", test_sn_keepalive_floored);
+  g_test_add_func("/keepalive/own-keepalive-below-floor-kept", test_own_keepalive_below_floor_kept);
+  g_test_add_func("/keepalive/sn-bound-with-short-keepalive", test_sn_bound_with_short_keepalive);
   return g_test_run();
 }

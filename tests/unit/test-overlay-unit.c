@@ -10,11 +10,13 @@
  * learnt), and so does a second, ordinary overlay over tcp on loopback; a full SN redirects (at most 16 entries, itself left out); a peer claiming to
  * be an SN gets no STUN_RELAY and its SN_LIST is not learnt until the SN reached it at the
  * claimed address, then both work and the list lands in the host cache unverified; the
- * admission slots of links that never finished their handshake are given back. */
+ * admission slots of links that never finished their handshake are given back; a hostile
+ * SN whose JOIN_OK asks for a PING every second gets one every network.keepalive_floor s. */
 #include "overlay-private.h"
 #include "stun.h"
 #include "hark/hark.h"
-#include "test-nodes.h"
+#include "hostile-peer.h"
+#include "test-wait.h"
 
 #include <string.h>
 #include <sys/socket.h>
@@ -522,6 +524,86 @@ test_client_overlay_joins(Fixture *f, gconstpointer data)
   g_assert_null(sn->learnt_from);
 }
 
+/* ---- a hostile SN ------------------------------------------------------------------------- */
+
+/* An SN built in this process on the test CA: it answers a JOIN with a JOIN_OK asking for a
+ * keep-alive every HOSTILE_KEEPALIVE_S, and every PING with a PONG, and counts the PINGs. */
+#define HOSTILE_KEEPALIVE_S 1
+
+typedef struct {
+  HarkTestNet *net;
+  guint pings;
+} HostileSn;
+
+static void
+hostile_sn_message(HarkLink *link, const HarkWireMessage *message, gpointer data)
+{
+  HostileSn *sn = data;
+  if (message->type == HARK_MSG_PING) {
+    sn->pings++;
+    hark_link_send(link, HARK_MSG_PONG, message->id, message->body, NULL);
+  } else if (message->type == HARK_MSG_JOIN) {
+    hark_link_send(link, HARK_MSG_JOIN_OK, message->id,
+                   g_variant_new_parsed("({'name': <'hostile'>, 'keepalive': <%u>,"
+                                        " 'authenticated': <true>},)",
+                                        (guint32)HOSTILE_KEEPALIVE_S),
+                   NULL);
+  }
+}
+
+static const HarkLinkHandler hostile_sn_handler = {
+  .message = hostile_sn_message,
+  .closed = hark_test_peer_closed,
+};
+
+static void
+hostile_sn_accepted(HarkLink *link, gpointer data)
+{
+  HostileSn *sn = data;
+  hark_link_set_handler(link, &hostile_sn_handler, sn);
+  g_ptr_array_add(sn->net->links, link);
+}
+
+/* The client takes the floor (10 s), not the SN's 1 s: nothing to PING for in the seconds
+ * a 1 s keep-alive would have sent several, and the raised value is counted. */
+static void
+test_hostile_sn_keepalive_floored(Fixture *f, gconstpointer data)
+{
+  /* Static: its links' handler may still run as the fixture frees them. */
+  static HostileSn hostile;
+  hostile = (HostileSn){ .net = &f->net };
+  HarkNode *sn_node = hark_test_net_node(&f->net, "hostile", f->net.ca, f->net.ca,
+                                         "plugins = { load = ( { name = \"tcp\"; } ); };\n");
+  hark_link_set_network_handlers(sn_node, hostile_sn_accepted, NULL, &hostile);
+  HarkRegistration *tcp = hark_test_transport(sn_node, "tcp");
+  const HarkTransportInterface *iface = tcp->iface;
+  guint16 port = free_port(G_SOCKET_TYPE_STREAM);
+  g_autoptr(GError) error = NULL;
+  g_assert_true(iface->listen(tcp->instance, "127.0.0.1", port, &error));
+  g_assert_no_error(error);
+
+  g_autofree char *network =
+    g_strdup_printf("join_race_delay_ms = 0; bootstrap = ( { host = \"127.0.0.1\"; port = %u;"
+                    " transports = [ \"tcp\" ]; } );",
+                    port);
+  HarkNode *carol =
+    hark_test_net_node_configured(&f->net, "carol", f->net.ca, f->net.ca, "supernode = false;",
+                                  network, "plugins = { load = ( { name = \"tcp\"; } ); };\n");
+  f->client = hark_overlay_new(carol, NULL, &error);
+  g_assert_no_error(error);
+  hark_overlay_start(f->client);
+  g_assert_true(wait_for(is_attached, f->client));
+  g_assert_cmpstr(f->client->sn->name, ==, "hostile");
+  g_assert_cmpuint(f->client->keepalive_s, ==, 10);
+  g_assert_cmpuint(f->client->counters.sn_keepalive_raised, ==, 1);
+  /* On purpose: a 1 s keep-alive would have sent two PINGs by now. */
+  hark_test_let_time_pass(2500);
+  g_assert_cmpuint(hostile.pings, ==, 0);
+  g_assert_cmpuint(f->client->pings_sent, ==, 0);
+  g_assert_true(f->client->sn != NULL);
+  iface->stop_listening(tcp->instance);
+}
+
 typedef struct {
   HarkOverlay *overlay;
   guint unjoined;
@@ -594,5 +676,6 @@ main(int argc, char **argv)
   ADD("/overlay-unit/claimed-sn", test_claimed_sn, 0);
   ADD("/overlay-unit/admission-slots", test_admission_slots, 0);
   ADD("/overlay-unit/client-overlay-joins", test_client_overlay_joins, 0);
+  ADD("/overlay-unit/hostile-sn-keepalive-floored", test_hostile_sn_keepalive_floored, 0);
   return g_test_run();
 }

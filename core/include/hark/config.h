@@ -57,6 +57,8 @@ typedef struct {
   int nat_probe_interval; /* s between NAT probes (also on address changes); 1800 */
   int keepalive; /* s of silence on the SN link before a PING; 20 (paper: 120) */
   int keepalive_timeout; /* s without anything arriving after it: the SN is dead; 8 */
+  int keepalive_floor; /* s: the shortest JOIN_OK.keepalive a client takes from its SN (a
+                        * hostile SN must not make it PING every second); 10 */
   int join_race_delay_ms; /* TLS connects start this long after the UDP probes; 150 */
   int join_fallback_delay_ms; /* the web-port fallback starts this long after; 1000 */
   int handshake_timeout_ms; /* a TLS handshake that takes longer is dropped; 10000 */

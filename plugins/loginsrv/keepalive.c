@@ -1,0 +1,186 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* keepalive.c: a client's TLS connection carries its next requests too.
+ *
+ * libsoup keeps an HTTP/1.1 connection open after an answer only when the SoupServer has
+ * listeners of its own; this server has none (tls.c accepts, checks and hands each
+ * connection over with soup_server_accept_iostream), so libsoup closed every connection
+ * after one answer and every request paid a TCP and TLS handshake. Here, once an answer
+ * has been written, its connection is taken back from libsoup
+ * (soup_server_message_steal_connection) and handed over again, with the same addresses
+ * (a tunnelled connection keeps the client its SN stated), to read the next request.
+ *
+ * What an idle connection costs is bounded: it is closed after LOGIN_KEEP_IDLE_SECONDS
+ * without a request, after LOGIN_KEEP_MAX_REQUESTS requests, and it is not kept at all
+ * when LOGIN_KEEP_MAX_IDLE connections are idle already, LOGIN_KEEP_MAX_IDLE_PER_SOURCE
+ * of them from its source, or the request was refused before its body was read (the
+ * unread body would be taken for the next request). A client that says
+ * "Connection: close" or speaks HTTP/1.0 is not kept either. */
+#include "loginsrv.h"
+
+#define CONN_DATA "hark-login-conn"
+
+struct _LoginConn {
+  LoginServer *server; /* NULL once the server stopped */
+  GSocketAddress *local;
+  GSocketAddress *remote; /* not owned: it owns this */
+  char *source; /* what the per-source bound counts: as tls.c's */
+  guint requests;
+  GIOStream *stream; /* while idle: ours to close */
+  GSource *idle; /* while idle: closes it */
+};
+
+static void
+conn_close_done(GObject *source, GAsyncResult *result, gpointer data)
+{
+  g_io_stream_close_finish(G_IO_STREAM(source), result, NULL);
+}
+
+/* No longer idle: a request came, or the connection is closed or gone. */
+static void
+conn_busy(LoginConn *conn)
+{
+  if (conn->idle != NULL) {
+    g_source_destroy(conn->idle);
+    g_clear_pointer(&conn->idle, g_source_unref);
+  }
+  g_clear_object(&conn->stream);
+  if (conn->server != NULL && conn->server->kept != NULL)
+    g_hash_table_remove(conn->server->kept, conn);
+}
+
+static void
+conn_free(gpointer data)
+{
+  LoginConn *conn = data;
+  conn_busy(conn);
+  g_clear_object(&conn->local);
+  g_free(conn->source);
+  g_free(conn);
+}
+
+void
+login_keepalive_track(LoginServer *s, GSocketAddress *local, GSocketAddress *remote,
+                      const char *source)
+{
+  LoginConn *conn = g_new0(LoginConn, 1);
+  conn->server = s;
+  conn->local = local != NULL ? g_object_ref(local) : NULL;
+  conn->remote = remote;
+  conn->source = g_strdup(source);
+  s->connections_accepted++;
+  g_object_set_data_full(G_OBJECT(remote), CONN_DATA, conn, conn_free);
+}
+
+static LoginConn *
+conn_of(SoupServerMessage *msg)
+{
+  GSocketAddress *remote = soup_server_message_get_remote_address(msg);
+  return remote != NULL ? g_object_get_data(G_OBJECT(remote), CONN_DATA) : NULL;
+}
+
+void
+login_keepalive_request_started(SoupServerMessage *msg)
+{
+  LoginConn *conn = conn_of(msg);
+  if (conn == NULL)
+    return;
+  conn_busy(conn);
+  conn->requests++;
+}
+
+static gboolean
+on_idle_timeout(gpointer data)
+{
+  LoginConn *conn = data;
+  GIOStream *stream = g_steal_pointer(&conn->stream);
+  g_clear_pointer(&conn->idle, g_source_unref);
+  conn_busy(conn);
+  /* libsoup, waiting for the next request, sees the end and lets the connection go. */
+  g_io_stream_close_async(stream, G_PRIORITY_DEFAULT, NULL, conn_close_done, NULL);
+  g_object_unref(stream);
+  return G_SOURCE_REMOVE;
+}
+
+static guint
+idle_from(LoginServer *s, const char *source)
+{
+  guint n = 0;
+  GHashTableIter iter;
+  gpointer key;
+  g_hash_table_iter_init(&iter, s->kept);
+  while (g_hash_table_iter_next(&iter, &key, NULL))
+    n += g_strcmp0(((LoginConn *)key)->source, source) == 0;
+  return n;
+}
+
+static gboolean
+may_keep(LoginServer *s, SoupServerMessage *msg, LoginConn *conn)
+{
+  SoupMessageHeaders *headers = soup_server_message_get_request_headers(msg);
+  return !s->stopping && s->soup != NULL && s->kept != NULL &&
+         soup_server_message_get_http_version(msg) == SOUP_HTTP_1_1 &&
+         !soup_message_headers_header_contains(headers, "Connection", "close") &&
+         conn->requests < LOGIN_KEEP_MAX_REQUESTS &&
+         g_hash_table_size(s->kept) < LOGIN_KEEP_MAX_IDLE &&
+         idle_from(s, conn->source) < LOGIN_KEEP_MAX_IDLE_PER_SOURCE;
+}
+
+/* The answer is written: take the connection back and wait for the next request on it. */
+static void
+on_wrote_body(SoupServerMessage *msg, gpointer data)
+{
+  LoginServer *s = data;
+  LoginConn *conn = conn_of(msg);
+  if (conn == NULL || conn->server == NULL || !may_keep(s, msg, conn))
+    return; /* libsoup closes it, as before */
+  GSocketAddress *remote = conn->remote;
+  g_object_ref(remote); /* the stolen message may take the last other reference */
+  GIOStream *stream = soup_server_message_steal_connection(msg);
+  g_autoptr(GError) error = NULL;
+  if (stream == NULL) {
+    g_object_unref(remote);
+    return;
+  }
+  if (!soup_server_accept_iostream(s->soup, stream, conn->local, remote, &error)) {
+    g_debug("closed a kept connection from %s: %s", conn->source, error->message);
+    g_io_stream_close_async(stream, G_PRIORITY_DEFAULT, NULL, conn_close_done, NULL);
+    g_object_unref(stream);
+    g_object_unref(remote);
+    return;
+  }
+  conn->stream = stream;
+  conn->idle = g_timeout_source_new_seconds(LOGIN_KEEP_IDLE_SECONDS);
+  g_source_set_callback(conn->idle, on_idle_timeout, conn, NULL);
+  g_source_attach(conn->idle, hark_context_main_context(s->ctx));
+  g_hash_table_add(s->kept, conn);
+  s->connections_kept++;
+  g_object_unref(remote);
+}
+
+void
+login_keepalive_offer(LoginServer *s, SoupServerMessage *msg)
+{
+  g_signal_connect(msg, "wrote-body", G_CALLBACK(on_wrote_body), s);
+}
+
+void
+login_keepalive_start(LoginServer *s)
+{
+  s->kept = g_hash_table_new(NULL, NULL);
+}
+
+void
+login_keepalive_stop(LoginServer *s)
+{
+  if (s->kept == NULL)
+    return;
+  /* soup_server_disconnect, right after, closes them with every other connection. */
+  GList *conns = g_hash_table_get_keys(s->kept);
+  for (GList *l = conns; l != NULL; l = l->next) {
+    LoginConn *conn = l->data;
+    conn_busy(conn);
+    conn->server = NULL;
+  }
+  g_list_free(conns);
+  g_clear_pointer(&s->kept, g_hash_table_unref);
+}
