@@ -133,3 +133,76 @@ hark_store_set_request_pending(GError **error, const char *from_key, const char 
   g_set_error(error, HARK_STORE_ERROR, HARK_STORE_ERROR_EXISTS,
               "a request from '%s' to '%s' is pending already", from_key, to_key);
 }
+
+HarkStoreCertificate *
+hark_store_certificate_new(const char *device_id, const char *certificate, gint64 expires)
+{
+  HarkStoreCertificate *entry = g_new0(HarkStoreCertificate, 1);
+  entry->device_id = g_strdup(device_id);
+  entry->certificate = g_strdup(certificate);
+  entry->expires = expires;
+  return entry;
+}
+
+void
+hark_store_certificate_free(HarkStoreCertificate *certificate)
+{
+  if (certificate == NULL)
+    return;
+  g_free(certificate->device_id);
+  g_free(certificate->certificate);
+  g_free(certificate);
+}
+
+HarkStoreMessage *
+hark_store_message_new(const char *id, const char *device_id, const char *user_key,
+                       const char *sender_key, const char *sender_device, GBytes *envelope,
+                       gint64 held_at, gint64 expires)
+{
+  HarkStoreMessage *message = g_new0(HarkStoreMessage, 1);
+  message->id = g_strdup(id);
+  message->device_id = g_strdup(device_id);
+  message->user_key = g_strdup(user_key);
+  message->sender_key = g_strdup(sender_key);
+  message->sender_device = g_strdup(sender_device);
+  message->envelope = envelope != NULL ? g_bytes_ref(envelope) : g_bytes_new(NULL, 0);
+  message->held_at = held_at;
+  message->expires = expires;
+  return message;
+}
+
+void
+hark_store_message_free(HarkStoreMessage *message)
+{
+  if (message == NULL)
+    return;
+  g_free(message->id);
+  g_free(message->device_id);
+  g_free(message->user_key);
+  g_free(message->sender_key);
+  g_free(message->sender_device);
+  g_bytes_unref(message->envelope);
+  g_free(message);
+}
+
+gboolean
+hark_store_check_message_limits(const HarkStoreMessageLimits *limits, const HarkStoreUsage *sender,
+                                const HarkStoreUsage *device, gsize size, GError **error)
+{
+  gint64 bytes = (gint64)size;
+  if (sender->count + 1 > limits->sender.count || sender->bytes + bytes > limits->sender.bytes) {
+    g_set_error(error, HARK_STORE_ERROR, HARK_STORE_ERROR_LIMIT,
+                "the sender has %" G_GINT64_FORMAT " messages (%" G_GINT64_FORMAT
+                " bytes) held; at most %" G_GINT64_FORMAT " (%" G_GINT64_FORMAT " bytes)",
+                sender->count, sender->bytes, limits->sender.count, limits->sender.bytes);
+    return FALSE;
+  }
+  if (device->count + 1 > limits->device.count || device->bytes + bytes > limits->device.bytes) {
+    g_set_error(error, HARK_STORE_ERROR, HARK_STORE_ERROR_FULL,
+                "the device has %" G_GINT64_FORMAT " messages (%" G_GINT64_FORMAT
+                " bytes) held; at most %" G_GINT64_FORMAT " (%" G_GINT64_FORMAT " bytes)",
+                device->count, device->bytes, limits->device.count, limits->device.bytes);
+    return FALSE;
+  }
+  return TRUE;
+}

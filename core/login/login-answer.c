@@ -84,6 +84,8 @@ static const struct {
   { "unauthenticated", HARK_LOGIN_ERROR_UNAUTHENTICATED },
   { "conflict", HARK_LOGIN_ERROR_CONFLICT },
   { "not-found", HARK_LOGIN_ERROR_NOT_FOUND },
+  { "over-quota", HARK_LOGIN_ERROR_OVER_QUOTA },
+  { "recipient-full", HARK_LOGIN_ERROR_RECIPIENT_FULL },
 };
 
 static HarkLoginError
@@ -119,8 +121,9 @@ refusal_error(const HarkLoginAsk *ask, JsonObject *refusal, const char *retry_af
   /* The directory part's refusals say more than a login's would: the server's words (a
    * recent decline, a flood of requests or of look-ups with the wait, no such request)
    * are the ones to show; "too many failed logins" would be wrong. */
-  if (ask->server_words &&
-      (kind == HARK_LOGIN_ERROR_LOCKED_OUT || kind == HARK_LOGIN_ERROR_NOT_FOUND)) {
+  if ((ask->server_words &&
+       (kind == HARK_LOGIN_ERROR_LOCKED_OUT || kind == HARK_LOGIN_ERROR_NOT_FOUND)) ||
+      kind == HARK_LOGIN_ERROR_OVER_QUOTA || kind == HARK_LOGIN_ERROR_RECIPIENT_FULL) {
     g_autofree char *shown = message != NULL ? hark_text_escape(message, -1, 200) : NULL;
     return g_error_new(HARK_LOGIN_ERROR, kind, "%s",
                        shown != NULL ? shown : "the login server refused the request");

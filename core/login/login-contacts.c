@@ -216,9 +216,8 @@ lookup_answered(JsonObject *result, GError *error, gpointer data)
     json_object_unref(result);
 }
 
-/* A name goes into a path only when it is a name: anything else is no such user. */
-static gboolean
-is_name(const char *text)
+gboolean
+hark_login_is_name(const char *text)
 {
   gsize length = text != NULL ? strlen(text) : 0;
   return length >= 1 && length <= 64 &&
@@ -232,7 +231,7 @@ hark_login_client_lookup_async(HarkLoginClient *client, const char *name, GCance
 {
   GTask *task = g_task_new(NULL, cancellable, callback, user_data);
   g_task_set_source_tag(task, hark_login_client_lookup_async);
-  if (!is_name(name)) {
+  if (!hark_login_is_name(name)) {
     g_task_return_int(task, HARK_LOGIN_LOOKUP_NO_SUCH_USER);
     g_object_unref(task);
     return;
@@ -288,7 +287,7 @@ hark_login_client_search_async(HarkLoginClient *client, const char *prefix, guin
 {
   GTask *task = g_task_new(NULL, cancellable, callback, user_data);
   g_task_set_source_tag(task, hark_login_client_search_async);
-  if (!is_name(prefix)) {
+  if (!hark_login_is_name(prefix)) {
     g_task_return_new_error(task, HARK_LOGIN_ERROR, HARK_LOGIN_ERROR_BAD_NAME,
                             "a search prefix holds only what user names hold");
     g_object_unref(task);

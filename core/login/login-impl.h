@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* login-impl.h: the login client's state and operations, shared by login.c (the client,
  * logging in and out, certificates, renewal), login-requests.c (sending a request and
- * reading its answer), login-buddies.c (the buddy list) and login-tunnel.c (the way
+ * reading its answer), login-buddies.c (the buddy list), login-contacts.c,
+ * login-messages.c (messages held for offline devices) and login-tunnel.c (the way
  * through the super node). */
 #pragma once
 
@@ -136,6 +137,9 @@ void hark_login_op_answer(Op *op, JsonObject *answer, GError *error);
 
 /* login-contacts.c: this device no longer knows which requests it has announced. */
 void hark_login_forget_contacts(HarkLoginClient *client);
+/* A name goes into a path only when it is a name (1 to 64 name characters): anything else
+ * is no such user. */
+gboolean hark_login_is_name(const char *text);
 
 /* login-buddies.c: the buddy list, kept and asked for. */
 gboolean hark_login_install_buddies(HarkLoginClient *client, gint64 revision, JsonArray *buddies,

@@ -34,6 +34,8 @@ typedef enum {
                                      * not verify or bind this device, malformed JSON) */
   HARK_LOGIN_ERROR_SERVER, /* any other refusal; the message is the server's */
   HARK_LOGIN_ERROR_IO, /* the state directory could not be written */
+  HARK_LOGIN_ERROR_OVER_QUOTA, /* this user holds too many messages for offline devices */
+  HARK_LOGIN_ERROR_RECIPIENT_FULL, /* the recipient device has too many held (try later) */
 } HarkLoginError;
 
 typedef struct _HarkLoginClient HarkLoginClient;
@@ -182,6 +184,63 @@ void hark_login_client_search_async(HarkLoginClient *client, const char *prefix,
                                     gpointer user_data);
 /* The names as registered (char*), or NULL with error. */
 GPtrArray *hark_login_client_search_finish(GAsyncResult *result, GError **error);
+
+/* login-messages.c: messages held for offline devices (docs/protocol.md, "Messages: held
+ * for offline devices"). Each needs a login (else NOT_LOGGED_IN) and signs its request. */
+
+/* A device of a user, with its current certificate (verified against the pinned CA, for
+ * that user and that device). */
+typedef struct {
+  char *device_id; /* 64 hex */
+  GBytes *certificate; /* DER */
+} HarkLoginDeviceCertificate;
+void hark_login_device_certificate_free(HarkLoginDeviceCertificate *certificate);
+
+/* GET /v1/users/NAME/devices: user's devices that are not revoked and whose last
+ * certificate is still valid (entries whose certificate does not verify are left out). A
+ * user who blocks this one answers an empty list. UNKNOWN_USER when there is none. */
+void hark_login_client_device_certificates_async(HarkLoginClient *client, const char *user,
+                                                 GCancellable *cancellable,
+                                                 GAsyncReadyCallback callback, gpointer user_data);
+/* HarkLoginDeviceCertificate*, or NULL with error. */
+GPtrArray *hark_login_client_device_certificates_finish(GAsyncResult *result, GError **error);
+
+/* POST /v1/messages: the login server holds envelope (a signed envelope this device
+ * sealed, naming device_id among its recipients) until device_id fetches it or it
+ * expires. OVER_QUOTA, RECIPIENT_FULL, or SERVER (with the server's words: a refused
+ * envelope) when refused. */
+void hark_login_client_hold_message_async(HarkLoginClient *client, const char *device_id,
+                                          GBytes *envelope, GCancellable *cancellable,
+                                          GAsyncReadyCallback callback, gpointer user_data);
+/* The server's id for the held message (32 hex) and when it expires (unix seconds). */
+char *hark_login_client_hold_message_finish(GAsyncResult *result, gint64 *expires, GError **error);
+
+/* A message held for this device. */
+typedef struct {
+  char *id; /* the server's id, to acknowledge it */
+  GBytes *envelope; /* as the sender gave it: verify and open it (core/message) */
+  gint64 held_at; /* unix seconds, by the server's clock */
+} HarkLoginHeldMessage;
+void hark_login_held_message_free(HarkLoginHeldMessage *message);
+
+/* GET /v1/messages: up to 100 messages held for this device, oldest first; *more tells
+ * whether more wait (acknowledge these, then fetch again). */
+void hark_login_client_fetch_messages_async(HarkLoginClient *client, GCancellable *cancellable,
+                                            GAsyncReadyCallback callback, gpointer user_data);
+/* HarkLoginHeldMessage*, or NULL with error. */
+GPtrArray *hark_login_client_fetch_messages_finish(GAsyncResult *result, gboolean *more,
+                                                   GError **error);
+
+/* POST /v1/messages/ack: deletes the held messages ids names (1 to 100, NULL-terminated)
+ * once this device has them safe; ids not held for this device are ignored. */
+void hark_login_client_ack_messages_async(HarkLoginClient *client, const char *const *ids,
+                                          GCancellable *cancellable, GAsyncReadyCallback callback,
+                                          gpointer user_data);
+/* How many were deleted, or -1 with error. */
+gint64 hark_login_client_ack_messages_finish(GAsyncResult *result, GError **error);
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(HarkLoginDeviceCertificate, hark_login_device_certificate_free)
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(HarkLoginHeldMessage, hark_login_held_message_free)
 
 /* login-commands.c: register, login, logout, passwd, ... in the node's one command table;
  * they answer about *client, which the node sets once it has one, and NOT_CONFIGURED on

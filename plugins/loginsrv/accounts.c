@@ -279,6 +279,8 @@ login_work(LoginServer *s, gpointer data, LoginReply *reply)
     login_reply_store_failure(reply, "record a login", error);
     return;
   }
+  if (!login_record_certificate(s, job->key, job->device_id, answer, reply))
+    return;
   JsonObject *buddies = login_buddy_list(s, job->key, reply);
   if (buddies == NULL)
     return;
@@ -397,7 +399,8 @@ renew_work(LoginServer *s, gpointer data, LoginReply *reply)
     return;
   }
   g_autoptr(JsonObject) answer = json_object_new();
-  if (login_issue_certificate(s, user, job->public_key, answer, reply))
+  if (login_issue_certificate(s, user, job->public_key, answer, reply) &&
+      login_record_certificate(s, job->key, job->signer->device_id, answer, reply))
     login_reply_ok(reply, SOUP_STATUS_OK, g_steal_pointer(&answer));
 }
 

@@ -23,6 +23,8 @@ typedef struct {
   gboolean query; /* takes a query string */
   gboolean is_signed; /* needs the signature headers (auth.c) */
   void (*handle)(LoginRequest *req);
+  const char *suffix; /* a prefix route's path after its segment (NULL: none) */
+  gsize max_body; /* a larger body than the max_body setting (0: that setting) */
 } Route;
 
 static const Route routes[] = {
@@ -38,9 +40,14 @@ static const Route routes[] = {
   { "POST", "/v1/contacts", FALSE, FALSE, TRUE, login_handle_contacts_change },
   { "GET", "/v1/devices", FALSE, FALSE, TRUE, login_handle_devices_get },
   { "POST", "/v1/devices/remove", FALSE, FALSE, TRUE, login_handle_devices_remove },
+  { "GET", "/v1/users/", TRUE, FALSE, TRUE, login_handle_user_devices, "/devices" },
   { "GET", "/v1/users/", TRUE, FALSE, FALSE, login_handle_user },
   { "GET", "/v1/users", FALSE, TRUE, FALSE, login_handle_users },
   { "GET", "/v1/version", FALSE, FALSE, FALSE, login_handle_version },
+  { "POST", "/v1/messages", FALSE, FALSE, TRUE, login_handle_messages_hold, NULL,
+    LOGIN_MESSAGES_BODY_MAX },
+  { "GET", "/v1/messages", FALSE, FALSE, TRUE, login_handle_messages_get },
+  { "POST", "/v1/messages/ack", FALSE, FALSE, TRUE, login_handle_messages_ack },
 };
 
 static const struct {
@@ -61,6 +68,12 @@ static const struct {
   { "buddy-exists", SOUP_STATUS_CONFLICT },
   { "not-found", SOUP_STATUS_NOT_FOUND },
   { "too-many-pending", LOGIN_STATUS_TOO_MANY_REQUESTS },
+  { "bad-envelope", SOUP_STATUS_BAD_REQUEST },
+  { "not-sender", SOUP_STATUS_FORBIDDEN },
+  { "not-recipient", SOUP_STATUS_BAD_REQUEST },
+  { "unknown-device", SOUP_STATUS_NOT_FOUND },
+  { "over-quota", LOGIN_STATUS_TOO_MANY_REQUESTS },
+  { "recipient-full", SOUP_STATUS_INSUFFICIENT_STORAGE },
   { "internal", SOUP_STATUS_INTERNAL_SERVER_ERROR },
 };
 
@@ -117,6 +130,7 @@ request_free(LoginRequest *req)
   g_free(req->source);
   g_free(req->account);
   g_free(req->path);
+  g_free(req->tail);
   g_free(req);
 }
 
@@ -292,6 +306,18 @@ login_request_refuse_if_looking_up_too_much(LoginRequest *req)
 }
 
 gboolean
+login_request_refuse_if_holding_too_much(LoginRequest *req, const char *account)
+{
+  LoginServer *s = req->server;
+  gint64 now = login_now_monotonic(s);
+  if (refuse_for(req, login_limiter_retry_after(s->holds, account, now),
+                 "too many messages held from this account"))
+    return TRUE;
+  login_limiter_note_failure(s->holds, account, now);
+  return FALSE;
+}
+
+gboolean
 login_request_refuse_if_requesting_too_much(LoginRequest *req, const char *account)
 {
   LoginServer *s = req->server;
@@ -411,9 +437,10 @@ login_http_drain(LoginServer *s)
 
 /* ---- routing -------------------------------------------------------------------------------- */
 
-/* The route for method and path; for a prefix route, *tail gets the rest of the path. */
+/* The route for method and path; for a prefix route, *tail gets (a copy of) the segment
+ * after its prefix. */
 static const Route *
-find_route(const char *method, const char *path, const char **tail)
+find_route(const char *method, const char *path, char **tail)
 {
   for (gsize i = 0; i < G_N_ELEMENTS(routes); i++) {
     const Route *r = &routes[i];
@@ -421,13 +448,25 @@ find_route(const char *method, const char *path, const char **tail)
       continue;
     if (!r->prefix && strcmp(path, r->path) == 0)
       return r;
-    if (r->prefix && g_str_has_prefix(path, r->path) && path[strlen(r->path)] != '\0' &&
-        strchr(path + strlen(r->path), '/') == NULL) {
-      *tail = path + strlen(r->path);
+    if (!r->prefix || !g_str_has_prefix(path, r->path))
+      continue;
+    const char *segment = path + strlen(r->path);
+    gsize length = strcspn(segment, "/");
+    if (length > 0 && strcmp(segment + length, r->suffix != NULL ? r->suffix : "") == 0) {
+      *tail = g_strndup(segment, length);
       return r;
     }
   }
   return NULL;
+}
+
+/* The largest body a request to path may have. */
+static gsize
+body_limit(LoginServer *s, const char *method, const char *path)
+{
+  g_autofree char *tail = NULL;
+  const Route *route = find_route(method, path, &tail);
+  return route != NULL ? MAX(s->max_body, route->max_body) : s->max_body;
 }
 
 /* The body rules every route shares; FALSE when it answered. */
@@ -436,7 +475,7 @@ check_shape(LoginRequest *req, const Route *route)
 {
   GUri *uri = soup_server_message_get_uri(req->msg);
   gsize length = g_bytes_get_size(req->body);
-  if (length > req->server->max_body) {
+  if (length > MAX(req->server->max_body, route->max_body)) {
     respond_error_status(req, SOUP_STATUS_REQUEST_ENTITY_TOO_LARGE, "bad-request",
                          "the request body is too large", 0);
     return FALSE;
@@ -500,11 +539,15 @@ on_headers(SoupServer *server, SoupServerMessage *msg, const char *path, GHashTa
   if (encoding == SOUP_ENCODING_CHUNKED) {
     respond_error_status(request_new(s, msg), SOUP_STATUS_LENGTH_REQUIRED, "bad-request",
                          "a request body needs a Content-Length", 0);
-  } else if (encoding == SOUP_ENCODING_CONTENT_LENGTH &&
-             soup_message_headers_get_content_length(headers) > (goffset)s->max_body) {
+    return;
+  }
+  gsize limit = body_limit(s, soup_server_message_get_method(msg),
+                           g_uri_get_path(soup_server_message_get_uri(msg)));
+  if (encoding == SOUP_ENCODING_CONTENT_LENGTH &&
+      soup_message_headers_get_content_length(headers) > (goffset)limit) {
     g_autofree char *message = g_strdup_printf(
       "the request body is %" G_GOFFSET_FORMAT " bytes; at most %" G_GSIZE_FORMAT " are accepted",
-      soup_message_headers_get_content_length(headers), s->max_body);
+      soup_message_headers_get_content_length(headers), limit);
     respond_error_status(request_new(s, msg), SOUP_STATUS_REQUEST_ENTITY_TOO_LARGE, "bad-request",
                          message, 0);
   }

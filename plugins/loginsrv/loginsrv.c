@@ -59,6 +59,16 @@ static const char *const known_settings[] = {
   "contact_requests_per_minute",
   "max_pending_requests",
   "request_again_after",
+  "messages",
+  NULL,
+};
+static const char *const known_message_settings[] = {
+  "hold_days",
+  "holds_per_minute",
+  "sender_max_messages",
+  "sender_max_bytes",
+  "device_max_messages",
+  "device_max_bytes",
   NULL,
 };
 
@@ -134,6 +144,37 @@ read_limits(LoginServer *s, GVariant *settings, GError **error)
   return TRUE;
 }
 
+/* The `messages` group: how long and how much is held for offline devices. The
+ * defaults: a month; per recipient device 1000 messages or 16 MiB (a month of a busy
+ * conversation's text, and a few full-size envelopes), per sending user 5000 or 64 MiB
+ * (one user cannot fill the server for everyone); 120 holds a minute per account. */
+static gboolean
+read_message_settings(LoginServer *s, GVariant *settings, GError **error)
+{
+  g_autoptr(GVariant) group = NULL;
+  gint64 days, per_minute;
+  HarkStoreMessageLimits *limits = &s->hold_limits;
+  if (!read_group(settings, "messages", &group, error))
+    return FALSE;
+  if (!hark_settings_get_int(group, "hold_days", 30, 1, 3650, &days, error) ||
+      !hark_settings_get_int(group, "holds_per_minute", 120, 1, 1000000, &per_minute, error) ||
+      !hark_settings_get_int(group, "sender_max_messages", 5000, 1, G_MAXINT32,
+                             &limits->sender.count, error) ||
+      !hark_settings_get_int(group, "sender_max_bytes", 64 * 1024 * 1024, 1, G_MAXINT64,
+                             &limits->sender.bytes, error) ||
+      !hark_settings_get_int(group, "device_max_messages", 1000, 1, G_MAXINT32,
+                             &limits->device.count, error) ||
+      !hark_settings_get_int(group, "device_max_bytes", 16 * 1024 * 1024, 1, G_MAXINT64,
+                             &limits->device.bytes, error)) {
+    g_prefix_error(error, "messages: ");
+    return FALSE;
+  }
+  hark_settings_warn_unknown(group, PLUGIN_NAME ".messages", known_message_settings);
+  s->hold_seconds = days * 24 * 3600;
+  s->holds_per_minute = (guint)per_minute;
+  return TRUE;
+}
+
 static gboolean
 read_numbers(LoginServer *s, GVariant *settings, GError **error)
 {
@@ -150,7 +191,7 @@ read_numbers(LoginServer *s, GVariant *settings, GError **error)
       !hark_settings_get_int(settings, "first_lock", 1, 1, 3600, &first_lock, error) ||
       !hark_settings_get_int(settings, "registrations_per_minute", 10, 1, 100000, &registrations,
                              error) ||
-      !read_limits(s, settings, error))
+      !read_limits(s, settings, error) || !read_message_settings(s, settings, error))
     return FALSE;
   s->registrations_per_minute = (guint)registrations;
   s->first_lock = first_lock;
@@ -208,7 +249,7 @@ open_store(LoginServer *s, GError **error)
   if (reg == NULL)
     return FALSE;
   const HarkStoreInterface *iface = reg->iface;
-  if (iface->version < 3 || iface->open == NULL) {
+  if (iface->version < 4 || iface->open == NULL) {
     g_set_error(error, HARK_CONTEXT_ERROR, HARK_CONTEXT_ERROR_INTERFACE_VERSION,
                 "store '%s' has an interface this login server cannot use", s->store_name);
     return FALSE;
@@ -220,6 +261,7 @@ open_store(LoginServer *s, GError **error)
     return FALSE;
   }
   s->store = iface;
+  login_messages_purge_if_due(s);
   return TRUE;
 }
 
@@ -271,6 +313,7 @@ loginsrv_stop(gpointer instance)
   g_clear_pointer(&s->relays, login_limiter_free);
   g_clear_pointer(&s->lookups, login_limiter_free);
   g_clear_pointer(&s->contact_requests, login_limiter_free);
+  g_clear_pointer(&s->holds, login_limiter_free);
   g_clear_pointer(&s->pair_locks, login_locks_free);
   g_clear_pointer(&s->account_locks, login_locks_free);
   g_clear_pointer(&s->dummy_hash, g_free);
@@ -308,6 +351,7 @@ start_serving(LoginServer *s, GError **error)
   s->lookups = login_limiter_new(s->lookups_per_minute, ADDRESS_WINDOW_USEC, ADDRESS_MAX_TRACKED);
   s->contact_requests =
     login_limiter_new(s->contact_requests_per_minute, ADDRESS_WINDOW_USEC, ADDRESS_MAX_TRACKED);
+  s->holds = login_limiter_new(s->holds_per_minute, ADDRESS_WINDOW_USEC, ADDRESS_MAX_TRACKED);
   s->pair_locks = login_locks_new(s->first_lock, LOCKS_MAX_TRACKED);
   s->account_locks = login_locks_new(s->first_lock, LOCKS_MAX_TRACKED);
   if (!make_dummy_hash(s, error))
@@ -396,7 +440,7 @@ loginsrv_fini(HarkContext *ctx)
 }
 
 HARK_PLUGIN_DEFINE(.name = PLUGIN_NAME, .version = HARK_VERSION,
-                   .description = "login server: accounts, device certificates, buddy lists "
-                                  "(HTTPS)",
+                   .description = "login server: accounts, device certificates, buddy lists, "
+                                  "messages held for offline devices (HTTPS)",
                    .license = "LGPL-2.1-or-later", .kinds = HARK_KIND_FRONTEND,
                    .init = loginsrv_init, .fini = loginsrv_fini);

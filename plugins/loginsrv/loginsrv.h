@@ -9,6 +9,8 @@
  *   buddies.c   the buddy list
  *   contacts.c  contact requests and blocks
  *   devices.c   the device list, revocation, and who may sign (account id, device)
+ *   messages.c  messages held for offline devices, and users' device certificates
+ *   envelope.c  the shape of a message envelope (what the server reads of it)
  *   auth.c      signed requests (hark/certificate.h)
  *   passwords.c argon2id hashes
  *   ratelimit.c failures per source address and the lock-outs per account and source
@@ -88,6 +90,9 @@ typedef struct {
   guint32 hash_iterations;
   guint registrations_per_minute;
   gsize max_body;
+  gint64 hold_seconds; /* messages.hold_days, in seconds */
+  HarkStoreMessageLimits hold_limits; /* messages.* quotas */
+  guint holds_per_minute; /* messages held, per account */
 
   /* while started */
   const HarkStoreInterface *store;
@@ -101,6 +106,8 @@ typedef struct {
   LoginAddressLimiter *relays; /* failures per SN address, over all its tunnelled clients */
   LoginAddressLimiter *lookups; /* user look-ups per source */
   LoginAddressLimiter *contact_requests; /* contact requests per account (canonical name) */
+  LoginAddressLimiter *holds; /* messages held per account (canonical name) */
+  gint last_purge; /* messages.c: when expired messages went last (minutes, atomic) */
   LoginLockTable *pair_locks; /* "account source": failures of one source for one account */
   LoginLockTable *account_locks; /* account: failures from everywhere (known or not) */
   char *dummy_hash; /* what an unknown user's password is checked against (same cost) */
@@ -119,6 +126,7 @@ typedef enum {
   LOGIN_FIELD_STRING,
   LOGIN_FIELD_INT,
   LOGIN_FIELD_BOOL,
+  LOGIN_FIELD_STRINGS, /* an array of strings (no deeper nesting) */
 } LoginFieldType;
 
 typedef struct {
@@ -162,7 +170,7 @@ typedef struct {
   char *path; /* with "?query" when there is one, as signed */
   gint64 started; /* monotonic µs */
   GBytes *body; /* the request body (may be empty) */
-  const char *tail; /* what follows a prefix route's path (the NAME of users/NAME) */
+  char *tail; /* the segment after a prefix route's path (the NAME of users/NAME) */
   JsonObject *json; /* the parsed body, for routes that take one */
   HarkDeviceCertificate *device; /* signed routes: who signed */
 } LoginRequest;
@@ -198,6 +206,8 @@ const char *login_request_parse_named(LoginRequest *req, const LoginField *field
 gboolean login_request_refuse_if_limited(LoginRequest *req, const char *account);
 /* The same for user look-ups (every look-up counts). */
 gboolean login_request_refuse_if_looking_up_too_much(LoginRequest *req);
+/* The same for messages held, per account (canonical name; every hold counts). */
+gboolean login_request_refuse_if_holding_too_much(LoginRequest *req, const char *account);
 /* The same for contact requests, per account (canonical name; every request counts). */
 gboolean login_request_refuse_if_requesting_too_much(LoginRequest *req, const char *account);
 /* The same for registrations: refused while the address used up its registrations. */
@@ -334,6 +344,47 @@ JsonObject *login_buddy_list(LoginServer *s, const char *name_key, LoginReply *r
 
 void login_handle_contacts_get(LoginRequest *req);
 void login_handle_contacts_change(LoginRequest *req);
+
+/* ---- messages.c ---- */
+
+/* A message envelope is at most this many bytes (docs/protocol.md, "Messages"). */
+#define LOGIN_ENVELOPE_MAX (256 * 1024)
+/* The body of POST /v1/messages: the envelope in base64 and a little JSON around it. */
+#define LOGIN_MESSAGES_BODY_MAX ((LOGIN_ENVELOPE_MAX + 2) / 3 * 4 + 1024)
+/* GET /v1/messages gives at most this many, and stops before this many envelope bytes
+ * (one at least), so that an answer stays well under a client's 4 MiB. */
+#define LOGIN_MESSAGES_PAGE 100
+#define LOGIN_MESSAGES_PAGE_BYTES (2 * 1024 * 1024)
+
+void login_handle_user_devices(LoginRequest *req);
+void login_handle_messages_hold(LoginRequest *req);
+void login_handle_messages_get(LoginRequest *req);
+void login_handle_messages_ack(LoginRequest *req);
+/* The certificate just issued (answer's "certificate", PEM) as the device's last one,
+ * for GET /v1/users/NAME/devices (worker threads); FALSE with the reply set. */
+gboolean login_record_certificate(LoginServer *s, const char *name_key, const char *device_id,
+                                  JsonObject *answer, LoginReply *reply);
+/* Deletes expired messages when the last purge is a minute old or more (any thread). */
+void login_messages_purge_if_due(LoginServer *s);
+
+/* ---- envelope.c ---- */
+
+/* What the server reads of an envelope: who sealed it and for which devices. */
+typedef struct {
+  char *sender_device; /* the payload's sender_device: 64 hex */
+  char **recipients; /* the recipients' device ids, NULL-terminated */
+} LoginEnvelopeShape;
+
+/* The shape of a signed envelope when it is one: (ayay) in normal form, at most
+ * LOGIN_ENVELOPE_MAX bytes, a 64-byte signature, a payload (ayssaysttxaya(sayay)) in
+ * normal form with a 16-byte id, a device id as sender_device, a certificate of 1 to 4096
+ * bytes and 1 to 1024 recipients (device id, 32-byte ephemeral key, 48-byte wrapped key).
+ * NULL and why not (for the client's developer) otherwise. The signature is not checked:
+ * that is the recipient's. */
+LoginEnvelopeShape *login_envelope_shape_read(GBytes *bytes, char **problem);
+void login_envelope_shape_free(LoginEnvelopeShape *shape);
+gboolean login_envelope_shape_names(const LoginEnvelopeShape *shape, const char *device_id);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(LoginEnvelopeShape, login_envelope_shape_free)
 
 /* ---- tunnel.c ---- */
 

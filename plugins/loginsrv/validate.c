@@ -24,13 +24,27 @@ type_name(LoginFieldType type)
     [LOGIN_FIELD_STRING] = "a string",
     [LOGIN_FIELD_INT] = "an integer",
     [LOGIN_FIELD_BOOL] = "true or false",
+    [LOGIN_FIELD_STRINGS] = "an array of strings",
   };
   return names[type];
 }
 
 static gboolean
+is_string(JsonNode *node)
+{
+  return JSON_NODE_HOLDS_VALUE(node) && json_node_get_value_type(node) == G_TYPE_STRING;
+}
+
+static gboolean
 has_type(JsonNode *node, LoginFieldType type)
 {
+  if (type == LOGIN_FIELD_STRINGS) {
+    JsonArray *array = JSON_NODE_HOLDS_ARRAY(node) ? json_node_get_array(node) : NULL;
+    for (guint i = 0; array != NULL && i < json_array_get_length(array); i++)
+      if (!is_string(json_array_get_element(array, i)))
+        return FALSE;
+    return array != NULL;
+  }
   if (!JSON_NODE_HOLDS_VALUE(node))
     return FALSE;
   static const GType types[] = {
@@ -115,14 +129,27 @@ count_container(JsonParser *parser, gpointer data)
   ((ParseCounts *)data)->containers++;
 }
 
+/* The arrays the object holds (only LOGIN_FIELD_STRINGS fields may, each one level). */
+static guint
+count_arrays(JsonObject *object)
+{
+  guint arrays = 0;
+  JsonObjectIter iter;
+  JsonNode *node;
+  json_object_iter_init(&iter, object);
+  while (json_object_iter_next(&iter, NULL, &node))
+    arrays += JSON_NODE_HOLDS_ARRAY(node) ? 1 : 0;
+  return arrays;
+}
+
 /* json-glib keeps the last of repeated members ("user" twice would be ambiguous) and
  * accepts a second value after the first ("{...} {...}"). Counting what the parser saw
- * catches both: a body is one object, its members all scalars (no field takes more),
- * each member once. */
+ * catches both: a body is one object, its members all scalars (no field takes more but
+ * an array of strings), each member once. */
 static gboolean
 check_flat(JsonObject *object, const ParseCounts *counts, char **message)
 {
-  if (counts->containers != 1) {
+  if (counts->containers != 1 + count_arrays(object)) {
     *message = g_strdup("the body must be one JSON object whose fields are strings or "
                         "integers");
     return FALSE;

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* postgres.c: the `postgres` store plugin (hark/store.h): the login server's accounts,
- * devices and buddy lists in PostgreSQL, for a login server that outgrows one machine:
+ * devices, buddy lists and held messages in PostgreSQL, for a login server that outgrows one machine:
  * several login-server processes can share one database.
  *
  * Settings: "conninfo" (a libpq connection string, required: here at init or in the
@@ -19,11 +19,12 @@
 #include <hark/hark.h>
 #include <libpq-fe.h>
 #include <stdlib.h>
+#include <string.h>
 
 #define STORE_NAME "postgres"
 #define DEFAULT_CONNECTIONS 4
 #define MAX_CONNECTIONS 64
-#define MAX_PARAMS 5
+#define MAX_PARAMS 8
 /* The advisory lock key that serialises migrations: "hark" in ASCII. Advisory locks are
  * per database, so unrelated databases on one server do not wait for each other. */
 #define MIGRATION_LOCK_KEY "1751216747"
@@ -104,6 +105,27 @@ static const char *const migrations[] = {
   "  PRIMARY KEY (user_key, blocked_key)"
   ");"
   "CREATE INDEX blocks_by_blocked ON blocks (blocked_key);",
+  /* 4: the last certificate issued to each device, devices found by id alone, and
+   * messages held for offline devices (they go with their recipient user) */
+  "ALTER TABLE devices ADD COLUMN certificate text;"
+  "ALTER TABLE devices ADD COLUMN certificate_expires bigint NOT NULL DEFAULT 0;"
+  "CREATE INDEX devices_by_id ON devices (device_id);"
+  "CREATE TABLE held_messages ("
+  "  id text PRIMARY KEY,"
+  "  seq bigserial NOT NULL," /* the order they came in, within the same second */
+  "  device_id text NOT NULL,"
+  "  user_key text COLLATE \"C\" NOT NULL REFERENCES users (name_key) ON DELETE CASCADE,"
+  "  sender_key text COLLATE \"C\" NOT NULL,"
+  "  sender_device text NOT NULL,"
+  "  envelope bytea NOT NULL,"
+  "  size bigint NOT NULL,"
+  "  held_at bigint NOT NULL,"
+  "  expires bigint NOT NULL"
+  ");"
+  "CREATE INDEX held_by_device ON held_messages (device_id, held_at, seq);"
+  "CREATE INDEX held_by_sender ON held_messages (sender_key);"
+  "CREATE INDEX held_by_user ON held_messages (user_key);"
+  "CREATE INDEX held_by_expiry ON held_messages (expires);",
 };
 
 /* ---- statements -------------------------------------------------------------------------- */
@@ -201,6 +223,35 @@ static const char sql_block_remove[] =
 static const char sql_blocks_list[] =
   "SELECT u.name_key, b.blocked_key FROM users u LEFT JOIN blocks b ON b.user_key = u.name_key"
   " WHERE u.name_key = $1 ORDER BY b.blocked_key";
+
+static const char sql_device_set_certificate[] =
+  "UPDATE devices SET certificate = $3, certificate_expires = $4"
+  " WHERE user_key = $1 AND device_id = $2";
+/* Like sql_devices_list: one row with a NULL device for a user without any. */
+static const char sql_device_certificates[] =
+  "SELECT d.device_id, d.certificate, d.certificate_expires FROM users u"
+  " LEFT JOIN devices d ON d.user_key = u.name_key AND d.revoked = 0"
+  " AND d.certificate IS NOT NULL AND d.certificate_expires > $2"
+  " WHERE u.name_key = $1 ORDER BY d.first_seen, d.device_id";
+static const char sql_device_find[] =
+  "SELECT device_id, device_name, first_seen, last_seen, revoked, user_key FROM devices"
+  " WHERE device_id = $1 AND revoked = 0 ORDER BY last_seen DESC, user_key LIMIT 1";
+/* The envelope travels as hex text: every parameter here goes in text format. */
+static const char sql_message_insert[] =
+  "INSERT INTO held_messages (id, device_id, user_key, sender_key, sender_device, envelope,"
+  " size, held_at, expires) VALUES ($1, $2, $3, $4, $5, decode($6, 'hex'),"
+  " length(decode($6, 'hex')), $7, $8)";
+static const char sql_messages_list[] =
+  "SELECT id, device_id, user_key, sender_key, sender_device, encode(envelope, 'hex'), held_at,"
+  " expires FROM held_messages WHERE device_id = $1 AND expires > $2"
+  " ORDER BY held_at, seq LIMIT $3";
+static const char sql_messages_delete[] =
+  "DELETE FROM held_messages WHERE device_id = $1 AND id = ANY ($2::text[])";
+static const char sql_usage_sender[] = "SELECT count(*), coalesce(sum(size), 0) FROM held_messages"
+                                       " WHERE sender_key = $1 AND expires > $2";
+static const char sql_usage_device[] = "SELECT count(*), coalesce(sum(size), 0) FROM held_messages"
+                                       " WHERE device_id = $1 AND expires > $2";
+static const char sql_messages_expire[] = "DELETE FROM held_messages WHERE expires <= $1";
 
 /* Each operation's statement and how many of (user, buddy, alias) it takes. */
 static const struct {
@@ -973,6 +1024,247 @@ pg_blocks_list(gpointer store, const char *name_key, GError **error)
   return release(store, conn, names != NULL, error) ? g_steal_pointer(&names) : NULL;
 }
 
+/* ---- certificates and held messages ------------------------------------------------------- */
+
+static gboolean
+pg_device_set_certificate(gpointer store, const char *name_key, const char *device_id,
+                          const char *certificate, gint64 expires, GError **error)
+{
+  PGconn *conn = acquire(store, error);
+  if (conn == NULL)
+    return FALSE;
+  gint64 changed =
+    exec_count(conn, sql_device_set_certificate,
+               PARAMS(TEXT(name_key), TEXT(device_id), TEXT(certificate), INT(expires)), error);
+  if (changed == 0)
+    hark_store_set_no_device(error, name_key, device_id);
+  return release(store, conn, changed > 0, error);
+}
+
+static GPtrArray *
+pg_device_certificates(gpointer store, const char *name_key, gint64 now, GError **error)
+{
+  PGconn *conn = acquire(store, error);
+  if (conn == NULL)
+    return NULL;
+  PGresult *result = run(conn, sql_device_certificates, PARAMS(TEXT(name_key), INT(now)), error);
+  g_autoptr(GPtrArray) list = NULL;
+  if (result != NULL && PQntuples(result) > 0) {
+    list = g_ptr_array_new_with_free_func((GDestroyNotify)hark_store_certificate_free);
+    for (int row = 0; row < PQntuples(result); row++)
+      if (!PQgetisnull(result, row, 0))
+        g_ptr_array_add(list, hark_store_certificate_new(PQgetvalue(result, row, 0),
+                                                         PQgetvalue(result, row, 1),
+                                                         value_int(result, row, 2)));
+  } else if (result != NULL) {
+    hark_store_set_no_user(error, name_key);
+  }
+  PQclear(result);
+  return release(store, conn, list != NULL, error) ? g_steal_pointer(&list) : NULL;
+}
+
+static HarkStoreDevice *
+pg_device_find(gpointer store, const char *device_id, char **name_key, GError **error)
+{
+  PGconn *conn = acquire(store, error);
+  if (conn == NULL)
+    return NULL;
+  PGresult *result = run(conn, sql_device_find, PARAMS(TEXT(device_id)), error);
+  HarkStoreDevice *device = NULL;
+  if (result != NULL && PQntuples(result) > 0) {
+    device = device_from_row(result, 0);
+    if (name_key != NULL)
+      *name_key = g_strdup(PQgetvalue(result, 0, 5));
+  } else if (result != NULL) {
+    g_set_error(error, HARK_STORE_ERROR, HARK_STORE_ERROR_NOT_FOUND, "no device '%s'", device_id);
+  }
+  PQclear(result);
+  if (!release(store, conn, device != NULL, error)) {
+    g_clear_pointer(&device, hark_store_device_free);
+    if (name_key != NULL)
+      g_clear_pointer(name_key, g_free);
+  }
+  return device;
+}
+
+/* Count and bytes of one usage statement ($1 a name, $2 now); zero for a NULL name. */
+static gboolean
+usage_of(PGconn *conn, const char *sql, const char *name, gint64 now, HarkStoreUsage *usage,
+         GError **error)
+{
+  *usage = (HarkStoreUsage){ 0, 0 };
+  if (name == NULL)
+    return TRUE;
+  PGresult *result = run(conn, sql, PARAMS(TEXT(name), INT(now)), error);
+  if (result != NULL && PQntuples(result) > 0)
+    *usage = (HarkStoreUsage){ value_int(result, 0, 0), value_int(result, 0, 1) };
+  PQclear(result);
+  return result != NULL;
+}
+
+static gboolean
+usage_both(PGconn *conn, const char *sender_key, const char *device_id, gint64 now,
+           HarkStoreUsage *sender, HarkStoreUsage *device, GError **error)
+{
+  return usage_of(conn, sql_usage_sender, sender_key, now, sender, error) &&
+         usage_of(conn, sql_usage_device, device_id, now, device, error);
+}
+
+static gboolean
+pg_messages_usage(gpointer store, const char *sender_key, const char *device_id, gint64 now,
+                  HarkStoreUsage *sender, HarkStoreUsage *device, GError **error)
+{
+  PGconn *conn = acquire(store, error);
+  HarkStoreUsage ignored_sender, ignored_device;
+  return conn != NULL &&
+         release(store, conn,
+                 usage_both(conn, sender_key, device_id, now, sender ? sender : &ignored_sender,
+                            device ? device : &ignored_device, error),
+                 error);
+}
+
+/* The rows of both users locked (FOR UPDATE), in name order so that two holds the other
+ * way round cannot deadlock: concurrent holds for one sender or one recipient (from any
+ * process) count one after the other against the limits. The recipient's is NOT_FOUND
+ * when missing; a sender deleted meanwhile is not (their messages may still be held). */
+/* The sender's row locked when the sender still exists (their messages may outlive them). */
+static gboolean
+lock_sender(PGconn *conn, const char *sender_key, GError **error)
+{
+  gint64 value = 0;
+  g_autoptr(GError) local = NULL;
+  if (query_int(conn, sql_user_lock, sender_key, &value, &local) ||
+      g_error_matches(local, HARK_STORE_ERROR, HARK_STORE_ERROR_NOT_FOUND))
+    return TRUE;
+  g_propagate_error(error, g_steal_pointer(&local));
+  return FALSE;
+}
+
+static gboolean
+lock_pair(PGconn *conn, const char *sender_key, const char *user_key, GError **error)
+{
+  gint64 value = 0;
+  if (strcmp(sender_key, user_key) == 0)
+    return query_int(conn, sql_user_lock, user_key, &value, error);
+  if (strcmp(sender_key, user_key) < 0)
+    return lock_sender(conn, sender_key, error) &&
+           query_int(conn, sql_user_lock, user_key, &value, error);
+  return query_int(conn, sql_user_lock, user_key, &value, error) &&
+         lock_sender(conn, sender_key, error);
+}
+
+static gboolean
+pg_message_hold(gpointer store, const HarkStoreMessage *m, const HarkStoreMessageLimits *limits,
+                GError **error)
+{
+  PGconn *conn = acquire(store, error);
+  if (conn == NULL)
+    return FALSE;
+  gsize size = 0;
+  const guint8 *data = g_bytes_get_data(m->envelope, &size);
+  g_autofree char *hex = g_malloc(size * 2 + 1);
+  for (gsize i = 0; i < size; i++)
+    g_snprintf(hex + i * 2, 3, "%02x", data[i]);
+  hex[size * 2] = '\0';
+  HarkStoreUsage sender, device;
+  gboolean ok =
+    lock_pair(conn, m->sender_key, m->user_key, error) &&
+    usage_both(conn, m->sender_key, m->device_id, m->held_at, &sender, &device, error) &&
+    hark_store_check_message_limits(limits, &sender, &device, size, error) &&
+    exec_count(conn, sql_message_insert,
+               PARAMS(TEXT(m->id), TEXT(m->device_id), TEXT(m->user_key), TEXT(m->sender_key),
+                      TEXT(m->sender_device), TEXT(hex), INT(m->held_at), INT(m->expires)),
+               error) > 0;
+  return release(store, conn, ok, error);
+}
+
+static HarkStoreMessage *
+message_from_row(const PGresult *result, int row)
+{
+  const char *hex = PQgetvalue(result, row, 5);
+  gsize size = strlen(hex) / 2;
+  guint8 *data = g_malloc(size + 1);
+  for (gsize i = 0; i < size; i++)
+    data[i] =
+      (guint8)(g_ascii_xdigit_value(hex[2 * i]) << 4 | g_ascii_xdigit_value(hex[2 * i + 1]));
+  g_autoptr(GBytes) envelope = g_bytes_new_take(data, size);
+  return hark_store_message_new(PQgetvalue(result, row, 0), PQgetvalue(result, row, 1),
+                                PQgetvalue(result, row, 2), PQgetvalue(result, row, 3),
+                                PQgetvalue(result, row, 4), envelope, value_int(result, row, 6),
+                                value_int(result, row, 7));
+}
+
+static GPtrArray *
+pg_messages_list(gpointer store, const char *device_id, gint64 now, guint limit, gboolean *more,
+                 GError **error)
+{
+  PGconn *conn = acquire(store, error);
+  if (conn == NULL)
+    return NULL;
+  /* One more than asked: whether there are more. */
+  PGresult *result =
+    run(conn, sql_messages_list, PARAMS(TEXT(device_id), INT(now), INT((gint64)limit + 1)), error);
+  g_autoptr(GPtrArray) list = NULL;
+  if (result != NULL) {
+    list = g_ptr_array_new_with_free_func((GDestroyNotify)hark_store_message_free);
+    for (int row = 0; row < PQntuples(result) && (guint)row < limit; row++)
+      g_ptr_array_add(list, message_from_row(result, row));
+    if (more != NULL)
+      *more = (guint)PQntuples(result) > limit;
+  }
+  PQclear(result);
+  return release(store, conn, list != NULL, error) ? g_steal_pointer(&list) : NULL;
+}
+
+/* ids as a PostgreSQL array literal; ids are the caller's checked hex, quoted anyway. */
+static char *
+text_array(const char *const *ids, guint n_ids)
+{
+  GString *text = g_string_new("{");
+  for (guint i = 0; i < n_ids; i++) {
+    g_string_append(text, i > 0 ? ",\"" : "\"");
+    for (const char *c = ids[i]; *c != '\0'; c++) {
+      if (*c == '"' || *c == '\\')
+        g_string_append_c(text, '\\');
+      g_string_append_c(text, *c);
+    }
+    g_string_append_c(text, '"');
+  }
+  g_string_append_c(text, '}');
+  return g_string_free(text, FALSE);
+}
+
+static gboolean
+pg_messages_delete(gpointer store, const char *device_id, const char *const *ids, guint n_ids,
+                   gint64 *deleted, GError **error)
+{
+  PGconn *conn = acquire(store, error);
+  if (conn == NULL)
+    return FALSE;
+  g_autofree char *array = text_array(ids, n_ids);
+  gint64 changed =
+    exec_count(conn, sql_messages_delete, PARAMS(TEXT(device_id), TEXT(array)), error);
+  if (!release(store, conn, changed >= 0, error))
+    return FALSE;
+  if (deleted != NULL)
+    *deleted = changed;
+  return TRUE;
+}
+
+static gboolean
+pg_messages_expire(gpointer store, gint64 now, gint64 *deleted, GError **error)
+{
+  PGconn *conn = acquire(store, error);
+  if (conn == NULL)
+    return FALSE;
+  gint64 changed = exec_count(conn, sql_messages_expire, PARAMS(INT(now)), error);
+  if (!release(store, conn, changed >= 0, error))
+    return FALSE;
+  if (deleted != NULL)
+    *deleted = changed;
+  return TRUE;
+}
+
 /* ---- the plugin -------------------------------------------------------------------------- */
 
 static const HarkStoreInterface pg_store = {
@@ -998,6 +1290,14 @@ static const HarkStoreInterface pg_store = {
   .request_cancel = pg_request_cancel,
   .block_set = pg_block_set,
   .blocks_list = pg_blocks_list,
+  .device_set_certificate = pg_device_set_certificate,
+  .device_certificates = pg_device_certificates,
+  .device_find = pg_device_find,
+  .message_hold = pg_message_hold,
+  .messages_list = pg_messages_list,
+  .messages_delete = pg_messages_delete,
+  .messages_usage = pg_messages_usage,
+  .messages_expire = pg_messages_expire,
 };
 
 static void

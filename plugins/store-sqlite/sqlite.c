@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* sqlite.c: the `sqlite` store plugin (hark/store.h): the login server's accounts,
- * devices and buddy lists in one SQLite file in the node's state directory. It is the
+ * devices, buddy lists and held messages in one SQLite file in the node's state directory. It is the
  * embedded default; the `postgres` store is for login servers that outgrow one machine.
  *
  * Setting: "path" (default "accounts.db"; relative paths are in the state directory). It
@@ -89,6 +89,27 @@ static const char *const migrations[] = {
   "  PRIMARY KEY (user_key, blocked_key)"
   ") WITHOUT ROWID;"
   "CREATE INDEX blocks_by_blocked ON blocks (blocked_key);",
+  /* 4: the last certificate issued to each device, devices found by id alone, and
+   * messages held for offline devices (they go with their recipient user) */
+  "ALTER TABLE devices ADD COLUMN certificate TEXT;"
+  "ALTER TABLE devices ADD COLUMN certificate_expires INTEGER NOT NULL DEFAULT 0;"
+  "CREATE INDEX devices_by_id ON devices (device_id);"
+  "CREATE TABLE held_messages ("
+  "  id TEXT NOT NULL PRIMARY KEY,"
+  "  device_id TEXT NOT NULL,"
+  "  user_key TEXT NOT NULL REFERENCES users (name_key) ON DELETE CASCADE,"
+  "  sender_key TEXT NOT NULL,"
+  "  sender_device TEXT NOT NULL,"
+  "  envelope BLOB NOT NULL,"
+  "  size INTEGER NOT NULL,"
+  "  held_at INTEGER NOT NULL,"
+  "  expires INTEGER NOT NULL"
+  ");"
+  /* rowid: the order they came in, for messages held within the same second */
+  "CREATE INDEX held_by_device ON held_messages (device_id, held_at);"
+  "CREATE INDEX held_by_sender ON held_messages (sender_key);"
+  "CREATE INDEX held_by_user ON held_messages (user_key);"
+  "CREATE INDEX held_by_expiry ON held_messages (expires);",
 };
 
 /* ---- statements -------------------------------------------------------------------------- */
@@ -128,6 +149,16 @@ typedef enum {
   STMT_BLOCK_ADD,
   STMT_BLOCK_REMOVE,
   STMT_BLOCKS_LIST,
+  STMT_DEVICE_SET_CERTIFICATE,
+  STMT_DEVICE_CERTIFICATES,
+  STMT_DEVICE_FIND,
+  STMT_USER_EXISTS,
+  STMT_MESSAGE_INSERT,
+  STMT_MESSAGES_LIST,
+  STMT_MESSAGE_DELETE,
+  STMT_USAGE_SENDER,
+  STMT_USAGE_DEVICE,
+  STMT_MESSAGES_EXPIRE,
   N_STMTS
 } StmtId;
 
@@ -217,6 +248,30 @@ static const char *const stmt_sql[N_STMTS] = {
   [STMT_BLOCKS_LIST] = "SELECT u.name_key, b.blocked_key FROM users u"
                        " LEFT JOIN blocks b ON b.user_key = u.name_key"
                        " WHERE u.name_key = ?1 ORDER BY b.blocked_key",
+  [STMT_DEVICE_SET_CERTIFICATE] = "UPDATE devices SET certificate = ?3, certificate_expires = ?4"
+                                  " WHERE user_key = ?1 AND device_id = ?2",
+  /* Like STMT_DEVICES_LIST: one row with a NULL device for a user without any. */
+  [STMT_DEVICE_CERTIFICATES] =
+    "SELECT d.device_id, d.certificate, d.certificate_expires FROM users u"
+    " LEFT JOIN devices d ON d.user_key = u.name_key AND d.revoked = 0"
+    " AND d.certificate IS NOT NULL AND d.certificate_expires > ?2"
+    " WHERE u.name_key = ?1 ORDER BY d.first_seen, d.device_id",
+  [STMT_DEVICE_FIND] = "SELECT device_id, device_name, first_seen, last_seen, revoked, user_key"
+                       " FROM devices WHERE device_id = ?1 AND revoked = 0"
+                       " ORDER BY last_seen DESC, user_key LIMIT 1",
+  [STMT_USER_EXISTS] = "SELECT count(*) FROM users WHERE name_key = ?1",
+  [STMT_MESSAGE_INSERT] =
+    "INSERT INTO held_messages (id, device_id, user_key, sender_key, sender_device, envelope,"
+    " size, held_at, expires) VALUES (?1, ?2, ?3, ?4, ?5, ?6, length(?6), ?7, ?8)",
+  [STMT_MESSAGES_LIST] = "SELECT id, device_id, user_key, sender_key, sender_device, envelope,"
+                         " held_at, expires FROM held_messages"
+                         " WHERE device_id = ?1 AND expires > ?2 ORDER BY held_at, rowid LIMIT ?3",
+  [STMT_MESSAGE_DELETE] = "DELETE FROM held_messages WHERE device_id = ?1 AND id = ?2",
+  [STMT_USAGE_SENDER] = "SELECT count(*), coalesce(sum(size), 0) FROM held_messages"
+                        " WHERE sender_key = ?1 AND expires > ?2",
+  [STMT_USAGE_DEVICE] = "SELECT count(*), coalesce(sum(size), 0) FROM held_messages"
+                        " WHERE device_id = ?1 AND expires > ?2",
+  [STMT_MESSAGES_EXPIRE] = "DELETE FROM held_messages WHERE expires <= ?1",
 };
 
 typedef struct {
@@ -230,15 +285,17 @@ typedef struct {
  * clang would otherwise warn about.) */
 #define HOLD_LOCK(s) G_GNUC_UNUSED g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&(s)->lock)
 
-/* A statement parameter: text (NULL binds SQL NULL) or an integer. */
+/* A statement parameter: text (NULL binds SQL NULL), an integer or a blob. */
 typedef struct {
   gboolean is_int;
   const char *text;
   gint64 number;
+  GBytes *blob;
 } Param;
 
 #define TEXT(value) ((Param){ .text = (value) })
 #define INT(value) ((Param){ .is_int = TRUE, .number = (value) })
+#define BLOB(value) ((Param){ .blob = (value) })
 #define PARAMS(...) (const Param[]){ __VA_ARGS__ }, G_N_ELEMENTS(((const Param[]){ __VA_ARGS__ }))
 
 /* ---- errors ------------------------------------------------------------------------------ */
@@ -265,6 +322,23 @@ column_string(sqlite3_stmt *stmt, int column)
 
 /* ---- running statements ------------------------------------------------------------------ */
 
+/* Binds one parameter at index (from 1): an SQLite result code. */
+static int
+bind_param(sqlite3_stmt *stmt, int index, const Param *param)
+{
+  if (param->is_int)
+    return sqlite3_bind_int64(stmt, index, param->number);
+  if (param->blob != NULL) {
+    gsize size = 0;
+    gconstpointer data = g_bytes_get_data(param->blob, &size);
+    /* Never NULL data: SQLite would bind an empty blob as SQL NULL. */
+    return sqlite3_bind_blob64(stmt, index, data != NULL ? data : "", size, SQLITE_TRANSIENT);
+  }
+  if (param->text != NULL)
+    return sqlite3_bind_text(stmt, index, param->text, -1, SQLITE_TRANSIENT);
+  return sqlite3_bind_null(stmt, index);
+}
+
 /* The statement, reset and with params bound; NULL and error when binding fails. */
 static sqlite3_stmt *
 stmt_bind(SqliteStore *s, StmtId id, const Param *params, gsize n_params, GError **error)
@@ -273,11 +347,7 @@ stmt_bind(SqliteStore *s, StmtId id, const Param *params, gsize n_params, GError
   sqlite3_reset(stmt);
   sqlite3_clear_bindings(stmt);
   for (gsize i = 0; i < n_params; i++) {
-    int index = (int)i + 1;
-    int rc = params[i].is_int ? sqlite3_bind_int64(stmt, index, params[i].number)
-             : params[i].text != NULL
-               ? sqlite3_bind_text(stmt, index, params[i].text, -1, SQLITE_TRANSIENT)
-               : sqlite3_bind_null(stmt, index);
+    int rc = bind_param(stmt, (int)i + 1, &params[i]);
     if (rc != SQLITE_OK) {
       set_db_error(s, rc, error);
       return NULL;
@@ -978,6 +1048,202 @@ sqlite_blocks_list(gpointer store, const char *name_key, GError **error)
   return rc == SQLITE_DONE && found ? g_steal_pointer(&names) : NULL;
 }
 
+/* ---- certificates and held messages ------------------------------------------------------- */
+
+static gboolean
+sqlite_device_set_certificate(gpointer store, const char *name_key, const char *device_id,
+                              const char *certificate, gint64 expires, GError **error)
+{
+  SqliteStore *s = store;
+  HOLD_LOCK(s);
+  gint64 changed =
+    stmt_exec(s, STMT_DEVICE_SET_CERTIFICATE,
+              PARAMS(TEXT(name_key), TEXT(device_id), TEXT(certificate), INT(expires)), error);
+  if (changed == 0)
+    hark_store_set_no_device(error, name_key, device_id);
+  return changed > 0;
+}
+
+static GPtrArray *
+sqlite_device_certificates(gpointer store, const char *name_key, gint64 now, GError **error)
+{
+  SqliteStore *s = store;
+  HOLD_LOCK(s);
+  sqlite3_stmt *stmt =
+    stmt_bind(s, STMT_DEVICE_CERTIFICATES, PARAMS(TEXT(name_key), INT(now)), error);
+  if (stmt == NULL)
+    return NULL;
+  g_autoptr(GPtrArray) list =
+    g_ptr_array_new_with_free_func((GDestroyNotify)hark_store_certificate_free);
+  gboolean found = FALSE;
+  int rc;
+  while ((rc = stmt_step(s, stmt, error)) == SQLITE_ROW) {
+    found = TRUE;
+    if (sqlite3_column_type(stmt, 0) != SQLITE_NULL)
+      g_ptr_array_add(list, hark_store_certificate_new((const char *)sqlite3_column_text(stmt, 0),
+                                                       (const char *)sqlite3_column_text(stmt, 1),
+                                                       sqlite3_column_int64(stmt, 2)));
+  }
+  sqlite3_reset(stmt);
+  if (rc == SQLITE_DONE && !found)
+    hark_store_set_no_user(error, name_key);
+  return rc == SQLITE_DONE && found ? g_steal_pointer(&list) : NULL;
+}
+
+static HarkStoreDevice *
+sqlite_device_find(gpointer store, const char *device_id, char **name_key, GError **error)
+{
+  SqliteStore *s = store;
+  HOLD_LOCK(s);
+  sqlite3_stmt *stmt = stmt_bind(s, STMT_DEVICE_FIND, PARAMS(TEXT(device_id)), error);
+  int rc = stmt != NULL ? stmt_step(s, stmt, error) : -1;
+  HarkStoreDevice *device = rc == SQLITE_ROW ? device_from_row(stmt) : NULL;
+  if (device != NULL && name_key != NULL)
+    *name_key = column_string(stmt, 5);
+  if (rc == SQLITE_DONE)
+    g_set_error(error, HARK_STORE_ERROR, HARK_STORE_ERROR_NOT_FOUND, "no device '%s'", device_id);
+  if (stmt != NULL)
+    sqlite3_reset(stmt);
+  return device;
+}
+
+/* Count and bytes of one usage statement (?1 a name, ?2 now); zero for a NULL name. */
+static gboolean
+usage_of(SqliteStore *s, StmtId id, const char *name, gint64 now, HarkStoreUsage *usage,
+         GError **error)
+{
+  *usage = (HarkStoreUsage){ 0, 0 };
+  if (name == NULL)
+    return TRUE;
+  sqlite3_stmt *stmt = stmt_bind(s, id, PARAMS(TEXT(name), INT(now)), error);
+  int rc = stmt != NULL ? stmt_step(s, stmt, error) : -1;
+  if (rc == SQLITE_ROW)
+    *usage = (HarkStoreUsage){ sqlite3_column_int64(stmt, 0), sqlite3_column_int64(stmt, 1) };
+  if (stmt != NULL)
+    sqlite3_reset(stmt);
+  return rc == SQLITE_ROW;
+}
+
+static gboolean
+usage_both(SqliteStore *s, const char *sender_key, const char *device_id, gint64 now,
+           HarkStoreUsage *sender, HarkStoreUsage *device, GError **error)
+{
+  return usage_of(s, STMT_USAGE_SENDER, sender_key, now, sender, error) &&
+         usage_of(s, STMT_USAGE_DEVICE, device_id, now, device, error);
+}
+
+static gboolean
+sqlite_messages_usage(gpointer store, const char *sender_key, const char *device_id, gint64 now,
+                      HarkStoreUsage *sender, HarkStoreUsage *device, GError **error)
+{
+  SqliteStore *s = store;
+  HOLD_LOCK(s);
+  HarkStoreUsage ignored_sender, ignored_device;
+  return usage_both(s, sender_key, device_id, now, sender ? sender : &ignored_sender,
+                    device ? device : &ignored_device, error);
+}
+
+static gboolean
+user_exists(SqliteStore *s, const char *name_key, GError **error)
+{
+  gint64 count = 0;
+  if (!stmt_int(s, STMT_USER_EXISTS, name_key, PARAMS(TEXT(name_key)), &count, error))
+    return FALSE;
+  if (count == 0)
+    hark_store_set_no_user(error, name_key);
+  return count > 0;
+}
+
+static gboolean
+sqlite_message_hold(gpointer store, const HarkStoreMessage *m, const HarkStoreMessageLimits *limits,
+                    GError **error)
+{
+  SqliteStore *s = store;
+  HOLD_LOCK(s);
+  HarkStoreUsage sender, device;
+  gboolean ok =
+    begin(s, error) && user_exists(s, m->user_key, error) &&
+    usage_both(s, m->sender_key, m->device_id, m->held_at, &sender, &device, error) &&
+    hark_store_check_message_limits(limits, &sender, &device, g_bytes_get_size(m->envelope),
+                                    error) &&
+    stmt_exec(s, STMT_MESSAGE_INSERT,
+              PARAMS(TEXT(m->id), TEXT(m->device_id), TEXT(m->user_key), TEXT(m->sender_key),
+                     TEXT(m->sender_device), BLOB(m->envelope), INT(m->held_at), INT(m->expires)),
+              error) > 0;
+  return finish(s, ok, error);
+}
+
+static HarkStoreMessage *
+message_from_row(sqlite3_stmt *stmt)
+{
+  g_autoptr(GBytes) envelope =
+    g_bytes_new(sqlite3_column_blob(stmt, 5), (gsize)sqlite3_column_bytes(stmt, 5));
+  return hark_store_message_new(
+    (const char *)sqlite3_column_text(stmt, 0), (const char *)sqlite3_column_text(stmt, 1),
+    (const char *)sqlite3_column_text(stmt, 2), (const char *)sqlite3_column_text(stmt, 3),
+    (const char *)sqlite3_column_text(stmt, 4), envelope, sqlite3_column_int64(stmt, 6),
+    sqlite3_column_int64(stmt, 7));
+}
+
+static GPtrArray *
+sqlite_messages_list(gpointer store, const char *device_id, gint64 now, guint limit, gboolean *more,
+                     GError **error)
+{
+  SqliteStore *s = store;
+  HOLD_LOCK(s);
+  /* One more than asked: whether there are more. */
+  sqlite3_stmt *stmt = stmt_bind(s, STMT_MESSAGES_LIST,
+                                 PARAMS(TEXT(device_id), INT(now), INT((gint64)limit + 1)), error);
+  if (stmt == NULL)
+    return NULL;
+  g_autoptr(GPtrArray) list =
+    g_ptr_array_new_with_free_func((GDestroyNotify)hark_store_message_free);
+  gboolean over = FALSE;
+  int rc;
+  while ((rc = stmt_step(s, stmt, error)) == SQLITE_ROW) {
+    if (list->len == limit)
+      over = TRUE;
+    else
+      g_ptr_array_add(list, message_from_row(stmt));
+  }
+  sqlite3_reset(stmt);
+  if (more != NULL)
+    *more = over;
+  return rc == SQLITE_DONE ? g_steal_pointer(&list) : NULL;
+}
+
+static gboolean
+sqlite_messages_delete(gpointer store, const char *device_id, const char *const *ids, guint n_ids,
+                       gint64 *deleted, GError **error)
+{
+  SqliteStore *s = store;
+  HOLD_LOCK(s);
+  gint64 total = 0;
+  gboolean ok = begin(s, error);
+  for (guint i = 0; ok && i < n_ids; i++) {
+    gint64 changed =
+      stmt_exec(s, STMT_MESSAGE_DELETE, PARAMS(TEXT(device_id), TEXT(ids[i])), error);
+    ok = changed >= 0;
+    total += MAX(changed, 0);
+  }
+  if (!finish(s, ok, error))
+    return FALSE;
+  if (deleted != NULL)
+    *deleted = total;
+  return TRUE;
+}
+
+static gboolean
+sqlite_messages_expire(gpointer store, gint64 now, gint64 *deleted, GError **error)
+{
+  SqliteStore *s = store;
+  HOLD_LOCK(s);
+  gint64 changed = stmt_exec(s, STMT_MESSAGES_EXPIRE, PARAMS(INT(now)), error);
+  if (changed >= 0 && deleted != NULL)
+    *deleted = changed;
+  return changed >= 0;
+}
+
 /* ---- the plugin -------------------------------------------------------------------------- */
 
 static const HarkStoreInterface sqlite_store = {
@@ -1003,6 +1269,14 @@ static const HarkStoreInterface sqlite_store = {
   .request_cancel = sqlite_request_cancel,
   .block_set = sqlite_block_set,
   .blocks_list = sqlite_blocks_list,
+  .device_set_certificate = sqlite_device_set_certificate,
+  .device_certificates = sqlite_device_certificates,
+  .device_find = sqlite_device_find,
+  .message_hold = sqlite_message_hold,
+  .messages_list = sqlite_messages_list,
+  .messages_delete = sqlite_messages_delete,
+  .messages_usage = sqlite_messages_usage,
+  .messages_expire = sqlite_messages_expire,
 };
 
 static void

@@ -15,6 +15,7 @@
 #include "test-pg.h"
 #include "test-ports.h"
 #include "test-isolate.h"
+#include "test-envelope.h"
 
 #include <hark/certificate.h>
 #include <hark/identity.h>
@@ -92,8 +93,11 @@ server_new_full(Store store, int lifetime, const char *host, gboolean test_clock
       return NULL;
     options = g_strdup_printf("conninfo = \"%s\";", server->database->conninfo);
   }
-  g_autofree char *settings = g_strdup_printf(
-    "certificate_lifetime = %d; hash_memory_kib = 64; hash_iterations = 1;", lifetime);
+  /* Room for two held messages per device: held-messages fills it. */
+  g_autofree char *settings =
+    g_strdup_printf("certificate_lifetime = %d; hash_memory_kib = 64; hash_iterations = 1;"
+                    " messages = { device_max_messages = 2; };",
+                    lifetime);
   LabLoginOptions login = { .store = store_names[store],
                             .store_options = options,
                             .host = host,
@@ -1313,6 +1317,114 @@ test_lookup(void)
   g_assert_true(g_regex_match_simple(limited, error->message, 0, 0));
 }
 
+/* ---- messages held for offline devices (login-messages.c) ---------------------------------- */
+
+static void
+log_in(InProcess *p, const char *user)
+{
+  hark_login_client_register(p->client, user, BOB_PASSWORD, on_login_done, p);
+  g_assert_true(wait_done(p));
+  hark_login_client_login(p->client, user, BOB_PASSWORD, on_login_done, p);
+  g_assert_true(wait_done(p));
+}
+
+static char *
+hold_message(InProcess *p, const char *device_id, GBytes *envelope, GError **error)
+{
+  hark_login_client_hold_message_async(p->client, device_id, envelope, NULL, on_async, p);
+  if (!wait_done(p))
+    return NULL;
+  gint64 expires = 0;
+  char *id = hark_login_client_hold_message_finish(p->result, &expires, error);
+  if (id != NULL)
+    g_assert_cmpint(expires, >, g_get_real_time() / G_USEC_PER_SEC + 29 * 86400);
+  return id;
+}
+
+static GPtrArray *
+fetch_messages(InProcess *p, gboolean *more)
+{
+  hark_login_client_fetch_messages_async(p->client, NULL, on_async, p);
+  if (!wait_done(p))
+    return NULL;
+  g_autoptr(GError) error = NULL;
+  GPtrArray *messages = hark_login_client_fetch_messages_finish(p->result, more, &error);
+  g_assert_no_error(error);
+  return messages;
+}
+
+/* The client's side of offline messages: Alice finds Bob's device and its certificate,
+ * holds an envelope for it; Bob fetches it byte for byte and acknowledges it. The
+ * server's refusals come back as errors a caller can tell apart. */
+static void
+test_held_messages(void)
+{
+  g_autoptr(Server) server = server_new(STORE_SQLITE, LIFETIME_DAY);
+  HARK_REQUIRE(server != NULL);
+  g_autoptr(InProcess) alice = in_process_new(server);
+  g_autoptr(InProcess) bob = in_process_new(server);
+  log_in(alice, "alice");
+  log_in(bob, "bob");
+  const char *bob_id = hark_identity_get_fingerprint(bob->identity);
+  const char *alice_id = hark_identity_get_fingerprint(alice->identity);
+
+  hark_login_client_device_certificates_async(alice->client, "Bob", NULL, on_async, alice);
+  HARK_REQUIRE(wait_done(alice));
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GPtrArray) devices =
+    hark_login_client_device_certificates_finish(alice->result, &error);
+  g_assert_no_error(error);
+  HARK_REQUIRE(devices != NULL && devices->len == 1);
+  const HarkLoginDeviceCertificate *device = devices->pdata[0];
+  g_assert_cmpstr(device->device_id, ==, bob_id);
+  g_autoptr(HarkDeviceCertificate) checked =
+    hark_certificate_verify(hark_login_client_ca_pem(alice->client), device->certificate,
+                            g_get_real_time() / G_USEC_PER_SEC, &error);
+  g_assert_no_error(error);
+  g_assert_cmpstr(checked->user, ==, "bob");
+  hark_login_client_device_certificates_async(alice->client, "nobody", NULL, on_async, alice);
+  HARK_REQUIRE(wait_done(alice));
+  g_autoptr(GPtrArray) none = hark_login_client_device_certificates_finish(alice->result, &error);
+  g_assert_error(error, HARK_LOGIN_ERROR, HARK_LOGIN_ERROR_UNKNOWN_USER);
+  g_assert_nonnull(error != NULL ? strstr(error->message, "'nobody'") : NULL);
+  g_clear_error(&error);
+
+  const char *const to_bob[] = { bob_id, NULL };
+  g_autoptr(GBytes) envelope = hark_test_envelope_new(alice_id, to_bob, 100);
+  g_autofree char *id = hold_message(alice, bob_id, envelope, &error);
+  g_assert_no_error(error);
+  HARK_REQUIRE(id != NULL);
+  /* Sealed by Bob's device, sent by Alice's: refused in the server's words. */
+  g_autoptr(GBytes) forged = hark_test_envelope_new(bob_id, to_bob, 100);
+  g_autofree char *refused = hold_message(alice, bob_id, forged, &error);
+  g_assert_null(refused);
+  g_assert_error(error, HARK_LOGIN_ERROR, HARK_LOGIN_ERROR_SERVER);
+  g_assert_nonnull(strstr(error->message, "sealed by another device"));
+  g_clear_error(&error);
+  g_autofree char *second = hold_message(alice, bob_id, envelope, &error);
+  g_assert_no_error(error);
+  g_autofree char *third = hold_message(alice, bob_id, envelope, &error);
+  g_assert_null(third);
+  g_assert_error(error, HARK_LOGIN_ERROR, HARK_LOGIN_ERROR_RECIPIENT_FULL);
+  g_clear_error(&error);
+
+  gboolean more = TRUE;
+  g_autoptr(GPtrArray) held = fetch_messages(bob, &more);
+  HARK_REQUIRE(held != NULL && held->len == 2);
+  g_assert_false(more);
+  const HarkLoginHeldMessage *first = held->pdata[0];
+  g_assert_cmpstr(first->id, ==, id);
+  g_assert_true(g_bytes_equal(first->envelope, envelope));
+  const char *ids[] = { id, second, NULL };
+  hark_login_client_ack_messages_async(bob->client, ids, NULL, on_async, bob);
+  HARK_REQUIRE(wait_done(bob));
+  g_assert_cmpint(hark_login_client_ack_messages_finish(bob->result, &error), ==, 2);
+  g_assert_no_error(error);
+  g_autoptr(GPtrArray) after = fetch_messages(bob, &more);
+  HARK_REQUIRE(after != NULL);
+  g_assert_cmpuint(after->len, ==, 0);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -1345,6 +1457,7 @@ main(int argc, char **argv)
   hark_test_add_isolated_func("/login/untrusted-server", test_untrusted_server);
   hark_test_add_isolated_func("/login/logout", test_logout);
   hark_test_add_isolated_func("/login/lookup", test_lookup);
+  hark_test_add_isolated_func("/login/held-messages", test_held_messages);
   hark_test_add_isolated_func("/login/renewal", test_renewal);
   hark_test_add_isolated_func("/login/impersonation", test_impersonation);
   hark_test_add_isolated_func("/login/not-configured", test_not_configured);

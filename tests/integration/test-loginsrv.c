@@ -10,6 +10,7 @@
 #include "lab.h"
 #include "test-pg.h"
 #include "test-isolate.h"
+#include "test-envelope.h"
 
 #include <glib/gstdio.h>
 #include <hark/hark.h>
@@ -2263,6 +2264,409 @@ test_users_last_seen(Fixture *f, gconstpointer data)
   HARK_REQUIRE(check_error(unknown, 404, "unknown-user"));
 }
 
+/* ---- messages held for offline devices -------------------------------------------------------- */
+
+/* An envelope in shape (test-envelope.h), sealed by sender for the devices in to
+ * (NULL-terminated), with a body of body_size bytes. */
+static GBytes *
+envelope_for(Device *sender, Device *const *to, gsize body_size)
+{
+  g_autoptr(GPtrArray) ids = g_ptr_array_new();
+  for (gsize i = 0; to[i] != NULL; i++)
+    g_ptr_array_add(ids, (gpointer)hark_identity_get_fingerprint(to[i]->identity));
+  g_ptr_array_add(ids, NULL);
+  return hark_test_envelope_new(hark_identity_get_fingerprint(sender->identity),
+                                (const char *const *)ids->pdata, body_size);
+}
+
+/* POST /v1/messages {"device": device_id, "envelope": base64} signed by sender. */
+static Answer *
+hold_bytes(Fixture *f, Device *sender, const char *device_id, gconstpointer data, gsize size)
+{
+  g_autofree char *text = g_base64_encode(data, size);
+  g_autoptr(JsonObject) object = json_object_new();
+  json_object_set_string_member(object, "device", device_id);
+  json_object_set_string_member(object, "envelope", text);
+  g_autofree char *body = hark_test_json(object);
+  return signed_request(f, sender, NULL, "POST", "/v1/messages", body, 0);
+}
+
+static Answer *
+hold(Fixture *f, Device *sender, Device *recipient, GBytes *envelope)
+{
+  return hold_bytes(f, sender, hark_identity_get_fingerprint(recipient->identity),
+                    g_bytes_get_data(envelope, NULL), g_bytes_get_size(envelope));
+}
+
+static Answer *
+fetch_held(Fixture *f, Device *device)
+{
+  return signed_request(f, device, NULL, "GET", "/v1/messages", NULL, 0);
+}
+
+/* POST /v1/messages/ack {"ids": [ids...]} (a NULL-terminated list). */
+static Answer *
+ack_held(Fixture *f, Device *device, const char *const *ids)
+{
+  g_autoptr(JsonObject) object = json_object_new();
+  JsonArray *array = json_array_new();
+  for (gsize i = 0; ids[i] != NULL; i++)
+    json_array_add_string_element(array, ids[i]);
+  json_object_set_array_member(object, "ids", array);
+  g_autofree char *body = hark_test_json(object);
+  return signed_request(f, device, NULL, "POST", "/v1/messages/ack", body, 0);
+}
+
+/* The ids of a GET /v1/messages answer joined with ','; each envelope checked against
+ * the expected ones (same order) when expected is not NULL. */
+static char *
+held_ids(Answer *answer, GBytes *const *expected)
+{
+  g_autoptr(GString) text = g_string_new(NULL);
+  JsonArray *list =
+    answer && answer->json ? json_object_get_array_member(answer->json, "messages") : NULL;
+  for (guint i = 0; list != NULL && i < json_array_get_length(list); i++) {
+    JsonObject *entry = json_array_get_object_element(list, i);
+    g_string_append_printf(text, "%s%s", i ? "," : "", json_object_get_string_member(entry, "id"));
+    g_assert_cmpint(json_object_get_int_member(entry, "held_at"), >, 0);
+    if (expected == NULL)
+      continue;
+    g_assert_nonnull(expected[i]);
+    gsize length = 0;
+    g_autofree guint8 *bytes =
+      g_base64_decode(json_object_get_string_member(entry, "envelope"), &length);
+    g_assert_cmpmem(bytes, length, g_bytes_get_data(expected[i], NULL),
+                    g_bytes_get_size(expected[i]));
+  }
+  return g_string_free(g_steal_pointer(&text), FALSE);
+}
+
+/* The number of messages device has waiting (and that the answer says no more). */
+static guint
+held_count(Fixture *f, Device *device)
+{
+  g_autoptr(Answer) answer = fetch_held(f, device);
+  if (!check_ok(answer, 200))
+    return G_MAXUINT;
+  g_assert_false(json_object_get_boolean_member(answer->json, "more"));
+  return json_array_get_length(json_object_get_array_member(answer->json, "messages"));
+}
+
+static gboolean
+check_deleted(Answer *answer, gint64 deleted)
+{
+  if (!check_ok(answer, 200))
+    return FALSE;
+  g_assert_cmpint(json_object_get_int_member(answer->json, "deleted"), ==, deleted);
+  return json_object_get_int_member(answer->json, "deleted") == deleted;
+}
+
+/* Alice holds an envelope for Bob's phone: only the phone fetches it, byte for byte, and
+ * only the phone's ack deletes it. Nobody else learns it is there. */
+static void
+test_messages_hold_fetch_ack(Fixture *f, gconstpointer data)
+{
+  HARK_REQUIRE(f->node != NULL);
+  static const char *const users[] = { "Alice", "Bob", "Bob" };
+  Device *d[3] = { NULL };
+  users_with_devices(f, d, users, 3);
+  g_autoptr(Device) alice = d[0], phone = d[1], tablet = d[2];
+  Device *const both[] = { phone, tablet, NULL };
+  g_autoptr(GBytes) first = envelope_for(alice, both, 100);
+  g_autoptr(GBytes) second = envelope_for(alice, both, 2000);
+
+  g_autoptr(Answer) held = hold(f, alice, phone, first);
+  HARK_REQUIRE(check_ok(held, 201));
+  const char *id = member(held, "id");
+  HARK_REQUIRE(id != NULL && strlen(id) == 32);
+  gint64 expires = json_object_get_int_member(held->json, "expires");
+  gint64 now = g_get_real_time() / G_USEC_PER_SEC;
+  g_assert_cmpint(expires, >=, now + 30 * 86400 - 60);
+  g_assert_cmpint(expires, <=, now + 30 * 86400 + 60);
+  g_autoptr(Answer) held_second = hold(f, alice, phone, second);
+  HARK_REQUIRE(check_ok(held_second, 201));
+
+  /* The tablet (same user, not the recipient) and the sender see nothing of it. */
+  g_assert_cmpuint(held_count(f, tablet), ==, 0);
+  g_assert_cmpuint(held_count(f, alice), ==, 0);
+  g_autoptr(Answer) fetched = fetch_held(f, phone);
+  HARK_REQUIRE(check_ok(fetched, 200));
+  GBytes *const expected[] = { first, second, NULL };
+  g_autofree char *ids = held_ids(fetched, expected);
+  g_autofree char *both_ids = g_strdup_printf("%s,%s", id, member(held_second, "id"));
+  g_assert_cmpstr(ids, ==, both_ids);
+
+  /* Acks of others delete nothing, and say so like an unknown id does. */
+  const char *const one[] = { id, NULL };
+  g_autoptr(Answer) by_tablet = ack_held(f, tablet, one);
+  g_autoptr(Answer) by_alice = ack_held(f, alice, one);
+  HARK_REQUIRE(check_deleted(by_tablet, 0) && check_deleted(by_alice, 0));
+  g_assert_cmpuint(held_count(f, phone), ==, 2);
+
+  g_autoptr(Answer) acked = ack_held(f, phone, one);
+  HARK_REQUIRE(check_deleted(acked, 1));
+  g_autoptr(Answer) again = ack_held(f, phone, one);
+  HARK_REQUIRE(check_deleted(again, 0));
+  g_autoptr(Answer) rest = fetch_held(f, phone);
+  g_autofree char *rest_ids = held_ids(rest, expected + 1);
+  g_assert_cmpstr(rest_ids, ==, member(held_second, "id"));
+
+  /* Malformed acks and unsigned requests are refused. */
+  const char *const bad[] = { "not-an-id", NULL };
+  g_autoptr(Answer) bad_ack = ack_held(f, phone, bad);
+  HARK_REQUIRE(check_error(bad_ack, 400, "bad-request"));
+  g_autoptr(Answer) unsigned_get = get(f, "/v1/messages");
+  HARK_REQUIRE(check_error(unsigned_get, 401, "unauthenticated"));
+}
+
+/* What a hostile sender tries: holding in another device's name, for a device the
+ * envelope is not for, for a revoked or unknown device, or bytes that are no envelope.
+ * Each is refused with its own code and nothing is held. */
+static void
+test_messages_refused(Fixture *f, gconstpointer data)
+{
+  HARK_REQUIRE(f->node != NULL);
+  static const char *const users[] = { "Alice", "Bob", "Bob", "Mallory" };
+  Device *d[4] = { NULL };
+  users_with_devices(f, d, users, 4);
+  g_autoptr(Device) alice = d[0], phone = d[1], tablet = d[2], mallory = d[3];
+  g_autoptr(Device) stranger = device_new(f); /* never logged in */
+  Device *const to_phone[] = { phone, NULL };
+  Device *const to_tablet[] = { tablet, NULL };
+  Device *const to_stranger[] = { stranger, NULL };
+
+  g_autoptr(GBytes) alices = envelope_for(alice, to_phone, 10);
+  g_autoptr(Answer) forged = hold(f, mallory, phone, alices);
+  HARK_REQUIRE(check_error(forged, 403, "not-sender"));
+  g_autoptr(Answer) not_for_it = hold(f, alice, tablet, alices);
+  HARK_REQUIRE(check_error(not_for_it, 400, "not-recipient"));
+  g_autoptr(GBytes) for_stranger = envelope_for(alice, to_stranger, 10);
+  g_autoptr(Answer) unknown = hold(f, alice, stranger, for_stranger);
+  HARK_REQUIRE(check_error(unknown, 404, "unknown-device"));
+
+  /* Bad bytes: not base64, not a GVariant, a short signature, too large. */
+  const char *phone_id = hark_identity_get_fingerprint(phone->identity);
+  g_autofree char *body = g_strdup_printf("{\"device\": \"%s\", \"envelope\": \"@@@\"}", phone_id);
+  g_autoptr(Answer) not_base64 = signed_request(f, alice, NULL, "POST", "/v1/messages", body, 0);
+  HARK_REQUIRE(check_error(not_base64, 400, "bad-envelope"));
+  g_autoptr(Answer) garbage = hold_bytes(f, alice, phone_id, "garbage!", 8);
+  HARK_REQUIRE(check_error(garbage, 400, "bad-envelope"));
+  g_assert_nonnull(strstr(error_message(garbage), "normal form"));
+  static const guint8 short_signature[] = { 1, 0, 0, 0, 0, 0, 0, 0 };
+  g_autoptr(Answer) short_one =
+    hold_bytes(f, alice, phone_id, short_signature, sizeof short_signature);
+  HARK_REQUIRE(check_error(short_one, 400, "bad-envelope"));
+  g_autoptr(GBytes) huge = envelope_for(alice, to_phone, 256 * 1024);
+  g_autoptr(Answer) too_large = hold(f, alice, phone, huge);
+  HARK_REQUIRE(check_error(too_large, 400, "bad-envelope"));
+  g_assert_nonnull(strstr(error_message(too_large), "262144"));
+
+  /* A revoked device gets nothing held, even by an envelope made for it. */
+  g_autoptr(GBytes) for_tablet = envelope_for(alice, to_tablet, 10);
+  g_autofree char *revoke =
+    g_strdup_printf("{\"device\": \"%s\"}", hark_identity_get_fingerprint(tablet->identity));
+  g_autoptr(Answer) revoked =
+    signed_request(f, phone, NULL, "POST", "/v1/devices/remove", revoke, 0);
+  HARK_REQUIRE(check_ok(revoked, 200));
+  g_autoptr(Answer) to_revoked = hold(f, alice, tablet, for_tablet);
+  HARK_REQUIRE(check_error(to_revoked, 404, "unknown-device"));
+
+  g_assert_cmpuint(held_count(f, phone), ==, 0);
+  /* The one good hold still works after all that. */
+  g_autoptr(Answer) good = hold(f, alice, phone, alices);
+  HARK_REQUIRE(check_ok(good, 201));
+  g_assert_cmpuint(held_count(f, phone), ==, 1);
+}
+
+/* messages.device_max_messages = 2, sender_max_messages = 3: the recipient's device is
+ * full (507), then the sender is over (429); what was accepted is all there, in order. */
+static void
+test_messages_quotas(Fixture *f, gconstpointer data)
+{
+  HARK_REQUIRE(f->node != NULL);
+  static const char *const users[] = { "Alice", "Bob", "Bob", "Carol" };
+  Device *d[4] = { NULL };
+  users_with_devices(f, d, users, 4);
+  g_autoptr(Device) alice = d[0], phone = d[1], tablet = d[2], carol = d[3];
+  Device *const both[] = { phone, tablet, NULL };
+  GBytes *sent[3] = { NULL };
+  g_autoptr(GString) accepted = g_string_new(NULL);
+  for (gsize i = 0; i < 3; i++) {
+    sent[i] = envelope_for(alice, both, 10 + i);
+    g_autoptr(Answer) answer = hold(f, alice, phone, sent[i]);
+    if (i < 2) {
+      HARK_REQUIRE(check_ok(answer, 201));
+      g_string_append_printf(accepted, "%s%s", i ? "," : "", member(answer, "id"));
+    } else {
+      HARK_REQUIRE(check_error(answer, 507, "recipient-full"));
+    }
+  }
+  g_autoptr(Answer) to_tablet = hold(f, alice, tablet, sent[2]);
+  HARK_REQUIRE(check_ok(to_tablet, 201));
+  g_autoptr(Answer) over = hold(f, alice, tablet, sent[2]);
+  HARK_REQUIRE(check_error(over, 429, "over-quota"));
+  /* Another sender is not held back by Alice's quota. */
+  g_autoptr(GBytes) carols = envelope_for(carol, both, 10);
+  g_autoptr(Answer) from_carol = hold(f, carol, tablet, carols);
+  HARK_REQUIRE(check_ok(from_carol, 201));
+
+  g_autoptr(Answer) fetched = fetch_held(f, phone);
+  HARK_REQUIRE(check_ok(fetched, 200));
+  g_autofree char *ids = held_ids(fetched, sent);
+  g_assert_cmpstr(ids, ==, accepted->str);
+  g_assert_cmpuint(held_count(f, tablet), ==, 2);
+
+  /* Fetched and acked, the room is there again. */
+  g_auto(GStrv) split = g_strsplit(ids, ",", -1);
+  g_autoptr(Answer) acked = ack_held(f, phone, (const char *const *)split);
+  HARK_REQUIRE(check_deleted(acked, 2));
+  g_autoptr(Answer) again = hold(f, alice, phone, sent[2]);
+  HARK_REQUIRE(check_ok(again, 201));
+  for (gsize i = 0; i < 3; i++)
+    g_bytes_unref(sent[i]);
+}
+
+/* Held 30 days (messages.hold_days), by the server's clock; then gone, and out of the
+ * sender's quota. */
+static void
+test_messages_expiry(Fixture *f, gconstpointer data)
+{
+  HARK_REQUIRE(f->node != NULL);
+  static const char *const users[] = { "Alice", "Bob" };
+  Device *d[2] = { NULL };
+  users_with_devices(f, d, users, 2);
+  g_autoptr(Device) alice = d[0], bob = d[1];
+  Device *const to_bob[] = { bob, NULL };
+  g_autoptr(GBytes) envelope = envelope_for(alice, to_bob, 10);
+  g_autoptr(Answer) held = hold(f, alice, bob, envelope);
+  HARK_REQUIRE(check_ok(held, 201));
+
+  HARK_REQUIRE(advance_clock(f, 29 * 86400));
+  for (gsize i = 0; i < 2; i++) {
+    g_autoptr(Answer) again = login(f, d[i], users[i], PASSWORD);
+    HARK_REQUIRE(check_ok(again, 200));
+  }
+  g_assert_cmpuint(held_count(f, bob), ==, 1);
+  HARK_REQUIRE(advance_clock(f, 86400 + 1));
+  for (gsize i = 0; i < 2; i++) {
+    g_autoptr(Answer) again = login(f, d[i], users[i], PASSWORD);
+    HARK_REQUIRE(check_ok(again, 200));
+  }
+  g_assert_cmpuint(held_count(f, bob), ==, 0);
+  /* device_max_messages is 2 here: the expired one no longer counts. */
+  for (gsize i = 0; i < 3; i++) {
+    g_autoptr(Answer) more = hold(f, alice, bob, envelope);
+    HARK_REQUIRE(i < 2 ? check_ok(more, 201) : check_error(more, 507, "recipient-full"));
+  }
+}
+
+/* The entry of a devices answer for device, or NULL. */
+static JsonObject *
+listed_device(Answer *answer, Device *device)
+{
+  JsonArray *list =
+    answer && answer->json ? json_object_get_array_member(answer->json, "devices") : NULL;
+  for (guint i = 0; list != NULL && i < json_array_get_length(list); i++) {
+    JsonObject *entry = json_array_get_object_element(list, i);
+    if (g_strcmp0(json_object_get_string_member(entry, "id"),
+                  hark_identity_get_fingerprint(device->identity)) == 0)
+      return entry;
+  }
+  return NULL;
+}
+
+static guint
+devices_listed(Answer *answer)
+{
+  JsonArray *list = json_object_get_array_member(answer->json, "devices");
+  return json_array_get_length(list);
+}
+
+/* GET /v1/users/NAME/devices: the last certificate of each device that is not revoked
+ * and whose certificate is still valid; nothing for a user who blocks the asker. */
+static void
+test_user_devices(Fixture *f, gconstpointer data)
+{
+  HARK_REQUIRE(f->node != NULL);
+  static const char *const users[] = { "Alice", "Bob", "Bob", "Carol" };
+  Device *d[4] = { NULL };
+  users_with_devices(f, d, users, 4);
+  g_autoptr(Device) alice = d[0], phone = d[1], tablet = d[2], carol = d[3];
+
+  g_autoptr(Answer) renewed = renew(f, phone);
+  HARK_REQUIRE(check_ok(renewed, 200));
+  g_autoptr(Answer) listed =
+    signed_request(f, alice, NULL, "GET", "/v1/users/BOB/devices", NULL, 0);
+  HARK_REQUIRE(check_ok(listed, 200));
+  g_assert_cmpuint(devices_listed(listed), ==, 2);
+  JsonObject *on_phone = listed_device(listed, phone);
+  JsonObject *on_tablet = listed_device(listed, tablet);
+  HARK_REQUIRE(on_phone != NULL && on_tablet != NULL);
+  g_autofree char *phone_der = certificate_header(member(renewed, "certificate"));
+  g_autofree char *tablet_der = certificate_header(tablet->certificate);
+  g_assert_cmpstr(json_object_get_string_member(on_phone, "certificate"), ==, phone_der);
+  g_assert_cmpstr(json_object_get_string_member(on_tablet, "certificate"), ==, tablet_der);
+
+  /* Revoked: gone from the list. */
+  g_autofree char *revoke =
+    g_strdup_printf("{\"device\": \"%s\"}", hark_identity_get_fingerprint(tablet->identity));
+  g_autoptr(Answer) revoked =
+    signed_request(f, phone, NULL, "POST", "/v1/devices/remove", revoke, 0);
+  HARK_REQUIRE(check_ok(revoked, 200));
+  g_autoptr(Answer) after = signed_request(f, alice, NULL, "GET", "/v1/users/bob/devices", NULL, 0);
+  HARK_REQUIRE(check_ok(after, 200));
+  g_assert_cmpuint(devices_listed(after), ==, 1);
+  g_assert_nonnull(listed_device(after, phone));
+
+  /* Bob blocks Alice: her answer is an empty list; Carol's is not. */
+  g_autoptr(Answer) blocked = contact(f, phone, "block", "alice", NULL);
+  HARK_REQUIRE(check_ok(blocked, 200));
+  g_autoptr(Answer) for_alice =
+    signed_request(f, alice, NULL, "GET", "/v1/users/bob/devices", NULL, 0);
+  g_autoptr(Answer) for_carol =
+    signed_request(f, carol, NULL, "GET", "/v1/users/bob/devices", NULL, 0);
+  HARK_REQUIRE(check_ok(for_alice, 200) && check_ok(for_carol, 200));
+  g_assert_cmpuint(devices_listed(for_alice), ==, 0);
+  g_assert_cmpuint(devices_listed(for_carol), ==, 1);
+  /* And what she holds for him is answered like any hold, and never reaches him. */
+  Device *const to_phone[] = { phone, NULL };
+  g_autoptr(GBytes) envelope = envelope_for(alice, to_phone, 10);
+  g_autoptr(Answer) held = hold(f, alice, phone, envelope);
+  HARK_REQUIRE(check_ok(held, 201));
+  g_assert_cmpuint(held_count(f, phone), ==, 0);
+
+  g_autoptr(Answer) nobody =
+    signed_request(f, alice, NULL, "GET", "/v1/users/nobody/devices", NULL, 0);
+  HARK_REQUIRE(check_error(nobody, 404, "unknown-user"));
+  g_autoptr(Answer) unsigned_one = get(f, "/v1/users/bob/devices");
+  HARK_REQUIRE(check_error(unsigned_one, 401, "unauthenticated"));
+
+  /* An hour and a bit later the phone's certificate has expired: no current device. */
+  HARK_REQUIRE(advance_clock(f, 3600 + 301));
+  g_autoptr(Answer) again = login(f, carol, "Carol", PASSWORD);
+  HARK_REQUIRE(check_ok(again, 200));
+  g_autoptr(Answer) expired =
+    signed_request(f, carol, NULL, "GET", "/v1/users/bob/devices", NULL, 0);
+  HARK_REQUIRE(check_ok(expired, 200));
+  g_assert_cmpuint(devices_listed(expired), ==, 0);
+}
+
+/* With the test clock and small message quotas. */
+static void
+fixture_set_up_message_quotas(Fixture *f, gconstpointer data)
+{
+  f->hash_settings = TEST_HASH " messages = { device_max_messages = 2; sender_max_messages = 3; };";
+  fixture_set_up_test_clock(f, data);
+}
+
+static void
+add_message_quotas(const char *store, const char *name, void (*test)(Fixture *, gconstpointer))
+{
+  g_autofree char *path = g_strdup_printf("/loginsrv/%s/%s", store, name);
+  hark_test_add_isolated(path, Fixture, store, fixture_set_up_message_quotas, test,
+                         fixture_tear_down);
+}
+
 /* ---- main ---------------------------------------------------------------------------------- */
 
 static void
@@ -2335,6 +2739,11 @@ add_all(const char *store)
   add_clocked(store, "contact-block", test_contact_block);
   add_limited(store, "contact-limits", test_contact_limits);
   add_clocked(store, "users-last-seen", test_users_last_seen);
+  add_message_quotas(store, "messages-hold-fetch-ack", test_messages_hold_fetch_ack);
+  add_message_quotas(store, "messages-refused", test_messages_refused);
+  add_message_quotas(store, "messages-quotas", test_messages_quotas);
+  add_message_quotas(store, "messages-expiry", test_messages_expiry);
+  add_clocked(store, "user-devices", test_user_devices);
 }
 
 int

@@ -875,6 +875,172 @@ test_devices(Fixture *f)
   g_assert_cmpint(phone_again->first_seen, ==, NOW + 20);
 }
 
+/* ---- held messages (version 4) ------------------------------------------------------------ */
+
+/* Room for 3 messages or 100 bytes per sender, 2 or 50 per device. */
+static const HarkStoreMessageLimits small_limits = { { 3, 100 }, { 2, 50 } };
+
+/* Holds size bytes (all id[0]) for device of user_key from sender_key at held_at, for 30
+ * days; FALSE with error when refused. */
+static gboolean
+hold_message_full(Fixture *f, const char *id, const char *device, const char *user_key,
+                  const char *sender_key, gsize size, gint64 held_at, GError **error)
+{
+  g_autofree guint8 *data = g_malloc(size);
+  memset(data, id[0], size);
+  g_autoptr(GBytes) envelope = g_bytes_new(data, size);
+  g_autoptr(HarkStoreMessage) message = hark_store_message_new(
+    id, device, user_key, sender_key, "fp-sender", envelope, held_at, held_at + 30 * 86400);
+  return f->iface->message_hold(f->store, message, &small_limits, error);
+}
+
+static void
+hold_message(Fixture *f, const char *id, const char *device, const char *user_key,
+             const char *sender_key, gsize size, gint64 held_at)
+{
+  g_autoptr(GError) error = NULL;
+  g_assert_true(hold_message_full(f, id, device, user_key, sender_key, size, held_at, &error));
+  g_assert_no_error(error);
+}
+
+/* The ids messages_list gives for device, joined with ','; each envelope is checked to be
+ * what hold_message stored. Static buffer: one call's answer at a time. */
+static const char *
+held_ids(Fixture *f, const char *device, gint64 now, guint limit, gboolean *more)
+{
+  static char text[256];
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GPtrArray) list = f->iface->messages_list(f->store, device, now, limit, more, &error);
+  g_assert_no_error(error);
+  g_autoptr(GString) ids = g_string_new(NULL);
+  for (guint i = 0; list != NULL && i < list->len; i++) {
+    const HarkStoreMessage *message = list->pdata[i];
+    gsize size = 0;
+    const guint8 *data = g_bytes_get_data(message->envelope, &size);
+    g_assert_true(size > 0 && data[0] == (guint8)message->id[0]);
+    g_assert_cmpstr(message->device_id, ==, device);
+    g_string_append_printf(ids, "%s%s", i ? "," : "", message->id);
+  }
+  g_strlcpy(text, ids->str, sizeof text);
+  return text;
+}
+
+static void
+assert_usage(Fixture *f, const char *sender_key, const char *device, gint64 now,
+             gint64 sender_count, gint64 sender_bytes, gint64 device_count, gint64 device_bytes)
+{
+  g_autoptr(GError) error = NULL;
+  HarkStoreUsage sender, held;
+  g_assert_true(
+    f->iface->messages_usage(f->store, sender_key, device, now, &sender, &held, &error));
+  g_assert_no_error(error);
+  g_assert_cmpint(sender.count, ==, sender_count);
+  g_assert_cmpint(sender.bytes, ==, sender_bytes);
+  g_assert_cmpint(held.count, ==, device_count);
+  g_assert_cmpint(held.bytes, ==, device_bytes);
+}
+
+/* Limits in the transaction (sender first: LIMIT; then the device: FULL), oldest first in
+ * the order held, deletion only of the device's own, expiry, and the messages going with
+ * their recipient user. */
+static void
+test_held_messages(Fixture *f)
+{
+  g_autoptr(GError) error = NULL;
+  create_user(f, "Alice", "alice");
+  create_user(f, "Bob", "bob");
+  hold_message(f, "b2", "fp-b", "bob", "alice", 10, NOW);
+  hold_message(f, "a1", "fp-b", "bob", "alice", 10, NOW); /* same second: after b2 */
+  g_assert_false(hold_message_full(f, "c3", "fp-b", "bob", "carol", 10, NOW, &error));
+  g_assert_error(error, HARK_STORE_ERROR, HARK_STORE_ERROR_FULL);
+  g_clear_error(&error);
+  hold_message(f, "d4", "fp-c", "bob", "alice", 10, NOW + 1);
+  g_assert_false(hold_message_full(f, "e5", "fp-c", "bob", "alice", 10, NOW + 1, &error));
+  g_assert_error(error, HARK_STORE_ERROR, HARK_STORE_ERROR_LIMIT);
+  g_clear_error(&error);
+  g_assert_false(hold_message_full(f, "f6", "fp-d", "bob", "carol", 51, NOW, &error));
+  g_assert_error(error, HARK_STORE_ERROR, HARK_STORE_ERROR_FULL); /* bytes */
+  g_clear_error(&error);
+  g_assert_false(hold_message_full(f, "g7", "fp-d", "nobody", "carol", 1, NOW, &error));
+  g_assert_error(error, HARK_STORE_ERROR, HARK_STORE_ERROR_NOT_FOUND);
+  g_clear_error(&error);
+  assert_usage(f, "alice", "fp-b", NOW, 3, 30, 2, 20);
+
+  gboolean more = FALSE;
+  g_assert_cmpstr(held_ids(f, "fp-b", NOW, 1, &more), ==, "b2");
+  g_assert_true(more);
+  g_assert_cmpstr(held_ids(f, "fp-b", NOW, 10, &more), ==, "b2,a1");
+  g_assert_false(more);
+  g_assert_cmpstr(held_ids(f, "fp-x", NOW, 10, &more), ==, "");
+
+  /* Another device's ids are left alone. */
+  const char *const ids[] = { "b2", "d4", "zz" };
+  gint64 deleted = -1;
+  g_assert_true(f->iface->messages_delete(f->store, "fp-b", ids, 3, &deleted, &error));
+  g_assert_no_error(error);
+  g_assert_cmpint(deleted, ==, 1);
+  g_assert_cmpstr(held_ids(f, "fp-c", NOW, 10, NULL), ==, "d4");
+
+  /* Expired: not listed, not counted, then gone. */
+  gint64 later = NOW + 30 * 86400; /* a1 expires now; d4, held a second later, does not */
+  g_assert_cmpstr(held_ids(f, "fp-b", later, 10, NULL), ==, "");
+  assert_usage(f, "alice", "fp-b", later, 1, 10, 0, 0);
+  g_assert_true(f->iface->messages_expire(f->store, later, &deleted, &error));
+  g_assert_no_error(error);
+  g_assert_cmpint(deleted, ==, 1);
+  assert_usage(f, "alice", "fp-c", NOW, 1, 10, 1, 10);
+
+  g_assert_true(f->iface->user_delete(f->store, "bob", &error));
+  g_assert_no_error(error);
+  assert_usage(f, "alice", "fp-c", NOW, 0, 0, 0, 0);
+}
+
+/* The last certificate of each device, for devices not revoked whose certificate is still
+ * valid; a device found by its id alone, revoked ones not. */
+static void
+test_device_certificates(Fixture *f)
+{
+  g_autoptr(GError) error = NULL;
+  create_user(f, "Bob", "bob");
+  note_login(f, "bob", "fp-phone", "phone", NOW);
+  note_login(f, "bob", "fp-tablet", "tablet", NOW + 1);
+  g_assert_false(f->iface->device_set_certificate(f->store, "bob", "fp-none", "x", NOW, &error));
+  g_assert_error(error, HARK_STORE_ERROR, HARK_STORE_ERROR_NOT_FOUND);
+  g_clear_error(&error);
+  g_assert_true(
+    f->iface->device_set_certificate(f->store, "bob", "fp-phone", "old", NOW + 10, &error));
+  g_assert_true(
+    f->iface->device_set_certificate(f->store, "bob", "fp-phone", "new", NOW + 100, &error));
+  g_assert_true(
+    f->iface->device_set_certificate(f->store, "bob", "fp-tablet", "tab", NOW + 50, &error));
+  g_assert_no_error(error);
+  g_autoptr(GPtrArray) both = f->iface->device_certificates(f->store, "bob", NOW, &error);
+  g_assert_no_error(error);
+  g_assert_cmpuint(both->len, ==, 2);
+  const HarkStoreCertificate *phone = both->pdata[0];
+  g_assert_cmpstr(phone->device_id, ==, "fp-phone");
+  g_assert_cmpstr(phone->certificate, ==, "new");
+  g_assert_cmpint(phone->expires, ==, NOW + 100);
+  g_autoptr(GPtrArray) one = f->iface->device_certificates(f->store, "bob", NOW + 60, &error);
+  g_assert_cmpuint(one->len, ==, 1);
+  g_assert_null(f->iface->device_certificates(f->store, "nobody", NOW, &error));
+  g_assert_error(error, HARK_STORE_ERROR, HARK_STORE_ERROR_NOT_FOUND);
+  g_clear_error(&error);
+
+  g_autofree char *owner = NULL;
+  g_autoptr(HarkStoreDevice) found = f->iface->device_find(f->store, "fp-tablet", &owner, &error);
+  g_assert_no_error(error);
+  g_assert_cmpstr(owner, ==, "bob");
+  g_assert_cmpstr(found->name, ==, "tablet");
+  g_assert_true(f->iface->device_revoke(f->store, "bob", "fp-tablet", NOW + 2, &error));
+  g_autoptr(HarkStoreDevice) revoked = f->iface->device_find(f->store, "fp-tablet", NULL, &error);
+  g_assert_null(revoked);
+  g_assert_error(error, HARK_STORE_ERROR, HARK_STORE_ERROR_NOT_FOUND);
+  g_clear_error(&error);
+  g_autoptr(GPtrArray) after = f->iface->device_certificates(f->store, "bob", NOW, &error);
+  g_assert_cmpuint(after->len, ==, 1);
+}
+
 /* A database as hark made it before account ids (schema 1), with users and a device:
  * opening it migrates in place, giving every account its own id. */
 static const char schema_v1_sqlite[] =
@@ -940,7 +1106,7 @@ test_migrate_v1(Fixture *f)
   db_script(f, f->backend == BACKEND_SQLITE ? schema_v1_sqlite : schema_v1_postgres);
   db_script(f, rows_v1);
   f->store = open_store(f);
-  g_assert_cmpint(schema_version(f), ==, 3);
+  g_assert_cmpint(schema_version(f), ==, 4);
   g_autoptr(HarkStoreUser) alice = get_user(f, "alice");
   g_autoptr(HarkStoreUser) bob = get_user(f, "bob");
   g_assert_true(hark_account_id_is_valid(alice->account_id));
@@ -952,13 +1118,16 @@ test_migrate_v1(Fixture *f)
   g_assert_cmpint(laptop->first_seen, ==, 1700000000);
   g_assert_cmpint(laptop->last_seen, ==, 1700000000);
   g_assert_cmpint(laptop->revoked, ==, 0);
-  /* New accounts work as on a new database, and so do requests (schema 3). */
+  /* New accounts work as on a new database, and so do requests (schema 3) and held
+   * messages (schema 4). */
   create_user(f, "Carol", "carol");
   g_assert_true(f->iface->device_revoke(f->store, "alice", "fp-a", NOW, &error));
   g_assert_no_error(error);
   send_request(f, "alice", "bob", NULL, 10);
   answer_request(f, "bob", "alice", TRUE);
   assert_buddies(f, "alice", 1, "bob", "Bob", NULL);
+  hold_message(f, "m1", "fp-a", "alice", "bob", 10, NOW);
+  g_assert_cmpstr(held_ids(f, "fp-a", NOW, 10, NULL), ==, "m1");
 }
 
 /* ---- cases: durability, input, files ----------------------------------------------------- */
@@ -990,7 +1159,7 @@ test_reopen(Fixture *f)
   assert_found(f, "", 10, "Alice", "Bob", NULL);
   g_assert_cmpint(count_devices(f, "alice"), ==, 1);
   /* Reopening did not migrate again, and counting goes on where it stopped. */
-  g_assert_cmpint(schema_version(f), ==, 3);
+  g_assert_cmpint(schema_version(f), ==, 4);
   g_assert_cmpint(note_failure(f, "bob", 0), ==, 3);
   change(f, "alice", HARK_BUDDY_RENAME, "bob", "B", 3, 4);
 }
@@ -1277,9 +1446,9 @@ test_concurrent_open(Fixture *f)
   run_workers(f, opening_worker, workers, NULL);
   for (guint i = 0; i < N_THREADS; i++)
     g_assert_nonnull(workers[i].store);
-  g_assert_cmpint(schema_version(f), ==, 3);
+  g_assert_cmpint(schema_version(f), ==, 4);
   if (f->backend == BACKEND_POSTGRES)
-    g_assert_cmpint(db_count(f, "SELECT count(*) FROM schema_version"), ==, 3); /* each step once */
+    g_assert_cmpint(db_count(f, "SELECT count(*) FROM schema_version"), ==, 4); /* each step once */
   f->store = workers[0].store;
   create_user(f, "Alice", "alice");
   f->store = workers[N_THREADS - 1].store;
@@ -1306,6 +1475,8 @@ static const Case cases[] = {
   { "requests", test_requests, BACKEND_ALL },
   { "blocks", test_blocks, BACKEND_ALL },
   { "devices", test_devices, BACKEND_ALL },
+  { "held-messages", test_held_messages, BACKEND_ALL },
+  { "device-certificates", test_device_certificates, BACKEND_ALL },
   { "migrate-v1", test_migrate_v1, BACKEND_ALL, TRUE },
   { "reopen", test_reopen, BACKEND_ALL },
   { "metacharacters", test_metacharacters, BACKEND_ALL },

@@ -23,7 +23,11 @@ G_BEGIN_DECLS
  * account id and user_set_password can revoke the other devices. */
 /* 3: contact requests (requests_list, request_send, request_answer, request_cancel) and
  * blocks (block_set, blocks_list); a user's requests and blocks go with the user. */
-#define HARK_STORE_INTERFACE_VERSION 3
+/* 4: messages held for offline devices (message_hold, messages_list, messages_delete,
+ * messages_usage, messages_expire), the last certificate issued to each device
+ * (device_set_certificate, device_certificates) and finding a device by its id alone
+ * (device_find). Held messages go with their recipient user. */
+#define HARK_STORE_INTERFACE_VERSION 4
 
 #define HARK_STORE_ERROR (hark_store_error_quark())
 HARK_API GQuark hark_store_error_quark(void);
@@ -33,7 +37,9 @@ typedef enum {
   HARK_STORE_ERROR_EXISTS, /* the user (or buddy) exists already */
   HARK_STORE_ERROR_CONFLICT, /* the buddy list changed since the revision given */
   HARK_STORE_ERROR_BACKEND, /* the database failed: the message says how */
-  HARK_STORE_ERROR_LIMIT, /* a limit the caller gave was reached (pending requests) */
+  HARK_STORE_ERROR_LIMIT, /* a limit the caller gave was reached (pending requests; the
+                           * sender's limits of held messages) */
+  HARK_STORE_ERROR_FULL, /* the recipient device's limit of held messages was reached */
 } HarkStoreError;
 
 typedef struct {
@@ -70,6 +76,37 @@ typedef struct {
   gint64 created; /* unix seconds of the (latest) request */
   gint64 answered; /* unix seconds of the decline; 0 while pending */
 } HarkStoreRequest;
+
+/* The last certificate issued to a device (version 4). */
+typedef struct {
+  char *device_id;
+  char *certificate; /* PEM, as issued */
+  gint64 expires; /* unix seconds: its notAfter */
+} HarkStoreCertificate;
+
+/* A message held for a device (version 4): an envelope the store keeps as opaque bytes. */
+typedef struct {
+  char *id; /* the server's id for it: 32 lower-case hex digits, random */
+  char *device_id; /* the recipient device */
+  char *user_key; /* the recipient device's user */
+  char *sender_key; /* the sending user */
+  char *sender_device; /* the sending device's id */
+  GBytes *envelope;
+  gint64 held_at; /* unix seconds */
+  gint64 expires; /* unix seconds: gone from then on */
+} HarkStoreMessage;
+
+/* How much is held: messages and envelope bytes. */
+typedef struct {
+  gint64 count;
+  gint64 bytes;
+} HarkStoreUsage;
+
+/* The most that may be held for one sending user, and for one recipient device. */
+typedef struct {
+  HarkStoreUsage sender;
+  HarkStoreUsage device;
+} HarkStoreMessageLimits;
 
 typedef enum {
   HARK_BUDDY_ADD,
@@ -168,6 +205,46 @@ typedef struct {
                         gboolean blocked, gint64 now, GError **error);
   /* The name keys name_key blocks, sorted (char*); NOT_FOUND when there is no user. */
   GPtrArray *(*blocks_list)(gpointer store, const char *name_key, GError **error);
+
+  /* ---- version 4 ---- */
+
+  /* The certificate just issued to a device (at login and renewal) replaces the one
+   * before; NOT_FOUND when there is no such device. */
+  gboolean (*device_set_certificate)(gpointer store, const char *name_key, const char *device_id,
+                                     const char *certificate, gint64 expires, GError **error);
+  /* The last certificates of the user's devices that are not revoked and whose certificate
+   * expires after now, oldest device first (HarkStoreCertificate*; free with
+   * hark_store_certificate_free); NOT_FOUND when there is no such user. */
+  GPtrArray *(*device_certificates)(gpointer store, const char *name_key, gint64 now,
+                                    GError **error);
+  /* The device with this id that is not revoked, and its user's name key in *name_key
+   * (when the same key is a device of two accounts: the one seen last). NOT_FOUND when no
+   * user has it, or only revoked. */
+  HarkStoreDevice *(*device_find)(gpointer store, const char *device_id, char **name_key,
+                                  GError **error);
+  /* Holds a message, in one transaction with the check of the limits against what is
+   * held and not expired at message->held_at: LIMIT when the sender's count or bytes
+   * would pass limits->sender, FULL when the device's would pass limits->device (the
+   * sender's checked first); NOT_FOUND when the recipient user does not exist; EXISTS
+   * when the id is taken. */
+  gboolean (*message_hold)(gpointer store, const HarkStoreMessage *message,
+                           const HarkStoreMessageLimits *limits, GError **error);
+  /* Up to limit messages held for device_id that have not expired at now, oldest first
+   * (held_at, then the order they were held in) (HarkStoreMessage*; free with hark_store_message_free); *more
+   * (may be NULL) tells whether there are more. */
+  GPtrArray *(*messages_list)(gpointer store, const char *device_id, gint64 now, guint limit,
+                              gboolean *more, GError **error);
+  /* Deletes those of ids (n_ids of them) held for device_id; ids held for others, or
+   * unknown, are left alone. *deleted (may be NULL) gets how many went. */
+  gboolean (*messages_delete)(gpointer store, const char *device_id, const char *const *ids,
+                              guint n_ids, gint64 *deleted, GError **error);
+  /* What is held, not expired at now, from sender_key (into *sender) and for device_id
+   * (into *device); either name may be NULL (its usage is then zero). */
+  gboolean (*messages_usage)(gpointer store, const char *sender_key, const char *device_id,
+                             gint64 now, HarkStoreUsage *sender, HarkStoreUsage *device,
+                             GError **error);
+  /* Deletes every message expired at now; *deleted (may be NULL) gets how many. */
+  gboolean (*messages_expire)(gpointer store, gint64 now, gint64 *deleted, GError **error);
 } HarkStoreInterface;
 
 /* For store plugins, so every store words its errors alike: NOT_FOUND "no user 'x'". */
@@ -198,9 +275,26 @@ HARK_API void hark_store_set_no_request(GError **error, const char *from_key, co
 HARK_API void hark_store_set_request_pending(GError **error, const char *from_key,
                                              const char *to_key);
 HARK_API HarkStoreBuddy *hark_store_buddy_new(const char *name_key, const char *alias);
+HARK_API HarkStoreCertificate *hark_store_certificate_new(const char *device_id,
+                                                          const char *certificate, gint64 expires);
+HARK_API void hark_store_certificate_free(HarkStoreCertificate *certificate);
+/* Takes nothing: copies the strings and refs envelope. */
+HARK_API HarkStoreMessage *hark_store_message_new(const char *id, const char *device_id,
+                                                  const char *user_key, const char *sender_key,
+                                                  const char *sender_device, GBytes *envelope,
+                                                  gint64 held_at, gint64 expires);
+HARK_API void hark_store_message_free(HarkStoreMessage *message);
+/* The limits check of message_hold, for store plugins, on what is held (not counting the
+ * new message): LIMIT or FULL with a message saying which, or TRUE when it fits. */
+HARK_API gboolean hark_store_check_message_limits(const HarkStoreMessageLimits *limits,
+                                                  const HarkStoreUsage *sender,
+                                                  const HarkStoreUsage *device, gsize size,
+                                                  GError **error);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(HarkStoreUser, hark_store_user_free)
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(HarkStoreDevice, hark_store_device_free)
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(HarkStoreRequest, hark_store_request_free)
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(HarkStoreCertificate, hark_store_certificate_free)
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(HarkStoreMessage, hark_store_message_free)
 
 G_END_DECLS
