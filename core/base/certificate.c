@@ -966,6 +966,33 @@ hark_certificate_verify(const char *ca_pem, GBytes *cert, gint64 now, GError **e
   return device;
 }
 
+HarkDeviceCertificate *
+hark_certificate_verify_recent(const char *ca_pem, GBytes *cert, gint64 now, gint64 grace,
+                               GError **error)
+{
+  g_return_val_if_fail(ca_pem != NULL && cert != NULL, NULL);
+  GError *local = NULL;
+  HarkDeviceCertificate *device = hark_certificate_verify(ca_pem, cert, now, &local);
+  if (device != NULL ||
+      !g_error_matches(local, HARK_CERTIFICATE_ERROR, HARK_CERTIFICATE_ERROR_EXPIRED)) {
+    if (local != NULL)
+      g_propagate_error(error, local);
+    return device;
+  }
+  /* Expired: was it valid, for this CA, within the grace before now? */
+  X509 *leaf = cert_from_bytes(cert, NULL);
+  gint64 not_after = 0;
+  gboolean recent = leaf != NULL && asn1_time_to_unix(X509_get0_notAfter(leaf), &not_after) &&
+                    not_after <= now && now - not_after <= grace;
+  X509_free(leaf);
+  if (!recent) {
+    g_propagate_error(error, local);
+    return NULL;
+  }
+  g_clear_error(&local);
+  return hark_certificate_verify(ca_pem, cert, not_after - 1, error);
+}
+
 void
 hark_device_certificate_free(HarkDeviceCertificate *cert)
 {

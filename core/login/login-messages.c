@@ -121,6 +121,10 @@ message_op_new(HarkLoginClient *client, HarkLoginDone done, GTask *task)
 
 /* ---- a user's device certificates ------------------------------------------------------- */
 
+/* A device offline since its certificate ran out is still listed (the server lists what it
+ * has not revoked and issued within its hold), so messages can be sealed and held for it. */
+#define DEVICE_CERTIFICATE_GRACE_S (30 * 24 * 3600)
+
 typedef struct {
   char *ca_pem;
   char *user;
@@ -143,8 +147,10 @@ read_device(const DevicesAsk *ask, JsonObject *entry)
   g_autoptr(GBytes) der = decode_base64(hark_login_member_string(entry, "certificate"), 8192);
   g_autoptr(GError) error = NULL;
   g_autoptr(HarkDeviceCertificate) certificate =
-    der != NULL && is_hex(id, 64) ? hark_certificate_verify(ask->ca_pem, der, ask->now, &error)
-                                  : NULL;
+    der != NULL && is_hex(id, 64)
+      ? hark_certificate_verify_recent(ask->ca_pem, der, ask->now, DEVICE_CERTIFICATE_GRACE_S,
+                                       &error)
+      : NULL;
   if (certificate == NULL || g_ascii_strcasecmp(certificate->user, ask->user) != 0 ||
       strcmp(certificate->device_id, id) != 0) {
     g_message("the login server listed a device of '%s' whose certificate does not hold: %s",

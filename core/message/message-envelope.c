@@ -389,8 +389,10 @@ static gboolean
 recipient_key(const HarkMessageSealParams *p, const HarkMessageRecipient *r, guint8 x[32],
               GError **error)
 {
-  g_autoptr(HarkDeviceCertificate) cert =
-    hark_certificate_verify(p->ca_pem, r->certificate, p->time, error);
+  /* A device offline since its certificate ran out is still sealed for (its messages are
+   * held for it): the login server lists a user's devices until it revokes them. */
+  g_autoptr(HarkDeviceCertificate) cert = hark_certificate_verify_recent(
+    p->ca_pem, r->certificate, p->time, HARK_MESSAGE_RECIPIENT_GRACE_S, error);
   if (cert == NULL)
     return FALSE;
   if (r->recipient_device == NULL || strcmp(cert->device_id, r->recipient_device) != 0)

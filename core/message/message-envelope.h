@@ -54,6 +54,8 @@ gboolean hark_message_refuse(GError **error, HarkMessageError code, const char *
 #define HARK_MESSAGE_MAX_SKEW_S 300 /* how far ahead an envelope may be dated */
 /* How old an envelope may be: the login server holds one for 30 days, plus a day. */
 #define HARK_MESSAGE_MAX_AGE_S (31 * 24 * 3600)
+/* A recipient's certificate may have expired this long ago (the login server's hold). */
+#define HARK_MESSAGE_RECIPIENT_GRACE_S (30 * 24 * 3600)
 #define HARK_MESSAGE_GROUP_ID_LENGTH 32 /* hex digits after the '#' */
 
 /* One recipient device of an envelope. */

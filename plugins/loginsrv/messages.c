@@ -2,7 +2,7 @@
 /* messages.c: messages held for offline devices, and the device certificates a sender
  * seals for (signed requests; docs/protocol.md, "Messages: held for offline devices").
  *
- *   GET  /v1/users/NAME/devices  the current certificates of NAME's devices
+ *   GET  /v1/users/NAME/devices  the last certificates of NAME's devices
  *   POST /v1/messages            hold an envelope for one device
  *   GET  /v1/messages            the requesting device's held envelopes, oldest first
  *   POST /v1/messages/ack        delete some of them
@@ -140,6 +140,15 @@ certificates_answer(GPtrArray *certificates)
   return answer;
 }
 
+/* A device offline since its certificate ran out is still listed while messages are held
+ * for it (at most 30 days, which is what senders accept: core/message): it is the user's
+ * until revoked, and a sender seals for it. */
+static gint64
+certificate_grace(LoginServer *s)
+{
+  return MIN(s->hold_seconds, 30 * 24 * 3600);
+}
+
 static void
 devices_work(LoginServer *s, gpointer data, LoginReply *reply)
 {
@@ -150,9 +159,9 @@ devices_work(LoginServer *s, gpointer data, LoginReply *reply)
     return;
   g_autoptr(GError) error = NULL;
   g_autoptr(GPtrArray) certificates =
-    blocked
-      ? g_ptr_array_new()
-      : s->store->device_certificates(s->store_handle, job->name_key, login_now_seconds(s), &error);
+    blocked ? g_ptr_array_new()
+            : s->store->device_certificates(s->store_handle, job->name_key,
+                                            login_now_seconds(s) - certificate_grace(s), &error);
   if (certificates == NULL && g_error_matches(error, HARK_STORE_ERROR, HARK_STORE_ERROR_NOT_FOUND))
     login_reply_error(reply, "unknown-user", "there is no user '%s'", job->name);
   else if (certificates == NULL)

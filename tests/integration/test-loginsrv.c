@@ -2641,14 +2641,22 @@ test_user_devices(Fixture *f, gconstpointer data)
   g_autoptr(Answer) unsigned_one = get(f, "/v1/users/bob/devices");
   HARK_REQUIRE(check_error(unsigned_one, 401, "unauthenticated"));
 
-  /* An hour and a bit later the phone's certificate has expired: no current device. */
+  /* An hour and a bit later the phone's certificate has expired, but the phone is still
+   * bob's (offline, not revoked): it is listed, so messages can be held for it... */
   HARK_REQUIRE(advance_clock(f, 3600 + 301));
   g_autoptr(Answer) again = login(f, carol, "Carol", PASSWORD);
   HARK_REQUIRE(check_ok(again, 200));
   g_autoptr(Answer) expired =
     signed_request(f, carol, NULL, "GET", "/v1/users/bob/devices", NULL, 0);
   HARK_REQUIRE(check_ok(expired, 200));
-  g_assert_cmpuint(devices_listed(expired), ==, 0);
+  g_assert_cmpuint(devices_listed(expired), ==, 1);
+  /* ... until it has been away longer than the hold (30 days): then no device. */
+  HARK_REQUIRE(advance_clock(f, 30 * 24 * 3600));
+  g_autoptr(Answer) later = login(f, carol, "Carol", PASSWORD);
+  HARK_REQUIRE(check_ok(later, 200));
+  g_autoptr(Answer) gone = signed_request(f, carol, NULL, "GET", "/v1/users/bob/devices", NULL, 0);
+  HARK_REQUIRE(check_ok(gone, 200));
+  g_assert_cmpuint(devices_listed(gone), ==, 0);
 }
 
 /* With the test clock and small message quotas. */

@@ -280,6 +280,29 @@ test_expired(Fixture *f, gconstpointer data)
   g_autofree char *normal = issue(f, "alice", f->now, DAY);
   g_autoptr(GBytes) normal_bytes = pem_bytes(normal);
   assert_refused(ca, normal_bytes, f->now + 2 * DAY, HARK_CERTIFICATE_ERROR_EXPIRED);
+
+  /* verify_recent takes one that expired within its grace (a device offline since), and
+   * not one from further back, nor one not yet valid, nor another CA's. */
+  g_autoptr(GError) error = NULL;
+  g_autoptr(HarkDeviceCertificate) recent =
+    hark_certificate_verify_recent(ca, normal_bytes, f->now + 2 * DAY, 2 * DAY, &error);
+  g_assert_no_error(error);
+  g_assert_cmpstr(recent->user, ==, "alice");
+  g_assert_null(
+    hark_certificate_verify_recent(ca, normal_bytes, f->now + 3 * DAY + 1, 2 * DAY, &error));
+  g_assert_error(error, HARK_CERTIFICATE_ERROR, HARK_CERTIFICATE_ERROR_EXPIRED);
+  g_clear_error(&error);
+  g_autofree char *future = issue(f, "alice", f->now + 3600, DAY);
+  g_autoptr(GBytes) future_bytes = pem_bytes(future);
+  g_assert_null(hark_certificate_verify_recent(ca, future_bytes, f->now, 2 * DAY, &error));
+  g_assert_error(error, HARK_CERTIFICATE_ERROR, HARK_CERTIFICATE_ERROR_EXPIRED);
+  g_clear_error(&error);
+  g_autofree char *other_dir = g_build_filename(f->dir, "other-ca-recent", NULL);
+  g_autoptr(HarkCa) other = hark_ca_load_or_create(other_dir, "test CA", &error);
+  g_assert_no_error(error);
+  g_assert_null(hark_certificate_verify_recent(hark_ca_get_certificate_pem(other), normal_bytes,
+                                               f->now + 2 * DAY, 2 * DAY, &error));
+  g_assert_error(error, HARK_CERTIFICATE_ERROR, HARK_CERTIFICATE_ERROR_UNTRUSTED);
 }
 
 static void

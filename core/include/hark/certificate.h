@@ -84,6 +84,13 @@ typedef struct {
  * otherwise. */
 HARK_API HarkDeviceCertificate *hark_certificate_verify(const char *ca_pem, GBytes *cert,
                                                         gint64 now, GError **error);
+/* The same, but a certificate that expired at most grace seconds before now is taken too
+ * (checked as of its last valid second): a device that has been offline since its
+ * certificate ran out is still the user's device until the login server revokes it, and
+ * a sender seals messages for it to hold. */
+HARK_API HarkDeviceCertificate *hark_certificate_verify_recent(const char *ca_pem, GBytes *cert,
+                                                               gint64 now, gint64 grace,
+                                                               GError **error);
 HARK_API void hark_device_certificate_free(HarkDeviceCertificate *cert);
 
 /* Checks cert (PEM or DER) as the login server's TLS certificate for host (a host name
