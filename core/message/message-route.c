@@ -901,35 +901,3 @@ hark_message_route_snapshot(HarkMessageRoute *route)
   json_object_set_object_member(o, "refused", refused);
   return o;
 }
-
-/* ---- the `messages` command ------------------------------------------------------------ */
-
-static void
-run_messages(HarkCommandCall *call, JsonObject *args, gpointer user_data)
-{
-  (void)args;
-  HarkMessageRoute **route = user_data;
-  if (*route == NULL) {
-    hark_command_call_return_error(
-      call, g_error_new_literal(HARK_COMMAND_ERROR, HARK_COMMAND_ERROR_FAILED,
-                                "this node routes no messages: it needs a login section"));
-    return;
-  }
-  hark_command_call_return_object(call, hark_message_route_snapshot(*route));
-}
-
-static const HarkCommand route_commands[] = {
-  { HARK_COMMAND_VERSION, "messages",
-    "instant messages through super nodes: routed, delivered, forwarded, refusals by reason", NULL,
-    run_messages },
-};
-
-void
-hark_message_route_commands_register(HarkContext *core_ctx, HarkMessageRoute **route)
-{
-  for (gsize i = 0; i < G_N_ELEMENTS(route_commands); i++) {
-    g_autoptr(GError) error = NULL;
-    if (!hark_context_add_command(core_ctx, &route_commands[i], route, &error))
-      g_error("messages command table is broken: %s", error->message);
-  }
-}

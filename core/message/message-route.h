@@ -110,11 +110,9 @@ void hark_message_route_send(HarkMessageRoute *route, const char *target_device,
                              const char *target_sn, GBytes *envelope, HarkMessageRouteSent done,
                              gpointer data);
 
-/* The counters, for the `messages` command: {"role", "routed", "delivered", "forwarded",
+/* The counters, for the `messages` command (messenger-commands.c): {"role", "routed", "delivered", "forwarded",
  * "refused": {reason: n}, "waiting"}. */
 JsonObject *hark_message_route_snapshot(HarkMessageRoute *route);
 
-/* The `messages` command answers about *route, which the node sets once it has one. */
-void hark_message_route_commands_register(HarkContext *core_ctx, HarkMessageRoute **route);
 
 G_END_DECLS

@@ -14,12 +14,14 @@
 #include "overlay.h"
 #include "directory.h"
 #include "hark/hark.h"
+#include "messenger.h"
 
 typedef struct {
   HarkNode base;
   HarkLoginClient *login; /* when the configuration has a login section, from start */
   HarkOverlay *overlay; /* with a login section, from start */
   HarkDirectory *directory; /* with an overlay, from start */
+  HarkMessenger *messenger; /* with a directory, from start */
 } HarkNodeRoot;
 
 static inline HarkNodeRoot *

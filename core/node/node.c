@@ -204,6 +204,8 @@ hark_node_start(HarkNode *node, GError **error)
   /* Before the overlay starts, so that it hears the overlay's first role and attach. */
   if (root->overlay != NULL)
     root->directory = hark_directory_new(node, root->overlay, root->login);
+  if (root->directory != NULL)
+    root->messenger = hark_messenger_new(node, root->overlay, root->directory, root->login);
   if (!start_frontends(node, error))
     return FALSE;
   if (root->overlay != NULL)
@@ -255,6 +257,7 @@ hark_node_free(HarkNode *node)
   hark_commands_cancel_pending(node);
   stop_frontends(node);
   HarkNodeRoot *root = hark_node_root(node);
+  g_clear_pointer(&root->messenger, hark_messenger_free);
   g_clear_pointer(&root->directory, hark_directory_free);
   g_clear_pointer(&root->overlay, hark_overlay_free);
   hark_link_set_credentials(node, NULL, NULL);

@@ -1,0 +1,269 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* messenger-commands.c: `msg`, `history`, `conversations` and `typing`, and the
+ * messenger's counters in the router's `messages` answer. */
+#include "messenger-private.h"
+
+#include "hark/presence.h"
+
+#define HISTORY_DEFAULT 20
+#define HISTORY_MAX 1000
+
+static HarkMessenger *
+messenger_of(HarkCommandCall *call, gpointer user_data)
+{
+  HarkMessenger *messenger = *(HarkMessenger **)user_data;
+  if (messenger == NULL)
+    hark_command_call_return_error(
+      call, g_error_new_literal(HARK_COMMAND_ERROR, HARK_COMMAND_ERROR_FAILED,
+                                "messages need a login section in the configuration"));
+  else if (messenger->history == NULL)
+    hark_command_call_return_error(call,
+                                   g_error_new(HARK_COMMAND_ERROR, HARK_COMMAND_ERROR_FAILED,
+                                               "messages are off: %s", messenger->history_error));
+  return messenger != NULL && messenger->history != NULL ? messenger : NULL;
+}
+
+static void
+sent(HarkMessenger *messenger, JsonObject *answer, GError *error, gpointer data)
+{
+  HarkCommandCall *call = data;
+  if (answer != NULL)
+    hark_command_call_return_object(call, answer);
+  else
+    hark_command_call_return_error(call, error);
+}
+
+static void
+run_msg(HarkCommandCall *call, JsonObject *args, gpointer user_data)
+{
+  HarkMessenger *messenger = messenger_of(call, user_data);
+  if (messenger == NULL)
+    return;
+  GError *error = NULL;
+  GVariant *inner = hark_message_text_new(json_object_get_string_member(args, "text"), &error);
+  if (inner == NULL) {
+    error->domain = HARK_COMMAND_ERROR;
+    error->code = HARK_COMMAND_ERROR_BAD_ARGUMENTS;
+    hark_command_call_return_error(call, error);
+    return;
+  }
+  hark_messenger_send(messenger, json_object_get_string_member(args, "to"), inner, sent, call);
+}
+
+static JsonObject *
+message_json(HarkMessenger *messenger, const HarkHistoryMessage *message)
+{
+  JsonObject *o = hark_messenger_message_json(message, "id");
+  if (message->direction == HARK_MESSAGE_OUT &&
+      g_strcmp0(message->sender_device, hark_identity_get_fingerprint(messenger->node->identity)) ==
+        0) {
+    g_autoptr(GPtrArray) states =
+      hark_message_history_states(messenger->history, message->id, NULL);
+    JsonObject *by_device = json_object_new();
+    for (guint i = 0; states != NULL && i < states->len; i++) {
+      const HarkHistoryDeviceState *s = states->pdata[i];
+      json_object_set_string_member(by_device, s->device, hark_messenger_state_name(s->state));
+    }
+    json_object_set_object_member(o, "states", by_device);
+  }
+  return o;
+}
+
+/* Read receipts for what the user now saw: one per sender device, for its messages. */
+static void
+send_read_receipts(HarkMessenger *messenger, GPtrArray *messages)
+{
+  g_autoptr(GHashTable) by_device =
+    g_hash_table_new_full(g_str_hash, g_str_equal, NULL, (GDestroyNotify)g_array_unref);
+  g_autoptr(GHashTable) user_of = g_hash_table_new(g_str_hash, g_str_equal);
+  for (guint i = 0; i < messages->len; i++) {
+    const HarkHistoryMessage *m = messages->pdata[i];
+    if (m->direction != HARK_MESSAGE_IN)
+      continue;
+    GArray *ids = g_hash_table_lookup(by_device, m->sender_device);
+    if (ids == NULL) {
+      ids = g_array_new(FALSE, FALSE, HARK_MESSAGE_ID_SIZE);
+      g_hash_table_insert(by_device, m->sender_device, ids);
+      g_hash_table_insert(user_of, m->sender_device, m->sender);
+    }
+    if (ids->len < HARK_MESSAGE_MAX_RECEIPT_IDS)
+      g_array_append_vals(ids, m->id, 1);
+  }
+  GHashTableIter iter;
+  gpointer device, value;
+  g_hash_table_iter_init(&iter, by_device);
+  while (g_hash_table_iter_next(&iter, &device, &value)) {
+    GArray *ids = value;
+    const char *user = g_hash_table_lookup(user_of, device);
+    GVariant *receipt = hark_message_receipt_new((const guint8(*)[HARK_MESSAGE_ID_SIZE])ids->data,
+                                                 ids->len, "read", NULL);
+    GBytes *certificate = hark_messenger_certificate_of(messenger, user, device);
+    if (receipt != NULL && certificate != NULL)
+      hark_messenger_send_once(messenger, user, device, certificate, receipt);
+    else if (receipt != NULL)
+      g_variant_unref(g_variant_ref_sink(receipt));
+  }
+}
+
+static guint64
+unread_in(HarkMessenger *messenger, const char *conversation)
+{
+  g_autoptr(GPtrArray) list = hark_message_history_conversations(messenger->history, NULL);
+  for (guint i = 0; list != NULL && i < list->len; i++) {
+    const HarkHistoryConversation *c = list->pdata[i];
+    if (g_strcmp0(c->key, conversation) == 0)
+      return c->unread;
+  }
+  return 0;
+}
+
+static void
+run_history(HarkCommandCall *call, JsonObject *args, gpointer user_data)
+{
+  HarkMessenger *messenger = messenger_of(call, user_data);
+  if (messenger == NULL)
+    return;
+  const char *with = json_object_get_string_member(args, "with");
+  gint64 n = json_object_get_int_member_with_default(args, "n", HISTORY_DEFAULT);
+  if (!hark_presence_name_is_valid(with) || n < 1 || n > HISTORY_MAX) {
+    hark_command_call_return_error(
+      call, g_error_new(HARK_COMMAND_ERROR, HARK_COMMAND_ERROR_BAD_ARGUMENTS,
+                        "history: USER (a user name) and N from 1 to %d", HISTORY_MAX));
+    return;
+  }
+  g_autofree char *conversation = hark_messenger_conversation_of(with);
+  GError *error = NULL;
+  g_autoptr(GPtrArray) messages =
+    hark_message_history_list(messenger->history, conversation, (guint)n, &error);
+  if (messages == NULL) {
+    hark_command_call_return_error(call, error);
+    return;
+  }
+  JsonObject *o = json_object_new();
+  json_object_set_string_member(o, "conversation", conversation);
+  JsonArray *list = json_array_new();
+  for (guint i = 0; i < messages->len; i++)
+    json_array_add_object_element(list, message_json(messenger, messages->pdata[i]));
+  json_object_set_array_member(o, "messages", list);
+  guint64 unread = unread_in(messenger, conversation);
+  hark_message_history_mark_seen(messenger->history, conversation, NULL);
+  /* Read receipts for what was unread until now (the last ones shown), once. */
+  if (messenger->read_receipts && unread > 0) {
+    guint first = messages->len > unread ? messages->len - (guint)unread : 0;
+    g_autoptr(GPtrArray) seen = g_ptr_array_new();
+    for (guint i = first; i < messages->len; i++)
+      g_ptr_array_add(seen, messages->pdata[i]);
+    send_read_receipts(messenger, seen);
+  }
+  hark_command_call_return_object(call, o);
+}
+
+static void
+run_conversations(HarkCommandCall *call, JsonObject *args, gpointer user_data)
+{
+  HarkMessenger *messenger = messenger_of(call, user_data);
+  if (messenger == NULL)
+    return;
+  GError *error = NULL;
+  g_autoptr(GPtrArray) list = hark_message_history_conversations(messenger->history, &error);
+  if (list == NULL) {
+    hark_command_call_return_error(call, error);
+    return;
+  }
+  JsonArray *out = json_array_new();
+  for (guint i = 0; i < list->len; i++) {
+    const HarkHistoryConversation *c = list->pdata[i];
+    JsonObject *o = json_object_new();
+    json_object_set_string_member(o, "conversation", c->key);
+    json_object_set_string_member(o, "title", c->title);
+    json_object_set_int_member(o, "last_activity", c->last_activity);
+    json_object_set_int_member(o, "unread", (gint64)c->unread);
+    json_array_add_object_element(out, o);
+  }
+  JsonObject *o = json_object_new();
+  json_object_set_array_member(o, "conversations", out);
+  hark_command_call_return_object(call, o);
+}
+
+static JsonObject *
+counters_json(const MessengerCounters *c)
+{
+  JsonObject *o = json_object_new();
+  const struct {
+    const char *name;
+    guint64 value;
+  } rows[] = {
+    { "sent", c->sent },
+    { "received", c->received },
+    { "duplicates", c->duplicates },
+    { "receipts", c->receipts },
+    { "held", c->held },
+    { "fetched", c->fetched },
+    { "refused_malformed", c->refused_malformed },
+    { "refused_forged", c->refused_forged },
+    { "refused_foreign", c->refused_foreign },
+    { "refused_expired", c->refused_expired },
+    { "refused_not_for_us", c->refused_not_for_us },
+    { "refused_undecryptable", c->refused_undecryptable },
+    { "refused_replayed", c->refused_replayed },
+    { "refused_rate", c->refused_rate },
+  };
+  for (gsize i = 0; i < G_N_ELEMENTS(rows); i++)
+    json_object_set_int_member(o, rows[i].name, (gint64)rows[i].value);
+  return o;
+}
+
+/* The router's counters (an SN's routing, a client's sends) and this device's. */
+static void
+run_messages(HarkCommandCall *call, JsonObject *args, gpointer user_data)
+{
+  HarkMessenger *messenger = *(HarkMessenger **)user_data;
+  if (messenger == NULL) {
+    hark_command_call_return_error(
+      call, g_error_new_literal(HARK_COMMAND_ERROR, HARK_COMMAND_ERROR_FAILED,
+                                "messages need a login section in the configuration"));
+    return;
+  }
+  JsonObject *o = hark_message_route_snapshot(messenger->route);
+  json_object_set_object_member(o, "device", counters_json(&messenger->counters));
+  if (messenger->history_error != NULL)
+    json_object_set_string_member(o, "history_error", messenger->history_error);
+  hark_command_call_return_object(call, o);
+}
+
+static const HarkCommandParam msg_params[] = {
+  { "to", HARK_PARAM_STRING, TRUE, "the user to write to" },
+  { "text", HARK_PARAM_STRING, TRUE, "the message (quote it; at most 8192 bytes)" },
+  { NULL },
+};
+
+static const HarkCommandParam history_params[] = {
+  { "with", HARK_PARAM_STRING, TRUE, "the user the conversation is with" },
+  { "n", HARK_PARAM_INT, FALSE, "how many of the last messages (20)" },
+  { NULL },
+};
+
+static const HarkCommand messenger_commands[] = {
+  { HARK_COMMAND_VERSION, "msg",
+    "send USER a message, end to end, to every device of theirs and of yours", msg_params,
+    run_msg },
+  { HARK_COMMAND_VERSION, "history",
+    "the last messages with USER, with what each device of theirs got (marks them read)",
+    history_params, run_history },
+  { HARK_COMMAND_VERSION, "messages",
+    "instant messages: what this node routed as an SN, and what this device sent, received and "
+    "refused, by reason",
+    NULL, run_messages },
+  { HARK_COMMAND_VERSION, "conversations",
+    "conversations, the most recent first, with unread counts", NULL, run_conversations },
+};
+
+void
+hark_messenger_commands_register(HarkContext *core_ctx, HarkMessenger **messenger)
+{
+  for (gsize i = 0; i < G_N_ELEMENTS(messenger_commands); i++) {
+    g_autoptr(GError) error = NULL;
+    if (!hark_context_add_command(core_ctx, &messenger_commands[i], messenger, &error))
+      g_error("messenger command table is broken: %s", error->message);
+  }
+}

@@ -1,0 +1,157 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* messenger-private.h: what the messenger's files share (see messenger.h). */
+#pragma once
+
+#include "message-envelope.h"
+#include "message-history.h"
+#include "message-route.h"
+#include "messenger.h"
+
+G_BEGIN_DECLS
+
+#define MESSENGER_DEVICES_TTL_S 60 /* a user's device certificates are asked again after */
+#define MESSENGER_ONLINE_TTL_S 10 /* a user's online devices are looked up again after */
+#define MESSENGER_FETCH_S 30 /* held messages are fetched at least this often */
+#define MESSENGER_PUMP_BATCH 64 /* outbox entries attempted at once */
+#define MESSENGER_GAP_GIVE_UP_S 3600 /* a gap not filled by then is shown as a gap */
+#define MESSENGER_HOLD_DAYS 30 /* the login server's default: retry after it gave up */
+
+/* What the messenger refused or did: the `messages` command's "messenger" counters. */
+typedef struct {
+  guint64 sent; /* messages this device sealed (text) */
+  guint64 received; /* new messages from other devices (text) */
+  guint64 duplicates; /* envelopes whose id was here already (acknowledged again) */
+  guint64 receipts; /* receipts taken */
+  guint64 held; /* envelopes handed to the login server for an offline device */
+  guint64 fetched; /* envelopes the login server held for this device */
+  guint64 refused_malformed;
+  guint64 refused_forged;
+  guint64 refused_foreign; /* another CA, another user's name, not ours to read */
+  guint64 refused_expired;
+  guint64 refused_not_for_us;
+  guint64 refused_undecryptable;
+  guint64 refused_replayed;
+  guint64 refused_rate; /* over a sender's rate at this device */
+} MessengerCounters;
+
+/* A user's devices as this device knows them. */
+typedef struct {
+  char *user; /* canonical */
+  GPtrArray *certificates; /* HarkLoginDeviceCertificate*, NULL until asked */
+  gint64 certificates_at; /* monotonic s */
+  GHashTable *online; /* device id -> SN "host:port", NULL until looked up */
+  gint64 online_at;
+  GPtrArray *waiting_devices; /* MessengerWait*: want certificates */
+  GPtrArray *waiting_online; /* MessengerWait*: want the online devices */
+  gboolean asking_devices;
+  gboolean asking_online;
+} MessengerPeer;
+
+typedef void (*MessengerPeerReady)(HarkMessenger *messenger, MessengerPeer *peer,
+                                   const GError *error, gpointer data);
+
+typedef struct {
+  double tokens;
+  gint64 refilled_us;
+} MessengerBucket;
+
+struct _HarkMessenger {
+  HarkNode *node;
+  HarkContext *ctx; /* the core's */
+  HarkClock *clock;
+  HarkOverlay *overlay;
+  HarkDirectory *directory;
+  HarkLoginClient *login;
+  HarkMessageRoute *route;
+  HarkMessageHistory *history; /* NULL when it could not be opened */
+  char *history_error; /* why, then */
+  guint listener;
+  GCancellable *cancellable; /* login requests in flight */
+  GHashTable *peers; /* canonical user -> MessengerPeer* */
+  GHashTable *replay; /* sender device -> HarkMessageReplay* (loaded from the history) */
+  GHashTable *attempts; /* "hex id/device" of outbox entries being tried now */
+  GHashTable *buckets; /* sender device -> MessengerBucket*: envelopes taken from it */
+  GHashTable *certificates; /* device id -> GBytes (DER): senders seen, for receipts */
+  GPtrArray *ops; /* MessengerOp*: callbacks still owed to this messenger */
+  gboolean stopping;
+  guint pump_source;
+  guint fetch_source;
+  gboolean fetching;
+  gboolean fetch_again;
+  gboolean typing_enabled; /* messages.typing */
+  gboolean read_receipts; /* messages.read_receipts */
+  MessengerCounters counters;
+};
+
+/* Every asynchronous step starts with this member: when the messenger goes first, it
+ * sets messenger to NULL, and the late callback only frees its state. */
+typedef struct {
+  HarkMessenger *messenger;
+} MessengerOp;
+
+/* messenger.c */
+/* A zeroed op of size bytes (its first member a MessengerOp), owed to messenger. */
+gpointer hark_messenger_op_new(HarkMessenger *messenger, gsize size);
+/* The op's callback came: the messenger, or NULL when it is gone (free the op then). */
+HarkMessenger *hark_messenger_op_end(gpointer op);
+gint64 hark_messenger_now(HarkMessenger *messenger);
+/* This device's certified user (as certified, and canonical), or NULL when logged out. */
+gboolean hark_messenger_whoami(HarkMessenger *messenger, char **user, char **key);
+/* The device certificates of user (canonical), fresh within MESSENGER_DEVICES_TTL_S;
+ * then ready. */
+void hark_messenger_peer_devices(HarkMessenger *messenger, const char *user,
+                                 MessengerPeerReady ready, gpointer data);
+/* The online devices of user with their SNs, fresh within MESSENGER_ONLINE_TTL_S. */
+void hark_messenger_peer_online(HarkMessenger *messenger, const char *user,
+                                MessengerPeerReady ready, gpointer data);
+/* A device's certificate (DER, borrowed) as its envelopes or its user's device list
+ * showed it, or NULL. Remember: from a verified envelope. */
+GBytes *hark_messenger_certificate_of(HarkMessenger *messenger, const char *user,
+                                      const char *device);
+void hark_messenger_remember_certificate(HarkMessenger *messenger, const char *device,
+                                         GBytes *certificate);
+/* What was learnt of a device's SN is stale (the SN said it is not there). */
+void hark_messenger_peer_forget_online(HarkMessenger *messenger, const char *user);
+char *hark_messenger_id_hex(const guint8 *id);
+gboolean hark_messenger_id_from_hex(const char *hex, guint8 *id);
+/* "u:" + the canonical user. */
+char *hark_messenger_conversation_of(const char *user);
+/* A message as `history` and the `message` event show it; its id under id_name. */
+JsonObject *hark_messenger_message_json(const HarkHistoryMessage *message, const char *id_name);
+void hark_messenger_emit_message(HarkMessenger *messenger, const HarkHistoryMessage *message);
+/* state: "sent", "delivered", "read", "expired" or "failed". */
+void hark_messenger_emit_state(HarkMessenger *messenger, const guint8 *id, const char *device,
+                               const char *state);
+const char *hark_messenger_state_name(HarkMessageState state);
+
+/* messenger-send.c */
+typedef void (*MessengerSent)(HarkMessenger *messenger, JsonObject *answer, GError *error,
+                              gpointer data);
+/* Seals inner (a kind of message-envelope.h) to `to` (a user) for every device of that
+ * user and this user's other devices, stores it (text: in the history) and its outbox
+ * entries, and starts delivering. done: the message's id and devices, or why not. */
+void hark_messenger_send(HarkMessenger *messenger, const char *to, GVariant *inner,
+                         MessengerSent done, gpointer data);
+/* Seals inner (a receipt, typing) for one device whose certificate is known (from its
+ * envelope) and delivers it once: online, else held; nothing is kept (a lost receipt
+ * is sent again when its message comes again). */
+void hark_messenger_send_once(HarkMessenger *messenger, const char *user, const char *device,
+                              GBytes *certificate, GVariant *inner);
+/* The outbox is tried now (a receipt emptied it, the SN link came back, ...). */
+void hark_messenger_pump_soon(HarkMessenger *messenger);
+void hark_messenger_pump_stop(HarkMessenger *messenger);
+
+/* messenger-receive.c */
+typedef enum {
+  MESSENGER_TAKEN, /* new: stored, shown or held for a gap, acknowledged */
+  MESSENGER_DUPLICATE, /* had it: acknowledged again */
+  MESSENGER_REFUSED, /* counted, dropped for good */
+  MESSENGER_LATER, /* not now (over the sender's rate, the disk): let it come again */
+} MessengerTaken;
+/* An envelope from our SN (MSG_DELIVER) or held by the login server. */
+MessengerTaken hark_messenger_take(HarkMessenger *messenger, GBytes *bytes, const char *via);
+/* Ask the login server for what it holds for this device, now (and again until empty). */
+void hark_messenger_fetch(HarkMessenger *messenger);
+void hark_messenger_fetch_stop(HarkMessenger *messenger);
+
+G_END_DECLS

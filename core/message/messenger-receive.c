@@ -1,0 +1,411 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* messenger-receive.c: what comes in. Every envelope, from our SN or held by the login
+ * server, is checked the same way: its shape, the sender's certificate and signature,
+ * that it is for this user (or a copy of what this user sent), the sender's rate, a
+ * duplicate by id, the replay guard, and that it opens for this device. A new message is
+ * stored (shown in order, or held for a gap) before its receipt goes back, so a receipt
+ * always means the message is safe here. */
+#include "messenger-private.h"
+
+#include "hark/address.h"
+#include "hark/presence.h"
+
+#include <string.h>
+
+#define SENDER_RATE 20.0 /* envelopes a second from one sender device */
+#define SENDER_BURST 200.0
+#define MAX_BUCKETS 4096
+#define MAX_REPLAY_CACHED 4096
+
+static void
+count_refusal(HarkMessenger *messenger, const GError *error, const char *via)
+{
+  MessengerCounters *c = &messenger->counters;
+  switch (error->domain == HARK_MESSAGE_ERROR ? error->code : -1) {
+  case HARK_MESSAGE_ERROR_FORGED:
+    c->refused_forged++;
+    break;
+  case HARK_MESSAGE_ERROR_FOREIGN:
+    c->refused_foreign++;
+    break;
+  case HARK_MESSAGE_ERROR_EXPIRED:
+    c->refused_expired++;
+    break;
+  case HARK_MESSAGE_ERROR_NOT_FOR_US:
+    c->refused_not_for_us++;
+    break;
+  case HARK_MESSAGE_ERROR_UNDECRYPTABLE:
+    c->refused_undecryptable++;
+    break;
+  case HARK_MESSAGE_ERROR_REPLAYED:
+    c->refused_replayed++;
+    break;
+  default:
+    c->refused_malformed++;
+    break;
+  }
+  g_autofree char *shown = hark_text_escape(error->message, -1, 200);
+  g_message("messages: refused an envelope from %s: %s", via, shown);
+}
+
+static gboolean
+take_token(HarkMessenger *messenger, const char *device)
+{
+  gint64 now = hark_clock_now_monotonic(messenger->clock);
+  MessengerBucket *bucket = g_hash_table_lookup(messenger->buckets, device);
+  if (bucket == NULL) {
+    if (g_hash_table_size(messenger->buckets) >= MAX_BUCKETS)
+      g_hash_table_remove_all(messenger->buckets); /* full buckets again: a burst each */
+    bucket = g_new0(MessengerBucket, 1);
+    bucket->tokens = SENDER_BURST;
+    bucket->refilled_us = now;
+    g_hash_table_insert(messenger->buckets, g_strdup(device), bucket);
+  }
+  bucket->tokens = MIN(SENDER_BURST, bucket->tokens + (double)(now - bucket->refilled_us) *
+                                                        SENDER_RATE / G_USEC_PER_SEC);
+  bucket->refilled_us = now;
+  if (bucket->tokens < 1.0)
+    return FALSE;
+  bucket->tokens -= 1.0;
+  return TRUE;
+}
+
+/* The sender device's replay guard, as the history keeps it. */
+static HarkMessageReplay *
+replay_of(HarkMessenger *messenger, const char *device)
+{
+  HarkMessageReplay *guard = g_hash_table_lookup(messenger->replay, device);
+  if (guard != NULL)
+    return guard;
+  if (g_hash_table_size(messenger->replay) >= MAX_REPLAY_CACHED)
+    g_hash_table_remove_all(messenger->replay);
+  guard = g_new0(HarkMessageReplay, 1);
+  g_autoptr(GBytes) saved = NULL;
+  g_autoptr(GError) error = NULL;
+  if (hark_message_history_replay_get(messenger->history, device, &saved, &error) &&
+      saved != NULL && !hark_message_replay_from_bytes(guard, saved, &error))
+    g_warning("messages: the replay guard of %.12s: %s (starting afresh)", device, error->message);
+  g_hash_table_insert(messenger->replay, g_strdup(device), guard);
+  return guard;
+}
+
+/* A stored message's counter may be older than the guard's window (it waited at the
+ * login server while the sender wrote to others): its id is new here, and the history
+ * keeps every id, so it is taken. A counter inside the window must not have been seen. */
+static gboolean
+replay_take(HarkMessenger *messenger, const HarkEnvelope *envelope, gboolean stored, GError **error)
+{
+  HarkMessageReplay *guard = replay_of(messenger, envelope->sender_device);
+  if (stored && guard->highest >= HARK_MESSAGE_REPLAY_WINDOW &&
+      envelope->counter <= guard->highest - HARK_MESSAGE_REPLAY_WINDOW)
+    return TRUE;
+  if (!hark_message_replay_check_and_mark(guard, envelope->counter, error))
+    return FALSE;
+  g_autoptr(GBytes) bytes = hark_message_replay_to_bytes(guard);
+  return hark_message_history_replay_set(messenger->history, envelope->sender_device, bytes, error);
+}
+
+/* Who the message is between: it is for this user, or this user sent it from another
+ * device (a copy, so the conversation shows everywhere). FOREIGN otherwise. */
+static char *
+conversation_for(const HarkEnvelope *envelope, const char *me_key, gboolean *outgoing,
+                 GError **error)
+{
+  g_autofree char *to_key = hark_presence_name_key(envelope->to);
+  g_autofree char *sender_key = hark_presence_name_key(envelope->sender);
+  *outgoing = g_strcmp0(sender_key, me_key) == 0;
+  if (*outgoing)
+    return hark_messenger_conversation_of(to_key);
+  if (g_strcmp0(to_key, me_key) == 0)
+    return hark_messenger_conversation_of(sender_key);
+  hark_message_refuse(error, HARK_MESSAGE_ERROR_FOREIGN, "envelope",
+                      "it is to another user, from another user");
+  return NULL;
+}
+
+static void
+acknowledge(HarkMessenger *messenger, const HarkEnvelope *envelope, const char *state)
+{
+  g_autoptr(GError) error = NULL;
+  const guint8(*ids)[HARK_MESSAGE_ID_SIZE] = (const guint8(*)[HARK_MESSAGE_ID_SIZE])envelope->id;
+  GVariant *receipt = hark_message_receipt_new(ids, 1, state, &error);
+  if (receipt != NULL)
+    hark_messenger_send_once(messenger, envelope->sender, envelope->sender_device,
+                             envelope->certificate, receipt);
+}
+
+static gboolean
+take_text(HarkMessenger *messenger, const HarkEnvelope *envelope, const HarkMessageInner *inner,
+          const char *conversation, gboolean outgoing, GError **error)
+{
+  HarkHistoryMessage message = {
+    .conversation = (char *)conversation,
+    .sender = envelope->sender,
+    .sender_device = envelope->sender_device,
+    .sequence = envelope->sequence,
+    .time = envelope->time,
+    .kind = inner->kind_name,
+    .text = inner->text,
+    .direction = outgoing ? HARK_MESSAGE_OUT : HARK_MESSAGE_IN,
+  };
+  memcpy(message.id, envelope->id, HARK_MESSAGE_ID_SIZE);
+  HarkMessageHistoryAdd added;
+  g_autoptr(GPtrArray) shown = NULL;
+  g_autofree char *title = outgoing ? g_strdup(envelope->to) : g_strdup(envelope->sender);
+  if (!hark_message_history_begin(messenger->history, error))
+    return FALSE;
+  if (!replay_take(messenger, envelope, TRUE, error) ||
+      !hark_message_history_add(messenger->history, &message, title, &added, &shown, error) ||
+      !hark_message_history_commit(messenger->history, error)) {
+    hark_message_history_rollback(messenger->history);
+    g_hash_table_remove(messenger->replay, envelope->sender_device); /* reload: rolled back */
+    return FALSE;
+  }
+  messenger->counters.received++;
+  for (guint i = 0; shown != NULL && i < shown->len; i++)
+    hark_messenger_emit_message(messenger, shown->pdata[i]);
+  return TRUE;
+}
+
+static void
+take_receipt(HarkMessenger *messenger, const HarkEnvelope *envelope, const HarkMessageInner *inner)
+{
+  const char *own = hark_identity_get_fingerprint(messenger->node->identity);
+  HarkMessageState state =
+    g_strcmp0(inner->state, "read") == 0 ? HARK_MESSAGE_STATE_READ : HARK_MESSAGE_STATE_DELIVERED;
+  messenger->counters.receipts++;
+  for (guint i = 0; i < inner->ids->len; i++) {
+    const guint8 *id = g_bytes_get_data(inner->ids->pdata[i], NULL);
+    /* Only for what this device sent; the receipt's sender is a device it sealed for
+     * (no other device can have read the id). */
+    g_autoptr(HarkHistoryMessage) sent =
+      hark_message_history_get(messenger->history, own, id, NULL);
+    if (sent == NULL)
+      continue;
+    gboolean changed = FALSE;
+    hark_message_history_outbox_done(messenger->history, id, envelope->sender_device, NULL, NULL);
+    if (hark_message_history_set_state(messenger->history, id, envelope->sender_device, state,
+                                       &changed, NULL) &&
+        changed)
+      hark_messenger_emit_state(messenger, id, envelope->sender_device,
+                                hark_messenger_state_name(state));
+  }
+}
+
+static void
+take_typing(HarkMessenger *messenger, const HarkEnvelope *envelope, const HarkMessageInner *inner,
+            gboolean outgoing)
+{
+  if (!messenger->typing_enabled || outgoing)
+    return;
+  JsonObject *o = json_object_new();
+  json_object_set_string_member(o, "from", envelope->sender);
+  json_object_set_string_member(o, "device", envelope->sender_device);
+  json_object_set_boolean_member(o, "typing", inner->on);
+  hark_context_emit(messenger->ctx, "typing", o);
+}
+
+/* Every check before a key is used, then open. NULL (and why) when refused. */
+static HarkEnvelope *
+check_envelope(HarkMessenger *messenger, GBytes *bytes, GError **error)
+{
+  g_autoptr(HarkEnvelope) envelope = hark_envelope_parse(bytes, error);
+  if (envelope == NULL)
+    return NULL;
+  if (!hark_envelope_verify(envelope, hark_login_client_ca_pem(messenger->login),
+                            hark_messenger_now(messenger), error))
+    return NULL;
+  if (hark_envelope_find_recipient(
+        envelope, hark_identity_get_fingerprint(messenger->node->identity)) == NULL) {
+    hark_message_refuse(error, HARK_MESSAGE_ERROR_NOT_FOR_US, "envelope",
+                        "this device is not among its recipients");
+    return NULL;
+  }
+  return g_steal_pointer(&envelope);
+}
+
+MessengerTaken
+hark_messenger_take(HarkMessenger *messenger, GBytes *bytes, const char *via)
+{
+  g_autofree char *me_key = NULL;
+  if (messenger->history == NULL || messenger->stopping ||
+      !hark_messenger_whoami(messenger, NULL, &me_key))
+    return MESSENGER_REFUSED;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(HarkEnvelope) envelope = check_envelope(messenger, bytes, &error);
+  gboolean outgoing = FALSE;
+  g_autofree char *conversation =
+    envelope != NULL ? conversation_for(envelope, me_key, &outgoing, &error) : NULL;
+  if (conversation == NULL) {
+    count_refusal(messenger, error, via);
+    return MESSENGER_REFUSED;
+  }
+  if (!take_token(messenger, envelope->sender_device)) {
+    messenger->counters.refused_rate++;
+    return MESSENGER_LATER;
+  }
+  hark_messenger_remember_certificate(messenger, envelope->sender_device, envelope->certificate);
+  g_autoptr(HarkHistoryMessage) had =
+    hark_message_history_get(messenger->history, envelope->sender_device, envelope->id, NULL);
+  if (had != NULL) { /* a retry after a lost receipt, or a replay: acknowledged again */
+    messenger->counters.duplicates++;
+    acknowledge(messenger, envelope, "delivered");
+    return MESSENGER_DUPLICATE;
+  }
+  g_autoptr(GVariant) plain = hark_envelope_open(envelope, messenger->node->identity, &error);
+  g_autoptr(HarkMessageInner) inner =
+    plain != NULL ? hark_message_inner_parse(plain, &error) : NULL;
+  if (inner == NULL) {
+    count_refusal(messenger, error, via);
+    return MESSENGER_REFUSED;
+  }
+  switch (inner->kind) {
+  case HARK_MESSAGE_KIND_TEXT:
+    if (!take_text(messenger, envelope, inner, conversation, outgoing, &error)) {
+      if (error->domain == HARK_MESSAGE_ERROR)
+        count_refusal(messenger, error, via);
+      else /* the disk, or too much held: not acknowledged, so it comes again */
+        g_message("messages: cannot keep a message from %s: %s", via, error->message);
+      return error->domain == HARK_MESSAGE_ERROR ? MESSENGER_REFUSED : MESSENGER_LATER;
+    }
+    acknowledge(messenger, envelope, "delivered");
+    return MESSENGER_TAKEN;
+  case HARK_MESSAGE_KIND_RECEIPT:
+  case HARK_MESSAGE_KIND_TYPING:
+    if (!replay_take(messenger, envelope, FALSE, &error)) {
+      count_refusal(messenger, error, via);
+      return MESSENGER_REFUSED;
+    }
+    if (inner->kind == HARK_MESSAGE_KIND_RECEIPT)
+      take_receipt(messenger, envelope, inner);
+    else
+      take_typing(messenger, envelope, inner, outgoing);
+    return MESSENGER_TAKEN;
+  default: /* a newer sender's kind: nothing to do with it */
+    return MESSENGER_TAKEN;
+  }
+}
+
+/* ---- what the login server held for this device ------------------------------------ */
+
+typedef struct {
+  MessengerOp op;
+} FetchJob;
+
+static void fetch_now(HarkMessenger *messenger);
+
+static gboolean
+on_fetch_timer(gpointer data)
+{
+  HarkMessenger *messenger = data;
+  messenger->fetch_source = 0;
+  fetch_now(messenger);
+  return G_SOURCE_REMOVE;
+}
+
+static void
+fetch_done(HarkMessenger *messenger, gboolean again)
+{
+  messenger->fetching = FALSE;
+  if (messenger->stopping)
+    return;
+  if (again || messenger->fetch_again) {
+    messenger->fetch_again = FALSE;
+    fetch_now(messenger);
+    return;
+  }
+  /* The gaps that never filled are given up on the same beat. */
+  g_autoptr(GPtrArray) released = NULL;
+  if (messenger->history != NULL && hark_message_history_release_held(
+                                      messenger->history, MESSENGER_GAP_GIVE_UP_S, &released, NULL))
+    for (guint i = 0; i < released->len; i++)
+      hark_messenger_emit_message(messenger, released->pdata[i]);
+  if (messenger->fetch_source == 0)
+    messenger->fetch_source =
+      hark_clock_add_seconds(messenger->clock, MESSENGER_FETCH_S, on_fetch_timer, messenger);
+}
+
+static void
+acked(GObject *source, GAsyncResult *result, gpointer data)
+{
+  FetchJob *job = data;
+  g_autoptr(GError) error = NULL;
+  gint64 deleted = hark_login_client_ack_messages_finish(result, &error);
+  HarkMessenger *messenger = hark_messenger_op_end(job);
+  g_free(job);
+  if (messenger == NULL)
+    return;
+  if (deleted < 0) /* they come again at the next fetch: duplicates, dropped by id */
+    g_message("messages: the login server did not take the acknowledgement: %s", error->message);
+  fetch_done(messenger, FALSE);
+}
+
+static void
+fetched(GObject *source, GAsyncResult *result, gpointer data)
+{
+  FetchJob *job = data;
+  g_autoptr(GError) error = NULL;
+  gboolean more = FALSE;
+  g_autoptr(GPtrArray) held = hark_login_client_fetch_messages_finish(result, &more, &error);
+  HarkMessenger *messenger = hark_messenger_op_end(job);
+  g_free(job);
+  if (messenger == NULL || messenger->stopping)
+    return;
+  if (held == NULL) {
+    g_debug("messages: fetching what the login server holds: %s", error->message);
+    fetch_done(messenger, FALSE);
+    return;
+  }
+  /* Each is taken (or refused for good) before it is acknowledged: refused ones too, or
+   * they would come back at every fetch. One that cannot be kept now stays held. */
+  g_autoptr(GPtrArray) ids = g_ptr_array_new();
+  for (guint i = 0; i < held->len; i++) {
+    const HarkLoginHeldMessage *m = held->pdata[i];
+    messenger->counters.fetched++;
+    if (hark_messenger_take(messenger, m->envelope, "the login server") != MESSENGER_LATER)
+      g_ptr_array_add(ids, m->id);
+  }
+  messenger->fetch_again = messenger->fetch_again || (more && ids->len > 0);
+  if (ids->len == 0) {
+    fetch_done(messenger, FALSE);
+    return;
+  }
+  g_ptr_array_add(ids, NULL);
+  FetchJob *ack = hark_messenger_op_new(messenger, sizeof(FetchJob));
+  hark_login_client_ack_messages_async(messenger->login, (const char *const *)ids->pdata,
+                                       messenger->cancellable, acked, ack);
+}
+
+static void
+fetch_now(HarkMessenger *messenger)
+{
+  if (messenger->history == NULL || messenger->stopping ||
+      !hark_messenger_whoami(messenger, NULL, NULL))
+    return;
+  if (messenger->fetching) {
+    messenger->fetch_again = TRUE;
+    return;
+  }
+  messenger->fetching = TRUE;
+  FetchJob *job = hark_messenger_op_new(messenger, sizeof(FetchJob));
+  hark_login_client_fetch_messages_async(messenger->login, messenger->cancellable, fetched, job);
+}
+
+void
+hark_messenger_fetch(HarkMessenger *messenger)
+{
+  hark_messenger_fetch_stop(messenger);
+  fetch_now(messenger);
+}
+
+void
+hark_messenger_fetch_stop(HarkMessenger *messenger)
+{
+  if (messenger->fetch_source == 0)
+    return;
+  GSource *source = g_main_context_find_source_by_id(hark_context_main_context(messenger->ctx),
+                                                     messenger->fetch_source);
+  if (source != NULL)
+    g_source_destroy(source);
+  messenger->fetch_source = 0;
+}
