@@ -4,12 +4,17 @@
 on one clock (left: the signal played into the caller's microphone; right: what came out
 of the callee's speaker), as the paper measured it: the cross-correlation peak over 2 s
 windows. Prints JSON: every window's delay and correlation, and the median and spread of
-the windows where speech was found on both sides (peak correlation >= 0.5)."""
+the windows where speech was found on both sides (peak correlation >= 0.5); and how well
+the speech came through (bench/speech_quality.py): STOI and the mel-cepstral distortion of
+the right channel against the left over all the windows with speech in, each shifted by its
+own delay (or by the median where the correlation was too weak to give one)."""
 import json
 import sys
 import wave
 
 import numpy as np
+
+import speech_quality
 
 WINDOW_S = 2.0
 MAX_DELAY_S = 0.6   # baresip's defaults reach 160 ms; room for much worse
@@ -24,20 +29,16 @@ def read(path):
     return rate, data[0::2], data[1::2]
 
 
-def window_delay(ref, out, rate):
-    """Lag (s) of out behind ref with the highest normalised correlation, and that r."""
-    n = len(ref)
-    size = 1 << int(np.ceil(np.log2(n + len(out))))
-    corr = np.fft.irfft(np.fft.rfft(out, size) * np.conj(np.fft.rfft(ref, size)), size)
-    max_lag = len(out) - n
-    lags = corr[: max_lag + 1]
-    # Normalise by the energy of each candidate segment of out.
-    energy = np.cumsum(np.concatenate(([0.0], out * out)))
-    seg = energy[n: n + max_lag + 1] - energy[: max_lag + 1]
-    denom = np.sqrt(np.maximum(seg, 1e-9) * np.dot(ref, ref))
-    r = lags / denom
-    best = int(np.argmax(r))
-    return best / rate, float(r[best])
+def quality(rate, left, right, windows, w, median_s):
+    """STOI and mel-cepstral distortion of what came out against what went in."""
+    spans = [(int(round(x["at_s"] * rate)), w, x["delay_ms"] / 1000 if x["r"] >= MIN_R else None)
+             for x in windows]
+    ref, out = speech_quality.aligned_windows(left, right, rate, spans, median_s)
+    try:
+        return {"stoi": round(speech_quality.stoi(ref, out, rate), 4),
+                "mcd_db": round(speech_quality.mel_cepstral_distortion(ref, out, rate), 3)}
+    except ValueError as e:   # too little speech to score
+        return {"quality_error": str(e)}
 
 
 def main():
@@ -49,13 +50,14 @@ def main():
         ref = left[start: start + w]
         if np.sqrt(np.mean(ref * ref)) < 100:   # silence in: nothing to find
             continue
-        delay, r = window_delay(ref, right[start: start + w + extra], rate)
+        delay, r = speech_quality.delay(ref, right[start: start + w + extra], rate)
         windows.append({"at_s": round(start / rate, 2), "delay_ms": round(delay * 1000, 2), "r": round(r, 3)})
     good = [x["delay_ms"] for x in windows if x["r"] >= MIN_R]
     result = {"windows": windows, "good_windows": len(good)}
     if good:
         result.update(median_ms=float(np.median(good)), p25_ms=float(np.percentile(good, 25)),
                       p75_ms=float(np.percentile(good, 75)), min_ms=min(good), max_ms=max(good))
+        result.update(quality(rate, left, right, windows, w, result["median_ms"] / 1000))
     print(json.dumps(result))
 
 

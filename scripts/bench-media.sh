@@ -6,7 +6,9 @@
 # with null sinks is the sound card; speech is played into the caller's microphone and
 # ONE recording of a stereo null sink takes, on one clock, that speech (left) and what
 # comes out of the callee (right); the delay is the cross-correlation peak over 2 s
-# windows (bench/mouth-to-ear.py). The floor of the audio path alone (PulseAudio's
+# windows (bench/mouth-to-ear.py), which also scores how well the speech came through
+# (STOI and mel-cepstral distortion, bench/speech_quality.py), so that the peers' bytes
+# are compared at a known quality. The floor of the audio path alone (PulseAudio's
 # loopback from the microphone to the callee's speaker) is measured the same way.
 # Runs in a network namespace that has only lo, so nothing leaves the machine.
 set -eEu
@@ -24,7 +26,7 @@ if [ "${HARK_BENCH_NETNS:-}" != 1 ]; then
 fi
 
 case $build in /*) hark="$build/hark" ;; *) hark="$top/$build/hark" ;; esac
-py=/usr/bin/python3   # Debian's, with python3-numpy
+py=/usr/bin/python3   # Debian's, with python3-numpy and python3-scipy
 work=$(mktemp -d /tmp/hark-bench-media.XXXXXX)
 pids=""
 cleanup() {
@@ -128,6 +130,8 @@ mkdir -p "$results"
 sox "$work/speech.wav" "$work/delayed.wav" pad 0.123 0
 sox -M "$work/speech.wav" "$work/delayed.wav" -c 2 "$work/validate.wav" trim 0 "$seconds"
 $py "$top/bench/mouth-to-ear.py" "$work/validate.wav" >"$results/validate.json"
+# What known damage (white noise, the telephone band) does to this speech's scores.
+$py "$top/bench/speech_quality.py" scale "$work/speech.wav" >"$results/scale.json"
 
 # ---- the floor: the audio path alone ---------------------------------------------------
 module=$(pactl load-module module-loopback source=caller_mic sink=from_callee latency_msec=1)
@@ -236,6 +240,8 @@ def peer(name):
     heard = [r for r in runs if "median_ms" in r] or [{"median_ms": float("nan"), "p25_ms": float("nan"), "p75_ms": float("nan")}]
     med = lambda k: statistics.median(r[k] for r in runs if k in r)
     dirs = [sorted(r["directions"], key=lambda x: -x["ip_bytes_per_s"]) for r in runs]
+    each_way = [sum(x["ip_bytes_per_s"] for x in ds) / max(len(ds), 1) for ds in dirs]
+    scored = lambda k: statistics.median(r[k] for r in runs if k in r) if any(k in r for r in runs) else None
     return {"calls": runs,
             "median_ms": statistics.median(r["median_ms"] for r in heard),
             "p25_ms": statistics.median(r["p25_ms"] for r in heard),
@@ -243,9 +249,12 @@ def peer(name):
             "call_medians_ms": [r.get("median_ms") for r in runs],
             "cpu_percent": med("cpu_percent"),
             "vmhwm_mib": statistics.median(max(r["vmhwm_kib"]) for r in runs) / 1024,
-            "ip_bytes_per_s_each_way": statistics.median(sum(x["ip_bytes_per_s"] for x in ds) / max(len(ds), 1) for ds in dirs),
+            "ip_bytes_per_s_each_way": statistics.median(each_way),
+            "call_ip_bytes_per_s_each_way": each_way,
+            "stoi": scored("stoi"), "mcd_db": scored("mcd_db"),
+            "call_stoi": [r.get("stoi") for r in runs], "call_mcd_db": [r.get("mcd_db") for r in runs],
             "packets_per_s_each_way": statistics.median(sum(x["packets_per_s"] for x in ds) / max(len(ds), 1) for ds in dirs)}
-print(json.dumps({"validate": load("validate"), "floor": load("floor"), "hark": peer("hark"),
+print(json.dumps({"validate": load("validate"), "floor": load("floor"), "scale": load("scale"), "hark": peer("hark"),
                   "baresip": peer("baresip"), "calls": calls, "seconds": seconds}, indent=1))
 PY
 log "results in $out"
