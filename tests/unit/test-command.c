@@ -259,8 +259,9 @@ test_help_lists_table(Fixture *f, gconstpointer data)
       json_object_get_string_member(json_array_get_object_element(commands, i), "name"));
   g_assert_cmpstr(names->str, ==,
                   "block buddies buddy-accept buddy-add buddy-cancel buddy-decline "
-                  "buddy-remove buddy-rename delete-account device-remove devices directory "
-                  "greet help later login logout nat overlay passwd plugins register rejoin "
+                  "buddy-remove buddy-rename conversations delete-account device-remove devices "
+                  "directory greet help history later login logout messages msg nat overlay "
+                  "passwd plugins register rejoin "
                   "requests search shutdown state status transport unblock version whoami ");
   run(f, "help", "{\"command\": \"nope\"}");
   g_assert_error(f->error, HARK_COMMAND_ERROR, HARK_COMMAND_ERROR_UNKNOWN_COMMAND);
