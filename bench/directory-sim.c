@@ -66,6 +66,7 @@ typedef struct {
   guint hops;
   guint64 request;
   guint64 msgs;
+  GString *trail; /* HARK_SIM_DEBUG: the messages the lookup caused */
 } Lookup;
 
 struct _Sim {
@@ -181,8 +182,20 @@ sim_send(gpointer user, const HarkGiId *peer, GBytes *addr, GBytes *message)
   Sim *s = from->sim;
   Sn *to = g_hash_table_lookup(s->by_id, peer);
   s->messages++;
-  if (s->tag > 0)
-    g_array_index(s->lookups, Lookup, s->tag - 1).msgs++;
+  if (s->tag > 0) {
+    Lookup *l = &g_array_index(s->lookups, Lookup, s->tag - 1);
+    l->msgs++;
+    if (g_getenv("HARK_SIM_DEBUG") != NULL && to != NULL) {
+      HarkGiMessage m;
+      if (l->trail == NULL)
+        l->trail = g_string_new(NULL);
+      if (hark_gi_message_decode_bytes(message, &m, NULL)) {
+        g_string_append_printf(l->trail, " %u>%u:%u/%x/%u%s", from->slot, to->slot, m.kind,
+                               m.flags, m.contacts->len, to->alive ? "" : "(dead)");
+        hark_gi_message_clear(&m);
+      }
+    }
+  }
   if (s->now >= s->idle_from && s->now < s->idle_to)
     s->idle_messages++;
   if (to == NULL)
@@ -586,8 +599,9 @@ debug_failure(Sim *s, Lookup *l)
 {
   const User *u = &g_array_index(s->users, User, l->user);
   GString *out = g_string_new(NULL);
-  g_string_append_printf(out, "lookup user %u from sn %u done=%d hops=%u:", l->user, l->sn, l->done,
-                         l->hops);
+  g_string_append_printf(out, "lookup user %u from sn %u%s done=%d hops=%u msgs=%" G_GUINT64_FORMAT ":",
+                         l->user, l->sn, sn_at(s, l->sn)->alive ? "" : " (left)", l->done, l->hops,
+                         l->msgs);
   for (guint i = 0; i < s->sns->len; i++) {
     Sn *sn = sn_at(s, i);
     if (!sn->alive || sn->gi == NULL)
@@ -605,6 +619,8 @@ debug_failure(Sim *s, Lookup *l)
                              hark_gi_id_common_prefix(&sn->id, &u->key), rank, st->len);
     }
   }
+  if (l->trail != NULL)
+    g_string_append_printf(out, "\n  trail:%s", l->trail->str);
   g_printerr("%s\n", out->str);
   g_string_free(out, TRUE);
 }
@@ -614,10 +630,13 @@ summarise(Sim *s, HarkDirSimResult *res)
 {
   g_autoptr(GArray) hops = g_array_new(FALSE, FALSE, sizeof(double));
   g_autoptr(GArray) times = g_array_new(FALSE, FALSE, sizeof(double));
+  g_autoptr(GArray) per_lookup = g_array_new(FALSE, FALSE, sizeof(double));
   guint64 msgs = 0;
   for (guint i = 0; i < s->lookups->len; i++) {
     Lookup *l = &g_array_index(s->lookups, Lookup, i);
+    double m = (double)l->msgs;
     msgs += l->msgs;
+    g_array_append_val(per_lookup, m);
     if (!l->found) {
       if (g_getenv("HARK_SIM_DEBUG") != NULL)
         debug_failure(s, l);
@@ -632,6 +651,9 @@ summarise(Sim *s, HarkDirSimResult *res)
   res->success = res->lookups > 0 ? 100.0 * res->found / res->lookups : 0;
   res->hops_median = percentile(hops, 0.5);
   res->hops_p95 = percentile(hops, 0.95);
+  res->hops_p99 = percentile(hops, 0.99);
+  res->msgs_median = percentile(per_lookup, 0.5);
+  res->msgs_p99 = percentile(per_lookup, 0.99);
   res->time_median_ms = percentile(times, 0.5);
   res->time_p95_ms = percentile(times, 0.95);
   res->msgs_per_lookup = res->lookups > 0 ? (double)msgs / res->lookups : 0;
@@ -699,6 +721,11 @@ hark_dirsim_run(const HarkDirSimParams *params, HarkDirSimResult *res)
   g_array_unref(s->heap);
   g_array_unref(s->devices);
   g_array_unref(s->users);
+  for (guint i = 0; i < s->lookups->len; i++) {
+    GString *trail = g_array_index(s->lookups, Lookup, i).trail;
+    if (trail != NULL)
+      g_string_free(trail, TRUE);
+  }
   g_array_unref(s->lookups);
   g_rand_free(s->rand);
   g_free(s);
