@@ -463,10 +463,12 @@ record_usable(HarkGiEngine *e, const HarkGiId *key, const HarkGiRecord *r, gint6
   return TRUE;
 }
 
-/* Verifies and keeps records for key; a newer record of a device replaces the older one.
- * Returns the number refused (forged, stale, for another key, or over a limit). */
+/* Verifies (unless this SN did already: checked) and keeps records for key; a newer record
+ * of a device replaces the older one. Returns the number refused (forged, stale, for
+ * another key, or over a limit). */
 static guint
-store_records(HarkGiEngine *e, const HarkGiId *key, GPtrArray *records, gint64 now_us)
+store_records(HarkGiEngine *e, const HarkGiId *key, GPtrArray *records, gboolean checked,
+              gint64 now_us)
 {
   guint refused = 0;
   for (guint i = 0; i < records->len; i++) {
@@ -475,7 +477,7 @@ store_records(HarkGiEngine *e, const HarkGiId *key, GPtrArray *records, gint64 n
       refused++;
       continue;
     }
-    if (!e->cb.verify(e->user, r)) {
+    if (!checked && !e->cb.verify(e->user, r)) {
       e->stats.forged++;
       refused++;
       continue;
@@ -804,7 +806,8 @@ terminal(HarkGiEngine *e, Pending *p, gint64 now_us)
     g_autoptr(GArray) contacts = closest_contacts(e, &p->key, e->p.k);
     finish(e, p, HARK_GI_FLAG_OK, NULL, contacts, p->hops, now_us);
   } else if (p->kind == HARK_GI_STORE) {
-    guint refused = store_records(e, &p->key, p->records, now_us);
+    /* p's records were checked here: on arrival (route) or when our client published */
+    guint refused = store_records(e, &p->key, p->records, TRUE, now_us);
     HarkGiId set[HARK_GI_MAX_CONTACTS];
     guint n = closest(e, &p->key, e->p.r - 1, FALSE, NULL, set);
     KeyEntry *ke = g_hash_table_lookup(e->store, &p->key);
@@ -862,11 +865,39 @@ forward(HarkGiEngine *e, Pending *p, gint64 now_us)
   terminal(e, p, now_us);
 }
 
+/* Every record of a STORE from another SN is for its key, fresh and verified (each one
+ * that is not is counted); a STORE without records carries nothing to keep. */
+static gboolean
+store_acceptable(HarkGiEngine *e, HarkGiMessage *msg, gint64 now_us)
+{
+  gboolean ok = msg->records->len > 0;
+  for (guint i = 0; i < msg->records->len; i++) {
+    const HarkGiRecord *r = g_ptr_array_index(msg->records, i);
+    if (!record_usable(e, &msg->key, r, now_us)) {
+      ok = FALSE;
+    } else if (!e->cb.verify(e->user, r)) {
+      e->stats.forged++;
+      ok = FALSE;
+    }
+  }
+  return ok;
+}
+
 static void
 route(HarkGiEngine *e, HarkGiMessage *msg, const HarkGiId *from, gint64 now_us)
 {
   if (g_hash_table_contains(e->pending, &msg->request)) {
     e->stats.duplicates++;
+    return;
+  }
+  /* Checked at every hop, not only at the last: an honest SN does not carry a hostile
+   * one's forged records on to the SNs that store them. Refused whole (an honest SN's
+   * STORE holds one record of its own client). */
+  if (msg->kind == HARK_GI_STORE && from != NULL && !store_acceptable(e, msg, now_us)) {
+    g_autofree gchar *hex = hark_gi_id_to_hex(from, 8);
+    e->stats.refused_stores++;
+    g_debug("gi: refused a STORE from SN %s: a record is forged, stale or misfiled", hex);
+    send_answer(e, from, msg->request, &msg->key, HARK_GI_FLAG_REFUSED, msg->hops, NULL, NULL);
     return;
   }
   if (msg->kind == HARK_GI_LOOKUP) {
@@ -1031,12 +1062,13 @@ static void
 handle_answer(HarkGiEngine *e, const HarkGiId *from, HarkGiMessage *msg, gint64 now_us)
 {
   Pending *p = g_hash_table_lookup(e->pending, &msg->request);
-  if (p == NULL || !id_eq(&p->key, &msg->key))
-    return; /* late (we gave up on it) or not ours */
-  if (p->state == PENDING_FORWARD && !id_eq(&p->next, from))
+  /* late (we gave up on it or asked another SN since), a second copy, or not ours */
+  if (p == NULL || !id_eq(&p->key, &msg->key) ||
+      (p->state == PENDING_FORWARD && !id_eq(&p->next, from)) ||
+      (p->state == PENDING_LOCAL && !ids_contain(p->tried, from))) {
+    e->stats.unsolicited++;
     return;
-  if (p->state == PENDING_LOCAL && !ids_contain(p->tried, from))
-    return;
+  }
   g_autoptr(GPtrArray) records = verified_records(e, &p->key, msg->records, now_us);
   if (p->state == PENDING_LOCAL && p->kind == HARK_GI_NODES) {
     ids_remove(p->tried, from);
@@ -1049,7 +1081,7 @@ handle_answer(HarkGiEngine *e, const HarkGiId *from, HarkGiMessage *msg, gint64 
     ids_remove(p->tried, from);
     if (records->len > 0) {
       /* we are the closest SN now: keep the records (the repair of a lost replica) */
-      store_records(e, &p->key, records, now_us);
+      store_records(e, &p->key, records, TRUE, now_us);
       finish(e, p, HARK_GI_FLAG_OK, records, NULL, p->hops + 1, now_us);
       return;
     }
@@ -1094,7 +1126,7 @@ handle_replica(HarkGiEngine *e, const HarkGiId *from, HarkGiMessage *msg, gint64
   HarkGiId set[HARK_GI_MAX_CONTACTS];
   guint n = closest(e, &msg->key, MIN(2 * e->p.r, HARK_GI_MAX_CONTACTS), TRUE, NULL, set);
   if (in_set(set, n, &e->self)) {
-    store_records(e, &msg->key, msg->records, now_us);
+    store_records(e, &msg->key, msg->records, FALSE, now_us);
     return;
   }
   e->stats.refused_replicas++;
