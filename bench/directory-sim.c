@@ -25,7 +25,8 @@ enum {
   EV_RECONNECT,
   EV_LOOKUP,
   EV_CHURN,
-  EV_MASS
+  EV_MASS,
+  EV_ASK_AGAIN
 };
 
 typedef struct {
@@ -84,6 +85,7 @@ struct _Sim {
   guint64 messages, idle_messages;
   gint64 idle_from, idle_to;
   guint departed, joined, forged, alive;
+  guint asked_again; /* lookups whose SN left before the answer, asked again elsewhere */
 };
 
 /* ---- the event heap ---- */
@@ -175,15 +177,35 @@ report_down(Sim *s, Sn *from, Sn *dead)
   push(s, when, EV_DOWN, from->slot, dead->slot, NULL);
 }
 
+/* The request id of an encoded gi message without decoding it all (millions are sent):
+ * in the serialised (yyt...) it is the native guint64 at offset 8, after the two bytes and
+ * the padding to its alignment. */
+static guint64
+request_of(GBytes *message)
+{
+  gsize len = 0;
+  const guint8 *data = g_bytes_get_data(message, &len);
+  guint64 request = 0;
+  if (len >= 16)
+    memcpy(&request, data + 8, sizeof request);
+  return request;
+}
+
 static void
 sim_send(gpointer user, const HarkGiId *peer, GBytes *addr, GBytes *message)
 {
   Sn *from = user;
   Sim *s = from->sim;
   Sn *to = g_hash_table_lookup(s->by_id, peer);
+  guint32 tag = s->tag;
   s->messages++;
-  if (s->tag > 0) {
-    Lookup *l = &g_array_index(s->lookups, Lookup, s->tag - 1);
+  if (tag == 0 && g_hash_table_size(s->by_request) > 0) {
+    /* sent from an engine's timer (a timeout's next try, a lookup asked again): the
+     * lookup whose request id it carries caused it */
+    tag = GPOINTER_TO_UINT(g_hash_table_lookup(s->by_request, &(guint64){ request_of(message) }));
+  }
+  if (tag > 0) {
+    Lookup *l = &g_array_index(s->lookups, Lookup, tag - 1);
     l->msgs++;
     if (g_getenv("HARK_SIM_DEBUG") != NULL && to != NULL) {
       HarkGiMessage m;
@@ -377,6 +399,16 @@ sn_leave(Sim *s, Sn *sn, gboolean crash)
       push(s, s->now + back, EV_RECONNECT, i, 0, NULL);
     }
   }
+  /* A lookup under way at the SN that left: its client, back through another SN, asks
+   * again there (its time counts from the first ask). */
+  for (guint i = 0; i < s->lookups->len; i++) {
+    Lookup *l = &g_array_index(s->lookups, Lookup, i);
+    if (l->request != 0 && !l->done && l->sn == sn->slot) {
+      gint64 back = (gint64)(s->p.reconnect_s * (0.5 + g_rand_double(s->rand))) * US_PER_S;
+      push(s, s->now + back, EV_ASK_AGAIN, i, 0, NULL);
+      s->asked_again++;
+    }
+  }
   g_clear_pointer(&sn->gi, hark_gi_engine_free);
   g_clear_pointer(&sn->flood, hark_flood_engine_free);
 }
@@ -405,11 +437,14 @@ publish(Sim *s, guint device)
 }
 
 static void
-start_lookup(Sim *s, guint idx)
+start_lookup(Sim *s, guint idx, gboolean again)
 {
   Lookup *l = &g_array_index(s->lookups, Lookup, idx);
   l->sn = random_alive(s, G_MAXUINT);
-  l->start = s->now;
+  if (again)
+    g_hash_table_remove(s->by_request, &l->request);
+  else
+    l->start = s->now;
   Sn *sn = sn_at(s, l->sn);
   const User *u = &g_array_index(s->users, User, l->user);
   s->tag = idx + 1;
@@ -498,7 +533,10 @@ dispatch(Sim *s, Event *ev)
     publish(s, ev->a);
     break;
   case EV_LOOKUP:
-    start_lookup(s, ev->a);
+    start_lookup(s, ev->a, FALSE);
+    break;
+  case EV_ASK_AGAIN:
+    start_lookup(s, ev->a, TRUE);
     break;
   case EV_CHURN:
     churn(s, s->p.churn_per_minute, FALSE);
@@ -679,6 +717,7 @@ summarise(Sim *s, HarkDirSimResult *res)
   res->departed = s->departed;
   res->joined = s->joined;
   res->forged_refused = s->forged;
+  res->asked_again = s->asked_again;
 }
 
 void

@@ -43,6 +43,7 @@ typedef struct {
   double records_per_sn;
   guint64 messages_total;
   guint departed, joined;
+  guint asked_again; /* lookups whose SN left before the answer, asked again elsewhere */
   double wall_s;
 } HarkDirSimResult;
 

@@ -16,6 +16,11 @@
  * centre, a network split): our clients' records may have lost all r replicas. */
 #define MASS_LOSS_SHARE 0.05
 #define MASS_WINDOW_US (60 * G_USEC_PER_SEC)
+/* A lookup of ours that found nothing while SNs were failing (a mass loss noticed within
+ * MASS_WINDOW_US, or the lookup itself waited out a timeout on its way) may have missed
+ * records whose r replicas all went at once: their SNs store them again SOON_US after they
+ * notice the loss. It is asked again after that, at most this many times. */
+#define LOOKUP_RETRIES 2
 
 typedef struct {
   GPtrArray *records; /* HarkGiRecord*, one per device */
@@ -26,6 +31,14 @@ typedef struct {
   GPtrArray *records;
   gint64 expires_us;
 } CacheEntry;
+
+/* A lookup this SN started (hark_gi_engine_lookup), until its done. */
+typedef struct {
+  HarkGiId key;
+  gint64 started_us; /* of the current try */
+  gint64 again_us; /* when it is asked again (G_MAXINT64: it is under way) */
+  guint tries;
+} Ask;
 
 typedef enum {
   PENDING_FORWARD,
@@ -63,14 +76,17 @@ struct _HarkGiEngine {
   GHashTable *cache; /* HarkGiId* -> CacheEntry* */
   GHashTable *pending; /* guint64* -> Pending* */
   GHashTable *own; /* "key/device" -> HarkGiRecord*: this SN's clients' records */
+  GHashTable *asks; /* guint64* request -> Ask*: our lookups */
   guint nrecords;
   gint64 next_republish_us, next_refresh_us, next_expiry_us, next_own_us, next_thin_us;
   gboolean joining; /* the next self-lookup also looks into every bucket not yet full */
+  guint deepest_looked; /* the deepest bucket with a contact when we last looked for holes */
   HarkGiId nearest; /* our closest contact when the self-lookup started */
   gboolean have_nearest;
   guint self_rounds;
   gint64 loss_window_us; /* start of the minute losses are counted in */
   guint losses;
+  gint64 mass_loss_us; /* when we last noticed a mass loss (G_MININT64: never) */
   GRand *rand;
   HarkGiStats stats;
 };
@@ -172,6 +188,8 @@ hark_gi_engine_new(const HarkGiId *self, GBytes *self_addr, const HarkGiParams *
   e->pending = g_hash_table_new_full(g_int64_hash, g_int64_equal, NULL, pending_free);
   e->own =
     g_hash_table_new_full(g_str_hash, g_str_equal, g_free, (GDestroyNotify)hark_gi_record_free);
+  e->asks = g_hash_table_new_full(g_int64_hash, g_int64_equal, g_free, g_free);
+  e->mass_loss_us = G_MININT64;
   guint32 seed[HARK_GI_ID_LEN / 4];
   memcpy(seed, self->b, sizeof seed);
   e->rand = g_rand_new_with_seed_array(seed, G_N_ELEMENTS(seed));
@@ -191,6 +209,7 @@ hark_gi_engine_free(HarkGiEngine *e)
   g_hash_table_unref(e->cache);
   g_hash_table_unref(e->pending);
   g_hash_table_unref(e->own);
+  g_hash_table_unref(e->asks);
   g_bytes_unref(e->self_addr);
   g_rand_free(e->rand);
   g_free(e);
@@ -377,6 +396,22 @@ replicate_on_leave(HarkGiEngine *e, const HarkGiId *peer)
   }
 }
 
+/* A contact in bucket deepest, deeper than any before: the network grew since we looked
+ * into the buckets above it (an SN that joined early looked when they were empty). An
+ * empty one among them is a hole: a lookup or store for a key in its region ends here,
+ * short of the closest SNs. They are looked into at the next tick, not at the next round
+ * 15 min away. */
+static void
+look_for_holes(HarkGiEngine *e, guint deepest)
+{
+  e->deepest_looked = deepest;
+  for (guint b = 0; b < deepest; b++)
+    if (e->buckets[b] == NULL || e->buckets[b]->len == 0) {
+      e->thinned[b] = TRUE;
+      e->next_thin_us = 0;
+    }
+}
+
 static gboolean
 add_contact(HarkGiEngine *e, const HarkGiId *peer, GBytes *addr)
 {
@@ -407,6 +442,8 @@ add_contact(HarkGiEngine *e, const HarkGiId *peer, GBytes *addr)
     e->joining = TRUE;
     e->next_refresh_us = 0;
   }
+  if (!e->joining && b > e->deepest_looked)
+    look_for_holes(e, b);
   replicate_to_new_contact(e, peer);
   return TRUE;
 }
@@ -719,6 +756,7 @@ after_self_lookup(HarkGiEngine *e, gint64 now_us)
   }
   e->self_rounds = 0;
   guint depth = (guint)(hop_limit(e) - 4) / 2;
+  e->deepest_looked = MAX(e->deepest_looked, depth - 1);
   for (guint b = 0; b + 1 < depth && b < NBUCKETS; b++) {
     guint len = e->buckets[b] != NULL ? e->buckets[b]->len : 0;
     if (len == 0 || (e->joining && len < e->p.k))
@@ -759,6 +797,25 @@ learn_contacts(HarkGiEngine *e, GArray *contacts)
   }
 }
 
+/* Our lookup request ended (found: ok). TRUE when it is to be asked again later (see
+ * LOOKUP_RETRIES); else it is forgotten and the caller says done. */
+static gboolean
+ask_again_later(HarkGiEngine *e, guint64 request, gboolean ok, gint64 now_us)
+{
+  Ask *ask = g_hash_table_lookup(e->asks, &request);
+  if (ask == NULL)
+    return FALSE;
+  gboolean failing = (e->mass_loss_us != G_MININT64 && now_us - e->mass_loss_us < MASS_WINDOW_US) ||
+                     now_us - ask->started_us >= e->p.request_timeout_us;
+  if (ok || ask->tries >= LOOKUP_RETRIES || !failing) {
+    g_hash_table_remove(e->asks, &request);
+    return FALSE;
+  }
+  ask->tries++;
+  ask->again_us = now_us + SOON_US + e->p.request_timeout_us;
+  return TRUE;
+}
+
 static void
 finish(HarkGiEngine *e, Pending *p, guint8 flags, GPtrArray *records, GArray *contacts, guint hops,
        gint64 now_us)
@@ -778,6 +835,8 @@ finish(HarkGiEngine *e, Pending *p, guint8 flags, GPtrArray *records, GArray *co
       after_self_lookup(e, now_us);
     return;
   }
+  if (kind == HARK_GI_LOOKUP && ask_again_later(e, request, (flags & HARK_GI_FLAG_OK) != 0, now_us))
+    return;
   if (e->cb.done != NULL)
     e->cb.done(e->user, request, (flags & HARK_GI_FLAG_OK) != 0, records, hops);
 }
@@ -927,23 +986,57 @@ own_name(const HarkGiId *key, const char *device)
 }
 
 static guint64
-start(HarkGiEngine *e, guint8 kind, const HarkGiId *key, GPtrArray *records, gint64 now_us)
+start_request(HarkGiEngine *e, guint8 kind, guint64 request, const HarkGiId *key,
+              GPtrArray *records, gint64 now_us)
 {
   HarkGiMessage msg;
-  hark_gi_message_init(&msg, kind, new_request(e), key);
+  hark_gi_message_init(&msg, kind, request, key);
   msg.ttl = hop_limit(e);
   for (guint i = 0; records != NULL && i < records->len; i++)
     g_ptr_array_add(msg.records, hark_gi_record_copy(g_ptr_array_index(records, i)));
-  guint64 request = msg.request;
   route(e, &msg, NULL, now_us);
   hark_gi_message_clear(&msg);
   return request;
 }
 
+static guint64
+start(HarkGiEngine *e, guint8 kind, const HarkGiId *key, GPtrArray *records, gint64 now_us)
+{
+  return start_request(e, kind, new_request(e), key, records, now_us);
+}
+
 guint64
 hark_gi_engine_lookup(HarkGiEngine *e, const HarkGiId *key, gint64 now_us)
 {
-  return start(e, HARK_GI_LOOKUP, key, NULL, now_us);
+  guint64 request = new_request(e);
+  Ask *ask = g_new0(Ask, 1);
+  ask->key = *key;
+  ask->started_us = now_us;
+  ask->again_us = G_MAXINT64;
+  g_hash_table_insert(e->asks, g_memdup2(&request, sizeof request), ask);
+  return start_request(e, HARK_GI_LOOKUP, request, key, NULL, now_us);
+}
+
+/* Our lookups whose time to be asked again came (their request ids stay the same). */
+static void
+ask_again(HarkGiEngine *e, gint64 now_us)
+{
+  g_autoptr(GArray) due = g_array_new(FALSE, FALSE, sizeof(guint64));
+  GHashTableIter it;
+  gpointer k, v;
+  g_hash_table_iter_init(&it, e->asks);
+  while (g_hash_table_iter_next(&it, &k, &v))
+    if (((Ask *)v)->again_us <= now_us)
+      g_array_append_val(due, *(guint64 *)k);
+  for (guint i = 0; i < due->len; i++) {
+    guint64 request = g_array_index(due, guint64, i);
+    Ask *ask = g_hash_table_lookup(e->asks, &request);
+    if (ask == NULL || g_hash_table_contains(e->pending, &request))
+      continue;
+    ask->again_us = G_MAXINT64;
+    ask->started_us = now_us;
+    start_request(e, HARK_GI_LOOKUP, request, &ask->key, NULL, now_us);
+  }
 }
 
 guint64
@@ -1112,8 +1205,9 @@ static void
 handle_local_lookup(HarkGiEngine *e, const HarkGiId *from, HarkGiMessage *msg, gint64 now_us)
 {
   g_autoptr(GPtrArray) have = local_records(e, &msg->key, now_us, NULL);
-  /* nothing here: a hint for the asker, our closest contact to the key */
-  g_autoptr(GArray) near = have->len == 0 ? closest_contacts(e, &msg->key, 1) : NULL;
+  /* nothing here: hints for the asker, our k closest to the key (the asker's table may
+   * have a hole where ours has not; it takes the closest that is closer than itself) */
+  g_autoptr(GArray) near = have->len == 0 ? closest_contacts(e, &msg->key, e->p.k) : NULL;
   send_answer(e, from, msg->request, &msg->key, have->len > 0 ? HARK_GI_FLAG_OK : 0, msg->hops,
               have, near);
 }
@@ -1207,8 +1301,10 @@ note_loss(HarkGiEngine *e, gint64 now_us)
     e->losses = 0;
   }
   e->losses++;
-  if (e->losses >= MAX(2, (guint)((e->ncontacts + e->losses) * MASS_LOSS_SHARE)) &&
-      g_hash_table_size(e->own) > 0)
+  if (e->losses < MAX(2, (guint)((e->ncontacts + e->losses) * MASS_LOSS_SHARE)))
+    return;
+  e->mass_loss_us = now_us;
+  if (g_hash_table_size(e->own) > 0)
     e->next_own_us = MIN(e->next_own_us, now_us + SOON_US);
 }
 
@@ -1315,6 +1411,7 @@ hark_gi_engine_tick(HarkGiEngine *e, gint64 now_us)
     else
       local_done(e, p, now_us);
   }
+  ask_again(e, now_us);
   if (e->next_expiry_us <= now_us)
     expire(e, now_us);
   if (e->next_republish_us <= now_us)
@@ -1340,5 +1437,8 @@ hark_gi_engine_next_deadline(HarkGiEngine *e)
   g_hash_table_iter_init(&it, e->pending);
   while (g_hash_table_iter_next(&it, NULL, &v))
     next = MIN(next, ((Pending *)v)->deadline_us);
+  g_hash_table_iter_init(&it, e->asks);
+  while (g_hash_table_iter_next(&it, NULL, &v))
+    next = MIN(next, ((Ask *)v)->again_us);
   return next;
 }

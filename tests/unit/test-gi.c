@@ -36,6 +36,7 @@ struct _Net {
   /* the last lookup's outcome */
   gboolean done, ok;
   guint found, hops;
+  guint64 request;
 };
 
 static Node *
@@ -82,6 +83,7 @@ net_done(gpointer user, guint64 request, gboolean ok, GPtrArray *records, guint 
 {
   Net *net = ((Node *)user)->net;
   net->done = TRUE;
+  net->request = request;
   net->ok = ok;
   net->found = records != NULL ? records->len : 0;
   net->hops = hops;
@@ -653,6 +655,71 @@ test_simulation_100_churn(void)
   g_assert_cmpfloat(r.msgs_per_lookup, <, 10);
 }
 
+static gboolean
+in_first(GArray *order, guint n, guint i)
+{
+  for (guint j = 0; j < n && j < order->len; j++)
+    if (g_array_index(order, guint, j) == i)
+      return TRUE;
+  return FALSE;
+}
+
+/* All r replicas of a record crash at once: a lookup made before its SN stores it again is
+ * not answered "not found" but asked again after the repair, and finds it. */
+static void
+test_lookup_during_triple_crash(void)
+{
+  HarkGiParams params;
+  hark_gi_params_init(&params);
+  Net *net = net_new(48, &params);
+  g_autoptr(HarkGiRecord) rec = make_record("heidi", "phone", net->now, TRUE);
+  g_autoptr(GArray) order = true_closest(net, &rec->key);
+  guint owner = g_array_index(order, guint, order->len - 1);
+  hark_gi_engine_publish(node(net, owner)->engine, rec, net->now);
+  net_run(net);
+  /* the lookup starts at an SN that had links to two of them: it notices the loss (the
+   * 10 % crash of the simulation takes several links of every SN) */
+  guint from = G_MAXUINT;
+  for (guint j = 0; j < 48 && from == G_MAXUINT; j++) {
+    guint links = 0;
+    for (guint i = 0; i < params.r; i++)
+      links += hark_gi_engine_has_contact(node(net, j)->engine,
+                                          &node(net, g_array_index(order, guint, i))->id);
+    if (links >= 2 && j != owner && !in_first(order, params.r, j))
+      from = j;
+  }
+  g_assert_cmpuint(from, !=, G_MAXUINT);
+  /* they crash together; then every SN with a link to them notices */
+  for (guint i = 0; i < params.r; i++)
+    net_leave(net, g_array_index(order, guint, i), FALSE);
+  for (guint i = 0; i < params.r; i++)
+    for (guint j = 0; j < 48; j++)
+      if (node(net, j)->alive)
+        hark_gi_engine_peer_down(node(net, j)->engine, &node(net, g_array_index(order, guint, i))->id,
+                                 net->now);
+  net_run(net);
+  for (guint i = 0; i < 48; i++)
+    if (node(net, i)->alive)
+      g_assert_cmpuint(stored_count(net, i, &rec->key), ==, 0);
+  net->done = FALSE;
+  guint64 req = hark_gi_engine_lookup(node(net, from)->engine, &rec->key, net->now);
+  net_run(net);
+  g_assert_false(net->done);
+  /* the owner's SN stores its client's record again 5 s after it noticed the loss (its
+   * own done comes then); the lookup is asked again 8 s after its first answer */
+  for (guint s = 0; s < 10 && !(net->done && net->request == req); s++) {
+    net->now += G_USEC_PER_SEC;
+    net_tick(net);
+  }
+  g_assert_true(net->done && net->request == req && net->ok);
+  g_assert_cmpuint(net->found, ==, 1);
+  /* a lookup of nobody in quiet times is answered at once */
+  net->now += 120 * G_USEC_PER_SEC;
+  net_tick(net);
+  g_assert_false(lookup(net, from, "nobody-at-all"));
+  net_free(net);
+}
+
 /* Packets the SN under test sent, in order (the next hop of a STORE it forwards). */
 static guint
 queued_of_kind(Net *net, guint from, guint8 kind, guint8 *flags)
@@ -859,6 +926,7 @@ main(int argc, char **argv)
   g_test_add_func("/gi/cache-on-path", test_cache_on_path);
   g_test_add_func("/gi/replication-after-leaves", test_replication_after_leaves);
   g_test_add_func("/gi/lookup-when-closest-left", test_lookup_when_closest_left);
+  g_test_add_func("/gi/lookup-during-triple-crash", test_lookup_during_triple_crash);
   g_test_add_func("/gi/expiry-and-replacement", test_expiry_and_replacement);
   g_test_add_func("/gi/forged-records-refused", test_forged_records_refused);
   g_test_add_func("/gi/far-replica-refused", test_far_replica_refused);
