@@ -301,13 +301,14 @@ in_set(const HarkGiId *set, guint n, const HarkGiId *id)
   return FALSE;
 }
 
-/* The contact closest to key that is strictly closer than this SN and not yet tried. A
- * lookup of our own id (joining, refreshing) takes the closest contact to start with, and
- * a NODES lookup is never forwarded to the SN it looks for (that SN started it). */
+/* The contact closest to key that is strictly closer than this SN (any: or not) and not
+ * yet tried. A lookup of our own id (joining, refreshing) takes the closest contact to
+ * start with, and a NODES lookup is never forwarded to the SN it looks for (that SN
+ * started it). */
 static gboolean
-next_hop(HarkGiEngine *e, const HarkGiId *key, GArray *tried, HarkGiId *out)
+next_hop(HarkGiEngine *e, const HarkGiId *key, GArray *tried, gboolean any, HarkGiId *out)
 {
-  const HarkGiId *best = id_eq(key, &e->self) ? NULL : &e->self;
+  const HarkGiId *best = any || id_eq(key, &e->self) ? NULL : &e->self;
   const HarkGiId *pick = NULL;
   for (guint b = 0; b < NBUCKETS; b++) {
     GArray *bucket = e->buckets[b];
@@ -905,7 +906,11 @@ static void
 forward(HarkGiEngine *e, Pending *p, gint64 now_us)
 {
   HarkGiId next;
-  if (p->ttl > 0 && p->attempts < e->p.max_attempts && next_hop(e, &p->key, p->tried, &next)) {
+  /* Our own look into a bucket's region starts at our contact closest to it even when that
+   * is not closer than we are: none is when the bucket is empty (the hole it looks for),
+   * and ending here would teach us nothing. */
+  gboolean any = p->kind == HARK_GI_NODES && !p->has_upstream && p->attempts == 0;
+  if (p->ttl > 0 && p->attempts < e->p.max_attempts && next_hop(e, &p->key, p->tried, any, &next)) {
     HarkGiMessage msg;
     hark_gi_message_init(&msg, p->kind, p->request, &p->key);
     msg.hops = p->hops + 1;
@@ -1230,7 +1235,8 @@ handle_replica(HarkGiEngine *e, const HarkGiId *from, HarkGiMessage *msg, gint64
   HarkGiId next;
   g_autoptr(GArray) tried = g_array_new(FALSE, FALSE, sizeof(HarkGiId));
   g_array_append_val(tried, *from);
-  if (!next_hop(e, &msg->key, tried, &next) || hark_gi_id_cmp_distance(&next, from, &msg->key) >= 0)
+  if (!next_hop(e, &msg->key, tried, FALSE, &next) ||
+      hark_gi_id_cmp_distance(&next, from, &msg->key) >= 0)
     return;
   g_autoptr(GPtrArray) good = verified_records(e, &msg->key, msg->records, now_us);
   if (good->len > 0)

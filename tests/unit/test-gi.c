@@ -720,6 +720,37 @@ test_lookup_during_triple_crash(void)
   net_free(net);
 }
 
+/* Every SN looks into the region of each bucket above its deepest: none keeps a bucket
+ * empty whose region holds SNs (a lookup or store for a key there would end at it, short
+ * of the closest SNs). The late joiners used to: a look into an empty bucket's region
+ * ended at once at the SN itself (no contact was closer to it). */
+static void
+test_no_holes(void)
+{
+  HarkGiParams params;
+  hark_gi_params_init(&params);
+  Net *net = net_new(128, &params);
+  guint holes = 0;
+  for (guint i = 0; i < 128; i++) {
+    HarkGiEngine *e = node(net, i)->engine;
+    guint deepest = 0, have[HARK_GI_ID_LEN * 8 + 1] = { 0 }, exist[HARK_GI_ID_LEN * 8 + 1] = { 0 };
+    for (guint j = 0; j < 128; j++) {
+      if (j == i)
+        continue;
+      guint b = hark_gi_id_common_prefix(&node(net, i)->id, &node(net, j)->id);
+      exist[b]++;
+      if (hark_gi_engine_has_contact(e, &node(net, j)->id)) {
+        have[b]++;
+        deepest = MAX(deepest, b);
+      }
+    }
+    for (guint b = 0; b < deepest; b++)
+      holes += exist[b] > 0 && have[b] == 0;
+  }
+  g_assert_cmpuint(holes, ==, 0);
+  net_free(net);
+}
+
 /* Packets the SN under test sent, in order (the next hop of a STORE it forwards). */
 static guint
 queued_of_kind(Net *net, guint from, guint8 kind, guint8 *flags)
@@ -927,6 +958,7 @@ main(int argc, char **argv)
   g_test_add_func("/gi/replication-after-leaves", test_replication_after_leaves);
   g_test_add_func("/gi/lookup-when-closest-left", test_lookup_when_closest_left);
   g_test_add_func("/gi/lookup-during-triple-crash", test_lookup_during_triple_crash);
+  g_test_add_func("/gi/no-holes", test_no_holes);
   g_test_add_func("/gi/expiry-and-replacement", test_expiry_and_replacement);
   g_test_add_func("/gi/forged-records-refused", test_forged_records_refused);
   g_test_add_func("/gi/far-replica-refused", test_far_replica_refused);
