@@ -19,8 +19,10 @@
 /* A lookup of ours that found nothing while SNs were failing (a mass loss noticed within
  * MASS_WINDOW_US, or the lookup itself waited out a timeout on its way) may have missed
  * records whose r replicas all went at once: their SNs store them again SOON_US after they
- * notice the loss. It is asked again after that, at most this many times. */
+ * notice the loss (about when we did). It is asked again after that, at most this many
+ * times; the first time within a client's 10 s wait when we noticed the loss already. */
 #define LOOKUP_RETRIES 2
+#define RETRY_MARGIN_US G_USEC_PER_SEC
 
 typedef struct {
   GPtrArray *records; /* HarkGiRecord*, one per device */
@@ -806,14 +808,17 @@ ask_again_later(HarkGiEngine *e, guint64 request, gboolean ok, gint64 now_us)
   Ask *ask = g_hash_table_lookup(e->asks, &request);
   if (ask == NULL)
     return FALSE;
-  gboolean failing = (e->mass_loss_us != G_MININT64 && now_us - e->mass_loss_us < MASS_WINDOW_US) ||
-                     now_us - ask->started_us >= e->p.request_timeout_us;
-  if (ok || ask->tries >= LOOKUP_RETRIES || !failing) {
+  gboolean mass = e->mass_loss_us != G_MININT64 && now_us - e->mass_loss_us < MASS_WINDOW_US;
+  if (ok || ask->tries >= LOOKUP_RETRIES ||
+      (!mass && now_us - ask->started_us < e->p.request_timeout_us)) {
     g_hash_table_remove(e->asks, &request);
     return FALSE;
   }
   ask->tries++;
-  ask->again_us = now_us + SOON_US + e->p.request_timeout_us;
+  /* after the others' repair: SOON_US after the loss we noticed, or (none noticed yet: the
+   * links to crashed SNs are not known dead yet) a timeout later than that */
+  ask->again_us = mass ? MAX(now_us + RETRY_MARGIN_US, e->mass_loss_us + SOON_US + RETRY_MARGIN_US)
+                       : now_us + SOON_US + e->p.request_timeout_us;
   return TRUE;
 }
 
