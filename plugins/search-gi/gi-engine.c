@@ -82,7 +82,6 @@ struct _HarkGiEngine {
   guint nrecords;
   gint64 next_republish_us, next_refresh_us, next_expiry_us, next_own_us, next_thin_us;
   gboolean joining; /* the next self-lookup also looks into every bucket not yet full */
-  guint deepest_looked; /* the deepest bucket with a contact when we last looked for holes */
   HarkGiId nearest; /* our closest contact when the self-lookup started */
   gboolean have_nearest;
   guint self_rounds;
@@ -399,22 +398,6 @@ replicate_on_leave(HarkGiEngine *e, const HarkGiId *peer)
   }
 }
 
-/* A contact in bucket deepest, deeper than any before: the network grew since we looked
- * into the buckets above it (an SN that joined early looked when they were empty). An
- * empty one among them is a hole: a lookup or store for a key in its region ends here,
- * short of the closest SNs. They are looked into at the next tick, not at the next round
- * 15 min away. */
-static void
-look_for_holes(HarkGiEngine *e, guint deepest)
-{
-  e->deepest_looked = deepest;
-  for (guint b = 0; b < deepest; b++)
-    if (e->buckets[b] == NULL || e->buckets[b]->len == 0) {
-      e->thinned[b] = TRUE;
-      e->next_thin_us = 0;
-    }
-}
-
 static gboolean
 add_contact(HarkGiEngine *e, const HarkGiId *peer, GBytes *addr)
 {
@@ -445,8 +428,6 @@ add_contact(HarkGiEngine *e, const HarkGiId *peer, GBytes *addr)
     e->joining = TRUE;
     e->next_refresh_us = 0;
   }
-  if (!e->joining && b > e->deepest_looked)
-    look_for_holes(e, b);
   replicate_to_new_contact(e, peer);
   return TRUE;
 }
@@ -759,7 +740,6 @@ after_self_lookup(HarkGiEngine *e, gint64 now_us)
   }
   e->self_rounds = 0;
   guint depth = (guint)(hop_limit(e) - 4) / 2;
-  e->deepest_looked = MAX(e->deepest_looked, depth - 1);
   for (guint b = 0; b + 1 < depth && b < NBUCKETS; b++) {
     guint len = e->buckets[b] != NULL ? e->buckets[b]->len : 0;
     if (len == 0 || (e->joining && len < e->p.k))
