@@ -25,7 +25,8 @@ enum {
   EV_RECONNECT,
   EV_LOOKUP,
   EV_CHURN,
-  EV_MASS
+  EV_MASS,
+  EV_ASK_AGAIN
 };
 
 typedef struct {
@@ -66,6 +67,7 @@ typedef struct {
   guint hops;
   guint64 request;
   guint64 msgs;
+  GString *trail; /* HARK_SIM_DEBUG: the messages the lookup caused */
 } Lookup;
 
 struct _Sim {
@@ -83,6 +85,7 @@ struct _Sim {
   guint64 messages, idle_messages;
   gint64 idle_from, idle_to;
   guint departed, joined, forged, alive;
+  guint asked_again; /* lookups whose SN left before the answer, asked again elsewhere */
 };
 
 /* ---- the event heap ---- */
@@ -174,15 +177,47 @@ report_down(Sim *s, Sn *from, Sn *dead)
   push(s, when, EV_DOWN, from->slot, dead->slot, NULL);
 }
 
+/* The request id of an encoded gi message without decoding it all (millions are sent):
+ * in the serialised (yyt...) it is the native guint64 at offset 8, after the two bytes and
+ * the padding to its alignment. */
+static guint64
+request_of(GBytes *message)
+{
+  gsize len = 0;
+  const guint8 *data = g_bytes_get_data(message, &len);
+  guint64 request = 0;
+  if (len >= 16)
+    memcpy(&request, data + 8, sizeof request);
+  return request;
+}
+
 static void
 sim_send(gpointer user, const HarkGiId *peer, GBytes *addr, GBytes *message)
 {
   Sn *from = user;
   Sim *s = from->sim;
   Sn *to = g_hash_table_lookup(s->by_id, peer);
+  guint32 tag = s->tag;
   s->messages++;
-  if (s->tag > 0)
-    g_array_index(s->lookups, Lookup, s->tag - 1).msgs++;
+  if (tag == 0 && g_hash_table_size(s->by_request) > 0) {
+    /* sent from an engine's timer (a timeout's next try, a lookup asked again): the
+     * lookup whose request id it carries caused it */
+    tag = GPOINTER_TO_UINT(g_hash_table_lookup(s->by_request, &(guint64){ request_of(message) }));
+  }
+  if (tag > 0) {
+    Lookup *l = &g_array_index(s->lookups, Lookup, tag - 1);
+    l->msgs++;
+    if (g_getenv("HARK_SIM_DEBUG") != NULL && to != NULL) {
+      HarkGiMessage m;
+      if (l->trail == NULL)
+        l->trail = g_string_new(NULL);
+      if (hark_gi_message_decode_bytes(message, &m, NULL)) {
+        g_string_append_printf(l->trail, " %u>%u:%u/%x/%u%s", from->slot, to->slot, m.kind,
+                               m.flags, m.contacts->len, to->alive ? "" : "(dead)");
+        hark_gi_message_clear(&m);
+      }
+    }
+  }
   if (s->now >= s->idle_from && s->now < s->idle_to)
     s->idle_messages++;
   if (to == NULL)
@@ -364,6 +399,16 @@ sn_leave(Sim *s, Sn *sn, gboolean crash)
       push(s, s->now + back, EV_RECONNECT, i, 0, NULL);
     }
   }
+  /* A lookup under way at the SN that left: its client, back through another SN, asks
+   * again there (its time counts from the first ask). */
+  for (guint i = 0; i < s->lookups->len; i++) {
+    Lookup *l = &g_array_index(s->lookups, Lookup, i);
+    if (l->request != 0 && !l->done && l->sn == sn->slot) {
+      gint64 back = (gint64)(s->p.reconnect_s * (0.5 + g_rand_double(s->rand))) * US_PER_S;
+      push(s, s->now + back, EV_ASK_AGAIN, i, 0, NULL);
+      s->asked_again++;
+    }
+  }
   g_clear_pointer(&sn->gi, hark_gi_engine_free);
   g_clear_pointer(&sn->flood, hark_flood_engine_free);
 }
@@ -392,11 +437,14 @@ publish(Sim *s, guint device)
 }
 
 static void
-start_lookup(Sim *s, guint idx)
+start_lookup(Sim *s, guint idx, gboolean again)
 {
   Lookup *l = &g_array_index(s->lookups, Lookup, idx);
   l->sn = random_alive(s, G_MAXUINT);
-  l->start = s->now;
+  if (again)
+    g_hash_table_remove(s->by_request, &l->request);
+  else
+    l->start = s->now;
   Sn *sn = sn_at(s, l->sn);
   const User *u = &g_array_index(s->users, User, l->user);
   s->tag = idx + 1;
@@ -485,7 +533,10 @@ dispatch(Sim *s, Event *ev)
     publish(s, ev->a);
     break;
   case EV_LOOKUP:
-    start_lookup(s, ev->a);
+    start_lookup(s, ev->a, FALSE);
+    break;
+  case EV_ASK_AGAIN:
+    start_lookup(s, ev->a, TRUE);
     break;
   case EV_CHURN:
     churn(s, s->p.churn_per_minute, FALSE);
@@ -586,8 +637,9 @@ debug_failure(Sim *s, Lookup *l)
 {
   const User *u = &g_array_index(s->users, User, l->user);
   GString *out = g_string_new(NULL);
-  g_string_append_printf(out, "lookup user %u from sn %u done=%d hops=%u:", l->user, l->sn, l->done,
-                         l->hops);
+  g_string_append_printf(out, "lookup user %u from sn %u%s done=%d hops=%u msgs=%" G_GUINT64_FORMAT ":",
+                         l->user, l->sn, sn_at(s, l->sn)->alive ? "" : " (left)", l->done, l->hops,
+                         l->msgs);
   for (guint i = 0; i < s->sns->len; i++) {
     Sn *sn = sn_at(s, i);
     if (!sn->alive || sn->gi == NULL)
@@ -605,6 +657,8 @@ debug_failure(Sim *s, Lookup *l)
                              hark_gi_id_common_prefix(&sn->id, &u->key), rank, st->len);
     }
   }
+  if (l->trail != NULL)
+    g_string_append_printf(out, "\n  trail:%s", l->trail->str);
   g_printerr("%s\n", out->str);
   g_string_free(out, TRUE);
 }
@@ -614,10 +668,13 @@ summarise(Sim *s, HarkDirSimResult *res)
 {
   g_autoptr(GArray) hops = g_array_new(FALSE, FALSE, sizeof(double));
   g_autoptr(GArray) times = g_array_new(FALSE, FALSE, sizeof(double));
+  g_autoptr(GArray) per_lookup = g_array_new(FALSE, FALSE, sizeof(double));
   guint64 msgs = 0;
   for (guint i = 0; i < s->lookups->len; i++) {
     Lookup *l = &g_array_index(s->lookups, Lookup, i);
+    double m = (double)l->msgs;
     msgs += l->msgs;
+    g_array_append_val(per_lookup, m);
     if (!l->found) {
       if (g_getenv("HARK_SIM_DEBUG") != NULL)
         debug_failure(s, l);
@@ -632,6 +689,9 @@ summarise(Sim *s, HarkDirSimResult *res)
   res->success = res->lookups > 0 ? 100.0 * res->found / res->lookups : 0;
   res->hops_median = percentile(hops, 0.5);
   res->hops_p95 = percentile(hops, 0.95);
+  res->hops_p99 = percentile(hops, 0.99);
+  res->msgs_median = percentile(per_lookup, 0.5);
+  res->msgs_p99 = percentile(per_lookup, 0.99);
   res->time_median_ms = percentile(times, 0.5);
   res->time_p95_ms = percentile(times, 0.95);
   res->msgs_per_lookup = res->lookups > 0 ? (double)msgs / res->lookups : 0;
@@ -657,6 +717,7 @@ summarise(Sim *s, HarkDirSimResult *res)
   res->departed = s->departed;
   res->joined = s->joined;
   res->forged_refused = s->forged;
+  res->asked_again = s->asked_again;
 }
 
 void
@@ -699,6 +760,11 @@ hark_dirsim_run(const HarkDirSimParams *params, HarkDirSimResult *res)
   g_array_unref(s->heap);
   g_array_unref(s->devices);
   g_array_unref(s->users);
+  for (guint i = 0; i < s->lookups->len; i++) {
+    GString *trail = g_array_index(s->lookups, Lookup, i).trail;
+    if (trail != NULL)
+      g_string_free(trail, TRUE);
+  }
   g_array_unref(s->lookups);
   g_rand_free(s->rand);
   g_free(s);

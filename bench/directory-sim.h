@@ -35,14 +35,15 @@ typedef struct {
 typedef struct {
   guint sns, users, lookups, found, forged_refused;
   double success; /* found / lookups of users online within 72 h */
-  double hops_median, hops_p95; /* gi: SN hops; flood: rounds */
-  double msgs_per_lookup;
+  double hops_median, hops_p95, hops_p99; /* gi: SN hops; flood: rounds */
+  double msgs_per_lookup, msgs_median, msgs_p99; /* messages a lookup caused */
   double time_median_ms, time_p95_ms;
   double idle_msgs_per_sn_s; /* messages per SN and second in the idle phase */
   double bytes_per_record; /* store bytes / records stored (replicas included) */
   double records_per_sn;
   guint64 messages_total;
   guint departed, joined;
+  guint asked_again; /* lookups whose SN left before the answer, asked again elsewhere */
   double wall_s;
 } HarkDirSimResult;
 

@@ -53,14 +53,15 @@ main(int argc, char **argv)
       hark_dirsim_run(&p, &r);
       printf("{\"strategy\": \"%s\", \"sns\": %u, \"users\": %u, \"lookups\": %u, "
              "\"found\": %u, \"success\": %.2f, \"hops_median\": %.1f, \"hops_p95\": %.1f, "
-             "\"msgs_per_lookup\": %.2f, \"time_median_ms\": %.1f, \"time_p95_ms\": %.1f, "
+             "\"hops_p99\": %.1f, \"msgs_per_lookup\": %.2f, \"msgs_median\": %.1f, "
+             "\"msgs_p99\": %.1f, \"time_median_ms\": %.1f, \"time_p95_ms\": %.1f, "
              "\"idle_msgs_per_sn_s\": %.4f, \"bytes_per_record\": %.0f, "
              "\"records_per_sn\": %.1f, \"departed\": %u, \"joined\": %u, "
-             "\"forged_refused\": %u, \"messages_total\": %" G_GUINT64_FORMAT ", "
+             "\"forged_refused\": %u, \"asked_again\": %u, \"messages_total\": %" G_GUINT64_FORMAT ", "
              "\"delay_ms\": [%u, %u], \"loss\": %.3f, \"r\": %u, \"wall_s\": %.1f}\n",
              ss[j], r.sns, r.users, r.lookups, r.found, r.success, r.hops_median, r.hops_p95,
-             r.msgs_per_lookup, r.time_median_ms, r.time_p95_ms, r.idle_msgs_per_sn_s,
-             r.bytes_per_record, r.records_per_sn, r.departed, r.joined, r.forged_refused,
+             r.hops_p99, r.msgs_per_lookup, r.msgs_median, r.msgs_p99, r.time_median_ms, r.time_p95_ms, r.idle_msgs_per_sn_s,
+             r.bytes_per_record, r.records_per_sn, r.departed, r.joined, r.forged_refused, r.asked_again,
              r.messages_total, p.delay_min_ms, p.delay_max_ms, p.loss, p.gi_r, r.wall_s);
       fflush(stdout);
     }

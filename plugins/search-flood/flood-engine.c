@@ -6,6 +6,10 @@
 
 #include <string.h>
 
+/* Request ids of LOOKUPs answered lately: a second copy is a replay (a search asks each
+ * SN once), dropped and counted. */
+#define ANSWERED_KEPT 1024
+
 typedef struct {
   guint64 request;
   HarkGiId key;
@@ -24,6 +28,8 @@ struct _HarkFloodEngine {
   GArray *neighbours; /* HarkGiId */
   GHashTable *store; /* HarkGiId* key -> GPtrArray of HarkGiRecord* */
   GHashTable *searches; /* guint64* -> Search* */
+  GHashTable *answered; /* guint64* set: the last ANSWERED_KEPT LOOKUPs answered */
+  GQueue answered_order; /* guint64*, oldest first (the keys of answered) */
   guint nrecords;
   GRand *rand;
   gint64 next_expiry_us;
@@ -80,6 +86,8 @@ hark_flood_engine_new(const HarkGiId *self, const HarkFloodParams *params,
   e->store = g_hash_table_new_full(hark_gi_id_hash, hark_gi_id_equal, g_free,
                                    (GDestroyNotify)g_ptr_array_unref);
   e->searches = g_hash_table_new_full(g_int64_hash, g_int64_equal, NULL, search_free);
+  e->answered = g_hash_table_new_full(g_int64_hash, g_int64_equal, g_free, NULL);
+  g_queue_init(&e->answered_order);
   guint32 seed[HARK_GI_ID_LEN / 4];
   memcpy(seed, self->b, sizeof seed);
   e->rand = g_rand_new_with_seed_array(seed, G_N_ELEMENTS(seed));
@@ -95,6 +103,8 @@ hark_flood_engine_free(HarkFloodEngine *e)
   g_array_unref(e->neighbours);
   g_hash_table_unref(e->store);
   g_hash_table_unref(e->searches);
+  g_queue_clear(&e->answered_order);
+  g_hash_table_unref(e->answered);
   g_rand_free(e->rand);
   g_free(e);
 }
@@ -260,6 +270,20 @@ hark_flood_engine_publish(HarkFloodEngine *e, const HarkGiRecord *record, gint64
   return request;
 }
 
+/* FALSE when request was answered lately (a replay); else it is remembered. */
+static gboolean
+first_copy(HarkFloodEngine *e, guint64 request)
+{
+  if (g_hash_table_contains(e->answered, &request))
+    return FALSE;
+  guint64 *id = g_memdup2(&request, sizeof request);
+  g_hash_table_add(e->answered, id);
+  g_queue_push_tail(&e->answered_order, id);
+  if (e->answered_order.length > ANSWERED_KEPT)
+    g_hash_table_remove(e->answered, g_queue_pop_head(&e->answered_order));
+  return TRUE;
+}
+
 static void
 answer(HarkFloodEngine *e, const HarkGiId *from, HarkGiMessage *msg, gint64 now_us)
 {
@@ -285,14 +309,23 @@ take_answer(HarkFloodEngine *e, const HarkGiId *from, HarkGiMessage *msg, gint64
 {
   Search *s = g_hash_table_lookup(e->searches, &msg->request);
   gint at = s != NULL ? find_id(s->waiting, from) : -1;
-  if (at < 0 || !hark_gi_id_equal(&s->key, &msg->key))
+  /* late (its round is over), a second copy, or from an SN this search did not ask */
+  if (at < 0 || !hark_gi_id_equal(&s->key, &msg->key)) {
+    e->stats.unsolicited++;
     return;
+  }
   g_array_remove_index_fast(s->waiting, (guint)at);
   g_autoptr(GPtrArray) good = g_ptr_array_new_with_free_func((GDestroyNotify)hark_gi_record_free);
   for (guint i = 0; i < msg->records->len; i++) {
     const HarkGiRecord *r = g_ptr_array_index(msg->records, i);
-    if (!hark_gi_id_equal(&r->key, &s->key) || !record_fresh(e, r, now_us))
+    if (!hark_gi_id_equal(&r->key, &s->key)) {
+      e->stats.misfiled++;
       continue;
+    }
+    if (!record_fresh(e, r, now_us)) {
+      e->stats.stale++;
+      continue;
+    }
     if (!e->cb.verify(e->user, r)) {
       e->stats.forged++;
       continue;
@@ -316,13 +349,23 @@ hark_flood_engine_receive(HarkFloodEngine *e, const HarkGiId *from, GBytes *byte
   g_autoptr(GError) error = NULL;
   e->stats.received++;
   if (!hark_gi_message_decode_bytes(bytes, &msg, &error)) {
+    g_autofree gchar *hex = hark_gi_id_to_hex(from, 8);
     e->stats.malformed++;
+    g_debug("flood: refused a message from SN %s: %s", hex, error->message);
     return;
   }
-  if (msg.kind == HARK_GI_LOOKUP)
-    answer(e, from, &msg, now_us);
-  else if (msg.kind == HARK_GI_ANSWER)
+  /* flood asks only LOCAL LOOKUPs and takes their ANSWERs; whatever else an SN sends it
+   * (a routed request, a STORE or REPLICA pushing records, NODES, PING) is refused */
+  if (msg.kind == HARK_GI_LOOKUP && (msg.flags & HARK_GI_FLAG_LOCAL) != 0) {
+    if (first_copy(e, msg.request))
+      answer(e, from, &msg, now_us);
+    else
+      e->stats.duplicates++;
+  } else if (msg.kind == HARK_GI_ANSWER) {
     take_answer(e, from, &msg, now_us);
+  } else {
+    e->stats.unexpected++;
+  }
   hark_gi_message_clear(&msg);
 }
 

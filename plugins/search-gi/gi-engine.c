@@ -16,6 +16,13 @@
  * centre, a network split): our clients' records may have lost all r replicas. */
 #define MASS_LOSS_SHARE 0.05
 #define MASS_WINDOW_US (60 * G_USEC_PER_SEC)
+/* A lookup of ours that found nothing while SNs were failing (a mass loss noticed within
+ * MASS_WINDOW_US, or the lookup itself waited out a timeout on its way) may have missed
+ * records whose r replicas all went at once: their SNs store them again SOON_US after they
+ * notice the loss (about when we did). It is asked again after that, at most this many
+ * times; the first time within a client's 10 s wait when we noticed the loss already. */
+#define LOOKUP_RETRIES 2
+#define RETRY_MARGIN_US G_USEC_PER_SEC
 
 typedef struct {
   GPtrArray *records; /* HarkGiRecord*, one per device */
@@ -26,6 +33,14 @@ typedef struct {
   GPtrArray *records;
   gint64 expires_us;
 } CacheEntry;
+
+/* A lookup this SN started (hark_gi_engine_lookup), until its done. */
+typedef struct {
+  HarkGiId key;
+  gint64 started_us; /* of the current try */
+  gint64 again_us; /* when it is asked again (G_MAXINT64: it is under way) */
+  guint tries;
+} Ask;
 
 typedef enum {
   PENDING_FORWARD,
@@ -63,6 +78,7 @@ struct _HarkGiEngine {
   GHashTable *cache; /* HarkGiId* -> CacheEntry* */
   GHashTable *pending; /* guint64* -> Pending* */
   GHashTable *own; /* "key/device" -> HarkGiRecord*: this SN's clients' records */
+  GHashTable *asks; /* guint64* request -> Ask*: our lookups */
   guint nrecords;
   gint64 next_republish_us, next_refresh_us, next_expiry_us, next_own_us, next_thin_us;
   gboolean joining; /* the next self-lookup also looks into every bucket not yet full */
@@ -71,6 +87,7 @@ struct _HarkGiEngine {
   guint self_rounds;
   gint64 loss_window_us; /* start of the minute losses are counted in */
   guint losses;
+  gint64 mass_loss_us; /* when we last noticed a mass loss (G_MININT64: never) */
   GRand *rand;
   HarkGiStats stats;
 };
@@ -172,6 +189,8 @@ hark_gi_engine_new(const HarkGiId *self, GBytes *self_addr, const HarkGiParams *
   e->pending = g_hash_table_new_full(g_int64_hash, g_int64_equal, NULL, pending_free);
   e->own =
     g_hash_table_new_full(g_str_hash, g_str_equal, g_free, (GDestroyNotify)hark_gi_record_free);
+  e->asks = g_hash_table_new_full(g_int64_hash, g_int64_equal, g_free, g_free);
+  e->mass_loss_us = G_MININT64;
   guint32 seed[HARK_GI_ID_LEN / 4];
   memcpy(seed, self->b, sizeof seed);
   e->rand = g_rand_new_with_seed_array(seed, G_N_ELEMENTS(seed));
@@ -191,6 +210,7 @@ hark_gi_engine_free(HarkGiEngine *e)
   g_hash_table_unref(e->cache);
   g_hash_table_unref(e->pending);
   g_hash_table_unref(e->own);
+  g_hash_table_unref(e->asks);
   g_bytes_unref(e->self_addr);
   g_rand_free(e->rand);
   g_free(e);
@@ -282,13 +302,14 @@ in_set(const HarkGiId *set, guint n, const HarkGiId *id)
   return FALSE;
 }
 
-/* The contact closest to key that is strictly closer than this SN and not yet tried. A
- * lookup of our own id (joining, refreshing) takes the closest contact to start with, and
- * a NODES lookup is never forwarded to the SN it looks for (that SN started it). */
+/* The contact closest to key that is strictly closer than this SN (any: or not) and not
+ * yet tried. A lookup of our own id (joining, refreshing) takes the closest contact to
+ * start with, and a NODES lookup is never forwarded to the SN it looks for (that SN
+ * started it). */
 static gboolean
-next_hop(HarkGiEngine *e, const HarkGiId *key, GArray *tried, HarkGiId *out)
+next_hop(HarkGiEngine *e, const HarkGiId *key, GArray *tried, gboolean any, HarkGiId *out)
 {
-  const HarkGiId *best = id_eq(key, &e->self) ? NULL : &e->self;
+  const HarkGiId *best = any || id_eq(key, &e->self) ? NULL : &e->self;
   const HarkGiId *pick = NULL;
   for (guint b = 0; b < NBUCKETS; b++) {
     GArray *bucket = e->buckets[b];
@@ -463,10 +484,12 @@ record_usable(HarkGiEngine *e, const HarkGiId *key, const HarkGiRecord *r, gint6
   return TRUE;
 }
 
-/* Verifies and keeps records for key; a newer record of a device replaces the older one.
- * Returns the number refused (forged, stale, for another key, or over a limit). */
+/* Verifies (unless this SN did already: checked) and keeps records for key; a newer record
+ * of a device replaces the older one. Returns the number refused (forged, stale, for
+ * another key, or over a limit). */
 static guint
-store_records(HarkGiEngine *e, const HarkGiId *key, GPtrArray *records, gint64 now_us)
+store_records(HarkGiEngine *e, const HarkGiId *key, GPtrArray *records, gboolean checked,
+              gint64 now_us)
 {
   guint refused = 0;
   for (guint i = 0; i < records->len; i++) {
@@ -475,7 +498,7 @@ store_records(HarkGiEngine *e, const HarkGiId *key, GPtrArray *records, gint64 n
       refused++;
       continue;
     }
-    if (!e->cb.verify(e->user, r)) {
+    if (!checked && !e->cb.verify(e->user, r)) {
       e->stats.forged++;
       refused++;
       continue;
@@ -757,6 +780,28 @@ learn_contacts(HarkGiEngine *e, GArray *contacts)
   }
 }
 
+/* Our lookup request ended (found: ok). TRUE when it is to be asked again later (see
+ * LOOKUP_RETRIES); else it is forgotten and the caller says done. */
+static gboolean
+ask_again_later(HarkGiEngine *e, guint64 request, gboolean ok, gint64 now_us)
+{
+  Ask *ask = g_hash_table_lookup(e->asks, &request);
+  if (ask == NULL)
+    return FALSE;
+  gboolean mass = e->mass_loss_us != G_MININT64 && now_us - e->mass_loss_us < MASS_WINDOW_US;
+  if (ok || ask->tries >= LOOKUP_RETRIES ||
+      (!mass && now_us - ask->started_us < e->p.request_timeout_us)) {
+    g_hash_table_remove(e->asks, &request);
+    return FALSE;
+  }
+  ask->tries++;
+  /* after the others' repair: SOON_US after the loss we noticed, or (none noticed yet: the
+   * links to crashed SNs are not known dead yet) a timeout later than that */
+  ask->again_us = mass ? MAX(now_us + RETRY_MARGIN_US, e->mass_loss_us + SOON_US + RETRY_MARGIN_US)
+                       : now_us + SOON_US + e->p.request_timeout_us;
+  return TRUE;
+}
+
 static void
 finish(HarkGiEngine *e, Pending *p, guint8 flags, GPtrArray *records, GArray *contacts, guint hops,
        gint64 now_us)
@@ -776,6 +821,8 @@ finish(HarkGiEngine *e, Pending *p, guint8 flags, GPtrArray *records, GArray *co
       after_self_lookup(e, now_us);
     return;
   }
+  if (kind == HARK_GI_LOOKUP && ask_again_later(e, request, (flags & HARK_GI_FLAG_OK) != 0, now_us))
+    return;
   if (e->cb.done != NULL)
     e->cb.done(e->user, request, (flags & HARK_GI_FLAG_OK) != 0, records, hops);
 }
@@ -804,7 +851,8 @@ terminal(HarkGiEngine *e, Pending *p, gint64 now_us)
     g_autoptr(GArray) contacts = closest_contacts(e, &p->key, e->p.k);
     finish(e, p, HARK_GI_FLAG_OK, NULL, contacts, p->hops, now_us);
   } else if (p->kind == HARK_GI_STORE) {
-    guint refused = store_records(e, &p->key, p->records, now_us);
+    /* p's records were checked here: on arrival (route) or when our client published */
+    guint refused = store_records(e, &p->key, p->records, TRUE, now_us);
     HarkGiId set[HARK_GI_MAX_CONTACTS];
     guint n = closest(e, &p->key, e->p.r - 1, FALSE, NULL, set);
     KeyEntry *ke = g_hash_table_lookup(e->store, &p->key);
@@ -843,7 +891,11 @@ static void
 forward(HarkGiEngine *e, Pending *p, gint64 now_us)
 {
   HarkGiId next;
-  if (p->ttl > 0 && p->attempts < e->p.max_attempts && next_hop(e, &p->key, p->tried, &next)) {
+  /* Our own look into a bucket's region starts at our contact closest to it even when that
+   * is not closer than we are: none is when the bucket is empty (the hole it looks for),
+   * and ending here would teach us nothing. */
+  gboolean any = p->kind == HARK_GI_NODES && !p->has_upstream && p->attempts == 0;
+  if (p->ttl > 0 && p->attempts < e->p.max_attempts && next_hop(e, &p->key, p->tried, any, &next)) {
     HarkGiMessage msg;
     hark_gi_message_init(&msg, p->kind, p->request, &p->key);
     msg.hops = p->hops + 1;
@@ -862,11 +914,39 @@ forward(HarkGiEngine *e, Pending *p, gint64 now_us)
   terminal(e, p, now_us);
 }
 
+/* Every record of a STORE from another SN is for its key, fresh and verified (each one
+ * that is not is counted); a STORE without records carries nothing to keep. */
+static gboolean
+store_acceptable(HarkGiEngine *e, HarkGiMessage *msg, gint64 now_us)
+{
+  gboolean ok = msg->records->len > 0;
+  for (guint i = 0; i < msg->records->len; i++) {
+    const HarkGiRecord *r = g_ptr_array_index(msg->records, i);
+    if (!record_usable(e, &msg->key, r, now_us)) {
+      ok = FALSE;
+    } else if (!e->cb.verify(e->user, r)) {
+      e->stats.forged++;
+      ok = FALSE;
+    }
+  }
+  return ok;
+}
+
 static void
 route(HarkGiEngine *e, HarkGiMessage *msg, const HarkGiId *from, gint64 now_us)
 {
   if (g_hash_table_contains(e->pending, &msg->request)) {
     e->stats.duplicates++;
+    return;
+  }
+  /* Checked at every hop, not only at the last: an honest SN does not carry a hostile
+   * one's forged records on to the SNs that store them. Refused whole (an honest SN's
+   * STORE holds one record of its own client). */
+  if (msg->kind == HARK_GI_STORE && from != NULL && !store_acceptable(e, msg, now_us)) {
+    g_autofree gchar *hex = hark_gi_id_to_hex(from, 8);
+    e->stats.refused_stores++;
+    g_debug("gi: refused a STORE from SN %s: a record is forged, stale or misfiled", hex);
+    send_answer(e, from, msg->request, &msg->key, HARK_GI_FLAG_REFUSED, msg->hops, NULL, NULL);
     return;
   }
   if (msg->kind == HARK_GI_LOOKUP) {
@@ -896,23 +976,57 @@ own_name(const HarkGiId *key, const char *device)
 }
 
 static guint64
-start(HarkGiEngine *e, guint8 kind, const HarkGiId *key, GPtrArray *records, gint64 now_us)
+start_request(HarkGiEngine *e, guint8 kind, guint64 request, const HarkGiId *key,
+              GPtrArray *records, gint64 now_us)
 {
   HarkGiMessage msg;
-  hark_gi_message_init(&msg, kind, new_request(e), key);
+  hark_gi_message_init(&msg, kind, request, key);
   msg.ttl = hop_limit(e);
   for (guint i = 0; records != NULL && i < records->len; i++)
     g_ptr_array_add(msg.records, hark_gi_record_copy(g_ptr_array_index(records, i)));
-  guint64 request = msg.request;
   route(e, &msg, NULL, now_us);
   hark_gi_message_clear(&msg);
   return request;
 }
 
+static guint64
+start(HarkGiEngine *e, guint8 kind, const HarkGiId *key, GPtrArray *records, gint64 now_us)
+{
+  return start_request(e, kind, new_request(e), key, records, now_us);
+}
+
 guint64
 hark_gi_engine_lookup(HarkGiEngine *e, const HarkGiId *key, gint64 now_us)
 {
-  return start(e, HARK_GI_LOOKUP, key, NULL, now_us);
+  guint64 request = new_request(e);
+  Ask *ask = g_new0(Ask, 1);
+  ask->key = *key;
+  ask->started_us = now_us;
+  ask->again_us = G_MAXINT64;
+  g_hash_table_insert(e->asks, g_memdup2(&request, sizeof request), ask);
+  return start_request(e, HARK_GI_LOOKUP, request, key, NULL, now_us);
+}
+
+/* Our lookups whose time to be asked again came (their request ids stay the same). */
+static void
+ask_again(HarkGiEngine *e, gint64 now_us)
+{
+  g_autoptr(GArray) due = g_array_new(FALSE, FALSE, sizeof(guint64));
+  GHashTableIter it;
+  gpointer k, v;
+  g_hash_table_iter_init(&it, e->asks);
+  while (g_hash_table_iter_next(&it, &k, &v))
+    if (((Ask *)v)->again_us <= now_us)
+      g_array_append_val(due, *(guint64 *)k);
+  for (guint i = 0; i < due->len; i++) {
+    guint64 request = g_array_index(due, guint64, i);
+    Ask *ask = g_hash_table_lookup(e->asks, &request);
+    if (ask == NULL || g_hash_table_contains(e->pending, &request))
+      continue;
+    ask->again_us = G_MAXINT64;
+    ask->started_us = now_us;
+    start_request(e, HARK_GI_LOOKUP, request, &ask->key, NULL, now_us);
+  }
 }
 
 guint64
@@ -1031,12 +1145,13 @@ static void
 handle_answer(HarkGiEngine *e, const HarkGiId *from, HarkGiMessage *msg, gint64 now_us)
 {
   Pending *p = g_hash_table_lookup(e->pending, &msg->request);
-  if (p == NULL || !id_eq(&p->key, &msg->key))
-    return; /* late (we gave up on it) or not ours */
-  if (p->state == PENDING_FORWARD && !id_eq(&p->next, from))
+  /* late (we gave up on it or asked another SN since), a second copy, or not ours */
+  if (p == NULL || !id_eq(&p->key, &msg->key) ||
+      (p->state == PENDING_FORWARD && !id_eq(&p->next, from)) ||
+      (p->state == PENDING_LOCAL && !ids_contain(p->tried, from))) {
+    e->stats.unsolicited++;
     return;
-  if (p->state == PENDING_LOCAL && !ids_contain(p->tried, from))
-    return;
+  }
   g_autoptr(GPtrArray) records = verified_records(e, &p->key, msg->records, now_us);
   if (p->state == PENDING_LOCAL && p->kind == HARK_GI_NODES) {
     ids_remove(p->tried, from);
@@ -1049,7 +1164,7 @@ handle_answer(HarkGiEngine *e, const HarkGiId *from, HarkGiMessage *msg, gint64 
     ids_remove(p->tried, from);
     if (records->len > 0) {
       /* we are the closest SN now: keep the records (the repair of a lost replica) */
-      store_records(e, &p->key, records, now_us);
+      store_records(e, &p->key, records, TRUE, now_us);
       finish(e, p, HARK_GI_FLAG_OK, records, NULL, p->hops + 1, now_us);
       return;
     }
@@ -1080,8 +1195,9 @@ static void
 handle_local_lookup(HarkGiEngine *e, const HarkGiId *from, HarkGiMessage *msg, gint64 now_us)
 {
   g_autoptr(GPtrArray) have = local_records(e, &msg->key, now_us, NULL);
-  /* nothing here: a hint for the asker, our closest contact to the key */
-  g_autoptr(GArray) near = have->len == 0 ? closest_contacts(e, &msg->key, 1) : NULL;
+  /* nothing here: hints for the asker, our k closest to the key (the asker's table may
+   * have a hole where ours has not; it takes the closest that is closer than itself) */
+  g_autoptr(GArray) near = have->len == 0 ? closest_contacts(e, &msg->key, e->p.k) : NULL;
   send_answer(e, from, msg->request, &msg->key, have->len > 0 ? HARK_GI_FLAG_OK : 0, msg->hops,
               have, near);
 }
@@ -1094,7 +1210,7 @@ handle_replica(HarkGiEngine *e, const HarkGiId *from, HarkGiMessage *msg, gint64
   HarkGiId set[HARK_GI_MAX_CONTACTS];
   guint n = closest(e, &msg->key, MIN(2 * e->p.r, HARK_GI_MAX_CONTACTS), TRUE, NULL, set);
   if (in_set(set, n, &e->self)) {
-    store_records(e, &msg->key, msg->records, now_us);
+    store_records(e, &msg->key, msg->records, FALSE, now_us);
     return;
   }
   e->stats.refused_replicas++;
@@ -1104,7 +1220,8 @@ handle_replica(HarkGiEngine *e, const HarkGiId *from, HarkGiMessage *msg, gint64
   HarkGiId next;
   g_autoptr(GArray) tried = g_array_new(FALSE, FALSE, sizeof(HarkGiId));
   g_array_append_val(tried, *from);
-  if (!next_hop(e, &msg->key, tried, &next) || hark_gi_id_cmp_distance(&next, from, &msg->key) >= 0)
+  if (!next_hop(e, &msg->key, tried, FALSE, &next) ||
+      hark_gi_id_cmp_distance(&next, from, &msg->key) >= 0)
     return;
   g_autoptr(GPtrArray) good = verified_records(e, &msg->key, msg->records, now_us);
   if (good->len > 0)
@@ -1175,8 +1292,10 @@ note_loss(HarkGiEngine *e, gint64 now_us)
     e->losses = 0;
   }
   e->losses++;
-  if (e->losses >= MAX(2, (guint)((e->ncontacts + e->losses) * MASS_LOSS_SHARE)) &&
-      g_hash_table_size(e->own) > 0)
+  if (e->losses < MAX(2, (guint)((e->ncontacts + e->losses) * MASS_LOSS_SHARE)))
+    return;
+  e->mass_loss_us = now_us;
+  if (g_hash_table_size(e->own) > 0)
     e->next_own_us = MIN(e->next_own_us, now_us + SOON_US);
 }
 
@@ -1283,6 +1402,7 @@ hark_gi_engine_tick(HarkGiEngine *e, gint64 now_us)
     else
       local_done(e, p, now_us);
   }
+  ask_again(e, now_us);
   if (e->next_expiry_us <= now_us)
     expire(e, now_us);
   if (e->next_republish_us <= now_us)
@@ -1308,5 +1428,8 @@ hark_gi_engine_next_deadline(HarkGiEngine *e)
   g_hash_table_iter_init(&it, e->pending);
   while (g_hash_table_iter_next(&it, NULL, &v))
     next = MIN(next, ((Pending *)v)->deadline_us);
+  g_hash_table_iter_init(&it, e->asks);
+  while (g_hash_table_iter_next(&it, NULL, &v))
+    next = MIN(next, ((Ask *)v)->again_us);
   return next;
 }

@@ -132,10 +132,14 @@ typedef struct {
 } HarkGiCallbacks;
 
 /* misfiled: a record under another key than its message's; stale: a record's time past
- * its life or too far ahead (both refused before verify, so not in forged). */
+ * its life or too far ahead (both refused before verify, so not in forged). refused_stores:
+ * STOREs from another SN refused whole (a record misfiled, stale or forged, or none) and
+ * answered REFUSED instead of forwarded or kept. unsolicited: ANSWERs to no request of ours
+ * waiting on that SN (late, replayed, or to a request never sent to it). unexpected:
+ * messages of a kind the engine does not take (flood: all but LOCAL LOOKUP and ANSWER). */
 typedef struct {
   guint64 sent, received, malformed, forged, duplicates, refused_replicas, cache_hits, expired,
-    timeouts, rerouted, stored_refused, misfiled, stale;
+    timeouts, rerouted, stored_refused, misfiled, stale, refused_stores, unsolicited, unexpected;
 } HarkGiStats;
 
 typedef struct _HarkGiEngine HarkGiEngine;

@@ -454,6 +454,9 @@ stats(gpointer instance)
   json_object_set_int_member(o, "stored_refused", (gint64)st->stored_refused);
   json_object_set_int_member(o, "misfiled", (gint64)st->misfiled);
   json_object_set_int_member(o, "stale", (gint64)st->stale);
+  json_object_set_int_member(o, "refused_stores", (gint64)st->refused_stores);
+  json_object_set_int_member(o, "unsolicited", (gint64)st->unsolicited);
+  json_object_set_int_member(o, "unexpected", (gint64)st->unexpected);
   return o;
 }
 

@@ -479,7 +479,7 @@ identity_of(LabNode *node)
 
 /* The SN's gi counters and the directory's refusal counters a hostile SN moves. */
 typedef struct {
-  gint64 stale, misfiled, mismatched, forged, malformed, envelopes, records;
+  gint64 stale, misfiled, mismatched, forged, malformed, envelopes, records, refused_stores;
   gint64 records_forged, records_foreign, records_expired;
 } Refusals;
 
@@ -495,6 +495,7 @@ refusals_read(LabNode *sn, Refusals *r)
   r->malformed = stat_of(directory, "gi", "malformed");
   r->envelopes = stat_of(directory, "gi", "malformed_envelopes");
   r->records = stat_of(directory, "gi", "records");
+  r->refused_stores = stat_of(directory, "gi", "refused_stores");
   JsonObject *c = json_object_get_object_member(directory, "counters");
   r->records_forged = json_object_get_int_member(c, "records_forged");
   r->records_foreign = json_object_get_int_member(c, "records_foreign");
@@ -595,18 +596,22 @@ test_forged_store(void)
 
   Refusals before1 = { 0 };
   refusals_read(lab.sn[0], &before1);
-  gint64 records_before[NSN];
-  for (guint i = 0; i < NSN; i++)
+  gint64 records_before[NSN], forged_before[NSN];
+  for (guint i = 0; i < NSN; i++) {
     records_before[i] = sn_stat(lab.sn[i], "gi", "records");
+    forged_before[i] = sn_stat(lab.sn[i], "gi", "forged");
+  }
 
   HarkGiId alice_id;
   hark_gi_id_for_user("alice", &alice_id);
   /* A REPLICA (SN1 is among the closest to alice's key in every view of five SNs), then a
-   * STORE that ends at SN1 (no hops left), each with every record. */
+   * STORE with hops left (SN1 checks it before it would route it on), each with every
+   * record. */
   guint8 kinds[] = { HARK_GI_REPLICA, HARK_GI_STORE };
   for (guint k = 0; k < G_N_ELEMENTS(kinds); k++) {
     HarkGiMessage msg;
     hark_gi_message_init(&msg, kinds[k], 0x7e57000 + k, &alice_id);
+    msg.ttl = kinds[k] == HARK_GI_STORE ? 8 : 0;
     for (guint i = 0; i < forged->len; i++)
       g_ptr_array_add(msg.records, hark_gi_record_copy(forged->pdata[i]));
     for (guint i = 0; i < timed->len; i++)
@@ -640,7 +645,11 @@ test_forged_store(void)
   g_assert_cmpint(after1.records_forged, ==, before1.records_forged + 2 * 1);
   g_assert_cmpint(after1.records_foreign, ==, before1.records_foreign + 2 * 1);
   g_assert_cmpint(after1.records_expired, ==, before1.records_expired + 2 * 1);
-  /* The STORE was answered: refused. */
+  /* The STORE was refused whole where it arrived, before it could be forwarded (each SN
+   * on a STORE's path checks it), and answered: refused. */
+  g_assert_cmpint(after1.refused_stores, ==, before1.refused_stores + 1);
+  for (guint i = 1; i < NSN; i++)
+    g_assert_cmpint(sn_stat(lab.sn[i], "gi", "forged"), ==, forged_before[i]);
   HARK_REQUIRE(hark_test_wait_for(stores_refused, &to_sn1, hark_test_timeout(5000)));
   g_assert_cmpuint(to_sn1.refused_stores, ==, 1);
 

@@ -36,6 +36,7 @@ struct _Net {
   /* the last lookup's outcome */
   gboolean done, ok;
   guint found, hops;
+  guint64 request;
 };
 
 static Node *
@@ -82,6 +83,7 @@ net_done(gpointer user, guint64 request, gboolean ok, GPtrArray *records, guint 
 {
   Net *net = ((Node *)user)->net;
   net->done = TRUE;
+  net->request = request;
   net->ok = ok;
   net->found = records != NULL ? records->len : 0;
   net->hops = hops;
@@ -446,16 +448,27 @@ test_expiry_and_replacement(void)
   net_free(net);
 }
 
+/* A message as a hostile SN sends it: any kind, flags and request id, 10 hops left, the
+ * record rec (or none). */
 static GBytes *
-hostile_message(guint8 kind, const HarkGiId *key, HarkGiRecord *rec)
+message_bytes(guint8 kind, guint8 flags, guint64 request, const HarkGiId *key,
+              const HarkGiRecord *rec)
 {
   HarkGiMessage msg;
-  hark_gi_message_init(&msg, kind, 77, key);
+  hark_gi_message_init(&msg, kind, request, key);
+  msg.flags = flags;
   msg.ttl = 10;
-  g_ptr_array_add(msg.records, hark_gi_record_copy(rec));
+  if (rec != NULL)
+    g_ptr_array_add(msg.records, hark_gi_record_copy(rec));
   GBytes *bytes = hark_gi_message_encode_bytes(&msg);
   hark_gi_message_clear(&msg);
   return bytes;
+}
+
+static GBytes *
+hostile_message(guint8 kind, const HarkGiId *key, HarkGiRecord *rec)
+{
+  return message_bytes(kind, 0, 77, key, rec);
 }
 
 static void
@@ -642,6 +655,297 @@ test_simulation_100_churn(void)
   g_assert_cmpfloat(r.msgs_per_lookup, <, 10);
 }
 
+static gboolean
+in_first(GArray *order, guint n, guint i)
+{
+  for (guint j = 0; j < n && j < order->len; j++)
+    if (g_array_index(order, guint, j) == i)
+      return TRUE;
+  return FALSE;
+}
+
+/* All r replicas of a record crash at once: a lookup made before its SN stores it again is
+ * not answered "not found" but asked again after the repair, and finds it. */
+static void
+test_lookup_during_triple_crash(void)
+{
+  HarkGiParams params;
+  hark_gi_params_init(&params);
+  Net *net = net_new(48, &params);
+  g_autoptr(HarkGiRecord) rec = make_record("heidi", "phone", net->now, TRUE);
+  g_autoptr(GArray) order = true_closest(net, &rec->key);
+  guint owner = g_array_index(order, guint, order->len - 1);
+  hark_gi_engine_publish(node(net, owner)->engine, rec, net->now);
+  net_run(net);
+  /* the lookup starts at an SN that had links to two of them: it notices the loss (the
+   * 10 % crash of the simulation takes several links of every SN) */
+  guint from = G_MAXUINT;
+  for (guint j = 0; j < 48 && from == G_MAXUINT; j++) {
+    guint links = 0;
+    for (guint i = 0; i < params.r; i++)
+      links += hark_gi_engine_has_contact(node(net, j)->engine,
+                                          &node(net, g_array_index(order, guint, i))->id);
+    if (links >= 2 && j != owner && !in_first(order, params.r, j))
+      from = j;
+  }
+  g_assert_cmpuint(from, !=, G_MAXUINT);
+  /* they crash together; then every SN with a link to them notices */
+  for (guint i = 0; i < params.r; i++)
+    net_leave(net, g_array_index(order, guint, i), FALSE);
+  for (guint i = 0; i < params.r; i++)
+    for (guint j = 0; j < 48; j++)
+      if (node(net, j)->alive)
+        hark_gi_engine_peer_down(node(net, j)->engine, &node(net, g_array_index(order, guint, i))->id,
+                                 net->now);
+  net_run(net);
+  for (guint i = 0; i < 48; i++)
+    if (node(net, i)->alive)
+      g_assert_cmpuint(stored_count(net, i, &rec->key), ==, 0);
+  net->done = FALSE;
+  guint64 req = hark_gi_engine_lookup(node(net, from)->engine, &rec->key, net->now);
+  net_run(net);
+  g_assert_false(net->done);
+  /* the owner's SN stores its client's record again 5 s after it noticed the loss (its
+   * own done comes then); the lookup is asked again 8 s after its first answer */
+  for (guint s = 0; s < 10 && !(net->done && net->request == req); s++) {
+    net->now += G_USEC_PER_SEC;
+    net_tick(net);
+  }
+  g_assert_true(net->done && net->request == req && net->ok);
+  g_assert_cmpuint(net->found, ==, 1);
+  /* a lookup of nobody in quiet times is answered at once */
+  net->now += 120 * G_USEC_PER_SEC;
+  net_tick(net);
+  g_assert_false(lookup(net, from, "nobody-at-all"));
+  net_free(net);
+}
+
+/* Every SN looks into the region of each bucket above its deepest: none keeps a bucket
+ * empty whose region holds SNs (a lookup or store for a key there would end at it, short
+ * of the closest SNs). The late joiners used to: a look into an empty bucket's region
+ * ended at once at the SN itself (no contact was closer to it). */
+static void
+test_no_holes(void)
+{
+  HarkGiParams params;
+  hark_gi_params_init(&params);
+  Net *net = net_new(128, &params);
+  guint holes = 0;
+  for (guint i = 0; i < 128; i++) {
+    HarkGiEngine *e = node(net, i)->engine;
+    guint deepest = 0, have[HARK_GI_ID_LEN * 8 + 1] = { 0 }, exist[HARK_GI_ID_LEN * 8 + 1] = { 0 };
+    for (guint j = 0; j < 128; j++) {
+      if (j == i)
+        continue;
+      guint b = hark_gi_id_common_prefix(&node(net, i)->id, &node(net, j)->id);
+      exist[b]++;
+      if (hark_gi_engine_has_contact(e, &node(net, j)->id)) {
+        have[b]++;
+        deepest = MAX(deepest, b);
+      }
+    }
+    for (guint b = 0; b < deepest; b++)
+      holes += exist[b] > 0 && have[b] == 0;
+  }
+  g_assert_cmpuint(holes, ==, 0);
+  net_free(net);
+}
+
+/* Packets the SN under test sent, in order (the next hop of a STORE it forwards). */
+static guint
+queued_of_kind(Net *net, guint from, guint8 kind, guint8 *flags)
+{
+  guint n = 0;
+  for (GList *l = net->queue.head; l != NULL; l = l->next) {
+    Packet *p = l->data;
+    HarkGiMessage msg;
+    if (p->from != from || !hark_gi_message_decode_bytes(p->msg, &msg, NULL))
+      continue;
+    if (msg.kind == kind) {
+      n++;
+      if (flags != NULL)
+        *flags = msg.flags;
+    }
+    hark_gi_message_clear(&msg);
+  }
+  return n;
+}
+
+static void
+test_forged_store_not_forwarded(void)
+{
+  HarkGiParams params;
+  hark_gi_params_init(&params);
+  Net *net = net_new(24, &params);
+  g_autoptr(HarkGiRecord) forged = make_record("victor", "phone", net->now, FALSE);
+  g_autoptr(HarkGiRecord) genuine = make_record("victor", "phone", net->now, TRUE);
+  g_autoptr(GArray) order = true_closest(net, &forged->key);
+  /* the SN farthest from the key is an intermediate one: a STORE it takes goes on */
+  guint mid = g_array_index(order, guint, order->len - 1);
+  guint sender = g_array_index(order, guint, order->len - 2);
+  HarkGiEngine *e = node(net, mid)->engine;
+  g_autoptr(GBytes) good = hostile_message(HARK_GI_STORE, &genuine->key, genuine);
+  hark_gi_engine_receive(e, &node(net, sender)->id, good, net->now);
+  g_assert_cmpuint(queued_of_kind(net, mid, HARK_GI_STORE, NULL), ==, 1);
+  net_run(net);
+  /* a hostile SN's STOREs through it, each with another request id: a forged record, a
+   * stale one, one filed under another key, and none */
+  const HarkGiStats *st = hark_gi_engine_stats(e);
+  HarkGiStats before = *st;
+  g_autoptr(HarkGiRecord) stale = make_record("victor", "phone", net->now - 100 * HOUR_US, TRUE);
+  g_autoptr(HarkGiRecord) other = make_record("wendy", "phone", net->now, TRUE);
+  HarkGiRecord *bad[] = { forged, stale, other, NULL };
+  for (guint i = 0; i < G_N_ELEMENTS(bad); i++) {
+    g_autoptr(GBytes) bytes = message_bytes(HARK_GI_STORE, 0, 1000 + i, &forged->key, bad[i]);
+    hark_gi_engine_receive(e, &node(net, sender)->id, bytes, net->now);
+    /* refused there: answered REFUSED to the sender, not forwarded */
+    guint8 flags = 0;
+    g_assert_cmpuint(queued_of_kind(net, mid, HARK_GI_STORE, NULL), ==, 0);
+    g_assert_cmpuint(queued_of_kind(net, mid, HARK_GI_ANSWER, &flags), ==, 1);
+    g_assert_cmpuint(flags, ==, HARK_GI_FLAG_REFUSED);
+    net_run(net);
+  }
+  g_assert_cmpuint(st->refused_stores, ==, before.refused_stores + 4);
+  g_assert_cmpuint(st->forged, ==, before.forged + 1);
+  g_assert_cmpuint(st->stale, ==, before.stale + 1);
+  g_assert_cmpuint(st->misfiled, ==, before.misfiled + 1);
+  /* no SN keeps or counts what it was never sent */
+  for (guint i = 0; i < 24; i++) {
+    g_autoptr(GPtrArray) have = hark_gi_engine_stored(node(net, i)->engine, &forged->key);
+    for (guint j = 0; j < have->len; j++)
+      g_assert_true(net_verify(NULL, g_ptr_array_index(have, j)));
+    if (i != mid)
+      g_assert_cmpuint(hark_gi_engine_stats(node(net, i)->engine)->forged, ==, 0);
+  }
+  net_free(net);
+}
+
+/* ---- flood's refusals ---- */
+
+typedef struct {
+  GPtrArray *sent; /* GBytes*, what the engine sent */
+  GArray *to; /* HarkGiId, to whom */
+  gboolean done, ok;
+} FloodBox;
+
+static void
+flood_send(gpointer user, const HarkGiId *peer, GBytes *addr, GBytes *message)
+{
+  FloodBox *box = user;
+  g_ptr_array_add(box->sent, g_bytes_ref(message));
+  g_array_append_val(box->to, *peer);
+}
+
+static void
+flood_done(gpointer user, guint64 request, gboolean ok, GPtrArray *records, guint hops)
+{
+  FloodBox *box = user;
+  box->done = TRUE;
+  box->ok = ok && records != NULL && records->len > 0;
+}
+
+static HarkGiId
+flood_peer(guint i)
+{
+  HarkGiId id;
+  guint32 raw[2] = { 0xf100d, i };
+  hark_gi_id_for_device_key((const guint8 *)raw, sizeof raw, &id);
+  return id;
+}
+
+/* Every kind of message a hostile SN can send a flood SN is refused and counted, and
+ * changes nothing: malformed and over a limit, kinds flood does not take, a replayed
+ * LOOKUP, answers nobody asked for (a made-up request, an SN not asked, a second copy) and
+ * records forged, stale or filed under another key. */
+static void
+test_flood_refusals_counted(void)
+{
+  FloodBox box = { .sent = g_ptr_array_new_with_free_func((GDestroyNotify)g_bytes_unref),
+                   .to = g_array_new(FALSE, FALSE, sizeof(HarkGiId)) };
+  HarkGiCallbacks cb = { .send = flood_send, .verify = net_verify, .done = flood_done };
+  HarkGiId self = flood_peer(0), a = flood_peer(1), b = flood_peer(2), stranger = flood_peer(3);
+  HarkFloodEngine *e = hark_flood_engine_new(&self, NULL, &cb, &box);
+  const HarkGiStats *st = hark_flood_engine_stats(e);
+  gint64 now = T0;
+  g_assert_true(hark_flood_engine_peer_up(e, &a));
+  g_assert_true(hark_flood_engine_peer_up(e, &b));
+  g_autoptr(HarkGiRecord) genuine = make_record("xena", "phone", now, TRUE);
+  const HarkGiId *key = &genuine->key;
+
+  /* malformed: junk, and a message over a limit (65 records) */
+  g_autoptr(GBytes) junk = g_bytes_new_static("junk", 4);
+  hark_flood_engine_receive(e, &a, junk, now);
+  HarkGiMessage big;
+  hark_gi_message_init(&big, HARK_GI_ANSWER, 1, key);
+  for (guint i = 0; i <= HARK_GI_MAX_RECORDS; i++)
+    g_ptr_array_add(big.records, hark_gi_record_copy(genuine));
+  g_autoptr(GBytes) over = hark_gi_message_encode_bytes(&big);
+  hark_gi_message_clear(&big);
+  hark_flood_engine_receive(e, &a, over, now);
+  g_assert_cmpuint(st->malformed, ==, 2);
+
+  /* kinds flood does not take: a STORE and a REPLICA pushing a genuine record, NODES, PING
+   * and a routed (not LOCAL) LOOKUP; none is kept or answered */
+  guint8 kinds[] = { HARK_GI_STORE, HARK_GI_REPLICA, HARK_GI_NODES, HARK_GI_PING,
+                     HARK_GI_LOOKUP };
+  for (guint i = 0; i < G_N_ELEMENTS(kinds); i++) {
+    g_autoptr(GBytes) m = message_bytes(kinds[i], 0, 10 + i, key, genuine);
+    hark_flood_engine_receive(e, &a, m, now);
+  }
+  g_assert_cmpuint(st->unexpected, ==, G_N_ELEMENTS(kinds));
+  g_assert_cmpuint(hark_flood_engine_record_count(e), ==, 0);
+  g_assert_cmpuint(box.sent->len, ==, 0);
+
+  /* a LOCAL LOOKUP is answered once; its replay is dropped */
+  g_autoptr(GBytes) ask = message_bytes(HARK_GI_LOOKUP, HARK_GI_FLAG_LOCAL, 42, key, NULL);
+  hark_flood_engine_receive(e, &a, ask, now);
+  g_assert_cmpuint(box.sent->len, ==, 1);
+  hark_flood_engine_receive(e, &a, ask, now);
+  g_assert_cmpuint(box.sent->len, ==, 1);
+  g_assert_cmpuint(st->duplicates, ==, 1);
+
+  /* our search asks a and b */
+  guint64 req = hark_flood_engine_lookup(e, key, now);
+  g_assert_cmpuint(box.sent->len, ==, 3);
+  /* answers to a request we never made, and from an SN we did not ask, with a genuine
+   * record: neither ends the search */
+  g_autoptr(GBytes) madeup = message_bytes(HARK_GI_ANSWER, HARK_GI_FLAG_OK, req + 1, key, genuine);
+  hark_flood_engine_receive(e, &a, madeup, now);
+  g_autoptr(GBytes) spoof = message_bytes(HARK_GI_ANSWER, HARK_GI_FLAG_OK, req, key, genuine);
+  hark_flood_engine_receive(e, &stranger, spoof, now);
+  g_assert_cmpuint(st->unsolicited, ==, 2);
+  g_assert_false(box.done);
+  /* a answers with a forged, a stale and a misfiled record (one message each would be a
+   * second copy: all three in one) */
+  g_autoptr(HarkGiRecord) forged = make_record("xena", "phone", now, FALSE);
+  g_autoptr(HarkGiRecord) stale = make_record("xena", "phone", now - 100 * HOUR_US, TRUE);
+  g_autoptr(HarkGiRecord) other = make_record("yuri", "phone", now, TRUE);
+  HarkGiMessage bad;
+  hark_gi_message_init(&bad, HARK_GI_ANSWER, req, key);
+  bad.flags = HARK_GI_FLAG_OK;
+  g_ptr_array_add(bad.records, hark_gi_record_copy(forged));
+  g_ptr_array_add(bad.records, hark_gi_record_copy(stale));
+  g_ptr_array_add(bad.records, hark_gi_record_copy(other));
+  g_autoptr(GBytes) bad_bytes = hark_gi_message_encode_bytes(&bad);
+  hark_gi_message_clear(&bad);
+  hark_flood_engine_receive(e, &a, bad_bytes, now);
+  g_assert_cmpuint(st->forged, ==, 1);
+  g_assert_cmpuint(st->stale, ==, 1);
+  g_assert_cmpuint(st->misfiled, ==, 1);
+  g_assert_false(box.done);
+  /* a again, now with the genuine record: a second answer from a is refused */
+  hark_flood_engine_receive(e, &a, spoof, now);
+  g_assert_cmpuint(st->unsolicited, ==, 3);
+  g_assert_false(box.done);
+  /* b, asked, answers with it: found */
+  hark_flood_engine_receive(e, &b, spoof, now);
+  g_assert_true(box.done && box.ok);
+  g_assert_cmpuint(st->unsolicited, ==, 3);
+  hark_flood_engine_free(e);
+  g_ptr_array_unref(box.sent);
+  g_array_unref(box.to);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -653,12 +957,16 @@ main(int argc, char **argv)
   g_test_add_func("/gi/cache-on-path", test_cache_on_path);
   g_test_add_func("/gi/replication-after-leaves", test_replication_after_leaves);
   g_test_add_func("/gi/lookup-when-closest-left", test_lookup_when_closest_left);
+  g_test_add_func("/gi/lookup-during-triple-crash", test_lookup_during_triple_crash);
+  g_test_add_func("/gi/no-holes", test_no_holes);
   g_test_add_func("/gi/expiry-and-replacement", test_expiry_and_replacement);
   g_test_add_func("/gi/forged-records-refused", test_forged_records_refused);
   g_test_add_func("/gi/far-replica-refused", test_far_replica_refused);
   g_test_add_func("/gi/forged-answer-ignored", test_forged_answer_ignored);
   g_test_add_func("/gi/stranger-answer-and-duplicates", test_stranger_answer_and_duplicates);
   g_test_add_func("/gi/devices-per-user-capped", test_devices_per_user_capped);
+  g_test_add_func("/gi/forged-store-not-forwarded", test_forged_store_not_forwarded);
+  g_test_add_func("/gi/flood-refusals-counted", test_flood_refusals_counted);
   g_test_add_func("/gi/simulation-100-churn", test_simulation_100_churn);
   return g_test_run();
 }
