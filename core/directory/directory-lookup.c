@@ -69,7 +69,7 @@ names_of(GPtrArray *records)
 
 typedef struct {
   HarkDirectory *directory;
-  HarkLink *link;
+  HarkLink *link; /* NULL: this SN's own lookup (its id is in directory->searches) */
   guint bucket_id; /* the link is still there while its bucket is */
   guint64 id;
   HarkPresenceQuery *query;
@@ -89,12 +89,30 @@ static gboolean
 job_link_alive(ServeJob *job)
 {
   HarkDirectory *directory = job->directory;
+  if (job->link == NULL)
+    return g_hash_table_contains(directory->searches, &job->id);
   DirectoryBucket *bucket =
     directory->buckets != NULL ? g_hash_table_lookup(directory->buckets, job->link) : NULL;
   return bucket != NULL && bucket->id == job->bucket_id;
 }
 
 static void serve_next(ServeJob *job);
+
+/* The answer goes to the client's link, or (an SN's own lookup) straight to its search,
+ * as if its SN had sent it. */
+static void
+serve_reply(ServeJob *job, GVariant *body)
+{
+  if (job->link != NULL) {
+    hark_link_send(job->link, HARK_MSG_DIR_RESULT, job->id, body, NULL);
+    return;
+  }
+  HarkWireMessage message = { .type = HARK_MSG_DIR_RESULT,
+                              .id = job->id,
+                              .body = g_variant_ref_sink(body) };
+  hark_directory_search_answer(job->directory, &message);
+  g_variant_unref(message.body);
+}
 
 static void
 served(HarkSearchResult *result, const GError *error, gpointer data)
@@ -114,8 +132,7 @@ served(HarkSearchResult *result, const GError *error, gpointer data)
   }
   g_autoptr(GPtrArray) names =
     result->names->len > 0 ? g_ptr_array_ref(result->names) : names_of(result->records);
-  hark_link_send(job->link, HARK_MSG_DIR_RESULT, job->id,
-                 result_body(result->answer, names, result->records), NULL);
+  serve_reply(job, result_body(result->answer, names, result->records));
   hark_search_result_free(result);
   serve_job_free(job);
 }
@@ -132,9 +149,34 @@ serve_next(ServeJob *job)
       return;
     }
   }
-  hark_link_send(job->link, HARK_MSG_DIR_RESULT, job->id,
-                 result_body(HARK_SEARCH_UNDECIDED, NULL, NULL), NULL);
+  serve_reply(job, result_body(HARK_SEARCH_UNDECIDED, NULL, NULL));
   serve_job_free(job);
+}
+
+/* The store, then the SN-side strategies in the query's order (or directory.search);
+ * the answer to id goes to link (NULL: this SN's own search). Takes query. */
+static void
+serve_start(HarkDirectory *directory, HarkLink *link, guint bucket_id, guint64 id,
+            HarkPresenceQuery *query, const char *asker)
+{
+  g_autoptr(GPtrArray) records =
+    hark_directory_store_find(directory->store, query, asker, DIRECTORY_MAX_RESULTS);
+  ServeJob *job = g_new0(ServeJob, 1);
+  job->directory = directory;
+  job->link = link;
+  job->bucket_id = bucket_id;
+  job->id = id;
+  job->query = query;
+  if (records->len > 0) {
+    g_autoptr(GPtrArray) names = names_of(records);
+    serve_reply(job, result_body(HARK_SEARCH_FOUND, names, records));
+    serve_job_free(job);
+    return;
+  }
+  job->strategies =
+    g_strdupv(job->query->strategies[0] != NULL ? job->query->strategies
+                                                : directory->node->config->dir_search);
+  serve_next(job);
 }
 
 void
@@ -164,24 +206,8 @@ hark_directory_serve_lookup(HarkDirectory *directory, HarkLink *link,
   }
   directory->counters.lookups++;
   const HarkDeviceCertificate *cert = hark_link_get_peer_certificate(link);
-  g_autoptr(GPtrArray) records = hark_directory_store_find(
-    directory->store, query, cert != NULL ? cert->user : NULL, DIRECTORY_MAX_RESULTS);
-  if (records->len > 0) {
-    g_autoptr(GPtrArray) names = names_of(records);
-    hark_link_send(link, HARK_MSG_DIR_RESULT, message->id,
-                   result_body(HARK_SEARCH_FOUND, names, records), NULL);
-    return;
-  }
-  ServeJob *job = g_new0(ServeJob, 1);
-  job->directory = directory;
-  job->link = link;
-  job->bucket_id = bucket_id;
-  job->id = message->id;
-  job->query = g_steal_pointer(&query);
-  job->strategies =
-    g_strdupv(job->query->strategies[0] != NULL ? job->query->strategies
-                                                : directory->node->config->dir_search);
-  serve_next(job);
+  serve_start(directory, link, bucket_id, message->id, g_steal_pointer(&query),
+              cert != NULL ? cert->user : NULL);
 }
 
 /* ---- client side: `search` ------------------------------------------------------------- */
@@ -501,13 +527,15 @@ hark_directory_lookup(HarkDirectory *directory, const char *text, HarkDirectoryL
   directory->counters.lookups++;
   HarkLink *link = hark_overlay_sn_link(directory->overlay);
   if (link == NULL && directory->store != NULL) {
-    /* A super node asks its own store, as it would for a client of its own. */
-    g_autoptr(GPtrArray) held =
-      hark_directory_store_find(directory->store, job->query, NULL, DIRECTORY_MAX_RESULTS);
-    g_autoptr(GVariant) own = g_variant_ref_sink(result_body(HARK_SEARCH_UNDECIDED, NULL, held));
-    g_autoptr(GVariant) names = g_variant_get_child_value(own, 1);
-    g_autoptr(GVariant) records = g_variant_get_child_value(own, 2);
-    sn_answered(job, HARK_SEARCH_UNDECIDED, names, records);
+    /* A super node serves its own lookup as it would a client's: its store, then its
+     * SN-side strategies (gi finds users on other SNs); the answer comes back as its
+     * SN's would. */
+    job->sn_id = hark_overlay_new_message_id(directory->overlay);
+    g_hash_table_insert(directory->searches, &job->sn_id, job);
+    job->timeout =
+      hark_clock_add_seconds(directory->clock, DIRECTORY_LOOKUP_TIMEOUT_S, on_sn_timeout, job);
+    g_autoptr(HarkPresenceQuery) own = hark_presence_query_parse(body, NULL);
+    serve_start(directory, NULL, 0, job->sn_id, g_steal_pointer(&own), NULL);
     return;
   }
   if (link == NULL) {

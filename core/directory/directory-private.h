@@ -80,6 +80,9 @@ struct _HarkDirectory {
 void hark_directory_refused(HarkDirectory *directory, const GError *error, const char *from);
 /* The same for a refusal counted by the caller: logs text (escaped already). */
 void hark_directory_refused_text(HarkDirectory *directory, const char *text);
+/* A stored record (a client's, or the SN's own) to the strategies that spread records. */
+void hark_directory_published_to_strategies(HarkDirectory *directory,
+                                            const HarkPresenceRecord *record);
 /* A registration of that name among the search strategies, or NULL. */
 const HarkRegistration *hark_directory_strategy(HarkDirectory *directory, const char *name);
 const char *hark_directory_ca_pem(HarkDirectory *directory);

@@ -99,17 +99,21 @@ publish_locally(HarkDirectory *directory, HarkPresenceRecord *pub, HarkPresenceR
 {
   g_autoptr(GError) error = NULL;
   HarkIdentity *identity = directory->node->identity;
-  if (hark_directory_store_put(directory->store, hark_directory_ca_pem(directory),
-                               hark_directory_now(directory), pub->signed_form, full->signed_form,
-                               buddies, full->user, hark_identity_get_fingerprint(identity), NULL,
-                               &error) == NULL) {
+  const HarkPresenceRecord *stored = hark_directory_store_put(
+    directory->store, hark_directory_ca_pem(directory), hark_directory_now(directory),
+    pub->signed_form, full->signed_form, buddies, full->user,
+    hark_identity_get_fingerprint(identity), NULL, &error);
+  if (stored == NULL) {
     g_free(directory->last_publish_error);
     directory->last_publish_error = g_strdup(error->message);
     return;
   }
   directory->published_at = hark_directory_now(directory);
   g_clear_pointer(&directory->last_publish_error, g_free);
-  hark_directory_presence_changed(directory, full->user);
+  /* As a client's: the strategies spread it (others find this SN's own user too), and
+   * its watchers are pushed it. */
+  hark_directory_published_to_strategies(directory, stored);
+  hark_directory_presence_published(directory, NULL, stored);
 }
 
 void

@@ -340,9 +340,10 @@ detach_strategies(HarkDirectory *directory)
   g_clear_pointer(&directory->strategies, g_ptr_array_unref);
 }
 
-/* A client's record, to the strategies that spread records among SNs (version 2). */
-static void
-published_to_strategies(HarkDirectory *directory, const HarkPresenceRecord *record)
+/* A client's record (or the SN's own), to the strategies that spread records among SNs
+ * (version 2). */
+void
+hark_directory_published_to_strategies(HarkDirectory *directory, const HarkPresenceRecord *record)
 {
   for (guint i = 0; directory->strategies != NULL && i < directory->strategies->len; i++) {
     const HarkRegistration *reg = directory->strategies->pdata[i];
@@ -395,7 +396,7 @@ serve_publish(HarkDirectory *directory, HarkLink *link, const HarkWireMessage *m
   directory->counters.published++;
   g_debug("directory: stored the record of %s (sequence %" G_GUINT64_FORMAT ")", who,
           stored->sequence);
-  published_to_strategies(directory, stored);
+  hark_directory_published_to_strategies(directory, stored);
   hark_link_send(
     link, HARK_MSG_DIR_PUBLISH_OK, message->id,
     g_variant_new("(tu)", stored->sequence, (guint32)directory->node->config->dir_refresh_interval),

@@ -108,7 +108,7 @@ static void
 note_refused(HarkMessageRoute *route, const char *reason, HarkLink *link, const char *text)
 {
   count_refused(route, reason);
-  g_autofree char *who = link != NULL ? link_text(link) : g_strdup("?");
+  g_autofree char *who = link != NULL ? link_text(link) : g_strdup("this node");
   gint64 now = g_get_monotonic_time();
   if (now - route->last_log_us >= LOG_INTERVAL_US) {
     if (route->refused_since_log > 0)
@@ -264,6 +264,43 @@ on_send_timeout(gpointer data)
   return G_SOURCE_REMOVE;
 }
 
+static void forward_start(HarkMessageRoute *route, HarkLink *client, guint64 client_id,
+                          const char *host, guint16 port, const char *target_device,
+                          GBytes *envelope);
+static gboolean parse_sn(const char *target_sn, char **host, guint16 *port);
+static gboolean is_self(HarkMessageRoute *route, const char *host, guint16 port);
+
+/* An SN's own device sends as its SN would serve it: to a client of its own, or forwarded
+ * to the target's SN (the envelope is its own: nothing to check). */
+static void
+send_here(HarkMessageRoute *route, Send *send, const char *target_device, const char *target_sn,
+          GBytes *envelope)
+{
+  HarkLink *target = hark_overlay_client_link(route->overlay, target_device);
+  g_autofree char *host = NULL;
+  guint16 port = 0;
+  if (g_bytes_get_size(envelope) > route->limits.max_envelope) {
+    send_fail_later(send, HARK_MESSAGE_ROUTE_REFUSED, 413, "the envelope is too large");
+  } else if (target != NULL) {
+    GVariant *bytes = g_variant_new_from_bytes(G_VARIANT_TYPE_BYTESTRING, envelope, TRUE);
+    gboolean sent =
+      hark_link_send(target, HARK_MSG_MSG_DELIVER, hark_overlay_new_message_id(route->overlay),
+                     g_variant_new("(@ay)", bytes), NULL);
+    if (sent)
+      route->counters.delivered++;
+    send_fail_later(send, sent ? HARK_MESSAGE_ROUTE_DELIVERED : HARK_MESSAGE_ROUTE_UNREACHABLE, 0,
+                    sent ? NULL : "the device's link refused it");
+  } else if (!parse_sn(target_sn, &host, &port)) {
+    send_fail_later(send, HARK_MESSAGE_ROUTE_REFUSED, 400, "the target SN is not host:port");
+  } else if (is_self(route, host, port)) {
+    send_fail_later(send, HARK_MESSAGE_ROUTE_NOT_ONLINE, 404,
+                    "the device is not online at this super node");
+  } else {
+    send->timer = add_timer(route, route->limits.send_ms, on_send_timeout, send);
+    forward_start(route, NULL, send->id, host, port, target_device, envelope);
+  }
+}
+
 void
 hark_message_route_send(HarkMessageRoute *route, const char *target_device, const char *target_sn,
                         GBytes *envelope, HarkMessageRouteSent done, gpointer data)
@@ -277,6 +314,10 @@ hark_message_route_send(HarkMessageRoute *route, const char *target_device, cons
   send->id = hark_overlay_new_message_id(route->overlay);
   g_hash_table_insert(route->sends, &send->id, send);
   HarkLink *link = hark_overlay_sn_link(route->overlay);
+  if (link == NULL && hark_overlay_is_super_node(route->overlay)) {
+    send_here(route, send, target_device, target_sn, envelope);
+    return;
+  }
   if (link == NULL) {
     send_fail_later(send, HARK_MESSAGE_ROUTE_NO_SN_LINK, 0, "not attached to a super node");
     return;
@@ -369,8 +410,9 @@ deliver_up(HarkMessageRoute *route, const HarkWireMessage *message)
 typedef struct {
   HarkMessageRoute *route;
   guint64 id; /* our MSG_FORWARD's */
-  HarkLink *client; /* the sender's link and its MSG_SEND's id */
+  HarkLink *client; /* the sender's link and its MSG_SEND's id; NULL: local */
   guint64 client_id;
+  guint64 local_id; /* client NULL: the id of this node's own Send in route->sends */
   char *host; /* the target SN */
   guint16 port;
   char *target_device;
@@ -393,6 +435,30 @@ forward_free(gpointer data)
   g_free(forward);
 }
 
+static HarkMessageRouteResult result_of_code(guint code);
+static void send_finish(Send *send, HarkMessageRouteResult result, guint code, const char *text);
+
+/* The sender hears how it went (code 0: delivered): a client over its link, or this
+ * node's own send. */
+static void
+forward_reply(Forward *forward, guint code, const char *text)
+{
+  HarkMessageRoute *route = forward->route;
+  if (forward->client != NULL) {
+    if (code == 0)
+      hark_link_send(forward->client, HARK_MSG_MSG_SENT, forward->client_id,
+                     g_variant_new("(s)", "delivered"), NULL);
+    else
+      answer_error(forward->client, forward->client_id, code, text);
+    return;
+  }
+  Send *send = g_hash_table_lookup(route->sends, &forward->local_id);
+  if (send == NULL)
+    return; /* timed out meanwhile */
+  g_hash_table_steal(route->sends, &send->id);
+  send_finish(send, code == 0 ? HARK_MESSAGE_ROUTE_DELIVERED : result_of_code(code), code, text);
+}
+
 /* The sender hears how it went; the forward is done. */
 static void
 forward_fail(Forward *forward, const char *reason, guint code, const char *text)
@@ -401,7 +467,7 @@ forward_fail(Forward *forward, const char *reason, guint code, const char *text)
   g_autofree char *full =
     g_strdup_printf("the SN at %s:%u: %s", forward->host, forward->port, text);
   note_refused(route, reason, forward->client, full);
-  answer_error(forward->client, forward->client_id, code, full);
+  forward_reply(forward, code, full);
   g_hash_table_remove(route->forwards, &forward->id);
 }
 
@@ -432,6 +498,7 @@ forward_over(Forward *forward, HarkLink *peer)
   forward->counted = TRUE;
 }
 
+/* client NULL: the sender is this node (client_id: its Send's id). */
 static void
 forward_start(HarkMessageRoute *route, HarkLink *client, guint64 client_id, const char *host,
               guint16 port, const char *target_device, GBytes *envelope)
@@ -440,7 +507,8 @@ forward_start(HarkMessageRoute *route, HarkLink *client, guint64 client_id, cons
   forward->route = route;
   forward->id = hark_overlay_new_message_id(route->overlay);
   forward->client = client;
-  forward->client_id = client_id;
+  forward->client_id = client != NULL ? client_id : 0;
+  forward->local_id = client != NULL ? 0 : client_id;
   forward->host = g_strdup(host);
   forward->port = port;
   forward->target_device = g_strdup(target_device);
@@ -509,8 +577,7 @@ forward_answered(HarkMessageRoute *route, HarkLink *link, const HarkWireMessage 
       forward_fail(forward, "unreachable", 502, "it answered something other than 'delivered'");
       return TRUE;
     }
-    hark_link_send(forward->client, HARK_MSG_MSG_SENT, forward->client_id,
-                   g_variant_new("(s)", "delivered"), NULL);
+    forward_reply(forward, 0, NULL);
     g_hash_table_remove(route->forwards, &forward->id);
     return TRUE;
   }
@@ -532,7 +599,7 @@ forward_answered(HarkMessageRoute *route, HarkLink *link, const HarkWireMessage 
   g_autofree char *full =
     g_strdup_printf("the SN at %s:%u: %s", forward->host, forward->port, shown);
   /* Refused over there (and counted there): passed on, not counted twice. */
-  answer_error(forward->client, forward->client_id, code, full);
+  forward_reply(forward, code, full);
   g_hash_table_remove(route->forwards, &forward->id);
   return TRUE;
 }
@@ -629,6 +696,17 @@ static gboolean
 deliver_here(HarkMessageRoute *route, HarkLink *link, guint64 id, const char *target_device,
              GVariant *envelope)
 {
+  const char *own = route->hooks != NULL && route->hooks->own_device != NULL
+                      ? route->hooks->own_device(route->hooks_data)
+                      : NULL;
+  if (own != NULL && g_strcmp0(own, target_device) == 0) {
+    /* This SN's own device: the layer above takes it, as from an SN. */
+    g_autoptr(GBytes) bytes = g_variant_get_data_as_bytes(envelope);
+    route->counters.delivered++;
+    hark_link_send(link, HARK_MSG_MSG_SENT, id, g_variant_new("(s)", "delivered"), NULL);
+    route->hooks->delivered(route->hooks_data, bytes);
+    return TRUE;
+  }
   HarkLink *target = hark_overlay_client_link(route->overlay, target_device);
   if (target == NULL)
     return FALSE;

@@ -56,6 +56,9 @@ typedef struct {
   /* An MSG_DELIVER from our SN: an envelope for this device (borrowed; ref to keep). The
    * router checked nothing in it: the layer above verifies and opens it. */
   void (*delivered)(gpointer data, GBytes *envelope);
+  /* This node's own device id (an SN's own device has no SN link: envelopes for it are
+   * handed up here, and its sends are served here); NULL when it has none. May be NULL. */
+  const char *(*own_device)(gpointer data);
 } HarkMessageRouteHooks;
 
 /* ---- limits ----------------------------------------------------------------------------- */
@@ -105,7 +108,9 @@ typedef void (*HarkMessageRouteSent)(HarkMessageRouteResult result, guint code, 
 
 /* Client side: hands envelope to our SN for target_device, a client of the SN at
  * target_sn ("host:port", from the device's presence record). done is called exactly
- * once, never before this returns (NO_SN_LINK from an idle callback). */
+ * once, never before this returns (NO_SN_LINK from an idle callback). A node serving as
+ * an SN (no SN link of its own) does what its SN would: delivers to its own client or
+ * forwards to target_sn. */
 void hark_message_route_send(HarkMessageRoute *route, const char *target_device,
                              const char *target_sn, GBytes *envelope, HarkMessageRouteSent done,
                              gpointer data);

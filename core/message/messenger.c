@@ -387,8 +387,16 @@ on_delivered(gpointer data, GBytes *envelope)
   hark_messenger_take(data, envelope, "our super node");
 }
 
+static const char *
+own_device(gpointer data)
+{
+  HarkMessenger *messenger = data;
+  return hark_identity_get_fingerprint(messenger->node->identity);
+}
+
 static const HarkMessageRouteHooks route_hooks = {
   .delivered = on_delivered,
+  .own_device = own_device,
 };
 
 /* ---- the overlay's events ------------------------------------------------------------ */

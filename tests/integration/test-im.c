@@ -535,6 +535,31 @@ test_replayed_and_tampered(ImLab *lab, gconstpointer data)
   g_assert_cmpuint(count_text(lab->bob, "alice", tampered), ==, 0);
 }
 
+/* A super node's own device has no SN link: its SN part serves it. A message to it is
+ * handed up at once, and its answer goes out as its SN would send it: both well within
+ * the 30 s between fetches from the login server. */
+static void
+test_super_node_device(ImLab *lab, gconstpointer data)
+{
+  LAB_UP(lab);
+  const char *to_sn = "to the super node's own user (im-test-3d58)";
+  const char *from_sn = "from the super node's own user (im-test-b6a0)";
+  g_autoptr(JsonObject) sent = send_text(lab->bob, "im-sn-user", to_sn);
+  HARK_REQUIRE(sent != NULL);
+  gint64 in = wait_text(lab->sn, "bob", to_sn);
+  HARK_REQUIRE(in >= 0);
+  g_autoptr(JsonObject) answered = send_text(lab->sn, "bob", from_sn);
+  HARK_REQUIRE(answered != NULL);
+  gint64 out = wait_text(lab->bob, "im-sn-user", from_sn);
+  HARK_REQUIRE(out >= 0);
+  g_test_message("to an SN's own device: %" G_GINT64_FORMAT " ms; from it: %" G_GINT64_FORMAT
+                 " ms (polled every 50 ms)",
+                 in, out);
+  g_assert_cmpint(in, <, 5000);
+  g_assert_cmpint(out, <, 5000);
+  g_assert_cmpint(device_counter(lab->sn, "held"), ==, 0);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -545,5 +570,7 @@ main(int argc, char **argv)
                          lab_tear_down);
   hark_test_add_isolated("/im/replayed-and-tampered", ImLab, NULL, lab_set_up,
                          test_replayed_and_tampered, lab_tear_down);
+  hark_test_add_isolated("/im/super-node-device", ImLab, NULL, lab_set_up, test_super_node_device,
+                         lab_tear_down);
   return g_test_run();
 }
