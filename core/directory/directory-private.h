@@ -188,6 +188,8 @@ void hark_directory_presence_forward_to(HarkDirectory *directory, HarkLink *peer
 /* directory-reach.c: the SNs of the users this SN's clients watch or hint (an SN). */
 DirectoryReach *hark_directory_reach_new(HarkDirectory *directory);
 void hark_directory_reach_free(DirectoryReach *reach);
+/* Serving (its timer runs) / no longer (what it knew goes). */
+void hark_directory_reach_start(HarkDirectory *directory);
 void hark_directory_reach_reset(HarkDirectory *directory);
 /* A client watches user (canonical): find its SNs (rate-limited) and link to them. */
 void hark_directory_reach_want(HarkDirectory *directory, const char *user);

@@ -131,8 +131,16 @@ hark_directory_reach_new(HarkDirectory *directory)
   reach->jobs = g_ptr_array_new();
   reach->sent = g_hash_table_new_full(g_int64_hash, g_int64_equal, NULL, g_free);
   reach->again = g_hash_table_new_full(NULL, NULL, NULL, again_free);
-  reach->tick_source = hark_clock_add_seconds(directory->clock, REACH_TICK_S, on_tick, reach);
   return reach;
+}
+
+/* Serving: the lookups due run every REACH_TICK_S (a device has no such timer). */
+void
+hark_directory_reach_start(HarkDirectory *directory)
+{
+  DirectoryReach *reach = directory->reach;
+  if (reach->tick_source == 0)
+    reach->tick_source = hark_clock_add_seconds(directory->clock, REACH_TICK_S, on_tick, reach);
 }
 
 static void
@@ -443,8 +451,7 @@ hark_directory_reach_want(HarkDirectory *directory, const char *user)
 {
   DirectoryReach *reach = directory->reach;
   Target *target = want(reach, user);
-  if (target != NULL && target->due_us <= now_us(reach) && !target->resolving &&
-      take_token(reach))
+  if (target != NULL && target->due_us <= now_us(reach) && !target->resolving && take_token(reach))
     resolve(reach, target);
 }
 
@@ -590,7 +597,10 @@ hark_directory_reach_peer_closed(HarkDirectory *directory, HarkLink *link)
 void
 hark_directory_reach_reset(HarkDirectory *directory)
 {
+  hark_directory_clear_source(directory, &directory->reach->tick_source);
   cancel_jobs(directory->reach);
+  g_hash_table_remove_all(directory->reach->sent);
+  g_hash_table_remove_all(directory->reach->again);
   g_hash_table_remove_all(directory->reach->targets);
   g_hash_table_remove_all(directory->reach->opened);
 }

@@ -502,6 +502,7 @@ start_serving(HarkDirectory *directory)
   directory->buckets = g_hash_table_new_full(NULL, NULL, NULL, g_free);
   directory->expire_source =
     hark_clock_add_seconds(directory->clock, DIRECTORY_EXPIRE_S, on_expire, directory);
+  hark_directory_reach_start(directory);
 }
 
 gboolean
