@@ -702,7 +702,7 @@ send_hint(HarkLink *link, guint64 id)
 
 /* A peer whose claim to be an SN is not checked yet passes alice's SN a contacts hint for
  * alice and bob's genuine watch of alice made for it: both refused and counted, no hint
- * taken. A verified one (any certificate of the CA can be) that floods hints gets 20 at
+ * taken; so is a client's hint. A verified one (any certificate of the CA can be) that floods hints gets 20 at
  * once through and the rest refused and counted. */
 static void
 test_peer_hints(PLab *lab, gconstpointer data)
@@ -739,6 +739,21 @@ test_peer_hints(PLab *lab, gconstpointer data)
   g_assert_cmpint(presence_counter(lab->sn, "watches_refused"), ==, watches_refused + 1);
   g_assert_cmpint(presence_counter(lab->sn, "hints"), ==, hints);
   g_assert_cmpuint(c.alice_full, ==, 0);
+
+  /* A client (with a certificate) passing a hint on: refused and counted the same way. */
+  Hostile k = { 0 };
+  HarkNode *client = hark_test_peer_node(&net, "carol", lab_ca);
+  HarkLink *as_client =
+    hark_test_peer_open(&net, client, lab->sn_host, OVERLAY_PORT, &hostile_handler, &k);
+  HARK_REQUIRE(as_client != NULL);
+  hark_test_peer_join(as_client, "carol", NULL, 0);
+  HARK_REQUIRE(hark_test_wait_for_flag(&k.joined, hark_test_timeout(5000)));
+  send_hint(as_client, 2);
+  hark_link_send(as_client, HARK_MSG_PING, 3, g_variant_new("(t)", (guint64)0), NULL);
+  HARK_REQUIRE(hark_test_wait_for_flag(&k.ponged, hark_test_timeout(5000)));
+  hints_refused++;
+  g_assert_cmpint(presence_counter(lab->sn, "hints_refused"), ==, hints_refused + 1);
+  g_assert_cmpint(presence_counter(lab->sn, "hints"), ==, hints);
 
   Hostile h = { 0 };
   HarkNode *node = NULL;
