@@ -20,18 +20,11 @@ take_token(HarkDirectory *directory, HarkLink *link, guint *bucket_id)
   if (bucket == NULL) {
     bucket = g_new0(DirectoryBucket, 1);
     bucket->id = ++directory->next_bucket;
-    bucket->tokens = DIRECTORY_LOOKUP_BURST;
-    bucket->refilled_us = now;
     g_hash_table_insert(directory->buckets, link, bucket);
   }
-  double rate = directory->node->config->dir_lookups_per_minute / 60.0 / G_USEC_PER_SEC;
-  bucket->tokens = MIN(DIRECTORY_LOOKUP_BURST, bucket->tokens + (now - bucket->refilled_us) * rate);
-  bucket->refilled_us = now;
   *bucket_id = bucket->id;
-  if (bucket->tokens < 1)
-    return FALSE;
-  bucket->tokens -= 1;
-  return TRUE;
+  return hark_directory_bucket_take(bucket, now, directory->node->config->dir_lookups_per_minute,
+                                    DIRECTORY_LOOKUP_BURST);
 }
 
 void
@@ -137,17 +130,27 @@ served(HarkSearchResult *result, const GError *error, gpointer data)
   serve_job_free(job);
 }
 
+const HarkRegistration *
+hark_directory_next_sn_strategy(HarkDirectory *directory, char **names, guint *next)
+{
+  while (names[*next] != NULL) {
+    const HarkRegistration *reg = hark_directory_strategy(directory, names[(*next)++]);
+    const HarkSearchInterface *iface = reg != NULL ? reg->iface : NULL;
+    if (iface != NULL && iface->serve_lookup != NULL)
+      return reg;
+  }
+  return NULL;
+}
+
 static void
 serve_next(ServeJob *job)
 {
-  while (job->strategies[job->next] != NULL) {
-    const HarkRegistration *reg =
-      hark_directory_strategy(job->directory, job->strategies[job->next++]);
-    const HarkSearchInterface *iface = reg != NULL ? reg->iface : NULL;
-    if (iface != NULL && iface->serve_lookup != NULL) {
-      iface->serve_lookup(reg->instance, job->query, NULL, served, job);
-      return;
-    }
+  const HarkRegistration *reg =
+    hark_directory_next_sn_strategy(job->directory, job->strategies, &job->next);
+  if (reg != NULL) {
+    ((const HarkSearchInterface *)reg->iface)->serve_lookup(reg->instance, job->query, NULL, served,
+                                                            job);
+    return;
   }
   serve_reply(job, result_body(HARK_SEARCH_UNDECIDED, NULL, NULL));
   serve_job_free(job);

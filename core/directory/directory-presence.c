@@ -40,7 +40,13 @@ typedef struct {
   guint64 refused; /* malformed subscriptions or pushes, unauthenticated, over limits */
   guint64 records_refused; /* pushed records that did not verify */
   guint64 watches_refused; /* a peer's watches without a valid signature of the watcher */
+  guint64 hints; /* contacts hints a verified SN peer passed on, taken */
+  guint64 hints_refused; /* ... over its rate, or from a link that is no verified SN */
 } PresenceCounters;
+
+#define PRESENCE_PEER_HINTS_PER_MINUTE 60 /* contacts hints one SN peer may pass on */
+#define PRESENCE_PEER_HINT_BURST 20
+
 
 #define CONTACTS_SYNC_GAP_S 5 /* a device fetches its contacts on a hint at most this often */
 
@@ -48,6 +54,7 @@ struct _DirectoryPresence {
   HarkDirectory *directory;
   GPtrArray *watches; /* Watch*: an SN's */
   GHashTable *buddy_sets; /* an SN's: client HarkLink* -> hash of the buddy names it published */
+  GHashTable *hint_buckets; /* an SN's: peer HarkLink* -> DirectoryBucket* */
   GHashTable *seen; /* a device's: canonical user -> (device -> HarkPresenceRecord*) */
   gint64 contacts_synced_us; /* a device's: the last fetch a hint caused (monotonic) */
   guint contacts_source;
@@ -72,6 +79,7 @@ hark_directory_presence_new(HarkDirectory *directory)
   presence->directory = directory;
   presence->watches = g_ptr_array_new_with_free_func(watch_free);
   presence->buddy_sets = g_hash_table_new(NULL, NULL);
+  presence->hint_buckets = g_hash_table_new_full(NULL, NULL, NULL, g_free);
   presence->seen =
     g_hash_table_new_full(g_str_hash, g_str_equal, g_free, (GDestroyNotify)g_hash_table_unref);
   return presence;
@@ -85,6 +93,7 @@ hark_directory_presence_free(DirectoryPresence *presence)
   hark_directory_clear_source(presence->directory, &presence->contacts_source);
   g_ptr_array_unref(presence->watches);
   g_hash_table_unref(presence->buddy_sets);
+  g_hash_table_unref(presence->hint_buckets);
   g_hash_table_unref(presence->seen);
   g_free(presence);
 }
@@ -230,17 +239,43 @@ hark_directory_presence_published(HarkDirectory *directory, HarkLink *link,
   if (!known || GPOINTER_TO_UINT(old) == hash)
     return;
   hint_contacts(presence, user, user, link);
-  for (const char *const *name = buddies; name != NULL && *name != NULL; name++)
+  hark_directory_reach_hint(directory, user, user);
+  for (const char *const *name = buddies; name != NULL && *name != NULL; name++) {
     hint_contacts(presence, *name, user, NULL);
+    hark_directory_reach_hint(directory, *name, user); /* their devices on other SNs */
+  }
+}
+
+/* An empty DIR_PRESENCE from a verified SN peer: a contacts hint for watcher's devices
+ * here, passed on by the SN where about published a changed list. At most
+ * PRESENCE_PEER_HINTS_PER_MINUTE a peer (each device still fetches at most every 5 s). */
+static void
+take_peer_hint(DirectoryPresence *presence, HarkLink *peer, const char *watcher, const char *about)
+{
+  HarkDirectory *directory = presence->directory;
+  gint64 now = hark_clock_now_monotonic(directory->clock);
+  DirectoryBucket *bucket = g_hash_table_lookup(presence->hint_buckets, peer);
+  if (bucket == NULL) {
+    bucket = g_new0(DirectoryBucket, 1);
+    g_hash_table_insert(presence->hint_buckets, peer, bucket);
+  }
+  if (!hark_directory_bucket_take(bucket, now, PRESENCE_PEER_HINTS_PER_MINUTE,
+                                  PRESENCE_PEER_HINT_BURST)) {
+    presence->counters.hints_refused++;
+    refused(presence, peer, "contacts hints from an SN peer over its rate");
+    return;
+  }
+  presence->counters.hints++;
+  g_autofree char *user = hark_presence_name_key(watcher);
+  hint_contacts(presence, user, about, NULL);
 }
 
 /* An SN tells its peers, for watcher, the signed watches of its clients with that name
  * (an empty list ends the peer's watch). A peer takes them as they are: their users are
  * what the watcher's devices signed, not what this SN says. */
-static void
-forward_watcher(DirectoryPresence *presence, const char *watcher)
+static GVariant *
+watcher_body(DirectoryPresence *presence, const char *watcher)
 {
-  HarkDirectory *directory = presence->directory;
   GVariantBuilder watches;
   g_variant_builder_init(&watches, G_VARIANT_TYPE("a(ayay)"));
   guint n = 0;
@@ -251,11 +286,55 @@ forward_watcher(DirectoryPresence *presence, const char *watcher)
       n++;
     }
   }
-  g_autoptr(GVariant) body = g_variant_ref_sink(g_variant_new("(sa(ayay))", watcher, &watches));
+  return g_variant_ref_sink(g_variant_new("(sa(ayay))", watcher, &watches));
+}
+
+static void
+forward_watcher(DirectoryPresence *presence, const char *watcher)
+{
+  HarkDirectory *directory = presence->directory;
+  g_autoptr(GVariant) body = watcher_body(presence, watcher);
   g_autoptr(GPtrArray) peers = hark_overlay_sn_peer_links(directory->overlay);
   for (guint i = 0; i < peers->len; i++)
     hark_link_send(peers->pdata[i], HARK_MSG_DIR_WATCH,
                    hark_overlay_new_message_id(directory->overlay), g_variant_ref(body), NULL);
+}
+
+/* Every watcher among our clients, each once: a new array of borrowed names. */
+static GPtrArray *
+client_watchers(DirectoryPresence *presence)
+{
+  GPtrArray *out = g_ptr_array_new();
+  g_autoptr(GHashTable) done = g_hash_table_new(g_str_hash, g_str_equal);
+  for (guint i = 0; i < presence->watches->len; i++) {
+    Watch *watch = presence->watches->pdata[i];
+    if (!watch->from_peer && g_hash_table_add(done, watch->watcher))
+      g_ptr_array_add(out, watch->watcher);
+  }
+  return out;
+}
+
+void
+hark_directory_presence_forward_to(HarkDirectory *directory, HarkLink *peer)
+{
+  DirectoryPresence *presence = directory->presence;
+  g_autoptr(GPtrArray) watchers = client_watchers(presence);
+  for (guint i = 0; i < watchers->len; i++) {
+    guint64 id = hark_overlay_new_message_id(directory->overlay);
+    hark_directory_reach_sent(directory, peer, id); /* a 503 (still checking us): again */
+    hark_link_send(peer, HARK_MSG_DIR_WATCH, id, watcher_body(presence, watchers->pdata[i]), NULL);
+  }
+}
+
+/* The users our clients watch are wanted where they are (directory-reach.c). */
+static void
+want_users(HarkDirectory *directory, Watch *watch)
+{
+  GHashTableIter iter;
+  gpointer user;
+  g_hash_table_iter_init(&iter, watch->users);
+  while (g_hash_table_iter_next(&iter, &user, NULL))
+    hark_directory_reach_want(directory, user);
 }
 
 void
@@ -267,11 +346,13 @@ hark_directory_presence_tick(HarkDirectory *directory)
     hark_directory_presence_subscribe(directory, "the watch's refresh");
     return;
   }
-  g_autoptr(GHashTable) done = g_hash_table_new(g_str_hash, g_str_equal);
+  g_autoptr(GPtrArray) watchers = client_watchers(presence);
+  for (guint i = 0; i < watchers->len; i++)
+    forward_watcher(presence, watchers->pdata[i]);
   for (guint i = 0; i < presence->watches->len; i++) {
     Watch *watch = presence->watches->pdata[i];
-    if (!watch->from_peer && g_hash_table_add(done, watch->watcher))
-      forward_watcher(presence, watch->watcher);
+    if (!watch->from_peer)
+      want_users(directory, watch);
   }
 }
 
@@ -355,6 +436,8 @@ set_watch(DirectoryPresence *presence, HarkLink *link, gboolean peer, char *watc
   g_hash_table_iter_init(&iter, users);
   while (g_hash_table_iter_next(&iter, &user, NULL))
     push_local(presence, watch, user);
+  if (!peer)
+    want_users(presence->directory, watch);
   if (!peer && watch->signed_watch != NULL)
     forward_watcher(presence, watch->watcher);
 }
@@ -484,6 +567,10 @@ relay_presence(DirectoryPresence *presence, HarkLink *peer, const HarkWireMessag
     refused(presence, peer, error->message);
     return;
   }
+  if (g_variant_n_children(records) == 0 && g_variant_n_children(gone) == 0) {
+    take_peer_hint(presence, peer, watcher, user);
+    return;
+  }
   g_autoptr(GPtrArray) verified = verified_records(presence, records, user);
   GVariantBuilder builder;
   g_variant_builder_init(&builder, G_VARIANT_TYPE("a(ayay)"));
@@ -511,6 +598,8 @@ relay_presence(DirectoryPresence *presence, HarkLink *peer, const HarkWireMessag
       g_hash_table_insert(
         watch->shown, shown_key(user, ((HarkPresenceRecord *)verified->pdata[d])->device), peer);
     GVariant *taken_v = g_variant_builder_end(&taken);
+    if (g_variant_n_children(taken_v) > 0)
+      hark_directory_reach_moved(presence->directory, user); /* or went offline: look again */
     if (verified->len == 0 && g_variant_n_children(taken_v) == 0) {
       g_variant_unref(g_variant_ref_sink(taken_v));
       continue;
@@ -569,8 +658,10 @@ hark_directory_presence_link_closed(HarkDirectory *directory, HarkLink *link, Ha
       watcher = g_strdup(watch->watcher);
     g_ptr_array_remove_index_fast(presence->watches, i - 1);
   }
-  if (from == HARK_OVERLAY_FROM_SN)
+  if (from == HARK_OVERLAY_FROM_SN) {
     take_back_from_peer(presence, link);
+    g_hash_table_remove(presence->hint_buckets, link);
+  }
   if (from == HARK_OVERLAY_FROM_CLIENT) {
     g_hash_table_remove(presence->buddy_sets, link);
     /* The device is no longer online here: its record goes with its link, and its
@@ -731,6 +822,7 @@ hark_directory_presence_reset(HarkDirectory *directory)
   g_hash_table_remove_all(directory->presence->seen);
   g_ptr_array_set_size(directory->presence->watches, 0);
   g_hash_table_remove_all(directory->presence->buddy_sets);
+  g_hash_table_remove_all(directory->presence->hint_buckets);
 }
 
 /* ---- both --------------------------------------------------------------------------- */
@@ -740,6 +832,25 @@ hark_directory_presence_message(HarkDirectory *directory, HarkLink *link, HarkOv
                                 const HarkWireMessage *message)
 {
   DirectoryPresence *presence = directory->presence;
+  if (from == HARK_OVERLAY_FROM_CLAIMED_SN) {
+    /* Its claim to be an SN is not checked yet: neither its watches nor its hints count.
+     * A genuine SN that linked to us sends at once: 503 tells it to send again. */
+    if (message->type == HARK_MSG_DIR_WATCH)
+      watch_refused(presence, link, "a DIR_WATCH from an SN peer not verified yet");
+    else if (message->type == HARK_MSG_DIR_PRESENCE) {
+      presence->counters.hints_refused++;
+      refused(presence, link, "a DIR_PRESENCE from an SN peer not verified yet");
+    } else
+      return FALSE;
+    hark_link_send(link, HARK_MSG_ERROR, message->id,
+                   g_variant_new("(us)", 503, "not verified as an SN yet: send it again"), NULL);
+    return TRUE;
+  }
+  if (message->type == HARK_MSG_DIR_PRESENCE && from == HARK_OVERLAY_FROM_CLIENT) {
+    presence->counters.hints_refused++;
+    refused(presence, link, "a DIR_PRESENCE from a client (only SNs push presence and hints)");
+    return TRUE;
+  }
   if (message->type == HARK_MSG_DIR_SUBSCRIBE) {
     if (directory->store == NULL || from == HARK_OVERLAY_FROM_MY_SN)
       return FALSE;
@@ -806,5 +917,7 @@ hark_directory_presence_describe(HarkDirectory *directory)
   json_object_set_int_member(o, "refused", (gint64)presence->counters.refused);
   json_object_set_int_member(o, "records_refused", (gint64)presence->counters.records_refused);
   json_object_set_int_member(o, "watches_refused", (gint64)presence->counters.watches_refused);
+  json_object_set_int_member(o, "hints", (gint64)presence->counters.hints);
+  json_object_set_int_member(o, "hints_refused", (gint64)presence->counters.hints_refused);
   return o;
 }

@@ -35,9 +35,11 @@ typedef struct {
 
 typedef struct _DirectoryStore DirectoryStore;
 typedef struct _DirectoryPresence DirectoryPresence;
+typedef struct _DirectoryReach DirectoryReach;
 
 typedef struct {
   guint id;
+  gboolean started; /* FALSE: new, full at its first take */
   double tokens;
   gint64 refilled_us;
 } DirectoryBucket;
@@ -56,6 +58,7 @@ struct _HarkDirectory {
   GPtrArray *strategy_hosts; /* what each was handed (services naming it), same order */
 
   DirectoryPresence *presence; /* subscriptions (an SN), buddies' presence (a device) */
+  DirectoryReach *reach; /* an SN: where its clients' watched users are */
 
   /* super node */
   DirectoryStore *store;
@@ -75,6 +78,10 @@ struct _HarkDirectory {
 };
 
 /* directory.c */
+/* A token bucket: takes a token (TRUE) or says there is none; refills per_minute, holds
+ * burst at most (a new, zeroed one starts full). */
+gboolean hark_directory_bucket_take(DirectoryBucket *bucket, gint64 now_us, double per_minute,
+                                    double burst);
 /* Counts a refused record by its error and logs it (message level at most once a second,
  * debug otherwise); what is peer text in the error is escaped already. */
 void hark_directory_refused(HarkDirectory *directory, const GError *error, const char *from);
@@ -134,6 +141,10 @@ gboolean hark_directory_publish_answer(HarkDirectory *directory, const HarkWireM
 JsonObject *hark_directory_publish_describe(HarkDirectory *directory);
 
 /* directory-lookup.c */
+/* The next registration of names (from *next on) that serves lookups among SNs, or NULL;
+ * *next moves past it. */
+const HarkRegistration *hark_directory_next_sn_strategy(HarkDirectory *directory,
+                                                        char **names, guint *next);
 /* An SN: a client's DIR_LOOKUP. */
 void hark_directory_serve_lookup(HarkDirectory *directory, HarkLink *link,
                                  const HarkWireMessage *message);
@@ -172,5 +183,32 @@ void hark_directory_presence_reset(HarkDirectory *directory);
  * "presence". */
 void hark_directory_presence_describe_buddies(HarkDirectory *directory, JsonObject *answer);
 JsonObject *hark_directory_presence_describe(HarkDirectory *directory);
+
+/* An SN's clients' watched users can sit on SNs this one has no link to: a client's
+ * watch or its hints make this SN look them up and link to their SNs. */
+void hark_directory_presence_forward_to(HarkDirectory *directory, HarkLink *peer);
+
+/* directory-reach.c: the SNs of the users this SN's clients watch or hint (an SN). */
+DirectoryReach *hark_directory_reach_new(HarkDirectory *directory);
+void hark_directory_reach_free(DirectoryReach *reach);
+/* Serving (its timer runs) / no longer (what it knew goes). */
+void hark_directory_reach_start(HarkDirectory *directory);
+void hark_directory_reach_reset(HarkDirectory *directory);
+/* A client watches user (canonical): find its SNs (rate-limited) and link to them. */
+void hark_directory_reach_want(HarkDirectory *directory, const char *user);
+/* A device of user went offline through a peer: it may have moved, look again soon. */
+void hark_directory_reach_moved(HarkDirectory *directory, const char *user);
+/* Pass a contacts hint for user's devices (about: whose list changed) to user's SNs. */
+void hark_directory_reach_hint(HarkDirectory *directory, const char *user, const char *about);
+/* The overlay's "sn-peer-linked" / "sn-peer-link-failed". */
+void hark_directory_reach_linked(HarkDirectory *directory, const char *host, guint16 port);
+void hark_directory_reach_link_failed(HarkDirectory *directory, const char *host, guint16 port);
+/* A watch or hint sent to a peer (id), matched with its ERROR 503 (the peer is still
+ * checking us: it goes again); an ERROR from a verified SN peer: TRUE when it was ours. */
+void hark_directory_reach_sent(HarkDirectory *directory, HarkLink *link, guint64 id);
+gboolean hark_directory_reach_error(HarkDirectory *directory, HarkLink *link,
+                                    const HarkWireMessage *message);
+void hark_directory_reach_peer_closed(HarkDirectory *directory, HarkLink *link);
+JsonObject *hark_directory_reach_describe(HarkDirectory *directory);
 
 G_END_DECLS

@@ -435,6 +435,9 @@ static gboolean
 on_message(gpointer data, HarkLink *link, HarkOverlayFrom from, const HarkWireMessage *message)
 {
   HarkDirectory *directory = data;
+  if (from == HARK_OVERLAY_FROM_CLAIMED_SN)
+    return directory->store != NULL &&
+           hark_directory_presence_message(directory, link, from, message);
   switch (message->type) {
   case HARK_MSG_DIR_PUBLISH:
     if (from != HARK_OVERLAY_FROM_CLIENT || directory->store == NULL)
@@ -462,6 +465,8 @@ on_message(gpointer data, HarkLink *link, HarkOverlayFrom from, const HarkWireMe
       return TRUE;
     break;
   case HARK_MSG_ERROR:
+    if (from == HARK_OVERLAY_FROM_SN) /* an answer to our watch or hint, or someone else's */
+      return hark_directory_reach_error(directory, link, message);
     return hark_directory_publish_answer(directory, message) ||
            hark_directory_search_answer(directory, message);
   default:
@@ -498,6 +503,24 @@ start_serving(HarkDirectory *directory)
   directory->buckets = g_hash_table_new_full(NULL, NULL, NULL, g_free);
   directory->expire_source =
     hark_clock_add_seconds(directory->clock, DIRECTORY_EXPIRE_S, on_expire, directory);
+  hark_directory_reach_start(directory);
+}
+
+gboolean
+hark_directory_bucket_take(DirectoryBucket *bucket, gint64 now_us, double per_minute, double burst)
+{
+  if (!bucket->started) {
+    bucket->started = TRUE;
+    bucket->tokens = burst;
+    bucket->refilled_us = now_us;
+  }
+  double rate = per_minute / 60.0 / G_USEC_PER_SEC;
+  bucket->tokens = MIN(burst, bucket->tokens + (now_us - bucket->refilled_us) * rate);
+  bucket->refilled_us = now_us;
+  if (bucket->tokens < 1)
+    return FALSE;
+  bucket->tokens -= 1;
+  return TRUE;
 }
 
 void
@@ -517,6 +540,8 @@ stop_serving(HarkDirectory *directory)
 {
   if (directory->presence != NULL)
     hark_directory_presence_reset(directory);
+  if (directory->reach != NULL)
+    hark_directory_reach_reset(directory);
   hark_directory_clear_source(directory, &directory->expire_source);
   g_clear_pointer(&directory->store, hark_directory_store_free);
   g_clear_pointer(&directory->buckets, g_hash_table_unref);
@@ -542,6 +567,18 @@ on_event(gpointer data, const char *event, JsonObject *details)
     hark_directory_presence_subscribe(directory, "the certificate changed");
   } else if (g_strcmp0(event, "nat-probed") == 0) {
     hark_directory_publish(directory, "a new NAT verdict");
+  } else if (g_strcmp0(event, "sn-peer-linked") == 0 && directory->store != NULL) {
+    const char *host = json_object_get_string_member_with_default(details, "host", "");
+    guint16 port = (guint16)json_object_get_int_member_with_default(details, "port", 0);
+    /* A new SN link (ours or theirs) gets our clients' watches now, not in 60 s. */
+    HarkLink *peer = hark_overlay_peer_link(directory->overlay, host, port);
+    if (peer != NULL)
+      hark_directory_presence_forward_to(directory, peer);
+    hark_directory_reach_linked(directory, host, port);
+  } else if (g_strcmp0(event, "sn-peer-link-failed") == 0 && directory->store != NULL) {
+    hark_directory_reach_link_failed(
+      directory, json_object_get_string_member_with_default(details, "host", ""),
+      (guint16)json_object_get_int_member_with_default(details, "port", 0));
   }
 }
 
@@ -553,6 +590,8 @@ on_link_closed(gpointer data, HarkLink *link, HarkOverlayFrom from)
     return;
   /* A client's record goes with its link, and its watchers are told. */
   hark_directory_presence_link_closed(directory, link, from);
+  if (from == HARK_OVERLAY_FROM_SN)
+    hark_directory_reach_peer_closed(directory, link);
   if (from == HARK_OVERLAY_FROM_CLIENT)
     hark_directory_forget_client(directory, link);
 }
@@ -584,6 +623,8 @@ static const HarkOverlayListener directory_listener = {
   .message = on_message,
   .event = on_event,
   .link_closed = on_link_closed,
+  .errors_from_sn_peers = TRUE, /* a 503 to a watch or hint: sent again */
+  .claimed_sn_peers = TRUE, /* only for DIR_WATCH and DIR_PRESENCE: refused and counted */
 };
 
 HarkDirectory *
@@ -600,6 +641,7 @@ hark_directory_new(HarkNode *node, HarkOverlay *overlay, HarkLoginClient *login)
   directory->searches = g_hash_table_new(g_int64_hash, g_int64_equal);
   directory->searches_running = g_ptr_array_new();
   directory->presence = hark_directory_presence_new(directory);
+  directory->reach = hark_directory_reach_new(directory);
   directory->listener = hark_overlay_add_listener(overlay, &directory_listener, directory);
   hark_login_client_set_buddy_hooks(login, &buddy_hooks, directory);
   attach_strategies(directory);
@@ -618,6 +660,7 @@ hark_directory_free(HarkDirectory *directory)
   hark_login_client_set_buddy_hooks(directory->login, NULL, NULL);
   hark_directory_publish_stop(directory);
   hark_directory_searches_free(directory);
+  g_clear_pointer(&directory->reach, hark_directory_reach_free); /* before the strategies go */
   detach_strategies(directory);
   stop_serving(directory);
   hark_directory_presence_free(directory->presence);
@@ -711,6 +754,7 @@ run_directory(HarkCommandCall *call, JsonObject *args, gpointer user_data)
   json_object_set_object_member(o, "publish", hark_directory_publish_describe(directory));
   json_object_set_object_member(o, "counters", counters_json(&directory->counters));
   json_object_set_object_member(o, "presence", hark_directory_presence_describe(directory));
+  json_object_set_object_member(o, "reach", hark_directory_reach_describe(directory));
   hark_command_call_return_object(call, o);
 }
 

@@ -89,3 +89,19 @@ void
 hark_test_peer_closed(HarkLink *link, const GError *error, gpointer data)
 {
 }
+
+GSocket *
+hark_test_peer_tarpit(guint16 *port)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GSocket) socket = g_socket_new(G_SOCKET_FAMILY_IPV4, G_SOCKET_TYPE_STREAM, 0, &error);
+  g_assert_no_error(error);
+  g_autoptr(GInetAddress) loopback = g_inet_address_new_loopback(G_SOCKET_FAMILY_IPV4);
+  g_autoptr(GSocketAddress) any = g_inet_socket_address_new(loopback, 0);
+  g_assert_true(g_socket_bind(socket, any, FALSE, &error));
+  g_assert_true(g_socket_listen(socket, &error));
+  g_autoptr(GSocketAddress) bound = g_socket_get_local_address(socket, &error);
+  g_assert_no_error(error);
+  *port = g_inet_socket_address_get_port(G_INET_SOCKET_ADDRESS(bound));
+  return g_steal_pointer(&socket);
+}

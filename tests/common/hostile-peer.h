@@ -29,5 +29,8 @@ HarkLink *hark_test_peer_open(HarkTestNet *net, HarkNode *node, const char *host
 /* Sends JOIN (id 1) named name: as a client when announced is NULL, else as an SN peer
  * at announced:port over tcp. */
 void hark_test_peer_join(HarkLink *link, const char *name, const char *announced, guint16 port);
+/* A TCP socket on 127.0.0.1 that takes connections into its backlog and never answers
+ * (*port: where): an SN address claimed there stays unchecked. */
+GSocket *hark_test_peer_tarpit(guint16 *port);
 /* A HarkLinkHandler.closed for links whose end the test does not watch. */
 void hark_test_peer_closed(HarkLink *link, const GError *error, gpointer data);

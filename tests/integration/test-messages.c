@@ -13,6 +13,7 @@
  * an SN peer whose claim is not verified (503, not delivered) and from a client (dropped,
  * counted). A target SN where nothing listens is 502 at once. */
 #include "fake-envelope.h"
+#include "hostile-peer.h"
 #include "message-route.h"
 #include "test-nodes.h"
 #include "test-ports.h"
@@ -567,15 +568,9 @@ forward_body(Fixture *f, const char *sender_user, Member *sender)
 static guint16
 tarpit(Fixture *f)
 {
-  g_autoptr(GError) error = NULL;
-  f->tarpit = g_socket_new(G_SOCKET_FAMILY_IPV4, G_SOCKET_TYPE_STREAM, 0, &error);
-  g_assert_no_error(error);
-  g_autoptr(GInetAddress) loopback = g_inet_address_new_loopback(G_SOCKET_FAMILY_IPV4);
-  g_autoptr(GSocketAddress) any = g_inet_socket_address_new(loopback, 0);
-  g_assert_true(g_socket_bind(f->tarpit, any, FALSE, &error));
-  g_assert_true(g_socket_listen(f->tarpit, &error));
-  g_autoptr(GSocketAddress) bound = g_socket_get_local_address(f->tarpit, &error);
-  return g_inet_socket_address_get_port(G_INET_SOCKET_ADDRESS(bound));
+  guint16 port = 0;
+  f->tarpit = hark_test_peer_tarpit(&port);
+  return port;
 }
 
 static void

@@ -9,7 +9,11 @@
  * change its SN pushed to alice's buddy; a user alice blocks is told her devices went
  * offline and nothing after; `buddies` shows each buddy's devices live; a hostile SN peer
  * claiming to watch alice as bob, with watches bob's device did not sign for it now, is
- * refused, counted and pushed nothing. */
+ * refused, counted and pushed nothing. Three SNs in a line (the first and the third not
+ * linked, gi loaded): bob's acceptance on the third reaches alice's device on the first
+ * through the contacts hint his SN passes on, over a link it opens; his status and his
+ * going offline reach her over it; a peer not verified yet has its hint and watch
+ * refused and counted, a verified one its hints over 60 a minute. */
 #include "hark-private.h"
 #include "harness.h"
 #include "lab.h"
@@ -30,8 +34,12 @@
 #define SHORT_FLOOR "keepalive_floor = 1;"
 #define SHORT_DROP_S 4
 
+#define HINT_BOUND_MS 10000 /* an acceptance reaching a device on another SN through a hint */
+
 typedef struct {
   gboolean two_sns; /* bob's devices on a second SN linked to the first */
+  gboolean three_sns; /* bob's on a third, linked only to the second (gi finds them) */
+  gboolean alice_on_sn2; /* with three_sns: alice's laptop on the second SN */
   gboolean short_keepalive;
   gboolean alice2_later; /* alice's second device logs in once they are buddies */
   gboolean bob2; /* bob has a second device */
@@ -42,8 +50,10 @@ typedef struct {
   LabLoginServer *login;
   char *sn_host;
   char *sn2_host;
+  char *sn3_host;
   LabNode *sn;
   LabNode *sn2;
+  LabNode *sn3;
   LabNode *alice1;
   LabNode *alice2;
   LabNode *bob1;
@@ -65,11 +75,12 @@ sn_config(PLab *lab, const char *name, const char *host, const char *bootstrap, 
   g_autofree char *login = login_section(lab);
   return g_strdup_printf("node: { name = \"%s\"; supernode = true; };\n"
                          "plugins: { load = ( { name = \"udp\"; }, { name = \"tcp\"; },\n"
-                         "  { name = \"ctl\"; } ); };\n"
+                         "  %s{ name = \"ctl\"; } ); };\n"
                          "network: { listen = \"%s\"; port = %u; public_address = \"%s\";\n"
                          "  allow_loopback = true; bootstrap = ( %s ); %s };\n"
                          "supernode: { min_uptime = 0; max_load = 10000; links = %u; };\n%s",
-                         name, host, OVERLAY_PORT, host, bootstrap,
+                         name, lab->options->three_sns ? "{ name = \"gi\"; }, " : "", host,
+                         OVERLAY_PORT, host, bootstrap,
                          lab->options->short_keepalive ? SHORT_KEEPALIVE : "", links, login);
 }
 
@@ -206,8 +217,9 @@ sync_buddies(LabNode *node)
 
 /* A request alice sends, bob accepts on his desk. On one SN nothing more: the SN hints
  * bob's phone and alice's devices (bob's desk published a new buddy list), they fetch
- * their contacts, publish and subscribe anew. Hints do not cross SNs: with two, every
- * device fetches its list here. Either way the lab waits until bob's devices show
+ * their contacts, publish and subscribe anew. The two-SN lab loads no search strategy, so
+ * an SN cannot find the other's users to pass hints on: every device fetches its list
+ * here. Either way the lab waits until bob's devices show
  * alice's and hers show bob. */
 static gboolean
 make_buddies(PLab *lab)
@@ -242,6 +254,25 @@ make_buddies(PLab *lab)
   return TRUE;
 }
 
+/* An SN at host that links to the one at to_host (seeking one link), serving once that one
+ * (seen) has links verified SN links; NULL: the case failed. */
+static LabNode *
+linked_sn_start(PLab *lab, const char *name, const char *host, const char *to_host, LabNode *seen,
+                guint links)
+{
+  g_autofree char *to = g_strdup_printf("{ host = \"%s\"; port = %u; transports = "
+                                        "[ \"udp\", \"tcp\" ]; }",
+                                        to_host, OVERLAY_PORT);
+  g_autofree char *config = sn_config(lab, name, host, to, 1);
+  g_autoptr(LabNode) sn = lab_node_new(name, config);
+  g_autofree char *user = g_strdup_printf("%s-user", name);
+  if (!lab_node_start(sn) || !lab_register_and_login(sn, user))
+    return NULL;
+  g_autoptr(JsonObject) linked =
+    wait_until(seen, "overlay", lab_overlay_is_super, GUINT_TO_POINTER(links), "linked, verified");
+  return linked != NULL ? g_steal_pointer(&sn) : NULL;
+}
+
 static void
 plab_set_up(PLab *lab, gconstpointer data)
 {
@@ -262,34 +293,37 @@ plab_set_up(PLab *lab, gconstpointer data)
   if (super == NULL)
     return;
   const char *bob_sn = lab->sn_host;
-  if (lab->options->two_sns) {
-    g_autofree char *to_first = g_strdup_printf("{ host = \"%s\"; port = %u; transports = "
-                                                "[ \"udp\", \"tcp\" ]; }",
-                                                lab->sn_host, OVERLAY_PORT);
-    g_autofree char *config2 = sn_config(lab, "p-sn2", lab->sn2_host, to_first, 1);
-    lab->sn2 = lab_node_new("p-sn2", config2);
-    if (!lab_node_start(lab->sn2) || !lab_register_and_login(lab->sn2, "p-sn2-user"))
-      return;
-    g_autoptr(JsonObject) linked = wait_until(lab->sn, "overlay", lab_overlay_is_super,
-                                              GUINT_TO_POINTER(1), "linked to p-sn2, verified");
-    if (linked == NULL)
+  if (lab->options->two_sns || lab->options->three_sns) {
+    lab->sn2 = linked_sn_start(lab, "p-sn2", lab->sn2_host, lab->sn_host, lab->sn, 1);
+    if (lab->sn2 == NULL)
       return;
     bob_sn = lab->sn2_host;
   }
-  lab->alice1 = client_start(lab, "alice-laptop", "alice", TRUE, lab->sn_host);
+  if (lab->options->three_sns) {
+    /* The third SN links to the second only: the first and the third are not linked. */
+    lab->sn3_host = g_strdup_printf("127.%u.%u.33", a, b);
+    lab->sn3 = linked_sn_start(lab, "p-sn3", lab->sn3_host, lab->sn2_host, lab->sn2, 2);
+    if (lab->sn3 == NULL)
+      return;
+    bob_sn = lab->sn3_host;
+  }
+  lab->alice1 = client_start(lab, "alice-laptop", "alice", TRUE,
+                             lab->options->alice_on_sn2 ? lab->sn2_host : lab->sn_host);
   if (lab->alice1 != NULL && !lab->options->alice2_later)
     lab->alice2 = client_start(lab, "alice-phone", "alice", FALSE, lab->sn_host);
   lab->bob1 = client_start(lab, "bob-desk", "bob", TRUE, bob_sn);
   if (lab->bob1 != NULL && lab->options->bob2)
     lab->bob2 = client_start(lab, "bob-phone", "bob", FALSE, bob_sn);
-  if (lab->bob1 != NULL && !make_buddies(lab))
+  /* Across three SNs the cases make them buddies: that is what they measure. */
+  if (lab->bob1 != NULL && !lab->options->three_sns && !make_buddies(lab))
     g_clear_pointer(&lab->bob1, lab_node_free);
 }
 
 static void
 plab_tear_down(PLab *lab, gconstpointer data)
 {
-  LabNode **nodes[] = { &lab->bob2, &lab->bob1, &lab->alice2, &lab->alice1, &lab->sn2, &lab->sn };
+  LabNode **nodes[] = { &lab->bob2, &lab->bob1, &lab->alice2, &lab->alice1,
+                        &lab->sn3,  &lab->sn2,  &lab->sn };
   for (gsize i = 0; i < G_N_ELEMENTS(nodes); i++)
     if (*nodes[i] != NULL) {
       lab_node_kill(*nodes[i]); /* a stopped one too */
@@ -298,6 +332,7 @@ plab_tear_down(PLab *lab, gconstpointer data)
   g_clear_pointer(&lab->login, lab_login_server_free);
   g_free(lab->sn_host);
   g_free(lab->sn2_host);
+  g_free(lab->sn3_host);
 }
 
 static gint64
@@ -539,6 +574,26 @@ certificate_of(LabNode *node)
   return g_bytes_new_take(g_steal_pointer(&text), len);
 }
 
+/* mallory-sn's node in net, listening where it says it is, JOINed to alice's SN as an SN
+ * peer and verified there (*node: its node); NULL: the case failed. */
+static HarkLink *
+mallory_sn_link(PLab *lab, HarkTestNet *net, HarkCa *lab_ca, Hostile *h, HarkNode **node)
+{
+  *node = hark_test_peer_node(net, "mallory", lab_ca);
+  g_autofree char *announced = hark_test_peer_address(lab->sn_host, 41);
+  if (!hark_test_peer_listen(*node, announced, OVERLAY_PORT))
+    return NULL;
+  HarkLink *link = hark_test_peer_open(net, *node, lab->sn_host, OVERLAY_PORT, &hostile_handler, h);
+  if (link == NULL)
+    return NULL;
+  hark_test_peer_join(link, "mallory-sn", announced, OVERLAY_PORT);
+  if (!hark_test_wait_for_flag(&h->joined, hark_test_timeout(5000)))
+    return NULL;
+  g_autoptr(JsonObject) linked = wait_until(lab->sn, "overlay", lab_overlay_is_super,
+                                            GUINT_TO_POINTER(2), "linked to mallory-sn, verified");
+  return linked != NULL ? link : NULL;
+}
+
 /* A DIR_WATCH for watcher "bob" carrying one watch of alice signed as given. */
 static void
 send_watch(HarkLink *link, guint64 id, GVariant *signed_watch)
@@ -583,18 +638,10 @@ test_forged_watch(PLab *lab, gconstpointer data)
   g_autoptr(GError) error = NULL;
   g_autoptr(HarkCa) lab_ca = hark_test_peer_ca(lab->login->node->node->state_dir);
   HARK_REQUIRE(lab_ca != NULL);
-  HarkNode *node = hark_test_peer_node(&net, "mallory", lab_ca);
-  g_autofree char *announced = hark_test_peer_address(lab->sn_host, 41);
-  HARK_REQUIRE(hark_test_peer_listen(node, announced, OVERLAY_PORT));
   Hostile h = { 0 };
-  HarkLink *link =
-    hark_test_peer_open(&net, node, lab->sn_host, OVERLAY_PORT, &hostile_handler, &h);
+  HarkNode *node = NULL;
+  HarkLink *link = mallory_sn_link(lab, &net, lab_ca, &h, &node);
   HARK_REQUIRE(link != NULL);
-  hark_test_peer_join(link, "mallory-sn", announced, OVERLAY_PORT);
-  HARK_REQUIRE(hark_test_wait_for_flag(&h.joined, hark_test_timeout(5000)));
-  g_autoptr(JsonObject) linked = wait_until(lab->sn, "overlay", lab_overlay_is_super,
-                                            GUINT_TO_POINTER(2), "linked to mallory-sn, verified");
-  HARK_REQUIRE(linked != NULL);
 
   /* Its own key, certified by the lab's CA (for user mallory). */
   g_autofree char *key_path = g_build_filename(net.dir, "mallory-watch.pem", NULL);
@@ -644,6 +691,196 @@ test_forged_watch(PLab *lab, gconstpointer data)
   HARK_REQUIRE(hark_test_wait_for_flag(&h.ponged, hark_test_timeout(5000)));
   g_assert_cmpuint(h.alice_full, ==, 0);
   g_assert_cmpint(presence_counter(lab->sn, "watches_refused"), ==, all);
+}
+
+static void
+send_hint(HarkLink *link, guint64 id)
+{
+  hark_link_send(link, HARK_MSG_DIR_PRESENCE, id,
+                 g_variant_new("(ssa(ayay)as)", "alice", "bob", NULL, NULL), NULL);
+}
+
+/* A peer whose claim to be an SN is not checked yet passes alice's SN a contacts hint for
+ * alice and bob's genuine watch of alice made for it: both refused and counted, no hint
+ * taken; so is a client's hint. A verified one (any certificate of the CA can be) that floods hints gets 20 at
+ * once through and the rest refused and counted. */
+static void
+test_peer_hints(PLab *lab, gconstpointer data)
+{
+  HARK_REQUIRE(lab->bob1 != NULL);
+  g_auto(HarkTestNet) net = { 0 };
+  hark_test_net_init(&net, "hark-mallory-XXXXXX");
+  g_autoptr(HarkCa) lab_ca = hark_test_peer_ca(lab->login->node->node->state_dir);
+  HARK_REQUIRE(lab_ca != NULL);
+  gint64 hints = presence_counter(lab->sn, "hints");
+  gint64 hints_refused = presence_counter(lab->sn, "hints_refused");
+  gint64 watches_refused = presence_counter(lab->sn, "watches_refused");
+
+  guint16 trap = 0;
+  g_autoptr(GSocket) pit = hark_test_peer_tarpit(&trap); /* open until the case ends */
+  g_assert_nonnull(pit);
+  HarkNode *claimer = hark_test_peer_node(&net, "claimer", lab_ca);
+  Hostile c = { 0 };
+  HarkLink *unverified =
+    hark_test_peer_open(&net, claimer, lab->sn_host, OVERLAY_PORT, &hostile_handler, &c);
+  HARK_REQUIRE(unverified != NULL);
+  hark_test_peer_join(unverified, "claimer-sn", "127.0.0.1", trap);
+  HARK_REQUIRE(hark_test_wait_for_flag(&c.joined, hark_test_timeout(5000)));
+  g_autoptr(GBytes) bob_cert = certificate_of(lab->bob1);
+  g_autoptr(HarkIdentity) bob_key = identity_of(lab->bob1);
+  gint64 now = g_get_real_time() / G_USEC_PER_SEC;
+  g_autoptr(GVariant) genuine = watch_of_alice(
+    "bob", hark_identity_get_fingerprint(claimer->identity), now, bob_cert, bob_key);
+  send_hint(unverified, 2);
+  send_watch(unverified, 3, genuine);
+  hark_link_send(unverified, HARK_MSG_PING, 4, g_variant_new("(t)", (guint64)0), NULL);
+  HARK_REQUIRE(hark_test_wait_for_flag(&c.ponged, hark_test_timeout(5000)));
+  g_assert_cmpint(presence_counter(lab->sn, "hints_refused"), ==, hints_refused + 1);
+  g_assert_cmpint(presence_counter(lab->sn, "watches_refused"), ==, watches_refused + 1);
+  g_assert_cmpint(presence_counter(lab->sn, "hints"), ==, hints);
+  g_assert_cmpuint(c.alice_full, ==, 0);
+
+  /* A client (with a certificate) passing a hint on: refused and counted the same way. */
+  Hostile k = { 0 };
+  HarkNode *client = hark_test_peer_node(&net, "carol", lab_ca);
+  HarkLink *as_client =
+    hark_test_peer_open(&net, client, lab->sn_host, OVERLAY_PORT, &hostile_handler, &k);
+  HARK_REQUIRE(as_client != NULL);
+  hark_test_peer_join(as_client, "carol", NULL, 0);
+  HARK_REQUIRE(hark_test_wait_for_flag(&k.joined, hark_test_timeout(5000)));
+  send_hint(as_client, 2);
+  hark_link_send(as_client, HARK_MSG_PING, 3, g_variant_new("(t)", (guint64)0), NULL);
+  HARK_REQUIRE(hark_test_wait_for_flag(&k.ponged, hark_test_timeout(5000)));
+  hints_refused++;
+  g_assert_cmpint(presence_counter(lab->sn, "hints_refused"), ==, hints_refused + 1);
+  g_assert_cmpint(presence_counter(lab->sn, "hints"), ==, hints);
+
+  Hostile h = { 0 };
+  HarkNode *node = NULL;
+  HarkLink *link = mallory_sn_link(lab, &net, lab_ca, &h, &node);
+  HARK_REQUIRE(link != NULL);
+  enum { FLOOD = 40 };
+  for (guint i = 0; i < FLOOD; i++)
+    send_hint(link, 10 + i);
+  hark_link_send(link, HARK_MSG_PING, 9, g_variant_new("(t)", (guint64)0), NULL);
+  HARK_REQUIRE(hark_test_wait_for_flag(&h.ponged, hark_test_timeout(5000)));
+  gint64 taken = presence_counter(lab->sn, "hints") - hints;
+  gint64 refused = presence_counter(lab->sn, "hints_refused") - hints_refused - 1;
+  g_test_message("%d hints from a verified peer at once: %" G_GINT64_FORMAT
+                 " taken, %" G_GINT64_FORMAT " refused",
+                 FLOOD, taken, refused);
+  g_assert_cmpint(taken + refused, ==, FLOOD);
+  g_assert_cmpint(taken, >=, 20);
+  g_assert_cmpint(taken, <=, 22); /* the burst, and what a second or two refills */
+}
+
+/* ---- three SNs, the first and the third not linked ------------------------------------ */
+
+static guint
+verified_sn_links(LabNode *sn)
+{
+  g_autoptr(JsonObject) overlay = lab_call(sn, "overlay", NULL);
+  JsonArray *links = overlay != NULL ? json_object_get_array_member(overlay, "sn_links") : NULL;
+  guint verified = 0;
+  for (guint i = 0; links != NULL && i < json_array_get_length(links); i++)
+    verified += json_object_get_boolean_member_with_default(json_array_get_object_element(links, i),
+                                                            "verified", FALSE);
+  return verified;
+}
+
+/* alice (on the first SN) asks bob (on the third), he accepts: his SN finds hers through
+ * gi, links to it and passes the contacts hint on; her device fetches its list, watches
+ * bob, and her SN finds his. No periodic fetch: within HINT_BOUND_MS. */
+static gboolean
+buddies_across(PLab *lab)
+{
+  if (verified_sn_links(lab->sn) != 1 || verified_sn_links(lab->sn3) != 1) {
+    g_test_fail_printf("the first and the third SN are linked before the case");
+    return FALSE;
+  }
+  g_autoptr(JsonObject) asked = lab_call(lab->alice1, "buddy-add", lab_args("name", "bob", NULL));
+  g_autoptr(JsonObject) accepted =
+    asked != NULL ? lab_call(lab->bob1, "buddy-accept", lab_args("name", "alice", NULL)) : NULL;
+  if (accepted == NULL)
+    return FALSE;
+  /* Events, not `buddies`: that command fetches the list from the login server. */
+  gint64 start = g_get_monotonic_time();
+  g_autoptr(JsonObject) hers =
+    wait_presence(lab->alice1, "bob", NULL, "online", hark_test_timeout(HINT_BOUND_MS), NULL);
+  if (hers == NULL)
+    return FALSE;
+  g_test_message("bob's acceptance on SN3 -> alice's laptop shows him: %" G_GINT64_FORMAT
+                 " ms",
+                 elapsed_ms(start));
+  g_autoptr(JsonObject) his =
+    wait_presence(lab->bob1, "alice", NULL, "online", hark_test_timeout(HINT_BOUND_MS), NULL);
+  return his != NULL;
+}
+
+static void
+test_hint_across(PLab *lab, gconstpointer data)
+{
+  HARK_REQUIRE(lab->bob1 != NULL);
+  HARK_REQUIRE(buddies_across(lab));
+  /* Her SN took the hint from his: nothing else made her device fetch its list. */
+  g_assert_cmpint(presence_counter(lab->sn, "hints"), >=, 1);
+  /* (The first may have come while she was still checking his SN: 503, and it came again.) */
+  g_assert_cmpuint(verified_sn_links(lab->sn), ==, 2);
+}
+
+/* bob's status reaches alice within 2 s over the link her SN opened to his; frozen, he
+ * shows offline on her device within the silence bound of his SN. */
+static void
+test_status_across(PLab *lab, gconstpointer data)
+{
+  HARK_REQUIRE(lab->bob1 != NULL);
+  HARK_REQUIRE(buddies_across(lab));
+  g_autofree char *desk = device_id(lab->bob1);
+  gint64 start = g_get_monotonic_time();
+  g_autoptr(JsonObject) away = lab_call(lab->bob1, "status", lab_args("status", "away", NULL));
+  HARK_REQUIRE(away != NULL);
+  g_autoptr(JsonObject) seen = wait_presence(lab->alice1, "bob", desk, "away", PUSH_BOUND_MS, NULL);
+  HARK_REQUIRE(seen != NULL);
+  g_test_message("bob's status on SN3 -> alice on SN1: %" G_GINT64_FORMAT " ms", elapsed_ms(start));
+
+  start = g_get_monotonic_time();
+  g_subprocess_send_signal(lab->bob1->node->process, SIGSTOP);
+  g_autoptr(JsonObject) gone =
+    wait_presence(lab->alice1, "bob", desk, "offline", (SHORT_DROP_S + 2) * 1000, NULL);
+  HARK_REQUIRE(gone != NULL);
+  g_test_message("bob frozen -> offline on alice's device: %" G_GINT64_FORMAT " ms",
+                 elapsed_ms(start));
+}
+
+static gint64
+reach_counter(LabNode *sn, const char *name)
+{
+  g_autoptr(JsonObject) directory = lab_call(sn, "directory", NULL);
+  return directory != NULL
+           ? json_object_get_int_member(json_object_get_object_member(directory, "reach"), name)
+           : -1;
+}
+
+/* Buddies already (alice's laptop on the second SN, linked to bob's), alice logs in on
+ * the first SN: her phone's first publication hints nobody, so only her SN's lookup of
+ * the users her phone watches finds bob's SN, links to it and sends the watch there. */
+static void
+test_watch_finds_sn(PLab *lab, gconstpointer data)
+{
+  HARK_REQUIRE(lab->bob1 != NULL);
+  HARK_REQUIRE(buddies_across(lab));
+  g_assert_cmpuint(verified_sn_links(lab->sn), ==, 1);
+  gint64 start = g_get_monotonic_time();
+  lab->alice2 = client_start(lab, "alice-phone", "alice", FALSE, lab->sn_host);
+  HARK_REQUIRE(lab->alice2 != NULL);
+  g_autofree char *desk = device_id(lab->bob1);
+  g_autoptr(JsonObject) seen = wait_presence(lab->alice2, "bob", desk, "online",
+                                             hark_test_timeout(HINT_BOUND_MS), NULL);
+  HARK_REQUIRE(seen != NULL);
+  g_test_message("alice's phone on SN1 (login included) sees bob on SN3: %" G_GINT64_FORMAT " ms",
+                 elapsed_ms(start));
+  g_assert_cmpuint(verified_sn_links(lab->sn), ==, 2);
+  g_assert_cmpint(reach_counter(lab->sn, "links_opened"), >=, 1);
 }
 
 static gint64
@@ -734,6 +971,9 @@ main(int argc, char **argv)
   static const Options one_sn_all = { .bob2 = TRUE };
   static const Options liveness = { .short_keepalive = TRUE, .bob2 = TRUE };
   static const Options liveness_two = { .two_sns = TRUE, .short_keepalive = TRUE, .bob2 = TRUE };
+  static const Options three_sns = { .three_sns = TRUE, .short_keepalive = TRUE };
+  static const Options three_sns_alice2 = { .three_sns = TRUE, .alice_on_sn2 = TRUE,
+                                            .alice2_later = TRUE };
   hark_test_init_isolated(&argc, &argv, 90000);
   hark_test_add_isolated_func("/presence/default-bound", test_default_bound);
   hark_test_add_isolated("/presence/one-sn/status-and-online", PLab, &one_sn, plab_set_up,
@@ -754,5 +994,13 @@ main(int argc, char **argv)
                          test_forged_watch, plab_tear_down);
   hark_test_add_isolated("/presence/two-sns/killed", PLab, &liveness_two, plab_set_up,
                          test_vanished_goes_offline, plab_tear_down);
+  hark_test_add_isolated("/presence/two-sns/peer-hints", PLab, &two_sns, plab_set_up,
+                         test_peer_hints, plab_tear_down);
+  hark_test_add_isolated("/presence/three-sns/hint-across", PLab, &three_sns, plab_set_up,
+                         test_hint_across, plab_tear_down);
+  hark_test_add_isolated("/presence/three-sns/status-and-frozen", PLab, &three_sns, plab_set_up,
+                         test_status_across, plab_tear_down);
+  hark_test_add_isolated("/presence/three-sns/watch-finds-sn", PLab, &three_sns_alice2,
+                         plab_set_up, test_watch_finds_sn, plab_tear_down);
   return g_test_run();
 }
