@@ -75,6 +75,18 @@ hark_messenger_conversation_of(const char *user)
   return g_strconcat("u:", key, NULL);
 }
 
+void
+hark_messenger_source_stop(HarkMessenger *messenger, guint *source_id)
+{
+  if (*source_id == 0)
+    return;
+  GSource *source =
+    g_main_context_find_source_by_id(hark_context_main_context(messenger->ctx), *source_id);
+  if (source != NULL)
+    g_source_destroy(source);
+  *source_id = 0;
+}
+
 /* ---- callbacks owed --------------------------------------------------------------------- */
 
 gpointer
@@ -399,10 +411,14 @@ on_event(gpointer data, const char *event, JsonObject *details)
   HarkMessenger *messenger = data;
   if (g_strcmp0(event, "overlay-attached") == 0 || g_strcmp0(event, "certificate-changed") == 0 ||
       g_strcmp0(event, "overlay-role") == 0) {
-    /* A new way out: what waited is tried again, and what was held for us comes. */
+    /* A new way out: what waited is tried again, and what was held for us comes. A
+     * history request waiting for a device list goes with the peers: asked again. */
+    if (messenger->sync_state == MESSENGER_SYNC_ASKING)
+      messenger->sync_state = MESSENGER_SYNC_NONE;
     g_hash_table_remove_all(messenger->peers);
     hark_messenger_pump_soon(messenger);
     hark_messenger_fetch(messenger);
+    hark_messenger_sync_start(messenger);
   }
 }
 
@@ -431,6 +447,8 @@ hark_messenger_new(HarkNode *node, HarkOverlay *overlay, HarkDirectory *director
   messenger->buckets = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
   messenger->certificates =
     g_hash_table_new_full(g_str_hash, g_str_equal, g_free, (GDestroyNotify)g_bytes_unref);
+  messenger->sync_answered = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+  messenger->typing_sent = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
   g_autoptr(GError) error = NULL;
   messenger->history = hark_message_history_open(node->config->state_dir, messenger->clock, &error);
   if (messenger->history == NULL) {
@@ -444,6 +462,7 @@ hark_messenger_new(HarkNode *node, HarkOverlay *overlay, HarkDirectory *director
    * attach brings the rest. */
   hark_messenger_fetch(messenger);
   hark_messenger_pump_soon(messenger);
+  hark_messenger_sync_start(messenger);
   return messenger;
 }
 
@@ -457,6 +476,7 @@ hark_messenger_free(HarkMessenger *messenger)
   g_cancellable_cancel(messenger->cancellable);
   hark_messenger_pump_stop(messenger);
   hark_messenger_fetch_stop(messenger);
+  hark_messenger_sync_stop(messenger);
   /* The router answers its sends "stopped" now: the outbox keeps them for next time. */
   g_clear_pointer(&messenger->route, hark_message_route_free);
   /* Callbacks still owed (login requests, lookups) find no messenger. */
@@ -468,6 +488,8 @@ hark_messenger_free(HarkMessenger *messenger)
   g_hash_table_unref(messenger->attempts);
   g_hash_table_unref(messenger->buckets);
   g_hash_table_unref(messenger->certificates);
+  g_hash_table_unref(messenger->sync_answered);
+  g_hash_table_unref(messenger->typing_sent);
   g_clear_pointer(&messenger->history, hark_message_history_close);
   g_free(messenger->history_error);
   g_object_unref(messenger->cancellable);
