@@ -126,6 +126,11 @@ gboolean hark_messenger_whoami(HarkMessenger *messenger, char **user, char **key
  * then ready. */
 void hark_messenger_peer_devices(HarkMessenger *messenger, const char *user,
                                  MessengerPeerReady ready, gpointer data);
+/* The same, but a device the directory shows online now and the cached list lacks (a
+ * device that has just logged in) makes the list be asked again: a message is sealed for
+ * a new device from its first minute on, not only once the cache runs out. */
+void hark_messenger_peer_devices_current(HarkMessenger *messenger, const char *user,
+                                         MessengerPeerReady ready, gpointer data);
 /* The online devices of user with their SNs, fresh within MESSENGER_ONLINE_TTL_S. */
 void hark_messenger_peer_online(HarkMessenger *messenger, const char *user,
                                 MessengerPeerReady ready, gpointer data);

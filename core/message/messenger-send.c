@@ -211,9 +211,9 @@ hark_messenger_send(HarkMessenger *messenger, const char *to, GVariant *inner, M
   job->waiting = to_self ? 1 : 2;
   g_autofree char *to_key = g_strdup(job->to_key), *own_key = g_strdup(job->me_key);
   /* Both may answer at once (fresh): the job may be gone after the last call. */
-  hark_messenger_peer_devices(messenger, to_key, devices_ready, job);
+  hark_messenger_peer_devices_current(messenger, to_key, devices_ready, job);
   if (!to_self)
-    hark_messenger_peer_devices(messenger, own_key, devices_ready, job);
+    hark_messenger_peer_devices_current(messenger, own_key, devices_ready, job);
 }
 
 /* ---- sealed once, sent once: receipts and typing --------------------------------------- */

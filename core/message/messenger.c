@@ -316,6 +316,54 @@ hark_messenger_peer_online(HarkMessenger *messenger, const char *user, Messenger
   hark_directory_lookup(messenger->directory, peer->user, online_answered, ask);
 }
 
+/* ---- a device list that knows the devices online now ------------------------------ */
+
+typedef struct {
+  MessengerPeerReady ready;
+  gpointer data;
+} CurrentWait;
+
+/* Whether every device the directory shows online is in the cached device list. */
+static gboolean
+lists_every_online(MessengerPeer *peer)
+{
+  GHashTableIter iter;
+  gpointer device;
+  g_hash_table_iter_init(&iter, peer->online);
+  while (g_hash_table_iter_next(&iter, &device, NULL)) {
+    gboolean listed = FALSE;
+    for (guint i = 0; !listed && i < peer->certificates->len; i++)
+      listed = g_strcmp0(((HarkLoginDeviceCertificate *)peer->certificates->pdata[i])->device_id,
+                         device) == 0;
+    if (!listed)
+      return FALSE;
+  }
+  return TRUE;
+}
+
+static void
+current_online(HarkMessenger *messenger, MessengerPeer *peer, const GError *error, gpointer data)
+{
+  CurrentWait *wait = data;
+  MessengerPeerReady ready = wait->ready;
+  gpointer ready_data = wait->data;
+  g_free(wait);
+  if (peer->certificates != NULL && peer->online != NULL && !lists_every_online(peer))
+    peer->certificates_at = G_MININT64 / 2; /* a new device came: ask the login server */
+  hark_messenger_peer_devices(messenger, peer->user, ready, ready_data);
+}
+
+void
+hark_messenger_peer_devices_current(HarkMessenger *messenger, const char *user,
+                                    MessengerPeerReady ready, gpointer data)
+{
+  CurrentWait *wait = g_new0(CurrentWait, 1);
+  wait->ready = ready;
+  wait->data = data;
+  hark_messenger_peer_forget_online(messenger, user);
+  hark_messenger_peer_online(messenger, user, current_online, wait);
+}
+
 #define MAX_CERTIFICATES 4096
 
 void
