@@ -3,7 +3,8 @@
  * envelope"): sealed by the sender's device for each recipient device, signed with the
  * sender's device key; read by super nodes and the login server only as far as their shape
  * and signature (hark_envelope_parse, hark_envelope_verify), opened by a recipient device
- * (hark_envelope_open). Also the inner plaintext kinds (text, receipt, typing) and the
+ * (hark_envelope_open). Also the inner plaintext kinds (text, receipt, typing,
+ * history-request, history) and the
  * replay guard a recipient keeps per sender device. Private to libhark's message layer. */
 #pragma once
 
@@ -57,6 +58,11 @@ gboolean hark_message_refuse(GError **error, HarkMessageError code, const char *
 /* A recipient's certificate may have expired this long ago (the login server's hold). */
 #define HARK_MESSAGE_RECIPIENT_GRACE_S (30 * 24 * 3600)
 #define HARK_MESSAGE_GROUP_ID_LENGTH 32 /* hex digits after the '#' */
+#define HARK_MESSAGE_MAX_PAST 256 /* past messages in one `history` envelope */
+/* What a `history` batch's serialised messages may take: under the 64 KiB plaintext with
+ * room for one more message of the largest text and its fields (a batch is closed before
+ * it passes this, so it never reaches HARK_MESSAGE_MAX_PLAINTEXT). */
+#define HARK_MESSAGE_PAST_BATCH_BYTES (48 * 1024)
 
 /* One recipient device of an envelope. */
 typedef struct {
@@ -134,8 +140,23 @@ typedef enum {
   HARK_MESSAGE_KIND_TEXT,
   HARK_MESSAGE_KIND_RECEIPT,
   HARK_MESSAGE_KIND_TYPING,
+  HARK_MESSAGE_KIND_HISTORY_REQUEST, /* a new device of the user asks for past conversations */
+  HARK_MESSAGE_KIND_HISTORY, /* a batch of them, from another device of the user */
   HARK_MESSAGE_KIND_OTHER, /* a kind this version does not know (a newer sender's): ignore */
 } HarkMessageKind;
+
+/* One past message of a `history` batch, as the answering device stored it. */
+typedef struct {
+  guint8 id[HARK_MESSAGE_ID_SIZE];
+  char *conversation; /* "u:" + canonical user name, or "g:" + 32 lower-case hex */
+  char *sender; /* a user name */
+  char *sender_device; /* 64 lower-case hex */
+  guint64 sequence; /* 1 to 2^63 - 1 */
+  gint64 time; /* the sender's unix seconds, after 1970 */
+  char *text; /* as a text message's */
+} HarkMessagePast;
+
+void hark_message_past_free(HarkMessagePast *past);
 
 typedef struct {
   HarkMessageKind kind;
@@ -144,6 +165,7 @@ typedef struct {
   GPtrArray *ids; /* receipt: of GBytes, HARK_MESSAGE_ID_SIZE each */
   char *state; /* receipt: "delivered" or "read" */
   gboolean on; /* typing */
+  GPtrArray *past; /* history: of HarkMessagePast, 1-HARK_MESSAGE_MAX_PAST */
 } HarkMessageInner;
 
 /* Floating references, NULL (and MALFORMED / TOO_LARGE) when out of limits. */
@@ -151,6 +173,11 @@ GVariant *hark_message_text_new(const char *text, GError **error);
 GVariant *hark_message_receipt_new(const guint8 (*ids)[HARK_MESSAGE_ID_SIZE], guint n_ids,
                                    const char *state, GError **error);
 GVariant *hark_message_typing_new(gboolean on);
+GVariant *hark_message_past_request_new(void);
+/* The serialised size one past message adds to a batch (to close it in time). */
+gsize hark_message_past_size(const HarkMessagePast *past);
+/* 1-HARK_MESSAGE_MAX_PAST messages, each within the limits above. */
+GVariant *hark_message_past_new(HarkMessagePast *const *past, guint n_past, GError **error);
 HarkMessageInner *hark_message_inner_parse(GVariant *inner, GError **error);
 void hark_message_inner_free(HarkMessageInner *inner);
 
@@ -185,5 +212,6 @@ gboolean hark_message_ed25519_seed_to_x25519(const guint8 seed[32], guint8 x[32]
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(HarkEnvelope, hark_envelope_free)
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(HarkMessageInner, hark_message_inner_free)
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(HarkMessagePast, hark_message_past_free)
 
 G_END_DECLS

@@ -271,10 +271,14 @@ add_message(HarkMessageHistory *h, const HarkHistoryMessage *m, const char *titl
   return release_from(h, m->sender_device, m->conversation, next, shown, error);
 }
 
-gboolean
-hark_message_history_add(HarkMessageHistory *h, const HarkHistoryMessage *message,
-                         const char *title, HarkMessageHistoryAdd *result, GPtrArray **shown,
-                         GError **error)
+typedef gboolean (*AddFunc)(HarkMessageHistory *h, const HarkHistoryMessage *m,
+                            const char *title, HarkMessageHistoryAdd *result, GPtrArray *shown,
+                            GError **error);
+
+/* The checks, then add in one operation of the file. */
+static gboolean
+add_checked(HarkMessageHistory *h, AddFunc add, const HarkHistoryMessage *message,
+            const char *title, HarkMessageHistoryAdd *result, GPtrArray **shown, GError **error)
 {
   g_return_val_if_fail(h != NULL && message != NULL && result != NULL, FALSE);
   if (!check_message(message, error))
@@ -284,11 +288,83 @@ hark_message_history_add(HarkMessageHistory *h, const HarkHistoryMessage *messag
   g_autoptr(GPtrArray) rows =
     g_ptr_array_new_with_free_func((GDestroyNotify)hark_history_message_free);
   if (!hark_message_db_op_begin(h, error) ||
-      !hark_message_db_op_end(h, add_message(h, message, title, result, rows, error), error))
+      !hark_message_db_op_end(h, add(h, message, title, result, rows, error), error))
     return FALSE;
   if (shown != NULL)
     *shown = g_steal_pointer(&rows);
   return TRUE;
+}
+
+gboolean
+hark_message_history_add(HarkMessageHistory *h, const HarkHistoryMessage *message,
+                         const char *title, HarkMessageHistoryAdd *result, GPtrArray **shown,
+                         GError **error)
+{
+  return add_checked(h, add_message, message, title, result, shown, error);
+}
+
+/* A past message's place: after every shown message of its conversation sent at or
+ * before its time; those after it move down one. */
+static gboolean
+place_past(HarkMessageHistory *h, const HarkHistoryMessage *m, GError **error)
+{
+  gint64 place = 0;
+  if (!hark_message_db_int_or(
+        h,
+        hark_message_db_query(h,
+                              "SELECT 1 + coalesce(max(shown), 0) FROM messages"
+                              " WHERE conversation = ?1 AND shown > 0 AND time <= ?2",
+                              error, "si", m->conversation, m->time),
+        1, &place, error))
+    return FALSE;
+  return hark_message_db_finish(
+           h,
+           hark_message_db_query(h,
+                                 "UPDATE messages SET shown = shown + 1"
+                                 " WHERE conversation = ?1 AND shown >= ?2",
+                                 error, "si", m->conversation, place),
+           error) >= 0 &&
+         hark_message_db_finish(
+           h,
+           hark_message_db_query(
+             h, "UPDATE messages SET shown = ?3 WHERE sender_device = ?1 AND id = ?2", error,
+             "sbi", m->sender_device, m->id, (gsize)HARK_MESSAGE_ID_SIZE, place),
+           error) >= 0;
+}
+
+static gboolean
+add_past(HarkMessageHistory *h, const HarkHistoryMessage *m, const char *title,
+         HarkMessageHistoryAdd *result, GPtrArray *shown, GError **error)
+{
+  gboolean inserted = FALSE;
+  if (hark_message_db_finish(
+        h,
+        hark_message_db_query(
+          h,
+          "INSERT INTO conversations (key, title, last_activity) VALUES (?1, ?2, ?3)"
+          " ON CONFLICT DO UPDATE SET last_activity = max(last_activity, excluded.last_activity)",
+          error, "ssi", m->conversation, title != NULL ? title : m->conversation + 2, m->time),
+        error) < 0 ||
+      !insert_message(h, m, &inserted, error))
+    return FALSE;
+  *result = inserted ? HARK_MESSAGE_HISTORY_ADDED : HARK_MESSAGE_HISTORY_DUPLICATE;
+  if (!inserted || !place_past(h, m, error))
+    return inserted ? FALSE : TRUE;
+  if (m->direction == HARK_MESSAGE_OUT)
+    return TRUE;
+  gint64 next = 1;
+  if (!expected_get(h, m->sender_device, m->conversation, &next, error))
+    return FALSE;
+  return release_from(h, m->sender_device, m->conversation, MAX(next, (gint64)m->sequence + 1),
+                      shown, error);
+}
+
+gboolean
+hark_message_history_add_past(HarkMessageHistory *h, const HarkHistoryMessage *message,
+                              const char *title, HarkMessageHistoryAdd *result, GPtrArray **shown,
+                              GError **error)
+{
+  return add_checked(h, add_past, message, title, result, shown, error);
 }
 
 /* The oldest held message stored at or before cutoff: its (device, conversation). */

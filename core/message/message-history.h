@@ -146,6 +146,19 @@ gboolean hark_message_history_add(HarkMessageHistory *history, const HarkHistory
                                   const char *title, HarkMessageHistoryAdd *result,
                                   GPtrArray **shown, GError **error);
 
+/* Stores a message another device of this user had (a new device's first history,
+ * docs/protocol.md "Messages: history for a new device"): placed among the shown
+ * messages of its conversation by its sender's time (after those of the same time), never
+ * unread, no state kept. For an incoming one, the next sequence expected from its sender
+ * device in that conversation moves past it, so the sender's next message is shown and
+ * not held for a gap; held messages that this makes showable go to *shown (may be NULL),
+ * in order. A message already stored (by sender device and id) is a duplicate and
+ * changes nothing. */
+gboolean hark_message_history_add_past(HarkMessageHistory *history,
+                                       const HarkHistoryMessage *message, const char *title,
+                                       HarkMessageHistoryAdd *result, GPtrArray **shown,
+                                       GError **error);
+
 /* The escape for a gap that never fills (the sender's hold expired, or it crashed before
  * sending): held messages stored more than max_age seconds ago are shown, skipping the
  * gap before them, the first after each gap marked after_gap. *released (may be NULL)

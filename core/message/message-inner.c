@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* message-inner.c: what an envelope carries once opened (message-envelope.h): the kinds
- * text, receipt and typing as (sa{sv}), and the replay guard a recipient keeps per sender
- * device.
+ * text, receipt, typing, history-request and history as (sa{sv}), and the replay guard a
+ * recipient keeps per sender device.
  *
  * The plaintext comes from a sender whose signature checked out, but that sender may be
  * hostile: every field is type-checked and bounded here, for the one who builds a message
@@ -9,9 +9,13 @@
  * so that a newer sender's message is ignored rather than refused as malformed. */
 #include "message-envelope.h"
 
+#include "hark/presence.h"
+#include "signed-variant.h"
+
 #include <string.h>
 
 #define KIND_NAME_MAX 32
+#define PAST_TYPE "a(ayssstxs)" /* id, conversation, sender, device, sequence, time, text */
 
 #define inner_error(error, code, ...) \
   hark_message_refuse(error, code, "message content", __VA_ARGS__)
@@ -101,6 +105,95 @@ hark_message_typing_new(gboolean on)
   return inner_new("typing", &fields);
 }
 
+GVariant *
+hark_message_past_request_new(void)
+{
+  GVariantBuilder fields;
+  g_variant_builder_init(&fields, G_VARIANT_TYPE_VARDICT);
+  return inner_new("history-request", &fields);
+}
+
+void
+hark_message_past_free(HarkMessagePast *past)
+{
+  if (past == NULL)
+    return;
+  g_free(past->conversation);
+  g_free(past->sender);
+  g_free(past->sender_device);
+  g_free(past->text);
+  g_free(past);
+}
+
+/* "u:" + a canonical user name, or "g:" + a group id. */
+static gboolean
+is_conversation(const char *key)
+{
+  if (g_str_has_prefix(key, "g:"))
+    return hark_is_lower_hex(key + 2, HARK_MESSAGE_GROUP_ID_LENGTH);
+  if (!g_str_has_prefix(key, "u:") || !hark_presence_name_is_valid(key + 2))
+    return FALSE;
+  g_autofree char *canonical = hark_presence_name_key(key + 2);
+  return strcmp(canonical, key + 2) == 0;
+}
+
+static gboolean
+check_past(const HarkMessagePast *p, GError **error)
+{
+  if (p->conversation == NULL || !is_conversation(p->conversation))
+    return inner_error(error, HARK_MESSAGE_ERROR_MALFORMED,
+                       "a past message's conversation is not u:USER or g:GROUP");
+  if (p->sender == NULL || !hark_presence_name_is_valid(p->sender))
+    return inner_error(error, HARK_MESSAGE_ERROR_MALFORMED,
+                       "a past message's sender is not a user name");
+  if (p->sender_device == NULL || !hark_is_lower_hex(p->sender_device, 64))
+    return inner_error(error, HARK_MESSAGE_ERROR_MALFORMED,
+                       "a past message's device is not 64 lower-case hex digits");
+  if (p->sequence == 0 || p->sequence > G_MAXINT64 || p->time <= 0)
+    return inner_error(error, HARK_MESSAGE_ERROR_MALFORMED,
+                       "a past message's sequence or time is out of range");
+  return p->text != NULL && check_text(p->text, strlen(p->text), error);
+}
+
+static GVariant *
+past_variant(const HarkMessagePast *p)
+{
+  return g_variant_new(
+    "(@ayssstxs)", g_variant_new_fixed_array(G_VARIANT_TYPE_BYTE, p->id, HARK_MESSAGE_ID_SIZE, 1),
+    p->conversation, p->sender, p->sender_device, p->sequence, p->time, p->text);
+}
+
+gsize
+hark_message_past_size(const HarkMessagePast *past)
+{
+  g_autoptr(GVariant) v = g_variant_ref_sink(past_variant(past));
+  return g_variant_get_size(v) + 8; /* and its offset in the array, at most */
+}
+
+GVariant *
+hark_message_past_new(HarkMessagePast *const *past, guint n_past, GError **error)
+{
+  g_return_val_if_fail(past != NULL || n_past == 0, NULL);
+  if (n_past == 0 || n_past > HARK_MESSAGE_MAX_PAST) {
+    inner_error(error, n_past == 0 ? HARK_MESSAGE_ERROR_MALFORMED : HARK_MESSAGE_ERROR_TOO_LARGE,
+                "a history batch has %u messages (1-%d)", n_past, HARK_MESSAGE_MAX_PAST);
+    return NULL;
+  }
+  GVariantBuilder list;
+  g_variant_builder_init(&list, G_VARIANT_TYPE(PAST_TYPE));
+  for (guint i = 0; i < n_past; i++) {
+    if (!check_past(past[i], error)) {
+      g_variant_builder_clear(&list);
+      return NULL;
+    }
+    g_variant_builder_add_value(&list, past_variant(past[i]));
+  }
+  GVariantBuilder fields;
+  g_variant_builder_init(&fields, G_VARIANT_TYPE_VARDICT);
+  g_variant_builder_add(&fields, "{sv}", "messages", g_variant_builder_end(&list));
+  return inner_new("history", &fields);
+}
+
 /* ---- parsing --------------------------------------------------------------------------- */
 
 void
@@ -111,6 +204,7 @@ hark_message_inner_free(HarkMessageInner *inner)
   g_free(inner->kind_name);
   g_free(inner->text);
   g_clear_pointer(&inner->ids, g_ptr_array_unref);
+  g_clear_pointer(&inner->past, g_ptr_array_unref);
   g_free(inner->state);
   g_free(inner);
 }
@@ -180,6 +274,44 @@ parse_typing(HarkMessageInner *inner, GVariant *fields, GError **error)
   return TRUE;
 }
 
+static HarkMessagePast *
+parse_one_past(GVariant *entry, GError **error)
+{
+  g_autoptr(GVariant) id = NULL;
+  g_autoptr(HarkMessagePast) p = g_new0(HarkMessagePast, 1);
+  g_variant_get(entry, "(@ayssstxs)", &id, &p->conversation,
+                &p->sender, &p->sender_device, &p->sequence, &p->time, &p->text);
+  if (g_variant_n_children(id) != HARK_MESSAGE_ID_SIZE) {
+    inner_error(error, HARK_MESSAGE_ERROR_MALFORMED, "a past message's id is not %d bytes",
+                HARK_MESSAGE_ID_SIZE);
+    return NULL;
+  }
+  memcpy(p->id, g_variant_get_data(id), HARK_MESSAGE_ID_SIZE);
+  return check_past(p, error) ? g_steal_pointer(&p) : NULL;
+}
+
+static gboolean
+parse_history(HarkMessageInner *inner, GVariant *fields, GError **error)
+{
+  g_autoptr(GVariant) list = field(fields, "history", "messages", G_VARIANT_TYPE(PAST_TYPE), error);
+  if (list == NULL)
+    return FALSE;
+  gsize n = g_variant_n_children(list);
+  if (n == 0 || n > HARK_MESSAGE_MAX_PAST)
+    return inner_error(error, HARK_MESSAGE_ERROR_MALFORMED,
+                       "a history batch has %" G_GSIZE_FORMAT " messages (1-%d)", n,
+                       HARK_MESSAGE_MAX_PAST);
+  inner->past = g_ptr_array_new_with_free_func((GDestroyNotify)hark_message_past_free);
+  for (gsize i = 0; i < n; i++) {
+    g_autoptr(GVariant) entry = g_variant_get_child_value(list, i);
+    HarkMessagePast *p = parse_one_past(entry, error);
+    if (p == NULL)
+      return FALSE;
+    g_ptr_array_add(inner->past, p);
+  }
+  return TRUE;
+}
+
 static gboolean
 is_kind_name(const char *kind)
 {
@@ -221,6 +353,11 @@ hark_message_inner_parse(GVariant *value, GError **error)
   } else if (strcmp(kind, "typing") == 0) {
     inner->kind = HARK_MESSAGE_KIND_TYPING;
     ok = parse_typing(inner, fields, error);
+  } else if (strcmp(kind, "history-request") == 0) {
+    inner->kind = HARK_MESSAGE_KIND_HISTORY_REQUEST; /* no fields (later ones are ignored) */
+  } else if (strcmp(kind, "history") == 0) {
+    inner->kind = HARK_MESSAGE_KIND_HISTORY;
+    ok = parse_history(inner, fields, error);
   } else {
     inner->kind = HARK_MESSAGE_KIND_OTHER;
   }

@@ -50,6 +50,79 @@ run_msg(HarkCommandCall *call, JsonObject *args, gpointer user_data)
   hark_messenger_send(messenger, json_object_get_string_member(args, "to"), inner, sent, call);
 }
 
+/* The last typing note sent to a user: one per conversation every
+ * MESSENGER_TYPING_EVERY_S, except that an "off" after an "on" always goes (once). */
+typedef struct {
+  gint64 at; /* monotonic s */
+  gboolean on;
+} TypingSent;
+
+static gboolean
+typing_may_send(HarkMessenger *messenger, const char *user_key, gboolean on)
+{
+  gint64 now = hark_clock_now_monotonic(messenger->clock) / G_USEC_PER_SEC;
+  TypingSent *last = g_hash_table_lookup(messenger->typing_sent, user_key);
+  if (last != NULL && now - last->at < MESSENGER_TYPING_EVERY_S && (on || !last->on))
+    return FALSE;
+  if (last == NULL) {
+    if (g_hash_table_size(messenger->typing_sent) >= 1024)
+      g_hash_table_remove_all(messenger->typing_sent);
+    last = g_new0(TypingSent, 1);
+    g_hash_table_insert(messenger->typing_sent, g_strdup(user_key), last);
+  }
+  last->at = now;
+  last->on = on;
+  return TRUE;
+}
+
+static void
+typing_sent(HarkMessenger *messenger, JsonObject *answer, GError *error, gpointer data)
+{
+  if (answer != NULL) {
+    messenger->counters.typing_sent++;
+    json_object_set_boolean_member(answer, "sent", TRUE);
+  }
+  sent(messenger, answer, error, data);
+}
+
+static void
+run_typing(HarkCommandCall *call, JsonObject *args, gpointer user_data)
+{
+  HarkMessenger *messenger = messenger_of(call, user_data);
+  if (messenger == NULL)
+    return;
+  const char *to = json_object_get_string_member(args, "to");
+  const char *state = json_object_get_string_member_with_default(args, "state", "on");
+  g_autofree char *me_key = NULL;
+  GError *error = NULL;
+  if (!hark_presence_name_is_valid(to) ||
+      (g_strcmp0(state, "on") != 0 && g_strcmp0(state, "off") != 0))
+    error = g_error_new_literal(HARK_COMMAND_ERROR, HARK_COMMAND_ERROR_BAD_ARGUMENTS,
+                                "typing: USER (a user name) and on or off");
+  else if (!messenger->typing_enabled)
+    error = g_error_new_literal(HARK_COMMAND_ERROR, HARK_COMMAND_ERROR_FAILED,
+                                "typing notes are off on this node (messages.typing)");
+  else if (!hark_messenger_whoami(messenger, NULL, &me_key))
+    error = g_error_new_literal(HARK_COMMAND_ERROR, HARK_COMMAND_ERROR_FAILED,
+                                "not logged in (`login USER`)");
+  if (error != NULL) {
+    hark_command_call_return_error(call, error);
+    return;
+  }
+  gboolean on = g_strcmp0(state, "on") == 0;
+  g_autofree char *to_key = hark_presence_name_key(to);
+  if (!typing_may_send(messenger, to_key, on)) {
+    messenger->counters.typing_limited++;
+    JsonObject *o = json_object_new();
+    json_object_set_string_member(o, "to", to_key);
+    json_object_set_boolean_member(o, "sent", FALSE);
+    json_object_set_string_member(o, "why", "one typing note every 3 s per conversation");
+    hark_command_call_return_object(call, o);
+    return;
+  }
+  hark_messenger_send_online(messenger, to, hark_message_typing_new(on), typing_sent, call);
+}
+
 static JsonObject *
 message_json(HarkMessenger *messenger, const HarkHistoryMessage *message)
 {
@@ -207,6 +280,15 @@ counters_json(const MessengerCounters *c)
     { "refused_undecryptable", c->refused_undecryptable },
     { "refused_replayed", c->refused_replayed },
     { "refused_rate", c->refused_rate },
+    { "refused_history", c->refused_history },
+    { "history_requests", c->history_requests },
+    { "history_requests_ignored", c->history_requests_ignored },
+    { "history_sent", c->history_sent },
+    { "history_received", c->history_received },
+    { "history_refused", c->history_refused },
+    { "typing_received", c->typing_received },
+    { "typing_sent", c->typing_sent },
+    { "typing_limited", c->typing_limited },
   };
   for (gsize i = 0; i < G_N_ELEMENTS(rows); i++)
     json_object_set_int_member(o, rows[i].name, (gint64)rows[i].value);
@@ -243,6 +325,12 @@ static const HarkCommandParam history_params[] = {
   { NULL },
 };
 
+static const HarkCommandParam typing_params[] = {
+  { "to", HARK_PARAM_STRING, TRUE, "the user you are writing to" },
+  { "state", HARK_PARAM_STRING, FALSE, "on (typing, the default) or off (stopped)" },
+  { NULL },
+};
+
 static const HarkCommand messenger_commands[] = {
   { HARK_COMMAND_VERSION, "msg",
     "send USER a message, end to end, to every device of theirs and of yours", msg_params,
@@ -254,6 +342,10 @@ static const HarkCommand messenger_commands[] = {
     "instant messages: what this node routed as an SN, and what this device sent, received and "
     "refused, by reason",
     NULL, run_messages },
+  { HARK_COMMAND_VERSION, "typing",
+    "tell USER's online devices that you are typing (on) or stopped (off); never held, at "
+    "most one every 3 s",
+    typing_params, run_typing },
   { HARK_COMMAND_VERSION, "conversations",
     "conversations, the most recent first, with unread counts", NULL, run_conversations },
 };

@@ -15,6 +15,10 @@ G_BEGIN_DECLS
 #define MESSENGER_PUMP_BATCH 64 /* outbox entries attempted at once */
 #define MESSENGER_GAP_GIVE_UP_S 3600 /* a gap not filled by then is shown as a gap */
 #define MESSENGER_HOLD_DAYS 30 /* the login server's default: retry after it gave up */
+#define MESSENGER_SYNC_CONVERSATIONS 20 /* a new device gets the last 20 conversations */
+#define MESSENGER_SYNC_MESSAGES 200 /* with the last 200 messages of each */
+#define MESSENGER_SYNC_COOLDOWN_S 600 /* one asking device is answered once in this long */
+#define MESSENGER_TYPING_EVERY_S 3 /* typing notes sent per conversation, at most one in */
 
 /* What the messenger refused or did: the `messages` command's "messenger" counters. */
 typedef struct {
@@ -32,7 +36,22 @@ typedef struct {
   guint64 refused_undecryptable;
   guint64 refused_replayed;
   guint64 refused_rate; /* over a sender's rate at this device */
+  guint64 refused_history; /* history-request or history from another user */
+  guint64 history_requests; /* history-request envelopes this device sent (a new device) */
+  guint64 history_requests_ignored; /* asked again within MESSENGER_SYNC_COOLDOWN_S */
+  guint64 history_sent; /* history envelopes this device sent in answer */
+  guint64 history_received; /* past messages stored from another device's history */
+  guint64 history_refused; /* past messages that do not fit their conversation */
+  guint64 typing_received; /* typing notes taken (shown or not: messages.typing) */
+  guint64 typing_sent; /* typing notes sent (each sealed once for the online devices) */
+  guint64 typing_limited; /* typing notes not sent: one per conversation every 3 s */
 } MessengerCounters;
+
+typedef enum {
+  MESSENGER_SYNC_NONE, /* not asked yet in this run */
+  MESSENGER_SYNC_ASKING, /* waiting for this user's device list */
+  MESSENGER_SYNC_DONE, /* asked (or not new: its history was not empty) */
+} MessengerSyncState;
 
 /* A user's devices as this device knows them. */
 typedef struct {
@@ -80,6 +99,10 @@ struct _HarkMessenger {
   gboolean fetch_again;
   gboolean typing_enabled; /* messages.typing */
   gboolean read_receipts; /* messages.read_receipts */
+  MessengerSyncState sync_state;
+  guint sync_source; /* the asker's fetch after asking */
+  GHashTable *sync_answered; /* asking device -> monotonic s of the last answer */
+  GHashTable *typing_sent; /* canonical user -> TypingSent* (messenger-commands.c) */
   MessengerCounters counters;
 };
 
@@ -95,12 +118,19 @@ gpointer hark_messenger_op_new(HarkMessenger *messenger, gsize size);
 /* The op's callback came: the messenger, or NULL when it is gone (free the op then). */
 HarkMessenger *hark_messenger_op_end(gpointer op);
 gint64 hark_messenger_now(HarkMessenger *messenger);
+/* Removes the timer or idle source *source_id (of the core's context), if any; sets it 0. */
+void hark_messenger_source_stop(HarkMessenger *messenger, guint *source_id);
 /* This device's certified user (as certified, and canonical), or NULL when logged out. */
 gboolean hark_messenger_whoami(HarkMessenger *messenger, char **user, char **key);
 /* The device certificates of user (canonical), fresh within MESSENGER_DEVICES_TTL_S;
  * then ready. */
 void hark_messenger_peer_devices(HarkMessenger *messenger, const char *user,
                                  MessengerPeerReady ready, gpointer data);
+/* The same, but a device the directory shows online now and the cached list lacks (a
+ * device that has just logged in) makes the list be asked again: a message is sealed for
+ * a new device from its first minute on, not only once the cache runs out. */
+void hark_messenger_peer_devices_current(HarkMessenger *messenger, const char *user,
+                                         MessengerPeerReady ready, gpointer data);
 /* The online devices of user with their SNs, fresh within MESSENGER_ONLINE_TTL_S. */
 void hark_messenger_peer_online(HarkMessenger *messenger, const char *user,
                                 MessengerPeerReady ready, gpointer data);
@@ -137,6 +167,11 @@ void hark_messenger_send(HarkMessenger *messenger, const char *to, GVariant *inn
  * is sent again when its message comes again). */
 void hark_messenger_send_once(HarkMessenger *messenger, const char *user, const char *device,
                               GBytes *certificate, GVariant *inner);
+/* Seals inner (a typing note) once for the online devices of user and sends it to each:
+ * never held, never kept (a late note would mislead). done: how many devices it went to
+ * (0: none online), or why not. */
+void hark_messenger_send_online(HarkMessenger *messenger, const char *user, GVariant *inner,
+                                MessengerSent done, gpointer data);
 /* The outbox is tried now (a receipt emptied it, the SN link came back, ...). */
 void hark_messenger_pump_soon(HarkMessenger *messenger);
 void hark_messenger_pump_stop(HarkMessenger *messenger);
@@ -153,5 +188,15 @@ MessengerTaken hark_messenger_take(HarkMessenger *messenger, GBytes *bytes, cons
 /* Ask the login server for what it holds for this device, now (and again until empty). */
 void hark_messenger_fetch(HarkMessenger *messenger);
 void hark_messenger_fetch_stop(HarkMessenger *messenger);
+
+/* messenger-sync.c */
+/* A device logged in with an empty history asks its user's other devices, once a run. */
+void hark_messenger_sync_start(HarkMessenger *messenger);
+void hark_messenger_sync_stop(HarkMessenger *messenger);
+/* A history-request from another device of this user (checked by the caller). */
+void hark_messenger_sync_answer(HarkMessenger *messenger, const HarkEnvelope *request);
+/* A history batch from another device of this user (checked by the caller). */
+void hark_messenger_sync_take(HarkMessenger *messenger, const HarkMessageInner *inner,
+                              const char *me_key);
 
 G_END_DECLS

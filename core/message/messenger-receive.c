@@ -196,6 +196,7 @@ static void
 take_typing(HarkMessenger *messenger, const HarkEnvelope *envelope, const HarkMessageInner *inner,
             gboolean outgoing)
 {
+  messenger->counters.typing_received++;
   if (!messenger->typing_enabled || outgoing)
     return;
   JsonObject *o = json_object_new();
@@ -280,6 +281,26 @@ hark_messenger_take(HarkMessenger *messenger, GBytes *bytes, const char *via)
       take_receipt(messenger, envelope, inner);
     else
       take_typing(messenger, envelope, inner, outgoing);
+    return MESSENGER_TAKEN;
+  case HARK_MESSAGE_KIND_HISTORY_REQUEST:
+  case HARK_MESSAGE_KIND_HISTORY:
+    /* Only this user's devices ask for its history and answer: another user's would
+     * read our conversations, or write into them. */
+    if (!outgoing) {
+      messenger->counters.refused_history++;
+      g_autofree char *sender = hark_text_escape(envelope->sender, -1, 64);
+      g_message("messages: refused a %s envelope from another user (%s) from %s",
+                inner->kind_name, sender, via);
+      return MESSENGER_REFUSED;
+    }
+    if (!replay_take(messenger, envelope, FALSE, &error)) {
+      count_refusal(messenger, error, via);
+      return MESSENGER_REFUSED;
+    }
+    if (inner->kind == HARK_MESSAGE_KIND_HISTORY_REQUEST)
+      hark_messenger_sync_answer(messenger, envelope);
+    else
+      hark_messenger_sync_take(messenger, inner, me_key);
     return MESSENGER_TAKEN;
   default: /* a newer sender's kind: nothing to do with it */
     return MESSENGER_TAKEN;
@@ -401,11 +422,5 @@ hark_messenger_fetch(HarkMessenger *messenger)
 void
 hark_messenger_fetch_stop(HarkMessenger *messenger)
 {
-  if (messenger->fetch_source == 0)
-    return;
-  GSource *source = g_main_context_find_source_by_id(hark_context_main_context(messenger->ctx),
-                                                     messenger->fetch_source);
-  if (source != NULL)
-    g_source_destroy(source);
-  messenger->fetch_source = 0;
+  hark_messenger_source_stop(messenger, &messenger->fetch_source);
 }

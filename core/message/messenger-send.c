@@ -211,9 +211,9 @@ hark_messenger_send(HarkMessenger *messenger, const char *to, GVariant *inner, M
   job->waiting = to_self ? 1 : 2;
   g_autofree char *to_key = g_strdup(job->to_key), *own_key = g_strdup(job->me_key);
   /* Both may answer at once (fresh): the job may be gone after the last call. */
-  hark_messenger_peer_devices(messenger, to_key, devices_ready, job);
+  hark_messenger_peer_devices_current(messenger, to_key, devices_ready, job);
   if (!to_self)
-    hark_messenger_peer_devices(messenger, own_key, devices_ready, job);
+    hark_messenger_peer_devices_current(messenger, own_key, devices_ready, job);
 }
 
 /* ---- sealed once, sent once: receipts and typing --------------------------------------- */
@@ -303,6 +303,109 @@ hark_messenger_send_once(HarkMessenger *messenger, const char *user, const char 
   job->device = g_strdup(device);
   job->envelope = g_steal_pointer(&envelope);
   hark_messenger_peer_online(messenger, to, once_online, job);
+}
+
+/* ---- sealed once for the online devices: typing notes ---------------------------------- */
+
+typedef struct {
+  MessengerOp op;
+  char *user; /* canonical */
+  GVariant *inner;
+  MessengerSent done;
+  gpointer data;
+} OnlineJob;
+
+static void
+online_job_free(OnlineJob *job)
+{
+  g_free(job->user);
+  g_variant_unref(job->inner);
+  g_free(job);
+}
+
+static void
+online_sent(HarkMessageRouteResult result, guint code, const char *text, gpointer data)
+{
+  /* Nothing to do either way: a note that did not arrive is not tried again. */
+}
+
+/* The envelope for the devices of peer that are online and certified; n_online says how
+ * many. NULL with n_online 0 when none is. */
+static GBytes *
+seal_for_online(HarkMessenger *messenger, MessengerPeer *peer, GVariant *inner, GPtrArray *devices,
+                GError **error)
+{
+  g_autoptr(GArray) recipients = g_array_new(FALSE, TRUE, sizeof(HarkMessageRecipient));
+  for (guint i = 0; peer->certificates != NULL && peer->online != NULL &&
+                    i < peer->certificates->len && recipients->len < HARK_MESSAGE_MAX_RECIPIENTS;
+       i++) {
+    const HarkLoginDeviceCertificate *c = peer->certificates->pdata[i];
+    const char *sn = g_hash_table_lookup(peer->online, c->device_id);
+    if (sn == NULL)
+      continue;
+    HarkMessageRecipient r = { .recipient_device = c->device_id, .certificate = c->certificate };
+    g_array_append_val(recipients, r);
+    g_ptr_array_add(devices, (gpointer)c->device_id);
+    g_ptr_array_add(devices, (gpointer)sn);
+  }
+  if (recipients->len == 0)
+    return NULL;
+  const char *own = hark_identity_get_fingerprint(messenger->node->identity);
+  guint64 counter = hark_message_history_take_counter(messenger->history, own, error);
+  return counter != 0 ? seal(messenger, peer->user, 1, counter, inner,
+                             (HarkMessageRecipient *)recipients->data, recipients->len, error)
+                      : NULL;
+}
+
+static void
+online_ready(HarkMessenger *messenger, MessengerPeer *peer, const GError *error, gpointer data)
+{
+  OnlineJob *job = data;
+  hark_messenger_op_end(job);
+  GError *failed = NULL;
+  g_autoptr(GPtrArray) devices = g_ptr_array_new(); /* device id, SN, ... (borrowed) */
+  g_autoptr(GBytes) envelope = seal_for_online(messenger, peer, job->inner, devices, &failed);
+  for (guint i = 0; envelope != NULL && i + 1 < devices->len; i += 2)
+    hark_message_route_send(messenger->route, devices->pdata[i], devices->pdata[i + 1], envelope,
+                            online_sent, NULL);
+  if (failed != NULL) {
+    job->done(messenger, NULL, failed, job->data);
+  } else {
+    JsonObject *answer = json_object_new();
+    json_object_set_string_member(answer, "to", job->user);
+    json_object_set_int_member(answer, "devices", devices->len / 2);
+    job->done(messenger, answer, NULL, job->data);
+  }
+  online_job_free(job);
+}
+
+static void
+online_devices_ready(HarkMessenger *messenger, MessengerPeer *peer, const GError *error,
+                     gpointer data)
+{
+  OnlineJob *job = data;
+  if (error != NULL) {
+    hark_messenger_op_end(job);
+    GError *copy = g_error_copy(error);
+    g_prefix_error(&copy, "the devices of %s: ", peer->user);
+    job->done(messenger, NULL, copy, job->data);
+    online_job_free(job);
+    return;
+  }
+  hark_messenger_peer_online(messenger, job->user, online_ready, job);
+}
+
+void
+hark_messenger_send_online(HarkMessenger *messenger, const char *user, GVariant *inner,
+                           MessengerSent done, gpointer data)
+{
+  OnlineJob *job = hark_messenger_op_new(messenger, sizeof(OnlineJob));
+  job->user = hark_presence_name_key(user);
+  job->inner = g_variant_ref_sink(inner);
+  job->done = done;
+  job->data = data;
+  g_autofree char *key = g_strdup(job->user);
+  hark_messenger_peer_devices(messenger, key, online_devices_ready, job);
 }
 
 /* ---- the outbox -------------------------------------------------------------------- */
@@ -512,11 +615,5 @@ hark_messenger_pump_soon(HarkMessenger *messenger)
 void
 hark_messenger_pump_stop(HarkMessenger *messenger)
 {
-  if (messenger->pump_source == 0)
-    return;
-  GSource *source = g_main_context_find_source_by_id(hark_context_main_context(messenger->ctx),
-                                                     messenger->pump_source);
-  if (source != NULL)
-    g_source_destroy(source);
-  messenger->pump_source = 0;
+  hark_messenger_source_stop(messenger, &messenger->pump_source);
 }

@@ -75,6 +75,18 @@ hark_messenger_conversation_of(const char *user)
   return g_strconcat("u:", key, NULL);
 }
 
+void
+hark_messenger_source_stop(HarkMessenger *messenger, guint *source_id)
+{
+  if (*source_id == 0)
+    return;
+  GSource *source =
+    g_main_context_find_source_by_id(hark_context_main_context(messenger->ctx), *source_id);
+  if (source != NULL)
+    g_source_destroy(source);
+  *source_id = 0;
+}
+
 /* ---- callbacks owed --------------------------------------------------------------------- */
 
 gpointer
@@ -304,6 +316,54 @@ hark_messenger_peer_online(HarkMessenger *messenger, const char *user, Messenger
   hark_directory_lookup(messenger->directory, peer->user, online_answered, ask);
 }
 
+/* ---- a device list that knows the devices online now ------------------------------ */
+
+typedef struct {
+  MessengerPeerReady ready;
+  gpointer data;
+} CurrentWait;
+
+/* Whether every device the directory shows online is in the cached device list. */
+static gboolean
+lists_every_online(MessengerPeer *peer)
+{
+  GHashTableIter iter;
+  gpointer device;
+  g_hash_table_iter_init(&iter, peer->online);
+  while (g_hash_table_iter_next(&iter, &device, NULL)) {
+    gboolean listed = FALSE;
+    for (guint i = 0; !listed && i < peer->certificates->len; i++)
+      listed = g_strcmp0(((HarkLoginDeviceCertificate *)peer->certificates->pdata[i])->device_id,
+                         device) == 0;
+    if (!listed)
+      return FALSE;
+  }
+  return TRUE;
+}
+
+static void
+current_online(HarkMessenger *messenger, MessengerPeer *peer, const GError *error, gpointer data)
+{
+  CurrentWait *wait = data;
+  MessengerPeerReady ready = wait->ready;
+  gpointer ready_data = wait->data;
+  g_free(wait);
+  if (peer->certificates != NULL && peer->online != NULL && !lists_every_online(peer))
+    peer->certificates_at = G_MININT64 / 2; /* a new device came: ask the login server */
+  hark_messenger_peer_devices(messenger, peer->user, ready, ready_data);
+}
+
+void
+hark_messenger_peer_devices_current(HarkMessenger *messenger, const char *user,
+                                    MessengerPeerReady ready, gpointer data)
+{
+  CurrentWait *wait = g_new0(CurrentWait, 1);
+  wait->ready = ready;
+  wait->data = data;
+  hark_messenger_peer_forget_online(messenger, user);
+  hark_messenger_peer_online(messenger, user, current_online, wait);
+}
+
 #define MAX_CERTIFICATES 4096
 
 void
@@ -407,10 +467,14 @@ on_event(gpointer data, const char *event, JsonObject *details)
   HarkMessenger *messenger = data;
   if (g_strcmp0(event, "overlay-attached") == 0 || g_strcmp0(event, "certificate-changed") == 0 ||
       g_strcmp0(event, "overlay-role") == 0) {
-    /* A new way out: what waited is tried again, and what was held for us comes. */
+    /* A new way out: what waited is tried again, and what was held for us comes. A
+     * history request waiting for a device list goes with the peers: asked again. */
+    if (messenger->sync_state == MESSENGER_SYNC_ASKING)
+      messenger->sync_state = MESSENGER_SYNC_NONE;
     g_hash_table_remove_all(messenger->peers);
     hark_messenger_pump_soon(messenger);
     hark_messenger_fetch(messenger);
+    hark_messenger_sync_start(messenger);
   }
 }
 
@@ -439,6 +503,8 @@ hark_messenger_new(HarkNode *node, HarkOverlay *overlay, HarkDirectory *director
   messenger->buckets = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
   messenger->certificates =
     g_hash_table_new_full(g_str_hash, g_str_equal, g_free, (GDestroyNotify)g_bytes_unref);
+  messenger->sync_answered = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+  messenger->typing_sent = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
   g_autoptr(GError) error = NULL;
   messenger->history = hark_message_history_open(node->config->state_dir, messenger->clock, &error);
   if (messenger->history == NULL) {
@@ -452,6 +518,7 @@ hark_messenger_new(HarkNode *node, HarkOverlay *overlay, HarkDirectory *director
    * attach brings the rest. */
   hark_messenger_fetch(messenger);
   hark_messenger_pump_soon(messenger);
+  hark_messenger_sync_start(messenger);
   return messenger;
 }
 
@@ -465,6 +532,7 @@ hark_messenger_free(HarkMessenger *messenger)
   g_cancellable_cancel(messenger->cancellable);
   hark_messenger_pump_stop(messenger);
   hark_messenger_fetch_stop(messenger);
+  hark_messenger_sync_stop(messenger);
   /* The router answers its sends "stopped" now: the outbox keeps them for next time. */
   g_clear_pointer(&messenger->route, hark_message_route_free);
   /* Callbacks still owed (login requests, lookups) find no messenger. */
@@ -476,6 +544,8 @@ hark_messenger_free(HarkMessenger *messenger)
   g_hash_table_unref(messenger->attempts);
   g_hash_table_unref(messenger->buckets);
   g_hash_table_unref(messenger->certificates);
+  g_hash_table_unref(messenger->sync_answered);
+  g_hash_table_unref(messenger->typing_sent);
   g_clear_pointer(&messenger->history, hark_message_history_close);
   g_free(messenger->history_error);
   g_object_unref(messenger->cancellable);

@@ -4,8 +4,14 @@
  * Answers are generic (any command a plugin adds later prints sensibly with no change
  * here): an object is "key: value" lines indented by depth, an array of scalars is one
  * comma-joined line, an array of objects is a list of "- " items. Only `help` has its
- * own layout, a table, because it is what people read most. */
+ * own layout, a table, because it is what people read most. Events are "* name key=value"
+ * lines, except the instant messages' (`message`, `message-state`, `typing`), which are
+ * what a person reads as a chat: "* [bob] hello". Text that came from another user is
+ * escaped there (control and bidirectional characters as \xNN, \u{NNNN}), so a message
+ * cannot move the cursor, recolour the terminal or forge a line. */
 #include "cli.h"
+
+#include <string.h>
 
 #define INDENT "  "
 
@@ -267,9 +273,79 @@ append_event_value(GString *out, JsonNode *value)
   g_string_append(out, quoted);
 }
 
+/* ---- instant messages ------------------------------------------------------------- */
+
+#define SHORT_ID 12 /* hex digits of a message or device id shown */
+#define MAX_SHOWN_TEXT 8192 /* characters of a message (its limit in bytes) */
+
+static const char *
+member_string(JsonObject *data, const char *name)
+{
+  JsonNode *node = data != NULL ? json_object_get_member(data, name) : NULL;
+  return node != NULL && json_node_get_value_type(node) == G_TYPE_STRING
+           ? json_node_get_string(node)
+           : NULL;
+}
+
+/* A peer-supplied string, safe on a terminal. */
+static char *
+shown(const char *text, gsize max_chars)
+{
+  return hark_text_escape(text != NULL ? text : "?", -1, max_chars);
+}
+
+/* "[bob] hello"; what this user wrote on another device: "[you to bob] hello". */
+static char *
+render_message(JsonObject *data)
+{
+  const char *conversation = member_string(data, "conversation");
+  g_autofree char *from = shown(member_string(data, "from"), 64);
+  g_autofree char *with =
+    shown(conversation != NULL && strlen(conversation) > 2 ? conversation + 2 : NULL, 64);
+  g_autofree char *text = shown(member_string(data, "text"), MAX_SHOWN_TEXT);
+  gboolean out = g_strcmp0(member_string(data, "direction"), "out") == 0;
+  JsonNode *gap = data != NULL ? json_object_get_member(data, "after_gap") : NULL;
+  gboolean after_gap = gap != NULL && json_node_get_value_type(gap) == G_TYPE_BOOLEAN &&
+                       json_node_get_boolean(gap);
+  return g_strdup_printf("%s[%s%s] %s\n", after_gap ? "* (some messages did not arrive)\n" : "",
+                         out ? "you to " : "", out ? with : from, text);
+}
+
+/* "* message 3f2a9c1d0b4e delivered on device 9a8b7c6d5e4f". */
+static char *
+render_message_state(JsonObject *data)
+{
+  g_autofree char *id = shown(member_string(data, "message_id"), SHORT_ID);
+  g_autofree char *device = shown(member_string(data, "device"), SHORT_ID);
+  g_autofree char *state = shown(member_string(data, "state"), 16);
+  /* hark_text_escape adds "..." past its limit: ids are shown short without it. */
+  if (g_str_has_suffix(id, "..."))
+    id[strlen(id) - 3] = '\0';
+  if (g_str_has_suffix(device, "..."))
+    device[strlen(device) - 3] = '\0';
+  return g_strdup_printf("* message %s %s on device %s\n", id, state, device);
+}
+
+/* "* bob is typing" / "* bob stopped typing". */
+static char *
+render_typing(JsonObject *data)
+{
+  g_autofree char *from = shown(member_string(data, "from"), 64);
+  JsonNode *typing = data != NULL ? json_object_get_member(data, "typing") : NULL;
+  gboolean on = typing != NULL && json_node_get_value_type(typing) == G_TYPE_BOOLEAN &&
+                json_node_get_boolean(typing);
+  return g_strdup_printf("* %s %s\n", from, on ? "is typing" : "stopped typing");
+}
+
 char *
 cli_render_event(const char *name, JsonObject *data)
 {
+  if (g_strcmp0(name, "message") == 0)
+    return render_message(data);
+  if (g_strcmp0(name, "message-state") == 0)
+    return render_message_state(data);
+  if (g_strcmp0(name, "typing") == 0)
+    return render_typing(data);
   GString *out = g_string_new("* ");
   g_string_append(out, name);
   g_autoptr(GList) members = data ? json_object_get_members(data) : NULL;

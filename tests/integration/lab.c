@@ -320,3 +320,43 @@ lab_register_and_login(LabNode *node, const char *user)
     lab_call(node, "login", lab_args("user", user, "password", password, NULL));
   return login != NULL;
 }
+
+char *
+lab_client_config(const char *name, const char *sn_host, guint16 port,
+                  const LabLoginServer *login, const char *extra)
+{
+  return g_strdup_printf("node: { name = \"%s\"; supernode = false; };\n"
+                         "plugins: { load = ( { name = \"udp\"; }, { name = \"tcp\"; },\n"
+                         "  { name = \"search-loginsrv\"; }, { name = \"ctl\"; } ); };\n"
+                         "network: { allow_loopback = true; join_race_delay_ms = 100;\n"
+                         "  bootstrap = ( { host = \"%s\"; port = %u; transports = [ \"udp\", "
+                         "\"tcp\" ]; } ); };\n"
+                         "login: { url = \"%s\"; ca = \"%s\"; };\n%s",
+                         name, sn_host, port, login->url, login->ca_path,
+                         extra != NULL ? extra : "");
+}
+
+LabNode *
+lab_client_start(const char *name, const char *config, const char *user, gboolean register_first,
+                 guint timeout_ms)
+{
+  g_autoptr(LabNode) node = lab_node_new(name, config);
+  if (!lab_node_start(node))
+    return NULL;
+  g_autoptr(JsonObject) attached =
+    lab_wait_command(node, "overlay", lab_overlay_is_attached, NULL, timeout_ms, "attached");
+  if (attached == NULL)
+    return NULL;
+  if (register_first && !lab_register_and_login(node, user))
+    return NULL;
+  if (!register_first) {
+    g_autofree char *password = g_strdup_printf("%s-password-1", user);
+    g_autoptr(JsonObject) login =
+      lab_call(node, "login", lab_args("user", user, "password", password, NULL));
+    if (login == NULL)
+      return NULL;
+  }
+  g_autoptr(JsonObject) published =
+    lab_wait_command(node, "directory", lab_directory_is_published, NULL, timeout_ms, "published");
+  return published != NULL ? g_steal_pointer(&node) : NULL;
+}

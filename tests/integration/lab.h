@@ -107,4 +107,15 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(LabLoginServer, lab_login_server_free)
 /* register + login as user (password derived from it). */
 gboolean lab_register_and_login(LabNode *node, const char *user);
 
+/* A client's configuration as the messaging labs write it: udp, tcp, search-loginsrv and
+ * ctl, loopback allowed, bootstrapping from sn_host:port over udp and tcp, login's
+ * section, then extra (more settings; may be NULL). */
+char *lab_client_config(const char *name, const char *sn_host, guint16 port,
+                        const LabLoginServer *login, const char *extra);
+/* A node started with config, attached to its SN, logged in as user (registered first
+ * when register_first; the password lab_register_and_login gives) and published in the
+ * directory, each waited for at most timeout_ms; NULL (test failed) otherwise. */
+LabNode *lab_client_start(const char *name, const char *config, const char *user,
+                          gboolean register_first, guint timeout_ms);
+
 G_END_DECLS

@@ -24,7 +24,7 @@
     "buddy-remove", "buddy-rename", "conversations", "delete-account", "device-remove",        \
     "devices", "directory", "help", "history", "login", "logout", "messages", "msg", "nat",    \
     "overlay", "passwd", "plugins", "register", "rejoin", "requests", "search", "shutdown",    \
-    "state", "status", "transport", "unblock", "version", "whoami"
+    "state", "status", "transport", "typing", "unblock", "version", "whoami"
 
 typedef struct {
   char *dir; /* temporary, removed at the end */

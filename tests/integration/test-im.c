@@ -55,19 +55,6 @@ sn_config(ImLab *lab, const char *name, const char *host, const char *bootstrap,
                          name, host, OVERLAY_PORT, host, bootstrap, links, login);
 }
 
-static char *
-client_config(ImLab *lab, const char *name, const char *sn_host)
-{
-  g_autofree char *login = login_section(lab);
-  return g_strdup_printf("node: { name = \"%s\"; supernode = false; };\n"
-                         "plugins: { load = ( { name = \"udp\"; }, { name = \"tcp\"; },\n"
-                         "  { name = \"search-loginsrv\"; }, { name = \"ctl\"; } ); };\n"
-                         "network: { allow_loopback = true; join_race_delay_ms = 100;\n"
-                         "  bootstrap = ( { host = \"%s\"; port = %u; transports = [ \"udp\", "
-                         "\"tcp\" ]; } ); };\n%s",
-                         name, sn_host, OVERLAY_PORT, login);
-}
-
 /* ---- waiting and asking ------------------------------------------------------------- */
 
 static JsonObject *
@@ -282,26 +269,8 @@ static LabNode *
 client_start(ImLab *lab, const char *name, const char *user, gboolean register_first,
              const char *sn_host)
 {
-  g_autofree char *config = client_config(lab, name, sn_host);
-  g_autoptr(LabNode) node = lab_node_new(name, config);
-  if (!lab_node_start(node))
-    return NULL;
-  g_autoptr(JsonObject) attached =
-    wait_until(node, "overlay", lab_overlay_is_attached, NULL, "attached");
-  if (attached == NULL)
-    return NULL;
-  if (register_first && !lab_register_and_login(node, user))
-    return NULL;
-  if (!register_first) {
-    g_autofree char *password = g_strdup_printf("%s-password-1", user);
-    g_autoptr(JsonObject) login =
-      lab_call(node, "login", lab_args("user", user, "password", password, NULL));
-    if (login == NULL)
-      return NULL;
-  }
-  g_autoptr(JsonObject) published =
-    wait_until(node, "directory", lab_directory_is_published, NULL, "published");
-  return published != NULL ? g_steal_pointer(&node) : NULL;
+  g_autofree char *config = lab_client_config(name, sn_host, OVERLAY_PORT, lab->login, NULL);
+  return lab_client_start(name, config, user, register_first, hark_test_timeout(JOIN_MS));
 }
 
 static void

@@ -262,7 +262,7 @@ test_help_lists_table(Fixture *f, gconstpointer data)
                   "buddy-remove buddy-rename conversations delete-account device-remove devices "
                   "directory greet help history later login logout messages msg nat overlay "
                   "passwd plugins register rejoin "
-                  "requests search shutdown state status transport unblock version whoami ");
+                  "requests search shutdown state status transport typing unblock version whoami ");
   run(f, "help", "{\"command\": \"nope\"}");
   g_assert_error(f->error, HARK_COMMAND_ERROR, HARK_COMMAND_ERROR_UNKNOWN_COMMAND);
 }

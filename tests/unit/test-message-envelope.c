@@ -177,6 +177,77 @@ test_round_trip(Fixture *f, gconstpointer data)
   g_assert_false(g_bytes_equal(e->body, e2->body));
 }
 
+#define DEV64 "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+
+/* A history batch as the answering device builds it: sealed, opened and parsed back
+ * field for field; the request has no fields; a batch is 1-256 messages. */
+static void
+test_history_kinds(Fixture *f, gconstpointer data)
+{
+  g_autoptr(GError) error = NULL;
+  HarkMessagePast past[2] = {
+    { .conversation = "u:bob", .sender = "Bob", .sender_device = DEV64, .sequence = 7,
+      .time = 1700000000, .text = "hello ✓" },
+    { .conversation = "g:0123456789abcdef0123456789abcdef", .sender = "alice",
+      .sender_device = DEV64, .sequence = 1, .time = 1700000001, .text = "" },
+  };
+  memset(past[0].id, 0x31, HARK_MESSAGE_ID_SIZE);
+  memset(past[1].id, 0x32, HARK_MESSAGE_ID_SIZE);
+  HarkMessagePast *list[] = { &past[0], &past[1] };
+  HarkMessageRecipient r[] = { recipient(f->alice2, f->alice2_cert) };
+  GVariant *kinds[] = { hark_message_past_new(list, 2, &error), hark_message_past_request_new() };
+  g_assert_no_error(error);
+  for (guint k = 0; k < G_N_ELEMENTS(kinds); k++) {
+    g_autoptr(GVariant) inner = g_variant_ref_sink(kinds[k]);
+    HarkMessageSealParams p = alice_params(f, inner, r, 1);
+    p.to = "alice";
+    g_autoptr(GBytes) bytes = hark_message_seal(&p, &error);
+    g_assert_no_error(error);
+    g_autoptr(HarkEnvelope) e = receive(f, bytes, &error);
+    g_assert_no_error(error);
+    g_autoptr(GVariant) opened = hark_envelope_open(e, f->alice2, &error);
+    g_assert_no_error(error);
+    g_autoptr(HarkMessageInner) parsed = hark_message_inner_parse(opened, &error);
+    g_assert_no_error(error);
+    if (k == 1) {
+      g_assert_cmpint(parsed->kind, ==, HARK_MESSAGE_KIND_HISTORY_REQUEST);
+      continue;
+    }
+    g_assert_cmpint(parsed->kind, ==, HARK_MESSAGE_KIND_HISTORY);
+    g_assert_cmpuint(parsed->past->len, ==, 2);
+    for (guint i = 0; i < 2; i++) {
+      const HarkMessagePast *got = parsed->past->pdata[i];
+      g_assert_cmpmem(got->id, HARK_MESSAGE_ID_SIZE, past[i].id, HARK_MESSAGE_ID_SIZE);
+      g_assert_cmpstr(got->conversation, ==, past[i].conversation);
+      g_assert_cmpstr(got->sender, ==, past[i].sender);
+      g_assert_cmpstr(got->sender_device, ==, past[i].sender_device);
+      g_assert_cmpuint(got->sequence, ==, past[i].sequence);
+      g_assert_cmpint(got->time, ==, past[i].time);
+      g_assert_cmpstr(got->text, ==, past[i].text);
+    }
+  }
+  /* The builder keeps the limits too: no empty batch, none over 256, no bad field. */
+  g_assert_null(hark_message_past_new(list, 0, &error));
+  g_assert_error(error, HARK_MESSAGE_ERROR, HARK_MESSAGE_ERROR_MALFORMED);
+  g_clear_error(&error);
+  g_autofree HarkMessagePast **many = g_new(HarkMessagePast *, HARK_MESSAGE_MAX_PAST + 1);
+  for (guint i = 0; i <= HARK_MESSAGE_MAX_PAST; i++)
+    many[i] = &past[0];
+  g_assert_null(hark_message_past_new(many, HARK_MESSAGE_MAX_PAST + 1, &error));
+  g_assert_error(error, HARK_MESSAGE_ERROR, HARK_MESSAGE_ERROR_TOO_LARGE);
+  g_clear_error(&error);
+  past[1].conversation = "u:Alice";
+  g_assert_null(hark_message_past_new(list, 2, &error));
+  g_assert_error(error, HARK_MESSAGE_ERROR, HARK_MESSAGE_ERROR_MALFORMED);
+  g_clear_error(&error);
+  /* A full batch of the longest texts stays within the plaintext limit: the answering
+   * device closes a batch before HARK_MESSAGE_PAST_BATCH_BYTES. */
+  g_autofree char *longest = g_strnfill(HARK_MESSAGE_MAX_TEXT, 'x');
+  past[0].text = longest;
+  g_assert_cmpuint(HARK_MESSAGE_PAST_BATCH_BYTES + hark_message_past_size(&past[0]) + 64, <,
+                   HARK_MESSAGE_MAX_PLAINTEXT);
+}
+
 static void
 test_kinds(Fixture *f, gconstpointer data)
 {
@@ -221,6 +292,23 @@ test_kinds(Fixture *f, gconstpointer data)
                         "('receipt', {'ids': <[b'short']>, 'state': <'read'>})",
                         "('receipt', {'ids': <[b'0123456789abcdef']>, 'state': <'seen'>})",
                         "('typing', {'on': <'yes'>})",
+                        "('history', @a{sv} {})",
+                        "('history', {'messages': <@a(ayssstxs) []>})",
+                        /* an id of 5 bytes; a conversation that is not u:USER or g:HEX; a
+                         * user name that is not canonical; a device that is not 64 hex;
+                         * sequence 0; a time before 1970 */
+                        "('history', {'messages': <[(b'short', 'u:bob', 'bob', '" DEV64
+                        "', uint64 1, int64 5, 'hi')]>})",
+                        "('history', {'messages': <[(b'0123456789abcdef', 'bob', 'bob', '" DEV64
+                        "', uint64 1, int64 5, 'hi')]>})",
+                        "('history', {'messages': <[(b'0123456789abcdef', 'u:Bob', 'bob', '" DEV64
+                        "', uint64 1, int64 5, 'hi')]>})",
+                        "('history', {'messages': <[(b'0123456789abcdef', 'u:bob', 'bob', 'ab',"
+                        " uint64 1, int64 5, 'hi')]>})",
+                        "('history', {'messages': <[(b'0123456789abcdef', 'u:bob', 'bob', '" DEV64
+                        "', uint64 0, int64 5, 'hi')]>})",
+                        "('history', {'messages': <[(b'0123456789abcdef', 'u:bob', 'bob', '" DEV64
+                        "', uint64 1, int64 -5, 'hi')]>})",
                         "('Text!', @a{sv} {})" };
   for (guint i = 0; i < G_N_ELEMENTS(bad); i++) {
     g_autoptr(GVariant) v = g_variant_ref_sink(g_variant_new_parsed(bad[i]));
@@ -742,6 +830,7 @@ main(int argc, char **argv)
 #define ADD(path, fn) g_test_add(path, Fixture, NULL, set_up, fn, tear_down)
   ADD("/message/envelope/round-trip", test_round_trip);
   ADD("/message/envelope/kinds", test_kinds);
+  ADD("/message/envelope/history-kinds", test_history_kinds);
   ADD("/message/envelope/bit-flips", test_bit_flips);
   ADD("/message/envelope/swapped-parts", test_swapped_parts);
   ADD("/message/envelope/undecryptable", test_undecryptable);

@@ -803,6 +803,61 @@ test_perf(Fixture *f, gconstpointer data)
                  single, batched, list);
 }
 
+/* A past message another device of this user had, as a new device stores it. */
+static char *
+add_past(Fixture *f, const char *device, guint64 sequence, guint n, HarkMessageDirection direction,
+         HarkMessageHistoryAdd expected)
+{
+  g_autoptr(HarkHistoryMessage) m =
+    message(ALICE, direction == HARK_MESSAGE_IN ? "alice" : "me", device, sequence, n, direction);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GPtrArray) shown = NULL;
+  HarkMessageHistoryAdd result = -1;
+  g_assert_true(hark_message_history_add_past(f->history, m, NULL, &result, &shown, &error));
+  g_assert_no_error(error);
+  g_assert_cmpint(result, ==, expected);
+  g_autoptr(GString) texts = g_string_new(NULL);
+  for (guint i = 0; i < shown->len; i++)
+    g_string_append_printf(texts, "%s%s", i > 0 ? "," : "",
+                           ((HarkHistoryMessage *)shown->pdata[i])->text);
+  return g_string_free(g_steal_pointer(&texts), FALSE);
+}
+
+static guint64
+unread_of(Fixture *f, const char *conversation)
+{
+  g_autoptr(GPtrArray) list = hark_message_history_conversations(f->history, NULL);
+  for (guint i = 0; list != NULL && i < list->len; i++) {
+    HarkHistoryConversation *c = list->pdata[i];
+    if (g_strcmp0(c->key, conversation) == 0)
+      return c->unread;
+  }
+  return G_MAXUINT64;
+}
+
+/* A new device: alice's live message (sequence 5) comes before the history from this
+ * user's other device (her 1-4 and one this user wrote, in any order). The past ones are
+ * placed by time, are never unread, move the expected sequence past them (so 5 is shown,
+ * and 6 at once), and are duplicates when they come again, past or live. */
+static void
+test_past(Fixture *f, gconstpointer data)
+{
+  (void)data;
+  ASSERT_TEXTS(add_in(f, 5, 50), ""); /* held: 1-4 have not come */
+  ASSERT_TEXTS(add_past(f, f->dev_a, 3, 13, HARK_MESSAGE_IN, HARK_MESSAGE_HISTORY_ADDED), "");
+  ASSERT_TEXTS(add_past(f, f->dev_a, 1, 11, HARK_MESSAGE_IN, HARK_MESSAGE_HISTORY_ADDED), "");
+  ASSERT_TEXTS(add_past(f, f->dev_b, 1, 12, HARK_MESSAGE_OUT, HARK_MESSAGE_HISTORY_ADDED), "");
+  ASSERT_TEXTS(history_texts(f, ALICE, 10), "m11,m12,m13");
+  ASSERT_TEXTS(add_past(f, f->dev_a, 4, 14, HARK_MESSAGE_IN, HARK_MESSAGE_HISTORY_ADDED), "m50");
+  ASSERT_TEXTS(history_texts(f, ALICE, 10), "m11,m12,m13,m14,m50");
+  g_assert_cmpuint(unread_of(f, ALICE), ==, 1); /* only the live one */
+  ASSERT_TEXTS(add_past(f, f->dev_a, 1, 11, HARK_MESSAGE_IN, HARK_MESSAGE_HISTORY_DUPLICATE), "");
+  ASSERT_TEXTS(add_full(f, ALICE, f->dev_a, 3, 13, HARK_MESSAGE_HISTORY_DUPLICATE), "");
+  ASSERT_TEXTS(add_in(f, 6, 60), "m60");
+  ASSERT_TEXTS(history_texts(f, ALICE, 10), "m11,m12,m13,m14,m50,m60");
+  g_assert_cmpuint(unread_of(f, ALICE), ==, 2);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -823,5 +878,6 @@ main(int argc, char **argv)
   ADD("held-bounded", test_held_bounded);
   ADD("hostile-strings", test_hostile_strings);
   ADD("perf", test_perf);
+  ADD("past", test_past);
   return g_test_run();
 }

@@ -1,0 +1,230 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* messenger-sync.c: a new device's first history (docs/protocol.md, "Messages: history
+ * for a new device"). A device whose history is empty when it is logged in asks each
+ * other device of its user (`history-request`, sealed for that device alone); each
+ * answers with its last conversations as `history` batches sealed for the asker alone,
+ * which the asker stores with their ids, senders, sequences and times: shown in time
+ * order, never unread, no receipts. Answers from several devices overlap and are dropped
+ * by id. Only devices of the same user ask and answer (messenger-receive.c refuses the
+ * kinds from anyone else). */
+#include "messenger-private.h"
+
+#include "hark/presence.h"
+
+#include <string.h>
+
+/* The asker fetches what the login server held for it this long after asking: an
+ * answering device that did not find it online yet (its presence was being published)
+ * had the answer held. */
+#define SYNC_FETCH_S 5
+
+/* ---- asking ------------------------------------------------------------------------- */
+
+static gboolean
+history_is_empty(HarkMessenger *messenger)
+{
+  g_autoptr(GPtrArray) list = hark_message_history_conversations(messenger->history, NULL);
+  return list != NULL && list->len == 0;
+}
+
+static gboolean
+on_sync_fetch(gpointer data)
+{
+  HarkMessenger *messenger = data;
+  messenger->sync_source = 0;
+  hark_messenger_fetch(messenger);
+  return G_SOURCE_REMOVE;
+}
+
+static void
+ask_devices_ready(HarkMessenger *messenger, MessengerPeer *peer, const GError *error, gpointer data)
+{
+  if (messenger->sync_state != MESSENGER_SYNC_ASKING)
+    return;
+  if (error != NULL || peer->certificates == NULL) {
+    g_debug("messages: cannot ask for history: %s", error != NULL ? error->message : "no list");
+    messenger->sync_state = MESSENGER_SYNC_NONE; /* the next login or attach asks again */
+    return;
+  }
+  messenger->sync_state = MESSENGER_SYNC_DONE;
+  const char *own = hark_identity_get_fingerprint(messenger->node->identity);
+  guint asked = 0;
+  for (guint i = 0; i < peer->certificates->len; i++) {
+    const HarkLoginDeviceCertificate *c = peer->certificates->pdata[i];
+    if (g_strcmp0(c->device_id, own) == 0)
+      continue;
+    hark_messenger_send_once(messenger, peer->user, c->device_id, c->certificate,
+                             hark_message_past_request_new());
+    asked++;
+  }
+  messenger->counters.history_requests += asked;
+  if (asked > 0 && messenger->sync_source == 0)
+    messenger->sync_source =
+      hark_clock_add_seconds(messenger->clock, SYNC_FETCH_S, on_sync_fetch, messenger);
+}
+
+void
+hark_messenger_sync_start(HarkMessenger *messenger)
+{
+  g_autofree char *me_key = NULL;
+  if (messenger->history == NULL || messenger->stopping ||
+      messenger->sync_state != MESSENGER_SYNC_NONE ||
+      !hark_messenger_whoami(messenger, NULL, &me_key))
+    return;
+  if (!history_is_empty(messenger)) {
+    messenger->sync_state = MESSENGER_SYNC_DONE; /* not new: it keeps its own */
+    return;
+  }
+  messenger->sync_state = MESSENGER_SYNC_ASKING;
+  hark_messenger_peer_devices(messenger, me_key, ask_devices_ready, NULL);
+}
+
+void
+hark_messenger_sync_stop(HarkMessenger *messenger)
+{
+  hark_messenger_source_stop(messenger, &messenger->sync_source);
+}
+
+/* ---- answering ---------------------------------------------------------------------- */
+
+/* One asking device is answered at most once in this long: a request that comes again
+ * (held and fetched, or from a device that restarts empty) costs no second history. */
+static gboolean
+may_answer(HarkMessenger *messenger, const char *device)
+{
+  gint64 now = hark_clock_now_monotonic(messenger->clock) / G_USEC_PER_SEC;
+  gpointer last = NULL;
+  if (g_hash_table_lookup_extended(messenger->sync_answered, device, NULL, &last) &&
+      now - GPOINTER_TO_SIZE(last) < MESSENGER_SYNC_COOLDOWN_S)
+    return FALSE;
+  if (g_hash_table_size(messenger->sync_answered) >= 1024)
+    g_hash_table_remove_all(messenger->sync_answered);
+  g_hash_table_replace(messenger->sync_answered, g_strdup(device), GSIZE_TO_POINTER(now));
+  return TRUE;
+}
+
+static void
+send_batch(HarkMessenger *messenger, const HarkEnvelope *request, GPtrArray *batch)
+{
+  if (batch->len == 0)
+    return;
+  g_autoptr(GError) error = NULL;
+  GVariant *inner =
+    hark_message_past_new((HarkMessagePast *const *)batch->pdata, batch->len, &error);
+  if (inner == NULL) { /* what the history holds passed the same checks: a bug */
+    g_warning("messages: a history batch: %s", error->message);
+  } else {
+    hark_messenger_send_once(messenger, request->sender, request->sender_device,
+                             request->certificate, inner);
+    messenger->counters.history_sent++;
+  }
+  g_ptr_array_set_size(batch, 0);
+}
+
+/* The past message for a stored one: its strings borrowed. */
+static HarkMessagePast
+past_of(const HarkHistoryMessage *m)
+{
+  HarkMessagePast p = {
+    .conversation = m->conversation,
+    .sender = m->sender,
+    .sender_device = m->sender_device,
+    .sequence = m->sequence,
+    .time = m->time,
+    .text = m->text,
+  };
+  memcpy(p.id, m->id, HARK_MESSAGE_ID_SIZE);
+  return p;
+}
+
+void
+hark_messenger_sync_answer(HarkMessenger *messenger, const HarkEnvelope *request)
+{
+  if (!may_answer(messenger, request->sender_device)) {
+    messenger->counters.history_requests_ignored++;
+    return;
+  }
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GPtrArray) conversations =
+    hark_message_history_conversations(messenger->history, &error);
+  if (conversations == NULL) {
+    g_warning("messages: cannot answer a history request: %s", error->message);
+    return;
+  }
+  /* The asker has just come online: look it up afresh rather than hold the answer. */
+  hark_messenger_peer_forget_online(messenger, request->sender);
+  g_autoptr(GPtrArray) batch = g_ptr_array_new_with_free_func(g_free);
+  gsize bytes = 0;
+  for (guint c = 0; c < conversations->len && c < MESSENGER_SYNC_CONVERSATIONS; c++) {
+    const HarkHistoryConversation *conversation = conversations->pdata[c];
+    g_autoptr(GPtrArray) messages = hark_message_history_list(
+      messenger->history, conversation->key, MESSENGER_SYNC_MESSAGES, NULL);
+    for (guint i = 0; messages != NULL && i < messages->len; i++) {
+      HarkMessagePast *p = g_new(HarkMessagePast, 1);
+      *p = past_of(messages->pdata[i]);
+      gsize size = hark_message_past_size(p);
+      if (batch->len == HARK_MESSAGE_MAX_PAST || bytes + size > HARK_MESSAGE_PAST_BATCH_BYTES) {
+        send_batch(messenger, request, batch);
+        bytes = 0;
+      }
+      g_ptr_array_add(batch, p);
+      bytes += size;
+    }
+    send_batch(messenger, request, batch); /* before its messages go */
+    bytes = 0;
+  }
+}
+
+/* ---- taking an answer ----------------------------------------------------------------- */
+
+/* Whether p may be in this user's history at all: a conversation with a user holds only
+ * that user's messages and this user's; never one this device sent (it knows its own). */
+static gboolean
+past_fits(HarkMessenger *messenger, const HarkMessagePast *p, const char *me_key)
+{
+  if (g_strcmp0(p->sender_device, hark_identity_get_fingerprint(messenger->node->identity)) == 0)
+    return FALSE;
+  if (!g_str_has_prefix(p->conversation, "u:"))
+    return TRUE;
+  g_autofree char *sender_key = hark_presence_name_key(p->sender);
+  return g_strcmp0(sender_key, me_key) == 0 || g_strcmp0(sender_key, p->conversation + 2) == 0;
+}
+
+void
+hark_messenger_sync_take(HarkMessenger *messenger, const HarkMessageInner *inner,
+                         const char *me_key)
+{
+  for (guint i = 0; i < inner->past->len; i++) {
+    const HarkMessagePast *p = inner->past->pdata[i];
+    if (!past_fits(messenger, p, me_key)) {
+      messenger->counters.history_refused++;
+      continue;
+    }
+    g_autofree char *sender_key = hark_presence_name_key(p->sender);
+    gboolean out = g_strcmp0(sender_key, me_key) == 0;
+    HarkHistoryMessage message = {
+      .conversation = p->conversation,
+      .sender = p->sender,
+      .sender_device = p->sender_device,
+      .sequence = p->sequence,
+      .time = p->time,
+      .kind = (char *)"text",
+      .text = p->text,
+      .direction = out ? HARK_MESSAGE_OUT : HARK_MESSAGE_IN,
+    };
+    memcpy(message.id, p->id, HARK_MESSAGE_ID_SIZE);
+    HarkMessageHistoryAdd added;
+    g_autoptr(GPtrArray) shown = NULL;
+    g_autoptr(GError) error = NULL;
+    if (!hark_message_history_add_past(messenger->history, &message, out ? NULL : p->sender,
+                                       &added, &shown, &error)) {
+      g_message("messages: cannot keep a past message: %s", error->message);
+      continue;
+    }
+    if (added == HARK_MESSAGE_HISTORY_ADDED)
+      messenger->counters.history_received++;
+    /* Live messages that waited for these are new: they are shown now. */
+    for (guint s = 0; shown != NULL && s < shown->len; s++)
+      hark_messenger_emit_message(messenger, shown->pdata[s]);
+  }
+}

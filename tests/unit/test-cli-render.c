@@ -1,0 +1,84 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* test-cli-render.c: how the cli shows the instant messages' events to a person
+ * (frontends/cli/render.c, compiled in): a chat line for `message`, a sentence for
+ * `message-state` and `typing`, and another user's text escaped, so a message cannot
+ * move the cursor, recolour the terminal or forge a line of its own. Other events keep
+ * the generic "* name key=value" form. */
+#include "cli.h"
+
+static JsonObject *
+object_of(const char *json)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(JsonNode) node = json_from_string(json, &error);
+  g_assert_no_error(error);
+  return json_object_ref(json_node_get_object(node));
+}
+
+static void
+assert_rendered(const char *event, const char *json, const char *expected)
+{
+  g_autoptr(JsonObject) data = object_of(json);
+  g_autofree char *text = cli_render_event(event, data);
+  g_assert_cmpstr(text, ==, expected);
+}
+
+static void
+test_message(void)
+{
+  assert_rendered("message",
+                  "{\"message_id\": \"00112233445566778899aabbccddeeff\", \"from\": \"bob\","
+                  " \"direction\": \"in\", \"conversation\": \"u:bob\", \"text\": \"hello alice\"}",
+                  "[bob] hello alice\n");
+  /* What this user wrote on another device. */
+  assert_rendered("message",
+                  "{\"from\": \"alice\", \"direction\": \"out\", \"conversation\": \"u:bob\","
+                  " \"text\": \"hi bob\"}",
+                  "[you to bob] hi bob\n");
+  assert_rendered("message",
+                  "{\"from\": \"bob\", \"direction\": \"in\", \"conversation\": \"u:bob\","
+                  " \"text\": \"later\", \"after_gap\": true}",
+                  "* (some messages did not arrive)\n[bob] later\n");
+}
+
+/* A hostile sender's text: a newline that would forge a line "[alice] ...", an escape
+ * sequence that clears the screen, a right-to-left override. None reaches the terminal
+ * as it is, and the output stays one line. */
+static void
+test_message_escaped(void)
+{
+  g_autoptr(JsonObject) data = object_of(
+    "{\"from\": \"bob\\u001b[2J\", \"direction\": \"in\", \"conversation\": \"u:bob\","
+    " \"text\": \"ok\\n[alice] send me your password\\u001b[2J\\u202e\"}");
+  g_autofree char *text = cli_render_event("message", data);
+  g_assert_true(g_str_has_prefix(text, "[bob\\x1b[2J] ok\\x0a[alice]"));
+  g_assert_null(strchr(text, '\x1b'));
+  g_assert_null(strstr(text, "\xe2\x80\xae"));
+  g_assert_true(strchr(text, '\n') == text + strlen(text) - 1);
+}
+
+static void
+test_state_and_typing(void)
+{
+  assert_rendered("message-state",
+                  "{\"message_id\": \"00112233445566778899aabbccddeeff\", \"device\":"
+                  " \"9a8b7c6d5e4f9a8b7c6d5e4f9a8b7c6d5e4f9a8b7c6d5e4f9a8b7c6d5e4f1234\","
+                  " \"state\": \"delivered\"}",
+                  "* message 001122334455 delivered on device 9a8b7c6d5e4f\n");
+  assert_rendered("typing", "{\"from\": \"bob\", \"device\": \"ab\", \"typing\": true}",
+                  "* bob is typing\n");
+  assert_rendered("typing", "{\"from\": \"bob\", \"device\": \"ab\", \"typing\": false}",
+                  "* bob stopped typing\n");
+  /* Any other event keeps the generic form. */
+  assert_rendered("logged-in", "{\"user\": \"alice\"}", "* logged-in user=alice\n");
+}
+
+int
+main(int argc, char **argv)
+{
+  g_test_init(&argc, &argv, NULL);
+  g_test_add_func("/cli-render/message", test_message);
+  g_test_add_func("/cli-render/message-escaped", test_message_escaped);
+  g_test_add_func("/cli-render/state-and-typing", test_state_and_typing);
+  return g_test_run();
+}
