@@ -11,6 +11,7 @@ G_BEGIN_DECLS
 
 #define MESSENGER_DEVICES_TTL_S 60 /* a user's device certificates are asked again after */
 #define MESSENGER_ONLINE_TTL_S 10 /* a user's online devices are looked up again after */
+#define MESSENGER_ONLINE_FRESH_MS 500 /* ... and, for a new message, after this */
 #define MESSENGER_FETCH_S 30 /* held messages are fetched at least this often */
 #define MESSENGER_PUMP_BATCH 64 /* outbox entries attempted at once */
 #define MESSENGER_GAP_GIVE_UP_S 3600 /* a gap not filled by then is shown as a gap */
@@ -60,6 +61,7 @@ typedef struct {
   gint64 certificates_at; /* monotonic s */
   GHashTable *online; /* device id -> SN "host:port", NULL until looked up */
   gint64 online_at;
+  gint64 online_at_us; /* the same, monotonic µs */
   GPtrArray *waiting_devices; /* MessengerWait*: want certificates */
   GPtrArray *waiting_online; /* MessengerWait*: want the online devices */
   gboolean asking_devices;

@@ -285,6 +285,15 @@ online_answered(HarkSearchAnswer answer, const HarkPresenceQuery *query, GPtrArr
   MessengerPeer *peer = peer_get(messenger, ask->user);
   peer_ask_free(ask);
   peer->asking_online = FALSE;
+  if (error != NULL && peer->online != NULL) {
+    /* No answer now (over the SN's lookup rate, say): what was known serves until the
+     * next try; a device that left answers 404 and its envelope is held. */
+    g_debug("messages: looking %s up: %s (the last answer is used)", peer->user, error->message);
+    peer->online_at = monotonic_s(messenger);
+    peer->online_at_us = hark_clock_now_monotonic(messenger->clock);
+    peer_answer(messenger, peer, peer->waiting_online, NULL);
+    return;
+  }
   GHashTable *online = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
   for (guint i = 0; records != NULL && i < records->len; i++) {
     const HarkPresenceRecord *record = records->pdata[i];
@@ -294,7 +303,9 @@ online_answered(HarkSearchAnswer answer, const HarkPresenceQuery *query, GPtrArr
   g_clear_pointer(&peer->online, g_hash_table_unref);
   peer->online = online;
   peer->online_at = monotonic_s(messenger);
-  /* No lookup answered: every device counts as offline (its envelopes are held). */
+  peer->online_at_us = hark_clock_now_monotonic(messenger->clock);
+  /* No lookup answered and nothing known: every device counts as offline (its
+   * envelopes are held). */
   peer_answer(messenger, peer, peer->waiting_online, NULL);
 }
 
@@ -360,7 +371,14 @@ hark_messenger_peer_devices_current(HarkMessenger *messenger, const char *user,
   CurrentWait *wait = g_new0(CurrentWait, 1);
   wait->ready = ready;
   wait->data = data;
-  hark_messenger_peer_forget_online(messenger, user);
+  /* Fresh within MESSENGER_ONLINE_FRESH_MS: a device that just logged in is sealed for
+   * from the next message, and a burst of messages costs one lookup, not one each (an SN
+   * answers a client 30 lookups a minute; over that, the last answer serves). */
+  g_autofree char *key = hark_presence_name_key(user);
+  MessengerPeer *peer = g_hash_table_lookup(messenger->peers, key);
+  if (peer != NULL && hark_clock_now_monotonic(messenger->clock) - peer->online_at_us >=
+                        MESSENGER_ONLINE_FRESH_MS * 1000)
+    hark_messenger_peer_forget_online(messenger, user);
   hark_messenger_peer_online(messenger, user, current_online, wait);
 }
 
@@ -462,16 +480,28 @@ static const HarkMessageRouteHooks route_hooks = {
 /* ---- the overlay's events ------------------------------------------------------------ */
 
 static void
+mark_peers_stale(HarkMessenger *messenger)
+{
+  GHashTableIter iter;
+  gpointer value;
+  g_hash_table_iter_init(&iter, messenger->peers);
+  while (g_hash_table_iter_next(&iter, NULL, &value)) {
+    MessengerPeer *peer = value;
+    peer->certificates_at = G_MININT64 / 2;
+    peer->online_at = G_MININT64 / 2;
+  }
+}
+
+static void
 on_event(gpointer data, const char *event, JsonObject *details)
 {
   HarkMessenger *messenger = data;
   if (g_strcmp0(event, "overlay-attached") == 0 || g_strcmp0(event, "certificate-changed") == 0 ||
       g_strcmp0(event, "overlay-role") == 0) {
-    /* A new way out: what waited is tried again, and what was held for us comes. A
-     * history request waiting for a device list goes with the peers: asked again. */
-    if (messenger->sync_state == MESSENGER_SYNC_ASKING)
-      messenger->sync_state = MESSENGER_SYNC_NONE;
-    g_hash_table_remove_all(messenger->peers);
+    /* A new way out: what waited is tried again, and what was held for us comes. What
+     * was learnt of others' devices is asked again when next needed; a question in
+     * flight still answers those waiting for it. */
+    mark_peers_stale(messenger);
     hark_messenger_pump_soon(messenger);
     hark_messenger_fetch(messenger);
     hark_messenger_sync_start(messenger);
