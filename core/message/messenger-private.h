@@ -14,6 +14,7 @@ G_BEGIN_DECLS
 #define MESSENGER_ONLINE_FRESH_MS 500 /* ... and, for a new message, after this */
 #define MESSENGER_FETCH_S 30 /* held messages are fetched at least this often */
 #define MESSENGER_PUMP_BATCH 64 /* outbox entries attempted at once */
+#define MESSENGER_SYNC_FOLLOW_S 180 /* a new device is sent what others missed for it */
 #define MESSENGER_GAP_GIVE_UP_S 3600 /* a gap not filled by then is shown as a gap */
 #define MESSENGER_HOLD_DAYS 30 /* the login server's default: retry after it gave up */
 #define MESSENGER_SYNC_CONVERSATIONS 20 /* a new device gets the last 20 conversations */
@@ -104,6 +105,7 @@ struct _HarkMessenger {
   MessengerSyncState sync_state;
   guint sync_source; /* the asker's fetch after asking */
   GHashTable *sync_answered; /* asking device -> monotonic s of the last answer */
+  GHashTable *sync_followers; /* a device answered lately -> MessengerFollower* */
   GHashTable *typing_sent; /* canonical user -> TypingSent* (messenger-commands.c) */
   MessengerCounters counters;
 };
@@ -197,6 +199,12 @@ void hark_messenger_sync_start(HarkMessenger *messenger);
 void hark_messenger_sync_stop(HarkMessenger *messenger);
 /* A history-request from another device of this user (checked by the caller). */
 void hark_messenger_sync_answer(HarkMessenger *messenger, const HarkEnvelope *request);
+/* A message this device just stored: each of its user's devices answered in the last
+ * MESSENGER_SYNC_FOLLOW_S that the sender did not seal for (it did not know the device
+ * yet) gets it as history, so nothing sent around a new device's first login misses it. */
+void hark_messenger_sync_follow(HarkMessenger *messenger, const HarkEnvelope *envelope,
+                                const HarkHistoryMessage *message);
+void hark_messenger_sync_followers_free(gpointer data);
 /* A history batch from another device of this user (checked by the caller). */
 void hark_messenger_sync_take(HarkMessenger *messenger, const HarkMessageInner *inner,
                               const char *me_key);

@@ -164,6 +164,7 @@ take_text(HarkMessenger *messenger, const HarkEnvelope *envelope, const HarkMess
   messenger->counters.received++;
   for (guint i = 0; shown != NULL && i < shown->len; i++)
     hark_messenger_emit_message(messenger, shown->pdata[i]);
+  hark_messenger_sync_follow(messenger, envelope, &message);
   return TRUE;
 }
 
@@ -289,8 +290,8 @@ hark_messenger_take(HarkMessenger *messenger, GBytes *bytes, const char *via)
     if (!outgoing) {
       messenger->counters.refused_history++;
       g_autofree char *sender = hark_text_escape(envelope->sender, -1, 64);
-      g_message("messages: refused a %s envelope from another user (%s) from %s",
-                inner->kind_name, sender, via);
+      g_message("messages: refused a %s envelope from another user (%s) from %s", inner->kind_name,
+                sender, via);
       return MESSENGER_REFUSED;
     }
     if (!replay_take(messenger, envelope, FALSE, &error)) {

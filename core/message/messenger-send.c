@@ -114,10 +114,11 @@ store_sealed(HarkMessenger *messenger, SendJob *job, JsonObject *answer, GError 
   g_autoptr(HarkMessageInner) inner =
     parsed != NULL ? hark_message_inner_parse(job->inner, error) : NULL;
   gboolean ok = inner != NULL;
+  g_autofree char *me = NULL;
+  HarkHistoryMessage message = { 0 };
   if (ok) {
-    g_autofree char *me = NULL;
     hark_messenger_whoami(messenger, &me, NULL);
-    HarkHistoryMessage message = {
+    message = (HarkHistoryMessage){
       .conversation = conversation,
       .sender = me,
       .sender_device = (char *)own,
@@ -140,6 +141,7 @@ store_sealed(HarkMessenger *messenger, SendJob *job, JsonObject *answer, GError 
     hark_message_history_rollback(history);
     return FALSE;
   }
+  hark_messenger_sync_follow(messenger, parsed, &message);
   g_autofree char *id = hark_messenger_id_hex(parsed->id);
   json_object_set_string_member(answer, "id", id);
   json_object_set_string_member(answer, "to", job->to);

@@ -137,6 +137,60 @@ past_of(const HarkHistoryMessage *m)
   return p;
 }
 
+typedef struct {
+  char *user;
+  GBytes *certificate;
+  gint64 until; /* monotonic s */
+} MessengerFollower;
+
+void
+hark_messenger_sync_followers_free(gpointer data)
+{
+  MessengerFollower *follower = data;
+  g_free(follower->user);
+  g_bytes_unref(follower->certificate);
+  g_free(follower);
+}
+
+static void
+follow(HarkMessenger *messenger, const HarkEnvelope *request)
+{
+  MessengerFollower *follower = g_new0(MessengerFollower, 1);
+  follower->user = g_strdup(request->sender);
+  follower->certificate = g_bytes_ref(request->certificate);
+  follower->until =
+    hark_clock_now_monotonic(messenger->clock) / G_USEC_PER_SEC + MESSENGER_SYNC_FOLLOW_S;
+  g_hash_table_replace(messenger->sync_followers, g_strdup(request->sender_device), follower);
+}
+
+void
+hark_messenger_sync_follow(HarkMessenger *messenger, const HarkEnvelope *envelope,
+                           const HarkHistoryMessage *message)
+{
+  gint64 now = hark_clock_now_monotonic(messenger->clock) / G_USEC_PER_SEC;
+  GHashTableIter iter;
+  gpointer device, value;
+  g_hash_table_iter_init(&iter, messenger->sync_followers);
+  while (g_hash_table_iter_next(&iter, &device, &value)) {
+    MessengerFollower *follower = value;
+    if (follower->until < now) {
+      g_hash_table_iter_remove(&iter);
+      continue;
+    }
+    if (hark_envelope_find_recipient((HarkEnvelope *)envelope, device) != NULL ||
+        g_strcmp0(device, envelope->sender_device) == 0)
+      continue;
+    HarkMessagePast p = past_of(message);
+    const HarkMessagePast *one = &p;
+    g_autoptr(GError) error = NULL;
+    GVariant *inner = hark_message_past_new((HarkMessagePast *const *)&one, 1, &error);
+    if (inner == NULL)
+      continue;
+    hark_messenger_send_once(messenger, follower->user, device, follower->certificate, inner);
+    messenger->counters.history_sent++;
+  }
+}
+
 void
 hark_messenger_sync_answer(HarkMessenger *messenger, const HarkEnvelope *request)
 {
@@ -144,6 +198,7 @@ hark_messenger_sync_answer(HarkMessenger *messenger, const HarkEnvelope *request
     messenger->counters.history_requests_ignored++;
     return;
   }
+  follow(messenger, request);
   g_autoptr(GError) error = NULL;
   g_autoptr(GPtrArray) conversations =
     hark_message_history_conversations(messenger->history, &error);
@@ -157,8 +212,8 @@ hark_messenger_sync_answer(HarkMessenger *messenger, const HarkEnvelope *request
   gsize bytes = 0;
   for (guint c = 0; c < conversations->len && c < MESSENGER_SYNC_CONVERSATIONS; c++) {
     const HarkHistoryConversation *conversation = conversations->pdata[c];
-    g_autoptr(GPtrArray) messages = hark_message_history_list(
-      messenger->history, conversation->key, MESSENGER_SYNC_MESSAGES, NULL);
+    g_autoptr(GPtrArray) messages = hark_message_history_list(messenger->history, conversation->key,
+                                                              MESSENGER_SYNC_MESSAGES, NULL);
     for (guint i = 0; messages != NULL && i < messages->len; i++) {
       HarkMessagePast *p = g_new(HarkMessagePast, 1);
       *p = past_of(messages->pdata[i]);
@@ -216,8 +271,8 @@ hark_messenger_sync_take(HarkMessenger *messenger, const HarkMessageInner *inner
     HarkMessageHistoryAdd added;
     g_autoptr(GPtrArray) shown = NULL;
     g_autoptr(GError) error = NULL;
-    if (!hark_message_history_add_past(messenger->history, &message, out ? NULL : p->sender,
-                                       &added, &shown, &error)) {
+    if (!hark_message_history_add_past(messenger->history, &message, out ? NULL : p->sender, &added,
+                                       &shown, &error)) {
       g_message("messages: cannot keep a past message: %s", error->message);
       continue;
     }
