@@ -95,6 +95,8 @@ on_idle_timeout(gpointer data)
   GIOStream *stream = g_steal_pointer(&conn->stream);
   g_clear_pointer(&conn->idle, g_source_unref);
   conn_busy(conn);
+  if (stream == NULL)
+    return G_SOURCE_REMOVE;
   /* libsoup, waiting for the next request, sees the end and lets the connection go. */
   g_io_stream_close_async(stream, G_PRIORITY_DEFAULT, NULL, conn_close_done, NULL);
   g_object_unref(stream);
@@ -131,7 +133,13 @@ on_wrote_body(SoupServerMessage *msg, gpointer data)
 {
   LoginServer *s = data;
   LoginConn *conn = conn_of(msg);
-  if (conn == NULL || conn->server == NULL || !may_keep(s, msg, conn))
+  if (conn == NULL || conn->server == NULL)
+    return;
+  /* Still idle from an earlier answer (a request that never reached on_headers, such as
+   * one libsoup refused itself): that wait ends here, or its timer would outlive conn
+   * (a use after free: the login server crashed in the Table I benchmark). */
+  conn_busy(conn);
+  if (!may_keep(s, msg, conn))
     return; /* libsoup closes it, as before */
   GSocketAddress *remote = conn->remote;
   g_object_ref(remote); /* the stolen message may take the last other reference */
