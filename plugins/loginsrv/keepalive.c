@@ -95,6 +95,8 @@ on_idle_timeout(gpointer data)
   GIOStream *stream = g_steal_pointer(&conn->stream);
   g_clear_pointer(&conn->idle, g_source_unref);
   conn_busy(conn);
+  if (stream == NULL)
+    return G_SOURCE_REMOVE; /* no longer ours: a request took it (see on_wrote_body) */
   /* libsoup, waiting for the next request, sees the end and lets the connection go. */
   g_io_stream_close_async(stream, G_PRIORITY_DEFAULT, NULL, conn_close_done, NULL);
   g_object_unref(stream);
@@ -148,6 +150,9 @@ on_wrote_body(SoupServerMessage *msg, gpointer data)
     g_object_unref(remote);
     return;
   }
+  /* An answer written while the connection counts as idle already (no request start was
+   * seen for it): the earlier idle timer must not close the stream kept now. */
+  conn_busy(conn);
   conn->stream = stream;
   conn->idle = g_timeout_source_new_seconds(LOGIN_KEEP_IDLE_SECONDS);
   g_source_set_callback(conn->idle, on_idle_timeout, conn, NULL);
