@@ -341,6 +341,23 @@ hark_messenger_peer_forget_online(HarkMessenger *messenger, const char *user)
     peer->online_at = G_MININT64 / 2;
 }
 
+/* Everything known of other users' devices is asked again at the next use. The peers
+ * stay: a send or an outbox attempt waiting on a question in flight hears its answer
+ * (dropping them would leave that `msg` unanswered and that outbox entry never tried
+ * again). */
+static void
+peers_forget(HarkMessenger *messenger)
+{
+  GHashTableIter iter;
+  gpointer value;
+  g_hash_table_iter_init(&iter, messenger->peers);
+  while (g_hash_table_iter_next(&iter, NULL, &value)) {
+    MessengerPeer *peer = value;
+    peer->certificates_at = G_MININT64 / 2;
+    peer->online_at = G_MININT64 / 2;
+  }
+}
+
 /* ---- the router's view of envelopes -------------------------------------------------- */
 
 static void
@@ -400,7 +417,7 @@ on_event(gpointer data, const char *event, JsonObject *details)
   if (g_strcmp0(event, "overlay-attached") == 0 || g_strcmp0(event, "certificate-changed") == 0 ||
       g_strcmp0(event, "overlay-role") == 0) {
     /* A new way out: what waited is tried again, and what was held for us comes. */
-    g_hash_table_remove_all(messenger->peers);
+    peers_forget(messenger);
     hark_messenger_pump_soon(messenger);
     hark_messenger_fetch(messenger);
   }
