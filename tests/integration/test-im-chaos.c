@@ -549,7 +549,8 @@ check_conversation(ChaosLab *lab, const ChaosConversation *c, ChaosCounts *count
       const char *from = json_object_get_string_member(m, "device");
       if (g_strcmp0(from, lab->device[d].device_id) != 0)
         continue;
-      g_hash_table_add(sent, message_key(from, json_object_get_string_member(m, "id")));
+      g_hash_table_insert(sent, message_key(from, json_object_get_string_member(m, "id")),
+                          GSIZE_TO_POINTER((gsize)json_object_get_int_member(m, "sequence")));
       g_hash_table_insert(
         per_device, (gpointer)from,
         GUINT_TO_POINTER(GPOINTER_TO_UINT(g_hash_table_lookup(per_device, from)) + 1));
@@ -562,9 +563,15 @@ check_conversation(ChaosLab *lab, const ChaosConversation *c, ChaosCounts *count
     if (s->conversation != c || s->id == NULL)
       continue;
     g_autofree char *key = message_key(lab->device[s->device].device_id, s->id);
-    if (!g_hash_table_contains(sent, key))
+    gpointer sequence = NULL;
+    if (!g_hash_table_lookup_extended(sent, key, NULL, &sequence))
       problem(counts, "%s: \"%s\" (%s) was answered sent but is not in its history",
               device_specs[s->device].name, s->text, s->id);
+    else if (GPOINTER_TO_SIZE(sequence) != (gsize)s->sequence)
+      problem(counts,
+              "%s: \"%s\" was answered sequence %" G_GINT64_FORMAT
+              ", its history says %" G_GSIZE_FORMAT,
+              device_specs[s->device].name, s->text, s->sequence, GPOINTER_TO_SIZE(sequence));
   }
   for (guint d = 0; d < N_DEVICES; d++) {
     if (histories[d] == NULL)
