@@ -60,10 +60,11 @@ struct Op {
   GBytes *body;
   gboolean sign;
   gboolean other_way_tried;
+  gboolean via_tunnel; /* the way the message in flight went (the client's may change) */
   GCancellable *attempt; /* of the message in flight, to give up on a direct one */
   guint patience_source; /* while a direct message has no connection yet */
   gboolean connected; /* the message in flight has a connection (new or pooled) */
-  gint64 sent_at; /* monotonic, of a direct message */
+  gint64 sent_at; /* monotonic, when a direct message began its connection; 0 while queued */
   gboolean gave_up; /* attempt was cancelled to go through the super node */
   GInputStream *stream; /* the answer's body, while it is read */
   GByteArray *answer; /* what was read of it */

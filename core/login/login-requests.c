@@ -310,6 +310,7 @@ hark_login_op_transmit(Op *op)
   if (client->via_tunnel || op->other_way_tried)
     soup_message_add_flags(op->msg, SOUP_MESSAGE_NEW_CONNECTION);
   op->tls_errors = 0;
+  op->via_tunnel = client->via_tunnel;
   op->connected = FALSE;
   op->gave_up = FALSE;
   op->attempt = g_cancellable_new();

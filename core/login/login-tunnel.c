@@ -4,11 +4,17 @@
  * no answer, is sent once more the other way. */
 #include "login-impl.h"
 
+/* The patience counts from the first step of the message's own connection: a message
+ * queued behind the session's per-host connection limit (a burst of requests) is waiting
+ * for the server to answer others, which says nothing about the path to it. */
 static void
 on_network_event(SoupMessage *msg, GSocketClientEvent event, GIOStream *connection, gpointer data)
 {
+  Op *op = data;
+  if (op->sent_at == 0)
+    op->sent_at = g_get_monotonic_time();
   if (event == G_SOCKET_CLIENT_CONNECTED)
-    ((Op *)data)->connected = TRUE;
+    op->connected = TRUE;
 }
 
 /* A pooled connection sends no network events; writing the headers proves it is up. */
@@ -29,7 +35,8 @@ on_direct_patience(gpointer data)
     op->patience_source = 0;
     return G_SOURCE_REMOVE;
   }
-  if (g_get_monotonic_time() - op->sent_at < DIRECT_CONNECT_PATIENCE_MS * 1000 ||
+  if (op->sent_at == 0 ||
+      g_get_monotonic_time() - op->sent_at < DIRECT_CONNECT_PATIENCE_MS * 1000 ||
       client->tunnel == NULL || client->via_tunnel || !client->tunnel_ready(client->tunnel_data))
     return G_SOURCE_CONTINUE;
   op->patience_source = 0;
@@ -44,7 +51,7 @@ hark_login_watch_direct_connection(Op *op)
 {
   if (op->client->via_tunnel || op->other_way_tried)
     return;
-  op->sent_at = g_get_monotonic_time();
+  op->sent_at = 0;
   g_signal_connect(op->msg, "network-event", G_CALLBACK(on_network_event), op);
   g_signal_connect(op->msg, "wrote-headers", G_CALLBACK(on_wrote_headers), op);
   op->patience_source = g_timeout_add(500, on_direct_patience, op);
@@ -60,7 +67,9 @@ hark_login_op_try_other_way(Op *op, const GError *error)
   if (op->other_way_tried || client->tunnel == NULL || error->domain == G_TLS_ERROR ||
       op->tls_errors != 0 || g_error_matches(error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
     return FALSE;
-  gboolean to_tunnel = !client->via_tunnel;
+  /* The other way of this message's: the client's way may have changed meanwhile (another
+   * request that gave up first), and going back the way that just failed helps nobody. */
+  gboolean to_tunnel = !op->via_tunnel;
   if (to_tunnel && !client->tunnel_ready(client->tunnel_data))
     return FALSE;
   op->other_way_tried = TRUE;

@@ -248,25 +248,45 @@ may_hold(HarkMessageHistory *h, const HarkHistoryMessage *m, GError **error)
   return FALSE;
 }
 
+/* Whether m's sequence was handed out here (take_sequence: this device wrote it, and its
+ * messages are added in the order taken). A copy of what this user wrote on another
+ * device is outgoing too, but comes over the network like any message: it is ordered. */
+static gboolean
+sequence_is_ours(HarkMessageHistory *h, const HarkHistoryMessage *m, gboolean *ours, GError **error)
+{
+  gint64 n = 0;
+  if (!hark_message_db_int_or(h,
+                              hark_message_db_query(h,
+                                                    "SELECT count(*) FROM outgoing"
+                                                    " WHERE device = ?1 AND conversation = ?2",
+                                                    error, "ss", m->sender_device, m->conversation),
+                              0, &n, error))
+    return FALSE;
+  *ours = n > 0;
+  return TRUE;
+}
+
 /* Stores and shows what is showable; *result as for add. */
 static gboolean
 add_message(HarkMessageHistory *h, const HarkHistoryMessage *m, const char *title,
             HarkMessageHistoryAdd *result, GPtrArray *shown, GError **error)
 {
   gint64 next = 1;
-  gboolean inserted = FALSE;
+  gboolean inserted = FALSE, ours = FALSE;
   if (!conversation_ensure(h, m->conversation, title, error))
     return FALSE;
-  if (m->direction == HARK_MESSAGE_IN &&
-      !expected_get(h, m->sender_device, m->conversation, &next, error))
+  if (m->direction == HARK_MESSAGE_OUT && !sequence_is_ours(h, m, &ours, error))
     return FALSE;
-  gboolean ahead = m->direction == HARK_MESSAGE_IN && (gint64)m->sequence > next;
+  gboolean ordered = !ours;
+  if (ordered && !expected_get(h, m->sender_device, m->conversation, &next, error))
+    return FALSE;
+  gboolean ahead = ordered && (gint64)m->sequence > next;
   if ((ahead && !may_hold(h, m, error)) || !insert_message(h, m, &inserted, error))
     return FALSE;
   *result = inserted ? HARK_MESSAGE_HISTORY_ADDED : HARK_MESSAGE_HISTORY_DUPLICATE;
   if (!inserted || ahead)
     return TRUE;
-  if (m->direction == HARK_MESSAGE_OUT || (gint64)m->sequence < next)
+  if (!ordered || (gint64)m->sequence < next)
     return show(h, m->sender_device, m->id, FALSE, shown, error);
   return release_from(h, m->sender_device, m->conversation, next, shown, error);
 }

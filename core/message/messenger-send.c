@@ -262,8 +262,11 @@ once_sent(HarkMessageRouteResult result, guint code, const char *text, gpointer 
 {
   OnceJob *job = data;
   HarkMessenger *messenger = job->op.messenger;
+  /* Over the SN's rate (429) it is not refused for good: the login server holds it, as
+   * a receipt dropped here would cost its message a retry and a duplicate. */
+  gboolean refused = result == HARK_MESSAGE_ROUTE_REFUSED && code != 429;
   if (messenger == NULL || messenger->stopping || result == HARK_MESSAGE_ROUTE_DELIVERED ||
-      result == HARK_MESSAGE_ROUTE_REFUSED) {
+      refused) {
     hark_messenger_op_end(job);
     once_job_free(job);
     return;
@@ -519,11 +522,14 @@ attempt_sent(HarkMessageRouteResult result, guint code, const char *text, gpoint
     attempt_outcome(messenger, attempt, TRUE, 0);
     break;
   case HARK_MESSAGE_ROUTE_REFUSED:
-    if (code == 429)
-      attempt_outcome(messenger, attempt, FALSE, 0);
-    else
+    if (code != 429) {
       attempt_failed(messenger, attempt, text);
-    break;
+      break;
+    }
+    /* Over the SN's rate: a burst (a restart's backlog, a busy conversation) would else
+     * back off further at every try; the login server takes it instead. */
+    attempt_hold(messenger, attempt);
+    return;
   default: /* not online there, unreachable, no SN: the login server holds it */
     hark_messenger_peer_forget_online(messenger, attempt->entry->user);
     attempt_hold(messenger, attempt);

@@ -419,6 +419,23 @@ hark_messenger_peer_forget_online(HarkMessenger *messenger, const char *user)
     peer->online_at = G_MININT64 / 2;
 }
 
+/* Everything known of other users' devices is asked again at the next use. The peers
+ * stay: a send or an outbox attempt waiting on a question in flight hears its answer
+ * (dropping them would leave that `msg` unanswered and that outbox entry never tried
+ * again). */
+static void
+peers_forget(HarkMessenger *messenger)
+{
+  GHashTableIter iter;
+  gpointer value;
+  g_hash_table_iter_init(&iter, messenger->peers);
+  while (g_hash_table_iter_next(&iter, NULL, &value)) {
+    MessengerPeer *peer = value;
+    peer->certificates_at = G_MININT64 / 2;
+    peer->online_at = G_MININT64 / 2;
+  }
+}
+
 /* ---- the router's view of envelopes -------------------------------------------------- */
 
 static void
@@ -480,19 +497,6 @@ static const HarkMessageRouteHooks route_hooks = {
 /* ---- the overlay's events ------------------------------------------------------------ */
 
 static void
-mark_peers_stale(HarkMessenger *messenger)
-{
-  GHashTableIter iter;
-  gpointer value;
-  g_hash_table_iter_init(&iter, messenger->peers);
-  while (g_hash_table_iter_next(&iter, NULL, &value)) {
-    MessengerPeer *peer = value;
-    peer->certificates_at = G_MININT64 / 2;
-    peer->online_at = G_MININT64 / 2;
-  }
-}
-
-static void
 on_event(gpointer data, const char *event, JsonObject *details)
 {
   HarkMessenger *messenger = data;
@@ -501,7 +505,7 @@ on_event(gpointer data, const char *event, JsonObject *details)
     /* A new way out: what waited is tried again, and what was held for us comes. What
      * was learnt of others' devices is asked again when next needed; a question in
      * flight still answers those waiting for it. */
-    mark_peers_stale(messenger);
+    peers_forget(messenger);
     hark_messenger_pump_soon(messenger);
     hark_messenger_fetch(messenger);
     hark_messenger_sync_start(messenger);

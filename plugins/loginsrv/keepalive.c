@@ -96,7 +96,7 @@ on_idle_timeout(gpointer data)
   g_clear_pointer(&conn->idle, g_source_unref);
   conn_busy(conn);
   if (stream == NULL)
-    return G_SOURCE_REMOVE;
+    return G_SOURCE_REMOVE; /* no longer ours: a request took it (see on_wrote_body) */
   /* libsoup, waiting for the next request, sees the end and lets the connection go. */
   g_io_stream_close_async(stream, G_PRIORITY_DEFAULT, NULL, conn_close_done, NULL);
   g_object_unref(stream);

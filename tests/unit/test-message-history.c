@@ -221,6 +221,38 @@ test_out_of_order(Fixture *f, gconstpointer data)
   ASSERT_TEXTS(add_full(f, GROUP, f->dev_a, 1, 31, HARK_MESSAGE_HISTORY_ADDED), "m31");
 }
 
+/* Adds an outgoing message of device (this user's) and returns what became showable. */
+static char *
+add_out(Fixture *f, const char *device, guint64 sequence, guint n)
+{
+  g_autoptr(HarkHistoryMessage) m = message(ALICE, "me", device, sequence, n, HARK_MESSAGE_OUT);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GPtrArray) shown = NULL;
+  HarkMessageHistoryAdd result = -1;
+  g_assert_true(hark_message_history_add(f->history, m, NULL, &result, &shown, &error));
+  g_assert_no_error(error);
+  g_autoptr(GString) texts = g_string_new(NULL);
+  for (guint i = 0; i < shown->len; i++)
+    g_string_append_printf(texts, "%s%s", i > 0 ? "," : "",
+                           ((HarkHistoryMessage *)shown->pdata[i])->text);
+  return g_string_free(g_steal_pointer(&texts), FALSE);
+}
+
+/* What this user wrote on another device comes as copies over the network, where a retry
+ * can overtake: they are shown in that device's order, as anyone's messages are. What
+ * this device wrote (its own sequences) is shown at once. */
+static void
+test_copies_in_order(Fixture *f, gconstpointer data)
+{
+  (void)data;
+  ASSERT_TEXTS(add_out(f, f->dev_b, 2, 2), "");
+  ASSERT_TEXTS(history_texts(f, ALICE, 10), "");
+  ASSERT_TEXTS(add_out(f, f->dev_b, 1, 1), "m1,m2");
+  guint64 own = own_sequence(f, ALICE);
+  ASSERT_TEXTS(add_out(f, f->dev_own, own, 10), "m10");
+  ASSERT_TEXTS(history_texts(f, ALICE, 10), "m1,m2,m10");
+}
+
 static void
 test_gap_escape(Fixture *f, gconstpointer data)
 {
@@ -867,6 +899,7 @@ main(int argc, char **argv)
   ADD("duplicate", test_duplicate);
   ADD("id-of-another-device", test_id_of_another_device);
   ADD("out-of-order", test_out_of_order);
+  ADD("copies-in-order", test_copies_in_order);
   ADD("gap-escape", test_gap_escape);
   ADD("restart", test_restart);
   ADD("transaction", test_transaction);
