@@ -28,6 +28,7 @@ typedef enum {
   HARK_MESSAGE_ERROR_UNDECRYPTABLE, /* the wrapped key or the body does not decrypt */
   HARK_MESSAGE_ERROR_REPLAYED, /* the replay guard has seen the counter, or it is too old */
   HARK_MESSAGE_ERROR_CRYPTO, /* OpenSSL failed (not the input's fault) */
+  HARK_MESSAGE_ERROR_NOT_ALLOWED, /* a group's rules: not a member, or not the admin */
 } HarkMessageError;
 
 /* error = "<what> refused: <format...>"; returns FALSE. */
@@ -134,6 +135,7 @@ typedef enum {
   HARK_MESSAGE_KIND_TEXT,
   HARK_MESSAGE_KIND_RECEIPT,
   HARK_MESSAGE_KIND_TYPING,
+  HARK_MESSAGE_KIND_GROUP, /* a membership change (message-group.h) */
   HARK_MESSAGE_KIND_OTHER, /* a kind this version does not know (a newer sender's): ignore */
 } HarkMessageKind;
 
@@ -144,6 +146,7 @@ typedef struct {
   GPtrArray *ids; /* receipt: of GBytes, HARK_MESSAGE_ID_SIZE each */
   char *state; /* receipt: "delivered" or "read" */
   gboolean on; /* typing */
+  struct _HarkMessageGroupChange *group; /* group */
 } HarkMessageInner;
 
 /* Floating references, NULL (and MALFORMED / TOO_LARGE) when out of limits. */

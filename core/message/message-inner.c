@@ -8,6 +8,7 @@
  * and for the one who reads it. A kind this version does not know is passed on as OTHER,
  * so that a newer sender's message is ignored rather than refused as malformed. */
 #include "message-envelope.h"
+#include "message-group.h"
 
 #include <string.h>
 
@@ -112,6 +113,7 @@ hark_message_inner_free(HarkMessageInner *inner)
   g_free(inner->text);
   g_clear_pointer(&inner->ids, g_ptr_array_unref);
   g_free(inner->state);
+  hark_message_group_change_free(inner->group);
   g_free(inner);
 }
 
@@ -221,6 +223,10 @@ hark_message_inner_parse(GVariant *value, GError **error)
   } else if (strcmp(kind, "typing") == 0) {
     inner->kind = HARK_MESSAGE_KIND_TYPING;
     ok = parse_typing(inner, fields, error);
+  } else if (strcmp(kind, "group") == 0) {
+    inner->kind = HARK_MESSAGE_KIND_GROUP;
+    inner->group = hark_message_group_change_parse(fields, error);
+    ok = inner->group != NULL;
   } else {
     inner->kind = HARK_MESSAGE_KIND_OTHER;
   }

@@ -393,6 +393,22 @@ static const HarkMessageRouteHooks route_hooks = {
 
 /* ---- the overlay's events ------------------------------------------------------------ */
 
+/* What was learnt of other users' devices is asked again at the next use. The peers stay:
+ * a send waiting for a lookup in flight (one started just before the attach) is answered
+ * by it, not left waiting for a peer that was freed. */
+static void
+peers_forget(HarkMessenger *messenger)
+{
+  GHashTableIter iter;
+  gpointer value;
+  g_hash_table_iter_init(&iter, messenger->peers);
+  while (g_hash_table_iter_next(&iter, NULL, &value)) {
+    MessengerPeer *peer = value;
+    peer->certificates_at = G_MININT64 / 2;
+    peer->online_at = G_MININT64 / 2;
+  }
+}
+
 static void
 on_event(gpointer data, const char *event, JsonObject *details)
 {
@@ -400,7 +416,7 @@ on_event(gpointer data, const char *event, JsonObject *details)
   if (g_strcmp0(event, "overlay-attached") == 0 || g_strcmp0(event, "certificate-changed") == 0 ||
       g_strcmp0(event, "overlay-role") == 0) {
     /* A new way out: what waited is tried again, and what was held for us comes. */
-    g_hash_table_remove_all(messenger->peers);
+    peers_forget(messenger);
     hark_messenger_pump_soon(messenger);
     hark_messenger_fetch(messenger);
   }

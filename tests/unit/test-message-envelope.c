@@ -210,7 +210,7 @@ test_kinds(Fixture *f, gconstpointer data)
     }
   }
   /* A newer sender's kind is passed on as OTHER, not refused. */
-  g_autoptr(GVariant) other = g_variant_ref_sink(g_variant_new_parsed("('group', @a{sv} {})"));
+  g_autoptr(GVariant) other = g_variant_ref_sink(g_variant_new_parsed("('poll', @a{sv} {})"));
   g_autoptr(HarkMessageInner) parsed = hark_message_inner_parse(other, &error);
   g_assert_no_error(error);
   g_assert_cmpint(parsed->kind, ==, HARK_MESSAGE_KIND_OTHER);
@@ -221,6 +221,7 @@ test_kinds(Fixture *f, gconstpointer data)
                         "('receipt', {'ids': <[b'short']>, 'state': <'read'>})",
                         "('receipt', {'ids': <[b'0123456789abcdef']>, 'state': <'seen'>})",
                         "('typing', {'on': <'yes'>})",
+                        "('group', @a{sv} {})",
                         "('Text!', @a{sv} {})" };
   for (guint i = 0; i < G_N_ELEMENTS(bad); i++) {
     g_autoptr(GVariant) v = g_variant_ref_sink(g_variant_new_parsed(bad[i]));
