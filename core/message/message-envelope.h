@@ -147,10 +147,14 @@ typedef struct {
   char *state; /* receipt: "delivered" or "read" */
   gboolean on; /* typing */
   struct _HarkMessageGroupChange *group; /* group */
+  struct _HarkMessageGroup *group_state; /* text to a group: its state (NULL when absent) */
 } HarkMessageInner;
 
 /* Floating references, NULL (and MALFORMED / TOO_LARGE) when out of limits. */
 GVariant *hark_message_text_new(const char *text, GError **error);
+/* A text with one more field (name: value, floating) beside `text`. */
+GVariant *hark_message_text_new_with(const char *text, const char *name, GVariant *value,
+                                     GError **error);
 GVariant *hark_message_receipt_new(const guint8 (*ids)[HARK_MESSAGE_ID_SIZE], guint n_ids,
                                    const char *state, GError **error);
 GVariant *hark_message_typing_new(gboolean on);

@@ -166,23 +166,44 @@ names_variant(GPtrArray *names)
   return g_variant_builder_end(&b);
 }
 
-GVariant *
-hark_message_group_change_new(const HarkMessageGroupChange *change)
+/* The state's fields into fields (a vardict builder). */
+static void
+state_add(GVariantBuilder *fields, const HarkMessageGroup *g)
 {
-  const HarkMessageGroup *g = change->group;
   guint8 id[HARK_MESSAGE_GROUP_ID_SIZE];
   for (guint i = 0; i < sizeof id; i++)
     id[i] =
       (guint8)(g_ascii_xdigit_value(g->id[2 * i]) << 4 | g_ascii_xdigit_value(g->id[2 * i + 1]));
+  g_variant_builder_add(fields, "{sv}", "group",
+                        g_variant_new_fixed_array(G_VARIANT_TYPE_BYTE, id, sizeof id, 1));
+  g_variant_builder_add(fields, "{sv}", "name", g_variant_new_string(g->name));
+  g_variant_builder_add(fields, "{sv}", "admin", g_variant_new_string(g->admin));
+  g_variant_builder_add(fields, "{sv}", "version", g_variant_new_uint64(g->version));
+  g_variant_builder_add(fields, "{sv}", "members", names_variant(g->members));
+}
+
+GVariant *
+hark_message_group_state_new(const HarkMessageGroup *group)
+{
   GVariantBuilder fields;
   g_variant_builder_init(&fields, G_VARIANT_TYPE_VARDICT);
-  g_variant_builder_add(&fields, "{sv}", "group",
-                        g_variant_new_fixed_array(G_VARIANT_TYPE_BYTE, id, sizeof id, 1));
+  state_add(&fields, group);
+  return g_variant_builder_end(&fields);
+}
+
+GVariant *
+hark_message_group_text_new(const char *text, const HarkMessageGroup *group, GError **error)
+{
+  return hark_message_text_new_with(text, "group", hark_message_group_state_new(group), error);
+}
+
+GVariant *
+hark_message_group_change_new(const HarkMessageGroupChange *change)
+{
+  GVariantBuilder fields;
+  g_variant_builder_init(&fields, G_VARIANT_TYPE_VARDICT);
+  state_add(&fields, change->group);
   g_variant_builder_add(&fields, "{sv}", "op", g_variant_new_string(op_names[change->op]));
-  g_variant_builder_add(&fields, "{sv}", "name", g_variant_new_string(g->name));
-  g_variant_builder_add(&fields, "{sv}", "admin", g_variant_new_string(g->admin));
-  g_variant_builder_add(&fields, "{sv}", "version", g_variant_new_uint64(g->version));
-  g_variant_builder_add(&fields, "{sv}", "members", names_variant(g->members));
   g_variant_builder_add(&fields, "{sv}", "users", names_variant(change->users));
   return g_variant_new("(sa{sv})", "group", &fields);
 }
@@ -222,16 +243,14 @@ names_parse(GVariant *list, guint max, const char *what, GError **error)
   return g_steal_pointer(&names);
 }
 
-HarkMessageGroupChange *
-hark_message_group_change_parse(GVariant *fields, GError **error)
+HarkMessageGroup *
+hark_message_group_state_parse(GVariant *fields, GError **error)
 {
-  g_autoptr(GVariant) id = NULL, op = NULL, name = NULL, admin = NULL, version = NULL,
-                      members = NULL, users = NULL;
-  if (!lookup(fields, "group", "ay", &id, error) || !lookup(fields, "op", "s", &op, error) ||
-      !lookup(fields, "name", "s", &name, error) || !lookup(fields, "admin", "s", &admin, error) ||
+  g_autoptr(GVariant) id = NULL, name = NULL, admin = NULL, version = NULL, members = NULL;
+  if (!lookup(fields, "group", "ay", &id, error) || !lookup(fields, "name", "s", &name, error) ||
+      !lookup(fields, "admin", "s", &admin, error) ||
       !lookup(fields, "version", "t", &version, error) ||
-      !lookup(fields, "members", "as", &members, error) ||
-      !lookup(fields, "users", "as", &users, error))
+      !lookup(fields, "members", "as", &members, error))
     return NULL;
   gsize id_size = 0;
   const guint8 *id_bytes = g_variant_get_fixed_array(id, &id_size, 1);
@@ -240,16 +259,6 @@ hark_message_group_change_parse(GVariant *fields, GError **error)
                 HARK_MESSAGE_GROUP_ID_SIZE);
     return NULL;
   }
-  g_autoptr(HarkMessageGroupChange) change = g_new0(HarkMessageGroupChange, 1);
-  const char *op_name = g_variant_get_string(op, NULL);
-  guint o = 0;
-  while (o < G_N_ELEMENTS(op_names) && strcmp(op_names[o], op_name) != 0)
-    o++;
-  if (o == G_N_ELEMENTS(op_names)) {
-    group_error(error, HARK_MESSAGE_ERROR_MALFORMED, "the op is not create, add, remove or leave");
-    return NULL;
-  }
-  change->op = (HarkMessageGroupOp)o;
   const char *name_text = g_variant_get_string(name, NULL);
   const char *admin_text = g_variant_get_string(admin, NULL);
   g_autofree char *admin_key =
@@ -264,18 +273,37 @@ hark_message_group_change_parse(GVariant *fields, GError **error)
   }
   g_autoptr(GPtrArray) member_list =
     names_parse(members, HARK_MESSAGE_GROUP_MAX_MEMBERS, "members", error);
-  change->users =
-    member_list != NULL ? names_parse(users, HARK_MESSAGE_GROUP_MAX_MEMBERS, "users", error) : NULL;
-  if (change->users == NULL)
+  if (member_list == NULL)
     return NULL;
-  change->group = g_new0(HarkMessageGroup, 1);
+  HarkMessageGroup *group = g_new0(HarkMessageGroup, 1);
   for (guint i = 0; i < id_size; i++)
-    g_snprintf(change->group->id + 2 * i, 3, "%02x", id_bytes[i]);
-  change->group->name = g_strdup(name_text);
-  change->group->admin = g_steal_pointer(&admin_key);
-  change->group->version = g_variant_get_uint64(version);
-  change->group->members = g_steal_pointer(&member_list);
-  return g_steal_pointer(&change);
+    g_snprintf(group->id + 2 * i, 3, "%02x", id_bytes[i]);
+  group->name = g_strdup(name_text);
+  group->admin = g_steal_pointer(&admin_key);
+  group->version = g_variant_get_uint64(version);
+  group->members = g_steal_pointer(&member_list);
+  return group;
+}
+
+HarkMessageGroupChange *
+hark_message_group_change_parse(GVariant *fields, GError **error)
+{
+  g_autoptr(GVariant) op = NULL, users = NULL;
+  if (!lookup(fields, "op", "s", &op, error) || !lookup(fields, "users", "as", &users, error))
+    return NULL;
+  g_autoptr(HarkMessageGroupChange) change = g_new0(HarkMessageGroupChange, 1);
+  const char *op_name = g_variant_get_string(op, NULL);
+  guint o = 0;
+  while (o < G_N_ELEMENTS(op_names) && strcmp(op_names[o], op_name) != 0)
+    o++;
+  if (o == G_N_ELEMENTS(op_names)) {
+    group_error(error, HARK_MESSAGE_ERROR_MALFORMED, "the op is not create, add, remove or leave");
+    return NULL;
+  }
+  change->op = (HarkMessageGroupOp)o;
+  change->users = names_parse(users, HARK_MESSAGE_GROUP_MAX_MEMBERS, "users", error);
+  change->group = change->users != NULL ? hark_message_group_state_parse(fields, error) : NULL;
+  return change->group != NULL ? g_steal_pointer(&change) : NULL;
 }
 
 /* ---- the rules ----------------------------------------------------------------------- */
@@ -387,6 +415,28 @@ hark_message_group_judge(const HarkMessageGroup *known, const char *me, const ch
   default:
     return judge_admin_change(known, sender, change, next, error);
   }
+}
+
+HarkMessageGroupVerdict
+hark_message_group_judge_state(const HarkMessageGroup *known, const char *me, const char *sender,
+                               const HarkMessageGroup *state, HarkMessageGroup **next,
+                               GError **error)
+{
+  *next = NULL;
+  gboolean newer =
+    known == NULL || (strcmp(known->id, state->id) == 0 &&
+                      strcmp(known->admin, state->admin) == 0 && state->version > known->version);
+  gboolean trusted = strcmp(sender, me) == 0 ||
+                     (strcmp(sender, state->admin) == 0 && hark_message_group_has(state, sender));
+  if ((known != NULL && hark_message_group_has(known, me)) || !newer || !trusted ||
+      !hark_message_group_has(state, me) || !hark_message_group_has(state, sender)) {
+    group_error(error, HARK_MESSAGE_ERROR_NOT_ALLOWED,
+                "a group's state is taken only by a device that does not know it (or left it), "
+                "from its own user or the group's admin, naming both as members");
+    return HARK_MESSAGE_GROUP_REFUSE;
+  }
+  *next = hark_message_group_copy(state);
+  return HARK_MESSAGE_GROUP_TAKE;
 }
 
 char *

@@ -15,7 +15,7 @@ G_BEGIN_DECLS
 #define HARK_MESSAGE_GROUP_MAX_NAME 64
 
 /* A group as one device knows it. members: canonical user names, sorted, no twice. */
-typedef struct {
+typedef struct _HarkMessageGroup {
   char id[2 * HARK_MESSAGE_GROUP_ID_SIZE + 1]; /* lower-case hex */
   char *name;
   char *admin; /* canonical: the creator, the only one who adds and removes */
@@ -65,6 +65,14 @@ gboolean hark_message_group_name_is_valid(const char *name);
 /* The inner plaintext of a change (floating), and its parse (from the kind's fields). */
 GVariant *hark_message_group_change_new(const HarkMessageGroupChange *change);
 HarkMessageGroupChange *hark_message_group_change_parse(GVariant *fields, GError **error);
+/* A group's state as the `group` field of a text to the group (a{sv}, floating: group,
+ * name, admin, version, members, as in a change), and its parse. */
+GVariant *hark_message_group_state_new(const HarkMessageGroup *group);
+HarkMessageGroup *hark_message_group_state_parse(GVariant *fields, GError **error);
+/* A text to a group (floating) that carries the group's state (for the sender's own new
+ * devices and, from the admin, a member's), or NULL when the text is out of limits. */
+GVariant *hark_message_group_text_new(const char *text, const HarkMessageGroup *group,
+                                      GError **error);
 
 /* The rules. known: this device's state of the group (NULL when it has none); me and
  * sender: canonical user names. On TAKE, *next is the state to keep. */
@@ -72,6 +80,15 @@ HarkMessageGroupVerdict hark_message_group_judge(const HarkMessageGroup *known, 
                                                  const char *sender,
                                                  const HarkMessageGroupChange *change,
                                                  HarkMessageGroup **next, GError **error);
+/* The state a text to the group carries: taken (whole) only by a device that does not
+ * know the group or has left it, when the sender is its own user (another device of
+ * the same user) or the admin the state names, both members in it; and when it knew the
+ * group, only with the same admin and a newer version. REFUSE (NOT_ALLOWED) otherwise:
+ * a device in the group trusts nobody's list over its own. */
+HarkMessageGroupVerdict hark_message_group_judge_state(const HarkMessageGroup *known,
+                                                       const char *me, const char *sender,
+                                                       const HarkMessageGroup *state,
+                                                       HarkMessageGroup **next, GError **error);
 /* What the history shows for a change: "alice added mallory", ... */
 char *hark_message_group_describe(const char *sender, const HarkMessageGroupChange *change);
 const char *hark_message_group_op_name(HarkMessageGroupOp op);

@@ -50,15 +50,26 @@ inner_new(const char *kind, GVariantBuilder *fields)
 }
 
 GVariant *
-hark_message_text_new(const char *text, GError **error)
+hark_message_text_new_with(const char *text, const char *name, GVariant *value, GError **error)
 {
   g_return_val_if_fail(text != NULL, NULL);
-  if (!check_text(text, strlen(text), error))
+  if (!check_text(text, strlen(text), error)) {
+    if (value != NULL)
+      g_variant_unref(g_variant_ref_sink(value));
     return NULL;
+  }
   GVariantBuilder fields;
   g_variant_builder_init(&fields, G_VARIANT_TYPE_VARDICT);
   g_variant_builder_add(&fields, "{sv}", "text", g_variant_new_string(text));
+  if (name != NULL)
+    g_variant_builder_add(&fields, "{sv}", name, value);
   return inner_new("text", &fields);
+}
+
+GVariant *
+hark_message_text_new(const char *text, GError **error)
+{
+  return hark_message_text_new_with(text, NULL, NULL, error);
 }
 
 static gboolean
@@ -114,6 +125,7 @@ hark_message_inner_free(HarkMessageInner *inner)
   g_clear_pointer(&inner->ids, g_ptr_array_unref);
   g_free(inner->state);
   hark_message_group_change_free(inner->group);
+  hark_message_group_free(inner->group_state);
   g_free(inner);
 }
 
@@ -141,7 +153,11 @@ parse_text(HarkMessageInner *inner, GVariant *fields, GError **error)
   if (!check_text(data, length, error))
     return FALSE;
   inner->text = g_strdup(data);
-  return TRUE;
+  /* A text to a group may carry the group's state (message-group.h). */
+  g_autoptr(GVariant) group = g_variant_lookup_value(fields, "group", G_VARIANT_TYPE_VARDICT);
+  if (group != NULL)
+    inner->group_state = hark_message_group_state_parse(group, error);
+  return group == NULL || inner->group_state != NULL;
 }
 
 static gboolean

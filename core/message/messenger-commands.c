@@ -77,25 +77,25 @@ run_msg(HarkCommandCall *call, JsonObject *args, gpointer user_data)
   if (messenger == NULL)
     return;
   GError *error = NULL;
-  GVariant *inner = hark_message_text_new(json_object_get_string_member(args, "text"), &error);
+  const char *to = json_object_get_string_member(args, "to");
+  const char *text = json_object_get_string_member(args, "text");
+  g_autoptr(HarkMessageGroup) group = to[0] == '#' ? group_named(messenger, to, &error) : NULL;
+  if (to[0] == '#' && group == NULL) {
+    hark_command_call_return_error(call, error);
+    return;
+  }
+  /* To a group, the text carries the group's state: a member's device that logged in
+   * after the group was made learns it from its own user's or the admin's next message. */
+  GVariant *inner = group != NULL ? hark_message_group_text_new(text, group, &error)
+                                  : hark_message_text_new(text, &error);
   if (inner == NULL) {
     error->domain = HARK_COMMAND_ERROR;
     error->code = HARK_COMMAND_ERROR_BAD_ARGUMENTS;
     hark_command_call_return_error(call, error);
     return;
   }
-  const char *to = json_object_get_string_member(args, "to");
-  g_autofree char *group_to = NULL;
-  if (to[0] == '#') {
-    g_autoptr(HarkMessageGroup) group = group_named(messenger, to, &error);
-    if (group == NULL) {
-      g_variant_unref(g_variant_ref_sink(inner));
-      hark_command_call_return_error(call, error);
-      return;
-    }
-    to = group_to = g_strconcat("#", group->id, NULL);
-  }
-  hark_messenger_send(messenger, to, inner, sent, call);
+  g_autofree char *group_to = group != NULL ? g_strconcat("#", group->id, NULL) : NULL;
+  hark_messenger_send(messenger, group_to != NULL ? group_to : to, inner, sent, call);
 }
 
 /* ---- groups ---------------------------------------------------------------------------- */
@@ -485,6 +485,7 @@ counters_json(const MessengerCounters *c)
     { "refused_not_member", c->refused_not_member },
     { "refused_group", c->refused_group },
     { "group_changes", c->group_changes },
+    { "group_states", c->group_states },
   };
   for (gsize i = 0; i < G_N_ELEMENTS(rows); i++)
     json_object_set_int_member(o, rows[i].name, (gint64)rows[i].value);

@@ -35,6 +35,7 @@ typedef struct {
   guint64 refused_not_member; /* to a group this device does not know, or from a non-member */
   guint64 refused_group; /* membership changes against the group's rules */
   guint64 group_changes; /* membership changes taken */
+  guint64 group_states; /* groups learnt from a text's state (a new device of a member) */
 } MessengerCounters;
 
 /* A user's devices as this device knows them. */

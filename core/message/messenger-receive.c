@@ -216,20 +216,29 @@ take_typing(HarkMessenger *messenger, const HarkEnvelope *envelope, const HarkMe
 }
 
 /* A message to a group: only from a member of a group this device is in (its state as
- * this device has it). *group: that state. */
+ * this device has it), or with a state this device may take (from its own user or the
+ * group's admin, when it does not know the group: message-group.h). *take: that state,
+ * to keep with the message. */
 static gboolean
-group_allows_text(HarkMessenger *messenger, const HarkEnvelope *envelope, const char *me_key,
-                  HarkMessageGroup **group, GError **error)
+group_allows_text(HarkMessenger *messenger, const HarkEnvelope *envelope,
+                  const HarkMessageInner *inner, const char *me_key, HarkMessageGroup **take,
+                  GError **error)
 {
+  *take = NULL;
   g_autofree char *sender_key = hark_presence_name_key(envelope->sender);
-  *group = hark_message_history_group_get(messenger->history, envelope->to + 1, NULL);
-  if (*group == NULL || !hark_message_group_has(*group, me_key))
-    return hark_message_refuse(error, HARK_MESSAGE_ERROR_NOT_ALLOWED, "group message",
-                               "to a group this user is not in");
-  if (!hark_message_group_has(*group, sender_key))
+  g_autoptr(HarkMessageGroup) known =
+    hark_message_history_group_get(messenger->history, envelope->to + 1, NULL);
+  if (known != NULL && hark_message_group_has(known, me_key)) {
+    if (hark_message_group_has(known, sender_key))
+      return TRUE;
     return hark_message_refuse(error, HARK_MESSAGE_ERROR_NOT_ALLOWED, "group message",
                                "its sender is not a member");
-  return TRUE;
+  }
+  if (inner->group_state == NULL || strcmp(inner->group_state->id, envelope->to + 1) != 0)
+    return hark_message_refuse(error, HARK_MESSAGE_ERROR_NOT_ALLOWED, "group message",
+                               "to a group this user is not in");
+  return hark_message_group_judge_state(known, me_key, sender_key, inner->group_state, take,
+                                        error) == HARK_MESSAGE_GROUP_TAKE;
 }
 
 /* A membership change: the group's rules (message-group.c) against what this device
@@ -305,11 +314,11 @@ take_message(HarkMessenger *messenger, const HarkEnvelope *envelope, const HarkM
     }
     g_autofree char *sender_key = hark_presence_name_key(envelope->sender);
     text = hark_message_group_describe(sender_key, inner->group);
-  } else if (to_group && !group_allows_text(messenger, envelope, me_key, &group, &error)) {
+  } else if (to_group && !group_allows_text(messenger, envelope, inner, me_key, &group, &error)) {
     count_group_refusal(messenger, &messenger->counters.refused_not_member, error, envelope, via);
     return MESSENGER_REFUSED;
   }
-  const HarkMessageGroup *changed = inner->kind == HARK_MESSAGE_KIND_GROUP ? group : NULL;
+  const HarkMessageGroup *changed = group; /* a change's, or a state a text brought */
   if (!take_text(messenger, envelope, inner, conversation, outgoing,
                  text != NULL ? text : inner->text, changed, &error)) {
     if (error->domain == HARK_MESSAGE_ERROR)
@@ -318,8 +327,10 @@ take_message(HarkMessenger *messenger, const HarkEnvelope *envelope, const HarkM
       g_message("messages: cannot keep a message from %s: %s", via, error->message);
     return error->domain == HARK_MESSAGE_ERROR ? MESSENGER_REFUSED : MESSENGER_LATER;
   }
-  if (changed != NULL)
+  if (changed != NULL && inner->kind == HARK_MESSAGE_KIND_GROUP)
     messenger->counters.group_changes++;
+  else if (changed != NULL)
+    messenger->counters.group_states++;
   acknowledge(messenger, envelope, "delivered");
   return MESSENGER_TAKEN;
 }

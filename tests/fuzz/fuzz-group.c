@@ -5,7 +5,8 @@
  * but who may be hostile. It goes through hark_message_inner_parse; a `group` kind that
  * parses must honour every limit, and is judged by the rules as carol's device would
  * (not knowing the group, and knowing it as a member with alice its admin), then
- * described. Whatever the rules take must be a state within the limits. Seeds:
+ * described; a text's group state is judged as a new device of carol's would. Whatever the
+ * rules take must be a state within the limits. Seeds:
  * make-group-seeds.c. */
 #include <stdint.h>
 #include <stdlib.h>
@@ -65,6 +66,17 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
   g_autoptr(HarkMessageInner) parsed = hark_message_inner_parse(inner, &error);
   if (parsed == NULL) {
     fuzz_say("refused", error->message);
+    return 0;
+  }
+  if (parsed->kind == HARK_MESSAGE_KIND_TEXT && parsed->group_state != NULL) {
+    check_state(parsed->group_state);
+    g_autoptr(HarkMessageGroup) next = NULL;
+    g_autoptr(GError) refused = NULL;
+    if ((hark_message_group_judge_state(NULL, "carol", parsed->group_state->admin,
+                                        parsed->group_state, &next,
+                                        &refused) == HARK_MESSAGE_GROUP_TAKE) != (next != NULL))
+      abort();
+    fuzz_say(next != NULL ? "state taken" : "state refused", NULL);
     return 0;
   }
   if (parsed->kind != HARK_MESSAGE_KIND_GROUP) {

@@ -40,5 +40,15 @@ main(int argc, char **argv)
   write_seed(argv[1], "leave", HARK_MESSAGE_GROUP_LEAVE, "", "alice", 3, "alice carol");
   write_seed(argv[1], "hostile-add", HARK_MESSAGE_GROUP_ADD, "mallory", "bob", 4,
              "alice bob carol mallory");
+  /* A text to the group with its state. */
+  const char *members[] = { "alice", "bob", "carol", NULL };
+  g_autoptr(HarkMessageGroup) group =
+    hark_message_group_new("00112233445566778899aabbccddeeff", "friends", "alice", 3, members);
+  g_autoptr(GVariant) text = g_variant_ref_sink(hark_message_group_text_new("hi", group, NULL));
+  g_autoptr(GVariant) normal = g_variant_get_normal_form(text);
+  g_autofree char *path = g_build_filename(argv[1], "text-with-state", NULL);
+  if (!g_file_set_contents(path, g_variant_get_data(normal), (gssize)g_variant_get_size(normal),
+                           NULL))
+    g_error("cannot write %s", path);
   return 0;
 }

@@ -5,7 +5,8 @@
  *
  * What a user would notice: alice makes a group with bob and carol; what each of them
  * writes reaches every other member once, in the order it was written; bob, away, gets
- * the group's messages when he comes back; carol leaves and gets nothing after. And the
+ * the group's messages when he comes back; carol leaves and gets nothing after; alice's
+ * phone, logged in after the group was made, learns it from her next message. And the
  * attacks: bob (a member, not the admin) adds mallory from a hacked client: alice's and
  * carol's devices refuse the change (counted) and never seal for mallory; mallory, who
  * is not a member, posts to the group and changes its membership from a hacked client:
@@ -168,8 +169,10 @@ hack_history(LabNode *node, const char *sql)
   return ok && lab_node_start(node);
 }
 
+/* A device of user, attached and published: a new user's first, or (register_first
+ * FALSE) another device of a user who has one. */
 static LabNode *
-client_start(GroupLab *lab, const char *name, const char *user)
+client_start(GroupLab *lab, const char *name, const char *user, gboolean register_first)
 {
   g_autofree char *config = client_config(lab, name);
   g_autoptr(LabNode) node = lab_node_new(name, config);
@@ -177,7 +180,13 @@ client_start(GroupLab *lab, const char *name, const char *user)
     return NULL;
   g_autoptr(JsonObject) attached =
     wait_until(node, "overlay", lab_overlay_is_attached, NULL, "attached");
-  if (attached == NULL || !lab_register_and_login(node, user))
+  if (attached == NULL || (register_first && !lab_register_and_login(node, user)))
+    return NULL;
+  g_autofree char *password = g_strdup_printf("%s-password-1", user);
+  g_autoptr(JsonObject) login =
+    register_first ? NULL
+                   : lab_call(node, "login", lab_args("user", user, "password", password, NULL));
+  if (!register_first && login == NULL)
     return NULL;
   g_autoptr(JsonObject) published =
     wait_until(node, "directory", lab_directory_is_published, NULL, "published");
@@ -201,9 +210,9 @@ lab_set_up(GroupLab *lab, gconstpointer data)
     return;
   g_autoptr(JsonObject) super =
     wait_until(lab->sn, "overlay", lab_overlay_is_super, NULL, "serving");
-  if (super == NULL || (lab->alice = client_start(lab, "alice-grp", "alice")) == NULL ||
-      (lab->bob = client_start(lab, "bob-grp", "bob")) == NULL ||
-      (lab->carol = client_start(lab, "carol-grp", "carol")) == NULL)
+  if (super == NULL || (lab->alice = client_start(lab, "alice-grp", "alice", TRUE)) == NULL ||
+      (lab->bob = client_start(lab, "bob-grp", "bob", TRUE)) == NULL ||
+      (lab->carol = client_start(lab, "carol-grp", "carol", TRUE)) == NULL)
     return;
   g_autoptr(JsonObject) created =
     lab_call(lab->alice, "group-create", lab_args("name", "friends", "users", "bob, carol", NULL));
@@ -310,7 +319,7 @@ static void
 test_hostile(GroupLab *lab, gconstpointer data)
 {
   LAB_UP(lab);
-  lab->mallory = client_start(lab, "mallory-grp", "mallory");
+  lab->mallory = client_start(lab, "mallory-grp", "mallory", TRUE);
   HARK_REQUIRE(lab->mallory != NULL);
   const char *id = lab->group + 1;
   /* bob's client thinks he is the admin, and adds mallory. */
@@ -358,11 +367,44 @@ test_hostile(GroupLab *lab, gconstpointer data)
   g_assert_cmpuint(count_text(lab->mallory, lab->group, "all still here (grp-e0e0)"), ==, 0);
 }
 
+/* alice's phone logs in after the group was made: it learns the group from the next
+ * message alice writes on her laptop (the state a group text carries, from its own
+ * user), and then shows what bob writes too. */
+static void
+test_new_device(GroupLab *lab, gconstpointer data)
+{
+  LAB_UP(lab);
+  g_autoptr(LabNode) phone = client_start(lab, "alice-phone-grp", "alice", FALSE);
+  HARK_REQUIRE(phone != NULL);
+  /* The laptop and bob ask for alice's devices again (they keep a user's list 60 s). */
+  HARK_REQUIRE(lab_node_restart(lab->alice) && lab_node_restart(lab->bob));
+  const char *mine = "from my laptop (grp-f1a0)";
+  const char *bobs = "hello both of alice's devices (grp-f1a1)";
+  g_autoptr(JsonObject) sent = send_text(lab->alice, lab->group, mine);
+  HARK_REQUIRE(sent != NULL);
+  g_assert_cmpint(json_object_get_int_member(sent, "devices"), ==, 3); /* bob, carol, phone */
+  HARK_REQUIRE(wait_text(phone, lab->group, mine));
+  g_assert_cmpint(lab_device_counter(phone, "group_states"), ==, 1);
+  g_autoptr(JsonObject) answer = send_text(lab->bob, lab->group, bobs);
+  HARK_REQUIRE(answer != NULL);
+  HARK_REQUIRE(wait_text(phone, lab->group, bobs));
+  g_assert_cmpuint(count_text(phone, lab->group, mine), ==, 1);
+  g_autoptr(JsonObject) groups = lab_call(phone, "groups", NULL);
+  HARK_REQUIRE(groups != NULL);
+  JsonArray *list = json_object_get_array_member(groups, "groups");
+  g_assert_cmpuint(json_array_get_length(list), ==, 1);
+  g_assert_cmpstr(json_object_get_string_member(json_array_get_object_element(list, 0), "admin"),
+                  ==, "alice");
+  lab_node_kill(phone);
+}
+
 int
 main(int argc, char **argv)
 {
   hark_test_init_isolated(&argc, &argv, 120000);
   hark_test_add_isolated("/im-groups/members", GroupLab, NULL, lab_set_up, test_members,
+                         lab_tear_down);
+  hark_test_add_isolated("/im-groups/new-device", GroupLab, NULL, lab_set_up, test_new_device,
                          lab_tear_down);
   hark_test_add_isolated("/im-groups/hostile", GroupLab, NULL, lab_set_up, test_hostile,
                          lab_tear_down);

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* test-message-group.c: the rules of group conversations (core/message/message-group.c)
  * without a network: who may create, add, remove and leave, what a device that does not
- * know the group takes, the order of the admin's changes, and the `group` kind's limits
+ * know the group takes (from a change, or from the state a group text carries), the order
+ * of the admin's changes, and the `group` kind's limits
  * (a change a hostile member or stranger could make up is refused with the reason). */
 #include "message-group.h"
 
@@ -172,6 +173,61 @@ test_newcomer(void)
   g_assert_cmpint(judge(left, "carol", "alice", back, &next, &error), ==, HARK_MESSAGE_GROUP_TAKE);
 }
 
+/* The state a group text carries: taken only by a device outside the group, from its own
+ * user or the admin it names. */
+static void
+test_state(void)
+{
+  g_autoptr(HarkMessageGroup) state = group_of("alice", 3, "alice bob carol");
+  g_autoptr(HarkMessageGroup) next = NULL;
+  g_autoptr(GError) error = NULL;
+  /* bob's new phone: from bob's laptop, or from alice (the admin). */
+  g_assert_cmpint(hark_message_group_judge_state(NULL, "bob", "bob", state, &next, &error), ==,
+                  HARK_MESSAGE_GROUP_TAKE);
+  g_clear_pointer(&next, hark_message_group_free);
+  g_assert_cmpint(hark_message_group_judge_state(NULL, "bob", "alice", state, &next, &error), ==,
+                  HARK_MESSAGE_GROUP_TAKE);
+  g_clear_pointer(&next, hark_message_group_free);
+  /* From carol, a member but not the admin: refused (she could name anyone admin). */
+  g_assert_cmpint(hark_message_group_judge_state(NULL, "bob", "carol", state, &next, &error), ==,
+                  HARK_MESSAGE_GROUP_REFUSE);
+  g_assert_error(error, HARK_MESSAGE_ERROR, HARK_MESSAGE_ERROR_NOT_ALLOWED);
+  g_clear_error(&error);
+  /* A device in the group takes nobody's list over its own, not even the admin's. */
+  g_autoptr(HarkMessageGroup) known = group_of("alice", 3, "alice bob");
+  g_assert_cmpint(hark_message_group_judge_state(known, "bob", "alice", state, &next, &error), ==,
+                  HARK_MESSAGE_GROUP_REFUSE);
+  g_clear_error(&error);
+  /* One that left takes only a newer state of the same admin. */
+  g_autoptr(HarkMessageGroup) left = group_of("alice", 3, "alice carol");
+  g_assert_cmpint(hark_message_group_judge_state(left, "bob", "alice", state, &next, &error), ==,
+                  HARK_MESSAGE_GROUP_REFUSE);
+  g_clear_error(&error);
+  g_autoptr(HarkMessageGroup) newer = group_of("alice", 4, "alice bob carol");
+  g_assert_cmpint(hark_message_group_judge_state(left, "bob", "alice", newer, &next, &error), ==,
+                  HARK_MESSAGE_GROUP_TAKE);
+  g_clear_pointer(&next, hark_message_group_free);
+  /* A state that leaves this user or the sender out is refused. */
+  g_autoptr(HarkMessageGroup) without = group_of("alice", 3, "alice carol");
+  g_assert_cmpint(hark_message_group_judge_state(NULL, "bob", "alice", without, &next, &error), ==,
+                  HARK_MESSAGE_GROUP_REFUSE);
+  g_clear_error(&error);
+  g_assert_null(next);
+
+  /* The text that carries it round-trips; a malformed state makes the text malformed. */
+  g_autoptr(GVariant) text = g_variant_ref_sink(hark_message_group_text_new("hi", state, &error));
+  g_autoptr(HarkMessageInner) parsed = hark_message_inner_parse(text, &error);
+  g_assert_no_error(error);
+  g_assert_cmpstr(parsed->text, ==, "hi");
+  g_assert_nonnull(parsed->group_state);
+  g_assert_cmpuint(parsed->group_state->version, ==, 3);
+  g_autoptr(GVariant) bad = g_variant_ref_sink(
+    g_variant_new_parsed("('text', {'text': <'hi'>, 'group': <@a{sv} {'name': <'x'>}>})"));
+  g_autoptr(HarkMessageInner) refused = hark_message_inner_parse(bad, &error);
+  g_assert_null(refused);
+  g_assert_error(error, HARK_MESSAGE_ERROR, HARK_MESSAGE_ERROR_MALFORMED);
+}
+
 /* The kind round-trips, and what a hostile sender could put in it is refused. */
 static void
 test_kind(void)
@@ -246,6 +302,7 @@ main(int argc, char **argv)
   g_test_add_func("/message-group/admin-only", test_admin_only);
   g_test_add_func("/message-group/order", test_order);
   g_test_add_func("/message-group/newcomer", test_newcomer);
+  g_test_add_func("/message-group/state", test_state);
   g_test_add_func("/message-group/kind", test_kind);
   return g_test_run();
 }
