@@ -522,6 +522,10 @@ attempt_sent(HarkMessageRouteResult result, guint code, const char *text, gpoint
     attempt_outcome(messenger, attempt, TRUE, 0);
     break;
   case HARK_MESSAGE_ROUTE_REFUSED:
+    if (code == 413) { /* over a wire message (64 KiB: a large group's): the hold takes 256 */
+      attempt_hold(messenger, attempt);
+      return;
+    }
     if (code == 429)
       attempt_outcome(messenger, attempt, FALSE, 0);
     else

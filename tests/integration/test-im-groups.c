@@ -275,6 +275,10 @@ test_members(GroupLab *lab, gconstpointer data)
       g_autoptr(JsonObject) sent = send_text(senders[s], lab->group, texts[s][i]);
       HARK_REQUIRE(sent != NULL);
       g_assert_cmpint(json_object_get_int_member(sent, "devices"), ==, 2);
+      if (s == 0 && i == 0)
+        g_test_message("a group text of %zu bytes for 2 devices (3 members): an envelope of "
+                       "%" G_GINT64_FORMAT " bytes",
+                       strlen(texts[s][i]), json_object_get_int_member(sent, "bytes"));
     }
   assert_everyone_has(lab, texts, G_N_ELEMENTS(senders));
   /* The group's name works as well as its id. */
@@ -383,6 +387,9 @@ test_new_device(GroupLab *lab, gconstpointer data)
   g_autoptr(JsonObject) sent = send_text(lab->alice, lab->group, mine);
   HARK_REQUIRE(sent != NULL);
   g_assert_cmpint(json_object_get_int_member(sent, "devices"), ==, 3); /* bob, carol, phone */
+  g_test_message("a group text of %zu bytes for 3 devices: an envelope of %" G_GINT64_FORMAT
+                 " bytes",
+                 strlen(mine), json_object_get_int_member(sent, "bytes"));
   HARK_REQUIRE(wait_text(phone, lab->group, mine));
   g_assert_cmpint(lab_device_counter(phone, "group_states"), ==, 1);
   g_autoptr(JsonObject) answer = send_text(lab->bob, lab->group, bobs);
