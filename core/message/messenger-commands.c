@@ -161,7 +161,7 @@ change_group(HarkCommandCall *call, HarkMessenger *messenger, const HarkMessageG
     hark_command_call_return_error(call, refused);
     return;
   }
-  hark_messenger_send_change(messenger, before, g_steal_pointer(&owned), after, group_sent, call);
+  hark_messenger_send_change(messenger, before, owned, after, group_sent, call);
 }
 
 /* A change of op to before (users added or removed), with the state it claims after. */

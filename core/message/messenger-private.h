@@ -139,9 +139,9 @@ void hark_messenger_send(HarkMessenger *messenger, const char *to, GVariant *inn
                          MessengerSent done, gpointer data);
 /* Seals a membership change for every device of the group's members before and after it
  * and this user's, and keeps after (this device's new state of the group) with it in one
- * transaction. Takes change and after. */
+ * transaction. Takes after. */
 void hark_messenger_send_change(HarkMessenger *messenger, const HarkMessageGroup *before,
-                                HarkMessageGroupChange *change, HarkMessageGroup *after,
+                                const HarkMessageGroupChange *change, HarkMessageGroup *after,
                                 MessengerSent done, gpointer data);
 /* Seals inner (a receipt, typing) for one device whose certificate is known (from its
  * envelope) and delivers it once: online, else held; nothing is kept (a lost receipt

@@ -297,10 +297,9 @@ hark_messenger_send(HarkMessenger *messenger, const char *to, GVariant *inner, M
 
 void
 hark_messenger_send_change(HarkMessenger *messenger, const HarkMessageGroup *before,
-                           HarkMessageGroupChange *change, HarkMessageGroup *after,
+                           const HarkMessageGroupChange *change, HarkMessageGroup *after,
                            MessengerSent done, gpointer data)
 {
-  g_autoptr(HarkMessageGroupChange) owned = change;
   g_autoptr(HarkMessageGroup) owned_after = after;
   g_autofree char *me_key = NULL;
   GError *error = cannot_send(messenger, &me_key);
@@ -312,7 +311,7 @@ hark_messenger_send_change(HarkMessenger *messenger, const HarkMessageGroup *bef
   SendJob *job = send_job_new(messenger, to, hark_message_group_change_new(change), done, data);
   job->envelope_to = g_strdup(to);
   job->conversation = g_strconcat("g:", change->group->id, NULL);
-  job->title = g_strdup(after->name);
+  job->title = g_strdup(owned_after->name);
   job->text = hark_message_group_describe(me_key, change);
   job->group_after = g_steal_pointer(&owned_after);
   /* Who was a member and who is one now: a removed or leaving user hears of it too. */
