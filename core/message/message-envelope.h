@@ -29,6 +29,7 @@ typedef enum {
   HARK_MESSAGE_ERROR_UNDECRYPTABLE, /* the wrapped key or the body does not decrypt */
   HARK_MESSAGE_ERROR_REPLAYED, /* the replay guard has seen the counter, or it is too old */
   HARK_MESSAGE_ERROR_CRYPTO, /* OpenSSL failed (not the input's fault) */
+  HARK_MESSAGE_ERROR_NOT_ALLOWED, /* a group's rules: not a member, or not the admin */
 } HarkMessageError;
 
 /* error = "<what> refused: <format...>"; returns FALSE. */
@@ -142,6 +143,7 @@ typedef enum {
   HARK_MESSAGE_KIND_TYPING,
   HARK_MESSAGE_KIND_HISTORY_REQUEST, /* a new device of the user asks for past conversations */
   HARK_MESSAGE_KIND_HISTORY, /* a batch of them, from another device of the user */
+  HARK_MESSAGE_KIND_GROUP, /* a membership change (message-group.h) */
   HARK_MESSAGE_KIND_OTHER, /* a kind this version does not know (a newer sender's): ignore */
 } HarkMessageKind;
 
@@ -166,10 +168,15 @@ typedef struct {
   char *state; /* receipt: "delivered" or "read" */
   gboolean on; /* typing */
   GPtrArray *past; /* history: of HarkMessagePast, 1-HARK_MESSAGE_MAX_PAST */
+  struct _HarkMessageGroupChange *group; /* group */
+  struct _HarkMessageGroup *group_state; /* text to a group: its state (NULL when absent) */
 } HarkMessageInner;
 
 /* Floating references, NULL (and MALFORMED / TOO_LARGE) when out of limits. */
 GVariant *hark_message_text_new(const char *text, GError **error);
+/* A text with one more field (name: value, floating) beside `text`. */
+GVariant *hark_message_text_new_with(const char *text, const char *name, GVariant *value,
+                                     GError **error);
 GVariant *hark_message_receipt_new(const guint8 (*ids)[HARK_MESSAGE_ID_SIZE], guint n_ids,
                                    const char *state, GError **error);
 GVariant *hark_message_typing_new(gboolean on);

@@ -105,6 +105,15 @@ static const char *const migrations[] = {
   "  replay BLOB,"
   "  next_counter INTEGER NOT NULL DEFAULT 1"
   ") WITHOUT ROWID;",
+  /* 2: the groups this device knows (message-history-groups.c): members are canonical
+   * user names, sorted, separated by one space */
+  "CREATE TABLE groups ("
+  "  id TEXT NOT NULL PRIMARY KEY,"
+  "  name TEXT NOT NULL,"
+  "  admin TEXT NOT NULL,"
+  "  version INTEGER NOT NULL,"
+  "  members TEXT NOT NULL"
+  ") WITHOUT ROWID;",
 };
 
 guint

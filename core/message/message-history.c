@@ -291,9 +291,8 @@ add_message(HarkMessageHistory *h, const HarkHistoryMessage *m, const char *titl
   return release_from(h, m->sender_device, m->conversation, next, shown, error);
 }
 
-typedef gboolean (*AddFunc)(HarkMessageHistory *h, const HarkHistoryMessage *m,
-                            const char *title, HarkMessageHistoryAdd *result, GPtrArray *shown,
-                            GError **error);
+typedef gboolean (*AddFunc)(HarkMessageHistory *h, const HarkHistoryMessage *m, const char *title,
+                            HarkMessageHistoryAdd *result, GPtrArray *shown, GError **error);
 
 /* The checks, then add in one operation of the file. */
 static gboolean
@@ -337,18 +336,17 @@ place_past(HarkMessageHistory *h, const HarkHistoryMessage *m, GError **error)
                               error, "si", m->conversation, m->time),
         1, &place, error))
     return FALSE;
-  return hark_message_db_finish(
-           h,
-           hark_message_db_query(h,
-                                 "UPDATE messages SET shown = shown + 1"
-                                 " WHERE conversation = ?1 AND shown >= ?2",
-                                 error, "si", m->conversation, place),
-           error) >= 0 &&
+  return hark_message_db_finish(h,
+                                hark_message_db_query(h,
+                                                      "UPDATE messages SET shown = shown + 1"
+                                                      " WHERE conversation = ?1 AND shown >= ?2",
+                                                      error, "si", m->conversation, place),
+                                error) >= 0 &&
          hark_message_db_finish(
            h,
            hark_message_db_query(
-             h, "UPDATE messages SET shown = ?3 WHERE sender_device = ?1 AND id = ?2", error,
-             "sbi", m->sender_device, m->id, (gsize)HARK_MESSAGE_ID_SIZE, place),
+             h, "UPDATE messages SET shown = ?3 WHERE sender_device = ?1 AND id = ?2", error, "sbi",
+             m->sender_device, m->id, (gsize)HARK_MESSAGE_ID_SIZE, place),
            error) >= 0;
 }
 
@@ -370,8 +368,8 @@ add_past(HarkMessageHistory *h, const HarkHistoryMessage *m, const char *title,
   *result = inserted ? HARK_MESSAGE_HISTORY_ADDED : HARK_MESSAGE_HISTORY_DUPLICATE;
   if (!inserted || !place_past(h, m, error))
     return inserted ? FALSE : TRUE;
-  if (m->direction == HARK_MESSAGE_OUT)
-    return TRUE;
+  /* Another device's messages wait for their gaps, this user's copies too (a past
+   * message is never this device's own): the expected sequence moves past it. */
   gint64 next = 1;
   if (!expected_get(h, m->sender_device, m->conversation, &next, error))
     return FALSE;

@@ -9,7 +9,7 @@
  *
  * Files: message-history-db.c (the file, its schema, the statements),
  * message-history.c (messages, conversations, sequences), message-outbox.c (states, the
- * outbox, per sender device). message-history-db.h is what they share.
+ * outbox, per sender device), message-history-groups.c (the groups this device knows). message-history-db.h is what they share.
  *
  * One thread at a time (the node's main context). Times are unix seconds of the clock
  * given at open (a test clock moves them), except a message's `time`, which is the
@@ -17,6 +17,7 @@
 #pragma once
 
 #include "hark/clock.h"
+#include "message-group.h"
 
 #include <gio/gio.h>
 
@@ -246,5 +247,17 @@ gboolean hark_message_history_replay_set(HarkMessageHistory *history, const char
  * handed out again. 0 on error. */
 guint64 hark_message_history_take_counter(HarkMessageHistory *history, const char *device,
                                           GError **error);
+
+/* ---- groups ------------------------------------------------------------------------------ */
+
+/* The group with id (32 lower-case hex) as this device knows it; NULL and no error when
+ * it knows none. */
+HarkMessageGroup *hark_message_history_group_get(HarkMessageHistory *history, const char *id,
+                                                 GError **error);
+/* Keeps group (new, or replacing what was known), and titles its conversation by its name. */
+gboolean hark_message_history_group_put(HarkMessageHistory *history, const HarkMessageGroup *group,
+                                        GError **error);
+/* Every group this device knows, by name (HarkMessageGroup*). */
+GPtrArray *hark_message_history_groups(HarkMessageHistory *history, GError **error);
 
 G_END_DECLS

@@ -8,6 +8,7 @@
  * and for the one who reads it. A kind this version does not know is passed on as OTHER,
  * so that a newer sender's message is ignored rather than refused as malformed. */
 #include "message-envelope.h"
+#include "message-group.h"
 
 #include "hark/presence.h"
 #include "signed-variant.h"
@@ -53,15 +54,26 @@ inner_new(const char *kind, GVariantBuilder *fields)
 }
 
 GVariant *
-hark_message_text_new(const char *text, GError **error)
+hark_message_text_new_with(const char *text, const char *name, GVariant *value, GError **error)
 {
   g_return_val_if_fail(text != NULL, NULL);
-  if (!check_text(text, strlen(text), error))
+  if (!check_text(text, strlen(text), error)) {
+    if (value != NULL)
+      g_variant_unref(g_variant_ref_sink(value));
     return NULL;
+  }
   GVariantBuilder fields;
   g_variant_builder_init(&fields, G_VARIANT_TYPE_VARDICT);
   g_variant_builder_add(&fields, "{sv}", "text", g_variant_new_string(text));
+  if (name != NULL)
+    g_variant_builder_add(&fields, "{sv}", name, value);
   return inner_new("text", &fields);
+}
+
+GVariant *
+hark_message_text_new(const char *text, GError **error)
+{
+  return hark_message_text_new_with(text, NULL, NULL, error);
 }
 
 static gboolean
@@ -206,6 +218,8 @@ hark_message_inner_free(HarkMessageInner *inner)
   g_clear_pointer(&inner->ids, g_ptr_array_unref);
   g_clear_pointer(&inner->past, g_ptr_array_unref);
   g_free(inner->state);
+  hark_message_group_change_free(inner->group);
+  hark_message_group_free(inner->group_state);
   g_free(inner);
 }
 
@@ -233,7 +247,11 @@ parse_text(HarkMessageInner *inner, GVariant *fields, GError **error)
   if (!check_text(data, length, error))
     return FALSE;
   inner->text = g_strdup(data);
-  return TRUE;
+  /* A text to a group may carry the group's state (message-group.h). */
+  g_autoptr(GVariant) group = g_variant_lookup_value(fields, "group", G_VARIANT_TYPE_VARDICT);
+  if (group != NULL)
+    inner->group_state = hark_message_group_state_parse(group, error);
+  return group == NULL || inner->group_state != NULL;
 }
 
 static gboolean
@@ -279,8 +297,8 @@ parse_one_past(GVariant *entry, GError **error)
 {
   g_autoptr(GVariant) id = NULL;
   g_autoptr(HarkMessagePast) p = g_new0(HarkMessagePast, 1);
-  g_variant_get(entry, "(@ayssstxs)", &id, &p->conversation,
-                &p->sender, &p->sender_device, &p->sequence, &p->time, &p->text);
+  g_variant_get(entry, "(@ayssstxs)", &id, &p->conversation, &p->sender, &p->sender_device,
+                &p->sequence, &p->time, &p->text);
   if (g_variant_n_children(id) != HARK_MESSAGE_ID_SIZE) {
     inner_error(error, HARK_MESSAGE_ERROR_MALFORMED, "a past message's id is not %d bytes",
                 HARK_MESSAGE_ID_SIZE);
@@ -358,6 +376,10 @@ hark_message_inner_parse(GVariant *value, GError **error)
   } else if (strcmp(kind, "history") == 0) {
     inner->kind = HARK_MESSAGE_KIND_HISTORY;
     ok = parse_history(inner, fields, error);
+  } else if (strcmp(kind, "group") == 0) {
+    inner->kind = HARK_MESSAGE_KIND_GROUP;
+    inner->group = hark_message_group_change_parse(fields, error);
+    ok = inner->group != NULL;
   } else {
     inner->kind = HARK_MESSAGE_KIND_OTHER;
   }

@@ -119,5 +119,4 @@ void hark_message_route_send(HarkMessageRoute *route, const char *target_device,
  * "refused": {reason: n}, "waiting"}. */
 JsonObject *hark_message_route_snapshot(HarkMessageRoute *route);
 
-
 G_END_DECLS

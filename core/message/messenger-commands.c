@@ -5,6 +5,9 @@
 
 #include "hark/presence.h"
 
+#include <openssl/rand.h>
+#include <string.h>
+
 #define HISTORY_DEFAULT 20
 #define HISTORY_MAX 1000
 
@@ -33,6 +36,40 @@ sent(HarkMessenger *messenger, JsonObject *answer, GError *error, gpointer data)
     hark_command_call_return_error(call, error);
 }
 
+/* A group as the user names it: "#" and its id, or "#" and its name when exactly one
+ * group this device knows has that name. */
+static HarkMessageGroup *
+group_named(HarkMessenger *messenger, const char *name, GError **error)
+{
+  if (name == NULL || name[0] != '#') {
+    g_set_error(error, HARK_COMMAND_ERROR, HARK_COMMAND_ERROR_BAD_ARGUMENTS,
+                "a group is written #ID or #NAME");
+    return NULL;
+  }
+  if (hark_message_group_id_is_valid(name + 1)) {
+    HarkMessageGroup *group = hark_message_history_group_get(messenger->history, name + 1, NULL);
+    if (group != NULL)
+      return group;
+  }
+  g_autoptr(GPtrArray) groups = hark_message_history_groups(messenger->history, error);
+  if (groups == NULL)
+    return NULL;
+  HarkMessageGroup *found = NULL;
+  guint n = 0;
+  for (guint i = 0; i < groups->len; i++) {
+    HarkMessageGroup *g = groups->pdata[i];
+    if (strcmp(g->name, name + 1) == 0 && n++ == 0)
+      found = g;
+  }
+  if (n != 1) {
+    g_set_error(error, HARK_COMMAND_ERROR, HARK_COMMAND_ERROR_BAD_ARGUMENTS,
+                n == 0 ? "no group %s here" : "several groups are called %s: give #ID (`groups`)",
+                name);
+    return NULL;
+  }
+  return hark_message_group_copy(found);
+}
+
 static void
 run_msg(HarkCommandCall *call, JsonObject *args, gpointer user_data)
 {
@@ -40,14 +77,246 @@ run_msg(HarkCommandCall *call, JsonObject *args, gpointer user_data)
   if (messenger == NULL)
     return;
   GError *error = NULL;
-  GVariant *inner = hark_message_text_new(json_object_get_string_member(args, "text"), &error);
+  const char *to = json_object_get_string_member(args, "to");
+  const char *text = json_object_get_string_member(args, "text");
+  g_autoptr(HarkMessageGroup) group = to[0] == '#' ? group_named(messenger, to, &error) : NULL;
+  if (to[0] == '#' && group == NULL) {
+    hark_command_call_return_error(call, error);
+    return;
+  }
+  /* To a group, the text carries the group's state: a member's device that logged in
+   * after the group was made learns it from its own user's or the admin's next message. */
+  GVariant *inner = group != NULL ? hark_message_group_text_new(text, group, &error)
+                                  : hark_message_text_new(text, &error);
   if (inner == NULL) {
     error->domain = HARK_COMMAND_ERROR;
     error->code = HARK_COMMAND_ERROR_BAD_ARGUMENTS;
     hark_command_call_return_error(call, error);
     return;
   }
-  hark_messenger_send(messenger, json_object_get_string_member(args, "to"), inner, sent, call);
+  g_autofree char *group_to = group != NULL ? g_strconcat("#", group->id, NULL) : NULL;
+  hark_messenger_send(messenger, group_to != NULL ? group_to : to, inner, sent, call);
+}
+
+/* ---- groups ---------------------------------------------------------------------------- */
+
+static JsonObject *
+group_json(const HarkMessageGroup *group, const char *me_key)
+{
+  JsonObject *o = json_object_new();
+  g_autofree char *id = g_strconcat("#", group->id, NULL);
+  g_autofree char *conversation = g_strconcat("g:", group->id, NULL);
+  json_object_set_string_member(o, "group", id);
+  json_object_set_string_member(o, "name", group->name);
+  json_object_set_string_member(o, "admin", group->admin);
+  json_object_set_int_member(o, "version", (gint64)group->version);
+  json_object_set_string_member(o, "conversation", conversation);
+  JsonArray *members = json_array_new();
+  for (guint i = 0; i < group->members->len; i++)
+    json_array_add_string_element(members, group->members->pdata[i]);
+  json_object_set_array_member(o, "members", members);
+  json_object_set_boolean_member(o, "member", hark_message_group_has(group, me_key));
+  return o;
+}
+
+static void
+group_sent(HarkMessenger *messenger, JsonObject *answer, GError *error, gpointer data)
+{
+  HarkCommandCall *call = data;
+  if (answer == NULL) {
+    hark_command_call_return_error(call, error);
+    return;
+  }
+  g_autofree char *me_key = NULL;
+  hark_messenger_whoami(messenger, NULL, &me_key);
+  const char *to = json_object_get_string_member(answer, "to");
+  g_autoptr(HarkMessageGroup) group =
+    hark_message_history_group_get(messenger->history, to + 1, NULL);
+  if (group != NULL)
+    json_object_set_object_member(answer, "state", group_json(group, me_key));
+  hark_command_call_return_object(call, answer);
+}
+
+/* The change as this device's own rules see it (a user without the right is told so
+ * here; the other devices would refuse it anyway), then sent. Takes change. */
+static void
+change_group(HarkCommandCall *call, HarkMessenger *messenger, const HarkMessageGroup *before,
+             HarkMessageGroupChange *change)
+{
+  g_autoptr(HarkMessageGroupChange) owned = change;
+  g_autofree char *me_key = NULL;
+  if (!hark_messenger_whoami(messenger, NULL, &me_key)) {
+    hark_command_call_return_error(call, g_error_new_literal(HARK_COMMAND_ERROR,
+                                                             HARK_COMMAND_ERROR_FAILED,
+                                                             "not logged in (`login USER`)"));
+    return;
+  }
+  HarkMessageGroup *after = NULL;
+  GError *error = NULL;
+  if (hark_message_group_judge(before, me_key, me_key, change, &after, &error) !=
+      HARK_MESSAGE_GROUP_TAKE) {
+    GError *refused = g_error_new(HARK_COMMAND_ERROR, HARK_COMMAND_ERROR_FAILED, "%s",
+                                  error != NULL ? error->message : "not now");
+    g_clear_error(&error);
+    hark_command_call_return_error(call, refused);
+    return;
+  }
+  hark_messenger_send_change(messenger, before, owned, after, group_sent, call);
+}
+
+/* A change of op to before (users added or removed), with the state it claims after. */
+static HarkMessageGroupChange *
+change_new(const HarkMessageGroup *before, HarkMessageGroupOp op, GPtrArray *users,
+           const char *me_key)
+{
+  HarkMessageGroupChange *change = g_new0(HarkMessageGroupChange, 1);
+  change->op = op;
+  change->users = users != NULL ? g_ptr_array_ref(users) : g_ptr_array_new_with_free_func(g_free);
+  change->group = hark_message_group_copy(before);
+  GPtrArray *members = change->group->members;
+  if (op == HARK_MESSAGE_GROUP_ADD || op == HARK_MESSAGE_GROUP_REMOVE)
+    change->group->version++;
+  for (guint i = 0; i < change->users->len; i++)
+    if (op == HARK_MESSAGE_GROUP_ADD)
+      g_ptr_array_add(members, g_strdup(change->users->pdata[i]));
+  for (guint m = members->len; m-- > 0;) {
+    const char *member = members->pdata[m];
+    gboolean goes = op == HARK_MESSAGE_GROUP_LEAVE && strcmp(member, me_key) == 0;
+    for (guint i = 0; op == HARK_MESSAGE_GROUP_REMOVE && i < change->users->len; i++)
+      goes = goes || strcmp(member, change->users->pdata[i]) == 0;
+    if (goes)
+      g_ptr_array_remove_index(members, m);
+  }
+  hark_message_group_normalise(members);
+  return change;
+}
+
+static GPtrArray *
+users_arg(HarkCommandCall *call, JsonObject *args, guint max)
+{
+  GError *error = NULL;
+  GPtrArray *users =
+    hark_message_group_users_parse(json_object_get_string_member(args, "users"), max, &error);
+  if (users != NULL && users->len == 0) {
+    g_ptr_array_unref(users);
+    users = NULL;
+    error =
+      g_error_new_literal(HARK_COMMAND_ERROR, HARK_COMMAND_ERROR_BAD_ARGUMENTS, "no user named");
+  }
+  if (users == NULL) {
+    error->domain = HARK_COMMAND_ERROR;
+    error->code = HARK_COMMAND_ERROR_BAD_ARGUMENTS;
+    hark_command_call_return_error(call, error);
+  }
+  return users;
+}
+
+static void
+run_group_create(HarkCommandCall *call, JsonObject *args, gpointer user_data)
+{
+  HarkMessenger *messenger = messenger_of(call, user_data);
+  if (messenger == NULL)
+    return;
+  const char *name = json_object_get_string_member(args, "name");
+  g_autofree char *me_key = NULL;
+  if (!hark_message_group_name_is_valid(name)) {
+    hark_command_call_return_error(
+      call, g_error_new(HARK_COMMAND_ERROR, HARK_COMMAND_ERROR_BAD_ARGUMENTS,
+                        "a group's name is 1-%d bytes without control characters",
+                        HARK_MESSAGE_GROUP_MAX_NAME));
+    return;
+  }
+  g_autoptr(GPtrArray) users = users_arg(call, args, HARK_MESSAGE_GROUP_MAX_MEMBERS - 1);
+  if (users == NULL)
+    return;
+  if (!hark_messenger_whoami(messenger, NULL, &me_key)) {
+    hark_command_call_return_error(call, g_error_new_literal(HARK_COMMAND_ERROR,
+                                                             HARK_COMMAND_ERROR_FAILED,
+                                                             "not logged in (`login USER`)"));
+    return;
+  }
+  guint8 id[HARK_MESSAGE_GROUP_ID_SIZE];
+  if (RAND_bytes(id, sizeof id) != 1) {
+    hark_command_call_return_error(call, g_error_new_literal(HARK_COMMAND_ERROR,
+                                                             HARK_COMMAND_ERROR_FAILED,
+                                                             "no random bytes for a group id"));
+    return;
+  }
+  g_autofree char *hex = hark_messenger_id_hex(id);
+  g_ptr_array_add(users, g_strdup(me_key));
+  g_ptr_array_add(users, NULL);
+  g_autoptr(HarkMessageGroup) group =
+    hark_message_group_new(hex, name, me_key, 1, (const char *const *)users->pdata);
+  if (group->members->len > HARK_MESSAGE_GROUP_MAX_MEMBERS) {
+    hark_command_call_return_error(
+      call, g_error_new(HARK_COMMAND_ERROR, HARK_COMMAND_ERROR_BAD_ARGUMENTS,
+                        "a group has at most %d members", HARK_MESSAGE_GROUP_MAX_MEMBERS));
+    return;
+  }
+  HarkMessageGroupChange *change = change_new(group, HARK_MESSAGE_GROUP_CREATE, NULL, me_key);
+  change_group(call, messenger, NULL, change);
+}
+
+static void
+run_group_change(HarkCommandCall *call, JsonObject *args, gpointer user_data, HarkMessageGroupOp op)
+{
+  HarkMessenger *messenger = messenger_of(call, user_data);
+  if (messenger == NULL)
+    return;
+  GError *error = NULL;
+  g_autoptr(HarkMessageGroup) before =
+    group_named(messenger, json_object_get_string_member(args, "group"), &error);
+  if (before == NULL) {
+    hark_command_call_return_error(call, error);
+    return;
+  }
+  g_autoptr(GPtrArray) users =
+    op != HARK_MESSAGE_GROUP_LEAVE ? users_arg(call, args, HARK_MESSAGE_GROUP_MAX_MEMBERS) : NULL;
+  if (op != HARK_MESSAGE_GROUP_LEAVE && users == NULL)
+    return;
+  g_autofree char *me_key = NULL;
+  hark_messenger_whoami(messenger, NULL, &me_key);
+  change_group(call, messenger, before, change_new(before, op, users, me_key ? me_key : ""));
+}
+
+static void
+run_group_add(HarkCommandCall *call, JsonObject *args, gpointer user_data)
+{
+  run_group_change(call, args, user_data, HARK_MESSAGE_GROUP_ADD);
+}
+
+static void
+run_group_remove(HarkCommandCall *call, JsonObject *args, gpointer user_data)
+{
+  run_group_change(call, args, user_data, HARK_MESSAGE_GROUP_REMOVE);
+}
+
+static void
+run_group_leave(HarkCommandCall *call, JsonObject *args, gpointer user_data)
+{
+  run_group_change(call, args, user_data, HARK_MESSAGE_GROUP_LEAVE);
+}
+
+static void
+run_groups(HarkCommandCall *call, JsonObject *args, gpointer user_data)
+{
+  HarkMessenger *messenger = messenger_of(call, user_data);
+  if (messenger == NULL)
+    return;
+  GError *error = NULL;
+  g_autoptr(GPtrArray) groups = hark_message_history_groups(messenger->history, &error);
+  if (groups == NULL) {
+    hark_command_call_return_error(call, error);
+    return;
+  }
+  g_autofree char *me_key = NULL;
+  hark_messenger_whoami(messenger, NULL, &me_key);
+  JsonArray *list = json_array_new();
+  for (guint i = 0; i < groups->len; i++)
+    json_array_add_object_element(list, group_json(groups->pdata[i], me_key ? me_key : ""));
+  JsonObject *o = json_object_new();
+  json_object_set_array_member(o, "groups", list);
+  hark_command_call_return_object(call, o);
 }
 
 /* The last typing note sent to a user: one per conversation every
@@ -198,14 +467,20 @@ run_history(HarkCommandCall *call, JsonObject *args, gpointer user_data)
     return;
   const char *with = json_object_get_string_member(args, "with");
   gint64 n = json_object_get_int_member_with_default(args, "n", HISTORY_DEFAULT);
-  if (!hark_presence_name_is_valid(with) || n < 1 || n > HISTORY_MAX) {
-    hark_command_call_return_error(
-      call, g_error_new(HARK_COMMAND_ERROR, HARK_COMMAND_ERROR_BAD_ARGUMENTS,
-                        "history: USER (a user name) and N from 1 to %d", HISTORY_MAX));
+  GError *error = NULL;
+  g_autoptr(HarkMessageGroup) group = with[0] == '#' ? group_named(messenger, with, &error) : NULL;
+  if (with[0] == '#' && group == NULL) {
+    hark_command_call_return_error(call, error);
     return;
   }
-  g_autofree char *conversation = hark_messenger_conversation_of(with);
-  GError *error = NULL;
+  if ((group == NULL && !hark_presence_name_is_valid(with)) || n < 1 || n > HISTORY_MAX) {
+    hark_command_call_return_error(
+      call, g_error_new(HARK_COMMAND_ERROR, HARK_COMMAND_ERROR_BAD_ARGUMENTS,
+                        "history: USER (a user name) or #GROUP, and N from 1 to %d", HISTORY_MAX));
+    return;
+  }
+  g_autofree char *conversation =
+    group != NULL ? g_strconcat("g:", group->id, NULL) : hark_messenger_conversation_of(with);
   g_autoptr(GPtrArray) messages =
     hark_message_history_list(messenger->history, conversation, (guint)n, &error);
   if (messages == NULL) {
@@ -289,6 +564,10 @@ counters_json(const MessengerCounters *c)
     { "typing_received", c->typing_received },
     { "typing_sent", c->typing_sent },
     { "typing_limited", c->typing_limited },
+    { "refused_not_member", c->refused_not_member },
+    { "refused_group", c->refused_group },
+    { "group_changes", c->group_changes },
+    { "group_states", c->group_states },
   };
   for (gsize i = 0; i < G_N_ELEMENTS(rows); i++)
     json_object_set_int_member(o, rows[i].name, (gint64)rows[i].value);
@@ -314,13 +593,13 @@ run_messages(HarkCommandCall *call, JsonObject *args, gpointer user_data)
 }
 
 static const HarkCommandParam msg_params[] = {
-  { "to", HARK_PARAM_STRING, TRUE, "the user to write to" },
+  { "to", HARK_PARAM_STRING, TRUE, "the user to write to, or #GROUP (its #id or #name)" },
   { "text", HARK_PARAM_STRING, TRUE, "the message (quote it; at most 8192 bytes)" },
   { NULL },
 };
 
 static const HarkCommandParam history_params[] = {
-  { "with", HARK_PARAM_STRING, TRUE, "the user the conversation is with" },
+  { "with", HARK_PARAM_STRING, TRUE, "the user the conversation is with, or #GROUP" },
   { "n", HARK_PARAM_INT, FALSE, "how many of the last messages (20)" },
   { NULL },
 };
@@ -331,7 +610,35 @@ static const HarkCommandParam typing_params[] = {
   { NULL },
 };
 
+static const HarkCommandParam group_create_params[] = {
+  { "name", HARK_PARAM_STRING, TRUE, "the group's name (1-64 bytes)" },
+  { "users", HARK_PARAM_STRING, TRUE, "its other members, separated by commas or spaces" },
+  { NULL },
+};
+
+static const HarkCommandParam group_users_params[] = {
+  { "group", HARK_PARAM_STRING, TRUE, "the group: #id or #name" },
+  { "users", HARK_PARAM_STRING, TRUE, "users, separated by commas or spaces" },
+  { NULL },
+};
+
+static const HarkCommandParam group_params[] = {
+  { "group", HARK_PARAM_STRING, TRUE, "the group: #id or #name" },
+  { NULL },
+};
+
 static const HarkCommand messenger_commands[] = {
+  { HARK_COMMAND_VERSION, "group-create",
+    "make a group conversation (at most 100 members) with you as its admin", group_create_params,
+    run_group_create },
+  { HARK_COMMAND_VERSION, "group-add", "add users to a group you are the admin of",
+    group_users_params, run_group_add },
+  { HARK_COMMAND_VERSION, "group-remove", "remove users from a group you are the admin of",
+    group_users_params, run_group_remove },
+  { HARK_COMMAND_VERSION, "group-leave", "leave a group: its messages stop coming", group_params,
+    run_group_leave },
+  { HARK_COMMAND_VERSION, "groups", "the groups this device knows, with their members", NULL,
+    run_groups },
   { HARK_COMMAND_VERSION, "msg",
     "send USER a message, end to end, to every device of theirs and of yours", msg_params,
     run_msg },

@@ -47,6 +47,10 @@ typedef struct {
   guint64 typing_received; /* typing notes taken (shown or not: messages.typing) */
   guint64 typing_sent; /* typing notes sent (each sealed once for the online devices) */
   guint64 typing_limited; /* typing notes not sent: one per conversation every 3 s */
+  guint64 refused_not_member; /* to a group this device does not know, or from a non-member */
+  guint64 refused_group; /* membership changes against the group's rules */
+  guint64 group_changes; /* membership changes taken */
+  guint64 group_states; /* groups learnt from a text's state (a new device of a member) */
 } MessengerCounters;
 
 typedef enum {
@@ -161,11 +165,18 @@ const char *hark_messenger_state_name(HarkMessageState state);
 /* messenger-send.c */
 typedef void (*MessengerSent)(HarkMessenger *messenger, JsonObject *answer, GError *error,
                               gpointer data);
-/* Seals inner (a kind of message-envelope.h) to `to` (a user) for every device of that
- * user and this user's other devices, stores it (text: in the history) and its outbox
+/* Seals inner (a kind of message-envelope.h) to `to` (a user, or "#" and the id of a group
+ * this user is a member of) for every device of that user (of every member) and this
+ * user's other devices, stores it (text: in the history) and its outbox
  * entries, and starts delivering. done: the message's id and devices, or why not. */
 void hark_messenger_send(HarkMessenger *messenger, const char *to, GVariant *inner,
                          MessengerSent done, gpointer data);
+/* Seals a membership change for every device of the group's members before and after it
+ * and this user's, and keeps after (this device's new state of the group) with it in one
+ * transaction. Takes after. */
+void hark_messenger_send_change(HarkMessenger *messenger, const HarkMessageGroup *before,
+                                const HarkMessageGroupChange *change, HarkMessageGroup *after,
+                                MessengerSent done, gpointer data);
 /* Seals inner (a receipt, typing) for one device whose certificate is known (from its
  * envelope) and delivers it once: online, else held; nothing is kept (a lost receipt
  * is sent again when its message comes again). */

@@ -106,14 +106,17 @@ replay_take(HarkMessenger *messenger, const HarkEnvelope *envelope, gboolean sto
 }
 
 /* Who the message is between: it is for this user, or this user sent it from another
- * device (a copy, so the conversation shows everywhere). FOREIGN otherwise. */
+ * device (a copy, so the conversation shows everywhere), or it is to a group (whose
+ * rules are checked once it is open). FOREIGN otherwise. */
 static char *
 conversation_for(const HarkEnvelope *envelope, const char *me_key, gboolean *outgoing,
                  GError **error)
 {
-  g_autofree char *to_key = hark_presence_name_key(envelope->to);
   g_autofree char *sender_key = hark_presence_name_key(envelope->sender);
   *outgoing = g_strcmp0(sender_key, me_key) == 0;
+  if (envelope->to[0] == '#')
+    return g_strconcat("g:", envelope->to + 1, NULL);
+  g_autofree char *to_key = hark_presence_name_key(envelope->to);
   if (*outgoing)
     return hark_messenger_conversation_of(to_key);
   if (g_strcmp0(to_key, me_key) == 0)
@@ -134,9 +137,12 @@ acknowledge(HarkMessenger *messenger, const HarkEnvelope *envelope, const char *
                              envelope->certificate, receipt);
 }
 
+/* Stores a message (a text, or what a group change says) and, for a change, the group's
+ * new state, with the replay guard's step: all or nothing. */
 static gboolean
 take_text(HarkMessenger *messenger, const HarkEnvelope *envelope, const HarkMessageInner *inner,
-          const char *conversation, gboolean outgoing, GError **error)
+          const char *conversation, gboolean outgoing, const char *text,
+          const HarkMessageGroup *group, GError **error)
 {
   HarkHistoryMessage message = {
     .conversation = (char *)conversation,
@@ -145,23 +151,27 @@ take_text(HarkMessenger *messenger, const HarkEnvelope *envelope, const HarkMess
     .sequence = envelope->sequence,
     .time = envelope->time,
     .kind = inner->kind_name,
-    .text = inner->text,
+    .text = (char *)text,
     .direction = outgoing ? HARK_MESSAGE_OUT : HARK_MESSAGE_IN,
   };
   memcpy(message.id, envelope->id, HARK_MESSAGE_ID_SIZE);
   HarkMessageHistoryAdd added;
   g_autoptr(GPtrArray) shown = NULL;
-  g_autofree char *title = outgoing ? g_strdup(envelope->to) : g_strdup(envelope->sender);
+  g_autofree char *title = group != NULL ? g_strdup(group->name)
+                           : outgoing    ? g_strdup(envelope->to)
+                                         : g_strdup(envelope->sender);
   if (!hark_message_history_begin(messenger->history, error))
     return FALSE;
   if (!replay_take(messenger, envelope, TRUE, error) ||
+      (group != NULL && !hark_message_history_group_put(messenger->history, group, error)) ||
       !hark_message_history_add(messenger->history, &message, title, &added, &shown, error) ||
       !hark_message_history_commit(messenger->history, error)) {
     hark_message_history_rollback(messenger->history);
     g_hash_table_remove(messenger->replay, envelope->sender_device); /* reload: rolled back */
     return FALSE;
   }
-  messenger->counters.received++;
+  if (inner->kind == HARK_MESSAGE_KIND_TEXT)
+    messenger->counters.received++;
   for (guint i = 0; shown != NULL && i < shown->len; i++)
     hark_messenger_emit_message(messenger, shown->pdata[i]);
   hark_messenger_sync_follow(messenger, envelope, &message);
@@ -207,6 +217,65 @@ take_typing(HarkMessenger *messenger, const HarkEnvelope *envelope, const HarkMe
   hark_context_emit(messenger->ctx, "typing", o);
 }
 
+/* A message to a group: only from a member of a group this device is in (its state as
+ * this device has it), or with a state this device may take (from its own user or the
+ * group's admin, when it does not know the group: message-group.h). *take: that state,
+ * to keep with the message. */
+static gboolean
+group_allows_text(HarkMessenger *messenger, const HarkEnvelope *envelope,
+                  const HarkMessageInner *inner, const char *me_key, HarkMessageGroup **take,
+                  GError **error)
+{
+  *take = NULL;
+  g_autofree char *sender_key = hark_presence_name_key(envelope->sender);
+  g_autoptr(HarkMessageGroup) known =
+    hark_message_history_group_get(messenger->history, envelope->to + 1, NULL);
+  if (known != NULL && hark_message_group_has(known, me_key)) {
+    if (hark_message_group_has(known, sender_key))
+      return TRUE;
+    return hark_message_refuse(error, HARK_MESSAGE_ERROR_NOT_ALLOWED, "group message",
+                               "its sender is not a member");
+  }
+  if (inner->group_state == NULL || strcmp(inner->group_state->id, envelope->to + 1) != 0)
+    return hark_message_refuse(error, HARK_MESSAGE_ERROR_NOT_ALLOWED, "group message",
+                               "to a group this user is not in");
+  return hark_message_group_judge_state(known, me_key, sender_key, inner->group_state, take,
+                                        error) == HARK_MESSAGE_GROUP_TAKE;
+}
+
+/* A membership change: the group's rules (message-group.c) against what this device
+ * knows; *next is the state to keep when it is taken. */
+static HarkMessageGroupVerdict
+group_judge(HarkMessenger *messenger, const HarkEnvelope *envelope, const HarkMessageInner *inner,
+            const char *me_key, HarkMessageGroup **next, GError **error)
+{
+  *next = NULL;
+  if (envelope->to[0] != '#' || strcmp(envelope->to + 1, inner->group->group->id) != 0) {
+    hark_message_refuse(error, HARK_MESSAGE_ERROR_MALFORMED, "group change",
+                        "its envelope is not to the group it changes");
+    return HARK_MESSAGE_GROUP_REFUSE;
+  }
+  g_autoptr(GError) local = NULL;
+  g_autoptr(HarkMessageGroup) known =
+    hark_message_history_group_get(messenger->history, inner->group->group->id, &local);
+  if (local != NULL) { /* the disk: let it come again */
+    g_propagate_error(error, g_steal_pointer(&local));
+    return HARK_MESSAGE_GROUP_LATER;
+  }
+  g_autofree char *sender_key = hark_presence_name_key(envelope->sender);
+  return hark_message_group_judge(known, me_key, sender_key, inner->group, next, error);
+}
+
+static void
+count_group_refusal(HarkMessenger *messenger, guint64 *counter, const GError *error,
+                    const HarkEnvelope *envelope, const char *via)
+{
+  (*counter)++;
+  g_autofree char *shown = hark_text_escape(error->message, -1, 200);
+  g_autofree char *sender = hark_text_escape(envelope->sender, -1, 40);
+  g_message("messages: refused %s's envelope to %s from %s: %s", sender, envelope->to, via, shown);
+}
+
 /* Every check before a key is used, then open. NULL (and why) when refused. */
 static HarkEnvelope *
 check_envelope(HarkMessenger *messenger, GBytes *bytes, GError **error)
@@ -224,6 +293,48 @@ check_envelope(HarkMessenger *messenger, GBytes *bytes, GError **error)
     return NULL;
   }
   return g_steal_pointer(&envelope);
+}
+
+/* A text or a group change, opened: the group's rules, then kept and acknowledged. */
+static MessengerTaken
+take_message(HarkMessenger *messenger, const HarkEnvelope *envelope, const HarkMessageInner *inner,
+             const char *conversation, gboolean outgoing, const char *me_key, const char *via)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(HarkMessageGroup) group = NULL;
+  g_autofree char *text = NULL;
+  gboolean to_group = envelope->to[0] == '#';
+  if (inner->kind == HARK_MESSAGE_KIND_GROUP) {
+    switch (group_judge(messenger, envelope, inner, me_key, &group, &error)) {
+    case HARK_MESSAGE_GROUP_REFUSE:
+      count_group_refusal(messenger, &messenger->counters.refused_group, error, envelope, via);
+      return MESSENGER_REFUSED;
+    case HARK_MESSAGE_GROUP_LATER: /* an earlier change is on its way: not acknowledged */
+      return MESSENGER_LATER;
+    case HARK_MESSAGE_GROUP_TAKE:
+      break;
+    }
+    g_autofree char *sender_key = hark_presence_name_key(envelope->sender);
+    text = hark_message_group_describe(sender_key, inner->group);
+  } else if (to_group && !group_allows_text(messenger, envelope, inner, me_key, &group, &error)) {
+    count_group_refusal(messenger, &messenger->counters.refused_not_member, error, envelope, via);
+    return MESSENGER_REFUSED;
+  }
+  const HarkMessageGroup *changed = group; /* a change's, or a state a text brought */
+  if (!take_text(messenger, envelope, inner, conversation, outgoing,
+                 text != NULL ? text : inner->text, changed, &error)) {
+    if (error->domain == HARK_MESSAGE_ERROR)
+      count_refusal(messenger, error, via);
+    else /* the disk, or too much held: not acknowledged, so it comes again */
+      g_message("messages: cannot keep a message from %s: %s", via, error->message);
+    return error->domain == HARK_MESSAGE_ERROR ? MESSENGER_REFUSED : MESSENGER_LATER;
+  }
+  if (changed != NULL && inner->kind == HARK_MESSAGE_KIND_GROUP)
+    messenger->counters.group_changes++;
+  else if (changed != NULL)
+    messenger->counters.group_states++;
+  acknowledge(messenger, envelope, "delivered");
+  return MESSENGER_TAKEN;
 }
 
 MessengerTaken
@@ -262,16 +373,9 @@ hark_messenger_take(HarkMessenger *messenger, GBytes *bytes, const char *via)
     return MESSENGER_REFUSED;
   }
   switch (inner->kind) {
+  case HARK_MESSAGE_KIND_GROUP:
   case HARK_MESSAGE_KIND_TEXT:
-    if (!take_text(messenger, envelope, inner, conversation, outgoing, &error)) {
-      if (error->domain == HARK_MESSAGE_ERROR)
-        count_refusal(messenger, error, via);
-      else /* the disk, or too much held: not acknowledged, so it comes again */
-        g_message("messages: cannot keep a message from %s: %s", via, error->message);
-      return error->domain == HARK_MESSAGE_ERROR ? MESSENGER_REFUSED : MESSENGER_LATER;
-    }
-    acknowledge(messenger, envelope, "delivered");
-    return MESSENGER_TAKEN;
+    return take_message(messenger, envelope, inner, conversation, outgoing, me_key, via);
   case HARK_MESSAGE_KIND_RECEIPT:
   case HARK_MESSAGE_KIND_TYPING:
     if (!replay_take(messenger, envelope, FALSE, &error)) {

@@ -15,10 +15,14 @@
 
 typedef struct {
   MessengerOp op;
-  char *to; /* as asked */
-  char *to_key;
-  char *me_key;
+  char *to; /* as asked: a user, or "#" and a group id */
+  char *envelope_to; /* the envelope's `to`: the canonical user, or "#" and the id */
+  char *conversation;
+  char *title; /* the conversation's, when it is new: the user, or the group's name */
+  GPtrArray *users; /* canonical, once each: whose devices are sealed for (this user's too) */
   GVariant *inner;
+  char *text; /* what the history shows for a group change (else the inner's text) */
+  HarkMessageGroup *group_after; /* a group change: the state kept with the message */
   MessengerSent done;
   gpointer data;
   guint waiting; /* peers whose certificates are still to come */
@@ -29,36 +33,53 @@ static void
 send_job_free(SendJob *job)
 {
   g_free(job->to);
-  g_free(job->to_key);
-  g_free(job->me_key);
+  g_free(job->envelope_to);
+  g_free(job->conversation);
+  g_free(job->title);
+  g_ptr_array_unref(job->users);
   g_variant_unref(job->inner);
+  g_free(job->text);
+  hark_message_group_free(job->group_after);
   g_clear_error(&job->error);
   g_free(job);
 }
 
-/* The certificates of the recipients: every device of the addressee and this user's
- * other devices. */
-static GArray *
-recipients_of(HarkMessenger *messenger, SendJob *job, GPtrArray *owners)
+static void
+add_user(GPtrArray *users, const char *user)
+{
+  for (guint i = 0; i < users->len; i++)
+    if (strcmp(users->pdata[i], user) == 0)
+      return;
+  g_ptr_array_add(users, g_strdup(user));
+}
+
+/* The certificates of the recipients: every device of every user of the job (the
+ * addressee or the group's members, and this user) but this one; FALSE when there are
+ * more than an envelope takes. */
+static gboolean
+recipients_of(HarkMessenger *messenger, SendJob *job, GArray *recipients, GPtrArray *owners,
+              GError **error)
 {
   const char *own = hark_identity_get_fingerprint(messenger->node->identity);
-  GArray *recipients = g_array_new(FALSE, TRUE, sizeof(HarkMessageRecipient));
-  const char *users[] = { job->to_key, job->me_key };
-  for (guint u = 0; u < G_N_ELEMENTS(users); u++) {
-    if (u == 1 && g_strcmp0(job->to_key, job->me_key) == 0)
-      break;
-    MessengerPeer *peer = g_hash_table_lookup(messenger->peers, users[u]);
+  for (guint u = 0; u < job->users->len; u++) {
+    MessengerPeer *peer = g_hash_table_lookup(messenger->peers, job->users->pdata[u]);
     for (guint i = 0; peer != NULL && peer->certificates != NULL && i < peer->certificates->len;
          i++) {
       const HarkLoginDeviceCertificate *c = peer->certificates->pdata[i];
-      if (g_strcmp0(c->device_id, own) == 0 || recipients->len >= HARK_MESSAGE_MAX_RECIPIENTS)
+      if (g_strcmp0(c->device_id, own) == 0)
         continue;
+      if (recipients->len >= HARK_MESSAGE_MAX_RECIPIENTS) {
+        g_set_error(error, HARK_COMMAND_ERROR, HARK_COMMAND_ERROR_FAILED,
+                    "%s has more than %d devices to write to", job->to,
+                    HARK_MESSAGE_MAX_RECIPIENTS);
+        return FALSE;
+      }
       HarkMessageRecipient r = { .recipient_device = c->device_id, .certificate = c->certificate };
       g_array_append_val(recipients, r);
       g_ptr_array_add(owners, peer->user);
     }
   }
-  return recipients;
+  return TRUE;
 }
 
 static GBytes *
@@ -93,7 +114,9 @@ store_sealed(HarkMessenger *messenger, SendJob *job, JsonObject *answer, GError 
   HarkMessageHistory *history = messenger->history;
   const char *own = hark_identity_get_fingerprint(messenger->node->identity);
   g_autoptr(GPtrArray) owners = g_ptr_array_new();
-  g_autoptr(GArray) recipients = recipients_of(messenger, job, owners);
+  g_autoptr(GArray) recipients = g_array_new(FALSE, TRUE, sizeof(HarkMessageRecipient));
+  if (!recipients_of(messenger, job, recipients, owners, error))
+    return FALSE;
   if (recipients->len == 0) {
     g_set_error(error, HARK_COMMAND_ERROR, HARK_COMMAND_ERROR_FAILED,
                 "%s has no device to write to (never logged in, or does not take messages "
@@ -101,13 +124,13 @@ store_sealed(HarkMessenger *messenger, SendJob *job, JsonObject *answer, GError 
                 job->to);
     return FALSE;
   }
-  g_autofree char *conversation = hark_messenger_conversation_of(job->to);
+  const char *conversation = job->conversation;
   if (!hark_message_history_begin(history, error))
     return FALSE;
   guint64 sequence = hark_message_history_take_sequence(history, conversation, own, error);
   guint64 counter = sequence != 0 ? hark_message_history_take_counter(history, own, error) : 0;
   g_autoptr(GBytes) envelope =
-    counter != 0 ? seal(messenger, job->to_key, sequence, counter, job->inner,
+    counter != 0 ? seal(messenger, job->envelope_to, sequence, counter, job->inner,
                         (HarkMessageRecipient *)recipients->data, recipients->len, error)
                  : NULL;
   g_autoptr(HarkEnvelope) parsed = envelope != NULL ? hark_envelope_parse(envelope, error) : NULL;
@@ -119,18 +142,20 @@ store_sealed(HarkMessenger *messenger, SendJob *job, JsonObject *answer, GError 
   if (ok) {
     hark_messenger_whoami(messenger, &me, NULL);
     message = (HarkHistoryMessage){
-      .conversation = conversation,
+      .conversation = (char *)conversation,
       .sender = me,
       .sender_device = (char *)own,
       .sequence = sequence,
       .time = parsed->time,
       .kind = inner->kind_name,
-      .text = inner->text,
+      .text = job->text != NULL ? job->text : inner->text,
       .direction = HARK_MESSAGE_OUT,
     };
     memcpy(message.id, parsed->id, HARK_MESSAGE_ID_SIZE);
     HarkMessageHistoryAdd added;
-    ok = hark_message_history_add(history, &message, job->to, &added, NULL, error);
+    ok = (job->group_after == NULL ||
+          hark_message_history_group_put(history, job->group_after, error)) &&
+         hark_message_history_add(history, &message, job->title, &added, NULL, error);
     for (guint i = 0; ok && i < recipients->len; i++) {
       const HarkMessageRecipient *r = &g_array_index(recipients, HarkMessageRecipient, i);
       ok = hark_message_history_outbox_add(history, parsed->id, r->recipient_device,
@@ -182,40 +207,123 @@ devices_ready(HarkMessenger *messenger, MessengerPeer *peer, const GError *error
   send_job_finish(messenger, job);
 }
 
+/* Asks for the certificates of every user of the job; the job goes on when all came. */
+static void
+send_job_start(HarkMessenger *messenger, SendJob *job)
+{
+  job->waiting = job->users->len;
+  g_autoptr(GPtrArray) users = g_ptr_array_new_with_free_func(g_free);
+  for (guint i = 0; i < job->users->len; i++)
+    g_ptr_array_add(users, g_strdup(job->users->pdata[i]));
+  /* They may answer at once (fresh): the job may be gone after the last call. A device
+   * that has just logged in is sealed for from the next message (..._current). */
+  for (guint i = 0; i < users->len; i++)
+    hark_messenger_peer_devices_current(messenger, users->pdata[i], devices_ready, job);
+}
+
+static SendJob *
+send_job_new(HarkMessenger *messenger, const char *to, GVariant *inner, MessengerSent done,
+             gpointer data)
+{
+  SendJob *job = hark_messenger_op_new(messenger, sizeof(SendJob));
+  job->to = g_strdup(to);
+  job->users = g_ptr_array_new_with_free_func(g_free);
+  job->inner = g_variant_ref_sink(inner);
+  job->done = done;
+  job->data = data;
+  return job;
+}
+
+/* Why a message cannot be sent now (messages off, logged out), or NULL; *me_key then. */
+static GError *
+cannot_send(HarkMessenger *messenger, char **me_key)
+{
+  if (messenger->history == NULL)
+    return g_error_new(HARK_COMMAND_ERROR, HARK_COMMAND_ERROR_FAILED, "messages are off: %s",
+                       messenger->history_error);
+  if (!hark_messenger_whoami(messenger, NULL, me_key))
+    return g_error_new_literal(HARK_COMMAND_ERROR, HARK_COMMAND_ERROR_FAILED,
+                               "not logged in (`login USER`)");
+  return NULL;
+}
+
+/* The group of a `#id` addressee that this user is a member of, or NULL and why. */
+static HarkMessageGroup *
+group_to_write(HarkMessenger *messenger, const char *to, const char *me_key, GError **error)
+{
+  g_autoptr(GError) local = NULL;
+  HarkMessageGroup *group = hark_message_group_id_is_valid(to + 1)
+                              ? hark_message_history_group_get(messenger->history, to + 1, &local)
+                              : NULL;
+  if (group == NULL || !hark_message_group_has(group, me_key)) {
+    g_set_error(error, HARK_COMMAND_ERROR, HARK_COMMAND_ERROR_BAD_ARGUMENTS,
+                "'%s' is not a group you are a member of", to);
+    hark_message_group_free(group);
+    return NULL;
+  }
+  return group;
+}
+
 void
 hark_messenger_send(HarkMessenger *messenger, const char *to, GVariant *inner, MessengerSent done,
                     gpointer data)
 {
-  GError *error = NULL;
   g_autofree char *me_key = NULL;
-  if (messenger->history == NULL)
-    error = g_error_new(HARK_COMMAND_ERROR, HARK_COMMAND_ERROR_FAILED, "messages are off: %s",
-                        messenger->history_error);
-  else if (!hark_presence_name_is_valid(to))
+  GError *error = cannot_send(messenger, &me_key);
+  g_autoptr(HarkMessageGroup) group = NULL;
+  if (error == NULL && to[0] == '#')
+    group = group_to_write(messenger, to, me_key, &error);
+  else if (error == NULL && !hark_presence_name_is_valid(to))
     error = g_error_new(HARK_COMMAND_ERROR, HARK_COMMAND_ERROR_BAD_ARGUMENTS,
                         "'%s' is not a user name", to);
-  else if (!hark_messenger_whoami(messenger, NULL, &me_key))
-    error = g_error_new_literal(HARK_COMMAND_ERROR, HARK_COMMAND_ERROR_FAILED,
-                                "not logged in (`login USER`)");
   if (error != NULL) {
     g_variant_unref(g_variant_ref_sink(inner));
     done(messenger, NULL, error, data);
     return;
   }
-  SendJob *job = hark_messenger_op_new(messenger, sizeof(SendJob));
-  job->to = g_strdup(to);
-  job->to_key = hark_presence_name_key(to);
-  job->me_key = g_steal_pointer(&me_key);
-  job->inner = g_variant_ref_sink(inner);
-  job->done = done;
-  job->data = data;
-  gboolean to_self = g_strcmp0(job->to_key, job->me_key) == 0;
-  job->waiting = to_self ? 1 : 2;
-  g_autofree char *to_key = g_strdup(job->to_key), *own_key = g_strdup(job->me_key);
-  /* Both may answer at once (fresh): the job may be gone after the last call. */
-  hark_messenger_peer_devices_current(messenger, to_key, devices_ready, job);
-  if (!to_self)
-    hark_messenger_peer_devices_current(messenger, own_key, devices_ready, job);
+  SendJob *job = send_job_new(messenger, to, inner, done, data);
+  if (group != NULL) {
+    job->envelope_to = g_strconcat("#", group->id, NULL);
+    job->conversation = g_strconcat("g:", group->id, NULL);
+    job->title = g_strdup(group->name);
+    for (guint i = 0; i < group->members->len; i++)
+      add_user(job->users, group->members->pdata[i]);
+  } else {
+    job->envelope_to = hark_presence_name_key(to);
+    job->conversation = hark_messenger_conversation_of(to);
+    job->title = g_strdup(to);
+    add_user(job->users, job->envelope_to);
+  }
+  add_user(job->users, me_key);
+  send_job_start(messenger, job);
+}
+
+void
+hark_messenger_send_change(HarkMessenger *messenger, const HarkMessageGroup *before,
+                           const HarkMessageGroupChange *change, HarkMessageGroup *after,
+                           MessengerSent done, gpointer data)
+{
+  g_autoptr(HarkMessageGroup) owned_after = after;
+  g_autofree char *me_key = NULL;
+  GError *error = cannot_send(messenger, &me_key);
+  if (error != NULL) {
+    done(messenger, NULL, error, data);
+    return;
+  }
+  g_autofree char *to = g_strconcat("#", change->group->id, NULL);
+  SendJob *job = send_job_new(messenger, to, hark_message_group_change_new(change), done, data);
+  job->envelope_to = g_strdup(to);
+  job->conversation = g_strconcat("g:", change->group->id, NULL);
+  job->title = g_strdup(owned_after->name);
+  job->text = hark_message_group_describe(me_key, change);
+  job->group_after = g_steal_pointer(&owned_after);
+  /* Who was a member and who is one now: a removed or leaving user hears of it too. */
+  for (guint i = 0; before != NULL && i < before->members->len; i++)
+    add_user(job->users, before->members->pdata[i]);
+  for (guint i = 0; i < job->group_after->members->len; i++)
+    add_user(job->users, job->group_after->members->pdata[i]);
+  add_user(job->users, me_key);
+  send_job_start(messenger, job);
 }
 
 /* ---- sealed once, sent once: receipts and typing --------------------------------------- */
@@ -522,12 +630,13 @@ attempt_sent(HarkMessageRouteResult result, guint code, const char *text, gpoint
     attempt_outcome(messenger, attempt, TRUE, 0);
     break;
   case HARK_MESSAGE_ROUTE_REFUSED:
-    if (code != 429) {
+    if (code != 429 && code != 413) {
       attempt_failed(messenger, attempt, text);
       break;
     }
-    /* Over the SN's rate: a burst (a restart's backlog, a busy conversation) would else
-     * back off further at every try; the login server takes it instead. */
+    /* Over the SN's rate (429: a burst, a restart's backlog, a busy conversation, would
+     * else back off further at every try), or over a wire message (413: 64 KiB, a large
+     * group's envelope; the hold takes 256 KiB): the login server takes it instead. */
     attempt_hold(messenger, attempt);
     return;
   default: /* not online there, unreachable, no SN: the login server holds it */

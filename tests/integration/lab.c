@@ -64,6 +64,23 @@ lab_node_kill(LabNode *node)
   }
 }
 
+gboolean
+lab_node_stop(LabNode *node)
+{
+  g_autoptr(JsonObject) answer = lab_ctl_ask(node->ctl, "shutdown", NULL, NULL);
+  g_clear_pointer(&node->ctl, hark_test_client_free);
+  return answer != NULL && hark_test_node_wait_exit(node->node, LAB_EXIT_MS) &&
+         node->node->exit_status == 0;
+}
+
+gint64
+lab_device_counter(LabNode *node, const char *name)
+{
+  g_autoptr(JsonObject) messages = lab_call(node, "messages", NULL);
+  JsonObject *device = messages != NULL ? json_object_get_object_member(messages, "device") : NULL;
+  return device != NULL ? json_object_get_int_member_with_default(device, name, -1) : -1;
+}
+
 void
 lab_node_free(LabNode *node)
 {

@@ -46,6 +46,10 @@ gboolean lab_node_start(LabNode *node);
 gboolean lab_node_restart(LabNode *node);
 /* SIGKILL, no shutdown: a crash as the others see it. */
 void lab_node_kill(LabNode *node);
+/* ctl shutdown; TRUE when the node exited 0 (its state stays for a later lab_node_start). */
+gboolean lab_node_stop(LabNode *node);
+/* A counter of the `messages` command's "device" part (the messenger's), or -1. */
+gint64 lab_device_counter(LabNode *node, const char *name);
 void lab_node_free(LabNode *node);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(LabNode, lab_node_free)
 

@@ -19,12 +19,13 @@
 
 #define RUN_TIMEOUT_S 20
 #define NODE_NAME "cli-test-node"
-#define BUILTINS                                                                               \
-  "block", "buddies", "buddy-accept", "buddy-add", "buddy-cancel", "buddy-decline",            \
-    "buddy-remove", "buddy-rename", "conversations", "delete-account", "device-remove",        \
-    "devices", "directory", "help", "history", "login", "logout", "messages", "msg", "nat",    \
-    "overlay", "passwd", "plugins", "register", "rejoin", "requests", "search", "shutdown",    \
-    "state", "status", "transport", "typing", "unblock", "version", "whoami"
+#define BUILTINS                                                                                   \
+  "block", "buddies", "buddy-accept", "buddy-add", "buddy-cancel", "buddy-decline",                \
+    "buddy-remove", "buddy-rename", "conversations", "delete-account", "device-remove", "devices", \
+    "directory", "group-add", "group-create", "group-leave", "group-remove", "groups", "help",     \
+    "history", "login", "logout", "messages", "msg", "nat", "overlay", "passwd", "plugins",        \
+    "register", "rejoin", "requests", "search", "shutdown", "state", "status", "transport", "typing", \
+    "unblock", "version", "whoami"
 
 typedef struct {
   char *dir; /* temporary, removed at the end */

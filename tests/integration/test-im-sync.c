@@ -72,14 +72,14 @@ lab_set_up(SyncLab *lab, gconstpointer data)
   if (lab->login == NULL)
     return;
   g_autofree char *login = login_section(lab);
-  g_autofree char *config = g_strdup_printf(
-    "node: { name = \"sync-sn\"; supernode = true; };\n"
-    "plugins: { load = ( { name = \"udp\"; }, { name = \"tcp\"; },\n"
-    "  { name = \"gi\"; }, { name = \"ctl\"; } ); };\n"
-    "network: { listen = \"%s\"; port = %u; public_address = \"%s\";\n"
-    "  allow_loopback = true; bootstrap = ( ); };\n"
-    "supernode: { min_uptime = 0; max_load = 10000; links = 0; };\n%s",
-    lab->sn_host, OVERLAY_PORT, lab->sn_host, login);
+  g_autofree char *config =
+    g_strdup_printf("node: { name = \"sync-sn\"; supernode = true; };\n"
+                    "plugins: { load = ( { name = \"udp\"; }, { name = \"tcp\"; },\n"
+                    "  { name = \"gi\"; }, { name = \"ctl\"; } ); };\n"
+                    "network: { listen = \"%s\"; port = %u; public_address = \"%s\";\n"
+                    "  allow_loopback = true; bootstrap = ( ); };\n"
+                    "supernode: { min_uptime = 0; max_load = 10000; links = 0; };\n%s",
+                    lab->sn_host, OVERLAY_PORT, lab->sn_host, login);
   lab->sn = lab_node_new("sync-sn", config);
   if (!lab_node_start(lab->sn) || !lab_register_and_login(lab->sn, "sync-sn-user"))
     return;
@@ -125,9 +125,9 @@ texts_with(LabNode *node, const char *user)
   JsonArray *list = history != NULL ? json_object_get_array_member(history, "messages") : NULL;
   GString *out = g_string_new(NULL);
   for (guint i = 0; list != NULL && i < json_array_get_length(list); i++)
-    g_string_append_printf(out, "%s%s", i > 0 ? "|" : "",
-                           json_object_get_string_member(json_array_get_object_element(list, i),
-                                                         "text"));
+    g_string_append_printf(
+      out, "%s%s", i > 0 ? "|" : "",
+      json_object_get_string_member(json_array_get_object_element(list, i), "text"));
   return g_string_free(out, FALSE);
 }
 
@@ -151,8 +151,8 @@ wait_counter(LabNode *node, const char *name, gint64 at_least, GPtrArray *events
     g_usleep(50 * 1000);
   if (value >= at_least)
     return TRUE;
-  g_test_fail_printf("%s: %s is %" G_GINT64_FORMAT ", not %" G_GINT64_FORMAT " or more",
-                     node->name, name, value, at_least);
+  g_test_fail_printf("%s: %s is %" G_GINT64_FORMAT ", not %" G_GINT64_FORMAT " or more", node->name,
+                     name, value, at_least);
   hark_test_node_show_logs(node->node);
   return FALSE;
 }
@@ -220,8 +220,7 @@ test_new_device(SyncLab *lab, gconstpointer data)
   lab->phone = client_start(lab, "alice-phone", "alice", FALSE, "");
   HARK_REQUIRE(lab->phone != NULL);
   HARK_REQUIRE(wait_counter(lab->phone, "history_received", 3, NULL));
-  g_test_message("the phone had the past 3 messages %" G_GINT64_FORMAT
-                 " ms after its node started",
+  g_test_message("the phone had the past 3 messages %" G_GINT64_FORMAT " ms after its node started",
                  (g_get_monotonic_time() - start) / 1000);
   g_assert_cmpuint(unread_with(lab->phone, "bob"), ==, 0);
   g_autofree char *texts = texts_with(lab->phone, "bob");
@@ -229,10 +228,10 @@ test_new_device(SyncLab *lab, gconstpointer data)
   g_autoptr(JsonObject) history = lab_call(lab->phone, "history", lab_args("with", "bob", NULL));
   HARK_REQUIRE(history != NULL);
   JsonArray *list = json_object_get_array_member(history, "messages");
-  g_assert_cmpstr(json_object_get_string_member(json_array_get_object_element(list, 1), "direction"),
-                  ==, "out");
-  g_assert_cmpstr(json_object_get_string_member(json_array_get_object_element(list, 0), "direction"),
-                  ==, "in");
+  g_assert_cmpstr(
+    json_object_get_string_member(json_array_get_object_element(list, 1), "direction"), ==, "out");
+  g_assert_cmpstr(
+    json_object_get_string_member(json_array_get_object_element(list, 0), "direction"), ==, "in");
 
   const char *live = "bob: after the phone came (sync-c4f2)";
   HARK_REQUIRE(send_text(lab->bob, "alice", live));
@@ -251,9 +250,8 @@ test_new_device(SyncLab *lab, gconstpointer data)
   JsonArray *sent = json_object_get_array_member(bobs, "messages");
   for (guint i = 0; i < json_array_get_length(sent); i++) {
     JsonObject *m = json_array_get_object_element(sent, i);
-    JsonObject *states = json_object_has_member(m, "states")
-                           ? json_object_get_object_member(m, "states")
-                           : NULL;
+    JsonObject *states =
+      json_object_has_member(m, "states") ? json_object_get_object_member(m, "states") : NULL;
     const char *text = json_object_get_string_member(m, "text");
     if (states != NULL && g_strcmp0(text, live) != 0)
       g_assert_false(json_object_has_member(states, phone_device));
@@ -464,7 +462,7 @@ main(int argc, char **argv)
                          lab_tear_down);
   hark_test_add_isolated("/im-sync/from-another-user", SyncLab, NULL, lab_set_up,
                          test_from_another_user, lab_tear_down);
-  hark_test_add_isolated("/im-sync/typing", SyncLab, "messages: { typing = false; };\n",
-                         lab_set_up, test_typing, lab_tear_down);
+  hark_test_add_isolated("/im-sync/typing", SyncLab, "messages: { typing = false; };\n", lab_set_up,
+                         test_typing, lab_tear_down);
   return g_test_run();
 }

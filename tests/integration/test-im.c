@@ -164,29 +164,10 @@ wait_state(LabNode *node, const char *with, const char *text, const char *device
   return FALSE;
 }
 
-/* A counter of the `messages` command's "device" part. */
-static gint64
-device_counter(LabNode *node, const char *name)
-{
-  g_autoptr(JsonObject) messages = lab_call(node, "messages", NULL);
-  JsonObject *device = messages != NULL ? json_object_get_object_member(messages, "device") : NULL;
-  return device != NULL ? json_object_get_int_member_with_default(device, name, -1) : -1;
-}
-
 static JsonObject *
 send_text(LabNode *node, const char *to, const char *text)
 {
   return lab_call(node, "msg", lab_args("to", to, "text", text, NULL));
-}
-
-/* ctl shutdown; the node must exit 0 (its state stays for a later lab_node_start). */
-static gboolean
-stop_node(LabNode *node)
-{
-  g_autoptr(JsonObject) answer = lab_ctl_ask(node->ctl, "shutdown", NULL, NULL);
-  g_clear_pointer(&node->ctl, hark_test_client_free);
-  return answer != NULL && hark_test_node_wait_exit(node->node, LAB_EXIT_MS) &&
-         node->node->exit_status == 0;
 }
 
 /* ---- what a node has seen ----------------------------------------------------------- */
@@ -383,13 +364,13 @@ test_offline_both_ways(ImLab *lab, gconstpointer data)
   LAB_UP(lab);
   const char *away = "while you were away, bob (im-test-5b07)";
   g_autofree char *bob_device = device_id(lab->bob);
-  HARK_REQUIRE(bob_device != NULL && stop_node(lab->bob));
+  HARK_REQUIRE(bob_device != NULL && lab_node_stop(lab->bob));
   g_autoptr(JsonObject) sent = send_text(lab->alice1, "bob", away);
   HARK_REQUIRE(sent != NULL);
   /* Held at the login server for bob's device ("sent" there), then alice goes. */
   HARK_REQUIRE(wait_state(lab->alice1, "bob", away, bob_device, "sent"));
-  g_assert_cmpint(device_counter(lab->alice1, "held"), >=, 1);
-  HARK_REQUIRE(stop_node(lab->alice1));
+  g_assert_cmpint(lab_device_counter(lab->alice1, "held"), >=, 1);
+  HARK_REQUIRE(lab_node_stop(lab->alice1));
 
   gint64 start = g_get_monotonic_time();
   HARK_REQUIRE(lab_node_start(lab->bob));
@@ -459,7 +440,7 @@ test_replayed_and_tampered(ImLab *lab, gconstpointer data)
   const char *replayed = "this one comes twice (im-test-0a4f)";
   const char *tampered = "this one is changed (im-test-e611)";
   g_autofree char *bob_device = device_id(lab->bob);
-  HARK_REQUIRE(bob_device != NULL && stop_node(lab->bob));
+  HARK_REQUIRE(bob_device != NULL && lab_node_stop(lab->bob));
   /* One after the other, so that the server holds them in this order. */
   g_autoptr(JsonObject) one = send_text(lab->alice1, "bob", replayed);
   HARK_REQUIRE(one != NULL && wait_state(lab->alice1, "bob", replayed, bob_device, "sent"));
@@ -492,11 +473,11 @@ test_replayed_and_tampered(ImLab *lab, gconstpointer data)
   HARK_REQUIRE(wait_text(lab->bob, "alice", replayed) >= 0);
   /* Everything held was fetched: the duplicate and the refusal are counted. */
   gint64 until = g_get_monotonic_time() + hark_test_timeout(ARRIVE_MS) * 1000;
-  while (g_get_monotonic_time() < until && (device_counter(lab->bob, "duplicates") < 1 ||
-                                            device_counter(lab->bob, "refused_forged") < 1))
+  while (g_get_monotonic_time() < until && (lab_device_counter(lab->bob, "duplicates") < 1 ||
+                                            lab_device_counter(lab->bob, "refused_forged") < 1))
     g_usleep(50 * 1000);
-  g_assert_cmpint(device_counter(lab->bob, "duplicates"), >=, 1);
-  g_assert_cmpint(device_counter(lab->bob, "refused_forged"), >=, 1);
+  g_assert_cmpint(lab_device_counter(lab->bob, "duplicates"), >=, 1);
+  g_assert_cmpint(lab_device_counter(lab->bob, "refused_forged"), >=, 1);
   g_autoptr(JsonObject) counters = lab_call(lab->bob, "messages", NULL);
   g_autofree char *shown = counters != NULL ? hark_test_json(counters) : NULL;
   g_test_message("bob's messages counters: %s", shown);
@@ -526,7 +507,7 @@ test_super_node_device(ImLab *lab, gconstpointer data)
                  in, out);
   g_assert_cmpint(in, <, 5000);
   g_assert_cmpint(out, <, 5000);
-  g_assert_cmpint(device_counter(lab->sn, "held"), ==, 0);
+  g_assert_cmpint(lab_device_counter(lab->sn, "held"), ==, 0);
 }
 
 int

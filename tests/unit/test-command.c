@@ -260,7 +260,8 @@ test_help_lists_table(Fixture *f, gconstpointer data)
   g_assert_cmpstr(names->str, ==,
                   "block buddies buddy-accept buddy-add buddy-cancel buddy-decline "
                   "buddy-remove buddy-rename conversations delete-account device-remove devices "
-                  "directory greet help history later login logout messages msg nat overlay "
+                  "directory greet group-add group-create group-leave group-remove groups help "
+                  "history later login logout messages msg nat overlay "
                   "passwd plugins register rejoin "
                   "requests search shutdown state status transport typing unblock version whoami ");
   run(f, "help", "{\"command\": \"nope\"}");

@@ -281,7 +281,7 @@ test_kinds(Fixture *f, gconstpointer data)
     }
   }
   /* A newer sender's kind is passed on as OTHER, not refused. */
-  g_autoptr(GVariant) other = g_variant_ref_sink(g_variant_new_parsed("('group', @a{sv} {})"));
+  g_autoptr(GVariant) other = g_variant_ref_sink(g_variant_new_parsed("('poll', @a{sv} {})"));
   g_autoptr(HarkMessageInner) parsed = hark_message_inner_parse(other, &error);
   g_assert_no_error(error);
   g_assert_cmpint(parsed->kind, ==, HARK_MESSAGE_KIND_OTHER);
@@ -309,6 +309,7 @@ test_kinds(Fixture *f, gconstpointer data)
                         "', uint64 0, int64 5, 'hi')]>})",
                         "('history', {'messages': <[(b'0123456789abcdef', 'u:bob', 'bob', '" DEV64
                         "', uint64 1, int64 -5, 'hi')]>})",
+                        "('group', @a{sv} {})",
                         "('Text!', @a{sv} {})" };
   for (guint i = 0; i < G_N_ELEMENTS(bad); i++) {
     g_autoptr(GVariant) v = g_variant_ref_sink(g_variant_new_parsed(bad[i]));
