@@ -13,15 +13,14 @@ attached to sn2, so every envelope crosses both SNs (MSG_SEND, MSG_FORWARD, MSG_
 
   online    N messages alice -> bob, both online, one at a time: from reading the answer
             to `msg` on alice's ctl socket to reading the `message` event on bob's (each
-            line is timed as the reader thread gets it; both nodes are on this machine, one
-            clock; a `message` line can be read a little before the answer, when the
-            reader threads are scheduled late: the figure's min may be below 0). Also the
-            time from writing `msg` to the `message` event, the `msg` command's own time,
-            and the time until alice's
-            `message-state` delivered (bob's end-to-end receipt). Messages are paced to at
-            most PACE_PER_S a second, under the SNs' and the recipient's per-sender rate
-            (20 a second), so that no 429 and retry is measured. A few warm-up messages
-            first (the first one asks the login server for the devices; it is reported).
+            line is timed as a reader thread gets it; both nodes are on this machine, one
+            clock; a `message` line can be read a little before the answer when the
+            threads are scheduled late, so the min may be below 0). Also from writing `msg`
+            to the `message` event, the `msg` command's own time, and the time until
+            alice's `message-state` delivered (bob's end-to-end receipt). Messages are
+            paced to at most PACE_PER_S a second, under the SNs' and the recipient's
+            per-sender rate (20 a second), so that no 429 and retry is measured; WARM_UP
+            messages first (the first one asks the login server for the devices: reported).
   offline   R runs: bob stopped, alice sends (the login server holds it: alice's `messages`
             counter `held` moves), alice stopped; bob started on his state directory (his
             saved certificate logs him in): from spawning `hark run` to the `message` event
@@ -33,7 +32,14 @@ attached to sn2, so every envelope crosses both SNs (MSG_SEND, MSG_FORWARD, MSG_
             (harklab.ByteCounter; median of the K messages, so a lookup that falls into one
             message does not count for all). Two cases: dave on c1 writes to erin, who has
             1 device, and has no other device; frank on c1 writes to grace, who has 2
-            devices (c2), and has another device himself (c2): 3 devices.
+            devices, and has another device himself: 3 devices, all on SNs the directory
+            lists them at (BYTE_NODES).
+  other SN  (first lab only) henry on c1 (sn1) writes to erin; when does the copy reach
+            henry's other device on sn2, which the directory does not list (the SN answers
+            from its own store)? It is held at the login server and fetched on the
+            device's 30 s beat: one message, up to 60 s.
+A node of the lab that dies (the login server, an SN) is reported with its log.
+BENCH_IM_HARK runs another program in hark's place (a wrapper running it under gdb).
 """
 import datetime
 import json
@@ -262,8 +268,9 @@ def measure_online(lab, alice, bob, n):
         paced(started)
     counters = alice.call("messages")
     return {"delivery": spread(delivery), "command": spread(command),
-            "receipt": spread(receipt), "whole": spread(whole), "first": first, "delivery_ms": delivery,
-            "command_ms": command, "transport_alice": alice.call("overlay")["sn"]["transport"],
+            "receipt": spread(receipt), "whole": spread(whole), "first": first,
+            "delivery_ms": delivery, "command_ms": command,
+            "transport_alice": alice.call("overlay")["sn"]["transport"],
             "transport_bob": bob.call("overlay")["sn"]["transport"],
             "sender_counters": counters.get("device")}
 
@@ -416,7 +423,6 @@ def main():
     args = {"messages": harklab.option("--messages", 200),
             "offline_runs": harklab.option("--offline-runs", 5),
             "byte_messages": harklab.option("--byte-messages", 5)}
-    # BENCH_IM_HARK: another program in hark's place (a wrapper that runs it under gdb).
     os.environ["HARK_BIN"] = (os.environ.get("BENCH_IM_HARK") or
                               os.path.abspath(os.path.join(build, "hark")))
     os.environ["HARK_PLUGIN_PATH"] = os.path.abspath(os.path.join(build, "plugins"))

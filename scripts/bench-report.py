@@ -515,6 +515,13 @@ def im_section(results, command):
         if x is not None:
             group.append(f"| {label} | {n} | {x['seal_us'] / 1000:.1f} | {x['bytes']:,} "
                          f"| {x['bytes'] * n / 1e6:.1f} MB |")
+    limit = []
+    if 100 in sealed and 200 in sealed:
+        per = (sealed[200]["bytes"] - sealed[100]["bytes"]) / 100
+        most = int((65536 - (sealed[100]["bytes"] - 100 * per)) / per)
+        limit = ["", f"Each device adds {per:.0f} bytes. A wire message is at most 64 KiB today",
+                 "(docs/protocol.md, routing through super nodes), so an envelope for more than",
+                 f"about {most} devices cannot be sent through the SNs at all."]
     other = first.get("own-device-other-sn")
     other_text = [] if other is None else [
         "",
@@ -567,7 +574,7 @@ def im_section(results, command):
         "outbox pump runs from an idle source right after and sends to the SN that a directory",
         "lookup gave for the device (kept 10 s: at this pace about one message in 120 waits for",
         "a lookup too); the device lists come from the login server and are kept 60 s, so the",
-        "first message after a minute's silence answers later (*first*: two HTTPS requests). The",
+        "first message after a minute's silence waits for two requests there (*first*). The",
         "recipient stores the message (one fsync) before it shows it. The receipt costs more",
         "commits: the recipient takes an envelope counter (its own commit) to seal it, and the",
         "sender ends the outbox entry and moves the state in two more.",
@@ -603,6 +610,7 @@ def im_section(results, command):
         "| group | recipient devices | seal ms | envelope bytes | sender's upload (envelope × devices) |",
         "|---|---|---|---|---|",
         *group,
+        *limit,
         *other_text,
     ])
 
