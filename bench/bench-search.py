@@ -35,19 +35,6 @@ import harklab  # noqa: E402
 import searchlab  # noqa: E402
 
 
-def option(name, default):
-    return int(sys.argv[sys.argv.index(name) + 1]) if name in sys.argv else default
-
-
-def percentile(values, p):
-    """The p-th percentile (linear between the nearest ranks)."""
-    ordered = sorted(values)
-    rank = (len(ordered) - 1) * p / 100
-    low = int(rank)
-    high = min(low + 1, len(ordered) - 1)
-    return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
-
-
 def timed_searches(client, name, want, n, counter):
     """n searches of name by client, each must end in want; their times (ms) and bytes."""
     node = client.node
@@ -65,7 +52,7 @@ def timed_searches(client, name, want, n, counter):
         "n": n,
         "first_ms": times[0],
         "median_ms": statistics.median(times),
-        "p95_ms": percentile(times, 95),
+        "p95_ms": harklab.percentile(times, 95),
         "max_ms": max(times),
         "bytes_per_search": (wire["ip_in"] + wire["ip_out"]) / n,
         "times_ms": times,
@@ -109,7 +96,7 @@ def main():
     if os.geteuid() != 0:
         sys.exit("bench-search: needs root (network namespaces)")
     build, out = sys.argv[1], sys.argv[2]
-    n = option("--searches", 50)
+    n = harklab.option("--searches", 50)
     os.environ["HARK_BIN"] = os.path.abspath(os.path.join(build, "hark"))
     os.environ["HARK_PLUGIN_PATH"] = os.path.abspath(os.path.join(build, "plugins"))
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))

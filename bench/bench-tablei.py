@@ -41,10 +41,6 @@ import harklab  # noqa: E402
 TIMEOUT = 120
 
 
-def option(name, default):
-    return int(sys.argv[sys.argv.index(name) + 1]) if name in sys.argv else default
-
-
 def line_time(node, text, skip=None):
     """The time of node's last log line with text (and without skip), and the line."""
     found = None
@@ -142,7 +138,7 @@ def main():
     if os.geteuid() != 0:
         sys.exit("bench-tablei: needs root (network namespaces)")
     build, out = sys.argv[1], sys.argv[2]
-    runs = option("--runs", 5)
+    runs = harklab.option("--runs", 5)
     os.environ["HARK_BIN"] = os.path.abspath(os.path.join(build, "hark"))
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
     work = harklab.work_dir("hark-bench-tablei.")

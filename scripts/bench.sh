@@ -5,8 +5,8 @@
 # the overlay (join times and bytes; idle clients one super node holds), the directory
 # (bench/sim-directory: gi and flood; bench/bench-opendht.py: OpenDHT), presence pushed to
 # buddies (bench/bench-presence.py), message envelopes (bench/bench-message), the paper's
-# Table I and search in the network lab (bench/bench-tablei.py, bench/bench-search.py, as
-# root), then media:
+# Table I, search and instant messages in the network lab (bench/bench-tablei.py,
+# bench/bench-search.py, bench/bench-im.py, as root), then media:
 # mouth-to-ear latency, CPU, memory and bytes of a hark call vs baresip 1.0
 # (scripts/bench-media.sh; it installs what it needs: deps/bench-debian.txt).
 set -eu
@@ -104,7 +104,7 @@ python3 "$top/bench/bench-presence.py" "$top/$build" "$work/presence.json" \
   --changes "$presence_changes" --kills 3 --frozen 1
 python3 "$here/bench-report.py" "$top/docs/benchmarks.md" presence "$work/presence.json" \
   "make bench (bench/bench-presence.py --changes $presence_changes --kills 3 --frozen 1)"
-# Message envelopes: seal, verify and open for 1, 10 and 100 recipient devices.
+# Message envelopes: seal, verify and open for 1, 10, 100 and 200 recipient devices.
 message_rounds=${BENCH_MESSAGE_ROUNDS:-50}
 "$top/$build/bench/bench-message" --rounds "$message_rounds" >"$work/message.json"
 python3 "$here/bench-report.py" "$top/docs/benchmarks.md" message "$work/message.json" \
@@ -120,8 +120,18 @@ if [ "$(id -u)" = 0 ]; then
   python3 "$top/bench/bench-search.py" "$top/$build" "$work/search.json" --searches "$search_n"
   python3 "$here/bench-report.py" "$top/docs/benchmarks.md" search "$work/search.json" \
     "make bench (bench/bench-search.py --searches $search_n)"
+  # Instant messages in the same lab: delivery both online (p50, p99) in the peers'
+  # setups, delivery of a held message after the recipient starts, bytes per message; the
+  # group's seal cost comes from bench-message above (bench/bench-im.py).
+  im_n=${BENCH_IM_MESSAGES:-200}
+  im_runs=${BENCH_IM_OFFLINE_RUNS:-5}
+  python3 "$top/bench/bench-im.py" "$top/$build" "$work/im.json" --messages "$im_n" \
+    --offline-runs "$im_runs"
+  python3 "$here/bench-report.py" "$top/docs/benchmarks.md" im "$work/im.json" \
+    "$work/message.json" \
+    "make bench (bench/bench-im.py --messages $im_n --offline-runs $im_runs; bench/bench-message --rounds $message_rounds)"
 else
-  echo "bench: Table I and search skipped (the network lab needs root)" >&2
+  echo "bench: Table I, search and messages in the lab skipped (the network lab needs root)" >&2
 fi
 "$here/bench-media.sh" "$build" "$work/media.json"
 python3 "$here/bench-report.py" "$top/docs/benchmarks.md" media "$work/media.json" \

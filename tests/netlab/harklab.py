@@ -16,6 +16,7 @@ import os
 import shutil
 import socket
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -315,6 +316,20 @@ def attached_and_logged_in(network, node, user):
         return None
     sn = network.sn_knows_user(user)
     return (overlay, state, sn) if sn else None
+
+
+def option(name, default):
+    """The integer after name on the command line, or default (the benchmarks' options)."""
+    return int(sys.argv[sys.argv.index(name) + 1]) if name in sys.argv else default
+
+
+def percentile(values, p):
+    """The p-th percentile (linear between the nearest ranks)."""
+    ordered = sorted(values)
+    rank = (len(ordered) - 1) * p / 100
+    low = int(rank)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
 
 
 def work_dir(prefix):
