@@ -30,6 +30,24 @@ registration_entry_free(gpointer data)
   g_free(entry);
 }
 
+/* The node's thread owns the node's main context from here to hark_node_free, not only
+ * while the loop runs: the node starts GIO work on it outside the loop too (links write
+ * their goodbyes and close while the node is freed), and worker threads invoke on it (a
+ * TLS handshake of the login client, in glib-networking's thread, has the certificate
+ * checked with g_main_context_invoke). On a context that nobody owns, GLib runs that in
+ * the worker, which then owns the context meanwhile, and the node's own
+ * g_main_context_push_thread_default fails: a critical, fatal under G_DEBUG, and the
+ * node exited with status 133 at shutdown. Owned, such calls wait for the node's thread
+ * (tests/unit/test-node-context.c). */
+static void
+hold_main_context(HarkNode *node)
+{
+  node->owns_context = g_main_context_acquire(node->main_context);
+  if (!node->owns_context)
+    g_warning("another thread owns the main context this node was made on; GLib worker "
+              "threads may run the node's callbacks there");
+}
+
 HarkNode *
 hark_node_new(HarkConfig *config)
 {
@@ -41,6 +59,7 @@ hark_node_new(HarkConfig *config)
   node->hooks.n_interface_versions = G_N_ELEMENTS(interface_versions);
   node->config = config;
   node->main_context = g_main_context_ref_thread_default();
+  hold_main_context(node);
   node->loop = g_main_loop_new(node->main_context, FALSE);
   node->clock = hark_clock_new(config->test_clock, node->main_context);
   node->plugins = g_ptr_array_new();
@@ -281,6 +300,8 @@ hark_node_free(HarkNode *node)
   g_ptr_array_unref(node->plugins);
   g_main_loop_unref(node->loop);
   hark_clock_free(node->clock); /* after everything that may have a timeout on it */
+  if (node->owns_context)
+    g_main_context_release(node->main_context);
   g_main_context_unref(node->main_context);
   hark_config_free(node->config);
   g_free(root);

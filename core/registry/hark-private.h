@@ -67,6 +67,7 @@ struct _HarkContext {
 struct _HarkNode {
   HarkConfig *config;
   GMainContext *main_context;
+  gboolean owns_context; /* this node's thread acquired main_context (node.c) */
   GMainLoop *loop;
   HarkIdentity *identity;
   HarkContext *core_ctx;
