@@ -1385,6 +1385,7 @@ test_held_messages(void)
   hark_login_client_device_certificates_async(alice->client, "nobody", NULL, on_async, alice);
   HARK_REQUIRE(wait_done(alice));
   g_autoptr(GPtrArray) none = hark_login_client_device_certificates_finish(alice->result, &error);
+  g_assert_null(none);
   g_assert_error(error, HARK_LOGIN_ERROR, HARK_LOGIN_ERROR_UNKNOWN_USER);
   g_assert_nonnull(error != NULL ? strstr(error->message, "'nobody'") : NULL);
   g_clear_error(&error);

@@ -54,6 +54,7 @@ static void
 test_invoke_between_loops(void)
 {
   g_autoptr(HarkNode) node = hark_node_new(hark_config_new_default());
+  g_assert_nonnull(node);
   Invoke invoke = { .context = g_main_context_default() };
   in_worker(worker_invoke, &invoke);
   g_assert_null(invoke.ran_on);
