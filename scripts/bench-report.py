@@ -403,9 +403,11 @@ def search_section(results, command):
         "is one round trip to the client's SN (and, with gi or flood, one SN to SN exchange over",
         "their link): the NAT and the firewall change nothing once the client is attached, since",
         "the search rides the SN link the join already made. An unknown name costs a request to",
-        "the login server on a new TLS connection each time (none is kept between searches; the",
-        "bytes are mostly its handshake), which is most of its time. Skype took 3-4 s with a",
-        "public address, 5-6 s behind a NAT and 10-15 s behind a UDP-blocking firewall.",
+        "the login server: on the connection the login client keeps to it when it reaches it",
+        "directly, and on a new TLS connection through the SN's tunnel for a web-only client",
+        "(tunnelled requests are not kept; the bytes are mostly that handshake). Skype took",
+        "3-4 s with a public address, 5-6 s behind a NAT and 10-15 s behind a UDP-blocking",
+        "firewall.",
     ])
 
 
