@@ -225,6 +225,10 @@ gboolean hark_message_history_outbox_done(HarkMessageHistory *history, const gui
  * is no such entry. */
 gboolean hark_message_history_outbox_retry(HarkMessageHistory *history, const guint8 *id,
                                            const char *device, GError **error);
+/* A way out came back (a new SN link): entries waiting out a retry backoff of at most
+ * horizon seconds are due now; those waiting for a hold's end (further away) stay. */
+gboolean hark_message_history_outbox_hurry(HarkMessageHistory *history, gint64 horizon,
+                                           GError **error);
 /* The envelope is in safe hands (the login server holds it for the device): the next
  * attempt waits until until (unix seconds; the hold's end), unless the entry is done
  * first. INVALID when there is no such entry. */

@@ -194,6 +194,19 @@ hark_message_history_outbox_retry(HarkMessageHistory *h, const guint8 *id, const
 }
 
 gboolean
+hark_message_history_outbox_hurry(HarkMessageHistory *h, gint64 horizon, GError **error)
+{
+  gint64 now = hark_message_db_now(h);
+  return hark_message_db_finish(
+           h,
+           hark_message_db_query(h,
+                                 "UPDATE outbox SET next_attempt = ?1"
+                                 " WHERE next_attempt > ?1 AND next_attempt <= ?2",
+                                 error, "ii", now, now + horizon),
+           error) >= 0;
+}
+
+gboolean
 hark_message_history_outbox_postpone(HarkMessageHistory *h, const guint8 *id, const char *device,
                                      gint64 until, GError **error)
 {

@@ -506,6 +506,9 @@ on_event(gpointer data, const char *event, JsonObject *details)
      * was learnt of others' devices is asked again when next needed; a question in
      * flight still answers those waiting for it. */
     peers_forget(messenger);
+    /* What failed while there was no way out is tried now, not after its backoff. */
+    if (messenger->history != NULL)
+      hark_message_history_outbox_hurry(messenger->history, HARK_MESSAGE_HISTORY_RETRY_MAX, NULL);
     hark_messenger_pump_soon(messenger);
     hark_messenger_fetch(messenger);
     hark_messenger_sync_start(messenger);

@@ -722,6 +722,22 @@ test_outbox(Fixture *f, gconstpointer data)
   g_assert_cmpuint(due_count(f), ==, 1);
   g_assert_false(hark_message_history_outbox_postpone(f->history, id, f->dev_a, now, &error));
   g_assert_error(error, HARK_MESSAGE_HISTORY_ERROR, HARK_MESSAGE_HISTORY_ERROR_INVALID);
+  g_clear_error(&error);
+
+  /* A way out came back: an entry in its retry backoff is due at once, one waiting for
+   * its hold's end is not. */
+  g_assert_true(
+    hark_message_history_outbox_add(f->history, id, f->dev_a, "alice", envelope, 0, &error));
+  retry(f, id, f->dev_a);
+  retry(f, id, f->dev_a);
+  g_assert_true(hark_message_history_outbox_postpone(
+    f->history, id, f->dev_b, hark_clock_now_seconds(f->clock) + 5000, &error));
+  g_assert_cmpuint(due_count(f), ==, 0);
+  g_assert_true(hark_message_history_outbox_hurry(f->history, 600, &error));
+  g_assert_no_error(error);
+  g_autoptr(GPtrArray) hurried = hark_message_history_outbox_due(f->history, 100, &error);
+  g_assert_cmpuint(hurried->len, ==, 1);
+  g_assert_cmpstr(((HarkOutboxEntry *)hurried->pdata[0])->device, ==, f->dev_a);
 }
 
 /* ---- what a hostile sender tries ------------------------------------------------------- */
