@@ -28,7 +28,8 @@ hark_variant_from_wire_bytes(const GVariantType *type, GBytes *bytes)
 {
   gsize size = g_bytes_get_size(bytes);
   guint8 *copy = g_malloc0(size + READ_SLACK);
-  memcpy(copy, g_bytes_get_data(bytes, NULL), size);
+  if (size > 0) /* empty bytes may have no data pointer at all */
+    memcpy(copy, g_bytes_get_data(bytes, NULL), size);
   g_autoptr(GBytes) padded = g_bytes_new_with_free_func(copy, size, g_free, copy);
   g_autoptr(GVariant) value = g_variant_ref_sink(g_variant_new_from_bytes(type, padded, FALSE));
   if (!g_variant_is_normal_form(value))
