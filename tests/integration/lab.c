@@ -339,8 +339,8 @@ lab_register_and_login(LabNode *node, const char *user)
 }
 
 char *
-lab_client_config(const char *name, const char *sn_host, guint16 port,
-                  const LabLoginServer *login, const char *extra)
+lab_client_config(const char *name, const char *sn_host, guint16 port, const LabLoginServer *login,
+                  const char *extra)
 {
   return g_strdup_printf("node: { name = \"%s\"; supernode = false; };\n"
                          "plugins: { load = ( { name = \"udp\"; }, { name = \"tcp\"; },\n"
@@ -376,4 +376,53 @@ lab_client_start(const char *name, const char *config, const char *user, gboolea
   g_autoptr(JsonObject) published =
     lab_wait_command(node, "directory", lab_directory_is_published, NULL, timeout_ms, "published");
   return published != NULL ? g_steal_pointer(&node) : NULL;
+}
+
+/* ---- messages ---------------------------------------------------------------------- */
+
+GPtrArray *
+lab_history(LabNode *node, const char *with)
+{
+  GPtrArray *out = g_ptr_array_new_with_free_func((GDestroyNotify)json_object_unref);
+  g_autoptr(JsonObject) answer = lab_ask(node, "history", lab_args("with", with, NULL));
+  JsonObject *result = answer != NULL && json_object_has_member(answer, "result")
+                         ? json_object_get_object_member(answer, "result")
+                         : NULL;
+  JsonArray *list = result != NULL ? json_object_get_array_member(result, "messages") : NULL;
+  for (guint i = 0; list != NULL && i < json_array_get_length(list); i++)
+    g_ptr_array_add(out, json_object_ref(json_array_get_object_element(list, i)));
+  return out;
+}
+
+guint
+lab_count_text(LabNode *node, const char *with, const char *text)
+{
+  g_autoptr(GPtrArray) messages = lab_history(node, with);
+  guint n = 0;
+  for (guint i = 0; i < messages->len; i++)
+    if (g_strcmp0(json_object_get_string_member(messages->pdata[i], "text"), text) == 0)
+      n++;
+  return n;
+}
+
+gint64
+lab_wait_text(LabNode *node, const char *with, const char *text, guint timeout_ms)
+{
+  gint64 start = g_get_monotonic_time();
+  gint64 until = start + (gint64)hark_test_timeout(timeout_ms) * 1000;
+  while (g_get_monotonic_time() < until) {
+    if (lab_count_text(node, with, text) > 0)
+      return (g_get_monotonic_time() - start) / 1000;
+    g_usleep(50 * 1000);
+  }
+  g_test_fail_printf("%s: \"%s\" did not arrive in the conversation with %s within %u ms",
+                     node->name, text, with, hark_test_timeout(timeout_ms));
+  hark_test_node_show_logs(node->node);
+  return -1;
+}
+
+JsonObject *
+lab_send_text(LabNode *node, const char *to, const char *text)
+{
+  return lab_call(node, "msg", lab_args("to", to, "text", text, NULL));
 }

@@ -122,4 +122,17 @@ char *lab_client_config(const char *name, const char *sn_host, guint16 port,
 LabNode *lab_client_start(const char *name, const char *config, const char *user,
                           gboolean register_first, guint timeout_ms);
 
+/* ---- messages (the `msg` and `history` commands) ------------------------------------ */
+
+/* The messages of node's conversation `with` (a user, or #group; none when the node does
+ * not know it): a new array of JsonObject*. */
+GPtrArray *lab_history(LabNode *node, const char *with);
+/* How many messages with this text that conversation holds. */
+guint lab_count_text(LabNode *node, const char *with, const char *text);
+/* Polls the conversation until the text is there, at most timeout_ms (scaled): the
+ * milliseconds it took, or -1 (test failed, the node's logs shown). */
+gint64 lab_wait_text(LabNode *node, const char *with, const char *text, guint timeout_ms);
+/* `msg` to (a user or #group): its result, or NULL (test failed). */
+JsonObject *lab_send_text(LabNode *node, const char *to, const char *text);
+
 G_END_DECLS

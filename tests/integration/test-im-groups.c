@@ -73,27 +73,11 @@ wait_until(LabNode *node, const char *command, LabResultPredicate pred, gconstpo
   return lab_wait_command(node, command, pred, data, hark_test_timeout(JOIN_MS), what);
 }
 
-/* The messages of node's conversation `with` (a user or #group; none when the node does
- * not know the group): a new array of JsonObject*. */
-static GPtrArray *
-history_of(LabNode *node, const char *with)
-{
-  GPtrArray *out = g_ptr_array_new_with_free_func((GDestroyNotify)json_object_unref);
-  g_autoptr(JsonObject) answer = lab_ask(node, "history", lab_args("with", with, NULL));
-  JsonObject *result = answer != NULL && json_object_has_member(answer, "result")
-                         ? json_object_get_object_member(answer, "result")
-                         : NULL;
-  JsonArray *list = result != NULL ? json_object_get_array_member(result, "messages") : NULL;
-  for (guint i = 0; list != NULL && i < json_array_get_length(list); i++)
-    g_ptr_array_add(out, json_object_ref(json_array_get_object_element(list, i)));
-  return out;
-}
-
 /* Where text is in node's conversation (its index), or -1; *n: how many times. */
 static int
 find_text(LabNode *node, const char *with, const char *text, guint *n)
 {
-  g_autoptr(GPtrArray) messages = history_of(node, with);
+  g_autoptr(GPtrArray) messages = lab_history(node, with);
   int at = -1;
   *n = 0;
   for (guint i = 0; i < messages->len; i++)
@@ -104,28 +88,11 @@ find_text(LabNode *node, const char *with, const char *text, guint *n)
   return at;
 }
 
-static guint
-count_text(LabNode *node, const char *with, const char *text)
-{
-  guint n = 0;
-  find_text(node, with, text, &n);
-  return n;
-}
-
 /* Polls history until the text is there (at most ARRIVE_MS); FALSE: the test failed. */
 static gboolean
 wait_text(LabNode *node, const char *with, const char *text)
 {
-  gint64 until = g_get_monotonic_time() + hark_test_timeout(ARRIVE_MS) * 1000;
-  while (g_get_monotonic_time() < until) {
-    if (count_text(node, with, text) > 0)
-      return TRUE;
-    g_usleep(50 * 1000);
-  }
-  g_test_fail_printf("%s: \"%s\" did not arrive in %s within %d ms", node->name, text, with,
-                     hark_test_timeout(ARRIVE_MS));
-  hark_test_node_show_logs(node->node);
-  return FALSE;
+  return lab_wait_text(node, with, text, ARRIVE_MS) >= 0;
 }
 
 /* Until node's counter is at least least (bounded); FALSE: the test failed. */
@@ -142,12 +109,6 @@ wait_counter(LabNode *node, const char *name, gint64 least)
                      name, lab_device_counter(node, name), least);
   hark_test_node_show_logs(node->node);
   return FALSE;
-}
-
-static JsonObject *
-send_text(LabNode *node, const char *to, const char *text)
-{
-  return lab_call(node, "msg", lab_args("to", to, "text", text, NULL));
 }
 
 /* What a hacked client does: its own messages.sqlite says what it likes (the node is
@@ -272,7 +233,7 @@ test_members(GroupLab *lab, gconstpointer data)
   LabNode *senders[] = { lab->alice, lab->bob, lab->carol };
   for (guint s = 0; s < G_N_ELEMENTS(senders); s++)
     for (guint i = 0; i < 2; i++) {
-      g_autoptr(JsonObject) sent = send_text(senders[s], lab->group, texts[s][i]);
+      g_autoptr(JsonObject) sent = lab_send_text(senders[s], lab->group, texts[s][i]);
       HARK_REQUIRE(sent != NULL);
       g_assert_cmpint(json_object_get_int_member(sent, "devices"), ==, 2);
       if (s == 0 && i == 0)
@@ -282,20 +243,20 @@ test_members(GroupLab *lab, gconstpointer data)
     }
   assert_everyone_has(lab, texts, G_N_ELEMENTS(senders));
   /* The group's name works as well as its id. */
-  g_autoptr(JsonObject) by_name = send_text(lab->alice, "#friends", "by name (grp-aa01)");
+  g_autoptr(JsonObject) by_name = lab_send_text(lab->alice, "#friends", "by name (grp-aa01)");
   HARK_REQUIRE(by_name != NULL && wait_text(lab->carol, lab->group, "by name (grp-aa01)"));
 
   /* bob is away: what alice and carol write is held for him. */
   HARK_REQUIRE(lab_node_stop(lab->bob));
   const char *away[] = { "while you were away, bob (grp-b0a1)", "carol too (grp-b0a2)" };
-  g_autoptr(JsonObject) a1 = send_text(lab->alice, lab->group, away[0]);
-  g_autoptr(JsonObject) a2 = send_text(lab->carol, lab->group, away[1]);
+  g_autoptr(JsonObject) a1 = lab_send_text(lab->alice, lab->group, away[0]);
+  g_autoptr(JsonObject) a2 = lab_send_text(lab->carol, lab->group, away[1]);
   HARK_REQUIRE(a1 != NULL && a2 != NULL);
   HARK_REQUIRE(wait_counter(lab->alice, "held", 1) && wait_counter(lab->carol, "held", 1));
   HARK_REQUIRE(lab_node_start(lab->bob));
   HARK_REQUIRE(wait_text(lab->bob, lab->group, away[0]) &&
                wait_text(lab->bob, lab->group, away[1]));
-  g_assert_cmpuint(count_text(lab->bob, lab->group, away[0]), ==, 1);
+  g_assert_cmpuint(lab_count_text(lab->bob, lab->group, away[0]), ==, 1);
 
   /* carol leaves: alice's and bob's devices take it; she gets nothing after. */
   g_autoptr(JsonObject) left =
@@ -304,11 +265,11 @@ test_members(GroupLab *lab, gconstpointer data)
   HARK_REQUIRE(wait_text(lab->alice, lab->group, "carol left") &&
                wait_text(lab->bob, lab->group, "carol left"));
   const char *after = "carol is gone (grp-c0e1)";
-  g_autoptr(JsonObject) sent = send_text(lab->alice, lab->group, after);
+  g_autoptr(JsonObject) sent = lab_send_text(lab->alice, lab->group, after);
   HARK_REQUIRE(sent != NULL);
   g_assert_cmpint(json_object_get_int_member(sent, "devices"), ==, 1); /* bob's only */
   HARK_REQUIRE(wait_text(lab->bob, lab->group, after));
-  g_assert_cmpuint(count_text(lab->carol, lab->group, after), ==, 0);
+  g_assert_cmpuint(lab_count_text(lab->carol, lab->group, after), ==, 0);
   /* And her device no longer writes to the group. */
   g_autoptr(JsonObject) refused =
     lab_ask(lab->carol, "msg", lab_args("to", lab->group, "text", "still here?", NULL));
@@ -335,11 +296,11 @@ test_hostile(GroupLab *lab, gconstpointer data)
   HARK_REQUIRE(added != NULL);
   HARK_REQUIRE(wait_counter(lab->alice, "refused_group", 1));
   HARK_REQUIRE(wait_counter(lab->carol, "refused_group", 1));
-  g_autoptr(JsonObject) sent = send_text(lab->alice, lab->group, "members only (grp-d00d)");
+  g_autoptr(JsonObject) sent = lab_send_text(lab->alice, lab->group, "members only (grp-d00d)");
   HARK_REQUIRE(sent != NULL);
   g_assert_cmpint(json_object_get_int_member(sent, "devices"), ==, 2); /* not mallory's */
   HARK_REQUIRE(wait_text(lab->carol, lab->group, "members only (grp-d00d)"));
-  g_assert_cmpuint(count_text(lab->mallory, lab->group, "members only (grp-d00d)"), ==, 0);
+  g_assert_cmpuint(lab_count_text(lab->mallory, lab->group, "members only (grp-d00d)"), ==, 0);
 
   /* mallory's client claims the group with her as a member (and its admin): her post and
    * her change (removing carol) are refused by alice's and carol's devices. */
@@ -351,7 +312,7 @@ test_hostile(GroupLab *lab, gconstpointer data)
   HARK_REQUIRE(hack_history(lab->mallory, claim));
   gint64 alice_before = lab_device_counter(lab->alice, "refused_not_member");
   gint64 carol_before = lab_device_counter(lab->carol, "refused_not_member");
-  g_autoptr(JsonObject) posted = send_text(lab->mallory, lab->group, "let me in (grp-bad1)");
+  g_autoptr(JsonObject) posted = lab_send_text(lab->mallory, lab->group, "let me in (grp-bad1)");
   HARK_REQUIRE(posted != NULL);
   HARK_REQUIRE(wait_counter(lab->alice, "refused_not_member", alice_before + 1));
   HARK_REQUIRE(wait_counter(lab->carol, "refused_not_member", carol_before + 1));
@@ -360,15 +321,15 @@ test_hostile(GroupLab *lab, gconstpointer data)
     lab_call(lab->mallory, "group-remove", lab_args("group", lab->group, "users", "carol", NULL));
   HARK_REQUIRE(removed != NULL);
   HARK_REQUIRE(wait_counter(lab->alice, "refused_group", changes_before + 1));
-  g_assert_cmpuint(count_text(lab->alice, lab->group, "let me in (grp-bad1)"), ==, 0);
-  g_assert_cmpuint(count_text(lab->alice, lab->group, "mallory removed carol"), ==, 0);
+  g_assert_cmpuint(lab_count_text(lab->alice, lab->group, "let me in (grp-bad1)"), ==, 0);
+  g_assert_cmpuint(lab_count_text(lab->alice, lab->group, "mallory removed carol"), ==, 0);
 
   /* Nothing changed for the members: carol is still one, and hears alice. */
-  g_autoptr(JsonObject) still = send_text(lab->alice, lab->group, "all still here (grp-e0e0)");
+  g_autoptr(JsonObject) still = lab_send_text(lab->alice, lab->group, "all still here (grp-e0e0)");
   HARK_REQUIRE(still != NULL);
   g_assert_cmpint(json_object_get_int_member(still, "devices"), ==, 2);
   HARK_REQUIRE(wait_text(lab->carol, lab->group, "all still here (grp-e0e0)"));
-  g_assert_cmpuint(count_text(lab->mallory, lab->group, "all still here (grp-e0e0)"), ==, 0);
+  g_assert_cmpuint(lab_count_text(lab->mallory, lab->group, "all still here (grp-e0e0)"), ==, 0);
 }
 
 /* alice's phone logs in after the group was made: it learns the group from the next
@@ -384,7 +345,7 @@ test_new_device(GroupLab *lab, gconstpointer data)
   HARK_REQUIRE(lab_node_restart(lab->alice) && lab_node_restart(lab->bob));
   const char *mine = "from my laptop (grp-f1a0)";
   const char *bobs = "hello both of alice's devices (grp-f1a1)";
-  g_autoptr(JsonObject) sent = send_text(lab->alice, lab->group, mine);
+  g_autoptr(JsonObject) sent = lab_send_text(lab->alice, lab->group, mine);
   HARK_REQUIRE(sent != NULL);
   g_assert_cmpint(json_object_get_int_member(sent, "devices"), ==, 3); /* bob, carol, phone */
   g_test_message("a group text of %zu bytes for 3 devices: an envelope of %" G_GINT64_FORMAT
@@ -392,10 +353,10 @@ test_new_device(GroupLab *lab, gconstpointer data)
                  strlen(mine), json_object_get_int_member(sent, "bytes"));
   HARK_REQUIRE(wait_text(phone, lab->group, mine));
   g_assert_cmpint(lab_device_counter(phone, "group_states"), ==, 1);
-  g_autoptr(JsonObject) answer = send_text(lab->bob, lab->group, bobs);
+  g_autoptr(JsonObject) answer = lab_send_text(lab->bob, lab->group, bobs);
   HARK_REQUIRE(answer != NULL);
   HARK_REQUIRE(wait_text(phone, lab->group, bobs));
-  g_assert_cmpuint(count_text(phone, lab->group, mine), ==, 1);
+  g_assert_cmpuint(lab_count_text(phone, lab->group, mine), ==, 1);
   g_autoptr(JsonObject) groups = lab_call(phone, "groups", NULL);
   HARK_REQUIRE(groups != NULL);
   JsonArray *list = json_object_get_array_member(groups, "groups");

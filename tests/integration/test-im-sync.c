@@ -193,7 +193,7 @@ unread_with(LabNode *node, const char *user)
 static gboolean
 send_text(LabNode *node, const char *to, const char *text)
 {
-  g_autoptr(JsonObject) sent = lab_call(node, "msg", lab_args("to", to, "text", text, NULL));
+  g_autoptr(JsonObject) sent = lab_send_text(node, to, text);
   return sent != NULL;
 }
 

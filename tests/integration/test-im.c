@@ -71,53 +71,11 @@ device_id(LabNode *node)
   return whoami != NULL ? g_strdup(json_object_get_string_member(whoami, "device_id")) : NULL;
 }
 
-/* The messages of node's conversation with user (a new array of JsonObject*). */
-static GPtrArray *
-history_of(LabNode *node, const char *user)
-{
-  GPtrArray *out = g_ptr_array_new_with_free_func((GDestroyNotify)json_object_unref);
-  g_autoptr(JsonObject) history = lab_call(node, "history", lab_args("with", user, NULL));
-  JsonArray *list = history != NULL ? json_object_get_array_member(history, "messages") : NULL;
-  for (guint i = 0; list != NULL && i < json_array_get_length(list); i++)
-    g_ptr_array_add(out, json_object_ref(json_array_get_object_element(list, i)));
-  return out;
-}
-
-/* How many messages with this text node's conversation with user holds. */
-static guint
-count_text(LabNode *node, const char *user, const char *text)
-{
-  g_autoptr(GPtrArray) messages = history_of(node, user);
-  guint n = 0;
-  for (guint i = 0; i < messages->len; i++)
-    if (g_strcmp0(json_object_get_string_member(messages->pdata[i], "text"), text) == 0)
-      n++;
-  return n;
-}
-
-/* Polls history until the text is there (at most ARRIVE_MS); the time it took, or -1
- * (test failed, logs shown). */
-static gint64
-wait_text(LabNode *node, const char *with, const char *text)
-{
-  gint64 start = g_get_monotonic_time();
-  gint64 until = start + hark_test_timeout(ARRIVE_MS) * 1000;
-  while (g_get_monotonic_time() < until) {
-    if (count_text(node, with, text) > 0)
-      return (g_get_monotonic_time() - start) / 1000;
-    g_usleep(50 * 1000);
-  }
-  g_test_fail_printf("%s: \"%s\" from %s did not arrive within %d ms", node->name, text, with,
-                     hark_test_timeout(ARRIVE_MS));
-  hark_test_node_show_logs(node->node);
-  return -1;
-}
-
 /* The state (sent, delivered, read) the sender's history shows for text at device. */
 static char *
 state_at(LabNode *node, const char *with, const char *text, const char *device)
 {
-  g_autoptr(GPtrArray) messages = history_of(node, with);
+  g_autoptr(GPtrArray) messages = lab_history(node, with);
   for (guint i = 0; i < messages->len; i++) {
     JsonObject *m = messages->pdata[i];
     if (g_strcmp0(json_object_get_string_member(m, "text"), text) != 0)
@@ -153,7 +111,7 @@ wait_state(LabNode *node, const char *with, const char *text, const char *device
     g_usleep(50 * 1000);
   }
   g_autofree char *last = state_at(node, with, text, device);
-  g_autoptr(GPtrArray) messages = history_of(node, with);
+  g_autoptr(GPtrArray) messages = lab_history(node, with);
   for (guint i = 0; i < messages->len; i++) {
     g_autofree char *shown = hark_test_json(messages->pdata[i]);
     g_test_message("%s's history with %s: %s", node->name, with, shown);
@@ -162,12 +120,6 @@ wait_state(LabNode *node, const char *with, const char *text, const char *device
                      last != NULL ? last : "unknown", device, state);
   hark_test_node_show_logs(node->node);
   return FALSE;
-}
-
-static JsonObject *
-send_text(LabNode *node, const char *to, const char *text)
-{
-  return lab_call(node, "msg", lab_args("to", to, "text", text, NULL));
 }
 
 /* ---- what a node has seen ----------------------------------------------------------- */
@@ -317,30 +269,30 @@ test_every_device_once(ImLab *lab, gconstpointer data)
   LAB_UP(lab);
   const char *hello = "hello alice, from bob (im-test-7c1e)";
   const char *answer = "hi bob, alice here (im-test-94d2)";
-  g_autoptr(JsonObject) sent = send_text(lab->bob, "alice", hello);
+  g_autoptr(JsonObject) sent = lab_send_text(lab->bob, "alice", hello);
   HARK_REQUIRE(sent != NULL);
   g_assert_cmpint(json_object_get_int_member(sent, "devices"), ==, 2);
-  gint64 ms1 = wait_text(lab->alice1, "bob", hello);
-  gint64 ms2 = wait_text(lab->alice2, "bob", hello);
+  gint64 ms1 = lab_wait_text(lab->alice1, "bob", hello, ARRIVE_MS);
+  gint64 ms2 = lab_wait_text(lab->alice2, "bob", hello, ARRIVE_MS);
   HARK_REQUIRE(ms1 >= 0 && ms2 >= 0);
   g_test_message("bob -> alice across two SNs: laptop after %" G_GINT64_FORMAT
                  " ms, phone after %" G_GINT64_FORMAT " ms (polled every 50 ms)",
                  ms1, ms2);
 
-  g_autoptr(JsonObject) replied = send_text(lab->alice1, "bob", answer);
+  g_autoptr(JsonObject) replied = lab_send_text(lab->alice1, "bob", answer);
   HARK_REQUIRE(replied != NULL);
   g_assert_cmpint(json_object_get_int_member(replied, "devices"), ==, 2); /* bob's, her phone */
-  HARK_REQUIRE(wait_text(lab->bob, "alice", answer) >= 0);
-  HARK_REQUIRE(wait_text(lab->alice2, "bob", answer) >= 0);
+  HARK_REQUIRE(lab_wait_text(lab->bob, "alice", answer, ARRIVE_MS) >= 0);
+  HARK_REQUIRE(lab_wait_text(lab->alice2, "bob", answer, ARRIVE_MS) >= 0);
   g_autofree char *bob_device = device_id(lab->bob);
   HARK_REQUIRE(wait_state(lab->alice1, "bob", answer, bob_device, "delivered"));
 
   /* Retries and receipts have settled: still exactly once everywhere. */
-  g_assert_cmpuint(count_text(lab->alice1, "bob", hello), ==, 1);
-  g_assert_cmpuint(count_text(lab->alice2, "bob", hello), ==, 1);
-  g_assert_cmpuint(count_text(lab->bob, "alice", answer), ==, 1);
-  g_assert_cmpuint(count_text(lab->alice2, "bob", answer), ==, 1);
-  g_autoptr(GPtrArray) phone = history_of(lab->alice2, "bob");
+  g_assert_cmpuint(lab_count_text(lab->alice1, "bob", hello), ==, 1);
+  g_assert_cmpuint(lab_count_text(lab->alice2, "bob", hello), ==, 1);
+  g_assert_cmpuint(lab_count_text(lab->bob, "alice", answer), ==, 1);
+  g_assert_cmpuint(lab_count_text(lab->alice2, "bob", answer), ==, 1);
+  g_autoptr(GPtrArray) phone = lab_history(lab->alice2, "bob");
   for (guint i = 0; i < phone->len; i++)
     if (g_strcmp0(json_object_get_string_member(phone->pdata[i], "text"), answer) == 0)
       g_assert_cmpstr(json_object_get_string_member(phone->pdata[i], "direction"), ==, "out");
@@ -365,7 +317,7 @@ test_offline_both_ways(ImLab *lab, gconstpointer data)
   const char *away = "while you were away, bob (im-test-5b07)";
   g_autofree char *bob_device = device_id(lab->bob);
   HARK_REQUIRE(bob_device != NULL && lab_node_stop(lab->bob));
-  g_autoptr(JsonObject) sent = send_text(lab->alice1, "bob", away);
+  g_autoptr(JsonObject) sent = lab_send_text(lab->alice1, "bob", away);
   HARK_REQUIRE(sent != NULL);
   /* Held at the login server for bob's device ("sent" there), then alice goes. */
   HARK_REQUIRE(wait_state(lab->alice1, "bob", away, bob_device, "sent"));
@@ -374,12 +326,12 @@ test_offline_both_ways(ImLab *lab, gconstpointer data)
 
   gint64 start = g_get_monotonic_time();
   HARK_REQUIRE(lab_node_start(lab->bob));
-  gint64 shown = wait_text(lab->bob, "alice", away);
+  gint64 shown = lab_wait_text(lab->bob, "alice", away, ARRIVE_MS);
   HARK_REQUIRE(shown >= 0);
   g_test_message("bob's node started; the held message was shown %" G_GINT64_FORMAT
                  " ms after the start",
                  (g_get_monotonic_time() - start) / 1000);
-  g_assert_cmpuint(count_text(lab->bob, "alice", away), ==, 1);
+  g_assert_cmpuint(lab_count_text(lab->bob, "alice", away), ==, 1);
 
   HARK_REQUIRE(lab_node_start(lab->alice1));
   HARK_REQUIRE(wait_state(lab->alice1, "bob", away, bob_device, "delivered"));
@@ -442,9 +394,9 @@ test_replayed_and_tampered(ImLab *lab, gconstpointer data)
   g_autofree char *bob_device = device_id(lab->bob);
   HARK_REQUIRE(bob_device != NULL && lab_node_stop(lab->bob));
   /* One after the other, so that the server holds them in this order. */
-  g_autoptr(JsonObject) one = send_text(lab->alice1, "bob", replayed);
+  g_autoptr(JsonObject) one = lab_send_text(lab->alice1, "bob", replayed);
   HARK_REQUIRE(one != NULL && wait_state(lab->alice1, "bob", replayed, bob_device, "sent"));
-  g_autoptr(JsonObject) two = send_text(lab->alice1, "bob", tampered);
+  g_autoptr(JsonObject) two = lab_send_text(lab->alice1, "bob", tampered);
   HARK_REQUIRE(two != NULL && wait_state(lab->alice1, "bob", tampered, bob_device, "sent"));
 
   sqlite3 *db = open_server_db(lab);
@@ -470,7 +422,7 @@ test_replayed_and_tampered(ImLab *lab, gconstpointer data)
   g_assert_cmpint(held, >=, 3);
 
   HARK_REQUIRE(lab_node_start(lab->bob));
-  HARK_REQUIRE(wait_text(lab->bob, "alice", replayed) >= 0);
+  HARK_REQUIRE(lab_wait_text(lab->bob, "alice", replayed, ARRIVE_MS) >= 0);
   /* Everything held was fetched: the duplicate and the refusal are counted. */
   gint64 until = g_get_monotonic_time() + hark_test_timeout(ARRIVE_MS) * 1000;
   while (g_get_monotonic_time() < until && (lab_device_counter(lab->bob, "duplicates") < 1 ||
@@ -481,8 +433,8 @@ test_replayed_and_tampered(ImLab *lab, gconstpointer data)
   g_autoptr(JsonObject) counters = lab_call(lab->bob, "messages", NULL);
   g_autofree char *shown = counters != NULL ? hark_test_json(counters) : NULL;
   g_test_message("bob's messages counters: %s", shown);
-  g_assert_cmpuint(count_text(lab->bob, "alice", replayed), ==, 1);
-  g_assert_cmpuint(count_text(lab->bob, "alice", tampered), ==, 0);
+  g_assert_cmpuint(lab_count_text(lab->bob, "alice", replayed), ==, 1);
+  g_assert_cmpuint(lab_count_text(lab->bob, "alice", tampered), ==, 0);
 }
 
 /* A super node's own device has no SN link: its SN part serves it. A message to it is
@@ -494,13 +446,13 @@ test_super_node_device(ImLab *lab, gconstpointer data)
   LAB_UP(lab);
   const char *to_sn = "to the super node's own user (im-test-3d58)";
   const char *from_sn = "from the super node's own user (im-test-b6a0)";
-  g_autoptr(JsonObject) sent = send_text(lab->bob, "im-sn-user", to_sn);
+  g_autoptr(JsonObject) sent = lab_send_text(lab->bob, "im-sn-user", to_sn);
   HARK_REQUIRE(sent != NULL);
-  gint64 in = wait_text(lab->sn, "bob", to_sn);
+  gint64 in = lab_wait_text(lab->sn, "bob", to_sn, ARRIVE_MS);
   HARK_REQUIRE(in >= 0);
-  g_autoptr(JsonObject) answered = send_text(lab->sn, "bob", from_sn);
+  g_autoptr(JsonObject) answered = lab_send_text(lab->sn, "bob", from_sn);
   HARK_REQUIRE(answered != NULL);
-  gint64 out = wait_text(lab->bob, "im-sn-user", from_sn);
+  gint64 out = lab_wait_text(lab->bob, "im-sn-user", from_sn, ARRIVE_MS);
   HARK_REQUIRE(out >= 0);
   g_test_message("to an SN's own device: %" G_GINT64_FORMAT " ms; from it: %" G_GINT64_FORMAT
                  " ms (polled every 50 ms)",
