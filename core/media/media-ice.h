@@ -1,0 +1,101 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* media-ice.h: ICE (RFC 8445) with libnice as a media transport (private to libhark):
+ * one stream of one component (RTP and RTCP muxed), gathering host, server-reflexive
+ * (STUN at the super node) and relayed (TURN, over UDP or TCP) candidates, on the
+ * thread-default main context of its creator (the node's). The call layer exchanges
+ * credentials and candidates in its signalling; the session on top only sees a
+ * HarkMediaTransport. Direct UDP is preferred, then a punched (server/peer-reflexive)
+ * path, then a relay; TCP only when UDP does not get through. */
+#pragma once
+
+#include "hark/media.h"
+
+G_BEGIN_DECLS
+
+typedef struct _HarkMediaIce HarkMediaIce;
+
+/* Which candidates a check (or a restart) may use: `path udp|tcp|relay` of a call. */
+typedef enum {
+  HARK_MEDIA_ICE_PATH_ANY, /* every kind, by ICE's priorities */
+  HARK_MEDIA_ICE_PATH_UDP, /* UDP only, no relay: direct or punched */
+  HARK_MEDIA_ICE_PATH_TCP, /* TCP only: ICE-TCP or TURN over TCP */
+  HARK_MEDIA_ICE_PATH_RELAY, /* relayed candidates only (TURN, UDP or TCP to the relay) */
+} HarkMediaIcePath;
+
+typedef enum {
+  HARK_MEDIA_ICE_GATHERING, /* before the checks */
+  HARK_MEDIA_ICE_CHECKING,
+  HARK_MEDIA_ICE_CONNECTED, /* a pair works; packets flow (it may still improve) */
+  HARK_MEDIA_ICE_FAILED, /* no pair works, or the chosen one stopped answering */
+} HarkMediaIceState;
+
+typedef struct {
+  gboolean controlling; /* the caller controls */
+  const char *stun_host; /* a literal IP address; NULL: no server-reflexive candidates */
+  guint stun_port;
+  const char *turn_host; /* a literal IP address; NULL: no relayed candidates */
+  guint turn_port;
+  const char *turn_username, *turn_password;
+  gboolean turn_udp, turn_tcp; /* which ways to reach the TURN server (both: both) */
+  gboolean allow_loopback; /* gather 127.0.0.1 / ::1 host candidates (tests, demos) */
+  gboolean ice_tcp; /* gather ICE-TCP host candidates too */
+  HarkMediaIcePath path; /* what to gather and check first */
+} HarkMediaIceConfig;
+
+typedef struct {
+  guint32 version; /* 1 */
+  /* A new local candidate line (trickle): send it to the peer. */
+  void (*candidate)(gpointer data, const char *line);
+  /* Every local candidate is known. */
+  void (*gathering_done)(gpointer data);
+  void (*state_changed)(gpointer data, HarkMediaIceState state);
+} HarkMediaIceCallbacks;
+
+/* Makes the agent and starts gathering. Errors: a host that is not a literal address,
+ * libnice refusing the stream. callbacks and data must outlive the object. */
+HarkMediaIce *hark_media_ice_new(const HarkMediaIceConfig *config,
+                                 const HarkMediaIceCallbacks *callbacks, gpointer data,
+                                 GError **error);
+HarkMediaIce *hark_media_ice_ref(HarkMediaIce *ice);
+/* The last reference stops the agent. */
+void hark_media_ice_unref(HarkMediaIce *ice);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(HarkMediaIce, hark_media_ice_unref)
+
+/* This side's ufrag and password (new ones after a restart). */
+const char *hark_media_ice_local_ufrag(HarkMediaIce *ice);
+const char *hark_media_ice_local_pwd(HarkMediaIce *ice);
+/* The local candidate lines gathered so far (char*, a new array). */
+GPtrArray *hark_media_ice_local_candidates(HarkMediaIce *ice);
+
+/* The peer's credentials; the checks start once they and a candidate are known. */
+gboolean hark_media_ice_set_remote_credentials(HarkMediaIce *ice, const char *ufrag,
+                                               const char *pwd, GError **error);
+/* A peer's candidate line: refused with an error when it does not parse, has absurd
+ * values, or is of a kind the current path excludes (then it is not an error: FALSE
+ * with no error set means "ignored"). */
+gboolean hark_media_ice_add_remote_candidate(HarkMediaIce *ice, const char *line, GError **error);
+void hark_media_ice_remote_gathering_done(HarkMediaIce *ice);
+
+HarkMediaIceState hark_media_ice_get_state(HarkMediaIce *ice);
+
+/* An ICE restart limited to path: new local credentials and candidates (announced
+ * through the callbacks); the media keeps flowing on the old pair until the new one
+ * works. */
+gboolean hark_media_ice_restart(HarkMediaIce *ice, HarkMediaIcePath path, GError **error);
+
+/* The selected pair, for a call's statistics: kind "host", "punched" (server- or
+ * peer-reflexive), "relayed"; transport "udp" or "tcp"; the two addresses. */
+typedef struct {
+  char kind[16];
+  char transport[8];
+  char local[64], remote[64]; /* "ip:port" */
+} HarkMediaIcePathInfo;
+/* FALSE before a pair is selected. */
+gboolean hark_media_ice_get_path(HarkMediaIce *ice, HarkMediaIcePathInfo *info);
+
+/* A transport over the selected pair for a media session: it holds a reference on ice;
+ * packets from anything but the selected pair's remote are dropped (libnice delivers
+ * only what came on a validated pair). */
+HarkMediaTransport *hark_media_ice_new_transport(HarkMediaIce *ice);
+
+G_END_DECLS
