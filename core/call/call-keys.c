@@ -131,6 +131,12 @@ hark_call_keys_derive(const HarkCallKeyShare *ours, const guint8 *peer_share, gb
                          t->caller_device != NULL && t->callee_device != NULL,
                        FALSE);
   g_return_val_if_fail(send_key != NULL && receive_key != NULL, FALSE);
+  /* The keys are bound to the shares the transcript names: they must be the ones used. */
+  g_return_val_if_fail(memcmp(caller ? t->caller_share : t->callee_share, ours->public_key,
+                              HARK_CALL_SHARE_SIZE) == 0 &&
+                         memcmp(caller ? t->callee_share : t->caller_share, peer_share,
+                                HARK_CALL_SHARE_SIZE) == 0,
+                       FALSE);
   g_autoptr(GError) local = NULL;
   guint8 shared[32], okm[2 * KEY_SIZE];
   /* OpenSSL refuses an all-zero secret already; checked again, as the keys hang on it. */
