@@ -260,6 +260,7 @@ test_limits(void)
                  "'codecs' has a name");
   long_name[31] = '\0';
   g_autoptr(HarkCallSignal) long_ok = parse_ok(with(build_full(invite), "codecs", codecs_value(1, long_name, 96)));
+  g_assert_cmpstr(g_array_index(long_ok->codecs, HarkCallCodec, 0).name, ==, long_name);
   assert_refused(with(build_full(invite), "codecs", codecs_value(1, "Opus", 96)), "'codecs' has a name");
   assert_refused(with(build_full(invite), "codecs", codecs_value(1, "op us", 96)), "'codecs' has a name");
   assert_refused(with(build_full(invite), "codecs", codecs_value(1, "", 96)), "'codecs' has a name");
@@ -297,6 +298,7 @@ test_limits(void)
                  "'candidates' has a line");
   long_line[256] = '\0';
   g_autoptr(HarkCallSignal) long_line_ok = parse_ok(with(build_full(invite), "candidates", candidates_value(1, long_line)));
+  g_assert_cmpuint(strlen(long_line_ok->candidates->pdata[0]), ==, HARK_CALL_MAX_CANDIDATE);
   assert_refused(with(build_full(invite), "candidates", candidates_value(1, "")),
                  "'candidates' has a line");
   /* ICE credentials */
@@ -334,7 +336,7 @@ test_control_characters(void)
                         candidates_value(1, lines[i])),
                    "'candidates' has a line");
   const char *words[] = { "busy\nhark: call from alice accepted", "a\x1b[2Jb", "x\xc2\x85y",
-                          "evil\xe2\x80\xae" "gnp.exe", "line\xe2\x80\xa8sep" };
+                          ("evil\xe2\x80\xae" "gnp.exe"), "line\xe2\x80\xa8sep" };
   for (guint i = 0; i < G_N_ELEMENTS(words); i++) {
     assert_refused(with(build_full(HARK_CALL_SIGNAL_DECLINE), "reason", g_variant_new_string(words[i])),
                    "'reason' has a control character");
