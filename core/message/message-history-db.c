@@ -17,12 +17,9 @@
  * caller's begin/commit. */
 #include "message-history-db.h"
 
-#include <errno.h>
-#include <fcntl.h>
-#include <glib/gstdio.h>
+#include "file-util.h"
+
 #include <stdarg.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #define FILE_NAME "messages.sqlite"
 /* "hark" in ASCII: PRAGMA application_id of a history file. */
@@ -382,38 +379,15 @@ hark_message_db_check_device(const char *device, GError **error)
 static gboolean
 open_private(const char *path, GError **error)
 {
-  g_autofree char *dir = g_path_get_dirname(path);
-  int fd = -1;
-  if (g_mkdir_with_parents(dir, 0700) == 0)
-    fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
-  if (fd < 0) {
-    int saved = errno;
-    g_set_error(error, HARK_MESSAGE_HISTORY_ERROR, HARK_MESSAGE_HISTORY_ERROR_IO,
-                "message history: cannot open %s: %s", path, g_strerror(saved));
-    return FALSE;
-  }
-  struct stat st;
-  gboolean ok = fstat(fd, &st) == 0;
-  int saved = errno;
-  close(fd);
-  if (!ok) {
-    g_set_error(error, HARK_MESSAGE_HISTORY_ERROR, HARK_MESSAGE_HISTORY_ERROR_IO,
-                "message history: cannot stat %s: %s", path, g_strerror(saved));
-    return FALSE;
-  }
-  if (!S_ISREG(st.st_mode)) {
-    g_set_error(error, HARK_MESSAGE_HISTORY_ERROR, HARK_MESSAGE_HISTORY_ERROR_IO,
-                "message history: %s is not a regular file", path);
-    return FALSE;
-  }
-  if ((st.st_mode & (S_IRWXG | S_IRWXO)) != 0) {
-    g_set_error(error, HARK_MESSAGE_HISTORY_ERROR, HARK_MESSAGE_HISTORY_ERROR_PERMISSIONS,
-                "message history: %s: mode %04o lets other users read the messages; run "
-                "'chmod 600 %s'",
-                path, (unsigned)(st.st_mode & 07777), path);
-    return FALSE;
-  }
-  return TRUE;
+  g_autoptr(GError) local = NULL;
+  HarkFilePrivacy found = hark_file_make_private(path, "the messages", &local);
+  if (found == HARK_FILE_PRIVATE)
+    return TRUE;
+  g_set_error(error, HARK_MESSAGE_HISTORY_ERROR,
+              found == HARK_FILE_SHARED ? HARK_MESSAGE_HISTORY_ERROR_PERMISSIONS
+                                        : HARK_MESSAGE_HISTORY_ERROR_IO,
+              "message history: %s", local->message);
+  return FALSE;
 }
 
 static gboolean
