@@ -1,23 +1,20 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* call-log.c: the call log (call-log.h) in SQLite, and the `call-log` command.
  *
- * The file says who called whom and when, so it is private as the message history is:
- * made 0600 before SQLite opens it (hark_file_make_private; its -wal and -shm files take
- * the same mode), refused when other users can reach it. It carries its own PRAGMA
- * application_id, so a damaged file, the message history or another program's database
- * is refused with a clear error and never written into; PRAGMA user_version numbers its
- * schema, migrated at open. Every value is a bound parameter: a peer's words (the reason
+ * The file says who called whom and when, so it is opened as the message history is
+ * (db-file.h): made 0600 before SQLite opens it, refused when other users can reach it,
+ * marked with its own PRAGMA application_id so a damaged file, the message history or
+ * another program's database is refused with a clear error and never written into, its
+ * schema numbered with PRAGMA user_version and migrated at open. Every value is a bound parameter: a peer's words (the reason
  * of a decline) never become SQL. The log keeps at most HARK_CALL_LOG_MAX_ENTRIES
  * entries, the oldest dropped as new ones come, so a flood of calls cannot fill the disk. */
 #include "call-log.h"
 
-#include "file-util.h"
-
-#include <sqlite3.h>
+#include "db-file.h"
+#include "signed-variant.h"
 
 /* "hkcl" in ASCII: PRAGMA application_id of a call log. */
 #define APPLICATION_ID 0x686b636c
-#define BUSY_TIMEOUT_MS 5000
 #define CALL_ID_LENGTH 32
 #define DEVICE_ID_LENGTH 64
 #define MAX_NAME_LENGTH 256 /* peer, codec, path */
@@ -28,6 +25,12 @@
 /* clang-format off */
 G_DEFINE_QUARK(hark-call-log-error-quark, hark_call_log_error)
 /* clang-format on */
+
+G_STATIC_ASSERT((int)HARK_CALL_LOG_ERROR_IO == (int)HARK_DB_ERROR_IO &&
+                (int)HARK_CALL_LOG_ERROR_PERMISSIONS == (int)HARK_DB_ERROR_PERMISSIONS &&
+                (int)HARK_CALL_LOG_ERROR_CORRUPT == (int)HARK_DB_ERROR_CORRUPT &&
+                (int)HARK_CALL_LOG_ERROR_VERSION == (int)HARK_DB_ERROR_VERSION &&
+                (int)HARK_CALL_LOG_ERROR_DATABASE == (int)HARK_DB_ERROR_DATABASE);
 
 struct _HarkCallLog {
   sqlite3 *db;
@@ -64,6 +67,16 @@ static const char *const outcomes[] = {
   "answered elsewhere",
 };
 
+static const HarkDbKind call_log_kind = {
+  .domain = hark_call_log_error_quark,
+  .label = "call log",
+  .contents = "whom you called",
+  .fresh = "a new call log",
+  .application_id = APPLICATION_ID,
+  .migrations = migrations,
+  .n_migrations = G_N_ELEMENTS(migrations),
+};
+
 guint
 hark_call_log_schema_version(void)
 {
@@ -75,16 +88,7 @@ hark_call_log_schema_version(void)
 static gboolean
 set_db_error(HarkCallLog *log, int rc, GError **error)
 {
-  int primary = rc & 0xff;
-  if (primary == SQLITE_NOTADB || primary == SQLITE_CORRUPT)
-    g_set_error(error, HARK_CALL_LOG_ERROR, HARK_CALL_LOG_ERROR_CORRUPT,
-                "call log %s: the file is damaged or not a database (%s); move it away to "
-                "start a new call log",
-                log->path, sqlite3_errstr(rc));
-  else
-    g_set_error(error, HARK_CALL_LOG_ERROR, HARK_CALL_LOG_ERROR_DATABASE, "call log %s: %s (%s)",
-                log->path, sqlite3_errmsg(log->db), sqlite3_errstr(rc));
-  return FALSE;
+  return hark_db_set_error(&call_log_kind, log->db, log->path, rc, error);
 }
 
 static gboolean
@@ -94,12 +98,11 @@ invalid(GError **error, const char *what)
   return FALSE;
 }
 
-/* Constant SQL only (pragmas, transactions, migration steps). */
+/* Constant SQL only (transactions). */
 static gboolean
 exec_constant(HarkCallLog *log, const char *sql, GError **error)
 {
-  int rc = sqlite3_exec(log->db, sql, NULL, NULL, NULL);
-  return rc == SQLITE_OK || set_db_error(log, rc, error);
+  return hark_db_exec(&call_log_kind, log->db, log->path, sql, error);
 }
 
 static sqlite3_stmt *
@@ -132,97 +135,17 @@ query_int(HarkCallLog *log, const char *sql, gint64 *value, GError **error)
 
 /* ---- opening ---------------------------------------------------------------------------- */
 
-static gboolean
-open_private(const char *path, GError **error)
-{
-  g_autoptr(GError) local = NULL;
-  HarkFilePrivacy found = hark_file_make_private(path, "whom you called", &local);
-  if (found == HARK_FILE_PRIVATE)
-    return TRUE;
-  g_set_error(error, HARK_CALL_LOG_ERROR,
-              found == HARK_FILE_SHARED ? HARK_CALL_LOG_ERROR_PERMISSIONS : HARK_CALL_LOG_ERROR_IO,
-              "call log: %s", local->message);
-  return FALSE;
-}
-
-/* A file is ours when it carries our application id, or is still empty (new). Reading
- * the id is also where a file that is not a database shows. */
-static gboolean
-check_ours(HarkCallLog *log, GError **error)
-{
-  gint64 id = 0, tables = 0;
-  if (!query_int(log, "PRAGMA application_id", &id, error) ||
-      !query_int(log, "SELECT count(*) FROM sqlite_schema", &tables, error))
-    return FALSE;
-  if (id == APPLICATION_ID || (id == 0 && tables == 0))
-    return TRUE;
-  g_set_error(error, HARK_CALL_LOG_ERROR, HARK_CALL_LOG_ERROR_CORRUPT,
-              "call log %s: another program's database (application id %" G_GINT64_FORMAT
-              ", %" G_GINT64_FORMAT " tables); move it away to start a new call log",
-              log->path, id, tables);
-  return FALSE;
-}
-
-/* Brings the schema to the current version, one transaction per step; the version is
- * read inside the write transaction, so a step never runs twice. */
-static gboolean
-migrate(HarkCallLog *log, GError **error)
-{
-  for (;;) {
-    gint64 version = 0;
-    if (!exec_constant(log, "BEGIN IMMEDIATE", error))
-      return FALSE;
-    gboolean ok = query_int(log, "PRAGMA user_version", &version, error);
-    if (ok && (version < 0 || version > (gint64)G_N_ELEMENTS(migrations))) {
-      g_set_error(error, HARK_CALL_LOG_ERROR, HARK_CALL_LOG_ERROR_VERSION,
-                  "call log %s: schema version %" G_GINT64_FORMAT
-                  " is not one this hark knows (up to %" G_GSIZE_FORMAT "): update hark",
-                  log->path, version, G_N_ELEMENTS(migrations));
-      ok = FALSE;
-    }
-    gboolean done = ok && version == (gint64)G_N_ELEMENTS(migrations);
-    if (ok && !done) {
-      /* PRAGMA takes no parameters; the numbers are ours, not input. */
-      g_autofree char *mark =
-        g_strdup_printf("PRAGMA user_version = %" G_GINT64_FORMAT "; PRAGMA application_id = %d",
-                        version + 1, APPLICATION_ID);
-      ok = exec_constant(log, migrations[version], error) && exec_constant(log, mark, error);
-    }
-    if (!ok) {
-      exec_constant(log, "ROLLBACK", NULL);
-      return FALSE;
-    }
-    if (!exec_constant(log, "COMMIT", error))
-      return FALSE;
-    if (done)
-      return TRUE;
-  }
-}
-
 HarkCallLog *
 hark_call_log_open(const char *path, GError **error)
 {
   g_return_val_if_fail(path != NULL, NULL);
+  sqlite3 *db = hark_db_open(&call_log_kind, path, error);
+  if (db == NULL)
+    return NULL;
   HarkCallLog *log = g_new0(HarkCallLog, 1);
+  log->db = db;
   log->path = g_strdup(path);
   log->cap = HARK_CALL_LOG_MAX_ENTRIES;
-  gboolean ok = open_private(path, error);
-  if (ok) {
-    int rc = sqlite3_open_v2(path, &log->db,
-                             SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_NOFOLLOW,
-                             NULL);
-    ok = rc == SQLITE_OK || set_db_error(log, rc, error);
-  }
-  if (ok) {
-    sqlite3_extended_result_codes(log->db, 1);
-    sqlite3_busy_timeout(log->db, BUSY_TIMEOUT_MS);
-    ok = check_ours(log, error) && exec_constant(log, "PRAGMA journal_mode = WAL", error) &&
-         migrate(log, error);
-  }
-  if (!ok) {
-    hark_call_log_close(log);
-    return NULL;
-  }
   return log;
 }
 
@@ -245,28 +168,16 @@ hark_call_log_set_cap(HarkCallLog *log, guint cap)
 /* ---- entries ---------------------------------------------------------------------------- */
 
 static gboolean
-is_lower_hex(const char *text, gsize length)
+is_id(const char *text, gsize length)
 {
-  if (text == NULL || strlen(text) != length)
-    return FALSE;
-  for (gsize i = 0; i < length; i++)
-    if (!g_ascii_isxdigit(text[i]) || g_ascii_isupper(text[i]))
-      return FALSE;
-  return TRUE;
+  return text != NULL && hark_is_lower_hex(text, length);
 }
 
-/* UTF-8 without control characters, 1 to max bytes (or NULL when allowed). */
+/* NULL, or a short text fit to keep and show. */
 static gboolean
-is_text(const char *text, gsize max, gboolean may_be_null)
+is_optional_text(const char *text, gsize max)
 {
-  if (text == NULL)
-    return may_be_null;
-  if (*text == '\0' || strlen(text) > max || !g_utf8_validate(text, -1, NULL))
-    return FALSE;
-  for (const char *p = text; *p != '\0'; p = g_utf8_next_char(p))
-    if (g_unichar_iscntrl(g_utf8_get_char(p)))
-      return FALSE;
-  return TRUE;
+  return text == NULL || hark_db_is_text(text, max);
 }
 
 static gboolean
@@ -281,16 +192,16 @@ is_outcome(const char *outcome)
 static gboolean
 check_entry(const HarkCallLogEntry *e, GError **error)
 {
-  if (!is_lower_hex(e->id, CALL_ID_LENGTH))
+  if (!is_id(e->id, CALL_ID_LENGTH))
     return invalid(error, "a call id is 32 lowercase hex");
-  if (!is_text(e->peer, MAX_NAME_LENGTH, FALSE))
+  if (!hark_db_is_text(e->peer, MAX_NAME_LENGTH))
     return invalid(error, "the peer is a user name (1-256 bytes of UTF-8, no control characters)");
-  if (e->peer_device != NULL && !is_lower_hex(e->peer_device, DEVICE_ID_LENGTH))
+  if (e->peer_device != NULL && !is_id(e->peer_device, DEVICE_ID_LENGTH))
     return invalid(error, "a device id is 64 lowercase hex");
   if (!is_outcome(e->outcome))
     return invalid(error, "the outcome is not one of the call log's");
-  if (!is_text(e->reason, MAX_REASON_LENGTH, TRUE) || !is_text(e->codec, MAX_NAME_LENGTH, TRUE) ||
-      !is_text(e->path, MAX_NAME_LENGTH, TRUE))
+  if (!is_optional_text(e->reason, MAX_REASON_LENGTH) ||
+      !is_optional_text(e->codec, MAX_NAME_LENGTH) || !is_optional_text(e->path, MAX_NAME_LENGTH))
     return invalid(error, "reason, codec and path are short UTF-8 without control characters");
   if (e->started_at <= 0 || e->ended_at < e->started_at ||
       (e->answered_at != 0 && (e->answered_at < e->started_at || e->answered_at > e->ended_at)))
