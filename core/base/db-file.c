@@ -28,8 +28,7 @@ hark_db_set_error(const HarkDbKind *kind, sqlite3 *db, const char *path, int rc,
 }
 
 gboolean
-hark_db_exec(const HarkDbKind *kind, sqlite3 *db, const char *path, const char *sql,
-             GError **error)
+hark_db_exec(const HarkDbKind *kind, sqlite3 *db, const char *path, const char *sql, GError **error)
 {
   int rc = sqlite3_exec(db, sql, NULL, NULL, NULL);
   return rc == SQLITE_OK || hark_db_set_error(kind, db, path, rc, error);
@@ -84,8 +83,7 @@ check_ours(const HarkDbKind *kind, sqlite3 *db, const char *path, GError **error
 
 /* One migration step if one is due; *done once the schema is current. */
 static gboolean
-migrate_step(const HarkDbKind *kind, sqlite3 *db, const char *path, gboolean *done,
-             GError **error)
+migrate_step(const HarkDbKind *kind, sqlite3 *db, const char *path, gboolean *done, GError **error)
 {
   gint64 version = 0;
   if (!hark_db_exec(kind, db, path, "BEGIN IMMEDIATE", error))
@@ -119,8 +117,8 @@ hark_db_open(const HarkDbKind *kind, const char *path, GError **error)
   if (!open_private(kind, path, error))
     return NULL;
   sqlite3 *db = NULL;
-  int rc = sqlite3_open_v2(path, &db,
-                           SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_NOFOLLOW, NULL);
+  int rc = sqlite3_open_v2(
+    path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_NOFOLLOW, NULL);
   gboolean ok = rc == SQLITE_OK || hark_db_set_error(kind, db, path, rc, error);
   if (ok) {
     sqlite3_extended_result_codes(db, 1);

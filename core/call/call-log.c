@@ -63,8 +63,8 @@ static const char *const migrations[] = {
 };
 
 static const char *const outcomes[] = {
-  "answered", "missed", "declined", "busy", "cancelled", "no answer", "failed",
-  "answered elsewhere",
+  "answered",  "missed",    "declined", "busy",
+  "cancelled", "no answer", "failed",   "answered elsewhere",
 };
 
 static const HarkDbKind call_log_kind = {
@@ -411,9 +411,9 @@ run_call_log(HarkCommandCall *call, JsonObject *args, gpointer user_data)
   gint64 limit = json_object_get_int_member_with_default(args, "limit", LIST_DEFAULT);
   gboolean missed_only = json_object_get_boolean_member_with_default(args, "missed", FALSE);
   if (limit < 1 || limit > LIST_MAX) {
-    hark_command_call_return_error(
-      call, g_error_new(HARK_COMMAND_ERROR, HARK_COMMAND_ERROR_BAD_ARGUMENTS,
-                        "call-log: limit is from 1 to %d", LIST_MAX));
+    hark_command_call_return_error(call,
+                                   g_error_new(HARK_COMMAND_ERROR, HARK_COMMAND_ERROR_BAD_ARGUMENTS,
+                                               "call-log: limit is from 1 to %d", LIST_MAX));
     return;
   }
   GError *error = NULL;

@@ -48,8 +48,7 @@ void hark_call_log_close(HarkCallLog *log);
 gboolean hark_call_log_add(HarkCallLog *log, const HarkCallLogEntry *entry, GError **error);
 /* Newest first (by started_at), at most limit (0: no limit); missed_only: the missed
  * ones. Elements are HarkCallLogEntry, freed with the array. */
-GPtrArray *hark_call_log_list(HarkCallLog *log, guint limit, gboolean missed_only,
-                              GError **error);
+GPtrArray *hark_call_log_list(HarkCallLog *log, guint limit, gboolean missed_only, GError **error);
 /* How many of the kept entries are missed calls; -1 with error on failure. */
 gint64 hark_call_log_count_missed(HarkCallLog *log, GError **error);
 /* An incoming call never answered on this device that the caller gave up on or that

@@ -61,7 +61,8 @@ entry(const char *id, const char *peer, gboolean outgoing, gint64 start, const c
   HarkCallLogEntry e = {
     .id = (char *)id,
     .peer = (char *)peer,
-    .peer_device = answered ? "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa" : NULL,
+    .peer_device =
+      answered ? "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa" : NULL,
     .outgoing = outgoing,
     .started_at = start,
     .answered_at = answered ? start + 2 : 0,
@@ -96,10 +97,10 @@ ids(Fixture *f, guint limit, gboolean missed_only)
   return g_string_free(g_steal_pointer(&s), FALSE);
 }
 
-#define ASSERT_IDS(f, limit, missed, expected)                                                      \
-  do {                                                                                              \
-    g_autofree char *got_ = ids(f, limit, missed);                                                  \
-    g_assert_cmpstr(got_, ==, expected);                                                            \
+#define ASSERT_IDS(f, limit, missed, expected)     \
+  do {                                             \
+    g_autofree char *got_ = ids(f, limit, missed); \
+    g_assert_cmpstr(got_, ==, expected);           \
   } while (0)
 
 static void
@@ -405,7 +406,7 @@ int
 main(int argc, char **argv)
 {
   g_test_init(&argc, &argv, NULL);
-#define ADD(name, func)                                                                             \
+#define ADD(name, func) \
   g_test_add("/call-log/" name, Fixture, NULL, fixture_set_up, func, fixture_tear_down)
   ADD("round-trip", test_round_trip);
   ADD("newest-first-and-limit", test_newest_first_and_limit);
