@@ -10,6 +10,8 @@
  * entries, the oldest dropped as new ones come, so a flood of calls cannot fill the disk. */
 #include "call-log.h"
 
+#include <hark/address.h>
+
 #include "db-file.h"
 #include "signed-variant.h"
 
@@ -200,9 +202,8 @@ check_entry(const HarkCallLogEntry *e, GError **error)
     return invalid(error, "a device id is 64 lowercase hex");
   if (!is_outcome(e->outcome))
     return invalid(error, "the outcome is not one of the call log's");
-  if (!is_optional_text(e->reason, MAX_REASON_LENGTH) ||
-      !is_optional_text(e->codec, MAX_NAME_LENGTH) || !is_optional_text(e->path, MAX_NAME_LENGTH))
-    return invalid(error, "reason, codec and path are short UTF-8 without control characters");
+  if (!is_optional_text(e->codec, MAX_NAME_LENGTH) || !is_optional_text(e->path, MAX_NAME_LENGTH))
+    return invalid(error, "codec and path are short UTF-8 without control characters");
   if (e->started_at <= 0 || e->ended_at < e->started_at ||
       (e->answered_at != 0 && (e->answered_at < e->started_at || e->answered_at > e->ended_at)))
     return invalid(error, "times: 0 < started_at <= answered_at (or 0) <= ended_at");
@@ -277,13 +278,29 @@ insert_and_prune(HarkCallLog *log, const HarkCallLogEntry *entry, GError **error
   return run_to_end(log, prune, error);
 }
 
+/* The reason is often the peer's words: kept whatever they are, so a hostile caller
+ * cannot keep its call out of the log with a bad one, but escaped (and cut) when they are
+ * not short text fit to show. */
+static char *
+reason_to_keep(const char *reason)
+{
+  if (reason == NULL || *reason == '\0')
+    return NULL;
+  if (hark_db_is_text(reason, MAX_REASON_LENGTH))
+    return g_strdup(reason);
+  return hark_text_escape(reason, -1, MAX_REASON_LENGTH);
+}
+
 gboolean
 hark_call_log_add(HarkCallLog *log, const HarkCallLogEntry *entry, GError **error)
 {
   g_return_val_if_fail(log != NULL && entry != NULL, FALSE);
-  if (!check_entry(entry, error) || !exec_constant(log, "BEGIN IMMEDIATE", error))
+  g_autofree char *reason = reason_to_keep(entry->reason);
+  HarkCallLogEntry kept = *entry;
+  kept.reason = reason;
+  if (!check_entry(&kept, error) || !exec_constant(log, "BEGIN IMMEDIATE", error))
     return FALSE;
-  if (!insert_and_prune(log, entry, error)) {
+  if (!insert_and_prune(log, &kept, error)) {
     exec_constant(log, "ROLLBACK", NULL);
     return FALSE;
   }

@@ -44,7 +44,9 @@ typedef struct {
 HarkCallLog *hark_call_log_open(const char *path, GError **error);
 void hark_call_log_close(HarkCallLog *log);
 /* Checks and stores entry (a copy); a call already logged with that id and peer is
- * refused (INVALID). Drops the oldest entries beyond the cap. */
+ * refused (INVALID). A reason that is not short text fit to show (control characters,
+ * more than 200 bytes, not UTF-8: a peer's words) is kept escaped (hark_text_escape).
+ * Drops the oldest entries beyond the cap. */
 gboolean hark_call_log_add(HarkCallLog *log, const HarkCallLogEntry *entry, GError **error);
 /* Newest first (by started_at), at most limit (0: no limit); missed_only: the missed
  * ones. Elements are HarkCallLogEntry, freed with the array. */

@@ -276,11 +276,7 @@ test_bad_entries(Fixture *f, gconstpointer data)
     g_assert_error(error, HARK_CALL_LOG_ERROR, HARK_CALL_LOG_ERROR_INVALID);
   }
   HarkCallLogEntry e = entry(ID("01"), "bob", FALSE, 1000, "answered");
-  e.reason = "bye\r\nfake";
   g_autoptr(GError) error = NULL;
-  g_assert_false(hark_call_log_add(f->log, &e, &error));
-  g_clear_error(&error);
-  e = entry(ID("01"), "bob", FALSE, 1000, "answered");
   e.ended_at = 999;
   g_assert_false(hark_call_log_add(f->log, &e, &error));
   g_clear_error(&error);
@@ -290,13 +286,32 @@ test_bad_entries(Fixture *f, gconstpointer data)
   g_clear_error(&error);
   ASSERT_IDS(f, 0, FALSE, "");
 
+  /* A hostile caller's reason does not keep its call out of the log: it is kept escaped,
+   * and cut to 200 characters. */
+  e = entry(ID("02"), "mallory", FALSE, 3000, "cancelled");
+  e.reason = "bye\r\n* incoming call from alice\x1b[2J";
+  add(f, e);
+  g_autofree char *long_reason = g_strnfill(5000, 'x');
+  e = entry(ID("03"), "mallory", FALSE, 4000, "cancelled");
+  e.reason = long_reason;
+  add(f, e);
+  g_autoptr(GPtrArray) list = hark_call_log_list(f->log, 0, TRUE, &error);
+  g_assert_no_error(error);
+  g_assert_cmpuint(list->len, ==, 2);
+  const HarkCallLogEntry *kept = list->pdata[1];
+  g_assert_cmpstr(kept->reason, ==, "bye\\x0d\\x0a* incoming call from alice\\x1b[2J");
+  kept = list->pdata[0];
+  g_assert_cmpuint(strlen(kept->reason), ==, 203);
+  g_assert_true(g_str_has_suffix(kept->reason, "..."));
+  g_assert_cmpint(hark_call_log_count_missed(f->log, NULL), ==, 2);
+
   /* SQL in a reason is text; the same call twice is refused. */
   e = entry(ID("01"), "bob", FALSE, 1000, "answered");
   e.reason = "'); DROP TABLE calls; --";
   add(f, e);
   g_assert_false(hark_call_log_add(f->log, &e, &error));
   g_assert_error(error, HARK_CALL_LOG_ERROR, HARK_CALL_LOG_ERROR_INVALID);
-  ASSERT_IDS(f, 0, FALSE, "01");
+  ASSERT_IDS(f, 0, FALSE, "03 02 01");
 }
 
 /* ---- the command ------------------------------------------------------------------------ */
