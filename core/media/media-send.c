@@ -248,6 +248,29 @@ hark_media_session_swap_codec(HarkMediaSession *s, guint index, GError **error)
   return TRUE;
 }
 
+/* ---- mute --------------------------------------------------------------------------------- */
+
+/* On the source's streaming thread: a muted source's audio becomes silence (zeros, the
+ * 16-bit samples' silence) before the encoder, so packets keep their pace and the far
+ * end's jitter buffer, RTCP and NAT bindings see no difference. */
+GstPadProbeReturn
+hark_media_session_on_source(GstPad *pad, GstPadProbeInfo *info, gpointer data)
+{
+  HarkMediaSession *s = data;
+  if (!g_atomic_int_get(&s->muted))
+    return GST_PAD_PROBE_OK;
+  GstBuffer *buffer = gst_buffer_make_writable(GST_PAD_PROBE_INFO_BUFFER(info));
+  gst_buffer_memset(buffer, 0, 0, gst_buffer_get_size(buffer));
+  GST_PAD_PROBE_INFO_DATA(info) = buffer;
+  return GST_PAD_PROBE_OK;
+}
+
+void
+hark_media_session_set_mute(HarkMediaSession *s, gboolean mute)
+{
+  g_atomic_int_set(&s->muted, mute ? 1 : 0);
+}
+
 void
 hark_media_session_set_hold(HarkMediaSession *s, gboolean hold)
 {

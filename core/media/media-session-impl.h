@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* media-session-impl.h: the session's state, shared by media-session.c (building,
  * starting, freeing), media-session-receive.c (the transport edge, receive chains),
- * media-session-stats.c (statistics, adaptation) and media-send.c (the send chain,
- * codec swap, hold). */
+ * media-session-stats.c (statistics, adaptation), media-send.c (the send chain,
+ * codec swap, hold, mute, DTMF) and media-session-events.c (what the owner is told:
+ * silence, received digits). */
 #pragma once
 
 #include "media-session.h"
@@ -17,7 +18,8 @@ struct _HarkMediaSession {
   HarkMediaSrtpSuite suite;
   GBytes *send_key, *receive_key;
   guint32 ssrc;
-  guint pulse_buffer_ms, keepalive_ms;
+  guint pulse_buffer_ms, keepalive_ms, silence_ms;
+  GMainContext *context; /* the owner's: events are delivered there */
   gboolean paced; /* a file source: the send appsink keeps real time */
 
   GstClock *clock; /* the pipeline's: the system clock */
@@ -40,6 +42,13 @@ struct _HarkMediaSession {
   guint64 dropped_malformed, dropped_unknown_pt, dropped_timestamp;
   guint64 keepalives_sent, keepalives_received;
   gboolean hold;
+  gint muted; /* atomic: read by the source's streaming thread */
+  /* Events: the owner's callbacks, the last authenticated packet from the far end. */
+  HarkMediaSessionEvents events;
+  gpointer events_data;
+  GSource *silence_watch;
+  gint64 last_heard;
+  gboolean silent_fired;
   /* Playback timing: the sink pad's segment, the jitter-buffer policy, late buffers. */
   GstSegment play_segment;
   HarkMediaJitter jitter;
@@ -82,3 +91,13 @@ gboolean hark_media_session_on_tick(gpointer data);
 /* Make the send chain for codecs[index], add it, link it between source_tail and
  * rtpbin's send_rtp_sink_0 (while building, or with source_tail blocked). */
 gboolean hark_media_send_chain_install(HarkMediaSession *s, guint index, GError **error);
+
+/* media-session-events.c: every authenticated packet from the far end (RTP, RTCP,
+ * keep-alive) calls this, with s->lock held. */
+void hark_media_session_heard(HarkMediaSession *s, gint64 now);
+/* Start watching for silence (from hark_media_session_start), on s->context. */
+void hark_media_session_events_start(HarkMediaSession *s);
+/* Stop every event source (from hark_media_session_free). */
+void hark_media_session_events_stop(HarkMediaSession *s);
+/* media-send.c: the probe on source_tail that silences a muted source. */
+GstPadProbeReturn hark_media_session_on_source(GstPad *pad, GstPadProbeInfo *info, gpointer data);

@@ -77,6 +77,7 @@ hark_media_session_on_decrypted_rtp(GstPad *pad, GstPadProbeInfo *info, gpointer
   guint32 ssrc = gst_rtp_buffer_get_ssrc(&rtp);
   gst_rtp_buffer_unmap(&rtp);
   gint64 now = g_get_monotonic_time();
+  hark_media_session_heard(s, now);
   const HarkMediaCodec *codec = hark_media_session_codec_for_pt(s, pt);
   if (pt == HARK_MEDIA_KEEPALIVE_PT) {
     s->keepalives_received++;
@@ -105,6 +106,7 @@ hark_media_session_on_decrypted_rtcp(GstPad *pad, GstPadProbeInfo *info, gpointe
   HarkMediaSession *s = data;
   g_mutex_lock(&s->lock);
   s->srtp_out++;
+  hark_media_session_heard(s, g_get_monotonic_time());
   g_mutex_unlock(&s->lock);
   return GST_PAD_PROBE_OK;
 }

@@ -83,6 +83,7 @@ hark_media_session_get_stats(HarkMediaSession *s, HarkMediaStats *st)
   st->keepalives_sent = s->keepalives_sent;
   st->keepalives_received = s->keepalives_received;
   st->on_hold = s->hold;
+  st->muted = g_atomic_int_get(&s->muted);
   st->jitter_buffer_ms = s->jitter.target_ms;
   st->late_buffers = s->late_buffers;
   g_autoptr(GstElement) jitterbuffer = s->jitterbuffer ? gst_object_ref(s->jitterbuffer) : NULL;
@@ -123,6 +124,7 @@ hark_media_stats_to_json(const HarkMediaStats *st)
   json_object_set_int_member(o, "keepalives_received", st->keepalives_received);
   json_object_set_int_member(o, "encoder_bitrate", st->encoder_bitrate);
   json_object_set_boolean_member(o, "on_hold", st->on_hold);
+  json_object_set_boolean_member(o, "muted", st->muted);
   return o;
 }
 

@@ -170,6 +170,8 @@ build(HarkMediaSession *s, const HarkMediaConfig *config, GError **error)
     return FALSE;
   gst_bin_add(GST_BIN(s->pipeline), source);
   s->source_tail = gst_element_get_static_pad(source, "src");
+  gst_pad_add_probe(s->source_tail, GST_PAD_PROBE_TYPE_BUFFER, hark_media_session_on_source, s,
+                    NULL);
   GstElement *sink = hark_media_sink_new(config->sink, s->pulse_buffer_ms, &s->wav, error);
   if (sink == NULL)
     return FALSE;
@@ -290,6 +292,8 @@ hark_media_session_new(const HarkMediaConfig *config, GError **error)
   gst_segment_init(&s->play_segment, GST_FORMAT_UNDEFINED);
   s->pulse_buffer_ms = config->pulse_buffer_ms ? config->pulse_buffer_ms : 10;
   s->keepalive_ms = config->keepalive_ms ? config->keepalive_ms : 3000;
+  s->silence_ms = config->silence_ms ? config->silence_ms : 7000;
+  s->context = g_main_context_ref_thread_default();
   s->paced = g_str_has_prefix(config->source, "file:");
   s->next_seq = g_random_int_range(0, 0x8000); /* RFC 3550: random start */
   if (!build(s, config, error)) {
@@ -348,6 +352,7 @@ hark_media_session_start(HarkMediaSession *s, GError **error)
   s->bus_watch = gst_bus_add_watch(bus, on_bus_message, s);
   hark_media_transport_start(s->transport, hark_media_session_on_packet_in, s);
   s->tick = g_timeout_add_seconds(1, hark_media_session_on_tick, s);
+  hark_media_session_events_start(s);
   s->started = TRUE;
   return TRUE;
 }
@@ -361,6 +366,7 @@ hark_media_session_free(HarkMediaSession *s)
     g_source_remove(s->tick);
   if (s->bus_watch)
     g_source_remove(s->bus_watch);
+  hark_media_session_events_stop(s);
   hark_media_pulse_capture_stop(s->capture);
   if (s->pipeline != NULL) {
     gst_element_set_state(s->pipeline, GST_STATE_NULL);
@@ -379,6 +385,7 @@ hark_media_session_free(HarkMediaSession *s)
   g_free(s->codecs);
   g_bytes_unref(s->send_key);
   g_bytes_unref(s->receive_key);
+  g_main_context_unref(s->context);
   g_mutex_clear(&s->lock);
   g_free(s);
 }

@@ -20,6 +20,7 @@ static char *tmpdir;
 
 typedef struct {
   HarkMediaSession *a, *b; /* a sends the tone, b records */
+  HarkMediaTransport *ta; /* a's (owned by a) */
   MemTransport *ma, *mb;
   char *wav_path;
 } Pair;
@@ -33,6 +34,7 @@ typedef struct {
   double loss; /* at a's transport */
   guint jitter_ms; /* a's packets delayed by 0..jitter_ms */
   gboolean udp, stream; /* instead of the in-memory pair */
+  guint silence_ms; /* both sides */
 } PairOptions;
 
 static HarkMediaTransport *
@@ -80,6 +82,7 @@ pair_start(Pair *p, const PairOptions *o)
   guint n = o->codecs ? o->n_codecs : 1;
   HarkMediaTransport *ta, *tb;
   make_transports(o, &ta, &tb, &p->ma, &p->mb);
+  p->ta = ta;
   if (o->loss > 0)
     hark_media_transport_set_loss(ta, o->loss, 42);
   if (o->jitter_ms > 0)
@@ -97,6 +100,7 @@ pair_start(Pair *p, const PairOptions *o)
                          .srtp_suite = o->suite,
                          .send_key = ka,
                          .receive_key = kb,
+                         .silence_ms = o->silence_ms,
                          .transport = ta };
   HarkMediaConfig cb = { .codecs = list,
                          .n_codecs = n,
@@ -105,6 +109,7 @@ pair_start(Pair *p, const PairOptions *o)
                          .srtp_suite = o->suite,
                          .send_key = kb,
                          .receive_key = o->wrong_key ? wrong : ka,
+                         .silence_ms = o->silence_ms,
                          .transport = tb };
   g_autoptr(GError) error = NULL;
   p->a = hark_media_session_new(&ca, &error);
@@ -406,6 +411,155 @@ test_hold(void)
   /* 325 without hold; what remains is RTCP (about one a second) and the keep-alives. */
   g_assert_cmpuint(during.packets_sent - before.packets_sent, <, 20);
   g_assert_cmpuint(after.packets_sent - during.packets_sent, >, 40);
+  pair_clear(&p);
+}
+
+/* Mute: the far end hears silence while muted (the packets keep coming) and the tone
+ * again after. Where the mute falls in the received WAV is known from b's count of
+ * played samples (the WAV is exactly what was played) at the moments a was muted and
+ * unmuted; 200 ms on either side are left for what was on the way. */
+static void
+test_mute(void)
+{
+  Pair p = { 0 };
+  PairOptions o = { 0 };
+  pair_start(&p, &o);
+  run_for(1000);
+  HarkMediaStats before, during, sb;
+  hark_media_session_get_stats(p.a, &before);
+  hark_media_session_get_stats(p.b, &sb);
+  guint64 muted_at = sb.played_samples;
+  hark_media_session_set_mute(p.a, TRUE);
+  run_for(1200);
+  hark_media_session_get_stats(p.a, &during);
+  hark_media_session_get_stats(p.b, &sb);
+  guint64 unmuted_at = sb.played_samples;
+  hark_media_session_set_mute(p.a, FALSE);
+  run_for(1200);
+  HarkMediaStats after;
+  hark_media_session_get_stats(p.a, &after);
+  pair_stop(&p);
+  g_assert_false(before.muted);
+  g_assert_true(during.muted);
+  g_assert_false(after.muted);
+  /* 60 packets in 1.2 s: muted audio still flows. */
+  g_assert_cmpuint(during.packets_sent - before.packets_sent, >, 40);
+  Wav wav = { 0 };
+  g_assert_true(wav_read(p.wav_path, &wav));
+  g_test_message("mute: played %" G_GUINT64_FORMAT " samples at mute, %" G_GUINT64_FORMAT
+                 " at unmute, %zu in all",
+                 muted_at, unmuted_at, wav.n);
+  g_assert_cmpuint(unmuted_at, >, muted_at + 48000 * 6 / 10);
+  g_assert_cmpuint(wav.n, >, unmuted_at + 48000 * 6 / 10);
+  gsize quiet_from = muted_at + 48000 / 5, quiet_len = unmuted_at - quiet_from;
+  double quiet = wav_rms(&wav, quiet_from, quiet_len);
+  g_test_message("mute: RMS %.1f while muted (the tone is %.0f)", quiet, TONE_RMS);
+  g_assert_cmpfloat(quiet, <, TONE_RMS / 100);
+  /* The tone before the mute and after the unmute. */
+  g_assert_cmpfloat(fabs(wav_dominant_hz(&wav, muted_at - 24000, 24000) - 1000), <=, 20);
+  gsize back = unmuted_at + 48000 / 5;
+  g_assert_cmpfloat(fabs(wav_dominant_hz(&wav, back, wav.n - back) - 1000), <=, 20);
+  g_assert_cmpfloat(wav_rms(&wav, back, wav.n - back), >, TONE_RMS / 2);
+  wav_clear(&wav);
+  pair_clear(&p);
+}
+
+typedef struct {
+  guint silent;
+  gint64 at;
+  GString *digits;
+} Heard;
+
+static void
+on_silent(gpointer data, guint silence_ms)
+{
+  Heard *h = data;
+  h->silent++;
+  h->at = g_get_monotonic_time();
+  g_test_message("silent after %u ms", silence_ms);
+}
+
+static void
+on_dtmf(gpointer data, char digit)
+{
+  Heard *h = data;
+  g_string_append_c(h->digits, digit);
+}
+
+static void
+listen_to(HarkMediaSession *s, Heard *h)
+{
+  static const HarkMediaSessionEvents events = { .version = 1,
+                                                 .silent = on_silent,
+                                                 .dtmf = on_dtmf };
+  h->digits = g_string_new(NULL);
+  hark_media_session_set_events(s, &events, h);
+}
+
+static gboolean
+heard_silent(gpointer data)
+{
+  return ((Heard *)data)->silent > 0;
+}
+
+static gboolean
+heard_silent_twice(gpointer data)
+{
+  return ((Heard *)data)->silent > 1;
+}
+
+/* The far end's transport stops (every packet it sends lost): `silent` fires once after
+ * silence_ms, not again while it stays silent, and again only after packets came back
+ * and stopped once more. */
+static void
+test_silent(void)
+{
+  PairOptions o = { .silence_ms = 1000 };
+  Pair p = { 0 };
+  pair_start(&p, &o);
+  Heard h = { 0 };
+  listen_to(p.b, &h);
+  run_for(1500);
+  g_assert_cmpuint(h.silent, ==, 0);
+  gint64 stopped = g_get_monotonic_time();
+  hark_media_transport_set_loss(p.ta, 1.0, 1);
+  g_assert_true(run_until(heard_silent, &h, 5000));
+  gint64 took = (h.at - stopped) / 1000;
+  g_test_message("silent: fired %" G_GINT64_FORMAT " ms after the far end stopped", took);
+  g_assert_cmpint(took, >=, 1000);
+  g_assert_cmpint(took, <, 2000);
+  run_for(1500);
+  g_assert_cmpuint(h.silent, ==, 1);
+  hark_media_transport_set_loss(p.ta, 0, 1);
+  run_for(500);
+  g_assert_cmpuint(h.silent, ==, 1);
+  hark_media_transport_set_loss(p.ta, 1.0, 1);
+  g_assert_true(run_until(heard_silent_twice, &h, 5000));
+  g_string_free(h.digits, TRUE);
+  pair_clear(&p);
+}
+
+/* On hold the far end sends no media, only keep-alives (and RTCP): that is not silence,
+ * even over several silence_ms. */
+static void
+test_silent_not_on_hold(void)
+{
+  PairOptions o = { .silence_ms = 1500 };
+  Pair p = { 0 };
+  pair_start(&p, &o);
+  Heard h = { 0 };
+  listen_to(p.b, &h);
+  run_for(500);
+  hark_media_session_set_hold(p.a, TRUE);
+  g_assert_true(run_until(two_keepalives_received, p.b, 15000));
+  HarkMediaStats sb;
+  hark_media_session_get_stats(p.b, &sb);
+  g_assert_cmpuint(sb.keepalives_received, >=, 2);
+  g_assert_cmpuint(h.silent, ==, 0);
+  /* The far end really gone while held: now it fires. */
+  hark_media_transport_set_loss(p.ta, 1.0, 1);
+  g_assert_true(run_until(heard_silent, &h, 5000));
+  g_string_free(h.digits, TRUE);
   pair_clear(&p);
 }
 
@@ -807,6 +961,9 @@ main(int argc, char **argv)
   hark_test_add_isolated_func("/media/srtp/wrong-key-plays-nothing", test_wrong_key);
   hark_test_add_isolated_func("/media/loss/ten-percent", test_loss);
   hark_test_add_isolated_func("/media/hold/keepalive", test_hold);
+  hark_test_add_isolated_func("/media/hold/not-silent", test_silent_not_on_hold);
+  hark_test_add_isolated_func("/media/mute/far-end-hears-silence", test_mute);
+  hark_test_add_isolated_func("/media/silent/far-end-stops", test_silent);
   hark_test_add_isolated_func("/media/jitter/adaptive-buffer-grows", test_adaptive_jitter);
   hark_test_add_isolated_func("/media/swap/opus-pcmu-opus", test_swap);
   hark_test_add_isolated_func("/media/errors/bad-packets-dropped-and-counted", test_bad_packets);
