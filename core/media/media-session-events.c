@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* media-session-events.c: what a media session tells its owner (a call), on the owner's
- * main context: that the far end went silent (nothing authenticated at all, not even
- * RTCP or a hold keep-alive, for silence_ms: the far end is gone or the path is dead).
+ * main context: the DTMF digits the far end sent, and that the far end went silent
+ * (nothing authenticated at all, not even RTCP or a hold keep-alive, for silence_ms: the
+ * far end is gone or the path is dead).
  * Only packets that passed SRTP count, so a stranger's packets cannot keep a dead call
  * alive. */
 #include "media-session-impl.h"
@@ -47,6 +48,41 @@ hark_media_session_events_start(HarkMediaSession *s)
   g_source_attach(s->silence_watch, s->context);
 }
 
+/* Digits waiting for the owner: a flood of events from the far end is bounded here
+ * (the far end is authenticated, but a buggy or hostile peer must not grow memory). */
+#define DTMF_PENDING_MAX 64
+
+static gboolean
+deliver_dtmf(gpointer data)
+{
+  HarkMediaSession *s = data;
+  g_mutex_lock(&s->lock);
+  g_autofree char *digits = g_string_free(s->dtmf_heard, FALSE);
+  s->dtmf_heard = g_string_new(NULL);
+  g_clear_pointer(&s->dtmf_delivery, g_source_unref);
+  HarkMediaSessionEvents events = s->events;
+  gpointer events_data = s->events_data;
+  g_mutex_unlock(&s->lock);
+  for (const char *d = digits; events.dtmf != NULL && *d != '\0'; d++)
+    events.dtmf(events_data, *d);
+  return G_SOURCE_REMOVE;
+}
+
+void
+hark_media_session_dtmf_heard(HarkMediaSession *s, const char *digits, int n)
+{
+  for (int i = 0; i < n; i++) {
+    s->dtmf_received++;
+    if (s->dtmf_heard->len < DTMF_PENDING_MAX)
+      g_string_append_c(s->dtmf_heard, digits[i]);
+  }
+  if (n > 0 && s->dtmf_delivery == NULL) {
+    s->dtmf_delivery = g_idle_source_new();
+    g_source_set_callback(s->dtmf_delivery, deliver_dtmf, s, NULL);
+    g_source_attach(s->dtmf_delivery, s->context);
+  }
+}
+
 void
 hark_media_session_events_stop(HarkMediaSession *s)
 {
@@ -54,6 +90,12 @@ hark_media_session_events_stop(HarkMediaSession *s)
     g_source_destroy(s->silence_watch);
     g_clear_pointer(&s->silence_watch, g_source_unref);
   }
+  g_mutex_lock(&s->lock);
+  if (s->dtmf_delivery != NULL) {
+    g_source_destroy(s->dtmf_delivery);
+    g_clear_pointer(&s->dtmf_delivery, g_source_unref);
+  }
+  g_mutex_unlock(&s->lock);
 }
 
 void

@@ -49,6 +49,20 @@ struct _HarkMediaSession {
   GSource *silence_watch;
   gint64 last_heard;
   gboolean silent_fired;
+  /* DTMF (RFC 4733, media-send.c sends, media-session-receive.c receives). */
+  guint dtmf_pt;
+  GString *dtmf_queue; /* digits still to send */
+  gboolean dtmf_active; /* a digit's packets are going out */
+  guint8 dtmf_event;
+  guint32 dtmf_start_ts; /* its timestamp (every packet of one event carries it) */
+  guint dtmf_ends; /* end packets sent of it */
+  GstClockTime dtmf_next_pts; /* the next digit starts no earlier */
+  guint64 dtmf_sent, dtmf_received;
+  HarkMediaDtmfReceiver dtmf_rx;
+  GString *dtmf_heard; /* received digits not yet handed to the owner */
+  GSource *dtmf_delivery; /* pending on context to hand them over */
+  guint in_clock_rate; /* of the codec the far end sends now */
+  gboolean dtmf_mapped; /* rtpbin has asked for the DTMF payload type's caps */
   /* Playback timing: the sink pad's segment, the jitter-buffer policy, late buffers. */
   GstSegment play_segment;
   HarkMediaJitter jitter;
@@ -95,6 +109,8 @@ gboolean hark_media_send_chain_install(HarkMediaSession *s, guint index, GError 
 /* media-session-events.c: every authenticated packet from the far end (RTP, RTCP,
  * keep-alive) calls this, with s->lock held. */
 void hark_media_session_heard(HarkMediaSession *s, gint64 now);
+/* With s->lock held: hand digits to the owner soon, on its main context. */
+void hark_media_session_dtmf_heard(HarkMediaSession *s, const char *digits, int n);
 /* Start watching for silence (from hark_media_session_start), on s->context. */
 void hark_media_session_events_start(HarkMediaSession *s);
 /* Stop every event source (from hark_media_session_free). */

@@ -84,6 +84,8 @@ hark_media_session_get_stats(HarkMediaSession *s, HarkMediaStats *st)
   st->keepalives_received = s->keepalives_received;
   st->on_hold = s->hold;
   st->muted = g_atomic_int_get(&s->muted);
+  st->dtmf_sent = s->dtmf_sent;
+  st->dtmf_received = s->dtmf_received;
   st->jitter_buffer_ms = s->jitter.target_ms;
   st->late_buffers = s->late_buffers;
   g_autoptr(GstElement) jitterbuffer = s->jitterbuffer ? gst_object_ref(s->jitterbuffer) : NULL;
@@ -125,6 +127,8 @@ hark_media_stats_to_json(const HarkMediaStats *st)
   json_object_set_int_member(o, "encoder_bitrate", st->encoder_bitrate);
   json_object_set_boolean_member(o, "on_hold", st->on_hold);
   json_object_set_boolean_member(o, "muted", st->muted);
+  json_object_set_int_member(o, "dtmf_sent", st->dtmf_sent);
+  json_object_set_int_member(o, "dtmf_received", st->dtmf_received);
   return o;
 }
 

@@ -574,6 +574,128 @@ header_fields(GBytes *h, guint *pt, guint16 *seq, guint32 *ts, guint32 *ssrc)
   *ssrc = ((guint32)b[8] << 24) | (b[9] << 16) | (b[10] << 8) | b[11];
 }
 
+static gboolean
+four_digits(gpointer data)
+{
+  return ((Heard *)data)->digits->len >= 4;
+}
+
+/* "123#" sent as RFC 4733 events with codec: the far end reports exactly those digits, once each
+ * (the end packet goes three times); on the wire they share the audio's SSRC and
+ * sequence numbers (nothing reads as lost), and the tone plays on after them. */
+static void
+check_dtmf(const char *codec)
+{
+  HarkMediaCodec c = codec_named(&codecs, codec, NULL);
+  Pair p = { 0 };
+  PairOptions o = { .codecs = &c, .n_codecs = 1 };
+  pair_start(&p, &o);
+  Heard h = { 0 };
+  listen_to(p.b, &h);
+  run_for(800);
+  g_autoptr(GError) error = NULL;
+  g_assert_true(hark_media_session_send_dtmf(p.a, "123#", &error));
+  g_assert_no_error(error);
+  g_assert_true(run_until(four_digits, &h, 5000));
+  /* Long enough for any repeated end packet still on its way. */
+  run_for(1000);
+  HarkMediaStats sa, sb;
+  hark_media_session_get_stats(p.a, &sa);
+  hark_media_session_get_stats(p.b, &sb);
+  pair_stop(&p);
+  g_test_message("dtmf %s: received '%s'; sent %" G_GUINT64_FORMAT ", received %" G_GUINT64_FORMAT
+                 ", lost %" G_GINT64_FORMAT ", concealed %" G_GUINT64_FORMAT,
+                 codec, h.digits->str, sa.dtmf_sent, sb.dtmf_received, sb.lost, sb.concealed_samples);
+  g_assert_cmpstr(h.digits->str, ==, "123#");
+  g_assert_cmpuint(sa.dtmf_sent, ==, 4);
+  g_assert_cmpuint(sb.dtmf_received, ==, 4);
+  g_assert_cmpint(sb.lost, ==, 0);
+  g_assert_cmpuint(sb.dropped_unknown_pt + sb.dropped_malformed, ==, 0);
+
+  GPtrArray *headers = p.ma->sent_rtp_headers;
+  guint pt, events = 0, starts = 0;
+  guint16 seq, seq0 = 0;
+  guint32 ts, ssrc, ssrc0 = 0;
+  for (guint i = 0; i < headers->len; i++) {
+    header_fields(headers->pdata[i], &pt, &seq, &ts, &ssrc);
+    if (i > 0) {
+      g_assert_cmpuint(ssrc, ==, ssrc0);
+      g_assert_cmpuint((guint16)(seq - seq0), ==, 1);
+    }
+    if (pt == 101) {
+      events++;
+      starts += (((const guint8 *)g_bytes_get_data(headers->pdata[i], NULL))[1] & 0x80) != 0;
+    }
+    seq0 = seq, ssrc0 = ssrc;
+  }
+  /* Per digit: 100 ms in 20 ms frames (the fifth the first end) and two more ends. */
+  g_assert_cmpuint(events, ==, 4 * 7);
+  g_assert_cmpuint(starts, ==, 4);
+
+  Wav wav = { 0 };
+  g_assert_true(wav_read(p.wav_path, &wav));
+  g_assert_cmpuint(wav.n, >, 48000 * 3 / 2);
+  g_assert_cmpfloat(fabs(wav_dominant_hz(&wav, wav.n - 24000, 24000) - 1000), <=, 20);
+  g_assert_cmpfloat(wav_rms(&wav, wav.n - 24000, 24000), >, TONE_RMS / 2);
+  wav_clear(&wav);
+  g_string_free(h.digits, TRUE);
+  pair_clear(&p);
+}
+
+static void
+test_dtmf_opus(void)
+{
+  check_dtmf("opus"); /* events in a 48 kHz clock */
+}
+
+static void
+test_dtmf_pcmu(void)
+{
+  check_dtmf("pcmu"); /* in 8 kHz */
+}
+
+/* What is not a digit is refused with the character named (escaped when it is not
+ * printable, so it cannot forge a log line), and nothing of that call is sent; so is
+ * sending while on hold. */
+static void
+test_dtmf_refused(void)
+{
+  Pair p = { 0 };
+  PairOptions o = { 0 };
+  pair_start(&p, &o);
+  g_autoptr(GError) error = NULL;
+  g_assert_false(hark_media_session_send_dtmf(p.a, "12x", &error));
+  g_assert_error(error, HARK_MEDIA_ERROR, HARK_MEDIA_ERROR_INVALID);
+  g_assert_nonnull(strstr(error->message, "'x'"));
+  g_clear_error(&error);
+  g_assert_false(hark_media_session_send_dtmf(p.a, "1\n2", &error));
+  g_assert_nonnull(strstr(error->message, "0x0a"));
+  g_assert_null(strchr(error->message, '\n'));
+  g_clear_error(&error);
+  g_assert_false(hark_media_session_send_dtmf(p.a, "", &error));
+  g_clear_error(&error);
+  char many[66];
+  memset(many, '5', 65);
+  many[65] = '\0';
+  g_assert_false(hark_media_session_send_dtmf(p.a, many, &error));
+  g_clear_error(&error);
+  hark_media_session_set_hold(p.a, TRUE);
+  g_assert_false(hark_media_session_send_dtmf(p.a, "1", &error));
+  g_assert_nonnull(strstr(error->message, "hold"));
+  g_clear_error(&error);
+  hark_media_session_set_hold(p.a, FALSE);
+  run_for(600);
+  HarkMediaStats sa;
+  hark_media_session_get_stats(p.a, &sa);
+  g_assert_cmpuint(sa.dtmf_sent, ==, 0);
+  pair_stop(&p);
+  for (guint i = 0; i < p.ma->sent_rtp_headers->len; i++) {
+    const guint8 *h = g_bytes_get_data(p.ma->sent_rtp_headers->pdata[i], NULL);
+    g_assert_cmpuint(h[1] & 0x7f, !=, 101);
+  }
+  pair_clear(&p);
+}
+
 /* Opus -> PCMU -> Opus while running. The tone is there before and after each swap, the
  * longest silence anywhere after start-up stays under the bound, and on the wire the
  * SSRC is one, sequence numbers step by one, timestamps never step back or jump. */
@@ -964,6 +1086,9 @@ main(int argc, char **argv)
   hark_test_add_isolated_func("/media/hold/not-silent", test_silent_not_on_hold);
   hark_test_add_isolated_func("/media/mute/far-end-hears-silence", test_mute);
   hark_test_add_isolated_func("/media/silent/far-end-stops", test_silent);
+  hark_test_add_isolated_func("/media/dtmf/opus-digits-once-each", test_dtmf_opus);
+  hark_test_add_isolated_func("/media/dtmf/pcmu-digits-once-each", test_dtmf_pcmu);
+  hark_test_add_isolated_func("/media/dtmf/bad-digit-and-hold-refused", test_dtmf_refused);
   hark_test_add_isolated_func("/media/jitter/adaptive-buffer-grows", test_adaptive_jitter);
   hark_test_add_isolated_func("/media/swap/opus-pcmu-opus", test_swap);
   hark_test_add_isolated_func("/media/errors/bad-packets-dropped-and-counted", test_bad_packets);

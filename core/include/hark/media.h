@@ -168,6 +168,15 @@ HARK_API void hark_media_session_set_hold(HarkMediaSession *session, gboolean ho
 /* Mute: the source is replaced by silence; packets keep flowing. */
 HARK_API void hark_media_session_set_mute(HarkMediaSession *session, gboolean mute);
 
+/* RFC 4733 telephone-events for digits of "0123456789*#ABCD", queued (at most 64): each
+ * lasts 100 ms (its end packet sent 3 times), the next starts 50 ms after, in the
+ * session's RTP stream (its SSRC and sequence numbers, the sent codec's clock) with
+ * payload type config->dtmf_payload_type, each in place of an audio frame. FALSE with
+ * HARK_MEDIA_ERROR for another character, no digits, a full queue, or while on hold
+ * (going on hold drops what is queued). */
+HARK_API gboolean hark_media_session_send_dtmf(HarkMediaSession *session, const char *digits,
+                                               GError **error);
+
 /* What a session tells its owner, on the main context the session was made on. */
 typedef struct {
   guint32 version; /* 1 */
