@@ -63,6 +63,21 @@ struct _HarkMediaSession {
   GSource *dtmf_delivery; /* pending on context to hand them over */
   guint in_clock_rate; /* of the codec the far end sends now */
   gboolean dtmf_mapped; /* rtpbin has asked for the DTMF payload type's caps */
+  /* The far end's codec changes and the gaps in what played around the last one. */
+  const HarkMediaCodec *in_codec;
+  gint64 swap_seen_at; /* monotonic us; 0 before one */
+  GstClockTime swap_gap; /* the longest gap in what played since then (2 s) */
+  GstClockTime play_end; /* running time where the last played buffer ended */
+  double level_ref; /* mean square of played samples (a slow average, outside swaps) */
+  GstClockTime quiet_run; /* how long what played has been far below level_ref */
+  /* Bytes each way at the last 6 ticks, for the bitrates over 5 s. */
+  struct {
+    gint64 at;
+    guint64 sent, received;
+  } rate_samples[6];
+  guint rate_next, rate_count;
+  double send_bitrate, receive_bitrate;
+  guint rb_seq; /* main context only: the last receiver report handed to the codec */
   /* Playback timing: the sink pad's segment, the jitter-buffer policy, late buffers. */
   GstSegment play_segment;
   HarkMediaJitter jitter;

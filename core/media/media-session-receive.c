@@ -118,6 +118,11 @@ hark_media_session_on_decrypted_rtp(GstPad *pad, GstPadProbeInfo *info, gpointer
     s->last_in_ts = ts;
     s->last_in_time = now;
     s->rtp_received++;
+    if (s->in_codec != NULL && codec != s->in_codec) {
+      s->swap_seen_at = now;
+      s->swap_gap = 0;
+    }
+    s->in_codec = codec;
     clock_changed = codec->iface->clock_rate != s->in_clock_rate && s->dtmf_mapped;
     s->in_clock_rate = codec->iface->clock_rate;
     verdict = GST_PAD_PROBE_OK;
@@ -213,6 +218,46 @@ on_decoder_event(GstPad *pad, GstPadProbeInfo *info, gpointer data)
   return GST_PAD_PROBE_OK;
 }
 
+/* 5 ms of 48 kHz: the blocks the level is judged in. */
+#define LEVEL_BLOCK 240
+
+/* The swap's gap, as a listener hears it (s->lock held): within 2 s of the far end's
+ * codec change, the longest run of audio 20 dB below the usual level (5 ms blocks,
+ * against a slow average of what played before) together with any hole in the played
+ * timeline (a sound card plays it as silence). The drained old encoder's last frame,
+ * the new one's start and the jitter buffer's re-timing all show up so. */
+static void
+follow_gaps(HarkMediaSession *s, GstBuffer *buffer, GstClockTime at)
+{
+  gboolean in_window =
+    s->swap_seen_at != 0 && g_get_monotonic_time() - s->swap_seen_at < 2 * G_USEC_PER_SEC;
+  gsize n = gst_buffer_get_size(buffer) / 2;
+  if (GST_CLOCK_TIME_IS_VALID(at)) {
+    if (GST_CLOCK_TIME_IS_VALID(s->play_end) && at > s->play_end)
+      s->quiet_run += at - s->play_end;
+    s->play_end = at + gst_util_uint64_scale(n, GST_SECOND, 48000);
+  }
+  GstMapInfo map;
+  if (!gst_buffer_map(buffer, &map, GST_MAP_READ))
+    return;
+  const gint16 *samples = (const gint16 *)map.data;
+  for (gsize i = 0; i + LEVEL_BLOCK <= n; i += LEVEL_BLOCK) {
+    double sum = 0;
+    for (gsize j = i; j < i + LEVEL_BLOCK; j++)
+      sum += (double)samples[j] * samples[j];
+    double mean_square = sum / LEVEL_BLOCK;
+    if (!in_window)
+      s->level_ref = s->level_ref > 0 ? 0.98 * s->level_ref + 0.02 * mean_square : mean_square;
+    if (mean_square * 100 < s->level_ref) /* 20 dB below */
+      s->quiet_run += 5 * GST_MSECOND;
+    else
+      s->quiet_run = 0;
+    if (in_window)
+      s->swap_gap = MAX(s->swap_gap, s->quiet_run);
+  }
+  gst_buffer_unmap(buffer, &map);
+}
+
 /* Everything the sink gets: samples played, and how early each buffer came before its
  * playing time (running time + the pipeline latency), which the jitter-buffer policy
  * follows. */
@@ -239,6 +284,7 @@ hark_media_session_on_played(GstPad *pad, GstPadProbeInfo *info, gpointer data)
     s->play_segment.format == GST_FORMAT_TIME
       ? gst_segment_to_running_time(&s->play_segment, GST_FORMAT_TIME, GST_BUFFER_PTS(buffer))
       : GST_CLOCK_TIME_NONE;
+  follow_gaps(s, buffer, at);
   /* The first second tells nothing about the network: the pipelines are still starting. */
   if (GST_CLOCK_TIME_IS_VALID(at) && s->played_samples > 48000) {
     double slack_ms = ((gint64)(at + s->latency) - (gint64)now) / 1e6;

@@ -266,16 +266,23 @@ test_wrong_key(void)
   pair_clear(&p);
 }
 
+/* Opus that may lower its bitrate to 14 kbit/s under loss (from its 20). */
+static HarkMediaCodec
+opus_min_14000(void)
+{
+  GVariantDict d;
+  g_variant_dict_init(&d, NULL);
+  g_variant_dict_insert(&d, "min_bitrate", "x", (gint64)14000);
+  return codec_named(&codecs, "opus", g_variant_dict_end(&d));
+}
+
 /* 10% of a's packets lost on the way: b keeps playing the tone, counts the loss and
  * conceals; a hears of the loss through RTCP and Opus lowers its bitrate (within bounds)
  * and switches FEC on. */
 static void
 test_loss(void)
 {
-  GVariantDict d;
-  g_variant_dict_init(&d, NULL);
-  g_variant_dict_insert(&d, "min_bitrate", "x", (gint64)14000);
-  HarkMediaCodec c = codec_named(&codecs, "opus", g_variant_dict_end(&d));
+  HarkMediaCodec c = opus_min_14000();
   PairOptions o = { .loss = 0.10, .codecs = &c, .n_codecs = 1 };
   Pair p = { 0 };
   HarkMediaStats sa, sb;
@@ -298,6 +305,14 @@ test_loss(void)
    * reports came (about one a second) is the machine's. */
   g_assert_cmpint(sa.encoder_bitrate, <, 20000);
   g_assert_cmpint(sa.encoder_bitrate, >=, 14000);
+  /* FEC on (the loss is above 2%), and what went on the wire over the last 5 s: the
+   * encoder's 14-20 kbit/s plus 22 bytes of RTP header and SRTP tag per packet at 50 a
+   * second (8.8 kbit/s) and RTCP; the receiver got about 90% of that. */
+  g_assert_true(sa.fec);
+  g_assert_cmpfloat(sa.send_bitrate, >, 14000 + 8800 * 0.8);
+  g_assert_cmpfloat(sa.send_bitrate, <, 20000 * 1.3 + 8800 * 1.2);
+  g_assert_cmpfloat(sb.receive_bitrate, <, sa.send_bitrate);
+  g_assert_cmpfloat(sb.receive_bitrate, >, sa.send_bitrate * 0.7);
   Wav wav = { 0 };
   g_assert_true(wav_read(p.wav_path, &wav));
   g_assert_cmpuint(wav.n, >, 48000 * 5);
@@ -305,6 +320,47 @@ test_loss(void)
   for (gsize at = wav.n - 4 * 48000; at + 24000 <= wav.n; at += 24000)
     g_assert_cmpfloat(fabs(wav_dominant_hz(&wav, at, 24000) - 1000), <=, 20);
   wav_clear(&wav);
+  pair_clear(&p);
+}
+
+typedef struct {
+  HarkMediaSession *session;
+  gboolean fec;
+  gint bitrate_below, bitrate_at_least;
+} AdaptWanted;
+
+static gboolean
+adapted(gpointer data)
+{
+  AdaptWanted *w = data;
+  HarkMediaStats st;
+  hark_media_session_get_stats(w->session, &st);
+  return st.fec == w->fec && st.encoder_bitrate < w->bitrate_below &&
+         st.encoder_bitrate >= w->bitrate_at_least;
+}
+
+/* Opus follows the far end's reports both ways: under 10% loss FEC comes on and the
+ * bitrate steps down (never under min_bitrate); when the loss clears FEC goes off and
+ * the bitrate climbs back to the configured 20 kbit/s. Waited for by state, not time:
+ * reports come about once a second. */
+static void
+test_loss_adapts_and_recovers(void)
+{
+  HarkMediaCodec c = opus_min_14000();
+  PairOptions o = { .loss = 0.10, .codecs = &c, .n_codecs = 1 };
+  Pair p = { 0 };
+  pair_start(&p, &o);
+  AdaptWanted lossy = { p.a, TRUE, 20000, 14000 };
+  gint64 started = g_get_monotonic_time();
+  g_assert_true(run_until(adapted, &lossy, 10000));
+  g_test_message("10%% loss: FEC on and the bitrate lowered after %.1f s",
+                 (g_get_monotonic_time() - started) / 1e6);
+  hark_media_transport_set_loss(p.ta, 0, 1);
+  AdaptWanted clear = { p.a, FALSE, 20001, 20000 };
+  started = g_get_monotonic_time();
+  g_assert_true(run_until(adapted, &clear, 15000));
+  g_test_message("loss cleared: FEC off and back at 20 kbit/s after %.1f s",
+                 (g_get_monotonic_time() - started) / 1e6);
   pair_clear(&p);
 }
 
@@ -716,8 +772,9 @@ test_swap(void)
   g_assert_cmpstr(mid.codec, ==, "pcmu");
   g_assert_true(hark_media_session_swap_codec(p.a, 0, &error));
   run_for(1500);
-  HarkMediaStats end;
+  HarkMediaStats end, received;
   hark_media_session_get_stats(p.a, &end);
+  hark_media_session_get_stats(p.b, &received);
   g_assert_cmpstr(end.codec, ==, "opus");
   pair_stop(&p);
 
@@ -743,7 +800,13 @@ test_swap(void)
   g_assert_true(wav_read(p.wav_path, &wav));
   g_assert_cmpuint(wav.n, >, 48000 * 4);
   double gap = wav_longest_gap_ms(&wav, 48000 / 2, wav.n, TONE_RMS / 10);
-  g_test_message("codec swap: longest gap %.0f ms over %.1f s received", gap, wav.n / 48000.0);
+  g_test_message("codec swap: longest gap %.0f ms over %.1f s received; the receiver's stats "
+                 "say %u ms around the last swap",
+                 gap, wav.n / 48000.0, received.last_swap_gap_ms);
+  /* The receiver's own measure (quiet 5 ms blocks and holes in the timeline around the
+   * last swap) agrees with the WAV's, within its 5 ms blocks' alignment. */
+  g_assert_cmpuint(received.last_swap_gap_ms, <=, 45);
+  g_assert_cmpfloat(received.last_swap_gap_ms, <=, gap + 10);
   /* The bound: one 20 ms frame drained or concealed at the swap, plus the receiver's
    * jitter buffer re-timing on the clock-rate change (one 20 ms frame), plus a 5 ms
    * block of rounding: 45 ms. A restart of the session would cost far more. */
@@ -1010,14 +1073,17 @@ test_live_settings(void)
   pair_start(&p, &o);
   run_for(300);
   g_autoptr(GError) error = NULL;
+  HarkMediaStats st;
+  hark_media_session_get_stats(p.a, &st);
+  g_assert_false(st.fec); /* off by default, and no loss */
   g_assert_true(
     hark_media_session_set_codec_setting(p.a, "bitrate", g_variant_new_int64(12000), &error));
   g_assert_no_error(error);
   g_assert_true(
     hark_media_session_set_codec_setting(p.a, "inband_fec", g_variant_new_boolean(TRUE), &error));
-  HarkMediaStats st;
   hark_media_session_get_stats(p.a, &st);
   g_assert_cmpint(st.encoder_bitrate, ==, 12000);
+  g_assert_true(st.fec);
   g_assert_false(
     hark_media_session_set_codec_setting(p.a, "frame_size", g_variant_new_int64(40), &error));
   g_assert_nonnull(strstr(error->message, "frame_size"));
@@ -1082,6 +1148,7 @@ main(int argc, char **argv)
   hark_test_add_isolated_func("/media/codec/opus-live-settings", test_live_settings);
   hark_test_add_isolated_func("/media/srtp/wrong-key-plays-nothing", test_wrong_key);
   hark_test_add_isolated_func("/media/loss/ten-percent", test_loss);
+  hark_test_add_isolated_func("/media/loss/opus-adapts-and-recovers", test_loss_adapts_and_recovers);
   hark_test_add_isolated_func("/media/hold/keepalive", test_hold);
   hark_test_add_isolated_func("/media/hold/not-silent", test_silent_not_on_hold);
   hark_test_add_isolated_func("/media/mute/far-end-hears-silence", test_mute);
