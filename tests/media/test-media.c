@@ -564,9 +564,28 @@ heard_silent_twice(gpointer data)
   return ((Heard *)data)->silent > 1;
 }
 
+/* A stranger's packets, every 20 ms: RTP and RTCP headers that look right, with
+ * payloads no key made. */
+static gboolean
+inject_forged(gpointer data)
+{
+  static guint16 seq;
+  guint8 packet[60];
+  memset(packet, 0x5a, sizeof packet);
+  packet[0] = 0x80;
+  packet[1] = (seq & 1) ? 111 : 200; /* Opus RTP, or an RTCP sender report */
+  packet[2] = seq >> 8, packet[3] = seq & 0xff;
+  if (packet[1] == 200)
+    packet[2] = 0, packet[3] = 6; /* a length that fits */
+  seq++;
+  mem_transport_inject(data, packet, sizeof packet);
+  return G_SOURCE_CONTINUE;
+}
+
 /* The far end's transport stops (every packet it sends lost): `silent` fires once after
  * silence_ms, not again while it stays silent, and again only after packets came back
- * and stopped once more. */
+ * and stopped once more. A stranger sending forged packets all along does not keep the
+ * call alive: only what passes SRTP counts. */
 static void
 test_silent(void)
 {
@@ -579,7 +598,12 @@ test_silent(void)
   g_assert_cmpuint(h.silent, ==, 0);
   gint64 stopped = g_get_monotonic_time();
   hark_media_transport_set_loss(p.ta, 1.0, 1);
+  guint forging = g_timeout_add(20, inject_forged, p.mb);
   g_assert_true(run_until(heard_silent, &h, 5000));
+  g_source_remove(forging);
+  HarkMediaStats sb;
+  hark_media_session_get_stats(p.b, &sb);
+  g_assert_cmpuint(sb.dropped_srtp, >, 20);
   gint64 took = (h.at - stopped) / 1000;
   g_test_message("silent: fired %" G_GINT64_FORMAT " ms after the far end stopped", took);
   g_assert_cmpint(took, >=, 1000);
@@ -928,11 +952,15 @@ typedef struct {
   guint step;
 } Injector;
 
-/* One PCMU packet (silence), protected; returns its length. */
+/* One packet with this payload (NULL: 160 bytes of PCMU silence), protected; returns
+ * its length. */
 static int
-protect(Injector *in, guint8 *packet, guint pt, guint32 ts)
+protect_payload(Injector *in, guint8 *packet, guint pt, guint32 ts, const guint8 *payload,
+                gsize payload_length)
 {
   memset(packet, 0xff, 12 + 160 + 16);
+  if (payload != NULL)
+    memcpy(packet + 12, payload, payload_length);
   packet[0] = 0x80;
   packet[1] = pt;
   packet[2] = in->seq >> 8;
@@ -943,10 +971,18 @@ protect(Injector *in, guint8 *packet, guint pt, guint32 ts)
   packet[7] = ts;
   packet[8] = 0x11, packet[9] = 0x22, packet[10] = 0x33, packet[11] = 0x44;
   in->seq++;
-  int length = 12 + 160;
+  int length = 12 + (int)payload_length;
   g_assert_cmpint(srtp_protect(in->srtp, packet, &length), ==, srtp_err_status_ok);
   return length;
 }
+
+static int
+protect(Injector *in, guint8 *packet, guint pt, guint32 ts)
+{
+  return protect_payload(in, packet, pt, ts, NULL, 160);
+}
+
+#define INJECTED 110
 
 /* Every 20 ms: 50 good packets, then the bad ones one by one, then 50 good again. */
 static gboolean
@@ -974,12 +1010,23 @@ inject_next(gpointer data)
     n = protect(in, packet, 0, in->ts);
     packet[40] ^= 0x01;
     break;
+  case 55: /* a telephone-event that is no DTMF digit (event 200, ended) */
+    n = protect_payload(in, packet, 101, in->ts, (const guint8[]){ 200, 0x8a, 0x03, 0x20 }, 4);
+    break;
+  case 56: /* a telephone-event too short to hold one */
+    n = protect_payload(in, packet, 101, in->ts, (const guint8[]){ 5, 0x8a }, 2);
+    break;
+  case 57: /* digit 5 ended, and its end repeated twice: reported once */
+  case 58:
+  case 59:
+    n = protect_payload(in, packet, 101, in->ts, (const guint8[]){ 5, 0x8a, 0x03, 0x20 }, 4);
+    break;
   default:
     n = protect(in, packet, 0, in->ts);
     in->ts += 160;
   }
   mem_transport_inject(in->to, packet, n);
-  return in->step < 105 ? G_SOURCE_CONTINUE : G_SOURCE_REMOVE;
+  return in->step < INJECTED ? G_SOURCE_CONTINUE : G_SOURCE_REMOVE;
 }
 
 typedef struct {
@@ -987,7 +1034,7 @@ typedef struct {
   HarkMediaSession *session;
 } Counting;
 
-/* Every packet injected has been counted one way or another (100 taken, 5 dropped), and
+/* Every packet injected has been counted one way or another (103 taken, 7 dropped), and
  * the stream played on for 1.5 s. */
 static gboolean
 all_counted(gpointer data)
@@ -995,10 +1042,10 @@ all_counted(gpointer data)
   Counting *c = data;
   HarkMediaStats st;
   hark_media_session_get_stats(c->session, &st);
-  return c->in->step >= 105 &&
+  return c->in->step >= INJECTED &&
          st.rtp_received + st.dropped_unknown_pt + st.dropped_timestamp + st.dropped_malformed +
              st.dropped_srtp >=
-           105 &&
+           INJECTED &&
          st.played_samples > 48000 * 3 / 2;
 }
 
@@ -1021,6 +1068,8 @@ test_bad_packets(void)
   g_autoptr(HarkMediaSession) s = hark_media_session_new(&config, &error);
   g_assert_no_error(error);
   g_assert_true(hark_media_session_start(s, &error));
+  Heard heard = { 0 };
+  listen_to(s, &heard);
 
   /* GStreamer's SRTP elements share this libsrtp and initialised it already (a second
    * srtp_init then complains); the srtp_create below is what must work. */
@@ -1034,13 +1083,13 @@ test_bad_packets(void)
   policy.window_size = 128;
   Injector in = { .to = mb, .seq = 100, .ts = 8000 };
   g_assert_cmpint(srtp_create(&in.srtp, &policy), ==, srtp_err_status_ok);
-  /* Every 20 ms, 105 steps: waited for by count, not for a fixed time a loaded machine
+  /* Every 20 ms, 110 steps: waited for by count, not for a fixed time a loaded machine
    * may not keep up with; and the timer, which points at this frame's injector, is gone
    * before the frame ends. */
   guint injecting = g_timeout_add(20, inject_next, &in);
   Counting counting = { .in = &in, .session = s };
   gboolean counted = run_until(all_counted, &counting, 20000);
-  if (in.step < 105)
+  if (in.step < INJECTED)
     g_source_remove(injecting);
   HarkMediaStats st;
   hark_media_session_get_stats(s, &st);
@@ -1050,12 +1099,15 @@ test_bad_packets(void)
                  st.rtp_received, st.dropped_unknown_pt, st.dropped_timestamp, st.dropped_malformed,
                  st.dropped_srtp, st.played_samples);
   g_assert_true(counted);
-  g_assert_cmpuint(in.step, ==, 105);
-  g_assert_cmpuint(st.rtp_received, ==, 100);
+  g_assert_cmpuint(in.step, ==, INJECTED);
+  g_assert_cmpuint(st.rtp_received, ==, 103); /* 100 audio, 3 events of one digit */
   g_assert_cmpuint(st.dropped_unknown_pt, ==, 1);
   g_assert_cmpuint(st.dropped_timestamp, ==, 1);
-  g_assert_cmpuint(st.dropped_malformed, ==, 2);
+  g_assert_cmpuint(st.dropped_malformed, ==, 4);
   g_assert_cmpuint(st.dropped_srtp, ==, 1);
+  g_assert_cmpuint(st.dtmf_received, ==, 1);
+  g_assert_cmpstr(heard.digits->str, ==, "5");
+  g_string_free(heard.digits, TRUE);
   /* The stream went on through all of it: about 2 s of 48 kHz played. */
   g_assert_cmpuint(st.played_samples, >, 48000 * 3 / 2);
   srtp_dealloc(in.srtp);
