@@ -25,8 +25,8 @@ hark_media_dtmf_payload(guint8 out[4], guint event, gboolean end, guint duration
 }
 
 int
-hark_media_dtmf_receive(HarkMediaDtmfReceiver *rx, guint32 ts, const guint8 *payload,
-                        gsize length, char digits[2])
+hark_media_dtmf_receive(HarkMediaDtmfReceiver *rx, guint32 ts, const guint8 *payload, gsize length,
+                        char digits[2])
 {
   if (payload == NULL || length < 4 || payload[0] > 15)
     return -1;

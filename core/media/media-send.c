@@ -72,8 +72,8 @@ dtmf_next(HarkMediaSession *s, guint32 out_ts, GstClockTime pts, GstClockTime du
   if (!GST_CLOCK_TIME_IS_VALID(duration))
     duration = s->codecs[s->current].iface->frame_ms * GST_MSECOND;
   /* How long the event has lasted at the end of this packet. */
-  guint32 elapsed = out_ts - s->dtmf_start_ts + (guint32)gst_util_uint64_scale(duration, rate,
-                                                                               GST_SECOND);
+  guint32 elapsed =
+    out_ts - s->dtmf_start_ts + (guint32)gst_util_uint64_scale(duration, rate, GST_SECOND);
   guint32 tone = rate * DTMF_TONE_MS / 1000;
   gboolean end = elapsed >= tone;
   if (end && ++s->dtmf_ends == DTMF_ENDS) {

@@ -198,8 +198,8 @@ measure_bitrates(HarkMediaSession *s)
   guint oldest = s->rate_count < n ? 0 : s->rate_next;
   gint64 span = s->rate_samples[newest].at - s->rate_samples[oldest].at;
   if (span > 0) {
-    s->send_bitrate = (s->rate_samples[newest].sent - s->rate_samples[oldest].sent) * 8.0 *
-                      G_USEC_PER_SEC / span;
+    s->send_bitrate =
+      (s->rate_samples[newest].sent - s->rate_samples[oldest].sent) * 8.0 * G_USEC_PER_SEC / span;
     s->receive_bitrate = (s->rate_samples[newest].received - s->rate_samples[oldest].received) *
                          8.0 * G_USEC_PER_SEC / span;
   }

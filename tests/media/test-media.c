@@ -685,7 +685,8 @@ check_dtmf(const char *codec)
   pair_stop(&p);
   g_test_message("dtmf %s: received '%s'; sent %" G_GUINT64_FORMAT ", received %" G_GUINT64_FORMAT
                  ", lost %" G_GINT64_FORMAT ", concealed %" G_GUINT64_FORMAT,
-                 codec, h.digits->str, sa.dtmf_sent, sb.dtmf_received, sb.lost, sb.concealed_samples);
+                 codec, h.digits->str, sa.dtmf_sent, sb.dtmf_received, sb.lost,
+                 sb.concealed_samples);
   g_assert_cmpstr(h.digits->str, ==, "123#");
   g_assert_cmpuint(sa.dtmf_sent, ==, 4);
   g_assert_cmpuint(sb.dtmf_received, ==, 4);
@@ -732,6 +733,43 @@ static void
 test_dtmf_pcmu(void)
 {
   check_dtmf("pcmu"); /* in 8 kHz */
+}
+
+/* A digit in Opus's 48 kHz clock, a swap to PCMU (8 kHz), another digit in 8 kHz: both
+ * heard, nothing lost or concealed, the tone after. */
+static void
+test_dtmf_after_swap(void)
+{
+  HarkMediaCodec list[] = { codec_named(&codecs, "opus", NULL),
+                            codec_named(&codecs, "pcmu", NULL) };
+  PairOptions o = { .codecs = list, .n_codecs = 2 };
+  Pair p = { 0 };
+  pair_start(&p, &o);
+  Heard h = { 0 };
+  listen_to(p.b, &h);
+  run_for(800);
+  g_autoptr(GError) error = NULL;
+  g_assert_true(hark_media_session_send_dtmf(p.a, "1", &error));
+  run_for(600);
+  g_assert_true(hark_media_session_swap_codec(p.a, 1, &error));
+  run_for(600);
+  g_assert_true(hark_media_session_send_dtmf(p.a, "2", &error));
+  run_for(1000);
+  HarkMediaStats sb;
+  hark_media_session_get_stats(p.b, &sb);
+  pair_stop(&p);
+  g_test_message("dtmf around a swap: heard '%s', lost %" G_GINT64_FORMAT
+                 ", concealed %" G_GUINT64_FORMAT,
+                 h.digits->str, sb.lost, sb.concealed_samples);
+  g_assert_cmpstr(h.digits->str, ==, "12");
+  g_assert_cmpint(sb.lost, ==, 0);
+  g_assert_cmpuint(sb.concealed_samples, ==, 0);
+  Wav wav = { 0 };
+  g_assert_true(wav_read(p.wav_path, &wav));
+  g_assert_cmpfloat(fabs(wav_dominant_hz(&wav, wav.n - 24000, 24000) - 1000), <=, 20);
+  wav_clear(&wav);
+  g_string_free(h.digits, TRUE);
+  pair_clear(&p);
 }
 
 /* What is not a digit is refused with the character named (escaped when it is not
@@ -1200,7 +1238,8 @@ main(int argc, char **argv)
   hark_test_add_isolated_func("/media/codec/opus-live-settings", test_live_settings);
   hark_test_add_isolated_func("/media/srtp/wrong-key-plays-nothing", test_wrong_key);
   hark_test_add_isolated_func("/media/loss/ten-percent", test_loss);
-  hark_test_add_isolated_func("/media/loss/opus-adapts-and-recovers", test_loss_adapts_and_recovers);
+  hark_test_add_isolated_func("/media/loss/opus-adapts-and-recovers",
+                              test_loss_adapts_and_recovers);
   hark_test_add_isolated_func("/media/hold/keepalive", test_hold);
   hark_test_add_isolated_func("/media/hold/not-silent", test_silent_not_on_hold);
   hark_test_add_isolated_func("/media/mute/far-end-hears-silence", test_mute);
@@ -1208,6 +1247,7 @@ main(int argc, char **argv)
   hark_test_add_isolated_func("/media/dtmf/opus-digits-once-each", test_dtmf_opus);
   hark_test_add_isolated_func("/media/dtmf/pcmu-digits-once-each", test_dtmf_pcmu);
   hark_test_add_isolated_func("/media/dtmf/bad-digit-and-hold-refused", test_dtmf_refused);
+  hark_test_add_isolated_func("/media/dtmf/clock-follows-codec-swap", test_dtmf_after_swap);
   hark_test_add_isolated_func("/media/jitter/adaptive-buffer-grows", test_adaptive_jitter);
   hark_test_add_isolated_func("/media/swap/opus-pcmu-opus", test_swap);
   hark_test_add_isolated_func("/media/errors/bad-packets-dropped-and-counted", test_bad_packets);
