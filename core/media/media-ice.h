@@ -75,6 +75,9 @@ gboolean hark_media_ice_set_remote_credentials(HarkMediaIce *ice, const char *uf
  * with no error set means "ignored"). */
 gboolean hark_media_ice_add_remote_candidate(HarkMediaIce *ice, const char *line, GError **error);
 void hark_media_ice_remote_gathering_done(HarkMediaIce *ice);
+/* How many of the peer's candidates and credentials were refused as absurd (added to the
+ * header by the ICE implementation, for a call's statistics). */
+guint64 hark_media_ice_refused_candidates(HarkMediaIce *ice);
 
 HarkMediaIceState hark_media_ice_get_state(HarkMediaIce *ice);
 
