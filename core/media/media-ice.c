@@ -21,6 +21,8 @@
 #define ICE_MAX_REMOTE_CANDIDATES 32
 /* Longer than any candidate line libnice writes (foundation, address, ports, tcptype). */
 #define ICE_MAX_LINE 512
+/* A restart that found no working pair by then is given up (the old pair stays). */
+#define ICE_RESTART_TIMEOUT_MS 15000
 
 typedef struct _Generation Generation;
 
@@ -39,6 +41,7 @@ struct _Generation {
   gboolean selected; /* a pair is selected (libnice sends on it) */
   gboolean relay_tcp_only; /* every relayed candidate reaches its server over TCP */
   NiceComponentState nice_state;
+  GSource *timeout; /* a restart's limit */
 };
 
 struct _HarkMediaIce {
@@ -57,6 +60,7 @@ struct _HarkMediaIce {
 };
 
 static void generation_free(Generation *g);
+static void drop_next(HarkMediaIce *ice, gboolean tell);
 
 static HarkMediaIceState
 state_from_nice(NiceComponentState s)
@@ -168,6 +172,14 @@ on_gathering_done(NiceAgent *agent, guint stream, gpointer data)
   (void)agent;
   (void)stream;
   g->gathered = TRUE;
+  if (g == g->ice->next && g->local_lines->len == 0) {
+    /* Nothing to check with (the relay did not answer): no reason to wait. */
+    g_message("ICE restart to the %s path gathered no candidate; the media stays on the old "
+              "pair",
+              path_name(g->path));
+    drop_next(g->ice, TRUE); /* frees g */
+    return;
+  }
   if (!g->hold && g == newest(g->ice))
     generation_announce(g);
 }
@@ -180,8 +192,15 @@ agent_close_done(GObject *source, GAsyncResult *result, gpointer data)
   g_object_unref(source);
 }
 
-/* The restart's pair works: media moves to it, the old agent goes (its TURN allocations
- * are released by nice_agent_close_async). */
+static void
+restart_done(HarkMediaIce *ice, HarkMediaIcePath path, gboolean ok)
+{
+  if (ice->callbacks->version >= 2 && ice->callbacks->restart_done != NULL)
+    ice->callbacks->restart_done(ice->data, path, ok);
+}
+
+/* The restart's pair works (or the old one died): media moves to the new generation,
+ * the old agent goes (its TURN allocations are released by nice_agent_close_async). */
 static void
 promote_next(HarkMediaIce *ice)
 {
@@ -190,18 +209,49 @@ promote_next(HarkMediaIce *ice)
   ice->active = ice->next;
   ice->next = NULL;
   g_mutex_unlock(&ice->lock);
+  if (ice->active->timeout != NULL) {
+    g_source_destroy(ice->active->timeout);
+    g_clear_pointer(&ice->active->timeout, g_source_unref);
+  }
   g_message("ICE restart: the %s path took over", path_name(ice->active->path));
   generation_free(old);
 }
 
+/* A restart given up: the old pair carries on. */
 static void
-drop_next(HarkMediaIce *ice)
+drop_next(HarkMediaIce *ice, gboolean tell)
 {
   g_mutex_lock(&ice->lock);
   Generation *g = ice->next;
   ice->next = NULL;
   g_mutex_unlock(&ice->lock);
+  if (g == NULL)
+    return;
+  HarkMediaIcePath path = g->path;
   generation_free(g);
+  if (tell)
+    restart_done(ice, path, FALSE);
+}
+
+static gboolean
+on_restart_timeout(gpointer data)
+{
+  HarkMediaIce *ice = data;
+  g_message("ICE restart to the %s path found no working pair within %d s; the media stays "
+            "on the old pair",
+            path_name(ice->next->path), ICE_RESTART_TIMEOUT_MS / 1000);
+  g_clear_pointer(&ice->next->timeout, g_source_unref); /* destroyed by returning REMOVE */
+  drop_next(ice, TRUE);
+  return G_SOURCE_REMOVE;
+}
+
+static void
+take_over(HarkMediaIce *ice)
+{
+  HarkMediaIcePath path = ice->next->path;
+  promote_next(ice);
+  set_state(ice, state_from_nice(ice->active->nice_state));
+  restart_done(ice, path, TRUE);
 }
 
 static void
@@ -215,17 +265,23 @@ on_state_changed(NiceAgent *agent, guint stream, guint component, guint state, g
   g->nice_state = state;
   HarkMediaIceState s = state_from_nice(state);
   if (g == ice->active) {
+    if (s == HARK_MEDIA_ICE_FAILED && ice->next != NULL) {
+      /* The old pair died during a restart: the new checks are all there is. */
+      g_message("ICE: the old pair failed during a restart");
+      promote_next(ice);
+      set_state(ice, state_from_nice(ice->active->nice_state));
+      return;
+    }
     set_state(ice, s);
     return;
   }
   /* A restart's generation: it only shows when it takes over or fails. */
   if (s == HARK_MEDIA_ICE_CONNECTED && g->selected) {
-    promote_next(ice);
-    set_state(ice, HARK_MEDIA_ICE_CONNECTED);
+    take_over(ice);
   } else if (s == HARK_MEDIA_ICE_FAILED) {
     g_message("ICE restart to the %s path failed; the media stays on the old pair",
               path_name(g->path));
-    drop_next(ice); /* frees g: nothing after this */
+    drop_next(ice, TRUE); /* frees g: nothing after this */
   }
 }
 
@@ -243,10 +299,8 @@ on_selected_pair(NiceAgent *agent, guint stream, guint component, NiceCandidate 
   g_mutex_lock(&ice->lock);
   g->selected = TRUE;
   g_mutex_unlock(&ice->lock);
-  if (g == ice->next && state_from_nice(g->nice_state) == HARK_MEDIA_ICE_CONNECTED) {
-    promote_next(ice);
-    set_state(ice, HARK_MEDIA_ICE_CONNECTED);
-  }
+  if (g == ice->next && state_from_nice(g->nice_state) == HARK_MEDIA_ICE_CONNECTED)
+    take_over(ice);
 }
 
 static void
@@ -268,6 +322,10 @@ generation_free(Generation *g)
 {
   if (g == NULL)
     return;
+  if (g->timeout != NULL) {
+    g_source_destroy(g->timeout);
+    g_source_unref(g->timeout);
+  }
   g_signal_handlers_disconnect_by_data(g->agent, g);
   nice_agent_attach_recv(g->agent, g->stream, NICE_COMPONENT_TYPE_RTP, g->ice->context, NULL,
                          NULL);
@@ -543,12 +601,12 @@ hark_media_ice_set_remote_credentials(HarkMediaIce *ice, const char *ufrag, cons
     return FALSE;
   }
   Generation *g = newest(ice);
-  if (g->remote_ufrag != NULL && strcmp(g->remote_ufrag, ufrag) != 0 && g == ice->active) {
-    /* The peer restarted (new credentials): so do we, on the path we are on. */
+  if (g->remote_ufrag != NULL && strcmp(g->remote_ufrag, ufrag) != 0) {
+    /* The peer restarted (new credentials): so do we, on the newest path asked for. */
     g_message("ICE: the peer restarted");
-    if (!hark_media_ice_restart(ice, ice->active->path, error))
+    if (!hark_media_ice_restart(ice, g->path, error))
       return FALSE;
-    g = ice->next;
+    g = newest(ice);
   }
   return generation_set_remote(g, ufrag, pwd, error);
 }
@@ -677,13 +735,16 @@ gboolean
 hark_media_ice_restart(HarkMediaIce *ice, HarkMediaIcePath path, GError **error)
 {
   /* A restart already under way gives way to this one. */
-  drop_next(ice);
+  drop_next(ice, FALSE);
   Generation *g = generation_new(ice, path, error);
   if (g == NULL)
     return FALSE;
   g_mutex_lock(&ice->lock);
   if (ice->active->selected) {
     ice->next = g; /* the old pair carries the media until this one works */
+    g->timeout = g_timeout_source_new(ICE_RESTART_TIMEOUT_MS);
+    g_source_set_callback(g->timeout, on_restart_timeout, ice, NULL);
+    g_source_attach(g->timeout, ice->context);
   } else { /* nothing flows yet: no reason to keep the old checks */
     Generation *old = ice->active;
     ice->active = g;
@@ -708,11 +769,25 @@ address_text(const NiceAddress *a, char *out, gsize size)
     g_snprintf(out, size, "%s:%u", ip, nice_address_get_port(a));
 }
 
+/* A reflexive candidate on an address of one of that side's host candidates is no NAT's
+ * doing: an ICE-TCP connection's own source port (the active side announces port 9)
+ * shows as peer-reflexive, and that is still a direct path. */
 static gboolean
-is_reflexive(const NiceCandidate *c)
+is_punched(const Generation *g, const NiceCandidate *c, gboolean local)
 {
-  return c->type == NICE_CANDIDATE_TYPE_SERVER_REFLEXIVE ||
-         c->type == NICE_CANDIDATE_TYPE_PEER_REFLEXIVE;
+  if (c->type != NICE_CANDIDATE_TYPE_SERVER_REFLEXIVE &&
+      c->type != NICE_CANDIDATE_TYPE_PEER_REFLEXIVE)
+    return FALSE;
+  GSList *list = local ? nice_agent_get_local_candidates(g->agent, g->stream, 1)
+                       : nice_agent_get_remote_candidates(g->agent, g->stream, 1);
+  gboolean on_a_host = FALSE;
+  for (GSList *l = list; l != NULL; l = l->next) {
+    const NiceCandidate *h = l->data;
+    if (h->type == NICE_CANDIDATE_TYPE_HOST && nice_address_equal_no_port(&h->addr, &c->addr))
+      on_a_host = TRUE;
+  }
+  g_slist_free_full(list, (GDestroyNotify)nice_candidate_free);
+  return !on_a_host;
 }
 
 /* libnice ranks a relayed candidate reached over UDP above one reached over TCP (its
@@ -738,7 +813,7 @@ hark_media_ice_get_path(HarkMediaIce *ice, HarkMediaIcePathInfo *info)
   const char *kind = "host";
   if (local->type == NICE_CANDIDATE_TYPE_RELAYED || remote->type == NICE_CANDIDATE_TYPE_RELAYED)
     kind = "relayed";
-  else if (is_reflexive(local) || is_reflexive(remote))
+  else if (is_punched(g, local, TRUE) || is_punched(g, remote, FALSE))
     kind = "punched";
   g_strlcpy(info->kind, kind, sizeof info->kind);
   gboolean tcp = local->type == NICE_CANDIDATE_TYPE_RELAYED

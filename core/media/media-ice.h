@@ -49,6 +49,10 @@ typedef struct {
   /* Every local candidate is known. */
   void (*gathering_done)(gpointer data);
   void (*state_changed)(gpointer data, HarkMediaIceState state);
+  /* version >= 2 (added by the ICE implementation): a restart begun while a pair carried
+   * the media ended: ok, the new pair carries it now; or not (no pair worked within
+   * 15 s, or every check failed), and the old pair still does. */
+  void (*restart_done)(gpointer data, HarkMediaIcePath path, gboolean ok);
 } HarkMediaIceCallbacks;
 
 /* Makes the agent and starts gathering. Errors: a host that is not a literal address,

@@ -9,9 +9,11 @@
 #include "media-ice.h"
 #include "media-session.h" /* hark_media_transport_send, _start */
 #include "test-isolate.h"
+#include "test-ports.h"
 
 #include <glib/gstdio.h>
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 typedef struct Side Side;
@@ -21,6 +23,8 @@ struct Side {
   Side *peer;
   HarkMediaIceState state;
   guint candidates_sent, candidates_ignored;
+  int restarted; /* 0, or 1 / -1 when restart_done said ok / not */
+  gboolean hide_host; /* its host candidates never reach the peer (as behind a NAT) */
   gboolean gathered;
   guint packets; /* received through the transport */
   guint8 last[64];
@@ -31,7 +35,7 @@ on_candidate(gpointer data, const char *line)
 {
   Side *s = data;
   s->candidates_sent++;
-  if (s->peer->ice == NULL)
+  if (s->peer->ice == NULL || (s->hide_host && strstr(line, " typ host") != NULL))
     return;
   g_autoptr(GError) error = NULL;
   if (!hark_media_ice_add_remote_candidate(s->peer->ice, line, &error)) {
@@ -56,9 +60,18 @@ on_state(gpointer data, HarkMediaIceState state)
   s->state = state;
 }
 
-static const HarkMediaIceCallbacks callbacks = {
-  .version = 1, .candidate = on_candidate, .gathering_done = on_gathered, .state_changed = on_state
-};
+static void
+on_restart_done(gpointer data, HarkMediaIcePath path, gboolean ok)
+{
+  Side *s = data;
+  s->restarted = ok ? 1 : -1;
+}
+
+static const HarkMediaIceCallbacks callbacks = { .version = 2,
+                                                 .candidate = on_candidate,
+                                                 .gathering_done = on_gathered,
+                                                 .state_changed = on_state,
+                                                 .restart_done = on_restart_done };
 
 typedef struct {
   Side a, b;
@@ -216,6 +229,39 @@ test_connect_host(void)
   fixture_clear(&f);
 }
 
+/* RTP from an address ICE did not validate never reaches the session, even when it is
+ * sent to the selected pair's own port. */
+static void
+test_stranger_dropped(void)
+{
+  Fixture f = { 0 };
+  HarkMediaIceConfig ca = loopback_config(TRUE), cb = loopback_config(FALSE);
+  start_pair(&f, &ca, &cb);
+  g_assert_true(run_until(both_connected, &f, 5000));
+  HarkMediaIcePathInfo p;
+  g_assert_true(hark_media_ice_get_path(f.a.ice, &p));
+  char *colon = strrchr(p.local, ':');
+  *colon = '\0';
+  g_autoptr(GSocketAddress) target =
+    g_inet_socket_address_new_from_string(p.local, atoi(colon + 1));
+  g_autoptr(GSocket) stranger =
+    g_socket_new(G_SOCKET_FAMILY_IPV4, G_SOCKET_TYPE_DATAGRAM, G_SOCKET_PROTOCOL_UDP, NULL);
+  HarkMediaTransport *ta = hark_media_ice_new_transport(f.a.ice);
+  HarkMediaTransport *tb = hark_media_ice_new_transport(f.b.ice);
+  hark_media_transport_start(ta, on_packet, &f.a);
+  for (int i = 0; i < 10; i++)
+    g_assert_cmpint(g_socket_send_to(stranger, target, "\x80\x00stranger", 10, NULL, NULL), ==, 10);
+  send_some(tb, "from b", 3);
+  Count c = { &f.a, 3 };
+  g_assert_true(run_until(received, &c, 2000));
+  run_for(50); /* anything else queued on the loop */
+  g_assert_cmpuint(f.a.packets, ==, 3);
+  g_assert_cmpstr((char *)f.a.last, ==, "from b");
+  hark_media_transport_free(ta);
+  hark_media_transport_free(tb);
+  fixture_clear(&f);
+}
+
 /* ---- a tone over ICE ------------------------------------------------------------------ */
 
 static Codecs codecs;
@@ -269,6 +315,52 @@ test_tone(void)
   g_unlink(wav_path);
   fixture_clear(&f);
   codecs_clear(&codecs);
+}
+
+/* a's host candidates never reach b, as if a stood behind a NAT: b learns a's address
+ * from a's checks (a peer-reflexive candidate), and b's path is the punched one while a
+ * reaches b's host candidate directly. (Server-reflexive gathering is not covered on
+ * one machine: with no NAT in between, libnice drops a reflexive address equal to a
+ * host's, and the in-process fake-stun serves no RFC 3489-style retransmissions.) */
+static void
+test_punched(void)
+{
+  Fixture f = { 0 };
+  f.a.hide_host = TRUE;
+  HarkMediaIceConfig ca = loopback_config(TRUE), cb = loopback_config(FALSE);
+  start_pair(&f, &ca, &cb);
+  g_assert_true(run_until(both_connected, &f, 5000));
+  HarkMediaIcePathInfo p;
+  log_path("a", f.a.ice);
+  log_path("b", f.b.ice);
+  g_assert_true(hark_media_ice_get_path(f.a.ice, &p));
+  g_assert_cmpstr(p.kind, ==, "host");
+  g_assert_true(hark_media_ice_get_path(f.b.ice, &p));
+  g_assert_cmpstr(p.kind, ==, "punched");
+  g_assert_cmpstr(p.transport, ==, "udp");
+  packets_both_ways(&f);
+  fixture_clear(&f);
+}
+
+/* `path tcp` without a relay: ICE-TCP between the two hosts. */
+static void
+test_path_tcp_host(void)
+{
+  Fixture f = { 0 };
+  HarkMediaIceConfig ca = loopback_config(TRUE), cb = loopback_config(FALSE);
+  ca.path = cb.path = HARK_MEDIA_ICE_PATH_TCP;
+  start_pair(&f, &ca, &cb);
+  g_assert_true(run_until(both_connected, &f, 5000));
+  g_autoptr(GPtrArray) lines = hark_media_ice_local_candidates(f.a.ice);
+  for (guint i = 0; i < lines->len; i++)
+    g_assert_nonnull(strstr(g_ptr_array_index(lines, i), " TCP "));
+  HarkMediaIcePathInfo p;
+  g_assert_true(hark_media_ice_get_path(f.a.ice, &p));
+  log_path("a", f.a.ice);
+  g_assert_cmpstr(p.kind, ==, "host");
+  g_assert_cmpstr(p.transport, ==, "tcp");
+  packets_both_ways(&f);
+  fixture_clear(&f);
 }
 
 /* ---- what a hostile peer sends -------------------------------------------------------- */
@@ -440,32 +532,34 @@ relay_config(Fixture *f, gboolean controlling, HarkMediaIcePath path, gboolean u
   return c;
 }
 
+/* a relays (TURN over UDP and/or TCP as told, path as told); b is a plain host. */
 static void
-check_relayed(gboolean over_tcp)
+check_relayed(HarkMediaIcePath path, gboolean turn_udp, gboolean turn_tcp, const char *expect)
 {
   Fixture f = { 0 };
   if (!start_turn(&f)) {
     fixture_clear(&f);
     return;
   }
-  HarkMediaIceConfig ca = relay_config(&f, TRUE, HARK_MEDIA_ICE_PATH_RELAY, !over_tcp, over_tcp);
+  HarkMediaIceConfig ca = relay_config(&f, TRUE, path, turn_udp, turn_tcp);
   HarkMediaIceConfig cb = loopback_config(FALSE);
   start_pair(&f, &ca, &cb);
   gint64 t0 = g_get_monotonic_time();
   g_assert_true(run_until(both_connected, &f, 8000));
-  g_test_message("relayed (%s) connected in %.1f ms", over_tcp ? "tcp" : "udp",
-                 (g_get_monotonic_time() - t0) / 1000.0);
-  /* a gathered relayed candidates only */
+  g_test_message("relayed connected in %.1f ms", (g_get_monotonic_time() - t0) / 1000.0);
+  /* a announced relayed candidates only */
   g_autoptr(GPtrArray) lines = hark_media_ice_local_candidates(f.a.ice);
   g_assert_cmpuint(lines->len, >=, 1);
-  for (guint i = 0; i < lines->len; i++)
+  for (guint i = 0; i < lines->len; i++) {
+    g_test_message("a: %s", (char *)g_ptr_array_index(lines, i));
     g_assert_nonnull(strstr(g_ptr_array_index(lines, i), "typ relay"));
+  }
   HarkMediaIcePathInfo p;
   g_assert_true(hark_media_ice_get_path(f.a.ice, &p));
   log_path("a", f.a.ice);
   log_path("b", f.b.ice);
   g_assert_cmpstr(p.kind, ==, "relayed");
-  g_assert_cmpstr(p.transport, ==, over_tcp ? "tcp" : "udp");
+  g_assert_cmpstr(p.transport, ==, expect);
   g_assert_true(hark_media_ice_get_path(f.b.ice, &p));
   g_assert_cmpstr(p.kind, ==, "relayed");
   packets_both_ways(&f);
@@ -475,13 +569,27 @@ check_relayed(gboolean over_tcp)
 static void
 test_relayed_udp(void)
 {
-  check_relayed(FALSE);
+  check_relayed(HARK_MEDIA_ICE_PATH_RELAY, TRUE, FALSE, "udp");
 }
 
 static void
 test_relayed_tcp(void)
 {
-  check_relayed(TRUE);
+  check_relayed(HARK_MEDIA_ICE_PATH_RELAY, FALSE, TRUE, "tcp");
+}
+
+/* Both ways to the relay open: UDP is preferred. */
+static void
+test_relayed_prefers_udp(void)
+{
+  check_relayed(HARK_MEDIA_ICE_PATH_RELAY, TRUE, TRUE, "udp");
+}
+
+/* `path tcp` with a relay reachable both ways: every packet goes over TCP to it. */
+static void
+test_path_tcp_relayed(void)
+{
+  check_relayed(HARK_MEDIA_ICE_PATH_TCP, TRUE, TRUE, "tcp");
 }
 
 /* Packets every 10 ms from both sides while the restart runs. */
@@ -545,6 +653,7 @@ test_restart_to_relay(void)
   g_test_message("restart onto the relay: relayed after at most %.1f ms", (g_get_monotonic_time() - t0) / 1000.0);
   log_path("a", f.a.ice);
   g_assert_cmpuint(f.a.state, ==, HARK_MEDIA_ICE_CONNECTED);
+  g_assert_cmpint(f.a.restarted, ==, 1);
   /* and after it, over the relay */
   c.at_least = f.b.packets + 20;
   g_assert_true(run_until(received, &c, 2000));
@@ -565,6 +674,45 @@ test_restart_to_relay(void)
   fixture_clear(&f);
 }
 
+static gboolean
+restart_ended(gpointer data)
+{
+  Side *s = data;
+  return s->restarted != 0;
+}
+
+/* A restart onto a relay that does not answer: it is given up, said so, and the call
+ * goes on over the old pair. */
+static void
+test_restart_fails(void)
+{
+  Fixture f = { 0 };
+  guint16 closed;
+  g_autoptr(GSocket) hold = hark_test_closed_port(&closed);
+  g_assert_nonnull(hold);
+  HarkMediaIceConfig ca = loopback_config(TRUE), cb = loopback_config(FALSE);
+  ca.turn_host = "127.0.0.1";
+  ca.turn_port = closed; /* TCP: refused; UDP: nothing listens either */
+  ca.turn_username = "U";
+  ca.turn_password = "P";
+  ca.turn_udp = ca.turn_tcp = TRUE;
+  start_pair(&f, &ca, &cb);
+  g_assert_true(run_until(both_connected, &f, 5000));
+  g_autoptr(GError) error = NULL;
+  gint64 t0 = g_get_monotonic_time();
+  g_assert_true(hark_media_ice_restart(f.a.ice, HARK_MEDIA_ICE_PATH_RELAY, &error));
+  exchange_credentials(&f);
+  g_assert_true(run_until(restart_ended, &f.a, 20000));
+  g_test_message("restart given up after %.0f ms", (g_get_monotonic_time() - t0) / 1000.0);
+  g_assert_cmpint(f.a.restarted, ==, -1);
+  g_assert_cmpuint(hark_media_ice_get_state(f.a.ice), ==, HARK_MEDIA_ICE_CONNECTED);
+  HarkMediaIcePathInfo p;
+  g_assert_true(hark_media_ice_get_path(f.a.ice, &p));
+  g_assert_cmpstr(p.kind, ==, "host");
+  packets_both_ways(&f);
+  fixture_clear(&f);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -572,12 +720,18 @@ main(int argc, char **argv)
   g_setenv("PULSE_SERVER", "unix:/nonexistent/hark-test", TRUE);
   tmpdir = g_dir_make_tmp("hark-ice-XXXXXX", NULL);
   hark_test_add_isolated_func("/ice/connect/host-packets-both-ways", test_connect_host);
+  hark_test_add_isolated_func("/ice/refused/stranger-packets-dropped", test_stranger_dropped);
   hark_test_add_isolated_func("/ice/media/tone-over-ice", test_tone);
   hark_test_add_isolated_func("/ice/refused/absurd-candidates", test_refused);
   hark_test_add_isolated_func("/ice/path/udp-ignores-tcp-and-relay", test_path_filter);
+  hark_test_add_isolated_func("/ice/connect/peer-reflexive-is-punched", test_punched);
+  hark_test_add_isolated_func("/ice/path/tcp-between-hosts", test_path_tcp_host);
   hark_test_add_isolated_func("/ice/relay/turn-udp", test_relayed_udp);
   hark_test_add_isolated_func("/ice/relay/turn-tcp", test_relayed_tcp);
+  hark_test_add_isolated_func("/ice/relay/udp-preferred-to-tcp", test_relayed_prefers_udp);
+  hark_test_add_isolated_func("/ice/path/tcp-over-turn-tcp", test_path_tcp_relayed);
   hark_test_add_isolated_func("/ice/restart/onto-relay-while-sending", test_restart_to_relay);
+  hark_test_add_isolated_func("/ice/restart/unreachable-relay-keeps-old-pair", test_restart_fails);
   int status = g_test_run();
   g_rmdir(tmpdir);
   g_free(tmpdir);
