@@ -354,6 +354,7 @@ test_path_tcp_host(void)
   g_autoptr(GPtrArray) lines = hark_media_ice_local_candidates(f.a.ice);
   for (guint i = 0; i < lines->len; i++)
     g_assert_nonnull(strstr(g_ptr_array_index(lines, i), " TCP "));
+  g_test_message("a: %s", (char *)g_ptr_array_index(lines, 0));
   HarkMediaIcePathInfo p;
   g_assert_true(hark_media_ice_get_path(f.a.ice, &p));
   log_path("a", f.a.ice);
