@@ -118,6 +118,8 @@ generation_announce(Generation *g)
     const char *line = g_ptr_array_index(g->local_lines, g->announced++);
     if (ice->callbacks->candidate != NULL)
       ice->callbacks->candidate(ice->data, line);
+    if (g != newest(ice)) /* the callback restarted: g is gone */
+      return;
   }
   if (g->gathered && !g->gathered_announced) {
     g->gathered_announced = TRUE;
@@ -150,6 +152,16 @@ schedule_announce(HarkMediaIce *ice)
 
 /* ---- libnice's signals ---------------------------------------------------------------- */
 
+/* The owner may let go of the object in a callback (a call that ends): the handlers of
+ * libnice's signals hold a reference while they call out. */
+static void
+guarded_announce(Generation *g)
+{
+  HarkMediaIce *ice = hark_media_ice_ref(g->ice);
+  generation_announce(g);
+  hark_media_ice_unref(ice);
+}
+
 static void
 on_new_candidate(NiceAgent *agent, NiceCandidate *candidate, gpointer data)
 {
@@ -162,33 +174,31 @@ on_new_candidate(NiceAgent *agent, NiceCandidate *candidate, gpointer data)
   g_free(sdp);
   g_ptr_array_add(g->local_lines, line);
   if (!g->hold && g == newest(g->ice))
-    generation_announce(g);
+    guarded_announce(g);
 }
 
 static void
 on_gathering_done(NiceAgent *agent, guint stream, gpointer data)
 {
   Generation *g = data;
-  (void)agent;
-  (void)stream;
   g->gathered = TRUE;
   if (g == g->ice->next && g->local_lines->len == 0) {
     /* Nothing to check with (the relay did not answer): no reason to wait. */
     g_message("ICE restart to the %s path gathered no candidate; the media stays on the old "
               "pair",
               path_name(g->path));
-    drop_next(g->ice, TRUE); /* frees g */
+    HarkMediaIce *ice = hark_media_ice_ref(g->ice); /* the owner may let go in restart_done */
+    drop_next(ice, TRUE); /* frees g */
+    hark_media_ice_unref(ice);
     return;
   }
   if (!g->hold && g == newest(g->ice))
-    generation_announce(g);
+    guarded_announce(g);
 }
 
 static void
 agent_close_done(GObject *source, GAsyncResult *result, gpointer data)
 {
-  (void)result;
-  (void)data;
   g_object_unref(source);
 }
 
@@ -241,7 +251,9 @@ on_restart_timeout(gpointer data)
             "on the old pair",
             path_name(ice->next->path), ICE_RESTART_TIMEOUT_MS / 1000);
   g_clear_pointer(&ice->next->timeout, g_source_unref); /* destroyed by returning REMOVE */
+  hark_media_ice_ref(ice);
   drop_next(ice, TRUE);
+  hark_media_ice_unref(ice);
   return G_SOURCE_REMOVE;
 }
 
@@ -255,13 +267,21 @@ take_over(HarkMediaIce *ice)
 }
 
 static void
+state_changed(Generation *g, NiceComponentState state);
+
+static void
 on_state_changed(NiceAgent *agent, guint stream, guint component, guint state, gpointer data)
 {
   Generation *g = data;
+  HarkMediaIce *ice = hark_media_ice_ref(g->ice);
+  state_changed(g, state);
+  hark_media_ice_unref(ice);
+}
+
+static void
+state_changed(Generation *g, NiceComponentState state)
+{
   HarkMediaIce *ice = g->ice;
-  (void)agent;
-  (void)stream;
-  (void)component;
   g->nice_state = state;
   HarkMediaIceState s = state_from_nice(state);
   if (g == ice->active) {
@@ -291,16 +311,14 @@ on_selected_pair(NiceAgent *agent, guint stream, guint component, NiceCandidate 
 {
   Generation *g = data;
   HarkMediaIce *ice = g->ice;
-  (void)agent;
-  (void)stream;
-  (void)component;
-  (void)local;
-  (void)remote;
   g_mutex_lock(&ice->lock);
   g->selected = TRUE;
   g_mutex_unlock(&ice->lock);
-  if (g == ice->next && state_from_nice(g->nice_state) == HARK_MEDIA_ICE_CONNECTED)
+  if (g == ice->next && state_from_nice(g->nice_state) == HARK_MEDIA_ICE_CONNECTED) {
+    hark_media_ice_ref(ice);
     take_over(ice);
+    hark_media_ice_unref(ice);
+  }
 }
 
 static void
@@ -308,11 +326,12 @@ on_receive(NiceAgent *agent, guint stream, guint component, guint length, gchar 
            gpointer data)
 {
   Generation *g = data;
-  (void)agent;
-  (void)stream;
-  (void)component;
-  if (g->ice->receive != NULL)
-    g->ice->receive((const guint8 *)buffer, length, g->ice->receive_data);
+  HarkMediaIce *ice = g->ice;
+  if (ice->receive != NULL) {
+    hark_media_ice_ref(ice);
+    ice->receive((const guint8 *)buffer, length, ice->receive_data);
+    hark_media_ice_unref(ice);
+  }
 }
 
 /* ---- generations ---------------------------------------------------------------------- */
@@ -831,7 +850,6 @@ static gboolean
 ice_send(gpointer impl, const guint8 *data, gsize length, GError **error)
 {
   HarkMediaIce *ice = impl;
-  (void)error;
   g_mutex_lock(&ice->lock);
   Generation *g = ice->active;
   /* Before a pair is selected, or when a stream transport's buffer is full, the packet

@@ -24,6 +24,7 @@ struct Side {
   HarkMediaIceState state;
   guint candidates_sent, candidates_ignored;
   int restarted; /* 0, or 1 / -1 when restart_done said ok / not */
+  gboolean drop_when_connected; /* the owner lets go inside the callback */
   gboolean hide_host; /* its host candidates never reach the peer (as behind a NAT) */
   gboolean gathered;
   guint packets; /* received through the transport */
@@ -58,6 +59,8 @@ on_state(gpointer data, HarkMediaIceState state)
 {
   Side *s = data;
   s->state = state;
+  if (state == HARK_MEDIA_ICE_CONNECTED && s->drop_when_connected)
+    g_clear_pointer(&s->ice, hark_media_ice_unref);
 }
 
 static void
@@ -259,6 +262,27 @@ test_stranger_dropped(void)
   g_assert_cmpstr((char *)f.a.last, ==, "from b");
   hark_media_transport_free(ta);
   hark_media_transport_free(tb);
+  fixture_clear(&f);
+}
+
+/* A call that ends in the state callback frees the object from inside libnice's signal:
+ * nothing of it may be touched after that (ASan in build-san). */
+static gboolean
+dropped(gpointer data)
+{
+  Fixture *f = data;
+  return f->a.ice == NULL && f->b.state == HARK_MEDIA_ICE_CONNECTED;
+}
+
+static void
+test_unref_in_callback(void)
+{
+  Fixture f = { 0 };
+  f.a.drop_when_connected = TRUE;
+  HarkMediaIceConfig ca = loopback_config(TRUE), cb = loopback_config(FALSE);
+  start_pair(&f, &ca, &cb);
+  g_assert_true(run_until(dropped, &f, 5000));
+  run_for(100); /* whatever libnice still had queued for a's agent */
   fixture_clear(&f);
 }
 
@@ -737,6 +761,7 @@ main(int argc, char **argv)
   tmpdir = g_dir_make_tmp("hark-ice-XXXXXX", NULL);
   hark_test_add_isolated_func("/ice/connect/host-packets-both-ways", test_connect_host);
   hark_test_add_isolated_func("/ice/refused/stranger-packets-dropped", test_stranger_dropped);
+  hark_test_add_isolated_func("/ice/connect/owner-lets-go-in-callback", test_unref_in_callback);
   hark_test_add_isolated_func("/ice/media/tone-over-ice", test_tone);
   hark_test_add_isolated_func("/ice/refused/absurd-candidates", test_refused);
   hark_test_add_isolated_func("/ice/path/udp-ignores-tcp-and-relay", test_path_filter);
