@@ -13,6 +13,8 @@
 
 #include <glib/gstdio.h>
 #include <math.h>
+#include <signal.h>
+#include <sys/prctl.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -127,6 +129,13 @@ loopback_config(gboolean controlling)
 }
 
 static void
+start_loopback_pair(Fixture *f)
+{
+  HarkMediaIceConfig ca = loopback_config(TRUE), cb = loopback_config(FALSE);
+  start_pair(f, &ca, &cb);
+}
+
+static void
 fixture_clear(Fixture *f)
 {
   g_clear_pointer(&f->a.ice, hark_media_ice_unref);
@@ -213,8 +222,7 @@ static void
 test_connect_host(void)
 {
   Fixture f = { 0 };
-  HarkMediaIceConfig ca = loopback_config(TRUE), cb = loopback_config(FALSE);
-  start_pair(&f, &ca, &cb);
+  start_loopback_pair(&f);
   gint64 t0 = g_get_monotonic_time();
   g_assert_true(run_until(both_connected, &f, 5000));
   g_test_message("connected in %.1f ms", (g_get_monotonic_time() - t0) / 1000.0);
@@ -238,8 +246,7 @@ static void
 test_stranger_dropped(void)
 {
   Fixture f = { 0 };
-  HarkMediaIceConfig ca = loopback_config(TRUE), cb = loopback_config(FALSE);
-  start_pair(&f, &ca, &cb);
+  start_loopback_pair(&f);
   g_assert_true(run_until(both_connected, &f, 5000));
   HarkMediaIcePathInfo p;
   g_assert_true(hark_media_ice_get_path(f.a.ice, &p));
@@ -279,8 +286,7 @@ test_unref_in_callback(void)
 {
   Fixture f = { 0 };
   f.a.drop_when_connected = TRUE;
-  HarkMediaIceConfig ca = loopback_config(TRUE), cb = loopback_config(FALSE);
-  start_pair(&f, &ca, &cb);
+  start_loopback_pair(&f);
   g_assert_true(run_until(dropped, &f, 5000));
   run_for(100); /* whatever libnice still had queued for a's agent */
   fixture_clear(&f);
@@ -289,7 +295,6 @@ test_unref_in_callback(void)
 /* ---- a tone over ICE ------------------------------------------------------------------ */
 
 static Codecs codecs;
-static char *tmpdir;
 
 #define TONE_RMS (0.3 * 32767 / G_SQRT2)
 
@@ -298,12 +303,12 @@ test_tone(void)
 {
   codecs_load(&codecs);
   Fixture f = { 0 };
-  HarkMediaIceConfig ca = loopback_config(TRUE), cb = loopback_config(FALSE);
-  start_pair(&f, &ca, &cb);
+  start_loopback_pair(&f);
   g_assert_true(run_until(both_connected, &f, 5000));
   HarkMediaCodec opus = codec_named(&codecs, "opus", NULL);
   g_autoptr(GBytes) ka = test_key(HARK_MEDIA_SRTP_AEAD_AES_256_GCM, 1);
   g_autoptr(GBytes) kb = test_key(HARK_MEDIA_SRTP_AEAD_AES_256_GCM, 2);
+  g_autofree char *tmpdir = g_dir_make_tmp("hark-ice-XXXXXX", NULL);
   g_autofree char *wav_path = g_build_filename(tmpdir, "ice-tone.wav", NULL);
   g_autofree char *sink = g_strconcat("wav:", wav_path, NULL);
   HarkMediaConfig sa = { .codecs = &opus, .n_codecs = 1, .source = "tone:440", .sink = "null",
@@ -337,6 +342,7 @@ test_tone(void)
   g_assert_cmpfloat(fabs(db), <=, 3);
   wav_clear(&wav);
   g_unlink(wav_path);
+  g_rmdir(tmpdir);
   fixture_clear(&f);
   codecs_clear(&codecs);
 }
@@ -351,8 +357,7 @@ test_punched(void)
 {
   Fixture f = { 0 };
   f.a.hide_host = TRUE;
-  HarkMediaIceConfig ca = loopback_config(TRUE), cb = loopback_config(FALSE);
-  start_pair(&f, &ca, &cb);
+  start_loopback_pair(&f);
   g_assert_true(run_until(both_connected, &f, 5000));
   HarkMediaIcePathInfo p;
   log_path("a", f.a.ice);
@@ -491,6 +496,13 @@ turn_listening(guint port)
   return c != NULL;
 }
 
+/* A case that fails aborts its process: coturn must not outlive it. */
+static void
+die_with_parent(gpointer data)
+{
+  prctl(PR_SET_PDEATHSIG, SIGKILL);
+}
+
 static guint
 free_udp_port(void)
 {
@@ -521,13 +533,14 @@ start_turn_full(Fixture *f, gboolean no_udp)
     f->turn_port = free_udp_port();
     g_autofree char *port = g_strdup_printf("%u", f->turn_port);
     g_autoptr(GError) error = NULL;
-    f->turn = g_subprocess_new(G_SUBPROCESS_FLAGS_STDOUT_SILENCE | G_SUBPROCESS_FLAGS_STDERR_SILENCE,
-                               &error, turnserver, "-n", "--listening-ip", "127.0.0.1",
-                               "--relay-ip", "127.0.0.1", "--lt-cred-mech", "--user", "U:P",
-                               "--realm", "hark", "--no-tls", "--no-dtls", "--no-cli",
-                               "--allow-loopback-peers", "--log-file", "stdout", "--pidfile",
-                               pid, "--userdb", db, "-p", port,
-                               no_udp ? "--no-udp" : NULL, NULL);
+    g_autoptr(GSubprocessLauncher) launcher = g_subprocess_launcher_new(
+      G_SUBPROCESS_FLAGS_STDOUT_SILENCE | G_SUBPROCESS_FLAGS_STDERR_SILENCE);
+    g_subprocess_launcher_set_child_setup(launcher, die_with_parent, NULL, NULL);
+    f->turn = g_subprocess_launcher_spawn(
+      launcher, &error, turnserver, "-n", "--listening-ip", "127.0.0.1", "--relay-ip",
+      "127.0.0.1", "--lt-cred-mech", "--user", "U:P", "--realm", "hark", "--no-tls", "--no-dtls",
+      "--no-cli", "--allow-loopback-peers", "--log-file", "stdout", "--pidfile", pid, "--userdb",
+      db, "-p", port, no_udp ? "--no-udp" : NULL, NULL);
     g_assert_no_error(error);
     gint64 deadline = g_get_monotonic_time() + 3 * G_USEC_PER_SEC;
     while (g_get_monotonic_time() < deadline && !turn_listening(f->turn_port)) {
@@ -758,7 +771,6 @@ main(int argc, char **argv)
 {
   hark_test_init_isolated(&argc, &argv, 30000);
   g_setenv("PULSE_SERVER", "unix:/nonexistent/hark-test", TRUE);
-  tmpdir = g_dir_make_tmp("hark-ice-XXXXXX", NULL);
   hark_test_add_isolated_func("/ice/connect/host-packets-both-ways", test_connect_host);
   hark_test_add_isolated_func("/ice/refused/stranger-packets-dropped", test_stranger_dropped);
   hark_test_add_isolated_func("/ice/connect/owner-lets-go-in-callback", test_unref_in_callback);
@@ -773,8 +785,5 @@ main(int argc, char **argv)
   hark_test_add_isolated_func("/ice/path/tcp-over-turn-tcp", test_path_tcp_relayed);
   hark_test_add_isolated_func("/ice/restart/onto-relay-while-sending", test_restart_to_relay);
   hark_test_add_isolated_func("/ice/restart/unreachable-relay-keeps-old-pair", test_restart_fails);
-  int status = g_test_run();
-  g_rmdir(tmpdir);
-  g_free(tmpdir);
-  return status;
+  return g_test_run();
 }
