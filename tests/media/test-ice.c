@@ -292,6 +292,29 @@ test_unref_in_callback(void)
   fixture_clear(&f);
 }
 
+static gboolean
+a_failed(gpointer data)
+{
+  Fixture *f = data;
+  return f->a.state == HARK_MEDIA_ICE_FAILED;
+}
+
+/* The far end vanishes mid-call: consent (RFC 7675) runs out and the state says so. */
+static void
+test_peer_gone(void)
+{
+  Fixture f = { 0 };
+  start_loopback_pair(&f);
+  g_assert_true(run_until(both_connected, &f, 5000));
+  HarkMediaTransport *ta = hark_media_ice_new_transport(f.a.ice);
+  g_clear_pointer(&f.b.ice, hark_media_ice_unref);
+  gint64 t0 = g_get_monotonic_time();
+  g_assert_true(run_until(a_failed, &f, 60000));
+  g_test_message("failed %.1f s after the peer went", (g_get_monotonic_time() - t0) / 1e6);
+  hark_media_transport_free(ta);
+  fixture_clear(&f);
+}
+
 /* ---- a tone over ICE ------------------------------------------------------------------ */
 
 static Codecs codecs;
@@ -769,11 +792,12 @@ test_restart_fails(void)
 int
 main(int argc, char **argv)
 {
-  hark_test_init_isolated(&argc, &argv, 30000);
+  hark_test_init_isolated(&argc, &argv, 90000);
   g_setenv("PULSE_SERVER", "unix:/nonexistent/hark-test", TRUE);
   hark_test_add_isolated_func("/ice/connect/host-packets-both-ways", test_connect_host);
   hark_test_add_isolated_func("/ice/refused/stranger-packets-dropped", test_stranger_dropped);
   hark_test_add_isolated_func("/ice/connect/owner-lets-go-in-callback", test_unref_in_callback);
+  hark_test_add_isolated_func("/ice/connect/peer-gone-fails", test_peer_gone);
   hark_test_add_isolated_func("/ice/media/tone-over-ice", test_tone);
   hark_test_add_isolated_func("/ice/refused/absurd-candidates", test_refused);
   hark_test_add_isolated_func("/ice/path/udp-ignores-tcp-and-relay", test_path_filter);
