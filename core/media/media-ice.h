@@ -87,7 +87,15 @@ HarkMediaIceState hark_media_ice_get_state(HarkMediaIce *ice);
 
 /* An ICE restart limited to path: new local credentials and candidates (announced
  * through the callbacks); the media keeps flowing on the old pair until the new one
- * works. */
+ * works.
+ * (Notes from the implementation.) The callbacks of a new agent or generation never run
+ * inside the call that made it but from the main loop, so the new ufrag and password
+ * (hark_media_ice_local_ufrag/pwd) can be signalled before its candidate lines. The
+ * other side passes the new credentials to hark_media_ice_set_remote_credentials: new
+ * credentials mean a restart of the peer, so it restarts too (on the newest path it was
+ * given) and must then signal its own new ufrag and password, read the same way; or it
+ * calls hark_media_ice_restart itself first, and the credentials go to that
+ * generation. Candidate lines belong to the newest remote credentials. */
 gboolean hark_media_ice_restart(HarkMediaIce *ice, HarkMediaIcePath path, GError **error);
 
 /* The selected pair, for a call's statistics: kind "host", "punched" (server- or
