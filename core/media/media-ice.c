@@ -57,6 +57,7 @@ struct _HarkMediaIce {
   HarkMediaReceiveFunc receive;
   gpointer receive_data;
   guint64 refused; /* remote candidates refused as absurd */
+  gint64 peer_restart_at; /* monotonic µs of the last restart the peer's credentials began */
 };
 
 static void generation_free(Generation *g);
@@ -600,14 +601,14 @@ credential_ok(const char *s, gsize min, gsize max)
 static gboolean
 generation_set_remote(Generation *g, const char *ufrag, const char *pwd, GError **error)
 {
+  if (g->remote_ufrag != NULL)
+    return TRUE; /* the same again: not a new generation, the count of candidates stays */
   if (!nice_agent_set_remote_credentials(g->agent, g->stream, ufrag, pwd)) {
     g_set_error(error, HARK_MEDIA_ERROR, HARK_MEDIA_ERROR_INVALID,
                 "ICE: libnice refused the peer's credentials");
     return FALSE;
   }
-  g_free(g->remote_ufrag);
   g->remote_ufrag = g_strdup(ufrag);
-  g->remote_candidates = 0;
   return TRUE;
 }
 
@@ -624,7 +625,17 @@ hark_media_ice_set_remote_credentials(HarkMediaIce *ice, const char *ufrag, cons
   }
   Generation *g = newest(ice);
   if (g->remote_ufrag != NULL && strcmp(g->remote_ufrag, ufrag) != 0) {
-    /* The peer restarted (new credentials): so do we, on the newest path asked for. */
+    /* The peer restarted (new credentials): so do we, on the newest path asked for. Each
+     * costs an agent and a gathering: a peer gets one a second. */
+    gint64 now = g_get_monotonic_time();
+    if (ice->peer_restart_at != 0 && now - ice->peer_restart_at < G_USEC_PER_SEC) {
+      ice->refused++;
+      g_set_error(error, HARK_MEDIA_ERROR, HARK_MEDIA_ERROR_INVALID,
+                  "ICE: the peer restarts more often than once a second");
+      g_message("%s", (*error)->message);
+      return FALSE;
+    }
+    ice->peer_restart_at = now;
     g_message("ICE: the peer restarted");
     if (!hark_media_ice_restart(ice, g->path, error))
       return FALSE;

@@ -473,6 +473,19 @@ test_refused(void)
     g_assert_no_error(error);
   }
   expect_refused(ice, "candidate:99 1 UDP 2013266431 192.0.2.200 4000 typ host");
+  /* The same credentials again do not start a new count. */
+  g_assert_true(hark_media_ice_set_remote_credentials(ice, "abcd", "0123456789012345678901", &error));
+  g_assert_true(hark_media_ice_set_remote_credentials(ice, "abcd", "0123456789012345678901", &error));
+  g_assert_no_error(error);
+  expect_refused(ice, "candidate:98 1 UDP 2013266431 192.0.2.201 4000 typ host");
+  /* New credentials are a restart of the peer: one a second. */
+  g_assert_true(hark_media_ice_set_remote_credentials(ice, "efgh", "0123456789012345678901", &error));
+  g_assert_no_error(error);
+  g_assert_true(hark_media_ice_add_remote_candidate(
+    ice, "candidate:1 1 UDP 2013266431 192.0.2.1 4000 typ host", &error)); /* a new count */
+  g_assert_false(hark_media_ice_set_remote_credentials(ice, "ijkl", "0123456789012345678901", &error));
+  g_assert_error(error, HARK_MEDIA_ERROR, HARK_MEDIA_ERROR_INVALID);
+  g_clear_error(&error);
   /* Not literal addresses for the servers. */
   HarkMediaIceConfig bad = { .stun_host = "stun.example.org", .stun_port = 3478 };
   g_assert_null(hark_media_ice_new(&bad, &callbacks, &side, &error));
