@@ -58,7 +58,7 @@ secret_free(gpointer data)
 static GBytes *
 read_secret(const char *path, GError **error)
 {
-  int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
   if (fd < 0) {
     int saved = errno;
     g_set_error(error, G_IO_ERROR, g_io_error_from_errno(saved),

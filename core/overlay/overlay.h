@@ -126,8 +126,10 @@ void hark_overlay_count_refused(HarkOverlay *overlay, const char *format, ...) G
  * G_IO_ERROR_NOT_CONNECTED (not attached), G_IO_ERROR_NOT_FOUND (the SN has no TURN
  * server), G_IO_ERROR_PERMISSION_DENIED (not logged in), G_IO_ERROR_BUSY (asked too
  * often), G_IO_ERROR_TIMED_OUT (no answer within 5 s), G_IO_ERROR_INVALID_DATA (the SN's
- * answer was refused) or G_IO_ERROR_CANCELLED. The callback runs in the node's context,
- * never before this returns. */
+ * answer was refused) or G_IO_ERROR_CANCELLED (cancellable cancelled before the call, or
+ * before the answer or the 5 s bound completed it: the request itself is not withdrawn,
+ * its answer serves the others waiting). The callback runs in the node's context, never
+ * before this returns. */
 void hark_overlay_turn_credentials_async(HarkOverlay *overlay, GCancellable *cancellable,
                                          GAsyncReadyCallback callback, gpointer data);
 /* A new copy (hark_turn_credentials_free), or NULL with the error. */
