@@ -143,7 +143,7 @@ parse_ok(GVariant *body)
 static GVariant *
 bytes_value(guint8 fill, gsize size)
 {
-  g_autofree guint8 *data = g_malloc(size);
+  g_autofree guint8 *data = g_malloc(MAX(size, 1)); /* g_malloc(0) is NULL: memset's UB */
   memset(data, fill, size);
   return g_variant_new_fixed_array(G_VARIANT_TYPE_BYTE, data, size, 1);
 }
