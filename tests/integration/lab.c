@@ -342,15 +342,24 @@ char *
 lab_client_config(const char *name, const char *sn_host, guint16 port, const LabLoginServer *login,
                   const char *extra)
 {
-  return g_strdup_printf("node: { name = \"%s\"; supernode = false; };\n"
+  return lab_client_config_with_node(name, NULL, NULL, sn_host, port, login, extra);
+}
+
+char *
+lab_client_config_with_node(const char *name, const char *node_extra, const char *plugins_extra,
+                            const char *sn_host, guint16 port, const LabLoginServer *login,
+                            const char *extra)
+{
+  return g_strdup_printf("node: { name = \"%s\"; supernode = false; %s };\n"
                          "plugins: { load = ( { name = \"udp\"; }, { name = \"tcp\"; },\n"
-                         "  { name = \"search-loginsrv\"; }, { name = \"ctl\"; } ); };\n"
+                         "  { name = \"search-loginsrv\"; }, { name = \"ctl\"; }%s ); };\n"
                          "network: { allow_loopback = true; join_race_delay_ms = 100;\n"
                          "  bootstrap = ( { host = \"%s\"; port = %u; transports = [ \"udp\", "
                          "\"tcp\" ]; } ); };\n"
                          "login: { url = \"%s\"; ca = \"%s\"; };\n%s",
-                         name, sn_host, port, login->url, login->ca_path,
-                         extra != NULL ? extra : "");
+                         name, node_extra != NULL ? node_extra : "",
+                         plugins_extra != NULL ? plugins_extra : "", sn_host, port, login->url,
+                         login->ca_path, extra != NULL ? extra : "");
 }
 
 LabNode *

@@ -116,6 +116,11 @@ gboolean lab_register_and_login(LabNode *node, const char *user);
  * section, then extra (more settings; may be NULL). */
 char *lab_client_config(const char *name, const char *sn_host, guint16 port,
                         const LabLoginServer *login, const char *extra);
+/* The same with more settings of the node group (node_extra: "test_clock = true;") and
+ * more plugins (plugins_extra: ", { name = \"opus\"; }"); either may be NULL. */
+char *lab_client_config_with_node(const char *name, const char *node_extra,
+                                  const char *plugins_extra, const char *sn_host, guint16 port,
+                                  const LabLoginServer *login, const char *extra);
 /* A node started with config, attached to its SN, logged in as user (registered first
  * when register_first; the password lab_register_and_login gives) and published in the
  * directory, each waited for at most timeout_ms; NULL (test failed) otherwise. */
