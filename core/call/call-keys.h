@@ -19,6 +19,9 @@ typedef struct _HarkCallKeyShare HarkCallKeyShare;
 HarkCallKeyShare *hark_call_key_share_new(GError **error);
 const guint8 *hark_call_key_share_public(const HarkCallKeyShare *share); /* 32 bytes */
 void hark_call_key_share_free(HarkCallKeyShare *share);
+/* The key pair of a given X25519 private key (32 bytes): for known-answer tests. */
+HarkCallKeyShare *hark_call_key_share_new_from_private(const guint8 private_key[32],
+                                                       GError **error);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(HarkCallKeyShare, hark_call_key_share_free)
 
 typedef struct {

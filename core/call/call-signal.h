@@ -81,7 +81,8 @@ typedef struct {
   GArray *codecs; /* HarkCallCodec; NULL when absent */
   guint8 dtmf_payload_type; /* INVITE, ANSWER: RFC 4733 telephone-event; 0: absent */
   char *ice_ufrag, *ice_pwd; /* INVITE, ANSWER, UPDATE/UPDATE_OK with a restart; NULL: absent */
-  GPtrArray *candidates; /* char*: candidate lines (hark_media_ice's form); NULL: none */
+  GPtrArray *candidates; /* char*: candidate lines (hark_media_ice's form); NULL: none;
+                          * freed with the signal: give it g_free as its free func */
   gboolean end_of_candidates;
   char *path; /* UPDATE: "any", "udp", "tcp", "relay"; NULL: no path change */
   gboolean hold; /* HOLD */
@@ -102,5 +103,7 @@ GVariant *hark_call_signal_build(const HarkCallSignal *signal);
  * signal whose fields fit its type and limits, or NULL with HARK_CALL_ERROR_MALFORMED
  * saying which field was wrong. Unknown keys are ignored (a newer sender's). */
 HarkCallSignal *hark_call_signal_parse(GVariant *body, GError **error);
+/* Whether a and b say the same (an absent list and an empty one are the same). */
+gboolean hark_call_signal_equal(const HarkCallSignal *a, const HarkCallSignal *b);
 
 G_END_DECLS

@@ -131,6 +131,14 @@ gboolean
 hark_message_hkdf(const guint8 *ikm, gsize ikm_size, const guint8 *salt, gsize salt_size,
                   const guint8 *info, gsize info_size, guint8 out[32], GError **error)
 {
+  return hark_message_hkdf_sized(ikm, ikm_size, salt, salt_size, info, info_size, out, 32, error);
+}
+
+gboolean
+hark_message_hkdf_sized(const guint8 *ikm, gsize ikm_size, const guint8 *salt, gsize salt_size,
+                        const guint8 *info, gsize info_size, guint8 *out, gsize out_size,
+                        GError **error)
+{
   EVP_KDF *kdf = EVP_KDF_fetch(NULL, "HKDF", NULL);
   EVP_KDF_CTX *ctx = kdf != NULL ? EVP_KDF_CTX_new(kdf) : NULL;
   OSSL_PARAM params[] = {
@@ -140,7 +148,7 @@ hark_message_hkdf(const guint8 *ikm, gsize ikm_size, const guint8 *salt, gsize s
     OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_INFO, (void *)info, info_size),
     OSSL_PARAM_construct_end(),
   };
-  gboolean ok = ctx != NULL && EVP_KDF_derive(ctx, out, 32, params) == 1;
+  gboolean ok = ctx != NULL && EVP_KDF_derive(ctx, out, out_size, params) == 1;
   EVP_KDF_CTX_free(ctx);
   EVP_KDF_free(kdf);
   if (!ok)

@@ -19,6 +19,10 @@ gboolean hark_message_x25519_agree(EVP_PKEY *private_key, const guint8 peer_publ
 /* out (32 bytes) = HKDF-SHA256(ikm, salt, info). */
 gboolean hark_message_hkdf(const guint8 *ikm, gsize ikm_size, const guint8 *salt, gsize salt_size,
                            const guint8 *info, gsize info_size, guint8 out[32], GError **error);
+/* The same with out_size bytes of output (at most 255 * 32). */
+gboolean hark_message_hkdf_sized(const guint8 *ikm, gsize ikm_size, const guint8 *salt,
+                                 gsize salt_size, const guint8 *info, gsize info_size, guint8 *out,
+                                 gsize out_size, GError **error);
 /* out = ciphertext (in_size bytes) then the 16-byte tag. */
 gboolean hark_message_aead_seal(const guint8 key[32], const guint8 nonce[12], const guint8 *aad,
                                 gsize aad_size, const guint8 *in, gsize in_size, guint8 *out,

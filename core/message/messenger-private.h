@@ -107,6 +107,8 @@ struct _HarkMessenger {
   guint fetch_source;
   gboolean fetching;
   gboolean fetch_again;
+  gpointer acking; /* while a fetch takes a held message: its batch (messenger-receive.c) */
+  const char *acking_id; /* ... and that message's id, until its receipt owes it */
   gboolean typing_enabled; /* messages.typing */
   gboolean read_receipts; /* messages.read_receipts */
   MessengerSyncState sync_state;
@@ -186,6 +188,14 @@ void hark_messenger_send_change(HarkMessenger *messenger, const HarkMessageGroup
  * is sent again when its message comes again). */
 void hark_messenger_send_once(HarkMessenger *messenger, const char *user, const char *device,
                               GBytes *certificate, GVariant *inner);
+/* handed_on: its SN took it for the device (or refused it for good), or the login server
+ * holds it; FALSE: it is lost (no way out, the hold failed, the messenger stopped). */
+typedef void (*MessengerHanded)(gpointer data, gboolean handed_on);
+/* The same; done (may be NULL) is called exactly once when the envelope was handed on or
+ * lost, perhaps before this returns. */
+void hark_messenger_send_once_then(HarkMessenger *messenger, const char *user, const char *device,
+                                   GBytes *certificate, GVariant *inner, MessengerHanded done,
+                                   gpointer data);
 /* Seals inner (a typing note) once for the online devices of user and sends it to each:
  * never held, never kept (a late note would mislead). done: how many devices it went to
  * (0: none online), or why not. */

@@ -126,15 +126,58 @@ conversation_for(const HarkEnvelope *envelope, const char *me_key, gboolean *out
   return NULL;
 }
 
+/* ---- acknowledging what the login server held ------------------------------------------ */
+
+/* One fetch's acknowledgement to the login server. A held message is acknowledged only
+ * once its receipt was handed on (the sender's SN took it, or the login server holds
+ * it): a device that dies in between, or whose receipt found no way out, gets the
+ * message again at its next fetch and answers it again. Otherwise the sender, whose
+ * outbox entry waits for that receipt while the login server holds the message, would
+ * wait out the whole hold (30 days). */
+typedef struct {
+  MessengerOp op;
+  GPtrArray *ids; /* char*: held ids to acknowledge */
+  guint waiting; /* receipts not handed on yet, and 1 while the fetch's loop runs */
+} AckBatch;
+
+/* The receipt of one held message. */
+typedef struct {
+  AckBatch *batch;
+  char *id;
+} AckOwed;
+
+static void ack_batch_release(AckBatch *batch);
+
+static void
+receipt_handed(gpointer data, gboolean handed_on)
+{
+  AckOwed *owed = data;
+  if (handed_on)
+    g_ptr_array_add(owed->batch->ids, g_steal_pointer(&owed->id));
+  ack_batch_release(owed->batch);
+  g_free(owed->id);
+  g_free(owed);
+}
+
 static void
 acknowledge(HarkMessenger *messenger, const HarkEnvelope *envelope, const char *state)
 {
   g_autoptr(GError) error = NULL;
   const guint8(*ids)[HARK_MESSAGE_ID_SIZE] = (const guint8(*)[HARK_MESSAGE_ID_SIZE])envelope->id;
   GVariant *receipt = hark_message_receipt_new(ids, 1, state, &error);
-  if (receipt != NULL)
-    hark_messenger_send_once(messenger, envelope->sender, envelope->sender_device,
-                             envelope->certificate, receipt);
+  if (receipt == NULL)
+    return;
+  AckOwed *owed = NULL;
+  if (messenger->acking != NULL && messenger->acking_id != NULL) { /* a held message's */
+    owed = g_new0(AckOwed, 1);
+    owed->batch = messenger->acking;
+    owed->id = g_strdup(messenger->acking_id);
+    owed->batch->waiting++;
+    messenger->acking_id = NULL; /* owed now: the fetch does not acknowledge it itself */
+  }
+  hark_messenger_send_once_then(messenger, envelope->sender, envelope->sender_device,
+                                envelope->certificate, receipt, owed != NULL ? receipt_handed : NULL,
+                                owed);
 }
 
 /* Stores a message (a text, or what a group change says) and, for a change, the group's
@@ -505,6 +548,26 @@ acked(GObject *source, GAsyncResult *result, gpointer data)
 }
 
 static void
+ack_batch_release(AckBatch *batch)
+{
+  if (--batch->waiting > 0)
+    return;
+  HarkMessenger *messenger = hark_messenger_op_end(batch);
+  g_autoptr(GPtrArray) ids = g_steal_pointer(&batch->ids);
+  g_free(batch);
+  if (messenger == NULL || messenger->stopping)
+    return;
+  if (ids->len == 0) {
+    fetch_done(messenger, FALSE);
+    return;
+  }
+  g_ptr_array_add(ids, NULL);
+  FetchJob *ack = hark_messenger_op_new(messenger, sizeof(FetchJob));
+  hark_login_client_ack_messages_async(messenger->login, (const char *const *)ids->pdata,
+                                       messenger->cancellable, acked, ack);
+}
+
+static void
 fetched(GObject *source, GAsyncResult *result, gpointer data)
 {
   FetchJob *job = data;
@@ -521,23 +584,27 @@ fetched(GObject *source, GAsyncResult *result, gpointer data)
     return;
   }
   /* Each is taken (or refused for good) before it is acknowledged: refused ones too, or
-   * they would come back at every fetch. One that cannot be kept now stays held. */
-  g_autoptr(GPtrArray) ids = g_ptr_array_new();
+   * they would come back at every fetch. One that cannot be kept now stays held, and so
+   * does one whose receipt finds no way out (see AckBatch). */
+  AckBatch *batch = hark_messenger_op_new(messenger, sizeof(AckBatch));
+  batch->ids = g_ptr_array_new_with_free_func(g_free);
+  batch->waiting = 1;
+  guint taken = 0;
   for (guint i = 0; i < held->len; i++) {
     const HarkLoginHeldMessage *m = held->pdata[i];
     messenger->counters.fetched++;
-    if (hark_messenger_take(messenger, m->envelope, MESSENGER_VIA_LOGIN) != MESSENGER_LATER)
-      g_ptr_array_add(ids, m->id);
+    messenger->acking = batch;
+    messenger->acking_id = m->id;
+    gboolean later = hark_messenger_take(messenger, m->envelope, MESSENGER_VIA_LOGIN) ==
+                     MESSENGER_LATER;
+    if (!later && messenger->acking_id != NULL) /* nothing to answer: done with it */
+      g_ptr_array_add(batch->ids, g_strdup(m->id));
+    taken += !later;
+    messenger->acking = NULL;
+    messenger->acking_id = NULL;
   }
-  messenger->fetch_again = messenger->fetch_again || (more && ids->len > 0);
-  if (ids->len == 0) {
-    fetch_done(messenger, FALSE);
-    return;
-  }
-  g_ptr_array_add(ids, NULL);
-  FetchJob *ack = hark_messenger_op_new(messenger, sizeof(FetchJob));
-  hark_login_client_ack_messages_async(messenger->login, (const char *const *)ids->pdata,
-                                       messenger->cancellable, acked, ack);
+  messenger->fetch_again = messenger->fetch_again || (more && taken > 0);
+  ack_batch_release(batch);
 }
 
 static void

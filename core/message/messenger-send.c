@@ -342,11 +342,17 @@ typedef struct {
   MessengerOp op;
   char *device;
   GBytes *envelope;
+  MessengerHanded done;
+  gpointer data;
 } OnceJob;
 
+/* Tells whoever waits (a fetch that acknowledges to the login server only what it
+ * answered) and frees the job. */
 static void
-once_job_free(OnceJob *job)
+once_job_end(OnceJob *job, gboolean handed_on)
 {
+  if (job->done != NULL)
+    job->done(job->data, handed_on);
   g_free(job->device);
   g_bytes_unref(job->envelope);
   g_free(job);
@@ -362,10 +368,8 @@ once_held(GObject *source, GAsyncResult *result, gpointer data)
   if (messenger != NULL && error == NULL)
     messenger->counters.held++;
   else if (messenger != NULL)
-    g_debug("messages: a receipt for %.12s was lost (%s); its message's next try brings "
-            "another",
-            job->device, error->message);
-  once_job_free(job);
+    g_debug("messages: a note for %.12s was not held (%s)", job->device, error->message);
+  once_job_end(job, messenger != NULL && error == NULL);
 }
 
 static void
@@ -386,7 +390,7 @@ once_sent(HarkMessageRouteResult result, guint code, const char *text, gpointer 
   if (messenger == NULL || messenger->stopping || result == HARK_MESSAGE_ROUTE_DELIVERED ||
       refused) {
     hark_messenger_op_end(job);
-    once_job_free(job);
+    once_job_end(job, messenger != NULL && !messenger->stopping);
     return;
   }
   once_hold(messenger, job);
@@ -404,24 +408,39 @@ once_online(HarkMessenger *messenger, MessengerPeer *peer, const GError *error, 
 }
 
 void
-hark_messenger_send_once(HarkMessenger *messenger, const char *user, const char *device,
-                         GBytes *certificate, GVariant *inner)
+hark_messenger_send_once_then(HarkMessenger *messenger, const char *user, const char *device,
+                              GBytes *certificate, GVariant *inner, MessengerHanded done,
+                              gpointer data)
 {
   g_autoptr(GVariant) owned = g_variant_ref_sink(inner);
-  if (messenger->history == NULL || messenger->stopping)
+  if (messenger->history == NULL || messenger->stopping) {
+    if (done != NULL)
+      done(data, FALSE);
     return;
+  }
   g_autoptr(GError) error = NULL;
   HarkMessageRecipient recipient = { .recipient_device = device, .certificate = certificate };
   g_autofree char *to = hark_presence_name_key(user);
   g_autoptr(GBytes) envelope = hark_messenger_seal_note(messenger, to, owned, &recipient, 1, &error);
   if (envelope == NULL) {
     g_debug("messages: cannot seal a note for %.12s: %s", device, error->message);
+    if (done != NULL)
+      done(data, FALSE);
     return;
   }
   OnceJob *job = hark_messenger_op_new(messenger, sizeof(OnceJob));
   job->device = g_strdup(device);
   job->envelope = g_steal_pointer(&envelope);
+  job->done = done;
+  job->data = data;
   hark_messenger_peer_online(messenger, to, once_online, job);
+}
+
+void
+hark_messenger_send_once(HarkMessenger *messenger, const char *user, const char *device,
+                         GBytes *certificate, GVariant *inner)
+{
+  hark_messenger_send_once_then(messenger, user, device, certificate, inner, NULL, NULL);
 }
 
 /* ---- sealed once for the online devices: typing notes ---------------------------------- */

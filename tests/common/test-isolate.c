@@ -76,7 +76,7 @@ on_output(GObject *source, GAsyncResult *result, gpointer data)
 }
 
 /* The child's TAP: messages passed on; TRUE when it said "ok" (and "# SKIP": *skip), its
- * reason for "not ok" or for the skip in *reason. */
+ * reason for "not ok" (or its "Bail out!" line) or for the skip in *reason. */
 static gboolean
 read_child_tap(const char *tap, gboolean *skip, char **reason)
 {
@@ -100,6 +100,10 @@ read_child_tap(const char *tap, gboolean *skip, char **reason)
       const char *dash = strstr(*line, " - ");
       g_free(*reason);
       *reason = g_strdup(dash != NULL ? dash + 3 : *line);
+    } else if (g_str_has_prefix(*line, "Bail out! ")) {
+      /* A failed g_assert (or a fatal critical) says what failed only here. */
+      g_free(*reason);
+      *reason = g_strdup(*line + strlen("Bail out! "));
     }
   }
   return ok;

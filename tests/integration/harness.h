@@ -7,9 +7,10 @@
  * line) with a timeout on every read. Nothing sleeps for a fixed time: every wait polls
  * (about every 20 ms) up to a bound.
  *
- * Failures are reported (g_test_message + g_test_fail) with a NULL/FALSE return, so a test
- * stops with HARK_REQUIRE and its nodes are still cleaned up (and their logs shown)
- * by hark_test_node_free(). Call g_test_set_nonfatal_assertions() in main().
+ * Failures are reported (g_test_message, and the first as the "not ok" line's reason) with
+ * a NULL/FALSE return, so a test stops with HARK_REQUIRE and its nodes are still cleaned
+ * up (and their logs shown) by hark_test_node_free(). Call g_test_set_nonfatal_assertions()
+ * in main().
  *
  * Set HARK_TEST_WRAPPER to run each node under a wrapper; timeouts then grow by
  * HARK_TEST_TIMEOUT_SCALE (default 20 with a wrapper). With valgrind, give it
@@ -26,15 +27,19 @@
 
 G_BEGIN_DECLS
 
-/* Stop the current test (the caller returns) when expr is false. */
-#define HARK_REQUIRE(expr)                                                            \
-  G_STMT_START                                                                        \
-  {                                                                                   \
-    if (!(expr)) {                                                                    \
-      g_test_fail_printf("%s:%d: requirement failed: %s", __FILE__, __LINE__, #expr); \
-      return;                                                                         \
-    }                                                                                 \
-  }                                                                                   \
+/* Stop the current test (the caller returns) when expr is false. The "not ok" line keeps
+ * the case's first failure (what the harness saw go wrong); this one is logged then. */
+#define HARK_REQUIRE(expr)                                                              \
+  G_STMT_START                                                                          \
+  {                                                                                     \
+    if (!(expr)) {                                                                      \
+      if (g_test_failed())                                                              \
+        g_test_message("%s:%d: requirement failed: %s", __FILE__, __LINE__, #expr);     \
+      else                                                                              \
+        g_test_fail_printf("%s:%d: requirement failed: %s", __FILE__, __LINE__, #expr); \
+      return;                                                                           \
+    }                                                                                   \
+  }                                                                                     \
   G_STMT_END
 
 /* ---- nodes ---- */

@@ -492,6 +492,27 @@ outbox_size(ChaosNode *device)
   return n;
 }
 
+/* What is left in device's outbox, for a run that did not settle: to whom, how often
+ * tried, and when it is due (node clock, unix s) against now. */
+static void
+show_outbox(ChaosNode *device)
+{
+  g_autofree char *path = g_build_filename(device->node->node->state_dir, "messages.sqlite", NULL);
+  sqlite3 *db = NULL;
+  sqlite3_stmt *stmt = NULL;
+  if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK &&
+      sqlite3_prepare_v2(db,
+                         "SELECT hex(message_id), substr(device, 1, 12), user, attempts,"
+                         " next_attempt - unixepoch() FROM outbox LIMIT 20",
+                         -1, &stmt, NULL) == SQLITE_OK)
+    while (sqlite3_step(stmt) == SQLITE_ROW)
+      g_test_message("  %s for %s (%s): %d attempts, due in %lld s", sqlite3_column_text(stmt, 0),
+                     sqlite3_column_text(stmt, 1), sqlite3_column_text(stmt, 2),
+                     sqlite3_column_int(stmt, 3), (long long)sqlite3_column_int64(stmt, 4));
+  sqlite3_finalize(stmt);
+  sqlite3_close(db);
+}
+
 static gboolean
 outboxes_empty(gpointer data)
 {
@@ -692,9 +713,11 @@ test_chaos(ChaosLab *lab, gconstpointer data)
   gboolean settled = hark_test_wait_for(outboxes_empty, lab, SETTLE_MS);
   gint64 settle_ms = (g_get_monotonic_time() - start) / 1000;
   if (!settled) {
-    for (guint d = 0; d < N_DEVICES; d++)
+    for (guint d = 0; d < N_DEVICES; d++) {
       g_test_message("%s: %" G_GINT64_FORMAT " outbox entries left", device_specs[d].name,
                      outbox_size(&lab->device[d]));
+      show_outbox(&lab->device[d]);
+    }
     g_test_fail_printf("the outboxes did not empty within %u ms (seed %" G_GUINT64_FORMAT ")",
                        hark_test_timeout(SETTLE_MS), lab->seed);
   }
