@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 gboolean
@@ -47,4 +48,39 @@ hark_file_sync_parent_dir(const char *path)
     fsync(fd);
     close(fd);
   }
+}
+
+HarkFilePrivacy
+hark_file_make_private(const char *path, const char *what, GError **error)
+{
+  g_autofree char *dir = g_path_get_dirname(path);
+  int fd = -1;
+  if (g_mkdir_with_parents(dir, 0700) == 0)
+    fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+  if (fd < 0) {
+    int saved = errno;
+    g_set_error(error, G_FILE_ERROR, g_file_error_from_errno(saved), "cannot open %s: %s", path,
+                g_strerror(saved));
+    return HARK_FILE_UNREACHABLE;
+  }
+  struct stat st;
+  gboolean ok = fstat(fd, &st) == 0;
+  int saved = errno;
+  close(fd);
+  if (!ok) {
+    g_set_error(error, G_FILE_ERROR, g_file_error_from_errno(saved), "cannot stat %s: %s", path,
+                g_strerror(saved));
+    return HARK_FILE_UNREACHABLE;
+  }
+  if (!S_ISREG(st.st_mode)) {
+    g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_FAILED, "%s is not a regular file", path);
+    return HARK_FILE_NOT_REGULAR;
+  }
+  if ((st.st_mode & (S_IRWXG | S_IRWXO)) != 0) {
+    g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_PERM,
+                "%s: mode %04o lets other users read %s; run 'chmod 600 %s'", path,
+                (unsigned)(st.st_mode & 07777), what, path);
+    return HARK_FILE_SHARED;
+  }
+  return HARK_FILE_PRIVATE;
 }

@@ -3,13 +3,13 @@
  * private, the schema and its migrations, the cached statements and the checks of what
  * callers hand in, which the other message-history files share (message-history-db.h).
  *
- * The file is made 0600 before SQLite opens it (its -wal and -shm files take the same
- * mode), and a file other users can reach is refused, as the identity file is: it holds
- * every conversation in clear. It is marked as ours with PRAGMA application_id, so a
- * damaged file or another program's database is refused with a clear error instead of
- * being written into. The schema is versioned with PRAGMA user_version and migrated at
- * open, one transaction per step. WAL, synchronous FULL: a message acknowledged to its
- * sender, or an envelope put in the outbox, survives a power cut.
+ * The file is opened as every SQLite file of the core (db-file.h): made 0600 before
+ * SQLite opens it and refused when other users can reach it, as the identity file is (it
+ * holds every conversation in clear), marked as ours with PRAGMA application_id so a
+ * damaged file or another program's database is refused with a clear error, its schema
+ * versioned with PRAGMA user_version and migrated at open. WAL, synchronous FULL: a
+ * message acknowledged to its sender, or an envelope put in the outbox, survives a power
+ * cut.
  *
  * Every statement is prepared once (cached by its SQL's address) with bound parameters:
  * nothing a peer sent is ever part of SQL text. Each operation that runs more than one
@@ -17,20 +17,22 @@
  * caller's begin/commit. */
 #include "message-history-db.h"
 
-#include <errno.h>
-#include <fcntl.h>
-#include <glib/gstdio.h>
+#include "db-file.h"
+
 #include <stdarg.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #define FILE_NAME "messages.sqlite"
 /* "hark" in ASCII: PRAGMA application_id of a history file. */
 #define APPLICATION_ID 0x6861726b
-#define BUSY_TIMEOUT_MS 5000
 #define DEVICE_ID_LENGTH 64
 #define GROUP_ID_LENGTH 32
 #define MAX_NAME_LENGTH 256
+
+G_STATIC_ASSERT((int)HARK_MESSAGE_HISTORY_ERROR_IO == (int)HARK_DB_ERROR_IO &&
+                (int)HARK_MESSAGE_HISTORY_ERROR_PERMISSIONS == (int)HARK_DB_ERROR_PERMISSIONS &&
+                (int)HARK_MESSAGE_HISTORY_ERROR_CORRUPT == (int)HARK_DB_ERROR_CORRUPT &&
+                (int)HARK_MESSAGE_HISTORY_ERROR_VERSION == (int)HARK_DB_ERROR_VERSION &&
+                (int)HARK_MESSAGE_HISTORY_ERROR_DATABASE == (int)HARK_DB_ERROR_DATABASE);
 
 /* clang-format off */
 G_DEFINE_QUARK(hark-message-history-error-quark, hark_message_history_error)
@@ -116,6 +118,16 @@ static const char *const migrations[] = {
   ") WITHOUT ROWID;",
 };
 
+static const HarkDbKind history_kind = {
+  .domain = hark_message_history_error_quark,
+  .label = "message history",
+  .contents = "the messages",
+  .fresh = "a new history",
+  .application_id = APPLICATION_ID,
+  .migrations = migrations,
+  .n_migrations = G_N_ELEMENTS(migrations),
+};
+
 guint
 hark_message_history_schema_version(void)
 {
@@ -127,15 +139,7 @@ hark_message_history_schema_version(void)
 static void
 set_db_error(HarkMessageHistory *h, int rc, GError **error)
 {
-  int primary = rc & 0xff;
-  if (primary == SQLITE_NOTADB || primary == SQLITE_CORRUPT)
-    g_set_error(error, HARK_MESSAGE_HISTORY_ERROR, HARK_MESSAGE_HISTORY_ERROR_CORRUPT,
-                "message history %s: the file is damaged or not a database (%s); move it "
-                "away to start a new history",
-                h->path, sqlite3_errstr(rc));
-  else
-    g_set_error(error, HARK_MESSAGE_HISTORY_ERROR, HARK_MESSAGE_HISTORY_ERROR_DATABASE,
-                "message history %s: %s (%s)", h->path, sqlite3_errmsg(h->db), sqlite3_errstr(rc));
+  hark_db_set_error(&history_kind, h->db, h->path, rc, error);
 }
 
 gboolean
@@ -299,14 +303,11 @@ hark_message_db_rows(HarkMessageHistory *h, sqlite3_stmt *stmt,
   return g_steal_pointer(&rows);
 }
 
-/* Constant SQL only (pragmas, savepoints, migration steps). */
+/* Constant SQL only (pragmas, savepoints, transactions). */
 static gboolean
 exec_constant(HarkMessageHistory *h, const char *sql, GError **error)
 {
-  int rc = sqlite3_exec(h->db, sql, NULL, NULL, NULL);
-  if (rc != SQLITE_OK)
-    set_db_error(h, rc, error);
-  return rc == SQLITE_OK;
+  return hark_db_exec(&history_kind, h->db, h->path, sql, error);
 }
 
 /* Every operation is one savepoint: whole alone, and part of the caller's transaction
@@ -349,13 +350,7 @@ is_lower_hex(const char *text, gsize length)
 gboolean
 hark_message_db_is_name(const char *text)
 {
-  if (text == NULL || *text == '\0' || strlen(text) > MAX_NAME_LENGTH ||
-      !g_utf8_validate(text, -1, NULL))
-    return FALSE;
-  for (const char *p = text; *p != '\0'; p = g_utf8_next_char(p))
-    if (g_unichar_iscntrl(g_utf8_get_char(p)))
-      return FALSE;
-  return TRUE;
+  return hark_db_is_text(text, MAX_NAME_LENGTH);
 }
 
 gboolean
@@ -377,124 +372,9 @@ hark_message_db_check_device(const char *device, GError **error)
 
 /* ---- opening --------------------------------------------------------------------------- */
 
-/* Creates the file 0600 when missing (before SQLite does, which would use the umask) and
- * refuses one that is not a regular file or that other users can reach. */
-static gboolean
-open_private(const char *path, GError **error)
-{
-  g_autofree char *dir = g_path_get_dirname(path);
-  int fd = -1;
-  if (g_mkdir_with_parents(dir, 0700) == 0)
-    fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
-  if (fd < 0) {
-    int saved = errno;
-    g_set_error(error, HARK_MESSAGE_HISTORY_ERROR, HARK_MESSAGE_HISTORY_ERROR_IO,
-                "message history: cannot open %s: %s", path, g_strerror(saved));
-    return FALSE;
-  }
-  struct stat st;
-  gboolean ok = fstat(fd, &st) == 0;
-  int saved = errno;
-  close(fd);
-  if (!ok) {
-    g_set_error(error, HARK_MESSAGE_HISTORY_ERROR, HARK_MESSAGE_HISTORY_ERROR_IO,
-                "message history: cannot stat %s: %s", path, g_strerror(saved));
-    return FALSE;
-  }
-  if (!S_ISREG(st.st_mode)) {
-    g_set_error(error, HARK_MESSAGE_HISTORY_ERROR, HARK_MESSAGE_HISTORY_ERROR_IO,
-                "message history: %s is not a regular file", path);
-    return FALSE;
-  }
-  if ((st.st_mode & (S_IRWXG | S_IRWXO)) != 0) {
-    g_set_error(error, HARK_MESSAGE_HISTORY_ERROR, HARK_MESSAGE_HISTORY_ERROR_PERMISSIONS,
-                "message history: %s: mode %04o lets other users read the messages; run "
-                "'chmod 600 %s'",
-                path, (unsigned)(st.st_mode & 07777), path);
-    return FALSE;
-  }
-  return TRUE;
-}
-
-static gboolean
-pragma_int(HarkMessageHistory *h, const char *sql, gint64 *value, GError **error)
-{
-  sqlite3_stmt *stmt = NULL;
-  int rc = sqlite3_prepare_v2(h->db, sql, -1, &stmt, NULL);
-  if (rc == SQLITE_OK)
-    rc = sqlite3_step(stmt);
-  if (rc == SQLITE_ROW)
-    *value = sqlite3_column_int64(stmt, 0);
-  else
-    set_db_error(h, rc, error);
-  sqlite3_finalize(stmt);
-  return rc == SQLITE_ROW;
-}
-
-/* A file is ours when it carries our application id, or is still empty (new). */
-static gboolean
-check_ours(HarkMessageHistory *h, GError **error)
-{
-  gint64 id = 0, tables = 0;
-  if (!pragma_int(h, "PRAGMA application_id", &id, error) ||
-      !pragma_int(h, "SELECT count(*) FROM sqlite_schema", &tables, error))
-    return FALSE;
-  if (id == APPLICATION_ID || (id == 0 && tables == 0))
-    return TRUE;
-  g_set_error(error, HARK_MESSAGE_HISTORY_ERROR, HARK_MESSAGE_HISTORY_ERROR_CORRUPT,
-              "message history %s: another program's database (application id %" G_GINT64_FORMAT
-              ", %" G_GINT64_FORMAT " tables); move it away to start a new history",
-              h->path, id, tables);
-  return FALSE;
-}
-
-/* One migration step if one is due; *done once the schema is current. The version is
- * read inside the write transaction, so each step runs once. */
-static gboolean
-migrate_step(HarkMessageHistory *h, gboolean *done, GError **error)
-{
-  gint64 version = 0;
-  if (!exec_constant(h, "BEGIN IMMEDIATE", error))
-    return FALSE;
-  gboolean ok = pragma_int(h, "PRAGMA user_version", &version, error);
-  if (ok && (version < 0 || version > (gint64)G_N_ELEMENTS(migrations))) {
-    g_set_error(error, HARK_MESSAGE_HISTORY_ERROR, HARK_MESSAGE_HISTORY_ERROR_VERSION,
-                "message history %s: schema version %" G_GINT64_FORMAT
-                " is not one this hark knows (up to %" G_GSIZE_FORMAT "): update hark",
-                h->path, version, G_N_ELEMENTS(migrations));
-    ok = FALSE;
-  }
-  *done = ok && version == (gint64)G_N_ELEMENTS(migrations);
-  if (ok && !*done) {
-    /* PRAGMA takes no parameters; the numbers are ours, not input. */
-    g_autofree char *mark =
-      g_strdup_printf("PRAGMA user_version = %" G_GINT64_FORMAT "; PRAGMA application_id = %d",
-                      version + 1, APPLICATION_ID);
-    ok = exec_constant(h, migrations[version], error) && exec_constant(h, mark, error);
-  }
-  if (ok)
-    return exec_constant(h, "COMMIT", error);
-  exec_constant(h, "ROLLBACK", NULL);
-  return FALSE;
-}
-
-static gboolean
-migrate(HarkMessageHistory *h, GError **error)
-{
-  gboolean done = FALSE;
-  while (!done)
-    if (!migrate_step(h, &done, error))
-      return FALSE;
-  return TRUE;
-}
-
 static gboolean
 configure(HarkMessageHistory *h, GError **error)
 {
-  sqlite3_extended_result_codes(h->db, 1);
-  sqlite3_busy_timeout(h->db, BUSY_TIMEOUT_MS);
-  if (!check_ours(h, error) || !exec_constant(h, "PRAGMA journal_mode = WAL", error))
-    return FALSE;
   /* FULL: what was acknowledged or queued survives a power cut, not only a crash. */
   return exec_constant(h, "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON", error);
 }
@@ -513,15 +393,8 @@ hark_message_history_open(const char *state_dir, HarkClock *clock, GError **erro
   h->clock = clock;
   h->path = g_build_filename(state_dir, FILE_NAME, NULL);
   h->stmts = g_hash_table_new_full(g_direct_hash, g_direct_equal, NULL, finalize_stmt);
-  if (!open_private(h->path, error))
-    return NULL;
-  int rc = sqlite3_open_v2(
-    h->path, &h->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_NOFOLLOW, NULL);
-  if (rc != SQLITE_OK) {
-    set_db_error(h, rc, error);
-    return NULL;
-  }
-  if (!configure(h, error) || !migrate(h, error))
+  h->db = hark_db_open(&history_kind, h->path, error);
+  if (h->db == NULL || !configure(h, error))
     return NULL;
   return g_steal_pointer(&h);
 }

@@ -6,9 +6,10 @@
  * comma-joined line, an array of objects is a list of "- " items. Only `help` has its
  * own layout, a table, because it is what people read most. Events are "* name key=value"
  * lines, except the instant messages' (`message`, `message-state`, `typing`), which are
- * what a person reads as a chat: "* [bob] hello". Text that came from another user is
- * escaped there (control and bidirectional characters as \xNN, \u{NNNN}), so a message
- * cannot move the cursor, recolour the terminal or forge a line. */
+ * what a person reads as a chat: "* [bob] hello", and the calls' (`call`), a sentence per
+ * state: "* incoming call from bob (desk) — type `answer` or `decline`". Text that came
+ * from another user is escaped there (control and bidirectional characters as \xNN,
+ * \u{NNNN}), so a message cannot move the cursor, recolour the terminal or forge a line. */
 #include "cli.h"
 
 #include <string.h>
@@ -311,18 +312,24 @@ render_message(JsonObject *data)
                          out ? "you to " : "", out ? with : from, text);
 }
 
+/* An id shown short: its first SHORT_ID characters, escaped. */
+static char *
+shown_id(const char *id)
+{
+  char *text = shown(id, SHORT_ID);
+  /* hark_text_escape adds "..." past its limit: ids are shown short without it. */
+  if (g_str_has_suffix(text, "..."))
+    text[strlen(text) - 3] = '\0';
+  return text;
+}
+
 /* "* message 3f2a9c1d0b4e delivered on device 9a8b7c6d5e4f". */
 static char *
 render_message_state(JsonObject *data)
 {
-  g_autofree char *id = shown(member_string(data, "message_id"), SHORT_ID);
-  g_autofree char *device = shown(member_string(data, "device"), SHORT_ID);
+  g_autofree char *id = shown_id(member_string(data, "message_id"));
+  g_autofree char *device = shown_id(member_string(data, "device"));
   g_autofree char *state = shown(member_string(data, "state"), 16);
-  /* hark_text_escape adds "..." past its limit: ids are shown short without it. */
-  if (g_str_has_suffix(id, "..."))
-    id[strlen(id) - 3] = '\0';
-  if (g_str_has_suffix(device, "..."))
-    device[strlen(device) - 3] = '\0';
   return g_strdup_printf("* message %s %s on device %s\n", id, state, device);
 }
 
@@ -337,9 +344,87 @@ render_typing(JsonObject *data)
   return g_strdup_printf("* %s %s\n", from, on ? "is typing" : "stopped typing");
 }
 
+/* ---- calls ------------------------------------------------------------------------ */
+
+#define MAX_SHOWN_REASON 200 /* characters of a reason (its limit in bytes) */
+
+/* A device as the call event names it: a device name as it is (escaped), an id short. */
+static char *
+shown_device(const char *device)
+{
+  if (device != NULL && strlen(device) == 64 && strspn(device, "0123456789abcdef") == 64)
+    return shown_id(device);
+  return shown(device, 64);
+}
+
+/* " (desk)" when the event names the peer's device, else "". */
+static char *
+device_part(JsonObject *data, const char *before, const char *after)
+{
+  const char *device = member_string(data, "peer_device");
+  if (device == NULL || *device == '\0')
+    return g_strdup("");
+  g_autofree char *text = shown_device(device);
+  return g_strconcat(before, text, after, NULL);
+}
+
+/* ": opus, relayed tcp" from the codec and path an active call reports, or "". */
+static char *
+media_part(JsonObject *data)
+{
+  const char *codec = member_string(data, "codec"), *path = member_string(data, "path");
+  if (codec == NULL && path == NULL)
+    return g_strdup("");
+  g_autofree char *c = codec != NULL ? shown(codec, 32) : NULL;
+  g_autofree char *p = path != NULL ? shown(path, 32) : NULL;
+  return g_strdup_printf(": %s%s%s", c != NULL ? c : "", c != NULL && p != NULL ? ", " : "",
+                         p != NULL ? p : "");
+}
+
+/* One sentence per state of a call ("call" event: docs/control-protocol.md): what a person
+ * would say of it, with the command to type when one is expected. */
+static char *
+render_call(JsonObject *data)
+{
+  const char *state = member_string(data, "state");
+  gboolean in = g_strcmp0(member_string(data, "direction"), "in") == 0;
+  g_autofree char *peer = shown(member_string(data, "peer"), 64);
+  g_autofree char *device = device_part(data, " (", ")");
+  if (g_strcmp0(state, "dialing") == 0)
+    return g_strdup_printf("* calling %s\u2026\n", peer);
+  if (g_strcmp0(state, "ringing") == 0 && in)
+    return g_strdup_printf("* incoming call from %s%s \u2014 type `answer` or `decline`\n", peer,
+                           device);
+  if (g_strcmp0(state, "ringing") == 0)
+    return g_strdup_printf("* ringing %s%s\u2026\n", peer, device);
+  if (g_strcmp0(state, "connecting") == 0 && !in) {
+    g_autofree char *on = device_part(data, " on ", "");
+    return g_strdup_printf("* %s answered%s\n", peer, on);
+  }
+  if (g_strcmp0(state, "connecting") == 0)
+    return g_strdup_printf("* connecting the call with %s%s\u2026\n", peer, device);
+  if (g_strcmp0(state, "active") == 0) {
+    g_autofree char *media = media_part(data);
+    return g_strdup_printf("* in a call with %s%s%s\n", peer, device, media);
+  }
+  if (g_strcmp0(state, "held") == 0)
+    return g_strdup_printf("* call with %s on hold\n", peer);
+  const char *reason = member_string(data, "reason");
+  g_autofree char *why = reason != NULL ? shown(reason, MAX_SHOWN_REASON) : NULL;
+  if (g_strcmp0(state, "ended") == 0)
+    return g_strdup_printf("* call with %s ended%s%s\n", peer, why != NULL ? ": " : "",
+                           why != NULL ? why : "");
+  /* A state this cli does not know (a newer node): said as it is. */
+  g_autofree char *named = shown(state, 32);
+  return g_strdup_printf("* call with %s: %s%s%s\n", peer, named, why != NULL ? ": " : "",
+                         why != NULL ? why : "");
+}
+
 char *
 cli_render_event(const char *name, JsonObject *data)
 {
+  if (g_strcmp0(name, "call") == 0)
+    return render_call(data);
   if (g_strcmp0(name, "message") == 0)
     return render_message(data);
   if (g_strcmp0(name, "message-state") == 0)

@@ -20,9 +20,10 @@
 #define CONN_DATA "hark-login-conn"
 
 struct _LoginConn {
+  gint refs; /* the connection's address holds one, and the idle timer while it exists */
   LoginServer *server; /* NULL once the server stopped */
   GSocketAddress *local;
-  GSocketAddress *remote; /* not owned: it owns this */
+  GSocketAddress *remote; /* not owned: it owns this; NULL once it is gone */
   char *source; /* what the per-source bound counts: as tls.c's */
   guint requests;
   GIOStream *stream; /* while idle: ours to close */
@@ -35,27 +36,44 @@ conn_close_done(GObject *source, GAsyncResult *result, gpointer data)
   g_io_stream_close_finish(G_IO_STREAM(source), result, NULL);
 }
 
-/* No longer idle: a request came, or the connection is closed or gone. */
 static void
-conn_busy(LoginConn *conn)
-{
-  if (conn->idle != NULL) {
-    g_source_destroy(conn->idle);
-    g_clear_pointer(&conn->idle, g_source_unref);
-  }
-  g_clear_object(&conn->stream);
-  if (conn->server != NULL && conn->server->kept != NULL)
-    g_hash_table_remove(conn->server->kept, conn);
-}
-
-static void
-conn_free(gpointer data)
+conn_unref(gpointer data)
 {
   LoginConn *conn = data;
-  conn_busy(conn);
+  if (--conn->refs > 0)
+    return;
   g_clear_object(&conn->local);
   g_free(conn->source);
   g_free(conn);
+}
+
+/* No longer idle: a request came, or the connection is closed or gone. The timer is
+ * destroyed last: it holds a reference, and nothing here touches conn after it. */
+static void
+conn_busy(LoginConn *conn)
+{
+  GSource *idle = g_steal_pointer(&conn->idle);
+  g_clear_object(&conn->stream);
+  if (conn->server != NULL && conn->server->kept != NULL)
+    g_hash_table_remove(conn->server->kept, conn);
+  if (idle != NULL) {
+    g_source_destroy(idle);
+    g_source_unref(idle);
+  }
+}
+
+/* The connection's address is finalized: the connection is gone. The idle timer holds
+ * conn too, so a timer that is already being dispatched never reads freed memory (the
+ * login server crashed there in the chaos test of messages). */
+static void
+conn_gone(gpointer data)
+{
+  LoginConn *conn = data;
+  conn->remote = NULL;
+  conn->refs++;
+  conn_busy(conn);
+  conn->refs--;
+  conn_unref(conn);
 }
 
 void
@@ -63,12 +81,13 @@ login_keepalive_track(LoginServer *s, GSocketAddress *local, GSocketAddress *rem
                       const char *source)
 {
   LoginConn *conn = g_new0(LoginConn, 1);
+  conn->refs = 1;
   conn->server = s;
   conn->local = local != NULL ? g_object_ref(local) : NULL;
   conn->remote = remote;
   conn->source = g_strdup(source);
   s->connections_accepted++;
-  g_object_set_data_full(G_OBJECT(remote), CONN_DATA, conn, conn_free);
+  g_object_set_data_full(G_OBJECT(remote), CONN_DATA, conn, conn_gone);
 }
 
 static LoginConn *
@@ -92,9 +111,12 @@ static gboolean
 on_idle_timeout(gpointer data)
 {
   LoginConn *conn = data;
+  if (conn->remote == NULL || conn->idle != g_main_current_source())
+    return G_SOURCE_REMOVE; /* gone, or no longer this timer's */
   GIOStream *stream = g_steal_pointer(&conn->stream);
-  g_clear_pointer(&conn->idle, g_source_unref);
+  conn->refs++; /* conn_busy drops the timer's reference */
   conn_busy(conn);
+  conn->refs--;
   if (stream == NULL)
     return G_SOURCE_REMOVE; /* no longer ours: a request took it (see on_wrote_body) */
   /* libsoup, waiting for the next request, sees the end and lets the connection go. */
@@ -158,7 +180,8 @@ on_wrote_body(SoupServerMessage *msg, gpointer data)
   }
   conn->stream = stream;
   conn->idle = g_timeout_source_new_seconds(LOGIN_KEEP_IDLE_SECONDS);
-  g_source_set_callback(conn->idle, on_idle_timeout, conn, NULL);
+  conn->refs++;
+  g_source_set_callback(conn->idle, on_idle_timeout, conn, conn_unref);
   g_source_attach(conn->idle, hark_context_main_context(s->ctx));
   g_hash_table_add(s->kept, conn);
   s->connections_kept++;

@@ -2,9 +2,6 @@
 /* media-harness.c: see media-harness.h. */
 #include "media-harness.h"
 
-#include <math.h>
-#include <string.h>
-
 void
 codecs_load(Codecs *c)
 {
@@ -195,83 +192,4 @@ run_until(gboolean (*reached)(gpointer data), gpointer data, guint max_ms)
     run_for(10);
   }
   return TRUE;
-}
-
-/* ---- listening to the WAV ---- */
-
-gboolean
-wav_read(const char *path, Wav *wav)
-{
-  gchar *data = NULL;
-  gsize length = 0;
-  if (!g_file_get_contents(path, &data, &length, NULL) || length < 44 ||
-      memcmp(data, "RIFF", 4) != 0) {
-    g_free(data);
-    return FALSE;
-  }
-  guint32 bytes = GUINT32_FROM_LE(*(guint32 *)(data + 40));
-  wav->n = MIN(bytes, length - 44) / 2;
-  wav->samples = g_memdup2(data + 44, wav->n * 2);
-  g_free(data);
-  return TRUE;
-}
-
-void
-wav_clear(Wav *wav)
-{
-  g_clear_pointer(&wav->samples, g_free);
-  wav->n = 0;
-}
-
-static double
-goertzel_power(const gint16 *x, gsize n, double hz)
-{
-  double w = 2 * G_PI * hz / 48000.0, coeff = 2 * cos(w), s1 = 0, s2 = 0;
-  for (gsize i = 0; i < n; i++) {
-    double s0 = x[i] + coeff * s1 - s2;
-    s2 = s1;
-    s1 = s0;
-  }
-  return s1 * s1 + s2 * s2 - coeff * s1 * s2;
-}
-
-double
-wav_dominant_hz(const Wav *wav, gsize from, gsize len)
-{
-  g_assert_cmpuint(from + len, <=, wav->n);
-  double best = 0, best_hz = 0;
-  for (double hz = 50; hz <= 12000; hz += 10) {
-    double p = goertzel_power(wav->samples + from, len, hz);
-    if (p > best) {
-      best = p;
-      best_hz = hz;
-    }
-  }
-  return best_hz;
-}
-
-double
-wav_rms(const Wav *wav, gsize from, gsize len)
-{
-  g_assert_cmpuint(from + len, <=, wav->n);
-  double sum = 0;
-  for (gsize i = from; i < from + len; i++)
-    sum += (double)wav->samples[i] * wav->samples[i];
-  return len ? sqrt(sum / len) : 0;
-}
-
-double
-wav_longest_gap_ms(const Wav *wav, gsize from, gsize to, double threshold)
-{
-  const gsize block = 240; /* 5 ms */
-  double longest = 0, run = 0;
-  for (gsize at = from; at + block <= MIN(to, wav->n); at += block) {
-    if (wav_rms(wav, at, block) < threshold) {
-      run += 5;
-      longest = MAX(longest, run);
-    } else {
-      run = 0;
-    }
-  }
-  return longest;
 }

@@ -1,8 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* media-harness.h: what the media tests share: codecs loaded from the real plugins, an
  * in-memory transport pair that lets a test see and inject packets, two sessions wired
- * back to back, and the measurements a listener would make of a WAV file (dominant
- * frequency, level, gaps). */
+ * back to back. What a listener measures in the received WAV file is test-wav.h's. */
 #pragma once
 
 #include <hark/hark.h>
@@ -42,16 +41,3 @@ void run_for(guint ms);
  * passed; returns whether it was reached. For waiting on counts that a timer drives,
  * rather than running for a fixed time and hoping the timer kept up. */
 gboolean run_until(gboolean (*reached)(gpointer data), gpointer data, guint max_ms);
-
-typedef struct {
-  gint16 *samples;
-  gsize n;
-} Wav;
-
-gboolean wav_read(const char *path, Wav *wav);
-void wav_clear(Wav *wav);
-/* The frequency (10 Hz steps, 50 Hz-12 kHz) with the most power in [from, from+len). */
-double wav_dominant_hz(const Wav *wav, gsize from, gsize len);
-double wav_rms(const Wav *wav, gsize from, gsize len);
-/* The longest run, in ms, of 5 ms blocks in [from, to) whose RMS is under threshold. */
-double wav_longest_gap_ms(const Wav *wav, gsize from, gsize to, double threshold);

@@ -4,6 +4,7 @@
  * codec and transport; what cannot pass (a wrong key, >4 kHz through G.711) must not. */
 #include "media-harness.h"
 #include "test-isolate.h"
+#include "test-wav.h"
 
 #include <glib/gstdio.h>
 #include <gio/gunixsocketaddress.h>
@@ -23,6 +24,21 @@ typedef struct {
   MemTransport *ma, *mb;
   char *wav_path;
 } Pair;
+
+#define RATE 48000 /* of what b records */
+
+/* What b recorded (RATE, mono): *n samples, g_free them. */
+static gint16 *
+received(Pair *p, gsize *n)
+{
+  g_autoptr(GError) error = NULL;
+  gint16 *samples = NULL;
+  guint rate = 0;
+  g_assert_true(hark_test_wav_read(p->wav_path, &samples, n, &rate, &error));
+  g_assert_no_error(error);
+  g_assert_cmpuint(rate, ==, RATE);
+  return samples;
+}
 
 typedef struct {
   const char *source; /* a's source; default tone:1000 */
@@ -157,15 +173,15 @@ check_tone(const char *codec, double hz, gboolean expect_through, const PairOpti
   g_test_message("%s %g Hz: a sent %" G_GUINT64_FORMAT " packets, b got %" G_GUINT64_FORMAT
                  " RTP, played %" G_GUINT64_FORMAT " samples, srtp drops %" G_GUINT64_FORMAT,
                  codec, hz, sa.packets_sent, sb.rtp_received, sb.played_samples, sb.dropped_srtp);
-  Wav wav = { 0 };
-  g_assert_true(wav_read(p.wav_path, &wav));
+  gsize wav_n = 0;
+  g_autofree gint16 *wav = received(&p, &wav_n);
   /* At least 1.5 s of the 2 s arrived (start-up: pipelines, jitter buffer). */
-  g_assert_cmpuint(wav.n, >, 48000 * 3 / 2);
-  gsize from = wav.n - 48000, len = 48000 / 2;
-  double rms = wav_rms(&wav, from, len);
+  g_assert_cmpuint(wav_n, >, 48000 * 3 / 2);
+  gsize from = wav_n - 48000, len = 48000 / 2;
+  double rms = hark_test_wav_rms(wav + from, len);
   double db = 20 * log10(rms / TONE_RMS);
   if (expect_through) {
-    double got = wav_dominant_hz(&wav, from, len);
+    double got = hark_test_wav_dominant_hz(wav + from, len, RATE);
     g_test_message("%s: sent %g Hz, received %g Hz at %.1f dB", codec, hz, got, db);
     g_assert_cmpfloat(fabs(got - hz), <=, 20);
     g_assert_cmpfloat(fabs(db), <=, 3);
@@ -173,7 +189,6 @@ check_tone(const char *codec, double hz, gboolean expect_through, const PairOpti
     g_test_message("%s: sent %g Hz, received %.1f dB (should be gone)", codec, hz, db);
     g_assert_cmpfloat(db, <, -30);
   }
-  wav_clear(&wav);
   pair_clear(&p);
 }
 
@@ -254,10 +269,9 @@ test_wrong_key(void)
   g_assert_cmpuint(sb.rtp_received, ==, 0);
   g_assert_cmpuint(sb.played_samples, ==, 0);
   pair_stop(&p);
-  Wav wav = { 0 };
-  g_assert_true(wav_read(p.wav_path, &wav));
-  g_assert_cmpuint(wav.n, ==, 0);
-  wav_clear(&wav);
+  gsize wav_n = 0;
+  g_autofree gint16 *wav = received(&p, &wav_n);
+  g_assert_cmpuint(wav_n, ==, 0);
   pair_clear(&p);
 }
 
@@ -293,13 +307,12 @@ test_loss(void)
    * reports came (about one a second) is the machine's. */
   g_assert_cmpint(sa.encoder_bitrate, <, 20000);
   g_assert_cmpint(sa.encoder_bitrate, >=, 14000);
-  Wav wav = { 0 };
-  g_assert_true(wav_read(p.wav_path, &wav));
-  g_assert_cmpuint(wav.n, >, 48000 * 5);
+  gsize wav_n = 0;
+  g_autofree gint16 *wav = received(&p, &wav_n);
+  g_assert_cmpuint(wav_n, >, 48000 * 5);
   /* The tone is there in every half second of the last four. */
-  for (gsize at = wav.n - 4 * 48000; at + 24000 <= wav.n; at += 24000)
-    g_assert_cmpfloat(fabs(wav_dominant_hz(&wav, at, 24000) - 1000), <=, 20);
-  wav_clear(&wav);
+  for (gsize at = wav_n - 4 * 48000; at + 24000 <= wav_n; at += 24000)
+    g_assert_cmpfloat(fabs(hark_test_wav_dominant_hz(wav + at, 24000, RATE) - 1000), <=, 20);
   pair_clear(&p);
 }
 
@@ -343,15 +356,16 @@ test_adaptive_jitter(void)
   g_assert_cmpuint(end.jitter_buffer_ms, <=, 200);
   /* Settled: at most two frames concealed in a 3 s stretch (150 frames). */
   g_assert_cmpuint(concealed_in_stretch, <=, 2 * 960);
-  Wav wav = { 0 };
-  g_assert_true(wav_read(p.wav_path, &wav));
-  g_assert_cmpuint(wav.n, >, 48000 * 7);
-  for (gsize at = wav.n - 3 * 48000; at + 24000 <= wav.n; at += 24000)
-    g_assert_cmpfloat(fabs(wav_dominant_hz(&wav, at, 24000) - 1000), <=, 20);
+  gsize wav_n = 0;
+  g_autofree gint16 *wav = received(&p, &wav_n);
+  g_assert_cmpuint(wav_n, >, 48000 * 7);
+  for (gsize at = wav_n - 3 * 48000; at + 24000 <= wav_n; at += 24000)
+    g_assert_cmpfloat(fabs(hark_test_wav_dominant_hz(wav + at, 24000, RATE) - 1000), <=, 20);
   /* The two frames a calm stretch may conceal are its longest possible gap (concealment
    * fades a lost frame out: 15 ms were measured under stress-ng with two concealed). */
-  g_assert_cmpfloat(wav_longest_gap_ms(&wav, wav.n - 3 * 48000, wav.n, TONE_RMS / 10), <=, 2 * 20);
-  wav_clear(&wav);
+  g_assert_cmpfloat(
+    hark_test_wav_longest_gap_ms(wav + wav_n - 3 * 48000, 3 * 48000, RATE, TONE_RMS / 10), <=,
+    2 * 20);
   pair_clear(&p);
 }
 
@@ -463,20 +477,21 @@ test_swap(void)
   }
   g_assert_cmpuint(swaps, ==, 2);
 
-  Wav wav = { 0 };
-  g_assert_true(wav_read(p.wav_path, &wav));
-  g_assert_cmpuint(wav.n, >, 48000 * 4);
-  double gap = wav_longest_gap_ms(&wav, 48000 / 2, wav.n, TONE_RMS / 10);
-  g_test_message("codec swap: longest gap %.0f ms over %.1f s received", gap, wav.n / 48000.0);
+  gsize wav_n = 0;
+  g_autofree gint16 *wav = received(&p, &wav_n);
+  g_assert_cmpuint(wav_n, >, 48000 * 4);
+  double gap =
+    hark_test_wav_longest_gap_ms(wav + 48000 / 2, wav_n - 48000 / 2, RATE, TONE_RMS / 10);
+  g_test_message("codec swap: longest gap %.0f ms over %.1f s received", gap, wav_n / 48000.0);
   /* The bound: one 20 ms frame drained or concealed at the swap, plus the receiver's
    * jitter buffer re-timing on the clock-rate change (one 20 ms frame), plus a 5 ms
    * block of rounding: 45 ms. A restart of the session would cost far more. */
   g_assert_cmpfloat(gap, <=, 45);
   /* Tone before, between and after the swaps (0.5 s windows). */
-  gsize marks[] = { 48000, wav.n / 2, wav.n - 24000 };
+  gsize marks[] = { 48000, wav_n / 2, wav_n - 24000 };
   for (guint i = 0; i < G_N_ELEMENTS(marks); i++)
-    g_assert_cmpfloat(fabs(wav_dominant_hz(&wav, marks[i] - 12000, 24000) - 1000), <=, 20);
-  wav_clear(&wav);
+    g_assert_cmpfloat(fabs(hark_test_wav_dominant_hz(wav + marks[i] - 12000, 24000, RATE) - 1000),
+                      <=, 20);
   pair_clear(&p);
 }
 

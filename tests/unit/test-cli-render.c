@@ -3,7 +3,8 @@
  * (frontends/cli/render.c, compiled in): a chat line for `message`, a sentence for
  * `message-state` and `typing`, and another user's text escaped, so a message cannot
  * move the cursor, recolour the terminal or forge a line of its own. Other events keep
- * the generic "* name key=value" form. */
+ * the generic "* name key=value" form. A `call` event is a sentence per state, with the
+ * peer's words (its name, its device's name, a reason) escaped the same way. */
 #include "cli.h"
 
 static JsonObject *
@@ -73,6 +74,70 @@ test_state_and_typing(void)
   assert_rendered("logged-in", "{\"user\": \"alice\"}", "* logged-in user=alice\n");
 }
 
+#define BOB_DESK "\"peer\": \"bob\", \"peer_device\": \"desk\""
+
+static void
+test_call(void)
+{
+  assert_rendered("call",
+                  "{\"id\": \"ab\", " BOB_DESK ", \"direction\": \"in\", \"state\": \"ringing\"}",
+                  "* incoming call from bob (desk) \u2014 type `answer` or `decline`\n");
+  assert_rendered("call", "{\"peer\": \"bob\", \"direction\": \"out\", \"state\": \"dialing\"}",
+                  "* calling bob\u2026\n");
+  assert_rendered("call", "{\"peer\": \"bob\", \"direction\": \"out\", \"state\": \"ringing\"}",
+                  "* ringing bob\u2026\n");
+  /* The caller sees which device answered; a device id is shown short. */
+  assert_rendered("call", "{" BOB_DESK ", \"direction\": \"out\", \"state\": \"connecting\"}",
+                  "* bob answered on desk\n");
+  assert_rendered("call",
+                  "{\"peer\": \"bob\", \"peer_device\":"
+                  " \"9a8b7c6d5e4f9a8b7c6d5e4f9a8b7c6d5e4f9a8b7c6d5e4f9a8b7c6d5e4f1234\","
+                  " \"direction\": \"out\", \"state\": \"connecting\"}",
+                  "* bob answered on 9a8b7c6d5e4f\n");
+  assert_rendered("call", "{" BOB_DESK ", \"direction\": \"in\", \"state\": \"connecting\"}",
+                  "* connecting the call with bob (desk)\u2026\n");
+  assert_rendered("call",
+                  "{" BOB_DESK ", \"direction\": \"out\", \"state\": \"active\","
+                  " \"codec\": \"opus\", \"path\": \"relayed tcp\"}",
+                  "* in a call with bob (desk): opus, relayed tcp\n");
+  assert_rendered("call", "{\"peer\": \"bob\", \"direction\": \"out\", \"state\": \"active\"}",
+                  "* in a call with bob\n");
+  assert_rendered("call", "{" BOB_DESK ", \"direction\": \"in\", \"state\": \"held\"}",
+                  "* call with bob on hold\n");
+  assert_rendered("call",
+                  "{" BOB_DESK ", \"direction\": \"out\", \"state\": \"ended\","
+                  " \"reason\": \"declined\"}",
+                  "* call with bob ended: declined\n");
+  assert_rendered("call", "{\"peer\": \"bob\", \"direction\": \"in\", \"state\": \"ended\"}",
+                  "* call with bob ended\n");
+  /* A state a newer node may send: said as it is. */
+  assert_rendered("call", "{\"peer\": \"bob\", \"direction\": \"in\", \"state\": \"parked\"}",
+                  "* call with bob: parked\n");
+}
+
+/* The caller names its own device and writes the reason of its decline: a newline that
+ * would forge a line of the cli's own, an escape sequence, a right-to-left override. */
+static void
+test_call_escaped(void)
+{
+  g_autoptr(JsonObject) data = object_of(
+    "{\"peer\": \"bob\", \"peer_device\": \"desk\\n* incoming call from alice\\u001b[2J\","
+    " \"direction\": \"in\", \"state\": \"ringing\"}");
+  g_autofree char *text = cli_render_event("call", data);
+  g_assert_true(g_str_has_prefix(text, "* incoming call from bob (desk\\x0a* incoming"));
+  g_assert_null(strchr(text, '\x1b'));
+  g_assert_true(strchr(text, '\n') == text + strlen(text) - 1);
+
+  g_autoptr(JsonObject) ended =
+    object_of("{\"peer\": \"bob\\u202e\", \"direction\": \"out\", \"state\": \"ended\","
+              " \"reason\": \"busy\\r\\n[alice] hi\"}");
+  g_autofree char *line = cli_render_event("call", ended);
+  g_assert_null(strstr(line, "\xe2\x80\xae"));
+  g_assert_null(strchr(line, '\r'));
+  g_assert_true(strchr(line, '\n') == line + strlen(line) - 1);
+  g_assert_nonnull(strstr(line, "ended: busy\\x0d\\x0a[alice] hi"));
+}
+
 int
 main(int argc, char **argv)
 {
@@ -80,5 +145,7 @@ main(int argc, char **argv)
   g_test_add_func("/cli-render/message", test_message);
   g_test_add_func("/cli-render/message-escaped", test_message_escaped);
   g_test_add_func("/cli-render/state-and-typing", test_state_and_typing);
+  g_test_add_func("/cli-render/call", test_call);
+  g_test_add_func("/cli-render/call-escaped", test_call_escaped);
   return g_test_run();
 }

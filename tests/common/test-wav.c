@@ -1,0 +1,178 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* test-wav.c: reading, writing and measuring WAV files for tests (test-wav.h). */
+#include "test-wav.h"
+
+#include <math.h>
+#include <string.h>
+
+#define WAVE_FORMAT_PCM 1
+#define WAVE_FORMAT_EXTENSIBLE 0xfffe
+#define MAX_HZ 12000.0
+#define MIN_HZ 50.0
+
+static guint16
+le16(const guint8 *p)
+{
+  return (guint16)(p[0] | p[1] << 8);
+}
+
+static guint32
+le32(const guint8 *p)
+{
+  return (guint32)p[0] | (guint32)p[1] << 8 | (guint32)p[2] << 16 | (guint32)p[3] << 24;
+}
+
+static gboolean
+not_wav(GError **error, const char *path, const char *why)
+{
+  g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_INVAL, "%s: not a 16-bit PCM WAV file: %s", path,
+              why);
+  return FALSE;
+}
+
+/* The fmt chunk's channels and rate; FALSE when it is not 16-bit PCM. */
+static gboolean
+read_format(const guint8 *chunk, guint32 size, guint *channels, guint *rate)
+{
+  if (size < 16)
+    return FALSE;
+  guint16 format = le16(chunk);
+  *channels = le16(chunk + 2);
+  *rate = le32(chunk + 4);
+  guint16 bits = le16(chunk + 14);
+  return (format == WAVE_FORMAT_PCM || format == WAVE_FORMAT_EXTENSIBLE) && bits == 16 &&
+         *channels > 0 && *rate > 0;
+}
+
+gboolean
+hark_test_wav_read(const char *path, gint16 **samples, gsize *n, guint *rate, GError **error)
+{
+  g_autofree guint8 *data = NULL;
+  gsize length = 0;
+  if (!g_file_get_contents(path, (char **)&data, &length, error))
+    return FALSE;
+  if (length < 12 || memcmp(data, "RIFF", 4) != 0 || memcmp(data + 8, "WAVE", 4) != 0)
+    return not_wav(error, path, "no RIFF WAVE header");
+  guint channels = 0;
+  *rate = 0;
+  for (gsize at = 12; at + 8 <= length;) {
+    guint32 size = le32(data + at + 4);
+    const guint8 *body = data + at + 8;
+    gsize left = length - at - 8;
+    if (memcmp(data + at, "fmt ", 4) == 0 && !read_format(body, MIN(size, left), &channels, rate))
+      return not_wav(error, path, "its format is not 16-bit PCM");
+    if (memcmp(data + at, "data", 4) == 0) {
+      if (channels == 0)
+        return not_wav(error, path, "data before the format");
+      /* A writer stopped early leaves 0 (or a placeholder) as the size: take what is there. */
+      gsize bytes = size == 0 || size > left ? left : size;
+      gsize frame = 2 * (gsize)channels;
+      *n = bytes / frame;
+      *samples = g_new(gint16, MAX(*n, 1));
+      for (gsize i = 0; i < *n; i++)
+        (*samples)[i] = (gint16)le16(body + i * frame);
+      return TRUE;
+    }
+    if (size > left)
+      break;
+    at += 8 + (gsize)size + (size & 1); /* chunks are padded to even sizes */
+  }
+  return not_wav(error, path, "no data chunk");
+}
+
+static void
+put16(GByteArray *out, guint16 v)
+{
+  guint8 b[2] = { (guint8)v, (guint8)(v >> 8) };
+  g_byte_array_append(out, b, 2);
+}
+
+static void
+put32(GByteArray *out, guint32 v)
+{
+  guint8 b[4] = { (guint8)v, (guint8)(v >> 8), (guint8)(v >> 16), (guint8)(v >> 24) };
+  g_byte_array_append(out, b, 4);
+}
+
+gboolean
+hark_test_wav_write(const char *path, const gint16 *samples, gsize n, guint rate, GError **error)
+{
+  g_autoptr(GByteArray) out = g_byte_array_sized_new(44 + 2 * n);
+  g_byte_array_append(out, (const guint8 *)"RIFF", 4);
+  put32(out, (guint32)(36 + 2 * n));
+  g_byte_array_append(out, (const guint8 *)"WAVEfmt ", 8);
+  put32(out, 16);
+  put16(out, WAVE_FORMAT_PCM);
+  put16(out, 1); /* mono */
+  put32(out, rate);
+  put32(out, rate * 2); /* bytes a second */
+  put16(out, 2); /* bytes a frame */
+  put16(out, 16);
+  g_byte_array_append(out, (const guint8 *)"data", 4);
+  put32(out, (guint32)(2 * n));
+  for (gsize i = 0; i < n; i++)
+    put16(out, (guint16)samples[i]);
+  return g_file_set_contents(path, (const char *)out->data, (gssize)out->len, error);
+}
+
+static double
+goertzel_power(const gint16 *x, gsize n, double hz, guint rate)
+{
+  double w = 2 * G_PI * hz / rate, coeff = 2 * cos(w), s1 = 0, s2 = 0;
+  for (gsize i = 0; i < n; i++) {
+    double s0 = x[i] + coeff * s1 - s2;
+    s2 = s1;
+    s1 = s0;
+  }
+  return s1 * s1 + s2 * s2 - coeff * s1 * s2;
+}
+
+/* The frequency of [from, to] in steps of step with the most power. */
+static double
+strongest(const gint16 *samples, gsize n, guint rate, double from, double to, double step)
+{
+  double best = -1, best_hz = 0;
+  for (double hz = from; hz <= to; hz += step) {
+    double p = goertzel_power(samples, n, hz, rate);
+    if (p > best) {
+      best = p;
+      best_hz = hz;
+    }
+  }
+  return best_hz;
+}
+
+double
+hark_test_wav_dominant_hz(const gint16 *samples, gsize n, guint rate)
+{
+  if (n == 0 || rate == 0)
+    return 0;
+  double top = MIN(MAX_HZ, rate / 2.0);
+  double coarse = strongest(samples, n, rate, MIN_HZ, top, 10);
+  return strongest(samples, n, rate, MAX(MIN_HZ, coarse - 10), MIN(top, coarse + 10), 1);
+}
+
+double
+hark_test_wav_rms(const gint16 *samples, gsize n)
+{
+  double sum = 0;
+  for (gsize i = 0; i < n; i++)
+    sum += (double)samples[i] * samples[i];
+  return n > 0 ? sqrt(sum / n) : 0;
+}
+
+double
+hark_test_wav_longest_gap_ms(const gint16 *samples, gsize n, guint rate, double threshold)
+{
+  const gsize block = rate / 200; /* 5 ms */
+  double longest = 0, run = 0;
+  for (gsize at = 0; block > 0 && at + block <= n; at += block) {
+    if (hark_test_wav_rms(samples + at, block) < threshold) {
+      run += 5;
+      longest = MAX(longest, run);
+    } else {
+      run = 0;
+    }
+  }
+  return longest;
+}

@@ -1,0 +1,29 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* test-wav.h: what a listener would measure in a received WAV file, for the tests that
+ * check audio at the far end (media sessions, calls): the samples, the frequency with
+ * the most power (a tone's), the level, the longest silence. */
+#pragma once
+
+#include <glib.h>
+
+G_BEGIN_DECLS
+
+/* Reads a 16-bit PCM WAV file (GStreamer's wavenc writes one): the first channel's
+ * samples (g_free them) and the sample rate. A file whose writer was stopped before it
+ * finished (a data size of 0 or past the end) gives what is there. FALSE with error
+ * (G_FILE_ERROR) when the file cannot be read or is not such a WAV file. */
+gboolean hark_test_wav_read(const char *path, gint16 **samples, gsize *n, guint *rate,
+                            GError **error);
+/* Writes mono 16-bit PCM (for tests that make their own audio). */
+gboolean hark_test_wav_write(const char *path, const gint16 *samples, gsize n, guint rate,
+                             GError **error);
+
+/* The frequency with the most power in samples[0, n) (Goertzel at 10 Hz steps from 50 Hz
+ * to 12 kHz or rate / 2, refined to 1 Hz around the best); 0 for n = 0. */
+double hark_test_wav_dominant_hz(const gint16 *samples, gsize n, guint rate);
+/* The root mean square of samples[0, n) (0 for n = 0); full scale is 32767. */
+double hark_test_wav_rms(const gint16 *samples, gsize n);
+/* The longest run, in ms, of 5 ms blocks of samples[0, n) whose RMS is under threshold. */
+double hark_test_wav_longest_gap_ms(const gint16 *samples, gsize n, guint rate, double threshold);
+
+G_END_DECLS

@@ -1,0 +1,115 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* test-wav.c: the WAV helpers the audio tests measure with (tests/common/test-wav.c):
+ * a tone's frequency found in generated sines at the rates hark uses, silence and a
+ * tone's level, a gap in a tone, and files read back as written, a file cut short by a
+ * writer that was stopped, and files that are not WAV refused. */
+#include "test-files.h"
+#include "test-wav.h"
+
+#include <glib/gstdio.h>
+#include <math.h>
+#include <string.h>
+
+/* amplitude * sin at hz: n samples at rate. */
+static gint16 *
+sine(double hz, double amplitude, guint rate, gsize n)
+{
+  gint16 *samples = g_new(gint16, n);
+  for (gsize i = 0; i < n; i++)
+    samples[i] = (gint16)lround(amplitude * sin(2 * G_PI * hz * (double)i / rate));
+  return samples;
+}
+
+static void
+test_dominant(void)
+{
+  const double tones[] = { 440, 1000, 3150 };
+  const guint rates[] = { 8000, 16000, 48000 };
+  for (gsize r = 0; r < G_N_ELEMENTS(rates); r++) {
+    for (gsize t = 0; t < G_N_ELEMENTS(tones); t++) {
+      g_autofree gint16 *x = sine(tones[t], 8000, rates[r], rates[r] / 4);
+      double got = hark_test_wav_dominant_hz(x, rates[r] / 4, rates[r]);
+      g_test_message("%g Hz at %u Hz: found %g Hz", tones[t], rates[r], got);
+      g_assert_cmpfloat(fabs(got - tones[t]), <=, tones[t] * 0.02);
+    }
+  }
+  /* The stronger of two tones. */
+  g_autofree gint16 *a = sine(440, 2000, 48000, 24000);
+  g_autofree gint16 *b = sine(1000, 9000, 48000, 24000);
+  for (gsize i = 0; i < 24000; i++)
+    a[i] = (gint16)(a[i] + b[i]);
+  g_assert_cmpfloat(fabs(hark_test_wav_dominant_hz(a, 24000, 48000) - 1000), <=, 20);
+  g_assert_cmpfloat(hark_test_wav_dominant_hz(a, 0, 48000), ==, 0);
+}
+
+static void
+test_rms_and_gap(void)
+{
+  g_autofree gint16 *silence = g_new0(gint16, 4800);
+  g_assert_cmpfloat(hark_test_wav_rms(silence, 4800), <, 1e-9);
+  /* A sine's RMS is its amplitude / sqrt(2). */
+  g_autofree gint16 *tone = sine(1000, 10000, 48000, 48000);
+  g_assert_cmpfloat(fabs(hark_test_wav_rms(tone, 48000) - 10000 / sqrt(2)), <, 10);
+  g_assert_cmpfloat(hark_test_wav_longest_gap_ms(tone, 48000, 48000, 700), ==, 0);
+  /* 100 ms cut out of the tone. */
+  memset(tone + 24000, 0, 4800 * sizeof *tone);
+  double gap = hark_test_wav_longest_gap_ms(tone, 48000, 48000, 700);
+  g_assert_cmpfloat(gap, >=, 95);
+  g_assert_cmpfloat(gap, <=, 105);
+}
+
+static void
+test_read_write(void)
+{
+  g_autoptr(GError) error = NULL;
+  g_autofree char *dir = g_dir_make_tmp("hark-wav-XXXXXX", &error);
+  g_assert_no_error(error);
+  g_autofree char *path = g_build_filename(dir, "tone.wav", NULL);
+  g_autofree gint16 *x = sine(440, 12000, 16000, 16000);
+  g_assert_true(hark_test_wav_write(path, x, 16000, 16000, &error));
+
+  g_autofree gint16 *y = NULL;
+  gsize n = 0;
+  guint rate = 0;
+  g_assert_true(hark_test_wav_read(path, &y, &n, &rate, &error));
+  g_assert_no_error(error);
+  g_assert_cmpuint(n, ==, 16000);
+  g_assert_cmpuint(rate, ==, 16000);
+  g_assert_cmpmem(x, 2 * n, y, 2 * n);
+  g_clear_pointer(&y, g_free);
+
+  /* Cut short by a writer that was stopped: the data size says 0. */
+  g_autofree char *bytes = NULL;
+  gsize length = 0;
+  g_assert_true(g_file_get_contents(path, &bytes, &length, NULL));
+  memset(bytes + 40, 0, 4);
+  g_assert_true(g_file_set_contents(path, bytes, (gssize)(length - 1000), NULL));
+  g_assert_true(hark_test_wav_read(path, &y, &n, &rate, &error));
+  g_assert_cmpuint(n, ==, 16000 - 500);
+  g_clear_pointer(&y, g_free);
+
+  /* Not WAV; 8-bit WAV; missing. */
+  g_assert_true(g_file_set_contents(path, "RIFF....WAVEjunk", -1, NULL));
+  g_assert_false(hark_test_wav_read(path, &y, &n, &rate, &error));
+  g_assert_error(error, G_FILE_ERROR, G_FILE_ERROR_INVAL);
+  g_clear_error(&error);
+  bytes[34] = 8; /* bits per sample */
+  g_assert_true(g_file_set_contents(path, bytes, (gssize)length, NULL));
+  g_assert_false(hark_test_wav_read(path, &y, &n, &rate, &error));
+  g_assert_error(error, G_FILE_ERROR, G_FILE_ERROR_INVAL);
+  g_clear_error(&error);
+  g_assert_cmpint(g_unlink(path), ==, 0);
+  g_assert_false(hark_test_wav_read(path, &y, &n, &rate, &error));
+  g_assert_error(error, G_FILE_ERROR, G_FILE_ERROR_NOENT);
+  g_assert_true(hark_test_remove_tree(dir));
+}
+
+int
+main(int argc, char **argv)
+{
+  g_test_init(&argc, &argv, NULL);
+  g_test_add_func("/wav/dominant", test_dominant);
+  g_test_add_func("/wav/rms-and-gap", test_rms_and_gap);
+  g_test_add_func("/wav/read-write", test_read_write);
+  return g_test_run();
+}
