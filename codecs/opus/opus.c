@@ -156,9 +156,10 @@ opus_set_live(gpointer instance, GObject *enc, const char *key, GVariant *value,
   return TRUE;
 }
 
-/* Loss above 2%: FEC on, told the loss, and the bitrate down 20% (FEC costs bits, and
- * loss often means a full queue); below 1%: FEC off and the bitrate back up 10% a
- * second. Always within [min_bitrate, max_bitrate]. */
+/* Once per receiver report. Loss above 2%: FEC on at once, told the loss; when the
+ * report before was lossy too (sustained loss, not one burst), the bitrate down 20% (FEC
+ * costs bits, and lasting loss often means a full queue). Below 1%: FEC off and the
+ * bitrate back up 10% a report. Always within [min_bitrate, max_bitrate]. */
 static void
 opus_adapt(gpointer instance, GObject *enc, GVariant *settings, const HarkCodecFeedback *fb)
 {
@@ -173,8 +174,14 @@ opus_adapt(gpointer instance, GObject *enc, GVariant *settings, const HarkCodecF
   int bitrate = 0;
   g_object_get(enc, "bitrate", &bitrate, NULL);
   int loss_percent = (int)(fb->loss_fraction * 100 + 0.5);
+  /* Lossy reports in a row, kept on the encoder (a new one after a codec swap starts
+   * afresh; one plugin instance serves every session). */
+  guint lossy = GPOINTER_TO_UINT(g_object_get_data(enc, "hark-opus-lossy-reports"));
+  lossy = fb->loss_fraction > 0.02 ? MIN(lossy + 1, 1000) : 0;
+  g_object_set_data(enc, "hark-opus-lossy-reports", GUINT_TO_POINTER(lossy));
   if (fb->loss_fraction > 0.02) {
-    bitrate = (int)(bitrate * 0.8);
+    if (lossy >= 2)
+      bitrate = (int)(bitrate * 0.8);
     g_object_set(enc, "inband-fec", TRUE, "packet-loss-percentage", MIN(loss_percent, 100), NULL);
   } else if (fb->loss_fraction < 0.01) {
     bitrate = (int)(bitrate * 1.1);

@@ -41,3 +41,29 @@ void hark_media_jitter_observe(HarkMediaJitter *j, double slack_ms);
 /* Once a second, with the jitter buffer's count of packets that came after it gave up
  * on them. TRUE when target_ms changed. */
 gboolean hark_media_jitter_tick(HarkMediaJitter *j, guint64 late_total);
+
+/* ---- RFC 4733 telephone-events for DTMF (media-dtmf.c) ---------------------------------- */
+
+#define HARK_MEDIA_DTMF_DIGITS "0123456789*#ABCD"
+/* The event code of a digit of HARK_MEDIA_DTMF_DIGITS (RFC 4733 §3.2: 0-9, *, #, A-D are
+ * 0-15); -1 for any other character. */
+int hark_media_dtmf_event(char digit);
+/* The 4-byte payload: event, E bit, volume (10: -10 dBm0), duration in timestamp units. */
+void hark_media_dtmf_payload(guint8 out[4], guint event, gboolean end, guint duration);
+
+/* What the receiver remembers of the event in progress. */
+typedef struct {
+  gboolean have;
+  guint32 ts; /* an event's identity: the timestamp all its packets carry */
+  guint8 event;
+  gboolean reported;
+} HarkMediaDtmfReceiver;
+
+/* One received telephone-event packet's payload (untrusted, any length) at RTP timestamp
+ * ts. Returns how many digits ended with it (0-2, written to digits): the one whose end
+ * this is (reported once, however often the end is repeated), and before it one whose
+ * end packets were all lost, when a newer event starts. -1 for a payload that is not a
+ * DTMF event (shorter than 4 bytes, an event code above 15): dropped and counted. Packets
+ * of an event older than the one in progress (reordered repeats) report nothing. */
+int hark_media_dtmf_receive(HarkMediaDtmfReceiver *rx, guint32 ts, const guint8 *payload,
+                            gsize length, char digits[2]);

@@ -2,7 +2,7 @@
 /* media-send.c: a session's send side after the source: the codec chain
  * (audioresample ! capsfilter ! encoder ! payloader), our own RTP sequence numbers and
  * timestamps (so they stay continuous when the chain is replaced), the live codec swap,
- * and hold with its keep-alives. */
+ * hold with its keep-alives, mute, and RFC 4733 DTMF events in place of audio frames. */
 #include "media-session-impl.h"
 
 #include <gst/rtp/gstrtpbuffer.h>
@@ -43,6 +43,88 @@ chain_make(HarkMediaSession *s, guint index, GstElement *chain[4], GError **erro
   return TRUE;
 }
 
+/* ---- DTMF (RFC 4733) ------------------------------------------------------------------------ */
+
+#define DTMF_TONE_MS 100 /* each digit's event lasts this long */
+#define DTMF_PAUSE_MS 50 /* and the next starts at least this long after its last packet */
+#define DTMF_ENDS 3 /* the end packet is sent this often (RFC 4733 §2.5.1.4) */
+#define DTMF_QUEUE_MAX 64
+
+/* Called with s->lock held for each audio packet about to go out (at out_ts, pts, lasting
+ * duration): the telephone-event packet to send in its place, or NULL. Events run in the
+ * clock of the codec sent (48 kHz with Opus: the stream keeps one clock, so the far
+ * end's jitter buffer never re-times). */
+static GstBuffer *
+dtmf_next(HarkMediaSession *s, guint32 out_ts, GstClockTime pts, GstClockTime duration)
+{
+  gboolean first = FALSE;
+  if (!s->dtmf_active) {
+    if (s->dtmf_queue->len == 0 || (GST_CLOCK_TIME_IS_VALID(s->dtmf_next_pts) &&
+                                    GST_CLOCK_TIME_IS_VALID(pts) && pts < s->dtmf_next_pts))
+      return NULL;
+    s->dtmf_event = (guint8)hark_media_dtmf_event(s->dtmf_queue->str[0]);
+    g_string_erase(s->dtmf_queue, 0, 1);
+    s->dtmf_active = first = TRUE;
+    s->dtmf_start_ts = out_ts;
+    s->dtmf_ends = 0;
+  }
+  guint rate = s->out_clock_rate;
+  if (!GST_CLOCK_TIME_IS_VALID(duration))
+    duration = s->codecs[s->current].iface->frame_ms * GST_MSECOND;
+  /* How long the event has lasted at the end of this packet. */
+  guint32 elapsed =
+    out_ts - s->dtmf_start_ts + (guint32)gst_util_uint64_scale(duration, rate, GST_SECOND);
+  guint32 tone = rate * DTMF_TONE_MS / 1000;
+  gboolean end = elapsed >= tone;
+  if (end && ++s->dtmf_ends == DTMF_ENDS) {
+    s->dtmf_active = FALSE;
+    s->dtmf_sent++;
+    if (GST_CLOCK_TIME_IS_VALID(pts))
+      s->dtmf_next_pts = pts + duration + DTMF_PAUSE_MS * GST_MSECOND;
+  }
+  GstBuffer *packet = gst_rtp_buffer_new_allocate(4, 0, 0);
+  GST_BUFFER_PTS(packet) = pts;
+  GST_BUFFER_DURATION(packet) = duration;
+  GstRTPBuffer rtp = GST_RTP_BUFFER_INIT;
+  gst_rtp_buffer_map(packet, GST_MAP_WRITE, &rtp);
+  gst_rtp_buffer_set_payload_type(&rtp, s->dtmf_pt);
+  gst_rtp_buffer_set_ssrc(&rtp, s->ssrc);
+  gst_rtp_buffer_set_marker(&rtp, first);
+  hark_media_dtmf_payload(gst_rtp_buffer_get_payload(&rtp), s->dtmf_event, end, MIN(elapsed, tone));
+  gst_rtp_buffer_unmap(&rtp);
+  return packet;
+}
+
+gboolean
+hark_media_session_send_dtmf(HarkMediaSession *s, const char *digits, GError **error)
+{
+  for (const char *d = digits; d != NULL && *d != '\0'; d++)
+    if (hark_media_dtmf_event(*d) < 0) {
+      if (g_ascii_isprint(*d))
+        g_set_error(error, HARK_MEDIA_ERROR, HARK_MEDIA_ERROR_INVALID,
+                    "DTMF: '%c' is not a digit of %s", *d, HARK_MEDIA_DTMF_DIGITS);
+      else
+        g_set_error(error, HARK_MEDIA_ERROR, HARK_MEDIA_ERROR_INVALID,
+                    "DTMF: byte 0x%02x is not a digit of %s", (guint8)*d, HARK_MEDIA_DTMF_DIGITS);
+      return FALSE;
+    }
+  gsize n = digits != NULL ? strlen(digits) : 0;
+  const char *problem = NULL;
+  g_mutex_lock(&s->lock);
+  if (n == 0)
+    problem = "no digits";
+  else if (s->hold)
+    problem = "the call is on hold (no media is sent)";
+  else if (s->dtmf_queue->len + n > DTMF_QUEUE_MAX)
+    problem = "too many digits queued (at most 64)";
+  else
+    g_string_append(s->dtmf_queue, digits);
+  g_mutex_unlock(&s->lock);
+  if (problem != NULL)
+    g_set_error(error, HARK_MEDIA_ERROR, HARK_MEDIA_ERROR_INVALID, "DTMF: %s", problem);
+  return problem == NULL;
+}
+
 /* ---- stamping and hold ------------------------------------------------------------------ */
 
 /* Called with s->lock held. Returns FALSE to drop the packet. */
@@ -72,7 +154,18 @@ restamp(HarkMediaSession *s, GstBuffer **pbuffer)
   s->have_out = TRUE;
   s->last_out_ts = out_ts;
   s->last_out_pts = pts;
-  if (s->hold) {
+  GstClockTime duration = GST_BUFFER_DURATION(buffer);
+  GstBuffer *event = NULL;
+  if (!s->hold && (event = dtmf_next(s, out_ts, pts, duration)) != NULL) {
+    /* The event takes this frame's place in the stream (RFC 4733 §2.5.1.2: the audio is
+     * not sent while an event is): one sequence space, and the far end's jitter buffer
+     * and loss figures see nothing missing. */
+    gst_rtp_buffer_unmap(&rtp);
+    gst_buffer_unref(buffer);
+    buffer = *pbuffer = event;
+    gst_rtp_buffer_map(buffer, GST_MAP_READWRITE, &rtp);
+    out_ts = s->dtmf_start_ts;
+  } else if (s->hold) {
     gst_rtp_buffer_unmap(&rtp);
     gint64 now = g_get_monotonic_time();
     if (now - s->last_keepalive < (gint64)s->keepalive_ms * 1000)
@@ -248,11 +341,40 @@ hark_media_session_swap_codec(HarkMediaSession *s, guint index, GError **error)
   return TRUE;
 }
 
+/* ---- mute --------------------------------------------------------------------------------- */
+
+/* On the source's streaming thread: a muted source's audio becomes silence (zeros, the
+ * 16-bit samples' silence) before the encoder, so packets keep their pace and the far
+ * end's jitter buffer, RTCP and NAT bindings see no difference. */
+GstPadProbeReturn
+hark_media_session_on_source(GstPad *pad, GstPadProbeInfo *info, gpointer data)
+{
+  HarkMediaSession *s = data;
+  if (!g_atomic_int_get(&s->muted))
+    return GST_PAD_PROBE_OK;
+  GstBuffer *buffer = gst_buffer_make_writable(GST_PAD_PROBE_INFO_BUFFER(info));
+  gst_buffer_memset(buffer, 0, 0, gst_buffer_get_size(buffer));
+  GST_PAD_PROBE_INFO_DATA(info) = buffer;
+  return GST_PAD_PROBE_OK;
+}
+
+void
+hark_media_session_set_mute(HarkMediaSession *s, gboolean mute)
+{
+  g_atomic_int_set(&s->muted, mute ? 1 : 0);
+}
+
 void
 hark_media_session_set_hold(HarkMediaSession *s, gboolean hold)
 {
   g_mutex_lock(&s->lock);
   s->hold = hold;
   s->last_keepalive = g_get_monotonic_time();
+  if (hold) {
+    /* Digits are for now: not sent after a resume. One in progress stops (its end packets
+     * are not sent; the far end reports it when the next event starts). */
+    g_string_truncate(s->dtmf_queue, 0);
+    s->dtmf_active = FALSE;
+  }
   g_mutex_unlock(&s->lock);
 }

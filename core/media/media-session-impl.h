@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* media-session-impl.h: the session's state, shared by media-session.c (building,
  * starting, freeing), media-session-receive.c (the transport edge, receive chains),
- * media-session-stats.c (statistics, adaptation) and media-send.c (the send chain,
- * codec swap, hold). */
+ * media-session-stats.c (statistics, adaptation), media-send.c (the send chain,
+ * codec swap, hold, mute, DTMF) and media-session-events.c (what the owner is told:
+ * silence, received digits). */
 #pragma once
 
 #include "media-session.h"
@@ -17,7 +18,8 @@ struct _HarkMediaSession {
   HarkMediaSrtpSuite suite;
   GBytes *send_key, *receive_key;
   guint32 ssrc;
-  guint pulse_buffer_ms, keepalive_ms;
+  guint pulse_buffer_ms, keepalive_ms, silence_ms;
+  GMainContext *context; /* the owner's: events are delivered there */
   gboolean paced; /* a file source: the send appsink keeps real time */
 
   GstClock *clock; /* the pipeline's: the system clock */
@@ -40,6 +42,42 @@ struct _HarkMediaSession {
   guint64 dropped_malformed, dropped_unknown_pt, dropped_timestamp;
   guint64 keepalives_sent, keepalives_received;
   gboolean hold;
+  gint muted; /* atomic: read by the source's streaming thread */
+  /* Events: the owner's callbacks, the last authenticated packet from the far end. */
+  HarkMediaSessionEvents events;
+  gpointer events_data;
+  GSource *silence_watch;
+  gint64 last_heard;
+  gboolean silent_fired;
+  /* DTMF (RFC 4733, media-send.c sends, media-session-receive.c receives). */
+  guint dtmf_pt;
+  GString *dtmf_queue; /* digits still to send */
+  gboolean dtmf_active; /* a digit's packets are going out */
+  guint8 dtmf_event;
+  guint32 dtmf_start_ts; /* its timestamp (every packet of one event carries it) */
+  guint dtmf_ends; /* end packets sent of it */
+  GstClockTime dtmf_next_pts; /* the next digit starts no earlier */
+  guint64 dtmf_sent, dtmf_received;
+  HarkMediaDtmfReceiver dtmf_rx;
+  GString *dtmf_heard; /* received digits not yet handed to the owner */
+  GSource *dtmf_delivery; /* pending on context to hand them over */
+  guint in_clock_rate; /* of the codec the far end sends now */
+  gboolean dtmf_mapped; /* rtpbin has asked for the DTMF payload type's caps */
+  /* The far end's codec changes and the gaps in what played around the last one. */
+  const HarkMediaCodec *in_codec;
+  gint64 swap_seen_at; /* monotonic us; 0 before one */
+  GstClockTime swap_gap; /* the longest gap in what played since then (2 s) */
+  GstClockTime play_end; /* running time where the last played buffer ended */
+  double level_ref; /* mean square of played samples (a slow average, outside swaps) */
+  GstClockTime quiet_run; /* how long what played has been far below level_ref */
+  /* Bytes each way at the last 6 ticks, for the bitrates over 5 s. */
+  struct {
+    gint64 at;
+    guint64 sent, received;
+  } rate_samples[6];
+  guint rate_next, rate_count;
+  double send_bitrate, receive_bitrate;
+  guint rb_seq; /* main context only: the last receiver report handed to the codec */
   /* Playback timing: the sink pad's segment, the jitter-buffer policy, late buffers. */
   GstSegment play_segment;
   HarkMediaJitter jitter;
@@ -82,3 +120,15 @@ gboolean hark_media_session_on_tick(gpointer data);
 /* Make the send chain for codecs[index], add it, link it between source_tail and
  * rtpbin's send_rtp_sink_0 (while building, or with source_tail blocked). */
 gboolean hark_media_send_chain_install(HarkMediaSession *s, guint index, GError **error);
+
+/* media-session-events.c: every authenticated packet from the far end (RTP, RTCP,
+ * keep-alive) calls this, with s->lock held. */
+void hark_media_session_heard(HarkMediaSession *s, gint64 now);
+/* With s->lock held: hand digits to the owner soon, on its main context. */
+void hark_media_session_dtmf_heard(HarkMediaSession *s, const char *digits, int n);
+/* Start watching for silence (from hark_media_session_start), on s->context. */
+void hark_media_session_events_start(HarkMediaSession *s);
+/* Stop every event source (from hark_media_session_free). */
+void hark_media_session_events_stop(HarkMediaSession *s);
+/* media-send.c: the probe on source_tail that silences a muted source. */
+GstPadProbeReturn hark_media_session_on_source(GstPad *pad, GstPadProbeInfo *info, gpointer data);

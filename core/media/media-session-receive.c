@@ -1,11 +1,12 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* media-session-receive.c: what enters and leaves a media session at the transport:
  * packets handed to the transport and taken from it, the checks on what srtpdec
- * decrypted, and one receive chain (depayloader, decoder) per payload type that arrives,
- * made when rtpbin asks for it. */
+ * decrypted (telephone-events are read there), and one receive chain (depayloader,
+ * decoder) per payload type that arrives, made when rtpbin asks for it. */
 #include "media-session-impl.h"
 
 #include <stdio.h>
+#include <string.h>
 
 #include <gst/app/gstappsink.h>
 #include <gst/app/gstappsrc.h>
@@ -57,6 +58,23 @@ hark_media_session_on_packet_in(const guint8 *data, gsize length, gpointer user_
                           buffer);
 }
 
+/* A telephone-event packet (s->lock held): each digit reported once; the packet goes on
+ * through rtpbin (so its sequence number counts and nothing reads as lost) to a fakesink,
+ * never to a decoder. Not a DTMF event: dropped and counted as malformed. */
+static GstPadProbeReturn
+dtmf_received(HarkMediaSession *s, guint32 ts, const guint8 *payload, gsize length)
+{
+  char digits[2];
+  int n = hark_media_dtmf_receive(&s->dtmf_rx, ts, payload, length, digits);
+  if (n < 0) {
+    s->dropped_malformed++;
+    return GST_PAD_PROBE_DROP;
+  }
+  hark_media_session_dtmf_heard(s, digits, n);
+  s->rtp_received++;
+  return GST_PAD_PROBE_OK;
+}
+
 /* After decryption: only authenticated packets get here, so the checks below cannot be
  * steered by a forger. Drops are counted by reason. */
 GstPadProbeReturn
@@ -68,6 +86,7 @@ hark_media_session_on_decrypted_rtp(GstPad *pad, GstPadProbeInfo *info, gpointer
   g_mutex_lock(&s->lock);
   s->srtp_out++;
   GstPadProbeReturn verdict = GST_PAD_PROBE_DROP;
+  gboolean clock_changed = FALSE;
   if (!gst_rtp_buffer_map(buffer, GST_MAP_READ, &rtp)) {
     s->dropped_malformed++;
     goto out;
@@ -75,11 +94,18 @@ hark_media_session_on_decrypted_rtp(GstPad *pad, GstPadProbeInfo *info, gpointer
   guint pt = gst_rtp_buffer_get_payload_type(&rtp);
   guint32 ts = gst_rtp_buffer_get_timestamp(&rtp);
   guint32 ssrc = gst_rtp_buffer_get_ssrc(&rtp);
+  guint8 event[4] = { 0 };
+  gsize event_length = MIN(gst_rtp_buffer_get_payload_len(&rtp), sizeof event);
+  if (pt == s->dtmf_pt)
+    memcpy(event, gst_rtp_buffer_get_payload(&rtp), event_length);
   gst_rtp_buffer_unmap(&rtp);
   gint64 now = g_get_monotonic_time();
+  hark_media_session_heard(s, now);
   const HarkMediaCodec *codec = hark_media_session_codec_for_pt(s, pt);
   if (pt == HARK_MEDIA_KEEPALIVE_PT) {
     s->keepalives_received++;
+  } else if (pt == s->dtmf_pt) {
+    verdict = dtmf_received(s, ts, event, event_length);
   } else if (codec == NULL) {
     s->dropped_unknown_pt++;
   } else if (s->have_last_in && ssrc == s->last_in_ssrc &&
@@ -92,10 +118,20 @@ hark_media_session_on_decrypted_rtp(GstPad *pad, GstPadProbeInfo *info, gpointer
     s->last_in_ts = ts;
     s->last_in_time = now;
     s->rtp_received++;
+    if (s->in_codec != NULL && codec != s->in_codec) {
+      s->swap_seen_at = now;
+      s->swap_gap = 0;
+    }
+    s->in_codec = codec;
+    clock_changed = codec->iface->clock_rate != s->in_clock_rate && s->dtmf_mapped;
+    s->in_clock_rate = codec->iface->clock_rate;
     verdict = GST_PAD_PROBE_OK;
   }
 out:
   g_mutex_unlock(&s->lock);
+  /* The far end's events now run in another clock: rtpbin asks for their caps again. */
+  if (clock_changed)
+    g_signal_emit_by_name(s->rtpbin, "clear-pt-map");
   return verdict;
 }
 
@@ -105,6 +141,7 @@ hark_media_session_on_decrypted_rtcp(GstPad *pad, GstPadProbeInfo *info, gpointe
   HarkMediaSession *s = data;
   g_mutex_lock(&s->lock);
   s->srtp_out++;
+  hark_media_session_heard(s, g_get_monotonic_time());
   g_mutex_unlock(&s->lock);
   return GST_PAD_PROBE_OK;
 }
@@ -127,8 +164,38 @@ rtp_caps(const HarkMediaCodec *codec)
 GstCaps *
 hark_media_session_on_request_pt_map(GstElement *rtpbin, guint session, guint pt, gpointer data)
 {
-  const HarkMediaCodec *codec = hark_media_session_codec_for_pt(data, pt);
+  HarkMediaSession *s = data;
+  if (pt == s->dtmf_pt) {
+    /* The far end's events run in the clock of the codec it sends. */
+    g_mutex_lock(&s->lock);
+    s->dtmf_mapped = TRUE;
+    guint rate = s->in_clock_rate;
+    g_mutex_unlock(&s->lock);
+    return gst_caps_new_simple("application/x-rtp", "media", G_TYPE_STRING, "audio", "clock-rate",
+                               G_TYPE_INT, (int)rate, "encoding-name", G_TYPE_STRING,
+                               "TELEPHONE-EVENT", "payload", G_TYPE_INT, (int)pt, NULL);
+  }
+  const HarkMediaCodec *codec = hark_media_session_codec_for_pt(s, pt);
   return codec ? rtp_caps(codec) : NULL;
+}
+
+/* Telephone-events were reported before rtpbin; what leaves it ends here. */
+static gboolean
+add_dtmf_sink(HarkMediaSession *s, GstPad *rtp_src, GError **error)
+{
+  GstElement *sink = hark_media_element_make("fakesink", error);
+  if (sink == NULL)
+    return FALSE;
+  g_object_set(sink, "sync", FALSE, "async", FALSE, NULL);
+  gst_bin_add(GST_BIN(s->pipeline), sink);
+  g_autoptr(GstPad) in = gst_element_get_static_pad(sink, "sink");
+  if (gst_pad_link(rtp_src, in) != GST_PAD_LINK_OK) {
+    g_set_error(error, HARK_MEDIA_ERROR, HARK_MEDIA_ERROR_GSTREAMER,
+                "could not link the DTMF payload type's sink");
+    return FALSE;
+  }
+  gst_element_sync_state_with_parent(sink);
+  return TRUE;
 }
 
 /* The jitter buffer announces lost packets; the depayloader turns that into a gap the
@@ -149,6 +216,46 @@ on_decoder_event(GstPad *pad, GstPadProbeInfo *info, gpointer data)
     }
   }
   return GST_PAD_PROBE_OK;
+}
+
+/* 5 ms of 48 kHz: the blocks the level is judged in. */
+#define LEVEL_BLOCK 240
+
+/* The swap's gap, as a listener hears it (s->lock held): within 2 s of the far end's
+ * codec change, the longest run of audio 20 dB below the usual level (5 ms blocks,
+ * against a slow average of what played before) together with any hole in the played
+ * timeline (a sound card plays it as silence). The drained old encoder's last frame,
+ * the new one's start and the jitter buffer's re-timing all show up so. */
+static void
+follow_gaps(HarkMediaSession *s, GstBuffer *buffer, GstClockTime at)
+{
+  gboolean in_window =
+    s->swap_seen_at != 0 && g_get_monotonic_time() - s->swap_seen_at < 2 * G_USEC_PER_SEC;
+  gsize n = gst_buffer_get_size(buffer) / 2;
+  if (GST_CLOCK_TIME_IS_VALID(at)) {
+    if (GST_CLOCK_TIME_IS_VALID(s->play_end) && at > s->play_end)
+      s->quiet_run += at - s->play_end;
+    s->play_end = at + gst_util_uint64_scale(n, GST_SECOND, 48000);
+  }
+  GstMapInfo map;
+  if (!gst_buffer_map(buffer, &map, GST_MAP_READ))
+    return;
+  const gint16 *samples = (const gint16 *)map.data;
+  for (gsize i = 0; i + LEVEL_BLOCK <= n; i += LEVEL_BLOCK) {
+    double sum = 0;
+    for (gsize j = i; j < i + LEVEL_BLOCK; j++)
+      sum += (double)samples[j] * samples[j];
+    double mean_square = sum / LEVEL_BLOCK;
+    if (!in_window)
+      s->level_ref = s->level_ref > 0 ? 0.98 * s->level_ref + 0.02 * mean_square : mean_square;
+    if (mean_square * 100 < s->level_ref) /* 20 dB below */
+      s->quiet_run += 5 * GST_MSECOND;
+    else
+      s->quiet_run = 0;
+    if (in_window)
+      s->swap_gap = MAX(s->swap_gap, s->quiet_run);
+  }
+  gst_buffer_unmap(buffer, &map);
 }
 
 /* Everything the sink gets: samples played, and how early each buffer came before its
@@ -177,6 +284,7 @@ hark_media_session_on_played(GstPad *pad, GstPadProbeInfo *info, gpointer data)
     s->play_segment.format == GST_FORMAT_TIME
       ? gst_segment_to_running_time(&s->play_segment, GST_FORMAT_TIME, GST_BUFFER_PTS(buffer))
       : GST_CLOCK_TIME_NONE;
+  follow_gaps(s, buffer, at);
   /* The first second tells nothing about the network: the pipelines are still starting. */
   if (GST_CLOCK_TIME_IS_VALID(at) && s->played_samples > 48000) {
     double slack_ms = ((gint64)(at + s->latency) - (gint64)now) / 1e6;
@@ -268,6 +376,6 @@ hark_media_session_on_pad_added(GstElement *rtpbin, GstPad *pad, gpointer data)
   if (sscanf(name, "recv_rtp_src_%u_%u_%u", &session, &ssrc, &pt) != 3)
     return;
   g_autoptr(GError) error = NULL;
-  if (!add_receive_chain(s, pad, pt, &error))
+  if (!(pt == s->dtmf_pt ? add_dtmf_sink(s, pad, &error) : add_receive_chain(s, pad, pt, &error)))
     g_warning("media: %s", error->message);
 }

@@ -9,8 +9,10 @@
 
 /* ---- statistics and adaptation --------------------------------------------------------- */
 
+/* *rb_seq (may be NULL): the highest sequence number the far end's last report block
+ * covers, which tells one report from the next; unchanged when none came. */
 static void
-read_rtcp(HarkMediaSession *s, HarkMediaStats *st)
+read_rtcp(HarkMediaSession *s, HarkMediaStats *st, guint *rb_seq)
 {
   st->rtt_ms = -1;
   GObject *rtp_session = NULL;
@@ -45,6 +47,8 @@ read_rtcp(HarkMediaSession *s, HarkMediaStats *st)
         gst_structure_get_uint(src, "rb-round-trip", &rtt)) {
       st->remote_loss_fraction = fraction / 256.0;
       st->rtt_ms = rtt * 1000.0 / 65536.0; /* NTP short format: 1/65536 s */
+      if (rb_seq != NULL)
+        gst_structure_get_uint(src, "rb-exthighestseq", rb_seq);
     }
   }
   if (stats != NULL)
@@ -63,7 +67,7 @@ void
 hark_media_session_get_stats(HarkMediaSession *s, HarkMediaStats *st)
 {
   memset(st, 0, sizeof *st);
-  read_rtcp(s, st);
+  read_rtcp(s, st, NULL);
   g_mutex_lock(&s->lock);
   g_strlcpy(st->codec, s->codecs[s->current].name, sizeof st->codec);
   st->payload_type = s->codecs[s->current].payload_type;
@@ -83,15 +87,25 @@ hark_media_session_get_stats(HarkMediaSession *s, HarkMediaStats *st)
   st->keepalives_sent = s->keepalives_sent;
   st->keepalives_received = s->keepalives_received;
   st->on_hold = s->hold;
+  st->muted = g_atomic_int_get(&s->muted);
+  st->dtmf_sent = s->dtmf_sent;
+  st->dtmf_received = s->dtmf_received;
+  st->last_swap_gap_ms = (guint)((s->swap_gap + GST_MSECOND - 1) / GST_MSECOND);
+  st->send_bitrate = s->send_bitrate;
+  st->receive_bitrate = s->receive_bitrate;
   st->jitter_buffer_ms = s->jitter.target_ms;
   st->late_buffers = s->late_buffers;
   g_autoptr(GstElement) jitterbuffer = s->jitterbuffer ? gst_object_ref(s->jitterbuffer) : NULL;
   g_mutex_unlock(&s->lock);
   st->late_packets = jitterbuffer_late(jitterbuffer);
   st->transport_overhead = hark_media_transport_overhead(s->transport);
-  if (!g_atomic_int_get(&s->swapping) && s->encoder != NULL &&
-      g_object_class_find_property(G_OBJECT_GET_CLASS(s->encoder), "bitrate"))
-    g_object_get(s->encoder, "bitrate", &st->encoder_bitrate, NULL);
+  if (!g_atomic_int_get(&s->swapping) && s->encoder != NULL) {
+    GObjectClass *encoder_class = G_OBJECT_GET_CLASS(s->encoder);
+    if (g_object_class_find_property(encoder_class, "bitrate"))
+      g_object_get(s->encoder, "bitrate", &st->encoder_bitrate, NULL);
+    if (g_object_class_find_property(encoder_class, "inband-fec"))
+      g_object_get(s->encoder, "inband-fec", &st->fec, NULL);
+  }
 }
 
 JsonObject *
@@ -123,6 +137,13 @@ hark_media_stats_to_json(const HarkMediaStats *st)
   json_object_set_int_member(o, "keepalives_received", st->keepalives_received);
   json_object_set_int_member(o, "encoder_bitrate", st->encoder_bitrate);
   json_object_set_boolean_member(o, "on_hold", st->on_hold);
+  json_object_set_boolean_member(o, "muted", st->muted);
+  json_object_set_int_member(o, "dtmf_sent", st->dtmf_sent);
+  json_object_set_int_member(o, "dtmf_received", st->dtmf_received);
+  json_object_set_int_member(o, "last_swap_gap_ms", st->last_swap_gap_ms);
+  json_object_set_double_member(o, "send_bitrate", st->send_bitrate);
+  json_object_set_double_member(o, "receive_bitrate", st->receive_bitrate);
+  json_object_set_boolean_member(o, "fec", st->fec);
   return o;
 }
 
@@ -162,18 +183,48 @@ adapt_jitter(HarkMediaSession *s)
   gst_bin_recalculate_latency(GST_BIN(s->pipeline));
 }
 
-/* Once a second: follow the jitter we see, and hand the far end's latest report to the
- * codec (Opus adapts). */
+/* The bitrates each way over the last 5 s (from the byte counts at the last 6 ticks). */
+static void
+measure_bitrates(HarkMediaSession *s)
+{
+  g_mutex_lock(&s->lock);
+  guint n = G_N_ELEMENTS(s->rate_samples);
+  s->rate_samples[s->rate_next].at = g_get_monotonic_time();
+  s->rate_samples[s->rate_next].sent = s->bytes_sent;
+  s->rate_samples[s->rate_next].received = s->bytes_received;
+  guint newest = s->rate_next;
+  s->rate_next = (s->rate_next + 1) % n;
+  s->rate_count = MIN(s->rate_count + 1, n);
+  guint oldest = s->rate_count < n ? 0 : s->rate_next;
+  gint64 span = s->rate_samples[newest].at - s->rate_samples[oldest].at;
+  if (span > 0) {
+    s->send_bitrate =
+      (s->rate_samples[newest].sent - s->rate_samples[oldest].sent) * 8.0 * G_USEC_PER_SEC / span;
+    s->receive_bitrate = (s->rate_samples[newest].received - s->rate_samples[oldest].received) *
+                         8.0 * G_USEC_PER_SEC / span;
+  }
+  g_mutex_unlock(&s->lock);
+}
+
+/* Once a second: measure, follow the jitter we see, and hand the far end's latest report
+ * to the codec (Opus adapts). */
 gboolean
 hark_media_session_on_tick(gpointer data)
 {
   HarkMediaSession *s = data;
+  measure_bitrates(s);
   adapt_jitter(s);
   const HarkMediaCodec *codec = &s->codecs[s->current];
   if (codec->iface->adapt == NULL || s->encoder == NULL || g_atomic_int_get(&s->swapping))
     return G_SOURCE_CONTINUE;
   HarkMediaStats st;
-  read_rtcp(s, &st);
+  guint rb_seq = s->rb_seq;
+  read_rtcp(s, &st, &rb_seq);
+  /* Each receiver report once: RTCP comes about once a second, not in step with this
+   * tick, and a report read twice would step the bitrate twice for one loss figure. */
+  if (rb_seq == s->rb_seq)
+    return G_SOURCE_CONTINUE;
+  s->rb_seq = rb_seq;
   HarkCodecFeedback feedback = { .loss_fraction = st.remote_loss_fraction, .rtt_ms = st.rtt_ms };
   codec->iface->adapt(codec->instance, G_OBJECT(s->encoder), codec->settings, &feedback);
   return G_SOURCE_CONTINUE;

@@ -114,6 +114,13 @@ make_appsrc(const char *caps_text, GError **error)
 }
 
 static gboolean
+payload_type_usable(guint pt)
+{
+  /* RFC 5761: with RTP and RTCP on one transport, 64-95 would read as RTCP. */
+  return pt <= 127 && pt != HARK_MEDIA_KEEPALIVE_PT && !(pt >= 64 && pt <= 95);
+}
+
+static gboolean
 check_config(const HarkMediaConfig *config, GError **error)
 {
   const char *problem = NULL;
@@ -130,14 +137,18 @@ check_config(const HarkMediaConfig *config, GError **error)
     problem = config->srtp_suite == HARK_MEDIA_SRTP_AEAD_AES_256_GCM
                 ? "an AEAD_AES_256_GCM key is 44 bytes (32 key + 12 salt)"
                 : "an AES_CM_128_HMAC_SHA1_80 key is 30 bytes (16 key + 14 salt)";
+  guint dtmf_pt = config->dtmf_payload_type ? config->dtmf_payload_type : 101;
+  if (problem == NULL && !payload_type_usable(dtmf_pt))
+    problem = "a DTMF payload type outside 0-63 and 96-127, or the keep-alive's (20)";
   for (guint i = 0; problem == NULL && i < config->n_codecs; i++) {
     const HarkMediaCodec *c = &config->codecs[i];
     guint pt = c->payload_type ? c->payload_type : c->iface->default_payload_type;
     if (c->iface == NULL || c->iface->version < 1)
       problem = "a codec without an interface table";
-    else if (pt > 127 || pt == HARK_MEDIA_KEEPALIVE_PT || (pt >= 64 && pt <= 95))
-      /* RFC 5761: with RTP and RTCP on one transport, 64-95 would read as RTCP. */
+    else if (!payload_type_usable(pt))
       problem = "a payload type outside 0-63 and 96-127, or the keep-alive's (20)";
+    else if (pt == dtmf_pt)
+      problem = "a codec with the DTMF payload type";
     for (guint j = 0; problem == NULL && j < i; j++) {
       const HarkMediaCodec *d = &config->codecs[j];
       if ((d->payload_type ? d->payload_type : d->iface->default_payload_type) == pt)
@@ -170,6 +181,8 @@ build(HarkMediaSession *s, const HarkMediaConfig *config, GError **error)
     return FALSE;
   gst_bin_add(GST_BIN(s->pipeline), source);
   s->source_tail = gst_element_get_static_pad(source, "src");
+  gst_pad_add_probe(s->source_tail, GST_PAD_PROBE_TYPE_BUFFER, hark_media_session_on_source, s,
+                    NULL);
   GstElement *sink = hark_media_sink_new(config->sink, s->pulse_buffer_ms, &s->wav, error);
   if (sink == NULL)
     return FALSE;
@@ -290,6 +303,14 @@ hark_media_session_new(const HarkMediaConfig *config, GError **error)
   gst_segment_init(&s->play_segment, GST_FORMAT_UNDEFINED);
   s->pulse_buffer_ms = config->pulse_buffer_ms ? config->pulse_buffer_ms : 10;
   s->keepalive_ms = config->keepalive_ms ? config->keepalive_ms : 3000;
+  s->silence_ms = config->silence_ms ? config->silence_ms : 7000;
+  s->dtmf_pt = config->dtmf_payload_type ? config->dtmf_payload_type : 101;
+  s->dtmf_queue = g_string_new(NULL);
+  s->dtmf_heard = g_string_new(NULL);
+  s->dtmf_next_pts = GST_CLOCK_TIME_NONE;
+  s->play_end = GST_CLOCK_TIME_NONE;
+  s->in_clock_rate = s->codecs[0].iface->clock_rate;
+  s->context = g_main_context_ref_thread_default();
   s->paced = g_str_has_prefix(config->source, "file:");
   s->next_seq = g_random_int_range(0, 0x8000); /* RFC 3550: random start */
   if (!build(s, config, error)) {
@@ -348,6 +369,7 @@ hark_media_session_start(HarkMediaSession *s, GError **error)
   s->bus_watch = gst_bus_add_watch(bus, on_bus_message, s);
   hark_media_transport_start(s->transport, hark_media_session_on_packet_in, s);
   s->tick = g_timeout_add_seconds(1, hark_media_session_on_tick, s);
+  hark_media_session_events_start(s);
   s->started = TRUE;
   return TRUE;
 }
@@ -366,6 +388,8 @@ hark_media_session_free(HarkMediaSession *s)
     gst_element_set_state(s->pipeline, GST_STATE_NULL);
     gst_object_unref(s->pipeline);
   }
+  /* After the streaming threads stopped: they schedule the delivery of digits. */
+  hark_media_session_events_stop(s);
   g_clear_object(&s->source_tail);
   gst_clear_object(&s->jitterbuffer);
   gst_clear_object(&s->clock);
@@ -379,6 +403,9 @@ hark_media_session_free(HarkMediaSession *s)
   g_free(s->codecs);
   g_bytes_unref(s->send_key);
   g_bytes_unref(s->receive_key);
+  g_main_context_unref(s->context);
+  g_string_free(s->dtmf_queue, TRUE);
+  g_string_free(s->dtmf_heard, TRUE);
   g_mutex_clear(&s->lock);
   g_free(s);
 }

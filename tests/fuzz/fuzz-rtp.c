@@ -1,14 +1,36 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* fuzz-rtp.c: libFuzzer target for the first checks a received media packet meets
  * (core/media-packet.c), which run on every packet a peer or a stranger sends before
- * any decryption. Besides crashes it checks the classifier's promises: an accepted RTP
- * header lies inside the packet, and an accepted RTCP packet's first report fits. */
+ * any decryption, and for the RFC 4733 telephone-event receiver (core/media-dtmf.c)
+ * that reads the payload of every packet of the DTMF payload type. Besides crashes it
+ * checks the classifier's promises: an accepted RTP header lies inside the packet, and
+ * an accepted RTCP packet's first report fits; and the receiver's: a digit is one of
+ * the sixteen, and a repeated packet never reports its digit a second time. */
 #include <stdint.h>
 #include <stdlib.h>
 
 #include "media-private.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+/* The payload as a telephone-event, fed twice (the end packet's repeats): the second
+ * time reports nothing. Then the same event's older timestamp: nothing either. */
+static void
+check_dtmf(const uint8_t *data, gsize header, size_t size)
+{
+  HarkMediaDtmfReceiver rx = { 0 };
+  guint32 ts = (guint32)data[4] << 24 | data[5] << 16 | data[6] << 8 | data[7];
+  char digits[2] = { 0, 0 };
+  int n = hark_media_dtmf_receive(&rx, ts, data + header, size - header, digits);
+  if (n < -1 || n > 1)
+    abort(); /* two only when an earlier event was in progress */
+  for (int i = 0; i < n; i++)
+    if (hark_media_dtmf_event(digits[i]) < 0)
+      abort();
+  if (hark_media_dtmf_receive(&rx, ts, data + header, size - header, digits) > 0 ||
+      hark_media_dtmf_receive(&rx, ts - 1, data + header, size - header, digits) > 0)
+    abort();
+}
 
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -20,6 +42,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     gsize header = 12 + (gsize)(data[0] & 0x0f) * 4;
     if (pt > 127 || header > size || (data[1] >= 192 && data[1] <= 223))
       abort();
+    if (data[0] & 0x10)
+      header += 4 + (gsize)((data[header + 2] << 8) | data[header + 3]) * 4;
+    check_dtmf(data, header, size);
   } else if (kind == HARK_MEDIA_PACKET_RTCP) {
     if (size < 12 || (((gsize)data[2] << 8 | data[3]) + 1) * 4 > size)
       abort();

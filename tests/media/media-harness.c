@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* media-harness.c: see media-harness.h. */
 #include "media-harness.h"
+#include "test-wav.h"
 
 void
 codecs_load(Codecs *c)
@@ -192,4 +193,47 @@ run_until(gboolean (*reached)(gpointer data), gpointer data, guint max_ms)
     run_for(10);
   }
   return TRUE;
+}
+
+/* ---- the received WAV, through test-wav.h ---- */
+
+gboolean
+wav_read(const char *path, Wav *wav)
+{
+  guint rate = 0;
+  g_autoptr(GError) error = NULL;
+  if (!hark_test_wav_read(path, &wav->samples, &wav->n, &rate, &error)) {
+    g_test_message("%s", error->message);
+    return FALSE;
+  }
+  return rate == 48000;
+}
+
+void
+wav_clear(Wav *wav)
+{
+  g_clear_pointer(&wav->samples, g_free);
+  wav->n = 0;
+}
+
+double
+wav_dominant_hz(const Wav *wav, gsize from, gsize len)
+{
+  g_assert_cmpuint(from + len, <=, wav->n);
+  return hark_test_wav_dominant_hz(wav->samples + from, len, 48000);
+}
+
+double
+wav_rms(const Wav *wav, gsize from, gsize len)
+{
+  g_assert_cmpuint(from + len, <=, wav->n);
+  return hark_test_wav_rms(wav->samples + from, len);
+}
+
+double
+wav_longest_gap_ms(const Wav *wav, gsize from, gsize to, double threshold)
+{
+  to = MIN(to, wav->n);
+  return from < to ? hark_test_wav_longest_gap_ms(wav->samples + from, to - from, 48000, threshold)
+                   : 0;
 }

@@ -41,3 +41,17 @@ void run_for(guint ms);
  * passed; returns whether it was reached. For waiting on counts that a timer drives,
  * rather than running for a fixed time and hoping the timer kept up. */
 gboolean run_until(gboolean (*reached)(gpointer data), gpointer data, guint max_ms);
+
+/* A received WAV file as the media cases read it: 48 kHz samples, measured in windows
+ * [from, from + len) by test-wav.h's helpers. */
+typedef struct {
+  gint16 *samples;
+  gsize n;
+} Wav;
+
+gboolean wav_read(const char *path, Wav *wav);
+void wav_clear(Wav *wav);
+double wav_dominant_hz(const Wav *wav, gsize from, gsize len);
+double wav_rms(const Wav *wav, gsize from, gsize len);
+/* The longest run, in ms, of 5 ms blocks in [from, to) whose RMS is under threshold. */
+double wav_longest_gap_ms(const Wav *wav, gsize from, gsize to, double threshold);

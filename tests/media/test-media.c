@@ -4,7 +4,6 @@
  * codec and transport; what cannot pass (a wrong key, >4 kHz through G.711) must not. */
 #include "media-harness.h"
 #include "test-isolate.h"
-#include "test-wav.h"
 
 #include <glib/gstdio.h>
 #include <gio/gunixsocketaddress.h>
@@ -21,24 +20,10 @@ static char *tmpdir;
 
 typedef struct {
   HarkMediaSession *a, *b; /* a sends the tone, b records */
+  HarkMediaTransport *ta; /* a's (owned by a) */
   MemTransport *ma, *mb;
   char *wav_path;
 } Pair;
-
-#define RATE 48000 /* of what b records */
-
-/* What b recorded (RATE, mono): *n samples, g_free them. */
-static gint16 *
-received(Pair *p, gsize *n)
-{
-  g_autoptr(GError) error = NULL;
-  gint16 *samples = NULL;
-  guint rate = 0;
-  g_assert_true(hark_test_wav_read(p->wav_path, &samples, n, &rate, &error));
-  g_assert_no_error(error);
-  g_assert_cmpuint(rate, ==, RATE);
-  return samples;
-}
 
 typedef struct {
   const char *source; /* a's source; default tone:1000 */
@@ -49,6 +34,7 @@ typedef struct {
   double loss; /* at a's transport */
   guint jitter_ms; /* a's packets delayed by 0..jitter_ms */
   gboolean udp, stream; /* instead of the in-memory pair */
+  guint silence_ms; /* both sides */
 } PairOptions;
 
 static HarkMediaTransport *
@@ -96,6 +82,7 @@ pair_start(Pair *p, const PairOptions *o)
   guint n = o->codecs ? o->n_codecs : 1;
   HarkMediaTransport *ta, *tb;
   make_transports(o, &ta, &tb, &p->ma, &p->mb);
+  p->ta = ta;
   if (o->loss > 0)
     hark_media_transport_set_loss(ta, o->loss, 42);
   if (o->jitter_ms > 0)
@@ -113,6 +100,7 @@ pair_start(Pair *p, const PairOptions *o)
                          .srtp_suite = o->suite,
                          .send_key = ka,
                          .receive_key = kb,
+                         .silence_ms = o->silence_ms,
                          .transport = ta };
   HarkMediaConfig cb = { .codecs = list,
                          .n_codecs = n,
@@ -121,6 +109,7 @@ pair_start(Pair *p, const PairOptions *o)
                          .srtp_suite = o->suite,
                          .send_key = kb,
                          .receive_key = o->wrong_key ? wrong : ka,
+                         .silence_ms = o->silence_ms,
                          .transport = tb };
   g_autoptr(GError) error = NULL;
   p->a = hark_media_session_new(&ca, &error);
@@ -173,15 +162,15 @@ check_tone(const char *codec, double hz, gboolean expect_through, const PairOpti
   g_test_message("%s %g Hz: a sent %" G_GUINT64_FORMAT " packets, b got %" G_GUINT64_FORMAT
                  " RTP, played %" G_GUINT64_FORMAT " samples, srtp drops %" G_GUINT64_FORMAT,
                  codec, hz, sa.packets_sent, sb.rtp_received, sb.played_samples, sb.dropped_srtp);
-  gsize wav_n = 0;
-  g_autofree gint16 *wav = received(&p, &wav_n);
+  Wav wav = { 0 };
+  g_assert_true(wav_read(p.wav_path, &wav));
   /* At least 1.5 s of the 2 s arrived (start-up: pipelines, jitter buffer). */
-  g_assert_cmpuint(wav_n, >, 48000 * 3 / 2);
-  gsize from = wav_n - 48000, len = 48000 / 2;
-  double rms = hark_test_wav_rms(wav + from, len);
+  g_assert_cmpuint(wav.n, >, 48000 * 3 / 2);
+  gsize from = wav.n - 48000, len = 48000 / 2;
+  double rms = wav_rms(&wav, from, len);
   double db = 20 * log10(rms / TONE_RMS);
   if (expect_through) {
-    double got = hark_test_wav_dominant_hz(wav + from, len, RATE);
+    double got = wav_dominant_hz(&wav, from, len);
     g_test_message("%s: sent %g Hz, received %g Hz at %.1f dB", codec, hz, got, db);
     g_assert_cmpfloat(fabs(got - hz), <=, 20);
     g_assert_cmpfloat(fabs(db), <=, 3);
@@ -189,6 +178,7 @@ check_tone(const char *codec, double hz, gboolean expect_through, const PairOpti
     g_test_message("%s: sent %g Hz, received %.1f dB (should be gone)", codec, hz, db);
     g_assert_cmpfloat(db, <, -30);
   }
+  wav_clear(&wav);
   pair_clear(&p);
 }
 
@@ -269,10 +259,21 @@ test_wrong_key(void)
   g_assert_cmpuint(sb.rtp_received, ==, 0);
   g_assert_cmpuint(sb.played_samples, ==, 0);
   pair_stop(&p);
-  gsize wav_n = 0;
-  g_autofree gint16 *wav = received(&p, &wav_n);
-  g_assert_cmpuint(wav_n, ==, 0);
+  Wav wav = { 0 };
+  g_assert_true(wav_read(p.wav_path, &wav));
+  g_assert_cmpuint(wav.n, ==, 0);
+  wav_clear(&wav);
   pair_clear(&p);
+}
+
+/* Opus that may lower its bitrate to 14 kbit/s under loss (from its 20). */
+static HarkMediaCodec
+opus_min_14000(void)
+{
+  GVariantDict d;
+  g_variant_dict_init(&d, NULL);
+  g_variant_dict_insert(&d, "min_bitrate", "x", (gint64)14000);
+  return codec_named(&codecs, "opus", g_variant_dict_end(&d));
 }
 
 /* 10% of a's packets lost on the way: b keeps playing the tone, counts the loss and
@@ -281,10 +282,7 @@ test_wrong_key(void)
 static void
 test_loss(void)
 {
-  GVariantDict d;
-  g_variant_dict_init(&d, NULL);
-  g_variant_dict_insert(&d, "min_bitrate", "x", (gint64)14000);
-  HarkMediaCodec c = codec_named(&codecs, "opus", g_variant_dict_end(&d));
+  HarkMediaCodec c = opus_min_14000();
   PairOptions o = { .loss = 0.10, .codecs = &c, .n_codecs = 1 };
   Pair p = { 0 };
   HarkMediaStats sa, sb;
@@ -307,12 +305,62 @@ test_loss(void)
    * reports came (about one a second) is the machine's. */
   g_assert_cmpint(sa.encoder_bitrate, <, 20000);
   g_assert_cmpint(sa.encoder_bitrate, >=, 14000);
-  gsize wav_n = 0;
-  g_autofree gint16 *wav = received(&p, &wav_n);
-  g_assert_cmpuint(wav_n, >, 48000 * 5);
+  /* FEC on (the loss is above 2%), and what went on the wire over the last 5 s: the
+   * encoder's 14-20 kbit/s plus 22 bytes of RTP header and SRTP tag per packet at 50 a
+   * second (8.8 kbit/s) and RTCP; the receiver got about 90% of that. */
+  g_assert_true(sa.fec);
+  g_assert_cmpfloat(sa.send_bitrate, >, 14000 + 8800 * 0.8);
+  g_assert_cmpfloat(sa.send_bitrate, <, 20000 * 1.3 + 8800 * 1.2);
+  g_assert_cmpfloat(sb.receive_bitrate, <, sa.send_bitrate);
+  g_assert_cmpfloat(sb.receive_bitrate, >, sa.send_bitrate * 0.7);
+  Wav wav = { 0 };
+  g_assert_true(wav_read(p.wav_path, &wav));
+  g_assert_cmpuint(wav.n, >, 48000 * 5);
   /* The tone is there in every half second of the last four. */
-  for (gsize at = wav_n - 4 * 48000; at + 24000 <= wav_n; at += 24000)
-    g_assert_cmpfloat(fabs(hark_test_wav_dominant_hz(wav + at, 24000, RATE) - 1000), <=, 20);
+  for (gsize at = wav.n - 4 * 48000; at + 24000 <= wav.n; at += 24000)
+    g_assert_cmpfloat(fabs(wav_dominant_hz(&wav, at, 24000) - 1000), <=, 20);
+  wav_clear(&wav);
+  pair_clear(&p);
+}
+
+typedef struct {
+  HarkMediaSession *session;
+  gboolean fec;
+  gint bitrate_below, bitrate_at_least;
+} AdaptWanted;
+
+static gboolean
+adapted(gpointer data)
+{
+  AdaptWanted *w = data;
+  HarkMediaStats st;
+  hark_media_session_get_stats(w->session, &st);
+  return st.fec == w->fec && st.encoder_bitrate < w->bitrate_below &&
+         st.encoder_bitrate >= w->bitrate_at_least;
+}
+
+/* Opus follows the far end's reports both ways: under 10% loss FEC comes on and the
+ * bitrate steps down (never under min_bitrate); when the loss clears FEC goes off and
+ * the bitrate climbs back to the configured 20 kbit/s. Waited for by state, not time:
+ * reports come about once a second. */
+static void
+test_loss_adapts_and_recovers(void)
+{
+  HarkMediaCodec c = opus_min_14000();
+  PairOptions o = { .loss = 0.10, .codecs = &c, .n_codecs = 1 };
+  Pair p = { 0 };
+  pair_start(&p, &o);
+  AdaptWanted lossy = { p.a, TRUE, 20000, 14000 };
+  gint64 started = g_get_monotonic_time();
+  g_assert_true(run_until(adapted, &lossy, 10000));
+  g_test_message("10%% loss: FEC on and the bitrate lowered after %.1f s",
+                 (g_get_monotonic_time() - started) / 1e6);
+  hark_media_transport_set_loss(p.ta, 0, 1);
+  AdaptWanted clear = { p.a, FALSE, 20001, 20000 };
+  started = g_get_monotonic_time();
+  g_assert_true(run_until(adapted, &clear, 15000));
+  g_test_message("loss cleared: FEC off and back at 20 kbit/s after %.1f s",
+                 (g_get_monotonic_time() - started) / 1e6);
   pair_clear(&p);
 }
 
@@ -356,16 +404,15 @@ test_adaptive_jitter(void)
   g_assert_cmpuint(end.jitter_buffer_ms, <=, 200);
   /* Settled: at most two frames concealed in a 3 s stretch (150 frames). */
   g_assert_cmpuint(concealed_in_stretch, <=, 2 * 960);
-  gsize wav_n = 0;
-  g_autofree gint16 *wav = received(&p, &wav_n);
-  g_assert_cmpuint(wav_n, >, 48000 * 7);
-  for (gsize at = wav_n - 3 * 48000; at + 24000 <= wav_n; at += 24000)
-    g_assert_cmpfloat(fabs(hark_test_wav_dominant_hz(wav + at, 24000, RATE) - 1000), <=, 20);
+  Wav wav = { 0 };
+  g_assert_true(wav_read(p.wav_path, &wav));
+  g_assert_cmpuint(wav.n, >, 48000 * 7);
+  for (gsize at = wav.n - 3 * 48000; at + 24000 <= wav.n; at += 24000)
+    g_assert_cmpfloat(fabs(wav_dominant_hz(&wav, at, 24000) - 1000), <=, 20);
   /* The two frames a calm stretch may conceal are its longest possible gap (concealment
    * fades a lost frame out: 15 ms were measured under stress-ng with two concealed). */
-  g_assert_cmpfloat(
-    hark_test_wav_longest_gap_ms(wav + wav_n - 3 * 48000, 3 * 48000, RATE, TONE_RMS / 10), <=,
-    2 * 20);
+  g_assert_cmpfloat(wav_longest_gap_ms(&wav, wav.n - 3 * 48000, wav.n, TONE_RMS / 10), <=, 2 * 20);
+  wav_clear(&wav);
   pair_clear(&p);
 }
 
@@ -423,6 +470,179 @@ test_hold(void)
   pair_clear(&p);
 }
 
+/* Mute: the far end hears silence while muted (the packets keep coming) and the tone
+ * again after. Where the mute falls in the received WAV is known from b's count of
+ * played samples (the WAV is exactly what was played) at the moments a was muted and
+ * unmuted; 200 ms on either side are left for what was on the way. */
+static void
+test_mute(void)
+{
+  Pair p = { 0 };
+  PairOptions o = { 0 };
+  pair_start(&p, &o);
+  run_for(1000);
+  HarkMediaStats before, during, sb;
+  hark_media_session_get_stats(p.a, &before);
+  hark_media_session_get_stats(p.b, &sb);
+  guint64 muted_at = sb.played_samples;
+  hark_media_session_set_mute(p.a, TRUE);
+  run_for(1200);
+  hark_media_session_get_stats(p.a, &during);
+  hark_media_session_get_stats(p.b, &sb);
+  guint64 unmuted_at = sb.played_samples;
+  hark_media_session_set_mute(p.a, FALSE);
+  run_for(1200);
+  HarkMediaStats after;
+  hark_media_session_get_stats(p.a, &after);
+  pair_stop(&p);
+  g_assert_false(before.muted);
+  g_assert_true(during.muted);
+  g_assert_false(after.muted);
+  /* 60 packets in 1.2 s: muted audio still flows. */
+  g_assert_cmpuint(during.packets_sent - before.packets_sent, >, 40);
+  Wav wav = { 0 };
+  g_assert_true(wav_read(p.wav_path, &wav));
+  g_test_message("mute: played %" G_GUINT64_FORMAT " samples at mute, %" G_GUINT64_FORMAT
+                 " at unmute, %zu in all",
+                 muted_at, unmuted_at, wav.n);
+  g_assert_cmpuint(unmuted_at, >, muted_at + 48000 * 6 / 10);
+  g_assert_cmpuint(wav.n, >, unmuted_at + 48000 * 6 / 10);
+  gsize quiet_from = muted_at + 48000 / 5, quiet_len = unmuted_at - quiet_from;
+  double quiet = wav_rms(&wav, quiet_from, quiet_len);
+  g_test_message("mute: RMS %.1f while muted (the tone is %.0f)", quiet, TONE_RMS);
+  g_assert_cmpfloat(quiet, <, TONE_RMS / 100);
+  /* The tone before the mute and after the unmute. */
+  g_assert_cmpfloat(fabs(wav_dominant_hz(&wav, muted_at - 24000, 24000) - 1000), <=, 20);
+  gsize back = unmuted_at + 48000 / 5;
+  g_assert_cmpfloat(fabs(wav_dominant_hz(&wav, back, wav.n - back) - 1000), <=, 20);
+  g_assert_cmpfloat(wav_rms(&wav, back, wav.n - back), >, TONE_RMS / 2);
+  wav_clear(&wav);
+  pair_clear(&p);
+}
+
+typedef struct {
+  guint silent;
+  gint64 at;
+  GString *digits;
+} Heard;
+
+static void
+on_silent(gpointer data, guint silence_ms)
+{
+  Heard *h = data;
+  h->silent++;
+  h->at = g_get_monotonic_time();
+  g_test_message("silent after %u ms", silence_ms);
+}
+
+static void
+on_dtmf(gpointer data, char digit)
+{
+  Heard *h = data;
+  g_string_append_c(h->digits, digit);
+}
+
+static void
+listen_to(HarkMediaSession *s, Heard *h)
+{
+  static const HarkMediaSessionEvents events = { .version = 1,
+                                                 .silent = on_silent,
+                                                 .dtmf = on_dtmf };
+  h->digits = g_string_new(NULL);
+  hark_media_session_set_events(s, &events, h);
+}
+
+static gboolean
+heard_silent(gpointer data)
+{
+  return ((Heard *)data)->silent > 0;
+}
+
+static gboolean
+heard_silent_twice(gpointer data)
+{
+  return ((Heard *)data)->silent > 1;
+}
+
+/* A stranger's packets, every 20 ms: RTP and RTCP headers that look right, with
+ * payloads no key made. */
+static gboolean
+inject_forged(gpointer data)
+{
+  static guint16 seq;
+  guint8 packet[60];
+  memset(packet, 0x5a, sizeof packet);
+  packet[0] = 0x80;
+  packet[1] = (seq & 1) ? 111 : 200; /* Opus RTP, or an RTCP sender report */
+  packet[2] = seq >> 8, packet[3] = seq & 0xff;
+  if (packet[1] == 200)
+    packet[2] = 0, packet[3] = 6; /* a length that fits */
+  seq++;
+  mem_transport_inject(data, packet, sizeof packet);
+  return G_SOURCE_CONTINUE;
+}
+
+/* The far end's transport stops (every packet it sends lost): `silent` fires once after
+ * silence_ms, not again while it stays silent, and again only after packets came back
+ * and stopped once more. A stranger sending forged packets all along does not keep the
+ * call alive: only what passes SRTP counts. */
+static void
+test_silent(void)
+{
+  PairOptions o = { .silence_ms = 1000 };
+  Pair p = { 0 };
+  pair_start(&p, &o);
+  Heard h = { 0 };
+  listen_to(p.b, &h);
+  run_for(1500);
+  g_assert_cmpuint(h.silent, ==, 0);
+  gint64 stopped = g_get_monotonic_time();
+  hark_media_transport_set_loss(p.ta, 1.0, 1);
+  guint forging = g_timeout_add(20, inject_forged, p.mb);
+  g_assert_true(run_until(heard_silent, &h, 5000));
+  g_source_remove(forging);
+  HarkMediaStats sb;
+  hark_media_session_get_stats(p.b, &sb);
+  g_assert_cmpuint(sb.dropped_srtp, >, 20);
+  gint64 took = (h.at - stopped) / 1000;
+  g_test_message("silent: fired %" G_GINT64_FORMAT " ms after the far end stopped", took);
+  g_assert_cmpint(took, >=, 1000);
+  g_assert_cmpint(took, <, 2000);
+  run_for(1500);
+  g_assert_cmpuint(h.silent, ==, 1);
+  hark_media_transport_set_loss(p.ta, 0, 1);
+  run_for(500);
+  g_assert_cmpuint(h.silent, ==, 1);
+  hark_media_transport_set_loss(p.ta, 1.0, 1);
+  g_assert_true(run_until(heard_silent_twice, &h, 5000));
+  g_string_free(h.digits, TRUE);
+  pair_clear(&p);
+}
+
+/* On hold the far end sends no media, only keep-alives (and RTCP): that is not silence,
+ * even over several silence_ms. */
+static void
+test_silent_not_on_hold(void)
+{
+  PairOptions o = { .silence_ms = 1500 };
+  Pair p = { 0 };
+  pair_start(&p, &o);
+  Heard h = { 0 };
+  listen_to(p.b, &h);
+  run_for(500);
+  hark_media_session_set_hold(p.a, TRUE);
+  g_assert_true(run_until(two_keepalives_received, p.b, 15000));
+  HarkMediaStats sb;
+  hark_media_session_get_stats(p.b, &sb);
+  g_assert_cmpuint(sb.keepalives_received, >=, 2);
+  g_assert_cmpuint(h.silent, ==, 0);
+  /* The far end really gone while held: now it fires. */
+  hark_media_transport_set_loss(p.ta, 1.0, 1);
+  g_assert_true(run_until(heard_silent, &h, 5000));
+  g_string_free(h.digits, TRUE);
+  pair_clear(&p);
+}
+
 /* Read the RTP header fields the sender put on the wire (they are not encrypted). */
 static void
 header_fields(GBytes *h, guint *pt, guint16 *seq, guint32 *ts, guint32 *ssrc)
@@ -432,6 +652,166 @@ header_fields(GBytes *h, guint *pt, guint16 *seq, guint32 *ts, guint32 *ssrc)
   *seq = (b[2] << 8) | b[3];
   *ts = ((guint32)b[4] << 24) | (b[5] << 16) | (b[6] << 8) | b[7];
   *ssrc = ((guint32)b[8] << 24) | (b[9] << 16) | (b[10] << 8) | b[11];
+}
+
+static gboolean
+four_digits(gpointer data)
+{
+  return ((Heard *)data)->digits->len >= 4;
+}
+
+/* "123#" sent as RFC 4733 events with codec: the far end reports exactly those digits, once each
+ * (the end packet goes three times); on the wire they share the audio's SSRC and
+ * sequence numbers (nothing reads as lost), and the tone plays on after them. */
+static void
+check_dtmf(const char *codec)
+{
+  HarkMediaCodec c = codec_named(&codecs, codec, NULL);
+  Pair p = { 0 };
+  PairOptions o = { .codecs = &c, .n_codecs = 1 };
+  pair_start(&p, &o);
+  Heard h = { 0 };
+  listen_to(p.b, &h);
+  run_for(800);
+  g_autoptr(GError) error = NULL;
+  g_assert_true(hark_media_session_send_dtmf(p.a, "123#", &error));
+  g_assert_no_error(error);
+  g_assert_true(run_until(four_digits, &h, 5000));
+  /* Long enough for any repeated end packet still on its way. */
+  run_for(1000);
+  HarkMediaStats sa, sb;
+  hark_media_session_get_stats(p.a, &sa);
+  hark_media_session_get_stats(p.b, &sb);
+  pair_stop(&p);
+  g_test_message("dtmf %s: received '%s'; sent %" G_GUINT64_FORMAT ", received %" G_GUINT64_FORMAT
+                 ", lost %" G_GINT64_FORMAT ", concealed %" G_GUINT64_FORMAT,
+                 codec, h.digits->str, sa.dtmf_sent, sb.dtmf_received, sb.lost,
+                 sb.concealed_samples);
+  g_assert_cmpstr(h.digits->str, ==, "123#");
+  g_assert_cmpuint(sa.dtmf_sent, ==, 4);
+  g_assert_cmpuint(sb.dtmf_received, ==, 4);
+  g_assert_cmpint(sb.lost, ==, 0);
+  g_assert_cmpuint(sb.dropped_unknown_pt + sb.dropped_malformed, ==, 0);
+
+  GPtrArray *headers = p.ma->sent_rtp_headers;
+  guint pt, events = 0, starts = 0;
+  guint16 seq, seq0 = 0;
+  guint32 ts, ssrc, ssrc0 = 0;
+  for (guint i = 0; i < headers->len; i++) {
+    header_fields(headers->pdata[i], &pt, &seq, &ts, &ssrc);
+    if (i > 0) {
+      g_assert_cmpuint(ssrc, ==, ssrc0);
+      g_assert_cmpuint((guint16)(seq - seq0), ==, 1);
+    }
+    if (pt == 101) {
+      events++;
+      starts += (((const guint8 *)g_bytes_get_data(headers->pdata[i], NULL))[1] & 0x80) != 0;
+    }
+    seq0 = seq, ssrc0 = ssrc;
+  }
+  /* Per digit: 100 ms in 20 ms frames (the fifth the first end) and two more ends. */
+  g_assert_cmpuint(events, ==, 4 * 7);
+  g_assert_cmpuint(starts, ==, 4);
+
+  Wav wav = { 0 };
+  g_assert_true(wav_read(p.wav_path, &wav));
+  g_assert_cmpuint(wav.n, >, 48000 * 3 / 2);
+  g_assert_cmpfloat(fabs(wav_dominant_hz(&wav, wav.n - 24000, 24000) - 1000), <=, 20);
+  g_assert_cmpfloat(wav_rms(&wav, wav.n - 24000, 24000), >, TONE_RMS / 2);
+  wav_clear(&wav);
+  g_string_free(h.digits, TRUE);
+  pair_clear(&p);
+}
+
+static void
+test_dtmf_opus(void)
+{
+  check_dtmf("opus"); /* events in a 48 kHz clock */
+}
+
+static void
+test_dtmf_pcmu(void)
+{
+  check_dtmf("pcmu"); /* in 8 kHz */
+}
+
+/* A digit in Opus's 48 kHz clock, a swap to PCMU (8 kHz), another digit in 8 kHz: both
+ * heard, nothing lost or concealed, the tone after. */
+static void
+test_dtmf_after_swap(void)
+{
+  HarkMediaCodec list[] = { codec_named(&codecs, "opus", NULL),
+                            codec_named(&codecs, "pcmu", NULL) };
+  PairOptions o = { .codecs = list, .n_codecs = 2 };
+  Pair p = { 0 };
+  pair_start(&p, &o);
+  Heard h = { 0 };
+  listen_to(p.b, &h);
+  run_for(800);
+  g_autoptr(GError) error = NULL;
+  g_assert_true(hark_media_session_send_dtmf(p.a, "1", &error));
+  run_for(600);
+  g_assert_true(hark_media_session_swap_codec(p.a, 1, &error));
+  run_for(600);
+  g_assert_true(hark_media_session_send_dtmf(p.a, "2", &error));
+  run_for(1000);
+  HarkMediaStats sb;
+  hark_media_session_get_stats(p.b, &sb);
+  pair_stop(&p);
+  g_test_message("dtmf around a swap: heard '%s', lost %" G_GINT64_FORMAT
+                 ", concealed %" G_GUINT64_FORMAT,
+                 h.digits->str, sb.lost, sb.concealed_samples);
+  g_assert_cmpstr(h.digits->str, ==, "12");
+  g_assert_cmpint(sb.lost, ==, 0);
+  g_assert_cmpuint(sb.concealed_samples, ==, 0);
+  Wav wav = { 0 };
+  g_assert_true(wav_read(p.wav_path, &wav));
+  g_assert_cmpfloat(fabs(wav_dominant_hz(&wav, wav.n - 24000, 24000) - 1000), <=, 20);
+  wav_clear(&wav);
+  g_string_free(h.digits, TRUE);
+  pair_clear(&p);
+}
+
+/* What is not a digit is refused with the character named (escaped when it is not
+ * printable, so it cannot forge a log line), and nothing of that call is sent; so is
+ * sending while on hold. */
+static void
+test_dtmf_refused(void)
+{
+  Pair p = { 0 };
+  PairOptions o = { 0 };
+  pair_start(&p, &o);
+  g_autoptr(GError) error = NULL;
+  g_assert_false(hark_media_session_send_dtmf(p.a, "12x", &error));
+  g_assert_error(error, HARK_MEDIA_ERROR, HARK_MEDIA_ERROR_INVALID);
+  g_assert_nonnull(strstr(error->message, "'x'"));
+  g_clear_error(&error);
+  g_assert_false(hark_media_session_send_dtmf(p.a, "1\n2", &error));
+  g_assert_nonnull(strstr(error->message, "0x0a"));
+  g_assert_null(strchr(error->message, '\n'));
+  g_clear_error(&error);
+  g_assert_false(hark_media_session_send_dtmf(p.a, "", &error));
+  g_clear_error(&error);
+  char many[66];
+  memset(many, '5', 65);
+  many[65] = '\0';
+  g_assert_false(hark_media_session_send_dtmf(p.a, many, &error));
+  g_clear_error(&error);
+  hark_media_session_set_hold(p.a, TRUE);
+  g_assert_false(hark_media_session_send_dtmf(p.a, "1", &error));
+  g_assert_nonnull(strstr(error->message, "hold"));
+  g_clear_error(&error);
+  hark_media_session_set_hold(p.a, FALSE);
+  run_for(600);
+  HarkMediaStats sa;
+  hark_media_session_get_stats(p.a, &sa);
+  g_assert_cmpuint(sa.dtmf_sent, ==, 0);
+  pair_stop(&p);
+  for (guint i = 0; i < p.ma->sent_rtp_headers->len; i++) {
+    const guint8 *h = g_bytes_get_data(p.ma->sent_rtp_headers->pdata[i], NULL);
+    g_assert_cmpuint(h[1] & 0x7f, !=, 101);
+  }
+  pair_clear(&p);
 }
 
 /* Opus -> PCMU -> Opus while running. The tone is there before and after each swap, the
@@ -454,8 +834,9 @@ test_swap(void)
   g_assert_cmpstr(mid.codec, ==, "pcmu");
   g_assert_true(hark_media_session_swap_codec(p.a, 0, &error));
   run_for(1500);
-  HarkMediaStats end;
+  HarkMediaStats end, received;
   hark_media_session_get_stats(p.a, &end);
+  hark_media_session_get_stats(p.b, &received);
   g_assert_cmpstr(end.codec, ==, "opus");
   pair_stop(&p);
 
@@ -477,21 +858,26 @@ test_swap(void)
   }
   g_assert_cmpuint(swaps, ==, 2);
 
-  gsize wav_n = 0;
-  g_autofree gint16 *wav = received(&p, &wav_n);
-  g_assert_cmpuint(wav_n, >, 48000 * 4);
-  double gap =
-    hark_test_wav_longest_gap_ms(wav + 48000 / 2, wav_n - 48000 / 2, RATE, TONE_RMS / 10);
-  g_test_message("codec swap: longest gap %.0f ms over %.1f s received", gap, wav_n / 48000.0);
+  Wav wav = { 0 };
+  g_assert_true(wav_read(p.wav_path, &wav));
+  g_assert_cmpuint(wav.n, >, 48000 * 4);
+  double gap = wav_longest_gap_ms(&wav, 48000 / 2, wav.n, TONE_RMS / 10);
+  g_test_message("codec swap: longest gap %.0f ms over %.1f s received; the receiver's stats "
+                 "say %u ms around the last swap",
+                 gap, wav.n / 48000.0, received.last_swap_gap_ms);
+  /* The receiver's own measure (quiet 5 ms blocks and holes in the timeline around the
+   * last swap) agrees with the WAV's, within its 5 ms blocks' alignment. */
+  g_assert_cmpuint(received.last_swap_gap_ms, <=, 45);
+  g_assert_cmpfloat(received.last_swap_gap_ms, <=, gap + 10);
   /* The bound: one 20 ms frame drained or concealed at the swap, plus the receiver's
    * jitter buffer re-timing on the clock-rate change (one 20 ms frame), plus a 5 ms
    * block of rounding: 45 ms. A restart of the session would cost far more. */
   g_assert_cmpfloat(gap, <=, 45);
   /* Tone before, between and after the swaps (0.5 s windows). */
-  gsize marks[] = { 48000, wav_n / 2, wav_n - 24000 };
+  gsize marks[] = { 48000, wav.n / 2, wav.n - 24000 };
   for (guint i = 0; i < G_N_ELEMENTS(marks); i++)
-    g_assert_cmpfloat(fabs(hark_test_wav_dominant_hz(wav + marks[i] - 12000, 24000, RATE) - 1000),
-                      <=, 20);
+    g_assert_cmpfloat(fabs(wav_dominant_hz(&wav, marks[i] - 12000, 24000) - 1000), <=, 20);
+  wav_clear(&wav);
   pair_clear(&p);
 }
 
@@ -604,11 +990,15 @@ typedef struct {
   guint step;
 } Injector;
 
-/* One PCMU packet (silence), protected; returns its length. */
+/* One packet with this payload (NULL: 160 bytes of PCMU silence), protected; returns
+ * its length. */
 static int
-protect(Injector *in, guint8 *packet, guint pt, guint32 ts)
+protect_payload(Injector *in, guint8 *packet, guint pt, guint32 ts, const guint8 *payload,
+                gsize payload_length)
 {
   memset(packet, 0xff, 12 + 160 + 16);
+  if (payload != NULL)
+    memcpy(packet + 12, payload, payload_length);
   packet[0] = 0x80;
   packet[1] = pt;
   packet[2] = in->seq >> 8;
@@ -619,10 +1009,18 @@ protect(Injector *in, guint8 *packet, guint pt, guint32 ts)
   packet[7] = ts;
   packet[8] = 0x11, packet[9] = 0x22, packet[10] = 0x33, packet[11] = 0x44;
   in->seq++;
-  int length = 12 + 160;
+  int length = 12 + (int)payload_length;
   g_assert_cmpint(srtp_protect(in->srtp, packet, &length), ==, srtp_err_status_ok);
   return length;
 }
+
+static int
+protect(Injector *in, guint8 *packet, guint pt, guint32 ts)
+{
+  return protect_payload(in, packet, pt, ts, NULL, 160);
+}
+
+#define INJECTED 110
 
 /* Every 20 ms: 50 good packets, then the bad ones one by one, then 50 good again. */
 static gboolean
@@ -650,12 +1048,23 @@ inject_next(gpointer data)
     n = protect(in, packet, 0, in->ts);
     packet[40] ^= 0x01;
     break;
+  case 55: /* a telephone-event that is no DTMF digit (event 200, ended) */
+    n = protect_payload(in, packet, 101, in->ts, (const guint8[]){ 200, 0x8a, 0x03, 0x20 }, 4);
+    break;
+  case 56: /* a telephone-event too short to hold one */
+    n = protect_payload(in, packet, 101, in->ts, (const guint8[]){ 5, 0x8a }, 2);
+    break;
+  case 57: /* digit 5 ended, and its end repeated twice: reported once */
+  case 58:
+  case 59:
+    n = protect_payload(in, packet, 101, in->ts, (const guint8[]){ 5, 0x8a, 0x03, 0x20 }, 4);
+    break;
   default:
     n = protect(in, packet, 0, in->ts);
     in->ts += 160;
   }
   mem_transport_inject(in->to, packet, n);
-  return in->step < 105 ? G_SOURCE_CONTINUE : G_SOURCE_REMOVE;
+  return in->step < INJECTED ? G_SOURCE_CONTINUE : G_SOURCE_REMOVE;
 }
 
 typedef struct {
@@ -663,7 +1072,7 @@ typedef struct {
   HarkMediaSession *session;
 } Counting;
 
-/* Every packet injected has been counted one way or another (100 taken, 5 dropped), and
+/* Every packet injected has been counted one way or another (103 taken, 7 dropped), and
  * the stream played on for 1.5 s. */
 static gboolean
 all_counted(gpointer data)
@@ -671,10 +1080,10 @@ all_counted(gpointer data)
   Counting *c = data;
   HarkMediaStats st;
   hark_media_session_get_stats(c->session, &st);
-  return c->in->step >= 105 &&
+  return c->in->step >= INJECTED &&
          st.rtp_received + st.dropped_unknown_pt + st.dropped_timestamp + st.dropped_malformed +
              st.dropped_srtp >=
-           105 &&
+           INJECTED &&
          st.played_samples > 48000 * 3 / 2;
 }
 
@@ -697,6 +1106,8 @@ test_bad_packets(void)
   g_autoptr(HarkMediaSession) s = hark_media_session_new(&config, &error);
   g_assert_no_error(error);
   g_assert_true(hark_media_session_start(s, &error));
+  Heard heard = { 0 };
+  listen_to(s, &heard);
 
   /* GStreamer's SRTP elements share this libsrtp and initialised it already (a second
    * srtp_init then complains); the srtp_create below is what must work. */
@@ -710,13 +1121,13 @@ test_bad_packets(void)
   policy.window_size = 128;
   Injector in = { .to = mb, .seq = 100, .ts = 8000 };
   g_assert_cmpint(srtp_create(&in.srtp, &policy), ==, srtp_err_status_ok);
-  /* Every 20 ms, 105 steps: waited for by count, not for a fixed time a loaded machine
+  /* Every 20 ms, 110 steps: waited for by count, not for a fixed time a loaded machine
    * may not keep up with; and the timer, which points at this frame's injector, is gone
    * before the frame ends. */
   guint injecting = g_timeout_add(20, inject_next, &in);
   Counting counting = { .in = &in, .session = s };
   gboolean counted = run_until(all_counted, &counting, 20000);
-  if (in.step < 105)
+  if (in.step < INJECTED)
     g_source_remove(injecting);
   HarkMediaStats st;
   hark_media_session_get_stats(s, &st);
@@ -726,12 +1137,15 @@ test_bad_packets(void)
                  st.rtp_received, st.dropped_unknown_pt, st.dropped_timestamp, st.dropped_malformed,
                  st.dropped_srtp, st.played_samples);
   g_assert_true(counted);
-  g_assert_cmpuint(in.step, ==, 105);
-  g_assert_cmpuint(st.rtp_received, ==, 100);
+  g_assert_cmpuint(in.step, ==, INJECTED);
+  g_assert_cmpuint(st.rtp_received, ==, 103); /* 100 audio, 3 events of one digit */
   g_assert_cmpuint(st.dropped_unknown_pt, ==, 1);
   g_assert_cmpuint(st.dropped_timestamp, ==, 1);
-  g_assert_cmpuint(st.dropped_malformed, ==, 2);
+  g_assert_cmpuint(st.dropped_malformed, ==, 4);
   g_assert_cmpuint(st.dropped_srtp, ==, 1);
+  g_assert_cmpuint(st.dtmf_received, ==, 1);
+  g_assert_cmpstr(heard.digits->str, ==, "5");
+  g_string_free(heard.digits, TRUE);
   /* The stream went on through all of it: about 2 s of 48 kHz played. */
   g_assert_cmpuint(st.played_samples, >, 48000 * 3 / 2);
   srtp_dealloc(in.srtp);
@@ -749,14 +1163,17 @@ test_live_settings(void)
   pair_start(&p, &o);
   run_for(300);
   g_autoptr(GError) error = NULL;
+  HarkMediaStats st;
+  hark_media_session_get_stats(p.a, &st);
+  g_assert_false(st.fec); /* off by default, and no loss */
   g_assert_true(
     hark_media_session_set_codec_setting(p.a, "bitrate", g_variant_new_int64(12000), &error));
   g_assert_no_error(error);
   g_assert_true(
     hark_media_session_set_codec_setting(p.a, "inband_fec", g_variant_new_boolean(TRUE), &error));
-  HarkMediaStats st;
   hark_media_session_get_stats(p.a, &st);
   g_assert_cmpint(st.encoder_bitrate, ==, 12000);
+  g_assert_true(st.fec);
   g_assert_false(
     hark_media_session_set_codec_setting(p.a, "frame_size", g_variant_new_int64(40), &error));
   g_assert_nonnull(strstr(error->message, "frame_size"));
@@ -821,7 +1238,16 @@ main(int argc, char **argv)
   hark_test_add_isolated_func("/media/codec/opus-live-settings", test_live_settings);
   hark_test_add_isolated_func("/media/srtp/wrong-key-plays-nothing", test_wrong_key);
   hark_test_add_isolated_func("/media/loss/ten-percent", test_loss);
+  hark_test_add_isolated_func("/media/loss/opus-adapts-and-recovers",
+                              test_loss_adapts_and_recovers);
   hark_test_add_isolated_func("/media/hold/keepalive", test_hold);
+  hark_test_add_isolated_func("/media/hold/not-silent", test_silent_not_on_hold);
+  hark_test_add_isolated_func("/media/mute/far-end-hears-silence", test_mute);
+  hark_test_add_isolated_func("/media/silent/far-end-stops", test_silent);
+  hark_test_add_isolated_func("/media/dtmf/opus-digits-once-each", test_dtmf_opus);
+  hark_test_add_isolated_func("/media/dtmf/pcmu-digits-once-each", test_dtmf_pcmu);
+  hark_test_add_isolated_func("/media/dtmf/bad-digit-and-hold-refused", test_dtmf_refused);
+  hark_test_add_isolated_func("/media/dtmf/clock-follows-codec-swap", test_dtmf_after_swap);
   hark_test_add_isolated_func("/media/jitter/adaptive-buffer-grows", test_adaptive_jitter);
   hark_test_add_isolated_func("/media/swap/opus-pcmu-opus", test_swap);
   hark_test_add_isolated_func("/media/errors/bad-packets-dropped-and-counted", test_bad_packets);

@@ -101,6 +101,10 @@ typedef struct {
   guint jitter_start_ms, jitter_min_ms, jitter_max_ms;
   guint pulse_buffer_ms; /* pulsesrc/pulsesink buffer; 0: 10 ms */
   guint keepalive_ms; /* on hold; 0: 3000 */
+  guint dtmf_payload_type; /* RFC 4733 telephone-event; 0: 101 */
+  /* The `silent` event fires when nothing at all (media, RTCP, keep-alive) came from the
+   * far end for this long; 0: 7000 (two keep-alive periods and a second). */
+  guint silence_ms;
   HarkMediaTransport *transport; /* taken, also when hark_media_session_new fails */
 } HarkMediaConfig;
 
@@ -129,6 +133,13 @@ typedef struct {
   guint64 keepalives_sent, keepalives_received;
   gint encoder_bitrate; /* bits/s the encoder is set to; 0 when fixed */
   gboolean on_hold;
+  guint64 dtmf_sent, dtmf_received; /* RFC 4733 digits: sent whole, reported */
+  gboolean muted;
+  /* Receive side: the longest gap in played audio around the far end's last codec
+   * change (ms); 0 before one. */
+  guint last_swap_gap_ms;
+  double send_bitrate, receive_bitrate; /* bits/s over the last 5 s (SRTP and SRTCP) */
+  gboolean fec; /* the encoder adds in-band FEC now */
 } HarkMediaStats;
 
 /* Builds the pipelines (nothing flows yet). Errors: a bad source or sink, a missing
@@ -154,6 +165,32 @@ HARK_API gboolean hark_media_session_set_codec_setting(HarkMediaSession *session
                                                        GVariant *value, GError **error);
 /* Hold: stop sending media; a keep-alive packet goes out every keepalive_ms. */
 HARK_API void hark_media_session_set_hold(HarkMediaSession *session, gboolean hold);
+/* Mute: the source is replaced by silence; packets keep flowing. */
+HARK_API void hark_media_session_set_mute(HarkMediaSession *session, gboolean mute);
+
+/* RFC 4733 telephone-events for digits of "0123456789*#ABCD", queued (at most 64): each
+ * lasts 100 ms (its end packet sent 3 times), the next starts 50 ms after, in the
+ * session's RTP stream (its SSRC and sequence numbers, the sent codec's clock) with
+ * payload type config->dtmf_payload_type, each in place of an audio frame. FALSE with
+ * HARK_MEDIA_ERROR for another character, no digits, a full queue, or while on hold
+ * (going on hold drops what is queued). */
+HARK_API gboolean hark_media_session_send_dtmf(HarkMediaSession *session, const char *digits,
+                                               GError **error);
+
+/* What a session tells its owner, on the main context the session was made on. */
+typedef struct {
+  guint32 version; /* 1 */
+  /* A received telephone-event ended (once per digit, however often its end packet is
+   * repeated). May be NULL. */
+  void (*dtmf)(gpointer data, char digit);
+  /* Nothing at all (media, RTCP, keep-alive) came from the far end for silence_ms (how
+   * long it has been quiet is passed); fires once, and again only after something came
+   * and then stopped again. May be NULL. */
+  void (*silent)(gpointer data, guint silence_ms);
+} HarkMediaSessionEvents;
+/* events is copied; NULL stops them. */
+HARK_API void hark_media_session_set_events(HarkMediaSession *session,
+                                            const HarkMediaSessionEvents *events, gpointer data);
 
 /* ---- codecs from plugins ------------------------------------------------------------------ */
 
