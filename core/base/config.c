@@ -81,6 +81,7 @@ static const char *check_source(const char *value);
 static const char *check_sink(const char *value);
 static const char *check_https_url(const char *value);
 static const char *check_device(const char *value);
+static const char *check_ip_port(const char *value);
 
 static gpointer plugin_config_new(void);
 static gpointer bootstrap_config_new(void);
@@ -158,6 +159,13 @@ static const ConfigKey supernode_keys[] = {
   { "max_logging_in", KEY_INT, offsetof(HarkConfig, sn_max_logging_in), .min = 1, .max = 1000000 },
   { "links", KEY_INT, offsetof(HarkConfig, sn_links), .min = 0, .max = 64 },
   { "stun_alt_port", KEY_INT, offsetof(HarkConfig, sn_stun_alt_port), .min = 0, .max = 65535 },
+  /* A TURN server it vouches for (docs/protocol.md, "Calls: TURN credentials"). */
+  { "turn_server", KEY_STRING, offsetof(HarkConfig, sn_turn_server), .check = check_ip_port },
+  { "turn_secret_file", KEY_STRING, offsetof(HarkConfig, sn_turn_secret_file),
+    .check = check_path },
+  { "turn_tcp", KEY_BOOL, offsetof(HarkConfig, sn_turn_tcp) },
+  { "turn_lifetime", KEY_INT, offsetof(HarkConfig, sn_turn_lifetime), .min = 600,
+    .max = 7 * 24 * 3600 },
   { NULL },
 };
 
@@ -280,6 +288,44 @@ hark_config_is_transport(const char *name)
 {
   static const char *const transports[] = { "udp", "tcp", "tls443", NULL };
   return g_strv_contains(transports, name);
+}
+
+gboolean
+hark_config_parse_ip_port(const char *text, char **host, guint16 *port)
+{
+  g_return_val_if_fail(text != NULL, FALSE);
+  const char *colon = strrchr(text, ':');
+  if (colon == NULL || colon == text)
+    return FALSE;
+  g_autofree char *address = NULL;
+  if (text[0] == '[') {
+    if (colon[-1] != ']')
+      return FALSE;
+    address = g_strndup(text + 1, (gsize)(colon - text - 2));
+    if (strchr(address, ':') == NULL) /* brackets are for IPv6 only */
+      return FALSE;
+  } else {
+    address = g_strndup(text, (gsize)(colon - text));
+    if (strchr(address, ':') != NULL) /* an IPv6 address needs its brackets */
+      return FALSE;
+  }
+  guint64 number = 0;
+  if (!g_hostname_is_ip_address(address) ||
+      !g_ascii_string_to_unsigned(colon + 1, 10, 1, G_MAXUINT16, &number, NULL))
+    return FALSE;
+  if (host != NULL)
+    *host = g_steal_pointer(&address);
+  if (port != NULL)
+    *port = (guint16)number;
+  return TRUE;
+}
+
+static const char *
+check_ip_port(const char *value)
+{
+  return hark_config_parse_ip_port(value, NULL, NULL)
+           ? NULL
+           : "expected IP:PORT or [IPv6]:PORT (a literal address, a port of 1-65535)";
 }
 
 static const char *
@@ -781,6 +827,8 @@ hark_config_new_default(void)
   config->sn_max_clients = 1000;
   config->sn_max_logging_in = 64;
   config->sn_links = 3;
+  config->sn_turn_tcp = TRUE;
+  config->sn_turn_lifetime = 24 * 3600;
   config->nat_probe_interval = 1800;
   config->codecs = g_strdupv((char **)codecs);
   config->audio_source = g_strdup("pulse");
@@ -820,6 +868,17 @@ config_from_tree(config_t *tree, const char *path, const char *file, GError **er
   if (config->login_ca != NULL) {
     g_autofree char *ca = config->login_ca;
     config->login_ca = config_resolve_path(ca, path);
+  }
+  if (config->sn_turn_secret_file != NULL) {
+    g_autofree char *secret = config->sn_turn_secret_file;
+    config->sn_turn_secret_file = config_resolve_path(secret, path);
+  }
+  if ((config->sn_turn_server == NULL) != (config->sn_turn_secret_file == NULL)) {
+    g_set_error(error, HARK_CONFIG_ERROR, HARK_CONFIG_ERROR_INVALID,
+                "%s: supernode.turn_server and supernode.turn_secret_file go together: "
+                "one is set, the other is not",
+                file);
+    return NULL;
   }
   /* The device is called after the node unless it has a name of its own. */
   if (config_lookup(tree, "login.device") == NULL) {
@@ -929,6 +988,8 @@ hark_config_free(HarkConfig *config)
   g_ptr_array_unref(config->warnings);
   g_free(config->login_url);
   g_free(config->login_ca);
+  g_free(config->sn_turn_server);
+  g_free(config->sn_turn_secret_file);
   g_free(config->login_device);
   g_free(config);
 }

@@ -55,6 +55,8 @@ static const MessageKind message_kinds[] = {
   { HARK_MSG_MSG_SENT, "MSG_SENT", "(s)", TRUE },
   { HARK_MSG_MSG_DELIVER, "MSG_DELIVER", "(ay)" },
   { HARK_MSG_MSG_FORWARD, "MSG_FORWARD", "(say)" },
+  { HARK_MSG_TURN_REQUEST, "TURN_REQUEST", "()" },
+  { HARK_MSG_TURN_CREDENTIALS, "TURN_CREDENTIALS", "(sqssxb)", TRUE },
 };
 
 static const MessageKind *

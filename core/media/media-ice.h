@@ -49,6 +49,10 @@ typedef struct {
   /* Every local candidate is known. */
   void (*gathering_done)(gpointer data);
   void (*state_changed)(gpointer data, HarkMediaIceState state);
+  /* version >= 2 (added by the ICE implementation): a restart begun while a pair carried
+   * the media ended: ok, the new pair carries it now; or not (no pair worked within
+   * 15 s, or every check failed), and the old pair still does. */
+  void (*restart_done)(gpointer data, HarkMediaIcePath path, gboolean ok);
 } HarkMediaIceCallbacks;
 
 /* Makes the agent and starts gathering. Errors: a host that is not a literal address,
@@ -75,12 +79,23 @@ gboolean hark_media_ice_set_remote_credentials(HarkMediaIce *ice, const char *uf
  * with no error set means "ignored"). */
 gboolean hark_media_ice_add_remote_candidate(HarkMediaIce *ice, const char *line, GError **error);
 void hark_media_ice_remote_gathering_done(HarkMediaIce *ice);
+/* How many of the peer's candidates and credentials were refused as absurd (added to the
+ * header by the ICE implementation, for a call's statistics). */
+guint64 hark_media_ice_refused_candidates(HarkMediaIce *ice);
 
 HarkMediaIceState hark_media_ice_get_state(HarkMediaIce *ice);
 
 /* An ICE restart limited to path: new local credentials and candidates (announced
  * through the callbacks); the media keeps flowing on the old pair until the new one
- * works. */
+ * works.
+ * (Notes from the implementation.) The callbacks of a new agent or generation never run
+ * inside the call that made it but from the main loop, so the new ufrag and password
+ * (hark_media_ice_local_ufrag/pwd) can be signalled before its candidate lines. The
+ * other side passes the new credentials to hark_media_ice_set_remote_credentials: new
+ * credentials mean a restart of the peer, so it restarts too (on the newest path it was
+ * given) and must then signal its own new ufrag and password, read the same way; or it
+ * calls hark_media_ice_restart itself first, and the credentials go to that
+ * generation. Candidate lines belong to the newest remote credentials. */
 gboolean hark_media_ice_restart(HarkMediaIce *ice, HarkMediaIcePath path, GError **error);
 
 /* The selected pair, for a call's statistics: kind "host", "punched" (server- or

@@ -218,8 +218,16 @@ hark_node_start(HarkNode *node, GError **error)
     hark_link_set_credentials(node, &login_credentials, root->login);
   }
   node->started_at = g_get_real_time();
-  if (root->login != NULL)
-    root->overlay = hark_overlay_new(node, root->login, NULL);
+  if (root->login != NULL) {
+    /* NULL with no error: the node takes no part in the overlay; with one (a TURN secret
+     * file others may read, say): it does not start. */
+    g_autoptr(GError) overlay_error = NULL;
+    root->overlay = hark_overlay_new(node, root->login, &overlay_error);
+    if (overlay_error != NULL) {
+      g_propagate_error(error, g_steal_pointer(&overlay_error));
+      return FALSE;
+    }
+  }
   /* Before the overlay starts, so that it hears the overlay's first role and attach. */
   if (root->overlay != NULL)
     root->directory = hark_directory_new(node, root->overlay, root->login);

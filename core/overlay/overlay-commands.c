@@ -2,7 +2,8 @@
 /* overlay-commands.c: the overlay's commands: `overlay` (where this node is attached, or
  * whom it serves, and what it dropped), `transport` (move the SN link to another
  * transport without logging out), `rejoin` (drop the SN link and join again) and `nat`
- * (the NAT probe's result; `nat probe` runs it now). */
+ * (the NAT probe's result; `nat probe` runs it now) and `turn` (the TURN credentials the
+ * SN hands this node, without the password). */
 #include "overlay-private.h"
 
 static HarkOverlay *
@@ -76,6 +77,37 @@ run_nat(HarkCommandCall *call, JsonObject *args, gpointer user_data)
                         "nat: unknown action '%s' (the only one is 'probe')", action));
 }
 
+static void
+on_turn_credentials(GObject *source, GAsyncResult *result, gpointer data)
+{
+  HarkCommandCall *call = data;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(HarkTurnCredentials) credentials =
+    hark_overlay_turn_credentials_finish(NULL, result, &error);
+  if (credentials == NULL) {
+    hark_command_call_return_error(
+      call, g_error_new_literal(HARK_COMMAND_ERROR, HARK_COMMAND_ERROR_FAILED, error->message));
+    return;
+  }
+  /* The password stays inside the node: whoever reads a command's answer (a log, a
+   * terminal) does not get a working credential. */
+  JsonObject *object = json_object_new();
+  json_object_set_string_member(object, "host", credentials->host);
+  json_object_set_int_member(object, "port", credentials->port);
+  json_object_set_string_member(object, "username", credentials->username);
+  json_object_set_int_member(object, "expires_at", credentials->expires_at);
+  json_object_set_boolean_member(object, "tcp", credentials->tcp);
+  hark_command_call_return_object(call, object);
+}
+
+static void
+run_turn(HarkCommandCall *call, JsonObject *args, gpointer user_data)
+{
+  HarkOverlay *overlay = overlay_of(call, user_data);
+  if (overlay != NULL)
+    hark_overlay_turn_credentials_async(overlay, NULL, on_turn_credentials, call);
+}
+
 static const HarkCommandParam nat_params[] = {
   { "action", HARK_PARAM_STRING, FALSE, "probe: run the NAT probe now, answer with its result" },
   { NULL },
@@ -101,6 +133,9 @@ static const HarkCommand overlay_commands[] = {
   { HARK_COMMAND_VERSION, "nat",
     "the NAT probe's verdict, mapped address, behaviours, time and server; 'nat probe' runs it",
     nat_params, run_nat },
+  { HARK_COMMAND_VERSION, "turn",
+    "the TURN server the super node vouches for: host, port, username, expiry (not the password)",
+    NULL, run_turn },
 };
 
 void

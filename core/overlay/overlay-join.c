@@ -746,6 +746,7 @@ hark_overlay_sn_lost(HarkOverlay *overlay, const char *why)
 {
   hark_overlay_keepalive_stop(overlay);
   hark_overlay_tunnel_client_link_lost(overlay);
+  hark_overlay_turn_link_lost(overlay);
   if (overlay->stopping)
     return;
   g_message("lost the super node: %s; joining another", why);
@@ -795,7 +796,14 @@ hark_overlay_client_message(HarkOverlay *overlay, Peer *peer, const HarkWireMess
     g_message("the SN %s knows this device as user %s", peer->name, escaped);
     return;
   }
+  case HARK_MSG_TURN_CREDENTIALS:
+    if (!hark_overlay_turn_client_message(overlay, message))
+      hark_overlay_note_drop(overlay, &overlay->counters.unexpected,
+                             "TURN_CREDENTIALS from our SN %s that we did not ask for", peer->name);
+    return;
   case HARK_MSG_ERROR: {
+    if (hark_overlay_turn_client_message(overlay, message))
+      return;
     const char *text;
     guint32 code;
     g_variant_get(message->body, "(u&s)", &code, &text);

@@ -50,6 +50,9 @@ typedef struct {
   double tokens;
   gint64 refilled_us;
 } OverlayBucket;
+/* Takes a token from a bucket refilled at per_second up to burst (full at first). */
+gboolean hark_overlay_bucket_take(OverlayBucket *bucket, double per_second, double burst);
+typedef struct _OverlayTurn OverlayTurn;
 typedef struct _Peer Peer;
 
 /* What was dropped and why: the "bad input" counters of `overlay`. */
@@ -75,6 +78,8 @@ typedef struct {
   guint64 sn_claims_refused; /* peers that JOINed as SNs and were not (see overlay-verify.c) */
   guint64 too_many_logging_in; /* clients without a certificate over supernode.max_logging_in */
   guint64 sn_keepalive_raised; /* JOIN_OKs whose keepalive was below network.keepalive_floor */
+  guint64 turn_answered; /* TURN credentials handed out (overlay-turn.c) */
+  guint64 turn_refused; /* TURN_REQUESTs refused: not logged in (401) or too many (429) */
 } OverlayCounters;
 
 struct _Peer {
@@ -96,6 +101,7 @@ struct _Peer {
   guint64 claim; /* PEER_SN claimed: its id; PEER_PROBE: the claim it checks */
   char *admitted_from; /* set while it holds an admission slot: the source address it
                           * is counted under (accepted, not joined yet) */
+  OverlayBucket turn_bucket; /* the TURN_REQUESTs a client may send (overlay-turn.c) */
 };
 
 struct _HarkOverlay {
@@ -141,6 +147,9 @@ struct _HarkOverlay {
 
   /* login tunnel (node side) */
   struct _TunnelClient *tunnel;
+
+  /* TURN credentials: an SN's TURN server and secret, a client's cache (overlay-turn.c) */
+  OverlayTurn *turn;
 
   /* higher layers' listeners (overlay.h): OverlayListenerEntry* */
   GPtrArray *listeners;
@@ -296,6 +305,20 @@ void hark_overlay_nat_free(HarkOverlay *overlay);
 JsonObject *hark_overlay_nat_describe(HarkOverlay *overlay);
 /* `nat probe`: answered with the new result when the probe ends. */
 void hark_overlay_nat_probe(HarkOverlay *overlay, HarkCommandCall *call);
+
+/* overlay-turn.c */
+/* supernode.turn_*: the secret file read (refused unless 0600 or stricter); a node with
+ * no TURN server gets its client side only. NULL with an error. */
+OverlayTurn *hark_overlay_turn_new(const HarkConfig *config, GError **error);
+void hark_overlay_turn_free(HarkOverlay *overlay);
+/* SN side: a client's TURN_REQUEST. */
+void hark_overlay_turn_serve(HarkOverlay *overlay, Peer *peer, const HarkWireMessage *message);
+/* Client side: TRUE when message (TURN_CREDENTIALS or ERROR) answers our TURN_REQUEST. */
+gboolean hark_overlay_turn_client_message(HarkOverlay *overlay, const HarkWireMessage *message);
+/* The SN link is gone: requests waiting on it fail, its credentials are forgotten. */
+void hark_overlay_turn_link_lost(HarkOverlay *overlay);
+/* {"server": "IP:PORT" or null, "tcp", "lifetime_s"} for `overlay`. */
+JsonObject *hark_overlay_turn_describe(HarkOverlay *overlay);
 
 /* overlay-tunnel.c */
 /* Node side: a loopback SOCKS5 endpoint whose streams go through the SN link; the login

@@ -796,6 +796,13 @@ hark_overlay_serve_message(HarkOverlay *overlay, Peer *peer, const HarkWireMessa
       return;
     }
     break;
+  case HARK_MSG_TURN_REQUEST:
+    /* Answered to clients not logged in too: with a 401 that tells them why. */
+    if (peer->kind == PEER_CLIENT) {
+      hark_overlay_turn_serve(overlay, peer, message);
+      return;
+    }
+    break;
   case HARK_MSG_STUN_RELAY:
     if (peer->kind == PEER_SN) {
       hark_overlay_stun_relay(overlay, peer, message);

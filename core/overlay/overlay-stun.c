@@ -70,21 +70,27 @@ struct _OverlayStun {
   OverlayBucket crowd; /* sources beyond OWN_SOURCES_MAX */
 };
 
-/* Token bucket: burst of twice the rate. */
-static gboolean
-bucket_take(OverlayBucket *bucket, double per_second)
+gboolean
+hark_overlay_bucket_take(OverlayBucket *bucket, double per_second, double burst)
 {
   gint64 now = g_get_monotonic_time();
   if (bucket->refilled_us == 0)
-    bucket->tokens = 2 * per_second;
+    bucket->tokens = burst;
   else
-    bucket->tokens = MIN(2 * per_second, bucket->tokens + (double)(now - bucket->refilled_us) /
-                                                            G_USEC_PER_SEC * per_second);
+    bucket->tokens = MIN(burst, bucket->tokens + (double)(now - bucket->refilled_us) /
+                                                   G_USEC_PER_SEC * per_second);
   bucket->refilled_us = now;
   if (bucket->tokens < 1)
     return FALSE;
   bucket->tokens -= 1;
   return TRUE;
+}
+
+/* Token bucket: burst of twice the rate. */
+static gboolean
+bucket_take(OverlayBucket *bucket, double per_second)
+{
+  return hark_overlay_bucket_take(bucket, per_second, 2 * per_second);
 }
 
 /* The bucket of the source of from on the core's own sockets. */

@@ -543,11 +543,14 @@ not_routable(const char *host, gpointer data)
 HarkOverlay *
 hark_overlay_new(HarkNode *node, HarkLoginClient *login, GError **error)
 {
-  (void)error;
   if (!hark_link_has_credentials(node))
     return NULL;
   HarkConfig *config = node->config;
+  OverlayTurn *turn = hark_overlay_turn_new(config, error);
+  if (turn == NULL)
+    return NULL;
   HarkOverlay *overlay = g_new0(HarkOverlay, 1);
+  overlay->turn = turn;
   overlay->node = node;
   overlay->login = login;
   overlay->ctx = node->core_ctx;
@@ -605,6 +608,7 @@ hark_overlay_free(HarkOverlay *overlay)
   hark_link_set_network_handlers(overlay->node, NULL, NULL, NULL);
   g_clear_pointer(&overlay->join, hark_overlay_join_free);
   hark_overlay_tunnel_client_free(overlay);
+  hark_overlay_turn_free(overlay);
   hark_overlay_nat_free(overlay);
   hark_overlay_stop_serving(overlay, NULL);
   hark_overlay_clear_source(overlay, &overlay->retry_source);
@@ -716,6 +720,8 @@ describe_counters(HarkOverlay *overlay)
   json_object_set_int_member(object, "sn_claims_refused", c->sn_claims_refused);
   json_object_set_int_member(object, "too_many_logging_in", c->too_many_logging_in);
   json_object_set_int_member(object, "sn_keepalive_raised", c->sn_keepalive_raised);
+  json_object_set_int_member(object, "turn_answered", c->turn_answered);
+  json_object_set_int_member(object, "turn_refused", c->turn_refused);
   return object;
 }
 
@@ -781,6 +787,7 @@ hark_overlay_snapshot(HarkOverlay *overlay, guint max_clients)
   json_object_set_array_member(object, "clients", clients);
   json_object_set_array_member(object, "sn_links", sns);
   json_object_set_object_member(object, "dropped", describe_counters(overlay));
+  json_object_set_object_member(object, "turn", hark_overlay_turn_describe(overlay));
   json_object_set_object_member(object, "transports", describe_transports(overlay));
   if (overlay->is_sn)
     json_object_set_object_member(object, "stun", hark_overlay_stun_describe(overlay));

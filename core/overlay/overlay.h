@@ -10,8 +10,9 @@
  * overlay-stun.c (its STUN server, RFC 5780 with a second address or a partner SN),
  * overlay-nat.c (the NAT probe's result and schedule), overlay-tunnel.c (the login server
  * reached through the SN; what it parses is in overlay-tunnel-parse.c), overlay-files.c
- * (join.json and nat.json read back), overlay-commands.c (`overlay`, `transport`,
- * `rejoin`, `nat`). */
+ * (join.json and nat.json read back), overlay-turn.c (TURN credentials for calls: an SN
+ * mints them, a client asks its SN; what needs no link is in overlay-turn-parse.c),
+ * overlay-commands.c (`overlay`, `transport`, `rejoin`, `nat`, `turn`). */
 #pragma once
 
 #include "hark-private.h"
@@ -22,6 +23,7 @@
 #include "hark/natprobe.h"
 #include "hark/wire.h"
 #include "hark/transport.h"
+#include "overlay-turn-parse.h"
 
 G_BEGIN_DECLS
 
@@ -29,10 +31,12 @@ typedef struct _HarkOverlay HarkOverlay;
 
 /* Made at node start (the node has its identity, its login client, and the link layer
  * its credentials); NULL with no error when the node cannot take part (its links have no
- * CA to check peers against: no login section). The overlay's own certificate is the
- * one the link layer's credentials give. login: borrowed, must outlive it; NULL (unit
- * tests, which hand the link layer test credentials) means no login sync, no
- * announcement of a changed certificate and no login tunnel on the node side. */
+ * CA to check peers against: no login section), and NULL with an error when its
+ * supernode.turn_* settings cannot be used (a secret file others may read). The
+ * overlay's own certificate is the one the link layer's credentials give. login:
+ * borrowed, must outlive it; NULL (unit tests, which hand the link layer test
+ * credentials) means no login sync, no announcement of a changed certificate and no
+ * login tunnel on the node side. */
 HarkOverlay *hark_overlay_new(HarkNode *node, HarkLoginClient *login, GError **error);
 void hark_overlay_start(HarkOverlay *overlay);
 void hark_overlay_free(HarkOverlay *overlay);
@@ -114,6 +118,23 @@ char *hark_overlay_nat_mapped(HarkOverlay *overlay);
 /* Counts and logs (rate-limited) a message a higher layer refused, in `overlay`'s
  * counters as `unexpected`. */
 void hark_overlay_count_refused(HarkOverlay *overlay, const char *format, ...) G_GNUC_PRINTF(2, 3);
+
+/* ---- TURN credentials for calls (overlay-turn.c; docs/protocol.md, "Calls: TURN
+ * credentials") -------------------------------------------------------------------------
+ * Time-limited credentials for the TURN server this node's SN vouches for (an SN answers
+ * from its own configuration), cached until an hour before they expire. Fails with
+ * G_IO_ERROR_NOT_CONNECTED (not attached), G_IO_ERROR_NOT_FOUND (the SN has no TURN
+ * server), G_IO_ERROR_PERMISSION_DENIED (not logged in), G_IO_ERROR_BUSY (asked too
+ * often), G_IO_ERROR_TIMED_OUT (no answer within 5 s), G_IO_ERROR_INVALID_DATA (the SN's
+ * answer was refused) or G_IO_ERROR_CANCELLED (cancellable cancelled before the call, or
+ * before the answer or the 5 s bound completed it: the request itself is not withdrawn,
+ * its answer serves the others waiting). The callback runs in the node's context, never
+ * before this returns. */
+void hark_overlay_turn_credentials_async(HarkOverlay *overlay, GCancellable *cancellable,
+                                         GAsyncReadyCallback callback, gpointer data);
+/* A new copy (hark_turn_credentials_free), or NULL with the error. */
+HarkTurnCredentials *hark_overlay_turn_credentials_finish(HarkOverlay *overlay,
+                                                          GAsyncResult *result, GError **error);
 
 /* The commands answer about *overlay, which the node sets once it has one (they are in
  * every node's table; without an overlay they say so). */

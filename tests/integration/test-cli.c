@@ -24,8 +24,8 @@
     "buddy-remove", "buddy-rename", "conversations", "delete-account", "device-remove", "devices", \
     "directory", "group-add", "group-create", "group-leave", "group-remove", "groups", "help",     \
     "history", "login", "logout", "messages", "msg", "nat", "overlay", "passwd", "plugins",        \
-    "register", "rejoin", "requests", "search", "shutdown", "state", "status", "transport", "typing", \
-    "unblock", "version", "whoami"
+    "register", "rejoin", "requests", "search", "shutdown", "state", "status", "transport",        \
+    "turn", "typing", "unblock", "version", "whoami"
 
 typedef struct {
   char *dir; /* temporary, removed at the end */

@@ -1,9 +1,9 @@
 #!/usr/bin/python3
 # SPDX-License-Identifier: LGPL-2.1-or-later
 """test-speech-quality.py: the media benchmark's speech scores (bench/speech_quality.py)
-behave as their papers say. The speech is made here (no audio files): a voice whose pitch
-glides, its harmonics shaped by formants that move, in syllables with pauses between
-words, and hiss for fricatives. Debian's python3 with numpy and scipy (deps/debian.txt).
+behave as their papers say. The speech is made, not recorded (sq.synthetic_speech: a
+voice whose pitch glides, its harmonics shaped by formants that move, in syllables with
+pauses between words, and hiss for fricatives). Debian's python3 with numpy and scipy (deps/debian.txt).
 TAP output."""
 import json
 import os
@@ -30,36 +30,8 @@ def case(function):
 
 
 def speech(seed=1):
-    """Speech-like sound: 4 syllables a second inside words of 0.4-1.2 s, 0.15-0.4 s pauses."""
-    rng = np.random.default_rng(seed)
-    n = RATE * SECONDS
-    t = np.arange(n) / RATE
-    # Words and pauses: an on/off gate with 10 ms ramps.
-    gate = np.zeros(n)
-    at = 0.2
-    while at < SECONDS:
-        length = rng.uniform(0.4, 1.2)
-        gate[int(at * RATE): int(min(at + length, SECONDS) * RATE)] = 1
-        at += length + rng.uniform(0.15, 0.4)
-    gate = np.convolve(gate, np.ones(160) / 160, mode="same")
-    syllables = 0.55 - 0.45 * np.cos(2 * np.pi * 4 * t)
-    # A pitch between 100 and 180 Hz, gliding.
-    f0 = 140 + 40 * np.sin(2 * np.pi * 0.7 * t) * np.sin(2 * np.pi * 0.23 * t + 1)
-    phase = 2 * np.pi * np.cumsum(f0) / RATE
-    # Three formants that wander (vowels changing every syllable).
-    f1 = 500 + 250 * np.sin(2 * np.pi * 2.1 * t)
-    f2 = 1500 + 600 * np.sin(2 * np.pi * 1.3 * t + 2)
-    f3 = 2600 + 200 * np.sin(2 * np.pi * 0.9 * t)
-    voiced = np.zeros(n)
-    for k in range(1, int(7000 / 100)):
-        freq = k * f0
-        envelope = sum(a / (1 + ((freq - f) / bw) ** 2) for f, a, bw in
-                       ((f1, 1.0, 120), (f2, 0.5, 150), (f3, 0.25, 200)))
-        voiced += np.where(freq < 7000, envelope, 0) * np.sin(k * phase)
-    # Fricatives: high-passed noise in the troughs between some syllables.
-    hiss = np.diff(rng.standard_normal(n + 1)) * 0.15 * (np.sin(2 * np.pi * 1.7 * t) > 0.6)
-    x = (voiced * syllables + hiss) * gate
-    return x / np.max(np.abs(x)) * 0.5
+    """Speech-like sound (sq.synthetic_speech), SECONDS long at RATE."""
+    return sq.synthetic_speech(RATE, SECONDS, seed)
 
 
 def note(text):

@@ -263,7 +263,7 @@ test_help_lists_table(Fixture *f, gconstpointer data)
                   "directory greet group-add group-create group-leave group-remove groups help "
                   "history later login logout messages msg nat overlay "
                   "passwd plugins register rejoin "
-                  "requests search shutdown state status transport typing unblock version whoami ");
+                  "requests search shutdown state status transport turn typing unblock version whoami ");
   run(f, "help", "{\"command\": \"nope\"}");
   g_assert_error(f->error, HARK_COMMAND_ERROR, HARK_COMMAND_ERROR_UNKNOWN_COMMAND);
 }

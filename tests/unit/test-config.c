@@ -339,7 +339,52 @@ static const InvalidCase invalid_cases[] = {
     "<string>:1: login.renew_margin: 5 is out of range 60..2592000" },
   { "login-not-a-group", "login = \"https://127.0.0.1:8443\";\n",
     "<string>:1: login: expected a group, got a string" },
+  { "turn-server-host-name",
+    "supernode = { turn_server = \"turn.example.org:3478\"; turn_secret_file = \"s\"; };\n",
+    "<string>:1: supernode.turn_server: bad value 'turn.example.org:3478': expected IP:PORT or "
+    "[IPv6]:PORT (a literal address, a port of 1-65535)" },
+  { "turn-server-no-port", "supernode = { turn_server = \"192.0.2.5\"; };\n",
+    "<string>:1: supernode.turn_server: bad value '192.0.2.5': expected IP:PORT or "
+    "[IPv6]:PORT (a literal address, a port of 1-65535)" },
+  { "turn-server-port-zero", "supernode = { turn_server = \"192.0.2.5:0\"; };\n",
+    "<string>:1: supernode.turn_server: bad value '192.0.2.5:0': expected IP:PORT or "
+    "[IPv6]:PORT (a literal address, a port of 1-65535)" },
+  { "turn-ipv6-without-brackets", "supernode = { turn_server = \"2001:db8::5:3478\"; };\n",
+    "<string>:1: supernode.turn_server: bad value '2001:db8::5:3478': expected IP:PORT or "
+    "[IPv6]:PORT (a literal address, a port of 1-65535)" },
+  { "turn-server-without-secret", "supernode = { turn_server = \"192.0.2.5:3478\"; };\n",
+    "<string>: supernode.turn_server and supernode.turn_secret_file go together: one is set, "
+    "the other is not" },
+  { "turn-lifetime-range",
+    "supernode = { turn_server = \"192.0.2.5:3478\"; turn_secret_file = \"s\";\n"
+    "  turn_lifetime = 10; };\n",
+    "<string>:2: supernode.turn_lifetime: 10 is out of range 600..604800" },
 };
+
+/* supernode.turn_*: the address as given, IPv6 in brackets, the secret file's path
+ * resolved like login.ca's, and the defaults (TCP too, 24 h). */
+static void
+test_turn_values(void)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(HarkConfig) config = hark_config_load_from_string(
+    "supernode = { turn_server = \"[2001:db8::5]:3478\"; turn_secret_file = \"turn.secret\"; };\n",
+    "/etc/hark/sn.conf", &error);
+  g_assert_no_error(error);
+  g_assert_cmpstr(config->sn_turn_server, ==, "[2001:db8::5]:3478");
+  g_assert_cmpstr(config->sn_turn_secret_file, ==, "/etc/hark/turn.secret");
+  g_assert_true(config->sn_turn_tcp);
+  g_assert_cmpint(config->sn_turn_lifetime, ==, 86400);
+  g_autofree char *host = NULL;
+  guint16 port = 0;
+  g_assert_true(hark_config_parse_ip_port(config->sn_turn_server, &host, &port));
+  g_assert_cmpstr(host, ==, "2001:db8::5");
+  g_assert_cmpuint(port, ==, 3478);
+
+  g_autoptr(HarkConfig) none = hark_config_new_default();
+  g_assert_null(none->sn_turn_server);
+  g_assert_null(none->sn_turn_secret_file);
+}
 
 static void
 test_invalid(gconstpointer data)
@@ -733,6 +778,7 @@ main(int argc, char **argv)
   g_test_add_func("/config/values/read", test_values_read);
   g_test_add_func("/config/values/settings-types", test_settings_types);
   g_test_add_func("/config/values/login", test_login_values);
+  g_test_add_func("/config/values/turn", test_turn_values);
   g_test_add_func("/config/defaults/values", test_defaults);
   g_test_add_func("/config/defaults/xdg-paths-isolated", test_xdg_paths_isolated);
   g_test_add_func("/config/defaults/xdg-paths-environment", test_xdg_paths_environment);

@@ -11,7 +11,9 @@
  * be an SN gets no STUN_RELAY and its SN_LIST is not learnt until the SN reached it at the
  * claimed address, then both work and the list lands in the host cache unverified; the
  * admission slots of links that never finished their handshake are given back; a hostile
- * SN whose JOIN_OK asks for a PING every second gets one every network.keepalive_floor s. */
+ * SN whose JOIN_OK asks for a PING every second gets one every network.keepalive_floor s;
+ * what a hostile SN answers a TURN_REQUEST with is refused with the reason, and its
+ * silence ends the request after 5 s. */
 #include "overlay-private.h"
 #include "stun.h"
 #include "hark/hark.h"
@@ -533,6 +535,9 @@ test_client_overlay_joins(Fixture *f, gconstpointer data)
 typedef struct {
   HarkTestNet *net;
   guint pings;
+  GVariant *turn_answer; /* what a TURN_REQUEST gets as TURN_CREDENTIALS; NULL: nothing */
+  guint turn_requests;
+  HarkLink *link; /* the last link it accepted */
 } HostileSn;
 
 static void
@@ -542,6 +547,10 @@ hostile_sn_message(HarkLink *link, const HarkWireMessage *message, gpointer data
   if (message->type == HARK_MSG_PING) {
     sn->pings++;
     hark_link_send(link, HARK_MSG_PONG, message->id, message->body, NULL);
+  } else if (message->type == HARK_MSG_TURN_REQUEST) {
+    sn->turn_requests++;
+    if (sn->turn_answer != NULL)
+      hark_link_send(link, HARK_MSG_TURN_CREDENTIALS, message->id, sn->turn_answer, NULL);
   } else if (message->type == HARK_MSG_JOIN) {
     hark_link_send(link, HARK_MSG_JOIN_OK, message->id,
                    g_variant_new_parsed("({'name': <'hostile'>, 'keepalive': <%u>,"
@@ -562,19 +571,17 @@ hostile_sn_accepted(HarkLink *link, gpointer data)
   HostileSn *sn = data;
   hark_link_set_handler(link, &hostile_sn_handler, sn);
   g_ptr_array_add(sn->net->links, link);
+  sn->link = link;
 }
 
-/* The client takes the floor (10 s), not the SN's 1 s: nothing to PING for in the seconds
- * a 1 s keep-alive would have sent several, and the raised value is counted. */
-static void
-test_hostile_sn_keepalive_floored(Fixture *f, gconstpointer data)
+/* A hostile SN in this process and a real ordinary overlay (f->client) attached to it;
+ * the SN's transport, to stop listening at the end. */
+static const HarkTransportInterface *
+attach_to_hostile(Fixture *f, HostileSn *hostile, HarkRegistration **tcp_out)
 {
-  /* Static: its links' handler may still run as the fixture frees them. */
-  static HostileSn hostile;
-  hostile = (HostileSn){ .net = &f->net };
   HarkNode *sn_node = hark_test_net_node(&f->net, "hostile", f->net.ca, f->net.ca,
                                          "plugins = { load = ( { name = \"tcp\"; } ); };\n");
-  hark_link_set_network_handlers(sn_node, hostile_sn_accepted, NULL, &hostile);
+  hark_link_set_network_handlers(sn_node, hostile_sn_accepted, NULL, hostile);
   HarkRegistration *tcp = hark_test_transport(sn_node, "tcp");
   const HarkTransportInterface *iface = tcp->iface;
   guint16 port = free_port(G_SOCKET_TYPE_STREAM);
@@ -594,6 +601,20 @@ test_hostile_sn_keepalive_floored(Fixture *f, gconstpointer data)
   hark_overlay_start(f->client);
   g_assert_true(wait_for(is_attached, f->client));
   g_assert_cmpstr(f->client->sn->name, ==, "hostile");
+  *tcp_out = tcp;
+  return iface;
+}
+
+/* The client takes the floor (10 s), not the SN's 1 s: nothing to PING for in the seconds
+ * a 1 s keep-alive would have sent several, and the raised value is counted. */
+static void
+test_hostile_sn_keepalive_floored(Fixture *f, gconstpointer data)
+{
+  /* Static: its links' handler may still run as the fixture frees them. */
+  static HostileSn hostile;
+  hostile = (HostileSn){ .net = &f->net };
+  HarkRegistration *tcp;
+  const HarkTransportInterface *iface = attach_to_hostile(f, &hostile, &tcp);
   g_assert_cmpuint(f->client->keepalive_s, ==, 10);
   g_assert_cmpuint(f->client->counters.sn_keepalive_raised, ==, 1);
   /* On purpose: a 1 s keep-alive would have sent two PINGs by now. */
@@ -601,6 +622,121 @@ test_hostile_sn_keepalive_floored(Fixture *f, gconstpointer data)
   g_assert_cmpuint(hostile.pings, ==, 0);
   g_assert_cmpuint(f->client->pings_sent, ==, 0);
   g_assert_true(f->client->sn != NULL);
+  iface->stop_listening(tcp->instance);
+}
+
+typedef struct {
+  gboolean done;
+  HarkTurnCredentials *credentials;
+  GError *error;
+} TurnAsked;
+
+typedef struct {
+  HarkOverlay *overlay;
+  guint64 count;
+} UnexpectedWait;
+
+static gboolean
+unexpected_above(gpointer data)
+{
+  UnexpectedWait *w = data;
+  return w->overlay->counters.unexpected > w->count;
+}
+
+static void
+on_turn(GObject *source, GAsyncResult *result, gpointer data)
+{
+  TurnAsked *asked = data;
+  asked->credentials = hark_overlay_turn_credentials_finish(NULL, result, &asked->error);
+  asked->done = TRUE;
+}
+
+/* The client asks its SN for TURN credentials and waits for the outcome (at most 8 s). */
+static TurnAsked
+ask_turn(HarkOverlay *client)
+{
+  TurnAsked asked = { 0 };
+  hark_overlay_turn_credentials_async(client, NULL, on_turn, &asked);
+  g_assert_false(asked.done); /* never before it returns */
+  g_assert_true(hark_test_wait_for_flag(&asked.done, 8000));
+  return asked;
+}
+
+/* What a hostile SN answers a TURN_REQUEST with: a client refuses each bad answer with
+ * the reason (counted, not cached; loopback, which test nodes allow, is in fuzz-turn's seeds),
+ * takes a good one, counts one it did not ask for, and
+ * gives up on an SN that says nothing after 5 s. */
+static void
+test_hostile_sn_turn(Fixture *f, gconstpointer data)
+{
+  static HostileSn hostile;
+  hostile = (HostileSn){ .net = &f->net };
+  HarkRegistration *tcp;
+  const HarkTransportInterface *iface = attach_to_hostile(f, &hostile, &tcp);
+  gint64 later = g_get_real_time() / G_USEC_PER_SEC + 3600;
+  g_autofree char *long_text = g_strnfill(600, 'a');
+  struct {
+    GVariant *answer;
+    const char *why;
+  } bad[] = {
+    { g_variant_new("(sqssxb)", "0.0.0.0", 3478, "u", "p", later, TRUE), "unspecified" },
+    { g_variant_new("(sqssxb)", "turn.example.org", 3478, "u", "p", later, TRUE),
+      "not an IP address" },
+    { g_variant_new("(sqssxb)", "192.0.2.5", 0, "u", "p", later, TRUE), "port 0" },
+    { g_variant_new("(sqssxb)", "192.0.2.5", 3478, long_text, "p", later, TRUE),
+      "username is 600 bytes" },
+    { g_variant_new("(sqssxb)", "192.0.2.5", 3478, "u\nhark message: forged", "p", later, TRUE),
+      "control" },
+    { g_variant_new("(sqssxb)", "192.0.2.5", 3478, "u", "", later, TRUE), "password is 0 bytes" },
+    { g_variant_new("(sqssxb)", "192.0.2.5", 3478, "u", "p", later - 7200, TRUE), "expire" },
+    { g_variant_new("(sqssxb)", "192.0.2.5", 3478, "u", "p", later + 400 * 86400, TRUE), "expire" },
+  };
+  for (gsize i = 0; i < G_N_ELEMENTS(bad); i++) {
+    guint64 unexpected = f->client->counters.unexpected;
+    hostile.turn_answer = g_variant_ref_sink(bad[i].answer);
+    TurnAsked asked = ask_turn(f->client);
+    g_clear_pointer(&hostile.turn_answer, g_variant_unref);
+    g_assert_null(asked.credentials);
+    g_assert_error(asked.error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA);
+    if (strstr(asked.error->message, bad[i].why) == NULL)
+      g_error("answer %" G_GSIZE_FORMAT ": '%s' does not say '%s'", i, asked.error->message,
+              bad[i].why);
+    g_assert_null(strchr(asked.error->message, '\n'));
+    g_assert_cmpuint(f->client->counters.unexpected, ==, unexpected + 1);
+    g_clear_error(&asked.error);
+  }
+  g_assert_cmpuint(hostile.turn_requests, ==, G_N_ELEMENTS(bad)); /* none was cached */
+
+  /* A good answer is taken, and kept: the next ask does not reach the SN. */
+  hostile.turn_answer = g_variant_ref_sink(
+    g_variant_new("(sqssxb)", "192.0.2.5", 3478, "1:carol", "secretish", later, FALSE));
+  TurnAsked good = ask_turn(f->client);
+  g_assert_no_error(good.error);
+  g_assert_cmpstr(good.credentials->host, ==, "192.0.2.5");
+  g_assert_cmpstr(good.credentials->password, ==, "secretish");
+  g_assert_false(good.credentials->tcp);
+  TurnAsked cached = ask_turn(f->client);
+  g_assert_no_error(cached.error);
+  g_assert_cmpuint(hostile.turn_requests, ==, G_N_ELEMENTS(bad) + 1);
+  hark_turn_credentials_free(good.credentials);
+  hark_turn_credentials_free(cached.credentials);
+
+  /* Credentials nobody asked for are dropped and counted. */
+  guint64 unexpected = f->client->counters.unexpected;
+  hark_link_send(hostile.link, HARK_MSG_TURN_CREDENTIALS, 999, g_variant_ref(hostile.turn_answer),
+                 NULL);
+  g_clear_pointer(&hostile.turn_answer, g_variant_unref);
+  UnexpectedWait more = { f->client, unexpected };
+  g_assert_true(wait_for(unexpected_above, &more));
+
+  /* An SN that says nothing: the request ends after 5 s with the reason. */
+  hark_overlay_turn_link_lost(f->client); /* forget the cached answer */
+  gint64 start = g_get_monotonic_time();
+  TurnAsked silent = ask_turn(f->client);
+  g_assert_error(silent.error, G_IO_ERROR, G_IO_ERROR_TIMED_OUT);
+  g_assert_nonnull(strstr(silent.error->message, "did not answer within 5 s"));
+  g_assert_cmpint(g_get_monotonic_time() - start, >=, 5 * G_USEC_PER_SEC);
+  g_clear_error(&silent.error);
   iface->stop_listening(tcp->instance);
 }
 
@@ -677,5 +813,6 @@ main(int argc, char **argv)
   ADD("/overlay-unit/admission-slots", test_admission_slots, 0);
   ADD("/overlay-unit/client-overlay-joins", test_client_overlay_joins, 0);
   ADD("/overlay-unit/hostile-sn-keepalive-floored", test_hostile_sn_keepalive_floored, 0);
+  ADD("/overlay-unit/hostile-sn-turn", test_hostile_sn_turn, 0);
   return g_test_run();
 }

@@ -111,6 +111,18 @@ test_round_trip_ping(void)
   assert_round_trip(HARK_MSG_PING, 43, g_variant_new("(t)", G_MAXUINT64));
 }
 
+/* TURN_REQUEST is the smallest message there is: an empty body. */
+static void
+test_round_trip_turn(void)
+{
+  assert_round_trip(HARK_MSG_TURN_REQUEST, 7, g_variant_new("()"));
+  assert_round_trip(HARK_MSG_TURN_CREDENTIALS, 7,
+                    g_variant_new("(sqssxb)", "192.0.2.5", 3478, "1767225600:alice",
+                                  "q0DCmlkXVvOeEpkC2s2ls7wzyOo=", (gint64)1767225600, TRUE));
+  g_assert_true(hark_wire_is_answer(HARK_MSG_TURN_CREDENTIALS));
+  g_assert_false(hark_wire_is_answer(HARK_MSG_TURN_REQUEST));
+}
+
 static void
 test_round_trip_pong(void)
 {
@@ -196,7 +208,7 @@ test_body_outlives_input(void)
 static void
 test_encode_unknown_type(void)
 {
-  const guint16 types[] = { 0, HARK_MSG_MSG_FORWARD + 1, 99, G_MAXUINT16 };
+  const guint16 types[] = { 0, HARK_MSG_TURN_CREDENTIALS + 1, 99, G_MAXUINT16 };
 
   for (gsize i = 0; i < G_N_ELEMENTS(types); i++) {
     g_autoptr(GError) error = NULL;
@@ -399,6 +411,7 @@ main(int argc, char **argv)
   hark_test_add_isolated_func("/wire/round-trip/error", test_round_trip_error);
   hark_test_add_isolated_func("/wire/round-trip/ping", test_round_trip_ping);
   hark_test_add_isolated_func("/wire/round-trip/pong", test_round_trip_pong);
+  hark_test_add_isolated_func("/wire/round-trip/turn", test_round_trip_turn);
   hark_test_add_isolated_func("/wire/round-trip/id-and-version", test_id_and_version_preserved);
   hark_test_add_isolated_func("/wire/golden/ping-encode", test_golden_ping_encode);
   hark_test_add_isolated_func("/wire/golden/ping-decode", test_golden_ping_decode);

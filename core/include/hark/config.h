@@ -75,6 +75,13 @@ typedef struct {
   int sn_max_logging_in; /* of those, without a certificate yet (logging in); 64 */
   int sn_links; /* links to other SNs; default 3 */
   int sn_stun_alt_port; /* the SN's second STUN port (RFC 5780); 0: port + 1 */
+  char *sn_turn_server; /* "IP:PORT" (a literal address; "[IPv6]:PORT") of a TURN server
+                         * this SN hands its clients credentials for; NULL: none */
+  char *sn_turn_secret_file; /* coturn's static-auth-secret (mode 0600 or stricter): absolute,
+                              * "~" expanded, relative to the configuration file's directory;
+                              * required with turn_server */
+  gboolean sn_turn_tcp; /* the TURN server takes TURN over TCP on that port too; TRUE */
+  int sn_turn_lifetime; /* s the credentials handed out are good for; 86400 */
 
   /* media */
   char **codecs; /* preference order, NULL-terminated; default {"opus", "g711"} */
@@ -120,6 +127,9 @@ HARK_API char *hark_config_state_path(const char *state_dir, const char *path);
  * cache file, say): a host name or IP address; a transport name (udp, tcp, tls443). */
 HARK_API gboolean hark_config_is_host(const char *text);
 HARK_API gboolean hark_config_is_transport(const char *name);
+/* "IP:PORT" or "[IPv6]:PORT" with a literal address and a port of 1-65535: TRUE with the
+ * address in *host (new; may be NULL) and the port in *port (may be NULL). */
+HARK_API gboolean hark_config_parse_ip_port(const char *text, char **host, guint16 *port);
 
 HARK_API HarkConfig *hark_config_new_default(void);
 HARK_API HarkConfig *hark_config_load(const char *path, GError **error);

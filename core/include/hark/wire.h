@@ -81,11 +81,17 @@ typedef enum {
   HARK_MSG_MSG_DELIVER = 27, /* (ay) SN -> client: an envelope for it. No answer */
   HARK_MSG_MSG_FORWARD = 28, /* (say) SN -> verified SN: target device id, envelope;
                               * answered as MSG_SEND */
+  /* Calls (docs/protocol.md, "Calls: TURN credentials"). */
+  HARK_MSG_TURN_REQUEST = 29, /* () client -> its SN: time-limited TURN credentials, please */
+  HARK_MSG_TURN_CREDENTIALS = 30, /* (sqssxb) SN -> client: the TURN server's address (a
+                                   * literal IP) and port, username, password, expiry
+                                   * (unix s), whether it takes TURN over TCP too; or an
+                                   * ERROR (401, 404, 429) */
 } HarkMessageType;
 
 /* Whether a message of this type answers a request (carries the request's id):
  * PONG, PROBE_REPLY, JOIN_OK, REDIRECT, AUTH_OK, TUNNEL_OK, DIR_PUBLISH_OK, DIR_RESULT,
- * MSG_SENT and ERROR. */
+ * MSG_SENT, TURN_CREDENTIALS and ERROR. */
 HARK_API gboolean hark_wire_is_answer(guint16 type);
 
 typedef struct {

@@ -1,0 +1,404 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* overlay-turn.c: TURN credentials for calls (docs/protocol.md, "Calls: TURN
+ * credentials").
+ *
+ * An SN configured with a TURN server it vouches for (supernode.turn_server) and that
+ * server's shared secret (supernode.turn_secret_file, coturn's static-auth-secret) mints
+ * time-limited credentials for each logged-in client that asks (TURN_REQUEST), in the
+ * name of the user its link proved: coturn checks them with the secret alone
+ * (overlay-turn-parse.c), so the secret never leaves the SN and a user's credentials
+ * stop working when they expire. A client asks its SN once and keeps the answer until
+ * an hour before it expires; an SN's own device answers from its configuration. What a
+ * client takes from its SN is checked first (hark_overlay_turn_parse): a hostile SN can
+ * hand a bad TURN server, never crash the client. */
+#include "overlay-private.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define TURN_ANSWER_MS 5000 /* a TURN_REQUEST unanswered by then has failed */
+#define TURN_CACHE_MARGIN_S 3600 /* credentials are asked for again this long before expiry */
+#define TURN_SECRET_MAX 4096 /* bytes of a secret file */
+/* TURN_REQUESTs one client link may send: 6 a minute, in a burst of at most 6. */
+#define TURN_PER_SECOND (6.0 / 60.0)
+#define TURN_BURST 6.0
+
+struct _OverlayTurn {
+  /* SN side: supernode.turn_*; secret NULL when this node has no TURN server */
+  char *server; /* "IP:PORT" as configured */
+  char *host;
+  guint16 port;
+  gboolean tcp;
+  gint64 lifetime_s;
+  GBytes *secret;
+
+  /* client side */
+  HarkTurnCredentials *cached;
+  char *cached_from; /* the SN ("host:port") that handed them */
+  gint64 cached_until; /* unix s: asked for again from then on */
+  guint64 request_id; /* the TURN_REQUEST in flight, 0 when none */
+  guint timer; /* its deadline */
+  GPtrArray *waiting; /* GTask*: what waits for its answer */
+};
+
+/* ---- configuration ---------------------------------------------------------------- */
+
+/* Secrets are read into buffers of this size, and wiped when they go. */
+static void
+secret_free(gpointer data)
+{
+  explicit_bzero(data, TURN_SECRET_MAX + 1);
+  g_free(data);
+}
+
+/* The secret as the file holds it, without trailing white space; never in a message. */
+static GBytes *
+read_secret(const char *path, GError **error)
+{
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    int saved = errno;
+    g_set_error(error, G_IO_ERROR, g_io_error_from_errno(saved),
+                "supernode.turn_secret_file %s: cannot open: %s", path, g_strerror(saved));
+    return NULL;
+  }
+  struct stat st;
+  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    close(fd);
+    g_set_error(error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
+                "supernode.turn_secret_file %s is not a regular file", path);
+    return NULL;
+  }
+  if ((st.st_mode & 077) != 0) {
+    close(fd);
+    g_set_error(error, G_IO_ERROR, G_IO_ERROR_PERMISSION_DENIED,
+                "supernode.turn_secret_file %s has mode %04o: it holds the TURN server's "
+                "secret, so others may not read it (chmod 600 %s)",
+                path, (unsigned)(st.st_mode & 07777), path);
+    return NULL;
+  }
+  guint8 *data = g_malloc(TURN_SECRET_MAX + 1);
+  gsize size = 0;
+  ssize_t n;
+  while (size <= TURN_SECRET_MAX && (n = read(fd, data + size, TURN_SECRET_MAX + 1 - size)) != 0) {
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n < 0) {
+      int saved = errno;
+      close(fd);
+      secret_free(data);
+      g_set_error(error, G_IO_ERROR, g_io_error_from_errno(saved),
+                  "supernode.turn_secret_file %s: cannot read: %s", path, g_strerror(saved));
+      return NULL;
+    }
+    size += (gsize)n;
+  }
+  close(fd);
+  while (size > 0 && g_ascii_isspace(data[size - 1]))
+    size--;
+  if (size == 0 || size > TURN_SECRET_MAX) {
+    secret_free(data);
+    g_set_error(error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
+                "supernode.turn_secret_file %s must hold the secret (1-%d bytes)", path,
+                TURN_SECRET_MAX);
+    return NULL;
+  }
+  return g_bytes_new_with_free_func(data, size, secret_free, data);
+}
+
+OverlayTurn *
+hark_overlay_turn_new(const HarkConfig *config, GError **error)
+{
+  g_autofree OverlayTurn *turn = g_new0(OverlayTurn, 1);
+  turn->waiting = g_ptr_array_new();
+  if (config->sn_turn_server == NULL)
+    return g_steal_pointer(&turn);
+  if (!hark_config_parse_ip_port(config->sn_turn_server, &turn->host, &turn->port)) {
+    g_set_error(error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
+                "supernode.turn_server %s is not IP:PORT", config->sn_turn_server);
+    g_ptr_array_unref(turn->waiting);
+    return NULL;
+  }
+  turn->secret = read_secret(config->sn_turn_secret_file, error);
+  if (turn->secret == NULL) {
+    g_free(turn->host);
+    g_ptr_array_unref(turn->waiting);
+    return NULL;
+  }
+  turn->server = g_strdup(config->sn_turn_server);
+  turn->tcp = config->sn_turn_tcp;
+  turn->lifetime_s = config->sn_turn_lifetime;
+  g_message("TURN: handing out credentials for %s (%s, %" G_GINT64_FORMAT " s) to logged-in "
+            "clients",
+            turn->server, turn->tcp ? "UDP and TCP" : "UDP", turn->lifetime_s);
+  return g_steal_pointer(&turn);
+}
+
+static void
+fail_waiting(HarkOverlay *overlay, GError *error)
+{
+  OverlayTurn *turn = overlay->turn;
+  hark_overlay_clear_source(overlay, &turn->timer);
+  turn->request_id = 0;
+  g_autoptr(GPtrArray) waiting = g_steal_pointer(&turn->waiting);
+  turn->waiting = g_ptr_array_new();
+  for (guint i = 0; i < waiting->len; i++) {
+    GTask *task = waiting->pdata[i];
+    g_task_return_error(task, g_error_copy(error));
+    g_object_unref(task);
+  }
+  g_error_free(error);
+}
+
+void
+hark_overlay_turn_free(HarkOverlay *overlay)
+{
+  OverlayTurn *turn = overlay->turn;
+  if (turn == NULL)
+    return;
+  fail_waiting(overlay,
+               g_error_new_literal(G_IO_ERROR, G_IO_ERROR_CANCELLED, "the node is stopping"));
+  g_ptr_array_unref(turn->waiting);
+  g_clear_pointer(&turn->secret, g_bytes_unref);
+  g_clear_pointer(&turn->cached, hark_turn_credentials_free);
+  g_free(turn->cached_from);
+  g_free(turn->server);
+  g_free(turn->host);
+  g_free(turn);
+  overlay->turn = NULL;
+}
+
+JsonObject *
+hark_overlay_turn_describe(HarkOverlay *overlay)
+{
+  OverlayTurn *turn = overlay->turn;
+  JsonObject *object = json_object_new();
+  json_object_set_string_member(object, "server", turn->server);
+  if (turn->server != NULL) {
+    json_object_set_boolean_member(object, "tcp", turn->tcp);
+    json_object_set_int_member(object, "lifetime_s", turn->lifetime_s);
+  }
+  return object;
+}
+
+/* ---- SN side ---------------------------------------------------------------------- */
+
+static HarkTurnCredentials *
+mint(OverlayTurn *turn, const char *user)
+{
+  gint64 expires_at = g_get_real_time() / G_USEC_PER_SEC + turn->lifetime_s;
+  return hark_overlay_turn_make(turn->host, turn->port, turn->tcp, turn->secret, user, expires_at);
+}
+
+/* A refused TURN_REQUEST: logged (rate-limited), counted and answered. */
+static void
+refuse(HarkOverlay *overlay, Peer *peer, guint64 id, guint code, const char *why, const char *text)
+{
+  hark_overlay_note_drop(overlay, &overlay->counters.turn_refused, "TURN_REQUEST from %s:%u (%s)",
+                         hark_link_get_peer_host(peer->link), hark_link_get_peer_port(peer->link),
+                         why);
+  hark_overlay_send_error(peer, id, code, text);
+}
+
+void
+hark_overlay_turn_serve(HarkOverlay *overlay, Peer *peer, const HarkWireMessage *message)
+{
+  OverlayTurn *turn = overlay->turn;
+  const HarkDeviceCertificate *cert = hark_link_get_peer_certificate(peer->link);
+  if (!hark_overlay_bucket_take(&peer->turn_bucket, TURN_PER_SECOND, TURN_BURST)) {
+    refuse(overlay, peer, message->id, 429, "over 6 a minute",
+           "too many TURN requests: at most 6 a minute; keep the credentials until they expire");
+    return;
+  }
+  if (cert == NULL) {
+    refuse(overlay, peer, message->id, 401, "not logged in",
+           "log in first: TURN credentials are for users whose device certificate this link "
+           "proved");
+    return;
+  }
+  if (turn->secret == NULL) {
+    hark_overlay_send_error(peer, message->id, 404, "no TURN server here");
+    return;
+  }
+  g_autoptr(HarkTurnCredentials) credentials = mint(turn, cert->user);
+  if (!hark_link_send(peer->link, HARK_MSG_TURN_CREDENTIALS, message->id,
+                      hark_overlay_turn_to_variant(credentials), NULL))
+    return;
+  overlay->counters.turn_answered++;
+  g_autofree char *user = hark_overlay_peer_text(cert->user);
+  g_debug("TURN credentials for %s at %s until %" G_GINT64_FORMAT, user, turn->server,
+          credentials->expires_at);
+}
+
+/* ---- client side ------------------------------------------------------------------ */
+
+static void
+return_copy(GTask *task, const HarkTurnCredentials *credentials)
+{
+  g_task_return_pointer(task, hark_turn_credentials_copy(credentials),
+                        (GDestroyNotify)hark_turn_credentials_free);
+}
+
+static void
+return_error(GTask *task, GIOErrorEnum code, const char *text)
+{
+  g_task_return_new_error(task, G_IO_ERROR, code, "%s", text);
+}
+
+/* An SN's own device: its own configuration, in the name of its own user. */
+static void
+answer_own(HarkOverlay *overlay, GTask *task)
+{
+  OverlayTurn *turn = overlay->turn;
+  g_autoptr(JsonObject) login =
+    overlay->login != NULL ? hark_login_client_snapshot(overlay->login) : NULL;
+  const char *user =
+    login != NULL ? json_object_get_string_member_with_default(login, "user", NULL) : NULL;
+  if (turn->secret == NULL)
+    return_error(task, G_IO_ERROR_NOT_FOUND,
+                 "this super node has no TURN server (supernode.turn_server)");
+  else if (user == NULL)
+    return_error(task, G_IO_ERROR_PERMISSION_DENIED,
+                 "not logged in: TURN credentials are for logged-in users");
+  else {
+    g_autoptr(HarkTurnCredentials) credentials = mint(turn, user);
+    return_copy(task, credentials);
+  }
+}
+
+static gboolean
+on_answer_timeout(gpointer data)
+{
+  HarkOverlay *overlay = data;
+  overlay->turn->timer = 0;
+  fail_waiting(overlay, g_error_new(G_IO_ERROR, G_IO_ERROR_TIMED_OUT,
+                                    "no TURN credentials: the super node did not answer "
+                                    "within %d s",
+                                    TURN_ANSWER_MS / 1000));
+  return G_SOURCE_REMOVE;
+}
+
+void
+hark_overlay_turn_credentials_async(HarkOverlay *overlay, GCancellable *cancellable,
+                                    GAsyncReadyCallback callback, gpointer data)
+{
+  g_return_if_fail(overlay != NULL);
+  OverlayTurn *turn = overlay->turn;
+  g_autoptr(GTask) task = g_task_new(NULL, cancellable, callback, data);
+  g_task_set_source_tag(task, hark_overlay_turn_credentials_async);
+  if (g_task_return_error_if_cancelled(task))
+    return;
+  if (overlay->is_sn) {
+    answer_own(overlay, task);
+    return;
+  }
+  if (overlay->sn == NULL) {
+    return_error(task, G_IO_ERROR_NOT_CONNECTED,
+                 "no TURN credentials: this node is not attached to a super node");
+    return;
+  }
+  g_autofree char *sn = hark_overlay_sn_address(overlay);
+  gint64 now = g_get_real_time() / G_USEC_PER_SEC;
+  if (turn->cached != NULL && g_strcmp0(turn->cached_from, sn) == 0 && now < turn->cached_until) {
+    return_copy(task, turn->cached);
+    return;
+  }
+  /* The answer to the request in flight serves everyone waiting: one request per SN link. */
+  g_ptr_array_add(turn->waiting, g_steal_pointer(&task));
+  if (turn->request_id != 0)
+    return;
+  turn->request_id = hark_overlay_next_id(overlay);
+  if (!hark_link_send(overlay->sn->link, HARK_MSG_TURN_REQUEST, turn->request_id,
+                      g_variant_new("()"), NULL)) {
+    fail_waiting(overlay, g_error_new_literal(G_IO_ERROR, G_IO_ERROR_NOT_CONNECTED,
+                                              "no TURN credentials: the link to the super "
+                                              "node would not take the request"));
+    return;
+  }
+  turn->timer = hark_overlay_add_timer(overlay, TURN_ANSWER_MS, on_answer_timeout, overlay);
+}
+
+HarkTurnCredentials *
+hark_overlay_turn_credentials_finish(HarkOverlay *overlay, GAsyncResult *result, GError **error)
+{
+  (void)overlay;
+  g_return_val_if_fail(g_task_is_valid(result, NULL), NULL);
+  return g_task_propagate_pointer(G_TASK(result), error);
+}
+
+static GError *
+error_from_sn(GVariant *body)
+{
+  guint32 code;
+  const char *text;
+  g_variant_get(body, "(u&s)", &code, &text);
+  g_autofree char *shown = hark_text_escape(text, -1, OVERLAY_LOG_TEXT_MAX);
+  GIOErrorEnum kind = code == 404   ? G_IO_ERROR_NOT_FOUND
+                      : code == 401 ? G_IO_ERROR_PERMISSION_DENIED
+                      : code == 429 ? G_IO_ERROR_BUSY
+                                    : G_IO_ERROR_FAILED;
+  const char *what = code == 404   ? "the super node has no TURN server"
+                     : code == 401 ? "the super node wants this device logged in first"
+                     : code == 429 ? "the super node says we asked too often"
+                                   : "the super node refused";
+  return g_error_new(G_IO_ERROR, kind, "no TURN credentials: %s (it answered %u: %s)", what, code,
+                     shown);
+}
+
+gboolean
+hark_overlay_turn_client_message(HarkOverlay *overlay, const HarkWireMessage *message)
+{
+  OverlayTurn *turn = overlay->turn;
+  if (turn->request_id == 0 || message->id != turn->request_id)
+    return FALSE;
+  if (message->type == HARK_MSG_ERROR) {
+    fail_waiting(overlay, error_from_sn(message->body));
+    return TRUE;
+  }
+  if (message->type != HARK_MSG_TURN_CREDENTIALS)
+    return FALSE;
+  gint64 now = g_get_real_time() / G_USEC_PER_SEC;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(HarkTurnCredentials) credentials =
+    hark_overlay_turn_parse(message->body, now, overlay->node->config->allow_loopback, &error);
+  if (credentials == NULL) {
+    hark_overlay_note_drop(overlay, &overlay->counters.unexpected, "TURN_CREDENTIALS refused: %s",
+                           error->message);
+    fail_waiting(overlay, g_error_new(G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
+                                      "no TURN credentials: %s", error->message));
+    return TRUE;
+  }
+  g_clear_pointer(&turn->cached, hark_turn_credentials_free);
+  g_free(turn->cached_from);
+  turn->cached_from = hark_overlay_sn_address(overlay);
+  /* An hour before expiry, or halfway for shorter credentials. */
+  turn->cached_until =
+    credentials->expires_at - MIN(TURN_CACHE_MARGIN_S, (credentials->expires_at - now) / 2);
+  turn->cached = hark_turn_credentials_copy(credentials);
+  hark_overlay_clear_source(overlay, &turn->timer);
+  turn->request_id = 0;
+  g_autoptr(GPtrArray) waiting = g_steal_pointer(&turn->waiting);
+  turn->waiting = g_ptr_array_new();
+  for (guint i = 0; i < waiting->len; i++) {
+    return_copy(waiting->pdata[i], credentials);
+    g_object_unref(waiting->pdata[i]);
+  }
+  return TRUE;
+}
+
+void
+hark_overlay_turn_link_lost(HarkOverlay *overlay)
+{
+  OverlayTurn *turn = overlay->turn;
+  if (turn == NULL)
+    return;
+  g_clear_pointer(&turn->cached, hark_turn_credentials_free);
+  g_clear_pointer(&turn->cached_from, g_free);
+  if (turn->request_id != 0)
+    fail_waiting(overlay, g_error_new_literal(G_IO_ERROR, G_IO_ERROR_NOT_CONNECTED,
+                                              "no TURN credentials: the link to the super "
+                                              "node closed"));
+}
