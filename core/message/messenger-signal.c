@@ -129,9 +129,8 @@ signal_routed(HarkMessageRouteResult result, guint code, const char *text, gpoin
     g_ptr_array_add(job->delivered, g_steal_pointer(&send->device));
   } else {
     g_free(job->last_failure);
-    job->last_failure = g_strdup_printf("%.12s: %s", send->device,
-                                        text != NULL ? text
-                                                     : hark_message_route_result_name(result));
+    job->last_failure = g_strdup_printf(
+      "%.12s: %s", send->device, text != NULL ? text : hark_message_route_result_name(result));
     if (result == HARK_MESSAGE_ROUTE_NOT_ONLINE && messenger != NULL)
       hark_messenger_peer_forget_online(messenger, job->user);
   }
