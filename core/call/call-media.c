@@ -312,8 +312,8 @@ take_credentials(HarkCall *call, const char *ufrag, const char *pwd)
   g_message("calls: %s: the ICE credentials of %s refused: %s", call->id_hex, call->peer, shown);
 }
 
-gboolean
-hark_call_media_start_ice(HarkCall *call, GError **error)
+static gboolean
+start_ice(HarkCall *call, const HarkTurnCredentials *turn, GError **error)
 {
   guint port = 0;
   g_autofree char *host = stun_host(call, &port);
@@ -321,6 +321,12 @@ hark_call_media_start_ice(HarkCall *call, GError **error)
     .controlling = call->outgoing,
     .stun_host = host,
     .stun_port = port,
+    .turn_host = turn != NULL ? turn->host : NULL,
+    .turn_port = turn != NULL ? turn->port : 0,
+    .turn_username = turn != NULL ? turn->username : NULL,
+    .turn_password = turn != NULL ? turn->password : NULL,
+    .turn_udp = turn != NULL,
+    .turn_tcp = turn != NULL && turn->tcp,
     .allow_loopback = call->calls->node->config->allow_loopback,
     .ice_tcp = TRUE, /* so that `path tcp` has host candidates to go to */
     .path = HARK_MEDIA_ICE_PATH_ANY,
@@ -344,6 +350,53 @@ hark_call_media_start_ice(HarkCall *call, GError **error)
     hark_media_ice_remote_gathering_done(call->ice);
   g_clear_pointer(&call->early_candidates, g_ptr_array_unref);
   return TRUE;
+}
+
+typedef struct {
+  CallsAlive *alive;
+  char id_hex[2 * HARK_CALL_ID_SIZE + 1];
+  CallReady ready;
+} TurnWait;
+
+static void
+turn_answered(GObject *source, GAsyncResult *result, gpointer data)
+{
+  TurnWait *wait = data;
+  HarkCalls *calls = wait->alive->calls;
+  HarkCall *call = calls != NULL ? hark_calls_find(calls, wait->id_hex) : NULL;
+  CallReady ready = wait->ready;
+  hark_calls_alive_unref(wait->alive);
+  g_free(wait);
+  if (call == NULL)
+    return; /* the call ended meanwhile (or the node stops) */
+  g_autoptr(GError) error = NULL;
+  g_autoptr(HarkTurnCredentials) turn =
+    hark_overlay_turn_credentials_finish(calls->overlay, result, &error);
+  /* No relay is not the end of a call: direct and punched paths are tried anyway. */
+  if (turn == NULL && !g_error_matches(error, G_IO_ERROR, G_IO_ERROR_NOT_FOUND))
+    g_message("calls: %s: no TURN relay for this call: %s", call->id_hex, error->message);
+  g_clear_error(&error);
+  if (!start_ice(call, turn, &error)) {
+    HarkCallSignal *f = hark_call_signal_for(call, HARK_CALL_SIGNAL_FAIL);
+    f->reason = g_strdup("the call could not be set up");
+    if (call->peer_device != NULL)
+      hark_call_send(call, call->peer_device, f);
+    else
+      hark_call_signal_free(f);
+    hark_call_end(call, "failed", error->message);
+    return;
+  }
+  ready(call);
+}
+
+void
+hark_call_media_prepare(HarkCall *call, CallReady ready)
+{
+  TurnWait *wait = g_new0(TurnWait, 1);
+  wait->alive = hark_calls_alive_ref(call->calls->alive);
+  memcpy(wait->id_hex, call->id_hex, sizeof wait->id_hex);
+  wait->ready = ready;
+  hark_overlay_turn_credentials_async(call->calls->overlay, NULL, turn_answered, wait);
 }
 
 void

@@ -5,6 +5,7 @@
 #include "call-keys.h"
 #include "call-signal.h"
 #include "call.h"
+#include "overlay-turn-parse.h"
 #include "media-ice.h"
 
 #include "hark/media.h"
@@ -67,6 +68,7 @@ struct _HarkCall {
   guint32 seq_out; /* the last seq this side sent */
   GHashTable *seq_in; /* device -> GUINT_TO_POINTER(last seq taken) */
   GPtrArray *devices; /* CallDevice*: outgoing, the devices the INVITE reached */
+  gboolean invite_sent; /* outgoing: the INVITE left (ICE was ready) */
   gboolean invite_answered; /* outgoing: the INVITE's delivery is known */
   guint8 nonce[HARK_CALL_NONCE_SIZE]; /* ours (INVITE or ANSWER) */
   guint8 peer_nonce[HARK_CALL_NONCE_SIZE];
@@ -116,6 +118,8 @@ struct _HarkCalls {
 };
 
 /* call.c */
+CallsAlive *hark_calls_alive_ref(CallsAlive *alive);
+void hark_calls_alive_unref(CallsAlive *alive);
 HarkCall *hark_call_new(HarkCalls *calls, const guint8 *id, gboolean outgoing, const char *peer);
 HarkCall *hark_calls_find(HarkCalls *calls, const char *id_hex);
 /* state changes: the `call` event */
@@ -169,8 +173,12 @@ const HarkRegistration *hark_call_media_codec(HarkCalls *calls, const char *name
 /* name as the user gives it ("opus", "pcmu", or a plugin's name "g711") for a codec of
  * the call's offer this node has: the registration's name, or NULL. */
 const char *hark_call_media_resolve_codec(HarkCall *call, const char *name);
-/* The ICE agent (controlling: the caller); FALSE with HARK_CALL_ERROR_MEDIA. */
-gboolean hark_call_media_start_ice(HarkCall *call, GError **error);
+/* Asks the overlay for TURN credentials (cached there; none when the SN vouches for no
+ * TURN server), makes the ICE agent (controlling: the caller) and then calls ready, from
+ * the main loop; the call ends "failed" instead when the agent cannot be made. The call
+ * may end meanwhile: then ready is not called. */
+typedef void (*CallReady)(HarkCall *call);
+void hark_call_media_prepare(HarkCall *call, CallReady ready);
 /* Keys from both shares and nonces. */
 gboolean hark_call_media_derive(HarkCall *call, GError **error);
 /* The peer's ICE fields of a signal (credentials, candidates, end of candidates). */

@@ -47,6 +47,8 @@ established(const HarkCall *call)
 static void
 cancel_devices(HarkCall *call, const char *keep, const char *reason)
 {
+  if (!call->invite_sent)
+    return; /* nobody was called yet */
   if (!call->invite_answered && keep == NULL) {
     /* Where the INVITE went is not known yet: every online device hears it. */
     HarkCallSignal *cancel = hark_call_signal_for(call, HARK_CALL_SIGNAL_CANCEL);
@@ -120,6 +122,22 @@ connecting(HarkCall *call)
   hark_call_set_state(call, CALL_CONNECTING);
 }
 
+/* The agent is there: the INVITE goes to every online device of the callee. */
+static void
+send_invite(HarkCall *call)
+{
+  HarkCallSignal *invite = hark_call_signal_for(call, HARK_CALL_SIGNAL_INVITE);
+  invite->has_nonce = TRUE;
+  memcpy(invite->nonce, call->nonce, sizeof call->nonce);
+  invite->has_share = TRUE;
+  memcpy(invite->share, hark_call_key_share_public(call->share), HARK_CALL_SHARE_SIZE);
+  invite->codecs = g_array_ref(call->offered);
+  invite->dtmf_payload_type = call->dtmf_pt;
+  hark_call_media_fill_local(call, invite);
+  call->invite_sent = TRUE;
+  hark_call_send(call, NULL, invite);
+}
+
 HarkCall *
 hark_call_dial(HarkCalls *calls, const char *user, GError **error)
 {
@@ -147,21 +165,9 @@ hark_call_dial(HarkCalls *calls, const char *user, GError **error)
   call->offered = g_steal_pointer(&offered);
   call->dtmf_pt = 101;
   hark_call_random(call->nonce, sizeof call->nonce);
-  if (!hark_call_media_start_ice(call, error)) {
-    hark_call_end(call, "failed", (*error)->message);
-    return NULL;
-  }
-  HarkCallSignal *invite = hark_call_signal_for(call, HARK_CALL_SIGNAL_INVITE);
-  invite->has_nonce = TRUE;
-  memcpy(invite->nonce, call->nonce, sizeof call->nonce);
-  invite->has_share = TRUE;
-  memcpy(invite->share, hark_call_key_share_public(call->share), HARK_CALL_SHARE_SIZE);
-  invite->codecs = g_array_ref(call->offered);
-  invite->dtmf_payload_type = call->dtmf_pt;
-  hark_call_media_fill_local(call, invite);
   hark_call_emit(call);
   call->ring_timer = hark_call_timer(call, calls->ring_timeout_s, on_ring_timeout);
-  hark_call_send(call, NULL, invite);
+  hark_call_media_prepare(call, send_invite);
   return call;
 }
 
@@ -328,6 +334,27 @@ pick_codec(HarkCall *call)
   return NULL;
 }
 
+/* The agent is there: the ANSWER goes to the caller's device. */
+static void
+send_answer(HarkCall *call)
+{
+  HarkCallSignal *answer = hark_call_signal_for(call, HARK_CALL_SIGNAL_ANSWER);
+  answer->has_nonce = TRUE;
+  memcpy(answer->nonce, call->nonce, HARK_CALL_NONCE_SIZE);
+  answer->has_peer_nonce = TRUE;
+  memcpy(answer->peer_nonce, call->peer_nonce, HARK_CALL_NONCE_SIZE);
+  answer->has_share = TRUE;
+  memcpy(answer->share, hark_call_key_share_public(call->share), HARK_CALL_SHARE_SIZE);
+  answer->codecs = g_array_new(FALSE, TRUE, sizeof(HarkCallCodec));
+  for (guint i = 0; i < call->offered->len; i++)
+    if (strcmp(g_array_index(call->offered, HarkCallCodec, i).name, call->codec) == 0)
+      g_array_append_val(answer->codecs, g_array_index(call->offered, HarkCallCodec, i));
+  answer->dtmf_payload_type = call->dtmf_pt;
+  answer->device_name = g_strdup(hark_calls_device_name(call->calls));
+  hark_call_media_fill_local(call, answer);
+  hark_call_send(call, call->peer_device, answer);
+}
+
 gboolean
 hark_call_answer(HarkCall *call, GError **error)
 {
@@ -345,34 +372,21 @@ hark_call_answer(HarkCall *call, GError **error)
   call->codec = g_strdup(codec->name);
   call->share = hark_call_key_share_new(error);
   hark_call_random(call->nonce, sizeof call->nonce);
-  if (call->share == NULL || !hark_call_media_derive(call, error) ||
-      !hark_call_media_start_ice(call, error)) {
+  if (call->share == NULL || !hark_call_media_derive(call, error)) {
     HarkCallSignal *f = hark_call_signal_for(call, HARK_CALL_SIGNAL_FAIL);
     f->reason = g_strdup("the call could not be set up");
     hark_call_send(call, call->peer_device, f);
     hark_call_end(call, "failed", (*error)->message);
     return FALSE;
   }
-  HarkCallSignal *answer = hark_call_signal_for(call, HARK_CALL_SIGNAL_ANSWER);
-  answer->has_nonce = TRUE;
-  memcpy(answer->nonce, call->nonce, HARK_CALL_NONCE_SIZE);
-  answer->has_peer_nonce = TRUE;
-  memcpy(answer->peer_nonce, call->peer_nonce, HARK_CALL_NONCE_SIZE);
-  answer->has_share = TRUE;
-  memcpy(answer->share, hark_call_key_share_public(call->share), HARK_CALL_SHARE_SIZE);
-  answer->codecs = g_array_new(FALSE, TRUE, sizeof(HarkCallCodec));
-  g_array_append_val(answer->codecs, *codec);
-  answer->dtmf_payload_type = call->dtmf_pt;
-  answer->device_name = g_strdup(hark_calls_device_name(calls));
-  hark_call_media_fill_local(call, answer);
   /* Call waiting: the call(s) this user was in go on hold. */
   for (guint i = 0; i < calls->order->len; i++) {
     HarkCall *other = calls->order->pdata[i];
     if (other != call && established(other) && !other->local_hold)
       hark_call_hold(other, TRUE, NULL);
   }
-  hark_call_send(call, call->peer_device, answer);
   connecting(call);
+  hark_call_media_prepare(call, send_answer);
   return TRUE;
 }
 

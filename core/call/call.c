@@ -230,15 +230,15 @@ hark_call_end(HarkCall *call, const char *outcome, const char *reason)
 
 /* ---- sending ------------------------------------------------------------------------- */
 
-static CallsAlive *
-alive_ref(CallsAlive *alive)
+CallsAlive *
+hark_calls_alive_ref(CallsAlive *alive)
 {
   alive->refs++;
   return alive;
 }
 
-static void
-alive_unref(CallsAlive *alive)
+void
+hark_calls_alive_unref(CallsAlive *alive)
 {
   if (--alive->refs == 0)
     g_free(alive);
@@ -275,7 +275,7 @@ call_sent(gpointer data, GPtrArray *delivered, const GError *error)
       hark_call_end(call, "failed", why);
     }
   }
-  alive_unref(send->alive);
+  hark_calls_alive_unref(send->alive);
   g_free(send->device);
   g_free(send);
 }
@@ -285,7 +285,7 @@ hark_calls_send_to(HarkCalls *calls, const char *user, const char *device, HarkC
 {
   g_autoptr(HarkCallSignal) owned = signal;
   CallSend *send = g_new0(CallSend, 1);
-  send->alive = alive_ref(calls->alive);
+  send->alive = hark_calls_alive_ref(calls->alive);
   for (guint i = 0; i < HARK_CALL_ID_SIZE; i++)
     g_snprintf(send->id_hex + 2 * i, 3, "%02x", signal->call_id[i]);
   send->type = signal->type;
@@ -439,7 +439,7 @@ hark_calls_free(HarkCalls *calls)
       hark_call_end(call, "failed", "this node stopped");
   }
   calls->alive->calls = NULL;
-  alive_unref(calls->alive);
+  hark_calls_alive_unref(calls->alive);
   g_hash_table_unref(calls->calls);
   g_ptr_array_unref(calls->order);
   g_hash_table_unref(calls->invite_buckets);

@@ -127,6 +127,17 @@ char *lab_client_config_with_node(const char *name, const char *node_extra,
 LabNode *lab_client_start(const char *name, const char *config, const char *user,
                           gboolean register_first, guint timeout_ms);
 
+/* ---- a TURN server ------------------------------------------------------------------- */
+
+/* A UDP port of 127.0.0.1 that was free a moment ago. */
+guint16 lab_free_port(void);
+/* Debian's coturn on 127.0.0.1:port, relaying on 127.0.0.1 to loopback peers, with the
+ * REST-API credentials of secret (what an SN's supernode.turn_secret_file holds); its pid
+ * file, user database and log in dir. NULL when turnserver is not installed. */
+GSubprocess *lab_coturn_start(const char *dir, guint16 port, const char *secret);
+/* Stops it (SIGKILL, waited for) and clears *coturn; nothing when NULL. */
+void lab_coturn_stop(GSubprocess **coturn);
+
 /* ---- messages (the `msg` and `history` commands) ------------------------------------ */
 
 /* The messages of node's conversation `with` (a user, or #group; none when the node does

@@ -17,6 +17,7 @@
 #include "test-isolate.h"
 #include "test-wav.h"
 
+#include <glib/gstdio.h>
 #include <math.h>
 #include <string.h>
 
@@ -31,7 +32,10 @@ typedef enum {
   LAB_BOB_ONE_CALL = 1 << 2, /* bob's calls.max = 1 */
   LAB_BOB_MANY_CALLS = 1 << 3, /* bob's calls.max = 16 */
   LAB_ALICE_RINGS_5S = 1 << 4, /* alice's calls.ring_timeout = 5 */
+  LAB_TURN = 1 << 5, /* coturn, and the SN vouches for it */
 } LabFlags;
+
+#define TURN_SECRET "calls-turn-secret-5e02b7"
 
 /* The `call` events a node's ctl client saw, and how far a test has read them. */
 typedef struct {
@@ -49,6 +53,9 @@ typedef struct {
   LabNode *bob_phone;
   LabNode *carol;
   GHashTable *logs; /* LabNode* -> EventLog* */
+  GSubprocess *coturn; /* LAB_TURN, when turnserver is installed */
+  guint16 turn_port;
+  char *turn_secret_path;
   gboolean up;
 } CallLab;
 
@@ -57,15 +64,31 @@ typedef struct {
 static char *
 sn_config(CallLab *lab)
 {
+  g_autofree char *turn =
+    lab->turn_secret_path != NULL
+      ? g_strdup_printf(" turn_server = \"127.0.0.1:%u\"; turn_secret_file = \"%s\";",
+                        lab->turn_port, lab->turn_secret_path)
+      : g_strdup("");
   return g_strdup_printf("node: { name = \"calls-sn\"; supernode = true; };\n"
                          "plugins: { load = ( { name = \"udp\"; }, { name = \"tcp\"; },\n"
                          "  { name = \"gi\"; }, { name = \"ctl\"; } ); };\n"
                          "network: { listen = \"%s\"; port = %u; public_address = \"%s\";\n"
                          "  allow_loopback = true; bootstrap = ( ); };\n"
-                         "supernode: { min_uptime = 0; max_load = 10000; links = 0; };\n"
+                         "supernode: { min_uptime = 0; max_load = 10000; links = 0;%s };\n"
                          "login: { url = \"%s\"; ca = \"%s\"; };\n",
-                         lab->sn_host, OVERLAY_PORT, lab->sn_host, lab->login->url,
+                         lab->sn_host, OVERLAY_PORT, lab->sn_host, turn, lab->login->url,
                          lab->login->ca_path);
+}
+
+/* coturn with the lab's secret, which the SN vouches for (its file 0600). */
+static void
+turn_start(CallLab *lab)
+{
+  lab->turn_port = lab_free_port();
+  lab->turn_secret_path = g_build_filename(lab->dir, "turn-secret", NULL);
+  g_assert_true(g_file_set_contents(lab->turn_secret_path, TURN_SECRET "\n", -1, NULL));
+  g_assert_cmpint(g_chmod(lab->turn_secret_path, 0600), ==, 0);
+  lab->coturn = lab_coturn_start(lab->dir, lab->turn_port, TURN_SECRET);
 }
 
 /* Every client sends a tone (alice 440 Hz, the others 1000 Hz) and writes what it hears
@@ -109,6 +132,8 @@ lab_set_up(CallLab *lab, gconstpointer data)
   lab->login = lab_login_server_new();
   if (lab->login == NULL || lab->dir == NULL)
     return;
+  if (flags & LAB_TURN)
+    turn_start(lab);
   g_autofree char *config = sn_config(lab);
   lab->sn = lab_node_new("calls-sn", config);
   if (!lab_node_start(lab->sn) || !lab_register_and_login(lab->sn, "calls-sn-user"))
@@ -144,6 +169,8 @@ lab_tear_down(CallLab *lab, gconstpointer data)
     }
   g_clear_pointer(&lab->login, lab_login_server_free);
   g_clear_pointer(&lab->logs, g_hash_table_unref);
+  lab_coturn_stop(&lab->coturn);
+  g_free(lab->turn_secret_path);
   if (lab->dir != NULL)
     hark_test_remove_tree(lab->dir);
   g_free(lab->dir);
@@ -655,11 +682,13 @@ static void
 test_invite_flood(CallLab *lab, gconstpointer data)
 {
   LAB_UP(lab);
+  /* Each INVITE leaves (carol's messenger sealed it) before its call is hung up. */
   for (guint i = 0; i < 14; i++) {
     g_autoptr(JsonObject) dialled = ask(lab, lab->carol, "call", lab_args("user", "bob", NULL));
     HARK_REQUIRE(dialled != NULL);
-    g_autoptr(JsonObject) hung =
-      lab_ctl_ask(lab->carol->ctl, "hangup", lab_args("id", str(dialled, "id"), NULL), NULL);
+    HARK_REQUIRE(wait_counter(lab->carol, "signals_sent", 2 * i + 1));
+    g_autoptr(JsonObject) hung = ask(lab, lab->carol, "hangup", NULL);
+    HARK_REQUIRE(hung != NULL);
   }
   HARK_REQUIRE(wait_calls_counter(lab, lab->bob, "invites_limited", 4));
   g_assert_cmpint(calls_counter(lab, lab->bob, "invites_limited"), ==, 4);
@@ -831,6 +860,44 @@ test_peer_killed(CallLab *lab, gconstpointer data)
   g_assert_nonnull(strstr(str(ended, "reason"), "bob"));
 }
 
+/* With a TURN server the SN vouches for, alice moves the call to the relay mid-call
+ * (`path relay`): both ends go through coturn ("relayed"), and bob still hears her. */
+static gboolean
+path_is_relayed(JsonObject *stats, gconstpointer data)
+{
+  JsonObject *path = json_object_get_object_member(stats, "path");
+  return path != NULL && g_strcmp0(str(path, "kind"), "relayed") == 0;
+}
+
+static void
+test_path_relay(CallLab *lab, gconstpointer data)
+{
+  LAB_UP(lab);
+  if (lab->coturn == NULL) {
+    g_test_skip("turnserver (coturn) is not installed");
+    return;
+  }
+  g_autofree char *id = NULL;
+  HARK_REQUIRE(call_up(lab, lab->alice, lab->bob, &id));
+  g_autoptr(JsonObject) asked = ask(lab, lab->alice, "path", lab_args("kind", "relay", NULL));
+  HARK_REQUIRE(asked != NULL);
+  g_autoptr(JsonObject) a =
+    wait_stats(lab, lab->alice, id, path_is_relayed, NULL, "a relayed path");
+  g_autoptr(JsonObject) b = wait_stats(lab, lab->bob, id, path_is_relayed, NULL, "a relayed path");
+  HARK_REQUIRE(a != NULL && b != NULL);
+  gint64 played = json_object_get_int_member(b, "played_samples") / 48;
+  g_autoptr(JsonObject) after =
+    wait_stats(lab, lab->bob, id, played_ms, GUINT_TO_POINTER((guint)played + 1500),
+               "1.5 s more audio through the relay");
+  HARK_REQUIRE(after != NULL);
+  g_autoptr(JsonObject) hung = ask(lab, lab->bob, "hangup", NULL);
+  HARK_REQUIRE(hung != NULL);
+  g_autoptr(JsonObject) ended = wait_call(lab, lab->alice, id, "ended", CALL_MS);
+  HARK_REQUIRE(ended != NULL);
+  g_assert_true(g_str_has_prefix(str(ended, "path"), "relayed "));
+  assert_heard(lab, lab->bob, 440, 1.0);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -865,5 +932,7 @@ main(int argc, char **argv)
                          lab_tear_down);
   hark_test_add_isolated("/calls/peer-killed", CallLab, NULL, lab_set_up, test_peer_killed,
                          lab_tear_down);
+  hark_test_add_isolated("/calls/path-relay", CallLab, GUINT_TO_POINTER(LAB_TURN), lab_set_up,
+                         test_path_relay, lab_tear_down);
   return g_test_run();
 }
