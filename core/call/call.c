@@ -152,7 +152,8 @@ hark_call_emit(HarkCall *call)
 GSource *
 hark_call_timer(HarkCall *call, guint seconds, GSourceFunc func)
 {
-  GSource *source = g_timeout_source_new_seconds(seconds);
+  /* Not g_timeout_source_new_seconds: it may fire up to a second early. */
+  GSource *source = g_timeout_source_new(seconds * 1000);
   g_source_set_callback(source, func, call, NULL);
   g_source_attach(source, hark_context_main_context(call->calls->ctx));
   return source;
@@ -287,10 +288,10 @@ hark_calls_send_to(HarkCalls *calls, const char *user, const char *device, HarkC
   CallSend *send = g_new0(CallSend, 1);
   send->alive = hark_calls_alive_ref(calls->alive);
   for (guint i = 0; i < HARK_CALL_ID_SIZE; i++)
-    g_snprintf(send->id_hex + 2 * i, 3, "%02x", signal->call_id[i]);
-  send->type = signal->type;
+    g_snprintf(send->id_hex + 2 * i, 3, "%02x", owned->call_id[i]);
+  send->type = owned->type;
   send->device = g_strdup(device);
-  hark_messenger_signal_send(calls->messenger, user, device, "call", hark_call_signal_build(signal),
+  hark_messenger_signal_send(calls->messenger, user, device, "call", hark_call_signal_build(owned),
                              call_sent, send);
 }
 

@@ -98,11 +98,14 @@ client_start(CallLab *lab, const char *name, const char *user, gboolean register
              const char *node_extra, const char *calls)
 {
   g_autofree char *media = g_strdup_printf(
-    "media: { codecs = [ \"opus\", \"g711\" ]; source = \"tone:%u\"; sink = \"wav:%s/%s.wav\"; };\n"
+    "media: { codecs = [ \"opus\", \"g711\", \"g722\", \"l16\" ]; source = \"tone:%u\";\n"
+    "  sink = \"wav:%s/%s.wav\"; };\n"
     "calls: { %s };\n",
     strcmp(user, "alice") == 0 ? 440 : 1000, lab->dir, name, calls != NULL ? calls : "");
   g_autofree char *config =
-    lab_client_config_with_node(name, node_extra, ", { name = \"opus\"; }, { name = \"g711\"; }",
+    lab_client_config_with_node(name, node_extra,
+                                ", { name = \"opus\"; }, { name = \"g711\"; }, "
+                                "{ name = \"g722\"; }, { name = \"l16\"; }",
                                 lab->sn_host, OVERLAY_PORT, lab->login, media);
   LabNode *node = lab_client_start(name, config, user, register_first, hark_test_timeout(JOIN_MS));
   if (node != NULL) {
@@ -381,10 +384,10 @@ has_keepalives(JsonObject *stats, gconstpointer data)
 }
 
 /* The WAV node wrote has the tone hz (the frequency with the most power, within 2 Hz) at
- * a level a listener hears, without a gap over 100 ms, in its last `seconds` of audio
- * (less the final 0.1 s, which the hang-up may cut). */
+ * a level a listener hears, without a gap over 100 ms, in [from_ms, to_ms) of what it
+ * played (negative: from the end, less the final 0.1 s, which the hang-up may cut). */
 static void
-assert_heard(CallLab *lab, LabNode *node, double hz, double seconds)
+assert_heard_in(CallLab *lab, LabNode *node, double hz, gint64 from_ms, gint64 to_ms)
 {
   g_autofree char *path = g_strdup_printf("%s/%s.wav", lab->dir, node->name);
   g_autofree gint16 *samples = NULL;
@@ -392,11 +395,19 @@ assert_heard(CallLab *lab, LabNode *node, double hz, double seconds)
   guint rate = 0;
   g_autoptr(GError) error = NULL;
   HARK_REQUIRE(hark_test_wav_read(path, &samples, &n, &rate, &error));
-  gsize want = (gsize)(seconds * rate), tail = rate / 10;
-  g_test_message("%s: %" G_GSIZE_FORMAT " samples at %u Hz (%.2f s)", path, n, rate,
-                 (double)n / rate);
-  g_assert_cmpuint(n, >=, want + tail);
-  const gint16 *part = samples + n - tail - want;
+  gint64 end_ms = (gint64)(n * 1000 / rate) - 100;
+  if (from_ms < 0)
+    from_ms += end_ms;
+  if (to_ms <= 0)
+    to_ms += end_ms;
+  g_test_message("%s: %" G_GSIZE_FORMAT " samples at %u Hz (%.2f s); checking %" G_GINT64_FORMAT
+                 "-%" G_GINT64_FORMAT " ms",
+                 path, n, rate, (double)n / rate, from_ms, to_ms);
+  g_assert_cmpint(from_ms, >=, 0);
+  g_assert_cmpint(to_ms, >, from_ms + 200);
+  g_assert_cmpint(to_ms, <=, end_ms);
+  const gint16 *part = samples + from_ms * rate / 1000;
+  gsize want = (gsize)((to_ms - from_ms) * rate / 1000);
   double dominant = hark_test_wav_dominant_hz(part, want, rate);
   double rms = hark_test_wav_rms(part, want);
   double gap = hark_test_wav_longest_gap_ms(part, want, rate, 300);
@@ -405,6 +416,13 @@ assert_heard(CallLab *lab, LabNode *node, double hz, double seconds)
   g_assert_cmpfloat(fabs(dominant - hz), <=, 2);
   g_assert_cmpfloat(rms, >, 2000);
   g_assert_cmpfloat(gap, <, 100);
+}
+
+/* The same for the last `seconds` node played. */
+static void
+assert_heard(CallLab *lab, LabNode *node, double hz, double seconds)
+{
+  assert_heard_in(lab, node, hz, -(gint64)(seconds * 1000), 0);
 }
 
 /* caller calls bob; the `ringing` event at callee (a device of bob's), *id the call's;
@@ -889,6 +907,44 @@ test_path_relay(CallLab *lab, gconstpointer data)
   move_path(lab, "relay", path_is_relayed, "relayed ");
 }
 
+/* alice changes the call's codec to each of the others in turn: both ends send it, and
+ * bob hears her tone through each (a stretch of his WAV per codec). */
+static void
+test_every_codec(CallLab *lab, gconstpointer data)
+{
+  LAB_UP(lab);
+  g_autofree char *id = NULL;
+  HARK_REQUIRE(call_up(lab, lab->alice, lab->bob, &id));
+  const char *codecs[] = { "pcmu", "pcma", "g722", "l16", "opus" };
+  gint64 from_ms[G_N_ELEMENTS(codecs)], to_ms[G_N_ELEMENTS(codecs)];
+  for (gsize i = 0; i < G_N_ELEMENTS(codecs); i++) {
+    g_autoptr(JsonObject) asked = ask(lab, lab->alice, "codec", lab_args("name", codecs[i], NULL));
+    HARK_REQUIRE(asked != NULL);
+    g_autoptr(JsonObject) a = wait_stats(lab, lab->alice, id, sends_codec, codecs[i], codecs[i]);
+    g_autoptr(JsonObject) b = wait_stats(lab, lab->bob, id, sends_codec, codecs[i], codecs[i]);
+    HARK_REQUIRE(a != NULL && b != NULL);
+    /* What bob played from now on came in that codec, less what was on the way. */
+    from_ms[i] = json_object_get_int_member(b, "played_samples") / 48 + 300;
+    to_ms[i] = from_ms[i] + 700;
+    g_autoptr(JsonObject) played =
+      wait_stats(lab, lab->bob, id, played_ms, GUINT_TO_POINTER((guint)to_ms[i]), codecs[i]);
+    HARK_REQUIRE(played != NULL);
+  }
+  /* Half a second more, so that the last stretch is written before the hang-up. */
+  g_autoptr(JsonObject) more =
+    wait_stats(lab, lab->bob, id, played_ms,
+               GUINT_TO_POINTER((guint)to_ms[G_N_ELEMENTS(codecs) - 1] + 500), "0.5 s more");
+  HARK_REQUIRE(more != NULL);
+  g_autoptr(JsonObject) hung = ask(lab, lab->alice, "hangup", NULL);
+  HARK_REQUIRE(hung != NULL);
+  g_autoptr(JsonObject) ended = wait_call(lab, lab->bob, id, "ended", CALL_MS);
+  HARK_REQUIRE(ended != NULL);
+  for (gsize i = 0; i < G_N_ELEMENTS(codecs); i++) {
+    g_test_message("through %s:", codecs[i]);
+    assert_heard_in(lab, lab->bob, 440, from_ms[i], to_ms[i]);
+  }
+}
+
 int
 main(int argc, char **argv)
 {
@@ -925,5 +981,7 @@ main(int argc, char **argv)
                          lab_tear_down);
   hark_test_add_isolated("/calls/path-relay", CallLab, GUINT_TO_POINTER(LAB_TURN), lab_set_up,
                          test_path_relay, lab_tear_down);
+  hark_test_add_isolated("/calls/every-codec", CallLab, NULL, lab_set_up, test_every_codec,
+                         lab_tear_down);
   return g_test_run();
 }
