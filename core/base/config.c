@@ -209,6 +209,14 @@ static const ConfigKey messages_keys[] = {
   { NULL },
 };
 
+/* Calls (docs/architecture.md, "Calls"): how long an incoming call rings, and how many
+ * calls (ringing, on hold or active) a device has at once before it answers busy. */
+static const ConfigKey calls_keys[] = {
+  { "ring_timeout", KEY_INT, offsetof(HarkConfig, call_ring_timeout), .min = 5, .max = 600 },
+  { "max", KEY_INT, offsetof(HarkConfig, call_max), .min = 1, .max = 64 },
+  { NULL },
+};
+
 static const ConfigKey root_keys[] = {
   { "node", KEY_SECTION, 0, .members = node_keys },
   { "plugins", KEY_SECTION, 0, .members = plugins_keys },
@@ -218,6 +226,7 @@ static const ConfigKey root_keys[] = {
   { "login", KEY_SECTION, 0, .members = login_keys },
   { "directory", KEY_SECTION, 0, .members = directory_keys },
   { "messages", KEY_SECTION, 0, .members = messages_keys },
+  { "calls", KEY_SECTION, 0, .members = calls_keys },
   { NULL },
 };
 
@@ -842,6 +851,8 @@ hark_config_new_default(void)
   config->dir_max_records = 100000;
   config->msg_read_receipts = TRUE;
   config->msg_typing = TRUE;
+  config->call_ring_timeout = 45;
+  config->call_max = 4;
   return config;
 }
 

@@ -4,7 +4,7 @@
  * sender's device key; read by super nodes and the login server only as far as their shape
  * and signature (hark_envelope_parse, hark_envelope_verify), opened by a recipient device
  * (hark_envelope_open). Also the inner plaintext kinds (text, receipt, typing,
- * history-request, history) and the
+ * history-request, history, group, signal) and the
  * replay guard a recipient keeps per sender device. Private to libhark's message layer. */
 #pragma once
 
@@ -53,6 +53,8 @@ gboolean hark_message_refuse(GError **error, HarkMessageError code, const char *
 #define HARK_MESSAGE_MAX_ENVELOPE (256 * 1024) /* the signed envelope, every byte */
 #define HARK_MESSAGE_MAX_TEXT 8192 /* bytes of UTF-8 in a text message */
 #define HARK_MESSAGE_MAX_RECEIPT_IDS 256
+#define HARK_MESSAGE_MAX_SIGNAL_BODY (16 * 1024) /* a signal's a{sv}, serialised */
+#define HARK_MESSAGE_MAX_SIGNAL_AGE_S 60 /* a signal sealed longer ago is worth nothing */
 #define HARK_MESSAGE_MAX_SKEW_S 300 /* how far ahead an envelope may be dated */
 /* How old an envelope may be: the login server holds one for 30 days, plus a day. */
 #define HARK_MESSAGE_MAX_AGE_S (31 * 24 * 3600)
@@ -144,6 +146,7 @@ typedef enum {
   HARK_MESSAGE_KIND_HISTORY_REQUEST, /* a new device of the user asks for past conversations */
   HARK_MESSAGE_KIND_HISTORY, /* a batch of them, from another device of the user */
   HARK_MESSAGE_KIND_GROUP, /* a membership change (message-group.h) */
+  HARK_MESSAGE_KIND_SIGNAL, /* a note for a layer above (calls): never stored or held */
   HARK_MESSAGE_KIND_OTHER, /* a kind this version does not know (a newer sender's): ignore */
 } HarkMessageKind;
 
@@ -170,6 +173,8 @@ typedef struct {
   GPtrArray *past; /* history: of HarkMessagePast, 1-HARK_MESSAGE_MAX_PAST */
   struct _HarkMessageGroupChange *group; /* group */
   struct _HarkMessageGroup *group_state; /* text to a group: its state (NULL when absent) */
+  char *signal_kind; /* signal: whose it is, [a-z-]{1,32} */
+  GVariant *signal_body; /* signal: a{sv}, at most HARK_MESSAGE_MAX_SIGNAL_BODY (untrusted) */
 } HarkMessageInner;
 
 /* Floating references, NULL (and MALFORMED / TOO_LARGE) when out of limits. */
@@ -181,6 +186,9 @@ GVariant *hark_message_receipt_new(const guint8 (*ids)[HARK_MESSAGE_ID_SIZE], gu
                                    const char *state, GError **error);
 GVariant *hark_message_typing_new(gboolean on);
 GVariant *hark_message_past_request_new(void);
+/* A signal of kind ([a-z-]{1,32}) with body (a{sv}, floating or not; at most
+ * HARK_MESSAGE_MAX_SIGNAL_BODY serialised). */
+GVariant *hark_message_signal_new(const char *kind, GVariant *body, GError **error);
 /* The serialised size one past message adds to a batch (to close it in time). */
 gsize hark_message_past_size(const HarkMessagePast *past);
 /* 1-HARK_MESSAGE_MAX_PAST messages, each within the limits above. */

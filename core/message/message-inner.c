@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* message-inner.c: what an envelope carries once opened (message-envelope.h): the kinds
- * text, receipt, typing, history-request and history as (sa{sv}), and the replay guard a
+ * text, receipt, typing, history-request, history, group and signal as (sa{sv}), and the replay guard a
  * recipient keeps per sender device.
  *
  * The plaintext comes from a sender whose signature checked out, but that sender may be
@@ -206,6 +206,38 @@ hark_message_past_new(HarkMessagePast *const *past, guint n_past, GError **error
   return inner_new("history", &fields);
 }
 
+static gboolean is_kind_name(const char *kind);
+
+static gboolean
+check_signal(const char *kind, GVariant *body, GError **error)
+{
+  if (!is_kind_name(kind))
+    return inner_error(error, HARK_MESSAGE_ERROR_MALFORMED,
+                       "a signal's kind is not 1-32 of a-z and -");
+  if (!g_variant_is_of_type(body, G_VARIANT_TYPE_VARDICT))
+    return inner_error(error, HARK_MESSAGE_ERROR_MALFORMED, "a signal's body is not a{sv}");
+  gsize size = g_variant_get_size(body);
+  if (size > HARK_MESSAGE_MAX_SIGNAL_BODY)
+    return inner_error(error, HARK_MESSAGE_ERROR_TOO_LARGE,
+                       "a signal's body has %" G_GSIZE_FORMAT " bytes (at most %d)", size,
+                       HARK_MESSAGE_MAX_SIGNAL_BODY);
+  return TRUE;
+}
+
+GVariant *
+hark_message_signal_new(const char *kind, GVariant *body, GError **error)
+{
+  g_return_val_if_fail(kind != NULL && body != NULL, NULL);
+  g_autoptr(GVariant) owned = g_variant_ref_sink(body);
+  if (!check_signal(kind, owned, error))
+    return NULL;
+  GVariantBuilder fields;
+  g_variant_builder_init(&fields, G_VARIANT_TYPE_VARDICT);
+  g_variant_builder_add(&fields, "{sv}", "kind", g_variant_new_string(kind));
+  g_variant_builder_add(&fields, "{sv}", "body", owned);
+  return inner_new("signal", &fields);
+}
+
 /* ---- parsing --------------------------------------------------------------------------- */
 
 void
@@ -220,6 +252,8 @@ hark_message_inner_free(HarkMessageInner *inner)
   g_free(inner->state);
   hark_message_group_change_free(inner->group);
   hark_message_group_free(inner->group_state);
+  g_free(inner->signal_kind);
+  g_clear_pointer(&inner->signal_body, g_variant_unref);
   g_free(inner);
 }
 
@@ -289,6 +323,19 @@ parse_typing(HarkMessageInner *inner, GVariant *fields, GError **error)
   if (on == NULL)
     return FALSE;
   inner->on = g_variant_get_boolean(on);
+  return TRUE;
+}
+
+static gboolean
+parse_signal(HarkMessageInner *inner, GVariant *fields, GError **error)
+{
+  g_autoptr(GVariant) kind = field(fields, "signal", "kind", G_VARIANT_TYPE_STRING, error);
+  g_autoptr(GVariant) body =
+    kind != NULL ? field(fields, "signal", "body", G_VARIANT_TYPE_VARDICT, error) : NULL;
+  if (body == NULL || !check_signal(g_variant_get_string(kind, NULL), body, error))
+    return FALSE;
+  inner->signal_kind = g_variant_dup_string(kind, NULL);
+  inner->signal_body = g_steal_pointer(&body);
   return TRUE;
 }
 
@@ -380,6 +427,9 @@ hark_message_inner_parse(GVariant *value, GError **error)
     inner->kind = HARK_MESSAGE_KIND_GROUP;
     inner->group = hark_message_group_change_parse(fields, error);
     ok = inner->group != NULL;
+  } else if (strcmp(kind, "signal") == 0) {
+    inner->kind = HARK_MESSAGE_KIND_SIGNAL;
+    ok = parse_signal(inner, fields, error);
   } else {
     inner->kind = HARK_MESSAGE_KIND_OTHER;
   }

@@ -568,6 +568,9 @@ counters_json(const MessengerCounters *c)
     { "refused_group", c->refused_group },
     { "group_changes", c->group_changes },
     { "group_states", c->group_states },
+    { "signals_sent", c->signals_sent },
+    { "signals_received", c->signals_received },
+    { "signals_refused", c->signals_refused },
   };
   for (gsize i = 0; i < G_N_ELEMENTS(rows); i++)
     json_object_set_int_member(o, rows[i].name, (gint64)rows[i].value);
@@ -657,6 +660,53 @@ static const HarkCommand messenger_commands[] = {
     "conversations, the most recent first, with unread counts", NULL, run_conversations },
 };
 
+/* ---- `signal`: for tests only ----------------------------------------------------------- */
+
+static void
+signal_sent(gpointer data, GPtrArray *delivered, const GError *error)
+{
+  HarkCommandCall *call = data;
+  if (error != NULL) {
+    hark_command_call_return_error(call, g_error_copy(error));
+    return;
+  }
+  JsonArray *devices = json_array_new();
+  for (guint i = 0; i < delivered->len; i++)
+    json_array_add_string_element(devices, delivered->pdata[i]);
+  JsonObject *o = json_object_new();
+  json_object_set_array_member(o, "delivered", devices);
+  hark_command_call_return_object(call, o);
+}
+
+/* An empty signal of any kind, so that a test can send what the layers above would not
+ * (a kind nobody takes, a malformed call signal). */
+static void
+run_signal(HarkCommandCall *call, JsonObject *args, gpointer user_data)
+{
+  HarkMessenger *messenger = messenger_of(call, user_data);
+  if (messenger == NULL)
+    return;
+  GVariantBuilder body;
+  g_variant_builder_init(&body, G_VARIANT_TYPE_VARDICT);
+  hark_messenger_signal_send(messenger, json_object_get_string_member(args, "to"),
+                             json_object_get_string_member_with_default(args, "device", NULL),
+                             json_object_get_string_member(args, "kind"),
+                             g_variant_builder_end(&body), signal_sent, call);
+}
+
+static const HarkCommandParam signal_params[] = {
+  { "to", HARK_PARAM_STRING, TRUE, "the user" },
+  { "kind", HARK_PARAM_STRING, TRUE, "the signal's kind ([a-z-]+)" },
+  { "device", HARK_PARAM_STRING, FALSE, "only this device (64 hex)" },
+  { NULL },
+};
+
+static const HarkCommand signal_command = {
+  HARK_COMMAND_VERSION, "signal",
+  "send USER's online devices an empty signal of KIND (only with node.test_clock: tests)",
+  signal_params, run_signal,
+};
+
 void
 hark_messenger_commands_register(HarkContext *core_ctx, HarkMessenger **messenger)
 {
@@ -664,5 +714,11 @@ hark_messenger_commands_register(HarkContext *core_ctx, HarkMessenger **messenge
     g_autoptr(GError) error = NULL;
     if (!hark_context_add_command(core_ctx, &messenger_commands[i], messenger, &error))
       g_error("messenger command table is broken: %s", error->message);
+  }
+  /* Only a test node has it: it sends what no layer above would. */
+  if (hark_clock_is_test(hark_context_get_clock(core_ctx))) {
+    g_autoptr(GError) error = NULL;
+    if (!hark_context_add_command(core_ctx, &signal_command, messenger, &error))
+      g_error("the signal command is broken: %s", error->message);
   }
 }

@@ -51,6 +51,9 @@ typedef struct {
   guint64 refused_group; /* membership changes against the group's rules */
   guint64 group_changes; /* membership changes taken */
   guint64 group_states; /* groups learnt from a text's state (a new device of a member) */
+  guint64 signals_sent; /* signals sealed and handed to an SN (once per signal) */
+  guint64 signals_received; /* signals handed to their kind's handler */
+  guint64 signals_refused; /* signals dropped: no handler, too old, held, replayed */
 } MessengerCounters;
 
 typedef enum {
@@ -113,6 +116,7 @@ struct _HarkMessenger {
   GHashTable *sync_answered; /* asking device -> monotonic s of the last answer */
   GHashTable *sync_followers; /* a device answered lately -> MessengerFollower* */
   GHashTable *typing_sent; /* canonical user -> TypingSent* (messenger-commands.c) */
+  GHashTable *signal_handlers; /* kind -> MessengerSignalHandler* (messenger-signal.c) */
   MessengerCounters counters;
 };
 
@@ -197,11 +201,16 @@ void hark_messenger_send_once_then(HarkMessenger *messenger, const char *user, c
  * (0: none online), or why not. */
 void hark_messenger_send_online(HarkMessenger *messenger, const char *user, GVariant *inner,
                                 MessengerSent done, gpointer data);
+/* Takes a counter and seals inner (sequence 1: not shown, so not ordered) to the user
+ * `to` (canonical) for recipients. */
+GBytes *hark_messenger_seal_note(HarkMessenger *messenger, const char *to, GVariant *inner,
+                                 const HarkMessageRecipient *recipients, guint n, GError **error);
 /* The outbox is tried now (a receipt emptied it, the SN link came back, ...). */
 void hark_messenger_pump_soon(HarkMessenger *messenger);
 void hark_messenger_pump_stop(HarkMessenger *messenger);
 
 /* messenger-receive.c */
+#define MESSENGER_VIA_LOGIN "the login server" /* what it held; never a signal */
 typedef enum {
   MESSENGER_TAKEN, /* new: stored, shown or held for a gap, acknowledged */
   MESSENGER_DUPLICATE, /* had it: acknowledged again */
@@ -213,6 +222,13 @@ MessengerTaken hark_messenger_take(HarkMessenger *messenger, GBytes *bytes, cons
 /* Ask the login server for what it holds for this device, now (and again until empty). */
 void hark_messenger_fetch(HarkMessenger *messenger);
 void hark_messenger_fetch_stop(HarkMessenger *messenger);
+
+/* messenger-signal.c */
+/* A signal messenger-receive.c checked (verified, opened, fresh, not replayed): to the
+ * handler of its kind, or dropped and counted. */
+void hark_messenger_signal_deliver(HarkMessenger *messenger, const HarkEnvelope *envelope,
+                                   const HarkMessageInner *inner, const char *via);
+void hark_messenger_signal_handlers_free(HarkMessenger *messenger);
 
 /* messenger-sync.c */
 /* A device logged in with an empty history asks its user's other devices, once a run. */

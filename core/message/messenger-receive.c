@@ -380,6 +380,42 @@ take_message(HarkMessenger *messenger, const HarkEnvelope *envelope, const HarkM
   return MESSENGER_TAKEN;
 }
 
+static MessengerTaken
+refuse_signal(HarkMessenger *messenger, const HarkEnvelope *envelope, const char *via,
+              const char *why)
+{
+  messenger->counters.signals_refused++;
+  g_autofree char *sender = hark_text_escape(envelope->sender, -1, 64);
+  g_message("messages: refused a signal from %s (%.12s) from %s: %s", sender,
+            envelope->sender_device, via, why);
+  return MESSENGER_REFUSED;
+}
+
+/* A signal is worth something only now and only straight from the sender: one the login
+ * server hands out (it never should hold one) or one sealed more than a minute ago is
+ * dropped, and the replay guard takes each counter once. */
+static MessengerTaken
+take_signal(HarkMessenger *messenger, const HarkEnvelope *envelope, const HarkMessageInner *inner,
+            const char *via)
+{
+  if (strcmp(via, MESSENGER_VIA_LOGIN) == 0)
+    return refuse_signal(messenger, envelope, via, "a signal is never held");
+  gint64 age = hark_messenger_now(messenger) - envelope->time;
+  if (age > HARK_MESSAGE_MAX_SIGNAL_AGE_S) {
+    g_autofree char *why = g_strdup_printf("sealed %" G_GINT64_FORMAT " s ago (at most %d)", age,
+                                           HARK_MESSAGE_MAX_SIGNAL_AGE_S);
+    return refuse_signal(messenger, envelope, via, why);
+  }
+  g_autoptr(GError) error = NULL;
+  if (!replay_take(messenger, envelope, FALSE, &error)) {
+    count_refusal(messenger, error, via);
+    messenger->counters.signals_refused++;
+    return MESSENGER_REFUSED;
+  }
+  hark_messenger_signal_deliver(messenger, envelope, inner, via);
+  return MESSENGER_TAKEN;
+}
+
 MessengerTaken
 hark_messenger_take(HarkMessenger *messenger, GBytes *bytes, const char *via)
 {
@@ -450,6 +486,8 @@ hark_messenger_take(HarkMessenger *messenger, GBytes *bytes, const char *via)
     else
       hark_messenger_sync_take(messenger, inner, me_key);
     return MESSENGER_TAKEN;
+  case HARK_MESSAGE_KIND_SIGNAL:
+    return take_signal(messenger, envelope, inner, via);
   default: /* a newer sender's kind: nothing to do with it */
     return MESSENGER_TAKEN;
   }
@@ -557,7 +595,7 @@ fetched(GObject *source, GAsyncResult *result, gpointer data)
     messenger->counters.fetched++;
     messenger->acking = batch;
     messenger->acking_id = m->id;
-    gboolean later = hark_messenger_take(messenger, m->envelope, "the login server") ==
+    gboolean later = hark_messenger_take(messenger, m->envelope, MESSENGER_VIA_LOGIN) ==
                      MESSENGER_LATER;
     if (!later && messenger->acking_id != NULL) /* nothing to answer: done with it */
       g_ptr_array_add(batch->ids, g_strdup(m->id));

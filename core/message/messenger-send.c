@@ -328,6 +328,16 @@ hark_messenger_send_change(HarkMessenger *messenger, const HarkMessageGroup *bef
 
 /* ---- sealed once, sent once: receipts and typing --------------------------------------- */
 
+GBytes *
+hark_messenger_seal_note(HarkMessenger *messenger, const char *to, GVariant *inner,
+                         const HarkMessageRecipient *recipients, guint n, GError **error)
+{
+  const char *own = hark_identity_get_fingerprint(messenger->node->identity);
+  guint64 counter = hark_message_history_take_counter(messenger->history, own, error);
+  /* Not shown, so not ordered: every receipt, typing note and signal has sequence 1. */
+  return counter != 0 ? seal(messenger, to, 1, counter, inner, recipients, n, error) : NULL;
+}
+
 typedef struct {
   MessengerOp op;
   char *device;
@@ -409,13 +419,9 @@ hark_messenger_send_once_then(HarkMessenger *messenger, const char *user, const 
     return;
   }
   g_autoptr(GError) error = NULL;
-  const char *own = hark_identity_get_fingerprint(messenger->node->identity);
-  guint64 counter = hark_message_history_take_counter(messenger->history, own, &error);
   HarkMessageRecipient recipient = { .recipient_device = device, .certificate = certificate };
   g_autofree char *to = hark_presence_name_key(user);
-  /* Not shown, so not ordered: every receipt and typing note has sequence 1. */
-  g_autoptr(GBytes) envelope =
-    counter != 0 ? seal(messenger, to, 1, counter, owned, &recipient, 1, &error) : NULL;
+  g_autoptr(GBytes) envelope = hark_messenger_seal_note(messenger, to, owned, &recipient, 1, &error);
   if (envelope == NULL) {
     g_debug("messages: cannot seal a note for %.12s: %s", device, error->message);
     if (done != NULL)
@@ -482,11 +488,8 @@ seal_for_online(HarkMessenger *messenger, MessengerPeer *peer, GVariant *inner, 
   }
   if (recipients->len == 0)
     return NULL;
-  const char *own = hark_identity_get_fingerprint(messenger->node->identity);
-  guint64 counter = hark_message_history_take_counter(messenger->history, own, error);
-  return counter != 0 ? seal(messenger, peer->user, 1, counter, inner,
-                             (HarkMessageRecipient *)recipients->data, recipients->len, error)
-                      : NULL;
+  return hark_messenger_seal_note(messenger, peer->user, inner,
+                                  (HarkMessageRecipient *)recipients->data, recipients->len, error);
 }
 
 static void

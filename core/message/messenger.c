@@ -544,6 +544,7 @@ hark_messenger_new(HarkNode *node, HarkOverlay *overlay, HarkDirectory *director
   messenger->sync_followers =
     g_hash_table_new_full(g_str_hash, g_str_equal, g_free, hark_messenger_sync_followers_free);
   messenger->typing_sent = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
+  messenger->signal_handlers = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
   g_autoptr(GError) error = NULL;
   messenger->history = hark_message_history_open(node->config->state_dir, messenger->clock, &error);
   if (messenger->history == NULL) {
@@ -586,6 +587,7 @@ hark_messenger_free(HarkMessenger *messenger)
   g_hash_table_unref(messenger->sync_answered);
   g_hash_table_unref(messenger->sync_followers);
   g_hash_table_unref(messenger->typing_sent);
+  hark_messenger_signal_handlers_free(messenger);
   g_clear_pointer(&messenger->history, hark_message_history_close);
   g_free(messenger->history_error);
   g_object_unref(messenger->cancellable);

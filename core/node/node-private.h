@@ -15,6 +15,7 @@
 #include "directory.h"
 #include "hark/hark.h"
 #include "messenger.h"
+#include "call.h"
 
 typedef struct {
   HarkNode base;
@@ -22,6 +23,8 @@ typedef struct {
   HarkOverlay *overlay; /* with a login section, from start */
   HarkDirectory *directory; /* with an overlay, from start */
   HarkMessenger *messenger; /* with a directory, from start */
+  HarkCallLog *call_log; /* with a messenger and a state directory, from start */
+  HarkCalls *calls; /* with a messenger, from start */
 } HarkNodeRoot;
 
 static inline HarkNodeRoot *

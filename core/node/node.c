@@ -233,6 +233,15 @@ hark_node_start(HarkNode *node, GError **error)
     root->directory = hark_directory_new(node, root->overlay, root->login);
   if (root->directory != NULL)
     root->messenger = hark_messenger_new(node, root->overlay, root->directory, root->login);
+  if (root->messenger != NULL) {
+    g_autofree char *log_path =
+      g_build_filename(node->config->state_dir, HARK_CALL_LOG_FILE, NULL);
+    g_autoptr(GError) log_error = NULL;
+    root->call_log = hark_call_log_open(log_path, &log_error);
+    if (root->call_log == NULL)
+      g_warning("calls: the call log: %s; calls are not logged", log_error->message);
+    root->calls = hark_calls_new(node, root->overlay, root->messenger, root->call_log);
+  }
   if (!start_frontends(node, error))
     return FALSE;
   if (root->overlay != NULL)
@@ -284,6 +293,8 @@ hark_node_free(HarkNode *node)
   hark_commands_cancel_pending(node);
   stop_frontends(node);
   HarkNodeRoot *root = hark_node_root(node);
+  g_clear_pointer(&root->calls, hark_calls_free);
+  g_clear_pointer(&root->call_log, hark_call_log_close);
   g_clear_pointer(&root->messenger, hark_messenger_free);
   g_clear_pointer(&root->directory, hark_directory_free);
   g_clear_pointer(&root->overlay, hark_overlay_free);

@@ -4,7 +4,7 @@
  * an envelope opened, from a sender whose signature checked out but who may be hostile
  * (another user, or for `history` and `history-request` a device of the same user). It
  * must be refused, or parse into a kind whose every field is within its limits; a
- * `history` batch is built again from what was parsed and must parse the same. Seeds:
+ * `signal` stays within its bounds; a `history` batch is built again from what was parsed and must parse the same. Seeds:
  * make-inner-seeds.c. */
 #include <stdint.h>
 #include <stdlib.h>
@@ -64,6 +64,11 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
   if (inner->kind == HARK_MESSAGE_KIND_HISTORY)
     check_history(inner);
   if (inner->kind == HARK_MESSAGE_KIND_TEXT && strlen(inner->text) > HARK_MESSAGE_MAX_TEXT)
+    abort();
+  if (inner->kind == HARK_MESSAGE_KIND_SIGNAL &&
+      (inner->signal_kind == NULL || inner->signal_body == NULL ||
+       !g_variant_is_of_type(inner->signal_body, G_VARIANT_TYPE_VARDICT) ||
+       g_variant_get_size(inner->signal_body) > HARK_MESSAGE_MAX_SIGNAL_BODY))
     abort();
   fuzz_say("parsed", inner->kind_name);
   return 0;

@@ -45,6 +45,10 @@ main(int argc, char **argv)
   write_seed(argv[1], "history", hark_message_past_new(list, 2, NULL));
   write_seed(argv[1], "history-empty",
              g_variant_new_parsed("('history', {'messages': <@a(ayssstxs) []>})"));
+  write_seed(argv[1], "signal",
+             hark_message_signal_new("call",
+                                     g_variant_new_parsed("{'type': <'invite'>, 'seq': <@u 1>}"),
+                                     NULL));
   write_seed(argv[1], "other-kind", g_variant_new_parsed("('group', @a{sv} {})"));
   return 0;
 }

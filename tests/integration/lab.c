@@ -342,15 +342,24 @@ char *
 lab_client_config(const char *name, const char *sn_host, guint16 port, const LabLoginServer *login,
                   const char *extra)
 {
-  return g_strdup_printf("node: { name = \"%s\"; supernode = false; };\n"
+  return lab_client_config_with_node(name, NULL, NULL, sn_host, port, login, extra);
+}
+
+char *
+lab_client_config_with_node(const char *name, const char *node_extra, const char *plugins_extra,
+                            const char *sn_host, guint16 port, const LabLoginServer *login,
+                            const char *extra)
+{
+  return g_strdup_printf("node: { name = \"%s\"; supernode = false; %s };\n"
                          "plugins: { load = ( { name = \"udp\"; }, { name = \"tcp\"; },\n"
-                         "  { name = \"search-loginsrv\"; }, { name = \"ctl\"; } ); };\n"
+                         "  { name = \"search-loginsrv\"; }, { name = \"ctl\"; }%s ); };\n"
                          "network: { allow_loopback = true; join_race_delay_ms = 100;\n"
                          "  bootstrap = ( { host = \"%s\"; port = %u; transports = [ \"udp\", "
                          "\"tcp\" ]; } ); };\n"
                          "login: { url = \"%s\"; ca = \"%s\"; };\n%s",
-                         name, sn_host, port, login->url, login->ca_path,
-                         extra != NULL ? extra : "");
+                         name, node_extra != NULL ? node_extra : "",
+                         plugins_extra != NULL ? plugins_extra : "", sn_host, port, login->url,
+                         login->ca_path, extra != NULL ? extra : "");
 }
 
 LabNode *
@@ -425,4 +434,65 @@ JsonObject *
 lab_send_text(LabNode *node, const char *to, const char *text)
 {
   return lab_call(node, "msg", lab_args("to", to, "text", text, NULL));
+}
+
+/* ---- a TURN server ----------------------------------------------------------------- */
+
+guint16
+lab_free_port(void)
+{
+  g_autoptr(GSocket) socket =
+    g_socket_new(G_SOCKET_FAMILY_IPV4, G_SOCKET_TYPE_DATAGRAM, G_SOCKET_PROTOCOL_UDP, NULL);
+  g_autoptr(GInetAddress) loopback = g_inet_address_new_loopback(G_SOCKET_FAMILY_IPV4);
+  g_autoptr(GSocketAddress) any = g_inet_socket_address_new(loopback, 0);
+  g_assert_true(g_socket_bind(socket, any, FALSE, NULL));
+  g_autoptr(GSocketAddress) bound = g_socket_get_local_address(socket, NULL);
+  return g_inet_socket_address_get_port(G_INET_SOCKET_ADDRESS(bound));
+}
+
+GSubprocess *
+lab_coturn_start(const char *dir, guint16 port, const char *secret)
+{
+  g_autofree char *turnserver = g_find_program_in_path("turnserver");
+  if (turnserver == NULL)
+    return NULL;
+  g_autofree char *port_text = g_strdup_printf("%u", port);
+  g_autofree char *secret_arg = g_strdup_printf("--static-auth-secret=%s", secret);
+  g_autofree char *pid = g_build_filename(dir, "turnserver.pid", NULL);
+  g_autofree char *db = g_build_filename(dir, "turndb", NULL);
+  g_autofree char *log = g_build_filename(dir, "turnserver.log", NULL);
+  const char *argv[] = { turnserver,
+                         "-n",
+                         "--listening-ip",
+                         "127.0.0.1",
+                         "--relay-ip",
+                         "127.0.0.1",
+                         "--use-auth-secret",
+                         secret_arg,
+                         "--realm",
+                         "hark",
+                         "--no-tls",
+                         "--no-dtls",
+                         "--allow-loopback-peers",
+                         "--no-cli",
+                         "-p",
+                         port_text,
+                         "--pidfile",
+                         pid,
+                         "--userdb",
+                         db,
+                         "--log-file",
+                         "stdout",
+                         NULL };
+  return hark_test_spawn(argv, log, log);
+}
+
+void
+lab_coturn_stop(GSubprocess **coturn)
+{
+  if (*coturn == NULL)
+    return;
+  g_subprocess_force_exit(*coturn);
+  hark_test_wait_process(*coturn, 5000);
+  g_clear_object(coturn);
 }

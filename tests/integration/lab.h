@@ -116,11 +116,27 @@ gboolean lab_register_and_login(LabNode *node, const char *user);
  * section, then extra (more settings; may be NULL). */
 char *lab_client_config(const char *name, const char *sn_host, guint16 port,
                         const LabLoginServer *login, const char *extra);
+/* The same with more settings of the node group (node_extra: "test_clock = true;") and
+ * more plugins (plugins_extra: ", { name = \"opus\"; }"); either may be NULL. */
+char *lab_client_config_with_node(const char *name, const char *node_extra,
+                                  const char *plugins_extra, const char *sn_host, guint16 port,
+                                  const LabLoginServer *login, const char *extra);
 /* A node started with config, attached to its SN, logged in as user (registered first
  * when register_first; the password lab_register_and_login gives) and published in the
  * directory, each waited for at most timeout_ms; NULL (test failed) otherwise. */
 LabNode *lab_client_start(const char *name, const char *config, const char *user,
                           gboolean register_first, guint timeout_ms);
+
+/* ---- a TURN server ------------------------------------------------------------------- */
+
+/* A UDP port of 127.0.0.1 that was free a moment ago. */
+guint16 lab_free_port(void);
+/* Debian's coturn on 127.0.0.1:port, relaying on 127.0.0.1 to loopback peers, with the
+ * REST-API credentials of secret (what an SN's supernode.turn_secret_file holds); its pid
+ * file, user database and log in dir. NULL when turnserver is not installed. */
+GSubprocess *lab_coturn_start(const char *dir, guint16 port, const char *secret);
+/* Stops it (SIGKILL, waited for) and clears *coturn; nothing when NULL. */
+void lab_coturn_stop(GSubprocess **coturn);
 
 /* ---- messages (the `msg` and `history` commands) ------------------------------------ */
 

@@ -20,12 +20,13 @@
 #define RUN_TIMEOUT_S 20
 #define NODE_NAME "cli-test-node"
 #define BUILTINS                                                                                   \
-  "block", "buddies", "buddy-accept", "buddy-add", "buddy-cancel", "buddy-decline",                \
-    "buddy-remove", "buddy-rename", "conversations", "delete-account", "device-remove", "devices", \
-    "directory", "group-add", "group-create", "group-leave", "group-remove", "groups", "help",     \
-    "history", "login", "logout", "messages", "msg", "nat", "overlay", "passwd", "plugins",        \
-    "register", "rejoin", "requests", "search", "shutdown", "state", "status", "transport",        \
-    "turn", "typing", "unblock", "version", "whoami"
+  "answer", "block", "buddies", "buddy-accept", "buddy-add", "buddy-cancel", "buddy-decline",      \
+    "buddy-remove", "buddy-rename", "call", "call-log", "calls", "codec", "conversations",         \
+    "decline", "delete-account", "device-remove", "devices", "directory", "dtmf", "group-add",     \
+    "group-create", "group-leave", "group-remove", "groups", "hangup", "help", "history",          \
+    "hold", "login", "logout", "messages", "msg", "mute", "nat", "overlay", "passwd", "path",      \
+    "plugins", "register", "rejoin", "requests", "resume", "search", "shutdown", "state",          \
+    "stats", "status", "transport", "turn", "typing", "unblock", "unmute", "version", "whoami"
 
 typedef struct {
   char *dir; /* temporary, removed at the end */

@@ -41,18 +41,6 @@ static const gboolean WITH_TURN = TRUE, WITHOUT_TURN = FALSE;
 
 /* ---- the lab ------------------------------------------------------------------------ */
 
-static guint16
-free_port(void)
-{
-  g_autoptr(GSocket) socket =
-    g_socket_new(G_SOCKET_FAMILY_IPV4, G_SOCKET_TYPE_DATAGRAM, G_SOCKET_PROTOCOL_UDP, NULL);
-  g_autoptr(GInetAddress) loopback = g_inet_address_new_loopback(G_SOCKET_FAMILY_IPV4);
-  g_autoptr(GSocketAddress) any = g_inet_socket_address_new(loopback, 0);
-  g_assert_true(g_socket_bind(socket, any, FALSE, NULL));
-  g_autoptr(GSocketAddress) bound = g_socket_get_local_address(socket, NULL);
-  return g_inet_socket_address_get_port(G_INET_SOCKET_ADDRESS(bound));
-}
-
 static char *
 write_secret(const char *dir, const char *name, int mode)
 {
@@ -81,43 +69,6 @@ sn_config(TurnLab *lab, const char *secret_path)
                          lab->login->ca_path);
 }
 
-/* coturn as the labs run it: REST-API credentials with the lab's secret. */
-static void
-start_coturn(TurnLab *lab)
-{
-  g_autofree char *turnserver = g_find_program_in_path("turnserver");
-  if (turnserver == NULL)
-    return;
-  g_autofree char *port = g_strdup_printf("%u", lab->turn_port);
-  g_autofree char *pid = g_build_filename(lab->dir, "turnserver.pid", NULL);
-  g_autofree char *db = g_build_filename(lab->dir, "turndb", NULL);
-  g_autofree char *log = g_build_filename(lab->dir, "turnserver.log", NULL);
-  const char *argv[] = { turnserver,
-                         "-n",
-                         "--listening-ip",
-                         "127.0.0.1",
-                         "--relay-ip",
-                         "127.0.0.1",
-                         "--use-auth-secret",
-                         "--static-auth-secret=" SECRET,
-                         "--realm",
-                         "hark",
-                         "--no-tls",
-                         "--no-dtls",
-                         "--allow-loopback-peers",
-                         "--no-cli",
-                         "-p",
-                         port,
-                         "--pidfile",
-                         pid,
-                         "--userdb",
-                         db,
-                         "--log-file",
-                         "stdout",
-                         NULL };
-  lab->coturn = hark_test_spawn(argv, log, log);
-}
-
 static void
 lab_set_up(TurnLab *lab, gconstpointer data)
 {
@@ -125,13 +76,14 @@ lab_set_up(TurnLab *lab, gconstpointer data)
   guint a = (guint)g_random_int_range(1, 255), b = (guint)g_random_int_range(0, 255);
   lab->sn_host = g_strdup_printf("127.%u.%u.51", a, b);
   lab->dir = g_dir_make_tmp("hark-turn-XXXXXX", NULL);
-  lab->turn_port = free_port();
+  lab->turn_port = lab_free_port();
   lab->login = lab_login_server_new();
   if (lab->login == NULL)
     return;
   if (lab->with_turn) {
     lab->secret_path = write_secret(lab->dir, "turn-secret", 0600);
-    start_coturn(lab);
+    /* coturn as the labs run it: REST-API credentials with the lab's secret. */
+    lab->coturn = lab_coturn_start(lab->dir, lab->turn_port, SECRET);
   }
   g_autofree char *config = sn_config(lab, lab->secret_path);
   lab->sn = lab_node_new("turn-sn", config);
@@ -160,11 +112,7 @@ lab_tear_down(TurnLab *lab, gconstpointer data)
       g_clear_pointer(nodes[i], lab_node_free);
     }
   g_clear_pointer(&lab->login, lab_login_server_free);
-  if (lab->coturn != NULL) {
-    g_subprocess_force_exit(lab->coturn);
-    hark_test_wait_process(lab->coturn, 5000);
-    g_clear_object(&lab->coturn);
-  }
+  lab_coturn_stop(&lab->coturn);
   if (lab->dir != NULL) {
     const char *argv[] = { "rm", "-rf", lab->dir, NULL };
     hark_test_run(argv, NULL, NULL, 10000);

@@ -9,6 +9,7 @@
 #include "test-files.h"
 
 #include "call-log.h"
+#include "node-private.h"
 
 #include <glib/gstdio.h>
 #include <sqlite3.h>
@@ -361,10 +362,10 @@ test_command(Fixture *f, gconstpointer data)
   add(f, missed);
   add(f, entry(ID("03"), "dave", FALSE, 3000, "declined"));
 
+  /* The node registers `call-log` on its own slot, empty until it starts. */
   HarkNode *node = hark_node_new(hark_config_new_default());
   HarkContext *ctx = hark_node_get_context(node);
-  HarkCallLog *slot = NULL;
-  hark_call_log_commands_register(ctx, &slot);
+  HarkCallLog **slot = &hark_node_root(node)->call_log;
 
   /* No log: a clear error, not a crash. */
   Answer a = run(ctx, "{}");
@@ -372,7 +373,7 @@ test_command(Fixture *f, gconstpointer data)
   g_assert_nonnull(strstr(a.error->message, "calls are not available"));
   answer_clear(&a);
 
-  slot = f->log;
+  *slot = f->log;
   a = run(ctx, "{}");
   g_assert_no_error(a.error);
   JsonObject *o = json_node_get_object(a.result);
@@ -414,6 +415,7 @@ test_command(Fixture *f, gconstpointer data)
     g_assert_error(a.error, HARK_COMMAND_ERROR, HARK_COMMAND_ERROR_BAD_ARGUMENTS);
     answer_clear(&a);
   }
+  *slot = NULL; /* the fixture's, closed there */
   hark_node_free(node);
 }
 

@@ -359,7 +359,26 @@ static const InvalidCase invalid_cases[] = {
     "supernode = { turn_server = \"192.0.2.5:3478\"; turn_secret_file = \"s\";\n"
     "  turn_lifetime = 10; };\n",
     "<string>:2: supernode.turn_lifetime: 10 is out of range 600..604800" },
+  { "calls-ring-timeout-range", "calls = { ring_timeout = 2; };\n",
+    "<string>:1: calls.ring_timeout: 2 is out of range 5..600" },
+  { "calls-max-range", "calls = { max = 0; };\n",
+    "<string>:1: calls.max: 0 is out of range 1..64" },
 };
+
+/* calls.*: as given, and the defaults (45 s of ringing, 4 calls). */
+static void
+test_calls_values(void)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(HarkConfig) config =
+    hark_config_load_from_string("calls = { ring_timeout = 20; max = 1; };\n", NULL, &error);
+  g_assert_no_error(error);
+  g_assert_cmpint(config->call_ring_timeout, ==, 20);
+  g_assert_cmpint(config->call_max, ==, 1);
+  g_autoptr(HarkConfig) defaults = hark_config_new_default();
+  g_assert_cmpint(defaults->call_ring_timeout, ==, 45);
+  g_assert_cmpint(defaults->call_max, ==, 4);
+}
 
 /* supernode.turn_*: the address as given, IPv6 in brackets, the secret file's path
  * resolved like login.ca's, and the defaults (TCP too, 24 h). */
@@ -779,6 +798,7 @@ main(int argc, char **argv)
   g_test_add_func("/config/values/settings-types", test_settings_types);
   g_test_add_func("/config/values/login", test_login_values);
   g_test_add_func("/config/values/turn", test_turn_values);
+  g_test_add_func("/config/values/calls", test_calls_values);
   g_test_add_func("/config/defaults/values", test_defaults);
   g_test_add_func("/config/defaults/xdg-paths-isolated", test_xdg_paths_isolated);
   g_test_add_func("/config/defaults/xdg-paths-environment", test_xdg_paths_environment);

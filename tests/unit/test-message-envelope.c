@@ -310,6 +310,10 @@ test_kinds(Fixture *f, gconstpointer data)
                         "('history', {'messages': <[(b'0123456789abcdef', 'u:bob', 'bob', '" DEV64
                         "', uint64 1, int64 -5, 'hi')]>})",
                         "('group', @a{sv} {})",
+                        "('signal', @a{sv} {})",
+                        "('signal', {'kind': <'call'>})",
+                        "('signal', {'kind': <'Call'>, 'body': <@a{sv} {}>})",
+                        "('signal', {'kind': <'call'>, 'body': <'invite'>})",
                         "('Text!', @a{sv} {})" };
   for (guint i = 0; i < G_N_ELEMENTS(bad); i++) {
     g_autoptr(GVariant) v = g_variant_ref_sink(g_variant_new_parsed(bad[i]));
@@ -318,6 +322,38 @@ test_kinds(Fixture *f, gconstpointer data)
     g_assert_error(error, HARK_MESSAGE_ERROR, HARK_MESSAGE_ERROR_MALFORMED);
     g_clear_error(&error);
   }
+}
+
+/* A signal carries its layer's kind and a{sv} body, bounded in size both ways. */
+static void
+test_signal_kind(void)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GVariant) signal = g_variant_ref_sink(
+    hark_message_signal_new("call", g_variant_new_parsed("{'seq': <@u 7>}"), &error));
+  g_assert_no_error(error);
+  g_autoptr(HarkMessageInner) parsed = hark_message_inner_parse(signal, &error);
+  g_assert_no_error(error);
+  g_assert_cmpint(parsed->kind, ==, HARK_MESSAGE_KIND_SIGNAL);
+  g_assert_cmpstr(parsed->signal_kind, ==, "call");
+  guint32 seq = 0;
+  g_assert_true(g_variant_lookup(parsed->signal_body, "seq", "u", &seq));
+  g_assert_cmpuint(seq, ==, 7);
+  g_assert_null(hark_message_signal_new("no_underscores", g_variant_new_parsed("@a{sv} {}"), &error));
+  g_assert_error(error, HARK_MESSAGE_ERROR, HARK_MESSAGE_ERROR_MALFORMED);
+  g_clear_error(&error);
+  /* One byte over the body's limit, built and received. */
+  g_autofree char *big = g_malloc0(HARK_MESSAGE_MAX_SIGNAL_BODY + 1);
+  memset(big, 'x', HARK_MESSAGE_MAX_SIGNAL_BODY);
+  GVariant *body = g_variant_new_parsed("{'pad': <%s>}", big);
+  g_assert_null(hark_message_signal_new("call", body, &error));
+  g_assert_error(error, HARK_MESSAGE_ERROR, HARK_MESSAGE_ERROR_TOO_LARGE);
+  g_clear_error(&error);
+  g_autoptr(GVariant) large = g_variant_ref_sink(g_variant_new_parsed(
+    "('signal', {'kind': <'call'>, 'body': <{'pad': <%s>}>})", big));
+  g_autoptr(HarkMessageInner) refused = hark_message_inner_parse(large, &error);
+  g_assert_null(refused);
+  g_assert_error(error, HARK_MESSAGE_ERROR, HARK_MESSAGE_ERROR_TOO_LARGE);
 }
 
 /* ---- what others could make up --------------------------------------------------------- */
@@ -843,5 +879,6 @@ main(int argc, char **argv)
   g_test_add_func("/message/convert/libsodium", test_convert_libsodium);
   g_test_add_func("/message/convert/dh-symmetry", test_convert_dh_symmetry);
   g_test_add_func("/message/replay", test_replay);
+  g_test_add_func("/message/inner/signal", test_signal_kind);
   return g_test_run();
 }

@@ -111,6 +111,10 @@ typedef struct {
   /* messages */
   gboolean msg_read_receipts; /* tell senders when a message was read; TRUE */
   gboolean msg_typing; /* send and show typing notifications; TRUE */
+
+  /* calls */
+  int call_ring_timeout; /* s an unanswered call rings before it ends "no answer"; 45 */
+  int call_max; /* calls at once (ringing, held, active); one more is answered busy; 4 */
 } HarkConfig;
 
 /* $XDG_CONFIG_HOME/hark/hark.conf (~/.config/hark/hark.conf). */

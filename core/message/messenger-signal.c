@@ -1,0 +1,272 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* messenger-signal.c: signals, the messenger's notes for the layers above it (the call
+ * layer's INVITE, ANSWER, ...). A signal is an envelope like a typing note: sealed end to
+ * end once for the devices that are online now, signed by this device's certified key,
+ * handed to their SNs once. It is never stored, never put in the outbox and never held
+ * by the login server: a signal is worth something only now, and its sender hears which
+ * devices it reached. What comes in was checked by messenger-receive.c (verified,
+ * opened, not replayed, not old) and goes to the handler of its kind, or is dropped and
+ * counted. docs/protocol.md, "Messages: signals". */
+#include "messenger-private.h"
+
+#include "hark/address.h"
+#include "hark/presence.h"
+
+#include <string.h>
+
+typedef struct {
+  HarkMessengerSignalFunc func;
+  gpointer data;
+} MessengerSignalHandler;
+
+/* The messenger's own kinds: a signal kind of the same name would be confusing in logs. */
+static const char *const messenger_kinds[] = {
+  "text", "receipt", "typing", "history-request", "history", "group", "signal", NULL,
+};
+
+static gboolean
+is_signal_kind(const char *kind)
+{
+  if (kind == NULL || kind[0] == '\0' || strlen(kind) > 32 ||
+      g_strv_contains(messenger_kinds, kind))
+    return FALSE;
+  for (const char *p = kind; *p != '\0'; p++)
+    if (!g_ascii_islower(*p) && *p != '-')
+      return FALSE;
+  return TRUE;
+}
+
+void
+hark_messenger_set_signal_handler(HarkMessenger *messenger, const char *kind,
+                                  HarkMessengerSignalFunc func, gpointer data)
+{
+  g_return_if_fail(is_signal_kind(kind));
+  if (func == NULL) {
+    g_hash_table_remove(messenger->signal_handlers, kind);
+    return;
+  }
+  MessengerSignalHandler *handler = g_new0(MessengerSignalHandler, 1);
+  handler->func = func;
+  handler->data = data;
+  g_hash_table_replace(messenger->signal_handlers, g_strdup(kind), handler);
+}
+
+void
+hark_messenger_signal_handlers_free(HarkMessenger *messenger)
+{
+  g_clear_pointer(&messenger->signal_handlers, g_hash_table_unref);
+}
+
+/* ---- sending ------------------------------------------------------------------------- */
+
+typedef struct {
+  MessengerOp op;
+  char *user; /* canonical */
+  char *device; /* NULL: every online device */
+  GVariant *inner; /* the signal, sealed once the devices are known */
+  HarkMessengerSignalSent done;
+  gpointer data;
+  GPtrArray *delivered; /* char*: device ids */
+  guint waiting; /* SN answers still to come */
+  GError *error;
+  char *last_failure; /* why the last device did not get it */
+} SignalJob;
+
+static void
+signal_job_free(SignalJob *job)
+{
+  g_free(job->user);
+  g_free(job->device);
+  g_clear_pointer(&job->inner, g_variant_unref);
+  g_ptr_array_unref(job->delivered);
+  g_clear_error(&job->error);
+  g_free(job->last_failure);
+  g_free(job);
+}
+
+static gboolean
+signal_report(gpointer data)
+{
+  SignalJob *job = data;
+  if (job->error == NULL && job->delivered->len == 0)
+    job->error = g_error_new(HARK_COMMAND_ERROR, HARK_COMMAND_ERROR_FAILED,
+                             "the signal reached no device of %s%s%s", job->user,
+                             job->last_failure != NULL ? ": " : "",
+                             job->last_failure != NULL ? job->last_failure : "");
+  job->done(job->data, job->error == NULL ? job->delivered : NULL, job->error);
+  signal_job_free(job);
+  return G_SOURCE_REMOVE;
+}
+
+/* The job is over: done is called from the main loop (never before send returned). */
+static void
+signal_finish(HarkMessenger *messenger, SignalJob *job, GError *error)
+{
+  if (error != NULL && job->error == NULL)
+    job->error = error;
+  else if (error != NULL)
+    g_error_free(error);
+  hark_messenger_op_end(job);
+  GSource *source = g_idle_source_new();
+  g_source_set_callback(source, signal_report, job, NULL);
+  g_source_attach(source, messenger != NULL ? hark_context_main_context(messenger->ctx)
+                                            : g_main_context_get_thread_default());
+  g_source_unref(source);
+}
+
+typedef struct {
+  SignalJob *job;
+  char *device;
+} SignalSend;
+
+static void
+signal_routed(HarkMessageRouteResult result, guint code, const char *text, gpointer data)
+{
+  SignalSend *send = data;
+  SignalJob *job = send->job;
+  HarkMessenger *messenger = job->op.messenger;
+  if (result == HARK_MESSAGE_ROUTE_DELIVERED) {
+    g_ptr_array_add(job->delivered, g_steal_pointer(&send->device));
+  } else {
+    g_free(job->last_failure);
+    job->last_failure = g_strdup_printf(
+      "%.12s: %s", send->device, text != NULL ? text : hark_message_route_result_name(result));
+    if (result == HARK_MESSAGE_ROUTE_NOT_ONLINE && messenger != NULL)
+      hark_messenger_peer_forget_online(messenger, job->user);
+  }
+  g_free(send->device);
+  g_free(send);
+  if (--job->waiting == 0)
+    signal_finish(messenger, job, NULL);
+}
+
+/* The certified devices of peer that are online (only job->device when it names one),
+ * sealed for once and handed to their SNs. */
+static void
+signal_ready(HarkMessenger *messenger, MessengerPeer *peer, const GError *error, gpointer data)
+{
+  SignalJob *job = data;
+  if (error != NULL) {
+    GError *copy = g_error_copy(error);
+    g_prefix_error(&copy, "the devices of %s: ", peer->user);
+    signal_finish(messenger, job, copy);
+    return;
+  }
+  const char *own = hark_identity_get_fingerprint(messenger->node->identity);
+  g_autoptr(GArray) recipients = g_array_new(FALSE, TRUE, sizeof(HarkMessageRecipient));
+  g_autoptr(GPtrArray) sns = g_ptr_array_new();
+  for (guint i = 0; peer->certificates != NULL && peer->online != NULL &&
+                    i < peer->certificates->len && recipients->len < HARK_MESSAGE_MAX_RECIPIENTS;
+       i++) {
+    const HarkLoginDeviceCertificate *c = peer->certificates->pdata[i];
+    const char *sn = g_hash_table_lookup(peer->online, c->device_id);
+    if (sn == NULL || g_strcmp0(c->device_id, own) == 0 ||
+        (job->device != NULL && strcmp(job->device, c->device_id) != 0))
+      continue;
+    HarkMessageRecipient r = { .recipient_device = c->device_id, .certificate = c->certificate };
+    g_array_append_val(recipients, r);
+    g_ptr_array_add(sns, (gpointer)sn);
+  }
+  if (recipients->len == 0) {
+    signal_finish(messenger, job,
+                  job->device != NULL
+                    ? g_error_new(HARK_COMMAND_ERROR, HARK_COMMAND_ERROR_FAILED,
+                                  "device %.12s of %s is not online", job->device, job->user)
+                    : g_error_new(HARK_COMMAND_ERROR, HARK_COMMAND_ERROR_FAILED,
+                                  "%s has no device online", job->user));
+    return;
+  }
+  GError *failed = NULL;
+  g_autoptr(GBytes) envelope =
+    hark_messenger_seal_note(messenger, job->user, job->inner,
+                             (HarkMessageRecipient *)recipients->data, recipients->len, &failed);
+  if (envelope == NULL) {
+    signal_finish(messenger, job, failed);
+    return;
+  }
+  messenger->counters.signals_sent++;
+  job->waiting = recipients->len;
+  for (guint i = 0; i < recipients->len; i++) {
+    const HarkMessageRecipient *r = &g_array_index(recipients, HarkMessageRecipient, i);
+    SignalSend *send = g_new0(SignalSend, 1);
+    send->job = job;
+    send->device = g_strdup(r->recipient_device);
+    hark_message_route_send(messenger->route, r->recipient_device, sns->pdata[i], envelope,
+                            signal_routed, send);
+  }
+}
+
+static void
+signal_online_ready(HarkMessenger *messenger, MessengerPeer *peer, const GError *error,
+                    gpointer data)
+{
+  hark_messenger_peer_devices(messenger, peer->user, signal_ready, data);
+}
+
+void
+hark_messenger_signal_send(HarkMessenger *messenger, const char *user, const char *device,
+                           const char *kind, GVariant *body, HarkMessengerSignalSent done,
+                           gpointer data)
+{
+  g_return_if_fail(user != NULL && kind != NULL && body != NULL && done != NULL);
+  SignalJob *job = hark_messenger_op_new(messenger, sizeof(SignalJob));
+  job->user = hark_presence_name_key(user);
+  job->device = g_strdup(device);
+  job->done = done;
+  job->data = data;
+  job->delivered = g_ptr_array_new_with_free_func(g_free);
+  GError *error = NULL;
+  if (!is_signal_kind(kind))
+    error = g_error_new(HARK_COMMAND_ERROR, HARK_COMMAND_ERROR_BAD_ARGUMENTS,
+                        "'%s' is not a signal kind", kind);
+  else if (!hark_presence_name_is_valid(user))
+    error = g_error_new(HARK_COMMAND_ERROR, HARK_COMMAND_ERROR_BAD_ARGUMENTS,
+                        "'%s' is not a user name", user);
+  else if (messenger->history == NULL)
+    error = g_error_new(HARK_COMMAND_ERROR, HARK_COMMAND_ERROR_FAILED, "messages are off: %s",
+                        messenger->history_error);
+  else if (messenger->stopping || !hark_messenger_whoami(messenger, NULL, NULL))
+    error = g_error_new_literal(HARK_COMMAND_ERROR, HARK_COMMAND_ERROR_FAILED,
+                                "not logged in (`login USER`)");
+  if (error == NULL)
+    job->inner = hark_message_signal_new(kind, body, &error);
+  else
+    g_variant_unref(g_variant_ref_sink(body));
+  if (job->inner != NULL)
+    job->inner = g_variant_ref_sink(job->inner);
+  if (error != NULL) {
+    signal_finish(messenger, job, error);
+    return;
+  }
+  /* To every device: the online list as fresh as for a new message (a device that has
+   * just logged in rings too). To one device: what is known serves (a call's later
+   * signals, several a second, cost no lookup each). */
+  if (device == NULL)
+    hark_messenger_peer_devices_current(messenger, job->user, signal_ready, job);
+  else
+    hark_messenger_peer_online(messenger, job->user, signal_online_ready, job);
+}
+
+/* ---- receiving ----------------------------------------------------------------------- */
+
+void
+hark_messenger_signal_deliver(HarkMessenger *messenger, const HarkEnvelope *envelope,
+                              const HarkMessageInner *inner, const char *via)
+{
+  MessengerSignalHandler *handler =
+    g_hash_table_lookup(messenger->signal_handlers, inner->signal_kind);
+  if (handler == NULL) {
+    messenger->counters.signals_refused++;
+    g_autofree char *sender = hark_text_escape(envelope->sender, -1, 64);
+    g_message("messages: dropped a signal of kind %s from %s (%.12s) from %s: nothing here "
+              "takes that kind",
+              inner->signal_kind, sender, envelope->sender_device, via);
+    return;
+  }
+  messenger->counters.signals_received++;
+  g_autofree char *sender_key = hark_presence_name_key(envelope->sender);
+  /* The handler may remove itself: what it needs is copied first. */
+  HarkMessengerSignalFunc func = handler->func;
+  gpointer data = handler->data;
+  func(data, sender_key, envelope->sender_device, inner->signal_body, envelope->time);
+}

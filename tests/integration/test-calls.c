@@ -1,0 +1,987 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* test-calls.c: signals and calls end to end with real processes. Each case makes its own
+ * lab in a process of its own (test-isolate.h): a login server, one super node, alice,
+ * bob (on one or two devices) and, for the attacks, carol, whose node has a test clock
+ * (so that it has the `signal` command and can send what no call would).
+ *
+ * What a user would notice: a signal reaches each online device of its user once, and
+ * one of a kind nobody takes, or sealed too long ago, is dropped and counted. `call bob`
+ * rings every device of bob's; the one that answers gets the call (the others stop with
+ * "answered elsewhere"), and each side hears the other's tone (alice sends 440 Hz, bob
+ * 1000 Hz; the frequency is measured in the WAV each wrote); decline, cancel and busy end
+ * the call with a reason on both sides; a codec change and hold/resume keep the call; a
+ * flood of INVITEs from one user is refused and counted while another user's call rings. */
+#include "harness.h"
+#include "lab.h"
+#include "test-files.h"
+#include "test-isolate.h"
+#include "test-wav.h"
+
+#include <glib/gstdio.h>
+#include <math.h>
+#include <string.h>
+
+#define OVERLAY_PORT 33039
+#define CALL_MS 10000
+#define JOIN_MS 15000
+#define ARRIVE_MS 10000
+
+typedef enum {
+  LAB_BOB_PHONE = 1 << 0, /* bob on a second device */
+  LAB_CAROL = 1 << 1, /* carol, with a test clock */
+  LAB_BOB_ONE_CALL = 1 << 2, /* bob's calls.max = 1 */
+  LAB_BOB_MANY_CALLS = 1 << 3, /* bob's calls.max = 16 */
+  LAB_ALICE_RINGS_5S = 1 << 4, /* alice's calls.ring_timeout = 5 */
+  LAB_TURN = 1 << 5, /* coturn, and the SN vouches for it */
+} LabFlags;
+
+#define TURN_SECRET "calls-turn-secret-5e02b7"
+
+/* The `call` events a node's ctl client saw, and how far a test has read them. */
+typedef struct {
+  GPtrArray *events; /* JsonObject* */
+  guint cursor;
+} EventLog;
+
+typedef struct {
+  LabLoginServer *login;
+  char *sn_host;
+  char *dir; /* where the nodes' received audio goes */
+  LabNode *sn;
+  LabNode *alice;
+  LabNode *bob;
+  LabNode *bob_phone;
+  LabNode *carol;
+  GHashTable *logs; /* LabNode* -> EventLog* */
+  GSubprocess *coturn; /* LAB_TURN, when turnserver is installed */
+  guint16 turn_port;
+  char *turn_secret_path;
+  gboolean up;
+} CallLab;
+
+/* ---- the lab ------------------------------------------------------------------------ */
+
+static char *
+sn_config(CallLab *lab)
+{
+  g_autofree char *turn =
+    lab->turn_secret_path != NULL
+      ? g_strdup_printf(" turn_server = \"127.0.0.1:%u\"; turn_secret_file = \"%s\";",
+                        lab->turn_port, lab->turn_secret_path)
+      : g_strdup("");
+  return g_strdup_printf("node: { name = \"calls-sn\"; supernode = true; };\n"
+                         "plugins: { load = ( { name = \"udp\"; }, { name = \"tcp\"; },\n"
+                         "  { name = \"gi\"; }, { name = \"ctl\"; } ); };\n"
+                         "network: { listen = \"%s\"; port = %u; public_address = \"%s\";\n"
+                         "  allow_loopback = true; bootstrap = ( ); };\n"
+                         "supernode: { min_uptime = 0; max_load = 10000; links = 0;%s };\n"
+                         "login: { url = \"%s\"; ca = \"%s\"; };\n",
+                         lab->sn_host, OVERLAY_PORT, lab->sn_host, turn, lab->login->url,
+                         lab->login->ca_path);
+}
+
+/* coturn with the lab's secret, which the SN vouches for (its file 0600). */
+static void
+turn_start(CallLab *lab)
+{
+  lab->turn_port = lab_free_port();
+  lab->turn_secret_path = g_build_filename(lab->dir, "turn-secret", NULL);
+  g_assert_true(g_file_set_contents(lab->turn_secret_path, TURN_SECRET "\n", -1, NULL));
+  g_assert_cmpint(g_chmod(lab->turn_secret_path, 0600), ==, 0);
+  lab->coturn = lab_coturn_start(lab->dir, lab->turn_port, TURN_SECRET);
+}
+
+/* Every client sends a tone (alice 440 Hz, the others 1000 Hz) and writes what it hears
+ * to <dir>/<name>.wav. */
+static LabNode *
+client_start(CallLab *lab, const char *name, const char *user, gboolean register_first,
+             const char *node_extra, const char *calls)
+{
+  g_autofree char *media = g_strdup_printf(
+    "media: { codecs = [ \"opus\", \"g711\", \"g722\", \"l16\" ]; source = \"tone:%u\";\n"
+    "  sink = \"wav:%s/%s.wav\"; };\n"
+    "calls: { %s };\n",
+    strcmp(user, "alice") == 0 ? 440 : 1000, lab->dir, name, calls != NULL ? calls : "");
+  g_autofree char *config =
+    lab_client_config_with_node(name, node_extra,
+                                ", { name = \"opus\"; }, { name = \"g711\"; }, "
+                                "{ name = \"g722\"; }, { name = \"l16\"; }",
+                                lab->sn_host, OVERLAY_PORT, lab->login, media);
+  LabNode *node = lab_client_start(name, config, user, register_first, hark_test_timeout(JOIN_MS));
+  if (node != NULL) {
+    EventLog *log = g_new0(EventLog, 1);
+    log->events = g_ptr_array_new_with_free_func((GDestroyNotify)json_object_unref);
+    g_hash_table_insert(lab->logs, node, log);
+  }
+  return node;
+}
+
+static void
+event_log_free(gpointer data)
+{
+  EventLog *log = data;
+  g_ptr_array_unref(log->events);
+  g_free(log);
+}
+
+static void
+lab_set_up(CallLab *lab, gconstpointer data)
+{
+  LabFlags flags = GPOINTER_TO_UINT(data);
+  lab->sn_host = g_strdup_printf("127.%u.%u.51", (guint)g_random_int_range(1, 255),
+                                 (guint)g_random_int_range(0, 255));
+  lab->dir = g_dir_make_tmp("hark-calls-XXXXXX", NULL);
+  lab->logs = g_hash_table_new_full(g_direct_hash, g_direct_equal, NULL, event_log_free);
+  lab->login = lab_login_server_new();
+  if (lab->login == NULL || lab->dir == NULL)
+    return;
+  if (flags & LAB_TURN)
+    turn_start(lab);
+  g_autofree char *config = sn_config(lab);
+  lab->sn = lab_node_new("calls-sn", config);
+  if (!lab_node_start(lab->sn) || !lab_register_and_login(lab->sn, "calls-sn-user"))
+    return;
+  g_autoptr(JsonObject) super = lab_wait_command(lab->sn, "overlay", lab_overlay_is_super, NULL,
+                                                 hark_test_timeout(JOIN_MS), "serving");
+  if (super == NULL)
+    return;
+  const char *bob_calls = (flags & LAB_BOB_ONE_CALL)     ? "max = 1;"
+                          : (flags & LAB_BOB_MANY_CALLS) ? "max = 16;"
+                                                         : NULL;
+  const char *alice_calls = (flags & LAB_ALICE_RINGS_5S) ? "ring_timeout = 5;" : NULL;
+  if ((lab->alice = client_start(lab, "alice", "alice", TRUE, NULL, alice_calls)) == NULL ||
+      (lab->bob = client_start(lab, "bob-desk", "bob", TRUE, NULL, bob_calls)) == NULL)
+    return;
+  if ((flags & LAB_BOB_PHONE) &&
+      (lab->bob_phone = client_start(lab, "bob-phone", "bob", FALSE, NULL, bob_calls)) == NULL)
+    return;
+  if ((flags & LAB_CAROL) &&
+      (lab->carol = client_start(lab, "carol", "carol", TRUE, "test_clock = true;", NULL)) == NULL)
+    return;
+  lab->up = TRUE;
+}
+
+static void
+lab_tear_down(CallLab *lab, gconstpointer data)
+{
+  LabNode **nodes[] = { &lab->carol, &lab->bob_phone, &lab->bob, &lab->alice, &lab->sn };
+  for (gsize i = 0; i < G_N_ELEMENTS(nodes); i++)
+    if (*nodes[i] != NULL) {
+      lab_node_kill(*nodes[i]);
+      g_clear_pointer(nodes[i], lab_node_free);
+    }
+  g_clear_pointer(&lab->login, lab_login_server_free);
+  g_clear_pointer(&lab->logs, g_hash_table_unref);
+  lab_coturn_stop(&lab->coturn);
+  g_free(lab->turn_secret_path);
+  if (lab->dir != NULL)
+    hark_test_remove_tree(lab->dir);
+  g_free(lab->dir);
+  g_free(lab->sn_host);
+}
+
+#define LAB_UP(lab) HARK_REQUIRE((lab)->up)
+
+/* ---- helpers ------------------------------------------------------------------------ */
+
+static char *
+device_id(LabNode *node)
+{
+  g_autoptr(JsonObject) whoami = lab_call(node, "whoami", NULL);
+  return whoami != NULL ? g_strdup(json_object_get_string_member(whoami, "device_id")) : NULL;
+}
+
+/* Polls the messenger's counter name at node until it is at least value (bounded). */
+static gboolean
+wait_counter(LabNode *node, const char *name, gint64 value)
+{
+  gint64 until = g_get_monotonic_time() + hark_test_timeout(ARRIVE_MS) * 1000;
+  gint64 now = -1;
+  while ((now = lab_device_counter(node, name)) < value && g_get_monotonic_time() < until)
+    g_usleep(50 * 1000);
+  if (now >= value)
+    return TRUE;
+  g_test_fail_printf("%s: %s is %" G_GINT64_FORMAT ", not %" G_GINT64_FORMAT, node->name, name, now,
+                     value);
+  hark_test_node_show_logs(node->node);
+  return FALSE;
+}
+
+static gboolean
+array_has(JsonArray *array, const char *text)
+{
+  for (guint i = 0; array != NULL && i < json_array_get_length(array); i++)
+    if (g_strcmp0(json_array_get_string_element(array, i), text) == 0)
+      return TRUE;
+  return FALSE;
+}
+
+/* ---- signals ------------------------------------------------------------------------ */
+
+/* carol signals bob: both his devices get it once (delivered says so, each counts one),
+ * and as nothing takes that kind each drops it and counts it. Another kind, another
+ * signal: each counts exactly two then, not more. Sealed two minutes ago (carol's clock
+ * moved on): dropped as old. */
+static void
+test_signal_every_device_once(CallLab *lab, gconstpointer data)
+{
+  LAB_UP(lab);
+  g_autofree char *desk = device_id(lab->bob);
+  g_autofree char *phone = device_id(lab->bob_phone);
+  HARK_REQUIRE(desk != NULL && phone != NULL);
+  g_autoptr(JsonObject) sent =
+    lab_call(lab->carol, "signal", lab_args("to", "Bob", "kind", "nothing-here", NULL));
+  HARK_REQUIRE(sent != NULL);
+  JsonArray *delivered = json_object_get_array_member(sent, "delivered");
+  g_assert_cmpuint(json_array_get_length(delivered), ==, 2);
+  g_assert_true(array_has(delivered, desk));
+  g_assert_true(array_has(delivered, phone));
+  HARK_REQUIRE(wait_counter(lab->bob, "signals_refused", 1));
+  HARK_REQUIRE(wait_counter(lab->bob_phone, "signals_refused", 1));
+
+  g_autoptr(JsonObject) again =
+    lab_call(lab->carol, "signal", lab_args("to", "bob", "kind", "nothing-else", NULL));
+  HARK_REQUIRE(again != NULL);
+  HARK_REQUIRE(wait_counter(lab->bob, "signals_refused", 2));
+  HARK_REQUIRE(wait_counter(lab->bob_phone, "signals_refused", 2));
+  g_assert_cmpint(lab_device_counter(lab->bob, "signals_refused"), ==, 2);
+  g_assert_cmpint(lab_device_counter(lab->bob_phone, "signals_refused"), ==, 2);
+  g_assert_cmpint(lab_device_counter(lab->bob, "signals_received"), ==, 0);
+  g_assert_cmpint(lab_device_counter(lab->carol, "signals_sent"), ==, 2);
+
+  /* To one device only. */
+  g_autoptr(JsonObject) one = lab_call(
+    lab->carol, "signal", lab_args("to", "bob", "kind", "nothing-here", "device", phone, NULL));
+  HARK_REQUIRE(one != NULL);
+  delivered = json_object_get_array_member(one, "delivered");
+  g_assert_cmpuint(json_array_get_length(delivered), ==, 1);
+  g_assert_true(array_has(delivered, phone));
+  HARK_REQUIRE(wait_counter(lab->bob_phone, "signals_refused", 3));
+
+  /* A minute and more later (carol's clock moved): worth nothing, dropped. */
+  HARK_REQUIRE(lab_clock_advance(lab->carol->ctl, 120));
+  g_autoptr(JsonObject) old =
+    lab_call(lab->carol, "signal", lab_args("to", "bob", "kind", "nothing-here", NULL));
+  HARK_REQUIRE(old != NULL);
+  HARK_REQUIRE(wait_counter(lab->bob, "signals_refused", 3));
+  HARK_REQUIRE(wait_counter(lab->bob_phone, "signals_refused", 4));
+
+  /* Nobody online: an error the sender can read. */
+  g_autoptr(JsonObject) nobody =
+    lab_ask(lab->carol, "signal", lab_args("to", "nobody-here", "kind", "nothing-here", NULL));
+  HARK_REQUIRE(nobody != NULL);
+  g_assert_false(json_object_get_boolean_member_with_default(nobody, "ok", TRUE));
+}
+
+/* ---- calls: asking, events, audio --------------------------------------------------- */
+
+static const char *
+str(JsonObject *o, const char *name)
+{
+  return o != NULL ? json_object_get_string_member_with_default(o, name, NULL) : NULL;
+}
+
+/* The result of command at node (events seen meanwhile kept in its log), or NULL (test
+ * failed). */
+static JsonObject *
+ask(CallLab *lab, LabNode *node, const char *command, JsonObject *args)
+{
+  EventLog *log = g_hash_table_lookup(lab->logs, node);
+  g_autoptr(JsonObject) answer = lab_ctl_ask(node->ctl, command, args, log->events);
+  JsonObject *result = answer != NULL ? hark_test_answer_result(answer) : NULL;
+  if (result == NULL)
+    g_test_message("(the answer of %s to '%s')", node->name, command);
+  return result != NULL ? json_object_ref(result) : NULL;
+}
+
+static gboolean
+event_fits(JsonObject *e, const char *id, const char *state)
+{
+  return g_strcmp0(json_object_get_string_member_with_default(e, "event", NULL), "call") == 0 &&
+         (id == NULL || g_strcmp0(json_object_get_string_member(e, "call_id"), id) == 0) &&
+         g_strcmp0(json_object_get_string_member(e, "state"), state) == 0;
+}
+
+typedef gboolean (*EventMatch)(JsonObject *event, const char *a, const char *b);
+
+/* The next event of node (after those a test read already) that match(event, a, b) takes,
+ * within timeout_ms; NULL (test failed, the events and logs shown) otherwise. */
+static JsonObject *
+wait_event(CallLab *lab, LabNode *node, EventMatch match, const char *a, const char *b,
+           guint timeout_ms)
+{
+  EventLog *log = g_hash_table_lookup(lab->logs, node);
+  gint64 until = g_get_monotonic_time() + hark_test_timeout(timeout_ms) * 1000;
+  for (;;) {
+    for (guint i = log->cursor; i < log->events->len; i++)
+      if (match(log->events->pdata[i], a, b)) {
+        log->cursor = i + 1;
+        return json_object_ref(log->events->pdata[i]);
+      }
+    if (g_get_monotonic_time() >= until)
+      break;
+    g_autoptr(JsonObject) pong = lab_ctl_ask(node->ctl, "version", NULL, log->events);
+    if (pong == NULL)
+      break;
+    g_usleep(30 * 1000);
+  }
+  for (guint i = 0; i < log->events->len; i++) {
+    g_autofree char *shown = hark_test_json(log->events->pdata[i]);
+    g_test_message("%s saw %s", node->name, shown);
+  }
+  g_test_fail_printf("%s: no event %s %s", node->name, a != NULL ? a : "", b != NULL ? b : "");
+  hark_test_node_show_logs(node->node);
+  return NULL;
+}
+
+/* The next `call` event for call id (NULL: any) in state. */
+static JsonObject *
+wait_call(CallLab *lab, LabNode *node, const char *id, const char *state, guint timeout_ms)
+{
+  return wait_event(lab, node, event_fits, id, state, timeout_ms);
+}
+
+/* node's `stats` for call id once pred holds (bounded), or NULL (test failed). */
+typedef gboolean (*StatsPredicate)(JsonObject *stats, gconstpointer data);
+
+static JsonObject *
+wait_stats(CallLab *lab, LabNode *node, const char *id, StatsPredicate pred, gconstpointer data,
+           const char *what)
+{
+  gint64 until = g_get_monotonic_time() + hark_test_timeout(CALL_MS) * 1000;
+  JsonObject *stats = NULL;
+  while (g_get_monotonic_time() < until) {
+    g_clear_pointer(&stats, json_object_unref);
+    stats = ask(lab, node, "stats", lab_args("id", id, NULL));
+    if (stats == NULL || pred(stats, data))
+      return stats;
+    g_usleep(100 * 1000);
+  }
+  g_autofree char *shown = stats != NULL ? hark_test_json(stats) : g_strdup("none");
+  g_test_fail_printf("%s: the stats of %s never showed %s: %s", node->name, id, what, shown);
+  g_clear_pointer(&stats, json_object_unref);
+  return NULL;
+}
+
+/* At least GPOINTER_TO_UINT(data) ms of audio played. */
+static gboolean
+played_ms(JsonObject *stats, gconstpointer data)
+{
+  return json_object_get_int_member_with_default(stats, "played_samples", 0) >=
+         (gint64)GPOINTER_TO_UINT(data) * 48;
+}
+
+static gboolean
+sends_codec(JsonObject *stats, gconstpointer data)
+{
+  return g_strcmp0(json_object_get_string_member_with_default(stats, "codec", NULL), data) == 0;
+}
+
+static gboolean
+has_keepalives(JsonObject *stats, gconstpointer data)
+{
+  return json_object_get_int_member_with_default(stats, "keepalives_received", 0) >= 1;
+}
+
+/* The WAV node wrote has the tone hz (the frequency with the most power, within 2 Hz) at
+ * a level a listener hears, without a gap over 100 ms, in [from_ms, to_ms) of what it
+ * played (negative: from the end, less the final 0.1 s, which the hang-up may cut). */
+static void
+assert_heard_in(CallLab *lab, LabNode *node, double hz, gint64 from_ms, gint64 to_ms)
+{
+  g_autofree char *path = g_strdup_printf("%s/%s.wav", lab->dir, node->name);
+  g_autofree gint16 *samples = NULL;
+  gsize n = 0;
+  guint rate = 0;
+  g_autoptr(GError) error = NULL;
+  HARK_REQUIRE(hark_test_wav_read(path, &samples, &n, &rate, &error));
+  gint64 end_ms = (gint64)(n * 1000 / rate) - 100;
+  if (from_ms < 0)
+    from_ms += end_ms;
+  if (to_ms <= 0)
+    to_ms += end_ms;
+  g_test_message("%s: %" G_GSIZE_FORMAT " samples at %u Hz (%.2f s); checking %" G_GINT64_FORMAT
+                 "-%" G_GINT64_FORMAT " ms",
+                 path, n, rate, (double)n / rate, from_ms, to_ms);
+  g_assert_cmpint(from_ms, >=, 0);
+  g_assert_cmpint(to_ms, >, from_ms + 200);
+  g_assert_cmpint(to_ms, <=, end_ms);
+  const gint16 *part = samples + from_ms * rate / 1000;
+  gsize want = (gsize)((to_ms - from_ms) * rate / 1000);
+  double dominant = hark_test_wav_dominant_hz(part, want, rate);
+  double rms = hark_test_wav_rms(part, want);
+  double gap = hark_test_wav_longest_gap_ms(part, want, rate, 300);
+  g_test_message("%s heard %.0f Hz (sent %.0f), RMS %.0f, longest gap %.0f ms", node->name,
+                 dominant, hz, rms, gap);
+  g_assert_cmpfloat(fabs(dominant - hz), <=, 2);
+  g_assert_cmpfloat(rms, >, 2000);
+  g_assert_cmpfloat(gap, <, 100);
+}
+
+/* The same for the last `seconds` node played. */
+static void
+assert_heard(CallLab *lab, LabNode *node, double hz, double seconds)
+{
+  assert_heard_in(lab, node, hz, -(gint64)(seconds * 1000), 0);
+}
+
+/* caller calls bob; the `ringing` event at callee (a device of bob's), *id the call's;
+ * NULL (test failed) when it does not ring. */
+static JsonObject *
+dial(CallLab *lab, LabNode *caller, LabNode *callee, char **id)
+{
+  g_autoptr(JsonObject) dialled = ask(lab, caller, "call", lab_args("user", "bob", NULL));
+  if (dialled == NULL)
+    return NULL;
+  *id = g_strdup(str(dialled, "id"));
+  return wait_call(lab, callee, *id, "ringing", CALL_MS);
+}
+
+/* How many calls node has going on (`calls`), or -1 (test failed). */
+static gint64
+count_calls(CallLab *lab, LabNode *node)
+{
+  g_autoptr(JsonObject) calls = ask(lab, node, "calls", NULL);
+  return calls != NULL ? (gint64)json_array_get_length(json_object_get_array_member(calls, "calls"))
+                       : -1;
+}
+
+/* A counter of node's `calls` (what the call layer refused), or -1 (test failed). */
+static gint64
+calls_counter(CallLab *lab, LabNode *node, const char *name)
+{
+  g_autoptr(JsonObject) calls = ask(lab, node, "calls", NULL);
+  return calls != NULL
+           ? json_object_get_int_member(json_object_get_object_member(calls, "counters"), name)
+           : -1;
+}
+
+/* Polls calls_counter until it is at least value (bounded). */
+static gboolean
+wait_calls_counter(CallLab *lab, LabNode *node, const char *name, gint64 value)
+{
+  gint64 until = g_get_monotonic_time() + hark_test_timeout(CALL_MS) * 1000;
+  gint64 now = -1;
+  while ((now = calls_counter(lab, node, name)) < value && now >= 0 &&
+         g_get_monotonic_time() < until)
+    g_usleep(50 * 1000);
+  if (now >= value)
+    return TRUE;
+  g_test_fail_printf("%s: calls counter %s is %" G_GINT64_FORMAT ", not %" G_GINT64_FORMAT,
+                     node->name, name, now, value);
+  return FALSE;
+}
+
+/* alice calls bob, bob's device `answerer` answers; both are active. *id: the call's. */
+static gboolean
+call_up(CallLab *lab, LabNode *caller, LabNode *answerer, char **id)
+{
+  g_autoptr(JsonObject) ringing = dial(lab, caller, answerer, id);
+  if (ringing == NULL)
+    return FALSE;
+  g_autoptr(JsonObject) answered = ask(lab, answerer, "answer", lab_args("id", *id, NULL));
+  if (answered == NULL)
+    return FALSE;
+  g_autoptr(JsonObject) up = wait_call(lab, caller, *id, "active", CALL_MS);
+  g_autoptr(JsonObject) up2 = up != NULL ? wait_call(lab, answerer, *id, "active", CALL_MS) : NULL;
+  return up2 != NULL;
+}
+
+/* ---- the cases ------------------------------------------------------------------------ */
+
+/* alice calls bob, bob answers: both are active on a direct UDP path with opus; after 2 s
+ * of audio alice hangs up; each WAV has the other's tone; both hear why it ended. */
+static void
+test_call_answered(CallLab *lab, gconstpointer data)
+{
+  LAB_UP(lab);
+  g_autofree char *id = NULL;
+  g_autofree char *bob_device = device_id(lab->bob);
+  HARK_REQUIRE(call_up(lab, lab->alice, lab->bob, &id));
+  g_autoptr(JsonObject) at_alice =
+    wait_stats(lab, lab->alice, id, played_ms, GUINT_TO_POINTER(2000), "2 s of audio played");
+  g_autoptr(JsonObject) at_bob =
+    wait_stats(lab, lab->bob, id, played_ms, GUINT_TO_POINTER(2000), "2 s of audio played");
+  HARK_REQUIRE(at_alice != NULL && at_bob != NULL);
+  g_assert_cmpstr(str(at_alice, "codec"), ==, "opus");
+  JsonObject *path = json_object_get_object_member(at_alice, "path");
+  HARK_REQUIRE(path != NULL);
+  g_assert_cmpstr(str(path, "kind"), ==, "host");
+  g_assert_cmpstr(str(path, "transport"), ==, "udp");
+  g_test_message("set-up (dial to media): %" G_GINT64_FORMAT " ms",
+                 json_object_get_int_member_with_default(at_alice, "setup_ms", -1));
+  g_autoptr(JsonObject) calls = ask(lab, lab->alice, "calls", NULL);
+  HARK_REQUIRE(calls != NULL);
+  JsonObject *row = json_array_get_object_element(json_object_get_array_member(calls, "calls"), 0);
+  g_assert_cmpstr(str(row, "peer_device"), ==, bob_device);
+
+  g_autoptr(JsonObject) hung = ask(lab, lab->alice, "hangup", NULL);
+  HARK_REQUIRE(hung != NULL);
+  g_autoptr(JsonObject) ended_a = wait_call(lab, lab->alice, id, "ended", CALL_MS);
+  g_autoptr(JsonObject) ended_b = wait_call(lab, lab->bob, id, "ended", CALL_MS);
+  HARK_REQUIRE(ended_a != NULL && ended_b != NULL);
+  g_assert_cmpstr(str(ended_a, "outcome"), ==, "answered");
+  g_assert_cmpstr(str(ended_b, "outcome"), ==, "answered");
+  g_assert_cmpstr(str(ended_b, "reason"), ==, "alice hung up");
+  g_assert_cmpstr(str(ended_a, "path"), ==, "host udp");
+  /* Both keep it in their call log. */
+  g_autoptr(JsonObject) log = ask(lab, lab->bob, "call-log", NULL);
+  HARK_REQUIRE(log != NULL);
+  JsonObject *kept = json_array_get_object_element(json_object_get_array_member(log, "calls"), 0);
+  HARK_REQUIRE(kept != NULL);
+  g_assert_cmpstr(str(kept, "id"), ==, id);
+  g_assert_cmpstr(str(kept, "outcome"), ==, "answered");
+  g_assert_cmpstr(str(kept, "direction"), ==, "in");
+  g_assert_cmpstr(str(kept, "codec"), ==, "opus");
+  g_assert_cmpstr(str(kept, "path"), ==, "host udp");
+  assert_heard(lab, lab->bob, 440, 1.0);
+  assert_heard(lab, lab->alice, 1000, 1.0);
+}
+
+/* bob declines: the call ends for alice as declined, with who declined. */
+static void
+test_call_declined(CallLab *lab, gconstpointer data)
+{
+  LAB_UP(lab);
+  g_autofree char *id = NULL;
+  g_autoptr(JsonObject) ringing = dial(lab, lab->alice, lab->bob, &id);
+  HARK_REQUIRE(ringing != NULL);
+  g_assert_cmpstr(str(ringing, "peer"), ==, "alice");
+  g_autoptr(JsonObject) rings_there = wait_call(lab, lab->alice, id, "ringing", CALL_MS);
+  HARK_REQUIRE(rings_there != NULL);
+  g_autoptr(JsonObject) declined = ask(lab, lab->bob, "decline", NULL);
+  HARK_REQUIRE(declined != NULL);
+  g_autoptr(JsonObject) ended = wait_call(lab, lab->alice, id, "ended", CALL_MS);
+  HARK_REQUIRE(ended != NULL);
+  g_assert_cmpstr(str(ended, "outcome"), ==, "declined");
+  g_assert_cmpstr(str(ended, "reason"), ==, "bob declined");
+  g_assert_cmpint(count_calls(lab, lab->alice), ==, 0);
+}
+
+/* alice hangs up while bob's device rings: it stops ringing, "cancelled". */
+static void
+test_call_cancelled(CallLab *lab, gconstpointer data)
+{
+  LAB_UP(lab);
+  g_autofree char *id = NULL;
+  g_autoptr(JsonObject) ringing = dial(lab, lab->alice, lab->bob, &id);
+  HARK_REQUIRE(ringing != NULL);
+  g_autoptr(JsonObject) hung = ask(lab, lab->alice, "hangup", NULL);
+  HARK_REQUIRE(hung != NULL);
+  g_autoptr(JsonObject) mine = wait_call(lab, lab->alice, id, "ended", CALL_MS);
+  g_autoptr(JsonObject) his = wait_call(lab, lab->bob, id, "ended", CALL_MS);
+  HARK_REQUIRE(mine != NULL && his != NULL);
+  g_assert_cmpstr(str(mine, "outcome"), ==, "cancelled");
+  g_assert_cmpstr(str(his, "outcome"), ==, "missed");
+  g_assert_cmpstr(str(his, "reason"), ==, "cancelled");
+  g_autoptr(JsonObject) log = ask(lab, lab->bob, "call-log", NULL);
+  HARK_REQUIRE(log != NULL);
+  g_assert_cmpint(json_object_get_int_member(log, "missed"), ==, 1);
+}
+
+/* Both of bob's devices ring; the phone answers: alice's call is with the phone, the
+ * desk stops ringing with "answered elsewhere". */
+static void
+test_every_device_rings(CallLab *lab, gconstpointer data)
+{
+  LAB_UP(lab);
+  g_autofree char *phone = device_id(lab->bob_phone);
+  g_autoptr(JsonObject) dialled = ask(lab, lab->alice, "call", lab_args("user", "bob", NULL));
+  HARK_REQUIRE(dialled != NULL);
+  const char *id = str(dialled, "id");
+  g_autoptr(JsonObject) desk_rings = wait_call(lab, lab->bob, id, "ringing", CALL_MS);
+  g_autoptr(JsonObject) phone_rings = wait_call(lab, lab->bob_phone, id, "ringing", CALL_MS);
+  HARK_REQUIRE(desk_rings != NULL && phone_rings != NULL);
+  g_autoptr(JsonObject) answered = ask(lab, lab->bob_phone, "answer", NULL);
+  HARK_REQUIRE(answered != NULL);
+  g_autoptr(JsonObject) desk_ends = wait_call(lab, lab->bob, id, "ended", CALL_MS);
+  HARK_REQUIRE(desk_ends != NULL);
+  g_assert_cmpstr(str(desk_ends, "outcome"), ==, "answered elsewhere");
+  g_autoptr(JsonObject) up = wait_call(lab, lab->alice, id, "active", CALL_MS);
+  HARK_REQUIRE(up != NULL);
+  g_assert_cmpstr(str(up, "peer_device"), ==, phone);
+  g_assert_cmpstr(str(up, "peer_device_name"), ==, "bob-phone");
+  g_autoptr(JsonObject) played =
+    wait_stats(lab, lab->bob_phone, id, played_ms, GUINT_TO_POINTER(500), "audio played");
+  HARK_REQUIRE(played != NULL);
+  /* The desk never took part: no call there. */
+  g_assert_cmpint(count_calls(lab, lab->bob), ==, 0);
+}
+
+/* bob takes one call at a time (calls.max = 1): in a call with alice, carol's call to him
+ * ends busy, and alice's call goes on. */
+static void
+test_busy(CallLab *lab, gconstpointer data)
+{
+  LAB_UP(lab);
+  g_autofree char *id = NULL;
+  HARK_REQUIRE(call_up(lab, lab->alice, lab->bob, &id));
+  g_autoptr(JsonObject) dialled = ask(lab, lab->carol, "call", lab_args("user", "bob", NULL));
+  HARK_REQUIRE(dialled != NULL);
+  g_autoptr(JsonObject) ended = wait_call(lab, lab->carol, str(dialled, "id"), "ended", CALL_MS);
+  HARK_REQUIRE(ended != NULL);
+  g_assert_cmpstr(str(ended, "outcome"), ==, "busy");
+  g_assert_cmpstr(str(ended, "reason"), ==, "bob is busy");
+  g_autoptr(JsonObject) calls = ask(lab, lab->bob, "calls", NULL);
+  HARK_REQUIRE(calls != NULL);
+  JsonArray *list = json_object_get_array_member(calls, "calls");
+  g_assert_cmpuint(json_array_get_length(list), ==, 1);
+  g_assert_cmpstr(str(json_array_get_object_element(list, 0), "state"), ==, "active");
+  g_assert_cmpint(
+    json_object_get_int_member(json_object_get_object_member(calls, "counters"), "busy_sent"), ==,
+    1);
+}
+
+/* Mid-call, alice changes to g711: both ends send PCMU, and bob still hears 440 Hz
+ * after the change. */
+static void
+test_codec_swap(CallLab *lab, gconstpointer data)
+{
+  LAB_UP(lab);
+  g_autofree char *id = NULL;
+  HARK_REQUIRE(call_up(lab, lab->alice, lab->bob, &id));
+  g_autoptr(JsonObject) before =
+    wait_stats(lab, lab->bob, id, played_ms, GUINT_TO_POINTER(500), "audio played");
+  HARK_REQUIRE(before != NULL);
+  g_assert_cmpstr(str(before, "codec"), ==, "opus");
+  g_autoptr(JsonObject) asked = ask(lab, lab->alice, "codec", lab_args("name", "g711", NULL));
+  HARK_REQUIRE(asked != NULL);
+  g_assert_cmpstr(str(asked, "asked"), ==, "pcmu");
+  g_autoptr(JsonObject) a = wait_stats(lab, lab->alice, id, sends_codec, "pcmu", "pcmu sent");
+  g_autoptr(JsonObject) b = wait_stats(lab, lab->bob, id, sends_codec, "pcmu", "pcmu sent");
+  HARK_REQUIRE(a != NULL && b != NULL);
+  gint64 played = json_object_get_int_member(b, "played_samples") / 48;
+  g_autoptr(JsonObject) after =
+    wait_stats(lab, lab->bob, id, played_ms, GUINT_TO_POINTER((guint)played + 1500),
+               "1.5 s more audio after the change");
+  HARK_REQUIRE(after != NULL);
+  g_autoptr(JsonObject) hung = ask(lab, lab->bob, "hangup", NULL);
+  HARK_REQUIRE(hung != NULL);
+  g_autoptr(JsonObject) ended = wait_call(lab, lab->alice, id, "ended", CALL_MS);
+  HARK_REQUIRE(ended != NULL);
+  assert_heard(lab, lab->bob, 440, 1.0);
+  assert_heard(lab, lab->alice, 1000, 1.0);
+}
+
+/* alice holds: both see the call held, bob gets keep-alives, no audio; resumed, audio
+ * plays again on both sides. */
+static void
+test_hold_resume(CallLab *lab, gconstpointer data)
+{
+  LAB_UP(lab);
+  g_autofree char *id = NULL;
+  HARK_REQUIRE(call_up(lab, lab->alice, lab->bob, &id));
+  g_autoptr(JsonObject) held = ask(lab, lab->alice, "hold", NULL);
+  HARK_REQUIRE(held != NULL);
+  g_autoptr(JsonObject) held_a = wait_call(lab, lab->alice, id, "held", CALL_MS);
+  g_autoptr(JsonObject) held_b = wait_call(lab, lab->bob, id, "held", CALL_MS);
+  HARK_REQUIRE(held_a != NULL && held_b != NULL);
+  g_assert_true(json_object_get_boolean_member(held_b, "remote_hold"));
+  g_autoptr(JsonObject) kept =
+    wait_stats(lab, lab->bob, id, has_keepalives, NULL, "a keep-alive received");
+  HARK_REQUIRE(kept != NULL);
+  g_assert_true(json_object_get_boolean_member(kept, "on_hold"));
+  g_autoptr(JsonObject) resumed = ask(lab, lab->alice, "resume", NULL);
+  HARK_REQUIRE(resumed != NULL);
+  g_autoptr(JsonObject) up_a = wait_call(lab, lab->alice, id, "active", CALL_MS);
+  g_autoptr(JsonObject) up_b = wait_call(lab, lab->bob, id, "active", CALL_MS);
+  HARK_REQUIRE(up_a != NULL && up_b != NULL);
+  gint64 played = json_object_get_int_member(kept, "played_samples") / 48;
+  g_autoptr(JsonObject) again =
+    wait_stats(lab, lab->bob, id, played_ms, GUINT_TO_POINTER((guint)played + 500),
+               "audio again after the resume");
+  HARK_REQUIRE(again != NULL);
+}
+
+/* carol calls bob again and again (calling and hanging up): over 10 INVITEs a minute bob
+ * refuses hers and counts them, and alice's call still rings at bob's. An empty call
+ * signal (malformed) is refused and counted too. */
+static void
+test_invite_flood(CallLab *lab, gconstpointer data)
+{
+  LAB_UP(lab);
+  /* Each INVITE leaves (carol's messenger sealed it) before its call is hung up. */
+  for (guint i = 0; i < 14; i++) {
+    g_autoptr(JsonObject) dialled = ask(lab, lab->carol, "call", lab_args("user", "bob", NULL));
+    HARK_REQUIRE(dialled != NULL);
+    HARK_REQUIRE(wait_counter(lab->carol, "signals_sent", 2 * i + 1));
+    g_autoptr(JsonObject) hung = ask(lab, lab->carol, "hangup", NULL);
+    HARK_REQUIRE(hung != NULL);
+  }
+  HARK_REQUIRE(wait_calls_counter(lab, lab->bob, "invites_limited", 4));
+  g_assert_cmpint(calls_counter(lab, lab->bob, "invites_limited"), ==, 4);
+
+  g_autofree char *id = NULL;
+  g_autoptr(JsonObject) ringing = dial(lab, lab->alice, lab->bob, &id);
+  HARK_REQUIRE(ringing != NULL);
+  g_assert_cmpstr(str(ringing, "peer"), ==, "alice");
+
+  g_autoptr(JsonObject) sent =
+    ask(lab, lab->carol, "signal", lab_args("to", "bob", "kind", "call", NULL));
+  HARK_REQUIRE(sent != NULL);
+  HARK_REQUIRE(wait_calls_counter(lab, lab->bob, "refused_malformed", 1));
+  g_assert_cmpint(calls_counter(lab, lab->bob, "refused_malformed"), ==, 1);
+}
+
+/* Nobody answers: after calls.ring_timeout (5 s here) alice's call ends "no answer" and
+ * bob's device stops ringing, a missed call. */
+static void
+test_no_answer(CallLab *lab, gconstpointer data)
+{
+  LAB_UP(lab);
+  gint64 start = g_get_monotonic_time();
+  g_autofree char *id = NULL;
+  g_autoptr(JsonObject) ringing = dial(lab, lab->alice, lab->bob, &id);
+  HARK_REQUIRE(ringing != NULL);
+  g_autoptr(JsonObject) mine = wait_call(lab, lab->alice, id, "ended", CALL_MS);
+  g_autoptr(JsonObject) his = wait_call(lab, lab->bob, id, "ended", CALL_MS);
+  HARK_REQUIRE(mine != NULL && his != NULL);
+  gint64 rang_ms = (g_get_monotonic_time() - start) / 1000;
+  g_test_message("rang for %" G_GINT64_FORMAT " ms", rang_ms);
+  g_assert_cmpint(rang_ms, >=, 4900);
+  g_assert_cmpstr(str(mine, "outcome"), ==, "no answer");
+  g_assert_cmpstr(str(his, "outcome"), ==, "missed");
+  g_assert_cmpstr(str(his, "reason"), ==, "no answer");
+}
+
+/* Call waiting: bob is in a call with alice when carol calls: it rings; answering it puts
+ * alice's call on hold (alice sees it held by bob); `calls` lists both; carol hears bob. */
+static void
+test_call_waiting(CallLab *lab, gconstpointer data)
+{
+  LAB_UP(lab);
+  g_autofree char *first = NULL;
+  HARK_REQUIRE(call_up(lab, lab->alice, lab->bob, &first));
+  g_autofree char *second = NULL;
+  g_autoptr(JsonObject) ringing = dial(lab, lab->carol, lab->bob, &second);
+  HARK_REQUIRE(ringing != NULL);
+  g_autoptr(JsonObject) answered = ask(lab, lab->bob, "answer", NULL);
+  HARK_REQUIRE(answered != NULL);
+  g_assert_cmpstr(str(answered, "id"), ==, second);
+  g_autoptr(JsonObject) held = wait_call(lab, lab->alice, first, "held", CALL_MS);
+  HARK_REQUIRE(held != NULL);
+  g_assert_true(json_object_get_boolean_member(held, "remote_hold"));
+  g_autoptr(JsonObject) up = wait_call(lab, lab->carol, second, "active", CALL_MS);
+  HARK_REQUIRE(up != NULL);
+  g_autoptr(JsonObject) calls = ask(lab, lab->bob, "calls", NULL);
+  HARK_REQUIRE(calls != NULL);
+  JsonArray *list = json_object_get_array_member(calls, "calls");
+  g_assert_cmpuint(json_array_get_length(list), ==, 2);
+  g_assert_cmpstr(str(json_array_get_object_element(list, 0), "state"), ==, "held");
+  g_assert_cmpstr(str(json_array_get_object_element(list, 1), "peer"), ==, "carol");
+  g_autoptr(JsonObject) played =
+    wait_stats(lab, lab->carol, second, played_ms, GUINT_TO_POINTER(500), "audio from bob");
+  HARK_REQUIRE(played != NULL);
+}
+
+/* Mid-call, alice moves the media to TCP (an ICE restart limited to TCP candidates): the
+ * path becomes TCP at both ends and bob still hears her tone after the move. */
+static gboolean
+path_is_tcp(JsonObject *stats, gconstpointer data)
+{
+  JsonObject *path = json_object_get_object_member(stats, "path");
+  return path != NULL && g_strcmp0(str(path, "transport"), "tcp") == 0;
+}
+
+/* alice moves the call's media to a path of kind (`path KIND`): both ends' stats show
+ * moved, bob hears 1.5 s more of her tone after it, and the call ends on a path starting
+ * with prefix. */
+static void
+move_path(CallLab *lab, const char *kind, StatsPredicate moved, const char *prefix)
+{
+  g_autofree char *id = NULL;
+  HARK_REQUIRE(call_up(lab, lab->alice, lab->bob, &id));
+  g_autoptr(JsonObject) asked = ask(lab, lab->alice, "path", lab_args("kind", kind, NULL));
+  HARK_REQUIRE(asked != NULL);
+  g_autoptr(JsonObject) a = wait_stats(lab, lab->alice, id, moved, NULL, kind);
+  g_autoptr(JsonObject) b = wait_stats(lab, lab->bob, id, moved, NULL, kind);
+  HARK_REQUIRE(a != NULL && b != NULL);
+  gint64 played = json_object_get_int_member(b, "played_samples") / 48;
+  g_autoptr(JsonObject) after =
+    wait_stats(lab, lab->bob, id, played_ms, GUINT_TO_POINTER((guint)played + 1500),
+               "1.5 s more audio after the move");
+  HARK_REQUIRE(after != NULL);
+  g_autoptr(JsonObject) hung = ask(lab, lab->bob, "hangup", NULL);
+  HARK_REQUIRE(hung != NULL);
+  g_autoptr(JsonObject) ended = wait_call(lab, lab->alice, id, "ended", CALL_MS);
+  HARK_REQUIRE(ended != NULL);
+  g_assert_true(g_str_has_prefix(str(ended, "path"), prefix));
+  assert_heard(lab, lab->bob, 440, 1.0);
+}
+
+static void
+test_path_swap(CallLab *lab, gconstpointer data)
+{
+  LAB_UP(lab);
+  move_path(lab, "tcp", path_is_tcp, "host tcp");
+}
+
+static gboolean
+digit_fits(JsonObject *e, const char *digit, const char *unused)
+{
+  return g_strcmp0(str(e, "event"), "call-dtmf") == 0 && g_strcmp0(str(e, "digit"), digit) == 0;
+}
+
+/* The next `call-dtmf` event of node with digit, within timeout_ms. */
+static gboolean
+wait_digit(CallLab *lab, LabNode *node, const char *digit, guint timeout_ms)
+{
+  g_autoptr(JsonObject) e = wait_event(lab, node, digit_fits, digit, NULL, timeout_ms);
+  return e != NULL;
+}
+
+/* alice keys 1, 2 and # mid-call: bob's node shows each digit once, in order. Muted, her
+ * session sends silence and says so; unmuted, her voice again. */
+static void
+test_dtmf_and_mute(CallLab *lab, gconstpointer data)
+{
+  LAB_UP(lab);
+  g_autofree char *id = NULL;
+  HARK_REQUIRE(call_up(lab, lab->alice, lab->bob, &id));
+  g_autoptr(JsonObject) sent = ask(lab, lab->alice, "dtmf", lab_args("digits", "12#", NULL));
+  HARK_REQUIRE(sent != NULL);
+  HARK_REQUIRE(wait_digit(lab, lab->bob, "1", CALL_MS));
+  HARK_REQUIRE(wait_digit(lab, lab->bob, "2", CALL_MS));
+  HARK_REQUIRE(wait_digit(lab, lab->bob, "#", CALL_MS));
+  g_autoptr(JsonObject) stats = ask(lab, lab->bob, "stats", NULL);
+  HARK_REQUIRE(stats != NULL);
+  g_assert_cmpint(json_object_get_int_member(stats, "dtmf_received"), ==, 3);
+  g_autoptr(JsonObject) bad =
+    lab_ctl_ask(lab->alice->ctl, "dtmf", lab_args("digits", "9x", NULL), NULL);
+  HARK_REQUIRE(bad != NULL);
+  g_assert_false(json_object_get_boolean_member_with_default(bad, "ok", TRUE));
+
+  g_autoptr(JsonObject) muted = ask(lab, lab->alice, "mute", NULL);
+  HARK_REQUIRE(muted != NULL);
+  g_assert_true(json_object_get_boolean_member_with_default(muted, "muted", FALSE));
+  g_autoptr(JsonObject) quiet = ask(lab, lab->alice, "stats", NULL);
+  HARK_REQUIRE(quiet != NULL);
+  g_assert_true(json_object_get_boolean_member(quiet, "muted"));
+  g_autoptr(JsonObject) unmuted = ask(lab, lab->alice, "unmute", NULL);
+  HARK_REQUIRE(unmuted != NULL);
+  g_autoptr(JsonObject) loud = ask(lab, lab->alice, "stats", NULL);
+  HARK_REQUIRE(loud != NULL);
+  g_assert_false(json_object_get_boolean_member(loud, "muted"));
+}
+
+/* bob's node is killed mid-call: nothing comes from it any more, and alice's call ends
+ * with a reason within about 10 s (the session's 7 s of silence). */
+static void
+test_peer_killed(CallLab *lab, gconstpointer data)
+{
+  LAB_UP(lab);
+  g_autofree char *id = NULL;
+  HARK_REQUIRE(call_up(lab, lab->alice, lab->bob, &id));
+  g_autoptr(JsonObject) played =
+    wait_stats(lab, lab->alice, id, played_ms, GUINT_TO_POINTER(500), "audio played");
+  HARK_REQUIRE(played != NULL);
+  gint64 killed = g_get_monotonic_time();
+  lab_node_kill(lab->bob);
+  g_autoptr(JsonObject) ended = wait_call(lab, lab->alice, id, "ended", 15000);
+  HARK_REQUIRE(ended != NULL);
+  gint64 took_ms = (g_get_monotonic_time() - killed) / 1000;
+  g_test_message("alice's call ended %" G_GINT64_FORMAT " ms after bob's node was killed: %s",
+                 took_ms, str(ended, "reason"));
+  g_assert_cmpint(took_ms, <, 11000);
+  g_assert_cmpstr(str(ended, "outcome"), ==, "failed");
+  g_assert_nonnull(strstr(str(ended, "reason"), "bob"));
+}
+
+/* With a TURN server the SN vouches for, alice moves the call to the relay mid-call
+ * (`path relay`): both ends go through coturn ("relayed"), and bob still hears her. */
+static gboolean
+path_is_relayed(JsonObject *stats, gconstpointer data)
+{
+  JsonObject *path = json_object_get_object_member(stats, "path");
+  return path != NULL && g_strcmp0(str(path, "kind"), "relayed") == 0;
+}
+
+static void
+test_path_relay(CallLab *lab, gconstpointer data)
+{
+  LAB_UP(lab);
+  if (lab->coturn == NULL) {
+    g_test_skip("turnserver (coturn) is not installed");
+    return;
+  }
+  move_path(lab, "relay", path_is_relayed, "relayed ");
+}
+
+/* alice changes the call's codec to each of the others in turn: both ends send it, and
+ * bob hears her tone through each (a stretch of his WAV per codec). */
+static void
+test_every_codec(CallLab *lab, gconstpointer data)
+{
+  LAB_UP(lab);
+  g_autofree char *id = NULL;
+  HARK_REQUIRE(call_up(lab, lab->alice, lab->bob, &id));
+  const char *codecs[] = { "pcmu", "pcma", "g722", "l16", "opus" };
+  gint64 from_ms[G_N_ELEMENTS(codecs)], to_ms[G_N_ELEMENTS(codecs)];
+  for (gsize i = 0; i < G_N_ELEMENTS(codecs); i++) {
+    g_autoptr(JsonObject) asked = ask(lab, lab->alice, "codec", lab_args("name", codecs[i], NULL));
+    HARK_REQUIRE(asked != NULL);
+    g_autoptr(JsonObject) a = wait_stats(lab, lab->alice, id, sends_codec, codecs[i], codecs[i]);
+    g_autoptr(JsonObject) b = wait_stats(lab, lab->bob, id, sends_codec, codecs[i], codecs[i]);
+    HARK_REQUIRE(a != NULL && b != NULL);
+    /* What bob played from now on came in that codec, less what was on the way. */
+    from_ms[i] = json_object_get_int_member(b, "played_samples") / 48 + 300;
+    to_ms[i] = from_ms[i] + 700;
+    g_autoptr(JsonObject) played =
+      wait_stats(lab, lab->bob, id, played_ms, GUINT_TO_POINTER((guint)to_ms[i]), codecs[i]);
+    HARK_REQUIRE(played != NULL);
+  }
+  /* Half a second more, so that the last stretch is written before the hang-up. */
+  g_autoptr(JsonObject) more =
+    wait_stats(lab, lab->bob, id, played_ms,
+               GUINT_TO_POINTER((guint)to_ms[G_N_ELEMENTS(codecs) - 1] + 500), "0.5 s more");
+  HARK_REQUIRE(more != NULL);
+  g_autoptr(JsonObject) hung = ask(lab, lab->alice, "hangup", NULL);
+  HARK_REQUIRE(hung != NULL);
+  g_autoptr(JsonObject) ended = wait_call(lab, lab->bob, id, "ended", CALL_MS);
+  HARK_REQUIRE(ended != NULL);
+  for (gsize i = 0; i < G_N_ELEMENTS(codecs); i++) {
+    g_test_message("through %s:", codecs[i]);
+    assert_heard_in(lab, lab->bob, 440, from_ms[i], to_ms[i]);
+  }
+}
+
+int
+main(int argc, char **argv)
+{
+  hark_test_init_isolated(&argc, &argv, 90000);
+  hark_test_add_isolated("/calls/signal-every-device-once", CallLab,
+                         GUINT_TO_POINTER(LAB_BOB_PHONE | LAB_CAROL), lab_set_up,
+                         test_signal_every_device_once, lab_tear_down);
+  hark_test_add_isolated("/calls/answered", CallLab, NULL, lab_set_up, test_call_answered,
+                         lab_tear_down);
+  hark_test_add_isolated("/calls/declined", CallLab, NULL, lab_set_up, test_call_declined,
+                         lab_tear_down);
+  hark_test_add_isolated("/calls/cancelled", CallLab, NULL, lab_set_up, test_call_cancelled,
+                         lab_tear_down);
+  hark_test_add_isolated("/calls/every-device-rings", CallLab, GUINT_TO_POINTER(LAB_BOB_PHONE),
+                         lab_set_up, test_every_device_rings, lab_tear_down);
+  hark_test_add_isolated("/calls/busy", CallLab, GUINT_TO_POINTER(LAB_CAROL | LAB_BOB_ONE_CALL),
+                         lab_set_up, test_busy, lab_tear_down);
+  hark_test_add_isolated("/calls/codec-swap", CallLab, NULL, lab_set_up, test_codec_swap,
+                         lab_tear_down);
+  hark_test_add_isolated("/calls/hold-resume", CallLab, NULL, lab_set_up, test_hold_resume,
+                         lab_tear_down);
+  hark_test_add_isolated("/calls/invite-flood", CallLab,
+                         GUINT_TO_POINTER(LAB_CAROL | LAB_BOB_MANY_CALLS), lab_set_up,
+                         test_invite_flood, lab_tear_down);
+  hark_test_add_isolated("/calls/no-answer", CallLab, GUINT_TO_POINTER(LAB_ALICE_RINGS_5S),
+                         lab_set_up, test_no_answer, lab_tear_down);
+  hark_test_add_isolated("/calls/call-waiting", CallLab, GUINT_TO_POINTER(LAB_CAROL), lab_set_up,
+                         test_call_waiting, lab_tear_down);
+  hark_test_add_isolated("/calls/path-swap", CallLab, NULL, lab_set_up, test_path_swap,
+                         lab_tear_down);
+  hark_test_add_isolated("/calls/dtmf-and-mute", CallLab, NULL, lab_set_up, test_dtmf_and_mute,
+                         lab_tear_down);
+  hark_test_add_isolated("/calls/peer-killed", CallLab, NULL, lab_set_up, test_peer_killed,
+                         lab_tear_down);
+  hark_test_add_isolated("/calls/path-relay", CallLab, GUINT_TO_POINTER(LAB_TURN), lab_set_up,
+                         test_path_relay, lab_tear_down);
+  hark_test_add_isolated("/calls/every-codec", CallLab, NULL, lab_set_up, test_every_codec,
+                         lab_tear_down);
+  return g_test_run();
+}
