@@ -272,18 +272,33 @@ def synthetic_speech(rate, seconds, seed=1):
     return x / np.max(np.abs(x)) * 0.5
 
 
-def score(clean, received, rate, max_delay_s=1.0):
-    """STOI and mel-cepstral distortion of a received copy of clean (any delay up to
-    max_delay_s, found by delay()), with that delay: what a call did to the speech."""
-    lag_s, _ = delay(clean, received[: len(clean) + int(max_delay_s * rate)], rate) \
-        if len(received) > len(clean) else (0.0, 0.0)
-    lag = int(round(lag_s * rate))
-    out = received[lag: lag + len(clean)]
-    ref = clean[: len(out)]
+def score(clean, received, rate, max_delay_s=1.0, window_s=0.5, drift_s=0.2):
+    """STOI and mel-cepstral distortion of a received copy of clean, over the stretch both
+    hold (the copy may start late or early by up to max_delay_s, and end early: a call's
+    recording starts when the audio does and ends at the hang-up). Aligned window by
+    window (window_s, each within drift_s of the whole's delay), as a jitter buffer or a
+    codec change moves the delay during a call."""
+    size = 1 << int(np.ceil(np.log2(len(clean) + len(received))))
+    corr = np.fft.irfft(np.fft.rfft(received, size) * np.conj(np.fft.rfft(clean, size)), size)
+    most = int(max_delay_s * rate)
+    lags = np.concatenate((np.arange(0, most + 1), np.arange(-most, 0)))
+    lag = int(lags[np.argmax(np.abs(np.concatenate((corr[: most + 1], corr[-most:]))))])
+    # received[i + lag] is clean[i]; each window's own lag is searched within drift
+    drift, length = int(drift_s * rate), int(window_s * rate)
+    windows = []
+    for start in range(max(0, drift - lag), len(clean) - length + 1, length):
+        at = start + lag - drift
+        if at + length + 2 * drift > len(received):
+            break
+        own, r = delay(clean[start: start + length], received[at: at + length + 2 * drift], rate)
+        windows.append((start, length, (own * rate + lag - drift) / rate if r > 0.3 else None))
+    ref, out = aligned_windows(clean, received, rate, windows, lag / rate)
+    if len(ref) == 0:
+        raise SystemExit("score: the received copy holds no whole window of the speech")
     x, y = resample(ref, rate, MCD_RATE), resample(out, rate, MCD_RATE)
     return {"stoi": round(stoi(x, y, MCD_RATE), 3),
             "mcd_db": round(mel_cepstral_distortion(x, y, MCD_RATE), 2),
-            "delay_ms": round(lag_s * 1000, 1)}
+            "delay_ms": round(lag * 1000 / rate, 1), "seconds": round(len(ref) / rate, 2)}
 
 
 def read_wav(path):

@@ -1,11 +1,13 @@
 #!/bin/sh
 # SPDX-License-Identifier: LGPL-2.1-or-later
 # demo.sh BUILD: start a hark node on this machine and drive it through its control
-# socket, as a custom frontend would. It grows with every feature (calls come later).
+# socket, as a custom frontend would: accounts, the overlay, search, a call (synthetic
+# speech from alice to bob, a codec change, a table of what happened and the WAV bob heard).
 set -eu
 build=${1:-build}
 hark="$build/hark"
 work=$(mktemp -d /tmp/hark-demo.XXXXXX)
+heard=/tmp/hark-demo-bob-heard.wav # kept after the demo: what bob heard in the call
 node_pid=""
 server_pid=""
 bob_pid=""
@@ -21,6 +23,9 @@ step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 ctl() { echo "\$ hark ctl $*"; "$hark" ctl -c "$work/node.conf" --state-dir "$work" "$@"; }
 server_ctl() { "$hark" ctl --socket "$work/loginsrv/ctl.sock" "$@"; }
 bob_ctl() { echo "\$ hark ctl (bob's node) $*"; "$hark" ctl --socket "$work/bob/ctl.sock" "$@"; }
+# The same without the echo, compact JSON: for the demo's own reading.
+alice_json() { "$hark" ctl -c "$work/node.conf" --state-dir "$work" --json "$@"; }
+bob_json() { "$hark" ctl --socket "$work/bob/ctl.sock" --json "$@"; }
 
 # wait_log LOG TEXT: until LOG has a line with TEXT, at most 10 s.
 wait_log() {
@@ -30,6 +35,19 @@ wait_log() {
   done
   cat "$1"
   echo "demo: '$2' did not appear in $1" >&2
+  exit 1
+}
+
+now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
+
+# wait_call CTL STATE: until CTL's `calls` shows a call in STATE ("" : no call), at most 10 s.
+wait_call() {
+  for _ in $(seq 1 200); do
+    states=$("$1" --json calls 2>/dev/null | jq -r '[.calls[].state] | join(" ")' 2>/dev/null || true)
+    if [ -z "$2" ]; then [ -z "$states" ] && return 0; else case " $states " in *" $2 "*) return 0 ;; esac; fi
+    sleep 0.05
+  done
+  echo "demo: no call in state '$2' ($1: $states)" >&2
   exit 1
 }
 
@@ -70,7 +88,9 @@ wait_for "$work/loginsrv/ctl.sock" "$work/loginsrv.log"
 cat "$work/loginsrv.log"
 
 step "hark run: the demo node (conf/demo.conf), pinning the login server's CA"
-cp conf/demo.conf "$work/demo.conf"
+# Alice's voice for the call below: 8 s of synthetic speech (bench/speech_quality.py).
+/usr/bin/python3 bench/speech_quality.py speech "$work/speech.wav" 8
+sed -e "s|source = \"tone\";|source = \"wav:$work/speech.wav\";|" conf/demo.conf >"$work/demo.conf"
 cat >"$work/node.conf" <<CONF
 @include "demo.conf"
 login: { url = "https://127.0.0.1:$port"; ca = "$work/loginsrv/ca.pem"; device = "demo laptop"; };
@@ -108,13 +128,17 @@ plugins: { load = ( { name = "udp"; }, { name = "tcp"; },
                     { name = "ctl"; }, { name = "search-loginsrv"; } ); };
 network: { allow_loopback = true; bootstrap = ( { host = "127.0.0.1"; port = 33033; } ); };
 login: { url = "https://127.0.0.1:$port"; ca = "$work/loginsrv/ca.pem"; };
+media: { codecs = [ "opus", "g711" ]; source = "tone:440"; sink = "wav:$work/bob-heard.wav"; };
 CONF
+sed -i -e 's|{ name = "search-loginsrv"; } ); };|{ name = "search-loginsrv"; }, { name = "opus"; }, { name = "g711"; } ); };|' "$work/bob.conf"
 "$hark" run -c "$work/bob.conf" 2>"$work/bob.log" &
 bob_pid=$!
 wait_for "$work/bob/ctl.sock" "$work/bob.log"
 wait_log "$work/bob.log" "joined: attached"
 cat "$work/bob.log"
+t0=$(now_ms)
 echo "staple battery horse" | bob_ctl login bob
+login_ms=$(( $(now_ms) - t0 ))
 bob_ctl requests
 bob_ctl buddy-accept alice
 bob_ctl overlay
@@ -127,6 +151,43 @@ bob_ctl search nobody-here
 step "The super node's view: its client bob, over TLS, proven by his certificate"
 wait_log "$work/node.log" "is user bob"
 ctl overlay
+
+step "A call: alice calls bob; his phone rings, he answers, they talk, alice changes codec, hangs up"
+t0=$(now_ms)
+ctl search bob
+search_ms=$(( $(now_ms) - t0 ))
+ctl call bob
+wait_call bob_json ringing
+bob_ctl calls
+bob_ctl answer
+wait_call alice_json active
+sleep 2
+ctl codec g711
+sleep 4
+alice_json stats >"$work/alice-stats.json"
+bob_json stats >"$work/bob-stats.json"
+jq . "$work/alice-stats.json"
+ctl hangup
+wait_call bob_json "" # ended: no call left
+bob_ctl call-log
+
+step "What happened"
+cp "$work/bob-heard.wav" "$heard"
+/usr/bin/python3 bench/speech_quality.py score "$work/speech.wav" "$heard" >"$work/score.json"
+jq -r --argjson login "$login_ms" --argjson search "$search_ms" \
+  --slurpfile bob "$work/bob-stats.json" --slurpfile score "$work/score.json" '
+  def sec: (.duration_s // 1);
+  "  login (bob, ctl round trip)   \($login) ms",
+  "  search (alice finds bob)      \($search) ms",
+  "  call set-up (dial to audio)   \(.setup_ms) ms",
+  "  path                          \(.path.kind) \(.path.transport) \(.path.local) -> \(.path.remote)",
+  "  codec (after the swap)        \(.codec)",
+  "  sent by alice                 \(.bytes_sent) bytes, \((.send_bitrate // 0) / 8 | floor) bytes/s lately",
+  "  lost (alice -> bob)           \($bob[0].lost) packets, \($bob[0].concealed_samples) samples concealed",
+  "  bob'"'"'s jitter buffer          \($bob[0].jitter_buffer_ms) ms",
+  "  speech bob heard             \($score[0].seconds) s: STOI \($score[0].stoi) (1: the speech itself), mel-cepstral distortion \($score[0].mcd_db) dB"
+' "$work/alice-stats.json"
+echo "  what bob heard (a WAV file)   $heard"
 
 step "Bob's link moves to the web-port transport (TLS on 34443) without logging out"
 bob_ctl transport tls443

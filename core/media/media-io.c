@@ -57,10 +57,15 @@ hark_media_source_new(const char *spec, guint pulse_buffer_ms, HarkMediaPulseCap
                   g_strerror(errno));
       return NULL;
     }
+    /* Paced to the clock as a microphone is: unpaced, the whole file would be encoded and
+     * sent at once, and a codec swap or hold during the call would find no audio left. */
     if ((e[n++] = hark_media_element_make("filesrc", error)) == NULL ||
-        (e[n++] = hark_media_element_make("wavparse", error)) == NULL)
+        (e[n++] = hark_media_element_make("wavparse", error)) == NULL ||
+        (e[n++] = hark_media_element_make("clocksync", error)) == NULL)
       goto fail;
-    g_object_set(e[0], "location", path, NULL);
+    /* 960 bytes: 10 ms of 48 kHz 16-bit mono, read and paced as the tone's buffers are (a
+     * file's default 4 KiB blocks would leave in 43 ms bursts: jitter at the far end). */
+    g_object_set(e[0], "location", path, "blocksize", 960, NULL);
   } else if (hark_media_spec_pulse_device(spec) != NULL) {
     /* Read by our own thread (media-pulse.c); the server delivers 48 kHz mono S16LE, so
      * nothing needs converting. GStreamer's 200 ms default buffer would have been most
