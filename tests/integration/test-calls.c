@@ -953,6 +953,24 @@ test_every_codec(CallLab *lab, gconstpointer data)
   }
 }
 
+/* bob stops his node (`shutdown`) mid-call: alice hears that he hung up, at once rather
+ * than after the silence. */
+static void
+test_peer_stops(CallLab *lab, gconstpointer data)
+{
+  LAB_UP(lab);
+  g_autofree char *id = NULL;
+  HARK_REQUIRE(call_up(lab, lab->alice, lab->bob, &id));
+  gint64 stopped = g_get_monotonic_time();
+  HARK_REQUIRE(lab_node_stop(lab->bob));
+  g_autoptr(JsonObject) ended = wait_call(lab, lab->alice, id, "ended", CALL_MS);
+  HARK_REQUIRE(ended != NULL);
+  gint64 took_ms = (g_get_monotonic_time() - stopped) / 1000;
+  g_test_message("alice's call ended %" G_GINT64_FORMAT " ms after bob's node stopped: %s", took_ms,
+                 str(ended, "reason"));
+  g_assert_cmpstr(str(ended, "reason"), ==, "bob hung up");
+}
+
 int
 main(int argc, char **argv)
 {
@@ -990,6 +1008,8 @@ main(int argc, char **argv)
   hark_test_add_isolated("/calls/path-relay", CallLab, GUINT_TO_POINTER(LAB_TURN), lab_set_up,
                          test_path_relay, lab_tear_down);
   hark_test_add_isolated("/calls/every-codec", CallLab, NULL, lab_set_up, test_every_codec,
+                         lab_tear_down);
+  hark_test_add_isolated("/calls/peer-stops", CallLab, NULL, lab_set_up, test_peer_stops,
                          lab_tear_down);
   return g_test_run();
 }
