@@ -516,8 +516,13 @@ test_call_answered(CallLab *lab, gconstpointer data)
   HARK_REQUIRE(path != NULL);
   g_assert_cmpstr(str(path, "kind"), ==, "host");
   g_assert_cmpstr(str(path, "transport"), ==, "udp");
-  g_test_message("set-up (dial to media): %" G_GINT64_FORMAT " ms",
-                 json_object_get_int_member_with_default(at_alice, "setup_ms", -1));
+  /* Dial to media includes the test's own answer; answer to media is the call's. */
+  g_test_message("set-up: dial to media %" G_GINT64_FORMAT " ms, answer to media %" G_GINT64_FORMAT
+                 " ms (alice), %" G_GINT64_FORMAT " ms (bob)",
+                 json_object_get_int_member_with_default(at_alice, "setup_ms", -1),
+                 json_object_get_int_member_with_default(at_alice, "connect_ms", -1),
+                 json_object_get_int_member_with_default(at_bob, "connect_ms", -1));
+  g_assert_cmpint(json_object_get_int_member_with_default(at_alice, "connect_ms", -1), >=, 0);
   g_autoptr(JsonObject) calls = ask(lab, lab->alice, "calls", NULL);
   HARK_REQUIRE(calls != NULL);
   JsonObject *row = json_array_get_object_element(json_object_get_array_member(calls, "calls"), 0);
