@@ -631,8 +631,7 @@ hark_call_media_stats(HarkCall *call)
     json_object_set_string_member(path, "remote", info.remote);
     json_object_set_object_member(o, "path", path);
   }
-  if (call->active_us != 0)
-    json_object_set_int_member(o, "setup_ms", (call->active_us - call->dialled_us) / 1000);
+  hark_call_json_times(call, o);
   return o;
 }
 

@@ -85,7 +85,7 @@ struct _HarkCall {
   char *last_path; /* the media path when it ended ("host udp"), or NULL */
   const char *outcome; /* "answered", "missed", ... (HarkCallLogEntry's) */
   gint64 started_at, answered_at, ended_at; /* unix s */
-  gint64 dialled_us, active_us; /* monotonic, for the set-up time */
+  gint64 dialled_us, answered_us, active_us; /* monotonic, for the set-up times */
   GSource *ring_timer; /* ringing ends (no answer, missed) */
   GSource *connect_timer; /* answered, but no media path yet */
   /* media (call-media.c) */
@@ -139,6 +139,8 @@ void hark_call_timer_stop(GSource **timer);
 /* Sends signal (taken) for a call this device keeps no state for (BUSY to an INVITE). */
 void hark_calls_send_to(HarkCalls *calls, const char *user, const char *device,
                         HarkCallSignal *signal);
+/* setup_ms (dial or INVITE to media) and connect_ms (answer to media) into o, once known. */
+void hark_call_json_times(HarkCall *call, JsonObject *o);
 /* The event's fields for call (also the `calls` rows). */
 JsonObject *hark_call_json(HarkCall *call);
 /* A fresh random call id or nonce. */

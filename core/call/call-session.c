@@ -118,6 +118,7 @@ connecting(HarkCall *call)
 {
   hark_call_timer_stop(&call->ring_timer);
   call->answered_at = hark_clock_now_seconds(hark_context_get_clock(call->calls->ctx));
+  call->answered_us = g_get_monotonic_time();
   call->connect_timer = hark_call_timer(call, CALL_CONNECT_S, on_connect_timeout);
   hark_call_set_state(call, CALL_CONNECTING);
 }

@@ -128,9 +128,18 @@ hark_call_json(HarkCall *call)
   json_object_set_int_member(o, "started_at", call->started_at);
   if (call->answered_at != 0)
     json_object_set_int_member(o, "answered_at", call->answered_at);
-  if (call->active_us != 0)
-    json_object_set_int_member(o, "setup_ms", (call->active_us - call->dialled_us) / 1000);
+  hark_call_json_times(call, o);
   return o;
+}
+
+void
+hark_call_json_times(HarkCall *call, JsonObject *o)
+{
+  if (call->active_us == 0)
+    return;
+  json_object_set_int_member(o, "setup_ms", (call->active_us - call->dialled_us) / 1000);
+  if (call->answered_us != 0)
+    json_object_set_int_member(o, "connect_ms", (call->active_us - call->answered_us) / 1000);
 }
 
 /* The event names the call `call_id`: an `id` marks a ctl answer. */
