@@ -1,8 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* message-inner.c: what an envelope carries once opened (message-envelope.h): the kinds
  * text, receipt, typing, history-request and history (with a group's state for a group's
- * conversation) as (sa{sv}), and the replay guard a
- * recipient keeps per sender device.
+ * conversation) as (sa{sv}), and the replay guard a recipient keeps per sender device.
  *
  * The plaintext comes from a sender whose signature checked out, but that sender may be
  * hostile: every field is type-checked and bounded here, for the one who builds a message

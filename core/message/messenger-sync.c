@@ -6,8 +6,8 @@
  * which the asker stores with their ids, senders, sequences and times: shown in time
  * order, never unread, no receipts. A group's conversation goes with the group's state,
  * which the asker takes under the group's rules, so that it knows the group and can write
- * to it. Answers from several devices overlap and are dropped by id. Only devices of the same user ask and answer (messenger-receive.c refuses the
- * kinds from anyone else). */
+ * to it. Answers from several devices overlap and are dropped by id. Only devices of the
+ * same user ask and answer (messenger-receive.c refuses the kinds from anyone else). */
 #include "messenger-private.h"
 
 #include "hark/address.h"

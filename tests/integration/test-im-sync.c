@@ -177,8 +177,9 @@ wait_texts(LabNode *node, const char *user, const char *expected)
   return FALSE;
 }
 
-static guint64
-unread_with(LabNode *node, const char *user)
+/* node's `conversations` entry for the conversation with user (a new reference), or NULL. */
+static JsonObject *
+conversation_with(LabNode *node, const char *user)
 {
   g_autoptr(JsonObject) answer = lab_call(node, "conversations", NULL);
   JsonArray *list = answer != NULL ? json_object_get_array_member(answer, "conversations") : NULL;
@@ -186,9 +187,9 @@ unread_with(LabNode *node, const char *user)
   for (guint i = 0; list != NULL && i < json_array_get_length(list); i++) {
     JsonObject *c = json_array_get_object_element(list, i);
     if (g_strcmp0(json_object_get_string_member(c, "conversation"), key) == 0)
-      return (guint64)json_object_get_int_member(c, "unread");
+      return json_object_ref(c);
   }
-  return G_MAXUINT64;
+  return NULL;
 }
 
 static gboolean
@@ -223,7 +224,13 @@ test_new_device(SyncLab *lab, gconstpointer data)
   HARK_REQUIRE(wait_counter(lab->phone, "history_received", 3, NULL));
   g_test_message("the phone had the past 3 messages %" G_GINT64_FORMAT " ms after its node started",
                  (g_get_monotonic_time() - start) / 1000);
-  g_assert_cmpuint(unread_with(lab->phone, "bob"), ==, 0);
+  /* Listed as a past conversation: nothing unread, bob's last message under the title. */
+  g_autoptr(JsonObject) listed = conversation_with(lab->phone, "bob");
+  HARK_REQUIRE(listed != NULL && json_object_has_member(listed, "last"));
+  g_assert_cmpint(json_object_get_int_member(listed, "unread"), ==, 0);
+  JsonObject *last = json_object_get_object_member(listed, "last");
+  g_assert_cmpstr(json_object_get_string_member(last, "text"), ==, past[2]);
+  g_assert_cmpstr(json_object_get_string_member(last, "from"), ==, "bob");
   g_autofree char *texts = texts_with(lab->phone, "bob");
   g_assert_cmpstr(texts, ==, all);
   g_autoptr(JsonObject) history = lab_call(lab->phone, "history", lab_args("with", "bob", NULL));
