@@ -930,7 +930,7 @@ test_past_group(Fixture *f, gconstpointer data)
   g_autoptr(GError) error = NULL;
   const char *members[] = { "alice", "bob", "me", NULL };
   g_autoptr(HarkMessageGroup) group =
-    hark_message_group_new(GROUP + 2, "Friends", "alice", 2, members);
+    hark_message_group_new(&GROUP[2], "Friends", "alice", 2, members);
   g_assert_true(hark_message_history_group_put(f->history, group, &error));
   g_assert_no_error(error);
   put_past(f, ALICE, f->dev_a, 1, 5);
