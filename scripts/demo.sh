@@ -179,7 +179,7 @@ jq -r --argjson login "$login_ms" --argjson search "$search_ms" \
   def sec: (.duration_s // 1);
   "  login (bob, ctl round trip)   \($login) ms",
   "  search (alice finds bob)      \($search) ms",
-  "  call set-up (dial to audio)   \(.setup_ms) ms",
+  "  call set-up, dial to audio    \(.setup_ms) ms (bob answered by script), answer to audio \(.connect_ms // "?") ms",
   "  path                          \(.path.kind) \(.path.transport) \(.path.local) -> \(.path.remote)",
   "  codec (after the swap)        \(.codec)",
   "  sent by alice                 \(.bytes_sent) bytes, \((.send_bitrate // 0) / 8 | floor) bytes/s lately",
