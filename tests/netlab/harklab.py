@@ -238,11 +238,14 @@ class HarkNetwork:
     """The public side of a lab: a login server and two super nodes, ready to serve."""
 
     def __init__(self, lab, work, cheap_hash=True, sn_plugins=(), sn_directory="",
-                 login_settings=""):
+                 login_settings="", sn_settings=""):
         """sn_plugins: more plugins the SNs load (search strategies); sn_directory: the SNs'
         directory section (directory_section()); login_settings: more settings of the
-        login server's loginsrv plugin ("lookups_per_minute = 10000;")."""
+        login server's loginsrv plugin ("lookups_per_minute = 10000;"); sn_settings: more
+        of the SNs' supernode section ('turn_server = "198.18.0.20:3478";'), or a dict of
+        it by SN name."""
         self.lab, self.work = lab, work
+        self.sn_settings = sn_settings
         self.nodes = []
         self.ca = os.path.join(work, "login-ca.pem")
         self.sn_plugins, self.sn_directory = tuple(sn_plugins), sn_directory
@@ -268,6 +271,11 @@ class HarkNetwork:
     def login_section(self):
         return f'login: {{ url = "https://{LOGIN_HOST}:{LOGIN_PORT}"; ca = "{self.ca}"; }};\n'
 
+    def supernode_settings(self, name):
+        if isinstance(self.sn_settings, dict):
+            return self.sn_settings.get(name, "")
+        return self.sn_settings
+
     def start_sn(self, name, others):
         address = SN_HOSTS[name]
         sn = self.node(name, name,
@@ -275,22 +283,24 @@ class HarkNetwork:
                        + plugins_section(True, self.sn_plugins) + self.sn_directory
                        + f'network: {{ listen = "{address}"; port = {OVERLAY_PORT}; '
                        f'public_address = "{address}"; bootstrap = ( {bootstrap(others)} ); }};\n'
-                       'supernode: { min_uptime = 0; max_load = 10000; };\n' + self.login_section())
+                       'supernode: { min_uptime = 0; max_load = 10000; '
+                       f'{self.supernode_settings(name)} }};\n' + self.login_section())
         sn.start()
         sn.register_and_login(f"{name}-operator")
         sn.wait("serving", lambda: sn.call("overlay")["role"] == "super", 30)
         return sn
 
-    def client(self, host, name, network="", plugins=(), search=None, sns=None):
+    def client(self, host, name, network="", plugins=(), search=None, sns=None, more=""):
         """A client node on host (c1 or c2), not started, that may not serve; network is
         more of its network section, plugins more plugins it loads (by name), search its
-        directory.search (None: the default), sns the SNs it knows (default: both)."""
+        directory.search (None: the default), sns the SNs it knows (default: both), more
+        further sections of its configuration (a media section)."""
         known = bootstrap(sns or SN_HOSTS)
         return self.node(host, name,
                          f'node: {{ name = "{name}"; supernode = false; }};\n'
                          + plugins_section(False, plugins)
                          + f'network: {{ bootstrap = ( {known} ); {network} }};\n'
-                         + directory_section(search) + self.login_section())
+                         + directory_section(search) + self.login_section() + more)
 
     def sn_knows_user(self, user):
         """The SN (name) whose clients include one proven to be user, or None."""
