@@ -34,6 +34,7 @@ typedef enum {
   LAB_ALICE_RINGS_5S = 1 << 4, /* alice's calls.ring_timeout = 5 */
   LAB_TURN = 1 << 5, /* coturn, and the SN vouches for it */
   LAB_BOB_TEST_CLOCK = 1 << 6, /* bob's desk has a test clock */
+  LAB_ALICE_TEST_CLOCK = 1 << 7, /* alice's node has a test clock (she forges signals too) */
 } LabFlags;
 
 #define TURN_SECRET "calls-turn-secret-5e02b7"
@@ -150,7 +151,9 @@ lab_set_up(CallLab *lab, gconstpointer data)
                           : (flags & LAB_BOB_MANY_CALLS) ? "max = 16;"
                                                          : NULL;
   const char *alice_calls = (flags & LAB_ALICE_RINGS_5S) ? "ring_timeout = 5;" : NULL;
-  if ((lab->alice = client_start(lab, "alice", "alice", TRUE, NULL, alice_calls)) == NULL ||
+  if ((lab->alice = client_start(lab, "alice", "alice", TRUE,
+                                 (flags & LAB_ALICE_TEST_CLOCK) ? "test_clock = true;" : NULL,
+                                 alice_calls)) == NULL ||
       (lab->bob = client_start(lab, "bob-desk", "bob", TRUE,
                                (flags & LAB_BOB_TEST_CLOCK) ? "test_clock = true;" : NULL,
                                bob_calls)) == NULL)
@@ -976,6 +979,260 @@ test_peer_stops(CallLab *lab, gconstpointer data)
   g_assert_cmpstr(str(ended, "reason"), ==, "bob hung up");
 }
 
+/* ---- attacks (issue 14 point 10): signals a peer forges with the `signal` command ------ */
+
+/* GVariant text of n bytes: those of hex (2n hex digits), or each `fill` when hex is NULL. */
+static char *
+bytes_text(const char *hex, guint n, guint fill)
+{
+  GString *text = g_string_new("[byte ");
+  for (guint i = 0; i < n; i++) {
+    guint value = fill;
+    if (hex != NULL)
+      value = (guint)(g_ascii_xdigit_value(hex[2 * i]) * 16 + g_ascii_xdigit_value(hex[2 * i + 1]));
+    g_string_append_printf(text, "%s0x%02x", i > 0 ? ", " : "", value);
+  }
+  g_string_append_c(text, ']');
+  return g_string_free(text, FALSE);
+}
+
+/* A call signal's body in GVariant text: type t for call id_hex with seq, then more
+ * ("'hold': <true>", ...; may be NULL). */
+static char *
+call_body(const char *t, const char *id_hex, guint seq, const char *more)
+{
+  g_autofree char *id = bytes_text(id_hex, 16, 0);
+  return g_strdup_printf("{'t': <'%s'>, 'id': <%s>, 'seq': <uint32 %u>%s%s}", t, id, seq,
+                         more != NULL ? ", " : "", more != NULL ? more : "");
+}
+
+/* The fields of an ANSWER (or INVITE: without peer-nonce) with made-up values: nonces of
+ * `fill` bytes, a share, one codec, ICE credentials. */
+static char *
+answer_fields(guint fill, gboolean with_peer_nonce)
+{
+  g_autofree char *nonce = bytes_text(NULL, 32, fill);
+  g_autofree char *share = bytes_text(NULL, 32, 9);
+  return g_strdup_printf("'nonce': <%s>, %s%s%s'share': <%s>, 'codecs': <[('opus', byte 111)]>, "
+                         "'ufrag': <'abcd'>, 'pwd': <'abcdabcdabcdabcdabcdabcd'>",
+                         nonce, with_peer_nonce ? "'peer-nonce': <" : "",
+                         with_peer_nonce ? nonce : "", with_peer_nonce ? ">, " : "", share);
+}
+
+/* from (a node with a test clock) sends user's devices the call signal body. */
+static gboolean
+forge(CallLab *lab, LabNode *from, const char *user, const char *body)
+{
+  g_autoptr(JsonObject) sent =
+    ask(lab, from, "signal", lab_args("to", user, "kind", "call", "body", body, NULL));
+  return sent != NULL;
+}
+
+/* The state of call id in node's `calls`, or NULL (not there). */
+static char *
+call_state(CallLab *lab, LabNode *node, const char *id)
+{
+  g_autoptr(JsonObject) calls = ask(lab, node, "calls", NULL);
+  JsonArray *list = calls != NULL ? json_object_get_array_member(calls, "calls") : NULL;
+  for (guint i = 0; list != NULL && i < json_array_get_length(list); i++) {
+    JsonObject *row = json_array_get_object_element(list, i);
+    if (g_strcmp0(str(row, "id"), id) == 0)
+      return g_strdup(str(row, "state"));
+  }
+  return NULL;
+}
+
+/* Audio still arrives at node in call id: a second more than it had played. */
+static gboolean
+audio_goes_on(CallLab *lab, LabNode *node, const char *id)
+{
+  g_autoptr(JsonObject) now = ask(lab, node, "stats", lab_args("id", id, NULL));
+  if (now == NULL)
+    return FALSE;
+  gint64 played = json_object_get_int_member(now, "played_samples") / 48;
+  g_autoptr(JsonObject) later =
+    wait_stats(lab, node, id, played_ms, GUINT_TO_POINTER((guint)played + 1000), "1 s more audio");
+  return later != NULL;
+}
+
+/* Replayed challenges. bob's device answers alice's ringing call with a nonce that is not
+ * her INVITE's (as an earlier call's ANSWER would be): refused as unproven, her call still
+ * rings, and bob's real ANSWER after it is taken (the refused one did not use up its seq).
+ * An ANSWER for an earlier call is for no call. Once the call is up, an ANSWER or an ACK
+ * replayed into it (alice's ACK without bob's nonce) is refused and counted; carol, not in
+ * the call, is refused her ACK and ANSWER; the call goes on. */
+static void
+test_attack_replayed_challenge(CallLab *lab, gconstpointer data)
+{
+  LAB_UP(lab);
+  g_autofree char *old = NULL;
+  g_autoptr(JsonObject) rang = dial(lab, lab->alice, lab->bob, &old);
+  HARK_REQUIRE(rang != NULL);
+  g_autoptr(JsonObject) declined = ask(lab, lab->bob, "decline", NULL);
+  HARK_REQUIRE(declined != NULL);
+  g_autoptr(JsonObject) over = wait_call(lab, lab->alice, old, "ended", CALL_MS);
+  HARK_REQUIRE(over != NULL);
+
+  g_autofree char *id = NULL;
+  g_autoptr(JsonObject) ringing = dial(lab, lab->alice, lab->bob, &id);
+  HARK_REQUIRE(ringing != NULL);
+  g_autoptr(JsonObject) rings_there = wait_call(lab, lab->alice, id, "ringing", CALL_MS);
+  HARK_REQUIRE(rings_there != NULL);
+  g_autofree char *fields = answer_fields(0x5a, TRUE);
+  g_autofree char *replayed = call_body("answer", id, 2, fields);
+  HARK_REQUIRE(forge(lab, lab->bob, "alice", replayed));
+  HARK_REQUIRE(wait_calls_counter(lab, lab->alice, "refused_proof", 1));
+  g_autofree char *state = call_state(lab, lab->alice, id);
+  g_assert_cmpstr(state, ==, "ringing");
+  g_autofree char *earlier = call_body("answer", old, 3, fields);
+  HARK_REQUIRE(forge(lab, lab->bob, "alice", earlier));
+  HARK_REQUIRE(wait_calls_counter(lab, lab->alice, "refused_unknown", 1));
+
+  g_autoptr(JsonObject) answered = ask(lab, lab->bob, "answer", lab_args("id", id, NULL));
+  HARK_REQUIRE(answered != NULL);
+  g_autoptr(JsonObject) up = wait_call(lab, lab->alice, id, "active", CALL_MS);
+  g_autoptr(JsonObject) up2 = wait_call(lab, lab->bob, id, "active", CALL_MS);
+  HARK_REQUIRE(up != NULL && up2 != NULL);
+
+  g_autofree char *again = call_body("answer", id, 100, fields);
+  HARK_REQUIRE(forge(lab, lab->bob, "alice", again));
+  HARK_REQUIRE(wait_calls_counter(lab, lab->alice, "refused_proof", 2));
+  g_autofree char *nonce = bytes_text(NULL, 32, 0x5a);
+  g_autofree char *ack_fields = g_strdup_printf("'peer-nonce': <%s>", nonce);
+  g_autofree char *ack = call_body("ack", id, 100, ack_fields);
+  HARK_REQUIRE(forge(lab, lab->alice, "bob", ack));
+  HARK_REQUIRE(wait_calls_counter(lab, lab->bob, "refused_proof", 1));
+
+  g_autofree char *stranger_ack = call_body("ack", id, 1, ack_fields);
+  HARK_REQUIRE(forge(lab, lab->carol, "bob", stranger_ack));
+  HARK_REQUIRE(forge(lab, lab->carol, "alice", replayed));
+  HARK_REQUIRE(wait_calls_counter(lab, lab->bob, "refused_sender", 1));
+  HARK_REQUIRE(wait_calls_counter(lab, lab->alice, "refused_sender", 1));
+
+  g_autofree char *at_alice = call_state(lab, lab->alice, id);
+  g_autofree char *at_bob = call_state(lab, lab->bob, id);
+  g_assert_cmpstr(at_alice, ==, "active");
+  g_assert_cmpstr(at_bob, ==, "active");
+  HARK_REQUIRE(audio_goes_on(lab, lab->bob, id));
+  HARK_REQUIRE(audio_goes_on(lab, lab->alice, id));
+}
+
+/* carol, who is not in alice's call with bob, sends HANGUP, HOLD and UPDATE with its id to
+ * bob and a HANGUP to alice: each refused and counted, the call goes on (not held, same
+ * codec, audio arriving). A reason that would start a log line of its own is refused as
+ * malformed, and no such line appears in bob's log. */
+static void
+test_attack_stranger_signals(CallLab *lab, gconstpointer data)
+{
+  LAB_UP(lab);
+  g_autofree char *id = NULL;
+  HARK_REQUIRE(call_up(lab, lab->alice, lab->bob, &id));
+  g_autofree char *hangup = call_body("hangup", id, 1, "'reason': <'hung up'>");
+  g_autofree char *hold = call_body("hold", id, 2, "'hold': <true>");
+  g_autofree char *nonce = bytes_text(NULL, 32, 7);
+  g_autofree char *update_fields =
+    g_strdup_printf("'nonce': <%s>, 'codecs': <[('pcmu', byte 0)]>", nonce);
+  g_autofree char *update = call_body("update", id, 3, update_fields);
+  HARK_REQUIRE(forge(lab, lab->carol, "bob", hangup));
+  HARK_REQUIRE(forge(lab, lab->carol, "bob", hold));
+  HARK_REQUIRE(forge(lab, lab->carol, "bob", update));
+  HARK_REQUIRE(forge(lab, lab->carol, "alice", hangup));
+  g_autofree char *forged_line =
+    call_body("hangup", id, 4, "'reason': <'x\\ncalls: forged line from bob'>");
+  HARK_REQUIRE(forge(lab, lab->carol, "bob", forged_line));
+  HARK_REQUIRE(wait_calls_counter(lab, lab->bob, "refused_sender", 3));
+  HARK_REQUIRE(wait_calls_counter(lab, lab->alice, "refused_sender", 1));
+  HARK_REQUIRE(wait_calls_counter(lab, lab->bob, "refused_malformed", 1));
+  g_assert_cmpint(calls_counter(lab, lab->bob, "refused_sender"), ==, 3);
+
+  g_autoptr(JsonObject) stats = ask(lab, lab->bob, "stats", lab_args("id", id, NULL));
+  HARK_REQUIRE(stats != NULL);
+  g_assert_cmpstr(str(stats, "codec"), ==, "opus");
+  g_autofree char *at_alice = call_state(lab, lab->alice, id);
+  g_autofree char *at_bob = call_state(lab, lab->bob, id);
+  g_assert_cmpstr(at_alice, ==, "active");
+  g_assert_cmpstr(at_bob, ==, "active");
+  HARK_REQUIRE(audio_goes_on(lab, lab->bob, id));
+  g_autofree char *log = hark_test_node_read_stderr(lab->bob->node);
+  HARK_REQUIRE(log != NULL);
+  g_assert_nonnull(strstr(log, "calls: refused a signal from carol"));
+  g_assert_null(strstr(log, "\ncalls: forged line"));
+}
+
+/* GVariant text of n candidate lines of printable garbage. */
+static char *
+garbage_candidates(guint n)
+{
+  GString *text = g_string_new("[");
+  for (guint i = 0; i < n; i++)
+    g_string_append_printf(text, "%s'garbage %u <>!&*()[]{} udp 0 0 not a candidate'",
+                           i > 0 ? ", " : "", i);
+  g_string_append_c(text, ']');
+  return g_string_free(text, FALSE);
+}
+
+/* carol offers bob absurd calls while he talks with alice: a payload type for a codec and
+ * DTMF at once, 33 candidates, a 257-byte ufrag (each refused as malformed, none rings);
+ * then codecs bob has none of, with 32 candidates of garbage and a 256-byte ufrag (the
+ * limits): it rings, and answering it ends it "no common codec", counted. alice's call
+ * goes on, not held, its audio arriving. */
+static void
+test_attack_absurd_offers(CallLab *lab, gconstpointer data)
+{
+  LAB_UP(lab);
+  g_autofree char *first = NULL;
+  HARK_REQUIRE(call_up(lab, lab->alice, lab->bob, &first));
+  g_autofree char *nonce = bytes_text(NULL, 32, 3);
+  g_autofree char *share = bytes_text(NULL, 32, 9);
+  g_autofree char *head = g_strdup_printf("'nonce': <%s>, 'share': <%s>", nonce, share);
+  g_autofree char *many = garbage_candidates(33);
+  g_autofree char *thirty_two = garbage_candidates(32);
+  g_autofree char *ufrag_256 = g_strnfill(256, 'u');
+  g_autofree char *ufrag_257 = g_strnfill(257, 'u');
+  const char *ice = "'pwd': <'abcdabcdabcdabcdabcdabcd'>";
+  g_autofree char *clash = g_strdup_printf(
+    "%s, 'codecs': <[('opus', byte 111)]>, 'dtmf-pt': <byte 111>, 'ufrag': <'abcd'>, %s", head,
+    ice);
+  g_autofree char *too_many = g_strdup_printf(
+    "%s, 'codecs': <[('opus', byte 111)]>, 'ufrag': <'abcd'>, %s, 'candidates': <%s>", head, ice,
+    many);
+  g_autofree char *long_ufrag = g_strdup_printf(
+    "%s, 'codecs': <[('opus', byte 111)]>, 'ufrag': <'%s'>, %s", head, ufrag_257, ice);
+  const char *bad[] = { clash, too_many, long_ufrag };
+  for (gsize i = 0; i < G_N_ELEMENTS(bad); i++) {
+    g_autofree char *id_hex = g_strnfill(32, "012"[i]);
+    g_autofree char *body = call_body("invite", id_hex, 1, bad[i]);
+    HARK_REQUIRE(forge(lab, lab->carol, "bob", body));
+  }
+  HARK_REQUIRE(wait_calls_counter(lab, lab->bob, "refused_malformed", 3));
+  g_assert_cmpint(count_calls(lab, lab->bob), ==, 1);
+
+  g_autofree char *foreign = g_strdup_printf(
+    "%s, 'codecs': <[('speex', byte 96), ('amr-wb', byte 97)]>, 'ufrag': <'%s'>, %s, "
+    "'candidates': <%s>",
+    head, ufrag_256, ice, thirty_two);
+  const char *id = "abababababababababababababababab";
+  g_autofree char *offer = call_body("invite", id, 1, foreign);
+  HARK_REQUIRE(forge(lab, lab->carol, "bob", offer));
+  g_autoptr(JsonObject) rings = wait_call(lab, lab->bob, id, "ringing", CALL_MS);
+  HARK_REQUIRE(rings != NULL);
+  EventLog *log = g_hash_table_lookup(lab->logs, lab->bob);
+  g_autoptr(JsonObject) refused =
+    lab_ctl_ask(lab->bob->ctl, "answer", lab_args("id", id, NULL), log->events);
+  HARK_REQUIRE(refused != NULL);
+  g_assert_false(json_object_get_boolean_member_with_default(refused, "ok", TRUE));
+  g_autoptr(JsonObject) ended = wait_call(lab, lab->bob, id, "ended", CALL_MS);
+  HARK_REQUIRE(ended != NULL);
+  g_assert_cmpstr(str(ended, "outcome"), ==, "failed");
+  g_assert_cmpstr(str(ended, "reason"), ==, "no common codec");
+  g_assert_cmpint(calls_counter(lab, lab->bob, "no_common_codec"), ==, 1);
+
+  g_autofree char *at_bob = call_state(lab, lab->bob, first);
+  g_assert_cmpstr(at_bob, ==, "active");
+  HARK_REQUIRE(audio_goes_on(lab, lab->bob, first));
+  HARK_REQUIRE(audio_goes_on(lab, lab->alice, first));
+}
+
 int
 main(int argc, char **argv)
 {
@@ -1016,5 +1273,12 @@ main(int argc, char **argv)
                          lab_tear_down);
   hark_test_add_isolated("/calls/peer-stops", CallLab, NULL, lab_set_up, test_peer_stops,
                          lab_tear_down);
+  hark_test_add_isolated("/calls/attack/replayed-challenge", CallLab,
+                         GUINT_TO_POINTER(LAB_CAROL | LAB_BOB_TEST_CLOCK | LAB_ALICE_TEST_CLOCK),
+                         lab_set_up, test_attack_replayed_challenge, lab_tear_down);
+  hark_test_add_isolated("/calls/attack/stranger-signals", CallLab, GUINT_TO_POINTER(LAB_CAROL),
+                         lab_set_up, test_attack_stranger_signals, lab_tear_down);
+  hark_test_add_isolated("/calls/attack/absurd-offers", CallLab, GUINT_TO_POINTER(LAB_CAROL),
+                         lab_set_up, test_attack_absurd_offers, lab_tear_down);
   return g_test_run();
 }
