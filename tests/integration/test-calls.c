@@ -35,6 +35,9 @@ typedef enum {
   LAB_TURN = 1 << 5, /* coturn, and the SN vouches for it */
   LAB_BOB_TEST_CLOCK = 1 << 6, /* bob's desk has a test clock */
   LAB_ALICE_TEST_CLOCK = 1 << 7, /* alice's node has a test clock (she forges signals too) */
+  LAB_CAROL_PHONE = 1 << 8, /* carol on a second device too */
+  LAB_SHORT_CERTIFICATES = 1 << 9, /* the login server's certificate_lifetime = 5 */
+  LAB_NO_COMMON_CODEC = 1 << 10, /* bob's media.codecs are opus alone, carol's g711 alone */
 } LabFlags;
 
 #define TURN_SECRET "calls-turn-secret-5e02b7"
@@ -54,11 +57,13 @@ typedef struct {
   LabNode *bob;
   LabNode *bob_phone;
   LabNode *carol;
+  LabNode *carol_phone;
   GHashTable *logs; /* LabNode* -> EventLog* */
   GSubprocess *coturn; /* LAB_TURN, when turnserver is installed */
   guint16 turn_port;
   char *turn_secret_path;
   gboolean up;
+  LabFlags flags;
 } CallLab;
 
 /* ---- the lab ------------------------------------------------------------------------ */
@@ -99,16 +104,25 @@ static LabNode *
 client_start(CallLab *lab, const char *name, const char *user, gboolean register_first,
              const char *node_extra, const char *calls)
 {
-  g_autofree char *media = g_strdup_printf(
-    "media: { codecs = [ \"opus\", \"g711\", \"g722\", \"l16\" ]; source = \"tone:%u\";\n"
-    "  sink = \"wav:%s/%s.wav\"; };\n"
-    "calls: { %s };\n",
-    strcmp(user, "alice") == 0 ? 440 : 1000, lab->dir, name, calls != NULL ? calls : "");
-  g_autofree char *config =
-    lab_client_config_with_node(name, node_extra,
-                                ", { name = \"opus\"; }, { name = \"g711\"; }, "
-                                "{ name = \"g722\"; }, { name = \"l16\"; }",
-                                lab->sn_host, OVERLAY_PORT, lab->login, media);
+  /* What a node answers with is what it has loaded (docs/protocol.md, "Calls: the call"),
+   * so a node without a codec does not load its plugin. */
+  const char *codecs = "\"opus\", \"g711\", \"g722\", \"l16\"";
+  const char *plugins = ", { name = \"opus\"; }, { name = \"g711\"; }, "
+                        "{ name = \"g722\"; }, { name = \"l16\"; }";
+  if ((lab->flags & LAB_NO_COMMON_CODEC) && strcmp(user, "bob") == 0) {
+    codecs = "\"opus\"";
+    plugins = ", { name = \"opus\"; }";
+  } else if ((lab->flags & LAB_NO_COMMON_CODEC) && strcmp(user, "carol") == 0) {
+    codecs = "\"g711\"";
+    plugins = ", { name = \"g711\"; }";
+  }
+  g_autofree char *media = g_strdup_printf("media: { codecs = [ %s ]; source = \"tone:%u\";\n"
+                                           "  sink = \"wav:%s/%s.wav\"; };\n"
+                                           "calls: { %s };\n",
+                                           codecs, strcmp(user, "alice") == 0 ? 440 : 1000,
+                                           lab->dir, name, calls != NULL ? calls : "");
+  g_autofree char *config = lab_client_config_with_node(name, node_extra, plugins, lab->sn_host,
+                                                        OVERLAY_PORT, lab->login, media);
   LabNode *node = lab_client_start(name, config, user, register_first, hark_test_timeout(JOIN_MS));
   if (node != NULL) {
     EventLog *log = g_new0(EventLog, 1);
@@ -130,11 +144,14 @@ static void
 lab_set_up(CallLab *lab, gconstpointer data)
 {
   LabFlags flags = GPOINTER_TO_UINT(data);
+  lab->flags = flags;
   lab->sn_host = g_strdup_printf("127.%u.%u.51", (guint)g_random_int_range(1, 255),
                                  (guint)g_random_int_range(0, 255));
   lab->dir = g_dir_make_tmp("hark-calls-XXXXXX", NULL);
   lab->logs = g_hash_table_new_full(g_direct_hash, g_direct_equal, NULL, event_log_free);
-  lab->login = lab_login_server_new();
+  lab->login = (flags & LAB_SHORT_CERTIFICATES)
+                 ? lab_login_server_new_with("certificate_lifetime = 5;")
+                 : lab_login_server_new();
   if (lab->login == NULL || lab->dir == NULL)
     return;
   if (flags & LAB_TURN)
@@ -164,13 +181,17 @@ lab_set_up(CallLab *lab, gconstpointer data)
   if ((flags & LAB_CAROL) &&
       (lab->carol = client_start(lab, "carol", "carol", TRUE, "test_clock = true;", NULL)) == NULL)
     return;
+  if ((flags & LAB_CAROL_PHONE) &&
+      (lab->carol_phone = client_start(lab, "carol-phone", "carol", FALSE, NULL, NULL)) == NULL)
+    return;
   lab->up = TRUE;
 }
 
 static void
 lab_tear_down(CallLab *lab, gconstpointer data)
 {
-  LabNode **nodes[] = { &lab->carol, &lab->bob_phone, &lab->bob, &lab->alice, &lab->sn };
+  LabNode **nodes[] = { &lab->carol_phone, &lab->carol, &lab->bob_phone,
+                        &lab->bob,         &lab->alice, &lab->sn };
   for (gsize i = 0; i < G_N_ELEMENTS(nodes); i++)
     if (*nodes[i] != NULL) {
       lab_node_kill(*nodes[i]);
@@ -1174,8 +1195,9 @@ garbage_candidates(guint n)
 /* carol offers bob absurd calls while he talks with alice: a payload type for a codec and
  * DTMF at once, 33 candidates, a 257-byte ufrag (each refused as malformed, none rings);
  * then codecs bob has none of, with 32 candidates of garbage and a 256-byte ufrag (the
- * limits): it rings, and answering it ends it "no common codec", counted. alice's call
- * goes on, not held, its audio arriving. */
+ * limits): it rings, and answering it ends it "no common codec", counted; so does a real
+ * call from carol's g711-only node to bob's opus-only one, for both. alice's call goes on,
+ * not held, its audio arriving. */
 static void
 test_attack_absurd_offers(CallLab *lab, gconstpointer data)
 {
@@ -1227,10 +1249,76 @@ test_attack_absurd_offers(CallLab *lab, gconstpointer data)
   g_assert_cmpstr(str(ended, "reason"), ==, "no common codec");
   g_assert_cmpint(calls_counter(lab, lab->bob, "no_common_codec"), ==, 1);
 
+  /* A real call whose offer (carol's g711) has nothing bob's opus-only node has: it ends
+   * for both, each with a reason to read. */
+  g_autofree char *real = NULL;
+  g_autoptr(JsonObject) rings_too = dial(lab, lab->carol, lab->bob, &real);
+  HARK_REQUIRE(rings_too != NULL);
+  g_autoptr(JsonObject) refused_too =
+    lab_ctl_ask(lab->bob->ctl, "answer", lab_args("id", real, NULL), log->events);
+  HARK_REQUIRE(refused_too != NULL);
+  g_assert_false(json_object_get_boolean_member_with_default(refused_too, "ok", TRUE));
+  g_autoptr(JsonObject) his = wait_call(lab, lab->bob, real, "ended", CALL_MS);
+  g_autoptr(JsonObject) hers = wait_call(lab, lab->carol, real, "ended", CALL_MS);
+  HARK_REQUIRE(his != NULL && hers != NULL);
+  g_assert_cmpstr(str(his, "reason"), ==, "no common codec");
+  g_assert_cmpstr(str(hers, "outcome"), ==, "failed");
+  g_assert_cmpstr(str(hers, "reason"), ==, "bob: no common codec");
+  g_assert_cmpint(calls_counter(lab, lab->bob, "no_common_codec"), ==, 2);
+
   g_autofree char *at_bob = call_state(lab, lab->bob, first);
   g_assert_cmpstr(at_bob, ==, "active");
   HARK_REQUIRE(audio_goes_on(lab, lab->bob, first));
   HARK_REQUIRE(audio_goes_on(lab, lab->alice, first));
+}
+
+/* The SN refused the node's link: its certificate expired. */
+static gboolean
+refused_expired_fits(JsonObject *e, const char *unused, const char *unused2)
+{
+  return g_strcmp0(str(e, "event"), "overlay-join-failed") == 0 &&
+         strstr(str(e, "error") != NULL ? str(e, "error") : "", "certificate expired") != NULL;
+}
+
+/* carol's phone removes her other device (a stolen one, say) while its node runs: within
+ * one certificate lifetime (5 s here) that device cannot renew, the SN closes its link and
+ * refuses it again (its certificate expired), and its `call bob` fails with a reason; bob's
+ * device never rings. (Within the lifetime the removed device still speaks for carol:
+ * docs/protocol.md, "Calls (a hostile stranger, user or super node)".) */
+static void
+test_attack_removed_device(CallLab *lab, gconstpointer data)
+{
+  LAB_UP(lab);
+  g_autofree char *stolen = device_id(lab->carol);
+  HARK_REQUIRE(stolen != NULL);
+  gint64 removed_at = g_get_monotonic_time();
+  g_autoptr(JsonObject) removed =
+    ask(lab, lab->carol_phone, "device-remove", lab_args("device", stolen, NULL));
+  HARK_REQUIRE(removed != NULL);
+  g_autoptr(JsonObject) out =
+    wait_event(lab, lab->carol, refused_expired_fits, "the SN refusing", "its certificate", 20000);
+  HARK_REQUIRE(out != NULL);
+  g_test_message("the SN refused the removed device %.1f s after the removal",
+                 (g_get_monotonic_time() - removed_at) / 1e6);
+  /* It dials (it still thinks itself logged in); the call fails with a reason. */
+  EventLog *carols = g_hash_table_lookup(lab->logs, lab->carol);
+  g_autoptr(JsonObject) dialled =
+    lab_ctl_ask(lab->carol->ctl, "call", lab_args("user", "bob", NULL), carols->events);
+  HARK_REQUIRE(dialled != NULL);
+  if (json_object_get_boolean_member_with_default(dialled, "ok", FALSE)) {
+    const char *id = str(hark_test_answer_result(dialled), "id");
+    g_autoptr(JsonObject) ended = wait_call(lab, lab->carol, id, "ended", CALL_MS);
+    HARK_REQUIRE(ended != NULL);
+    g_test_message("the removed device's call: %s (%s)", str(ended, "outcome"),
+                   str(ended, "reason"));
+    g_assert_cmpstr(str(ended, "outcome"), ==, "failed");
+  }
+  /* What bob's node saw meanwhile: no call at all. */
+  g_assert_cmpint(count_calls(lab, lab->bob), ==, 0);
+  EventLog *log = g_hash_table_lookup(lab->logs, lab->bob);
+  for (guint i = 0; i < log->events->len; i++)
+    g_assert_cmpstr(str(log->events->pdata[i], "event"), !=, "call");
+  g_assert_cmpint(calls_counter(lab, lab->bob, "signals"), ==, 0);
 }
 
 int
@@ -1278,7 +1366,11 @@ main(int argc, char **argv)
                          lab_set_up, test_attack_replayed_challenge, lab_tear_down);
   hark_test_add_isolated("/calls/attack/stranger-signals", CallLab, GUINT_TO_POINTER(LAB_CAROL),
                          lab_set_up, test_attack_stranger_signals, lab_tear_down);
-  hark_test_add_isolated("/calls/attack/absurd-offers", CallLab, GUINT_TO_POINTER(LAB_CAROL),
-                         lab_set_up, test_attack_absurd_offers, lab_tear_down);
+  hark_test_add_isolated("/calls/attack/absurd-offers", CallLab,
+                         GUINT_TO_POINTER(LAB_CAROL | LAB_NO_COMMON_CODEC), lab_set_up,
+                         test_attack_absurd_offers, lab_tear_down);
+  hark_test_add_isolated("/calls/attack/removed-device", CallLab,
+                         GUINT_TO_POINTER(LAB_CAROL | LAB_CAROL_PHONE | LAB_SHORT_CERTIFICATES),
+                         lab_set_up, test_attack_removed_device, lab_tear_down);
   return g_test_run();
 }
