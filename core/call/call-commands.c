@@ -289,6 +289,7 @@ run_calls(HarkCommandCall *command, JsonObject *args, gpointer user_data)
     { "refused_proof", c->refused_proof },
     { "invites_limited", c->invites_limited },
     { "busy_sent", c->busy_sent },
+    { "no_common_codec", c->no_common_codec },
   };
   for (gsize i = 0; i < G_N_ELEMENTS(rows); i++)
     json_object_set_int_member(counters, rows[i].name, (gint64)rows[i].value);

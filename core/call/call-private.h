@@ -36,6 +36,7 @@ typedef struct {
   guint64 refused_proof; /* a nonce that does not echo ours */
   guint64 invites_limited; /* over CALL_INVITES_PER_MINUTE from one user */
   guint64 busy_sent; /* INVITEs answered busy (calls.max) */
+  guint64 no_common_codec; /* calls that ended because the offer and our codecs share none */
 } CallCounters;
 
 /* The calls object as late callbacks see it: NULL once it is gone. */
@@ -151,8 +152,10 @@ const char *hark_calls_device_name(HarkCalls *calls);
 /* call-session.c */
 HarkCall *hark_call_dial(HarkCalls *calls, const char *user, GError **error);
 /* A parsed signal from sender_device of the call's peer (already checked: the sender
- * belongs to the call, seq increased). */
-void hark_call_take(HarkCall *call, const HarkCallSignal *signal, const char *sender_device);
+ * belongs to the call, seq increased). FALSE: refused as unproven or incomplete (an ANSWER
+ * or ACK that does not echo our nonce, in any state): nothing changed, so the caller puts
+ * the sender's seq back and a refused signal cannot make the real next one look stale. */
+gboolean hark_call_take(HarkCall *call, const HarkCallSignal *signal, const char *sender_device);
 /* INVITE: a new incoming call (or busy, or refused). */
 void hark_calls_take_invite(HarkCalls *calls, const HarkCallSignal *signal, const char *sender,
                             const char *sender_device);

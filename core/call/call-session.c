@@ -213,8 +213,11 @@ same_nonce(const guint8 *a, const guint8 *b)
   return CRYPTO_memcmp(a, b, HARK_CALL_NONCE_SIZE) == 0;
 }
 
-static void
-take_answer(HarkCall *call, const HarkCallSignal *signal, const char *device)
+/* An ANSWER that proves nothing: incomplete, or not echoing the nonce of our INVITE (an
+ * earlier call's, or made up). Checked in every state, so that one replayed into a call
+ * that is up is counted too. TRUE: refused and counted. */
+static gboolean
+answer_unproven(HarkCall *call, const HarkCallSignal *signal, const char *device)
 {
   HarkCalls *calls = call->calls;
   if (!signal->has_peer_nonce || !signal->has_nonce || !signal->has_share ||
@@ -223,13 +226,21 @@ take_answer(HarkCall *call, const HarkCallSignal *signal, const char *device)
     calls->counters.refused_malformed++;
     g_message("calls: %s: an ANSWER from %.12s without its nonces, share, codec or ICE fields",
               call->id_hex, device);
-    return;
+    return TRUE;
   }
-  if (!same_nonce(signal->peer_nonce, call->nonce)) {
+  if (!call->outgoing || !same_nonce(signal->peer_nonce, call->nonce)) {
     calls->counters.refused_proof++;
-    g_message("calls: %s: an ANSWER from %.12s does not echo our nonce", call->id_hex, device);
-    return;
+    g_message("calls: %s: an ANSWER from %.12s does not echo the nonce of our INVITE", call->id_hex,
+              device);
+    return TRUE;
   }
+  return FALSE;
+}
+
+static void
+take_answer(HarkCall *call, const HarkCallSignal *signal, const char *device)
+{
+  HarkCalls *calls = call->calls;
   const HarkCallCodec *chosen = &g_array_index(signal->codecs, HarkCallCodec, 0);
   gboolean offered = FALSE;
   for (guint i = 0; i < call->offered->len && !offered; i++)
@@ -244,6 +255,7 @@ take_answer(HarkCall *call, const HarkCallSignal *signal, const char *device)
     call->peer_device_name = g_strdup(signal->device_name);
   }
   if (!offered) {
+    calls->counters.no_common_codec++;
     HarkCallSignal *f = hark_call_signal_for(call, HARK_CALL_SIGNAL_FAIL);
     f->reason = g_strdup("no common codec");
     hark_call_send(call, device, f);
@@ -364,6 +376,8 @@ hark_call_answer(HarkCall *call, GError **error)
     return fail(error, HARK_CALL_ERROR_STATE, "call %s is not ringing here", call->id_hex);
   const HarkCallCodec *codec = pick_codec(call);
   if (codec == NULL) {
+    calls->counters.no_common_codec++;
+    g_message("calls: %s: no common codec: %s offers none of ours", call->id_hex, call->peer);
     HarkCallSignal *f = hark_call_signal_for(call, HARK_CALL_SIGNAL_FAIL);
     f->reason = g_strdup("no common codec");
     hark_call_send(call, call->peer_device, f);
@@ -573,10 +587,27 @@ text_or(const char *reason, const char *otherwise)
   return reason != NULL ? reason : otherwise;
 }
 
-void
+/* An ACK that does not echo the nonce of our ANSWER (an earlier call's, or made up), in
+ * any state. TRUE: refused and counted. */
+static gboolean
+ack_unproven(HarkCall *call, const HarkCallSignal *signal, const char *device)
+{
+  if (!call->outgoing && call->state != CALL_RINGING && signal->has_peer_nonce &&
+      same_nonce(signal->peer_nonce, call->nonce))
+    return FALSE;
+  call->calls->counters.refused_proof++;
+  g_message("calls: %s: an ACK from %.12s that does not echo the nonce of our ANSWER", call->id_hex,
+            device);
+  return TRUE;
+}
+
+gboolean
 hark_call_take(HarkCall *call, const HarkCallSignal *signal, const char *device)
 {
   g_autofree char *why = NULL;
+  if ((signal->type == HARK_CALL_SIGNAL_ANSWER && answer_unproven(call, signal, device)) ||
+      (signal->type == HARK_CALL_SIGNAL_ACK && ack_unproven(call, signal, device)))
+    return FALSE;
   switch (signal->type) {
   case HARK_CALL_SIGNAL_RINGING:
     if (call->outgoing && ringing_phase(call)) {
@@ -594,13 +625,8 @@ hark_call_take(HarkCall *call, const HarkCallSignal *signal, const char *device)
       take_answer(call, signal, device);
     break;
   case HARK_CALL_SIGNAL_ACK:
-    if (call->outgoing || call->state != CALL_CONNECTING || call->acked)
+    if (call->state != CALL_CONNECTING || call->acked)
       break;
-    if (!signal->has_peer_nonce || !same_nonce(signal->peer_nonce, call->nonce)) {
-      call->calls->counters.refused_proof++;
-      g_message("calls: %s: an ACK that does not echo our nonce", call->id_hex);
-      break;
-    }
     call->acked = TRUE;
     hark_call_media_trickle(call);
     hark_call_media_maybe_start(call);
@@ -654,4 +680,5 @@ hark_call_take(HarkCall *call, const HarkCallSignal *signal, const char *device)
   case HARK_CALL_SIGNAL_INVITE:
     break; /* call.c takes INVITEs */
   }
+  return TRUE;
 }

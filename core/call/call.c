@@ -409,8 +409,12 @@ on_signal(gpointer data, const char *sender, const char *sender_device, GVariant
     return;
   }
   g_hash_table_replace(call->seq_in, g_strdup(sender_device), GUINT_TO_POINTER(signal->seq));
+  if (!hark_call_take(call, signal, sender_device)) {
+    /* Refused unproven (the call is untouched): the real signal after it still counts. */
+    g_hash_table_replace(call->seq_in, g_strdup(sender_device), GUINT_TO_POINTER(last));
+    return;
+  }
   calls->counters.signals++;
-  hark_call_take(call, signal, sender_device);
 }
 
 /* ---- the object ---------------------------------------------------------------------- */

@@ -678,16 +678,34 @@ signal_sent(gpointer data, GPtrArray *delivered, const GError *error)
   hark_command_call_return_object(call, o);
 }
 
-/* An empty signal of any kind, so that a test can send what the layers above would not
- * (a kind nobody takes, a malformed call signal). */
+/* A signal of any kind with any a{sv} body (empty when none is given), so that a test can
+ * send what the layers above would not: a kind nobody takes, a malformed call signal, a
+ * call signal with another call's id or a nonce that is not the one asked for. */
 static void
 run_signal(HarkCommandCall *call, JsonObject *args, gpointer user_data)
 {
   HarkMessenger *messenger = messenger_of(call, user_data);
   if (messenger == NULL)
     return;
+  const char *text = json_object_get_string_member_with_default(args, "body", NULL);
   GVariantBuilder body;
   g_variant_builder_init(&body, G_VARIANT_TYPE_VARDICT);
+  if (text != NULL) {
+    g_autoptr(GError) error = NULL;
+    g_autoptr(GVariant) parsed = g_variant_parse(G_VARIANT_TYPE_VARDICT, text, NULL, NULL, &error);
+    if (parsed == NULL) {
+      g_variant_builder_clear(&body);
+      hark_command_call_return_error(
+        call, g_error_new(HARK_COMMAND_ERROR, HARK_COMMAND_ERROR_BAD_ARGUMENTS,
+                          "'body' is not an a{sv} in GVariant text: %s", error->message));
+      return;
+    }
+    /* Copied entry by entry: the messenger takes a floating body. */
+    for (gsize i = 0; i < g_variant_n_children(parsed); i++) {
+      g_autoptr(GVariant) entry = g_variant_get_child_value(parsed, i);
+      g_variant_builder_add_value(&body, entry);
+    }
+  }
   hark_messenger_signal_send(messenger, json_object_get_string_member(args, "to"),
                              json_object_get_string_member_with_default(args, "device", NULL),
                              json_object_get_string_member(args, "kind"),
@@ -698,12 +716,13 @@ static const HarkCommandParam signal_params[] = {
   { "to", HARK_PARAM_STRING, TRUE, "the user" },
   { "kind", HARK_PARAM_STRING, TRUE, "the signal's kind ([a-z-]+)" },
   { "device", HARK_PARAM_STRING, FALSE, "only this device (64 hex)" },
+  { "body", HARK_PARAM_STRING, FALSE, "the body, an a{sv} in GVariant text (none: empty)" },
   { NULL },
 };
 
 static const HarkCommand signal_command = {
   HARK_COMMAND_VERSION, "signal",
-  "send USER's online devices an empty signal of KIND (only with node.test_clock: tests)",
+  "send USER's online devices a signal of KIND with BODY (only with node.test_clock: tests)",
   signal_params, run_signal,
 };
 

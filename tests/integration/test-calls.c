@@ -34,6 +34,10 @@ typedef enum {
   LAB_ALICE_RINGS_5S = 1 << 4, /* alice's calls.ring_timeout = 5 */
   LAB_TURN = 1 << 5, /* coturn, and the SN vouches for it */
   LAB_BOB_TEST_CLOCK = 1 << 6, /* bob's desk has a test clock */
+  LAB_ALICE_TEST_CLOCK = 1 << 7, /* alice's node has a test clock (she forges signals too) */
+  LAB_CAROL_PHONE = 1 << 8, /* carol on a second device too */
+  LAB_SHORT_CERTIFICATES = 1 << 9, /* the login server's certificate_lifetime = 5 */
+  LAB_NO_COMMON_CODEC = 1 << 10, /* bob's media.codecs are opus alone, carol's g711 alone */
 } LabFlags;
 
 #define TURN_SECRET "calls-turn-secret-5e02b7"
@@ -53,11 +57,13 @@ typedef struct {
   LabNode *bob;
   LabNode *bob_phone;
   LabNode *carol;
+  LabNode *carol_phone;
   GHashTable *logs; /* LabNode* -> EventLog* */
   GSubprocess *coturn; /* LAB_TURN, when turnserver is installed */
   guint16 turn_port;
   char *turn_secret_path;
   gboolean up;
+  LabFlags flags;
 } CallLab;
 
 /* ---- the lab ------------------------------------------------------------------------ */
@@ -98,16 +104,25 @@ static LabNode *
 client_start(CallLab *lab, const char *name, const char *user, gboolean register_first,
              const char *node_extra, const char *calls)
 {
-  g_autofree char *media = g_strdup_printf(
-    "media: { codecs = [ \"opus\", \"g711\", \"g722\", \"l16\" ]; source = \"tone:%u\";\n"
-    "  sink = \"wav:%s/%s.wav\"; };\n"
-    "calls: { %s };\n",
-    strcmp(user, "alice") == 0 ? 440 : 1000, lab->dir, name, calls != NULL ? calls : "");
-  g_autofree char *config =
-    lab_client_config_with_node(name, node_extra,
-                                ", { name = \"opus\"; }, { name = \"g711\"; }, "
-                                "{ name = \"g722\"; }, { name = \"l16\"; }",
-                                lab->sn_host, OVERLAY_PORT, lab->login, media);
+  /* What a node answers with is what it has loaded (docs/protocol.md, "Calls: the call"),
+   * so a node without a codec does not load its plugin. */
+  const char *codecs = "\"opus\", \"g711\", \"g722\", \"l16\"";
+  const char *plugins = ", { name = \"opus\"; }, { name = \"g711\"; }, "
+                        "{ name = \"g722\"; }, { name = \"l16\"; }";
+  if ((lab->flags & LAB_NO_COMMON_CODEC) && strcmp(user, "bob") == 0) {
+    codecs = "\"opus\"";
+    plugins = ", { name = \"opus\"; }";
+  } else if ((lab->flags & LAB_NO_COMMON_CODEC) && strcmp(user, "carol") == 0) {
+    codecs = "\"g711\"";
+    plugins = ", { name = \"g711\"; }";
+  }
+  g_autofree char *media = g_strdup_printf("media: { codecs = [ %s ]; source = \"tone:%u\";\n"
+                                           "  sink = \"wav:%s/%s.wav\"; };\n"
+                                           "calls: { %s };\n",
+                                           codecs, strcmp(user, "alice") == 0 ? 440 : 1000,
+                                           lab->dir, name, calls != NULL ? calls : "");
+  g_autofree char *config = lab_client_config_with_node(name, node_extra, plugins, lab->sn_host,
+                                                        OVERLAY_PORT, lab->login, media);
   LabNode *node = lab_client_start(name, config, user, register_first, hark_test_timeout(JOIN_MS));
   if (node != NULL) {
     EventLog *log = g_new0(EventLog, 1);
@@ -129,11 +144,14 @@ static void
 lab_set_up(CallLab *lab, gconstpointer data)
 {
   LabFlags flags = GPOINTER_TO_UINT(data);
+  lab->flags = flags;
   lab->sn_host = g_strdup_printf("127.%u.%u.51", (guint)g_random_int_range(1, 255),
                                  (guint)g_random_int_range(0, 255));
   lab->dir = g_dir_make_tmp("hark-calls-XXXXXX", NULL);
   lab->logs = g_hash_table_new_full(g_direct_hash, g_direct_equal, NULL, event_log_free);
-  lab->login = lab_login_server_new();
+  lab->login = (flags & LAB_SHORT_CERTIFICATES)
+                 ? lab_login_server_new_with("certificate_lifetime = 5;")
+                 : lab_login_server_new();
   if (lab->login == NULL || lab->dir == NULL)
     return;
   if (flags & LAB_TURN)
@@ -150,7 +168,9 @@ lab_set_up(CallLab *lab, gconstpointer data)
                           : (flags & LAB_BOB_MANY_CALLS) ? "max = 16;"
                                                          : NULL;
   const char *alice_calls = (flags & LAB_ALICE_RINGS_5S) ? "ring_timeout = 5;" : NULL;
-  if ((lab->alice = client_start(lab, "alice", "alice", TRUE, NULL, alice_calls)) == NULL ||
+  if ((lab->alice = client_start(lab, "alice", "alice", TRUE,
+                                 (flags & LAB_ALICE_TEST_CLOCK) ? "test_clock = true;" : NULL,
+                                 alice_calls)) == NULL ||
       (lab->bob = client_start(lab, "bob-desk", "bob", TRUE,
                                (flags & LAB_BOB_TEST_CLOCK) ? "test_clock = true;" : NULL,
                                bob_calls)) == NULL)
@@ -161,13 +181,17 @@ lab_set_up(CallLab *lab, gconstpointer data)
   if ((flags & LAB_CAROL) &&
       (lab->carol = client_start(lab, "carol", "carol", TRUE, "test_clock = true;", NULL)) == NULL)
     return;
+  if ((flags & LAB_CAROL_PHONE) &&
+      (lab->carol_phone = client_start(lab, "carol-phone", "carol", FALSE, NULL, NULL)) == NULL)
+    return;
   lab->up = TRUE;
 }
 
 static void
 lab_tear_down(CallLab *lab, gconstpointer data)
 {
-  LabNode **nodes[] = { &lab->carol, &lab->bob_phone, &lab->bob, &lab->alice, &lab->sn };
+  LabNode **nodes[] = { &lab->carol_phone, &lab->carol, &lab->bob_phone,
+                        &lab->bob,         &lab->alice, &lab->sn };
   for (gsize i = 0; i < G_N_ELEMENTS(nodes); i++)
     if (*nodes[i] != NULL) {
       lab_node_kill(*nodes[i]);
@@ -976,6 +1000,327 @@ test_peer_stops(CallLab *lab, gconstpointer data)
   g_assert_cmpstr(str(ended, "reason"), ==, "bob hung up");
 }
 
+/* ---- attacks (issue 14 point 10): signals a peer forges with the `signal` command ------ */
+
+/* GVariant text of n bytes: those of hex (2n hex digits), or each `fill` when hex is NULL. */
+static char *
+bytes_text(const char *hex, guint n, guint fill)
+{
+  GString *text = g_string_new("[byte ");
+  for (guint i = 0; i < n; i++) {
+    guint value = fill;
+    if (hex != NULL)
+      value = (guint)(g_ascii_xdigit_value(hex[2 * i]) * 16 + g_ascii_xdigit_value(hex[2 * i + 1]));
+    g_string_append_printf(text, "%s0x%02x", i > 0 ? ", " : "", value);
+  }
+  g_string_append_c(text, ']');
+  return g_string_free(text, FALSE);
+}
+
+/* A call signal's body in GVariant text: type t for call id_hex with seq, then more
+ * ("'hold': <true>", ...; may be NULL). */
+static char *
+call_body(const char *t, const char *id_hex, guint seq, const char *more)
+{
+  g_autofree char *id = bytes_text(id_hex, 16, 0);
+  return g_strdup_printf("{'t': <'%s'>, 'id': <%s>, 'seq': <uint32 %u>%s%s}", t, id, seq,
+                         more != NULL ? ", " : "", more != NULL ? more : "");
+}
+
+/* The fields of an ANSWER (or INVITE: without peer-nonce) with made-up values: nonces of
+ * `fill` bytes, a share, one codec, ICE credentials. */
+static char *
+answer_fields(guint fill, gboolean with_peer_nonce)
+{
+  g_autofree char *nonce = bytes_text(NULL, 32, fill);
+  g_autofree char *share = bytes_text(NULL, 32, 9);
+  return g_strdup_printf("'nonce': <%s>, %s%s%s'share': <%s>, 'codecs': <[('opus', byte 111)]>, "
+                         "'ufrag': <'abcd'>, 'pwd': <'abcdabcdabcdabcdabcdabcd'>",
+                         nonce, with_peer_nonce ? "'peer-nonce': <" : "",
+                         with_peer_nonce ? nonce : "", with_peer_nonce ? ">, " : "", share);
+}
+
+/* from (a node with a test clock) sends user's devices the call signal body. */
+static gboolean
+forge(CallLab *lab, LabNode *from, const char *user, const char *body)
+{
+  g_autoptr(JsonObject) sent =
+    ask(lab, from, "signal", lab_args("to", user, "kind", "call", "body", body, NULL));
+  return sent != NULL;
+}
+
+/* The state of call id in node's `calls`, or NULL (not there). */
+static char *
+call_state(CallLab *lab, LabNode *node, const char *id)
+{
+  g_autoptr(JsonObject) calls = ask(lab, node, "calls", NULL);
+  JsonArray *list = calls != NULL ? json_object_get_array_member(calls, "calls") : NULL;
+  for (guint i = 0; list != NULL && i < json_array_get_length(list); i++) {
+    JsonObject *row = json_array_get_object_element(list, i);
+    if (g_strcmp0(str(row, "id"), id) == 0)
+      return g_strdup(str(row, "state"));
+  }
+  return NULL;
+}
+
+/* Audio still arrives at node in call id: a second more than it had played. */
+static gboolean
+audio_goes_on(CallLab *lab, LabNode *node, const char *id)
+{
+  g_autoptr(JsonObject) now = ask(lab, node, "stats", lab_args("id", id, NULL));
+  if (now == NULL)
+    return FALSE;
+  gint64 played = json_object_get_int_member(now, "played_samples") / 48;
+  g_autoptr(JsonObject) later =
+    wait_stats(lab, node, id, played_ms, GUINT_TO_POINTER((guint)played + 1000), "1 s more audio");
+  return later != NULL;
+}
+
+/* Replayed challenges. bob's device answers alice's ringing call with a nonce that is not
+ * her INVITE's (as an earlier call's ANSWER would be): refused as unproven, her call still
+ * rings, and bob's real ANSWER after it is taken (the refused one did not use up its seq).
+ * An ANSWER for an earlier call is for no call. Once the call is up, an ANSWER or an ACK
+ * replayed into it (alice's ACK without bob's nonce) is refused and counted; carol, not in
+ * the call, is refused her ACK and ANSWER; the call goes on. */
+static void
+test_attack_replayed_challenge(CallLab *lab, gconstpointer data)
+{
+  LAB_UP(lab);
+  g_autofree char *old = NULL;
+  g_autoptr(JsonObject) rang = dial(lab, lab->alice, lab->bob, &old);
+  HARK_REQUIRE(rang != NULL);
+  g_autoptr(JsonObject) declined = ask(lab, lab->bob, "decline", NULL);
+  HARK_REQUIRE(declined != NULL);
+  g_autoptr(JsonObject) over = wait_call(lab, lab->alice, old, "ended", CALL_MS);
+  HARK_REQUIRE(over != NULL);
+
+  g_autofree char *id = NULL;
+  g_autoptr(JsonObject) ringing = dial(lab, lab->alice, lab->bob, &id);
+  HARK_REQUIRE(ringing != NULL);
+  g_autoptr(JsonObject) rings_there = wait_call(lab, lab->alice, id, "ringing", CALL_MS);
+  HARK_REQUIRE(rings_there != NULL);
+  g_autofree char *fields = answer_fields(0x5a, TRUE);
+  g_autofree char *replayed = call_body("answer", id, 2, fields);
+  HARK_REQUIRE(forge(lab, lab->bob, "alice", replayed));
+  HARK_REQUIRE(wait_calls_counter(lab, lab->alice, "refused_proof", 1));
+  g_autofree char *state = call_state(lab, lab->alice, id);
+  g_assert_cmpstr(state, ==, "ringing");
+  g_autofree char *earlier = call_body("answer", old, 3, fields);
+  HARK_REQUIRE(forge(lab, lab->bob, "alice", earlier));
+  HARK_REQUIRE(wait_calls_counter(lab, lab->alice, "refused_unknown", 1));
+
+  g_autoptr(JsonObject) answered = ask(lab, lab->bob, "answer", lab_args("id", id, NULL));
+  HARK_REQUIRE(answered != NULL);
+  g_autoptr(JsonObject) up = wait_call(lab, lab->alice, id, "active", CALL_MS);
+  g_autoptr(JsonObject) up2 = wait_call(lab, lab->bob, id, "active", CALL_MS);
+  HARK_REQUIRE(up != NULL && up2 != NULL);
+
+  g_autofree char *again = call_body("answer", id, 100, fields);
+  HARK_REQUIRE(forge(lab, lab->bob, "alice", again));
+  HARK_REQUIRE(wait_calls_counter(lab, lab->alice, "refused_proof", 2));
+  g_autofree char *nonce = bytes_text(NULL, 32, 0x5a);
+  g_autofree char *ack_fields = g_strdup_printf("'peer-nonce': <%s>", nonce);
+  g_autofree char *ack = call_body("ack", id, 100, ack_fields);
+  HARK_REQUIRE(forge(lab, lab->alice, "bob", ack));
+  HARK_REQUIRE(wait_calls_counter(lab, lab->bob, "refused_proof", 1));
+
+  g_autofree char *stranger_ack = call_body("ack", id, 1, ack_fields);
+  HARK_REQUIRE(forge(lab, lab->carol, "bob", stranger_ack));
+  HARK_REQUIRE(forge(lab, lab->carol, "alice", replayed));
+  HARK_REQUIRE(wait_calls_counter(lab, lab->bob, "refused_sender", 1));
+  HARK_REQUIRE(wait_calls_counter(lab, lab->alice, "refused_sender", 1));
+
+  g_autofree char *at_alice = call_state(lab, lab->alice, id);
+  g_autofree char *at_bob = call_state(lab, lab->bob, id);
+  g_assert_cmpstr(at_alice, ==, "active");
+  g_assert_cmpstr(at_bob, ==, "active");
+  HARK_REQUIRE(audio_goes_on(lab, lab->bob, id));
+  HARK_REQUIRE(audio_goes_on(lab, lab->alice, id));
+}
+
+/* carol, who is not in alice's call with bob, sends HANGUP, HOLD and UPDATE with its id to
+ * bob and a HANGUP to alice: each refused and counted, the call goes on (not held, same
+ * codec, audio arriving). A reason that would start a log line of its own is refused as
+ * malformed, and no such line appears in bob's log. */
+static void
+test_attack_stranger_signals(CallLab *lab, gconstpointer data)
+{
+  LAB_UP(lab);
+  g_autofree char *id = NULL;
+  HARK_REQUIRE(call_up(lab, lab->alice, lab->bob, &id));
+  g_autofree char *hangup = call_body("hangup", id, 1, "'reason': <'hung up'>");
+  g_autofree char *hold = call_body("hold", id, 2, "'hold': <true>");
+  g_autofree char *nonce = bytes_text(NULL, 32, 7);
+  g_autofree char *update_fields =
+    g_strdup_printf("'nonce': <%s>, 'codecs': <[('pcmu', byte 0)]>", nonce);
+  g_autofree char *update = call_body("update", id, 3, update_fields);
+  HARK_REQUIRE(forge(lab, lab->carol, "bob", hangup));
+  HARK_REQUIRE(forge(lab, lab->carol, "bob", hold));
+  HARK_REQUIRE(forge(lab, lab->carol, "bob", update));
+  HARK_REQUIRE(forge(lab, lab->carol, "alice", hangup));
+  g_autofree char *forged_line =
+    call_body("hangup", id, 4, "'reason': <'x\\ncalls: forged line from bob'>");
+  HARK_REQUIRE(forge(lab, lab->carol, "bob", forged_line));
+  HARK_REQUIRE(wait_calls_counter(lab, lab->bob, "refused_sender", 3));
+  HARK_REQUIRE(wait_calls_counter(lab, lab->alice, "refused_sender", 1));
+  HARK_REQUIRE(wait_calls_counter(lab, lab->bob, "refused_malformed", 1));
+  g_assert_cmpint(calls_counter(lab, lab->bob, "refused_sender"), ==, 3);
+
+  g_autoptr(JsonObject) stats = ask(lab, lab->bob, "stats", lab_args("id", id, NULL));
+  HARK_REQUIRE(stats != NULL);
+  g_assert_cmpstr(str(stats, "codec"), ==, "opus");
+  g_autofree char *at_alice = call_state(lab, lab->alice, id);
+  g_autofree char *at_bob = call_state(lab, lab->bob, id);
+  g_assert_cmpstr(at_alice, ==, "active");
+  g_assert_cmpstr(at_bob, ==, "active");
+  HARK_REQUIRE(audio_goes_on(lab, lab->bob, id));
+  g_autofree char *log = hark_test_node_read_stderr(lab->bob->node);
+  HARK_REQUIRE(log != NULL);
+  g_assert_nonnull(strstr(log, "calls: refused a signal from carol"));
+  g_assert_null(strstr(log, "\ncalls: forged line"));
+}
+
+/* GVariant text of n candidate lines of printable garbage. */
+static char *
+garbage_candidates(guint n)
+{
+  GString *text = g_string_new("[");
+  for (guint i = 0; i < n; i++)
+    g_string_append_printf(text, "%s'garbage %u <>!&*()[]{} udp 0 0 not a candidate'",
+                           i > 0 ? ", " : "", i);
+  g_string_append_c(text, ']');
+  return g_string_free(text, FALSE);
+}
+
+/* carol offers bob absurd calls while he talks with alice: a payload type for a codec and
+ * DTMF at once, 33 candidates, a 257-byte ufrag (each refused as malformed, none rings);
+ * then codecs bob has none of, with 32 candidates of garbage and a 256-byte ufrag (the
+ * limits): it rings, and answering it ends it "no common codec", counted; so does a real
+ * call from carol's g711-only node to bob's opus-only one, for both. alice's call goes on,
+ * not held, its audio arriving. */
+static void
+test_attack_absurd_offers(CallLab *lab, gconstpointer data)
+{
+  LAB_UP(lab);
+  g_autofree char *first = NULL;
+  HARK_REQUIRE(call_up(lab, lab->alice, lab->bob, &first));
+  g_autofree char *nonce = bytes_text(NULL, 32, 3);
+  g_autofree char *share = bytes_text(NULL, 32, 9);
+  g_autofree char *head = g_strdup_printf("'nonce': <%s>, 'share': <%s>", nonce, share);
+  g_autofree char *many = garbage_candidates(33);
+  g_autofree char *thirty_two = garbage_candidates(32);
+  g_autofree char *ufrag_256 = g_strnfill(256, 'u');
+  g_autofree char *ufrag_257 = g_strnfill(257, 'u');
+  const char *ice = "'pwd': <'abcdabcdabcdabcdabcdabcd'>";
+  g_autofree char *clash = g_strdup_printf(
+    "%s, 'codecs': <[('opus', byte 111)]>, 'dtmf-pt': <byte 111>, 'ufrag': <'abcd'>, %s", head,
+    ice);
+  g_autofree char *too_many = g_strdup_printf(
+    "%s, 'codecs': <[('opus', byte 111)]>, 'ufrag': <'abcd'>, %s, 'candidates': <%s>", head, ice,
+    many);
+  g_autofree char *long_ufrag = g_strdup_printf(
+    "%s, 'codecs': <[('opus', byte 111)]>, 'ufrag': <'%s'>, %s", head, ufrag_257, ice);
+  const char *bad[] = { clash, too_many, long_ufrag };
+  for (gsize i = 0; i < G_N_ELEMENTS(bad); i++) {
+    g_autofree char *id_hex = g_strnfill(32, "012"[i]);
+    g_autofree char *body = call_body("invite", id_hex, 1, bad[i]);
+    HARK_REQUIRE(forge(lab, lab->carol, "bob", body));
+  }
+  HARK_REQUIRE(wait_calls_counter(lab, lab->bob, "refused_malformed", 3));
+  g_assert_cmpint(count_calls(lab, lab->bob), ==, 1);
+
+  g_autofree char *foreign = g_strdup_printf(
+    "%s, 'codecs': <[('speex', byte 96), ('amr-wb', byte 97)]>, 'ufrag': <'%s'>, %s, "
+    "'candidates': <%s>",
+    head, ufrag_256, ice, thirty_two);
+  const char *id = "abababababababababababababababab";
+  g_autofree char *offer = call_body("invite", id, 1, foreign);
+  HARK_REQUIRE(forge(lab, lab->carol, "bob", offer));
+  g_autoptr(JsonObject) rings = wait_call(lab, lab->bob, id, "ringing", CALL_MS);
+  HARK_REQUIRE(rings != NULL);
+  EventLog *log = g_hash_table_lookup(lab->logs, lab->bob);
+  g_autoptr(JsonObject) refused =
+    lab_ctl_ask(lab->bob->ctl, "answer", lab_args("id", id, NULL), log->events);
+  HARK_REQUIRE(refused != NULL);
+  g_assert_false(json_object_get_boolean_member_with_default(refused, "ok", TRUE));
+  g_autoptr(JsonObject) ended = wait_call(lab, lab->bob, id, "ended", CALL_MS);
+  HARK_REQUIRE(ended != NULL);
+  g_assert_cmpstr(str(ended, "outcome"), ==, "failed");
+  g_assert_cmpstr(str(ended, "reason"), ==, "no common codec");
+  g_assert_cmpint(calls_counter(lab, lab->bob, "no_common_codec"), ==, 1);
+
+  /* A real call whose offer (carol's g711) has nothing bob's opus-only node has: it ends
+   * for both, each with a reason to read. */
+  g_autofree char *real = NULL;
+  g_autoptr(JsonObject) rings_too = dial(lab, lab->carol, lab->bob, &real);
+  HARK_REQUIRE(rings_too != NULL);
+  g_autoptr(JsonObject) refused_too =
+    lab_ctl_ask(lab->bob->ctl, "answer", lab_args("id", real, NULL), log->events);
+  HARK_REQUIRE(refused_too != NULL);
+  g_assert_false(json_object_get_boolean_member_with_default(refused_too, "ok", TRUE));
+  g_autoptr(JsonObject) his = wait_call(lab, lab->bob, real, "ended", CALL_MS);
+  g_autoptr(JsonObject) hers = wait_call(lab, lab->carol, real, "ended", CALL_MS);
+  HARK_REQUIRE(his != NULL && hers != NULL);
+  g_assert_cmpstr(str(his, "reason"), ==, "no common codec");
+  g_assert_cmpstr(str(hers, "outcome"), ==, "failed");
+  g_assert_cmpstr(str(hers, "reason"), ==, "bob: no common codec");
+  g_assert_cmpint(calls_counter(lab, lab->bob, "no_common_codec"), ==, 2);
+
+  g_autofree char *at_bob = call_state(lab, lab->bob, first);
+  g_assert_cmpstr(at_bob, ==, "active");
+  HARK_REQUIRE(audio_goes_on(lab, lab->bob, first));
+  HARK_REQUIRE(audio_goes_on(lab, lab->alice, first));
+}
+
+/* The SN refused the node's link: its certificate expired. */
+static gboolean
+refused_expired_fits(JsonObject *e, const char *unused, const char *unused2)
+{
+  return g_strcmp0(str(e, "event"), "overlay-join-failed") == 0 &&
+         strstr(str(e, "error") != NULL ? str(e, "error") : "", "certificate expired") != NULL;
+}
+
+/* carol's phone removes her other device (a stolen one, say) while its node runs: within
+ * one certificate lifetime (5 s here) that device cannot renew, the SN closes its link and
+ * refuses it again (its certificate expired), and its `call bob` fails with a reason; bob's
+ * device never rings. (Within the lifetime the removed device still speaks for carol:
+ * docs/protocol.md, "Calls (a hostile stranger, user or super node)".) */
+static void
+test_attack_removed_device(CallLab *lab, gconstpointer data)
+{
+  LAB_UP(lab);
+  g_autofree char *stolen = device_id(lab->carol);
+  HARK_REQUIRE(stolen != NULL);
+  gint64 removed_at = g_get_monotonic_time();
+  g_autoptr(JsonObject) removed =
+    ask(lab, lab->carol_phone, "device-remove", lab_args("device", stolen, NULL));
+  HARK_REQUIRE(removed != NULL);
+  g_autoptr(JsonObject) out =
+    wait_event(lab, lab->carol, refused_expired_fits, "the SN refusing", "its certificate", 20000);
+  HARK_REQUIRE(out != NULL);
+  g_test_message("the SN refused the removed device %.1f s after the removal",
+                 (g_get_monotonic_time() - removed_at) / 1e6);
+  /* It dials (it still thinks itself logged in); the call fails with a reason. */
+  EventLog *carols = g_hash_table_lookup(lab->logs, lab->carol);
+  g_autoptr(JsonObject) dialled =
+    lab_ctl_ask(lab->carol->ctl, "call", lab_args("user", "bob", NULL), carols->events);
+  HARK_REQUIRE(dialled != NULL);
+  if (json_object_get_boolean_member_with_default(dialled, "ok", FALSE)) {
+    const char *id = str(hark_test_answer_result(dialled), "id");
+    g_autoptr(JsonObject) ended = wait_call(lab, lab->carol, id, "ended", CALL_MS);
+    HARK_REQUIRE(ended != NULL);
+    g_test_message("the removed device's call: %s (%s)", str(ended, "outcome"),
+                   str(ended, "reason"));
+    g_assert_cmpstr(str(ended, "outcome"), ==, "failed");
+  }
+  /* What bob's node saw meanwhile: no call at all. */
+  g_assert_cmpint(count_calls(lab, lab->bob), ==, 0);
+  EventLog *log = g_hash_table_lookup(lab->logs, lab->bob);
+  for (guint i = 0; i < log->events->len; i++)
+    g_assert_cmpstr(str(log->events->pdata[i], "event"), !=, "call");
+  g_assert_cmpint(calls_counter(lab, lab->bob, "signals"), ==, 0);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -1016,5 +1361,16 @@ main(int argc, char **argv)
                          lab_tear_down);
   hark_test_add_isolated("/calls/peer-stops", CallLab, NULL, lab_set_up, test_peer_stops,
                          lab_tear_down);
+  hark_test_add_isolated("/calls/attack/replayed-challenge", CallLab,
+                         GUINT_TO_POINTER(LAB_CAROL | LAB_BOB_TEST_CLOCK | LAB_ALICE_TEST_CLOCK),
+                         lab_set_up, test_attack_replayed_challenge, lab_tear_down);
+  hark_test_add_isolated("/calls/attack/stranger-signals", CallLab, GUINT_TO_POINTER(LAB_CAROL),
+                         lab_set_up, test_attack_stranger_signals, lab_tear_down);
+  hark_test_add_isolated("/calls/attack/absurd-offers", CallLab,
+                         GUINT_TO_POINTER(LAB_CAROL | LAB_NO_COMMON_CODEC), lab_set_up,
+                         test_attack_absurd_offers, lab_tear_down);
+  hark_test_add_isolated("/calls/attack/removed-device", CallLab,
+                         GUINT_TO_POINTER(LAB_CAROL | LAB_CAROL_PHONE | LAB_SHORT_CERTIFICATES),
+                         lab_set_up, test_attack_removed_device, lab_tear_down);
   return g_test_run();
 }
