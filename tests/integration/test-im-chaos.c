@@ -217,10 +217,8 @@ device_start(ChaosLab *lab, guint d)
   return published != NULL;
 }
 
-/* make check runs one schedule, the same every time (HARK_CHAOS_SEED=random draws one):
- * some drawn schedules, with many super nodes killed in a row, still leave outbox entries
- * after the 150 s the check waits (seed 973819922404: 10 devices and 7 SNs killed, 2-42
- * entries per device left; docs/testing.md, "Messages under crashes"). */
+/* make check runs one schedule, the same every time (HARK_CHAOS_SEED=random draws one;
+ * docs/testing.md, "Messages under crashes", lists seeds that found bugs). */
 #define CHAOS_DEFAULT_SEED 12345
 
 static guint64
