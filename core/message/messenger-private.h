@@ -196,6 +196,11 @@ typedef void (*MessengerHanded)(gpointer data, gboolean handed_on);
 void hark_messenger_send_once_then(HarkMessenger *messenger, const char *user, const char *device,
                                    GBytes *certificate, GVariant *inner, MessengerHanded done,
                                    gpointer data);
+/* The same, always held at the login server (never through the SN): handed_on only once
+ * the server keeps it, from where the device fetches it whatever crashes meanwhile. */
+void hark_messenger_hold_once_then(HarkMessenger *messenger, const char *user, const char *device,
+                                   GBytes *certificate, GVariant *inner, MessengerHanded done,
+                                   gpointer data);
 /* Seals inner (a typing note) once for the online devices of user and sends it to each:
  * never held, never kept (a late note would mislead). done: how many devices it went to
  * (0: none online), or why not. */

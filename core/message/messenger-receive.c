@@ -129,55 +129,114 @@ conversation_for(const HarkEnvelope *envelope, const char *me_key, gboolean *out
 /* ---- acknowledging what the login server held ------------------------------------------ */
 
 /* One fetch's acknowledgement to the login server. A held message is acknowledged only
- * once its receipt was handed on (the sender's SN took it, or the login server holds
- * it): a device that dies in between, or whose receipt found no way out, gets the
- * message again at its next fetch and answers it again. Otherwise the sender, whose
- * outbox entry waits for that receipt while the login server holds the message, would
- * wait out the whole hold (30 days). */
+ * once its receipt is held there in turn: the sender does not send a held message again
+ * while it is held, so its outbox entry waits for that receipt for the whole hold (30
+ * days). A receipt through the SN is not enough: "delivered" there means the sender's SN
+ * wrote it to the sender's link, and an SN killed a moment later (a reset loses what the
+ * sender had not read yet) or a sender that dies before storing it loses it. Held, the
+ * sender fetches it at its next fetch, whatever crashed. One receipt per sender device
+ * and fetch (up to 256 ids): a hold is a request to the server, limited per minute. A
+ * message whose receipt cannot be held stays held, comes again at the next fetch and is
+ * answered again (a duplicate, dropped by id). */
 typedef struct {
   MessengerOp op;
   GPtrArray *ids; /* char*: held ids to acknowledge */
-  guint waiting; /* receipts not handed on yet, and 1 while the fetch's loop runs */
+  GPtrArray *receipts; /* AckOwed*: collected while the fetch's loop runs */
+  guint waiting; /* receipts not held yet, and 1 while the fetch's loop runs */
 } AckBatch;
 
-/* The receipt of one held message. */
+/* The receipt owed to one sender device for the held messages of a fetch. */
 typedef struct {
   AckBatch *batch;
-  char *id;
+  char *sender; /* user */
+  char *sender_device;
+  GBytes *certificate;
+  GArray *message_ids; /* guint8[HARK_MESSAGE_ID_SIZE] each */
+  GPtrArray *held_ids; /* char*: the login server's ids of those messages */
 } AckOwed;
 
 static void ack_batch_release(AckBatch *batch);
 
 static void
+ack_owed_free(AckOwed *owed)
+{
+  g_free(owed->sender);
+  g_free(owed->sender_device);
+  g_bytes_unref(owed->certificate);
+  g_array_unref(owed->message_ids);
+  g_ptr_array_unref(owed->held_ids);
+  g_free(owed);
+}
+
+/* The receipt for sender device's messages in batch, with room for one more id. */
+static AckOwed *
+ack_owed_for(AckBatch *batch, const HarkEnvelope *envelope)
+{
+  for (guint i = batch->receipts->len; i > 0; i--) {
+    AckOwed *owed = batch->receipts->pdata[i - 1];
+    if (strcmp(owed->sender_device, envelope->sender_device) == 0 &&
+        owed->message_ids->len < HARK_MESSAGE_MAX_RECEIPT_IDS)
+      return owed;
+  }
+  AckOwed *owed = g_new0(AckOwed, 1);
+  owed->batch = batch;
+  owed->sender = g_strdup(envelope->sender);
+  owed->sender_device = g_strdup(envelope->sender_device);
+  owed->certificate = g_bytes_ref(envelope->certificate);
+  owed->message_ids = g_array_new(FALSE, FALSE, HARK_MESSAGE_ID_SIZE);
+  owed->held_ids = g_ptr_array_new_with_free_func(g_free);
+  g_ptr_array_add(batch->receipts, owed);
+  return owed;
+}
+
+static void
 receipt_handed(gpointer data, gboolean handed_on)
 {
   AckOwed *owed = data;
-  if (handed_on)
-    g_ptr_array_add(owed->batch->ids, g_steal_pointer(&owed->id));
-  ack_batch_release(owed->batch);
-  g_free(owed->id);
-  g_free(owed);
+  AckBatch *batch = owed->batch;
+  for (guint i = 0; handed_on && i < owed->held_ids->len; i++)
+    g_ptr_array_add(batch->ids, g_strdup(owed->held_ids->pdata[i]));
+  ack_owed_free(owed);
+  ack_batch_release(batch);
+}
+
+/* The fetch's receipts, each held for its sender device. */
+static void
+ack_batch_send(HarkMessenger *messenger, AckBatch *batch)
+{
+  g_autoptr(GPtrArray) receipts = g_steal_pointer(&batch->receipts);
+  batch->waiting += receipts->len;
+  for (guint i = 0; i < receipts->len; i++) {
+    AckOwed *owed = receipts->pdata[i];
+    g_autoptr(GError) error = NULL;
+    GVariant *receipt = hark_message_receipt_new(
+      (const guint8(*)[HARK_MESSAGE_ID_SIZE])(gpointer)owed->message_ids->data,
+      owed->message_ids->len, "delivered", &error);
+    if (receipt == NULL) {
+      receipt_handed(owed, FALSE);
+      continue;
+    }
+    hark_messenger_hold_once_then(messenger, owed->sender, owed->sender_device, owed->certificate,
+                                  receipt, receipt_handed, owed);
+  }
 }
 
 static void
 acknowledge(HarkMessenger *messenger, const HarkEnvelope *envelope, const char *state)
 {
+  if (messenger->acking != NULL && messenger->acking_id != NULL) { /* a held message's */
+    AckOwed *owed = ack_owed_for(messenger->acking, envelope);
+    g_array_append_vals(owed->message_ids, envelope->id, 1);
+    g_ptr_array_add(owed->held_ids, g_strdup(messenger->acking_id));
+    messenger->acking_id = NULL; /* owed now: the fetch does not acknowledge it itself */
+    return;
+  }
   g_autoptr(GError) error = NULL;
   const guint8(*ids)[HARK_MESSAGE_ID_SIZE] = (const guint8(*)[HARK_MESSAGE_ID_SIZE])envelope->id;
   GVariant *receipt = hark_message_receipt_new(ids, 1, state, &error);
-  if (receipt == NULL)
-    return;
-  AckOwed *owed = NULL;
-  if (messenger->acking != NULL && messenger->acking_id != NULL) { /* a held message's */
-    owed = g_new0(AckOwed, 1);
-    owed->batch = messenger->acking;
-    owed->id = g_strdup(messenger->acking_id);
-    owed->batch->waiting++;
-    messenger->acking_id = NULL; /* owed now: the fetch does not acknowledge it itself */
-  }
-  hark_messenger_send_once_then(messenger, envelope->sender, envelope->sender_device,
-                                envelope->certificate, receipt, owed != NULL ? receipt_handed : NULL,
-                                owed);
+  if (receipt != NULL)
+    hark_messenger_send_once(messenger, envelope->sender, envelope->sender_device,
+                             envelope->certificate, receipt);
 }
 
 /* Stores a message (a text, or what a group change says) and, for a change, the group's
@@ -588,6 +647,7 @@ fetched(GObject *source, GAsyncResult *result, gpointer data)
    * does one whose receipt finds no way out (see AckBatch). */
   AckBatch *batch = hark_messenger_op_new(messenger, sizeof(AckBatch));
   batch->ids = g_ptr_array_new_with_free_func(g_free);
+  batch->receipts = g_ptr_array_new();
   batch->waiting = 1;
   guint taken = 0;
   for (guint i = 0; i < held->len; i++) {
@@ -604,6 +664,7 @@ fetched(GObject *source, GAsyncResult *result, gpointer data)
     messenger->acking_id = NULL;
   }
   messenger->fetch_again = messenger->fetch_again || (more && taken > 0);
+  ack_batch_send(messenger, batch);
   ack_batch_release(batch);
 }
 

@@ -407,16 +407,17 @@ once_online(HarkMessenger *messenger, MessengerPeer *peer, const GError *error, 
     once_hold(messenger, job);
 }
 
-void
-hark_messenger_send_once_then(HarkMessenger *messenger, const char *user, const char *device,
-                              GBytes *certificate, GVariant *inner, MessengerHanded done,
-                              gpointer data)
+/* The note sealed for device, as a job that tells done; NULL (done told) when it cannot
+ * be sealed. */
+static OnceJob *
+once_job_new(HarkMessenger *messenger, const char *user, const char *device, GBytes *certificate,
+             GVariant *inner, MessengerHanded done, gpointer data)
 {
   g_autoptr(GVariant) owned = g_variant_ref_sink(inner);
   if (messenger->history == NULL || messenger->stopping) {
     if (done != NULL)
       done(data, FALSE);
-    return;
+    return NULL;
   }
   g_autoptr(GError) error = NULL;
   HarkMessageRecipient recipient = { .recipient_device = device, .certificate = certificate };
@@ -426,14 +427,36 @@ hark_messenger_send_once_then(HarkMessenger *messenger, const char *user, const 
     g_debug("messages: cannot seal a note for %.12s: %s", device, error->message);
     if (done != NULL)
       done(data, FALSE);
-    return;
+    return NULL;
   }
   OnceJob *job = hark_messenger_op_new(messenger, sizeof(OnceJob));
   job->device = g_strdup(device);
   job->envelope = g_steal_pointer(&envelope);
   job->done = done;
   job->data = data;
+  return job;
+}
+
+void
+hark_messenger_send_once_then(HarkMessenger *messenger, const char *user, const char *device,
+                              GBytes *certificate, GVariant *inner, MessengerHanded done,
+                              gpointer data)
+{
+  OnceJob *job = once_job_new(messenger, user, device, certificate, inner, done, data);
+  if (job == NULL)
+    return;
+  g_autofree char *to = hark_presence_name_key(user);
   hark_messenger_peer_online(messenger, to, once_online, job);
+}
+
+void
+hark_messenger_hold_once_then(HarkMessenger *messenger, const char *user, const char *device,
+                              GBytes *certificate, GVariant *inner, MessengerHanded done,
+                              gpointer data)
+{
+  OnceJob *job = once_job_new(messenger, user, device, certificate, inner, done, data);
+  if (job != NULL)
+    once_hold(messenger, job);
 }
 
 void

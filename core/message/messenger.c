@@ -246,6 +246,14 @@ devices_answered(GObject *source, GAsyncResult *result, gpointer data)
     g_clear_pointer(&peer->certificates, g_ptr_array_unref);
     peer->certificates = g_steal_pointer(&certificates);
     peer->certificates_at = monotonic_s(messenger);
+  } else if (peer->certificates != NULL) {
+    /* No answer now (over the login server's look-up limit, which every device behind
+     * one address shares, or no way to it): the last list serves until the next ask, as
+     * the directory's last answer does, rather than the user's message being refused. */
+    g_debug("messages: the devices of %s: %s (the last list is used)", peer->user,
+            error->message);
+    peer->certificates_at = monotonic_s(messenger);
+    g_clear_error(&error);
   }
   peer_answer(messenger, peer, peer->waiting_devices, error);
 }
