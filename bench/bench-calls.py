@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: LGPL-2.1-or-later
-"""bench-calls.py BUILD OUT.json [--calls N]: call set-up time on loopback, hark beside
-baresip (issue 14, "Performance"). Needs root: it runs in a network namespace of its own
+"""bench-calls.py BUILD OUT.json [--calls N] [--against BUILD...]: call set-up time on
+loopback, hark beside baresip (issue 14, "Performance"). Needs root: it runs in a network namespace of its own
 that has only lo (so the packets seen are the benchmark's) and reads lo with a packet
 socket.
 
@@ -24,6 +24,9 @@ baresip (when installed): two baresip processes on 127.0.0.1 (the callee answers
 automatically, `answermode=auto`; the ALSA null device as source and player; Opus, SDES-SRTP, no ICE);
 the dial is a ctrl_tcp `dial` command, and the figure is the same dial -> first RTP
 both ways on lo.
+
+--against: the same calls with other builds too (one lab each, the calls interleaved with
+the first build's), reported under "against": a change measured beside what it changes.
 """
 import json
 import os
@@ -259,6 +262,11 @@ def hark_call(wire, alice, bob, alice_events, bob_events):
         if p[1] == "stun-request" and p[4] and (p[2], p[3]) in pair:
             nominated_at = first(packets[i:], "stun-success", {(p[3], p[2])})
             break
+    if os.environ.get("BENCH_CALLS_PACKETS"):  # every STUN and the first RTP packets
+        shown = [p for p in packets if p[1] != "rtp"] + [p for p in packets if p[1] == "rtp"][:4]
+        for p in sorted(shown):
+            print(f"  {(p[0] - answered) * 1000:7.1f} ms after the answer: {p[1]} {p[2]} -> "
+                  f"{p[3]}{' USE-CANDIDATE' if p[4] else ''}", file=sys.stderr)
     ms = lambda t, t0: None if t is None or t0 is None else round((t - t0) * 1000, 1)  # noqa
     return {
         "dial_ringing_ms": ms(ringing, start),
@@ -280,22 +288,29 @@ def hark_call(wire, alice, bob, alice_events, bob_events):
     }
 
 
-def bench_hark(hark, work, wire, calls):
-    """calls, spread over pairs that each make one not counted and at most CALLS_PER_PAIR:
-    a callee takes 10 INVITEs a minute from one user, and an SN hands a client TURN
-    credentials (or its answer that it has none) 6 times a minute; over those the call
-    would be refused, or timed with a refusal in it."""
-    nodes = []
+def bench_hark(harks, work, wire, calls):
+    """calls with each build's `hark` (a lab each, the calls interleaved so that a change
+    in the machine's load falls on all alike), spread over pairs that each make one not
+    counted and at most CALLS_PER_PAIR: a callee takes 10 INVITEs a minute from one user,
+    and an SN hands a client TURN credentials (or its answer that it has none) 6 times a
+    minute; over those the call would be refused, or timed with a refusal in it."""
+    nodes, labs = [], []
     try:
-        nodes, pairs = hark_lab(hark, work, max(1, -(-calls // CALLS_PER_PAIR)))
-        events = [(CallEvents(alice), CallEvents(bob, answer=True)) for alice, bob in pairs]
-        for (alice, bob), (alice_events, bob_events) in zip(pairs, events):
-            hark_call(wire, alice, bob, alice_events, bob_events)  # warm-up: not counted
-        runs = []
+        for i, hark in enumerate(harks):
+            lab_dir = os.path.join(work, f"hark-{i}")
+            os.makedirs(lab_dir)
+            lab_nodes, pairs = hark_lab(hark, lab_dir, max(1, -(-calls // CALLS_PER_PAIR)))
+            nodes += lab_nodes
+            labs.append([(alice, bob, CallEvents(alice), CallEvents(bob, answer=True))
+                         for alice, bob in pairs])
+        for pairs in labs:
+            for pair in pairs:
+                hark_call(wire, *pair)  # warm-up: not counted
+        runs = [[] for _ in harks]
         for i in range(calls):
-            (alice, bob), (alice_events, bob_events) = pairs[i % len(pairs)], events[i % len(pairs)]
-            runs.append(hark_call(wire, alice, bob, alice_events, bob_events))
-            print("bench-calls: hark", json.dumps(runs[-1]), file=sys.stderr)
+            for lab, pairs in enumerate(labs):
+                runs[lab].append(hark_call(wire, *pairs[i % len(pairs)]))
+                print(f"bench-calls: {harks[lab]}", json.dumps(runs[lab][-1]), file=sys.stderr)
         return runs
     finally:
         for node in reversed(nodes):
@@ -324,6 +339,20 @@ def baresip_config(directory, port, ctrl_port, answer):
                 + (";answermode=auto" if answer else "") + "\n")
 
 
+def free_udp_tcp_port():
+    """A port free for both TCP and UDP on 127.0.0.1 (SIP listens on both)."""
+    while True:
+        port = harklab.free_port()
+        udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        try:
+            udp.bind(("127.0.0.1", port))
+            return port
+        except OSError:
+            continue
+        finally:
+            udp.close()
+
+
 def netstring(text):
     data = text.encode()
     return str(len(data)).encode() + b":" + data + b","
@@ -345,7 +374,7 @@ def bench_baresip(work, wire, calls):
     runs = []
     for i in range(calls + 1):
         d = os.path.join(work, f"baresip-{i}")
-        ports = [harklab.free_port() for _ in range(4)]
+        ports = [free_udp_tcp_port() for _ in range(4)]
         baresip_config(os.path.join(d, "callee"), ports[0], ports[1], True)
         baresip_config(os.path.join(d, "caller"), ports[2], ports[3], False)
         procs = []
@@ -387,6 +416,14 @@ def spread(values):
             "p25_ms": harklab.percentile(values, 25), "p75_ms": harklab.percentile(values, 75)}
 
 
+def summary(runs):
+    return {"hark": {key: spread([r[key] for r in runs]) for key in
+                     ("dial_ringing_ms", "connect_ms", "setup_ms", "dial_audio_ms",
+                      "answer_audio_ms")},
+            "paths": sorted({r["path"] for r in runs}),
+            "steps": {step: spread([r["steps"][step] for r in runs]) for step in runs[0]["steps"]}}
+
+
 def main():
     if os.geteuid() != 0:
         sys.exit("bench-calls: needs root (a network namespace, a packet socket on lo)")
@@ -396,28 +433,33 @@ def main():
                               *sys.argv])
     build, out = sys.argv[1], sys.argv[2]
     calls = option("--calls", int(os.environ.get("BENCH_CALLS", "10")))
+    if "--calls" in sys.argv:
+        del sys.argv[sys.argv.index("--calls"):sys.argv.index("--calls") + 2]
     hark = os.path.abspath(os.path.join(build, "hark"))
     work = tempfile.mkdtemp(prefix="hark-bench-calls.")
     os.chmod(work, 0o755)
     wire = Wire()
     try:
-        runs = bench_hark(hark, work, wire, calls)
+        against = [os.path.abspath(os.path.join(b, "hark"))
+                   for b in sys.argv[sys.argv.index("--against") + 1:]] \
+            if "--against" in sys.argv else []
+        every = bench_hark([hark] + against, work, wire, calls)
         baresip = bench_baresip(work, wire, calls)
-        result = {"calls": calls, "hark": {key: spread([r[key] for r in runs]) for key in
-                                           ("dial_ringing_ms", "connect_ms", "setup_ms",
-                                            "dial_audio_ms", "answer_audio_ms")},
-                  "paths": sorted({r["path"] for r in runs}),
-                  "steps": {step: spread([r["steps"][step] for r in runs])
-                            for step in runs[0]["steps"]},
-                  "runs": runs}
+        result = summary(every[0])
+        result["calls"] = calls
+        result["runs"] = every[0]
+        result["against"] = [dict(summary(runs), build=os.path.dirname(h)) for h, runs in zip(against, every[1:])]
         result["baresip"] = (None if baresip is None else
                              {"dial_audio_ms": spread([r["dial_audio_ms"] for r in baresip]),
                               "version": subprocess.run(["baresip", "-h"], capture_output=True,
                                                         text=True).stdout.split("\n")[0]})
         with open(out, "w") as f:
             json.dump(result, f, indent=1)
-        print(json.dumps({k: v for k, v in result.items() if k != "runs"}, indent=1),
-              file=sys.stderr)
+        for r in [result] + result["against"]:
+            print(r.get("build", build), json.dumps({k: v["p50_ms"] for k, v in r["hark"].items()}),
+                  json.dumps({k: v["p50_ms"] for k, v in r["steps"].items()}), file=sys.stderr)
+        if result["baresip"]:
+            print("baresip", json.dumps(result["baresip"]["dial_audio_ms"]), file=sys.stderr)
     finally:
         wire.stop()
         if not os.environ.get("BENCH_KEEP"):

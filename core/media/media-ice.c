@@ -23,6 +23,7 @@
 #define ICE_MAX_LINE 512
 /* A restart that found no working pair by then is given up (the old pair stays). */
 #define ICE_RESTART_TIMEOUT_MS 15000
+#define ICE_PACING_MS 5 /* between two connectivity checks (libnice: 20) */
 
 typedef struct _Generation Generation;
 
@@ -403,6 +404,10 @@ generation_configure(Generation *g, GError **error)
   }
   g_object_set(g->agent, "controlling-mode", c->controlling, "ice-udp", udp, "ice-tcp", tcp,
                "force-relay", force_relay, NULL);
+  /* Checks paced at ICE_PACING_MS, not libnice's 20 ms (RFC 5245's floor for a
+   * stream's own rate): a call has a handful of pairs, and with aggressive nomination
+   * the pair is nominated on its next check, so the pace is what a call waits for. */
+  g_object_set(g->agent, "stun-pacing-timer", ICE_PACING_MS, NULL);
   if (g_object_class_find_property(G_OBJECT_GET_CLASS(g->agent), "upnp") != NULL)
     g_object_set(g->agent, "upnp", FALSE, NULL); /* no router probing: it only delays */
   if (stun)
