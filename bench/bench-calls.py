@@ -50,6 +50,7 @@ SO_TIMESTAMPNS = 35
 STUN_COOKIE = 0x2112A442
 TIMEOUT = 20
 CALLS_PER_PAIR = 4
+RING_S = 0.5
 
 
 def option(name, default):
@@ -155,11 +156,12 @@ def audio_both_ways(packets, ends=None):
 
 class CallEvents(threading.Thread):
     """A ctl connection of its own: every `call` event with the time.time() its line came.
-    With answer set, an incoming `ringing` is answered at once on this connection."""
+    With answer set, an incoming `ringing` is answered on this connection, answer_after
+    seconds later (0: at once)."""
 
     def __init__(self, node, answer=False):
         super().__init__(daemon=True)
-        self.node, self.answer = node, answer
+        self.node, self.answer, self.answer_after = node, answer, 0.0
         self.sock = socket.socket(socket.AF_UNIX)
         self.sock.connect(os.path.join(node.state, "ctl.sock"))
         self.reader = self.sock.makefile("r")
@@ -177,12 +179,18 @@ class CallEvents(threading.Thread):
                 continue
             data = event.get("data", event)
             if self.answer and data.get("direction") == "in" and data.get("state") == "ringing":
-                request = {"id": "a", "command": "answer", "args": {"id": data["call_id"]}}
-                self.answered[data["call_id"]] = time.time()
-                self.sock.sendall((json.dumps(request) + "\n").encode())
+                if self.answer_after > 0:
+                    threading.Timer(self.answer_after, self.send_answer, (data["call_id"],)).start()
+                else:
+                    self.send_answer(data["call_id"])
             with self.cond:
                 self.events.append((now, data))
                 self.cond.notify_all()
+
+    def send_answer(self, call_id):
+        request = {"id": "a", "command": "answer", "args": {"id": call_id}}
+        self.answered[call_id] = time.time()
+        self.sock.sendall((json.dumps(request) + "\n").encode())
 
     def wait(self, call_id, state, timeout=TIMEOUT):
         def found():
@@ -234,7 +242,8 @@ def hark_lab(hark, work, pairs):
     return nodes, list(zip(clients[0::2], clients[1::2]))
 
 
-def hark_call(wire, alice, bob, alice_events, bob_events):
+def hark_call(wire, alice, bob, alice_events, bob_events, ring_s=0.0):
+    bob_events.answer_after = ring_s
     start = time.time()
     call_id = alice.call("call", user=bob.name)["id"]
     ringing, _ = alice_events.wait(call_id, "ringing")
@@ -290,27 +299,31 @@ def hark_call(wire, alice, bob, alice_events, bob_events):
 
 def bench_hark(harks, work, wire, calls):
     """calls with each build's `hark` (a lab each, the calls interleaved so that a change
-    in the machine's load falls on all alike), spread over pairs that each make one not
-    counted and at most CALLS_PER_PAIR: a callee takes 10 INVITEs a minute from one user,
-    and an SN hands a client TURN credentials (or its answer that it has none) 6 times a
-    minute; over those the call would be refused, or timed with a refusal in it."""
+    in the machine's load falls on all alike), each answered at once and again after a
+    ring of RING_S (as a person would: what is made while it rings is ready by then),
+    spread over pairs that each make one not counted and at most CALLS_PER_PAIR: a callee
+    takes 10 INVITEs a minute from one user, and an SN hands a client TURN credentials (or
+    its answer that it has none) 6 times a minute; over those the call would be refused,
+    or timed with a refusal in it. [(at once, after a ring)] per build."""
     nodes, labs = [], []
     try:
         for i, hark in enumerate(harks):
             lab_dir = os.path.join(work, f"hark-{i}")
             os.makedirs(lab_dir)
-            lab_nodes, pairs = hark_lab(hark, lab_dir, max(1, -(-calls // CALLS_PER_PAIR)))
+            lab_nodes, pairs = hark_lab(hark, lab_dir, max(1, -(-2 * calls // CALLS_PER_PAIR)))
             nodes += lab_nodes
             labs.append([(alice, bob, CallEvents(alice), CallEvents(bob, answer=True))
                          for alice, bob in pairs])
         for pairs in labs:
             for pair in pairs:
                 hark_call(wire, *pair)  # warm-up: not counted
-        runs = [[] for _ in harks]
-        for i in range(calls):
+        runs = [([], []) for _ in harks]
+        for i in range(2 * calls):
             for lab, pairs in enumerate(labs):
-                runs[lab].append(hark_call(wire, *pairs[i % len(pairs)]))
-                print(f"bench-calls: {harks[lab]}", json.dumps(runs[lab][-1]), file=sys.stderr)
+                ring_s = RING_S if i % 2 else 0.0
+                runs[lab][i % 2].append(hark_call(wire, *pairs[i % len(pairs)], ring_s))
+                print(f"bench-calls: {harks[lab]} ring {ring_s} s", json.dumps(runs[lab][i % 2][-1]),
+                      file=sys.stderr)
         return runs
     finally:
         for node in reversed(nodes):
@@ -416,12 +429,17 @@ def spread(values):
             "p25_ms": harklab.percentile(values, 25), "p75_ms": harklab.percentile(values, 75)}
 
 
-def summary(runs):
-    return {"hark": {key: spread([r[key] for r in runs]) for key in
-                     ("dial_ringing_ms", "connect_ms", "setup_ms", "dial_audio_ms",
-                      "answer_audio_ms")},
-            "paths": sorted({r["path"] for r in runs}),
-            "steps": {step: spread([r["steps"][step] for r in runs]) for step in runs[0]["steps"]}}
+def summary(both):
+    runs, rung = both
+    hark = {key: spread([r[key] for r in runs]) for key in
+            ("dial_ringing_ms", "connect_ms", "setup_ms", "dial_audio_ms", "answer_audio_ms")}
+    hark["rung_connect_ms"] = spread([r["connect_ms"] for r in rung])
+    hark["rung_answer_audio_ms"] = spread([r["answer_audio_ms"] for r in rung])
+    return {"hark": hark, "paths": sorted({r["path"] for r in runs + rung}),
+            "steps": {step: spread([r["steps"][step] for r in runs]) for step in runs[0]["steps"]},
+            "rung_steps": {step: spread([r["steps"][step] for r in rung])
+                           for step in rung[0]["steps"]},
+            "ring_s": RING_S}
 
 
 def main():
@@ -447,7 +465,7 @@ def main():
         baresip = bench_baresip(work, wire, calls)
         result = summary(every[0])
         result["calls"] = calls
-        result["runs"] = every[0]
+        result["runs"], result["rung_runs"] = every[0]
         result["against"] = [dict(summary(runs), build=os.path.dirname(h)) for h, runs in zip(against, every[1:])]
         result["baresip"] = (None if baresip is None else
                              {"dial_audio_ms": spread([r["dial_audio_ms"] for r in baresip]),
@@ -457,7 +475,8 @@ def main():
             json.dump(result, f, indent=1)
         for r in [result] + result["against"]:
             print(r.get("build", build), json.dumps({k: v["p50_ms"] for k, v in r["hark"].items()}),
-                  json.dumps({k: v["p50_ms"] for k, v in r["steps"].items()}), file=sys.stderr)
+                  json.dumps({k: v["p50_ms"] for k, v in r["steps"].items()}),
+                  json.dumps({k: v["p50_ms"] for k, v in r["rung_steps"].items()}), file=sys.stderr)
         if result["baresip"]:
             print("baresip", json.dumps(result["baresip"]["dial_audio_ms"]), file=sys.stderr)
     finally:

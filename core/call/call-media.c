@@ -4,7 +4,10 @@
  * callee takes the first offered one it has. The keys are the call's own (call-keys.h:
  * X25519 shares in the signed INVITE and ANSWER, HKDF over the transcript). The path is
  * ICE (media-ice.h): the caller controls, the SN is the STUN server, candidates trickle
- * in CANDIDATES signals once the ANSWER is acknowledged. Once ICE is connected (and, at
+ * in CANDIDATES signals once the ANSWER is acknowledged. The caller makes its agent
+ * before the INVITE (its candidates go in it), the callee while it rings (gathering
+ * only: the caller's candidates go to it once answered), so an answer waits for neither
+ * the TURN credentials nor the gathering. Once ICE is connected (and, at
  * the callee, the caller's ACK came) a media session starts with the node's source and
  * sink, every common codec accepted and the agreed one sent, SRTP AEAD_AES_256_GCM. */
 #include "call-private.h"
@@ -341,7 +344,12 @@ start_ice(HarkCall *call, const HarkTurnCredentials *turn, GError **error)
     return FALSE;
   }
   call->ice = ice;
-  /* The callee has the INVITE's credentials and candidates already. */
+  return TRUE;
+}
+
+void
+hark_call_media_take_early(HarkCall *call)
+{
   if (call->remote_ufrag != NULL)
     take_credentials(call, call->remote_ufrag, call->remote_pwd);
   for (guint i = 0; call->early_candidates != NULL && i < call->early_candidates->len; i++)
@@ -349,7 +357,6 @@ start_ice(HarkCall *call, const HarkTurnCredentials *turn, GError **error)
   if (call->early_end_of_candidates)
     hark_media_ice_remote_gathering_done(call->ice);
   g_clear_pointer(&call->early_candidates, g_ptr_array_unref);
-  return TRUE;
 }
 
 typedef struct {
