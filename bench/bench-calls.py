@@ -290,8 +290,8 @@ def hark_call(wire, alice, bob, alice_events, bob_events, ring_s=0.0):
             "answer -> ANSWER at the caller": ms(alice_connecting, answered),
             "answer -> first ICE check": ms(check, answered),
             "answer -> pair nominated": ms(nominated_at, answered),
-            "answer -> callee's session running": ms(bob_active, answered),
-            "answer -> caller's session running": ms(alice_active, answered),
+            "answer -> callee's call active (media)": ms(bob_active, answered),
+            "answer -> caller's call active (media)": ms(alice_active, answered),
             "answer -> RTP both ways": ms(audio, answered),
         },
     }

@@ -358,6 +358,7 @@ send_answer(HarkCall *call)
   hark_call_media_take_early(call);
   hark_call_media_fill_local(call, answer);
   hark_call_send(call, call->peer_device, answer);
+  hark_call_media_maybe_start(call);
 }
 
 /* The agent made while ringing is there: an answer given meanwhile goes now. */

@@ -59,6 +59,9 @@ struct _HarkMediaIce {
   gpointer receive_data;
   guint64 refused; /* remote candidates refused as absurd */
   gint64 peer_restart_at; /* monotonic µs of the last restart the peer's credentials began */
+  /* The last packet sent before the first pair was selected: it goes the moment one is,
+   * so audio starts then and not a frame later (a session may start while ICE checks). */
+  GBytes *early;
 };
 
 static void generation_free(Generation *g);
@@ -315,6 +318,12 @@ on_selected_pair(NiceAgent *agent, guint stream, guint component, NiceCandidate 
   HarkMediaIce *ice = g->ice;
   g_mutex_lock(&ice->lock);
   g->selected = TRUE;
+  if (g == ice->active && ice->early != NULL) {
+    gsize length = 0;
+    const gchar *early = g_bytes_get_data(ice->early, &length);
+    nice_agent_send(g->agent, g->stream, NICE_COMPONENT_TYPE_RTP, length, early);
+  }
+  g_clear_pointer(&ice->early, g_bytes_unref);
   g_mutex_unlock(&ice->lock);
   if (g == ice->next && state_from_nice(g->nice_state) == HARK_MEDIA_ICE_CONNECTED) {
     hark_media_ice_ref(ice);
@@ -544,6 +553,7 @@ hark_media_ice_unref(HarkMediaIce *ice)
     return;
   generation_free(ice->next);
   generation_free(ice->active);
+  g_clear_pointer(&ice->early, g_bytes_unref);
   g_mutex_clear(&ice->lock);
   g_main_context_unref(ice->context);
   g_free((char *)ice->config.stun_host);
@@ -873,8 +883,12 @@ ice_send(gpointer impl, const guint8 *data, gsize length, GError **error)
   Generation *g = ice->active;
   /* Before a pair is selected, or when a stream transport's buffer is full, the packet
    * is lost as it would be on the wire: the session must not stop over it. */
-  if (g->selected)
+  if (g->selected) {
     nice_agent_send(g->agent, g->stream, NICE_COMPONENT_TYPE_RTP, length, (const gchar *)data);
+  } else if (ice->next == NULL) {
+    g_clear_pointer(&ice->early, g_bytes_unref);
+    ice->early = g_bytes_new(data, length);
+  }
   g_mutex_unlock(&ice->lock);
   return TRUE;
 }
