@@ -633,7 +633,11 @@ def calls_section(results, command):
             row("hark: answer → media (the callee's `connect_ms`)", h["connect_ms"]),
             row("hark: dial → media (the caller's `setup_ms`)", h["setup_ms"]),
             row("hark: answer → RTP flowing both ways (on the wire)", h["answer_audio_ms"]),
-            row("**hark: dial → RTP flowing both ways** (on the wire)", h["dial_audio_ms"])]
+            row("**hark: dial → RTP flowing both ways** (on the wire)", h["dial_audio_ms"]),
+            row(f"hark, answered after a {r['ring_s']} s ring: answer → media (`connect_ms`)",
+                h.get("rung_connect_ms")),
+            row(f"hark, answered after a {r['ring_s']} s ring: answer → RTP both ways",
+                h.get("rung_answer_audio_ms"))]
     if r.get("baresip"):
         rows.append(row(f"**baresip {r['baresip']['version'].split()[1]}: dial → RTP flowing "
                         "both ways** (on the wire)", r["baresip"]["dial_audio_ms"]))
@@ -642,6 +646,19 @@ def calls_section(results, command):
                "callee with `answermode=auto`, Opus, SDES-SRTP, no ICE (a direct SIP call), "
                "the ALSA null device as source and player; the dial is a ctrl_tcp `dial`.")
     steps = [row(step, v) for step, v in r["steps"].items()]
+    rung = [row(step, v) for step, v in r.get("rung_steps", {}).items()]
+    against = []
+    for other in r.get("against", []):
+        o = other["hark"]
+        against += ["", f"The same calls, interleaved with these, with the build `{other['build']}`:", "",
+                    "| what | calls | median ms | p25 – p75 ms | min – max ms |",
+                    "|---|---|---|---|---|",
+                    row("answer → media (`connect_ms`)", o["connect_ms"]),
+                    row("dial → RTP flowing both ways", o["dial_audio_ms"]),
+                    row(f"after a {r['ring_s']} s ring: answer → media (`connect_ms`)",
+                        o.get("rung_connect_ms")),
+                    row(f"after a {r['ring_s']} s ring: answer → RTP both ways",
+                        o.get("rung_answer_audio_ms"))]
     return "\n".join([
         "## Calls: set-up time",
         "",
@@ -652,7 +669,9 @@ def calls_section(results, command):
         "(`bench/bench-calls.py`): a login server, one SN, alice and bob (Opus, the `tone` source,",
         f"the `null` sink). {r['calls']} calls alice → bob after one not counted; bob's script answers",
         "on his ctl socket the moment the `ringing` event arrives, so the answer costs about a",
-        "millisecond, not a person. \"On the wire\": the first RTP packet in the later of the two",
+        f"millisecond, not a person; {r['calls']} more answered after a {r.get('ring_s')} s ring, as a",
+        "person would, so that what the callee prepares while it rings is ready (pairs of",
+        "nodes take turns: a callee takes 10 INVITEs a minute from one user). \"On the wire\": the first RTP packet in the later of the two",
         "directions, timed by the kernel on `lo` (a packet socket), from writing `call` on",
         f"alice's socket. Path: {', '.join(r['paths'])}. {baresip}",
         "",
@@ -664,9 +683,15 @@ def calls_section(results, command):
         "packets of the call's pair on `lo`: the first connectivity check, and the first success",
         "answering a check with USE-CANDIDATE):",
         "",
-        "| step | calls | median ms | p25 – p75 ms | min – max ms |",
+        "| step (answered at once) | calls | median ms | p25 – p75 ms | min – max ms |",
         "|---|---|---|---|---|",
         *steps,
+        "",
+        f"| step (answered after a {r.get('ring_s')} s ring) | calls | median ms | p25 – p75 ms "
+        "| min – max ms |",
+        "|---|---|---|---|---|",
+        *rung,
+        *against,
     ])
 
 
