@@ -1,29 +1,32 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: LGPL-2.1-or-later
 """bench-calls.py BUILD OUT.json [--calls N] [--against BUILD...]: call set-up time on
-loopback, hark beside baresip (issue 14, "Performance"). Needs root: it runs in a network namespace of its own
-that has only lo (so the packets seen are the benchmark's) and reads lo with a packet
-socket.
+loopback, hark beside baresip (issue 14, "Performance"). Needs root: it runs in a network
+namespace of its own that has only lo (so the packets seen are the benchmark's) and reads
+lo with a packet socket.
 
 hark: a login server, one super node, alice-N and bob-N (`hark run` processes with the
-`tone` source and the `null` sink; a pair per 4 calls, see bench_hark). N calls (default
-10, env BENCH_CALLS) alice-N -> bob-N; a thread on bob-N's ctl connection answers the moment the `ringing` event arrives (so the
-answer costs a script's reaction, about a millisecond, not a person's). Per call:
+`tone` source and the `null` sink; pairs take turns, see bench_hark). N calls (default
+10, env BENCH_CALLS) alice-N -> bob-N that a thread on bob-N's ctl connection answers the
+moment the `ringing` event arrives (the answer costs a script's reaction, about a
+millisecond), and N more it answers after a ring of RING_S, as a person would (what the
+callee makes while it rings is ready by then). Per call:
   dial->ringing   writing `call` on alice's socket to her `call` event `ringing`
-  answer->media   bob's `connect_ms`: from his answer to his media session running
-  dial->media     alice's `setup_ms`: from her dial to her media session running
+  answer->media   bob's `connect_ms`: from his answer to his call turning active
+  dial->media     alice's `setup_ms`: from her dial to her call turning active
   dial->audio     writing `call` to the first RTP packet (seen on lo, kernel timestamps)
                   in the later of the two directions: audio flowing both ways, the
                   figure baresip is measured by
 and where the time goes, from the events and the packets: dial -> ringing, ringing ->
 answer (the script), answer -> the ANSWER at alice (her `connecting`), -> the first ICE
 check on the call's pair, -> the nominated pair (the first success answer to a check
-with USE-CANDIDATE), -> each side's session (`active`), -> first RTP each way.
+with USE-CANDIDATE), -> each side's `active`, -> first RTP each way.
+BENCH_CALLS_PACKETS=1 prints each call's STUN and first RTP packets.
 
 baresip (when installed): two baresip processes on 127.0.0.1 (the callee answers
-automatically, `answermode=auto`; the ALSA null device as source and player; Opus, SDES-SRTP, no ICE);
-the dial is a ctrl_tcp `dial` command, and the figure is the same dial -> first RTP
-both ways on lo.
+automatically, `answermode=auto`; the ALSA null device as source and player; Opus,
+SDES-SRTP, no ICE); the dial is a ctrl_tcp `dial` command, and the figure is the same
+dial -> first RTP both ways on lo.
 
 --against: the same calls with other builds too (one lab each, the calls interleaved with
 the first build's), reported under "against": a change measured beside what it changes.
@@ -322,8 +325,8 @@ def bench_hark(harks, work, wire, calls):
             for lab, pairs in enumerate(labs):
                 ring_s = RING_S if i % 2 else 0.0
                 runs[lab][i % 2].append(hark_call(wire, *pairs[i % len(pairs)], ring_s))
-                print(f"bench-calls: {harks[lab]} ring {ring_s} s", json.dumps(runs[lab][i % 2][-1]),
-                      file=sys.stderr)
+                print(f"bench-calls: {harks[lab]} ring {ring_s} s",
+                      json.dumps(runs[lab][i % 2][-1]), file=sys.stderr)
         return runs
     finally:
         for node in reversed(nodes):
@@ -466,7 +469,8 @@ def main():
         result = summary(every[0])
         result["calls"] = calls
         result["runs"], result["rung_runs"] = every[0]
-        result["against"] = [dict(summary(runs), build=os.path.dirname(h)) for h, runs in zip(against, every[1:])]
+        result["against"] = [dict(summary(runs), build=os.path.dirname(h))
+                             for h, runs in zip(against, every[1:])]
         result["baresip"] = (None if baresip is None else
                              {"dial_audio_ms": spread([r["dial_audio_ms"] for r in baresip]),
                               "version": subprocess.run(["baresip", "-h"], capture_output=True,
