@@ -136,16 +136,8 @@ def main():
     tls_port, http_port = free_port(), free_port()
     nodes = []
     try:
-        login_port = free_port()
-        server = Node(hark, work, "loginsrv",
-                      'node: { name = "loginsrv"; };\n'
-                      'plugins: { load = ( { name = "sqlite"; }, { name = "loginsrv"; settings = {\n'
-                      f'  listen = "127.0.0.1"; port = {login_port}; hosts = [ "127.0.0.1" ];\n'
-                      '  registrations_per_minute = 1000; }; }, { name = "ctl"; } ); };\n')
+        server, login = harklab.start_loopback_login_server(hark, work, Node)
         nodes.append(server)
-        server.start()
-        login = (f'login: {{ url = "https://127.0.0.1:{login_port}"; '
-                 f'ca = "{server.state}/ca.pem"; }};\n')
 
         def sn(name, address, transports):
             node = Node(hark, work, name,

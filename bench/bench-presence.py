@@ -102,16 +102,8 @@ def summary(values):
 def run_case(hark, work, net, two_sns, changes, kills, frozen):
     nodes = []
     try:
-        login_port = free_port()
-        server = Node(hark, work, "loginsrv",
-                      'node: { name = "loginsrv"; };\n'
-                      'plugins: { load = ( { name = "sqlite"; }, { name = "loginsrv"; settings = {\n'
-                      f'  listen = "127.0.0.1"; port = {login_port}; hosts = [ "127.0.0.1" ];\n'
-                      '  registrations_per_minute = 1000; }; }, { name = "ctl"; } ); };\n')
+        server, login = harklab.start_loopback_login_server(hark, work, Node)
         nodes.append(server)
-        server.start()
-        login = (f'login: {{ url = "https://127.0.0.1:{login_port}"; '
-                 f'ca = "{server.state}/ca.pem"; }};\n')
         plugins = 'plugins: { load = ( { name = "udp"; }, { name = "tcp"; }, { name = "ctl"; } ); };\n'
 
         def sn(name, address, bootstrap):

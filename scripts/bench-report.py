@@ -617,13 +617,92 @@ def im_section(results, command):
     ])
 
 
+def calls_section(results, command):
+    """results: bench/bench-calls.py's JSON."""
+    r = json.load(open(results[0]))
+
+    def row(what, v):
+        if v is None:
+            return f"| {what} | – | – | – | – |"
+        return (f"| {what} | {v['n']} | {v['p50_ms']:.1f} | {v['p25_ms']:.1f} – {v['p75_ms']:.1f} "
+                f"| {v['min_ms']:.1f} – {v['max_ms']:.1f} |")
+
+    h = r["hark"]
+    rows = [row("hark: dial → ringing (the caller's `call` event `ringing`)",
+                h["dial_ringing_ms"]),
+            row("hark: answer → media (the callee's `connect_ms`)", h["connect_ms"]),
+            row("hark: dial → media (the caller's `setup_ms`)", h["setup_ms"]),
+            row("hark: answer → RTP flowing both ways (on the wire)", h["answer_audio_ms"]),
+            row("**hark: dial → RTP flowing both ways** (on the wire)", h["dial_audio_ms"]),
+            row(f"hark, answered after a {r['ring_s']} s ring: answer → media (`connect_ms`)",
+                h.get("rung_connect_ms")),
+            row(f"hark, answered after a {r['ring_s']} s ring: answer → RTP both ways",
+                h.get("rung_answer_audio_ms"))]
+    if r.get("baresip"):
+        rows.append(row(f"**baresip {r['baresip']['version'].split()[1]}: dial → RTP flowing "
+                        "both ways** (on the wire)", r["baresip"]["dial_audio_ms"]))
+    baresip = ("baresip: not installed, not measured." if not r.get("baresip") else
+               "baresip beside it in the same run: two baresip processes on 127.0.0.1, the "
+               "callee with `answermode=auto`, Opus, SDES-SRTP, no ICE (a direct SIP call), "
+               "the ALSA null device as source and player; the dial is a ctrl_tcp `dial`.")
+    steps = [row(step, v) for step, v in r["steps"].items()]
+    rung = [row(step, v) for step, v in r.get("rung_steps", {}).items()]
+    against = []
+    for other in r.get("against", []):
+        o = other["hark"]
+        against += ["", f"The same calls, interleaved with these, with the build `{other['build']}`:", "",
+                    "| what | calls | median ms | p25 – p75 ms | min – max ms |",
+                    "|---|---|---|---|---|",
+                    row("answer → media (`connect_ms`)", o["connect_ms"]),
+                    row("dial → RTP flowing both ways", o["dial_audio_ms"]),
+                    row(f"after a {r['ring_s']} s ring: answer → media (`connect_ms`)",
+                        o.get("rung_connect_ms")),
+                    row(f"after a {r['ring_s']} s ring: answer → RTP both ways",
+                        o.get("rung_answer_audio_ms"))]
+    return "\n".join([
+        "## Calls: set-up time",
+        "",
+        f"Measured {datetime.date.today().isoformat()} on {machine()}.",
+        f"Command: `{command}`.",
+        "",
+        "Real `hark run` processes on loopback in a network namespace that has only `lo`",
+        "(`bench/bench-calls.py`): a login server, one SN, alice and bob (Opus, the `tone` source,",
+        f"the `null` sink). {r['calls']} calls alice → bob after one not counted; bob's script answers",
+        "on his ctl socket the moment the `ringing` event arrives, so the answer costs about a",
+        f"millisecond, not a person; {r['calls']} more answered after a {r.get('ring_s')} s ring, as a",
+        "person would, so that what the callee prepares while it rings is ready (pairs of",
+        "nodes take turns: a callee takes 10 INVITEs a minute from one user). \"On the wire\": the first RTP packet in the later of the two",
+        "directions, timed by the kernel on `lo` (a packet socket), from writing `call` on",
+        f"alice's socket. Path: {', '.join(r['paths'])}. {baresip}",
+        "",
+        "| what | calls | median ms | p25 – p75 ms | min – max ms |",
+        "|---|---|---|---|---|",
+        *rows,
+        "",
+        "Where the time goes (medians of each step over the calls; the ICE steps from the STUN",
+        "packets of the call's pair on `lo`: the first connectivity check, and the first success",
+        "answering a check with USE-CANDIDATE):",
+        "",
+        "| step (answered at once) | calls | median ms | p25 – p75 ms | min – max ms |",
+        "|---|---|---|---|---|",
+        *steps,
+        "",
+        f"| step (answered after a {r.get('ring_s')} s ring) | calls | median ms | p25 – p75 ms "
+        "| min – max ms |",
+        "|---|---|---|---|---|",
+        *rung,
+        *against,
+    ])
+
+
 def main():
     path, section, *rest = sys.argv[1:]
     command = rest.pop()
     sections = {"login": login_section, "overlay": overlay_section, "media": media_section,
                 "tablei": tablei_section, "directory": directory_section,
                 "search": search_section,
-                "presence": presence_section, "message": message_section, "im": im_section}
+                "presence": presence_section, "message": message_section, "im": im_section,
+                "calls": calls_section}
     body = sections[section](rest, command)
     begin, end = f"<!-- bench:{section}:begin -->", f"<!-- bench:{section}:end -->"
     try:

@@ -6,7 +6,8 @@
 # (bench/sim-directory: gi and flood; bench/bench-opendht.py: OpenDHT), presence pushed to
 # buddies (bench/bench-presence.py), message envelopes (bench/bench-message), the paper's
 # Table I, search and instant messages in the network lab (bench/bench-tablei.py,
-# bench/bench-search.py, bench/bench-im.py, as root), then media:
+# bench/bench-search.py, bench/bench-im.py, as root), call set-up time on loopback beside
+# baresip (bench/bench-calls.py, as root), then media:
 # mouth-to-ear latency, CPU, memory and bytes of a hark call vs baresip 1.0
 # (scripts/bench-media.sh; it installs what it needs: deps/bench-debian.txt).
 set -eu
@@ -130,8 +131,14 @@ if [ "$(id -u)" = 0 ]; then
   python3 "$here/bench-report.py" "$top/docs/benchmarks.md" im "$work/im.json" \
     "$work/message.json" \
     "make bench (bench/bench-im.py --messages $im_n --offline-runs $im_runs; bench/bench-message --rounds $message_rounds)"
+  # Call set-up time on loopback, hark beside baresip (bench/bench-calls.py: a network
+  # namespace of its own and a packet socket on lo, hence root).
+  calls_n=${BENCH_SETUP_CALLS:-10} # BENCH_CALLS is the media benchmark's
+  python3 "$top/bench/bench-calls.py" "$top/$build" "$work/calls.json" --calls "$calls_n"
+  python3 "$here/bench-report.py" "$top/docs/benchmarks.md" calls "$work/calls.json" \
+    "make bench (bench/bench-calls.py --calls $calls_n)"
 else
-  echo "bench: Table I, search and messages in the lab skipped (the network lab needs root)" >&2
+  echo "bench: Table I, search, messages and call set-up skipped (they need root)" >&2
 fi
 "$here/bench-media.sh" "$build" "$work/media.json"
 python3 "$here/bench-report.py" "$top/docs/benchmarks.md" media "$work/media.json" \

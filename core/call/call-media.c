@@ -4,9 +4,13 @@
  * callee takes the first offered one it has. The keys are the call's own (call-keys.h:
  * X25519 shares in the signed INVITE and ANSWER, HKDF over the transcript). The path is
  * ICE (media-ice.h): the caller controls, the SN is the STUN server, candidates trickle
- * in CANDIDATES signals once the ANSWER is acknowledged. Once ICE is connected (and, at
- * the callee, the caller's ACK came) a media session starts with the node's source and
- * sink, every common codec accepted and the agreed one sent, SRTP AEAD_AES_256_GCM. */
+ * in CANDIDATES signals once the ANSWER is acknowledged. The caller makes its agent
+ * before the INVITE (its candidates go in it), the callee while it rings (gathering
+ * only: the caller's candidates go to it once answered), so an answer waits for neither
+ * the TURN credentials nor the gathering. Once the keys are there a media session starts
+ * (while ICE checks; the call is active once ICE is connected and, at the callee, the
+ * caller's ACK came) with the node's source and sink, every common codec accepted and
+ * the agreed one sent, SRTP AEAD_AES_256_GCM. */
 #include "call-private.h"
 
 #include "hark/address.h"
@@ -341,7 +345,12 @@ start_ice(HarkCall *call, const HarkTurnCredentials *turn, GError **error)
     return FALSE;
   }
   call->ice = ice;
-  /* The callee has the INVITE's credentials and candidates already. */
+  return TRUE;
+}
+
+void
+hark_call_media_take_early(HarkCall *call)
+{
   if (call->remote_ufrag != NULL)
     take_credentials(call, call->remote_ufrag, call->remote_pwd);
   for (guint i = 0; call->early_candidates != NULL && i < call->early_candidates->len; i++)
@@ -349,7 +358,6 @@ start_ice(HarkCall *call, const HarkTurnCredentials *turn, GError **error)
   if (call->early_end_of_candidates)
     hark_media_ice_remote_gathering_done(call->ice);
   g_clear_pointer(&call->early_candidates, g_ptr_array_unref);
-  return TRUE;
 }
 
 typedef struct {
@@ -517,8 +525,6 @@ start_session(HarkCall *call, GError **error)
     return FALSE;
   }
   call->session = session;
-  /* The session is freed before the call: its events never outlive it. */
-  hark_media_session_set_events(session, &session_events, call);
   hark_media_session_set_mute(session, call->muted);
   call->session_codecs = g_ptr_array_new_with_free_func(g_free);
   for (guint i = 0; i < codecs->len; i++)
@@ -526,21 +532,28 @@ start_session(HarkCall *call, GError **error)
   return TRUE;
 }
 
+/* The session starts as soon as the keys are there, while ICE still checks: its pipelines
+ * are running (and the first packet encoded) by the time a pair is selected, and the
+ * transport drops what comes before. The call is active once the path works (and, at
+ * the callee, the caller's ACK came). */
 void
 hark_call_media_maybe_start(HarkCall *call)
 {
-  if (call->session != NULL || call->ice == NULL || !call->acked || call->send_key == NULL ||
-      call->state != CALL_CONNECTING ||
-      hark_media_ice_get_state(call->ice) != HARK_MEDIA_ICE_CONNECTED)
+  if (call->ice == NULL || call->send_key == NULL || call->state != CALL_CONNECTING)
     return;
   g_autoptr(GError) error = NULL;
-  if (!start_session(call, &error)) {
+  if (call->session == NULL && !start_session(call, &error)) {
     HarkCallSignal *f = hark_call_signal_for(call, HARK_CALL_SIGNAL_FAIL);
     f->reason = g_strdup(error->message);
     hark_call_send(call, call->peer_device, f);
     hark_call_end(call, "failed", error->message);
     return;
   }
+  if (!call->acked || hark_media_ice_get_state(call->ice) != HARK_MEDIA_ICE_CONNECTED)
+    return;
+  /* The session is freed before the call: its events never outlive it. Set now, so that
+   * its silence counts from when the path works (the connect timer covers the checks). */
+  hark_media_session_set_events(call->session, &session_events, call);
   hark_call_timer_stop(&call->connect_timer);
   hark_call_media_set_hold(call);
   hark_call_set_state(call, CALL_ACTIVE);

@@ -101,6 +101,8 @@ struct _HarkCall {
   char *remote_ufrag, *remote_pwd; /* the INVITE's, until our agent exists */
   GPtrArray *early_candidates; /* char*: the peer's, before our agent existed */
   gboolean early_end_of_candidates;
+  /* callee: the agent is made while ringing; an answer before it is there waits */
+  gboolean media_ready, answer_waits;
 };
 
 struct _HarkCalls {
@@ -184,6 +186,9 @@ const char *hark_call_media_resolve_codec(HarkCall *call, const char *name);
  * may end meanwhile: then ready is not called. */
 typedef void (*CallReady)(HarkCall *call);
 void hark_call_media_prepare(HarkCall *call, CallReady ready);
+/* Callee, once answered: the INVITE's credentials and candidates go to the agent made
+ * while ringing (not before the answer: checks would show the caller where we are). */
+void hark_call_media_take_early(HarkCall *call);
 /* Keys from both shares and nonces. */
 gboolean hark_call_media_derive(HarkCall *call, GError **error);
 /* The peer's ICE fields of a signal (credentials, candidates, end of candidates). */

@@ -292,6 +292,8 @@ take_answer(HarkCall *call, const HarkCallSignal *signal, const char *device)
 
 /* ---- incoming ------------------------------------------------------------------------ */
 
+static void media_ready(HarkCall *call);
+
 void
 hark_calls_take_invite(HarkCalls *calls, const HarkCallSignal *signal, const char *sender,
                        const char *sender_device)
@@ -333,6 +335,7 @@ hark_calls_take_invite(HarkCalls *calls, const HarkCallSignal *signal, const cha
   HarkCallSignal *ringing = hark_call_signal_for(call, HARK_CALL_SIGNAL_RINGING);
   ringing->device_name = g_strdup(hark_calls_device_name(calls));
   hark_call_send(call, call->peer_device, ringing);
+  hark_call_media_prepare(call, media_ready);
 }
 
 /* The first of the caller's codecs this node has, or NULL. */
@@ -364,8 +367,19 @@ send_answer(HarkCall *call)
       g_array_append_val(answer->codecs, g_array_index(call->offered, HarkCallCodec, i));
   answer->dtmf_payload_type = call->dtmf_pt;
   answer->device_name = g_strdup(hark_calls_device_name(call->calls));
+  hark_call_media_take_early(call);
   hark_call_media_fill_local(call, answer);
   hark_call_send(call, call->peer_device, answer);
+  hark_call_media_maybe_start(call);
+}
+
+/* The agent made while ringing is there: an answer given meanwhile goes now. */
+static void
+media_ready(HarkCall *call)
+{
+  call->media_ready = TRUE;
+  if (call->answer_waits)
+    send_answer(call);
 }
 
 gboolean
@@ -401,7 +415,10 @@ hark_call_answer(HarkCall *call, GError **error)
       hark_call_hold(other, TRUE, NULL);
   }
   connecting(call);
-  hark_call_media_prepare(call, send_answer);
+  if (call->media_ready)
+    send_answer(call);
+  else
+    call->answer_waits = TRUE;
   return TRUE;
 }
 

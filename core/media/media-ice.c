@@ -23,6 +23,7 @@
 #define ICE_MAX_LINE 512
 /* A restart that found no working pair by then is given up (the old pair stays). */
 #define ICE_RESTART_TIMEOUT_MS 15000
+#define ICE_PACING_MS 5 /* between two connectivity checks (libnice: 20) */
 
 typedef struct _Generation Generation;
 
@@ -58,6 +59,9 @@ struct _HarkMediaIce {
   gpointer receive_data;
   guint64 refused; /* remote candidates refused as absurd */
   gint64 peer_restart_at; /* monotonic µs of the last restart the peer's credentials began */
+  /* The last packet sent before the first pair was selected: it goes the moment one is,
+   * so audio starts then and not a frame later (a session may start while ICE checks). */
+  GBytes *early;
 };
 
 static void generation_free(Generation *g);
@@ -314,6 +318,12 @@ on_selected_pair(NiceAgent *agent, guint stream, guint component, NiceCandidate 
   HarkMediaIce *ice = g->ice;
   g_mutex_lock(&ice->lock);
   g->selected = TRUE;
+  if (g == ice->active && ice->early != NULL) {
+    gsize length = 0;
+    const gchar *early = g_bytes_get_data(ice->early, &length);
+    nice_agent_send(g->agent, g->stream, NICE_COMPONENT_TYPE_RTP, length, early);
+  }
+  g_clear_pointer(&ice->early, g_bytes_unref);
   g_mutex_unlock(&ice->lock);
   if (g == ice->next && state_from_nice(g->nice_state) == HARK_MEDIA_ICE_CONNECTED) {
     hark_media_ice_ref(ice);
@@ -403,6 +413,10 @@ generation_configure(Generation *g, GError **error)
   }
   g_object_set(g->agent, "controlling-mode", c->controlling, "ice-udp", udp, "ice-tcp", tcp,
                "force-relay", force_relay, NULL);
+  /* Checks paced at ICE_PACING_MS, not libnice's 20 ms (RFC 5245's floor for a
+   * stream's own rate): a call has a handful of pairs, and with aggressive nomination
+   * the pair is nominated on its next check, so the pace is what a call waits for. */
+  g_object_set(g->agent, "stun-pacing-timer", ICE_PACING_MS, NULL);
   if (g_object_class_find_property(G_OBJECT_GET_CLASS(g->agent), "upnp") != NULL)
     g_object_set(g->agent, "upnp", FALSE, NULL); /* no router probing: it only delays */
   if (stun)
@@ -539,6 +553,7 @@ hark_media_ice_unref(HarkMediaIce *ice)
     return;
   generation_free(ice->next);
   generation_free(ice->active);
+  g_clear_pointer(&ice->early, g_bytes_unref);
   g_mutex_clear(&ice->lock);
   g_main_context_unref(ice->context);
   g_free((char *)ice->config.stun_host);
@@ -868,8 +883,12 @@ ice_send(gpointer impl, const guint8 *data, gsize length, GError **error)
   Generation *g = ice->active;
   /* Before a pair is selected, or when a stream transport's buffer is full, the packet
    * is lost as it would be on the wire: the session must not stop over it. */
-  if (g->selected)
+  if (g->selected) {
     nice_agent_send(g->agent, g->stream, NICE_COMPONENT_TYPE_RTP, length, (const gchar *)data);
+  } else if (ice->next == NULL) {
+    g_clear_pointer(&ice->early, g_bytes_unref);
+    ice->early = g_bytes_new(data, length);
+  }
   g_mutex_unlock(&ice->lock);
   return TRUE;
 }

@@ -103,6 +103,10 @@ hark_media_session_set_events(HarkMediaSession *s, const HarkMediaSessionEvents 
                               gpointer data)
 {
   g_mutex_lock(&s->lock);
+  /* The silence counts from now: an owner that starts the session before its path works
+   * (a call while ICE checks) sets the events once it does. */
+  s->last_heard = g_get_monotonic_time();
+  s->silent_fired = FALSE;
   if (events != NULL && events->version >= 1) {
     s->events = *events;
     s->events_data = data;

@@ -240,6 +240,32 @@ test_connect_host(void)
   fixture_clear(&f);
 }
 
+/* A session may start while ICE checks (a call does, to have audio at once): what it
+ * sends before a pair is selected is lost, except the last packet, which arrives as
+ * soon as one is; only that one. */
+static void
+test_early_packet(void)
+{
+  Fixture f = { 0 };
+  start_loopback_pair(&f);
+  HarkMediaTransport *ta = hark_media_ice_new_transport(f.a.ice);
+  HarkMediaTransport *tb = hark_media_ice_new_transport(f.b.ice);
+  hark_media_transport_start(ta, on_packet, &f.a);
+  hark_media_transport_start(tb, on_packet, &f.b);
+  send_some(ta, "early, lost", 3);
+  send_some(ta, "early, last", 1);
+  g_assert_true(run_until(both_connected, &f, 5000));
+  Count cb = { &f.b, 1 };
+  g_assert_true(run_until(received, &cb, 3000));
+  g_assert_cmpuint(f.b.packets, ==, 1);
+  g_assert_cmpstr((char *)f.b.last, ==, "early, last");
+  g_assert_cmpuint(f.a.packets, ==, 0); /* b sent nothing early */
+  check_packets_both_ways(&f, ta, tb);
+  hark_media_transport_free(ta);
+  hark_media_transport_free(tb);
+  fixture_clear(&f);
+}
+
 /* RTP from an address ICE did not validate never reaches the session, even when it is
  * sent to the selected pair's own port. */
 static void
@@ -808,6 +834,7 @@ main(int argc, char **argv)
   hark_test_init_isolated(&argc, &argv, 90000);
   g_setenv("PULSE_SERVER", "unix:/nonexistent/hark-test", TRUE);
   hark_test_add_isolated_func("/ice/connect/host-packets-both-ways", test_connect_host);
+  hark_test_add_isolated_func("/ice/connect/early-packet-kept", test_early_packet);
   hark_test_add_isolated_func("/ice/refused/stranger-packets-dropped", test_stranger_dropped);
   hark_test_add_isolated_func("/ice/connect/owner-lets-go-in-callback", test_unref_in_callback);
   hark_test_add_isolated_func("/ice/connect/peer-gone-fails", test_peer_gone);

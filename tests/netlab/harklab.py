@@ -184,6 +184,43 @@ class Node:
         return self.call("login", user=user, password=password)
 
 
+def free_port(host="127.0.0.1"):
+    s = socket.socket()
+    s.bind((host, 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+class LoopbackNode(Node):
+    """A node on this machine as it is (no lab host), run from the build's `hark`: the
+    benchmarks on loopback."""
+
+    def __init__(self, hark, work, name, config):
+        os.environ["HARK_BIN"] = hark
+        super().__init__(None, None, work, name, config)
+
+
+def start_loopback_login_server(hark, work, node_class=LoopbackNode):
+    """A login server on 127.0.0.1 (sqlite, a free port), started: (its node, the `login`
+    section that points a client at it)."""
+    port = free_port()
+    server = node_class(hark, work, "loginsrv",
+                        'node: { name = "loginsrv"; };\n'
+                        'plugins: { load = ( { name = "sqlite"; }, { name = "loginsrv"; settings = {\n'
+                        f'  listen = "127.0.0.1"; port = {port}; hosts = [ "127.0.0.1" ];\n'
+                        '  registrations_per_minute = 1000; }; }, { name = "ctl"; } ); };\n')
+    try:
+        server.start()
+    except LabError:
+        if server.proc is not None:
+            server.proc.kill()
+            server.proc.wait()
+        raise
+    return server, (f'login: {{ url = "https://127.0.0.1:{port}"; '
+                    f'ca = "{server.state}/ca.pem"; }};\n')
+
+
 def plugins_section(sn, extra=()):
     """The plugins every lab node loads, then the ones named in extra (search strategies)."""
     # An SN's tls443 listens on 443 and 80 (the web-only client's only way out); a client's

@@ -188,7 +188,7 @@ typedef struct {
    * and then stopped again. May be NULL. */
   void (*silent)(gpointer data, guint silence_ms);
 } HarkMediaSessionEvents;
-/* events is copied; NULL stops them. */
+/* events is copied; NULL stops them. The silence (`silent`) is counted from this call. */
 HARK_API void hark_media_session_set_events(HarkMediaSession *session,
                                             const HarkMediaSessionEvents *events, gpointer data);
 
