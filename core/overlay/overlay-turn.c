@@ -21,6 +21,7 @@
 
 #define TURN_ANSWER_MS 5000 /* a TURN_REQUEST unanswered by then has failed */
 #define TURN_CACHE_MARGIN_S 3600 /* credentials are asked for again this long before expiry */
+#define TURN_ABSENT_S 60 /* an SN that has no TURN server is not asked again for this long */
 #define TURN_SECRET_MAX 4096 /* bytes of a secret file */
 /* TURN_REQUESTs one client link may send: 6 a minute, in a burst of at most 6. */
 #define TURN_PER_SECOND (6.0 / 60.0)
@@ -39,6 +40,8 @@ struct _OverlayTurn {
   HarkTurnCredentials *cached;
   char *cached_from; /* the SN ("host:port") that handed them */
   gint64 cached_until; /* unix s: asked for again from then on */
+  char *absent_from; /* the SN ("host:port") that said it has no TURN server (404) */
+  gint64 absent_until; /* unix s: asked again from then on */
   guint64 request_id; /* the TURN_REQUEST in flight, 0 when none */
   guint timer; /* its deadline */
   GPtrArray *waiting; /* GTask*: what waits for its answer */
@@ -165,6 +168,7 @@ hark_overlay_turn_free(HarkOverlay *overlay)
   g_clear_pointer(&turn->secret, g_bytes_unref);
   g_clear_pointer(&turn->cached, hark_turn_credentials_free);
   g_free(turn->cached_from);
+  g_free(turn->absent_from);
   g_free(turn->server);
   g_free(turn->host);
   g_free(turn);
@@ -306,6 +310,13 @@ hark_overlay_turn_credentials_async(HarkOverlay *overlay, GCancellable *cancella
     return_copy(task, turn->cached);
     return;
   }
+  /* Every call asks before its INVITE leaves: an SN without a TURN server is not asked
+   * again at each (a round trip per call, and its rate limit). */
+  if (g_strcmp0(turn->absent_from, sn) == 0 && now < turn->absent_until) {
+    return_error(task, G_IO_ERROR_NOT_FOUND,
+                 "no TURN credentials: the super node has no TURN server (it said so lately)");
+    return;
+  }
   /* The answer to the request in flight serves everyone waiting: one request per SN link. */
   g_ptr_array_add(turn->waiting, g_steal_pointer(&task));
   if (turn->request_id != 0)
@@ -355,7 +366,13 @@ hark_overlay_turn_client_message(HarkOverlay *overlay, const HarkWireMessage *me
   if (turn->request_id == 0 || message->id != turn->request_id)
     return FALSE;
   if (message->type == HARK_MSG_ERROR) {
-    fail_waiting(overlay, error_from_sn(message->body));
+    GError *error = error_from_sn(message->body);
+    if (g_error_matches(error, G_IO_ERROR, G_IO_ERROR_NOT_FOUND)) {
+      g_free(turn->absent_from);
+      turn->absent_from = hark_overlay_sn_address(overlay);
+      turn->absent_until = g_get_real_time() / G_USEC_PER_SEC + TURN_ABSENT_S;
+    }
+    fail_waiting(overlay, error);
     return TRUE;
   }
   if (message->type != HARK_MSG_TURN_CREDENTIALS)
@@ -397,6 +414,7 @@ hark_overlay_turn_link_lost(HarkOverlay *overlay)
     return;
   g_clear_pointer(&turn->cached, hark_turn_credentials_free);
   g_clear_pointer(&turn->cached_from, g_free);
+  g_clear_pointer(&turn->absent_from, g_free);
   if (turn->request_id != 0)
     fail_waiting(overlay, g_error_new_literal(G_IO_ERROR, G_IO_ERROR_NOT_CONNECTED,
                                               "no TURN credentials: the link to the super "

@@ -384,6 +384,11 @@ test_no_server(TurnLab *lab, gconstpointer data)
   g_test_message("no TURN server: %s", error);
   g_assert_nonnull(strstr(error, "the super node has no TURN server"));
   g_assert_nonnull(strstr(error, "404"));
+  /* Asked again (as every call does before its INVITE): answered from what the SN said,
+   * with no request on the wire. */
+  g_autofree char *again = turn_error(lab->alice);
+  HARK_REQUIRE(again != NULL);
+  g_assert_nonnull(strstr(again, "the super node has no TURN server (it said so lately)"));
   g_autofree char *own = turn_error(lab->sn);
   HARK_REQUIRE(own != NULL);
   g_assert_nonnull(strstr(own, "no TURN server"));
