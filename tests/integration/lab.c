@@ -92,6 +92,16 @@ lab_node_free(LabNode *node)
   g_free(node);
 }
 
+void
+lab_nodes_kill_free(LabNode **const *nodes, gsize n)
+{
+  for (gsize i = 0; i < n; i++)
+    if (*nodes[i] != NULL) {
+      lab_node_kill(*nodes[i]);
+      g_clear_pointer(nodes[i], lab_node_free);
+    }
+}
+
 JsonObject *
 lab_args(const char *first_name, ...)
 {

@@ -51,6 +51,9 @@ gboolean lab_node_stop(LabNode *node);
 /* A counter of the `messages` command's "device" part (the messenger's), or -1. */
 gint64 lab_device_counter(LabNode *node, const char *name);
 void lab_node_free(LabNode *node);
+/* A fixture's end: each of the n nodes that is there is killed (a stopped one too) and
+ * freed, and its slot set to NULL. */
+void lab_nodes_kill_free(LabNode **const *nodes, gsize n);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(LabNode, lab_node_free)
 
 /* The node's `overlay` (a new reference) once pred(overlay, data) holds, asked again and

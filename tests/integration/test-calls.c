@@ -192,11 +192,7 @@ lab_tear_down(CallLab *lab, gconstpointer data)
 {
   LabNode **nodes[] = { &lab->carol_phone, &lab->carol, &lab->bob_phone,
                         &lab->bob,         &lab->alice, &lab->sn };
-  for (gsize i = 0; i < G_N_ELEMENTS(nodes); i++)
-    if (*nodes[i] != NULL) {
-      lab_node_kill(*nodes[i]);
-      g_clear_pointer(nodes[i], lab_node_free);
-    }
+  lab_nodes_kill_free(nodes, G_N_ELEMENTS(nodes));
   g_clear_pointer(&lab->login, lab_login_server_free);
   g_clear_pointer(&lab->logs, g_hash_table_unref);
   lab_coturn_stop(&lab->coturn);

@@ -78,57 +78,12 @@ client_config(Lab *lab, const char *name, guint sn)
 
 /* ---- waiting ---------------------------------------------------------------------- */
 
-typedef struct {
-  LabNode *node;
-  const char *command;
-  gboolean (*pred)(JsonObject *result, gconstpointer data);
-  gconstpointer data;
-  JsonObject *last;
-} Wait;
-
-static gboolean
-holds(gpointer data)
-{
-  Wait *wait = data;
-  g_clear_pointer(&wait->last, json_object_unref);
-  g_autoptr(JsonObject) answer = lab_ask(wait->node, wait->command, NULL);
-  JsonObject *result =
-    answer != NULL && json_object_get_boolean_member_with_default(answer, "ok", FALSE)
-      ? json_object_get_object_member(answer, "result")
-      : NULL;
-  if (result == NULL)
-    return FALSE;
-  wait->last = json_object_ref(result);
-  return wait->pred(wait->last, wait->data);
-}
-
 /* The command's result once pred holds (a new reference), or NULL (test failed). */
 static JsonObject *
-wait_until(LabNode *node, const char *command, gboolean (*pred)(JsonObject *, gconstpointer),
-           gconstpointer data, const char *what)
+wait_until(LabNode *node, const char *command, LabResultPredicate pred, gconstpointer data,
+           const char *what)
 {
-  Wait wait = { node, command, pred, data, NULL };
-  if (hark_test_wait_for(holds, &wait, hark_test_timeout(WAIT_MS)))
-    return wait.last;
-  g_autofree char *json = wait.last != NULL ? hark_test_json(wait.last) : g_strdup("none");
-  g_test_fail_printf("%s: not %s in time; last %s: %s", node->name, what, command, json);
-  hark_test_node_show_logs(node->node);
-  g_clear_pointer(&wait.last, json_object_unref);
-  return NULL;
-}
-
-static gboolean
-is_attached(JsonObject *overlay, gconstpointer data)
-{
-  return g_strcmp0(json_object_get_string_member_with_default(overlay, "state", NULL),
-                   "attached") == 0;
-}
-
-static gboolean
-is_published(JsonObject *directory, gconstpointer data)
-{
-  JsonObject *publish = json_object_get_object_member(directory, "publish");
-  return publish != NULL && !json_object_get_null_member(publish, "published_at");
+  return lab_wait_command(node, command, pred, data, hark_test_timeout(WAIT_MS), what);
 }
 
 /* The stats of strategy name in a `directory` answer, or NULL. */
@@ -172,23 +127,7 @@ static LabNode *
 client_start(Lab *lab, const char *name, guint sn, const char *user, gboolean register_first)
 {
   g_autofree char *config = client_config(lab, name, sn);
-  g_autoptr(LabNode) node = lab_node_new(name, config);
-  if (!lab_node_start(node))
-    return NULL;
-  g_autoptr(JsonObject) attached = wait_until(node, "overlay", is_attached, NULL, "attached");
-  if (attached == NULL)
-    return NULL;
-  if (register_first && !lab_register_and_login(node, user))
-    return NULL;
-  if (!register_first) {
-    g_autofree char *password = g_strdup_printf("%s-password-1", user);
-    g_autoptr(JsonObject) login =
-      lab_call(node, "login", lab_args("user", user, "password", password, NULL));
-    if (login == NULL)
-      return NULL;
-  }
-  g_autoptr(JsonObject) published = wait_until(node, "directory", is_published, NULL, "published");
-  return published != NULL ? g_steal_pointer(&node) : NULL;
+  return lab_client_start(name, config, user, register_first, hark_test_timeout(WAIT_MS));
 }
 
 static gboolean

@@ -97,11 +97,7 @@ static void
 lab_tear_down(SyncLab *lab, gconstpointer data)
 {
   LabNode **nodes[] = { &lab->phone, &lab->bob, &lab->laptop, &lab->sn };
-  for (gsize i = 0; i < G_N_ELEMENTS(nodes); i++)
-    if (*nodes[i] != NULL) {
-      lab_node_kill(*nodes[i]);
-      g_clear_pointer(nodes[i], lab_node_free);
-    }
+  lab_nodes_kill_free(nodes, G_N_ELEMENTS(nodes));
   g_clear_pointer(&lab->login, lab_login_server_free);
   g_free(lab->sn_host);
 }

@@ -246,11 +246,7 @@ static void
 lab_tear_down(ImLab *lab, gconstpointer data)
 {
   LabNode **nodes[] = { &lab->bob, &lab->alice2, &lab->alice1, &lab->sn2, &lab->sn };
-  for (gsize i = 0; i < G_N_ELEMENTS(nodes); i++)
-    if (*nodes[i] != NULL) {
-      lab_node_kill(*nodes[i]);
-      g_clear_pointer(nodes[i], lab_node_free);
-    }
+  lab_nodes_kill_free(nodes, G_N_ELEMENTS(nodes));
   g_clear_pointer(&lab->login, lab_login_server_free);
   g_free(lab->sn_host);
   g_free(lab->sn2_host);

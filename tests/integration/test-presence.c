@@ -183,25 +183,7 @@ client_start(PLab *lab, const char *name, const char *user, gboolean register_fi
              const char *sn_host)
 {
   g_autofree char *config = client_config(lab, name, sn_host);
-  g_autoptr(LabNode) node = lab_node_new(name, config);
-  if (!lab_node_start(node))
-    return NULL;
-  g_autoptr(JsonObject) attached =
-    wait_until(node, "overlay", lab_overlay_is_attached, NULL, "attached");
-  if (attached == NULL)
-    return NULL;
-  if (register_first && !lab_register_and_login(node, user))
-    return NULL;
-  if (!register_first) {
-    g_autofree char *password = g_strdup_printf("%s-password-1", user);
-    g_autoptr(JsonObject) login =
-      lab_call(node, "login", lab_args("user", user, "password", password, NULL));
-    if (login == NULL)
-      return NULL;
-  }
-  g_autoptr(JsonObject) published =
-    wait_until(node, "directory", lab_directory_is_published, NULL, "published");
-  return published != NULL ? g_steal_pointer(&node) : NULL;
+  return lab_client_start(name, config, user, register_first, hark_test_timeout(JOIN_MS));
 }
 
 /* Each device fetches the buddy list (a change publishes the record anew, naming the new
@@ -324,11 +306,7 @@ plab_tear_down(PLab *lab, gconstpointer data)
 {
   LabNode **nodes[] = { &lab->bob2, &lab->bob1, &lab->alice2, &lab->alice1,
                         &lab->sn3,  &lab->sn2,  &lab->sn };
-  for (gsize i = 0; i < G_N_ELEMENTS(nodes); i++)
-    if (*nodes[i] != NULL) {
-      lab_node_kill(*nodes[i]); /* a stopped one too */
-      g_clear_pointer(nodes[i], lab_node_free);
-    }
+  lab_nodes_kill_free(nodes, G_N_ELEMENTS(nodes));
   g_clear_pointer(&lab->login, lab_login_server_free);
   g_free(lab->sn_host);
   g_free(lab->sn2_host);

@@ -106,11 +106,7 @@ static void
 lab_tear_down(TurnLab *lab, gconstpointer data)
 {
   LabNode **nodes[] = { &lab->alice, &lab->sn };
-  for (gsize i = 0; i < G_N_ELEMENTS(nodes); i++)
-    if (*nodes[i] != NULL) {
-      lab_node_kill(*nodes[i]);
-      g_clear_pointer(nodes[i], lab_node_free);
-    }
+  lab_nodes_kill_free(nodes, G_N_ELEMENTS(nodes));
   g_clear_pointer(&lab->login, lab_login_server_free);
   lab_coturn_stop(&lab->coturn);
   if (lab->dir != NULL) {
