@@ -62,13 +62,15 @@ def option(name, default):
 
 class Wire(threading.Thread):
     """Every UDP packet on lo that looks like RTP or STUN: (kernel time, kind, src, dst,
-    detail), src and dst as "ip:port". kind: rtp (version 2, not RTCP), stun-request (a
-    binding request; detail True when it has USE-CANDIDATE), stun-success."""
+    detail), src and dst as "ip:port". kind: rtp (version 2, not RTCP; detail its SSRC),
+    stun-request (a binding request; detail True when it has USE-CANDIDATE), stun-success.
+    Packets sent are seen again as received on lo: only the received ones are kept."""
+
+    OUTGOING = False
 
     def __init__(self):
         super().__init__(daemon=True)
-        self.sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ALL))
-        self.sock.bind(("lo", 0))
+        self.sock = self.open()
         self.sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
         self.sock.settimeout(0.2)
         self.packets = []
@@ -82,17 +84,42 @@ class Wire(threading.Thread):
                 data, anc, _, addr = self.sock.recvmsg(2048, 64)
             except socket.timeout:
                 continue
-            if addr[2] == socket.PACKET_OUTGOING:
+            outgoing = addr[2] == socket.PACKET_OUTGOING
+            if outgoing and not self.OUTGOING:
                 continue  # lo shows each packet twice
             at = time.time()
             for level, kind, value in anc:
                 if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS:
                     sec, nsec = struct.unpack("qq", value[:16])
                     at = sec + nsec / 1e9
-            packet = parse(data[14:])
+            packet = self.parse(data[14:], outgoing)
             if packet is not None:
                 with self.lock:
                     self.packets.append((at,) + packet)
+
+    def open(self):
+        sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ALL))
+        sock.bind(("lo", 0))
+        return sock
+
+    def parse(self, ip, outgoing):
+        return parse(ip)
+
+    def more_steps(self, packets, answered):
+        """Steps of the call that only this wire sees: {name: ms after the answer}."""
+        return {}
+
+    def times(self, packets, ends):
+        """(audio both ways, first ICE check, pair nominated) of a call whose pair is ends
+        (its two "ip:port"), from its packets: kernel times or None."""
+        pair = {tuple(sorted(ends)), tuple(sorted(ends, reverse=True))}
+        check = first(packets, "stun-request", pair)
+        nominated = None
+        for i, p in enumerate(packets):  # the first success answering a USE-CANDIDATE check
+            if p[1] == "stun-request" and p[4] and (p[2], p[3]) in pair:
+                nominated = first(packets[i:], "stun-success", {(p[3], p[2])})
+                break
+        return audio_both_ways(packets, ends), check, nominated
 
     def since(self, start):
         with self.lock:
@@ -111,16 +138,22 @@ def parse(ip):
     header = (ip[0] & 0x0F) * 4
     src = socket.inet_ntoa(ip[12:16]) + ":%d" % struct.unpack("!H", ip[header:header + 2])
     dst = socket.inet_ntoa(ip[16:20]) + ":%d" % struct.unpack("!H", ip[header + 2:header + 4])
-    payload = ip[header + 8:]
+    kind = classify(ip[header + 8:])
+    return None if kind is None else (kind[0], src, dst, kind[1])
+
+
+def classify(payload):
+    """(kind, detail) of a UDP payload that is RTP or STUN, else None; detail: whether a
+    binding request has USE-CANDIDATE, an RTP packet's SSRC."""
     if len(payload) >= 20 and struct.unpack("!I", payload[4:8])[0] == STUN_COOKIE:
         kind = struct.unpack("!H", payload[0:2])[0]
         if kind == 0x0001:
-            return ("stun-request", src, dst, b"\x00\x25\x00\x00" in stun_attributes(payload))
+            return ("stun-request", b"\x00\x25\x00\x00" in stun_attributes(payload))
         if kind == 0x0101:
-            return ("stun-success", src, dst, None)
+            return ("stun-success", None)
         return None
     if len(payload) >= 12 and payload[0] >> 6 == 2 and not 72 <= (payload[1] & 0x7F) <= 76:
-        return ("rtp", src, dst, None)
+        return ("rtp", struct.unpack("!I", payload[8:12])[0])
     return None
 
 
@@ -207,8 +240,14 @@ class CallEvents(threading.Thread):
         return hit
 
 
-def hark_lab(hark, work, pairs):
-    """The lab, with pairs (caller, callee) of client nodes: alice-N calls bob-N."""
+def tone_media(name):
+    return 'media: { codecs = [ "opus" ]; source = "tone:440"; sink = "null"; };\n'
+
+
+def hark_lab(hark, work, pairs, media=tone_media, sn_settings=""):
+    """The lab, with pairs (caller, callee) of client nodes: alice-N calls bob-N. media:
+    a client's media section by its name; sn_settings: more of the SN's supernode
+    section (a TURN server)."""
     net = f"127.{random.randint(1, 254)}.{random.randint(0, 254)}"
     nodes = []
     server, login = harklab.start_loopback_login_server(hark, work)
@@ -220,7 +259,8 @@ def hark_lab(hark, work, pairs):
               f'plugins: {{ load = ( {plugins}, {{ name = "gi"; }} ); }};\n'
               f'network: {{ listen = "{sn_address}"; port = 33033; '
               f'public_address = "{sn_address}"; allow_loopback = true; bootstrap = ( ); }};\n'
-              'supernode: { min_uptime = 0; max_load = 10000; links = 0; };\n' + login)
+              'supernode: { min_uptime = 0; max_load = 10000; links = 0; '
+              f'{sn_settings} }};\n' + login)
     nodes.append(sn)
     sn.start()
     sn.register_and_login("sn-one")
@@ -233,8 +273,7 @@ def hark_lab(hark, work, pairs):
                     '{ name = "opus"; } ); };\n'
                     f'network: {{ allow_loopback = true; bootstrap = ( {{ host = "{sn_address}"; '
                     'port = 33033; transports = [ "udp", "tcp" ]; } ); };\n'
-                    'media: { codecs = [ "opus" ]; source = "tone:440"; sink = "null"; };\n'
-                    + login)
+                    + media(name) + login)
         nodes.append(node)
         node.start()
         node.wait_log("joined: attached")
@@ -259,7 +298,7 @@ def hark_call(wire, alice, bob, alice_events, bob_events, ring_s=0.0):
     audio = None
     end = time.time() + 5
     while audio is None and time.time() < end:
-        audio = audio_both_ways(wire.since(start), ends)
+        audio = wire.times(wire.since(start), ends)[0]
         if audio is None:
             time.sleep(0.01)
     packets = wire.since(start)
@@ -267,18 +306,12 @@ def hark_call(wire, alice, bob, alice_events, bob_events, ring_s=0.0):
     bob_events.wait(call_id, "ended")
     alice_events.wait(call_id, "ended")
     answered = bob_events.answered[call_id]
-    pair = {tuple(sorted(ends)), tuple(sorted(ends, reverse=True))}
-    check = first(packets, "stun-request", pair)
-    nominated_at = None
-    for i, p in enumerate(packets):  # the first success answering a USE-CANDIDATE check
-        if p[1] == "stun-request" and p[4] and (p[2], p[3]) in pair:
-            nominated_at = first(packets[i:], "stun-success", {(p[3], p[2])})
-            break
+    _, check, nominated_at = wire.times(packets, ends)
     if os.environ.get("BENCH_CALLS_PACKETS"):  # every STUN and the first RTP packets
         shown = [p for p in packets if p[1] != "rtp"] + [p for p in packets if p[1] == "rtp"][:4]
         for p in sorted(shown):
             print(f"  {(p[0] - answered) * 1000:7.1f} ms after the answer: {p[1]} {p[2]} -> "
-                  f"{p[3]}{' USE-CANDIDATE' if p[4] else ''}", file=sys.stderr)
+                  f"{p[3]}{' USE-CANDIDATE' if p[1] == 'stun-request' and p[4] else ''}", file=sys.stderr)
     ms = lambda t, t0: None if t is None or t0 is None else round((t - t0) * 1000, 1)  # noqa
     return {
         "dial_ringing_ms": ms(ringing, start),
@@ -287,6 +320,7 @@ def hark_call(wire, alice, bob, alice_events, bob_events, ring_s=0.0):
         "dial_audio_ms": ms(audio, start),
         "answer_audio_ms": ms(audio, answered),
         "path": stats["path"]["kind"] + " " + stats["path"]["transport"],
+        "ring_s": ring_s,
         "steps": {
             "dial -> ringing at the callee": ms(bob_ringing, start),
             "ringing -> answer (the script)": ms(answered, bob_ringing),
@@ -296,6 +330,7 @@ def hark_call(wire, alice, bob, alice_events, bob_events, ring_s=0.0):
             "answer -> callee's call active (media)": ms(bob_active, answered),
             "answer -> caller's call active (media)": ms(alice_active, answered),
             "answer -> RTP both ways": ms(audio, answered),
+            **wire.more_steps(packets, answered),
         },
     }
 
@@ -464,10 +499,13 @@ def main():
         against = [os.path.abspath(os.path.join(b, "hark"))
                    for b in sys.argv[sys.argv.index("--against") + 1:]] \
             if "--against" in sys.argv else []
+        load_before = open("/proc/loadavg").read().split()[:3]
         every = bench_hark([hark] + against, work, wire, calls)
         baresip = bench_baresip(work, wire, calls)
         result = summary(every[0])
         result["calls"] = calls
+        result["load_before"] = load_before
+        result["load_after"] = open("/proc/loadavg").read().split()[:3]
         result["runs"], result["rung_runs"] = every[0]
         result["against"] = [dict(summary(runs), build=os.path.dirname(h))
                              for h, runs in zip(against, every[1:])]
@@ -489,4 +527,5 @@ def main():
             shutil.rmtree(work, ignore_errors=True)
 
 
-main()
+if __name__ == "__main__":
+    main()

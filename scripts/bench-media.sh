@@ -10,6 +10,10 @@
 # (STOI and mel-cepstral distortion, bench/speech_quality.py), so that the peers' bytes
 # are compared at a known quality. The floor of the audio path alone (PulseAudio's
 # loopback from the microphone to the callee's speaker) is measured the same way.
+# Beside hark media-test and baresip, interleaved with them: a real call between two
+# `hark run` nodes (bench/bench-call-nodes.py: a login server, an SN, alice calls bob, the
+# sound server's devices as the nodes' media source and sink), and the same call moved to
+# a relay (a coturn on 127.0.0.1 that the SN vouches for; `path relay`).
 # Runs in a network namespace that has only lo, so nothing leaves the machine.
 set -eEu
 trap 'echo "bench-media: failed at line $LINENO: $BASH_COMMAND" >&2' ERR
@@ -88,6 +92,8 @@ sox "$work/speech-long.wav" "$work/speech.wav" trim 0 "$seconds"
 # ---- measuring one call ----------------------------------------------------------------
 ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
 hwm() { awk '/^VmHWM/ { print $2 }' "/proc/$1/status"; }
+# smaps KEY PID: a line of /proc/PID/smaps_rollup in KiB (Rss, Pss, Anonymous).
+smaps() { awk -v k="$1:" '$1 == k { print $2 }' "/proc/$2/smaps_rollup"; }
 
 # measure NAME CALLER_PID CALLEE_PID IGNORED_PORTS...: play the speech into the caller,
 # record, and write $work/NAME.json.
@@ -103,6 +109,7 @@ measure() {
   pacat --latency-msec=10 -d to_caller --file-format=wav "$work/speech.wav"
   t1=$(date +%s.%N); ca1=$(ticks "$a"); cb1=$(ticks "$b")
   ma=$(hwm "$a"); mb=$(hwm "$b")
+  mem=$(for k in Rss Pss Anonymous; do echo "$(smaps $k "$a") $(smaps $k "$b")"; done | tr '\n' ' ')
   sleep 1
   unbg "$rec"
   unbg "$dump"
@@ -110,15 +117,18 @@ measure() {
   $py "$top/bench/pcap-rates.py" "$work/$name.pcap" "$t0" "$t1" "$@" >"$work/$name.rates.json"
   hz=$(getconf CLK_TCK)
   $py - "$work/$name.m2e.json" "$work/$name.rates.json" "$t0" "$t1" "$ca0" "$ca1" "$cb0" "$cb1" \
-      "$ma" "$mb" "$hz" >"$work/$name.json" <<'PY'
+      "$ma" "$mb" "$hz" $mem >"$work/$name.json" <<'PY'
 import json, sys
 m2e, rates = json.load(open(sys.argv[1])), json.load(open(sys.argv[2]))
-t0, t1, ca0, ca1, cb0, cb1, ma, mb, hz = map(float, sys.argv[3:])
+t0, t1, ca0, ca1, cb0, cb1, ma, mb, hz = map(float, sys.argv[3:12])
+ra, rb, pa, pb, aa, ab = map(float, sys.argv[12:18])
 span = t1 - t0
 m2e.pop("windows", None)
 print(json.dumps({**m2e, "cpu_percent": 100 * ((ca1 - ca0) + (cb1 - cb0)) / hz / span,
                   "cpu_caller": 100 * (ca1 - ca0) / hz / span, "cpu_callee": 100 * (cb1 - cb0) / hz / span,
-                  "vmhwm_kib": [ma, mb], "directions": rates["directions"][:2], "seconds": span}))
+                  "vmhwm_kib": [ma, mb], "rss_kib": [ra, rb], "pss_kib": [pa, pb],
+                  "anon_kib": [aa, ab], "load": open("/proc/loadavg").read().split()[:3],
+                  "directions": rates["directions"][:2], "seconds": span}))
 PY
   log "$name: $(cat "$work/$name.json" | cut -c1-160)"
 }
@@ -170,6 +180,56 @@ except (OSError, ValueError, KeyError):
 json.dump(r, open(sys.argv[1], "w"))
 PY
 }
+
+# ---- hark run: a real call between two nodes, direct or relayed ---------------------------
+# call_nodes NAME N [--relay]: bench/bench-call-nodes.py holds a call up (its stdin a fifo
+# this shell keeps open) while it is measured into $work/NAME-N.json.
+call_nodes() {
+  ensure_pulse
+  d="$work/$1-$2"
+  mkdir -p "$d"
+  mkfifo "$d/hold"
+  bg sh -c "exec $py '$top/bench/bench-call-nodes.py' '$(dirname "$hark")' '$d/nodes' ${3:-} \
+    <'$d/hold' >'$d/call.json' 2>'$d/call.log'"
+  nodes=$last
+  exec 9>"$d/hold"
+  for _ in $(seq 1 1200); do
+    [ -s "$d/call.json" ] && break
+    kill -0 "$nodes" 2>/dev/null || break
+    sleep 0.1
+  done
+  if [ ! -s "$d/call.json" ]; then
+    log "$1: no call"; tail -30 "$d/call.log" >&2; exec 9>&-; unbg "$nodes"; exit 1
+  fi
+  pair=$($py -c 'import json, sys; c = json.load(open(sys.argv[1])); print(c["caller"], c["callee"])' "$d/call.json")
+  sleep 1
+  # The SN's overlay port is left out (keep-alives between the nodes and the SN).
+  # shellcheck disable=SC2086 # two pids
+  measure "$1-$2" $pair 33033
+  exec 9>&-
+  wait "$nodes" 2>/dev/null || true
+  pids=$(echo "$pids" | tr ' ' '\n' | grep -vx "$nodes" | tr '\n' ' ')
+  # Relayed, the media cross lo three times each way (alice -> coturn, coturn's relay port
+  # for alice -> the one for bob, coturn -> bob): the bytes each way are the caller's legs,
+  # what she sends to the TURN server (the busiest flow to it) and what it sends back.
+  $py - "$work/$1-$2.json" "$d/call.json" "$work/$1-$2.rates.json" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1]))
+r["call"] = json.load(open(sys.argv[2]))
+if r["call"].get("turn_port"):
+    turn = r["call"]["turn_port"] - r["call"]["turn_port"] % 2
+    flows = {f["ports"]: f for f in json.load(open(sys.argv[3]))["directions"]}
+    to_turn = max((f for p, f in flows.items() if p.endswith(f"->{turn}")),
+                  key=lambda f: f["ip_bytes_per_s"])
+    caller = to_turn["ports"].split("->")[0]
+    r["directions"] = [to_turn, flows.get(f"{turn}->{caller}",
+                                          {"ports": f"{turn}->{caller}", "packets_per_s": 0,
+                                           "ip_bytes_per_s": 0})]
+json.dump(r, open(sys.argv[1], "w"))
+PY
+}
+harkrun_call() { call_nodes harkrun "$1"; }
+harkrelay_call() { call_nodes harkrelay "$1" --relay; }
 
 # measured PEER N: run PEER's call N until its recording gave a usable correlation (a
 # loaded machine or a sound server that restarted can leave a call without one), at most
@@ -226,16 +286,23 @@ baresip_call() {
 }
 
 # Interleaved, so a change in the machine's load falls on both peers alike.
+load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 for i in $(seq 1 "$calls"); do
   measured hark "$i"
+  measured harkrun "$i"
   measured baresip "$i"
+  if command -v turnserver >/dev/null; then measured harkrelay "$i"; fi
 done
+load_after=$(cut -d' ' -f1-3 /proc/loadavg)
 
-$py - "$results" "$calls" "$seconds" >"$out" <<'PY'
+$py - "$results" "$calls" "$seconds" "$load_before" "$load_after" >"$out" <<'PY'
 import json, os, statistics, sys
 d, calls, seconds = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+loads = sys.argv[4:6]
 load = lambda n: json.load(open(os.path.join(d, n + ".json")))
 def peer(name):
+    if not os.path.exists(os.path.join(d, f"{name}-1.json")):
+        return None
     runs = [load(f"{name}-{i}") for i in range(1, calls + 1)]
     heard = [r for r in runs if "median_ms" in r] or [{"median_ms": float("nan"), "p25_ms": float("nan"), "p75_ms": float("nan")}]
     med = lambda k: statistics.median(r[k] for r in runs if k in r)
@@ -249,12 +316,17 @@ def peer(name):
             "call_medians_ms": [r.get("median_ms") for r in runs],
             "cpu_percent": med("cpu_percent"),
             "vmhwm_mib": statistics.median(max(r["vmhwm_kib"]) for r in runs) / 1024,
+            **{f"{k}_mib": statistics.median(max(r[f"{k}_kib"]) for r in runs) / 1024
+               for k in ("rss", "pss", "anon")},
+            "paths": sorted({r["call"]["path"] for r in runs if "call" in r}),
             "ip_bytes_per_s_each_way": statistics.median(each_way),
             "call_ip_bytes_per_s_each_way": each_way,
             "stoi": scored("stoi"), "mcd_db": scored("mcd_db"),
             "call_stoi": [r.get("stoi") for r in runs], "call_mcd_db": [r.get("mcd_db") for r in runs],
             "packets_per_s_each_way": statistics.median(sum(x["packets_per_s"] for x in ds) / max(len(ds), 1) for ds in dirs)}
 print(json.dumps({"validate": load("validate"), "floor": load("floor"), "scale": load("scale"), "hark": peer("hark"),
-                  "baresip": peer("baresip"), "calls": calls, "seconds": seconds}, indent=1))
+                  "harkrun": peer("harkrun"), "harkrelay": peer("harkrelay"),
+                  "baresip": peer("baresip"), "calls": calls, "seconds": seconds,
+                  "load_before": loads[0], "load_after": loads[1]}, indent=1))
 PY
 log "results in $out"

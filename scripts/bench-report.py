@@ -146,6 +146,12 @@ def media_section(results, command):
                 for i, (m, b, s, d) in enumerate(zip(p["call_medians_ms"], p["call_ip_bytes_per_s_each_way"],
                                                       p["call_stoi"], p["call_mcd_db"]), 1)]
 
+    peers = [("hark media-test", h), ("hark run, a call", r.get("harkrun")),
+             ("hark run, a call relayed by coturn", r.get("harkrelay")), ("baresip 1.0", b)]
+    peers = [(name, p) for name, p in peers if p]
+    memory = [f"| {name} | {p['vmhwm_mib']:.1f} | {p['rss_mib']:.1f} | {p['pss_mib']:.1f} "
+              f"| {p['anon_mib']:.1f} |" for name, p in peers if "rss_mib" in p]
+    run = r.get("harkrun")
     m2e_ok = h["median_ms"] <= 50
     cpu_ratio = h["cpu_percent"] / b["cpu_percent"] if b["cpu_percent"] else 0
     mem_ratio = h["vmhwm_mib"] / b["vmhwm_mib"] if b["vmhwm_mib"] else 0
@@ -173,10 +179,31 @@ def media_section(results, command):
         "defaults (jitter buffer 5–10 frames, audio buffers) with Opus set to mono at 24 kbit/s, which is",
         "what the issue's reference figures used, and SDES-SRTP.",
         "",
+        "A real call beside them, in the same run (the calls interleaved: media-test, `hark run`,",
+        "baresip, relayed): two `hark run` nodes with a login server and an SN on loopback",
+        "(`bench/bench-call-nodes.py`), alice calls bob, whose script answers; the nodes' `media`",
+        "section names the same sound-server devices (`source = \"pulse:caller_mic\"`, `sink =",
+        "\"pulse:from_callee\"`, ...), Opus with the node's defaults, the path ICE chose "
+        f"({', '.join(run['paths']) if run else '–'}). Relayed: the same call with a coturn on",
+        "127.0.0.1 as the SN's TURN server (credentials handed out by the overlay), moved by",
+        "`path relay` to the relay before the speech plays "
+        f"({', '.join(r['harkrelay']['paths']) if r.get('harkrelay') else 'not measured: no turnserver'}):",
+        "alice → coturn → bob; its bytes each way are the caller's legs to and from coturn.",
+        f"Load average (1, 5, 15 min) before the calls: {r.get('load_before', '–')}; after: "
+        f"{r.get('load_after', '–')} (2 cores shared with other work: compare rows of one run only).",
+        "",
         "| peer | mouth to ear, ms: median (IQR within a call) | per call | CPU, both ends (% of one core) | peak memory per end (VmHWM) | IP bytes/s each way | packets/s each way | STOI | MCD, dB |",
         "|---|---|---|---|---|---|---|---|---|",
-        row("hark", h),
-        row("baresip 1.0", b),
+        *[row(name, p) for name, p in peers],
+        "",
+        "Memory per end at the end of the speech (the larger end; median over the calls), MiB:",
+        "VmHWM (peak resident), RSS, PSS (shared pages divided among the processes that map",
+        "them: what the end costs beside other processes) and anonymous memory (heap and stacks,",
+        "its own):",
+        "",
+        "| peer | VmHWM | RSS | PSS | anonymous |",
+        "|---|---|---|---|---|",
+        *memory,
         "",
         "The bytes at the quality they bought, call by call: STOI (short-time objective",
         "intelligibility, Taal et al. 2011: 1 is the speech that went in) and the mel-cepstral",
@@ -194,8 +221,7 @@ def media_section(results, command):
         "",
         "| peer | call | mouth to ear, ms | IP bytes/s each way | STOI | MCD, dB |",
         "|---|---|---|---|---|---|",
-        *call_rows("hark", h),
-        *call_rows("baresip 1.0", b),
+        *[line for name, p in peers for line in call_rows(name, p)],
         "",
         "Bytes are IPv4 total lengths (IP, UDP, RTP, SRTP tag and RTCP included) from a capture on `lo`",
         "while the speech played, averaged over both directions (the quiet direction carries silence:",
@@ -617,15 +643,20 @@ def im_section(results, command):
     ])
 
 
+def spread_row(what, v):
+    """A table row of one figure's spread (bench-calls.py's spread()): calls, median, IQR,
+    range."""
+    if v is None:
+        return f"| {what} | – | – | – | – |"
+    return (f"| {what} | {v['n']} | {v['p50_ms']:.1f} | {v['p25_ms']:.1f} – {v['p75_ms']:.1f} "
+            f"| {v['min_ms']:.1f} – {v['max_ms']:.1f} |")
+
+
 def calls_section(results, command):
     """results: bench/bench-calls.py's JSON."""
     r = json.load(open(results[0]))
 
-    def row(what, v):
-        if v is None:
-            return f"| {what} | – | – | – | – |"
-        return (f"| {what} | {v['n']} | {v['p50_ms']:.1f} | {v['p25_ms']:.1f} – {v['p75_ms']:.1f} "
-                f"| {v['min_ms']:.1f} – {v['max_ms']:.1f} |")
+    row = spread_row
 
     h = r["hark"]
     rows = [row("hark: dial → ringing (the caller's `call` event `ringing`)",
@@ -663,7 +694,9 @@ def calls_section(results, command):
         "## Calls: set-up time",
         "",
         f"Measured {datetime.date.today().isoformat()} on {machine()}.",
-        f"Command: `{command}`.",
+        f"Command: `{command}`." + (f" Load average (1, 5, 15 min) before: "
+                                    f"{' '.join(r['load_before'])}; after: "
+                                    f"{' '.join(r['load_after'])}." if "load_before" in r else ""),
         "",
         "Real `hark run` processes on loopback in a network namespace that has only `lo`",
         "(`bench/bench-calls.py`): a login server, one SN, alice and bob (Opus, the `tone` source,",
@@ -695,6 +728,64 @@ def calls_section(results, command):
     ])
 
 
+def calls_lab_section(results, command):
+    """results: bench/bench-calls-lab.py's JSON."""
+    r = json.load(open(results[0]))
+
+    row = spread_row
+
+    head = ["| what | calls | median ms | p25 – p75 ms | min – max ms |", "|---|---|---|---|---|"]
+    summary = ["| setup | path chosen | dial → RTP both ways, median (min – max) ms "
+               "| answer → RTP both ways after a ring | aim | held? |", "|---|---|---|---|---|---|"]
+    parts = []
+    for s in r["setups"]:
+        h, audio = s["hark"], s["hark"]["dial_audio_ms"]
+        rung = h.get("rung_answer_audio_ms")
+        held = audio is not None and audio["p50_ms"] < s["aim_ms"]
+        summary.append(f"| {s['name']} ({' / '.join(s['modes'])}) | {', '.join(s['paths'])} "
+                       f"| {audio['p50_ms']:.0f} ({audio['min_ms']:.0f} – {audio['max_ms']:.0f}) "
+                       f"| {rung['p50_ms']:.0f} | < {s['aim_ms']} | "
+                       f"{'yes' if held else 'no'} |")
+        parts += ["", f"### {s['name']}: {', '.join(s['paths'])} (expected {s['expected_path']})",
+                  "", *head,
+                  row("dial → ringing (the caller's `call` event)", h["dial_ringing_ms"]),
+                  row("answer → media (the callee's `connect_ms`)", h["connect_ms"]),
+                  row("dial → media (the caller's `setup_ms`)", h["setup_ms"]),
+                  row("**dial → RTP flowing both ways** (on the wire)", h["dial_audio_ms"]),
+                  row(f"answered after a {r['ring_s']} s ring: answer → RTP both ways", rung),
+                  "", "| step (answered at once) | calls | median ms | p25 – p75 ms | min – max ms |",
+                  "|---|---|---|---|---|",
+                  *[row(step, v) for step, v in s["steps"].items()],
+                  "", f"| step (answered after a {r['ring_s']} s ring) | calls | median ms "
+                  "| p25 – p75 ms | min – max ms |", "|---|---|---|---|---|",
+                  *[row(step, v) for step, v in s["rung_steps"].items()]]
+    return "\n".join([
+        "## Calls: set-up time in the network lab (the paper's setups)",
+        "",
+        f"Measured {datetime.date.today().isoformat()} on {machine()}.",
+        f"Command: `{command}`. Load average (1, 5, 15 min) before: "
+        f"{' '.join(r['load_before'])}; after: {' '.join(r['load_after'])} "
+        f"({r['seconds']} s; 2 cores shared with other work: compare rows of this run only).",
+        "",
+        "The labs of `tests/netlab/test-calls.py` (`bench/bench-calls-lab.py` uses its CallLab):",
+        "a login server and two SNs on public addresses, each SN vouching for a coturn on the",
+        "lab host `stun`; alice on c1 attached to sn1, bob on c2 attached to sn2; Opus and G.711,",
+        "a tone each way. The three setups' labs run side by side and the calls take turns",
+        f"across them; per setup one call not counted, then {r['calls']} answered the moment",
+        f"bob's `ringing` event arrives and {r['calls']} after a {r['ring_s']} s ring. The lab's",
+        "links have no added delay or loss: these are the protocol's own costs. Each call is",
+        "`bench/bench-calls.py`'s (the same figures and steps as on loopback); the wire is a",
+        "packet socket in c1's and in c2's namespace, TURN's framing (ChannelData, Send and",
+        "Data indications, over TCP too) taken off: \"RTP both ways\" is the later of the first",
+        "RTP packet arriving at alice's host and at bob's; \"first ICE check\" and \"pair",
+        "nominated\" count what arrives at either host; \"sent\" steps what leaves them (most",
+        "checks never arrive where UDP is blocked).",
+        "",
+        *summary,
+        *parts,
+    ])
+
+
 def main():
     path, section, *rest = sys.argv[1:]
     command = rest.pop()
@@ -702,7 +793,7 @@ def main():
                 "tablei": tablei_section, "directory": directory_section,
                 "search": search_section,
                 "presence": presence_section, "message": message_section, "im": im_section,
-                "calls": calls_section}
+                "calls": calls_section, "calls-lab": calls_lab_section}
     body = sections[section](rest, command)
     begin, end = f"<!-- bench:{section}:begin -->", f"<!-- bench:{section}:end -->"
     try:

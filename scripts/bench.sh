@@ -7,9 +7,11 @@
 # buddies (bench/bench-presence.py), message envelopes (bench/bench-message), the paper's
 # Table I, search and instant messages in the network lab (bench/bench-tablei.py,
 # bench/bench-search.py, bench/bench-im.py, as root), call set-up time on loopback beside
-# baresip (bench/bench-calls.py, as root), then media:
-# mouth-to-ear latency, CPU, memory and bytes of a hark call vs baresip 1.0
-# (scripts/bench-media.sh; it installs what it needs: deps/bench-debian.txt).
+# baresip (bench/bench-calls.py, as root) and in the network lab's setups
+# (bench/bench-calls-lab.py, as root), then media: mouth-to-ear latency, CPU, memory and
+# bytes of hark media-test, of a call between two `hark run` nodes (direct and relayed by a
+# coturn) and of baresip 1.0 (scripts/bench-media.sh; it installs what it needs:
+# deps/bench-debian.txt).
 set -eu
 build=${1:-build}
 here=$(cd "$(dirname "$0")" && pwd)
@@ -137,6 +139,17 @@ if [ "$(id -u)" = 0 ]; then
   python3 "$top/bench/bench-calls.py" "$top/$build" "$work/calls.json" --calls "$calls_n"
   python3 "$here/bench-report.py" "$top/docs/benchmarks.md" calls "$work/calls.json" \
     "make bench (bench/bench-calls.py --calls $calls_n)"
+  # The same in the network lab's three setups of the paper, coturn on the lab host `stun`
+  # (bench/bench-calls-lab.py; tests/netlab/test-calls.py's labs).
+  if command -v turnserver >/dev/null; then
+    lab_calls=${BENCH_LAB_CALLS:-4} # 2N+1 INVITEs per pair: under 10 a minute
+    /usr/bin/python3 "$top/bench/bench-calls-lab.py" "$top/$build" "$work/calls-lab.json" \
+      --calls "$lab_calls"
+    python3 "$here/bench-report.py" "$top/docs/benchmarks.md" calls-lab "$work/calls-lab.json" \
+      "make bench (bench/bench-calls-lab.py --calls $lab_calls)"
+  else
+    echo "bench: call set-up in the network lab skipped (no coturn turnserver)" >&2
+  fi
 else
   echo "bench: Table I, search, messages and call set-up skipped (they need root)" >&2
 fi
