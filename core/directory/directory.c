@@ -703,6 +703,7 @@ counters_json(const DirectoryCounters *c)
   json_object_set_int_member(o, "results_refused", (gint64)c->results_refused);
   json_object_set_int_member(o, "published", (gint64)c->published);
   json_object_set_int_member(o, "lookups", (gint64)c->lookups);
+  json_object_set_int_member(o, "lookups_local_only", (gint64)c->lookups_local_only);
   return o;
 }
 
