@@ -44,6 +44,8 @@ typedef struct {
   guint64 history_sent; /* history envelopes this device sent in answer */
   guint64 history_received; /* past messages stored from another device's history */
   guint64 history_refused; /* past messages that do not fit their conversation */
+  guint64 history_groups; /* groups learnt from the state a history batch carried */
+  guint64 history_groups_refused; /* such states against the group's rules */
   guint64 typing_received; /* typing notes taken (shown or not: messages.typing) */
   guint64 typing_sent; /* typing notes sent (each sealed once for the online devices) */
   guint64 typing_limited; /* typing notes not sent: one per conversation every 3 s */
