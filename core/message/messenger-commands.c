@@ -571,6 +571,7 @@ counters_json(const MessengerCounters *c)
     { "refused_history", c->refused_history },
     { "history_requests", c->history_requests },
     { "history_requests_ignored", c->history_requests_ignored },
+    { "history_requests_again", c->history_requests_again },
     { "history_sent", c->history_sent },
     { "history_received", c->history_received },
     { "history_refused", c->history_refused },

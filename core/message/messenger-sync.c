@@ -17,8 +17,15 @@
 
 /* The asker fetches what the login server held for it this long after asking: an
  * answering device that did not find it online yet (its presence was being published)
- * had the answer held. */
+ * had the answer held. Then it asks again each asked device that has sent no batch and
+ * is online now, after SYNC_FETCH_S, 2 and 4 times that: a request held for a device
+ * that was restarting is fetched only at that device's next fetch (every
+ * MESSENGER_FETCH_S), and until an answer comes the device's new messages in a
+ * conversation it wrote in before wait here for their gap. A device with nothing to
+ * pass on never answers, so the rounds are few; one that did answer ignores the repeat
+ * (MESSENGER_SYNC_COOLDOWN_S). */
 #define SYNC_FETCH_S 5
+#define SYNC_ASK_ROUNDS 3
 
 /* ---- asking ------------------------------------------------------------------------- */
 
@@ -29,12 +36,37 @@ history_is_empty(HarkMessenger *messenger)
   return list != NULL && list->len == 0;
 }
 
+/* The devices asked that have not answered and are online now: asked again. */
+static void
+ask_again_ready(HarkMessenger *messenger, MessengerPeer *peer, const GError *error, gpointer data)
+{
+  GHashTableIter iter;
+  gpointer device, certificate;
+  g_hash_table_iter_init(&iter, messenger->sync_unanswered);
+  while (g_hash_table_iter_next(&iter, &device, &certificate)) {
+    if (peer->online == NULL || !g_hash_table_contains(peer->online, device))
+      continue; /* the request held for it serves */
+    hark_messenger_send_once(messenger, peer->user, device, certificate,
+                             hark_message_past_request_new());
+    messenger->counters.history_requests_again++;
+  }
+}
+
 static gboolean
 on_sync_fetch(gpointer data)
 {
   HarkMessenger *messenger = data;
   messenger->sync_source = 0;
   hark_messenger_fetch(messenger);
+  g_autofree char *me_key = NULL;
+  if (g_hash_table_size(messenger->sync_unanswered) == 0 ||
+      messenger->sync_rounds >= SYNC_ASK_ROUNDS || !hark_messenger_whoami(messenger, NULL, &me_key))
+    return G_SOURCE_REMOVE;
+  messenger->sync_rounds++;
+  hark_messenger_peer_forget_online(messenger, me_key); /* who is online now */
+  hark_messenger_peer_online(messenger, me_key, ask_again_ready, NULL);
+  messenger->sync_source = hark_clock_add_seconds(
+    messenger->clock, SYNC_FETCH_S << messenger->sync_rounds, on_sync_fetch, messenger);
   return G_SOURCE_REMOVE;
 }
 
@@ -57,6 +89,8 @@ ask_devices_ready(HarkMessenger *messenger, MessengerPeer *peer, const GError *e
       continue;
     hark_messenger_send_once(messenger, peer->user, c->device_id, c->certificate,
                              hark_message_past_request_new());
+    g_hash_table_replace(messenger->sync_unanswered, g_strdup(c->device_id),
+                         g_bytes_ref(c->certificate));
     asked++;
   }
   messenger->counters.history_requests += asked;
@@ -311,8 +345,9 @@ past_fits(HarkMessenger *messenger, const HarkMessagePast *p, const char *me_key
 
 void
 hark_messenger_sync_take(HarkMessenger *messenger, const HarkMessageInner *inner,
-                         const char *me_key)
+                         const char *sender_device, const char *me_key)
 {
+  g_hash_table_remove(messenger->sync_unanswered, sender_device); /* it answered */
   if (inner->group_state != NULL && !take_group(messenger, inner->group_state, me_key)) {
     messenger->counters.history_refused += inner->past->len; /* all of that group's */
     return;

@@ -15,6 +15,7 @@
 #include "lab.h"
 #include "test-isolate.h"
 
+#include <signal.h>
 #include <sqlite3.h>
 #include <string.h>
 
@@ -523,6 +524,64 @@ test_new_device_history(GroupLab *lab, gconstpointer data)
   lab_node_kill(phone);
 }
 
+/* The router's counter name of node (the `messages` answer's top level), -1 without. */
+static gint64
+route_counter(LabNode *node, const char *name)
+{
+  g_autoptr(JsonObject) messages = lab_call(node, "messages", NULL);
+  return messages != NULL ? json_object_get_int_member_with_default(messages, name, -1) : -1;
+}
+
+typedef struct {
+  LabNode *node;
+  gint64 least;
+} RouteWait;
+
+static gboolean
+route_sent(gpointer data)
+{
+  RouteWait *wait = data;
+  return route_counter(wait->node, "sent") >= wait->least;
+}
+
+/* alice's laptop freezes (SIGSTOP) and her new phone logs in: its history request is
+ * handed to the laptop's link by the SN ("delivered"), but the laptop dies (SIGKILL)
+ * without reading it, and comes back. Its next group text reaches the phone (which holds
+ * it until the past it follows, the group's creation, has come: its sequence is 2):
+ * the phone asks again the device that has not answered once that is online. It used to
+ * ask once a run, so the text waited for its gap for an hour. */
+static void
+test_new_device_request_lost(GroupLab *lab, gconstpointer data)
+{
+  LAB_UP(lab);
+  g_subprocess_send_signal(lab->alice->node->process, SIGSTOP);
+  g_autoptr(LabNode) phone = client_start(lab, "alice-phone-lost", "alice", FALSE);
+  HARK_REQUIRE(phone != NULL);
+  RouteWait handed = { phone, 1 }; /* the request, handed to the frozen laptop's link */
+  if (!hark_test_wait_for(route_sent, &handed, hark_test_timeout(JOIN_MS))) {
+    g_test_fail_printf("the phone's history request was not handed to the laptop's link");
+    return;
+  }
+  lab_node_kill(lab->alice);
+  HARK_REQUIRE(lab_node_start(lab->alice) && lab_node_restart(lab->bob));
+  const char *mine = "after the laptop came back (grp-f1b0)";
+  gint64 start = g_get_monotonic_time();
+  g_autoptr(JsonObject) sent = lab_send_text(lab->alice, lab->group, mine);
+  HARK_REQUIRE(sent != NULL);
+  g_assert_cmpint(json_object_get_int_member(sent, "devices"), ==, 3); /* bob, carol, phone */
+  HARK_REQUIRE(wait_text(phone, lab->group, mine));
+  g_test_message("the laptop's text was shown on the phone %" G_GINT64_FORMAT " ms after it "
+                 "was sent; the phone asked again %" G_GINT64_FORMAT " times",
+                 (g_get_monotonic_time() - start) / 1000,
+                 lab_device_counter(phone, "history_requests_again"));
+  g_assert_cmpint(lab_device_counter(phone, "history_requests_again"), >=, 1);
+  g_assert_cmpuint(lab_count_text(phone, lab->group, mine), ==, 1);
+  g_autofree char *on_phone = texts_of(phone, lab->group);
+  g_autofree char *expected = g_strjoin("|", CREATED, mine, NULL);
+  g_assert_cmpstr(on_phone, ==, expected);
+  lab_node_kill(phone);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -535,5 +594,7 @@ main(int argc, char **argv)
                          lab_tear_down);
   hark_test_add_isolated("/im-groups/new-device-history", GroupLab, NULL, lab_set_up,
                          test_new_device_history, lab_tear_down);
+  hark_test_add_isolated("/im-groups/new-device-request-lost", GroupLab, NULL, lab_set_up,
+                         test_new_device_request_lost, lab_tear_down);
   return g_test_run();
 }
