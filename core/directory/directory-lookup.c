@@ -76,6 +76,7 @@ typedef struct {
 static void
 serve_job_free(ServeJob *job)
 {
+  g_ptr_array_remove(job->directory->serving, job);
   hark_directory_clear_source(job->directory, &job->wait_source);
   g_clear_object(&job->cancellable);
   g_clear_pointer(&job->local, g_ptr_array_unref);
@@ -249,6 +250,7 @@ serve_start(HarkDirectory *directory, HarkLink *link, guint bucket_id, guint64 i
   job->query = query;
   job->local = hark_directory_store_find(directory->store, query, asker, DIRECTORY_MAX_RESULTS);
   job->cancellable = g_cancellable_new();
+  g_ptr_array_add(directory->serving, job);
   if (job->local->len > 0 && query->prefix) {
     serve_found(job, job->local);
     serve_job_free(job);
@@ -261,6 +263,16 @@ serve_start(HarkDirectory *directory, HarkLink *link, guint bucket_id, guint64 i
     job->wait_source =
       hark_clock_add_seconds(directory->clock, DIRECTORY_SERVE_WAIT_S, on_serve_wait, job);
   serve_next(job);
+}
+
+void
+hark_directory_serving_free(HarkDirectory *directory)
+{
+  while (directory->serving->len > 0) {
+    ServeJob *job = g_ptr_array_index(directory->serving, directory->serving->len - 1);
+    g_cancellable_cancel(job->cancellable);
+    serve_job_free(job);
+  }
 }
 
 void

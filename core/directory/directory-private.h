@@ -67,6 +67,7 @@ struct _HarkDirectory {
   /* super node */
   DirectoryStore *store;
   GHashTable *buckets; /* HarkLink* -> DirectoryBucket*: each client's lookups */
+  GPtrArray *serving; /* the lookups being served (directory-lookup.c), not owned */
   guint next_bucket;
   guint expire_source;
 
@@ -157,6 +158,8 @@ void hark_directory_forget_client(HarkDirectory *directory, HarkLink *link);
 void hark_directory_search(HarkDirectory *directory, const char *text, HarkCommandCall *call);
 gboolean hark_directory_search_answer(HarkDirectory *directory, const HarkWireMessage *message);
 void hark_directory_searches_free(HarkDirectory *directory);
+/* The lookups being served, cancelled (their strategies answer no more) and freed. */
+void hark_directory_serving_free(HarkDirectory *directory);
 /* Verified records of a DIR_RESULT's a(ayay), refused ones counted; user may be NULL. */
 GPtrArray *hark_directory_records_of(HarkDirectory *directory, GVariant *records, const char *user);
 /* JSON of a record for `search`: user, device, sn, time, and status and addresses for
