@@ -66,7 +66,7 @@ WARM_UP = 3
 BYTE_LENGTHS = (1, 100, 1000, 8000)
 TIMEOUT = 30
 # (node name, host, SN): erin has one device; grace two, frank two (the sender's other
-# device on the same SN: on another one, it is found offline; see measure_other_sn), henry
+# device on the same SN; on another one: measure_other_sn), henry
 # two on different SNs.
 BYTE_NODES = (("dave", "c1", "sn1"), ("erin", "c2", "sn2"), ("frank-1", "c1", "sn1"),
               ("frank-2", "c2", "sn1"), ("grace-1", "c2", "sn2"), ("grace-2", "c2", "sn2"),

@@ -561,22 +561,17 @@ def im_section(results, command):
     other = first.get("own-device-other-sn")
     other_text = [] if other is None else [
         "",
-        "**A device on another SN is found offline.** The sender looks its user up in the",
-        "directory (`hark_messenger_peer_online`) and sends to the SN of each device listed;",
-        "a device that is not listed gets the envelope held at the login server. An SN answers",
-        "a lookup from its own store when that has any record of the user, without asking the",
-        "other SNs (`core/directory/directory-lookup.c`), so a user's devices on other SNs are",
-        "not listed: in this run a message from henry's laptop (sn1) to erin reached erin in",
-        f"{other['recipient_ms']:.0f} ms, but its copy for henry's phone (sn2) was held "
-        f"({other['held']} hold) and "
-        + ("shown " if other["copy_ms"] is not None else "")
-        + (f"after {other['copy_ms'] / 1000:.1f} s" if other["copy_ms"] is not None
+        "**A device on another SN.** The sender looks its user up in the directory",
+        "(`hark_messenger_peer_online`) and sends to the SN of each device listed; a device",
+        "that is not listed gets the envelope held at the login server. An SN merges its own",
+        "store's records of the user with what gi finds at the user's responsible SNs",
+        "(`core/directory/directory-lookup.c`), so the devices on other SNs are listed too:",
+        f"in this run a message from henry's laptop (sn1) to erin reached erin in "
+        f"{other['recipient_ms']:.0f} ms, and its copy for henry's phone (sn2) was "
+        + (f"shown after {other['copy_ms']:.0f} ms" if other["copy_ms"] is not None
            else f"not shown within {other['timeout_s']} s")
-        + " (a device fetches",
-        "what is held for it every 30 s, `MESSENGER_FETCH_S`). The same happens to a recipient with",
-        "devices on two SNs. The fix belongs to the directory (a lookup that lists every SN's",
-        "devices, or the login server telling the device's SN that something is held); the",
-        "cases above keep each user's devices on one SN.",
+        + f" ({other['held']} holds at the login server; a held copy waits for the device's",
+        "next fetch, every 30 s, `MESSENGER_FETCH_S`).",
     ]
     return "\n".join([
         "## Instant messages in the network lab",

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* directory-lookup.c: lookups. An SN answers its clients' DIR_LOOKUPs from its store
- * and, when that has nothing, through the strategies that work among SNs, at most
- * directory.lookups_per_minute a client. A client's `search` asks its SN first, then the
+/* directory-lookup.c: lookups. An SN answers its clients' DIR_LOOKUPs with its store's
+ * records merged with what the strategies that work among SNs find (a user's other
+ * devices may be on other SNs), at most directory.lookups_per_minute a client. A client's `search` asks its SN first, then the
  * client-side strategies (the login server) in directory.search order, and always ends
  * with a definite answer: found (every online device), known but not online, or no such
  * user; or an error that says why none could be had. */
@@ -68,11 +68,18 @@ typedef struct {
   HarkPresenceQuery *query;
   char **strategies; /* the order to try */
   guint next;
+  GPtrArray *local; /* HarkPresenceRecord*: the store's records of the user */
+  GCancellable *cancellable; /* cancelled when the strategies took too long */
+  guint wait_source; /* with local records: answer them alone when it fires */
 } ServeJob;
 
 static void
 serve_job_free(ServeJob *job)
 {
+  g_ptr_array_remove(job->directory->serving, job);
+  hark_directory_clear_source(job->directory, &job->wait_source);
+  g_clear_object(&job->cancellable);
+  g_clear_pointer(&job->local, g_ptr_array_unref);
   hark_presence_query_free(job->query);
   g_strfreev(job->strategies);
   g_free(job);
@@ -108,6 +115,62 @@ serve_reply(ServeJob *job, GVariant *body)
 }
 
 static void
+serve_found(ServeJob *job, GPtrArray *records)
+{
+  g_autoptr(GPtrArray) names = names_of(records);
+  serve_reply(job, result_body(HARK_SEARCH_FOUND, names, records));
+}
+
+static gboolean
+has_device(GPtrArray *records, const char *device)
+{
+  for (guint i = 0; i < records->len; i++)
+    if (strcmp(((HarkPresenceRecord *)records->pdata[i])->device, device) == 0)
+      return TRUE;
+  return FALSE;
+}
+
+/* The store's records, then the devices only found records know (newest sequence each).
+ * A found record naming this SN for a device the store does not have is of a device that
+ * left (the store forgets a record with its device's link; the strategies keep it until
+ * it expires): it is left out, as the store is the truth about this SN's clients. */
+static GPtrArray *
+merge_found(ServeJob *job, GPtrArray *found)
+{
+  g_autofree char *self = hark_overlay_own_address(job->directory->overlay);
+  GPtrArray *merged = g_ptr_array_new();
+  g_ptr_array_extend(merged, job->local, NULL, NULL);
+  for (guint i = 0; i < found->len; i++) {
+    HarkPresenceRecord *record = found->pdata[i];
+    if (has_device(job->local, record->device) || g_strcmp0(record->sn, self) == 0)
+      continue;
+    guint at = 0;
+    while (at < merged->len &&
+           strcmp(((HarkPresenceRecord *)merged->pdata[at])->device, record->device) != 0)
+      at++;
+    if (at == merged->len)
+      g_ptr_array_add(merged, record);
+    else if (record->sequence > ((HarkPresenceRecord *)merged->pdata[at])->sequence)
+      merged->pdata[at] = record;
+  }
+  return merged;
+}
+
+/* The strategies did not answer in time: what the store has is the answer. */
+static gboolean
+on_serve_wait(gpointer data)
+{
+  ServeJob *job = data;
+  job->wait_source = 0;
+  g_cancellable_cancel(job->cancellable); /* the strategy will not call served */
+  job->directory->counters.lookups_local_only++;
+  if (job_link_alive(job))
+    serve_found(job, job->local);
+  serve_job_free(job);
+  return G_SOURCE_REMOVE;
+}
+
+static void
 served(HarkSearchResult *result, const GError *error, gpointer data)
 {
   ServeJob *job = data;
@@ -121,6 +184,16 @@ served(HarkSearchResult *result, const GError *error, gpointer data)
       g_debug("directory: a strategy could not answer: %s", error->message);
     hark_search_result_free(result);
     serve_next(job);
+    return;
+  }
+  if (job->local->len > 0) {
+    /* The store's records are online devices whatever the strategy says. */
+    g_autoptr(GPtrArray) merged = result->answer == HARK_SEARCH_FOUND
+                                    ? merge_found(job, result->records)
+                                    : g_ptr_array_ref(job->local);
+    serve_found(job, merged);
+    hark_search_result_free(result);
+    serve_job_free(job);
     return;
   }
   g_autoptr(GPtrArray) names =
@@ -148,38 +221,58 @@ serve_next(ServeJob *job)
   const HarkRegistration *reg =
     hark_directory_next_sn_strategy(job->directory, job->strategies, &job->next);
   if (reg != NULL) {
-    ((const HarkSearchInterface *)reg->iface)->serve_lookup(reg->instance, job->query, NULL, served,
-                                                            job);
+    ((const HarkSearchInterface *)reg->iface)
+      ->serve_lookup(reg->instance, job->query, job->cancellable, served, job);
     return;
   }
-  serve_reply(job, result_body(HARK_SEARCH_UNDECIDED, NULL, NULL));
+  if (job->local->len > 0)
+    serve_found(job, job->local);
+  else
+    serve_reply(job, result_body(HARK_SEARCH_UNDECIDED, NULL, NULL));
   serve_job_free(job);
 }
 
-/* The store, then the SN-side strategies in the query's order (or directory.search);
- * the answer to id goes to link (NULL: this SN's own search). Takes query. */
+/* The store and the SN-side strategies in the query's order (or directory.search): a
+ * user's devices may be on several SNs, and the store knows only this SN's, so a name is
+ * looked up by the strategies even when the store has records of it (merged with what
+ * the first strategy that can tell finds, within DIRECTORY_SERVE_WAIT_S); a prefix is
+ * answered from the store when it has names (no SN-side strategy answers prefixes). The
+ * answer to id goes to link (NULL: this SN's own search). Takes query. */
 static void
 serve_start(HarkDirectory *directory, HarkLink *link, guint bucket_id, guint64 id,
             HarkPresenceQuery *query, const char *asker)
 {
-  g_autoptr(GPtrArray) records =
-    hark_directory_store_find(directory->store, query, asker, DIRECTORY_MAX_RESULTS);
   ServeJob *job = g_new0(ServeJob, 1);
   job->directory = directory;
   job->link = link;
   job->bucket_id = bucket_id;
   job->id = id;
   job->query = query;
-  if (records->len > 0) {
-    g_autoptr(GPtrArray) names = names_of(records);
-    serve_reply(job, result_body(HARK_SEARCH_FOUND, names, records));
+  job->local = hark_directory_store_find(directory->store, query, asker, DIRECTORY_MAX_RESULTS);
+  job->cancellable = g_cancellable_new();
+  g_ptr_array_add(directory->serving, job);
+  if (job->local->len > 0 && query->prefix) {
+    serve_found(job, job->local);
     serve_job_free(job);
     return;
   }
   job->strategies =
     g_strdupv(job->query->strategies[0] != NULL ? job->query->strategies
                                                 : directory->node->config->dir_search);
+  if (job->local->len > 0)
+    job->wait_source =
+      hark_clock_add_seconds(directory->clock, DIRECTORY_SERVE_WAIT_S, on_serve_wait, job);
   serve_next(job);
+}
+
+void
+hark_directory_serving_free(HarkDirectory *directory)
+{
+  while (directory->serving->len > 0) {
+    ServeJob *job = g_ptr_array_index(directory->serving, directory->serving->len - 1);
+    g_cancellable_cancel(job->cancellable);
+    serve_job_free(job);
+  }
 }
 
 void

@@ -14,6 +14,9 @@ G_BEGIN_DECLS
 #define DIRECTORY_EXPIRE_S 60 /* how often an SN forgets records older than 72 h */
 #define DIRECTORY_LOOKUP_BURST 10 /* lookups a client may make at once */
 #define DIRECTORY_LOOKUP_TIMEOUT_S 10 /* a client waits this long for its SN's answer */
+/* An SN with records of a user waits this long for its strategies' records of the user's
+ * devices on other SNs before it answers its own alone (well within a client's wait). */
+#define DIRECTORY_SERVE_WAIT_S 2
 
 /* What the directory refused and why: the `directory` command's counters. */
 typedef struct {
@@ -31,6 +34,7 @@ typedef struct {
   guint64 results_refused; /* records in our SN's DIR_RESULT that did not verify */
   guint64 published; /* records stored (an SN) / publications answered (a client) */
   guint64 lookups; /* DIR_LOOKUPs answered (an SN) / searches (a client) */
+  guint64 lookups_local_only; /* answered from the store: the strategies took too long */
 } DirectoryCounters;
 
 typedef struct _DirectoryStore DirectoryStore;
@@ -63,6 +67,7 @@ struct _HarkDirectory {
   /* super node */
   DirectoryStore *store;
   GHashTable *buckets; /* HarkLink* -> DirectoryBucket*: each client's lookups */
+  GPtrArray *serving; /* the lookups being served (directory-lookup.c), not owned */
   guint next_bucket;
   guint expire_source;
 
@@ -153,6 +158,8 @@ void hark_directory_forget_client(HarkDirectory *directory, HarkLink *link);
 void hark_directory_search(HarkDirectory *directory, const char *text, HarkCommandCall *call);
 gboolean hark_directory_search_answer(HarkDirectory *directory, const HarkWireMessage *message);
 void hark_directory_searches_free(HarkDirectory *directory);
+/* The lookups being served, cancelled (their strategies answer no more) and freed. */
+void hark_directory_serving_free(HarkDirectory *directory);
 /* Verified records of a DIR_RESULT's a(ayay), refused ones counted; user may be NULL. */
 GPtrArray *hark_directory_records_of(HarkDirectory *directory, GVariant *records, const char *user);
 /* JSON of a record for `search`: user, device, sn, time, and status and addresses for

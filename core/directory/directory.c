@@ -640,6 +640,7 @@ hark_directory_new(HarkNode *node, HarkOverlay *overlay, HarkLoginClient *login)
   directory->strategy_hosts = g_ptr_array_new_with_free_func(strategy_host_free);
   directory->searches = g_hash_table_new(g_int64_hash, g_int64_equal);
   directory->searches_running = g_ptr_array_new();
+  directory->serving = g_ptr_array_new();
   directory->presence = hark_directory_presence_new(directory);
   directory->reach = hark_directory_reach_new(directory);
   directory->listener = hark_overlay_add_listener(overlay, &directory_listener, directory);
@@ -660,6 +661,7 @@ hark_directory_free(HarkDirectory *directory)
   hark_login_client_set_buddy_hooks(directory->login, NULL, NULL);
   hark_directory_publish_stop(directory);
   hark_directory_searches_free(directory);
+  hark_directory_serving_free(directory); /* before the strategies go, as they owe answers */
   g_clear_pointer(&directory->reach, hark_directory_reach_free); /* before the strategies go */
   detach_strategies(directory);
   stop_serving(directory);
@@ -667,6 +669,7 @@ hark_directory_free(HarkDirectory *directory)
   g_ptr_array_unref(directory->strategy_hosts);
   g_hash_table_unref(directory->searches);
   g_ptr_array_unref(directory->searches_running);
+  g_ptr_array_unref(directory->serving);
   g_free(directory->last_publish_error);
   g_free(directory);
 }
@@ -703,6 +706,7 @@ counters_json(const DirectoryCounters *c)
   json_object_set_int_member(o, "results_refused", (gint64)c->results_refused);
   json_object_set_int_member(o, "published", (gint64)c->published);
   json_object_set_int_member(o, "lookups", (gint64)c->lookups);
+  json_object_set_int_member(o, "lookups_local_only", (gint64)c->lookups_local_only);
   return o;
 }
 

@@ -172,7 +172,8 @@ typedef struct {
   gboolean on; /* typing */
   GPtrArray *past; /* history: of HarkMessagePast, 1-HARK_MESSAGE_MAX_PAST */
   struct _HarkMessageGroupChange *group; /* group */
-  struct _HarkMessageGroup *group_state; /* text to a group: its state (NULL when absent) */
+  struct _HarkMessageGroup *group_state; /* text to a group, history of a group's
+                                          * conversation: its state (NULL when absent) */
   char *signal_kind; /* signal: whose it is, [a-z-]{1,32} */
   GVariant *signal_body; /* signal: a{sv}, at most HARK_MESSAGE_MAX_SIGNAL_BODY (untrusted) */
 } HarkMessageInner;
@@ -193,6 +194,12 @@ GVariant *hark_message_signal_new(const char *kind, GVariant *body, GError **err
 gsize hark_message_past_size(const HarkMessagePast *past);
 /* 1-HARK_MESSAGE_MAX_PAST messages, each within the limits above. */
 GVariant *hark_message_past_new(HarkMessagePast *const *past, guint n_past, GError **error);
+/* The same for a group's conversation: every message is of group's ("g:" + its id), and
+ * the batch carries group's state (the `group` field, as a text to a group does). A
+ * state adds at most about 4 KiB, so a batch closed at HARK_MESSAGE_PAST_BATCH_BYTES
+ * stays under HARK_MESSAGE_MAX_PLAINTEXT. */
+GVariant *hark_message_past_group_new(HarkMessagePast *const *past, guint n_past,
+                                      const struct _HarkMessageGroup *group, GError **error);
 HarkMessageInner *hark_message_inner_parse(GVariant *inner, GError **error);
 void hark_message_inner_free(HarkMessageInner *inner);
 

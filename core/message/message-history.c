@@ -557,9 +557,9 @@ hark_message_history_set_title(HarkMessageHistory *h, const char *conversation, 
            h,
            hark_message_db_query(
              h,
-             "INSERT INTO conversations (key, title, last_activity) VALUES (?1, ?2, ?3)"
+             "INSERT INTO conversations (key, title, last_activity) VALUES (?1, ?2, 0)"
              " ON CONFLICT DO UPDATE SET title = excluded.title",
-             error, "ssi", conversation, title, hark_message_db_now(h)),
+             error, "ss", conversation, title),
            error) >= 0;
 }
 

@@ -184,6 +184,8 @@ HarkHistoryMessage *hark_message_history_get(HarkMessageHistory *history, const 
 /* Conversations, most recent activity first (array of HarkHistoryConversation). */
 GPtrArray *hark_message_history_conversations(HarkMessageHistory *history, GError **error);
 
+/* A conversation made by its title alone (a group learnt before any of its messages is
+ * here) has no activity yet: its first message shown or placed gives it its place. */
 gboolean hark_message_history_set_title(HarkMessageHistory *history, const char *conversation,
                                         const char *title, GError **error);
 /* The user has seen the conversation: its unread count goes to 0. */

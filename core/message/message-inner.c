@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* message-inner.c: what an envelope carries once opened (message-envelope.h): the kinds
- * text, receipt, typing, history-request, history, group and signal as (sa{sv}), and the replay guard a
- * recipient keeps per sender device.
+ * text, receipt, typing, history-request, history (with a group's state for a group's
+ * conversation), group and signal as (sa{sv}), and the replay guard a recipient keeps per
+ * sender device.
  *
  * The plaintext comes from a sender whose signature checked out, but that sender may be
  * hostile: every field is type-checked and bounded here, for the one who builds a message
@@ -182,8 +183,28 @@ hark_message_past_size(const HarkMessagePast *past)
   return g_variant_get_size(v) + 8; /* and its offset in the array, at most */
 }
 
+/* A batch that carries a group's state holds that group's messages only: the state is
+ * what the new device checks them against. */
+static gboolean
+check_past_group(const HarkMessagePast *p, const HarkMessageGroup *group, GError **error)
+{
+  if (group == NULL ||
+      (g_str_has_prefix(p->conversation, "g:") && strcmp(p->conversation + 2, group->id) == 0))
+    return TRUE;
+  return inner_error(error, HARK_MESSAGE_ERROR_MALFORMED,
+                     "a history batch with a group's state holds a message of another "
+                     "conversation");
+}
+
 GVariant *
 hark_message_past_new(HarkMessagePast *const *past, guint n_past, GError **error)
+{
+  return hark_message_past_group_new(past, n_past, NULL, error);
+}
+
+GVariant *
+hark_message_past_group_new(HarkMessagePast *const *past, guint n_past,
+                            const HarkMessageGroup *group, GError **error)
 {
   g_return_val_if_fail(past != NULL || n_past == 0, NULL);
   if (n_past == 0 || n_past > HARK_MESSAGE_MAX_PAST) {
@@ -194,7 +215,7 @@ hark_message_past_new(HarkMessagePast *const *past, guint n_past, GError **error
   GVariantBuilder list;
   g_variant_builder_init(&list, G_VARIANT_TYPE(PAST_TYPE));
   for (guint i = 0; i < n_past; i++) {
-    if (!check_past(past[i], error)) {
+    if (!check_past(past[i], error) || !check_past_group(past[i], group, error)) {
       g_variant_builder_clear(&list);
       return NULL;
     }
@@ -203,6 +224,8 @@ hark_message_past_new(HarkMessagePast *const *past, guint n_past, GError **error
   GVariantBuilder fields;
   g_variant_builder_init(&fields, G_VARIANT_TYPE_VARDICT);
   g_variant_builder_add(&fields, "{sv}", "messages", g_variant_builder_end(&list));
+  if (group != NULL)
+    g_variant_builder_add(&fields, "{sv}", "group", hark_message_group_state_new(group));
   return inner_new("history", &fields);
 }
 
@@ -366,6 +389,11 @@ parse_history(HarkMessageInner *inner, GVariant *fields, GError **error)
     return inner_error(error, HARK_MESSAGE_ERROR_MALFORMED,
                        "a history batch has %" G_GSIZE_FORMAT " messages (1-%d)", n,
                        HARK_MESSAGE_MAX_PAST);
+  /* A batch of a group's conversation carries the group's state (a new device of a
+   * member learns the group from it). */
+  g_autoptr(GVariant) group = g_variant_lookup_value(fields, "group", G_VARIANT_TYPE_VARDICT);
+  if (group != NULL && (inner->group_state = hark_message_group_state_parse(group, error)) == NULL)
+    return FALSE;
   inner->past = g_ptr_array_new_with_free_func((GDestroyNotify)hark_message_past_free);
   for (gsize i = 0; i < n; i++) {
     g_autoptr(GVariant) entry = g_variant_get_child_value(list, i);
@@ -373,6 +401,8 @@ parse_history(HarkMessageInner *inner, GVariant *fields, GError **error)
     if (p == NULL)
       return FALSE;
     g_ptr_array_add(inner->past, p);
+    if (!check_past_group(p, inner->group_state, error))
+      return FALSE;
   }
   return TRUE;
 }

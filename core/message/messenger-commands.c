@@ -506,6 +506,18 @@ run_history(HarkCommandCall *call, JsonObject *args, gpointer user_data)
   hark_command_call_return_object(call, o);
 }
 
+/* The conversation's last shown message (as a list shows it under the title), when it
+ * has one: the last in its order, which for past messages from another device is by
+ * their senders' times, not by when they came. */
+static void
+add_last(HarkMessenger *messenger, JsonObject *o, const char *conversation)
+{
+  g_autoptr(GPtrArray) last = hark_message_history_list(messenger->history, conversation, 1, NULL);
+  if (last == NULL || last->len == 0)
+    return;
+  json_object_set_object_member(o, "last", hark_messenger_message_json(last->pdata[0], "id"));
+}
+
 static void
 run_conversations(HarkCommandCall *call, JsonObject *args, gpointer user_data)
 {
@@ -526,6 +538,7 @@ run_conversations(HarkCommandCall *call, JsonObject *args, gpointer user_data)
     json_object_set_string_member(o, "title", c->title);
     json_object_set_int_member(o, "last_activity", c->last_activity);
     json_object_set_int_member(o, "unread", (gint64)c->unread);
+    add_last(messenger, o, c->key);
     json_array_add_object_element(out, o);
   }
   JsonObject *o = json_object_new();
@@ -558,9 +571,12 @@ counters_json(const MessengerCounters *c)
     { "refused_history", c->refused_history },
     { "history_requests", c->history_requests },
     { "history_requests_ignored", c->history_requests_ignored },
+    { "history_requests_again", c->history_requests_again },
     { "history_sent", c->history_sent },
     { "history_received", c->history_received },
     { "history_refused", c->history_refused },
+    { "history_groups", c->history_groups },
+    { "history_groups_refused", c->history_groups_refused },
     { "typing_received", c->typing_received },
     { "typing_sent", c->typing_sent },
     { "typing_limited", c->typing_limited },

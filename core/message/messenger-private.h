@@ -41,9 +41,12 @@ typedef struct {
   guint64 refused_history; /* history-request or history from another user */
   guint64 history_requests; /* history-request envelopes this device sent (a new device) */
   guint64 history_requests_ignored; /* asked again within MESSENGER_SYNC_COOLDOWN_S */
+  guint64 history_requests_again; /* asked again: that device had not answered */
   guint64 history_sent; /* history envelopes this device sent in answer */
   guint64 history_received; /* past messages stored from another device's history */
   guint64 history_refused; /* past messages that do not fit their conversation */
+  guint64 history_groups; /* groups learnt from the state a history batch carried */
+  guint64 history_groups_refused; /* such states against the group's rules */
   guint64 typing_received; /* typing notes taken (shown or not: messages.typing) */
   guint64 typing_sent; /* typing notes sent (each sealed once for the online devices) */
   guint64 typing_limited; /* typing notes not sent: one per conversation every 3 s */
@@ -112,7 +115,9 @@ struct _HarkMessenger {
   gboolean typing_enabled; /* messages.typing */
   gboolean read_receipts; /* messages.read_receipts */
   MessengerSyncState sync_state;
-  guint sync_source; /* the asker's fetch after asking */
+  guint sync_source; /* the asker's fetch (and asking again) after asking */
+  GHashTable *sync_unanswered; /* device asked -> GBytes certificate, until a batch comes */
+  guint sync_rounds; /* times the unanswered were asked again */
   GHashTable *sync_answered; /* asking device -> monotonic s of the last answer */
   GHashTable *sync_followers; /* a device answered lately -> MessengerFollower* */
   GHashTable *typing_sent; /* canonical user -> TypingSent* (messenger-commands.c) */
@@ -247,8 +252,9 @@ void hark_messenger_sync_answer(HarkMessenger *messenger, const HarkEnvelope *re
 void hark_messenger_sync_follow(HarkMessenger *messenger, const HarkEnvelope *envelope,
                                 const HarkHistoryMessage *message);
 void hark_messenger_sync_followers_free(gpointer data);
-/* A history batch from another device of this user (checked by the caller). */
+/* A history batch from another device of this user, sender_device (checked by the
+ * caller). */
 void hark_messenger_sync_take(HarkMessenger *messenger, const HarkMessageInner *inner,
-                              const char *me_key);
+                              const char *sender_device, const char *me_key);
 
 G_END_DECLS

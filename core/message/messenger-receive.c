@@ -543,7 +543,7 @@ hark_messenger_take(HarkMessenger *messenger, GBytes *bytes, const char *via)
     if (inner->kind == HARK_MESSAGE_KIND_HISTORY_REQUEST)
       hark_messenger_sync_answer(messenger, envelope);
     else
-      hark_messenger_sync_take(messenger, inner, me_key);
+      hark_messenger_sync_take(messenger, inner, envelope->sender_device, me_key);
     return MESSENGER_TAKEN;
   case HARK_MESSAGE_KIND_SIGNAL:
     return take_signal(messenger, envelope, inner, via);

@@ -4,19 +4,28 @@
  * other device of its user (`history-request`, sealed for that device alone); each
  * answers with its last conversations as `history` batches sealed for the asker alone,
  * which the asker stores with their ids, senders, sequences and times: shown in time
- * order, never unread, no receipts. Answers from several devices overlap and are dropped
- * by id. Only devices of the same user ask and answer (messenger-receive.c refuses the
- * kinds from anyone else). */
+ * order, never unread, no receipts. A group's conversation goes with the group's state,
+ * which the asker takes under the group's rules, so that it knows the group and can write
+ * to it. Answers from several devices overlap and are dropped by id. Only devices of the
+ * same user ask and answer (messenger-receive.c refuses the kinds from anyone else). */
 #include "messenger-private.h"
 
+#include "hark/address.h"
 #include "hark/presence.h"
 
 #include <string.h>
 
 /* The asker fetches what the login server held for it this long after asking: an
  * answering device that did not find it online yet (its presence was being published)
- * had the answer held. */
+ * had the answer held. Then it asks again each asked device that has sent no batch and
+ * is online now, after SYNC_FETCH_S, 2 and 4 times that: a request held for a device
+ * that was restarting is fetched only at that device's next fetch (every
+ * MESSENGER_FETCH_S), and until an answer comes the device's new messages in a
+ * conversation it wrote in before wait here for their gap. A device with nothing to
+ * pass on never answers, so the rounds are few; one that did answer ignores the repeat
+ * (MESSENGER_SYNC_COOLDOWN_S). */
 #define SYNC_FETCH_S 5
+#define SYNC_ASK_ROUNDS 3
 
 /* ---- asking ------------------------------------------------------------------------- */
 
@@ -27,12 +36,37 @@ history_is_empty(HarkMessenger *messenger)
   return list != NULL && list->len == 0;
 }
 
+/* The devices asked that have not answered and are online now: asked again. */
+static void
+ask_again_ready(HarkMessenger *messenger, MessengerPeer *peer, const GError *error, gpointer data)
+{
+  GHashTableIter iter;
+  gpointer device, certificate;
+  g_hash_table_iter_init(&iter, messenger->sync_unanswered);
+  while (g_hash_table_iter_next(&iter, &device, &certificate)) {
+    if (peer->online == NULL || !g_hash_table_contains(peer->online, device))
+      continue; /* the request held for it serves */
+    hark_messenger_send_once(messenger, peer->user, device, certificate,
+                             hark_message_past_request_new());
+    messenger->counters.history_requests_again++;
+  }
+}
+
 static gboolean
 on_sync_fetch(gpointer data)
 {
   HarkMessenger *messenger = data;
   messenger->sync_source = 0;
   hark_messenger_fetch(messenger);
+  g_autofree char *me_key = NULL;
+  if (g_hash_table_size(messenger->sync_unanswered) == 0 ||
+      messenger->sync_rounds >= SYNC_ASK_ROUNDS || !hark_messenger_whoami(messenger, NULL, &me_key))
+    return G_SOURCE_REMOVE;
+  messenger->sync_rounds++;
+  hark_messenger_peer_forget_online(messenger, me_key); /* who is online now */
+  hark_messenger_peer_online(messenger, me_key, ask_again_ready, NULL);
+  messenger->sync_source = hark_clock_add_seconds(
+    messenger->clock, SYNC_FETCH_S << messenger->sync_rounds, on_sync_fetch, messenger);
   return G_SOURCE_REMOVE;
 }
 
@@ -55,6 +89,8 @@ ask_devices_ready(HarkMessenger *messenger, MessengerPeer *peer, const GError *e
       continue;
     hark_messenger_send_once(messenger, peer->user, c->device_id, c->certificate,
                              hark_message_past_request_new());
+    g_hash_table_replace(messenger->sync_unanswered, g_strdup(c->device_id),
+                         g_bytes_ref(c->certificate));
     asked++;
   }
   messenger->counters.history_requests += asked;
@@ -103,14 +139,17 @@ may_answer(HarkMessenger *messenger, const char *device)
   return TRUE;
 }
 
+/* A batch of a group's conversation carries the group's state (group; NULL for a user's
+ * conversation), so that the new device learns the group from whichever batch comes first. */
 static void
-send_batch(HarkMessenger *messenger, const HarkEnvelope *request, GPtrArray *batch)
+send_batch(HarkMessenger *messenger, const HarkEnvelope *request, GPtrArray *batch,
+           const HarkMessageGroup *group)
 {
   if (batch->len == 0)
     return;
   g_autoptr(GError) error = NULL;
   GVariant *inner =
-    hark_message_past_new((HarkMessagePast *const *)batch->pdata, batch->len, &error);
+    hark_message_past_group_new((HarkMessagePast *const *)batch->pdata, batch->len, group, &error);
   if (inner == NULL) { /* what the history holds passed the same checks: a bug */
     g_warning("messages: a history batch: %s", error->message);
   } else {
@@ -135,6 +174,21 @@ past_of(const HarkHistoryMessage *m)
   };
   memcpy(p.id, m->id, HARK_MESSAGE_ID_SIZE);
   return p;
+}
+
+/* Whether the conversation's past goes to a new device, and for a group's the state it
+ * goes with (*group; NULL for a user's). A group this user has left (me_key, when given,
+ * is not a member) or that this device does not know is not passed on: the new device
+ * could not take its messages without a state that names its user. */
+static gboolean
+group_to_pass(HarkMessenger *messenger, const char *conversation, const char *me_key,
+              HarkMessageGroup **group)
+{
+  *group = NULL;
+  if (!g_str_has_prefix(conversation, "g:"))
+    return TRUE;
+  *group = hark_message_history_group_get(messenger->history, conversation + 2, NULL);
+  return *group != NULL && (me_key == NULL || hark_message_group_has(*group, me_key));
 }
 
 typedef struct {
@@ -183,7 +237,10 @@ hark_messenger_sync_follow(HarkMessenger *messenger, const HarkEnvelope *envelop
     HarkMessagePast p = past_of(message);
     const HarkMessagePast *one = &p;
     g_autoptr(GError) error = NULL;
-    GVariant *inner = hark_message_past_new((HarkMessagePast *const *)&one, 1, &error);
+    g_autoptr(HarkMessageGroup) group = NULL;
+    if (!group_to_pass(messenger, message->conversation, NULL, &group))
+      continue;
+    GVariant *inner = hark_message_past_group_new((HarkMessagePast *const *)&one, 1, group, &error);
     if (inner == NULL)
       continue;
     hark_messenger_send_once(messenger, follower->user, device, follower->certificate, inner);
@@ -200,18 +257,27 @@ hark_messenger_sync_answer(HarkMessenger *messenger, const HarkEnvelope *request
   }
   follow(messenger, request);
   g_autoptr(GError) error = NULL;
+  g_autofree char *me_key = NULL;
   g_autoptr(GPtrArray) conversations =
-    hark_message_history_conversations(messenger->history, &error);
+    hark_messenger_whoami(messenger, NULL, &me_key)
+      ? hark_message_history_conversations(messenger->history, &error)
+      : NULL;
   if (conversations == NULL) {
-    g_warning("messages: cannot answer a history request: %s", error->message);
+    g_warning("messages: cannot answer a history request: %s",
+              error != NULL ? error->message : "not logged in");
     return;
   }
   /* The asker has just come online: look it up afresh rather than hold the answer. */
   hark_messenger_peer_forget_online(messenger, request->sender);
   g_autoptr(GPtrArray) batch = g_ptr_array_new_with_free_func(g_free);
   gsize bytes = 0;
-  for (guint c = 0; c < conversations->len && c < MESSENGER_SYNC_CONVERSATIONS; c++) {
+  for (guint c = 0, passed = 0; c < conversations->len && passed < MESSENGER_SYNC_CONVERSATIONS;
+       c++) {
     const HarkHistoryConversation *conversation = conversations->pdata[c];
+    g_autoptr(HarkMessageGroup) group = NULL;
+    if (!group_to_pass(messenger, conversation->key, me_key, &group))
+      continue;
+    passed++;
     g_autoptr(GPtrArray) messages = hark_message_history_list(messenger->history, conversation->key,
                                                               MESSENGER_SYNC_MESSAGES, NULL);
     for (guint i = 0; messages != NULL && i < messages->len; i++) {
@@ -219,36 +285,73 @@ hark_messenger_sync_answer(HarkMessenger *messenger, const HarkEnvelope *request
       *p = past_of(messages->pdata[i]);
       gsize size = hark_message_past_size(p);
       if (batch->len == HARK_MESSAGE_MAX_PAST || bytes + size > HARK_MESSAGE_PAST_BATCH_BYTES) {
-        send_batch(messenger, request, batch);
+        send_batch(messenger, request, batch, group);
         bytes = 0;
       }
       g_ptr_array_add(batch, p);
       bytes += size;
     }
-    send_batch(messenger, request, batch); /* before its messages go */
+    send_batch(messenger, request, batch, group); /* before its messages go */
     bytes = 0;
   }
 }
 
 /* ---- taking an answer ----------------------------------------------------------------- */
 
+/* The group state a batch of a group's conversation brings: kept when this device does
+ * not know the group (or has left it) and the state passes the group's rules for a state
+ * from this user's own device (hark_message_group_judge_state: it names this user as a
+ * member; a group this user left comes back only with its admin and a newer version). A
+ * device in the group keeps its own state, as with a text's. FALSE: refused. */
+static gboolean
+take_group(HarkMessenger *messenger, const HarkMessageGroup *state, const char *me_key)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(HarkMessageGroup) known =
+    hark_message_history_group_get(messenger->history, state->id, &error);
+  if (error == NULL && known != NULL && hark_message_group_has(known, me_key))
+    return TRUE;
+  g_autoptr(HarkMessageGroup) next = NULL;
+  if (error != NULL ||
+      hark_message_group_judge_state(known, me_key, me_key, state, &next, &error) !=
+        HARK_MESSAGE_GROUP_TAKE ||
+      !hark_message_history_group_put(messenger->history, next, &error)) {
+    messenger->counters.history_groups_refused++;
+    g_autofree char *shown = hark_text_escape(error->message, -1, 200);
+    g_message("messages: refused the group %s from another device's history: %s", state->id, shown);
+    return FALSE;
+  }
+  messenger->counters.history_groups++;
+  return TRUE;
+}
+
 /* Whether p may be in this user's history at all: a conversation with a user holds only
- * that user's messages and this user's; never one this device sent (it knows its own). */
+ * that user's messages and this user's; a group's, only when this device knows the group
+ * with its user a member (from the batch's state, or its own); never one this device sent
+ * (it knows its own). */
 static gboolean
 past_fits(HarkMessenger *messenger, const HarkMessagePast *p, const char *me_key)
 {
   if (g_strcmp0(p->sender_device, hark_identity_get_fingerprint(messenger->node->identity)) == 0)
     return FALSE;
-  if (!g_str_has_prefix(p->conversation, "u:"))
-    return TRUE;
+  if (g_str_has_prefix(p->conversation, "g:")) {
+    g_autoptr(HarkMessageGroup) group =
+      hark_message_history_group_get(messenger->history, p->conversation + 2, NULL);
+    return group != NULL && hark_message_group_has(group, me_key);
+  }
   g_autofree char *sender_key = hark_presence_name_key(p->sender);
   return g_strcmp0(sender_key, me_key) == 0 || g_strcmp0(sender_key, p->conversation + 2) == 0;
 }
 
 void
 hark_messenger_sync_take(HarkMessenger *messenger, const HarkMessageInner *inner,
-                         const char *me_key)
+                         const char *sender_device, const char *me_key)
 {
+  g_hash_table_remove(messenger->sync_unanswered, sender_device); /* it answered */
+  if (inner->group_state != NULL && !take_group(messenger, inner->group_state, me_key)) {
+    messenger->counters.history_refused += inner->past->len; /* all of that group's */
+    return;
+  }
   for (guint i = 0; i < inner->past->len; i++) {
     const HarkMessagePast *p = inner->past->pdata[i];
     if (!past_fits(messenger, p, me_key)) {

@@ -549,6 +549,8 @@ hark_messenger_new(HarkNode *node, HarkOverlay *overlay, HarkDirectory *director
   messenger->certificates =
     g_hash_table_new_full(g_str_hash, g_str_equal, g_free, (GDestroyNotify)g_bytes_unref);
   messenger->sync_answered = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+  messenger->sync_unanswered =
+    g_hash_table_new_full(g_str_hash, g_str_equal, g_free, (GDestroyNotify)g_bytes_unref);
   messenger->sync_followers =
     g_hash_table_new_full(g_str_hash, g_str_equal, g_free, hark_messenger_sync_followers_free);
   messenger->typing_sent = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
@@ -593,6 +595,7 @@ hark_messenger_free(HarkMessenger *messenger)
   g_hash_table_unref(messenger->buckets);
   g_hash_table_unref(messenger->certificates);
   g_hash_table_unref(messenger->sync_answered);
+  g_hash_table_unref(messenger->sync_unanswered);
   g_hash_table_unref(messenger->sync_followers);
   g_hash_table_unref(messenger->typing_sent);
   hark_messenger_signal_handlers_free(messenger);

@@ -4,7 +4,9 @@
  * an envelope opened, from a sender whose signature checked out but who may be hostile
  * (another user, or for `history` and `history-request` a device of the same user). It
  * must be refused, or parse into a kind whose every field is within its limits; a
- * `signal` stays within its bounds; a `history` batch is built again from what was parsed and must parse the same. Seeds:
+ * `signal` stays within its bounds; a `history` batch (with its group's state, when it
+ * carries one, and then only that group's messages) is built again from what was parsed
+ * and must parse the same. Seeds:
  * make-inner-seeds.c. */
 #include <stdint.h>
 #include <stdlib.h>
@@ -12,6 +14,7 @@
 
 #include "fuzz-common.h"
 #include "message-envelope.h"
+#include "message-group.h"
 
 int
 LLVMFuzzerInitialize(int *argc, char ***argv)
@@ -32,14 +35,29 @@ check_history(const HarkMessageInner *inner)
         !g_utf8_validate(p->text, -1, NULL))
       abort();
   }
+  /* A batch with a group's state holds that group's messages only. */
+  const HarkMessageGroup *group = inner->group_state;
+  for (guint i = 0; group != NULL && i < inner->past->len; i++) {
+    const HarkMessagePast *p = inner->past->pdata[i];
+    if (!g_str_has_prefix(p->conversation, "g:") || strcmp(p->conversation + 2, group->id) != 0)
+      abort();
+  }
+  if (group != NULL &&
+      (group->version == 0 || group->members->len > HARK_MESSAGE_GROUP_MAX_MEMBERS ||
+       !hark_message_group_name_is_valid(group->name)))
+    abort();
   /* What was parsed builds again (the answering device's side), to the same. */
   g_autoptr(GError) error = NULL;
-  g_autoptr(GVariant) again = g_variant_ref_sink(
-    hark_message_past_new((HarkMessagePast *const *)inner->past->pdata, inner->past->len, &error));
+  g_autoptr(GVariant) again = g_variant_ref_sink(hark_message_past_group_new(
+    (HarkMessagePast *const *)inner->past->pdata, inner->past->len, group, &error));
   if (again == NULL)
     abort();
   g_autoptr(HarkMessageInner) reparsed = hark_message_inner_parse(again, &error);
-  if (reparsed == NULL || reparsed->past->len != inner->past->len)
+  if (reparsed == NULL || reparsed->past->len != inner->past->len ||
+      (reparsed->group_state == NULL) != (group == NULL) ||
+      (group != NULL && (strcmp(reparsed->group_state->id, group->id) != 0 ||
+                         reparsed->group_state->version != group->version ||
+                         reparsed->group_state->members->len != group->members->len)))
     abort();
 }
 

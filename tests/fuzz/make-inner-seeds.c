@@ -4,6 +4,7 @@
  *   ninja -C build tests/fuzz/make-inner-seeds
  *   build/tests/fuzz/make-inner-seeds tests/fuzz/corpus/inner */
 #include "message-envelope.h"
+#include "message-group.h"
 
 #include <string.h>
 
@@ -43,6 +44,18 @@ main(int argc, char **argv)
   memset(past[1].id, 0x22, HARK_MESSAGE_ID_SIZE);
   HarkMessagePast *list[] = { &past[0], &past[1] };
   write_seed(argv[1], "history", hark_message_past_new(list, 2, NULL));
+  /* A batch of a group's conversation, with the group's state. */
+  const char *members[] = { "alice", "bob", "carol", NULL };
+  g_autoptr(HarkMessageGroup) group =
+    hark_message_group_new("0123456789abcdef0123456789abcdef", "friends ✓", "alice", 3, members);
+  write_seed(argv[1], "history-group", hark_message_past_group_new(&list[1], 1, group, NULL));
+  /* The same state with a user's message beside the group's: malformed. */
+  write_seed(argv[1], "history-group-mixed",
+             g_variant_new_parsed("('history', {'messages': <[(@ay [byte 0x11, 0x11, 0x11, 0x11,"
+                                  " 0x11, 0x11, 0x11, 0x11, 0x11, 0x11, 0x11, 0x11, 0x11, 0x11,"
+                                  " 0x11, 0x11], 'u:bob', 'bob', %s, @t 3, @x 1700000000,"
+                                  " 'from bob')]>, 'group': <%@a{sv}>})",
+                                  past[0].sender_device, hark_message_group_state_new(group)));
   write_seed(argv[1], "history-empty",
              g_variant_new_parsed("('history', {'messages': <@a(ayssstxs) []>})"));
   write_seed(argv[1], "signal",

@@ -15,6 +15,7 @@
 #include "lab.h"
 #include "test-isolate.h"
 
+#include <signal.h>
 #include <sqlite3.h>
 #include <string.h>
 
@@ -330,7 +331,7 @@ test_hostile(GroupLab *lab, gconstpointer data)
 
 /* alice's phone logs in after the group was made: it learns the group from the next
  * message alice writes on her laptop (the state a group text carries, from its own
- * user), and then shows what bob writes too. */
+ * user) or from her laptop's history, and then shows what bob writes too. */
 static void
 test_new_device(GroupLab *lab, gconstpointer data)
 {
@@ -348,7 +349,9 @@ test_new_device(GroupLab *lab, gconstpointer data)
                  " bytes",
                  strlen(mine), json_object_get_int_member(sent, "bytes"));
   HARK_REQUIRE(wait_text(phone, lab->group, mine));
-  g_assert_cmpint(lab_device_counter(phone, "group_states"), ==, 1);
+  /* From that text's state, or from the laptop's history if it came first: once. */
+  g_assert_cmpint(
+    lab_device_counter(phone, "group_states") + lab_device_counter(phone, "history_groups"), ==, 1);
   g_autoptr(JsonObject) answer = lab_send_text(lab->bob, lab->group, bobs);
   HARK_REQUIRE(answer != NULL);
   HARK_REQUIRE(wait_text(phone, lab->group, bobs));
@@ -362,6 +365,223 @@ test_new_device(GroupLab *lab, gconstpointer data)
   lab_node_kill(phone);
 }
 
+/* Whether a `groups` answer lists the group data names ("#" and its id). */
+static gboolean
+lists_group(JsonObject *result, gconstpointer data)
+{
+  JsonArray *list = json_object_get_array_member(result, "groups");
+  for (guint i = 0; list != NULL && i < json_array_get_length(list); i++)
+    if (g_strcmp0(json_object_get_string_member(json_array_get_object_element(list, i), "group"),
+                  data) == 0)
+      return TRUE;
+  return FALSE;
+}
+
+/* The texts of node's conversation, in order, joined with "|". */
+static char *
+texts_of(LabNode *node, const char *with)
+{
+  g_autoptr(GPtrArray) messages = lab_history(node, with);
+  GString *out = g_string_new(NULL);
+  for (guint i = 0; i < messages->len; i++)
+    g_string_append_printf(out, "%s%s", i > 0 ? "|" : "",
+                           json_object_get_string_member(messages->pdata[i], "text"));
+  return g_string_free(out, FALSE);
+}
+
+/* Until node's counter is at least least (bounded), keeping the events seen meanwhile. */
+static gboolean
+wait_counter_events(LabNode *node, const char *name, gint64 least, GPtrArray *events)
+{
+  gint64 until = g_get_monotonic_time() + hark_test_timeout(ARRIVE_MS) * 1000;
+  gint64 value = -1;
+  do {
+    g_autoptr(JsonObject) messages = lab_ctl_call(node->ctl, "messages", NULL, events);
+    JsonObject *device =
+      messages != NULL ? json_object_get_object_member(messages, "device") : NULL;
+    value = device != NULL ? json_object_get_int_member_with_default(device, name, -1) : -1;
+    if (value >= least)
+      return TRUE;
+    g_usleep(50 * 1000);
+  } while (g_get_monotonic_time() < until);
+  g_test_fail_printf("%s: %s stayed at %" G_GINT64_FORMAT ", not %" G_GINT64_FORMAT, node->name,
+                     name, value, least);
+  hark_test_node_show_logs(node->node);
+  return FALSE;
+}
+
+/* How many `message` events of events are in the conversation key. */
+static guint
+message_events_in(GPtrArray *events, const char *key)
+{
+  guint n = 0;
+  for (guint i = 0; i < events->len; i++)
+    n +=
+      g_strcmp0(json_object_get_string_member_with_default(events->pdata[i], "event", NULL),
+                "message") == 0 &&
+      g_strcmp0(json_object_get_string_member_with_default(events->pdata[i], "conversation", NULL),
+                key) == 0;
+  return n;
+}
+
+/* The group's entry of node's `conversations` (a new reference), or NULL. */
+static JsonObject *
+conversation_of(LabNode *node, const char *group)
+{
+  g_autoptr(JsonObject) answer = lab_call(node, "conversations", NULL);
+  JsonArray *list = answer != NULL ? json_object_get_array_member(answer, "conversations") : NULL;
+  g_autofree char *key = g_strconcat("g:", group + 1, NULL);
+  for (guint i = 0; list != NULL && i < json_array_get_length(list); i++) {
+    JsonObject *c = json_array_get_object_element(list, i);
+    if (g_strcmp0(json_object_get_string_member(c, "conversation"), key) == 0)
+      return json_object_ref(c);
+  }
+  return NULL;
+}
+
+/* alice, bob and carol write in the group; alice then logs in on a new phone, and
+ * nobody writes meanwhile. Her laptop's history gives the phone the group (its name,
+ * admin, version and members) and its messages: `groups` lists it, `history` shows the
+ * messages once each and in order, `conversations` lists the group with its last message
+ * and nothing unread (a past conversation, not news), and no `message` event came for
+ * them. The phone writes to the group at once: bob, carol and the laptop get it once. */
+static void
+test_new_device_history(GroupLab *lab, gconstpointer data)
+{
+  LAB_UP(lab);
+  const char *past[] = { "alice: who is in? (grp-h001)", "bob: me (grp-h002)",
+                         "carol: me too (grp-h003)", "alice: good (grp-h004)" };
+  LabNode *writers[] = { lab->alice, lab->bob, lab->carol, lab->alice };
+  for (guint i = 0; i < G_N_ELEMENTS(past); i++) {
+    g_autoptr(JsonObject) sent = lab_send_text(writers[i], lab->group, past[i]);
+    HARK_REQUIRE(sent != NULL);
+    /* Each waits for the one before at every member: the order is the same everywhere. */
+    HARK_REQUIRE(wait_text(lab->alice, lab->group, past[i]) &&
+                 wait_text(lab->bob, lab->group, past[i]) &&
+                 wait_text(lab->carol, lab->group, past[i]));
+  }
+  g_autofree char *expected = g_strjoin("|", CREATED, past[0], past[1], past[2], past[3], NULL);
+  g_autofree char *on_laptop = texts_of(lab->alice, lab->group);
+  g_assert_cmpstr(on_laptop, ==, expected);
+
+  gint64 start = g_get_monotonic_time();
+  g_autoptr(LabNode) phone = client_start(lab, "alice-phone-grp", "alice", FALSE);
+  HARK_REQUIRE(phone != NULL);
+  g_autoptr(GPtrArray) events = g_ptr_array_new_with_free_func((GDestroyNotify)json_object_unref);
+  HARK_REQUIRE(wait_counter_events(phone, "history_received", G_N_ELEMENTS(past) + 1, events));
+  g_autoptr(JsonObject) groups = lab_wait_command(phone, "groups", lists_group, lab->group,
+                                                  hark_test_timeout(ARRIVE_MS), "the group");
+  HARK_REQUIRE(groups != NULL);
+  g_test_message("the phone had the group and its %zu messages %" G_GINT64_FORMAT
+                 " ms after its node started",
+                 G_N_ELEMENTS(past) + 1, (g_get_monotonic_time() - start) / 1000);
+  JsonObject *group =
+    json_array_get_object_element(json_object_get_array_member(groups, "groups"), 0);
+  g_assert_cmpstr(json_object_get_string_member(group, "group"), ==, lab->group);
+  g_assert_cmpstr(json_object_get_string_member(group, "name"), ==, "friends");
+  g_assert_cmpstr(json_object_get_string_member(group, "admin"), ==, "alice");
+  g_assert_cmpint(json_object_get_int_member(group, "version"), ==, 1);
+  g_assert_true(json_object_get_boolean_member(group, "member"));
+  JsonArray *members = json_object_get_array_member(group, "members");
+  g_assert_cmpuint(json_array_get_length(members), ==, 3);
+  const char *names[] = { "alice", "bob", "carol" };
+  for (guint i = 0; i < G_N_ELEMENTS(names); i++)
+    g_assert_cmpstr(json_array_get_string_element(members, i), ==, names[i]);
+  g_assert_cmpint(lab_device_counter(phone, "history_groups"), ==, 1);
+  g_assert_cmpint(lab_device_counter(phone, "history_groups_refused"), ==, 0);
+  /* Nothing of it came as news: no `message` event (in what the phone said since
+   * client_start returned) and nothing taken live (from its start). */
+  g_autofree char *key = g_strconcat("g:", lab->group + 1, NULL);
+  g_assert_cmpuint(message_events_in(events, key), ==, 0);
+  g_assert_cmpint(lab_device_counter(phone, "received"), ==, 0);
+
+  /* Shown like the rest of a past conversation: read, its last message on top. Asked
+   * before `history`, which marks a conversation read. */
+  g_autoptr(JsonObject) conversation = conversation_of(phone, lab->group);
+  HARK_REQUIRE(conversation != NULL);
+  g_assert_cmpint(json_object_get_int_member(conversation, "unread"), ==, 0);
+  g_assert_cmpstr(json_object_get_string_member(conversation, "title"), ==, "friends");
+  JsonObject *last = json_object_get_object_member(conversation, "last");
+  g_assert_nonnull(last);
+  g_assert_cmpstr(json_object_get_string_member(last, "text"), ==, past[3]);
+  g_assert_cmpstr(json_object_get_string_member(last, "direction"), ==, "out");
+  g_autofree char *on_phone = texts_of(phone, lab->group);
+  g_assert_cmpstr(on_phone, ==, expected);
+
+  /* The phone writes to the group at once. */
+  const char *post = "alice, from her new phone (grp-h005)";
+  g_autoptr(JsonObject) sent = lab_send_text(phone, lab->group, post);
+  HARK_REQUIRE(sent != NULL);
+  g_assert_cmpint(json_object_get_int_member(sent, "devices"), ==, 3); /* bob, carol, laptop */
+  HARK_REQUIRE(wait_text(lab->bob, lab->group, post) && wait_text(lab->carol, lab->group, post) &&
+               wait_text(lab->alice, lab->group, post));
+  g_assert_cmpuint(lab_count_text(lab->bob, lab->group, post), ==, 1);
+  g_assert_cmpuint(lab_count_text(lab->carol, lab->group, post), ==, 1);
+  /* Answers from every device and retries have settled: each past message still once. */
+  g_autofree char *with_post = g_strjoin("|", expected, post, NULL);
+  g_autofree char *again = texts_of(phone, lab->group);
+  g_assert_cmpstr(again, ==, with_post);
+  lab_node_kill(phone);
+}
+
+/* The router's counter name of node (the `messages` answer's top level), -1 without. */
+static gint64
+route_counter(LabNode *node, const char *name)
+{
+  g_autoptr(JsonObject) messages = lab_call(node, "messages", NULL);
+  return messages != NULL ? json_object_get_int_member_with_default(messages, name, -1) : -1;
+}
+
+typedef struct {
+  LabNode *node;
+  gint64 least;
+} RouteWait;
+
+static gboolean
+route_sent(gpointer data)
+{
+  RouteWait *wait = data;
+  return route_counter(wait->node, "sent") >= wait->least;
+}
+
+/* alice's laptop freezes (SIGSTOP) and her new phone logs in: its history request is
+ * handed to the laptop's link by the SN ("delivered"), but the laptop dies (SIGKILL)
+ * without reading it, and comes back. Its next group text reaches the phone (which holds
+ * it until the past it follows, the group's creation, has come: its sequence is 2):
+ * the phone asks again the device that has not answered once that is online. It used to
+ * ask once a run, so the text waited for its gap for an hour. */
+static void
+test_new_device_request_lost(GroupLab *lab, gconstpointer data)
+{
+  LAB_UP(lab);
+  g_subprocess_send_signal(lab->alice->node->process, SIGSTOP);
+  g_autoptr(LabNode) phone = client_start(lab, "alice-phone-lost", "alice", FALSE);
+  HARK_REQUIRE(phone != NULL);
+  RouteWait handed = { phone, 1 }; /* the request, handed to the frozen laptop's link */
+  if (!hark_test_wait_for(route_sent, &handed, hark_test_timeout(JOIN_MS))) {
+    g_test_fail_printf("the phone's history request was not handed to the laptop's link");
+    return;
+  }
+  lab_node_kill(lab->alice);
+  HARK_REQUIRE(lab_node_start(lab->alice) && lab_node_restart(lab->bob));
+  const char *mine = "after the laptop came back (grp-f1b0)";
+  gint64 start = g_get_monotonic_time();
+  g_autoptr(JsonObject) sent = lab_send_text(lab->alice, lab->group, mine);
+  HARK_REQUIRE(sent != NULL);
+  g_assert_cmpint(json_object_get_int_member(sent, "devices"), ==, 3); /* bob, carol, phone */
+  HARK_REQUIRE(wait_text(phone, lab->group, mine));
+  g_test_message("the laptop's text was shown on the phone %" G_GINT64_FORMAT " ms after it "
+                 "was sent; the phone asked again %" G_GINT64_FORMAT " times",
+                 (g_get_monotonic_time() - start) / 1000,
+                 lab_device_counter(phone, "history_requests_again"));
+  g_assert_cmpint(lab_device_counter(phone, "history_requests_again"), >=, 1);
+  g_assert_cmpuint(lab_count_text(phone, lab->group, mine), ==, 1);
+  g_autofree char *on_phone = texts_of(phone, lab->group);
+  g_autofree char *expected = g_strjoin("|", CREATED, mine, NULL);
+  g_assert_cmpstr(on_phone, ==, expected);
+  lab_node_kill(phone);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -372,5 +592,9 @@ main(int argc, char **argv)
                          lab_tear_down);
   hark_test_add_isolated("/im-groups/hostile", GroupLab, NULL, lab_set_up, test_hostile,
                          lab_tear_down);
+  hark_test_add_isolated("/im-groups/new-device-history", GroupLab, NULL, lab_set_up,
+                         test_new_device_history, lab_tear_down);
+  hark_test_add_isolated("/im-groups/new-device-request-lost", GroupLab, NULL, lab_set_up,
+                         test_new_device_request_lost, lab_tear_down);
   return g_test_run();
 }

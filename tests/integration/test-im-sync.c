@@ -16,6 +16,7 @@
 #include "test-isolate.h"
 
 #include "message-envelope.h"
+#include "message-group.h"
 
 #include "hark/certificate.h"
 #include "hark/identity.h"
@@ -172,8 +173,9 @@ wait_texts(LabNode *node, const char *user, const char *expected)
   return FALSE;
 }
 
-static guint64
-unread_with(LabNode *node, const char *user)
+/* node's `conversations` entry for the conversation with user (a new reference), or NULL. */
+static JsonObject *
+conversation_with(LabNode *node, const char *user)
 {
   g_autoptr(JsonObject) answer = lab_call(node, "conversations", NULL);
   JsonArray *list = answer != NULL ? json_object_get_array_member(answer, "conversations") : NULL;
@@ -181,9 +183,9 @@ unread_with(LabNode *node, const char *user)
   for (guint i = 0; list != NULL && i < json_array_get_length(list); i++) {
     JsonObject *c = json_array_get_object_element(list, i);
     if (g_strcmp0(json_object_get_string_member(c, "conversation"), key) == 0)
-      return (guint64)json_object_get_int_member(c, "unread");
+      return json_object_ref(c);
   }
-  return G_MAXUINT64;
+  return NULL;
 }
 
 static gboolean
@@ -218,7 +220,13 @@ test_new_device(SyncLab *lab, gconstpointer data)
   HARK_REQUIRE(wait_counter(lab->phone, "history_received", 3, NULL));
   g_test_message("the phone had the past 3 messages %" G_GINT64_FORMAT " ms after its node started",
                  (g_get_monotonic_time() - start) / 1000);
-  g_assert_cmpuint(unread_with(lab->phone, "bob"), ==, 0);
+  /* Listed as a past conversation: nothing unread, bob's last message under the title. */
+  g_autoptr(JsonObject) listed = conversation_with(lab->phone, "bob");
+  HARK_REQUIRE(listed != NULL && json_object_has_member(listed, "last"));
+  g_assert_cmpint(json_object_get_int_member(listed, "unread"), ==, 0);
+  JsonObject *last = json_object_get_object_member(listed, "last");
+  g_assert_cmpstr(json_object_get_string_member(last, "text"), ==, past[2]);
+  g_assert_cmpstr(json_object_get_string_member(last, "from"), ==, "bob");
   g_autofree char *texts = texts_with(lab->phone, "bob");
   g_assert_cmpstr(texts, ==, all);
   g_autoptr(JsonObject) history = lab_call(lab->phone, "history", lab_args("with", "bob", NULL));
@@ -276,15 +284,14 @@ pem_file_to_der(const char *path)
   return g_bytes_new_take(der, size);
 }
 
-/* inner sealed by bob's device (its own key and certificate, from its state directory)
- * to alice, for her phone alone: what bob could really send. */
+/* inner sealed by node's device (its own key and certificate, from its state directory)
+ * as user to alice, for her phone alone: what that device could really send. */
 static GBytes *
-seal_from_bob(SyncLab *lab, GVariant *inner)
+seal_as(SyncLab *lab, LabNode *node, const char *user, GVariant *inner)
 {
   g_autofree char *ca_pem = NULL;
-  g_autofree char *key_path = g_build_filename(lab->bob->node->state_dir, "identity.pem", NULL);
-  g_autofree char *bob_cert_path =
-    g_build_filename(lab->bob->node->state_dir, "certificate.pem", NULL);
+  g_autofree char *key_path = g_build_filename(node->node->state_dir, "identity.pem", NULL);
+  g_autofree char *bob_cert_path = g_build_filename(node->node->state_dir, "certificate.pem", NULL);
   g_autofree char *phone_cert_path =
     g_build_filename(lab->phone->node->state_dir, "certificate.pem", NULL);
   g_autoptr(GError) error = NULL;
@@ -294,17 +301,17 @@ seal_from_bob(SyncLab *lab, GVariant *inner)
   g_autofree char *phone = device_id(lab->phone);
   if (bob == NULL || bob_cert == NULL || phone_cert == NULL || phone == NULL ||
       !g_file_get_contents(lab->login->ca_path, &ca_pem, NULL, &error)) {
-    g_test_fail_printf("bob's key, his certificate, the phone's or the CA: %s",
+    g_test_fail_printf("%s's key, its certificate, the phone's or the CA: %s", node->name,
                        error != NULL ? error->message : "missing");
     return NULL;
   }
   g_autoptr(GVariant) owned = g_variant_ref_sink(inner);
   HarkMessageRecipient recipient = { .recipient_device = phone, .certificate = phone_cert };
-  static guint64 counter = 1000000; /* above anything bob's node took */
+  static guint64 counter = 1000000; /* above anything the node took */
   HarkMessageSealParams params = {
     .identity = bob,
     .certificate = bob_cert,
-    .sender = "bob",
+    .sender = user,
     .ca_pem = ca_pem,
     .to = "alice",
     .sequence = 1,
@@ -316,14 +323,20 @@ seal_from_bob(SyncLab *lab, GVariant *inner)
   };
   GBytes *sealed = hark_message_seal(&params, &error);
   if (sealed == NULL)
-    g_test_fail_printf("sealing as bob: %s", error->message);
+    g_test_fail_printf("sealing as %s: %s", user, error->message);
   return sealed;
 }
 
-/* Holds envelope at the login server for the phone, as bob's device (straight into its
- * database: the same row a hold makes). */
+static GBytes *
+seal_from_bob(SyncLab *lab, GVariant *inner)
+{
+  return seal_as(lab, lab->bob, "bob", inner);
+}
+
+/* Holds envelope at the login server for the phone, as the device bob of user sender
+ * (straight into its database: the same row a hold makes). */
 static gboolean
-hold_for_phone(SyncLab *lab, const char *phone, const char *bob, GBytes *envelope)
+hold_from(SyncLab *lab, const char *phone, const char *sender, const char *bob, GBytes *envelope)
 {
   g_autofree char *path = g_build_filename(lab->login->node->node->state_dir, "accounts.db", NULL);
   sqlite3 *db = NULL;
@@ -336,7 +349,7 @@ hold_for_phone(SyncLab *lab, const char *phone, const char *bob, GBytes *envelop
                 sqlite3_prepare_v2(db,
                                    "INSERT INTO held_messages (id, device_id, user_key, sender_key,"
                                    " sender_device, envelope, size, held_at, expires)"
-                                   " VALUES (?1, ?2, 'alice', 'bob', ?3, ?4, length(?4), ?5, ?6)",
+                                   " VALUES (?1, ?2, 'alice', ?7, ?3, ?4, length(?4), ?5, ?6)",
                                    -1, &stmt, NULL) == SQLITE_OK &&
                 sqlite3_bind_text(stmt, 1, id, -1, SQLITE_TRANSIENT) == SQLITE_OK &&
                 sqlite3_bind_text(stmt, 2, phone, -1, SQLITE_TRANSIENT) == SQLITE_OK &&
@@ -345,6 +358,7 @@ hold_for_phone(SyncLab *lab, const char *phone, const char *bob, GBytes *envelop
                                   (int)g_bytes_get_size(envelope), SQLITE_TRANSIENT) == SQLITE_OK &&
                 sqlite3_bind_int64(stmt, 5, now) == SQLITE_OK &&
                 sqlite3_bind_int64(stmt, 6, now + 86400) == SQLITE_OK &&
+                sqlite3_bind_text(stmt, 7, sender, -1, SQLITE_TRANSIENT) == SQLITE_OK &&
                 sqlite3_step(stmt) == SQLITE_DONE;
   if (!ok)
     g_test_fail_printf("holding for the phone in %s: %s", path,
@@ -354,10 +368,40 @@ hold_for_phone(SyncLab *lab, const char *phone, const char *bob, GBytes *envelop
   return ok;
 }
 
+static gboolean
+hold_for_phone(SyncLab *lab, const char *phone, const char *bob, GBytes *envelope)
+{
+  return hold_from(lab, phone, "bob", bob, envelope);
+}
+
+/* A history batch of one message from bob in the group id, carrying group's state (may
+ * be NULL). */
+static GVariant *
+group_batch(const char *id, const HarkMessageGroup *group, const char *device, const char *text)
+{
+  g_autofree char *conversation = g_strconcat("g:", id, NULL);
+  HarkMessagePast past = { .conversation = conversation,
+                           .sender = (char *)"bob",
+                           .sender_device = (char *)device,
+                           .sequence = 1,
+                           .time = g_get_real_time() / G_USEC_PER_SEC - 60,
+                           .text = (char *)text };
+  memset(past.id, text[0], sizeof past.id);
+  HarkMessagePast *list[] = { &past };
+  g_autoptr(GError) error = NULL;
+  GVariant *batch = hark_message_past_group_new(list, 1, group, &error);
+  g_assert_no_error(error);
+  return batch;
+}
+
 /* bob seals a `history` batch with a message "from alice" into her conversation with him,
- * and a `history-request`, each for alice's phone only, and has them held for it. The
- * phone refuses both and counts them: the made-up message is not in its history, and the
- * phone sent bob no history. */
+ * a `history-request`, and a `history` batch of a group (its state naming alice and bob,
+ * bob its admin, and a message of his), each for alice's phone only, and has them held
+ * for it. The phone refuses all three and counts them: the made-up messages are not in
+ * its history, it knows no group, and it sent bob no history. And what alice's own
+ * laptop could hand it against the group rules is refused too: a group state that does
+ * not name alice, and a group message without a state for a group the phone does not
+ * know. */
 static void
 test_from_another_user(SyncLab *lab, gconstpointer data)
 {
@@ -380,20 +424,49 @@ test_from_another_user(SyncLab *lab, gconstpointer data)
   g_autoptr(GBytes) history = seal_from_bob(lab, batch);
   g_autoptr(GBytes) request = seal_from_bob(lab, hark_message_past_request_new());
   g_autofree char *bob = device_id(lab->bob);
-  HARK_REQUIRE(history != NULL && request != NULL && bob != NULL);
+  g_autofree char *laptop = device_id(lab->laptop);
+  HARK_REQUIRE(bob != NULL && laptop != NULL);
+  const char *id = "5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a";
+  const char *both[] = { "alice", "bob", NULL }, *not_alice[] = { "bob", "mallory", NULL };
+  g_autoptr(HarkMessageGroup) bobs_group = hark_message_group_new(id, "bob's", "bob", 1, both);
+  g_autoptr(HarkMessageGroup) without =
+    hark_message_group_new(id, "not alice's", "bob", 1, not_alice);
+  const char *in_group = "bob's group talk (sync-5a01)";
+  const char *not_hers = "in a group she is not in (sync-5a02)";
+  const char *no_state = "in a group she never heard of (sync-5a03)";
+  g_autoptr(GBytes) group_history = seal_from_bob(lab, group_batch(id, bobs_group, bob, in_group));
+  g_autoptr(GBytes) own_bad_state =
+    seal_as(lab, lab->laptop, "alice", group_batch(id, without, bob, not_hers));
+  g_autoptr(GBytes) own_no_state =
+    seal_as(lab, lab->laptop, "alice", group_batch(id, NULL, bob, no_state));
+  HARK_REQUIRE(history != NULL && request != NULL && group_history != NULL &&
+               own_bad_state != NULL && own_no_state != NULL);
   /* The phone fetches what is held at start: stopped while the rows go in. */
   g_autoptr(JsonObject) stopped = lab_ctl_ask(lab->phone->ctl, "shutdown", NULL, NULL);
   g_clear_pointer(&lab->phone->ctl, hark_test_client_free);
   HARK_REQUIRE(stopped != NULL && hark_test_node_wait_exit(lab->phone->node, LAB_EXIT_MS));
   HARK_REQUIRE(hold_for_phone(lab, phone, bob, history) &&
-               hold_for_phone(lab, phone, bob, request));
+               hold_for_phone(lab, phone, bob, request) &&
+               hold_for_phone(lab, phone, bob, group_history) &&
+               hold_from(lab, phone, "alice", laptop, own_bad_state) &&
+               hold_from(lab, phone, "alice", laptop, own_no_state));
   HARK_REQUIRE(lab_node_start(lab->phone));
 
-  HARK_REQUIRE(wait_counter(lab->phone, "refused_history", 2, NULL));
+  HARK_REQUIRE(wait_counter(lab->phone, "refused_history", 3, NULL));
+  HARK_REQUIRE(wait_counter(lab->phone, "history_refused", 2, NULL));
   g_autofree char *texts = texts_with(lab->phone, "bob");
   g_assert_null(strstr(texts, forged));
   g_assert_cmpint(counter_of(lab->phone, "history_received", NULL), ==, 0);
   g_assert_cmpint(counter_of(lab->phone, "history_sent", NULL), ==, 0);
+  g_assert_cmpint(counter_of(lab->phone, "history_groups", NULL), ==, 0);
+  g_assert_cmpint(counter_of(lab->phone, "history_groups_refused", NULL), ==, 1);
+  g_autoptr(JsonObject) groups = lab_call(lab->phone, "groups", NULL);
+  HARK_REQUIRE(groups != NULL);
+  g_assert_cmpuint(json_array_get_length(json_object_get_array_member(groups, "groups")), ==, 0);
+  g_autoptr(JsonObject) conversations = lab_call(lab->phone, "conversations", NULL);
+  HARK_REQUIRE(conversations != NULL);
+  g_assert_cmpuint(
+    json_array_get_length(json_object_get_array_member(conversations, "conversations")), ==, 0);
 }
 
 /* ---- typing ----------------------------------------------------------------------------- */

@@ -549,6 +549,63 @@ test_device_list_unanswered(ImLab *lab, gconstpointer data)
   g_assert_cmpuint(lab_count_text(lab->alice1, "bob", second), ==, 1);
 }
 
+/* The SN's own `search bob` (not rate-limited) lists both of bob's devices. */
+static gboolean
+sn_lists_both(gpointer data)
+{
+  g_autoptr(JsonObject) result = lab_call(data, "search", lab_args("name", "bob", NULL));
+  JsonArray *devices =
+    result != NULL ? json_object_get_array_member(result, "devices") : NULL;
+  return devices != NULL && json_array_get_length(devices) == 2;
+}
+
+/* Within a couple of seconds, with nothing held: through the SNs, not the 30 s fetch. */
+#define ACROSS_MS 3000
+
+/* bob has a device on each SN (his desk on im-sn2, a phone on im-sn, where alice is):
+ * alice's message reaches both at once, and what bob writes from his phone shows on his
+ * desk at once. Before, im-sn answered the lookup from its own store (bob's phone) alone,
+ * so the copy for the desk was held at the login server and came with the next fetch. */
+static void
+test_devices_on_two_sns(ImLab *lab, gconstpointer data)
+{
+  LAB_UP(lab);
+  const char *to_bob = "to both of bob's devices (im-test-2e51)";
+  const char *from_phone = "from bob's phone (im-test-2e52)";
+  g_autoptr(LabNode) phone = client_start(lab, "bob-phone", "bob", FALSE, lab->sn_host);
+  HARK_REQUIRE(phone != NULL);
+  /* The phone is filed at im-sn, the desk's record in gi. */
+  if (!hark_test_wait_for(sn_lists_both, lab->sn, hark_test_timeout(JOIN_MS))) {
+    g_test_fail_printf("im-sn's search does not list both of bob's devices");
+    return;
+  }
+
+  g_autoptr(JsonObject) sent = lab_send_text(lab->alice1, "bob", to_bob);
+  HARK_REQUIRE(sent != NULL);
+  gint64 desk_ms = lab_wait_text(lab->bob, "alice", to_bob, ACROSS_MS);
+  gint64 phone_ms = lab_wait_text(phone, "alice", to_bob, ACROSS_MS);
+  HARK_REQUIRE(desk_ms >= 0 && phone_ms >= 0);
+  g_test_message("alice -> bob on two SNs: desk (im-sn2) after %" G_GINT64_FORMAT
+                 " ms, phone (im-sn) after %" G_GINT64_FORMAT " ms",
+                 desk_ms, phone_ms);
+
+  g_autoptr(JsonObject) wrote = lab_send_text(phone, "alice", from_phone);
+  HARK_REQUIRE(wrote != NULL);
+  gint64 own_ms = lab_wait_text(lab->bob, "alice", from_phone, ACROSS_MS);
+  HARK_REQUIRE(own_ms >= 0 && lab_wait_text(lab->alice1, "bob", from_phone, ACROSS_MS) >= 0);
+  g_test_message("bob's phone (im-sn) -> his desk (im-sn2): after %" G_GINT64_FORMAT " ms", own_ms);
+
+  /* Nothing was held: not by the senders, not at the login server. */
+  g_assert_cmpint(lab_device_counter(lab->alice1, "held"), ==, 0);
+  g_assert_cmpint(lab_device_counter(phone, "held"), ==, 0);
+  sqlite3 *server = open_server_db(lab);
+  HARK_REQUIRE(server != NULL);
+  g_assert_cmpint(held_count(server), ==, 0);
+  sqlite3_close(server);
+  g_assert_cmpuint(lab_count_text(lab->bob, "alice", to_bob), ==, 1);
+  g_assert_cmpuint(lab_count_text(phone, "alice", to_bob), ==, 1);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -565,5 +622,7 @@ main(int argc, char **argv)
                          lab_tear_down);
   hark_test_add_isolated("/im/device-list-unanswered", ImLab, NULL, lab_set_up,
                          test_device_list_unanswered, lab_tear_down);
+  hark_test_add_isolated("/im/devices-on-two-sns", ImLab, NULL, lab_set_up,
+                         test_devices_on_two_sns, lab_tear_down);
   return g_test_run();
 }

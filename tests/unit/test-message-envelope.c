@@ -10,6 +10,7 @@
 
 #include "message-crypto.h"
 #include "message-envelope.h"
+#include "message-group.h"
 
 #include <hark/certificate.h>
 #include <hark/identity.h>
@@ -246,6 +247,98 @@ test_history_kinds(Fixture *f, gconstpointer data)
   past[0].text = longest;
   g_assert_cmpuint(HARK_MESSAGE_PAST_BATCH_BYTES + hark_message_past_size(&past[0]) + 64, <,
                    HARK_MESSAGE_MAX_PLAINTEXT);
+}
+
+#define GROUP_ID "0123456789abcdef0123456789abcdef"
+
+/* A group as large as the rules allow: 100 members of 32 characters, a 64-byte name. */
+static HarkMessageGroup *
+largest_group(void)
+{
+  g_autoptr(GPtrArray) names = g_ptr_array_new_with_free_func(g_free);
+  for (guint i = 0; i < HARK_MESSAGE_GROUP_MAX_MEMBERS; i++)
+    g_ptr_array_add(names, g_strdup_printf("member%026u", i));
+  g_ptr_array_add(names, NULL);
+  g_autofree char *name = g_strnfill(HARK_MESSAGE_GROUP_MAX_NAME, 'n');
+  return hark_message_group_new(GROUP_ID, name, "member00000000000000000000000000", 7,
+                                (const char *const *)names->pdata);
+}
+
+/* A history batch of a group's conversation carries the group's state: it parses back
+ * whole; a batch with a state holds that group's messages only (built or parsed); a bad
+ * state makes the batch malformed; the largest state and a full batch of the longest
+ * texts stay within the plaintext limit. */
+static void
+test_history_group(Fixture *f, gconstpointer data)
+{
+  (void)f;
+  (void)data;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(HarkMessageGroup) group = largest_group();
+  g_autofree char *longest = g_strnfill(HARK_MESSAGE_MAX_TEXT, 'x');
+  HarkMessagePast past[2] = {
+    { .conversation = "g:" GROUP_ID,
+      .sender = "Member00000000000000000000000001",
+      .sender_device = DEV64,
+      .sequence = 3,
+      .time = 1700000000,
+      .text = longest },
+    { .conversation = "u:bob",
+      .sender = "bob",
+      .sender_device = DEV64,
+      .sequence = 1,
+      .time = 1700000001,
+      .text = "hi" },
+  };
+  memset(past[0].id, 0x41, HARK_MESSAGE_ID_SIZE);
+  memset(past[1].id, 0x42, HARK_MESSAGE_ID_SIZE);
+  HarkMessagePast *list[] = { &past[0], &past[1] };
+
+  g_autoptr(GVariant) batch =
+    g_variant_ref_sink(hark_message_past_group_new(list, 1, group, &error));
+  g_assert_no_error(error);
+  g_autoptr(HarkMessageInner) parsed = hark_message_inner_parse(batch, &error);
+  g_assert_no_error(error);
+  g_assert_cmpint(parsed->kind, ==, HARK_MESSAGE_KIND_HISTORY);
+  g_assert_cmpuint(parsed->past->len, ==, 1);
+  g_assert_nonnull(parsed->group_state);
+  g_assert_cmpstr(parsed->group_state->id, ==, GROUP_ID);
+  g_assert_cmpstr(parsed->group_state->name, ==, group->name);
+  g_assert_cmpstr(parsed->group_state->admin, ==, group->admin);
+  g_assert_cmpuint(parsed->group_state->version, ==, 7);
+  g_assert_cmpuint(parsed->group_state->members->len, ==, HARK_MESSAGE_GROUP_MAX_MEMBERS);
+  /* Without a state, as before. */
+  g_autoptr(GVariant) plain = g_variant_ref_sink(hark_message_past_new(list, 2, &error));
+  g_autoptr(HarkMessageInner) plain_parsed = hark_message_inner_parse(plain, &error);
+  g_assert_no_error(error);
+  g_assert_null(plain_parsed->group_state);
+
+  /* The largest state with a batch closed at its limit fits the plaintext. */
+  g_assert_cmpuint(HARK_MESSAGE_PAST_BATCH_BYTES + g_variant_get_size(batch), <,
+                   HARK_MESSAGE_MAX_PLAINTEXT);
+
+  /* With a state, another conversation's message is refused, built or parsed. */
+  g_assert_null(hark_message_past_group_new(list, 2, group, &error));
+  g_assert_error(error, HARK_MESSAGE_ERROR, HARK_MESSAGE_ERROR_MALFORMED);
+  g_clear_error(&error);
+  GVariantBuilder fields;
+  g_variant_builder_init(&fields, G_VARIANT_TYPE_VARDICT);
+  g_autoptr(GVariant) plain_fields = g_variant_get_child_value(plain, 1);
+  g_autoptr(GVariant) messages =
+    g_variant_lookup_value(plain_fields, "messages", G_VARIANT_TYPE("a(ayssstxs)"));
+  g_variant_builder_add(&fields, "{sv}", "messages", messages);
+  g_variant_builder_add(&fields, "{sv}", "group", hark_message_group_state_new(group));
+  g_autoptr(GVariant) mixed = g_variant_ref_sink(g_variant_new("(sa{sv})", "history", &fields));
+  g_assert_null(hark_message_inner_parse(mixed, &error));
+  g_assert_error(error, HARK_MESSAGE_ERROR, HARK_MESSAGE_ERROR_MALFORMED);
+  g_clear_error(&error);
+
+  /* A state out of the rules' limits (version 0) makes the batch malformed. */
+  group->version = 0;
+  g_autoptr(GVariant) bad = g_variant_ref_sink(hark_message_past_group_new(list, 1, group, &error));
+  g_assert_no_error(error);
+  g_assert_null(hark_message_inner_parse(bad, &error));
+  g_assert_error(error, HARK_MESSAGE_ERROR, HARK_MESSAGE_ERROR_MALFORMED);
 }
 
 static void
@@ -868,6 +961,7 @@ main(int argc, char **argv)
   ADD("/message/envelope/round-trip", test_round_trip);
   ADD("/message/envelope/kinds", test_kinds);
   ADD("/message/envelope/history-kinds", test_history_kinds);
+  ADD("/message/envelope/history-group", test_history_group);
   ADD("/message/envelope/bit-flips", test_bit_flips);
   ADD("/message/envelope/swapped-parts", test_swapped_parts);
   ADD("/message/envelope/undecryptable", test_undecryptable);

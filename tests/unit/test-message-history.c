@@ -906,6 +906,52 @@ test_past(Fixture *f, gconstpointer data)
   g_assert_cmpuint(unread_of(f, ALICE), ==, 2);
 }
 
+static void
+put_past(Fixture *f, const char *conversation, const char *device, guint64 sequence, guint n)
+{
+  g_autoptr(HarkHistoryMessage) m =
+    message(conversation, "alice", device, sequence, n, HARK_MESSAGE_IN);
+  g_autoptr(GError) error = NULL;
+  HarkMessageHistoryAdd result = -1;
+  g_assert_true(hark_message_history_add_past(f->history, m, "alice", &result, NULL, &error));
+  g_assert_no_error(error);
+  g_assert_cmpint(result, ==, HARK_MESSAGE_HISTORY_ADDED);
+}
+
+/* A new device learns a group (its state, then its past messages) and a conversation
+ * with a user from another device's history: the group keeps its name as title, each
+ * conversation's activity is its last message's time (not when the group's row was
+ * made), so the list is in the order the conversations really had, and nothing is
+ * unread. */
+static void
+test_past_group(Fixture *f, gconstpointer data)
+{
+  (void)data;
+  g_autoptr(GError) error = NULL;
+  const char *members[] = { "alice", "bob", "me", NULL };
+  g_autoptr(HarkMessageGroup) group =
+    hark_message_group_new(&GROUP[2], "Friends", "alice", 2, members);
+  g_assert_true(hark_message_history_group_put(f->history, group, &error));
+  g_assert_no_error(error);
+  put_past(f, ALICE, f->dev_a, 1, 5);
+  put_past(f, GROUP, f->dev_a, 2, 12);
+  put_past(f, GROUP, f->dev_a, 1, 11);
+  put_past(f, ALICE, f->dev_a, 2, 20);
+
+  g_autoptr(GPtrArray) list = hark_message_history_conversations(f->history, &error);
+  g_assert_no_error(error);
+  g_assert_cmpuint(list->len, ==, 2);
+  HarkHistoryConversation *first = list->pdata[0], *second = list->pdata[1];
+  g_assert_cmpstr(first->key, ==, ALICE);
+  g_assert_cmpint(first->last_activity, ==, 1700000020);
+  g_assert_cmpuint(first->unread, ==, 0);
+  g_assert_cmpstr(second->key, ==, GROUP);
+  g_assert_cmpstr(second->title, ==, "Friends");
+  g_assert_cmpint(second->last_activity, ==, 1700000012);
+  g_assert_cmpuint(second->unread, ==, 0);
+  ASSERT_TEXTS(history_texts(f, GROUP, 10), "m11,m12");
+}
+
 int
 main(int argc, char **argv)
 {
@@ -928,5 +974,6 @@ main(int argc, char **argv)
   ADD("hostile-strings", test_hostile_strings);
   ADD("perf", test_perf);
   ADD("past", test_past);
+  ADD("past-group", test_past_group);
   return g_test_run();
 }

@@ -9,8 +9,9 @@
  * - client side (`lookup`): the node asks it directly; the `loginsrv` strategy asks the
  *   login server whether the name exists;
  * - super-node side (`serve_lookup`, `message`, `tick`): the client's DIR_LOOKUP reaches
- *   its SN, which answers from its own store of records and, when that has none, asks
- *   the strategies that work among SNs (`gi`, `flood`). Their messages between SNs travel
+ *   its SN, which asks the strategies that work among SNs (`gi`, `flood`) and merges what
+ *   they find with the records of its own store (its clients' devices; a user's other
+ *   devices may be on other SNs). Their messages between SNs travel
  *   in DIR_STRATEGY envelopes; the SN hands each to the registration of that name.
  *
  * A strategy reaches the node only through the HarkSearchServices handed to `attach`:
@@ -103,7 +104,9 @@ typedef struct {
   /* Client side (may be NULL): answer query. */
   void (*lookup)(gpointer instance, const HarkPresenceQuery *query, GCancellable *cancellable,
                  HarkSearchDone done, gpointer user_data);
-  /* SN side (may be NULL): answer a client's query the SN's own store could not. */
+  /* SN side (may be NULL): answer a client's query (a name, also when the SN's store has
+   * records of it; a prefix only when the store has none). The core may cancel the
+   * lookup when it answers its store's records alone after waiting. */
   void (*serve_lookup)(gpointer instance, const HarkPresenceQuery *query, GCancellable *cancellable,
                        HarkSearchDone done, gpointer user_data);
   /* SN side (may be NULL): a DIR_STRATEGY message for this strategy from the SN peer of
