@@ -509,8 +509,8 @@ start_session(HarkCall *call, GError **error)
   HarkMediaConfig media = {
     .codecs = (const HarkMediaCodec *)codecs->data,
     .n_codecs = codecs->len,
-    .source = config->audio_source,
-    .sink = config->audio_sink,
+    .source = call->media_source != NULL ? call->media_source : config->audio_source,
+    .sink = call->media_sink != NULL ? call->media_sink : config->audio_sink,
     .srtp_suite = HARK_MEDIA_SRTP_AEAD_AES_256_GCM,
     .send_key = call->send_key,
     .receive_key = call->receive_key,

@@ -103,6 +103,8 @@ struct _HarkCall {
   gboolean early_end_of_candidates;
   /* callee: the agent is made while ringing; an answer before it is there waits */
   gboolean media_ready, answer_waits;
+  /* a conference host's leg: the session's source and sink instead of the node's */
+  char *media_source, *media_sink;
 };
 
 struct _HarkCalls {
@@ -118,6 +120,8 @@ struct _HarkCalls {
   guint ring_timeout_s;
   guint max_calls;
   CallCounters counters;
+  HarkCallsWatch watch; /* the layer above's (conferences), or NULL */
+  gpointer watch_data;
 };
 
 /* call.c */

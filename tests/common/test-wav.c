@@ -176,3 +176,16 @@ hark_test_wav_longest_gap_ms(const gint16 *samples, gsize n, guint rate, double 
   }
   return longest;
 }
+
+double
+hark_test_wav_tone_level(const gint16 *samples, gsize n, guint rate, double hz)
+{
+  if (n == 0 || rate == 0)
+    return 0;
+  /* A sine of amplitude A over n samples has a Goertzel power of (A n / 2)^2; the
+   * strongest of hz +- 3 Hz, for a tone that was resampled on its way. */
+  double best = 0;
+  for (double f = hz - 3; f <= hz + 3; f += 1)
+    best = MAX(best, goertzel_power(samples, n, f, rate));
+  return 2 * sqrt(MAX(best, 0)) / (double)n;
+}
