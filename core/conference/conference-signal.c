@@ -63,6 +63,27 @@ hark_conference_signal_add(HarkConferenceSignal *signal, const char *user, const
   g_array_append_val(signal->roster, m);
 }
 
+gboolean
+hark_conference_signal_equal(const HarkConferenceSignal *a, const HarkConferenceSignal *b)
+{
+  if (a->type != b->type || memcmp(a->id, b->id, sizeof a->id) != 0 ||
+      a->version != b->version || a->has_call != b->has_call ||
+      (a->has_call && memcmp(a->call, b->call, sizeof a->call) != 0) ||
+      g_strcmp0(a->reason, b->reason) != 0 || (a->roster == NULL) != (b->roster == NULL))
+    return FALSE;
+  if (a->roster == NULL)
+    return TRUE;
+  if (a->roster->len != b->roster->len)
+    return FALSE;
+  for (guint i = 0; i < a->roster->len; i++) {
+    const HarkConferenceMember *x = &g_array_index(a->roster, HarkConferenceMember, i);
+    const HarkConferenceMember *y = &g_array_index(b->roster, HarkConferenceMember, i);
+    if (strcmp(x->user, y->user) != 0 || strcmp(x->state, y->state) != 0)
+      return FALSE;
+  }
+  return TRUE;
+}
+
 static GVariant *
 bytes_variant(const guint8 *data, gsize size)
 {

@@ -48,6 +48,9 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(HarkConferenceSignal, hark_conference_signal_free)
 /* Adds a member to the roster (copied). */
 void hark_conference_signal_add(HarkConferenceSignal *signal, const char *user, const char *state);
 
+/* Same type, id, version, call, roster and reason. */
+gboolean hark_conference_signal_equal(const HarkConferenceSignal *a, const HarkConferenceSignal *b);
+
 /* The body (floating a{sv}). */
 GVariant *hark_conference_signal_build(const HarkConferenceSignal *signal);
 /* body: untrusted. NULL with an error (G_IO_ERROR_INVALID_DATA) naming the field. */

@@ -11,7 +11,8 @@
  * each WAV, the host's own speaker included), with dave's leg on G.711 (PCMU: his node
  * has no Opus) and the others on Opus; the roster and the host reach every member as
  * events. A stranger's join is refused with a reason, and so is a kicked member's; a
- * roster forged by a stranger changes nothing and is counted. */
+ * roster forged by a stranger changes nothing and is counted; a node with
+ * conference.host = false hosts none. */
 #include "harness.h"
 #include "lab.h"
 #include "test-files.h"
@@ -64,9 +65,11 @@ party_start(ConfLab *lab, guint i)
   p->hz = tones[i];
   /* dave's node has G.711 alone: his leg is PCMU, the others' Opus. */
   gboolean g711 = i == DAVE;
+  /* erin has opted out of hosting (conference.host = false). */
   g_autofree char *media = g_strdup_printf(
-    "media: { codecs = [ %s ]; source = \"tone:%u\";\n  sink = \"wav:%s/%s.wav\"; };\n",
-    g711 ? "\"g711\"" : "\"opus\", \"g711\"", p->hz, lab->dir, p->user);
+    "media: { codecs = [ %s ]; source = \"tone:%u\";\n  sink = \"wav:%s/%s.wav\"; };\n%s",
+    g711 ? "\"g711\"" : "\"opus\", \"g711\"", p->hz, lab->dir, p->user,
+    i == ERIN ? "conference: { host = false; };\n" : "");
   const char *plugins = g711 ? ", { name = \"g711\"; }" : ", { name = \"opus\"; }, { name = \"g711\"; }";
   g_autofree char *config =
     lab_client_config_with_node(p->user, i == ERIN ? "test_clock = true;" : NULL, plugins,
@@ -460,6 +463,12 @@ test_stranger_refused(ConfLab *lab, gconstpointer data)
   g_autoptr(JsonObject) no2 = wait_event(bob, is_refused, NULL, "conference-refused", CALL_MS);
   HARK_REQUIRE(no2 != NULL);
   g_assert_cmpstr(str(no2, "reason"), ==, "not in the roster");
+
+  /* erin opted out of hosting: her `conference` says so and calls nobody. */
+  g_autofree char *why = NULL;
+  g_autoptr(JsonObject) hosted = ask(erin, "conference", lab_args("users", "bob", NULL), &why);
+  g_assert_null(hosted);
+  g_assert_cmpstr(why, ==, "this node does not host conferences (conference.host = false)");
 }
 
 int
