@@ -626,11 +626,12 @@ hark_conference_json(HarkConferences *conferences)
       if (leg == NULL)
         continue;
       json_object_set_string_member(leg, "user", m->user);
-      guint64 received = 0, dropped = 0;
+      guint64 received = 0, dropped = 0, underruns = 0;
       if (m->port != NULL)
-        hark_media_port_get_counts(m->port, &received, &dropped);
+        hark_media_port_get_counts(m->port, &received, &dropped, &underruns);
       json_object_set_int_member(leg, "mixed_samples", (gint64)received);
       json_object_set_int_member(leg, "backlog_dropped", (gint64)dropped);
+      json_object_set_int_member(leg, "underruns", (gint64)underruns);
       json_array_add_object_element(legs, leg);
     }
     json_object_set_array_member(c, "legs", legs);

@@ -15,6 +15,7 @@
 #define PORT_QUEUE_MS 200 /* received audio kept at most (older is dropped) */
 #define PORT_KEEP_MS 60 /* a queue longer than this is cut to PORT_TRIM_MS: latency bound */
 #define PORT_TRIM_MS 40
+#define PORT_MARGIN_MS 10 /* held beyond a read before reading starts (again) */
 
 struct _HarkMediaPort {
   gatomicrefcount refs;
@@ -24,6 +25,11 @@ struct _HarkMediaPort {
   gint16 *queue; /* received samples, a ring of capacity samples */
   gsize capacity, start, length;
   guint64 received, dropped; /* samples */
+  guint64 underruns; /* reads that found less than asked for */
+  /* Reading waits until a read and PORT_MARGIN_MS are there: audio arrives in buffers
+   * whose size and timing wobble (a resampler's, a decoder's), and a read that finds a
+   * few samples short would put a gap, and a jump of phase, in the middle of the mix. */
+  gboolean primed;
   GstElement *appsrc; /* the source of the session sending what we write; may be NULL */
 };
 
@@ -122,7 +128,13 @@ hark_media_port_read(HarkMediaPort *port, gint16 *samples, gsize n)
     port->length -= cut;
     port->dropped += cut;
   }
-  gsize got = MIN(n, port->length);
+  if (!port->primed && port->length >= n + (gsize)port->rate * PORT_MARGIN_MS / 1000)
+    port->primed = TRUE;
+  if (port->primed && port->length < n) {
+    port->underruns++;
+    port->primed = FALSE;
+  }
+  gsize got = port->primed ? MIN(n, port->length) : 0;
   for (gsize i = 0; i < got; i++)
     samples[i] = port->queue[(port->start + i) % port->capacity];
   port->start = (port->start + got) % port->capacity;
@@ -165,11 +177,13 @@ hark_media_port_write(HarkMediaPort *port, const gint16 *samples, gsize n)
 }
 
 void
-hark_media_port_get_counts(HarkMediaPort *port, guint64 *received, guint64 *dropped)
+hark_media_port_get_counts(HarkMediaPort *port, guint64 *received, guint64 *dropped,
+                           guint64 *underruns)
 {
   g_mutex_lock(&port->lock);
   *received = port->received;
   *dropped = port->dropped;
+  *underruns = port->underruns;
   g_mutex_unlock(&port->lock);
 }
 

@@ -25,7 +25,7 @@
 #define CALL_MS 15000
 #define JOIN_MS 15000
 #define HEARD_S 2.0
-#define HEARD_LEVEL 1500 /* a tone of 0.3 of full scale is about 9800 */
+#define HEARD_LEVEL 3000 /* a tone of 0.3 of full scale is about 9800; one cut up by gaps, 5000 */
 #define OWN_LEVEL 400 /* what is left of one's own tone: codec noise at most */
 
 typedef enum {
@@ -213,6 +213,21 @@ roster_all_connected(JsonObject *e, gconstpointer data)
   return found == g_strv_length((char **)want);
 }
 
+/* A `conference-roster` event in which the user data is `left`. */
+static gboolean
+roster_member_left(JsonObject *e, gconstpointer user)
+{
+  if (g_strcmp0(str(e, "event"), "conference-roster") != 0)
+    return FALSE;
+  JsonArray *roster = json_object_get_array_member(e, "roster");
+  for (guint i = 0; roster != NULL && i < json_array_get_length(roster); i++) {
+    JsonObject *m = json_array_get_object_element(roster, i);
+    if (g_strcmp0(str(m, "user"), user) == 0)
+      return g_strcmp0(str(m, "state"), "left") == 0;
+  }
+  return FALSE;
+}
+
 static gboolean
 is_host_event(JsonObject *e, gconstpointer host)
 {
@@ -343,7 +358,9 @@ assert_hears_others(ConfLab *lab, Party *p, const guint *others, guint n_others)
   for (guint i = 0; i < n_others; i++)
     g_string_append_printf(shown, " %u Hz %.0f", tones[others[i]],
                            hark_test_wav_tone_level(part, want, rate, tones[others[i]]));
-  g_test_message("%s heard:%s; its own %u Hz %.0f", p->user, shown->str, p->hz, own);
+  g_test_message("%s heard:%s; its own %u Hz %.0f; RMS %.0f, longest gap %.0f ms", p->user,
+                 shown->str, p->hz, own, hark_test_wav_rms(part, want),
+                 hark_test_wav_longest_gap_ms(part, want, rate, 300));
   g_string_free(shown, TRUE);
   for (guint i = 0; i < n_others; i++)
     g_assert_cmpfloat(hark_test_wav_tone_level(part, want, rate, tones[others[i]]), >,
@@ -351,10 +368,27 @@ assert_hears_others(ConfLab *lab, Party *p, const guint *others, guint n_others)
   g_assert_cmpfloat(own, <, OWN_LEVEL);
 }
 
+/* The tone hz is not in the last HEARD_S seconds of p's WAV. */
+static void
+assert_not_heard(ConfLab *lab, Party *p, guint hz)
+{
+  g_autofree gint16 *samples = NULL;
+  gsize n = 0;
+  guint rate = 0;
+  HARK_REQUIRE(read_heard(lab, p, &samples, &n, &rate));
+  gsize want = (gsize)(HEARD_S * rate);
+  HARK_REQUIRE(n >= want);
+  double level = hark_test_wav_tone_level(samples + n - want, want, rate, hz);
+  g_test_message("%s: %u Hz at %.0f", p->user, hz, level);
+  g_assert_cmpfloat(level, <, OWN_LEVEL);
+}
+
 /* ---- the cases ------------------------------------------------------------------------ */
 
 /* alice hosts bob, carol and dave: each of the four hears the three others and not
- * themselves; dave's leg is G.711 (PCMU), the others Opus, and they hear each other. */
+ * themselves; dave's leg is G.711 (PCMU), the others Opus, and they hear each other.
+ * carol leaves: the others see it and bob no longer hears her; she asks back in and is
+ * called again. alice ends it for everyone. */
 static void
 test_four_tones(ConfLab *lab, gconstpointer data)
 {
@@ -382,6 +416,8 @@ test_four_tones(ConfLab *lab, gconstpointer data)
   JsonObject *c =
     json_array_get_object_element(json_object_get_array_member(roster, "conferences"), 0);
   g_assert_cmpint(json_object_get_int_member(c, "rate"), ==, 16000);
+  g_autofree char *shown = hark_test_json(c);
+  g_test_message("alice's roster: %s", shown);
   JsonArray *legs = json_object_get_array_member(c, "legs");
   g_assert_cmpint(json_array_get_length(legs), ==, 3);
   for (guint i = 0; i < 3; i++) {
@@ -389,6 +425,33 @@ test_four_tones(ConfLab *lab, gconstpointer data)
     const char *want = g_strcmp0(str(leg, "user"), "dave") == 0 ? "pcmu" : "opus";
     g_assert_cmpstr(str(leg, "codec"), ==, want);
   }
+  /* carol leaves: the others' rosters show her left, and bob stops hearing her tone
+   * while alice's and dave's go on. */
+  g_autoptr(JsonObject) left = ask(&lab->party[CAROL], "leave", NULL, NULL);
+  HARK_REQUIRE(left != NULL);
+  g_autoptr(JsonObject) gone = wait_event(&lab->party[CAROL], roster_in_state, "left", "left", CALL_MS);
+  HARK_REQUIRE(gone != NULL);
+  const char *without_carol[] = { "alice", "bob", "dave", NULL };
+  g_autoptr(JsonObject) seen =
+    wait_event(&lab->party[BOB], roster_member_left, "carol", "carol left", CALL_MS);
+  HARK_REQUIRE(seen != NULL);
+  g_assert_true(roster_all_connected(seen, without_carol));
+  gsize bob_from = heard_now(lab, &lab->party[BOB]);
+  HARK_REQUIRE(wait_heard_more(lab, &lab->party[BOB], bob_from, HEARD_S + 0.5));
+  const guint bob_hears[] = { ALICE, DAVE };
+  assert_hears_others(lab, &lab->party[BOB], bob_hears, 2);
+  assert_not_heard(lab, &lab->party[BOB], tones[CAROL]);
+
+  /* She asks back in: alice calls her again, and she is connected once she answers. */
+  g_autoptr(JsonObject) back =
+    ask(&lab->party[CAROL], "join", lab_args("host", "alice", "id", id, NULL), NULL);
+  HARK_REQUIRE(back != NULL);
+  HARK_REQUIRE(answer_ringing(&lab->party[CAROL]));
+  const char *everyone[] = { "alice", "bob", "carol", "dave", NULL };
+  g_autoptr(JsonObject) again =
+    wait_event(&lab->party[CAROL], roster_all_connected, everyone, "back in", CALL_MS);
+  HARK_REQUIRE(again != NULL);
+
   /* The host ends it: everyone hears so, and the legs end. */
   g_autoptr(JsonObject) ended = ask(&lab->party[ALICE], "end", NULL, NULL);
   HARK_REQUIRE(ended != NULL);

@@ -196,7 +196,9 @@ HARK_API void hark_media_session_set_events(HarkMediaSession *session,
 
 /* A conference host's mixer feeds and drains its legs' sessions through ports: a session
  * made with sink "port:NAME" queues what it plays into the port (mono S16 at the port's
- * rate, at most 200 ms kept, a backlog over 60 ms cut to 40 ms when read); one made with
+ * rate, at most 200 ms kept, a backlog over 60 ms cut to 40 ms when read; reading starts,
+ * and starts again after a read found too little, once a read and 10 ms more are there);
+ * one made with
  * source "port:NAME" sends what is written to the port. */
 typedef struct _HarkMediaPort HarkMediaPort;
 
@@ -212,9 +214,9 @@ HARK_API gsize hark_media_port_read(HarkMediaPort *port, gint16 *samples, gsize 
 /* n samples for the session whose source is this port to send (timestamped now); nothing
  * when there is no such session. Any thread. */
 HARK_API void hark_media_port_write(HarkMediaPort *port, const gint16 *samples, gsize n);
-/* Samples received in all and dropped as backlog. */
+/* Samples received in all and dropped as backlog; reads that found too little. */
 HARK_API void hark_media_port_get_counts(HarkMediaPort *port, guint64 *received,
-                                         guint64 *dropped);
+                                         guint64 *dropped, guint64 *underruns);
 
 /* The owner's own audio as a port's far end: source (a session source spec) is queued
  * into port, and what is written to port plays on sink (a session sink spec). */
