@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* call-api.c: what the layers above the calls (conferences) use: a watch on every call's
- * state, a call dialled with its own source and sink (a conference leg), hang-up, peer
- * and stats by id (call.h). */
+ * state, a call dialled with its own source and sink (a conference leg), a running call
+ * given new ones, hang-up, peer and stats by id (call.h). */
 #include "call-private.h"
+
+#include <string.h>
 
 void
 hark_calls_set_watch(HarkCalls *calls, HarkCallsWatch func, gpointer data)
@@ -22,6 +24,40 @@ hark_calls_dial_with(HarkCalls *calls, const char *user, const char *source, con
   call->media_source = g_strdup(source);
   call->media_sink = g_strdup(sink);
   return g_strdup(call->id_hex);
+}
+
+const char *
+hark_calls_plain_with(HarkCalls *calls, const char *user)
+{
+  HarkCall *found = NULL;
+  for (guint i = 0; i < calls->order->len; i++) {
+    HarkCall *call = calls->order->pdata[i];
+    if (strcmp(call->peer, user) == 0 && call->media_source == NULL && call->session != NULL &&
+        (call->state == CALL_ACTIVE || call->state == CALL_HELD))
+      found = call;
+  }
+  return found != NULL ? found->id_hex : NULL;
+}
+
+gboolean
+hark_calls_set_media(HarkCalls *calls, const char *id_hex, const char *source, const char *sink,
+                     GError **error)
+{
+  HarkCall *call = hark_calls_find(calls, id_hex);
+  if (call == NULL) {
+    g_set_error(error, HARK_CALL_ERROR, HARK_CALL_ERROR_STATE, "no call %s", id_hex);
+    return FALSE;
+  }
+  g_free(call->media_source);
+  g_free(call->media_sink);
+  call->media_source = g_strdup(source);
+  call->media_sink = g_strdup(sink);
+  g_autoptr(GError) local = NULL;
+  if (hark_call_media_rebuild(call, &local))
+    return TRUE;
+  g_set_error(error, HARK_CALL_ERROR, HARK_CALL_ERROR_MEDIA, "%s", local->message);
+  hark_call_end(call, "failed", local->message);
+  return FALSE;
 }
 
 gboolean

@@ -219,5 +219,8 @@ JsonObject *hark_call_media_stats(HarkCall *call);
 /* The path as the event shows it ("host udp"), or NULL. */
 char *hark_call_media_path(HarkCall *call);
 void hark_call_media_stop(HarkCall *call);
+/* The session made again with the call's media_source and media_sink (a call becoming a
+ * conference leg); nothing when there is no session yet. */
+gboolean hark_call_media_rebuild(HarkCall *call, GError **error);
 
 G_END_DECLS

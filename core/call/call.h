@@ -38,6 +38,14 @@ void hark_calls_set_watch(HarkCalls *calls, HarkCallsWatch func, gpointer data);
  * node's media.source and media.sink: the new call's id (g_free it). */
 char *hark_calls_dial_with(HarkCalls *calls, const char *user, const char *source,
                            const char *sink, GError **error);
+/* The one active (or held) call with user that has the node's own source and sink, or
+ * NULL: a call that can become a conference leg. */
+const char *hark_calls_plain_with(HarkCalls *calls, const char *user);
+/* Call id_hex takes source and sink from now on: its media session is made again (a
+ * new SSRC; keys, path and codec stay), so the peer hears no ringing, only the new
+ * audio. The call ends "failed" when the new session cannot start. */
+gboolean hark_calls_set_media(HarkCalls *calls, const char *id_hex, const char *source,
+                              const char *sink, GError **error);
 /* `hangup ID` (a cancel while it rings). */
 gboolean hark_calls_hangup_id(HarkCalls *calls, const char *id_hex, GError **error);
 /* The peer, its device (NULL before an answer) and the state of call id_hex: FALSE when

@@ -76,8 +76,6 @@ gboolean
 hark_conference_mixer_start(HarkConferences *conferences, ConferenceHosted *h, GError **error)
 {
   const HarkConfig *config = conferences->node->config;
-  h->rate = conferences->rate;
-  h->frame = h->rate * CONFERENCE_TICK_MS / 1000;
   if ((h->local_port = hark_conference_mixer_port(h, error)) == NULL)
     return FALSE;
   /* The host's own microphone and speaker are a participant like the others. */

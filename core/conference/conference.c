@@ -244,6 +244,34 @@ member_dial(HarkConferences *conferences, ConferenceMember *m, GError **error)
   return TRUE;
 }
 
+/* The call already going on with member becomes its leg: its session is made again with
+ * a mixer port as source and sink (no ringing). */
+static gboolean
+member_adopt(HarkConferences *conferences, ConferenceMember *m, const char *call_id,
+             GError **error)
+{
+  ConferenceHosted *h = conferences->hosted;
+  HarkMediaPort *port = hark_conference_mixer_port(h, error);
+  if (port == NULL)
+    return FALSE;
+  g_autofree char *spec = g_strdup_printf("port:conference-%.8s-%u", h->id_hex, h->ports_made - 1);
+  const char *peer = NULL, *device = NULL, *state = NULL;
+  g_autofree char *id = g_strdup(call_id);
+  if (!hark_calls_get_peer(conferences->calls, id, &peer, &device, &state) ||
+      !hark_calls_set_media(conferences->calls, id, spec, spec, error)) {
+    hark_media_port_free(port);
+    return FALSE;
+  }
+  g_free(m->call_id);
+  m->call_id = g_steal_pointer(&id);
+  g_free(m->device);
+  m->device = g_strdup(device);
+  hark_media_port_free(m->port);
+  m->port = port;
+  m->state = "connected";
+  return TRUE;
+}
+
 static ConferenceHosted *
 host_new(HarkConferences *conferences, GError **error)
 {
@@ -256,15 +284,28 @@ host_new(HarkConferences *conferences, GError **error)
   RAND_bytes(h->id, sizeof h->id);
   hark_conference_id_hex(h->id, sizeof h->id, h->id_hex);
   h->members = g_ptr_array_new_with_free_func(member_free);
+  h->rate = conferences->rate;
+  h->frame = h->rate * CONFERENCE_TICK_MS / 1000;
+  return h;
+}
+
+static void hosted_end(HarkConferences *conferences, const char *reason);
+
+/* The mixer and the host's own audio start once the legs are made: a call that becomes
+ * a leg lets go of the node's source and sink first (a WAV sink is one file). */
+static gboolean
+host_start(HarkConferences *conferences, GError **error)
+{
+  ConferenceHosted *h = conferences->hosted;
   g_autoptr(GError) local = NULL;
   if (!hark_conference_mixer_start(conferences, h, &local)) {
     fail(error, HARK_COMMAND_ERROR_FAILED, "the conference's audio: %s", local->message);
-    hosted_free(h);
-    return NULL;
+    hosted_end(conferences, "the host's audio failed");
+    return FALSE;
   }
   g_message("conference: hosting %s at %u Hz", h->id_hex, h->rate);
   emit_host(conferences, h->id_hex, own_user(conferences), NULL, TRUE);
-  return h;
+  return TRUE;
 }
 
 gboolean
@@ -275,12 +316,12 @@ hark_conference_add(HarkConferences *conferences, GPtrArray *users, GError **err
     if (strcmp(users->pdata[i], self) == 0)
       return fail(error, HARK_COMMAND_ERROR_BAD_ARGUMENTS, "you host it: leave yourself out");
   gboolean fresh = conferences->hosted == NULL;
+  if ((fresh ? 0 : conferences->hosted->members->len) + users->len > CONFERENCE_MAX_MEMBERS)
+    return fail(error, HARK_COMMAND_ERROR_FAILED, "a conference has at most %d members",
+                CONFERENCE_MAX_MEMBERS + 1);
   if (fresh && (conferences->hosted = host_new(conferences, error)) == NULL)
     return FALSE;
   ConferenceHosted *h = conferences->hosted;
-  if (h->members->len + users->len > CONFERENCE_MAX_MEMBERS)
-    return fail(error, HARK_COMMAND_ERROR_FAILED, "a conference has at most %d members",
-                CONFERENCE_MAX_MEMBERS + 1);
   guint dialled = 0;
   for (guint i = 0; i < users->len; i++) {
     ConferenceMember *m = member_find(h, users->pdata[i]);
@@ -293,7 +334,9 @@ hark_conference_add(HarkConferences *conferences, GPtrArray *users, GError **err
       g_ptr_array_add(h->members, m);
     }
     g_autoptr(GError) local = NULL;
-    if (!member_dial(conferences, m, &local)) {
+    const char *going = hark_calls_plain_with(conferences->calls, m->user);
+    if (going != NULL ? !member_adopt(conferences, m, going, &local)
+                      : !member_dial(conferences, m, &local)) {
       g_message("conference: %s: %s cannot be called: %s", h->id_hex, m->user, local->message);
       if (dialled == 0 && users->len == 1) {
         g_ptr_array_remove(h->members, m);
@@ -305,6 +348,8 @@ hark_conference_add(HarkConferences *conferences, GPtrArray *users, GError **err
     }
     dialled++;
   }
+  if (fresh && !host_start(conferences, error))
+    return FALSE;
   roster_changed(conferences);
   return TRUE;
 }

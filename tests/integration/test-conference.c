@@ -10,7 +10,7 @@
  * and not themselves (the tones' levels measured by spectrum in the last two seconds of
  * each WAV, the host's own speaker included), with dave's leg on G.711 (PCMU: his node
  * has no Opus) and the others on Opus; the roster and the host reach every member as
- * events. A stranger's join is refused with a reason, and so is a kicked member's; a
+ * events; a call going on becomes a leg without ringing again. A stranger's join is refused with a reason, and so is a kicked member's; a
  * roster forged by a stranger changes nothing and is counted; a node with
  * conference.host = false hosts none. */
 #include "harness.h"
@@ -534,12 +534,59 @@ test_stranger_refused(ConfLab *lab, gconstpointer data)
   g_assert_cmpstr(why, ==, "this node does not host conferences (conference.host = false)");
 }
 
+static gboolean
+is_call_state(JsonObject *e, gconstpointer state)
+{
+  return g_strcmp0(str(e, "event"), "call") == 0 && g_strcmp0(str(e, "state"), state) == 0;
+}
+
+/* alice is in a call with bob when she makes it a conference with carol: bob's call
+ * becomes his leg without ringing again, carol is called; then bob hears alice and carol,
+ * carol hears alice and bob, alice hears both, nobody themselves. */
+static void
+test_from_a_call(ConfLab *lab, gconstpointer data)
+{
+  LAB_UP(lab);
+  Party *alice = &lab->party[ALICE], *bob = &lab->party[BOB], *carol = &lab->party[CAROL];
+  g_autoptr(JsonObject) dialled = ask(alice, "call", lab_args("user", "bob", NULL), NULL);
+  HARK_REQUIRE(dialled != NULL);
+  HARK_REQUIRE(answer_ringing(bob));
+  g_autoptr(JsonObject) up = wait_event(alice, is_call_state, "active", "the call active", CALL_MS);
+  HARK_REQUIRE(up != NULL);
+  g_autoptr(JsonObject) made = ask(alice, "conference", lab_args("users", "bob carol", NULL), NULL);
+  HARK_REQUIRE(made != NULL);
+  HARK_REQUIRE(answer_ringing(carol));
+  const char *everyone[] = { "alice", "bob", "carol", NULL };
+  for (guint i = ALICE; i <= CAROL; i++) {
+    g_autoptr(JsonObject) all =
+      wait_event(&lab->party[i], roster_all_connected, everyone, "everyone connected", CALL_MS);
+    HARK_REQUIRE(all != NULL);
+  }
+  /* bob's node never rang again: one ringing call in its events, the first. */
+  guint rang = 0;
+  for (guint i = 0; i < bob->events->len; i++)
+    rang += is_ringing(bob->events->pdata[i], NULL);
+  g_assert_cmpuint(rang, ==, 1);
+  gsize from[N_PARTIES] = { 0 };
+  for (guint i = ALICE; i <= CAROL; i++)
+    from[i] = heard_now(lab, &lab->party[i]);
+  for (guint i = ALICE; i <= CAROL; i++)
+    HARK_REQUIRE(wait_heard_more(lab, &lab->party[i], from[i], HEARD_S + 0.5));
+  const guint alice_hears[] = { BOB, CAROL }, bob_hears[] = { ALICE, CAROL },
+              carol_hears[] = { ALICE, BOB };
+  assert_hears_others(lab, alice, alice_hears, 2);
+  assert_hears_others(lab, bob, bob_hears, 2);
+  assert_hears_others(lab, carol, carol_hears, 2);
+}
+
 int
 main(int argc, char **argv)
 {
   hark_test_init_isolated(&argc, &argv, 120000);
   hark_test_add_isolated("/conference/four-tones", ConfLab, GUINT_TO_POINTER(LAB_FOUR),
                          lab_set_up, test_four_tones, lab_tear_down);
+  hark_test_add_isolated("/conference/from-a-call", ConfLab, GUINT_TO_POINTER(LAB_FOUR),
+                         lab_set_up, test_from_a_call, lab_tear_down);
   hark_test_add_isolated("/conference/attack/stranger-refused", ConfLab,
                          GUINT_TO_POINTER(LAB_ERIN), lab_set_up, test_stranger_refused,
                          lab_tear_down);
