@@ -12,11 +12,14 @@
 #define MIXER_MAX_CATCH_UP 5
 
 HarkMediaPort *
-hark_conference_mixer_port(ConferenceHosted *hosted, GError **error)
+hark_conference_mixer_port(ConferenceHosted *hosted, char **spec, GError **error)
 {
   g_autofree char *name =
     g_strdup_printf("conference-%.8s-%u", hosted->id_hex, hosted->ports_made++);
-  return hark_media_port_new(name, hosted->rate, error);
+  HarkMediaPort *port = hark_media_port_new(name, hosted->rate, error);
+  if (port != NULL && spec != NULL)
+    *spec = g_strdup_printf("port:%s", name);
+  return port;
 }
 
 static void
@@ -76,7 +79,7 @@ gboolean
 hark_conference_mixer_start(HarkConferences *conferences, ConferenceHosted *h, GError **error)
 {
   const HarkConfig *config = conferences->node->config;
-  if ((h->local_port = hark_conference_mixer_port(h, error)) == NULL)
+  if ((h->local_port = hark_conference_mixer_port(h, NULL, error)) == NULL)
     return FALSE;
   /* The host's own microphone and speaker are a participant like the others. */
   h->local = hark_media_local_new(config->audio_source, config->audio_sink, h->local_port, error);

@@ -93,7 +93,8 @@ JsonObject *hark_conference_json(HarkConferences *conferences);
 gboolean hark_conference_mixer_start(HarkConferences *conferences, ConferenceHosted *hosted,
                                      GError **error);
 void hark_conference_mixer_stop(ConferenceHosted *hosted);
-/* A leg's port, for the call's source and sink "port:NAME". */
-HarkMediaPort *hark_conference_mixer_port(ConferenceHosted *hosted, GError **error);
+/* A new port of the conference; *spec (may be NULL) the "port:NAME" a session finds it
+ * by, as its source and sink. */
+HarkMediaPort *hark_conference_mixer_port(ConferenceHosted *hosted, char **spec, GError **error);
 
 G_END_DECLS

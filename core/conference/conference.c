@@ -223,13 +223,10 @@ hosted_free(ConferenceHosted *h)
 static gboolean
 member_dial(HarkConferences *conferences, ConferenceMember *m, GError **error)
 {
-  ConferenceHosted *h = conferences->hosted;
-  HarkMediaPort *port = hark_conference_mixer_port(h, error);
+  g_autofree char *spec = NULL;
+  HarkMediaPort *port = hark_conference_mixer_port(conferences->hosted, &spec, error);
   if (port == NULL)
     return FALSE;
-  g_autofree char *spec = NULL;
-  /* The port's name is what the session's "port:NAME" finds it by. */
-  spec = g_strdup_printf("port:conference-%.8s-%u", h->id_hex, h->ports_made - 1);
   char *id = hark_calls_dial_with(conferences->calls, m->user, spec, spec, error);
   if (id == NULL) {
     hark_media_port_free(port);
@@ -250,11 +247,10 @@ static gboolean
 member_adopt(HarkConferences *conferences, ConferenceMember *m, const char *call_id,
              GError **error)
 {
-  ConferenceHosted *h = conferences->hosted;
-  HarkMediaPort *port = hark_conference_mixer_port(h, error);
+  g_autofree char *spec = NULL;
+  HarkMediaPort *port = hark_conference_mixer_port(conferences->hosted, &spec, error);
   if (port == NULL)
     return FALSE;
-  g_autofree char *spec = g_strdup_printf("port:conference-%.8s-%u", h->id_hex, h->ports_made - 1);
   const char *peer = NULL, *device = NULL, *state = NULL;
   g_autofree char *id = g_strdup(call_id);
   if (!hark_calls_get_peer(conferences->calls, id, &peer, &device, &state) ||
@@ -428,7 +424,9 @@ on_call(gpointer data, const char *id_hex, const char *peer, const char *peer_de
     m->device = g_strdup(peer_device);
     roster_changed(conferences);
   } else if (m != NULL && strcmp(state, "ended") == 0) {
-    g_message("conference: %s: %s left (%s)", h->id_hex, m->user, reason != NULL ? reason : "");
+    /* The reason may be the peer's words (its FAIL): escaped. */
+    g_autofree char *why = hark_text_escape(reason != NULL ? reason : "", -1, 200);
+    g_message("conference: %s: %s left (%s)", h->id_hex, m->user, why);
     g_clear_pointer(&m->call_id, g_free);
     /* The session holding the port stops with the call; the port goes after it. */
     g_clear_pointer(&m->port, hark_media_port_free);

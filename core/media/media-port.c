@@ -219,9 +219,11 @@ hark_media_port_source_new(const char *spec, GError **error)
   if (appsrc == NULL)
     return NULL;
   g_autoptr(GstCaps) caps = port_caps(port->rate);
-  /* Timestamped as it is pushed, as a microphone's audio would be. */
+  /* Timestamped as it is pushed, as a microphone's audio would be; 200 ms at most queued,
+   * the oldest dropped, should the session stop taking it (its pipeline stopping). */
   g_object_set(appsrc, "is-live", TRUE, "format", GST_FORMAT_TIME, "do-timestamp", TRUE, "caps",
                caps, "max-bytes", (guint64)port->rate * 2 / 5, NULL);
+  gst_util_set_object_arg(G_OBJECT(appsrc), "leaky-type", "downstream");
   g_mutex_lock(&port->lock);
   g_clear_pointer(&port->appsrc, gst_object_unref);
   port->appsrc = gst_object_ref(appsrc);
