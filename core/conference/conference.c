@@ -308,6 +308,8 @@ gboolean
 hark_conference_add(HarkConferences *conferences, GPtrArray *users, GError **error)
 {
   const char *self = own_user(conferences);
+  if (self[0] == '\0')
+    return fail(error, HARK_COMMAND_ERROR_FAILED, "not logged in: log in first");
   for (guint i = 0; i < users->len; i++)
     if (strcmp(users->pdata[i], self) == 0)
       return fail(error, HARK_COMMAND_ERROR_BAD_ARGUMENTS, "you host it: leave yourself out");
