@@ -462,7 +462,8 @@ test_four_tones(ConfLab *lab, gconstpointer data)
 }
 
 /* erin is not in alice's conference: her join is refused with a reason, and a roster she
- * forges for bob (naming bob's real leg) changes nothing at bob's and is counted. Then
+ * forges for bob (naming bob's real leg) changes nothing at bob's and is counted, as is
+ * a body that is not a conference signal. Then
  * alice kicks bob: he hears he was removed, and his join is refused as erin's was. */
 static void
 test_stranger_refused(ConfLab *lab, gconstpointer data)
@@ -501,19 +502,27 @@ test_stranger_refused(ConfLab *lab, gconstpointer data)
     ask(erin, "signal", lab_args("to", "bob", "kind", "conference", "body", body->str, NULL), NULL);
   g_string_free(body, TRUE);
   HARK_REQUIRE(sent != NULL);
+  /* And a body that is no conference signal at all: refused whole, counted. */
+  g_autoptr(JsonObject) junk = ask(erin, "signal",
+                                   lab_args("to", "bob", "kind", "conference", "body",
+                                            "{'type': <'roster'>, 'id': <'not bytes'>}", NULL),
+                                   NULL);
+  HARK_REQUIRE(junk != NULL);
   gint64 until = g_get_monotonic_time() + hark_test_timeout(CALL_MS) * 1000;
-  gint64 refused = 0;
-  while (refused < 1 && g_get_monotonic_time() < until) {
+  gint64 refused = 0, malformed = 0;
+  while ((refused < 1 || malformed < 1) && g_get_monotonic_time() < until) {
     g_autoptr(JsonObject) now = ask(bob, "roster", NULL, NULL);
     HARK_REQUIRE(now != NULL);
-    refused = json_object_get_int_member(json_object_get_object_member(now, "counters"),
-                                         "refused_sender");
+    JsonObject *counters = json_object_get_object_member(now, "counters");
+    refused = json_object_get_int_member(counters, "refused_sender");
+    malformed = json_object_get_int_member(counters, "refused_malformed");
     JsonObject *c = json_array_get_object_element(json_object_get_array_member(now, "conferences"), 0);
     g_assert_cmpstr(str(c, "host"), ==, "alice");
     g_assert_cmpint(json_object_get_int_member(c, "version"), <, 1000);
     g_usleep(50 * 1000);
   }
   g_assert_cmpint(refused, ==, 1);
+  g_assert_cmpint(malformed, ==, 1);
 
   /* Kicked, bob is out: his leg ends, and a join of his is refused too. */
   g_autoptr(JsonObject) kicked = ask(alice, "kick", lab_args("user", "bob", NULL), NULL);
