@@ -23,7 +23,7 @@ ROOT = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)),
 CORE = os.path.join(ROOT, "core")
 
 # Bottom up. `program` (the hark executable) may use every layer.
-LAYERS = ["base", "registry", "link", "login", "overlay", "directory", "message", "media", "call", "node", "program"]
+LAYERS = ["base", "registry", "link", "login", "overlay", "directory", "message", "media", "call", "conference", "node", "program"]
 
 # The public headers, by the layer that implements them (or, for plugin interfaces,
 # the lowest layer whose types they use).
@@ -34,6 +34,7 @@ PUBLIC = {
     "registry": ["command", "context", "frontend", "natprobe", "search"],
     "link": ["link", "transport"],
     "media": ["media"],
+    "conference": ["conference"],
     "node": ["hark", "node"],
 }
 PUBLIC_LAYER = {f"hark/{name}.h": layer for layer, names in PUBLIC.items() for name in names}

@@ -217,6 +217,14 @@ static const ConfigKey calls_keys[] = {
   { NULL },
 };
 
+/* Conferences (docs/architecture.md, "Conferences"): whether this node hosts them (an
+ * opt-out, like node.supernode's), and the rate its mixer runs at. */
+static const ConfigKey conference_keys[] = {
+  { "host", KEY_BOOL, offsetof(HarkConfig, conf_host) },
+  { "rate", KEY_INT, offsetof(HarkConfig, conf_rate), .min = 8000, .max = 48000 },
+  { NULL },
+};
+
 static const ConfigKey root_keys[] = {
   { "node", KEY_SECTION, 0, .members = node_keys },
   { "plugins", KEY_SECTION, 0, .members = plugins_keys },
@@ -227,6 +235,7 @@ static const ConfigKey root_keys[] = {
   { "directory", KEY_SECTION, 0, .members = directory_keys },
   { "messages", KEY_SECTION, 0, .members = messages_keys },
   { "calls", KEY_SECTION, 0, .members = calls_keys },
+  { "conference", KEY_SECTION, 0, .members = conference_keys },
   { NULL },
 };
 
@@ -852,6 +861,8 @@ hark_config_new_default(void)
   config->msg_read_receipts = TRUE;
   config->msg_typing = TRUE;
   config->call_ring_timeout = 45;
+  config->conf_host = TRUE;
+  config->conf_rate = 16000;
   config->call_max = 4;
   return config;
 }

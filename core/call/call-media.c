@@ -509,8 +509,8 @@ start_session(HarkCall *call, GError **error)
   HarkMediaConfig media = {
     .codecs = (const HarkMediaCodec *)codecs->data,
     .n_codecs = codecs->len,
-    .source = config->audio_source,
-    .sink = config->audio_sink,
+    .source = call->media_source != NULL ? call->media_source : config->audio_source,
+    .sink = call->media_sink != NULL ? call->media_sink : config->audio_sink,
     .srtp_suite = HARK_MEDIA_SRTP_AEAD_AES_256_GCM,
     .send_key = call->send_key,
     .receive_key = call->receive_key,
@@ -646,6 +646,24 @@ hark_call_media_stats(HarkCall *call)
   }
   hark_call_json_times(call, o);
   return o;
+}
+
+gboolean
+hark_call_media_rebuild(HarkCall *call, GError **error)
+{
+  if (call->session == NULL)
+    return TRUE;
+  /* A new session, a new SSRC: the far end's rtpbin takes it as a new stream (its own
+   * jitter buffer and decoder, into the same sink), and SRTP's replay window is per
+   * SSRC, so the fresh sequence numbers are not refused. */
+  g_clear_pointer(&call->session, hark_media_session_free);
+  g_clear_pointer(&call->session_codecs, g_ptr_array_unref);
+  if (!start_session(call, error))
+    return FALSE;
+  if (call->state == CALL_ACTIVE || call->state == CALL_HELD)
+    hark_media_session_set_events(call->session, &session_events, call);
+  hark_call_media_set_hold(call);
+  return TRUE;
 }
 
 void

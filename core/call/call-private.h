@@ -103,6 +103,8 @@ struct _HarkCall {
   gboolean early_end_of_candidates;
   /* callee: the agent is made while ringing; an answer before it is there waits */
   gboolean media_ready, answer_waits;
+  /* a conference host's leg: the session's source and sink instead of the node's */
+  char *media_source, *media_sink;
 };
 
 struct _HarkCalls {
@@ -118,6 +120,8 @@ struct _HarkCalls {
   guint ring_timeout_s;
   guint max_calls;
   CallCounters counters;
+  HarkCallsWatch watch; /* the layer above's (conferences), or NULL */
+  gpointer watch_data;
 };
 
 /* call.c */
@@ -215,5 +219,8 @@ JsonObject *hark_call_media_stats(HarkCall *call);
 /* The path as the event shows it ("host udp"), or NULL. */
 char *hark_call_media_path(HarkCall *call);
 void hark_call_media_stop(HarkCall *call);
+/* The session made again with the call's media_source and media_sink (a call becoming a
+ * conference leg); nothing when there is no session yet. */
+gboolean hark_call_media_rebuild(HarkCall *call, GError **error);
 
 G_END_DECLS

@@ -88,6 +88,8 @@ call_free(HarkCall *call)
   g_free(call->reason);
   g_free(call->last_path);
   g_clear_pointer(&call->early_candidates, g_ptr_array_unref);
+  g_free(call->media_source);
+  g_free(call->media_sink);
   g_free(call);
 }
 
@@ -150,6 +152,10 @@ emit(HarkCall *call)
   json_object_remove_member(o, "id");
   json_object_set_string_member(o, "call_id", call->id_hex);
   hark_context_emit(call->calls->ctx, "call", o);
+  if (call->calls->watch != NULL)
+    call->calls->watch(call->calls->watch_data, call->id_hex, call->peer, call->peer_device,
+                       hark_call_state_name(call->state),
+                       call->state == CALL_ENDED ? call->reason : NULL);
 }
 
 void

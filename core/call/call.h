@@ -25,6 +25,36 @@ HarkCalls *hark_calls_new(HarkNode *node, HarkOverlay *overlay, HarkMessenger *m
 /* Every call still going ends (the peers are told, "hung up"). */
 void hark_calls_free(HarkCalls *calls);
 
+/* ---- for the layers above (conferences) ------------------------------------------------ */
+
+/* Called at every `call` event (state: "dialing" ... "ended"; reason: why it ended, or
+ * NULL; peer_device NULL before it is known), from inside the call layer: note what
+ * changed and act later (an idle), never end or dial calls from here. */
+typedef void (*HarkCallsWatch)(gpointer data, const char *id_hex, const char *peer,
+                               const char *peer_device, const char *state, const char *reason);
+/* One watcher; func NULL removes it. */
+void hark_calls_set_watch(HarkCalls *calls, HarkCallsWatch func, gpointer data);
+/* `call USER`, with source and sink (media session specs, "port:NAME") in place of the
+ * node's media.source and media.sink: the new call's id (g_free it). */
+char *hark_calls_dial_with(HarkCalls *calls, const char *user, const char *source,
+                           const char *sink, GError **error);
+/* The one active (or held) call with user that has the node's own source and sink, or
+ * NULL: a call that can become a conference leg. */
+const char *hark_calls_plain_with(HarkCalls *calls, const char *user);
+/* Call id_hex takes source and sink from now on: its media session is made again (a
+ * new SSRC; keys, path and codec stay), so the peer hears no ringing, only the new
+ * audio. The call ends "failed" when the new session cannot start. */
+gboolean hark_calls_set_media(HarkCalls *calls, const char *id_hex, const char *source,
+                              const char *sink, GError **error);
+/* `hangup ID` (a cancel while it rings). */
+gboolean hark_calls_hangup_id(HarkCalls *calls, const char *id_hex, GError **error);
+/* The peer, its device (NULL before an answer) and the state of call id_hex: FALSE when
+ * this node has no such call. Borrowed until the call changes. */
+gboolean hark_calls_get_peer(HarkCalls *calls, const char *id_hex, const char **peer,
+                             const char **peer_device, const char **state);
+/* The call's `stats` ({codec, path, state, ...}), or NULL. */
+JsonObject *hark_calls_stats(HarkCalls *calls, const char *id_hex);
+
 /* The commands answer about *calls, which the node sets once it has one. */
 void hark_calls_commands_register(HarkContext *core_ctx, HarkCalls **calls);
 

@@ -66,6 +66,9 @@ hark_media_source_new(const char *spec, guint pulse_buffer_ms, HarkMediaPulseCap
     /* 960 bytes: 10 ms of 48 kHz 16-bit mono, read and paced as the tone's buffers are (a
      * file's default 4 KiB blocks would leave in 43 ms bursts: jitter at the far end). */
     g_object_set(e[0], "location", path, "blocksize", 960, NULL);
+  } else if (g_str_has_prefix(spec, "port:")) {
+    if ((e[n++] = hark_media_port_source_new(spec, error)) == NULL)
+      return NULL;
   } else if (hark_media_spec_pulse_device(spec) != NULL) {
     /* Read by our own thread (media-pulse.c); the server delivers 48 kHz mono S16LE, so
      * nothing needs converting. GStreamer's 200 ms default buffer would have been most
@@ -182,6 +185,9 @@ hark_media_sink_new(const char *spec, guint pulse_buffer_ms, HarkMediaWav **wav_
     if ((e[n++] = hark_media_element_make("fakesink", error)) == NULL)
       return NULL;
     g_object_set(e[0], "sync", TRUE, "async", FALSE, NULL);
+  } else if (g_str_has_prefix(spec, "port:")) {
+    /* A conference host's leg (media-port.c): a bin already. */
+    return hark_media_port_sink_new(spec, error);
   } else if (hark_media_spec_wav_path(spec) != NULL) {
     const char *path = hark_media_spec_wav_path(spec);
     FILE *file = path[0] ? fopen(path, "wb") : NULL;

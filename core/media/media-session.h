@@ -38,6 +38,11 @@ GstElement *hark_media_sink_new(const char *spec, guint pulse_buffer_ms, HarkMed
 void hark_media_wav_close(HarkMediaWav *wav);
 void hark_media_wav_free(HarkMediaWav *wav);
 
+/* media-port.c: the elements of "port:NAME" (a source's appsrc at the port's rate, a
+ * sink bin resampling to it); an error when there is no such port. */
+GstElement *hark_media_port_source_new(const char *spec, GError **error);
+GstElement *hark_media_port_sink_new(const char *spec, GError **error);
+
 /* From media-transport.c. */
 gboolean hark_media_transport_send(HarkMediaTransport *t, const guint8 *data, gsize length,
                                    GError **error);

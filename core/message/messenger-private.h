@@ -139,8 +139,6 @@ HarkMessenger *hark_messenger_op_end(gpointer op);
 gint64 hark_messenger_now(HarkMessenger *messenger);
 /* Removes the timer or idle source *source_id (of the core's context), if any; sets it 0. */
 void hark_messenger_source_stop(HarkMessenger *messenger, guint *source_id);
-/* This device's certified user (as certified, and canonical), or NULL when logged out. */
-gboolean hark_messenger_whoami(HarkMessenger *messenger, char **user, char **key);
 /* The device certificates of user (canonical), fresh within MESSENGER_DEVICES_TTL_S;
  * then ready. */
 void hark_messenger_peer_devices(HarkMessenger *messenger, const char *user,

@@ -27,6 +27,9 @@ HarkMessenger *hark_messenger_new(HarkNode *node, HarkOverlay *overlay, HarkDire
                                   HarkLoginClient *login);
 void hark_messenger_free(HarkMessenger *messenger);
 
+/* This device's certified user (as certified, and canonical), or NULL when logged out. */
+gboolean hark_messenger_whoami(HarkMessenger *messenger, char **user, char **key);
+
 /* ---- signals: sealed notes for the layers above (calls), never stored, held or retried */
 
 /* sender_user: canonical; sender_device: 64 hex; body: a{sv}, untrusted (its size is

@@ -146,6 +146,7 @@ hark_builtins_register(HarkNodeRoot *root)
   hark_directory_commands_register(core_ctx, &root->directory);
   hark_messenger_commands_register(core_ctx, &root->messenger);
   hark_calls_commands_register(core_ctx, &root->calls);
+  hark_conferences_commands_register(core_ctx, &root->conferences);
   hark_call_log_commands_register(core_ctx, &root->call_log);
   if (hark_clock_is_test(hark_context_get_clock(core_ctx))) {
     g_message("node.test_clock is set: this node's login time stands still until the "

@@ -16,6 +16,7 @@
 #include "hark/hark.h"
 #include "messenger.h"
 #include "call.h"
+#include "conferences.h"
 
 typedef struct {
   HarkNode base;
@@ -25,6 +26,7 @@ typedef struct {
   HarkMessenger *messenger; /* with a directory, from start */
   HarkCallLog *call_log; /* with a messenger and a state directory, from start */
   HarkCalls *calls; /* with a messenger, from start */
+  HarkConferences *conferences; /* with calls, from start */
 } HarkNodeRoot;
 
 static inline HarkNodeRoot *

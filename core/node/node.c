@@ -241,6 +241,7 @@ hark_node_start(HarkNode *node, GError **error)
     if (root->call_log == NULL)
       g_warning("calls: the call log: %s; calls are not logged", log_error->message);
     root->calls = hark_calls_new(node, root->overlay, root->messenger, root->call_log);
+    root->conferences = hark_conferences_new(node, root->calls, root->messenger);
   }
   if (!start_frontends(node, error))
     return FALSE;
@@ -293,6 +294,7 @@ hark_node_free(HarkNode *node)
   hark_commands_cancel_pending(node);
   stop_frontends(node);
   HarkNodeRoot *root = hark_node_root(node);
+  g_clear_pointer(&root->conferences, hark_conferences_free);
   g_clear_pointer(&root->calls, hark_calls_free);
   g_clear_pointer(&root->call_log, hark_call_log_close);
   g_clear_pointer(&root->messenger, hark_messenger_free);

@@ -420,9 +420,56 @@ render_call(JsonObject *data)
                          why != NULL ? why : "");
 }
 
+/* "alice (host), bob, carol (calling)": the roster of a `conference-roster` event. */
+static char *
+roster_part(JsonObject *data)
+{
+  JsonArray *roster = json_object_has_member(data, "roster")
+                        ? json_object_get_array_member(data, "roster")
+                        : NULL;
+  GString *out = g_string_new(NULL);
+  for (guint i = 0; roster != NULL && i < json_array_get_length(roster); i++) {
+    JsonNode *node = json_array_get_element(roster, i);
+    if (!JSON_NODE_HOLDS_OBJECT(node))
+      continue;
+    JsonObject *m = json_node_get_object(node);
+    g_autofree char *user = shown(member_string(m, "user"), 64);
+    const char *state = member_string(m, "state");
+    g_autofree char *named = shown(state, 32);
+    g_string_append_printf(out, "%s%s", out->len > 0 ? ", " : "", user);
+    if (g_strcmp0(state, "connected") != 0)
+      g_string_append_printf(out, " (%s)", named);
+  }
+  return g_string_free(out, FALSE);
+}
+
+/* The conference events (docs/control-protocol.md): who hosts, who is in, why it ended. */
+static char *
+render_conference(const char *name, JsonObject *data)
+{
+  g_autofree char *host = shown(member_string(data, "host"), 64);
+  const char *reason = member_string(data, "reason");
+  g_autofree char *why = reason != NULL ? shown(reason, MAX_SHOWN_REASON) : NULL;
+  if (g_strcmp0(name, "conference-host") == 0)
+    return json_object_get_boolean_member_with_default(data, "self", FALSE)
+             ? g_strdup("* you host a conference: this node mixes it\n")
+             : g_strdup_printf("* %s hosts the conference\n", host);
+  if (g_strcmp0(name, "conference-refused") == 0)
+    return g_strdup_printf("* %s did not let you in: %s\n", host, why != NULL ? why : "refused");
+  const char *state = member_string(data, "state");
+  if (g_strcmp0(state, "ended") == 0 || g_strcmp0(state, "left") == 0)
+    return g_strdup_printf("* conference of %s %s%s%s\n", host,
+                           g_strcmp0(state, "ended") == 0 ? "ended" : "left",
+                           why != NULL ? ": " : "", why != NULL ? why : "");
+  g_autofree char *roster = roster_part(data);
+  return g_strdup_printf("* conference of %s: %s\n", host, roster);
+}
+
 char *
 cli_render_event(const char *name, JsonObject *data)
 {
+  if (g_str_has_prefix(name, "conference-"))
+    return render_conference(name, data);
   if (g_strcmp0(name, "call") == 0)
     return render_call(data);
   if (g_strcmp0(name, "message") == 0)

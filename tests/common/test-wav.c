@@ -3,6 +3,7 @@
 #include "test-wav.h"
 
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define WAVE_FORMAT_PCM 1
@@ -175,4 +176,53 @@ hark_test_wav_longest_gap_ms(const gint16 *samples, gsize n, guint rate, double 
     }
   }
   return longest;
+}
+
+/* The amplitude of the sine at hz (the strongest of hz +- 3 Hz) in one Hann-windowed
+ * block: a windowed sine of amplitude A has a Goertzel magnitude of A / 2 times the
+ * window's sum. */
+static double
+block_tone_level(const gint16 *x, gsize n, guint rate, double hz)
+{
+  g_autofree double *w = g_new(double, n);
+  double sum = 0;
+  for (gsize i = 0; i < n; i++) {
+    w[i] = 0.5 - 0.5 * cos(2 * G_PI * (double)i / (double)(n - 1));
+    sum += w[i];
+  }
+  double best = 0;
+  for (double f = hz - 3; f <= hz + 3; f += 1) {
+    double omega = 2 * G_PI * f / rate, coeff = 2 * cos(omega), s1 = 0, s2 = 0;
+    for (gsize i = 0; i < n; i++) {
+      double s0 = w[i] * x[i] + coeff * s1 - s2;
+      s2 = s1;
+      s1 = s0;
+    }
+    best = MAX(best, s1 * s1 + s2 * s2 - coeff * s1 * s2);
+  }
+  return 2 * sqrt(MAX(best, 0)) / sum;
+}
+
+static int
+compare_doubles(gconstpointer a, gconstpointer b)
+{
+  double x = *(const double *)a, y = *(const double *)b;
+  return (x > y) - (x < y);
+}
+
+double
+hark_test_wav_tone_level(const gint16 *samples, gsize n, guint rate, double hz)
+{
+  /* The median over 100 ms blocks: a jitter buffer that shrinks by a millisecond now
+   * and then jumps the tone's phase, which would lower a level taken over the whole
+   * window although a listener hears the tone as loud as before. */
+  gsize block = rate / 10;
+  if (rate == 0 || n < block || block < 2)
+    return 0;
+  gsize count = n / block;
+  g_autofree double *levels = g_new(double, count);
+  for (gsize b = 0; b < count; b++)
+    levels[b] = block_tone_level(samples + b * block, block, rate, hz);
+  qsort(levels, count, sizeof *levels, compare_doubles);
+  return count % 2 ? levels[count / 2] : (levels[count / 2 - 1] + levels[count / 2]) / 2;
 }

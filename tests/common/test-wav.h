@@ -21,6 +21,10 @@ gboolean hark_test_wav_write(const char *path, const gint16 *samples, gsize n, g
 /* The frequency with the most power in samples[0, n) (Goertzel at 10 Hz steps from 50 Hz
  * to 12 kHz or rate / 2, refined to 1 Hz around the best); 0 for n = 0. */
 double hark_test_wav_dominant_hz(const gint16 *samples, gsize n, guint rate);
+/* The amplitude (full scale 32767) of the sine at hz (+-3 Hz) in samples[0, n): the
+ * median over 100 ms Hann-windowed blocks, for telling which of several tones a mix
+ * holds. 0 for less than one block. */
+double hark_test_wav_tone_level(const gint16 *samples, gsize n, guint rate, double hz);
 /* The root mean square of samples[0, n) (0 for n = 0); full scale is 32767. */
 double hark_test_wav_rms(const gint16 *samples, gsize n);
 /* The longest run, in ms, of 5 ms blocks of samples[0, n) whose RMS is under threshold. */

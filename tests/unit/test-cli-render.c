@@ -138,6 +138,28 @@ test_call_escaped(void)
   g_assert_nonnull(strstr(line, "ended: busy\\x0d\\x0a[alice] hi"));
 }
 
+/* The conference events as sentences: who hosts, who is in (connected members named
+ * alone), why it ended; a hostile host's reason escaped. */
+static void
+test_conference(void)
+{
+  assert_rendered("conference-host", "{\"conference_id\": \"ab\", \"host\": \"alice\", \"self\": false}",
+                  "* alice hosts the conference\n");
+  assert_rendered("conference-host", "{\"conference_id\": \"ab\", \"host\": \"bob\", \"self\": true}",
+                  "* you host a conference: this node mixes it\n");
+  assert_rendered("conference-roster",
+                  "{\"host\": \"alice\", \"state\": \"member\", \"roster\": [{\"user\": \"alice\", "
+                  "\"state\": \"host\"}, {\"user\": \"bob\", \"state\": \"connected\"}, "
+                  "{\"user\": \"carol\", \"state\": \"calling\"}]}",
+                  "* conference of alice: alice (host), bob, carol (calling)\n");
+  assert_rendered("conference-roster",
+                  "{\"host\": \"alice\", \"state\": \"ended\", \"reason\": \"removed by the host\"}",
+                  "* conference of alice ended: removed by the host\n");
+  assert_rendered("conference-refused",
+                  "{\"host\": \"alice\", \"reason\": \"not in\\nthe roster\"}",
+                  "* alice did not let you in: not in\\x0athe roster\n");
+}
+
 int
 main(int argc, char **argv)
 {
@@ -147,5 +169,6 @@ main(int argc, char **argv)
   g_test_add_func("/cli-render/state-and-typing", test_state_and_typing);
   g_test_add_func("/cli-render/call", test_call);
   g_test_add_func("/cli-render/call-escaped", test_call_escaped);
+  g_test_add_func("/cli-render/conference", test_conference);
   return g_test_run();
 }

@@ -104,6 +104,29 @@ test_read_write(void)
   g_assert_true(hark_test_remove_tree(dir));
 }
 
+/* A mix of three tones: each one's level is found, a tone that is not there is not. */
+static void
+test_tone_level(void)
+{
+  const guint rate = 16000;
+  const gsize n = rate;
+  g_autofree gint16 *a = sine(440, 6000, rate, n);
+  g_autofree gint16 *b = sine(660, 3000, rate, n);
+  g_autofree gint16 *c = sine(1100, 9000, rate, n);
+  g_autofree gint16 *mix = g_new(gint16, n);
+  for (gsize i = 0; i < n; i++)
+    mix[i] = (gint16)(a[i] + b[i] + c[i]);
+  g_assert_cmpfloat(fabs(hark_test_wav_tone_level(mix, n, rate, 440) - 6000), <, 100);
+  g_assert_cmpfloat(fabs(hark_test_wav_tone_level(mix, n, rate, 660) - 3000), <, 100);
+  g_assert_cmpfloat(fabs(hark_test_wav_tone_level(mix, n, rate, 1100) - 9000), <, 100);
+  g_assert_cmpfloat(hark_test_wav_tone_level(mix, n, rate, 880), <, 100);
+  g_assert_cmpfloat(hark_test_wav_tone_level(mix, 0, rate, 880), ==, 0);
+  /* A jump of phase every 0.35 s (a jitter buffer shrinking) leaves the level alone. */
+  for (gsize i = 0; i < n; i++)
+    mix[i] = (gint16)lround(6000 * sin(2 * G_PI * 440 * (double)i / rate + (double)(i / 5600)));
+  g_assert_cmpfloat(fabs(hark_test_wav_tone_level(mix, n, rate, 440) - 6000), <, 150);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -111,5 +134,6 @@ main(int argc, char **argv)
   g_test_add_func("/wav/dominant", test_dominant);
   g_test_add_func("/wav/rms-and-gap", test_rms_and_gap);
   g_test_add_func("/wav/read-write", test_read_write);
+  g_test_add_func("/wav/tone-level", test_tone_level);
   return g_test_run();
 }

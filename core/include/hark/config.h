@@ -115,6 +115,10 @@ typedef struct {
   /* calls */
   int call_ring_timeout; /* s an unanswered call rings before it ends "no answer"; 45 */
   int call_max; /* calls at once (ringing, held, active); one more is answered busy; 4 */
+
+  /* conference */
+  gboolean conf_host; /* this node hosts conferences (`conference USER...`); TRUE */
+  int conf_rate; /* Hz the host mixes at (8000-48000, a multiple of 50); 16000 */
 } HarkConfig;
 
 /* $XDG_CONFIG_HOME/hark/hark.conf (~/.config/hark/hark.conf). */

@@ -22,6 +22,7 @@
 #include "hark/transport.h"
 #include "hark/codec.h"
 #include "hark/media.h"
+#include "hark/conference.h"
 #include "hark/stun.h"
 #include "hark/natprobe.h"
 #include "hark/presence.h"

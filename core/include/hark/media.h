@@ -192,6 +192,39 @@ typedef struct {
 HARK_API void hark_media_session_set_events(HarkMediaSession *session,
                                             const HarkMediaSessionEvents *events, gpointer data);
 
+/* ---- ports: audio between sessions and their owner in this process --------------------- */
+
+/* A conference host's mixer feeds and drains its legs' sessions through ports: a session
+ * made with sink "port:NAME" queues what it plays into the port (mono S16 at the port's
+ * rate, at most 200 ms kept, a backlog over 60 ms cut to 40 ms when read; reading starts,
+ * and starts again after a read found too little, once a read and 10 ms more are there);
+ * one made with
+ * source "port:NAME" sends what is written to the port. */
+typedef struct _HarkMediaPort HarkMediaPort;
+
+/* name: unique in the process; rate: 8000-48000 Hz, a multiple of 50 (a 20 ms tick is a
+ * whole number of samples). */
+HARK_API HarkMediaPort *hark_media_port_new(const char *name, guint rate, GError **error);
+/* The name is free again; sessions still using the port keep it alive until they stop. */
+HARK_API void hark_media_port_free(HarkMediaPort *port);
+HARK_API guint hark_media_port_rate(HarkMediaPort *port);
+/* The oldest n samples received (the rest of samples zero when fewer are there): how many
+ * were real. Any thread. */
+HARK_API gsize hark_media_port_read(HarkMediaPort *port, gint16 *samples, gsize n);
+/* n samples for the session whose source is this port to send (timestamped now); nothing
+ * when there is no such session. Any thread. */
+HARK_API void hark_media_port_write(HarkMediaPort *port, const gint16 *samples, gsize n);
+/* Samples received in all and dropped as backlog; reads that found too little. */
+HARK_API void hark_media_port_get_counts(HarkMediaPort *port, guint64 *received,
+                                         guint64 *dropped, guint64 *underruns);
+
+/* The owner's own audio as a port's far end: source (a session source spec) is queued
+ * into port, and what is written to port plays on sink (a session sink spec). */
+typedef struct _HarkMediaLocal HarkMediaLocal;
+HARK_API HarkMediaLocal *hark_media_local_new(const char *source, const char *sink,
+                                              HarkMediaPort *port, GError **error);
+HARK_API void hark_media_local_free(HarkMediaLocal *local);
+
 /* ---- codecs from plugins ------------------------------------------------------------------ */
 
 /* From registrations of kind HARK_KIND_CODEC (hark_context_lookup: highest rank first),

@@ -1,0 +1,350 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* media-port.c: ports, audio handed between media sessions and their owner in this
+ * process. A session whose sink is "port:NAME" puts what it plays into the port's queue
+ * (resampled to the port's rate); one whose source is "port:NAME" sends what the owner
+ * writes to the port. A conference host's mixer reads every leg's port once per tick and
+ * writes each leg its mix, so the session code (codecs, SRTP, jitter buffer) stays one.
+ * A local pipeline (hark_media_local_new) does the same for the owner's own source and
+ * sink (the host's microphone and speaker). */
+#include "media-session.h"
+
+#include <gst/app/gstappsink.h>
+#include <gst/app/gstappsrc.h>
+#include <string.h>
+
+#define PORT_QUEUE_MS 200 /* received audio kept at most (older is dropped) */
+#define PORT_KEEP_MS 60 /* a queue longer than this is cut to PORT_TRIM_MS: latency bound */
+#define PORT_TRIM_MS 40
+#define PORT_MARGIN_MS 10 /* held beyond a read before reading starts (again) */
+
+struct _HarkMediaPort {
+  gatomicrefcount refs;
+  char *name;
+  guint rate;
+  GMutex lock;
+  gint16 *queue; /* received samples, a ring of capacity samples */
+  gsize capacity, start, length;
+  guint64 received, dropped; /* samples */
+  guint64 underruns; /* reads that found less than asked for */
+  /* Reading waits until a read and PORT_MARGIN_MS are there: audio arrives in buffers
+   * whose size and timing wobble (a resampler's, a decoder's), and a read that finds a
+   * few samples short would put a gap, and a jump of phase, in the middle of the mix. */
+  gboolean primed;
+  GstElement *appsrc; /* the source of the session sending what we write; may be NULL */
+};
+
+static GMutex ports_lock;
+static GHashTable *ports; /* name -> HarkMediaPort* (borrowed: a port removes itself) */
+
+static HarkMediaPort *
+port_ref(HarkMediaPort *port)
+{
+  g_atomic_ref_count_inc(&port->refs);
+  return port;
+}
+
+static void
+port_unref(gpointer data)
+{
+  HarkMediaPort *port = data;
+  if (!g_atomic_ref_count_dec(&port->refs))
+    return;
+  g_clear_pointer(&port->appsrc, gst_object_unref);
+  g_mutex_clear(&port->lock);
+  g_free(port->queue);
+  g_free(port->name);
+  g_free(port);
+}
+
+HarkMediaPort *
+hark_media_port_new(const char *name, guint rate, GError **error)
+{
+  if (name == NULL || name[0] == '\0' || rate < 8000 || rate > 48000 || rate % 50 != 0) {
+    g_set_error(error, HARK_MEDIA_ERROR, HARK_MEDIA_ERROR_INVALID,
+                "port '%s' at %u Hz: expected a name and 8000-48000 Hz in steps of 50",
+                name != NULL ? name : "", rate);
+    return NULL;
+  }
+  g_mutex_lock(&ports_lock);
+  if (ports == NULL)
+    ports = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+  gboolean taken = g_hash_table_contains(ports, name);
+  HarkMediaPort *port = NULL;
+  if (!taken) {
+    port = g_new0(HarkMediaPort, 1);
+    g_atomic_ref_count_init(&port->refs);
+    port->name = g_strdup(name);
+    port->rate = rate;
+    g_mutex_init(&port->lock);
+    port->capacity = (gsize)rate * PORT_QUEUE_MS / 1000;
+    port->queue = g_new0(gint16, port->capacity);
+    g_hash_table_insert(ports, g_strdup(name), port);
+  }
+  g_mutex_unlock(&ports_lock);
+  if (taken)
+    g_set_error(error, HARK_MEDIA_ERROR, HARK_MEDIA_ERROR_INVALID, "port '%s' exists", name);
+  return port;
+}
+
+void
+hark_media_port_free(HarkMediaPort *port)
+{
+  if (port == NULL)
+    return;
+  g_mutex_lock(&ports_lock);
+  g_hash_table_remove(ports, port->name);
+  g_mutex_unlock(&ports_lock);
+  port_unref(port);
+}
+
+/* A new reference to the port called name, or NULL. */
+static HarkMediaPort *
+port_find(const char *name)
+{
+  g_mutex_lock(&ports_lock);
+  HarkMediaPort *port = ports != NULL ? g_hash_table_lookup(ports, name) : NULL;
+  if (port != NULL)
+    port_ref(port);
+  g_mutex_unlock(&ports_lock);
+  return port;
+}
+
+guint
+hark_media_port_rate(HarkMediaPort *port)
+{
+  return port->rate;
+}
+
+gsize
+hark_media_port_read(HarkMediaPort *port, gint16 *samples, gsize n)
+{
+  g_mutex_lock(&port->lock);
+  /* Audio comes in decoder-sized bursts and the mixer ticks on its own: what piles up
+   * beyond a few ticks would only be delay, so it goes. */
+  gsize keep = (gsize)port->rate * PORT_KEEP_MS / 1000;
+  if (port->length > keep + n) {
+    gsize cut = port->length - (gsize)port->rate * PORT_TRIM_MS / 1000 - n;
+    port->start = (port->start + cut) % port->capacity;
+    port->length -= cut;
+    port->dropped += cut;
+  }
+  if (!port->primed && port->length >= n + (gsize)port->rate * PORT_MARGIN_MS / 1000)
+    port->primed = TRUE;
+  if (port->primed && port->length < n) {
+    port->underruns++;
+    port->primed = FALSE;
+  }
+  gsize got = port->primed ? MIN(n, port->length) : 0;
+  for (gsize i = 0; i < got; i++)
+    samples[i] = port->queue[(port->start + i) % port->capacity];
+  port->start = (port->start + got) % port->capacity;
+  port->length -= got;
+  g_mutex_unlock(&port->lock);
+  memset(samples + got, 0, (n - got) * sizeof *samples);
+  return got;
+}
+
+/* From the sink's streaming thread. */
+static void
+port_take(HarkMediaPort *port, const gint16 *samples, gsize n)
+{
+  g_mutex_lock(&port->lock);
+  for (gsize i = 0; i < n; i++) {
+    if (port->length == port->capacity) {
+      port->start = (port->start + 1) % port->capacity;
+      port->length--;
+      port->dropped++;
+    }
+    port->queue[(port->start + port->length++) % port->capacity] = samples[i];
+  }
+  port->received += n;
+  g_mutex_unlock(&port->lock);
+}
+
+void
+hark_media_port_write(HarkMediaPort *port, const gint16 *samples, gsize n)
+{
+  g_mutex_lock(&port->lock);
+  GstElement *appsrc = port->appsrc != NULL ? gst_object_ref(port->appsrc) : NULL;
+  g_mutex_unlock(&port->lock);
+  if (appsrc == NULL)
+    return;
+  GstBuffer *buffer = gst_buffer_new_memdup(samples, n * sizeof *samples);
+  GST_BUFFER_DURATION(buffer) = gst_util_uint64_scale(n, GST_SECOND, port->rate);
+  /* FLUSHING once the session stopped: nothing to do about it. */
+  gst_app_src_push_buffer(GST_APP_SRC(appsrc), buffer);
+  gst_object_unref(appsrc);
+}
+
+void
+hark_media_port_get_counts(HarkMediaPort *port, guint64 *received, guint64 *dropped,
+                           guint64 *underruns)
+{
+  g_mutex_lock(&port->lock);
+  *received = port->received;
+  *dropped = port->dropped;
+  *underruns = port->underruns;
+  g_mutex_unlock(&port->lock);
+}
+
+/* ---- the elements ------------------------------------------------------------------- */
+
+static GstCaps *
+port_caps(guint rate)
+{
+  return gst_caps_new_simple("audio/x-raw", "format", G_TYPE_STRING, "S16LE", "layout",
+                             G_TYPE_STRING, "interleaved", "rate", G_TYPE_INT, (gint)rate,
+                             "channels", G_TYPE_INT, 1, NULL);
+}
+
+typedef HarkMediaPort HarkMediaPortRef;
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(HarkMediaPortRef, port_unref)
+
+static HarkMediaPort *
+port_for_spec(const char *spec, GError **error)
+{
+  HarkMediaPort *port = port_find(spec + strlen("port:"));
+  if (port == NULL)
+    g_set_error(error, HARK_MEDIA_ERROR, HARK_MEDIA_ERROR_INVALID, "no port '%s'", spec);
+  return port;
+}
+
+GstElement *
+hark_media_port_source_new(const char *spec, GError **error)
+{
+  g_autoptr(HarkMediaPortRef) port = port_for_spec(spec, error);
+  if (port == NULL)
+    return NULL;
+  GstElement *appsrc = hark_media_element_make("appsrc", error);
+  if (appsrc == NULL)
+    return NULL;
+  g_autoptr(GstCaps) caps = port_caps(port->rate);
+  /* Timestamped as it is pushed, as a microphone's audio would be; 200 ms at most queued,
+   * the oldest dropped, should the session stop taking it (its pipeline stopping). */
+  g_object_set(appsrc, "is-live", TRUE, "format", GST_FORMAT_TIME, "do-timestamp", TRUE, "caps",
+               caps, "max-bytes", (guint64)port->rate * 2 / 5, NULL);
+  gst_util_set_object_arg(G_OBJECT(appsrc), "leaky-type", "downstream");
+  g_mutex_lock(&port->lock);
+  g_clear_pointer(&port->appsrc, gst_object_unref);
+  port->appsrc = gst_object_ref(appsrc);
+  g_mutex_unlock(&port->lock);
+  return appsrc;
+}
+
+static GstFlowReturn
+port_new_sample(GstAppSink *sink, gpointer data)
+{
+  g_autoptr(GstSample) sample = gst_app_sink_pull_sample(sink);
+  GstBuffer *buffer = sample ? gst_sample_get_buffer(sample) : NULL;
+  GstMapInfo map;
+  if (buffer == NULL || !gst_buffer_map(buffer, &map, GST_MAP_READ))
+    return GST_FLOW_OK;
+  port_take(data, (const gint16 *)map.data, map.size / 2);
+  gst_buffer_unmap(buffer, &map);
+  return GST_FLOW_OK;
+}
+
+GstElement *
+hark_media_port_sink_new(const char *spec, GError **error)
+{
+  g_autoptr(HarkMediaPortRef) port = port_for_spec(spec, error);
+  if (port == NULL)
+    return NULL;
+  GstElement *resample = hark_media_element_make("audioresample", error);
+  GstElement *appsink = resample != NULL ? hark_media_element_make("appsink", error) : NULL;
+  if (appsink == NULL) {
+    if (resample != NULL)
+      gst_object_unref(gst_object_ref_sink(resample));
+    return NULL;
+  }
+  g_autoptr(GstCaps) caps = port_caps(port->rate);
+  /* Not synchronised: the jitter buffer paces what it plays already. */
+  g_object_set(appsink, "sync", FALSE, "async", FALSE, "caps", caps, NULL);
+  GstAppSinkCallbacks callbacks = { .new_sample = port_new_sample };
+  gst_app_sink_set_callbacks(GST_APP_SINK(appsink), &callbacks, port_ref(port), port_unref);
+  GstElement *bin = gst_bin_new("port-sink");
+  gst_bin_add_many(GST_BIN(bin), resample, appsink, NULL);
+  gst_element_link(resample, appsink);
+  GstPad *pad = gst_element_get_static_pad(resample, "sink");
+  gst_element_add_pad(bin, gst_ghost_pad_new("sink", pad));
+  gst_object_unref(pad);
+  return bin;
+}
+
+/* ---- the owner's own source and sink ---------------------------------------------------- */
+
+struct _HarkMediaLocal {
+  GstElement *capture_pipeline, *play_pipeline;
+  HarkMediaPulseCapture *capture;
+  HarkMediaWav *wav;
+};
+
+static GstElement *
+pipeline_of(GstElement *from, GstElement *to)
+{
+  GstElement *pipeline = gst_pipeline_new(NULL);
+  gst_bin_add_many(GST_BIN(pipeline), from, to, NULL);
+  gst_element_link(from, to);
+  return pipeline;
+}
+
+HarkMediaLocal *
+hark_media_local_new(const char *source, const char *sink, HarkMediaPort *port, GError **error)
+{
+  if (!gst_init_check(NULL, NULL, error))
+    return NULL;
+  g_autofree char *spec = g_strdup_printf("port:%s", port->name);
+  HarkMediaLocal *local = g_new0(HarkMediaLocal, 1);
+  GstElement *from = hark_media_source_new(source, 10, &local->capture, error);
+  GstElement *into = from != NULL ? hark_media_port_sink_new(spec, error) : NULL;
+  if (into == NULL)
+    goto fail_from;
+  local->capture_pipeline = pipeline_of(from, into);
+  from = hark_media_port_source_new(spec, error);
+  into = from != NULL ? hark_media_sink_new(sink, 10, &local->wav, error) : NULL;
+  if (into == NULL)
+    goto fail_from;
+  /* The port's source gives the port's rate; the sink takes 48 kHz. */
+  GstElement *convert = hark_media_element_make("audioresample", error);
+  if (convert == NULL) {
+    gst_object_unref(gst_object_ref_sink(into));
+    goto fail_from;
+  }
+  local->play_pipeline = pipeline_of(from, into);
+  gst_bin_add(GST_BIN(local->play_pipeline), convert);
+  gst_element_unlink(from, into);
+  gst_element_link_many(from, convert, into, NULL);
+  if (local->capture != NULL && !hark_media_pulse_capture_start(local->capture, error))
+    goto fail;
+  if (gst_element_set_state(local->capture_pipeline, GST_STATE_PLAYING) ==
+        GST_STATE_CHANGE_FAILURE ||
+      gst_element_set_state(local->play_pipeline, GST_STATE_PLAYING) == GST_STATE_CHANGE_FAILURE) {
+    g_set_error(error, HARK_MEDIA_ERROR, HARK_MEDIA_ERROR_GSTREAMER,
+                "the local audio (%s, %s) did not start", source, sink);
+    goto fail;
+  }
+  return local;
+fail_from:
+  if (from != NULL)
+    gst_object_unref(gst_object_ref_sink(from));
+fail:
+  hark_media_local_free(local);
+  return NULL;
+}
+
+void
+hark_media_local_free(HarkMediaLocal *local)
+{
+  if (local == NULL)
+    return;
+  hark_media_pulse_capture_stop(local->capture);
+  GstElement *pipelines[] = { local->capture_pipeline, local->play_pipeline };
+  for (guint i = 0; i < G_N_ELEMENTS(pipelines); i++)
+    if (pipelines[i] != NULL) {
+      gst_element_set_state(pipelines[i], GST_STATE_NULL);
+      gst_object_unref(pipelines[i]);
+    }
+  hark_media_wav_free(local->wav);
+  hark_media_pulse_capture_free(local->capture);
+  g_free(local);
+}

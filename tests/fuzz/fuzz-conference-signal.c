@@ -1,0 +1,65 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* fuzz-conference-signal.c: libFuzzer target for conference signals
+ * (core/conference/conference-signal.c): the input is the serialised a{sv} body of a
+ * messenger signal of kind "conference", which a hostile peer writes as it likes. It must
+ * be refused, or parse into a signal within its limits that builds again, in normal form,
+ * to a body that parses to the same signal. Seeds (one per type):
+ * make-conference-signal-seeds.c. */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "conference-signal.h"
+#include "fuzz-common.h"
+#include "hark/presence.h"
+
+int
+LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+  fuzz_init();
+  return 0;
+}
+
+static void
+check_limits(const HarkConferenceSignal *s)
+{
+  if (s->type >= HARK_CONFERENCE_SIGNAL_N_TYPES)
+    abort();
+  if ((s->type == HARK_CONFERENCE_SIGNAL_ROSTER || s->type == HARK_CONFERENCE_SIGNAL_END) &&
+      s->version == 0)
+    abort();
+  if (s->type == HARK_CONFERENCE_SIGNAL_ROSTER && (s->roster == NULL || !s->has_call))
+    abort();
+  if (s->roster != NULL && (s->roster->len == 0 || s->roster->len > HARK_CONFERENCE_MAX_ROSTER))
+    abort();
+  for (guint i = 0; s->roster != NULL && i < s->roster->len; i++)
+    if (!hark_presence_name_is_valid(g_array_index(s->roster, HarkConferenceMember, i).user))
+      abort();
+  if (s->reason != NULL && strlen(s->reason) > HARK_CONFERENCE_MAX_REASON)
+    abort();
+}
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+  g_autoptr(GBytes) bytes = g_bytes_new(data, size);
+  g_autoptr(GVariant) body =
+    g_variant_ref_sink(g_variant_new_from_bytes(G_VARIANT_TYPE_VARDICT, bytes, FALSE));
+  g_autoptr(GError) error = NULL;
+  g_autoptr(HarkConferenceSignal) signal = hark_conference_signal_parse(body, &error);
+  if ((signal == NULL) == (error == NULL))
+    abort();
+  if (signal == NULL) {
+    fuzz_say("refused", error->message);
+    return 0;
+  }
+  fuzz_say(hark_conference_signal_type_name(signal->type), NULL);
+  check_limits(signal);
+  g_autoptr(GVariant) again = g_variant_ref_sink(hark_conference_signal_build(signal));
+  if (!g_variant_is_normal_form(again))
+    abort();
+  g_autoptr(HarkConferenceSignal) reparsed = hark_conference_signal_parse(again, &error);
+  if (reparsed == NULL || !hark_conference_signal_equal(signal, reparsed))
+    abort();
+  return 0;
+}
