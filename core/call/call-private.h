@@ -103,6 +103,8 @@ struct _HarkCall {
   gboolean early_end_of_candidates;
   /* callee: the agent is made while ringing; an answer before it is there waits */
   gboolean media_ready, answer_waits;
+  char *servers_from; /* the SN ("host:port") our STUN and TURN servers are from */
+  gboolean following_sn; /* credentials asked of a new SN, for a restart on its relay */
 };
 
 struct _HarkCalls {
@@ -118,6 +120,7 @@ struct _HarkCalls {
   guint ring_timeout_s;
   guint max_calls;
   CallCounters counters;
+  guint listener; /* the overlay's events (a new SN) */
 };
 
 /* call.c */
@@ -214,6 +217,10 @@ gboolean hark_call_media_restart(HarkCall *call, const char *name, HarkCallSigna
 JsonObject *hark_call_media_stats(HarkCall *call);
 /* The path as the event shows it ("host udp"), or NULL. */
 char *hark_call_media_path(HarkCall *call);
+/* The node attached to another SN: when our relay (the old SN's) carries the call's media,
+ * ask the new SN for TURN credentials and restart ICE on its STUN and relay (`path any`,
+ * both ends), so the call outlives a relay that died with its SN. */
+void hark_call_media_follow_sn(HarkCall *call);
 void hark_call_media_stop(HarkCall *call);
 
 G_END_DECLS

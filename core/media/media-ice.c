@@ -504,27 +504,58 @@ check_host(const char *what, const char *host, GError **error)
   return FALSE;
 }
 
+/* The STUN and TURN servers of config: literal addresses, with ports. */
+static gboolean
+check_servers(const HarkMediaIceConfig *config, GError **error)
+{
+  if (!check_host("STUN", config->stun_host, error) ||
+      !check_host("TURN", config->turn_host, error))
+    return FALSE;
+  if ((config->stun_host != NULL && (config->stun_port == 0 || config->stun_port > 65535)) ||
+      (config->turn_host != NULL && (config->turn_port == 0 || config->turn_port > 65535))) {
+    g_set_error(error, HARK_MEDIA_ERROR, HARK_MEDIA_ERROR_INVALID,
+                "ICE: a STUN or TURN server without a valid port");
+    return FALSE;
+  }
+  return TRUE;
+}
+
+static void
+free_servers(HarkMediaIceConfig *c)
+{
+  g_free((char *)c->stun_host);
+  g_free((char *)c->turn_host);
+  g_free((char *)c->turn_username);
+  if (c->turn_password != NULL)
+    memset((char *)c->turn_password, 0, strlen(c->turn_password));
+  g_free((char *)c->turn_password);
+}
+
+/* ice's copy of the servers of from (the strings its own). */
+static void
+copy_servers(HarkMediaIceConfig *to, const HarkMediaIceConfig *from)
+{
+  to->stun_host = g_strdup(from->stun_host);
+  to->stun_port = from->stun_port;
+  to->turn_host = g_strdup(from->turn_host);
+  to->turn_port = from->turn_port;
+  to->turn_username = g_strdup(from->turn_username);
+  to->turn_password = g_strdup(from->turn_password);
+  to->turn_udp = from->turn_udp;
+  to->turn_tcp = from->turn_tcp;
+}
+
 HarkMediaIce *
 hark_media_ice_new(const HarkMediaIceConfig *config, const HarkMediaIceCallbacks *callbacks,
                    gpointer data, GError **error)
 {
   g_return_val_if_fail(config != NULL && callbacks != NULL, NULL);
-  if (!check_host("STUN", config->stun_host, error) ||
-      !check_host("TURN", config->turn_host, error))
+  if (!check_servers(config, error))
     return NULL;
-  if ((config->stun_host != NULL && (config->stun_port == 0 || config->stun_port > 65535)) ||
-      (config->turn_host != NULL && (config->turn_port == 0 || config->turn_port > 65535))) {
-    g_set_error(error, HARK_MEDIA_ERROR, HARK_MEDIA_ERROR_INVALID,
-                "ICE: a STUN or TURN server without a valid port");
-    return NULL;
-  }
   HarkMediaIce *ice = g_new0(HarkMediaIce, 1);
   ice->refs = 1;
   ice->config = *config;
-  ice->config.stun_host = g_strdup(config->stun_host);
-  ice->config.turn_host = g_strdup(config->turn_host);
-  ice->config.turn_username = g_strdup(config->turn_username);
-  ice->config.turn_password = g_strdup(config->turn_password);
+  copy_servers(&ice->config, config);
   ice->callbacks = callbacks;
   ice->data = data;
   ice->context = g_main_context_ref_thread_default();
@@ -556,13 +587,18 @@ hark_media_ice_unref(HarkMediaIce *ice)
   g_clear_pointer(&ice->early, g_bytes_unref);
   g_mutex_clear(&ice->lock);
   g_main_context_unref(ice->context);
-  g_free((char *)ice->config.stun_host);
-  g_free((char *)ice->config.turn_host);
-  g_free((char *)ice->config.turn_username);
-  if (ice->config.turn_password != NULL)
-    memset((char *)ice->config.turn_password, 0, strlen(ice->config.turn_password));
-  g_free((char *)ice->config.turn_password);
+  free_servers(&ice->config);
   g_free(ice);
+}
+
+gboolean
+hark_media_ice_set_servers(HarkMediaIce *ice, const HarkMediaIceConfig *servers, GError **error)
+{
+  if (!check_servers(servers, error))
+    return FALSE;
+  free_servers(&ice->config);
+  copy_servers(&ice->config, servers);
+  return TRUE;
 }
 
 const char *
@@ -864,6 +900,7 @@ hark_media_ice_get_path(HarkMediaIce *ice, HarkMediaIcePathInfo *info)
   else if (is_punched(g, local, TRUE) || is_punched(g, remote, FALSE))
     kind = "punched";
   g_strlcpy(info->kind, kind, sizeof info->kind);
+  info->local_relayed = local->type == NICE_CANDIDATE_TYPE_RELAYED;
   gboolean tcp = local->type == NICE_CANDIDATE_TYPE_RELAYED
                    ? relay_over_tcp(g, local)
                    : local->transport != NICE_CANDIDATE_TRANSPORT_UDP;

@@ -98,12 +98,20 @@ HarkMediaIceState hark_media_ice_get_state(HarkMediaIce *ice);
  * generation. Candidate lines belong to the newest remote credentials. */
 gboolean hark_media_ice_restart(HarkMediaIce *ice, HarkMediaIcePath path, GError **error);
 
+/* The STUN and TURN servers of the generations made from now on (restarts), from the
+ * stun_* and turn_* fields of servers (the others are not read): the node moved to another
+ * super node, and its relay goes with it. Errors as hark_media_ice_new's for them; then
+ * the old servers stay. */
+gboolean hark_media_ice_set_servers(HarkMediaIce *ice, const HarkMediaIceConfig *servers,
+                                    GError **error);
+
 /* The selected pair, for a call's statistics: kind "host", "punched" (server- or
  * peer-reflexive), "relayed"; transport "udp" or "tcp"; the two addresses. */
 typedef struct {
   char kind[16];
   char transport[8];
   char local[64], remote[64]; /* "ip:port" */
+  gboolean local_relayed; /* the local candidate is relayed: our TURN server carries it */
 } HarkMediaIcePathInfo;
 /* FALSE before a pair is selected. */
 gboolean hark_media_ice_get_path(HarkMediaIce *ice, HarkMediaIcePathInfo *info);

@@ -39,18 +39,18 @@ class CoturnRelays:
 
     def __init__(self, lab, work, port):
         self.lab, self.work, self.port = lab, work, port
-        self.procs = []
+        self.procs = {}
         self.secret = os.path.join(work, "turn-secret")
         with open(self.secret, "w") as f:
             f.write(TURN_SECRET + "\n")
         os.chmod(self.secret, 0o600)
-        for address in TURN_HOSTS.values():
-            self.start(address)
+        for sn, address in TURN_HOSTS.items():
+            self.procs[sn] = self.start(address)
 
     def start(self, address):
         files = os.path.join(self.work, f"turnserver-{address}")
         log = open(files + ".log", "w")
-        self.procs.append(subprocess.Popen(self.lab.command(
+        return subprocess.Popen(self.lab.command(
             "stun", "turnserver", "-n", "--listening-ip", address, "--relay-ip", address,
             "-p", str(self.port), "--use-auth-secret", f"--static-auth-secret={TURN_SECRET}",
             "--realm", "hark", "--no-tls", "--no-dtls", "--no-cli",
@@ -60,25 +60,36 @@ class CoturnRelays:
             # coturn sent nothing more from that port.
             "--denied-peer-ip", "10.0.0.0-10.255.255.255",
             "--pidfile", files + ".pid", "--userdb", files + ".db", "--log-file", "stdout"),
-            stdout=log, stderr=log))
+            stdout=log, stderr=log)
 
     def sn_settings(self):
         """The supernode settings by SN name that make each SN vouch for its relay."""
         return {sn: f'turn_server = "{address}:{self.port}"; turn_secret_file = '
                     f'"{self.secret}";' for sn, address in TURN_HOSTS.items()}
 
-    def stop(self):
-        for proc in self.procs:
+    def address(self, sn):
+        """The relay's address of sn (where its relayed candidates are)."""
+        return TURN_HOSTS[sn]
+
+    def kill(self, sn):
+        """sn's relay dies with it (kill -9), as a relay inside the SN would."""
+        proc = self.procs.pop(sn, None)
+        if proc is not None:
             proc.kill()
             proc.wait()
-        self.procs = []
+
+    def stop(self):
+        for sn in list(self.procs):
+            self.kill(sn)
 
 
 def sn_relays(lab, work, port=3478):
     """The switch for "the SN's relay" of every lab test: started for lab's sn1 and sn2;
     an object with sn_settings() (their supernode settings by SN name, as HarkNetwork
-    takes them) and stop(). port: where the relay takes TURN (3478; 443 in the web-only
-    lab). When the SN serves TURN itself, this is the one place to change."""
+    takes them), address(sn) (the relay's IP address), kill(sn) (called with the SN's own
+    kill: the relay goes with its SN) and stop(). port: where the relay takes TURN (3478;
+    443 in the web-only lab). When the SN serves TURN itself, this is the one place to
+    change (address: the SN's; kill: nothing more to do)."""
     return CoturnRelays(lab, work, port)
 
 
@@ -277,15 +288,29 @@ def stop_labs():
         lab.stop()
 
 
-def cannot_run():
-    """The TAP plan that skips a call lab suite on this machine (not root, no coturn), or
-    None; with None, SIGTERM (meson's timeout) exits so the labs are taken down."""
+def suite_start(tag):
+    """(run, work) of a call lab suite: its namespaces' prefix ("hnl<tag><pid>") and a new
+    work directory; None, with the TAP plan that skips it printed, when this machine cannot
+    run it (not root, no coturn). SIGTERM (meson's timeout) exits, so the labs go down."""
+    skip = None
     if os.geteuid() != 0:
-        return "1..0 # SKIP needs root"
-    if shutil.which("turnserver") is None:
-        return "1..0 # SKIP needs coturn's turnserver"
+        skip = "1..0 # SKIP needs root"
+    elif shutil.which("turnserver") is None:
+        skip = "1..0 # SKIP needs coturn's turnserver"
+    if skip:
+        print(skip)
+        return None
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
-    return None
+    return f"hnl{tag}{os.getpid()}", harklab.work_dir(f"hark-netlab-{tag}.")
+
+
+def remove_work(work):
+    """The labs' files go, unless CALLLAB_KEEP is set (then their path is printed, for the
+    nodes' logs: run with G_MESSAGES_DEBUG=all for libnice's checks)."""
+    if os.environ.get("CALLLAB_KEEP"):
+        print(f"# kept {work}")
+    else:
+        shutil.rmtree(work, ignore_errors=True)
 
 
 def median(values):

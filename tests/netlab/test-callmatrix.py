@@ -23,15 +23,14 @@ relay over UDP). The 6 x 6 matrix of paths is printed as TAP comments, with the 
 times. The labs run side by side, CALLMATRIX_JOBS at a time (default 6). Root only.
 """
 import os
-import shutil
 import sys
 import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harklab  # noqa: E402
-from calllab import (call_with_audio, cannot_run, lab_job, median, path_words,  # noqa: E402
-                     stop_labs)
+from calllab import (call_with_audio, lab_job, median, path_words,  # noqa: E402
+                     stop_labs, remove_work, suite_start)
 
 MODES = ("public", "fullcone", "restricted", "portrestricted", "symmetric", "udpblock")
 
@@ -104,12 +103,10 @@ def worker(queue, lock):
 
 
 def main():
-    skip = cannot_run()
-    if skip:
-        print(skip)
+    started = suite_start("mx")
+    if started is None:
         return 0
-    run = f"hnlmx{os.getpid()}"
-    work = harklab.work_dir("hark-netlab-callmatrix.")
+    run, work = started
     # Pairs named on the command line ("symmetric,portrestricted") run alone: a shortcut.
     only = {tuple(arg.split(",")) for arg in sys.argv[1:]}
     pairs = [(a, b) for a in MODES for b in MODES if not only or (a, b) in only]
@@ -129,7 +126,7 @@ def main():
         harklab.run_together([(worker, (queue, lock))] * min(jobs, len(queue)))
     finally:
         stop_labs()
-        shutil.rmtree(work, ignore_errors=True)
+        remove_work(work)
     comments = matrix_lines(found)
     by_kind = {}
     for name, setup, _ in timings:

@@ -21,14 +21,13 @@ The set-up times (the call's setup_ms, dial to media, and connect_ms, answer to 
 TAP comments. The labs run side by side and are taken down however the test ends. Root only.
 """
 import os
-import shutil
 import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harklab  # noqa: E402
-from calllab import (RATE, call_with_audio, cannot_run, check_heard, in_state,  # noqa: E402
-                     lab_job, path_words, played, stop_labs)
+from calllab import (RATE, call_with_audio, check_heard, in_state,  # noqa: E402
+                     lab_job, path_words, played, stop_labs, remove_work, suite_start)
 
 
 def call_case(lab, case, kind, transport, timings):
@@ -75,12 +74,10 @@ def sn_killed_case(lab, case):
 
 
 def main():
-    skip = cannot_run()
-    if skip:
-        print(skip)
+    started = suite_start("call")
+    if started is None:
         return 0
-    run = f"hnlcall{os.getpid()}"
-    work = harklab.work_dir("hark-netlab-calls.")
+    run, work = started
     s1, kill = harklab.Case("setup 1 (public)"), harklab.Case("setup 1, SNs killed mid-call")
     s2 = harklab.Case("setup 2 (port-restricted NATs)")
     s3 = harklab.Case("setup 3 (NATs, UDP blocked)")
@@ -110,7 +107,7 @@ def main():
         harklab.run_together(jobs)
     finally:
         stop_labs()
-        shutil.rmtree(work, ignore_errors=True)
+        remove_work(work)
     comments = [f"{name}: setup_ms {setup} (dial to media), connect_ms {connect} (answer to "
                 "media)" for name, setup, connect in timings]
     comments.append(f"the suite took {time.monotonic() - started:.1f} s")
