@@ -76,21 +76,29 @@ def label(path):
     return f"{LABELS.get(kind, '?')}/{transport or '?'}"
 
 
-def matrix_lines(found):
-    """The 6 x 6 matrix: rows the caller's behaviour, columns the callee's; a cell's path,
-    with what it should have been after a '!' when it is not that."""
-    texts = {}
-    for caller in MODES:
-        for callee in MODES:
-            want, got = expected(caller, callee), found.get((caller, callee))
-            text = "-" if got is None else label(got)
-            texts[(caller, callee)] = text if got == want else f"{text}!{label(want)}"
+def grid(title, texts):
+    """Lines of a 6 x 6 table: rows the caller's behaviour, columns the callee's."""
     width = max(len(t) for t in list(texts.values()) + list(MODES)) + 2
-    lines = ["caller \\ callee".ljust(16) + "".join(m.ljust(width) for m in MODES).rstrip()]
+    lines = [title.ljust(16) + "".join(m.ljust(width) for m in MODES).rstrip()]
     for caller in MODES:
         lines.append(caller.ljust(16) + "".join(texts[(caller, callee)].ljust(width)
                                                 for callee in MODES).rstrip())
     return lines
+
+
+def matrix_lines(found, timings):
+    """The matrix of paths (a cell's path, with what it should have been after a '!' when it
+    is not that), then the matrix of set-up times (setup_ms, dial to media)."""
+    paths, setups = {}, {}
+    setup_of = {name: setup for name, setup, _ in timings}
+    for caller in MODES:
+        for callee in MODES:
+            want, got = expected(caller, callee), found.get((caller, callee))
+            text = "-" if got is None else label(got)
+            paths[(caller, callee)] = text if got == want else f"{text}!{label(want)}"
+            setup = setup_of.get(f"{caller} calls {callee}")
+            setups[(caller, callee)] = "-" if setup is None else str(setup)
+    return grid("caller \\ callee", paths) + grid("setup_ms", setups)
 
 
 def worker(queue, lock):
@@ -127,7 +135,7 @@ def main():
     finally:
         stop_labs()
         remove_work(work)
-    comments = matrix_lines(found)
+    comments = matrix_lines(found, timings)
     by_kind = {}
     for name, setup, _ in timings:
         caller, callee = name.split(" calls ")
