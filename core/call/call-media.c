@@ -316,6 +316,20 @@ take_credentials(HarkCall *call, const char *ufrag, const char *pwd)
   g_message("calls: %s: the ICE credentials of %s refused: %s", call->id_hex, call->peer, shown);
 }
 
+/* The caller's NAT drops a first check from a mapping it has not sent to (address-dependent
+ * filtering) or gives each destination a mapping of its own (symmetric): the pair of these
+ * two has a punched path that needs a check repeated, which the relays must not outrun. */
+static gboolean
+hold_relayed(HarkCall *call)
+{
+  HarkNatBehaviour mapping, filtering;
+  if (!call->outgoing || !hark_overlay_nat_behaviours(call->calls->overlay, &mapping, &filtering))
+    return FALSE;
+  return mapping == HARK_NAT_BEHAVIOUR_ADDRESS_AND_PORT_DEPENDENT ||
+         (mapping == HARK_NAT_BEHAVIOUR_ENDPOINT_INDEPENDENT &&
+          filtering == HARK_NAT_BEHAVIOUR_ADDRESS_DEPENDENT);
+}
+
 static gboolean
 start_ice(HarkCall *call, const HarkTurnCredentials *turn, GError **error)
 {
@@ -334,6 +348,7 @@ start_ice(HarkCall *call, const HarkTurnCredentials *turn, GError **error)
     .allow_loopback = call->calls->node->config->allow_loopback,
     .ice_tcp = TRUE, /* so that `path tcp` has host candidates to go to */
     .path = HARK_MEDIA_ICE_PATH_ANY,
+    .hold_relayed = hold_relayed(call),
   };
   g_autoptr(GError) local = NULL;
   call->ice_handle = g_new0(CallIceHandle, 1);

@@ -40,6 +40,11 @@ typedef struct {
   gboolean allow_loopback; /* gather 127.0.0.1 / ::1 host candidates (tests, demos) */
   gboolean ice_tcp; /* gather ICE-TCP host candidates too */
   HarkMediaIcePath path; /* what to gather and check first */
+  /* controlling: in the first checks, hold the peer's relayed candidates back for a
+   * second when both sides have mapped UDP (a punched pair may need a retransmitted
+   * check; see media-ice.c, hold_relayed). For a side whose NAT drops a first check from
+   * a new mapping (address-dependent filtering) or makes one (symmetric mapping). */
+  gboolean hold_relayed;
 } HarkMediaIceConfig;
 
 typedef struct {

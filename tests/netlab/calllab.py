@@ -183,6 +183,9 @@ class CallLab:
                   lambda: harklab.attached_and_logged_in(self.network, node, node.name),
                   JOIN_TIMEOUT)
         node.wait("published", lambda: node.call("status").get("published_at"), JOIN_TIMEOUT)
+        # As a node that has been up a while: its NAT probed (a caller behind a restricted
+        # cone or a symmetric NAT holds the peer's relayed candidates back by it).
+        node.wait("NAT probed", lambda: node.call("nat").get("probed_at"), JOIN_TIMEOUT)
 
     def call_up(self):
         """alice calls bob, bob answers; (call id, alice's call, bob's call) once both are
