@@ -316,6 +316,20 @@ take_credentials(HarkCall *call, const char *ufrag, const char *pwd)
   g_message("calls: %s: the ICE credentials of %s refused: %s", call->id_hex, call->peer, shown);
 }
 
+/* The caller's NAT drops a first check from a mapping it has not sent to (address-dependent
+ * filtering) or gives each destination a mapping of its own (symmetric): the pair of these
+ * two has a punched path that needs a check repeated, which the relays must not outrun. */
+static gboolean
+hold_relayed(HarkCall *call)
+{
+  HarkNatBehaviour mapping, filtering;
+  if (!call->outgoing || !hark_overlay_nat_behaviours(call->calls->overlay, &mapping, &filtering))
+    return FALSE;
+  return mapping == HARK_NAT_BEHAVIOUR_ADDRESS_AND_PORT_DEPENDENT ||
+         (mapping == HARK_NAT_BEHAVIOUR_ENDPOINT_INDEPENDENT &&
+          filtering == HARK_NAT_BEHAVIOUR_ADDRESS_DEPENDENT);
+}
+
 static gboolean
 start_ice(HarkCall *call, const HarkTurnCredentials *turn, GError **error)
 {
@@ -334,6 +348,7 @@ start_ice(HarkCall *call, const HarkTurnCredentials *turn, GError **error)
     .allow_loopback = call->calls->node->config->allow_loopback,
     .ice_tcp = TRUE, /* so that `path tcp` has host candidates to go to */
     .path = HARK_MEDIA_ICE_PATH_ANY,
+    .hold_relayed = hold_relayed(call),
   };
   g_autoptr(GError) local = NULL;
   call->ice_handle = g_new0(CallIceHandle, 1);
@@ -384,6 +399,8 @@ turn_answered(GObject *source, GAsyncResult *result, gpointer data)
   if (turn == NULL && !g_error_matches(error, G_IO_ERROR, G_IO_ERROR_NOT_FOUND))
     g_message("calls: %s: no TURN relay for this call: %s", call->id_hex, error->message);
   g_clear_error(&error);
+  g_free(call->servers_from);
+  call->servers_from = hark_overlay_sn_address(calls->overlay);
   if (!start_ice(call, turn, &error)) {
     HarkCallSignal *f = hark_call_signal_for(call, HARK_CALL_SIGNAL_FAIL);
     f->reason = g_strdup("the call could not be set up");
@@ -405,6 +422,73 @@ hark_call_media_prepare(HarkCall *call, CallReady ready)
   memcpy(wait->id_hex, call->id_hex, sizeof wait->id_hex);
   wait->ready = ready;
   hark_overlay_turn_credentials_async(call->calls->overlay, NULL, turn_answered, wait);
+}
+
+/* ---- our SN changed ------------------------------------------------------------------- */
+
+static void
+follow_answered(GObject *source, GAsyncResult *result, gpointer data)
+{
+  TurnWait *wait = data;
+  HarkCalls *calls = wait->alive->calls;
+  HarkCall *call = calls != NULL ? hark_calls_find(calls, wait->id_hex) : NULL;
+  hark_calls_alive_unref(wait->alive);
+  g_free(wait);
+  if (call == NULL)
+    return; /* the call ended meanwhile (or the node stops) */
+  call->following_sn = FALSE;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(HarkTurnCredentials) turn =
+    hark_overlay_turn_credentials_finish(calls->overlay, result, &error);
+  if (turn == NULL) {
+    g_message("calls: %s: no relay at the new super node (%s); the call stays on its path",
+              call->id_hex, error->message);
+    return;
+  }
+  guint port = 0;
+  g_autofree char *host = stun_host(call, &port);
+  HarkMediaIceConfig servers = {
+    .stun_host = host,
+    .stun_port = port,
+    .turn_host = turn->host,
+    .turn_port = turn->port,
+    .turn_username = turn->username,
+    .turn_password = turn->password,
+    .turn_udp = TRUE,
+    .turn_tcp = turn->tcp,
+  };
+  if (call->ice == NULL || !hark_media_ice_set_servers(call->ice, &servers, &error)) {
+    g_message("calls: %s: the new super node's relay cannot be used: %s", call->id_hex,
+              error != NULL ? error->message : "the media stopped");
+    return;
+  }
+  g_free(call->servers_from);
+  call->servers_from = hark_overlay_sn_address(calls->overlay);
+  if (!hark_call_change_path(call, "any", &error)) {
+    g_message("calls: %s: no ICE restart on the new relay: %s", call->id_hex, error->message);
+    return;
+  }
+  g_message("calls: %s: its relay's super node is gone: ICE restarts on the relay of %s",
+            call->id_hex, call->servers_from);
+}
+
+void
+hark_call_media_follow_sn(HarkCall *call)
+{
+  if (call->ice == NULL || call->following_sn ||
+      (call->state != CALL_ACTIVE && call->state != CALL_HELD))
+    return;
+  g_autofree char *sn = hark_overlay_sn_address(call->calls->overlay);
+  HarkMediaIcePathInfo info;
+  /* A direct path, or the peer's relay, needs nothing of our SN (the peer moves its own). */
+  if (sn == NULL || g_strcmp0(sn, call->servers_from) == 0 ||
+      !hark_media_ice_get_path(call->ice, &info) || !info.local_relayed)
+    return;
+  call->following_sn = TRUE;
+  TurnWait *wait = g_new0(TurnWait, 1);
+  wait->alive = hark_calls_alive_ref(call->calls->alive);
+  memcpy(wait->id_hex, call->id_hex, sizeof wait->id_hex);
+  hark_overlay_turn_credentials_async(call->calls->overlay, NULL, follow_answered, wait);
 }
 
 void

@@ -105,6 +105,8 @@ struct _HarkCall {
   gboolean media_ready, answer_waits;
   /* a conference host's leg: the session's source and sink instead of the node's */
   char *media_source, *media_sink;
+  char *servers_from; /* the SN ("host:port") our STUN and TURN servers are from */
+  gboolean following_sn; /* credentials asked of a new SN, for a restart on its relay */
 };
 
 struct _HarkCalls {
@@ -122,6 +124,7 @@ struct _HarkCalls {
   CallCounters counters;
   HarkCallsWatch watch; /* the layer above's (conferences), or NULL */
   gpointer watch_data;
+  guint listener; /* the overlay's events (a new SN) */
 };
 
 /* call.c */
@@ -218,6 +221,10 @@ gboolean hark_call_media_restart(HarkCall *call, const char *name, HarkCallSigna
 JsonObject *hark_call_media_stats(HarkCall *call);
 /* The path as the event shows it ("host udp"), or NULL. */
 char *hark_call_media_path(HarkCall *call);
+/* The node attached to another SN: when our relay (the old SN's) carries the call's media,
+ * ask the new SN for TURN credentials and restart ICE on its STUN and relay (`path any`,
+ * both ends), so the call outlives a relay that died with its SN. */
+void hark_call_media_follow_sn(HarkCall *call);
 void hark_call_media_stop(HarkCall *call);
 /* The session made again with the call's media_source and media_sink (a call becoming a
  * conference leg); nothing when there is no session yet. */

@@ -87,6 +87,7 @@ call_free(HarkCall *call)
   g_free(call->asked_path);
   g_free(call->reason);
   g_free(call->last_path);
+  g_free(call->servers_from);
   g_clear_pointer(&call->early_candidates, g_ptr_array_unref);
   g_free(call->media_source);
   g_free(call->media_sink);
@@ -425,6 +426,22 @@ on_signal(gpointer data, const char *sender, const char *sender_device, GVariant
 
 /* ---- the object ---------------------------------------------------------------------- */
 
+/* A relay dies with its super node (the SN's TURN server, or one beside it): once the
+ * node is attached to another SN, the calls that went through the old one's relay move. */
+static void
+on_overlay_event(gpointer data, const char *event, JsonObject *details)
+{
+  HarkCalls *calls = data;
+  if (g_strcmp0(event, "overlay-attached") != 0)
+    return;
+  for (guint i = 0; i < calls->order->len; i++)
+    hark_call_media_follow_sn(calls->order->pdata[i]);
+}
+
+static const HarkOverlayListener calls_listener = {
+  .event = on_overlay_event,
+};
+
 HarkCalls *
 hark_calls_new(HarkNode *node, HarkOverlay *overlay, HarkMessenger *messenger, HarkCallLog *log)
 {
@@ -443,6 +460,7 @@ hark_calls_new(HarkNode *node, HarkOverlay *overlay, HarkMessenger *messenger, H
   calls->ring_timeout_s = (guint)node->config->call_ring_timeout;
   calls->max_calls = (guint)node->config->call_max;
   hark_messenger_set_signal_handler(messenger, "call", on_signal, calls);
+  calls->listener = hark_overlay_add_listener(overlay, &calls_listener, calls);
   return calls;
 }
 
@@ -452,6 +470,7 @@ hark_calls_free(HarkCalls *calls)
   if (calls == NULL)
     return;
   hark_messenger_set_signal_handler(calls->messenger, "call", NULL, NULL);
+  hark_overlay_remove_listener(calls->overlay, calls->listener);
   /* The peers hear of it (the node stops): each call ends as a hang-up would end it. */
   while (calls->order->len > 0) {
     HarkCall *call = calls->order->pdata[calls->order->len - 1];

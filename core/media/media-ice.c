@@ -24,6 +24,10 @@
 /* A restart that found no working pair by then is given up (the old pair stays). */
 #define ICE_RESTART_TIMEOUT_MS 15000
 #define ICE_PACING_MS 5 /* between two connectivity checks (libnice: 20) */
+/* How long a call's first checks go on without the peer's relayed candidates when a
+ * punched path may work (hold_relayed): longer than libnice's first retransmission of a
+ * check (its RTO floor, 500 ms) and a round trip. */
+#define ICE_RELAY_HOLD_MS 1000
 
 typedef struct _Generation Generation;
 
@@ -43,6 +47,10 @@ struct _Generation {
   gboolean relay_tcp_only; /* every relayed candidate reaches its server over TCP */
   NiceComponentState nice_state;
   GSource *timeout; /* a restart's limit */
+  gboolean peer_mapped; /* the peer gave a UDP candidate a NAT mapped, or a public host one */
+  GSList *held; /* NiceCandidate*: the peer's relayed candidates, held back (hold_relayed) */
+  GSource *release; /* when they go to libnice */
+  gboolean eoc_held; /* the peer's end of candidates, given to libnice with them */
 };
 
 struct _HarkMediaIce {
@@ -356,6 +364,11 @@ generation_free(Generation *g)
     g_source_destroy(g->timeout);
     g_source_unref(g->timeout);
   }
+  if (g->release != NULL) {
+    g_source_destroy(g->release);
+    g_source_unref(g->release);
+  }
+  g_slist_free_full(g->held, (GDestroyNotify)nice_candidate_free);
   g_signal_handlers_disconnect_by_data(g->agent, g);
   nice_agent_attach_recv(g->agent, g->stream, NICE_COMPONENT_TYPE_RTP, g->ice->context, NULL,
                          NULL);
@@ -504,27 +517,58 @@ check_host(const char *what, const char *host, GError **error)
   return FALSE;
 }
 
+/* The STUN and TURN servers of config: literal addresses, with ports. */
+static gboolean
+check_servers(const HarkMediaIceConfig *config, GError **error)
+{
+  if (!check_host("STUN", config->stun_host, error) ||
+      !check_host("TURN", config->turn_host, error))
+    return FALSE;
+  if ((config->stun_host != NULL && (config->stun_port == 0 || config->stun_port > 65535)) ||
+      (config->turn_host != NULL && (config->turn_port == 0 || config->turn_port > 65535))) {
+    g_set_error(error, HARK_MEDIA_ERROR, HARK_MEDIA_ERROR_INVALID,
+                "ICE: a STUN or TURN server without a valid port");
+    return FALSE;
+  }
+  return TRUE;
+}
+
+static void
+free_servers(HarkMediaIceConfig *c)
+{
+  g_free((char *)c->stun_host);
+  g_free((char *)c->turn_host);
+  g_free((char *)c->turn_username);
+  if (c->turn_password != NULL)
+    memset((char *)c->turn_password, 0, strlen(c->turn_password));
+  g_free((char *)c->turn_password);
+}
+
+/* ice's copy of the servers of from (the strings its own). */
+static void
+copy_servers(HarkMediaIceConfig *to, const HarkMediaIceConfig *from)
+{
+  to->stun_host = g_strdup(from->stun_host);
+  to->stun_port = from->stun_port;
+  to->turn_host = g_strdup(from->turn_host);
+  to->turn_port = from->turn_port;
+  to->turn_username = g_strdup(from->turn_username);
+  to->turn_password = g_strdup(from->turn_password);
+  to->turn_udp = from->turn_udp;
+  to->turn_tcp = from->turn_tcp;
+}
+
 HarkMediaIce *
 hark_media_ice_new(const HarkMediaIceConfig *config, const HarkMediaIceCallbacks *callbacks,
                    gpointer data, GError **error)
 {
   g_return_val_if_fail(config != NULL && callbacks != NULL, NULL);
-  if (!check_host("STUN", config->stun_host, error) ||
-      !check_host("TURN", config->turn_host, error))
+  if (!check_servers(config, error))
     return NULL;
-  if ((config->stun_host != NULL && (config->stun_port == 0 || config->stun_port > 65535)) ||
-      (config->turn_host != NULL && (config->turn_port == 0 || config->turn_port > 65535))) {
-    g_set_error(error, HARK_MEDIA_ERROR, HARK_MEDIA_ERROR_INVALID,
-                "ICE: a STUN or TURN server without a valid port");
-    return NULL;
-  }
   HarkMediaIce *ice = g_new0(HarkMediaIce, 1);
   ice->refs = 1;
   ice->config = *config;
-  ice->config.stun_host = g_strdup(config->stun_host);
-  ice->config.turn_host = g_strdup(config->turn_host);
-  ice->config.turn_username = g_strdup(config->turn_username);
-  ice->config.turn_password = g_strdup(config->turn_password);
+  copy_servers(&ice->config, config);
   ice->callbacks = callbacks;
   ice->data = data;
   ice->context = g_main_context_ref_thread_default();
@@ -556,13 +600,18 @@ hark_media_ice_unref(HarkMediaIce *ice)
   g_clear_pointer(&ice->early, g_bytes_unref);
   g_mutex_clear(&ice->lock);
   g_main_context_unref(ice->context);
-  g_free((char *)ice->config.stun_host);
-  g_free((char *)ice->config.turn_host);
-  g_free((char *)ice->config.turn_username);
-  if (ice->config.turn_password != NULL)
-    memset((char *)ice->config.turn_password, 0, strlen(ice->config.turn_password));
-  g_free((char *)ice->config.turn_password);
+  free_servers(&ice->config);
   g_free(ice);
+}
+
+gboolean
+hark_media_ice_set_servers(HarkMediaIce *ice, const HarkMediaIceConfig *servers, GError **error)
+{
+  if (!check_servers(servers, error))
+    return FALSE;
+  free_servers(&ice->config);
+  copy_servers(&ice->config, servers);
+  return TRUE;
 }
 
 const char *
@@ -735,6 +784,80 @@ fields_absurd(const char *sdp)
   return NULL;
 }
 
+/* A UDP candidate another side's checks might reach directly: one a NAT mapped, or a
+ * host candidate on a public address. */
+static gboolean
+is_mapped_udp(const NiceCandidate *c)
+{
+  if (c->transport != NICE_CANDIDATE_TRANSPORT_UDP)
+    return FALSE;
+  if (c->type == NICE_CANDIDATE_TYPE_SERVER_REFLEXIVE)
+    return TRUE;
+  if (c->type != NICE_CANDIDATE_TYPE_HOST)
+    return FALSE;
+  char ip[NICE_ADDRESS_STRING_LEN];
+  nice_address_to_string(&c->addr, ip);
+  g_autoptr(GInetAddress) a = g_inet_address_new_from_string(ip);
+  return a != NULL && !g_inet_address_get_is_site_local(a) &&
+         !g_inet_address_get_is_loopback(a) && !g_inet_address_get_is_link_local(a);
+}
+
+/* Our UDP gets out: gathering found a mapped or public UDP candidate (so far: where UDP
+ * is blocked, the STUN request only times out, and nothing is held meanwhile). */
+static gboolean
+local_mapped(Generation *g)
+{
+  GSList *ours = nice_agent_get_local_candidates(g->agent, g->stream, NICE_COMPONENT_TYPE_RTP);
+  gboolean mapped = FALSE;
+  for (GSList *l = ours; l != NULL && !mapped; l = l->next)
+    mapped = is_mapped_udp(l->data);
+  g_slist_free_full(ours, (GDestroyNotify)nice_candidate_free);
+  return mapped;
+}
+
+/* The peer's relayed candidates wait a while in a call's first checks (config.hold_relayed:
+ * the controlling side's NAT may drop the peer's first punched check, or make the peer's
+ * checks come from a new mapping) when both sides have UDP that a punched path could use.
+ * libnice's regular nomination (ICE-TCP candidates impose it, RFC 6544) nominates the best
+ * pair once two are valid, and keeps it: pairs through a relay answer within about 0.15 s,
+ * while a punched pair whose first check a NAT dropped (a restricted cone's, before its
+ * side had sent to the symmetric side's address) succeeds only at libnice's retransmission,
+ * 0.5 s later. Not in a restart: the media flows, and a relay that carried it (a dead
+ * SN's) is why. */
+static gboolean
+hold_relayed(Generation *g, const NiceCandidate *c)
+{
+  return g->ice->config.hold_relayed && c->type == NICE_CANDIDATE_TYPE_RELAYED &&
+         g->path == HARK_MEDIA_ICE_PATH_ANY && g == g->ice->active && !g->selected &&
+         g->peer_mapped && local_mapped(g);
+}
+
+static gboolean
+add_to_agent(Generation *g, NiceCandidate *c)
+{
+  GSList *list = g_slist_prepend(NULL, c);
+  int added = nice_agent_set_remote_candidates(g->agent, g->stream, c->component_id, list);
+  g_slist_free(list);
+  return added >= 1;
+}
+
+static gboolean
+on_release(gpointer data)
+{
+  Generation *g = data;
+  g_clear_pointer(&g->release, g_source_unref); /* destroyed by returning REMOVE */
+  HarkMediaIce *ice = hark_media_ice_ref(g->ice); /* libnice's signals may call out */
+  GSList *held = g_slist_reverse(g->held);
+  g->held = NULL;
+  for (GSList *l = held; l != NULL; l = l->next)
+    add_to_agent(g, l->data);
+  g_slist_free_full(held, (GDestroyNotify)nice_candidate_free);
+  if (g->eoc_held)
+    nice_agent_peer_candidate_gathering_done(g->agent, g->stream);
+  hark_media_ice_unref(ice);
+  return G_SOURCE_REMOVE;
+}
+
 gboolean
 hark_media_ice_add_remote_candidate(HarkMediaIce *ice, const char *line, GError **error)
 {
@@ -761,11 +884,20 @@ hark_media_ice_add_remote_candidate(HarkMediaIce *ice, const char *line, GError 
     nice_candidate_free(c);
     return FALSE; /* ignored, not an error */
   }
-  GSList *list = g_slist_prepend(NULL, c);
-  int added = nice_agent_set_remote_candidates(g->agent, g->stream, c->component_id, list);
-  g_slist_free(list);
+  if (is_mapped_udp(c))
+    g->peer_mapped = TRUE;
+  if (hold_relayed(g, c)) {
+    g->held = g_slist_prepend(g->held, c);
+    if (g->release == NULL) {
+      g->release = g_timeout_source_new(ICE_RELAY_HOLD_MS);
+      g_source_set_callback(g->release, on_release, g, NULL);
+      g_source_attach(g->release, ice->context);
+    }
+    return TRUE;
+  }
+  gboolean added = add_to_agent(g, c);
   nice_candidate_free(c);
-  if (added < 1)
+  if (!added)
     return refuse(ice, error, line, "libnice did not take it");
   return TRUE;
 }
@@ -774,6 +906,11 @@ void
 hark_media_ice_remote_gathering_done(HarkMediaIce *ice)
 {
   Generation *g = newest(ice);
+  /* With candidates held back, libnice must not think it has them all (and give up). */
+  if (g->held != NULL) {
+    g->eoc_held = TRUE;
+    return;
+  }
   nice_agent_peer_candidate_gathering_done(g->agent, g->stream);
 }
 
@@ -864,6 +1001,7 @@ hark_media_ice_get_path(HarkMediaIce *ice, HarkMediaIcePathInfo *info)
   else if (is_punched(g, local, TRUE) || is_punched(g, remote, FALSE))
     kind = "punched";
   g_strlcpy(info->kind, kind, sizeof info->kind);
+  info->local_relayed = local->type == NICE_CANDIDATE_TYPE_RELAYED;
   gboolean tcp = local->type == NICE_CANDIDATE_TYPE_RELAYED
                    ? relay_over_tcp(g, local)
                    : local->transport != NICE_CANDIDATE_TRANSPORT_UDP;

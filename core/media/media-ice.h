@@ -40,6 +40,11 @@ typedef struct {
   gboolean allow_loopback; /* gather 127.0.0.1 / ::1 host candidates (tests, demos) */
   gboolean ice_tcp; /* gather ICE-TCP host candidates too */
   HarkMediaIcePath path; /* what to gather and check first */
+  /* controlling: in the first checks, hold the peer's relayed candidates back for a
+   * second when both sides have mapped UDP (a punched pair may need a retransmitted
+   * check; see media-ice.c, hold_relayed). For a side whose NAT drops a first check from
+   * a new mapping (address-dependent filtering) or makes one (symmetric mapping). */
+  gboolean hold_relayed;
 } HarkMediaIceConfig;
 
 typedef struct {
@@ -98,12 +103,20 @@ HarkMediaIceState hark_media_ice_get_state(HarkMediaIce *ice);
  * generation. Candidate lines belong to the newest remote credentials. */
 gboolean hark_media_ice_restart(HarkMediaIce *ice, HarkMediaIcePath path, GError **error);
 
+/* The STUN and TURN servers of the generations made from now on (restarts), from the
+ * stun_* and turn_* fields of servers (the others are not read): the node moved to another
+ * super node, and its relay goes with it. Errors as hark_media_ice_new's for them; then
+ * the old servers stay. */
+gboolean hark_media_ice_set_servers(HarkMediaIce *ice, const HarkMediaIceConfig *servers,
+                                    GError **error);
+
 /* The selected pair, for a call's statistics: kind "host", "punched" (server- or
  * peer-reflexive), "relayed"; transport "udp" or "tcp"; the two addresses. */
 typedef struct {
   char kind[16];
   char transport[8];
   char local[64], remote[64]; /* "ip:port" */
+  gboolean local_relayed; /* the local candidate is relayed: our TURN server carries it */
 } HarkMediaIcePathInfo;
 /* FALSE before a pair is selected. */
 gboolean hark_media_ice_get_path(HarkMediaIce *ice, HarkMediaIcePathInfo *info);

@@ -269,6 +269,18 @@ hark_overlay_nat_verdict(HarkOverlay *overlay)
   return nat != NULL && nat->result != NULL ? nat->result->verdict : HARK_NAT_VERDICT_UNKNOWN;
 }
 
+gboolean
+hark_overlay_nat_behaviours(HarkOverlay *overlay, HarkNatBehaviour *mapping,
+                            HarkNatBehaviour *filtering)
+{
+  OverlayNat *nat = overlay->nat;
+  if (nat == NULL || nat->result == NULL || nat->result->verdict != HARK_NAT_VERDICT_NAT)
+    return FALSE;
+  *mapping = nat->result->mapping;
+  *filtering = nat->result->filtering;
+  return TRUE;
+}
+
 char *
 hark_overlay_nat_mapped(HarkOverlay *overlay)
 {

@@ -115,6 +115,9 @@ guint64 hark_overlay_new_message_id(HarkOverlay *overlay);
 /* The NAT probe's verdict and the mapped address it saw ("ip:port" or NULL, new). */
 HarkNatVerdict hark_overlay_nat_verdict(HarkOverlay *overlay);
 char *hark_overlay_nat_mapped(HarkOverlay *overlay);
+/* The mapping and filtering behaviours the last probe found; FALSE unless it found a NAT. */
+gboolean hark_overlay_nat_behaviours(HarkOverlay *overlay, HarkNatBehaviour *mapping,
+                                     HarkNatBehaviour *filtering);
 /* Counts and logs (rate-limited) a message a higher layer refused, in `overlay`'s
  * counters as `unexpected`. */
 void hark_overlay_count_refused(HarkOverlay *overlay, const char *format, ...) G_GNUC_PRINTF(2, 3);

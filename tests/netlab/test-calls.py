@@ -21,206 +21,21 @@ The set-up times (the call's setup_ms, dial to media, and connect_ms, answer to 
 TAP comments. The labs run side by side and are taken down however the test ends. Root only.
 """
 import os
-import shutil
-import signal
-import subprocess
 import sys
 import time
-import traceback
-import wave
-
-import numpy  # python3-numpy: hence /usr/bin/python3, not the first python3 in PATH
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harklab  # noqa: E402
-
-# One coturn for each SN, on the lab's public host `stun` (its two addresses), as an SN's
-# operator would run one beside it: sn1 vouches for the first, sn2 for the second.
-TURN_HOSTS = {"sn1": "198.18.0.20", "sn2": "198.18.0.21"}
-TURN_SECRET = "netlab-calls-turn-secret-9d41"
-RATE = 48000  # played_samples count samples at 48 kHz
-JOIN_TIMEOUT = 90  # web-only: the direct login attempt is given up before the tunnel
-CALL_TIMEOUT = 30  # ringing, then active (ICE has 20 s after the answer)
-TONES = {"alice": 440, "bob": 1000}
-CODECS = ("opus", "g711")
-
-
-def media_section(node_dir, user):
-    """The media section: the user's tone as source, a WAV in the state directory as sink."""
-    wav = os.path.join(node_dir, "state", "heard.wav")
-    codecs = ", ".join(f'"{c}"' for c in CODECS)
-    return (f'media: {{ codecs = [ {codecs} ]; source = "tone:{TONES[user]}"; '
-            f'sink = "wav:{wav}"; }};\n')
-
-
-def dominant_frequency(path, seconds=1.0):
-    """(dominant frequency in Hz, RMS level) of the last `seconds` of a 16-bit WAV, less
-    its final 0.1 s (which the hang-up may cut)."""
-    with wave.open(path, "rb") as w:
-        if w.getsampwidth() != 2:
-            raise harklab.LabError(f"{path}: {w.getsampwidth() * 8}-bit samples")
-        rate, channels = w.getframerate(), w.getnchannels()
-        data = numpy.frombuffer(w.readframes(w.getnframes()), dtype="<i2")
-    samples = data.reshape(-1, channels)[:, 0].astype(numpy.float64)
-    end = len(samples) - int(rate * 0.1)
-    part = samples[max(0, end - int(rate * seconds)):end]
-    if len(part) < rate * seconds / 2:
-        raise harklab.LabError(f"{path}: only {len(samples) / rate:.2f} s of audio")
-    spectrum = numpy.abs(numpy.fft.rfft(part * numpy.hanning(len(part))))
-    spectrum[0] = 0
-    peak = numpy.fft.rfftfreq(len(part), 1 / rate)[int(numpy.argmax(spectrum))]
-    return float(peak), float(numpy.sqrt(numpy.mean(part ** 2)))
-
-
-def call_of(node, call_id):
-    for call in node.call("calls")["calls"]:
-        if call["id"] == call_id:
-            return call
-    return None
-
-
-def in_state(node, call_id, state):
-    call = call_of(node, call_id)
-    return call if call is not None and call["state"] == state else None
-
-
-def played(node, call_id):
-    return node.call("stats", id=call_id).get("played_samples", 0)
-
-
-def played_at_least(node, call_id, seconds):
-    stats = node.call("stats", id=call_id)
-    return stats if stats.get("played_samples", 0) >= seconds * RATE else None
-
-
-class CallLab:
-    """One lab for one setup: coturns on `stun`, the login server and SNs vouching for them,
-    alice on c1 (at sn1) and bob on c2 (at sn2), attached, logged in and published."""
-
-    def __init__(self, prefix, work, modes):
-        self.lab = harklab.Lab(prefix, *modes)
-        self.work = work
-        self.network = None
-        self.coturns = []
-
-    def up(self, turn_port):
-        secret = os.path.join(self.work, "turn-secret")
-        with open(secret, "w") as f:
-            f.write(TURN_SECRET + "\n")
-        os.chmod(secret, 0o600)
-        for address in TURN_HOSTS.values():
-            self.start_coturn(address, turn_port)
-        self.network = harklab.HarkNetwork(
-            self.lab, self.work, sn_plugins=["gi"],
-            sn_settings={sn: f'turn_server = "{address}:{turn_port}"; turn_secret_file = '
-                         f'"{secret}";' for sn, address in TURN_HOSTS.items()})
-        self.alice = self.client("c1", "alice", "sn1")
-        self.bob = self.client("c2", "bob", "sn2")
-        harklab.run_together([(self.join, (self.alice,)), (self.join, (self.bob,))])
-        # bob's record reached sn1 from sn2 (the SNs' gi index): the call finds his device.
-        self.alice.wait("finding bob", self.alice_finds_bob, JOIN_TIMEOUT)
-
-    def alice_finds_bob(self):
-        return self.alice.call("search", name="bob", timeout=30).get("answer") == "found"
-
-    def start_coturn(self, address, port):
-        files = os.path.join(self.work, f"turnserver-{address}")
-        log = open(files + ".log", "w")
-        self.coturns.append(subprocess.Popen(self.lab.command(
-            "stun", "turnserver", "-n", "--listening-ip", address, "--relay-ip", address,
-            "-p", str(port), "--use-auth-secret", f"--static-auth-secret={TURN_SECRET}",
-            "--realm", "hark", "--no-tls", "--no-dtls", "--no-cli",
-            # As a public TURN server is run: no relaying to private addresses. Here it is
-            # needed too: the lab's hosts have no route to 10/8, and once a send from a
-            # relay port failed (ENETUNREACH, a check to the peer's host candidate) this
-            # coturn sent nothing more from that port.
-            "--denied-peer-ip", "10.0.0.0-10.255.255.255",
-            "--pidfile", files + ".pid", "--userdb", files + ".db", "--log-file", "stdout"),
-            stdout=log, stderr=log))
-
-    def client(self, host, user, sn):
-        node_dir = os.path.join(self.work, user)
-        # As the Table I test: the web ports only after 5 s, so tcp wins where it works.
-        return self.network.client(host, user, "join_fallback_delay_ms = 5000;",
-                                   plugins=("gi", "search-loginsrv") + CODECS,
-                                   search=["gi", "loginsrv"],
-                                   sns=[sn], more=media_section(node_dir, user))
-
-    def join(self, node):
-        node.start()
-        node.register_and_login(node.name)
-        node.wait("attached and logged in",
-                  lambda: harklab.attached_and_logged_in(self.network, node, node.name),
-                  JOIN_TIMEOUT)
-        node.wait("published", lambda: node.call("status").get("published_at"), JOIN_TIMEOUT)
-
-    def call_up(self):
-        """alice calls bob, bob answers; (call id, alice's call, bob's call) once both are
-        active."""
-        call_id = self.alice.call("call", user="bob")["id"]
-        self.bob.wait("ringing", lambda: in_state(self.bob, call_id, "ringing"), CALL_TIMEOUT)
-        self.bob.call("answer", id=call_id)
-        at_alice = self.alice.wait("active", lambda: in_state(self.alice, call_id, "active"),
-                                   CALL_TIMEOUT)
-        at_bob = self.bob.wait("active", lambda: in_state(self.bob, call_id, "active"),
-                               CALL_TIMEOUT)
-        return call_id, at_alice, at_bob
-
-    def hang_up(self, call_id, both=False):
-        """alice hangs up (and bob too when the signalling may not reach him); returns once
-        bob's call has ended, so his WAV is complete."""
-        self.alice.call("hangup", id=call_id)
-        if both and call_of(self.bob, call_id) is not None:
-            try:
-                self.bob.call("hangup", id=call_id)
-            except harklab.LabError:
-                pass  # alice's hang-up came through after all (it ended meanwhile)
-        for node in (self.alice, self.bob):
-            node.wait("done with the call", lambda n=node: call_of(n, call_id) is None, 15)
-
-    def stop(self):
-        if self.network is not None:
-            self.network.stop()
-        for coturn in self.coturns:
-            coturn.kill()
-            coturn.wait()
-        self.lab.down()
-
-
-def check_heard(case, lab):
-    """Each side's WAV has the other's tone (within 5 Hz of it, clearly above silence)."""
-    for listener, speaker in ((lab.bob, "alice"), (lab.alice, "bob")):
-        path = os.path.join(listener.state, "heard.wav")
-        try:
-            peak, rms = dominant_frequency(path)
-        except (OSError, EOFError, wave.Error, harklab.LabError) as e:
-            case.fail(f"{listener.name} heard {speaker}'s {TONES[speaker]} Hz tone", e)
-            continue
-        case.check(abs(peak - TONES[speaker]) <= 5 and rms > 1000,
-                   f"{listener.name} heard {speaker}'s {TONES[speaker]} Hz tone",
-                   f"dominant {peak:.1f} Hz at RMS {rms:.0f} in the last second of {path}")
-
-
-def path_words(stats):
-    path = stats.get("path") or {}
-    return f"{path.get('kind')} over {path.get('transport')} ({path.get('local')} -> " \
-           f"{path.get('remote')})"
+from calllab import (RATE, call_with_audio, check_heard, in_state,  # noqa: E402
+                     lab_job, path_words, played, stop_labs, remove_work, suite_start)
 
 
 def call_case(lab, case, kind, transport, timings):
     """One call in the lab's setup: the path, 2 s of audio both ways, the tones heard."""
-    call_id, at_alice, at_bob = lab.call_up()
-    case.check(True, "bob answered and the call became active at both ends")
-    timings.append((case.name, at_alice.get("setup_ms"), at_alice.get("connect_ms")))
-    for node in (lab.alice, lab.bob):
-        stats = node.call("stats", id=call_id)
+    for name, stats in call_with_audio(lab, case, timings).items():
         path = stats.get("path") or {}
         case.check(path.get("kind") == kind and path.get("transport") == transport,
-                   f"{node.name}'s path is {kind} over {transport}", path_words(stats))
-    for node in (lab.alice, lab.bob):
-        node.wait("2 s of audio played", lambda n=node: played_at_least(n, call_id, 2.0), 15)
-    lab.hang_up(call_id)
-    check_heard(case, lab)
+                   f"{name}'s path is {kind} over {transport}", path_words(stats))
 
 
 def sn_killed_case(lab, case):
@@ -258,46 +73,11 @@ def sn_killed_case(lab, case):
     check_heard(case, lab)
 
 
-def lab_job(prefix, work, modes, turn_port, jobs, timings):
-    """A lab with c1 and c2 in modes; each job (function, case, args) runs in turn."""
-    lab = None
-    try:
-        lab = CallLab(prefix, work, modes)
-        labs.append(lab)
-        lab.up(turn_port)
-        for function, case, args in jobs:
-            try:
-                function(lab, case, *args)
-            except Exception as e:
-                case.fail("ran to the end", f"{e}\n{traceback.format_exc()}")
-    except Exception as e:  # the lab, its SNs or a client: every case of this lab fails
-        for _, case, _ in jobs:
-            if not case.lines:
-                case.fail("lab up, alice and bob attached and logged in",
-                          f"{e}\n{traceback.format_exc()}")
-    finally:
-        if lab is not None:
-            lab.stop()
-
-
-labs = []
-
-
-def median(values):
-    values = sorted(v for v in values if v is not None)
-    return values[len(values) // 2] if values else None
-
-
 def main():
-    if os.geteuid() != 0:
-        print("1..0 # SKIP needs root")
+    started = suite_start("call")
+    if started is None:
         return 0
-    if shutil.which("turnserver") is None:
-        print("1..0 # SKIP needs coturn's turnserver")
-        return 0
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
-    run = f"hnlcall{os.getpid()}"
-    work = harklab.work_dir("hark-netlab-calls.")
+    run, work = started
     s1, kill = harklab.Case("setup 1 (public)"), harklab.Case("setup 1, SNs killed mid-call")
     s2 = harklab.Case("setup 2 (port-restricted NATs)")
     s3 = harklab.Case("setup 3 (NATs, UDP blocked)")
@@ -323,12 +103,11 @@ def main():
                 continue
             lab_work = os.path.join(work, prefix)
             os.makedirs(lab_work)
-            jobs.append((lab_job, (prefix, lab_work, modes, port, cases, timings)))
+            jobs.append((lab_job, (prefix, lab_work, modes, port, cases)))
         harklab.run_together(jobs)
     finally:
-        for lab in labs:
-            lab.stop()
-        shutil.rmtree(work, ignore_errors=True)
+        stop_labs()
+        remove_work(work)
     comments = [f"{name}: setup_ms {setup} (dial to media), connect_ms {connect} (answer to "
                 "media)" for name, setup, connect in timings]
     comments.append(f"the suite took {time.monotonic() - started:.1f} s")
