@@ -292,6 +292,20 @@ hark_relay_allocation_channel_to(const RelayAllocation *allocation, const RelayA
   return NULL;
 }
 
+gboolean
+hark_relay_bucket_take(RelayBucket *bucket, guint64 rate, gsize bytes, gint64 now_us)
+{
+  if (rate == 0)
+    return TRUE;
+  double refill = (double)(now_us - bucket->last_us) * (double)rate / G_USEC_PER_SEC;
+  bucket->tokens = MIN((double)rate, bucket->tokens + refill);
+  bucket->last_us = now_us;
+  if (bucket->tokens < (double)bytes)
+    return FALSE;
+  bucket->tokens -= (double)bytes;
+  return TRUE;
+}
+
 /* ---- addresses ---------------------------------------------------------------------- */
 
 gboolean

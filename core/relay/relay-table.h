@@ -104,6 +104,16 @@ const RelayChannel *hark_relay_allocation_channel(const RelayAllocation *allocat
 const RelayChannel *hark_relay_allocation_channel_to(const RelayAllocation *allocation,
                                                      const RelayAddr *peer, gint64 now);
 
+/* A token bucket of bytes: rate bytes/s, at most one second's worth saved (start it
+ * full: tokens = rate). */
+typedef struct {
+  double tokens;
+  gint64 last_us;
+} RelayBucket;
+
+/* Whether bytes may pass at now_us (monotonic µs), taking them; always with rate 0. */
+gboolean hark_relay_bucket_take(RelayBucket *bucket, guint64 rate, gsize bytes, gint64 now_us);
+
 /* RelayAddr from/to socket addresses (IPv4-mapped IPv6 as IPv4); FALSE when not IP. */
 gboolean hark_relay_addr_from_sockaddr(const struct sockaddr *sa, guint8 transport, RelayAddr *out);
 gsize hark_relay_addr_to_sockaddr(const RelayAddr *addr, struct sockaddr_storage *out);

@@ -31,6 +31,7 @@
 #define TCP_OUT_MAX (256 * 1024) /* bytes queued to a slow TCP client; more is dropped */
 #define TCP_CONNECTIONS_EXTRA 64 /* TCP clients beyond the allocation limit (asking first) */
 #define PORT_TRIES 32
+#define SATURATED_US (2 * G_USEC_PER_SEC) /* 508 this long after the total bandwidth dropped */
 
 /* Why requests were refused and datagrams dropped, counted (`overlay` → `relay`). */
 typedef struct {
@@ -61,12 +62,6 @@ typedef struct {
   RelayAddr addr;
   RelayTcp *tcp;
 } RelayFrom;
-
-/* A token bucket of bytes: rate bytes/s, at most one second's worth saved. */
-typedef struct {
-  double tokens;
-  gint64 last_us;
-} RelayBucket;
 
 /* The sockets of one allocation (RelayAllocation.owner). */
 typedef struct {
@@ -103,6 +98,7 @@ struct _HarkRelay {
   gsize n_allow;
   guint64 allocation_rate, total_rate; /* bytes/s, 0: no limit */
   RelayBucket total_bucket;
+  gint64 saturated_at_us; /* when the total bandwidth last dropped a datagram, 0: never */
   guint max_tcp;
 
   GSocket *udp;
@@ -139,20 +135,6 @@ put16(guint8 *p, guint16 v)
 {
   p[0] = (guint8)(v >> 8);
   p[1] = (guint8)v;
-}
-
-static gboolean
-bucket_take(RelayBucket *bucket, guint64 rate, gsize bytes, gint64 now_us)
-{
-  if (rate == 0)
-    return TRUE;
-  double refill = (double)(now_us - bucket->last_us) * (double)rate / G_USEC_PER_SEC;
-  bucket->tokens = MIN((double)rate, bucket->tokens + refill);
-  bucket->last_us = now_us;
-  if (bucket->tokens < (double)bytes)
-    return FALSE;
-  bucket->tokens -= (double)bytes;
-  return TRUE;
 }
 
 /* ---- sending ------------------------------------------------------------------------ */
@@ -422,12 +404,10 @@ handle_allocate(HarkRelay *relay, const RelayFrom *from, const HarkStunMessage *
     return;
   }
   guint refusal = hark_relay_table_admits(relay->table, auth->user);
-  /* Over 90 % of the relay's bandwidth in the last second: no new allocations. */
-  if (refusal == 0 && relay->total_rate != 0) {
-    RelayBucket probe = relay->total_bucket;
-    if (!bucket_take(&probe, relay->total_rate, relay->total_rate / 10, g_get_monotonic_time()))
-      refusal = 508;
-  }
+  /* The relay's bandwidth was used up lately: no new allocations until it has room. */
+  if (refusal == 0 && relay->saturated_at_us != 0 &&
+      g_get_monotonic_time() - relay->saturated_at_us < SATURATED_US)
+    refusal = 508;
   guint16 port = 0;
   g_autoptr(GSocket) socket = NULL;
   if (refusal == 0) {
@@ -633,11 +613,16 @@ static gboolean
 within_bandwidth(HarkRelay *relay, RelayOwner *owner, gsize size)
 {
   gint64 now_us = g_get_monotonic_time();
-  if (bucket_take(&owner->bucket, relay->allocation_rate, size, now_us) &&
-      bucket_take(&relay->total_bucket, relay->total_rate, size, now_us))
-    return TRUE;
-  relay->refused.bandwidth++;
-  return FALSE;
+  if (!hark_relay_bucket_take(&owner->bucket, relay->allocation_rate, size, now_us)) {
+    relay->refused.bandwidth++;
+    return FALSE;
+  }
+  if (!hark_relay_bucket_take(&relay->total_bucket, relay->total_rate, size, now_us)) {
+    relay->refused.bandwidth++;
+    relay->saturated_at_us = now_us;
+    return FALSE;
+  }
+  return TRUE;
 }
 
 static void

@@ -33,6 +33,7 @@ typedef enum {
   LAB_COTURN,
   LAB_NO_TURN,
   LAB_OWN_RELAY,
+  LAB_TIGHT_RELAY, /* its own, with small bandwidth limits */
 } LabKind;
 
 typedef struct {
@@ -49,7 +50,10 @@ typedef struct {
   LabNode *alice;
 } TurnLab;
 
-static const LabKind WITH_TURN = LAB_COTURN, WITHOUT_TURN = LAB_NO_TURN, OWN_RELAY = LAB_OWN_RELAY;
+static const LabKind WITH_TURN = LAB_COTURN, WITHOUT_TURN = LAB_NO_TURN, OWN_RELAY = LAB_OWN_RELAY,
+                     TIGHT_RELAY = LAB_TIGHT_RELAY;
+#define TIGHT_ALLOCATION_BANDWIDTH 1000 /* bytes/s: supernode.relay_allocation_bandwidth */
+#define TIGHT_BANDWIDTH 500 /* bytes/s: supernode.relay_bandwidth */
 #define RELAY_PER_USER 3 /* supernode.relay_max_allocations_per_user of the lab */
 
 /* ---- the lab ------------------------------------------------------------------------ */
@@ -74,6 +78,10 @@ sn_config(TurnLab *lab, const char *secret_path)
       ? g_strdup_printf("  relay_port = %u; relay_allow = [ \"127.0.0.0/8\" ];\n"
                         "  relay_max_allocations_per_user = %d;\n",
                         lab->relay_port, RELAY_PER_USER)
+    : lab->kind == LAB_TIGHT_RELAY
+      ? g_strdup_printf("  relay_port = %u; relay_allow = [ \"127.0.0.0/8\" ];\n"
+                        "  relay_allocation_bandwidth = %d; relay_bandwidth = %d;\n",
+                        lab->relay_port, TIGHT_ALLOCATION_BANDWIDTH, TIGHT_BANDWIDTH)
       : g_strdup("  relay = false;\n");
   return g_strdup_printf("node: { name = \"turn-sn\"; supernode = true; };\n"
                          "plugins: { load = ( { name = \"udp\"; }, { name = \"tcp\"; },\n"
@@ -603,6 +611,22 @@ add_channel_and_peer(GByteArray *b, const guint8 *id, gpointer data)
   add_peer(b, id, data);
 }
 
+/* A peer on loopback (the labs' supernode.relay_allow), reading with a 5 s timeout;
+ * *text its address as add_peer takes it. */
+static GSocket *
+loopback_peer(char **text)
+{
+  GSocket *peer =
+    g_socket_new(G_SOCKET_FAMILY_IPV4, G_SOCKET_TYPE_DATAGRAM, G_SOCKET_PROTOCOL_UDP, NULL);
+  g_autoptr(GSocketAddress) local = g_inet_socket_address_new_from_string("127.0.0.1", 0);
+  g_assert_true(g_socket_bind(peer, local, FALSE, NULL));
+  g_socket_set_timeout(peer, 5);
+  g_autoptr(GSocketAddress) bound = g_socket_get_local_address(peer, NULL);
+  *text =
+    g_strdup_printf("127.0.0.1|%u", g_inet_socket_address_get_port(G_INET_SOCKET_ADDRESS(bound)));
+  return peer;
+}
+
 /* Allocates (401 first, for the nonce); the answer's code. */
 static guint
 raw_allocate(Raw *raw, const char *username, const char *password)
@@ -818,14 +842,8 @@ test_relay_refused(TurnLab *lab, gconstpointer data)
   }
 
   /* A peer on loopback (supernode.relay_allow of the lab): channel 0x4001 to it. */
-  g_autoptr(GSocket) peer =
-    g_socket_new(G_SOCKET_FAMILY_IPV4, G_SOCKET_TYPE_DATAGRAM, G_SOCKET_PROTOCOL_UDP, NULL);
-  g_autoptr(GSocketAddress) peer_local = g_inet_socket_address_new_from_string("127.0.0.1", 0);
-  g_assert_true(g_socket_bind(peer, peer_local, FALSE, NULL));
-  g_socket_set_timeout(peer, 5);
-  g_autoptr(GSocketAddress) peer_bound = g_socket_get_local_address(peer, NULL);
-  g_autofree char *peer_text = g_strdup_printf(
-    "127.0.0.1|%u", g_inet_socket_address_get_port(G_INET_SOCKET_ADDRESS(peer_bound)));
+  g_autofree char *peer_text = NULL;
+  g_autoptr(GSocket) peer = loopback_peer(&peer_text);
   g_assert_cmpuint(raw_request(raw, HARK_STUN_METHOD_CHANNEL_BIND, username, password,
                                add_channel_and_peer, peer_text, NULL),
                    ==, 0);
@@ -885,6 +903,55 @@ test_relay_refused(TurnLab *lab, gconstpointer data)
   g_assert_cmpint(json_object_get_int_member(relay, "datagrams_to_peers"), ==, 1);
 }
 
+/* The owner's bandwidth limits: a client sending 30 datagrams of 100 bytes at once
+ * through an allocation allowed 1000 bytes/s on a relay allowed 500 bytes/s in all gets
+ * about a second's worth of the smaller through (the rest dropped and counted), and
+ * while the relay's total is used up, a new allocation is refused 508. The allocation's
+ * own limit: tests/unit/test-relay.c (the bucket), and the same code path. */
+static void
+test_relay_bandwidth(TurnLab *lab, gconstpointer data)
+{
+  LAB_UP(lab);
+  g_autofree char *username = NULL, *password = NULL, *host = NULL;
+  guint16 port = 0;
+  HARK_REQUIRE(wire_credentials(lab, &username, &password, &host, &port));
+  g_autoptr(Raw) raw = raw_new(lab->sn_host, lab->relay_port);
+  g_assert_cmpuint(raw_allocate(raw, username, password), ==, 0);
+  g_autofree char *peer_text = NULL;
+  g_autoptr(GSocket) peer = loopback_peer(&peer_text);
+  g_assert_cmpuint(raw_request(raw, HARK_STUN_METHOD_CHANNEL_BIND, username, password,
+                               add_channel_and_peer, peer_text, NULL),
+                   ==, 0);
+  guint8 datagram[4 + 100] = { 0x40, 0x01, 0x00, 100 };
+  for (int i = 0; i < 30; i++)
+    raw_send(raw, datagram, sizeof datagram);
+  /* The last one sent is the marker: the relay has handled all 30 once its counters say
+   * so (they are read through the SN's control socket, after the datagrams). */
+  g_autoptr(JsonObject) relay = NULL;
+  for (int i = 0; i < 50; i++) {
+    g_clear_pointer(&relay, json_object_unref);
+    relay = relay_counters(lab);
+    HARK_REQUIRE(relay != NULL);
+    JsonObject *why = json_object_get_object_member(relay, "refused");
+    if (json_object_get_int_member(relay, "datagrams_to_peers") +
+          json_object_get_int_member(why, "bandwidth") >=
+        30)
+      break;
+  }
+  g_autofree char *shown = hark_test_json(relay);
+  g_test_message("relay: %s", shown);
+  gint64 through = json_object_get_int_member(relay, "datagrams_to_peers");
+  JsonObject *why = json_object_get_object_member(relay, "refused");
+  g_assert_cmpint(through + json_object_get_int_member(why, "bandwidth"), ==, 30);
+  /* A bucket of one second: 5 datagrams, and a few more for the time the burst took. */
+  g_assert_cmpint(through, >=, 5);
+  g_assert_cmpint(through, <=, 8);
+  g_assert_cmpint(json_object_get_int_member(relay, "bytes_to_peers"), ==, through * 100);
+  /* The relay's total is used up: no new allocation for now. */
+  g_autoptr(Raw) second = raw_new(lab->sn_host, lab->relay_port);
+  g_assert_cmpuint(raw_allocate(second, username, password), ==, 508);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -898,5 +965,7 @@ main(int argc, char **argv)
                          lab_tear_down);
   hark_test_add_isolated("/turn/relay/refused", TurnLab, &OWN_RELAY, lab_set_up, test_relay_refused,
                          lab_tear_down);
+  hark_test_add_isolated("/turn/relay/bandwidth", TurnLab, &TIGHT_RELAY, lab_set_up,
+                         test_relay_bandwidth, lab_tear_down);
   return g_test_run();
 }

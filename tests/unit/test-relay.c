@@ -191,6 +191,23 @@ test_lifetime_granted(void)
   g_assert_cmpuint(hark_relay_lifetime_granted(4000000000, FALSE), ==, 3600);
 }
 
+/* The bandwidth limits' bucket: a second's worth at once, then the rate. */
+static void
+test_bucket(void)
+{
+  RelayBucket bucket = { 1000, 0 };
+  g_assert_true(hark_relay_bucket_take(&bucket, 1000, 600, 0));
+  g_assert_false(hark_relay_bucket_take(&bucket, 1000, 600, 0));
+  g_assert_true(hark_relay_bucket_take(&bucket, 1000, 400, 0));
+  g_assert_false(hark_relay_bucket_take(&bucket, 1000, 1, 0));
+  g_assert_true(hark_relay_bucket_take(&bucket, 1000, 500, G_USEC_PER_SEC / 2));
+  /* Idle for a minute: still one second's worth, not sixty. */
+  g_assert_true(hark_relay_bucket_take(&bucket, 1000, 1000, 61 * G_USEC_PER_SEC));
+  g_assert_false(hark_relay_bucket_take(&bucket, 1000, 100, 61 * G_USEC_PER_SEC));
+  RelayBucket unlimited = { 0, 0 };
+  g_assert_true(hark_relay_bucket_take(&unlimited, 0, 1000000, 0));
+}
+
 static void
 test_peer_refusal(void)
 {
@@ -344,6 +361,7 @@ main(int argc, char **argv)
   hark_test_add_isolated_func("/relay/table/lifetimes", test_table_lifetimes);
   hark_test_add_isolated_func("/relay/table/quota", test_table_quota);
   hark_test_add_isolated_func("/relay/table/lifetime-granted", test_lifetime_granted);
+  hark_test_add_isolated_func("/relay/bucket", test_bucket);
   hark_test_add_isolated_func("/relay/peer-refusal", test_peer_refusal);
   hark_test_add_isolated_func("/relay/cidr", test_cidr);
   hark_test_add_isolated_func("/relay/credentials", test_credentials);
