@@ -30,6 +30,7 @@
 #define TCP_FRAME_MAX (HARK_STUN_HEADER_SIZE + 65535 + 4)
 #define TCP_OUT_MAX (256 * 1024) /* bytes queued to a slow TCP client; more is dropped */
 #define TCP_CONNECTIONS_EXTRA 64 /* TCP clients beyond the allocation limit (asking first) */
+#define TCP_IDLE_S 30 /* a TCP client without an allocation by then is closed */
 #define PORT_TRIES 32
 #define SATURATED_US (2 * G_USEC_PER_SEC) /* 508 this long after the total bandwidth dropped */
 
@@ -53,6 +54,7 @@ typedef struct {
   guint64 unbound_channel; /* ChannelData on a channel not bound: dropped */
   guint64 no_permission; /* to or from a peer without permission: dropped */
   guint64 bandwidth; /* over the allocation's or the relay's bandwidth: dropped */
+  guint64 tcp_idle; /* TCP connections closed without an allocation after TCP_IDLE_S */
 } RelayRefusals;
 
 typedef struct _RelayTcp RelayTcp;
@@ -80,6 +82,7 @@ struct _RelayTcp {
   GSocket *socket;
   GSource *source, *out_source;
   RelayAddr client;
+  gint64 opened; /* monotonic s */
   guint8 *in; /* TCP_FRAME_MAX bytes */
   gsize in_len;
   GByteArray *out;
@@ -1040,6 +1043,7 @@ on_tcp_accept(GSocket *listener, GIOCondition condition, gpointer data)
     tcp->relay = relay;
     tcp->socket = g_steal_pointer(&socket);
     tcp->client = client;
+    tcp->opened = now_s();
     tcp->in = g_malloc(TCP_FRAME_MAX);
     tcp->out = g_byte_array_new();
     tcp->source = g_socket_create_source(tcp->socket, G_IO_IN | G_IO_HUP | G_IO_ERR, NULL);
@@ -1052,13 +1056,36 @@ on_tcp_accept(GSocket *listener, GIOCondition condition, gpointer data)
 
 /* ---- the relay ---------------------------------------------------------------------- */
 
+/* TCP clients that hold a connection without an allocation (connection slots are few:
+ * the allocation limit and TCP_CONNECTIONS_EXTRA more). */
+static void
+close_idle_tcp(HarkRelay *relay, gint64 now)
+{
+  g_autoptr(GPtrArray) idle = g_ptr_array_new();
+  GHashTableIter iter;
+  gpointer key;
+  g_hash_table_iter_init(&iter, relay->tcp_clients);
+  while (g_hash_table_iter_next(&iter, &key, NULL)) {
+    RelayTcp *tcp = key;
+    if (now - tcp->opened >= TCP_IDLE_S &&
+        hark_relay_table_find(relay->table, &tcp->client) == NULL)
+      g_ptr_array_add(idle, tcp);
+  }
+  for (guint i = 0; i < idle->len; i++) {
+    relay->refused.tcp_idle++;
+    tcp_close(idle->pdata[i]);
+  }
+}
+
 static gboolean
 on_sweep(gpointer data)
 {
   HarkRelay *relay = data;
-  guint gone = hark_relay_table_expire(relay->table, now_s());
+  gint64 now = now_s();
+  guint gone = hark_relay_table_expire(relay->table, now);
   if (gone > 0)
     g_message("relay: %u allocation(s) expired (not refreshed)", gone);
+  close_idle_tcp(relay, now);
   return G_SOURCE_CONTINUE;
 }
 
@@ -1244,6 +1271,7 @@ hark_relay_describe(HarkRelay *relay)
     { "unbound_channel", r->unbound_channel },
     { "no_permission", r->no_permission },
     { "bandwidth", r->bandwidth },
+    { "tcp_idle", r->tcp_idle },
   };
   for (gsize i = 0; i < G_N_ELEMENTS(counts); i++)
     json_object_set_int_member(refused, counts[i].name, (gint64)counts[i].value);

@@ -75,7 +75,7 @@ sn_config(CallLab *lab)
     lab->turn_secret_path != NULL
       ? g_strdup_printf(" turn_server = \"127.0.0.1:%u\"; turn_secret_file = \"%s\";",
                         lab->turn_port, lab->turn_secret_path)
-      : g_strdup("");
+      : g_strdup(" relay = false;"); /* an SN without any TURN server (no relay of its own) */
   return g_strdup_printf("node: { name = \"calls-sn\"; supernode = true; };\n"
                          "plugins: { load = ( { name = \"udp\"; }, { name = \"tcp\"; },\n"
                          "  { name = \"gi\"; }, { name = \"ctl\"; } ); };\n"
