@@ -171,6 +171,7 @@ static const ConfigKey supernode_keys[] = {
   /* Its own TURN server (docs/protocol.md, "TURN"). */
   { "relay", KEY_BOOL, offsetof(HarkConfig, sn_relay) },
   { "relay_port", KEY_INT, offsetof(HarkConfig, sn_relay_port), .min = 1, .max = 65535 },
+  { "relay_tls_port", KEY_INT, offsetof(HarkConfig, sn_relay_tls_port), .min = 0, .max = 65535 },
   { "relay_min_port", KEY_INT, offsetof(HarkConfig, sn_relay_min_port), .min = 1, .max = 65535 },
   { "relay_max_port", KEY_INT, offsetof(HarkConfig, sn_relay_max_port), .min = 1, .max = 65535 },
   { "relay_lifetime", KEY_INT, offsetof(HarkConfig, sn_relay_lifetime), .min = 60,
@@ -867,6 +868,7 @@ hark_config_new_default(void)
   config->sn_turn_lifetime = 24 * 3600;
   config->sn_relay = TRUE;
   config->sn_relay_port = 3478;
+  config->sn_relay_tls_port = 5349;
   config->sn_relay_min_port = 49152;
   config->sn_relay_max_port = 65535;
   config->sn_relay_lifetime = 600;

@@ -120,7 +120,7 @@ hark_overlay_turn_relay_start(HarkOverlay *overlay)
   if (!config->sn_relay || turn->secret != NULL || overlay->relay != NULL)
     return; /* turned off, or a TURN server of its own (supernode.turn_server) */
   g_autoptr(GError) error = NULL;
-  overlay->relay = hark_relay_new(config, overlay->public_host, &error);
+  overlay->relay = hark_relay_new(config, overlay->node->identity, overlay->public_host, &error);
   if (overlay->relay == NULL) {
     /* The SN serves without a relay rather than not at all; its clients hear 404. */
     g_warning("relay: not relaying: %s", error->message);

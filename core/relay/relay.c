@@ -17,9 +17,12 @@
 #include "stun.h"
 
 #include "hark/address.h"
+#include "identity-private.h"
 
 #include <errno.h>
 #include <netinet/in.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
 #include <string.h>
 #include <sys/socket.h>
 
@@ -79,7 +82,9 @@ typedef struct {
 
 struct _RelayTcp {
   HarkRelay *relay;
-  GSocket *socket;
+  GIOStream *stream; /* a GSocketConnection, or a GTlsConnection over one */
+  GPollableInputStream *input;
+  GPollableOutputStream *output;
   GSource *source, *out_source;
   RelayAddr client;
   gint64 opened; /* monotonic s */
@@ -109,6 +114,10 @@ struct _HarkRelay {
   GSource *udp_source;
   GSocket *tcp_listener;
   GSource *tcp_source;
+  guint16 tls_port; /* 0: no TURN over TLS */
+  GTlsCertificate *tls_certificate;
+  GSocket *tls_listener;
+  GSource *tls_source;
   GHashTable *tcp_clients; /* RelayTcp* set */
   guint sweep_timer;
 
@@ -902,14 +911,25 @@ on_udp_readable(GSocket *socket, GIOCondition condition, gpointer data)
 
 /* ---- TCP (RFC 8656 3.1: the same messages on a stream, ChannelData padded to 4) ----- */
 
+/* Writes without blocking: bytes written, 0 when it would block, -1 on an error. */
+static gssize
+tcp_write(RelayTcp *tcp, const guint8 *data, gsize size)
+{
+  g_autoptr(GError) error = NULL;
+  gssize n = g_pollable_output_stream_write_nonblocking(tcp->output, data, size, NULL, &error);
+  if (n < 0 && g_error_matches(error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK))
+    return 0;
+  return n;
+}
+
 static gboolean
-on_tcp_writable(GSocket *socket, GIOCondition condition, gpointer data)
+on_tcp_writable(GObject *stream, gpointer data)
 {
   RelayTcp *tcp = data;
   while (tcp->out->len > 0) {
-    gssize n = g_socket_send(tcp->socket, (const char *)tcp->out->data, tcp->out->len, NULL, NULL);
+    gssize n = tcp_write(tcp, tcp->out->data, tcp->out->len);
     if (n <= 0)
-      return G_SOURCE_CONTINUE;
+      return G_SOURCE_CONTINUE; /* an error shows on the reading side too, which closes */
     g_byte_array_remove_range(tcp->out, 0, (guint)n);
   }
   g_source_unref(tcp->out_source);
@@ -921,7 +941,7 @@ static void
 tcp_send(RelayTcp *tcp, const guint8 *data, gsize size)
 {
   if (tcp->out->len == 0) {
-    gssize n = g_socket_send(tcp->socket, (const char *)data, size, NULL, NULL);
+    gssize n = tcp_write(tcp, data, size);
     if (n == (gssize)size)
       return;
     if (n > 0) {
@@ -935,7 +955,7 @@ tcp_send(RelayTcp *tcp, const guint8 *data, gsize size)
   }
   g_byte_array_append(tcp->out, data, (guint)size);
   if (tcp->out_source == NULL) {
-    tcp->out_source = g_socket_create_source(tcp->socket, G_IO_OUT, NULL);
+    tcp->out_source = g_pollable_output_stream_create_source(tcp->output, NULL);
     g_source_set_callback(tcp->out_source, G_SOURCE_FUNC(on_tcp_writable), tcp, NULL);
     g_source_attach(tcp->out_source, NULL);
   }
@@ -959,12 +979,15 @@ tcp_frame_size(const guint8 *data, gsize size)
 }
 
 static gboolean
-on_tcp_readable(GSocket *socket, GIOCondition condition, gpointer data)
+on_tcp_readable(GObject *stream, gpointer data)
 {
   RelayTcp *tcp = data;
   HarkRelay *relay = tcp->relay;
-  gssize n = g_socket_receive(socket, (char *)tcp->in + tcp->in_len, TCP_FRAME_MAX - tcp->in_len,
-                              NULL, NULL);
+  g_autoptr(GError) error = NULL;
+  gssize n = g_pollable_input_stream_read_nonblocking(tcp->input, tcp->in + tcp->in_len,
+                                                      TCP_FRAME_MAX - tcp->in_len, NULL, &error);
+  if (n < 0 && g_error_matches(error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK))
+    return G_SOURCE_CONTINUE; /* a TLS handshake under way */
   if (n <= 0) {
     tcp_close(tcp);
     return G_SOURCE_REMOVE;
@@ -1001,8 +1024,8 @@ tcp_free(RelayTcp *tcp)
     g_source_destroy(tcp->out_source);
     g_source_unref(tcp->out_source);
   }
-  g_socket_close(tcp->socket, NULL);
-  g_object_unref(tcp->socket);
+  g_io_stream_close(tcp->stream, NULL, NULL);
+  g_object_unref(tcp->stream);
   g_byte_array_unref(tcp->out);
   g_free(tcp->in);
   g_free(tcp);
@@ -1021,36 +1044,68 @@ tcp_close(RelayTcp *tcp)
   g_hash_table_remove(relay->tcp_clients, tcp);
 }
 
-static gboolean
-on_tcp_accept(GSocket *listener, GIOCondition condition, gpointer data)
+/* A new client connection, TLS when the relay has a certificate for this listener. */
+static void
+tcp_open(HarkRelay *relay, GSocket *socket, gboolean tls)
 {
-  HarkRelay *relay = data;
+  g_autoptr(GSocketAddress) remote = g_socket_get_remote_address(socket, NULL);
+  RelayAddr client;
+  if (remote == NULL ||
+      !hark_relay_addr_from_inet(G_INET_SOCKET_ADDRESS(remote), RELAY_TCP, &client))
+    return;
+  if (g_hash_table_size(relay->tcp_clients) >= relay->max_tcp) {
+    relay->refused.capacity++;
+    return; /* closed as the socket goes */
+  }
+  g_socket_set_blocking(socket, FALSE);
+  g_autoptr(GIOStream) stream = G_IO_STREAM(g_socket_connection_factory_create_connection(socket));
+  if (tls) {
+    g_autoptr(GError) error = NULL;
+    GIOStream *secured = g_tls_server_connection_new(stream, relay->tls_certificate, &error);
+    if (secured == NULL) {
+      g_debug("relay: no TLS for a client: %s", error->message);
+      return;
+    }
+    g_object_unref(stream);
+    stream = secured;
+  }
+  RelayTcp *tcp = g_new0(RelayTcp, 1);
+  tcp->relay = relay;
+  tcp->stream = g_steal_pointer(&stream);
+  tcp->input = G_POLLABLE_INPUT_STREAM(g_io_stream_get_input_stream(tcp->stream));
+  tcp->output = G_POLLABLE_OUTPUT_STREAM(g_io_stream_get_output_stream(tcp->stream));
+  tcp->client = client;
+  tcp->opened = now_s();
+  tcp->in = g_malloc(TCP_FRAME_MAX);
+  tcp->out = g_byte_array_new();
+  tcp->source = g_pollable_input_stream_create_source(tcp->input, NULL);
+  g_source_set_callback(tcp->source, G_SOURCE_FUNC(on_tcp_readable), tcp, NULL);
+  g_source_attach(tcp->source, NULL);
+  g_hash_table_add(relay->tcp_clients, tcp);
+}
+
+static void
+accept_all(HarkRelay *relay, GSocket *listener, gboolean tls)
+{
   for (int i = 0; i < BATCH; i++) {
     g_autoptr(GSocket) socket = g_socket_accept(listener, NULL, NULL);
     if (socket == NULL)
       break;
-    g_autoptr(GSocketAddress) remote = g_socket_get_remote_address(socket, NULL);
-    RelayAddr client;
-    if (remote == NULL ||
-        !hark_relay_addr_from_inet(G_INET_SOCKET_ADDRESS(remote), RELAY_TCP, &client))
-      continue;
-    if (g_hash_table_size(relay->tcp_clients) >= relay->max_tcp) {
-      relay->refused.capacity++;
-      continue; /* closed as it goes */
-    }
-    g_socket_set_blocking(socket, FALSE);
-    RelayTcp *tcp = g_new0(RelayTcp, 1);
-    tcp->relay = relay;
-    tcp->socket = g_steal_pointer(&socket);
-    tcp->client = client;
-    tcp->opened = now_s();
-    tcp->in = g_malloc(TCP_FRAME_MAX);
-    tcp->out = g_byte_array_new();
-    tcp->source = g_socket_create_source(tcp->socket, G_IO_IN | G_IO_HUP | G_IO_ERR, NULL);
-    g_source_set_callback(tcp->source, G_SOURCE_FUNC(on_tcp_readable), tcp, NULL);
-    g_source_attach(tcp->source, NULL);
-    g_hash_table_add(relay->tcp_clients, tcp);
+    tcp_open(relay, socket, tls);
   }
+}
+
+static gboolean
+on_tcp_accept(GSocket *listener, GIOCondition condition, gpointer data)
+{
+  accept_all(data, listener, FALSE);
+  return G_SOURCE_CONTINUE;
+}
+
+static gboolean
+on_tls_accept(GSocket *listener, GIOCondition condition, gpointer data)
+{
+  accept_all(data, listener, TRUE);
   return G_SOURCE_CONTINUE;
 }
 
@@ -1090,14 +1145,14 @@ on_sweep(gpointer data)
 }
 
 static GSocket *
-listen_on(HarkRelay *relay, GSocketType type, GError **error)
+listen_on(HarkRelay *relay, GSocketType type, guint16 port, GError **error)
 {
   g_autoptr(GSocket) socket = g_socket_new(
     g_inet_address_get_family(relay->bind_ip), type,
     type == G_SOCKET_TYPE_DATAGRAM ? G_SOCKET_PROTOCOL_UDP : G_SOCKET_PROTOCOL_TCP, error);
   if (socket == NULL)
     return NULL;
-  g_autoptr(GSocketAddress) address = g_inet_socket_address_new(relay->bind_ip, relay->port);
+  g_autoptr(GSocketAddress) address = g_inet_socket_address_new(relay->bind_ip, port);
   if (!g_socket_bind(socket, address, type == G_SOCKET_TYPE_STREAM, error))
     return NULL;
   if (type == G_SOCKET_TYPE_STREAM && !g_socket_listen(socket, error))
@@ -1115,8 +1170,64 @@ watch(GSocket *socket, GSourceFunc func, gpointer data)
   return source;
 }
 
+/* TURN over TLS shows a certificate of the node's own key (Ed25519), made here and
+ * signed by itself: TURN clients (libnice, coturn's) check a TURN server by the
+ * credentials it accepts, not by a certificate chain, so a self-signed one is what
+ * coturn ships too. The private key's PEM exists only while GIO reads it, then is wiped. */
+static GTlsCertificate *
+tls_certificate(HarkIdentity *identity, const char *host, GError **error)
+{
+  EVP_PKEY *key = hark_identity_get_private_key(identity);
+  X509 *cert = X509_new();
+  BIO *bio = BIO_new(BIO_s_mem());
+  gboolean ok =
+    cert != NULL && bio != NULL && X509_set_version(cert, 2) == 1 &&
+    ASN1_INTEGER_set(X509_get_serialNumber(cert), (long)g_random_int_range(1, G_MAXINT32)) == 1 &&
+    X509_gmtime_adj(X509_getm_notBefore(cert), -3600) != NULL &&
+    X509_gmtime_adj(X509_getm_notAfter(cert), 365L * 24 * 3600) != NULL &&
+    X509_set_pubkey(cert, key) == 1 &&
+    X509_NAME_add_entry_by_txt(X509_get_subject_name(cert), "CN", MBSTRING_ASC,
+                               (const unsigned char *)host, -1, -1, 0) == 1 &&
+    X509_set_issuer_name(cert, X509_get_subject_name(cert)) == 1 &&
+    X509_sign(cert, key, NULL) > 0 && PEM_write_bio_X509(bio, cert) == 1 &&
+    PEM_write_bio_PrivateKey(bio, key, NULL, NULL, 0, NULL, NULL) == 1;
+  GTlsCertificate *certificate = NULL;
+  if (ok) {
+    char *data = NULL;
+    long size = BIO_get_mem_data(bio, &data);
+    g_autofree char *pem = g_strndup(data, (gsize)size);
+    explicit_bzero(data, (gsize)size);
+    certificate = g_tls_certificate_new_from_pem(pem, -1, error);
+    explicit_bzero(pem, (gsize)size);
+  } else {
+    g_set_error_literal(error, G_IO_ERROR, G_IO_ERROR_FAILED,
+                        "relay: cannot make a TLS certificate of the node's key (OpenSSL)");
+  }
+  BIO_free(bio);
+  X509_free(cert);
+  return certificate;
+}
+
+/* TURN over TLS; without it (its port taken) the relay serves UDP and TCP still. */
+static void
+start_tls(HarkRelay *relay, HarkIdentity *identity, guint16 port)
+{
+  g_autoptr(GError) error = NULL;
+  relay->tls_certificate = tls_certificate(identity, relay->host, &error);
+  if (relay->tls_certificate != NULL)
+    relay->tls_listener = listen_on(relay, G_SOCKET_TYPE_STREAM, port, &error);
+  if (relay->tls_listener == NULL) {
+    g_warning("relay: no TURN over TLS on port %u: %s", port, error->message);
+    g_clear_object(&relay->tls_certificate);
+    return;
+  }
+  relay->tls_port = port;
+  relay->tls_source = watch(relay->tls_listener, G_SOURCE_FUNC(on_tls_accept), relay);
+}
+
 HarkRelay *
-hark_relay_new(const HarkConfig *config, const char *public_host, GError **error)
+hark_relay_new(const HarkConfig *config, HarkIdentity *identity, const char *public_host,
+               GError **error)
 {
   g_autoptr(HarkRelay) relay = g_new0(HarkRelay, 1);
   relay->tcp_clients = g_hash_table_new_full(NULL, NULL, (GDestroyNotify)tcp_free, NULL);
@@ -1148,23 +1259,25 @@ hark_relay_new(const HarkConfig *config, const char *public_host, GError **error
     return NULL;
   relay->table = hark_relay_table_new((guint)config->sn_relay_max_allocations,
                                       (guint)config->sn_relay_max_allocations_per_user, owner_free);
-  relay->udp = listen_on(relay, G_SOCKET_TYPE_DATAGRAM, error);
+  relay->udp = listen_on(relay, G_SOCKET_TYPE_DATAGRAM, relay->port, error);
   if (relay->udp == NULL) {
     g_prefix_error(error, "relay: UDP port %u: ", relay->port);
     return NULL;
   }
   relay->udp_fd = g_socket_get_fd(relay->udp);
-  relay->tcp_listener = listen_on(relay, G_SOCKET_TYPE_STREAM, error);
+  relay->tcp_listener = listen_on(relay, G_SOCKET_TYPE_STREAM, relay->port, error);
   if (relay->tcp_listener == NULL) {
     g_prefix_error(error, "relay: TCP port %u: ", relay->port);
     return NULL;
   }
+  if (identity != NULL && config->sn_relay_tls_port != 0)
+    start_tls(relay, identity, (guint16)config->sn_relay_tls_port);
   relay->udp_source = watch(relay->udp, G_SOURCE_FUNC(on_udp_readable), relay);
   relay->tcp_source = watch(relay->tcp_listener, G_SOURCE_FUNC(on_tcp_accept), relay);
   relay->sweep_timer = g_timeout_add_seconds(SWEEP_S, on_sweep, relay);
-  g_message("relay: TURN server at %s:%u (UDP and TCP) for logged-in users, relaying from "
-            "ports %u-%u",
-            relay->host, relay->port, relay->min_port, relay->max_port);
+  g_message("relay: TURN server at %s:%u (UDP and TCP), TLS port %u, for logged-in users, "
+            "relaying from ports %u-%u",
+            relay->host, relay->port, relay->tls_port, relay->min_port, relay->max_port);
   return g_steal_pointer(&relay);
 }
 
@@ -1186,6 +1299,7 @@ hark_relay_free(HarkRelay *relay)
     g_source_remove(relay->sweep_timer);
   destroy_source(&relay->udp_source);
   destroy_source(&relay->tcp_source);
+  destroy_source(&relay->tls_source);
   hark_relay_table_free(relay->table);
   g_hash_table_unref(relay->tcp_clients);
   if (relay->udp != NULL)
@@ -1194,6 +1308,10 @@ hark_relay_free(HarkRelay *relay)
     g_socket_close(relay->tcp_listener, NULL);
   g_clear_object(&relay->udp);
   g_clear_object(&relay->tcp_listener);
+  if (relay->tls_listener != NULL)
+    g_socket_close(relay->tls_listener, NULL);
+  g_clear_object(&relay->tls_listener);
+  g_clear_object(&relay->tls_certificate);
   g_clear_pointer(&relay->secret, g_bytes_unref);
   explicit_bzero(relay->nonce_key, sizeof relay->nonce_key);
   g_clear_object(&relay->public_ip);
@@ -1213,6 +1331,12 @@ guint16
 hark_relay_get_port(HarkRelay *relay)
 {
   return relay->port;
+}
+
+guint16
+hark_relay_get_tls_port(HarkRelay *relay)
+{
+  return relay->tls_port;
 }
 
 const char *
@@ -1237,6 +1361,7 @@ hark_relay_describe(HarkRelay *relay)
   JsonObject *object = json_object_new();
   json_object_set_string_member(object, "host", relay->host);
   json_object_set_int_member(object, "port", relay->port);
+  json_object_set_int_member(object, "tls_port", relay->tls_port);
   json_object_set_int_member(object, "allocations", hark_relay_table_size(relay->table));
   json_object_set_int_member(object, "allocations_made", (gint64)relay->allocations_made);
   json_object_set_int_member(object, "tcp_connections", g_hash_table_size(relay->tcp_clients));

@@ -9,6 +9,7 @@
 #pragma once
 
 #include "hark/config.h"
+#include "hark/identity.h"
 
 #include <json-glib/json-glib.h>
 #include <sys/socket.h>
@@ -17,16 +18,21 @@ G_BEGIN_DECLS
 
 typedef struct _HarkRelay HarkRelay;
 
-/* Listens on config->listen_address:sn_relay_port (UDP and TCP); public_host: the
- * address clients and peers reach this SN at (the relayed addresses name it). NULL with
- * an error when the secret cannot be had or the ports are taken. */
-HarkRelay *hark_relay_new(const HarkConfig *config, const char *public_host, GError **error);
+/* Listens on config->listen_address:sn_relay_port (UDP and TCP) and, with identity
+ * (the node's key, for a self-signed certificate) and sn_relay_tls_port not 0, TLS on
+ * that port; public_host: the address clients and peers reach this SN at (the relayed
+ * addresses name it). NULL with an error when the secret cannot be had or the ports are
+ * taken. */
+HarkRelay *hark_relay_new(const HarkConfig *config, HarkIdentity *identity, const char *public_host,
+                          GError **error);
 void hark_relay_free(HarkRelay *relay);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(HarkRelay, hark_relay_free)
 
 /* The secret credentials are minted with (relay-auth.h); owned by the relay. */
 GBytes *hark_relay_get_secret(HarkRelay *relay);
 guint16 hark_relay_get_port(HarkRelay *relay);
+/* 0 when it takes no TURN over TLS. */
+guint16 hark_relay_get_tls_port(HarkRelay *relay);
 const char *hark_relay_get_host(HarkRelay *relay);
 
 /* The realm it names in its 401 answers. */

@@ -117,7 +117,7 @@ int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
   g_autoptr(GError) error = NULL;
-  g_autoptr(HarkRelay) relay = hark_relay_new(config, "127.0.0.1", &error);
+  g_autoptr(HarkRelay) relay = hark_relay_new(config, NULL, "127.0.0.1", &error);
   if (relay == NULL)
     abort();
   if (username == NULL) {

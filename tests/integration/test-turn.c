@@ -40,6 +40,7 @@ typedef struct {
   LabKind kind;
   gboolean with_turn;
   guint16 relay_port;
+  guint16 relay_tls_port;
   LabLoginServer *login;
   char *sn_host;
   char *dir; /* the secret file, coturn's files */
@@ -75,9 +76,10 @@ sn_config(TurnLab *lab, const char *secret_path)
                                           "\"%s\";\n",
                                           lab->turn_port, secret_path)
     : lab->kind == LAB_OWN_RELAY
-      ? g_strdup_printf("  relay_port = %u; relay_allow = [ \"127.0.0.0/8\" ];\n"
+      ? g_strdup_printf("  relay_port = %u; relay_tls_port = %u;\n"
+                        "  relay_allow = [ \"127.0.0.0/8\" ];\n"
                         "  relay_max_allocations_per_user = %d;\n",
-                        lab->relay_port, RELAY_PER_USER)
+                        lab->relay_port, lab->relay_tls_port, RELAY_PER_USER)
     : lab->kind == LAB_TIGHT_RELAY
       ? g_strdup_printf("  relay_port = %u; relay_allow = [ \"127.0.0.0/8\" ];\n"
                         "  relay_allocation_bandwidth = %d; relay_bandwidth = %d;\n",
@@ -94,12 +96,29 @@ sn_config(TurnLab *lab, const char *secret_path)
                          lab->login->ca_path);
 }
 
+/* A port free for UDP and TCP alike (the relay takes both; lab_free_port checks UDP). */
+static guint16
+free_udp_tcp_port(void)
+{
+  for (int i = 0; i < 20; i++) {
+    guint16 port = lab_free_port();
+    g_autoptr(GSocket) tcp =
+      g_socket_new(G_SOCKET_FAMILY_IPV4, G_SOCKET_TYPE_STREAM, G_SOCKET_PROTOCOL_TCP, NULL);
+    g_autoptr(GInetAddress) any = g_inet_address_new_any(G_SOCKET_FAMILY_IPV4);
+    g_autoptr(GSocketAddress) address = g_inet_socket_address_new(any, port);
+    if (g_socket_bind(tcp, address, FALSE, NULL))
+      return port;
+  }
+  g_error("no port free for both UDP and TCP in 20 tries");
+}
+
 static void
 lab_set_up(TurnLab *lab, gconstpointer data)
 {
   lab->kind = *(const LabKind *)data;
   lab->with_turn = lab->kind == LAB_COTURN;
-  lab->relay_port = lab_free_port();
+  lab->relay_port = free_udp_tcp_port();
+  lab->relay_tls_port = free_udp_tcp_port();
   guint a = (guint)g_random_int_range(1, 255), b = (guint)g_random_int_range(0, 255);
   lab->sn_host = g_strdup_printf("127.%u.%u.51", a, b);
   lab->dir = g_dir_make_tmp("hark-turn-XXXXXX", NULL);
@@ -471,7 +490,12 @@ wire_credentials(TurnLab *lab, char **username, char **password, char **host, gu
   guint16 type;
   g_autoptr(GVariant) body = NULL;
   g_variant_get(answers->pdata[0], "(qv)", &type, &body);
-  g_assert_cmpuint(type, ==, HARK_MSG_TURN_CREDENTIALS);
+  if (type != HARK_MSG_TURN_CREDENTIALS) {
+    g_autofree char *text = g_variant_print(body, FALSE);
+    g_autofree char *log = hark_test_node_read_stderr(lab->sn->node);
+    g_test_fail_printf("the SN answered %s; its log:\n%s", text, log);
+    return FALSE;
+  }
   gint64 expiry;
   gboolean tcp;
   g_variant_get(body, "(sqssxb)", host, port, username, password, &expiry, &tcp);
@@ -691,17 +715,43 @@ udp_port_taken(gpointer data)
 }
 
 /* turnutils_uclient against the SN's relay with the overlay's credentials; its output. */
+typedef enum {
+  OVER_UDP,
+  OVER_TCP,
+  OVER_TLS,
+} Over;
+
+static const char *const over_names[] = { "UDP", "TCP", "TLS" };
+
 static char *
-run_uclient(TurnLab *lab, const char *username, const char *password, guint16 peer_port,
-            gboolean tcp, int *status)
+run_uclient(TurnLab *lab, const char *username, const char *password, guint16 peer_port, Over over,
+            int *status)
 {
-  g_autofree char *relay_port = g_strdup_printf("%u", lab->relay_port);
+  g_autofree char *relay_port =
+    g_strdup_printf("%u", over == OVER_TLS ? lab->relay_tls_port : lab->relay_port);
   g_autofree char *peer = g_strdup_printf("%u", peer_port);
-  const char *argv[] = {
-    "turnutils_uclient", "-c",         "-n", "20", "-m",     "1",  "-l",     "100", "-e",
-    "127.0.0.1",         "-r",         peer, "-u", username, "-w", password, "-p",  relay_port,
-    tcp ? "-t" : "-c",   lab->sn_host, NULL
-  };
+  const char *argv[] = { "turnutils_uclient",
+                         "-c",
+                         "-n",
+                         "20",
+                         "-m",
+                         "1",
+                         "-l",
+                         "100",
+                         "-e",
+                         "127.0.0.1",
+                         "-r",
+                         peer,
+                         "-u",
+                         username,
+                         "-w",
+                         password,
+                         "-p",
+                         relay_port,
+                         over == OVER_UDP ? "-c" : "-t",
+                         over == OVER_TLS ? "-S" : "-c",
+                         lab->sn_host,
+                         NULL };
   char *out = NULL, *err = NULL;
   *status = hark_test_run(argv, &out, &err, hark_test_timeout(30000));
   g_autofree char *err_owned = err;
@@ -741,18 +791,20 @@ test_relay_uclient(TurnLab *lab, gconstpointer data)
   HARK_REQUIRE(echo != NULL);
   HARK_REQUIRE(hark_test_wait_for(udp_port_taken, GUINT_TO_POINTER(peer_port), 5000));
 
-  for (int tcp = 0; tcp <= 1; tcp++) {
+  for (Over over = OVER_UDP; over <= OVER_TLS; over++) {
     int status = -1;
-    g_autofree char *output = run_uclient(lab, username, password, peer_port, tcp, &status);
-    g_test_message("turnutils_uclient over %s: exit %d\n%s", tcp ? "TCP" : "UDP", status, output);
+    g_autofree char *output = run_uclient(lab, username, password, peer_port, over, &status);
+    g_test_message("turnutils_uclient over %s: exit %d\n%s", over_names[over], status, output);
     g_assert_cmpint(status, ==, 0);
     g_assert_nonnull(strstr(output, "Total lost packets 0 (0.000000%)"));
+    if (over == OVER_TLS)
+      g_assert_nonnull(strstr(output, "tls_connect: client session connected"));
   }
   /* With a password one character off: refused (401), no packet gets through. */
   g_autofree char *wrong = g_strdup(password);
   wrong[0] = wrong[0] == 'A' ? 'B' : 'A';
   int status = -1;
-  g_autofree char *refused = run_uclient(lab, username, wrong, peer_port, FALSE, &status);
+  g_autofree char *refused = run_uclient(lab, username, wrong, peer_port, OVER_UDP, &status);
   g_test_message("with a wrong password: exit %d\n%s", status, refused);
   g_assert_null(strstr(refused, "Total lost packets 0 (0.000000%)"));
 

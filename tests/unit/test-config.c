@@ -406,6 +406,7 @@ test_relay_values(void)
   g_autoptr(HarkConfig) defaults = hark_config_new_default();
   g_assert_true(defaults->sn_relay);
   g_assert_cmpint(defaults->sn_relay_port, ==, 3478);
+  g_assert_cmpint(defaults->sn_relay_tls_port, ==, 5349);
   g_assert_cmpint(defaults->sn_relay_min_port, ==, 49152);
   g_assert_cmpint(defaults->sn_relay_max_port, ==, 65535);
   g_assert_cmpint(defaults->sn_relay_lifetime, ==, 600);

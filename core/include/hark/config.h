@@ -85,6 +85,7 @@ typedef struct {
   /* The SN's own TURN server (core/relay), when it has no turn_server of its own */
   gboolean sn_relay; /* relay for logged-in clients; TRUE */
   int sn_relay_port; /* UDP and TCP port of the TURN server; 3478 */
+  int sn_relay_tls_port; /* its TURN over TLS port, 0: none; 5349 */
   int sn_relay_min_port, sn_relay_max_port; /* relayed addresses' UDP ports; 49152-65535 */
   int sn_relay_lifetime; /* s the credentials for it are good for; 600 */
   int sn_relay_max_allocations; /* allocations at once, all users; 1000 (then 508) */
