@@ -35,6 +35,7 @@
 #define TCP_CONNECTIONS_EXTRA 64 /* TCP clients beyond the allocation limit (asking first) */
 #define TCP_IDLE_S 30 /* a TCP client without an allocation by then is closed */
 #define PORT_TRIES 32
+#define UNAUTHENTICATED_PER_S 1000 /* answers without MESSAGE-INTEGRITY over UDP */
 #define SATURATED_US (2 * G_USEC_PER_SEC) /* 508 this long after the total bandwidth dropped */
 
 /* Why requests were refused and datagrams dropped, counted (`overlay` → `relay`). */
@@ -58,6 +59,7 @@ typedef struct {
   guint64 no_permission; /* to or from a peer without permission: dropped */
   guint64 bandwidth; /* over the allocation's or the relay's bandwidth: dropped */
   guint64 tcp_idle; /* TCP connections closed without an allocation after TCP_IDLE_S */
+  guint64 unanswered; /* unauthenticated requests over UDP past UNAUTHENTICATED_PER_S */
 } RelayRefusals;
 
 typedef struct _RelayTcp RelayTcp;
@@ -107,6 +109,7 @@ struct _HarkRelay {
   guint64 allocation_rate, total_rate; /* bytes/s, 0: no limit */
   RelayBucket total_bucket;
   gint64 saturated_at_us; /* when the total bandwidth last dropped a datagram, 0: never */
+  RelayBucket unauthenticated; /* answers without integrity over UDP (answer_send) */
   guint max_tcp;
 
   GSocket *udp;
@@ -184,10 +187,20 @@ answer_new(const HarkStunMessage *request, int cls)
                                request->transaction_id);
 }
 
-/* Ends an answer: SOFTWARE, MESSAGE-INTEGRITY when keyed, FINGERPRINT; and sends it. */
+/* Ends an answer: SOFTWARE, MESSAGE-INTEGRITY when keyed, FINGERPRINT; and sends it.
+ * Unauthenticated answers over UDP (401, 438, 400, 420, Binding) are larger than what
+ * asks for them and go to a source anyone can forge: at most UNAUTHENTICATED_PER_S of
+ * them leave, so the relay cannot be used to flood a victim. */
 static void
 answer_send(HarkRelay *relay, const RelayFrom *to, GByteArray *b, const guint8 *key)
 {
+  if (key == NULL && to->tcp == NULL &&
+      !hark_relay_bucket_take(&relay->unauthenticated, UNAUTHENTICATED_PER_S, 1,
+                              g_get_monotonic_time())) {
+    relay->refused.unanswered++;
+    g_byte_array_unref(b);
+    return;
+  }
   hark_stun_builder_add_software(b);
   if (key != NULL)
     hark_stun_builder_add_integrity(b, key, 16);
@@ -718,6 +731,12 @@ relay_from_peer(HarkRelay *relay, RelayOwner *owner, const RelayAddr *peer, gsiz
 {
   RelayAllocation *allocation = owner->allocation;
   gint64 now = now_s();
+  /* What cannot go to the client in one message with its header (a STUN length is 16
+   * bits) is not relayed. */
+  if (size > DATAGRAM_MAX - HEADROOM) {
+    relay->refused.malformed++;
+    return;
+  }
   if (!hark_relay_allocation_permitted(allocation, peer, now)) {
     relay->refused.no_permission++;
     return;
@@ -1247,6 +1266,8 @@ hark_relay_new(const HarkConfig *config, HarkIdentity *identity, const char *pub
   relay->total_rate = (guint64)config->sn_relay_bandwidth;
   relay->total_bucket.tokens = (double)relay->total_rate;
   relay->total_bucket.last_us = g_get_monotonic_time();
+  relay->unauthenticated.tokens = UNAUTHENTICATED_PER_S;
+  relay->unauthenticated.last_us = relay->total_bucket.last_us;
   relay->max_tcp = (guint)config->sn_relay_max_allocations + TCP_CONNECTIONS_EXTRA;
   relay->n_allow = config->sn_relay_allow != NULL ? g_strv_length(config->sn_relay_allow) : 0;
   relay->allow = g_new0(HarkCidr, MAX(relay->n_allow, 1));
@@ -1397,6 +1418,7 @@ hark_relay_describe(HarkRelay *relay)
     { "no_permission", r->no_permission },
     { "bandwidth", r->bandwidth },
     { "tcp_idle", r->tcp_idle },
+    { "unanswered", r->unanswered },
   };
   for (gsize i = 0; i < G_N_ELEMENTS(counts); i++)
     json_object_set_int_member(refused, counts[i].name, (gint64)counts[i].value);
