@@ -1,166 +1,30 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* relay.c: the super node's TURN server (RFC 8656; relay.h, docs/protocol.md "TURN").
  *
- * One UDP socket and one TCP listener on supernode.relay_port take the clients'
- * requests; each allocation has a UDP socket of its own towards peers. Requests are
+ * One UDP socket on supernode.relay_port takes the clients' requests (TCP and TLS
+ * clients: relay-tcp.c); each allocation has a UDP socket of its own towards peers. Requests are
  * parsed strictly (core/base/stun.c), authenticated with the overlay's REST-API
  * credentials (relay-auth.c) and answered with the RFC's codes; allocations live in
  * relay-table.c. The data path (ChannelData both ways, Data indications) reads and
  * writes the sockets' file descriptors directly into one buffer of the relay, with a
  * free header room in front, so a relayed datagram costs no allocation. Everything runs
  * on the node's main loop. */
-#include "relay.h"
-
-#include "relay-auth.h"
-#include "relay-peer.h"
-#include "relay-table.h"
-#include "stun.h"
+#include "relay-private.h"
 
 #include "hark/address.h"
-#include "identity-private.h"
 
 #include <errno.h>
 #include <netinet/in.h>
-#include <openssl/pem.h>
-#include <openssl/x509.h>
 #include <string.h>
 #include <sys/socket.h>
 
-#define SWEEP_S 5 /* expired allocations, permissions and channels go this often */
-#define HEADROOM 48 /* a Data indication's header for an IPv6 peer: 20 + 24 + 4 */
-#define DATAGRAM_MAX 65535
-#define BATCH 64 /* datagrams read per wake-up, so one socket cannot starve the others */
-#define TCP_FRAME_MAX (HARK_STUN_HEADER_SIZE + 65535 + 4)
-#define TCP_OUT_MAX (256 * 1024) /* bytes queued to a slow TCP client; more is dropped */
-#define TCP_CONNECTIONS_EXTRA 64 /* TCP clients beyond the allocation limit (asking first) */
-#define TCP_IDLE_S 30 /* a TCP client without an allocation by then is closed */
-#define PORT_TRIES 32
-#define UNAUTHENTICATED_PER_S 1000 /* answers without MESSAGE-INTEGRITY over UDP */
-#define SATURATED_US (2 * G_USEC_PER_SEC) /* 508 this long after the total bandwidth dropped */
-
-/* Why requests were refused and datagrams dropped, counted (`overlay` → `relay`). */
-typedef struct {
-  guint64 malformed; /* not STUN/TURN, or broken: dropped */
-  guint64 unauthenticated; /* 401 to a request without credentials (the first step) */
-  guint64 wrong_credentials; /* 401: unknown, malformed or wrong username/password */
-  guint64 expired_credentials; /* 401: the username's expiry has passed */
-  guint64 stale_nonce; /* 438 */
-  guint64 bad_request; /* 400 */
-  guint64 unknown_attribute; /* 420 */
-  guint64 forbidden; /* 403: a denied peer */
-  guint64 mismatch; /* 437: no allocation, or one exists already */
-  guint64 wrong_user; /* 441: not the allocation's username */
-  guint64 unsupported_transport; /* 442 */
-  guint64 unsupported_family; /* 440, 443 */
-  guint64 quota; /* 486 */
-  guint64 capacity; /* 508 */
-  guint64 no_allocation; /* data from a client without allocation: dropped */
-  guint64 unbound_channel; /* ChannelData on a channel not bound: dropped */
-  guint64 no_permission; /* to or from a peer without permission: dropped */
-  guint64 bandwidth; /* over the allocation's or the relay's bandwidth: dropped */
-  guint64 tcp_idle; /* TCP connections closed without an allocation after TCP_IDLE_S */
-  guint64 unanswered; /* unauthenticated requests over UDP past UNAUTHENTICATED_PER_S */
-} RelayRefusals;
-
-typedef struct _RelayTcp RelayTcp;
-
-/* Where a message came from: the address, and the TCP connection when not UDP. */
-typedef struct {
-  RelayAddr addr;
-  RelayTcp *tcp;
-} RelayFrom;
-
-/* The sockets of one allocation (RelayAllocation.owner). */
-typedef struct {
-  HarkRelay *relay;
-  RelayAllocation *allocation;
-  GSocket *socket;
-  GSource *source;
-  int fd;
-  guint16 port;
-  RelayTcp *tcp; /* the connection it was made over, NULL over UDP */
-  RelayBucket bucket;
-} RelayOwner;
-
-struct _RelayTcp {
-  HarkRelay *relay;
-  GIOStream *stream; /* a GSocketConnection, or a GTlsConnection over one */
-  GPollableInputStream *input;
-  GPollableOutputStream *output;
-  GSource *source, *out_source;
-  RelayAddr client;
-  gint64 opened; /* monotonic s */
-  guint8 *in; /* TCP_FRAME_MAX bytes */
-  gsize in_len;
-  GByteArray *out;
-};
-
-struct _HarkRelay {
-  char *host; /* what relayed addresses name */
-  GInetAddress *public_ip;
-  GInetAddress *bind_ip;
-  guint16 port;
-  guint min_port, max_port;
-  GBytes *secret;
-  guint8 nonce_key[RELAY_NONCE_KEY_SIZE];
-  RelayTable *table;
-  HarkCidr *allow;
-  gsize n_allow;
-  guint64 allocation_rate, total_rate; /* bytes/s, 0: no limit */
-  RelayBucket total_bucket;
-  gint64 saturated_at_us; /* when the total bandwidth last dropped a datagram, 0: never */
-  RelayBucket unauthenticated; /* answers without integrity over UDP (answer_send) */
-  guint max_tcp;
-
-  GSocket *udp;
-  int udp_fd;
-  GSource *udp_source;
-  GSocket *tcp_listener;
-  GSource *tcp_source;
-  guint16 tls_port; /* 0: no TURN over TLS */
-  GTlsCertificate *tls_certificate;
-  GSocket *tls_listener;
-  GSource *tls_source;
-  GHashTable *tcp_clients; /* RelayTcp* set */
-  guint sweep_timer;
-
-  guint64 allocations_made, datagrams_to_peers, datagrams_from_peers, bytes_to_peers,
-    bytes_from_peers;
-  RelayRefusals refused;
-
-  guint8 buffer[HEADROOM + DATAGRAM_MAX + 4];
-};
-
-static void tcp_close(RelayTcp *tcp);
-
-static gint64
-now_s(void)
-{
-  return g_get_monotonic_time() / G_USEC_PER_SEC;
-}
-
-static guint16
-get16(const guint8 *p)
-{
-  return (guint16)((p[0] << 8) | p[1]);
-}
-
-static void
-put16(guint8 *p, guint16 v)
-{
-  p[0] = (guint8)(v >> 8);
-  p[1] = (guint8)v;
-}
-
 /* ---- sending ------------------------------------------------------------------------ */
-
-static void tcp_send(RelayTcp *tcp, const guint8 *data, gsize size);
 
 static void
 send_to_client(HarkRelay *relay, const RelayFrom *to, const guint8 *data, gsize size)
 {
   if (to->tcp != NULL) {
-    tcp_send(to->tcp, data, size);
+    hark_relay_tcp_send(to->tcp, data, size);
     return;
   }
   struct sockaddr_storage sa;
@@ -230,8 +94,8 @@ answer_challenge(HarkRelay *relay, const RelayFrom *to, const HarkStunMessage *r
   answer_send(relay, to, b, NULL);
 }
 
-static void
-log_refusal(const RelayFrom *from, const char *user, const char *what)
+void
+hark_relay_log_refusal(const RelayFrom *from, const char *user, const char *what)
 {
   g_autofree char *client = hark_relay_addr_text(&from->addr);
   g_autofree char *shown = user != NULL ? hark_text_escape(user, -1, 64) : g_strdup("?");
@@ -270,7 +134,7 @@ authenticate(HarkRelay *relay, const RelayFrom *from, const HarkStunMessage *m, 
   }
   if (username == NULL || realm == NULL || nonce == NULL) {
     relay->refused.bad_request++;
-    log_refusal(from, NULL, "400: MESSAGE-INTEGRITY without USERNAME, REALM and NONCE");
+    hark_relay_log_refusal(from, NULL, "400: MESSAGE-INTEGRITY without USERNAME, REALM and NONCE");
     answer_error(relay, from, m, 400, "Bad Request", NULL);
     return FALSE;
   }
@@ -284,7 +148,7 @@ authenticate(HarkRelay *relay, const RelayFrom *from, const HarkStunMessage *m, 
   if (realm->length != strlen(HARK_RELAY_REALM) ||
       memcmp(realm->value, HARK_RELAY_REALM, realm->length) != 0) {
     relay->refused.wrong_credentials++;
-    log_refusal(from, NULL, "401: another realm");
+    hark_relay_log_refusal(from, NULL, "401: another realm");
     answer_challenge(relay, from, m, 401, "Unauthenticated");
     return FALSE;
   }
@@ -294,13 +158,13 @@ authenticate(HarkRelay *relay, const RelayFrom *from, const HarkStunMessage *m, 
   if (read == RELAY_CREDENTIAL_EXPIRED) {
     relay->refused.expired_credentials++;
     g_autofree char *name = g_strndup((const char *)username->value, username->length);
-    log_refusal(from, name, "401: the credential has expired");
+    hark_relay_log_refusal(from, name, "401: the credential has expired");
     answer_challenge(relay, from, m, 401, "Unauthenticated: credential expired");
     return FALSE;
   }
   if (read != RELAY_CREDENTIAL_OK || !hark_stun_check_integrity(m, auth->key, sizeof auth->key)) {
     relay->refused.wrong_credentials++;
-    log_refusal(from, auth->user, "401: wrong credential (MESSAGE-INTEGRITY)");
+    hark_relay_log_refusal(from, auth->user, "401: wrong credential (MESSAGE-INTEGRITY)");
     auth_clear(auth);
     answer_challenge(relay, from, m, 401, "Unauthenticated");
     return FALSE;
@@ -378,8 +242,8 @@ requested_lifetime(const HarkStunMessage *m)
   return a != NULL ? (gint64)hark_stun_attribute_u32(a) : -1;
 }
 
-static void
-log_allocation(RelayAllocation *allocation, const char *what)
+void
+hark_relay_log_allocation(RelayAllocation *allocation, const char *what)
 {
   RelayOwner *owner = allocation->owner;
   g_autofree char *client = hark_relay_addr_text(&allocation->client);
@@ -403,7 +267,7 @@ handle_allocate(HarkRelay *relay, const RelayFrom *from, const HarkStunMessage *
       return;
     }
     relay->refused.mismatch++;
-    log_refusal(from, auth->user, "437: an allocation exists for this client already");
+    hark_relay_log_refusal(from, auth->user, "437: an allocation exists for this client already");
     answer_error(relay, from, m, 437, "Allocation Mismatch", auth->key);
     return;
   }
@@ -416,7 +280,7 @@ handle_allocate(HarkRelay *relay, const RelayFrom *from, const HarkStunMessage *
   }
   if (transport->value[0] != RELAY_UDP) {
     relay->refused.unsupported_transport++;
-    log_refusal(from, auth->user, "442: a transport other than UDP");
+    hark_relay_log_refusal(from, auth->user, "442: a transport other than UDP");
     answer_error(relay, from, m, 442, "Unsupported Transport Protocol", auth->key);
     return;
   }
@@ -446,9 +310,9 @@ handle_allocate(HarkRelay *relay, const RelayFrom *from, const HarkStunMessage *
       relay->refused.quota++;
     else
       relay->refused.capacity++;
-    log_refusal(from, auth->user,
-                refusal == 486 ? "486: the user's allocation quota is used up"
-                               : "508: the relay is at capacity");
+    hark_relay_log_refusal(from, auth->user,
+                           refusal == 486 ? "486: the user's allocation quota is used up"
+                                          : "508: the relay is at capacity");
     answer_error(relay, from, m, refusal,
                  refusal == 486 ? "Allocation Quota Reached" : "Insufficient Capacity", auth->key);
     return;
@@ -472,7 +336,7 @@ handle_allocate(HarkRelay *relay, const RelayFrom *from, const HarkStunMessage *
   g_source_attach(owner->source, NULL);
   allocation->owner = owner;
   relay->allocations_made++;
-  log_allocation(allocation, "allocated for");
+  hark_relay_log_allocation(allocation, "allocated for");
   answer_allocated(relay, from, m, allocation);
 }
 
@@ -483,7 +347,7 @@ allocation_of(HarkRelay *relay, const RelayFrom *from, const HarkStunMessage *m,
   RelayAllocation *allocation = hark_relay_table_find(relay->table, &from->addr);
   if (allocation == NULL) {
     relay->refused.mismatch++;
-    log_refusal(from, auth->user, "437: no allocation");
+    hark_relay_log_refusal(from, auth->user, "437: no allocation");
     answer_error(relay, from, m, 437, "Allocation Mismatch", auth->key);
     return NULL;
   }
@@ -491,7 +355,7 @@ allocation_of(HarkRelay *relay, const RelayFrom *from, const HarkStunMessage *m,
   if (strlen(allocation->username) != username->length ||
       memcmp(allocation->username, username->value, username->length) != 0) {
     relay->refused.wrong_user++;
-    log_refusal(from, auth->user, "441: not the username of the allocation");
+    hark_relay_log_refusal(from, auth->user, "441: not the username of the allocation");
     answer_error(relay, from, m, 441, "Wrong Credentials", auth->key);
     return NULL;
   }
@@ -509,7 +373,7 @@ handle_refresh(HarkRelay *relay, const RelayFrom *from, const HarkStunMessage *m
   hark_stun_builder_add_u32(b, HARK_STUN_ATTR_LIFETIME, lifetime);
   answer_send(relay, from, b, auth->key);
   if (lifetime == 0) {
-    log_allocation(allocation, "released by");
+    hark_relay_log_allocation(allocation, "released by");
     hark_relay_table_remove(relay->table, allocation);
   } else {
     hark_relay_allocation_refresh(allocation, lifetime, now_s());
@@ -548,7 +412,7 @@ refuse_peer(HarkRelay *relay, const RelayFrom *from, const HarkStunMessage *m, R
   else
     relay->refused.bad_request++;
   g_autofree char *text = g_strdup_printf("%u: peer refused: %s", code, why);
-  log_refusal(from, auth->user, text);
+  hark_relay_log_refusal(from, auth->user, text);
   answer_error(relay, from, m, code,
                code == 403   ? "Forbidden"
                : code == 443 ? "Peer Address Family Mismatch"
@@ -846,7 +710,7 @@ handle_stun(HarkRelay *relay, const RelayFrom *from, const guint8 *data, gsize s
   g_autoptr(HarkStunMessage) m = hark_stun_parse(bytes, &error);
   if (m == NULL) {
     relay->refused.malformed++;
-    log_refusal(from, NULL, error->message);
+    hark_relay_log_refusal(from, NULL, error->message);
     return;
   }
   int cls = hark_stun_message_class(m->type);
@@ -892,8 +756,8 @@ handle_stun(HarkRelay *relay, const RelayFrom *from, const guint8 *data, gsize s
   auth_clear(&auth);
 }
 
-static void
-handle_message(HarkRelay *relay, const RelayFrom *from, const guint8 *data, gsize size)
+void
+hark_relay_handle_message(HarkRelay *relay, const RelayFrom *from, const guint8 *data, gsize size)
 {
   if (size >= 4 && (data[0] & 0xC0) == 0x40)
     handle_channel_data(relay, from, data, size);
@@ -908,7 +772,7 @@ hark_relay_receive_udp(HarkRelay *relay, const guint8 *data, gsize size,
   RelayFrom source = { .tcp = NULL };
   if (!hark_relay_addr_from_sockaddr(from, RELAY_UDP, &source.addr))
     return;
-  handle_message(relay, &source, data, size);
+  hark_relay_handle_message(relay, &source, data, size);
 }
 
 static gboolean
@@ -928,228 +792,7 @@ on_udp_readable(GSocket *socket, GIOCondition condition, gpointer data)
   return G_SOURCE_CONTINUE;
 }
 
-/* ---- TCP (RFC 8656 3.1: the same messages on a stream, ChannelData padded to 4) ----- */
-
-/* Writes without blocking: bytes written, 0 when it would block, -1 on an error. */
-static gssize
-tcp_write(RelayTcp *tcp, const guint8 *data, gsize size)
-{
-  g_autoptr(GError) error = NULL;
-  gssize n = g_pollable_output_stream_write_nonblocking(tcp->output, data, size, NULL, &error);
-  if (n < 0 && g_error_matches(error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK))
-    return 0;
-  return n;
-}
-
-static gboolean
-on_tcp_writable(GObject *stream, gpointer data)
-{
-  RelayTcp *tcp = data;
-  while (tcp->out->len > 0) {
-    gssize n = tcp_write(tcp, tcp->out->data, tcp->out->len);
-    if (n <= 0)
-      return G_SOURCE_CONTINUE; /* an error shows on the reading side too, which closes */
-    g_byte_array_remove_range(tcp->out, 0, (guint)n);
-  }
-  g_source_unref(tcp->out_source);
-  tcp->out_source = NULL;
-  return G_SOURCE_REMOVE;
-}
-
-static void
-tcp_send(RelayTcp *tcp, const guint8 *data, gsize size)
-{
-  if (tcp->out->len == 0) {
-    gssize n = tcp_write(tcp, data, size);
-    if (n == (gssize)size)
-      return;
-    if (n > 0) {
-      data += n;
-      size -= (gsize)n;
-    }
-  }
-  if (tcp->out->len + size > TCP_OUT_MAX) {
-    tcp->relay->refused.bandwidth++; /* a client that does not read: its media is dropped */
-    return;
-  }
-  g_byte_array_append(tcp->out, data, (guint)size);
-  if (tcp->out_source == NULL) {
-    tcp->out_source = g_pollable_output_stream_create_source(tcp->output, NULL);
-    g_source_set_callback(tcp->out_source, G_SOURCE_FUNC(on_tcp_writable), tcp, NULL);
-    g_source_attach(tcp->out_source, NULL);
-  }
-}
-
-/* The size of the frame at the start of data, 0 while incomplete, -1 when it is neither
- * STUN nor ChannelData (the stream cannot be followed any further). */
-static gssize
-tcp_frame_size(const guint8 *data, gsize size)
-{
-  if (size < 4)
-    return 0;
-  gsize frame;
-  if ((data[0] & 0xC0) == 0x40)
-    frame = 4 + (((gsize)get16(data + 2) + 3) & ~(gsize)3);
-  else if ((data[0] & 0xC0) == 0)
-    frame = HARK_STUN_HEADER_SIZE + get16(data + 2);
-  else
-    return -1;
-  return frame <= size ? (gssize)frame : 0;
-}
-
-static gboolean
-on_tcp_readable(GObject *stream, gpointer data)
-{
-  RelayTcp *tcp = data;
-  HarkRelay *relay = tcp->relay;
-  g_autoptr(GError) error = NULL;
-  gssize n = g_pollable_input_stream_read_nonblocking(tcp->input, tcp->in + tcp->in_len,
-                                                      TCP_FRAME_MAX - tcp->in_len, NULL, &error);
-  if (n < 0 && g_error_matches(error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK))
-    return G_SOURCE_CONTINUE; /* a TLS handshake under way */
-  if (n <= 0) {
-    tcp_close(tcp);
-    return G_SOURCE_REMOVE;
-  }
-  tcp->in_len += (gsize)n;
-  gsize used = 0;
-  for (;;) {
-    gssize frame = tcp_frame_size(tcp->in + used, tcp->in_len - used);
-    if (frame < 0) {
-      relay->refused.malformed++;
-      log_refusal(&(RelayFrom){ tcp->client, tcp }, NULL, "neither STUN nor ChannelData on TCP");
-      tcp_close(tcp);
-      return G_SOURCE_REMOVE;
-    }
-    if (frame == 0)
-      break;
-    RelayFrom from = { tcp->client, tcp };
-    handle_message(relay, &from, tcp->in + used, (gsize)frame);
-    used += (gsize)frame;
-  }
-  memmove(tcp->in, tcp->in + used, tcp->in_len - used);
-  tcp->in_len -= used;
-  return G_SOURCE_CONTINUE;
-}
-
-static void
-tcp_free(RelayTcp *tcp)
-{
-  if (tcp->source != NULL) {
-    g_source_destroy(tcp->source);
-    g_source_unref(tcp->source);
-  }
-  if (tcp->out_source != NULL) {
-    g_source_destroy(tcp->out_source);
-    g_source_unref(tcp->out_source);
-  }
-  g_io_stream_close(tcp->stream, NULL, NULL);
-  g_object_unref(tcp->stream);
-  g_byte_array_unref(tcp->out);
-  g_free(tcp->in);
-  g_free(tcp);
-}
-
-/* The connection is gone, and with it its allocation (RFC 8656 3.1). */
-static void
-tcp_close(RelayTcp *tcp)
-{
-  HarkRelay *relay = tcp->relay;
-  RelayAllocation *allocation = hark_relay_table_find(relay->table, &tcp->client);
-  if (allocation != NULL) {
-    log_allocation(allocation, "connection closed by");
-    hark_relay_table_remove(relay->table, allocation);
-  }
-  g_hash_table_remove(relay->tcp_clients, tcp);
-}
-
-/* A new client connection, TLS when the relay has a certificate for this listener. */
-static void
-tcp_open(HarkRelay *relay, GSocket *socket, gboolean tls)
-{
-  g_autoptr(GSocketAddress) remote = g_socket_get_remote_address(socket, NULL);
-  RelayAddr client;
-  if (remote == NULL ||
-      !hark_relay_addr_from_inet(G_INET_SOCKET_ADDRESS(remote), RELAY_TCP, &client))
-    return;
-  if (g_hash_table_size(relay->tcp_clients) >= relay->max_tcp) {
-    relay->refused.capacity++;
-    return; /* closed as the socket goes */
-  }
-  g_socket_set_blocking(socket, FALSE);
-  g_autoptr(GIOStream) stream = G_IO_STREAM(g_socket_connection_factory_create_connection(socket));
-  if (tls) {
-    g_autoptr(GError) error = NULL;
-    GIOStream *secured = g_tls_server_connection_new(stream, relay->tls_certificate, &error);
-    if (secured == NULL) {
-      g_debug("relay: no TLS for a client: %s", error->message);
-      return;
-    }
-    g_object_unref(stream);
-    stream = secured;
-  }
-  RelayTcp *tcp = g_new0(RelayTcp, 1);
-  tcp->relay = relay;
-  tcp->stream = g_steal_pointer(&stream);
-  tcp->input = G_POLLABLE_INPUT_STREAM(g_io_stream_get_input_stream(tcp->stream));
-  tcp->output = G_POLLABLE_OUTPUT_STREAM(g_io_stream_get_output_stream(tcp->stream));
-  tcp->client = client;
-  tcp->opened = now_s();
-  tcp->in = g_malloc(TCP_FRAME_MAX);
-  tcp->out = g_byte_array_new();
-  tcp->source = g_pollable_input_stream_create_source(tcp->input, NULL);
-  g_source_set_callback(tcp->source, G_SOURCE_FUNC(on_tcp_readable), tcp, NULL);
-  g_source_attach(tcp->source, NULL);
-  g_hash_table_add(relay->tcp_clients, tcp);
-}
-
-static void
-accept_all(HarkRelay *relay, GSocket *listener, gboolean tls)
-{
-  for (int i = 0; i < BATCH; i++) {
-    g_autoptr(GSocket) socket = g_socket_accept(listener, NULL, NULL);
-    if (socket == NULL)
-      break;
-    tcp_open(relay, socket, tls);
-  }
-}
-
-static gboolean
-on_tcp_accept(GSocket *listener, GIOCondition condition, gpointer data)
-{
-  accept_all(data, listener, FALSE);
-  return G_SOURCE_CONTINUE;
-}
-
-static gboolean
-on_tls_accept(GSocket *listener, GIOCondition condition, gpointer data)
-{
-  accept_all(data, listener, TRUE);
-  return G_SOURCE_CONTINUE;
-}
-
 /* ---- the relay ---------------------------------------------------------------------- */
-
-/* TCP clients that hold a connection without an allocation (connection slots are few:
- * the allocation limit and TCP_CONNECTIONS_EXTRA more). */
-static void
-close_idle_tcp(HarkRelay *relay, gint64 now)
-{
-  g_autoptr(GPtrArray) idle = g_ptr_array_new();
-  GHashTableIter iter;
-  gpointer key;
-  g_hash_table_iter_init(&iter, relay->tcp_clients);
-  while (g_hash_table_iter_next(&iter, &key, NULL)) {
-    RelayTcp *tcp = key;
-    if (now - tcp->opened >= TCP_IDLE_S &&
-        hark_relay_table_find(relay->table, &tcp->client) == NULL)
-      g_ptr_array_add(idle, tcp);
-  }
-  for (guint i = 0; i < idle->len; i++) {
-    relay->refused.tcp_idle++;
-    tcp_close(idle->pdata[i]);
-  }
-}
 
 static gboolean
 on_sweep(gpointer data)
@@ -1159,7 +802,7 @@ on_sweep(gpointer data)
   guint gone = hark_relay_table_expire(relay->table, now);
   if (gone > 0)
     g_message("relay: %u allocation(s) expired (not refreshed)", gone);
-  close_idle_tcp(relay, now);
+  hark_relay_tcp_close_idle(relay, now);
   return G_SOURCE_CONTINUE;
 }
 
@@ -1189,50 +832,12 @@ watch(GSocket *socket, GSourceFunc func, gpointer data)
   return source;
 }
 
-/* TURN over TLS shows a certificate of the node's own key (Ed25519), made here and
- * signed by itself: TURN clients (libnice, coturn's) check a TURN server by the
- * credentials it accepts, not by a certificate chain, so a self-signed one is what
- * coturn ships too. The private key's PEM exists only while GIO reads it, then is wiped. */
-static GTlsCertificate *
-tls_certificate(HarkIdentity *identity, const char *host, GError **error)
-{
-  EVP_PKEY *key = hark_identity_get_private_key(identity);
-  X509 *cert = X509_new();
-  BIO *bio = BIO_new(BIO_s_mem());
-  gboolean ok =
-    cert != NULL && bio != NULL && X509_set_version(cert, 2) == 1 &&
-    ASN1_INTEGER_set(X509_get_serialNumber(cert), (long)g_random_int_range(1, G_MAXINT32)) == 1 &&
-    X509_gmtime_adj(X509_getm_notBefore(cert), -3600) != NULL &&
-    X509_gmtime_adj(X509_getm_notAfter(cert), 365L * 24 * 3600) != NULL &&
-    X509_set_pubkey(cert, key) == 1 &&
-    X509_NAME_add_entry_by_txt(X509_get_subject_name(cert), "CN", MBSTRING_ASC,
-                               (const unsigned char *)host, -1, -1, 0) == 1 &&
-    X509_set_issuer_name(cert, X509_get_subject_name(cert)) == 1 &&
-    X509_sign(cert, key, NULL) > 0 && PEM_write_bio_X509(bio, cert) == 1 &&
-    PEM_write_bio_PrivateKey(bio, key, NULL, NULL, 0, NULL, NULL) == 1;
-  GTlsCertificate *certificate = NULL;
-  if (ok) {
-    char *data = NULL;
-    long size = BIO_get_mem_data(bio, &data);
-    g_autofree char *pem = g_strndup(data, (gsize)size);
-    explicit_bzero(data, (gsize)size);
-    certificate = g_tls_certificate_new_from_pem(pem, -1, error);
-    explicit_bzero(pem, (gsize)size);
-  } else {
-    g_set_error_literal(error, G_IO_ERROR, G_IO_ERROR_FAILED,
-                        "relay: cannot make a TLS certificate of the node's key (OpenSSL)");
-  }
-  BIO_free(bio);
-  X509_free(cert);
-  return certificate;
-}
-
 /* TURN over TLS; without it (its port taken) the relay serves UDP and TCP still. */
 static void
 start_tls(HarkRelay *relay, HarkIdentity *identity, guint16 port)
 {
   g_autoptr(GError) error = NULL;
-  relay->tls_certificate = tls_certificate(identity, relay->host, &error);
+  relay->tls_certificate = hark_relay_tls_certificate(identity, relay->host, &error);
   if (relay->tls_certificate != NULL)
     relay->tls_listener = listen_on(relay, G_SOCKET_TYPE_STREAM, port, &error);
   if (relay->tls_listener == NULL) {
@@ -1241,7 +846,7 @@ start_tls(HarkRelay *relay, HarkIdentity *identity, guint16 port)
     return;
   }
   relay->tls_port = port;
-  relay->tls_source = watch(relay->tls_listener, G_SOURCE_FUNC(on_tls_accept), relay);
+  relay->tls_source = watch(relay->tls_listener, G_SOURCE_FUNC(hark_relay_tls_on_accept), relay);
 }
 
 HarkRelay *
@@ -1249,7 +854,7 @@ hark_relay_new(const HarkConfig *config, HarkIdentity *identity, const char *pub
                GError **error)
 {
   g_autoptr(HarkRelay) relay = g_new0(HarkRelay, 1);
-  relay->tcp_clients = g_hash_table_new_full(NULL, NULL, (GDestroyNotify)tcp_free, NULL);
+  relay->tcp_clients = g_hash_table_new_full(NULL, NULL, hark_relay_tcp_free, NULL);
   relay->public_ip = g_inet_address_new_from_string(public_host);
   relay->bind_ip = g_inet_address_new_from_string(config->listen_address);
   if (relay->public_ip == NULL || relay->bind_ip == NULL) {
@@ -1294,7 +899,7 @@ hark_relay_new(const HarkConfig *config, HarkIdentity *identity, const char *pub
   if (identity != NULL && config->sn_relay_tls_port != 0)
     start_tls(relay, identity, (guint16)config->sn_relay_tls_port);
   relay->udp_source = watch(relay->udp, G_SOURCE_FUNC(on_udp_readable), relay);
-  relay->tcp_source = watch(relay->tcp_listener, G_SOURCE_FUNC(on_tcp_accept), relay);
+  relay->tcp_source = watch(relay->tcp_listener, G_SOURCE_FUNC(hark_relay_tcp_on_accept), relay);
   relay->sweep_timer = g_timeout_add_seconds(SWEEP_S, on_sweep, relay);
   g_message("relay: TURN server at %s:%u (UDP and TCP), TLS port %u, for logged-in users, "
             "relaying from ports %u-%u",
