@@ -84,6 +84,7 @@ struct _HarkRelay {
   char *host; /* what relayed addresses name */
   GInetAddress *public_ip;
   GInetAddress *bind_ip;
+  gboolean v6_sockets; /* bind_ip is IPv6: IPv4 peers and clients are ::ffff:a.b.c.d */
   guint16 port;
   guint min_port, max_port;
   GBytes *secret;

@@ -337,9 +337,19 @@ hark_relay_addr_from_sockaddr(const struct sockaddr *sa, guint8 transport, Relay
 }
 
 gsize
-hark_relay_addr_to_sockaddr(const RelayAddr *addr, struct sockaddr_storage *out)
+hark_relay_addr_to_sockaddr(const RelayAddr *addr, gboolean v6_socket, struct sockaddr_storage *out)
 {
   memset(out, 0, sizeof *out);
+  if (addr->family == 4 && v6_socket) {
+    /* A dual-stack socket (network.listen "::") reaches IPv4 as ::ffff:a.b.c.d. */
+    struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)out;
+    in6->sin6_family = AF_INET6;
+    in6->sin6_port = htons(addr->port);
+    guint8 *bytes = (guint8 *)&in6->sin6_addr;
+    bytes[10] = bytes[11] = 0xFF;
+    memcpy(bytes + 12, addr->addr, 4);
+    return sizeof *in6;
+  }
   if (addr->family == 4) {
     struct sockaddr_in *in = (struct sockaddr_in *)out;
     in->sin_family = AF_INET;
@@ -367,7 +377,7 @@ GSocketAddress *
 hark_relay_addr_to_inet(const RelayAddr *addr)
 {
   struct sockaddr_storage storage;
-  gsize size = hark_relay_addr_to_sockaddr(addr, &storage);
+  gsize size = hark_relay_addr_to_sockaddr(addr, FALSE, &storage);
   return g_socket_address_new_from_native(&storage, size);
 }
 

@@ -116,7 +116,9 @@ gboolean hark_relay_bucket_take(RelayBucket *bucket, guint64 rate, gsize bytes, 
 
 /* RelayAddr from/to socket addresses (IPv4-mapped IPv6 as IPv4); FALSE when not IP. */
 gboolean hark_relay_addr_from_sockaddr(const struct sockaddr *sa, guint8 transport, RelayAddr *out);
-gsize hark_relay_addr_to_sockaddr(const RelayAddr *addr, struct sockaddr_storage *out);
+/* v6_socket: for an IPv6 (dual-stack) socket, which takes IPv4 as ::ffff:a.b.c.d. */
+gsize hark_relay_addr_to_sockaddr(const RelayAddr *addr, gboolean v6_socket,
+                                  struct sockaddr_storage *out);
 gboolean hark_relay_addr_from_inet(GInetSocketAddress *address, guint8 transport, RelayAddr *out);
 GSocketAddress *hark_relay_addr_to_inet(const RelayAddr *addr);
 /* "1.2.3.4:5" or "[::1]:5" for logs. */

@@ -28,7 +28,7 @@ send_to_client(HarkRelay *relay, const RelayFrom *to, const guint8 *data, gsize 
     return;
   }
   struct sockaddr_storage sa;
-  gsize sa_size = hark_relay_addr_to_sockaddr(&to->addr, &sa);
+  gsize sa_size = hark_relay_addr_to_sockaddr(&to->addr, relay->v6_sockets, &sa);
   /* A full socket buffer drops the datagram, as the network would. */
   (void)sendto(relay->udp_fd, data, size, MSG_DONTWAIT, (struct sockaddr *)&sa, (socklen_t)sa_size);
 }
@@ -526,7 +526,7 @@ send_to_peer(HarkRelay *relay, RelayAllocation *allocation, const RelayAddr *pee
   if (!within_bandwidth(relay, owner, size))
     return;
   struct sockaddr_storage sa;
-  gsize sa_size = hark_relay_addr_to_sockaddr(peer, &sa);
+  gsize sa_size = hark_relay_addr_to_sockaddr(peer, relay->v6_sockets, &sa);
   if (sendto(owner->fd, data, size, MSG_DONTWAIT, (struct sockaddr *)&sa, (socklen_t)sa_size) < 0)
     return;
   allocation->bytes_to_peers += size;
@@ -864,6 +864,7 @@ hark_relay_new(const HarkConfig *config, HarkIdentity *identity, const char *pub
     return NULL;
   }
   relay->host = g_strdup(public_host);
+  relay->v6_sockets = g_inet_address_get_family(relay->bind_ip) == G_SOCKET_FAMILY_IPV6;
   relay->port = (guint16)config->sn_relay_port;
   relay->min_port = (guint)config->sn_relay_min_port;
   relay->max_port = (guint)config->sn_relay_max_port;

@@ -5,6 +5,8 @@
  * the denied peers and the allow list, credentials as the overlay mints them, nonces,
  * and the relay's secret file. The server itself: tests/integration/test-turn.c. */
 #include <string.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 
 #include "cidr.h"
@@ -191,6 +193,27 @@ test_lifetime_granted(void)
   g_assert_cmpuint(hark_relay_lifetime_granted(4000000000, FALSE), ==, 3600);
 }
 
+/* Addresses to and from socket addresses; an IPv6 (dual-stack) socket reaches IPv4 as
+ * ::ffff:a.b.c.d, and what comes from it so is taken as the IPv4 address. */
+static void
+test_addresses(void)
+{
+  RelayAddr v4 = addr("192.0.2.1", 3478);
+  struct sockaddr_storage sa;
+  g_assert_cmpuint(hark_relay_addr_to_sockaddr(&v4, FALSE, &sa), ==, sizeof(struct sockaddr_in));
+  g_assert_cmpint(sa.ss_family, ==, AF_INET);
+  g_assert_cmpuint(hark_relay_addr_to_sockaddr(&v4, TRUE, &sa), ==, sizeof(struct sockaddr_in6));
+  g_assert_cmpint(sa.ss_family, ==, AF_INET6);
+  RelayAddr back;
+  g_assert_true(hark_relay_addr_from_sockaddr((struct sockaddr *)&sa, RELAY_UDP, &back));
+  g_assert_cmpmem(&back, sizeof back, &v4, sizeof v4);
+  g_autofree char *text = hark_relay_addr_text(&back);
+  g_assert_cmpstr(text, ==, "192.0.2.1:3478");
+  RelayAddr v6 = addr("2001:db8::1", 5);
+  g_autofree char *text6 = hark_relay_addr_text(&v6);
+  g_assert_cmpstr(text6, ==, "[2001:db8::1]:5");
+}
+
 /* The bandwidth limits' bucket: a second's worth at once, then the rate. */
 static void
 test_bucket(void)
@@ -361,6 +384,7 @@ main(int argc, char **argv)
   hark_test_add_isolated_func("/relay/table/lifetimes", test_table_lifetimes);
   hark_test_add_isolated_func("/relay/table/quota", test_table_quota);
   hark_test_add_isolated_func("/relay/table/lifetime-granted", test_lifetime_granted);
+  hark_test_add_isolated_func("/relay/addresses", test_addresses);
   hark_test_add_isolated_func("/relay/bucket", test_bucket);
   hark_test_add_isolated_func("/relay/peer-refusal", test_peer_refusal);
   hark_test_add_isolated_func("/relay/cidr", test_cidr);
