@@ -20,6 +20,8 @@ G_BEGIN_DECLS
 #define TCP_CONNECTIONS_EXTRA 64 /* TCP clients beyond the allocation limit (asking first) */
 #define TCP_IDLE_S 30 /* a TCP client without an allocation by then is closed */
 #define PORT_TRIES 32
+#define LISTENER_BUFFER (4 * 1024 * 1024) /* bytes of the clients' UDP socket's buffers */
+#define RELAYED_BUFFER (256 * 1024) /* of each relayed socket */
 #define UNAUTHENTICATED_PER_S 1000 /* answers without MESSAGE-INTEGRITY over UDP */
 #define SATURATED_US (2 * G_USEC_PER_SEC) /* 508 this long after the total bandwidth dropped */
 
