@@ -23,7 +23,8 @@ ROOT = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)),
 CORE = os.path.join(ROOT, "core")
 
 # Bottom up. `program` (the hark executable) may use every layer.
-LAYERS = ["base", "registry", "link", "login", "overlay", "directory", "message", "media", "call", "conference", "node", "program"]
+LAYERS = ["base", "registry", "link", "login", "relay", "overlay", "directory", "message", "media", "call",
+          "conference", "node", "program"]
 
 # The public headers, by the layer that implements them (or, for plugin interfaces,
 # the lowest layer whose types they use).

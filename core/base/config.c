@@ -8,6 +8,7 @@
  * warnings and otherwise ignored; the plugins' "settings" groups are free-form and
  * are handed to the plugins as a{sv}. */
 #include "hark/config.h"
+#include "cidr.h"
 #include "hark/media-spec.h"
 
 #include <errno.h>
@@ -82,6 +83,7 @@ static const char *check_sink(const char *value);
 static const char *check_https_url(const char *value);
 static const char *check_device(const char *value);
 static const char *check_ip_port(const char *value);
+static const char *check_cidr(const char *value);
 
 static gpointer plugin_config_new(void);
 static gpointer bootstrap_config_new(void);
@@ -166,6 +168,23 @@ static const ConfigKey supernode_keys[] = {
   { "turn_tcp", KEY_BOOL, offsetof(HarkConfig, sn_turn_tcp) },
   { "turn_lifetime", KEY_INT, offsetof(HarkConfig, sn_turn_lifetime), .min = 600,
     .max = 7 * 24 * 3600 },
+  /* Its own TURN server (docs/protocol.md, "TURN"). */
+  { "relay", KEY_BOOL, offsetof(HarkConfig, sn_relay) },
+  { "relay_port", KEY_INT, offsetof(HarkConfig, sn_relay_port), .min = 1, .max = 65535 },
+  { "relay_tls_port", KEY_INT, offsetof(HarkConfig, sn_relay_tls_port), .min = 0, .max = 65535 },
+  { "relay_min_port", KEY_INT, offsetof(HarkConfig, sn_relay_min_port), .min = 1, .max = 65535 },
+  { "relay_max_port", KEY_INT, offsetof(HarkConfig, sn_relay_max_port), .min = 1, .max = 65535 },
+  { "relay_lifetime", KEY_INT, offsetof(HarkConfig, sn_relay_lifetime), .min = 60,
+    .max = 7 * 24 * 3600 },
+  { "relay_max_allocations", KEY_INT, offsetof(HarkConfig, sn_relay_max_allocations), .min = 0,
+    .max = 1000000 },
+  { "relay_max_allocations_per_user", KEY_INT,
+    offsetof(HarkConfig, sn_relay_max_allocations_per_user), .min = 0, .max = 1000000 },
+  { "relay_bandwidth", KEY_INT, offsetof(HarkConfig, sn_relay_bandwidth), .min = 0,
+    .max = G_MAXINT },
+  { "relay_allocation_bandwidth", KEY_INT, offsetof(HarkConfig, sn_relay_allocation_bandwidth),
+    .min = 0, .max = G_MAXINT },
+  { "relay_allow", KEY_STRV, offsetof(HarkConfig, sn_relay_allow), .check = check_cidr },
   { NULL },
 };
 
@@ -344,6 +363,15 @@ check_ip_port(const char *value)
   return hark_config_parse_ip_port(value, NULL, NULL)
            ? NULL
            : "expected IP:PORT or [IPv6]:PORT (a literal address, a port of 1-65535)";
+}
+
+static const char *
+check_cidr(const char *value)
+{
+  HarkCidr cidr;
+  return hark_cidr_parse(value, &cidr)
+           ? NULL
+           : "expected ADDRESS/BITS (a literal address, no bits set past the prefix)";
 }
 
 static const char *
@@ -847,6 +875,17 @@ hark_config_new_default(void)
   config->sn_links = 3;
   config->sn_turn_tcp = TRUE;
   config->sn_turn_lifetime = 24 * 3600;
+  config->sn_relay = TRUE;
+  config->sn_relay_port = 3478;
+  config->sn_relay_tls_port = 5349;
+  config->sn_relay_min_port = 49152;
+  config->sn_relay_max_port = 65535;
+  config->sn_relay_lifetime = 600;
+  config->sn_relay_max_allocations = 1000;
+  config->sn_relay_max_allocations_per_user = 10;
+  config->sn_relay_bandwidth = 0;
+  config->sn_relay_allocation_bandwidth = 256 * 1024;
+  config->sn_relay_allow = g_new0(char *, 1);
   config->nat_probe_interval = 1800;
   config->codecs = g_strdupv((char **)codecs);
   config->audio_source = g_strdup("pulse");
@@ -900,6 +939,12 @@ config_from_tree(config_t *tree, const char *path, const char *file, GError **er
                 "%s: supernode.turn_server and supernode.turn_secret_file go together: "
                 "one is set, the other is not",
                 file);
+    return NULL;
+  }
+  if (config->sn_relay_min_port > config->sn_relay_max_port) {
+    g_set_error(error, HARK_CONFIG_ERROR, HARK_CONFIG_ERROR_INVALID,
+                "%s: supernode.relay_min_port (%d) is above supernode.relay_max_port (%d)", file,
+                config->sn_relay_min_port, config->sn_relay_max_port);
     return NULL;
   }
   /* The device is called after the node unless it has a name of its own. */
@@ -1012,6 +1057,7 @@ hark_config_free(HarkConfig *config)
   g_free(config->login_ca);
   g_free(config->sn_turn_server);
   g_free(config->sn_turn_secret_file);
+  g_strfreev(config->sn_relay_allow);
   g_free(config->login_device);
   g_free(config);
 }

@@ -17,13 +17,13 @@ G_DEFINE_QUARK(hark-stun-error-quark, hark_stun_error)
 #define MAX_TEXT 763 /* SOFTWARE, REALM, NONCE, reason phrases: < 128 characters */
 
 enum {
-  CLASS_REQUEST = 0,
-  CLASS_INDICATION = 1,
-  CLASS_SUCCESS = 2,
-  CLASS_ERROR = 3
+  CLASS_REQUEST = HARK_STUN_CLASS_REQUEST,
+  CLASS_INDICATION = HARK_STUN_CLASS_INDICATION,
+  CLASS_SUCCESS = HARK_STUN_CLASS_SUCCESS,
+  CLASS_ERROR = HARK_STUN_CLASS_ERROR
 };
 enum {
-  METHOD_BINDING = 0x001
+  METHOD_BINDING = HARK_STUN_METHOD_BINDING
 };
 
 /* What this module understands, with the lengths RFC 5389 and RFC 8445 allow. An
@@ -60,6 +60,16 @@ static const struct {
   { HARK_STUN_ATTR_ICE_CONTROLLING, LEN_RANGE, 8, 8, "ICE-CONTROLLING" },
   { HARK_STUN_ATTR_RESPONSE_ORIGIN, LEN_ADDRESS, 8, 20, "RESPONSE-ORIGIN" },
   { HARK_STUN_ATTR_OTHER_ADDRESS, LEN_ADDRESS, 8, 20, "OTHER-ADDRESS" },
+  /* TURN (RFC 8656) */
+  { HARK_STUN_ATTR_CHANNEL_NUMBER, LEN_RANGE, 4, 4, "CHANNEL-NUMBER" },
+  { HARK_STUN_ATTR_LIFETIME, LEN_RANGE, 4, 4, "LIFETIME" },
+  { HARK_STUN_ATTR_XOR_PEER_ADDRESS, LEN_ADDRESS, 8, 20, "XOR-PEER-ADDRESS" },
+  { HARK_STUN_ATTR_DATA, LEN_RANGE, 0, 65535, "DATA" },
+  { HARK_STUN_ATTR_XOR_RELAYED_ADDRESS, LEN_ADDRESS, 8, 20, "XOR-RELAYED-ADDRESS" },
+  { HARK_STUN_ATTR_REQUESTED_ADDRESS_FAMILY, LEN_RANGE, 4, 4, "REQUESTED-ADDRESS-FAMILY" },
+  { HARK_STUN_ATTR_EVEN_PORT, LEN_RANGE, 1, 1, "EVEN-PORT" },
+  { HARK_STUN_ATTR_REQUESTED_TRANSPORT, LEN_RANGE, 4, 4, "REQUESTED-TRANSPORT" },
+  { HARK_STUN_ATTR_DONT_FRAGMENT, LEN_RANGE, 0, 0, "DONT-FRAGMENT" },
 };
 
 static guint16
@@ -281,8 +291,8 @@ hark_stun_message_find(const HarkStunMessage *message, guint16 type)
 
 /* Building messages: a header whose length grows with each attribute. */
 
-static GByteArray *
-builder_new(guint16 type, const guint8 transaction_id[12])
+GByteArray *
+hark_stun_builder_new(guint16 type, const guint8 transaction_id[12])
 {
   GByteArray *b = g_byte_array_sized_new(128);
   guint8 header[HARK_STUN_HEADER_SIZE];
@@ -294,8 +304,8 @@ builder_new(guint16 type, const guint8 transaction_id[12])
   return b;
 }
 
-static void
-builder_add(GByteArray *b, guint16 type, const guint8 *value, guint16 length)
+void
+hark_stun_builder_add(GByteArray *b, guint16 type, const void *value, guint16 length)
 {
   static const guint8 zeros[3] = { 0 };
   guint8 head[4];
@@ -308,21 +318,117 @@ builder_add(GByteArray *b, guint16 type, const guint8 *value, guint16 length)
 }
 
 /* Last: the CRC covers the header with a length that already counts FINGERPRINT. */
-static GBytes *
-builder_finish(GByteArray *b)
+GBytes *
+hark_stun_builder_finish(GByteArray *b)
 {
   put16(b->data + 2, (guint16)(b->len + 8 - HARK_STUN_HEADER_SIZE));
   guint8 value[4];
   put32(value, crc32_of(b->data, b->len) ^ FINGERPRINT_XOR);
-  builder_add(b, HARK_STUN_ATTR_FINGERPRINT, value, sizeof value);
+  hark_stun_builder_add(b, HARK_STUN_ATTR_FINGERPRINT, value, sizeof value);
   return g_byte_array_free_to_bytes(b);
 }
 
-static void
-builder_add_software(GByteArray *b)
+void
+hark_stun_builder_add_software(GByteArray *b)
 {
   const char *software = "hark " HARK_VERSION;
-  builder_add(b, HARK_STUN_ATTR_SOFTWARE, (const guint8 *)software, (guint16)strlen(software));
+  hark_stun_builder_add(b, HARK_STUN_ATTR_SOFTWARE, (const guint8 *)software,
+                        (guint16)strlen(software));
+}
+
+void
+hark_stun_builder_add_u32(GByteArray *b, guint16 type, guint32 value)
+{
+  guint8 bytes[4];
+  put32(bytes, value);
+  hark_stun_builder_add(b, type, bytes, sizeof bytes);
+}
+
+void
+hark_stun_builder_add_error(GByteArray *b, guint code, const char *reason)
+{
+  gsize length = MIN(strlen(reason), 127);
+  guint8 value[4 + 127] = { 0, 0, (guint8)(code / 100), (guint8)(code % 100) };
+  memcpy(value + 4, reason, length);
+  hark_stun_builder_add(b, HARK_STUN_ATTR_ERROR_CODE, value, (guint16)(4 + length));
+}
+
+/* RFC 8489 14.5: the HMAC covers the message up to MESSAGE-INTEGRITY with a header length
+ * that already counts it (and not what follows, FINGERPRINT). */
+static void
+integrity_of(const guint8 *message, gsize before, const guint8 *key, gsize key_size, guint8 out[20])
+{
+  guint8 header[HARK_STUN_HEADER_SIZE];
+  memcpy(header, message, sizeof header);
+  put16(header + 2, (guint16)(before + 24 - HARK_STUN_HEADER_SIZE));
+  g_autoptr(GHmac) hmac = g_hmac_new(G_CHECKSUM_SHA1, key, key_size);
+  g_hmac_update(hmac, header, sizeof header);
+  g_hmac_update(hmac, message + HARK_STUN_HEADER_SIZE, before - HARK_STUN_HEADER_SIZE);
+  gsize size = 20;
+  g_hmac_get_digest(hmac, out, &size);
+}
+
+void
+hark_stun_builder_add_integrity(GByteArray *b, const guint8 *key, gsize key_size)
+{
+  guint8 digest[20];
+  integrity_of(b->data, b->len, key, key_size, digest);
+  hark_stun_builder_add(b, HARK_STUN_ATTR_MESSAGE_INTEGRITY, digest, sizeof digest);
+}
+
+gboolean
+hark_stun_check_integrity(const HarkStunMessage *message, const guint8 *key, gsize key_size)
+{
+  const HarkStunAttribute *a = hark_stun_message_find(message, HARK_STUN_ATTR_MESSAGE_INTEGRITY);
+  if (a == NULL)
+    return FALSE;
+  const guint8 *p = g_bytes_get_data(message->bytes, NULL);
+  guint8 digest[20];
+  integrity_of(p, (gsize)(a->value - 4 - p), key, key_size, digest);
+  /* Constant time: a byte-by-byte early exit would tell an attacker how much matched. */
+  guint8 diff = 0;
+  for (int i = 0; i < 20; i++)
+    diff |= (guint8)(digest[i] ^ a->value[i]);
+  return diff == 0;
+}
+
+void
+hark_stun_long_term_key(const char *username, const char *realm, const char *password,
+                        guint8 key[16])
+{
+  g_autoptr(GChecksum) md5 = g_checksum_new(G_CHECKSUM_MD5);
+  g_checksum_update(md5, (const guchar *)username, -1);
+  g_checksum_update(md5, (const guchar *)":", 1);
+  g_checksum_update(md5, (const guchar *)realm, -1);
+  g_checksum_update(md5, (const guchar *)":", 1);
+  g_checksum_update(md5, (const guchar *)password, -1);
+  gsize size = 16;
+  g_checksum_get_digest(md5, key, &size);
+}
+
+guint32
+hark_stun_attribute_u32(const HarkStunAttribute *attribute)
+{
+  return attribute->length >= 4 ? get32(attribute->value) : 0;
+}
+
+int
+hark_stun_message_class(guint16 type)
+{
+  return message_class(type);
+}
+
+guint16
+hark_stun_message_method(guint16 type)
+{
+  return message_method(type);
+}
+
+guint16
+hark_stun_message_type(guint16 method, int cls)
+{
+  return (guint16)((method & 0x000F) | ((method & 0x0070) << 1) | ((method & 0x0F80) << 2) |
+                   ((cls & 1) << 4) | ((cls & 2) << 7));
 }
 
 /* An (XOR-)MAPPED-ADDRESS value; xor_id: the transaction id for the XOR form, else NULL.
@@ -389,15 +495,15 @@ hark_stun_decode_address(const HarkStunAttribute *attribute, const guint8 *xor_w
   return G_INET_SOCKET_ADDRESS(g_inet_socket_address_new(ip, port));
 }
 
-static gboolean
-add_address(GByteArray *b, guint16 type, GSocketAddress *address, const guint8 *xor_id,
-            GError **error)
+gboolean
+hark_stun_builder_add_address(GByteArray *b, guint16 type, GSocketAddress *address,
+                              const guint8 *xor_id, GError **error)
 {
   guint8 value[20];
   guint16 length;
   if (!encode_address(address, xor_id, value, &length, error))
     return FALSE;
-  builder_add(b, type, value, length);
+  hark_stun_builder_add(b, type, value, length);
   return TRUE;
 }
 
@@ -405,16 +511,19 @@ static GBytes *
 build_success(const HarkStunRequest *request, GSocketAddress *to, GSocketAddress *origin,
               GSocketAddress *other, GError **error)
 {
-  GByteArray *b = builder_new(HARK_STUN_BINDING_SUCCESS, request->transaction_id);
-  if (!add_address(b, HARK_STUN_ATTR_XOR_MAPPED_ADDRESS, to, request->transaction_id, error) ||
-      !add_address(b, HARK_STUN_ATTR_MAPPED_ADDRESS, to, NULL, error) ||
-      (origin != NULL && !add_address(b, HARK_STUN_ATTR_RESPONSE_ORIGIN, origin, NULL, error)) ||
-      (other != NULL && !add_address(b, HARK_STUN_ATTR_OTHER_ADDRESS, other, NULL, error))) {
+  GByteArray *b = hark_stun_builder_new(HARK_STUN_BINDING_SUCCESS, request->transaction_id);
+  if (!hark_stun_builder_add_address(b, HARK_STUN_ATTR_XOR_MAPPED_ADDRESS, to,
+                                     request->transaction_id, error) ||
+      !hark_stun_builder_add_address(b, HARK_STUN_ATTR_MAPPED_ADDRESS, to, NULL, error) ||
+      (origin != NULL &&
+       !hark_stun_builder_add_address(b, HARK_STUN_ATTR_RESPONSE_ORIGIN, origin, NULL, error)) ||
+      (other != NULL &&
+       !hark_stun_builder_add_address(b, HARK_STUN_ATTR_OTHER_ADDRESS, other, NULL, error))) {
     g_byte_array_unref(b);
     return NULL;
   }
-  builder_add_software(b);
-  return builder_finish(b);
+  hark_stun_builder_add_software(b);
+  return hark_stun_builder_finish(b);
 }
 
 /* RFC 5389 15.6 and 15.9: 420 with the types the request used that we do not know. */
@@ -429,11 +538,12 @@ build_unknown_attributes(const HarkStunRequest *request)
   for (guint i = 0; i < request->n_unknown; i++)
     put16(list + 2 * i, request->unknown[i]);
 
-  GByteArray *b = builder_new(HARK_STUN_BINDING_ERROR, request->transaction_id);
-  builder_add(b, HARK_STUN_ATTR_ERROR_CODE, code, sizeof code);
-  builder_add(b, HARK_STUN_ATTR_UNKNOWN_ATTRIBUTES, list, (guint16)(2 * request->n_unknown));
-  builder_add_software(b);
-  return builder_finish(b);
+  GByteArray *b = hark_stun_builder_new(HARK_STUN_BINDING_ERROR, request->transaction_id);
+  hark_stun_builder_add(b, HARK_STUN_ATTR_ERROR_CODE, code, sizeof code);
+  hark_stun_builder_add(b, HARK_STUN_ATTR_UNKNOWN_ATTRIBUTES, list,
+                        (guint16)(2 * request->n_unknown));
+  hark_stun_builder_add_software(b);
+  return hark_stun_builder_finish(b);
 }
 
 static const char *const class_names[] = { "a request", "an indication", "a success response",
@@ -495,14 +605,14 @@ hark_stun_answer(GBytes *request, GSocketAddress *from, GError **error)
 GBytes *
 hark_stun_binding_request(const guint8 transaction_id[HARK_STUN_TRANSACTION_ID_SIZE], guint change)
 {
-  GByteArray *b = builder_new(HARK_STUN_BINDING_REQUEST, transaction_id);
+  GByteArray *b = hark_stun_builder_new(HARK_STUN_BINDING_REQUEST, transaction_id);
   if (change != 0) {
     guint8 value[4];
     put32(value, change & (HARK_STUN_CHANGE_IP | HARK_STUN_CHANGE_PORT));
-    builder_add(b, HARK_STUN_ATTR_CHANGE_REQUEST, value, sizeof value);
+    hark_stun_builder_add(b, HARK_STUN_ATTR_CHANGE_REQUEST, value, sizeof value);
   }
-  builder_add_software(b);
-  return builder_finish(b);
+  hark_stun_builder_add_software(b);
+  return hark_stun_builder_finish(b);
 }
 
 void

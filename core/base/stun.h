@@ -40,6 +40,33 @@ enum {
   HARK_STUN_ATTR_ICE_CONTROLLING = 0x802A,
   HARK_STUN_ATTR_RESPONSE_ORIGIN = 0x802B,
   HARK_STUN_ATTR_OTHER_ADDRESS = 0x802C,
+  /* TURN (RFC 8656 18) */
+  HARK_STUN_ATTR_CHANNEL_NUMBER = 0x000C,
+  HARK_STUN_ATTR_LIFETIME = 0x000D,
+  HARK_STUN_ATTR_XOR_PEER_ADDRESS = 0x0012,
+  HARK_STUN_ATTR_DATA = 0x0013,
+  HARK_STUN_ATTR_XOR_RELAYED_ADDRESS = 0x0016,
+  HARK_STUN_ATTR_REQUESTED_ADDRESS_FAMILY = 0x0017,
+  HARK_STUN_ATTR_EVEN_PORT = 0x0018,
+  HARK_STUN_ATTR_REQUESTED_TRANSPORT = 0x0019,
+  HARK_STUN_ATTR_DONT_FRAGMENT = 0x001A,
+};
+
+/* Message classes (RFC 8489 5) and the TURN methods (RFC 8656 17). */
+enum {
+  HARK_STUN_CLASS_REQUEST = 0,
+  HARK_STUN_CLASS_INDICATION = 1,
+  HARK_STUN_CLASS_SUCCESS = 2,
+  HARK_STUN_CLASS_ERROR = 3,
+};
+enum {
+  HARK_STUN_METHOD_BINDING = 0x001,
+  HARK_STUN_METHOD_ALLOCATE = 0x003,
+  HARK_STUN_METHOD_REFRESH = 0x004,
+  HARK_STUN_METHOD_SEND = 0x006,
+  HARK_STUN_METHOD_DATA = 0x007,
+  HARK_STUN_METHOD_CREATE_PERMISSION = 0x008,
+  HARK_STUN_METHOD_CHANNEL_BIND = 0x009,
 };
 
 typedef struct {
@@ -65,6 +92,36 @@ HarkStunMessage *hark_stun_parse(GBytes *bytes, GError **error);
 void hark_stun_message_free(HarkStunMessage *message);
 /* The first attribute of that type, or NULL. */
 const HarkStunAttribute *hark_stun_message_find(const HarkStunMessage *message, guint16 type);
+
+/* The class (HARK_STUN_CLASS_*) and method of a message type, and back. */
+int hark_stun_message_class(guint16 type);
+guint16 hark_stun_message_method(guint16 type);
+guint16 hark_stun_message_type(guint16 method, int cls);
+/* A 4-byte attribute's value (LIFETIME, CHANNEL-NUMBER, REQUESTED-TRANSPORT...). */
+guint32 hark_stun_attribute_u32(const HarkStunAttribute *attribute);
+
+/* Building a message: the header, then attributes in order (each padded to 4, the
+ * header's length kept right), MESSAGE-INTEGRITY when keyed, FINGERPRINT last
+ * (hark_stun_builder_finish, which frees b). */
+GByteArray *hark_stun_builder_new(guint16 type, const guint8 transaction_id[12]);
+void hark_stun_builder_add(GByteArray *b, guint16 type, const void *value, guint16 length);
+void hark_stun_builder_add_u32(GByteArray *b, guint16 type, guint32 value);
+void hark_stun_builder_add_software(GByteArray *b);
+/* ERROR-CODE: code 300-699 and a reason phrase (cut at 127 bytes). */
+void hark_stun_builder_add_error(GByteArray *b, guint code, const char *reason);
+/* An address attribute; xor_id: the transaction id for the XOR- forms, NULL for plain. */
+gboolean hark_stun_builder_add_address(GByteArray *b, guint16 type, GSocketAddress *address,
+                                       const guint8 *xor_id, GError **error);
+void hark_stun_builder_add_integrity(GByteArray *b, const guint8 *key, gsize key_size);
+GBytes *hark_stun_builder_finish(GByteArray *b);
+
+/* MESSAGE-INTEGRITY (RFC 8489 14.5, HMAC-SHA1) of a parsed message checked with key
+ * (compared in constant time); FALSE when absent or wrong. */
+gboolean hark_stun_check_integrity(const HarkStunMessage *message, const guint8 *key,
+                                   gsize key_size);
+/* The long-term credential key (RFC 8489 9.2.2): MD5(username ":" realm ":" password). */
+void hark_stun_long_term_key(const char *username, const char *realm, const char *password,
+                             guint8 key[16]);
 
 #define HARK_STUN_MAX_UNKNOWN 32 /* listed in one 420 answer */
 

@@ -3,6 +3,7 @@
 #pragma once
 
 #include "overlay.h"
+#include "relay.h"
 
 G_BEGIN_DECLS
 
@@ -150,6 +151,7 @@ struct _HarkOverlay {
 
   /* TURN credentials: an SN's TURN server and secret, a client's cache (overlay-turn.c) */
   OverlayTurn *turn;
+  HarkRelay *relay; /* the SN's own TURN server while it serves (core/relay) */
 
   /* higher layers' listeners (overlay.h): OverlayListenerEntry* */
   GPtrArray *listeners;
@@ -319,6 +321,10 @@ gboolean hark_overlay_turn_client_message(HarkOverlay *overlay, const HarkWireMe
 void hark_overlay_turn_link_lost(HarkOverlay *overlay);
 /* {"server": "IP:PORT" or null, "tcp", "lifetime_s"} for `overlay`. */
 JsonObject *hark_overlay_turn_describe(HarkOverlay *overlay);
+/* The SN's own TURN server, started when it becomes an SN (supernode.relay, and no
+ * supernode.turn_server) and stopped when it stops serving: its credentials then name it. */
+void hark_overlay_turn_relay_start(HarkOverlay *overlay);
+void hark_overlay_turn_relay_stop(HarkOverlay *overlay);
 
 /* overlay-tunnel.c */
 /* Node side: a loopback SOCKS5 endpoint whose streams go through the SN link; the login

@@ -186,6 +186,7 @@ promote(HarkOverlay *overlay)
   }
   overlay->is_sn = TRUE;
   hark_overlay_stun_start(overlay);
+  hark_overlay_turn_relay_start(overlay);
   g_clear_pointer(&overlay->join, hark_overlay_join_free);
   hark_overlay_clear_source(overlay, &overlay->retry_source);
   if (overlay->sn != NULL) {
@@ -217,6 +218,7 @@ hark_overlay_stop_serving(HarkOverlay *overlay, const char *why)
     return;
   overlay->is_sn = FALSE;
   hark_overlay_stun_stop(overlay);
+  hark_overlay_turn_relay_stop(overlay);
   stop_listening(overlay);
   hark_overlay_clear_source(overlay, &overlay->sn_links_source);
   hark_overlay_keepalive_serve_stop(overlay);

@@ -11,9 +11,8 @@
 #include "overlay-turn-parse.h"
 
 #include "hark/address.h"
+#include "relay-auth.h"
 
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
 #include <string.h>
 
 void
@@ -53,14 +52,7 @@ hark_overlay_turn_make(const char *host, guint16 port, gboolean tcp, GBytes *sec
   credentials->tcp = tcp;
   credentials->expires_at = expires_at;
   credentials->username = g_strdup_printf("%" G_GINT64_FORMAT ":%s", expires_at, user);
-  gsize secret_size = 0;
-  const guint8 *key = g_bytes_get_data(secret, &secret_size);
-  guint8 mac[EVP_MAX_MD_SIZE];
-  unsigned int mac_size = 0;
-  if (HMAC(EVP_sha1(), key, (int)secret_size, (const guint8 *)credentials->username,
-           strlen(credentials->username), mac, &mac_size) == NULL)
-    g_error("HMAC-SHA1 failed"); /* only when OpenSSL itself is broken */
-  credentials->password = g_base64_encode(mac, mac_size);
+  credentials->password = hark_relay_password(secret, credentials->username);
   return credentials;
 }
 

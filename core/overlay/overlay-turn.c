@@ -13,22 +13,20 @@
  * hand a bad TURN server, never crash the client. */
 #include "overlay-private.h"
 
-#include <errno.h>
-#include <fcntl.h>
+#include "relay-auth.h"
+
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #define TURN_ANSWER_MS 5000 /* a TURN_REQUEST unanswered by then has failed */
 #define TURN_CACHE_MARGIN_S 3600 /* credentials are asked for again this long before expiry */
 #define TURN_ABSENT_S 60 /* an SN that has no TURN server is not asked again for this long */
-#define TURN_SECRET_MAX 4096 /* bytes of a secret file */
 /* TURN_REQUESTs one client link may send: 6 a minute, in a burst of at most 6. */
 #define TURN_PER_SECOND (6.0 / 60.0)
 #define TURN_BURST 6.0
 
 struct _OverlayTurn {
-  /* SN side: supernode.turn_*; secret NULL when this node has no TURN server */
+  /* SN side: supernode.turn_*, or the SN's own relay (supernode.relay) while it serves;
+   * secret NULL when this node has no TURN server */
   char *server; /* "IP:PORT" as configured */
   char *host;
   guint16 port;
@@ -49,69 +47,6 @@ struct _OverlayTurn {
 
 /* ---- configuration ---------------------------------------------------------------- */
 
-/* Secrets are read into buffers of this size, and wiped when they go. */
-static void
-secret_free(gpointer data)
-{
-  explicit_bzero(data, TURN_SECRET_MAX + 1);
-  g_free(data);
-}
-
-/* The secret as the file holds it, without trailing white space; never in a message. */
-static GBytes *
-read_secret(const char *path, GError **error)
-{
-  int fd = open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
-    int saved = errno;
-    g_set_error(error, G_IO_ERROR, g_io_error_from_errno(saved),
-                "supernode.turn_secret_file %s: cannot open: %s", path, g_strerror(saved));
-    return NULL;
-  }
-  struct stat st;
-  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-    close(fd);
-    g_set_error(error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
-                "supernode.turn_secret_file %s is not a regular file", path);
-    return NULL;
-  }
-  if ((st.st_mode & 077) != 0) {
-    close(fd);
-    g_set_error(error, G_IO_ERROR, G_IO_ERROR_PERMISSION_DENIED,
-                "supernode.turn_secret_file %s has mode %04o: it holds the TURN server's "
-                "secret, so others may not read it (chmod 600 %s)",
-                path, (unsigned)(st.st_mode & 07777), path);
-    return NULL;
-  }
-  guint8 *data = g_malloc(TURN_SECRET_MAX + 1);
-  gsize size = 0;
-  ssize_t n;
-  while (size <= TURN_SECRET_MAX && (n = read(fd, data + size, TURN_SECRET_MAX + 1 - size)) != 0) {
-    if (n < 0 && errno == EINTR)
-      continue;
-    if (n < 0) {
-      int saved = errno;
-      close(fd);
-      secret_free(data);
-      g_set_error(error, G_IO_ERROR, g_io_error_from_errno(saved),
-                  "supernode.turn_secret_file %s: cannot read: %s", path, g_strerror(saved));
-      return NULL;
-    }
-    size += (gsize)n;
-  }
-  close(fd);
-  while (size > 0 && g_ascii_isspace(data[size - 1]))
-    size--;
-  if (size == 0 || size > TURN_SECRET_MAX) {
-    secret_free(data);
-    g_set_error(error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
-                "supernode.turn_secret_file %s must hold the secret (1-%d bytes)", path,
-                TURN_SECRET_MAX);
-    return NULL;
-  }
-  return g_bytes_new_with_free_func(data, size, secret_free, data);
-}
-
 OverlayTurn *
 hark_overlay_turn_new(const HarkConfig *config, GError **error)
 {
@@ -125,7 +60,8 @@ hark_overlay_turn_new(const HarkConfig *config, GError **error)
     g_ptr_array_unref(turn->waiting);
     return NULL;
   }
-  turn->secret = read_secret(config->sn_turn_secret_file, error);
+  turn->secret =
+    hark_relay_secret_read(config->sn_turn_secret_file, "supernode.turn_secret_file", error);
   if (turn->secret == NULL) {
     g_free(turn->host);
     g_ptr_array_unref(turn->waiting);
@@ -162,6 +98,7 @@ hark_overlay_turn_free(HarkOverlay *overlay)
   OverlayTurn *turn = overlay->turn;
   if (turn == NULL)
     return;
+  hark_overlay_turn_relay_stop(overlay);
   fail_waiting(overlay,
                g_error_new_literal(G_IO_ERROR, G_IO_ERROR_CANCELLED, "the node is stopping"));
   g_ptr_array_unref(turn->waiting);
@@ -175,6 +112,42 @@ hark_overlay_turn_free(HarkOverlay *overlay)
   overlay->turn = NULL;
 }
 
+void
+hark_overlay_turn_relay_start(HarkOverlay *overlay)
+{
+  OverlayTurn *turn = overlay->turn;
+  const HarkConfig *config = overlay->node->config;
+  if (!config->sn_relay || turn->secret != NULL || overlay->relay != NULL)
+    return; /* turned off, or a TURN server of its own (supernode.turn_server) */
+  g_autoptr(GError) error = NULL;
+  overlay->relay = hark_relay_new(config, overlay->node->identity, overlay->public_host, &error);
+  if (overlay->relay == NULL) {
+    /* The SN serves without a relay rather than not at all; its clients hear 404. */
+    g_warning("relay: not relaying: %s", error->message);
+    return;
+  }
+  turn->host = g_strdup(hark_relay_get_host(overlay->relay));
+  turn->port = hark_relay_get_port(overlay->relay);
+  turn->server = strchr(turn->host, ':') != NULL
+                   ? g_strdup_printf("[%s]:%u", turn->host, turn->port)
+                   : g_strdup_printf("%s:%u", turn->host, turn->port);
+  turn->tcp = TRUE;
+  turn->lifetime_s = config->sn_relay_lifetime;
+  turn->secret = g_bytes_ref(hark_relay_get_secret(overlay->relay));
+}
+
+void
+hark_overlay_turn_relay_stop(HarkOverlay *overlay)
+{
+  OverlayTurn *turn = overlay->turn;
+  if (overlay->relay == NULL)
+    return;
+  g_clear_pointer(&overlay->relay, hark_relay_free);
+  g_clear_pointer(&turn->secret, g_bytes_unref);
+  g_clear_pointer(&turn->server, g_free);
+  g_clear_pointer(&turn->host, g_free);
+}
+
 JsonObject *
 hark_overlay_turn_describe(HarkOverlay *overlay)
 {
@@ -185,6 +158,8 @@ hark_overlay_turn_describe(HarkOverlay *overlay)
     json_object_set_boolean_member(object, "tcp", turn->tcp);
     json_object_set_int_member(object, "lifetime_s", turn->lifetime_s);
   }
+  if (overlay->relay != NULL)
+    json_object_set_object_member(object, "relay", hark_relay_describe(overlay->relay));
   return object;
 }
 

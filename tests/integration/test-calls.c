@@ -38,6 +38,7 @@ typedef enum {
   LAB_CAROL_PHONE = 1 << 8, /* carol on a second device too */
   LAB_SHORT_CERTIFICATES = 1 << 9, /* the login server's certificate_lifetime = 5 */
   LAB_NO_COMMON_CODEC = 1 << 10, /* bob's media.codecs are opus alone, carol's g711 alone */
+  LAB_SN_RELAY = 1 << 11, /* the SN's own TURN server (loopback peers allowed), no coturn */
 } LabFlags;
 
 #define TURN_SECRET "calls-turn-secret-5e02b7"
@@ -75,7 +76,10 @@ sn_config(CallLab *lab)
     lab->turn_secret_path != NULL
       ? g_strdup_printf(" turn_server = \"127.0.0.1:%u\"; turn_secret_file = \"%s\";",
                         lab->turn_port, lab->turn_secret_path)
-      : g_strdup("");
+    : (lab->flags & LAB_SN_RELAY)
+      ? g_strdup_printf(" relay_port = %u; relay_tls_port = 0; relay_allow = [ \"127.0.0.0/8\" ];",
+                        lab_free_port())
+      : g_strdup(" relay = false;"); /* an SN without any TURN server (no relay of its own) */
   return g_strdup_printf("node: { name = \"calls-sn\"; supernode = true; };\n"
                          "plugins: { load = ( { name = \"udp\"; }, { name = \"tcp\"; },\n"
                          "  { name = \"gi\"; }, { name = \"ctl\"; } ); };\n"
@@ -940,6 +944,21 @@ test_path_relay(CallLab *lab, gconstpointer data)
   move_path(lab, "relay", path_is_relayed, "relayed ");
 }
 
+/* The same through the SN's own TURN server (core/relay): libnice on both ends gets a
+ * relayed candidate from it with the overlay's credentials, and the call goes on. */
+static void
+test_path_relay_sn(CallLab *lab, gconstpointer data)
+{
+  LAB_UP(lab);
+  move_path(lab, "relay", path_is_relayed, "relayed ");
+  g_autoptr(JsonObject) overlay = lab_call(lab->sn, "overlay", NULL);
+  HARK_REQUIRE(overlay != NULL);
+  JsonObject *relay =
+    json_object_get_object_member(json_object_get_object_member(overlay, "turn"), "relay");
+  g_assert_nonnull(relay);
+  g_assert_cmpint(json_object_get_int_member(relay, "datagrams_to_peers"), >, 50);
+}
+
 /* alice changes the call's codec to each of the others in turn: both ends send it, and
  * bob hears her tone through each (a stretch of his WAV per codec). */
 static void
@@ -1353,6 +1372,8 @@ main(int argc, char **argv)
                          lab_tear_down);
   hark_test_add_isolated("/calls/path-relay", CallLab, GUINT_TO_POINTER(LAB_TURN), lab_set_up,
                          test_path_relay, lab_tear_down);
+  hark_test_add_isolated("/calls/path-relay-sn", CallLab, GUINT_TO_POINTER(LAB_SN_RELAY),
+                         lab_set_up, test_path_relay_sn, lab_tear_down);
   hark_test_add_isolated("/calls/every-codec", CallLab, NULL, lab_set_up, test_every_codec,
                          lab_tear_down);
   hark_test_add_isolated("/calls/peer-stops", CallLab, NULL, lab_set_up, test_peer_stops,

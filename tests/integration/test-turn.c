@@ -16,8 +16,11 @@
 #include "lab.h"
 #include "test-isolate.h"
 
+#include "stun.h"
+
 #include <agent.h>
 #include <glib/gstdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define OVERLAY_PORT 33037
@@ -25,8 +28,19 @@
 #define SECRET "turn-secret-7c1e9a55d2b0"
 #define LIFETIME_S 86400
 
+/* What the SN relays with: a coturn beside it, nothing, or its own TURN server. */
+typedef enum {
+  LAB_COTURN,
+  LAB_NO_TURN,
+  LAB_OWN_RELAY,
+  LAB_TIGHT_RELAY, /* its own, with small bandwidth limits */
+} LabKind;
+
 typedef struct {
+  LabKind kind;
   gboolean with_turn;
+  guint16 relay_port;
+  guint16 relay_tls_port;
   LabLoginServer *login;
   char *sn_host;
   char *dir; /* the secret file, coturn's files */
@@ -37,7 +51,11 @@ typedef struct {
   LabNode *alice;
 } TurnLab;
 
-static const gboolean WITH_TURN = TRUE, WITHOUT_TURN = FALSE;
+static const LabKind WITH_TURN = LAB_COTURN, WITHOUT_TURN = LAB_NO_TURN, OWN_RELAY = LAB_OWN_RELAY,
+                     TIGHT_RELAY = LAB_TIGHT_RELAY;
+#define TIGHT_ALLOCATION_BANDWIDTH 1000 /* bytes/s: supernode.relay_allocation_bandwidth */
+#define TIGHT_BANDWIDTH 500 /* bytes/s: supernode.relay_bandwidth */
+#define RELAY_PER_USER 3 /* supernode.relay_max_allocations_per_user of the lab */
 
 /* ---- the lab ------------------------------------------------------------------------ */
 
@@ -57,7 +75,16 @@ sn_config(TurnLab *lab, const char *secret_path)
     secret_path != NULL ? g_strdup_printf("  turn_server = \"127.0.0.1:%u\"; turn_secret_file = "
                                           "\"%s\";\n",
                                           lab->turn_port, secret_path)
-                        : g_strdup("");
+    : lab->kind == LAB_OWN_RELAY
+      ? g_strdup_printf("  relay_port = %u; relay_tls_port = %u;\n"
+                        "  relay_allow = [ \"127.0.0.0/8\" ];\n"
+                        "  relay_max_allocations_per_user = %d;\n",
+                        lab->relay_port, lab->relay_tls_port, RELAY_PER_USER)
+    : lab->kind == LAB_TIGHT_RELAY
+      ? g_strdup_printf("  relay_port = %u; relay_allow = [ \"127.0.0.0/8\" ];\n"
+                        "  relay_allocation_bandwidth = %d; relay_bandwidth = %d;\n",
+                        lab->relay_port, TIGHT_ALLOCATION_BANDWIDTH, TIGHT_BANDWIDTH)
+      : g_strdup("  relay = false;\n");
   return g_strdup_printf("node: { name = \"turn-sn\"; supernode = true; };\n"
                          "plugins: { load = ( { name = \"udp\"; }, { name = \"tcp\"; },\n"
                          "  { name = \"ctl\"; } ); };\n"
@@ -69,10 +96,29 @@ sn_config(TurnLab *lab, const char *secret_path)
                          lab->login->ca_path);
 }
 
+/* A port free for UDP and TCP alike (the relay takes both; lab_free_port checks UDP). */
+static guint16
+free_udp_tcp_port(void)
+{
+  for (int i = 0; i < 20; i++) {
+    guint16 port = lab_free_port();
+    g_autoptr(GSocket) tcp =
+      g_socket_new(G_SOCKET_FAMILY_IPV4, G_SOCKET_TYPE_STREAM, G_SOCKET_PROTOCOL_TCP, NULL);
+    g_autoptr(GInetAddress) any = g_inet_address_new_any(G_SOCKET_FAMILY_IPV4);
+    g_autoptr(GSocketAddress) address = g_inet_socket_address_new(any, port);
+    if (g_socket_bind(tcp, address, FALSE, NULL))
+      return port;
+  }
+  g_error("no port free for both UDP and TCP in 20 tries");
+}
+
 static void
 lab_set_up(TurnLab *lab, gconstpointer data)
 {
-  lab->with_turn = *(const gboolean *)data;
+  lab->kind = *(const LabKind *)data;
+  lab->with_turn = lab->kind == LAB_COTURN;
+  lab->relay_port = free_udp_tcp_port();
+  lab->relay_tls_port = free_udp_tcp_port();
   guint a = (guint)g_random_int_range(1, 255), b = (guint)g_random_int_range(0, 255);
   lab->sn_host = g_strdup_printf("127.%u.%u.51", a, b);
   lab->dir = g_dir_make_tmp("hark-turn-XXXXXX", NULL);
@@ -415,6 +461,578 @@ test_secret_mode(void)
   g_assert_null(strstr(err, SECRET));
 }
 
+/* ---- the SN's own TURN server ---------------------------------------------------------- */
+
+/* Credentials as the overlay hands them to a logged-in client: mallet, a client with a
+ * certificate of the lab's CA, asks the SN on its link. */
+static gboolean
+wire_credentials(TurnLab *lab, char **username, char **password, char **host, guint16 *port)
+{
+  g_auto(HarkTestNet) net_storage = { 0 };
+  HarkTestNet *net = &net_storage;
+  hark_test_net_init(net, "hark-relay-XXXXXX");
+  g_autoptr(HarkCa) lab_ca = hark_test_peer_ca(lab->login->node->node->state_dir);
+  if (lab_ca == NULL)
+    return FALSE;
+  HarkNode *node = hark_test_peer_node(net, "mallet", lab_ca);
+  g_autoptr(GPtrArray) answers = g_ptr_array_new_with_free_func((GDestroyNotify)g_variant_unref);
+  Mallet mallet = { FALSE, answers };
+  HarkLink *link =
+    hark_test_peer_open(net, node, lab->sn_host, OVERLAY_PORT, &mallet_handler, &mallet);
+  if (link == NULL)
+    return FALSE;
+  hark_test_peer_join(link, "mallet", NULL, 0);
+  if (!hark_test_wait_for_flag(&mallet.joined, 5000))
+    return FALSE;
+  g_assert_true(hark_link_send(link, HARK_MSG_TURN_REQUEST, 2, g_variant_new("()"), NULL));
+  if (!hark_test_wait_for_uint(&answers->len, 1, 5000))
+    return FALSE;
+  guint16 type;
+  g_autoptr(GVariant) body = NULL;
+  g_variant_get(answers->pdata[0], "(qv)", &type, &body);
+  if (type != HARK_MSG_TURN_CREDENTIALS) {
+    g_autofree char *text = g_variant_print(body, FALSE);
+    g_autofree char *log = hark_test_node_read_stderr(lab->sn->node);
+    g_test_fail_printf("the SN answered %s; its log:\n%s", text, log);
+    return FALSE;
+  }
+  gint64 expiry;
+  gboolean tcp;
+  g_variant_get(body, "(sqssxb)", host, port, username, password, &expiry, &tcp);
+  g_assert_true(tcp);
+  return TRUE;
+}
+
+/* A TURN client on the wire, one UDP socket: what a hostile user sends. */
+typedef struct {
+  GSocket *socket;
+  GSocketAddress *server;
+  char *nonce;
+  guint8 last_id[12];
+} Raw;
+
+static Raw *
+raw_new(const char *host, guint16 port)
+{
+  Raw *raw = g_new0(Raw, 1);
+  raw->socket =
+    g_socket_new(G_SOCKET_FAMILY_IPV4, G_SOCKET_TYPE_DATAGRAM, G_SOCKET_PROTOCOL_UDP, NULL);
+  g_autoptr(GInetAddress) loopback = g_inet_address_new_from_string("127.0.0.1");
+  g_autoptr(GSocketAddress) local = g_inet_socket_address_new(loopback, 0);
+  g_assert_true(g_socket_bind(raw->socket, local, FALSE, NULL));
+  g_socket_set_timeout(raw->socket, 5); /* a bounded wait for each answer */
+  raw->server = g_inet_socket_address_new_from_string(host, port);
+  return raw;
+}
+
+static void
+raw_free(Raw *raw)
+{
+  g_object_unref(raw->socket);
+  g_object_unref(raw->server);
+  g_free(raw->nonce);
+  g_free(raw);
+}
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(Raw, raw_free)
+
+static void
+raw_send(Raw *raw, const void *data, gsize size)
+{
+  g_assert_cmpint(g_socket_send_to(raw->socket, raw->server, data, size, NULL, NULL), ==,
+                  (gssize)size);
+}
+
+/* The answer to the last request (skipping strays), NULL when none within 5 s. */
+static HarkStunMessage *
+raw_answer(Raw *raw)
+{
+  for (int i = 0; i < 20; i++) {
+    char buffer[2048];
+    gssize n = g_socket_receive(raw->socket, buffer, sizeof buffer, NULL, NULL);
+    if (n <= 0)
+      return NULL;
+    g_autoptr(GBytes) bytes = g_bytes_new(buffer, (gsize)n);
+    HarkStunMessage *m = hark_stun_parse(bytes, NULL);
+    if (m != NULL && memcmp(m->transaction_id, raw->last_id, 12) == 0)
+      return m;
+    g_clear_pointer(&m, hark_stun_message_free);
+  }
+  return NULL;
+}
+
+typedef void (*RawAdd)(GByteArray *b, const guint8 *id, gpointer data);
+
+/* A request of method, authenticated when username is given (with the nonce of the last
+ * challenge); its answer's error code, 0 for a success; *answer the answer. */
+static guint
+raw_request(Raw *raw, guint16 method, const char *username, const char *password, RawAdd add,
+            gpointer data, HarkStunMessage **answer)
+{
+  for (int i = 0; i < 12; i++)
+    raw->last_id[i] = (guint8)g_random_int();
+  GByteArray *b =
+    hark_stun_builder_new(hark_stun_message_type(method, HARK_STUN_CLASS_REQUEST), raw->last_id);
+  if (add != NULL)
+    add(b, raw->last_id, data);
+  if (username != NULL) {
+    hark_stun_builder_add(b, HARK_STUN_ATTR_USERNAME, username, (guint16)strlen(username));
+    hark_stun_builder_add(b, HARK_STUN_ATTR_REALM, "hark", 4);
+    hark_stun_builder_add(b, HARK_STUN_ATTR_NONCE, raw->nonce, (guint16)strlen(raw->nonce));
+    guint8 key[16];
+    hark_stun_long_term_key(username, "hark", password, key);
+    hark_stun_builder_add_integrity(b, key, sizeof key);
+  }
+  g_autoptr(GBytes) request = hark_stun_builder_finish(b);
+  raw_send(raw, g_bytes_get_data(request, NULL), g_bytes_get_size(request));
+  g_autoptr(HarkStunMessage) m = raw_answer(raw);
+  g_assert_nonnull(m);
+  const HarkStunAttribute *nonce = hark_stun_message_find(m, HARK_STUN_ATTR_NONCE);
+  if (nonce != NULL) {
+    g_free(raw->nonce);
+    raw->nonce = g_strndup((const char *)nonce->value, nonce->length);
+  }
+  guint code = 0;
+  if (hark_stun_message_class(m->type) == HARK_STUN_CLASS_ERROR) {
+    const HarkStunAttribute *error = hark_stun_message_find(m, HARK_STUN_ATTR_ERROR_CODE);
+    g_assert_nonnull(error);
+    code = (error->value[2] & 7u) * 100 + error->value[3];
+  }
+  if (answer != NULL)
+    *answer = g_steal_pointer(&m);
+  return code;
+}
+
+static void
+add_udp_transport(GByteArray *b, const guint8 *id, gpointer data)
+{
+  hark_stun_builder_add_u32(b, HARK_STUN_ATTR_REQUESTED_TRANSPORT, 17u << 24);
+}
+
+static void
+add_lifetime_zero(GByteArray *b, const guint8 *id, gpointer data)
+{
+  hark_stun_builder_add_u32(b, HARK_STUN_ATTR_LIFETIME, 0);
+}
+
+/* data: "IP:PORT" of the peer. */
+static void
+add_peer(GByteArray *b, const guint8 *id, gpointer data)
+{
+  g_autoptr(GSocketAddress) peer = g_inet_socket_address_new_from_string(data, 5000);
+  if (strchr(data, '|') != NULL) {
+    g_auto(GStrv) parts = g_strsplit(data, "|", 2);
+    g_clear_object(&peer);
+    peer = g_inet_socket_address_new_from_string(parts[0], (guint)atoi(parts[1]));
+  }
+  g_assert_nonnull(peer);
+  g_assert_true(hark_stun_builder_add_address(b, HARK_STUN_ATTR_XOR_PEER_ADDRESS, peer, id, NULL));
+}
+
+static void
+add_channel_and_peer(GByteArray *b, const guint8 *id, gpointer data)
+{
+  hark_stun_builder_add_u32(b, HARK_STUN_ATTR_CHANNEL_NUMBER, 0x4001u << 16);
+  add_peer(b, id, data);
+}
+
+/* A peer on loopback (the labs' supernode.relay_allow), reading with a 5 s timeout;
+ * *text its address as add_peer takes it. */
+static GSocket *
+loopback_peer(char **text)
+{
+  GSocket *peer =
+    g_socket_new(G_SOCKET_FAMILY_IPV4, G_SOCKET_TYPE_DATAGRAM, G_SOCKET_PROTOCOL_UDP, NULL);
+  g_autoptr(GSocketAddress) local = g_inet_socket_address_new_from_string("127.0.0.1", 0);
+  g_assert_true(g_socket_bind(peer, local, FALSE, NULL));
+  g_socket_set_timeout(peer, 5);
+  g_autoptr(GSocketAddress) bound = g_socket_get_local_address(peer, NULL);
+  *text =
+    g_strdup_printf("127.0.0.1|%u", g_inet_socket_address_get_port(G_INET_SOCKET_ADDRESS(bound)));
+  return peer;
+}
+
+/* Allocates (401 first, for the nonce); the answer's code. */
+static guint
+raw_allocate(Raw *raw, const char *username, const char *password)
+{
+  if (raw->nonce == NULL)
+    g_assert_cmpuint(
+      raw_request(raw, HARK_STUN_METHOD_ALLOCATE, NULL, NULL, add_udp_transport, NULL, NULL), ==,
+      401);
+  return raw_request(raw, HARK_STUN_METHOD_ALLOCATE, username, password, add_udp_transport, NULL,
+                     NULL);
+}
+
+/* The relay's counters from the SN's `overlay`. */
+static JsonObject *
+relay_counters(TurnLab *lab)
+{
+  g_autoptr(JsonObject) overlay = lab_call(lab->sn, "overlay", NULL);
+  if (overlay == NULL)
+    return NULL;
+  JsonObject *turn = json_object_get_object_member(overlay, "turn");
+  JsonObject *relay = json_object_get_object_member(turn, "relay");
+  return relay != NULL ? json_object_ref(relay) : NULL;
+}
+
+/* The relay's secret as the SN keeps it (the test owns the SN's state directory). */
+static GBytes *
+relay_secret(TurnLab *lab)
+{
+  g_autofree char *path = g_build_filename(lab->sn->node->state_dir, "relay-secret", NULL);
+  struct stat st;
+  g_assert_cmpint(g_stat(path, &st), ==, 0);
+  g_assert_cmpint(st.st_mode & 0777, ==, 0600);
+  char *text = NULL;
+  gsize size = 0;
+  g_assert_true(g_file_get_contents(path, &text, &size, NULL));
+  while (size > 0 && g_ascii_isspace(text[size - 1]))
+    size--;
+  return g_bytes_new_take(text, size);
+}
+
+static char *
+password_for(GBytes *secret, const char *username)
+{
+  g_autoptr(GHmac) hmac =
+    g_hmac_new(G_CHECKSUM_SHA1, g_bytes_get_data(secret, NULL), g_bytes_get_size(secret));
+  g_hmac_update(hmac, (const guchar *)username, -1);
+  guint8 digest[20];
+  gsize size = sizeof digest;
+  g_hmac_get_digest(hmac, digest, &size);
+  return g_base64_encode(digest, size);
+}
+
+/* Waits until something listens on 127.0.0.1:port over UDP (binding it fails). */
+static gboolean
+udp_port_taken(gpointer data)
+{
+  guint16 port = (guint16)GPOINTER_TO_UINT(data);
+  g_autoptr(GSocket) socket =
+    g_socket_new(G_SOCKET_FAMILY_IPV4, G_SOCKET_TYPE_DATAGRAM, G_SOCKET_PROTOCOL_UDP, NULL);
+  g_autoptr(GSocketAddress) address = g_inet_socket_address_new_from_string("127.0.0.1", port);
+  return !g_socket_bind(socket, address, FALSE, NULL);
+}
+
+/* turnutils_uclient against the SN's relay with the overlay's credentials; its output. */
+typedef enum {
+  OVER_UDP,
+  OVER_TCP,
+  OVER_TLS,
+} Over;
+
+static const char *const over_names[] = { "UDP", "TCP", "TLS" };
+
+static char *
+run_uclient(TurnLab *lab, const char *username, const char *password, guint16 peer_port, Over over,
+            int *status)
+{
+  g_autofree char *relay_port =
+    g_strdup_printf("%u", over == OVER_TLS ? lab->relay_tls_port : lab->relay_port);
+  g_autofree char *peer = g_strdup_printf("%u", peer_port);
+  const char *argv[] = { "turnutils_uclient",
+                         "-c",
+                         "-n",
+                         "20",
+                         "-m",
+                         "1",
+                         "-l",
+                         "100",
+                         "-e",
+                         "127.0.0.1",
+                         "-r",
+                         peer,
+                         "-u",
+                         username,
+                         "-w",
+                         password,
+                         "-p",
+                         relay_port,
+                         over == OVER_UDP ? "-c" : "-t",
+                         over == OVER_TLS ? "-S" : "-c",
+                         lab->sn_host,
+                         NULL };
+  char *out = NULL, *err = NULL;
+  *status = hark_test_run(argv, &out, &err, hark_test_timeout(30000));
+  g_autofree char *err_owned = err;
+  char *both = g_strconcat(out != NULL ? out : "", err != NULL ? err : "", NULL);
+  g_free(out);
+  return both;
+}
+
+/* The issue's first promise: coturn's own client completes sessions (UDP and TCP to the
+ * server) through the SN's relay with the credentials the overlay hands out, and libnice
+ * (a call's ICE) gets a relayed candidate from it; one character off, neither works. */
+static void
+test_relay_uclient(TurnLab *lab, gconstpointer data)
+{
+  LAB_UP(lab);
+  g_autofree char *username = NULL, *password = NULL, *host = NULL;
+  guint16 port = 0;
+  HARK_REQUIRE(wire_credentials(lab, &username, &password, &host, &port));
+  g_assert_cmpstr(host, ==, lab->sn_host);
+  g_assert_cmpuint(port, ==, lab->relay_port);
+  g_assert_true(g_str_has_suffix(username, ":mallet"));
+  /* The built-in relay's credentials last 10 minutes (supernode.relay_lifetime). */
+  gint64 expiry = g_ascii_strtoll(username, NULL, 10);
+  gint64 now = g_get_real_time() / G_USEC_PER_SEC;
+  g_assert_cmpint(expiry, >=, now + 600 - 5);
+  g_assert_cmpint(expiry, <=, now + 600 + 60);
+
+  if (g_find_program_in_path("turnutils_uclient") == NULL) {
+    g_test_skip("turnutils_uclient (coturn) is not installed");
+    return;
+  }
+  guint16 peer_port = lab_free_port();
+  g_autofree char *peer_port_text = g_strdup_printf("%u", peer_port);
+  g_autofree char *peer_log = g_build_filename(lab->dir, "peer.log", NULL);
+  const char *peer_argv[] = { "turnutils_peer", "-L", "127.0.0.1", "-p", peer_port_text, NULL };
+  g_autoptr(GSubprocess) echo = hark_test_spawn(peer_argv, peer_log, peer_log);
+  HARK_REQUIRE(echo != NULL);
+  HARK_REQUIRE(hark_test_wait_for(udp_port_taken, GUINT_TO_POINTER(peer_port), 5000));
+
+  for (Over over = OVER_UDP; over <= OVER_TLS; over++) {
+    int status = -1;
+    g_autofree char *output = run_uclient(lab, username, password, peer_port, over, &status);
+    g_test_message("turnutils_uclient over %s: exit %d\n%s", over_names[over], status, output);
+    g_assert_cmpint(status, ==, 0);
+    g_assert_nonnull(strstr(output, "Total lost packets 0 (0.000000%)"));
+    if (over == OVER_TLS)
+      g_assert_nonnull(strstr(output, "tls_connect: client session connected"));
+  }
+  /* With a password one character off: refused (401), no packet gets through. */
+  g_autofree char *wrong = g_strdup(password);
+  wrong[0] = wrong[0] == 'A' ? 'B' : 'A';
+  int status = -1;
+  g_autofree char *refused = run_uclient(lab, username, wrong, peer_port, OVER_UDP, &status);
+  g_test_message("with a wrong password: exit %d\n%s", status, refused);
+  g_assert_null(strstr(refused, "Total lost packets 0 (0.000000%)"));
+
+  double ms = 0;
+  g_assert_true(allocates(host, port, username, password, &ms));
+  g_test_message("libnice gathered a relayed candidate from the SN's relay in %.1f ms", ms);
+  g_assert_false(allocates(host, port, username, wrong, &ms));
+
+  g_autoptr(JsonObject) relay = relay_counters(lab);
+  HARK_REQUIRE(relay != NULL);
+  g_autofree char *shown = hark_test_json(relay);
+  g_test_message("relay: %s", shown);
+  g_assert_cmpint(json_object_get_int_member(relay, "allocations_made"), >=, 3);
+  g_assert_cmpint(json_object_get_int_member(relay, "datagrams_to_peers"), >=, 40);
+  g_assert_cmpint(json_object_get_int_member(relay, "datagrams_from_peers"), >=, 40);
+  JsonObject *why = json_object_get_object_member(relay, "refused");
+  g_assert_cmpint(json_object_get_int_member(why, "wrong_credentials"), >=, 2);
+  g_subprocess_force_exit(echo);
+  hark_test_wait_process(echo, 5000);
+  /* The SN logs per user, never the secret nor a password. */
+  g_autoptr(GBytes) secret = relay_secret(lab);
+  g_autofree char *secret_text =
+    g_strndup(g_bytes_get_data(secret, NULL), g_bytes_get_size(secret));
+  g_assert_false(log_has(lab->sn, secret_text));
+  g_assert_false(log_has(lab->sn, password));
+  g_assert_true(log_has(lab->sn, "relay: allocated for mallet"));
+}
+
+/* What a hostile user tries: no, a wrong or an expired credential (401); denied peers
+ * (403: the metadata address, 0.0.0.0, private and link-local ranges), nothing sent to a
+ * peer without permission; ChannelData on an unbound channel and garbage (dropped,
+ * counted); an allocation flood (486 past the user's quota); a request for a released
+ * allocation (437). The SN keeps serving throughout. */
+static void
+test_relay_refused(TurnLab *lab, gconstpointer data)
+{
+  LAB_UP(lab);
+  g_autofree char *username = NULL, *password = NULL, *host = NULL;
+  guint16 port = 0;
+  HARK_REQUIRE(wire_credentials(lab, &username, &password, &host, &port));
+  g_autoptr(Raw) raw = raw_new(lab->sn_host, lab->relay_port);
+
+  /* No credential: 401 with the realm and a nonce. */
+  g_autoptr(HarkStunMessage) challenge = NULL;
+  g_assert_cmpuint(
+    raw_request(raw, HARK_STUN_METHOD_ALLOCATE, NULL, NULL, add_udp_transport, NULL, &challenge),
+    ==, 401);
+  g_assert_nonnull(hark_stun_message_find(challenge, HARK_STUN_ATTR_REALM));
+  g_assert_nonnull(raw->nonce);
+  /* A wrong password. */
+  g_autofree char *wrong = g_strdup(password);
+  wrong[1] = wrong[1] == 'A' ? 'B' : 'A';
+  g_assert_cmpuint(raw_allocate(raw, username, wrong), ==, 401);
+  /* An expired credential with the right password for it (the SN's own secret): 401. */
+  g_autoptr(GBytes) secret = relay_secret(lab);
+  const char *expired = "1000000:mallet";
+  g_autofree char *expired_password = password_for(secret, expired);
+  g_assert_cmpuint(raw_allocate(raw, expired, expired_password), ==, 401);
+  /* A forged nonce: 438 and a fresh one. */
+  g_free(raw->nonce);
+  raw->nonce = g_strdup("00000000aaaaaaaaaaaaaaaaaaaaaaaa");
+  g_assert_cmpuint(raw_allocate(raw, username, password), ==, 438);
+  /* The good one. */
+  g_autoptr(HarkStunMessage) allocated = NULL;
+  g_assert_cmpuint(raw_request(raw, HARK_STUN_METHOD_ALLOCATE, username, password,
+                               add_udp_transport, NULL, &allocated),
+                   ==, 0);
+  const HarkStunAttribute *relayed_attribute =
+    hark_stun_message_find(allocated, HARK_STUN_ATTR_XOR_RELAYED_ADDRESS);
+  g_assert_nonnull(relayed_attribute);
+  g_autoptr(GInetSocketAddress) relayed =
+    hark_stun_decode_address(relayed_attribute, allocated->transaction_id, NULL);
+  g_autofree char *relayed_host =
+    g_inet_address_to_string(g_inet_socket_address_get_address(relayed));
+  g_assert_cmpstr(relayed_host, ==, lab->sn_host);
+
+  /* Denied peers. */
+  const char *denied[] = { "169.254.169.254", "0.0.0.0",    "10.1.2.3",  "192.168.1.1",
+                           "172.16.0.1",      "100.64.0.1", "224.0.0.1", "255.255.255.255" };
+  for (gsize i = 0; i < G_N_ELEMENTS(denied); i++) {
+    g_assert_cmpuint(raw_request(raw, HARK_STUN_METHOD_CREATE_PERMISSION, username, password,
+                                 add_peer, (gpointer)denied[i], NULL),
+                     ==, 403);
+    g_assert_cmpuint(raw_request(raw, HARK_STUN_METHOD_CHANNEL_BIND, username, password,
+                                 add_channel_and_peer, (gpointer)denied[i], NULL),
+                     ==, 403);
+  }
+
+  /* A peer on loopback (supernode.relay_allow of the lab): channel 0x4001 to it. */
+  g_autofree char *peer_text = NULL;
+  g_autoptr(GSocket) peer = loopback_peer(&peer_text);
+  g_assert_cmpuint(raw_request(raw, HARK_STUN_METHOD_CHANNEL_BIND, username, password,
+                               add_channel_and_peer, peer_text, NULL),
+                   ==, 0);
+  /* ChannelData on channel 0x4002 (unbound): dropped; then on 0x4001: arrives. */
+  const guint8 unbound[] = { 0x40, 0x02, 0x00, 0x04, 'l', 'o', 's', 't' };
+  raw_send(raw, unbound, sizeof unbound);
+  /* Garbage: not STUN, a truncated header, a STUN header whose length lies. */
+  const guint8 garbage[] = { 0xFF, 0x00, 0x12, 0x34, 0x56 };
+  const guint8 truncated[] = { 0x00, 0x03, 0x00, 0x08, 0x21, 0x12, 0xA4, 0x42 };
+  guint8 liar[20] = { 0x00, 0x03, 0x01, 0x00, 0x21, 0x12, 0xA4, 0x42 };
+  raw_send(raw, garbage, sizeof garbage);
+  raw_send(raw, truncated, sizeof truncated);
+  raw_send(raw, liar, sizeof liar);
+  const guint8 bound[] = { 0x40, 0x01, 0x00, 0x04, 'h', 'e', 'r', 'e' };
+  raw_send(raw, bound, sizeof bound);
+  char received[64];
+  gssize n = g_socket_receive(peer, received, sizeof received, NULL, NULL);
+  g_assert_cmpint(n, ==, 4);
+  g_assert_cmpmem(received, 4, "here", 4);
+
+  /* The flood: the user's quota is RELAY_PER_USER allocations; raw has one. */
+  g_autoptr(GPtrArray) more = g_ptr_array_new_with_free_func((GDestroyNotify)raw_free);
+  for (int i = 1; i < RELAY_PER_USER; i++) {
+    Raw *other = raw_new(lab->sn_host, lab->relay_port);
+    g_ptr_array_add(more, other);
+    g_assert_cmpuint(raw_allocate(other, username, password), ==, 0);
+  }
+  g_autoptr(Raw) over = raw_new(lab->sn_host, lab->relay_port);
+  g_assert_cmpuint(raw_allocate(over, username, password), ==, 486);
+
+  /* A flood of unauthenticated requests from one (forgeable) source: at most 1000 a
+   * second are answered, so the relay is no amplifier for a forged victim. Sent in
+   * bursts of 300 until 2000 have arrived (the kernel drops what overflows the SN's
+   * socket buffer; the counters say what arrived). */
+  g_autoptr(Raw) flood = raw_new(lab->sn_host, lab->relay_port);
+  guint8 bare[20] = { 0x00, 0x03, 0x00, 0x00, 0x21, 0x12, 0xA4, 0x42 };
+  gint64 flood_start = g_get_monotonic_time();
+  gint64 arrived = 0;
+  for (int burst = 0; burst < 30 && arrived < 2000; burst++) {
+    for (int i = 0; i < 300; i++) {
+      bare[8] = (guint8)i;
+      bare[9] = (guint8)burst;
+      raw_send(flood, bare, sizeof bare);
+    }
+    g_autoptr(JsonObject) counters = relay_counters(lab);
+    HARK_REQUIRE(counters != NULL);
+    arrived = json_object_get_int_member(json_object_get_object_member(counters, "refused"),
+                                         "unauthenticated");
+  }
+  g_assert_cmpint(arrived, >=, 2000);
+
+  /* Released (lifetime 0), then a permission for it: 437. */
+  g_assert_cmpuint(
+    raw_request(raw, HARK_STUN_METHOD_REFRESH, username, password, add_lifetime_zero, NULL, NULL),
+    ==, 0);
+  g_assert_cmpuint(raw_request(raw, HARK_STUN_METHOD_CREATE_PERMISSION, username, password,
+                               add_peer, peer_text, NULL),
+                   ==, 437);
+  /* And now the quota has room again. */
+  g_assert_cmpuint(raw_allocate(over, username, password), ==, 0);
+
+  g_autoptr(JsonObject) relay = relay_counters(lab);
+  HARK_REQUIRE(relay != NULL);
+  double flood_s = (double)(g_get_monotonic_time() - flood_start) / G_USEC_PER_SEC;
+  g_autofree char *shown = hark_test_json(relay);
+  g_test_message("relay: %s", shown);
+  JsonObject *why = json_object_get_object_member(relay, "refused");
+  g_assert_cmpint(json_object_get_int_member(why, "wrong_credentials"), ==, 1);
+  g_assert_cmpint(json_object_get_int_member(why, "expired_credentials"), ==, 1);
+  g_assert_cmpint(json_object_get_int_member(why, "stale_nonce"), ==, 1);
+  g_assert_cmpint(json_object_get_int_member(why, "forbidden"), ==, 2 * G_N_ELEMENTS(denied));
+  g_assert_cmpint(json_object_get_int_member(why, "unbound_channel"), ==, 1);
+  g_assert_cmpint(json_object_get_int_member(why, "malformed"), ==, 3);
+  g_assert_cmpint(json_object_get_int_member(why, "quota"), ==, 1);
+  g_assert_cmpint(json_object_get_int_member(why, "mismatch"), ==, 1);
+  g_assert_cmpint(json_object_get_int_member(relay, "allocations"), ==, RELAY_PER_USER);
+  JsonObject *users = json_object_get_object_member(relay, "users");
+  g_assert_cmpint(json_object_get_int_member(users, "mallet"), ==, RELAY_PER_USER);
+  g_assert_cmpint(json_object_get_int_member(relay, "datagrams_to_peers"), ==, 1);
+  /* At most a second's worth (1000) and 1000 a second since were answered (the case's
+   * own few besides); whatever else of the 3000 arrived was counted, not answered. */
+  gint64 unanswered = json_object_get_int_member(why, "unanswered");
+  gint64 answered = json_object_get_int_member(why, "unauthenticated") - unanswered;
+  g_test_message("flood: %" G_GINT64_FORMAT " answered, %" G_GINT64_FORMAT " not, within %.2f s",
+                 answered, unanswered, flood_s);
+  g_assert_cmpint(answered, <=, 1000 + (gint64)(1000 * flood_s) + 20);
+}
+
+/* The owner's bandwidth limits: a client sending 30 datagrams of 100 bytes at once
+ * through an allocation allowed 1000 bytes/s on a relay allowed 500 bytes/s in all gets
+ * about a second's worth of the smaller through (the rest dropped and counted), and
+ * while the relay's total is used up, a new allocation is refused 508. The allocation's
+ * own limit: tests/unit/test-relay.c (the bucket), and the same code path. */
+static void
+test_relay_bandwidth(TurnLab *lab, gconstpointer data)
+{
+  LAB_UP(lab);
+  g_autofree char *username = NULL, *password = NULL, *host = NULL;
+  guint16 port = 0;
+  HARK_REQUIRE(wire_credentials(lab, &username, &password, &host, &port));
+  g_autoptr(Raw) raw = raw_new(lab->sn_host, lab->relay_port);
+  g_assert_cmpuint(raw_allocate(raw, username, password), ==, 0);
+  g_autofree char *peer_text = NULL;
+  g_autoptr(GSocket) peer = loopback_peer(&peer_text);
+  g_assert_cmpuint(raw_request(raw, HARK_STUN_METHOD_CHANNEL_BIND, username, password,
+                               add_channel_and_peer, peer_text, NULL),
+                   ==, 0);
+  guint8 datagram[4 + 100] = { 0x40, 0x01, 0x00, 100 };
+  for (int i = 0; i < 30; i++)
+    raw_send(raw, datagram, sizeof datagram);
+  /* The last one sent is the marker: the relay has handled all 30 once its counters say
+   * so (they are read through the SN's control socket, after the datagrams). */
+  g_autoptr(JsonObject) relay = NULL;
+  for (int i = 0; i < 50; i++) {
+    g_clear_pointer(&relay, json_object_unref);
+    relay = relay_counters(lab);
+    HARK_REQUIRE(relay != NULL);
+    JsonObject *why = json_object_get_object_member(relay, "refused");
+    if (json_object_get_int_member(relay, "datagrams_to_peers") +
+          json_object_get_int_member(why, "bandwidth") >=
+        30)
+      break;
+  }
+  g_autofree char *shown = hark_test_json(relay);
+  g_test_message("relay: %s", shown);
+  gint64 through = json_object_get_int_member(relay, "datagrams_to_peers");
+  JsonObject *why = json_object_get_object_member(relay, "refused");
+  g_assert_cmpint(through + json_object_get_int_member(why, "bandwidth"), ==, 30);
+  /* A bucket of one second: 5 datagrams, and a few more for the time the burst took. */
+  g_assert_cmpint(through, >=, 5);
+  g_assert_cmpint(through, <=, 8);
+  g_assert_cmpint(json_object_get_int_member(relay, "bytes_to_peers"), ==, through * 100);
+  /* The relay's total is used up: no new allocation for now. */
+  g_autoptr(Raw) second = raw_new(lab->sn_host, lab->relay_port);
+  g_assert_cmpuint(raw_allocate(second, username, password), ==, 508);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -424,5 +1042,11 @@ main(int argc, char **argv)
   hark_test_add_isolated("/turn/no-server", TurnLab, &WITHOUT_TURN, lab_set_up, test_no_server,
                          lab_tear_down);
   hark_test_add_isolated_func("/turn/secret-mode", test_secret_mode);
+  hark_test_add_isolated("/turn/relay/uclient", TurnLab, &OWN_RELAY, lab_set_up, test_relay_uclient,
+                         lab_tear_down);
+  hark_test_add_isolated("/turn/relay/refused", TurnLab, &OWN_RELAY, lab_set_up, test_relay_refused,
+                         lab_tear_down);
+  hark_test_add_isolated("/turn/relay/bandwidth", TurnLab, &TIGHT_RELAY, lab_set_up,
+                         test_relay_bandwidth, lab_tear_down);
   return g_test_run();
 }

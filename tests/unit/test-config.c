@@ -359,6 +359,13 @@ static const InvalidCase invalid_cases[] = {
     "supernode = { turn_server = \"192.0.2.5:3478\"; turn_secret_file = \"s\";\n"
     "  turn_lifetime = 10; };\n",
     "<string>:2: supernode.turn_lifetime: 10 is out of range 600..604800" },
+  { "relay-allow-host-bits", "supernode = { relay_allow = [ \"10.0.0.1/8\" ]; };\n",
+    "<string>:1: supernode.relay_allow[0]: bad value '10.0.0.1/8': expected ADDRESS/BITS (a "
+    "literal address, no bits set past the prefix)" },
+  { "relay-ports-reversed", "supernode = { relay_min_port = 50000; relay_max_port = 40000; };\n",
+    "<string>: supernode.relay_min_port (50000) is above supernode.relay_max_port (40000)" },
+  { "relay-lifetime-range", "supernode = { relay_lifetime = 10; };\n",
+    "<string>:1: supernode.relay_lifetime: 10 is out of range 60..604800" },
   { "calls-ring-timeout-range", "calls = { ring_timeout = 2; };\n",
     "<string>:1: calls.ring_timeout: 2 is out of range 5..600" },
   { "calls-max-range", "calls = { max = 0; };\n",
@@ -378,6 +385,36 @@ test_calls_values(void)
   g_autoptr(HarkConfig) defaults = hark_config_new_default();
   g_assert_cmpint(defaults->call_ring_timeout, ==, 45);
   g_assert_cmpint(defaults->call_max, ==, 4);
+}
+
+/* supernode.relay*: as given, and the defaults (on, 3478, 10 minutes, the limits). */
+static void
+test_relay_values(void)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(HarkConfig) config = hark_config_load_from_string(
+    "supernode = { relay = false; relay_port = 3479; relay_allow = [ \"198.18.0.0/15\", "
+    "\"fc00::/7\" ];\n  relay_max_allocations_per_user = 2; relay_bandwidth = 1000000; };\n",
+    NULL, &error);
+  g_assert_no_error(error);
+  g_assert_false(config->sn_relay);
+  g_assert_cmpint(config->sn_relay_port, ==, 3479);
+  g_assert_cmpuint(g_strv_length(config->sn_relay_allow), ==, 2);
+  g_assert_cmpstr(config->sn_relay_allow[1], ==, "fc00::/7");
+  g_assert_cmpint(config->sn_relay_max_allocations_per_user, ==, 2);
+  g_assert_cmpint(config->sn_relay_bandwidth, ==, 1000000);
+  g_autoptr(HarkConfig) defaults = hark_config_new_default();
+  g_assert_true(defaults->sn_relay);
+  g_assert_cmpint(defaults->sn_relay_port, ==, 3478);
+  g_assert_cmpint(defaults->sn_relay_tls_port, ==, 5349);
+  g_assert_cmpint(defaults->sn_relay_min_port, ==, 49152);
+  g_assert_cmpint(defaults->sn_relay_max_port, ==, 65535);
+  g_assert_cmpint(defaults->sn_relay_lifetime, ==, 600);
+  g_assert_cmpint(defaults->sn_relay_max_allocations, ==, 1000);
+  g_assert_cmpint(defaults->sn_relay_max_allocations_per_user, ==, 10);
+  g_assert_cmpint(defaults->sn_relay_bandwidth, ==, 0);
+  g_assert_cmpint(defaults->sn_relay_allocation_bandwidth, ==, 262144);
+  g_assert_cmpuint(g_strv_length(defaults->sn_relay_allow), ==, 0);
 }
 
 /* supernode.turn_*: the address as given, IPv6 in brackets, the secret file's path
@@ -798,6 +835,7 @@ main(int argc, char **argv)
   g_test_add_func("/config/values/settings-types", test_settings_types);
   g_test_add_func("/config/values/login", test_login_values);
   g_test_add_func("/config/values/turn", test_turn_values);
+  g_test_add_func("/config/values/relay", test_relay_values);
   g_test_add_func("/config/values/calls", test_calls_values);
   g_test_add_func("/config/defaults/values", test_defaults);
   g_test_add_func("/config/defaults/xdg-paths-isolated", test_xdg_paths_isolated);

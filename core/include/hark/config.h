@@ -82,6 +82,17 @@ typedef struct {
                               * required with turn_server */
   gboolean sn_turn_tcp; /* the TURN server takes TURN over TCP on that port too; TRUE */
   int sn_turn_lifetime; /* s the credentials handed out are good for; 86400 */
+  /* The SN's own TURN server (core/relay), when it has no turn_server of its own */
+  gboolean sn_relay; /* relay for logged-in clients; TRUE */
+  int sn_relay_port; /* UDP and TCP port of the TURN server; 3478 */
+  int sn_relay_tls_port; /* its TURN over TLS port, 0: none; 5349 */
+  int sn_relay_min_port, sn_relay_max_port; /* relayed addresses' UDP ports; 49152-65535 */
+  int sn_relay_lifetime; /* s the credentials for it are good for; 600 */
+  int sn_relay_max_allocations; /* allocations at once, all users; 1000 (then 508) */
+  int sn_relay_max_allocations_per_user; /* 10 (then 486) */
+  int sn_relay_bandwidth; /* bytes/s relayed in all, 0: no limit; 0 */
+  int sn_relay_allocation_bandwidth; /* bytes/s one allocation relays; 262144 */
+  char **sn_relay_allow; /* CIDRs of peers allowed despite the denied ranges; NULL-terminated */
 
   /* media */
   char **codecs; /* preference order, NULL-terminated; default {"opus", "g711"} */
