@@ -4,9 +4,10 @@ share (issues 14 and 15).
 
 A CallLab is one netlab lab with the login server, two SNs each vouching for a relay, and
 two clients (alice, bob) that send a tone and write what they hear to a WAV. What serves
-as "the SN's relay" is decided in one place, sn_relays(): today a coturn beside each SN
-on the lab host `stun`, handed out through supernode.turn_server / turn_secret_file (the
-SN gives its clients time-limited REST credentials for it, the `turn` ctl answer).
+as "the SN's relay" is decided in one place, sn_relays(): each SN's own TURN server
+(core/relay), for which the SN gives its clients time-limited REST credentials (the `turn`
+ctl answer); in the web-only lab, whose SNs take TLS on 443, a coturn beside each SN on the
+lab host `stun`, handed out through supernode.turn_server / turn_secret_file.
 """
 import os
 import shutil
@@ -83,14 +84,40 @@ class CoturnRelays:
             self.kill(sn)
 
 
+class SnRelays:
+    """Each SN's own TURN server (core/relay) on the SN's address: the SN hands out
+    credentials for itself. relay_allow opens the lab's public addresses (198.18.0.0/15, a
+    benchmark range the relay refuses by default); the private 10/8 stays refused, as on a
+    public SN."""
+
+    def __init__(self, port):
+        self.port = port
+
+    def sn_settings(self):
+        return {sn: f'relay = true; relay_port = {self.port}; '
+                    'relay_allow = [ "198.18.0.0/15" ];' for sn in harklab.SN_HOSTS}
+
+    def address(self, sn):
+        return harklab.SN_HOSTS[sn]
+
+    def kill(self, sn):
+        """Nothing more to do: the relay is the SN's, it died with it."""
+
+    def stop(self):
+        """Nothing to do: the relays stop with their SNs."""
+
+
 def sn_relays(lab, work, port=3478):
     """The switch for "the SN's relay" of every lab test: started for lab's sn1 and sn2;
     an object with sn_settings() (their supernode settings by SN name, as HarkNetwork
     takes them), address(sn) (the relay's IP address), kill(sn) (called with the SN's own
     kill: the relay goes with its SN) and stop(). port: where the relay takes TURN (3478;
-    443 in the web-only lab). When the SN serves TURN itself, this is the one place to
-    change (address: the SN's; kill: nothing more to do)."""
-    return CoturnRelays(lab, work, port)
+    443 in the web-only lab). The SNs relay themselves (SnRelays), except on 443: there
+    the SN's overlay listens for TLS, and the SN's relay does not share that port yet, so
+    the web-only lab keeps a coturn on `stun` that its SNs vouch for."""
+    if port == 443:
+        return CoturnRelays(lab, work, port)
+    return SnRelays(port)
 
 
 def media_section(node_dir, user):
