@@ -113,19 +113,20 @@ class HarkRelay:
             'plugins: { load = ( { name = "udp"; }, { name = "tcp"; }, { name = "ctl"; } ); };\n'
             'network: { listen = "127.0.0.1"; port = 33033; public_address = "127.0.0.1"; '
             'allow_loopback = true; bootstrap = ( ); };\n'
-            f'supernode: {{ min_uptime = 0; max_load = 100000; links = 0; relay = true; '
+            f'supernode: {{ min_uptime = 0; max_load = 10000; links = 0; relay = true; '
             f'relay_port = {port}; relay_allow = [ "127.0.0.0/8" ]; '
-            'relay_max_allocations_per_user = 100000; };\n' + login)
+            'relay_max_allocations = 100000; relay_max_allocations_per_user = 100000; };\n' + login)
         self.nodes.append(sn)
         sn.start()
         sn.register_and_login("sn-one")
         sn.wait_log("serving as a super node")
         self.pid = sn.proc.pid
         wait_port(port)
-        with open(os.path.join(sn.directory, "state", "relay-secret")) as f:
+        with open(os.path.join(sn.state, "relay-secret")) as f:
             self.secret = f.read().strip()
-        self.version = "hark " + subprocess.run([hark, "--version"], capture_output=True,
-                                                text=True).stdout.strip()
+        self.version = "hark " + subprocess.run(
+            ["git", "-C", os.path.dirname(os.path.abspath(__file__)), "rev-parse", "--short",
+             "HEAD"], capture_output=True, text=True).stdout.strip()
 
     def stop(self):
         for node in reversed(self.nodes):
