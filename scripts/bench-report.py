@@ -771,8 +771,8 @@ def calls_lab_section(results, command):
         f"({r['seconds']} s; 2 cores shared with other work: compare rows of this run only).",
         "",
         "The labs of `tests/netlab/test-calls.py` (`bench/bench-calls-lab.py` uses its CallLab):",
-        "a login server and two SNs on public addresses, each SN vouching for a coturn on the",
-        "lab host `stun`; alice on c1 attached to sn1, bob on c2 attached to sn2; Opus and G.711,",
+        "a login server and two SNs on public addresses, each with its relay (calllab.sn_relays:",
+        "the SN's own TURN server); alice on c1 attached to sn1, bob on c2 attached to sn2; Opus and G.711,",
         "a tone each way. The three setups' labs run side by side and the calls take turns",
         f"across them; per setup one call not counted, then {r['calls']} answered the moment",
         f"bob's `ringing` event arrives and {r['calls']} after a {r['ring_s']} s ring. The lab's",
@@ -789,6 +789,52 @@ def calls_lab_section(results, command):
     ])
 
 
+def relay_section(results, command):
+    """results: bench/bench-relay.py's JSON."""
+    r = json.load(open(results[0]))
+    rows, ratios = [], []
+    by_key = {}
+    for x in r["rows"]:
+        by_key.setdefault((x["transport"], x["sessions"]), {})[x["server"]] = x
+        per_core = "–" if x["calls_per_core"] is None else f"{x['calls_per_core']:,}"
+        rows.append(f"| {x['server']} | {x['transport']} | {x['sessions']} | "
+                    f"{x['relayed_per_s']:,} | {x['loss_pct']:.2f} | {x['cpu_pct']:.1f} | "
+                    f"{per_core} | {x['mem_per_alloc_kib']:.1f} | {x['load']:.1f} |")
+    for (transport, sessions), servers in by_key.items():
+        hark, coturn = servers.get("hark"), servers.get("coturn")
+        if hark and coturn and hark["calls_per_core"] and coturn["calls_per_core"]:
+            ratios.append(f"| {transport} | {sessions} | "
+                          f"{hark['calls_per_core'] / coturn['calls_per_core']:.2f} | "
+                          f"{'yes' if hark['loss_pct'] == 0 else 'no'} |")
+    versions = ", ".join(f"{k}: {v}" for k, v in r["versions"].items())
+    return "\n".join([
+        "## Relay capacity: an SN's TURN server beside coturn",
+        "",
+        f"Measured {datetime.date.today().isoformat()} on {machine()}.",
+        f"Command: `{command}`.",
+        "",
+        "coturn's load generator drives both servers the same way (`bench/bench-relay.py`, in a",
+        "network namespace with only `lo`): `turnutils_uclient` opens the sessions (one",
+        f"allocation, a permission and a channel each), each sending {r['packets_per_s']} packets",
+        f"a second of {r['packet_bytes']} bytes that `turnutils_peer` echoes; over UDP, then over",
+        "TCP to the server (`-t`). Each packet is relayed twice (to the peer and back), so a",
+        "session is one relayed call side (100 relayed datagrams a second). *CPU* is the",
+        "server process's (every thread, from /proc) over the steady part of the run, in % of one",
+        "core; *calls per core* = relayed datagrams/s ÷ 100 ÷ the cores used; *memory per",
+        "allocation* = the server's PSS with every session up minus before, per session (the",
+        "UDP rows; in the TCP rows the server has grown already). The servers take turns for",
+        f"each row: {versions}. Load: the 1-minute load average when the row ended.",
+        "",
+        "| server | transport | sessions | relayed datagrams/s | loss % | server CPU % | "
+        "calls per core | memory per allocation KiB | load |",
+        "|---|---|---|---|---|---|---|---|---|",
+        *rows,
+        *(["", "hark's calls per core over coturn's in the same run (aim: at least 1, with no loss):",
+           "", "| transport | sessions | hark ÷ coturn | no loss at hark |", "|---|---|---|---|",
+           *ratios] if ratios else []),
+    ])
+
+
 def main():
     path, section, *rest = sys.argv[1:]
     command = rest.pop()
@@ -796,7 +842,7 @@ def main():
                 "tablei": tablei_section, "directory": directory_section,
                 "search": search_section,
                 "presence": presence_section, "message": message_section, "im": im_section,
-                "calls": calls_section, "calls-lab": calls_lab_section}
+                "calls": calls_section, "calls-lab": calls_lab_section, "relay": relay_section}
     body = sections[section](rest, command)
     begin, end = f"<!-- bench:{section}:begin -->", f"<!-- bench:{section}:end -->"
     try:

@@ -8,7 +8,8 @@
 # Table I, search and instant messages in the network lab (bench/bench-tablei.py,
 # bench/bench-search.py, bench/bench-im.py, as root), call set-up time on loopback beside
 # baresip (bench/bench-calls.py, as root) and in the network lab's setups
-# (bench/bench-calls-lab.py, as root), then media: mouth-to-ear latency, CPU, memory and
+# (bench/bench-calls-lab.py, as root), relay capacity beside coturn (bench/bench-relay.py,
+# as root), then media: mouth-to-ear latency, CPU, memory and
 # bytes of hark media-test, of a call between two `hark run` nodes (direct and relayed by a
 # coturn) and of baresip 1.0 (scripts/bench-media.sh; it installs what it needs:
 # deps/bench-debian.txt).
@@ -149,6 +150,17 @@ if [ "$(id -u)" = 0 ]; then
       "make bench (bench/bench-calls-lab.py --calls $lab_calls)"
   else
     echo "bench: call set-up in the network lab skipped (no coturn turnserver)" >&2
+  fi
+  # Relay capacity: an SN's TURN server beside coturn, driven by coturn's turnutils_uclient
+  # (bench/bench-relay.py: a network namespace of its own).
+  if command -v turnutils_uclient >/dev/null; then
+    relay_sessions=${BENCH_RELAY_SESSIONS:-100,300}
+    python3 "$top/bench/bench-relay.py" "$top/$build" "$work/relay.json" \
+      --sessions "$relay_sessions" --seconds 10
+    python3 "$here/bench-report.py" "$top/docs/benchmarks.md" relay "$work/relay.json" \
+      "make bench (bench/bench-relay.py --sessions $relay_sessions --seconds 10)"
+  else
+    echo "bench: relay capacity skipped (no coturn turnutils_uclient)" >&2
   fi
 else
   echo "bench: Table I, search, messages and call set-up skipped (they need root)" >&2
