@@ -1,6 +1,6 @@
 # Entry points. Everything else is meson: `make` only sets up, builds and runs.
 #   make deps    install the Debian packages listed in deps/debian.txt that are missing
-#   make demo    deps, build, and a node started and driven end to end on this machine
+#   make demo    deps, build, and nodes started and driven end to end on this machine (a call, a conference)
 #   make check   deps, build, every test (and the unit tests again under ASan+UBSan)
 #   make fuzz    run each libFuzzer target (tests/fuzz/meson.build) for FUZZ_RUNS inputs (default 10 M),
 #                at most FUZZ_SECONDS each (default 0: no limit)

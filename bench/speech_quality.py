@@ -301,6 +301,39 @@ def score(clean, received, rate, max_delay_s=1.0, window_s=0.5, drift_s=0.2):
             "delay_ms": round(lag * 1000 / rate, 1), "seconds": round(len(ref) / rate, 2)}
 
 
+def tone_level(x, rate, hz, block_s=0.1):
+    """The amplitude (full scale 32767 for 16-bit samples) of the sine at hz (+-3 Hz) in x:
+    the median over Hann-windowed blocks of block_s, as the tests measure it
+    (tests/common/test-wav.c), so that a jitter buffer's occasional phase jump does not
+    lower the level of a tone a listener hears as loud as before."""
+    size = int(rate * block_s)
+    blocks = frames(np.asarray(x, dtype=np.float64), size, size)
+    if len(blocks) == 0:
+        return 0.0
+    t = np.arange(size) / rate
+    probes = np.exp(-2j * np.pi * np.outer(hz + np.arange(-3, 4), t))   # one row per Hz
+    return float(np.median(np.max(np.abs(blocks @ probes.T), axis=1) * 2 / hann(size).sum()))
+
+
+def rest_rms(x, rate, tones, width_hz=20.0, block_s=0.1):
+    """The RMS of x without the bands of +-width_hz around each of tones: what else it holds
+    (speech beside tones, or only codec noise). Per Hann-windowed block of block_s, the
+    median over them, as tone_level(): a jitter buffer's phase jump spreads a tone over
+    every band for a moment, a click that would otherwise count as much as a word."""
+    size = int(rate * block_s)
+    blocks = frames(np.asarray(x, dtype=np.float64), size, size)
+    if len(blocks) == 0:
+        return 0.0
+    spectra = np.fft.rfft(blocks, axis=1)
+    hz = np.fft.rfftfreq(size, 1.0 / rate)
+    keep = np.ones(len(hz), dtype=bool)
+    for tone in tones:
+        keep &= np.abs(hz - tone) > width_hz
+    # Parseval, for a window of power sum(w^2): the RMS of what the kept bins hold.
+    power = 2 * np.sum(np.abs(spectra[:, keep]) ** 2, axis=1) / (size * np.sum(hann(size) ** 2))
+    return float(np.median(np.sqrt(power)))
+
+
 def read_wav(path):
     import wave
     with wave.open(path) as w:
@@ -322,8 +355,18 @@ def write_wav(path, x, rate):
 def main(argv):
     """speech_quality.py scale SPEECH.wav: the scale above for a 16-bit mono file, as JSON.
     speech_quality.py speech OUT.wav [SECONDS]: synthetic speech, 48 kHz 16-bit mono.
-    speech_quality.py score CLEAN.wav RECEIVED.wav: score() of the two, as JSON."""
+    speech_quality.py score CLEAN.wav RECEIVED.wav: score() of the two, as JSON.
+    speech_quality.py tones WAV SECONDS HZ...: in the last SECONDS of WAV, the level of each
+    tone (tone_level()) and rest_rms() without them, as JSON."""
     import json
+    if len(argv) >= 5 and argv[1] == "tones":
+        x, rate = read_wav(argv[2])
+        x = x[-int(float(argv[3]) * rate):]
+        tones = [float(hz) for hz in argv[4:]]
+        print(json.dumps({"seconds": round(len(x) / rate, 2),
+                          "levels": {f"{hz:g}": round(tone_level(x, rate, hz)) for hz in tones},
+                          "rest_rms": round(rest_rms(x, rate, tones))}))
+        return
     if len(argv) >= 3 and argv[1] == "speech":
         write_wav(argv[2], synthetic_speech(48000, float(argv[3]) if len(argv) > 3 else 5.0), 48000)
         return

@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: LGPL-2.1-or-later
 # demo.sh BUILD: start a hark node on this machine and drive it through its control
 # socket, as a custom frontend would: accounts, the overlay, search, a call (synthetic
-# speech from alice to bob, a codec change, a table of what happened and the WAV bob heard).
+# speech from alice to bob, a codec change, a table of what happened and the WAV bob heard),
+# then a conference: carol joins, alice hosts her and bob, and each says what it heard.
 set -eu
 build=${1:-build}
 hark="$build/hark"
@@ -11,9 +12,11 @@ heard=/tmp/hark-demo-bob-heard.wav # kept after the demo: what bob heard in the 
 node_pid=""
 server_pid=""
 bob_pid=""
+carol_pid=""
 cleanup() {
   [ -n "$node_pid" ] && kill "$node_pid" 2>/dev/null || true
   [ -n "$bob_pid" ] && kill "$bob_pid" 2>/dev/null || true
+  [ -n "$carol_pid" ] && kill "$carol_pid" 2>/dev/null || true
   [ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null || true
   rm -rf "$work"
 }
@@ -26,6 +29,8 @@ bob_ctl() { echo "\$ hark ctl (bob's node) $*"; "$hark" ctl --socket "$work/bob/
 # The same without the echo, compact JSON: for the demo's own reading.
 alice_json() { "$hark" ctl -c "$work/node.conf" --state-dir "$work" --json "$@"; }
 bob_json() { "$hark" ctl --socket "$work/bob/ctl.sock" --json "$@"; }
+carol_ctl() { echo "\$ hark ctl (carol's node) $*"; "$hark" ctl --socket "$work/carol/ctl.sock" "$@"; }
+carol_json() { "$hark" ctl --socket "$work/carol/ctl.sock" --json "$@"; }
 
 # wait_log LOG TEXT: until LOG has a line with TEXT, at most 10 s.
 wait_log() {
@@ -48,6 +53,29 @@ wait_call() {
     sleep 0.05
   done
   echo "demo: no call in state '$2' ($1: $states)" >&2
+  exit 1
+}
+
+# wait_roster: until alice's conference shows alice, bob and carol connected, at most 10 s.
+wait_roster() {
+  for _ in $(seq 1 200); do
+    alice_json roster 2>/dev/null | jq -e '[.conferences[0].roster[]? | select(.state == "host" or
+      .state == "connected")] | length == 3' >/dev/null 2>&1 && return 0
+    sleep 0.05
+  done
+  alice_json roster >&2 || true
+  echo "demo: the conference did not connect everyone" >&2
+  exit 1
+}
+
+# wait_grown FILE BYTES: until FILE has grown by BYTES (audio written to a WAV), at most 10 s.
+wait_grown() {
+  from=$(stat -c %s "$1" 2>/dev/null || echo 0)
+  for _ in $(seq 1 200); do
+    [ "$(stat -c %s "$1" 2>/dev/null || echo 0)" -ge $((from + $2)) ] && return 0
+    sleep 0.05
+  done
+  echo "demo: $1 did not grow by $2 bytes" >&2
   exit 1
 }
 
@@ -90,7 +118,9 @@ cat "$work/loginsrv.log"
 step "hark run: the demo node (conf/demo.conf), pinning the login server's CA"
 # Alice's voice for the call below: 8 s of synthetic speech (bench/speech_quality.py).
 /usr/bin/python3 bench/speech_quality.py speech "$work/speech.wav" 8
-sed -e "s|source = \"tone\";|source = \"wav:$work/speech.wav\";|" conf/demo.conf >"$work/demo.conf"
+# What she hears goes to a WAV: the conference below measures it.
+sed -e "s|source = \"tone\";|source = \"wav:$work/speech.wav\";|" \
+  -e "s|sink = \"null\";|sink = \"wav:$work/alice-heard.wav\";|" conf/demo.conf >"$work/demo.conf"
 cat >"$work/node.conf" <<CONF
 @include "demo.conf"
 login: { url = "https://127.0.0.1:$port"; ca = "$work/loginsrv/ca.pem"; device = "demo laptop"; };
@@ -188,6 +218,65 @@ jq -r --argjson login "$login_ms" --argjson search "$search_ms" \
   "  speech bob heard             \($score[0].seconds) s: STOI \($score[0].stoi) (1: the speech itself), mel-cepstral distortion \($score[0].mcd_db) dB"
 ' "$work/alice-stats.json"
 echo "  what bob heard (a WAV file)   $heard"
+
+step "A conference: carol joins; alice hosts bob and carol and mixes, each hears the others"
+# Each sends its own sound: alice her speech again, bob his 440 Hz tone, carol 660 Hz.
+mkdir -p "$work/carol"
+cat >"$work/carol.conf" <<CONF
+node: { name = "carol-laptop"; supernode = false; state_dir = "$work/carol"; };
+plugins: { load = ( { name = "udp"; }, { name = "tcp"; }, { name = "ctl"; },
+                    { name = "search-loginsrv"; }, { name = "opus"; }, { name = "g711"; } ); };
+network: { allow_loopback = true; bootstrap = ( { host = "127.0.0.1"; port = 33033; } ); };
+login: { url = "https://127.0.0.1:$port"; ca = "$work/loginsrv/ca.pem"; };
+media: { codecs = [ "opus", "g711" ]; source = "tone:660"; sink = "wav:$work/carol-heard.wav"; };
+CONF
+echo "tuba lantern quartz" | ctl register carol
+"$hark" run -c "$work/carol.conf" 2>"$work/carol.log" &
+carol_pid=$!
+wait_for "$work/carol/ctl.sock" "$work/carol.log"
+wait_log "$work/carol.log" "joined: attached"
+echo "tuba lantern quartz" | carol_ctl login carol
+t0=$(now_ms)
+ctl conference bob,carol
+wait_call bob_json ringing
+bob_ctl answer
+wait_call carol_json ringing
+carol_ctl answer
+wait_roster
+conference_ms=$(( $(now_ms) - t0 ))
+# 2.5 s of the mix at each (48 kHz 16-bit WAVs): the last 2 s are measured, as the
+# conference tests do (tests/integration/test-conference.c).
+for who in alice bob carol; do wait_grown "$work/$who-heard.wav" 240000; done
+carol_ctl roster
+alice_json roster >"$work/roster.json"
+bob_json roster >"$work/bob-roster.json"
+carol_json roster >"$work/carol-roster.json"
+ctl end
+wait_call bob_json ""
+wait_call carol_json ""
+wait_call alice_json ""
+
+step "What the conference did"
+for who in alice bob carol; do
+  /usr/bin/python3 bench/speech_quality.py tones "$work/$who-heard.wav" 2 440 660 >"$work/$who-tones.json"
+done
+jq -r --argjson setup "$conference_ms" --slurpfile bob "$work/bob-roster.json" \
+  --slurpfile carol "$work/carol-roster.json" '
+  .conferences[0] as $c |
+  "  host                          \($c.host) (bob'"'"'s node says \($bob[0].conferences[0].host), carol'"'"'s \($carol[0].conferences[0].host)); mixing at \($c.rate) Hz",
+  "  roster                        \([$c.roster[] | "\(.user) (\(.state))"] | join(", "))",
+  "  set-up, dial to all connected \($setup) ms (bob and carol answered by script)",
+  "  legs (at the host)            \([$c.legs[] | "\(.user) \(.codec)"] | join(", ")); \($c.ticks) mixer ticks, \($c.late_ticks) late"
+' "$work/roster.json"
+echo "  what each heard in its last 2 s (a tone's amplitude: full scale 32767, sent at about 9800):"
+jq -r -n --slurpfile a "$work/alice-tones.json" --slurpfile b "$work/bob-tones.json" \
+  --slurpfile c "$work/carol-tones.json" '
+  "    alice (sends speech)        bob'"'"'s 440 Hz \($a[0].levels."440"), carol'"'"'s 660 Hz \($a[0].levels."660"); the rest RMS \($a[0].rest_rms) (her own speech is not sent back)",
+  "    bob (sends 440 Hz)          carol'"'"'s 660 Hz \($b[0].levels."660"), alice'"'"'s speech RMS \($b[0].rest_rms); his own 440 Hz \($b[0].levels."440")",
+  "    carol (sends 660 Hz)        bob'"'"'s 440 Hz \($c[0].levels."440"), alice'"'"'s speech RMS \($c[0].rest_rms); her own 660 Hz \($c[0].levels."660")"'
+carol_ctl shutdown >/dev/null
+wait "$carol_pid" && echo "carol's node exited with status 0"
+carol_pid=""
 
 step "Bob's link moves to the web-port transport (TLS on 34443) without logging out"
 bob_ctl transport tls443

@@ -135,6 +135,71 @@ lab_ctl_call(HarkTestClient *ctl, const char *command, JsonObject *args, GPtrArr
   return result != NULL ? json_object_ref(result) : NULL;
 }
 
+void
+lab_events_init(LabEvents *log)
+{
+  log->events = g_ptr_array_new_with_free_func((GDestroyNotify)json_object_unref);
+  log->cursor = 0;
+}
+
+void
+lab_events_clear(LabEvents *log)
+{
+  g_clear_pointer(&log->events, g_ptr_array_unref);
+  log->cursor = 0;
+}
+
+JsonObject *
+lab_events_ask(LabNode *node, LabEvents *log, const char *command, JsonObject *args,
+               char **error_text)
+{
+  if (error_text == NULL) {
+    JsonObject *result = lab_ctl_call(node->ctl, command, args, log->events);
+    if (result == NULL)
+      g_test_message("(asked of %s)", node->name);
+    return result;
+  }
+  g_autoptr(JsonObject) answer = lab_ctl_ask(node->ctl, command, args, log->events);
+  if (answer == NULL)
+    return NULL;
+  JsonNode *error = json_object_get_member(answer, "error");
+  if (error != NULL && JSON_NODE_HOLDS_OBJECT(error)) {
+    *error_text = g_strdup(
+      json_object_get_string_member_with_default(json_node_get_object(error), "message", NULL));
+    return NULL;
+  }
+  JsonObject *result = hark_test_answer_result(answer);
+  return result != NULL ? json_object_ref(result) : NULL;
+}
+
+JsonObject *
+lab_events_wait(LabNode *node, LabEvents *log, LabEventMatch match, gconstpointer data,
+                const char *what, guint timeout_ms)
+{
+  gint64 until = g_get_monotonic_time() + hark_test_timeout(timeout_ms) * 1000;
+  for (;;) {
+    for (guint i = log->cursor; i < log->events->len; i++)
+      if (match(log->events->pdata[i], data)) {
+        log->cursor = i + 1;
+        return json_object_ref(log->events->pdata[i]);
+      }
+    if (g_get_monotonic_time() >= until)
+      break;
+    /* Events arrive with answers: a cheap question reads what came meanwhile. */
+    g_autoptr(JsonObject) pong = lab_ctl_ask(node->ctl, "version", NULL, log->events);
+    if (pong == NULL)
+      break;
+    g_usleep(30 * 1000);
+  }
+  for (guint i = 0; i < log->events->len; i++) {
+    g_autofree char *shown = hark_test_json(log->events->pdata[i]);
+    g_test_message("%s saw %s", node->name, shown);
+  }
+  g_test_fail_printf("%s: no event %s", node->name, what);
+  hark_test_node_show_logs(node->node);
+  return NULL;
+}
+
 gboolean
 lab_clock_advance(HarkTestClient *ctl, gint64 seconds)
 {

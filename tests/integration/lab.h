@@ -56,6 +56,30 @@ void lab_node_free(LabNode *node);
 void lab_nodes_kill_free(LabNode **const *nodes, gsize n);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(LabNode, lab_node_free)
 
+/* ---- events: what a node's ctl client saw while a test asked it things ---------------- */
+
+/* The events (`call`, `conference-roster`, ...) a node's ctl client saw, and how far the
+ * test has read them. */
+typedef struct {
+  GPtrArray *events; /* JsonObject* */
+  guint cursor;
+} LabEvents;
+
+void lab_events_init(LabEvents *log);
+void lab_events_clear(LabEvents *log);
+/* The result of command at node (a new reference; args taken, may be NULL), the events
+ * seen meanwhile kept in log. An error answer: NULL, its message in *error_text when
+ * error_text is given (a refusal the test expects), else the test failed. */
+JsonObject *lab_events_ask(LabNode *node, LabEvents *log, const char *command, JsonObject *args,
+                           char **error_text);
+typedef gboolean (*LabEventMatch)(JsonObject *event, gconstpointer data);
+/* The next event in log after those read that match(event, data) takes (a new
+ * reference; those before it count as read), the node asked again and again for more for
+ * at most timeout_ms (scaled); NULL otherwise (test failed: what, every event the node
+ * saw and its logs shown). */
+JsonObject *lab_events_wait(LabNode *node, LabEvents *log, LabEventMatch match, gconstpointer data,
+                            const char *what, guint timeout_ms);
+
 /* The node's `overlay` (a new reference) once pred(overlay, data) holds, asked again and
  * again for at most timeout_ms; NULL (test failed: what it was not, the last answer and the
  * node's logs shown) otherwise. */

@@ -43,12 +43,6 @@ typedef enum {
 
 #define TURN_SECRET "calls-turn-secret-5e02b7"
 
-/* The `call` events a node's ctl client saw, and how far a test has read them. */
-typedef struct {
-  GPtrArray *events; /* JsonObject* */
-  guint cursor;
-} EventLog;
-
 typedef struct {
   LabLoginServer *login;
   char *sn_host;
@@ -59,7 +53,7 @@ typedef struct {
   LabNode *bob_phone;
   LabNode *carol;
   LabNode *carol_phone;
-  GHashTable *logs; /* LabNode* -> EventLog* */
+  GHashTable *logs; /* LabNode* -> LabEvents*: the `call` events each node's ctl client saw */
   GSubprocess *coturn; /* LAB_TURN, when turnserver is installed */
   guint16 turn_port;
   char *turn_secret_path;
@@ -129,8 +123,8 @@ client_start(CallLab *lab, const char *name, const char *user, gboolean register
                                                         OVERLAY_PORT, lab->login, media);
   LabNode *node = lab_client_start(name, config, user, register_first, hark_test_timeout(JOIN_MS));
   if (node != NULL) {
-    EventLog *log = g_new0(EventLog, 1);
-    log->events = g_ptr_array_new_with_free_func((GDestroyNotify)json_object_unref);
+    LabEvents *log = g_new0(LabEvents, 1);
+    lab_events_init(log);
     g_hash_table_insert(lab->logs, node, log);
   }
   return node;
@@ -139,8 +133,8 @@ client_start(CallLab *lab, const char *name, const char *user, gboolean register
 static void
 event_log_free(gpointer data)
 {
-  EventLog *log = data;
-  g_ptr_array_unref(log->events);
+  LabEvents *log = data;
+  lab_events_clear(log);
   g_free(log);
 }
 
@@ -313,64 +307,44 @@ str(JsonObject *o, const char *name)
   return o != NULL ? json_object_get_string_member_with_default(o, name, NULL) : NULL;
 }
 
-/* The result of command at node (events seen meanwhile kept in its log), or NULL (test
- * failed). */
+/* The lab's asking and waiting (lab.h), on node's event log: the result of command at
+ * node, or NULL (test failed). */
 static JsonObject *
 ask(CallLab *lab, LabNode *node, const char *command, JsonObject *args)
 {
-  EventLog *log = g_hash_table_lookup(lab->logs, node);
-  g_autoptr(JsonObject) answer = lab_ctl_ask(node->ctl, command, args, log->events);
-  JsonObject *result = answer != NULL ? hark_test_answer_result(answer) : NULL;
-  if (result == NULL)
-    g_test_message("(the answer of %s to '%s')", node->name, command);
-  return result != NULL ? json_object_ref(result) : NULL;
+  return lab_events_ask(node, g_hash_table_lookup(lab->logs, node), command, args, NULL);
 }
 
-static gboolean
-event_fits(JsonObject *e, const char *id, const char *state)
-{
-  return g_strcmp0(json_object_get_string_member_with_default(e, "event", NULL), "call") == 0 &&
-         (id == NULL || g_strcmp0(json_object_get_string_member(e, "call_id"), id) == 0) &&
-         g_strcmp0(json_object_get_string_member(e, "state"), state) == 0;
-}
-
-typedef gboolean (*EventMatch)(JsonObject *event, const char *a, const char *b);
-
-/* The next event of node (after those a test read already) that match(event, a, b) takes,
- * within timeout_ms; NULL (test failed, the events and logs shown) otherwise. */
 static JsonObject *
-wait_event(CallLab *lab, LabNode *node, EventMatch match, const char *a, const char *b,
+wait_event(CallLab *lab, LabNode *node, LabEventMatch match, gconstpointer data, const char *what,
            guint timeout_ms)
 {
-  EventLog *log = g_hash_table_lookup(lab->logs, node);
-  gint64 until = g_get_monotonic_time() + hark_test_timeout(timeout_ms) * 1000;
-  for (;;) {
-    for (guint i = log->cursor; i < log->events->len; i++)
-      if (match(log->events->pdata[i], a, b)) {
-        log->cursor = i + 1;
-        return json_object_ref(log->events->pdata[i]);
-      }
-    if (g_get_monotonic_time() >= until)
-      break;
-    g_autoptr(JsonObject) pong = lab_ctl_ask(node->ctl, "version", NULL, log->events);
-    if (pong == NULL)
-      break;
-    g_usleep(30 * 1000);
-  }
-  for (guint i = 0; i < log->events->len; i++) {
-    g_autofree char *shown = hark_test_json(log->events->pdata[i]);
-    g_test_message("%s saw %s", node->name, shown);
-  }
-  g_test_fail_printf("%s: no event %s %s", node->name, a != NULL ? a : "", b != NULL ? b : "");
-  hark_test_node_show_logs(node->node);
-  return NULL;
+  return lab_events_wait(node, g_hash_table_lookup(lab->logs, node), match, data, what, timeout_ms);
+}
+
+/* A `call` event: for call id (NULL: any) in state. */
+typedef struct {
+  const char *id;
+  const char *state;
+} CallWanted;
+
+static gboolean
+event_fits(JsonObject *e, gconstpointer data)
+{
+  const CallWanted *want = data;
+  return g_strcmp0(json_object_get_string_member_with_default(e, "event", NULL), "call") == 0 &&
+         (want->id == NULL ||
+          g_strcmp0(json_object_get_string_member(e, "call_id"), want->id) == 0) &&
+         g_strcmp0(json_object_get_string_member(e, "state"), want->state) == 0;
 }
 
 /* The next `call` event for call id (NULL: any) in state. */
 static JsonObject *
 wait_call(CallLab *lab, LabNode *node, const char *id, const char *state, guint timeout_ms)
 {
-  return wait_event(lab, node, event_fits, id, state, timeout_ms);
+  const CallWanted want = { id, state };
+  g_autofree char *what = g_strdup_printf("call %s %s", id != NULL ? id : "", state);
+  return wait_event(lab, node, event_fits, &want, what, timeout_ms);
 }
 
 /* node's `stats` for call id once pred holds (bounded), or NULL (test failed). */
@@ -854,7 +828,7 @@ test_path_swap(CallLab *lab, gconstpointer data)
 }
 
 static gboolean
-digit_fits(JsonObject *e, const char *digit, const char *unused)
+digit_fits(JsonObject *e, gconstpointer digit)
 {
   return g_strcmp0(str(e, "event"), "call-dtmf") == 0 && g_strcmp0(str(e, "digit"), digit) == 0;
 }
@@ -863,7 +837,7 @@ digit_fits(JsonObject *e, const char *digit, const char *unused)
 static gboolean
 wait_digit(CallLab *lab, LabNode *node, const char *digit, guint timeout_ms)
 {
-  g_autoptr(JsonObject) e = wait_event(lab, node, digit_fits, digit, NULL, timeout_ms);
+  g_autoptr(JsonObject) e = wait_event(lab, node, digit_fits, digit, "call-dtmf", timeout_ms);
   return e != NULL;
 }
 
@@ -1253,7 +1227,7 @@ test_attack_absurd_offers(CallLab *lab, gconstpointer data)
   HARK_REQUIRE(forge(lab, lab->carol, "bob", offer));
   g_autoptr(JsonObject) rings = wait_call(lab, lab->bob, id, "ringing", CALL_MS);
   HARK_REQUIRE(rings != NULL);
-  EventLog *log = g_hash_table_lookup(lab->logs, lab->bob);
+  LabEvents *log = g_hash_table_lookup(lab->logs, lab->bob);
   g_autoptr(JsonObject) refused =
     lab_ctl_ask(lab->bob->ctl, "answer", lab_args("id", id, NULL), log->events);
   HARK_REQUIRE(refused != NULL);
@@ -1289,7 +1263,7 @@ test_attack_absurd_offers(CallLab *lab, gconstpointer data)
 
 /* The SN refused the node's link: its certificate expired. */
 static gboolean
-refused_expired_fits(JsonObject *e, const char *unused, const char *unused2)
+refused_expired_fits(JsonObject *e, gconstpointer unused)
 {
   return g_strcmp0(str(e, "event"), "overlay-join-failed") == 0 &&
          strstr(str(e, "error") != NULL ? str(e, "error") : "", "certificate expired") != NULL;
@@ -1310,13 +1284,13 @@ test_attack_removed_device(CallLab *lab, gconstpointer data)
   g_autoptr(JsonObject) removed =
     ask(lab, lab->carol_phone, "device-remove", lab_args("device", stolen, NULL));
   HARK_REQUIRE(removed != NULL);
-  g_autoptr(JsonObject) out =
-    wait_event(lab, lab->carol, refused_expired_fits, "the SN refusing", "its certificate", 20000);
+  g_autoptr(JsonObject) out = wait_event(lab, lab->carol, refused_expired_fits, NULL,
+                                         "the SN refusing its certificate", 20000);
   HARK_REQUIRE(out != NULL);
   g_test_message("the SN refused the removed device %.1f s after the removal",
                  (g_get_monotonic_time() - removed_at) / 1e6);
   /* It dials (it still thinks itself logged in); the call fails with a reason. */
-  EventLog *carols = g_hash_table_lookup(lab->logs, lab->carol);
+  LabEvents *carols = g_hash_table_lookup(lab->logs, lab->carol);
   g_autoptr(JsonObject) dialled =
     lab_ctl_ask(lab->carol->ctl, "call", lab_args("user", "bob", NULL), carols->events);
   HARK_REQUIRE(dialled != NULL);
@@ -1330,7 +1304,7 @@ test_attack_removed_device(CallLab *lab, gconstpointer data)
   }
   /* What bob's node saw meanwhile: no call at all. */
   g_assert_cmpint(count_calls(lab, lab->bob), ==, 0);
-  EventLog *log = g_hash_table_lookup(lab->logs, lab->bob);
+  LabEvents *log = g_hash_table_lookup(lab->logs, lab->bob);
   for (guint i = 0; i < log->events->len; i++)
     g_assert_cmpstr(str(log->events->pdata[i], "event"), !=, "call");
   g_assert_cmpint(calls_counter(lab, lab->bob, "signals"), ==, 0);

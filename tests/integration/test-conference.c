@@ -37,8 +37,7 @@ typedef struct {
   LabNode *node;
   const char *user;
   guint hz;
-  GPtrArray *events; /* JsonObject*: what its ctl client saw */
-  guint cursor; /* how far the test has read them */
+  LabEvents log; /* what its ctl client saw, and how far the test has read it */
 } Party;
 
 enum { ALICE, BOB, CAROL, DAVE, ERIN, N_PARTIES };
@@ -75,7 +74,7 @@ party_start(ConfLab *lab, guint i)
     lab_client_config_with_node(p->user, i == ERIN ? "test_clock = true;" : NULL, plugins,
                                 lab->sn_host, OVERLAY_PORT, lab->login, media);
   p->node = lab_client_start(p->user, config, p->user, TRUE, hark_test_timeout(JOIN_MS));
-  p->events = g_ptr_array_new_with_free_func((GDestroyNotify)json_object_unref);
+  lab_events_init(&p->log);
   return p->node != NULL;
 }
 
@@ -121,7 +120,7 @@ lab_tear_down(ConfLab *lab, gconstpointer data)
   nodes[N_PARTIES] = &lab->sn;
   lab_nodes_kill_free(nodes, G_N_ELEMENTS(nodes));
   for (guint i = 0; i < N_PARTIES; i++)
-    g_clear_pointer(&lab->party[i].events, g_ptr_array_unref);
+    lab_events_clear(&lab->party[i].log);
   g_clear_pointer(&lab->login, lab_login_server_free);
   if (lab->dir != NULL)
     hark_test_remove_tree(lab->dir);
@@ -139,52 +138,17 @@ str(JsonObject *o, const char *name)
   return o != NULL ? json_object_get_string_member_with_default(o, name, NULL) : NULL;
 }
 
-/* The result of command at p (events seen meanwhile kept), or NULL (with the error shown
- * in *error_text when given). */
+/* The lab's asking and waiting (lab.h), on p's own event log. */
 static JsonObject *
 ask(Party *p, const char *command, JsonObject *args, char **error_text)
 {
-  g_autoptr(JsonObject) answer = lab_ctl_ask(p->node->ctl, command, args, p->events);
-  if (answer == NULL)
-    return NULL;
-  if (json_object_has_member(answer, "error")) {
-    JsonObject *e = json_object_get_object_member(answer, "error");
-    if (error_text != NULL)
-      *error_text = g_strdup(str(e, "message"));
-    return NULL;
-  }
-  JsonObject *result = hark_test_answer_result(answer);
-  return result != NULL ? json_object_ref(result) : NULL;
+  return lab_events_ask(p->node, &p->log, command, args, error_text);
 }
 
-typedef gboolean (*EventMatch)(JsonObject *event, gconstpointer data);
-
-/* The next event of p that match takes, within timeout_ms; NULL (test failed, the events
- * and logs shown) otherwise. */
 static JsonObject *
-wait_event(Party *p, EventMatch match, gconstpointer data, const char *what, guint timeout_ms)
+wait_event(Party *p, LabEventMatch match, gconstpointer data, const char *what, guint timeout_ms)
 {
-  gint64 until = g_get_monotonic_time() + hark_test_timeout(timeout_ms) * 1000;
-  for (;;) {
-    for (guint i = p->cursor; i < p->events->len; i++)
-      if (match(p->events->pdata[i], data)) {
-        p->cursor = i + 1;
-        return json_object_ref(p->events->pdata[i]);
-      }
-    if (g_get_monotonic_time() >= until)
-      break;
-    g_autoptr(JsonObject) pong = lab_ctl_ask(p->node->ctl, "version", NULL, p->events);
-    if (pong == NULL)
-      break;
-    g_usleep(30 * 1000);
-  }
-  for (guint i = 0; i < p->events->len; i++) {
-    g_autofree char *shown = hark_test_json(p->events->pdata[i]);
-    g_test_message("%s saw %s", p->user, shown);
-  }
-  g_test_fail_printf("%s: no event %s", p->user, what);
-  hark_test_node_show_logs(p->node->node);
-  return NULL;
+  return lab_events_wait(p->node, &p->log, match, data, what, timeout_ms);
 }
 
 static gboolean
@@ -573,8 +537,8 @@ test_from_a_call(ConfLab *lab, gconstpointer data)
   }
   /* bob's node never rang again: one ringing call in its events, the first. */
   guint rang = 0;
-  for (guint i = 0; i < bob->events->len; i++)
-    rang += is_ringing(bob->events->pdata[i], NULL);
+  for (guint i = 0; i < bob->log.events->len; i++)
+    rang += is_ringing(bob->log.events->pdata[i], NULL);
   g_assert_cmpuint(rang, ==, 1);
   gsize from[N_PARTIES] = { 0 };
   for (guint i = ALICE; i <= CAROL; i++)

@@ -181,6 +181,23 @@ def too_short_refused():
     return False
 
 
+@case
+def tones_measured():
+    """tone_level() finds each tone of a mix at its amplitude and an absent one near 0;
+    rest_rms() leaves out the tones, and a phase jump's click, and keeps the speech beside them"""
+    t = np.arange(2 * RATE) / RATE
+    mix = 9830 * np.sin(2 * np.pi * 440 * t) + 3277 * np.sin(2 * np.pi * 660 * t + 1)
+    speech = CLEAN[: len(t)] * 3000 / np.sqrt(np.mean(CLEAN[: len(t)] ** 2))
+    levels = [sq.tone_level(mix, RATE, hz) for hz in (440, 660, 880)]
+    clicked = mix.copy()
+    clicked[RATE // 2:] = 9830 * np.sin(2 * np.pi * 440 * t[RATE // 2:] + 2) + mix[RATE // 2:] - \
+        9830 * np.sin(2 * np.pi * 440 * t[RATE // 2:])   # the 440 Hz tone's phase jumps once
+    rest, with_speech = sq.rest_rms(mix, RATE, (440, 660)), sq.rest_rms(mix + speech, RATE, (440, 660))
+    after_jump = sq.rest_rms(clicked, RATE, (440, 660))
+    note(f"levels {levels}, rest {rest:.1f}, after a phase jump {after_jump:.1f}, with speech {with_speech:.0f}")
+    return (abs(levels[0] - 9830) < 100 and abs(levels[1] - 3277) < 100 and levels[2] < 10
+            and rest < 5 and after_jump < 5 and 1000 < with_speech < 3500)
+
 def main():
     print(f"1..{len(cases)}")
     failed = 0
