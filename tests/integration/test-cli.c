@@ -21,12 +21,13 @@
 #define NODE_NAME "cli-test-node"
 #define BUILTINS                                                                                   \
   "answer", "block", "buddies", "buddy-accept", "buddy-add", "buddy-cancel", "buddy-decline",      \
-    "buddy-remove", "buddy-rename", "call", "call-log", "calls", "codec", "conversations",         \
-    "decline", "delete-account", "device-remove", "devices", "directory", "dtmf", "group-add",     \
-    "group-create", "group-leave", "group-remove", "groups", "hangup", "help", "history",          \
-    "hold", "login", "logout", "messages", "msg", "mute", "nat", "overlay", "passwd", "path",      \
-    "plugins", "register", "rejoin", "requests", "resume", "search", "shutdown", "state",          \
-    "stats", "status", "transport", "turn", "typing", "unblock", "unmute", "version", "whoami"
+    "buddy-remove", "buddy-rename", "call", "call-log", "calls", "codec", "conference",            \
+    "conversations", "decline", "delete-account", "device-remove", "devices", "directory", "dtmf", \
+    "end", "group-add", "group-create", "group-leave", "group-remove", "groups", "hangup", "help", \
+    "history", "hold", "join", "kick", "leave", "login", "logout", "messages", "msg", "mute",      \
+    "nat", "overlay", "passwd", "path", "plugins", "register", "rejoin", "requests", "resume",     \
+    "roster", "search", "shutdown", "state", "stats", "status", "transport", "turn", "typing",     \
+    "unblock", "unmute", "version", "whoami"
 
 typedef struct {
   char *dir; /* temporary, removed at the end */
