@@ -126,9 +126,11 @@ start_sn(Fixture *f, guint i)
   g_autofree char *network = g_strdup_printf(
     "listen = \"127.0.0.1\"; port = %u; public_address = \"127.0.0.1\";", f->port[i]);
   g_autofree char *plugins = plugins_group();
+  /* relay = false: the SNs share 127.0.0.1, where a second TURN server on 3478 could not
+   * bind, and its warning is fatal in this process. */
   g_autofree char *groups =
     g_strdup_printf("supernode = { min_uptime = 0; max_load = 10000; links = 0;"
-                    " stun_alt_port = %u; };\n%s",
+                    " stun_alt_port = %u; relay = false; };\n%s",
                     free_port(G_SOCKET_TYPE_DATAGRAM), plugins);
   f->sn[i].node = hark_test_net_node_configured(&f->net, name, f->net.ca, f->net.ca,
                                                 "supernode = true;", network, groups);

@@ -259,12 +259,13 @@ test_help_lists_table(Fixture *f, gconstpointer data)
       json_object_get_string_member(json_array_get_object_element(commands, i), "name"));
   g_assert_cmpstr(names->str, ==,
                   "answer block buddies buddy-accept buddy-add buddy-cancel buddy-decline "
-                  "buddy-remove buddy-rename call call-log calls codec conversations decline "
-                  "delete-account device-remove devices directory dtmf greet group-add "
-                  "group-create group-leave group-remove groups hangup help history hold later "
-                  "login logout messages msg mute nat overlay passwd path plugins register "
-                  "rejoin requests resume search shutdown state stats status transport turn "
-                  "typing unblock unmute version whoami ");
+                  "buddy-remove buddy-rename call call-log calls codec conference "
+                  "conversations decline delete-account device-remove devices directory dtmf "
+                  "end greet group-add group-create group-leave group-remove groups hangup "
+                  "help history hold join kick later leave login logout messages msg mute nat "
+                  "overlay passwd path plugins register rejoin requests resume roster search "
+                  "shutdown state stats status transport turn typing unblock unmute version "
+                  "whoami ");
   run(f, "help", "{\"command\": \"nope\"}");
   g_assert_error(f->error, HARK_COMMAND_ERROR, HARK_COMMAND_ERROR_UNKNOWN_COMMAND);
 }

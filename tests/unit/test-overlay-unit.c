@@ -249,7 +249,7 @@ fixture_set_up(Fixture *f, gconstpointer data)
   /* links = 0: the SN opens no links of its own, so every link here is the test's. */
   g_autofree char *groups =
     g_strdup_printf("supernode = { min_uptime = 0; max_load = 10000; links = 0; max_clients = %d;"
-                    " stun_alt_port = %u; };\n"
+                    " stun_alt_port = %u; relay = false; };\n"
                     "plugins = { load = ( { name = \"tcp\"; } ); };\n",
                     max_clients > 0 ? max_clients : 100, alt_port);
   f->sn_node = hark_test_net_node_configured(&f->net, "sn", f->net.ca, f->net.ca,
