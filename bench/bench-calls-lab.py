@@ -34,6 +34,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 NETLAB = os.path.join(HERE, "..", "tests", "netlab")
 sys.path.insert(0, NETLAB)
+import calllab  # noqa: E402
 import harklab  # noqa: E402
 
 CLONE_NEWNET = 0x40000000
@@ -56,7 +57,6 @@ def load(name, path):
 
 
 bench_calls = load("bench_calls", os.path.join(HERE, "bench-calls.py"))
-test_calls = load("test_calls", os.path.join(NETLAB, "test-calls.py"))
 
 
 def unwrap(payload):
@@ -217,7 +217,7 @@ def bench(work, calls):
         for i, (name, modes, _) in enumerate(SETUPS):
             lab_work = os.path.join(work, f"setup{i + 1}")
             os.makedirs(lab_work)
-            labs.append(test_calls.CallLab(f"{run}{'abc'[i]}-", lab_work, modes))
+            labs.append(calllab.CallLab(f"{run}{'abc'[i]}-", lab_work, modes))
         errors = []
 
         def up(lab):

@@ -349,6 +349,7 @@ start_ice(HarkCall *call, const HarkTurnCredentials *turn, GError **error)
     .ice_tcp = TRUE, /* so that `path tcp` has host candidates to go to */
     .path = HARK_MEDIA_ICE_PATH_ANY,
     .hold_relayed = hold_relayed(call),
+    .udp_blocked = hark_overlay_nat_verdict(call->calls->overlay) == HARK_NAT_VERDICT_UDP_BLOCKED,
   };
   g_autoptr(GError) local = NULL;
   call->ice_handle = g_new0(CallIceHandle, 1);

@@ -28,6 +28,16 @@
  * punched path may work (hold_relayed): longer than libnice's first retransmission of a
  * check (its RTO floor, 500 ms) and a round trip. */
 #define ICE_RELAY_HOLD_MS 1000
+/* On a side whose UDP does not get out (config.udp_blocked): its UDP host candidate is
+ * paired with the peer's addresses, and so are its ICE-TCP ones with the peer's private
+ * and NAT-mapped TCP addresses (a SYN a NAT drops); those pairs rank above the relayed
+ * pair that works, which regular nomination (ICE-TCP's) takes only once they have failed
+ * when it is the only valid pair (both sides UDP-blocked). libnice gives a UDP check up
+ * after 0.5 + 1 + 2 s at its 3 retransmissions (its RTO floor is 500 ms), after 0.5 s at
+ * 1, and a TCP check after its reliable timeout, 2 s; 1 s still leaves a TCP handshake
+ * and a check a round trip of up to half a second. Gathering requests use them too. */
+#define ICE_BLOCKED_RETRANSMISSIONS 1
+#define ICE_BLOCKED_RELIABLE_TIMEOUT_MS 1000
 
 typedef struct _Generation Generation;
 
@@ -430,6 +440,9 @@ generation_configure(Generation *g, GError **error)
    * stream's own rate): a call has a handful of pairs, and with aggressive nomination
    * the pair is nominated on its next check, so the pace is what a call waits for. */
   g_object_set(g->agent, "stun-pacing-timer", ICE_PACING_MS, NULL);
+  if (c->udp_blocked)
+    g_object_set(g->agent, "stun-max-retransmissions", ICE_BLOCKED_RETRANSMISSIONS,
+                 "stun-reliable-timeout", ICE_BLOCKED_RELIABLE_TIMEOUT_MS, NULL);
   if (g_object_class_find_property(G_OBJECT_GET_CLASS(g->agent), "upnp") != NULL)
     g_object_set(g->agent, "upnp", FALSE, NULL); /* no router probing: it only delays */
   if (stun)

@@ -45,6 +45,9 @@ typedef struct {
    * check; see media-ice.c, hold_relayed). For a side whose NAT drops a first check from
    * a new mapping (address-dependent filtering) or makes one (symmetric mapping). */
   gboolean hold_relayed;
+  /* This side's UDP does not get out (its NAT probe had no answer over UDP): checks give up
+   * sooner (see media-ice.c, ICE_BLOCKED_RETRANSMISSIONS). */
+  gboolean udp_blocked;
 } HarkMediaIceConfig;
 
 typedef struct {
