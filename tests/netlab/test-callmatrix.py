@@ -19,9 +19,9 @@ behaviours call for:
 A cell's path is the call's as its two ends report it (`stats`' path): relayed when either
 end's pair has a relayed candidate, punched when either has a reflexive one, TCP when
 either end's transport is TCP (the other end of a relay reached over TCP may reach the
-relay over UDP). Two UDP-blocked ends must be set up within UDPBLOCK_SETUP_MS of the dial
-(docs/protocol.md, "Calls: media path (ICE)", Limits). The 6 x 6 matrix of paths is printed as TAP comments, with the set-up
-times. The labs run side by side, CALLMATRIX_JOBS at a time (default 6). Root only.
+relay over UDP). The 6 x 6 matrix of paths is printed as TAP comments, with the set-up
+times (measured, not asserted: speed is the benchmarks' business, bench/bench-calls-lab.py;
+docs/protocol.md, "Calls: media path (ICE)", Limits, for two UDP-blocked ends). The labs run side by side, CALLMATRIX_JOBS at a time (default 6). Root only.
 """
 import os
 import sys
@@ -33,8 +33,6 @@ import harklab  # noqa: E402
 from calllab import (call_with_audio, lab_job, median, path_words,  # noqa: E402
                      stop_labs, remove_work, suite_start)
 
-# Dial to media for two UDP-blocked ends (see matrix_case): was about 4,100 ms.
-UDPBLOCK_SETUP_MS = 3000
 MODES = ("public", "fullcone", "restricted", "portrestricted", "symmetric", "udpblock")
 
 
@@ -69,14 +67,6 @@ def matrix_case(lab, case, caller, callee, found, timings):
     found[(caller, callee)] = (kind, transport)
     case.check((kind, transport) == want, f"the path is {want[0]} over {want[1]}",
                "; ".join(f"{name}: {path_words(s)}" for name, s in stats.items()))
-    if caller == callee == "udpblock":
-        # Both UDP-blocked: the relayed pair is the only one that works, and it waited for
-        # every pair above it to time out on libnice's own timers (about 4 s from the dial);
-        # a node that knows its UDP is blocked gives them up sooner (about 1.6 s).
-        setup = next((s for name, s, _ in timings if name == case.name), None)
-        case.check(setup is not None and setup < UDPBLOCK_SETUP_MS,
-                   f"the call is set up within {UDPBLOCK_SETUP_MS} ms of the dial",
-                   f"setup_ms {setup}")
 
 
 LABELS = {"host": "host", "punched": "punch", "relayed": "relay"}
