@@ -163,6 +163,72 @@ hark_overlay_turn_describe(HarkOverlay *overlay)
   return object;
 }
 
+/* ---- TURN over TLS on the web port ------------------------------------------------- */
+
+/* The relay writes to the client through the link's TLS. */
+static gboolean
+stream_send(gpointer data, const guint8 *bytes, gsize size)
+{
+  Peer *peer = data;
+  return hark_link_write_raw(peer->link, bytes, size);
+}
+
+/* The relay ended the stream: the link goes, and the peer with it (on_link_closed). */
+static void
+stream_close(gpointer data)
+{
+  Peer *peer = data;
+  peer->relay_stream = NULL;
+  hark_link_close(peer->link);
+}
+
+static const HarkRelayStreamOps stream_ops = {
+  .send = stream_send,
+  .close = stream_close,
+};
+
+static void
+stream_received(HarkLink *link, const guint8 *data, gsize size, gpointer user_data)
+{
+  Peer *peer = user_data;
+  if (peer->relay_stream != NULL)
+    hark_relay_stream_feed(peer->relay_stream, data, size);
+}
+
+/* A STUN header (RFC 8489 6): the first two bits 0 and the magic cookie at offset 4.
+ * An overlay frame never starts so: its length would be over HARK_WIRE_MAX_SIZE. */
+static gboolean
+is_stun_start(const guint8 *data, gsize size)
+{
+  return size >= 8 && (data[0] & 0xC0) == 0 && data[4] == 0x21 && data[5] == 0x12 &&
+         data[6] == 0xA4 && data[7] == 0x42;
+}
+
+gboolean
+hark_overlay_turn_foreign(HarkOverlay *overlay, Peer *peer, const guint8 *data, gsize size)
+{
+  HarkLink *link = peer->link;
+  if (overlay->relay == NULL || g_strcmp0(hark_link_get_transport(link), "tls443") != 0 ||
+      !is_stun_start(data, size))
+    return FALSE;
+  peer->relay_stream = hark_relay_stream_new(overlay->relay, hark_link_get_peer_host(link),
+                                             hark_link_get_peer_port(link), &stream_ops, peer);
+  if (peer->relay_stream == NULL)
+    return FALSE; /* no connection slot left: the link fails as any bad framing does */
+  /* The relay's own limits (idle connections, allocations) hold it from now on. */
+  hark_overlay_clear_source(overlay, &peer->timer);
+  hark_overlay_release_admission(overlay, peer);
+  hark_link_divert(link, stream_received, peer);
+  return TRUE;
+}
+
+void
+hark_overlay_turn_stream_end(Peer *peer)
+{
+  if (peer->relay_stream != NULL)
+    hark_relay_stream_closed(g_steal_pointer(&peer->relay_stream));
+}
+
 /* ---- SN side ---------------------------------------------------------------------- */
 
 static HarkTurnCredentials *

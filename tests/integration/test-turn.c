@@ -34,6 +34,7 @@ typedef enum {
   LAB_NO_TURN,
   LAB_OWN_RELAY,
   LAB_TIGHT_RELAY, /* its own, with small bandwidth limits */
+  LAB_WEB_RELAY, /* its own, and the tls443 transport on a web port of the lab's */
 } LabKind;
 
 typedef struct {
@@ -41,6 +42,7 @@ typedef struct {
   gboolean with_turn;
   guint16 relay_port;
   guint16 relay_tls_port;
+  guint16 web_port, http_port; /* LAB_WEB_RELAY: tls443's tls_port and http_port */
   LabLoginServer *login;
   char *sn_host;
   char *dir; /* the secret file, coturn's files */
@@ -52,7 +54,7 @@ typedef struct {
 } TurnLab;
 
 static const LabKind WITH_TURN = LAB_COTURN, WITHOUT_TURN = LAB_NO_TURN, OWN_RELAY = LAB_OWN_RELAY,
-                     TIGHT_RELAY = LAB_TIGHT_RELAY;
+                     TIGHT_RELAY = LAB_TIGHT_RELAY, WEB_RELAY = LAB_WEB_RELAY;
 #define TIGHT_ALLOCATION_BANDWIDTH 1000 /* bytes/s: supernode.relay_allocation_bandwidth */
 #define TIGHT_BANDWIDTH 500 /* bytes/s: supernode.relay_bandwidth */
 #define RELAY_PER_USER 3 /* supernode.relay_max_allocations_per_user of the lab */
@@ -75,7 +77,7 @@ sn_config(TurnLab *lab, const char *secret_path)
     secret_path != NULL ? g_strdup_printf("  turn_server = \"127.0.0.1:%u\"; turn_secret_file = "
                                           "\"%s\";\n",
                                           lab->turn_port, secret_path)
-    : lab->kind == LAB_OWN_RELAY
+    : lab->kind == LAB_OWN_RELAY || lab->kind == LAB_WEB_RELAY
       ? g_strdup_printf("  relay_port = %u; relay_tls_port = %u;\n"
                         "  relay_allow = [ \"127.0.0.0/8\" ];\n"
                         "  relay_max_allocations_per_user = %d;\n",
@@ -85,14 +87,19 @@ sn_config(TurnLab *lab, const char *secret_path)
                         "  relay_allocation_bandwidth = %d; relay_bandwidth = %d;\n",
                         lab->relay_port, TIGHT_ALLOCATION_BANDWIDTH, TIGHT_BANDWIDTH)
       : g_strdup("  relay = false;\n");
+  g_autofree char *web =
+    lab->kind == LAB_WEB_RELAY
+      ? g_strdup_printf("  { name = \"tls443\"; settings = { tls_port = %u; http_port = %u; }; },\n",
+                        lab->web_port, lab->http_port)
+      : g_strdup("");
   return g_strdup_printf("node: { name = \"turn-sn\"; supernode = true; };\n"
                          "plugins: { load = ( { name = \"udp\"; }, { name = \"tcp\"; },\n"
-                         "  { name = \"ctl\"; } ); };\n"
+                         "%s  { name = \"ctl\"; } ); };\n"
                          "network: { listen = \"%s\"; port = %u; public_address = \"%s\";\n"
                          "  allow_loopback = true; };\n"
                          "supernode: { min_uptime = 0; max_load = 10000; links = 0;\n%s};\n"
                          "login: { url = \"%s\"; ca = \"%s\"; };\n",
-                         lab->sn_host, OVERLAY_PORT, lab->sn_host, turn, lab->login->url,
+                         web, lab->sn_host, OVERLAY_PORT, lab->sn_host, turn, lab->login->url,
                          lab->login->ca_path);
 }
 
@@ -119,6 +126,10 @@ lab_set_up(TurnLab *lab, gconstpointer data)
   lab->with_turn = lab->kind == LAB_COTURN;
   lab->relay_port = free_udp_tcp_port();
   lab->relay_tls_port = free_udp_tcp_port();
+  if (lab->kind == LAB_WEB_RELAY) {
+    lab->web_port = free_udp_tcp_port();
+    lab->http_port = free_udp_tcp_port();
+  }
   guint a = (guint)g_random_int_range(1, 255), b = (guint)g_random_int_range(0, 255);
   lab->sn_host = g_strdup_printf("127.%u.%u.51", a, b);
   lab->dir = g_dir_make_tmp("hark-turn-XXXXXX", NULL);
@@ -714,21 +725,39 @@ udp_port_taken(gpointer data)
   return !g_socket_bind(socket, address, FALSE, NULL);
 }
 
+/* coturn's echoing peer on a free UDP port of 127.0.0.1, ready; NULL when it did not come
+ * up. */
+static GSubprocess *
+start_echo_peer(TurnLab *lab, guint16 *peer_port)
+{
+  *peer_port = lab_free_port();
+  g_autofree char *peer_port_text = g_strdup_printf("%u", *peer_port);
+  g_autofree char *peer_log = g_build_filename(lab->dir, "peer.log", NULL);
+  const char *peer_argv[] = { "turnutils_peer", "-L", "127.0.0.1", "-p", peer_port_text, NULL };
+  g_autoptr(GSubprocess) echo = hark_test_spawn(peer_argv, peer_log, peer_log);
+  if (echo == NULL || !hark_test_wait_for(udp_port_taken, GUINT_TO_POINTER(*peer_port), 5000))
+    return NULL;
+  return g_steal_pointer(&echo);
+}
+
 /* turnutils_uclient against the SN's relay with the overlay's credentials; its output. */
 typedef enum {
   OVER_UDP,
   OVER_TCP,
   OVER_TLS,
+  OVER_WEB, /* TLS to the SN's web port (tls443's) */
 } Over;
 
-static const char *const over_names[] = { "UDP", "TCP", "TLS" };
+static const char *const over_names[] = { "UDP", "TCP", "TLS", "TLS on the web port" };
 
 static char *
 run_uclient(TurnLab *lab, const char *username, const char *password, guint16 peer_port, Over over,
             int *status)
 {
   g_autofree char *relay_port =
-    g_strdup_printf("%u", over == OVER_TLS ? lab->relay_tls_port : lab->relay_port);
+    g_strdup_printf("%u", over == OVER_TLS   ? lab->relay_tls_port
+                          : over == OVER_WEB ? lab->web_port
+                                             : lab->relay_port);
   g_autofree char *peer = g_strdup_printf("%u", peer_port);
   const char *argv[] = { "turnutils_uclient",
                          "-c",
@@ -749,7 +778,7 @@ run_uclient(TurnLab *lab, const char *username, const char *password, guint16 pe
                          "-p",
                          relay_port,
                          over == OVER_UDP ? "-c" : "-t",
-                         over == OVER_TLS ? "-S" : "-c",
+                         over >= OVER_TLS ? "-S" : "-c",
                          lab->sn_host,
                          NULL };
   char *out = NULL, *err = NULL;
@@ -783,13 +812,9 @@ test_relay_uclient(TurnLab *lab, gconstpointer data)
     g_test_skip("turnutils_uclient (coturn) is not installed");
     return;
   }
-  guint16 peer_port = lab_free_port();
-  g_autofree char *peer_port_text = g_strdup_printf("%u", peer_port);
-  g_autofree char *peer_log = g_build_filename(lab->dir, "peer.log", NULL);
-  const char *peer_argv[] = { "turnutils_peer", "-L", "127.0.0.1", "-p", peer_port_text, NULL };
-  g_autoptr(GSubprocess) echo = hark_test_spawn(peer_argv, peer_log, peer_log);
+  guint16 peer_port = 0;
+  g_autoptr(GSubprocess) echo = start_echo_peer(lab, &peer_port);
   HARK_REQUIRE(echo != NULL);
-  HARK_REQUIRE(hark_test_wait_for(udp_port_taken, GUINT_TO_POINTER(peer_port), 5000));
 
   for (Over over = OVER_UDP; over <= OVER_TLS; over++) {
     int status = -1;
@@ -831,6 +856,60 @@ test_relay_uclient(TurnLab *lab, gconstpointer data)
   g_assert_false(log_has(lab->sn, secret_text));
   g_assert_false(log_has(lab->sn, password));
   g_assert_true(log_has(lab->sn, "relay: allocated for mallet"));
+}
+
+/* TURN over TLS on the SN's web port, for clients whose firewall lets only the web ports
+ * out: coturn's client completes a session with TLS to the port the tls443 transport
+ * listens on (refused with a password one character off), and an overlay client that
+ * knows only tls443 still attaches through that same port. */
+static void
+test_relay_web_port(TurnLab *lab, gconstpointer data)
+{
+  LAB_UP(lab);
+  g_autofree char *username = NULL, *password = NULL, *host = NULL;
+  guint16 port = 0;
+  HARK_REQUIRE(wire_credentials(lab, &username, &password, &host, &port));
+  if (g_find_program_in_path("turnutils_uclient") == NULL) {
+    g_test_skip("turnutils_uclient (coturn) is not installed");
+    return;
+  }
+  guint16 peer_port = 0;
+  g_autoptr(GSubprocess) echo = start_echo_peer(lab, &peer_port);
+  HARK_REQUIRE(echo != NULL);
+
+  int status = -1;
+  g_autofree char *output = run_uclient(lab, username, password, peer_port, OVER_WEB, &status);
+  g_test_message("turnutils_uclient over TLS to the web port: exit %d\n%s", status, output);
+  g_assert_cmpint(status, ==, 0);
+  g_assert_nonnull(strstr(output, "tls_connect: client session connected"));
+  g_assert_nonnull(strstr(output, "Total lost packets 0 (0.000000%)"));
+  g_autofree char *wrong = g_strdup(password);
+  wrong[0] = wrong[0] == 'A' ? 'B' : 'A';
+  g_autofree char *refused = run_uclient(lab, username, wrong, peer_port, OVER_WEB, &status);
+  g_assert_null(strstr(refused, "Total lost packets 0 (0.000000%)"));
+  g_subprocess_force_exit(echo);
+  hark_test_wait_process(echo, 5000);
+
+  g_autoptr(JsonObject) relay = relay_counters(lab);
+  HARK_REQUIRE(relay != NULL);
+  g_assert_cmpint(json_object_get_int_member(relay, "allocations_made"), >=, 1);
+  g_assert_cmpint(json_object_get_int_member(relay, "datagrams_to_peers"), >=, 20);
+  JsonObject *why = json_object_get_object_member(relay, "refused");
+  g_assert_cmpint(json_object_get_int_member(why, "wrong_credentials"), >=, 1);
+
+  /* The overlay's own clients on that port keep working: bob knows only tls443. */
+  g_autofree char *bob = g_strdup_printf(
+    "node: { name = \"bob\"; supernode = false; };\n"
+    "plugins: { load = ( { name = \"tls443\"; settings = { tls_port = %u; http_port = %u; }; },\n"
+    "  { name = \"search-loginsrv\"; }, { name = \"ctl\"; } ); };\n"
+    "network: { allow_loopback = true;\n"
+    "  bootstrap = ( { host = \"%s\"; port = %u; transports = [ \"tls443\" ]; } ); };\n"
+    "login: { url = \"%s\"; ca = \"%s\"; };\n",
+    lab->web_port, lab->http_port, lab->sn_host, OVERLAY_PORT, lab->login->url,
+    lab->login->ca_path);
+  g_autoptr(LabNode) bob_node = lab_client_start("bob", bob, "bob", TRUE, hark_test_timeout(JOIN_MS));
+  g_assert_nonnull(bob_node);
+  lab_node_kill(bob_node);
 }
 
 /* What a hostile user tries: no, a wrong or an expired credential (401); denied peers
@@ -1044,6 +1123,8 @@ main(int argc, char **argv)
   hark_test_add_isolated_func("/turn/secret-mode", test_secret_mode);
   hark_test_add_isolated("/turn/relay/uclient", TurnLab, &OWN_RELAY, lab_set_up, test_relay_uclient,
                          lab_tear_down);
+  hark_test_add_isolated("/turn/relay/web-port", TurnLab, &WEB_RELAY, lab_set_up,
+                         test_relay_web_port, lab_tear_down);
   hark_test_add_isolated("/turn/relay/refused", TurnLab, &OWN_RELAY, lab_set_up, test_relay_refused,
                          lab_tear_down);
   hark_test_add_isolated("/turn/relay/bandwidth", TurnLab, &TIGHT_RELAY, lab_set_up,
