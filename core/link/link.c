@@ -245,10 +245,50 @@ run_tls(HarkLink *link)
   hark_link_release(link);
 }
 
+static gboolean deliver_raw(HarkLink *link);
+static gboolean offer_foreign(HarkLink *link, gsize offset);
+
+#define TLS_HANDSHAKE_RECORD 0x16 /* the first byte of every TLS ClientHello */
+
+/* An accepting link whose peer does not start with TLS: its user may take the stream as
+ * it is (plain TURN over TCP on the web port: libnice's "TURN over TLS" in RFC 5245 mode
+ * is TURN over TCP). TRUE when the bytes were handled here. */
+static gboolean
+feed_plain(HarkLink *link, const guint8 *data, gsize size)
+{
+  if (link->plain) {
+    g_byte_array_append(link->plaintext, data, (guint)size);
+    deliver_raw(link);
+    return TRUE;
+  }
+  if (link->tls_seen || link->opener || link->state != HARK_LINK_HANDSHAKING ||
+      link->handler.foreign == NULL)
+    return FALSE;
+  if (link->plaintext->len == 0 && size > 0 && data[0] == TLS_HANDSHAKE_RECORD) {
+    link->tls_seen = TRUE;
+    return FALSE;
+  }
+  g_byte_array_append(link->plaintext, data, (guint)size);
+  if (link->plaintext->len < 8)
+    return TRUE; /* not enough to tell yet */
+  if (!offer_foreign(link, 0)) {
+    hark_link_fail(link, HARK_LINK_ERROR_HANDSHAKE, "%s:%u did not start a TLS handshake",
+                   link->peer_host, link->peer_port);
+    return TRUE;
+  }
+  link->plain = TRUE;
+  link->state = HARK_LINK_UP;
+  hark_link_destroy_source(&link->handshake_timer);
+  deliver_raw(link);
+  return TRUE;
+}
+
 void
 hark_link_feed(HarkLink *link, const guint8 *data, gsize size)
 {
   link->stats.bytes_in += size;
+  if (feed_plain(link, data, size))
+    return;
   while (size > 0) {
     int chunk = (int)MIN(size, (gsize)(1 << 20));
     BIO_write(link->rbio, data, chunk);
@@ -679,7 +719,9 @@ hark_link_write_raw(HarkLink *link, const guint8 *data, gsize size)
   if (link->state != HARK_LINK_UP || queued + size > HARK_LINK_WRITE_LIMIT)
     return FALSE;
   ERR_clear_error();
-  if (SSL_write(link->ssl, data, (int)size) <= 0) {
+  if (link->plain) {
+    BIO_write(link->wbio, data, (int)size); /* no TLS: straight to the transport */
+  } else if (SSL_write(link->ssl, data, (int)size) <= 0) {
     g_autofree char *details = hark_openssl_take_errors();
     link_end(link,
              g_error_new(HARK_LINK_ERROR, HARK_LINK_ERROR_CLOSED,

@@ -253,8 +253,8 @@ on_received(NiceAgent *agent, guint stream, guint component, guint length, gchar
 /* Whether libnice gets a relayed candidate from the TURN server with these credentials;
  * *gather_ms: how long gathering took (the allocation released afterwards, not counted). */
 static gboolean
-allocates(const char *host, guint16 port, const char *username, const char *password,
-          double *gather_ms)
+allocates_over(const char *host, guint16 port, const char *username, const char *password,
+               NiceRelayType type, double *gather_ms)
 {
   NiceAgent *agent = nice_agent_new(g_main_context_default(), NICE_COMPATIBILITY_RFC5245);
   g_object_set(agent, "ice-tcp", FALSE, "upnp", FALSE, NULL);
@@ -263,8 +263,8 @@ allocates(const char *host, guint16 port, const char *username, const char *pass
   g_assert_true(nice_address_set_from_string(&local, "127.0.0.1"));
   nice_agent_add_local_address(agent, &local);
   guint stream = nice_agent_add_stream(agent, 1);
-  g_assert_true(nice_agent_set_relay_info(agent, stream, 1, host, port, username, password,
-                                          NICE_RELAY_TYPE_TURN_UDP));
+  g_assert_true(
+    nice_agent_set_relay_info(agent, stream, 1, host, port, username, password, type));
   gboolean gathered = FALSE;
   g_signal_connect(agent, "candidate-gathering-done", G_CALLBACK(on_gathered), &gathered);
   nice_agent_attach_recv(agent, stream, 1, g_main_context_default(), on_received, NULL);
@@ -284,6 +284,13 @@ allocates(const char *host, guint16 port, const char *username, const char *pass
   g_assert_true(hark_test_wait_for_flag(&closed, 5000));
   g_object_unref(agent);
   return done && relayed;
+}
+
+static gboolean
+allocates(const char *host, guint16 port, const char *username, const char *password,
+          double *gather_ms)
+{
+  return allocates_over(host, port, username, password, NICE_RELAY_TYPE_TURN_UDP, gather_ms);
 }
 
 /* coturn is up once it takes a credential at all: until then a gather may run before it
@@ -858,10 +865,30 @@ test_relay_uclient(TurnLab *lab, gconstpointer data)
   g_assert_true(log_has(lab->sn, "relay: allocated for mallet"));
 }
 
+/* What a stranger sends the web port with no TLS: data, then whether the SN closed the
+ * connection within 5 s (it read nothing back but the close). */
+static gboolean
+web_port_closes(TurnLab *lab, const guint8 *data, gsize size)
+{
+  g_autoptr(GSocket) socket =
+    g_socket_new(G_SOCKET_FAMILY_IPV4, G_SOCKET_TYPE_STREAM, G_SOCKET_PROTOCOL_TCP, NULL);
+  g_autoptr(GSocketAddress) address = g_inet_socket_address_new_from_string(lab->sn_host, lab->web_port);
+  if (!g_socket_connect(socket, address, NULL, NULL) ||
+      g_socket_send(socket, (const char *)data, size, NULL, NULL) != (gssize)size)
+    return FALSE;
+  g_socket_set_timeout(socket, 5);
+  char buffer[512];
+  gssize n;
+  while ((n = g_socket_receive(socket, buffer, sizeof buffer, NULL, NULL)) > 0)
+    ;
+  return n == 0;
+}
+
 /* TURN over TLS on the SN's web port, for clients whose firewall lets only the web ports
  * out: coturn's client completes a session with TLS to the port the tls443 transport
- * listens on (refused with a password one character off), and an overlay client that
- * knows only tls443 still attaches through that same port. */
+ * listens on (refused with a password one character off), libnice gets a relayed
+ * candidate there, and an overlay client that knows only tls443 still attaches through
+ * that same port. */
 static void
 test_relay_web_port(TurnLab *lab, gconstpointer data)
 {
@@ -896,6 +923,34 @@ test_relay_web_port(TurnLab *lab, gconstpointer data)
   g_assert_cmpint(json_object_get_int_member(relay, "datagrams_to_peers"), >=, 20);
   JsonObject *why = json_object_get_object_member(relay, "refused");
   g_assert_cmpint(json_object_get_int_member(why, "wrong_credentials"), >=, 1);
+  /* libnice (a call's ICE) gets a relayed candidate from the web port with its
+   * NICE_RELAY_TYPE_TURN_TLS, which in RFC 5245 mode is TURN over plain TCP (no TLS):
+   * the link takes a stream that starts with no TLS handshake for TURN too. */
+  double ms = 0;
+  g_assert_true(allocates_over(host, lab->web_port, username, password, NICE_RELAY_TYPE_TURN_TLS, &ms));
+  g_test_message("libnice: a relayed candidate over TCP to the web port in %.1f ms", ms);
+  g_assert_false(
+    allocates_over(host, lab->web_port, username, wrong, NICE_RELAY_TYPE_TURN_TLS, &ms));
+
+  /* A stranger on the web port: bytes that are neither TLS nor STUN end the connection
+   * before the relay sees them; a STUN header followed by what is no frame at all is
+   * refused by the relay (counted malformed) and closed. */
+  static const guint8 junk[] = "GET / HTTP/1.1\r\n\r\n";
+  g_assert_true(web_port_closes(lab, junk, sizeof junk - 1));
+  g_autoptr(JsonObject) before = relay_counters(lab);
+  HARK_REQUIRE(before != NULL);
+  gint64 malformed =
+    json_object_get_int_member(json_object_get_object_member(before, "refused"), "malformed");
+  static const guint8 stun_then_junk[] = { 0x00, 0x01, 0x00, 0x00, 0x21, 0x12, 0xA4, 0x42,
+                                           1,    2,    3,    4,    5,    6,    7,    8,
+                                           9,    10,   11,   12,   0xFF, 0xFF, 0xFF, 0xFF };
+  g_assert_true(web_port_closes(lab, stun_then_junk, sizeof stun_then_junk));
+  g_autoptr(JsonObject) after = relay_counters(lab);
+  HARK_REQUIRE(after != NULL);
+  g_assert_cmpint(
+    json_object_get_int_member(json_object_get_object_member(after, "refused"), "malformed"), ==,
+    malformed + 1);
+  g_assert_cmpint(json_object_get_int_member(after, "tcp_connections"), ==, 0);
 
   /* The overlay's own clients on that port keep working: bob knows only tls443. */
   g_autofree char *bob = g_strdup_printf(
