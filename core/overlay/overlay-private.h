@@ -331,6 +331,11 @@ void hark_overlay_turn_relay_stop(HarkOverlay *overlay);
  * stream (TURN over TLS on the web port). */
 gboolean hark_overlay_turn_foreign(HarkOverlay *overlay, Peer *peer, const guint8 *data,
                                    gsize size);
+/* The port of the SN's tls443 transport when its relay takes TURN there (JOIN_OK's
+ * "turn_web_port"), 0 when not. */
+guint16 hark_overlay_turn_web_port(HarkOverlay *overlay);
+/* Client: what its SN's JOIN_OK said (0: nothing); credentials from it then carry it. */
+void hark_overlay_turn_set_sn_web_port(HarkOverlay *overlay, guint16 port);
 /* The peer's link ends: so does its relayed stream, if it has one. */
 void hark_overlay_turn_stream_end(Peer *peer);
 

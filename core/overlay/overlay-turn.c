@@ -35,6 +35,7 @@ struct _OverlayTurn {
   GBytes *secret;
 
   /* client side */
+  guint16 sn_web_port; /* the SN's JOIN_OK "turn_web_port", 0 when none */
   HarkTurnCredentials *cached;
   char *cached_from; /* the SN ("host:port") that handed them */
   gint64 cached_until; /* unix s: asked for again from then on */
@@ -220,6 +221,26 @@ hark_overlay_turn_foreign(HarkOverlay *overlay, Peer *peer, const guint8 *data, 
   hark_overlay_release_admission(overlay, peer);
   hark_link_divert(link, stream_received, peer);
   return TRUE;
+}
+
+guint16
+hark_overlay_turn_web_port(HarkOverlay *overlay)
+{
+  if (overlay->relay == NULL)
+    return 0;
+  g_autoptr(GPtrArray) all = hark_context_lookup(overlay->ctx, HARK_KIND_TRANSPORT);
+  for (guint i = 0; i < all->len; i++) {
+    const HarkRegistration *reg = all->pdata[i];
+    if (g_strcmp0(reg->name, "tls443") == 0)
+      return ((const HarkTransportInterface *)reg->iface)->local_port(reg->instance);
+  }
+  return 0;
+}
+
+void
+hark_overlay_turn_set_sn_web_port(HarkOverlay *overlay, guint16 port)
+{
+  overlay->turn->sn_web_port = port;
 }
 
 void
@@ -435,6 +456,7 @@ hark_overlay_turn_client_message(HarkOverlay *overlay, const HarkWireMessage *me
   /* An hour before expiry, or halfway for shorter credentials. */
   turn->cached_until =
     credentials->expires_at - MIN(TURN_CACHE_MARGIN_S, (credentials->expires_at - now) / 2);
+  credentials->web_port = turn->sn_web_port;
   turn->cached = hark_turn_credentials_copy(credentials);
   hark_overlay_clear_source(overlay, &turn->timer);
   turn->request_id = 0;

@@ -809,6 +809,10 @@ test_relay_uclient(TurnLab *lab, gconstpointer data)
   g_assert_cmpstr(host, ==, lab->sn_host);
   g_assert_cmpuint(port, ==, lab->relay_port);
   g_assert_true(g_str_has_suffix(username, ":mallet"));
+  /* No tls443 on this SN: no web port named. */
+  g_autoptr(JsonObject) alice_turn = lab_call(lab->alice, "turn", NULL);
+  HARK_REQUIRE(alice_turn != NULL);
+  g_assert_false(json_object_has_member(alice_turn, "web_port"));
   /* The built-in relay's credentials last 10 minutes (supernode.relay_lifetime). */
   gint64 expiry = g_ascii_strtoll(username, NULL, 10);
   gint64 now = g_get_real_time() / G_USEC_PER_SEC;
@@ -896,6 +900,12 @@ test_relay_web_port(TurnLab *lab, gconstpointer data)
   g_autofree char *username = NULL, *password = NULL, *host = NULL;
   guint16 port = 0;
   HARK_REQUIRE(wire_credentials(lab, &username, &password, &host, &port));
+  /* The SN tells its clients where its relay takes TURN on the web port (JOIN_OK's
+   * turn_web_port), and their credentials carry it. */
+  g_autoptr(JsonObject) alice_turn = lab_call(lab->alice, "turn", NULL);
+  HARK_REQUIRE(alice_turn != NULL);
+  g_assert_cmpint(json_object_get_int_member_with_default(alice_turn, "web_port", 0), ==,
+                  lab->web_port);
   if (g_find_program_in_path("turnutils_uclient") == NULL) {
     g_test_skip("turnutils_uclient (coturn) is not installed");
     return;
