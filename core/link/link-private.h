@@ -87,6 +87,10 @@ struct _HarkLink {
   GSource *expiry_timer; /* accepting: ends the link when the peer's certificate expires */
 
   GByteArray *plaintext; /* decrypted bytes not yet framed into messages */
+  HarkLinkRawReceived raw_received; /* hark_link_divert: the bytes go there unframed */
+  gboolean plain; /* diverted before TLS: the peer never started a handshake */
+  gboolean tls_seen; /* accepting: the first byte was a TLS handshake record's */
+  gpointer raw_data;
   gboolean advancing; /* TLS is being run: bytes fed meanwhile are read by that loop */
   gint64 last_drop_logged; /* monotonic µs of the last g_message about a dropped frame */
 

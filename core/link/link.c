@@ -245,10 +245,50 @@ run_tls(HarkLink *link)
   hark_link_release(link);
 }
 
+static gboolean deliver_raw(HarkLink *link);
+static gboolean offer_foreign(HarkLink *link, gsize offset);
+
+#define TLS_HANDSHAKE_RECORD 0x16 /* the first byte of every TLS ClientHello */
+
+/* An accepting link whose peer does not start with TLS: its user may take the stream as
+ * it is (plain TURN over TCP on the web port: libnice's "TURN over TLS" in RFC 5245 mode
+ * is TURN over TCP). TRUE when the bytes were handled here. */
+static gboolean
+feed_plain(HarkLink *link, const guint8 *data, gsize size)
+{
+  if (link->plain) {
+    g_byte_array_append(link->plaintext, data, (guint)size);
+    deliver_raw(link);
+    return TRUE;
+  }
+  if (link->tls_seen || link->opener || link->state != HARK_LINK_HANDSHAKING ||
+      link->handler.foreign == NULL)
+    return FALSE;
+  if (link->plaintext->len == 0 && size > 0 && data[0] == TLS_HANDSHAKE_RECORD) {
+    link->tls_seen = TRUE;
+    return FALSE;
+  }
+  g_byte_array_append(link->plaintext, data, (guint)size);
+  if (link->plaintext->len < 8)
+    return TRUE; /* not enough to tell yet */
+  if (!offer_foreign(link, 0)) {
+    hark_link_fail(link, HARK_LINK_ERROR_HANDSHAKE, "%s:%u did not start a TLS handshake",
+                   link->peer_host, link->peer_port);
+    return TRUE;
+  }
+  link->plain = TRUE;
+  link->state = HARK_LINK_UP;
+  hark_link_destroy_source(&link->handshake_timer);
+  deliver_raw(link);
+  return TRUE;
+}
+
 void
 hark_link_feed(HarkLink *link, const guint8 *data, gsize size)
 {
   link->stats.bytes_in += size;
+  if (feed_plain(link, data, size))
+    return;
   while (size > 0) {
     int chunk = (int)MIN(size, (gsize)(1 << 20));
     BIO_write(link->rbio, data, chunk);
@@ -277,14 +317,46 @@ dropped(HarkLink *link, const GError *error)
 
 /* Hands every complete frame to the handler; FALSE once the link is no longer up. */
 static gboolean
+deliver_raw(HarkLink *link)
+{
+  GByteArray *in = link->plaintext;
+  g_autoptr(GByteArray) bytes = g_byte_array_new();
+  g_byte_array_append(bytes, in->data, in->len);
+  g_byte_array_set_size(in, 0);
+  link->stats.last_in_at = g_get_monotonic_time();
+  link->raw_received(link, bytes->data, bytes->len, link->raw_data);
+  return link->state == HARK_LINK_UP;
+}
+
+/* The first bytes an accepting link got cannot be framing: its user may take the stream
+ * (hark_link_divert). Needs 8 bytes to tell (a STUN header's magic cookie, say). */
+static gboolean
+offer_foreign(HarkLink *link, gsize offset)
+{
+  GByteArray *in = link->plaintext;
+  if (offset != 0 || link->opener || link->stats.messages_in != 0 ||
+      link->handler.foreign == NULL || in->len < 8)
+    return FALSE;
+  return link->handler.foreign(link, in->data, in->len, link->user_data) &&
+         link->raw_received != NULL;
+}
+
+static gboolean
 deliver_frames(HarkLink *link)
 {
   GByteArray *in = link->plaintext;
+  if (link->raw_received != NULL)
+    return deliver_raw(link);
   gsize offset = 0;
   while (in->len - offset >= FRAME_HEADER) {
     guint32 length;
     memcpy(&length, in->data + offset, sizeof length);
     length = GUINT32_FROM_BE(length);
+    if (length > HARK_WIRE_MAX_SIZE && in->len < 8 && offset == 0 && !link->opener &&
+        link->stats.messages_in == 0 && link->handler.foreign != NULL)
+      break; /* wait for the 8 bytes that tell */
+    if ((length == 0 || length > HARK_WIRE_MAX_SIZE) && offer_foreign(link, offset))
+      return link->state == HARK_LINK_UP && deliver_raw(link);
     if (length == 0 || length > HARK_WIRE_MAX_SIZE) {
       hark_link_fail(link, HARK_LINK_ERROR_PROTOCOL,
                      "%s:%u sent a frame of %u bytes (1 to %u are allowed): its framing cannot be "
@@ -624,6 +696,40 @@ hark_link_send(HarkLink *link, guint16 type, guint64 id, GVariant *body, GError 
     return FALSE;
   }
   link->stats.messages_out++;
+  link->stats.last_out_at = g_get_monotonic_time();
+  hark_link_hold(link); /* a pipe's write may end the link */
+  flush_output(link);
+  hark_link_release(link);
+  return TRUE;
+}
+
+void
+hark_link_divert(HarkLink *link, HarkLinkRawReceived received, gpointer user_data)
+{
+  g_return_if_fail(link != NULL && received != NULL);
+  link->raw_received = received;
+  link->raw_data = user_data;
+}
+
+gboolean
+hark_link_write_raw(HarkLink *link, const guint8 *data, gsize size)
+{
+  g_return_val_if_fail(link != NULL, FALSE);
+  gsize queued = link->stream != NULL ? hark_link_stream_queued(link) : 0;
+  if (link->state != HARK_LINK_UP || queued + size > HARK_LINK_WRITE_LIMIT)
+    return FALSE;
+  ERR_clear_error();
+  if (link->plain) {
+    BIO_write(link->wbio, data, (int)size); /* no TLS: straight to the transport */
+  } else if (SSL_write(link->ssl, data, (int)size) <= 0) {
+    g_autofree char *details = hark_openssl_take_errors();
+    link_end(link,
+             g_error_new(HARK_LINK_ERROR, HARK_LINK_ERROR_CLOSED,
+                         "TLS error on the link with %s:%u: %s", link->peer_host,
+                         link->peer_port, details),
+             FALSE, TRUE);
+    return FALSE;
+  }
   link->stats.last_out_at = g_get_monotonic_time();
   hark_link_hold(link); /* a pipe's write may end the link */
   flush_output(link);

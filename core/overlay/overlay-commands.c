@@ -97,6 +97,8 @@ on_turn_credentials(GObject *source, GAsyncResult *result, gpointer data)
   json_object_set_string_member(object, "username", credentials->username);
   json_object_set_int_member(object, "expires_at", credentials->expires_at);
   json_object_set_boolean_member(object, "tcp", credentials->tcp);
+  if (credentials->web_port != 0)
+    json_object_set_int_member(object, "web_port", credentials->web_port);
   hark_command_call_return_object(call, object);
 }
 

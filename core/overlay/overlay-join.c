@@ -639,6 +639,9 @@ join_won(HarkJoin *join, Attempt *attempt, GVariant *dict)
                            "%s asked for a PING every %u s: below network.keepalive_floor, "
                            "every %u s instead",
                            peer->name, keepalive, overlay->keepalive_s);
+  guint16 turn_web_port = 0; /* an older SN or one without a relay on 443 says nothing */
+  g_variant_lookup(dict, "turn_web_port", "q", &turn_web_port);
+  hark_overlay_turn_set_sn_web_port(overlay, turn_web_port);
   g_autoptr(GVariant) sns = g_variant_lookup_value(dict, "sns", G_VARIANT_TYPE("a(sqas)"));
   const HarkLinkStats *stats = hark_link_get_stats(peer->link);
   gint64 now = g_get_monotonic_time();

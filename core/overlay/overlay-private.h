@@ -103,6 +103,7 @@ struct _Peer {
   char *admitted_from; /* set while it holds an admission slot: the source address it
                           * is counted under (accepted, not joined yet) */
   OverlayBucket turn_bucket; /* the TURN_REQUESTs a client may send (overlay-turn.c) */
+  HarkRelayStream *relay_stream; /* a TURN client on the web port: its link is the relay's */
 };
 
 struct _HarkOverlay {
@@ -325,6 +326,18 @@ JsonObject *hark_overlay_turn_describe(HarkOverlay *overlay);
  * supernode.turn_server) and stopped when it stops serving: its credentials then name it. */
 void hark_overlay_turn_relay_start(HarkOverlay *overlay);
 void hark_overlay_turn_relay_stop(HarkOverlay *overlay);
+/* An accepted link whose first bytes are not framing (HarkLinkHandler.foreign): TRUE
+ * when they are a STUN header on the tls443 transport and the SN's relay took the
+ * stream (TURN over TLS on the web port). */
+gboolean hark_overlay_turn_foreign(HarkOverlay *overlay, Peer *peer, const guint8 *data,
+                                   gsize size);
+/* The port of the SN's tls443 transport when its relay takes TURN there (JOIN_OK's
+ * "turn_web_port"), 0 when not. */
+guint16 hark_overlay_turn_web_port(HarkOverlay *overlay);
+/* Client: what its SN's JOIN_OK said (0: nothing); credentials from it then carry it. */
+void hark_overlay_turn_set_sn_web_port(HarkOverlay *overlay, guint16 port);
+/* The peer's link ends: so does its relayed stream, if it has one. */
+void hark_overlay_turn_stream_end(Peer *peer);
 
 /* overlay-tunnel.c */
 /* Node side: a loopback SOCKS5 endpoint whose streams go through the SN link; the login

@@ -570,6 +570,9 @@ join_ok_body(HarkOverlay *overlay, Peer *peer)
     hark_overlay_sn_list(overlay, hark_link_get_peer_host(peer->link), peer->port));
   g_variant_builder_add(&dict, "{sv}", "stun_alt_port",
                         g_variant_new_uint16(hark_overlay_stun_alt_port(overlay)));
+  guint16 web_port = hark_overlay_turn_web_port(overlay);
+  if (web_port != 0)
+    g_variant_builder_add(&dict, "{sv}", "turn_web_port", g_variant_new_uint16(web_port));
   return g_variant_new("(a{sv})", &dict);
 }
 

@@ -39,6 +39,7 @@ hark_turn_credentials_copy(const HarkTurnCredentials *credentials)
   copy->password = g_strdup(credentials->password);
   copy->expires_at = credentials->expires_at;
   copy->tcp = credentials->tcp;
+  copy->web_port = credentials->web_port;
   return copy;
 }
 

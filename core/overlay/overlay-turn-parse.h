@@ -21,6 +21,9 @@ typedef struct {
   char *password; /* base64(HMAC-SHA1(secret, username)): never logged */
   gint64 expires_at; /* unix s */
   gboolean tcp; /* the server takes TURN over TCP on that port too */
+  /* Not in TURN_CREDENTIALS: the web port where the SN that handed them takes TURN over
+   * TLS and TCP too (its JOIN_OK's "turn_web_port"), 0 when none. */
+  guint16 web_port;
 } HarkTurnCredentials;
 
 void hark_turn_credentials_free(HarkTurnCredentials *credentials);

@@ -35,6 +35,7 @@ struct _OverlayTurn {
   GBytes *secret;
 
   /* client side */
+  guint16 sn_web_port; /* the SN's JOIN_OK "turn_web_port", 0 when none */
   HarkTurnCredentials *cached;
   char *cached_from; /* the SN ("host:port") that handed them */
   gint64 cached_until; /* unix s: asked for again from then on */
@@ -161,6 +162,92 @@ hark_overlay_turn_describe(HarkOverlay *overlay)
   if (overlay->relay != NULL)
     json_object_set_object_member(object, "relay", hark_relay_describe(overlay->relay));
   return object;
+}
+
+/* ---- TURN over TLS on the web port ------------------------------------------------- */
+
+/* The relay writes to the client through the link's TLS. */
+static gboolean
+stream_send(gpointer data, const guint8 *bytes, gsize size)
+{
+  Peer *peer = data;
+  return hark_link_write_raw(peer->link, bytes, size);
+}
+
+/* The relay ended the stream: the link goes, and the peer with it (on_link_closed). */
+static void
+stream_close(gpointer data)
+{
+  Peer *peer = data;
+  peer->relay_stream = NULL;
+  hark_link_close(peer->link);
+}
+
+static const HarkRelayStreamOps stream_ops = {
+  .send = stream_send,
+  .close = stream_close,
+};
+
+static void
+stream_received(HarkLink *link, const guint8 *data, gsize size, gpointer user_data)
+{
+  Peer *peer = user_data;
+  if (peer->relay_stream != NULL)
+    hark_relay_stream_feed(peer->relay_stream, data, size);
+}
+
+/* A STUN header (RFC 8489 6): the first two bits 0 and the magic cookie at offset 4.
+ * An overlay frame never starts so: its length would be over HARK_WIRE_MAX_SIZE. */
+static gboolean
+is_stun_start(const guint8 *data, gsize size)
+{
+  return size >= 8 && (data[0] & 0xC0) == 0 && data[4] == 0x21 && data[5] == 0x12 &&
+         data[6] == 0xA4 && data[7] == 0x42;
+}
+
+gboolean
+hark_overlay_turn_foreign(HarkOverlay *overlay, Peer *peer, const guint8 *data, gsize size)
+{
+  HarkLink *link = peer->link;
+  if (overlay->relay == NULL || g_strcmp0(hark_link_get_transport(link), "tls443") != 0 ||
+      !is_stun_start(data, size))
+    return FALSE;
+  peer->relay_stream = hark_relay_stream_new(overlay->relay, hark_link_get_peer_host(link),
+                                             hark_link_get_peer_port(link), &stream_ops, peer);
+  if (peer->relay_stream == NULL)
+    return FALSE; /* no connection slot left: the link fails as any bad framing does */
+  /* The relay's own limits (idle connections, allocations) hold it from now on. */
+  hark_overlay_clear_source(overlay, &peer->timer);
+  hark_overlay_release_admission(overlay, peer);
+  hark_link_divert(link, stream_received, peer);
+  return TRUE;
+}
+
+guint16
+hark_overlay_turn_web_port(HarkOverlay *overlay)
+{
+  if (overlay->relay == NULL)
+    return 0;
+  g_autoptr(GPtrArray) all = hark_context_lookup(overlay->ctx, HARK_KIND_TRANSPORT);
+  for (guint i = 0; i < all->len; i++) {
+    const HarkRegistration *reg = all->pdata[i];
+    if (g_strcmp0(reg->name, "tls443") == 0)
+      return ((const HarkTransportInterface *)reg->iface)->local_port(reg->instance);
+  }
+  return 0;
+}
+
+void
+hark_overlay_turn_set_sn_web_port(HarkOverlay *overlay, guint16 port)
+{
+  overlay->turn->sn_web_port = port;
+}
+
+void
+hark_overlay_turn_stream_end(Peer *peer)
+{
+  if (peer->relay_stream != NULL)
+    hark_relay_stream_closed(g_steal_pointer(&peer->relay_stream));
 }
 
 /* ---- SN side ---------------------------------------------------------------------- */
@@ -369,6 +456,7 @@ hark_overlay_turn_client_message(HarkOverlay *overlay, const HarkWireMessage *me
   /* An hour before expiry, or halfway for shorter credentials. */
   turn->cached_until =
     credentials->expires_at - MIN(TURN_CACHE_MARGIN_S, (credentials->expires_at - now) / 2);
+  credentials->web_port = turn->sn_web_port;
   turn->cached = hark_turn_credentials_copy(credentials);
   hark_overlay_clear_source(overlay, &turn->timer);
   turn->request_id = 0;

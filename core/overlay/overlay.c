@@ -19,10 +19,20 @@ static void on_link_up(HarkLink *link, gpointer data);
 static void on_link_message(HarkLink *link, const HarkWireMessage *message, gpointer data);
 static void on_link_closed(HarkLink *link, const GError *error, gpointer data);
 
+static gboolean
+on_link_foreign(HarkLink *link, const guint8 *data, gsize size, gpointer user_data)
+{
+  HarkOverlay *overlay = user_data;
+  Peer *peer = hark_overlay_peer_of(overlay, link);
+  return peer != NULL && peer->kind == PEER_PENDING &&
+         hark_overlay_turn_foreign(overlay, peer, data, size);
+}
+
 static const HarkLinkHandler peer_handler = {
   .up = on_link_up,
   .message = on_link_message,
   .closed = on_link_closed,
+  .foreign = on_link_foreign,
 };
 
 guint64
@@ -179,6 +189,7 @@ drop_peer_for(HarkOverlay *overlay, Peer *peer, const char *why, const char *rea
   /* Dropped (silent, refused) rather than closed by the other end: the layers above
    * forget the link all the same (a directory its records and watches). */
   hark_overlay_listeners_link_closed(overlay, peer);
+  hark_overlay_turn_stream_end(peer);
   g_hash_table_steal(overlay->peers, peer->link);
   hark_overlay_clear_source(overlay, &peer->timer);
   hark_overlay_tunnel_serve_close_all(peer);

@@ -71,6 +71,11 @@ typedef struct {
 
 struct _RelayTcp {
   HarkRelay *relay;
+  /* A connection of the relay's own listeners; or (stream NULL) one the overlay hands
+   * over (hark_relay_stream_new: TURN over TLS on the SN's web port), written through
+   * ops and fed by hark_relay_stream_feed. */
+  const HarkRelayStreamOps *ops;
+  gpointer ops_data;
   GIOStream *stream; /* a GSocketConnection, or a GTlsConnection over one */
   GPollableInputStream *input;
   GPollableOutputStream *output;

@@ -3,7 +3,9 @@
  * stream, each framed by its own length, ChannelData padded to 4). A connection is a
  * pollable GIO stream (a GSocketConnection, or a GTlsConnection over one, whose first
  * read does the handshake); what it reads goes to hark_relay_handle_message like a UDP
- * datagram, and its end ends its allocation. */
+ * datagram, and its end ends its allocation. The overlay may also hand over a stream it
+ * accepted on the SN's web port and found to carry TURN (hark_relay_stream_new): the
+ * same framing, fed by the overlay and written through its ops. */
 #include "relay-private.h"
 
 #include "identity-private.h"
@@ -43,6 +45,11 @@ on_tcp_writable(GObject *stream, gpointer data)
 void
 hark_relay_tcp_send(RelayTcp *tcp, const guint8 *data, gsize size)
 {
+  if (tcp->stream == NULL) {
+    if (tcp->ops != NULL && !tcp->ops->send(tcp->ops_data, data, size))
+      tcp->relay->refused.bandwidth++; /* the link's queue is full: as a slow TCP client */
+    return;
+  }
   if (tcp->out->len == 0) {
     gssize n = tcp_write(tcp, data, size);
     if (n == (gssize)size)
@@ -81,11 +88,37 @@ tcp_frame_size(const guint8 *data, gsize size)
   return frame <= size ? (gssize)frame : 0;
 }
 
+/* Hands every complete frame in tcp->in to the relay; FALSE when the connection was
+ * closed (tcp is freed then). */
+static gboolean
+tcp_consume(RelayTcp *tcp)
+{
+  HarkRelay *relay = tcp->relay;
+  gsize used = 0;
+  for (;;) {
+    gssize frame = tcp_frame_size(tcp->in + used, tcp->in_len - used);
+    if (frame < 0) {
+      relay->refused.malformed++;
+      hark_relay_log_refusal(&(RelayFrom){ tcp->client, tcp }, NULL,
+                             "neither STUN nor ChannelData on TCP");
+      tcp_close(tcp);
+      return FALSE;
+    }
+    if (frame == 0)
+      break;
+    RelayFrom from = { tcp->client, tcp };
+    hark_relay_handle_message(relay, &from, tcp->in + used, (gsize)frame);
+    used += (gsize)frame;
+  }
+  memmove(tcp->in, tcp->in + used, tcp->in_len - used);
+  tcp->in_len -= used;
+  return TRUE;
+}
+
 static gboolean
 on_tcp_readable(GObject *stream, gpointer data)
 {
   RelayTcp *tcp = data;
-  HarkRelay *relay = tcp->relay;
   g_autoptr(GError) error = NULL;
   gssize n = g_pollable_input_stream_read_nonblocking(tcp->input, tcp->in + tcp->in_len,
                                                       TCP_FRAME_MAX - tcp->in_len, NULL, &error);
@@ -96,31 +129,22 @@ on_tcp_readable(GObject *stream, gpointer data)
     return G_SOURCE_REMOVE;
   }
   tcp->in_len += (gsize)n;
-  gsize used = 0;
-  for (;;) {
-    gssize frame = tcp_frame_size(tcp->in + used, tcp->in_len - used);
-    if (frame < 0) {
-      relay->refused.malformed++;
-      hark_relay_log_refusal(&(RelayFrom){ tcp->client, tcp }, NULL,
-                             "neither STUN nor ChannelData on TCP");
-      tcp_close(tcp);
-      return G_SOURCE_REMOVE;
-    }
-    if (frame == 0)
-      break;
-    RelayFrom from = { tcp->client, tcp };
-    hark_relay_handle_message(relay, &from, tcp->in + used, (gsize)frame);
-    used += (gsize)frame;
-  }
-  memmove(tcp->in, tcp->in + used, tcp->in_len - used);
-  tcp->in_len -= used;
-  return G_SOURCE_CONTINUE;
+  return tcp_consume(tcp) ? G_SOURCE_CONTINUE : G_SOURCE_REMOVE;
 }
 
 void
 hark_relay_tcp_free(gpointer data)
 {
   RelayTcp *tcp = data;
+  if (tcp->stream == NULL) {
+    const HarkRelayStreamOps *ops = tcp->ops;
+    if (ops != NULL)
+      ops->close(tcp->ops_data);
+    g_byte_array_unref(tcp->out);
+    g_free(tcp->in);
+    g_free(tcp);
+    return;
+  }
   if (tcp->source != NULL) {
     g_source_destroy(tcp->source);
     g_source_unref(tcp->source);
@@ -149,6 +173,24 @@ tcp_close(RelayTcp *tcp)
   g_hash_table_remove(relay->tcp_clients, tcp);
 }
 
+/* A connection slot for client, NULL when there is none left. */
+static RelayTcp *
+tcp_add(HarkRelay *relay, const RelayAddr *client)
+{
+  if (g_hash_table_size(relay->tcp_clients) >= relay->max_tcp) {
+    relay->refused.capacity++;
+    return NULL;
+  }
+  RelayTcp *tcp = g_new0(RelayTcp, 1);
+  tcp->relay = relay;
+  tcp->client = *client;
+  tcp->opened = now_s();
+  tcp->in = g_malloc(TCP_FRAME_MAX);
+  tcp->out = g_byte_array_new();
+  g_hash_table_add(relay->tcp_clients, tcp);
+  return tcp;
+}
+
 /* A new client connection, TLS when the relay has a certificate for this listener. */
 static void
 tcp_open(HarkRelay *relay, GSocket *socket, gboolean tls)
@@ -174,19 +216,56 @@ tcp_open(HarkRelay *relay, GSocket *socket, gboolean tls)
     g_object_unref(stream);
     stream = secured;
   }
-  RelayTcp *tcp = g_new0(RelayTcp, 1);
-  tcp->relay = relay;
+  RelayTcp *tcp = tcp_add(relay, &client);
   tcp->stream = g_steal_pointer(&stream);
   tcp->input = G_POLLABLE_INPUT_STREAM(g_io_stream_get_input_stream(tcp->stream));
   tcp->output = G_POLLABLE_OUTPUT_STREAM(g_io_stream_get_output_stream(tcp->stream));
-  tcp->client = client;
-  tcp->opened = now_s();
-  tcp->in = g_malloc(TCP_FRAME_MAX);
-  tcp->out = g_byte_array_new();
   tcp->source = g_pollable_input_stream_create_source(tcp->input, NULL);
   g_source_set_callback(tcp->source, G_SOURCE_FUNC(on_tcp_readable), tcp, NULL);
   g_source_attach(tcp->source, NULL);
-  g_hash_table_add(relay->tcp_clients, tcp);
+}
+
+/* ---- streams the overlay hands over ------------------------------------------------------ */
+
+HarkRelayStream *
+hark_relay_stream_new(HarkRelay *relay, const char *client_host, guint16 client_port,
+                      const HarkRelayStreamOps *ops, gpointer data)
+{
+  g_autoptr(GSocketAddress) address = g_inet_socket_address_new_from_string(client_host, client_port);
+  RelayAddr client;
+  if (address == NULL ||
+      !hark_relay_addr_from_inet(G_INET_SOCKET_ADDRESS(address), RELAY_TCP, &client))
+    return NULL;
+  RelayTcp *tcp = tcp_add(relay, &client);
+  if (tcp == NULL)
+    return NULL;
+  tcp->ops = ops;
+  tcp->ops_data = data;
+  return tcp;
+}
+
+void
+hark_relay_stream_feed(HarkRelayStream *tcp, const guint8 *data, gsize size)
+{
+  while (size > 0) {
+    gsize room = TCP_FRAME_MAX - tcp->in_len;
+    if (room == 0)
+      return; /* cannot happen: a full buffer holds a whole frame, consumed below */
+    gsize n = MIN(size, room);
+    memcpy(tcp->in + tcp->in_len, data, n);
+    tcp->in_len += n;
+    data += n;
+    size -= n;
+    if (!tcp_consume(tcp))
+      return;
+  }
+}
+
+void
+hark_relay_stream_closed(HarkRelayStream *tcp)
+{
+  tcp->ops = NULL; /* the other side knows */
+  tcp_close(tcp);
 }
 
 static void

@@ -47,4 +47,27 @@ JsonObject *hark_relay_describe(HarkRelay *relay);
 void hark_relay_receive_udp(HarkRelay *relay, const guint8 *data, gsize size,
                             const struct sockaddr *from);
 
+/* A decrypted byte stream the layer above accepted and found to carry TURN (the SN's web
+ * port, docs/protocol.md "TURN over TLS on the web port"), served like a connection to
+ * relay_tls_port. The relay writes to the client with send (FALSE: the bytes could not
+ * be queued; the client then loses them, as a slow TCP client does) and calls close
+ * once when it ends the connection (an error in the stream, its allocation's end by
+ * idleness); never after hark_relay_stream_closed. */
+typedef struct {
+  gboolean (*send)(gpointer data, const guint8 *bytes, gsize size);
+  void (*close)(gpointer data);
+} HarkRelayStreamOps;
+
+typedef struct _RelayTcp HarkRelayStream;
+
+/* NULL when the client's address is not one or the relay has no connection slot left
+ * (counted as a refusal for capacity). */
+HarkRelayStream *hark_relay_stream_new(HarkRelay *relay, const char *client_host, guint16 client_port,
+                                       const HarkRelayStreamOps *ops, gpointer data);
+/* The bytes the client sent, in order, any amount at a time. */
+void hark_relay_stream_feed(HarkRelayStream *stream, const guint8 *data, gsize size);
+/* The stream ended on the other side: its allocation ends, and stream is freed (close is
+ * not called). */
+void hark_relay_stream_closed(HarkRelayStream *stream);
+
 G_END_DECLS

@@ -2,8 +2,9 @@
 /* fuzz-turn-server.c: libFuzzer target for the SN's TURN server (core/relay), which
  * reads datagrams from anyone. A real relay on 127.0.0.1 (its own sockets, its secret in
  * a temporary state directory) gets the input as a sequence of datagrams from four
- * clients, each record: flags (bits 0-1 the client, bit 2 "sign"), a 16-bit length, the
- * bytes. A signed record is taken as a STUN header and attributes, and the harness adds
+ * clients, each record: flags (bits 0-1 the client, bit 2 "sign", bit 3: bytes of the
+ * stream the overlay would hand over from the web port, fed as they are), a 16-bit
+ * length, the bytes. A signed record is taken as a STUN header and attributes, and the harness adds
  * the USERNAME, REALM, NONCE and MESSAGE-INTEGRITY of a good credential, so mutation
  * reaches past authentication (Allocate, permissions, channels, refresh, the data
  * path). Every answer a client gets must be a well-formed STUN message with a
@@ -113,6 +114,22 @@ sign(int client, const guint8 *data, gsize size)
   return hark_stun_builder_finish(b);
 }
 
+/* A stream the overlay would hand over (TURN on the web port): what the relay writes is
+ * dropped; its close forgets it. */
+static gboolean
+stream_send(gpointer data, const guint8 *bytes, gsize size)
+{
+  return TRUE;
+}
+
+static void
+stream_close(gpointer data)
+{
+  *(HarkRelayStream **)data = NULL;
+}
+
+static const HarkRelayStreamOps stream_ops = { .send = stream_send, .close = stream_close };
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -130,6 +147,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                                  3,    4,    5,    6,    7,    8,    9,    10,   11, 12 };
   for (int i = 0; i < CLIENTS; i++)
     deliver(relay, i, bare, sizeof bare);
+  HarkRelayStream *stream = hark_relay_stream_new(relay, "127.0.0.1", 40443, &stream_ops, &stream);
   gsize offset = 0;
   while (size - offset >= 3) {
     guint8 flags = data[offset];
@@ -137,7 +155,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     const guint8 *record = data + offset + 3;
     offset += 3 + length;
     int client = flags & 3;
-    if ((flags & 4) != 0 && length >= HARK_STUN_HEADER_SIZE) {
+    if ((flags & 8) != 0) { /* bytes of the stream, cut anywhere */
+      if (stream != NULL)
+        hark_relay_stream_feed(stream, record, length);
+    } else if ((flags & 4) != 0 && length >= HARK_STUN_HEADER_SIZE) {
       g_autoptr(GBytes) signed_message = sign(client, record, length);
       deliver(relay, client, g_bytes_get_data(signed_message, NULL),
               g_bytes_get_size(signed_message));
@@ -150,5 +171,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
   }
   for (int i = 0; i < CLIENTS; i++)
     drain(i);
+  if (stream != NULL)
+    hark_relay_stream_closed(stream);
   return 0;
 }

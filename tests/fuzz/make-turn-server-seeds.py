@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 # SPDX-License-Identifier: LGPL-2.1-or-later
 """make-turn-server-seeds.py DIR: writes fuzz-turn-server's seeds into DIR. An input is
-records of flags (bits 0-1: which of four clients, bit 2: the harness signs it with a
+records of flags (bits 0-1: which of four clients, bit 3: bytes of a stream instead, bit 2: the harness signs it with a
 good credential), a 16-bit length and the bytes (fuzz-turn-server.c). The seeds walk a
 whole session (Allocate, CreatePermission, ChannelBind, ChannelData, a Send indication,
 Refresh 0), the refusals (denied peers, a second Allocate, an unknown attribute, a
@@ -87,6 +87,15 @@ SEEDS = {
     + record(2, False, header(0x0001, txid(1), b"")) + record(3, False, b"")
     + record(0, True, header(0x0111, txid(1), b"")),
 }
+
+# Bytes of a stream the overlay hands over (TURN on the web port, flag bit 3), cut at
+# any point: an Allocate in two pieces, a Binding and ChannelData in one, then garbage.
+_ALLOCATE = header(0x0003, txid(1), TRANSPORT_UDP)
+_STREAM = _ALLOCATE + header(0x0001, txid(2), b"") + b"\x40\x01\x00\x03abc\x00" + b"\xff" * 8
+SEEDS["stream"] = b"".join(
+    struct.pack(">BH", 8, len(piece)) + piece
+    for piece in (_STREAM[:7], _STREAM[7:30], _STREAM[30:])
+)
 
 
 def main():

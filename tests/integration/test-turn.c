@@ -34,6 +34,7 @@ typedef enum {
   LAB_NO_TURN,
   LAB_OWN_RELAY,
   LAB_TIGHT_RELAY, /* its own, with small bandwidth limits */
+  LAB_WEB_RELAY, /* its own, and the tls443 transport on a web port of the lab's */
 } LabKind;
 
 typedef struct {
@@ -41,6 +42,7 @@ typedef struct {
   gboolean with_turn;
   guint16 relay_port;
   guint16 relay_tls_port;
+  guint16 web_port, http_port; /* LAB_WEB_RELAY: tls443's tls_port and http_port */
   LabLoginServer *login;
   char *sn_host;
   char *dir; /* the secret file, coturn's files */
@@ -52,7 +54,7 @@ typedef struct {
 } TurnLab;
 
 static const LabKind WITH_TURN = LAB_COTURN, WITHOUT_TURN = LAB_NO_TURN, OWN_RELAY = LAB_OWN_RELAY,
-                     TIGHT_RELAY = LAB_TIGHT_RELAY;
+                     TIGHT_RELAY = LAB_TIGHT_RELAY, WEB_RELAY = LAB_WEB_RELAY;
 #define TIGHT_ALLOCATION_BANDWIDTH 1000 /* bytes/s: supernode.relay_allocation_bandwidth */
 #define TIGHT_BANDWIDTH 500 /* bytes/s: supernode.relay_bandwidth */
 #define RELAY_PER_USER 3 /* supernode.relay_max_allocations_per_user of the lab */
@@ -75,7 +77,7 @@ sn_config(TurnLab *lab, const char *secret_path)
     secret_path != NULL ? g_strdup_printf("  turn_server = \"127.0.0.1:%u\"; turn_secret_file = "
                                           "\"%s\";\n",
                                           lab->turn_port, secret_path)
-    : lab->kind == LAB_OWN_RELAY
+    : lab->kind == LAB_OWN_RELAY || lab->kind == LAB_WEB_RELAY
       ? g_strdup_printf("  relay_port = %u; relay_tls_port = %u;\n"
                         "  relay_allow = [ \"127.0.0.0/8\" ];\n"
                         "  relay_max_allocations_per_user = %d;\n",
@@ -85,14 +87,19 @@ sn_config(TurnLab *lab, const char *secret_path)
                         "  relay_allocation_bandwidth = %d; relay_bandwidth = %d;\n",
                         lab->relay_port, TIGHT_ALLOCATION_BANDWIDTH, TIGHT_BANDWIDTH)
       : g_strdup("  relay = false;\n");
+  g_autofree char *web =
+    lab->kind == LAB_WEB_RELAY
+      ? g_strdup_printf("  { name = \"tls443\"; settings = { tls_port = %u; http_port = %u; }; },\n",
+                        lab->web_port, lab->http_port)
+      : g_strdup("");
   return g_strdup_printf("node: { name = \"turn-sn\"; supernode = true; };\n"
                          "plugins: { load = ( { name = \"udp\"; }, { name = \"tcp\"; },\n"
-                         "  { name = \"ctl\"; } ); };\n"
+                         "%s  { name = \"ctl\"; } ); };\n"
                          "network: { listen = \"%s\"; port = %u; public_address = \"%s\";\n"
                          "  allow_loopback = true; };\n"
                          "supernode: { min_uptime = 0; max_load = 10000; links = 0;\n%s};\n"
                          "login: { url = \"%s\"; ca = \"%s\"; };\n",
-                         lab->sn_host, OVERLAY_PORT, lab->sn_host, turn, lab->login->url,
+                         web, lab->sn_host, OVERLAY_PORT, lab->sn_host, turn, lab->login->url,
                          lab->login->ca_path);
 }
 
@@ -119,6 +126,10 @@ lab_set_up(TurnLab *lab, gconstpointer data)
   lab->with_turn = lab->kind == LAB_COTURN;
   lab->relay_port = free_udp_tcp_port();
   lab->relay_tls_port = free_udp_tcp_port();
+  if (lab->kind == LAB_WEB_RELAY) {
+    lab->web_port = free_udp_tcp_port();
+    lab->http_port = free_udp_tcp_port();
+  }
   guint a = (guint)g_random_int_range(1, 255), b = (guint)g_random_int_range(0, 255);
   lab->sn_host = g_strdup_printf("127.%u.%u.51", a, b);
   lab->dir = g_dir_make_tmp("hark-turn-XXXXXX", NULL);
@@ -242,8 +253,8 @@ on_received(NiceAgent *agent, guint stream, guint component, guint length, gchar
 /* Whether libnice gets a relayed candidate from the TURN server with these credentials;
  * *gather_ms: how long gathering took (the allocation released afterwards, not counted). */
 static gboolean
-allocates(const char *host, guint16 port, const char *username, const char *password,
-          double *gather_ms)
+allocates_over(const char *host, guint16 port, const char *username, const char *password,
+               NiceRelayType type, double *gather_ms)
 {
   NiceAgent *agent = nice_agent_new(g_main_context_default(), NICE_COMPATIBILITY_RFC5245);
   g_object_set(agent, "ice-tcp", FALSE, "upnp", FALSE, NULL);
@@ -252,8 +263,8 @@ allocates(const char *host, guint16 port, const char *username, const char *pass
   g_assert_true(nice_address_set_from_string(&local, "127.0.0.1"));
   nice_agent_add_local_address(agent, &local);
   guint stream = nice_agent_add_stream(agent, 1);
-  g_assert_true(nice_agent_set_relay_info(agent, stream, 1, host, port, username, password,
-                                          NICE_RELAY_TYPE_TURN_UDP));
+  g_assert_true(
+    nice_agent_set_relay_info(agent, stream, 1, host, port, username, password, type));
   gboolean gathered = FALSE;
   g_signal_connect(agent, "candidate-gathering-done", G_CALLBACK(on_gathered), &gathered);
   nice_agent_attach_recv(agent, stream, 1, g_main_context_default(), on_received, NULL);
@@ -273,6 +284,13 @@ allocates(const char *host, guint16 port, const char *username, const char *pass
   g_assert_true(hark_test_wait_for_flag(&closed, 5000));
   g_object_unref(agent);
   return done && relayed;
+}
+
+static gboolean
+allocates(const char *host, guint16 port, const char *username, const char *password,
+          double *gather_ms)
+{
+  return allocates_over(host, port, username, password, NICE_RELAY_TYPE_TURN_UDP, gather_ms);
 }
 
 /* coturn is up once it takes a credential at all: until then a gather may run before it
@@ -714,21 +732,39 @@ udp_port_taken(gpointer data)
   return !g_socket_bind(socket, address, FALSE, NULL);
 }
 
+/* coturn's echoing peer on a free UDP port of 127.0.0.1, ready; NULL when it did not come
+ * up. */
+static GSubprocess *
+start_echo_peer(TurnLab *lab, guint16 *peer_port)
+{
+  *peer_port = lab_free_port();
+  g_autofree char *peer_port_text = g_strdup_printf("%u", *peer_port);
+  g_autofree char *peer_log = g_build_filename(lab->dir, "peer.log", NULL);
+  const char *peer_argv[] = { "turnutils_peer", "-L", "127.0.0.1", "-p", peer_port_text, NULL };
+  g_autoptr(GSubprocess) echo = hark_test_spawn(peer_argv, peer_log, peer_log);
+  if (echo == NULL || !hark_test_wait_for(udp_port_taken, GUINT_TO_POINTER(*peer_port), 5000))
+    return NULL;
+  return g_steal_pointer(&echo);
+}
+
 /* turnutils_uclient against the SN's relay with the overlay's credentials; its output. */
 typedef enum {
   OVER_UDP,
   OVER_TCP,
   OVER_TLS,
+  OVER_WEB, /* TLS to the SN's web port (tls443's) */
 } Over;
 
-static const char *const over_names[] = { "UDP", "TCP", "TLS" };
+static const char *const over_names[] = { "UDP", "TCP", "TLS", "TLS on the web port" };
 
 static char *
 run_uclient(TurnLab *lab, const char *username, const char *password, guint16 peer_port, Over over,
             int *status)
 {
   g_autofree char *relay_port =
-    g_strdup_printf("%u", over == OVER_TLS ? lab->relay_tls_port : lab->relay_port);
+    g_strdup_printf("%u", over == OVER_TLS   ? lab->relay_tls_port
+                          : over == OVER_WEB ? lab->web_port
+                                             : lab->relay_port);
   g_autofree char *peer = g_strdup_printf("%u", peer_port);
   const char *argv[] = { "turnutils_uclient",
                          "-c",
@@ -749,7 +785,7 @@ run_uclient(TurnLab *lab, const char *username, const char *password, guint16 pe
                          "-p",
                          relay_port,
                          over == OVER_UDP ? "-c" : "-t",
-                         over == OVER_TLS ? "-S" : "-c",
+                         over >= OVER_TLS ? "-S" : "-c",
                          lab->sn_host,
                          NULL };
   char *out = NULL, *err = NULL;
@@ -773,6 +809,10 @@ test_relay_uclient(TurnLab *lab, gconstpointer data)
   g_assert_cmpstr(host, ==, lab->sn_host);
   g_assert_cmpuint(port, ==, lab->relay_port);
   g_assert_true(g_str_has_suffix(username, ":mallet"));
+  /* No tls443 on this SN: no web port named. */
+  g_autoptr(JsonObject) alice_turn = lab_call(lab->alice, "turn", NULL);
+  HARK_REQUIRE(alice_turn != NULL);
+  g_assert_false(json_object_has_member(alice_turn, "web_port"));
   /* The built-in relay's credentials last 10 minutes (supernode.relay_lifetime). */
   gint64 expiry = g_ascii_strtoll(username, NULL, 10);
   gint64 now = g_get_real_time() / G_USEC_PER_SEC;
@@ -783,13 +823,9 @@ test_relay_uclient(TurnLab *lab, gconstpointer data)
     g_test_skip("turnutils_uclient (coturn) is not installed");
     return;
   }
-  guint16 peer_port = lab_free_port();
-  g_autofree char *peer_port_text = g_strdup_printf("%u", peer_port);
-  g_autofree char *peer_log = g_build_filename(lab->dir, "peer.log", NULL);
-  const char *peer_argv[] = { "turnutils_peer", "-L", "127.0.0.1", "-p", peer_port_text, NULL };
-  g_autoptr(GSubprocess) echo = hark_test_spawn(peer_argv, peer_log, peer_log);
+  guint16 peer_port = 0;
+  g_autoptr(GSubprocess) echo = start_echo_peer(lab, &peer_port);
   HARK_REQUIRE(echo != NULL);
-  HARK_REQUIRE(hark_test_wait_for(udp_port_taken, GUINT_TO_POINTER(peer_port), 5000));
 
   for (Over over = OVER_UDP; over <= OVER_TLS; over++) {
     int status = -1;
@@ -831,6 +867,114 @@ test_relay_uclient(TurnLab *lab, gconstpointer data)
   g_assert_false(log_has(lab->sn, secret_text));
   g_assert_false(log_has(lab->sn, password));
   g_assert_true(log_has(lab->sn, "relay: allocated for mallet"));
+}
+
+/* What a stranger sends the web port with no TLS: data, then whether the SN closed the
+ * connection within 5 s (it read nothing back but the close). */
+static gboolean
+web_port_closes(TurnLab *lab, const guint8 *data, gsize size)
+{
+  g_autoptr(GSocket) socket =
+    g_socket_new(G_SOCKET_FAMILY_IPV4, G_SOCKET_TYPE_STREAM, G_SOCKET_PROTOCOL_TCP, NULL);
+  g_autoptr(GSocketAddress) address = g_inet_socket_address_new_from_string(lab->sn_host, lab->web_port);
+  if (!g_socket_connect(socket, address, NULL, NULL) ||
+      g_socket_send(socket, (const char *)data, size, NULL, NULL) != (gssize)size)
+    return FALSE;
+  g_socket_set_timeout(socket, 5);
+  char buffer[512];
+  gssize n;
+  while ((n = g_socket_receive(socket, buffer, sizeof buffer, NULL, NULL)) > 0)
+    ;
+  return n == 0;
+}
+
+/* TURN over TLS on the SN's web port, for clients whose firewall lets only the web ports
+ * out: coturn's client completes a session with TLS to the port the tls443 transport
+ * listens on (refused with a password one character off), libnice gets a relayed
+ * candidate there, and an overlay client that knows only tls443 still attaches through
+ * that same port. */
+static void
+test_relay_web_port(TurnLab *lab, gconstpointer data)
+{
+  LAB_UP(lab);
+  g_autofree char *username = NULL, *password = NULL, *host = NULL;
+  guint16 port = 0;
+  HARK_REQUIRE(wire_credentials(lab, &username, &password, &host, &port));
+  /* The SN tells its clients where its relay takes TURN on the web port (JOIN_OK's
+   * turn_web_port), and their credentials carry it. */
+  g_autoptr(JsonObject) alice_turn = lab_call(lab->alice, "turn", NULL);
+  HARK_REQUIRE(alice_turn != NULL);
+  g_assert_cmpint(json_object_get_int_member_with_default(alice_turn, "web_port", 0), ==,
+                  lab->web_port);
+  if (g_find_program_in_path("turnutils_uclient") == NULL) {
+    g_test_skip("turnutils_uclient (coturn) is not installed");
+    return;
+  }
+  guint16 peer_port = 0;
+  g_autoptr(GSubprocess) echo = start_echo_peer(lab, &peer_port);
+  HARK_REQUIRE(echo != NULL);
+
+  int status = -1;
+  g_autofree char *output = run_uclient(lab, username, password, peer_port, OVER_WEB, &status);
+  g_test_message("turnutils_uclient over TLS to the web port: exit %d\n%s", status, output);
+  g_assert_cmpint(status, ==, 0);
+  g_assert_nonnull(strstr(output, "tls_connect: client session connected"));
+  g_assert_nonnull(strstr(output, "Total lost packets 0 (0.000000%)"));
+  g_autofree char *wrong = g_strdup(password);
+  wrong[0] = wrong[0] == 'A' ? 'B' : 'A';
+  g_autofree char *refused = run_uclient(lab, username, wrong, peer_port, OVER_WEB, &status);
+  g_assert_null(strstr(refused, "Total lost packets 0 (0.000000%)"));
+  g_subprocess_force_exit(echo);
+  hark_test_wait_process(echo, 5000);
+
+  g_autoptr(JsonObject) relay = relay_counters(lab);
+  HARK_REQUIRE(relay != NULL);
+  g_assert_cmpint(json_object_get_int_member(relay, "allocations_made"), >=, 1);
+  g_assert_cmpint(json_object_get_int_member(relay, "datagrams_to_peers"), >=, 20);
+  JsonObject *why = json_object_get_object_member(relay, "refused");
+  g_assert_cmpint(json_object_get_int_member(why, "wrong_credentials"), >=, 1);
+  /* libnice (a call's ICE) gets a relayed candidate from the web port with its
+   * NICE_RELAY_TYPE_TURN_TLS, which in RFC 5245 mode is TURN over plain TCP (no TLS):
+   * the link takes a stream that starts with no TLS handshake for TURN too. */
+  double ms = 0;
+  g_assert_true(allocates_over(host, lab->web_port, username, password, NICE_RELAY_TYPE_TURN_TLS, &ms));
+  g_test_message("libnice: a relayed candidate over TCP to the web port in %.1f ms", ms);
+  g_assert_false(
+    allocates_over(host, lab->web_port, username, wrong, NICE_RELAY_TYPE_TURN_TLS, &ms));
+
+  /* A stranger on the web port: bytes that are neither TLS nor STUN end the connection
+   * before the relay sees them; a STUN header followed by what is no frame at all is
+   * refused by the relay (counted malformed) and closed. */
+  static const guint8 junk[] = "GET / HTTP/1.1\r\n\r\n";
+  g_assert_true(web_port_closes(lab, junk, sizeof junk - 1));
+  g_autoptr(JsonObject) before = relay_counters(lab);
+  HARK_REQUIRE(before != NULL);
+  gint64 malformed =
+    json_object_get_int_member(json_object_get_object_member(before, "refused"), "malformed");
+  static const guint8 stun_then_junk[] = { 0x00, 0x01, 0x00, 0x00, 0x21, 0x12, 0xA4, 0x42,
+                                           1,    2,    3,    4,    5,    6,    7,    8,
+                                           9,    10,   11,   12,   0xFF, 0xFF, 0xFF, 0xFF };
+  g_assert_true(web_port_closes(lab, stun_then_junk, sizeof stun_then_junk));
+  g_autoptr(JsonObject) after = relay_counters(lab);
+  HARK_REQUIRE(after != NULL);
+  g_assert_cmpint(
+    json_object_get_int_member(json_object_get_object_member(after, "refused"), "malformed"), ==,
+    malformed + 1);
+  g_assert_cmpint(json_object_get_int_member(after, "tcp_connections"), ==, 0);
+
+  /* The overlay's own clients on that port keep working: bob knows only tls443. */
+  g_autofree char *bob = g_strdup_printf(
+    "node: { name = \"bob\"; supernode = false; };\n"
+    "plugins: { load = ( { name = \"tls443\"; settings = { tls_port = %u; http_port = %u; }; },\n"
+    "  { name = \"search-loginsrv\"; }, { name = \"ctl\"; } ); };\n"
+    "network: { allow_loopback = true;\n"
+    "  bootstrap = ( { host = \"%s\"; port = %u; transports = [ \"tls443\" ]; } ); };\n"
+    "login: { url = \"%s\"; ca = \"%s\"; };\n",
+    lab->web_port, lab->http_port, lab->sn_host, OVERLAY_PORT, lab->login->url,
+    lab->login->ca_path);
+  g_autoptr(LabNode) bob_node = lab_client_start("bob", bob, "bob", TRUE, hark_test_timeout(JOIN_MS));
+  g_assert_nonnull(bob_node);
+  lab_node_kill(bob_node);
 }
 
 /* What a hostile user tries: no, a wrong or an expired credential (401); denied peers
@@ -1045,6 +1189,8 @@ main(int argc, char **argv)
   hark_test_add_isolated_func("/turn/secret-mode", test_secret_mode);
   hark_test_add_isolated("/turn/relay/uclient", TurnLab, &OWN_RELAY, lab_set_up, test_relay_uclient,
                          lab_tear_down);
+  hark_test_add_isolated("/turn/relay/web-port", TurnLab, &WEB_RELAY, lab_set_up,
+                         test_relay_web_port, lab_tear_down);
   hark_test_add_isolated("/turn/relay/refused", TurnLab, &OWN_RELAY, lab_set_up, test_relay_refused,
                          lab_tear_down);
   hark_test_add_isolated("/turn/relay/bandwidth", TurnLab, &TIGHT_RELAY, lab_set_up,

@@ -67,7 +67,24 @@ typedef struct {
   /* Exactly once, at the end: error says why (HARK_LINK_ERROR_*, or NULL after
    * hark_link_close). The link stays valid until hark_link_free. */
   void (*closed)(HarkLink *link, const GError *error, gpointer user_data);
+  /* Optional, accepting side: the peer speaks another protocol (TURN on the web port),
+   * either over this TLS (the first bytes after the handshake cannot be framing: a
+   * length over HARK_WIRE_MAX_SIZE) or with no TLS at all (the first byte is not a TLS
+   * handshake record's). data: what arrived so far (at least 8 bytes). TRUE when the
+   * callee took the stream with hark_link_divert; FALSE fails the link as before. */
+  gboolean (*foreign)(HarkLink *link, const guint8 *data, gsize size, gpointer user_data);
 } HarkLinkHandler;
+
+/* From now on the link's decrypted bytes (its bytes as they come, when the peer started
+ * no TLS) go to received, unframed, in order (those that arrived already first, before
+ * this returns to the main loop); the handler's closed still comes at the end. Only
+ * from the foreign callback. */
+typedef void (*HarkLinkRawReceived)(HarkLink *link, const guint8 *data, gsize size,
+                                    gpointer user_data);
+HARK_API void hark_link_divert(HarkLink *link, HarkLinkRawReceived received, gpointer user_data);
+/* Encrypt (unless the peer started no TLS) and queue bytes on a diverted link, unframed. FALSE when the link is not up or
+ * its queue is over its limit (the bytes are not sent; the link stays up). */
+HARK_API gboolean hark_link_write_raw(HarkLink *link, const guint8 *data, gsize size);
 
 /* Byte pipes that are not GIOStreams (a WebSocket): the core calls write() with TLS
  * records to send (borrowed: ref them to keep them), close() once when it is done with
