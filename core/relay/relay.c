@@ -190,6 +190,8 @@ owner_free(gpointer data)
     for (int i = relay->event_next; i < relay->n_events; i++)
       if (relay->events[i].data.ptr == owner)
         relay->events[i].data.ptr = NULL;
+    if (relay->reading == owner)
+      relay->events_owner_gone = TRUE;
   }
   if (owner->socket != NULL) {
     g_socket_close(owner->socket, NULL);
@@ -607,10 +609,11 @@ handle_channel_data(HarkRelay *relay, const RelayFrom *from, const guint8 *data,
   send_to_peer(relay, allocation, &channel->peer, data + 4, length);
 }
 
-/* A datagram from a peer at buffer + HEADROOM: to the client as ChannelData when a
+/* A datagram from a peer at payload, with HEADROOM free bytes before it: to the client as ChannelData when a
  * channel is bound to the peer, else as a Data indication, built in the room in front. */
 static void
-relay_from_peer(HarkRelay *relay, RelayOwner *owner, const RelayAddr *peer, gsize size)
+relay_from_peer(HarkRelay *relay, RelayOwner *owner, const RelayAddr *peer, guint8 *payload,
+                gsize size)
 {
   RelayAllocation *allocation = owner->allocation;
   gint64 now = now_s();
@@ -626,7 +629,6 @@ relay_from_peer(HarkRelay *relay, RelayOwner *owner, const RelayAddr *peer, gsiz
   }
   if (!within_bandwidth(relay, owner, size))
     return;
-  guint8 *payload = relay->buffer + HEADROOM;
   gsize padding = (4 - size % 4) % 4;
   memset(payload + size, 0, padding);
   RelayFrom to = { allocation->client, owner->tcp };
@@ -675,21 +677,41 @@ relay_from_peer(HarkRelay *relay, RelayOwner *owner, const RelayAddr *peer, gsiz
   relay->datagrams_from_peers++;
 }
 
+/* Reads what waits on fd, up to RECV_BATCH datagrams, in one system call (a drained
+ * socket costs no extra call that finds it empty); returns how many, each in its slot at
+ * slot + HEADROOM, its sender in relay->from[i]. */
+static int
+receive_batch(HarkRelay *relay, int fd)
+{
+  for (int i = 0; i < RECV_BATCH; i++) {
+    relay->messages[i].msg_hdr.msg_namelen = sizeof relay->from[i];
+    relay->messages[i].msg_hdr.msg_flags = 0;
+  }
+  int n = recvmmsg(fd, relay->messages, RECV_BATCH, MSG_DONTWAIT, NULL);
+  return MAX(n, 0);
+}
+
+static guint8 *
+batch_payload(HarkRelay *relay, int i)
+{
+  return relay->slots + (gsize)i * SLOT_SIZE + HEADROOM;
+}
+
 static void
 read_peers(RelayOwner *owner)
 {
   HarkRelay *relay = owner->relay;
-  for (int i = 0; i < BATCH; i++) {
-    struct sockaddr_storage sa;
-    socklen_t sa_size = sizeof sa;
-    ssize_t n = recvfrom(owner->fd, relay->buffer + HEADROOM, DATAGRAM_MAX, MSG_DONTWAIT,
-                         (struct sockaddr *)&sa, &sa_size);
-    if (n < 0)
-      break;
-    RelayAddr peer;
-    if (!hark_relay_addr_from_sockaddr((struct sockaddr *)&sa, RELAY_UDP, &peer))
-      continue;
-    relay_from_peer(relay, owner, &peer, (gsize)n);
+  for (int round = 0; round < BATCH / RECV_BATCH; round++) {
+    int n = receive_batch(relay, owner->fd);
+    for (int i = 0; i < n; i++) {
+      RelayAddr peer;
+      if (hark_relay_addr_from_sockaddr((struct sockaddr *)&relay->from[i], RELAY_UDP, &peer))
+        relay_from_peer(relay, owner, &peer, batch_payload(relay, i), relay->messages[i].msg_len);
+      if (relay->events_owner_gone)
+        return; /* the owner went with a send to its TCP client */
+    }
+    if (n < RECV_BATCH)
+      return;
   }
 }
 
@@ -703,9 +725,13 @@ on_peers_readable(gint fd, GIOCondition condition, gpointer data)
   relay->n_events = epoll_wait(relay->epoll_fd, relay->events, EPOLL_BATCH, 0);
   for (relay->event_next = 0; relay->event_next < relay->n_events;) {
     RelayOwner *owner = relay->events[relay->event_next++].data.ptr;
-    if (owner != NULL)
-      read_peers(owner);
+    if (owner == NULL)
+      continue;
+    relay->reading = owner;
+    relay->events_owner_gone = FALSE;
+    read_peers(owner);
   }
+  relay->reading = NULL;
   relay->n_events = 0;
   return G_SOURCE_CONTINUE;
 }
@@ -813,15 +839,13 @@ static gboolean
 on_udp_readable(GSocket *socket, GIOCondition condition, gpointer data)
 {
   HarkRelay *relay = data;
-  for (int i = 0; i < BATCH; i++) {
-    struct sockaddr_storage sa;
-    socklen_t sa_size = sizeof sa;
-    /* Into the payload room, so a ChannelData's data is where a peer's would be. */
-    ssize_t n = recvfrom(relay->udp_fd, relay->buffer + HEADROOM, DATAGRAM_MAX, MSG_DONTWAIT,
-                         (struct sockaddr *)&sa, &sa_size);
-    if (n < 0)
+  for (int round = 0; round < BATCH / RECV_BATCH; round++) {
+    int n = receive_batch(relay, relay->udp_fd);
+    for (int i = 0; i < n; i++)
+      hark_relay_receive_udp(relay, batch_payload(relay, i), relay->messages[i].msg_len,
+                             (struct sockaddr *)&relay->from[i]);
+    if (n < RECV_BATCH)
       break;
-    hark_relay_receive_udp(relay, relay->buffer + HEADROOM, (gsize)n, (struct sockaddr *)&sa);
   }
   return G_SOURCE_CONTINUE;
 }
@@ -892,6 +916,14 @@ hark_relay_new(const HarkConfig *config, HarkIdentity *identity, const char *pub
   g_autoptr(HarkRelay) relay = g_new0(HarkRelay, 1);
   relay->tcp_clients = g_hash_table_new_full(NULL, NULL, hark_relay_tcp_free, NULL);
   relay->epoll_fd = -1;
+  relay->slots = g_malloc((gsize)RECV_BATCH * SLOT_SIZE); /* touched only as far as used */
+  for (int i = 0; i < RECV_BATCH; i++) {
+    relay->iov[i].iov_base = batch_payload(relay, i);
+    relay->iov[i].iov_len = DATAGRAM_MAX;
+    relay->messages[i].msg_hdr.msg_iov = &relay->iov[i];
+    relay->messages[i].msg_hdr.msg_iovlen = 1;
+    relay->messages[i].msg_hdr.msg_name = &relay->from[i];
+  }
   relay->public_ip = g_inet_address_new_from_string(public_host);
   relay->bind_ip = g_inet_address_new_from_string(config->listen_address);
   if (relay->public_ip == NULL || relay->bind_ip == NULL) {
@@ -995,6 +1027,7 @@ hark_relay_free(HarkRelay *relay)
   g_clear_object(&relay->bind_ip);
   g_free(relay->allow);
   g_free(relay->host);
+  g_free(relay->slots);
   g_free(relay);
 }
 
