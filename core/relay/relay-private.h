@@ -9,12 +9,19 @@
 #include "relay.h"
 #include "stun.h"
 
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+
 G_BEGIN_DECLS
 
 #define SWEEP_S 5 /* expired allocations, permissions and channels go this often */
 #define HEADROOM 48 /* a Data indication's header for an IPv6 peer: 20 + 24 + 4 */
 #define DATAGRAM_MAX 65535
 #define BATCH 64 /* datagrams read per wake-up, so one socket cannot starve the others */
+#define RECV_BATCH 16 /* datagrams per recvmmsg(); BATCH is a multiple of it */
+#define SLOT_SIZE (HEADROOM + DATAGRAM_MAX + 4) /* a datagram, its header room, padding */
+#define EPOLL_BATCH 256 /* ready relayed sockets taken per wake-up */
 #define TCP_FRAME_MAX (HARK_STUN_HEADER_SIZE + 65535 + 4)
 #define TCP_OUT_MAX (256 * 1024) /* bytes queued to a slow TCP client; more is dropped */
 #define TCP_CONNECTIONS_EXTRA 64 /* TCP clients beyond the allocation limit (asking first) */
@@ -62,7 +69,7 @@ typedef struct {
   HarkRelay *relay;
   RelayAllocation *allocation;
   GSocket *socket;
-  GSource *source;
+  gboolean watched; /* in the relay's epoll set */
   int fd;
   guint16 port;
   RelayTcp *tcp; /* the connection it was made over, NULL over UDP */
@@ -115,13 +122,24 @@ struct _HarkRelay {
   GSocket *tls_listener;
   GSource *tls_source;
   GHashTable *tcp_clients; /* RelayTcp* set */
+  int epoll_fd; /* the relayed sockets (RelayOwner as data), one source of the loop */
+  GSource *peers_source;
+  struct epoll_event events[EPOLL_BATCH];
+  int n_events, event_next; /* of events, while on_peers_readable works through them */
+  gpointer reading; /* the RelayOwner being read, NULL between batches */
+  gboolean events_owner_gone; /* it was freed meanwhile: stop reading it */
   guint sweep_timer;
 
   guint64 allocations_made, datagrams_to_peers, datagrams_from_peers, bytes_to_peers,
     bytes_from_peers;
   RelayRefusals refused;
 
-  guint8 buffer[HEADROOM + DATAGRAM_MAX + 4];
+  /* Received datagrams (recvmmsg): RECV_BATCH slots of SLOT_SIZE bytes, each a datagram
+   * at HEADROOM so a Data indication or ChannelData header is built in front of it. */
+  guint8 *slots;
+  struct mmsghdr messages[RECV_BATCH];
+  struct iovec iov[RECV_BATCH];
+  struct sockaddr_storage from[RECV_BATCH];
 };
 
 static inline gint64

@@ -8,15 +8,19 @@
  * relay-table.c. The data path (ChannelData both ways, Data indications) reads and
  * writes the sockets' file descriptors directly into one buffer of the relay, with a
  * free header room in front, so a relayed datagram costs no allocation. Everything runs
- * on the node's main loop. */
+ * on the node's main loop; the allocations' sockets are in one epoll set, a single source
+ * of the loop, so a wake-up costs what is ready, not what is allocated. */
 #include "relay-private.h"
 
 #include "hark/address.h"
 
 #include <errno.h>
+#include <glib-unix.h>
 #include <netinet/in.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 /* ---- sending ------------------------------------------------------------------------ */
 
@@ -174,15 +178,20 @@ authenticate(HarkRelay *relay, const RelayFrom *from, const HarkStunMessage *m, 
 
 /* ---- allocations -------------------------------------------------------------------- */
 
-static gboolean on_peer_readable(GSocket *socket, GIOCondition condition, gpointer data);
-
 static void
 owner_free(gpointer data)
 {
   RelayOwner *owner = data;
-  if (owner->source != NULL) {
-    g_source_destroy(owner->source);
-    g_source_unref(owner->source);
+  HarkRelay *relay = owner->relay;
+  if (owner->watched) {
+    epoll_ctl(relay->epoll_fd, EPOLL_CTL_DEL, owner->fd, NULL);
+    /* Freed while the relay works through a batch of ready sockets (a TCP client
+     * closed by a send): its later entries must not be used. */
+    for (int i = relay->event_next; i < relay->n_events; i++)
+      if (relay->events[i].data.ptr == owner)
+        relay->events[i].data.ptr = NULL;
+    if (relay->reading == owner)
+      relay->events_owner_gone = TRUE;
   }
   if (owner->socket != NULL) {
     g_socket_close(owner->socket, NULL);
@@ -342,9 +351,10 @@ handle_allocate(HarkRelay *relay, const RelayFrom *from, const HarkStunMessage *
   owner->tcp = from->tcp;
   owner->bucket.tokens = (double)relay->allocation_rate;
   owner->bucket.last_us = g_get_monotonic_time();
-  owner->source = g_socket_create_source(owner->socket, G_IO_IN, NULL);
-  g_source_set_callback(owner->source, G_SOURCE_FUNC(on_peer_readable), owner, NULL);
-  g_source_attach(owner->source, NULL);
+  struct epoll_event event = { .events = EPOLLIN, .data.ptr = owner };
+  owner->watched = epoll_ctl(relay->epoll_fd, EPOLL_CTL_ADD, owner->fd, &event) == 0;
+  if (!owner->watched)
+    g_warning("relay: cannot watch a relayed socket: %s", g_strerror(errno));
   allocation->owner = owner;
   relay->allocations_made++;
   hark_relay_log_allocation(allocation, "allocated for");
@@ -599,10 +609,11 @@ handle_channel_data(HarkRelay *relay, const RelayFrom *from, const guint8 *data,
   send_to_peer(relay, allocation, &channel->peer, data + 4, length);
 }
 
-/* A datagram from a peer at buffer + HEADROOM: to the client as ChannelData when a
+/* A datagram from a peer at payload, with HEADROOM free bytes before it: to the client as ChannelData when a
  * channel is bound to the peer, else as a Data indication, built in the room in front. */
 static void
-relay_from_peer(HarkRelay *relay, RelayOwner *owner, const RelayAddr *peer, gsize size)
+relay_from_peer(HarkRelay *relay, RelayOwner *owner, const RelayAddr *peer, guint8 *payload,
+                gsize size)
 {
   RelayAllocation *allocation = owner->allocation;
   gint64 now = now_s();
@@ -618,7 +629,6 @@ relay_from_peer(HarkRelay *relay, RelayOwner *owner, const RelayAddr *peer, gsiz
   }
   if (!within_bandwidth(relay, owner, size))
     return;
-  guint8 *payload = relay->buffer + HEADROOM;
   gsize padding = (4 - size % 4) % 4;
   memset(payload + size, 0, padding);
   RelayFrom to = { allocation->client, owner->tcp };
@@ -667,23 +677,62 @@ relay_from_peer(HarkRelay *relay, RelayOwner *owner, const RelayAddr *peer, gsiz
   relay->datagrams_from_peers++;
 }
 
-static gboolean
-on_peer_readable(GSocket *socket, GIOCondition condition, gpointer data)
+/* Reads what waits on fd, up to RECV_BATCH datagrams, in one system call (a drained
+ * socket costs no extra call that finds it empty); returns how many, each in its slot at
+ * slot + HEADROOM, its sender in relay->from[i]. */
+static int
+receive_batch(HarkRelay *relay, int fd)
 {
-  RelayOwner *owner = data;
-  HarkRelay *relay = owner->relay;
-  for (int i = 0; i < BATCH; i++) {
-    struct sockaddr_storage sa;
-    socklen_t sa_size = sizeof sa;
-    ssize_t n = recvfrom(owner->fd, relay->buffer + HEADROOM, DATAGRAM_MAX, MSG_DONTWAIT,
-                         (struct sockaddr *)&sa, &sa_size);
-    if (n < 0)
-      break;
-    RelayAddr peer;
-    if (!hark_relay_addr_from_sockaddr((struct sockaddr *)&sa, RELAY_UDP, &peer))
-      continue;
-    relay_from_peer(relay, owner, &peer, (gsize)n);
+  for (int i = 0; i < RECV_BATCH; i++) {
+    relay->messages[i].msg_hdr.msg_namelen = sizeof relay->from[i];
+    relay->messages[i].msg_hdr.msg_flags = 0;
   }
+  int n = recvmmsg(fd, relay->messages, RECV_BATCH, MSG_DONTWAIT, NULL);
+  return MAX(n, 0);
+}
+
+static guint8 *
+batch_payload(HarkRelay *relay, int i)
+{
+  return relay->slots + (gsize)i * SLOT_SIZE + HEADROOM;
+}
+
+static void
+read_peers(RelayOwner *owner)
+{
+  HarkRelay *relay = owner->relay;
+  for (int round = 0; round < BATCH / RECV_BATCH; round++) {
+    int n = receive_batch(relay, owner->fd);
+    for (int i = 0; i < n; i++) {
+      RelayAddr peer;
+      if (hark_relay_addr_from_sockaddr((struct sockaddr *)&relay->from[i], RELAY_UDP, &peer))
+        relay_from_peer(relay, owner, &peer, batch_payload(relay, i), relay->messages[i].msg_len);
+      if (relay->events_owner_gone)
+        return; /* the owner went with a send to its TCP client */
+    }
+    if (n < RECV_BATCH)
+      return;
+  }
+}
+
+/* The relayed sockets are watched by one epoll descriptor, itself one source of the main
+ * loop: a GSource per allocation made every wake-up of the loop walk (prepare, poll,
+ * check) all of them, so the relay's cost grew with its allocations, not its traffic. */
+static gboolean
+on_peers_readable(gint fd, GIOCondition condition, gpointer data)
+{
+  HarkRelay *relay = data;
+  relay->n_events = epoll_wait(relay->epoll_fd, relay->events, EPOLL_BATCH, 0);
+  for (relay->event_next = 0; relay->event_next < relay->n_events;) {
+    RelayOwner *owner = relay->events[relay->event_next++].data.ptr;
+    if (owner == NULL)
+      continue;
+    relay->reading = owner;
+    relay->events_owner_gone = FALSE;
+    read_peers(owner);
+  }
+  relay->reading = NULL;
+  relay->n_events = 0;
   return G_SOURCE_CONTINUE;
 }
 
@@ -790,15 +839,13 @@ static gboolean
 on_udp_readable(GSocket *socket, GIOCondition condition, gpointer data)
 {
   HarkRelay *relay = data;
-  for (int i = 0; i < BATCH; i++) {
-    struct sockaddr_storage sa;
-    socklen_t sa_size = sizeof sa;
-    /* Into the payload room, so a ChannelData's data is where a peer's would be. */
-    ssize_t n = recvfrom(relay->udp_fd, relay->buffer + HEADROOM, DATAGRAM_MAX, MSG_DONTWAIT,
-                         (struct sockaddr *)&sa, &sa_size);
-    if (n < 0)
+  for (int round = 0; round < BATCH / RECV_BATCH; round++) {
+    int n = receive_batch(relay, relay->udp_fd);
+    for (int i = 0; i < n; i++)
+      hark_relay_receive_udp(relay, batch_payload(relay, i), relay->messages[i].msg_len,
+                             (struct sockaddr *)&relay->from[i]);
+    if (n < RECV_BATCH)
       break;
-    hark_relay_receive_udp(relay, relay->buffer + HEADROOM, (gsize)n, (struct sockaddr *)&sa);
   }
   return G_SOURCE_CONTINUE;
 }
@@ -868,6 +915,15 @@ hark_relay_new(const HarkConfig *config, HarkIdentity *identity, const char *pub
 {
   g_autoptr(HarkRelay) relay = g_new0(HarkRelay, 1);
   relay->tcp_clients = g_hash_table_new_full(NULL, NULL, hark_relay_tcp_free, NULL);
+  relay->epoll_fd = -1;
+  relay->slots = g_malloc((gsize)RECV_BATCH * SLOT_SIZE); /* touched only as far as used */
+  for (int i = 0; i < RECV_BATCH; i++) {
+    relay->iov[i].iov_base = batch_payload(relay, i);
+    relay->iov[i].iov_len = DATAGRAM_MAX;
+    relay->messages[i].msg_hdr.msg_iov = &relay->iov[i];
+    relay->messages[i].msg_hdr.msg_iovlen = 1;
+    relay->messages[i].msg_hdr.msg_name = &relay->from[i];
+  }
   relay->public_ip = g_inet_address_new_from_string(public_host);
   relay->bind_ip = g_inet_address_new_from_string(config->listen_address);
   if (relay->public_ip == NULL || relay->bind_ip == NULL) {
@@ -897,6 +953,13 @@ hark_relay_new(const HarkConfig *config, HarkIdentity *identity, const char *pub
   relay->secret = hark_relay_secret_load(config->state_dir, error);
   if (relay->secret == NULL)
     return NULL;
+  relay->epoll_fd = epoll_create1(EPOLL_CLOEXEC);
+  if (relay->epoll_fd < 0) {
+    int code = errno;
+    g_set_error(error, G_IO_ERROR, g_io_error_from_errno(code), "relay: epoll: %s",
+                g_strerror(code));
+    return NULL;
+  }
   relay->table = hark_relay_table_new((guint)config->sn_relay_max_allocations,
                                       (guint)config->sn_relay_max_allocations_per_user, owner_free);
   relay->udp = listen_on(relay, G_SOCKET_TYPE_DATAGRAM, relay->port, error);
@@ -913,6 +976,9 @@ hark_relay_new(const HarkConfig *config, HarkIdentity *identity, const char *pub
   if (identity != NULL && config->sn_relay_tls_port != 0)
     start_tls(relay, identity, (guint16)config->sn_relay_tls_port);
   relay->udp_source = watch(relay->udp, G_SOURCE_FUNC(on_udp_readable), relay);
+  relay->peers_source = g_unix_fd_source_new(relay->epoll_fd, G_IO_IN);
+  g_source_set_callback(relay->peers_source, G_SOURCE_FUNC(on_peers_readable), relay, NULL);
+  g_source_attach(relay->peers_source, NULL);
   relay->tcp_source = watch(relay->tcp_listener, G_SOURCE_FUNC(hark_relay_tcp_on_accept), relay);
   relay->sweep_timer = g_timeout_add_seconds(SWEEP_S, on_sweep, relay);
   g_message("relay: TURN server at %s:%u (UDP and TCP), TLS port %u, for logged-in users, "
@@ -940,7 +1006,10 @@ hark_relay_free(HarkRelay *relay)
   destroy_source(&relay->udp_source);
   destroy_source(&relay->tcp_source);
   destroy_source(&relay->tls_source);
+  destroy_source(&relay->peers_source);
   hark_relay_table_free(relay->table);
+  if (relay->epoll_fd >= 0)
+    close(relay->epoll_fd);
   g_hash_table_unref(relay->tcp_clients);
   if (relay->udp != NULL)
     g_socket_close(relay->udp, NULL);
@@ -958,6 +1027,7 @@ hark_relay_free(HarkRelay *relay)
   g_clear_object(&relay->bind_ip);
   g_free(relay->allow);
   g_free(relay->host);
+  g_free(relay->slots);
   g_free(relay);
 }
 
