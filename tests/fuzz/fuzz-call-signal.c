@@ -46,24 +46,7 @@ check_limits(const HarkCallSignal *s)
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-  g_autoptr(GBytes) bytes = g_bytes_new(data, size);
-  g_autoptr(GVariant) body =
-    g_variant_ref_sink(g_variant_new_from_bytes(G_VARIANT_TYPE_VARDICT, bytes, FALSE));
-  g_autoptr(GError) error = NULL;
-  g_autoptr(HarkCallSignal) signal = hark_call_signal_parse(body, &error);
-  if ((signal == NULL) == (error == NULL))
-    abort();
-  if (signal == NULL) {
-    fuzz_say("refused", error->message);
-    return 0;
-  }
-  fuzz_say(hark_call_signal_type_name(signal->type), NULL);
-  check_limits(signal);
-  g_autoptr(GVariant) again = g_variant_ref_sink(hark_call_signal_build(signal));
-  if (!g_variant_is_normal_form(again))
-    abort();
-  g_autoptr(HarkCallSignal) reparsed = hark_call_signal_parse(again, &error);
-  if (reparsed == NULL || !hark_call_signal_equal(signal, reparsed))
-    abort();
+  FUZZ_SIGNAL_ROUND_TRIP(HarkCallSignal, hark_call_signal_parse, hark_call_signal_build, hark_call_signal_equal,
+                         hark_call_signal_type_name, check_limits, data, size);
   return 0;
 }
