@@ -57,6 +57,7 @@ static const MessageKind message_kinds[] = {
   { HARK_MSG_MSG_FORWARD, "MSG_FORWARD", "(say)" },
   { HARK_MSG_TURN_REQUEST, "TURN_REQUEST", "()" },
   { HARK_MSG_TURN_CREDENTIALS, "TURN_CREDENTIALS", "(sqssxb)", TRUE },
+  { HARK_MSG_TURN_FORWARD, "TURN_FORWARD", "(s)" },
 };
 
 static const MessageKind *

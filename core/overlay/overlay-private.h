@@ -81,6 +81,10 @@ typedef struct {
   guint64 sn_keepalive_raised; /* JOIN_OKs whose keepalive was below network.keepalive_floor */
   guint64 turn_answered; /* TURN credentials handed out (overlay-turn.c) */
   guint64 turn_refused; /* TURN_REQUESTs refused: not logged in (401) or too many (429) */
+  guint64 turn_forwarded; /* TURN_FORWARDs sent to SN peers (steering) */
+  guint64 turn_forward_served; /* TURN_FORWARDs of SN peers answered with credentials */
+  guint64 turn_forward_refused; /* TURN_FORWARDs refused: not a verified SN, rate, user */
+  guint64 turn_forward_bad; /* SN peers' answers to our TURN_FORWARD not passed on */
 } OverlayCounters;
 
 struct _Peer {
@@ -338,6 +342,14 @@ guint16 hark_overlay_turn_web_port(HarkOverlay *overlay);
 void hark_overlay_turn_set_sn_web_port(HarkOverlay *overlay, guint16 port);
 /* The peer's link ends: so does its relayed stream, if it has one. */
 void hark_overlay_turn_stream_end(Peer *peer);
+/* Steering (SN side): a TURN_FORWARD from a peer (served from this SN's own relay only);
+ * TRUE when message (TURN_CREDENTIALS or ERROR from an SN peer) answers one of ours;
+ * a link went: forwards for its client end, those waiting on it ask the next SN. */
+void hark_overlay_turn_serve_forward(HarkOverlay *overlay, Peer *peer,
+                                     const HarkWireMessage *message);
+gboolean hark_overlay_turn_forward_answer(HarkOverlay *overlay, Peer *peer,
+                                          const HarkWireMessage *message);
+void hark_overlay_turn_peer_gone(HarkOverlay *overlay, Peer *peer);
 
 /* overlay-tunnel.c */
 /* Node side: a loopback SOCKS5 endpoint whose streams go through the SN link; the login

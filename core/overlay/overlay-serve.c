@@ -808,6 +808,19 @@ hark_overlay_serve_message(HarkOverlay *overlay, Peer *peer, const HarkWireMessa
       return;
     }
     break;
+  case HARK_MSG_TURN_FORWARD:
+    /* Refused with a 403 to anyone but a verified SN: the sender learns why. */
+    if (peer->kind == PEER_SN || peer->kind == PEER_CLIENT) {
+      hark_overlay_turn_serve_forward(overlay, peer, message);
+      return;
+    }
+    break;
+  case HARK_MSG_TURN_CREDENTIALS:
+  case HARK_MSG_ERROR:
+    /* An SN peer's answer to a TURN_FORWARD of ours (steering). */
+    if (peer->kind == PEER_SN && hark_overlay_turn_forward_answer(overlay, peer, message))
+      return;
+    break;
   case HARK_MSG_STUN_RELAY:
     if (peer->kind == PEER_SN) {
       hark_overlay_stun_relay(overlay, peer, message);

@@ -10,9 +10,15 @@
  * stop working when they expire. A client asks its SN once and keeps the answer until
  * an hour before it expires; an SN's own device answers from its configuration. What a
  * client takes from its SN is checked first (hark_overlay_turn_parse): a hostile SN can
- * hand a bad TURN server, never crash the client. */
+ * hand a bad TURN server, never crash the client.
+ *
+ * Steering: an SN whose own relay is off (supernode.relay = false) or full asks a verified
+ * SN peer for credentials for that peer's relay (TURN_FORWARD, with the user its client's
+ * link proved), checks the answer names that user, and passes it on as its own answer;
+ * an SN serves a TURN_FORWARD from its own relay only (never forwards it again). */
 #include "overlay-private.h"
 
+#include "hark/presence.h"
 #include "relay-auth.h"
 
 #include <string.h>
@@ -23,6 +29,26 @@
 /* TURN_REQUESTs one client link may send: 6 a minute, in a burst of at most 6. */
 #define TURN_PER_SECOND (6.0 / 60.0)
 #define TURN_BURST 6.0
+/* A forwarded request (steering): the client's own wait is TURN_ANSWER_MS, so the peers
+ * asked get less, all of them together; then the client hears 404 as before. */
+#define TURN_FORWARD_MS 4000
+#define TURN_FORWARD_TRIES 3 /* SN peers asked for one client request at most */
+/* TURN_FORWARDs one SN peer may send: it speaks for many clients, each of which its own
+ * SN holds to 6 a minute; 10 a second in a burst of at most 100. */
+#define TURN_FORWARD_PER_SECOND 10.0
+#define TURN_FORWARD_BURST 100.0
+
+/* A client's TURN_REQUEST that this SN handed on to SN peers. */
+typedef struct {
+  HarkOverlay *overlay;
+  guint64 id; /* our TURN_FORWARD's, in flight */
+  Peer *client; /* its link going ends the forward (hark_overlay_turn_peer_gone) */
+  guint64 client_request; /* its TURN_REQUEST's id */
+  Peer *asked; /* the SN peer the TURN_FORWARD went to */
+  GPtrArray *tried; /* Peer*: the SN peers asked so far (compared, never dereferenced) */
+  char *user; /* canonical, from the client's certificate */
+  guint timer;
+} TurnForward;
 
 struct _OverlayTurn {
   /* SN side: supernode.turn_*, or the SN's own relay (supernode.relay) while it serves;
@@ -44,6 +70,9 @@ struct _OverlayTurn {
   guint64 request_id; /* the TURN_REQUEST in flight, 0 when none */
   guint timer; /* its deadline */
   GPtrArray *waiting; /* GTask*: what waits for its answer */
+
+  /* SN side: steering */
+  GHashTable *forwards; /* guint64 TURN_FORWARD id -> TurnForward* */
 };
 
 /* ---- configuration ---------------------------------------------------------------- */
@@ -53,12 +82,14 @@ hark_overlay_turn_new(const HarkConfig *config, GError **error)
 {
   g_autofree OverlayTurn *turn = g_new0(OverlayTurn, 1);
   turn->waiting = g_ptr_array_new();
+  turn->forwards = g_hash_table_new(g_int64_hash, g_int64_equal);
   if (config->sn_turn_server == NULL)
     return g_steal_pointer(&turn);
   if (!hark_config_parse_ip_port(config->sn_turn_server, &turn->host, &turn->port)) {
     g_set_error(error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
                 "supernode.turn_server %s is not IP:PORT", config->sn_turn_server);
     g_ptr_array_unref(turn->waiting);
+    g_hash_table_unref(turn->forwards);
     return NULL;
   }
   turn->secret =
@@ -66,6 +97,7 @@ hark_overlay_turn_new(const HarkConfig *config, GError **error)
   if (turn->secret == NULL) {
     g_free(turn->host);
     g_ptr_array_unref(turn->waiting);
+    g_hash_table_unref(turn->forwards);
     return NULL;
   }
   turn->server = g_strdup(config->sn_turn_server);
@@ -93,12 +125,22 @@ fail_waiting(HarkOverlay *overlay, GError *error)
   g_error_free(error);
 }
 
+static void forward_free(HarkOverlay *overlay, TurnForward *forward);
+
 void
 hark_overlay_turn_free(HarkOverlay *overlay)
 {
   OverlayTurn *turn = overlay->turn;
   if (turn == NULL)
     return;
+  GHashTableIter iter;
+  gpointer value;
+  g_hash_table_iter_init(&iter, turn->forwards);
+  while (g_hash_table_iter_next(&iter, NULL, &value)) {
+    g_hash_table_iter_steal(&iter);
+    forward_free(overlay, value);
+  }
+  g_hash_table_unref(turn->forwards);
   hark_overlay_turn_relay_stop(overlay);
   fail_waiting(overlay,
                g_error_new_literal(G_IO_ERROR, G_IO_ERROR_CANCELLED, "the node is stopping"));
@@ -269,6 +311,236 @@ refuse(HarkOverlay *overlay, Peer *peer, guint64 id, guint code, const char *why
   hark_overlay_send_error(peer, id, code, text);
 }
 
+/* Whether this SN hands out credentials of its own now: a TURN server it vouches for, or
+ * its own relay while that has room for another allocation. */
+static gboolean
+can_mint(HarkOverlay *overlay)
+{
+  return overlay->turn->secret != NULL &&
+         (overlay->relay == NULL || !hark_relay_is_full(overlay->relay));
+}
+
+/* ---- SN side: steering to another SN's relay ---------------------------------------- */
+
+static void
+forward_free(HarkOverlay *overlay, TurnForward *forward)
+{
+  hark_overlay_clear_source(overlay, &forward->timer);
+  g_ptr_array_unref(forward->tried);
+  g_free(forward->user);
+  g_free(forward);
+}
+
+/* The forward is over: the client (if its link is still here) hears 404 as it would
+ * have without steering. */
+static void
+forward_fail(HarkOverlay *overlay, TurnForward *forward, const char *why)
+{
+  g_hash_table_remove(overlay->turn->forwards, &forward->id);
+  g_debug("TURN: no SN peer relays for a client (%s)", why);
+  hark_overlay_send_error(forward->client, forward->client_request, 404, "no TURN server here");
+  forward_free(overlay, forward);
+}
+
+/* A verified SN peer not asked yet for this request, or NULL. */
+static Peer *
+next_relay_peer(HarkOverlay *overlay, TurnForward *forward)
+{
+  GHashTableIter iter;
+  gpointer value;
+  g_hash_table_iter_init(&iter, overlay->peers);
+  while (g_hash_table_iter_next(&iter, NULL, &value)) {
+    Peer *peer = value;
+    if (hark_overlay_is_verified_sn(peer) && !g_ptr_array_find(forward->tried, peer, NULL))
+      return peer;
+  }
+  return NULL;
+}
+
+/* Asks the next SN peer; FALSE when none is left to ask (or TURN_FORWARD_TRIES were). */
+static gboolean
+forward_ask(HarkOverlay *overlay, TurnForward *forward)
+{
+  while (forward->tried->len < TURN_FORWARD_TRIES) {
+    Peer *sn = next_relay_peer(overlay, forward);
+    if (sn == NULL)
+      return FALSE;
+    g_ptr_array_add(forward->tried, sn);
+    g_hash_table_remove(overlay->turn->forwards, &forward->id);
+    forward->id = hark_overlay_next_id(overlay);
+    if (!hark_link_send(sn->link, HARK_MSG_TURN_FORWARD, forward->id,
+                        g_variant_new("(s)", forward->user), NULL))
+      continue;
+    forward->asked = sn;
+    g_hash_table_insert(overlay->turn->forwards, &forward->id, forward);
+    overlay->counters.turn_forwarded++;
+    return TRUE;
+  }
+  return FALSE;
+}
+
+static gboolean
+on_forward_timeout(gpointer data)
+{
+  TurnForward *forward = data;
+  forward->timer = 0;
+  forward_fail(forward->overlay, forward, "no SN peer answered in time");
+  return G_SOURCE_REMOVE;
+}
+
+/* The client's TURN_REQUEST goes to an SN peer that relays (this one does not now). */
+static void
+forward_start(HarkOverlay *overlay, Peer *client, guint64 request, const char *user)
+{
+  TurnForward *forward = g_new0(TurnForward, 1);
+  forward->overlay = overlay;
+  forward->client = client;
+  forward->client_request = request;
+  forward->tried = g_ptr_array_new();
+  forward->user = g_strdup(user);
+  if (!forward_ask(overlay, forward)) {
+    forward_fail(overlay, forward, "no verified SN peer");
+    return;
+  }
+  forward->timer = hark_overlay_add_timer(overlay, TURN_FORWARD_MS, on_forward_timeout, forward);
+}
+
+/* An SN peer's answer that names another user or a relay a client cannot use is not
+ * passed on: NULL with the reason. */
+static HarkTurnCredentials *
+forward_check(HarkOverlay *overlay, TurnForward *forward, GVariant *body, GError **error)
+{
+  gint64 now = g_get_real_time() / G_USEC_PER_SEC;
+  g_autoptr(HarkTurnCredentials) credentials =
+    hark_overlay_turn_parse(body, now, overlay->node->config->allow_loopback, error);
+  if (credentials == NULL)
+    return NULL;
+  const char *colon = strchr(credentials->username, ':');
+  if (colon == NULL || strcmp(colon + 1, forward->user) != 0) {
+    g_set_error_literal(error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
+                        "the username names another user than the one asked for");
+    return NULL;
+  }
+  return g_steal_pointer(&credentials);
+}
+
+gboolean
+hark_overlay_turn_forward_answer(HarkOverlay *overlay, Peer *peer, const HarkWireMessage *message)
+{
+  OverlayTurn *turn = overlay->turn;
+  TurnForward *forward = g_hash_table_lookup(turn->forwards, &message->id);
+  if (forward == NULL || forward->asked != peer)
+    return FALSE;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(HarkTurnCredentials) credentials = NULL;
+  if (message->type == HARK_MSG_TURN_CREDENTIALS) {
+    credentials = forward_check(overlay, forward, message->body, &error);
+    if (credentials == NULL)
+      hark_overlay_note_drop(overlay, &overlay->counters.turn_forward_bad,
+                             "TURN_CREDENTIALS from the SN %s refused: %s", peer->name,
+                             error->message);
+  }
+  if (credentials == NULL) {
+    /* An ERROR (no relay there, full, or it refused us) or a bad answer: the next. */
+    if (!forward_ask(overlay, forward))
+      forward_fail(overlay, forward, "every SN peer asked said no");
+    return TRUE;
+  }
+  g_hash_table_remove(turn->forwards, &forward->id);
+  if (hark_link_send(forward->client->link, HARK_MSG_TURN_CREDENTIALS, forward->client_request,
+                     hark_overlay_turn_to_variant(credentials), NULL)) {
+    overlay->counters.turn_answered++;
+    g_autofree char *user = hark_overlay_peer_text(forward->user);
+    g_debug("TURN credentials for %s at the SN %s's relay %s:%u", user, peer->name,
+            credentials->host, credentials->port);
+  }
+  forward_free(overlay, forward);
+  return TRUE;
+}
+
+void
+hark_overlay_turn_peer_gone(HarkOverlay *overlay, Peer *peer)
+{
+  OverlayTurn *turn = overlay->turn;
+  if (turn == NULL || turn->forwards == NULL)
+    return;
+  g_autoptr(GPtrArray) asked_gone = g_ptr_array_new();
+  GHashTableIter iter;
+  gpointer value;
+  g_hash_table_iter_init(&iter, turn->forwards);
+  while (g_hash_table_iter_next(&iter, NULL, &value)) {
+    TurnForward *forward = value;
+    if (forward->client == peer) {
+      g_hash_table_iter_remove(&iter);
+      forward_free(overlay, forward);
+    } else if (forward->asked == peer)
+      g_ptr_array_add(asked_gone, forward);
+  }
+  /* The SN peer asked went away: the next one, else the client hears 404. */
+  for (guint i = 0; i < asked_gone->len; i++) {
+    TurnForward *forward = asked_gone->pdata[i];
+    forward->asked = NULL;
+    if (!forward_ask(overlay, forward))
+      forward_fail(overlay, forward, "the SN peer asked went away");
+  }
+}
+
+/* A TURN_FORWARD's user: a user name as the login server takes them, canonical. */
+static gboolean
+plausible_user(const char *user)
+{
+  if (!hark_presence_name_is_valid(user))
+    return FALSE;
+  g_autofree char *key = hark_presence_name_key(user);
+  return strcmp(key, user) == 0;
+}
+
+static void
+refuse_forward(HarkOverlay *overlay, Peer *peer, guint64 id, guint code, const char *why,
+               const char *text)
+{
+  hark_overlay_note_drop(overlay, &overlay->counters.turn_forward_refused,
+                         "TURN_FORWARD from %s:%u (%s)", hark_link_get_peer_host(peer->link),
+                         hark_link_get_peer_port(peer->link), why);
+  hark_overlay_send_error(peer, id, code, text);
+}
+
+void
+hark_overlay_turn_serve_forward(HarkOverlay *overlay, Peer *peer, const HarkWireMessage *message)
+{
+  OverlayTurn *turn = overlay->turn;
+  const char *user = NULL;
+  g_variant_get(message->body, "(&s)", &user);
+  if (!hark_overlay_is_verified_sn(peer)) {
+    refuse_forward(overlay, peer, message->id, 403, "not a verified SN",
+                   "TURN_FORWARD is for super nodes whose address this one has checked");
+    return;
+  }
+  if (!hark_overlay_bucket_take(&peer->turn_bucket, TURN_FORWARD_PER_SECOND, TURN_FORWARD_BURST)) {
+    refuse_forward(overlay, peer, message->id, 429, "over 10 a second",
+                   "too many TURN_FORWARDs: at most 10 a second");
+    return;
+  }
+  if (!plausible_user(user)) {
+    refuse_forward(overlay, peer, message->id, 400, "not a user name",
+                   "the user is not a canonical user name");
+    return;
+  }
+  /* Only its own relay: a forwarded request is never forwarded again. */
+  if (overlay->relay == NULL || !can_mint(overlay)) {
+    hark_overlay_send_error(peer, message->id, 404, "no relay with room here");
+    return;
+  }
+  g_autoptr(HarkTurnCredentials) credentials = mint(turn, user);
+  if (!hark_link_send(peer->link, HARK_MSG_TURN_CREDENTIALS, message->id,
+                      hark_overlay_turn_to_variant(credentials), NULL))
+    return;
+  overlay->counters.turn_forward_served++;
+  g_autofree char *shown = hark_overlay_peer_text(user);
+  g_debug("TURN credentials for %s of the SN %s until %" G_GINT64_FORMAT, shown, peer->name,
+          credentials->expires_at);
+}
+
 void
 hark_overlay_turn_serve(HarkOverlay *overlay, Peer *peer, const HarkWireMessage *message)
 {
@@ -285,8 +557,8 @@ hark_overlay_turn_serve(HarkOverlay *overlay, Peer *peer, const HarkWireMessage 
            "proved");
     return;
   }
-  if (turn->secret == NULL) {
-    hark_overlay_send_error(peer, message->id, 404, "no TURN server here");
+  if (!can_mint(overlay)) {
+    forward_start(overlay, peer, message->id, cert->user);
     return;
   }
   g_autoptr(HarkTurnCredentials) credentials = mint(turn, cert->user);
@@ -456,7 +728,9 @@ hark_overlay_turn_client_message(HarkOverlay *overlay, const HarkWireMessage *me
   /* An hour before expiry, or halfway for shorter credentials. */
   turn->cached_until =
     credentials->expires_at - MIN(TURN_CACHE_MARGIN_S, (credentials->expires_at - now) / 2);
-  credentials->web_port = turn->sn_web_port;
+  /* The SN's web port is its own relay's: not that of another SN's it steered us to. */
+  if (g_strcmp0(credentials->host, hark_link_get_peer_host(overlay->sn->link)) == 0)
+    credentials->web_port = turn->sn_web_port;
   turn->cached = hark_turn_credentials_copy(credentials);
   hark_overlay_clear_source(overlay, &turn->timer);
   turn->request_id = 0;

@@ -190,6 +190,7 @@ drop_peer_for(HarkOverlay *overlay, Peer *peer, const char *why, const char *rea
    * forget the link all the same (a directory its records and watches). */
   hark_overlay_listeners_link_closed(overlay, peer);
   hark_overlay_turn_stream_end(peer);
+  hark_overlay_turn_peer_gone(overlay, peer);
   g_hash_table_steal(overlay->peers, peer->link);
   hark_overlay_clear_source(overlay, &peer->timer);
   hark_overlay_tunnel_serve_close_all(peer);
@@ -733,6 +734,10 @@ describe_counters(HarkOverlay *overlay)
   json_object_set_int_member(object, "sn_keepalive_raised", c->sn_keepalive_raised);
   json_object_set_int_member(object, "turn_answered", c->turn_answered);
   json_object_set_int_member(object, "turn_refused", c->turn_refused);
+  json_object_set_int_member(object, "turn_forwarded", c->turn_forwarded);
+  json_object_set_int_member(object, "turn_forward_served", c->turn_forward_served);
+  json_object_set_int_member(object, "turn_forward_refused", c->turn_forward_refused);
+  json_object_set_int_member(object, "turn_forward_bad", c->turn_forward_bad);
   return object;
 }
 

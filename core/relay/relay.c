@@ -1037,6 +1037,15 @@ hark_relay_get_secret(HarkRelay *relay)
   return relay->secret;
 }
 
+gboolean
+hark_relay_is_full(HarkRelay *relay)
+{
+  if (hark_relay_table_admits(relay->table, "") == 508)
+    return TRUE;
+  return relay->saturated_at_us != 0 &&
+         g_get_monotonic_time() - relay->saturated_at_us < SATURATED_US;
+}
+
 guint16
 hark_relay_get_port(HarkRelay *relay)
 {

@@ -34,6 +34,10 @@ guint16 hark_relay_get_port(HarkRelay *relay);
 /* 0 when it takes no TURN over TLS. */
 guint16 hark_relay_get_tls_port(HarkRelay *relay);
 const char *hark_relay_get_host(HarkRelay *relay);
+/* Whether a new Allocate would get 508 now: supernode.relay_max_allocations reached, or
+ * the total bandwidth used up within the last 2 s. The overlay then hands its clients
+ * another SN's relay (docs/protocol.md, "TURN: steering"). */
+gboolean hark_relay_is_full(HarkRelay *relay);
 
 /* The realm it names in its 401 answers. */
 #define HARK_RELAY_REALM "hark"

@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 # SPDX-License-Identifier: LGPL-2.1-or-later
-"""make-wire-seeds.py DIR: writes one seed per overlay message type (4-23, 25-30) into DIR, as
+"""make-wire-seeds.py DIR: writes one seed per overlay message type (4-23, 25-31) into DIR, as
 a node would send it (GVariant normal form, little-endian), for the wire fuzzer's corpus.
 Uses the system's PyGObject (GLib.Variant), the same serialiser hark uses. Run by hand
 when a message type is added; its output is committed in corpus/wire/."""
@@ -53,6 +53,7 @@ SEEDS = {
     "turn-request": (29, V("()", ())),
     "turn-credentials": (30, V("(sqssxb)", ("192.0.2.5", 3478, "1767312000:alice",
                                             "q0DCmlkXVvOeEpkC2s2ls7wzyOo=", 1767312000, True))),
+    "turn-forward": (31, V("(s)", ("alice",))),
 }
 
 

@@ -35,6 +35,7 @@ typedef enum {
   LAB_OWN_RELAY,
   LAB_TIGHT_RELAY, /* its own, with small bandwidth limits */
   LAB_WEB_RELAY, /* its own, and the tls443 transport on a web port of the lab's */
+  LAB_STEER, /* relay = false, linked to a second SN (sn2) that relays */
 } LabKind;
 
 typedef struct {
@@ -51,10 +52,13 @@ typedef struct {
   GSubprocess *coturn;
   LabNode *sn;
   LabNode *alice;
+  char *sn2_host; /* LAB_STEER: the second SN, its own relay at relay_port */
+  LabNode *sn2;
 } TurnLab;
 
 static const LabKind WITH_TURN = LAB_COTURN, WITHOUT_TURN = LAB_NO_TURN, OWN_RELAY = LAB_OWN_RELAY,
-                     TIGHT_RELAY = LAB_TIGHT_RELAY, WEB_RELAY = LAB_WEB_RELAY;
+                     TIGHT_RELAY = LAB_TIGHT_RELAY, WEB_RELAY = LAB_WEB_RELAY,
+                     STEER = LAB_STEER;
 #define TIGHT_ALLOCATION_BANDWIDTH 1000 /* bytes/s: supernode.relay_allocation_bandwidth */
 #define TIGHT_BANDWIDTH 500 /* bytes/s: supernode.relay_bandwidth */
 #define RELAY_PER_USER 3 /* supernode.relay_max_allocations_per_user of the lab */
@@ -119,6 +123,51 @@ free_udp_tcp_port(void)
   g_error("no port free for both UDP and TCP in 20 tries");
 }
 
+/* Whether the overlay has a verified SN link named data. */
+static gboolean
+has_verified_sn(JsonObject *overlay, gconstpointer data)
+{
+  JsonArray *links = json_object_get_array_member(overlay, "sn_links");
+  for (guint i = 0; links != NULL && i < json_array_get_length(links); i++) {
+    JsonObject *link = json_array_get_object_element(links, i);
+    if (g_strcmp0(json_object_get_string_member_with_default(link, "name", NULL), data) == 0)
+      return json_object_get_boolean_member_with_default(link, "verified", FALSE);
+  }
+  return FALSE;
+}
+
+/* LAB_STEER: starts sn2 (its own relay, at 127.a.b.52) and answers the first SN's
+ * configuration: relay off, one SN link, bootstrapped with sn2. NULL: the case failed. */
+static char *
+steer_configs(TurnLab *lab)
+{
+  lab->sn2_host = hark_test_peer_address(lab->sn_host, 52);
+  char *first_host = lab->sn_host;
+  lab->kind = LAB_OWN_RELAY;
+  lab->sn_host = lab->sn2_host;
+  g_autofree char *relaying = sn_config(lab, NULL);
+  lab->sn_host = first_host;
+  lab->kind = LAB_STEER;
+  g_autoptr(GString) second = g_string_new(relaying);
+  g_string_replace(second, "\"turn-sn\"", "\"turn-sn2\"", 1);
+  lab->sn2 = lab_node_new("turn-sn2", second->str);
+  if (!lab_node_start(lab->sn2) || !lab_register_and_login(lab->sn2, "turn-sn2-user"))
+    return NULL;
+  g_autoptr(JsonObject) serving = lab_wait_command(lab->sn2, "overlay", lab_overlay_is_super, NULL,
+                                                   hark_test_timeout(JOIN_MS), "sn2 serving");
+  if (serving == NULL)
+    return NULL;
+  g_autofree char *off = sn_config(lab, NULL);
+  g_autoptr(GString) first = g_string_new(off);
+  g_autofree char *bootstrap =
+    g_strdup_printf("allow_loopback = true;\n  bootstrap = ( { host = \"%s\"; port = %u; "
+                    "transports = [ \"tcp\" ]; } );",
+                    lab->sn2_host, OVERLAY_PORT);
+  g_string_replace(first, "allow_loopback = true;", bootstrap, 1);
+  g_string_replace(first, "links = 0;", "links = 1;", 1);
+  return g_string_free(g_steal_pointer(&first), FALSE);
+}
+
 static void
 lab_set_up(TurnLab *lab, gconstpointer data)
 {
@@ -143,6 +192,12 @@ lab_set_up(TurnLab *lab, gconstpointer data)
     lab->coturn = lab_coturn_start(lab->dir, lab->turn_port, SECRET);
   }
   g_autofree char *config = sn_config(lab, lab->secret_path);
+  if (lab->kind == LAB_STEER) {
+    g_free(config);
+    config = steer_configs(lab);
+    if (config == NULL)
+      return;
+  }
   lab->sn = lab_node_new("turn-sn", config);
   /* Debug logging on the SN (`hark run` takes "all" only): the secret must not show
    * even there. */
@@ -155,6 +210,12 @@ lab_set_up(TurnLab *lab, gconstpointer data)
                                                  hark_test_timeout(JOIN_MS), "serving");
   if (super == NULL)
     return;
+  if (lab->kind == LAB_STEER) {
+    g_autoptr(JsonObject) linked = lab_wait_command(lab->sn, "overlay", has_verified_sn, "turn-sn2",
+                                                    hark_test_timeout(JOIN_MS), "linked to sn2");
+    if (linked == NULL)
+      return;
+  }
   g_autofree char *alice = lab_client_config("alice", lab->sn_host, OVERLAY_PORT, lab->login, NULL);
   lab->alice = lab_client_start("alice", alice, "alice", TRUE, hark_test_timeout(JOIN_MS));
 }
@@ -162,7 +223,7 @@ lab_set_up(TurnLab *lab, gconstpointer data)
 static void
 lab_tear_down(TurnLab *lab, gconstpointer data)
 {
-  LabNode **nodes[] = { &lab->alice, &lab->sn };
+  LabNode **nodes[] = { &lab->alice, &lab->sn, &lab->sn2 };
   lab_nodes_kill_free(nodes, G_N_ELEMENTS(nodes));
   g_clear_pointer(&lab->login, lab_login_server_free);
   lab_coturn_stop(&lab->coturn);
@@ -173,6 +234,7 @@ lab_tear_down(TurnLab *lab, gconstpointer data)
   g_free(lab->dir);
   g_free(lab->secret_path);
   g_free(lab->sn_host);
+  g_free(lab->sn2_host);
 }
 
 #define LAB_UP(lab) HARK_REQUIRE((lab)->alice != NULL)
@@ -1178,6 +1240,155 @@ test_relay_bandwidth(TurnLab *lab, gconstpointer data)
   g_assert_cmpuint(raw_allocate(second, username, password), ==, 508);
 }
 
+/* ---- steering: an SN without a relay hands out another SN's ------------------------ */
+
+static gint64
+dropped_of(LabNode *node, const char *counter)
+{
+  g_autoptr(JsonObject) overlay = lab_call(node, "overlay", NULL);
+  if (overlay == NULL)
+    return -1;
+  return json_object_get_int_member(json_object_get_object_member(overlay, "dropped"), counter);
+}
+
+/* alice's SN relays nothing (relay = false): her `turn` names sn2's relay, for her user,
+ * and those credentials (on the wire, from her SN) allocate there as a call would. */
+static void
+test_steer_relay_off(TurnLab *lab, gconstpointer data)
+{
+  LAB_UP(lab);
+  g_autoptr(JsonObject) turn = lab_call(lab->alice, "turn", NULL);
+  HARK_REQUIRE(turn != NULL);
+  g_assert_cmpstr(json_object_get_string_member(turn, "host"), ==, lab->sn2_host);
+  g_assert_cmpint(json_object_get_int_member(turn, "port"), ==, lab->relay_port);
+  g_assert_true(g_str_has_suffix(json_object_get_string_member(turn, "username"), ":alice"));
+  /* sn2's web port (it has none) is not confused with the first SN's. */
+  g_assert_false(json_object_has_member(turn, "web_port"));
+
+  g_autofree char *username = NULL, *password = NULL, *host = NULL;
+  guint16 port = 0;
+  HARK_REQUIRE(wire_credentials(lab, &username, &password, &host, &port));
+  g_assert_cmpstr(host, ==, lab->sn2_host);
+  g_assert_cmpint(port, ==, lab->relay_port);
+  g_assert_true(g_str_has_suffix(username, ":mallet"));
+  double gather_ms = 0;
+  g_assert_true(allocates(host, port, username, password, &gather_ms));
+  g_assert_cmpint(dropped_of(lab->sn, "turn_forwarded"), >=, 2);
+  g_assert_cmpint(dropped_of(lab->sn2, "turn_forward_served"), >=, 2);
+}
+
+/* The code of an ERROR answer (0 for TURN_CREDENTIALS) number index, waited for. */
+static guint32
+answer_code(Mallet *mallet, guint index)
+{
+  if (!hark_test_wait_for_uint(&mallet->answers->len, index + 1, 5000)) {
+    g_test_fail_printf("no answer %u in 5 s", index);
+    return G_MAXUINT32;
+  }
+  guint16 type;
+  g_autoptr(GVariant) body = NULL;
+  g_variant_get(mallet->answers->pdata[index], "(qv)", &type, &body);
+  if (type == HARK_MSG_TURN_CREDENTIALS)
+    return 0;
+  guint32 code = 0;
+  g_variant_get(body, "(u&s)", &code, NULL);
+  return code;
+}
+
+typedef struct {
+  Mallet mallet;
+  HarkLink *link;
+} Mallory;
+
+/* mallory's link to host, joined as a client (announced NULL) or an SN peer. */
+static gboolean
+mallory_join(HarkTestNet *net, HarkNode *node, Mallory *m, const char *host, const char *name,
+             const char *announced, guint16 port)
+{
+  m->mallet.answers = g_ptr_array_new_with_free_func((GDestroyNotify)g_variant_unref);
+  m->link = hark_test_peer_open(net, node, host, OVERLAY_PORT, &mallet_handler, &m->mallet);
+  if (m->link == NULL)
+    return FALSE;
+  hark_test_peer_join(m->link, name, announced, port);
+  return hark_test_wait_for_flag(&m->mallet.joined, 5000);
+}
+
+static guint32
+forward(Mallory *m, guint64 id, const char *user)
+{
+  guint index = m->mallet.answers->len;
+  g_assert_true(
+    hark_link_send(m->link, HARK_MSG_TURN_FORWARD, id, g_variant_new("(s)", user), NULL));
+  return answer_code(&m->mallet, index);
+}
+
+/* What a hostile node tries with TURN_FORWARD: as a client (403), as an SN peer whose
+ * address is not checked (403), as a verified SN peer with names that are no user's
+ * (400) and too fast (429); and a verified peer asking an SN whose relay is off gets
+ * 404: a forwarded request is never forwarded again. */
+static void
+test_steer_hostile(TurnLab *lab, gconstpointer data)
+{
+  LAB_UP(lab);
+  g_auto(HarkTestNet) net = { 0 };
+  hark_test_net_init(&net, "hark-steer-XXXXXX");
+  g_autoptr(HarkCa) lab_ca = hark_test_peer_ca(lab->login->node->node->state_dir);
+  HARK_REQUIRE(lab_ca != NULL);
+  HarkNode *node = hark_test_peer_node(&net, "mallory", lab_ca);
+  Mallory client = { 0 }, claimed = { 0 }, peer = { 0 }, chained = { 0 };
+
+  HARK_REQUIRE(mallory_join(&net, node, &client, lab->sn2_host, "mallory", NULL, 0));
+  g_assert_cmpuint(forward(&client, 2, "alice"), ==, 403);
+
+  guint16 tarpit_port = 0;
+  g_autoptr(GSocket) tarpit = hark_test_peer_tarpit(&tarpit_port);
+  HARK_REQUIRE(mallory_join(&net, node, &claimed, lab->sn2_host, "mallory-claimed", "127.0.0.1",
+                            tarpit_port));
+  g_assert_cmpuint(forward(&claimed, 2, "alice"), ==, 403);
+
+  g_autofree char *announced = hark_test_peer_address(lab->sn_host, 53);
+  HARK_REQUIRE(hark_test_peer_listen(node, announced, OVERLAY_PORT));
+  HARK_REQUIRE(mallory_join(&net, node, &peer, lab->sn2_host, "mallory-sn", announced,
+                            OVERLAY_PORT));
+  g_autoptr(JsonObject) verified =
+    lab_wait_command(lab->sn2, "overlay", has_verified_sn, "mallory-sn", 5000, "mallory verified");
+  HARK_REQUIRE(verified != NULL);
+  const char *not_users[] = { "", "Alice", "al ice", "alice\nforged: line", "9lives",
+                              "a234567890123456789012345678901234567890123456789012345678901234"
+                              "5" };
+  for (guint i = 0; i < G_N_ELEMENTS(not_users); i++)
+    g_assert_cmpuint(forward(&peer, 10 + i, not_users[i]), ==, 400);
+  g_assert_cmpuint(forward(&peer, 20, "alice"), ==, 0);
+  gint64 refused = dropped_of(lab->sn2, "turn_forward_refused");
+  g_assert_cmpint(refused, >=, (gint64)G_N_ELEMENTS(not_users) + 2);
+
+  /* A burst of 100 a peer, 10 a second after it (7 used above): of 120 more at once,
+   * the last are refused. */
+  guint base = peer.mallet.answers->len;
+  for (guint i = 0; i < 120; i++)
+    hark_link_send(peer.link, HARK_MSG_TURN_FORWARD, 100 + i, g_variant_new("(s)", "alice"), NULL);
+  HARK_REQUIRE(hark_test_wait_for_uint(&peer.mallet.answers->len, base + 120, 10000));
+  guint too_many = 0;
+  for (guint i = 0; i < 120; i++)
+    too_many += answer_code(&peer.mallet, base + i) == 429;
+  g_assert_cmpuint(too_many, >=, 1);
+  g_assert_cmpuint(too_many, <=, 40); /* the burst itself is served */
+
+  /* The first SN relays nothing: it answers 404 and asks nobody else. */
+  gint64 forwarded = dropped_of(lab->sn, "turn_forwarded");
+  HARK_REQUIRE(mallory_join(&net, node, &chained, lab->sn_host, "mallory-sn2", announced,
+                            OVERLAY_PORT));
+  g_autoptr(JsonObject) verified1 =
+    lab_wait_command(lab->sn, "overlay", has_verified_sn, "mallory-sn2", 5000, "verified at sn1");
+  HARK_REQUIRE(verified1 != NULL);
+  g_assert_cmpuint(forward(&chained, 2, "alice"), ==, 404);
+  g_assert_cmpint(dropped_of(lab->sn, "turn_forwarded"), ==, forwarded);
+
+  Mallory *all[] = { &client, &claimed, &peer, &chained };
+  for (guint i = 0; i < G_N_ELEMENTS(all); i++)
+    g_ptr_array_unref(all[i]->mallet.answers);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -1195,5 +1406,9 @@ main(int argc, char **argv)
                          lab_tear_down);
   hark_test_add_isolated("/turn/relay/bandwidth", TurnLab, &TIGHT_RELAY, lab_set_up,
                          test_relay_bandwidth, lab_tear_down);
+  hark_test_add_isolated("/turn/steer/relay-off", TurnLab, &STEER, lab_set_up,
+                         test_steer_relay_off, lab_tear_down);
+  hark_test_add_isolated("/turn/steer/hostile", TurnLab, &STEER, lab_set_up, test_steer_hostile,
+                         lab_tear_down);
   return g_test_run();
 }

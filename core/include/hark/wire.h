@@ -87,6 +87,9 @@ typedef enum {
                                    * literal IP) and port, username, password, expiry
                                    * (unix s), whether it takes TURN over TCP too; or an
                                    * ERROR (401, 404, 429) */
+  HARK_MSG_TURN_FORWARD = 31, /* (s) SN -> verified SN: credentials for your relay for this
+                               * user (its client's link proved it), please: answered by
+                               * TURN_CREDENTIALS or an ERROR (400, 403, 404, 429) */
 } HarkMessageType;
 
 /* Whether a message of this type answers a request (carries the request's id):
