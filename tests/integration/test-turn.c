@@ -1389,6 +1389,122 @@ test_steer_hostile(TurnLab *lab, gconstpointer data)
     g_ptr_array_unref(all[i]->mallet.answers);
 }
 
+/* A verified SN peer that answers the TURN_FORWARDs it gets as the case says. */
+typedef enum {
+  FORGE_OTHER_USER, /* credentials naming another user than the one asked for */
+  FORGE_BAD_HOST, /* the right user at 0.0.0.0 */
+  FORGE_SILENT, /* no answer */
+  FORGE_GOOD, /* the right user at a usable address: passed on */
+} ForgeMode;
+
+typedef struct {
+  gboolean joined;
+  ForgeMode mode;
+  guint asked;
+} Forger;
+
+static void
+forger_message(HarkLink *link, const HarkWireMessage *message, gpointer data)
+{
+  Forger *forger = data;
+  if (message->type == HARK_MSG_JOIN_OK)
+    forger->joined = TRUE;
+  if (message->type != HARK_MSG_TURN_FORWARD)
+    return;
+  forger->asked++;
+  if (forger->mode == FORGE_SILENT)
+    return;
+  const char *user = NULL;
+  g_variant_get(message->body, "(&s)", &user);
+  gint64 expiry = g_get_real_time() / G_USEC_PER_SEC + 600;
+  g_autofree char *username = g_strdup_printf(
+    "%" G_GINT64_FORMAT ":%s", expiry, forger->mode == FORGE_OTHER_USER ? "bob" : user);
+  const char *host = forger->mode == FORGE_BAD_HOST ? "0.0.0.0" : "127.0.0.1";
+  hark_link_send(link, HARK_MSG_TURN_CREDENTIALS, message->id,
+                 g_variant_new("(sqssxb)", host, 3478, username, "forged-password", expiry, TRUE),
+                 NULL);
+}
+
+static const HarkLinkHandler forger_handler = {
+  .message = forger_message,
+  .closed = hark_test_peer_closed,
+};
+
+static gboolean
+no_verified_sn(JsonObject *overlay, gconstpointer data)
+{
+  return !has_verified_sn(overlay, data);
+}
+
+/* The TURN_REQUEST of victim (a client of the first SN) number index: its answer's code. */
+static guint32
+victim_asks(Mallory *victim, guint64 id)
+{
+  guint index = victim->mallet.answers->len;
+  g_assert_true(
+    hark_link_send(victim->link, HARK_MSG_TURN_REQUEST, id, g_variant_new("()"), NULL));
+  return answer_code(&victim->mallet, index);
+}
+
+/* The first SN (relay off) has only a hostile verified peer left to ask (sn2 is gone):
+ * its answers naming another user or an unusable address never reach the client, who
+ * hears 404 (counted turn_forward_bad); its silence ends in 404 after 4 s, within the
+ * client's 5 s; a good answer is handed on under the client's request. */
+static void
+test_steer_hostile_answers(TurnLab *lab, gconstpointer data)
+{
+  LAB_UP(lab);
+  lab_node_kill(lab->sn2);
+  g_autoptr(JsonObject) alone = lab_wait_command(lab->sn, "overlay", no_verified_sn, "turn-sn2",
+                                                 hark_test_timeout(15000), "sn2 gone");
+  HARK_REQUIRE(alone != NULL);
+  g_auto(HarkTestNet) net = { 0 };
+  hark_test_net_init(&net, "hark-forger-XXXXXX");
+  g_autoptr(HarkCa) lab_ca = hark_test_peer_ca(lab->login->node->node->state_dir);
+  HARK_REQUIRE(lab_ca != NULL);
+  HarkNode *node = hark_test_peer_node(&net, "forger", lab_ca);
+  g_autofree char *announced = hark_test_peer_address(lab->sn_host, 54);
+  HARK_REQUIRE(hark_test_peer_listen(node, announced, OVERLAY_PORT));
+  Forger forger = { FALSE, FORGE_OTHER_USER, 0 };
+  HarkLink *link =
+    hark_test_peer_open(&net, node, lab->sn_host, OVERLAY_PORT, &forger_handler, &forger);
+  HARK_REQUIRE(link != NULL);
+  hark_test_peer_join(link, "forger", announced, OVERLAY_PORT);
+  HARK_REQUIRE(hark_test_wait_for_flag(&forger.joined, 5000));
+  g_autoptr(JsonObject) verified =
+    lab_wait_command(lab->sn, "overlay", has_verified_sn, "forger", 5000, "forger verified");
+  HARK_REQUIRE(verified != NULL);
+
+  HarkNode *victim_node = hark_test_peer_node(&net, "victim", lab_ca);
+  Mallory victim = { 0 };
+  HARK_REQUIRE(mallory_join(&net, victim_node, &victim, lab->sn_host, "victim", NULL, 0));
+  gint64 bad = dropped_of(lab->sn, "turn_forward_bad");
+  g_assert_cmpuint(victim_asks(&victim, 2), ==, 404);
+  g_assert_cmpuint(forger.asked, ==, 1);
+  forger.mode = FORGE_BAD_HOST;
+  g_assert_cmpuint(victim_asks(&victim, 3), ==, 404);
+  g_assert_cmpuint(forger.asked, ==, 2);
+  g_assert_cmpint(dropped_of(lab->sn, "turn_forward_bad"), ==, bad + 2);
+
+  forger.mode = FORGE_SILENT;
+  gint64 start = g_get_monotonic_time();
+  g_assert_cmpuint(victim_asks(&victim, 4), ==, 404);
+  gint64 waited_ms = (g_get_monotonic_time() - start) / 1000;
+  g_assert_cmpint(waited_ms, >=, 3900);
+  g_assert_cmpint(waited_ms, <, 5000);
+
+  forger.mode = FORGE_GOOD;
+  guint index = victim.mallet.answers->len;
+  g_assert_cmpuint(victim_asks(&victim, 5), ==, 0);
+  guint16 type;
+  g_autoptr(GVariant) body = NULL;
+  g_variant_get(victim.mallet.answers->pdata[index], "(qv)", &type, &body);
+  const char *username = NULL;
+  g_variant_get(body, "(&sq&s&sxb)", NULL, NULL, &username, NULL, NULL, NULL);
+  g_assert_true(g_str_has_suffix(username, ":victim"));
+  g_ptr_array_unref(victim.mallet.answers);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -1410,5 +1526,7 @@ main(int argc, char **argv)
                          test_steer_relay_off, lab_tear_down);
   hark_test_add_isolated("/turn/steer/hostile", TurnLab, &STEER, lab_set_up, test_steer_hostile,
                          lab_tear_down);
+  hark_test_add_isolated("/turn/steer/hostile-answers", TurnLab, &STEER, lab_set_up,
+                         test_steer_hostile_answers, lab_tear_down);
   return g_test_run();
 }
