@@ -39,6 +39,7 @@ typedef enum {
   LAB_SHORT_CERTIFICATES = 1 << 9, /* the login server's certificate_lifetime = 5 */
   LAB_NO_COMMON_CODEC = 1 << 10, /* bob's media.codecs are opus alone, carol's g711 alone */
   LAB_SN_RELAY = 1 << 11, /* the SN's own TURN server (loopback peers allowed), no coturn */
+  LAB_STEERED = 1 << 12, /* the SN relays nothing; a second SN it links to (sn2) does */
 } LabFlags;
 
 #define TURN_SECRET "calls-turn-secret-5e02b7"
@@ -48,6 +49,8 @@ typedef struct {
   char *sn_host;
   char *dir; /* where the nodes' received audio goes */
   LabNode *sn;
+  LabNode *sn2; /* LAB_STEERED */
+  char *sn2_host;
   LabNode *alice;
   LabNode *bob;
   LabNode *bob_phone;
@@ -138,6 +141,47 @@ event_log_free(gpointer data)
   g_free(log);
 }
 
+static gboolean
+linked_to_sn2(JsonObject *overlay, gconstpointer data)
+{
+  JsonArray *links = json_object_get_array_member(overlay, "sn_links");
+  for (guint i = 0; links != NULL && i < json_array_get_length(links); i++) {
+    JsonObject *link = json_array_get_object_element(links, i);
+    if (g_strcmp0(json_object_get_string_member_with_default(link, "name", NULL), "calls-sn2") ==
+        0)
+      return json_object_get_boolean_member_with_default(link, "verified", FALSE);
+  }
+  return FALSE;
+}
+
+/* LAB_STEERED: starts sn2 (its own relay, at 127.a.b.52) and answers the first SN's
+ * configuration (config: relay off) linked to it. NULL: the case failed. config is taken. */
+static char *
+steered_config(CallLab *lab, char *config)
+{
+  g_autofree char *off = config;
+  lab->sn2_host = g_strdup(lab->sn_host);
+  lab->sn2_host[strlen(lab->sn2_host) - 1] = '2';
+  char *first_host = lab->sn_host;
+  lab->sn_host = lab->sn2_host;
+  lab->flags |= LAB_SN_RELAY;
+  g_autofree char *relaying = sn_config(lab);
+  lab->flags &= ~LAB_SN_RELAY;
+  lab->sn_host = first_host;
+  g_autoptr(GString) second = g_string_new(relaying);
+  g_string_replace(second, "\"calls-sn\"", "\"calls-sn2\"", 1);
+  lab->sn2 = lab_node_new("calls-sn2", second->str);
+  if (!lab_node_start(lab->sn2) || !lab_register_and_login(lab->sn2, "calls-sn2-user"))
+    return NULL;
+  g_autoptr(GString) first = g_string_new(off);
+  g_autofree char *bootstrap = g_strdup_printf(
+    "bootstrap = ( { host = \"%s\"; port = %u; transports = [ \"tcp\" ]; } )", lab->sn2_host,
+    OVERLAY_PORT);
+  g_string_replace(first, "bootstrap = ( )", bootstrap, 1);
+  g_string_replace(first, "links = 0;", "links = 1;", 1);
+  return g_string_free(g_steal_pointer(&first), FALSE);
+}
+
 static void
 lab_set_up(CallLab *lab, gconstpointer data)
 {
@@ -155,6 +199,8 @@ lab_set_up(CallLab *lab, gconstpointer data)
   if (flags & LAB_TURN)
     turn_start(lab);
   g_autofree char *config = sn_config(lab);
+  if ((flags & LAB_STEERED) && (config = steered_config(lab, config)) == NULL)
+    return;
   lab->sn = lab_node_new("calls-sn", config);
   if (!lab_node_start(lab->sn) || !lab_register_and_login(lab->sn, "calls-sn-user"))
     return;
@@ -162,6 +208,12 @@ lab_set_up(CallLab *lab, gconstpointer data)
                                                  hark_test_timeout(JOIN_MS), "serving");
   if (super == NULL)
     return;
+  if (flags & LAB_STEERED) {
+    g_autoptr(JsonObject) linked = lab_wait_command(lab->sn, "overlay", linked_to_sn2, NULL,
+                                                    hark_test_timeout(JOIN_MS), "linked to sn2");
+    if (linked == NULL)
+      return;
+  }
   const char *bob_calls = (flags & LAB_BOB_ONE_CALL)     ? "max = 1;"
                           : (flags & LAB_BOB_MANY_CALLS) ? "max = 16;"
                                                          : NULL;
@@ -189,7 +241,8 @@ static void
 lab_tear_down(CallLab *lab, gconstpointer data)
 {
   LabNode **nodes[] = { &lab->carol_phone, &lab->carol, &lab->bob_phone,
-                        &lab->bob,         &lab->alice, &lab->sn };
+                        &lab->bob,         &lab->alice, &lab->sn,
+                        &lab->sn2 };
   lab_nodes_kill_free(nodes, G_N_ELEMENTS(nodes));
   g_clear_pointer(&lab->login, lab_login_server_free);
   g_clear_pointer(&lab->logs, g_hash_table_unref);
@@ -199,6 +252,7 @@ lab_tear_down(CallLab *lab, gconstpointer data)
     hark_test_remove_tree(lab->dir);
   g_free(lab->dir);
   g_free(lab->sn_host);
+  g_free(lab->sn2_host);
 }
 
 #define LAB_UP(lab) HARK_REQUIRE((lab)->up)
@@ -933,6 +987,24 @@ test_path_relay_sn(CallLab *lab, gconstpointer data)
   g_assert_cmpint(json_object_get_int_member(relay, "datagrams_to_peers"), >, 50);
 }
 
+/* The same when the SN relays nothing (relay = false): it steers its clients to the
+ * relay of the SN it links to (TURN_FORWARD), and the call relays through that one. */
+static void
+test_path_relay_steered(CallLab *lab, gconstpointer data)
+{
+  LAB_UP(lab);
+  move_path(lab, "relay", path_is_relayed, "relayed ");
+  g_autoptr(JsonObject) overlay = lab_call(lab->sn2, "overlay", NULL);
+  HARK_REQUIRE(overlay != NULL);
+  JsonObject *relay =
+    json_object_get_object_member(json_object_get_object_member(overlay, "turn"), "relay");
+  g_assert_nonnull(relay);
+  g_assert_cmpint(json_object_get_int_member(relay, "datagrams_to_peers"), >, 50);
+  g_autoptr(JsonObject) first = lab_call(lab->sn, "overlay", NULL);
+  HARK_REQUIRE(first != NULL);
+  g_assert_false(json_object_has_member(json_object_get_object_member(first, "turn"), "relay"));
+}
+
 /* alice changes the call's codec to each of the others in turn: both ends send it, and
  * bob hears her tone through each (a stretch of his WAV per codec). */
 static void
@@ -1348,6 +1420,8 @@ main(int argc, char **argv)
                          test_path_relay, lab_tear_down);
   hark_test_add_isolated("/calls/path-relay-sn", CallLab, GUINT_TO_POINTER(LAB_SN_RELAY),
                          lab_set_up, test_path_relay_sn, lab_tear_down);
+  hark_test_add_isolated("/calls/path-relay-steered", CallLab, GUINT_TO_POINTER(LAB_STEERED),
+                         lab_set_up, test_path_relay_steered, lab_tear_down);
   hark_test_add_isolated("/calls/every-codec", CallLab, NULL, lab_set_up, test_every_codec,
                          lab_tear_down);
   hark_test_add_isolated("/calls/peer-stops", CallLab, NULL, lab_set_up, test_peer_stops,
