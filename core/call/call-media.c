@@ -330,6 +330,13 @@ hold_relayed(HarkCall *call)
           filtering == HARK_NAT_BEHAVIOUR_ADDRESS_DEPENDENT);
 }
 
+/* This node's UDP does not get out (its NAT probe had no answer over UDP). */
+static gboolean
+udp_blocked(HarkCall *call)
+{
+  return hark_overlay_nat_verdict(call->calls->overlay) == HARK_NAT_VERDICT_UDP_BLOCKED;
+}
+
 static gboolean
 start_ice(HarkCall *call, const HarkTurnCredentials *turn, GError **error)
 {
@@ -349,7 +356,8 @@ start_ice(HarkCall *call, const HarkTurnCredentials *turn, GError **error)
     .ice_tcp = TRUE, /* so that `path tcp` has host candidates to go to */
     .path = HARK_MEDIA_ICE_PATH_ANY,
     .hold_relayed = hold_relayed(call),
-    .udp_blocked = hark_overlay_nat_verdict(call->calls->overlay) == HARK_NAT_VERDICT_UDP_BLOCKED,
+    .udp_blocked = udp_blocked(call),
+    .turn_web_port = turn != NULL && udp_blocked(call) ? turn->web_port : 0,
   };
   g_autoptr(GError) local = NULL;
   call->ice_handle = g_new0(CallIceHandle, 1);
@@ -457,6 +465,7 @@ follow_answered(GObject *source, GAsyncResult *result, gpointer data)
     .turn_password = turn->password,
     .turn_udp = TRUE,
     .turn_tcp = turn->tcp,
+    .turn_web_port = udp_blocked(call) ? turn->web_port : 0,
   };
   if (call->ice == NULL || !hark_media_ice_set_servers(call->ice, &servers, &error)) {
     g_message("calls: %s: the new super node's relay cannot be used: %s", call->id_hex,

@@ -391,12 +391,18 @@ generation_free(Generation *g)
 }
 
 static void
-set_relay(Generation *g, NiceRelayType type)
+set_relay_at(Generation *g, guint port, NiceRelayType type)
 {
   const HarkMediaIceConfig *c = &g->ice->config;
-  nice_agent_set_relay_info(g->agent, g->stream, NICE_COMPONENT_TYPE_RTP, c->turn_host,
-                            c->turn_port, c->turn_username ? c->turn_username : "",
+  nice_agent_set_relay_info(g->agent, g->stream, NICE_COMPONENT_TYPE_RTP, c->turn_host, port,
+                            c->turn_username ? c->turn_username : "",
                             c->turn_password ? c->turn_password : "", type);
+}
+
+static void
+set_relay(Generation *g, NiceRelayType type)
+{
+  set_relay_at(g, g->ice->config.turn_port, type);
 }
 
 /* What a path gathers. libnice finds relayed candidates (over UDP or TCP to the server)
@@ -451,7 +457,13 @@ generation_configure(Generation *g, GError **error)
     set_relay(g, NICE_RELAY_TYPE_TURN_UDP);
   if (turn_tcp)
     set_relay(g, NICE_RELAY_TYPE_TURN_TCP);
-  g->relay_tcp_only = turn_tcp && !turn_udp;
+  /* UDP does not get out: the relay's web port may, where only the web ports do. TURN
+   * over plain TCP there (libnice's TURN_TLS is plain TCP in RFC 5245 mode too). */
+  gboolean web = turn && c->udp_blocked && c->turn_web_port != 0 && c->turn_web_port != c->turn_port &&
+                 g->path != HARK_MEDIA_ICE_PATH_UDP;
+  if (web)
+    set_relay_at(g, c->turn_web_port, NICE_RELAY_TYPE_TURN_TCP);
+  g->relay_tcp_only = (turn_tcp || web) && !turn_udp;
   return TRUE;
 }
 
@@ -538,7 +550,8 @@ check_servers(const HarkMediaIceConfig *config, GError **error)
       !check_host("TURN", config->turn_host, error))
     return FALSE;
   if ((config->stun_host != NULL && (config->stun_port == 0 || config->stun_port > 65535)) ||
-      (config->turn_host != NULL && (config->turn_port == 0 || config->turn_port > 65535))) {
+      (config->turn_host != NULL && (config->turn_port == 0 || config->turn_port > 65535 ||
+                                     config->turn_web_port > 65535))) {
     g_set_error(error, HARK_MEDIA_ERROR, HARK_MEDIA_ERROR_INVALID,
                 "ICE: a STUN or TURN server without a valid port");
     return FALSE;
@@ -569,6 +582,7 @@ copy_servers(HarkMediaIceConfig *to, const HarkMediaIceConfig *from)
   to->turn_password = g_strdup(from->turn_password);
   to->turn_udp = from->turn_udp;
   to->turn_tcp = from->turn_tcp;
+  to->turn_web_port = from->turn_web_port;
 }
 
 HarkMediaIce *

@@ -37,6 +37,10 @@ typedef struct {
   guint turn_port;
   const char *turn_username, *turn_password;
   gboolean turn_udp, turn_tcp; /* which ways to reach the TURN server (both: both) */
+  /* The TURN server's web port (TURN over TCP there too; the SN's tls443 port), 0: none.
+   * Used only when udp_blocked: a node whose firewall lets only the web ports out
+   * reaches the relay there (docs/protocol.md, "TURN over TLS on the web port"). */
+  guint turn_web_port;
   gboolean allow_loopback; /* gather 127.0.0.1 / ::1 host candidates (tests, demos) */
   gboolean ice_tcp; /* gather ICE-TCP host candidates too */
   HarkMediaIcePath path; /* what to gather and check first */

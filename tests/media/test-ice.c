@@ -640,9 +640,11 @@ relay_config(Fixture *f, gboolean controlling, HarkMediaIcePath path, gboolean u
 }
 
 /* a relays (TURN over UDP and/or TCP as told, path as told); b is a plain host. */
+/* web: the relay's own port is one where nothing listens, and the TURN server is at
+ * the web port instead (a node whose UDP is blocked and only the web ports get out). */
 static void
-check_relayed_full(HarkMediaIcePath path, gboolean turn_udp, gboolean turn_tcp,
-                   gboolean udp_blocked, const char *expect)
+check_relayed_web(HarkMediaIcePath path, gboolean turn_udp, gboolean turn_tcp,
+                  gboolean udp_blocked, gboolean web, const char *expect)
 {
   Fixture f = { 0 };
   if (!start_turn_full(&f, udp_blocked)) {
@@ -650,6 +652,11 @@ check_relayed_full(HarkMediaIcePath path, gboolean turn_udp, gboolean turn_tcp,
     return;
   }
   HarkMediaIceConfig ca = relay_config(&f, TRUE, path, turn_udp, turn_tcp);
+  if (web) {
+    ca.turn_web_port = f.turn_port;
+    ca.turn_port = free_udp_port(); /* nothing takes TCP there either */
+    ca.udp_blocked = TRUE;
+  }
   HarkMediaIceConfig cb = loopback_config(FALSE);
   start_pair(&f, &ca, &cb);
   gint64 t0 = g_get_monotonic_time();
@@ -675,9 +682,24 @@ check_relayed_full(HarkMediaIcePath path, gboolean turn_udp, gboolean turn_tcp,
 }
 
 static void
+check_relayed_full(HarkMediaIcePath path, gboolean turn_udp, gboolean turn_tcp,
+                   gboolean udp_blocked, const char *expect)
+{
+  check_relayed_web(path, turn_udp, turn_tcp, udp_blocked, FALSE, expect);
+}
+
+static void
 check_relayed(HarkMediaIcePath path, gboolean turn_udp, gboolean turn_tcp, const char *expect)
 {
   check_relayed_full(path, turn_udp, turn_tcp, FALSE, expect);
+}
+
+/* UDP blocked, the relay's own port unreachable: TURN over TCP to its web port (the
+ * SN's tls443 port, turn_web_port) carries the call. */
+static void
+test_relayed_web_port(void)
+{
+  check_relayed_web(HARK_MEDIA_ICE_PATH_RELAY, TRUE, TRUE, TRUE, TRUE, "tcp");
 }
 
 static void
@@ -846,6 +868,7 @@ main(int argc, char **argv)
   hark_test_add_isolated_func("/ice/relay/turn-udp", test_relayed_udp);
   hark_test_add_isolated_func("/ice/relay/turn-tcp", test_relayed_tcp);
   hark_test_add_isolated_func("/ice/relay/udp-blocked-tcp-to-relay", test_relayed_udp_blocked);
+  hark_test_add_isolated_func("/ice/relay/web-port", test_relayed_web_port);
   hark_test_add_isolated_func("/ice/path/tcp-over-turn-tcp", test_path_tcp_relayed);
   hark_test_add_isolated_func("/ice/restart/onto-relay-while-sending", test_restart_to_relay);
   hark_test_add_isolated_func("/ice/restart/unreachable-relay-keeps-old-pair", test_restart_fails);

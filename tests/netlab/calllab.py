@@ -6,13 +6,12 @@ A CallLab is one netlab lab with the login server, two SNs each vouching for a r
 two clients (alice, bob) that send a tone and write what they hear to a WAV. What serves
 as "the SN's relay" is decided in one place, sn_relays(): each SN's own TURN server
 (core/relay), for which the SN gives its clients time-limited REST credentials (the `turn`
-ctl answer); in the web-only lab, whose SNs take TLS on 443, a coturn beside each SN on the
-lab host `stun`, handed out through supernode.turn_server / turn_secret_file.
+ctl answer); in the web-only lab, whose SNs take TLS on 443, the same relay reached over
+TCP on 443 (the SN's turn_web_port), where the SN hands TURN to it.
 """
 import os
 import shutil
 import signal
-import subprocess
 import sys
 import threading
 import traceback
@@ -27,61 +26,6 @@ JOIN_TIMEOUT = 90  # web-only: the direct login attempt is given up before the t
 CALL_TIMEOUT = 30  # ringing, then active (ICE has 20 s after the answer)
 TONES = {"alice": 440, "bob": 1000}
 CODECS = ("opus", "g711")
-
-
-# One coturn for each SN, on the lab's public host `stun` (its two addresses), as an SN's
-# operator would run one beside it: sn1 vouches for the first, sn2 for the second.
-TURN_HOSTS = {"sn1": "198.18.0.20", "sn2": "198.18.0.21"}
-TURN_SECRET = "netlab-calls-turn-secret-9d41"
-
-
-class CoturnRelays:
-    """A coturn on `stun` for each SN (TURN_HOSTS), with the REST secret the SNs share."""
-
-    def __init__(self, lab, work, port):
-        self.lab, self.work, self.port = lab, work, port
-        self.procs = {}
-        self.secret = os.path.join(work, "turn-secret")
-        with open(self.secret, "w") as f:
-            f.write(TURN_SECRET + "\n")
-        os.chmod(self.secret, 0o600)
-        for sn, address in TURN_HOSTS.items():
-            self.procs[sn] = self.start(address)
-
-    def start(self, address):
-        files = os.path.join(self.work, f"turnserver-{address}")
-        log = open(files + ".log", "w")
-        return subprocess.Popen(self.lab.command(
-            "stun", "turnserver", "-n", "--listening-ip", address, "--relay-ip", address,
-            "-p", str(self.port), "--use-auth-secret", f"--static-auth-secret={TURN_SECRET}",
-            "--realm", "hark", "--no-tls", "--no-dtls", "--no-cli",
-            # As a public TURN server is run: no relaying to private addresses. Here it is
-            # needed too: the lab's hosts have no route to 10/8, and once a send from a
-            # relay port failed (ENETUNREACH, a check to the peer's host candidate) this
-            # coturn sent nothing more from that port.
-            "--denied-peer-ip", "10.0.0.0-10.255.255.255",
-            "--pidfile", files + ".pid", "--userdb", files + ".db", "--log-file", "stdout"),
-            stdout=log, stderr=log)
-
-    def sn_settings(self):
-        """The supernode settings by SN name that make each SN vouch for its relay."""
-        return {sn: f'turn_server = "{address}:{self.port}"; turn_secret_file = '
-                    f'"{self.secret}";' for sn, address in TURN_HOSTS.items()}
-
-    def address(self, sn):
-        """The relay's address of sn (where its relayed candidates are)."""
-        return TURN_HOSTS[sn]
-
-    def kill(self, sn):
-        """sn's relay dies with it (kill -9), as a relay inside the SN would."""
-        proc = self.procs.pop(sn, None)
-        if proc is not None:
-            proc.kill()
-            proc.wait()
-
-    def stop(self):
-        for sn in list(self.procs):
-            self.kill(sn)
 
 
 class SnRelays:
@@ -111,13 +55,11 @@ def sn_relays(lab, work, port=3478):
     """The switch for "the SN's relay" of every lab test: started for lab's sn1 and sn2;
     an object with sn_settings() (their supernode settings by SN name, as HarkNetwork
     takes them), address(sn) (the relay's IP address), kill(sn) (called with the SN's own
-    kill: the relay goes with its SN) and stop(). port: where the relay takes TURN (3478;
-    443 in the web-only lab). The SNs relay themselves (SnRelays), except on 443: there
-    the SN's overlay listens for TLS, and the SN's relay does not share that port yet, so
-    the web-only lab keeps a coturn on `stun` that its SNs vouch for."""
-    if port == 443:
-        return CoturnRelays(lab, work, port)
-    return SnRelays(port)
+    kill: the relay goes with its SN) and stop(). port: where a client reaches the relay
+    over TCP (3478; 443 in the web-only lab). The SNs relay themselves (SnRelays): on 443
+    the relay keeps its own port 3478, and a web-only client reaches it through the SN's
+    tls443 port (its JOIN_OK's turn_web_port), where the SN hands TURN to its relay."""
+    return SnRelays(3478 if port == 443 else port)
 
 
 def media_section(node_dir, user):
@@ -321,12 +263,10 @@ def stop_labs():
 def suite_start(tag):
     """(run, work) of a call lab suite: its namespaces' prefix ("hnl<tag><pid>") and a new
     work directory; None, with the TAP plan that skips it printed, when this machine cannot
-    run it (not root, no coturn). SIGTERM (meson's timeout) exits, so the labs go down."""
+    run it (not root). SIGTERM (meson's timeout) exits, so the labs go down."""
     skip = None
     if os.geteuid() != 0:
         skip = "1..0 # SKIP needs root"
-    elif shutil.which("turnserver") is None:
-        skip = "1..0 # SKIP needs coturn's turnserver"
     if skip:
         print(skip)
         return None

@@ -8,9 +8,8 @@ allows and prefers:
   setup 2   both behind port-restricted NATs              punched, udp
   setup 3   both behind NATs that let only TCP out        relayed, tcp
   web-only  both behind NATs that let only TCP to 80/443  relayed, tcp
-Every lab runs two coturns on its public host `stun` (198.18.0.20 and .21; on 443 in the
-web-only lab, 3478 elsewhere), sn1 vouching for the first and sn2 for the second
-(supernode.turn_server); alice is on sn1 and bob on sn2. So a relay is on offer everywhere,
+Each SN relays (its own TURN server, calllab.sn_relays: on 3478, and in the web-only lab
+on its web port 443 too, which web-only clients use); alice is on sn1 and bob on sn2. So a relay is on offer everywhere,
 and setups 1 and 2 show it is not taken when something better works.
 Each node sends a tone (alice 440 Hz, bob 1000 Hz) and writes what it hears to a WAV in its
 state directory; after about 2 s of audio played both ways the call is hung up and each
