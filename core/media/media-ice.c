@@ -459,8 +459,8 @@ generation_configure(Generation *g, GError **error)
     set_relay(g, NICE_RELAY_TYPE_TURN_TCP);
   /* UDP does not get out: the relay's web port may, where only the web ports do. TURN
    * over plain TCP there (libnice's TURN_TLS is plain TCP in RFC 5245 mode too). */
-  gboolean web = turn && c->udp_blocked && c->turn_web_port != 0 && c->turn_web_port != c->turn_port &&
-                 g->path != HARK_MEDIA_ICE_PATH_UDP;
+  gboolean web = turn && c->udp_blocked && c->turn_web_port != 0 &&
+                 c->turn_web_port != c->turn_port && g->path != HARK_MEDIA_ICE_PATH_UDP;
   if (web)
     set_relay_at(g, c->turn_web_port, NICE_RELAY_TYPE_TURN_TCP);
   g->relay_tcp_only = (turn_tcp || web) && !turn_udp;
@@ -550,8 +550,8 @@ check_servers(const HarkMediaIceConfig *config, GError **error)
       !check_host("TURN", config->turn_host, error))
     return FALSE;
   if ((config->stun_host != NULL && (config->stun_port == 0 || config->stun_port > 65535)) ||
-      (config->turn_host != NULL && (config->turn_port == 0 || config->turn_port > 65535 ||
-                                     config->turn_web_port > 65535))) {
+      (config->turn_host != NULL &&
+       (config->turn_port == 0 || config->turn_port > 65535 || config->turn_web_port > 65535))) {
     g_set_error(error, HARK_MEDIA_ERROR, HARK_MEDIA_ERROR_INVALID,
                 "ICE: a STUN or TURN server without a valid port");
     return FALSE;

@@ -147,8 +147,7 @@ linked_to_sn2(JsonObject *overlay, gconstpointer data)
   JsonArray *links = json_object_get_array_member(overlay, "sn_links");
   for (guint i = 0; links != NULL && i < json_array_get_length(links); i++) {
     JsonObject *link = json_array_get_object_element(links, i);
-    if (g_strcmp0(json_object_get_string_member_with_default(link, "name", NULL), "calls-sn2") ==
-        0)
+    if (g_strcmp0(json_object_get_string_member_with_default(link, "name", NULL), "calls-sn2") == 0)
       return json_object_get_boolean_member_with_default(link, "verified", FALSE);
   }
   return FALSE;
@@ -174,9 +173,9 @@ steered_config(CallLab *lab, char *config)
   if (!lab_node_start(lab->sn2) || !lab_register_and_login(lab->sn2, "calls-sn2-user"))
     return NULL;
   g_autoptr(GString) first = g_string_new(off);
-  g_autofree char *bootstrap = g_strdup_printf(
-    "bootstrap = ( { host = \"%s\"; port = %u; transports = [ \"tcp\" ]; } )", lab->sn2_host,
-    OVERLAY_PORT);
+  g_autofree char *bootstrap =
+    g_strdup_printf("bootstrap = ( { host = \"%s\"; port = %u; transports = [ \"tcp\" ]; } )",
+                    lab->sn2_host, OVERLAY_PORT);
   g_string_replace(first, "bootstrap = ( )", bootstrap, 1);
   g_string_replace(first, "links = 0;", "links = 1;", 1);
   return g_string_free(g_steal_pointer(&first), FALSE);
@@ -240,9 +239,8 @@ lab_set_up(CallLab *lab, gconstpointer data)
 static void
 lab_tear_down(CallLab *lab, gconstpointer data)
 {
-  LabNode **nodes[] = { &lab->carol_phone, &lab->carol, &lab->bob_phone,
-                        &lab->bob,         &lab->alice, &lab->sn,
-                        &lab->sn2 };
+  LabNode **nodes[] = { &lab->carol_phone, &lab->carol, &lab->bob_phone, &lab->bob,
+                        &lab->alice,       &lab->sn,    &lab->sn2 };
   lab_nodes_kill_free(nodes, G_N_ELEMENTS(nodes));
   g_clear_pointer(&lab->login, lab_login_server_free);
   g_clear_pointer(&lab->logs, g_hash_table_unref);

@@ -57,8 +57,7 @@ typedef struct {
 } TurnLab;
 
 static const LabKind WITH_TURN = LAB_COTURN, WITHOUT_TURN = LAB_NO_TURN, OWN_RELAY = LAB_OWN_RELAY,
-                     TIGHT_RELAY = LAB_TIGHT_RELAY, WEB_RELAY = LAB_WEB_RELAY,
-                     STEER = LAB_STEER;
+                     TIGHT_RELAY = LAB_TIGHT_RELAY, WEB_RELAY = LAB_WEB_RELAY, STEER = LAB_STEER;
 #define TIGHT_ALLOCATION_BANDWIDTH 1000 /* bytes/s: supernode.relay_allocation_bandwidth */
 #define TIGHT_BANDWIDTH 500 /* bytes/s: supernode.relay_bandwidth */
 #define RELAY_PER_USER 3 /* supernode.relay_max_allocations_per_user of the lab */
@@ -1342,18 +1341,22 @@ test_steer_hostile(TurnLab *lab, gconstpointer data)
 
   guint16 tarpit_port = 0;
   g_autoptr(GSocket) tarpit = hark_test_peer_tarpit(&tarpit_port);
-  HARK_REQUIRE(mallory_join(&net, node, &claimed, lab->sn2_host, "mallory-claimed", "127.0.0.1",
-                            tarpit_port));
+  HARK_REQUIRE(
+    mallory_join(&net, node, &claimed, lab->sn2_host, "mallory-claimed", "127.0.0.1", tarpit_port));
   g_assert_cmpuint(forward(&claimed, 2, "alice"), ==, 403);
 
   g_autofree char *announced = hark_test_peer_address(lab->sn_host, 53);
   HARK_REQUIRE(hark_test_peer_listen(node, announced, OVERLAY_PORT));
-  HARK_REQUIRE(mallory_join(&net, node, &peer, lab->sn2_host, "mallory-sn", announced,
-                            OVERLAY_PORT));
+  HARK_REQUIRE(
+    mallory_join(&net, node, &peer, lab->sn2_host, "mallory-sn", announced, OVERLAY_PORT));
   g_autoptr(JsonObject) verified =
     lab_wait_command(lab->sn2, "overlay", has_verified_sn, "mallory-sn", 5000, "mallory verified");
   HARK_REQUIRE(verified != NULL);
-  const char *not_users[] = { "", "Alice", "al ice", "alice\nforged: line", "9lives",
+  const char *not_users[] = { "",
+                              "Alice",
+                              "al ice",
+                              "alice\nforged: line",
+                              "9lives",
                               "a234567890123456789012345678901234567890123456789012345678901234"
                               "5" };
   for (guint i = 0; i < G_N_ELEMENTS(not_users); i++)
@@ -1376,8 +1379,8 @@ test_steer_hostile(TurnLab *lab, gconstpointer data)
 
   /* The first SN relays nothing: it answers 404 and asks nobody else. */
   gint64 forwarded = dropped_of(lab->sn, "turn_forwarded");
-  HARK_REQUIRE(mallory_join(&net, node, &chained, lab->sn_host, "mallory-sn2", announced,
-                            OVERLAY_PORT));
+  HARK_REQUIRE(
+    mallory_join(&net, node, &chained, lab->sn_host, "mallory-sn2", announced, OVERLAY_PORT));
   g_autoptr(JsonObject) verified1 =
     lab_wait_command(lab->sn, "overlay", has_verified_sn, "mallory-sn2", 5000, "verified at sn1");
   HARK_REQUIRE(verified1 != NULL);
@@ -1417,8 +1420,8 @@ forger_message(HarkLink *link, const HarkWireMessage *message, gpointer data)
   const char *user = NULL;
   g_variant_get(message->body, "(&s)", &user);
   gint64 expiry = g_get_real_time() / G_USEC_PER_SEC + 600;
-  g_autofree char *username = g_strdup_printf(
-    "%" G_GINT64_FORMAT ":%s", expiry, forger->mode == FORGE_OTHER_USER ? "bob" : user);
+  g_autofree char *username = g_strdup_printf("%" G_GINT64_FORMAT ":%s", expiry,
+                                              forger->mode == FORGE_OTHER_USER ? "bob" : user);
   const char *host = forger->mode == FORGE_BAD_HOST ? "0.0.0.0" : "127.0.0.1";
   hark_link_send(link, HARK_MSG_TURN_CREDENTIALS, message->id,
                  g_variant_new("(sqssxb)", host, 3478, username, "forged-password", expiry, TRUE),
@@ -1441,8 +1444,7 @@ static guint32
 victim_asks(Mallory *victim, guint64 id)
 {
   guint index = victim->mallet.answers->len;
-  g_assert_true(
-    hark_link_send(victim->link, HARK_MSG_TURN_REQUEST, id, g_variant_new("()"), NULL));
+  g_assert_true(hark_link_send(victim->link, HARK_MSG_TURN_REQUEST, id, g_variant_new("()"), NULL));
   return answer_code(&victim->mallet, index);
 }
 
@@ -1522,8 +1524,8 @@ main(int argc, char **argv)
                          lab_tear_down);
   hark_test_add_isolated("/turn/relay/bandwidth", TurnLab, &TIGHT_RELAY, lab_set_up,
                          test_relay_bandwidth, lab_tear_down);
-  hark_test_add_isolated("/turn/steer/relay-off", TurnLab, &STEER, lab_set_up,
-                         test_steer_relay_off, lab_tear_down);
+  hark_test_add_isolated("/turn/steer/relay-off", TurnLab, &STEER, lab_set_up, test_steer_relay_off,
+                         lab_tear_down);
   hark_test_add_isolated("/turn/steer/hostile", TurnLab, &STEER, lab_set_up, test_steer_hostile,
                          lab_tear_down);
   hark_test_add_isolated("/turn/steer/hostile-answers", TurnLab, &STEER, lab_set_up,

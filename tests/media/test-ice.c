@@ -643,8 +643,8 @@ relay_config(Fixture *f, gboolean controlling, HarkMediaIcePath path, gboolean u
 /* web: the relay's own port is one where nothing listens, and the TURN server is at
  * the web port instead (a node whose UDP is blocked and only the web ports get out). */
 static void
-check_relayed_web(HarkMediaIcePath path, gboolean turn_udp, gboolean turn_tcp,
-                  gboolean udp_blocked, gboolean web, const char *expect)
+check_relayed_web(HarkMediaIcePath path, gboolean turn_udp, gboolean turn_tcp, gboolean udp_blocked,
+                  gboolean web, const char *expect)
 {
   Fixture f = { 0 };
   if (!start_turn_full(&f, udp_blocked)) {
