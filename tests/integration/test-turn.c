@@ -36,6 +36,7 @@ typedef enum {
   LAB_TIGHT_RELAY, /* its own, with small bandwidth limits */
   LAB_WEB_RELAY, /* its own, and the tls443 transport on a web port of the lab's */
   LAB_STEER, /* relay = false, linked to a second SN (sn2) that relays */
+  LAB_STEER_FULL, /* as LAB_STEER, but its own relay takes one allocation in all */
 } LabKind;
 
 typedef struct {
@@ -57,7 +58,8 @@ typedef struct {
 } TurnLab;
 
 static const LabKind WITH_TURN = LAB_COTURN, WITHOUT_TURN = LAB_NO_TURN, OWN_RELAY = LAB_OWN_RELAY,
-                     TIGHT_RELAY = LAB_TIGHT_RELAY, WEB_RELAY = LAB_WEB_RELAY, STEER = LAB_STEER;
+                     TIGHT_RELAY = LAB_TIGHT_RELAY, WEB_RELAY = LAB_WEB_RELAY, STEER = LAB_STEER,
+                     STEER_FULL = LAB_STEER_FULL;
 #define TIGHT_ALLOCATION_BANDWIDTH 1000 /* bytes/s: supernode.relay_allocation_bandwidth */
 #define TIGHT_BANDWIDTH 500 /* bytes/s: supernode.relay_bandwidth */
 #define RELAY_PER_USER 3 /* supernode.relay_max_allocations_per_user of the lab */
@@ -142,11 +144,14 @@ steer_configs(TurnLab *lab)
 {
   lab->sn2_host = hark_test_peer_address(lab->sn_host, 52);
   char *first_host = lab->sn_host;
+  LabKind kind = lab->kind;
   lab->kind = LAB_OWN_RELAY;
   lab->sn_host = lab->sn2_host;
   g_autofree char *relaying = sn_config(lab, NULL);
   lab->sn_host = first_host;
-  lab->kind = LAB_STEER;
+  /* LAB_STEER_FULL: the first SN relays too, one allocation in all. */
+  g_autofree char *first_relaying = sn_config(lab, NULL);
+  lab->kind = kind;
   g_autoptr(GString) second = g_string_new(relaying);
   g_string_replace(second, "\"turn-sn\"", "\"turn-sn2\"", 1);
   lab->sn2 = lab_node_new("turn-sn2", second->str);
@@ -157,7 +162,11 @@ steer_configs(TurnLab *lab)
   if (serving == NULL)
     return NULL;
   g_autofree char *off = sn_config(lab, NULL);
-  g_autoptr(GString) first = g_string_new(off);
+  g_autoptr(GString) first = g_string_new(kind == LAB_STEER_FULL ? first_relaying : off);
+  g_string_replace(first, "relay_max_allocations_per_user",
+                   "relay_max_allocations = 1; "
+                   "relay_max_allocations_per_user",
+                   1);
   g_autofree char *bootstrap =
     g_strdup_printf("allow_loopback = true;\n  bootstrap = ( { host = \"%s\"; port = %u; "
                     "transports = [ \"tcp\" ]; } );",
@@ -191,7 +200,7 @@ lab_set_up(TurnLab *lab, gconstpointer data)
     lab->coturn = lab_coturn_start(lab->dir, lab->turn_port, SECRET);
   }
   g_autofree char *config = sn_config(lab, lab->secret_path);
-  if (lab->kind == LAB_STEER) {
+  if (lab->kind == LAB_STEER || lab->kind == LAB_STEER_FULL) {
     g_free(config);
     config = steer_configs(lab);
     if (config == NULL)
@@ -209,7 +218,7 @@ lab_set_up(TurnLab *lab, gconstpointer data)
                                                  hark_test_timeout(JOIN_MS), "serving");
   if (super == NULL)
     return;
-  if (lab->kind == LAB_STEER) {
+  if (lab->kind == LAB_STEER || lab->kind == LAB_STEER_FULL) {
     g_autoptr(JsonObject) linked = lab_wait_command(lab->sn, "overlay", has_verified_sn, "turn-sn2",
                                                     hark_test_timeout(JOIN_MS), "linked to sn2");
     if (linked == NULL)
@@ -1276,6 +1285,28 @@ test_steer_relay_off(TurnLab *lab, gconstpointer data)
   g_assert_cmpint(dropped_of(lab->sn2, "turn_forward_served"), >=, 2);
 }
 
+/* alice's SN relays, one allocation in all: credentials name it while it has room, and
+ * sn2's relay once an allocation holds its only one (508 to the next Allocate). */
+static void
+test_steer_full(TurnLab *lab, gconstpointer data)
+{
+  LAB_UP(lab);
+  g_autofree char *username = NULL, *password = NULL, *host = NULL;
+  guint16 port = 0;
+  HARK_REQUIRE(wire_credentials(lab, &username, &password, &host, &port));
+  g_assert_cmpstr(host, ==, lab->sn_host);
+  g_autoptr(Raw) raw = raw_new(host, port);
+  g_assert_cmpuint(raw_allocate(raw, username, password), ==, 0);
+
+  g_autofree char *username2 = NULL, *password2 = NULL, *host2 = NULL;
+  guint16 port2 = 0;
+  HARK_REQUIRE(wire_credentials(lab, &username2, &password2, &host2, &port2));
+  g_assert_cmpstr(host2, ==, lab->sn2_host);
+  g_assert_cmpint(dropped_of(lab->sn, "turn_forwarded"), ==, 1);
+  double gather_ms = 0;
+  g_assert_true(allocates(host2, port2, username2, password2, &gather_ms));
+}
+
 /* The code of an ERROR answer (0 for TURN_CREDENTIALS) number index, waited for. */
 static guint32
 answer_code(Mallet *mallet, guint index)
@@ -1527,6 +1558,8 @@ main(int argc, char **argv)
   hark_test_add_isolated("/turn/steer/relay-off", TurnLab, &STEER, lab_set_up, test_steer_relay_off,
                          lab_tear_down);
   hark_test_add_isolated("/turn/steer/hostile", TurnLab, &STEER, lab_set_up, test_steer_hostile,
+                         lab_tear_down);
+  hark_test_add_isolated("/turn/steer/full", TurnLab, &STEER_FULL, lab_set_up, test_steer_full,
                          lab_tear_down);
   hark_test_add_isolated("/turn/steer/hostile-answers", TurnLab, &STEER, lab_set_up,
                          test_steer_hostile_answers, lab_tear_down);
