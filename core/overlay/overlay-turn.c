@@ -331,8 +331,8 @@ forward_free(HarkOverlay *overlay, TurnForward *forward)
   g_free(forward);
 }
 
-/* The forward is over: the client (if its link is still here) hears 404 as it would
- * have without steering. */
+/* The forward is over: the client hears 404, as it would have without steering (its
+ * link going ends the forward before: hark_overlay_turn_peer_gone). */
 static void
 forward_fail(HarkOverlay *overlay, TurnForward *forward, const char *why)
 {
