@@ -117,9 +117,13 @@ class HarkRelay:
             f'relay_port = {port}; relay_allow = [ "127.0.0.0/8" ]; '
             'relay_max_allocations = 100000; relay_max_allocations_per_user = 100000; };\n' + login)
         self.nodes.append(sn)
-        sn.start()
-        sn.register_and_login("sn-one")
-        sn.wait_log("serving as a super node")
+        try:
+            sn.start()
+            sn.register_and_login("sn-one")
+            sn.wait_log("serving as a super node")
+        except harklab.LabError:
+            self.stop()  # the login server too: nothing of a failed start is left running
+            raise
         self.pid = sn.proc.pid
         wait_port(port)
         with open(os.path.join(sn.state, "relay-secret")) as f:
