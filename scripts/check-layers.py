@@ -23,16 +23,17 @@ ROOT = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)),
 CORE = os.path.join(ROOT, "core")
 
 # Bottom up. `program` (the hark executable) may use every layer.
-LAYERS = ["base", "registry", "link", "login", "relay", "overlay", "directory", "message", "media", "call",
+LAYERS = ["base", "registry", "control", "link", "login", "relay", "overlay", "directory", "message", "media", "call",
           "conference", "node", "program"]
 
 # The public headers, by the layer that implements them (or, for plugin interfaces,
 # the lowest layer whose types they use).
 PUBLIC = {
-    "base": ["address", "certificate", "clock", "codec", "config", "control", "export", "hostcache",
+    "base": ["address", "certificate", "clock", "codec", "config", "export", "hostcache",
              "identity", "media-spec", "plugin", "presence", "settings", "store", "stun", "version",
              "wire"],
     "registry": ["command", "context", "frontend", "natprobe", "search"],
+    "control": ["control"],
     "link": ["link", "transport"],
     "media": ["media"],
     "conference": ["conference"],

@@ -24,27 +24,24 @@ struct _CtlConnection {
   guint pending; /* requests not yet answered */
 };
 
-typedef struct {
-  CtlConnection *connection;
-  JsonNode *id; /* NULL when the request had none */
-} CtlRequest;
-
 static gboolean on_readable(GSocket *socket, GIOCondition condition, gpointer data);
 static gboolean on_writable(GSocket *socket, GIOCondition condition, gpointer data);
 
 /* ---- lines out ----------------------------------------------------------------- */
 
+/* Takes text (one JSON object) and sends it as a line. */
 static void
-send_string(CtlConnection *c, GString *line)
+send_string(CtlConnection *c, GString *text)
 {
-  ctl_connection_send_text(c, line->str, line->len);
-  g_string_free(line, TRUE);
+  g_string_append_c(text, '\n');
+  ctl_connection_send_text(c, text->str, text->len);
+  g_string_free(text, TRUE);
 }
 
 static void
 send_bad_request(CtlConnection *c, JsonNode *id, const char *message)
 {
-  send_string(c, ctl_error_line(id, "bad-request", message));
+  send_string(c, hark_control_error_text(id, "bad-request", message));
 }
 
 /* ---- the write queue --------------------------------------------------------------- */
@@ -148,55 +145,24 @@ ctl_connection_flush(CtlConnection *c, gint64 deadline)
 
 /* ---- requests in --------------------------------------------------------------------- */
 
-static const char *
-error_code(const GError *error)
-{
-  if (error->domain == HARK_COMMAND_ERROR)
-    return hark_command_error_code_name(error->code);
-  return hark_command_error_code_name(HARK_COMMAND_ERROR_FAILED);
-}
-
-/* The HarkCommandDone of every request: now, or later for commands that wait. */
+/* The answer to one line (NULL for a blank one): now, or later for commands that wait. */
 static void
-request_done(JsonNode *result, const GError *error, gpointer data)
+line_done(GString *answer, gpointer data)
 {
-  CtlRequest *request = data;
-  CtlConnection *c = request->connection;
+  CtlConnection *c = data;
   c->pending--;
-  if (error != NULL) {
-    send_string(c, ctl_error_line(request->id, error_code(error), error->message));
-  } else {
-    g_autoptr(JsonObject) answer = ctl_answer_new(request->id, TRUE);
-    json_object_set_member(answer, "result", json_node_ref(result));
-    send_string(c, ctl_object_line(answer));
-  }
+  if (answer != NULL)
+    send_string(c, answer);
   maybe_finish(c);
-  g_clear_pointer(&request->id, json_node_unref);
   ctl_connection_unref(c);
-  g_free(request);
 }
 
 /* One line, without its '\n'. */
 static void
 handle_line(CtlConnection *c, const char *line, gsize length)
 {
-  CtlLine parsed;
-  switch (ctl_line_parse(line, length, &parsed)) {
-  case CTL_LINE_BLANK:
-    break;
-  case CTL_LINE_BAD:
-    send_bad_request(c, parsed.id, parsed.error);
-    break;
-  case CTL_LINE_CALL: {
-    CtlRequest *request = g_new0(CtlRequest, 1);
-    request->connection = ctl_connection_ref(c);
-    request->id = g_steal_pointer(&parsed.id);
-    c->pending++;
-    hark_context_run_command(c->server->ctx, parsed.command, parsed.args, request_done, request);
-    break;
-  }
-  }
-  ctl_line_clear(&parsed);
+  c->pending++;
+  hark_control_handle(c->server->ctx, line, length, line_done, ctl_connection_ref(c));
 }
 
 /* A line longer than max_line is refused and the connection closed: reading on would
@@ -273,12 +239,8 @@ on_readable(GSocket *socket, GIOCondition condition, gpointer data)
 static void
 send_hello(CtlConnection *c)
 {
-  g_autoptr(JsonObject) hello = json_object_new();
-  json_object_set_string_member(hello, "event", "hello");
-  json_object_set_string_member(hello, "version", HARK_VERSION);
-  json_object_set_int_member(hello, "protocol", HARK_CONTROL_PROTOCOL_VERSION);
-  json_object_set_string_member(hello, "node", hark_context_node_name(c->server->ctx));
-  send_string(c, ctl_object_line(hello));
+  g_autoptr(JsonObject) hello = hark_control_hello_new(c->server->ctx);
+  send_string(c, hark_control_object_text(hello));
 }
 
 CtlConnection *

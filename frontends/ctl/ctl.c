@@ -70,7 +70,8 @@ turn_away(CtlServer *s, GSocket *socket)
 {
   g_autofree char *message =
     g_strdup_printf("too many clients (max_clients is %u)", s->max_clients);
-  g_autoptr(GString) line = ctl_error_line(NULL, "too-many-clients", message);
+  g_autoptr(GString) line = hark_control_error_text(NULL, "too-many-clients", message);
+  g_string_append_c(line, '\n');
   g_socket_send(socket, line->str, line->len, NULL, NULL);
   g_socket_close(socket, NULL);
   g_message("refused a client: %s", message);
@@ -239,7 +240,8 @@ ctl_event(gpointer instance, const char *name, JsonObject *data)
 {
   CtlServer *s = instance;
   g_autoptr(JsonNode) root = json_node_init_object(json_node_alloc(), data);
-  g_autoptr(GString) line = ctl_json_line(root);
+  g_autoptr(GString) line = hark_control_json_text(root);
+  g_string_append_c(line, '\n');
   /* A copy: a client may be disconnected (and leave the list) while we send. */
   g_autoptr(GPtrArray) connections =
     g_ptr_array_new_with_free_func((GDestroyNotify)ctl_connection_unref);

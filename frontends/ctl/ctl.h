@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* ctl.h: what the parts of the ctl frontend share. ctl.c is the plugin itself
  * (settings, the listening sockets, start/stop, events); connection.c is one
- * connected client (line framing, requests and answers, the write queue); line.c reads
- * what one line asks for. */
+ * connected client (line framing, the write queue). What a line asks for, running it
+ * and the answer's JSON are the core's (hark/control.h), shared with the web frontend. */
 #pragma once
 
 #include <hark/hark.h>
@@ -36,30 +36,3 @@ void ctl_connection_send_text(CtlConnection *connection, const char *text, gsize
 void ctl_connection_flush(CtlConnection *connection, gint64 deadline);
 /* Detach from the main loop, close the socket and leave the server's list. */
 void ctl_connection_close(CtlConnection *connection);
-
-/* {"id": id, "ok": ok}: the start of every answer (a copy of id; NULL: null). */
-JsonObject *ctl_answer_new(JsonNode *id, gboolean ok);
-/* object as one compact line, "\n" included. */
-GString *ctl_object_line(JsonObject *object);
-/* {"id": id, "ok": false, "error": {"code": code, "message": message}} + "\n". id may be NULL. */
-GString *ctl_error_line(JsonNode *id, const char *code, const char *message);
-/* root as one compact line, "\n" included. */
-GString *ctl_json_line(JsonNode *root);
-
-/* What one line (without its '\n') asks for. */
-typedef enum {
-  CTL_LINE_BLANK, /* nothing: it is ignored */
-  CTL_LINE_CALL, /* run command with args */
-  CTL_LINE_BAD, /* answer a bad-request error */
-} CtlLineKind;
-
-typedef struct {
-  JsonNode *id; /* the request's id, to echo; NULL when it had none (or a bad one) */
-  char *command; /* CTL_LINE_CALL: the command's name */
-  JsonObject *args; /* CTL_LINE_CALL: its arguments, NULL when none were given */
-  char *error; /* CTL_LINE_BAD: why */
-} CtlLine;
-
-/* Fills out (free it with ctl_line_clear) and says which kind of line it is. */
-CtlLineKind ctl_line_parse(const char *line, gsize length, CtlLine *out);
-void ctl_line_clear(CtlLine *line);

@@ -1,14 +1,16 @@
 /* fuzz-ctlline.c: libFuzzer target for what a ctl client's bytes become (frontends/ctl):
  * the input is cut into lines as connection.c cuts them ('\n', a '\r' before it dropped,
- * the rest after the last '\n' as a last line), each line read by ctl_line_parse (line.c)
+ * the rest after the last '\n' as a last line), each line read by
+ * hark_control_request_parse (core/control/control.c; the web frontend reads each
+ * WebSocket message with it too)
  * and, when it is a call, its arguments checked by hark_command_check_args
  * (core/registry/command.c) as hark_context_run_command checks them, for
  * fuzz_command_named's command (fuzz-common.c). The error answers are then written as
- * the client would get them (ctl_error_line). */
+ * the client would get them (hark_control_error_text). */
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../frontends/ctl/ctl.h"
+#include "hark/control.h"
 #include "hark-private.h"
 #include "fuzz-common.h"
 
@@ -19,12 +21,11 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
   return 0;
 }
 
-/* An answer line is one line of UTF-8 JSON. */
+/* An answer is one line of UTF-8 JSON (the ctl frontend adds the '\n'). */
 static void
 check_answer(GString *answer)
 {
-  if (answer->len == 0 || answer->str[answer->len - 1] != '\n' ||
-      memchr(answer->str, '\n', answer->len - 1) != NULL ||
+  if (answer->len == 0 || memchr(answer->str, '\n', answer->len) != NULL ||
       !g_utf8_validate_len(answer->str, answer->len, NULL))
     abort();
   g_string_free(answer, TRUE);
@@ -33,20 +34,20 @@ check_answer(GString *answer)
 static void
 one_line(const char *line, gsize length)
 {
-  CtlLine parsed;
-  CtlLineKind kind = ctl_line_parse(line, length, &parsed);
+  HarkControlRequest parsed;
+  HarkControlRequestKind kind = hark_control_request_parse(line, length, &parsed);
   switch (kind) {
-  case CTL_LINE_BLANK:
+  case HARK_CONTROL_REQUEST_BLANK:
     if (parsed.id || parsed.command || parsed.args || parsed.error)
       abort();
     break;
-  case CTL_LINE_BAD:
+  case HARK_CONTROL_REQUEST_BAD:
     if (parsed.error == NULL || parsed.command != NULL)
       abort();
     fuzz_say("bad request", parsed.error);
-    check_answer(ctl_error_line(parsed.id, "bad-request", parsed.error));
+    check_answer(hark_control_error_text(parsed.id, "bad-request", parsed.error));
     break;
-  case CTL_LINE_CALL: {
+  case HARK_CONTROL_REQUEST_CALL: {
     if (parsed.command == NULL || parsed.error != NULL)
       abort();
     const HarkCommand *command = fuzz_command_named(parsed.command);
@@ -57,13 +58,13 @@ one_line(const char *line, gsize length)
       abort();
     fuzz_say(ok ? "call" : "call refused", error ? error->message : parsed.command);
     if (error != NULL)
-      check_answer(ctl_error_line(parsed.id, "bad-arguments", error->message));
+      check_answer(hark_control_error_text(parsed.id, "bad-arguments", error->message));
     break;
   }
   default:
     abort();
   }
-  ctl_line_clear(&parsed);
+  hark_control_request_clear(&parsed);
 }
 
 int
