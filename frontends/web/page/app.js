@@ -361,7 +361,7 @@ function renderBuddies() {
         h('strong', {}, b.alias && b.alias !== b.name ? `${b.alias} (${b.name})` : b.name),
         h('span', { class: 'presence' }, p)),
       devices.length ? h('ul', { class: 'devices', 'aria-label': `Devices of ${b.name}` },
-        devices.map((d) => h('li', {}, `${d.name || String(d.device).slice(0, 8)}: ${d.status}`))) : null,
+        devices.map((d) => h('li', {}, `${d.name || `device ${String(d.device).slice(0, 8)}`}: ${d.status}`))) : null,
       h('div', { class: 'row' },
         has('msg') ? button('Message', () => openConversation(`u:${b.name}`), {
           key: `msg:${b.name}`, 'aria-label': `Message ${b.name}` }) : null,
@@ -1030,6 +1030,8 @@ function wire() {
       loadHistory();
   });
   window.addEventListener('resize', () => soon(renderCalls, 100));
+  // The plots are pixels: drawn again in the other theme's colours.
+  matchMedia('(prefers-color-scheme: dark)').addEventListener('change', renderCalls);
 }
 
 wire();

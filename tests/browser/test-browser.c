@@ -1,0 +1,205 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* test-browser.c: the web frontend's page in a real browser. The lab (tests/integration's
+ * harness) is a login server, one super node, bob (registered, logged in, driven over his
+ * ctl socket) and alice, whose node loads the `web` frontend and is not logged in. The
+ * case installs Playwright for Node.js into tests/browser/node_modules (npm ci from the
+ * committed lock file: no browser is downloaded; Debian's /usr/bin/chromium is driven)
+ * and runs web.test.mjs with alice's one-time link and bob's socket: it signs alice in
+ * through the page, takes bob's contact request, chats, takes his call and checks the
+ * page's accessibility, all through the page's controls, with a screenshot of each step
+ * in meson-logs/browser/. */
+#include "harness.h"
+#include "lab.h"
+#include "test-files.h"
+#include "test-isolate.h"
+
+#include <string.h>
+#include <unistd.h>
+
+#define OVERLAY_PORT 33061
+#define JOIN_MS 15000
+#define SCRIPT_S 150 /* the browser script's own bound is 120 s */
+
+typedef struct {
+  LabLoginServer *login;
+  char *sn_host;
+  char *dir;
+  LabNode *sn;
+  LabNode *alice;
+  LabNode *bob;
+  gboolean up;
+} BrowserLab;
+
+static char *
+client_config(BrowserLab *lab, const char *name, guint hz, const char *more_plugins)
+{
+  g_autofree char *media = g_strdup_printf(
+    "media: { codecs = [ \"opus\", \"g711\" ]; source = \"tone:%u\";\n"
+    "  sink = \"wav:%s/%s.wav\"; };\n",
+    hz, lab->dir, name);
+  g_autofree char *plugins = g_strdup_printf(", { name = \"opus\"; }, { name = \"g711\"; }%s",
+                                             more_plugins != NULL ? more_plugins : "");
+  return lab_client_config_with_node(name, NULL, plugins, lab->sn_host, OVERLAY_PORT, lab->login,
+                                     media);
+}
+
+static void
+lab_set_up(BrowserLab *lab, gconstpointer data)
+{
+  (void)data;
+  lab->sn_host = g_strdup_printf("127.%u.%u.61", (guint)g_random_int_range(1, 255),
+                                 (guint)g_random_int_range(0, 255));
+  lab->dir = g_dir_make_tmp("hark-browser-XXXXXX", NULL);
+  lab->login = lab_login_server_new();
+  if (lab->login == NULL || lab->dir == NULL)
+    return;
+  g_autofree char *sn = g_strdup_printf(
+    "node: { name = \"web-sn\"; supernode = true; };\n"
+    "plugins: { load = ( { name = \"udp\"; }, { name = \"tcp\"; },\n"
+    "  { name = \"gi\"; }, { name = \"ctl\"; } ); };\n"
+    "network: { listen = \"%s\"; port = %u; public_address = \"%s\";\n"
+    "  allow_loopback = true; bootstrap = ( ); };\n"
+    "supernode: { min_uptime = 0; max_load = 10000; links = 0; relay = false; };\n"
+    "login: { url = \"%s\"; ca = \"%s\"; };\n",
+    lab->sn_host, OVERLAY_PORT, lab->sn_host, lab->login->url, lab->login->ca_path);
+  lab->sn = lab_node_new("web-sn", sn);
+  if (!lab_node_start(lab->sn) || !lab_register_and_login(lab->sn, "web-sn-user"))
+    return;
+  g_autoptr(JsonObject) super = lab_wait_command(lab->sn, "overlay", lab_overlay_is_super, NULL,
+                                                 hark_test_timeout(JOIN_MS), "serving");
+  if (super == NULL)
+    return;
+  g_autofree char *bob = client_config(lab, "bob", 660, NULL);
+  if ((lab->bob = lab_client_start("bob", bob, "bob", TRUE, hark_test_timeout(JOIN_MS))) == NULL)
+    return;
+  /* alice signs in through the page: her node only joins the overlay here. */
+  g_autofree char *alice =
+    client_config(lab, "alice", 440, ", { name = \"web\"; settings = { port = 0; }; }");
+  lab->alice = lab_node_new("alice", alice);
+  if (!lab_node_start(lab->alice))
+    return;
+  g_autoptr(JsonObject) attached = lab_wait_command(lab->alice, "overlay", lab_overlay_is_attached,
+                                                    NULL, hark_test_timeout(JOIN_MS), "attached");
+  lab->up = attached != NULL;
+}
+
+static void
+lab_tear_down(BrowserLab *lab, gconstpointer data)
+{
+  (void)data;
+  LabNode **nodes[] = { &lab->alice, &lab->bob, &lab->sn };
+  lab_nodes_kill_free(nodes, G_N_ELEMENTS(nodes));
+  g_clear_pointer(&lab->login, lab_login_server_free);
+  if (lab->dir != NULL)
+    hark_test_remove_tree(lab->dir);
+  g_free(lab->dir);
+  g_free(lab->sn_host);
+}
+
+/* ---- running npm and node ------------------------------------------------------------- */
+
+typedef struct {
+  GMainLoop *loop;
+  gboolean done;
+} Waiting;
+
+static void
+child_exited(GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  Waiting *w = user_data;
+  g_subprocess_wait_finish(G_SUBPROCESS(source), result, NULL);
+  w->done = TRUE;
+  g_main_loop_quit(w->loop);
+}
+
+static gboolean
+on_timeout(gpointer user_data)
+{
+  g_main_loop_quit(((Waiting *)user_data)->loop);
+  return G_SOURCE_REMOVE;
+}
+
+/* Runs argv in cwd with env (NULL-terminated "NAME=VALUE"s added), its output in the test's
+ * log (stderr: stdout carries TAP); its exit status, or -1 (test failed) when it did not run
+ * or end within seconds (then killed). */
+static int
+run_logged(const char *const *argv, const char *cwd, const char *const *env, guint seconds)
+{
+  g_autoptr(GSubprocessLauncher) launcher = g_subprocess_launcher_new(G_SUBPROCESS_FLAGS_NONE);
+  g_subprocess_launcher_set_cwd(launcher, cwd);
+  g_subprocess_launcher_take_stdout_fd(launcher, dup(STDERR_FILENO));
+  for (guint i = 0; env != NULL && env[i] != NULL; i++) {
+    g_auto(GStrv) pair = g_strsplit(env[i], "=", 2);
+    g_subprocess_launcher_setenv(launcher, pair[0], pair[1], TRUE);
+  }
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GSubprocess) child = g_subprocess_launcher_spawnv(launcher, argv, &error);
+  if (child == NULL) {
+    g_test_message("cannot run %s: %s", argv[0], error->message);
+    g_test_fail();
+    return -1;
+  }
+  Waiting w = { g_main_loop_new(NULL, FALSE), FALSE };
+  g_subprocess_wait_async(child, NULL, child_exited, &w);
+  guint timer = g_timeout_add_seconds(seconds, on_timeout, &w);
+  g_main_loop_run(w.loop);
+  if (!w.done) {
+    g_test_message("%s did not end within %u s: killed", argv[0], seconds);
+    g_subprocess_force_exit(child);
+    g_subprocess_wait(child, NULL, NULL);
+    g_main_loop_unref(w.loop);
+    g_test_fail();
+    return -1;
+  }
+  g_source_remove(timer);
+  g_main_loop_unref(w.loop);
+  return g_subprocess_get_if_exited(child) ? g_subprocess_get_exit_status(child) : -1;
+}
+
+/* ---- the case ------------------------------------------------------------------------- */
+
+static void
+test_page(BrowserLab *lab, gconstpointer data)
+{
+  (void)data;
+  HARK_REQUIRE(lab->up);
+  if (!g_file_test("/usr/bin/chromium", G_FILE_TEST_IS_EXECUTABLE)) {
+    g_test_skip("Debian's chromium is not installed (make deps installs it)");
+    return;
+  }
+  const char *source = g_getenv("HARK_SOURCE_ROOT");
+  const char *build = g_getenv("HARK_BUILD_ROOT");
+  g_assert_nonnull(source);
+  g_assert_nonnull(build);
+  g_autofree char *here = g_build_filename(source, "tests", "browser", NULL);
+  g_autofree char *shots = g_build_filename(build, "meson-logs", "browser", NULL);
+  g_assert_cmpint(g_mkdir_with_parents(shots, 0755), ==, 0);
+
+  /* From the committed lock file, into a folder of the test's own; npm's cache makes a
+   * second run quick. */
+  const char *npm[] = { "npm", "ci", "--prefer-offline", "--no-audit", "--no-fund", NULL };
+  g_assert_cmpint(run_logged(npm, here, NULL, 300), ==, 0);
+
+  g_autoptr(JsonObject) link = lab_call(lab->alice, "web-url", NULL);
+  HARK_REQUIRE(link != NULL);
+  g_autofree char *url_env =
+    g_strconcat("HARK_WEB_URL=", json_object_get_string_member(link, "url"), NULL);
+  g_autofree char *bob_env = g_strconcat("HARK_BOB_CTL=", lab->bob->node->socket_path, NULL);
+  g_autofree char *shots_env = g_strconcat("HARK_SHOTS=", shots, NULL);
+  const char *env[] = { url_env, bob_env, shots_env, NULL };
+  const char *node[] = { "node", "web.test.mjs", NULL };
+  int status = run_logged(node, here, env, SCRIPT_S);
+  if (status != 0) {
+    hark_test_node_show_logs(lab->alice->node);
+    hark_test_node_show_logs(lab->bob->node);
+  }
+  g_assert_cmpint(status, ==, 0);
+}
+
+int
+main(int argc, char **argv)
+{
+  hark_test_init_isolated(&argc, &argv, 240000);
+  hark_test_add_isolated("/browser/page", BrowserLab, NULL, lab_set_up, test_page, lab_tear_down);
+  return g_test_run();
+}

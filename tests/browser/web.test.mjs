@@ -1,0 +1,298 @@
+// web.test.mjs: alice's day on the page, in Debian's Chromium, with bob driven over his ctl
+// socket. Run by test-browser.c (which starts the lab) with HARK_WEB_URL (alice's one-time
+// link), HARK_BOB_CTL (bob's control socket) and HARK_SHOTS (where each step's screenshot
+// goes). Every step goes through the page's controls by their roles and labels, as a user
+// (or a screen reader) finds them; the exit status is 0 only when every step was seen.
+import { chromium } from 'playwright-core';
+import { readFileSync } from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+
+const URL_ = process.env.HARK_WEB_URL;
+const BOB = process.env.HARK_BOB_CTL;
+const SHOTS = process.env.HARK_SHOTS || '.';
+const STEP_MS = 20000;
+const PASSWORD = 'alice-in-the-browser-1';
+
+setTimeout(() => {
+  console.error('web.test.mjs: not done within 120 s');
+  process.exit(1);
+}, 120000).unref();
+
+function log(text) {
+  console.log(`# ${new Date().toISOString().slice(11, 23)} ${text}`);
+}
+
+// ---- bob, over ctl -----------------------------------------------------------------------
+
+class Ctl {
+  constructor(socket) {
+    this.socket = socket;
+    this.events = [];
+    this.waiters = [];
+    this.pending = new Map();
+    this.next = 1;
+  }
+
+  open() {
+    return new Promise((resolve, reject) => {
+      const s = net.createConnection(this.socket);
+      this.s = s;
+      let buffer = '';
+      s.setEncoding('utf8');
+      s.on('error', reject);
+      s.on('data', (chunk) => {
+        buffer += chunk;
+        let nl;
+        while ((nl = buffer.indexOf('\n')) >= 0) {
+          const m = JSON.parse(buffer.slice(0, nl));
+          buffer = buffer.slice(nl + 1);
+          if (m.event === 'hello')
+            resolve();
+          else if ('event' in m)
+            this.event(m);
+          else if (this.pending.has(m.id)) {
+            this.pending.get(m.id)(m);
+            this.pending.delete(m.id);
+          }
+        }
+      });
+    });
+  }
+
+  event(m) {
+    this.events.push(m);
+    this.waiters = this.waiters.filter((w) => !w(m));
+  }
+
+  async ask(command, args = {}) {
+    const id = `b${this.next++}`;
+    const answer = new Promise((resolve) => this.pending.set(id, resolve));
+    this.s.write(`${JSON.stringify({ id, command, args })}\n`);
+    const m = await answer;
+    if (!m.ok)
+      throw new Error(`bob: ${command}: ${m.error.code}: ${m.error.message}`);
+    return m.result;
+  }
+
+  // The first event (seen already, or to come) that match takes.
+  waitEvent(match, what) {
+    const seen = this.events.find(match);
+    if (seen)
+      return Promise.resolve(seen);
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`bob: no ${what} within ${STEP_MS} ms`)), STEP_MS);
+      this.waiters.push((m) => {
+        if (!match(m))
+          return false;
+        clearTimeout(timer);
+        resolve(m);
+        return true;
+      });
+    });
+  }
+}
+
+// ---- the browser ---------------------------------------------------------------------------
+
+let page;
+let shot = 0;
+async function screenshot(name) {
+  shot += 1;
+  const file = path.join(SHOTS, `${String(shot).padStart(2, '0')}-${name}.png`);
+  await page.screenshot({ path: file, fullPage: true });
+  log(`screenshot ${file}`);
+}
+
+async function until(what, fn, ms = STEP_MS) {
+  const end = Date.now() + ms;
+  let last;
+  while (Date.now() < end) {
+    try {
+      last = await fn();
+      if (last)
+        return last;
+    } catch (e) {
+      last = e;
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`${what}: not seen within ${ms} ms (last: ${last})`);
+}
+
+async function visible(locator, what) {
+  await locator.first().waitFor({ state: 'visible', timeout: STEP_MS }).catch((e) => {
+    throw new Error(`${what}: ${e.message.split('\n')[0]}`);
+  });
+  log(`seen: ${what}`);
+  return locator.first();
+}
+
+const axeSource = readFileSync(new URL('./node_modules/axe-core/axe.min.js', import.meta.url), 'utf8');
+
+// axe-core's WCAG 2 A and AA rules: every control named, every form field labelled,
+// ARIA used as specified, contrast. Any violation fails the test, listed.
+async function accessible(where) {
+  await page.evaluate(axeSource);
+  const result = await page.evaluate(() =>
+    window.axe.run(document, { runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21aa'] } }));
+  const bad = result.violations.map((v) => `${v.id} (${v.help}): ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`);
+  if (bad.length)
+    throw new Error(`accessibility, ${where}:\n  ${bad.join('\n  ')}`);
+  const named = await page.evaluate(() => [...document.querySelectorAll('button, input, select, textarea')]
+    .filter((el) => el.offsetParent !== null).length);
+  log(`accessibility ${where}: no violations (${result.passes.length} rules passed, ${named} controls shown)`);
+}
+
+async function main() {
+  const bob = new Ctl(BOB);
+  await bob.open();
+  const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', headless: true,
+                                          args: ['--no-sandbox'] });
+  try {
+    const context = await browser.newContext({ viewport: { width: 1100, height: 900 } });
+    // The page's WebSockets, so that the test can drop one (injected before the page's
+    // own scripts run, by the browser: the page's CSP does not apply to it).
+    await context.addInitScript(() => {
+      window.testSockets = [];
+      const Native = window.WebSocket;
+      window.WebSocket = class extends Native {
+        constructor(...args) {
+          super(...args);
+          window.testSockets.push(this);
+        }
+      };
+    });
+    page = await context.newPage();
+    let problems = [];
+    page.on('console', (m) => {
+      if (m.type() === 'error')
+        problems.push(m.text());
+    });
+    page.on('pageerror', (e) => problems.push(String(e)));
+
+    // 1. The one-time link signs the browser in to the node; the page asks for an account.
+    const started = Date.now();
+    await page.goto(URL_);
+    await visible(page.getByRole('heading', { name: 'Sign in' }), 'the sign-in form');
+    const loaded = await page.evaluate(() => performance.getEntriesByType('navigation')[0].loadEventEnd);
+    log(`page loaded in ${loaded.toFixed(0)} ms (link to load event), signed-in check shown after ${Date.now() - started} ms`);
+    await accessible('sign-in');
+    await screenshot('sign-in');
+
+    // A wrong password is shown as the node says it.
+    await page.getByLabel('User name', { exact: true }).fill('alice');
+    await page.getByLabel('Password', { exact: true }).fill('wrong');
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await visible(page.getByRole('alert').filter({ hasText: 'wrong password' }), 'the login error');
+    await screenshot('sign-in-error');
+
+    await page.getByLabel('Password', { exact: true }).fill(PASSWORD);
+    await page.getByRole('button', { name: 'Create account' }).click();
+    await visible(page.getByRole('heading', { name: 'Contacts', level: 2 }), 'the signed-in page');
+    await screenshot('signed-in');
+
+    // 2. bob asks to be alice's contact; she accepts on the page; he is shown online.
+    await bob.ask('buddy-add', { name: 'alice', message: 'hi, it is bob' });
+    const accept = await visible(page.getByRole('button', { name: 'Accept bob' }), 'bob\'s contact request');
+    await screenshot('contact-request');
+    await accept.press('Enter'); // the keyboard alone works: Enter on the focused button
+    const bobItem = page.getByRole('list', { name: 'Buddies' }).getByRole('listitem').filter({ hasText: 'bob' });
+    await until('bob online in the buddy list', async () => (await bobItem.first().textContent()).includes('online'));
+    log('seen: bob online');
+    await screenshot('bob-online');
+
+    // 3. Messages both ways, with delivery and read ticks.
+    await page.getByRole('button', { name: 'Message bob' }).click();
+    await page.getByLabel('Message to bob').fill('hello bob, from the browser');
+    await page.getByLabel('Message to bob').press('Enter'); // Enter sends, Shift+Enter is a new line
+    const mine = page.getByRole('log').getByRole('listitem').filter({ hasText: 'hello bob, from the browser' });
+    await visible(mine, 'the message sent');
+    const got = await bob.waitEvent((e) => e.event === 'message' && e.text === 'hello bob, from the browser',
+                                    'alice\'s message');
+    await until('the message delivered', async () => /delivered|read/.test(await mine.textContent()));
+    log('seen: delivered');
+    await screenshot('message-delivered');
+    await bob.ask('history', { with: 'alice' }); // bob reads it: alice's page shows "read"
+    await until('the message read', async () => (await mine.textContent()).includes('read'));
+    log('seen: read');
+    await bob.ask('typing', { to: 'alice', state: 'on' });
+    await visible(page.getByText('bob is typing…'), 'bob typing');
+    const sent = await bob.ask('msg', { to: 'alice', text: 'hi alice, bob here' });
+    await visible(page.getByRole('log').getByRole('listitem').filter({ hasText: 'hi alice, bob here' }), 'bob\'s message');
+    await bob.waitEvent((e) => e.event === 'message-state' && e.message_id === sent.id && e.state === 'read',
+                        'the read receipt of his message');
+    log(`bob's message read on the page (bob had alice's as ${got.message_id})`);
+    await screenshot('messages-read');
+
+    // 4. bob calls; alice answers, mutes, keys digits, watches the statistics, hangs up.
+    const call = await bob.ask('call', { user: 'alice' });
+    const answer = await visible(page.getByRole('button', { name: 'Answer' }), 'the incoming call');
+    await accessible('incoming call');
+    await screenshot('incoming-call');
+    await answer.press('Enter');
+    const card = page.getByRole('article', { name: 'Call from bob' });
+    await visible(card.getByText('in call'), 'the call active');
+    await bob.waitEvent((e) => e.event === 'call' && e.call_id === call.id && e.state === 'active', 'the call active');
+    const mute = card.getByRole('button', { name: 'Mute' });
+    await mute.click();
+    await until('mute pressed', async () => (await mute.getAttribute('aria-pressed')) === 'true');
+    log('seen: muted');
+    await card.getByRole('button', { name: 'Keypad' }).click();
+    for (const digit of ['Send 1', 'Send 2', 'Send pound'])
+      await card.getByRole('button', { name: digit, exact: true }).click();
+    for (const digit of ['1', '2', '#'])
+      await bob.waitEvent((e) => e.event === 'call-dtmf' && e.call_id === call.id && e.digit === digit,
+                          `the digit ${digit} at bob`);
+    log('bob heard 1 2 #');
+    await screenshot('call-keypad');
+    const rate = card.getByRole('img', { name: /Bitrate received over time/ });
+    const samples = async () => Number(await rate.getAttribute('data-samples'));
+    const before = await until('the first statistics', samples);
+    await until('the statistics plot growing', async () => (await samples()) >= before + 3);
+    const label = await rate.getAttribute('aria-label');
+    if (!/latest \d/.test(label))
+      throw new Error(`the bitrate plot has no value: ${label}`);
+    log(`statistics: ${label}`);
+    await accessible('call with statistics');
+    await screenshot('call-statistics');
+    // A phone's width (and a 780 px window at 200 % zoom): one column, nothing wider.
+    await page.setViewportSize({ width: 390, height: 844 });
+    const wide = await page.evaluate(() => document.documentElement.scrollWidth);
+    if (wide > 390)
+      throw new Error(`at 390 px the page is ${wide} px wide: it scrolls sideways`);
+    await screenshot('call-phone-width');
+    await page.emulateMedia({ colorScheme: 'dark' });
+    await screenshot('call-dark');
+    await page.emulateMedia({ colorScheme: 'light' });
+    await page.setViewportSize({ width: 1100, height: 900 });
+    await card.getByRole('button', { name: 'Hang up' }).click();
+    await bob.waitEvent((e) => e.event === 'call' && e.call_id === call.id && e.state === 'ended', 'the call ended');
+    await until('the call card gone', async () => (await card.count()) === 0);
+    await visible(page.getByText(/Call with bob ended/), 'the call ended');
+    await screenshot('call-ended');
+
+    // 5. The connection drops: the page says so, comes back by itself (with its back-off)
+    // and shows the node's state again.
+    await page.evaluate(() => window.testSockets.at(-1).close());
+    await until('a new WebSocket', () => page.evaluate(() => window.testSockets.length >= 2));
+    await visible(page.getByText('Connected to the node.'), 'the connection back');
+    await page.getByRole('button', { name: 'Contacts' }).click();
+    await visible(bobItem.filter({ hasText: 'online' }), 'bob online after the reconnection');
+    await screenshot('reconnected');
+
+    // Chromium logs the refused connections while offline; nothing else may be logged.
+    problems = problems.filter((p) => !/WebSocket connection .* failed/.test(p));
+    if (problems.length)
+      throw new Error(`the page logged errors:\n  ${problems.join('\n  ')}`);
+    log('every step seen');
+  } finally {
+    await browser.close();
+    bob.s.destroy();
+  }
+}
+
+main().then(() => process.exit(0), (e) => {
+  console.error(`web.test.mjs: ${e.stack || e}`);
+  process.exit(1);
+});
