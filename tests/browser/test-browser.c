@@ -173,6 +173,7 @@ test_page(BrowserLab *lab, gconstpointer data)
   g_assert_nonnull(build);
   g_autofree char *here = g_build_filename(source, "tests", "browser", NULL);
   g_autofree char *shots = g_build_filename(build, "meson-logs", "browser", NULL);
+  hark_test_remove_tree(shots); /* this run's screenshots only */
   g_assert_cmpint(g_mkdir_with_parents(shots, 0755), ==, 0);
 
   /* From the committed lock file, into a folder of the test's own; npm's cache makes a

@@ -202,6 +202,16 @@ async function main() {
     log('seen: bob online');
     await screenshot('bob-online');
 
+    // Her status, as bob's node is told it; a prefix search finds him.
+    await page.getByLabel('Your status').selectOption('away');
+    await bob.waitEvent((e) => e.event === 'presence-changed' && e.user === 'alice' && e.status === 'away',
+                        'alice away');
+    log('bob saw alice away');
+    await page.getByLabel('Your status').selectOption('online');
+    await page.getByLabel('Name, or its start followed by *').fill('bo*');
+    await page.getByRole('button', { name: 'Search', exact: true }).click();
+    await visible(page.getByRole('list', { name: 'Search results' }).getByText('bob'), 'bob in the search results');
+
     // 3. Messages both ways, with delivery and read ticks.
     await page.getByRole('button', { name: 'Message bob' }).click();
     await page.getByLabel('Message to bob').fill('hello bob, from the browser');
@@ -271,6 +281,32 @@ async function main() {
     await until('the call card gone', async () => (await card.count()) === 0);
     await visible(page.getByText(/Call with bob ended/), 'the call ended');
     await screenshot('call-ended');
+
+    // A conference alice hosts: bob's leg rings at his node, he answers, the roster shows
+    // him connected, and alice ends it for everyone.
+    await page.getByRole('button', { name: 'Calls', exact: true }).click();
+    await page.getByLabel(/Host a conference with/).fill('bob');
+    await page.getByRole('button', { name: 'Start conference' }).click();
+    const leg = await bob.waitEvent((e) => e.event === 'call' && e.peer === 'alice' && e.state === 'ringing' &&
+                                    e.call_id !== call.id, 'the conference leg ringing');
+    await bob.ask('answer', { id: leg.call_id });
+    const conference = page.getByRole('article', { name: 'Your conference' });
+    await visible(conference.getByRole('listitem').filter({ hasText: /bob\s+connected/ }), 'bob connected in the roster');
+    await screenshot('conference');
+    await conference.getByRole('button', { name: 'End for everyone' }).click();
+    await bob.waitEvent((e) => e.event === 'call' && e.call_id === leg.call_id && e.state === 'ended',
+                        'the conference leg ended');
+    await until('the conference gone', async () => (await conference.count()) === 0);
+    log('seen: the conference ended');
+
+    // What the curious see: the overlay and the NAT, and this account's devices.
+    await page.getByRole('button', { name: 'Network', exact: true }).click();
+    await visible(page.locator('#overlay').getByText('attached'), 'the overlay attached');
+    await screenshot('network');
+    await page.getByRole('button', { name: 'Settings', exact: true }).click();
+    await visible(page.getByRole('list', { name: 'Devices' }).getByText('(this device)'), 'this device listed');
+    await accessible('settings');
+    await screenshot('settings');
 
     // 5. The connection drops: the page says so, comes back by itself (with its back-off)
     // and shows the node's state again.

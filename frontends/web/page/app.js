@@ -230,7 +230,7 @@ async function loadState() {
     return;
   }
   document.title = `hark: ${S.user}`;
-  $('me-user').textContent = `${S.user} (${login.device})`;
+  $('me-user').textContent = login.device && login.device !== S.user ? `${S.user} on ${login.device}` : S.user;
   renderMedia();
   await Promise.all([loadBuddies(), loadRequests(), loadConversations(), loadCalls(),
                      loadStatus(), loadNetwork(), loadAccount(), loadRoster()]);
@@ -647,6 +647,8 @@ function callEvent(ev) {
     S.calls.set(id, call);
     if (ev.state === 'ringing' && ev.direction === 'in' && before.state !== 'ringing')
       notice(`Incoming call from ${call.peer}.`);
+    if (ev.state === 'active' && before.state !== 'active' && before.state !== 'held')
+      notice(`In a call with ${call.peer}.`);
     if (ev.state === 'active' || ev.state === 'held')
       startStats(id);
   }
@@ -902,6 +904,8 @@ async function loadNetwork() {
 }
 
 function showNat(n) {
+  // Without a nat-probe plugin the command answers, but a probe would only fail.
+  $('nat-probe-button').hidden = !n.plugin;
   facts($('nat'), [['Verdict', n.verdict], ['Mapping', n.mapping], ['Filtering', n.filtering],
     ['Address seen outside', n.mapped], ['Tested against', n.server],
     ['Tested at', n.probed_at ? clock(n.probed_at) : null], ['Probing now', n.probing ? 'yes' : null]]);
@@ -957,7 +961,6 @@ function wire() {
   $('group-form').dataset.needs = 'group-create';
   $('conference-form').dataset.needs = 'conference';
   $('rejoin-button').dataset.needs = 'rejoin';
-  $('nat-probe-button').dataset.needs = 'nat';
   $('passwd-form').dataset.needs = 'passwd';
   $('logout-button').dataset.needs = 'logout';
   $('dial-form').dataset.needs = 'call';

@@ -72,13 +72,15 @@ export class Plot {
     g.strokeStyle = style.getPropertyValue('--line').trim() || style.color;
     g.lineWidth = 2;
     g.beginPath();
+    // The first samples fill the width of 20 (not crowded at the right edge of a minute).
+    const span = Math.max(this.values.length, 20);
     let drawing = false;
     this.values.forEach((x, i) => {
       if (x === null) {
         drawing = false;
         return;
       }
-      const px = ((KEEP - this.values.length + i) / (KEEP - 1)) * w, py = h - 2 - (x / max) * (h - 16);
+      const px = ((span - this.values.length + i) / (span - 1)) * w, py = h - 2 - (x / max) * (h - 16);
       if (drawing)
         g.lineTo(px, py);
       else
