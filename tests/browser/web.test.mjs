@@ -5,6 +5,7 @@
 // (or a screen reader) finds them; the exit status is 0 only when every step was seen.
 import { chromium } from 'playwright-core';
 import { readFileSync } from 'node:fs';
+import http from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
 
@@ -128,6 +129,23 @@ async function visible(locator, what) {
   return locator.first();
 }
 
+// Opens a WebSocket to the node's /ws from page and says whether it opened and what came
+// (a refused one closes without either).
+function tryWebSocket(from) {
+  const ws = new URL('/ws', URL_);
+  ws.protocol = 'ws:';
+  return from.evaluate((u) => new Promise((resolve) => {
+    const socket = new WebSocket(u);
+    const got = [];
+    socket.onmessage = (m) => got.push(m.data);
+    socket.onopen = () => {
+      socket.send(JSON.stringify({ id: 1, command: 'buddies' }));
+      setTimeout(() => resolve({ opened: true, got }), 1000);
+    };
+    socket.onclose = () => resolve({ opened: false, got });
+  }), ws.href);
+}
+
 const axeSource = readFileSync(new URL('./node_modules/axe-core/axe.min.js', import.meta.url), 'utf8');
 
 // axe-core's WCAG 2 A and AA rules: every control named, every form field labelled,
@@ -228,8 +246,12 @@ async function main() {
     log('seen: read');
     await bob.ask('typing', { to: 'alice', state: 'on' });
     await visible(page.getByText('bob is typing…'), 'bob typing');
-    const sent = await bob.ask('msg', { to: 'alice', text: 'hi alice, bob here' });
-    await visible(page.getByRole('log').getByRole('listitem').filter({ hasText: 'hi alice, bob here' }), 'bob\'s message');
+    // What a peer writes is text, never markup.
+    const sent = await bob.ask('msg', { to: 'alice', text: 'hi alice, bob here <b>not bold</b>' });
+    const his = page.getByRole('log').getByRole('listitem').filter({ hasText: 'hi alice, bob here <b>not bold</b>' });
+    await visible(his, 'bob\'s message, as he wrote it');
+    if (await his.locator('b').count())
+      throw new Error('bob\'s message became markup on the page');
     await bob.waitEvent((e) => e.event === 'message-state' && e.message_id === sent.id && e.state === 'read',
                         'the read receipt of his message');
     log(`bob's message read on the page (bob had alice's as ${got.message_id})`);
@@ -316,6 +338,35 @@ async function main() {
     await page.getByRole('button', { name: 'Contacts' }).click();
     await visible(bobItem.filter({ hasText: 'online' }), 'bob online after the reconnection');
     await screenshot('reconnected');
+
+    // 6. Nobody else drives the phone. A page of another site (127.0.0.1 on another port
+    // is the same *site*, so the SameSite cookie is sent: the Origin check must refuse it)
+    // opens no WebSocket; a browser without the cookie gets neither the page nor a socket,
+    // and the one-time link does not work twice.
+    const elsewhere = http.createServer((req, res) => {
+      res.writeHead(200, { 'content-type': 'text/html' });
+      res.end('<!doctype html><title>another site</title>');
+    });
+    await new Promise((resolve) => elsewhere.listen(0, '127.0.0.1', resolve));
+    const other = await context.newPage();
+    await other.goto(`http://127.0.0.1:${elsewhere.address().port}/`);
+    const fromOther = await tryWebSocket(other);
+    elsewhere.close();
+    if (fromOther.opened || fromOther.got.length)
+      throw new Error(`a page of another origin opened the node's WebSocket: ${JSON.stringify(fromOther)}`);
+    const stranger = await browser.newContext();
+    const bare = await stranger.newPage();
+    const root = await bare.goto(new URL('/', URL_).href);
+    if (root.status() !== 401 || (await bare.locator('body').textContent()).includes('Sign in'))
+      throw new Error(`without the cookie / answered ${root.status()} with the page`);
+    const fromBare = await tryWebSocket(bare);
+    if (fromBare.opened || fromBare.got.length)
+      throw new Error(`a browser without the cookie opened the WebSocket: ${JSON.stringify(fromBare)}`);
+    const again = await bare.goto(URL_);
+    if (again.status() !== 403)
+      throw new Error(`the one-time link worked twice (${again.status()})`);
+    await stranger.close();
+    log('another origin, no cookie, a used link: refused');
 
     // Chromium logs the refused connections while offline; nothing else may be logged.
     problems = problems.filter((p) => !/WebSocket connection .* failed/.test(p));

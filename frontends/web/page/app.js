@@ -485,7 +485,7 @@ async function openConversation(conversation, title) {
   const target = conversationTarget(conversation);
   S.open = { conversation, with: target, title: title || target, group: conversation.startsWith('g:') };
   S.messages = [];
-  showView('chats');
+  showView('chats', false);
   $('conversation').hidden = false;
   $('conversation-title').textContent = S.open.group ? `Group ${S.open.title}` : `Chat with ${S.open.title}`;
   $('compose-label').textContent = `Message to ${S.open.title}`;
@@ -545,7 +545,7 @@ function renderMessages() {
 }
 
 function messageArrived(ev) {
-  if (S.open && S.open.conversation === ev.conversation) {
+  if (S.open && S.open.conversation === ev.conversation && S.view === 'chats' && !document.hidden) {
     soon(loadHistory, 50); // history marks them read, and the sender sees its read ticks
     if (ev.from === S.open.with)
       $('typing-note').textContent = '';
@@ -628,8 +628,16 @@ async function loadCalls() {
   const r = await run('calls');
   if (!r)
     return;
-  for (const c of r.calls || [])
-    S.calls.set(c.id, { ...S.calls.get(c.id), ...c, call_id: c.id });
+  // The node's list as it is now (calls may have ended while the page was away), with
+  // what the page keeps of its own (muted, the keypad open, digits).
+  const now = new Map((r.calls || []).map((c) => [c.id, { ...S.calls.get(c.id), ...c, call_id: c.id }]));
+  for (const id of S.calls.keys())
+    if (!now.has(id))
+      stopStats(id);
+  S.calls = now;
+  for (const c of now.values())
+    if (c.state === 'active' || c.state === 'held')
+      startStats(c.call_id);
   renderCalls();
   loadCallLog();
 }
@@ -941,12 +949,14 @@ function renderMedia() {
 
 // ---- views -------------------------------------------------------------------------------
 
-function showView(name) {
+function showView(name, load = true) {
   S.view = name;
   for (const b of document.querySelectorAll('nav.tabs button'))
     b.setAttribute('aria-current', b.dataset.view === name ? 'page' : 'false');
   for (const v of document.querySelectorAll('.view'))
     v.hidden = v.id !== `view-${name}`;
+  if (name === 'chats' && S.open && load)
+    loadHistory(); // what came meanwhile is read now
   if (name === 'calllog')
     loadCallLog();
   if (name === 'network')
