@@ -257,6 +257,7 @@ function onEvent(ev) {
     presenceChanged(ev);
     break;
   case 'contact-request':
+    notice(`${ev.from} asks to be your contact.`);
     soon(loadRequests);
     break;
   case 'message':
@@ -443,6 +444,9 @@ function showRequests(r) {
   ];
   replace($('requests'), items);
   $('requests-empty').hidden = items.length > 0;
+  const waiting = S.requests.incoming.length;
+  $('requests-total').hidden = waiting === 0;
+  $('requests-total').textContent = waiting ? `${waiting} ${waiting === 1 ? 'request' : 'requests'}` : '';
 }
 
 // ---- conversations -----------------------------------------------------------------------
