@@ -138,6 +138,14 @@ log_in(HarkTestNode *node, char **origin)
   return session_cookie(reply);
 }
 
+/* A node started and logged in to: the Cookie header, with *node and *origin set. */
+static char *
+logged_in_node(HarkTestNode **node, char **origin)
+{
+  *node = web_node_start(NULL);
+  return *node != NULL ? log_in(*node, origin) : NULL;
+}
+
 static void
 assert_security_headers(Reply *reply)
 {
@@ -385,10 +393,9 @@ test_link_and_session_expire(void)
 static void
 test_websocket_speaks_ctl(void)
 {
-  g_autoptr(HarkTestNode) node = web_node_start(NULL);
-  HARK_REQUIRE(node != NULL);
+  g_autoptr(HarkTestNode) node = NULL;
   g_autofree char *origin = NULL;
-  g_autofree char *cookie = log_in(node, &origin);
+  g_autofree char *cookie = logged_in_node(&node, &origin);
   HARK_REQUIRE(cookie != NULL);
   g_autoptr(Socket) ws = ws_open(origin, origin, cookie);
   HARK_REQUIRE(ws->connection != NULL);
@@ -438,15 +445,50 @@ test_websocket_speaks_ctl(void)
   g_assert_cmpint(node->exit_status, ==, 0);
 }
 
+/* A message over 64 KiB, or a binary one, closes the connection; the node serves on. */
+static void
+test_websocket_oversize_and_binary_closed(void)
+{
+  g_autoptr(HarkTestNode) node = NULL;
+  g_autofree char *origin = NULL;
+  g_autofree char *cookie = logged_in_node(&node, &origin);
+  HARK_REQUIRE(cookie != NULL);
+
+  g_autoptr(Socket) big = ws_open(origin, origin, cookie);
+  HARK_REQUIRE(big->connection != NULL);
+  g_autoptr(JsonObject) hello = ws_next(big);
+  HARK_REQUIRE(hello != NULL);
+  g_autofree char *huge = g_strnfill(70000, ' ');
+  soup_websocket_connection_send_text(big->connection, huge);
+  /* Closed: with 1009 when the close frame reaches us before the reset of a socket the
+   * server stopped reading, 0 when not. */
+  HARK_REQUIRE(hark_test_wait_for_flag(&big->closed, ANSWER_MS));
+  gushort code = soup_websocket_connection_get_close_code(big->connection);
+  g_assert_true(code == SOUP_WEBSOCKET_CLOSE_TOO_BIG || code == 0);
+
+  g_autoptr(Socket) binary = ws_open(origin, origin, cookie);
+  HARK_REQUIRE(binary->connection != NULL);
+  soup_websocket_connection_send_binary(binary->connection, "{\"command\": \"shutdown\"}", 23);
+  HARK_REQUIRE(hark_test_wait_for_flag(&binary->closed, ANSWER_MS));
+  g_assert_cmpuint(soup_websocket_connection_get_close_code(binary->connection), ==,
+                   SOUP_WEBSOCKET_CLOSE_UNSUPPORTED_DATA);
+
+  /* Neither was run: the node still answers. */
+  g_autoptr(Socket) after = ws_open(origin, origin, cookie);
+  HARK_REQUIRE(after->connection != NULL);
+  g_autoptr(JsonObject) state = ws_call(after, "s", "state");
+  HARK_REQUIRE(state != NULL);
+  g_assert_true(json_object_get_boolean_member(state, "ok"));
+}
+
 /* Cross-site WebSocket hijacking: a page of another origin, in a browser that has the
  * cookie, is refused before the upgrade; so is a request with no Origin at all. */
 static void
 test_websocket_other_origin_refused(void)
 {
-  g_autoptr(HarkTestNode) node = web_node_start(NULL);
-  HARK_REQUIRE(node != NULL);
+  g_autoptr(HarkTestNode) node = NULL;
   g_autofree char *origin = NULL;
-  g_autofree char *cookie = log_in(node, &origin);
+  g_autofree char *cookie = logged_in_node(&node, &origin);
   HARK_REQUIRE(cookie != NULL);
   const char *others[] = { "http://evil.example", "null", "https://127.0.0.1", NULL };
   for (guint i = 0; others[i] != NULL; i++) {
@@ -526,6 +568,9 @@ test_secret_file(void)
   struct stat st;
   HARK_REQUIRE(stat(path, &st) == 0);
   g_assert_cmpint(st.st_mode & 0777, ==, 0600);
+  /* An answer over ctl: every frontend has started (and logged its link) by then. */
+  g_autofree char *url = login_url(node);
+  HARK_REQUIRE(url != NULL);
   g_autofree char *log = hark_test_node_read_stderr(node);
   g_autofree char *secret = NULL;
   HARK_REQUIRE(g_file_get_contents(path, &secret, NULL, NULL));
@@ -542,9 +587,9 @@ test_secret_file(void)
 
   /* Restarted on another port (port = 0): the cookie is still good. */
   HARK_REQUIRE(hark_test_node_start(node));
-  g_autofree char *url = login_url(node);
-  HARK_REQUIRE(url != NULL);
-  g_autofree char *new_origin = origin_of(url);
+  g_autofree char *new_url = login_url(node);
+  HARK_REQUIRE(new_url != NULL);
+  g_autofree char *new_origin = origin_of(new_url);
   g_autoptr(Socket) again = ws_open(new_origin, new_origin, cookie);
   g_assert_nonnull(again->connection);
   g_autoptr(JsonObject) bye_again = ctl_call(node, "shutdown", NULL);
@@ -592,6 +637,8 @@ main(int argc, char **argv)
   hark_test_add_isolated_func("/web/login-link-works-once", test_login_link_works_once);
   hark_test_add_isolated_func("/web/link-and-session-expire", test_link_and_session_expire);
   hark_test_add_isolated_func("/web/websocket-speaks-ctl", test_websocket_speaks_ctl);
+  hark_test_add_isolated_func("/web/websocket-oversize-and-binary-closed",
+                              test_websocket_oversize_and_binary_closed);
   hark_test_add_isolated_func("/web/websocket-other-origin-refused",
                               test_websocket_other_origin_refused);
   hark_test_add_isolated_func("/web/websocket-bad-cookie-refused",
