@@ -5,6 +5,7 @@
  * once; the WebSocket speaks the control protocol to the page's own origin with a valid
  * cookie, and to nobody else (another origin, no cookie, a forged or expired one, another
  * Host); the secret is private; a non-loopback address without TLS does not start. */
+#include <glib/gstdio.h>
 #include <libsoup/soup.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -47,6 +48,17 @@ ctl_call(HarkTestNode *node, const char *command, JsonObject *args)
   return hark_test_client_call(ctl, command, args);
 }
 
+/* web-status's count of refusals of one kind. */
+static gint64
+refused(HarkTestNode *node, const char *kind)
+{
+  g_autoptr(JsonObject) answer = ctl_call(node, "web-status", NULL);
+  JsonObject *result = answer ? hark_test_answer_result(answer) : NULL;
+  if (result == NULL)
+    return -1;
+  return json_object_get_int_member(json_object_get_object_member(result, "refused"), kind);
+}
+
 /* A fresh login link from `web-url`: "http://127.0.0.1:PORT/login?token=T". */
 static char *
 login_url(HarkTestNode *node)
@@ -86,6 +98,14 @@ reply_free(Reply *reply)
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(Reply, reply_free)
 
+/* The TLS case's node has a self-signed certificate made by the test. */
+static gboolean
+accept_certificate(SoupMessage *msg, GTlsCertificate *certificate, GTlsCertificateFlags errors,
+                   gpointer data)
+{
+  return TRUE;
+}
+
 /* GET url as it is (no redirect followed, no cookie jar): cookie (the Cookie header) and
  * host (the Host header) may be NULL. */
 static Reply *
@@ -94,6 +114,7 @@ http_get(const char *url, const char *cookie, const char *host)
   g_autoptr(SoupSession) session = soup_session_new();
   g_autoptr(SoupMessage) msg = soup_message_new("GET", url);
   soup_message_add_flags(msg, SOUP_MESSAGE_NO_REDIRECT);
+  g_signal_connect(msg, "accept-certificate", G_CALLBACK(accept_certificate), NULL);
   SoupMessageHeaders *headers = soup_message_get_request_headers(msg);
   if (cookie != NULL)
     soup_message_headers_replace(headers, "Cookie", cookie);
@@ -224,6 +245,7 @@ ws_open(const char *page_origin, const char *origin_header, const char *cookie)
   g_autofree char *url = g_strconcat(page_origin, "/ws", NULL);
   g_autoptr(SoupSession) session = soup_session_new();
   g_autoptr(SoupMessage) msg = soup_message_new("GET", url);
+  g_signal_connect(msg, "accept-certificate", G_CALLBACK(accept_certificate), NULL);
   if (cookie != NULL)
     soup_message_headers_replace(soup_message_get_request_headers(msg), "Cookie", cookie);
   soup_session_websocket_connect_async(session, msg, origin_header, NULL, G_PRIORITY_DEFAULT,
@@ -355,6 +377,7 @@ test_login_link_works_once(void)
   g_autoptr(Reply) odd_reply = http_get(odd, NULL, NULL);
   HARK_REQUIRE(odd_reply != NULL);
   g_assert_cmpuint(odd_reply->status, ==, SOUP_STATUS_FORBIDDEN);
+  g_assert_cmpint(refused(node, "login_links"), ==, 3);
 }
 
 /* A link not used within 60 s is dead, and a session 30 days old is over. */
@@ -473,6 +496,7 @@ test_websocket_oversize_and_binary_closed(void)
   g_assert_cmpuint(soup_websocket_connection_get_close_code(binary->connection), ==,
                    SOUP_WEBSOCKET_CLOSE_UNSUPPORTED_DATA);
 
+  g_assert_cmpint(refused(node, "messages"), ==, 1);
   /* Neither was run: the node still answers. */
   g_autoptr(Socket) after = ws_open(origin, origin, cookie);
   HARK_REQUIRE(after->connection != NULL);
@@ -505,6 +529,8 @@ test_websocket_other_origin_refused(void)
   g_assert_cmpuint(none->status, ==, SOUP_STATUS_FORBIDDEN);
   g_autofree char *log = hark_test_node_read_stderr(node);
   g_assert_nonnull(strstr(log, "refused a WebSocket (Origin http://evil.example): another origin"));
+  g_assert_cmpint(refused(node, "origins"), ==, 5);
+  g_assert_cmpint(refused(node, "sessions"), ==, 0);
 }
 
 /* No cookie, a made-up one, one with a changed MAC, one of another node: refused. */
@@ -533,6 +559,7 @@ test_websocket_bad_cookie_refused(void)
       g_test_fail_printf("a WebSocket with Cookie '%s' was let in", bad[i] ? bad[i] : "(none)");
     g_assert_cmpuint(ws->status, ==, SOUP_STATUS_FORBIDDEN);
   }
+  g_assert_cmpint(refused(node, "sessions"), ==, G_N_ELEMENTS(bad) - 1);
   /* And the good one, with other cookies around it, is let in. */
   g_autofree char *among = g_strdup_printf("a=b; %s; c=d", cookie);
   g_autoptr(Socket) good = ws_open(origin, origin, among);
@@ -551,6 +578,8 @@ test_other_host_refused(void)
   HARK_REQUIRE(reply != NULL);
   g_assert_cmpuint(reply->status, ==, SOUP_STATUS_MISDIRECTED_REQUEST);
   g_assert_null(soup_message_headers_get_one(reply->headers, "Set-Cookie"));
+  /* libsoup sends a request answered 421 once more, on a new connection. */
+  g_assert_cmpint(refused(node, "hosts"), >=, 1);
   /* The token was not spent on it. */
   g_autoptr(Reply) real = http_get(url, NULL, NULL);
   HARK_REQUIRE(real != NULL);
@@ -628,6 +657,54 @@ test_non_loopback_needs_tls(void)
   g_assert_nonnull(strstr(log, "must be an IP address"));
 }
 
+/* With a certificate: HTTPS, a Secure cookie, the https origin; and then any address may
+ * be listened on (here every address, reached at 127.0.0.1). */
+static void
+test_tls(void)
+{
+  g_autofree char *dir = g_dir_make_tmp("hark-web-tls-XXXXXX", NULL);
+  g_autofree char *cert = g_build_filename(dir, "cert.pem", NULL);
+  g_autofree char *key = g_build_filename(dir, "key.pem", NULL);
+  const char *const openssl[] = { "openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                                  "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", key,
+                                  "-out", cert, "-days", "1", "-subj", "/CN=127.0.0.1",
+                                  "-addext", "subjectAltName=IP:127.0.0.1", NULL };
+  HARK_REQUIRE(hark_test_run(openssl, NULL, NULL, 30000) == 0);
+  g_autofree char *settings = g_strdup_printf("address = \"0.0.0.0\"; tls_cert = \"%s\"; "
+                                              "tls_key = \"%s\";",
+                                              cert, key);
+  g_autofree char *config = web_config(NULL, settings);
+  g_autoptr(HarkTestNode) node = hark_test_node_new(config);
+  HARK_REQUIRE(hark_test_node_start(node));
+
+  g_autofree char *url = login_url(node);
+  HARK_REQUIRE(url != NULL);
+  g_assert_true(g_str_has_prefix(url, "https://127.0.0.1:"));
+  g_autofree char *origin = origin_of(url);
+  g_autoptr(Reply) login = http_get(url, NULL, NULL);
+  HARK_REQUIRE(login != NULL);
+  g_assert_cmpuint(login->status, ==, SOUP_STATUS_SEE_OTHER);
+  const char *set = soup_message_headers_get_one(login->headers, "Set-Cookie");
+  HARK_REQUIRE(set != NULL);
+  g_assert_nonnull(strstr(set, "; Secure"));
+  g_autofree char *cookie = session_cookie(login);
+
+  g_autoptr(Socket) ws = ws_open(origin, origin, cookie);
+  HARK_REQUIRE(ws->connection != NULL);
+  g_autoptr(JsonObject) hello = ws_next(ws);
+  HARK_REQUIRE(hello != NULL);
+  g_assert_cmpstr(json_object_get_string_member(hello, "event"), ==, "hello");
+  /* The plain-HTTP origin of the same host and port is another origin. */
+  g_autofree char *plain = g_strconcat("http://", origin + strlen("https://"), NULL);
+  g_autoptr(Socket) downgraded = ws_open(origin, plain, cookie);
+  g_assert_null(downgraded->connection);
+  g_assert_cmpuint(downgraded->status, ==, SOUP_STATUS_FORBIDDEN);
+
+  g_unlink(cert);
+  g_unlink(key);
+  g_rmdir(dir);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -646,5 +723,6 @@ main(int argc, char **argv)
   hark_test_add_isolated_func("/web/other-host-refused", test_other_host_refused);
   hark_test_add_isolated_func("/web/secret-file", test_secret_file);
   hark_test_add_isolated_func("/web/non-loopback-needs-tls", test_non_loopback_needs_tls);
+  hark_test_add_isolated_func("/web/tls", test_tls);
   return g_test_run();
 }
