@@ -1,6 +1,8 @@
 # Entry points. Everything else is meson: `make` only sets up, builds and runs.
 #   make deps    install the Debian packages listed in deps/debian.txt that are missing
-#   make demo    deps, build, and nodes started and driven end to end on this machine (a call, a conference)
+#   make demo    deps, build, and nodes started and driven end to end on this machine (a call, a conference);
+#                it prints the link to alice's phone in a browser, and with WEB=1 keeps the nodes running
+#                (until Ctrl-C) so that a person can open it
 #   make check   deps, build, every test (and the unit tests again under ASan+UBSan)
 #   make fuzz    run each libFuzzer target (tests/fuzz/meson.build) for FUZZ_RUNS inputs (default 10 M),
 #                at most FUZZ_SECONDS each (default 0: no limit)
@@ -9,7 +11,7 @@ BUILD ?= build
 SANBUILD ?= build-san
 FUZZ_RUNS ?= 10000000
 FUZZ_SECONDS ?= 0
-FUZZ_TARGETS ?= wire stun rtp loginsrv certificate command ctlline tunnel statefile loginanswer gi record envelope held-envelope call-signal turn turn-server
+FUZZ_TARGETS ?= wire stun rtp loginsrv certificate command ctlline webauth tunnel statefile loginanswer gi record envelope held-envelope call-signal turn turn-server
 
 .PHONY: all deps build demo check fuzz bench clean
 
@@ -25,7 +27,7 @@ build: deps $(BUILD)/build.ninja
 	ninja -C $(BUILD)
 
 demo: build
-	@scripts/demo.sh $(BUILD)
+	@WEB=$(WEB) scripts/demo.sh $(BUILD)
 
 check: deps
 	@scripts/check.sh $(BUILD) $(SANBUILD)

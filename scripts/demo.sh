@@ -4,6 +4,8 @@
 # socket, as a custom frontend would: accounts, the overlay, search, a call (synthetic
 # speech from alice to bob, a codec change, a table of what happened and the WAV bob heard),
 # then a conference: carol joins, alice hosts her and bob, and each says what it heard.
+# Alice's node serves her phone as a page too (the web frontend): the demo prints its link,
+# and with WEB=1 (make demo WEB=1) keeps alice's and bob's nodes running until Ctrl-C.
 set -eu
 build=${1:-build}
 hark="$build/hark"
@@ -133,6 +135,10 @@ cat "$work/node.log"
 
 step "A frontend connects: the state snapshot"
 ctl state
+
+step "The web frontend: alice's phone in a browser (a link good once, within 60 s)"
+ctl web-url
+echo "(make demo WEB=1 keeps the nodes running after the conference, to open a fresh one)"
 
 step "A command with an argument"
 ctl help state
@@ -277,6 +283,22 @@ jq -r -n --slurpfile a "$work/alice-tones.json" --slurpfile b "$work/bob-tones.j
 carol_ctl shutdown >/dev/null
 wait "$carol_pid" && echo "carol's node exited with status 0"
 carol_pid=""
+
+if [ "${WEB:-}" = 1 ]; then
+  step "WEB=1: alice's and bob's nodes keep running until you press Ctrl-C"
+  echo "Open this link in a browser on this machine (it works once, within 60 s):"
+  echo
+  echo "  $(alice_json web-url | jq -r .url)"
+  echo
+  echo "Another link:   $hark ctl -c $work/node.conf --state-dir $work web-url"
+  echo "Drive bob:      $hark ctl --socket $work/bob/ctl.sock help   (call alice, msg alice hi, ...)"
+  # Ctrl-C ends the wait; the EXIT trap stops the nodes.
+  trap 'echo; echo "demo: stopping the nodes"; exit 0' INT TERM
+  while :; do
+    sleep 3600 &
+    wait $! || true
+  done
+fi
 
 step "Bob's link moves to the web-port transport (TLS on 34443) without logging out"
 bob_ctl transport tls443

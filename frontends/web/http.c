@@ -191,6 +191,7 @@ serve_login(WebServer *s, SoupServerMessage *msg, GHashTable *query)
   const char *token = query != NULL ? g_hash_table_lookup(query, "token") : NULL;
   HarkClock *clock = hark_context_get_clock(s->ctx);
   if (!web_auth_take_token(&s->auth, token, hark_clock_now_monotonic(clock))) {
+    s->refused.login_links++;
     g_message("refused a login link: %s", token == NULL ? "no token" : "unknown, used or expired");
     answer_page(msg, SOUP_STATUS_FORBIDDEN, token_refused_page);
     return;
@@ -205,6 +206,7 @@ serve_login(WebServer *s, SoupServerMessage *msg, GHashTable *query)
                     session, WEB_SESSION_LIFETIME_SECONDS, s->tls ? "; Secure" : "");
   soup_message_headers_append(soup_server_message_get_response_headers(msg), "Set-Cookie", cookie);
   soup_server_message_set_redirect(msg, SOUP_STATUS_SEE_OTHER, "/");
+  s->logins++;
   g_message("a browser logged in with a login link");
 }
 
@@ -224,6 +226,7 @@ on_request(SoupServer *server, SoupServerMessage *msg, const char *path, GHashTa
     return;
   }
   if (!host_is_ours(s, msg)) {
+    s->refused.hosts++;
     answer_status(msg, SOUP_STATUS_MISDIRECTED_REQUEST);
     return;
   }
@@ -242,8 +245,9 @@ on_request(SoupServer *server, SoupServerMessage *msg, const char *path, GHashTa
 /* ---- /ws: the checks before the upgrade ---------------------------------------------------- */
 
 static void
-refuse_websocket(SoupServerMessage *msg, guint status, const char *why)
+refuse_websocket(SoupServerMessage *msg, guint64 *counter, guint status, const char *why)
 {
+  (*counter)++;
   g_autofree char *origin = loggable(
     soup_message_headers_get_one(soup_server_message_get_request_headers(msg), "Origin"));
   g_message("refused a WebSocket (Origin %s): %s", origin, why);
@@ -258,13 +262,13 @@ on_websocket_request(SoupServer *server, SoupServerMessage *msg, const char *pat
   WebServer *s = data;
   add_security_headers(msg);
   if (!host_is_ours(s, msg))
-    refuse_websocket(msg, SOUP_STATUS_MISDIRECTED_REQUEST, "another Host");
+    refuse_websocket(msg, &s->refused.hosts, SOUP_STATUS_MISDIRECTED_REQUEST, "another Host");
   else if (!origin_is_ours(s, msg))
-    refuse_websocket(msg, SOUP_STATUS_FORBIDDEN, "another origin");
+    refuse_websocket(msg, &s->refused.origins, SOUP_STATUS_FORBIDDEN, "another origin");
   else if (!has_session(s, msg))
-    refuse_websocket(msg, SOUP_STATUS_FORBIDDEN, "no valid session cookie");
+    refuse_websocket(msg, &s->refused.sessions, SOUP_STATUS_FORBIDDEN, "no valid session cookie");
   else if (s->clients->len >= s->max_clients)
-    refuse_websocket(msg, SOUP_STATUS_SERVICE_UNAVAILABLE, "too many clients");
+    refuse_websocket(msg, &s->refused.busy, SOUP_STATUS_SERVICE_UNAVAILABLE, "too many clients");
 }
 
 /* ---- WebSocket clients ------------------------------------------------------------------------ */
@@ -324,6 +328,7 @@ on_message(SoupWebsocketConnection *connection, gint type, GBytes *message, gpoi
 {
   WebClient *c = data;
   if (type != SOUP_WEBSOCKET_DATA_TEXT) {
+    c->server->refused.messages++;
     g_message("web client %u sent a binary message; closing it", c->number);
     soup_websocket_connection_close(connection, SOUP_WEBSOCKET_CLOSE_UNSUPPORTED_DATA,
                                     "text messages only");

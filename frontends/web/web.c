@@ -1,10 +1,10 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* web.c: the web frontend plugin: the softphone as a page in a browser, served by the
  * node (docs/web-frontend.md). This file holds the settings, the frontend interface
- * (start, stop, events to every WebSocket client) and the `web-url` command, which the
- * plugin adds to the node's one command table (so it is in every frontend: `hark ctl
- * web-url` asks the running node, which alone holds the one-time tokens). http.c is the
- * server, auth.c the secret, tokens and cookies. */
+ * (start, stop, events to every WebSocket client) and two commands the plugin adds to the
+ * node's one command table (so they are in every frontend): `web-url` (`hark ctl web-url`
+ * asks the running node, which alone holds the one-time tokens) and `web-status`. http.c
+ * is the server, auth.c the secret, tokens and cookies. */
 #include "web.h"
 
 #define FRONTEND_NAME "web"
@@ -69,7 +69,7 @@ read_settings(WebServer *s, GVariant *settings, GError **error)
   return check_tls(s, error);
 }
 
-/* ---- the web-url command ------------------------------------------------------------------- */
+/* ---- the commands: web-url, web-status ------------------------------------------------------------------- */
 
 static void
 run_web_url(HarkCommandCall *call, JsonObject *args, gpointer data)
@@ -92,6 +92,34 @@ static const HarkCommand web_url_command = {
   .name = "web-url",
   .summary = "a link that opens the web frontend's page in a browser (once, within 60 s)",
   .run = run_web_url,
+};
+
+static void
+run_web_status(HarkCommandCall *call, JsonObject *args, gpointer data)
+{
+  WebServer *s = data;
+  JsonObject *result = json_object_new();
+  json_object_set_boolean_member(result, "serving", s->server != NULL);
+  if (s->origin != NULL)
+    json_object_set_string_member(result, "origin", s->origin);
+  json_object_set_int_member(result, "clients", s->clients->len);
+  json_object_set_int_member(result, "logins", (gint64)s->logins);
+  JsonObject *refused = json_object_new();
+  json_object_set_int_member(refused, "login_links", (gint64)s->refused.login_links);
+  json_object_set_int_member(refused, "hosts", (gint64)s->refused.hosts);
+  json_object_set_int_member(refused, "origins", (gint64)s->refused.origins);
+  json_object_set_int_member(refused, "sessions", (gint64)s->refused.sessions);
+  json_object_set_int_member(refused, "busy", (gint64)s->refused.busy);
+  json_object_set_int_member(refused, "messages", (gint64)s->refused.messages);
+  json_object_set_object_member(result, "refused", refused);
+  hark_command_call_return_object(call, result);
+}
+
+static const HarkCommand web_status_command = {
+  .version = HARK_COMMAND_VERSION,
+  .name = "web-status",
+  .summary = "the web frontend: where it serves, its clients, and what it refused",
+  .run = run_web_status,
 };
 
 /* ---- the frontend interface ---------------------------------------------------------------- */
@@ -165,7 +193,8 @@ web_init(HarkContext *ctx, GVariant *settings, GError **error)
   if (!read_settings(s, settings, error) ||
       !hark_context_register(ctx, HARK_KIND_FRONTEND, FRONTEND_NAME, HARK_RANK_SECONDARY,
                              &web_frontend, s, error) ||
-      !hark_context_add_command(ctx, &web_url_command, s, error)) {
+      !hark_context_add_command(ctx, &web_url_command, s, error) ||
+      !hark_context_add_command(ctx, &web_status_command, s, error)) {
     server_free(s);
     return FALSE;
   }

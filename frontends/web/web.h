@@ -71,6 +71,16 @@ typedef struct {
   char *origin; /* "http://" + host: what a WebSocket's Origin must say */
   GPtrArray *clients; /* WebClient*, one reference each */
   guint client_seq; /* numbers clients in log lines */
+  /* what was refused, for `web-status` (since the plugin was loaded) */
+  struct {
+    guint64 login_links; /* a token unknown, used or expired */
+    guint64 hosts; /* a Host that is not ours (DNS rebinding) */
+    guint64 origins; /* a WebSocket from another origin, or none */
+    guint64 sessions; /* a WebSocket without a valid session cookie */
+    guint64 busy; /* a WebSocket beyond max_clients */
+    guint64 messages; /* a binary WebSocket message */
+  } refused;
+  guint64 logins; /* login links taken */
 } WebServer;
 
 /* The `address` setting as an address (web.c); NULL with error when it is none. */
