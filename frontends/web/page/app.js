@@ -226,6 +226,10 @@ async function loadState() {
     $('login-error').textContent = 'This node is not configured to log in (set login.url and login.ca).';
   }
   if (!S.user) {
+    // Signed out (here or by the server): nothing of the account stays on the page.
+    S.open = null;
+    S.messages = [];
+    $('conversation').hidden = true;
     document.title = 'hark: sign in';
     return;
   }
@@ -706,7 +710,13 @@ async function callCommand(command, call, args = {}) {
 
 function keypad(call) {
   const keys = ['1', '2', '3', '4', '5', '6', '7', '8', '9', '*', '0', '#'];
-  return h('div', { class: 'keypad', role: 'group', 'aria-label': 'Keypad' },
+  // Typing a digit anywhere in the keypad sends it too.
+  return h('div', { class: 'keypad', role: 'group', 'aria-label': 'Keypad', onkeydown: (e) => {
+    if (keys.includes(e.key) && !e.ctrlKey && !e.altKey && !e.metaKey) {
+      e.preventDefault();
+      callCommand('dtmf', call, { digits: e.key });
+    }
+  } },
     keys.map((k) => button(k, () => callCommand('dtmf', call, { digits: k }), {
       key: `key:${call.call_id}:${k}`, 'aria-label': `Send ${k === '*' ? 'star' : k === '#' ? 'pound' : k}` })));
 }
@@ -768,8 +778,11 @@ function callCard(c) {
 }
 
 function chooser(call, command, label, options, current) {
-  const sel = h('select', { id: `${command}-${call.call_id}`, key: `${command}-sel:${call.call_id}` },
-    options.map((o) => h('option', { value: o, selected: o === current ? true : null }, o)));
+  // What the user picked survives the card being drawn again (a call event meanwhile).
+  const picked = call.picked?.[command] ?? current;
+  const sel = h('select', { id: `${command}-${call.call_id}`, key: `${command}-sel:${call.call_id}`,
+    onchange: (e) => (call.picked = { ...call.picked, [command]: e.target.value }) },
+  options.map((o) => h('option', { value: o, selected: o === picked ? true : null }, o)));
   return h('div', { class: 'chooser' },
     h('label', { for: sel.id }, label), sel,
     button(`Use this ${label.toLowerCase()}`, () => {
