@@ -214,7 +214,11 @@ async function main() {
     await screenshot('signed-in');
 
     // 2. bob asks to be alice's contact; she accepts on the page; he is shown online.
+    // A new request is not pushed to alice's node (an SN hints a user's devices only when a
+    // published buddy list changes): the page looks again when its Contacts tab is opened
+    // (and every 30 s while it is shown), as alice does here.
     await bob.ask('buddy-add', { name: 'alice', message: 'hi, it is bob' });
+    await page.getByRole('button', { name: 'Contacts', exact: true }).click();
     const accept = await visible(page.getByRole('button', { name: 'Accept bob' }), 'bob\'s contact request');
     await screenshot('contact-request');
     await accept.press('Enter'); // the keyboard alone works: Enter on the focused button
