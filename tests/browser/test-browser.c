@@ -5,14 +5,16 @@
  * case installs Playwright for Node.js into tests/browser/node_modules (npm ci from the
  * committed lock file: no browser is downloaded; Debian's /usr/bin/chromium is driven)
  * and runs web.test.mjs with alice's one-time link and bob's socket: it signs alice in
- * through the page, takes bob's contact request, chats, takes his call and checks the
- * page's accessibility, all through the page's controls, with a screenshot of each step
- * in meson-logs/browser/. */
+ * through the page, takes bob's contact request, chats, takes his call, hosts a
+ * conference, sees the page come back after her node restarted (which this file does when
+ * the script asks) and checks the page's accessibility, all through the page's controls,
+ * with a screenshot of each step in meson-logs/browser/. */
 #include "harness.h"
 #include "lab.h"
 #include "test-files.h"
 #include "test-isolate.h"
 
+#include <glib/gstdio.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -98,32 +100,35 @@ lab_tear_down(BrowserLab *lab, gconstpointer data)
 
 /* ---- running npm and node ------------------------------------------------------------- */
 
+/* While the script runs, it may ask for alice's node to be restarted: it creates the file
+ * `restart` names, and the test restarts the node (shutdown, then `hark run` again on the
+ * same state and port) and removes the file, which the script waits for. */
 typedef struct {
-  GMainLoop *loop;
-  gboolean done;
-} Waiting;
+  LabNode *node;
+  const char *request;
+} Restarts;
 
 static void
 child_exited(GObject *source, GAsyncResult *result, gpointer user_data)
 {
-  Waiting *w = user_data;
   g_subprocess_wait_finish(G_SUBPROCESS(source), result, NULL);
-  w->done = TRUE;
-  g_main_loop_quit(w->loop);
+  *(gboolean *)user_data = TRUE;
 }
 
 static gboolean
-on_timeout(gpointer user_data)
+wake(gpointer user_data)
 {
-  g_main_loop_quit(((Waiting *)user_data)->loop);
-  return G_SOURCE_REMOVE;
+  (void)user_data;
+  return G_SOURCE_CONTINUE;
 }
 
 /* Runs argv in cwd with env (NULL-terminated "NAME=VALUE"s added), its output in the test's
- * log (stderr: stdout carries TAP); its exit status, or -1 (test failed) when it did not run
- * or end within seconds (then killed). */
+ * log (stderr: stdout carries TAP), answering its restart requests (restarts may be NULL);
+ * its exit status, or -1 (test failed) when it did not run or end within seconds (then
+ * killed), or a restart failed. */
 static int
-run_logged(const char *const *argv, const char *cwd, const char *const *env, guint seconds)
+run_logged(const char *const *argv, const char *cwd, const char *const *env, guint seconds,
+           const Restarts *restarts)
 {
   g_autoptr(GSubprocessLauncher) launcher = g_subprocess_launcher_new(G_SUBPROCESS_FLAGS_NONE);
   g_subprocess_launcher_set_cwd(launcher, cwd);
@@ -139,21 +144,45 @@ run_logged(const char *const *argv, const char *cwd, const char *const *env, gui
     g_test_fail();
     return -1;
   }
-  Waiting w = { g_main_loop_new(NULL, FALSE), FALSE };
-  g_subprocess_wait_async(child, NULL, child_exited, &w);
-  guint timer = g_timeout_add_seconds(seconds, on_timeout, &w);
-  g_main_loop_run(w.loop);
-  if (!w.done) {
-    g_test_message("%s did not end within %u s: killed", argv[0], seconds);
+  gboolean done = FALSE, failed = FALSE;
+  g_subprocess_wait_async(child, NULL, child_exited, &done);
+  guint ticker = g_timeout_add(50, wake, NULL); /* to look for a restart request */
+  gint64 end = g_get_monotonic_time() + (gint64)seconds * G_USEC_PER_SEC;
+  while (!done && !failed && g_get_monotonic_time() < end) {
+    g_main_context_iteration(NULL, TRUE);
+    if (restarts != NULL && g_file_test(restarts->request, G_FILE_TEST_EXISTS)) {
+      g_test_message("restarting %s's node, as the script asked", restarts->node->name);
+      failed = !lab_node_restart(restarts->node);
+      g_unlink(restarts->request);
+    }
+  }
+  g_source_remove(ticker);
+  if (!done) {
+    g_test_message("%s %s: killed", argv[0],
+                   failed ? "asked for a restart that failed" : "did not end in time");
     g_subprocess_force_exit(child);
     g_subprocess_wait(child, NULL, NULL);
-    g_main_loop_unref(w.loop);
     g_test_fail();
     return -1;
   }
-  g_source_remove(timer);
-  g_main_loop_unref(w.loop);
   return g_subprocess_get_if_exited(child) ? g_subprocess_get_exit_status(child) : -1;
+}
+
+/* The node serves its page on a port it took (port = 0); its configuration is rewritten
+ * with that port, so that after a restart the page finds the node where it was. */
+static gboolean
+keep_web_port(LabNode *node, const char *url)
+{
+  g_autoptr(GUri) uri = g_uri_parse(url, G_URI_FLAGS_NONE, NULL);
+  g_autofree char *text = NULL;
+  if (uri == NULL || !g_file_get_contents(node->node->config_path, &text, NULL, NULL))
+    return FALSE;
+  g_autofree char *fixed = g_strdup_printf("settings = { port = %d; }", g_uri_get_port(uri));
+  g_auto(GStrv) parts = g_strsplit(text, "settings = { port = 0; }", 2);
+  if (g_strv_length(parts) != 2)
+    return FALSE;
+  g_autofree char *rewritten = g_strjoin(fixed, parts[0], parts[1], NULL);
+  return g_file_set_contents(node->node->config_path, rewritten, -1, NULL);
 }
 
 /* ---- the case ------------------------------------------------------------------------- */
@@ -179,17 +208,21 @@ test_page(BrowserLab *lab, gconstpointer data)
   /* From the committed lock file, into a folder of the test's own; npm's cache makes a
    * second run quick. */
   const char *npm[] = { "npm", "ci", "--prefer-offline", "--no-audit", "--no-fund", NULL };
-  g_assert_cmpint(run_logged(npm, here, NULL, 300), ==, 0);
+  g_assert_cmpint(run_logged(npm, here, NULL, 300, NULL), ==, 0);
 
   g_autoptr(JsonObject) link = lab_call(lab->alice, "web-url", NULL);
   HARK_REQUIRE(link != NULL);
-  g_autofree char *url_env =
-    g_strconcat("HARK_WEB_URL=", json_object_get_string_member(link, "url"), NULL);
+  const char *url = json_object_get_string_member(link, "url");
+  g_assert_true(keep_web_port(lab->alice, url));
+  g_autofree char *url_env = g_strconcat("HARK_WEB_URL=", url, NULL);
+  g_autofree char *request = g_build_filename(lab->dir, "restart", NULL);
+  g_autofree char *restart_env = g_strconcat("HARK_RESTART=", request, NULL);
+  Restarts restarts = { lab->alice, request };
   g_autofree char *bob_env = g_strconcat("HARK_BOB_CTL=", lab->bob->node->socket_path, NULL);
   g_autofree char *shots_env = g_strconcat("HARK_SHOTS=", shots, NULL);
-  const char *env[] = { url_env, bob_env, shots_env, NULL };
+  const char *env[] = { url_env, bob_env, shots_env, restart_env, NULL };
   const char *node[] = { "node", "web.test.mjs", NULL };
-  int status = run_logged(node, here, env, hark_test_timeout(SCRIPT_S * 1000) / 1000);
+  int status = run_logged(node, here, env, hark_test_timeout(SCRIPT_S * 1000) / 1000, &restarts);
   if (status != 0) {
     hark_test_node_show_logs(lab->alice->node);
     hark_test_node_show_logs(lab->bob->node);

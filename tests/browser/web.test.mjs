@@ -4,7 +4,7 @@
 // goes). Every step goes through the page's controls by their roles and labels, as a user
 // (or a screen reader) finds them; the exit status is 0 only when every step was seen.
 import { chromium } from 'playwright-core';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
@@ -12,6 +12,7 @@ import path from 'node:path';
 const URL_ = process.env.HARK_WEB_URL;
 const BOB = process.env.HARK_BOB_CTL;
 const SHOTS = process.env.HARK_SHOTS || '.';
+const RESTART = process.env.HARK_RESTART;
 // Bounds, scaled as the C harness scales its waits (HARK_TEST_TIMEOUT_SCALE): they only
 // end a stuck run, they time nothing.
 const SCALE = Number(process.env.HARK_TEST_TIMEOUT_SCALE) || 1;
@@ -172,18 +173,6 @@ async function main() {
                                           args: ['--no-sandbox'] });
   try {
     const context = await browser.newContext({ viewport: { width: 1100, height: 900 } });
-    // The page's WebSockets, so that the test can drop one (injected before the page's
-    // own scripts run, by the browser: the page's CSP does not apply to it).
-    await context.addInitScript(() => {
-      window.testSockets = [];
-      const Native = window.WebSocket;
-      window.WebSocket = class extends Native {
-        constructor(...args) {
-          super(...args);
-          window.testSockets.push(this);
-        }
-      };
-    });
     page = await context.newPage();
     let problems = [];
     page.on('console', (m) => {
@@ -353,13 +342,16 @@ async function main() {
     await accessible('settings');
     await screenshot('settings');
 
-    // 5. The connection drops: the page says so, comes back by itself (with its back-off)
-    // and shows the node's state again.
-    await page.evaluate(() => window.testSockets.at(-1).close());
-    await until('a new WebSocket', () => page.evaluate(() => window.testSockets.length >= 2));
+    // 5. alice's node restarts (test-browser.c does it when asked through HARK_RESTART):
+    // the page says it lost the node, tries again with its back-off, and comes back by
+    // itself with the cookie it has, showing the node's state again.
+    writeFileSync(RESTART, '');
+    await visible(page.getByText(/^Not connected to the node/), 'the node gone');
+    await screenshot('node-restarting');
+    await until('alice\'s node restarted', () => !existsSync(RESTART), 3 * STEP_MS);
     await visible(page.getByText('Connected to the node.'), 'the connection back');
     await page.getByRole('button', { name: 'Contacts' }).click();
-    await visible(bobItem.filter({ hasText: 'online' }), 'bob online after the reconnection');
+    await visible(bobItem.filter({ hasText: 'online' }), 'bob online after the restart');
     await screenshot('reconnected');
 
     // 6. Nobody else drives the phone. A page of another site (127.0.0.1 on another port
@@ -391,7 +383,7 @@ async function main() {
     await stranger.close();
     log('another origin, no cookie, a used link: refused');
 
-    // Chromium logs the refused connections while offline; nothing else may be logged.
+    // Chromium logs the connections refused while the node was down; nothing else may be.
     problems = problems.filter((p) => !/WebSocket connection .* failed/.test(p));
     if (problems.length)
       throw new Error(`the page logged errors:\n  ${problems.join('\n  ')}`);
