@@ -770,9 +770,13 @@ function callCard(c) {
     choices.push(chooser(c, 'path', 'Path', ['any', 'udp', 'tcp', 'relay'], 'any'));
 
   const plots = S.plots.get(id);
+  const conference = [...S.conferences.values()].find((f) => f.call_id === id ||
+    (f.legs || []).some((l) => l.id === id));
   return h('article', { class: `call ${c.state}`, 'aria-labelledby': `call-title-${id}` },
     h('h2', { id: `call-title-${id}` }, `${c.direction === 'in' ? 'Call from' : 'Call to'} ${c.peer}`),
     h('p', { class: 'call-state' }, callWords(c)),
+    conference ? h('p', {}, conference.hosting ? `${c.peer}'s line into your conference`
+                                               : `your line into the conference of ${conference.host}`) : null,
     info.length ? h('p', { class: 'muted' }, info.join(' · ')) : null,
     h('div', { class: 'row controls' }, controls),
     c.keypad && media ? h('div', { id: `keypad-${id}` }, keypad(c),
