@@ -612,6 +612,7 @@ test_secret_file(void)
   g_autofree char *cookie = log_in(node, &origin);
   HARK_REQUIRE(cookie != NULL);
   g_autoptr(JsonObject) bye = ctl_call(node, "shutdown", NULL);
+  HARK_REQUIRE(bye != NULL);
   HARK_REQUIRE(hark_test_node_wait_exit(node, EXIT_MS));
 
   /* Restarted on another port (port = 0): the cookie is still good. */
@@ -622,6 +623,7 @@ test_secret_file(void)
   g_autoptr(Socket) again = ws_open(new_origin, new_origin, cookie);
   g_assert_nonnull(again->connection);
   g_autoptr(JsonObject) bye_again = ctl_call(node, "shutdown", NULL);
+  HARK_REQUIRE(bye_again != NULL);
   HARK_REQUIRE(hark_test_node_wait_exit(node, EXIT_MS));
 
   /* Readable by the group: the node does not start. */
