@@ -515,6 +515,41 @@ test_websocket_oversize_and_binary_closed(void)
   g_assert_true(json_object_get_boolean_member(state, "ok"));
 }
 
+typedef struct {
+  const char *origin, *cookie;
+} Attempt;
+
+static gboolean
+let_in(gpointer data)
+{
+  Attempt *attempt = data;
+  g_autoptr(Socket) ws = ws_open(attempt->origin, attempt->origin, attempt->cookie);
+  return ws->connection != NULL;
+}
+
+/* max_clients pages at once: one more is refused before the upgrade, and let in once a
+ * page has gone. */
+static void
+test_max_clients(void)
+{
+  g_autofree char *config = web_config(NULL, "max_clients = 1;");
+  g_autoptr(HarkTestNode) node = hark_test_node_new(config);
+  HARK_REQUIRE(hark_test_node_start(node));
+  g_autofree char *origin = NULL;
+  g_autofree char *cookie = log_in(node, &origin);
+  HARK_REQUIRE(cookie != NULL);
+  Socket *first = ws_open(origin, origin, cookie);
+  HARK_REQUIRE(first->connection != NULL);
+  g_autoptr(Socket) second = ws_open(origin, origin, cookie);
+  g_assert_null(second->connection);
+  g_assert_cmpuint(second->status, ==, SOUP_STATUS_SERVICE_UNAVAILABLE);
+  g_assert_cmpint(refused(node, "busy"), ==, 1);
+  socket_free(first);
+  /* The server sees the first one's close asynchronously: retry until a slot is free. */
+  Attempt attempt = { origin, cookie };
+  g_assert_true(hark_test_wait_for(let_in, &attempt, ANSWER_MS));
+}
+
 /* Cross-site WebSocket hijacking: a page of another origin, in a browser that has the
  * cookie, is refused before the upgrade; so is a request with no Origin at all. */
 static void
@@ -728,6 +763,7 @@ main(int argc, char **argv)
   hark_test_add_isolated_func("/web/websocket-speaks-ctl", test_websocket_speaks_ctl);
   hark_test_add_isolated_func("/web/websocket-oversize-and-binary-closed",
                               test_websocket_oversize_and_binary_closed);
+  hark_test_add_isolated_func("/web/max-clients", test_max_clients);
   hark_test_add_isolated_func("/web/websocket-other-origin-refused",
                               test_websocket_other_origin_refused);
   hark_test_add_isolated_func("/web/websocket-bad-cookie-refused",
