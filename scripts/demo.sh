@@ -293,10 +293,12 @@ if [ "${WEB:-}" = 1 ]; then
   echo "Another link:   $hark ctl -c $work/node.conf --state-dir $work web-url"
   echo "Drive bob:      $hark ctl --socket $work/bob/ctl.sock help   (call alice, msg alice hi, ...)"
   # Ctrl-C ends the wait; the EXIT trap stops the nodes.
-  trap 'echo; echo "demo: stopping the nodes"; exit 0' INT TERM
+  sleeper=""
+  trap 'echo; echo "demo: stopping the nodes"; [ -n "$sleeper" ] && kill "$sleeper" 2>/dev/null; exit 0' INT TERM
   while :; do
     sleep 3600 &
-    wait $! || true
+    sleeper=$!
+    wait "$sleeper" || true
   done
 fi
 
