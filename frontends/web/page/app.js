@@ -493,6 +493,7 @@ function renderConversations() {
   const badge = $('unread-total');
   badge.hidden = total === 0;
   badge.textContent = total ? `${total} unread` : '';
+  document.title = `${total ? `(${total}) ` : ''}hark: ${S.user}`; // seen from another tab
 }
 
 async function openConversation(conversation, title) {
