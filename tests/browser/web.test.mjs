@@ -209,6 +209,7 @@ async function main() {
     await bob.ask('buddy-add', { name: 'alice', message: 'hi, it is bob' });
     await page.getByRole('button', { name: 'Contacts', exact: true }).click();
     const accept = await visible(page.getByRole('button', { name: 'Accept bob' }), 'bob\'s contact request');
+    await accessible('contact request');
     await screenshot('contact-request');
     await accept.press('Enter'); // the keyboard alone works: Enter on the focused button
     const bobItem = page.getByRole('list', { name: 'Buddies' }).getByRole('listitem').filter({ hasText: 'bob' });
@@ -307,6 +308,7 @@ async function main() {
       throw new Error(`at 390 px the page is ${wide} px wide: it scrolls sideways`);
     await screenshot('call-phone-width');
     await page.emulateMedia({ colorScheme: 'dark' });
+    await accessible('dark theme, phone width'); // the dark colours' contrast too
     await screenshot('call-dark');
     await page.emulateMedia({ colorScheme: 'light' });
     await page.setViewportSize({ width: 1100, height: 900 });
@@ -336,6 +338,7 @@ async function main() {
     // What the curious see: the overlay and the NAT, and this account's devices.
     await page.getByRole('button', { name: 'Network', exact: true }).click();
     await visible(page.locator('#overlay').getByText('attached'), 'the overlay attached');
+    await accessible('network');
     await screenshot('network');
     await page.getByRole('button', { name: 'Settings', exact: true }).click();
     await visible(page.getByRole('list', { name: 'Devices' }).getByText('(this device)'), 'this device listed');
