@@ -386,6 +386,28 @@ async function main() {
     await stranger.close();
     log('another origin, no cookie, a used link: refused');
 
+    // 7. A node without some features: the page shows no control for them. The node's
+    // `help` answer is cut (Playwright sits in the WebSocket) as if it had no calls,
+    // conferences, groups or NAT probe.
+    const lacking = new Set(['call', 'conference', 'group-create', 'nat', 'dtmf']);
+    const smaller = await context.newPage();
+    await smaller.routeWebSocket(/\/ws$/, (ws) => {
+      const server = ws.connectToServer();
+      server.onMessage((m) => {
+        const answer = JSON.parse(m);
+        if (answer.result?.commands)
+          answer.result.commands = answer.result.commands.filter((c) => !lacking.has(c.name));
+        ws.send(JSON.stringify(answer));
+      });
+    });
+    await smaller.goto(new URL('/', URL_).href);
+    await visible(smaller.getByRole('button', { name: 'Message bob' }), 'the page of a smaller node');
+    for (const name of ['Call bob', 'Start conference', 'Create group', 'Call', 'Probe the NAT again'])
+      if (await smaller.getByRole('button', { name, exact: true }).count())
+        throw new Error(`a node without it shows the control "${name}"`);
+    await smaller.close();
+    log('a node without calls, conferences, groups and a NAT probe: no controls for them');
+
     // Chromium logs the connections refused while the node was down; nothing else may be.
     problems = problems.filter((p) => !/WebSocket connection .* failed/.test(p));
     if (problems.length)
