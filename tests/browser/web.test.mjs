@@ -281,6 +281,12 @@ async function main() {
     await mute.click();
     await until('mute pressed', async () => (await mute.getAttribute('aria-pressed')) === 'true');
     log('seen: muted');
+    await card.getByRole('button', { name: 'Hold' }).click();
+    await visible(card.getByText('on hold (you held it)'), 'the call held');
+    await bob.waitEvent((e) => e.event === 'call' && e.call_id === call.id && e.state === 'held' && e.remote_hold,
+                        'the call held by alice');
+    await card.getByRole('button', { name: 'Resume' }).click();
+    await visible(card.getByText('in call'), 'the call resumed');
     await card.getByRole('button', { name: 'Keypad' }).click();
     await card.getByRole('button', { name: 'Send 1', exact: true }).click();
     await until('the keypad focused', () => page.evaluate(() => !!document.activeElement.closest('.keypad')));
