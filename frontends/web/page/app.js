@@ -703,8 +703,10 @@ async function callCommand(command, call, args = {}) {
   if (r) {
     const known = S.calls.get(call.call_id);
     if (known) {
-      if ('muted' in r)
+      if ('muted' in r) {
         known.muted = r.muted;
+        known.mutedAt = Date.now();
+      }
       if (command === 'dtmf')
         known.sent = (known.sent || '') + args.digits;
       if (r.state && r.state !== 'ended')
@@ -843,7 +845,9 @@ function startStats(id) {
     buffer.push(st.jitter_buffer_ms);
     entry.last = st;
     const call = S.calls.get(id);
-    if (call && call.muted !== st.muted) {
+    // The node's word on muting (another frontend may have muted), unless a statistic
+    // asked for before this page's own mute could undo it.
+    if (call && call.muted !== st.muted && Date.now() - (call.mutedAt || 0) > 2000) {
       call.muted = st.muted;
       renderCalls();
     }
