@@ -31,6 +31,7 @@
 typedef enum {
   LAB_FOUR = 1 << 0, /* carol and dave too (dave: G.711 only) */
   LAB_ERIN = 1 << 1, /* erin, the stranger */
+  LAB_QUIET = 1 << 2, /* carol too, and only she sends a tone: the others send silence */
 } LabFlags;
 
 typedef struct {
@@ -57,7 +58,7 @@ static const guint tones[N_PARTIES] = { 440, 660, 880, 1100, 1320 };
 /* ---- the lab ------------------------------------------------------------------------ */
 
 static gboolean
-party_start(ConfLab *lab, guint i)
+party_start(ConfLab *lab, guint i, LabFlags flags)
 {
   Party *p = &lab->party[i];
   p->user = users[i];
@@ -65,9 +66,11 @@ party_start(ConfLab *lab, guint i)
   /* dave's node has G.711 alone: his leg is PCMU, the others' Opus. */
   gboolean g711 = i == DAVE;
   /* erin has opted out of hosting (conference.host = false). */
+  g_autofree char *source = (flags & LAB_QUIET) && i != CAROL ? g_strdup("silence")
+                                                                : g_strdup_printf("tone:%u", p->hz);
   g_autofree char *media = g_strdup_printf(
-    "media: { codecs = [ %s ]; source = \"tone:%u\";\n  sink = \"wav:%s/%s.wav\"; };\n%s",
-    g711 ? "\"g711\"" : "\"opus\", \"g711\"", p->hz, lab->dir, p->user,
+    "media: { codecs = [ %s ]; source = \"%s\";\n  sink = \"wav:%s/%s.wav\"; };\n%s",
+    g711 ? "\"g711\"" : "\"opus\", \"g711\"", source, lab->dir, p->user,
     i == ERIN ? "conference: { host = false; };\n" : "");
   const char *plugins = g711 ? ", { name = \"g711\"; }" : ", { name = \"opus\"; }, { name = \"g711\"; }";
   g_autofree char *config =
@@ -102,11 +105,13 @@ lab_set_up(ConfLab *lab, gconstpointer data)
     return;
   g_autoptr(JsonObject) super = lab_wait_command(lab->sn, "overlay", lab_overlay_is_super, NULL,
                                                  hark_test_timeout(JOIN_MS), "serving");
-  if (super == NULL || !party_start(lab, ALICE) || !party_start(lab, BOB))
+  if (super == NULL || !party_start(lab, ALICE, flags) || !party_start(lab, BOB, flags))
     return;
-  if ((flags & LAB_FOUR) && (!party_start(lab, CAROL) || !party_start(lab, DAVE)))
+  if ((flags & (LAB_FOUR | LAB_QUIET)) && !party_start(lab, CAROL, flags))
     return;
-  if ((flags & LAB_ERIN) && !party_start(lab, ERIN))
+  if ((flags & LAB_FOUR) && !party_start(lab, DAVE, flags))
+    return;
+  if ((flags & LAB_ERIN) && !party_start(lab, ERIN, flags))
     return;
   lab->up = TRUE;
 }
@@ -347,6 +352,26 @@ assert_not_heard(ConfLab *lab, Party *p, guint hz)
   g_assert_cmpfloat(level, <, OWN_LEVEL);
 }
 
+/* alice, bob, carol and dave each hear the three others and not themselves in what they
+ * hear from now on: the mix of a conference everyone is in. Half a second more than is
+ * checked, for the jitter buffers to settle. */
+static void
+four_hear_each_other(ConfLab *lab)
+{
+  gsize from[N_PARTIES] = { 0 };
+  for (guint i = ALICE; i <= DAVE; i++)
+    from[i] = heard_now(lab, &lab->party[i]);
+  for (guint i = ALICE; i <= DAVE; i++)
+    HARK_REQUIRE(wait_heard_more(lab, &lab->party[i], from[i], HEARD_S + 0.5));
+  for (guint i = ALICE; i <= DAVE; i++) {
+    guint others[3], k = 0;
+    for (guint j = ALICE; j <= DAVE; j++)
+      if (j != i)
+        others[k++] = j;
+    assert_hears_others(lab, &lab->party[i], others, 3);
+  }
+}
+
 /* ---- the cases ------------------------------------------------------------------------ */
 
 /* alice hosts bob, carol and dave: each of the four hears the three others and not
@@ -360,20 +385,7 @@ test_four_tones(ConfLab *lab, gconstpointer data)
   const guint members[] = { BOB, CAROL, DAVE };
   g_autofree char *id = NULL;
   HARK_REQUIRE(conference_up(lab, members, G_N_ELEMENTS(members), &id));
-  gsize from[N_PARTIES] = { 0 };
-  for (guint i = ALICE; i <= DAVE; i++)
-    from[i] = heard_now(lab, &lab->party[i]);
-  /* What each heard from now on: the mix of a conference everyone is in. Half a second
-   * more than is checked, for the jitter buffers to settle. */
-  for (guint i = ALICE; i <= DAVE; i++)
-    HARK_REQUIRE(wait_heard_more(lab, &lab->party[i], from[i], HEARD_S + 0.5));
-  for (guint i = ALICE; i <= DAVE; i++) {
-    guint others[3], k = 0;
-    for (guint j = ALICE; j <= DAVE; j++)
-      if (j != i)
-        others[k++] = j;
-    assert_hears_others(lab, &lab->party[i], others, 3);
-  }
+  four_hear_each_other(lab);
   /* The host's legs: dave's on PCMU, the others on Opus; the mixer at 16 kHz. */
   g_autoptr(JsonObject) roster = ask(&lab->party[ALICE], "roster", NULL, NULL);
   HARK_REQUIRE(roster != NULL);
@@ -552,6 +564,294 @@ test_from_a_call(ConfLab *lab, gconstpointer data)
   assert_hears_others(lab, carol, carol_hears, 2);
 }
 
+/* How many calls rang at p (incoming) in what its ctl client saw so far. */
+static guint
+times_rung(Party *p)
+{
+  guint rang = 0;
+  for (guint i = 0; i < p->log.events->len; i++)
+    rang += is_ringing(p->log.events->pdata[i], NULL);
+  return rang;
+}
+
+/* alice is in a call with bob, holds it, and answers carol's call; `merge` makes both
+ * calls legs of a conference she hosts: nobody rings again, and each hears the others.
+ * bob, a member, invites dave: alice calls him in (conference.invite = "members", the
+ * default), and then all four hear each other. */
+static void
+test_merge_invite(ConfLab *lab, gconstpointer data)
+{
+  LAB_UP(lab);
+  Party *alice = &lab->party[ALICE], *bob = &lab->party[BOB], *carol = &lab->party[CAROL],
+        *dave = &lab->party[DAVE];
+  g_autoptr(JsonObject) dialled = ask(alice, "call", lab_args("user", "bob", NULL), NULL);
+  HARK_REQUIRE(dialled != NULL);
+  HARK_REQUIRE(answer_ringing(bob));
+  g_autoptr(JsonObject) up = wait_event(alice, is_call_state, "active", "bob's call", CALL_MS);
+  HARK_REQUIRE(up != NULL);
+  g_autoptr(JsonObject) held = ask(alice, "hold", NULL, NULL);
+  HARK_REQUIRE(held != NULL);
+  g_autoptr(JsonObject) to_alice = ask(carol, "call", lab_args("user", "alice", NULL), NULL);
+  HARK_REQUIRE(to_alice != NULL);
+  HARK_REQUIRE(answer_ringing(alice));
+  g_autoptr(JsonObject) up2 = wait_event(alice, is_call_state, "active", "carol's call", CALL_MS);
+  HARK_REQUIRE(up2 != NULL);
+
+  g_autoptr(JsonObject) merged = ask(alice, "merge", NULL, NULL);
+  HARK_REQUIRE(merged != NULL);
+  const char *three[] = { "alice", "bob", "carol", NULL };
+  for (guint i = ALICE; i <= CAROL; i++) {
+    g_autoptr(JsonObject) all =
+      wait_event(&lab->party[i], roster_all_connected, three, "everyone connected", CALL_MS);
+    HARK_REQUIRE(all != NULL);
+  }
+  /* The calls became legs as they were: bob rang once (alice's call), carol never. */
+  g_assert_cmpuint(times_rung(bob), ==, 1);
+  g_assert_cmpuint(times_rung(carol), ==, 0);
+  g_assert_cmpuint(times_rung(alice), ==, 1);
+  /* Nothing is left to merge now: the calls are legs. */
+  g_autofree char *why = NULL;
+  g_autoptr(JsonObject) again = ask(alice, "merge", NULL, &why);
+  g_assert_null(again);
+  g_assert_cmpstr(why, ==, "no call on hold or going on to merge");
+
+  g_autoptr(JsonObject) invited = ask(bob, "invite", lab_args("user", "dave", NULL), NULL);
+  HARK_REQUIRE(invited != NULL);
+  HARK_REQUIRE(answer_ringing(dave));
+  const char *four[] = { "alice", "bob", "carol", "dave", NULL };
+  for (guint i = ALICE; i <= DAVE; i++) {
+    g_autoptr(JsonObject) all =
+      wait_event(&lab->party[i], roster_all_connected, four, "everyone connected", CALL_MS);
+    HARK_REQUIRE(all != NULL);
+  }
+  four_hear_each_other(lab);
+}
+
+/* A `conference-roster` event in which data ("user:by") is muted by by. */
+static gboolean
+roster_muted(JsonObject *e, gconstpointer data)
+{
+  if (g_strcmp0(str(e, "event"), "conference-roster") != 0)
+    return FALSE;
+  g_auto(GStrv) want = g_strsplit(data, ":", 2);
+  JsonArray *roster = json_object_get_array_member(e, "roster");
+  for (guint i = 0; roster != NULL && i < json_array_get_length(roster); i++) {
+    JsonObject *m = json_array_get_object_element(roster, i);
+    if (g_strcmp0(str(m, "user"), want[0]) == 0)
+      return g_strcmp0(str(m, "muted"), want[1]) == 0;
+  }
+  return FALSE;
+}
+
+/* alice's `roster` leg of user. */
+static JsonObject *
+leg_of(JsonObject *roster, const char *user)
+{
+  JsonObject *c =
+    json_array_get_object_element(json_object_get_array_member(roster, "conferences"), 0);
+  JsonArray *legs = json_object_get_array_member(c, "legs");
+  for (guint i = 0; legs != NULL && i < json_array_get_length(legs); i++)
+    if (g_strcmp0(str(json_array_get_object_element(legs, i), "user"), user) == 0)
+      return json_array_get_object_element(legs, i);
+  return NULL;
+}
+
+/* Waits until each of the parties (indexes, n) has heard HEARD_S + 0.5 s more. */
+static gboolean
+all_hear_more(ConfLab *lab, const guint *who, guint n)
+{
+  gsize from[N_PARTIES] = { 0 };
+  for (guint i = 0; i < n; i++)
+    from[who[i]] = heard_now(lab, &lab->party[who[i]]);
+  for (guint i = 0; i < n; i++)
+    if (!wait_heard_more(lab, &lab->party[who[i]], from[who[i]], HEARD_S + 0.5))
+      return FALSE;
+  return TRUE;
+}
+
+/* alice hosts bob, carol and dave. bob's `mute carol` is refused (he does not host).
+ * alice's `mute carol`: carol's roster says the host muted her, and alice, bob and dave
+ * no longer hear her tone but still hear each other; alice's roster shows carol's leg
+ * muted with no level, bob's with his tone's. dave mutes himself: alice's roster says
+ * so, and bob hears alice alone. alice unmutes carol: bob hears her again. */
+static void
+test_mute(ConfLab *lab, gconstpointer data)
+{
+  LAB_UP(lab);
+  Party *alice = &lab->party[ALICE], *bob = &lab->party[BOB], *carol = &lab->party[CAROL],
+        *dave = &lab->party[DAVE];
+  const guint members[] = { BOB, CAROL, DAVE };
+  g_autofree char *id = NULL;
+  HARK_REQUIRE(conference_up(lab, members, G_N_ELEMENTS(members), &id));
+
+  g_autofree char *why = NULL;
+  g_autoptr(JsonObject) not_host = ask(bob, "mute", lab_args("user", "carol", NULL), &why);
+  g_assert_null(not_host);
+  g_assert_cmpstr(why, ==, "only the conference's host (alice) mutes others");
+
+  g_autoptr(JsonObject) muted = ask(alice, "mute", lab_args("id", "carol", NULL), NULL);
+  HARK_REQUIRE(muted != NULL);
+  g_autoptr(JsonObject) told = wait_event(carol, roster_muted, "carol:host", "muted", CALL_MS);
+  HARK_REQUIRE(told != NULL);
+  const guint listeners[] = { ALICE, BOB, DAVE };
+  HARK_REQUIRE(all_hear_more(lab, listeners, 3));
+  const guint alice_hears[] = { BOB, DAVE }, bob_hears[] = { ALICE, DAVE },
+              dave_hears[] = { ALICE, BOB };
+  assert_hears_others(lab, alice, alice_hears, 2);
+  assert_hears_others(lab, bob, bob_hears, 2);
+  assert_hears_others(lab, dave, dave_hears, 2);
+  for (guint i = 0; i < 3; i++)
+    assert_not_heard(lab, &lab->party[listeners[i]], tones[CAROL]);
+  g_autoptr(JsonObject) stats = ask(alice, "roster", NULL, NULL);
+  HARK_REQUIRE(stats != NULL);
+  g_autofree char *shown = hark_test_json(stats);
+  g_test_message("alice's roster: %s", shown);
+  JsonObject *carol_leg = leg_of(stats, "carol"), *bob_leg = leg_of(stats, "bob");
+  HARK_REQUIRE(carol_leg != NULL && bob_leg != NULL);
+  g_assert_cmpstr(str(carol_leg, "muted_by"), ==, "host");
+  g_assert_cmpint(json_object_get_int_member(carol_leg, "level"), <, 100);
+  g_assert_cmpint(json_object_get_int_member(bob_leg, "level"), >, 1000);
+  g_assert_true(json_object_has_member(bob_leg, "lost"));
+  g_assert_true(json_object_has_member(bob_leg, "jitter_ms"));
+
+  /* dave mutes himself: his leg sends silence and alice shows him muted by himself. */
+  g_autoptr(JsonObject) self = ask(dave, "mute", NULL, NULL);
+  HARK_REQUIRE(self != NULL);
+  g_autoptr(JsonObject) shown_self =
+    wait_event(alice, roster_muted, "dave:self", "dave muted", CALL_MS);
+  HARK_REQUIRE(shown_self != NULL);
+  const guint bob_only[] = { BOB };
+  HARK_REQUIRE(all_hear_more(lab, bob_only, 1));
+  const guint alice_only[] = { ALICE };
+  assert_hears_others(lab, bob, alice_only, 1);
+  assert_not_heard(lab, bob, tones[DAVE]);
+  assert_not_heard(lab, bob, tones[CAROL]);
+
+  /* alice lets carol speak again. */
+  g_autoptr(JsonObject) unmuted = ask(alice, "unmute", lab_args("user", "carol", NULL), NULL);
+  HARK_REQUIRE(unmuted != NULL);
+  HARK_REQUIRE(all_hear_more(lab, bob_only, 1));
+  const guint alice_carol[] = { ALICE, CAROL };
+  assert_hears_others(lab, bob, alice_carol, 2);
+}
+
+static gboolean
+is_speaker(JsonObject *e, gconstpointer user)
+{
+  return g_strcmp0(str(e, "event"), "active-speaker") == 0 && g_strcmp0(str(e, "user"), user) == 0;
+}
+
+static gboolean
+is_any_speaker(JsonObject *e, gconstpointer user)
+{
+  return g_strcmp0(str(e, "event"), "active-speaker") == 0;
+}
+
+/* Only carol sends a tone (the others silence): alice (the host), bob and carol are each
+ * told carol is the active speaker, once, and never anyone else. */
+static void
+test_active_speaker(ConfLab *lab, gconstpointer data)
+{
+  LAB_UP(lab);
+  const guint members[] = { BOB, CAROL };
+  g_autofree char *id = NULL;
+  HARK_REQUIRE(conference_up(lab, members, G_N_ELEMENTS(members), &id));
+  for (guint i = ALICE; i <= CAROL; i++) {
+    Party *p = &lab->party[i];
+    g_autoptr(JsonObject) e = wait_event(p, is_speaker, "carol", "carol speaks", CALL_MS);
+    HARK_REQUIRE(e != NULL);
+    g_assert_cmpstr(str(e, "host"), ==, "alice");
+    g_assert_cmpstr(str(e, "conference_id"), ==, id);
+  }
+  /* Two more seconds of carol alone: nobody hears of another speaker. */
+  const guint bob_only[] = { BOB };
+  HARK_REQUIRE(all_hear_more(lab, bob_only, 1));
+  for (guint i = ALICE; i <= CAROL; i++) {
+    Party *p = &lab->party[i];
+    g_autoptr(JsonObject) any = ask(p, "roster", NULL, NULL);
+    guint speakers = 0;
+    for (guint k = 0; k < p->log.events->len; k++)
+      if (is_any_speaker(p->log.events->pdata[k], NULL)) {
+        g_assert_true(is_speaker(p->log.events->pdata[k], "carol"));
+        speakers++;
+      }
+    g_assert_cmpuint(speakers, ==, 1);
+  }
+}
+
+/* The attacks a stranger can make on the controls: erin, in no conference, signs an
+ * invite of herself to alice's conference, a mute for it, and a speaker announcement to
+ * bob (a member). alice refuses and counts the invite and the mute (erin is never
+ * called, nobody is muted), bob refuses and counts the speaker and emits no
+ * `active-speaker` naming erin. erin's own `invite` and `mute bob` are refused by her
+ * node. */
+static void
+test_forged_controls(ConfLab *lab, gconstpointer data)
+{
+  LAB_UP(lab);
+  const guint members[] = { BOB };
+  g_autofree char *id = NULL;
+  HARK_REQUIRE(conference_up(lab, members, 1, &id));
+  Party *erin = &lab->party[ERIN], *bob = &lab->party[BOB], *alice = &lab->party[ALICE];
+  GString *bytes = g_string_new("[byte ");
+  for (guint i = 0; i < 16; i++)
+    g_string_append_printf(bytes, "%s0x%.2s", i > 0 ? ", " : "", id + 2 * i);
+  g_string_append(bytes, "]");
+  g_autofree char *invite =
+    g_strdup_printf("{'type': <'invite'>, 'id': <%s>, 'user': <'erin'>}", bytes->str);
+  g_autofree char *mute = g_strdup_printf("{'type': <'mute'>, 'id': <%s>, 'mute': <true>}", bytes->str);
+  g_autofree char *speaker = g_strdup_printf(
+    "{'type': <'speaker'>, 'id': <%s>, 'version': <uint32 1000>, 'user': <'erin'>}", bytes->str);
+  g_string_free(bytes, TRUE);
+  const char *bodies[][2] = { { "alice", invite }, { "alice", mute }, { "bob", speaker } };
+  for (guint i = 0; i < G_N_ELEMENTS(bodies); i++) {
+    g_autoptr(JsonObject) sent = ask(
+      erin, "signal",
+      lab_args("to", bodies[i][0], "kind", "conference", "body", bodies[i][1], NULL), NULL);
+    HARK_REQUIRE(sent != NULL);
+  }
+  gint64 until = g_get_monotonic_time() + hark_test_timeout(CALL_MS) * 1000;
+  gint64 invites = 0, mutes = 0, speakers = 0;
+  while ((invites < 1 || mutes < 1 || speakers < 1) && g_get_monotonic_time() < until) {
+    g_autoptr(JsonObject) at_alice = ask(alice, "roster", NULL, NULL);
+    g_autoptr(JsonObject) at_bob = ask(bob, "roster", NULL, NULL);
+    HARK_REQUIRE(at_alice != NULL && at_bob != NULL);
+    JsonObject *k = json_object_get_object_member(at_alice, "counters");
+    invites = json_object_get_int_member(k, "refused_invites");
+    mutes = json_object_get_int_member(k, "refused_mutes");
+    speakers = json_object_get_int_member(json_object_get_object_member(at_bob, "counters"),
+                                          "refused_sender");
+    g_usleep(50 * 1000);
+  }
+  g_assert_cmpint(invites, ==, 1);
+  g_assert_cmpint(mutes, ==, 1);
+  g_assert_cmpint(speakers, ==, 1);
+  /* The host went on as before: erin is not in the roster, nobody is muted. */
+  g_autoptr(JsonObject) roster = ask(alice, "roster", NULL, NULL);
+  HARK_REQUIRE(roster != NULL);
+  JsonObject *c =
+    json_array_get_object_element(json_object_get_array_member(roster, "conferences"), 0);
+  JsonArray *members_now = json_object_get_array_member(c, "roster");
+  g_assert_cmpuint(json_array_get_length(members_now), ==, 2);
+  for (guint i = 0; i < 2; i++) {
+    JsonObject *m = json_array_get_object_element(members_now, i);
+    g_assert_cmpstr(str(m, "user"), !=, "erin");
+    g_assert_false(json_object_has_member(m, "muted"));
+  }
+  for (guint i = 0; i < bob->log.events->len; i++)
+    g_assert_false(is_speaker(bob->log.events->pdata[i], "erin"));
+  g_assert_cmpuint(times_rung(erin), ==, 0);
+
+  g_autofree char *why = NULL;
+  g_autoptr(JsonObject) asked = ask(erin, "invite", lab_args("user", "bob", NULL), &why);
+  g_assert_null(asked);
+  g_assert_cmpstr(why, ==, "not in a conference");
+  g_clear_pointer(&why, g_free);
+  g_autoptr(JsonObject) muted = ask(erin, "mute", lab_args("user", "bob", NULL), &why);
+  g_assert_null(muted);
+  g_assert_cmpstr(why, ==, "this node hosts no conference: only a host mutes others");
+}
+
 int
 main(int argc, char **argv)
 {
@@ -562,6 +862,15 @@ main(int argc, char **argv)
                          lab_set_up, test_from_a_call, lab_tear_down);
   hark_test_add_isolated("/conference/attack/stranger-refused", ConfLab,
                          GUINT_TO_POINTER(LAB_ERIN), lab_set_up, test_stranger_refused,
+                         lab_tear_down);
+  hark_test_add_isolated("/conference/merge-invite", ConfLab, GUINT_TO_POINTER(LAB_FOUR),
+                         lab_set_up, test_merge_invite, lab_tear_down);
+  hark_test_add_isolated("/conference/mute", ConfLab, GUINT_TO_POINTER(LAB_FOUR), lab_set_up,
+                         test_mute, lab_tear_down);
+  hark_test_add_isolated("/conference/active-speaker", ConfLab, GUINT_TO_POINTER(LAB_QUIET),
+                         lab_set_up, test_active_speaker, lab_tear_down);
+  hark_test_add_isolated("/conference/attack/forged-controls", ConfLab,
+                         GUINT_TO_POINTER(LAB_ERIN), lab_set_up, test_forged_controls,
                          lab_tear_down);
   return g_test_run();
 }
