@@ -32,6 +32,7 @@ typedef enum {
   LAB_FOUR = 1 << 0, /* carol and dave too (dave: G.711 only) */
   LAB_ERIN = 1 << 1, /* erin, the stranger */
   LAB_QUIET = 1 << 2, /* carol too, and only she sends a tone: the others send silence */
+  LAB_ASK = 1 << 3, /* alice asks her user about members' invites (conference.invite) */
 } LabFlags;
 
 typedef struct {
@@ -71,7 +72,9 @@ party_start(ConfLab *lab, guint i, LabFlags flags)
   g_autofree char *media = g_strdup_printf(
     "media: { codecs = [ %s ]; source = \"%s\";\n  sink = \"wav:%s/%s.wav\"; };\n%s",
     g711 ? "\"g711\"" : "\"opus\", \"g711\"", source, lab->dir, p->user,
-    i == ERIN ? "conference: { host = false; };\n" : "");
+    i == ERIN                          ? "conference: { host = false; };\n"
+    : i == ALICE && (flags & LAB_ASK) ? "conference: { invite = \"ask\"; };\n"
+                                      : "");
   const char *plugins = g711 ? ", { name = \"g711\"; }" : ", { name = \"opus\"; }, { name = \"g711\"; }";
   g_autofree char *config =
     lab_client_config_with_node(p->user, i == ERIN ? "test_clock = true;" : NULL, plugins,
@@ -779,12 +782,19 @@ test_active_speaker(ConfLab *lab, gconstpointer data)
   }
 }
 
-/* The attacks a stranger can make on the controls: erin, in no conference, signs an
- * invite of herself to alice's conference, a mute for it, and a speaker announcement to
- * bob (a member). alice refuses and counts the invite and the mute (erin is never
- * called, nobody is muted), bob refuses and counts the speaker and emits no
- * `active-speaker` naming erin. erin's own `invite` and `mute bob` are refused by her
- * node. */
+static gboolean
+is_invite(JsonObject *e, gconstpointer data)
+{
+  return g_strcmp0(str(e, "event"), "conference-invite") == 0;
+}
+
+/* alice asks her user about invites (conference.invite = "ask"): bob's invite of erin
+ * reaches her as `conference-invite` and nobody is called. The attacks a stranger can
+ * make on the controls: erin, in no conference, signs an invite of herself to alice's
+ * conference, a mute for it, and a speaker announcement to bob (a member). alice
+ * refuses and counts the invite and the mute (erin is never called, nobody is muted),
+ * bob refuses and counts the speaker and emits no `active-speaker` naming erin. erin's
+ * own `invite` and `mute bob` are refused by her node. */
 static void
 test_forged_controls(ConfLab *lab, gconstpointer data)
 {
@@ -793,6 +803,14 @@ test_forged_controls(ConfLab *lab, gconstpointer data)
   g_autofree char *id = NULL;
   HARK_REQUIRE(conference_up(lab, members, 1, &id));
   Party *erin = &lab->party[ERIN], *bob = &lab->party[BOB], *alice = &lab->party[ALICE];
+  g_autoptr(JsonObject) invited = ask(bob, "invite", lab_args("user", "erin", NULL), NULL);
+  HARK_REQUIRE(invited != NULL);
+  g_autoptr(JsonObject) asked_host = wait_event(alice, is_invite, NULL, "bob's invite", CALL_MS);
+  HARK_REQUIRE(asked_host != NULL);
+  g_assert_cmpstr(str(asked_host, "from"), ==, "bob");
+  g_assert_cmpstr(str(asked_host, "user"), ==, "erin");
+  g_assert_cmpstr(str(asked_host, "conference_id"), ==, id);
+
   GString *bytes = g_string_new("[byte ");
   for (guint i = 0; i < 16; i++)
     g_string_append_printf(bytes, "%s0x%.2s", i > 0 ? ", " : "", id + 2 * i);
@@ -870,7 +888,7 @@ main(int argc, char **argv)
   hark_test_add_isolated("/conference/active-speaker", ConfLab, GUINT_TO_POINTER(LAB_QUIET),
                          lab_set_up, test_active_speaker, lab_tear_down);
   hark_test_add_isolated("/conference/attack/forged-controls", ConfLab,
-                         GUINT_TO_POINTER(LAB_ERIN), lab_set_up, test_forged_controls,
+                         GUINT_TO_POINTER(LAB_ERIN | LAB_ASK), lab_set_up, test_forged_controls,
                          lab_tear_down);
   return g_test_run();
 }
