@@ -238,12 +238,14 @@ static const ConfigKey calls_keys[] = {
 };
 
 /* Conferences (docs/architecture.md, "Conferences"): whether this node hosts them (an
- * opt-out, like node.supernode's), the rate its mixer runs at, and whose invites it
- * follows. */
+ * opt-out, like node.supernode's), the rate its mixer runs at, whose invites it
+ * follows, and how fast it calls members (each call is a lookup at its SN). */
 static const ConfigKey conference_keys[] = {
   { "host", KEY_BOOL, offsetof(HarkConfig, conf_host) },
   { "rate", KEY_INT, offsetof(HarkConfig, conf_rate), .min = 8000, .max = 48000 },
   { "invite", KEY_STRING, offsetof(HarkConfig, conf_invite), .check = check_invite },
+  { "dials_per_minute", KEY_INT, offsetof(HarkConfig, conf_dials_per_minute), .min = 1,
+    .max = 6000 },
   { NULL },
 };
 
@@ -915,6 +917,7 @@ hark_config_new_default(void)
   config->conf_host = TRUE;
   config->conf_rate = 16000;
   config->conf_invite = g_strdup("members");
+  config->conf_dials_per_minute = 30;
   config->call_max = 4;
   return config;
 }

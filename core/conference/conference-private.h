@@ -54,8 +54,6 @@ typedef struct {
   gint64 speaker_at_us; /* when it was announced */
   char *candidate; /* the loudest now, if not the speaker */
   guint candidate_ticks; /* how long it has been the loudest */
-  double speaker_tokens; /* SPEAKER signals it may send now (conference-speaker.c) */
-  gint64 speaker_refilled_us;
 } ConferenceHosted;
 
 /* A conference this node is a member of (another node hosts it). */
@@ -89,6 +87,15 @@ struct _HarkConferences {
   gboolean may_host; /* conference.host */
   guint rate; /* conference.rate */
   const char *invite; /* conference.invite: "host", "members" or "ask" */
+  guint dials_per_minute; /* conference.dials_per_minute */
+  /* the dials waiting for the host's budget of lookups (conference-dial.c) */
+  GQueue dial_queue; /* ConferenceDial* */
+  GSource *dial_timer;
+  double dial_tokens;
+  gint64 dial_refilled_us;
+  /* the budget of rosters and speaker signals (conference-dial.c) */
+  double signal_tokens;
+  gint64 signal_refilled_us;
   ConferenceHosted *hosted;
   GHashTable *joined; /* id hex -> ConferenceJoined* */
   GHashTable *asked; /* id hex -> host user: joins asked for */
@@ -117,6 +124,9 @@ void hark_conference_send(HarkConferences *conferences, const char *user, const 
 /* The roster changed: every member hears it (on an idle). */
 void hark_conference_changed(HarkConferences *conferences);
 ConferenceMember *hark_conference_member(ConferenceHosted *hosted, const char *user);
+/* Calls member (its leg, with a fresh mixer port). */
+gboolean hark_conference_member_dial(HarkConferences *conferences, ConferenceMember *member,
+                                     GError **error);
 /* This device's user, canonical (borrowed until the next call), "" when logged out. */
 const char *hark_conference_self(HarkConferences *conferences);
 /* A signal refused: counted, logged with the sender's words escaped. */
@@ -141,6 +151,18 @@ void hark_conference_take_mute(HarkConferences *conferences, const HarkConferenc
 /* The call layer's hook for `mute USER` and a conference member's own `mute`. */
 JsonObject *hark_conference_mute_hook(gpointer data, const char *user, gboolean mute,
                                       gboolean *taken, GError **error);
+
+/* conference-dial.c: the host's calls to members, paced. Calls member now when the
+ * budget allows (conference.dials_per_minute, CONFERENCE_DIAL_BURST at once), else marks
+ * it `calling` and calls it as soon as the budget does. FALSE: the call now failed. */
+gboolean hark_conference_dial_paced(HarkConferences *conferences, ConferenceMember *member,
+                                    GError **error);
+void hark_conference_dials_clear(HarkConferences *conferences);
+/* The host's rosters and speaker signals share its SN's message budget with its legs'
+ * call signals: n signals are taken (0) when the budget allows, else the ms to wait. */
+guint hark_conference_signals_take(HarkConferences *conferences, guint n);
+/* The members connected now. */
+guint hark_conference_connected(ConferenceHosted *hosted);
 
 /* conference-speaker.c: levels and the active speaker. */
 /* The mixer read frame from the participant of voice: silenced when it is muted, and

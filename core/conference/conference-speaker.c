@@ -7,8 +7,8 @@
  * SPEAKER_HOLD_MS, and no sooner than SPEAKER_HOLD_MS after the last change: at most a
  * few SPEAKER signals a second, none while the same person talks. Every member gets one
  * signal per change, and signals go through the host's super node, which forwards 20 a
- * second from one client (HARK_MESSAGE_ROUTE_RATE) for its calls and rosters too: the
- * changes are held to SPEAKER_SIGNAL_RATE signals a second in all, so a large room hears
+ * second from one client (HARK_MESSAGE_ROUTE_RATE) for its calls and rosters too: a
+ * change waits for the host's signal budget (conference-dial.c), so a large room hears
  * of a new speaker later rather than losing call signals. Members take a SPEAKER only
  * from their host's device and in version order, and emit `active-speaker`. */
 #include "conference-private.h"
@@ -19,8 +19,6 @@
 #define SPEAKER_MARGIN 1.5 /* how much louder than the speaker a new one must be */
 #define SPEAKER_HOLD_MS 300
 #define SPEAKER_SMOOTH 0.2 /* per 20 ms tick: a time constant of about 100 ms */
-#define SPEAKER_SIGNAL_RATE 6.0 /* SPEAKER signals a second to all members together */
-#define SPEAKER_SIGNAL_BURST 12.0
 
 void
 hark_conference_voice_take(ConferenceVoice *voice, gint16 *frame, guint n)
@@ -72,35 +70,6 @@ announce(ConferenceHosted *h, const char *user)
   emit_speaker(conferences, h->id_hex, hark_conference_self(conferences), user);
 }
 
-static guint
-connected_count(ConferenceHosted *h)
-{
-  guint n = 0;
-  for (guint i = 0; i < h->members->len; i++)
-    n += g_strcmp0(((ConferenceMember *)h->members->pdata[i])->state, "connected") == 0;
-  return n;
-}
-
-/* Whether a change may be sent to every connected member now (and if so, its signals
- * are spent). The bucket holds at least one change's worth, so a large room still hears
- * of changes, SPEAKER_SIGNAL_RATE / members a second. */
-static gboolean
-speaker_budget(ConferenceHosted *h, gint64 now)
-{
-  double need = connected_count(h);
-  double cap = MAX(SPEAKER_SIGNAL_BURST, need);
-  if (h->speaker_refilled_us == 0)
-    h->speaker_tokens = cap;
-  else
-    h->speaker_tokens = MIN(cap, h->speaker_tokens + (double)(now - h->speaker_refilled_us) *
-                                                       SPEAKER_SIGNAL_RATE / G_USEC_PER_SEC);
-  h->speaker_refilled_us = now;
-  if (h->speaker_tokens < need)
-    return FALSE;
-  h->speaker_tokens -= need;
-  return TRUE;
-}
-
 /* The level of user's input now; -1 when user is no longer in the mix. */
 static double
 level_of(ConferenceHosted *h, const char *self, const char *user)
@@ -127,10 +96,12 @@ hark_conference_speaker_tick(ConferenceHosted *h)
     }
   }
   gint64 now = g_get_monotonic_time();
-  gboolean held = now - h->speaker_at_us >= SPEAKER_HOLD_MS * 1000;
+  /* A roster waiting for the budget goes first. */
+  gboolean held =
+    now - h->speaker_at_us >= SPEAKER_HOLD_MS * 1000 && h->conferences->changed == NULL;
   double current = h->speaker != NULL ? level_of(h, self, h->speaker) : 0;
   if (current < 0) { /* the speaker left the mix */
-    if (held && speaker_budget(h, now))
+    if (held && hark_conference_signals_take(h->conferences, hark_conference_connected(h)) == 0)
       announce(h, loudest);
     return;
   }
@@ -147,7 +118,7 @@ hark_conference_speaker_tick(ConferenceHosted *h)
   }
   h->candidate_ticks++;
   if (held && h->candidate_ticks * CONFERENCE_TICK_MS >= SPEAKER_HOLD_MS &&
-      speaker_budget(h, now)) {
+      hark_conference_signals_take(h->conferences, hark_conference_connected(h)) == 0) {
     g_autofree char *user = g_strdup(loudest);
     announce(h, user);
   }

@@ -198,6 +198,15 @@ on_changed(gpointer data)
   ConferenceHosted *h = conferences->hosted;
   if (h == NULL)
     return G_SOURCE_REMOVE;
+  /* One signal per connected member: within the host's budget, else a little later
+   * (with whatever changes meanwhile). */
+  guint wait_ms = hark_conference_signals_take(conferences, hark_conference_connected(h));
+  if (wait_ms > 0) {
+    conferences->changed = g_timeout_source_new(wait_ms);
+    g_source_set_callback(conferences->changed, on_changed, conferences, NULL);
+    g_source_attach(conferences->changed, hark_context_main_context(conferences->ctx));
+    return G_SOURCE_REMOVE;
+  }
   h->version++;
   for (guint i = 0; i < h->members->len; i++) {
     ConferenceMember *m = h->members->pdata[i];
@@ -270,6 +279,13 @@ member_dial(HarkConferences *conferences, ConferenceMember *m, GError **error)
   m->port = port;
   m->state = "calling";
   return TRUE;
+}
+
+gboolean
+hark_conference_member_dial(HarkConferences *conferences, ConferenceMember *member,
+                            GError **error)
+{
+  return member_dial(conferences, member, error);
 }
 
 /* The call already going on with member becomes its leg: its session is made again with
@@ -365,7 +381,7 @@ hark_conference_add(HarkConferences *conferences, GPtrArray *users, GError **err
     g_autoptr(GError) local = NULL;
     const char *going = hark_calls_plain_with(conferences->calls, m->user);
     if (going != NULL ? !member_adopt(conferences, m, going, &local)
-                      : !member_dial(conferences, m, &local)) {
+                      : !hark_conference_dial_paced(conferences, m, &local)) {
       g_message("conference: %s: %s cannot be called: %s", h->id_hex, m->user, local->message);
       if (dialled == 0 && users->len == 1) {
         g_ptr_array_remove(h->members, m);
@@ -777,6 +793,7 @@ hark_conferences_new(HarkNode *node, HarkCalls *calls, HarkMessenger *messenger)
   conferences->may_host = node->config->conf_host;
   conferences->rate = (guint)node->config->conf_rate;
   conferences->invite = node->config->conf_invite;
+  conferences->dials_per_minute = (guint)node->config->conf_dials_per_minute;
   conferences->joined = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, joined_free);
   conferences->asked = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
   hark_calls_set_watch(calls, on_call, conferences);
@@ -795,6 +812,7 @@ hark_conferences_free(HarkConferences *conferences)
     hosted_end(conferences, "the host stopped");
   hark_calls_set_watch(conferences->calls, NULL, NULL);
   hark_calls_set_mute_hook(conferences->calls, NULL, NULL);
+  hark_conference_dials_clear(conferences);
   if (conferences->changed != NULL) {
     g_source_destroy(conferences->changed);
     g_clear_pointer(&conferences->changed, g_source_unref);

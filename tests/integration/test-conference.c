@@ -33,7 +33,15 @@ typedef enum {
   LAB_ERIN = 1 << 1, /* erin, the stranger */
   LAB_QUIET = 1 << 2, /* carol too, and only she sends a tone: the others send silence */
   LAB_ASK = 1 << 3, /* alice asks her user about members' invites (conference.invite) */
+  LAB_MANY = 1 << 4, /* MANY_MEMBERS more members (member01...), and alice's calls.max 40 */
 } LabFlags;
+
+/* The many-member case's size: 8 (a host and 8 legs in CI), HARK_TEST_CONFERENCE_MEMBERS
+ * (1-31) for a run by hand (32 participants: 31). Over 8, the host calls the rest at
+ * conference.dials_per_minute (90 here, its SN taking 600 lookups a minute: the calls'
+ * signals and the rosters stay within the 20 messages a second the SN forwards). */
+#define MANY_MEMBERS 8
+#define MANY_MAX 31
 
 typedef struct {
   LabNode *node;
@@ -50,6 +58,8 @@ typedef struct {
   char *dir;
   LabNode *sn;
   Party party[N_PARTIES];
+  Party many[MANY_MAX]; /* LAB_MANY: their users are member01... */
+  guint n_many;
   gboolean up;
 } ConfLab;
 
@@ -72,13 +82,34 @@ party_start(ConfLab *lab, guint i, LabFlags flags)
   g_autofree char *media = g_strdup_printf(
     "media: { codecs = [ %s ]; source = \"%s\";\n  sink = \"wav:%s/%s.wav\"; };\n%s",
     g711 ? "\"g711\"" : "\"opus\", \"g711\"", source, lab->dir, p->user,
-    i == ERIN                          ? "conference: { host = false; };\n"
-    : i == ALICE && (flags & LAB_ASK) ? "conference: { invite = \"ask\"; };\n"
-                                      : "");
+    i == ERIN                           ? "conference: { host = false; };\n"
+    : i == ALICE && (flags & LAB_ASK)  ? "conference: { invite = \"ask\"; };\n"
+    : i == ALICE && (flags & LAB_MANY)
+      ? "calls: { max = 40; };\nconference: { dials_per_minute = 90; };\n"
+                                       : "");
   const char *plugins = g711 ? ", { name = \"g711\"; }" : ", { name = \"opus\"; }, { name = \"g711\"; }";
   g_autofree char *config =
     lab_client_config_with_node(p->user, i == ERIN ? "test_clock = true;" : NULL, plugins,
                                 lab->sn_host, OVERLAY_PORT, lab->login, media);
+  p->node = lab_client_start(p->user, config, p->user, TRUE, hark_test_timeout(JOIN_MS));
+  lab_events_init(&p->log);
+  return p->node != NULL;
+}
+
+/* The k-th of the many members: member01 sends 660 Hz, the others silence (so that the
+ * mix stays below clipping), each with its own WAV. */
+static gboolean
+many_start(ConfLab *lab, guint k)
+{
+  Party *p = &lab->many[k];
+  p->user = g_strdup_printf("member%02u", k + 1);
+  p->hz = k == 0 ? tones[BOB] : 0;
+  g_autofree char *source = k == 0 ? g_strdup_printf("tone:%u", p->hz) : g_strdup("silence");
+  g_autofree char *media = g_strdup_printf(
+    "media: { codecs = [ \"opus\" ]; source = \"%s\";\n  sink = \"wav:%s/%s.wav\"; };\n",
+    source, lab->dir, p->user);
+  g_autofree char *config = lab_client_config_with_node(
+    p->user, NULL, ", { name = \"opus\"; }", lab->sn_host, OVERLAY_PORT, lab->login, media);
   p->node = lab_client_start(p->user, config, p->user, TRUE, hark_test_timeout(JOIN_MS));
   lab_events_init(&p->log);
   return p->node != NULL;
@@ -100,15 +131,20 @@ lab_set_up(ConfLab *lab, gconstpointer data)
     "  { name = \"gi\"; }, { name = \"ctl\"; } ); };\n"
     "network: { listen = \"%s\"; port = %u; public_address = \"%s\";\n"
     "  allow_loopback = true; bootstrap = ( ); };\n"
-    "supernode: { min_uptime = 0; max_load = 10000; links = 0; };\n"
+    "supernode: { min_uptime = 0; max_load = 10000; links = 0; };\n%s"
     "login: { url = \"%s\"; ca = \"%s\"; };\n",
-    lab->sn_host, OVERLAY_PORT, lab->sn_host, lab->login->url, lab->login->ca_path);
+    lab->sn_host, OVERLAY_PORT, lab->sn_host,
+    /* Each of the host's calls is a lookup of the callee's devices at the SN, which takes
+     * 10 at once from one client and then 30 a minute by default. */
+    (flags & LAB_MANY) ? "directory: { lookups_per_minute = 600; };\n" : "", lab->login->url,
+    lab->login->ca_path);
   lab->sn = lab_node_new("conf-sn", config);
   if (!lab_node_start(lab->sn) || !lab_register_and_login(lab->sn, "conf-sn-user"))
     return;
   g_autoptr(JsonObject) super = lab_wait_command(lab->sn, "overlay", lab_overlay_is_super, NULL,
                                                  hark_test_timeout(JOIN_MS), "serving");
-  if (super == NULL || !party_start(lab, ALICE, flags) || !party_start(lab, BOB, flags))
+  if (super == NULL || !party_start(lab, ALICE, flags) ||
+      (!(flags & LAB_MANY) && !party_start(lab, BOB, flags)))
     return;
   if ((flags & (LAB_FOUR | LAB_QUIET)) && !party_start(lab, CAROL, flags))
     return;
@@ -116,12 +152,26 @@ lab_set_up(ConfLab *lab, gconstpointer data)
     return;
   if ((flags & LAB_ERIN) && !party_start(lab, ERIN, flags))
     return;
+  if (flags & LAB_MANY) {
+    const char *asked = g_getenv("HARK_TEST_CONFERENCE_MEMBERS");
+    lab->n_many = asked != NULL ? CLAMP((guint)g_ascii_strtoull(asked, NULL, 10), 1, MANY_MAX)
+                                : MANY_MEMBERS;
+    for (guint k = 0; k < lab->n_many; k++)
+      if (!many_start(lab, k))
+        return;
+  }
   lab->up = TRUE;
 }
 
 static void
 lab_tear_down(ConfLab *lab, gconstpointer data)
 {
+  for (guint k = 0; k < lab->n_many; k++) {
+    LabNode **node = &lab->many[k].node;
+    lab_nodes_kill_free(&node, 1);
+    lab_events_clear(&lab->many[k].log);
+    g_free((char *)lab->many[k].user);
+  }
   LabNode **nodes[N_PARTIES + 1];
   for (guint i = 0; i < N_PARTIES; i++)
     nodes[i] = &lab->party[N_PARTIES - 1 - i].node;
@@ -771,7 +821,8 @@ test_active_speaker(ConfLab *lab, gconstpointer data)
   HARK_REQUIRE(all_hear_more(lab, bob_only, 1));
   for (guint i = ALICE; i <= CAROL; i++) {
     Party *p = &lab->party[i];
-    g_autoptr(JsonObject) any = ask(p, "roster", NULL, NULL);
+    g_autoptr(JsonObject) any = ask(p, "roster", NULL, NULL); /* reads the events meanwhile */
+    HARK_REQUIRE(any != NULL);
     guint speakers = 0;
     for (guint k = 0; k < p->log.events->len; k++)
       if (is_any_speaker(p->log.events->pdata[k], NULL)) {
@@ -870,6 +921,87 @@ test_forged_controls(ConfLab *lab, gconstpointer data)
   g_assert_cmpstr(why, ==, "this node hosts no conference: only a host mutes others");
 }
 
+/* The level of the tone hz in the last HEARD_S seconds of p's WAV (logged), or -1. */
+static double
+heard_level(ConfLab *lab, Party *p, guint hz)
+{
+  g_autofree gint16 *samples = NULL;
+  gsize n = 0;
+  guint rate = 0;
+  if (!read_heard(lab, p, &samples, &n, &rate) || n < (gsize)(HEARD_S * rate))
+    return -1;
+  gsize want = (gsize)(HEARD_S * rate);
+  const gint16 *part = samples + n - want;
+  double level = hark_test_wav_tone_level(part, want, rate, hz);
+  g_test_message("%s: %u Hz at %.0f; RMS %.0f, longest gap %.0f ms", p->user, hz, level,
+                 hark_test_wav_rms(part, want), hark_test_wav_longest_gap_ms(part, want, rate, 300));
+  return level;
+}
+
+/* alice hosts the many members at once (member01 sends 660 Hz, the others silence):
+ * every leg connects (calls.max 40; over 8 members the calls are paced) and every member
+ * sees everyone connected (the rosters stay within the SN's message rate), every member
+ * hears alice's tone through its own leg, and alice's mixer has every leg and hears
+ * member01 (its leg's level). The levels of member01's tone at the others are logged:
+ * on a loaded machine a host of many legs runs late (its mixer's late_ticks) and cuts
+ * backlogs, which four-tones measures on a smaller room. */
+static void
+test_many(ConfLab *lab, gconstpointer data)
+{
+  LAB_UP(lab);
+  Party *alice = &lab->party[ALICE];
+  GString *list = g_string_new(NULL);
+  const char *want[MANY_MAX + 2] = { "alice" };
+  for (guint k = 0; k < lab->n_many; k++) {
+    g_string_append_printf(list, "%s%s", k > 0 ? " " : "", lab->many[k].user);
+    want[k + 1] = lab->many[k].user;
+  }
+  gint64 started = g_get_monotonic_time();
+  g_autoptr(JsonObject) made = ask(alice, "conference", lab_args("users", list->str, NULL), NULL);
+  g_string_free(list, TRUE);
+  HARK_REQUIRE(made != NULL);
+  for (guint k = 0; k < lab->n_many; k++)
+    HARK_REQUIRE(answer_ringing(&lab->many[k]));
+  g_autoptr(JsonObject) all = wait_event(alice, roster_all_connected, want, "everyone", CALL_MS);
+  HARK_REQUIRE(all != NULL);
+  g_test_message("%u members connected %.1f s after `conference`", lab->n_many,
+                 (double)(g_get_monotonic_time() - started) / G_USEC_PER_SEC);
+  for (guint k = 0; k < lab->n_many; k++) {
+    g_autoptr(JsonObject) seen =
+      wait_event(&lab->many[k], roster_all_connected, want, "everyone", CALL_MS);
+    HARK_REQUIRE(seen != NULL);
+  }
+  gsize from[MANY_MAX] = { 0 };
+  for (guint k = 0; k < lab->n_many; k++)
+    from[k] = heard_now(lab, &lab->many[k]);
+  gsize alice_from = heard_now(lab, alice);
+  for (guint k = 0; k < lab->n_many; k++)
+    HARK_REQUIRE(wait_heard_more(lab, &lab->many[k], from[k], HEARD_S + 0.5));
+  HARK_REQUIRE(wait_heard_more(lab, alice, alice_from, HEARD_S + 0.5));
+  /* Every level first (logged), then the verdict. */
+  heard_level(lab, alice, tones[BOB]);
+  double lowest = G_MAXDOUBLE;
+  for (guint k = 0; k < lab->n_many; k++) {
+    lowest = MIN(lowest, heard_level(lab, &lab->many[k], tones[ALICE]));
+    if (k > 0)
+      heard_level(lab, &lab->many[k], tones[BOB]);
+  }
+  g_autoptr(JsonObject) roster = ask(alice, "roster", NULL, NULL);
+  HARK_REQUIRE(roster != NULL);
+  g_autofree char *shown = hark_test_json(roster);
+  g_test_message("alice's roster: %s", shown);
+  g_assert_cmpfloat(lowest, >, HEARD_LEVEL);
+  JsonObject *c =
+    json_array_get_object_element(json_object_get_array_member(roster, "conferences"), 0);
+  g_assert_cmpuint(json_array_get_length(json_object_get_array_member(c, "legs")), ==,
+                   lab->n_many);
+  JsonObject *first = leg_of(roster, "member01");
+  HARK_REQUIRE(first != NULL);
+  g_assert_cmpint(json_object_get_int_member(first, "level"), >, 1000);
+  g_test_message("mixer ticks %" G_GINT64_FORMAT ", late %" G_GINT64_FORMAT,
+                 json_object_get_int_member(c, "ticks"), json_object_get_int_member(c, "late_ticks"));
+}
+
 int
 main(int argc, char **argv)
 {
@@ -890,5 +1022,7 @@ main(int argc, char **argv)
   hark_test_add_isolated("/conference/attack/forged-controls", ConfLab,
                          GUINT_TO_POINTER(LAB_ERIN | LAB_ASK), lab_set_up, test_forged_controls,
                          lab_tear_down);
+  hark_test_add_isolated("/conference/many", ConfLab, GUINT_TO_POINTER(LAB_MANY), lab_set_up,
+                         test_many, lab_tear_down);
   return g_test_run();
 }

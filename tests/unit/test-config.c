@@ -389,17 +389,21 @@ test_calls_values(void)
   g_assert_cmpint(defaults->call_max, ==, 4);
 }
 
-/* conference.invite: as given, and the default (members may invite). */
+/* conference.invite and dials_per_minute: as given, and the defaults (members may
+ * invite; 30 calls a minute, the SN's lookups). */
 static void
 test_conference_values(void)
 {
   g_autoptr(GError) error = NULL;
   g_autoptr(HarkConfig) config =
-    hark_config_load_from_string("conference = { invite = \"ask\"; };\n", NULL, &error);
+    hark_config_load_from_string("conference = { invite = \"ask\"; dials_per_minute = 90; };\n",
+                                 NULL, &error);
   g_assert_no_error(error);
   g_assert_cmpstr(config->conf_invite, ==, "ask");
+  g_assert_cmpint(config->conf_dials_per_minute, ==, 90);
   g_autoptr(HarkConfig) defaults = hark_config_new_default();
   g_assert_cmpstr(defaults->conf_invite, ==, "members");
+  g_assert_cmpint(defaults->conf_dials_per_minute, ==, 30);
 }
 
 /* supernode.relay*: as given, and the defaults (on, 3478, 10 minutes, the limits). */
