@@ -38,20 +38,24 @@ dial_free(gpointer data)
   g_free(d);
 }
 
+/* A token bucket (full at first) refilled to now at per_s up to cap: its tokens. */
+static double
+bucket_fill(double *tokens, gint64 *refilled_us, double per_s, double cap)
+{
+  gint64 now = g_get_monotonic_time();
+  *tokens = *refilled_us == 0
+              ? cap
+              : MIN(cap, *tokens + (double)(now - *refilled_us) * per_s / G_USEC_PER_SEC);
+  *refilled_us = now;
+  return *tokens;
+}
+
 /* Whether a call may start now (and if so, it is spent). */
 static gboolean
 dial_budget(HarkConferences *conferences)
 {
-  gint64 now = g_get_monotonic_time();
-  if (conferences->dial_refilled_us == 0)
-    conferences->dial_tokens = CONFERENCE_DIAL_BURST;
-  else
-    conferences->dial_tokens =
-      MIN(CONFERENCE_DIAL_BURST, conferences->dial_tokens +
-                                   (double)(now - conferences->dial_refilled_us) *
-                                     conferences->dials_per_minute / (60.0 * G_USEC_PER_SEC));
-  conferences->dial_refilled_us = now;
-  if (conferences->dial_tokens < 1.0)
+  if (bucket_fill(&conferences->dial_tokens, &conferences->dial_refilled_us,
+                  conferences->dials_per_minute / 60.0, CONFERENCE_DIAL_BURST) < 1.0)
     return FALSE;
   conferences->dial_tokens -= 1.0;
   return TRUE;
@@ -137,17 +141,9 @@ hark_conference_connected(ConferenceHosted *hosted)
 guint
 hark_conference_signals_take(HarkConferences *conferences, guint n)
 {
-  gint64 now = g_get_monotonic_time();
   /* A round larger than the burst fits once the bucket is full. */
-  double cap = MAX(CONFERENCE_SIGNAL_BURST, (double)n);
-  if (conferences->signal_refilled_us == 0)
-    conferences->signal_tokens = cap;
-  else
-    conferences->signal_tokens =
-      MIN(cap, conferences->signal_tokens + (double)(now - conferences->signal_refilled_us) *
-                                              CONFERENCE_SIGNAL_RATE / G_USEC_PER_SEC);
-  conferences->signal_refilled_us = now;
-  if (conferences->signal_tokens >= n) {
+  if (bucket_fill(&conferences->signal_tokens, &conferences->signal_refilled_us,
+                  CONFERENCE_SIGNAL_RATE, MAX(CONFERENCE_SIGNAL_BURST, (double)n)) >= n) {
     conferences->signal_tokens -= n;
     return 0;
   }
