@@ -730,7 +730,8 @@ all_hear_more(ConfLab *lab, const guint *who, guint n)
  * alice's `mute carol`: carol's roster says the host muted her, and alice, bob and dave
  * no longer hear her tone but still hear each other; alice's roster shows carol's leg
  * muted with no level, bob's with his tone's. dave mutes himself: alice's roster says
- * so, and bob hears alice alone. alice unmutes carol: bob hears her again. */
+ * so, and bob hears alice alone. alice unmutes carol: bob hears her again. alice mutes
+ * herself: bob's roster shows it and he hears carol alone. */
 static void
 test_mute(ConfLab *lab, gconstpointer data)
 {
@@ -790,6 +791,17 @@ test_mute(ConfLab *lab, gconstpointer data)
   HARK_REQUIRE(all_hear_more(lab, bob_only, 1));
   const guint alice_carol[] = { ALICE, CAROL };
   assert_hears_others(lab, bob, alice_carol, 2);
+
+  /* The host mutes herself: her microphone leaves the mix, and the members see so. */
+  g_autoptr(JsonObject) host_self = ask(alice, "mute", NULL, NULL);
+  HARK_REQUIRE(host_self != NULL);
+  g_autoptr(JsonObject) host_shown =
+    wait_event(bob, roster_muted, "alice:self", "alice muted", CALL_MS);
+  HARK_REQUIRE(host_shown != NULL);
+  HARK_REQUIRE(all_hear_more(lab, bob_only, 1));
+  const guint carol_only[] = { CAROL };
+  assert_hears_others(lab, bob, carol_only, 1);
+  assert_not_heard(lab, bob, tones[ALICE]);
 }
 
 static gboolean
