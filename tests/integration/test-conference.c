@@ -655,9 +655,11 @@ test_merge_invite(ConfLab *lab, gconstpointer data)
   HARK_REQUIRE(up2 != NULL);
 
   g_autofree char *no_such = NULL;
-  g_autoptr(JsonObject) wrong = ask(alice, "merge", lab_args("ids", "0000ffff0000ffff", NULL), &no_such);
+  g_autoptr(JsonObject) wrong =
+    ask(alice, "merge", lab_args("ids", "0000ffff0000ffff", NULL), &no_such);
   g_assert_null(wrong);
-  g_assert_cmpstr(no_such, ==, "0000ffff0000ffff names no call on hold or going on (`calls` lists them)");
+  g_assert_cmpstr(no_such, ==,
+                  "0000ffff0000ffff names no call on hold or going on (`calls` lists them)");
   g_autoptr(JsonObject) merged = ask(alice, "merge", NULL, NULL);
   HARK_REQUIRE(merged != NULL);
   const char *three[] = { "alice", "bob", "carol", NULL };
