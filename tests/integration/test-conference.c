@@ -890,7 +890,8 @@ test_forged_controls(ConfLab *lab, gconstpointer data)
   g_string_append(bytes, "]");
   g_autofree char *invite =
     g_strdup_printf("{'type': <'invite'>, 'id': <%s>, 'user': <'erin'>}", bytes->str);
-  g_autofree char *mute = g_strdup_printf("{'type': <'mute'>, 'id': <%s>, 'mute': <true>}", bytes->str);
+  g_autofree char *mute =
+    g_strdup_printf("{'type': <'mute'>, 'id': <%s>, 'mute': <true>}", bytes->str);
   g_autofree char *speaker = g_strdup_printf(
     "{'type': <'speaker'>, 'id': <%s>, 'version': <uint32 1000>, 'user': <'erin'>}", bytes->str);
   g_string_free(bytes, TRUE);
@@ -956,7 +957,8 @@ heard_level(ConfLab *lab, Party *p, guint hz)
   const gint16 *part = samples + n - want;
   double level = hark_test_wav_tone_level(part, want, rate, hz);
   g_test_message("%s: %u Hz at %.0f; RMS %.0f, longest gap %.0f ms", p->user, hz, level,
-                 hark_test_wav_rms(part, want), hark_test_wav_longest_gap_ms(part, want, rate, 300));
+                 hark_test_wav_rms(part, want),
+                 hark_test_wav_longest_gap_ms(part, want, rate, 300));
   return level;
 }
 
@@ -1021,7 +1023,8 @@ test_many(ConfLab *lab, gconstpointer data)
   HARK_REQUIRE(first != NULL);
   g_assert_cmpint(json_object_get_int_member(first, "level"), >, 1000);
   g_test_message("mixer ticks %" G_GINT64_FORMAT ", late %" G_GINT64_FORMAT,
-                 json_object_get_int_member(c, "ticks"), json_object_get_int_member(c, "late_ticks"));
+                 json_object_get_int_member(c, "ticks"),
+                 json_object_get_int_member(c, "late_ticks"));
 }
 
 int

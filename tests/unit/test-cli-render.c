@@ -169,9 +169,11 @@ test_conference(void)
   assert_rendered("conference-invite",
                   "{\"conference_id\": \"ab\", \"from\": \"bob\", \"user\": \"dave\"}",
                   "* bob asks you to call dave in (conference dave)\n");
-  assert_rendered("active-speaker", "{\"conference_id\": \"ab\", \"host\": \"alice\", \"user\": \"carol\"}",
+  assert_rendered("active-speaker",
+                  "{\"conference_id\": \"ab\", \"host\": \"alice\", \"user\": \"carol\"}",
                   "* carol is speaking\n");
-  assert_rendered("active-speaker", "{\"conference_id\": \"ab\", \"host\": \"alice\", \"user\": null}",
+  assert_rendered("active-speaker",
+                  "{\"conference_id\": \"ab\", \"host\": \"alice\", \"user\": null}",
                   "* nobody is speaking\n");
 }
 
