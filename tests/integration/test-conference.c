@@ -34,13 +34,15 @@ typedef enum {
   LAB_QUIET = 1 << 2, /* carol too, and only she sends a tone: the others send silence */
   LAB_ASK = 1 << 3, /* alice asks her user about members' invites (conference.invite) */
   LAB_MANY = 1 << 4, /* MANY_MEMBERS more members (member01...), and alice's calls.max 40 */
+  LAB_HOST_INVITES = 1 << 5, /* alice follows no member's invite (conference.invite) */
 } LabFlags;
 
-/* The many-member case's size: 8 (a host and 8 legs in CI), HARK_TEST_CONFERENCE_MEMBERS
+/* The many-member case's size: 10 (a host and 10 legs in CI: 8 called at once, 2 paced),
+ * HARK_TEST_CONFERENCE_MEMBERS
  * (1-31) for a run by hand (32 participants: 31). Over 8, the host calls the rest at
  * conference.dials_per_minute (90 here, its SN taking 600 lookups a minute: the calls'
  * signals and the rosters stay within the 20 messages a second the SN forwards). */
-#define MANY_MEMBERS 8
+#define MANY_MEMBERS 10
 #define MANY_MAX 31
 
 typedef struct {
@@ -84,6 +86,7 @@ party_start(ConfLab *lab, guint i, LabFlags flags)
     g711 ? "\"g711\"" : "\"opus\", \"g711\"", source, lab->dir, p->user,
     i == ERIN                           ? "conference: { host = false; };\n"
     : i == ALICE && (flags & LAB_ASK)  ? "conference: { invite = \"ask\"; };\n"
+    : i == ALICE && (flags & LAB_HOST_INVITES) ? "conference: { invite = \"host\"; };\n"
     : i == ALICE && (flags & LAB_MANY)
       ? "calls: { max = 40; };\nconference: { dials_per_minute = 90; };\n"
                                        : "");
@@ -823,7 +826,9 @@ is_any_speaker(JsonObject *e, gconstpointer user)
 }
 
 /* Only carol sends a tone (the others silence): alice (the host), bob and carol are each
- * told carol is the active speaker, once, and never anyone else. */
+ * told carol is the active speaker, once, and never anyone else. alice follows no
+ * member's invite (conference.invite = "host"): bob's is refused with the reason and
+ * counted. */
 static void
 test_active_speaker(ConfLab *lab, gconstpointer data)
 {
@@ -853,6 +858,18 @@ test_active_speaker(ConfLab *lab, gconstpointer data)
       }
     g_assert_cmpuint(speakers, ==, 1);
   }
+
+  Party *bob = &lab->party[BOB];
+  g_autoptr(JsonObject) invited = ask(bob, "invite", lab_args("user", "dave", NULL), NULL);
+  HARK_REQUIRE(invited != NULL);
+  g_autoptr(JsonObject) no = wait_event(bob, is_refused, NULL, "conference-refused", CALL_MS);
+  HARK_REQUIRE(no != NULL);
+  g_assert_cmpstr(str(no, "reason"), ==, "the host alone invites (conference.invite)");
+  g_autoptr(JsonObject) at_alice = ask(&lab->party[ALICE], "roster", NULL, NULL);
+  HARK_REQUIRE(at_alice != NULL);
+  g_assert_cmpint(json_object_get_int_member(json_object_get_object_member(at_alice, "counters"),
+                                             "refused_invites"),
+                  ==, 1);
 }
 
 static gboolean
@@ -1042,7 +1059,8 @@ main(int argc, char **argv)
                          lab_set_up, test_merge_invite, lab_tear_down);
   hark_test_add_isolated("/conference/mute", ConfLab, GUINT_TO_POINTER(LAB_FOUR), lab_set_up,
                          test_mute, lab_tear_down);
-  hark_test_add_isolated("/conference/active-speaker", ConfLab, GUINT_TO_POINTER(LAB_QUIET),
+  hark_test_add_isolated("/conference/active-speaker", ConfLab,
+                         GUINT_TO_POINTER(LAB_QUIET | LAB_HOST_INVITES),
                          lab_set_up, test_active_speaker, lab_tear_down);
   hark_test_add_isolated("/conference/attack/forged-controls", ConfLab,
                          GUINT_TO_POINTER(LAB_ERIN | LAB_ASK), lab_set_up, test_forged_controls,
