@@ -1036,9 +1036,18 @@ test_many(ConfLab *lab, gconstpointer data)
     json_array_get_object_element(json_object_get_array_member(roster, "conferences"), 0);
   g_assert_cmpuint(json_array_get_length(json_object_get_array_member(c, "legs")), ==,
                    lab->n_many);
-  JsonObject *first = leg_of(roster, "member01");
-  HARK_REQUIRE(first != NULL);
-  g_assert_cmpint(json_object_get_int_member(first, "level"), >, 1000);
+  /* member01's level at the mixer is smoothed over 100 ms: a moment of underrun on a
+   * loaded machine lowers it, so it is looked at until it shows the tone (bounded). */
+  gint64 level = 0, until = g_get_monotonic_time() + hark_test_timeout(CALL_MS) * 1000;
+  while (level <= 1000 && g_get_monotonic_time() < until) {
+    g_autoptr(JsonObject) now = ask(alice, "roster", NULL, NULL);
+    JsonObject *first = now != NULL ? leg_of(now, "member01") : NULL;
+    HARK_REQUIRE(first != NULL);
+    level = json_object_get_int_member(first, "level");
+    if (level <= 1000)
+      g_usleep(100 * 1000);
+  }
+  g_assert_cmpint(level, >, 1000);
   g_test_message("mixer ticks %" G_GINT64_FORMAT ", late %" G_GINT64_FORMAT,
                  json_object_get_int_member(c, "ticks"),
                  json_object_get_int_member(c, "late_ticks"));
