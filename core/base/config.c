@@ -84,6 +84,7 @@ static const char *check_https_url(const char *value);
 static const char *check_device(const char *value);
 static const char *check_ip_port(const char *value);
 static const char *check_cidr(const char *value);
+static const char *check_invite(const char *value);
 
 static gpointer plugin_config_new(void);
 static gpointer bootstrap_config_new(void);
@@ -237,10 +238,14 @@ static const ConfigKey calls_keys[] = {
 };
 
 /* Conferences (docs/architecture.md, "Conferences"): whether this node hosts them (an
- * opt-out, like node.supernode's), and the rate its mixer runs at. */
+ * opt-out, like node.supernode's), the rate its mixer runs at, whose invites it
+ * follows, and how fast it calls members (each call is a lookup at its SN). */
 static const ConfigKey conference_keys[] = {
   { "host", KEY_BOOL, offsetof(HarkConfig, conf_host) },
   { "rate", KEY_INT, offsetof(HarkConfig, conf_rate), .min = 8000, .max = 48000 },
+  { "invite", KEY_STRING, offsetof(HarkConfig, conf_invite), .check = check_invite },
+  { "dials_per_minute", KEY_INT, offsetof(HarkConfig, conf_dials_per_minute), .min = 1,
+    .max = 6000 },
   { NULL },
 };
 
@@ -378,6 +383,15 @@ static const char *
 check_transport(const char *value)
 {
   return hark_config_is_transport(value) ? NULL : "expected one of udp, tcp, tls443";
+}
+
+/* conference.invite: who may have the host call someone in. */
+static const char *
+check_invite(const char *value)
+{
+  return g_str_equal(value, "host") || g_str_equal(value, "members") || g_str_equal(value, "ask")
+           ? NULL
+           : "expected one of host, members, ask";
 }
 
 /* The media engine's own checks, so the file and the sessions agree. */
@@ -902,6 +916,8 @@ hark_config_new_default(void)
   config->call_ring_timeout = 45;
   config->conf_host = TRUE;
   config->conf_rate = 16000;
+  config->conf_invite = g_strdup("members");
+  config->conf_dials_per_minute = 30;
   config->call_max = 4;
   return config;
 }
@@ -1059,5 +1075,6 @@ hark_config_free(HarkConfig *config)
   g_free(config->sn_turn_secret_file);
   g_strfreev(config->sn_relay_allow);
   g_free(config->login_device);
+  g_free(config->conf_invite);
   g_free(config);
 }

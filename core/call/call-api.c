@@ -90,3 +90,52 @@ hark_calls_stats(HarkCalls *calls, const char *id_hex)
   HarkCall *call = hark_calls_find(calls, id_hex);
   return call != NULL ? hark_call_media_stats(call) : NULL;
 }
+
+static gboolean
+plain(const HarkCall *call)
+{
+  return call->media_source == NULL && call->session != NULL &&
+         (call->state == CALL_ACTIVE || call->state == CALL_HELD);
+}
+
+GPtrArray *
+hark_calls_mergeable(HarkCalls *calls)
+{
+  GPtrArray *ids = g_ptr_array_new_with_free_func(g_free);
+  for (guint i = 0; i < calls->order->len; i++) {
+    HarkCall *call = calls->order->pdata[i];
+    /* Established plain calls are the ones on hold and the current one. */
+    if (plain(call))
+      g_ptr_array_add(ids, g_strdup(call->id_hex));
+  }
+  return ids;
+}
+
+gboolean
+hark_calls_hold_id(HarkCalls *calls, const char *id_hex, gboolean hold, GError **error)
+{
+  HarkCall *call = hark_calls_find(calls, id_hex);
+  if (call == NULL) {
+    g_set_error(error, HARK_CALL_ERROR, HARK_CALL_ERROR_STATE, "no call %s", id_hex);
+    return FALSE;
+  }
+  return hark_call_hold(call, hold, error);
+}
+
+gboolean
+hark_calls_mute_id(HarkCalls *calls, const char *id_hex, gboolean mute, GError **error)
+{
+  HarkCall *call = hark_calls_find(calls, id_hex);
+  if (call == NULL) {
+    g_set_error(error, HARK_CALL_ERROR, HARK_CALL_ERROR_STATE, "no call %s", id_hex);
+    return FALSE;
+  }
+  return hark_call_media_set_mute(call, mute, error);
+}
+
+void
+hark_calls_set_mute_hook(HarkCalls *calls, HarkCallsMuteHook func, gpointer data)
+{
+  calls->mute_hook = func;
+  calls->mute_hook_data = func != NULL ? data : NULL;
+}

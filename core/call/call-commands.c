@@ -203,16 +203,51 @@ mute_off(HarkCall *call, GError **error)
   return hark_call_media_set_mute(call, FALSE, error);
 }
 
+/* `mute USER` (an id that is not hex is a user) or a `mute` with no call named: the
+ * conference layer's hook may take it (a member muted by the host, oneself in a
+ * conference); else it is the call's mute. */
+static gboolean
+mute_hooked(HarkCommandCall *command, JsonObject *args, gpointer user_data, gboolean mute)
+{
+  HarkCalls *calls = *(HarkCalls **)user_data;
+  const char *id = json_object_get_string_member_with_default(args, "id", NULL);
+  const char *user = json_object_get_string_member_with_default(args, "user", NULL);
+  if (user == NULL && id != NULL && id[strspn(id, "0123456789abcdefABCDEF")] != '\0')
+    user = id;
+  if (calls == NULL || (id != NULL && user == NULL))
+    return FALSE;
+  if (calls->mute_hook == NULL) {
+    if (user == NULL)
+      return FALSE;
+    hark_command_call_return_error(
+      command, g_error_new(HARK_COMMAND_ERROR, HARK_COMMAND_ERROR_FAILED,
+                           "no conference here: only a conference's host mutes %s", user));
+    return TRUE;
+  }
+  gboolean taken = TRUE;
+  GError *error = NULL;
+  JsonObject *answer = calls->mute_hook(calls->mute_hook_data, user, mute, &taken, &error);
+  if (!taken)
+    return FALSE;
+  if (answer != NULL)
+    hark_command_call_return_object(command, answer);
+  else
+    hark_command_call_return_error(command, error);
+  return TRUE;
+}
+
 static void
 run_mute(HarkCommandCall *command, JsonObject *args, gpointer user_data)
 {
-  run_action(command, args, user_data, fits_connected, "is connected", mute_on);
+  if (!mute_hooked(command, args, user_data, TRUE))
+    run_action(command, args, user_data, fits_connected, "is connected", mute_on);
 }
 
 static void
 run_unmute(HarkCommandCall *command, JsonObject *args, gpointer user_data)
 {
-  run_action(command, args, user_data, fits_connected, "is connected", mute_off);
+  if (!mute_hooked(command, args, user_data, FALSE))
+    run_action(command, args, user_data, fits_connected, "is connected", mute_off);
 }
 
 static void
@@ -318,6 +353,13 @@ static const HarkCommandParam id_params[] = {
   { NULL },
 };
 
+static const HarkCommandParam mute_params[] = {
+  { "id", HARK_PARAM_STRING, FALSE,
+    "the call (its id or a prefix) or a conference member; none: yourself" },
+  { "user", HARK_PARAM_STRING, FALSE, "a conference member (the host mutes them for everyone)" },
+  { NULL },
+};
+
 static const HarkCommandParam codec_params[] = {
   { "name", HARK_PARAM_STRING, TRUE, "a codec of the call's offer (opus, pcmu, g711, ...)" },
   { "id", HARK_PARAM_STRING, FALSE, "the call (its id or a prefix); none: the one with media" },
@@ -349,9 +391,12 @@ static const HarkCommand call_commands[] = {
   { HARK_COMMAND_VERSION, "hold", "put a call on hold (a keep-alive every 3 s, no audio)",
     id_params, run_hold },
   { HARK_COMMAND_VERSION, "resume", "take a call off hold", id_params, run_resume },
-  { HARK_COMMAND_VERSION, "mute", "send silence instead of your voice (the call goes on)",
-    id_params, run_mute },
-  { HARK_COMMAND_VERSION, "unmute", "send your voice again", id_params, run_unmute },
+  { HARK_COMMAND_VERSION, "mute",
+    "send silence instead of your voice (the call goes on); mute USER: a conference's host "
+    "stops mixing that member",
+    mute_params, run_mute },
+  { HARK_COMMAND_VERSION, "unmute", "send your voice again; unmute USER: the host mixes them again",
+    mute_params, run_unmute },
   { HARK_COMMAND_VERSION, "dtmf", "send keypad digits (RFC 4733 events in the audio stream)",
     dtmf_params, run_dtmf },
   { HARK_COMMAND_VERSION, "codec", "change a call's codec; both ends send it once the other agrees",

@@ -124,6 +124,8 @@ struct _HarkCalls {
   CallCounters counters;
   HarkCallsWatch watch; /* the layer above's (conferences), or NULL */
   gpointer watch_data;
+  HarkCallsMuteHook mute_hook; /* the same layer's, for `mute USER` */
+  gpointer mute_hook_data;
   guint listener; /* the overlay's events (a new SN) */
 };
 

@@ -54,6 +54,22 @@ gboolean hark_calls_get_peer(HarkCalls *calls, const char *id_hex, const char **
                              const char **peer_device, const char **state);
 /* The call's `stats` ({codec, path, state, ...}), or NULL. */
 JsonObject *hark_calls_stats(HarkCalls *calls, const char *id_hex);
+/* What `merge` takes: the ids (g_free them) of the plain calls (the node's own source
+ * and sink) on hold here and of the one active and not on hold here, oldest first. */
+GPtrArray *hark_calls_mergeable(HarkCalls *calls);
+/* `hold ID` (hold TRUE) or `resume ID`. */
+gboolean hark_calls_hold_id(HarkCalls *calls, const char *id_hex, gboolean hold, GError **error);
+/* `mute` and `unmute` of call id_hex: it sends silence (or the voice again). */
+gboolean hark_calls_mute_id(HarkCalls *calls, const char *id_hex, gboolean mute, GError **error);
+
+/* `mute`/`unmute` given a user (`mute USER`, `mute user=NAME`), or given no call on a
+ * node in a conference: the layer above (conferences) takes it. user: NULL (oneself) or
+ * as typed. Sets *taken FALSE to leave it to the calls (a plain call's mute); else
+ * returns the answer, or NULL with error set. */
+typedef JsonObject *(*HarkCallsMuteHook)(gpointer data, const char *user, gboolean mute,
+                                         gboolean *taken, GError **error);
+/* One hook; func NULL removes it. */
+void hark_calls_set_mute_hook(HarkCalls *calls, HarkCallsMuteHook func, gpointer data);
 
 /* The commands answer about *calls, which the node sets once it has one. */
 void hark_calls_commands_register(HarkContext *core_ctx, HarkCalls **calls);

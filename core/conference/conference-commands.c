@@ -26,6 +26,19 @@ answer(HarkCommandCall *command, HarkConferences *conferences, gboolean ok, GErr
     hark_command_call_return_object(command, hark_conference_json(conferences));
 }
 
+HarkConferences *
+hark_conference_commands_target(HarkCommandCall *command, gpointer user_data)
+{
+  return conferences_of(command, user_data);
+}
+
+void
+hark_conference_commands_answer(HarkCommandCall *command, HarkConferences *conferences,
+                                gboolean ok, GError *error)
+{
+  answer(command, conferences, ok, error);
+}
+
 static void
 run_conference(HarkCommandCall *command, JsonObject *args, gpointer user_data)
 {
@@ -146,4 +159,5 @@ hark_conferences_commands_register(HarkContext *core_ctx, HarkConferences **conf
     if (!hark_context_add_command(core_ctx, &conference_commands[i], conferences, &error))
       g_error("conference command table is broken: %s", error->message);
   }
+  hark_conference_controls_register(core_ctx, conferences);
 }

@@ -27,16 +27,21 @@ mix_once(ConferenceHosted *h)
 {
   guint n = h->frame;
   GPtrArray *ports = g_ptr_array_sized_new(h->members->len + 1);
+  ConferenceVoice **voices = g_newa(ConferenceVoice *, h->members->len + 1);
+  voices[0] = &h->host_voice;
   g_ptr_array_add(ports, h->local_port);
   for (guint i = 0; i < h->members->len; i++) {
     ConferenceMember *m = h->members->pdata[i];
-    if (m->port != NULL && g_strcmp0(m->state, "connected") == 0)
+    if (m->port != NULL && g_strcmp0(m->state, "connected") == 0) {
+      voices[ports->len] = &m->voice;
       g_ptr_array_add(ports, m->port);
+    }
   }
   const gint16 **inputs = g_newa(const gint16 *, ports->len);
   for (guint k = 0; k < ports->len; k++) {
     gint16 *frame = h->in + (gsize)k * n;
     hark_media_port_read(ports->pdata[k], frame, n);
+    hark_conference_voice_take(voices[k], frame, n); /* muted: silence; the level */
     inputs[k] = frame;
   }
   hark_conference_mix_sum(inputs, ports->len, n, h->sum);
@@ -46,6 +51,7 @@ mix_once(ConferenceHosted *h)
   }
   g_ptr_array_unref(ports);
   h->ticks++;
+  hark_conference_speaker_tick(h);
 }
 
 static gboolean
@@ -79,6 +85,7 @@ gboolean
 hark_conference_mixer_start(HarkConferences *conferences, ConferenceHosted *h, GError **error)
 {
   const HarkConfig *config = conferences->node->config;
+  h->conferences = conferences;
   if ((h->local_port = hark_conference_mixer_port(h, NULL, error)) == NULL)
     return FALSE;
   /* The host's own microphone and speaker are a participant like the others. */

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* conference-signal.c: a conference signal's body, built and parsed (conference-signal.h).
- * Fields: "type" s, "id" ay (16), "version" u, "call" ay (16), "roster" a(ss), "reason" s.
+ * Fields: "type" s, "id" ay (16), "version" u, "call" ay (16), "roster" a(ss), "reason" s,
+ * "muted" a(ss), "user" s, "mute" b.
  * Unknown fields are ignored (a later version may add some); a known field of the wrong
  * type or out of its limits refuses the signal. */
 #include "conference-signal.h"
@@ -15,7 +16,12 @@ static const char *const type_names[] = {
   [HARK_CONFERENCE_SIGNAL_END] = "end",
   [HARK_CONFERENCE_SIGNAL_JOIN] = "join",
   [HARK_CONFERENCE_SIGNAL_REFUSED] = "refused",
+  [HARK_CONFERENCE_SIGNAL_INVITE] = "invite",
+  [HARK_CONFERENCE_SIGNAL_MUTE] = "mute",
+  [HARK_CONFERENCE_SIGNAL_SPEAKER] = "speaker",
 };
+
+static const char *const muted_by[] = { "self", "host", NULL };
 
 static const char *const member_states[] = { "host", "calling", "connected", "left", NULL };
 
@@ -48,19 +54,69 @@ hark_conference_signal_free(HarkConferenceSignal *signal)
   if (signal == NULL)
     return;
   g_clear_pointer(&signal->roster, g_array_unref);
+  g_clear_pointer(&signal->muted, g_array_unref);
   g_free(signal->reason);
+  g_free(signal->user);
   g_free(signal);
+}
+
+static void
+pairs_add(GArray **pairs, const char *user, const char *state)
+{
+  if (*pairs == NULL) {
+    *pairs = g_array_new(FALSE, TRUE, sizeof(HarkConferenceMember));
+    g_array_set_clear_func(*pairs, member_clear);
+  }
+  HarkConferenceMember m = { g_strdup(user), g_strdup(state) };
+  g_array_append_val(*pairs, m);
 }
 
 void
 hark_conference_signal_add(HarkConferenceSignal *signal, const char *user, const char *state)
 {
-  if (signal->roster == NULL) {
-    signal->roster = g_array_new(FALSE, TRUE, sizeof(HarkConferenceMember));
-    g_array_set_clear_func(signal->roster, member_clear);
+  pairs_add(&signal->roster, user, state);
+}
+
+void
+hark_conference_signal_add_muted(HarkConferenceSignal *signal, const char *user, const char *by)
+{
+  pairs_add(&signal->muted, user, by);
+}
+
+/* The second string of user's pair, or NULL. */
+static const char *
+pairs_find(const GArray *pairs, const char *user)
+{
+  for (guint i = 0; pairs != NULL && i < pairs->len; i++) {
+    const HarkConferenceMember *m = &g_array_index(pairs, HarkConferenceMember, i);
+    if (strcmp(m->user, user) == 0)
+      return m->state;
   }
-  HarkConferenceMember m = { g_strdup(user), g_strdup(state) };
-  g_array_append_val(signal->roster, m);
+  return NULL;
+}
+
+const char *
+hark_conference_signal_muted_by(const HarkConferenceSignal *signal, const char *user)
+{
+  return pairs_find(signal->muted, user);
+}
+
+static gboolean
+pairs_equal(const GArray *a, const GArray *b)
+{
+  if ((a == NULL) != (b == NULL))
+    return FALSE;
+  if (a == NULL)
+    return TRUE;
+  if (a->len != b->len)
+    return FALSE;
+  for (guint i = 0; i < a->len; i++) {
+    const HarkConferenceMember *x = &g_array_index(a, HarkConferenceMember, i);
+    const HarkConferenceMember *y = &g_array_index(b, HarkConferenceMember, i);
+    if (strcmp(x->user, y->user) != 0 || strcmp(x->state, y->state) != 0)
+      return FALSE;
+  }
+  return TRUE;
 }
 
 gboolean
@@ -69,19 +125,10 @@ hark_conference_signal_equal(const HarkConferenceSignal *a, const HarkConference
   if (a->type != b->type || memcmp(a->id, b->id, sizeof a->id) != 0 ||
       a->version != b->version || a->has_call != b->has_call ||
       (a->has_call && memcmp(a->call, b->call, sizeof a->call) != 0) ||
-      g_strcmp0(a->reason, b->reason) != 0 || (a->roster == NULL) != (b->roster == NULL))
+      g_strcmp0(a->reason, b->reason) != 0 || g_strcmp0(a->user, b->user) != 0 ||
+      a->mute != b->mute)
     return FALSE;
-  if (a->roster == NULL)
-    return TRUE;
-  if (a->roster->len != b->roster->len)
-    return FALSE;
-  for (guint i = 0; i < a->roster->len; i++) {
-    const HarkConferenceMember *x = &g_array_index(a->roster, HarkConferenceMember, i);
-    const HarkConferenceMember *y = &g_array_index(b->roster, HarkConferenceMember, i);
-    if (strcmp(x->user, y->user) != 0 || strcmp(x->state, y->state) != 0)
-      return FALSE;
-  }
-  return TRUE;
+  return pairs_equal(a->roster, b->roster) && pairs_equal(a->muted, b->muted);
 }
 
 static GVariant *
@@ -112,6 +159,19 @@ hark_conference_signal_build(const HarkConferenceSignal *s)
   }
   if (s->reason != NULL)
     g_variant_builder_add(&b, "{sv}", "reason", g_variant_new_string(s->reason));
+  if (s->muted != NULL) {
+    GVariantBuilder r;
+    g_variant_builder_init(&r, G_VARIANT_TYPE("a(ss)"));
+    for (guint i = 0; i < s->muted->len; i++) {
+      const HarkConferenceMember *m = &g_array_index(s->muted, HarkConferenceMember, i);
+      g_variant_builder_add(&r, "(ss)", m->user, m->state);
+    }
+    g_variant_builder_add(&b, "{sv}", "muted", g_variant_builder_end(&r));
+  }
+  if (s->user != NULL)
+    g_variant_builder_add(&b, "{sv}", "user", g_variant_new_string(s->user));
+  if (s->type == HARK_CONFERENCE_SIGNAL_MUTE)
+    g_variant_builder_add(&b, "{sv}", "mute", g_variant_new_boolean(s->mute));
   return g_variant_builder_end(&b);
 }
 
@@ -200,6 +260,70 @@ parse_reason(HarkConferenceSignal *s, GVariant *body, GError **error)
   return TRUE;
 }
 
+/* "muted": only in a ROSTER, each a member of its roster, once, muted by "self" or "host". */
+static gboolean
+parse_muted(HarkConferenceSignal *s, GVariant *body, GError **error)
+{
+  g_autoptr(GVariant) v = NULL;
+  if (!lookup(body, "muted", G_VARIANT_TYPE("a(ss)"), &v, error))
+    return FALSE;
+  if (v == NULL)
+    return TRUE;
+  if (s->type != HARK_CONFERENCE_SIGNAL_ROSTER)
+    return refuse(error, "muted", "is only in a roster");
+  gsize n = g_variant_n_children(v);
+  if (n == 0 || n > HARK_CONFERENCE_MAX_ROSTER)
+    return refuse(error, "muted", "has %" G_GSIZE_FORMAT " members, not 1-%d", n,
+                  HARK_CONFERENCE_MAX_ROSTER);
+  for (gsize i = 0; i < n; i++) {
+    const char *user = NULL, *by = NULL;
+    g_variant_get_child(v, i, "(&s&s)", &user, &by);
+    g_autofree char *key = hark_presence_name_is_valid(user) ? hark_presence_name_key(user) : NULL;
+    if (key == NULL || pairs_find(s->roster, key) == NULL)
+      return refuse(error, "muted", "member %" G_GSIZE_FORMAT " is not in the roster", i);
+    if (!g_strv_contains(muted_by, by))
+      return refuse(error, "muted", "member %" G_GSIZE_FORMAT " is muted by neither self nor host",
+                    i);
+    if (pairs_find(s->muted, key) != NULL)
+      return refuse(error, "muted", "names %s twice", key);
+    pairs_add(&s->muted, key, by);
+  }
+  return TRUE;
+}
+
+/* "user": required in an INVITE, optional in a SPEAKER (nobody talks), else refused. */
+static gboolean
+parse_user(HarkConferenceSignal *s, GVariant *body, GError **error)
+{
+  g_autoptr(GVariant) v = NULL;
+  if (!lookup(body, "user", G_VARIANT_TYPE_STRING, &v, error))
+    return FALSE;
+  gboolean wanted =
+    s->type == HARK_CONFERENCE_SIGNAL_INVITE || s->type == HARK_CONFERENCE_SIGNAL_SPEAKER;
+  if (v == NULL)
+    return s->type != HARK_CONFERENCE_SIGNAL_INVITE || refuse(error, "user", "is missing");
+  if (!wanted)
+    return refuse(error, "user", "is only in an invite or a speaker");
+  const char *user = g_variant_get_string(v, NULL);
+  if (!hark_presence_name_is_valid(user))
+    return refuse(error, "user", "is not a user name");
+  s->user = hark_presence_name_key(user);
+  return TRUE;
+}
+
+/* "mute": required in a MUTE, else refused. */
+static gboolean
+parse_mute(HarkConferenceSignal *s, GVariant *body, GError **error)
+{
+  g_autoptr(GVariant) v = NULL;
+  if (!lookup(body, "mute", G_VARIANT_TYPE_BOOLEAN, &v, error))
+    return FALSE;
+  if ((v != NULL) != (s->type == HARK_CONFERENCE_SIGNAL_MUTE))
+    return refuse(error, "mute", v == NULL ? "is missing" : "is only in a mute");
+  s->mute = v != NULL && g_variant_get_boolean(v);
+  return TRUE;
+}
+
 HarkConferenceSignal *
 hark_conference_signal_parse(GVariant *body, GError **error)
 {
@@ -231,8 +355,9 @@ hark_conference_signal_parse(GVariant *body, GError **error)
   if (!lookup(body, "version", G_VARIANT_TYPE_UINT32, &version, error))
     return NULL;
   s->version = version != NULL ? g_variant_get_uint32(version) : 0;
-  gboolean versioned =
-    s->type == HARK_CONFERENCE_SIGNAL_ROSTER || s->type == HARK_CONFERENCE_SIGNAL_END;
+  gboolean versioned = s->type == HARK_CONFERENCE_SIGNAL_ROSTER ||
+                       s->type == HARK_CONFERENCE_SIGNAL_END ||
+                       s->type == HARK_CONFERENCE_SIGNAL_SPEAKER;
   if (versioned && s->version == 0) {
     refuse(error, "version", "is missing or 0");
     return NULL;
@@ -243,7 +368,8 @@ hark_conference_signal_parse(GVariant *body, GError **error)
     refuse(error, "call", "is missing");
     return NULL;
   }
-  if (!parse_roster(s, body, error) || !parse_reason(s, body, error))
+  if (!parse_roster(s, body, error) || !parse_reason(s, body, error) ||
+      !parse_muted(s, body, error) || !parse_user(s, body, error) || !parse_mute(s, body, error))
     return NULL;
   return g_steal_pointer(&s);
 }

@@ -22,9 +22,12 @@ typedef enum {
   HARK_CONFERENCE_SIGNAL_END, /* host -> each member: the conference is over (reason) */
   HARK_CONFERENCE_SIGNAL_JOIN, /* anyone -> host: let me (back) in */
   HARK_CONFERENCE_SIGNAL_REFUSED, /* host -> who asked to join: no (reason) */
+  HARK_CONFERENCE_SIGNAL_INVITE, /* member -> host: please call user in */
+  HARK_CONFERENCE_SIGNAL_MUTE, /* member -> host: I muted myself (mute) or not any more */
+  HARK_CONFERENCE_SIGNAL_SPEAKER, /* host -> each member: the active speaker is user (version) */
 } HarkConferenceSignalType;
 
-#define HARK_CONFERENCE_SIGNAL_N_TYPES (HARK_CONFERENCE_SIGNAL_REFUSED + 1)
+#define HARK_CONFERENCE_SIGNAL_N_TYPES (HARK_CONFERENCE_SIGNAL_SPEAKER + 1)
 
 typedef struct {
   char *user; /* canonical user name */
@@ -40,6 +43,11 @@ typedef struct {
   guint8 call[16];
   GArray *roster; /* ROSTER: HarkConferenceMember, 1..HARK_CONFERENCE_MAX_ROSTER; else NULL */
   char *reason; /* END, REFUSED: why; else NULL */
+  /* ROSTER: the members muted (HarkConferenceMember: user, and "self" or "host", who
+   * muted them), each in the roster; NULL when none is. */
+  GArray *muted;
+  char *user; /* INVITE: whom to call in (required); SPEAKER: who talks, NULL: nobody */
+  gboolean mute; /* MUTE: muted (TRUE) or not */
 } HarkConferenceSignal;
 
 HarkConferenceSignal *hark_conference_signal_new(HarkConferenceSignalType type, const guint8 *id);
@@ -48,7 +56,13 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(HarkConferenceSignal, hark_conference_signal_free)
 /* Adds a member to the roster (copied). */
 void hark_conference_signal_add(HarkConferenceSignal *signal, const char *user, const char *state);
 
-/* Same type, id, version, call, roster and reason. */
+/* Marks user of the roster muted by "self" or "host" (copied). */
+void hark_conference_signal_add_muted(HarkConferenceSignal *signal, const char *user,
+                                      const char *by);
+/* Who muted user ("self", "host"), or NULL. */
+const char *hark_conference_signal_muted_by(const HarkConferenceSignal *signal, const char *user);
+
+/* Same type, id, version, call, roster, muted, user, mute and reason. */
 gboolean hark_conference_signal_equal(const HarkConferenceSignal *a, const HarkConferenceSignal *b);
 
 /* The body (floating a{sv}). */

@@ -70,6 +70,13 @@ send_signal(HarkConferences *conferences, const char *user, const char *device,
                              hark_conference_signal_build(signal), signal_sent, what);
 }
 
+void
+hark_conference_send(HarkConferences *conferences, const char *user, const char *device,
+                     HarkConferenceSignal *signal)
+{
+  send_signal(conferences, user, device, signal);
+}
+
 /* ---- events ------------------------------------------------------------------------------ */
 
 static JsonArray *
@@ -81,6 +88,9 @@ roster_json(const HarkConferenceSignal *roster)
     JsonObject *o = json_object_new();
     json_object_set_string_member(o, "user", m->user);
     json_object_set_string_member(o, "state", m->state);
+    const char *muted = hark_conference_signal_muted_by(roster, m->user);
+    if (muted != NULL)
+      json_object_set_string_member(o, "muted", muted);
     json_array_add_object_element(a, o);
   }
   return a;
@@ -176,6 +186,7 @@ roster_signal(HarkConferences *conferences, ConferenceMember *member)
     ConferenceMember *m = h->members->pdata[i];
     hark_conference_signal_add(s, m->user, m->state);
   }
+  hark_conference_controls_roster(conferences, s);
   return s;
 }
 
@@ -187,6 +198,15 @@ on_changed(gpointer data)
   ConferenceHosted *h = conferences->hosted;
   if (h == NULL)
     return G_SOURCE_REMOVE;
+  /* One signal per connected member: within the host's budget, else a little later
+   * (with whatever changes meanwhile). */
+  guint wait_ms = hark_conference_signals_take(conferences, hark_conference_connected(h));
+  if (wait_ms > 0) {
+    conferences->changed = g_timeout_source_new(wait_ms);
+    g_source_set_callback(conferences->changed, on_changed, conferences, NULL);
+    g_source_attach(conferences->changed, hark_context_main_context(conferences->ctx));
+    return G_SOURCE_REMOVE;
+  }
   h->version++;
   for (guint i = 0; i < h->members->len; i++) {
     ConferenceMember *m = h->members->pdata[i];
@@ -211,11 +231,31 @@ roster_changed(HarkConferences *conferences)
   g_source_attach(conferences->changed, hark_context_main_context(conferences->ctx));
 }
 
+void
+hark_conference_changed(HarkConferences *conferences)
+{
+  roster_changed(conferences);
+}
+
+ConferenceMember *
+hark_conference_member(ConferenceHosted *hosted, const char *user)
+{
+  return member_find(hosted, user);
+}
+
+const char *
+hark_conference_self(HarkConferences *conferences)
+{
+  return own_user(conferences);
+}
+
 static void
 hosted_free(ConferenceHosted *h)
 {
   hark_conference_mixer_stop(h);
   g_ptr_array_unref(h->members);
+  g_free(h->speaker);
+  g_free(h->candidate);
   g_free(h);
 }
 
@@ -239,6 +279,13 @@ member_dial(HarkConferences *conferences, ConferenceMember *m, GError **error)
   m->port = port;
   m->state = "calling";
   return TRUE;
+}
+
+gboolean
+hark_conference_member_dial(HarkConferences *conferences, ConferenceMember *member,
+                            GError **error)
+{
+  return member_dial(conferences, member, error);
 }
 
 /* The call already going on with member becomes its leg: its session is made again with
@@ -334,7 +381,7 @@ hark_conference_add(HarkConferences *conferences, GPtrArray *users, GError **err
     g_autoptr(GError) local = NULL;
     const char *going = hark_calls_plain_with(conferences->calls, m->user);
     if (going != NULL ? !member_adopt(conferences, m, going, &local)
-                      : !member_dial(conferences, m, &local)) {
+                      : !hark_conference_dial_paced(conferences, m, &local)) {
       g_message("conference: %s: %s cannot be called: %s", h->id_hex, m->user, local->message);
       if (dialled == 0 && users->len == 1) {
         g_ptr_array_remove(h->members, m);
@@ -433,6 +480,7 @@ on_call(gpointer data, const char *id_hex, const char *peer, const char *peer_de
     /* The session holding the port stops with the call; the port goes after it. */
     g_clear_pointer(&m->port, hark_media_port_free);
     m->state = "left";
+    m->voice.muted_self = FALSE; /* a new leg starts unmuted at the member's */
     roster_changed(conferences);
   }
   if (strcmp(state, "ended") != 0)
@@ -470,6 +518,13 @@ refuse(HarkConferences *conferences, guint64 *counter, const char *sender, const
   (*counter)++;
   g_autofree char *shown = hark_text_escape(why, -1, 200);
   g_message("conference: refused a signal from %s (%.12s): %s", sender, device, shown);
+}
+
+void
+hark_conference_refuse(HarkConferences *conferences, guint64 *counter, const char *sender,
+                       const char *device, const char *why)
+{
+  refuse(conferences, counter, sender, device, why);
 }
 
 /* A first roster opens a membership only when it comes from the device at the other end
@@ -599,6 +654,15 @@ on_signal(gpointer data, const char *sender, const char *sender_device, GVariant
   case HARK_CONFERENCE_SIGNAL_REFUSED:
     take_refused(conferences, s, id_hex, sender, sender_device);
     break;
+  case HARK_CONFERENCE_SIGNAL_INVITE:
+    hark_conference_take_invite(conferences, s, id_hex, sender, sender_device);
+    break;
+  case HARK_CONFERENCE_SIGNAL_MUTE:
+    hark_conference_take_mute(conferences, s, id_hex, sender, sender_device);
+    break;
+  case HARK_CONFERENCE_SIGNAL_SPEAKER:
+    hark_conference_take_speaker(conferences, s, id_hex, sender, sender_device);
+    break;
   }
 }
 
@@ -677,6 +741,11 @@ hark_conference_json(HarkConferences *conferences)
       json_object_set_int_member(leg, "mixed_samples", (gint64)received);
       json_object_set_int_member(leg, "backlog_dropped", (gint64)dropped);
       json_object_set_int_member(leg, "underruns", (gint64)underruns);
+      /* What the host mixes of this member: its level (mean magnitude, 0-32768) and who
+       * muted it. */
+      json_object_set_int_member(leg, "level", (gint64)m->voice.level);
+      if (m->voice.muted_host || m->voice.muted_self)
+        json_object_set_string_member(leg, "muted_by", m->voice.muted_host ? "host" : "self");
       json_array_add_object_element(legs, leg);
     }
     json_object_set_array_member(c, "legs", legs);
@@ -705,6 +774,8 @@ hark_conference_json(HarkConferences *conferences)
   json_object_set_int_member(k, "refused_stale", (gint64)n->refused_stale);
   json_object_set_int_member(k, "refused_joins", (gint64)n->refused_joins);
   json_object_set_int_member(k, "refused_unasked", (gint64)n->refused_unasked);
+  json_object_set_int_member(k, "refused_invites", (gint64)n->refused_invites);
+  json_object_set_int_member(k, "refused_mutes", (gint64)n->refused_mutes);
   json_object_set_object_member(o, "counters", k);
   return o;
 }
@@ -721,10 +792,13 @@ hark_conferences_new(HarkNode *node, HarkCalls *calls, HarkMessenger *messenger)
   conferences->messenger = messenger;
   conferences->may_host = node->config->conf_host;
   conferences->rate = (guint)node->config->conf_rate;
+  conferences->invite = node->config->conf_invite;
+  conferences->dials_per_minute = (guint)node->config->conf_dials_per_minute;
   conferences->joined = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, joined_free);
   conferences->asked = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
   hark_calls_set_watch(calls, on_call, conferences);
   hark_messenger_set_signal_handler(messenger, "conference", on_signal, conferences);
+  hark_calls_set_mute_hook(calls, hark_conference_mute_hook, conferences);
   return conferences;
 }
 
@@ -737,6 +811,8 @@ hark_conferences_free(HarkConferences *conferences)
   if (conferences->hosted != NULL)
     hosted_end(conferences, "the host stopped");
   hark_calls_set_watch(conferences->calls, NULL, NULL);
+  hark_calls_set_mute_hook(conferences->calls, NULL, NULL);
+  hark_conference_dials_clear(conferences);
   if (conferences->changed != NULL) {
     g_source_destroy(conferences->changed);
     g_clear_pointer(&conferences->changed, g_source_unref);

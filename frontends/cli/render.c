@@ -439,6 +439,11 @@ roster_part(JsonObject *data)
     g_string_append_printf(out, "%s%s", out->len > 0 ? ", " : "", user);
     if (g_strcmp0(state, "connected") != 0)
       g_string_append_printf(out, " (%s)", named);
+    const char *muted = member_string(m, "muted");
+    g_autofree char *by = muted != NULL ? shown(muted, 16) : NULL;
+    if (by != NULL)
+      g_string_append_printf(out, " (muted by %s)",
+                             g_strcmp0(muted, "self") == 0 ? "themselves" : by);
   }
   return g_string_free(out, FALSE);
 }
@@ -456,6 +461,11 @@ render_conference(const char *name, JsonObject *data)
              : g_strdup_printf("* %s hosts the conference\n", host);
   if (g_strcmp0(name, "conference-refused") == 0)
     return g_strdup_printf("* %s did not let you in: %s\n", host, why != NULL ? why : "refused");
+  if (g_strcmp0(name, "conference-invite") == 0) {
+    g_autofree char *from = shown(member_string(data, "from"), 64);
+    g_autofree char *user = shown(member_string(data, "user"), 64);
+    return g_strdup_printf("* %s asks you to call %s in (conference %s)\n", from, user, user);
+  }
   const char *state = member_string(data, "state");
   if (g_strcmp0(state, "ended") == 0 || g_strcmp0(state, "left") == 0)
     return g_strdup_printf("* conference of %s %s%s%s\n", host,
@@ -465,11 +475,23 @@ render_conference(const char *name, JsonObject *data)
   return g_strdup_printf("* conference of %s: %s\n", host, roster);
 }
 
+/* `active-speaker`: who talks now in the conference. */
+static char *
+render_speaker(JsonObject *data)
+{
+  const char *user = member_string(data, "user");
+  g_autofree char *who = user != NULL ? shown(user, 64) : NULL;
+  return who != NULL ? g_strdup_printf("* %s is speaking\n", who)
+                     : g_strdup("* nobody is speaking\n");
+}
+
 char *
 cli_render_event(const char *name, JsonObject *data)
 {
   if (g_str_has_prefix(name, "conference-"))
     return render_conference(name, data);
+  if (g_strcmp0(name, "active-speaker") == 0)
+    return render_speaker(data);
   if (g_strcmp0(name, "call") == 0)
     return render_call(data);
   if (g_strcmp0(name, "message") == 0)

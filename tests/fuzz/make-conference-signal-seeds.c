@@ -12,11 +12,15 @@
 static const char *const seeds[HARK_CONFERENCE_SIGNAL_N_TYPES] = {
   [HARK_CONFERENCE_SIGNAL_ROSTER] = "{'type': <'roster'>, " ID ", 'version': <uint32 3>, " CALL
     ", 'roster': <[('alice', 'host'), ('bob', 'connected'), ('carol', 'calling'), "
-    "('dave', 'left')]>}",
+    "('dave', 'left')]>, 'muted': <[('bob', 'self'), ('alice', 'host')]>}",
   [HARK_CONFERENCE_SIGNAL_END] = "{'type': <'end'>, " ID ", 'version': <uint32 4>, "
     "'reason': <'ended by the host'>}",
   [HARK_CONFERENCE_SIGNAL_JOIN] = "{'type': <'join'>, " ID "}",
   [HARK_CONFERENCE_SIGNAL_REFUSED] = "{'type': <'refused'>, " ID ", 'reason': <'not in the roster'>}",
+  [HARK_CONFERENCE_SIGNAL_INVITE] = "{'type': <'invite'>, " ID ", 'user': <'dave'>}",
+  [HARK_CONFERENCE_SIGNAL_MUTE] = "{'type': <'mute'>, " ID ", 'mute': <true>}",
+  [HARK_CONFERENCE_SIGNAL_SPEAKER] = "{'type': <'speaker'>, " ID ", 'version': <uint32 7>, "
+    "'user': <'carol'>}",
 };
 
 int

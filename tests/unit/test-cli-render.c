@@ -139,7 +139,8 @@ test_call_escaped(void)
 }
 
 /* The conference events as sentences: who hosts, who is in (connected members named
- * alone), why it ended; a hostile host's reason escaped. */
+ * alone, the muted said so), why it ended, a member's invite, who speaks; a hostile
+ * host's reason escaped. */
 static void
 test_conference(void)
 {
@@ -158,6 +159,22 @@ test_conference(void)
   assert_rendered("conference-refused",
                   "{\"host\": \"alice\", \"reason\": \"not in\\nthe roster\"}",
                   "* alice did not let you in: not in\\x0athe roster\n");
+  assert_rendered("conference-roster",
+                  "{\"host\": \"alice\", \"state\": \"member\", \"roster\": [{\"user\": \"alice\", "
+                  "\"state\": \"host\"}, {\"user\": \"bob\", \"state\": \"connected\", "
+                  "\"muted\": \"self\"}, {\"user\": \"carol\", \"state\": \"connected\", "
+                  "\"muted\": \"host\"}]}",
+                  "* conference of alice: alice (host), bob (muted by themselves), carol (muted by "
+                  "host)\n");
+  assert_rendered("conference-invite",
+                  "{\"conference_id\": \"ab\", \"from\": \"bob\", \"user\": \"dave\"}",
+                  "* bob asks you to call dave in (conference dave)\n");
+  assert_rendered("active-speaker",
+                  "{\"conference_id\": \"ab\", \"host\": \"alice\", \"user\": \"carol\"}",
+                  "* carol is speaking\n");
+  assert_rendered("active-speaker",
+                  "{\"conference_id\": \"ab\", \"host\": \"alice\", \"user\": null}",
+                  "* nobody is speaking\n");
 }
 
 int

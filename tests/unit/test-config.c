@@ -370,6 +370,8 @@ static const InvalidCase invalid_cases[] = {
     "<string>:1: calls.ring_timeout: 2 is out of range 5..600" },
   { "calls-max-range", "calls = { max = 0; };\n",
     "<string>:1: calls.max: 0 is out of range 1..64" },
+  { "conference-invite-value", "conference = { invite = \"anyone\"; };\n",
+    "<string>:1: conference.invite: bad value 'anyone': expected one of host, members, ask" },
 };
 
 /* calls.*: as given, and the defaults (45 s of ringing, 4 calls). */
@@ -385,6 +387,23 @@ test_calls_values(void)
   g_autoptr(HarkConfig) defaults = hark_config_new_default();
   g_assert_cmpint(defaults->call_ring_timeout, ==, 45);
   g_assert_cmpint(defaults->call_max, ==, 4);
+}
+
+/* conference.invite and dials_per_minute: as given, and the defaults (members may
+ * invite; 30 calls a minute, the SN's lookups). */
+static void
+test_conference_values(void)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(HarkConfig) config =
+    hark_config_load_from_string("conference = { invite = \"ask\"; dials_per_minute = 90; };\n",
+                                 NULL, &error);
+  g_assert_no_error(error);
+  g_assert_cmpstr(config->conf_invite, ==, "ask");
+  g_assert_cmpint(config->conf_dials_per_minute, ==, 90);
+  g_autoptr(HarkConfig) defaults = hark_config_new_default();
+  g_assert_cmpstr(defaults->conf_invite, ==, "members");
+  g_assert_cmpint(defaults->conf_dials_per_minute, ==, 30);
 }
 
 /* supernode.relay*: as given, and the defaults (on, 3478, 10 minutes, the limits). */
@@ -837,6 +856,7 @@ main(int argc, char **argv)
   g_test_add_func("/config/values/turn", test_turn_values);
   g_test_add_func("/config/values/relay", test_relay_values);
   g_test_add_func("/config/values/calls", test_calls_values);
+  g_test_add_func("/config/values/conference", test_conference_values);
   g_test_add_func("/config/defaults/values", test_defaults);
   g_test_add_func("/config/defaults/xdg-paths-isolated", test_xdg_paths_isolated);
   g_test_add_func("/config/defaults/xdg-paths-environment", test_xdg_paths_environment);

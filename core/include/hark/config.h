@@ -130,6 +130,11 @@ typedef struct {
   /* conference */
   gboolean conf_host; /* this node hosts conferences (`conference USER...`); TRUE */
   int conf_rate; /* Hz the host mixes at (8000-48000, a multiple of 50); 16000 */
+  char *conf_invite; /* whose `invite` the host follows: "host" (none), "members", "ask"
+                      * (a `conference-invite` event for the host's user); "members" */
+  int conf_dials_per_minute; /* members the host calls a minute once CONFERENCE_DIAL_BURST
+                              * were called at once: each call is a lookup at the SN, which
+                              * takes directory.lookups_per_minute (30); 30 */
 } HarkConfig;
 
 /* $XDG_CONFIG_HOME/hark/hark.conf (~/.config/hark/hark.conf). */
