@@ -12,6 +12,9 @@ G_BEGIN_DECLS
 #define CONFERENCE_TICK_MS 20
 #define CONFERENCE_MAX_MEMBERS (HARK_CONFERENCE_MAX_ROSTER - 1) /* besides the host */
 
+typedef struct _ConferenceLegWatch ConferenceLegWatch; /* conference-handover.c */
+typedef struct _ConferenceHandover ConferenceHandover;
+
 /* A member of the conference this node hosts. */
 typedef struct {
   char *user; /* canonical */
@@ -48,6 +51,7 @@ typedef struct {
   char *call_id; /* our leg */
   guint32 version;
   HarkConferenceSignal *roster; /* the last ROSTER taken */
+  ConferenceLegWatch *watch; /* conference-handover.c: the leg to the host watched */
 } ConferenceJoined;
 
 /* What the conferences took and refused: `roster`'s "counters". */
@@ -58,6 +62,9 @@ typedef struct {
   guint64 refused_stale; /* a roster version not above the last one */
   guint64 refused_joins; /* joins the host refused (not in the roster, no such conference) */
   guint64 refused_unasked; /* a refusal for a join this node did not ask for */
+  guint64 refused_takeover; /* of refused_sender: a newer roster from a device that is not
+                             * the successor the last roster named (a false takeover) */
+  guint64 handovers; /* a successor took over a conference this node is in */
 } ConferenceCounters;
 
 struct _HarkConferences {
@@ -73,6 +80,8 @@ struct _HarkConferences {
   GSource *changed; /* an idle: the roster changed, tell everyone */
   ConferenceCounters counters;
   char *self; /* own_user()'s last answer */
+  GHashTable *facts; /* user -> HarkConferenceSignal* (FACTS): the hosted one's members' */
+  ConferenceHandover *handover; /* conference-handover.c */
 };
 
 /* conference.c */
@@ -88,6 +97,65 @@ gboolean hark_conference_join(HarkConferences *conferences, const char *host, co
                               GError **error);
 /* The conferences of this node and the counters, for `roster`. */
 JsonObject *hark_conference_json(HarkConferences *conferences);
+
+/* What conference-host.c and conference-handover.c use of conference.c. */
+void hark_conference_send(HarkConferences *conferences, const char *user, const char *device,
+                          HarkConferenceSignal *signal);
+void hark_conference_emit_host(HarkConferences *conferences, const char *id_hex, const char *host,
+                               const char *device, gboolean self);
+void hark_conference_emit_roster(HarkConferences *conferences, const char *id_hex,
+                                 const char *host, const HarkConferenceSignal *roster,
+                                 const char *state, const char *reason);
+void hark_conference_roster_changed(HarkConferences *conferences);
+const char *hark_conference_own_user(HarkConferences *conferences);
+void hark_conference_refuse(HarkConferences *conferences, guint64 *counter, const char *sender,
+                            const char *device, const char *why);
+/* A successor hosts conference id (its roster's last version) again: calls each user. */
+gboolean hark_conference_host_again(HarkConferences *conferences, const guint8 *id,
+                                    guint32 version, GPtrArray *users, GError **error);
+/* The host leaves: every leg hangs up without an END, so that the successor takes over. */
+void hark_conference_host_leave(HarkConferences *conferences);
+
+/* conference-host.c: the host's facts, the succession */
+/* This node's facts for the host of conference id (leg_call_id: our leg, for its RTT). */
+HarkConferenceSignal *hark_conference_facts_own(HarkConferences *conferences, const guint8 *id,
+                                                const char *leg_call_id);
+/* A member's facts, at the host. */
+void hark_conference_facts_take(HarkConferences *conferences, HarkConferenceSignal **taken,
+                                const char *id_hex, const char *sender, const char *device);
+/* Adds the succession to a roster the hosted conference sends. */
+void hark_conference_succession_fill(HarkConferences *conferences, HarkConferenceSignal *roster);
+/* [{user, device}] of a roster's succession. */
+JsonArray *hark_conference_succession_json(const HarkConferenceSignal *roster);
+
+/* conference-handover.c: a host that goes, a successor that takes over */
+void hark_conference_handover_init(HarkConferences *conferences);
+void hark_conference_handover_free(HarkConferences *conferences);
+void hark_conference_watch_free(ConferenceLegWatch *watch);
+/* A membership's first roster came: its leg is watched, the host hears our facts. */
+void hark_conference_handover_joined(HarkConferences *conferences, ConferenceJoined *j);
+/* From the call watch: every call's change (a successor's call rings here; a hosted
+ * leg connects). */
+void hark_conference_handover_call(HarkConferences *conferences, const char *id_hex,
+                                   const char *peer, const char *peer_device,
+                                   const char *state);
+/* j's leg to its host ended: TRUE when j stays (a successor is awaited or this node
+ * takes over), FALSE when the membership is over. */
+gboolean hark_conference_handover_leg_ended(HarkConferences *conferences, ConferenceJoined *j);
+/* A ROSTER for j from a device that does not host it: TRUE when it is the named
+ * successor's, on the leg this node answered for it (j now follows the new host). */
+gboolean hark_conference_handover_take(HarkConferences *conferences, ConferenceJoined *j,
+                                       const HarkConferenceSignal *s, const char *sender,
+                                       const char *device);
+/* An END from the host this node took the hosted conference over from (it had ended it
+ * for everyone): TRUE when so (the hosted one ends too). */
+gboolean hark_conference_handover_end(HarkConferences *conferences, const char *id_hex,
+                                      const char *sender, const char *device);
+/* We leave j ourselves: no takeover, no waiting. */
+void hark_conference_handover_leaving(ConferenceJoined *j);
+/* `roster`'s "last_handover_ms" (and "succession") of a conference. */
+void hark_conference_handover_json(HarkConferences *conferences, const char *id_hex,
+                                   JsonObject *c);
 
 /* conference-mixer.c */
 gboolean hark_conference_mixer_start(HarkConferences *conferences, ConferenceHosted *hosted,

@@ -22,9 +22,25 @@ typedef enum {
   HARK_CONFERENCE_SIGNAL_END, /* host -> each member: the conference is over (reason) */
   HARK_CONFERENCE_SIGNAL_JOIN, /* anyone -> host: let me (back) in */
   HARK_CONFERENCE_SIGNAL_REFUSED, /* host -> who asked to join: no (reason) */
+  HARK_CONFERENCE_SIGNAL_FACTS, /* member -> host: what makes it a good host (facts) */
 } HarkConferenceSignalType;
 
-#define HARK_CONFERENCE_SIGNAL_N_TYPES (HARK_CONFERENCE_SIGNAL_REFUSED + 1)
+#define HARK_CONFERENCE_SIGNAL_N_TYPES (HARK_CONFERENCE_SIGNAL_FACTS + 1)
+#define HARK_CONFERENCE_DEVICE_HEX 64 /* a device id: its key's fingerprint, lower-case hex */
+#define HARK_CONFERENCE_MAX_CORES 4096
+#define HARK_CONFERENCE_MAX_LOAD 1000000 /* hundredths of a busy core */
+#define HARK_CONFERENCE_MAX_RTT_MS 60000
+
+/* How a member reaches the rest of the world, best first (conference-host.c ranks it). */
+typedef enum {
+  HARK_CONFERENCE_NAT_OPEN, /* no NAT: a public address */
+  HARK_CONFERENCE_NAT_CONE, /* a NAT whose mapping is endpoint-independent */
+  HARK_CONFERENCE_NAT_UNKNOWN, /* not probed, or the probe could not say */
+  HARK_CONFERENCE_NAT_SYMMETRIC, /* a NAT whose mapping depends on the destination */
+  HARK_CONFERENCE_NAT_UDP_BLOCKED, /* no UDP out: every leg through a relay, over TCP */
+} HarkConferenceNat;
+
+#define HARK_CONFERENCE_NAT_N (HARK_CONFERENCE_NAT_UDP_BLOCKED + 1)
 
 typedef struct {
   char *user; /* canonical user name */
@@ -40,7 +56,22 @@ typedef struct {
   guint8 call[16];
   GArray *roster; /* ROSTER: HarkConferenceMember, 1..HARK_CONFERENCE_MAX_ROSTER; else NULL */
   char *reason; /* END, REFUSED: why; else NULL */
+  /* ROSTER: who hosts next if the host goes, in that order (HarkConferenceSuccessor, each
+   * a roster member other than the host, at most once); NULL when none is named. */
+  GArray *succession;
+  /* FACTS: the sender's own. */
+  gboolean has_facts;
+  HarkConferenceNat nat;
+  gboolean may_host; /* its conference.host */
+  guint32 cores; /* processors, 1..HARK_CONFERENCE_MAX_CORES */
+  guint32 load; /* its load average in hundredths (1.5 busy cores: 150) */
+  guint32 rtt_ms; /* to the host, measured on its leg; 0: not known */
 } HarkConferenceSignal;
+
+typedef struct {
+  char *user; /* canonical */
+  char *device; /* HARK_CONFERENCE_DEVICE_HEX lower-case hex digits */
+} HarkConferenceSuccessor;
 
 HarkConferenceSignal *hark_conference_signal_new(HarkConferenceSignalType type, const guint8 *id);
 void hark_conference_signal_free(HarkConferenceSignal *signal);
@@ -48,7 +79,13 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(HarkConferenceSignal, hark_conference_signal_free)
 /* Adds a member to the roster (copied). */
 void hark_conference_signal_add(HarkConferenceSignal *signal, const char *user, const char *state);
 
-/* Same type, id, version, call, roster and reason. */
+/* Adds a successor (copied). */
+void hark_conference_signal_add_successor(HarkConferenceSignal *signal, const char *user,
+                                          const char *device);
+/* "open", "cone", "unknown", "symmetric", "udp-blocked". */
+const char *hark_conference_nat_name(HarkConferenceNat nat);
+
+/* Same type, id, version, call, roster, reason, succession and facts. */
 gboolean hark_conference_signal_equal(const HarkConferenceSignal *a, const HarkConferenceSignal *b);
 
 /* The body (floating a{sv}). */
