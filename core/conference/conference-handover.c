@@ -5,7 +5,8 @@
  *
  * Every member watches its leg to the host (every 100 ms, the leg's received packets):
  * the host is gone when the leg ends (the host left, or its node said so) or when
- * nothing came for HANDOVER_LOST_MS (its node died). The successor then takes over; the
+ * nothing came for HANDOVER_LOST_MS (its node died; HANDOVER_SETTLE_LOST_MS in the first
+ * seconds of a host that just took over). The successor then takes over; the
  * others wait for its call (at most HANDOVER_WAIT_MS), answer it once their own leg is
  * over or quiet too, and follow the new host once its roster names that very call.
  * A roster from any other device is a false takeover: refused and counted
@@ -18,6 +19,10 @@
 
 #define HANDOVER_POLL_MS 100
 #define HANDOVER_LOST_MS 800 /* the successor's: nothing from the host for this long */
+/* The first seconds after a takeover (the new host is still starting its pipelines, on a
+ * node that may be busy): it counts as gone only after a longer silence. */
+#define HANDOVER_SETTLE_MS 3000
+#define HANDOVER_SETTLE_LOST_MS 2000
 #define HANDOVER_ANSWER_MS 300 /* a member's: its leg quiet this long, the successor's call is taken */
 #define HANDOVER_WAIT_MS 10000 /* a member waits this long for the successor's call */
 /* The successor's rosters start this far above the last version it took: rosters the old
@@ -27,6 +32,7 @@
 struct _ConferenceLegWatch {
   guint64 packets; /* the leg's packets_received, last seen */
   gint64 heard_us; /* when they last grew (monotonic) */
+  gint64 settled_us; /* a new host's first seconds end then (HANDOVER_SETTLE_MS); 0 */
   gboolean leg_ended; /* the leg to the host is over */
   gint64 lost_us; /* the host is gone (leg ended or quiet) since; 0: it is not */
   gboolean leaving; /* this node leaves: no takeover, no waiting */
@@ -282,7 +288,8 @@ poll_one(HarkConferences *conferences, ConferenceJoined *j, gint64 now)
   if (w->answered || w->leaving)
     return TRUE;
   gint64 quiet_ms = (now - w->heard_us) / 1000;
-  gboolean lost = w->leg_ended || quiet_ms >= HANDOVER_LOST_MS;
+  gboolean lost =
+    w->leg_ended || quiet_ms >= (now < w->settled_us ? HANDOVER_SETTLE_LOST_MS : HANDOVER_LOST_MS);
   if (lost && w->lost_us == 0) {
     w->lost_us = now;
     g_message("conference: %s: nothing from the host %s for %" G_GINT64_FORMAT " ms", j->id_hex,
@@ -349,6 +356,7 @@ hark_conference_handover_take(HarkConferences *conferences, ConferenceJoined *j,
   w->lost_us = 0;
   w->packets = packets_of(conferences, j->call_id);
   w->heard_us = g_get_monotonic_time(); /* not lost before the new leg had its chance */
+  w->settled_us = w->heard_us + HANDOVER_SETTLE_MS * 1000;
   if (w->resume_from_us != 0 && w->packets > 0) {
     w->last_handover_ms = (w->heard_us - w->resume_from_us) / 1000;
     w->resume_from_us = 0;
