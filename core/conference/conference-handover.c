@@ -43,7 +43,8 @@ struct _ConferenceLegWatch {
 };
 
 struct _ConferenceHandover {
-  GSource *timer;
+  GSource *timer; /* the poll, while this node is a member of some conference */
+  GSource *soon; /* an idle: a poll now, not at the next tick */
   /* The conference this node hosts since it took it over (NULL: none). */
   char *hosted_id;
   char *from_user, *from_device; /* the host it took over from */
@@ -106,11 +107,19 @@ send_facts(HarkConferences *conferences, ConferenceJoined *j)
   hark_conference_send(conferences, j->host, j->host_device, facts);
 }
 
+static gboolean on_poll(gpointer data);
+
 void
 hark_conference_handover_joined(HarkConferences *conferences, ConferenceJoined *j)
 {
+  ConferenceHandover *ho = conferences->handover;
   if (j->watch == NULL)
     j->watch = watch_new();
+  if (ho->timer == NULL) {
+    ho->timer = g_timeout_source_new(HANDOVER_POLL_MS);
+    g_source_set_callback(ho->timer, on_poll, conferences, NULL);
+    g_source_attach(ho->timer, hark_context_main_context(conferences->ctx));
+  }
   send_facts(conferences, j);
 }
 
@@ -122,6 +131,28 @@ hark_conference_handover_leaving(ConferenceJoined *j)
 }
 
 /* ---- the legs ------------------------------------------------------------------------------ */
+
+static gboolean
+on_soon(gpointer data)
+{
+  HarkConferences *conferences = data;
+  g_clear_pointer(&conferences->handover->soon, g_source_unref);
+  on_poll(conferences);
+  return G_SOURCE_REMOVE;
+}
+
+/* Something the poll acts on came (a leg ended, the successor's call rings): it runs
+ * once the call layer is done, without waiting up to a tick. */
+static void
+poll_soon(HarkConferences *conferences)
+{
+  ConferenceHandover *ho = conferences->handover;
+  if (ho->soon != NULL)
+    return;
+  ho->soon = g_idle_source_new();
+  g_source_set_callback(ho->soon, on_soon, conferences, NULL);
+  g_source_attach(ho->soon, hark_context_main_context(conferences->ctx));
+}
 
 void
 hark_conference_handover_call(HarkConferences *conferences, const char *id_hex, const char *peer,
@@ -151,6 +182,7 @@ hark_conference_handover_call(HarkConferences *conferences, const char *id_hex, 
       /* Answered (by the poll) once our own leg is over or quiet too. */
       g_free(w->successor_call);
       w->successor_call = g_strdup(id_hex);
+      poll_soon(conferences);
     } else if (strcmp(state, "ended") == 0 && g_strcmp0(w->successor_call, id_hex) == 0) {
       g_clear_pointer(&w->successor_call, g_free);
       w->answered = FALSE;
@@ -159,10 +191,12 @@ hark_conference_handover_call(HarkConferences *conferences, const char *id_hex, 
 }
 
 gboolean
-hark_conference_handover_leg_ended(HarkConferences *conferences, ConferenceJoined *j)
+hark_conference_handover_leg_ended(HarkConferences *conferences, ConferenceJoined *j,
+                                   const char *reason)
 {
   ConferenceLegWatch *w = j->watch;
-  if (w == NULL || w->leaving)
+  /* Hung up here (`hangup` of the leg is a `leave`): no waiting for anyone. */
+  if (w == NULL || w->leaving || (!w->answered && g_strcmp0(reason, "you hung up") == 0))
     return FALSE;
   if (w->answered)
     return TRUE; /* we hung it up ourselves, for the successor's */
@@ -172,6 +206,7 @@ hark_conference_handover_leg_ended(HarkConferences *conferences, ConferenceJoine
   w->leg_ended = TRUE;
   if (w->lost_us == 0)
     w->lost_us = g_get_monotonic_time();
+  poll_soon(conferences);
   return TRUE;
 }
 
@@ -326,7 +361,13 @@ on_poll(gpointer data)
     if (j != NULL && j->watch != NULL)
       poll_one(conferences, j, now);
   }
-  return G_SOURCE_CONTINUE;
+  ConferenceHandover *ho = conferences->handover;
+  if (g_hash_table_size(conferences->joined) > 0 || ho->timer == NULL)
+    return G_SOURCE_CONTINUE;
+  /* A member of nothing: no waking up every 100 ms for it. */
+  g_source_destroy(ho->timer);
+  g_clear_pointer(&ho->timer, g_source_unref);
+  return G_SOURCE_REMOVE;
 }
 
 /* ---- the new host's roster -------------------------------------------------------------- */
@@ -412,9 +453,6 @@ hark_conference_handover_init(HarkConferences *conferences)
 {
   ConferenceHandover *ho = g_new0(ConferenceHandover, 1);
   ho->hosted_handover_ms = -1;
-  ho->timer = g_timeout_source_new(HANDOVER_POLL_MS);
-  g_source_set_callback(ho->timer, on_poll, conferences, NULL);
-  g_source_attach(ho->timer, hark_context_main_context(conferences->ctx));
   conferences->handover = ho;
 }
 
@@ -424,8 +462,14 @@ hark_conference_handover_free(HarkConferences *conferences)
   ConferenceHandover *ho = conferences->handover;
   if (ho == NULL)
     return;
-  g_source_destroy(ho->timer);
-  g_source_unref(ho->timer);
+  if (ho->timer != NULL) {
+    g_source_destroy(ho->timer);
+    g_source_unref(ho->timer);
+  }
+  if (ho->soon != NULL) {
+    g_source_destroy(ho->soon);
+    g_source_unref(ho->soon);
+  }
   g_free(ho->hosted_id);
   g_free(ho->from_user);
   g_free(ho->from_device);

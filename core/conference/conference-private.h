@@ -139,9 +139,10 @@ void hark_conference_handover_joined(HarkConferences *conferences, ConferenceJoi
 void hark_conference_handover_call(HarkConferences *conferences, const char *id_hex,
                                    const char *peer, const char *peer_device,
                                    const char *state);
-/* j's leg to its host ended: TRUE when j stays (a successor is awaited or this node
- * takes over), FALSE when the membership is over. */
-gboolean hark_conference_handover_leg_ended(HarkConferences *conferences, ConferenceJoined *j);
+/* j's leg to its host ended (reason: the call layer's): TRUE when j stays (a successor
+ * is awaited or this node takes over), FALSE when the membership is over. */
+gboolean hark_conference_handover_leg_ended(HarkConferences *conferences, ConferenceJoined *j,
+                                            const char *reason);
 /* A ROSTER for j from a device that does not host it: TRUE when it is the named
  * successor's, on the leg this node answered for it (j now follows the new host). */
 gboolean hark_conference_handover_take(HarkConferences *conferences, ConferenceJoined *j,

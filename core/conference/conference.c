@@ -485,7 +485,8 @@ on_call(gpointer data, const char *id_hex, const char *peer, const char *peer_de
   g_hash_table_iter_init(&iter, conferences->joined);
   while (g_hash_table_iter_next(&iter, NULL, &value)) {
     ConferenceJoined *j = value;
-    if (g_strcmp0(j->call_id, id_hex) != 0 || hark_conference_handover_leg_ended(conferences, j))
+    if (g_strcmp0(j->call_id, id_hex) != 0 ||
+        hark_conference_handover_leg_ended(conferences, j, reason))
       continue;
     emit_roster(conferences, j->id_hex, j->host, j->roster, "left", reason);
     g_hash_table_iter_remove(&iter);
