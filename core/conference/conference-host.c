@@ -142,8 +142,9 @@ candidate_compare(gconstpointer pa, gconstpointer pb)
   return strcmp(a->member->user, b->member->user);
 }
 
-void
-hark_conference_succession_fill(HarkConferences *conferences, HarkConferenceSignal *roster)
+/* The ranking itself: the connected members, best first, into ranked. */
+static void
+succession_rank(HarkConferences *conferences, HarkConferenceSignal *ranked)
 {
   ConferenceHosted *h = conferences->hosted;
   g_autoptr(GArray) candidates = g_array_new(FALSE, TRUE, sizeof(Candidate));
@@ -174,6 +175,25 @@ hark_conference_succession_fill(HarkConferences *conferences, HarkConferenceSign
   g_array_sort(candidates, candidate_compare);
   for (guint i = 0; i < candidates->len; i++) {
     const ConferenceMember *m = g_array_index(candidates, Candidate, i).member;
+    hark_conference_signal_add_successor(ranked, m->user, m->device);
+  }
+}
+
+void
+hark_conference_succession_fill(HarkConferences *conferences, HarkConferenceSignal *roster)
+{
+  /* Ranked once per roster version (and conference), not once per member it goes to. */
+  HarkConferenceSignal *cached = conferences->succession;
+  if (cached == NULL || conferences->succession_version != roster->version ||
+      memcmp(cached->id, roster->id, sizeof cached->id) != 0) {
+    hark_conference_signal_free(cached);
+    cached = conferences->succession =
+      hark_conference_signal_new(HARK_CONFERENCE_SIGNAL_ROSTER, roster->id);
+    conferences->succession_version = roster->version;
+    succession_rank(conferences, cached);
+  }
+  for (guint i = 0; cached->succession != NULL && i < cached->succession->len; i++) {
+    const HarkConferenceSuccessor *m = &g_array_index(cached->succession, HarkConferenceSuccessor, i);
     hark_conference_signal_add_successor(roster, m->user, m->device);
   }
 }

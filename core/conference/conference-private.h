@@ -81,6 +81,10 @@ struct _HarkConferences {
   ConferenceCounters counters;
   char *self; /* own_user()'s last answer */
   GHashTable *facts; /* user -> HarkConferenceSignal* (FACTS): the hosted one's members' */
+  /* conference-host.c: the succession ranked for the hosted one's roster version (each
+   * member's roster names the same; ranking reads every leg's stats) */
+  HarkConferenceSignal *succession;
+  guint32 succession_version;
   ConferenceHandover *handover; /* conference-handover.c */
 };
 

@@ -815,6 +815,7 @@ hark_conferences_free(HarkConferences *conferences)
   g_hash_table_unref(conferences->joined);
   g_hash_table_unref(conferences->asked);
   g_hash_table_unref(conferences->facts);
+  hark_conference_signal_free(conferences->succession);
   hark_conference_handover_free(conferences);
   g_free(conferences->self);
   g_free(conferences);
