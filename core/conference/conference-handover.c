@@ -8,9 +8,9 @@
  * nothing came for HANDOVER_LOST_MS (its node died; HANDOVER_SETTLE_LOST_MS in the first
  * seconds of a host that just took over). The successor then takes over; the
  * others wait for its call (at most HANDOVER_WAIT_MS), answer it once their own leg is
- * over or quiet too, and follow the new host once its roster names that very call.
- * A roster from any other device is a false takeover: refused and counted
- * (`refused_takeover`). The gap (the old host's last packet to the new host's first) is
+ * over or quiet too, and follow that device as their host from then on. A roster from
+ * any other device is a false takeover: refused and counted (`refused_takeover`,
+ * conference.c). The gap (the old host's last packet to the new host's first) is
  * logged and shown as `roster`'s last_handover_ms. docs/protocol.md, "Conferences:
  * handover". */
 #include "conference-private.h"
@@ -33,9 +33,11 @@ struct _ConferenceLegWatch {
   guint64 packets; /* the leg's packets_received, last seen */
   gint64 heard_us; /* when they last grew (monotonic) */
   gint64 settled_us; /* a new host's first seconds end then (HANDOVER_SETTLE_MS); 0 */
+  gboolean settling; /* a new host's leg: its first seconds count from its first packet */
   gboolean leg_ended; /* the leg to the host is over */
   gint64 lost_us; /* the host is gone (leg ended or quiet) since; 0: it is not */
   gboolean leaving; /* this node leaves: no takeover, no waiting */
+  gboolean facts_due; /* the host has not had our facts yet */
   char *successor_call; /* the named successor's call here, ringing or answered */
   gboolean answered;
   gint64 resume_from_us; /* the old host's last packet, until the new host's first; 0 */
@@ -110,17 +112,23 @@ send_facts(HarkConferences *conferences, ConferenceJoined *j)
 static gboolean on_poll(gpointer data);
 
 void
-hark_conference_handover_joined(HarkConferences *conferences, ConferenceJoined *j)
+hark_conference_handover_roster(HarkConferences *conferences, ConferenceJoined *j)
 {
   ConferenceHandover *ho = conferences->handover;
-  if (j->watch == NULL)
+  if (j->watch == NULL) {
     j->watch = watch_new();
+    j->watch->facts_due = TRUE;
+  }
   if (ho->timer == NULL) {
     ho->timer = g_timeout_source_new(HANDOVER_POLL_MS);
     g_source_set_callback(ho->timer, on_poll, conferences, NULL);
     g_source_attach(ho->timer, hark_context_main_context(conferences->ctx));
   }
-  send_facts(conferences, j);
+  /* Once per host, at its first roster: it counts us connected by then. */
+  if (j->watch->facts_due) {
+    j->watch->facts_due = FALSE;
+    send_facts(conferences, j);
+  }
 }
 
 void
@@ -275,6 +283,32 @@ take_over(HarkConferences *conferences, ConferenceJoined *j)
   ho->hosted_handover_ms = -1;
 }
 
+/* j's host is the successor now, its leg the successor's call (answered): the device
+ * its last signed roster named, so its rosters count from now on. */
+static void
+follow(HarkConferences *conferences, ConferenceJoined *j, gint64 quiet_ms)
+{
+  ConferenceLegWatch *w = j->watch;
+  const HarkConferenceSuccessor *next = successor_of(j);
+  g_message("conference: %s: %s hosts now (was %s, quiet for %" G_GINT64_FORMAT " ms)",
+            j->id_hex, next->user, j->host, quiet_ms);
+  g_free(j->host);
+  g_free(j->host_device);
+  g_free(j->call_id);
+  j->host = g_strdup(next->user);
+  j->host_device = g_strdup(next->device);
+  j->call_id = g_steal_pointer(&w->successor_call);
+  w->answered = FALSE;
+  w->leg_ended = FALSE;
+  w->lost_us = 0;
+  w->packets = 0;
+  w->heard_us = g_get_monotonic_time();
+  w->settling = TRUE;
+  w->facts_due = TRUE;
+  conferences->counters.handovers++;
+  hark_conference_emit_host(conferences, j->id_hex, j->host, j->host_device, FALSE);
+}
+
 /* The successor's call rang here: taken once our own leg is over or quiet too (a
  * successor whose own leg to a live host broke must not take the others away). */
 static void
@@ -297,8 +331,7 @@ answer_successor(HarkConferences *conferences, ConferenceJoined *j, gint64 quiet
     g_clear_pointer(&w->successor_call, g_free);
     return;
   }
-  g_message("conference: %s: answered the successor %s (%s quiet for %" G_GINT64_FORMAT " ms)",
-            j->id_hex, successor_of(j)->user, j->host, quiet_ms);
+  follow(conferences, j, quiet_ms);
 }
 
 /* One membership's look at its leg. FALSE: j is gone. */
@@ -306,16 +339,19 @@ static gboolean
 poll_one(HarkConferences *conferences, ConferenceJoined *j, gint64 now)
 {
   ConferenceLegWatch *w = j->watch;
-  const char *listened = w->answered ? w->successor_call : w->leg_ended ? NULL : j->call_id;
-  guint64 packets = listened != NULL ? packets_of(conferences, listened) : 0;
-  if (w->answered && packets > 0 && w->resume_from_us != 0) {
+  guint64 packets = w->leg_ended ? 0 : packets_of(conferences, j->call_id);
+  if (packets > 0 && w->resume_from_us != 0) {
     /* The new host's first audio: the gap is over. */
     w->last_handover_ms = (now - w->resume_from_us) / 1000;
     w->resume_from_us = 0;
     g_message("conference: %s: no audio from a host for %" G_GINT64_FORMAT " ms (handover)",
               j->id_hex, w->last_handover_ms);
   }
-  if (!w->answered && !w->leg_ended && packets > w->packets) {
+  if (!w->leg_ended && packets > w->packets) {
+    if (w->settling) {
+      w->settling = FALSE;
+      w->settled_us = now + HANDOVER_SETTLE_MS * 1000;
+    }
     w->packets = packets;
     w->heard_us = now;
     w->lost_us = 0;
@@ -323,8 +359,11 @@ poll_one(HarkConferences *conferences, ConferenceJoined *j, gint64 now)
   if (w->answered || w->leaving)
     return TRUE;
   gint64 quiet_ms = (now - w->heard_us) / 1000;
-  gboolean lost =
-    w->leg_ended || quiet_ms >= (now < w->settled_us ? HANDOVER_SETTLE_LOST_MS : HANDOVER_LOST_MS);
+  /* A new host's leg that has not carried a packet yet is still being set up (the call
+   * layer ends it if that fails): only its end counts. */
+  gboolean lost = w->leg_ended ||
+                  (!w->settling && quiet_ms >= (now < w->settled_us ? HANDOVER_SETTLE_LOST_MS
+                                                                     : HANDOVER_LOST_MS));
   if (lost && w->lost_us == 0) {
     w->lost_us = now;
     g_message("conference: %s: nothing from the host %s for %" G_GINT64_FORMAT " ms", j->id_hex,
@@ -370,43 +409,7 @@ on_poll(gpointer data)
   return G_SOURCE_REMOVE;
 }
 
-/* ---- the new host's roster -------------------------------------------------------------- */
-
-gboolean
-hark_conference_handover_take(HarkConferences *conferences, ConferenceJoined *j,
-                              const HarkConferenceSignal *s, const char *sender,
-                              const char *device)
-{
-  ConferenceLegWatch *w = j->watch;
-  const HarkConferenceSuccessor *next = successor_of(j);
-  char call_hex[33];
-  hark_conference_id_hex(s->call, sizeof s->call, call_hex);
-  if (w == NULL || next == NULL || strcmp(sender, next->user) != 0 ||
-      strcmp(device, next->device) != 0 || !w->answered ||
-      g_strcmp0(w->successor_call, call_hex) != 0 || s->version <= j->version)
-    return FALSE;
-  g_message("conference: %s: %s hosts now (was %s)", j->id_hex, sender, j->host);
-  g_free(j->host);
-  g_free(j->host_device);
-  g_free(j->call_id);
-  j->host = g_strdup(sender);
-  j->host_device = g_strdup(device);
-  j->call_id = g_steal_pointer(&w->successor_call);
-  w->answered = FALSE;
-  w->leg_ended = FALSE;
-  w->lost_us = 0;
-  w->packets = packets_of(conferences, j->call_id);
-  w->heard_us = g_get_monotonic_time(); /* not lost before the new leg had its chance */
-  w->settled_us = w->heard_us + HANDOVER_SETTLE_MS * 1000;
-  if (w->resume_from_us != 0 && w->packets > 0) {
-    w->last_handover_ms = (w->heard_us - w->resume_from_us) / 1000;
-    w->resume_from_us = 0;
-  }
-  conferences->counters.handovers++;
-  hark_conference_emit_host(conferences, j->id_hex, sender, device, FALSE);
-  send_facts(conferences, j);
-  return TRUE;
-}
+/* ---- an end after a takeover -------------------------------------------------------------- */
 
 gboolean
 hark_conference_handover_end(HarkConferences *conferences, const char *id_hex, const char *sender,

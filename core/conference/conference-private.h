@@ -136,8 +136,8 @@ JsonArray *hark_conference_succession_json(const HarkConferenceSignal *roster);
 void hark_conference_handover_init(HarkConferences *conferences);
 void hark_conference_handover_free(HarkConferences *conferences);
 void hark_conference_watch_free(ConferenceLegWatch *watch);
-/* A membership's first roster came: its leg is watched, the host hears our facts. */
-void hark_conference_handover_joined(HarkConferences *conferences, ConferenceJoined *j);
+/* j took a roster from its host: its leg is watched, a new host hears our facts. */
+void hark_conference_handover_roster(HarkConferences *conferences, ConferenceJoined *j);
 /* From the call watch: every call's change (a successor's call rings here; a hosted
  * leg connects). */
 void hark_conference_handover_call(HarkConferences *conferences, const char *id_hex,
@@ -147,11 +147,6 @@ void hark_conference_handover_call(HarkConferences *conferences, const char *id_
  * is awaited or this node takes over), FALSE when the membership is over. */
 gboolean hark_conference_handover_leg_ended(HarkConferences *conferences, ConferenceJoined *j,
                                             const char *reason);
-/* A ROSTER for j from a device that does not host it: TRUE when it is the named
- * successor's, on the leg this node answered for it (j now follows the new host). */
-gboolean hark_conference_handover_take(HarkConferences *conferences, ConferenceJoined *j,
-                                       const HarkConferenceSignal *s, const char *sender,
-                                       const char *device);
 /* An END from the host this node took the hosted conference over from (it had ended it
  * for everyone): TRUE when so (the hosted one ends too). */
 gboolean hark_conference_handover_end(HarkConferences *conferences, const char *id_hex,

@@ -540,7 +540,6 @@ joined_open(HarkConferences *conferences, const HarkConferenceSignal *s, const c
   g_hash_table_insert(conferences->joined, g_strdup(id_hex), j);
   g_message("conference: %s hosted by %s", id_hex, sender);
   emit_host(conferences, id_hex, sender, device, FALSE);
-  hark_conference_handover_joined(conferences, j);
   return j;
 }
 
@@ -554,9 +553,7 @@ take_roster(HarkConferences *conferences, HarkConferenceSignal **taken, const ch
   if (j == NULL && s->type == HARK_CONFERENCE_SIGNAL_END &&
       hark_conference_handover_end(conferences, id_hex, sender, device))
     return;
-  if (j != NULL && (strcmp(sender, j->host) != 0 || strcmp(device, j->host_device) != 0) &&
-      (s->type != HARK_CONFERENCE_SIGNAL_ROSTER ||
-       !hark_conference_handover_take(conferences, j, s, sender, device))) {
+  if (j != NULL && (strcmp(sender, j->host) != 0 || strcmp(device, j->host_device) != 0)) {
     if (s->version > j->version)
       conferences->counters.refused_takeover++;
     refuse(conferences, &conferences->counters.refused_sender, sender, device,
@@ -580,6 +577,7 @@ take_roster(HarkConferences *conferences, HarkConferenceSignal **taken, const ch
   hark_conference_signal_free(j->roster);
   j->roster = g_steal_pointer(taken);
   emit_roster(conferences, id_hex, j->host, s, "member", NULL);
+  hark_conference_handover_roster(conferences, j);
 }
 
 /* A join: the host lets a roster member who left back in (calls it again); anyone else
