@@ -120,26 +120,55 @@ hark_conference_facts_take(HarkConferences *conferences, HarkConferenceSignal **
 }
 
 typedef struct {
-  const ConferenceMember *member;
   guint no_facts; /* 0: its facts came */
   guint nat; /* HarkConferenceNat */
   guint idle_cores; /* more first */
   guint rtt_step; /* less first */
-} Candidate;
+} Keys;
+
+static Keys
+keys_of(const ConferenceCandidate *c)
+{
+  const HarkConferenceSignal *facts = c->facts;
+  guint32 rtt = c->rtt_ms != 0 ? c->rtt_ms : facts != NULL ? facts->rtt_ms : 0;
+  if (rtt == 0)
+    rtt = HOST_RTT_UNKNOWN_MS;
+  guint idle = 0;
+  if (facts != NULL && facts->cores * 100 > facts->load)
+    idle = MIN((facts->cores * 100 - facts->load) / 100, HOST_MAX_IDLE_CORES);
+  return (Keys){
+    .no_facts = facts == NULL,
+    .nat = facts != NULL ? facts->nat : HARK_CONFERENCE_NAT_UNKNOWN,
+    .idle_cores = idle,
+    .rtt_step = rtt / HOST_RTT_STEP_MS,
+  };
+}
 
 static gint
 candidate_compare(gconstpointer pa, gconstpointer pb)
 {
-  const Candidate *a = pa, *b = pb;
-  if (a->no_facts != b->no_facts)
-    return a->no_facts < b->no_facts ? -1 : 1;
-  if (a->nat != b->nat)
-    return a->nat < b->nat ? -1 : 1;
-  if (a->idle_cores != b->idle_cores)
-    return a->idle_cores > b->idle_cores ? -1 : 1;
-  if (a->rtt_step != b->rtt_step)
-    return a->rtt_step < b->rtt_step ? -1 : 1;
-  return strcmp(a->member->user, b->member->user);
+  const ConferenceCandidate *ca = pa, *cb = pb;
+  Keys a = keys_of(ca), b = keys_of(cb);
+  if (a.no_facts != b.no_facts)
+    return a.no_facts < b.no_facts ? -1 : 1;
+  if (a.nat != b.nat)
+    return a.nat < b.nat ? -1 : 1;
+  if (a.idle_cores != b.idle_cores)
+    return a.idle_cores > b.idle_cores ? -1 : 1;
+  if (a.rtt_step != b.rtt_step)
+    return a.rtt_step < b.rtt_step ? -1 : 1;
+  return strcmp(ca->user, cb->user);
+}
+
+void
+hark_conference_succession_order(GArray *candidates)
+{
+  for (guint i = candidates->len; i-- > 0;) {
+    const HarkConferenceSignal *facts = g_array_index(candidates, ConferenceCandidate, i).facts;
+    if (facts != NULL && !facts->may_host)
+      g_array_remove_index(candidates, i);
+  }
+  g_array_sort(candidates, candidate_compare);
 }
 
 /* The ranking itself: the connected members, best first, into ranked. */
@@ -147,35 +176,23 @@ static void
 succession_rank(HarkConferences *conferences, HarkConferenceSignal *ranked)
 {
   ConferenceHosted *h = conferences->hosted;
-  g_autoptr(GArray) candidates = g_array_new(FALSE, TRUE, sizeof(Candidate));
+  g_autoptr(GArray) candidates = g_array_new(FALSE, TRUE, sizeof(ConferenceCandidate));
   for (guint i = 0; h != NULL && i < h->members->len; i++) {
     const ConferenceMember *m = h->members->pdata[i];
     if (g_strcmp0(m->state, "connected") != 0 || m->device == NULL)
       continue;
-    const HarkConferenceSignal *facts = g_hash_table_lookup(conferences->facts, m->user);
-    if (facts != NULL && !facts->may_host)
-      continue;
-    guint32 rtt = leg_rtt_ms(conferences, m->call_id);
-    if (rtt == 0 && facts != NULL)
-      rtt = facts->rtt_ms;
-    if (rtt == 0)
-      rtt = HOST_RTT_UNKNOWN_MS;
-    guint idle = 0;
-    if (facts != NULL && facts->cores * 100 > facts->load)
-      idle = MIN((facts->cores * 100 - facts->load) / 100, HOST_MAX_IDLE_CORES);
-    Candidate c = {
-      .member = m,
-      .no_facts = facts == NULL,
-      .nat = facts != NULL ? facts->nat : HARK_CONFERENCE_NAT_UNKNOWN,
-      .idle_cores = idle,
-      .rtt_step = rtt / HOST_RTT_STEP_MS,
+    ConferenceCandidate c = {
+      .user = m->user,
+      .device = m->device,
+      .facts = g_hash_table_lookup(conferences->facts, m->user),
+      .rtt_ms = leg_rtt_ms(conferences, m->call_id),
     };
     g_array_append_val(candidates, c);
   }
-  g_array_sort(candidates, candidate_compare);
+  hark_conference_succession_order(candidates);
   for (guint i = 0; i < candidates->len; i++) {
-    const ConferenceMember *m = g_array_index(candidates, Candidate, i).member;
-    hark_conference_signal_add_successor(ranked, m->user, m->device);
+    const ConferenceCandidate *c = &g_array_index(candidates, ConferenceCandidate, i);
+    hark_conference_signal_add_successor(ranked, c->user, c->device);
   }
 }
 

@@ -127,6 +127,15 @@ HarkConferenceSignal *hark_conference_facts_own(HarkConferences *conferences, co
 /* A member's facts, at the host. */
 void hark_conference_facts_take(HarkConferences *conferences, HarkConferenceSignal **taken,
                                 const char *id_hex, const char *sender, const char *device);
+/* A member as the succession ranks it (all borrowed). */
+typedef struct {
+  const char *user, *device;
+  const HarkConferenceSignal *facts; /* its FACTS, or NULL when none came */
+  guint32 rtt_ms; /* the host's leg's RTT to it (RTCP); 0: not known */
+} ConferenceCandidate;
+/* Sorts candidates (ConferenceCandidate) best first, as docs/protocol.md "Conferences:
+ * the host and its succession" says, and drops those that opted out of hosting. */
+void hark_conference_succession_order(GArray *candidates);
 /* Adds the succession to a roster the hosted conference sends. */
 void hark_conference_succession_fill(HarkConferences *conferences, HarkConferenceSignal *roster);
 /* [{user, device}] of a roster's succession. */
