@@ -236,8 +236,8 @@ membership_over(HarkConferences *conferences, ConferenceJoined *j, const char *r
 
 /* ---- taking over ---------------------------------------------------------------------------- */
 
-/* This node is j's successor and its host is gone: it hosts the same conference, one
- * version on, and calls every member that was connected. */
+/* This node is j's successor and its host is gone: it hosts the same conference (its
+ * rosters HANDOVER_VERSION_STEP versions on) and calls every member that was connected. */
 static void
 take_over(HarkConferences *conferences, ConferenceJoined *j)
 {

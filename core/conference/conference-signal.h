@@ -3,7 +3,9 @@
  * (private to the conference layer): the a{sv} body of an end-to-end sealed messenger
  * signal of kind "conference". The envelope's signature by the sender's certified device
  * key says who sent it: a roster counts only from the device that hosts (the one that
- * called this device for the conference). docs/protocol.md, "Conferences".
+ * called this device for the conference, or the successor its last roster named, once
+ * it took over); a member's facts only from a connected member's device.
+ * docs/protocol.md, "Conferences".
  *
  * Parsing checks every field's type and limits and refuses anything else with an error
  * that says what was wrong; what the values mean is checked by the conference layer. */

@@ -554,7 +554,7 @@ take_roster(HarkConferences *conferences, HarkConferenceSignal **taken, const ch
       hark_conference_handover_end(conferences, id_hex, sender, device))
     return;
   if (j != NULL && (strcmp(sender, j->host) != 0 || strcmp(device, j->host_device) != 0)) {
-    if (s->version > j->version)
+    if (s->type == HARK_CONFERENCE_SIGNAL_ROSTER && s->version > j->version)
       conferences->counters.refused_takeover++;
     refuse(conferences, &conferences->counters.refused_sender, sender, device,
            "a roster from a device that does not host the conference");
