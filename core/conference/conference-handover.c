@@ -3,10 +3,10 @@
  * roster named hosts the same conference (same id, a higher roster version) and calls
  * the members still in it; they take that call without ringing, from that device only.
  *
- * Every member watches its leg to the host (every 100 ms, the leg's received packets):
- * the host is gone when the leg ends (the host left, or its node said so) or when
- * nothing came for HANDOVER_LOST_MS (its node died; HANDOVER_SETTLE_LOST_MS in the first
- * seconds of a host that just took over). The successor then takes over; the
+ * Every member watches its leg to the host (every 100 ms, the authenticated packets the
+ * leg received): the host is gone when the leg ends (the host left, or its node said so)
+ * or when nothing came for HANDOVER_LOST_MS (its node died; HANDOVER_SETTLE_LOST_MS in
+ * the first seconds of a host that just took over). The successor then takes over; the
  * others wait for its call (at most HANDOVER_WAIT_MS), answer it once their own leg is
  * over or quiet too, and follow that device as their host from then on. A roster from
  * any other device is a false takeover: refused and counted (`refused_takeover`,
@@ -30,7 +30,7 @@
 #define HANDOVER_VERSION_STEP 8
 
 struct _ConferenceLegWatch {
-  guint64 packets; /* the leg's packets_received, last seen */
+  guint64 packets; /* the leg's authenticated packets (packets_of), last seen */
   gint64 heard_us; /* when they last grew (monotonic) */
   gint64 settled_us; /* a new host's first seconds end then (HANDOVER_SETTLE_MS); 0 */
   gboolean settling; /* a new host's leg: its first seconds count from its first packet */
@@ -93,13 +93,16 @@ is_self(HarkConferences *conferences, const HarkConferenceSuccessor *who)
          g_strcmp0(who->device, own_device(conferences)) == 0;
 }
 
+/* What came from the host on a leg and passed SRTP: audio and hold keep-alives (not
+ * the transport's count, which a stranger spraying the leg's port would raise). */
 static guint64
 packets_of(HarkConferences *conferences, const char *call_id)
 {
   g_autoptr(JsonObject) stats = hark_calls_stats(conferences->calls, call_id);
-  return stats != NULL
-           ? (guint64)json_object_get_int_member_with_default(stats, "packets_received", 0)
-           : 0;
+  if (stats == NULL)
+    return 0;
+  return (guint64)json_object_get_int_member_with_default(stats, "rtp_received", 0) +
+         (guint64)json_object_get_int_member_with_default(stats, "keepalives_received", 0);
 }
 
 static void
