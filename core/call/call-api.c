@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* call-api.c: what the layers above the calls (conferences) use: a watch on every call's
  * state, a call dialled with its own source and sink (a conference leg), a running call
- * given new ones, hang-up, peer and stats by id (call.h). */
+ * given new ones, answer and hang-up, peer and stats by id (call.h). */
 #include "call-private.h"
 
 #include <string.h>
@@ -58,6 +58,23 @@ hark_calls_set_media(HarkCalls *calls, const char *id_hex, const char *source, c
   g_set_error(error, HARK_CALL_ERROR, HARK_CALL_ERROR_MEDIA, "%s", local->message);
   hark_call_end(call, "failed", local->message);
   return FALSE;
+}
+
+gboolean
+hark_calls_answer_id(HarkCalls *calls, const char *id_hex, GError **error)
+{
+  HarkCall *call = hark_calls_find(calls, id_hex);
+  if (call == NULL) {
+    g_set_error(error, HARK_CALL_ERROR, HARK_CALL_ERROR_STATE, "no call %s", id_hex);
+    return FALSE;
+  }
+  return hark_call_answer(call, error);
+}
+
+HarkOverlay *
+hark_calls_overlay(HarkCalls *calls)
+{
+  return calls->overlay;
 }
 
 gboolean

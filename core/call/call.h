@@ -46,6 +46,10 @@ const char *hark_calls_plain_with(HarkCalls *calls, const char *user);
  * audio. The call ends "failed" when the new session cannot start. */
 gboolean hark_calls_set_media(HarkCalls *calls, const char *id_hex, const char *source,
                               const char *sink, GError **error);
+/* `answer ID`: an incoming call that rings here (a conference's successor's leg). */
+gboolean hark_calls_answer_id(HarkCalls *calls, const char *id_hex, GError **error);
+/* The overlay the calls go over (borrowed): what it knows of this node's NAT. */
+HarkOverlay *hark_calls_overlay(HarkCalls *calls);
 /* `hangup ID` (a cancel while it rings). */
 gboolean hark_calls_hangup_id(HarkCalls *calls, const char *id_hex, GError **error);
 /* The peer, its device (NULL before an answer) and the state of call id_hex: FALSE when

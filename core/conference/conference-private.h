@@ -18,6 +18,8 @@ typedef struct {
   gboolean muted_host; /* the host muted it (`mute USER`) */
   double level; /* mean magnitude of its input (0-32768), smoothed over about 100 ms */
 } ConferenceVoice;
+typedef struct _ConferenceLegWatch ConferenceLegWatch; /* conference-handover.c */
+typedef struct _ConferenceHandover ConferenceHandover;
 
 /* A member of the conference this node hosts. */
 typedef struct {
@@ -65,6 +67,7 @@ typedef struct {
   guint32 version;
   HarkConferenceSignal *roster; /* the last ROSTER taken */
   guint32 speaker_version; /* of the last SPEAKER taken */
+  ConferenceLegWatch *watch; /* conference-handover.c: the leg to the host watched */
 } ConferenceJoined;
 
 /* What the conferences took and refused: `roster`'s "counters". */
@@ -77,6 +80,9 @@ typedef struct {
   guint64 refused_unasked; /* a refusal for a join this node did not ask for */
   guint64 refused_invites; /* invites from a non-member, or that conference.invite forbids */
   guint64 refused_mutes; /* a MUTE from a device that is no connected member */
+  guint64 refused_takeover; /* of refused_sender: a newer roster from a device that is not
+                             * the successor the last roster named (a false takeover) */
+  guint64 handovers; /* a successor took over a conference this node is in */
 } ConferenceCounters;
 
 struct _HarkConferences {
@@ -102,6 +108,12 @@ struct _HarkConferences {
   GSource *changed; /* an idle: the roster changed, tell everyone */
   ConferenceCounters counters;
   char *self; /* own_user()'s last answer */
+  GHashTable *facts; /* user -> HarkConferenceSignal* (FACTS): the hosted one's members' */
+  /* conference-host.c: the succession ranked for the hosted one's roster version (each
+   * member's roster names the same; ranking reads every leg's stats) */
+  HarkConferenceSignal *succession;
+  guint32 succession_version;
+  ConferenceHandover *handover; /* conference-handover.c */
 };
 
 /* conference.c */
@@ -173,6 +185,63 @@ void hark_conference_voice_take(ConferenceVoice *voice, gint16 *frame, guint n);
 void hark_conference_speaker_tick(ConferenceHosted *hosted);
 void hark_conference_take_speaker(HarkConferences *conferences, const HarkConferenceSignal *s,
                                   const char *id_hex, const char *sender, const char *device);
+/* What conference-host.c and conference-handover.c use of conference.c besides. */
+void hark_conference_emit_host(HarkConferences *conferences, const char *id_hex, const char *host,
+                               const char *device, gboolean self);
+void hark_conference_emit_roster(HarkConferences *conferences, const char *id_hex,
+                                 const char *host, const HarkConferenceSignal *roster,
+                                 const char *state, const char *reason);
+/* A successor hosts conference id (its roster's last version) again: calls each user. */
+gboolean hark_conference_host_again(HarkConferences *conferences, const guint8 *id,
+                                    guint32 version, GPtrArray *users, GError **error);
+/* The host leaves: every leg hangs up without an END, so that the successor takes over. */
+void hark_conference_host_leave(HarkConferences *conferences);
+
+/* conference-host.c: the host's facts, the succession */
+/* This node's facts for the host of conference id (leg_call_id: our leg, for its RTT). */
+HarkConferenceSignal *hark_conference_facts_own(HarkConferences *conferences, const guint8 *id,
+                                                const char *leg_call_id);
+/* A member's facts, at the host. */
+void hark_conference_facts_take(HarkConferences *conferences, HarkConferenceSignal **taken,
+                                const char *id_hex, const char *sender, const char *device);
+/* A member as the succession ranks it (all borrowed). */
+typedef struct {
+  const char *user, *device;
+  const HarkConferenceSignal *facts; /* its FACTS, or NULL when none came */
+  guint32 rtt_ms; /* the host's leg's RTT to it (RTCP); 0: not known */
+} ConferenceCandidate;
+/* Sorts candidates (ConferenceCandidate) best first, as docs/protocol.md "Conferences:
+ * the host and its succession" says, and drops those that opted out of hosting. */
+void hark_conference_succession_order(GArray *candidates);
+/* Adds the succession to a roster the hosted conference sends. */
+void hark_conference_succession_fill(HarkConferences *conferences, HarkConferenceSignal *roster);
+/* [{user, device}] of a roster's succession. */
+JsonArray *hark_conference_succession_json(const HarkConferenceSignal *roster);
+
+/* conference-handover.c: a host that goes, a successor that takes over */
+void hark_conference_handover_init(HarkConferences *conferences);
+void hark_conference_handover_free(HarkConferences *conferences);
+void hark_conference_watch_free(ConferenceLegWatch *watch);
+/* j took a roster from its host: its leg is watched, a new host hears our facts. */
+void hark_conference_handover_roster(HarkConferences *conferences, ConferenceJoined *j);
+/* From the call watch: every call's change (a successor's call rings here; a hosted
+ * leg connects). */
+void hark_conference_handover_call(HarkConferences *conferences, const char *id_hex,
+                                   const char *peer, const char *peer_device,
+                                   const char *state);
+/* j's leg to its host ended (reason: the call layer's): TRUE when j stays (a successor
+ * is awaited or this node takes over), FALSE when the membership is over. */
+gboolean hark_conference_handover_leg_ended(HarkConferences *conferences, ConferenceJoined *j,
+                                            const char *reason);
+/* An END from the host this node took the hosted conference over from (it had ended it
+ * for everyone): TRUE when so (the hosted one ends too). */
+gboolean hark_conference_handover_end(HarkConferences *conferences, const char *id_hex,
+                                      const char *sender, const char *device);
+/* We leave j ourselves: no takeover, no waiting. */
+void hark_conference_handover_leaving(ConferenceJoined *j);
+/* `roster`'s "last_handover_ms" (and "succession") of a conference. */
+void hark_conference_handover_json(HarkConferences *conferences, const char *id_hex,
+                                   JsonObject *c);
 
 /* conference-mixer.c */
 gboolean hark_conference_mixer_start(HarkConferences *conferences, ConferenceHosted *hosted,

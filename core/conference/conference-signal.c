@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* conference-signal.c: a conference signal's body, built and parsed (conference-signal.h).
  * Fields: "type" s, "id" ay (16), "version" u, "call" ay (16), "roster" a(ss), "reason" s,
- * "muted" a(ss), "user" s, "mute" b.
+ * "muted" a(ss), "user" s, "mute" b, "succession" a(ss) (user, device), and a FACTS
+ * signal's "nat" s, "may_host" b, "cores" u, "load" u, "rtt_ms" u.
  * Unknown fields are ignored (a later version may add some); a known field of the wrong
  * type or out of its limits refuses the signal. */
 #include "conference-signal.h"
@@ -19,9 +20,23 @@ static const char *const type_names[] = {
   [HARK_CONFERENCE_SIGNAL_INVITE] = "invite",
   [HARK_CONFERENCE_SIGNAL_MUTE] = "mute",
   [HARK_CONFERENCE_SIGNAL_SPEAKER] = "speaker",
+  [HARK_CONFERENCE_SIGNAL_FACTS] = "facts",
 };
 
 static const char *const muted_by[] = { "self", "host", NULL };
+static const char *const nat_names[] = {
+  [HARK_CONFERENCE_NAT_OPEN] = "open",
+  [HARK_CONFERENCE_NAT_CONE] = "cone",
+  [HARK_CONFERENCE_NAT_UNKNOWN] = "unknown",
+  [HARK_CONFERENCE_NAT_SYMMETRIC] = "symmetric",
+  [HARK_CONFERENCE_NAT_UDP_BLOCKED] = "udp-blocked",
+};
+
+const char *
+hark_conference_nat_name(HarkConferenceNat nat)
+{
+  return nat < HARK_CONFERENCE_NAT_N ? nat_names[nat] : "?";
+}
 
 static const char *const member_states[] = { "host", "calling", "connected", "left", NULL };
 
@@ -37,6 +52,14 @@ member_clear(gpointer data)
   HarkConferenceMember *m = data;
   g_free(m->user);
   g_free(m->state);
+}
+
+static void
+successor_clear(gpointer data)
+{
+  HarkConferenceSuccessor *m = data;
+  g_free(m->user);
+  g_free(m->device);
 }
 
 HarkConferenceSignal *
@@ -55,6 +78,7 @@ hark_conference_signal_free(HarkConferenceSignal *signal)
     return;
   g_clear_pointer(&signal->roster, g_array_unref);
   g_clear_pointer(&signal->muted, g_array_unref);
+  g_clear_pointer(&signal->succession, g_array_unref);
   g_free(signal->reason);
   g_free(signal->user);
   g_free(signal);
@@ -119,9 +143,45 @@ pairs_equal(const GArray *a, const GArray *b)
   return TRUE;
 }
 
+void
+hark_conference_signal_add_successor(HarkConferenceSignal *signal, const char *user,
+                                     const char *device)
+{
+  if (signal->succession == NULL) {
+    signal->succession = g_array_new(FALSE, TRUE, sizeof(HarkConferenceSuccessor));
+    g_array_set_clear_func(signal->succession, successor_clear);
+  }
+  HarkConferenceSuccessor m = { g_strdup(user), g_strdup(device) };
+  g_array_append_val(signal->succession, m);
+}
+
+static gboolean
+succession_equal(const GArray *a, const GArray *b)
+{
+  if ((a == NULL) != (b == NULL) || (a != NULL && a->len != b->len))
+    return FALSE;
+  for (guint i = 0; a != NULL && i < a->len; i++) {
+    const HarkConferenceSuccessor *x = &g_array_index(a, HarkConferenceSuccessor, i);
+    const HarkConferenceSuccessor *y = &g_array_index(b, HarkConferenceSuccessor, i);
+    if (strcmp(x->user, y->user) != 0 || strcmp(x->device, y->device) != 0)
+      return FALSE;
+  }
+  return TRUE;
+}
+
+static gboolean
+facts_equal(const HarkConferenceSignal *a, const HarkConferenceSignal *b)
+{
+  return a->has_facts == b->has_facts &&
+         (!a->has_facts || (a->nat == b->nat && a->may_host == b->may_host &&
+                            a->cores == b->cores && a->load == b->load && a->rtt_ms == b->rtt_ms));
+}
+
 gboolean
 hark_conference_signal_equal(const HarkConferenceSignal *a, const HarkConferenceSignal *b)
 {
+  if (!succession_equal(a->succession, b->succession) || !facts_equal(a, b))
+    return FALSE;
   if (a->type != b->type || memcmp(a->id, b->id, sizeof a->id) != 0 ||
       a->version != b->version || a->has_call != b->has_call ||
       (a->has_call && memcmp(a->call, b->call, sizeof a->call) != 0) ||
@@ -172,6 +232,22 @@ hark_conference_signal_build(const HarkConferenceSignal *s)
     g_variant_builder_add(&b, "{sv}", "user", g_variant_new_string(s->user));
   if (s->type == HARK_CONFERENCE_SIGNAL_MUTE)
     g_variant_builder_add(&b, "{sv}", "mute", g_variant_new_boolean(s->mute));
+  if (s->succession != NULL) {
+    GVariantBuilder r;
+    g_variant_builder_init(&r, G_VARIANT_TYPE("a(ss)"));
+    for (guint i = 0; i < s->succession->len; i++) {
+      const HarkConferenceSuccessor *m = &g_array_index(s->succession, HarkConferenceSuccessor, i);
+      g_variant_builder_add(&r, "(ss)", m->user, m->device);
+    }
+    g_variant_builder_add(&b, "{sv}", "succession", g_variant_builder_end(&r));
+  }
+  if (s->has_facts) {
+    g_variant_builder_add(&b, "{sv}", "nat", g_variant_new_string(nat_names[s->nat]));
+    g_variant_builder_add(&b, "{sv}", "may_host", g_variant_new_boolean(s->may_host));
+    g_variant_builder_add(&b, "{sv}", "cores", g_variant_new_uint32(s->cores));
+    g_variant_builder_add(&b, "{sv}", "load", g_variant_new_uint32(s->load));
+    g_variant_builder_add(&b, "{sv}", "rtt_ms", g_variant_new_uint32(s->rtt_ms));
+  }
   return g_variant_builder_end(&b);
 }
 
@@ -324,6 +400,106 @@ parse_mute(HarkConferenceSignal *s, GVariant *body, GError **error)
   return TRUE;
 }
 
+static gboolean
+is_device(const char *device)
+{
+  if (strlen(device) != HARK_CONFERENCE_DEVICE_HEX)
+    return FALSE;
+  for (const char *c = device; *c != '\0'; c++)
+    if (!g_ascii_isxdigit(*c) || g_ascii_isupper(*c))
+      return FALSE;
+  return TRUE;
+}
+
+/* Only in a ROSTER, after its roster: each successor a member of it other than the host,
+ * named once. */
+static gboolean
+parse_succession(HarkConferenceSignal *s, GVariant *body, GError **error)
+{
+  g_autoptr(GVariant) v = NULL;
+  if (!lookup(body, "succession", G_VARIANT_TYPE("a(ss)"), &v, error))
+    return FALSE;
+  if (v == NULL)
+    return TRUE;
+  if (s->type != HARK_CONFERENCE_SIGNAL_ROSTER)
+    return refuse(error, "succession", "is only in a roster");
+  gsize n = g_variant_n_children(v);
+  if (n > HARK_CONFERENCE_MAX_ROSTER - 1)
+    return refuse(error, "succession", "has %" G_GSIZE_FORMAT " members, more than %d", n,
+                  HARK_CONFERENCE_MAX_ROSTER - 1);
+  for (gsize i = 0; i < n; i++) {
+    const char *user = NULL, *device = NULL;
+    g_variant_get_child(v, i, "(&s&s)", &user, &device);
+    if (!hark_presence_name_is_valid(user))
+      return refuse(error, "succession", "member %" G_GSIZE_FORMAT " is not a user name", i);
+    if (!is_device(device))
+      return refuse(error, "succession", "member %" G_GSIZE_FORMAT " has no device id", i);
+    g_autofree char *key = hark_presence_name_key(user);
+    const char *state = pairs_find(s->roster, key);
+    if (state == NULL || strcmp(state, "host") == 0)
+      return refuse(error, "succession", "names %s, who is not a member", key);
+    for (guint k = 0; s->succession != NULL && k < s->succession->len; k++)
+      if (strcmp(g_array_index(s->succession, HarkConferenceSuccessor, k).user, key) == 0)
+        return refuse(error, "succession", "names %s twice", key);
+    hark_conference_signal_add_successor(s, key, device);
+  }
+  return TRUE;
+}
+
+/* u name within 0..max (min: its least); *out untouched when absent. FALSE: refused. */
+static gboolean
+parse_u32(GVariant *body, const char *name, guint32 min, guint32 max, guint32 *out,
+          gboolean *has, GError **error)
+{
+  g_autoptr(GVariant) v = NULL;
+  if (!lookup(body, name, G_VARIANT_TYPE_UINT32, &v, error))
+    return FALSE;
+  *has = v != NULL;
+  if (v == NULL)
+    return TRUE;
+  guint32 value = g_variant_get_uint32(v);
+  if (value < min || value > max)
+    return refuse(error, name, "is not within %u-%u", min, max);
+  *out = value;
+  return TRUE;
+}
+
+/* A FACTS signal's: nat, may_host, cores and load are required, rtt_ms is not. */
+static gboolean
+parse_facts(HarkConferenceSignal *s, GVariant *body, GError **error)
+{
+  gboolean facts = s->type == HARK_CONFERENCE_SIGNAL_FACTS;
+  g_autoptr(GVariant) nat = NULL, may_host = NULL;
+  if (!lookup(body, "nat", G_VARIANT_TYPE_STRING, &nat, error) ||
+      !lookup(body, "may_host", G_VARIANT_TYPE_BOOLEAN, &may_host, error))
+    return FALSE;
+  gboolean has_cores = FALSE, has_load = FALSE, has_rtt = FALSE;
+  if (!parse_u32(body, "cores", 1, HARK_CONFERENCE_MAX_CORES, &s->cores, &has_cores, error) ||
+      !parse_u32(body, "load", 0, HARK_CONFERENCE_MAX_LOAD, &s->load, &has_load, error) ||
+      !parse_u32(body, "rtt_ms", 0, HARK_CONFERENCE_MAX_RTT_MS, &s->rtt_ms, &has_rtt, error))
+    return FALSE;
+  if (!facts)
+    return nat == NULL && may_host == NULL && !has_cores && !has_load && !has_rtt
+             ? TRUE
+             : refuse(error, "nat", "and the other facts are only in a facts signal");
+  if (nat == NULL || may_host == NULL || !has_cores || !has_load)
+    return refuse(error, nat == NULL        ? "nat"
+                         : may_host == NULL ? "may_host"
+                         : !has_cores       ? "cores"
+                                            : "load",
+                  "is missing");
+  gint found = -1;
+  for (guint i = 0; i < G_N_ELEMENTS(nat_names); i++)
+    if (strcmp(g_variant_get_string(nat, NULL), nat_names[i]) == 0)
+      found = (gint)i;
+  if (found < 0)
+    return refuse(error, "nat", "is not a known verdict");
+  s->has_facts = TRUE;
+  s->nat = found;
+  s->may_host = g_variant_get_boolean(may_host);
+  return TRUE;
+}
+
 HarkConferenceSignal *
 hark_conference_signal_parse(GVariant *body, GError **error)
 {
@@ -369,7 +545,8 @@ hark_conference_signal_parse(GVariant *body, GError **error)
     return NULL;
   }
   if (!parse_roster(s, body, error) || !parse_reason(s, body, error) ||
-      !parse_muted(s, body, error) || !parse_user(s, body, error) || !parse_mute(s, body, error))
+      !parse_muted(s, body, error) || !parse_user(s, body, error) || !parse_mute(s, body, error) ||
+      !parse_succession(s, body, error) || !parse_facts(s, body, error))
     return NULL;
   return g_steal_pointer(&s);
 }

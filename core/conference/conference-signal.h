@@ -3,7 +3,9 @@
  * (private to the conference layer): the a{sv} body of an end-to-end sealed messenger
  * signal of kind "conference". The envelope's signature by the sender's certified device
  * key says who sent it: a roster counts only from the device that hosts (the one that
- * called this device for the conference). docs/protocol.md, "Conferences".
+ * called this device for the conference, or the successor its last roster named, once
+ * it took over); a member's facts only from a connected member's device.
+ * docs/protocol.md, "Conferences".
  *
  * Parsing checks every field's type and limits and refuses anything else with an error
  * that says what was wrong; what the values mean is checked by the conference layer. */
@@ -25,9 +27,25 @@ typedef enum {
   HARK_CONFERENCE_SIGNAL_INVITE, /* member -> host: please call user in */
   HARK_CONFERENCE_SIGNAL_MUTE, /* member -> host: I muted myself (mute) or not any more */
   HARK_CONFERENCE_SIGNAL_SPEAKER, /* host -> each member: the active speaker is user (version) */
+  HARK_CONFERENCE_SIGNAL_FACTS, /* member -> host: what makes it a good host (facts) */
 } HarkConferenceSignalType;
 
-#define HARK_CONFERENCE_SIGNAL_N_TYPES (HARK_CONFERENCE_SIGNAL_SPEAKER + 1)
+#define HARK_CONFERENCE_SIGNAL_N_TYPES (HARK_CONFERENCE_SIGNAL_FACTS + 1)
+#define HARK_CONFERENCE_DEVICE_HEX 64 /* a device id: its key's fingerprint, lower-case hex */
+#define HARK_CONFERENCE_MAX_CORES 4096
+#define HARK_CONFERENCE_MAX_LOAD 1000000 /* hundredths of a busy core */
+#define HARK_CONFERENCE_MAX_RTT_MS 60000
+
+/* How a member reaches the rest of the world, best first (conference-host.c ranks it). */
+typedef enum {
+  HARK_CONFERENCE_NAT_OPEN, /* no NAT: a public address */
+  HARK_CONFERENCE_NAT_CONE, /* a NAT whose mapping is endpoint-independent */
+  HARK_CONFERENCE_NAT_UNKNOWN, /* not probed, or the probe could not say */
+  HARK_CONFERENCE_NAT_SYMMETRIC, /* a NAT whose mapping depends on the destination */
+  HARK_CONFERENCE_NAT_UDP_BLOCKED, /* no UDP out: every leg through a relay, over TCP */
+} HarkConferenceNat;
+
+#define HARK_CONFERENCE_NAT_N (HARK_CONFERENCE_NAT_UDP_BLOCKED + 1)
 
 typedef struct {
   char *user; /* canonical user name */
@@ -48,7 +66,22 @@ typedef struct {
   GArray *muted;
   char *user; /* INVITE: whom to call in (required); SPEAKER: who talks, NULL: nobody */
   gboolean mute; /* MUTE: muted (TRUE) or not */
+  /* ROSTER: who hosts next if the host goes, in that order (HarkConferenceSuccessor, each
+   * a roster member other than the host, at most once); NULL when none is named. */
+  GArray *succession;
+  /* FACTS: the sender's own. */
+  gboolean has_facts;
+  HarkConferenceNat nat;
+  gboolean may_host; /* its conference.host */
+  guint32 cores; /* processors, 1..HARK_CONFERENCE_MAX_CORES */
+  guint32 load; /* its load average in hundredths (1.5 busy cores: 150) */
+  guint32 rtt_ms; /* to the host, measured on its leg; 0: not known */
 } HarkConferenceSignal;
+
+typedef struct {
+  char *user; /* canonical */
+  char *device; /* HARK_CONFERENCE_DEVICE_HEX lower-case hex digits */
+} HarkConferenceSuccessor;
 
 HarkConferenceSignal *hark_conference_signal_new(HarkConferenceSignalType type, const guint8 *id);
 void hark_conference_signal_free(HarkConferenceSignal *signal);
@@ -62,7 +95,13 @@ void hark_conference_signal_add_muted(HarkConferenceSignal *signal, const char *
 /* Who muted user ("self", "host"), or NULL. */
 const char *hark_conference_signal_muted_by(const HarkConferenceSignal *signal, const char *user);
 
-/* Same type, id, version, call, roster, muted, user, mute and reason. */
+/* Adds a successor (copied). */
+void hark_conference_signal_add_successor(HarkConferenceSignal *signal, const char *user,
+                                          const char *device);
+/* "open", "cone", "unknown", "symmetric", "udp-blocked". */
+const char *hark_conference_nat_name(HarkConferenceNat nat);
+
+/* Same type, id, version, call, roster, muted, user, mute, reason, succession and facts. */
 gboolean hark_conference_signal_equal(const HarkConferenceSignal *a, const HarkConferenceSignal *b);
 
 /* The body (floating a{sv}). */

@@ -5,7 +5,8 @@
  * changes. As a member it takes a roster only from the device that called it for that
  * conference (its leg), and only newer versions; a join from a user who is not in the
  * roster is refused with a reason. Events: `conference-host`, `conference-roster`,
- * `conference-refused`. */
+ * `conference-refused`. Who hosts next is conference-host.c's, the takeover
+ * conference-handover.c's. */
 #include "conference-private.h"
 
 #include "hark/address.h"
@@ -107,6 +108,7 @@ emit_roster(HarkConferences *conferences, const char *id_hex, const char *host,
   if (roster != NULL)
     json_object_set_int_member(o, "version", roster->version);
   json_object_set_array_member(o, "roster", roster_json(roster));
+  json_object_set_array_member(o, "succession", hark_conference_succession_json(roster));
   if (reason != NULL)
     json_object_set_string_member(o, "reason", reason);
   hark_context_emit(conferences->ctx, "conference-roster", o);
@@ -187,6 +189,7 @@ roster_signal(HarkConferences *conferences, ConferenceMember *member)
     hark_conference_signal_add(s, m->user, m->state);
   }
   hark_conference_controls_roster(conferences, s);
+  hark_conference_succession_fill(conferences, s);
   return s;
 }
 
@@ -315,8 +318,9 @@ member_adopt(HarkConferences *conferences, ConferenceMember *m, const char *call
   return TRUE;
 }
 
+/* id: the conference's (a successor's), or NULL for a new one. */
 static ConferenceHosted *
-host_new(HarkConferences *conferences, GError **error)
+host_new(HarkConferences *conferences, const guint8 *id, GError **error)
 {
   if (!conferences->may_host) {
     fail(error, HARK_COMMAND_ERROR_FAILED,
@@ -324,7 +328,11 @@ host_new(HarkConferences *conferences, GError **error)
     return NULL;
   }
   ConferenceHosted *h = g_new0(ConferenceHosted, 1);
-  RAND_bytes(h->id, sizeof h->id);
+  if (id != NULL)
+    memcpy(h->id, id, sizeof h->id);
+  else
+    RAND_bytes(h->id, sizeof h->id);
+  g_hash_table_remove_all(conferences->facts); /* of the members of the last one */
   hark_conference_id_hex(h->id, sizeof h->id, h->id_hex);
   h->members = g_ptr_array_new_with_free_func(member_free);
   h->rate = conferences->rate;
@@ -351,8 +359,10 @@ host_start(HarkConferences *conferences, GError **error)
   return TRUE;
 }
 
-gboolean
-hark_conference_add(HarkConferences *conferences, GPtrArray *users, GError **error)
+/* hark_conference_add, or (id) a successor's hosting of conference id from version on. */
+static gboolean
+conference_add(HarkConferences *conferences, GPtrArray *users, const guint8 *id, guint32 version,
+               GError **error)
 {
   const char *self = own_user(conferences);
   if (self[0] == '\0')
@@ -364,9 +374,11 @@ hark_conference_add(HarkConferences *conferences, GPtrArray *users, GError **err
   if ((fresh ? 0 : conferences->hosted->members->len) + users->len > CONFERENCE_MAX_MEMBERS)
     return fail(error, HARK_COMMAND_ERROR_FAILED, "a conference has at most %d members",
                 CONFERENCE_MAX_MEMBERS + 1);
-  if (fresh && (conferences->hosted = host_new(conferences, error)) == NULL)
+  if (fresh && (conferences->hosted = host_new(conferences, id, error)) == NULL)
     return FALSE;
   ConferenceHosted *h = conferences->hosted;
+  if (fresh)
+    h->version = version;
   guint dialled = 0;
   for (guint i = 0; i < users->len; i++) {
     ConferenceMember *m = member_find(h, users->pdata[i]);
@@ -399,8 +411,25 @@ hark_conference_add(HarkConferences *conferences, GPtrArray *users, GError **err
   return TRUE;
 }
 
+gboolean
+hark_conference_add(HarkConferences *conferences, GPtrArray *users, GError **error)
+{
+  return conference_add(conferences, users, NULL, 0, error);
+}
+
+gboolean
+hark_conference_host_again(HarkConferences *conferences, const guint8 *id, guint32 version,
+                           GPtrArray *users, GError **error)
+{
+  if (conferences->hosted != NULL)
+    return fail(error, HARK_COMMAND_ERROR_FAILED, "this node hosts a conference already");
+  return conference_add(conferences, users, id, version, error);
+}
+
+/* The hosted conference stops here: tell (END) ends it for everyone, else (the host
+ * leaves) the legs just hang up and the successor takes over. */
 static void
-hosted_end(HarkConferences *conferences, const char *reason)
+hosted_stop(HarkConferences *conferences, const char *reason, gboolean tell)
 {
   ConferenceHosted *h = conferences->hosted;
   h->version++;
@@ -408,7 +437,7 @@ hosted_end(HarkConferences *conferences, const char *reason)
     ConferenceMember *m = h->members->pdata[i];
     if (m->call_id == NULL)
       continue;
-    if (g_strcmp0(m->state, "connected") == 0) {
+    if (tell && g_strcmp0(m->state, "connected") == 0) {
       g_autoptr(HarkConferenceSignal) s =
         hark_conference_signal_new(HARK_CONFERENCE_SIGNAL_END, h->id);
       s->version = h->version;
@@ -419,9 +448,21 @@ hosted_end(HarkConferences *conferences, const char *reason)
     m->state = "left";
     hark_calls_hangup_id(conferences->calls, call_id, NULL);
   }
-  g_message("conference: %s ended: %s", h->id_hex, reason);
-  emit_roster(conferences, h->id_hex, own_user(conferences), NULL, "ended", reason);
+  g_message("conference: %s %s: %s", h->id_hex, tell ? "ended" : "left to the successor", reason);
+  emit_roster(conferences, h->id_hex, own_user(conferences), NULL, tell ? "ended" : "left", reason);
   g_clear_pointer(&conferences->hosted, hosted_free);
+}
+
+static void
+hosted_end(HarkConferences *conferences, const char *reason)
+{
+  hosted_stop(conferences, reason, TRUE);
+}
+
+void
+hark_conference_host_leave(HarkConferences *conferences)
+{
+  hosted_stop(conferences, "the host left", FALSE);
 }
 
 gboolean
@@ -465,6 +506,7 @@ on_call(gpointer data, const char *id_hex, const char *peer, const char *peer_de
         const char *state, const char *reason)
 {
   HarkConferences *conferences = data;
+  hark_conference_handover_call(conferences, id_hex, peer, peer_device, state);
   ConferenceHosted *h = conferences->hosted;
   ConferenceMember *m = h != NULL ? member_by_call(h, id_hex) : NULL;
   if (m != NULL && strcmp(state, "active") == 0 && g_strcmp0(m->state, "connected") != 0) {
@@ -491,7 +533,8 @@ on_call(gpointer data, const char *id_hex, const char *peer, const char *peer_de
   g_hash_table_iter_init(&iter, conferences->joined);
   while (g_hash_table_iter_next(&iter, NULL, &value)) {
     ConferenceJoined *j = value;
-    if (g_strcmp0(j->call_id, id_hex) != 0)
+    if (g_strcmp0(j->call_id, id_hex) != 0 ||
+        hark_conference_handover_leg_ended(conferences, j, reason))
       continue;
     emit_roster(conferences, j->id_hex, j->host, j->roster, "left", reason);
     g_hash_table_iter_remove(&iter);
@@ -508,6 +551,7 @@ joined_free(gpointer data)
   g_free(j->host_device);
   g_free(j->call_id);
   hark_conference_signal_free(j->roster);
+  hark_conference_watch_free(j->watch);
   g_free(j);
 }
 
@@ -561,7 +605,12 @@ take_roster(HarkConferences *conferences, HarkConferenceSignal **taken, const ch
 {
   HarkConferenceSignal *s = *taken;
   ConferenceJoined *j = g_hash_table_lookup(conferences->joined, id_hex);
+  if (j == NULL && s->type == HARK_CONFERENCE_SIGNAL_END &&
+      hark_conference_handover_end(conferences, id_hex, sender, device))
+    return;
   if (j != NULL && (strcmp(sender, j->host) != 0 || strcmp(device, j->host_device) != 0)) {
+    if (s->type == HARK_CONFERENCE_SIGNAL_ROSTER && s->version > j->version)
+      conferences->counters.refused_takeover++;
     refuse(conferences, &conferences->counters.refused_sender, sender, device,
            "a roster from a device that does not host the conference");
     return;
@@ -583,6 +632,7 @@ take_roster(HarkConferences *conferences, HarkConferenceSignal **taken, const ch
   hark_conference_signal_free(j->roster);
   j->roster = g_steal_pointer(taken);
   emit_roster(conferences, id_hex, j->host, s, "member", NULL);
+  hark_conference_handover_roster(conferences, j);
 }
 
 /* A join: the host lets a roster member who left back in (calls it again); anyone else
@@ -663,6 +713,9 @@ on_signal(gpointer data, const char *sender, const char *sender_device, GVariant
   case HARK_CONFERENCE_SIGNAL_SPEAKER:
     hark_conference_take_speaker(conferences, s, id_hex, sender, sender_device);
     break;
+  case HARK_CONFERENCE_SIGNAL_FACTS:
+    hark_conference_facts_take(conferences, &s, id_hex, sender, sender_device);
+    break;
   }
 }
 
@@ -700,11 +753,18 @@ hark_conference_leave(HarkConferences *conferences, const char *id, GError **err
     }
   }
   if (matches == 0 && conferences->hosted != NULL &&
-      (id == NULL || g_str_has_prefix(conferences->hosted->id_hex, id)))
-    return hark_conference_end(conferences, "the host left", error); /* no handover yet */
+      (id == NULL || g_str_has_prefix(conferences->hosted->id_hex, id))) {
+    /* The successor the last roster named takes over; with none, it ends for all. */
+    g_autoptr(HarkConferenceSignal) last = roster_signal(conferences, NULL);
+    if (last->succession == NULL || last->succession->len == 0)
+      return hark_conference_end(conferences, "the host left", error);
+    hark_conference_host_leave(conferences);
+    return TRUE;
+  }
   if (matches != 1)
     return fail(error, HARK_COMMAND_ERROR_BAD_ARGUMENTS,
                 matches == 0 ? "not in a conference" : "in %u conferences: say which", matches);
+  hark_conference_handover_leaving(found);
   /* Hanging up our leg is leaving: the host sees the call end and tells the others. */
   g_autofree char *call_id = g_strdup(found->call_id);
   return hark_calls_hangup_id(conferences->calls, call_id, error);
@@ -728,6 +788,8 @@ hark_conference_json(HarkConferences *conferences)
     json_object_set_int_member(c, "rate", h->rate);
     json_object_set_int_member(c, "ticks", (gint64)h->ticks);
     json_object_set_int_member(c, "late_ticks", (gint64)h->late_ticks);
+    json_object_set_array_member(c, "succession", hark_conference_succession_json(mine));
+    hark_conference_handover_json(conferences, h->id_hex, c);
     JsonArray *legs = json_array_new();
     for (guint i = 0; i < h->members->len; i++) {
       ConferenceMember *m = h->members->pdata[i];
@@ -763,6 +825,8 @@ hark_conference_json(HarkConferences *conferences)
     json_object_set_string_member(c, "call_id", j->call_id);
     json_object_set_int_member(c, "version", j->version);
     json_object_set_array_member(c, "roster", roster_json(j->roster));
+    json_object_set_array_member(c, "succession", hark_conference_succession_json(j->roster));
+    hark_conference_handover_json(conferences, j->id_hex, c);
     json_array_add_object_element(list, c);
   }
   json_object_set_array_member(o, "conferences", list);
@@ -776,6 +840,8 @@ hark_conference_json(HarkConferences *conferences)
   json_object_set_int_member(k, "refused_unasked", (gint64)n->refused_unasked);
   json_object_set_int_member(k, "refused_invites", (gint64)n->refused_invites);
   json_object_set_int_member(k, "refused_mutes", (gint64)n->refused_mutes);
+  json_object_set_int_member(k, "refused_takeover", (gint64)n->refused_takeover);
+  json_object_set_int_member(k, "handovers", (gint64)n->handovers);
   json_object_set_object_member(o, "counters", k);
   return o;
 }
@@ -796,6 +862,9 @@ hark_conferences_new(HarkNode *node, HarkCalls *calls, HarkMessenger *messenger)
   conferences->dials_per_minute = (guint)node->config->conf_dials_per_minute;
   conferences->joined = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, joined_free);
   conferences->asked = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
+  conferences->facts = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
+                                             (GDestroyNotify)hark_conference_signal_free);
+  hark_conference_handover_init(conferences);
   hark_calls_set_watch(calls, on_call, conferences);
   hark_messenger_set_signal_handler(messenger, "conference", on_signal, conferences);
   hark_calls_set_mute_hook(calls, hark_conference_mute_hook, conferences);
@@ -819,6 +888,26 @@ hark_conferences_free(HarkConferences *conferences)
   }
   g_hash_table_unref(conferences->joined);
   g_hash_table_unref(conferences->asked);
+  g_hash_table_unref(conferences->facts);
+  hark_conference_signal_free(conferences->succession);
+  hark_conference_handover_free(conferences);
   g_free(conferences->self);
   g_free(conferences);
+}
+
+/* ---- for conference-host.c and conference-handover.c ------------------------------------ */
+
+void
+hark_conference_emit_host(HarkConferences *conferences, const char *id_hex, const char *host,
+                          const char *device, gboolean self)
+{
+  emit_host(conferences, id_hex, host, device, self);
+}
+
+void
+hark_conference_emit_roster(HarkConferences *conferences, const char *id_hex, const char *host,
+                            const HarkConferenceSignal *roster, const char *state,
+                            const char *reason)
+{
+  emit_roster(conferences, id_hex, host, roster, state, reason);
 }

@@ -9,7 +9,9 @@
  *
  * Files: conference.c (the object, hosting, the signals, events), conference-mixer.c,
  * conference-commands.c (`conference`, `roster`, `join`, `leave`, `end`, `kick`),
- * conference-signal.c, conference-mix.c (the arithmetic, hark/conference.h). */
+ * conference-signal.c, conference-mix.c (the arithmetic, hark/conference.h),
+ * conference-host.c (the members' facts, who hosts next), conference-handover.c (a
+ * successor takes over when the host goes). */
 #pragma once
 
 #include "call.h"

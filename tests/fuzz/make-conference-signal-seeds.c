@@ -7,12 +7,14 @@
 #include "conference-signal.h"
 
 #define ID "'id': <[byte 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16]>"
+#define DEVICE "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
 #define CALL "'call': <[byte 9, 9, 9, 9, 9, 9, 9, 9, 8, 8, 8, 8, 8, 8, 8, 8]>"
 
 static const char *const seeds[HARK_CONFERENCE_SIGNAL_N_TYPES] = {
   [HARK_CONFERENCE_SIGNAL_ROSTER] = "{'type': <'roster'>, " ID ", 'version': <uint32 3>, " CALL
     ", 'roster': <[('alice', 'host'), ('bob', 'connected'), ('carol', 'calling'), "
-    "('dave', 'left')]>, 'muted': <[('bob', 'self'), ('alice', 'host')]>}",
+    "('dave', 'left')]>, 'muted': <[('bob', 'self'), ('alice', 'host')]>, "
+    "'succession': <[('bob', '" DEVICE "')]>}",
   [HARK_CONFERENCE_SIGNAL_END] = "{'type': <'end'>, " ID ", 'version': <uint32 4>, "
     "'reason': <'ended by the host'>}",
   [HARK_CONFERENCE_SIGNAL_JOIN] = "{'type': <'join'>, " ID "}",
@@ -21,6 +23,8 @@ static const char *const seeds[HARK_CONFERENCE_SIGNAL_N_TYPES] = {
   [HARK_CONFERENCE_SIGNAL_MUTE] = "{'type': <'mute'>, " ID ", 'mute': <true>}",
   [HARK_CONFERENCE_SIGNAL_SPEAKER] = "{'type': <'speaker'>, " ID ", 'version': <uint32 7>, "
     "'user': <'carol'>}",
+  [HARK_CONFERENCE_SIGNAL_FACTS] = "{'type': <'facts'>, " ID ", 'nat': <'cone'>, "
+    "'may_host': <true>, 'cores': <uint32 4>, 'load': <uint32 150>, 'rtt_ms': <uint32 23>}",
 };
 
 int

@@ -35,6 +35,8 @@ typedef enum {
   LAB_ASK = 1 << 3, /* alice asks her user about members' invites (conference.invite) */
   LAB_MANY = 1 << 4, /* MANY_MEMBERS more members (member01...), and alice's calls.max 40 */
   LAB_HOST_INVITES = 1 << 5, /* alice follows no member's invite (conference.invite) */
+  LAB_CAROL = 1 << 6, /* carol too */
+  LAB_CLOCKS = 1 << 7, /* every node has the test clock (the `signal` command: attackers) */
 } LabFlags;
 
 /* The many-member case's size: 10 (a host and 10 legs in CI: 8 called at once, 2 paced),
@@ -92,7 +94,9 @@ party_start(ConfLab *lab, guint i, LabFlags flags)
                                        : "");
   const char *plugins = g711 ? ", { name = \"g711\"; }" : ", { name = \"opus\"; }, { name = \"g711\"; }";
   g_autofree char *config =
-    lab_client_config_with_node(p->user, i == ERIN ? "test_clock = true;" : NULL, plugins,
+    lab_client_config_with_node(p->user,
+                                i == ERIN || (flags & LAB_CLOCKS) ? "test_clock = true;" : NULL,
+                                plugins,
                                 lab->sn_host, OVERLAY_PORT, lab->login, media);
   p->node = lab_client_start(p->user, config, p->user, TRUE, hark_test_timeout(JOIN_MS));
   lab_events_init(&p->log);
@@ -153,7 +157,7 @@ lab_set_up(ConfLab *lab, gconstpointer data)
   if (super == NULL || !party_start(lab, ALICE, flags) ||
       (!(flags & LAB_MANY) && !party_start(lab, BOB, flags)))
     return;
-  if ((flags & (LAB_FOUR | LAB_QUIET)) && !party_start(lab, CAROL, flags))
+  if ((flags & (LAB_FOUR | LAB_QUIET | LAB_CAROL)) && !party_start(lab, CAROL, flags))
     return;
   if ((flags & LAB_FOUR) && !party_start(lab, DAVE, flags))
     return;
@@ -361,9 +365,21 @@ wait_heard_more(ConfLab *lab, Party *p, gsize from, double seconds)
   return FALSE;
 }
 
+/* How many samples p's WAV holds now. A session that just started may not have written
+ * its WAV's header yet (a leg that began after a handover): waited for, bounded. */
 static gsize
 heard_now(ConfLab *lab, Party *p)
 {
+  g_autofree char *path = g_strdup_printf("%s/%s.wav", lab->dir, p->user);
+  gint64 until = g_get_monotonic_time() + hark_test_timeout(CALL_MS) * 1000;
+  while (g_get_monotonic_time() < until) {
+    g_autofree gint16 *samples = NULL;
+    gsize n = 0;
+    guint rate = 0;
+    if (hark_test_wav_read(path, &samples, &n, &rate, NULL))
+      return n;
+    g_usleep(50 * 1000);
+  }
   g_autofree gint16 *samples = NULL;
   gsize n = 0;
   guint rate = 0;
@@ -433,6 +449,25 @@ four_hear_each_other(ConfLab *lab)
 }
 
 /* ---- the cases ------------------------------------------------------------------------ */
+
+/* The roster body a forger sends: conference id, version, the call it names, host as
+ * host and member connected. */
+static char *
+forged_roster(const char *id, gint64 version, const char *call_id, const char *host,
+              const char *member)
+{
+  GString *body = g_string_new("{'type': <'roster'>, 'id': <[byte ");
+  for (guint i = 0; i < 16; i++)
+    g_string_append_printf(body, "%s0x%.2s", i > 0 ? ", " : "", id + 2 * i);
+  g_string_append_printf(body, "]>, 'version': <uint32 %" G_GINT64_FORMAT ">, 'call': <[byte ",
+                         version);
+  for (guint i = 0; i < 16; i++)
+    g_string_append_printf(body, "%s0x%.2s", i > 0 ? ", " : "", call_id + 2 * i);
+  g_string_append_printf(body, "]>, 'roster': <[('%s', 'host'), ('%s', 'connected')]>}", host,
+                         member);
+  return g_string_free(body, FALSE);
+}
+
 
 /* alice hosts bob, carol and dave: each of the four hears the three others and not
  * themselves; dave's leg is G.711 (PCMU), the others Opus, and they hear each other.
@@ -527,16 +562,9 @@ test_stranger_refused(ConfLab *lab, gconstpointer data)
   JsonObject *mine =
     json_array_get_object_element(json_object_get_array_member(bobs, "conferences"), 0);
   const char *call_id = str(mine, "call_id");
-  GString *body = g_string_new("{'type': <'roster'>, 'id': <[byte ");
-  for (guint i = 0; i < 16; i++)
-    g_string_append_printf(body, "%s0x%.2s", i > 0 ? ", " : "", id + 2 * i);
-  g_string_append(body, "]>, 'version': <uint32 1000>, 'call': <[byte ");
-  for (guint i = 0; i < 16; i++)
-    g_string_append_printf(body, "%s0x%.2s", i > 0 ? ", " : "", call_id + 2 * i);
-  g_string_append(body, "]>, 'roster': <[('erin', 'host'), ('bob', 'connected')]>}");
+  g_autofree char *body = forged_roster(id, 1000, call_id, "erin", "bob");
   g_autoptr(JsonObject) sent =
-    ask(erin, "signal", lab_args("to", "bob", "kind", "conference", "body", body->str, NULL), NULL);
-  g_string_free(body, TRUE);
+    ask(erin, "signal", lab_args("to", "bob", "kind", "conference", "body", body, NULL), NULL);
   HARK_REQUIRE(sent != NULL);
   /* And a body that is no conference signal at all: refused whole, counted. */
   g_autoptr(JsonObject) junk = ask(erin, "signal",
@@ -1053,6 +1081,239 @@ test_many(ConfLab *lab, gconstpointer data)
                  json_object_get_int_member(c, "late_ticks"));
 }
 
+/* ---- the host goes -------------------------------------------------------------------- */
+
+/* The first conference in p's `roster` (a new reference), or NULL. */
+static JsonObject *
+conference_at(Party *p)
+{
+  g_autoptr(JsonObject) roster = ask(p, "roster", NULL, NULL);
+  JsonArray *list = roster != NULL ? json_object_get_array_member(roster, "conferences") : NULL;
+  if (list == NULL || json_array_get_length(list) == 0)
+    return NULL;
+  return json_object_ref(json_array_get_object_element(list, 0));
+}
+
+static gint64
+counter_at(Party *p, const char *name)
+{
+  g_autoptr(JsonObject) roster = ask(p, "roster", NULL, NULL);
+  return roster != NULL
+           ? json_object_get_int_member(json_object_get_object_member(roster, "counters"), name)
+           : -1;
+}
+
+static guint
+party_of(const char *user)
+{
+  for (guint i = 0; i < N_PARTIES; i++)
+    if (g_strcmp0(users[i], user) == 0)
+      return i;
+  g_assert_not_reached();
+}
+
+/* Whether conference c's succession names exactly the users of want (n, in that order). */
+static gboolean
+succession_is(JsonObject *c, const char *const *want, guint n)
+{
+  JsonArray *a = c != NULL ? json_object_get_array_member(c, "succession") : NULL;
+  if (a == NULL || json_array_get_length(a) != n)
+    return FALSE;
+  for (guint i = 0; i < n; i++)
+    if (g_strcmp0(str(json_array_get_object_element(a, i), "user"), want[i]) != 0)
+      return FALSE;
+  return TRUE;
+}
+
+/* Waits (bounded) until the host has every member's facts and each member holds the
+ * host's last roster (its version and succession): the succession, as parties, in
+ * order[n]. */
+static gboolean
+succession_settled(ConfLab *lab, guint host, const guint *members, guint n, guint *order)
+{
+  gint64 until = g_get_monotonic_time() + hark_test_timeout(CALL_MS) * 1000;
+  while (g_get_monotonic_time() < until) {
+    g_autoptr(JsonObject) h = conference_at(&lab->party[host]);
+    if (h == NULL) {
+      g_test_fail_printf("%s hosts no conference", users[host]);
+      return FALSE;
+    }
+    JsonArray *a = json_object_get_array_member(h, "succession");
+    const char *want[N_PARTIES] = { NULL };
+    for (guint i = 0; a != NULL && i < json_array_get_length(a) && i < N_PARTIES; i++)
+      want[i] = str(json_array_get_object_element(a, i), "user");
+    gboolean settled = json_object_get_int_member(h, "facts_from") == n && succession_is(h, want, n);
+    for (guint i = 0; settled && i < n; i++) {
+      g_autoptr(JsonObject) c = conference_at(&lab->party[members[i]]);
+      settled = c != NULL &&
+                json_object_get_int_member(c, "version") == json_object_get_int_member(h, "version") &&
+                succession_is(c, want, n);
+    }
+    if (settled) {
+      for (guint i = 0; i < n; i++)
+        order[i] = party_of(want[i]);
+      g_test_message("succession: %s %s %s", want[0], n > 1 ? want[1] : "", n > 2 ? want[2] : "");
+      return TRUE;
+    }
+    g_usleep(100 * 1000);
+  }
+  g_test_fail_printf("the succession did not settle");
+  return FALSE;
+}
+
+/* conference_up, then succession_settled: the succession in order[n]. */
+static gboolean
+conference_settled(ConfLab *lab, const guint *members, guint n, char **id, guint *order)
+{
+  return conference_up(lab, members, n, id) && succession_settled(lab, ALICE, members, n, order);
+}
+
+/* After a handover: each of parties (n) sees next host and everyone of them connected,
+ * then hears the others and neither itself nor gone (the old host's tone). */
+static void
+assert_taken_over(ConfLab *lab, const guint *parties, guint n, Party *next, guint gone)
+{
+  const char *want[N_PARTIES + 1] = { NULL };
+  for (guint i = 0; i < n; i++)
+    want[i] = users[parties[i]];
+  for (guint i = 0; i < n; i++) {
+    Party *p = &lab->party[parties[i]];
+    g_autoptr(JsonObject) host =
+      wait_event(p, is_host_event, next->user, "the successor hosts", hark_test_timeout(10000));
+    HARK_REQUIRE(host != NULL);
+    g_autoptr(JsonObject) all =
+      wait_event(p, roster_all_connected, want, "everyone connected again", CALL_MS);
+    HARK_REQUIRE(all != NULL);
+    g_assert_cmpstr(str(all, "host"), ==, next->user);
+  }
+  gsize from[N_PARTIES] = { 0 };
+  for (guint i = 0; i < n; i++)
+    from[i] = heard_now(lab, &lab->party[parties[i]]);
+  for (guint i = 0; i < n; i++)
+    HARK_REQUIRE(wait_heard_more(lab, &lab->party[parties[i]], from[i], HEARD_S + 0.5));
+  for (guint i = 0; i < n; i++) {
+    guint others[N_PARTIES], k = 0;
+    for (guint j = 0; j < n; j++)
+      if (j != i)
+        others[k++] = parties[j];
+    assert_hears_others(lab, &lab->party[parties[i]], others, k);
+    assert_not_heard(lab, &lab->party[parties[i]], tones[gone]);
+    g_autoptr(JsonObject) c = conference_at(&lab->party[parties[i]]);
+    HARK_REQUIRE(c != NULL);
+    g_assert_cmpstr(str(c, "host"), ==, next->user);
+    g_test_message("%s: last handover %" G_GINT64_FORMAT " ms", users[parties[i]],
+                   json_object_get_int_member_with_default(c, "last_handover_ms", -1));
+  }
+}
+
+/* alice hosts bob, carol and dave, each sending a tone; alice's node is killed (SIGKILL):
+ * the successor her last roster named hosts the same conference, calls the two others,
+ * who take its call without anyone answering, and each of the three hears the other
+ * two, neither itself nor alice. */
+static void
+test_host_killed(ConfLab *lab, gconstpointer data)
+{
+  LAB_UP(lab);
+  const guint members[] = { BOB, CAROL, DAVE };
+  g_autofree char *id = NULL;
+  guint order[3];
+  HARK_REQUIRE(conference_settled(lab, members, G_N_ELEMENTS(members), &id, order));
+  lab_node_kill(lab->party[ALICE].node);
+  Party *next = &lab->party[order[0]];
+  assert_taken_over(lab, members, 3, next, ALICE);
+  g_autoptr(JsonObject) c = conference_at(next);
+  HARK_REQUIRE(c != NULL);
+  g_assert_cmpstr(str(c, "id"), ==, id); /* the same conference */
+  g_assert_cmpstr(str(c, "taken_over_from"), ==, "alice");
+  for (guint i = 1; i < 3; i++)
+    g_assert_cmpint(counter_at(&lab->party[order[i]], "handovers"), ==, 1);
+}
+
+/* alice hosts bob and carol and leaves (`leave`, not `end`): the successor hosts, the
+ * other hears it and nobody rings; alice is in no conference. */
+static void
+test_host_leaves(ConfLab *lab, gconstpointer data)
+{
+  LAB_UP(lab);
+  const guint members[] = { BOB, CAROL };
+  g_autofree char *id = NULL;
+  guint order[2];
+  HARK_REQUIRE(conference_settled(lab, members, G_N_ELEMENTS(members), &id, order));
+  Party *alice = &lab->party[ALICE];
+  g_autoptr(JsonObject) left = ask(alice, "leave", NULL, NULL);
+  HARK_REQUIRE(left != NULL);
+  g_autoptr(JsonObject) gone = wait_event(alice, roster_in_state, "left", "alice left", CALL_MS);
+  HARK_REQUIRE(gone != NULL);
+  assert_taken_over(lab, members, 2, &lab->party[order[0]], ALICE);
+  g_autoptr(JsonObject) at_alice = conference_at(alice);
+  g_assert_null(at_alice);
+}
+
+/* alice hosts bob, carol and dave. The second in the succession (a member, not the
+ * successor) claims to host: it calls the last one and sends it a roster, a version
+ * ahead, naming itself host and that call; erin (a stranger) claims the same on the
+ * victim's leg. The victim keeps alice as host, counts both claims, and the member's
+ * call rings there unanswered (no takeover leg is taken from anyone but the successor). */
+static void
+test_false_successor(ConfLab *lab, gconstpointer data)
+{
+  LAB_UP(lab);
+  const guint members[] = { BOB, CAROL, DAVE };
+  g_autofree char *id = NULL;
+  guint order[3];
+  HARK_REQUIRE(conference_settled(lab, members, G_N_ELEMENTS(members), &id, order));
+  Party *attacker = &lab->party[order[1]], *victim = &lab->party[order[2]];
+  Party *erin = &lab->party[ERIN];
+  g_autoptr(JsonObject) before = conference_at(victim);
+  HARK_REQUIRE(before != NULL);
+  gint64 version = json_object_get_int_member(before, "version");
+  g_autofree char *leg = g_strdup(str(before, "call_id"));
+
+  g_autoptr(JsonObject) dialled = ask(attacker, "call", lab_args("user", victim->user, NULL), NULL);
+  HARK_REQUIRE(dialled != NULL);
+  g_autoptr(JsonObject) ringing = wait_event(victim, is_ringing, NULL, "the claim rings", CALL_MS);
+  HARK_REQUIRE(ringing != NULL);
+  g_assert_cmpstr(str(ringing, "peer"), ==, attacker->user);
+  g_autofree char *claim_call = g_strdup(str(ringing, "call_id"));
+  g_autofree char *body = forged_roster(id, version + 5, claim_call, attacker->user, victim->user);
+  g_autoptr(JsonObject) sent = ask(attacker, "signal",
+                                   lab_args("to", victim->user, "kind", "conference", "body", body, NULL),
+                                   NULL);
+  HARK_REQUIRE(sent != NULL);
+  g_autofree char *stranger = forged_roster(id, version + 6, leg, "erin", victim->user);
+  g_autoptr(JsonObject) sent2 = ask(
+    erin, "signal", lab_args("to", victim->user, "kind", "conference", "body", stranger, NULL), NULL);
+  HARK_REQUIRE(sent2 != NULL);
+
+  gint64 until = g_get_monotonic_time() + hark_test_timeout(CALL_MS) * 1000;
+  gint64 claims = 0;
+  while (claims < 2 && g_get_monotonic_time() < until) {
+    claims = counter_at(victim, "refused_takeover");
+    g_autoptr(JsonObject) c = conference_at(victim);
+    HARK_REQUIRE(c != NULL);
+    g_assert_cmpstr(str(c, "host"), ==, "alice");
+    g_usleep(50 * 1000);
+  }
+  g_assert_cmpint(claims, ==, 2);
+  g_autoptr(JsonObject) after = conference_at(victim);
+  HARK_REQUIRE(after != NULL);
+  g_assert_cmpstr(str(after, "host"), ==, "alice");
+  g_assert_cmpstr(str(after, "call_id"), ==, leg);
+  g_assert_cmpint(json_object_get_int_member(after, "version"), <, version + 5);
+  g_assert_cmpint(counter_at(victim, "handovers"), ==, 0);
+  /* The claimant's call was not taken: it still rings at the victim's. */
+  g_autoptr(JsonObject) calls = ask(victim, "calls", NULL, NULL);
+  HARK_REQUIRE(calls != NULL);
+  JsonArray *list = json_object_get_array_member(calls, "calls");
+  const char *state = NULL;
+  for (guint i = 0; i < json_array_get_length(list); i++) {
+    JsonObject *call = json_array_get_object_element(list, i);
+    if (g_strcmp0(str(call, "id"), claim_call) == 0)
+      state = str(call, "state");
+  }
+  g_assert_cmpstr(state, ==, "ringing");
+}
+
 int
 main(int argc, char **argv)
 {
@@ -1076,5 +1337,12 @@ main(int argc, char **argv)
                          lab_tear_down);
   hark_test_add_isolated("/conference/many", ConfLab, GUINT_TO_POINTER(LAB_MANY), lab_set_up,
                          test_many, lab_tear_down);
+  hark_test_add_isolated("/conference/host-killed", ConfLab, GUINT_TO_POINTER(LAB_FOUR),
+                         lab_set_up, test_host_killed, lab_tear_down);
+  hark_test_add_isolated("/conference/host-leaves", ConfLab, GUINT_TO_POINTER(LAB_CAROL),
+                         lab_set_up, test_host_leaves, lab_tear_down);
+  hark_test_add_isolated("/conference/attack/false-successor", ConfLab,
+                         GUINT_TO_POINTER(LAB_FOUR | LAB_ERIN | LAB_CLOCKS), lab_set_up,
+                         test_false_successor, lab_tear_down);
   return g_test_run();
 }
