@@ -99,26 +99,6 @@ connected_member(ConferenceHosted *h, const char *user, const char *device)
   return NULL;
 }
 
-void
-hark_conference_facts_take(HarkConferences *conferences, HarkConferenceSignal **taken,
-                           const char *id_hex, const char *sender, const char *device)
-{
-  ConferenceHosted *h = conferences->hosted;
-  if (h == NULL || strcmp(h->id_hex, id_hex) != 0 || connected_member(h, sender, device) == NULL) {
-    hark_conference_refuse(conferences, &conferences->counters.refused_sender, sender, device,
-                           "facts from a device that is no connected member here");
-    return;
-  }
-  conferences->counters.signals++;
-  HarkConferenceSignal *s = *taken;
-  g_debug("conference: %s: %s's facts: %s, host %s, %u cores, load %u.%02u, RTT %u ms",
-          id_hex, sender, hark_conference_nat_name(s->nat), s->may_host ? "yes" : "no",
-          s->cores, s->load / 100, s->load % 100, s->rtt_ms);
-  g_hash_table_replace(conferences->facts, g_strdup(sender), g_steal_pointer(taken));
-  /* The succession may be another now: everyone hears the roster again. */
-  hark_conference_changed(conferences);
-}
-
 typedef struct {
   guint no_facts; /* 0: its facts came */
   guint nat; /* HarkConferenceNat */
@@ -194,6 +174,42 @@ succession_rank(HarkConferences *conferences, HarkConferenceSignal *ranked)
     const ConferenceCandidate *c = &g_array_index(candidates, ConferenceCandidate, i);
     hark_conference_signal_add_successor(ranked, c->user, c->device);
   }
+}
+
+/* Whether the ranking now differs from the one the last roster carried. */
+static gboolean
+succession_changed(HarkConferences *conferences)
+{
+  HarkConferenceSignal *sent = conferences->succession;
+  if (sent == NULL || conferences->hosted == NULL)
+    return TRUE;
+  g_autoptr(HarkConferenceSignal) now =
+    hark_conference_signal_new(HARK_CONFERENCE_SIGNAL_ROSTER, sent->id);
+  succession_rank(conferences, now);
+  return !hark_conference_signal_equal(now, sent);
+}
+
+void
+hark_conference_facts_take(HarkConferences *conferences, HarkConferenceSignal **taken,
+                           const char *id_hex, const char *sender, const char *device)
+{
+  ConferenceHosted *h = conferences->hosted;
+  if (h == NULL || strcmp(h->id_hex, id_hex) != 0 || connected_member(h, sender, device) == NULL) {
+    hark_conference_refuse(conferences, &conferences->counters.refused_sender, sender, device,
+                           "facts from a device that is no connected member here");
+    return;
+  }
+  conferences->counters.signals++;
+  HarkConferenceSignal *s = *taken;
+  g_debug("conference: %s: %s's facts: %s, host %s, %u cores, load %u.%02u, RTT %u ms",
+          id_hex, sender, hark_conference_nat_name(s->nat), s->may_host ? "yes" : "no",
+          s->cores, s->load / 100, s->load % 100, s->rtt_ms);
+  g_hash_table_replace(conferences->facts, g_strdup(sender), g_steal_pointer(taken));
+  /* Everyone hears the roster again only when the succession is another now: each member's
+   * facts arrive soon after it joins, and a roster to every member for each of them would
+   * be O(N^2) signals through the host's SN, which forwards 20 a second. */
+  if (succession_changed(conferences))
+    hark_conference_changed(conferences);
 }
 
 void
