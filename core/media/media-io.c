@@ -70,14 +70,11 @@ hark_media_source_new(const char *spec, guint pulse_buffer_ms, HarkMediaPulseCap
     if ((e[n++] = hark_media_port_source_new(spec, error)) == NULL)
       return NULL;
   } else if (hark_media_spec_pulse_device(spec) != NULL) {
-    /* Read by our own thread (media-pulse.c); the server delivers 48 kHz mono S16LE, so
-     * nothing needs converting. GStreamer's 200 ms default buffer would have been most
-     * of the mouth-to-ear budget; ours is one block. */
-    if ((e[n++] = hark_media_element_make("appsrc", error)) == NULL)
-      return NULL;
+    /* Read by libpulse's thread (media-pulse.c), which pushes each block on itself; the
+     * server delivers 48 kHz mono S16LE, so nothing needs converting. GStreamer's 200 ms
+     * default buffer would have been most of the mouth-to-ear budget; ours is one block. */
     caps = gst_caps_from_string(RAW_CAPS);
-    g_object_set(e[0], "is-live", TRUE, "format", GST_FORMAT_TIME, "caps", caps, "max-bytes",
-                 (guint64)48 * 2 * 100, NULL);
+    e[n++] = hark_media_push_src_new("capture", caps, FALSE);
     *capture = hark_media_pulse_capture_new(hark_media_spec_pulse_device(spec),
                                             MIN(10, pulse_buffer_ms), e[0]);
     return bin_of("source", e, n, TRUE);
