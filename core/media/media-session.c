@@ -22,18 +22,6 @@ hark_media_srtp_key_length(HarkMediaSrtpSuite suite)
   return suite == HARK_MEDIA_SRTP_AEAD_AES_256_GCM ? 44 : 30;
 }
 
-GstElement *
-hark_media_element_make(const char *factory, GError **error)
-{
-  GstElement *e = gst_element_factory_make(factory, NULL);
-  if (e == NULL)
-    g_set_error(error, HARK_MEDIA_ERROR, HARK_MEDIA_ERROR_GSTREAMER,
-                "GStreamer element '%s' is missing (install the GStreamer plugins in "
-                "deps/debian.txt)",
-                factory);
-  return e;
-}
-
 const HarkMediaCodec *
 hark_media_session_codec_for_pt(HarkMediaSession *s, guint pt)
 {
@@ -268,7 +256,7 @@ on_bus_message(GstBus *bus, GstMessage *message, gpointer data)
 HarkMediaSession *
 hark_media_session_new(const HarkMediaConfig *config, GError **error)
 {
-  if (!gst_init_check(NULL, NULL, error) || !check_config(config, error)) {
+  if (!hark_media_gst_init(error) || !check_config(config, error)) {
     hark_media_transport_free(config->transport);
     return NULL;
   }

@@ -13,7 +13,10 @@
 
 typedef struct _HarkMediaWav HarkMediaWav;
 
-/* gst_element_factory_make, with an error that says which package to install. */
+/* media-gst.c: gst_init, and after hark_media_prepare() the plugins every session needs. */
+gboolean hark_media_gst_init(GError **error);
+/* gst_element_factory_make, loading the element's plugin first if need be, with an error
+ * that says which package to install. */
 GstElement *hark_media_element_make(const char *factory, GError **error);
 
 /* media-push-src.c: a live source that pushes in the caller's thread (no queue, no
