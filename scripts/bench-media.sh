@@ -60,6 +60,7 @@ PA
 start_pulse() {
   bg pulseaudio -n -F "$work/pa.pa" --daemonize=no --system=false --exit-idle-time=-1 \
     --disallow-exit --realtime=no --high-priority=no --log-target=file:"$work/pulse.log"
+  pulse_pid=$last
   for _ in $(seq 1 100); do pactl info >/dev/null 2>&1 && break; sleep 0.1; done
   pactl info >/dev/null || { log "PulseAudio did not start"; cat "$work/pulse.log" >&2; exit 1; }
   # An idle null sink sleeps in 2 s blocks and delays the first capture: keep 10 ms readers.
@@ -94,6 +95,8 @@ ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
 hwm() { awk '/^VmHWM/ { print $2 }' "/proc/$1/status"; }
 # smaps KEY PID: a line of /proc/PID/smaps_rollup in KiB (Rss, Pss, Anonymous).
 smaps() { awk -v k="$1:" '$1 == k { print $2 }' "/proc/$2/smaps_rollup"; }
+# Context switches of all of a process's threads (each one a wake-up or a preemption).
+switches() { cat /proc/"$1"/task/*/status 2>/dev/null | awk '/ctxt_switches/ { s += $2 } END { print s + 0 }'; }
 
 # measure NAME CALLER_PID CALLEE_PID IGNORED_PORTS...: play the speech into the caller,
 # record, and write $work/NAME.json.
@@ -105,9 +108,11 @@ measure() {
     --file-format=wav "$work/$name.wav"
   rec=$last
   sleep 1
-  t0=$(date +%s.%N); ca0=$(ticks "$a"); cb0=$(ticks "$b")
+  t0=$(date +%s.%N); ca0=$(ticks "$a"); cb0=$(ticks "$b"); cp0=$(ticks "$pulse_pid")
+  sw0="$(switches "$a") $(switches "$b") $(switches "$pulse_pid")"
   pacat --latency-msec=10 -d to_caller --file-format=wav "$work/speech.wav"
-  t1=$(date +%s.%N); ca1=$(ticks "$a"); cb1=$(ticks "$b")
+  t1=$(date +%s.%N); ca1=$(ticks "$a"); cb1=$(ticks "$b"); cp1=$(ticks "$pulse_pid")
+  sw1="$(switches "$a") $(switches "$b") $(switches "$pulse_pid")"
   ma=$(hwm "$a"); mb=$(hwm "$b")
   mem=$(for k in Rss Pss Anonymous; do echo "$(smaps $k "$a") $(smaps $k "$b")"; done | tr '\n' ' ')
   sleep 1
@@ -117,15 +122,19 @@ measure() {
   $py "$top/bench/pcap-rates.py" "$work/$name.pcap" "$t0" "$t1" "$@" >"$work/$name.rates.json"
   hz=$(getconf CLK_TCK)
   $py - "$work/$name.m2e.json" "$work/$name.rates.json" "$t0" "$t1" "$ca0" "$ca1" "$cb0" "$cb1" \
-      "$ma" "$mb" "$hz" $mem >"$work/$name.json" <<'PY'
+      "$ma" "$mb" "$hz" $mem "$cp0" "$cp1" $sw0 $sw1 >"$work/$name.json" <<'PY'
 import json, sys
 m2e, rates = json.load(open(sys.argv[1])), json.load(open(sys.argv[2]))
 t0, t1, ca0, ca1, cb0, cb1, ma, mb, hz = map(float, sys.argv[3:12])
 ra, rb, pa, pb, aa, ab = map(float, sys.argv[12:18])
+cp0, cp1 = map(float, sys.argv[18:20])
+sw = list(map(float, sys.argv[20:26]))
 span = t1 - t0
 m2e.pop("windows", None)
 print(json.dumps({**m2e, "cpu_percent": 100 * ((ca1 - ca0) + (cb1 - cb0)) / hz / span,
                   "cpu_caller": 100 * (ca1 - ca0) / hz / span, "cpu_callee": 100 * (cb1 - cb0) / hz / span,
+                  "cpu_pulse": 100 * (cp1 - cp0) / hz / span,
+                  "switches_per_s": [(sw[i + 3] - sw[i]) / span for i in range(3)],
                   "vmhwm_kib": [ma, mb], "rss_kib": [ra, rb], "pss_kib": [pa, pb],
                   "anon_kib": [aa, ab], "load": open("/proc/loadavg").read().split()[:3],
                   "directions": rates["directions"][:2], "seconds": span}))
@@ -315,6 +324,9 @@ def peer(name):
             "p75_ms": statistics.median(r["p75_ms"] for r in heard),
             "call_medians_ms": [r.get("median_ms") for r in runs],
             "cpu_percent": med("cpu_percent"),
+            **{k: med(k) for k in ("cpu_caller", "cpu_callee", "cpu_pulse") if any(k in r for r in runs)},
+            **({"switches_per_s": [statistics.median(r["switches_per_s"][i] for r in runs if "switches_per_s" in r)
+                                   for i in range(3)]} if any("switches_per_s" in r for r in runs) else {}),
             "vmhwm_mib": statistics.median(max(r["vmhwm_kib"]) for r in runs) / 1024,
             **{f"{k}_mib": statistics.median(max(r[f"{k}_kib"]) for r in runs) / 1024
                for k in ("rss", "pss", "anon")},

@@ -4,8 +4,11 @@
  * follows what it sees: every buffer that reaches the sink tells how early it came
  * before its playing time (its slack), and the jitter buffer tells how many packets came
  * after it had given up on them. A close call or a late packet grows the delay at once;
- * a calm stretch shrinks it slowly, so a link with real jitter keeps its audio whole
- * and a quiet one keeps its latency low. Kept free of GStreamer so the unit test drives
+ * a calm stretch shrinks it by a quarter of the room the earliest-played buffers left
+ * each second, so after a one-off stall (a busy machine's scheduler, a burst) the delay
+ * is back within seconds instead of keeping its high-water mark, while a link with
+ * real jitter, whose worst buffer of each second leaves little room, keeps its audio
+ * whole. Kept free of GStreamer so the unit test drives
  * it with made-up observations. */
 #include "media-private.h"
 
@@ -15,9 +18,12 @@
 #define HEADROOM_MS 5
 /* What a packet the jitter buffer gave up on costs: its lateness is unknown. */
 #define LATE_STEP_MS 10
-/* Shrinking starts after this many calm ticks and goes this far per tick. */
+/* Shrinking starts after this many calm ticks and goes at least this far per tick... */
 #define CALM_TICKS 5
 #define SHRINK_MS 1
+/* ...or this part of the room the worst buffer of the tick left beyond a close call and
+ * the headroom a growth would have given it. */
+#define SHRINK_SHARE 4
 
 void
 hark_media_jitter_init(HarkMediaJitter *j, guint start_ms, guint min_ms, guint max_ms)
@@ -49,8 +55,10 @@ hark_media_jitter_tick(HarkMediaJitter *j, guint64 late_total)
     j->grown++;
   } else if (j->have_slack) {
     /* Never below what the worst buffer of this tick needed. */
+    double room = j->worst_slack_ms - GUARD_MS - HEADROOM_MS;
+    guint step = room > SHRINK_SHARE * SHRINK_MS ? (guint)(room / SHRINK_SHARE) : SHRINK_MS;
     if (++j->calm >= CALM_TICKS && j->worst_slack_ms > GUARD_MS + SHRINK_MS && target > j->min_ms)
-      target -= SHRINK_MS;
+      target = MAX(j->min_ms, target - MIN(step, target));
   }
   j->have_slack = FALSE;
   gboolean changed = target != j->target_ms;

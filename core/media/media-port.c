@@ -291,7 +291,7 @@ pipeline_of(GstElement *from, GstElement *to)
 HarkMediaLocal *
 hark_media_local_new(const char *source, const char *sink, HarkMediaPort *port, GError **error)
 {
-  if (!gst_init_check(NULL, NULL, error))
+  if (!hark_media_gst_init(error))
     return NULL;
   g_autofree char *spec = g_strdup_printf("port:%s", port->name);
   HarkMediaLocal *local = g_new0(HarkMediaLocal, 1);

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* media-pulse.c: capture from the sound server (PulseAudio, or PipeWire's PulseAudio
  * service) with libpulse's asynchronous API: the fragments the server sends are copied
- * into fixed blocks in libpulse's own thread, and each full block goes into an appsrc.
+ * into fixed blocks in libpulse's own thread, and each full block is pushed from there
+ * through the encoder to the transport (media-push-src.c: no queue, no thread between).
  *
  * Why not GStreamer's pulsesrc: its streaming thread wakes for every fragment the server
  * sends, and libpulse's thread wakes to hand each one over. On the benchmark's sound
@@ -11,14 +12,13 @@
  * does). The server converts to 48 kHz mono S16LE, so no converter sits in the hot path. */
 #include "media-session.h"
 
-#include <gst/app/gstappsrc.h>
 #include <pulse/pulseaudio.h>
 #include <string.h>
 
 struct _HarkMediaPulseCapture {
   char *device; /* NULL: the server's default (or PULSE_SOURCE) */
   guint block_ms;
-  GstElement *appsrc; /* a reference */
+  GstElement *src; /* a push source (a reference) */
   pa_threaded_mainloop *loop;
   pa_context *context;
   pa_stream *stream;
@@ -30,12 +30,12 @@ struct _HarkMediaPulseCapture {
 };
 
 HarkMediaPulseCapture *
-hark_media_pulse_capture_new(const char *device, guint block_ms, GstElement *appsrc)
+hark_media_pulse_capture_new(const char *device, guint block_ms, GstElement *src)
 {
   HarkMediaPulseCapture *c = g_new0(HarkMediaPulseCapture, 1);
   c->device = device && device[0] ? g_strdup(device) : NULL;
   c->block_ms = CLAMP(block_ms, 5, 40);
-  c->appsrc = gst_object_ref(appsrc);
+  c->src = gst_object_ref(src);
   c->next_pts = GST_CLOCK_TIME_NONE;
   return c;
 }
@@ -46,10 +46,10 @@ hark_media_pulse_capture_new(const char *device, guint block_ms, GstElement *app
 static GstClockTime
 block_pts(HarkMediaPulseCapture *c, GstClockTime duration)
 {
-  g_autoptr(GstClock) clock = gst_element_get_clock(c->appsrc);
+  g_autoptr(GstClock) clock = gst_element_get_clock(c->src);
   if (clock == NULL)
     return GST_CLOCK_TIME_NONE; /* not playing yet */
-  GstClockTime now = gst_clock_get_time(clock) - gst_element_get_base_time(c->appsrc);
+  GstClockTime now = gst_clock_get_time(clock) - gst_element_get_base_time(c->src);
   GstClockTime pts = now > duration ? now - duration : 0;
   if (GST_CLOCK_TIME_IS_VALID(c->next_pts) &&
       (GstClockTimeDiff)(pts - c->next_pts) < (GstClockTimeDiff)(20 * GST_MSECOND) &&
@@ -95,7 +95,7 @@ on_readable(pa_stream *stream, size_t nbytes, void *data)
       }
       GST_BUFFER_PTS(block) = pts;
       GST_BUFFER_DURATION(block) = duration;
-      gst_app_src_push_buffer(GST_APP_SRC(c->appsrc), block);
+      hark_media_push_src_push(c->src, block);
     }
     pa_stream_drop(stream);
   }
@@ -113,7 +113,7 @@ on_stream_state(pa_stream *stream, void *data)
   HarkMediaPulseCapture *c = data;
   if (c->running && !PA_STREAM_IS_GOOD(pa_stream_get_state(stream))) {
     c->running = FALSE;
-    GST_ELEMENT_ERROR(c->appsrc, RESOURCE, READ,
+    GST_ELEMENT_ERROR(c->src, RESOURCE, READ,
                       ("sound server: %s", pa_strerror(pa_context_errno(c->context))), (NULL));
   }
   on_state(stream, data);
@@ -208,7 +208,7 @@ hark_media_pulse_capture_free(HarkMediaPulseCapture *c)
   if (c == NULL)
     return;
   hark_media_pulse_capture_stop(c);
-  gst_object_unref(c->appsrc);
+  gst_object_unref(c->src);
   g_free(c->device);
   g_free(c);
 }

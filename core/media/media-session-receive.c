@@ -9,7 +9,6 @@
 #include <string.h>
 
 #include <gst/app/gstappsink.h>
-#include <gst/app/gstappsrc.h>
 #include <gst/rtp/gstrtpbuffer.h>
 
 /* ---- the transport edge --------------------------------------------------------------- */
@@ -53,9 +52,15 @@ hark_media_session_on_packet_in(const guint8 *data, gsize length, gpointer user_
   g_mutex_unlock(&s->lock);
   if (kind == HARK_MEDIA_PACKET_MALFORMED)
     return;
+  /* Decrypted and into the jitter buffer here, on the transport's thread. */
   GstBuffer *buffer = gst_buffer_new_memdup(data, length);
-  gst_app_src_push_buffer(GST_APP_SRC(kind == HARK_MEDIA_PACKET_RTP ? s->rtp_in : s->rtcp_in),
-                          buffer);
+  if (hark_media_push_src_push(kind == HARK_MEDIA_PACKET_RTP ? s->rtp_in : s->rtcp_in, buffer) ==
+      GST_FLOW_FLUSHING) {
+    /* Not playing (yet, or any more): it never reached srtpdec. */
+    g_mutex_lock(&s->lock);
+    s->srtp_in--;
+    g_mutex_unlock(&s->lock);
+  }
 }
 
 /* A telephone-event packet (s->lock held): each digit reported once; the packet goes on
@@ -315,6 +320,47 @@ hark_media_codec_element(const HarkMediaCodec *codec, HarkCodecRole role, GError
   return e;
 }
 
+/* The codec says its audio is 48 kHz mono, and its decoder can give it as the sink takes
+ * it (a decoder that plays at its input's rate, such as G.711's, says 8 kHz). */
+static gboolean
+decodes_native(const HarkMediaCodec *codec, GstElement *decoder, GstCaps *raw)
+{
+  if (codec->iface->sample_rate != 48000 || codec->iface->channels != 1)
+    return FALSE;
+  g_autoptr(GstPad) out = gst_element_get_static_pad(decoder, "src");
+  g_autoptr(GstCaps) template = out ? gst_pad_get_pad_template_caps(out) : NULL;
+  return template != NULL && gst_caps_can_intersect(template, raw);
+}
+
+/* The chain's elements into e (depayloader, decoder, [audioconvert, audioresample,]
+ * capsfilter); their number, or 0. */
+static guint
+receive_chain_make(const HarkMediaCodec *codec, GstElement *e[5], GError **error)
+{
+  g_autoptr(GstCaps) raw =
+    gst_caps_from_string("audio/x-raw,format=S16LE,layout=interleaved,rate=48000,channels=1");
+  guint n = 5;
+  memset(e, 0, 5 * sizeof e[0]);
+  if ((e[0] = hark_media_codec_element(codec, HARK_CODEC_DEPAYLOADER, error)) == NULL ||
+      (e[1] = hark_media_codec_element(codec, HARK_CODEC_DECODER, error)) == NULL)
+    goto fail;
+  /* A decoder that gives 48 kHz mono 16-bit itself (Opus decodes at the rate and channels
+   * asked for) needs no converter: two elements fewer for every buffer played. */
+  if (decodes_native(codec, e[1], raw))
+    n = 3;
+  if ((n == 5 && (e[2] = hark_media_element_make("audioconvert", error)) == NULL) ||
+      (n == 5 && (e[3] = hark_media_element_make("audioresample", error)) == NULL) ||
+      (e[n - 1] = hark_media_element_make("capsfilter", error)) == NULL)
+    goto fail;
+  g_object_set(e[n - 1], "caps", raw, NULL);
+  return n;
+fail:
+  for (guint i = 0; i < 5; i++)
+    if (e[i] != NULL)
+      gst_object_unref(gst_object_ref_sink(e[i]));
+  return 0;
+}
+
 static gboolean
 add_receive_chain(HarkMediaSession *s, GstPad *rtp_src, guint pt, GError **error)
 {
@@ -324,26 +370,18 @@ add_receive_chain(HarkMediaSession *s, GstPad *rtp_src, guint pt, GError **error
                 pt);
     return FALSE;
   }
-  GstElement *e[5] = { 0 };
-  if ((e[0] = hark_media_codec_element(codec, HARK_CODEC_DEPAYLOADER, error)) == NULL ||
-      (e[1] = hark_media_codec_element(codec, HARK_CODEC_DECODER, error)) == NULL ||
-      (e[2] = hark_media_element_make("audioconvert", error)) == NULL ||
-      (e[3] = hark_media_element_make("audioresample", error)) == NULL ||
-      (e[4] = hark_media_element_make("capsfilter", error)) == NULL) {
-    for (guint i = 0; i < G_N_ELEMENTS(e); i++)
-      if (e[i] != NULL)
-        gst_object_unref(gst_object_ref_sink(e[i]));
+  GstElement *e[5];
+  guint n = receive_chain_make(codec, e, error);
+  if (n == 0)
     return FALSE;
-  }
-  g_autoptr(GstCaps) raw =
-    gst_caps_from_string("audio/x-raw,format=S16LE,layout=interleaved,rate=48000,channels=1");
-  g_object_set(e[4], "caps", raw, NULL);
-  for (guint i = 0; i < G_N_ELEMENTS(e); i++)
+  for (guint i = 0; i < n; i++) {
     gst_bin_add(GST_BIN(s->pipeline), e[i]);
-  gst_element_link_many(e[0], e[1], e[2], e[3], e[4], NULL);
+    if (i > 0)
+      gst_element_link(e[i - 1], e[i]);
+  }
   g_autoptr(GstPad) decoder_sink = gst_element_get_static_pad(e[1], "sink");
   gst_pad_add_probe(decoder_sink, GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM, on_decoder_event, s, NULL);
-  g_autoptr(GstPad) out = gst_element_get_static_pad(e[4], "src");
+  g_autoptr(GstPad) out = gst_element_get_static_pad(e[n - 1], "src");
   g_autoptr(GstPad) funnel_in = gst_element_request_pad_simple(s->funnel, "sink_%u");
   g_autoptr(GstPad) depay_sink = gst_element_get_static_pad(e[0], "sink");
   if (gst_pad_link(out, funnel_in) != GST_PAD_LINK_OK ||
@@ -352,7 +390,7 @@ add_receive_chain(HarkMediaSession *s, GstPad *rtp_src, guint pt, GError **error
                 "codec %s: could not link its receive chain", codec->name);
     return FALSE;
   }
-  for (int i = G_N_ELEMENTS(e) - 1; i >= 0; i--)
+  for (int i = (int)n - 1; i >= 0; i--)
     gst_element_sync_state_with_parent(e[i]);
   return TRUE;
 }

@@ -4,7 +4,6 @@
  * far end's report handed to the codec. */
 #include "media-session-impl.h"
 
-#include <gst/app/gstappsrc.h>
 #include <string.h>
 
 /* ---- statistics and adaptation --------------------------------------------------------- */
@@ -57,12 +56,6 @@ read_rtcp(HarkMediaSession *s, HarkMediaStats *st, guint *rb_seq)
 
 static guint64 jitterbuffer_late(GstElement *jitterbuffer);
 
-static guint64
-appsrc_level(GstElement *appsrc)
-{
-  return gst_app_src_get_current_level_buffers(GST_APP_SRC(appsrc));
-}
-
 void
 hark_media_session_get_stats(HarkMediaSession *s, HarkMediaStats *st)
 {
@@ -78,9 +71,9 @@ hark_media_session_get_stats(HarkMediaSession *s, HarkMediaStats *st)
   st->rtp_received = s->rtp_received;
   st->concealed_samples = s->concealed_samples;
   st->played_samples = s->played_samples;
-  /* What went in and neither came out decrypted nor still waits in the appsrcs' queues. */
-  guint64 queued = appsrc_level(s->rtp_in) + appsrc_level(s->rtcp_in);
-  st->dropped_srtp = s->srtp_in > s->srtp_out + queued ? s->srtp_in - s->srtp_out - queued : 0;
+  /* What went into srtpdec and did not come out decrypted (nothing waits in between: the
+   * packet is decrypted in the transport's callback). */
+  st->dropped_srtp = s->srtp_in > s->srtp_out ? s->srtp_in - s->srtp_out : 0;
   st->dropped_malformed = s->dropped_malformed;
   st->dropped_unknown_pt = s->dropped_unknown_pt;
   st->dropped_timestamp = s->dropped_timestamp;

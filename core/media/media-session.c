@@ -2,9 +2,9 @@
 /* media-session.c: one media session: a GStreamer pipeline that sends
  *   source ! [audioresample ! capsfilter ! encoder ! payloader] ! rtpbin ! srtpenc ! appsink
  * and receives
- *   appsrc ! srtpdec ! (checks) ! rtpbin (jitter buffer) ! [depayloader ! decoder ! ...] ! sink
+ *   push source ! srtpdec ! (checks) ! rtpbin (jitter buffer) ! [depayloader ! decoder] ! sink
  * with RTCP both ways through the same rtpbin session (so RTT and loss are known), and
- * the appsrc/appsink ends wired to a HarkMediaTransport. The bracketed codec chains are
+ * the push-source/appsink ends wired to a HarkMediaTransport. The bracketed codec chains are
  * made per codec: the send chain is replaced live on a codec swap (media-send.c), a
  * receive chain is added for each payload type that arrives.
  *
@@ -14,25 +14,12 @@
 #include "media-session-impl.h"
 
 #include <gst/app/gstappsink.h>
-#include <gst/app/gstappsrc.h>
 #include <string.h>
 
 gsize
 hark_media_srtp_key_length(HarkMediaSrtpSuite suite)
 {
   return suite == HARK_MEDIA_SRTP_AEAD_AES_256_GCM ? 44 : 30;
-}
-
-GstElement *
-hark_media_element_make(const char *factory, GError **error)
-{
-  GstElement *e = gst_element_factory_make(factory, NULL);
-  if (e == NULL)
-    g_set_error(error, HARK_MEDIA_ERROR, HARK_MEDIA_ERROR_GSTREAMER,
-                "GStreamer element '%s' is missing (install the GStreamer plugins in "
-                "deps/debian.txt)",
-                factory);
-  return e;
 }
 
 const HarkMediaCodec *
@@ -101,16 +88,13 @@ make_appsink(HarkMediaSession *s, GError **error)
   return sink;
 }
 
+/* Received packets go from the transport's callback straight into srtpdec (no queue
+ * and no thread in between), stamped with their arrival for the jitter buffer. */
 static GstElement *
-make_appsrc(const char *caps_text, GError **error)
+make_packet_src(const char *name, const char *caps_text)
 {
-  GstElement *src = hark_media_element_make("appsrc", error);
-  if (src == NULL)
-    return NULL;
   g_autoptr(GstCaps) caps = gst_caps_from_string(caps_text);
-  g_object_set(src, "is-live", TRUE, "format", GST_FORMAT_TIME, "do-timestamp", TRUE, "caps", caps,
-               "max-bytes", (guint64)256 * 1024, NULL);
-  return src;
+  return hark_media_push_src_new(name, caps, TRUE);
 }
 
 static gboolean
@@ -193,8 +177,8 @@ build(HarkMediaSession *s, const HarkMediaConfig *config, GError **error)
       (s->funnel = hark_media_element_make("funnel", error)) == NULL ||
       (s->rtp_out = make_appsink(s, error)) == NULL ||
       (s->rtcp_out = make_appsink(s, error)) == NULL ||
-      (s->rtp_in = make_appsrc("application/x-srtp", error)) == NULL ||
-      (s->rtcp_in = make_appsrc("application/x-srtcp", error)) == NULL)
+      (s->rtp_in = make_packet_src("rtp_in", "application/x-srtp")) == NULL ||
+      (s->rtcp_in = make_packet_src("rtcp_in", "application/x-srtcp")) == NULL)
     return FALSE;
   GstElement *all[] = { s->rtpbin,  s->srtpenc,  s->srtpdec, s->funnel,
                         s->rtp_out, s->rtcp_out, s->rtp_in,  s->rtcp_in };
@@ -272,7 +256,7 @@ on_bus_message(GstBus *bus, GstMessage *message, gpointer data)
 HarkMediaSession *
 hark_media_session_new(const HarkMediaConfig *config, GError **error)
 {
-  if (!gst_init_check(NULL, NULL, error) || !check_config(config, error)) {
+  if (!hark_media_gst_init(error) || !check_config(config, error)) {
     hark_media_transport_free(config->transport);
     return NULL;
   }

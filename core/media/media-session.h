@@ -13,8 +13,22 @@
 
 typedef struct _HarkMediaWav HarkMediaWav;
 
-/* gst_element_factory_make, with an error that says which package to install. */
+/* media-gst.c: gst_init, and after hark_media_prepare() the plugins every session needs. */
+gboolean hark_media_gst_init(GError **error);
+/* gst_element_factory_make, loading the element's plugin first if need be, with an error
+ * that says which package to install. */
 GstElement *hark_media_element_make(const char *factory, GError **error);
+
+/* media-push-src.c: a live source that pushes in the caller's thread (no queue, no
+ * thread of its own); with timestamp, each buffer gets the running time it came at. */
+typedef struct _HarkMediaPushSrc HarkMediaPushSrc;
+typedef struct {
+  GstElementClass parent_class;
+} HarkMediaPushSrcClass;
+GType hark_media_push_src_get_type(void);
+GstElement *hark_media_push_src_new(const char *name, GstCaps *caps, gboolean timestamp);
+/* Takes the buffer; dropped (GST_FLOW_FLUSHING) unless the element is playing. */
+GstFlowReturn hark_media_push_src_push(GstElement *push_src, GstBuffer *buffer);
 
 typedef struct _HarkMediaPulseCapture HarkMediaPulseCapture;
 
@@ -23,9 +37,10 @@ typedef struct _HarkMediaPulseCapture HarkMediaPulseCapture;
 GstElement *hark_media_source_new(const char *spec, guint pulse_buffer_ms,
                                   HarkMediaPulseCapture **capture, GError **error);
 
-/* media-pulse.c: the sound server's capture, read into appsrc in blocks of block_ms. */
+/* media-pulse.c: the sound server's capture, pushed into a push source (above) in blocks
+ * of block_ms from libpulse's thread. */
 HarkMediaPulseCapture *hark_media_pulse_capture_new(const char *device, guint block_ms,
-                                                    GstElement *appsrc);
+                                                    GstElement *push_src);
 /* Connects (HARK_MEDIA_ERROR_NO_SOUND with the server's reason when it cannot) and starts
  * reading. */
 gboolean hark_media_pulse_capture_start(HarkMediaPulseCapture *capture, GError **error);

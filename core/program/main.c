@@ -314,6 +314,9 @@ main(int argc, char **argv)
             HARK_PLUGIN_ABI_MINOR, HARK_WIRE_VERSION);
     return 0;
   }
+  /* Before any thread starts (it sets the environment). */
+  if (g_str_equal(command, "run") || g_str_equal(command, "media-test"))
+    hark_media_prepare();
   if (g_str_equal(command, "run"))
     return command_run(argc - 1, argv + 1);
   if (g_str_equal(command, "plugins"))

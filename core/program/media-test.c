@@ -15,7 +15,7 @@
 
 typedef struct {
   char *codec, *source, *sink, *transport, *srtp, *swap_to, *local, *remote;
-  char *send_key, *receive_key, *plugins, **plugin_dirs;
+  char *send_key, *receive_key, *plugins, **plugin_dirs, **settings;
   int seconds, loss, jitter, pulse_buffer;
   double swap_at;
   gboolean json, quiet;
@@ -27,6 +27,7 @@ test_options_clear(TestOptions *o)
   g_free(o->codec), g_free(o->source), g_free(o->sink), g_free(o->transport);
   g_free(o->srtp), g_free(o->swap_to), g_free(o->local), g_free(o->remote);
   g_free(o->send_key), g_free(o->receive_key), g_free(o->plugins), g_strfreev(o->plugin_dirs);
+  g_strfreev(o->settings);
 }
 G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(TestOptions, test_options_clear)
 
@@ -184,6 +185,30 @@ on_interrupt(gpointer data)
   return G_SOURCE_CONTINUE;
 }
 
+/* KEY=VALUE settings of the sent codec as the a{sv} a codec takes: integers as int64,
+ * true/false as booleans, anything else as a string; NULL on a word without '='. */
+static GVariant *
+codec_settings(char **words, GError **error)
+{
+  g_auto(GVariantBuilder) b = G_VARIANT_BUILDER_INIT(G_VARIANT_TYPE_VARDICT);
+  for (guint i = 0; words != NULL && words[i] != NULL; i++) {
+    g_auto(GStrv) kv = g_strsplit(words[i], "=", 2);
+    if (kv[0] == NULL || kv[1] == NULL || kv[0][0] == '\0') {
+      g_set_error(error, HARK_MEDIA_ERROR, HARK_MEDIA_ERROR_INVALID,
+                  "--setting '%s': expected KEY=VALUE", words[i]);
+      return NULL;
+    }
+    gint64 n;
+    GVariant *value = g_ascii_string_to_signed(kv[1], 10, G_MININT64, G_MAXINT64, &n, NULL)
+                        ? g_variant_new_int64(n)
+                      : g_str_equal(kv[1], "true")  ? g_variant_new_boolean(TRUE)
+                      : g_str_equal(kv[1], "false") ? g_variant_new_boolean(FALSE)
+                                                    : g_variant_new_string(kv[1]);
+    g_variant_builder_add(&b, "{sv}", kv[0], value);
+  }
+  return g_variant_ref_sink(g_variant_builder_end(&b));
+}
+
 static int
 run(TestOptions *o, GError **error)
 {
@@ -207,8 +232,11 @@ run(TestOptions *o, GError **error)
     r && o->swap_to ? hark_media_codec_choose(registrations, second, error) : NULL;
   if (r == NULL || (o->swap_to && r2 == NULL))
     return 1;
+  g_autoptr(GVariant) settings = codec_settings(o->settings, error);
+  if (settings == NULL)
+    return 2;
   HarkMediaCodec codecs[2] = {
-    { .name = r->name, .iface = r->iface, .instance = r->instance },
+    { .name = r->name, .iface = r->iface, .instance = r->instance, .settings = settings },
     { .name = r2 ? r2->name : NULL,
       .iface = r2 ? r2->iface : NULL,
       .instance = r2 ? r2->instance : NULL },
@@ -326,6 +354,8 @@ hark_media_test_main(int argc, char **argv)
       "fixed jitter-buffer delay in ms (default: adaptive, from 20 ms)", "MS" },
     { "pulse-buffer", 0, 0, G_OPTION_ARG_INT, &o.pulse_buffer,
       "sound-server buffer in ms (default 10)", "MS" },
+    { "setting", 0, 0, G_OPTION_ARG_STRING_ARRAY, &o.settings,
+      "a setting of the codec sent (repeatable; e.g. frame_size=10 for Opus)", "KEY=VALUE" },
     { "swap-to", 0, 0, G_OPTION_ARG_STRING, &o.swap_to,
       "swap the sent codec to this one while running", "NAME" },
     { "swap-at", 0, 0, G_OPTION_ARG_DOUBLE, &o.swap_at, "when to swap, in seconds (default 2)",

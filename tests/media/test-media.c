@@ -606,7 +606,9 @@ test_silent(void)
   g_assert_cmpuint(sb.dropped_srtp, >, 20);
   gint64 took = (h.at - stopped) / 1000;
   g_test_message("silent: fired %" G_GINT64_FORMAT " ms after the far end stopped", took);
-  g_assert_cmpint(took, >=, 1000);
+  /* silence_ms after the last packet heard, which is decrypted as it arrives: up to a
+   * packet time (and the loaded machine's scheduling) before the transport stopped. */
+  g_assert_cmpint(took, >=, 1000 - 60);
   g_assert_cmpint(took, <, 2000);
   run_for(1500);
   g_assert_cmpuint(h.silent, ==, 1);

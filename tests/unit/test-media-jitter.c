@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* test-media-jitter.c: the adaptive jitter-buffer policy (core/media-jitter.c) driven
  * with made-up observations: it starts where told, grows at once on a close call or a
- * late packet, stays within its bounds, and shrinks only slowly once things are calm. */
+ * late packet, stays within its bounds, shrinks only once things are calm, and then
+ * comes back from a one-off stall within seconds. */
 #include "media-private.h"
 
 /* n ticks in which every buffer came slack_ms early. */
@@ -72,17 +73,50 @@ test_bounds(void)
   g_assert_cmpuint(j.target_ms, ==, 40);
 }
 
+/* Every buffer of n ticks played slack_ms early plus whatever the target grew above base
+ * (a steady stream: each buffer's room is what the target holds beyond its need). */
+static void
+steady_ticks(HarkMediaJitter *j, guint n, guint base, double slack_ms)
+{
+  for (guint i = 0; i < n; i++) {
+    hark_media_jitter_observe(j, slack_ms + j->target_ms - (double)base);
+    hark_media_jitter_tick(j, j->late_seen);
+  }
+}
+
+static void
+test_shrinks_after_a_stall(void)
+{
+  HarkMediaJitter j;
+  hark_media_jitter_init(&j, 20, 10, 200);
+  /* A steady stream 8 ms early at 20 ms, then a stall of 60 ms grows it past 80. */
+  steady_ticks(&j, 4, 20, 8);
+  g_assert_cmpuint(j.target_ms, ==, 20);
+  hark_media_jitter_observe(&j, -60);
+  hark_media_jitter_tick(&j, 0);
+  g_assert_cmpuint(j.target_ms, >=, 80);
+  /* Calm again: nothing for a few seconds, then back to within 10 ms of where it was in
+   * 15 s (1 ms a second would take a minute)... */
+  steady_ticks(&j, 4, 20, 8);
+  g_assert_cmpuint(j.target_ms, >=, 80);
+  steady_ticks(&j, 11, 20, 8);
+  g_assert_cmpuint(j.target_ms, <=, 30);
+  /* ...never below what the stream's buffers need (8 ms early at 20 ms: the close-call
+   * guard and the headroom still fit). */
+  steady_ticks(&j, 60, 20, 8);
+  g_assert_cmpuint(j.target_ms, >=, 20 - 8 + 2);
+}
+
 static void
 test_shrinks_slowly(void)
 {
   HarkMediaJitter j;
   hark_media_jitter_init(&j, 80, 10, 200);
-  /* A few calm seconds change nothing; then one millisecond per tick at most. */
+  /* A few calm seconds change nothing; then by a part of the room left. */
   calm_ticks(&j, 4, 50);
   g_assert_cmpuint(j.target_ms, ==, 80);
   calm_ticks(&j, 10, 50);
   g_assert_cmpuint(j.target_ms, <, 80);
-  g_assert_cmpuint(j.target_ms, >=, 80 - 10);
   /* Not while buffers come close to their time... */
   guint now = j.target_ms;
   calm_ticks(&j, 10, 2.5);
@@ -106,5 +140,6 @@ main(int argc, char **argv)
   g_test_add_func("/media-jitter/grows-on-packets-given-up", test_grows_on_packets_given_up);
   g_test_add_func("/media-jitter/bounds", test_bounds);
   g_test_add_func("/media-jitter/shrinks-slowly", test_shrinks_slowly);
+  g_test_add_func("/media-jitter/shrinks-after-a-stall", test_shrinks_after_a_stall);
   return g_test_run();
 }

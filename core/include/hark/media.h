@@ -145,6 +145,11 @@ typedef struct {
 /* Builds the pipelines (nothing flows yet). Errors: a bad source or sink, a missing
  * element, a key of the wrong length. */
 HARK_API HarkMediaSession *hark_media_session_new(const HarkMediaConfig *config, GError **error);
+/* Call first thing in main(), before any thread: GStreamer will start (with the first
+ * session) without its registry of every installed plugin and load only the plugins
+ * the sessions use (about 4 MiB less heap per process). It sets GST_REGISTRY_DISABLE in
+ * the environment, unless GStreamer's plugin path or registry are configured there. */
+HARK_API void hark_media_prepare(void);
 /* Start sending and receiving. With a "pulse" source or sink and no sound server this
  * fails with HARK_MEDIA_ERROR_NO_SOUND. */
 HARK_API gboolean hark_media_session_start(HarkMediaSession *session, GError **error);
