@@ -10,7 +10,9 @@
  * and not themselves (the tones' levels measured by spectrum in the last two seconds of
  * each WAV, the host's own speaker included), with dave's leg on G.711 (PCMU: his node
  * has no Opus) and the others on Opus; the roster and the host reach every member as
- * events; a call going on becomes a leg without ringing again. A stranger's join is refused with a reason, and so is a kicked member's; a
+ * events; a call going on becomes a leg without ringing again; in a conference of an Opus
+ * member (bob) and a G.711 one (dave) alone, the two hear each other. A stranger's join is
+ * refused with a reason, and so is a kicked member's; a
  * roster forged by a stranger changes nothing and is counted; a node with
  * conference.host = false hosts none. */
 #include "harness.h"
@@ -31,6 +33,7 @@
 typedef enum {
   LAB_FOUR = 1 << 0, /* carol and dave too (dave: G.711 only) */
   LAB_ERIN = 1 << 1, /* erin, the stranger */
+  LAB_DAVE = 1 << 2, /* dave alone besides alice and bob (G.711 only) */
 } LabFlags;
 
 typedef struct {
@@ -105,6 +108,8 @@ lab_set_up(ConfLab *lab, gconstpointer data)
   if (super == NULL || !party_start(lab, ALICE) || !party_start(lab, BOB))
     return;
   if ((flags & LAB_FOUR) && (!party_start(lab, CAROL) || !party_start(lab, DAVE)))
+    return;
+  if ((flags & LAB_DAVE) && !party_start(lab, DAVE))
     return;
   if ((flags & LAB_ERIN) && !party_start(lab, ERIN))
     return;
@@ -552,6 +557,48 @@ test_from_a_call(ConfLab *lab, gconstpointer data)
   assert_hears_others(lab, carol, carol_hears, 2);
 }
 
+/* The legs of alice's conference by user: each leg's codec, from her `roster`. */
+static void
+assert_leg_codecs(ConfLab *lab, const char *const *want_users, const char *const *want_codecs)
+{
+  g_autoptr(JsonObject) roster = ask(&lab->party[ALICE], "roster", NULL, NULL);
+  HARK_REQUIRE(roster != NULL);
+  JsonObject *c =
+    json_array_get_object_element(json_object_get_array_member(roster, "conferences"), 0);
+  JsonArray *legs = json_object_get_array_member(c, "legs");
+  g_assert_cmpuint(json_array_get_length(legs), ==, g_strv_length((char **)want_users));
+  for (guint i = 0; i < json_array_get_length(legs); i++) {
+    JsonObject *leg = json_array_get_object_element(legs, i);
+    guint k = 0;
+    while (want_users[k] != NULL && g_strcmp0(want_users[k], str(leg, "user")) != 0)
+      k++;
+    HARK_REQUIRE(want_users[k] != NULL);
+    g_assert_cmpstr(str(leg, "codec"), ==, want_codecs[k]);
+  }
+}
+
+/* alice hosts bob, whose leg is Opus (16 kHz like the mixer), and dave, whose node has
+ * G.711 alone (PCMU, 8 kHz: resampled both ways at the host): bob hears dave's tone and
+ * dave bob's, each with alice's and without their own. */
+static void
+test_mixed_codecs(ConfLab *lab, gconstpointer data)
+{
+  LAB_UP(lab);
+  const guint members[] = { BOB, DAVE };
+  g_autofree char *id = NULL;
+  HARK_REQUIRE(conference_up(lab, members, G_N_ELEMENTS(members), &id));
+  const char *const legs[] = { "bob", "dave", NULL }, *const codecs[] = { "opus", "pcmu", NULL };
+  assert_leg_codecs(lab, legs, codecs);
+  gsize from[N_PARTIES] = { 0 };
+  for (guint i = 0; i < G_N_ELEMENTS(members); i++)
+    from[members[i]] = heard_now(lab, &lab->party[members[i]]);
+  for (guint i = 0; i < G_N_ELEMENTS(members); i++)
+    HARK_REQUIRE(wait_heard_more(lab, &lab->party[members[i]], from[members[i]], HEARD_S + 0.5));
+  const guint bob_hears[] = { ALICE, DAVE }, dave_hears[] = { ALICE, BOB };
+  assert_hears_others(lab, &lab->party[BOB], bob_hears, 2);
+  assert_hears_others(lab, &lab->party[DAVE], dave_hears, 2);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -560,6 +607,8 @@ main(int argc, char **argv)
                          lab_set_up, test_four_tones, lab_tear_down);
   hark_test_add_isolated("/conference/from-a-call", ConfLab, GUINT_TO_POINTER(LAB_FOUR),
                          lab_set_up, test_from_a_call, lab_tear_down);
+  hark_test_add_isolated("/conference/mixed-codecs", ConfLab, GUINT_TO_POINTER(LAB_DAVE),
+                         lab_set_up, test_mixed_codecs, lab_tear_down);
   hark_test_add_isolated("/conference/attack/stranger-refused", ConfLab,
                          GUINT_TO_POINTER(LAB_ERIN), lab_set_up, test_stranger_refused,
                          lab_tear_down);
