@@ -835,6 +835,107 @@ def relay_section(results, command):
     ])
 
 
+def conference_section(results, command):
+    """results: bench/bench-conference.py's JSON."""
+    r = json.load(open(results[0]))
+    rows = {(x["server"], x["rate"], x["participants"], x["load"]): x for x in r["rows"]}
+    sizes = sorted({x["participants"] for x in r["rows"]})
+    janus_rates = sorted({x["rate"] for x in r["rows"] if x["server"] == "janus"})
+    hark_rate = next((x["rate"] for x in r["rows"] if x["server"] == "hark"), 16000)
+    loads = [load for load in ("tones", "speech") if any(x["load"] == load for x in r["rows"])]
+
+    def fit(server, rate, load, key):
+        """Least squares a + b*N over the sizes: (a, b) or None."""
+        pts = [(n, rows[(server, rate, n, load)][key]) for n in sizes
+               if (server, rate, n, load) in rows]
+        if len(pts) < 2:
+            return None
+        mx = sum(n for n, _ in pts) / len(pts)
+        my = sum(v for _, v in pts) / len(pts)
+        b = sum((n - mx) * (v - my) for n, v in pts) / sum((n - mx) ** 2 for n, _ in pts)
+        return my - b * mx, b
+
+    def cpu(server, rate, n, load):
+        x = rows.get((server, rate, n, load))
+        return "–" if x is None else f"{x['cpu_pct']:.1f}"
+
+    table = []
+    for load in loads:
+        for n in sizes:
+            h = rows.get(("hark", hark_rate, n, load))
+            j = rows.get(("janus", janus_rates[0], n, load)) if janus_rates else None
+            ratio = f"{h['cpu_pct'] / j['cpu_pct']:.2f}" if h and j and j["cpu_pct"] > 0 else "–"
+            mem = (f"{h['vmhwm_kib'] / 1024:.0f} / {h['rss_kib'] / 1024:.0f} / "
+                   f"{h['pss_kib'] / 1024:.0f}") if h else "–"
+            jmem = f"{j['rss_kib'] / 1024:.1f} / {j['pss_kib'] / 1024:.1f}" if j else "–"
+            part = f"{h['participants_cpu_pct']:.0f}" if h and h.get("participants_cpu_pct") else "–"
+            table.append(f"| {load} | {n} | {cpu('hark', hark_rate, n, load)} | "
+                         + " | ".join(cpu("janus", rate, n, load) for rate in janus_rates)
+                         + f" | {ratio} | {mem} | {jmem} | {part} | "
+                         f"{h['loadavg'] if h else '–':} |")
+    fits = []
+    for load in loads:
+        for server, rate in [("hark", hark_rate)] + [("janus", x) for x in janus_rates]:
+            c, m = fit(server, rate, load, "cpu_pct"), fit(server, rate, load, "pss_kib")
+            if c is None:
+                continue
+            fits.append(f"| {server} | {rate // 1000} kHz | {load} | {c[0]:.1f} % + {c[1]:.2f} % × N | "
+                        f"{m[0] / 1024:.1f} MiB + {m[1] / 1024:.2f} MiB × N |")
+    aims = []
+    big = sizes[-1]
+    for load, share in (("speech", 0.5), ("tones", 1.0)):
+        h = rows.get(("hark", hark_rate, big, load))
+        j = rows.get(("janus", 16000, big, load))
+        if h and j:
+            ok = h["cpu_pct"] <= share * j["cpu_pct"]
+            aims.append(f"- {load}, {big} participants: hark's host {h['cpu_pct']:.1f} % against "
+                        f"Janus's {j['cpu_pct']:.1f} % at 16 kHz (aim: at most "
+                        f"{'half' if share < 1 else 'as much'}): {'met' if ok else 'not met'}.")
+    janus_head = " | ".join(f"Janus {rate // 1000} kHz CPU %" for rate in janus_rates)
+    dtx = ("with Opus DTX: a silent participant sends one comfort-noise frame every 400 ms "
+           "(hark: the participants' `opus` settings `dtx = true; complexity = 10;`, the "
+           "payloader dropping the empty frames; Janus: the same encoder's stream without "
+           "them)" if r.get("dtx") else
+           "without DTX: a silent participant sends an Opus frame of silence every 20 ms")
+    return "\n".join([
+        "## Conferences: the host's mixer beside Janus AudioBridge",
+        "",
+        f"Measured {datetime.date.today().isoformat()} on {machine()}.",
+        f"Command: `{command}`.",
+        "",
+        "`bench/bench-conference.py`: a login server, one SN, a host node (`conference` at "
+        f"{hark_rate // 1000} kHz, its own source silent) and one `hark run` node per participant "
+        "(Opus 20 ms, a tone of its own, sink `null`), called by the host into one conference "
+        f"that grows through the sizes; beside it Debian's {r['janus_version']} with an "
+        "AudioBridge room at each rate and the same number of plain-RTP participants joined "
+        "through its HTTP API, each fed an Opus 20 ms mono stream of a tone by one sender thread "
+        "(`bench/janus_bridge.py`). Two loads: *tones*, everyone sends a tone (all are always "
+        f"mixed); *speech*, {r['talkers']} send a tone and the others silence, {dtx}. For each "
+        f"size and load the servers take turns (hark, then Janus at each rate), {r['runs']} times "
+        f"over {r['seconds']:.0f} s each; the table holds medians. *CPU*: the server process's "
+        "user+system time (all threads) over the interval, % of one core. Memory: the host's "
+        "VmHWM / RSS / PSS and Janus's RSS / PSS, MiB. *Nodes*: the CPU of all the participants' "
+        "`hark run` nodes together, which share the machine's cores with the host (and *load*, "
+        "the 1-minute load average, says how busy the machine was besides).",
+        "",
+        f"| load | participants | hark host CPU % | {janus_head} | hark ÷ Janus "
+        f"{janus_rates[0] // 1000 if janus_rates else '–'} kHz | hark memory MiB (VmHWM / RSS / PSS) | "
+        "Janus RSS / PSS MiB | nodes CPU % | load |",
+        "|---|---|---|" + "---|" * len(janus_rates) + "---|---|---|---|---|",
+        *table,
+        "",
+        "Fitted over the sizes (least squares), CPU and PSS per participant:",
+        "",
+        "| server | rate | load | CPU | PSS |",
+        "|---|---|---|---|---|",
+        *fits,
+        "",
+        *aims,
+        f"- The host fell behind its 20 ms tick {r['host_late_ticks']} times in the whole run "
+        "(`late_ticks` of `roster`).",
+    ])
+
+
 def main():
     path, section, *rest = sys.argv[1:]
     command = rest.pop()
@@ -842,7 +943,8 @@ def main():
                 "tablei": tablei_section, "directory": directory_section,
                 "search": search_section,
                 "presence": presence_section, "message": message_section, "im": im_section,
-                "calls": calls_section, "calls-lab": calls_lab_section, "relay": relay_section}
+                "calls": calls_section, "calls-lab": calls_lab_section, "relay": relay_section,
+                "conference": conference_section}
     body = sections[section](rest, command)
     begin, end = f"<!-- bench:{section}:begin -->", f"<!-- bench:{section}:end -->"
     try:
