@@ -35,6 +35,7 @@ typedef struct {
   GSource *tick;
   gint64 next_tick_us;
   guint64 ticks, late_ticks;
+  guint64 silent_inputs; /* inputs with nothing to mix, over all ticks (left out of the sum) */
   gint16 *in; /* frame samples per input */
   gint32 *sum;
   gint16 *out;

@@ -664,6 +664,7 @@ hark_conference_json(HarkConferences *conferences)
     json_object_set_int_member(c, "rate", h->rate);
     json_object_set_int_member(c, "ticks", (gint64)h->ticks);
     json_object_set_int_member(c, "late_ticks", (gint64)h->late_ticks);
+    json_object_set_int_member(c, "silent_inputs", (gint64)h->silent_inputs);
     JsonArray *legs = json_array_new();
     for (guint i = 0; i < h->members->len; i++) {
       ConferenceMember *m = h->members->pdata[i];

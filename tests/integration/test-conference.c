@@ -11,7 +11,8 @@
  * each WAV, the host's own speaker included), with dave's leg on G.711 (PCMU: his node
  * has no Opus) and the others on Opus; the roster and the host reach every member as
  * events; a call going on becomes a leg without ringing again; in a conference of an Opus
- * member (bob) and a G.711 one (dave) alone, the two hear each other. A stranger's join is
+ * member (bob) and a G.711 one (dave) alone, the two hear each other; bob muted with Opus
+ * DTX is left out of the host's sum and still hears everyone. A stranger's join is
  * refused with a reason, and so is a kicked member's; a
  * roster forged by a stranger changes nothing and is counted; a node with
  * conference.host = false hosts none. */
@@ -34,6 +35,7 @@ typedef enum {
   LAB_FOUR = 1 << 0, /* carol and dave too (dave: G.711 only) */
   LAB_ERIN = 1 << 1, /* erin, the stranger */
   LAB_DAVE = 1 << 2, /* dave alone besides alice and bob (G.711 only) */
+  LAB_DTX = 1 << 3, /* carol too, and bob's Opus with DTX */
 } LabFlags;
 
 typedef struct {
@@ -60,7 +62,7 @@ static const guint tones[N_PARTIES] = { 440, 660, 880, 1100, 1320 };
 /* ---- the lab ------------------------------------------------------------------------ */
 
 static gboolean
-party_start(ConfLab *lab, guint i)
+party_start(ConfLab *lab, guint i, LabFlags flags)
 {
   Party *p = &lab->party[i];
   p->user = users[i];
@@ -72,7 +74,13 @@ party_start(ConfLab *lab, guint i)
     "media: { codecs = [ %s ]; source = \"tone:%u\";\n  sink = \"wav:%s/%s.wav\"; };\n%s",
     g711 ? "\"g711\"" : "\"opus\", \"g711\"", p->hz, lab->dir, p->user,
     i == ERIN ? "conference: { host = false; };\n" : "");
-  const char *plugins = g711 ? ", { name = \"g711\"; }" : ", { name = \"opus\"; }, { name = \"g711\"; }";
+  /* bob with DTX (LAB_DTX): silent, he sends a comfort-noise frame every 400 ms;
+   * complexity 10, or Opus would take his steady tone for noise too. */
+  const char *plugins = g711 ? ", { name = \"g711\"; }"
+                        : i == BOB && (flags & LAB_DTX)
+                          ? ", { name = \"opus\"; settings = { dtx = true; complexity = 10; }; },"
+                            " { name = \"g711\"; }"
+                          : ", { name = \"opus\"; }, { name = \"g711\"; }";
   g_autofree char *config =
     lab_client_config_with_node(p->user, i == ERIN ? "test_clock = true;" : NULL, plugins,
                                 lab->sn_host, OVERLAY_PORT, lab->login, media);
@@ -105,13 +113,13 @@ lab_set_up(ConfLab *lab, gconstpointer data)
     return;
   g_autoptr(JsonObject) super = lab_wait_command(lab->sn, "overlay", lab_overlay_is_super, NULL,
                                                  hark_test_timeout(JOIN_MS), "serving");
-  if (super == NULL || !party_start(lab, ALICE) || !party_start(lab, BOB))
+  if (super == NULL || !party_start(lab, ALICE, flags) || !party_start(lab, BOB, flags))
     return;
-  if ((flags & LAB_FOUR) && (!party_start(lab, CAROL) || !party_start(lab, DAVE)))
+  if ((flags & (LAB_FOUR | LAB_DTX)) && !party_start(lab, CAROL, flags))
     return;
-  if ((flags & LAB_DAVE) && !party_start(lab, DAVE))
+  if ((flags & (LAB_FOUR | LAB_DAVE)) && !party_start(lab, DAVE, flags))
     return;
-  if ((flags & LAB_ERIN) && !party_start(lab, ERIN))
+  if ((flags & LAB_ERIN) && !party_start(lab, ERIN, flags))
     return;
   lab->up = TRUE;
 }
@@ -599,6 +607,56 @@ test_mixed_codecs(ConfLab *lab, gconstpointer data)
   assert_hears_others(lab, &lab->party[DAVE], dave_hears, 2);
 }
 
+/* The mixer's count of inputs that had nothing to mix (summed over its ticks). */
+static gint64
+silent_inputs(ConfLab *lab)
+{
+  g_autoptr(JsonObject) roster = ask(&lab->party[ALICE], "roster", NULL, NULL);
+  JsonObject *c = roster != NULL ? json_array_get_object_element(
+                                     json_object_get_array_member(roster, "conferences"), 0)
+                                 : NULL;
+  return c != NULL ? json_object_get_int_member(c, "silent_inputs") : -1;
+}
+
+/* bob's Opus uses DTX: muted, he sends next to nothing, and the host leaves him out of
+ * its sum instead of decoding silence (its `silent_inputs` grows by about a tick's worth
+ * every 20 ms), while carol hears alice without him and bob, silent, still hears both
+ * others whole. Unmuted, he is heard again. */
+static void
+test_dtx_silent(ConfLab *lab, gconstpointer data)
+{
+  LAB_UP(lab);
+  const guint members[] = { BOB, CAROL };
+  g_autofree char *id = NULL;
+  HARK_REQUIRE(conference_up(lab, members, G_N_ELEMENTS(members), &id));
+  Party *bob = &lab->party[BOB], *carol = &lab->party[CAROL];
+  g_autoptr(JsonObject) muted = ask(bob, "mute", NULL, NULL);
+  HARK_REQUIRE(muted != NULL);
+  /* Half a second for what bob sent before to be played out. */
+  HARK_REQUIRE(wait_heard_more(lab, carol, heard_now(lab, carol), 0.5));
+  gint64 silent_from = silent_inputs(lab);
+  gsize carol_from = heard_now(lab, carol), bob_from = heard_now(lab, bob);
+  HARK_REQUIRE(wait_heard_more(lab, carol, carol_from, HEARD_S + 0.5));
+  HARK_REQUIRE(wait_heard_more(lab, bob, bob_from, HEARD_S + 0.5));
+  gint64 silent = silent_inputs(lab) - silent_from;
+  g_test_message("bob muted under DTX: %" G_GINT64_FORMAT " silent inputs in %.1f s", silent,
+                 HEARD_S + 0.5);
+  /* 2.5 s are 125 ticks, of which bob's comfort-noise frames (one in 20) fill a few. */
+  g_assert_cmpint(silent_from, >=, 0);
+  g_assert_cmpint(silent, >, 90);
+  const guint carol_hears[] = { ALICE }, bob_hears[] = { ALICE, CAROL };
+  assert_hears_others(lab, carol, carol_hears, 1);
+  assert_not_heard(lab, carol, tones[BOB]);
+  assert_hears_others(lab, bob, bob_hears, 2);
+  g_autoptr(JsonObject) unmuted = ask(bob, "unmute", NULL, NULL);
+  HARK_REQUIRE(unmuted != NULL);
+  HARK_REQUIRE(wait_heard_more(lab, carol, heard_now(lab, carol), 0.5));
+  carol_from = heard_now(lab, carol);
+  HARK_REQUIRE(wait_heard_more(lab, carol, carol_from, HEARD_S + 0.5));
+  const guint carol_hears_all[] = { ALICE, BOB };
+  assert_hears_others(lab, carol, carol_hears_all, 2);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -609,6 +667,8 @@ main(int argc, char **argv)
                          lab_set_up, test_from_a_call, lab_tear_down);
   hark_test_add_isolated("/conference/mixed-codecs", ConfLab, GUINT_TO_POINTER(LAB_DAVE),
                          lab_set_up, test_mixed_codecs, lab_tear_down);
+  hark_test_add_isolated("/conference/dtx-silent", ConfLab, GUINT_TO_POINTER(LAB_DTX), lab_set_up,
+                         test_dtx_silent, lab_tear_down);
   hark_test_add_isolated("/conference/attack/stranger-refused", ConfLab,
                          GUINT_TO_POINTER(LAB_ERIN), lab_set_up, test_stranger_refused,
                          lab_tear_down);
