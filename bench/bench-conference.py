@@ -155,17 +155,23 @@ class HarkConference:
         self.answerers = [Answerer(m) for m in self.members]
 
     def grow(self, n):
-        """The first n participants in the conference, every leg connected."""
-        if n > self.in_conference:
-            users = " ".join(m.name for m in self.members[self.in_conference:n])
-            self.host.call("conference", users=users)
-            self.in_conference = n
-        want = {m.name for m in self.members[:n]}
+        """The first n participants in the conference, every leg connected. One at a
+        time: each join sends every member the roster twice (calling, connected), as
+        signals through the SN, which carries 20 a second from one device (a burst of
+        50; core/message/message-route.h), and a signal it refuses is lost (an INVITE
+        too: that member's call fails). So after each join the bench waits for the SN's
+        budget to refill."""
+        while self.in_conference < n:
+            member = self.members[self.in_conference]
+            self.host.call("conference", users=member.name)
+            self.in_conference += 1
 
-        def connected():
-            roster = self.host.call("roster")["conferences"][0]["roster"]
-            return want <= {m["user"] for m in roster if m["state"] == "connected"}
-        self.host.wait(f"{n} connected", connected, TIMEOUT * 2)
+            def connected():
+                roster = self.host.call("roster")["conferences"][0]["roster"]
+                return any(m["user"] == member.name and m["state"] == "connected"
+                           for m in roster)
+            self.host.wait(f"{member.name} connected", connected, TIMEOUT)
+            time.sleep(2 * self.in_conference / 20)
         # The participants yield the cores to the servers measured (and the machine can
         # run 32 of them beside a host only so): what they cannot send in time shows as
         # the host's underruns, not as a starved host.

@@ -836,8 +836,18 @@ def relay_section(results, command):
 
 
 def conference_section(results, command):
-    """results: bench/bench-conference.py's JSON."""
-    r = json.load(open(results[0]))
+    """results: bench/bench-conference.py's JSON (with DTX); optional: the same with
+    --no-dtx, and scripts/bench-media.sh's with its `harkconf` peer (mouth to ear through
+    a conference host)."""
+    loaded = [json.load(open(path)) for path in results]
+    r = next(x for x in loaded if "rows" in x and x.get("dtx", True))
+    plain = next((x for x in loaded if "rows" in x and x.get("dtx") is False), None)
+    media = next((x for x in loaded if "harkconf" in x), {})
+    conf = media.get("harkconf")
+    direct = media.get("harkrun")
+
+    def stoi(peer):
+        return f"{peer['stoi']:.2f}" if peer.get("stoi") is not None else "–"
     rows = {(x["server"], x["rate"], x["participants"], x["load"]): x for x in r["rows"]}
     sizes = sorted({x["participants"] for x in r["rows"]})
     janus_rates = sorted({x["rate"] for x in r["rows"] if x["server"] == "janus"})
@@ -891,6 +901,17 @@ def conference_section(results, command):
             aims.append(f"- {load}, {big} participants: hark's host {h['cpu_pct']:.1f} % against "
                         f"Janus's {j['cpu_pct']:.1f} % at 16 kHz (aim: at most "
                         f"{'half' if share < 1 else 'as much'}): {'met' if ok else 'not met'}.")
+    without = []
+    if plain is not None:
+        prow = {(x["server"], x["participants"], x["load"]): x for x in plain["rows"]}
+        for n in sizes:
+            h0, j0 = prow.get(("hark", n, "speech")), prow.get(("janus", n, "speech"))
+            h1 = rows.get(("hark", hark_rate, n, "speech"))
+            j1 = rows.get(("janus", 16000, n, "speech"))
+            if h0 and h1:
+                without.append(f"| {n} | {h0['cpu_pct']:.1f} | {h1['cpu_pct']:.1f} | "
+                               f"{j0['cpu_pct'] if j0 else float('nan'):.1f} | "
+                               f"{j1['cpu_pct'] if j1 else float('nan'):.1f} |")
     janus_head = " | ".join(f"Janus {rate // 1000} kHz CPU %" for rate in janus_rates)
     dtx = ("with Opus DTX: a silent participant sends one comfort-noise frame every 400 ms "
            "(hark: the participants' `opus` settings `dtx = true; complexity = 10;`, the "
@@ -931,8 +952,33 @@ def conference_section(results, command):
         *fits,
         "",
         *aims,
+        *(["", "The *speech* load without DTX (`--no-dtx`, the same run's machine, "
+            f"{plain['runs']} run{'s' if plain['runs'] > 1 else ''}) beside the table's, "
+            "CPU % of one core:", "",
+            "| participants | hark host, no DTX | hark host, DTX | Janus 16 kHz, no DTX | "
+            "Janus 16 kHz, DTX |", "|---|---|---|---|---|", *without] if without else []),
         f"- The host fell behind its 20 ms tick {r['host_late_ticks']} times in the whole run "
         "(`late_ticks` of `roster`).",
+        *([
+            "",
+            "Mouth to ear through the host (`scripts/bench-media.sh`, peer `harkconf`: "
+            "`bench/bench-call-nodes.py --conference`): alice-0 speaks from the sound server's "
+            "microphone, bob-0 plays into its speaker, and a third `hark run` node hosts a "
+            "conference of the two, so the speech is decoded, mixed and encoded again on the "
+            "way; measured as the media section's calls are (the cross-correlation peak of "
+            "one stereo recording, `bench/mouth-to-ear.py`), aim under 80 ms on loopback:",
+            "",
+            "| path | mouth to ear, ms: median (IQR within a call) | per call | STOI | aim |",
+            "|---|---|---|---|---|",
+            f"| through a conference host | {conf['median_ms']:.0f} ({conf['p25_ms']:.0f}–"
+            f"{conf['p75_ms']:.0f}) | "
+            + ", ".join(f"{x:.0f}" for x in conf["call_medians_ms"] if x is not None)
+            + f" | {stoi(conf)} | {'met' if conf['median_ms'] < 80 else 'not met'} |",
+            *([f"| a direct call between two nodes, same run | {direct['median_ms']:.0f} "
+               f"({direct['p25_ms']:.0f}–{direct['p75_ms']:.0f}) | "
+               + ", ".join(f"{x:.0f}" for x in direct["call_medians_ms"] if x is not None)
+               + f" | {stoi(direct)} | |"] if direct else []),
+        ] if conf else []),
     ])
 
 

@@ -172,9 +172,14 @@ conf_sizes=${BENCH_CONFERENCE_SIZES:-4,8,16,32}
 conf_runs=${BENCH_CONFERENCE_RUNS:-3}
 /usr/bin/python3 "$top/bench/bench-conference.py" "$top/$build" "$work/conference.json" \
   --sizes "$conf_sizes" --runs "$conf_runs" --seconds 10
-python3 "$here/bench-report.py" "$top/docs/benchmarks.md" conference "$work/conference.json" \
-  "make bench (bench/bench-conference.py --sizes $conf_sizes --runs $conf_runs --seconds 10)"
+# The same without DTX, once: what silent participants cost when they send silence.
+/usr/bin/python3 "$top/bench/bench-conference.py" "$top/$build" "$work/conference-plain.json" \
+  --sizes "$conf_sizes" --runs 1 --seconds 10 --janus-rates 16000 --no-dtx
 "$here/bench-media.sh" "$build" "$work/media.json"
+# Mouth to ear through a conference host is bench-media.sh's peer harkconf.
+python3 "$here/bench-report.py" "$top/docs/benchmarks.md" conference "$work/conference.json" \
+  "$work/conference-plain.json" "$work/media.json" \
+  "make bench (bench/bench-conference.py --sizes $conf_sizes --runs $conf_runs --seconds 10; the same --runs 1 --janus-rates 16000 --no-dtx; scripts/bench-media.sh's harkconf)"
 python3 "$here/bench-report.py" "$top/docs/benchmarks.md" media "$work/media.json" \
   "make bench (scripts/bench-media.sh, BENCH_CALLS=${BENCH_CALLS:-3}, BENCH_CALL_SECONDS=${BENCH_CALL_SECONDS:-20})"
 echo "bench: results written to docs/benchmarks.md"
