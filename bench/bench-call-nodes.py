@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 # SPDX-License-Identifier: LGPL-2.1-or-later
-"""bench-call-nodes.py BUILD WORK [--relay]: a real call between two `hark run` nodes on
+"""bench-call-nodes.py BUILD WORK [--relay | --conference]: a real call between two `hark run` nodes on
 loopback, held up for scripts/bench-media.sh to measure the way it measures `hark
 media-test` (mouth to ear, CPU, memory, bytes). Runs where bench-media.sh runs: in its
 network namespace with only lo, beside its PulseAudio.
@@ -12,7 +12,10 @@ Opus), with the sound server's devices as media: alice (the caller) speaks from
 right channel. alice calls bob, bob answers on his ctl socket. With --relay, a coturn on
 127.0.0.1 is the SN's TURN server (supernode.turn_server, credentials handed out by the
 overlay) and once the call is up alice asks for `path relay` (an ICE restart limited to
-relayed candidates): the call's media then go alice -> coturn -> bob and back.
+relayed candidates): the call's media then go alice -> coturn -> bob and back. With
+--conference, alice and bob talk through a third node instead (alice-1, its own source
+silent, its speaker `null`) that hosts a conference of the two: mouth to ear through a
+conference host's mixer (decode, mix-minus, encode again).
 
 Prints one JSON line once the media flow on the path wanted: {"caller": PID, "callee":
 PID, "path": "host udp" | "relayed udp", "turn_port": PORT or null, "setup_ms"}; then
@@ -24,6 +27,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "tests", "netlab"))
@@ -39,6 +43,8 @@ MEDIA = {"alice": ("pulse:caller_mic", "pulse:discard"),
 
 
 def media(name):
+    if name == "alice-1":  # the conference host
+        return 'media: { codecs = [ "opus" ]; source = "silence"; sink = "null"; };\n'
     source, sink = MEDIA[name.split("-")[0]]
     return f'media: {{ codecs = [ "opus" ]; source = "{source}"; sink = "{sink}"; }};\n'
 
@@ -63,6 +69,43 @@ def start_coturn(work):
                         f'turn_secret_file = "{secret}";')
 
 
+def stop(nodes):
+    for node in reversed(nodes):
+        if node.proc is not None:
+            node.proc.terminate()
+            try:
+                node.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                node.proc.kill()
+                node.proc.wait()
+
+
+def conference(hark, work):
+    """alice-0 and bob-0 in a conference alice-1 hosts, held up like the call."""
+    nodes, pairs = bench_calls.hark_lab(hark, work, 2, media)
+    try:
+        (alice, bob), (host, _) = pairs
+        answerers = [bench_calls.CallEvents(n, answer=True) for n in (alice, bob)]
+        start = time.time()
+        host.call("conference", users=f"{alice.name} {bob.name}")
+
+        def connected():
+            c = host.call("roster")["conferences"][0]
+            return sum(m["state"] == "connected" for m in c["roster"]) == 2 and \
+                all(leg.get("state") == "active" for leg in c["legs"]) and len(c["legs"]) == 2
+        host.wait("both connected", connected, 30)
+        setup_ms = (time.time() - start) * 1000
+        print(json.dumps({"caller": alice.proc.pid, "callee": bob.proc.pid,
+                          "host": host.proc.pid, "path": "through a conference host",
+                          "turn_port": None, "setup_ms": setup_ms}), flush=True)
+        sys.stdin.read()  # held until bench-media.sh has measured
+        host.call("end")
+        for a in answerers:
+            a.sock.close()
+    finally:
+        stop(nodes)
+
+
 def main():
     build, work = sys.argv[1], sys.argv[2]
     relay = "--relay" in sys.argv
@@ -77,6 +120,9 @@ def main():
             if shutil.which("turnserver") is None:
                 sys.exit("bench-call-nodes: --relay needs coturn's turnserver")
             coturn, turn_port, sn_settings = start_coturn(work)
+        if "--conference" in sys.argv:
+            conference(hark, work)
+            return
         nodes, pairs = bench_calls.hark_lab(hark, work, 1, media, sn_settings)
         alice, bob = pairs[0]
         answerer = bench_calls.CallEvents(bob, answer=True)
@@ -98,14 +144,7 @@ def main():
         alice.call("hangup", id=call_id)
         answerer.wait(call_id, "ended")
     finally:
-        for node in reversed(nodes):
-            if node.proc is not None:
-                node.proc.terminate()
-                try:
-                    node.proc.wait(5)
-                except subprocess.TimeoutExpired:
-                    node.proc.kill()
-                    node.proc.wait()
+        stop(nodes)
         if coturn is not None:
             coturn.kill()
             coturn.wait()

@@ -13,7 +13,8 @@
 # Beside hark media-test and baresip, interleaved with them: a real call between two
 # `hark run` nodes (bench/bench-call-nodes.py: a login server, an SN, alice calls bob, the
 # sound server's devices as the nodes' media source and sink), and the same call moved to
-# a relay (a coturn on 127.0.0.1 that the SN vouches for; `path relay`).
+# a relay (a coturn on 127.0.0.1 that the SN vouches for; `path relay`), and the two nodes
+# talking through a third that hosts a conference of them (--conference).
 # Runs in a network namespace that has only lo, so nothing leaves the machine.
 set -eEu
 trap 'echo "bench-media: failed at line $LINENO: $BASH_COMMAND" >&2' ERR
@@ -239,6 +240,9 @@ PY
 }
 harkrun_call() { call_nodes harkrun "$1"; }
 harkrelay_call() { call_nodes harkrelay "$1" --relay; }
+# Two nodes talking through a third that hosts a conference of them: the host's mixer in
+# the path (bench-call-nodes.py --conference; the conference section of benchmarks.md).
+harkconf_call() { call_nodes harkconf "$1" --conference; }
 
 # measured PEER N: run PEER's call N until its recording gave a usable correlation (a
 # loaded machine or a sound server that restarted can leave a call without one), at most
@@ -296,11 +300,15 @@ baresip_call() {
 
 # Interleaved, so a change in the machine's load falls on both peers alike.
 load_before=$(cut -d' ' -f1-3 /proc/loadavg)
+# BENCH_MEDIA_PEERS: the peers to run (all by default).
+peers=${BENCH_MEDIA_PEERS:-hark harkrun baresip harkrelay harkconf}
+wanted() { case " $peers " in *" $1 "*) return 0 ;; esac; return 1; }
 for i in $(seq 1 "$calls"); do
-  measured hark "$i"
-  measured harkrun "$i"
-  measured baresip "$i"
-  if command -v turnserver >/dev/null; then measured harkrelay "$i"; fi
+  for peer in hark harkrun baresip; do
+    if wanted "$peer"; then measured "$peer" "$i"; fi
+  done
+  if wanted harkrelay && command -v turnserver >/dev/null; then measured harkrelay "$i"; fi
+  if wanted harkconf; then measured harkconf "$i"; fi
 done
 load_after=$(cut -d' ' -f1-3 /proc/loadavg)
 
@@ -338,6 +346,7 @@ def peer(name):
             "packets_per_s_each_way": statistics.median(sum(x["packets_per_s"] for x in ds) / max(len(ds), 1) for ds in dirs)}
 print(json.dumps({"validate": load("validate"), "floor": load("floor"), "scale": load("scale"), "hark": peer("hark"),
                   "harkrun": peer("harkrun"), "harkrelay": peer("harkrelay"),
+                  "harkconf": peer("harkconf"),
                   "baresip": peer("baresip"), "calls": calls, "seconds": seconds,
                   "load_before": loads[0], "load_after": loads[1]}, indent=1))
 PY

@@ -850,6 +850,161 @@ def relay_section(results, command):
     ])
 
 
+def conference_section(results, command):
+    """results: bench/bench-conference.py's JSON (with DTX); optional: the same with
+    --no-dtx, and scripts/bench-media.sh's with its `harkconf` peer (mouth to ear through
+    a conference host)."""
+    loaded = [json.load(open(path)) for path in results]
+    r = next(x for x in loaded if "rows" in x and x.get("dtx", True))
+    plain = next((x for x in loaded if "rows" in x and x.get("dtx") is False), None)
+    media = next((x for x in loaded if "harkconf" in x), {})
+    conf = media.get("harkconf")
+    direct = media.get("harkrun")
+
+    def stoi(peer):
+        return f"{peer['stoi']:.2f}" if peer.get("stoi") is not None else "–"
+    rows = {(x["server"], x["rate"], x["participants"], x["load"]): x for x in r["rows"]}
+    sizes = sorted({x["participants"] for x in r["rows"]})
+    janus_rates = sorted({x["rate"] for x in r["rows"] if x["server"] == "janus"})
+    hark_rate = next((x["rate"] for x in r["rows"] if x["server"] == "hark"), 16000)
+    loads = [load for load in ("tones", "speech") if any(x["load"] == load for x in r["rows"])]
+
+    def fit(server, rate, load, key):
+        """Least squares a + b*N over the sizes: (a, b) or None."""
+        pts = [(n, rows[(server, rate, n, load)][key]) for n in sizes
+               if (server, rate, n, load) in rows]
+        if len(pts) < 2:
+            return None
+        mx = sum(n for n, _ in pts) / len(pts)
+        my = sum(v for _, v in pts) / len(pts)
+        b = sum((n - mx) * (v - my) for n, v in pts) / sum((n - mx) ** 2 for n, _ in pts)
+        return my - b * mx, b
+
+    def cpu(server, rate, n, load):
+        x = rows.get((server, rate, n, load))
+        return "–" if x is None else f"{x['cpu_pct']:.1f}"
+
+    table = []
+    for load in loads:
+        for n in sizes:
+            h = rows.get(("hark", hark_rate, n, load))
+            j = rows.get(("janus", janus_rates[0], n, load)) if janus_rates else None
+            ratio = f"{h['cpu_pct'] / j['cpu_pct']:.2f}" if h and j and j["cpu_pct"] > 0 else "–"
+            mem = (f"{h['vmhwm_kib'] / 1024:.0f} / {h['rss_kib'] / 1024:.0f} / "
+                   f"{h['pss_kib'] / 1024:.0f}") if h else "–"
+            jmem = f"{j['rss_kib'] / 1024:.1f} / {j['pss_kib'] / 1024:.1f}" if j else "–"
+            part = f"{h['participants_cpu_pct']:.0f}" if h and h.get("participants_cpu_pct") else "–"
+            table.append(f"| {load} | {n} | {cpu('hark', hark_rate, n, load)} | "
+                         + " | ".join(cpu("janus", rate, n, load) for rate in janus_rates)
+                         + f" | {ratio} | {mem} | {jmem} | {part} | "
+                         f"{h['loadavg'] if h else '–':} |")
+    fits = []
+    for load in loads:
+        for server, rate in [("hark", hark_rate)] + [("janus", x) for x in janus_rates]:
+            c, m = fit(server, rate, load, "cpu_pct"), fit(server, rate, load, "pss_kib")
+            if c is None:
+                continue
+            fits.append(f"| {server} | {rate // 1000} kHz | {load} | {c[0]:.1f} % + {c[1]:.2f} % × N | "
+                        f"{m[0] / 1024:.1f} MiB + {m[1] / 1024:.2f} MiB × N |")
+    aims = []
+    big = sizes[-1]
+    for load, share in (("speech", 0.5), ("tones", 1.0)):
+        h = rows.get(("hark", hark_rate, big, load))
+        j = rows.get(("janus", 16000, big, load))
+        if h and j:
+            ok = h["cpu_pct"] <= share * j["cpu_pct"]
+            aims.append(f"- {load}, {big} participants: hark's host {h['cpu_pct']:.1f} % against "
+                        f"Janus's {j['cpu_pct']:.1f} % at 16 kHz (aim: at most "
+                        f"{'half' if share < 1 else 'as much'}): {'met' if ok else 'not met'}.")
+    without = []
+    if plain is not None:
+        prow = {(x["server"], x["participants"], x["load"]): x for x in plain["rows"]}
+        for n in sizes:
+            h0, j0 = prow.get(("hark", n, "speech")), prow.get(("janus", n, "speech"))
+            h1 = rows.get(("hark", hark_rate, n, "speech"))
+            j1 = rows.get(("janus", 16000, n, "speech"))
+            if h0 and h1:
+                without.append(f"| {n} | {h0['cpu_pct']:.1f} | {h1['cpu_pct']:.1f} | "
+                               f"{j0['cpu_pct'] if j0 else float('nan'):.1f} | "
+                               f"{j1['cpu_pct'] if j1 else float('nan'):.1f} |")
+    janus_head = " | ".join(f"Janus {rate // 1000} kHz CPU %" for rate in janus_rates)
+    dtx = ("with Opus DTX: a silent participant sends one comfort-noise frame every 400 ms "
+           "(hark: the participants' `opus` settings `dtx = true; complexity = 10;`, the "
+           "payloader dropping the empty frames; Janus: the same encoder's stream without "
+           "them)" if r.get("dtx") else
+           "without DTX: a silent participant sends an Opus frame of silence every 20 ms")
+    return "\n".join([
+        "## Conferences: the host's mixer beside Janus AudioBridge",
+        "",
+        f"Measured {datetime.date.today().isoformat()} on {machine()}.",
+        f"Command: `{command}`.",
+        "",
+        "`bench/bench-conference.py`: a login server, one SN, a host node (`conference` at "
+        f"{hark_rate // 1000} kHz, its own source silent) and one `hark run` node per participant "
+        "(Opus 20 ms, a tone of its own, sink `null`), called by the host into one conference "
+        f"that grows through the sizes; beside it Debian's {r['janus_version']} with an "
+        "AudioBridge room at each rate and the same number of plain-RTP participants joined "
+        "through its HTTP API, each fed an Opus 20 ms mono stream of a tone by one sender thread "
+        "(`bench/janus_bridge.py`). Two loads: *tones*, everyone sends a tone (all are always "
+        f"mixed); *speech*, {r['talkers']} send a tone and the others silence, {dtx}. For each "
+        f"size and load the servers take turns (hark, then Janus at each rate), {r['runs']} time(s) "
+        f"over {r['seconds']:.0f} s each; the table holds medians. *CPU*: the server process's "
+        "user+system time (all threads) over the interval, % of one core. Memory: the host's "
+        "VmHWM / RSS / PSS and Janus's RSS / PSS, MiB. *Nodes*: the CPU of all the participants' "
+        "`hark run` nodes together, which share the machine's cores with the host (and *load*, "
+        "the 1-minute load average, says how busy the machine was besides).",
+        "",
+        f"| load | participants | hark host CPU % | {janus_head} | hark ÷ Janus "
+        f"{janus_rates[0] // 1000 if janus_rates else '–'} kHz | hark memory MiB (VmHWM / RSS / PSS) | "
+        "Janus RSS / PSS MiB | nodes CPU % | load |",
+        "|---|---|---|" + "---|" * len(janus_rates) + "---|---|---|---|---|",
+        *table,
+        "",
+        "Fitted over the sizes (least squares), CPU and PSS per participant:",
+        "",
+        "| server | rate | load | CPU | PSS |",
+        "|---|---|---|---|---|",
+        *fits,
+        "",
+        *aims,
+        *(["", "The *speech* load without DTX (`--no-dtx`, a run of its own on the same "
+            f"machine, {plain['runs']} run{'s' if plain['runs'] > 1 else ''} per size) beside "
+            "the table's, CPU % of one core:", "",
+            "| participants | hark host, no DTX | hark host, DTX | Janus 16 kHz, no DTX | "
+            "Janus 16 kHz, DTX |", "|---|---|---|---|---|", *without, ""] if without else []),
+        f"- The host fell behind its 20 ms tick {r['host_late_ticks']} times in the whole run "
+        "(`late_ticks` of `roster`).",
+        "- Where the host's time goes (profiled once with `perf`, 16 participants sending "
+        "tones, without DTX): Opus encoding in the legs' sending threads about 18 %, decoding "
+        "about 8 %, the main loop about 43 % (the kernel's poll over the ~13 sockets libnice "
+        "keeps per leg, SRTP, per-packet dispatch), the rest GStreamer's threads and queues. "
+        "Janus's participants here are plain RTP (no SRTP) and its mixer encodes at Opus "
+        "complexity 4 (hark's default: 5). DTX spares the host the silent legs' packets and "
+        "decoding; every leg still encodes and encrypts its own mix, and encoding the whole "
+        "mix once for all who hear it is not done.",
+        *([
+            "",
+            "Mouth to ear through the host (`scripts/bench-media.sh`, peer `harkconf`: "
+            "`bench/bench-call-nodes.py --conference`): alice-0 speaks from the sound server's "
+            "microphone, bob-0 plays into its speaker, and a third `hark run` node hosts a "
+            "conference of the two, so the speech is decoded, mixed and encoded again on the "
+            "way; measured as the media section's calls are (the cross-correlation peak of "
+            "one stereo recording, `bench/mouth-to-ear.py`), aim under 80 ms on loopback:",
+            "",
+            "| path | mouth to ear, ms: median (IQR within a call) | per call | STOI | aim |",
+            "|---|---|---|---|---|",
+            f"| through a conference host | {conf['median_ms']:.0f} ({conf['p25_ms']:.0f}–"
+            f"{conf['p75_ms']:.0f}) | "
+            + ", ".join(f"{x:.0f}" for x in conf["call_medians_ms"] if x is not None)
+            + f" | {stoi(conf)} | {'met' if conf['median_ms'] < 80 else 'not met'} |",
+            *([f"| a direct call between two nodes, same run | {direct['median_ms']:.0f} "
+               f"({direct['p25_ms']:.0f}–{direct['p75_ms']:.0f}) | "
+               + ", ".join(f"{x:.0f}" for x in direct["call_medians_ms"] if x is not None)
+               + f" | {stoi(direct)} | |"] if direct else []),
+        ] if conf else []),
+    ])
+
+
 def main():
     path, section, *rest = sys.argv[1:]
     command = rest.pop()
@@ -857,7 +1012,8 @@ def main():
                 "tablei": tablei_section, "directory": directory_section,
                 "search": search_section,
                 "presence": presence_section, "message": message_section, "im": im_section,
-                "calls": calls_section, "calls-lab": calls_lab_section, "relay": relay_section}
+                "calls": calls_section, "calls-lab": calls_lab_section, "relay": relay_section,
+                "conference": conference_section}
     body = sections[section](rest, command)
     begin, end = f"<!-- bench:{section}:begin -->", f"<!-- bench:{section}:end -->"
     try:

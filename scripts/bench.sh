@@ -12,7 +12,8 @@
 # as root), then media: mouth-to-ear latency, CPU, memory and
 # bytes of hark media-test, of a call between two `hark run` nodes (direct and relayed by a
 # coturn) and of baresip 1.0 (scripts/bench-media.sh; it installs what it needs:
-# deps/bench-debian.txt).
+# deps/bench-debian.txt); a conference host beside Janus's AudioBridge
+# (bench/bench-conference.py).
 set -eu
 build=${1:-build}
 here=$(cd "$(dirname "$0")" && pwd)
@@ -165,7 +166,20 @@ if [ "$(id -u)" = 0 ]; then
 else
   echo "bench: Table I, search, messages and call set-up skipped (they need root)" >&2
 fi
+# A conference host's CPU and memory for 4-32 participants beside Janus's AudioBridge in
+# the same run (bench/bench-conference.py; janus from deps/bench-debian.txt).
+conf_sizes=${BENCH_CONFERENCE_SIZES:-4,8,16,32}
+conf_runs=${BENCH_CONFERENCE_RUNS:-3}
+/usr/bin/python3 "$top/bench/bench-conference.py" "$top/$build" "$work/conference.json" \
+  --sizes "$conf_sizes" --runs "$conf_runs" --seconds 10
+# The same without DTX, once: what silent participants cost when they send silence.
+/usr/bin/python3 "$top/bench/bench-conference.py" "$top/$build" "$work/conference-plain.json" \
+  --sizes "$conf_sizes" --runs 1 --seconds 10 --janus-rates 16000 --no-dtx
 "$here/bench-media.sh" "$build" "$work/media.json"
+# Mouth to ear through a conference host is bench-media.sh's peer harkconf.
+python3 "$here/bench-report.py" "$top/docs/benchmarks.md" conference "$work/conference.json" \
+  "$work/conference-plain.json" "$work/media.json" \
+  "make bench (bench/bench-conference.py --sizes $conf_sizes --runs $conf_runs --seconds 10; the same --runs 1 --janus-rates 16000 --no-dtx; scripts/bench-media.sh's harkconf)"
 python3 "$here/bench-report.py" "$top/docs/benchmarks.md" media "$work/media.json" \
   "make bench (scripts/bench-media.sh, BENCH_CALLS=${BENCH_CALLS:-3}, BENCH_CALL_SECONDS=${BENCH_CALL_SECONDS:-20})"
 echo "bench: results written to docs/benchmarks.md"

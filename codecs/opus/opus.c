@@ -8,7 +8,11 @@
  *   audio_type  voice|generic (voice)
  *   bitrate     6000-510000 bit/s (20000)       frame_size  10|20|40|60 ms (20)
  *   complexity  0-10 (5)                         inband_fec  bool (false)
- *   dtx         bool (false: silence is sent, to keep NAT bindings and TCP windows open)
+ *   dtx         bool (false: silence is sent, to keep NAT bindings and TCP windows open;
+ *               true: while silent only a comfort-noise frame every 400 ms is sent, the
+ *               payloader dropping the encoder's empty frames, so a silent or muted
+ *               participant costs the far end, a conference host above all, no packets
+ *               and no decoding)
  *   packet_loss_percentage 0-100 (0)             adapt       bool (true)
  *   min_bitrate, max_bitrate  the bounds adaptation keeps to (12000; max: the bitrate)
  * Without loss the bitrate stays at (or returns to) max_bitrate, so by default what is
@@ -103,6 +107,24 @@ configure_encoder(Opus *o, GObject *enc, GVariant *settings, GError **error)
   return TRUE;
 }
 
+/* The encoder's DTX frames (a TOC byte, nothing to decode) are sent only when the
+ * payloader is told to drop them; without that, DTX saves bits but not one packet. */
+static void
+payloader_set_dtx(GObject *payloader, gboolean dtx)
+{
+  if (g_object_class_find_property(G_OBJECT_GET_CLASS(payloader), "dtx") != NULL)
+    g_object_set(payloader, "dtx", dtx, NULL);
+}
+
+/* The payloader after the encoder enc, or NULL. */
+static GstElement *
+payloader_of(GObject *enc)
+{
+  g_autoptr(GstPad) src = gst_element_get_static_pad(GST_ELEMENT(enc), "src");
+  g_autoptr(GstPad) peer = src != NULL ? gst_pad_get_peer(src) : NULL;
+  return peer != NULL ? gst_pad_get_parent_element(peer) : NULL;
+}
+
 static gboolean
 opus_configure(gpointer instance, HarkCodecRole role, GObject *element, GVariant *settings,
                GError **error)
@@ -112,6 +134,12 @@ opus_configure(gpointer instance, HarkCodecRole role, GObject *element, GVariant
   if (role == HARK_CODEC_DECODER)
     /* Conceal lost frames, and recover them from the next packet's FEC when it has it. */
     g_object_set(element, "plc", TRUE, "use-inband-fec", TRUE, NULL);
+  if (role == HARK_CODEC_PAYLOADER) {
+    gboolean dtx;
+    if (!get_bool(instance, settings, "dtx", FALSE, &dtx, error))
+      return FALSE;
+    payloader_set_dtx(element, dtx);
+  }
   return TRUE;
 }
 
@@ -142,6 +170,9 @@ opus_set_live(gpointer instance, GObject *enc, const char *key, GVariant *value,
     if (!get_bool(o, one, key, FALSE, &flag, error))
       return FALSE;
     g_object_set(enc, g_str_equal(key, "dtx") ? "dtx" : "inband-fec", flag, NULL);
+    g_autoptr(GstElement) payloader = g_str_equal(key, "dtx") ? payloader_of(enc) : NULL;
+    if (payloader != NULL)
+      payloader_set_dtx(G_OBJECT(payloader), flag);
   } else if (g_str_equal(key, "bandwidth")) {
     if (!get_choice(o, one, key, "wideband", bandwidths, &choice, error))
       return FALSE;

@@ -3,6 +3,10 @@
  * (the host's own source, each connected leg's decoded audio, all at conference.rate),
  * sums them once and writes each input its mix-minus (the sum less its own frame,
  * clipped): O(N) per tick. Each leg's session encodes its mix with the leg's own codec.
+ * An input with nothing this tick (a silent participant whose Opus DTX sends no packets,
+ * a leg not primed yet) is left out of the sum, and all such inputs are written the same
+ * whole mix, made once: in a meeting most participants are silent, and they all hear the
+ * same thing.
  * The tick is a main-loop timer that catches up when the loop was late, so the audio
  * sent keeps its rate; more than 5 ticks behind, the lost time is skipped instead. */
 #include "conference-private.h"
@@ -38,17 +42,32 @@ mix_once(ConferenceHosted *h)
     }
   }
   const gint16 **inputs = g_newa(const gint16 *, ports->len);
+  gboolean *heard = g_newa(gboolean, ports->len);
+  guint n_heard = 0;
   for (guint k = 0; k < ports->len; k++) {
     gint16 *frame = h->in + (gsize)k * n;
-    hark_media_port_read(ports->pdata[k], frame, n);
-    hark_conference_voice_take(voices[k], frame, n); /* muted: silence; the level */
-    inputs[k] = frame;
+    gsize got = hark_media_port_read(ports->pdata[k], frame, n);
+    /* A muted input is left out like a silent one; its level is measured either way. */
+    heard[k] = hark_conference_voice_take(voices[k], frame, n) && got > 0;
+    if (heard[k])
+      inputs[n_heard++] = frame;
   }
-  hark_conference_mix_sum(inputs, ports->len, n, h->sum);
+  hark_conference_mix_sum(inputs, n_heard, n, h->sum);
+  gint16 *whole = h->out + n;
+  gboolean whole_made = FALSE;
   for (guint k = 0; k < ports->len; k++) {
-    hark_conference_mix_minus(h->sum, inputs[k], n, h->out);
-    hark_media_port_write(ports->pdata[k], h->out, n);
+    if (heard[k]) {
+      hark_conference_mix_minus(h->sum, h->in + (gsize)k * n, n, h->out);
+      hark_media_port_write(ports->pdata[k], h->out, n);
+      continue;
+    }
+    if (!whole_made) {
+      hark_conference_mix_minus(h->sum, NULL, n, whole);
+      whole_made = TRUE;
+    }
+    hark_media_port_write(ports->pdata[k], whole, n);
   }
+  h->silent_inputs += ports->len - n_heard;
   g_ptr_array_unref(ports);
   h->ticks++;
   hark_conference_speaker_tick(h);
@@ -94,7 +113,7 @@ hark_conference_mixer_start(HarkConferences *conferences, ConferenceHosted *h, G
     return FALSE;
   h->in = g_new0(gint16, (gsize)h->frame * (CONFERENCE_MAX_MEMBERS + 1));
   h->sum = g_new0(gint32, h->frame);
-  h->out = g_new0(gint16, h->frame);
+  h->out = g_new0(gint16, 2 * (gsize)h->frame); /* a mix-minus, then the whole mix */
   /* A ready-time source: a plain 20 ms timeout drifts by its dispatch delay every tick. */
   h->tick = g_source_new(&tick_funcs, sizeof(GSource));
   g_source_set_priority(h->tick, G_PRIORITY_HIGH);

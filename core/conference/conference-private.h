@@ -45,6 +45,7 @@ typedef struct {
   GSource *tick;
   gint64 next_tick_us;
   guint64 ticks, late_ticks;
+  guint64 silent_inputs; /* inputs with nothing to mix, over all ticks (left out of the sum) */
   gint16 *in; /* frame samples per input */
   gint32 *sum;
   gint16 *out;
@@ -177,9 +178,9 @@ guint hark_conference_signals_take(HarkConferences *conferences, guint n);
 guint hark_conference_connected(ConferenceHosted *hosted);
 
 /* conference-speaker.c: levels and the active speaker. */
-/* The mixer read frame from the participant of voice: silenced when it is muted, and
- * its level measured. */
-void hark_conference_voice_take(ConferenceVoice *voice, gint16 *frame, guint n);
+/* The mixer read frame from the participant of voice: its level measured (0 while muted);
+ * FALSE when it is muted, and its frame is left out of the mix. */
+gboolean hark_conference_voice_take(ConferenceVoice *voice, const gint16 *frame, guint n);
 /* After each tick's inputs: a new active speaker is announced (at most one change per
  * CONFERENCE_SPEAKER_HOLD_MS). */
 void hark_conference_speaker_tick(ConferenceHosted *hosted);

@@ -20,17 +20,17 @@
 #define SPEAKER_HOLD_MS 300
 #define SPEAKER_SMOOTH 0.2 /* per 20 ms tick: a time constant of about 100 ms */
 
-void
-hark_conference_voice_take(ConferenceVoice *voice, gint16 *frame, guint n)
+gboolean
+hark_conference_voice_take(ConferenceVoice *voice, const gint16 *frame, guint n)
 {
-  if (voice->muted_self || voice->muted_host)
-    memset(frame, 0, n * sizeof *frame);
+  gboolean muted = voice->muted_self || voice->muted_host;
   /* The mean magnitude: as good as the RMS for who is loudest, without a square root. */
   gint64 sum = 0;
-  for (guint i = 0; i < n; i++)
+  for (guint i = 0; !muted && i < n; i++)
     sum += ABS((gint32)frame[i]);
-  double mean = n > 0 ? (double)sum / n : 0;
+  double mean = !muted && n > 0 ? (double)sum / n : 0;
   voice->level += SPEAKER_SMOOTH * (mean - voice->level);
+  return !muted;
 }
 
 static void

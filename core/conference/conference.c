@@ -788,6 +788,7 @@ hark_conference_json(HarkConferences *conferences)
     json_object_set_int_member(c, "rate", h->rate);
     json_object_set_int_member(c, "ticks", (gint64)h->ticks);
     json_object_set_int_member(c, "late_ticks", (gint64)h->late_ticks);
+    json_object_set_int_member(c, "silent_inputs", (gint64)h->silent_inputs);
     json_object_set_array_member(c, "succession", hark_conference_succession_json(mine));
     hark_conference_handover_json(conferences, h->id_hex, c);
     JsonArray *legs = json_array_new();

@@ -10,7 +10,10 @@
  * and not themselves (the tones' levels measured by spectrum in the last two seconds of
  * each WAV, the host's own speaker included), with dave's leg on G.711 (PCMU: his node
  * has no Opus) and the others on Opus; the roster and the host reach every member as
- * events; a call going on becomes a leg without ringing again. A stranger's join is refused with a reason, and so is a kicked member's; a
+ * events; a call going on becomes a leg without ringing again; in a conference of an Opus
+ * member (bob) and a G.711 one (dave) alone, the two hear each other; bob muted with Opus
+ * DTX is left out of the host's sum and still hears everyone. A stranger's join is
+ * refused with a reason, and so is a kicked member's; a
  * roster forged by a stranger changes nothing and is counted; a node with
  * conference.host = false hosts none. */
 #include "harness.h"
@@ -37,6 +40,8 @@ typedef enum {
   LAB_HOST_INVITES = 1 << 5, /* alice follows no member's invite (conference.invite) */
   LAB_CAROL = 1 << 6, /* carol too */
   LAB_CLOCKS = 1 << 7, /* every node has the test clock (the `signal` command: attackers) */
+  LAB_DAVE = 1 << 8, /* dave alone besides alice and bob (G.711 only) */
+  LAB_DTX = 1 << 9, /* carol too, and bob's Opus with DTX */
 } LabFlags;
 
 /* The many-member case's size: 10 (a host and 10 legs in CI: 8 called at once, 2 paced),
@@ -92,7 +97,13 @@ party_start(ConfLab *lab, guint i, LabFlags flags)
     : i == ALICE && (flags & LAB_MANY)
       ? "calls: { max = 40; };\nconference: { dials_per_minute = 90; };\n"
                                        : "");
-  const char *plugins = g711 ? ", { name = \"g711\"; }" : ", { name = \"opus\"; }, { name = \"g711\"; }";
+  /* bob with DTX (LAB_DTX): silent, he sends a comfort-noise frame every 400 ms;
+   * complexity 10, or Opus would take his steady tone for noise too. */
+  const char *plugins = g711 ? ", { name = \"g711\"; }"
+                        : i == BOB && (flags & LAB_DTX)
+                          ? ", { name = \"opus\"; settings = { dtx = true; complexity = 10; }; },"
+                            " { name = \"g711\"; }"
+                          : ", { name = \"opus\"; }, { name = \"g711\"; }";
   g_autofree char *config =
     lab_client_config_with_node(p->user,
                                 i == ERIN || (flags & LAB_CLOCKS) ? "test_clock = true;" : NULL,
@@ -157,9 +168,9 @@ lab_set_up(ConfLab *lab, gconstpointer data)
   if (super == NULL || !party_start(lab, ALICE, flags) ||
       (!(flags & LAB_MANY) && !party_start(lab, BOB, flags)))
     return;
-  if ((flags & (LAB_FOUR | LAB_QUIET | LAB_CAROL)) && !party_start(lab, CAROL, flags))
+  if ((flags & (LAB_FOUR | LAB_QUIET | LAB_CAROL | LAB_DTX)) && !party_start(lab, CAROL, flags))
     return;
-  if ((flags & LAB_FOUR) && !party_start(lab, DAVE, flags))
+  if ((flags & (LAB_FOUR | LAB_DAVE)) && !party_start(lab, DAVE, flags))
     return;
   if ((flags & LAB_ERIN) && !party_start(lab, ERIN, flags))
     return;
@@ -1314,6 +1325,98 @@ test_false_successor(ConfLab *lab, gconstpointer data)
   g_assert_cmpstr(state, ==, "ringing");
 }
 
+/* The legs of alice's conference by user: each leg's codec, from her `roster`. */
+static void
+assert_leg_codecs(ConfLab *lab, const char *const *want_users, const char *const *want_codecs)
+{
+  g_autoptr(JsonObject) roster = ask(&lab->party[ALICE], "roster", NULL, NULL);
+  HARK_REQUIRE(roster != NULL);
+  JsonObject *c =
+    json_array_get_object_element(json_object_get_array_member(roster, "conferences"), 0);
+  JsonArray *legs = json_object_get_array_member(c, "legs");
+  g_assert_cmpuint(json_array_get_length(legs), ==, g_strv_length((char **)want_users));
+  for (guint i = 0; i < json_array_get_length(legs); i++) {
+    JsonObject *leg = json_array_get_object_element(legs, i);
+    guint k = 0;
+    while (want_users[k] != NULL && g_strcmp0(want_users[k], str(leg, "user")) != 0)
+      k++;
+    HARK_REQUIRE(want_users[k] != NULL);
+    g_assert_cmpstr(str(leg, "codec"), ==, want_codecs[k]);
+  }
+}
+
+/* alice hosts bob, whose leg is Opus (16 kHz like the mixer), and dave, whose node has
+ * G.711 alone (PCMU, 8 kHz: resampled both ways at the host): bob hears dave's tone and
+ * dave bob's, each with alice's and without their own. */
+static void
+test_mixed_codecs(ConfLab *lab, gconstpointer data)
+{
+  LAB_UP(lab);
+  const guint members[] = { BOB, DAVE };
+  g_autofree char *id = NULL;
+  HARK_REQUIRE(conference_up(lab, members, G_N_ELEMENTS(members), &id));
+  const char *const legs[] = { "bob", "dave", NULL }, *const codecs[] = { "opus", "pcmu", NULL };
+  assert_leg_codecs(lab, legs, codecs);
+  gsize from[N_PARTIES] = { 0 };
+  for (guint i = 0; i < G_N_ELEMENTS(members); i++)
+    from[members[i]] = heard_now(lab, &lab->party[members[i]]);
+  for (guint i = 0; i < G_N_ELEMENTS(members); i++)
+    HARK_REQUIRE(wait_heard_more(lab, &lab->party[members[i]], from[members[i]], HEARD_S + 0.5));
+  const guint bob_hears[] = { ALICE, DAVE }, dave_hears[] = { ALICE, BOB };
+  assert_hears_others(lab, &lab->party[BOB], bob_hears, 2);
+  assert_hears_others(lab, &lab->party[DAVE], dave_hears, 2);
+}
+
+/* The mixer's count of inputs that had nothing to mix (summed over its ticks). */
+static gint64
+silent_inputs(ConfLab *lab)
+{
+  g_autoptr(JsonObject) roster = ask(&lab->party[ALICE], "roster", NULL, NULL);
+  JsonObject *c = roster != NULL ? json_array_get_object_element(
+                                     json_object_get_array_member(roster, "conferences"), 0)
+                                 : NULL;
+  return c != NULL ? json_object_get_int_member(c, "silent_inputs") : -1;
+}
+
+/* bob's Opus uses DTX: muted, he sends next to nothing, and the host leaves him out of
+ * its sum instead of decoding silence (its `silent_inputs` grows by about a tick's worth
+ * every 20 ms), while carol hears alice without him and bob, silent, still hears both
+ * others whole. Unmuted, he is heard again. */
+static void
+test_dtx_silent(ConfLab *lab, gconstpointer data)
+{
+  LAB_UP(lab);
+  const guint members[] = { BOB, CAROL };
+  g_autofree char *id = NULL;
+  HARK_REQUIRE(conference_up(lab, members, G_N_ELEMENTS(members), &id));
+  Party *bob = &lab->party[BOB], *carol = &lab->party[CAROL];
+  g_autoptr(JsonObject) muted = ask(bob, "mute", NULL, NULL);
+  HARK_REQUIRE(muted != NULL);
+  /* Half a second for what bob sent before to be played out. */
+  HARK_REQUIRE(wait_heard_more(lab, carol, heard_now(lab, carol), 0.5));
+  gint64 silent_from = silent_inputs(lab);
+  gsize carol_from = heard_now(lab, carol), bob_from = heard_now(lab, bob);
+  HARK_REQUIRE(wait_heard_more(lab, carol, carol_from, HEARD_S + 0.5));
+  HARK_REQUIRE(wait_heard_more(lab, bob, bob_from, HEARD_S + 0.5));
+  gint64 silent = silent_inputs(lab) - silent_from;
+  g_test_message("bob muted under DTX: %" G_GINT64_FORMAT " silent inputs in %.1f s", silent,
+                 HEARD_S + 0.5);
+  /* 2.5 s are 125 ticks, of which bob's comfort-noise frames (one in 20) fill a few. */
+  g_assert_cmpint(silent_from, >=, 0);
+  g_assert_cmpint(silent, >, 90);
+  const guint carol_hears[] = { ALICE }, bob_hears[] = { ALICE, CAROL };
+  assert_hears_others(lab, carol, carol_hears, 1);
+  assert_not_heard(lab, carol, tones[BOB]);
+  assert_hears_others(lab, bob, bob_hears, 2);
+  g_autoptr(JsonObject) unmuted = ask(bob, "unmute", NULL, NULL);
+  HARK_REQUIRE(unmuted != NULL);
+  HARK_REQUIRE(wait_heard_more(lab, carol, heard_now(lab, carol), 0.5));
+  carol_from = heard_now(lab, carol);
+  HARK_REQUIRE(wait_heard_more(lab, carol, carol_from, HEARD_S + 0.5));
+  const guint carol_hears_all[] = { ALICE, BOB };
+  assert_hears_others(lab, carol, carol_hears_all, 2);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -1322,6 +1425,10 @@ main(int argc, char **argv)
                          lab_set_up, test_four_tones, lab_tear_down);
   hark_test_add_isolated("/conference/from-a-call", ConfLab, GUINT_TO_POINTER(LAB_FOUR),
                          lab_set_up, test_from_a_call, lab_tear_down);
+  hark_test_add_isolated("/conference/mixed-codecs", ConfLab, GUINT_TO_POINTER(LAB_DAVE),
+                         lab_set_up, test_mixed_codecs, lab_tear_down);
+  hark_test_add_isolated("/conference/dtx-silent", ConfLab, GUINT_TO_POINTER(LAB_DTX), lab_set_up,
+                         test_dtx_silent, lab_tear_down);
   hark_test_add_isolated("/conference/attack/stranger-refused", ConfLab,
                          GUINT_TO_POINTER(LAB_ERIN), lab_set_up, test_stranger_refused,
                          lab_tear_down);

@@ -1202,6 +1202,65 @@ test_live_settings(void)
   pair_clear(&p);
 }
 
+static guint64
+sent_in(HarkMediaSession *s, guint ms)
+{
+  HarkMediaStats before, after;
+  hark_media_session_get_stats(s, &before);
+  run_for(ms);
+  hark_media_session_get_stats(s, &after);
+  return after.packets_sent - before.packets_sent;
+}
+
+/* Opus with dtx = true: muted (the encoder gets silence) a sends a comfort-noise frame
+ * every 400 ms and RTCP, not 50 packets a second, so the far end (a conference host
+ * above all) has nothing to decode; unmuted the tone is heard again (the received WAV
+ * holds only what was played: DTX gaps are not in it). DTX switched off
+ * live brings the 50 packets a second back while still muted. */
+static void
+test_opus_dtx(void)
+{
+  GVariantDict d;
+  g_variant_dict_init(&d, NULL);
+  g_variant_dict_insert(&d, "dtx", "b", TRUE);
+  HarkMediaCodec c = codec_named(&codecs, "opus", g_variant_dict_end(&d));
+  PairOptions o = { .codecs = &c, .n_codecs = 1 };
+  Pair p = { 0 };
+  pair_start(&p, &o);
+  run_for(600);
+  guint64 talking = sent_in(p.a, 1000);
+  hark_media_session_set_mute(p.a, TRUE);
+  run_for(200); /* what was encoded before the mute */
+  guint64 silent = sent_in(p.a, 1200);
+  g_autoptr(GError) error = NULL;
+  g_assert_true(
+    hark_media_session_set_codec_setting(p.a, "dtx", g_variant_new_boolean(FALSE), &error));
+  g_assert_no_error(error);
+  run_for(100);
+  guint64 dtx_off = sent_in(p.a, 1000);
+  hark_media_session_set_mute(p.a, FALSE);
+  run_for(1200);
+  HarkMediaStats sb;
+  hark_media_session_get_stats(p.b, &sb);
+  pair_stop(&p);
+  g_test_message("opus dtx: %" G_GUINT64_FORMAT " packets in 1 s talking, %" G_GUINT64_FORMAT
+                 " in 1.2 s muted, %" G_GUINT64_FORMAT " in 1 s muted without DTX",
+                 talking, silent, dtx_off);
+  /* Talking, the encoder's own activity detection drops some frames of a steady tone
+   * (about 30 of 50 are sent); muted, one in 20 and RTCP. */
+  g_assert_cmpuint(talking, >, 20);
+  g_assert_cmpuint(silent, <, 12);
+  g_assert_cmpuint(dtx_off, >, 40);
+  Wav wav = { 0 };
+  g_assert_true(wav_read(p.wav_path, &wav));
+  g_assert_cmpuint(wav.n, >, 48000 / 2);
+  gsize last = 48000 / 2;
+  g_assert_cmpfloat(fabs(wav_dominant_hz(&wav, wav.n - last, last) - 1000), <=, 20);
+  g_assert_cmpfloat(wav_rms(&wav, wav.n - last, last), >, TONE_RMS / 2);
+  wav_clear(&wav);
+  pair_clear(&p);
+}
+
 /* The codec is the first of the configured preference that a plugin registers. */
 static void
 test_choose_codec(void)
@@ -1238,6 +1297,7 @@ main(int argc, char **argv)
   hark_test_add_isolated_func("/media/band/opus-wideband-passes-5khz", test_band_opus);
   hark_test_add_isolated_func("/media/codec/choose-by-preference", test_choose_codec);
   hark_test_add_isolated_func("/media/codec/opus-live-settings", test_live_settings);
+  hark_test_add_isolated_func("/media/codec/opus-dtx", test_opus_dtx);
   hark_test_add_isolated_func("/media/srtp/wrong-key-plays-nothing", test_wrong_key);
   hark_test_add_isolated_func("/media/loss/ten-percent", test_loss);
   hark_test_add_isolated_func("/media/loss/opus-adapts-and-recovers",

@@ -201,15 +201,15 @@ class LoopbackNode(Node):
         super().__init__(None, None, work, name, config)
 
 
-def start_loopback_login_server(hark, work, node_class=LoopbackNode):
+def start_loopback_login_server(hark, work, node_class=LoopbackNode, settings=""):
     """A login server on 127.0.0.1 (sqlite, a free port), started: (its node, the `login`
-    section that points a client at it)."""
+    section that points a client at it). settings: more loginsrv settings."""
     port = free_port()
     server = node_class(hark, work, "loginsrv",
                         'node: { name = "loginsrv"; };\n'
                         'plugins: { load = ( { name = "sqlite"; }, { name = "loginsrv"; settings = {\n'
                         f'  listen = "127.0.0.1"; port = {port}; hosts = [ "127.0.0.1" ];\n'
-                        '  registrations_per_minute = 1000; }; }, { name = "ctl"; } ); };\n')
+                        f'  registrations_per_minute = 1000; {settings} }}; }}, {{ name = "ctl"; }} ); }};\n')
     try:
         server.start()
     except LabError:
