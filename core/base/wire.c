@@ -58,6 +58,7 @@ static const MessageKind message_kinds[] = {
   { HARK_MSG_TURN_REQUEST, "TURN_REQUEST", "()" },
   { HARK_MSG_TURN_CREDENTIALS, "TURN_CREDENTIALS", "(sqssxb)", TRUE },
   { HARK_MSG_TURN_FORWARD, "TURN_FORWARD", "(s)" },
+  { HARK_MSG_DIR_HINT, "DIR_HINT", "(s)" },
 };
 
 static const MessageKind *

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* directory-presence-parse.c: what a DIR_SUBSCRIBE, DIR_WATCH or DIR_PRESENCE must be before the
+/* directory-presence-parse.c: what a DIR_SUBSCRIBE, DIR_WATCH, DIR_PRESENCE or DIR_HINT must be before the
  * SN or the device looks at it (directory-presence-parse.h). Pure: no state, no clock. */
 #include "directory-presence-parse.h"
 
@@ -54,6 +54,19 @@ hark_directory_watch_parse(GVariant *body, char **watcher, GVariant **watches, G
     return malformed(error, "a DIR_WATCH with too many watches");
   *watcher = g_strdup(watcher_text);
   *watches = g_steal_pointer(&list);
+  return TRUE;
+}
+
+gboolean
+hark_directory_hint_parse(GVariant *body, char **user, GError **error)
+{
+  if (!g_variant_is_of_type(body, G_VARIANT_TYPE("(s)")))
+    return malformed(error, "a DIR_HINT that is not (s)");
+  const char *user_text;
+  g_variant_get(body, "(&s)", &user_text);
+  if (!hark_presence_name_is_valid(user_text))
+    return malformed(error, "a DIR_HINT whose user is not a user name");
+  *user = hark_presence_name_key(user_text);
   return TRUE;
 }
 

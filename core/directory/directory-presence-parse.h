@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* directory-presence-parse.h: the bodies of DIR_SUBSCRIBE and DIR_PRESENCE checked
+/* directory-presence-parse.h: the bodies of DIR_SUBSCRIBE, DIR_PRESENCE, DIR_WATCH and DIR_HINT checked
  * (directory-presence-parse.c), apart from the SN's and the device's state so the
  * `record` fuzzer can feed them. docs/protocol.md, "Presence subscriptions". */
 #pragma once
@@ -30,5 +30,8 @@ gboolean hark_directory_presence_parse(GVariant *body, char **watcher, char **us
  * DIRECTORY_PRESENCE_MAX_WATCHES. */
 gboolean hark_directory_watch_parse(GVariant *body, char **watcher, GVariant **watches,
                                     GError **error);
+/* A DIR_HINT body (s): *user the canonical name (new) of the user whose devices are to
+ * fetch their contacts. MALFORMED unless it is a user name. */
+gboolean hark_directory_hint_parse(GVariant *body, char **user, GError **error);
 
 G_END_DECLS

@@ -17,7 +17,12 @@
  * records the same way; the first SN checks what it is pushed and hands it to its
  * clients with that watcher. A peer may only take back (offline) what it pushed itself.
  *
- * A device keeps the latest record per buddy per device and emits `presence-changed`. */
+ * A device keeps the latest record per buddy per device and emits `presence-changed`.
+ *
+ * Contacts hints (an empty DIR_PRESENCE) tell devices to fetch their contact requests and
+ * buddy list: the SN sends them when a client publishes a changed buddy list, and when a
+ * client says with DIR_HINT that a request with someone changed (sent, declined,
+ * withdrawn), which no list shows. */
 #include "directory-private.h"
 #include "directory-presence-parse.h"
 
@@ -41,11 +46,17 @@ typedef struct {
   guint64 records_refused; /* pushed records that did not verify */
   guint64 watches_refused; /* a peer's watches without a valid signature of the watcher */
   guint64 hints; /* contacts hints a verified SN peer passed on, taken */
-  guint64 hints_refused; /* ... over its rate, or from a link that is no verified SN */
+  guint64 hints_refused; /* ... over its rate, or from a link that is no verified SN; a
+                          * client's DIR_HINT malformed, unauthenticated or over its rate */
+  guint64 hints_asked; /* DIR_HINTs clients sent, taken */
 } PresenceCounters;
 
 #define PRESENCE_PEER_HINTS_PER_MINUTE 60 /* contacts hints one SN peer may pass on */
 #define PRESENCE_PEER_HINT_BURST 20
+/* DIR_HINTs one client link may send: a user who sends, declines or withdraws many
+ * requests at once (the login server lets an account send 10 a minute) is served. */
+#define PRESENCE_CLIENT_HINTS_PER_MINUTE 20
+#define PRESENCE_CLIENT_HINT_BURST 10
 
 
 #define CONTACTS_SYNC_GAP_S 5 /* a device fetches its contacts on a hint at most this often */
@@ -54,7 +65,7 @@ struct _DirectoryPresence {
   HarkDirectory *directory;
   GPtrArray *watches; /* Watch*: an SN's */
   GHashTable *buddy_sets; /* an SN's: client HarkLink* -> hash of the buddy names it published */
-  GHashTable *hint_buckets; /* an SN's: peer HarkLink* -> DirectoryBucket* */
+  GHashTable *hint_buckets; /* an SN's: peer or client HarkLink* -> DirectoryBucket* */
   GHashTable *seen; /* a device's: canonical user -> (device -> HarkPresenceRecord*) */
   gint64 contacts_synced_us; /* a device's: the last fetch a hint caused (monotonic) */
   guint contacts_source;
@@ -246,28 +257,74 @@ hark_directory_presence_published(HarkDirectory *directory, HarkLink *link,
   }
 }
 
+/* A token of link's hint bucket; FALSE (refused, counted, logged) when there is none. */
+static gboolean
+take_hint_token(DirectoryPresence *presence, HarkLink *link, double per_minute, double burst,
+                const char *what)
+{
+  gint64 now = hark_clock_now_monotonic(presence->directory->clock);
+  DirectoryBucket *bucket = g_hash_table_lookup(presence->hint_buckets, link);
+  if (bucket == NULL) {
+    bucket = g_new0(DirectoryBucket, 1);
+    g_hash_table_insert(presence->hint_buckets, link, bucket);
+  }
+  if (hark_directory_bucket_take(bucket, now, per_minute, burst))
+    return TRUE;
+  presence->counters.hints_refused++;
+  refused(presence, link, what);
+  return FALSE;
+}
+
 /* An empty DIR_PRESENCE from a verified SN peer: a contacts hint for watcher's devices
  * here, passed on by the SN where about published a changed list. At most
  * PRESENCE_PEER_HINTS_PER_MINUTE a peer (each device still fetches at most every 5 s). */
 static void
 take_peer_hint(DirectoryPresence *presence, HarkLink *peer, const char *watcher, const char *about)
 {
-  HarkDirectory *directory = presence->directory;
-  gint64 now = hark_clock_now_monotonic(directory->clock);
-  DirectoryBucket *bucket = g_hash_table_lookup(presence->hint_buckets, peer);
-  if (bucket == NULL) {
-    bucket = g_new0(DirectoryBucket, 1);
-    g_hash_table_insert(presence->hint_buckets, peer, bucket);
-  }
-  if (!hark_directory_bucket_take(bucket, now, PRESENCE_PEER_HINTS_PER_MINUTE,
-                                  PRESENCE_PEER_HINT_BURST)) {
-    presence->counters.hints_refused++;
-    refused(presence, peer, "contacts hints from an SN peer over its rate");
+  if (!take_hint_token(presence, peer, PRESENCE_PEER_HINTS_PER_MINUTE, PRESENCE_PEER_HINT_BURST,
+                       "contacts hints from an SN peer over its rate"))
     return;
-  }
   presence->counters.hints++;
   g_autofree char *user = hark_presence_name_key(watcher);
   hint_contacts(presence, user, about, NULL);
+}
+
+/* A client's DIR_HINT: a contact request between its user and user changed on that device
+ * (no buddy list shows it). Its user's other devices and user's devices, here and (passed
+ * on) on their SNs, fetch their contacts. The sender is the certificate's user, never a
+ * name the client sends; a spurious hint costs each device one fetch (at most one per
+ * CONTACTS_SYNC_GAP_S) and shows nothing, as a list naming user published and withdrawn
+ * would; and a client may send PRESENCE_CLIENT_HINTS_PER_MINUTE. */
+static void
+serve_client_hint(DirectoryPresence *presence, HarkLink *link, const HarkWireMessage *message)
+{
+  HarkDirectory *directory = presence->directory;
+  const HarkDeviceCertificate *cert = hark_link_get_peer_certificate(link);
+  if (cert == NULL) {
+    presence->counters.hints_refused++;
+    refused(presence, link, "a DIR_HINT from a client that has not proved a certificate");
+    hark_link_send(link, HARK_MSG_ERROR, message->id,
+                   g_variant_new("(us)", 401, "log in before hinting contacts"), NULL);
+    return;
+  }
+  g_autofree char *user = NULL;
+  g_autoptr(GError) error = NULL;
+  if (!hark_directory_hint_parse(message->body, &user, &error)) {
+    presence->counters.hints_refused++;
+    refused(presence, link, error->message);
+    return;
+  }
+  if (!take_hint_token(presence, link, PRESENCE_CLIENT_HINTS_PER_MINUTE,
+                       PRESENCE_CLIENT_HINT_BURST, "contacts hints from a client over its rate"))
+    return;
+  presence->counters.hints_asked++;
+  g_autofree char *sender = hark_presence_name_key(cert->user);
+  hint_contacts(presence, sender, sender, link);
+  hark_directory_reach_hint(directory, sender, sender);
+  if (strcmp(user, sender) == 0)
+    return; /* a block or an unblock: only this user's devices care */
+  hint_contacts(presence, user, sender, NULL);
+  hark_directory_reach_hint(directory, user, sender);
 }
 
 /* An SN tells its peers, for watcher, the signed watches of its clients with that name
@@ -664,6 +721,7 @@ hark_directory_presence_link_closed(HarkDirectory *directory, HarkLink *link, Ha
   }
   if (from == HARK_OVERLAY_FROM_CLIENT) {
     g_hash_table_remove(presence->buddy_sets, link);
+    g_hash_table_remove(presence->hint_buckets, link);
     /* The device is no longer online here: its record goes with its link, and its
      * watchers hear that it went offline. */
     g_auto(GStrv) users = hark_directory_store_users_from(directory->store, link);
@@ -707,6 +765,21 @@ hark_directory_presence_subscribe(HarkDirectory *directory, const char *why)
     g_warning("directory: cannot sign the presence watch: %s",
               error != NULL ? error->message : "no certificate");
   g_debug("directory: subscribed to the presence of %u buddies (%s)", g_strv_length(buddies), why);
+}
+
+/* A contact request with user changed on this device (user: this device's own user after a
+ * block or an unblock): the SN tells user's devices and this user's other ones. Without a
+ * certificate or an SN, or an SN that does not know DIR_HINT (it drops it, counted), they
+ * learn at their next fetch, as before. */
+void
+hark_directory_presence_hint(HarkDirectory *directory, const char *user)
+{
+  HarkLink *link = hark_overlay_sn_link(directory->overlay);
+  if (link == NULL || hark_login_client_certificate_der(directory->login) == NULL ||
+      !hark_presence_name_is_valid(user))
+    return;
+  hark_link_send(link, HARK_MSG_DIR_HINT, hark_overlay_new_message_id(directory->overlay),
+                 g_variant_new("(s)", user), NULL);
 }
 
 /* "offline" when the user has no device we know of, else the most available status. */
@@ -846,6 +919,18 @@ hark_directory_presence_message(HarkDirectory *directory, HarkLink *link, HarkOv
                    g_variant_new("(us)", 503, "not verified as an SN yet: send it again"), NULL);
     return TRUE;
   }
+  if (message->type == HARK_MSG_DIR_HINT) {
+    if (directory->store == NULL || from == HARK_OVERLAY_FROM_MY_SN)
+      return FALSE;
+    if (from == HARK_OVERLAY_FROM_CLIENT) {
+      serve_client_hint(presence, link, message);
+      return TRUE;
+    }
+    /* An SN peer passes hints on as an empty DIR_PRESENCE, for one user at a time. */
+    presence->counters.hints_refused++;
+    refused(presence, link, "a DIR_HINT from an SN peer (only clients send it)");
+    return TRUE;
+  }
   if (message->type == HARK_MSG_DIR_PRESENCE && from == HARK_OVERLAY_FROM_CLIENT) {
     presence->counters.hints_refused++;
     refused(presence, link, "a DIR_PRESENCE from a client (only SNs push presence and hints)");
@@ -919,5 +1004,6 @@ hark_directory_presence_describe(HarkDirectory *directory)
   json_object_set_int_member(o, "watches_refused", (gint64)presence->counters.watches_refused);
   json_object_set_int_member(o, "hints", (gint64)presence->counters.hints);
   json_object_set_int_member(o, "hints_refused", (gint64)presence->counters.hints_refused);
+  json_object_set_int_member(o, "hints_asked", (gint64)presence->counters.hints_asked);
   return o;
 }

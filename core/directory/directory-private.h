@@ -185,6 +185,9 @@ void hark_directory_presence_link_closed(HarkDirectory *directory, HarkLink *lin
 void hark_directory_presence_tick(HarkDirectory *directory);
 /* A device: (re)send the buddy list to its SN; forget what the last SN pushed. */
 void hark_directory_presence_subscribe(HarkDirectory *directory, const char *why);
+/* A device: DIR_HINT to its SN, a contact request with user changed here (protocol.md,
+ * "Contacts hint"); nothing without an SN link or a certificate. */
+void hark_directory_presence_hint(HarkDirectory *directory, const char *user);
 void hark_directory_presence_reset(HarkDirectory *directory);
 /* The `buddies` answer gets "presence" and "devices" per buddy; the `directory` answer's
  * "presence". */

@@ -429,6 +429,7 @@ serve_strategy(HarkDirectory *directory, HarkLink *link, const HarkWireMessage *
 static const guint16 listened_types[] = {
   HARK_MSG_DIR_PUBLISH,  HARK_MSG_DIR_PUBLISH_OK, HARK_MSG_DIR_LOOKUP,   HARK_MSG_DIR_RESULT,
   HARK_MSG_DIR_STRATEGY, HARK_MSG_DIR_SUBSCRIBE,  HARK_MSG_DIR_PRESENCE, HARK_MSG_DIR_WATCH,
+  HARK_MSG_DIR_HINT,
 };
 
 static gboolean
@@ -461,6 +462,7 @@ on_message(gpointer data, HarkLink *link, HarkOverlayFrom from, const HarkWireMe
   case HARK_MSG_DIR_SUBSCRIBE:
   case HARK_MSG_DIR_WATCH:
   case HARK_MSG_DIR_PRESENCE:
+  case HARK_MSG_DIR_HINT:
     if (hark_directory_presence_message(directory, link, from, message))
       return TRUE;
     break;
@@ -605,6 +607,13 @@ on_buddies_changed(gpointer data)
   hark_directory_presence_subscribe(directory, "the buddy list changed");
 }
 
+/* A contact request with user changed here: their devices (and ours) are told. */
+static void
+on_contacted(gpointer data, const char *user)
+{
+  hark_directory_presence_hint(data, user);
+}
+
 static void
 describe_buddies(gpointer data, JsonObject *answer)
 {
@@ -614,6 +623,7 @@ describe_buddies(gpointer data, JsonObject *answer)
 static const HarkLoginBuddyHooks buddy_hooks = {
   .changed = on_buddies_changed,
   .describe = describe_buddies,
+  .contacted = on_contacted,
 };
 
 static const HarkOverlayListener directory_listener = {

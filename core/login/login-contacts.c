@@ -7,7 +7,11 @@
  * directory tells it to (hark_login_client_sync_contacts). A request not seen before on
  * this device is announced with a `contact-request` event; when the answer's buddy-list
  * revision is not the one this device has (a request was accepted, here or on another
- * device), the list is fetched, which emits `buddies-changed`. */
+ * device), the list is fetched, which emits `buddies-changed`. Whenever what is pending
+ * (incoming, outgoing, blocked) differs from what this device last announced, a
+ * `requests-changed` event carries all of it. A request this device sent, declined or
+ * withdrew, and a block, is passed to the directory (the buddy hooks' contacted), whose SN
+ * tells the other user's devices and ours to fetch. */
 #include "login-impl.h"
 
 #include <string.h>
@@ -49,6 +53,46 @@ incoming_names(JsonObject *answer, gint64 *revision, GError **error)
   return g_steal_pointer(&names);
 }
 
+/* The names of one of the answer's lists ("incoming", "outgoing": objects with a name;
+ * "blocked": names), one a line: what the `requests-changed` event compares. */
+static void
+append_names(GString *key, JsonObject *answer, const char *list)
+{
+  JsonArray *array = member_array(answer, list);
+  g_string_append_printf(key, "%s:", list);
+  for (guint i = 0; array != NULL && i < json_array_get_length(array); i++) {
+    JsonNode *element = json_array_get_element(array, i);
+    const char *name = JSON_NODE_HOLDS_OBJECT(element)
+                         ? hark_login_member_string(json_node_get_object(element), "name")
+                         : JSON_NODE_HOLDS_VALUE(element) &&
+                               json_node_get_value_type(element) == G_TYPE_STRING
+                           ? json_node_get_string(element)
+                           : NULL;
+    g_string_append_printf(key, "%s\n", name != NULL ? name : "");
+  }
+}
+
+/* `requests-changed` when what is pending differs from what this device last announced
+ * (the first fetch after a login announces it all). */
+static void
+emit_requests_changed(HarkLoginClient *client, JsonObject *answer)
+{
+  g_autoptr(GString) key = g_string_new(NULL);
+  append_names(key, answer, "incoming");
+  append_names(key, answer, "outgoing");
+  append_names(key, answer, "blocked");
+  if (g_strcmp0(client->requests_shown, key->str) == 0)
+    return;
+  g_free(client->requests_shown);
+  client->requests_shown = g_strdup(key->str);
+  JsonObject *data = json_object_new();
+  json_object_set_string_member(data, "user", client->user);
+  const char *lists[] = { "incoming", "outgoing", "blocked" };
+  for (gsize i = 0; i < G_N_ELEMENTS(lists); i++)
+    json_object_set_member(data, lists[i], json_object_dup_member(answer, lists[i]));
+  hark_context_emit(client->ctx, "requests-changed", data);
+}
+
 static void
 emit_contact_request(HarkLoginClient *client, JsonObject *request)
 {
@@ -78,7 +122,25 @@ take_contacts(HarkLoginClient *client, JsonObject *answer, gint64 *revision, GEr
   }
   g_hash_table_unref(client->requests_seen);
   client->requests_seen = seen;
+  emit_requests_changed(client, answer);
   return TRUE;
+}
+
+/* A change this device made that no buddy list shows: the directory's SN tells the
+ * devices concerned (an acceptance changes both lists, which tells them already). */
+static void
+tell_contacted(Op *op)
+{
+  HarkLoginClient *client = op->client;
+  const char *op_name = op->buddy_op;
+  const char *user = NULL;
+  if (g_strcmp0(op_name, "send") == 0 || g_strcmp0(op_name, "decline") == 0 ||
+      g_strcmp0(op_name, "cancel") == 0)
+    user = op->buddy_name;
+  else if (g_strcmp0(op_name, "block") == 0 || g_strcmp0(op_name, "unblock") == 0)
+    user = client->user;
+  if (user != NULL && client->buddy_hooks != NULL && client->buddy_hooks->contacted != NULL)
+    client->buddy_hooks->contacted(client->buddy_hooks_data, user);
 }
 
 /* ---- operations ---------------------------------------------------------------------- */
@@ -130,6 +192,7 @@ contacts_answered(Op *op, JsonObject *answer, GError *error)
     return;
   }
   op->contacts = json_object_ref(answer);
+  tell_contacted(op);
   if (revision != op->client->revision)
     hark_login_fetch_buddies(op, buddies_followed);
   else
@@ -184,6 +247,7 @@ void
 hark_login_forget_contacts(HarkLoginClient *client)
 {
   g_hash_table_remove_all(client->requests_seen);
+  g_clear_pointer(&client->requests_shown, g_free);
 }
 
 /* ---- asking about a user ---------------------------------------------------------------- */

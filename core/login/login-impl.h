@@ -93,6 +93,7 @@ struct _HarkLoginClient {
   gint64 expires;
   JsonArray *buddies; /* [{"name", "alias"}]; NULL when not known */
   GHashTable *requests_seen; /* names of incoming contact requests already announced */
+  char *requests_shown; /* the pending requests and blocks last announced (a key), or NULL */
   gint64 revision; /* of buddies; -1 when not known */
   guint generation; /* bumped by every login and logout: answers to requests made
                             * for an earlier one are not applied */

@@ -826,6 +826,7 @@ hark_login_client_free(HarkLoginClient *client)
   g_clear_object(&client->tunnel);
   clear_login(client);
   g_hash_table_unref(client->requests_seen);
+  g_free(client->requests_shown);
   g_free(client->url);
   g_free(client->base);
   g_free(client->ca_path);

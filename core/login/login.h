@@ -91,10 +91,15 @@ void hark_login_client_set_changed_handler(HarkLoginClient *client, HarkLoginCha
 /* For the directory above (login never calls up): changed() after the buddy list changed
  * (with the `buddies-changed` event); describe() adds to the `buddies` command's answer
  * ({"revision", "buddies": [{"name", "alias"}]}) what it knows of each buddy (the live
- * presence). One set of hooks; NULL removes them. hooks: borrowed, must outlive it. */
+ * presence); contacted() after this device sent, declined or withdrew a contact request
+ * with user, or blocked or unblocked someone (user: this device's own user), which no buddy
+ * list shows: the other devices concerned are to fetch their contacts (an acceptance
+ * changes both lists, so changed() covers it). One set of hooks; NULL removes them.
+ * hooks: borrowed, must outlive it. */
 typedef struct {
   void (*changed)(gpointer data);
   void (*describe)(gpointer data, JsonObject *answer);
+  void (*contacted)(gpointer data, const char *user);
 } HarkLoginBuddyHooks;
 void hark_login_client_set_buddy_hooks(HarkLoginClient *client, const HarkLoginBuddyHooks *hooks,
                                        gpointer data);

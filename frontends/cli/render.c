@@ -344,6 +344,43 @@ render_typing(JsonObject *data)
   return g_strdup_printf("* %s %s\n", from, on ? "is typing" : "stopped typing");
 }
 
+/* ---- contact requests ------------------------------------------------------------- */
+
+/* The names of a `requests-changed` list, escaped and comma-separated, after label;
+ * FALSE (nothing added) when it is empty. Entries are {"name"} objects or names. */
+static gboolean
+append_request_list(GString *out, JsonObject *data, const char *list, const char *label)
+{
+  JsonNode *node = data != NULL ? json_object_get_member(data, list) : NULL;
+  JsonArray *array = node != NULL && JSON_NODE_HOLDS_ARRAY(node) ? json_node_get_array(node) : NULL;
+  guint n = array != NULL ? json_array_get_length(array) : 0;
+  for (guint i = 0; i < n; i++) {
+    JsonNode *element = json_array_get_element(array, i);
+    const char *name = JSON_NODE_HOLDS_OBJECT(element)
+                         ? member_string(json_node_get_object(element), "name")
+                         : json_node_get_value_type(element) == G_TYPE_STRING
+                           ? json_node_get_string(element)
+                           : NULL;
+    g_autofree char *text = shown(name, 64);
+    g_string_append_printf(out, "%s%s", i == 0 ? label : ", ", text);
+  }
+  return n > 0;
+}
+
+/* "* contact requests: from bob; to carol; blocked: dave" (none waiting: said so). */
+static char *
+render_requests(JsonObject *data)
+{
+  GString *out = g_string_new("* contact requests:");
+  gboolean in = append_request_list(out, data, "incoming", " from ");
+  gboolean sent = append_request_list(out, data, "outgoing", in ? "; to " : " to ");
+  if (!in && !sent)
+    g_string_append(out, " none waiting");
+  append_request_list(out, data, "blocked", "; blocked: ");
+  g_string_append_c(out, '\n');
+  return g_string_free(out, FALSE);
+}
+
 /* ---- calls ------------------------------------------------------------------------ */
 
 #define MAX_SHOWN_REASON 200 /* characters of a reason (its limit in bytes) */
@@ -500,6 +537,8 @@ cli_render_event(const char *name, JsonObject *data)
     return render_message_state(data);
   if (g_strcmp0(name, "typing") == 0)
     return render_typing(data);
+  if (g_strcmp0(name, "requests-changed") == 0)
+    return render_requests(data);
   GString *out = g_string_new("* ");
   g_string_append(out, name);
   g_autoptr(GList) members = data ? json_object_get_members(data) : NULL;

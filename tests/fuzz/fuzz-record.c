@@ -6,7 +6,7 @@
  * DIR_PRESENCE body ('P' + (ssa(ayay)as), each record then checked as a device checks
  * a pushed one) (core/directory/directory-presence-parse.c); a DIR_WATCH body ('W' +
  * (sa(ayay)), each signed watch then checked as an SN peer checks one,
- * core/base/presence-watch.c). A record that verifies must
+ * core/base/presence-watch.c); a DIR_HINT body ('H' + (s)). A record that verifies must
  * parse to the same record again from its own signed form. Seeds: make-record-seeds.py,
  * make-presence-seeds.py. */
 #include <stdint.h>
@@ -143,6 +143,22 @@ fuzz_watch(const uint8_t *data, size_t size)
   }
 }
 
+static void
+fuzz_hint(const uint8_t *data, size_t size)
+{
+  g_autoptr(GVariant) v = variant_of("(s)", data, size);
+  g_autoptr(GError) error = NULL;
+  g_autofree char *user = NULL;
+  gboolean ok = hark_directory_hint_parse(v, &user, &error);
+  if (ok != (error == NULL) || ok != (user != NULL))
+    abort();
+  if (!ok)
+    return;
+  g_autofree char *key = hark_presence_name_key(user);
+  if (!hark_presence_name_is_valid(user) || strcmp(user, key) != 0)
+    abort(); /* the SN hints the canonical name */
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -158,5 +174,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     fuzz_presence(data + 1, size - 1);
   else if (data[0] == 'W')
     fuzz_watch(data + 1, size - 1);
+  else if (data[0] == 'H')
+    fuzz_hint(data + 1, size - 1);
   return 0;
 }

@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 # SPDX-License-Identifier: LGPL-2.1-or-later
 """make-presence-seeds.py DIR: writes the `record` fuzzer's DIR_SUBSCRIBE ('S'),
-DIR_PRESENCE ('P') and DIR_WATCH ('W') seeds into DIR (tests/fuzz/corpus/record), the pushed records taken
+DIR_PRESENCE ('P'), DIR_WATCH ('W') and DIR_HINT ('H') seeds into DIR (tests/fuzz/corpus/record), the pushed records taken
 from the committed record seeds `full` and `away-mixed-case` (signed by
 fuzz-record-keys.h's devices), so it makes no keys: running it again writes the same
 files. The watches carry the `full` record's certificate and the fuzzer's time but a
@@ -49,6 +49,8 @@ def main(directory):
         "presence-two": b"P" + wire_bytes(V("(ssa(ayay)as)", ("bob", "alice", [full, away], []))),
         "presence-offline": b"P" + wire_bytes(V("(ssa(ayay)as)", ("bob", "alice", [], ["ab" * 32]))),
         "presence-other-user": b"P" + wire_bytes(V("(ssa(ayay)as)", ("bob", "carol", [full], []))),
+        "hint-user": b"H" + wire_bytes(V("(s)", ("Bob",))),
+        "hint-bad-name": b"H" + wire_bytes(V("(s)", ("bob\nSN: forged",))),
     }
     for name, data in seeds.items():
         with open(os.path.join(directory, name), "wb") as f:

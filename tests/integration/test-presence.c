@@ -13,7 +13,11 @@
  * linked, gi loaded): bob's acceptance on the third reaches alice's device on the first
  * through the contacts hint his SN passes on, over a link it opens; his status and his
  * going offline reach her over it; a peer not verified yet has its hint and watch
- * refused and counted, a verified one its hints over 60 a minute. */
+ * refused and counted, a verified one its hints over 60 a minute. Contact requests are
+ * pushed too (a device's DIR_HINT): alice asks, bob's devices announce it, and his
+ * acceptance or decline reaches hers, on one SN and across three; a client flooding hints
+ * gets 10 through, a malformed one or one without a certificate is refused, all counted,
+ * and no hint makes a request appear. */
 #include "hark-private.h"
 #include "harness.h"
 #include "lab.h"
@@ -43,6 +47,7 @@ typedef struct {
   gboolean short_keepalive;
   gboolean alice2_later; /* alice's second device logs in once they are buddies */
   gboolean bob2; /* bob has a second device */
+  gboolean strangers; /* alice and bob are not made buddies: the case asks */
 } Options;
 
 typedef struct {
@@ -297,7 +302,8 @@ plab_set_up(PLab *lab, gconstpointer data)
   if (lab->bob1 != NULL && lab->options->bob2)
     lab->bob2 = client_start(lab, "bob-phone", "bob", FALSE, bob_sn);
   /* Across three SNs the cases make them buddies: that is what they measure. */
-  if (lab->bob1 != NULL && !lab->options->three_sns && !make_buddies(lab))
+  if (lab->bob1 != NULL && !lab->options->three_sns && !lab->options->strangers &&
+      !make_buddies(lab))
     g_clear_pointer(&lab->bob1, lab_node_free);
 }
 
@@ -505,6 +511,8 @@ typedef struct {
   guint alice_full; /* DIR_PRESENCE about alice with full forms */
   guint watches; /* DIR_WATCH alice's SN forwarded to it */
   gboolean ponged;
+  guint hints; /* empty DIR_PRESENCE: contacts hints pushed to it */
+  guint unauthenticated; /* ERROR 401 */
 } Hostile;
 
 static void
@@ -519,9 +527,14 @@ hostile_message(HarkLink *link, const HarkWireMessage *message, gpointer data)
     h->ponged = TRUE;
   else if (message->type == HARK_MSG_DIR_PRESENCE) {
     const char *user;
-    g_autoptr(GVariant) records = NULL;
-    g_variant_get(message->body, "(&s&s@a(ayay)@as)", NULL, &user, &records, NULL);
+    g_autoptr(GVariant) records = NULL, gone = NULL;
+    g_variant_get(message->body, "(&s&s@a(ayay)@as)", NULL, &user, &records, &gone);
     h->alice_full += g_ascii_strcasecmp(user, "alice") == 0 && g_variant_n_children(records) > 0;
+    h->hints += g_variant_n_children(records) == 0 && g_variant_n_children(gone) == 0;
+  } else if (message->type == HARK_MSG_ERROR) {
+    guint32 code;
+    g_variant_get(message->body, "(u&s)", &code, NULL);
+    h->unauthenticated += code == 401;
   }
 }
 
@@ -552,6 +565,15 @@ certificate_of(LabNode *node)
   return g_bytes_new_take(g_steal_pointer(&text), len);
 }
 
+/* A net for the case's hostile nodes, and the lab's CA that certifies them (NULL: the
+ * case failed). */
+static HarkCa *
+hostile_net_init(PLab *lab, HarkTestNet *net)
+{
+  hark_test_net_init(net, "hark-mallory-XXXXXX");
+  return hark_test_peer_ca(lab->login->node->node->state_dir);
+}
+
 /* mallory-sn's node in net, listening where it says it is, JOINed to alice's SN as an SN
  * peer and verified there (*node: its node); NULL: the case failed. */
 static HarkLink *
@@ -567,8 +589,9 @@ mallory_sn_link(PLab *lab, HarkTestNet *net, HarkCa *lab_ca, Hostile *h, HarkNod
   hark_test_peer_join(link, "mallory-sn", announced, OVERLAY_PORT);
   if (!hark_test_wait_for_flag(&h->joined, hark_test_timeout(5000)))
     return NULL;
+  guint links = lab->sn2 != NULL ? 2 : 1; /* the lab's second SN, and mallory-sn */
   g_autoptr(JsonObject) linked = wait_until(lab->sn, "overlay", lab_overlay_is_super,
-                                            GUINT_TO_POINTER(2), "linked to mallory-sn, verified");
+                                            GUINT_TO_POINTER(links), "linked to mallory-sn, verified");
   return linked != NULL ? link : NULL;
 }
 
@@ -678,6 +701,19 @@ send_hint(HarkLink *link, guint64 id)
                  g_variant_new("(ssa(ayay)as)", "alice", "bob", NULL, NULL), NULL);
 }
 
+/* flood messages sent at once: burst taken (and what a second or two refills), the rest
+ * refused. */
+static void
+assert_burst(const char *what, gint64 flood, gint64 taken, gint64 refused, gint64 burst)
+{
+  g_test_message("%" G_GINT64_FORMAT " %s at once: %" G_GINT64_FORMAT " taken, %" G_GINT64_FORMAT
+                 " refused",
+                 flood, what, taken, refused);
+  g_assert_cmpint(taken + refused, ==, flood);
+  g_assert_cmpint(taken, >=, burst);
+  g_assert_cmpint(taken, <=, burst + 2);
+}
+
 /* A peer whose claim to be an SN is not checked yet passes alice's SN a contacts hint for
  * alice and bob's genuine watch of alice made for it: both refused and counted, no hint
  * taken; so is a client's hint. A verified one (any certificate of the CA can be) that floods hints gets 20 at
@@ -687,8 +723,7 @@ test_peer_hints(PLab *lab, gconstpointer data)
 {
   HARK_REQUIRE(lab->bob1 != NULL);
   g_auto(HarkTestNet) net = { 0 };
-  hark_test_net_init(&net, "hark-mallory-XXXXXX");
-  g_autoptr(HarkCa) lab_ca = hark_test_peer_ca(lab->login->node->node->state_dir);
+  g_autoptr(HarkCa) lab_ca = hostile_net_init(lab, &net);
   HARK_REQUIRE(lab_ca != NULL);
   gint64 hints = presence_counter(lab->sn, "hints");
   gint64 hints_refused = presence_counter(lab->sn, "hints_refused");
@@ -744,12 +779,7 @@ test_peer_hints(PLab *lab, gconstpointer data)
   HARK_REQUIRE(hark_test_wait_for_flag(&h.ponged, hark_test_timeout(5000)));
   gint64 taken = presence_counter(lab->sn, "hints") - hints;
   gint64 refused = presence_counter(lab->sn, "hints_refused") - hints_refused - 1;
-  g_test_message("%d hints from a verified peer at once: %" G_GINT64_FORMAT
-                 " taken, %" G_GINT64_FORMAT " refused",
-                 FLOOD, taken, refused);
-  g_assert_cmpint(taken + refused, ==, FLOOD);
-  g_assert_cmpint(taken, >=, 20);
-  g_assert_cmpint(taken, <=, 22); /* the burst, and what a second or two refills */
+  assert_burst("hints from a verified peer", FLOOD, taken, refused, 20);
 }
 
 /* ---- three SNs, the first and the third not linked ------------------------------------ */
@@ -928,6 +958,226 @@ test_blocked_gets_nothing(PLab *lab, gconstpointer data)
   }
 }
 
+/* ---- contact requests pushed (DIR_HINT) ------------------------------------------------- */
+
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(LabEvents, lab_events_clear)
+
+static gboolean
+is_request_from(JsonObject *event, gconstpointer from)
+{
+  return g_strcmp0(json_object_get_string_member_with_default(event, "event", NULL),
+                   "contact-request") == 0 &&
+         g_strcmp0(json_object_get_string_member_with_default(event, "from", NULL), from) == 0;
+}
+
+/* The names in a `requests-changed` event's list. */
+static gboolean
+list_names(JsonObject *event, const char *list, const char *want)
+{
+  JsonArray *array = json_object_get_array_member(event, list);
+  g_autoptr(GString) names = g_string_new(NULL);
+  for (guint i = 0; array != NULL && i < json_array_get_length(array); i++)
+    g_string_append_printf(names, "%s%s", names->len > 0 ? "," : "",
+                           json_object_get_string_member(json_array_get_object_element(array, i),
+                                                         "name"));
+  return strcmp(names->str, want) == 0;
+}
+
+typedef struct {
+  const char *incoming; /* names, comma-separated ("" none) */
+  const char *outgoing;
+} RequestsWanted;
+
+static gboolean
+requests_are(JsonObject *event, gconstpointer data)
+{
+  const RequestsWanted *want = data;
+  return g_strcmp0(json_object_get_string_member_with_default(event, "event", NULL),
+                   "requests-changed") == 0 &&
+         list_names(event, "incoming", want->incoming) &&
+         list_names(event, "outgoing", want->outgoing);
+}
+
+static gboolean
+buddies_name(JsonObject *event, gconstpointer name)
+{
+  return g_strcmp0(json_object_get_string_member_with_default(event, "event", NULL),
+                   "buddies-changed") == 0 &&
+         buddy_entry(event, name) != NULL; /* the event has the answer's "buddies" */
+}
+
+/* The event match() takes from node's ctl within HINT_BOUND_MS (no command that fetches
+ * contacts is asked meanwhile: only the SN's hint can bring it); NULL: the case failed. */
+static JsonObject *
+wait_pushed(LabNode *node, LabEvents *log, LabEventMatch match, gconstpointer data,
+            const char *what)
+{
+  return lab_events_wait(node, log, match, data, what, HINT_BOUND_MS);
+}
+
+/* alice asks bob: both of his devices announce it (and her phone shows it waiting); he
+ * accepts on his desk (a decline with the test's data set): hers learn it, and his phone
+ * loses the request. Not one of them asks for `requests` or `buddies`. */
+static void
+test_request_pushed(PLab *lab, gconstpointer data)
+{
+  gboolean decline = strstr(g_test_get_path(), "declined") != NULL;
+  HARK_REQUIRE(lab->bob1 != NULL && lab->bob2 != NULL && lab->alice2 != NULL);
+  g_auto(LabEvents) laptop, phone, desk, bobphone;
+  lab_events_init(&laptop);
+  lab_events_init(&phone);
+  lab_events_init(&desk);
+  lab_events_init(&bobphone);
+  g_autoptr(JsonObject) asked = lab_events_ask(
+    lab->alice1, &laptop, "buddy-add", lab_args("name", "bob", "message", "it's Alice", NULL), NULL);
+  HARK_REQUIRE(asked != NULL);
+  gint64 start = g_get_monotonic_time();
+  g_autoptr(JsonObject) on_desk =
+    wait_pushed(lab->bob1, &desk, is_request_from, "alice", "contact-request from alice");
+  HARK_REQUIRE(on_desk != NULL);
+  g_assert_cmpstr(json_object_get_string_member(on_desk, "message"), ==, "it's Alice");
+  g_test_message("alice's request -> bob's desk: %" G_GINT64_FORMAT " ms", elapsed_ms(start));
+  g_autoptr(JsonObject) on_phone =
+    wait_pushed(lab->bob2, &bobphone, is_request_from, "alice", "contact-request from alice");
+  HARK_REQUIRE(on_phone != NULL);
+  const RequestsWanted waiting = { "", "bob" };
+  g_autoptr(JsonObject) hers =
+    wait_pushed(lab->alice2, &phone, requests_are, &waiting, "requests-changed: waiting for bob");
+  HARK_REQUIRE(hers != NULL);
+
+  g_autoptr(JsonObject) answered = lab_events_ask(
+    lab->bob1, &desk, decline ? "buddy-decline" : "buddy-accept", lab_args("name", "alice", NULL),
+    NULL);
+  HARK_REQUIRE(answered != NULL);
+  start = g_get_monotonic_time();
+  const RequestsWanted none = { "", "" };
+  LabNode *alices[] = { lab->alice1, lab->alice2 };
+  LabEvents *logs[] = { &laptop, &phone };
+  for (gsize i = 0; i < G_N_ELEMENTS(alices); i++) {
+    g_autoptr(JsonObject) gone =
+      wait_pushed(alices[i], logs[i], requests_are, &none, "requests-changed: nothing waiting");
+    HARK_REQUIRE(gone != NULL);
+    g_test_message("bob's %s -> %s: %" G_GINT64_FORMAT " ms", decline ? "decline" : "acceptance",
+                   alices[i]->name, elapsed_ms(start));
+    if (!decline) {
+      g_autoptr(JsonObject) list =
+        wait_pushed(alices[i], logs[i], buddies_name, "bob", "buddies-changed with bob");
+      HARK_REQUIRE(list != NULL);
+    }
+  }
+  g_autoptr(JsonObject) his =
+    wait_pushed(lab->bob2, &bobphone, requests_are, &none, "requests-changed: nothing waiting");
+  HARK_REQUIRE(his != NULL);
+}
+
+/* A client of the SN (node in net), joined; NULL: the case failed. */
+static HarkLink *
+hinter_link(PLab *lab, HarkTestNet *net, HarkNode *node, Hostile *h)
+{
+  HarkLink *link = hark_test_peer_open(net, node, lab->sn_host, OVERLAY_PORT, &hostile_handler, h);
+  if (link == NULL)
+    return NULL;
+  hark_test_peer_join(link, node->config->node_name, NULL, 0);
+  return hark_test_wait_for_flag(&h->joined, hark_test_timeout(5000)) ? link : NULL;
+}
+
+/* Everything link sent before has been served once the SN answers a PING sent after it. */
+static gboolean
+served(HarkLink *link, Hostile *h, guint64 id)
+{
+  h->ponged = FALSE;
+  hark_link_send(link, HARK_MSG_PING, id, g_variant_new("(t)", (guint64)0), NULL);
+  return hark_test_wait_for_flag(&h->ponged, hark_test_timeout(5000));
+}
+
+/* eve, certified by the lab's CA and nobody's buddy, sends DIR_HINTs for bob: 40 at
+ * once get 10 through (the rest refused and counted), and they make no request appear on
+ * bob's devices: alice's genuine request, asked after, is the first and only one his desk
+ * announces. A hint naming no user, and one from a client that proved no certificate (401),
+ * are refused and counted; an SN peer's DIR_HINT (mallory-sn's) too. */
+static void
+test_client_hints(PLab *lab, gconstpointer data)
+{
+  HARK_REQUIRE(lab->bob1 != NULL);
+  g_auto(HarkTestNet) net = { 0 };
+  g_autoptr(HarkCa) lab_ca = hostile_net_init(lab, &net);
+  HARK_REQUIRE(lab_ca != NULL);
+  g_auto(LabEvents) desk;
+  lab_events_init(&desk);
+  gint64 asked = presence_counter(lab->sn, "hints_asked");
+  gint64 refused = presence_counter(lab->sn, "hints_refused");
+
+  Hostile anon = { 0 };
+  HarkNode *anon_node =
+    hark_test_net_node(&net, "anon", lab_ca, NULL, "plugins = { load = ( { name = \"tcp\"; } ); };\n");
+  HarkLink *anon_link = hinter_link(lab, &net, anon_node, &anon);
+  HARK_REQUIRE(anon_link != NULL);
+  hark_link_send(anon_link, HARK_MSG_DIR_HINT, 2, g_variant_new("(s)", "bob"), NULL);
+  HARK_REQUIRE(served(anon_link, &anon, 3));
+  g_assert_cmpuint(anon.unauthenticated, ==, 1);
+  g_assert_cmpint(presence_counter(lab->sn, "hints_refused"), ==, refused + 1);
+
+  Hostile m = { 0 };
+  HarkLink *link = hinter_link(lab, &net, hark_test_peer_node(&net, "eve", lab_ca), &m);
+  HARK_REQUIRE(link != NULL);
+  hark_link_send(link, HARK_MSG_DIR_HINT, 2, g_variant_new("(s)", "bob\nSN: forged"), NULL);
+  HARK_REQUIRE(served(link, &m, 3));
+  g_assert_cmpint(presence_counter(lab->sn, "hints_refused"), ==, refused + 2);
+  g_assert_cmpint(presence_counter(lab->sn, "hints_asked"), ==, asked);
+
+  enum { FLOOD = 40 };
+  for (guint i = 0; i < FLOOD; i++)
+    hark_link_send(link, HARK_MSG_DIR_HINT, 10 + i, g_variant_new("(s)", "Bob"), NULL);
+  HARK_REQUIRE(served(link, &m, 4));
+  gint64 taken = presence_counter(lab->sn, "hints_asked") - asked;
+  gint64 over = presence_counter(lab->sn, "hints_refused") - refused - 2;
+  assert_burst("DIR_HINTs from one client", FLOOD, taken, over, 10);
+  g_assert_cmpuint(m.hints, ==, 0); /* eve has no other device to hint */
+
+  /* An SN peer may not send one (it passes hints on as empty DIR_PRESENCE). */
+  Hostile h = { 0 };
+  HarkNode *mallory_sn = NULL;
+  HarkLink *peer = mallory_sn_link(lab, &net, lab_ca, &h, &mallory_sn);
+  HARK_REQUIRE(peer != NULL);
+  hark_link_send(peer, HARK_MSG_DIR_HINT, 2, g_variant_new("(s)", "bob"), NULL);
+  hark_link_send(peer, HARK_MSG_PING, 3, g_variant_new("(t)", (guint64)0), NULL);
+  HARK_REQUIRE(hark_test_wait_for_flag(&h.ponged, hark_test_timeout(5000)));
+  g_assert_cmpint(presence_counter(lab->sn, "hints_refused"), ==, refused + 2 + over + 1);
+  g_assert_cmpint(presence_counter(lab->sn, "hints_asked"), ==, asked + taken);
+
+  /* Hints make bob's devices fetch; only a request the login server keeps shows. */
+  g_autoptr(JsonObject) request =
+    lab_call(lab->alice1, "buddy-add", lab_args("name", "bob", NULL));
+  HARK_REQUIRE(request != NULL);
+  g_autoptr(JsonObject) shown =
+    wait_pushed(lab->bob1, &desk, is_request_from, "alice", "contact-request from alice");
+  HARK_REQUIRE(shown != NULL);
+  for (guint i = 0; i < desk.events->len; i++) {
+    JsonObject *event = desk.events->pdata[i];
+    if (g_strcmp0(json_object_get_string_member_with_default(event, "event", NULL),
+                  "contact-request") == 0)
+      g_assert_cmpstr(json_object_get_string_member(event, "from"), ==, "alice");
+  }
+}
+
+/* Across SNs (bob on the third, not linked to alice's): her SN passes the hint on. */
+static void
+test_request_across(PLab *lab, gconstpointer data)
+{
+  HARK_REQUIRE(lab->bob1 != NULL);
+  g_auto(LabEvents) desk;
+  lab_events_init(&desk);
+  g_autoptr(JsonObject) asked = lab_call(lab->alice1, "buddy-add", lab_args("name", "bob", NULL));
+  HARK_REQUIRE(asked != NULL);
+  gint64 start = g_get_monotonic_time();
+  g_autoptr(JsonObject) shown =
+    wait_pushed(lab->bob1, &desk, is_request_from, "alice", "contact-request from alice");
+  HARK_REQUIRE(shown != NULL);
+  g_test_message("alice's request on SN1 -> bob's desk on SN3: %" G_GINT64_FORMAT " ms",
+                 elapsed_ms(start));
+  g_assert_cmpint(reach_counter(lab->sn, "hints_sent"), >=, 1);
+}
+
 /* The default settings' bound: an SN drops a client silent for keepalive + 2 × timeout,
  * and the drop is pushed at once: within the issue's 60 s. */
 static void
@@ -950,6 +1200,8 @@ main(int argc, char **argv)
   static const Options liveness = { .short_keepalive = TRUE, .bob2 = TRUE };
   static const Options liveness_two = { .two_sns = TRUE, .short_keepalive = TRUE, .bob2 = TRUE };
   static const Options three_sns = { .three_sns = TRUE, .short_keepalive = TRUE };
+  static const Options strangers = { .strangers = TRUE, .bob2 = TRUE };
+  static const Options strangers_one = { .strangers = TRUE, .alice2_later = TRUE };
   static const Options three_sns_alice2 = { .three_sns = TRUE, .alice_on_sn2 = TRUE,
                                             .alice2_later = TRUE };
   hark_test_init_isolated(&argc, &argv, 90000);
@@ -980,5 +1232,13 @@ main(int argc, char **argv)
                          test_status_across, plab_tear_down);
   hark_test_add_isolated("/presence/three-sns/watch-finds-sn", PLab, &three_sns_alice2,
                          plab_set_up, test_watch_finds_sn, plab_tear_down);
+  hark_test_add_isolated("/presence/one-sn/request-accepted", PLab, &strangers, plab_set_up,
+                         test_request_pushed, plab_tear_down);
+  hark_test_add_isolated("/presence/one-sn/request-declined", PLab, &strangers, plab_set_up,
+                         test_request_pushed, plab_tear_down);
+  hark_test_add_isolated("/presence/one-sn/client-hints", PLab, &strangers_one, plab_set_up,
+                         test_client_hints, plab_tear_down);
+  hark_test_add_isolated("/presence/three-sns/request-across", PLab, &three_sns, plab_set_up,
+                         test_request_across, plab_tear_down);
   return g_test_run();
 }

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* test-cli-render.c: how the cli shows the instant messages' events to a person
  * (frontends/cli/render.c, compiled in): a chat line for `message`, a sentence for
- * `message-state` and `typing`, and another user's text escaped, so a message cannot
+ * `message-state`, `typing` and `requests-changed`, and another user's text escaped, so a message cannot
  * move the cursor, recolour the terminal or forge a line of its own. Other events keep
  * the generic "* name key=value" form. A `call` event is a sentence per state, with the
  * peer's words (its name, its device's name, a reason) escaped the same way. */
@@ -72,6 +72,27 @@ test_state_and_typing(void)
                   "* bob stopped typing\n");
   /* Any other event keeps the generic form. */
   assert_rendered("logged-in", "{\"user\": \"alice\"}", "* logged-in user=alice\n");
+}
+
+/* What is pending, as a sentence; the names escaped like a message's sender. */
+static void
+test_requests(void)
+{
+  assert_rendered("requests-changed",
+                  "{\"user\": \"alice\", \"incoming\": [{\"name\": \"bob\", \"message\": \"hi\"},"
+                  " {\"name\": \"carol\"}], \"outgoing\": [{\"name\": \"dave\"}],"
+                  " \"blocked\": [\"eve\"]}",
+                  "* contact requests: from bob, carol; to dave; blocked: eve\n");
+  assert_rendered("requests-changed",
+                  "{\"user\": \"alice\", \"incoming\": [], \"outgoing\": [{\"name\": \"dave\"}],"
+                  " \"blocked\": []}",
+                  "* contact requests: to dave\n");
+  assert_rendered("requests-changed",
+                  "{\"user\": \"alice\", \"incoming\": [], \"outgoing\": [], \"blocked\": []}",
+                  "* contact requests: none waiting\n");
+  assert_rendered("requests-changed",
+                  "{\"incoming\": [{\"name\": \"bob\\n* forged\"}], \"outgoing\": [], \"blocked\": []}",
+                  "* contact requests: from bob\\x0a* forged\n");
 }
 
 #define BOB_DESK "\"peer\": \"bob\", \"peer_device\": \"desk\""
@@ -184,6 +205,7 @@ main(int argc, char **argv)
   g_test_add_func("/cli-render/message", test_message);
   g_test_add_func("/cli-render/message-escaped", test_message_escaped);
   g_test_add_func("/cli-render/state-and-typing", test_state_and_typing);
+  g_test_add_func("/cli-render/requests", test_requests);
   g_test_add_func("/cli-render/call", test_call);
   g_test_add_func("/cli-render/call-escaped", test_call_escaped);
   g_test_add_func("/cli-render/conference", test_conference);

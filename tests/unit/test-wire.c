@@ -120,9 +120,11 @@ test_round_trip_turn(void)
                     g_variant_new("(sqssxb)", "192.0.2.5", 3478, "1767225600:alice",
                                   "q0DCmlkXVvOeEpkC2s2ls7wzyOo=", (gint64)1767225600, TRUE));
   assert_round_trip(HARK_MSG_TURN_FORWARD, 7, g_variant_new("(s)", "alice"));
+  assert_round_trip(HARK_MSG_DIR_HINT, 8, g_variant_new("(s)", "bob"));
   g_assert_true(hark_wire_is_answer(HARK_MSG_TURN_CREDENTIALS));
   g_assert_false(hark_wire_is_answer(HARK_MSG_TURN_REQUEST));
   g_assert_false(hark_wire_is_answer(HARK_MSG_TURN_FORWARD));
+  g_assert_false(hark_wire_is_answer(HARK_MSG_DIR_HINT));
 }
 
 static void
@@ -210,7 +212,7 @@ test_body_outlives_input(void)
 static void
 test_encode_unknown_type(void)
 {
-  const guint16 types[] = { 0, HARK_MSG_TURN_FORWARD + 1, 99, G_MAXUINT16 };
+  const guint16 types[] = { 0, HARK_MSG_DIR_HINT + 1, 99, G_MAXUINT16 };
 
   for (gsize i = 0; i < G_N_ELEMENTS(types); i++) {
     g_autoptr(GError) error = NULL;

@@ -90,6 +90,9 @@ typedef enum {
   HARK_MSG_TURN_FORWARD = 31, /* (s) SN -> verified SN: credentials for your relay for this
                                * user (its client's link proved it), please: answered by
                                * TURN_CREDENTIALS or an ERROR (400, 403, 404, 429) */
+  /* Contact requests (docs/protocol.md, "Contacts hint"). */
+  HARK_MSG_DIR_HINT = 32, /* (s) client -> its SN: a contact request with this user (or this
+                           * device's own user) changed here: hint their devices. No answer */
 } HarkMessageType;
 
 /* Whether a message of this type answers a request (carries the request's id):

@@ -9,12 +9,10 @@ const $ = (id) => document.getElementById(id);
 const STATUS_RANK = { online: 4, busy: 3, away: 2, invisible: 1, offline: 0 };
 const TICKS = { sent: ['✓', 'sent'], delivered: ['✓✓', 'delivered'], read: ['✓✓', 'read'],
                 failed: ['!', 'not delivered'], expired: ['!', 'expired'] };
-// The node announces a contact request when it fetches its requests: at login, at each
-// certificate renewal, on `requests` and `buddies`, and on a directory hint, which an SN
-// sends only when a published buddy list changes (an acceptance, a removal, a block), not
-// for a new request. So the page asks now and then while it is shown, and whenever the
-// Contacts tab is opened.
-const REQUESTS_POLL_MS = 30000;
+// Contact requests are pushed: the asked user's SN tells the node within moments of a
+// request (and the asker's of an answer), and the node emits `requests-changed` with
+// everything pending, which the page shows as it is. It asks `requests` only when it
+// (re)loads its state.
 const TICK_RANK = { failed: -1, expired: -1, sent: 1, delivered: 2, read: 3 };
 
 // ---- a little DOM builder: text is always text ------------------------------------------
@@ -268,7 +266,9 @@ function onEvent(ev) {
     break;
   case 'contact-request':
     notice(`${ev.from} asks to be your contact.`);
-    soon(loadRequests);
+    break;
+  case 'requests-changed':
+    showRequests(ev);
     break;
   case 'message':
     messageArrived(ev);
@@ -987,8 +987,6 @@ function showView(name, load = true) {
     b.setAttribute('aria-current', b.dataset.view === name ? 'page' : 'false');
   for (const v of document.querySelectorAll('.view'))
     v.hidden = v.id !== `view-${name}`;
-  if (name === 'contacts')
-    loadRequests(); // a new request is not pushed (see REQUESTS_POLL_MS): look when asked to
   if (name === 'chats' && S.open && load)
     loadHistory(); // what came meanwhile is read now
   if (name === 'calllog')
@@ -1075,13 +1073,7 @@ function wire() {
   document.addEventListener('visibilitychange', () => {
     if (!document.hidden && S.open)
       loadHistory();
-    if (!document.hidden && S.user)
-      loadRequests();
   });
-  setInterval(() => {
-    if (S.user && link.ready && !document.hidden)
-      loadRequests();
-  }, REQUESTS_POLL_MS);
   window.addEventListener('resize', () => soon(renderCalls, 100));
   // The plots are pixels: drawn again in the other theme's colours.
   matchMedia('(prefers-color-scheme: dark)').addEventListener('change', renderCalls);
