@@ -381,6 +381,17 @@ async function main() {
     await bob.waitEvent((e) => e.event === 'conference-roster' &&
                         (e.roster || []).some((m) => m.user === 'bob' && m.muted === 'host'), 'bob muted by the host');
     log('bob muted in the mix, as his node was told');
+    const mutedAt = bob.events.length; // only rosters from now on count
+    await muteBob.click();
+    await until('bob unmuted by the host', async () => (await muteBob.getAttribute('aria-pressed')) === 'false');
+    await bob.waitEvent((e) => bob.events.indexOf(e) >= mutedAt && e.event === 'conference-roster' &&
+                        (e.roster || []).some((m) => m.user === 'bob' && !m.muted), 'bob unmuted');
+    const muteMe = conference.getByRole('button', { name: 'Mute me' });
+    await muteMe.click();
+    await until('alice\'s own microphone out of the mix', async () => (await muteMe.getAttribute('aria-pressed')) === 'true');
+    await bob.waitEvent((e) => e.event === 'conference-roster' &&
+                        (e.roster || []).some((m) => m.user === 'alice' && m.muted === 'self'), 'alice muted');
+    log('alice muted herself, as bob\'s node was told');
     await conference.getByLabel('Call someone in').fill('no such user!');
     await conference.getByRole('button', { name: 'Invite' }).click();
     await visible(conference.getByRole('alert').filter({ hasText: 'is not a user name' }), 'the invite refused');
