@@ -315,7 +315,6 @@ function onEvent(ev) {
     mediaSettings(media);
     break;
   }
-    break;
   case 'node-stopping':
     notice('The node is stopping.');
     break;
@@ -962,7 +961,8 @@ function conferenceCard(conf) {
   const invite = inIt && has('invite') ? inviteForm(conf) : null;
   return h('article', { class: 'call conference', 'aria-labelledby': `conf-${conf.id}` },
     h('h2', { id: `conf-${conf.id}` }, conf.hosting ? 'Your conference' : `Conference of ${conf.host}`),
-    h('p', { class: 'muted', 'aria-live': 'polite' }, speaker ? `${speaker} is speaking` : 'Nobody is speaking'),
+    // Not a live region: the speaker may change three times a second.
+    h('p', { class: 'muted' }, speaker ? `${speaker} is speaking` : 'Nobody is speaking'),
     h('ul', { class: 'list', 'aria-label': 'Members' }, (conf.roster || []).map((m) => memberItem(conf, m))),
     h('div', { class: 'row controls' }, controls),
     invite);
