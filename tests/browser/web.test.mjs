@@ -456,8 +456,8 @@ async function main() {
 
     // 7. A node without some features: the page shows no control for them. The node's
     // `help` answer is cut (Playwright sits in the WebSocket) as if it had no calls,
-    // conferences, groups or NAT probe.
-    const lacking = new Set(['call', 'conference', 'group-create', 'nat', 'dtmf']);
+    // conferences, groups, NAT probe or media-set.
+    const lacking = new Set(['call', 'conference', 'group-create', 'nat', 'dtmf', 'media-set']);
     const smaller = await context.newPage();
     await smaller.routeWebSocket(/\/ws$/, (ws) => {
       const server = ws.connectToServer();
@@ -473,8 +473,15 @@ async function main() {
     for (const name of ['Call bob', 'Start conference', 'Create group', 'Call', 'Probe the NAT again'])
       if (await smaller.getByRole('button', { name, exact: true }).count())
         throw new Error(`a node without it shows the control "${name}"`);
+    // Without media-set the media settings are shown, not offered as a form; since the
+    // restart they are the configuration file's again (media-set never wrote it).
+    await smaller.getByRole('button', { name: 'Settings', exact: true }).click();
+    await visible(smaller.locator('#media').getByText('opus, g711', { exact: true }),
+                  'the media settings of the file, shown read-only');
+    if (await smaller.getByRole('button', { name: 'Use for the next call' }).count())
+      throw new Error('a node without media-set shows the media settings form');
     await smaller.close();
-    log('a node without calls, conferences, groups and a NAT probe: no controls for them');
+    log('a node without calls, conferences, groups, a NAT probe and media-set: no controls for them');
 
     // Chromium logs the connections refused while the node was down; nothing else may be.
     problems = problems.filter((p) => !/WebSocket connection .* failed/.test(p));
