@@ -193,6 +193,10 @@ static const ConfigKey media_keys[] = {
   { "codecs", KEY_STRV, offsetof(HarkConfig, codecs), .min = 1, .check = check_name },
   { "source", KEY_STRING, offsetof(HarkConfig, audio_source), .check = check_source },
   { "sink", KEY_STRING, offsetof(HarkConfig, audio_sink), .check = check_sink },
+  { "jitter_min_ms", KEY_INT, offsetof(HarkConfig, jitter_min_ms), .min = HARK_CONFIG_JITTER_MIN,
+    .max = HARK_CONFIG_JITTER_MAX },
+  { "jitter_max_ms", KEY_INT, offsetof(HarkConfig, jitter_max_ms), .min = HARK_CONFIG_JITTER_MIN,
+    .max = HARK_CONFIG_JITTER_MAX },
   { NULL },
 };
 
@@ -904,6 +908,8 @@ hark_config_new_default(void)
   config->codecs = g_strdupv((char **)codecs);
   config->audio_source = g_strdup("pulse");
   config->audio_sink = g_strdup("pulse");
+  config->jitter_min_ms = 10;
+  config->jitter_max_ms = 200;
   config->warnings = g_ptr_array_new_with_free_func(g_free);
   config->login_device = g_strdup(config->node_name);
   config->login_renew_margin = DEFAULT_RENEW_MARGIN;
@@ -961,6 +967,12 @@ config_from_tree(config_t *tree, const char *path, const char *file, GError **er
     g_set_error(error, HARK_CONFIG_ERROR, HARK_CONFIG_ERROR_INVALID,
                 "%s: supernode.relay_min_port (%d) is above supernode.relay_max_port (%d)", file,
                 config->sn_relay_min_port, config->sn_relay_max_port);
+    return NULL;
+  }
+  if (config->jitter_min_ms > config->jitter_max_ms) {
+    g_set_error(error, HARK_CONFIG_ERROR, HARK_CONFIG_ERROR_INVALID,
+                "%s: media.jitter_min_ms (%d) is above media.jitter_max_ms (%d)", file,
+                config->jitter_min_ms, config->jitter_max_ms);
     return NULL;
   }
   /* The device is called after the node unless it has a name of its own. */

@@ -609,6 +609,8 @@ start_session(HarkCall *call, GError **error)
     .send_key = call->send_key,
     .receive_key = call->receive_key,
     .dtmf_payload_type = call->dtmf_pt,
+    .jitter_min_ms = (guint)config->jitter_min_ms,
+    .jitter_max_ms = (guint)config->jitter_max_ms,
     .transport = hark_media_ice_new_transport(call->ice),
   };
   g_autoptr(GError) local = NULL;

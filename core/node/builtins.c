@@ -148,6 +148,7 @@ hark_builtins_register(HarkNodeRoot *root)
   hark_calls_commands_register(core_ctx, &root->calls);
   hark_conferences_commands_register(core_ctx, &root->conferences);
   hark_call_log_commands_register(core_ctx, &root->call_log);
+  hark_node_media_settings_register(core_ctx->node);
   if (hark_clock_is_test(hark_context_get_clock(core_ctx))) {
     g_message("node.test_clock is set: this node's login time stands still until the "
               "`clock` command moves it (for tests only)");

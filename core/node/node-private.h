@@ -37,6 +37,12 @@ hark_node_root(HarkNode *node)
 
 /* node-state.c: the `state` command's snapshot of the whole node. */
 JsonObject *hark_node_snapshot(HarkNode *node);
+/* A JSON array of the strings of a NULL-terminated array (NULL: empty). */
+JsonNode *hark_node_strv_json(char **strv);
+
+/* media-settings.c: `media-set`, and the media settings `state` shows. */
+JsonObject *hark_node_media_settings(HarkNode *node);
+void hark_node_media_settings_register(HarkNode *node);
 
 /* builtins.c */
 void hark_builtins_register(HarkNodeRoot *root);

@@ -7,8 +7,8 @@
 
 #include <unistd.h>
 
-static JsonNode *
-strv_to_json(char **strv)
+JsonNode *
+hark_node_strv_json(char **strv)
 {
   JsonArray *array = json_array_new();
   for (char **s = strv; s != NULL && *s != NULL; s++)
@@ -61,20 +61,10 @@ snapshot_network(HarkConfig *config)
     JsonObject *entry = json_object_new();
     json_object_set_string_member(entry, "host", b->host);
     json_object_set_int_member(entry, "port", b->port);
-    json_object_set_member(entry, "transports", strv_to_json(b->transports));
+    json_object_set_member(entry, "transports", hark_node_strv_json(b->transports));
     json_array_add_object_element(bootstrap, entry);
   }
   json_object_set_array_member(o, "bootstrap", bootstrap);
-  return o;
-}
-
-static JsonObject *
-snapshot_media(HarkConfig *config)
-{
-  JsonObject *o = json_object_new();
-  json_object_set_member(o, "codecs", strv_to_json(config->codecs));
-  json_object_set_string_member(o, "source", config->audio_source);
-  json_object_set_string_member(o, "sink", config->audio_sink);
   return o;
 }
 
@@ -100,7 +90,7 @@ hark_node_snapshot(HarkNode *node)
   json_object_set_array_member(state, "plugins", hark_loader_describe_plugins(node));
   json_object_set_array_member(state, "frontends", snapshot_frontends(node));
   json_object_set_object_member(state, "network", snapshot_network(node->config));
-  json_object_set_object_member(state, "media", snapshot_media(node->config));
+  json_object_set_object_member(state, "media", hark_node_media_settings(node));
   if (root->login != NULL)
     json_object_set_object_member(state, "login", hark_login_client_snapshot(root->login));
   if (root->overlay != NULL)

@@ -4,9 +4,10 @@
  * ctl socket) and alice, whose node loads the `web` frontend and is not logged in. The
  * case installs Playwright for Node.js into tests/browser/node_modules (npm ci from the
  * committed lock file: no browser is downloaded; Debian's /usr/bin/chromium is driven)
- * and runs web.test.mjs with alice's one-time link and bob's socket: it signs alice in
- * through the page, takes bob's contact request, chats, takes his call, hosts a
- * conference, sees the page come back after her node restarted (which this file does when
+ * and runs web.test.mjs with alice's one-time link, bob's socket and alice's (to check
+ * what her node says after a change made on the page): it signs alice in through the
+ * page, takes bob's contact request, chats, takes his call, changes her media settings,
+ * hosts a conference (mutes bob in it, sees who speaks, an invite refused), sees the page come back after her node restarted (which this file does when
  * the script asks) and checks the page's accessibility, all through the page's controls,
  * with a screenshot of each step in meson-logs/browser/. */
 #include "harness.h"
@@ -219,8 +220,9 @@ test_page(BrowserLab *lab, gconstpointer data)
   g_autofree char *restart_env = g_strconcat("HARK_RESTART=", request, NULL);
   Restarts restarts = { lab->alice, request };
   g_autofree char *bob_env = g_strconcat("HARK_BOB_CTL=", lab->bob->node->socket_path, NULL);
+  g_autofree char *alice_env = g_strconcat("HARK_ALICE_CTL=", lab->alice->node->socket_path, NULL);
   g_autofree char *shots_env = g_strconcat("HARK_SHOTS=", shots, NULL);
-  const char *env[] = { url_env, bob_env, shots_env, restart_env, NULL };
+  const char *env[] = { url_env, bob_env, alice_env, shots_env, restart_env, NULL };
   const char *node[] = { "node", "web.test.mjs", NULL };
   int status = run_logged(node, here, env, hark_test_timeout(SCRIPT_S * 1000) / 1000, &restarts);
   if (status != 0) {

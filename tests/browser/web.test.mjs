@@ -1,6 +1,7 @@
 // web.test.mjs: alice's day on the page, in Debian's Chromium, with bob driven over his ctl
 // socket. Run by test-browser.c (which starts the lab) with HARK_WEB_URL (alice's one-time
-// link), HARK_BOB_CTL (bob's control socket) and HARK_SHOTS (where each step's screenshot
+// link), HARK_BOB_CTL (bob's control socket), HARK_ALICE_CTL (alice's: only to read what
+// her node says after a change made on the page) and HARK_SHOTS (where each step's screenshot
 // goes). Every step goes through the page's controls by their roles and labels, as a user
 // (or a screen reader) finds them; the exit status is 0 only when every step was seen.
 import { chromium } from 'playwright-core';
@@ -11,6 +12,7 @@ import path from 'node:path';
 
 const URL_ = process.env.HARK_WEB_URL;
 const BOB = process.env.HARK_BOB_CTL;
+const ALICE = process.env.HARK_ALICE_CTL;
 const SHOTS = process.env.HARK_SHOTS || '.';
 const RESTART = process.env.HARK_RESTART;
 // Bounds, scaled as the C harness scales its waits (HARK_TEST_TIMEOUT_SCALE): they only
@@ -330,17 +332,77 @@ async function main() {
     await visible(page.getByText(/Call with bob ended/), 'the call ended');
     await screenshot('call-ended');
 
-    // A conference alice hosts: bob's leg rings at his node, he answers, the roster shows
-    // him connected, and alice ends it for everyone.
+    // Her media settings, through the form: a value the node refuses is shown in its
+    // words and changes nothing; a good change is what her node's `state` says (asked
+    // over her ctl socket, not the page) and what her next call offers: G.711 first.
+    const alice = new Ctl(ALICE);
+    await alice.open();
+    await page.getByRole('button', { name: 'Settings', exact: true }).click();
+    const codecs = page.getByLabel('Codecs, in order of preference (separated by commas)');
+    await until('the media form filled in', async () => (await codecs.inputValue()) === 'opus, g711');
+    await codecs.fill('opus, speex');
+    await page.getByRole('button', { name: 'Use for the next call' }).click();
+    await visible(page.locator('#media-error').filter({ hasText: 'codecs: \'speex\' is not a codec loaded here' }),
+                  'the refusal in the node\'s words');
+    let media = (await alice.ask('state')).media;
+    if (media.codecs.join() !== 'opus,g711')
+      throw new Error(`a refused media-set changed the codecs: ${media.codecs}`);
+    await screenshot('settings-refused');
+    await codecs.fill('g711, opus');
+    await page.getByLabel('Jitter buffer, least delay (ms)').fill('40');
+    await page.getByRole('button', { name: 'Use for the next call' }).click();
+    await visible(page.getByText('Media settings changed for the next call: g711, opus.'), 'the change confirmed');
+    media = (await alice.ask('state')).media;
+    if (media.codecs.join() !== 'g711,opus' || media.jitter_min_ms !== 40)
+      throw new Error(`alice's node has other media settings than the page set: ${JSON.stringify(media)}`);
+    log(`alice's state: codecs ${media.codecs}, jitter ${media.jitter_min_ms}-${media.jitter_max_ms} ms`);
+    await accessible('media settings');
+    await screenshot('settings-media');
+    alice.s.destroy();
+
+    // A conference alice hosts: bob's leg rings at his node, he answers (with PCMU, the
+    // first of the codecs alice just chose), the roster shows him connected and who
+    // speaks; alice mutes him in the mix, an invite of a bad name is refused in the
+    // node's words, and she ends it for everyone.
     await page.getByRole('button', { name: 'Calls', exact: true }).click();
     await page.getByLabel(/Host a conference with/).fill('bob');
     await page.getByRole('button', { name: 'Start conference' }).click();
     const leg = await bob.waitEvent((e) => e.event === 'call' && e.peer === 'alice' && e.state === 'ringing' &&
                                     e.call_id !== call.id, 'the conference leg ringing');
     await bob.ask('answer', { id: leg.call_id });
+    const legUp = await bob.waitEvent((e) => e.event === 'call' && e.call_id === leg.call_id && e.state === 'active',
+                                      'the conference leg active');
+    if (legUp.codec !== 'pcmu')
+      throw new Error(`the leg alice placed after choosing g711, opus uses ${legUp.codec}`);
+    log('the conference leg uses pcmu');
     const conference = page.getByRole('article', { name: 'Your conference' });
     await visible(conference.getByRole('listitem').filter({ hasText: /bob\s+connected/ }), 'bob connected in the roster');
+    await visible(conference.locator('li.speaking'), 'the active speaker highlighted');
+    await visible(conference.getByText(/^(alice|bob) is speaking$/), 'who speaks, in words');
     await screenshot('conference');
+    const muteBob = conference.getByRole('button', { name: 'Mute bob in the conference' });
+    await muteBob.click();
+    await until('bob muted by the host', async () => (await muteBob.getAttribute('aria-pressed')) === 'true');
+    await visible(conference.getByRole('listitem').filter({ hasText: 'muted by the host' }), 'bob shown muted');
+    await bob.waitEvent((e) => e.event === 'conference-roster' &&
+                        (e.roster || []).some((m) => m.user === 'bob' && m.muted === 'host'), 'bob muted by the host');
+    log('bob muted in the mix, as his node was told');
+    const mutedAt = bob.events.length; // only rosters from now on count
+    await muteBob.click();
+    await until('bob unmuted by the host', async () => (await muteBob.getAttribute('aria-pressed')) === 'false');
+    await bob.waitEvent((e) => bob.events.indexOf(e) >= mutedAt && e.event === 'conference-roster' &&
+                        (e.roster || []).some((m) => m.user === 'bob' && !m.muted), 'bob unmuted');
+    const muteMe = conference.getByRole('button', { name: 'Mute me' });
+    await muteMe.click();
+    await until('alice\'s own microphone out of the mix', async () => (await muteMe.getAttribute('aria-pressed')) === 'true');
+    await bob.waitEvent((e) => e.event === 'conference-roster' &&
+                        (e.roster || []).some((m) => m.user === 'alice' && m.muted === 'self'), 'alice muted');
+    log('alice muted herself, as bob\'s node was told');
+    await conference.getByLabel('Call someone in').fill('no such user!');
+    await conference.getByRole('button', { name: 'Invite' }).click();
+    await visible(conference.getByRole('alert').filter({ hasText: 'is not a user name' }), 'the invite refused');
+    await accessible('conference controls');
+    await screenshot('conference-controls');
     await conference.getByRole('button', { name: 'End for everyone' }).click();
     await bob.waitEvent((e) => e.event === 'call' && e.call_id === leg.call_id && e.state === 'ended',
                         'the conference leg ended');
@@ -400,8 +462,8 @@ async function main() {
 
     // 7. A node without some features: the page shows no control for them. The node's
     // `help` answer is cut (Playwright sits in the WebSocket) as if it had no calls,
-    // conferences, groups or NAT probe.
-    const lacking = new Set(['call', 'conference', 'group-create', 'nat', 'dtmf']);
+    // conferences, groups, NAT probe or media-set.
+    const lacking = new Set(['call', 'conference', 'group-create', 'nat', 'dtmf', 'media-set']);
     const smaller = await context.newPage();
     await smaller.routeWebSocket(/\/ws$/, (ws) => {
       const server = ws.connectToServer();
@@ -417,8 +479,15 @@ async function main() {
     for (const name of ['Call bob', 'Start conference', 'Create group', 'Call', 'Probe the NAT again'])
       if (await smaller.getByRole('button', { name, exact: true }).count())
         throw new Error(`a node without it shows the control "${name}"`);
+    // Without media-set the media settings are shown, not offered as a form; since the
+    // restart they are the configuration file's again (media-set never wrote it).
+    await smaller.getByRole('button', { name: 'Settings', exact: true }).click();
+    await visible(smaller.locator('#media').getByText('opus, g711', { exact: true }),
+                  'the media settings of the file, shown read-only');
+    if (await smaller.getByRole('button', { name: 'Use for the next call' }).count())
+      throw new Error('a node without media-set shows the media settings form');
     await smaller.close();
-    log('a node without calls, conferences, groups and a NAT probe: no controls for them');
+    log('a node without calls, conferences, groups, a NAT probe and media-set: no controls for them');
 
     // Chromium logs the connections refused while the node was down; nothing else may be.
     problems = problems.filter((p) => !/WebSocket connection .* failed/.test(p));

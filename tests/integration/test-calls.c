@@ -726,6 +726,130 @@ test_codec_swap(CallLab *lab, gconstpointer data)
   assert_heard(lab, lab->alice, 1000, 1.0);
 }
 
+/* ---- media-set ---------------------------------------------------------------------- */
+
+/* node's media settings, as `state` shows them (a new reference), or NULL (test failed). */
+static JsonObject *
+media_settings(CallLab *lab, LabNode *node)
+{
+  g_autoptr(JsonObject) state = ask(lab, node, "state", NULL);
+  return state != NULL ? json_object_ref(json_object_get_object_member(state, "media")) : NULL;
+}
+
+/* `media-set` with args (taken) is refused with words containing expected. */
+static void
+assert_media_refused(CallLab *lab, JsonObject *args, const char *expected)
+{
+  g_autofree char *shown = hark_test_json(args);
+  g_autofree char *message = NULL;
+  g_autoptr(JsonObject) result = lab_events_ask(
+    lab->alice, g_hash_table_lookup(lab->logs, lab->alice), "media-set", args, &message);
+  g_test_message("media-set %s: %s", shown, message != NULL ? message : "(accepted)");
+  g_assert_null(result);
+  g_assert_nonnull(message);
+  g_assert_nonnull(strstr(message, expected));
+  g_assert_null(strchr(message, '\n'));
+}
+
+static JsonObject *
+jitter_args(gint64 min_ms, gint64 max_ms)
+{
+  JsonObject *args = json_object_new();
+  if (min_ms >= 0)
+    json_object_set_int_member(args, "jitter_min_ms", min_ms);
+  if (max_ms >= 0)
+    json_object_set_int_member(args, "jitter_max_ms", max_ms);
+  return args;
+}
+
+static gboolean
+is_media_settings(JsonObject *e, gconstpointer data)
+{
+  return g_strcmp0(json_object_get_string_member_with_default(e, "event", NULL),
+                   "media-settings") == 0;
+}
+
+/* The jitter buffer holds at least GPOINTER_TO_UINT(data) ms once audio plays. */
+static gboolean
+buffers_at_least(JsonObject *stats, gconstpointer data)
+{
+  return json_object_get_int_member_with_default(stats, "played_samples", 0) >= 500 * 48 &&
+         json_object_get_int_member_with_default(stats, "jitter_buffer_ms", 0) >=
+           (gint64)GPOINTER_TO_UINT(data);
+}
+
+/* Bad media settings are refused with words saying why, and change nothing (not even the
+ * good values sent with a bad one). `media-set codecs=pcmu,opus` then makes alice's next
+ * call offer PCMU first, so bob answers with it; her jitter buffer keeps to the new
+ * least delay. A change during the call leaves that call as it is and applies to the
+ * next one. */
+static void
+test_media_set(CallLab *lab, gconstpointer data)
+{
+  LAB_UP(lab);
+  g_autoptr(JsonObject) before = media_settings(lab, lab->alice);
+  HARK_REQUIRE(before != NULL);
+  g_autofree char *before_text = hark_test_json(before);
+  assert_media_refused(lab, lab_args("codecs", "nosuch", NULL), "'nosuch' is not a codec loaded");
+  assert_media_refused(lab, lab_args("codecs", " , ", NULL), "name at least one codec");
+  assert_media_refused(lab, lab_args("codecs", "pcmu,opus,pcmu", NULL), "named twice");
+  assert_media_refused(lab, lab_args("codecs", "opus,op\x1b[2Jus", NULL),
+                       "'op\\033[2Jus' is not a codec loaded");
+  assert_media_refused(lab, lab_args("source", "wav:x\nhark-Message: forged", NULL),
+                       "source 'wav:x\\nhark-Message: forged': control characters");
+  assert_media_refused(lab, lab_args("source", "speaker", NULL), "source 'speaker': expected");
+  assert_media_refused(lab, lab_args("sink", "wav:", NULL), "the file or device name is missing");
+  assert_media_refused(lab, lab_args("codecs", "pcmu", "sink", "loud", NULL), "sink 'loud'");
+  assert_media_refused(lab, jitter_args(5, -1), "jitter_min_ms: 5 is outside 10 to 2000 ms");
+  assert_media_refused(lab, jitter_args(-1, 100000), "jitter_max_ms: 100000 is outside");
+  assert_media_refused(lab, jitter_args(300, -1), "jitter_min_ms (300) is above jitter_max_ms");
+  g_autoptr(JsonObject) unchanged = media_settings(lab, lab->alice);
+  HARK_REQUIRE(unchanged != NULL);
+  g_autofree char *unchanged_text = hark_test_json(unchanged);
+  g_assert_cmpstr(unchanged_text, ==, before_text);
+
+  JsonObject *args = jitter_args(60, 300);
+  json_object_set_string_member(args, "codecs", "pcmu, opus");
+  g_autoptr(JsonObject) set = ask(lab, lab->alice, "media-set", args);
+  HARK_REQUIRE(set != NULL);
+  g_autoptr(JsonObject) told =
+    wait_event(lab, lab->alice, is_media_settings, NULL, "media-settings event", ARRIVE_MS);
+  HARK_REQUIRE(told != NULL);
+  g_autoptr(JsonObject) now = media_settings(lab, lab->alice);
+  HARK_REQUIRE(now != NULL);
+  JsonArray *codecs = json_object_get_array_member(now, "codecs");
+  g_assert_cmpuint(json_array_get_length(codecs), ==, 2);
+  g_assert_cmpstr(json_array_get_string_element(codecs, 0), ==, "pcmu");
+  g_assert_cmpstr(json_array_get_string_element(codecs, 1), ==, "opus");
+  g_assert_cmpint(json_object_get_int_member(now, "jitter_min_ms"), ==, 60);
+  g_assert_cmpint(json_object_get_int_member(now, "jitter_max_ms"), ==, 300);
+
+  g_autofree char *id = NULL;
+  HARK_REQUIRE(call_up(lab, lab->alice, lab->bob, &id));
+  g_autoptr(JsonObject) a = wait_stats(lab, lab->alice, id, sends_codec, "pcmu", "pcmu sent");
+  g_autoptr(JsonObject) b = wait_stats(lab, lab->bob, id, sends_codec, "pcmu", "pcmu sent");
+  HARK_REQUIRE(a != NULL && b != NULL);
+  g_autoptr(JsonObject) held_back = wait_stats(lab, lab->alice, id, buffers_at_least,
+                                               GUINT_TO_POINTER(60), "a jitter buffer of 60 ms");
+  HARK_REQUIRE(held_back != NULL);
+  /* Changed during the call: this call keeps PCMU. */
+  g_autoptr(JsonObject) opus = ask(lab, lab->alice, "media-set", lab_args("codecs", "opus", NULL));
+  HARK_REQUIRE(opus != NULL);
+  g_autoptr(JsonObject) still =
+    wait_stats(lab, lab->bob, id, played_ms, GUINT_TO_POINTER(1500), "1.5 s of audio");
+  HARK_REQUIRE(still != NULL);
+  g_assert_cmpstr(str(still, "codec"), ==, "pcmu");
+  g_autoptr(JsonObject) hung = ask(lab, lab->alice, "hangup", NULL);
+  HARK_REQUIRE(hung != NULL);
+  g_autoptr(JsonObject) ended = wait_call(lab, lab->bob, id, "ended", CALL_MS);
+  HARK_REQUIRE(ended != NULL);
+  /* The next call offers opus alone. */
+  g_autofree char *next = NULL;
+  HARK_REQUIRE(call_up(lab, lab->alice, lab->bob, &next));
+  g_autoptr(JsonObject) c = wait_stats(lab, lab->bob, next, sends_codec, "opus", "opus sent");
+  HARK_REQUIRE(c != NULL);
+}
+
 /* alice holds: both see the call held, bob gets keep-alives, no audio; resumed, audio
  * plays again on both sides. */
 static void
@@ -1398,6 +1522,8 @@ main(int argc, char **argv)
   hark_test_add_isolated("/calls/busy", CallLab, GUINT_TO_POINTER(LAB_CAROL | LAB_BOB_ONE_CALL),
                          lab_set_up, test_busy, lab_tear_down);
   hark_test_add_isolated("/calls/codec-swap", CallLab, NULL, lab_set_up, test_codec_swap,
+                         lab_tear_down);
+  hark_test_add_isolated("/calls/media-set", CallLab, NULL, lab_set_up, test_media_set,
                          lab_tear_down);
   hark_test_add_isolated("/calls/hold-resume", CallLab, NULL, lab_set_up, test_hold_resume,
                          lab_tear_down);

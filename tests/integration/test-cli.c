@@ -24,7 +24,7 @@
     "buddy-remove", "buddy-rename", "call", "call-log", "calls", "codec", "conference",            \
     "conversations", "decline", "delete-account", "device-remove", "devices", "directory", "dtmf", \
     "end", "group-add", "group-create", "group-leave", "group-remove", "groups", "hangup", "help", \
-    "history", "hold", "invite", "join", "kick", "leave", "login", "logout", "merge",           \
+    "history", "hold", "invite", "join", "kick", "leave", "login", "logout", "media-set", "merge", \
     "messages", "msg", "mute",                                                                     \
     "nat", "overlay", "passwd", "path", "plugins", "register", "rejoin", "requests", "resume",     \
     "roster", "search", "shutdown", "state", "stats", "status", "transport", "turn", "typing",     \

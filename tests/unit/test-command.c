@@ -262,8 +262,8 @@ test_help_lists_table(Fixture *f, gconstpointer data)
                   "buddy-remove buddy-rename call call-log calls codec conference "
                   "conversations decline delete-account device-remove devices directory dtmf "
                   "end greet group-add group-create group-leave group-remove groups hangup "
-                  "help history hold invite join kick later leave login logout merge messages "
-                  "msg mute nat "
+                  "help history hold invite join kick later leave login logout media-set merge "
+                  "messages msg mute nat "
                   "overlay passwd path plugins register rejoin requests resume roster search "
                   "shutdown state stats status transport turn typing unblock unmute version "
                   "whoami ");

@@ -14,6 +14,11 @@
 G_BEGIN_DECLS
 
 #define HARK_CONFIG_ERROR (hark_config_error_quark())
+
+/* media.jitter_min_ms and jitter_max_ms lie in this range (ms), in the file and in
+ * `media-set` alike. */
+#define HARK_CONFIG_JITTER_MIN 10
+#define HARK_CONFIG_JITTER_MAX 2000
 HARK_API GQuark hark_config_error_quark(void);
 
 typedef enum {
@@ -98,6 +103,8 @@ typedef struct {
   char **codecs; /* preference order, NULL-terminated; default {"opus", "g711"} */
   char *audio_source; /* as hark_media_source_check accepts; default "pulse" */
   char *audio_sink; /* as hark_media_sink_check accepts; default "pulse" */
+  int jitter_min_ms; /* the adaptive jitter buffer's bounds: it never holds received */
+  int jitter_max_ms; /* audio shorter or longer than these (ms); 10 and 200 */
 
   GPtrArray *warnings; /* char*, "file:line: unknown key 'x' in 'node'" */
 

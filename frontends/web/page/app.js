@@ -160,6 +160,9 @@ const S = {
   calls: new Map(), // call_id -> latest call event or answer, plus `muted`, `dtmf`
   plots: new Map(), // call_id -> { plots, last, timer }
   conferences: new Map(), // conference_id -> latest roster event
+  speakers: new Map(), // conference_id -> the user talking now (null: nobody)
+  inviteDrafts: new Map(), // conference_id -> the name typed in its invite field
+  inviteErrors: new Map(), // conference_id -> the node's words refusing the last invite
   typingTimer: null,
   typingSent: 0,
   view: 'contacts',
@@ -289,6 +292,13 @@ function onEvent(ev) {
   case 'conference-roster':
     soon(loadRoster);
     break;
+  case 'active-speaker':
+    S.speakers.set(ev.conference_id, ev.user);
+    renderCalls();
+    break;
+  case 'conference-invite':
+    conferenceInvite(ev);
+    break;
   case 'conference-refused':
     alertError(`${ev.host} did not let you in: ${ev.reason}`);
     break;
@@ -300,6 +310,11 @@ function onEvent(ev) {
   case 'nat-probed':
     soon(loadNetwork, 300);
     break;
+  case 'media-settings': {
+    const { event, ...media } = ev;
+    mediaSettings(media);
+    break;
+  }
   case 'node-stopping':
     notice('The node is stopping.');
     break;
@@ -804,8 +819,17 @@ function chooser(call, command, label, options, current) {
     }, { key: `${command}-go:${call.call_id}`, class: 'secondary' }));
 }
 
+// Two calls or more with one held: `merge` makes them one conference this node hosts.
+function mergeBar() {
+  const calls = [...S.calls.values()].filter((c) => c.state === 'active' || c.state === 'held');
+  if (!has('merge') || calls.length < 2 || !calls.some((c) => c.state === 'held'))
+    return null;
+  return h('div', { class: 'row' }, button('Merge calls into a conference', () => confCommand('merge', {}), {
+    key: 'merge', 'aria-label': `Merge the calls with ${calls.map((c) => c.peer).join(', ')} into a conference` }));
+}
+
 function renderCalls() {
-  const cards = [...S.calls.values()].map(callCard);
+  const cards = [mergeBar(), ...[...S.calls.values()].map(callCard)];
   for (const conf of S.conferences.values())
     cards.push(conferenceCard(conf));
   replace($('calls'), cards);
@@ -893,31 +917,102 @@ async function loadRoster() {
   renderCalls();
 }
 
+const MUTED_WORDS = { self: 'muted', host: 'muted by the host' };
+
+function memberItem(conf, m) {
+  const speaking = S.speakers.get(conf.id) === m.user && m.state !== 'left';
+  const host = m.state === 'host';
+  const controls = [];
+  // The host mutes a member's input in the mix (`mute USER`), or takes it back.
+  if (conf.hosting && !host && m.state !== 'left' && has('mute') && has('unmute')) {
+    const byHost = m.muted === 'host';
+    controls.push(button('Mute', () => confCommand(byHost ? 'unmute' : 'mute', { user: m.user }), {
+      key: `mute:${conf.id}:${m.user}`, class: 'small secondary', 'aria-pressed': byHost ? 'true' : 'false',
+      'aria-label': `Mute ${m.user} in the conference` }));
+  }
+  if (conf.hosting && !host && m.state !== 'left' && has('kick'))
+    controls.push(button('Remove', () => confCommand('kick', { user: m.user }), {
+      key: `kick:${conf.id}:${m.user}`, class: 'small secondary', 'aria-label': `Remove ${m.user} from the conference` }));
+  return h('li', { class: speaking ? 'speaking' : null },
+    h('strong', {}, m.user), ` ${host ? 'host' : m.state}`,
+    m.muted ? ` · ${MUTED_WORDS[m.muted] || 'muted'}` : null,
+    speaking ? h('span', { class: 'speaking-now' }, ' · speaking') : null,
+    controls);
+}
+
 function conferenceCard(conf) {
   const k = (name) => `${name}:${conf.id}`;
   const controls = [];
+  const me = (conf.roster || []).find((m) => m.user === S.user);
+  const inIt = conf.hosting || (me && me.state !== 'left');
+  // Your own microphone: at a member its leg, at the host its input to the mix.
+  if (inIt && has('mute') && has('unmute')) {
+    const self = me?.muted === 'self';
+    controls.push(button('Mute me', () => confCommand(self ? 'unmute' : 'mute', {}), {
+      key: k('self-mute'), 'aria-pressed': self ? 'true' : 'false' }));
+  }
   if (conf.hosting && has('end'))
     controls.push(button('End for everyone', () => confCommand('end'), { key: k('end'), class: 'danger' }));
   else if (has('leave'))
     controls.push(button('Leave', () => confCommand('leave', { id: conf.id }), { key: k('leave'), class: 'danger' }));
-  const me = (conf.roster || []).find((m) => m.user === S.user);
   if (!conf.hosting && me?.state === 'left' && has('join'))
     controls.push(button('Join again', () => confCommand('join', { host: conf.host, id: conf.id }), { key: k('join') }));
+  const speaker = S.speakers.get(conf.id);
+  const invite = inIt && has('invite') ? inviteForm(conf) : null;
   return h('article', { class: 'call conference', 'aria-labelledby': `conf-${conf.id}` },
     h('h2', { id: `conf-${conf.id}` }, conf.hosting ? 'Your conference' : `Conference of ${conf.host}`),
-    h('ul', { class: 'list', 'aria-label': 'Members' }, (conf.roster || []).map((m) => h('li', {},
-      h('strong', {}, m.user), ` ${m.state}`,
-      conf.hosting && m.user !== S.user && m.state !== 'left' && has('kick')
-        ? button('Remove', () => confCommand('kick', { user: m.user }), {
-          key: `kick:${conf.id}:${m.user}`, class: 'small secondary', 'aria-label': `Remove ${m.user} from the conference` })
-        : null))),
-    h('div', { class: 'row controls' }, controls));
+    // Not a live region: the speaker may change three times a second.
+    h('p', { class: 'muted' }, speaker ? `${speaker} is speaking` : 'Nobody is speaking'),
+    h('ul', { class: 'list', 'aria-label': 'Members' }, (conf.roster || []).map((m) => memberItem(conf, m))),
+    h('div', { class: 'row controls' }, controls),
+    invite);
+}
+
+// `invite USER`: the host calls them in; a member asks the host, who may refuse (the
+// refusal comes as `conference-refused`).
+function inviteForm(conf) {
+  const id = `invite-${conf.id}`;
+  // The card is drawn again on every roster event: what was typed, and the node's
+  // refusal, survive it.
+  const input = h('input', { id, key: `${id}-input`, required: true, value: S.inviteDrafts.get(conf.id) || null,
+                             oninput: (e) => S.inviteDrafts.set(conf.id, e.target.value) });
+  return h('form', { class: 'form inline', onsubmit: async (e) => {
+    e.preventDefault();
+    const user = input.value.trim();
+    const shown = h('p');
+    const r = user ? await run('invite', { user }, shown) : null;
+    S.inviteErrors.set(conf.id, shown.textContent);
+    if (r) {
+      S.inviteDrafts.delete(conf.id);
+      notice(conf.hosting ? `Calling ${user} into the conference.` : `Asked ${conf.host} to call ${user} in.`);
+      if (r.conferences)
+        S.conferences = new Map(r.conferences.map((c) => [c.id, c]));
+    }
+    renderCalls();
+  } },
+  h('label', { for: id }, conf.hosting ? 'Call someone in' : `Ask ${conf.host} to call someone in`),
+  input, h('button', { type: 'submit', key: `${id}-go` }, 'Invite'),
+  h('p', { class: 'error', role: 'alert' }, S.inviteErrors.get(conf.id) || ''));
+}
+
+// At the host with conference.invite = "ask": a member asks to call someone in.
+function conferenceInvite(ev) {
+  const box = $('alerts');
+  const item = h('div', { class: 'alert' }, h('span', {}, `${ev.from} asks you to call ${ev.user} into the conference.`),
+    has('conference') ? button(`Call ${ev.user} in`, async () => {
+      item.remove();
+      await confCommand('conference', { users: ev.user });
+    }, { class: 'small go' }) : null,
+    button('Dismiss', () => item.remove(), { class: 'small', 'aria-label': `Dismiss the request to call ${ev.user} in` }));
+  box.append(item);
 }
 
 async function confCommand(command, args, target) {
   const r = await run(command, args, target);
-  if (r)
-    S.conferences = new Map((r.conferences || []).map((c) => [c.id, c]));
+  if (r?.conferences)
+    S.conferences = new Map(r.conferences.map((c) => [c.id, c]));
+  else if (r)
+    soon(loadRoster); // a call's answer (`mute` of a leg): the roster follows
   renderCalls();
   return r;
 }
@@ -971,12 +1066,54 @@ async function loadAccount() {
   }
 }
 
+// The media settings: a form when the node has `media-set`, else what `state` says. The
+// node checks every value (its words are shown as they are) and applies them to the next
+// call; a change from another frontend comes as the `media-settings` event.
 function renderMedia() {
   const m = S.nodeState?.media;
   if (!m)
     return;
-  facts($('media'), Object.entries(m).filter(([, v]) => typeof v !== 'object' || Array.isArray(v))
-    .map(([k, v]) => [k.replace(/_/g, ' '), Array.isArray(v) ? v.join(', ') : v]));
+  const form = $('media-form');
+  const editable = has('media-set');
+  form.hidden = !editable;
+  $('media').hidden = editable;
+  if (!editable) {
+    facts($('media'), Object.entries(m).filter(([, v]) => typeof v !== 'object' || Array.isArray(v))
+      .map(([k, v]) => [k.replace(/_/g, ' '), Array.isArray(v) ? v.join(', ') : v]));
+    return;
+  }
+  $('media-codecs-loaded').textContent = m.codecs_loaded?.length
+    ? `Codecs this node has: ${m.codecs_loaded.join(', ')}.` : '';
+  // What the user is typing is not overwritten by an event meanwhile.
+  if (form.contains(document.activeElement) && form.dataset.dirty)
+    return;
+  $('media-codecs').value = (m.codecs || []).join(', ');
+  $('media-source').value = m.source ?? '';
+  $('media-sink').value = m.sink ?? '';
+  $('media-jitter-min').value = m.jitter_min_ms ?? '';
+  $('media-jitter-max').value = m.jitter_max_ms ?? '';
+  delete form.dataset.dirty;
+}
+
+async function saveMedia(e) {
+  e.preventDefault();
+  const r = await run('media-set', {
+    codecs: $('media-codecs').value, source: $('media-source').value.trim(), sink: $('media-sink').value.trim(),
+    jitter_min_ms: Number($('media-jitter-min').value), jitter_max_ms: Number($('media-jitter-max').value),
+  }, $('media-error'));
+  if (r) {
+    delete $('media-form').dataset.dirty;
+    mediaSettings(r);
+    notice(`Media settings changed for the next call: ${r.codecs.join(', ')}.`);
+  }
+}
+
+function mediaSettings(media) {
+  if (!S.nodeState)
+    return;
+  S.nodeState.media = media;
+  renderMedia();
+  renderCalls(); // the codec chooser offers what the node now has
 }
 
 // ---- views -------------------------------------------------------------------------------
@@ -1059,6 +1196,8 @@ function wire() {
     if (await run('logout'))
       loadState();
   });
+  $('media-form').addEventListener('submit', saveMedia);
+  $('media-form').addEventListener('input', () => ($('media-form').dataset.dirty = '1'));
   $('passwd-form').addEventListener('submit', async (e) => {
     e.preventDefault();
     const r = await run('passwd', { old: $('passwd-old').value, new: $('passwd-new').value,
