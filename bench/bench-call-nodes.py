@@ -99,6 +99,11 @@ def conference(hark, work):
                           "host": host.proc.pid, "path": "through a conference host",
                           "turn_port": None, "setup_ms": setup_ms}), flush=True)
         sys.stdin.read()  # held until bench-media.sh has measured
+        # The host's legs as the call ends (queue depths, underruns, jitter buffers):
+        # where the delay through the host sits.
+        with open(os.path.join(work, "roster.json"), "w") as f:
+            json.dump({"host": host.call("roster"), alice.name: alice.call("stats"),
+                       bob.name: bob.call("stats")}, f, indent=1)
         host.call("end")
         for a in answerers:
             a.sock.close()

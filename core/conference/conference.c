@@ -804,6 +804,12 @@ hark_conference_json(HarkConferences *conferences)
       json_object_set_int_member(leg, "mixed_samples", (gint64)received);
       json_object_set_int_member(leg, "backlog_dropped", (gint64)dropped);
       json_object_set_int_member(leg, "underruns", (gint64)underruns);
+      guint queued = 0, queued_mean = 0, send_queued = 0;
+      if (m->port != NULL)
+        hark_media_port_get_queued(m->port, &queued, &queued_mean, &send_queued);
+      json_object_set_int_member(leg, "queued_ms", queued);
+      json_object_set_int_member(leg, "queued_mean_ms", queued_mean);
+      json_object_set_int_member(leg, "send_queued_ms", send_queued);
       /* What the host mixes of this member: its level (mean magnitude, 0-32768) and who
        * muted it. */
       json_object_set_int_member(leg, "level", (gint64)m->voice.level);

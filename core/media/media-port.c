@@ -13,9 +13,12 @@
 #include <string.h>
 
 #define PORT_QUEUE_MS 200 /* received audio kept at most (older is dropped) */
-#define PORT_KEEP_MS 60 /* a queue longer than this is cut to PORT_TRIM_MS: latency bound */
-#define PORT_TRIM_MS 40
 #define PORT_MARGIN_MS 10 /* held beyond a read before reading starts (again) */
+#define PORT_KEEP_MS 60 /* more than this beyond a read is cut at once to the margin */
+/* A queue that never ran down to a read and the margin over this many reads holds a
+ * standing backlog (a start-up burst, a faster producer): cut to the margin. */
+#define PORT_WINDOW_READS 25
+#define PORT_SLACK_MS 5 /* standing this much above the margin is left alone */
 
 struct _HarkMediaPort {
   gatomicrefcount refs;
@@ -26,10 +29,17 @@ struct _HarkMediaPort {
   gsize capacity, start, length;
   guint64 received, dropped; /* samples */
   guint64 underruns; /* reads that found less than asked for */
+  /* What waited in the queue when a read came (samples): the delay this port adds. */
+  gsize queued_last;
+  guint64 queued_sum, reads;
   /* Reading waits until a read and PORT_MARGIN_MS are there: audio arrives in buffers
    * whose size and timing wobble (a resampler's, a decoder's), and a read that finds a
    * few samples short would put a gap, and a jump of phase, in the middle of the mix. */
   gboolean primed;
+  /* The least the queue held when a read came, over the current window of reads: what
+   * stayed in it all along and only delays the audio. */
+  gsize window_least;
+  guint window_reads;
   GstElement *appsrc; /* the source of the session sending what we write; may be NULL */
 };
 
@@ -115,21 +125,58 @@ hark_media_port_rate(HarkMediaPort *port)
   return port->rate;
 }
 
+/* Drops the oldest samples, keeping keep (called with the lock held). */
+static void
+port_cut_to(HarkMediaPort *port, gsize keep)
+{
+  if (port->length <= keep)
+    return;
+  gsize cut = port->length - keep;
+  port->start = (port->start + cut) % port->capacity;
+  port->length -= cut;
+  port->dropped += cut;
+}
+
+/* Audio comes in decoder-sized bursts and the mixer ticks on its own clock: a read needs
+ * n samples there, and PORT_MARGIN_MS more absorbs the bursts' wobble. Whatever stands in
+ * the queue beyond that, read after read, is only delay: the jitter buffer released a
+ * backlog at the start, or the far end's clock runs fast. Left alone it would delay the
+ * conference by up to PORT_KEEP_MS for the whole call (it did: 37 ms a leg, measured),
+ * so it goes, once per window at most (a single short skip). */
+static void
+port_trim(HarkMediaPort *port, gsize n)
+{
+  gsize margin = (gsize)port->rate * PORT_MARGIN_MS / 1000;
+  if (port->length > n + (gsize)port->rate * PORT_KEEP_MS / 1000) {
+    port_cut_to(port, n + margin);
+    port->window_least = G_MAXSIZE;
+    port->window_reads = 0;
+    return;
+  }
+  if (!port->primed)
+    return;
+  port->window_least = MIN(port->window_least, port->length);
+  if (++port->window_reads < PORT_WINDOW_READS)
+    return;
+  if (port->window_least > n + margin + (gsize)port->rate * PORT_SLACK_MS / 1000)
+    port_cut_to(port, port->length - (port->window_least - n - margin));
+  port->window_least = G_MAXSIZE;
+  port->window_reads = 0;
+}
+
 gsize
 hark_media_port_read(HarkMediaPort *port, gint16 *samples, gsize n)
 {
   g_mutex_lock(&port->lock);
-  /* Audio comes in decoder-sized bursts and the mixer ticks on its own: what piles up
-   * beyond a few ticks would only be delay, so it goes. */
-  gsize keep = (gsize)port->rate * PORT_KEEP_MS / 1000;
-  if (port->length > keep + n) {
-    gsize cut = port->length - (gsize)port->rate * PORT_TRIM_MS / 1000 - n;
-    port->start = (port->start + cut) % port->capacity;
-    port->length -= cut;
-    port->dropped += cut;
-  }
-  if (!port->primed && port->length >= n + (gsize)port->rate * PORT_MARGIN_MS / 1000)
+  port_trim(port, n);
+  port->queued_last = port->length;
+  port->queued_sum += port->length;
+  port->reads++;
+  if (!port->primed && port->length >= n + (gsize)port->rate * PORT_MARGIN_MS / 1000) {
     port->primed = TRUE;
+    port->window_least = G_MAXSIZE;
+    port->window_reads = 0;
+  }
   if (port->primed && port->length < n) {
     port->underruns++;
     port->primed = FALSE;
@@ -185,6 +232,22 @@ hark_media_port_get_counts(HarkMediaPort *port, guint64 *received, guint64 *drop
   *dropped = port->dropped;
   *underruns = port->underruns;
   g_mutex_unlock(&port->lock);
+}
+
+void
+hark_media_port_get_queued(HarkMediaPort *port, guint *last_ms, guint *mean_ms, guint *send_ms)
+{
+  g_mutex_lock(&port->lock);
+  *last_ms = (guint)(port->queued_last * 1000 / port->rate);
+  *mean_ms = port->reads > 0 ? (guint)(port->queued_sum * 1000 / port->reads / port->rate) : 0;
+  GstElement *appsrc = port->appsrc != NULL ? gst_object_ref(port->appsrc) : NULL;
+  g_mutex_unlock(&port->lock);
+  guint64 bytes = 0;
+  if (appsrc != NULL) {
+    g_object_get(appsrc, "current-level-bytes", &bytes, NULL);
+    gst_object_unref(appsrc);
+  }
+  *send_ms = (guint)(bytes / 2 * 1000 / port->rate);
 }
 
 /* ---- the elements ------------------------------------------------------------------- */

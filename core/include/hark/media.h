@@ -222,6 +222,10 @@ HARK_API void hark_media_port_write(HarkMediaPort *port, const gint16 *samples, 
 /* Samples received in all and dropped as backlog; reads that found too little. */
 HARK_API void hark_media_port_get_counts(HarkMediaPort *port, guint64 *received,
                                          guint64 *dropped, guint64 *underruns);
+/* The delay the port holds, in ms: what waited in its queue when the last read came, the
+ * mean of that over all reads, and what the sending session's source has not taken yet. */
+HARK_API void hark_media_port_get_queued(HarkMediaPort *port, guint *last_ms, guint *mean_ms,
+                                         guint *send_ms);
 
 /* The owner's own audio as a port's far end: source (a session source spec) is queued
  * into port, and what is written to port plays on sink (a session sink spec). */
