@@ -46,20 +46,22 @@ hark_conference_signal_type_name(HarkConferenceSignalType type)
   return type < HARK_CONFERENCE_SIGNAL_N_TYPES ? type_names[type] : "?";
 }
 
-static void
-member_clear(gpointer data)
-{
-  HarkConferenceMember *m = data;
-  g_free(m->user);
-  g_free(m->state);
-}
+/* The roster, the muted and the succession are arrays of two strings each (a user, then
+ * its state, who muted them, or its device): one set of functions for all three. */
+typedef struct {
+  char *user, *second;
+} Pair;
+G_STATIC_ASSERT(sizeof(Pair) == sizeof(HarkConferenceMember) &&
+                G_STRUCT_OFFSET(HarkConferenceMember, state) == G_STRUCT_OFFSET(Pair, second));
+G_STATIC_ASSERT(sizeof(Pair) == sizeof(HarkConferenceSuccessor) &&
+                G_STRUCT_OFFSET(HarkConferenceSuccessor, device) == G_STRUCT_OFFSET(Pair, second));
 
 static void
-successor_clear(gpointer data)
+pair_clear(gpointer data)
 {
-  HarkConferenceSuccessor *m = data;
+  Pair *m = data;
   g_free(m->user);
-  g_free(m->device);
+  g_free(m->second);
 }
 
 HarkConferenceSignal *
@@ -85,13 +87,13 @@ hark_conference_signal_free(HarkConferenceSignal *signal)
 }
 
 static void
-pairs_add(GArray **pairs, const char *user, const char *state)
+pairs_add(GArray **pairs, const char *user, const char *second)
 {
   if (*pairs == NULL) {
-    *pairs = g_array_new(FALSE, TRUE, sizeof(HarkConferenceMember));
-    g_array_set_clear_func(*pairs, member_clear);
+    *pairs = g_array_new(FALSE, TRUE, sizeof(Pair));
+    g_array_set_clear_func(*pairs, pair_clear);
   }
-  HarkConferenceMember m = { g_strdup(user), g_strdup(state) };
+  Pair m = { g_strdup(user), g_strdup(second) };
   g_array_append_val(*pairs, m);
 }
 
@@ -112,9 +114,9 @@ static const char *
 pairs_find(const GArray *pairs, const char *user)
 {
   for (guint i = 0; pairs != NULL && i < pairs->len; i++) {
-    const HarkConferenceMember *m = &g_array_index(pairs, HarkConferenceMember, i);
+    const Pair *m = &g_array_index(pairs, Pair, i);
     if (strcmp(m->user, user) == 0)
-      return m->state;
+      return m->second;
   }
   return NULL;
 }
@@ -135,9 +137,9 @@ pairs_equal(const GArray *a, const GArray *b)
   if (a->len != b->len)
     return FALSE;
   for (guint i = 0; i < a->len; i++) {
-    const HarkConferenceMember *x = &g_array_index(a, HarkConferenceMember, i);
-    const HarkConferenceMember *y = &g_array_index(b, HarkConferenceMember, i);
-    if (strcmp(x->user, y->user) != 0 || strcmp(x->state, y->state) != 0)
+    const Pair *x = &g_array_index(a, Pair, i);
+    const Pair *y = &g_array_index(b, Pair, i);
+    if (strcmp(x->user, y->user) != 0 || strcmp(x->second, y->second) != 0)
       return FALSE;
   }
   return TRUE;
@@ -147,26 +149,7 @@ void
 hark_conference_signal_add_successor(HarkConferenceSignal *signal, const char *user,
                                      const char *device)
 {
-  if (signal->succession == NULL) {
-    signal->succession = g_array_new(FALSE, TRUE, sizeof(HarkConferenceSuccessor));
-    g_array_set_clear_func(signal->succession, successor_clear);
-  }
-  HarkConferenceSuccessor m = { g_strdup(user), g_strdup(device) };
-  g_array_append_val(signal->succession, m);
-}
-
-static gboolean
-succession_equal(const GArray *a, const GArray *b)
-{
-  if ((a == NULL) != (b == NULL) || (a != NULL && a->len != b->len))
-    return FALSE;
-  for (guint i = 0; a != NULL && i < a->len; i++) {
-    const HarkConferenceSuccessor *x = &g_array_index(a, HarkConferenceSuccessor, i);
-    const HarkConferenceSuccessor *y = &g_array_index(b, HarkConferenceSuccessor, i);
-    if (strcmp(x->user, y->user) != 0 || strcmp(x->device, y->device) != 0)
-      return FALSE;
-  }
-  return TRUE;
+  pairs_add(&signal->succession, user, device);
 }
 
 static gboolean
@@ -180,7 +163,7 @@ facts_equal(const HarkConferenceSignal *a, const HarkConferenceSignal *b)
 gboolean
 hark_conference_signal_equal(const HarkConferenceSignal *a, const HarkConferenceSignal *b)
 {
-  if (!succession_equal(a->succession, b->succession) || !facts_equal(a, b))
+  if (!pairs_equal(a->succession, b->succession) || !facts_equal(a, b))
     return FALSE;
   if (a->type != b->type || memcmp(a->id, b->id, sizeof a->id) != 0 ||
       a->version != b->version || a->has_call != b->has_call ||
@@ -197,6 +180,19 @@ bytes_variant(const guint8 *data, gsize size)
   return g_variant_new_fixed_array(G_VARIANT_TYPE_BYTE, data, size, 1);
 }
 
+/* An a(ss) of pairs. */
+static GVariant *
+pairs_variant(const GArray *pairs)
+{
+  GVariantBuilder r;
+  g_variant_builder_init(&r, G_VARIANT_TYPE("a(ss)"));
+  for (guint i = 0; i < pairs->len; i++) {
+    const Pair *m = &g_array_index(pairs, Pair, i);
+    g_variant_builder_add(&r, "(ss)", m->user, m->second);
+  }
+  return g_variant_builder_end(&r);
+}
+
 GVariant *
 hark_conference_signal_build(const HarkConferenceSignal *s)
 {
@@ -208,39 +204,18 @@ hark_conference_signal_build(const HarkConferenceSignal *s)
     g_variant_builder_add(&b, "{sv}", "version", g_variant_new_uint32(s->version));
   if (s->has_call)
     g_variant_builder_add(&b, "{sv}", "call", bytes_variant(s->call, sizeof s->call));
-  if (s->roster != NULL) {
-    GVariantBuilder r;
-    g_variant_builder_init(&r, G_VARIANT_TYPE("a(ss)"));
-    for (guint i = 0; i < s->roster->len; i++) {
-      const HarkConferenceMember *m = &g_array_index(s->roster, HarkConferenceMember, i);
-      g_variant_builder_add(&r, "(ss)", m->user, m->state);
-    }
-    g_variant_builder_add(&b, "{sv}", "roster", g_variant_builder_end(&r));
-  }
+  if (s->roster != NULL)
+    g_variant_builder_add(&b, "{sv}", "roster", pairs_variant(s->roster));
   if (s->reason != NULL)
     g_variant_builder_add(&b, "{sv}", "reason", g_variant_new_string(s->reason));
-  if (s->muted != NULL) {
-    GVariantBuilder r;
-    g_variant_builder_init(&r, G_VARIANT_TYPE("a(ss)"));
-    for (guint i = 0; i < s->muted->len; i++) {
-      const HarkConferenceMember *m = &g_array_index(s->muted, HarkConferenceMember, i);
-      g_variant_builder_add(&r, "(ss)", m->user, m->state);
-    }
-    g_variant_builder_add(&b, "{sv}", "muted", g_variant_builder_end(&r));
-  }
+  if (s->muted != NULL)
+    g_variant_builder_add(&b, "{sv}", "muted", pairs_variant(s->muted));
   if (s->user != NULL)
     g_variant_builder_add(&b, "{sv}", "user", g_variant_new_string(s->user));
   if (s->type == HARK_CONFERENCE_SIGNAL_MUTE)
     g_variant_builder_add(&b, "{sv}", "mute", g_variant_new_boolean(s->mute));
-  if (s->succession != NULL) {
-    GVariantBuilder r;
-    g_variant_builder_init(&r, G_VARIANT_TYPE("a(ss)"));
-    for (guint i = 0; i < s->succession->len; i++) {
-      const HarkConferenceSuccessor *m = &g_array_index(s->succession, HarkConferenceSuccessor, i);
-      g_variant_builder_add(&r, "(ss)", m->user, m->device);
-    }
-    g_variant_builder_add(&b, "{sv}", "succession", g_variant_builder_end(&r));
-  }
+  if (s->succession != NULL)
+    g_variant_builder_add(&b, "{sv}", "succession", pairs_variant(s->succession));
   if (s->has_facts) {
     g_variant_builder_add(&b, "{sv}", "nat", g_variant_new_string(nat_names[s->nat]));
     g_variant_builder_add(&b, "{sv}", "may_host", g_variant_new_boolean(s->may_host));
@@ -313,9 +288,8 @@ parse_roster(HarkConferenceSignal *s, GVariant *body, GError **error)
     if (!g_strv_contains(member_states, state))
       return refuse(error, "roster", "member %" G_GSIZE_FORMAT " has no known state", i);
     g_autofree char *key = hark_presence_name_key(user);
-    for (guint k = 0; s->roster != NULL && k < s->roster->len; k++)
-      if (strcmp(g_array_index(s->roster, HarkConferenceMember, k).user, key) == 0)
-        return refuse(error, "roster", "names %s twice", key);
+    if (pairs_find(s->roster, key) != NULL)
+      return refuse(error, "roster", "names %s twice", key);
     hark_conference_signal_add(s, key, state);
   }
   return TRUE;
@@ -438,9 +412,8 @@ parse_succession(HarkConferenceSignal *s, GVariant *body, GError **error)
     const char *state = pairs_find(s->roster, key);
     if (state == NULL || strcmp(state, "host") == 0)
       return refuse(error, "succession", "names %s, who is not a member", key);
-    for (guint k = 0; s->succession != NULL && k < s->succession->len; k++)
-      if (strcmp(g_array_index(s->succession, HarkConferenceSuccessor, k).user, key) == 0)
-        return refuse(error, "succession", "names %s twice", key);
+    if (pairs_find(s->succession, key) != NULL)
+      return refuse(error, "succession", "names %s twice", key);
     hark_conference_signal_add_successor(s, key, device);
   }
   return TRUE;
