@@ -1,0 +1,200 @@
+#!/usr/bin/python3
+# SPDX-License-Identifier: LGPL-2.1-or-later
+"""bench-memory.py [--runs N] [--seconds S] [--smaps DIR] BUILD [BUILD...]: the memory of one
+end of a call, for builds side by side (alternating, one run of each build per round):
+`hark media-test` ends, and a real call between two `hark run` nodes
+(bench/bench-call-nodes.py). Each end is measured after S seconds of a 440 Hz tone played
+into the caller's microphone: VmHWM (peak resident), RSS, PSS (shared pages divided among
+the processes that map them) and anonymous memory, from /proc/PID/status and
+smaps_rollup; the larger of the two ends, medians over the runs.
+
+With --smaps DIR, each end's /proc/PID/smaps, smaps_rollup and status of the first round
+are kept there (BUILDNAME-KIND-caller.smaps, ...) for a profile by mapping.
+
+Runs in a network namespace with only lo, beside a PulseAudio of its own with null sinks
+(the devices scripts/bench-media.sh makes: caller_mic, from_callee, discard, quiet).
+"""
+import argparse
+import json
+import os
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+PULSE = """load-module module-native-protocol-unix socket={work}/pulse.sock auth-anonymous=1
+load-module module-null-sink sink_name=bus channels=2 rate=48000 channel_map=front-left,front-right
+load-module module-remap-sink sink_name=to_caller master=bus channels=1 master_channel_map=front-left channel_map=mono remix=no
+load-module module-remap-sink sink_name=from_callee master=bus channels=1 master_channel_map=front-right channel_map=mono remix=no
+load-module module-remap-source source_name=caller_mic master=bus.monitor channels=1 master_channel_map=front-left channel_map=mono remix=no
+load-module module-null-sink sink_name=discard channels=1 rate=48000
+load-module module-null-sink sink_name=quiet channels=1 rate=48000
+"""
+
+
+def in_netns():
+    if os.environ.get("HARK_BENCH_NETNS") == "1":
+        return
+    os.execvp("unshare", ["unshare", "--net", "env", "HARK_BENCH_NETNS=1", "bash", "-c",
+                          'ip link set lo up && exec "$0" "$@"', sys.executable,
+                          os.path.abspath(__file__), *sys.argv[1:]])
+
+
+def start_pulse(work):
+    with open(os.path.join(work, "pa.pa"), "w") as f:
+        f.write(PULSE.format(work=work))
+    log = open(os.path.join(work, "pulse.log"), "w")
+    proc = subprocess.Popen(["pulseaudio", "-n", "-F", os.path.join(work, "pa.pa"),
+                             "--daemonize=no", "--system=false", "--exit-idle-time=-1",
+                             "--disallow-exit", "--realtime=no", "--high-priority=no"],
+                            stdout=log, stderr=log)
+    for _ in range(100):
+        if subprocess.run(["pactl", "info"], capture_output=True).returncode == 0:
+            return proc
+        time.sleep(0.1)
+    sys.exit("bench-memory: PulseAudio did not start")
+
+
+def play_tone(work, seconds):
+    """A tone into the caller's microphone for as long as the measure waits."""
+    wav = os.path.join(work, "tone.wav")
+    if not os.path.exists(wav):
+        subprocess.run(["sox", "-n", "-r", "48000", "-c", "1", "-b", "16", wav,
+                        "synth", "600", "sine", "440", "vol", "0.3"], check=True)
+    return subprocess.Popen(["pacat", "--latency-msec=10", "-d", "to_caller",
+                             "--file-format=wav", wav])
+
+
+def memory(pid):
+    m = {}
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            k, _, v = line.partition(":")
+            if k in ("VmHWM", "VmRSS", "Threads"):
+                m[k] = int(v.split()[0])
+    with open(f"/proc/{pid}/smaps_rollup") as f:
+        for line in f:
+            k, _, v = line.partition(":")
+            if k in ("Rss", "Pss", "Anonymous", "Private_Dirty", "Shared_Clean", "Private_Clean"):
+                m[k] = int(v.split()[0])
+    return m
+
+
+def keep_smaps(pid, path):
+    for name in ("smaps", "smaps_rollup", "status", "maps"):
+        shutil.copy(f"/proc/{pid}/{name}", f"{path}.{name}")
+
+
+def measure(ends, work, seconds, smaps):
+    tone = play_tone(work, seconds)
+    time.sleep(seconds)
+    out = {who: memory(pid) for who, pid in ends.items()}
+    if smaps:
+        for who, pid in ends.items():
+            keep_smaps(pid, f"{smaps}-{who}")
+    tone.terminate()
+    tone.wait()
+    return out
+
+
+def key():
+    return os.urandom(30).hex()
+
+
+def media_test(hark, work, seconds, smaps):
+    ka, kb = key(), key()
+    common = [hark, "media-test", "-q", "--json", "--seconds", "0", "--codec", "opus"]
+    callee = subprocess.Popen(common + ["--local", "127.0.0.1:41000", "--remote", "127.0.0.1:42000",
+                                        "--send-key", kb, "--receive-key", ka,
+                                        "--source", "pulse:quiet.monitor", "--sink", "pulse:from_callee"],
+                              stdout=subprocess.DEVNULL)
+    caller = subprocess.Popen(common + ["--local", "127.0.0.1:42000", "--remote", "127.0.0.1:41000",
+                                        "--send-key", ka, "--receive-key", kb,
+                                        "--source", "pulse:caller_mic", "--sink", "pulse:discard"],
+                              stdout=subprocess.DEVNULL)
+    try:
+        return measure({"caller": caller.pid, "callee": callee.pid}, work, seconds, smaps)
+    finally:
+        for p in (caller, callee):
+            p.send_signal(signal.SIGTERM)
+            p.wait()
+
+
+def call_nodes(build, work, seconds, smaps):
+    d = tempfile.mkdtemp(dir=work, prefix="nodes-")
+    log = open(os.path.join(d, "call.log"), "w")
+    nodes = subprocess.Popen([sys.executable, os.path.join(HERE, "bench-call-nodes.py"), build,
+                              os.path.join(d, "nodes")], stdin=subprocess.PIPE,
+                             stdout=subprocess.PIPE, stderr=log, text=True,
+                             start_new_session=True)
+    line = nodes.stdout.readline()
+    if not line:
+        nodes.wait()
+        try:  # nodes a failed start left behind
+            os.killpg(nodes.pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+        with open(os.path.join(d, "call.log")) as f:
+            sys.exit("bench-memory: no call:\n" + f.read()[-3000:])
+    call = json.loads(line)
+    try:
+        return measure({"caller": call["caller"], "callee": call["callee"]}, work, seconds, smaps)
+    finally:
+        nodes.stdin.close()
+        nodes.wait()
+
+
+KEYS = ("VmHWM", "VmRSS", "Pss", "Anonymous", "Private_Dirty", "Threads")
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--seconds", type=float, default=8)
+    ap.add_argument("--smaps")
+    ap.add_argument("--kinds", default="media-test,call")
+    ap.add_argument("builds", nargs="+")
+    args = ap.parse_args()
+    in_netns()
+    work = tempfile.mkdtemp(prefix="hark-bench-memory.")
+    os.environ.update(HOME=work, XDG_RUNTIME_DIR=work, PULSE_SERVER=f"unix:{work}/pulse.sock")
+    pulse = start_pulse(work)
+    if args.smaps:
+        os.makedirs(args.smaps, exist_ok=True)
+    results = {}  # (build, kind) -> [larger end's numbers per run]
+    try:
+        for run in range(args.runs):
+            for i, build in enumerate(args.builds):
+                build = os.path.abspath(build)
+                for kind in args.kinds.split(","):
+                    smaps = None
+                    if args.smaps and run == 0:
+                        smaps = os.path.join(args.smaps, f"{i}-{kind}")
+                    if kind == "media-test":
+                        ends = media_test(os.path.join(build, "hark"), work, args.seconds, smaps)
+                    else:
+                        ends = call_nodes(build, work, args.seconds, smaps)
+                    big = {k: max(e.get(k, 0) for e in ends.values()) for k in KEYS}
+                    results.setdefault((i, kind), []).append(big)
+                    print(f"run {run + 1} build {i} {kind}: " +
+                          " ".join(f"{k} {v / 1024:.1f}" if k != "Threads" else f"{k} {v}"
+                                   for k, v in big.items()), file=sys.stderr, flush=True)
+    finally:
+        pulse.terminate()
+        pulse.wait()
+        shutil.rmtree(work, ignore_errors=True)
+    print("| build | end | VmHWM | RSS | PSS | anonymous | private dirty | threads |")
+    print("|---|---|---|---|---|---|---|---|")
+    for (i, kind), runs in results.items():
+        med = {k: statistics.median(r[k] for r in runs) for k in KEYS}
+        cells = [f"{med[k] / 1024:.1f}" for k in KEYS[:-1]] + [f"{med['Threads']:.0f}"]
+        print(f"| {args.builds[i]} | {kind} | " + " | ".join(cells) + " |")
+
+
+if __name__ == "__main__":
+    main()
