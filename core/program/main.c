@@ -317,8 +317,10 @@ main(int argc, char **argv)
   /* Before any thread starts (it sets the environment). */
   if (g_str_equal(command, "run") || g_str_equal(command, "media-test"))
     hark_media_prepare();
-  if (g_str_equal(command, "run"))
+  if (g_str_equal(command, "run")) {
+    hark_tls_prepare(); /* the system's trust store is not loaded: 7 MiB of heap */
     return command_run(argc - 1, argv + 1);
+  }
   if (g_str_equal(command, "plugins"))
     return command_plugins(argc - 1, argv + 1);
   if (g_str_equal(command, "check-config"))

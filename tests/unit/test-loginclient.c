@@ -189,6 +189,29 @@ test_login(Fixture *f, gconstpointer data)
   g_assert_cmpuint(hark_fake_login_requests(f->fake, "/v1/login"), ==, 1);
 }
 
+/* As in `hark run` (hark_tls_prepare): the login works, and GIO's default database, which
+ * libsoup's connections consult while they are made, is not the system's trust store (a
+ * store of every CA, about 7 MiB of heap for as long as the node runs): a root CA the
+ * system trusts is unknown to it. */
+static void
+test_login_tls_prepared(Fixture *f, gconstpointer data)
+{
+  hark_tls_prepare();
+  test_login(f, data);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GTlsCertificate) root =
+    g_tls_certificate_new_from_file("/etc/ssl/certs/ca-certificates.crt", &error);
+  if (root == NULL) {
+    g_test_skip("no system trust store to compare with");
+    return;
+  }
+  g_autoptr(GTlsDatabase) database = g_tls_backend_get_default_database(g_tls_backend_get_default());
+  GTlsCertificateFlags flags = g_tls_database_verify_chain(
+    database, root, G_TLS_DATABASE_PURPOSE_AUTHENTICATE_SERVER, NULL, NULL,
+    G_TLS_DATABASE_VERIFY_NONE, NULL, NULL);
+  g_assert_cmpint(flags & G_TLS_CERTIFICATE_UNKNOWN_CA, !=, 0);
+}
+
 /* ---- the server's certificate ------------------------------------------------------ */
 
 typedef struct {
@@ -508,6 +531,7 @@ main(int argc, char **argv)
 #define ADD(path, tls, fn) \
   hark_test_add_isolated(path, Fixture, GINT_TO_POINTER(tls), fixture_set_up, fn, fixture_tear_down)
   ADD("/loginclient/login", HARK_FAKE_TLS_SERVER, test_login);
+  ADD("/loginclient/login/tls-prepared", HARK_FAKE_TLS_SERVER, test_login_tls_prepared);
   ADD("/loginclient/tls/other-ca", HARK_FAKE_TLS_OTHER_CA, test_tls_refused);
   ADD("/loginclient/tls/device-certificate", HARK_FAKE_TLS_DEVICE, test_tls_refused);
   ADD("/loginclient/tls/wrong-name", HARK_FAKE_TLS_WRONG_NAME, test_tls_refused);

@@ -135,4 +135,10 @@ HARK_API gboolean hark_login_proof_verify(GBytes *public_key, const char *nonce,
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(HarkCa, hark_ca_free)
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(HarkDeviceCertificate, hark_device_certificate_free)
 
+/* For hark's own program (main(), before the node starts): GIO's default TLS database
+ * becomes one that trusts no certificate, so that GIO never loads the system's trust
+ * store, which no TLS connection of hark's consults (every one that checks a peer gives
+ * its own database; tls-default.c). Once per process; the later calls do nothing. */
+HARK_API void hark_tls_prepare(void);
+
 G_END_DECLS
