@@ -9,7 +9,11 @@ the processes that map them) and anonymous memory, from /proc/PID/status and
 smaps_rollup; the larger of the two ends, medians over the runs.
 
 With --smaps DIR, each end's /proc/PID/smaps, smaps_rollup and status of the first round
-are kept there (BUILDNAME-KIND-caller.smaps, ...) for a profile by mapping.
+are kept there (N-KIND-caller.smaps, ..., N the build's place in the list), and the
+callee's mappings are summed by what pulled them in (a table per build and kind: the
+libraries a component brings, with their own dependencies; the heap; thread stacks and
+malloc arenas): resident, PSS, private dirty (relocations and .data of a library; all of
+the heap).
 
 Runs in a network namespace with only lo, beside a PulseAudio of its own with null sinks
 (the devices scripts/bench-media.sh makes: caller_mic, from_callee, discard, quiet).
@@ -149,6 +153,76 @@ def call_nodes(build, work, seconds, smaps):
         nodes.wait()
 
 
+# What pulled each library into a node (ldd build/core/libhark.so and the plugins
+# dlopened): a name prefix -> the component that brings it.
+GROUPS = [
+    ("OpenSSL", ["libcrypto.", "libssl."]),
+    ("NSS (Debian's libsrtp2, GStreamer's srtp plugin)",
+     ["libnss3", "libnssutil3", "libsoftokn3", "libfreeblpriv3", "libnspr4", "libplc4", "libplds4",
+      "libsrtp2", "libgstsrtp"]),
+    ("GnuTLS (GIO's TLS for libsoup; libnice)",
+     ["libgnutls", "libgiognutls", "libp11-kit", "libnettle", "libhogweed", "libgmp", "libtasn1",
+      "libunistring", "libidn2"]),
+    ("libsoup and its HTTP deps (Kerberos, HTTP/2, brotli, psl)",
+     ["libsoup", "libkrb5", "libk5crypto", "libgssapi_krb5", "libkrb5support", "libcom_err",
+      "libkeyutils", "libnghttp2", "libbrotli", "libpsl", "libresolv"]),
+    ("libnice and UPnP (gupnp, libxml2, ICU, libstdc++)",
+     ["libnice", "libgupnp", "libgssdp", "libxml2", "libicu", "libstdc++", "libgcc_s"]),
+    ("libpulse (libsndfile's codecs, X11, systemd, D-Bus)",
+     ["libpulse", "memfd:pulseaudio", "libsndfile", "libFLAC", "libvorbis", "libogg",
+      "libmpg123", "libmp3lame", "libX", "libxcb", "libsystemd", "libasyncns", "libdbus",
+      "libgcrypt", "libgpg-error", "liblz4", "libzstd", "libcap", "libbsd", "libmd."]),
+    ("GStreamer (core, plugins, Opus, orc, libdw)",
+     ["libgst", "libopus.", "liborc", "orcexec", "libdw", "libelf", "libunwind", "liblzma", "libbz2"]),
+    ("GLib, GIO, GObject (and libmount, selinux, pcre2, ffi, zlib)",
+     ["libglib", "libgio", "libgobject", "libgmodule", "libjson-glib", "libffi", "libpcre2",
+      "libmount", "libblkid", "libselinux", "libz."]),
+    ("SQLite", ["libsqlite3", ".sqlite-shm"]),
+    ("hark (libhark, plugins, libconfig)", ["libhark", "hark", "libconfig", ".so"]),
+    ("libc, libm, ld.so, locale", ["libc.", "libm.", "ld-linux", "LC_", "SYS_LC", "gconv", "locale"]),
+    ("[heap]", ["[heap]"]),
+    ("thread stacks, malloc arenas, other anonymous", ["[anon]", "[stack]"]),
+]
+
+
+def group_of(name):
+    for group, prefixes in GROUPS:
+        if any(name.startswith(p) for p in prefixes):
+            return group
+    return "other"
+
+
+def profile(path):
+    """Sums of a kept smaps by GROUPS: {group: {Rss, Pss, Private_Dirty}} in KiB."""
+    sums = {}
+    name = None
+    with open(path) as f:
+        for line in f:
+            fields = line.split()
+            if "-" in fields[0] and len(fields) >= 5 and ":" not in fields[0]:
+                name = os.path.basename(fields[5]) if len(fields) > 5 else "[anon]"
+                continue
+            if fields[0] in ("Rss:", "Pss:", "Private_Dirty:"):
+                g = sums.setdefault(group_of(name), {"Rss": 0, "Pss": 0, "Private_Dirty": 0})
+                g[fields[0][:-1]] += int(fields[1])
+    return sums
+
+
+def print_profiles(smaps, builds, kinds):
+    for i, build in enumerate(builds):
+        for kind in kinds:
+            sums = profile(os.path.join(smaps, f"{i}-{kind}-callee.smaps"))
+            print(f"\n{build}, {kind}, the callee's mappings by what brought them (MiB):\n")
+            print("| component | resident | PSS | private dirty |")
+            print("|---|---|---|---|")
+            for group, g in sorted(sums.items(), key=lambda kv: -kv[1]["Rss"]):
+                print(f"| {group} | {g['Rss'] / 1024:.2f} | {g['Pss'] / 1024:.2f} | "
+                      f"{g['Private_Dirty'] / 1024:.2f} |")
+            total = {k: sum(g[k] for g in sums.values()) for k in ("Rss", "Pss", "Private_Dirty")}
+            print(f"| all | {total['Rss'] / 1024:.2f} | {total['Pss'] / 1024:.2f} | "
+                  f"{total['Private_Dirty'] / 1024:.2f} |")
+
+
 KEYS = ("VmHWM", "VmRSS", "Pss", "Anonymous", "Private_Dirty", "Threads")
 
 
@@ -194,6 +268,8 @@ def main():
         med = {k: statistics.median(r[k] for r in runs) for k in KEYS}
         cells = [f"{med[k] / 1024:.1f}" for k in KEYS[:-1]] + [f"{med['Threads']:.0f}"]
         print(f"| {args.builds[i]} | {kind} | " + " | ".join(cells) + " |")
+    if args.smaps:
+        print_profiles(args.smaps, args.builds, args.kinds.split(","))
 
 
 if __name__ == "__main__":
