@@ -111,9 +111,25 @@ migrate_step(const HarkDbKind *kind, sqlite3 *db, const char *path, gboolean *do
   return FALSE;
 }
 
+/* SQLite gives each connection's page cache a first block of 20 pages (86 KiB) at its
+ * first read, sized for a database that is read at once; a node's files (the message
+ * history, the call log) are small and read a few pages at a time, so pages are taken one
+ * by one instead. Set before SQLite starts (sqlite3_config is refused after that, when
+ * another part of the process started it first: then nothing changes). */
+static void
+lean_page_cache(void)
+{
+  static gsize done;
+  if (g_once_init_enter(&done)) {
+    sqlite3_config(SQLITE_CONFIG_PAGECACHE, NULL, 0, 0);
+    g_once_init_leave(&done, 1);
+  }
+}
+
 sqlite3 *
 hark_db_open(const HarkDbKind *kind, const char *path, GError **error)
 {
+  lean_page_cache();
   if (!open_private(kind, path, error))
     return NULL;
   sqlite3 *db = NULL;

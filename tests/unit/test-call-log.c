@@ -133,6 +133,22 @@ test_round_trip(Fixture *f, gconstpointer data)
   g_assert_cmpuint(hark_call_log_schema_version(), >=, 1);
 }
 
+/* A node's files are small: opening one more call log, adding to it and reading it back
+ * does not take SQLite's first block of 20 cached pages (86 KiB) per connection. */
+static void
+test_open_is_small(Fixture *f, gconstpointer data)
+{
+  (void)data;
+  hark_call_log_close(f->log);
+  sqlite3_int64 before = sqlite3_memory_used();
+  f->log = open_log(f);
+  add(f, entry(ID("01"), "bob", TRUE, 1000, "answered"));
+  ASSERT_IDS(f, 10, FALSE, "01");
+  sqlite3_int64 used = sqlite3_memory_used() - before;
+  g_test_message("an open call log holds %lld bytes of SQLite's memory", (long long)used);
+  g_assert_cmpint(used, <, 64 * 1024);
+}
+
 static void
 test_newest_first_and_limit(Fixture *f, gconstpointer data)
 {
@@ -427,6 +443,7 @@ main(int argc, char **argv)
   g_test_add("/call-log/" name, Fixture, NULL, fixture_set_up, func, fixture_tear_down)
   ADD("round-trip", test_round_trip);
   ADD("newest-first-and-limit", test_newest_first_and_limit);
+  ADD("open-is-small", test_open_is_small);
   ADD("missed", test_missed);
   ADD("pruned-at-cap", test_pruned_at_cap);
   ADD("file-mode", test_file_mode);
