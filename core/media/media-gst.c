@@ -44,7 +44,6 @@ static const struct {
   { "rtpbin", "rtpmanager" },
   { "rtpjitterbuffer", "rtpmanager" },
   { "rtp*", "rtp" }, /* payloaders and depayloaders */
-  { "srtp*", "srtp" },
   { "mulaw*", "mulaw" },
   { "alaw*", "alaw" },
   { "av*", "libav" },

@@ -7,6 +7,7 @@
 #pragma once
 
 #include "media-session.h"
+#include "media-srtp.h"
 
 #include <gst/app/gstappsink.h>
 
@@ -16,7 +17,7 @@ struct _HarkMediaSession {
   guint current; /* the codec sent */
   HarkMediaTransport *transport;
   HarkMediaSrtpSuite suite;
-  GBytes *send_key, *receive_key;
+  HarkSrtp *srtp_send, *srtp_receive; /* this side's key; the far end's */
   guint32 ssrc;
   guint pulse_buffer_ms, keepalive_ms, silence_ms;
   GMainContext *context; /* the owner's: events are delivered there */
@@ -24,7 +25,7 @@ struct _HarkMediaSession {
 
   GstClock *clock; /* the pipeline's: the system clock */
   GstElement *jitterbuffer; /* the latest rtpbin made (one per far-end SSRC) */
-  GstElement *pipeline, *rtpbin, *srtpenc, *srtpdec, *funnel;
+  GstElement *pipeline, *rtpbin, *funnel;
   GstElement *rtp_out, *rtcp_out, *rtp_in, *rtcp_in;
   GstPad *source_tail; /* 48 kHz mono from the source; the send chain hangs here */
   GstElement *chain[4]; /* the send chain: audioresample, capsfilter, encoder, payloader */

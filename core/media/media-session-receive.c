@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* media-session-receive.c: what enters and leaves a media session at the transport:
- * packets handed to the transport and taken from it, the checks on what srtpdec
- * decrypted (telephone-events are read there), and one receive chain (depayloader,
+ * packets protected and handed to the transport, taken from it and checked and decrypted
+ * (media-srtp.c), the checks on what was decrypted (telephone-events are read there), and one receive chain (depayloader,
  * decoder) per payload type that arrives, made when rtpbin asks for it. */
 #include "media-session-impl.h"
 
@@ -13,6 +13,7 @@
 
 /* ---- the transport edge --------------------------------------------------------------- */
 
+/* Protected as it leaves (this side's key); RTP and RTCP come from their own appsinks. */
 GstFlowReturn
 hark_media_session_on_packet_out(GstAppSink *sink, gpointer data)
 {
@@ -22,18 +23,32 @@ hark_media_session_on_packet_out(GstAppSink *sink, gpointer data)
   GstMapInfo map;
   if (buffer == NULL || !gst_buffer_map(buffer, &map, GST_MAP_READ))
     return GST_FLOW_OK;
+  guint8 stack[1500 + HARK_SRTP_MAX_TRAILER];
+  guint8 *out = map.size + HARK_SRTP_MAX_TRAILER <= sizeof stack
+                  ? stack
+                  : g_malloc(map.size + HARK_SRTP_MAX_TRAILER);
+  gsize length = 0;
+  gboolean rtcp = GST_ELEMENT(sink) == s->rtcp_out;
+  HarkSrtpResult protected = hark_srtp_protect(s->srtp_send, rtcp, map.data, map.size, out, &length);
+  gst_buffer_unmap(buffer, &map);
   g_autoptr(GError) error = NULL;
-  if (hark_media_transport_send(s->transport, map.data, map.size, &error)) {
+  if (protected != HARK_SRTP_OK) {
+    if (!s->send_error_logged) /* what rtpbin made: it cannot be malformed */
+      g_warning("media: an outgoing %s packet could not be protected (%d)", rtcp ? "RTCP" : "RTP",
+                protected);
+    s->send_error_logged = TRUE;
+  } else if (hark_media_transport_send(s->transport, out, length, &error)) {
     g_mutex_lock(&s->lock);
     s->packets_sent++;
-    s->bytes_sent += map.size;
+    s->bytes_sent += length;
     g_mutex_unlock(&s->lock);
   } else if (!s->send_error_logged) {
     /* Once: a peer that went away (ICMP unreachable) would otherwise log 50 times a second. */
     s->send_error_logged = TRUE;
     g_warning("media: sending failed: %s", error->message);
   }
-  gst_buffer_unmap(buffer, &map);
+  if (out != stack)
+    g_free(out);
   return GST_FLOW_OK;
 }
 
@@ -52,11 +67,26 @@ hark_media_session_on_packet_in(const guint8 *data, gsize length, gpointer user_
   g_mutex_unlock(&s->lock);
   if (kind == HARK_MEDIA_PACKET_MALFORMED)
     return;
-  /* Decrypted and into the jitter buffer here, on the transport's thread. */
-  GstBuffer *buffer = gst_buffer_new_memdup(data, length);
-  if (hark_media_push_src_push(kind == HARK_MEDIA_PACKET_RTP ? s->rtp_in : s->rtcp_in, buffer) ==
-      GST_FLOW_FLUSHING) {
-    /* Not playing (yet, or any more): it never reached srtpdec. */
+  /* Checked, decrypted and into the jitter buffer here, on the transport's thread. What
+   * fails the check (another key's, altered, a replay) goes no further: counted in
+   * srtp_in, never in srtp_out (dropped_srtp). */
+  gboolean rtcp = kind != HARK_MEDIA_PACKET_RTP;
+  GstBuffer *buffer = gst_buffer_new_allocate(NULL, length, NULL);
+  GstMapInfo map;
+  gsize plain = 0;
+  if (buffer == NULL || !gst_buffer_map(buffer, &map, GST_MAP_WRITE)) {
+    gst_clear_buffer(&buffer);
+    return;
+  }
+  HarkSrtpResult r = hark_srtp_unprotect(s->srtp_receive, rtcp, data, length, map.data, &plain);
+  gst_buffer_unmap(buffer, &map);
+  if (r != HARK_SRTP_OK) {
+    gst_buffer_unref(buffer);
+    return;
+  }
+  gst_buffer_set_size(buffer, plain);
+  if (hark_media_push_src_push(rtcp ? s->rtcp_in : s->rtp_in, buffer) == GST_FLOW_FLUSHING) {
+    /* Not playing (yet, or any more): it never reached rtpbin. */
     g_mutex_lock(&s->lock);
     s->srtp_in--;
     g_mutex_unlock(&s->lock);

@@ -71,8 +71,8 @@ hark_media_session_get_stats(HarkMediaSession *s, HarkMediaStats *st)
   st->rtp_received = s->rtp_received;
   st->concealed_samples = s->concealed_samples;
   st->played_samples = s->played_samples;
-  /* What went into srtpdec and did not come out decrypted (nothing waits in between: the
-   * packet is decrypted in the transport's callback). */
+  /* What was checked (media-srtp.c) and did not come out decrypted (nothing waits in
+   * between: the packet is decrypted in the transport's callback). */
   st->dropped_srtp = s->srtp_in > s->srtp_out ? s->srtp_in - s->srtp_out : 0;
   st->dropped_malformed = s->dropped_malformed;
   st->dropped_unknown_pt = s->dropped_unknown_pt;

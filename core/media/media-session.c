@@ -1,10 +1,12 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* media-session.c: one media session: a GStreamer pipeline that sends
- *   source ! [audioresample ! capsfilter ! encoder ! payloader] ! rtpbin ! srtpenc ! appsink
+ *   source ! [audioresample ! capsfilter ! encoder ! payloader] ! rtpbin ! appsink
  * and receives
- *   push source ! srtpdec ! (checks) ! rtpbin (jitter buffer) ! [depayloader ! decoder] ! sink
+ *   push source ! (checks) ! rtpbin (jitter buffer) ! [depayloader ! decoder] ! sink
  * with RTCP both ways through the same rtpbin session (so RTT and loss are known), and
- * the push-source/appsink ends wired to a HarkMediaTransport. The bracketed codec chains are
+ * the push-source/appsink ends wired to a HarkMediaTransport through SRTP (media-srtp.c:
+ * packets are protected as they leave the appsinks and checked and decrypted before they
+ * are pushed in). The bracketed codec chains are
  * made per codec: the send chain is replaced live on a codec swap (media-send.c), a
  * receive chain is added for each payload type that arrives.
  *
@@ -29,37 +31,6 @@ hark_media_session_codec_for_pt(HarkMediaSession *s, guint pt)
     if (s->codecs[i].payload_type == pt)
       return &s->codecs[i];
   return NULL;
-}
-
-/* ---- SRTP ------------------------------------------------------------------------------ */
-
-static void
-srtp_names(HarkMediaSrtpSuite suite, const char **cipher, const char **auth)
-{
-  gboolean gcm = suite == HARK_MEDIA_SRTP_AEAD_AES_256_GCM;
-  *cipher = gcm ? "aes-256-gcm" : "aes-128-icm";
-  *auth = gcm ? "null" : "hmac-sha1-80"; /* GCM authenticates itself */
-}
-
-static GstBuffer *
-key_buffer(GBytes *key)
-{
-  return gst_buffer_new_wrapped(g_bytes_unref_to_data(g_bytes_ref(key), &(gsize){ 0 }),
-                                g_bytes_get_size(key));
-}
-
-/* Every SSRC the far end uses is protected with its one send key. */
-static GstCaps *
-on_request_key(GstElement *srtpdec, guint ssrc, gpointer data)
-{
-  HarkMediaSession *s = data;
-  const char *cipher, *auth;
-  srtp_names(s->suite, &cipher, &auth);
-  g_autoptr(GstBuffer) key = key_buffer(s->receive_key);
-  return gst_caps_new_simple("application/x-srtp", "srtp-key", GST_TYPE_BUFFER, key, "srtp-cipher",
-                             G_TYPE_STRING, cipher, "srtp-auth", G_TYPE_STRING, auth,
-                             "srtcp-cipher", G_TYPE_STRING, cipher, "srtcp-auth", G_TYPE_STRING,
-                             auth, NULL);
 }
 
 /* ---- building ----------------------------------------------------------------------------- */
@@ -88,8 +59,8 @@ make_appsink(HarkMediaSession *s, GError **error)
   return sink;
 }
 
-/* Received packets go from the transport's callback straight into srtpdec (no queue
- * and no thread in between), stamped with their arrival for the jitter buffer. */
+/* Received packets, once decrypted, go from the transport's callback straight into rtpbin
+ * (no queue and no thread in between), stamped with their arrival for the jitter buffer. */
 static GstElement *
 make_packet_src(const char *name, const char *caps_text)
 {
@@ -172,16 +143,14 @@ build(HarkMediaSession *s, const HarkMediaConfig *config, GError **error)
     return FALSE;
   gst_bin_add(GST_BIN(s->pipeline), sink);
   if ((s->rtpbin = hark_media_element_make("rtpbin", error)) == NULL ||
-      (s->srtpenc = hark_media_element_make("srtpenc", error)) == NULL ||
-      (s->srtpdec = hark_media_element_make("srtpdec", error)) == NULL ||
       (s->funnel = hark_media_element_make("funnel", error)) == NULL ||
       (s->rtp_out = make_appsink(s, error)) == NULL ||
       (s->rtcp_out = make_appsink(s, error)) == NULL ||
-      (s->rtp_in = make_packet_src("rtp_in", "application/x-srtp")) == NULL ||
-      (s->rtcp_in = make_packet_src("rtcp_in", "application/x-srtcp")) == NULL)
+      (s->rtp_in = make_packet_src("rtp_in", "application/x-rtp")) == NULL ||
+      (s->rtcp_in = make_packet_src("rtcp_in", "application/x-rtcp")) == NULL)
     return FALSE;
-  GstElement *all[] = { s->rtpbin,  s->srtpenc,  s->srtpdec, s->funnel,
-                        s->rtp_out, s->rtcp_out, s->rtp_in,  s->rtcp_in };
+  GstElement *all[] = { s->rtpbin,   s->funnel, s->rtp_out,
+                        s->rtcp_out, s->rtp_in, s->rtcp_in };
   for (guint i = 0; i < G_N_ELEMENTS(all); i++)
     gst_bin_add(GST_BIN(s->pipeline), all[i]);
   /* The RTCP sender must not wait for the first RTP packet's clock sync. */
@@ -195,33 +164,19 @@ build(HarkMediaSession *s, const HarkMediaConfig *config, GError **error)
                    s);
   g_signal_connect(s->rtpbin, "pad-added", G_CALLBACK(hark_media_session_on_pad_added), s);
 
-  const char *cipher, *auth;
-  srtp_names(s->suite, &cipher, &auth);
-  g_autoptr(GstBuffer) key = key_buffer(s->send_key);
-  gst_util_set_object_arg(G_OBJECT(s->srtpenc), "rtp-cipher", cipher);
-  gst_util_set_object_arg(G_OBJECT(s->srtpenc), "rtcp-cipher", cipher);
-  gst_util_set_object_arg(G_OBJECT(s->srtpenc), "rtp-auth", auth);
-  gst_util_set_object_arg(G_OBJECT(s->srtpenc), "rtcp-auth", auth);
-  g_object_set(s->srtpenc, "key", key, NULL);
-  g_signal_connect(s->srtpdec, "request-key", G_CALLBACK(on_request_key), s);
-
-  /* The send chain first, so rtpbin's send pads exist to link srtpenc to. */
+  /* The send chain first, so rtpbin's send pads exist to link the appsinks to. */
   if (!hark_media_send_chain_install(s, 0, error))
     return FALSE;
-  if (!link_pads(s->rtpbin, "send_rtp_src_0", s->srtpenc, "rtp_sink_0", error) ||
-      !link_pads(s->srtpenc, "rtp_src_0", s->rtp_out, "sink", error) ||
-      !link_pads(s->rtpbin, "send_rtcp_src_0", s->srtpenc, "rtcp_sink_0", error) ||
-      !link_pads(s->srtpenc, "rtcp_src_0", s->rtcp_out, "sink", error) ||
-      !link_pads(s->rtp_in, "src", s->srtpdec, "rtp_sink", error) ||
-      !link_pads(s->srtpdec, "rtp_src", s->rtpbin, "recv_rtp_sink_0", error) ||
-      !link_pads(s->rtcp_in, "src", s->srtpdec, "rtcp_sink", error) ||
-      !link_pads(s->srtpdec, "rtcp_src", s->rtpbin, "recv_rtcp_sink_0", error) ||
+  if (!link_pads(s->rtpbin, "send_rtp_src_0", s->rtp_out, "sink", error) ||
+      !link_pads(s->rtpbin, "send_rtcp_src_0", s->rtcp_out, "sink", error) ||
+      !link_pads(s->rtp_in, "src", s->rtpbin, "recv_rtp_sink_0", error) ||
+      !link_pads(s->rtcp_in, "src", s->rtpbin, "recv_rtcp_sink_0", error) ||
       !link_pads(s->funnel, "src", sink, "sink", error))
     return FALSE;
-  g_autoptr(GstPad) decrypted = gst_element_get_static_pad(s->srtpdec, "rtp_src");
+  g_autoptr(GstPad) decrypted = gst_element_get_static_pad(s->rtp_in, "src");
   gst_pad_add_probe(decrypted, GST_PAD_PROBE_TYPE_BUFFER, hark_media_session_on_decrypted_rtp, s,
                     NULL);
-  g_autoptr(GstPad) decrypted_rtcp = gst_element_get_static_pad(s->srtpdec, "rtcp_src");
+  g_autoptr(GstPad) decrypted_rtcp = gst_element_get_static_pad(s->rtcp_in, "src");
   gst_pad_add_probe(decrypted_rtcp, GST_PAD_PROBE_TYPE_BUFFER | GST_PAD_PROBE_TYPE_BUFFER_LIST,
                     hark_media_session_on_decrypted_rtcp, s, NULL);
   g_autoptr(GstPad) played = gst_element_get_static_pad(s->funnel, "src");
@@ -275,8 +230,9 @@ hark_media_session_new(const HarkMediaConfig *config, GError **error)
   }
   s->transport = config->transport;
   s->suite = config->srtp_suite;
-  s->send_key = g_bytes_ref(config->send_key);
-  s->receive_key = g_bytes_ref(config->receive_key);
+  /* The lengths are checked above (check_config); only OpenSSL could fail here. */
+  s->srtp_send = hark_srtp_new(s->suite, config->send_key, TRUE);
+  s->srtp_receive = hark_srtp_new(s->suite, config->receive_key, FALSE);
   s->ssrc = config->ssrc ? config->ssrc : g_random_int();
   if (config->jitter_ms)
     hark_media_jitter_init(&s->jitter, config->jitter_ms, config->jitter_ms, config->jitter_ms);
@@ -297,6 +253,12 @@ hark_media_session_new(const HarkMediaConfig *config, GError **error)
   s->context = g_main_context_ref_thread_default();
   s->paced = g_str_has_prefix(config->source, "file:");
   s->next_seq = g_random_int_range(0, 0x8000); /* RFC 3550: random start */
+  if (s->srtp_send == NULL || s->srtp_receive == NULL) {
+    g_set_error(error, HARK_MEDIA_ERROR, HARK_MEDIA_ERROR_GSTREAMER,
+                "media session: SRTP could not be set up (OpenSSL refused the keys)");
+    hark_media_session_free(s);
+    return NULL;
+  }
   if (!build(s, config, error)) {
     hark_media_session_free(s);
     return NULL;
@@ -385,8 +347,8 @@ hark_media_session_free(HarkMediaSession *s)
     g_variant_unref(s->codecs[i].settings);
   }
   g_free(s->codecs);
-  g_bytes_unref(s->send_key);
-  g_bytes_unref(s->receive_key);
+  hark_srtp_free(s->srtp_send);
+  hark_srtp_free(s->srtp_receive);
   g_main_context_unref(s->context);
   g_string_free(s->dtmf_queue, TRUE);
   g_string_free(s->dtmf_heard, TRUE);
