@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* media-session-receive.c: what enters and leaves a media session at the transport:
  * packets protected and handed to the transport, taken from it and checked and decrypted
- * (media-srtp.c), the checks on what was decrypted (telephone-events are read there), and one receive chain (depayloader,
- * decoder) per payload type that arrives, made when rtpbin asks for it. */
+ * (media-srtp.c), the checks on what was decrypted (telephone-events are read there), and
+ * one receive chain (depayloader, decoder) per payload type that arrives, made when rtpbin
+ * asks for it. */
 #include "media-session-impl.h"
 
 #include <stdio.h>
@@ -29,7 +30,8 @@ hark_media_session_on_packet_out(GstAppSink *sink, gpointer data)
                   : g_malloc(map.size + HARK_SRTP_MAX_TRAILER);
   gsize length = 0;
   gboolean rtcp = GST_ELEMENT(sink) == s->rtcp_out;
-  HarkSrtpResult protected = hark_srtp_protect(s->srtp_send, rtcp, map.data, map.size, out, &length);
+  HarkSrtpResult protected =
+    hark_srtp_protect(s->srtp_send, rtcp, map.data, map.size, out, &length);
   gst_buffer_unmap(buffer, &map);
   g_autoptr(GError) error = NULL;
   if (protected != HARK_SRTP_OK) {

@@ -149,8 +149,7 @@ build(HarkMediaSession *s, const HarkMediaConfig *config, GError **error)
       (s->rtp_in = make_packet_src("rtp_in", "application/x-rtp")) == NULL ||
       (s->rtcp_in = make_packet_src("rtcp_in", "application/x-rtcp")) == NULL)
     return FALSE;
-  GstElement *all[] = { s->rtpbin,   s->funnel, s->rtp_out,
-                        s->rtcp_out, s->rtp_in, s->rtcp_in };
+  GstElement *all[] = { s->rtpbin, s->funnel, s->rtp_out, s->rtcp_out, s->rtp_in, s->rtcp_in };
   for (guint i = 0; i < G_N_ELEMENTS(all); i++)
     gst_bin_add(GST_BIN(s->pipeline), all[i]);
   /* The RTCP sender must not wait for the first RTP packet's clock sync. */

@@ -64,8 +64,8 @@ derive(const EVP_CIPHER *prf, const guint8 *master_key, const guint8 salt14[14],
 }
 
 static gboolean
-keys_init(Keys *k, gboolean gcm, gboolean sender, const guint8 *master_key,
-          const guint8 salt14[14], guint8 first_label)
+keys_init(Keys *k, gboolean gcm, gboolean sender, const guint8 *master_key, const guint8 salt14[14],
+          guint8 first_label)
 {
   const EVP_CIPHER *prf = gcm ? EVP_aes_256_ctr() : EVP_aes_128_ctr();
   int key_length = gcm ? 32 : 16, salt_length = gcm ? 12 : 14;
@@ -262,10 +262,10 @@ cm_tag(Keys *k, const guint8 *a, gsize a_length, const guint8 *b, gsize b_length
 {
   guint8 full[EVP_MAX_MD_SIZE];
   gsize full_length = 0;
-  gboolean ok = EVP_MAC_init(k->mac, NULL, 0, NULL) == 1 &&
-                EVP_MAC_update(k->mac, a, a_length) == 1 &&
-                (b_length == 0 || EVP_MAC_update(k->mac, b, b_length) == 1) &&
-                EVP_MAC_final(k->mac, full, &full_length, sizeof full) == 1 && full_length >= CM_TAG;
+  gboolean ok =
+    EVP_MAC_init(k->mac, NULL, 0, NULL) == 1 && EVP_MAC_update(k->mac, a, a_length) == 1 &&
+    (b_length == 0 || EVP_MAC_update(k->mac, b, b_length) == 1) &&
+    EVP_MAC_final(k->mac, full, &full_length, sizeof full) == 1 && full_length >= CM_TAG;
   if (ok)
     memcpy(tag, full, CM_TAG);
   return ok;

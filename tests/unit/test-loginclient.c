@@ -205,10 +205,11 @@ test_login_tls_prepared(Fixture *f, gconstpointer data)
     g_test_skip("no system trust store to compare with");
     return;
   }
-  g_autoptr(GTlsDatabase) database = g_tls_backend_get_default_database(g_tls_backend_get_default());
-  GTlsCertificateFlags flags = g_tls_database_verify_chain(
-    database, root, G_TLS_DATABASE_PURPOSE_AUTHENTICATE_SERVER, NULL, NULL,
-    G_TLS_DATABASE_VERIFY_NONE, NULL, NULL);
+  g_autoptr(GTlsDatabase) database =
+    g_tls_backend_get_default_database(g_tls_backend_get_default());
+  GTlsCertificateFlags flags =
+    g_tls_database_verify_chain(database, root, G_TLS_DATABASE_PURPOSE_AUTHENTICATE_SERVER, NULL,
+                                NULL, G_TLS_DATABASE_VERIFY_NONE, NULL, NULL);
   g_assert_cmpint(flags & G_TLS_CERTIFICATE_UNKNOWN_CA, !=, 0);
 }
 

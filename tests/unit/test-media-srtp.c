@@ -93,7 +93,8 @@ test_rfc3711_keystream(void)
   int done = 0;
   memset(expected, 0, sizeof expected);
   g_assert_cmpint(EVP_EncryptInit_ex(ctx, EVP_aes_128_ctr(), NULL, g_bytes_get_data(key, NULL),
-                                     g_bytes_get_data(iv, NULL)), ==, 1);
+                                     g_bytes_get_data(iv, NULL)),
+                  ==, 1);
   g_assert_cmpint(EVP_EncryptUpdate(ctx, expected, &done, expected, sizeof expected), ==, 1);
   EVP_CIPHER_CTX_free(ctx);
   g_assert_cmpmem(out + 12, 48, expected, 48);
@@ -115,7 +116,8 @@ test_rfc3711_b2(void)
   int done = 0;
   EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
   g_assert_cmpint(EVP_EncryptInit_ex(ctx, EVP_aes_128_ctr(), NULL, g_bytes_get_data(key, NULL),
-                                     g_bytes_get_data(iv, NULL)), ==, 1);
+                                     g_bytes_get_data(iv, NULL)),
+                  ==, 1);
   g_assert_cmpint(EVP_EncryptUpdate(ctx, stream, &done, stream, sizeof stream), ==, 1);
   EVP_CIPHER_CTX_free(ctx);
   g_assert_cmpmem(stream, sizeof stream, g_bytes_get_data(want, NULL), g_bytes_get_size(want));
@@ -151,8 +153,8 @@ libsrtp_session(HarkMediaSrtpSuite suite, GBytes *key, gboolean sender)
 
 /* One packet through ours to libsrtp and through libsrtp to ours: the same bytes out. */
 static void
-both_ways(const Case *c, HarkSrtp *tx, HarkSrtp *rx, srtp_t lib_tx, srtp_t lib_rx,
-          gboolean rtcp, const guint8 *plain, gsize length)
+both_ways(const Case *c, HarkSrtp *tx, HarkSrtp *rx, srtp_t lib_tx, srtp_t lib_rx, gboolean rtcp,
+          const guint8 *plain, gsize length)
 {
   guint8 ours[256], theirs[256], back[256];
   gsize ours_length = 0, back_length = 0;
@@ -182,7 +184,8 @@ test_libsrtp(gconstpointer data)
   g_autoptr(GBytes) key = random_key(c->suite);
   g_autoptr(HarkSrtp) tx = hark_srtp_new(c->suite, key, TRUE);
   g_autoptr(HarkSrtp) rx = hark_srtp_new(c->suite, key, FALSE);
-  srtp_t lib_tx = libsrtp_session(c->suite, key, TRUE), lib_rx = libsrtp_session(c->suite, key, FALSE);
+  srtp_t lib_tx = libsrtp_session(c->suite, key, TRUE),
+         lib_rx = libsrtp_session(c->suite, key, FALSE);
   guint8 plain[256];
   /* From just below a rollover of the sequence number on: the ROC must follow. */
   guint16 seq = 65530;
