@@ -235,6 +235,8 @@ def main():
     ap.add_argument("builds", nargs="+")
     args = ap.parse_args()
     in_netns()
+    # Stopped from outside: still stop PulseAudio and the nodes (the finally below).
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
     work = tempfile.mkdtemp(prefix="hark-bench-memory.")
     os.environ.update(HOME=work, XDG_RUNTIME_DIR=work, PULSE_SERVER=f"unix:{work}/pulse.sock")
     pulse = start_pulse(work)
