@@ -25,7 +25,20 @@
 #define LOSSY_AT_FLOOR 3
 #define JITTER_RISE_MS 30.0
 #define LONG_RTT_MS 600.0
-#define HEAVY_LOSS 0.25 /* congested with this much loss: two rungs at once */
+/* This much loss in two reports in a row is the link's whatever the round trip says
+ * (random loss that heavy leaves nothing to protect: a lower rate costs it little). */
+#define HEAVY_LOSS 0.25
+/* From this much capacity loss on, the loss measures the link: a drop-tail queue passes
+ * what it can and drops the rest, so the link takes about (1 - loss) of what is sent.
+ * The step goes straight to the rung that fits 90% of that, in one report instead of one
+ * rung a report: on a link that drops most packets reports are rare, and the call's ICE
+ * consent checks (RFC 7675) cannot wait many of them. */
+#define MEASURABLE_LOSS 0.10
+#define FIT_MARGIN 0.9
+/* The wire cost of a rung, as the estimate uses it: IPv4 20 + UDP 8 + RTP 12 + SRTP tag
+ * 10 + Opus's frame count 2 per packet, and a compound SRTCP report a second. */
+#define PACKET_OVERHEAD 52
+#define RTCP_BYTES_PER_S 150
 #define CLIMB_FIRST 8 /* clean reports before the first climb back up */
 #define CLIMB_MAX 64 /* the longest wait, after climbs that failed again and again */
 #define PTIME_MAX 120 /* RFC 6716: an Opus packet holds at most 120 ms */
@@ -66,6 +79,13 @@ shorter_ptime(int ptime, int frame)
 {
   int next = ptime > 60 ? 60 : ptime > 40 ? 40 : ptime > 20 ? 20 : 10;
   return MAX(next, frame);
+}
+
+/* Bytes/s a rung costs on the wire (the estimate above). */
+static double
+wire_rate(const HarkOpusAdapt *a)
+{
+  return a->bitrate / 8.0 + 1000.0 / a->ptime_ms * PACKET_OVERHEAD + RTCP_BYTES_PER_S;
 }
 
 /* One rung down; FALSE at the bottom. */
@@ -127,6 +147,8 @@ congested(HarkOpusAdapt *a, const HarkOpusLimits *l, const HarkCodecFeedback *fb
 {
   gboolean lossy = fb->loss_fraction > LOSSY;
   gboolean jitter_up = jitter_rose(a, fb);
+  if (a->heavy >= 2 || (a->heavy >= 1 && fb->rtt_ms > LONG_RTT_MS))
+    return TRUE;
   if (queue >= 0 && ((lossy && queue > QUEUE_WITH_LOSS_MS) || queue > QUEUE_ALONE_MS))
     return TRUE;
   /* Random loss that heavy or that far away is rare; longer packets are then the lesser
@@ -150,10 +172,18 @@ on_congestion(HarkOpusAdapt *a, const HarkOpusLimits *l, const HarkCodecFeedback
    * report still counts loss (it may cover the time before the step: one rung more is
    * the cheaper error on a link that drops). */
   gboolean draining = a->last_queue_ms >= 0 && queue >= 0 && queue < a->last_queue_ms - DRAINING_MS;
-  if (draining && fb->loss_fraction <= LOSSY)
+  if (draining && fb->loss_fraction <= LOSSY) {
+    a->stepped = FALSE;
     return;
-  if (step_down(a, l) && fb->loss_fraction > HEAVY_LOSS)
+  }
+  if (fb->loss_fraction > MEASURABLE_LOSS && !a->stepped) {
+    double fits = wire_rate(a) * (1 - fb->loss_fraction) * FIT_MARGIN;
+    while (wire_rate(a) > fits && step_down(a, l))
+      ;
+  } else if (step_down(a, l) && fb->loss_fraction > HEAVY_LOSS) {
     step_down(a, l);
+  }
+  a->stepped = TRUE;
 }
 
 /* Loss with a flat round trip: FEC, and the bitrate down 20% a report when the loss
@@ -193,9 +223,13 @@ hark_opus_adapt_step(HarkOpusAdapt *a, const HarkOpusLimits *l, const HarkCodecF
   if (!a->started)
     hark_opus_adapt_init(a, l);
   a->lossy = fb->loss_fraction > LOSSY ? MIN(a->lossy + 1, 1000) : 0;
+  a->heavy = fb->loss_fraction > HEAVY_LOSS ? MIN(a->heavy + 1, 1000) : 0;
+  gboolean stepped = a->stepped;
+  a->stepped = FALSE;
   double queue = queue_ms(a, fb);
   HarkOpusVerdict verdict = HARK_OPUS_ADAPT_NOTHING;
   if (congested(a, l, fb, queue)) {
+    a->stepped = stepped; /* on_congestion reads it, and sets it when it steps */
     on_congestion(a, l, fb, queue);
     verdict = HARK_OPUS_ADAPT_CONGESTED;
   } else if (fb->loss_fraction > LOSSY) {

@@ -37,6 +37,8 @@ typedef struct {
   /* History. */
   gboolean started;
   guint lossy; /* lossy reports in a row */
+  guint heavy; /* reports in a row with more than a quarter lost */
+  gboolean stepped; /* the last report stepped down: this one may still count before it */
   guint clean; /* clean reports in a row */
   guint climb_after; /* clean reports in a row a climb up the ladder needs now */
   gboolean climbed; /* the last change was a climb (congestion after it doubles the wait) */
