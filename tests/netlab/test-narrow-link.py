@@ -13,7 +13,8 @@ end's reports and step down on its own:
     fits within it once settled (5 s windows, waited for within a bound);
   - each end's packet time grew to 60 ms or more and its bitrate fell (the `--json`
     statistics at the end: ptime_ms, encoder_bitrate), FEC off;
-  - each end hears the other's tone at its frequency (the last second of its WAV).
+  - each end hears the other's tone at its frequency, within 20 Hz (the last second of
+    its WAV).
 Bytes per second before and after and the time to settle are TAP comments.
 
 Why media-test and not a call: a call's ICE (libnice 0.1.21, Debian 12) gives up a path
@@ -132,7 +133,11 @@ def narrow_case(lab, work, case, comments):
             case.fail(f"{listener} heard {speaker}'s {want} Hz tone", e)
             continue
         comments.append(f"{listener} heard {peak:.1f} Hz at RMS {rms:.0f} in its last second")
-        case.check(abs(peak - want) <= 5 and rms > 1000,
+        # Within 20 Hz (test-media's tolerance), not calllab's 5: SILK at 6 kbit/s in
+        # narrowband codes a pure 1 kHz tone up to 2% off (heard at 1016-1017 Hz in two of
+        # three runs; 440 Hz came through exact). Speech on this link: STOI 0.91
+        # (docs/benchmarks.md).
+        case.check(abs(peak - want) <= 20 and rms > 1000,
                    f"{listener} heard {speaker}'s {want} Hz tone",
                    f"dominant {peak:.1f} Hz at RMS {rms:.0f} in the last second of {path}")
 
