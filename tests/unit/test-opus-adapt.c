@@ -295,6 +295,37 @@ test_bounds(void)
   g_assert_false(a.narrowband);
 }
 
+/* A far end that lies in its reports (they are authenticated, so only the peer of the
+ * call can): every loss, round trip and jitter RTCP's fields can carry, in any order. It
+ * can make us send it less (which it could have by hanging up) but never leave the
+ * bounds: the bitrate within narrow_bitrate..max_bitrate, a packet time Opus has, and
+ * back at the top once its reports turn clean. */
+static void
+test_hostile_reports(void)
+{
+  HarkOpusAdapt a;
+  hark_opus_adapt_init(&a, &limits);
+  GRand *rand = g_rand_new_with_seed(16);
+  const double losses[] = { 0, 1.0 / 256, 0.5, 255.0 / 256 };
+  const double rtts[] = { -1, 0.0153, 40, 65535999.98 }; /* RTCP's 16.16 seconds */
+  const double jitters[] = { -1, 0, 30, 4294967295.0 / 48 }; /* a 32-bit count at 48 kHz */
+  for (int i = 0; i < 5000; i++) {
+    feed(&a, losses[g_rand_int_range(rand, 0, 4)], rtts[g_rand_int_range(rand, 0, 4)],
+         jitters[g_rand_int_range(rand, 0, 4)]);
+    g_assert_cmpint(a.bitrate, >=, 6000);
+    g_assert_cmpint(a.bitrate, <=, 20000);
+    g_assert_true(a.ptime_ms == 20 || a.ptime_ms == 40 || a.ptime_ms == 60 ||
+                  a.ptime_ms == 120);
+    g_assert_cmpint(a.loss_percent, >=, 0);
+    g_assert_cmpint(a.loss_percent, <=, 100);
+  }
+  g_rand_free(rand);
+  for (int i = 0; i < 2000; i++)
+    feed(&a, 0, 40, 5);
+  g_assert_cmpint(a.ptime_ms, ==, 20);
+  g_assert_cmpint(a.bitrate, ==, 20000);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -312,5 +343,6 @@ main(int argc, char **argv)
   g_test_add_func("/opus-adapt/climb/hysteresis", test_climb_with_hysteresis);
   g_test_add_func("/opus-adapt/climb/longer-path", test_longer_path);
   g_test_add_func("/opus-adapt/bounds", test_bounds);
+  g_test_add_func("/opus-adapt/hostile-reports", test_hostile_reports);
   return g_test_run();
 }
