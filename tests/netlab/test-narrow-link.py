@@ -3,7 +3,7 @@
 """test-narrow-link.py: Opus over a link of 1.5 KB/s each way (TAP; issue 16 point 4).
 
 Two `hark media-test` ends, one per lab host (c1 and c2 on public addresses, UDP, SRTP),
-alice on c1 sending a 440 Hz tone and bob on c2 a 1000 Hz one, each writing what it hears
+alice on c1 sending a 440 Hz tone and bob on c2 a 300 Hz one, each writing what it hears
 to a WAV. c1's uplink is shaped to 12 kbit/s each way before they start (`netlab shape c1
 rate 12kbit`: tbf, burst 1600, latency 500 ms): at 20 ms packets the headers alone are
 more than that, so no bitrate fits. Each sender must find the link narrow from the far
@@ -13,8 +13,7 @@ end's reports and step down on its own:
     fits within it once settled (5 s windows, waited for within a bound);
   - each end's packet time grew to 60 ms or more and its bitrate fell (the `--json`
     statistics at the end: ptime_ms, encoder_bitrate), FEC off;
-  - each end hears the other's tone at its frequency, within 20 Hz (the last second of
-    its WAV).
+  - each end hears the other's tone at its frequency (the last second of its WAV).
 Bytes per second before and after and the time to settle are TAP comments.
 
 Then the same in a call (alice on c1 calls bob on c2 through the lab's SNs, public
@@ -35,6 +34,7 @@ import time
 import traceback
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import calllab  # noqa: E402
 import harklab  # noqa: E402
 from calllab import (CallLab, dominant_frequency, in_state, played_at_least,  # noqa: E402
                      remove_work, stop_labs, suite_start)
@@ -42,7 +42,12 @@ from calllab import (CallLab, dominant_frequency, in_state, played_at_least,  # 
 RATE = "12kbit"  # tc's kbit is 1000 bit/s: 1,500 bytes/s
 LINK = 1500
 SETTLE_TIMEOUT = 90  # reports come about once a second, fewer through a full queue
-ENDS = {"alice": ("c1", "198.18.0.51", 440), "bob": ("c2", "198.18.0.52", 1000)}
+# Tones within SILK's pitch range (about 55-500 Hz), which it codes exactly at 6 kbit/s in
+# narrowband; a 1 kHz tone (calllab's bob) came through at 1000-1022 Hz, its pitch lag
+# outside that range. Speech on this link: STOI 0.91 (docs/benchmarks.md).
+TONES = {"alice": 440, "bob": 300}
+ENDS = {"alice": ("c1", "198.18.0.51", TONES["alice"]),
+        "bob": ("c2", "198.18.0.52", TONES["bob"])}
 PORT = 41000
 
 
@@ -134,17 +139,14 @@ def narrow_case(lab, work, case, comments):
 
 
 def check_tone(case, comments, listener, speaker, path, want):
-    """The last second of listener's WAV has speaker's tone. Within 20 Hz (test-media's
-    tolerance), not calllab's 5: SILK at 6 kbit/s in narrowband codes a pure 1 kHz tone
-    up to 2% off (heard at 1016-1017 Hz in two of three runs; 440 Hz came through exact).
-    Speech on this link: STOI 0.91 (docs/benchmarks.md)."""
+    """The last second of listener's WAV has speaker's tone (within 5 Hz, as calllab's)."""
     try:
         peak, rms = dominant_frequency(path)
     except (OSError, EOFError, harklab.LabError) as e:
         case.fail(f"{listener} heard {speaker}'s {want} Hz tone", e)
         return
     comments.append(f"{listener} heard {peak:.1f} Hz at RMS {rms:.0f} in its last second")
-    case.check(abs(peak - want) <= 20 and rms > 1000,
+    case.check(abs(peak - want) <= 5 and rms > 1000,
                f"{listener} heard {speaker}'s {want} Hz tone",
                f"dominant {peak:.1f} Hz at RMS {rms:.0f} in the last second of {path}")
 
@@ -158,6 +160,7 @@ def adapted(node, call_id):
 
 def call_case(work, run, case, comments):
     """The same link narrowing under a call that is up: it stays up and fits."""
+    calllab.TONES.update(TONES)  # this suite's process only: see TONES
     lab = CallLab(f"{run}b-", work, ("public", "public"))
     try:
         lab.up()
@@ -206,7 +209,8 @@ def call_case(work, run, case, comments):
         for c in counters.values():
             c.remove()
         lab.hang_up(call_id)
-        for listener, speaker, hz in ((lab.bob, "alice", 440), (lab.alice, "bob", 1000)):
+        for listener, speaker, hz in ((lab.bob, "alice", TONES["alice"]),
+                                      (lab.alice, "bob", TONES["bob"])):
             check_tone(case, comments, listener.name, speaker,
                        os.path.join(listener.state, "heard.wav"), hz)
     finally:
