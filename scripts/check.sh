@@ -56,7 +56,7 @@ ASAN_OPTIONS="detect_leaks=0:abort_on_error=1" \
   --num-processes 2 --timeout-multiplier 3 --logbase testlog-instrumented || status=1
 # As root the network-lab suites must run: one that skipped or ran nothing is a failure.
 must_run=
-[ "$(id -u)" = 0 ] && must_run="--must-run netlab,tablei,search,shaping,natprobe,netlab-calls,conference,callmatrix,relay-failover,conference-lab,web,browser"
+[ "$(id -u)" = 0 ] && must_run="--must-run netlab,tablei,search,shaping,natprobe,netlab-calls,conference,callmatrix,relay-failover,conference-lab,narrow-link,web,browser"
 # shellcheck disable=SC2086
 python3 "$here/test-summary.py" $must_run "$build" "$san" "$san@testlog-instrumented" \
   "$netns_tap" || status=1

@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* opus.c: the Opus codec plugin (RFC 7587): wideband voice by default, every encoder
- * setting the issue names settable, most of them live, and bitrate/FEC adaptation from
- * the far end's loss reports within configured bounds.
+ * setting the issue names settable, most of them live, and adaptation to the far end's
+ * reports within configured bounds (opus-adapt.c): random loss brings FEC and a lower
+ * bitrate; a link too narrow for the stream brings a lower bitrate, longer packets and
+ * narrowband.
  *
  * Settings (plugin settings are the defaults; a session's codec settings override):
  *   bandwidth   narrowband|mediumband|wideband|superwideband|fullband (wideband)
@@ -13,14 +15,25 @@
  *               payloader dropping the encoder's empty frames, so a silent or muted
  *               participant costs the far end, a conference host above all, no packets
  *               and no decoding)
- *   packet_loss_percentage 0-100 (0)             adapt       bool (true)
+ *   packet_loss_percentage 0-100 (0)             adapt       bool (true; false: the
+ *               encoder keeps what is configured whatever the reports say)
  *   min_bitrate, max_bitrate  the bounds adaptation keeps to (12000; max: the bitrate)
+ *   narrow_bitrate  6000-min_bitrate (6000): how low a link too narrow for min_bitrate
+ *               may take the bitrate (in narrowband); = min_bitrate: never below it
+ *   max_ptime   10|20|40|60|120 ms (120): the longest packet time a narrow link may
+ *               bring (120: pairs of 60 ms frames in one packet, opus-pack.c);
+ *               = frame_size: the packet time never changes
  * Without loss the bitrate stays at (or returns to) max_bitrate, so by default what is
- * configured as bitrate is what is sent: adaptation only ever spends less. */
+ * configured as bitrate is what is sent: adaptation only ever spends less. The packet
+ * time changes on the fly (opusenc takes a new frame-size between frames); the far end is
+ * not told, its decoder reads each packet's duration from the packet's TOC byte. */
 #include <hark/hark.h>
 
 #include <gst/gst.h>
 #include <string.h>
+
+#include "opus-adapt.h"
+#include "opus-pack.h"
 
 typedef struct {
   GVariant *defaults; /* the plugin's settings */
@@ -29,7 +42,7 @@ typedef struct {
 static const char *const known[] = {
   "bandwidth",  "audio_type",  "bitrate",     "frame_size",
   "complexity", "inband_fec",  "dtx",         "packet_loss_percentage",
-  "adapt",      "min_bitrate", "max_bitrate", NULL
+  "adapt",      "min_bitrate", "max_bitrate", "narrow_bitrate", "max_ptime", NULL
 };
 
 /* The session's value, else the plugin's, else the built-in default. */
@@ -71,33 +84,71 @@ static const char *const bandwidths[] = { "narrowband",    "mediumband", "wideba
 static const char *const audio_types[] = { "voice", "generic", NULL };
 
 static gboolean
+is_frame_ms(gint64 ms)
+{
+  return ms == 10 || ms == 20 || ms == 40 || ms == 60;
+}
+
+/* The bounds adaptation keeps to, checked: the configured bitrate and frame, min_bitrate,
+ * max_bitrate, narrow_bitrate, max_ptime. */
+static gboolean
+get_limits(Opus *o, GVariant *settings, HarkOpusLimits *limits, GError **error)
+{
+  gint64 bitrate, frame, min_bitrate, max_bitrate, narrow, max_ptime;
+  if (!get_int(o, settings, "bitrate", 20000, 6000, 510000, &bitrate, error) ||
+      !get_int(o, settings, "frame_size", 20, 10, 60, &frame, error) ||
+      !get_int(o, settings, "min_bitrate", 12000, 6000, 510000, &min_bitrate, error) ||
+      !get_int(o, settings, "max_bitrate", bitrate, 6000, 510000, &max_bitrate, error) ||
+      !get_int(o, settings, "narrow_bitrate", MIN(6000, min_bitrate), 6000, 510000, &narrow,
+               error) ||
+      !get_int(o, settings, "max_ptime", 120, 10, 120, &max_ptime, error))
+    return FALSE;
+  if (!is_frame_ms(frame)) {
+    g_set_error(error, HARK_SETTINGS_ERROR, HARK_SETTINGS_ERROR_RANGE,
+                "opus setting 'frame_size': %" G_GINT64_FORMAT " ms is not 10, 20, 40 or 60",
+                frame);
+    return FALSE;
+  }
+  if (!is_frame_ms(max_ptime) && max_ptime != 120) {
+    g_set_error(error, HARK_SETTINGS_ERROR, HARK_SETTINGS_ERROR_RANGE,
+                "opus setting 'max_ptime': %" G_GINT64_FORMAT
+                " ms is not 10, 20, 40, 60 or 120",
+                max_ptime);
+    return FALSE;
+  }
+  if (min_bitrate > max_bitrate || narrow > min_bitrate || max_ptime < frame) {
+    g_set_error(error, HARK_SETTINGS_ERROR, HARK_SETTINGS_ERROR_RANGE,
+                "opus settings: %s",
+                min_bitrate > max_bitrate ? "min_bitrate is above max_bitrate"
+                : narrow > min_bitrate    ? "narrow_bitrate is above min_bitrate"
+                                          : "max_ptime is below frame_size");
+    return FALSE;
+  }
+  *limits = (HarkOpusLimits){ .max_bitrate = (int)max_bitrate,
+                              .min_bitrate = (int)min_bitrate,
+                              .narrow_bitrate = (int)narrow,
+                              .frame_ms = (int)frame,
+                              .max_ptime_ms = (int)max_ptime };
+  return TRUE;
+}
+
+static gboolean
 configure_encoder(Opus *o, GObject *enc, GVariant *settings, GError **error)
 {
   g_autofree char *bandwidth = NULL, *audio_type = NULL;
-  gint64 bitrate, frame_size, complexity, loss, min_bitrate, max_bitrate;
+  gint64 bitrate, frame_size, complexity, loss;
   gboolean fec, dtx;
+  HarkOpusLimits limits;
   if (!get_choice(o, settings, "bandwidth", "wideband", bandwidths, &bandwidth, error) ||
       !get_choice(o, settings, "audio_type", "voice", audio_types, &audio_type, error) ||
       !get_int(o, settings, "bitrate", 20000, 6000, 510000, &bitrate, error) ||
       !get_int(o, settings, "frame_size", 20, 10, 60, &frame_size, error) ||
       !get_int(o, settings, "complexity", 5, 0, 10, &complexity, error) ||
       !get_int(o, settings, "packet_loss_percentage", 0, 0, 100, &loss, error) ||
-      !get_int(o, settings, "min_bitrate", 12000, 6000, 510000, &min_bitrate, error) ||
-      !get_int(o, settings, "max_bitrate", bitrate, 6000, 510000, &max_bitrate, error) ||
       !get_bool(o, settings, "inband_fec", FALSE, &fec, error) ||
-      !get_bool(o, settings, "dtx", FALSE, &dtx, error))
+      !get_bool(o, settings, "dtx", FALSE, &dtx, error) ||
+      !get_limits(o, settings, &limits, error))
     return FALSE;
-  if (frame_size != 10 && frame_size != 20 && frame_size != 40 && frame_size != 60) {
-    g_set_error(error, HARK_SETTINGS_ERROR, HARK_SETTINGS_ERROR_RANGE,
-                "opus setting 'frame_size': %" G_GINT64_FORMAT " ms is not 10, 20, 40 or 60",
-                frame_size);
-    return FALSE;
-  }
-  if (min_bitrate > max_bitrate) {
-    g_set_error(error, HARK_SETTINGS_ERROR, HARK_SETTINGS_ERROR_RANGE,
-                "opus settings: min_bitrate is above max_bitrate");
-    return FALSE;
-  }
   gst_util_set_object_arg(enc, "bandwidth", bandwidth);
   gst_util_set_object_arg(enc, "audio-type", audio_type);
   g_autofree char *frame = g_strdup_printf("%" G_GINT64_FORMAT, frame_size);
@@ -139,6 +190,7 @@ opus_configure(gpointer instance, HarkCodecRole role, GObject *element, GVariant
     if (!get_bool(instance, settings, "dtx", FALSE, &dtx, error))
       return FALSE;
     payloader_set_dtx(element, dtx);
+    hark_opus_pack_attach(GST_ELEMENT(element));
   }
   return TRUE;
 }
@@ -187,38 +239,69 @@ opus_set_live(gpointer instance, GObject *enc, const char *key, GVariant *value,
   return TRUE;
 }
 
-/* Once per receiver report. Loss above 2%: FEC on at once, told the loss; when the
- * report before was lossy too (sustained loss, not one burst), the bitrate down 20% (FEC
- * costs bits, and lasting loss often means a full queue). Below 1%: FEC off and the
- * bitrate back up 10% a report. Always within [min_bitrate, max_bitrate]. */
+#define ADAPT_KEY "hark-opus-adapt"
+
+/* The packet time on the encoder and the payloader: one frame up to 60 ms, two 60 ms
+ * frames joined for 120. The payloader's ptime bounds follow (the engine pins them to
+ * the packet time; rtpopuspay sends each buffer it gets as one packet anyway). */
+static void
+apply_ptime(GObject *enc, int ptime_ms)
+{
+  g_autofree char *frame = g_strdup_printf("%d", MIN(ptime_ms, 60));
+  gst_util_set_object_arg(enc, "frame-size", frame);
+  g_autoptr(GstElement) payloader = payloader_of(enc);
+  if (payloader == NULL)
+    return;
+  hark_opus_pack_set_frames(payloader, ptime_ms > 60 ? 2 : 1);
+  GObjectClass *payloader_class = G_OBJECT_GET_CLASS(payloader);
+  if (g_object_class_find_property(payloader_class, "min-ptime") != NULL &&
+      g_object_class_find_property(payloader_class, "max-ptime") != NULL)
+    g_object_set(payloader, "min-ptime", (gint64)ptime_ms * GST_MSECOND, "max-ptime",
+                 (gint64)ptime_ms * GST_MSECOND, NULL);
+}
+
+static const char *const verdicts[] = { "nothing", "random loss", "congestion", "clean" };
+
+/* Once per receiver report (opus-adapt.c decides; this applies what changed). The state
+ * lives on the encoder: a new one after a codec swap starts afresh, and one plugin
+ * instance serves every session. */
 static void
 opus_adapt(gpointer instance, GObject *enc, GVariant *settings, const HarkCodecFeedback *fb)
 {
   Opus *o = instance;
-  gint64 min_bitrate = 12000, max_bitrate = 20000, configured = 20000;
   gboolean adapt = TRUE;
+  HarkOpusLimits limits;
+  g_autofree char *bandwidth = NULL;
   if (!get_bool(o, settings, "adapt", TRUE, &adapt, NULL) || !adapt ||
-      !get_int(o, settings, "bitrate", 20000, 6000, 510000, &configured, NULL) ||
-      !get_int(o, settings, "min_bitrate", 12000, 6000, 510000, &min_bitrate, NULL) ||
-      !get_int(o, settings, "max_bitrate", configured, 6000, 510000, &max_bitrate, NULL))
+      !get_limits(o, settings, &limits, NULL) ||
+      !get_choice(o, settings, "bandwidth", "wideband", bandwidths, &bandwidth, NULL))
     return;
-  int bitrate = 0;
-  g_object_get(enc, "bitrate", &bitrate, NULL);
-  int loss_percent = (int)(fb->loss_fraction * 100 + 0.5);
-  /* Lossy reports in a row, kept on the encoder (a new one after a codec swap starts
-   * afresh; one plugin instance serves every session). */
-  guint lossy = GPOINTER_TO_UINT(g_object_get_data(enc, "hark-opus-lossy-reports"));
-  lossy = fb->loss_fraction > 0.02 ? MIN(lossy + 1, 1000) : 0;
-  g_object_set_data(enc, "hark-opus-lossy-reports", GUINT_TO_POINTER(lossy));
-  if (fb->loss_fraction > 0.02) {
-    if (lossy >= 2)
-      bitrate = (int)(bitrate * 0.8);
-    g_object_set(enc, "inband-fec", TRUE, "packet-loss-percentage", MIN(loss_percent, 100), NULL);
-  } else if (fb->loss_fraction < 0.01) {
-    bitrate = (int)(bitrate * 1.1);
-    g_object_set(enc, "inband-fec", FALSE, "packet-loss-percentage", 0, NULL);
+  HarkOpusAdapt *a = g_object_get_data(enc, ADAPT_KEY);
+  if (a == NULL) {
+    a = g_new0(HarkOpusAdapt, 1);
+    hark_opus_adapt_init(a, &limits);
+    /* From what the encoder runs at now (a live `bitrate` set may have changed it). */
+    g_object_get(enc, "bitrate", &a->bitrate, NULL);
+    g_object_set_data_full(enc, ADAPT_KEY, a, g_free);
   }
-  g_object_set(enc, "bitrate", (int)CLAMP(bitrate, min_bitrate, max_bitrate), NULL);
+  /* A live `bitrate` set (set_live) moves the ladder's position too. */
+  int running = a->bitrate;
+  g_object_get(enc, "bitrate", &running, NULL);
+  a->bitrate = running;
+  HarkOpusAdapt before = *a;
+  HarkOpusVerdict verdict = hark_opus_adapt_step(a, &limits, fb);
+  if (a->ptime_ms != before.ptime_ms || a->narrowband != before.narrowband)
+    g_info("opus: %s (loss %.1f%%, round trip %.0f ms): %d ms packets at %d bit/s%s",
+           verdicts[verdict], fb->loss_fraction * 100, fb->rtt_ms, a->ptime_ms, a->bitrate,
+           a->narrowband ? ", narrowband" : "");
+  if (a->ptime_ms != before.ptime_ms)
+    apply_ptime(enc, a->ptime_ms);
+  if (a->narrowband != before.narrowband)
+    gst_util_set_object_arg(enc, "bandwidth", a->narrowband ? "narrowband" : bandwidth);
+  if (a->cbr != before.cbr) /* opusenc's default is constrained VBR */
+    gst_util_set_object_arg(enc, "bitrate-type", a->cbr ? "cbr" : "constrained-vbr");
+  g_object_set(enc, "inband-fec", a->fec, "packet-loss-percentage", a->loss_percent, "bitrate",
+               a->bitrate, NULL);
 }
 
 static const HarkCodecInterface opus_codec = {

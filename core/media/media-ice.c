@@ -492,10 +492,20 @@ generation_new(HarkMediaIce *ice, HarkMediaIcePath path, GError **error)
   g->hold = TRUE;
   g->local_lines = g_ptr_array_new_with_free_func(g_free);
   /* Consent freshness (RFC 7675): a pair whose far end stopped answering turns FAILED
-   * (about 10 s here) instead of being kept alive by indications nobody answers. */
-  g->agent =
-    nice_agent_new_full(ice->context, NICE_COMPATIBILITY_RFC5245,
-                        NICE_AGENT_OPTION_ICE_TRICKLE | NICE_AGENT_OPTION_CONSENT_FRESHNESS);
+   * (after 30 s) instead of being kept alive by indications nobody answers. libnice
+   * before 0.1.22 gives up after 10 s: two checks lost in a row (4-6 s apart, not
+   * retransmitted), which a link that drops most packets until the codec has stepped
+   * down to fit it (docs/protocol.md "A link too narrow") does more often than not.
+   * There the pair is kept by binding requests that need answers instead
+   * (keepalive-conncheck: the same checks, given up after 50 s), and a call whose far
+   * end is gone ends sooner by its session's `silent` (7 s without an authenticated
+   * packet, a proof of the far end's consent no stranger can forge). */
+  NiceAgentOption options = NICE_AGENT_OPTION_ICE_TRICKLE;
+  if (HARK_NICE_CONSENT_TIMEOUT_S >= 30)
+    options |= NICE_AGENT_OPTION_CONSENT_FRESHNESS;
+  g->agent = nice_agent_new_full(ice->context, NICE_COMPATIBILITY_RFC5245, options);
+  if (!(options & NICE_AGENT_OPTION_CONSENT_FRESHNESS))
+    g_object_set(g->agent, "keepalive-conncheck", TRUE, NULL);
   if (ice->config.allow_loopback)
     add_local_addresses(g->agent);
   g->stream = nice_agent_add_stream(g->agent, 1);

@@ -155,6 +155,8 @@ restamp(HarkMediaSession *s, GstBuffer **pbuffer)
   s->last_out_ts = out_ts;
   s->last_out_pts = pts;
   GstClockTime duration = GST_BUFFER_DURATION(buffer);
+  if (GST_CLOCK_TIME_IS_VALID(duration) && !s->hold)
+    s->ptime_ms = (guint)((duration + GST_MSECOND / 2) / GST_MSECOND);
   GstBuffer *event = NULL;
   if (!s->hold && (event = dtmf_next(s, out_ts, pts, duration)) != NULL) {
     /* The event takes this frame's place in the stream (RFC 4733 §2.5.1.2: the audio is

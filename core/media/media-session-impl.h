@@ -96,6 +96,7 @@ struct _HarkMediaSession {
   guint32 last_out_ts, ts_offset;
   GstClockTime last_out_pts;
   guint out_clock_rate;
+  guint ptime_ms; /* the audio in the last audio packet sent */
 };
 
 const HarkMediaCodec *hark_media_session_codec_for_pt(HarkMediaSession *s, guint pt);

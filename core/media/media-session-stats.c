@@ -14,6 +14,10 @@ static void
 read_rtcp(HarkMediaSession *s, HarkMediaStats *st, guint *rb_seq)
 {
   st->rtt_ms = -1;
+  st->remote_jitter_ms = -1;
+  g_mutex_lock(&s->lock);
+  guint out_clock_rate = s->out_clock_rate;
+  g_mutex_unlock(&s->lock);
   GObject *rtp_session = NULL;
   g_signal_emit_by_name(s->rtpbin, "get-internal-session", 0, &rtp_session);
   if (rtp_session == NULL)
@@ -34,7 +38,7 @@ read_rtcp(HarkMediaSession *s, HarkMediaStats *st, guint *rb_seq)
     /* The far end's source: what we measured of its stream, and (in the report blocks
      * it sent, which rtpsession keeps on the sender's source) what it measured of ours. */
     gint lost = 0, clock_rate = 0;
-    guint jitter = 0, rb_ssrc = 0, fraction = 0, rtt = 0;
+    guint jitter = 0, rb_ssrc = 0, fraction = 0, rtt = 0, rb_jitter = 0;
     gst_structure_get_int(src, "packets-lost", &lost);
     if (gst_structure_get_uint(src, "jitter", &jitter) &&
         gst_structure_get_int(src, "clock-rate", &clock_rate) && clock_rate > 0)
@@ -46,6 +50,9 @@ read_rtcp(HarkMediaSession *s, HarkMediaStats *st, guint *rb_seq)
         gst_structure_get_uint(src, "rb-round-trip", &rtt)) {
       st->remote_loss_fraction = fraction / 256.0;
       st->rtt_ms = rtt * 1000.0 / 65536.0; /* NTP short format: 1/65536 s */
+      /* In the clock of what we send (the far end's report of our stream). */
+      if (gst_structure_get_uint(src, "rb-jitter", &rb_jitter) && out_clock_rate > 0)
+        st->remote_jitter_ms = rb_jitter * 1000.0 / out_clock_rate;
       if (rb_seq != NULL)
         gst_structure_get_uint(src, "rb-exthighestseq", rb_seq);
     }
@@ -88,6 +95,7 @@ hark_media_session_get_stats(HarkMediaSession *s, HarkMediaStats *st)
   st->receive_bitrate = s->receive_bitrate;
   st->jitter_buffer_ms = s->jitter.target_ms;
   st->late_buffers = s->late_buffers;
+  st->ptime_ms = s->ptime_ms;
   g_autoptr(GstElement) jitterbuffer = s->jitterbuffer ? gst_object_ref(s->jitterbuffer) : NULL;
   g_mutex_unlock(&s->lock);
   st->late_packets = jitterbuffer_late(jitterbuffer);
@@ -137,6 +145,8 @@ hark_media_stats_to_json(const HarkMediaStats *st)
   json_object_set_double_member(o, "send_bitrate", st->send_bitrate);
   json_object_set_double_member(o, "receive_bitrate", st->receive_bitrate);
   json_object_set_boolean_member(o, "fec", st->fec);
+  json_object_set_int_member(o, "ptime_ms", st->ptime_ms);
+  json_object_set_double_member(o, "remote_jitter_ms", st->remote_jitter_ms);
   return o;
 }
 
@@ -218,7 +228,11 @@ hark_media_session_on_tick(gpointer data)
   if (rb_seq == s->rb_seq)
     return G_SOURCE_CONTINUE;
   s->rb_seq = rb_seq;
-  HarkCodecFeedback feedback = { .loss_fraction = st.remote_loss_fraction, .rtt_ms = st.rtt_ms };
+  HarkCodecFeedback feedback = { .loss_fraction = st.remote_loss_fraction,
+                                 /* 0: the report's LSR was 0 (the far end has had no
+                                  * sender report of ours yet), not a measured round trip */
+                                 .rtt_ms = st.rtt_ms > 0 ? st.rtt_ms : -1,
+                                 .jitter_ms = st.remote_jitter_ms };
   codec->iface->adapt(codec->instance, G_OBJECT(s->encoder), codec->settings, &feedback);
   return G_SOURCE_CONTINUE;
 }

@@ -67,6 +67,20 @@ mem_send(gpointer impl, const guint8 *data, gsize length, GError **error)
     g_ptr_array_add(m->sent_rtp_headers, g_bytes_new(data, 12));
   MemTransport *peer = m->peer;
   guint delay = m->jitter_ms ? (guint)g_rand_int_range(m->rand, 0, m->jitter_ms + 1) : 0;
+  if (m->rate > 0) {
+    gint64 now = g_get_monotonic_time();
+    gint64 start = MAX(now, m->busy_until);
+    guint64 wire = length + MEM_TRANSPORT_IP_UDP;
+    m->offered_bytes += wire;
+    if (start - now > (gint64)m->queue_ms * 1000) {
+      m->dropped_bytes += wire;
+      m->dropped_packets++;
+      g_mutex_unlock(&m->lock);
+      return TRUE; /* the queue is full: gone, as a datagram goes */
+    }
+    m->busy_until = start + (gint64)(wire * G_USEC_PER_SEC / m->rate);
+    delay += (guint)((m->busy_until - now + 999) / 1000);
+  }
   g_mutex_unlock(&m->lock);
   if (peer != NULL && delay > 0) {
     Delivery *d = g_new0(Delivery, 1);
@@ -86,6 +100,28 @@ mem_transport_set_jitter(MemTransport *m, guint ms, guint32 seed)
   m->jitter_ms = ms;
   if (m->rand == NULL)
     m->rand = g_rand_new_with_seed(seed);
+  g_mutex_unlock(&m->lock);
+}
+
+void
+mem_transport_set_rate(MemTransport *m, guint bytes_per_s, guint queue_ms)
+{
+  g_mutex_lock(&m->lock);
+  m->rate = bytes_per_s;
+  m->queue_ms = queue_ms;
+  g_mutex_unlock(&m->lock);
+}
+
+void
+mem_transport_link_counts(MemTransport *m, guint64 *offered_bytes, guint64 *dropped_bytes,
+                          guint64 *dropped_packets, guint *queue_ms)
+{
+  g_mutex_lock(&m->lock);
+  *offered_bytes = m->offered_bytes;
+  *dropped_bytes = m->dropped_bytes;
+  *dropped_packets = m->dropped_packets;
+  gint64 wait = m->busy_until - g_get_monotonic_time();
+  *queue_ms = wait > 0 ? (guint)(wait / 1000) : 0;
   g_mutex_unlock(&m->lock);
 }
 

@@ -26,12 +26,28 @@ struct MemTransport {
   gboolean dead;
   guint jitter_ms; /* delay each packet sent by 0..jitter_ms (pseudo-random) */
   GRand *rand;
+  /* A narrow link (mem_transport_set_rate): bytes/s, the longest wait in its queue, when
+   * it is free again (monotonic us), and what was offered to it and dropped at its
+   * queue's end (IP bytes). */
+  guint rate, queue_ms;
+  gint64 busy_until;
+  guint64 offered_bytes, dropped_bytes, dropped_packets;
 };
 /* Two transports wired to each other; hark_media_transport_free of either frees it. */
 void mem_transport_pair(HarkMediaTransport **a, HarkMediaTransport **b, MemTransport **ma,
                         MemTransport **mb);
 /* Delay every packet m sends by a pseudo-random 0..ms: network jitter (packets reorder). */
 void mem_transport_set_jitter(MemTransport *m, guint ms, guint32 seed);
+/* Send m's packets over a link of bytes_per_s, counting each packet's IPv4 and UDP headers
+ * (28 bytes) as Linux's tbf qdisc does the packet it shapes: a packet waits behind the
+ * ones queued before it, and one that would wait more than queue_ms is dropped (tbf's
+ * latency). 0: no limit. */
+void mem_transport_set_rate(MemTransport *m, guint bytes_per_s, guint queue_ms);
+/* What m's link has seen: IP bytes offered and dropped, packets dropped, and how long a
+ * packet sent now would wait (ms). */
+void mem_transport_link_counts(MemTransport *m, guint64 *offered_bytes, guint64 *dropped_bytes,
+                               guint64 *dropped_packets, guint *queue_ms);
+#define MEM_TRANSPORT_IP_UDP 28
 /* Deliver bytes to m's receiver as if they came from the peer. */
 void mem_transport_inject(MemTransport *m, const guint8 *data, gsize length);
 

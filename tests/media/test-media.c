@@ -355,12 +355,108 @@ test_loss_adapts_and_recovers(void)
   g_assert_true(run_until(adapted, &lossy, 10000));
   g_test_message("10%% loss: FEC on and the bitrate lowered after %.1f s",
                  (g_get_monotonic_time() - started) / 1e6);
+  /* Random loss (no queue: the round trip stays flat) is no reason for longer packets. */
+  HarkMediaStats st;
+  hark_media_session_get_stats(p.a, &st);
+  g_assert_cmpuint(st.ptime_ms, ==, 20);
   hark_media_transport_set_loss(p.ta, 0, 1);
   AdaptWanted clear = { p.a, FALSE, 20001, 20000 };
   started = g_get_monotonic_time();
   g_assert_true(run_until(adapted, &clear, 15000));
   g_test_message("loss cleared: FEC off and back at 20 kbit/s after %.1f s",
                  (g_get_monotonic_time() - started) / 1e6);
+  pair_clear(&p);
+}
+
+/* ---- a link too narrow for the stream ---- */
+
+#define NARROW_RATE 1500 /* bytes/s each way: the paper's link where Skype broke up */
+#define NARROW_QUEUE_MS 500 /* the lab's tbf: latency 500ms */
+
+typedef struct {
+  Pair *p;
+  gint64 calm_since; /* no drop, and a short queue, since */
+  guint64 dropped;
+} NarrowWatch;
+
+/* a has lengthened its packets and lowered its bitrate, and its link has dropped nothing
+ * and queued little for 5 s: the stream fits. */
+static gboolean
+narrow_settled(gpointer data)
+{
+  NarrowWatch *w = data;
+  HarkMediaStats st;
+  hark_media_session_get_stats(w->p->a, &st);
+  guint64 offered, dropped_bytes, dropped;
+  guint queue;
+  mem_transport_link_counts(w->p->ma, &offered, &dropped_bytes, &dropped, &queue);
+  gint64 now = g_get_monotonic_time();
+  if (dropped != w->dropped || queue > 300) {
+    w->dropped = dropped;
+    w->calm_since = now;
+  }
+  return st.ptime_ms > 20 && st.encoder_bitrate < 20000 && now - w->calm_since >= 5 * G_USEC_PER_SEC;
+}
+
+/* A link of 1.5 KB/s each way (a tbf's queue: packets wait, and beyond 500 ms of waiting
+ * are dropped). At 20 ms packets the headers alone are 2.5 KB/s: no bitrate fits. Opus
+ * must see the queue in the round trip, turn FEC off, drop the bitrate, lengthen the
+ * packets, and settle where the stream fits: what it then offers the link is at most the
+ * link's rate, nothing is dropped, and b hears the 440 Hz tone throughout. */
+static void
+test_narrow_link(void)
+{
+  Pair p = { 0 };
+  /* A tone within SILK's pitch range (about 55-500 Hz), which it codes exactly at
+   * 6 kbit/s in narrowband; 1 kHz came through the lab's link at up to 1022 Hz. */
+  PairOptions o = { .source = "tone:440" };
+  pair_start(&p, &o);
+  mem_transport_set_rate(p.ma, NARROW_RATE, NARROW_QUEUE_MS);
+  mem_transport_set_rate(p.mb, NARROW_RATE, NARROW_QUEUE_MS);
+  gint64 started = g_get_monotonic_time();
+  guint64 offered0, dropped_bytes0, dropped0, offered1, dropped_bytes1, dropped1;
+  guint queue;
+  run_for(3000);
+  mem_transport_link_counts(p.ma, &offered0, &dropped_bytes0, &dropped0, &queue);
+  double before = offered0 * 1e6 / (g_get_monotonic_time() - started);
+  g_test_message("first 3 s: a offered %.0f bytes/s, %" G_GUINT64_FORMAT " packets dropped",
+                 before, dropped0);
+  g_assert_cmpfloat(before, >, NARROW_RATE); /* the configured stream does not fit */
+  NarrowWatch w = { &p, g_get_monotonic_time(), dropped0 };
+  g_assert_true(run_until(narrow_settled, &w, 75000 - 3000 - 6000));
+  gint64 settled = g_get_monotonic_time();
+  /* What a offers the link once settled, over 5 s. */
+  HarkMediaStats sb0, sa, sb;
+  hark_media_session_get_stats(p.b, &sb0);
+  mem_transport_link_counts(p.ma, &offered0, &dropped_bytes0, &dropped0, &queue);
+  run_for(5000);
+  mem_transport_link_counts(p.ma, &offered1, &dropped_bytes1, &dropped1, &queue);
+  double after = (offered1 - offered0) * 1e6 / (g_get_monotonic_time() - settled);
+  hark_media_session_get_stats(p.a, &sa);
+  hark_media_session_get_stats(p.b, &sb);
+  g_test_message("calm from %.1f s on: %u ms packets at %d bit/s, FEC %s; a offers %.0f "
+                 "bytes/s, %" G_GUINT64_FORMAT " dropped in 5 s; b concealed %" G_GUINT64_FORMAT
+                 " of %" G_GUINT64_FORMAT " samples in them",
+                 (settled - started) / 1e6 - 5, sa.ptime_ms, sa.encoder_bitrate,
+                 sa.fec ? "on" : "off", after, dropped1 - dropped0,
+                 sb.concealed_samples - sb0.concealed_samples,
+                 sb.played_samples - sb0.played_samples);
+  g_assert_cmpuint(sa.ptime_ms, >=, 60);
+  g_assert_cmpint(sa.encoder_bitrate, <=, 12000);
+  g_assert_false(sa.fec);
+  g_assert_cmpfloat(after, <=, NARROW_RATE);
+  g_assert_cmpuint(dropped1 - dropped0, ==, 0);
+  /* b played on: at most 5% of what it played in those 5 s made up. */
+  g_assert_cmpuint(sb.played_samples - sb0.played_samples, >, 4 * 48000);
+  g_assert_cmpuint((sb.concealed_samples - sb0.concealed_samples) * 20, <=,
+                   sb.played_samples - sb0.played_samples);
+  pair_stop(&p);
+  Wav wav = { 0 };
+  g_assert_true(wav_read(p.wav_path, &wav));
+  /* The tone in every half second of the last four. */
+  for (gsize at = wav.n - 4 * 48000; at + 24000 <= wav.n; at += 24000)
+    g_assert_cmpfloat(fabs(wav_dominant_hz(&wav, at, 24000) - 440), <=, 20);
+  wav_clear(&wav);
   pair_clear(&p);
 }
 
@@ -1302,6 +1398,7 @@ main(int argc, char **argv)
   hark_test_add_isolated_func("/media/loss/ten-percent", test_loss);
   hark_test_add_isolated_func("/media/loss/opus-adapts-and-recovers",
                               test_loss_adapts_and_recovers);
+  hark_test_add_isolated_func("/media/narrow/opus-fits-1500-bytes-per-s", test_narrow_link);
   hark_test_add_isolated_func("/media/hold/keepalive", test_hold);
   hark_test_add_isolated_func("/media/hold/not-silent", test_silent_not_on_hold);
   hark_test_add_isolated_func("/media/mute/far-end-hears-silence", test_mute);

@@ -28,6 +28,8 @@ typedef struct {
   double loss_fraction; /* 0..1, as the far end reported it in its last receiver report */
   double rtt_ms; /* round-trip time; negative when not known yet */
   guint64 bytes_acked; /* octets the far end says it received (extended, may wrap) */
+  double jitter_ms; /* the interarrival jitter the far end measured of this stream (RFC 3550
+                     * §6.4.1); negative when not known */
 } HarkCodecFeedback;
 
 typedef struct {
@@ -60,7 +62,10 @@ typedef struct {
                        GError **error);
 
   /* Follow the far end's reports: e.g. lower the bitrate and switch on FEC when loss
-   * rises, within the bounds the settings give. May be NULL (fixed-rate codecs). */
+   * rises, or lengthen the packets when the round trip says a queue is filling, within
+   * the bounds the settings give. A packet time changed here is not signalled: a codec
+   * may do it only when its packets say their own duration (Opus's TOC byte). May be
+   * NULL (fixed-rate codecs). */
   void (*adapt)(gpointer instance, GObject *encoder, GVariant *settings,
                 const HarkCodecFeedback *feedback);
 } HarkCodecInterface;

@@ -140,6 +140,9 @@ typedef struct {
   guint last_swap_gap_ms;
   double send_bitrate, receive_bitrate; /* bits/s over the last 5 s (SRTP and SRTCP) */
   gboolean fec; /* the encoder adds in-band FEC now */
+  guint ptime_ms; /* the audio in the last packet sent (ms): the packet time, which Opus
+                   * lengthens on a narrow link; 0 before the first */
+  double remote_jitter_ms; /* the jitter the far end says our stream arrives with */
 } HarkMediaStats;
 
 /* Builds the pipelines (nothing flows yet). Errors: a bad source or sink, a missing

@@ -1,0 +1,248 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* opus-adapt.c: the Opus plugin's reading of receiver reports (opus-adapt.h says what it
+ * tells apart and how it steps). Reports come about once a second; every figure below
+ * counts reports, not seconds. */
+#include "opus-adapt.h"
+
+#define LOSSY 0.02 /* above: a lossy report */
+#define CLEAN 0.01 /* below (and no queue): a clean one */
+/* A queue the round trip shows above the empty link's: with loss, this much says the
+ * loss is the link's capacity (random loss leaves the round trip where it was); without
+ * loss, this much says a queue is building and will drop soon. A tbf or a home router
+ * queues hundreds of ms; the jitter of a busy path is tens. */
+#define QUEUE_WITH_LOSS_MS 100.0
+#define QUEUE_ALONE_MS 250.0
+#define QUEUE_CLEAN_MS 50.0
+/* A queue shrinking this much from one report to the next is draining: the last step was
+ * enough, wait for it rather than step again. */
+#define DRAINING_MS 50.0
+/* Loss that goes on (more than this many lossy reports in a row) with the bitrate at its
+ * floor is the link's when it comes with a sign the round trip cannot give: a call that
+ * starts on a full queue never sees the empty link's round trip (and a full drop-tail
+ * queue can keep every sender report of ours from the far end for many seconds, leaving
+ * no round trip at all). The signs: the far end's jitter up this much, the loss heavy,
+ * or a round trip no path without a queue has. */
+#define LOSSY_AT_FLOOR 3
+#define JITTER_RISE_MS 30.0
+#define LONG_RTT_MS 600.0
+/* This much loss in two reports in a row is the link's whatever the round trip says
+ * (random loss that heavy leaves nothing to protect: a lower rate costs it little). */
+#define HEAVY_LOSS 0.25
+/* From this much capacity loss on, the loss measures the link: a drop-tail queue passes
+ * what it can and drops the rest, so the link takes about (1 - loss) of what is sent.
+ * The step goes straight to the rung that fits 90% of that, in one report instead of one
+ * rung a report: on a link that drops most packets reports are rare, and the call's ICE
+ * consent checks (RFC 7675) cannot wait many of them. */
+#define MEASURABLE_LOSS 0.10
+#define FIT_MARGIN 0.9
+/* The wire cost of a rung, as the estimate uses it: IPv4 20 + UDP 8 + RTP 12 + SRTP tag
+ * 10 + Opus's frame count 2 per packet, and a compound SRTCP report a second. */
+#define PACKET_OVERHEAD 52
+#define RTCP_BYTES_PER_S 150
+#define CLIMB_FIRST 8 /* clean reports before the first climb back up */
+#define CLIMB_MAX 64 /* the longest wait, after climbs that failed again and again */
+#define PTIME_MAX 120 /* RFC 6716: an Opus packet holds at most 120 ms */
+
+void
+hark_opus_adapt_init(HarkOpusAdapt *a, const HarkOpusLimits *l)
+{
+  *a = (HarkOpusAdapt){
+    .bitrate = l->max_bitrate,
+    .ptime_ms = l->frame_ms,
+    .climb_after = CLIMB_FIRST,
+    .base_rtt_ms = -1,
+    .base_jitter_ms = -1,
+    .last_queue_ms = -1,
+    .started = TRUE,
+  };
+}
+
+/* Whether the stream is below its normal floor: packets longer than configured, or the
+ * bitrate below min_bitrate. There FEC stays off and climbing waits for clean runs. */
+static gboolean
+narrowed(const HarkOpusAdapt *a, const HarkOpusLimits *l)
+{
+  return a->ptime_ms > l->frame_ms || a->bitrate < l->min_bitrate;
+}
+
+/* The next longer packet time: 10 -> 20 -> 40 -> 60 -> 120 ms (at most max_ptime_ms). */
+static int
+longer_ptime(int ptime, int max)
+{
+  int next = ptime < 20 ? 20 : ptime < 40 ? 40 : ptime < 60 ? 60 : PTIME_MAX;
+  return MIN(next, MIN(max, PTIME_MAX));
+}
+
+/* The next shorter one, not below the configured frame. */
+static int
+shorter_ptime(int ptime, int frame)
+{
+  int next = ptime > 60 ? 60 : ptime > 40 ? 40 : ptime > 20 ? 20 : 10;
+  return MAX(next, frame);
+}
+
+/* Bytes/s a rung costs on the wire (the estimate above). */
+static double
+wire_rate(const HarkOpusAdapt *a)
+{
+  return a->bitrate / 8.0 + 1000.0 / a->ptime_ms * PACKET_OVERHEAD + RTCP_BYTES_PER_S;
+}
+
+/* One rung down; FALSE at the bottom. */
+static gboolean
+step_down(HarkOpusAdapt *a, const HarkOpusLimits *l)
+{
+  if (a->bitrate > l->min_bitrate) {
+    a->bitrate = MAX(l->min_bitrate, (int)(a->bitrate * 0.7));
+  } else if (longer_ptime(a->ptime_ms, l->max_ptime_ms) > a->ptime_ms) {
+    a->ptime_ms = longer_ptime(a->ptime_ms, l->max_ptime_ms);
+  } else if (a->bitrate > l->narrow_bitrate) {
+    a->bitrate = MAX(l->narrow_bitrate, (int)(a->bitrate * 0.7));
+  } else {
+    return FALSE;
+  }
+  return TRUE;
+}
+
+/* One rung up, the ladder's reverse: the bitrate back to min_bitrate, then shorter
+ * packets. (Above min_bitrate clean reports raise the bitrate a report at a time.) */
+static void
+climb(HarkOpusAdapt *a, const HarkOpusLimits *l)
+{
+  if (a->bitrate < l->min_bitrate) /* 15%: a probe the link's queue absorbs for seconds */
+    a->bitrate = MIN(l->min_bitrate, (int)(a->bitrate * 1.15));
+  else
+    a->ptime_ms = shorter_ptime(a->ptime_ms, l->frame_ms);
+}
+
+/* The queue the report shows (ms above the lowest round trip seen); < 0 unknown. The
+ * lowest round trip drifts up slowly on reports without loss, so that a path that became
+ * longer (a relay) is not taken for a queue forever. */
+static double
+queue_ms(HarkOpusAdapt *a, const HarkCodecFeedback *fb)
+{
+  if (fb->rtt_ms < 0)
+    return -1;
+  if (a->base_rtt_ms < 0 || fb->rtt_ms < a->base_rtt_ms)
+    a->base_rtt_ms = fb->rtt_ms;
+  double queue = fb->rtt_ms - a->base_rtt_ms;
+  if (fb->loss_fraction < CLEAN)
+    a->base_rtt_ms += queue * 0.05;
+  return queue;
+}
+
+static gboolean
+jitter_rose(HarkOpusAdapt *a, const HarkCodecFeedback *fb)
+{
+  if (fb->jitter_ms < 0)
+    return FALSE;
+  if (a->base_jitter_ms < 0 || fb->jitter_ms < a->base_jitter_ms)
+    a->base_jitter_ms = fb->jitter_ms;
+  return fb->jitter_ms > a->base_jitter_ms + JITTER_RISE_MS;
+}
+
+/* Whether this report says the link is too narrow. */
+static gboolean
+congested(HarkOpusAdapt *a, const HarkOpusLimits *l, const HarkCodecFeedback *fb, double queue)
+{
+  gboolean lossy = fb->loss_fraction > LOSSY;
+  gboolean jitter_up = jitter_rose(a, fb);
+  if (a->heavy >= 2 || (a->heavy >= 1 && fb->rtt_ms > LONG_RTT_MS))
+    return TRUE;
+  if (queue >= 0 && ((lossy && queue > QUEUE_WITH_LOSS_MS) || queue > QUEUE_ALONE_MS))
+    return TRUE;
+  /* Random loss that heavy or that far away is rare; longer packets are then the lesser
+   * harm. */
+  return lossy && a->lossy > LOSSY_AT_FLOOR && a->bitrate <= l->min_bitrate &&
+         (jitter_up || fb->loss_fraction > HEAVY_LOSS || fb->rtt_ms > LONG_RTT_MS);
+}
+
+static void
+on_congestion(HarkOpusAdapt *a, const HarkOpusLimits *l, const HarkCodecFeedback *fb,
+              double queue)
+{
+  a->congested_reports++;
+  a->clean = 0;
+  a->fec = FALSE; /* FEC costs bytes the link does not have */
+  a->loss_percent = 0;
+  if (a->climbed)
+    a->climb_after = MIN(a->climb_after * 2, CLIMB_MAX);
+  a->climbed = FALSE;
+  /* A queue already draining after the last step needs no further step, unless the
+   * report still counts loss (it may cover the time before the step: one rung more is
+   * the cheaper error on a link that drops). */
+  gboolean draining = a->last_queue_ms >= 0 && queue >= 0 && queue < a->last_queue_ms - DRAINING_MS;
+  if (draining && fb->loss_fraction <= LOSSY) {
+    a->stepped = FALSE;
+    return;
+  }
+  if (fb->loss_fraction > MEASURABLE_LOSS && !a->stepped) {
+    double fits = wire_rate(a) * (1 - fb->loss_fraction) * FIT_MARGIN;
+    while (wire_rate(a) > fits && step_down(a, l))
+      ;
+  } else if (step_down(a, l) && fb->loss_fraction > HEAVY_LOSS) {
+    step_down(a, l);
+  }
+  a->stepped = TRUE;
+}
+
+/* Loss with a flat round trip: FEC, and the bitrate down 20% a report when the loss
+ * lasts (never below min_bitrate, and never up from a narrow link's lower one). */
+static void
+on_random_loss(HarkOpusAdapt *a, const HarkOpusLimits *l, const HarkCodecFeedback *fb)
+{
+  a->clean = 0;
+  if (narrowed(a, l))
+    return; /* the link was found narrow: FEC would cost what it does not have */
+  a->fec = TRUE;
+  a->loss_percent = MIN((int)(fb->loss_fraction * 100 + 0.5), 100);
+  if (a->lossy >= 2)
+    a->bitrate = MAX(l->min_bitrate, (int)(a->bitrate * 0.8));
+}
+
+static void
+on_clean(HarkOpusAdapt *a, const HarkOpusLimits *l)
+{
+  a->fec = FALSE;
+  a->loss_percent = 0;
+  a->clean++;
+  if (!narrowed(a, l)) {
+    a->bitrate = MIN(l->max_bitrate, (int)(a->bitrate * 1.1));
+    return;
+  }
+  if (a->clean < a->climb_after)
+    return;
+  climb(a, l);
+  a->clean = 0;
+  a->climbed = TRUE;
+}
+
+HarkOpusVerdict
+hark_opus_adapt_step(HarkOpusAdapt *a, const HarkOpusLimits *l, const HarkCodecFeedback *fb)
+{
+  if (!a->started)
+    hark_opus_adapt_init(a, l);
+  a->lossy = fb->loss_fraction > LOSSY ? MIN(a->lossy + 1, 1000) : 0;
+  a->heavy = fb->loss_fraction > HEAVY_LOSS ? MIN(a->heavy + 1, 1000) : 0;
+  gboolean stepped = a->stepped;
+  a->stepped = FALSE;
+  double queue = queue_ms(a, fb);
+  HarkOpusVerdict verdict = HARK_OPUS_ADAPT_NOTHING;
+  if (congested(a, l, fb, queue)) {
+    a->stepped = stepped; /* on_congestion reads it, and sets it when it steps */
+    on_congestion(a, l, fb, queue);
+    verdict = HARK_OPUS_ADAPT_CONGESTED;
+  } else if (fb->loss_fraction > LOSSY) {
+    on_random_loss(a, l, fb);
+    verdict = HARK_OPUS_ADAPT_RANDOM_LOSS;
+  } else if (fb->loss_fraction < CLEAN && (queue < 0 || queue < QUEUE_CLEAN_MS)) {
+    on_clean(a, l);
+    verdict = HARK_OPUS_ADAPT_CLEAN;
+  } else {
+    a->clean = 0; /* some loss or some queue: neither a reason to step nor to climb */
+  }
+  a->last_queue_ms = queue;
+  a->narrowband = a->bitrate < l->min_bitrate;
+  a->cbr = narrowed(a, l);
+  return verdict;
+}

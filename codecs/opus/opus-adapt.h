@@ -1,0 +1,66 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* opus-adapt.h: the Opus plugin's response to the far end's reports, as a pure function
+ * of the reports seen so far (no GStreamer), so that it can be tested report by report.
+ *
+ * Two kinds of loss are told apart. Random loss (a lossy radio, a busy router) leaves the
+ * round trip flat: FEC comes on and the bitrate steps down gently, the packet time stays.
+ * A link too narrow for the stream fills its queue before it drops: the round trip grows
+ * (by the time the queue holds) together with the loss, or grows alone. Then FEC goes off
+ * (it costs bytes the link does not have) and the stream steps down a ladder: bitrate to
+ * min_bitrate, then longer packets (fewer headers: 20 -> 40 -> 60 -> 120 ms), then the
+ * bitrate below min_bitrate down to narrow_bitrate in narrowband. It climbs back one rung
+ * at a time after a run of clean reports, a run that doubles each time a climb brought
+ * the congestion back (hysteresis: it settles instead of oscillating). */
+#pragma once
+
+#include <hark/codec.h>
+
+G_BEGIN_DECLS
+
+typedef struct {
+  int max_bitrate; /* the configured bitrate (or max_bitrate): where a clean link sits */
+  int min_bitrate; /* random loss never takes it lower; congestion's first floor */
+  int narrow_bitrate; /* a narrow link's floor, below min_bitrate (narrowband) */
+  int frame_ms; /* the configured frame: the shortest packet time */
+  int max_ptime_ms; /* the longest packet time congestion may reach (<= 120) */
+} HarkOpusLimits;
+
+typedef struct {
+  /* What the encoder should do now. */
+  int bitrate;
+  int ptime_ms; /* the packet time: one frame (<= 60 ms) or two 60 ms frames (120) */
+  gboolean fec;
+  int loss_percent; /* the expected loss told to the encoder (FEC's strength) */
+  gboolean narrowband; /* below min_bitrate: narrowband, which SILK codes best there */
+  gboolean cbr; /* while narrowed: a constant bitrate (VBR's peaks would overflow the
+                 * link's queue; Opus's constrained VBR spends a third more on a tone) */
+  /* History. */
+  gboolean started;
+  guint lossy; /* lossy reports in a row */
+  guint heavy; /* reports in a row with more than a quarter lost */
+  gboolean stepped; /* the last report stepped down: this one may still count before it */
+  guint clean; /* clean reports in a row */
+  guint climb_after; /* clean reports in a row a climb up the ladder needs now */
+  gboolean climbed; /* the last change was a climb (congestion after it doubles the wait) */
+  double base_rtt_ms; /* the round trip of the empty link; < 0 unknown */
+  double base_jitter_ms; /* the far end's lowest jitter report; < 0 unknown */
+  double last_queue_ms; /* the queue the last report showed */
+  guint congested_reports; /* in all (a figure for logs and tests) */
+} HarkOpusAdapt;
+
+/* Why the last step changed what it changed (for the log line). */
+typedef enum {
+  HARK_OPUS_ADAPT_NOTHING,
+  HARK_OPUS_ADAPT_RANDOM_LOSS, /* loss with a flat round trip */
+  HARK_OPUS_ADAPT_CONGESTED, /* the link's capacity */
+  HARK_OPUS_ADAPT_CLEAN, /* a clean report */
+} HarkOpusVerdict;
+
+/* Start at the configured state. */
+void hark_opus_adapt_init(HarkOpusAdapt *a, const HarkOpusLimits *limits);
+
+/* One receiver report; returns what the report was judged to say. */
+HarkOpusVerdict hark_opus_adapt_step(HarkOpusAdapt *a, const HarkOpusLimits *limits,
+                                     const HarkCodecFeedback *feedback);
+
+G_END_DECLS

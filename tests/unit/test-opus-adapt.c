@@ -1,0 +1,348 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* test-opus-adapt.c: the Opus plugin's reading of receiver reports (codecs/opus/
+ * opus-adapt.c), fed report sequences by hand: random loss must not lengthen packets, a
+ * link too narrow must, and the way back up must wait and not oscillate. */
+#include "opus-adapt.h"
+
+#include <glib.h>
+
+static const HarkOpusLimits limits = {
+  .max_bitrate = 20000,
+  .min_bitrate = 12000,
+  .narrow_bitrate = 6000,
+  .frame_ms = 20,
+  .max_ptime_ms = 120,
+};
+
+static HarkCodecFeedback
+report(double loss, double rtt_ms, double jitter_ms)
+{
+  return (HarkCodecFeedback){ .loss_fraction = loss, .rtt_ms = rtt_ms, .jitter_ms = jitter_ms };
+}
+
+static HarkOpusVerdict
+feed(HarkOpusAdapt *a, double loss, double rtt_ms, double jitter_ms)
+{
+  HarkCodecFeedback fb = report(loss, rtt_ms, jitter_ms);
+  return hark_opus_adapt_step(a, &limits, &fb);
+}
+
+/* A link at its narrowest: the queue full (a round trip 900 ms above the empty link's)
+ * and half the packets dropped, until the stream is at the bottom of the ladder. */
+static guint
+squeeze(HarkOpusAdapt *a)
+{
+  guint reports = 0;
+  while ((a->ptime_ms < 120 || a->bitrate > 6000) && reports < 50) {
+    feed(a, 0.5, 940, 15);
+    reports++;
+  }
+  return reports;
+}
+
+/* 5% random loss on a path of 40 ms with its jitter wandering 5-35 ms: FEC on, the
+ * bitrate down to min_bitrate and no lower, and the packet time stays 20 ms. */
+static void
+test_random_loss_keeps_ptime(void)
+{
+  HarkOpusAdapt a;
+  hark_opus_adapt_init(&a, &limits);
+  GRand *rand = g_rand_new_with_seed(5);
+  for (int i = 0; i < 120; i++) {
+    double loss = g_rand_double_range(rand, 0.03, 0.07);
+    double rtt = 40 + g_rand_double_range(rand, -5, 25);
+    g_assert_cmpint(feed(&a, loss, rtt, g_rand_double_range(rand, 5, 35)), ==,
+                    HARK_OPUS_ADAPT_RANDOM_LOSS);
+    g_assert_cmpint(a.ptime_ms, ==, 20);
+    g_assert_cmpint(a.bitrate, >=, 12000);
+  }
+  g_rand_free(rand);
+  g_assert_true(a.fec);
+  g_assert_cmpint(a.loss_percent, >=, 3);
+  g_assert_cmpint(a.bitrate, ==, 12000);
+  g_assert_false(a.narrowband);
+  g_assert_false(a.cbr);
+  g_assert_cmpuint(a.congested_reports, ==, 0);
+}
+
+/* The same loss with no round trip known (no sender report of ours answered) and a
+ * steady jitter: still random loss. */
+static void
+test_random_loss_without_rtt(void)
+{
+  HarkOpusAdapt a;
+  hark_opus_adapt_init(&a, &limits);
+  for (int i = 0; i < 60; i++)
+    feed(&a, 0.05, -1, 20);
+  g_assert_cmpint(a.ptime_ms, ==, 20);
+  g_assert_cmpint(a.bitrate, ==, 12000);
+  g_assert_true(a.fec);
+}
+
+/* The link fills: the round trip climbs by the queue and the loss follows. FEC goes off at
+ * once, and the ladder goes down: bitrate to min_bitrate, then 40, 60 and 120 ms packets,
+ * then the bitrate to narrow_bitrate in narrowband at a constant bitrate. */
+static void
+test_capacity_loss_lengthens(void)
+{
+  HarkOpusAdapt a;
+  hark_opus_adapt_init(&a, &limits);
+  for (int i = 0; i < 3; i++)
+    feed(&a, 0, 40, 5);
+  g_assert_cmpint(feed(&a, 0.3, 700, 40), ==, HARK_OPUS_ADAPT_CONGESTED);
+  g_assert_false(a.fec);
+  /* 30% lost: the link takes about 70% of 20 kbit/s in 20 ms packets (5.4 KB/s with the
+   * headers), so the first step goes straight past min_bitrate to longer packets. */
+  g_assert_cmpint(a.bitrate, ==, 12000);
+  g_assert_cmpint(a.ptime_ms, >=, 40);
+  guint reports = squeeze(&a) + 1;
+  g_assert_cmpint(a.ptime_ms, ==, 120);
+  g_assert_cmpint(a.bitrate, ==, 6000);
+  g_assert_true(a.narrowband);
+  g_assert_true(a.cbr);
+  g_assert_false(a.fec);
+  g_test_message("at the bottom after %u reports", reports);
+  g_assert_cmpuint(reports, <=, 8);
+  /* The bottom holds: more of the same changes nothing. */
+  feed(&a, 0.5, 940, 15);
+  g_assert_cmpint(a.ptime_ms, ==, 120);
+  g_assert_cmpint(a.bitrate, ==, 6000);
+}
+
+/* A link that drops 70% (20 ms packets at 20 kbit/s into 1.5 KB/s): the second report
+ * that says so is enough to reach the rung that fits (120 ms at 6 kbit/s, about 1.4 KB/s
+ * on the wire), with no round trip known; the report after it, which still counts the
+ * loss from before the step, takes no second jump. */
+static void
+test_capacity_jump(void)
+{
+  HarkOpusAdapt a;
+  hark_opus_adapt_init(&a, &limits);
+  g_assert_cmpint(feed(&a, 0.7, -1, 10), ==, HARK_OPUS_ADAPT_RANDOM_LOSS);
+  g_assert_cmpint(a.ptime_ms, ==, 20);
+  g_assert_cmpint(feed(&a, 0.7, -1, 10), ==, HARK_OPUS_ADAPT_CONGESTED);
+  g_assert_cmpint(a.ptime_ms, ==, 120);
+  g_assert_cmpint(a.bitrate, <=, 8400);
+  int bitrate = a.bitrate;
+  feed(&a, 0.6, 1170, 10);
+  g_assert_cmpint(a.bitrate, >=, MIN(bitrate, 6000));
+  g_assert_cmpint(a.bitrate, >=, 6000);
+}
+
+/* The ladder's order, one rung per report at moderate loss: the bitrate first, then the
+ * packet time, the narrowband bitrate last. */
+/* Heavy loss with a round trip no queue-free path has: one report is enough. */
+static void
+test_capacity_first_report(void)
+{
+  HarkOpusAdapt a;
+  hark_opus_adapt_init(&a, &limits);
+  g_assert_cmpint(feed(&a, 0.7, 1500, 10), ==, HARK_OPUS_ADAPT_CONGESTED);
+  g_assert_cmpint(a.ptime_ms, ==, 120);
+  /* Heavy loss at a round trip of 200 ms is not yet enough. */
+  hark_opus_adapt_init(&a, &limits);
+  g_assert_cmpint(feed(&a, 0.7, 200, 10), ==, HARK_OPUS_ADAPT_RANDOM_LOSS);
+  g_assert_cmpint(a.ptime_ms, ==, 20);
+}
+
+static void
+test_ladder_order(void)
+{
+  HarkOpusAdapt a;
+  hark_opus_adapt_init(&a, &limits);
+  feed(&a, 0, 40, 5);
+  int seen_ptime_before_floor = 0;
+  for (int i = 0; i < 20; i++) {
+    feed(&a, 0.1, 600, 20);
+    if (a.ptime_ms > 20 && a.bitrate > 12000)
+      seen_ptime_before_floor++;
+    if (a.bitrate < 12000)
+      g_assert_cmpint(a.ptime_ms, ==, 120);
+  }
+  g_assert_cmpint(seen_ptime_before_floor, ==, 0);
+  g_assert_cmpint(a.ptime_ms, ==, 120);
+}
+
+/* A queue without loss yet (a tbf filling): a round trip 300 ms above the empty link's is
+ * congestion on its own; 100 ms without loss is not. */
+static void
+test_queue_alone(void)
+{
+  HarkOpusAdapt a;
+  hark_opus_adapt_init(&a, &limits);
+  feed(&a, 0, 40, 5);
+  g_assert_cmpint(feed(&a, 0, 140, 5), !=, HARK_OPUS_ADAPT_CONGESTED);
+  g_assert_cmpint(a.bitrate, ==, 20000);
+  g_assert_cmpint(feed(&a, 0, 340, 5), ==, HARK_OPUS_ADAPT_CONGESTED);
+  g_assert_cmpint(a.bitrate, <, 20000);
+}
+
+/* A call that starts on a full queue never sees the empty link's round trip: heavy loss
+ * that goes on with the bitrate at its floor is the link's, round trip or not. */
+static void
+test_starts_congested(void)
+{
+  HarkOpusAdapt a;
+  hark_opus_adapt_init(&a, &limits);
+  for (int i = 0; i < 12; i++)
+    feed(&a, 0.65, i < 4 ? -1 : 1180, 8);
+  g_assert_cmpint(a.ptime_ms, >, 20);
+  g_assert_false(a.fec);
+}
+
+/* After a step the queue drains: a report with the queue shrinking and no loss brings no
+ * further step. */
+static void
+test_draining_waits(void)
+{
+  HarkOpusAdapt a;
+  hark_opus_adapt_init(&a, &limits);
+  feed(&a, 0, 40, 5);
+  feed(&a, 0.2, 900, 20);
+  int bitrate = a.bitrate, ptime = a.ptime_ms;
+  g_assert_cmpint(feed(&a, 0, 700, 20), ==, HARK_OPUS_ADAPT_CONGESTED);
+  g_assert_cmpint(a.bitrate, ==, bitrate);
+  g_assert_cmpint(a.ptime_ms, ==, ptime);
+}
+
+/* Random loss on a link found narrow: FEC stays off (it would cost what the link lacks). */
+static void
+test_no_fec_when_narrow(void)
+{
+  HarkOpusAdapt a;
+  hark_opus_adapt_init(&a, &limits);
+  feed(&a, 0, 40, 5);
+  squeeze(&a);
+  g_assert_cmpint(feed(&a, 0.05, 45, 10), ==, HARK_OPUS_ADAPT_RANDOM_LOSS);
+  g_assert_false(a.fec);
+  g_assert_cmpint(a.ptime_ms, ==, 120);
+}
+
+/* Clean reports bring the stream back one rung at a time, each after 8 clean reports in a
+ * row; a climb that brings the congestion back is undone and the next climb waits twice
+ * as long (then 4 times...): the stream settles below the link instead of oscillating.
+ * With the link clean for good, it returns to 20 ms packets at 20 kbit/s. */
+static void
+test_climb_with_hysteresis(void)
+{
+  HarkOpusAdapt a;
+  hark_opus_adapt_init(&a, &limits);
+  feed(&a, 0, 40, 5);
+  squeeze(&a);
+  for (int i = 0; i < 7; i++) {
+    g_assert_cmpint(feed(&a, 0, 42, 5), ==, HARK_OPUS_ADAPT_CLEAN);
+    g_assert_cmpint(a.bitrate, ==, 6000);
+  }
+  feed(&a, 0, 42, 5);
+  g_assert_cmpint(a.bitrate, >, 6000); /* the 8th: one rung up */
+  g_assert_cmpint(a.ptime_ms, ==, 120);
+  /* Too much for the link: its queue builds and the rung is given back. */
+  g_assert_cmpint(feed(&a, 0.1, 500, 20), ==, HARK_OPUS_ADAPT_CONGESTED);
+  g_assert_cmpint(a.bitrate, ==, 6000);
+  g_assert_cmpuint(a.climb_after, ==, 16);
+  /* Now 15 clean reports are not enough. */
+  for (int i = 0; i < 15; i++)
+    feed(&a, 0, 42, 5);
+  g_assert_cmpint(a.bitrate, ==, 6000);
+  feed(&a, 0, 42, 5);
+  g_assert_cmpint(a.bitrate, >, 6000);
+  /* Count the changes over a long clean stretch: each rung once, never back down. */
+  int last_ptime = a.ptime_ms, last_bitrate = a.bitrate;
+  for (int i = 0; i < 400; i++) {
+    feed(&a, 0, 42, 5);
+    g_assert_cmpint(a.ptime_ms, <=, last_ptime);
+    g_assert_cmpint(a.bitrate, >=, last_bitrate);
+    last_ptime = a.ptime_ms;
+    last_bitrate = a.bitrate;
+  }
+  g_assert_cmpint(a.ptime_ms, ==, 20);
+  g_assert_cmpint(a.bitrate, ==, 20000);
+  g_assert_false(a.narrowband);
+  g_assert_false(a.cbr);
+}
+
+/* A path that became longer (a relay instead of a direct path): the round trip is higher
+ * for good, without loss. It may look like a queue for a while; the base follows it and
+ * the stream returns to the top. */
+static void
+test_longer_path(void)
+{
+  HarkOpusAdapt a;
+  hark_opus_adapt_init(&a, &limits);
+  feed(&a, 0, 20, 5);
+  for (int i = 0; i < 400; i++)
+    feed(&a, 0, 320, 5);
+  g_assert_cmpint(a.ptime_ms, ==, 20);
+  g_assert_cmpint(a.bitrate, ==, 20000);
+}
+
+/* Bounds the settings give: a max_ptime of 60 never brings 120 ms packets, a
+ * narrow_bitrate equal to min_bitrate never goes below it. */
+static void
+test_bounds(void)
+{
+  HarkOpusLimits l = limits;
+  l.max_ptime_ms = 60;
+  l.narrow_bitrate = 12000;
+  HarkOpusAdapt a;
+  hark_opus_adapt_init(&a, &l);
+  HarkCodecFeedback clean = report(0, 40, 5), full = report(0.5, 940, 15);
+  hark_opus_adapt_step(&a, &l, &clean);
+  for (int i = 0; i < 30; i++)
+    hark_opus_adapt_step(&a, &l, &full);
+  g_assert_cmpint(a.ptime_ms, ==, 60);
+  g_assert_cmpint(a.bitrate, ==, 12000);
+  g_assert_false(a.narrowband);
+}
+
+/* A far end that lies in its reports (they are authenticated, so only the peer of the
+ * call can): every loss, round trip and jitter RTCP's fields can carry, in any order. It
+ * can make us send it less (which it could have by hanging up) but never leave the
+ * bounds: the bitrate within narrow_bitrate..max_bitrate, a packet time Opus has, and
+ * back at the top once its reports turn clean. */
+static void
+test_hostile_reports(void)
+{
+  HarkOpusAdapt a;
+  hark_opus_adapt_init(&a, &limits);
+  GRand *rand = g_rand_new_with_seed(16);
+  const double losses[] = { 0, 1.0 / 256, 0.5, 255.0 / 256 };
+  const double rtts[] = { -1, 0.0153, 40, 65535999.98 }; /* RTCP's 16.16 seconds */
+  const double jitters[] = { -1, 0, 30, 4294967295.0 / 48 }; /* a 32-bit count at 48 kHz */
+  for (int i = 0; i < 5000; i++) {
+    feed(&a, losses[g_rand_int_range(rand, 0, 4)], rtts[g_rand_int_range(rand, 0, 4)],
+         jitters[g_rand_int_range(rand, 0, 4)]);
+    g_assert_cmpint(a.bitrate, >=, 6000);
+    g_assert_cmpint(a.bitrate, <=, 20000);
+    g_assert_true(a.ptime_ms == 20 || a.ptime_ms == 40 || a.ptime_ms == 60 ||
+                  a.ptime_ms == 120);
+    g_assert_cmpint(a.loss_percent, >=, 0);
+    g_assert_cmpint(a.loss_percent, <=, 100);
+  }
+  g_rand_free(rand);
+  for (int i = 0; i < 2000; i++)
+    feed(&a, 0, 40, 5);
+  g_assert_cmpint(a.ptime_ms, ==, 20);
+  g_assert_cmpint(a.bitrate, ==, 20000);
+}
+
+int
+main(int argc, char **argv)
+{
+  g_test_init(&argc, &argv, NULL);
+  g_test_add_func("/opus-adapt/random-loss/keeps-ptime", test_random_loss_keeps_ptime);
+  g_test_add_func("/opus-adapt/random-loss/without-rtt", test_random_loss_without_rtt);
+  g_test_add_func("/opus-adapt/capacity/lengthens-packets", test_capacity_loss_lengthens);
+  g_test_add_func("/opus-adapt/capacity/jump-to-fit", test_capacity_jump);
+  g_test_add_func("/opus-adapt/capacity/first-report", test_capacity_first_report);
+  g_test_add_func("/opus-adapt/capacity/ladder-order", test_ladder_order);
+  g_test_add_func("/opus-adapt/capacity/queue-alone", test_queue_alone);
+  g_test_add_func("/opus-adapt/capacity/starts-congested", test_starts_congested);
+  g_test_add_func("/opus-adapt/capacity/draining-waits", test_draining_waits);
+  g_test_add_func("/opus-adapt/capacity/no-fec-when-narrow", test_no_fec_when_narrow);
+  g_test_add_func("/opus-adapt/climb/hysteresis", test_climb_with_hysteresis);
+  g_test_add_func("/opus-adapt/climb/longer-path", test_longer_path);
+  g_test_add_func("/opus-adapt/bounds", test_bounds);
+  g_test_add_func("/opus-adapt/hostile-reports", test_hostile_reports);
+  return g_test_run();
+}
