@@ -169,6 +169,34 @@ def recording_scored():
             and abs(result.get("mcd_db", 0) - d) <= 0.1 and result.get("stoi", 1) < 0.99)
 
 
+def write_recording(path, left, right):
+    scaled = lambda x: np.clip(np.round(x * 32767), -32768, 32767).astype("<i2")
+    with wave.open(path, "wb") as w:
+        w.setnchannels(2)
+        w.setsampwidth(2)
+        w.setframerate(RATE)
+        w.writeframes(np.column_stack((scaled(left), scaled(right))).tobytes())
+
+
+@case
+def wrecked_recording_still_scored():
+    """where no 2 s window correlates (speech 1 s late in noise 10 dB louder: a link far too
+    narrow), mouth-to-ear.py --max-delay 1.5 still scores it, aligned by the whole
+    recording's peak, low, and gives no mouth-to-ear delay"""
+    lag = RATE
+    heard = np.concatenate((np.zeros(lag), sq.white_noise(CLEAN, -10)))[: len(CLEAN)]
+    with tempfile.TemporaryDirectory() as root:
+        path = os.path.join(root, "call.wav")
+        write_recording(path, CLEAN, heard)
+        result = json.loads(subprocess.run([sys.executable, os.path.join(BENCH, "mouth-to-ear.py"), path,
+                                            "--max-delay", "1.5"],
+                                           check=True, capture_output=True, text=True).stdout)
+    result.pop("windows", None)
+    note(f"mouth-to-ear.py: {result}")
+    return (result.get("good_windows") == 0 and "median_ms" not in result
+            and result.get("whole_delay_ms") == 1000.0 and 0 < result.get("stoi", 1) < 0.6)
+
+
 @case
 def too_short_refused():
     """less speech than one 384 ms segment is refused, not scored"""
