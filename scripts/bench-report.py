@@ -1031,8 +1031,7 @@ def media_links_section(results, command):
             p = c.get(peer)
             if p is None:
                 continue
-            failed = f" ({p['no_call']} of {p['calls']} calls not set up)" if p["no_call"] else ""
-            rows.append(f"| {label(c['name'])} | {peer}{failed} | {sp(p['stoi'], '{:.3f}')} | "
+            rows.append(f"| {label(c['name'])} | {peer} | {sp(p['stoi'], '{:.3f}')} | "
                         f"{sp(p['mcd_db'], '{:.1f}')} | {sp(p['m2e_ms'], '{:.0f}')} | "
                         f"{ways(p, 'offered_bytes')} | {ways(p, 'delivered_bytes')} | "
                         f"{ways(p, 'delivered_packets')} | {', '.join(p['loads'])} |")
@@ -1077,10 +1076,11 @@ def media_links_section(results, command):
         f"{r['total_s'] / 60:.0f} minutes.",
         "",
         "The caller and the callee each in a network namespace of their own, joined by one veth;",
-        "each side shapes its own egress, so each condition holds each way. Rate: `tbf` (burst",
+        "each call is set up on the plain link, then each side shapes its own egress (so each",
+        "condition holds each way) 3 s before the speech starts. Rate: `tbf` (burst",
         "1,600 bytes, latency 100 ms: once a sender overruns the link, about 1.2 s of queue, then",
-        "tail drops); loss: nftables `numgen random` drops of the media as it arrives (SIP is",
-        "spared: the set-up is not what is measured); jitter: NFQUEUE and `nfq-delay 0 J`",
+        "tail drops); loss: nftables `numgen random` drops of the media as it arrives; jitter:",
+        "NFQUEUE and `nfq-delay 0 J`",
         "(`tests/netlab/nfq-delay.c`: each packet held a uniform random 0..J ms, never passing",
         "the one ahead, so no reordering). The sound card and the scoring are the media",
         "section's: one PulseAudio with null sinks, speech played into the caller's microphone,",
