@@ -14,7 +14,8 @@
 # The sound card is bench-media.sh's (scripts/bench-media-lib.sh): one PulseAudio with
 # null sinks, whose unix socket serves both namespaces; the speech is played into the
 # caller's microphone and one stereo recording holds it (left) and what the callee plays
-# (right), scored by bench/mouth-to-ear.py (delay, STOI, mel-cepstral distortion). The
+# (right), scored by bench/mouth-to-ear.py (delay, STOI, mel-cepstral distortion; --realign:
+# each quarter second at its own delay, as the receivers here move theirs). The
 # media's packets and IP bytes each way are counted twice by nftables: offered (as the
 # sender's packets leave, before the rate limit) and delivered (as they arrive, after it
 # and after the loss).
@@ -160,7 +161,7 @@ measure() {
   t1=$(date +%s.%N); c1=$(counters)
   sleep 2.5   # what the link still holds (a full rate-limited queue: about 1.2 s)
   unbg "$rec"
-  $py "$top/bench/mouth-to-ear.py" "$work/$name.wav" --max-delay 2 >"$work/$name.m2e.json"
+  $py "$top/bench/mouth-to-ear.py" "$work/$name.wav" --max-delay 2 --realign 0.25 >"$work/$name.m2e.json"
   $py - "$work/$name" "$t0" "$t1" "$c0" "$c1" "$load" >"$work/$name.json" <<'PY'
 import json, sys
 base = sys.argv[1]
@@ -266,18 +267,17 @@ def spread(values):
 
 def peer(name, condition):
     runs = [json.load(open(os.path.join(d, f"{name}-{condition}-{i}.json"))) for i in range(1, calls + 1)]
-    ok = runs
-    way = lambda key, i, field: spread([r[key][i][field] for r in ok])
+    way = lambda key, i, field: spread([r[key][i][field] for r in runs])
     out = {"calls": len(runs),
-           "stoi": spread([r.get("stoi") for r in ok]), "mcd_db": spread([r.get("mcd_db") for r in ok]),
-           "m2e_ms": spread([r.get("median_ms") for r in ok]),
+           "stoi": spread([r.get("stoi") for r in runs]), "mcd_db": spread([r.get("mcd_db") for r in runs]),
+           "m2e_ms": spread([r.get("median_ms") for r in runs]),
            "delivered_bytes": [way("delivered", i, "ip_bytes_per_s") for i in (0, 1)],
            "delivered_packets": [way("delivered", i, "packets_per_s") for i in (0, 1)],
            "offered_bytes": [way("offered", i, "ip_bytes_per_s") for i in (0, 1)],
            "offered_packets": [way("offered", i, "packets_per_s") for i in (0, 1)],
-           "loads": [r["load"][0] for r in ok]}
+           "loads": [r["load"][0] for r in runs]}
     for end in ("caller", "callee"):
-        stats = [r[f"{end}_stats"] for r in ok if f"{end}_stats" in r]
+        stats = [r[f"{end}_stats"] for r in runs if f"{end}_stats" in r]
         if stats:
             out[f"{end}_stats"] = stats
     return out
