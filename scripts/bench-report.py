@@ -1008,12 +1008,13 @@ def conference_section(results, command):
 def media_links_section(results, command):
     """Speech over shaped links (scripts/bench-media-links.sh): hark beside baresip."""
     r = json.load(open(results[0]))
-    names = {"clean": "clean", "rate": "{} bytes/s each way", "loss": "{} % loss each way",
-             "jitter": "jitter 0–{} ms each way"}
+    names = {"clean": "clean", "rate": "{:g} KB/s each way", "loss": "{:g} % loss each way",
+             "jitter": "jitter 0–{:g} ms each way"}
 
     def label(c):
         kind = c.rstrip("0123456789")
-        return names.get(kind, c).format(c[len(kind):])
+        value = int(c[len(kind):] or 0)
+        return names.get(kind, c).format(value / 1000 if kind == "rate" else value)
 
     def sp(v, form):
         if v is None:
