@@ -1,4 +1,5 @@
 # SPDX-License-Identifier: LGPL-2.1-or-later
+# shellcheck shell=bash disable=SC2154 # $work, $seconds: the sourcing script's
 # bench-media-lib.sh: what the media benchmarks share (sourced by scripts/bench-media.sh on
 # loopback and scripts/bench-media-links.sh on shaped links): background processes, the
 # sound server (one PulseAudio with null sinks as the sound card), the test speech and
@@ -30,6 +31,7 @@ PA
 start_pulse() {
   bg pulseaudio -n -F "$work/pa.pa" --daemonize=no --system=false --exit-idle-time=-1 \
     --disallow-exit --realtime=no --high-priority=no --log-target=file:"$work/pulse.log"
+  # shellcheck disable=SC2034 # the sourcing script measures it
   pulse_pid=$last
   for _ in $(seq 1 100); do pactl info >/dev/null 2>&1 && break; sleep 0.1; done
   pactl info >/dev/null || { log "PulseAudio did not start"; cat "$work/pulse.log" >&2; exit 1; }

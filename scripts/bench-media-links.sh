@@ -61,7 +61,7 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 1' INT TERM HUP
-# shellcheck source=bench-media-lib.sh
+# shellcheck source-path=SCRIPTDIR source=bench-media-lib.sh
 . "$here/bench-media-lib.sh"
 started=$(date +%s)
 
@@ -118,14 +118,13 @@ RULES
 
 # unshape: both sides back to a plain link (the delay helpers let what they hold go).
 unshape() {
-  local p
+  local p ns
   for p in $delay_pids; do unbg "$p"; done
   delay_pids=""
-  for side in "$ns_a va" "$ns_b vb"; do
-    set -- $side
-    ip netns exec "$1" tc qdisc del dev "$2" root 2>/dev/null || true
-    ip netns exec "$1" nft delete table ip linkbench 2>/dev/null || true
-    ip netns exec "$1" iptables -t mangle -F POSTROUTING 2>/dev/null || true
+  for ns in "$ns_a" "$ns_b"; do
+    ip netns exec "$ns" tc qdisc del dev "$([ "$ns" = "$ns_a" ] && echo va || echo vb)" root 2>/dev/null || true
+    ip netns exec "$ns" nft delete table ip linkbench 2>/dev/null || true
+    ip netns exec "$ns" iptables -t mangle -F POSTROUTING 2>/dev/null || true
   done
 }
 

@@ -41,7 +41,7 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 1' INT TERM HUP
-# shellcheck source=bench-media-lib.sh
+# shellcheck source-path=SCRIPTDIR source=bench-media-lib.sh
 . "$here/bench-media-lib.sh"
 
 # ---- the sound server ----------------------------------------------------------------
