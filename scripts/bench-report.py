@@ -1005,6 +1005,125 @@ def conference_section(results, command):
     ])
 
 
+def media_links_section(results, command):
+    """Speech over shaped links (scripts/bench-media-links.sh): hark beside baresip."""
+    r = json.load(open(results[0]))
+    names = {"clean": "clean", "rate": "{:g} KB/s each way", "loss": "{:g} % loss each way",
+             "jitter": "jitter 0–{:g} ms each way"}
+
+    def label(c):
+        kind = c.rstrip("0123456789")
+        value = int(c[len(kind):] or 0)
+        return names.get(kind, c).format(value / 1000 if kind == "rate" else value)
+
+    def sp(v, form):
+        if v is None:
+            return "–"
+        if v["min"] == v["max"]:
+            return form.format(v["median"])
+        return f"{form.format(v['median'])} ({form.format(v['min'])}–{form.format(v['max'])})"
+
+    def ways(p, key):
+        return " / ".join(sp(v, "{:,.0f}") for v in p[key])
+
+    rows, own = [], []
+    for c in r["conditions"]:
+        for peer in ("hark", "baresip"):
+            p = c.get(peer)
+            if p is None:
+                continue
+            rows.append(f"| {label(c['name'])} | {peer} | {sp(p['stoi'], '{:.3f}')} | "
+                        f"{sp(p['mcd_db'], '{:.1f}')} | {sp(p['m2e_ms'], '{:.0f}')} | "
+                        f"{ways(p, 'offered_bytes')} | {ways(p, 'delivered_bytes')} | "
+                        f"{ways(p, 'delivered_packets')} | {', '.join(p['loads'])} |")
+        h = c.get("hark")
+        if h and h.get("caller_stats") and h.get("callee_stats"):
+            tx, rx = h["caller_stats"], h["callee_stats"]
+            med = lambda xs: statistics.median(xs) if xs else float("nan")
+            concealed = med([100 * s["concealed_samples"] / max(s["concealed_samples"] + s["played_samples"], 1)
+                             for s in rx])
+            own.append(f"| {label(c['name'])} | {med([s['encoder_bitrate'] for s in tx]) / 1000:.1f} | "
+                       f"{sum(1 for s in tx if s['fec'])} of {len(tx)} | "
+                       f"{100 * med([s['remote_loss_fraction'] for s in tx]):.0f} | "
+                       f"{med([s['rtt_ms'] for s in tx]):.0f} | "
+                       f"{med([s['jitter_buffer_ms'] for s in rx]):.0f} | {concealed:.1f} | "
+                       f"{med([s['lost'] for s in rx]):.0f} |")
+
+    def stoi(c, peer):
+        p = c.get(peer) or {}
+        return (p.get("stoi") or {}).get("median")
+
+    targets = []
+    for c in r["conditions"]:
+        h, b = stoi(c, "hark"), stoi(c, "baresip")
+        if c["name"].startswith(("loss", "jitter")):
+            if h is None or b is None:
+                targets.append(f"- {label(c['name'])}: hark's STOI ≥ baresip's: not measured")
+            else:
+                targets.append(f"- {label(c['name'])}: hark's STOI ≥ baresip's: {h:.3f} against {b:.3f} "
+                               f"({h - b:+.3f}), {'held' if h >= b else 'not held'}")
+        elif c["name"].startswith("rate"):
+            if h is None:
+                targets.append(f"- {label(c['name'])}: hark's STOI ≥ 0.75: not measured")
+            else:
+                targets.append(f"- {label(c['name'])}: hark's STOI ≥ 0.75: {h:.3f}, "
+                               f"{'held' if h >= 0.75 else 'not held'}; baresip's "
+                               + (f"{b:.3f}" if b is not None else "not measured"))
+    return "\n".join([
+        "## Speech over shaped links: hark vs baresip 1.0 (1.5 KB/s, loss, jitter)",
+        "",
+        f"Measured with {command} on {datetime.date.today().isoformat()} ({machine()}); load "
+        f"{r['load_before']} before, {r['load_after']} after; the whole run took "
+        f"{r['total_s'] / 60:.0f} minutes.",
+        "",
+        "The caller and the callee each in a network namespace of their own, joined by one veth;",
+        "each call is set up on the plain link, then each side shapes its own egress (so each",
+        "condition holds each way) 3 s before the speech starts. Rate: `tbf` (burst",
+        "1,600 bytes, latency 100 ms: once a sender overruns the link, about 1.2 s of queue, then",
+        "tail drops); loss: nftables `numgen random` drops of the media as it arrives; jitter:",
+        "NFQUEUE and `nfq-delay 0 J`",
+        "(`tests/netlab/nfq-delay.c`: each packet held a uniform random 0..J ms, never passing",
+        "the one ahead, so no reordering). The sound card and the scoring are the media",
+        "section's: one PulseAudio with null sinks, speech played into the caller's microphone,",
+        "one stereo recording of it and of what the callee plays, `bench/mouth-to-ear.py`",
+        "(cross-correlation over 2 s windows; STOI and mel-cepstral distortion from",
+        "`bench/speech_quality.py`, each quarter second at its own delay within 100 ms of its",
+        "window's (`--realign 0.25`: both peers move their playout delay under loss and",
+        "jitter, which STOI would otherwise count as lost speech); where no window correlates,",
+        "the whole recording's peak aligns the scores and no mouth-to-ear delay is given).",
+        f"{r['calls']} calls per peer and condition, {r['seconds']} s of speech each; hark and",
+        "baresip calls alternate. hark: `hark media-test` at each end with the codec's defaults",
+        "(Opus 20 ms, 20 kbit/s, FEC and bitrate adapted from the RTCP receiver reports, the",
+        "adaptive jitter buffer); baresip 1.0: the media section's configuration (Opus 24 kbit/s",
+        "mono, 20 ms; no `opus_inbandfec`, so no FEC; its decoder conceals lost packets). Both",
+        "with SRTP (AES_CM_128_HMAC_SHA1_80).",
+        "",
+        "Medians over the calls, (min–max) where they differ. → is the caller's direction (the",
+        "speech), ← the callee's (silence coded). *Offered*: the IP bytes/s the sender put on",
+        "the link (an nftables counter before the rate limit); *delivered*: what reached the",
+        "far side (a counter after the loss). Load: the 1-minute load average at each call.",
+        "",
+        "| link | peer | STOI | MCD, dB | mouth to ear, ms | offered IP bytes/s → / ← | delivered IP bytes/s → / ← | delivered packets/s → / ← | load per call |",
+        "|---|---|---|---|---|---|---|---|---|",
+        *rows,
+        "",
+        "What hark's ends reported at the end of each call (`media-test --json`; medians): the",
+        "caller's Opus bitrate and FEC, the loss and round trip its last RTCP receiver report",
+        "gave; the callee's jitter buffer, the share of its playback that was concealment, and",
+        "the packets it counted lost.",
+        "",
+        "| link | caller's bitrate, kbit/s | caller's FEC on | loss reported, % | RTT, ms | callee's jitter buffer, ms | concealed, % | lost |",
+        "|---|---|---|---|---|---|---|---|",
+        *own,
+        "",
+        "Targets (issue 16, points 4 and 5):",
+        "",
+        *targets,
+        "",
+        "The notes after this section (by hand) say why.",
+    ])
+
+
 def main():
     path, section, *rest = sys.argv[1:]
     command = rest.pop()
@@ -1013,7 +1132,7 @@ def main():
                 "search": search_section,
                 "presence": presence_section, "message": message_section, "im": im_section,
                 "calls": calls_section, "calls-lab": calls_lab_section, "relay": relay_section,
-                "conference": conference_section}
+                "conference": conference_section, "media-links": media_links_section}
     body = sections[section](rest, command)
     begin, end = f"<!-- bench:{section}:begin -->", f"<!-- bench:{section}:end -->"
     try:

@@ -13,7 +13,8 @@
 # bytes of hark media-test, of a call between two `hark run` nodes (direct and relayed by a
 # coturn) and of baresip 1.0 (scripts/bench-media.sh; it installs what it needs:
 # deps/bench-debian.txt); a conference host beside Janus's AudioBridge
-# (bench/bench-conference.py).
+# (bench/bench-conference.py); speech over shaped links (1.5 KB/s, loss, jitter) beside
+# baresip (scripts/bench-media-links.sh, as root).
 set -eu
 build=${1:-build}
 here=$(cd "$(dirname "$0")" && pwd)
@@ -182,4 +183,13 @@ python3 "$here/bench-report.py" "$top/docs/benchmarks.md" conference "$work/conf
   "make bench (bench/bench-conference.py --sizes $conf_sizes --runs $conf_runs --seconds 10; the same --runs 1 --janus-rates 16000 --no-dtx; scripts/bench-media.sh's harkconf)"
 python3 "$here/bench-report.py" "$top/docs/benchmarks.md" media "$work/media.json" \
   "make bench (scripts/bench-media.sh, BENCH_CALLS=${BENCH_CALLS:-3}, BENCH_CALL_SECONDS=${BENCH_CALL_SECONDS:-20})"
+# Speech over shaped links (1.5 KB/s, 5-20 % loss, 0-60 ms jitter), hark beside baresip:
+# two network namespaces and nfq-delay, hence root (scripts/bench-media-links.sh).
+if [ "$(id -u)" = 0 ] && [ -x "$top/$build/tests/netlab/nfq-delay" ]; then
+  "$here/bench-media-links.sh" "$build" "$work/media-links.json"
+  python3 "$here/bench-report.py" "$top/docs/benchmarks.md" media-links "$work/media-links.json" \
+    "make bench (scripts/bench-media-links.sh, BENCH_LINK_CALLS=${BENCH_LINK_CALLS:-3}, BENCH_LINK_SECONDS=${BENCH_LINK_SECONDS:-10})"
+else
+  echo "bench: speech over shaped links skipped (needs root and tests/netlab/nfq-delay)" >&2
+fi
 echo "bench: results written to docs/benchmarks.md"

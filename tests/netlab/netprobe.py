@@ -7,6 +7,9 @@ RTT would miss the delay on incoming packets: the kernel timestamps them first).
   netprobe.py rtt HOST PORT N         median UDP round trip of N probes, in ms
   netprobe.py blast HOST PORT N       N datagrams 2 ms apart, then 1 s for the echoes;
                                       prints "sent N echoed E" (E: echoes that came back)
+  netprobe.py spread HOST PORT N      N probes 20 ms apart, the echoes awaited 2 s; prints
+                                      "p10 p50 p90 reordered" (round trips in ms; echoes that
+                                      came back behind a later probe's)
   netprobe.py count HOST PORT         how many blast datagrams the server got since the last count
   netprobe.py send HOST PORT BYTES    BYTES over TCP; prints the seconds until the server had them all
 """
@@ -65,6 +68,34 @@ def rtt(host, port, n):
     print(f"{statistics.median(samples):.2f}")
 
 
+def spread(host, port, n):
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.connect((host, port))
+    sent, arrivals = {}, []   # arrivals: (probe, round trip ms), in the order they came
+
+    def receive():   # beside the sender, so that each echo is timed as it comes
+        s.settimeout(2)
+        try:
+            while len(arrivals) < n:
+                i = int(s.recv(2048).decode().split()[1])
+                arrivals.append((i, (time.monotonic() - sent[i]) * 1000))
+        except socket.timeout:
+            pass
+    receiver = threading.Thread(target=receive)
+    receiver.start()
+    for i in range(n):
+        sent[i] = time.monotonic()
+        s.send(f"spread {i}".encode())
+        time.sleep(0.02)
+    receiver.join()
+    if len(arrivals) < 2:
+        sys.exit("no echoes")
+    order, samples = [i for i, _ in arrivals], [ms for _, ms in arrivals]
+    reordered = sum(1 for a, b in zip(order, order[1:]) if b < a)
+    q = statistics.quantiles(samples, n=10)
+    print(f"{q[0]:.2f} {statistics.median(samples):.2f} {q[-1]:.2f} {reordered}")
+
+
 def blast(host, port, n):
     s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     for i in range(n):
@@ -112,6 +143,8 @@ def main():
         rtt(args[0], int(args[1]), int(args[2]))
     elif mode == "blast":
         blast(args[0], int(args[1]), int(args[2]))
+    elif mode == "spread":
+        spread(args[0], int(args[1]), int(args[2]))
     elif mode == "count":
         count(args[0], int(args[1]))
     elif mode == "send":

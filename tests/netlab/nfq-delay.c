@@ -1,13 +1,18 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* nfq-delay: the network lab's delay shaping (`netlab shape HOST delay MS`).
  *
- *   nfq-delay QUEUE DELAY_MS
+ *   nfq-delay QUEUE DELAY_MS [JITTER_MS]
  *
  * This kernel has no sch_netem, so a delay is made in user space: iptables sends the
  * packets of a link to NFQUEUE QUEUE (`--queue-bypass`: they pass undelayed while no
  * program listens), and this program holds each one until DELAY_MS after it arrived, then
- * accepts it. Only the packet's id is kept (the kernel holds the packet), in arrival
- * order: one constant delay keeps due times in that order, so a ring is all it needs. When
+ * accepts it. With JITTER_MS each packet is held a further uniform random 0..JITTER_MS ms,
+ * but never released before the packet ahead of it: packets keep their order, as on a real
+ * path where jitter comes from queues (reordering there is rare), so a packet drawn short
+ * behind one drawn long leaves with it, the delays of neighbours are correlated, and every
+ * packet's extra delay still lies in 0..JITTER_MS. Only the packet's id is kept (the kernel
+ * holds the packet), in arrival order: due times never fall in that order (the constant
+ * delay, and the jitter by the rule above), so a ring is all it needs. When
  * the ring is full a packet passes at once (counted), as the kernel does with its own
  * queue (fail-open). "ready" on stdout says the queue is bound. SIGTERM or SIGINT: every
  * held packet is accepted at once, the queue is unbound, the counts go to stderr, exit 0.
@@ -27,6 +32,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #define RING_SIZE 65536u
 #define RECV_BUFFER (8u << 20) /* packet bursts must not overflow the netlink socket */
@@ -39,7 +45,9 @@ typedef struct {
 typedef struct {
   struct nfq_handle *handle;
   struct nfq_q_handle *queue;
-  uint64_t delay_ns;
+  uint64_t delay_ns, jitter_ns;
+  uint64_t random_state; /* xorshift64*: the jitter draws */
+  uint64_t last_due_ns;  /* the due time of the packet last held */
   Held ring[RING_SIZE];
   uint32_t head, tail; /* held: tail..head-1 (unsigned wrap-around) */
   uint64_t delayed, passed_full, dropped_by_kernel;
@@ -60,6 +68,28 @@ now_ns(void)
   struct timespec t;
   clock_gettime(CLOCK_MONOTONIC, &t);
   return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
+}
+
+/* A uniform draw in 0..max (xorshift64*, Vigna 2016): the jitter needs no more. */
+static uint64_t
+random_up_to(Delay *d, uint64_t max)
+{
+  d->random_state ^= d->random_state >> 12;
+  d->random_state ^= d->random_state << 25;
+  d->random_state ^= d->random_state >> 27;
+  uint64_t r = d->random_state * 0x2545F4914F6CDD1DULL;
+  return max == 0 ? 0 : r % (max + 1);
+}
+
+/* When a packet that came now is due: the delay plus its jitter, not before the one ahead. */
+static uint64_t
+due_time(Delay *d)
+{
+  uint64_t due = now_ns() + d->delay_ns + random_up_to(d, d->jitter_ns);
+  if (due < d->last_due_ns)
+    due = d->last_due_ns;
+  d->last_due_ns = due;
+  return due;
 }
 
 static void
@@ -84,7 +114,7 @@ on_packet(struct nfq_q_handle *queue, struct nfgenmsg *message, struct nfq_data 
     accept_packet(d, id);
     return 0;
   }
-  d->ring[d->head % RING_SIZE] = (Held){ id, now_ns() + d->delay_ns };
+  d->ring[d->head % RING_SIZE] = (Held){ id, due_time(d) };
   d->head++;
   d->delayed++;
   return 0;
@@ -194,10 +224,12 @@ parse_number(const char *text, unsigned long max, unsigned long *out)
 int
 main(int argc, char **argv)
 {
-  unsigned long queue_number, delay_ms;
-  if (argc != 3 || parse_number(argv[1], 65535, &queue_number) < 0 ||
-      parse_number(argv[2], 60000, &delay_ms) < 0) {
-    fprintf(stderr, "usage: nfq-delay QUEUE DELAY_MS  (QUEUE 0-65535, DELAY_MS 0-60000)\n");
+  unsigned long queue_number, delay_ms, jitter_ms = 0;
+  if ((argc != 3 && argc != 4) || parse_number(argv[1], 65535, &queue_number) < 0 ||
+      parse_number(argv[2], 60000, &delay_ms) < 0 ||
+      (argc == 4 && parse_number(argv[3], 60000, &jitter_ms) < 0)) {
+    fprintf(stderr, "usage: nfq-delay QUEUE DELAY_MS [JITTER_MS]  (QUEUE 0-65535, DELAY_MS and "
+                    "JITTER_MS 0-60000)\n");
     return 2;
   }
   /* The signals stay blocked except inside ppoll. */
@@ -213,15 +245,22 @@ main(int argc, char **argv)
 
   static Delay delay; /* the ring is large: not on the stack */
   delay.delay_ns = (uint64_t)delay_ms * 1000000u;
+  delay.jitter_ns = (uint64_t)jitter_ms * 1000000u;
+  struct timespec seed;
+  clock_gettime(CLOCK_REALTIME, &seed);
+  delay.random_state = ((uint64_t)seed.tv_nsec << 20) ^ (uint64_t)seed.tv_sec ^ (uint64_t)getpid();
+  if (delay.random_state == 0)
+    delay.random_state = 1; /* xorshift's one stuck state */
   int status = open_queue(&delay, (unsigned)queue_number) < 0 ? 1 : run(&delay);
   if (delay.queue != NULL)
     nfq_destroy_queue(delay.queue);
   if (delay.handle != NULL)
     nfq_close(delay.handle);
   fprintf(stderr,
-          "nfq-delay: %llu packets delayed by %lu ms, %llu passed at once (ring full), "
-          "%llu netlink overruns\n",
-          (unsigned long long)delay.delayed, delay_ms, (unsigned long long)delay.passed_full,
+          "nfq-delay: %llu packets delayed by %lu ms (+ 0-%lu ms jitter), %llu passed at once "
+          "(ring full), %llu netlink overruns\n",
+          (unsigned long long)delay.delayed, delay_ms, jitter_ms,
+          (unsigned long long)delay.passed_full,
           (unsigned long long)delay.dropped_by_kernel);
   return status;
 }

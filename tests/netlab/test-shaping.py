@@ -10,6 +10,8 @@ bands (the machine is shared; these are not timing benchmarks):
          cleanly, letting what it held go) and the round trip falls back
   loss   50% each way: of 200 datagrams sn1 gets about half, and about half of its echoes
          come back
+  jitter 0-60 ms each way on c1 (uniform, in order): the round trips of 100 probes spread
+         by tens of ms (p90 - p10), with none reordered
   rate   1 Mbit/s: 250 kB over TCP take about 2 s (unshaped: a small fraction of that)
 Root only; the delay cases are skipped when the nfq-delay helper was not built.
 """
@@ -102,6 +104,25 @@ def check_delay(tap, lab):
     lab.netlab("shape", "c2", "off")
 
 
+def check_jitter(tap, lab):
+    if not os.path.isfile(os.environ.get("NETLAB_NFQ_DELAY") or "/nonexistent"):
+        tap.skip("jitter 0-60 ms each way", "nfq-delay was not built (libnetfilter-queue-dev)")
+        return
+    base = probe(lab, "c1", "spread", SN1, str(PORT), "100").split()
+    lab.netlab("shape", "c1", "jitter", "60")
+    shaped = probe(lab, "c1", "spread", SN1, str(PORT), "100").split()
+    lab.netlab("shape", "c1", "off")
+    p10, p50, p90 = (float(x) for x in shaped[:3])
+    spread_before = float(base[2]) - float(base[0])
+    # Two draws of 0..60 ms (one each way), each never below the one ahead of it in the
+    # queue: the median rises by 60 ms or so, the spread by tens of ms, never past 120.
+    tap.check(p90 - p10 >= 20 and p90 - p10 > spread_before + 15 and 30 <= p50 - float(base[1]) <= 200
+              and p90 <= float(base[2]) + 200 and shaped[3] == "0",
+              "jitter 0-60 ms each way spreads the round trips, in order",
+              f"p10/p50/p90 {base[0]}/{base[1]}/{base[2]} ms unshaped, {p10}/{p50}/{p90} ms shaped; "
+              f"reordered {shaped[3]}")
+
+
 def check_loss(tap, lab):
     lab.netlab("shape", "c1", "loss", "50")
     sent = probe(lab, "c1", "blast", SN1, str(PORT), "200")
@@ -143,7 +164,7 @@ def main():
                 break
             except (harklab.LabError, subprocess.TimeoutExpired):
                 time.sleep(0.05)
-        for check in (check_delay, check_loss, check_rate):
+        for check in (check_delay, check_jitter, check_loss, check_rate):
             try:
                 check(tap, lab)
             except (harklab.LabError, subprocess.TimeoutExpired, ValueError) as e:

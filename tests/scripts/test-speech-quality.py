@@ -169,6 +169,61 @@ def recording_scored():
             and abs(result.get("mcd_db", 0) - d) <= 0.1 and result.get("stoi", 1) < 0.99)
 
 
+def write_recording(path, left, right):
+    scaled = lambda x: np.clip(np.round(x * 32767), -32768, 32767).astype("<i2")
+    with wave.open(path, "wb") as w:
+        w.setnchannels(2)
+        w.setsampwidth(2)
+        w.setframerate(RATE)
+        w.writeframes(np.column_stack((scaled(left), scaled(right))).tobytes())
+
+
+@case
+def wrecked_recording_still_scored():
+    """where no 2 s window correlates (speech 1 s late in noise 10 dB louder: a link far too
+    narrow), mouth-to-ear.py --max-delay 1.5 still scores it, aligned by the whole
+    recording's peak, low (--realign 0.25 alike), and gives no mouth-to-ear delay"""
+    lag = RATE
+    heard = np.concatenate((np.zeros(lag), sq.white_noise(CLEAN, -10)))[: len(CLEAN)]
+    with tempfile.TemporaryDirectory() as root:
+        path = os.path.join(root, "call.wav")
+        write_recording(path, CLEAN, heard)
+        result = json.loads(subprocess.run([sys.executable, os.path.join(BENCH, "mouth-to-ear.py"), path,
+                                            "--max-delay", "1.5"],
+                                           check=True, capture_output=True, text=True).stdout)
+        # Parts aligned one by one find no better score in noise than the whole did.
+        parts = json.loads(subprocess.run([sys.executable, os.path.join(BENCH, "mouth-to-ear.py"), path,
+                                           "--max-delay", "1.5", "--realign", "0.25"],
+                                          check=True, capture_output=True, text=True).stdout)
+    result.pop("windows", None)
+    note(f"mouth-to-ear.py: {result}; with --realign 0.25: STOI {parts.get('stoi')}")
+    return (result.get("good_windows") == 0 and "median_ms" not in result
+            and result.get("whole_delay_ms") == 1000.0 and 0 < result.get("stoi", 1) < 0.6
+            and abs(parts.get("stoi", 1) - result["stoi"]) < 0.03)
+
+
+@case
+def moving_delay_realigned():
+    """a delay that moves inside a window (100 ms, then 160 ms from 2.9 s on: a jitter
+    buffer that grew) costs the scores unless mouth-to-ear.py --realign 0.25 follows it,
+    which scores the clean copy as clean"""
+    heard = np.concatenate((np.zeros(int(0.1 * RATE)), CLEAN))[: len(CLEAN)]
+    jump = int(2.9 * RATE)
+    heard[jump:] = np.concatenate((np.zeros(int(0.16 * RATE)), CLEAN))[jump: len(CLEAN)]
+    scores = []
+    with tempfile.TemporaryDirectory() as root:
+        path = os.path.join(root, "call.wav")
+        write_recording(path, CLEAN, heard)
+        for extra in ([], ["--realign", "0.25"]):
+            scores.append(json.loads(subprocess.run([sys.executable, os.path.join(BENCH, "mouth-to-ear.py"), path]
+                                                    + extra, check=True, capture_output=True,
+                                                    text=True).stdout))
+    note(f"STOI {scores[0].get('stoi')} without, {scores[1].get('stoi')} with --realign; "
+         f"mouth to ear {scores[0].get('median_ms')} / {scores[1].get('median_ms')} ms")
+    return (scores[0].get("stoi", 1) < 0.95 and scores[1].get("stoi", 0) >= 0.98
+            and scores[0].get("median_ms") == scores[1].get("median_ms"))
+
+
 @case
 def too_short_refused():
     """less speech than one 384 ms segment is refused, not scored"""
