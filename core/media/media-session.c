@@ -315,8 +315,8 @@ no_sound_error(GError **error, const char *who, const char *cause)
               who, cause);
 }
 
-/* A sound server that is not there fails the state change at once (pulsesink connects
- * on the way to READY); say what to configure instead. */
+/* A sound server that is not there fails the state change at once (playback connects
+ * on the way to PAUSED); say what to configure instead. */
 static void
 explain_failure(HarkMediaSession *s, GError **error)
 {
