@@ -212,8 +212,8 @@ hark_media_sink_new(const char *spec, guint pulse_buffer_ms, HarkMediaWav **wav_
     gst_app_sink_set_callbacks(GST_APP_SINK(e[0]), &callbacks, wav, NULL);
     *wav_out = wav;
   } else if (hark_media_spec_pulse_device(spec) != NULL) {
-    /* Written from libpulse's thread as the server asks (media-pulse-playback.c), in
-     * periods of at most 10 ms, three of them buffered: with a buffer of one period
+    /* Written by the decoding thread where each buffer is due (media-pulse-playback.c),
+     * in a buffer of three periods of at most 10 ms: with a buffer of one period
      * PulseAudio gave the device no latency of its own and the server and every capture
      * of its monitor woke about 2,000 times a second (22 % of a core in the benchmark);
      * three gave it one period (7 %) for the same mouth-to-ear delay. */

@@ -1,31 +1,33 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* media-pulse-playback.c: playback to the sound server (PulseAudio, or PipeWire's
- * PulseAudio service) with libpulse's asynchronous API, baresip's shape: the decoded
- * audio is queued here by the thread that decodes it (the jitter buffer's), and
- * libpulse's own thread takes it out when the server asks for more
- * (pa_stream_set_write_callback) and writes it straight into the server's memory
- * (pa_stream_begin_write). So a received frame costs no wake-up between the decoder and
- * the sound server: the decoding thread never waits for the server, and libpulse's
- * thread wakes only for the server's requests.
+ * PulseAudio service) with libpulse's asynchronous API: the thread that decodes (the
+ * jitter buffer's) writes each decoded buffer straight into the server's stream, at the
+ * place in it where the buffer is due, and returns. One write, one wake-up of
+ * libpulse's thread to send it; nothing waits.
  *
- * Why not GStreamer's pulsesink: its ring buffer made the decoding thread wait for room
- * (woken by libpulse's thread on each request), and each write from that thread woke
- * libpulse's thread again to send it: about 345 switches a second in libpulse's thread
- * and the jitter buffer's waits on top.
+ * Why not GStreamer's pulsesink: its ring buffer made the decoding thread wait for room,
+ * woken by libpulse's thread at each of the server's requests, and each write woke
+ * libpulse's thread again: about 345 switches a second in libpulse's thread, and the
+ * jitter buffer's thread about 190. It also stalled for good now and then on a device
+ * nobody records (a null sink), and then nothing more was played. Writing only when the
+ * server asks (its write callback, baresip's shape) woke the threads least, but what the
+ * server holds ahead of a request (a period at least) is delay every sample pays: about
+ * 20 ms more from mouth to ear, which is why it is not done that way.
  *
- * Timing: each buffer is due at its running time plus the pipeline's latency (the
- * jitter buffer's delay, which the session's policy moves), as in any synchronised sink.
- * The server's requests are the playback clock: every sample written is due one sample
- * after the one before, starting from the time of the first request. A request only
- * takes samples that are due by then, so a buffer that reached this sink before its due
- * time (what the session's probe in front of the sink measures for the policy) is always
- * in time; a sample missing at its time is written as silence, and audio that comes more
- * than ALIGN_MS off where the stream is (the policy changed the delay, or it came late)
- * is realigned by silence or by dropping the late part. prebuf = 0 keeps the server
- * playing through a stall of ours (it plays silence and drops what comes behind its read
- * position), so the written samples keep their place in time, and a stall longer than
- * RESYNC_MS starts the clock again. The buffer is pulsesink's that measured best: three
- * periods, requested one at a time (a buffer of one period made the server spin). */
+ * Timing: each buffer is due (heard) at its running time plus the pipeline's latency
+ * (the jitter buffer's delay, which the session's policy moves), as in any synchronised
+ * sink. libpulse's interpolated timing says which sample of the stream is being heard
+ * now, so the buffer is written where it will be heard at its due time (an absolute
+ * position in the stream; what lies between writes plays as silence). A buffer that
+ * continues the previous one within ALIGN_MS goes right after it, so the two clocks'
+ * small differences never cut the audio. prebuf = 0: the server neither waits to start
+ * nor stops on an underrun, so positions keep their time. The server plays what is
+ * ahead of its read position; its device latency before that is how long before its due
+ * time a buffer must be written: hark_media_pulse_sink_delay() tells the session, whose
+ * probe in front of the sink counts it against each buffer's slack for the jitter-buffer
+ * policy. Audio written behind the read position is dropped by the server (and counted
+ * here as late). The buffer is pulsesink's that measured best: three periods, requested
+ * one at a time (a buffer of one period made the server spin). */
 #include "media-pulse.h"
 
 #include <gst/base/gstbasesink.h>
@@ -33,19 +35,13 @@
 
 #define RATE 48000
 #define BYTES_PER_SAMPLE 2
-/* Audio further than this from where the stream is gets realigned. */
+/* A buffer due within this of where the previous one ended goes right after it. */
 #define ALIGN_MS 5
-/* A request this far from where the written samples say it should come (a stall of
- * ours or of the server, or a sound card whose clock drifted) starts the clock again. */
-#define RESYNC_MS 40
-/* Queued audio beyond this (nothing is taking it out) is dropped, oldest first. */
-#define MAX_QUEUED_MS 1000
-
-typedef struct {
-  GstBuffer *buffer;
-  GstClockTime due; /* running time its first sample is due at */
-  gsize offset; /* bytes already taken */
-} Queued;
+/* The server's requests for more, which nobody answers, come this many periods apart
+ * (each wakes libpulse's thread); the device's latency stays one period. */
+#define REQUEST_PERIODS 10
+/* What a write needs beyond the device's latency to reach the server in time. */
+#define MARGIN_MS 2
 
 typedef struct _HarkMediaPulseSink HarkMediaPulseSink;
 
@@ -56,12 +52,11 @@ struct _HarkMediaPulseSink {
   GstPipeline *pipeline; /* the top-level bin (not a reference): its latency */
   HarkMediaPulseLink link;
   gboolean running; /* connected; a failure from now on is an error on the bus */
-  /* Only in libpulse's thread: the running time the next written sample is due at. */
-  GstClockTime next_due;
-  GMutex lock; /* the queue, shared by the decoding thread and libpulse's */
-  GQueue queue;
-  gsize queued_bytes;
-  guint64 silence_samples, late_samples; /* written for missing audio; dropped as late */
+  gint ahead_us; /* atomic: how long before it is due a buffer must be written */
+  /* In the decoding thread (with the loop locked): where the last write ended. */
+  gboolean have_end;
+  gint64 end; /* in samples of the stream */
+  guint64 late_samples; /* written behind the server's read position */
 };
 
 typedef struct {
@@ -75,33 +70,6 @@ G_DEFINE_TYPE(HarkMediaPulseSink, hark_media_pulse_sink, GST_TYPE_BASE_SINK)
 static GstStaticPadTemplate sink_template =
   GST_STATIC_PAD_TEMPLATE("sink", GST_PAD_SINK, GST_PAD_ALWAYS, GST_STATIC_CAPS(RAW_CAPS));
 
-static GstClockTime
-samples_time(guint64 samples)
-{
-  return gst_util_uint64_scale(samples, GST_SECOND, RATE);
-}
-
-static guint64
-time_samples(GstClockTime t)
-{
-  return gst_util_uint64_scale(t, RATE, GST_SECOND);
-}
-
-static void
-queued_free(Queued *q)
-{
-  gst_buffer_unref(q->buffer);
-  g_free(q);
-}
-
-/* With the lock held. */
-static void
-queue_clear(HarkMediaPulseSink *self)
-{
-  g_queue_clear_full(&self->queue, (GDestroyNotify)queued_free);
-  self->queued_bytes = 0;
-}
-
 /* The pipeline's running time now, or NONE before it plays. */
 static GstClockTime
 running_time_now(GstElement *element)
@@ -113,113 +81,68 @@ running_time_now(GstElement *element)
   return now > base ? now - base : 0;
 }
 
-/* In the decoding thread: queue the buffer with the time it is due at. */
+/* With the loop locked: the sample of the stream that is heard at running time due
+ * (now: the running time now), and how long before its time a write must reach the
+ * server; FALSE before the server's first timing. */
+static gboolean
+position_of(HarkMediaPulseSink *self, GstClockTime due, GstClockTime now, gint64 *position,
+            GstClockTime *ahead)
+{
+  pa_stream *stream = self->link.stream;
+  pa_usec_t heard = 0;
+  const pa_timing_info *timing = pa_stream_get_timing_info(stream);
+  if (timing == NULL || pa_stream_get_time(stream, &heard) < 0)
+    return FALSE;
+  GstClockTimeDiff lead = GST_CLOCK_DIFF(now, due);
+  *position = (gint64)gst_util_uint64_scale(heard, RATE, G_USEC_PER_SEC) +
+              (lead >= 0 ? (gint64)gst_util_uint64_scale(lead, RATE, GST_SECOND)
+                         : -(gint64)gst_util_uint64_scale(-lead, RATE, GST_SECOND));
+  *ahead = (timing->sink_usec + MARGIN_MS * 1000) * GST_USECOND;
+  return TRUE;
+}
+
+/* In the decoding thread: write the buffer where it is due. */
 static GstFlowReturn
 render(GstBaseSink *sink, GstBuffer *buffer)
 {
   HarkMediaPulseSink *self = (HarkMediaPulseSink *)sink;
+  GstClockTime now = running_time_now(GST_ELEMENT(sink));
   GstClockTime latency = self->pipeline ? gst_pipeline_get_latency(self->pipeline) : 0;
   GstClockTime at = GST_BUFFER_PTS_IS_VALID(buffer)
                       ? gst_segment_to_running_time(&sink->segment, GST_FORMAT_TIME,
                                                     GST_BUFFER_PTS(buffer))
-                      : GST_CLOCK_TIME_NONE;
-  if (!GST_CLOCK_TIME_IS_VALID(at))
-    at = running_time_now(GST_ELEMENT(sink));
-  Queued *q = g_new0(Queued, 1);
-  q->buffer = gst_buffer_ref(buffer);
-  q->due = GST_CLOCK_TIME_IS_VALID(at) ? at + (GST_CLOCK_TIME_IS_VALID(latency) ? latency : 0)
-                                       : GST_CLOCK_TIME_NONE;
-  const gsize max_bytes = (gsize)RATE * BYTES_PER_SAMPLE * MAX_QUEUED_MS / 1000;
-  g_mutex_lock(&self->lock);
-  g_queue_push_tail(&self->queue, q);
-  self->queued_bytes += gst_buffer_get_size(buffer);
-  while (self->queued_bytes > max_bytes) {
-    Queued *old = g_queue_pop_head(&self->queue);
-    self->queued_bytes -= gst_buffer_get_size(old->buffer) - old->offset;
-    self->late_samples += (gst_buffer_get_size(old->buffer) - old->offset) / BYTES_PER_SAMPLE;
-    queued_free(old);
+                      : now;
+  if (!GST_CLOCK_TIME_IS_VALID(now) || !GST_CLOCK_TIME_IS_VALID(at))
+    return GST_FLOW_OK; /* not playing (yet) */
+  GstClockTime due = at + (GST_CLOCK_TIME_IS_VALID(latency) ? latency : 0);
+  GstMapInfo map;
+  if (!gst_buffer_map(buffer, &map, GST_MAP_READ))
+    return GST_FLOW_OK;
+  gsize samples = map.size / BYTES_PER_SAMPLE;
+  pa_threaded_mainloop_lock(self->link.loop);
+  gint64 position = 0;
+  GstClockTime ahead = 0;
+  if (self->running && position_of(self, due, now, &position, &ahead)) {
+    if (self->have_end && ABS(position - self->end) <= RATE * ALIGN_MS / 1000)
+      position = self->end;
+    if (due < now + ahead)
+      self->late_samples += MIN(samples, gst_util_uint64_scale(now + ahead - due, RATE, GST_SECOND));
+    if (position >= 0 && pa_stream_write(self->link.stream, map.data, samples * BYTES_PER_SAMPLE,
+                                         NULL, position * BYTES_PER_SAMPLE, PA_SEEK_ABSOLUTE) == 0) {
+      self->have_end = TRUE;
+      self->end = position + (gint64)samples;
+    }
+    g_atomic_int_set(&self->ahead_us, (gint)(ahead / GST_USECOND));
   }
-  g_mutex_unlock(&self->lock);
+  pa_threaded_mainloop_unlock(self->link.loop);
+  gst_buffer_unmap(buffer, &map);
   return GST_FLOW_OK;
 }
 
-/* With the lock held: fill n samples of out with what is due from t on. */
-static void
-fill(HarkMediaPulseSink *self, guint8 *out, gsize n, GstClockTime t)
+GstClockTime
+hark_media_pulse_sink_delay(GstElement *sink)
 {
-  const GstClockTimeDiff align = ALIGN_MS * GST_MSECOND;
-  gsize done = 0; /* samples */
-  while (done < n) {
-    Queued *q = g_queue_peek_head(&self->queue);
-    if (q == NULL) {
-      memset(out + done * BYTES_PER_SAMPLE, 0, (n - done) * BYTES_PER_SAMPLE);
-      self->silence_samples += n - done;
-      return;
-    }
-    gsize left = (gst_buffer_get_size(q->buffer) - q->offset) / BYTES_PER_SAMPLE;
-    GstClockTime cursor = t + samples_time(done);
-    if (GST_CLOCK_TIME_IS_VALID(q->due) && left > 0) {
-      GstClockTime head = q->due + samples_time(q->offset / BYTES_PER_SAMPLE);
-      GstClockTimeDiff off = GST_CLOCK_DIFF(cursor, head); /* > 0: not due yet */
-      if (off > align) {
-        gsize quiet = MIN(n - done, (gsize)time_samples(off));
-        memset(out + done * BYTES_PER_SAMPLE, 0, quiet * BYTES_PER_SAMPLE);
-        self->silence_samples += quiet;
-        done += quiet;
-        continue;
-      }
-      if (off < -align) {
-        gsize late = MIN(left, (gsize)time_samples(-off));
-        q->offset += late * BYTES_PER_SAMPLE;
-        self->queued_bytes -= late * BYTES_PER_SAMPLE;
-        self->late_samples += late;
-        left -= late;
-      }
-    }
-    gsize take = MIN(left, n - done);
-    gst_buffer_extract(q->buffer, q->offset, out + done * BYTES_PER_SAMPLE,
-                       take * BYTES_PER_SAMPLE);
-    q->offset += take * BYTES_PER_SAMPLE;
-    self->queued_bytes -= take * BYTES_PER_SAMPLE;
-    done += take;
-    if (q->offset >= gst_buffer_get_size(q->buffer))
-      queued_free(g_queue_pop_head(&self->queue));
-  }
-}
-
-/* In libpulse's thread, with its lock held: the server wants nbytes more. */
-static void
-on_writable(pa_stream *stream, size_t nbytes, void *data)
-{
-  HarkMediaPulseSink *self = data;
-  GstClockTime now = running_time_now(GST_ELEMENT(self));
-  while (nbytes >= BYTES_PER_SAMPLE) {
-    void *out = NULL;
-    size_t n = nbytes - nbytes % BYTES_PER_SAMPLE;
-    if (pa_stream_begin_write(stream, &out, &n) < 0 || out == NULL)
-      return;
-    n -= n % BYTES_PER_SAMPLE;
-    gsize samples = n / BYTES_PER_SAMPLE;
-    if (!GST_CLOCK_TIME_IS_VALID(now)) {
-      memset(out, 0, n); /* not playing yet */
-    } else {
-      /* This request takes what is due by now; the stream's own count of samples says
-       * where it is, unless it is far from the time of the request. */
-      GstClockTime start = now > samples_time(samples) ? now - samples_time(samples) : 0;
-      if (!GST_CLOCK_TIME_IS_VALID(self->next_due) ||
-          (GstClockTimeDiff)(self->next_due > start ? self->next_due - start
-                                                    : start - self->next_due) >
-            (GstClockTimeDiff)(RESYNC_MS * GST_MSECOND))
-        self->next_due = start;
-      g_mutex_lock(&self->lock);
-      fill(self, out, samples, self->next_due);
-      g_mutex_unlock(&self->lock);
-      self->next_due += samples_time(samples);
-    }
-    if (pa_stream_write(stream, out, n, NULL, 0, PA_SEEK_RELATIVE) < 0)
-      return;
-    nbytes -= n;
-  }
+  return (GstClockTime)g_atomic_int_get(&((HarkMediaPulseSink *)sink)->ahead_us) * GST_USECOND;
 }
 
 static void
@@ -242,16 +165,19 @@ connect_playback(HarkMediaPulseLink *l, gpointer data)
   HarkMediaPulseSink *self = data;
   const pa_sample_spec spec = { .format = PA_SAMPLE_S16LE, .rate = RATE, .channels = 1 };
   const uint32_t period = RATE * BYTES_PER_SAMPLE * self->period_ms / 1000;
-  /* prebuf 0: the server neither waits to start nor stops on an underrun (see the top). */
+  /* prebuf 0: the server neither waits to start nor stops on an underrun (see the top).
+   * Nobody answers its requests for more: what is due is written as it comes. */
   const pa_buffer_attr attr = {
-    .maxlength = (uint32_t)-1, .tlength = 3 * period, .prebuf = 0, .minreq = period,
-    .fragsize = (uint32_t)-1
+    .maxlength = (uint32_t)-1, .tlength = 2 * REQUEST_PERIODS * period + 2 * period, .prebuf = 0,
+    .minreq = REQUEST_PERIODS * period, .fragsize = (uint32_t)-1
   };
   l->stream = pa_stream_new(l->context, "call", &spec, NULL);
   pa_stream_set_state_callback(l->stream, on_stream_state, self);
-  pa_stream_set_write_callback(l->stream, on_writable, self);
-  return pa_stream_connect_playback(l->stream, self->device, &attr, PA_STREAM_ADJUST_LATENCY, NULL,
-                                    NULL) == 0;
+  /* The server's timing, interpolated here between its updates (every 1.5 s once the
+   * stream runs): the sample being heard now, without a round trip. */
+  pa_stream_flags_t flags =
+    PA_STREAM_ADJUST_LATENCY | PA_STREAM_INTERPOLATE_TIMING | PA_STREAM_AUTO_TIMING_UPDATE;
+  return pa_stream_connect_playback(l->stream, self->device, &attr, flags, NULL, NULL) == 0;
 }
 
 /* On the way to PAUSED: connected, or an error that names the server's reason. */
@@ -263,7 +189,7 @@ start(GstBaseSink *sink)
   while (GST_OBJECT_PARENT(top) != NULL)
     top = GST_OBJECT_PARENT(top);
   self->pipeline = GST_IS_PIPELINE(top) ? GST_PIPELINE(top) : NULL;
-  self->next_due = GST_CLOCK_TIME_NONE;
+  self->have_end = FALSE;
   g_autoptr(GError) error = NULL;
   if (!hark_media_pulse_link_open(&self->link, connect_playback, self, &error)) {
     GST_ELEMENT_ERROR(self, RESOURCE, OPEN_WRITE, ("%s", error->message), (NULL));
@@ -289,24 +215,8 @@ stop(GstBaseSink *sink)
 {
   HarkMediaPulseSink *self = (HarkMediaPulseSink *)sink;
   disconnect(self);
-  g_mutex_lock(&self->lock);
-  queue_clear(self);
-  g_mutex_unlock(&self->lock);
-  GST_DEBUG_OBJECT(self, "%" G_GUINT64_FORMAT " samples of silence, %" G_GUINT64_FORMAT " late",
-                   self->silence_samples, self->late_samples);
+  GST_DEBUG_OBJECT(self, "%" G_GUINT64_FORMAT " samples written late", self->late_samples);
   return TRUE;
-}
-
-static gboolean
-event(GstBaseSink *sink, GstEvent *event)
-{
-  HarkMediaPulseSink *self = (HarkMediaPulseSink *)sink;
-  if (GST_EVENT_TYPE(event) == GST_EVENT_FLUSH_STOP) {
-    g_mutex_lock(&self->lock);
-    queue_clear(self);
-    g_mutex_unlock(&self->lock);
-  }
-  return GST_BASE_SINK_CLASS(hark_media_pulse_sink_parent_class)->event(sink, event);
 }
 
 static void
@@ -314,8 +224,6 @@ finalize(GObject *object)
 {
   HarkMediaPulseSink *self = (HarkMediaPulseSink *)object;
   disconnect(self);
-  queue_clear(self);
-  g_mutex_clear(&self->lock);
   g_free(self->device);
   G_OBJECT_CLASS(hark_media_pulse_sink_parent_class)->finalize(object);
 }
@@ -329,18 +237,14 @@ hark_media_pulse_sink_class_init(HarkMediaPulseSinkClass *klass)
   sink_class->start = start;
   sink_class->stop = stop;
   sink_class->render = render;
-  sink_class->event = event;
   gst_element_class_add_static_pad_template(element_class, &sink_template);
   gst_element_class_set_static_metadata(element_class, "hark sound-server playback", "Sink/Audio",
-                                        "Plays to PulseAudio from libpulse's thread", "hark");
+                                        "Writes to PulseAudio where each buffer is due", "hark");
 }
 
 static void
 hark_media_pulse_sink_init(HarkMediaPulseSink *self)
 {
-  g_mutex_init(&self->lock);
-  g_queue_init(&self->queue);
-  self->next_due = GST_CLOCK_TIME_NONE;
 }
 
 GstElement *
@@ -351,8 +255,11 @@ hark_media_pulse_sink_new(const char *device, guint period_ms)
     g_object_new(hark_media_pulse_sink_get_type(), "name", "pulse-playback", NULL);
   self->device = device && device[0] ? g_strdup(device) : NULL;
   self->period_ms = CLAMP(period_ms, 5, 40);
-  /* Not synchronised by GStreamer: the server's requests pace it; never waits to preroll
-   * (a live pipeline), and keeps no last buffer. */
+  /* Until the server's timing says: the device's latency at three periods of buffer
+   * (PulseAudio gives it a period), and the margin. */
+  self->ahead_us = (self->period_ms + MARGIN_MS) * 1000;
+  /* Not synchronised by GStreamer: written where due, as soon as it comes; never waits
+   * to preroll (a live pipeline), and keeps no last buffer. */
   g_object_set(self, "sync", FALSE, "async", FALSE, "enable-last-sample", FALSE, NULL);
   return GST_ELEMENT(self);
 }

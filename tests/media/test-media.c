@@ -992,8 +992,8 @@ recording_started(gpointer path)
   return g_stat(path, &st) == 0 && st.st_size > 44 + 9600; /* 100 ms after the header */
 }
 
-/* What the far end plays to the sound server (written by libpulse's thread as the
- * server asks, media-pulse-playback.c) is the tone that was sent, at its level, and
+/* What the far end plays to the sound server (written where each buffer is due,
+ * media-pulse-playback.c) is the tone that was sent, at its level, and
  * keeps coming: a recording of the device's monitor hears it for a second without a
  * gap (the jitter buffer's delay fixed: a growth of the adaptive one is a gap by
  * design; 20 ms allowed for a stall of the loaded machine). */
