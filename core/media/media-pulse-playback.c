@@ -38,7 +38,8 @@
 /* A buffer due within this of where the previous one ended goes right after it. */
 #define ALIGN_MS 5
 /* The server's requests for more, which nobody answers, come this many periods apart
- * (each wakes libpulse's thread); the device's latency stays one period. */
+ * (each wakes libpulse's thread); the device gets half a period of latency, as with
+ * pulsesink's three periods of buffer. */
 #define REQUEST_PERIODS 10
 /* What a write needs beyond the device's latency to reach the server in time. */
 #define MARGIN_MS 2
@@ -168,7 +169,7 @@ connect_playback(HarkMediaPulseLink *l, gpointer data)
   /* prebuf 0: the server neither waits to start nor stops on an underrun (see the top).
    * Nobody answers its requests for more: what is due is written as it comes. */
   const pa_buffer_attr attr = {
-    .maxlength = (uint32_t)-1, .tlength = 2 * REQUEST_PERIODS * period + 2 * period, .prebuf = 0,
+    .maxlength = (uint32_t)-1, .tlength = 2 * REQUEST_PERIODS * period + period, .prebuf = 0,
     .minreq = REQUEST_PERIODS * period, .fragsize = (uint32_t)-1
   };
   l->stream = pa_stream_new(l->context, "call", &spec, NULL);
