@@ -213,10 +213,9 @@ hark_media_sink_new(const char *spec, guint pulse_buffer_ms, HarkMediaWav **wav_
     *wav_out = wav;
   } else if (hark_media_spec_pulse_device(spec) != NULL) {
     /* Written by the decoding thread where each buffer is due (media-pulse-playback.c),
-     * in a buffer of three periods of at most 10 ms: with a buffer of one period
-     * PulseAudio gave the device no latency of its own and the server and every capture
-     * of its monitor woke about 2,000 times a second (22 % of a core in the benchmark);
-     * three gave it one period (7 %) for the same mouth-to-ear delay. */
+     * with periods of at most 10 ms: the device gets half a period of latency of its
+     * own. With none (pulsesink's buffer of one period) the server and every capture of
+     * its monitor woke about 2,000 times a second (22 % of a core in the benchmark). */
     e[n++] = hark_media_pulse_sink_new(hark_media_spec_pulse_device(spec),
                                        MIN(10, pulse_buffer_ms));
   } else {

@@ -26,8 +26,8 @@
  * time a buffer must be written: hark_media_pulse_sink_delay() tells the session, whose
  * probe in front of the sink counts it against each buffer's slack for the jitter-buffer
  * policy. Audio written behind the read position is dropped by the server (and counted
- * here as late). The buffer is pulsesink's that measured best: three periods, requested
- * one at a time (a buffer of one period made the server spin). */
+ * here as late). The device gets half a period of latency, as pulsesink's buffer of three
+ * periods gave it (a buffer of one period gave it none, and the server spun). */
 #include "media-pulse.h"
 
 #include <gst/base/gstbasesink.h>
@@ -256,8 +256,8 @@ hark_media_pulse_sink_new(const char *device, guint period_ms)
     g_object_new(hark_media_pulse_sink_get_type(), "name", "pulse-playback", NULL);
   self->device = device && device[0] ? g_strdup(device) : NULL;
   self->period_ms = CLAMP(period_ms, 5, 40);
-  /* Until the server's timing says: the device's latency at three periods of buffer
-   * (PulseAudio gives it a period), and the margin. */
+  /* Until the server's timing says: the device's latency (half a period; a period to be
+   * safe), and the margin. */
   self->ahead_us = (self->period_ms + MARGIN_MS) * 1000;
   /* Not synchronised by GStreamer: written where due, as soon as it comes; never waits
    * to preroll (a live pipeline), and keeps no last buffer. */

@@ -153,10 +153,6 @@ build(HarkMediaSession *s, const HarkMediaConfig *config, GError **error)
    * the playback side chase it, with audible re-syncs whenever the two drift). */
   s->clock = gst_system_clock_obtain();
   gst_pipeline_use_clock(GST_PIPELINE(s->pipeline), s->clock);
-  /* The playback latency is the receive branch's alone: the jitter buffer's delay, which
-   * the policy moves (decoding and the way to the sink are in what it measures). Left to
-   * itself the pipeline would take the largest latency of any branch, and the send
-   * branch's (capture, encoder look-ahead) would delay playback as well. */
   GstElement *source =
     hark_media_source_new(config->source, s->pulse_buffer_ms, &s->capture, error);
   if (source == NULL)
@@ -176,6 +172,10 @@ build(HarkMediaSession *s, const HarkMediaConfig *config, GError **error)
     s->jitter.target_ms =
       CLAMP(s->jitter.target_ms + (guint)(hark_media_pulse_sink_delay(s->playback) / GST_MSECOND),
             s->jitter.min_ms, s->jitter.max_ms);
+  /* The playback latency is the receive branch's alone: the jitter buffer's delay, which
+   * the policy moves (decoding and the way to the sink are in what it measures). Left to
+   * itself the pipeline would take the largest latency of any branch, and the send
+   * branch's (capture, encoder look-ahead) would delay playback as well. */
   s->latency = s->jitter.target_ms * GST_MSECOND;
   gst_pipeline_set_latency(GST_PIPELINE(s->pipeline), s->latency);
   if ((s->rtpbin = hark_media_element_make("rtpbin", error)) == NULL ||

@@ -47,7 +47,7 @@ gboolean hark_media_pulse_capture_start(HarkMediaPulseCapture *capture, GError *
 void hark_media_pulse_capture_stop(HarkMediaPulseCapture *capture);
 void hark_media_pulse_capture_free(HarkMediaPulseCapture *capture);
 /* media-pulse-playback.c: a sink that plays 48 kHz mono S16LE to the sound server's
- * device (NULL or "": the default) with a buffer of three period_ms; each buffer is
+ * device (NULL or "": the default) in periods of period_ms; each buffer is
  * written, from the thread that renders it, where it is heard at its running time + the
  * pipeline's latency. */
 GstElement *hark_media_pulse_sink_new(const char *device, guint period_ms);
