@@ -212,21 +212,12 @@ hark_media_sink_new(const char *spec, guint pulse_buffer_ms, HarkMediaWav **wav_
     gst_app_sink_set_callbacks(GST_APP_SINK(e[0]), &callbacks, wav, NULL);
     *wav_out = wav;
   } else if (hark_media_spec_pulse_device(spec) != NULL) {
-    if ((e[n++] = hark_media_element_make("pulsesink", error)) == NULL)
-      return NULL;
-    if (hark_media_spec_pulse_device(spec)[0] != '\0')
-      g_object_set(e[0], "device", hark_media_spec_pulse_device(spec), NULL);
-    /* PulseAudio sets the device's latency to (buffer - 2 x latency-time) / 2 for a stream
-     * like this one (ADJUST_LATENCY). With the buffer equal to one latency-time that is
-     * zero, and the server clamps it to its minimum (0.5 ms for a null sink): the device
-     * and everything on it, capture streams from its monitor too, woke about 2,000 times
-     * a second, which cost the sound server 22 % of a core in the benchmark. A buffer of
-     * three latency-times gives the device one latency-time (10 ms: 7 % of a core) and
-     * measured the same mouth-to-ear delay, since the sink plays each buffer at its
-     * running time + the pipeline latency, not when the buffer is full. */
-    gint64 period = (gint64)MIN(10, pulse_buffer_ms) * 1000;
-    g_object_set(e[0], "buffer-time", (gint64)pulse_buffer_ms * 1000 + 2 * period, "latency-time",
-                 period, "async", FALSE, NULL);
+    /* Written by the decoding thread where each buffer is due (media-pulse-playback.c),
+     * with periods of at most 10 ms: the device gets half a period of latency of its
+     * own. With none (pulsesink's buffer of one period) the server and every capture of
+     * its monitor woke about 2,000 times a second (22 % of a core in the benchmark). */
+    e[n++] = hark_media_pulse_sink_new(hark_media_spec_pulse_device(spec),
+                                       MIN(10, pulse_buffer_ms));
   } else {
     g_set_error(error, HARK_MEDIA_ERROR, HARK_MEDIA_ERROR_INVALID, "sink '%s': expected %s", spec,
                 HARK_MEDIA_SPEC_SINKS);

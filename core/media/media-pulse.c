@@ -10,18 +10,15 @@
  * fragments a second, and pulsesrc's two threads switched about 7,000 times a second:
  * over half of the calling end's CPU. Here the one libpulse thread does it (what baresip
  * does). The server converts to 48 kHz mono S16LE, so no converter sits in the hot path. */
-#include "media-session.h"
+#include "media-pulse.h"
 
-#include <pulse/pulseaudio.h>
 #include <string.h>
 
 struct _HarkMediaPulseCapture {
   char *device; /* NULL: the server's default (or PULSE_SOURCE) */
   guint block_ms;
   GstElement *src; /* a push source (a reference) */
-  pa_threaded_mainloop *loop;
-  pa_context *context;
-  pa_stream *stream;
+  HarkMediaPulseLink link;
   GstBuffer *block; /* being filled */
   GstMapInfo map;
   gsize filled;
@@ -101,11 +98,79 @@ on_readable(pa_stream *stream, size_t nbytes, void *data)
   }
 }
 
+/* ---- the connection, shared with playback (media-pulse-playback.c) ---------------- */
+
 static void
-on_state(void *object, void *data)
+on_context_state(pa_context *context, void *data)
 {
-  pa_threaded_mainloop_signal(((HarkMediaPulseCapture *)data)->loop, 0);
+  pa_threaded_mainloop_signal(((HarkMediaPulseLink *)data)->loop, 0);
 }
+
+/* With the loop locked: connect the context, make and connect the stream, and wait for
+ * both to be ready. */
+static const char *
+link_connect_locked(HarkMediaPulseLink *l, HarkMediaPulseStreamFunc connect_stream, gpointer data)
+{
+  if (pa_context_connect(l->context, NULL, PA_CONTEXT_NOAUTOSPAWN, NULL) < 0)
+    return pa_strerror(pa_context_errno(l->context));
+  pa_context_state_t cs;
+  while ((cs = pa_context_get_state(l->context)) != PA_CONTEXT_READY) {
+    if (!PA_CONTEXT_IS_GOOD(cs))
+      return pa_strerror(pa_context_errno(l->context));
+    pa_threaded_mainloop_wait(l->loop);
+  }
+  if (!connect_stream(l, data))
+    return pa_strerror(pa_context_errno(l->context));
+  pa_stream_state_t ss;
+  while ((ss = pa_stream_get_state(l->stream)) != PA_STREAM_READY) {
+    if (!PA_STREAM_IS_GOOD(ss))
+      return pa_strerror(pa_context_errno(l->context));
+    pa_threaded_mainloop_wait(l->loop);
+  }
+  return NULL;
+}
+
+gboolean
+hark_media_pulse_link_open(HarkMediaPulseLink *l, HarkMediaPulseStreamFunc connect_stream,
+                           gpointer data, GError **error)
+{
+  l->loop = pa_threaded_mainloop_new();
+  l->context = pa_context_new(pa_threaded_mainloop_get_api(l->loop), "hark");
+  pa_context_set_state_callback(l->context, on_context_state, l);
+  pa_threaded_mainloop_lock(l->loop);
+  const char *problem = pa_threaded_mainloop_start(l->loop) < 0
+                          ? "cannot start a thread"
+                          : link_connect_locked(l, connect_stream, data);
+  pa_threaded_mainloop_unlock(l->loop);
+  if (problem != NULL) {
+    g_set_error(error, HARK_MEDIA_ERROR, HARK_MEDIA_ERROR_NO_SOUND, "%s", problem);
+    hark_media_pulse_link_close(l);
+    return FALSE;
+  }
+  return TRUE;
+}
+
+void
+hark_media_pulse_link_close(HarkMediaPulseLink *l)
+{
+  if (l->loop == NULL)
+    return;
+  pa_threaded_mainloop_lock(l->loop);
+  if (l->stream != NULL) {
+    pa_stream_set_read_callback(l->stream, NULL, NULL);
+    pa_stream_set_write_callback(l->stream, NULL, NULL);
+    pa_stream_set_state_callback(l->stream, NULL, NULL);
+    pa_stream_disconnect(l->stream);
+    g_clear_pointer(&l->stream, pa_stream_unref);
+  }
+  pa_context_disconnect(l->context);
+  g_clear_pointer(&l->context, pa_context_unref);
+  pa_threaded_mainloop_unlock(l->loop);
+  pa_threaded_mainloop_stop(l->loop);
+  g_clear_pointer(&l->loop, pa_threaded_mainloop_free);
+}
+
+/* ---- capture ---------------------------------------------------------------------------- */
 
 static void
 on_stream_state(pa_stream *stream, void *data)
@@ -114,29 +179,17 @@ on_stream_state(pa_stream *stream, void *data)
   if (c->running && !PA_STREAM_IS_GOOD(pa_stream_get_state(stream))) {
     c->running = FALSE;
     GST_ELEMENT_ERROR(c->src, RESOURCE, READ,
-                      ("sound server: %s", pa_strerror(pa_context_errno(c->context))), (NULL));
+                      ("sound server: %s", pa_strerror(pa_context_errno(c->link.context))),
+                      (NULL));
   }
-  on_state(stream, data);
+  pa_threaded_mainloop_signal(c->link.loop, 0);
 }
 
-static void
-on_context_state(pa_context *context, void *data)
+/* With the loop locked: the record stream, its fragments about one block. */
+static gboolean
+connect_record(HarkMediaPulseLink *l, gpointer data)
 {
-  on_state(context, data);
-}
-
-/* Called with the loop locked: connect the context, then the stream. */
-static const char *
-connect_locked(HarkMediaPulseCapture *c)
-{
-  if (pa_context_connect(c->context, NULL, PA_CONTEXT_NOAUTOSPAWN, NULL) < 0)
-    return pa_strerror(pa_context_errno(c->context));
-  pa_context_state_t cs;
-  while ((cs = pa_context_get_state(c->context)) != PA_CONTEXT_READY) {
-    if (!PA_CONTEXT_IS_GOOD(cs))
-      return pa_strerror(pa_context_errno(c->context));
-    pa_threaded_mainloop_wait(c->loop);
-  }
+  HarkMediaPulseCapture *c = data;
   const pa_sample_spec spec = { .format = PA_SAMPLE_S16LE, .rate = 48000, .channels = 1 };
   /* fragsize: with ADJUST_LATENCY the source's latency is set to about one block. */
   const pa_buffer_attr attr = { .maxlength = (uint32_t)-1,
@@ -144,58 +197,32 @@ connect_locked(HarkMediaPulseCapture *c)
                                 .prebuf = (uint32_t)-1,
                                 .minreq = (uint32_t)-1,
                                 .fragsize = 48 * 2 * c->block_ms };
-  c->stream = pa_stream_new(c->context, "call", &spec, NULL);
-  pa_stream_set_state_callback(c->stream, on_stream_state, c);
-  pa_stream_set_read_callback(c->stream, on_readable, c);
-  if (pa_stream_connect_record(c->stream, c->device, &attr, PA_STREAM_ADJUST_LATENCY) < 0)
-    return pa_strerror(pa_context_errno(c->context));
-  pa_stream_state_t ss;
-  while ((ss = pa_stream_get_state(c->stream)) != PA_STREAM_READY) {
-    if (!PA_STREAM_IS_GOOD(ss))
-      return pa_strerror(pa_context_errno(c->context));
-    pa_threaded_mainloop_wait(c->loop);
-  }
-  c->running = TRUE;
-  return NULL;
+  l->stream = pa_stream_new(l->context, "call", &spec, NULL);
+  pa_stream_set_state_callback(l->stream, on_stream_state, c);
+  pa_stream_set_read_callback(l->stream, on_readable, c);
+  return pa_stream_connect_record(l->stream, c->device, &attr, PA_STREAM_ADJUST_LATENCY) == 0;
 }
 
 gboolean
 hark_media_pulse_capture_start(HarkMediaPulseCapture *c, GError **error)
 {
-  if (c->loop != NULL)
+  if (c->link.loop != NULL)
     return TRUE;
-  c->loop = pa_threaded_mainloop_new();
-  c->context = pa_context_new(pa_threaded_mainloop_get_api(c->loop), "hark");
-  pa_context_set_state_callback(c->context, on_context_state, c);
-  pa_threaded_mainloop_lock(c->loop);
-  const char *problem =
-    pa_threaded_mainloop_start(c->loop) < 0 ? "cannot start a thread" : connect_locked(c);
-  pa_threaded_mainloop_unlock(c->loop);
-  if (problem != NULL) {
-    g_set_error(error, HARK_MEDIA_ERROR, HARK_MEDIA_ERROR_NO_SOUND, "%s", problem);
-    hark_media_pulse_capture_stop(c);
+  if (!hark_media_pulse_link_open(&c->link, connect_record, c, error))
     return FALSE;
-  }
+  c->running = TRUE;
   return TRUE;
 }
 
 void
 hark_media_pulse_capture_stop(HarkMediaPulseCapture *c)
 {
-  if (c == NULL || c->loop == NULL)
+  if (c == NULL || c->link.loop == NULL)
     return;
-  pa_threaded_mainloop_lock(c->loop);
+  pa_threaded_mainloop_lock(c->link.loop);
   c->running = FALSE;
-  if (c->stream != NULL) {
-    pa_stream_set_read_callback(c->stream, NULL, NULL);
-    pa_stream_disconnect(c->stream);
-    g_clear_pointer(&c->stream, pa_stream_unref);
-  }
-  pa_context_disconnect(c->context);
-  g_clear_pointer(&c->context, pa_context_unref);
-  pa_threaded_mainloop_unlock(c->loop);
-  pa_threaded_mainloop_stop(c->loop);
-  g_clear_pointer(&c->loop, pa_threaded_mainloop_free);
+  pa_threaded_mainloop_unlock(c->link.loop);
+  hark_media_pulse_link_close(&c->link);
   if (c->block != NULL) {
     gst_buffer_unmap(c->block, &c->map);
     gst_clear_buffer(&c->block);

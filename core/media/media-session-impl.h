@@ -32,6 +32,7 @@ struct _HarkMediaSession {
   GstElement *encoder; /* == chain[2] */
   HarkMediaWav *wav;
   HarkMediaPulseCapture *capture; /* a "pulse" source */
+  GstElement *playback; /* a "pulse" sink: its output delay counts against the slack */
   guint bus_watch, tick;
   gboolean started, failed, send_error_logged;
   gint swapping; /* atomic: set on the main context, cleared by the streaming

@@ -296,8 +296,8 @@ follow_gaps(HarkMediaSession *s, GstBuffer *buffer, GstClockTime at)
 }
 
 /* Everything the sink gets: samples played, and how early each buffer came before its
- * playing time (running time + the pipeline latency), which the jitter-buffer policy
- * follows. */
+ * playing time (running time + the pipeline latency) less what the sink needs before
+ * it (the sound server's output delay), which the jitter-buffer policy follows. */
 GstPadProbeReturn
 hark_media_session_on_played(GstPad *pad, GstPadProbeInfo *info, gpointer data)
 {
@@ -315,6 +315,7 @@ hark_media_session_on_played(GstPad *pad, GstPadProbeInfo *info, gpointer data)
   }
   GstBuffer *buffer = GST_PAD_PROBE_INFO_BUFFER(info);
   GstClockTime now = gst_clock_get_time(s->clock) - gst_element_get_base_time(s->pipeline);
+  GstClockTime ahead = s->playback ? hark_media_pulse_sink_delay(s->playback) : 0;
   g_mutex_lock(&s->lock);
   s->played_samples += gst_buffer_get_size(buffer) / 2;
   GstClockTime at =
@@ -324,7 +325,7 @@ hark_media_session_on_played(GstPad *pad, GstPadProbeInfo *info, gpointer data)
   follow_gaps(s, buffer, at);
   /* The first second tells nothing about the network: the pipelines are still starting. */
   if (GST_CLOCK_TIME_IS_VALID(at) && s->played_samples > 48000) {
-    double slack_ms = ((gint64)(at + s->latency) - (gint64)now) / 1e6;
+    double slack_ms = ((gint64)(at + s->latency) - (gint64)ahead - (gint64)now) / 1e6;
     hark_media_jitter_observe(&s->jitter, slack_ms);
     if (slack_ms < 0)
       s->late_buffers++;

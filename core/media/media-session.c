@@ -124,12 +124,6 @@ build(HarkMediaSession *s, const HarkMediaConfig *config, GError **error)
    * the playback side chase it, with audible re-syncs whenever the two drift). */
   s->clock = gst_system_clock_obtain();
   gst_pipeline_use_clock(GST_PIPELINE(s->pipeline), s->clock);
-  /* The playback latency is the receive branch's alone: the jitter buffer's delay, which
-   * the policy moves (decoding and the way to the sink are in what it measures). Left to
-   * itself the pipeline would take the largest latency of any branch, and the send
-   * branch's (capture, encoder look-ahead) would delay playback as well. */
-  s->latency = s->jitter.target_ms * GST_MSECOND;
-  gst_pipeline_set_latency(GST_PIPELINE(s->pipeline), s->latency);
   GstElement *source =
     hark_media_source_new(config->source, s->pulse_buffer_ms, &s->capture, error);
   if (source == NULL)
@@ -142,6 +136,19 @@ build(HarkMediaSession *s, const HarkMediaConfig *config, GError **error)
   if (sink == NULL)
     return FALSE;
   gst_bin_add(GST_BIN(s->pipeline), sink);
+  s->playback = gst_bin_get_by_name(GST_BIN(sink), "pulse-playback");
+  /* The sound server's sink needs each buffer its output delay before it is due: the
+   * policy would add that after its first second, in which the audio would come late. */
+  if (s->playback != NULL)
+    s->jitter.target_ms =
+      CLAMP(s->jitter.target_ms + (guint)(hark_media_pulse_sink_delay(s->playback) / GST_MSECOND),
+            s->jitter.min_ms, s->jitter.max_ms);
+  /* The playback latency is the receive branch's alone: the jitter buffer's delay, which
+   * the policy moves (decoding and the way to the sink are in what it measures). Left to
+   * itself the pipeline would take the largest latency of any branch, and the send
+   * branch's (capture, encoder look-ahead) would delay playback as well. */
+  s->latency = s->jitter.target_ms * GST_MSECOND;
+  gst_pipeline_set_latency(GST_PIPELINE(s->pipeline), s->latency);
   if ((s->rtpbin = hark_media_element_make("rtpbin", error)) == NULL ||
       (s->funnel = hark_media_element_make("funnel", error)) == NULL ||
       (s->rtp_out = make_appsink(s, error)) == NULL ||
@@ -276,8 +283,8 @@ no_sound_error(GError **error, const char *who, const char *cause)
               who, cause);
 }
 
-/* A sound server that is not there fails the state change at once (pulsesink connects
- * on the way to READY); say what to configure instead. */
+/* A sound server that is not there fails the state change at once (playback connects
+ * on the way to PAUSED); say what to configure instead. */
 static void
 explain_failure(HarkMediaSession *s, GError **error)
 {
@@ -337,6 +344,7 @@ hark_media_session_free(HarkMediaSession *s)
   hark_media_session_events_stop(s);
   g_clear_object(&s->source_tail);
   gst_clear_object(&s->jitterbuffer);
+  gst_clear_object(&s->playback);
   gst_clear_object(&s->clock);
   hark_media_transport_free(s->transport);
   hark_media_wav_free(s->wav);

@@ -46,6 +46,14 @@ HarkMediaPulseCapture *hark_media_pulse_capture_new(const char *device, guint bl
 gboolean hark_media_pulse_capture_start(HarkMediaPulseCapture *capture, GError **error);
 void hark_media_pulse_capture_stop(HarkMediaPulseCapture *capture);
 void hark_media_pulse_capture_free(HarkMediaPulseCapture *capture);
+/* media-pulse-playback.c: a sink that plays 48 kHz mono S16LE to the sound server's
+ * device (NULL or "": the default) in periods of period_ms; each buffer is
+ * written, from the thread that renders it, where it is heard at its running time + the
+ * pipeline's latency. */
+GstElement *hark_media_pulse_sink_new(const char *device, guint period_ms);
+/* How long before it is due a buffer must reach that sink (the device's latency, as
+ * the server's timing says, and a margin). */
+GstClockTime hark_media_pulse_sink_delay(GstElement *sink);
 /* A bin with a "sink" ghost pad taking 48 kHz mono S16LE; *wav is set for file sinks. */
 GstElement *hark_media_sink_new(const char *spec, guint pulse_buffer_ms, HarkMediaWav **wav,
                                 GError **error);

@@ -3,11 +3,13 @@
  * through a loopback session must come out at its frequency and level, over every
  * codec and transport; what cannot pass (a wrong key, >4 kHz through G.711) must not. */
 #include "media-harness.h"
+#include "test-files.h"
 #include "test-isolate.h"
 
 #include <glib/gstdio.h>
 #include <gio/gunixsocketaddress.h>
 #include <math.h>
+#include <signal.h>
 #include <string.h>
 #include <srtp2/srtp.h>
 #include <sys/socket.h>
@@ -35,6 +37,8 @@ typedef struct {
   guint jitter_ms; /* a's packets delayed by 0..jitter_ms */
   gboolean udp, stream; /* instead of the in-memory pair */
   guint silence_ms; /* both sides */
+  const char *sink; /* b's; default a WAV file (wav_path) */
+  guint fixed_jitter_ms; /* b's jitter buffer; default adaptive */
 } PairOptions;
 
 static HarkMediaTransport *
@@ -105,7 +109,8 @@ pair_start(Pair *p, const PairOptions *o)
   HarkMediaConfig cb = { .codecs = list,
                          .n_codecs = n,
                          .source = "silence",
-                         .sink = sink,
+                         .sink = o->sink ? o->sink : sink,
+                         .jitter_ms = o->fixed_jitter_ms,
                          .srtp_suite = o->suite,
                          .send_key = kb,
                          .receive_key = o->wrong_key ? wrong : ka,
@@ -1004,6 +1009,134 @@ test_no_sound_server(void)
   g_assert_nonnull(strstr(error->message, "media.sink"));
   g_assert_cmpint(g_get_monotonic_time() - started, <, 5 * G_USEC_PER_SEC);
   hark_media_transport_free(tb);
+  /* The same for playback (media-pulse-playback.c connects on the way to PAUSED). */
+  mem_transport_pair(&ta, &tb, NULL, NULL);
+  config.source = "tone";
+  config.sink = "pulse";
+  config.transport = ta;
+  g_clear_error(&error);
+  g_autoptr(HarkMediaSession) s2 = hark_media_session_new(&config, &error);
+  g_assert_no_error(error);
+  g_assert_false(hark_media_session_start(s2, &error));
+  g_assert_error(error, HARK_MEDIA_ERROR, HARK_MEDIA_ERROR_NO_SOUND);
+  g_assert_nonnull(strstr(error->message, "media.sink"));
+  hark_media_transport_free(tb);
+}
+
+/* ---- through a sound server: a private PulseAudio with a null sink ------------------ */
+
+typedef struct {
+  GSubprocess *daemon;
+  char *dir, *socket;
+} Pulse;
+
+static gboolean
+socket_exists(gpointer data)
+{
+  return g_file_test(((Pulse *)data)->socket, G_FILE_TEST_EXISTS);
+}
+
+/* FALSE (the case is skipped) where PulseAudio is not installed. The null sink is made
+ * before the socket, so a client that finds the socket finds the sink. */
+static gboolean
+pulse_start(Pulse *p)
+{
+  g_autofree char *daemon = g_find_program_in_path("pulseaudio");
+  g_autofree char *recorder = g_find_program_in_path("parecord");
+  if (daemon == NULL || recorder == NULL)
+    return FALSE;
+  p->dir = g_build_filename(tmpdir, "pulse", NULL);
+  g_assert_cmpint(g_mkdir_with_parents(p->dir, 0700), ==, 0);
+  p->socket = g_build_filename(p->dir, "socket", NULL);
+  g_autofree char *script_path = g_build_filename(p->dir, "pa.pa", NULL);
+  g_autofree char *script = g_strdup_printf(
+    "load-module module-null-sink sink_name=spk channels=1 rate=48000\n"
+    "load-module module-native-protocol-unix socket=%s auth-anonymous=1\n",
+    p->socket);
+  g_assert_true(g_file_set_contents(script_path, script, -1, NULL));
+  g_autofree char *server = g_strconcat("unix:", p->socket, NULL);
+  g_setenv("PULSE_SERVER", server, TRUE);
+  g_setenv("HOME", p->dir, TRUE);
+  g_setenv("XDG_RUNTIME_DIR", p->dir, TRUE);
+  g_autoptr(GError) error = NULL;
+  p->daemon = g_subprocess_new(G_SUBPROCESS_FLAGS_STDERR_SILENCE, &error, daemon, "-n", "-F",
+                               script_path, "--daemonize=no", "--system=false",
+                               "--exit-idle-time=-1", "--disallow-exit", "--realtime=no",
+                               "--high-priority=no", NULL);
+  g_assert_no_error(error);
+  g_assert_true(run_until(socket_exists, p, 10000));
+  return TRUE;
+}
+
+static void
+pulse_stop(Pulse *p)
+{
+  if (p->daemon != NULL) {
+    g_subprocess_send_signal(p->daemon, SIGTERM);
+    g_subprocess_wait(p->daemon, NULL, NULL);
+    g_clear_object(&p->daemon);
+  }
+  hark_test_remove_tree(p->dir);
+  g_free(p->socket);
+  g_free(p->dir);
+}
+
+static gboolean
+recording_started(gpointer path)
+{
+  GStatBuf st;
+  return g_stat(path, &st) == 0 && st.st_size > 44 + 9600; /* 100 ms after the header */
+}
+
+/* What the far end plays to the sound server (written where each buffer is due,
+ * media-pulse-playback.c) is the tone that was sent, at its level, and
+ * keeps coming: a recording of the device's monitor hears it for a second without a
+ * gap (the jitter buffer's delay fixed: a growth of the adaptive one is a gap by
+ * design; 20 ms allowed for a stall of the loaded machine). */
+static void
+test_pulse_playback(void)
+{
+  Pulse pulse = { 0 };
+  if (!pulse_start(&pulse)) {
+    g_test_skip("PulseAudio (pulseaudio, parecord) is not installed");
+    return;
+  }
+  g_autofree char *recording = g_build_filename(pulse.dir, "monitor.wav", NULL);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GSubprocess) recorder = g_subprocess_new(
+    G_SUBPROCESS_FLAGS_STDERR_SILENCE, &error, "parecord", "-d", "spk.monitor", "--rate=48000",
+    "--channels=1", "--format=s16le", "--latency-msec=10", "--file-format=wav", recording, NULL);
+  g_assert_no_error(error);
+  g_assert_true(run_until(recording_started, recording, 10000));
+  Pair p = { 0 };
+  PairOptions o = { .sink = "pulse:spk", .fixed_jitter_ms = 40 };
+  pair_start(&p, &o);
+  run_for(2500);
+  HarkMediaStats sb;
+  hark_media_session_get_stats(p.b, &sb);
+  pair_stop(&p);
+  g_subprocess_send_signal(recorder, SIGINT);
+  g_assert_true(g_subprocess_wait(recorder, NULL, NULL));
+  Wav wav = { 0 };
+  g_assert_true(wav_read(recording, &wav));
+  pulse_stop(&pulse);
+  g_test_message("pulse: played %" G_GUINT64_FORMAT " samples, recorded %zu, jitter buffer %u ms",
+                 sb.played_samples, wav.n, sb.jitter_buffer_ms);
+  g_assert_cmpuint(sb.played_samples, >, 48000);
+  /* Where the tone starts in the recording, and the second after it. */
+  gsize start = 0;
+  while (start + 240 <= wav.n && wav_rms(&wav, start, 240) < TONE_RMS / 4)
+    start += 240;
+  g_assert_cmpuint(start + 48000, <=, wav.n);
+  double got = wav_dominant_hz(&wav, start, 48000);
+  double db = 20 * log10(wav_rms(&wav, start + 240, 48000 - 480) / TONE_RMS);
+  double gap = wav_longest_gap_ms(&wav, start, start + 48000, TONE_RMS / 4);
+  g_test_message("pulse: %g Hz at %.1f dB, longest gap %.0f ms", got, db, gap);
+  g_assert_cmpfloat(fabs(got - 1000), <=, 20);
+  g_assert_cmpfloat(fabs(db), <=, 3);
+  g_assert_cmpfloat(gap, <=, 20);
+  wav_clear(&wav);
+  pair_clear(&p);
 }
 
 /* Configuration mistakes are errors that name the mistake. */
@@ -1412,6 +1545,7 @@ main(int argc, char **argv)
   hark_test_add_isolated_func("/media/errors/bad-packets-dropped-and-counted", test_bad_packets);
   hark_test_add_isolated_func("/media/errors/no-sound-server", test_no_sound_server);
   hark_test_add_isolated_func("/media/errors/bad-config", test_bad_config);
+  hark_test_add_isolated_func("/media/pulse/tone-played-to-the-sound-server", test_pulse_playback);
   int status = g_test_run();
   codecs_clear(&codecs);
   g_rmdir(tmpdir);

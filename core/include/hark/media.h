@@ -99,7 +99,7 @@ typedef struct {
    * by 1 ms a second after 5 calm seconds. Non-zero: fixed at that. */
   guint jitter_ms;
   guint jitter_start_ms, jitter_min_ms, jitter_max_ms;
-  guint pulse_buffer_ms; /* pulsesrc/pulsesink buffer; 0: 10 ms */
+  guint pulse_buffer_ms; /* sound-server capture block and playback period; 0: 10 ms */
   guint keepalive_ms; /* on hold; 0: 3000 */
   guint dtmf_payload_type; /* RFC 4733 telephone-event; 0: 101 */
   /* The `silent` event fires when nothing at all (media, RTCP, keep-alive) came from the
