@@ -85,6 +85,9 @@ struct _HarkMediaSession {
   HarkMediaJitter jitter;
   GstClockTime latency; /* the pipeline's, = jitter.target_ms */
   guint64 late_buffers;
+  /* Buffers that start before this (stream time) fill or follow a lost packet: late by
+   * construction, so the jitter policy does not take them for network jitter. */
+  GstClockTime conceal_end;
   gint64 last_keepalive;
   /* Receive check state. */
   gboolean have_last_in;

@@ -237,22 +237,38 @@ add_dtmf_sink(HarkMediaSession *s, GstPad *rtp_src, GError **error)
 
 /* The jitter buffer announces lost packets; the depayloader turns that into a gap the
  * decoder fills (Opus conceals, G.711 plays silence). Either way those samples were not
- * received, so they count as concealed. */
+ * received, so they count as concealed. The jitter buffer gives a packet up only at its
+ * deadline, so what fills the gap, and the packet after it that Opus waits for to
+ * recover the gap from its FEC, reach the sink late by construction: that is loss, not
+ * jitter, and growing the buffer for it would only add delay (under 10 % random loss it
+ * climbed to its ceiling). A packet that did come, only late, still grows it: the jitter
+ * buffer counts it (late_packets), and the policy follows that count. */
 static GstPadProbeReturn
 on_decoder_event(GstPad *pad, GstPadProbeInfo *info, gpointer data)
 {
   HarkMediaSession *s = data;
   GstEvent *event = GST_PAD_PROBE_INFO_EVENT(info);
   if (GST_EVENT_TYPE(event) == GST_EVENT_GAP) {
-    GstClockTime duration = GST_CLOCK_TIME_NONE;
-    gst_event_parse_gap(event, NULL, &duration);
+    GstClockTime at = GST_CLOCK_TIME_NONE, duration = GST_CLOCK_TIME_NONE;
+    gst_event_parse_gap(event, &at, &duration);
     if (GST_CLOCK_TIME_IS_VALID(duration)) {
       g_mutex_lock(&s->lock);
       s->concealed_samples += gst_util_uint64_scale(duration, 48000, GST_SECOND);
+      if (GST_CLOCK_TIME_IS_VALID(at) &&
+          (!GST_CLOCK_TIME_IS_VALID(s->conceal_end) || at + 2 * duration > s->conceal_end))
+        s->conceal_end = at + 2 * duration;
       g_mutex_unlock(&s->lock);
     }
   }
   return GST_PAD_PROBE_OK;
+}
+
+/* s->lock held. */
+static gboolean
+fills_a_loss(const HarkMediaSession *s, GstBuffer *buffer)
+{
+  return GST_CLOCK_TIME_IS_VALID(s->conceal_end) && GST_BUFFER_PTS_IS_VALID(buffer) &&
+         GST_BUFFER_PTS(buffer) < s->conceal_end;
 }
 
 /* 5 ms of 48 kHz: the blocks the level is judged in. */
@@ -309,6 +325,7 @@ hark_media_session_on_played(GstPad *pad, GstPadProbeInfo *info, gpointer data)
       gst_event_parse_segment(event, &segment);
       g_mutex_lock(&s->lock);
       gst_segment_copy_into(segment, &s->play_segment);
+      s->conceal_end = GST_CLOCK_TIME_NONE; /* a new timeline (a codec swap, a restart) */
       g_mutex_unlock(&s->lock);
     }
     return GST_PAD_PROBE_OK;
@@ -326,7 +343,8 @@ hark_media_session_on_played(GstPad *pad, GstPadProbeInfo *info, gpointer data)
   /* The first second tells nothing about the network: the pipelines are still starting. */
   if (GST_CLOCK_TIME_IS_VALID(at) && s->played_samples > 48000) {
     double slack_ms = ((gint64)(at + s->latency) - (gint64)ahead - (gint64)now) / 1e6;
-    hark_media_jitter_observe(&s->jitter, slack_ms);
+    if (!fills_a_loss(s, buffer))
+      hark_media_jitter_observe(&s->jitter, slack_ms);
     if (slack_ms < 0)
       s->late_buffers++;
   }

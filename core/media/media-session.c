@@ -255,6 +255,7 @@ hark_media_session_new(const HarkMediaConfig *config, GError **error)
   s->dtmf_heard = g_string_new(NULL);
   s->dtmf_next_pts = GST_CLOCK_TIME_NONE;
   s->play_end = GST_CLOCK_TIME_NONE;
+  s->conceal_end = GST_CLOCK_TIME_NONE;
   s->in_clock_rate = s->codecs[0].iface->clock_rate;
   s->context = g_main_context_ref_thread_default();
   s->paced = g_str_has_prefix(config->source, "file:");
