@@ -38,6 +38,10 @@ bench_name=bench-media-links
 # a few RTCP reports and the adaptation they drive. (SIP over a link that drops 70 % of
 # its packets failed one baresip call in three; the set-up is not what is measured.)
 settle=${BENCH_LINK_SETTLE:-3}
+# A narrow link: longer, as a call on one would be: hark's Opus steps down to packets that
+# fit within 10-25 s (a full queue lets few RTCP reports through). Both peers wait alike.
+rate_settle=${BENCH_LINK_RATE_SETTLE:-30}
+settle_for() { case $1 in rate*) echo "$rate_settle" ;; *) echo "$settle" ;; esac; }
 case $build in /*) ;; *) build="$top/$build" ;; esac
 hark="$build/hark"
 nfq=${NETLAB_NFQ_DELAY:-$build/tests/netlab/nfq-delay}
@@ -195,7 +199,7 @@ hark_call() {
   caller=$last
   sleep 1   # the pipelines up
   shape "$2"
-  sleep "$settle"
+  sleep "$(settle_for "$2")"
   measure "$1"
   unbg "$caller"; unbg "$callee"
   unshape
@@ -230,7 +234,7 @@ baresip_call() {
   for _ in $(seq 1 100); do grep -qs "Call established" "$work/$1.caller.log" && break; sleep 0.1; done
   grep -q "Call established" "$work/$1.caller.log" || { log "$1: no call"; tail -5 "$work/$1.caller.log" >&2; exit 1; }
   shape "$2"
-  sleep "$settle"
+  sleep "$(settle_for "$2")"
   measure "$1"
   unbg "$caller"; unbg "$callee"
   unshape
@@ -251,11 +255,12 @@ done
 load_after=$(cut -d' ' -f1-3 /proc/loadavg)
 
 $py - "$results" "$calls" "$seconds" "$load_before" "$load_after" "$(( $(date +%s) - started ))" \
-    "$conditions" "$peers" >"$out" <<'PY'
+    "$conditions" "$peers" "$settle" "$rate_settle" >"$out" <<'PY'
 import json, os, statistics, sys
 d, calls, seconds = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 load_before, load_after, total_s = sys.argv[4], sys.argv[5], int(sys.argv[6])
 conditions, peers = sys.argv[7].split(), sys.argv[8].split()
+settle, rate_settle = float(sys.argv[9]), float(sys.argv[10])
 
 def spread(values):
     values = [v for v in values if v is not None]
@@ -283,6 +288,7 @@ def peer(name, condition):
 
 print(json.dumps({"conditions": [{"name": c, **{p: peer(p, c) for p in peers}} for c in conditions],
                   "calls": calls, "seconds": seconds, "load_before": load_before,
-                  "load_after": load_after, "total_s": total_s}, indent=1))
+                  "load_after": load_after, "total_s": total_s, "settle_s": settle,
+                  "rate_settle_s": rate_settle}, indent=1))
 PY
 log "results in $out"

@@ -1078,7 +1078,10 @@ def media_links_section(results, command):
         "",
         "The caller and the callee each in a network namespace of their own, joined by one veth;",
         "each call is set up on the plain link, then each side shapes its own egress (so each",
-        "condition holds each way) 3 s before the speech starts. Rate: `tbf` (burst",
+        f"condition holds each way) {r.get('settle_s', 3):g} s before the speech starts "
+        f"({r.get('rate_settle_s', 3):g} s on the narrow link, as a call there would have "
+        "settled: hark's Opus needs 10-25 s to step down to packets that fit, with few RTCP "
+        "reports passing a full queue; both peers wait alike). Rate: `tbf` (burst",
         "1,600 bytes, latency 100 ms: once a sender overruns the link, about 1.2 s of queue, then",
         "tail drops); loss: nftables `numgen random` drops of the media as it arrives; jitter:",
         "NFQUEUE and `nfq-delay 0 J`",
