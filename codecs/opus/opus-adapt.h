@@ -37,7 +37,7 @@ typedef struct {
   /* History. */
   gboolean started;
   guint lossy; /* lossy reports in a row */
-  guint heavy; /* reports in a row with more than a quarter lost */
+  guint heavy; /* reports in a row with more than 40 % lost */
   gboolean stepped; /* the last report stepped down: this one may still count before it */
   guint clean; /* clean reports in a row */
   guint climb_after; /* clean reports in a row a climb up the ladder needs now */

@@ -65,6 +65,27 @@ test_random_loss_keeps_ptime(void)
   g_assert_cmpuint(a.congested_reports, ==, 0);
 }
 
+/* 20% random loss, each report of about 50 packets scattered around it (10-35%), the
+ * round trip flat: still random loss, however long it lasts; no report of it is the
+ * "heavy" loss of a link too narrow. */
+static void
+test_random_loss_twenty_percent(void)
+{
+  HarkOpusAdapt a;
+  hark_opus_adapt_init(&a, &limits);
+  GRand *rand = g_rand_new_with_seed(20);
+  for (int i = 0; i < 300; i++) {
+    feed(&a, g_rand_double_range(rand, 0.10, 0.35), 40 + g_rand_double_range(rand, -5, 25),
+         g_rand_double_range(rand, 5, 35));
+    g_assert_cmpint(a.ptime_ms, ==, 20);
+    g_assert_cmpint(a.bitrate, >=, 12000);
+  }
+  g_rand_free(rand);
+  g_assert_true(a.fec);
+  g_assert_false(a.narrowband);
+  g_assert_cmpuint(a.congested_reports, ==, 0);
+}
+
 /* The same loss with no round trip known (no sender report of ours answered) and a
  * steady jitter: still random loss. */
 static void
@@ -332,6 +353,7 @@ main(int argc, char **argv)
   g_test_init(&argc, &argv, NULL);
   g_test_add_func("/opus-adapt/random-loss/keeps-ptime", test_random_loss_keeps_ptime);
   g_test_add_func("/opus-adapt/random-loss/without-rtt", test_random_loss_without_rtt);
+  g_test_add_func("/opus-adapt/random-loss/twenty-percent", test_random_loss_twenty_percent);
   g_test_add_func("/opus-adapt/capacity/lengthens-packets", test_capacity_loss_lengthens);
   g_test_add_func("/opus-adapt/capacity/jump-to-fit", test_capacity_jump);
   g_test_add_func("/opus-adapt/capacity/first-report", test_capacity_first_report);
