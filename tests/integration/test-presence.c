@@ -784,16 +784,22 @@ test_peer_hints(PLab *lab, gconstpointer data)
 
 /* ---- three SNs, the first and the third not linked ------------------------------------ */
 
+/* The SNs sn has a verified link with, each counted once: when two SNs open links to each
+ * other at the same moment (his SN passing the hint on while hers checks his), both links
+ * may stay up; the case is about whom she is linked to, not how many sockets. */
 static guint
 verified_sn_links(LabNode *sn)
 {
   g_autoptr(JsonObject) overlay = lab_call(sn, "overlay", NULL);
   JsonArray *links = overlay != NULL ? json_object_get_array_member(overlay, "sn_links") : NULL;
-  guint verified = 0;
-  for (guint i = 0; links != NULL && i < json_array_get_length(links); i++)
-    verified += json_object_get_boolean_member_with_default(json_array_get_object_element(links, i),
-                                                            "verified", FALSE);
-  return verified;
+  g_autoptr(GHashTable) peers = g_hash_table_new(g_str_hash, g_str_equal);
+  for (guint i = 0; links != NULL && i < json_array_get_length(links); i++) {
+    JsonObject *link = json_array_get_object_element(links, i);
+    const char *name = json_object_get_string_member_with_default(link, "name", NULL);
+    if (name != NULL && json_object_get_boolean_member_with_default(link, "verified", FALSE))
+      g_hash_table_add(peers, (gpointer)name);
+  }
+  return g_hash_table_size(peers);
 }
 
 /* alice (on the first SN) asks bob (on the third), he accepts: his SN finds hers through
