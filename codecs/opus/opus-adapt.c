@@ -32,6 +32,12 @@
  * for a narrow one within seconds (6 kbit/s narrowband, STOI 0.67 against baresip's
  * 0.82 in make bench). A link too narrow drops 50-70 %. */
 #define HEAVY_LOSS 0.40
+/* A report that lost (nearly) everything covers a path that was down, not one too narrow
+ * (a full queue passes what the link carries): a relay that died and was replaced, a
+ * moment of no network. It tells nothing about the link's rate, and taken as a measure
+ * of it (the jump below fits "what got through", i.e. nothing) it sent a call that had
+ * just failed over to a new relay to the bottom of the ladder: 6 kbit/s narrowband. */
+#define OUTAGE_LOSS 0.95
 /* From this much capacity loss on, the loss measures the link: a drop-tail queue passes
  * what it can and drops the rest, so the link takes about (1 - loss) of what is sent.
  * The step goes straight to the rung that fits 90% of that, in one report instead of one
@@ -226,6 +232,11 @@ hark_opus_adapt_step(HarkOpusAdapt *a, const HarkOpusLimits *l, const HarkCodecF
 {
   if (!a->started)
     hark_opus_adapt_init(a, l);
+  if (fb->loss_fraction >= OUTAGE_LOSS) {
+    a->heavy = 0; /* nor does it pair with the report after it */
+    a->clean = 0;
+    return HARK_OPUS_ADAPT_NOTHING;
+  }
   a->lossy = fb->loss_fraction > LOSSY ? MIN(a->lossy + 1, 1000) : 0;
   a->heavy = fb->loss_fraction > HEAVY_LOSS ? MIN(a->heavy + 1, 1000) : 0;
   gboolean stepped = a->stepped;

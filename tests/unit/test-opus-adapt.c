@@ -86,6 +86,26 @@ test_random_loss_twenty_percent(void)
   g_assert_cmpuint(a.congested_reports, ==, 0);
 }
 
+/* The path goes down for a few seconds (a relay dies; the call moves to another): the
+ * reports that come around it say everything was lost, then half, then nothing. That is
+ * an outage, not a link too narrow: the packet time and the wideband bitrate stay. */
+static void
+test_outage_is_not_narrow(void)
+{
+  HarkOpusAdapt a;
+  hark_opus_adapt_init(&a, &limits);
+  for (int i = 0; i < 5; i++)
+    feed(&a, 0, 2, 1);
+  const double around[] = { 0.5, 255.0 / 256, 255.0 / 256, 0.6, 0.3, 0 };
+  for (guint i = 0; i < G_N_ELEMENTS(around); i++) {
+    g_assert_cmpint(feed(&a, around[i], 3, 2), !=, HARK_OPUS_ADAPT_CONGESTED);
+    g_assert_cmpint(a.ptime_ms, ==, 20);
+    g_assert_cmpint(a.bitrate, >=, 12000);
+  }
+  g_assert_false(a.narrowband);
+  g_assert_cmpuint(a.congested_reports, ==, 0);
+}
+
 /* The same loss with no round trip known (no sender report of ours answered) and a
  * steady jitter: still random loss. */
 static void
@@ -353,6 +373,7 @@ main(int argc, char **argv)
   g_test_init(&argc, &argv, NULL);
   g_test_add_func("/opus-adapt/random-loss/keeps-ptime", test_random_loss_keeps_ptime);
   g_test_add_func("/opus-adapt/random-loss/without-rtt", test_random_loss_without_rtt);
+  g_test_add_func("/opus-adapt/outage-is-not-narrow", test_outage_is_not_narrow);
   g_test_add_func("/opus-adapt/random-loss/twenty-percent", test_random_loss_twenty_percent);
   g_test_add_func("/opus-adapt/capacity/lengthens-packets", test_capacity_loss_lengthens);
   g_test_add_func("/opus-adapt/capacity/jump-to-fit", test_capacity_jump);
