@@ -31,14 +31,7 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
-PULSE = """load-module module-native-protocol-unix socket={work}/pulse.sock auth-anonymous=1
-load-module module-null-sink sink_name=bus channels=2 rate=48000 channel_map=front-left,front-right
-load-module module-remap-sink sink_name=to_caller master=bus channels=1 master_channel_map=front-left channel_map=mono remix=no
-load-module module-remap-sink sink_name=from_callee master=bus channels=1 master_channel_map=front-right channel_map=mono remix=no
-load-module module-remap-source source_name=caller_mic master=bus.monitor channels=1 master_channel_map=front-left channel_map=mono remix=no
-load-module module-null-sink sink_name=discard channels=1 rate=48000
-load-module module-null-sink sink_name=quiet channels=1 rate=48000
-"""
+SOUND_CARD = os.path.join(HERE, "sound-card.pa")  # shared with scripts/bench-media-lib.sh
 
 
 def in_netns():
@@ -51,7 +44,7 @@ def in_netns():
 
 def start_pulse(work):
     with open(os.path.join(work, "pa.pa"), "w") as f:
-        f.write(PULSE.format(work=work))
+        f.write(open(SOUND_CARD).read().replace("@WORK@", work))
     log = open(os.path.join(work, "pulse.log"), "w")
     proc = subprocess.Popen(["pulseaudio", "-n", "-F", os.path.join(work, "pa.pa"),
                              "--daemonize=no", "--system=false", "--exit-idle-time=-1",

@@ -16,15 +16,7 @@ key() { od -An -tx1 -N30 /dev/urandom | tr -d ' \n'; }
 # unix socket also serves processes in other network namespaces).
 pulse_config() {
   export HOME="$work" XDG_RUNTIME_DIR="$work" PULSE_SERVER="unix:$work/pulse.sock"
-  cat >"$work/pa.pa" <<PA
-load-module module-native-protocol-unix socket=$work/pulse.sock auth-anonymous=1
-load-module module-null-sink sink_name=bus channels=2 rate=48000 channel_map=front-left,front-right
-load-module module-remap-sink sink_name=to_caller master=bus channels=1 master_channel_map=front-left channel_map=mono remix=no
-load-module module-remap-sink sink_name=from_callee master=bus channels=1 master_channel_map=front-right channel_map=mono remix=no
-load-module module-remap-source source_name=caller_mic master=bus.monitor channels=1 master_channel_map=front-left channel_map=mono remix=no
-load-module module-null-sink sink_name=discard channels=1 rate=48000
-load-module module-null-sink sink_name=quiet channels=1 rate=48000
-PA
+  sed "s|@WORK@|$work|g" "$top/bench/sound-card.pa" >"$work/pa.pa"
 }
 # No real-time scheduling: as root PulseAudio would take it, and the kernel's RLIMIT_RTTIME
 # then kills it (SIGKILL) in the middle of a long run with a 1 ms loopback.
