@@ -29,10 +29,12 @@
  * not told, its decoder reads each packet's duration from the packet's TOC byte. */
 #include <hark/hark.h>
 
+#include <gio/gio.h>
 #include <gst/gst.h>
 #include <string.h>
 
 #include "opus-adapt.h"
+#include "opus-decoder.h"
 #include "opus-pack.h"
 
 typedef struct {
@@ -182,9 +184,6 @@ opus_configure(gpointer instance, HarkCodecRole role, GObject *element, GVariant
 {
   if (role == HARK_CODEC_ENCODER)
     return configure_encoder(instance, element, settings, error);
-  if (role == HARK_CODEC_DECODER)
-    /* Conceal lost frames, and recover them from the next packet's FEC when it has it. */
-    g_object_set(element, "plc", TRUE, "use-inband-fec", TRUE, NULL);
   if (role == HARK_CODEC_PAYLOADER) {
     gboolean dtx;
     if (!get_bool(instance, settings, "dtx", FALSE, &dtx, error))
@@ -304,6 +303,21 @@ opus_adapt(gpointer instance, GObject *enc, GVariant *settings, const HarkCodecF
                a->bitrate, NULL);
 }
 
+/* The decoder is the plugin's own (opus-decoder.c): it conceals lost frames and rebuilds
+ * them from the next packet's FEC without holding every frame back for it. */
+static GObject *
+opus_make(gpointer instance, HarkCodecRole role, GError **error)
+{
+  (void)instance;
+  GstElement *e = NULL;
+  if (role == HARK_CODEC_DECODER && hark_opus_decoder_register())
+    e = gst_element_factory_make(HARK_OPUS_DECODER_NAME, NULL);
+  if (e == NULL)
+    g_set_error(error, G_IO_ERROR, G_IO_ERROR_FAILED, "the Opus plugin could not make its %s",
+                role == HARK_CODEC_DECODER ? "decoder" : "element for that role");
+  return e != NULL ? G_OBJECT(e) : NULL;
+}
+
 static const HarkCodecInterface opus_codec = {
   .version = HARK_CODEC_INTERFACE_VERSION,
   .encoding_name = "OPUS",
@@ -316,10 +330,11 @@ static const HarkCodecInterface opus_codec = {
   .encoder = "opusenc",
   .payloader = "rtpopuspay",
   .depayloader = "rtpopusdepay",
-  .decoder = "opusdec",
+  .decoder = NULL, /* opus_make() */
   .configure = opus_configure,
   .set_live = opus_set_live,
   .adapt = opus_adapt,
+  .make = opus_make,
 };
 
 static void

@@ -359,7 +359,14 @@ hark_media_codec_element(const HarkMediaCodec *codec, HarkCodecRole role, GError
                         : role == HARK_CODEC_PAYLOADER   ? codec->iface->payloader
                         : role == HARK_CODEC_DEPAYLOADER ? codec->iface->depayloader
                                                          : codec->iface->decoder;
-  GstElement *e = hark_media_element_make(factory, error);
+  GstElement *e = NULL;
+  if (factory != NULL)
+    e = hark_media_element_make(factory, error);
+  else if (codec->iface->version >= 2 && codec->iface->make != NULL)
+    e = GST_ELEMENT(codec->iface->make(codec->instance, role, error));
+  else
+    g_set_error(error, HARK_MEDIA_ERROR, HARK_MEDIA_ERROR_GSTREAMER,
+                "codec %s names no element for one of its roles", codec->name);
   if (e == NULL)
     return NULL;
   if (codec->iface->configure != NULL &&

@@ -14,7 +14,7 @@
 
 G_BEGIN_DECLS
 
-#define HARK_CODEC_INTERFACE_VERSION 1
+#define HARK_CODEC_INTERFACE_VERSION 2
 
 typedef enum {
   HARK_CODEC_ENCODER,
@@ -44,7 +44,7 @@ typedef struct {
   guint frame_ms; /* packet time; the engine pins audio payloaders (those with
                                 * min-ptime/max-ptime) to it */
 
-  /* GStreamer element factory names. */
+  /* GStreamer element factory names; NULL for an element make() gives (version 2). */
   const char *encoder;
   const char *payloader;
   const char *depayloader;
@@ -68,6 +68,13 @@ typedef struct {
    * NULL (fixed-rate codecs). */
   void (*adapt)(gpointer instance, GObject *encoder, GVariant *settings,
                 const HarkCodecFeedback *feedback);
+
+  /* Version 2. Make the element of a role whose factory name above is NULL: an element
+   * of the plugin's own, which no GStreamer plugin provides (GStreamer starts after the
+   * plugins load, so a plugin cannot put a factory into its registry at init; it may
+   * register one here). The engine configures it as any other. NULL, with an error,
+   * when it cannot. May be NULL when every role has a factory name. */
+  GObject *(*make)(gpointer instance, HarkCodecRole role, GError **error);
 } HarkCodecInterface;
 
 G_END_DECLS
