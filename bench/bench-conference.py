@@ -23,7 +23,7 @@ the opus plugin's `dtx = true`, complexity 10 so that a steady tone is not taken
 noise; Janus: the stream of the same encoder without the frames DTX leaves empty), so
 a silent participant sends a comfort-noise frame every 400 ms; with --no-dtx every
 participant sends 50 packets a second, silence or not. The host keeps the opus
-plugin's defaults (complexity 5; Janus's AudioBridge encodes at complexity 4). For each N and load the servers take turns (hark, then Janus at each
+plugin's defaults (complexity 10; Janus's AudioBridge encodes at complexity 4). For each N and load the servers take turns (hark, then Janus at each
 rate), --runs times; the report is the median. *CPU* is the server process's
 user+system time over --seconds (every thread, /proc/PID/stat), in % of one core;
 memory is the process's VmHWM, RSS and PSS (smaps_rollup) at the end of the interval.

@@ -178,7 +178,7 @@ def media_section(results, command):
         "",
         "Both peers: Opus, 20 ms packets, mono, SRTP (AES_CM_128_HMAC_SHA1_80), direct on 127.0.0.1,",
         "one process per end. hark: `hark media-test` with its defaults (Opus wideband voice 20 kbit/s,",
-        "complexity 5, adaptive jitter buffer from 20 ms, sound-server buffers 10 ms; the callee's jitter",
+        "complexity 10, adaptive jitter buffer from 20 ms, sound-server buffers 10 ms; the callee's jitter",
         "buffer ended the calls at " + ", ".join(f"{c['callee_jitter_buffer_ms']} ms" for c in h["calls"]
                                                if "callee_jitter_buffer_ms" in c) + "). baresip 1.0.0 (Debian): its",
         "defaults (jitter buffer 5–10 frames, audio buffers) with Opus set to mono at 24 kbit/s, which is",
@@ -979,7 +979,7 @@ def conference_section(results, command):
         "about 8 %, the main loop about 43 % (the kernel's poll over the ~13 sockets libnice "
         "keeps per leg, SRTP, per-packet dispatch), the rest GStreamer's threads and queues. "
         "Janus's participants here are plain RTP (no SRTP) and its mixer encodes at Opus "
-        "complexity 4 (hark's default: 5). DTX spares the host the silent legs' packets and "
+        "complexity 4 (hark's default: 10; 5 before December 2026). DTX spares the host the silent legs' packets and "
         "decoding; every leg still encodes and encrypts its own mix, and encoding the whole "
         "mix once for all who hear it is not done.",
         *([

@@ -3,7 +3,8 @@
  * of the reports seen so far (no GStreamer), so that it can be tested report by report.
  *
  * Two kinds of loss are told apart. Random loss (a lossy radio, a busy router) leaves the
- * round trip flat: FEC comes on and the bitrate steps down gently, the packet time stays.
+ * round trip flat: FEC comes on, with the bitrate raised to what wideband FEC needs
+ * (fec_bitrate), the packet time stays.
  * A link too narrow for the stream fills its queue before it drops: the round trip grows
  * (by the time the queue holds) together with the loss, or grows alone. Then FEC goes off
  * (it costs bytes the link does not have) and the stream steps down a ladder: bitrate to
@@ -19,6 +20,8 @@ G_BEGIN_DECLS
 
 typedef struct {
   int max_bitrate; /* the configured bitrate (or max_bitrate): where a clean link sits */
+  int fec_bitrate; /* random loss raises it this far, for FEC (never above on a link
+                    * found too narrow); <= max_bitrate: it is not raised */
   int min_bitrate; /* random loss never takes it lower; congestion's first floor */
   int narrow_bitrate; /* a narrow link's floor, below min_bitrate (narrowband) */
   int frame_ms; /* the configured frame: the shortest packet time */

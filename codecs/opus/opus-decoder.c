@@ -133,6 +133,7 @@ finish_decoded(HarkOpusDecoder *d, const guchar *data, gsize size, int samples, 
 static GstFlowReturn
 conceal_pending(HarkOpusDecoder *d)
 {
+  GST_DEBUG_OBJECT(d, "concealing %d samples: no packet came after the gap", d->gap_samples);
   int samples = d->gap_samples;
   d->gap_samples = 0;
   return finish_decoded(d, NULL, 0, samples, FALSE);
@@ -188,6 +189,8 @@ handle_frame(GstAudioDecoder *base, GstBuffer *buffer)
   if (d->gap_samples > 0) {
     int samples = d->gap_samples;
     d->gap_samples = 0;
+    GST_DEBUG_OBJECT(d, "rebuilding %d samples from the next packet (%" G_GSIZE_FORMAT " bytes)",
+                     samples, map.size);
     /* libopus conceals all but the last frame's worth and rebuilds that from the FEC. */
     ret = finish_decoded(d, map.data, map.size, samples, TRUE);
   }

@@ -8,6 +8,7 @@
 
 static const HarkOpusLimits limits = {
   .max_bitrate = 20000,
+  .fec_bitrate = 28000,
   .min_bitrate = 12000,
   .narrow_bitrate = 6000,
   .frame_ms = 20,
@@ -41,7 +42,8 @@ squeeze(HarkOpusAdapt *a)
 }
 
 /* 5% random loss on a path of 40 ms with its jitter wandering 5-35 ms: FEC on, the
- * bitrate down to min_bitrate and no lower, and the packet time stays 20 ms. */
+ * bitrate up to fec_bitrate (libopus sends no wideband FEC below about 23 kbit/s), and
+ * the packet time stays 20 ms. */
 static void
 test_random_loss_keeps_ptime(void)
 {
@@ -54,12 +56,11 @@ test_random_loss_keeps_ptime(void)
     g_assert_cmpint(feed(&a, loss, rtt, g_rand_double_range(rand, 5, 35)), ==,
                     HARK_OPUS_ADAPT_RANDOM_LOSS);
     g_assert_cmpint(a.ptime_ms, ==, 20);
-    g_assert_cmpint(a.bitrate, >=, 12000);
+    g_assert_cmpint(a.bitrate, ==, 28000);
   }
   g_rand_free(rand);
   g_assert_true(a.fec);
   g_assert_cmpint(a.loss_percent, >=, 3);
-  g_assert_cmpint(a.bitrate, ==, 12000);
   g_assert_false(a.narrowband);
   g_assert_false(a.cbr);
   g_assert_cmpuint(a.congested_reports, ==, 0);
@@ -78,7 +79,7 @@ test_random_loss_twenty_percent(void)
     feed(&a, g_rand_double_range(rand, 0.10, 0.35), 40 + g_rand_double_range(rand, -5, 25),
          g_rand_double_range(rand, 5, 35));
     g_assert_cmpint(a.ptime_ms, ==, 20);
-    g_assert_cmpint(a.bitrate, >=, 12000);
+    g_assert_cmpint(a.bitrate, ==, 28000);
   }
   g_rand_free(rand);
   g_assert_true(a.fec);
@@ -116,8 +117,41 @@ test_random_loss_without_rtt(void)
   for (int i = 0; i < 60; i++)
     feed(&a, 0.05, -1, 20);
   g_assert_cmpint(a.ptime_ms, ==, 20);
-  g_assert_cmpint(a.bitrate, ==, 12000);
+  g_assert_cmpint(a.bitrate, ==, 28000);
   g_assert_true(a.fec);
+}
+
+/* When the loss stops, FEC goes off and the bitrate is the configured one again at the
+ * first clean report: what FEC cost is spent only while packets are lost. */
+static void
+test_random_loss_ends(void)
+{
+  HarkOpusAdapt a;
+  hark_opus_adapt_init(&a, &limits);
+  for (int i = 0; i < 10; i++)
+    feed(&a, 0.1, 40, 10);
+  g_assert_cmpint(a.bitrate, ==, 28000);
+  g_assert_cmpint(feed(&a, 0, 40, 10), ==, HARK_OPUS_ADAPT_CLEAN);
+  g_assert_false(a.fec);
+  g_assert_cmpint(a.bitrate, ==, 20000);
+}
+
+/* A call that met congestion once is never raised for FEC again, even after it climbed
+ * back: the link was seen full at less. */
+static void
+test_no_raise_after_congestion(void)
+{
+  HarkOpusAdapt a;
+  hark_opus_adapt_init(&a, &limits);
+  feed(&a, 0, 40, 5);
+  g_assert_cmpint(feed(&a, 0.2, 900, 20), ==, HARK_OPUS_ADAPT_CONGESTED);
+  for (int i = 0; i < 400; i++)
+    feed(&a, 0, 40, 5);
+  g_assert_cmpint(a.bitrate, ==, 20000);
+  for (int i = 0; i < 5; i++)
+    g_assert_cmpint(feed(&a, 0.05, 40, 5), ==, HARK_OPUS_ADAPT_RANDOM_LOSS);
+  g_assert_true(a.fec);
+  g_assert_cmpint(a.bitrate, <=, 20000);
 }
 
 /* The link fills: the round trip climbs by the queue and the loss follows. FEC goes off at
@@ -339,7 +373,7 @@ test_bounds(void)
 /* A far end that lies in its reports (they are authenticated, so only the peer of the
  * call can): every loss, round trip and jitter RTCP's fields can carry, in any order. It
  * can make us send it less (which it could have by hanging up) but never leave the
- * bounds: the bitrate within narrow_bitrate..max_bitrate, a packet time Opus has, and
+ * bounds: the bitrate within narrow_bitrate..fec_bitrate, a packet time Opus has, and
  * back at the top once its reports turn clean. */
 static void
 test_hostile_reports(void)
@@ -354,7 +388,7 @@ test_hostile_reports(void)
     feed(&a, losses[g_rand_int_range(rand, 0, 4)], rtts[g_rand_int_range(rand, 0, 4)],
          jitters[g_rand_int_range(rand, 0, 4)]);
     g_assert_cmpint(a.bitrate, >=, 6000);
-    g_assert_cmpint(a.bitrate, <=, 20000);
+    g_assert_cmpint(a.bitrate, <=, 28000);
     g_assert_true(a.ptime_ms == 20 || a.ptime_ms == 40 || a.ptime_ms == 60 ||
                   a.ptime_ms == 120);
     g_assert_cmpint(a.loss_percent, >=, 0);
@@ -373,6 +407,9 @@ main(int argc, char **argv)
   g_test_init(&argc, &argv, NULL);
   g_test_add_func("/opus-adapt/random-loss/keeps-ptime", test_random_loss_keeps_ptime);
   g_test_add_func("/opus-adapt/random-loss/without-rtt", test_random_loss_without_rtt);
+  g_test_add_func("/opus-adapt/random-loss/ends", test_random_loss_ends);
+  g_test_add_func("/opus-adapt/random-loss/no-raise-after-congestion",
+                  test_no_raise_after_congestion);
   g_test_add_func("/opus-adapt/outage-is-not-narrow", test_outage_is_not_narrow);
   g_test_add_func("/opus-adapt/random-loss/twenty-percent", test_random_loss_twenty_percent);
   g_test_add_func("/opus-adapt/capacity/lengthens-packets", test_capacity_loss_lengthens);
