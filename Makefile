@@ -11,7 +11,7 @@ BUILD ?= build
 SANBUILD ?= build-san
 FUZZ_RUNS ?= 10000000
 FUZZ_SECONDS ?= 0
-FUZZ_TARGETS ?= wire stun rtp srtp loginsrv certificate command ctlline webauth tunnel statefile loginanswer gi record envelope held-envelope call-signal turn turn-server
+FUZZ_TARGETS ?= wire stun rtp srtp opus-decoder loginsrv certificate command ctlline webauth tunnel statefile loginanswer gi record envelope held-envelope call-signal turn turn-server
 
 .PHONY: all deps build demo check fuzz bench clean
 
