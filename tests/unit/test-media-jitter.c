@@ -2,7 +2,8 @@
 /* test-media-jitter.c: the adaptive jitter-buffer policy (core/media-jitter.c) driven
  * with made-up observations: it starts where told, grows at once on a close call or a
  * late packet, stays within its bounds, shrinks only once things are calm, and then
- * comes back from a one-off stall within seconds. */
+ * comes back from a one-off stall within seconds; and the playback hears a change of
+ * its delay at once. */
 #include "media-private.h"
 
 /* n ticks in which every buffer came slack_ms early. */
@@ -132,6 +133,25 @@ test_shrinks_slowly(void)
     g_assert_false(hark_media_jitter_tick(&j, 0));
 }
 
+/* The playback keeps its audio whole while the delay holds (a buffer due a few samples
+ * off where the last one ended goes right after it: no click), and plays a new delay at
+ * once: a shrink of 2 ms is 2 ms less delay now, not once it has added up to 5. */
+static void
+test_playback_follows_the_delay(void)
+{
+  const gint64 align = 240; /* 5 ms at 48 kHz */
+  /* The first buffer, and one after a gap: where due. */
+  g_assert_cmpint(hark_media_pulse_place(1000, FALSE, 0, align, FALSE), ==, 1000);
+  g_assert_cmpint(hark_media_pulse_place(5000, TRUE, 1960, align, FALSE), ==, 5000);
+  /* The clocks a little apart: right after the last buffer, either way. */
+  g_assert_cmpint(hark_media_pulse_place(1950, TRUE, 1960, align, FALSE), ==, 1960);
+  g_assert_cmpint(hark_media_pulse_place(1970, TRUE, 1960, align, FALSE), ==, 1960);
+  /* The jitter buffer's delay shrank by 2 ms (96 samples): due earlier, and played so. */
+  g_assert_cmpint(hark_media_pulse_place(1960 - 96, TRUE, 1960, align, TRUE), ==, 1960 - 96);
+  /* ...or grew by 2 ms: a gap of 2 ms, where due. */
+  g_assert_cmpint(hark_media_pulse_place(1960 + 96, TRUE, 1960, align, TRUE), ==, 1960 + 96);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -141,5 +161,6 @@ main(int argc, char **argv)
   g_test_add_func("/media-jitter/bounds", test_bounds);
   g_test_add_func("/media-jitter/shrinks-slowly", test_shrinks_slowly);
   g_test_add_func("/media-jitter/shrinks-after-a-stall", test_shrinks_after_a_stall);
+  g_test_add_func("/media-jitter/playback-follows-the-delay", test_playback_follows_the_delay);
   return g_test_run();
 }
