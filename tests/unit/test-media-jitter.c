@@ -91,19 +91,20 @@ test_shrinks_after_a_stall(void)
   HarkMediaJitter j;
   hark_media_jitter_init(&j, 20, 10, 200);
   /* A steady stream 8 ms early at 20 ms, then a stall of 60 ms grows it past 80. */
-  steady_ticks(&j, 4, 20, 8);
+  steady_ticks(&j, 2, 20, 8);
   g_assert_cmpuint(j.target_ms, ==, 20);
   hark_media_jitter_observe(&j, -60);
   hark_media_jitter_tick(&j, 0);
   g_assert_cmpuint(j.target_ms, >=, 80);
-  /* Calm again: nothing for a few seconds, then back to within 10 ms of where it was in
-   * 15 s (1 ms a second would take a minute)... */
-  steady_ticks(&j, 4, 20, 8);
+  /* Calm again: nothing for two seconds, then back to within 10 ms of where it was 4 s
+   * later (1 ms a second would take a minute; a quarter of the room after five calm
+   * seconds, 15 s)... */
+  steady_ticks(&j, 2, 20, 8);
   g_assert_cmpuint(j.target_ms, >=, 80);
-  steady_ticks(&j, 11, 20, 8);
+  steady_ticks(&j, 4, 20, 8);
   g_assert_cmpuint(j.target_ms, <=, 30);
-  /* ...never below what the stream's buffers need (8 ms early at 20 ms: the close-call
-   * guard and the headroom still fit). */
+  /* ...never below what the stream's buffers need (8 ms early at 20 ms: none comes
+   * closer to its time than a close call). */
   steady_ticks(&j, 60, 20, 8);
   g_assert_cmpuint(j.target_ms, >=, 20 - 8 + 2);
 }
@@ -113,8 +114,8 @@ test_shrinks_slowly(void)
 {
   HarkMediaJitter j;
   hark_media_jitter_init(&j, 80, 10, 200);
-  /* A few calm seconds change nothing; then by a part of the room left. */
-  calm_ticks(&j, 4, 50);
+  /* Two calm seconds change nothing; then by a part of the room left. */
+  calm_ticks(&j, 2, 50);
   g_assert_cmpuint(j.target_ms, ==, 80);
   calm_ticks(&j, 10, 50);
   g_assert_cmpuint(j.target_ms, <, 80);
@@ -126,7 +127,7 @@ test_shrinks_slowly(void)
   hark_media_jitter_observe(&j, 0.5);
   hark_media_jitter_tick(&j, 0);
   now = j.target_ms;
-  calm_ticks(&j, 4, 50);
+  calm_ticks(&j, 2, 50);
   g_assert_cmpuint(j.target_ms, ==, now);
   /* No observations (nothing received): nothing changes. */
   for (guint i = 0; i < 20; i++)
