@@ -4,11 +4,12 @@
  * follows what it sees: every buffer that reaches the sink tells how early it came
  * before its playing time (its slack), and the jitter buffer tells how many packets came
  * after it had given up on them. A close call or a late packet grows the delay at once;
- * a calm stretch shrinks it by a quarter of the room the earliest-played buffers left
- * each second, so after a one-off stall (a busy machine's scheduler, a burst) the delay
- * is back within seconds instead of keeping its high-water mark, while a link with
- * real jitter, whose worst buffer of each second leaves little room, keeps its audio
- * whole. Kept free of GStreamer so the unit test drives
+ * a calm stretch shrinks it by half the room the earliest-played buffers left each
+ * second beyond a close call, so after a one-off stall (a busy machine's scheduler, a
+ * burst) the delay is back within a few seconds instead of keeping its high-water mark
+ * (and a call's start, which assumes more than it needs, comes down as fast), while a
+ * link with real jitter, whose worst buffer of each second leaves little room, keeps
+ * its audio whole. Kept free of GStreamer so the unit test drives
  * it with made-up observations. */
 #include "media-private.h"
 
@@ -18,12 +19,17 @@
 #define HEADROOM_MS 5
 /* What a packet the jitter buffer gave up on costs: its lateness is unknown. */
 #define LATE_STEP_MS 10
-/* Shrinking starts after this many calm ticks and goes at least this far per tick... */
-#define CALM_TICKS 5
+/* Shrinking starts after this many calm ticks (on the loaded bench machine the sound
+ * server stalled for 30-290 ms a few times within 2-3 s, then not for many seconds: three
+ * rides out such a cluster, five kept half of a 10 s call at the stall's level) and goes
+ * at least this far per tick... */
+#define CALM_TICKS 3
 #define SHRINK_MS 1
-/* ...or this part of the room the worst buffer of the tick left beyond a close call and
- * the headroom a growth would have given it. */
-#define SHRINK_SHARE 4
+/* ...or this part of the room the worst buffer of the tick left beyond a close call:
+ * halving it converges in a few ticks and never overshoots into one. (A quarter of the
+ * room beyond the close call and the growth's headroom, at least 1 ms a tick, left the
+ * clean-link bench's calls 3-7 ms above what their buffers needed, 10-20 s in.) */
+#define SHRINK_SHARE 2
 
 void
 hark_media_jitter_init(HarkMediaJitter *j, guint start_ms, guint min_ms, guint max_ms)
@@ -55,7 +61,7 @@ hark_media_jitter_tick(HarkMediaJitter *j, guint64 late_total)
     j->grown++;
   } else if (j->have_slack) {
     /* Never below what the worst buffer of this tick needed. */
-    double room = j->worst_slack_ms - GUARD_MS - HEADROOM_MS;
+    double room = j->worst_slack_ms - GUARD_MS;
     guint step = room > SHRINK_SHARE * SHRINK_MS ? (guint)(room / SHRINK_SHARE) : SHRINK_MS;
     if (++j->calm >= CALM_TICKS && j->worst_slack_ms > GUARD_MS + SHRINK_MS && target > j->min_ms)
       target = MAX(j->min_ms, target - MIN(step, target));

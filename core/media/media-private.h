@@ -42,6 +42,14 @@ void hark_media_jitter_observe(HarkMediaJitter *j, double slack_ms);
  * on them. TRUE when target_ms changed. */
 gboolean hark_media_jitter_tick(HarkMediaJitter *j, guint64 late_total);
 
+/* Where in the sound server's stream the playback writes a buffer that is due at sample
+ * `due` (media-pulse-playback.c): right after the previous write (which ended at `end`,
+ * if have_end) when it continues it within `align` samples and the delay the session plays
+ * with has not moved since, so the two clocks' small differences never cut the audio;
+ * otherwise where it is due, so a change of the jitter buffer's delay is heard at once. */
+gint64 hark_media_pulse_place(gint64 due, gboolean have_end, gint64 end, gint64 align,
+                              gboolean delay_moved);
+
 /* ---- RFC 4733 telephone-events for DTMF (media-dtmf.c) ---------------------------------- */
 
 #define HARK_MEDIA_DTMF_DIGITS "0123456789*#ABCD"

@@ -20,14 +20,18 @@
  * now, so the buffer is written where it will be heard at its due time (an absolute
  * position in the stream; what lies between writes plays as silence). A buffer that
  * continues the previous one within ALIGN_MS goes right after it, so the two clocks'
- * small differences never cut the audio. prebuf = 0: the server neither waits to start
- * nor stops on an underrun, so positions keep their time. The server plays what is
- * ahead of its read position; its device latency before that is how long before its due
+ * small differences never cut the audio; not after the latency moved, though (the
+ * jitter-buffer policy's steps as it shrinks): then it goes where due, or the shrinking
+ * would only be heard once it added up to ALIGN_MS (on the clean-link bench that kept the
+ * delay 2.5 ms above the policy's, in the median). prebuf = 0: the server neither waits
+ * to start nor stops on an underrun, so positions keep their time. The server plays what
+ * is ahead of its read position; its device latency before that is how long before its due
  * time a buffer must be written: hark_media_pulse_sink_delay() tells the session, whose
  * probe in front of the sink counts it against each buffer's slack for the jitter-buffer
  * policy. Audio written behind the read position is dropped by the server (and counted
  * here as late). The device gets half a period of latency, as pulsesink's buffer of three
  * periods gave it (a buffer of one period gave it none, and the server spun). */
+#include "media-private.h"
 #include "media-pulse.h"
 
 #include <gst/base/gstbasesink.h>
@@ -57,6 +61,7 @@ struct _HarkMediaPulseSink {
   /* In the decoding thread (with the loop locked): where the last write ended. */
   gboolean have_end;
   gint64 end; /* in samples of the stream */
+  GstClockTime end_latency; /* the pipeline's latency the last write was placed with */
   guint64 late_samples; /* written behind the server's read position */
 };
 
@@ -102,6 +107,13 @@ position_of(HarkMediaPulseSink *self, GstClockTime due, GstClockTime now, gint64
   return TRUE;
 }
 
+gint64
+hark_media_pulse_place(gint64 due, gboolean have_end, gint64 end, gint64 align,
+                       gboolean delay_moved)
+{
+  return have_end && !delay_moved && ABS(due - end) <= align ? end : due;
+}
+
 /* In the decoding thread: write the buffer where it is due. */
 static GstFlowReturn
 render(GstBaseSink *sink, GstBuffer *buffer)
@@ -124,14 +136,15 @@ render(GstBaseSink *sink, GstBuffer *buffer)
   gint64 position = 0;
   GstClockTime ahead = 0;
   if (self->running && position_of(self, due, now, &position, &ahead)) {
-    if (self->have_end && ABS(position - self->end) <= RATE * ALIGN_MS / 1000)
-      position = self->end;
+    position = hark_media_pulse_place(position, self->have_end, self->end, RATE * ALIGN_MS / 1000,
+                                      latency != self->end_latency);
     if (due < now + ahead)
       self->late_samples += MIN(samples, gst_util_uint64_scale(now + ahead - due, RATE, GST_SECOND));
     if (position >= 0 && pa_stream_write(self->link.stream, map.data, samples * BYTES_PER_SAMPLE,
                                          NULL, position * BYTES_PER_SAMPLE, PA_SEEK_ABSOLUTE) == 0) {
       self->have_end = TRUE;
       self->end = position + (gint64)samples;
+      self->end_latency = latency;
     }
     g_atomic_int_set(&self->ahead_us, (gint)(ahead / GST_USECOND));
   }

@@ -2,7 +2,8 @@
 /* test-media-jitter.c: the adaptive jitter-buffer policy (core/media-jitter.c) driven
  * with made-up observations: it starts where told, grows at once on a close call or a
  * late packet, stays within its bounds, shrinks only once things are calm, and then
- * comes back from a one-off stall within seconds. */
+ * comes back from a one-off stall within seconds; and the playback hears a change of
+ * its delay at once. */
 #include "media-private.h"
 
 /* n ticks in which every buffer came slack_ms early. */
@@ -90,19 +91,20 @@ test_shrinks_after_a_stall(void)
   HarkMediaJitter j;
   hark_media_jitter_init(&j, 20, 10, 200);
   /* A steady stream 8 ms early at 20 ms, then a stall of 60 ms grows it past 80. */
-  steady_ticks(&j, 4, 20, 8);
+  steady_ticks(&j, 2, 20, 8);
   g_assert_cmpuint(j.target_ms, ==, 20);
   hark_media_jitter_observe(&j, -60);
   hark_media_jitter_tick(&j, 0);
   g_assert_cmpuint(j.target_ms, >=, 80);
-  /* Calm again: nothing for a few seconds, then back to within 10 ms of where it was in
-   * 15 s (1 ms a second would take a minute)... */
-  steady_ticks(&j, 4, 20, 8);
+  /* Calm again: nothing for two seconds, then back to within 10 ms of where it was 4 s
+   * later (1 ms a second would take a minute; a quarter of the room after five calm
+   * seconds, 15 s)... */
+  steady_ticks(&j, 2, 20, 8);
   g_assert_cmpuint(j.target_ms, >=, 80);
-  steady_ticks(&j, 11, 20, 8);
+  steady_ticks(&j, 4, 20, 8);
   g_assert_cmpuint(j.target_ms, <=, 30);
-  /* ...never below what the stream's buffers need (8 ms early at 20 ms: the close-call
-   * guard and the headroom still fit). */
+  /* ...never below what the stream's buffers need (8 ms early at 20 ms: none comes
+   * closer to its time than a close call). */
   steady_ticks(&j, 60, 20, 8);
   g_assert_cmpuint(j.target_ms, >=, 20 - 8 + 2);
 }
@@ -112,8 +114,8 @@ test_shrinks_slowly(void)
 {
   HarkMediaJitter j;
   hark_media_jitter_init(&j, 80, 10, 200);
-  /* A few calm seconds change nothing; then by a part of the room left. */
-  calm_ticks(&j, 4, 50);
+  /* Two calm seconds change nothing; then by a part of the room left. */
+  calm_ticks(&j, 2, 50);
   g_assert_cmpuint(j.target_ms, ==, 80);
   calm_ticks(&j, 10, 50);
   g_assert_cmpuint(j.target_ms, <, 80);
@@ -125,11 +127,30 @@ test_shrinks_slowly(void)
   hark_media_jitter_observe(&j, 0.5);
   hark_media_jitter_tick(&j, 0);
   now = j.target_ms;
-  calm_ticks(&j, 4, 50);
+  calm_ticks(&j, 2, 50);
   g_assert_cmpuint(j.target_ms, ==, now);
   /* No observations (nothing received): nothing changes. */
   for (guint i = 0; i < 20; i++)
     g_assert_false(hark_media_jitter_tick(&j, 0));
+}
+
+/* The playback keeps its audio whole while the delay holds (a buffer due a few samples
+ * off where the last one ended goes right after it: no click), and plays a new delay at
+ * once: a shrink of 2 ms is 2 ms less delay now, not once it has added up to 5. */
+static void
+test_playback_follows_the_delay(void)
+{
+  const gint64 align = 240; /* 5 ms at 48 kHz */
+  /* The first buffer, and one after a gap: where due. */
+  g_assert_cmpint(hark_media_pulse_place(1000, FALSE, 0, align, FALSE), ==, 1000);
+  g_assert_cmpint(hark_media_pulse_place(5000, TRUE, 1960, align, FALSE), ==, 5000);
+  /* The clocks a little apart: right after the last buffer, either way. */
+  g_assert_cmpint(hark_media_pulse_place(1950, TRUE, 1960, align, FALSE), ==, 1960);
+  g_assert_cmpint(hark_media_pulse_place(1970, TRUE, 1960, align, FALSE), ==, 1960);
+  /* The jitter buffer's delay shrank by 2 ms (96 samples): due earlier, and played so. */
+  g_assert_cmpint(hark_media_pulse_place(1960 - 96, TRUE, 1960, align, TRUE), ==, 1960 - 96);
+  /* ...or grew by 2 ms: a gap of 2 ms, where due. */
+  g_assert_cmpint(hark_media_pulse_place(1960 + 96, TRUE, 1960, align, TRUE), ==, 1960 + 96);
 }
 
 int
@@ -141,5 +162,6 @@ main(int argc, char **argv)
   g_test_add_func("/media-jitter/bounds", test_bounds);
   g_test_add_func("/media-jitter/shrinks-slowly", test_shrinks_slowly);
   g_test_add_func("/media-jitter/shrinks-after-a-stall", test_shrinks_after_a_stall);
+  g_test_add_func("/media-jitter/playback-follows-the-delay", test_playback_follows_the_delay);
   return g_test_run();
 }
