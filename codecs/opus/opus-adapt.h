@@ -39,6 +39,7 @@ typedef struct {
   guint lossy; /* lossy reports in a row */
   guint heavy; /* reports in a row with more than 40 % lost */
   gboolean stepped; /* the last report stepped down: this one may still count before it */
+  double stepped_from; /* the wire rate (bytes/s) before the last step down */
   guint clean; /* clean reports in a row */
   guint climb_after; /* clean reports in a row a climb up the ladder needs now */
   gboolean climbed; /* the last change was a climb (congestion after it doubles the wait) */
