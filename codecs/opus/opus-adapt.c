@@ -49,6 +49,13 @@
  * 10 + Opus's frame count 2 per packet, and a compound SRTCP report a second. */
 #define PACKET_OVERHEAD 52
 #define RTCP_BYTES_PER_S 150
+/* Reports missing this long on a lossy link (the engine's missed_s) halve the stream's
+ * wire rate, and again after as long again: 20 kbit/s in 20 ms packets comes down to 60
+ * ms packets in 3 s and to the bottom in 6. The link had passed none of either end's
+ * reports for 26 s while both ends' 20 ms packets filled it: the step frees it for our
+ * reports, the far end steps down on them, and its reports reach us again. */
+#define MISSED_S 3
+#define MISSED_CUT 0.5
 #define CLIMB_FIRST 8 /* clean reports before the first climb back up */
 #define CLIMB_MAX 64 /* the longest wait, after climbs that failed again and again */
 #define PTIME_MAX 120 /* RFC 6716: an Opus packet holds at most 120 ms */
@@ -237,11 +244,40 @@ on_clean(HarkOpusAdapt *a, const HarkOpusLimits *l)
   a->climbed = TRUE;
 }
 
+/* No report for missed_s seconds on a lossy link: a step down every MISSED_S seconds.
+ * A report that comes at last may still count the time before the step (stepped). */
+static HarkOpusVerdict
+on_missed(HarkOpusAdapt *a, const HarkOpusLimits *l, guint missed_s)
+{
+  if (missed_s < MISSED_S * (a->missed_steps + 1))
+    return HARK_OPUS_ADAPT_NOTHING;
+  a->missed_steps++;
+  a->clean = 0;
+  a->fec = FALSE;
+  a->loss_percent = 0;
+  if (a->climbed)
+    a->climb_after = MIN(a->climb_after * 2, CLIMB_MAX);
+  a->climbed = FALSE;
+  double before = wire_rate(a);
+  while (wire_rate(a) > before * MISSED_CUT && step_down(a, l))
+    ;
+  if (wire_rate(a) < before) {
+    a->stepped = TRUE;
+    a->stepped_from = before;
+  }
+  a->narrowband = a->bitrate < l->min_bitrate;
+  a->cbr = narrowed(a, l);
+  return HARK_OPUS_ADAPT_CONGESTED;
+}
+
 HarkOpusVerdict
 hark_opus_adapt_step(HarkOpusAdapt *a, const HarkOpusLimits *l, const HarkCodecFeedback *fb)
 {
   if (!a->started)
     hark_opus_adapt_init(a, l);
+  if (fb->missed_s > 0)
+    return on_missed(a, l, fb->missed_s);
+  a->missed_steps = 0;
   if (fb->loss_fraction >= OUTAGE_LOSS) {
     a->heavy = 0; /* nor does it pair with the report after it */
     a->clean = 0;
