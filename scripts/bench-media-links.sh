@@ -183,7 +183,8 @@ PY
 
 # ---- the peers ---------------------------------------------------------------------------
 # hark_call NAME CONDITION: hark media-test at each end, its statistics (printed on SIGTERM)
-# kept.
+# kept; each end's log in NAME.caller.log / NAME.callee.log (BENCH_KEEP keeps them; with
+# G_MESSAGES_DEBUG=hark-opus they hold every RTCP report the Opus adaptation read).
 hark_call() {
   ensure_pulse
   local ka kb callee caller
@@ -191,11 +192,11 @@ hark_call() {
   # shellcheck disable=SC2086 # BENCH_HARK_ARGS are words to pass on
   bg ip netns exec "$ns_b" sh -c "exec '$hark' media-test -q --json --seconds 0 --codec opus ${BENCH_HARK_ARGS:-} \
     --local $addr_b:41000 --remote $addr_a:42000 --send-key $kb --receive-key $ka \
-    --source pulse:quiet.monitor --sink pulse:from_callee >'$work/$1.callee.stats'"
+    --source pulse:quiet.monitor --sink pulse:from_callee >'$work/$1.callee.stats' 2>'$work/$1.callee.log'"
   callee=$last
   bg ip netns exec "$ns_a" sh -c "exec '$hark' media-test -q --json --seconds 0 --codec opus ${BENCH_HARK_ARGS:-} \
     --local $addr_a:42000 --remote $addr_b:41000 --send-key $ka --receive-key $kb \
-    --source pulse:caller_mic --sink pulse:discard >'$work/$1.caller.stats'"
+    --source pulse:caller_mic --sink pulse:discard >'$work/$1.caller.stats' 2>'$work/$1.caller.log'"
   caller=$last
   sleep 1   # the pipelines up
   shape "$2"

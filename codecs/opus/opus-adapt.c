@@ -49,6 +49,13 @@
  * 10 + Opus's frame count 2 per packet, and a compound SRTCP report a second. */
 #define PACKET_OVERHEAD 52
 #define RTCP_BYTES_PER_S 150
+/* Reports missing this long on a lossy link (the engine's missed_s) halve the stream's
+ * wire rate, and again after as long again: 20 kbit/s in 20 ms packets comes down to 60
+ * ms packets in 3 s and to the bottom in 6. The link had passed none of either end's
+ * reports for 26 s while both ends' 20 ms packets filled it: the step frees it for our
+ * reports, the far end steps down on them, and its reports reach us again. */
+#define MISSED_S 3
+#define MISSED_CUT 0.5
 #define CLIMB_FIRST 8 /* clean reports before the first climb back up */
 #define CLIMB_MAX 64 /* the longest wait, after climbs that failed again and again */
 #define PTIME_MAX 120 /* RFC 6716: an Opus packet holds at most 120 ms */
@@ -180,21 +187,31 @@ on_congestion(HarkOpusAdapt *a, const HarkOpusLimits *l, const HarkCodecFeedback
     a->climb_after = MIN(a->climb_after * 2, CLIMB_MAX);
   a->climbed = FALSE;
   /* A queue already draining after the last step needs no further step, unless the
-   * report still counts loss (it may cover the time before the step: one rung more is
-   * the cheaper error on a link that drops). */
+   * report still counts loss: light loss takes one rung more (the cheaper error on a link
+   * that drops), measurable loss the rung that fits what it measured (below). */
   gboolean draining = a->last_queue_ms >= 0 && queue >= 0 && queue < a->last_queue_ms - DRAINING_MS;
   if (draining && fb->loss_fraction <= LOSSY) {
     a->stepped = FALSE;
     return;
   }
-  if (fb->loss_fraction > MEASURABLE_LOSS && !a->stepped) {
-    double fits = wire_rate(a) * (1 - fb->loss_fraction) * FIT_MARGIN;
+  double before = wire_rate(a);
+  if (fb->loss_fraction > MEASURABLE_LOSS) {
+    /* The loss measures what was sent when it was counted: a report right after a step,
+     * or one whose queue drains, may still count the rung before it. Fitting that rung is
+     * never more than the loss says; fitting the current one then would step twice for
+     * one loss. (Only one rung a report here left a call at 40 ms packets, 12 kbit/s and
+     * 60 % loss for 26 s in make bench: a queue-alone step had just come before its first
+     * lossy report, and the next report took that long through the full queue.) */
+    double sent = a->stepped || draining ? MAX(a->stepped_from, before) : before;
+    double fits = sent * (1 - fb->loss_fraction) * FIT_MARGIN;
     while (wire_rate(a) > fits && step_down(a, l))
       ;
-  } else if (step_down(a, l) && fb->loss_fraction > HEAVY_LOSS) {
+  } else {
     step_down(a, l);
   }
-  a->stepped = TRUE;
+  a->stepped = wire_rate(a) < before;
+  if (a->stepped)
+    a->stepped_from = before;
 }
 
 /* Loss with a flat round trip: FEC, at a bitrate that carries it. Random loss is no
@@ -233,11 +250,41 @@ on_clean(HarkOpusAdapt *a, const HarkOpusLimits *l)
   a->climbed = TRUE;
 }
 
+/* No report for missed_s seconds on a lossy link: a step down every MISSED_S seconds.
+ * A report that comes at last may still count the time before the step (stepped). */
+static HarkOpusVerdict
+on_missed(HarkOpusAdapt *a, const HarkOpusLimits *l, guint missed_s)
+{
+  if (missed_s < MISSED_S * (a->missed_steps + 1))
+    return HARK_OPUS_ADAPT_NOTHING;
+  a->missed_steps++;
+  a->congested_reports++; /* a full link: not one to raise for FEC later */
+  a->clean = 0;
+  a->fec = FALSE;
+  a->loss_percent = 0;
+  if (a->climbed)
+    a->climb_after = MIN(a->climb_after * 2, CLIMB_MAX);
+  a->climbed = FALSE;
+  double before = wire_rate(a);
+  while (wire_rate(a) > before * MISSED_CUT && step_down(a, l))
+    ;
+  if (wire_rate(a) < before) {
+    a->stepped = TRUE;
+    a->stepped_from = before;
+  }
+  a->narrowband = a->bitrate < l->min_bitrate;
+  a->cbr = narrowed(a, l);
+  return HARK_OPUS_ADAPT_CONGESTED;
+}
+
 HarkOpusVerdict
 hark_opus_adapt_step(HarkOpusAdapt *a, const HarkOpusLimits *l, const HarkCodecFeedback *fb)
 {
   if (!a->started)
     hark_opus_adapt_init(a, l);
+  if (fb->missed_s > 0)
+    return on_missed(a, l, fb->missed_s);
+  a->missed_steps = 0;
   if (fb->loss_fraction >= OUTAGE_LOSS) {
     a->heavy = 0; /* nor does it pair with the report after it */
     a->clean = 0;

@@ -11,7 +11,9 @@
  * min_bitrate, then longer packets (fewer headers: 20 -> 40 -> 60 -> 120 ms), then the
  * bitrate below min_bitrate down to narrow_bitrate in narrowband. It climbs back one rung
  * at a time after a run of clean reports, a run that doubles each time a climb brought
- * the congestion back (hysteresis: it settles instead of oscillating). */
+ * the congestion back (hysteresis: it settles instead of oscillating). Reports that go
+ * missing on a lossy link (HarkCodecFeedback.missed_s) halve the stream's wire rate
+ * every 3 s: the link is too full to pass them. */
 #pragma once
 
 #include <hark/codec.h>
@@ -42,6 +44,8 @@ typedef struct {
   guint lossy; /* lossy reports in a row */
   guint heavy; /* reports in a row with more than 40 % lost */
   gboolean stepped; /* the last report stepped down: this one may still count before it */
+  double stepped_from; /* the wire rate (bytes/s) before the last step down */
+  guint missed_steps; /* steps taken since the last report, for reports that went missing */
   guint clean; /* clean reports in a row */
   guint climb_after; /* clean reports in a row a climb up the ladder needs now */
   gboolean climbed; /* the last change was a climb (congestion after it doubles the wait) */

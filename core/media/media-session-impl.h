@@ -80,6 +80,12 @@ struct _HarkMediaSession {
   guint rate_next, rate_count;
   double send_bitrate, receive_bitrate;
   guint rb_seq; /* main context only: the last receiver report handed to the codec */
+  /* Main context only: when that report came (or the first tick, or the last tick that
+   * sent nothing), with the far end's packets lost and received by then, and our packets
+   * sent at the last tick: reports missing on a lossy link (media-session-stats.c). */
+  gint64 report_at;
+  gint64 lost_at_report;
+  guint64 received_at_report, sent_at_tick;
   /* Playback timing: the sink pad's segment, the jitter-buffer policy, late buffers. */
   GstSegment play_segment;
   HarkMediaJitter jitter;

@@ -209,8 +209,40 @@ measure_bitrates(HarkMediaSession *s)
   g_mutex_unlock(&s->lock);
 }
 
+/* Seconds since the far end's last report when it should have sent more and the link
+ * seems to lose them; 0 otherwise (and then the clock restarts). A report comes about
+ * once a second while we send; none for 2 s while its stream still reaches us (not a
+ * path that is down) with more than 40 % of it lost since the last report says the
+ * link is too full to pass them (random loss of 20 % loses three reports in a row about
+ * once a minute: with a tenth as the mark, that took a lossy call for a full link, which
+ * left FEC off for good; a full queue drops 50-70 %): over a 1.5 KB/s tbf with 20 ms packets neither end's
+ * RTCP passed in 26 s while 45 % of its RTP did (a byte-limited drop-tail queue that
+ * small RTP packets keep full has no room for a larger RTCP one). The codec can then
+ * step down without them (RFC 5348 §4.4's no-feedback timer does the same), and so
+ * unblock the far end's reports by freeing its own link for ours. */
+static guint
+reports_missed(HarkMediaSession *s, const HarkMediaStats *st, gboolean report)
+{
+  g_mutex_lock(&s->lock);
+  guint64 sent = s->packets_sent, received = s->rtp_received;
+  g_mutex_unlock(&s->lock);
+  gint64 now = g_get_monotonic_time();
+  gboolean sending = sent > s->sent_at_tick;
+  s->sent_at_tick = sent;
+  if (report || !sending || s->report_at == 0) {
+    s->report_at = now;
+    s->lost_at_report = st->lost;
+    s->received_at_report = received;
+    return 0;
+  }
+  guint64 lost = (guint64)MAX(st->lost - s->lost_at_report, 0);
+  guint64 got = received - s->received_at_report;
+  guint missed = (guint)((now - s->report_at + G_USEC_PER_SEC / 2) / G_USEC_PER_SEC);
+  return missed >= 2 && got > 0 && lost * 10 > (lost + got) * 4 ? missed : 0;
+}
+
 /* Once a second: measure, follow the jitter we see, and hand the far end's latest report
- * to the codec (Opus adapts). */
+ * to the codec (Opus adapts), or tell it that reports are missing on a lossy link. */
 gboolean
 hark_media_session_on_tick(gpointer data)
 {
@@ -220,19 +252,21 @@ hark_media_session_on_tick(gpointer data)
   const HarkMediaCodec *codec = &s->codecs[s->current];
   if (codec->iface->adapt == NULL || s->encoder == NULL || g_atomic_int_get(&s->swapping))
     return G_SOURCE_CONTINUE;
-  HarkMediaStats st;
+  HarkMediaStats st = { 0 };
   guint rb_seq = s->rb_seq;
   read_rtcp(s, &st, &rb_seq);
+  guint missed = reports_missed(s, &st, rb_seq != s->rb_seq);
   /* Each receiver report once: RTCP comes about once a second, not in step with this
    * tick, and a report read twice would step the bitrate twice for one loss figure. */
-  if (rb_seq == s->rb_seq)
+  if (rb_seq == s->rb_seq && (missed == 0 || codec->iface->version < 2))
     return G_SOURCE_CONTINUE;
   s->rb_seq = rb_seq;
   HarkCodecFeedback feedback = { .loss_fraction = st.remote_loss_fraction,
                                  /* 0: the report's LSR was 0 (the far end has had no
                                   * sender report of ours yet), not a measured round trip */
                                  .rtt_ms = st.rtt_ms > 0 ? st.rtt_ms : -1,
-                                 .jitter_ms = st.remote_jitter_ms };
+                                 .jitter_ms = st.remote_jitter_ms,
+                                 .missed_s = missed };
   codec->iface->adapt(codec->instance, G_OBJECT(s->encoder), codec->settings, &feedback);
   return G_SOURCE_CONTINUE;
 }

@@ -41,8 +41,6 @@ static GLogWriterOutput
 timestamped_writer(GLogLevelFlags level, const GLogField *fields, gsize n_fields,
                    gpointer user_data)
 {
-  if (g_log_writer_default_would_drop(level, NULL))
-    return G_LOG_WRITER_HANDLED;
   const char *domain = "hark", *message = "";
   for (gsize i = 0; i < n_fields; i++) {
     if (g_str_equal(fields[i].key, "GLIB_DOMAIN"))
@@ -50,6 +48,9 @@ timestamped_writer(GLogLevelFlags level, const GLogField *fields, gsize n_fields
     else if (g_str_equal(fields[i].key, "MESSAGE"))
       message = fields[i].value;
   }
+  /* By domain, so that G_MESSAGES_DEBUG=hark-opus shows one plugin's debug messages. */
+  if (g_log_writer_default_would_drop(level, domain))
+    return G_LOG_WRITER_HANDLED;
   const char *name = (level & G_LOG_LEVEL_ERROR)      ? "error"
                      : (level & G_LOG_LEVEL_CRITICAL) ? "critical"
                      : (level & G_LOG_LEVEL_WARNING)  ? "warning"

@@ -72,7 +72,10 @@ mem_send(gpointer impl, const guint8 *data, gsize length, GError **error)
     gint64 start = MAX(now, m->busy_until);
     guint64 wire = length + MEM_TRANSPORT_IP_UDP;
     m->offered_bytes += wire;
-    if (start - now > (gint64)m->queue_ms * 1000) {
+    /* The queue holds queue_ms of bytes, and a packet enters only if all of it fits: a
+     * byte-limited drop-tail queue, as tbf's (its latency makes a limit in bytes). One that
+     * small RTP packets keep full nearly never has room for a larger RTCP packet. */
+    if (start - now + (gint64)(wire * G_USEC_PER_SEC / m->rate) > (gint64)m->queue_ms * 1000) {
       m->dropped_bytes += wire;
       m->dropped_packets++;
       g_mutex_unlock(&m->lock);

@@ -40,8 +40,8 @@ void mem_transport_pair(HarkMediaTransport **a, HarkMediaTransport **b, MemTrans
 void mem_transport_set_jitter(MemTransport *m, guint ms, guint32 seed);
 /* Send m's packets over a link of bytes_per_s, counting each packet's IPv4 and UDP headers
  * (28 bytes) as Linux's tbf qdisc does the packet it shapes: a packet waits behind the
- * ones queued before it, and one that would wait more than queue_ms is dropped (tbf's
- * latency). 0: no limit. */
+ * ones queued before it, and one that would not be through within queue_ms is dropped
+ * (tbf's latency, a limit in bytes that the whole packet must fit in). 0: no limit. */
 void mem_transport_set_rate(MemTransport *m, guint bytes_per_s, guint queue_ms);
 /* What m's link has seen: IP bytes offered and dropped, packets dropped, and how long a
  * packet sent now would wait (ms). */

@@ -413,6 +413,16 @@ typedef struct {
   guint64 dropped;
 } NarrowWatch;
 
+/* a sending source to b, over the narrow link each way. */
+static void
+narrow_start(Pair *p, const char *source)
+{
+  PairOptions o = { .source = source };
+  pair_start(p, &o);
+  mem_transport_set_rate(p->ma, NARROW_RATE, NARROW_QUEUE_MS);
+  mem_transport_set_rate(p->mb, NARROW_RATE, NARROW_QUEUE_MS);
+}
+
 /* a has lengthened its packets and lowered its bitrate, and its link has dropped nothing
  * and queued little for 5 s: the stream fits. */
 static gboolean
@@ -443,10 +453,7 @@ test_narrow_link(void)
   Pair p = { 0 };
   /* A tone within SILK's pitch range (about 55-500 Hz), which it codes exactly at
    * 6 kbit/s in narrowband; 1 kHz came through the lab's link at up to 1022 Hz. */
-  PairOptions o = { .source = "tone:440" };
-  pair_start(&p, &o);
-  mem_transport_set_rate(p.ma, NARROW_RATE, NARROW_QUEUE_MS);
-  mem_transport_set_rate(p.mb, NARROW_RATE, NARROW_QUEUE_MS);
+  narrow_start(&p, "tone:440");
   gint64 started = g_get_monotonic_time();
   guint64 offered0, dropped_bytes0, dropped0, offered1, dropped_bytes1, dropped1;
   guint queue;
@@ -491,6 +498,32 @@ test_narrow_link(void)
   for (gsize at = wav.n - 4 * 48000; at + 24000 <= wav.n; at += 24000)
     g_assert_cmpfloat(fabs(wav_dominant_hz(&wav, at, 24000) - 440), <=, 20);
   wav_clear(&wav);
+  pair_clear(&p);
+}
+
+/* The same link with both ends silent, as a call is before anyone speaks: 20 ms packets
+ * of silence are small, an RTCP report is larger, and the byte-limited queue they keep
+ * full has no room for it, so neither end hears a report (in make bench none came in
+ * 40 s, and the ends stayed at 20 ms packets). Each end must step down on the missing
+ * reports alone, until reports pass again and both settle where their stream fits. */
+static void
+test_narrow_reports_lost(void)
+{
+  Pair p = { 0 };
+  narrow_start(&p, "silence");
+  gint64 started = g_get_monotonic_time();
+  NarrowWatch w = { &p, started, 0 };
+  g_assert_true(run_until(narrow_settled, &w, 60000));
+  HarkMediaStats sa, sb;
+  hark_media_session_get_stats(p.a, &sa);
+  hark_media_session_get_stats(p.b, &sb);
+  g_test_message("calm from %.1f s on: a at %u ms packets and %d bit/s, b at %u ms and %d",
+                 (g_get_monotonic_time() - started) / 1e6 - 5, sa.ptime_ms, sa.encoder_bitrate,
+                 sb.ptime_ms, sb.encoder_bitrate);
+  g_assert_cmpuint(sa.ptime_ms, >=, 60);
+  g_assert_cmpuint(sb.ptime_ms, >=, 60);
+  g_assert_false(sa.fec);
+  g_assert_false(sb.fec);
   pair_clear(&p);
 }
 
@@ -1563,6 +1596,7 @@ main(int argc, char **argv)
   hark_test_add_isolated_func("/media/loss/opus-adapts-and-recovers",
                               test_loss_adapts_and_recovers);
   hark_test_add_isolated_func("/media/narrow/opus-fits-1500-bytes-per-s", test_narrow_link);
+  hark_test_add_isolated_func("/media/narrow/reports-lost-in-silence", test_narrow_reports_lost);
   hark_test_add_isolated_func("/media/hold/keepalive", test_hold);
   hark_test_add_isolated_func("/media/hold/not-silent", test_silent_not_on_hold);
   hark_test_add_isolated_func("/media/mute/far-end-hears-silence", test_mute);

@@ -204,6 +204,83 @@ test_capacity_jump(void)
   g_assert_cmpint(a.bitrate, >=, 6000);
 }
 
+/* What a caller read in make bench on a link of 1.5 KB/s each way (G_MESSAGES_DEBUG=
+ * hark-opus): a clean report, then the first report after the link narrowed, its queue
+ * already 0.5 s long but nothing lost yet (one rung down), then, 9 s later (a full queue
+ * passes few reports), 58 % lost at a round trip of 2.8 s. That report measures the
+ * link: the stream must fit it then (120 ms packets, narrowband), not a rung at a time,
+ * the next report being 26 s away. The reports after it still count the loss from before
+ * the jump while the queue drains: no further step. */
+static void
+test_capacity_jump_after_queue_step(void)
+{
+  HarkOpusAdapt a;
+  hark_opus_adapt_init(&a, &limits);
+  feed(&a, 0, 1, 1);
+  g_assert_cmpint(feed(&a, 0, 526, 10), ==, HARK_OPUS_ADAPT_CONGESTED);
+  g_assert_cmpint(a.bitrate, ==, 14000);
+  g_assert_cmpint(feed(&a, 0.578, 2838, 10), ==, HARK_OPUS_ADAPT_CONGESTED);
+  g_assert_cmpint(a.ptime_ms, ==, 120);
+  g_assert_cmpint(a.bitrate, <=, 8400);
+  g_assert_true(a.narrowband);
+  int bitrate = a.bitrate;
+  feed(&a, 0.523, 2902, 5);
+  feed(&a, 0.297, 2169, 25);
+  g_assert_cmpint(a.bitrate, ==, bitrate);
+  g_assert_cmpint(a.ptime_ms, ==, 120);
+}
+
+/* No report for missed_s seconds on a lossy link (the engine's word for it). */
+static HarkOpusVerdict
+missed(HarkOpusAdapt *a, guint seconds)
+{
+  HarkCodecFeedback fb = { .loss_fraction = 0, .rtt_ms = 846, .jitter_ms = 13,
+                           .missed_s = seconds };
+  return hark_opus_adapt_step(a, &limits, &fb);
+}
+
+/* What a callee read in make bench on a link of 1.5 KB/s each way: the first report after
+ * the link narrowed shows a queue (one rung down), then no report at all for the rest of
+ * the call (40 s), the link passing none of either end's while both ends' 20 ms packets
+ * kept it full. Reports missing that long on a lossy link halve the stream every 3 s:
+ * 60 ms packets or longer after 3 s, nothing more until 6, then the bottom; a report that comes at last and
+ * still counts the time before takes it no lower; clean reports bring it back up. */
+static void
+test_capacity_reports_lost(void)
+{
+  HarkOpusAdapt a;
+  hark_opus_adapt_init(&a, &limits);
+  feed(&a, 0, 1, 1);
+  g_assert_cmpint(feed(&a, 0, 846, 13), ==, HARK_OPUS_ADAPT_CONGESTED);
+  g_assert_cmpint(a.ptime_ms, ==, 20);
+  g_assert_cmpint(missed(&a, 2), ==, HARK_OPUS_ADAPT_NOTHING);
+  g_assert_cmpint(a.ptime_ms, ==, 20);
+  g_assert_cmpint(missed(&a, 3), ==, HARK_OPUS_ADAPT_CONGESTED);
+  g_assert_cmpint(a.ptime_ms, >=, 60);
+  g_assert_false(a.fec);
+  int bitrate = a.bitrate;
+  missed(&a, 4);
+  missed(&a, 5);
+  g_assert_cmpint(a.bitrate, ==, bitrate);
+  g_assert_cmpint(missed(&a, 6), ==, HARK_OPUS_ADAPT_CONGESTED);
+  g_assert_cmpint(a.ptime_ms, ==, 120);
+  g_assert_cmpint(a.bitrate, ==, 6000);
+  g_assert_true(a.narrowband);
+  g_assert_true(a.cbr);
+  /* The far end's reports pass again: the queue drains (one still counts loss). */
+  feed(&a, 0.55, 1807, 35);
+  feed(&a, 0, 840, 46);
+  g_assert_cmpint(a.bitrate, ==, 6000);
+  for (int i = 0; i < 400; i++)
+    feed(&a, 0, 1, 2);
+  g_assert_cmpint(a.ptime_ms, ==, 20);
+  g_assert_cmpint(a.bitrate, ==, 20000);
+  g_assert_false(a.narrowband);
+  /* A new silence counts from its own start: 3 s again before a step. */
+  g_assert_cmpint(missed(&a, 2), ==, HARK_OPUS_ADAPT_NOTHING);
+  g_assert_cmpint(a.bitrate, ==, 20000);
+}
+
 /* The ladder's order, one rung per report at moderate loss: the bitrate first, then the
  * packet time, the narrowband bitrate last. */
 /* Heavy loss with a round trip no queue-free path has: one report is enough. */
@@ -414,6 +491,9 @@ main(int argc, char **argv)
   g_test_add_func("/opus-adapt/random-loss/twenty-percent", test_random_loss_twenty_percent);
   g_test_add_func("/opus-adapt/capacity/lengthens-packets", test_capacity_loss_lengthens);
   g_test_add_func("/opus-adapt/capacity/jump-to-fit", test_capacity_jump);
+  g_test_add_func("/opus-adapt/capacity/jump-after-queue-step",
+                  test_capacity_jump_after_queue_step);
+  g_test_add_func("/opus-adapt/capacity/reports-lost", test_capacity_reports_lost);
   g_test_add_func("/opus-adapt/capacity/first-report", test_capacity_first_report);
   g_test_add_func("/opus-adapt/capacity/ladder-order", test_ladder_order);
   g_test_add_func("/opus-adapt/capacity/queue-alone", test_queue_alone);

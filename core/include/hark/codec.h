@@ -14,7 +14,7 @@
 
 G_BEGIN_DECLS
 
-#define HARK_CODEC_INTERFACE_VERSION 2
+#define HARK_CODEC_INTERFACE_VERSION 2 /* 2: HarkCodecFeedback.missed_s, make() */
 
 typedef enum {
   HARK_CODEC_ENCODER,
@@ -23,13 +23,20 @@ typedef enum {
   HARK_CODEC_DECODER,
 } HarkCodecRole;
 
-/* What RTCP says about the stream this side sends, handed to adapt() about once a second. */
+/* What RTCP says about the stream this side sends, handed to adapt() about once a second
+ * (and once a second while its reports go missing on a lossy link: missed_s). */
 typedef struct {
   double loss_fraction; /* 0..1, as the far end reported it in its last receiver report */
   double rtt_ms; /* round-trip time; negative when not known yet */
   guint64 bytes_acked; /* octets the far end says it received (extended, may wrap) */
   double jitter_ms; /* the interarrival jitter the far end measured of this stream (RFC 3550
                      * §6.4.1); negative when not known */
+  /* 0: a new report. Otherwise (codecs of interface version 2 and up) no report has come
+   * for this many seconds (2 or more) although we send and the far end's stream reaches
+   * us with more than 40 % of its packets lost since the last one: the link is too
+   * full to pass its reports (a full byte-limited queue drops an RTCP packet, larger than
+   * most RTP packets, nearly always). The fields above are the last report's. */
+  guint missed_s;
 } HarkCodecFeedback;
 
 typedef struct {
