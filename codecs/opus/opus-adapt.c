@@ -175,9 +175,11 @@ congested(HarkOpusAdapt *a, const HarkCodecFeedback *fb, double queue)
          (jitter_up || fb->loss_fraction > HEAVY_LOSS || fb->rtt_ms > LONG_RTT_MS);
 }
 
+/* What any sign of a full link does before its step: FEC off, no clean run, and a climb
+ * that brought it back makes the next climb wait twice as long. It also counts, so the
+ * bitrate is never raised for FEC afterwards. */
 static void
-on_congestion(HarkOpusAdapt *a, const HarkOpusLimits *l, const HarkCodecFeedback *fb,
-              double queue)
+mark_congested(HarkOpusAdapt *a)
 {
   a->congested_reports++;
   a->clean = 0;
@@ -186,6 +188,21 @@ on_congestion(HarkOpusAdapt *a, const HarkOpusLimits *l, const HarkCodecFeedback
   if (a->climbed)
     a->climb_after = MIN(a->climb_after * 2, CLIMB_MAX);
   a->climbed = FALSE;
+}
+
+/* The encoder's mode for the rung reached: narrowband CBR below min_bitrate. */
+static void
+set_mode(HarkOpusAdapt *a, const HarkOpusLimits *l)
+{
+  a->narrowband = a->bitrate < l->min_bitrate;
+  a->cbr = narrowed(a, l);
+}
+
+static void
+on_congestion(HarkOpusAdapt *a, const HarkOpusLimits *l, const HarkCodecFeedback *fb,
+              double queue)
+{
+  mark_congested(a);
   /* A queue already draining after the last step needs no further step, unless the
    * report still counts loss: light loss takes one rung more (the cheaper error on a link
    * that drops), measurable loss the rung that fits what it measured (below). */
@@ -258,13 +275,7 @@ on_missed(HarkOpusAdapt *a, const HarkOpusLimits *l, guint missed_s)
   if (missed_s < MISSED_S * (a->missed_steps + 1))
     return HARK_OPUS_ADAPT_NOTHING;
   a->missed_steps++;
-  a->congested_reports++; /* a full link: not one to raise for FEC later */
-  a->clean = 0;
-  a->fec = FALSE;
-  a->loss_percent = 0;
-  if (a->climbed)
-    a->climb_after = MIN(a->climb_after * 2, CLIMB_MAX);
-  a->climbed = FALSE;
+  mark_congested(a);
   double before = wire_rate(a);
   while (wire_rate(a) > before * MISSED_CUT && step_down(a, l))
     ;
@@ -272,8 +283,7 @@ on_missed(HarkOpusAdapt *a, const HarkOpusLimits *l, guint missed_s)
     a->stepped = TRUE;
     a->stepped_from = before;
   }
-  a->narrowband = a->bitrate < l->min_bitrate;
-  a->cbr = narrowed(a, l);
+  set_mode(a, l);
   return HARK_OPUS_ADAPT_CONGESTED;
 }
 
@@ -310,7 +320,6 @@ hark_opus_adapt_step(HarkOpusAdapt *a, const HarkOpusLimits *l, const HarkCodecF
     a->clean = 0; /* some loss or some queue: neither a reason to step nor to climb */
   }
   a->last_queue_ms = queue;
-  a->narrowband = a->bitrate < l->min_bitrate;
-  a->cbr = narrowed(a, l);
+  set_mode(a, l);
   return verdict;
 }
