@@ -199,6 +199,7 @@ on_ice_state(gpointer data, HarkMediaIceState state)
     return;
   if (state == HARK_MEDIA_ICE_CONNECTED) {
     hark_call_media_maybe_start(call);
+    hark_call_media_note_path(call);
     return;
   }
   if (state != HARK_MEDIA_ICE_FAILED || call->ice == NULL || !call->remote_credentials)
@@ -218,6 +219,7 @@ on_restart_done(gpointer data, HarkMediaIcePath path, gboolean ok)
   HarkCall *call = ((CallIceHandle *)data)->call;
   if (call == NULL)
     return;
+  hark_call_media_note_path(call);
   g_autofree char *now = hark_call_media_path(call);
   g_message("calls: %s: the path change %s; the media goes %s", call->id_hex,
             ok ? "worked" : "found no working pair", now != NULL ? now : "nowhere yet");
@@ -716,6 +718,18 @@ hark_call_media_path(HarkCall *call)
   return g_strdup_printf("%s %s", info.kind, info.transport);
 }
 
+/* Kept, because libnice forgets a TCP pair as soon as the far end closes it, and that
+ * can come before the hangup that ends the call: the ended call still names its path. */
+void
+hark_call_media_note_path(HarkCall *call)
+{
+  char *now = hark_call_media_path(call);
+  if (now == NULL)
+    return;
+  g_free(call->last_path);
+  call->last_path = now;
+}
+
 JsonObject *
 hark_call_media_stats(HarkCall *call)
 {
@@ -733,6 +747,7 @@ hark_call_media_stats(HarkCall *call)
     json_object_set_string_member(o, "codec", call->codec);
   HarkMediaIcePathInfo info;
   if (call->ice != NULL && hark_media_ice_get_path(call->ice, &info)) {
+    hark_call_media_note_path(call);
     JsonObject *path = json_object_new();
     json_object_set_string_member(path, "kind", info.kind);
     json_object_set_string_member(path, "transport", info.transport);

@@ -83,7 +83,7 @@ struct _HarkCall {
   char *asked_path; /* the same for a path (an ICE restart) */
   guint8 dtmf_pt;
   char *reason; /* why it ended */
-  char *last_path; /* the media path when it ended ("host udp"), or NULL */
+  char *last_path; /* the media path last seen working ("host udp"), or NULL */
   const char *outcome; /* "answered", "missed", ... (HarkCallLogEntry's) */
   gint64 started_at, answered_at, ended_at; /* unix s */
   gint64 dialled_us, answered_us, active_us; /* monotonic, for the set-up times */
@@ -223,6 +223,7 @@ gboolean hark_call_media_restart(HarkCall *call, const char *name, HarkCallSigna
 JsonObject *hark_call_media_stats(HarkCall *call);
 /* The path as the event shows it ("host udp"), or NULL. */
 char *hark_call_media_path(HarkCall *call);
+void hark_call_media_note_path(HarkCall *call);
 /* The node attached to another SN: when our relay (the old SN's) carries the call's media,
  * ask the new SN for TURN credentials and restart ICE on its STUN and relay (`path any`,
  * both ends), so the call outlives a relay that died with its SN. */

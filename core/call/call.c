@@ -124,8 +124,9 @@ hark_call_json(HarkCall *call)
     json_object_set_string_member(o, "outcome", call->outcome);
   if (call->codec != NULL && call->active_us != 0)
     json_object_set_string_member(o, "codec", call->codec);
-  g_autofree char *path =
-    call->last_path != NULL ? g_strdup(call->last_path) : hark_call_media_path(call);
+  g_autofree char *path = hark_call_media_path(call);
+  if (path == NULL)
+    path = g_strdup(call->last_path);
   if (path != NULL)
     json_object_set_string_member(o, "path", path);
   json_object_set_int_member(o, "started_at", call->started_at);
@@ -233,7 +234,7 @@ hark_call_end(HarkCall *call, const char *outcome, const char *reason)
   g_free(call->reason);
   call->reason = g_strdup(reason);
   call->ended_at = hark_clock_now_seconds(hark_context_get_clock(calls->ctx));
-  call->last_path = hark_call_media_path(call);
+  hark_call_media_note_path(call);
   hark_call_media_stop(call);
   call->state = CALL_ENDED;
   g_message("calls: %s %s %s ended: %s (%s)", call->id_hex, call->outgoing ? "to" : "from",
