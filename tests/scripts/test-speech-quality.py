@@ -259,7 +259,10 @@ def main():
     for number, function in enumerate(cases, 1):
         ok = function()
         failed += not ok
-        print(f"{'ok' if ok else 'not ok'} {number} - {function.__doc__}", flush=True)
+        # A TAP result is one line: a docstring's further lines would be taken for
+        # unknown output.
+        summary = " ".join(function.__doc__.split())
+        print(f"{'ok' if ok else 'not ok'} {number} - {summary}", flush=True)
     return 1 if failed else 0
 
 
