@@ -283,6 +283,11 @@ def peer(name):
             "paths": sorted({r["call"]["path"] for r in runs if "call" in r}),
             "ip_bytes_per_s_each_way": statistics.median(each_way),
             "call_ip_bytes_per_s_each_way": each_way,
+            # The speech goes caller -> callee; the other way is the callee's quiet microphone.
+            "ip_bytes_per_s_talking": statistics.median(ds[0]["ip_bytes_per_s"] for ds in dirs if ds),
+            "ip_bytes_per_s_quiet": statistics.median(ds[-1]["ip_bytes_per_s"] for ds in dirs if ds),
+            "call_ip_bytes_per_s_talking": [ds[0]["ip_bytes_per_s"] if ds else 0 for ds in dirs],
+            "call_ip_bytes_per_s_quiet": [ds[-1]["ip_bytes_per_s"] if ds else 0 for ds in dirs],
             "stoi": scored("stoi"), "mcd_db": scored("mcd_db"),
             "call_stoi": [r.get("stoi") for r in runs], "call_mcd_db": [r.get("mcd_db") for r in runs],
             "packets_per_s_each_way": statistics.median(sum(x["packets_per_s"] for x in ds) / max(len(ds), 1) for ds in dirs)}
