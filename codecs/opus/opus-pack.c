@@ -2,7 +2,7 @@
 /* opus-pack.c: two Opus packets into one before the payloader (opus-pack.h). A buffer
  * probe on the payloader's sink pad holds every other packet and hands the payloader the
  * pair joined; two that cannot join (a mode or bandwidth change between them, a DTX
- * frame) go out one by one. */
+ * frame) go out one by one, and so does a frame held when the stream ends. */
 #include "opus-pack.h"
 
 #include <opus.h>
@@ -12,6 +12,7 @@
 typedef struct {
   gint frames; /* atomic: set from the main thread, read in the streaming thread */
   GstBuffer *held; /* streaming thread only */
+  gboolean draining; /* streaming thread only: the held frame is on its way out alone */
   OpusRepacketizer *repacketizer;
 } Pack;
 
@@ -65,6 +66,8 @@ on_encoded(GstPad *pad, GstPadProbeInfo *info, gpointer data)
 {
   Pack *p = data;
   GstBuffer *buffer = GST_PAD_PROBE_INFO_BUFFER(info);
+  if (p->draining)
+    return GST_PAD_PROBE_OK;
   if (p->held == NULL) {
     if (g_atomic_int_get(&p->frames) <= 1)
       return GST_PAD_PROBE_OK;
@@ -84,6 +87,24 @@ on_encoded(GstPad *pad, GstPadProbeInfo *info, gpointer data)
   return GST_PAD_PROBE_OK;
 }
 
+/* A codec swap drains the chain with EOS (media-send.c): a held frame goes out alone
+ * before it, or the last 60 ms before the swap would never be heard. A flush drops it,
+ * as it drops everything else on the way. */
+static GstPadProbeReturn
+on_event(GstPad *pad, GstPadProbeInfo *info, gpointer data)
+{
+  Pack *p = data;
+  GstEventType type = GST_EVENT_TYPE(GST_PAD_PROBE_INFO_EVENT(info));
+  if (type == GST_EVENT_FLUSH_STOP) {
+    gst_clear_buffer(&p->held);
+  } else if (type == GST_EVENT_EOS && p->held != NULL) {
+    p->draining = TRUE;
+    gst_pad_chain(pad, g_steal_pointer(&p->held));
+    p->draining = FALSE;
+  }
+  return GST_PAD_PROBE_OK;
+}
+
 void
 hark_opus_pack_attach(GstElement *payloader)
 {
@@ -96,6 +117,8 @@ hark_opus_pack_attach(GstElement *payloader)
   /* The payloader owns it: freed when the chain is, after its streaming thread is gone. */
   g_object_set_data_full(G_OBJECT(payloader), PACK_KEY, p, pack_free);
   gst_pad_add_probe(sink, GST_PAD_PROBE_TYPE_BUFFER, on_encoded, p, NULL);
+  gst_pad_add_probe(sink, GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM | GST_PAD_PROBE_TYPE_EVENT_FLUSH,
+                    on_event, p, NULL);
 }
 
 void
