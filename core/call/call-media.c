@@ -219,10 +219,9 @@ on_restart_done(gpointer data, HarkMediaIcePath path, gboolean ok)
   HarkCall *call = ((CallIceHandle *)data)->call;
   if (call == NULL)
     return;
-  hark_call_media_note_path(call);
-  g_autofree char *now = hark_call_media_path(call);
+  gboolean flowing = hark_call_media_note_path(call);
   g_message("calls: %s: the path change %s; the media goes %s", call->id_hex,
-            ok ? "worked" : "found no working pair", now != NULL ? now : "nowhere yet");
+            ok ? "worked" : "found no working pair", flowing ? call->last_path : "nowhere yet");
   hark_call_emit(call);
 }
 
@@ -720,14 +719,15 @@ hark_call_media_path(HarkCall *call)
 
 /* Kept, because libnice forgets a TCP pair as soon as the far end closes it, and that
  * can come before the hangup that ends the call: the ended call still names its path. */
-void
+gboolean
 hark_call_media_note_path(HarkCall *call)
 {
   char *now = hark_call_media_path(call);
   if (now == NULL)
-    return;
+    return FALSE;
   g_free(call->last_path);
   call->last_path = now;
+  return TRUE;
 }
 
 JsonObject *

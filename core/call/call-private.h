@@ -223,7 +223,9 @@ gboolean hark_call_media_restart(HarkCall *call, const char *name, HarkCallSigna
 JsonObject *hark_call_media_stats(HarkCall *call);
 /* The path as the event shows it ("host udp"), or NULL. */
 char *hark_call_media_path(HarkCall *call);
-void hark_call_media_note_path(HarkCall *call);
+/* Remembers the path the media takes now as last_path (kept after the pair is gone);
+ * FALSE, last_path untouched, when no pair carries the media now. */
+gboolean hark_call_media_note_path(HarkCall *call);
 /* The node attached to another SN: when our relay (the old SN's) carries the call's media,
  * ask the new SN for TURN credentials and restart ICE on its STUN and relay (`path any`,
  * both ends), so the call outlives a relay that died with its SN. */
