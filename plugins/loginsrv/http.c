@@ -158,6 +158,7 @@ respond(LoginRequest *req, guint status, JsonObject *body, gint64 retry_after)
     g_autofree char *seconds = g_strdup_printf("%" G_GINT64_FORMAT, retry_after);
     soup_message_headers_replace(headers, "Retry-After", seconds);
   }
+  login_keepalive_answer(req->server, req->msg);
   soup_server_message_set_status(req->msg, status, NULL);
   soup_server_message_set_response(req->msg, "application/json", SOUP_MEMORY_TAKE, text, length);
   g_debug("%s %s %u %.1f ms", soup_server_message_get_method(req->msg), req->path, status,
@@ -497,7 +498,7 @@ dispatch(LoginServer *s, SoupServerMessage *msg)
   LoginRequest *req = request_new(s, msg);
   g_autoptr(GBytes) body = soup_message_body_flatten(soup_server_message_get_request_body(msg));
   req->body = g_bytes_ref(body);
-  login_keepalive_offer(s, msg);
+  login_keepalive_offer(msg);
   if (s->stopping) {
     login_respond_error(req, "internal", "the login server is stopping");
     return;

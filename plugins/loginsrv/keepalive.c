@@ -14,10 +14,17 @@
  * when LOGIN_KEEP_MAX_IDLE connections are idle already, LOGIN_KEEP_MAX_IDLE_PER_SOURCE
  * of them from its source, or the request was refused before its body was read (the
  * unread body would be taken for the next request). A client that says
- * "Connection: close" or speaks HTTP/1.0 is not kept either. */
+ * "Connection: close" or speaks HTTP/1.0 is not kept either.
+ *
+ * That is decided when the answer is set, before its headers go out, so that an answer
+ * after which the connection closes says "Connection: close" (RFC 9112, 9.6): otherwise
+ * the client pools a connection the server is closing and sends its next request into
+ * the close. The bounds are read then, so answers being written at the same moment may
+ * each take the last place: they overshoot by at most the answers in flight. */
 #include "loginsrv.h"
 
 #define CONN_DATA "hark-login-conn"
+#define OFFERED_DATA "hark-login-offered" /* on a message whose body was read */
 
 struct _LoginConn {
   gint refs; /* the connection's address holds one, and the idle timer while it exists */
@@ -161,8 +168,8 @@ on_wrote_body(SoupServerMessage *msg, gpointer data)
    * one libsoup refused itself): that wait ends here, or its timer would outlive conn
    * (a use after free: the login server crashed in the Table I benchmark). */
   conn_busy(conn);
-  if (!may_keep(s, msg, conn))
-    return; /* libsoup closes it, as before */
+  if (s->stopping || s->soup == NULL || s->kept == NULL)
+    return; /* libsoup closes it; soup_server_disconnect would anyway */
   GSocketAddress *remote = conn->remote;
   g_object_ref(remote); /* the stolen message may take the last other reference */
   GIOStream *stream = soup_server_message_steal_connection(msg);
@@ -189,9 +196,22 @@ on_wrote_body(SoupServerMessage *msg, gpointer data)
 }
 
 void
-login_keepalive_offer(LoginServer *s, SoupServerMessage *msg)
+login_keepalive_offer(SoupServerMessage *msg)
 {
-  g_signal_connect(msg, "wrote-body", G_CALLBACK(on_wrote_body), s);
+  g_object_set_data(G_OBJECT(msg), OFFERED_DATA, GINT_TO_POINTER(TRUE));
+}
+
+void
+login_keepalive_answer(LoginServer *s, SoupServerMessage *msg)
+{
+  LoginConn *conn = conn_of(msg);
+  if (conn != NULL && conn->server != NULL &&
+      g_object_get_data(G_OBJECT(msg), OFFERED_DATA) != NULL && may_keep(s, msg, conn)) {
+    g_signal_connect(msg, "wrote-body", G_CALLBACK(on_wrote_body), s);
+    return;
+  }
+  soup_message_headers_replace(soup_server_message_get_response_headers(msg), "Connection",
+                               "close");
 }
 
 void

@@ -155,7 +155,10 @@ void login_keepalive_track(LoginServer *s, GSocketAddress *local, GSocketAddress
 /* A request's headers arrived (its connection is not idle any more). */
 void login_keepalive_request_started(SoupServerMessage *msg);
 /* The request's body was read in full: its connection may carry the next one. */
-void login_keepalive_offer(LoginServer *s, SoupServerMessage *msg);
+void login_keepalive_offer(SoupServerMessage *msg);
+/* The answer is being set, its headers not yet written: whether the connection is kept
+ * is decided now, and an answer after which it is closed says "Connection: close". */
+void login_keepalive_answer(LoginServer *s, SoupServerMessage *msg);
 
 /* ---- http.c ---- */
 
