@@ -13,7 +13,9 @@
  * The SN forwards 20 messages a second from one client (burst 50) and refuses the rest
  * ("over this link's message rate"). A roster round is one signal per connected member,
  * as is a speaker change: 16 members connecting one after another cost 136 rosters,
- * and a refused one is lost (measured: members missed the last rosters). So rosters and
+ * and a refused one was lost (measured: members missed the last rosters); the messenger
+ * now sends a refused signal again (messenger-signal.c), but late, and its retries cost
+ * the same rate. So rosters and
  * speaker signals together take at most CONFERENCE_SIGNAL_RATE a second (a round that
  * does not fit waits, gathering the changes meanwhile), which leaves the rest of the
  * SN's rate to the legs' call signals. */

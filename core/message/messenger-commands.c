@@ -587,6 +587,7 @@ counters_json(const MessengerCounters *c)
     { "signals_sent", c->signals_sent },
     { "signals_received", c->signals_received },
     { "signals_refused", c->signals_refused },
+    { "signals_retried", c->signals_retried },
   };
   for (gsize i = 0; i < G_N_ELEMENTS(rows); i++)
     json_object_set_int_member(o, rows[i].name, (gint64)rows[i].value);

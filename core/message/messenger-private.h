@@ -57,6 +57,7 @@ typedef struct {
   guint64 signals_sent; /* signals sealed and handed to an SN (once per signal) */
   guint64 signals_received; /* signals handed to their kind's handler */
   guint64 signals_refused; /* signals dropped: no handler, too old, held, replayed */
+  guint64 signals_retried; /* envelopes of a signal sent again after the SN's 429 (rate) */
 } MessengerCounters;
 
 typedef enum {

@@ -6,13 +6,24 @@
  * by the login server: a signal is worth something only now, and its sender hears which
  * devices it reached. What comes in was checked by messenger-receive.c (verified,
  * opened, not replayed, not old) and goes to the handler of its kind, or is dropped and
- * counted. docs/protocol.md, "Messages: signals". */
+ * counted. docs/protocol.md, "Messages: signals".
+ *
+ * An SN refuses what a client sends over its message rate (429). For a signal that is a
+ * moment's congestion, not an answer: a conference host calling ten members sends their
+ * invitations, candidates and rosters at once, and a refused invitation used to end that
+ * call ("the signal reached no device"). So a refused envelope goes to that device again
+ * after SIGNAL_RATE_RETRY_MS, doubling, SIGNAL_RATE_RETRIES times (3.75 s in all, while a
+ * signal is still worth something), with a little jitter so that the refused ones do not
+ * all come back at once. */
 #include "messenger-private.h"
 
 #include "hark/address.h"
 #include "hark/presence.h"
 
 #include <string.h>
+
+#define SIGNAL_RATE_RETRIES 4
+#define SIGNAL_RATE_RETRY_MS 250
 
 typedef struct {
   HarkMessengerSignalFunc func;
@@ -117,7 +128,62 @@ signal_finish(HarkMessenger *messenger, SignalJob *job, GError *error)
 typedef struct {
   SignalJob *job;
   char *device;
+  char *sn; /* the device's SN, and the envelope: to send it again after a 429 */
+  GBytes *envelope;
+  guint retries;
 } SignalSend;
+
+static void signal_routed(HarkMessageRouteResult result, guint code, const char *text,
+                          gpointer data);
+
+static void
+signal_send_free(SignalSend *send)
+{
+  g_free(send->device);
+  g_free(send->sn);
+  g_bytes_unref(send->envelope);
+  g_free(send);
+}
+
+static void
+signal_route(HarkMessenger *messenger, SignalSend *send)
+{
+  hark_message_route_send(messenger->route, send->device, send->sn, send->envelope, signal_routed,
+                          send);
+}
+
+static gboolean
+on_signal_retry(gpointer data)
+{
+  SignalSend *send = data;
+  HarkMessenger *messenger = send->job->op.messenger;
+  if (messenger == NULL || messenger->stopping)
+    signal_routed(HARK_MESSAGE_ROUTE_NO_SN_LINK, 0, "the messenger stopped", send);
+  else
+    signal_route(messenger, send);
+  return G_SOURCE_REMOVE;
+}
+
+/* Over the SN's message rate: TRUE when it goes again later (see the top of the file). */
+static gboolean
+signal_retry_later(HarkMessenger *messenger, SignalSend *send, HarkMessageRouteResult result,
+                   guint code)
+{
+  if (result != HARK_MESSAGE_ROUTE_REFUSED || code != 429 || messenger == NULL ||
+      messenger->stopping || send->retries + 1 > SIGNAL_RATE_RETRIES)
+    return FALSE;
+  guint ms = (SIGNAL_RATE_RETRY_MS << send->retries) +
+             (guint)g_random_int_range(0, SIGNAL_RATE_RETRY_MS / 2);
+  send->retries++;
+  messenger->counters.signals_retried++;
+  g_debug("messages: a signal to %.12s is over our SN's message rate: again in %u ms", send->device,
+          ms);
+  GSource *source = g_timeout_source_new(ms);
+  g_source_set_callback(source, on_signal_retry, send, NULL);
+  g_source_attach(source, hark_context_main_context(messenger->ctx));
+  g_source_unref(source);
+  return TRUE;
+}
 
 static void
 signal_routed(HarkMessageRouteResult result, guint code, const char *text, gpointer data)
@@ -125,6 +191,8 @@ signal_routed(HarkMessageRouteResult result, guint code, const char *text, gpoin
   SignalSend *send = data;
   SignalJob *job = send->job;
   HarkMessenger *messenger = job->op.messenger;
+  if (signal_retry_later(messenger, send, result, code))
+    return;
   if (result == HARK_MESSAGE_ROUTE_DELIVERED) {
     g_ptr_array_add(job->delivered, g_steal_pointer(&send->device));
   } else {
@@ -134,8 +202,7 @@ signal_routed(HarkMessageRouteResult result, guint code, const char *text, gpoin
     if (result == HARK_MESSAGE_ROUTE_NOT_ONLINE && messenger != NULL)
       hark_messenger_peer_forget_online(messenger, job->user);
   }
-  g_free(send->device);
-  g_free(send);
+  signal_send_free(send);
   if (--job->waiting == 0)
     signal_finish(messenger, job, NULL);
 }
@@ -191,8 +258,9 @@ signal_ready(HarkMessenger *messenger, MessengerPeer *peer, const GError *error,
     SignalSend *send = g_new0(SignalSend, 1);
     send->job = job;
     send->device = g_strdup(r->recipient_device);
-    hark_message_route_send(messenger->route, r->recipient_device, sns->pdata[i], envelope,
-                            signal_routed, send);
+    send->sn = g_strdup(sns->pdata[i]);
+    send->envelope = g_bytes_ref(envelope);
+    signal_route(messenger, send);
   }
 }
 

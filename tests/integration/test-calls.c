@@ -351,6 +351,47 @@ test_signal_every_device_once(CallLab *lab, gconstpointer data)
   g_assert_false(json_object_get_boolean_member_with_default(nobody, "ok", TRUE));
 }
 
+#define SIGNAL_FLOOD 90 /* over the SN's 50 at once and 20 a second */
+
+/* carol sends SIGNAL_FLOOD signals to bob's phone at once, more than their SN takes from
+ * her link at once: the refused ones go again a moment later, so every one is answered
+ * delivered and the phone counts each (none is lost to the SN's 429, which before ended
+ * a conference's tenth call). carol's signals_retried shows the rate was met. */
+static void
+test_signal_over_rate(CallLab *lab, gconstpointer data)
+{
+  LAB_UP(lab);
+  g_autofree char *phone = device_id(lab->bob_phone);
+  HARK_REQUIRE(phone != NULL);
+  for (guint i = 0; i < SIGNAL_FLOOD; i++) {
+    g_autofree char *id = g_strdup_printf("flood-%u", i);
+    HARK_REQUIRE(
+      hark_test_client_send(lab->carol->ctl, id, "signal",
+                            lab_args("to", "bob", "kind", "nothing-here", "device", phone, NULL)));
+  }
+  guint answered = 0, delivered = 0;
+  while (answered < SIGNAL_FLOOD) {
+    g_autoptr(JsonObject) line =
+      hark_test_client_read(lab->carol->ctl, hark_test_timeout(ARRIVE_MS));
+    HARK_REQUIRE(line != NULL);
+    if (!g_str_has_prefix(json_object_get_string_member_with_default(line, "id", ""), "flood-"))
+      continue; /* an event */
+    answered++;
+    if (json_object_get_boolean_member_with_default(line, "ok", FALSE)) {
+      delivered++;
+    } else {
+      g_autofree char *text = hark_test_json(line);
+      g_test_message("refused: %s", text);
+    }
+  }
+  g_test_message("%u of %u signals delivered; carol sent %" G_GINT64_FORMAT " again", delivered,
+                 SIGNAL_FLOOD, lab_device_counter(lab->carol, "signals_retried"));
+  g_assert_cmpuint(delivered, ==, SIGNAL_FLOOD);
+  g_assert_cmpint(lab_device_counter(lab->carol, "signals_retried"), >, 0);
+  HARK_REQUIRE(wait_counter(lab->bob_phone, "signals_refused", SIGNAL_FLOOD));
+  g_assert_cmpint(lab_device_counter(lab->bob_phone, "signals_refused"), ==, SIGNAL_FLOOD);
+}
+
 /* ---- calls: asking, events, audio --------------------------------------------------- */
 
 static const char *
@@ -1511,6 +1552,9 @@ main(int argc, char **argv)
   hark_test_add_isolated("/calls/signal-every-device-once", CallLab,
                          GUINT_TO_POINTER(LAB_BOB_PHONE | LAB_CAROL | LAB_BOB_TEST_CLOCK),
                          lab_set_up, test_signal_every_device_once, lab_tear_down);
+  hark_test_add_isolated("/calls/signal-over-rate", CallLab,
+                         GUINT_TO_POINTER(LAB_BOB_PHONE | LAB_CAROL), lab_set_up,
+                         test_signal_over_rate, lab_tear_down);
   hark_test_add_isolated("/calls/answered", CallLab, NULL, lab_set_up, test_call_answered,
                          lab_tear_down);
   hark_test_add_isolated("/calls/declined", CallLab, NULL, lab_set_up, test_call_declined,
