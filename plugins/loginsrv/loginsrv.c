@@ -124,7 +124,7 @@ read_limits(LoginServer *s, GVariant *settings, GError **error)
   if (!hark_settings_get_int(settings, "relay_failures_per_minute", 200, 1, 1000000, &relay,
                              error) ||
       !hark_settings_get_int(settings, "lookups_per_minute", 60, 1, 1000000, &lookups, error) ||
-      !hark_settings_get_int(settings, "handshake_timeout", 3, 1, 60, &timeout, error) ||
+      !hark_settings_get_int(settings, "handshake_timeout", 10, 1, 60, &timeout, error) ||
       !hark_settings_get_int(settings, "max_handshakes", 256, 1, 100000, &handshakes, error) ||
       !hark_settings_get_int(settings, "max_handshakes_per_source", 32, 1, 100000, &per_source,
                              error) ||

@@ -13,9 +13,10 @@
  * client it states goes with the connection to libsoup as data on the remote address.
  *
  * What a connection that says nothing costs is bounded: the preamble and the handshake
- * together have handshake_timeout seconds (3 by default); at most max_handshakes_per_source
- * are in progress from one address (a tunnelled one counts for its stated client) and
- * max_handshakes in all. A new connection over either bound does not wait or get turned
+ * together have handshake_timeout seconds (10 by default: on a lossy link one lost
+ * segment of the server's flight costs a 1 s retransmission, the next 2 s more); at most
+ * max_handshakes_per_source are in progress from one address (a tunnelled one counts for
+ * its stated client) and max_handshakes in all. A new connection over either bound does not wait or get turned
  * away: the oldest connection still in progress (from that source, or of all) is closed
  * for it. Idle connections are always the oldest, so a flood of them only ever pushes out
  * itself, and a client whose handshake takes a few milliseconds gets through. */
