@@ -18,6 +18,8 @@
 
 #include <string.h>
 
+#define CALL_TRICKLE_MS 40 /* candidates gathered within this go in one signal */
+
 /* ---- codecs -------------------------------------------------------------------------- */
 
 const HarkRegistration *
@@ -169,15 +171,59 @@ send_candidates(HarkCall *call, GPtrArray *lines, gboolean end)
   } while (lines != NULL && at < lines->len);
 }
 
+/* Forgets the candidates waiting to trickle (the whole list went, or a restart made them
+ * stale, or the call's media ended). */
+static void
+trickle_drop(HarkCall *call)
+{
+  g_clear_pointer(&call->trickle_pending, g_ptr_array_unref);
+  if (call->trickle_timer != NULL) {
+    g_source_destroy(call->trickle_timer);
+    g_clear_pointer(&call->trickle_timer, g_source_unref);
+  }
+}
+
+/* The candidates waiting, in one CANDIDATES signal (with end: the last one). */
+static void
+trickle_flush(HarkCall *call, gboolean end)
+{
+  g_autoptr(GPtrArray) lines = g_steal_pointer(&call->trickle_pending);
+  trickle_drop(call);
+  if (lines != NULL || end)
+    send_candidates(call, lines, end);
+}
+
+static gboolean
+on_trickle_timer(gpointer data)
+{
+  HarkCall *call = data;
+  g_clear_pointer(&call->trickle_timer, g_source_unref); /* dispatched: returning removes it */
+  trickle_flush(call, FALSE);
+  return G_SOURCE_REMOVE;
+}
+
+/* A candidate gathered after the answer was acknowledged: it waits CALL_TRICKLE_MS for the
+ * others gathered meanwhile, so that a call costs a few signals rather than one a
+ * candidate (a conference host's ten calls made some 250 at once, far over its SN's
+ * message rate: docs/protocol.md, "Calls: media path (ICE)"). */
 static void
 on_candidate(gpointer data, const char *line)
 {
   HarkCall *call = ((CallIceHandle *)data)->call;
   if (call == NULL || !call->acked || call->ice == NULL)
     return; /* it goes with the whole list once the answer is acknowledged */
-  g_autoptr(GPtrArray) one = g_ptr_array_new();
-  g_ptr_array_add(one, (gpointer)line);
-  send_candidates(call, one, FALSE);
+  if (call->trickle_pending == NULL)
+    call->trickle_pending = g_ptr_array_new_with_free_func(g_free);
+  g_ptr_array_add(call->trickle_pending, g_strdup(line));
+  if (call->trickle_pending->len >= HARK_CALL_MAX_CANDIDATES) {
+    trickle_flush(call, FALSE);
+    return;
+  }
+  if (call->trickle_timer != NULL)
+    return;
+  call->trickle_timer = g_timeout_source_new(CALL_TRICKLE_MS);
+  g_source_set_callback(call->trickle_timer, on_trickle_timer, call, NULL);
+  g_source_attach(call->trickle_timer, hark_context_main_context(call->calls->ctx));
 }
 
 static void
@@ -188,7 +234,7 @@ on_gathering_done(gpointer data)
     return;
   call->local_gathering_done = TRUE;
   if (call->acked && call->ice != NULL)
-    send_candidates(call, NULL, TRUE);
+    trickle_flush(call, TRUE);
 }
 
 static void
@@ -262,6 +308,7 @@ hark_call_media_restart(HarkCall *call, const char *name, HarkCallSignal *signal
     return g_set_error(error, HARK_CALL_ERROR, HARK_CALL_ERROR_MALFORMED,
                        "'%s' is not a path (any, udp, tcp, relay)", name),
            FALSE;
+  trickle_drop(call);
   if (!hark_media_ice_restart(call->ice, path, &local))
     return g_set_error(error, HARK_CALL_ERROR, HARK_CALL_ERROR_MEDIA, "ICE: %s", local->message),
            FALSE;
@@ -532,6 +579,7 @@ hark_call_media_trickle(HarkCall *call)
 {
   if (call->ice == NULL)
     return;
+  trickle_drop(call);
   g_autoptr(GPtrArray) lines = hark_media_ice_local_candidates(call->ice);
   send_candidates(call, lines, call->local_gathering_done);
 }
@@ -783,6 +831,7 @@ hark_call_media_stop(HarkCall *call)
   g_clear_pointer(&call->session, hark_media_session_free);
   g_clear_pointer(&call->session_codecs, g_ptr_array_unref);
   g_clear_pointer(&call->ice, hark_media_ice_unref);
+  trickle_drop(call);
   handle_release(call);
   g_clear_pointer(&call->send_key, g_bytes_unref);
   g_clear_pointer(&call->receive_key, g_bytes_unref);

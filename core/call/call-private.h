@@ -97,6 +97,8 @@ struct _HarkCall {
   GBytes *send_key, *receive_key;
   gboolean local_gathering_done;
   gboolean acked; /* caller: ACK sent; callee: ACK taken: candidates trickle now */
+  GPtrArray *trickle_pending; /* char*: candidates gathered since the last CANDIDATES */
+  GSource *trickle_timer; /* sends them (call-media.c, CALL_TRICKLE_MS) */
   gboolean remote_credentials;
   char *remote_ufrag, *remote_pwd; /* the INVITE's, until our agent exists */
   GPtrArray *early_candidates; /* char*: the peer's, before our agent existed */

@@ -614,6 +614,11 @@ test_call_answered(CallLab *lab, gconstpointer data)
                  json_object_get_int_member_with_default(at_alice, "connect_ms", -1),
                  json_object_get_int_member_with_default(at_bob, "connect_ms", -1));
   g_assert_cmpint(json_object_get_int_member_with_default(at_alice, "connect_ms", -1), >=, 0);
+  /* What the set-up cost the SN's message rate (candidates found after the answer trickle,
+   * those found within 40 ms of each other in one signal). */
+  g_test_message("signals for the set-up: alice %" G_GINT64_FORMAT ", bob %" G_GINT64_FORMAT,
+                 lab_device_counter(lab->alice, "signals_sent"),
+                 lab_device_counter(lab->bob, "signals_sent"));
   g_autoptr(JsonObject) calls = ask(lab, lab->alice, "calls", NULL);
   HARK_REQUIRE(calls != NULL);
   JsonObject *row = json_array_get_object_element(json_object_get_array_member(calls, "calls"), 0);
