@@ -177,10 +177,7 @@ static void
 trickle_drop(HarkCall *call)
 {
   g_clear_pointer(&call->trickle_pending, g_ptr_array_unref);
-  if (call->trickle_timer != NULL) {
-    g_source_destroy(call->trickle_timer);
-    g_clear_pointer(&call->trickle_timer, g_source_unref);
-  }
+  hark_call_timer_stop(&call->trickle_timer);
 }
 
 /* The candidates waiting, in one CANDIDATES signal (with end: the last one). */
@@ -221,9 +218,7 @@ on_candidate(gpointer data, const char *line)
   }
   if (call->trickle_timer != NULL)
     return;
-  call->trickle_timer = g_timeout_source_new(CALL_TRICKLE_MS);
-  g_source_set_callback(call->trickle_timer, on_trickle_timer, call, NULL);
-  g_source_attach(call->trickle_timer, hark_context_main_context(call->calls->ctx));
+  call->trickle_timer = hark_call_timer(call, CALL_TRICKLE_MS, on_trickle_timer);
 }
 
 static void

@@ -148,7 +148,7 @@ void hark_call_send(HarkCall *call, const char *device, HarkCallSignal *signal);
 /* The `call` event now (hark_call_set_state emits on a change only). */
 void hark_call_emit(HarkCall *call);
 /* A timer of seconds on the node's main context (call-owned: destroy it). */
-GSource *hark_call_timer(HarkCall *call, guint seconds, GSourceFunc func);
+GSource *hark_call_timer(HarkCall *call, guint ms, GSourceFunc func);
 void hark_call_timer_stop(GSource **timer);
 /* Sends signal (taken) for a call this device keeps no state for (BUSY to an INVITE). */
 void hark_calls_send_to(HarkCalls *calls, const char *user, const char *device,

@@ -119,7 +119,7 @@ connecting(HarkCall *call)
   hark_call_timer_stop(&call->ring_timer);
   call->answered_at = hark_clock_now_seconds(hark_context_get_clock(call->calls->ctx));
   call->answered_us = g_get_monotonic_time();
-  call->connect_timer = hark_call_timer(call, CALL_CONNECT_S, on_connect_timeout);
+  call->connect_timer = hark_call_timer(call, CALL_CONNECT_S * 1000, on_connect_timeout);
   hark_call_set_state(call, CALL_CONNECTING);
 }
 
@@ -167,7 +167,7 @@ hark_call_dial(HarkCalls *calls, const char *user, GError **error)
   call->dtmf_pt = 101;
   hark_call_random(call->nonce, sizeof call->nonce);
   hark_call_emit(call);
-  call->ring_timer = hark_call_timer(call, calls->ring_timeout_s, on_ring_timeout);
+  call->ring_timer = hark_call_timer(call, calls->ring_timeout_s * 1000, on_ring_timeout);
   hark_call_media_prepare(call, send_invite);
   return call;
 }
@@ -330,7 +330,7 @@ hark_calls_take_invite(HarkCalls *calls, const HarkCallSignal *signal, const cha
     g_ptr_array_add(call->early_candidates, g_strdup(signal->candidates->pdata[i]));
   call->early_end_of_candidates = signal->end_of_candidates;
   /* The caller's CANCEL ends it at its ring timeout; this one is for a caller gone. */
-  call->ring_timer = hark_call_timer(call, calls->ring_timeout_s + 5, on_ring_timeout);
+  call->ring_timer = hark_call_timer(call, (calls->ring_timeout_s + 5) * 1000, on_ring_timeout);
   hark_call_emit(call);
   HarkCallSignal *ringing = hark_call_signal_for(call, HARK_CALL_SIGNAL_RINGING);
   ringing->device_name = g_strdup(hark_calls_device_name(calls));

@@ -167,10 +167,10 @@ hark_call_emit(HarkCall *call)
 }
 
 GSource *
-hark_call_timer(HarkCall *call, guint seconds, GSourceFunc func)
+hark_call_timer(HarkCall *call, guint ms, GSourceFunc func)
 {
   /* Not g_timeout_source_new_seconds: it may fire up to a second early. */
-  GSource *source = g_timeout_source_new(seconds * 1000);
+  GSource *source = g_timeout_source_new(ms);
   g_source_set_callback(source, func, call, NULL);
   g_source_attach(source, hark_context_main_context(call->calls->ctx));
   return source;
