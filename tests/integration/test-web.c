@@ -638,13 +638,14 @@ test_secret_file(void)
 {
   g_autoptr(HarkTestNode) node = web_node_start(NULL);
   HARK_REQUIRE(node != NULL);
+  /* An answer over ctl: every frontend has started (written its secret and logged its link)
+   * by then; the control socket itself opens before the frontends start. */
+  g_autofree char *url = login_url(node);
+  HARK_REQUIRE(url != NULL);
   g_autofree char *path = g_build_filename(node->state_dir, "web-secret", NULL);
   struct stat st;
   HARK_REQUIRE(stat(path, &st) == 0);
   g_assert_cmpint(st.st_mode & 0777, ==, 0600);
-  /* An answer over ctl: every frontend has started (and logged its link) by then. */
-  g_autofree char *url = login_url(node);
-  HARK_REQUIRE(url != NULL);
   g_autofree char *log = hark_test_node_read_stderr(node);
   g_autofree char *secret = NULL;
   HARK_REQUIRE(g_file_get_contents(path, &secret, NULL, NULL));
