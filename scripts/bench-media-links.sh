@@ -208,7 +208,8 @@ hark_call() {
 import json, sys
 r = json.load(open(sys.argv[1]))
 keep = ("encoder_bitrate", "fec", "send_bitrate", "lost", "late_packets", "concealed_samples",
-        "played_samples", "jitter_buffer_ms", "jitter_ms", "rtt_ms", "remote_loss_fraction")
+        "played_samples", "jitter_buffer_ms", "jitter_buffer_grown", "jitter_buffer_shrunk",
+        "jitter_ms", "rtt_ms", "remote_loss_fraction")
 for end, path in (("caller", sys.argv[2]), ("callee", sys.argv[3])):
     try:
         st = json.loads(open(path).readline())

@@ -1053,13 +1053,17 @@ def media_links_section(results, command):
         if h and h.get("caller_stats") and h.get("callee_stats"):
             tx, rx = h["caller_stats"], h["callee_stats"]
             med = lambda xs: statistics.median(xs) if xs else float("nan")
+            # How often the callee's delay moved (each move a gap or a cut): absent before
+            # the stats said.
+            moves = lambda ss: (f"{med([s['jitter_buffer_grown'] + s['jitter_buffer_shrunk'] for s in ss]):.0f}"
+                                if all("jitter_buffer_grown" in s for s in ss) else "–")
             concealed = med([100 * s["concealed_samples"] / max(s["concealed_samples"] + s["played_samples"], 1)
                              for s in rx])
             own.append(f"| {label(c['name'])} | {med([s['encoder_bitrate'] for s in tx]) / 1000:.1f} | "
                        f"{sum(1 for s in tx if s['fec'])} of {len(tx)} | "
                        f"{100 * med([s['remote_loss_fraction'] for s in tx]):.0f} | "
                        f"{med([s['rtt_ms'] for s in tx]):.0f} | "
-                       f"{med([s['jitter_buffer_ms'] for s in rx]):.0f} | {concealed:.1f} | "
+                       f"{med([s['jitter_buffer_ms'] for s in rx]):.0f} | {moves(rx)} | {concealed:.1f} | "
                        f"{med([s['lost'] for s in rx]):.0f} |")
 
     def stoi(c, peer):
@@ -1125,11 +1129,12 @@ def media_links_section(results, command):
         "",
         "What hark's ends reported at the end of each call (`media-test --json`; medians): the",
         "caller's Opus bitrate and FEC, the loss and round trip its last RTCP receiver report",
-        "gave; the callee's jitter buffer, the share of its playback that was concealment, and",
-        "the packets it counted lost.",
+        "gave; the callee's jitter buffer, how often its delay moved during the call (each",
+        "move a short gap or cut in what plays), the share of its playback that was",
+        "concealment, and the packets it counted lost.",
         "",
-        "| link | caller's bitrate, kbit/s | caller's FEC on | loss reported, % | RTT, ms | callee's jitter buffer, ms | concealed, % | lost |",
-        "|---|---|---|---|---|---|---|---|",
+        "| link | caller's bitrate, kbit/s | caller's FEC on | loss reported, % | RTT, ms | callee's jitter buffer, ms | its moves | concealed, % | lost |",
+        "|---|---|---|---|---|---|---|---|---|",
         *own,
         "",
         "Targets (issue 16, points 4 and 5):",

@@ -31,7 +31,9 @@ typedef struct {
   double worst_slack_ms; /* this tick: the least time a buffer reached the sink early by */
   guint64 late_seen; /* the jitter buffer's late-packet count at the last tick */
   guint calm; /* ticks in a row without a close call */
-  guint grown; /* how often it grew */
+  guint grown, shrunk; /* how often it moved (each move is a gap or a cut in the audio) */
+  guint ticks, grown_at; /* the ticks so far; the tick of the last growth */
+  guint jittery_until; /* a tick: until then, the shrinking keeps the headroom */
 } HarkMediaJitter;
 
 /* min == max: a fixed delay. */

@@ -109,6 +109,51 @@ test_shrinks_after_a_stall(void)
   g_assert_cmpuint(j.target_ms, >=, 20 - 8 + 2);
 }
 
+/* Steady jitter (each packet 0-40 ms late, uniformly, 50 a second, 8 ms of work): the
+ * delay settles above the spread and stays, instead of shrinking back to the edge and
+ * growing again every few seconds (33 moves a minute before; each move is a gap or a
+ * cut in what plays), and it stays near what the jitter needs. */
+static void
+test_steady_jitter_settles(void)
+{
+  HarkMediaJitter j;
+  hark_media_jitter_init(&j, 20, 10, 200);
+  g_autoptr(GRand) rand = g_rand_new_with_seed(16);
+  guint close_calls_late = 0;
+  for (guint tick = 0; tick < 60; tick++) {
+    double worst = G_MAXDOUBLE;
+    for (guint i = 0; i < 50; i++) {
+      double slack = j.target_ms - 8 - g_rand_double_range(rand, 0, 40);
+      worst = MIN(worst, slack);
+      hark_media_jitter_observe(&j, slack);
+    }
+    if (tick >= 30 && worst < 2)
+      close_calls_late++;
+    hark_media_jitter_tick(&j, 0);
+  }
+  g_assert_cmpuint(j.grown + j.shrunk, <=, 15);
+  g_assert_cmpuint(close_calls_late, <=, 1);
+  g_assert_cmpuint(j.target_ms, >=, 48);
+  g_assert_cmpuint(j.target_ms, <=, 62);
+}
+
+/* Two one-off stalls far apart are not a jittery link: after each the delay comes back
+ * down to what the stream needs. */
+static void
+test_stalls_far_apart_shrink_back(void)
+{
+  HarkMediaJitter j;
+  hark_media_jitter_init(&j, 20, 10, 200);
+  steady_ticks(&j, 5, 20, 8);
+  for (guint stall = 0; stall < 2; stall++) {
+    hark_media_jitter_observe(&j, -60);
+    hark_media_jitter_tick(&j, 0);
+    g_assert_cmpuint(j.target_ms, >=, 80);
+    steady_ticks(&j, 40, 20, 8);
+    g_assert_cmpuint(j.target_ms, <=, 20 - 8 + 2 + 2);
+  }
+}
+
 static void
 test_shrinks_slowly(void)
 {
@@ -162,6 +207,8 @@ main(int argc, char **argv)
   g_test_add_func("/media-jitter/bounds", test_bounds);
   g_test_add_func("/media-jitter/shrinks-slowly", test_shrinks_slowly);
   g_test_add_func("/media-jitter/shrinks-after-a-stall", test_shrinks_after_a_stall);
+  g_test_add_func("/media-jitter/steady-jitter-settles", test_steady_jitter_settles);
+  g_test_add_func("/media-jitter/stalls-far-apart-shrink-back", test_stalls_far_apart_shrink_back);
   g_test_add_func("/media-jitter/playback-follows-the-delay", test_playback_follows_the_delay);
   return g_test_run();
 }

@@ -96,7 +96,9 @@ typedef struct {
   /* Jitter buffer: how long received audio is held before it plays. 0: adaptive, from
    * jitter_start_ms (0: 20, one frame) within [jitter_min_ms (0: 10), jitter_max_ms
    * (0: 200)], grown at once when audio reaches the sink late or close to late, shrunk
-   * by 1 ms a second after 5 calm seconds. Non-zero: fixed at that. */
+   * after 3 calm seconds by half the room the worst buffer of each second left (keeping
+   * some headroom on a link whose jitter made it grow twice within 30 s). Non-zero:
+   * fixed at that. */
   guint jitter_ms;
   guint jitter_start_ms, jitter_min_ms, jitter_max_ms;
   guint pulse_buffer_ms; /* sound-server capture block and playback period; 0: 10 ms */
@@ -143,6 +145,9 @@ typedef struct {
   guint ptime_ms; /* the audio in the last packet sent (ms): the packet time, which Opus
                    * lengthens on a narrow link; 0 before the first */
   double remote_jitter_ms; /* the jitter the far end says our stream arrives with */
+  /* How often the adaptive jitter-buffer delay grew and shrank: each move is a short gap
+   * or cut in what plays. */
+  guint jitter_buffer_grown, jitter_buffer_shrunk;
 } HarkMediaStats;
 
 /* Builds the pipelines (nothing flows yet). Errors: a bad source or sink, a missing
