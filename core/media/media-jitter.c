@@ -12,8 +12,9 @@
  * its audio whole. A link that makes it grow again soon after the last growth has real
  * jitter: for a while the shrinking then keeps the growth's headroom instead of going
  * back to the edge, where the next spread of the jitter would make it grow again (a
- * sawtooth whose every step is a gap or a cut in the audio). Kept free of GStreamer so
- * the unit test drives it with made-up observations. */
+ * sawtooth whose every step is a gap or a cut in the audio). A shrink waits for a pause
+ * in what plays (the session says when, hark_media_jitter_hear()). Kept free of
+ * GStreamer so the unit test drives it with made-up observations. */
 #include "media-private.h"
 
 /* A buffer that reaches the sink less than this before its time is a close call. */
@@ -39,12 +40,48 @@
  * moves a minute in the policy's simulation with the benchmark's spread, 9 with this.) */
 #define JITTERY_WITHIN 30
 #define JITTERY_TICKS 60
+/* A shrink cuts a little of what plays, so while the far end's sound plays it waits for a
+ * pause (the classic adjustment between talkspurts, Ramjee et al. 1994); a growth cannot
+ * wait. Sound without pauses (music, a tone) gets it after this all the same. */
+#define SHRINK_WAIT_US (3 * G_USEC_PER_SEC)
 
 void
 hark_media_jitter_init(HarkMediaJitter *j, guint start_ms, guint min_ms, guint max_ms)
 {
-  *j = (HarkMediaJitter){ .min_ms = MIN(min_ms, max_ms), .max_ms = max_ms };
+  *j = (HarkMediaJitter){ .min_ms = MIN(min_ms, max_ms), .max_ms = max_ms, .pause = TRUE };
   j->target_ms = CLAMP(start_ms, j->min_ms, j->max_ms);
+}
+
+void
+hark_media_jitter_hear(HarkMediaJitter *j, gboolean pause, gint64 now_us)
+{
+  j->pause = pause;
+  j->now_us = now_us;
+}
+
+gboolean
+hark_media_jitter_poll(HarkMediaJitter *j)
+{
+  if (j->pending_ms == 0 || !(j->pause || j->now_us >= j->pending_deadline_us))
+    return FALSE;
+  j->target_ms = j->pending_ms;
+  j->pending_ms = 0;
+  j->shrunk++;
+  return TRUE;
+}
+
+/* A shrink to pending_ms (0: none this tick), in now or at the next pause. */
+static void
+want_shrink(HarkMediaJitter *j, guint pending_ms)
+{
+  if (pending_ms == 0) {
+    j->pending_ms = 0;
+    return;
+  }
+  if (j->pending_ms == 0)
+    j->pending_deadline_us = j->now_us + SHRINK_WAIT_US;
+  j->pending_ms = pending_ms;
+  hark_media_jitter_poll(j);
 }
 
 void
@@ -70,28 +107,26 @@ hark_media_jitter_tick(HarkMediaJitter *j, guint64 late_total)
   guint64 late = late_total >= j->late_seen ? late_total - j->late_seen : 0;
   j->late_seen = late_total;
   j->ticks++;
-  guint target = j->target_ms;
+  guint before = j->target_ms, target = before, shrink_to = 0;
   if (late > 0 || (j->have_slack && j->worst_slack_ms < GUARD_MS)) {
     double missed = j->have_slack ? GUARD_MS - j->worst_slack_ms : 0;
     guint step =
       MAX(missed > 0 ? (guint)(missed + 0.999) + HEADROOM_MS : 0, late ? LATE_STEP_MS : 0);
     target = (guint)MIN((guint64)j->max_ms, (guint64)target + step);
     j->calm = 0;
-    if (target != j->target_ms)
+    if (target != before)
       note_growth(j);
+    j->target_ms = target;
   } else if (j->have_slack) {
     /* Never below what the worst buffer of this tick needed (and, on a jittery link, its
      * headroom). */
     double keep = j->ticks < j->jittery_until ? HEADROOM_MS : 0;
     double room = j->worst_slack_ms - GUARD_MS - keep;
     guint step = room > SHRINK_SHARE * SHRINK_MS ? (guint)(room / SHRINK_SHARE) : SHRINK_MS;
-    if (++j->calm >= CALM_TICKS && room > SHRINK_MS && target > j->min_ms) {
-      target = MAX(j->min_ms, target - MIN(step, target));
-      j->shrunk++;
-    }
+    if (++j->calm >= CALM_TICKS && room > SHRINK_MS && target > j->min_ms)
+      shrink_to = MAX(j->min_ms, target - MIN(step, target));
   }
   j->have_slack = FALSE;
-  gboolean changed = target != j->target_ms;
-  j->target_ms = target;
-  return changed;
+  want_shrink(j, shrink_to);
+  return j->target_ms != before;
 }

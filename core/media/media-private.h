@@ -34,6 +34,10 @@ typedef struct {
   guint grown, shrunk; /* how often it moved (each move is a gap or a cut in the audio) */
   guint ticks, grown_at; /* the ticks so far; the tick of the last growth */
   guint jittery_until; /* a tick: until then, the shrinking keeps the headroom */
+  gboolean pause; /* what plays now is a pause (or nothing is known of it) */
+  gint64 now_us; /* monotonic, at the last hark_media_jitter_hear() */
+  guint pending_ms; /* a shrink waiting for a pause; 0: none */
+  gint64 pending_deadline_us; /* it goes in then without one */
 } HarkMediaJitter;
 
 /* min == max: a fixed delay. */
@@ -43,6 +47,11 @@ void hark_media_jitter_observe(HarkMediaJitter *j, double slack_ms);
 /* Once a second, with the jitter buffer's count of packets that came after it gave up
  * on them. TRUE when target_ms changed. */
 gboolean hark_media_jitter_tick(HarkMediaJitter *j, guint64 late_total);
+/* What plays now: a pause or sound (before a tick or a poll). A shrink decided while sound
+ * plays waits for a pause, at most 3 s; until told otherwise, everything is a pause. */
+void hark_media_jitter_hear(HarkMediaJitter *j, gboolean pause, gint64 now_us);
+/* While a shrink waits (pending_ms): TRUE when it went in now. */
+gboolean hark_media_jitter_poll(HarkMediaJitter *j);
 
 /* Where in the sound server's stream the playback writes a buffer that is due at sample
  * `due` (media-pulse-playback.c): right after the previous write (which ended at `end`,

@@ -72,6 +72,8 @@ struct _HarkMediaSession {
   GstClockTime play_end; /* running time where the last played buffer ended */
   double level_ref; /* mean square of played samples (a slow average, outside swaps) */
   GstClockTime quiet_run; /* how long what played has been far below level_ref */
+  GstClockTime pause_run; /* ... or that, or next to silent: a pause */
+  guint shrink_poll; /* while a shrink of the delay waits for a pause (media-jitter.c) */
   /* Bytes each way at the last 6 ticks, for the bitrates over 5 s. */
   struct {
     gint64 at;
@@ -128,6 +130,8 @@ void hark_media_session_on_new_jitterbuffer(GstElement *rtpbin, GstElement *jitt
 void hark_media_session_on_pad_added(GstElement *rtpbin, GstPad *pad, gpointer data);
 /* media-session-stats.c: once a second, the adaptation (a main-context timeout). */
 gboolean hark_media_session_on_tick(gpointer data);
+/* A shrink of the jitter-buffer delay waiting for a pause is dropped (the session ends). */
+void hark_media_session_stop_shrink(HarkMediaSession *s);
 
 /* Make the send chain for codecs[index], add it, link it between source_tail and
  * rtpbin's send_rtp_sink_0 (while building, or with source_tail blocked). */

@@ -273,12 +273,15 @@ fills_a_loss(const HarkMediaSession *s, GstBuffer *buffer)
 
 /* 5 ms of 48 kHz: the blocks the level is judged in. */
 #define LEVEL_BLOCK 240
+/* -50 dBFS (samples of about 100 in 32768): quiet whatever the usual level. */
+#define PAUSE_MEAN_SQUARE (100.0 * 100.0)
 
 /* The swap's gap, as a listener hears it (s->lock held): within 2 s of the far end's
  * codec change, the longest run of audio 20 dB below the usual level (5 ms blocks,
  * against a slow average of what played before) together with any hole in the played
  * timeline (a sound card plays it as silence). The drained old encoder's last frame,
- * the new one's start and the jitter buffer's re-timing all show up so. */
+ * the new one's start and the jitter buffer's re-timing all show up so. The same blocks
+ * tell how long what plays has been a pause, where the jitter buffer may shrink. */
 static void
 follow_gaps(HarkMediaSession *s, GstBuffer *buffer, GstClockTime at)
 {
@@ -286,8 +289,10 @@ follow_gaps(HarkMediaSession *s, GstBuffer *buffer, GstClockTime at)
     s->swap_seen_at != 0 && g_get_monotonic_time() - s->swap_seen_at < 2 * G_USEC_PER_SEC;
   gsize n = gst_buffer_get_size(buffer) / 2;
   if (GST_CLOCK_TIME_IS_VALID(at)) {
-    if (GST_CLOCK_TIME_IS_VALID(s->play_end) && at > s->play_end)
+    if (GST_CLOCK_TIME_IS_VALID(s->play_end) && at > s->play_end) {
       s->quiet_run += at - s->play_end;
+      s->pause_run += at - s->play_end;
+    }
     s->play_end = at + gst_util_uint64_scale(n, GST_SECOND, 48000);
   }
   GstMapInfo map;
@@ -301,10 +306,11 @@ follow_gaps(HarkMediaSession *s, GstBuffer *buffer, GstClockTime at)
     double mean_square = sum / LEVEL_BLOCK;
     if (!in_window)
       s->level_ref = s->level_ref > 0 ? 0.98 * s->level_ref + 0.02 * mean_square : mean_square;
-    if (mean_square * 100 < s->level_ref) /* 20 dB below */
-      s->quiet_run += 5 * GST_MSECOND;
-    else
-      s->quiet_run = 0;
+    gboolean below = mean_square * 100 < s->level_ref; /* 20 dB below */
+    s->quiet_run = below ? s->quiet_run + 5 * GST_MSECOND : 0;
+    /* A pause, for the jitter buffer to shrink in: that, or next to nothing at all (a
+     * stream of silence has no usual level to be below). */
+    s->pause_run = below || mean_square < PAUSE_MEAN_SQUARE ? s->pause_run + 5 * GST_MSECOND : 0;
     if (in_window)
       s->swap_gap = MAX(s->swap_gap, s->quiet_run);
   }

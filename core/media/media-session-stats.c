@@ -169,25 +169,71 @@ jitterbuffer_late(GstElement *jitterbuffer)
   return late;
 }
 
-/* The policy's verdict of this second, applied: the jitter buffers wait that long for a
- * missing packet, and the sink plays that long after arrival. */
+/* What plays is a pause, where a shrink of the delay goes in (media-jitter.c): quiet (20 dB
+ * below its usual level, or next to silent: follow_gaps() in media-session-receive.c) for
+ * this long; checked every SHRINK_POLL_MS while a shrink waits. */
+#define PAUSE_AT_LEAST (30 * GST_MSECOND)
+#define SHRINK_POLL_MS 10
+
+/* The jitter buffers wait this long for a missing packet, and the sink plays this long
+ * after arrival. */
+static void
+apply_latency(HarkMediaSession *s, guint target)
+{
+  g_object_set(s->rtpbin, "latency", target, NULL);
+  gst_pipeline_set_latency(GST_PIPELINE(s->pipeline), target * GST_MSECOND);
+  gst_bin_recalculate_latency(GST_BIN(s->pipeline));
+}
+
+/* A tick of the policy (with the jitter buffer's late count) or a poll of a waiting shrink,
+ * told what plays now; the delay it leaves applied. TRUE while a shrink waits. */
+static gboolean
+follow_policy(HarkMediaSession *s, gboolean tick, guint64 late)
+{
+  g_mutex_lock(&s->lock);
+  hark_media_jitter_hear(&s->jitter, s->pause_run >= PAUSE_AT_LEAST, g_get_monotonic_time());
+  gboolean changed =
+    tick ? hark_media_jitter_tick(&s->jitter, late) : hark_media_jitter_poll(&s->jitter);
+  guint target = s->jitter.target_ms;
+  s->latency = target * GST_MSECOND;
+  gboolean waiting = s->jitter.pending_ms != 0;
+  g_mutex_unlock(&s->lock);
+  if (changed)
+    apply_latency(s, target);
+  return waiting;
+}
+
+static gboolean
+on_shrink_poll(gpointer data)
+{
+  HarkMediaSession *s = data;
+  if (follow_policy(s, FALSE, 0))
+    return G_SOURCE_CONTINUE;
+  s->shrink_poll = 0;
+  return G_SOURCE_REMOVE;
+}
+
+void
+hark_media_session_stop_shrink(HarkMediaSession *s)
+{
+  if (s->shrink_poll != 0)
+    g_source_remove(s->shrink_poll);
+  s->shrink_poll = 0;
+}
+
+/* The policy's verdict of this second, applied: a growth at once, a shrink in the next
+ * pause of what plays (polled for while it waits). */
 static void
 adapt_jitter(HarkMediaSession *s)
 {
   g_mutex_lock(&s->lock);
   g_autoptr(GstElement) jitterbuffer = s->jitterbuffer ? gst_object_ref(s->jitterbuffer) : NULL;
   g_mutex_unlock(&s->lock);
-  guint64 late = jitterbuffer_late(jitterbuffer);
-  g_mutex_lock(&s->lock);
-  gboolean changed = hark_media_jitter_tick(&s->jitter, late);
-  guint target = s->jitter.target_ms;
-  s->latency = target * GST_MSECOND;
-  g_mutex_unlock(&s->lock);
-  if (!changed)
-    return;
-  g_object_set(s->rtpbin, "latency", target, NULL);
-  gst_pipeline_set_latency(GST_PIPELINE(s->pipeline), target * GST_MSECOND);
-  gst_bin_recalculate_latency(GST_BIN(s->pipeline));
+  gboolean waiting = follow_policy(s, TRUE, jitterbuffer_late(jitterbuffer));
+  if (waiting && s->shrink_poll == 0)
+    s->shrink_poll = g_timeout_add(SHRINK_POLL_MS, on_shrink_poll, s);
+  else if (!waiting)
+    hark_media_session_stop_shrink(s);
 }
 
 /* The bitrates each way over the last 5 s (from the byte counts at the last 6 ticks). */

@@ -334,6 +334,7 @@ hark_media_session_free(HarkMediaSession *s)
     return;
   if (s->tick)
     g_source_remove(s->tick);
+  hark_media_session_stop_shrink(s);
   if (s->bus_watch)
     g_source_remove(s->bus_watch);
   hark_media_pulse_capture_stop(s->capture);

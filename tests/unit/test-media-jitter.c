@@ -2,8 +2,9 @@
 /* test-media-jitter.c: the adaptive jitter-buffer policy (core/media-jitter.c) driven
  * with made-up observations: it starts where told, grows at once on a close call or a
  * late packet, stays within its bounds, shrinks only once things are calm, and then
- * comes back from a one-off stall within seconds; and the playback hears a change of
- * its delay at once. */
+ * comes back from a one-off stall within seconds, settles on a jittery link, shrinks
+ * while sound plays only in a pause (or after 3 s without one); and the playback hears
+ * a change of its delay at once. */
 #include "media-private.h"
 
 /* n ticks in which every buffer came slack_ms early. */
@@ -154,6 +155,67 @@ test_stalls_far_apart_shrink_back(void)
   }
 }
 
+/* Sound plays (no pause): a shrink waits, the delay it plays at stays, and a pause lets it
+ * in at once; it is counted when it goes in, not when it is decided again each second. */
+static void
+test_shrink_waits_for_a_pause(void)
+{
+  HarkMediaJitter j;
+  hark_media_jitter_init(&j, 80, 10, 200);
+  hark_media_jitter_hear(&j, FALSE, 0);
+  calm_ticks(&j, 6, 50);
+  g_assert_cmpuint(j.target_ms, ==, 80);
+  g_assert_cmpuint(j.pending_ms, >, 10);
+  g_assert_cmpuint(j.pending_ms, <, 80);
+  g_assert_cmpuint(j.shrunk, ==, 0);
+  g_assert_false(hark_media_jitter_poll(&j)); /* still sound */
+  guint pending = j.pending_ms;
+  hark_media_jitter_hear(&j, TRUE, 500 * 1000);
+  g_assert_true(hark_media_jitter_poll(&j));
+  g_assert_cmpuint(j.target_ms, ==, pending);
+  g_assert_cmpuint(j.pending_ms, ==, 0);
+  g_assert_cmpuint(j.shrunk, ==, 1);
+}
+
+/* A growth does not wait for a pause, and a close call drops the shrink that waited. */
+static void
+test_growth_does_not_wait(void)
+{
+  HarkMediaJitter j;
+  hark_media_jitter_init(&j, 80, 10, 200);
+  hark_media_jitter_hear(&j, FALSE, 0);
+  calm_ticks(&j, 6, 50);
+  g_assert_cmpuint(j.pending_ms, >, 0);
+  hark_media_jitter_observe(&j, -10);
+  g_assert_true(hark_media_jitter_tick(&j, 0));
+  g_assert_cmpuint(j.target_ms, >, 80);
+  g_assert_cmpuint(j.pending_ms, ==, 0);
+  hark_media_jitter_hear(&j, TRUE, 1000 * 1000);
+  g_assert_false(hark_media_jitter_poll(&j));
+}
+
+/* Sound without a pause (a tone, music): the shrink goes in 3 s after it was first
+ * wanted, so the delay still comes down after a stall. */
+static void
+test_shrink_without_a_pause(void)
+{
+  HarkMediaJitter j;
+  hark_media_jitter_init(&j, 80, 10, 200);
+  gint64 now = 0;
+  guint first_wanted = 0, went_in = 0;
+  for (guint tick = 1; tick <= 10 && went_in == 0; tick++, now += G_USEC_PER_SEC) {
+    hark_media_jitter_hear(&j, FALSE, now);
+    calm_ticks(&j, 1, 50);
+    if (first_wanted == 0 && j.pending_ms != 0)
+      first_wanted = tick;
+    if (j.target_ms < 80)
+      went_in = tick;
+  }
+  g_assert_cmpuint(first_wanted, >, 0);
+  g_assert_cmpuint(went_in, ==, first_wanted + 3);
+  g_assert_cmpuint(j.shrunk, ==, 1);
+}
+
 static void
 test_shrinks_slowly(void)
 {
@@ -208,6 +270,9 @@ main(int argc, char **argv)
   g_test_add_func("/media-jitter/shrinks-slowly", test_shrinks_slowly);
   g_test_add_func("/media-jitter/shrinks-after-a-stall", test_shrinks_after_a_stall);
   g_test_add_func("/media-jitter/steady-jitter-settles", test_steady_jitter_settles);
+  g_test_add_func("/media-jitter/shrink-waits-for-a-pause", test_shrink_waits_for_a_pause);
+  g_test_add_func("/media-jitter/growth-does-not-wait", test_growth_does_not_wait);
+  g_test_add_func("/media-jitter/shrink-without-a-pause", test_shrink_without_a_pause);
   g_test_add_func("/media-jitter/stalls-far-apart-shrink-back", test_stalls_far_apart_shrink_back);
   g_test_add_func("/media-jitter/playback-follows-the-delay", test_playback_follows_the_delay);
   return g_test_run();

@@ -97,8 +97,8 @@ typedef struct {
    * jitter_start_ms (0: 20, one frame) within [jitter_min_ms (0: 10), jitter_max_ms
    * (0: 200)], grown at once when audio reaches the sink late or close to late, shrunk
    * after 3 calm seconds by half the room the worst buffer of each second left (keeping
-   * some headroom on a link whose jitter made it grow twice within 30 s). Non-zero:
-   * fixed at that. */
+   * some headroom on a link whose jitter made it grow twice within 30 s), each shrink in
+   * a pause of what plays (3 s at most). Non-zero: fixed at that. */
   guint jitter_ms;
   guint jitter_start_ms, jitter_min_ms, jitter_max_ms;
   guint pulse_buffer_ms; /* sound-server capture block and playback period; 0: 10 ms */
