@@ -74,3 +74,29 @@ opus_stereo		no
 opus_sprop_stereo	no
 CONF
 }
+
+# baresip_pair [CALLER_ADDRESS CALLEE_ADDRESS]: the two baresip ends every media benchmark
+# calls with (both on 127.0.0.1 by default): $work/bs-caller records the caller's microphone
+# and plays to the discard sink, $work/bs-callee records the quiet microphone, plays to
+# from_callee and answers by itself.
+baresip_pair() {
+  local a=${1:-127.0.0.1} b=${2:-127.0.0.1}
+  baresip_config "$work/bs-caller" 5060 caller_mic discard "$a"
+  baresip_config "$work/bs-callee" 5062 quiet.monitor from_callee "$b"
+  echo "<sip:caller@$a:5060>;regint=0;mediaenc=srtp;audio_codecs=opus/48000/2" >"$work/bs-caller/accounts"
+  echo "<sip:callee@$b:5062>;regint=0;mediaenc=srtp;audio_codecs=opus/48000/2;answermode=auto" >"$work/bs-callee/accounts"
+}
+
+# baresip_dial: the pair's callee started, then its caller dialling it, on 127.0.0.1; returns
+# once the call is established (exits if it is not within 10 s), with $caller and $callee
+# their pids.
+# shellcheck disable=SC2034 # caller and callee are the sourcing script's
+baresip_dial() {
+  bg sh -c "exec baresip -f '$work/bs-callee' -n 127.0.0.1 >'$work/bs-callee.log' 2>&1"
+  callee=$last
+  sleep 1
+  bg sh -c "exec baresip -f '$work/bs-caller' -n 127.0.0.1 -e '/dial sip:callee@127.0.0.1:5062' >'$work/bs-caller.log' 2>&1"
+  caller=$last
+  for _ in $(seq 1 100); do grep -q "Call established" "$work/bs-caller.log" && break; sleep 0.1; done
+  grep -q "Call established" "$work/bs-caller.log" || { log "baresip: no call"; tail "$work/bs-caller.log" >&2; exit 1; }
+}

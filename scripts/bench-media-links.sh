@@ -220,10 +220,7 @@ json.dump(r, open(sys.argv[1], "w"))
 PY
 }
 
-baresip_config "$work/bs-caller" 5060 caller_mic discard "$addr_a"
-baresip_config "$work/bs-callee" 5062 quiet.monitor from_callee "$addr_b"
-echo "<sip:caller@$addr_a:5060>;regint=0;mediaenc=srtp;audio_codecs=opus/48000/2" >"$work/bs-caller/accounts"
-echo "<sip:callee@$addr_b:5062>;regint=0;mediaenc=srtp;audio_codecs=opus/48000/2;answermode=auto" >"$work/bs-callee/accounts"
+baresip_pair "$addr_a" "$addr_b"
 # baresip_call NAME CONDITION: one baresip call.
 baresip_call() {
   ensure_pulse

@@ -38,10 +38,7 @@ pulse_config
 start_pulse
 gst-inspect-1.0 opusenc >/dev/null
 make_speech
-baresip_config "$work/bs-caller" 5060 caller_mic discard
-baresip_config "$work/bs-callee" 5062 quiet.monitor from_callee
-echo "<sip:caller@127.0.0.1:5060>;regint=0;mediaenc=srtp;audio_codecs=opus/48000/2" >"$work/bs-caller/accounts"
-echo "<sip:callee@127.0.0.1:5062>;regint=0;mediaenc=srtp;audio_codecs=opus/48000/2;answermode=auto" >"$work/bs-callee/accounts"
+baresip_pair
 
 ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
 # threads PID: a line per thread: name, context switches, CPU ticks.
@@ -96,13 +93,7 @@ hark_call() {
   unbg "$caller"; unbg "$callee"
 }
 baresip_call() {
-  bg sh -c "exec baresip -f '$work/bs-callee' -n 127.0.0.1 >'$work/bs-callee.log' 2>&1"
-  callee=$last
-  sleep 1
-  bg sh -c "exec baresip -f '$work/bs-caller' -n 127.0.0.1 -e '/dial sip:callee@127.0.0.1:5062' >'$work/bs-caller.log' 2>&1"
-  caller=$last
-  for _ in $(seq 1 100); do grep -q "Call established" "$work/bs-caller.log" && break; sleep 0.1; done
-  grep -q "Call established" "$work/bs-caller.log" || { log "baresip: no call"; exit 1; }
+  baresip_dial
   measure baresip "$caller" "$callee"
   unbg "$caller"; unbg "$callee"
 }

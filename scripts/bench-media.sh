@@ -221,20 +221,11 @@ measured() {
 # ---- baresip 1.0: a direct SIP call, Opus mono 20 ms, SDES-SRTP ---------------------------
 # Opus at 24 kbit/s mono: what the figures (about 5,000 IP bytes/s each way) were
 # measured with; baresip's own default is 2-channel at a far higher rate.
-baresip_config "$work/bs-caller" 5060 caller_mic discard
-baresip_config "$work/bs-callee" 5062 quiet.monitor from_callee
-echo "<sip:caller@127.0.0.1:5060>;regint=0;mediaenc=srtp;audio_codecs=opus/48000/2" >"$work/bs-caller/accounts"
-echo "<sip:callee@127.0.0.1:5062>;regint=0;mediaenc=srtp;audio_codecs=opus/48000/2;answermode=auto" >"$work/bs-callee/accounts"
+baresip_pair
 # baresip_call N: one baresip call, measured into $work/baresip-N.json.
 baresip_call() {
   ensure_pulse
-  bg sh -c "exec baresip -f '$work/bs-callee' -n 127.0.0.1 >'$work/bs-callee.log' 2>&1"
-  callee=$last
-  sleep 1
-  bg sh -c "exec baresip -f '$work/bs-caller' -n 127.0.0.1 -e '/dial sip:callee@127.0.0.1:5062' >'$work/bs-caller.log' 2>&1"
-  caller=$last
-  for _ in $(seq 1 100); do grep -q "Call established" "$work/bs-caller.log" && break; sleep 0.1; done
-  grep -q "Call established" "$work/bs-caller.log" || { log "baresip: no call"; tail "$work/bs-caller.log" >&2; exit 1; }
+  baresip_dial
   sleep 1
   measure "baresip-$1" "$caller" "$callee" 5060 5062
   unbg "$caller"; unbg "$callee"
