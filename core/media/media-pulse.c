@@ -66,8 +66,9 @@ on_readable(pa_stream *stream, size_t nbytes, void *data)
   GstClockTime duration = c->block_ms * GST_MSECOND;
   const void *fragment;
   size_t n;
-  while (pa_stream_readable_size(stream) > 0 && pa_stream_peek(stream, &fragment, &n) == 0 &&
-         n > 0) {
+  /* peek says "nothing left" by n == 0; no pa_stream_readable_size() before it, since every
+   * libpulse call makes a getpid() system call (its fork check), a few thousand a second. */
+  while (pa_stream_peek(stream, &fragment, &n) == 0 && n > 0) {
     for (size_t at = 0; at < n;) {
       if (c->block == NULL) {
         c->block = gst_buffer_new_allocate(NULL, bytes, NULL);

@@ -1201,6 +1201,48 @@ test_pulse_playback(void)
   pair_clear(&p);
 }
 
+/* What a session captures from the sound server (media-pulse.c, reading the server's
+ * fragments into blocks) reaches the far end: one pair plays the tone into the null sink,
+ * a second captures the sink's monitor and sends it on; what the second's far end decoded
+ * is the tone, at its level, with no gap over its last second. */
+static void
+test_pulse_capture(void)
+{
+  Pulse pulse = { 0 };
+  if (!pulse_start(&pulse)) {
+    g_test_skip("PulseAudio (pulseaudio, parecord) is not installed");
+    return;
+  }
+  Pair play = { 0 }, capture = { 0 };
+  PairOptions po = { .sink = "pulse:spk", .fixed_jitter_ms = 40 };
+  pair_start(&play, &po);
+  run_for(500);
+  PairOptions co = { .source = "pulse:spk.monitor", .fixed_jitter_ms = 40 };
+  pair_start(&capture, &co);
+  run_for(3000);
+  HarkMediaStats sa;
+  hark_media_session_get_stats(capture.a, &sa);
+  pair_stop(&capture);
+  pair_stop(&play);
+  pulse_stop(&pulse);
+  Wav wav = { 0 };
+  g_assert_true(wav_read(capture.wav_path, &wav));
+  g_test_message("capture: sent %" G_GUINT64_FORMAT " packets, far end decoded %zu samples",
+                 sa.packets_sent, wav.n);
+  g_assert_cmpuint(wav.n, >, 2 * 48000);
+  gsize from = wav.n - 48000;
+  double got = wav_dominant_hz(&wav, from, 48000);
+  double db = 20 * log10(wav_rms(&wav, from, 48000) / TONE_RMS);
+  double gap = wav_longest_gap_ms(&wav, from, wav.n, TONE_RMS / 4);
+  g_test_message("capture: %g Hz at %.1f dB, longest gap %.0f ms", got, db, gap);
+  g_assert_cmpfloat(fabs(got - 1000), <=, 20);
+  g_assert_cmpfloat(fabs(db), <=, 3);
+  g_assert_cmpfloat(gap, <=, 20);
+  wav_clear(&wav);
+  pair_clear(&capture);
+  pair_clear(&play);
+}
+
 /* Configuration mistakes are errors that name the mistake. */
 static void
 test_bad_config(void)
@@ -1611,6 +1653,7 @@ main(int argc, char **argv)
   hark_test_add_isolated_func("/media/errors/no-sound-server", test_no_sound_server);
   hark_test_add_isolated_func("/media/errors/bad-config", test_bad_config);
   hark_test_add_isolated_func("/media/pulse/tone-played-to-the-sound-server", test_pulse_playback);
+  hark_test_add_isolated_func("/media/pulse/tone-captured-from-the-sound-server", test_pulse_capture);
   int status = g_test_run();
   codecs_clear(&codecs);
   g_rmdir(tmpdir);
