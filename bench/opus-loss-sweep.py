@@ -56,19 +56,21 @@ def main():
     tool = os.path.join(a.build, "bench", "opus-loss")
     with tempfile.TemporaryDirectory() as work:
         raw = make_speech(work, a.seconds)
-        print("| setting | loss % | STOI | MCD, dB | payload bytes/s |")
-        print("|---|---|---|---|---|")
+        print("| setting | loss % | STOI | MCD, dB | payload bytes/s | encoder CPU, % of a core |")
+        print("|---|---|---|---|---|---|")
         for config in a.configs:
             label, _, rest = config.partition(":")
             base = [kv for kv in rest.split(",") if kv]
             for drop in a.drops.split(","):
-                scores, rates = [], []
+                scores, rates, cpu = [], [], []
                 for seed in range(1, a.seeds + 1):
                     s, stats = run(tool, raw, work, base + [f"drop={drop}", f"seed={seed}"])
                     scores.append((s["stoi"], s["mcd_db"]))
                     rates.append(stats["payload_bytes_per_s"])
+                    cpu.append(stats["encode_cpu_percent"])
                 st, mcd = np.median(scores, axis=0)
-                print(f"| {label} | {drop} | {st:.3f} | {mcd:.2f} | {np.median(rates):.0f} |",
+                print(f"| {label} | {drop} | {st:.3f} | {mcd:.2f} | {np.median(rates):.0f} "
+                      f"| {np.median(cpu):.2f} |",
                       flush=True)
 
 
