@@ -11,7 +11,11 @@
  * min_bitrate, then longer packets (fewer headers: 20 -> 40 -> 60 -> 120 ms), then the
  * bitrate below min_bitrate down to narrow_bitrate in narrowband. It climbs back one rung
  * at a time after a run of clean reports, a run that doubles each time a climb brought
- * the congestion back (hysteresis: it settles instead of oscillating). Reports that go
+ * the congestion back (hysteresis: it settles instead of oscillating). What the stream
+ * sent (HarkCodecFeedback.sent_bitrate) decides what a report proves: silence sends far
+ * less than speech, so its clean reports neither climb nor count towards a climb, a
+ * queue that drains in it does not stop a descent, and its loss is fitted against what
+ * was sent, not against the rung. Reports that go
  * missing on a lossy link (HarkCodecFeedback.missed_s) halve the stream's wire rate
  * every 3 s: the link is too full to pass them. */
 #pragma once
@@ -52,6 +56,7 @@ typedef struct {
   double base_rtt_ms; /* the round trip of the empty link; < 0 unknown */
   double base_jitter_ms; /* the far end's lowest jitter report; < 0 unknown */
   double last_queue_ms; /* the queue the last report showed */
+  double used_before; /* wire bytes/s the stream sent before the last report; < 0 unknown */
   guint congested_reports; /* in all (a figure for logs and tests) */
 } HarkOpusAdapt;
 

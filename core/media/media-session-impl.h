@@ -88,6 +88,8 @@ struct _HarkMediaSession {
   gint64 report_at;
   gint64 lost_at_report;
   guint64 received_at_report, sent_at_tick;
+  gint64 feedback_at; /* when the codec was last handed feedback; 0: never */
+  guint64 sent_at_feedback; /* bytes_sent then */
   /* Playback timing: the sink pad's segment, the jitter-buffer policy, late buffers. */
   GstSegment play_segment;
   HarkMediaJitter jitter;

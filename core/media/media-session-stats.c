@@ -291,6 +291,23 @@ reports_missed(HarkMediaSession *s, const HarkMediaStats *st, gboolean report)
   return missed >= 2 && got > 0 && lost * 10 > (lost + got) * 4 ? missed : 0;
 }
 
+/* Bits/s sent since the feedback before (what the stream used of what the codec set);
+ * negative the first time. */
+static double
+sent_since_feedback(HarkMediaSession *s)
+{
+  g_mutex_lock(&s->lock);
+  guint64 sent = s->bytes_sent;
+  g_mutex_unlock(&s->lock);
+  gint64 now = g_get_monotonic_time();
+  double rate = s->feedback_at > 0 && now > s->feedback_at
+                  ? (double)(sent - s->sent_at_feedback) * 8.0 * G_USEC_PER_SEC / (double)(now - s->feedback_at)
+                  : -1;
+  s->feedback_at = now;
+  s->sent_at_feedback = sent;
+  return rate;
+}
+
 /* Once a second: measure, follow the jitter we see, and hand the far end's latest report
  * to the codec (Opus adapts), or tell it that reports are missing on a lossy link. */
 gboolean
@@ -316,7 +333,8 @@ hark_media_session_on_tick(gpointer data)
                                   * sender report of ours yet), not a measured round trip */
                                  .rtt_ms = st.rtt_ms > 0 ? st.rtt_ms : -1,
                                  .jitter_ms = st.remote_jitter_ms,
-                                 .missed_s = missed };
+                                 .missed_s = missed,
+                                 .sent_bitrate = sent_since_feedback(s) };
   codec->iface->adapt(codec->instance, G_OBJECT(s->encoder), codec->settings, &feedback);
   return G_SOURCE_CONTINUE;
 }

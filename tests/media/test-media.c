@@ -1169,8 +1169,7 @@ pulse_stop(Pulse *p)
 static gboolean
 recording_started(gpointer path)
 {
-  GStatBuf st;
-  return g_stat(path, &st) == 0 && st.st_size > 44 + 9600; /* 100 ms after the header */
+  return wav_holds(path, 0.1); /* the monitor's recording: 16-bit mono at 48 kHz too */
 }
 
 /* What the far end plays to the sound server (written where each buffer is due,

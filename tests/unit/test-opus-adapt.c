@@ -18,7 +18,19 @@ static const HarkOpusLimits limits = {
 static HarkCodecFeedback
 report(double loss, double rtt_ms, double jitter_ms)
 {
-  return (HarkCodecFeedback){ .loss_fraction = loss, .rtt_ms = rtt_ms, .jitter_ms = jitter_ms };
+  /* What was sent is not known: every clean report counts, as before interface 3. */
+  return (HarkCodecFeedback){
+    .loss_fraction = loss, .rtt_ms = rtt_ms, .jitter_ms = jitter_ms, .sent_bitrate = -1
+  };
+}
+
+/* A clean report of a stream that sent sent_bitrate since the report before. */
+static HarkOpusVerdict
+feed_sent(HarkOpusAdapt *a, double sent_bitrate)
+{
+  HarkCodecFeedback fb = report(0, 42, 5);
+  fb.sent_bitrate = sent_bitrate;
+  return hark_opus_adapt_step(a, &limits, &fb);
 }
 
 static HarkOpusVerdict
@@ -235,7 +247,7 @@ static HarkOpusVerdict
 missed(HarkOpusAdapt *a, guint seconds)
 {
   HarkCodecFeedback fb = { .loss_fraction = 0, .rtt_ms = 846, .jitter_ms = 13,
-                           .missed_s = seconds };
+                           .missed_s = seconds, .sent_bitrate = -1 };
   return hark_opus_adapt_step(a, &limits, &fb);
 }
 
@@ -370,7 +382,7 @@ test_no_fec_when_narrow(void)
   g_assert_cmpint(a.ptime_ms, ==, 120);
 }
 
-/* Clean reports bring the stream back one rung at a time, each after 8 clean reports in a
+/* Clean reports bring the stream back one rung at a time, each after 4 clean reports in a
  * row; a climb that brings the congestion back is undone and the next climb waits twice
  * as long (then 4 times...): the stream settles below the link instead of oscillating.
  * With the link clean for good, it returns to 20 ms packets at 20 kbit/s. */
@@ -381,19 +393,19 @@ test_climb_with_hysteresis(void)
   hark_opus_adapt_init(&a, &limits);
   feed(&a, 0, 40, 5);
   squeeze(&a);
-  for (int i = 0; i < 7; i++) {
+  for (int i = 0; i < 3; i++) {
     g_assert_cmpint(feed(&a, 0, 42, 5), ==, HARK_OPUS_ADAPT_CLEAN);
     g_assert_cmpint(a.bitrate, ==, 6000);
   }
   feed(&a, 0, 42, 5);
-  g_assert_cmpint(a.bitrate, >, 6000); /* the 8th: one rung up */
+  g_assert_cmpint(a.bitrate, >, 6000); /* the 4th: one rung up */
   g_assert_cmpint(a.ptime_ms, ==, 120);
   /* Too much for the link: its queue builds and the rung is given back. */
   g_assert_cmpint(feed(&a, 0.1, 500, 20), ==, HARK_OPUS_ADAPT_CONGESTED);
   g_assert_cmpint(a.bitrate, ==, 6000);
-  g_assert_cmpuint(a.climb_after, ==, 16);
-  /* Now 15 clean reports are not enough. */
-  for (int i = 0; i < 15; i++)
+  g_assert_cmpuint(a.climb_after, ==, 8);
+  /* Now 7 clean reports are not enough. */
+  for (int i = 0; i < 7; i++)
     feed(&a, 0, 42, 5);
   g_assert_cmpint(a.bitrate, ==, 6000);
   feed(&a, 0, 42, 5);
@@ -411,6 +423,108 @@ test_climb_with_hysteresis(void)
   g_assert_cmpint(a.bitrate, ==, 20000);
   g_assert_false(a.narrowband);
   g_assert_false(a.cbr);
+}
+
+/* What make bench's 1.5 KB/s link showed: at the bottom of the ladder, 30 s of silence
+ * before the speech, every report clean. Silence at 120 ms packets sends about 3 kbit/s
+ * (RTP and SRTP) where the rung is 6 + 1.6 kbit/s: those reports must not climb (they
+ * did, to 10.5 kbit/s, which the speech then overfilled), nor count towards a climb.
+ * The speech that follows fills the rung, and 4 of its clean reports climb one rung. */
+static void
+test_no_climb_in_silence(void)
+{
+  HarkOpusAdapt a;
+  hark_opus_adapt_init(&a, &limits);
+  feed(&a, 0, 40, 5);
+  squeeze(&a);
+  for (int i = 0; i < 60; i++)
+    g_assert_cmpint(feed_sent(&a, 3000), ==, HARK_OPUS_ADAPT_CLEAN);
+  g_assert_cmpint(a.bitrate, ==, 6000);
+  g_assert_cmpint(a.ptime_ms, ==, 120);
+  g_assert_cmpuint(a.clean, ==, 0);
+  for (int i = 0; i < 3; i++)
+    feed_sent(&a, 7800);
+  g_assert_cmpint(a.bitrate, ==, 6000);
+  feed_sent(&a, 3000); /* a pause in the speech neither counts nor starts the count again */
+  feed_sent(&a, 7800);
+  g_assert_cmpint(a.bitrate, >, 6000);
+  g_assert_cmpint(a.ptime_ms, ==, 120);
+}
+
+/* A report of the stream's loss and round trip that also says what the stream sent. */
+static HarkOpusVerdict
+feed_lossy_sent(HarkOpusAdapt *a, double loss, double rtt_ms, double sent_bitrate)
+{
+  HarkCodecFeedback fb = report(loss, rtt_ms, 5);
+  fb.sent_bitrate = sent_bitrate;
+  return hark_opus_adapt_step(a, &limits, &fb);
+}
+
+/* A queue that drains while the stream is silent does not show that the rung reached fits
+ * speech: the descent goes on while the queue is still long. (It stopped at 12 kbit/s in
+ * silence on make bench's 1.5 KB/s link, and the speech after it overfilled the link.)
+ * A stream that used its rung while its queue drained still stops there. */
+static void
+test_no_drain_in_silence(void)
+{
+  for (int speaking = 0; speaking <= 1; speaking++) {
+    HarkOpusAdapt a;
+    hark_opus_adapt_init(&a, &limits);
+    feed_lossy_sent(&a, 0, 40, 31000);
+    g_assert_cmpint(feed_lossy_sent(&a, 0, 440, 31000), ==, HARK_OPUS_ADAPT_CONGESTED);
+    g_assert_cmpint(a.bitrate, ==, 14000);
+    /* 100 ms less queue, still 300 ms of it: 20 ms packets of silence send 12 kbit/s
+     * (RTP and SRTP) where the rung is 14 + 9.6 kbit/s; speech fills it. */
+    g_assert_cmpint(feed_lossy_sent(&a, 0, 340, speaking ? 24000 : 12000), ==,
+                    HARK_OPUS_ADAPT_CONGESTED);
+    g_assert_cmpint(a.bitrate, ==, speaking ? 14000 : 12000);
+  }
+}
+
+/* Loss measures the link against what the stream sent, not against the rung's estimate
+ * (which is speech's). Half the packets lost at 20 kbit/s in 20 ms packets: speech (31
+ * kbit/s of SRTP and SRTCP) or a sender that does not say fits 120 ms packets at 12
+ * kbit/s, about 2,100 bytes/s; silence that sent 14 kbit/s fits only the bottom, 1,330. */
+static void
+test_fit_what_was_sent(void)
+{
+  const double sent[] = { -1, 31000, 14000 };
+  const int fits[] = { 12000, 12000, 6000 };
+  for (guint i = 0; i < G_N_ELEMENTS(sent); i++) {
+    HarkOpusAdapt a;
+    hark_opus_adapt_init(&a, &limits);
+    feed_lossy_sent(&a, 0, 40, sent[i]);
+    g_assert_cmpint(feed_lossy_sent(&a, 0.5, 940, sent[i]), ==, HARK_OPUS_ADAPT_CONGESTED);
+    g_assert_cmpint(a.ptime_ms, ==, 120);
+    g_assert_cmpint(a.bitrate, ==, fits[i]);
+  }
+}
+
+/* Above min_bitrate, clean reports raise the bitrate back towards max_bitrate only while
+ * the stream fills it; after FEC's raise the way back down needs nothing. */
+static void
+test_no_raise_in_silence(void)
+{
+  HarkOpusAdapt a;
+  hark_opus_adapt_init(&a, &limits);
+  feed(&a, 0, 40, 5);
+  g_assert_cmpint(feed(&a, 0, 400, 5), ==, HARK_OPUS_ADAPT_CONGESTED); /* a queue alone */
+  g_assert_cmpint(a.bitrate, ==, 14000);
+  g_assert_cmpint(a.ptime_ms, ==, 20);
+  for (int i = 0; i < 20; i++)
+    feed_sent(&a, 12000); /* 20 ms packets of silence: headers and little else */
+  g_assert_cmpint(a.bitrate, ==, 14000);
+  feed_sent(&a, 22000); /* speech */
+  g_assert_cmpint(a.bitrate, ==, 15400);
+  /* Random loss raised it for FEC; the first clean report takes it back down, silent or not. */
+  HarkOpusAdapt b;
+  hark_opus_adapt_init(&b, &limits);
+  feed(&b, 0, 40, 5);
+  g_assert_cmpint(feed(&b, 0.1, 40, 5), ==, HARK_OPUS_ADAPT_RANDOM_LOSS);
+  g_assert_cmpint(b.bitrate, ==, 28000);
+  feed_sent(&b, 12000);
+  g_assert_cmpint(b.bitrate, ==, 20000);
+  g_assert_false(b.fec);
 }
 
 /* A path that became longer (a relay instead of a direct path): the round trip is higher
@@ -502,6 +616,10 @@ main(int argc, char **argv)
   g_test_add_func("/opus-adapt/capacity/no-fec-when-narrow", test_no_fec_when_narrow);
   g_test_add_func("/opus-adapt/climb/hysteresis", test_climb_with_hysteresis);
   g_test_add_func("/opus-adapt/climb/longer-path", test_longer_path);
+  g_test_add_func("/opus-adapt/climb/not-in-silence", test_no_climb_in_silence);
+  g_test_add_func("/opus-adapt/climb/no-raise-in-silence", test_no_raise_in_silence);
+  g_test_add_func("/opus-adapt/capacity/no-drain-in-silence", test_no_drain_in_silence);
+  g_test_add_func("/opus-adapt/capacity/fit-what-was-sent", test_fit_what_was_sent);
   g_test_add_func("/opus-adapt/bounds", test_bounds);
   g_test_add_func("/opus-adapt/hostile-reports", test_hostile_reports);
   return g_test_run();

@@ -14,7 +14,7 @@
 
 G_BEGIN_DECLS
 
-#define HARK_CODEC_INTERFACE_VERSION 2 /* 2: HarkCodecFeedback.missed_s, make() */
+#define HARK_CODEC_INTERFACE_VERSION 3 /* 2: HarkCodecFeedback.missed_s, make(); 3: .sent_bitrate */
 
 typedef enum {
   HARK_CODEC_ENCODER,
@@ -28,7 +28,10 @@ typedef enum {
 typedef struct {
   double loss_fraction; /* 0..1, as the far end reported it in its last receiver report */
   double rtt_ms; /* round-trip time; negative when not known yet */
-  guint64 bytes_acked; /* octets the far end says it received (extended, may wrap) */
+  /* Always 0, kept only so that the members after it stay where codecs of versions 1
+   * and 2 read them: an RTCP receiver report says what was lost, never the octets that
+   * arrived. What this side sent is sent_bitrate (version 3). */
+  guint64 bytes_acked;
   double jitter_ms; /* the interarrival jitter the far end measured of this stream (RFC 3550
                      * §6.4.1); negative when not known */
   /* 0: a new report. Otherwise (codecs of interface version 2 and up) no report has come
@@ -37,6 +40,10 @@ typedef struct {
    * full to pass its reports (a full byte-limited queue drops an RTCP packet, larger than
    * most RTP packets, nearly always). The fields above are the last report's. */
   guint missed_s;
+  /* Version 3: bit/s this side sent (SRTP and SRTCP) since the feedback before; negative
+   * when not known (the first). A clean report says the sender's rate fits the link only
+   * if the sender used it: silence (or DTX, or a mute) sends far less. */
+  double sent_bitrate;
 } HarkCodecFeedback;
 
 typedef struct {
