@@ -402,6 +402,99 @@ test_loss_adapts_and_recovers(void)
   pair_clear(&p);
 }
 
+/* ---- what the engine tells the codec ---- */
+
+/* Opus with its adapt() watched: each encoder's sent_bitrate, in the order handed over,
+ * before Opus's own adapt() reads them. */
+static const HarkCodecInterface *spied_opus;
+static GHashTable *sent_by_encoder; /* GObject * -> GArray of double */
+
+static void
+spy_adapt(gpointer instance, GObject *encoder, GVariant *settings, const HarkCodecFeedback *fb)
+{
+  GArray *sent = g_hash_table_lookup(sent_by_encoder, encoder);
+  if (sent == NULL) {
+    sent = g_array_new(FALSE, FALSE, sizeof(double));
+    g_hash_table_insert(sent_by_encoder, encoder, sent);
+  }
+  if (fb->missed_s == 0)
+    g_array_append_val(sent, fb->sent_bitrate);
+  spied_opus->adapt(instance, encoder, settings, fb);
+}
+
+static gboolean
+both_reported(gpointer data)
+{
+  (void)data;
+  if (g_hash_table_size(sent_by_encoder) != 2)
+    return FALSE;
+  GHashTableIter it;
+  gpointer value;
+  g_hash_table_iter_init(&it, sent_by_encoder);
+  while (g_hash_table_iter_next(&it, NULL, &value))
+    if (((GArray *)value)->len < 5)
+      return FALSE;
+  return TRUE;
+}
+
+static gint
+compare_doubles(gconstpointer a, gconstpointer b)
+{
+  double x = *(const double *)a, y = *(const double *)b;
+  return (x > y) - (x < y);
+}
+
+/* The median of what one encoder's feedback said it sent, after the first (which cannot
+ * know: nothing was measured before it). */
+static double
+median_sent(GArray *sent)
+{
+  g_assert_cmpfloat(g_array_index(sent, double, 0), <, 0);
+  g_autoptr(GArray) later = g_array_new(FALSE, FALSE, sizeof(double));
+  for (guint i = 1; i < sent->len; i++) {
+    g_assert_cmpfloat(g_array_index(sent, double, i), >, 0);
+    g_array_append_val(later, g_array_index(sent, double, i));
+  }
+  g_array_sort(later, compare_doubles);
+  return g_array_index(later, double, later->len / 2);
+}
+
+/* The engine tells the codec what its stream really sent (HarkCodecFeedback.sent_bitrate,
+ * SRTP and SRTCP bit/s since the feedback before): Opus's ladder climbs only on reports
+ * of a stream that used its rung, so a figure that did not tell a tone at 20 kbit/s
+ * (about 20 + 50 x 22 bytes of RTP and SRTP headers a second) from digital silence,
+ * which VBR codes in a few bytes a frame, would let silence climb a narrow link. */
+static void
+test_feedback_says_what_was_sent(void)
+{
+  HarkMediaCodec c = codec_named(&codecs, "opus", NULL);
+  HarkCodecInterface spy = *c.iface;
+  spied_opus = c.iface;
+  spy.adapt = spy_adapt;
+  c.iface = &spy;
+  sent_by_encoder = g_hash_table_new_full(NULL, NULL, NULL, (GDestroyNotify)g_array_unref);
+  PairOptions o = { .codecs = &c, .n_codecs = 1 };
+  Pair p = { 0 };
+  pair_start(&p, &o);
+  g_assert_true(run_until(both_reported, NULL, 15000));
+  pair_stop(&p);
+  double tone = 0, quiet = G_MAXDOUBLE;
+  GHashTableIter it;
+  gpointer value;
+  g_hash_table_iter_init(&it, sent_by_encoder);
+  while (g_hash_table_iter_next(&it, NULL, &value)) {
+    double m = median_sent(value);
+    tone = MAX(tone, m);
+    quiet = MIN(quiet, m);
+  }
+  g_test_message("sent: the tone %.0f bit/s, the silence %.0f bit/s", tone, quiet);
+  g_assert_cmpfloat(tone, >, 20000 + 50 * 22 * 8 * 0.8);
+  g_assert_cmpfloat(tone, <, 20000 * 2);
+  g_assert_cmpfloat(quiet, <, tone * 0.7);
+  g_clear_pointer(&sent_by_encoder, g_hash_table_unref);
+  pair_clear(&p);
+}
+
 /* ---- a link too narrow for the stream ---- */
 
 #define NARROW_RATE 1500 /* bytes/s each way: the paper's link where Skype broke up */
@@ -1662,6 +1755,8 @@ main(int argc, char **argv)
                               test_loss_keeps_delay);
   hark_test_add_isolated_func("/media/loss/opus-adapts-and-recovers",
                               test_loss_adapts_and_recovers);
+  hark_test_add_isolated_func("/media/adapt/feedback-says-what-was-sent",
+                              test_feedback_says_what_was_sent);
   hark_test_add_isolated_func("/media/narrow/opus-fits-1500-bytes-per-s", test_narrow_link);
   hark_test_add_isolated_func("/media/narrow/reports-lost-in-silence", test_narrow_reports_lost);
   hark_test_add_isolated_func("/media/hold/keepalive", test_hold);
