@@ -405,6 +405,14 @@ set_relay(Generation *g, NiceRelayType type)
   set_relay_at(g, g->ice->config.turn_port, type);
 }
 
+/* A path over TCP goes through the relay when the relay is reached over TCP, and
+ * otherwise over ICE-TCP between the hosts. */
+static gboolean
+path_is_ice_tcp(const HarkMediaIceConfig *c, HarkMediaIcePath path)
+{
+  return path == HARK_MEDIA_ICE_PATH_TCP && !(c->turn_host != NULL && c->turn_tcp);
+}
+
 /* What a path gathers. libnice finds relayed candidates (over UDP or TCP to the server)
  * from its UDP host candidates only, so a relay needs "ice-udp"; "force-relay" then keeps
  * the host and reflexive ones out of the checks and the announcements. */
@@ -422,12 +430,12 @@ generation_configure(Generation *g, GError **error)
     tcp = turn_udp = turn_tcp = FALSE;
     break;
   case HARK_MEDIA_ICE_PATH_TCP:
-    if (turn && c->turn_tcp) { /* every packet over TCP to the relay */
-      force_relay = TRUE;
-      tcp = stun = turn_udp = FALSE;
-    } else { /* ICE-TCP between the hosts */
+    if (path_is_ice_tcp(c, g->path)) {
       udp = stun = turn_udp = turn_tcp = FALSE;
       tcp = TRUE;
+    } else { /* every packet over TCP to the relay */
+      force_relay = TRUE;
+      tcp = stun = turn_udp = FALSE;
     }
     break;
   case HARK_MEDIA_ICE_PATH_RELAY:
@@ -503,6 +511,12 @@ generation_new(HarkMediaIce *ice, HarkMediaIcePath path, GError **error)
   NiceAgentOption options = NICE_AGENT_OPTION_ICE_TRICKLE;
   if (HARK_NICE_CONSENT_TIMEOUT_S >= 30)
     options |= NICE_AGENT_OPTION_CONSENT_FRESHNESS;
+  /* ICE-TCP needs regular nomination (RFC 6544). libnice switches to it when the first
+   * TCP candidate arrives, but only if no check has started: in a restart the peer's
+   * checks often come before its trickled candidates, and libnice then drops them all,
+   * leaving a pair with a peer-reflexive candidate it cannot name a host for. */
+  if (path_is_ice_tcp(&ice->config, path))
+    options |= NICE_AGENT_OPTION_REGULAR_NOMINATION;
   g->agent = nice_agent_new_full(ice->context, NICE_COMPATIBILITY_RFC5245, options);
   if (!(options & NICE_AGENT_OPTION_CONSENT_FRESHNESS))
     g_object_set(g->agent, "keepalive-conncheck", TRUE, NULL);

@@ -1038,7 +1038,11 @@ move_path(CallLab *lab, const char *kind, StatsPredicate moved, const char *pref
   HARK_REQUIRE(hung != NULL);
   g_autoptr(JsonObject) ended = wait_call(lab, lab->alice, id, "ended", CALL_MS);
   HARK_REQUIRE(ended != NULL);
-  g_assert_true(g_str_has_prefix(str(ended, "path"), prefix));
+  if (!g_str_has_prefix(str(ended, "path"), prefix)) {
+    hark_test_node_show_logs(lab->alice->node);
+    hark_test_node_show_logs(lab->bob->node);
+    g_error("alice's ended call names the path '%s', not '%s...'", str(ended, "path"), prefix);
+  }
   assert_heard(lab, lab->bob, 440, 1.0);
 }
 
