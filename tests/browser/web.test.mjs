@@ -505,5 +505,7 @@ async function main() {
 
 main().then(() => process.exit(0), (e) => {
   console.error(`web.test.mjs: ${e.stack || e}`);
+  // The step that failed, for the harness's verdict: the logs after it are long.
+  writeFileSync(path.join(SHOTS, 'failure.txt'), `${e.message || e}`.split('\n')[0]);
   process.exit(1);
 });
