@@ -74,6 +74,19 @@
  * rungs in 10 s of speech (STOI median 0.889 over 10 calls against 0.868 with 8). */
 #define CLIMB_FIRST 4
 #define CLIMB_MAX 64 /* the longest wait, after climbs that failed again and again */
+/* The link's rate, as the far end's receive reports measure it while the link is full
+ * (a congested report: a drop-tail queue then passes exactly what the link carries). A
+ * climb waits until the rung above fits under this share of it: at 1.5 KB/s the rungs
+ * are 9-15 % apart, and one 3 % over the link hid behind tbf's burst for seconds, then
+ * built a queue of 600 ms that took 5-8 s to drain (30 s of speech, STOI 0.57-0.62). One
+ * report's figure is coarse (8 packets of 120 ms a second: one more or less in its span
+ * is 12 %), so the ceiling is the mean of a congestion's reports, and what the stream
+ * sends is the mean over the clean run a climb counts. Clean reports never raise it:
+ * each one's figure is as coarse, and taking the highest let a call climb 3 rungs over
+ * the link. The measure is forgotten after CEILING_REPORTS, so that a link that widened
+ * is found again. */
+#define CEILING_SHARE 0.95
+#define CEILING_REPORTS 60
 #define PTIME_MAX 120 /* RFC 6716: an Opus packet holds at most 120 ms */
 
 void
@@ -87,6 +100,7 @@ hark_opus_adapt_init(HarkOpusAdapt *a, const HarkOpusLimits *l)
     .base_jitter_ms = -1,
     .last_queue_ms = -1,
     .used_before = -1,
+    .ceiling = -1,
     .started = TRUE,
   };
 }
@@ -143,6 +157,62 @@ sent_wire_rate(const HarkOpusAdapt *a, const HarkCodecFeedback *fb)
   if (fb->sent_bitrate < 0)
     return -1;
   return fb->sent_bitrate / 8.0 + 1000.0 / a->ptime_ms * IP_UDP_BYTES;
+}
+
+/* Bytes/s of the stream that reached the far end between its last two receive reports
+ * (IP and UDP added as for what was sent); < 0 when not known. */
+static double
+received_wire_rate(const HarkOpusAdapt *a, const HarkCodecFeedback *fb)
+{
+  if (fb->received_bitrate < 0)
+    return -1;
+  double packets = fb->received_packet_rate >= 0 ? fb->received_packet_rate : 1000.0 / a->ptime_ms;
+  return fb->received_bitrate / 8.0 + packets * IP_UDP_BYTES;
+}
+
+/* Whether next (the rung above a) fits under the link's measured rate. What next would
+ * send is scaled from what a sends now (sent, wire bytes/s; < 0 unknown): the rung's
+ * estimate is a guess at the costs, the ratio between two rungs much less so. */
+static gboolean
+fits_ceiling(const HarkOpusAdapt *a, const HarkOpusAdapt *next, double sent)
+{
+  if (a->ceiling < 0)
+    return TRUE;
+  double want = sent >= 0 ? sent * wire_rate(next) / wire_rate(a) : wire_rate(next);
+  return want <= a->ceiling * CEILING_SHARE;
+}
+
+/* Whether a report measures the link's rate: the link was full for all of its span (the
+ * congested report before it said so too: the first may span the moments before the
+ * queue filled, and tbf's burst). One whose packets were shorter than the stream's now
+ * measures less than the link passes of the longer ones (a link's own headers, which
+ * nobody here sees, cost more in short packets: 1.5 KB/s of tbf passed 1,240 bytes/s of
+ * IP in 20 ms packets and 1,400 in 120 ms ones): a ceiling too low, which keeps a call a
+ * rung lower until it is forgotten or measured again, is the cheaper error. */
+static gboolean
+measures_link(const HarkOpusAdapt *a, HarkOpusVerdict verdict, double got)
+{
+  return verdict == HARK_OPUS_ADAPT_CONGESTED && a->congested_run >= 2 && got >= 0;
+}
+
+/* The ceiling after this report (got: what reached the far end, bytes/s): the mean of
+ * the reports of this congestion that measure the link, forgotten when old. */
+static void
+follow_ceiling(HarkOpusAdapt *a, double got, HarkOpusVerdict verdict)
+{
+  if (a->ceiling >= 0 && ++a->ceiling_age > CEILING_REPORTS)
+    a->ceiling = -1;
+  a->congested_run = verdict == HARK_OPUS_ADAPT_CONGESTED ? a->congested_run + 1 : 0;
+  if (a->congested_run == 0)
+    a->ceiling_count = 0;
+  if (!measures_link(a, verdict, got))
+    return;
+  if (a->ceiling_count == 0)
+    a->ceiling_sum = 0;
+  a->ceiling_sum += got;
+  a->ceiling_count++;
+  a->ceiling = a->ceiling_sum / a->ceiling_count;
+  a->ceiling_age = 0;
 }
 
 /* One rung down; FALSE at the bottom. */
@@ -240,7 +310,7 @@ set_mode(HarkOpusAdapt *a, const HarkOpusLimits *l)
 
 static void
 on_congestion(HarkOpusAdapt *a, const HarkOpusLimits *l, const HarkCodecFeedback *fb,
-              double queue)
+              double queue, double got)
 {
   mark_congested(a);
   /* A queue already draining after the last step needs no further step, unless the
@@ -265,7 +335,9 @@ on_congestion(HarkOpusAdapt *a, const HarkOpusLimits *l, const HarkCodecFeedback
     double used = sent_wire_rate(a, fb);
     if (used >= 0) /* what the stream really sent, over the two reports when earlier */
       sent = MIN(sent, earlier ? MAX(used, a->used_before) : used);
-    double fits = sent * (1 - fb->loss_fraction) * FIT_MARGIN;
+    /* What the far end took is what the link passed (a full queue passes exactly that),
+     * without the guess at what the loss counts. */
+    double fits = (got >= 0 ? got : sent * (1 - fb->loss_fraction)) * FIT_MARGIN;
     while (wire_rate(a) > fits && step_down(a, l))
       ;
   } else {
@@ -299,18 +371,33 @@ on_random_loss(HarkOpusAdapt *a, const HarkOpusLimits *l, const HarkCodecFeedbac
  * or the bitrate back up towards max_bitrate) only on reports of a stream that used its
  * rung; the others neither climb nor count towards a climb. */
 static void
-on_clean(HarkOpusAdapt *a, const HarkOpusLimits *l, gboolean used)
+on_clean(HarkOpusAdapt *a, const HarkOpusLimits *l, const HarkCodecFeedback *fb)
 {
+  gboolean used = filled(a, fb);
+  HarkOpusAdapt next = *a;
   a->fec = FALSE;
   a->loss_percent = 0;
   if (!narrowed(a, l)) {
-    int next = MIN(l->max_bitrate, (int)(a->bitrate * 1.1));
-    if (next < a->bitrate || used)
-      a->bitrate = next;
+    next.bitrate = MIN(l->max_bitrate, (int)(a->bitrate * 1.1));
+    if (next.bitrate < a->bitrate || (used && fits_ceiling(a, &next, sent_wire_rate(a, fb))))
+      a->bitrate = next.bitrate;
     return;
   }
-  if (!used || ++a->clean < a->climb_after)
+  if (!used)
     return;
+  if (++a->clean == 1)
+    a->streak_sent = a->streak_count = 0;
+  if (sent_wire_rate(a, fb) >= 0) {
+    a->streak_sent += sent_wire_rate(a, fb);
+    a->streak_count++;
+  }
+  if (a->clean < a->climb_after)
+    return;
+  climb(&next, l);
+  if (!fits_ceiling(a, &next, a->streak_count > 0 ? a->streak_sent / a->streak_count : -1)) {
+    a->clean = a->climb_after; /* ready the moment the link is found wider */
+    return;
+  }
   climb(a, l);
   a->clean = 0;
   a->climbed = TRUE;
@@ -354,20 +441,22 @@ hark_opus_adapt_step(HarkOpusAdapt *a, const HarkOpusLimits *l, const HarkCodecF
   gboolean stepped = a->stepped;
   a->stepped = FALSE;
   double queue = queue_ms(a, fb);
+  double got = received_wire_rate(a, fb); /* before a step changes the packet rate */
   HarkOpusVerdict verdict = HARK_OPUS_ADAPT_NOTHING;
   if (congested(a, fb, queue)) {
     a->stepped = stepped; /* on_congestion reads it, and sets it when it steps */
-    on_congestion(a, l, fb, queue);
+    on_congestion(a, l, fb, queue, got);
     verdict = HARK_OPUS_ADAPT_CONGESTED;
   } else if (fb->loss_fraction > LOSSY) {
     on_random_loss(a, l, fb);
     verdict = HARK_OPUS_ADAPT_RANDOM_LOSS;
   } else if (fb->loss_fraction < CLEAN && (queue < 0 || queue < QUEUE_CLEAN_MS)) {
-    on_clean(a, l, filled(a, fb));
+    on_clean(a, l, fb);
     verdict = HARK_OPUS_ADAPT_CLEAN;
   } else {
     a->clean = 0; /* some loss or some queue: neither a reason to step nor to climb */
   }
+  follow_ceiling(a, got, verdict);
   a->last_queue_ms = queue;
   a->used_before = sent_wire_rate(a, fb);
   set_mode(a, l);

@@ -58,6 +58,17 @@ typedef struct {
   double last_queue_ms; /* the queue the last report showed */
   double used_before; /* wire bytes/s the stream sent before the last report; < 0 unknown */
   guint congested_reports; /* in all (a figure for logs and tests) */
+  /* Wire bytes/s the far end took while the link was full (its receive reports): the
+   * link's rate, which climbs stay below; < 0 when not known. It is the mean over the
+   * congested reports in a row that measured it (sum and count; 0 once one was not). */
+  double ceiling, ceiling_sum;
+  guint ceiling_count;
+  guint congested_run; /* congested reports in a row */
+  guint ceiling_age; /* reports since it was measured */
+  /* What the stream sent (wire bytes/s) over the clean reports of the count towards a
+   * climb: sum and count. */
+  double streak_sent;
+  guint streak_count;
 } HarkOpusAdapt;
 
 /* Why the last step changed what it changed (for the log line). */

@@ -309,11 +309,12 @@ opus_adapt(gpointer instance, GObject *enc, GVariant *settings, const HarkCodecF
     g_debug("opus: no report for %u s on a lossy link: %s; %d ms packets at %d bit/s",
             fb->missed_s, verdicts[verdict], a->ptime_ms, a->bitrate);
   else
-    g_debug("opus: report loss %.1f%% rtt %.0f ms jitter %.0f ms, sent %.0f bit/s: %s; queue "
-            "%.0f ms above %.0f, %u lossy %u heavy %u clean in a row; %d ms packets at %d bit/s",
-            fb->loss_fraction * 100, fb->rtt_ms, fb->jitter_ms, fb->sent_bitrate, verdicts[verdict],
-            a->last_queue_ms, a->base_rtt_ms, a->lossy, a->heavy, a->clean, a->ptime_ms,
-            a->bitrate);
+    g_debug("opus: report loss %.1f%% rtt %.0f ms jitter %.0f ms, sent %.0f received %.0f "
+            "bit/s: %s; queue %.0f ms above %.0f, %u lossy %u heavy %u clean in a row; ceiling "
+            "%.0f B/s; %d ms packets at %d bit/s",
+            fb->loss_fraction * 100, fb->rtt_ms, fb->jitter_ms, fb->sent_bitrate,
+            fb->received_bitrate, verdicts[verdict], a->last_queue_ms, a->base_rtt_ms, a->lossy,
+            a->heavy, a->clean, a->ceiling, a->ptime_ms, a->bitrate);
   if ((a->ptime_ms != before.ptime_ms || a->narrowband != before.narrowband) && fb->missed_s > 0)
     g_info("opus: no report for %u s on a lossy link: %d ms packets at %d bit/s%s",
            fb->missed_s, a->ptime_ms, a->bitrate, a->narrowband ? ", narrowband" : "");

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* media-packet.c: the first checks every received media packet meets, before any
- * GStreamer element sees it: is it RTP or RTCP at all, and is its header whole.
+ * GStreamer element sees it: is it RTP or RTCP at all, and is its header whole; and the
+ * data of the far end's receive report (media-session-report.c).
  * Kept free of GStreamer so the fuzz target (tests/fuzz/fuzz-rtp.c) compiles it alone. */
 #include "media-private.h"
 
@@ -34,6 +35,23 @@ hark_media_packet_classify(const guint8 *data, gsize length, guint8 *payload_typ
     *ssrc =
       ((guint32)data[8] << 24) | ((guint32)data[9] << 16) | ((guint32)data[10] << 8) | data[11];
   return HARK_MEDIA_PACKET_RTP;
+}
+
+static guint32
+read_u32(const guint8 *p)
+{
+  return (guint32)p[0] << 24 | (guint32)p[1] << 16 | (guint32)p[2] << 8 | p[3];
+}
+
+gboolean
+hark_media_report_parse(const guint8 *data, gsize length, HarkMediaReceiveReport *report)
+{
+  if (data == NULL || length != HARK_MEDIA_REPORT_BYTES)
+    return FALSE;
+  report->clock_ms = read_u32(data);
+  report->bytes = read_u32(data + 4);
+  report->packets = read_u32(data + 8);
+  return TRUE;
 }
 
 gboolean

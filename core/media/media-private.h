@@ -23,6 +23,18 @@ HarkMediaPacketKind hark_media_packet_classify(const guint8 *data, gsize length,
 gboolean hark_media_timestamp_plausible(guint32 last, guint32 next, guint clock_rate,
                                         gint64 elapsed_us);
 
+/* The receive report's data (media-session-report.c, docs/protocol.md): the far end's
+ * clock in ms, and the bytes and packets of ours it had taken by then, each modulo 2^32. */
+typedef struct {
+  guint32 clock_ms, bytes, packets;
+} HarkMediaReceiveReport;
+
+#define HARK_MEDIA_REPORT_BYTES 12
+
+/* The data of an APP packet "HKRX" as the far end sent it: FALSE unless it is exactly
+ * HARK_MEDIA_REPORT_BYTES long. Untrusted input of any length. */
+gboolean hark_media_report_parse(const guint8 *data, gsize length, HarkMediaReceiveReport *report);
+
 /* The adaptive jitter-buffer policy (media-jitter.c). */
 typedef struct {
   guint min_ms, max_ms;

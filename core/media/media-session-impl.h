@@ -1,11 +1,13 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* media-session-impl.h: the session's state, shared by media-session.c (building,
  * starting, freeing), media-session-receive.c (the transport edge, receive chains),
- * media-session-stats.c (statistics, adaptation), media-send.c (the send chain,
+ * media-session-stats.c (statistics, adaptation), media-session-report.c (the receive
+ * report in RTCP), media-send.c (the send chain,
  * codec swap, hold, mute, DTMF) and media-session-events.c (what the owner is told:
  * silence, received digits). */
 #pragma once
 
+#include "media-private.h"
 #include "media-session.h"
 #include "media-srtp.h"
 
@@ -40,6 +42,13 @@ struct _HarkMediaSession {
 
   GMutex lock; /* what the streaming threads and the main context share: */
   guint64 packets_sent, bytes_sent, packets_received, bytes_received;
+  /* Of the far end's packets that passed SRTP's check: bytes and packets. */
+  guint64 bytes_authenticated, packets_authenticated;
+  /* The far end's newest receive report (media-session-report.c), how many came, and
+   * whether a malformed one was logged. */
+  HarkMediaReceiveReport far_report;
+  guint64 far_reports;
+  gboolean far_report_refused;
   guint64 srtp_in, srtp_out, rtp_received, concealed_samples, played_samples;
   guint64 dropped_malformed, dropped_unknown_pt, dropped_timestamp;
   guint64 keepalives_sent, keepalives_received;
@@ -90,6 +99,8 @@ struct _HarkMediaSession {
   guint64 received_at_report, sent_at_tick;
   gint64 feedback_at; /* when the codec was last handed feedback; 0: never */
   guint64 sent_at_feedback; /* bytes_sent then */
+  HarkMediaReceiveReport far_used; /* the far end's report the codec was last told of */
+  guint64 far_used_count; /* far_reports then; 0: none yet */
   /* Playback timing: the sink pad's segment, the jitter-buffer policy, late buffers. */
   GstSegment play_segment;
   HarkMediaJitter jitter;
@@ -134,6 +145,10 @@ void hark_media_session_on_pad_added(GstElement *rtpbin, GstPad *pad, gpointer d
 gboolean hark_media_session_on_tick(gpointer data);
 /* A shrink of the jitter-buffer delay waiting for a pause is dropped (the session ends). */
 void hark_media_session_stop_shrink(HarkMediaSession *s);
+/* media-session-report.c: the receive report, sent in our RTCP and read from the far
+ * end's; what the far end says it took since the report before (< 0: not known). */
+void hark_media_report_install(HarkMediaSession *s, GObject *rtp_session);
+void hark_media_report_received_rates(HarkMediaSession *s, double *bitrate, double *packet_rate);
 
 /* Make the send chain for codecs[index], add it, link it between source_tail and
  * rtpbin's send_rtp_sink_0 (while building, or with source_tail blocked). */

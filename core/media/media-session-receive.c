@@ -87,6 +87,10 @@ hark_media_session_on_packet_in(const guint8 *data, gsize length, gpointer user_
     return;
   }
   gst_buffer_set_size(buffer, plain);
+  g_mutex_lock(&s->lock);
+  s->bytes_authenticated += length;
+  s->packets_authenticated++;
+  g_mutex_unlock(&s->lock);
   if (hark_media_push_src_push(rtcp ? s->rtcp_in : s->rtp_in, buffer) == GST_FLOW_FLUSHING) {
     /* Not playing (yet, or any more): it never reached rtpbin. */
     g_mutex_lock(&s->lock);

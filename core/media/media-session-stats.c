@@ -328,13 +328,17 @@ hark_media_session_on_tick(gpointer data)
   if (rb_seq == s->rb_seq && (missed == 0 || codec->iface->version < 2))
     return G_SOURCE_CONTINUE;
   s->rb_seq = rb_seq;
+  double received = -1, received_packets = -1;
+  hark_media_report_received_rates(s, &received, &received_packets);
   HarkCodecFeedback feedback = { .loss_fraction = st.remote_loss_fraction,
                                  /* 0: the report's LSR was 0 (the far end has had no
                                   * sender report of ours yet), not a measured round trip */
                                  .rtt_ms = st.rtt_ms > 0 ? st.rtt_ms : -1,
                                  .jitter_ms = st.remote_jitter_ms,
                                  .missed_s = missed,
-                                 .sent_bitrate = sent_since_feedback(s) };
+                                 .sent_bitrate = sent_since_feedback(s),
+                                 .received_bitrate = received,
+                                 .received_packet_rate = received_packets };
   codec->iface->adapt(codec->instance, G_OBJECT(s->encoder), codec->settings, &feedback);
   return G_SOURCE_CONTINUE;
 }

@@ -195,6 +195,7 @@ build(HarkMediaSession *s, const HarkMediaConfig *config, GError **error)
   g_signal_emit_by_name(s->rtpbin, "get-internal-session", 0, &rtp_session);
   if (rtp_session != NULL) {
     g_object_set(rtp_session, "rtcp-min-interval", (guint64)GST_SECOND, NULL);
+    hark_media_report_install(s, rtp_session);
     g_object_unref(rtp_session);
   }
   return TRUE;

@@ -5,7 +5,8 @@
  * that reads the payload of every packet of the DTMF payload type. Besides crashes it
  * checks the classifier's promises: an accepted RTP header lies inside the packet, and
  * an accepted RTCP packet's first report fits; and the receiver's: a digit is one of
- * the sixteen, and a repeated packet never reports its digit a second time. */
+ * the sixteen, and a repeated packet never reports its digit a second time. The same
+ * bytes are read as the data of a receive report (media-packet.c) too. */
 #include <stdint.h>
 #include <stdlib.h>
 
@@ -32,9 +33,25 @@ check_dtmf(const uint8_t *data, gsize header, size_t size)
     abort();
 }
 
+/* The data as a receive report's (an RTCP APP packet "HKRX"): taken exactly when it is
+ * twelve bytes long, and then read as three big-endian words. */
+static void
+check_report(const uint8_t *data, size_t size)
+{
+  HarkMediaReceiveReport report;
+  gboolean parsed = hark_media_report_parse(data, size, &report);
+  if (parsed != (size == HARK_MEDIA_REPORT_BYTES))
+    abort();
+  if (parsed && (report.clock_ms != ((guint32)data[0] << 24 | data[1] << 16 | data[2] << 8 | data[3]) ||
+                 report.bytes != ((guint32)data[4] << 24 | data[5] << 16 | data[6] << 8 | data[7]) ||
+                 report.packets != ((guint32)data[8] << 24 | data[9] << 16 | data[10] << 8 | data[11])))
+    abort();
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
+  check_report(data, size);
   guint8 pt = 0xff;
   guint32 ssrc = 0;
   HarkMediaPacketKind kind = hark_media_packet_classify(data, size, &pt, &ssrc);

@@ -404,21 +404,21 @@ test_loss_adapts_and_recovers(void)
 
 /* ---- what the engine tells the codec ---- */
 
-/* Opus with its adapt() watched: each encoder's sent_bitrate, in the order handed over,
- * before Opus's own adapt() reads them. */
+/* Opus with its adapt() watched: each encoder's feedback, in the order handed over,
+ * before Opus's own adapt() reads it. */
 static const HarkCodecInterface *spied_opus;
-static GHashTable *sent_by_encoder; /* GObject * -> GArray of double */
+static GHashTable *sent_by_encoder; /* GObject * -> GArray of HarkCodecFeedback */
 
 static void
 spy_adapt(gpointer instance, GObject *encoder, GVariant *settings, const HarkCodecFeedback *fb)
 {
   GArray *sent = g_hash_table_lookup(sent_by_encoder, encoder);
   if (sent == NULL) {
-    sent = g_array_new(FALSE, FALSE, sizeof(double));
+    sent = g_array_new(FALSE, FALSE, sizeof(HarkCodecFeedback));
     g_hash_table_insert(sent_by_encoder, encoder, sent);
   }
   if (fb->missed_s == 0)
-    g_array_append_val(sent, fb->sent_bitrate);
+    g_array_append_val(sent, *fb);
   spied_opus->adapt(instance, encoder, settings, fb);
 }
 
@@ -444,19 +444,74 @@ compare_doubles(gconstpointer a, gconstpointer b)
   return (x > y) - (x < y);
 }
 
+static double
+median(GArray *values)
+{
+  g_assert_cmpuint(values->len, >, 0);
+  g_array_sort(values, compare_doubles);
+  return g_array_index(values, double, values->len / 2);
+}
+
 /* The median of what one encoder's feedback said it sent, after the first (which cannot
  * know: nothing was measured before it). */
 static double
-median_sent(GArray *sent)
+median_sent(GArray *feedback)
 {
-  g_assert_cmpfloat(g_array_index(sent, double, 0), <, 0);
+  g_assert_cmpfloat(g_array_index(feedback, HarkCodecFeedback, 0).sent_bitrate, <, 0);
   g_autoptr(GArray) later = g_array_new(FALSE, FALSE, sizeof(double));
-  for (guint i = 1; i < sent->len; i++) {
-    g_assert_cmpfloat(g_array_index(sent, double, i), >, 0);
-    g_array_append_val(later, g_array_index(sent, double, i));
+  for (guint i = 1; i < feedback->len; i++) {
+    double sent = g_array_index(feedback, HarkCodecFeedback, i).sent_bitrate;
+    g_assert_cmpfloat(sent, >, 0);
+    g_array_append_val(later, sent);
   }
-  g_array_sort(later, compare_doubles);
-  return g_array_index(later, double, later->len / 2);
+  return median(later);
+}
+
+/* The median share of what one encoder sent that its feedback said arrived, over the
+ * feedback that knew both (the far end's first receive report tells no rate). */
+static double
+median_arrived(GArray *feedback)
+{
+  g_autoptr(GArray) shares = g_array_new(FALSE, FALSE, sizeof(double));
+  for (guint i = 0; i < feedback->len; i++) {
+    const HarkCodecFeedback *fb = &g_array_index(feedback, HarkCodecFeedback, i);
+    double share = fb->received_bitrate / fb->sent_bitrate;
+    if (fb->sent_bitrate > 0 && fb->received_bitrate >= 0)
+      g_array_append_val(shares, share);
+  }
+  g_assert_cmpuint(shares->len, >=, 3);
+  return median(shares);
+}
+
+/* A pair of Opus sessions, a's packets lost at loss on the way, run with Opus's adapt()
+ * watched until each encoder has had 5 feedbacks; *low and *high: the least and the
+ * most of the two encoders' figure (figure_of reads one encoder's feedback). */
+static void
+run_spied(double loss, double (*figure_of)(GArray *feedback), double *low, double *high)
+{
+  HarkMediaCodec c = codec_named(&codecs, "opus", NULL);
+  HarkCodecInterface spy = *c.iface;
+  spied_opus = c.iface;
+  spy.adapt = spy_adapt;
+  c.iface = &spy;
+  sent_by_encoder = g_hash_table_new_full(NULL, NULL, NULL, (GDestroyNotify)g_array_unref);
+  PairOptions o = { .codecs = &c, .n_codecs = 1, .loss = loss };
+  Pair p = { 0 };
+  pair_start(&p, &o);
+  g_assert_true(run_until(both_reported, NULL, 15000));
+  pair_stop(&p);
+  *low = G_MAXDOUBLE;
+  *high = 0;
+  GHashTableIter it;
+  gpointer value;
+  g_hash_table_iter_init(&it, sent_by_encoder);
+  while (g_hash_table_iter_next(&it, NULL, &value)) {
+    double figure = figure_of(value);
+    *low = MIN(*low, figure);
+    *high = MAX(*high, figure);
+  }
+  g_clear_pointer(&sent_by_encoder, g_hash_table_unref);
+  pair_clear(&p);
 }
 
 /* The engine tells the codec what its stream really sent (HarkCodecFeedback.sent_bitrate,
@@ -467,32 +522,29 @@ median_sent(GArray *sent)
 static void
 test_feedback_says_what_was_sent(void)
 {
-  HarkMediaCodec c = codec_named(&codecs, "opus", NULL);
-  HarkCodecInterface spy = *c.iface;
-  spied_opus = c.iface;
-  spy.adapt = spy_adapt;
-  c.iface = &spy;
-  sent_by_encoder = g_hash_table_new_full(NULL, NULL, NULL, (GDestroyNotify)g_array_unref);
-  PairOptions o = { .codecs = &c, .n_codecs = 1 };
-  Pair p = { 0 };
-  pair_start(&p, &o);
-  g_assert_true(run_until(both_reported, NULL, 15000));
-  pair_stop(&p);
-  double tone = 0, quiet = G_MAXDOUBLE;
-  GHashTableIter it;
-  gpointer value;
-  g_hash_table_iter_init(&it, sent_by_encoder);
-  while (g_hash_table_iter_next(&it, NULL, &value)) {
-    double m = median_sent(value);
-    tone = MAX(tone, m);
-    quiet = MIN(quiet, m);
-  }
+  double quiet, tone;
+  run_spied(0, median_sent, &quiet, &tone);
   g_test_message("sent: the tone %.0f bit/s, the silence %.0f bit/s", tone, quiet);
   g_assert_cmpfloat(tone, >, 20000 + 50 * 22 * 8 * 0.8);
   g_assert_cmpfloat(tone, <, 20000 * 2);
   g_assert_cmpfloat(quiet, <, tone * 0.7);
-  g_clear_pointer(&sent_by_encoder, g_hash_table_unref);
-  pair_clear(&p);
+}
+
+/* The far end says what arrived of the stream (HarkCodecFeedback.received_bitrate, from
+ * its receive reports): with 30 % of a's packets dropped on the way, a's feedback says
+ * about 70 % of what it sent arrived, and b's (nothing dropped) all of it. A figure that
+ * echoed what was sent, or that the link's loss did not reach, would let Opus's ladder
+ * climb past the link's rate (codecs/opus/opus-adapt.c, the ceiling). */
+static void
+test_feedback_says_what_arrived(void)
+{
+  double lossy, whole;
+  run_spied(0.3, median_arrived, &lossy, &whole);
+  g_test_message("arrived: %.2f of what a sent through 30 %% loss, %.2f of b's", lossy, whole);
+  g_assert_cmpfloat(lossy, >, 0.55);
+  g_assert_cmpfloat(lossy, <, 0.85);
+  g_assert_cmpfloat(whole, >, 0.9);
+  g_assert_cmpfloat(whole, <, 1.1);
 }
 
 /* ---- a link too narrow for the stream ---- */
@@ -1757,6 +1809,8 @@ main(int argc, char **argv)
                               test_loss_adapts_and_recovers);
   hark_test_add_isolated_func("/media/adapt/feedback-says-what-was-sent",
                               test_feedback_says_what_was_sent);
+  hark_test_add_isolated_func("/media/adapt/feedback-says-what-arrived",
+                              test_feedback_says_what_arrived);
   hark_test_add_isolated_func("/media/narrow/opus-fits-1500-bytes-per-s", test_narrow_link);
   hark_test_add_isolated_func("/media/narrow/reports-lost-in-silence", test_narrow_reports_lost);
   hark_test_add_isolated_func("/media/hold/keepalive", test_hold);

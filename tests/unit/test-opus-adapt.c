@@ -18,10 +18,14 @@ static const HarkOpusLimits limits = {
 static HarkCodecFeedback
 report(double loss, double rtt_ms, double jitter_ms)
 {
-  /* What was sent is not known: every clean report counts, as before interface 3. */
-  return (HarkCodecFeedback){
-    .loss_fraction = loss, .rtt_ms = rtt_ms, .jitter_ms = jitter_ms, .sent_bitrate = -1
-  };
+  /* What was sent is not known: every clean report counts, as before interface 3; nor
+   * what arrived, as before interface 4. */
+  return (HarkCodecFeedback){ .loss_fraction = loss,
+                              .rtt_ms = rtt_ms,
+                              .jitter_ms = jitter_ms,
+                              .sent_bitrate = -1,
+                              .received_bitrate = -1,
+                              .received_packet_rate = -1 };
 }
 
 /* A clean report of a stream that sent sent_bitrate since the report before. */
@@ -51,6 +55,15 @@ squeeze(HarkOpusAdapt *a)
     reports++;
   }
   return reports;
+}
+
+/* A stream squeezed to the bottom of the ladder (120 ms, 6 kbit/s) by a full link. */
+static void
+start_at_bottom(HarkOpusAdapt *a)
+{
+  hark_opus_adapt_init(a, &limits);
+  feed(a, 0, 40, 5);
+  squeeze(a);
 }
 
 /* 5% random loss on a path of 40 ms with its jitter wandering 5-35 ms: FEC on, the
@@ -247,7 +260,8 @@ static HarkOpusVerdict
 missed(HarkOpusAdapt *a, guint seconds)
 {
   HarkCodecFeedback fb = { .loss_fraction = 0, .rtt_ms = 846, .jitter_ms = 13,
-                           .missed_s = seconds, .sent_bitrate = -1 };
+                           .missed_s = seconds, .sent_bitrate = -1, .received_bitrate = -1,
+                           .received_packet_rate = -1 };
   return hark_opus_adapt_step(a, &limits, &fb);
 }
 
@@ -374,9 +388,7 @@ static void
 test_no_fec_when_narrow(void)
 {
   HarkOpusAdapt a;
-  hark_opus_adapt_init(&a, &limits);
-  feed(&a, 0, 40, 5);
-  squeeze(&a);
+  start_at_bottom(&a);
   g_assert_cmpint(feed(&a, 0.05, 45, 10), ==, HARK_OPUS_ADAPT_RANDOM_LOSS);
   g_assert_false(a.fec);
   g_assert_cmpint(a.ptime_ms, ==, 120);
@@ -390,9 +402,7 @@ static void
 test_climb_with_hysteresis(void)
 {
   HarkOpusAdapt a;
-  hark_opus_adapt_init(&a, &limits);
-  feed(&a, 0, 40, 5);
-  squeeze(&a);
+  start_at_bottom(&a);
   for (int i = 0; i < 3; i++) {
     g_assert_cmpint(feed(&a, 0, 42, 5), ==, HARK_OPUS_ADAPT_CLEAN);
     g_assert_cmpint(a.bitrate, ==, 6000);
@@ -434,9 +444,7 @@ static void
 test_no_climb_in_silence(void)
 {
   HarkOpusAdapt a;
-  hark_opus_adapt_init(&a, &limits);
-  feed(&a, 0, 40, 5);
-  squeeze(&a);
+  start_at_bottom(&a);
   for (int i = 0; i < 60; i++)
     g_assert_cmpint(feed_sent(&a, 3000), ==, HARK_OPUS_ADAPT_CLEAN);
   g_assert_cmpint(a.bitrate, ==, 6000);
@@ -544,6 +552,117 @@ test_longer_path(void)
 
 /* Bounds the settings give: a max_ptime of 60 never brings 120 ms packets, a
  * narrow_bitrate equal to min_bitrate never goes below it. */
+/* A report of the stream sent at sent_bitrate of which the far end says it took
+ * received_bitrate (its receive report), the link full (loss and a queue) or clean. */
+static HarkOpusVerdict
+feed_measured(HarkOpusAdapt *a, gboolean full, double sent_bitrate, double received_bitrate)
+{
+  HarkCodecFeedback fb = full ? report(0.5, 940, 15) : report(0, 42, 5);
+  fb.sent_bitrate = sent_bitrate;
+  fb.received_bitrate = received_bitrate;
+  return hark_opus_adapt_step(a, &limits, &fb);
+}
+
+/* What the bottom rung (6 kbit/s in 120 ms packets) sends with RTP and SRTP: 7,600 bit/s. */
+#define BOTTOM_SENT 7600.0
+
+/* At the bottom of the ladder, the far end says the full link passed 7,000 and then
+ * 9,000 bit/s of the stream: the link's rate is their mean, 8,000 (1,233 bytes/s with
+ * IP and UDP). Speech at the bottom rung then reaches it whole, report after report, and
+ * the stream stays there: the rung above would send 8 % more, over 95 % of the link. A
+ * clean report that says more arrived (one report's figure is coarse) changes nothing.
+ * A minute of reports later the measure is forgotten (the link may have widened) and
+ * the stream climbs. */
+static void
+test_climb_stops_below_the_link(void)
+{
+  HarkOpusAdapt a;
+  start_at_bottom(&a);
+  g_assert_cmpint(feed_measured(&a, TRUE, BOTTOM_SENT, 7000), ==, HARK_OPUS_ADAPT_CONGESTED);
+  g_assert_cmpint(feed_measured(&a, TRUE, BOTTOM_SENT, 9000), ==, HARK_OPUS_ADAPT_CONGESTED);
+  g_assert_cmpfloat(a.ceiling, >, 1200);
+  g_assert_cmpfloat(a.ceiling, <, 1250);
+  feed_measured(&a, FALSE, BOTTOM_SENT, 12000);
+  g_assert_cmpfloat(a.ceiling, <, 1250);
+  for (int i = 0; i < 40; i++)
+    g_assert_cmpint(feed_measured(&a, FALSE, BOTTOM_SENT, BOTTOM_SENT), ==, HARK_OPUS_ADAPT_CLEAN);
+  g_assert_cmpint(a.bitrate, ==, 6000);
+  g_assert_cmpint(a.ptime_ms, ==, 120);
+  for (int i = 0; i < 25; i++)
+    feed_measured(&a, FALSE, BOTTOM_SENT, BOTTOM_SENT);
+  g_assert_cmpfloat(a.ceiling, <, 0);
+  g_assert_cmpint(a.bitrate, >, 6000);
+}
+
+/* The same with a link that passed 12,000 bit/s (1,733 bytes/s): the stream climbs the
+ * rungs that fit under 95 % of it (each sending what its rung costs, all of which
+ * arrives) and stops below the first that does not: 9,124 bit/s, whose next rung would
+ * send about 1,730 bytes/s. */
+static void
+test_climb_up_to_the_link(void)
+{
+  HarkOpusAdapt a;
+  start_at_bottom(&a);
+  feed_measured(&a, TRUE, BOTTOM_SENT, 12000);
+  for (int i = 0; i < 50; i++) {
+    double sent = a.bitrate + 1000.0 / a.ptime_ms * 24 * 8;
+    feed_measured(&a, FALSE, sent, sent);
+  }
+  g_assert_cmpint(a.ptime_ms, ==, 120);
+  g_assert_cmpint(a.bitrate, >, 9000);
+  g_assert_cmpint(a.bitrate, <, 10000);
+}
+
+/* A congested report whose far end says what it took: the step fits 90 % of that (2,600
+ * bytes/s, with IP and UDP: 50 packets a second), down to 120 ms packets at 12 kbit/s,
+ * where the loss alone (30 % of the estimate of 20 kbit/s in 20 ms packets) fits 40 ms
+ * packets. */
+static void
+test_fit_what_arrived(void)
+{
+  const double received[] = { -1, 9600 };
+  const int ptimes[] = { 40, 120 };
+  for (guint i = 0; i < G_N_ELEMENTS(received); i++) {
+    HarkOpusAdapt a;
+    hark_opus_adapt_init(&a, &limits);
+    for (int j = 0; j < 3; j++)
+      feed(&a, 0, 40, 5);
+    HarkCodecFeedback fb = report(0.3, 700, 40);
+    fb.received_bitrate = received[i];
+    fb.received_packet_rate = received[i] < 0 ? -1 : 50;
+    g_assert_cmpint(hark_opus_adapt_step(&a, &limits, &fb), ==, HARK_OPUS_ADAPT_CONGESTED);
+    g_assert_cmpint(a.ptime_ms, ==, ptimes[i]);
+    g_assert_cmpint(a.bitrate, ==, 12000);
+    g_assert_false(a.narrowband);
+  }
+}
+
+/* Which congested reports measure the link, at the bottom of the ladder after a clean
+ * report: not a congestion's first (its span may hold the moments before the queue
+ * filled); the next two do, 8,000 and 10,000 bit/s in 8 packets a second: the ceiling
+ * is their mean with IP and UDP, 1,358 bytes/s. */
+static void
+test_ceiling_from_a_full_link(void)
+{
+  HarkOpusAdapt a;
+  start_at_bottom(&a);
+  feed(&a, 0, 40, 5);
+  const struct {
+    double loss, received, packets;
+  } reports[] = { { 0.5, 4000, 8.3 }, { 0.5, 8000, 8.3 }, { 0.5, 10000, 8.3 } };
+  for (guint i = 0; i < G_N_ELEMENTS(reports); i++) {
+    HarkCodecFeedback fb = report(reports[i].loss, 940, 15);
+    fb.received_bitrate = reports[i].received;
+    fb.received_packet_rate = reports[i].packets;
+    g_assert_cmpint(hark_opus_adapt_step(&a, &limits, &fb), ==, HARK_OPUS_ADAPT_CONGESTED);
+    g_assert_cmpint(a.ptime_ms, ==, 120);
+    if (i == 0)
+      g_assert_cmpfloat(a.ceiling, <, 0);
+  }
+  g_assert_cmpfloat(a.ceiling, >, 1355);
+  g_assert_cmpfloat(a.ceiling, <, 1361);
+}
+
 static void
 test_bounds(void)
 {
@@ -575,9 +694,14 @@ test_hostile_reports(void)
   const double losses[] = { 0, 1.0 / 256, 0.5, 255.0 / 256 };
   const double rtts[] = { -1, 0.0153, 40, 65535999.98 }; /* RTCP's 16.16 seconds */
   const double jitters[] = { -1, 0, 30, 4294967295.0 / 48 }; /* a 32-bit count at 48 kHz */
+  /* A receive report's: 2^32 bytes in 1 ms at most. */
+  const double received[] = { -1, 0, 8000, 4294967295.0 * 8000 };
   for (int i = 0; i < 5000; i++) {
-    feed(&a, losses[g_rand_int_range(rand, 0, 4)], rtts[g_rand_int_range(rand, 0, 4)],
-         jitters[g_rand_int_range(rand, 0, 4)]);
+    HarkCodecFeedback fb = report(losses[g_rand_int_range(rand, 0, 4)],
+                                  rtts[g_rand_int_range(rand, 0, 4)],
+                                  jitters[g_rand_int_range(rand, 0, 4)]);
+    fb.received_bitrate = received[g_rand_int_range(rand, 0, 4)];
+    hark_opus_adapt_step(&a, &limits, &fb);
     g_assert_cmpint(a.bitrate, >=, 6000);
     g_assert_cmpint(a.bitrate, <=, 28000);
     g_assert_true(a.ptime_ms == 20 || a.ptime_ms == 40 || a.ptime_ms == 60 ||
@@ -620,6 +744,10 @@ main(int argc, char **argv)
   g_test_add_func("/opus-adapt/climb/no-raise-in-silence", test_no_raise_in_silence);
   g_test_add_func("/opus-adapt/capacity/no-drain-in-silence", test_no_drain_in_silence);
   g_test_add_func("/opus-adapt/capacity/fit-what-was-sent", test_fit_what_was_sent);
+  g_test_add_func("/opus-adapt/climb/stops-below-the-link", test_climb_stops_below_the_link);
+  g_test_add_func("/opus-adapt/climb/up-to-the-link", test_climb_up_to_the_link);
+  g_test_add_func("/opus-adapt/capacity/fit-what-arrived", test_fit_what_arrived);
+  g_test_add_func("/opus-adapt/capacity/ceiling-from-a-full-link", test_ceiling_from_a_full_link);
   g_test_add_func("/opus-adapt/bounds", test_bounds);
   g_test_add_func("/opus-adapt/hostile-reports", test_hostile_reports);
   return g_test_run();

@@ -14,7 +14,8 @@
 
 G_BEGIN_DECLS
 
-#define HARK_CODEC_INTERFACE_VERSION 3 /* 2: HarkCodecFeedback.missed_s, make(); 3: .sent_bitrate */
+#define HARK_CODEC_INTERFACE_VERSION 4 /* 2: HarkCodecFeedback.missed_s, make(); 3: .sent_bitrate;
+                                        * 4: .received_bitrate */
 
 typedef enum {
   HARK_CODEC_ENCODER,
@@ -44,6 +45,16 @@ typedef struct {
    * when not known (the first). A clean report says the sender's rate fits the link only
    * if the sender used it: silence (or DTX, or a mute) sends far less. */
   double sent_bitrate;
+  /* Version 4: bit/s of this side's packets (SRTP and SRTCP, as sent_bitrate counts them)
+   * that the far end says it took between its last two receive reports (an RTCP APP
+   * packet, docs/protocol.md): what the link passed, by the far end's clock. Negative
+   * when not known: the far end does not send them, or no new one came with this report.
+   * Only the far end's word: never more than it was sent, if it is honest. */
+  double received_bitrate;
+  /* Version 4: the packets/s the same reports say arrived (so the wire rate can count
+   * each packet's IP and UDP headers, whatever packet times the span saw); negative
+   * when not known. */
+  double received_packet_rate;
 } HarkCodecFeedback;
 
 typedef struct {
