@@ -336,8 +336,10 @@ on_congestion(HarkOpusAdapt *a, const HarkOpusLimits *l, const HarkCodecFeedback
     if (used >= 0) /* what the stream really sent, over the two reports when earlier */
       sent = MIN(sent, earlier ? MAX(used, a->used_before) : used);
     /* What the far end took is what the link passed (a full queue passes exactly that),
-     * without the guess at what the loss counts. */
-    double fits = (got >= 0 ? got : sent * (1 - fb->loss_fraction)) * FIT_MARGIN;
+     * when the loss's guess says more: a congestion's first report may count the moments
+     * before the queue filled (and tbf's burst), as the guess does not. */
+    double passed = sent * (1 - fb->loss_fraction);
+    double fits = (got >= 0 ? MIN(got, passed) : passed) * FIT_MARGIN;
     while (wire_rate(a) > fits && step_down(a, l))
       ;
   } else {
