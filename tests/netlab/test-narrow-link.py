@@ -44,7 +44,7 @@ LINK = 1500
 SETTLE_TIMEOUT = 90  # reports come about once a second, fewer through a full queue
 # Tones within SILK's pitch range (about 55-500 Hz), which it codes exactly at 6 kbit/s in
 # narrowband; a 1 kHz tone (calllab's bob) came through at 1000-1022 Hz, its pitch lag
-# outside that range. Speech on this link: STOI 0.91 (docs/benchmarks.md).
+# outside that range. Speech on this link: STOI 0.86 (docs/benchmarks.md, shaped links).
 TONES = {"alice": 440, "bob": 300}
 ENDS = {"alice": ("c1", "198.18.0.51", TONES["alice"]),
         "bob": ("c2", "198.18.0.52", TONES["bob"])}
