@@ -147,6 +147,13 @@ filled(const HarkOpusAdapt *a, const HarkCodecFeedback *fb)
   return fb->sent_bitrate >= FILLED_SHARE * rung;
 }
 
+/* Wire bytes/s of a stream of bitrate bit/s (RTP and up) at packets a second. */
+static double
+with_ip_udp(double bitrate, double packets)
+{
+  return bitrate / 8.0 + packets * IP_UDP_BYTES;
+}
+
 /* Bytes/s the stream put on the wire since the last report (IP and UDP added to what the
  * sender counted); < 0 when the sender does not know. The rung's estimate is speech's:
  * silence at 120 ms sends about half of it, and a loss fitted against the estimate takes
@@ -156,7 +163,7 @@ sent_wire_rate(const HarkOpusAdapt *a, const HarkCodecFeedback *fb)
 {
   if (fb->sent_bitrate < 0)
     return -1;
-  return fb->sent_bitrate / 8.0 + 1000.0 / a->ptime_ms * IP_UDP_BYTES;
+  return with_ip_udp(fb->sent_bitrate, 1000.0 / a->ptime_ms);
 }
 
 /* Bytes/s of the stream that reached the far end between its last two receive reports
@@ -167,7 +174,7 @@ received_wire_rate(const HarkOpusAdapt *a, const HarkCodecFeedback *fb)
   if (fb->received_bitrate < 0)
     return -1;
   double packets = fb->received_packet_rate >= 0 ? fb->received_packet_rate : 1000.0 / a->ptime_ms;
-  return fb->received_bitrate / 8.0 + packets * IP_UDP_BYTES;
+  return with_ip_udp(fb->received_bitrate, packets);
 }
 
 /* Whether next (the rung above a) fits under the link's measured rate. What next would
@@ -389,8 +396,9 @@ on_clean(HarkOpusAdapt *a, const HarkOpusLimits *l, const HarkCodecFeedback *fb)
     return;
   if (++a->clean == 1)
     a->streak_sent = a->streak_count = 0;
-  if (sent_wire_rate(a, fb) >= 0) {
-    a->streak_sent += sent_wire_rate(a, fb);
+  double sent = sent_wire_rate(a, fb);
+  if (sent >= 0) {
+    a->streak_sent += sent;
     a->streak_count++;
   }
   if (a->clean < a->climb_after)

@@ -5,6 +5,12 @@
  * Kept free of GStreamer so the fuzz target (tests/fuzz/fuzz-rtp.c) compiles it alone. */
 #include "media-private.h"
 
+static guint32
+read_u32(const guint8 *p)
+{
+  return (guint32)p[0] << 24 | (guint32)p[1] << 16 | (guint32)p[2] << 8 | p[3];
+}
+
 HarkMediaPacketKind
 hark_media_packet_classify(const guint8 *data, gsize length, guint8 *payload_type, guint32 *ssrc)
 {
@@ -32,15 +38,8 @@ hark_media_packet_classify(const guint8 *data, gsize length, guint8 *payload_typ
   if (payload_type != NULL)
     *payload_type = data[1] & 0x7f;
   if (ssrc != NULL)
-    *ssrc =
-      ((guint32)data[8] << 24) | ((guint32)data[9] << 16) | ((guint32)data[10] << 8) | data[11];
+    *ssrc = read_u32(data + 8);
   return HARK_MEDIA_PACKET_RTP;
-}
-
-static guint32
-read_u32(const guint8 *p)
-{
-  return (guint32)p[0] << 24 | (guint32)p[1] << 16 | (guint32)p[2] << 8 | p[3];
 }
 
 gboolean
