@@ -50,6 +50,9 @@ typedef struct {
   gint64 now_us; /* monotonic, at the last hark_media_jitter_hear() */
   guint pending_ms; /* a shrink waiting for a pause; 0: none */
   gint64 pending_deadline_us; /* it goes in then without one */
+  guint loss_floor_ms; /* after a loss: the least delay until loss_until_us */
+  gint64 loss_until_us;
+  guint raised; /* how often a loss raised the delay to loss_floor_ms */
 } HarkMediaJitter;
 
 /* min == max: a fixed delay. */
@@ -64,6 +67,13 @@ gboolean hark_media_jitter_tick(HarkMediaJitter *j, guint64 late_total);
 void hark_media_jitter_hear(HarkMediaJitter *j, gboolean pause, gint64 now_us);
 /* While a shrink waits (pending_ms): TRUE when it went in now. */
 gboolean hark_media_jitter_poll(HarkMediaJitter *j);
+/* The jitter buffer gave up on packet_ms of audio at now_us (monotonic). For a while the
+ * delay is at least a packet time plus headroom, so that the packet after a loss is in
+ * the buffer by the time the loss is declared, and the decoder's rebuild of the lost
+ * frame from it (Opus's in-band FEC) or its concealment plays in time and whole; at the
+ * next tick. A stretch longer than two 20 ms packets (a longer packet time, a burst) sets
+ * nothing: the wait for it would cost more delay than it saves. */
+void hark_media_jitter_lost(HarkMediaJitter *j, guint packet_ms, gint64 now_us);
 
 /* Where in the sound server's stream the playback writes a buffer that is due at sample
  * `due` (media-pulse-playback.c): right after the previous write (which ended at `end`,

@@ -244,9 +244,12 @@ add_dtmf_sink(HarkMediaSession *s, GstPad *rtp_src, GError **error)
  * received, so they count as concealed. The jitter buffer gives a packet up only at its
  * deadline, so what fills the gap, and the packet after it that Opus waits for to
  * recover the gap from its FEC, reach the sink late by construction: that is loss, not
- * jitter, and growing the buffer for it would only add delay (under 10 % random loss it
- * climbed to its ceiling). A packet that did come, only late, still grows it: the jitter
- * buffer counts it (late_packets), and the policy follows that count. */
+ * jitter, and growing the buffer for each such lateness would only add delay (under 10 %
+ * random loss it climbed to its ceiling). Instead a loss holds the delay at one packet
+ * and a little for a while (hark_media_jitter_lost): then the packet after the loss is in
+ * the buffer when the loss is declared, and the rebuilt frame plays in time. A packet
+ * that did come, only late, still grows it: the jitter buffer counts it (late_packets),
+ * and the policy follows that count. */
 static GstPadProbeReturn
 on_decoder_event(GstPad *pad, GstPadProbeInfo *info, gpointer data)
 {
@@ -257,6 +260,8 @@ on_decoder_event(GstPad *pad, GstPadProbeInfo *info, gpointer data)
     gst_event_parse_gap(event, &at, &duration);
     if (GST_CLOCK_TIME_IS_VALID(duration)) {
       g_mutex_lock(&s->lock);
+      hark_media_jitter_lost(&s->jitter, (guint)MIN(duration / GST_MSECOND, G_MAXUINT),
+                             g_get_monotonic_time());
       s->concealed_samples += gst_util_uint64_scale(duration, 48000, GST_SECOND);
       if (GST_CLOCK_TIME_IS_VALID(at) &&
           (!GST_CLOCK_TIME_IS_VALID(s->conceal_end) || at + 2 * duration > s->conceal_end))

@@ -96,6 +96,7 @@ hark_media_session_get_stats(HarkMediaSession *s, HarkMediaStats *st)
   st->jitter_buffer_ms = s->jitter.target_ms;
   st->jitter_buffer_grown = s->jitter.grown;
   st->jitter_buffer_shrunk = s->jitter.shrunk;
+  st->jitter_buffer_raised = s->jitter.raised;
   st->late_buffers = s->late_buffers;
   st->ptime_ms = s->ptime_ms;
   g_autoptr(GstElement) jitterbuffer = s->jitterbuffer ? gst_object_ref(s->jitterbuffer) : NULL;
@@ -132,6 +133,7 @@ hark_media_stats_to_json(const HarkMediaStats *st)
   json_object_set_int_member(o, "jitter_buffer_ms", st->jitter_buffer_ms);
   json_object_set_int_member(o, "jitter_buffer_grown", st->jitter_buffer_grown);
   json_object_set_int_member(o, "jitter_buffer_shrunk", st->jitter_buffer_shrunk);
+  json_object_set_int_member(o, "jitter_buffer_raised", st->jitter_buffer_raised);
   json_object_set_int_member(o, "late_packets", st->late_packets);
   json_object_set_int_member(o, "late_buffers", st->late_buffers);
   json_object_set_int_member(o, "dropped_srtp", st->dropped_srtp);

@@ -3,8 +3,8 @@
  * with made-up observations: it starts where told, grows at once on a close call or a
  * late packet, stays within its bounds, shrinks only once things are calm, and then
  * comes back from a one-off stall within seconds, settles on a jittery link, shrinks
- * while sound plays only in a pause (or after 3 s without one); and the playback hears
- * a change of its delay at once. */
+ * while sound plays only in a pause (or after 3 s without one); a loss keeps a packet's
+ * room for a while; and the playback hears a change of its delay at once. */
 #include "media-private.h"
 
 /* n ticks in which every buffer came slack_ms early. */
@@ -260,6 +260,69 @@ test_playback_follows_the_delay(void)
   g_assert_cmpint(hark_media_pulse_place(1960 + 96, TRUE, 1960, align, TRUE), ==, 1960 + 96);
 }
 
+/* n calm ticks, one a second from second `from`, every buffer slack_ms early. */
+static void
+calm_seconds(HarkMediaJitter *j, int from, int n, double slack_ms)
+{
+  for (int i = from; i < from + n; i++) {
+    hark_media_jitter_hear(j, TRUE, (gint64)i * G_USEC_PER_SEC);
+    hark_media_jitter_observe(j, slack_ms);
+    hark_media_jitter_tick(j, j->late_seen);
+  }
+}
+
+/* A loss holds the delay at a packet and the headroom (20 + 5 ms) for 10 s, so that the
+ * packet after it is in the buffer when the loss is declared and the rebuild from its
+ * FEC plays in time; calm seconds meanwhile shrink it no further, and once the losses
+ * stop it comes back down. Stretches longer than two 20 ms packets set nothing, and a
+ * fixed delay stays fixed. */
+static void
+test_loss_keeps_a_packet_of_room(void)
+{
+  HarkMediaJitter j;
+  hark_media_jitter_init(&j, 10, 10, 200);
+  hark_media_jitter_hear(&j, TRUE, 0);
+  hark_media_jitter_lost(&j, 20, 0);
+  g_assert_true(hark_media_jitter_tick(&j, 0));
+  g_assert_cmpuint(j.target_ms, ==, 25);
+  g_assert_cmpuint(j.raised, ==, 1);
+  calm_seconds(&j, 1, 8, 60);
+  g_assert_cmpuint(j.target_ms, ==, 25);
+  hark_media_jitter_lost(&j, 20, 8 * G_USEC_PER_SEC); /* the losses go on */
+  calm_seconds(&j, 9, 9, 60);
+  g_assert_cmpuint(j.target_ms, ==, 25);
+  calm_seconds(&j, 18, 10, 60); /* 10 s after the last */
+  g_assert_cmpuint(j.target_ms, ==, 10);
+
+  hark_media_jitter_init(&j, 10, 10, 200);
+  hark_media_jitter_hear(&j, TRUE, 0);
+  hark_media_jitter_lost(&j, 60, 0);
+  g_assert_false(hark_media_jitter_tick(&j, 0));
+  g_assert_cmpuint(j.target_ms, ==, 10);
+
+  hark_media_jitter_init(&j, 15, 15, 15);
+  hark_media_jitter_hear(&j, TRUE, 0);
+  hark_media_jitter_lost(&j, 20, 0);
+  g_assert_false(hark_media_jitter_tick(&j, 0));
+  g_assert_cmpuint(j.target_ms, ==, 15);
+}
+
+/* A shrink decided before a loss, waiting for a pause, goes in no further than the loss's
+ * floor. */
+static void
+test_shrink_stops_at_the_loss_floor(void)
+{
+  HarkMediaJitter j;
+  hark_media_jitter_init(&j, 80, 10, 200);
+  hark_media_jitter_hear(&j, FALSE, 0); /* sound plays: a shrink waits */
+  calm_ticks(&j, 6, 150);
+  g_assert_cmpuint(j.pending_ms, ==, 10);
+  hark_media_jitter_lost(&j, 20, 0);
+  hark_media_jitter_hear(&j, TRUE, G_USEC_PER_SEC);
+  g_assert_true(hark_media_jitter_poll(&j));
+  g_assert_cmpuint(j.target_ms, ==, 25);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -275,5 +338,8 @@ main(int argc, char **argv)
   g_test_add_func("/media-jitter/shrink-without-a-pause", test_shrink_without_a_pause);
   g_test_add_func("/media-jitter/stalls-far-apart-shrink-back", test_stalls_far_apart_shrink_back);
   g_test_add_func("/media-jitter/playback-follows-the-delay", test_playback_follows_the_delay);
+  g_test_add_func("/media-jitter/loss-keeps-a-packet-of-room", test_loss_keeps_a_packet_of_room);
+  g_test_add_func("/media-jitter/shrink-stops-at-the-loss-floor",
+                  test_shrink_stops_at_the_loss_floor);
   return g_test_run();
 }

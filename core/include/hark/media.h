@@ -148,6 +148,9 @@ typedef struct {
   /* How often the adaptive jitter-buffer delay grew and shrank: each move is a short gap
    * or cut in what plays. */
   guint jitter_buffer_grown, jitter_buffer_shrunk;
+  /* How often a lost packet raised the delay to a packet time and a little, so that the
+   * packet after a loss is there to rebuild it from (Opus's in-band FEC). */
+  guint jitter_buffer_raised;
 } HarkMediaStats;
 
 /* Builds the pipelines (nothing flows yet). Errors: a bad source or sink, a missing
