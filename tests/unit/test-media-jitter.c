@@ -260,14 +260,13 @@ test_playback_follows_the_delay(void)
   g_assert_cmpint(hark_media_pulse_place(1960 + 96, TRUE, 1960, align, TRUE), ==, 1960 + 96);
 }
 
-/* n calm ticks, one a second from second `from`, every buffer slack_ms early. */
+/* calm_ticks() one a second from second `from`, the policy's clock moving with them. */
 static void
 calm_seconds(HarkMediaJitter *j, int from, int n, double slack_ms)
 {
   for (int i = from; i < from + n; i++) {
     hark_media_jitter_hear(j, TRUE, (gint64)i * G_USEC_PER_SEC);
-    hark_media_jitter_observe(j, slack_ms);
-    hark_media_jitter_tick(j, j->late_seen);
+    calm_ticks(j, 1, slack_ms);
   }
 }
 
