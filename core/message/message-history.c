@@ -174,6 +174,74 @@ lowest_held(HarkMessageHistory *h, const char *device, const char *conversation,
   return ok ? 1 : 0;
 }
 
+/* Where the first shown message of device in conversation with a sequence above sequence
+ * is (*place; 0 when there is none): a message of that device goes before it. */
+static gboolean
+later_of_device(HarkMessageHistory *h, const char *device, const char *conversation,
+                gint64 sequence, gint64 *place, GError **error)
+{
+  return hark_message_db_int_or(
+    h,
+    hark_message_db_query(h,
+                          "SELECT coalesce(min(shown), 0) FROM messages WHERE sender_device = ?1"
+                          " AND conversation = ?2 AND sequence > ?3 AND shown > 0",
+                          error, "ssi", device, conversation, sequence),
+    0, place, error);
+}
+
+/* Puts a message at place in its conversation; those from there on move down one. */
+static gboolean
+move_to(HarkMessageHistory *h, const char *device, const guint8 *id, const char *conversation,
+        gint64 place, GError **error)
+{
+  return hark_message_db_finish(h,
+                                hark_message_db_query(h,
+                                                      "UPDATE messages SET shown = shown + 1"
+                                                      " WHERE conversation = ?1 AND shown >= ?2",
+                                                      error, "si", conversation, place),
+                                error) >= 0 &&
+         hark_message_db_finish(
+           h,
+           hark_message_db_query(
+             h, "UPDATE messages SET shown = ?3 WHERE sender_device = ?1 AND id = ?2", error, "sbi",
+             device, id, (gsize)HARK_MESSAGE_ID_SIZE, place),
+           error) >= 0;
+}
+
+/* A message shown after its device's expected sequence had moved past it (a new device's
+ * past messages overtook it, or its gap was given up): shown, then moved before its
+ * device's later messages, so that one device's messages read in the order it wrote them. */
+static gboolean
+show_late(HarkMessageHistory *h, const char *device, const guint8 *id, const char *conversation,
+          gint64 sequence, GPtrArray *shown, GError **error)
+{
+  gint64 place = 0;
+  return show(h, device, id, FALSE, shown, error) &&
+         later_of_device(h, device, conversation, sequence, &place, error) &&
+         (place == 0 || move_to(h, device, id, conversation, place, error));
+}
+
+/* A past message's place: after every shown message of its conversation sent at or
+ * before its time, but before its device's later messages (clocks step, and one second
+ * holds several messages). */
+static gboolean
+place_past(HarkMessageHistory *h, const HarkHistoryMessage *m, GError **error)
+{
+  gint64 place = 0, later = 0;
+  if (!hark_message_db_int_or(
+        h,
+        hark_message_db_query(h,
+                              "SELECT 1 + coalesce(max(shown), 0) FROM messages"
+                              " WHERE conversation = ?1 AND shown > 0 AND time <= ?2",
+                              error, "si", m->conversation, m->time),
+        1, &place, error) ||
+      !later_of_device(h, m->sender_device, m->conversation, (gint64)m->sequence, &later, error))
+    return FALSE;
+  if (later > 0)
+    place = MIN(place, later);
+  return move_to(h, m->sender_device, m->id, m->conversation, place, error);
+}
+
 /* From the next expected sequence on: shows the held messages of (device, conversation)
  * whose turn it is, moving the next expected past each, until the next one is missing. */
 static gboolean
@@ -188,7 +256,9 @@ release_from(HarkMessageHistory *h, const char *device, const char *conversation
       return FALSE;
     if (found == 0)
       return expected_set(h, device, conversation, next, error);
-    if (!show(h, device, id, FALSE, shown, error))
+    gboolean late = sequence < next; /* next jumped past it: a past message */
+    if (late ? !show_late(h, device, id, conversation, sequence, shown, error)
+             : !show(h, device, id, FALSE, shown, error))
       return FALSE;
     if (sequence == next)
       next++;
@@ -286,8 +356,11 @@ add_message(HarkMessageHistory *h, const HarkHistoryMessage *m, const char *titl
   *result = inserted ? HARK_MESSAGE_HISTORY_ADDED : HARK_MESSAGE_HISTORY_DUPLICATE;
   if (!inserted || ahead)
     return TRUE;
-  if (!ordered || (gint64)m->sequence < next)
+  if (!ordered)
     return show(h, m->sender_device, m->id, FALSE, shown, error);
+  if ((gint64)m->sequence < next)
+    return show_late(h, m->sender_device, m->id, m->conversation, (gint64)m->sequence, shown,
+                     error);
   return release_from(h, m->sender_device, m->conversation, next, shown, error);
 }
 
@@ -320,34 +393,6 @@ hark_message_history_add(HarkMessageHistory *h, const HarkHistoryMessage *messag
                          GError **error)
 {
   return add_checked(h, add_message, message, title, result, shown, error);
-}
-
-/* A past message's place: after every shown message of its conversation sent at or
- * before its time; those after it move down one. */
-static gboolean
-place_past(HarkMessageHistory *h, const HarkHistoryMessage *m, GError **error)
-{
-  gint64 place = 0;
-  if (!hark_message_db_int_or(
-        h,
-        hark_message_db_query(h,
-                              "SELECT 1 + coalesce(max(shown), 0) FROM messages"
-                              " WHERE conversation = ?1 AND shown > 0 AND time <= ?2",
-                              error, "si", m->conversation, m->time),
-        1, &place, error))
-    return FALSE;
-  return hark_message_db_finish(h,
-                                hark_message_db_query(h,
-                                                      "UPDATE messages SET shown = shown + 1"
-                                                      " WHERE conversation = ?1 AND shown >= ?2",
-                                                      error, "si", m->conversation, place),
-                                error) >= 0 &&
-         hark_message_db_finish(
-           h,
-           hark_message_db_query(
-             h, "UPDATE messages SET shown = ?3 WHERE sender_device = ?1 AND id = ?2", error, "sbi",
-             m->sender_device, m->id, (gsize)HARK_MESSAGE_ID_SIZE, place),
-           error) >= 0;
 }
 
 static gboolean

@@ -284,11 +284,12 @@ test_gap_escape(Fixture *f, gconstpointer data)
   g_assert_no_error(error);
   ASSERT_TEXTS(history_texts(f, ALICE, 10), "m1,m4*,m5,m7*");
 
-  /* A late arrival from the gap is still shown (not lost, not held forever), and the
-   * next in sequence after the last released one is shown at once. */
+  /* A late arrival from the gap is still shown (not lost, not held forever), in its
+   * device's order (new, so unread and handed on like any), and the next in sequence
+   * after the last released one is shown at once. */
   ASSERT_TEXTS(add_in(f, 2, 2), "m2");
   ASSERT_TEXTS(add_in(f, 8, 8), "m8");
-  ASSERT_TEXTS(history_texts(f, ALICE, 10), "m1,m4*,m5,m7*,m2,m8");
+  ASSERT_TEXTS(history_texts(f, ALICE, 10), "m1,m2,m4*,m5,m7*,m8");
 }
 
 static void
@@ -906,6 +907,31 @@ test_past(Fixture *f, gconstpointer data)
   g_assert_cmpuint(unread_of(f, ALICE), ==, 2);
 }
 
+/* A new device's history overtakes live messages of the same sender device (the answer
+ * came while the live ones were still being retried): the past message moves the
+ * expected sequence past them, and each live one that comes later, or that was held, is
+ * still shown in its device's order, before that device's later messages; so is a past
+ * message whose time says otherwise (a clock set back, or the same second). */
+static void
+test_past_overtakes_live(Fixture *f, gconstpointer data)
+{
+  (void)data;
+  ASSERT_TEXTS(add_in(f, 1, 1), "m1");
+  ASSERT_TEXTS(add_in(f, 2, 2), "m2");
+  ASSERT_TEXTS(add_in(f, 5, 5), ""); /* held: 3 and 4 have not come */
+  ASSERT_TEXTS(add_past(f, f->dev_a, 7, 7, HARK_MESSAGE_IN, HARK_MESSAGE_HISTORY_ADDED), "m5");
+  ASSERT_TEXTS(history_texts(f, ALICE, 10), "m1,m2,m5,m7");
+  ASSERT_TEXTS(add_in(f, 3, 3), "m3");
+  ASSERT_TEXTS(history_texts(f, ALICE, 10), "m1,m2,m3,m5,m7");
+  ASSERT_TEXTS(add_past(f, f->dev_a, 4, 9, HARK_MESSAGE_IN, HARK_MESSAGE_HISTORY_ADDED), "");
+  ASSERT_TEXTS(history_texts(f, ALICE, 10), "m1,m2,m3,m9,m5,m7");
+  ASSERT_TEXTS(add_in(f, 6, 6), "m6");
+  ASSERT_TEXTS(history_texts(f, ALICE, 10), "m1,m2,m3,m9,m5,m6,m7");
+  ASSERT_TEXTS(add_in(f, 8, 8), "m8"); /* after the past one: in turn again */
+  ASSERT_TEXTS(history_texts(f, ALICE, 10), "m1,m2,m3,m9,m5,m6,m7,m8");
+  g_assert_cmpuint(unread_of(f, ALICE), ==, 6); /* the live ones, wherever they went */
+}
+
 static void
 put_past(Fixture *f, const char *conversation, const char *device, guint64 sequence, guint n)
 {
@@ -974,6 +1000,7 @@ main(int argc, char **argv)
   ADD("hostile-strings", test_hostile_strings);
   ADD("perf", test_perf);
   ADD("past", test_past);
+  ADD("past-overtakes-live", test_past_overtakes_live);
   ADD("past-group", test_past_group);
   return g_test_run();
 }
