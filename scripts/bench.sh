@@ -4,7 +4,8 @@
 # The login server (logins per second and bytes per login, SQLite and PostgreSQL),
 # the overlay (join times and bytes; idle clients one super node holds), the directory
 # (bench/sim-directory: gi and flood; bench/bench-opendht.py: OpenDHT), presence pushed to
-# buddies (bench/bench-presence.py), message envelopes (bench/bench-message), the paper's
+# buddies (bench/bench-presence.py), a frame's cost in the Opus encoder element beside
+# opusenc (bench/bench-opus-encoder), message envelopes (bench/bench-message), the paper's
 # Table I, search and instant messages in the network lab (bench/bench-tablei.py,
 # bench/bench-search.py, bench/bench-im.py, as root), call set-up time on loopback beside
 # baresip (bench/bench-calls.py, as root) and in the network lab's setups
@@ -110,6 +111,11 @@ python3 "$top/bench/bench-presence.py" "$top/$build" "$work/presence.json" \
   --changes "$presence_changes" --kills 3 --frozen 1
 python3 "$here/bench-report.py" "$top/docs/benchmarks.md" presence "$work/presence.json" \
   "make bench (bench/bench-presence.py --changes $presence_changes --kills 3 --frozen 1)"
+# What a 20 ms frame costs the Opus plugin's encoder element and opusenc (CPU time).
+opus_rounds=${BENCH_OPUS_ROUNDS:-9}
+"$top/$build/bench/bench-opus-encoder" --rounds "$opus_rounds" >"$work/opus-encoder.json"
+python3 "$here/bench-report.py" "$top/docs/benchmarks.md" opus-encoder "$work/opus-encoder.json" \
+  "make bench (bench/bench-opus-encoder --rounds $opus_rounds)"
 # Message envelopes: seal, verify and open for 1, 10, 100 and 200 recipient devices.
 message_rounds=${BENCH_MESSAGE_ROUNDS:-50}
 "$top/$build/bench/bench-message" --rounds "$message_rounds" >"$work/message.json"

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* opus-pack.h: packets longer than opusenc's longest frame (60 ms). opusenc makes one
- * Opus packet per frame; before the payloader, pairs of them are joined into one Opus
- * packet of two frames (RFC 6716 §3.2.5, libopus's repacketizer), so one RTP packet
- * carries 120 ms: half the headers of 60 ms packets. The far end needs no word of it: the
+/* opus-pack.h: packets longer than an Opus encoder's longest frame (60 ms). The encoder
+ * makes one Opus packet per frame; before the payloader, pairs of them are joined into
+ * one Opus packet of two frames (RFC 6716 §3.2.5, libopus's repacketizer), so one RTP
+ * packet carries 120 ms: half the headers of 60 ms packets. The far end needs no word of it: the
  * packet's TOC byte says how many frames it holds and how long they are. */
 #pragma once
 

@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* opus-quiet.c: digital silence coded at complexity 0 (opus-quiet.h says why). A probe on
- * opusenc's input counts how long the input has been exact zeros; past QUIET_AFTER (more
+ * the encoder's input counts how long the input has been exact zeros; past QUIET_AFTER (more
  * than the longest frame, 60 ms, so every sample the encoder still holds is a zero) the
  * complexity drops to 0, and the first block with a sample that is not zero restores
- * the configured complexity before opusenc takes the block in. The probe runs in the
+ * the configured complexity before the encoder takes the block in. The probe runs in the
  * streaming thread and a live setting in the main loop's: the lock keeps the configured
  * value and the property in step. */
 #include "opus-quiet.h"

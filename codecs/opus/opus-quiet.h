@@ -11,7 +11,7 @@
 
 G_BEGIN_DECLS
 
-/* Watch the encoder's input (opusenc); complexity is the configured one (0-10). Calling it
+/* Watch the encoder's input (its "complexity" property, as opusenc's); complexity is the configured one (0-10). Calling it
  * again on the same encoder only sets the configured complexity. */
 void hark_opus_quiet_attach(GstElement *encoder, int complexity);
 

@@ -30,7 +30,7 @@
  * Without loss the bitrate stays at (or returns to) max_bitrate, so by default what is
  * configured as bitrate is what is sent; only random loss spends more (fec_bitrate), and
  * only while it lasts. The packet
- * time changes on the fly (opusenc takes a new frame-size between frames); the far end is
+ * time changes on the fly (the encoder takes a new frame-size between frames); the far end is
  * not told, its decoder reads each packet's duration from the packet's TOC byte. */
 #include <hark/hark.h>
 
@@ -40,6 +40,7 @@
 
 #include "opus-adapt.h"
 #include "opus-decoder.h"
+#include "opus-encoder.h"
 #include "opus-pack.h"
 #include "opus-quiet.h"
 
@@ -219,7 +220,7 @@ opus_set_live(gpointer instance, GObject *enc, const char *key, GVariant *value,
   gint64 n;
   gboolean flag;
   g_autofree char *choice = NULL;
-  /* The same checks as at start; opusenc applies these to the next frame. */
+  /* The same checks as at start; the encoder applies these to the next frame. */
   if (g_str_equal(key, "bitrate")) {
     if (!get_int(o, one, key, 20000, 6000, 510000, &n, error))
       return FALSE;
@@ -326,14 +327,16 @@ opus_adapt(gpointer instance, GObject *enc, GVariant *settings, const HarkCodecF
     apply_ptime(enc, a->ptime_ms);
   if (a->narrowband != before.narrowband)
     gst_util_set_object_arg(enc, "bandwidth", a->narrowband ? "narrowband" : bandwidth);
-  if (a->cbr != before.cbr) /* opusenc's default is constrained VBR */
+  if (a->cbr != before.cbr) /* the encoder's default is constrained VBR */
     gst_util_set_object_arg(enc, "bitrate-type", a->cbr ? "cbr" : "constrained-vbr");
   g_object_set(enc, "inband-fec", a->fec, "packet-loss-percentage", a->loss_percent, "bitrate",
                a->bitrate, NULL);
 }
 
-/* The decoder is the plugin's own (opus-decoder.c): it conceals lost frames and rebuilds
- * them from the next packet's FEC without holding every frame back for it. */
+/* The encoder and the decoder are the plugin's own: the encoder codes one stream without
+ * the multistream API's cost per frame (opus-encoder.c), the decoder conceals lost frames
+ * and rebuilds them from the next packet's FEC without holding every frame back for it
+ * (opus-decoder.c). */
 static GObject *
 opus_make(gpointer instance, HarkCodecRole role, GError **error)
 {
@@ -341,9 +344,13 @@ opus_make(gpointer instance, HarkCodecRole role, GError **error)
   GstElement *e = NULL;
   if (role == HARK_CODEC_DECODER && hark_opus_decoder_register())
     e = gst_element_factory_make(HARK_OPUS_DECODER_NAME, NULL);
+  else if (role == HARK_CODEC_ENCODER && hark_opus_encoder_register())
+    e = gst_element_factory_make(HARK_OPUS_ENCODER_NAME, NULL);
   if (e == NULL)
     g_set_error(error, G_IO_ERROR, G_IO_ERROR_FAILED, "the Opus plugin could not make its %s",
-                role == HARK_CODEC_DECODER ? "decoder" : "element for that role");
+                role == HARK_CODEC_DECODER   ? "decoder"
+                : role == HARK_CODEC_ENCODER ? "encoder"
+                                             : "element for that role");
   return e != NULL ? G_OBJECT(e) : NULL;
 }
 
@@ -356,7 +363,7 @@ static const HarkCodecInterface opus_codec = {
   .channels = 1,
   .default_payload_type = 111,
   .frame_ms = 20,
-  .encoder = "opusenc",
+  .encoder = NULL, /* opus_make() */
   .payloader = "rtpopuspay",
   .depayloader = "rtpopusdepay",
   .decoder = NULL, /* opus_make() */
