@@ -58,11 +58,12 @@ static double
 time_element(const char *element, int complexity, int frames)
 {
   GstHarness *h = gst_harness_new(element);
-  gst_harness_set_src_caps_str(h, "audio/x-raw, format=S16LE, rate=48000, channels=1, "
-                                  "layout=interleaved");
   g_object_set(h->element, "bitrate", 20000, "complexity", complexity, NULL);
+  /* Before the caps: both elements make their libopus encoder, with its type, on them. */
   gst_util_set_object_arg(G_OBJECT(h->element), "audio-type", "voice");
   gst_util_set_object_arg(G_OBJECT(h->element), "bandwidth", "wideband");
+  gst_harness_set_src_caps_str(h, "audio/x-raw, format=S16LE, rate=48000, channels=1, "
+                                  "layout=interleaved");
   /* Made before the clock starts: only the coding is timed. */
   GstBuffer **input = g_new(GstBuffer *, WARM_FRAMES + frames);
   for (int f = 0; f < WARM_FRAMES + frames; f++)

@@ -365,12 +365,14 @@ set_format(GstAudioEncoder *base, GstAudioInfo *info)
   return gst_audio_encoder_set_output_format(base, caps);
 }
 
-/* One frame into one packet. A short last frame (draining) is padded with silence. */
+/* One frame into one packet. A short last frame (draining) is padded with silence; what
+ * is beyond a frame (the base class hands in one frame) stays for the next. */
 static GstFlowReturn
 encode(HarkOpusEncoder *e, const guint8 *data, gsize size)
 {
   GstAudioEncoder *base = GST_AUDIO_ENCODER(e);
   gsize frame_bytes = (gsize)e->frame_samples * (gsize)e->channels * sizeof(opus_int16);
+  size = MIN(size, frame_bytes);
   g_autofree opus_int16 *padded = NULL;
   const opus_int16 *pcm = (const opus_int16 *)data;
   if (size < frame_bytes) {
