@@ -13,7 +13,8 @@
  * A setting changed while running (the plugin's live settings and its adaptation, from
  * the main loop) is stored under the lock and taken by the streaming thread before its
  * next frame, so libopus's state is only ever touched by that thread. A new frame size
- * applies from the frame after the one being coded, as with opusenc. */
+ * therefore applies one frame later than with opusenc (which resized from the setter's
+ * thread): the frame the base class had already cut is coded at the old size. */
 #include "opus-encoder.h"
 
 #include <gst/audio/audio.h>

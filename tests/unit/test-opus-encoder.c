@@ -142,7 +142,7 @@ test_live_frame_size_and_bandwidth(void)
   g_assert_cmpuint(before->len, ==, 5);
   gst_util_set_object_arg(G_OBJECT(f.h->element), "frame-size", "60");
   gst_util_set_object_arg(G_OBJECT(f.h->element), "bandwidth", "narrowband");
-  feed(&f, 2, TRUE); /* the frame under way ends at 20 ms */
+  feed(&f, 2, TRUE); /* the next frame is cut at the old size, then 60 ms */
   feed(&f, 60, TRUE);
   g_autoptr(GPtrArray) after = packets_out(&f);
   g_assert_cmpuint(after->len, ==, 11); /* 20 ms, then ten of 60 */
