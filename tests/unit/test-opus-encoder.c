@@ -9,6 +9,7 @@
 #include <opus.h>
 
 #include "opus-encoder.h"
+#include "test-wav.h"
 
 #define RATE 48000
 #define BLOCK (RATE / 100) /* 10 ms, as the engine's capture pushes */
@@ -123,10 +124,7 @@ test_tone_in_20ms_packets(void)
   opus_decoder_destroy(dec);
   /* The last 300 ms (past the encoder's start): the tone, at its level. */
   const opus_int16 *tone = heard + at - 30 * BLOCK;
-  double energy = 0;
-  for (int i = 0; i < 30 * BLOCK; i++)
-    energy += (double)tone[i] * tone[i];
-  g_assert_cmpfloat(sqrt(energy / (30 * BLOCK)), >, 8000 / sqrt(2) * 0.7);
+  g_assert_cmpfloat(hark_test_wav_rms(tone, 30 * BLOCK), >, 8000 / sqrt(2) * 0.7);
   g_assert_cmpfloat(fabs(crossings_per_second(tone, 30 * BLOCK) - 2 * TONE_HZ), <, 20);
   gst_harness_teardown(f.h);
 }
@@ -193,10 +191,7 @@ rebuilt_level(GBytes *packet)
   const guchar *data = g_bytes_get_data(packet, &size);
   g_assert_cmpint(opus_decode(dec, data, (opus_int32)size, pcm, 2 * BLOCK, 1), ==, 2 * BLOCK);
   opus_decoder_destroy(dec);
-  double energy = 0;
-  for (int i = 0; i < 2 * BLOCK; i++)
-    energy += (double)pcm[i] * pcm[i];
-  return sqrt(energy / (2 * BLOCK));
+  return hark_test_wav_rms(pcm, 2 * BLOCK);
 }
 
 /* FEC is coded once asked for with the loss it is for; DTX sends a TOC byte alone for
