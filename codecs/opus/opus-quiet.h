@@ -11,8 +11,9 @@
 
 G_BEGIN_DECLS
 
-/* Watch the encoder's input (its "complexity" property, as opusenc's); complexity is the configured one (0-10). Calling it
- * again on the same encoder only sets the configured complexity. */
+/* Watch the encoder's input (it has opusenc's "complexity" property); complexity is the
+ * configured one (0-10). Calling it again on the same encoder only sets the configured
+ * complexity. */
 void hark_opus_quiet_attach(GstElement *encoder, int complexity);
 
 /* The configured complexity changed while running (a live setting). */

@@ -29,9 +29,9 @@
  *               at or below max_bitrate: never raised
  * Without loss the bitrate stays at (or returns to) max_bitrate, so by default what is
  * configured as bitrate is what is sent; only random loss spends more (fec_bitrate), and
- * only while it lasts. The packet
- * time changes on the fly (the encoder takes a new frame-size between frames); the far end is
- * not told, its decoder reads each packet's duration from the packet's TOC byte. */
+ * only while it lasts. The packet time changes on the fly (the encoder takes a new
+ * frame-size between frames); the far end is not told, its decoder reads each packet's
+ * duration from the packet's TOC byte. */
 #include <hark/hark.h>
 
 #include <gio/gio.h>

@@ -682,21 +682,19 @@ check_conversation(ChaosLab *lab, const ChaosConversation *c, ChaosCounts *count
       char *key = message_key(from, json_object_get_string_member(m, "id"));
       gint64 sequence = json_object_get_int_member(m, "sequence");
       gint64 last = GPOINTER_TO_SIZE(g_hash_table_lookup(last_sequence, from));
+      gboolean after_gap = json_object_get_boolean_member_with_default(m, "after_gap", FALSE);
       if (!g_hash_table_contains(sent, key))
         problem(counts, "%s shows \"%s\", which its sender's history does not have",
                 device_specs[d].name, json_object_get_string_member(m, "text"));
       if (g_hash_table_contains(seen, key))
         problem(counts, "%s shows \"%s\" twice", device_specs[d].name,
                 json_object_get_string_member(m, "text"));
-      if (sequence != last + 1 ||
-          json_object_get_boolean_member_with_default(m, "after_gap", FALSE))
+      if (sequence != last + 1 || after_gap)
         problem(counts,
                 "%s shows \"%s\" (sequence %" G_GINT64_FORMAT ") after sequence %" G_GINT64_FORMAT
                 " of the same device%s",
                 device_specs[d].name, json_object_get_string_member(m, "text"), sequence, last,
-                json_object_get_boolean_member_with_default(m, "after_gap", FALSE)
-                  ? " (after a gap)"
-                  : "");
+                after_gap ? " (after a gap)" : "");
       g_hash_table_insert(last_sequence, (gpointer)from, GSIZE_TO_POINTER((gsize)sequence));
       g_hash_table_add(seen, key);
       if (g_strcmp0(from, lab->device[d].device_id) != 0)
