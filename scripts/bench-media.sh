@@ -9,7 +9,9 @@
 # windows (bench/mouth-to-ear.py), which also scores how well the speech came through
 # (STOI and mel-cepstral distortion, bench/speech_quality.py), so that the peers' bytes
 # are compared at a known quality. The floor of the audio path alone (PulseAudio's
-# loopback from the microphone to the callee's speaker) is measured the same way.
+# loopback from the microphone to the callee's speaker) is measured the same way, and
+# before each round of calls the sound server's CPU with no call (what every peer's
+# sound-server figure includes).
 # Beside hark media-test and baresip, interleaved with them: a real call between two
 # `hark run` nodes (bench/bench-call-nodes.py: a login server, an SN, alice calls bob, the
 # sound server's devices as the nodes' media source and sink), and the same call moved to
@@ -110,6 +112,25 @@ print(json.dumps({**m2e, "cpu_percent": 100 * ((ca1 - ca0) + (cb1 - cb0)) / hz /
                   "directions": rates["directions"][:2], "seconds": span}))
 PY
   log "$name: $(cat "$work/$name.json" | cut -c1-160)"
+}
+
+# card_alone N: the sound server's CPU and wake-ups while the speech plays with no call at
+# all (the benchmark's own player, its recorder and the two idle readers): what every
+# peer's sound-server figure includes, measured between the calls so it shares their load.
+card_alone() {
+  bg parecord -d bus.monitor --rate=48000 --channels=2 --format=s16le --latency-msec=10 \
+    --file-format=wav "$work/card.wav"
+  rec=$last
+  sleep 1
+  t0=$(date +%s.%N); cp0=$(ticks "$pulse_pid"); sw0=$(switches "$pulse_pid")
+  pacat --latency-msec=10 -d to_caller --file-format=wav "$work/speech.wav"
+  t1=$(date +%s.%N); cp1=$(ticks "$pulse_pid"); sw1=$(switches "$pulse_pid")
+  unbg "$rec"
+  $py -c 'import json, sys
+t0, t1, c0, c1, s0, s1, hz = map(float, sys.argv[1:])
+print(json.dumps({"cpu_pulse": 100 * (c1 - c0) / hz / (t1 - t0), "switches_per_s": (s1 - s0) / (t1 - t0)}))' \
+    "$t0" "$t1" "$cp0" "$cp1" "$sw0" "$sw1" "$(getconf CLK_TCK)" >"$results/card-$1.json"
+  log "card alone $1: $(cat "$results/card-$1.json")"
 }
 
 results="$work/results"
@@ -243,6 +264,8 @@ load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 peers=${BENCH_MEDIA_PEERS:-hark harkrun baresip harkrelay harkconf}
 wanted() { case " $peers " in *" $1 "*) return 0 ;; esac; return 1; }
 for i in $(seq 1 "$calls"); do
+  ensure_pulse
+  card_alone "$i"
   for peer in hark harkrun baresip; do
     if wanted "$peer"; then measured "$peer" "$i"; fi
   done
@@ -291,7 +314,10 @@ def peer(name):
             "call_stoi_realigned": [r.get("stoi_realigned") for r in runs],
             "call_mcd_db_realigned": [r.get("mcd_db_realigned") for r in runs],
             "packets_per_s_each_way": statistics.median(sum(x["packets_per_s"] for x in ds) / max(len(ds), 1) for ds in dirs)}
-print(json.dumps({"validate": load("validate"), "floor": load("floor"), "scale": load("scale"), "hark": peer("hark"),
+cards = [load(f"card-{i}") for i in range(1, calls + 1)]
+card = {k: statistics.median(c[k] for c in cards) for k in ("cpu_pulse", "switches_per_s")}
+card["call_cpu_pulse"] = [c["cpu_pulse"] for c in cards]
+print(json.dumps({"validate": load("validate"), "floor": load("floor"), "card": card, "scale": load("scale"), "hark": peer("hark"),
                   "harkrun": peer("harkrun"), "harkrelay": peer("harkrelay"),
                   "harkconf": peer("harkconf"),
                   "baresip": peer("baresip"), "calls": calls, "seconds": seconds,
