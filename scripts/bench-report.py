@@ -578,7 +578,7 @@ def opus_encoder_section(results, command):
         "(`codecs/opus/opus-encoder.c`, libopus's one-stream API) and GStreamer's `opusenc`",
         "(its multistream API, which sizes its encoders on every frame; in Debian's libopus",
         "that runs CPUID, a trap in a virtual machine). Complexity 10 is what speech is coded",
-        "at, 0 what digital silence is (`opus-quiet.c`). Median of",
+        "at, 0 what digital silence is coded at (`opus-encoder.c`). Median of",
         f"{r['rounds']} rounds of {r['frames']} frames, the two elements alternating within",
         "each round; the ratio is the median of the rounds' own ratios.",
         "",

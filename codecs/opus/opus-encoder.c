@@ -14,7 +14,20 @@
  * the main loop) is stored under the lock and taken by the streaming thread before its
  * next frame, so libopus's state is only ever touched by that thread. A new frame size
  * therefore applies one frame later than with opusenc (which resized from the setter's
- * thread): the frame the base class had already cut is coded at the old size. */
+ * thread): the frame the base class had already cut is coded at the old size.
+ *
+ * Digital silence (a muted source, a silent file, a microphone that gives exact zeros) is
+ * coded in its own way once it has lasted QUIET_AFTER_MS, more than the longest frame,
+ * so that every sample the encoder still holds is a zero. libopus spends nearly as much
+ * on a frame of zeros as on a frame of speech at the default complexity 10 (its tonality
+ * analysis and SILK's search run all the same), and SILK takes 7 bytes for it where
+ * CELT's VBR takes 3. So the silence is coded at complexity 0 and, unless the bitrate is
+ * constant or DTX is on, as "music" at a bitrate above SILK's range, which makes libopus
+ * choose CELT: 14 us and 3 bytes a frame instead of 35 us and 7 (libopus 1.3.1, 20
+ * kbit/s wideband voice). DTX keeps SILK, whose DTX drops silent frames; CBR would fill
+ * CELT's frames to the higher rate. The first frame with a sample that is not zero is
+ * coded with what is configured, so speech is never coded this way; libopus's own
+ * switch from CELT back to SILK (a redundant 5 ms CELT frame) joins the two. */
 #include "opus-encoder.h"
 
 #include <gst/audio/audio.h>
@@ -26,6 +39,9 @@ GST_DEBUG_CATEGORY_STATIC(hark_opus_encoder_debug);
 
 /* libopus's advice for the most one packet can take. */
 #define MAX_PACKET 4000
+#define QUIET_AFTER_MS 100
+/* libopus 1.3.1 leaves SILK for CELT at about 28 kbit/s when the signal is music. */
+#define QUIET_BITRATE 32000
 
 typedef enum {
   BITRATE_CBR,
@@ -43,6 +59,7 @@ typedef struct {
   int packet_loss; /* percent */
   gboolean inband_fec;
   gboolean dtx;
+  int signal; /* OPUS_AUTO; OPUS_SIGNAL_MUSIC while coding digital silence (not a property) */
 } EncoderSettings;
 
 typedef struct {
@@ -55,6 +72,8 @@ typedef struct {
   int rate;
   int channels;
   int frame_samples; /* per channel, what the base class hands in now */
+  gint64 silent_samples; /* per channel, of zeros in a row up to the last frame */
+  gint quiet; /* coding digital silence now (atomic: tests read it) */
 } HarkOpusEncoder;
 
 typedef struct {
@@ -87,6 +106,7 @@ static const EncoderSettings defaults = {
   .packet_loss = 0,
   .inband_fec = FALSE,
   .dtx = FALSE,
+  .signal = OPUS_AUTO,
 };
 
 #define RATES "{ 48000, 24000, 16000, 12000, 8000 }"
@@ -312,6 +332,8 @@ apply(HarkOpusEncoder *e, const EncoderSettings *want, gboolean all)
                 opus_encoder_ctl(e->opus, OPUS_SET_PACKET_LOSS_PERC(want->packet_loss)));
   if (all || want->dtx != had->dtx)
     ctl_checked(e, "DTX", opus_encoder_ctl(e->opus, OPUS_SET_DTX(want->dtx)));
+  if (all || want->signal != had->signal)
+    ctl_checked(e, "the signal", opus_encoder_ctl(e->opus, OPUS_SET_SIGNAL(want->signal)));
   int frame_ms = e->applied.frame_ms;
   e->applied = *want;
   e->applied.frame_ms = frame_ms;
@@ -358,6 +380,8 @@ set_format(GstAudioEncoder *base, GstAudioInfo *info)
   }
   e->rate = GST_AUDIO_INFO_RATE(info);
   e->channels = GST_AUDIO_INFO_CHANNELS(info);
+  e->silent_samples = 0;
+  g_atomic_int_set(&e->quiet, FALSE);
   apply(e, &want, TRUE);
   set_frame(e, want.frame_ms);
   g_autoptr(GstCaps) caps =
@@ -400,6 +424,53 @@ encode(HarkOpusEncoder *e, const guint8 *data, gsize size)
   return gst_audio_encoder_finish_frame(base, out, samples);
 }
 
+/* ---- digital silence ---------------------------------------------------------------------- */
+
+static gboolean
+all_zero(const guint8 *data, gsize size)
+{
+  gsize i = 0;
+  for (; i + sizeof(guint64) <= size; i += sizeof(guint64)) {
+    guint64 word;
+    memcpy(&word, data + i, sizeof word);
+    if (word != 0)
+      return FALSE;
+  }
+  for (; i < size; i++)
+    if (data[i] != 0)
+      return FALSE;
+  return TRUE;
+}
+
+/* Counts the frame's zeros and, past QUIET_AFTER_MS of them, turns want into the
+ * settings digital silence is coded with (the comment at the top says why). */
+static void
+quiet_settings(HarkOpusEncoder *e, const guint8 *data, gsize size, EncoderSettings *want)
+{
+  gsize bytes_per_sample = (gsize)e->channels * sizeof(opus_int16);
+  if (all_zero(data, size))
+    e->silent_samples = MIN(e->silent_samples + (gint64)(size / bytes_per_sample), G_MAXINT32);
+  else
+    e->silent_samples = 0;
+  gboolean quiet = e->silent_samples > (gint64)e->rate * QUIET_AFTER_MS / 1000;
+  g_atomic_int_set(&e->quiet, quiet);
+  if (!quiet)
+    return;
+  want->complexity = 0;
+  if (!want->dtx && want->bitrate_type != BITRATE_CBR) {
+    want->signal = OPUS_SIGNAL_MUSIC;
+    want->bitrate = MAX(want->bitrate, QUIET_BITRATE);
+  }
+}
+
+gboolean
+hark_opus_encoder_is_quiet(GstElement *encoder)
+{
+  return g_atomic_int_get(&((HarkOpusEncoder *)encoder)->quiet);
+}
+
+/* ---- the base class's calls ------------------------------------------------------------------ */
+
 static GstFlowReturn
 handle_frame(GstAudioEncoder *base, GstBuffer *buffer)
 {
@@ -408,11 +479,12 @@ handle_frame(GstAudioEncoder *base, GstBuffer *buffer)
     return GST_FLOW_OK;
   if (e->opus == NULL)
     return GST_FLOW_NOT_NEGOTIATED;
-  EncoderSettings want = settings_now(e);
-  apply(e, &want, FALSE);
   GstMapInfo map;
   if (!gst_buffer_map(buffer, &map, GST_MAP_READ))
     return GST_FLOW_ERROR;
+  EncoderSettings want = settings_now(e);
+  quiet_settings(e, map.data, map.size, &want);
+  apply(e, &want, FALSE);
   GstFlowReturn ret = encode(e, map.data, map.size);
   gst_buffer_unmap(buffer, &map);
   if (want.frame_ms != e->applied.frame_ms)

@@ -10,3 +10,7 @@
 /* Registers the element with GStreamer (once per process; later calls do nothing).
  * FALSE if GStreamer refused it. */
 gboolean hark_opus_encoder_register(void);
+
+/* Whether encoder (an element of this kind) is coding digital silence its own way now:
+ * at complexity 0, and in CELT unless DTX is on or the bitrate is constant (for tests). */
+gboolean hark_opus_encoder_is_quiet(GstElement *encoder);

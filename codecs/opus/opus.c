@@ -9,7 +9,7 @@
  *   bandwidth   narrowband|mediumband|wideband|superwideband|fullband (wideband)
  *   audio_type  voice|generic (voice)
  *   bitrate     6000-510000 bit/s (20000)       frame_size  10|20|40|60 ms (20)
- *   complexity  0-10 (10; digital silence is coded at 0, opus-quiet.c)
+ *   complexity  0-10 (10; digital silence is coded at 0, opus-encoder.c)
  *                                                inband_fec  bool (false)
  *   dtx         bool (false: silence is sent, to keep NAT bindings and TCP windows open;
  *               true: while silent only a comfort-noise frame every 400 ms is sent, the
@@ -42,7 +42,6 @@
 #include "opus-decoder.h"
 #include "opus-encoder.h"
 #include "opus-pack.h"
-#include "opus-quiet.h"
 
 typedef struct {
   GVariant *defaults; /* the plugin's settings */
@@ -172,7 +171,6 @@ configure_encoder(Opus *o, GObject *enc, GVariant *settings, GError **error)
   gst_util_set_object_arg(enc, "frame-size", frame);
   g_object_set(enc, "bitrate", (int)bitrate, "complexity", (int)complexity,
                "packet-loss-percentage", (int)loss, "inband-fec", fec, "dtx", dtx, NULL);
-  hark_opus_quiet_attach(GST_ELEMENT(enc), (int)complexity);
   return TRUE;
 }
 
@@ -228,7 +226,7 @@ opus_set_live(gpointer instance, GObject *enc, const char *key, GVariant *value,
   } else if (g_str_equal(key, "complexity")) {
     if (!get_int(o, one, key, 0, 0, 10, &n, error))
       return FALSE;
-    hark_opus_quiet_set_complexity(GST_ELEMENT(enc), (int)n);
+    g_object_set(enc, "complexity", (int)n, NULL);
   } else if (g_str_equal(key, "packet_loss_percentage")) {
     if (!get_int(o, one, key, 0, 0, 100, &n, error))
       return FALSE;

@@ -1,16 +1,15 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* The Opus plugin's coding of digital silence at complexity 0 (codecs/opus/opus-quiet.c),
- * on the plugin's encoder element fed by hand through a GstHarness: a long run of zeros
- * lowers the complexity, a short one does not, the first block of sound is coded at the
- * configured complexity (a probe behind the plugin's reads it as the encoder would), a live change while
- * silent takes effect with the sound, and a tone after the silence decodes as that tone. */
+/* The Opus plugin's encoder element on digital silence (codecs/opus/opus-encoder.c), fed
+ * by hand through a GstHarness: a long run of zeros is coded in CELT's 3-byte frames, a
+ * short one (a pause between words) is not; the first frame of sound is coded as
+ * configured again, with a live change made while silent; DTX and CBR keep SILK; and a
+ * tone after the silence decodes as that tone. */
 #include <gst/check/gstharness.h>
 #include <math.h>
 #include <opus.h>
 #include <stdlib.h>
 
 #include "opus-encoder.h"
-#include "opus-quiet.h"
 
 #define RATE 48000
 #define BLOCK (RATE / 100) /* 10 ms, as the engine's capture pushes */
@@ -20,30 +19,17 @@
 typedef struct {
   GstHarness *h;
   guint blocks;
-  int seen_complexity; /* what the encoder was set to as the last block went in */
 } Feed;
-
-static GstPadProbeReturn
-read_complexity(GstPad *pad, GstPadProbeInfo *info, gpointer data)
-{
-  (void)pad;
-  (void)info;
-  Feed *f = data;
-  g_object_get(f->h->element, "complexity", &f->seen_complexity, NULL);
-  return GST_PAD_PROBE_OK;
-}
 
 static void
 feed_init(Feed *f, int complexity)
 {
   g_assert_true(hark_opus_encoder_register());
   f->h = gst_harness_new(HARK_OPUS_ENCODER_NAME);
+  g_object_set(f->h->element, "audio-type", OPUS_APPLICATION_VOIP, "bandwidth",
+               OPUS_BANDWIDTH_WIDEBAND, "complexity", complexity, "bitrate", 20000, NULL);
   gst_harness_set_src_caps_str(
     f->h, "audio/x-raw, format=S16LE, rate=48000, channels=1, layout=interleaved");
-  g_object_set(f->h->element, "complexity", complexity, "bitrate", 20000, NULL);
-  hark_opus_quiet_attach(f->h->element, complexity);
-  g_autoptr(GstPad) sink = gst_element_get_static_pad(f->h->element, "sink");
-  gst_pad_add_probe(sink, GST_PAD_PROBE_TYPE_BUFFER, read_complexity, f, NULL);
   f->blocks = 0;
 }
 
@@ -72,70 +58,155 @@ feed(Feed *f, guint count, gboolean tone)
   }
 }
 
-static int
-complexity_now(Feed *f)
+typedef struct {
+  guint packets;
+  gsize bytes;
+  gsize last_size;
+  guint8 last_toc;
+} Packets;
+
+/* Takes every packet the encoder has made so far. */
+static Packets
+take_packets(Feed *f)
 {
-  int c;
-  g_object_get(f->h->element, "complexity", &c, NULL);
-  return c;
+  Packets p = { 0 };
+  GstBuffer *packet;
+  while ((packet = gst_harness_try_pull(f->h)) != NULL) {
+    p.packets++;
+    p.last_size = gst_buffer_get_size(packet);
+    p.bytes += p.last_size;
+    gst_buffer_extract(packet, 0, &p.last_toc, 1);
+    gst_buffer_unref(packet);
+  }
+  return p;
+}
+
+/* RFC 6716 3.1: configurations 0-11 are SILK, 16-31 CELT. */
+static gboolean
+is_silk(guint8 toc)
+{
+  return (toc >> 3) < 12;
+}
+
+static gboolean
+is_celt(guint8 toc)
+{
+  return (toc >> 3) >= 16;
 }
 
 static void
-test_long_silence_lowers(void)
+test_long_silence_is_celt(void)
 {
   Feed f;
   feed_init(&f, 10);
-  feed(&f, 5, TRUE);
-  g_assert_false(hark_opus_quiet_is_lowered(f.h->element));
+  feed(&f, 10, TRUE);
+  Packets tone = take_packets(&f);
+  g_assert_false(hark_opus_encoder_is_quiet(f.h->element));
+  g_assert_true(is_silk(tone.last_toc));
   feed(&f, 20, FALSE);
-  g_assert_true(hark_opus_quiet_is_lowered(f.h->element));
-  g_assert_cmpint(complexity_now(&f), ==, 0);
-  /* The first block of sound goes in at the configured complexity. */
-  feed(&f, 1, TRUE);
-  g_assert_cmpint(f.seen_complexity, ==, 10);
-  g_assert_false(hark_opus_quiet_is_lowered(f.h->element));
+  take_packets(&f);
+  feed(&f, 40, FALSE);
+  Packets silence = take_packets(&f);
+  g_assert_true(hark_opus_encoder_is_quiet(f.h->element));
+  g_assert_cmpuint(silence.packets, ==, 20);
+  g_assert_true(is_celt(silence.last_toc));
+  g_assert_cmpuint(silence.bytes, <=, 3 * silence.packets);
+  /* The first frame of sound is coded as configured: SILK (wideband voice). */
+  feed(&f, 2, TRUE);
+  Packets back = take_packets(&f);
+  g_assert_cmpuint(back.packets, ==, 1);
+  g_assert_false(hark_opus_encoder_is_quiet(f.h->element));
+  g_assert_true(is_silk(back.last_toc));
+  /* The property says what is configured, not what silence was coded with. */
+  int complexity = -1, bitrate = -1;
+  g_object_get(f.h->element, "complexity", &complexity, "bitrate", &bitrate, NULL);
+  g_assert_cmpint(complexity, ==, 10);
+  g_assert_cmpint(bitrate, ==, 20000);
   feed_clear(&f);
 }
 
-/* A pause between words (under the 100 ms) keeps the complexity. */
+/* A pause between words (under the 100 ms) is coded as configured. */
 static void
 test_short_silence_kept(void)
 {
   Feed f;
   feed_init(&f, 10);
   for (int round = 0; round < 5; round++) {
-    feed(&f, 3, TRUE);
-    feed(&f, 9, FALSE);
-    g_assert_false(hark_opus_quiet_is_lowered(f.h->element));
-    g_assert_cmpint(f.seen_complexity, ==, 10);
+    feed(&f, 4, TRUE);
+    feed(&f, 8, FALSE);
+    g_assert_false(hark_opus_encoder_is_quiet(f.h->element));
+    Packets p = take_packets(&f);
+    g_assert_true(is_silk(p.last_toc));
   }
   feed_clear(&f);
 }
 
-/* A live change while silent: still 0 until the sound comes back, then the new value. */
+/* The sound after the silence is coded with the settings as they are then: a live
+ * bitrate made while silent shows, and the silence's own higher one is gone. */
 static void
 test_live_change_while_silent(void)
 {
   Feed f;
   feed_init(&f, 10);
-  feed(&f, 20, FALSE);
-  hark_opus_quiet_set_complexity(f.h->element, 5);
-  g_assert_cmpint(complexity_now(&f), ==, 0);
-  feed(&f, 1, TRUE);
-  g_assert_cmpint(f.seen_complexity, ==, 5);
+  feed(&f, 100, TRUE);
+  take_packets(&f);
+  feed(&f, 20, TRUE);
+  Packets before = take_packets(&f);
+  feed(&f, 40, FALSE);
+  g_assert_true(hark_opus_encoder_is_quiet(f.h->element));
+  g_object_set(f.h->element, "bitrate", 10000, NULL);
+  feed(&f, 40, FALSE);
+  g_assert_true(hark_opus_encoder_is_quiet(f.h->element));
+  take_packets(&f);
+  feed(&f, 100, TRUE);
+  take_packets(&f);
+  feed(&f, 20, TRUE);
+  Packets after = take_packets(&f);
+  g_assert_false(hark_opus_encoder_is_quiet(f.h->element));
+  g_test_message("a tone frame: %zu bytes at 20 kbit/s, %zu at 10 kbit/s after the silence",
+                 before.bytes / before.packets, after.bytes / after.packets);
+  g_assert_cmpuint(after.bytes * 20, <, before.bytes * 17);
   feed_clear(&f);
 }
 
-/* Configured at 0, there is nothing to lower (and nothing to restore). */
+/* Configured at 0 the silence is still coded in CELT's small frames. */
 static void
 test_configured_zero(void)
 {
   Feed f;
   feed_init(&f, 0);
-  feed(&f, 20, FALSE);
-  g_assert_false(hark_opus_quiet_is_lowered(f.h->element));
+  feed(&f, 60, FALSE);
+  g_assert_true(hark_opus_encoder_is_quiet(f.h->element));
+  Packets p = take_packets(&f);
+  g_assert_true(is_celt(p.last_toc));
   feed(&f, 2, TRUE);
-  g_assert_cmpint(f.seen_complexity, ==, 0);
+  g_assert_true(is_silk(take_packets(&f).last_toc));
+  feed_clear(&f);
+}
+
+/* With DTX the silence stays in SILK, whose DTX leaves only the TOC byte (the payloader
+ * drops those); with a constant bitrate too, since CELT's frames would fill the higher
+ * rate. */
+static void
+test_dtx_and_cbr_keep_silk(void)
+{
+  Feed f;
+  feed_init(&f, 10);
+  g_object_set(f.h->element, "dtx", TRUE, NULL);
+  feed(&f, 100, FALSE);
+  g_assert_true(hark_opus_encoder_is_quiet(f.h->element));
+  Packets dtx = take_packets(&f);
+  g_assert_true(is_silk(dtx.last_toc));
+  g_assert_cmpuint(dtx.last_size, <=, 2);
+  feed_clear(&f);
+
+  feed_init(&f, 10);
+  g_object_set(f.h->element, "bitrate-type", 0 /* cbr */, NULL);
+  feed(&f, 100, FALSE);
+  g_assert_true(hark_opus_encoder_is_quiet(f.h->element));
+  Packets cbr = take_packets(&f);
+  g_assert_true(is_silk(cbr.last_toc));
+  g_assert_cmpuint(cbr.last_size, ==, 20000 / 8 / 50);
   feed_clear(&f);
 }
 
@@ -149,7 +220,7 @@ crossings_per_second(const opus_int16 *pcm, int n)
   return crossings * (double)RATE / n;
 }
 
-/* What the far end hears: half a second of silence coded at 0, then the tone, decoded by
+/* What the far end hears: half a second of silence coded in CELT, then the tone, decoded by
  * libopus, is silence and then the tone at its pitch and level. */
 static void
 test_tone_after_silence_decodes(void)
@@ -157,7 +228,7 @@ test_tone_after_silence_decodes(void)
   Feed f;
   feed_init(&f, 10);
   feed(&f, 50, FALSE);
-  g_assert_true(hark_opus_quiet_is_lowered(f.h->element));
+  g_assert_true(hark_opus_encoder_is_quiet(f.h->element));
   feed(&f, 30, TRUE);
   int error;
   OpusDecoder *dec = opus_decoder_create(RATE, 1, &error);
@@ -196,10 +267,11 @@ main(int argc, char **argv)
 {
   gst_init(&argc, &argv);
   g_test_init(&argc, &argv, NULL);
-  g_test_add_func("/opus-quiet/long-silence-lowers", test_long_silence_lowers);
+  g_test_add_func("/opus-quiet/long-silence-is-celt", test_long_silence_is_celt);
   g_test_add_func("/opus-quiet/short-silence-kept", test_short_silence_kept);
   g_test_add_func("/opus-quiet/live-change-while-silent", test_live_change_while_silent);
   g_test_add_func("/opus-quiet/configured-zero", test_configured_zero);
+  g_test_add_func("/opus-quiet/dtx-and-cbr-keep-silk", test_dtx_and_cbr_keep_silk);
   g_test_add_func("/opus-quiet/tone-after-silence-decodes", test_tone_after_silence_decodes);
   return g_test_run();
 }
