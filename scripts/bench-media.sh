@@ -64,15 +64,21 @@ smaps() { awk -v k="$1:" '$1 == k { print $2 }' "/proc/$2/smaps_rollup"; }
 # Context switches of all of a process's threads (each one a wake-up or a preemption).
 switches() { cat /proc/"$1"/task/*/status 2>/dev/null | awk '/ctxt_switches/ { s += $2 } END { print s + 0 }'; }
 
+# record_bus FILE: the stereo bus (the speech left, the callee right) recorded into FILE,
+# in the background as $rec.
+record_bus() {
+  bg parecord -d bus.monitor --rate=48000 --channels=2 --format=s16le --latency-msec=10 \
+    --file-format=wav "$1"
+  rec=$last
+}
+
 # measure NAME CALLER_PID CALLEE_PID IGNORED_PORTS...: play the speech into the caller,
 # record, and write $work/NAME.json.
 measure() {
   name=$1; a=$2; b=$3; shift 3
   bg tcpdump -i lo -w "$work/$name.pcap" --immediate-mode -U -s 128 udp 2>/dev/null
   dump=$last
-  bg parecord -d bus.monitor --rate=48000 --channels=2 --format=s16le --latency-msec=10 \
-    --file-format=wav "$work/$name.wav"
-  rec=$last
+  record_bus "$work/$name.wav"
   sleep 1
   t0=$(date +%s.%N); ca0=$(ticks "$a"); cb0=$(ticks "$b"); cp0=$(ticks "$pulse_pid")
   sw0="$(switches "$a") $(switches "$b") $(switches "$pulse_pid")"
@@ -118,9 +124,7 @@ PY
 # all (the benchmark's own player, its recorder and the two idle readers): what every
 # peer's sound-server figure includes, measured between the calls so it shares their load.
 card_alone() {
-  bg parecord -d bus.monitor --rate=48000 --channels=2 --format=s16le --latency-msec=10 \
-    --file-format=wav "$work/card.wav"
-  rec=$last
+  record_bus "$work/card.wav"
   sleep 1
   t0=$(date +%s.%N); cp0=$(ticks "$pulse_pid"); sw0=$(switches "$pulse_pid")
   pacat --latency-msec=10 -d to_caller --file-format=wav "$work/speech.wav"

@@ -4,109 +4,30 @@
  * plugin changes while running (frame size, bitrate and CBR, bandwidth, FEC, DTX) shows in
  * the packets that follow, opusenc's property values are taken by name, and a short last
  * frame is coded at EOS, not lost. */
-#include <gst/check/gstharness.h>
 #include <math.h>
 #include <opus.h>
 
-#include "opus-encoder.h"
+#include "test-opus-feed.h"
 #include "test-wav.h"
 
-#define RATE 48000
-#define BLOCK (RATE / 100) /* 10 ms, as the engine's capture pushes */
-#define BLOCK_NS (10 * GST_MSECOND)
+#define RATE OPUS_FEED_RATE
+#define BLOCK OPUS_FEED_BLOCK /* 10 ms, as the engine's capture pushes */
 #define TONE_HZ 440
 
-typedef struct {
-  GstHarness *h;
-  guint blocks; /* pushed so far */
-} Feed;
-
-/* audio_type (opusenc's names) is taken when the caps come, as the engine's configure
- * sets it before the pipeline plays. */
 static void
-feed_init_as(Feed *f, const char *audio_type)
+feed_init(OpusFeed *f)
 {
-  g_assert_true(hark_opus_encoder_register());
-  f->h = gst_harness_new(HARK_OPUS_ENCODER_NAME);
-  gst_util_set_object_arg(G_OBJECT(f->h->element), "audio-type", audio_type);
-  gst_harness_set_src_caps_str(
-    f->h, "audio/x-raw, format=S16LE, rate=48000, channels=1, layout=interleaved");
-  f->blocks = 0;
-}
-
-static void
-feed_init(Feed *f)
-{
-  feed_init_as(f, "generic");
-}
-
-/* samples of a tone (or zeros) at the feed's place, pushed as one buffer. */
-static void
-push_samples(Feed *f, int samples, gboolean tone)
-{
-  GstBuffer *buffer = gst_buffer_new_allocate(NULL, (gsize)samples * 2, NULL);
-  GstMapInfo map;
-  g_assert_true(gst_buffer_map(buffer, &map, GST_MAP_WRITE));
-  gint16 *pcm = (gint16 *)map.data;
-  for (int i = 0; i < samples; i++)
-    pcm[i] =
-      tone ? (gint16)(8000 * sin(2 * G_PI * TONE_HZ * ((double)f->blocks * BLOCK + i) / RATE)) : 0;
-  gst_buffer_unmap(buffer, &map);
-  GST_BUFFER_PTS(buffer) = f->blocks * BLOCK_NS;
-  GST_BUFFER_DURATION(buffer) = gst_util_uint64_scale_int(samples, GST_SECOND, RATE);
-  g_assert_cmpint(gst_harness_push(f->h, buffer), ==, GST_FLOW_OK);
-  f->blocks++;
-}
-
-static void
-feed(Feed *f, guint count, gboolean tone)
-{
-  for (guint b = 0; b < count; b++)
-    push_samples(f, BLOCK, tone);
-}
-
-/* The packets out so far, in order. */
-static GPtrArray *
-packets_out(Feed *f)
-{
-  GPtrArray *packets = g_ptr_array_new_with_free_func((GDestroyNotify)g_bytes_unref);
-  GstBuffer *buffer;
-  while ((buffer = gst_harness_try_pull(f->h)) != NULL) {
-    GstMapInfo map;
-    g_assert_true(gst_buffer_map(buffer, &map, GST_MAP_READ));
-    g_ptr_array_add(packets, g_bytes_new(map.data, map.size));
-    gst_buffer_unmap(buffer, &map);
-    gst_buffer_unref(buffer);
-  }
-  return packets;
-}
-
-static int
-samples_of(GBytes *packet)
-{
-  gsize size;
-  const guchar *data = g_bytes_get_data(packet, &size);
-  return opus_packet_get_nb_samples(data, (opus_int32)size, RATE);
-}
-
-static double
-crossings_per_second(const opus_int16 *pcm, int n)
-{
-  int crossings = 0;
-  for (int i = 1; i < n; i++)
-    if ((pcm[i - 1] < 0) != (pcm[i] < 0))
-      crossings++;
-  return crossings * (double)RATE / n;
+  opus_feed_init(f, "generic", TONE_HZ);
 }
 
 static void
 test_tone_in_20ms_packets(void)
 {
-  Feed f;
+  OpusFeed f;
   feed_init(&f);
   g_object_set(f.h->element, "bitrate", 20000, NULL);
-  feed(&f, 50, TRUE); /* 500 ms */
-  g_autoptr(GPtrArray) packets = packets_out(&f);
+  opus_feed(&f, 50, TRUE); /* 500 ms */
+  g_autoptr(GPtrArray) packets = opus_feed_packets(&f);
   g_assert_cmpuint(packets->len, ==, 25);
   int error;
   OpusDecoder *dec = opus_decoder_create(RATE, 1, &error);
@@ -114,7 +35,7 @@ test_tone_in_20ms_packets(void)
   g_autofree opus_int16 *heard = g_new0(opus_int16, 50 * BLOCK);
   int at = 0;
   for (guint i = 0; i < packets->len; i++) {
-    g_assert_cmpint(samples_of(packets->pdata[i]), ==, 2 * BLOCK);
+    g_assert_cmpint(opus_feed_packet_samples(packets->pdata[i]), ==, 2 * BLOCK);
     gsize size;
     const guchar *data = g_bytes_get_data(packets->pdata[i], &size);
     int n = opus_decode(dec, data, (opus_int32)size, heard + at, 50 * BLOCK - at, 0);
@@ -125,57 +46,57 @@ test_tone_in_20ms_packets(void)
   /* The last 300 ms (past the encoder's start): the tone, at its level. */
   const opus_int16 *tone = heard + at - 30 * BLOCK;
   g_assert_cmpfloat(hark_test_wav_rms(tone, 30 * BLOCK), >, 8000 / sqrt(2) * 0.7);
-  g_assert_cmpfloat(fabs(crossings_per_second(tone, 30 * BLOCK) - 2 * TONE_HZ), <, 20);
-  gst_harness_teardown(f.h);
+  g_assert_cmpfloat(fabs(opus_feed_crossings_per_second(tone, 30 * BLOCK) - 2 * TONE_HZ), <, 20);
+  opus_feed_clear(&f);
 }
 
 /* The plugin sets the packet time, the bitrate type and the bandwidth by opusenc's names. */
 static void
 test_live_frame_size_and_bandwidth(void)
 {
-  Feed f;
+  OpusFeed f;
   feed_init(&f);
-  feed(&f, 10, TRUE);
-  g_autoptr(GPtrArray) before = packets_out(&f);
+  opus_feed(&f, 10, TRUE);
+  g_autoptr(GPtrArray) before = opus_feed_packets(&f);
   g_assert_cmpuint(before->len, ==, 5);
   gst_util_set_object_arg(G_OBJECT(f.h->element), "frame-size", "60");
   gst_util_set_object_arg(G_OBJECT(f.h->element), "bandwidth", "narrowband");
-  feed(&f, 2, TRUE); /* the next frame is cut at the old size, then 60 ms */
-  feed(&f, 60, TRUE);
-  g_autoptr(GPtrArray) after = packets_out(&f);
+  opus_feed(&f, 2, TRUE); /* the next frame is cut at the old size, then 60 ms */
+  opus_feed(&f, 60, TRUE);
+  g_autoptr(GPtrArray) after = opus_feed_packets(&f);
   g_assert_cmpuint(after->len, ==, 11); /* 20 ms, then ten of 60 */
-  g_assert_cmpint(samples_of(after->pdata[0]), ==, 2 * BLOCK);
+  g_assert_cmpint(opus_feed_packet_samples(after->pdata[0]), ==, 2 * BLOCK);
   for (guint i = 1; i < after->len; i++) {
-    g_assert_cmpint(samples_of(after->pdata[i]), ==, 6 * BLOCK);
+    g_assert_cmpint(opus_feed_packet_samples(after->pdata[i]), ==, 6 * BLOCK);
     g_assert_cmpint(opus_packet_get_bandwidth(g_bytes_get_data(after->pdata[i], NULL)), ==,
                     OPUS_BANDWIDTH_NARROWBAND);
   }
   int frame = 0;
   g_object_get(f.h->element, "frame-size", &frame, NULL);
   g_assert_cmpint(frame, ==, 60);
-  gst_harness_teardown(f.h);
+  opus_feed_clear(&f);
 }
 
 /* In CBR every packet has the bitrate's size, and a new bitrate applies to the next frame. */
 static void
 test_live_bitrate_in_cbr(void)
 {
-  Feed f;
+  OpusFeed f;
   feed_init(&f);
   gst_util_set_object_arg(G_OBJECT(f.h->element), "bitrate-type", "cbr");
   g_object_set(f.h->element, "bitrate", 32000, NULL);
-  feed(&f, 20, TRUE);
-  g_autoptr(GPtrArray) high = packets_out(&f);
+  opus_feed(&f, 20, TRUE);
+  g_autoptr(GPtrArray) high = opus_feed_packets(&f);
   g_object_set(f.h->element, "bitrate", 12000, NULL);
-  feed(&f, 20, TRUE);
-  g_autoptr(GPtrArray) low = packets_out(&f);
+  opus_feed(&f, 20, TRUE);
+  g_autoptr(GPtrArray) low = opus_feed_packets(&f);
   g_assert_cmpuint(high->len, ==, 10);
   g_assert_cmpuint(low->len, ==, 10);
   for (guint i = 0; i < 10; i++) {
     g_assert_cmpuint(g_bytes_get_size(high->pdata[i]), ==, 32000 / 50 / 8);
     g_assert_cmpuint(g_bytes_get_size(low->pdata[i]), ==, 12000 / 50 / 8);
   }
-  gst_harness_teardown(f.h);
+  opus_feed_clear(&f);
 }
 
 /* The level (RMS) of the frame before packet, rebuilt from its FEC by a new decoder (which
@@ -199,44 +120,44 @@ rebuilt_level(GBytes *packet)
 static void
 test_live_fec_and_dtx(void)
 {
-  Feed f;
-  feed_init_as(&f, "voice");
+  OpusFeed f;
+  opus_feed_init(&f, "voice", TONE_HZ);
   g_object_set(f.h->element, "bitrate", 28000, NULL);
   gst_util_set_object_arg(G_OBJECT(f.h->element), "bandwidth", "wideband");
-  feed(&f, 40, TRUE);
-  g_autoptr(GPtrArray) plain = packets_out(&f);
+  opus_feed(&f, 40, TRUE);
+  g_autoptr(GPtrArray) plain = opus_feed_packets(&f);
   g_object_set(f.h->element, "inband-fec", TRUE, "packet-loss-percentage", 20, NULL);
-  feed(&f, 40, TRUE);
-  g_autoptr(GPtrArray) with_fec = packets_out(&f);
+  opus_feed(&f, 40, TRUE);
+  g_autoptr(GPtrArray) with_fec = opus_feed_packets(&f);
   /* A lost packet's audio comes back from the next one's FEC, which the plain ones lack. */
   g_assert_cmpfloat(rebuilt_level(plain->pdata[10]), <, 100);
   g_assert_cmpfloat(rebuilt_level(with_fec->pdata[10]), >, 1000);
 
   g_object_set(f.h->element, "dtx", TRUE, NULL);
-  feed(&f, 100, FALSE); /* a second of digital silence */
-  g_autoptr(GPtrArray) silent = packets_out(&f);
+  opus_feed(&f, 100, FALSE); /* a second of digital silence */
+  g_autoptr(GPtrArray) silent = opus_feed_packets(&f);
   g_assert_cmpuint(silent->len, ==, 50);
   guint toc_only = 0;
   for (guint i = 0; i < silent->len; i++)
     toc_only += g_bytes_get_size(silent->pdata[i]) <= 2;
   g_assert_cmpuint(toc_only, >, 30);
   g_assert_cmpuint(plain->len, ==, 20);
-  gst_harness_teardown(f.h);
+  opus_feed_clear(&f);
 }
 
 /* EOS in the middle of a frame: the part that came is coded (padded), not dropped. */
 static void
 test_short_last_frame_coded(void)
 {
-  Feed f;
+  OpusFeed f;
   feed_init(&f);
-  feed(&f, 4, TRUE);
-  push_samples(&f, BLOCK / 2, TRUE);
+  opus_feed(&f, 4, TRUE);
+  opus_feed_samples(&f, BLOCK / 2, TRUE);
   g_assert_true(gst_harness_push_event(f.h, gst_event_new_eos()));
-  g_autoptr(GPtrArray) packets = packets_out(&f);
+  g_autoptr(GPtrArray) packets = opus_feed_packets(&f);
   g_assert_cmpuint(packets->len, ==, 3);
-  g_assert_cmpint(samples_of(packets->pdata[2]), ==, 2 * BLOCK);
-  gst_harness_teardown(f.h);
+  g_assert_cmpint(opus_feed_packet_samples(packets->pdata[2]), ==, 2 * BLOCK);
+  opus_feed_clear(&f);
 }
 
 int

@@ -4,58 +4,24 @@
  * short one (a pause between words) is not; the first frame of sound is coded as
  * configured again, with a live change made while silent; DTX and CBR keep SILK; and a
  * tone after the silence decodes as that tone. */
-#include <gst/check/gstharness.h>
 #include <math.h>
 #include <opus.h>
 #include <stdlib.h>
 
 #include "opus-encoder.h"
+#include "test-opus-feed.h"
+#include "test-wav.h"
 
-#define RATE 48000
-#define BLOCK (RATE / 100) /* 10 ms, as the engine's capture pushes */
-#define BLOCK_NS (10 * GST_MSECOND)
+#define RATE OPUS_FEED_RATE
+#define BLOCK OPUS_FEED_BLOCK /* 10 ms, as the engine's capture pushes */
 #define TONE_HZ 1000
 
-typedef struct {
-  GstHarness *h;
-  guint blocks;
-} Feed;
-
 static void
-feed_init(Feed *f, int complexity)
+feed_init(OpusFeed *f, int complexity)
 {
-  g_assert_true(hark_opus_encoder_register());
-  f->h = gst_harness_new(HARK_OPUS_ENCODER_NAME);
-  g_object_set(f->h->element, "audio-type", OPUS_APPLICATION_VOIP, "bandwidth",
-               OPUS_BANDWIDTH_WIDEBAND, "complexity", complexity, "bitrate", 20000, NULL);
-  gst_harness_set_src_caps_str(
-    f->h, "audio/x-raw, format=S16LE, rate=48000, channels=1, layout=interleaved");
-  f->blocks = 0;
-}
-
-static void
-feed_clear(Feed *f)
-{
-  gst_harness_teardown(f->h);
-}
-
-/* count blocks of zeros (tone FALSE) or of a 1 kHz tone. */
-static void
-feed(Feed *f, guint count, gboolean tone)
-{
-  for (guint b = 0; b < count; b++, f->blocks++) {
-    GstBuffer *buffer = gst_buffer_new_allocate(NULL, BLOCK * 2, NULL);
-    GstMapInfo map;
-    g_assert_true(gst_buffer_map(buffer, &map, GST_MAP_WRITE));
-    gint16 *pcm = (gint16 *)map.data;
-    for (int i = 0; i < BLOCK; i++)
-      pcm[i] = tone ? (gint16)(8000 * sin(2 * G_PI * TONE_HZ * (f->blocks * BLOCK + i) / RATE))
-                    : 0;
-    gst_buffer_unmap(buffer, &map);
-    GST_BUFFER_PTS(buffer) = f->blocks * BLOCK_NS;
-    GST_BUFFER_DURATION(buffer) = BLOCK_NS;
-    g_assert_cmpint(gst_harness_push(f->h, buffer), ==, GST_FLOW_OK);
-  }
+  opus_feed_init(f, "voice", TONE_HZ);
+  gst_util_set_object_arg(G_OBJECT(f->h->element), "bandwidth", "wideband");
+  g_object_set(f->h->element, "complexity", complexity, "bitrate", 20000, NULL);
 }
 
 typedef struct {
@@ -67,16 +33,17 @@ typedef struct {
 
 /* Takes every packet the encoder has made so far. */
 static Packets
-take_packets(Feed *f)
+take_packets(OpusFeed *f)
 {
   Packets p = { 0 };
-  GstBuffer *packet;
-  while ((packet = gst_harness_try_pull(f->h)) != NULL) {
+  g_autoptr(GPtrArray) packets = opus_feed_packets(f);
+  for (guint i = 0; i < packets->len; i++) {
+    gsize size;
+    const guint8 *data = g_bytes_get_data(packets->pdata[i], &size);
     p.packets++;
-    p.last_size = gst_buffer_get_size(packet);
-    p.bytes += p.last_size;
-    gst_buffer_extract(packet, 0, &p.last_toc, 1);
-    gst_buffer_unref(packet);
+    p.last_size = size;
+    p.bytes += size;
+    p.last_toc = data[0];
   }
   return p;
 }
@@ -97,22 +64,22 @@ is_celt(guint8 toc)
 static void
 test_long_silence_is_celt(void)
 {
-  Feed f;
+  OpusFeed f;
   feed_init(&f, 10);
-  feed(&f, 10, TRUE);
+  opus_feed(&f, 10, TRUE);
   Packets tone = take_packets(&f);
   g_assert_false(hark_opus_encoder_is_quiet(f.h->element));
   g_assert_true(is_silk(tone.last_toc));
-  feed(&f, 20, FALSE);
+  opus_feed(&f, 20, FALSE);
   take_packets(&f);
-  feed(&f, 40, FALSE);
+  opus_feed(&f, 40, FALSE);
   Packets silence = take_packets(&f);
   g_assert_true(hark_opus_encoder_is_quiet(f.h->element));
   g_assert_cmpuint(silence.packets, ==, 20);
   g_assert_true(is_celt(silence.last_toc));
   g_assert_cmpuint(silence.bytes, <=, 3 * silence.packets);
   /* The first frame of sound is coded as configured: SILK (wideband voice). */
-  feed(&f, 2, TRUE);
+  opus_feed(&f, 2, TRUE);
   Packets back = take_packets(&f);
   g_assert_cmpuint(back.packets, ==, 1);
   g_assert_false(hark_opus_encoder_is_quiet(f.h->element));
@@ -122,23 +89,23 @@ test_long_silence_is_celt(void)
   g_object_get(f.h->element, "complexity", &complexity, "bitrate", &bitrate, NULL);
   g_assert_cmpint(complexity, ==, 10);
   g_assert_cmpint(bitrate, ==, 20000);
-  feed_clear(&f);
+  opus_feed_clear(&f);
 }
 
 /* A pause between words (under the 100 ms) is coded as configured. */
 static void
 test_short_silence_kept(void)
 {
-  Feed f;
+  OpusFeed f;
   feed_init(&f, 10);
   for (int round = 0; round < 5; round++) {
-    feed(&f, 4, TRUE);
-    feed(&f, 8, FALSE);
+    opus_feed(&f, 4, TRUE);
+    opus_feed(&f, 8, FALSE);
     g_assert_false(hark_opus_encoder_is_quiet(f.h->element));
     Packets p = take_packets(&f);
     g_assert_true(is_silk(p.last_toc));
   }
-  feed_clear(&f);
+  opus_feed_clear(&f);
 }
 
 /* The sound after the silence is coded with the settings as they are then: a live
@@ -146,42 +113,42 @@ test_short_silence_kept(void)
 static void
 test_live_change_while_silent(void)
 {
-  Feed f;
+  OpusFeed f;
   feed_init(&f, 10);
-  feed(&f, 100, TRUE);
+  opus_feed(&f, 100, TRUE);
   take_packets(&f);
-  feed(&f, 20, TRUE);
+  opus_feed(&f, 20, TRUE);
   Packets before = take_packets(&f);
-  feed(&f, 40, FALSE);
+  opus_feed(&f, 40, FALSE);
   g_assert_true(hark_opus_encoder_is_quiet(f.h->element));
   g_object_set(f.h->element, "bitrate", 10000, NULL);
-  feed(&f, 40, FALSE);
+  opus_feed(&f, 40, FALSE);
   g_assert_true(hark_opus_encoder_is_quiet(f.h->element));
   take_packets(&f);
-  feed(&f, 100, TRUE);
+  opus_feed(&f, 100, TRUE);
   take_packets(&f);
-  feed(&f, 20, TRUE);
+  opus_feed(&f, 20, TRUE);
   Packets after = take_packets(&f);
   g_assert_false(hark_opus_encoder_is_quiet(f.h->element));
   g_test_message("a tone frame: %zu bytes at 20 kbit/s, %zu at 10 kbit/s after the silence",
                  before.bytes / before.packets, after.bytes / after.packets);
   g_assert_cmpuint(after.bytes * 20, <, before.bytes * 17);
-  feed_clear(&f);
+  opus_feed_clear(&f);
 }
 
 /* Configured at 0 the silence is still coded in CELT's small frames. */
 static void
 test_configured_zero(void)
 {
-  Feed f;
+  OpusFeed f;
   feed_init(&f, 0);
-  feed(&f, 60, FALSE);
+  opus_feed(&f, 60, FALSE);
   g_assert_true(hark_opus_encoder_is_quiet(f.h->element));
   Packets p = take_packets(&f);
   g_assert_true(is_celt(p.last_toc));
-  feed(&f, 2, TRUE);
+  opus_feed(&f, 2, TRUE);
   g_assert_true(is_silk(take_packets(&f).last_toc));
-  feed_clear(&f);
+  opus_feed_clear(&f);
 }
 
 /* With DTX the silence stays in SILK, whose DTX leaves only the TOC byte (the payloader
@@ -190,34 +157,24 @@ test_configured_zero(void)
 static void
 test_dtx_and_cbr_keep_silk(void)
 {
-  Feed f;
+  OpusFeed f;
   feed_init(&f, 10);
   g_object_set(f.h->element, "dtx", TRUE, NULL);
-  feed(&f, 100, FALSE);
+  opus_feed(&f, 100, FALSE);
   g_assert_true(hark_opus_encoder_is_quiet(f.h->element));
   Packets dtx = take_packets(&f);
   g_assert_true(is_silk(dtx.last_toc));
   g_assert_cmpuint(dtx.last_size, <=, 2);
-  feed_clear(&f);
+  opus_feed_clear(&f);
 
   feed_init(&f, 10);
   g_object_set(f.h->element, "bitrate-type", 0 /* cbr */, NULL);
-  feed(&f, 100, FALSE);
+  opus_feed(&f, 100, FALSE);
   g_assert_true(hark_opus_encoder_is_quiet(f.h->element));
   Packets cbr = take_packets(&f);
   g_assert_true(is_silk(cbr.last_toc));
   g_assert_cmpuint(cbr.last_size, ==, 20000 / 8 / 50);
-  feed_clear(&f);
-}
-
-/* Zero crossings a second of the last n samples: a 1 kHz tone has 2,000. */
-static double
-crossings_per_second(const opus_int16 *pcm, int n)
-{
-  int crossings = 0;
-  for (int i = 1; i < n; i++)
-    crossings += (pcm[i - 1] < 0) != (pcm[i] < 0);
-  return crossings * (double)RATE / n;
+  opus_feed_clear(&f);
 }
 
 /* What the far end hears: half a second of silence coded in CELT, then the tone, decoded by
@@ -225,25 +182,23 @@ crossings_per_second(const opus_int16 *pcm, int n)
 static void
 test_tone_after_silence_decodes(void)
 {
-  Feed f;
+  OpusFeed f;
   feed_init(&f, 10);
-  feed(&f, 50, FALSE);
+  opus_feed(&f, 50, FALSE);
   g_assert_true(hark_opus_encoder_is_quiet(f.h->element));
-  feed(&f, 30, TRUE);
+  opus_feed(&f, 30, TRUE);
   int error;
   OpusDecoder *dec = opus_decoder_create(RATE, 1, &error);
   g_assert_cmpint(error, ==, OPUS_OK);
   g_autofree opus_int16 *heard = g_new0(opus_int16, 80 * BLOCK);
   int at = 0;
-  GstBuffer *packet;
-  while ((packet = gst_harness_try_pull(f.h)) != NULL) {
-    GstMapInfo map;
-    g_assert_true(gst_buffer_map(packet, &map, GST_MAP_READ));
-    int n = opus_decode(dec, map.data, (opus_int32)map.size, heard + at, 80 * BLOCK - at, 0);
+  g_autoptr(GPtrArray) packets = opus_feed_packets(&f);
+  for (guint i = 0; i < packets->len; i++) {
+    gsize size;
+    const guchar *data = g_bytes_get_data(packets->pdata[i], &size);
+    int n = opus_decode(dec, data, (opus_int32)size, heard + at, 80 * BLOCK - at, 0);
     g_assert_cmpint(n, >, 0);
     at += n;
-    gst_buffer_unmap(packet, &map);
-    gst_buffer_unref(packet);
   }
   opus_decoder_destroy(dec);
   /* All but the last frame at least, whatever an encoder holds back until EOS. */
@@ -253,13 +208,10 @@ test_tone_after_silence_decodes(void)
     peak_silence = MAX(peak_silence, abs(heard[i]));
   g_assert_cmpfloat(peak_silence, <, 100);
   const opus_int16 *tone = heard + at - 15 * BLOCK;
-  double energy = 0;
-  for (int i = 0; i < 15 * BLOCK; i++)
-    energy += (double)tone[i] * tone[i];
-  double rms = sqrt(energy / (15 * BLOCK));
+  double rms = hark_test_wav_rms(tone, 15 * BLOCK);
   g_assert_cmpfloat(rms, >, 8000 / sqrt(2) * 0.5);
-  g_assert_cmpfloat(fabs(crossings_per_second(tone, 15 * BLOCK) - 2 * TONE_HZ), <, 100);
-  feed_clear(&f);
+  g_assert_cmpfloat(fabs(opus_feed_crossings_per_second(tone, 15 * BLOCK) - 2 * TONE_HZ), <, 100);
+  opus_feed_clear(&f);
 }
 
 int
