@@ -4,9 +4,13 @@
  * sums them once and writes each input its mix-minus (the sum less its own frame,
  * clipped): O(N) per tick. Each leg's session encodes its mix with the leg's own codec.
  * An input with nothing this tick (a silent participant whose Opus DTX sends no packets,
- * a leg not primed yet) is left out of the sum, and all such inputs are written the same
- * whole mix, made once: in a meeting most participants are silent, and they all hear the
- * same thing.
+ * a muted one, a leg not primed yet) is left out of the sum, and all such inputs hear the
+ * same whole mix: in a meeting most participants are silent. Once a leg has not been
+ * heard for MIXER_SHARE_AFTER_TICKS it follows a shared encoder (hark/media.h), which
+ * codes the whole mix once for all such legs with the same codec settings; the first
+ * tick it is heard again, it is back on its own encoder with its mix-minus (so nobody
+ * hears themselves). The wait keeps a talker's short pauses from switching it back and
+ * forth, each switch costing a few frames' encoding.
  * The tick is a main-loop timer that catches up when the loop was late, so the audio
  * sent keeps its rate; more than 5 ticks behind, the lost time is skipped instead. */
 #include "conference-private.h"
@@ -14,6 +18,7 @@
 #include "hark/conference.h"
 
 #define MIXER_MAX_CATCH_UP 5
+#define MIXER_SHARE_AFTER_TICKS 10 /* 200 ms unheard */
 
 HarkMediaPort *
 hark_conference_mixer_port(ConferenceHosted *hosted, char **spec, GError **error)
@@ -26,18 +31,34 @@ hark_conference_mixer_port(ConferenceHosted *hosted, char **spec, GError **error
   return port;
 }
 
+/* What member (NULL: the host's own sink) hears this tick when it was not heard: the
+ * shared encoder's whole mix, or the whole mix written to its port. */
+static void
+hear_whole(ConferenceHosted *h, ConferenceMember *m, HarkMediaPort *port, const gint16 *whole)
+{
+  if (m != NULL && m->quiet_ticks < MIXER_SHARE_AFTER_TICKS)
+    m->quiet_ticks++;
+  if (m != NULL && m->quiet_ticks >= MIXER_SHARE_AFTER_TICKS)
+    m->shared = hark_media_shared_follow(h->shared, port);
+  if (m == NULL || !m->shared)
+    hark_media_port_write(port, whole, h->frame);
+}
+
 static void
 mix_once(ConferenceHosted *h)
 {
   guint n = h->frame;
   GPtrArray *ports = g_ptr_array_sized_new(h->members->len + 1);
   ConferenceVoice **voices = g_newa(ConferenceVoice *, h->members->len + 1);
+  ConferenceMember **owners = g_newa(ConferenceMember *, h->members->len + 1);
   voices[0] = &h->host_voice;
+  owners[0] = NULL;
   g_ptr_array_add(ports, h->local_port);
   for (guint i = 0; i < h->members->len; i++) {
     ConferenceMember *m = h->members->pdata[i];
     if (m->port != NULL && g_strcmp0(m->state, "connected") == 0) {
       voices[ports->len] = &m->voice;
+      owners[ports->len] = m;
       g_ptr_array_add(ports, m->port);
     }
   }
@@ -54,19 +75,24 @@ mix_once(ConferenceHosted *h)
   }
   hark_conference_mix_sum(inputs, n_heard, n, h->sum);
   gint16 *whole = h->out + n;
-  gboolean whole_made = FALSE;
+  hark_conference_mix_minus(h->sum, NULL, n, whole);
   for (guint k = 0; k < ports->len; k++) {
-    if (heard[k]) {
-      hark_conference_mix_minus(h->sum, h->in + (gsize)k * n, n, h->out);
-      hark_media_port_write(ports->pdata[k], h->out, n);
+    ConferenceMember *m = owners[k];
+    if (!heard[k]) {
+      hear_whole(h, m, ports->pdata[k], whole);
       continue;
     }
-    if (!whole_made) {
-      hark_conference_mix_minus(h->sum, NULL, n, whole);
-      whole_made = TRUE;
+    if (m != NULL && m->shared)
+      hark_media_shared_leave(h->shared, m->port);
+    if (m != NULL) {
+      m->shared = FALSE;
+      m->quiet_ticks = 0;
     }
-    hark_media_port_write(ports->pdata[k], whole, n);
+    hark_conference_mix_minus(h->sum, h->in + (gsize)k * n, n, h->out);
+    hark_media_port_write(ports->pdata[k], h->out, n);
   }
+  /* Also with nobody following: the last frames prime a leg that goes back to its own. */
+  hark_media_shared_write(h->shared, whole, n);
   h->silent_inputs += ports->len - n_heard;
   g_ptr_array_unref(ports);
   h->ticks++;
@@ -114,6 +140,7 @@ hark_conference_mixer_start(HarkConferences *conferences, ConferenceHosted *h, G
   h->in = g_new0(gint16, (gsize)h->frame * (CONFERENCE_MAX_MEMBERS + 1));
   h->sum = g_new0(gint32, h->frame);
   h->out = g_new0(gint16, 2 * (gsize)h->frame); /* a mix-minus, then the whole mix */
+  h->shared = hark_media_shared_new(h->rate);
   /* A ready-time source: a plain 20 ms timeout drifts by its dispatch delay every tick. */
   h->tick = g_source_new(&tick_funcs, sizeof(GSource));
   g_source_set_priority(h->tick, G_PRIORITY_HIGH);
@@ -131,6 +158,15 @@ hark_conference_mixer_stop(ConferenceHosted *h)
     g_source_destroy(h->tick);
     g_clear_pointer(&h->tick, g_source_unref);
   }
+  /* Legs that outlive the mixer (a handover) send their own encoder's audio again. */
+  for (guint i = 0; h->shared != NULL && i < h->members->len; i++) {
+    ConferenceMember *m = h->members->pdata[i];
+    if (m->shared && m->port != NULL)
+      hark_media_shared_leave(h->shared, m->port);
+    m->shared = FALSE;
+    m->quiet_ticks = 0;
+  }
+  g_clear_pointer(&h->shared, hark_media_shared_free);
   g_clear_pointer(&h->local, hark_media_local_free);
   g_clear_pointer(&h->local_port, hark_media_port_free);
   g_clear_pointer(&h->in, g_free);

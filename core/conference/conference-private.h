@@ -29,6 +29,10 @@ typedef struct {
   const char *state; /* "calling", "connected", "left" */
   HarkMediaPort *port; /* the leg's audio, while call_id is set */
   ConferenceVoice voice;
+  /* conference-mixer.c: its leg sends the shared encoder's whole mix (it is silent), and
+   * for how many ticks it has not been heard (up to MIXER_SHARE_AFTER_TICKS). */
+  gboolean shared;
+  guint quiet_ticks;
 } ConferenceMember;
 
 /* The conference this node hosts (one at a time). */
@@ -49,6 +53,7 @@ typedef struct {
   gint16 *in; /* frame samples per input */
   gint32 *sum;
   gint16 *out;
+  HarkMediaShared *shared; /* the whole mix, encoded once for the silent members */
   /* muting and the active speaker (conference-controls.c, conference-speaker.c) */
   HarkConferences *conferences; /* set by the mixer's start */
   ConferenceVoice host_voice; /* the host's own microphone */

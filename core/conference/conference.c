@@ -772,6 +772,21 @@ hark_conference_leave(HarkConferences *conferences, const char *id, GError **err
 
 /* ---- `roster` ------------------------------------------------------------------------------ */
 
+/* The shared encoder of the whole mix (conference-mixer.c). */
+static JsonObject *
+shared_json(HarkMediaShared *shared)
+{
+  HarkMediaSharedCounts counts;
+  hark_media_shared_get_counts(shared, &counts);
+  JsonObject *o = json_object_new();
+  json_object_set_int_member(o, "encoders", counts.encoders);
+  json_object_set_int_member(o, "followers", counts.followers);
+  json_object_set_int_member(o, "frames_encoded", (gint64)counts.frames_encoded);
+  json_object_set_int_member(o, "packets_sent", (gint64)counts.packets_sent);
+  json_object_set_int_member(o, "switches", (gint64)counts.switches);
+  return o;
+}
+
 JsonObject *
 hark_conference_json(HarkConferences *conferences)
 {
@@ -789,6 +804,8 @@ hark_conference_json(HarkConferences *conferences)
     json_object_set_int_member(c, "ticks", (gint64)h->ticks);
     json_object_set_int_member(c, "late_ticks", (gint64)h->late_ticks);
     json_object_set_int_member(c, "silent_inputs", (gint64)h->silent_inputs);
+    if (h->shared != NULL)
+      json_object_set_object_member(c, "shared", shared_json(h->shared));
     json_object_set_array_member(c, "succession", hark_conference_succession_json(mine));
     hark_conference_handover_json(conferences, h->id_hex, c);
     JsonArray *legs = json_array_new();
@@ -813,6 +830,7 @@ hark_conference_json(HarkConferences *conferences)
       /* What the host mixes of this member: its level (mean magnitude, 0-32768) and who
        * muted it. */
       json_object_set_int_member(leg, "level", (gint64)m->voice.level);
+      json_object_set_boolean_member(leg, "shared", m->shared);
       if (m->voice.muted_host || m->voice.muted_self)
         json_object_set_string_member(leg, "muted_by", m->voice.muted_host ? "host" : "self");
       json_array_add_object_element(legs, leg);

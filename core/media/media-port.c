@@ -41,6 +41,14 @@ struct _HarkMediaPort {
   gsize window_least;
   guint window_reads;
   GstElement *appsrc; /* the source of the session sending what we write; may be NULL */
+  /* Where the next write starts in that source's running time: what is written is
+   * stamped as one steady stream from the first write on, whatever the pauses between
+   * writes (while its session follows a shared encoder, media-shared.c): a jump in the
+   * timestamps would make the resampler and encoder after it start over, a few samples
+   * off from where the stream was. NONE before the first write. */
+  GstClockTime next_pts;
+  HarkMediaSession *session; /* that session (main context only); may be NULL */
+  gpointer group; /* the shared encoder's group it follows (media-shared.c); may be NULL */
 };
 
 static GMutex ports_lock;
@@ -86,6 +94,7 @@ hark_media_port_new(const char *name, guint rate, GError **error)
     port->name = g_strdup(name);
     port->rate = rate;
     g_mutex_init(&port->lock);
+    port->next_pts = GST_CLOCK_TIME_NONE;
     port->capacity = (gsize)rate * PORT_QUEUE_MS / 1000;
     port->queue = g_new0(gint16, port->capacity);
     g_hash_table_insert(ports, g_strdup(name), port);
@@ -101,6 +110,7 @@ hark_media_port_free(HarkMediaPort *port)
 {
   if (port == NULL)
     return;
+  hark_media_port_leave_group(port);
   g_mutex_lock(&ports_lock);
   g_hash_table_remove(ports, port->name);
   g_mutex_unlock(&ports_lock);
@@ -208,6 +218,17 @@ port_take(HarkMediaPort *port, const gint16 *samples, gsize n)
   g_mutex_unlock(&port->lock);
 }
 
+/* The running time of element's pipeline now; NONE before it plays. */
+static GstClockTime
+running_time_of(GstElement *element)
+{
+  g_autoptr(GstClock) clock = gst_element_get_clock(element);
+  if (clock == NULL)
+    return GST_CLOCK_TIME_NONE;
+  GstClockTime now = gst_clock_get_time(clock), base = gst_element_get_base_time(element);
+  return now > base ? now - base : 0;
+}
+
 void
 hark_media_port_write(HarkMediaPort *port, const gint16 *samples, gsize n)
 {
@@ -217,10 +238,66 @@ hark_media_port_write(HarkMediaPort *port, const gint16 *samples, gsize n)
   if (appsrc == NULL)
     return;
   GstBuffer *buffer = gst_buffer_new_memdup(samples, n * sizeof *samples);
-  GST_BUFFER_DURATION(buffer) = gst_util_uint64_scale(n, GST_SECOND, port->rate);
+  GstClockTime duration = gst_util_uint64_scale(n, GST_SECOND, port->rate);
+  GST_BUFFER_DURATION(buffer) = duration;
+  g_mutex_lock(&port->lock);
+  if (!GST_CLOCK_TIME_IS_VALID(port->next_pts))
+    port->next_pts = running_time_of(appsrc);
+  if (GST_CLOCK_TIME_IS_VALID(port->next_pts)) {
+    /* With a DTS the source does not stamp it again (do-timestamp, before it plays). */
+    GST_BUFFER_PTS(buffer) = GST_BUFFER_DTS(buffer) = port->next_pts;
+    port->next_pts += duration;
+  }
+  g_mutex_unlock(&port->lock);
   /* FLUSHING once the session stopped: nothing to do about it. */
   gst_app_src_push_buffer(GST_APP_SRC(appsrc), buffer);
   gst_object_unref(appsrc);
+}
+
+GstClockTime
+hark_media_port_next_pts(HarkMediaPort *port)
+{
+  g_mutex_lock(&port->lock);
+  GstClockTime next = port->next_pts;
+  g_mutex_unlock(&port->lock);
+  return next;
+}
+
+HarkMediaPort *
+hark_media_port_attach_session(const char *spec, HarkMediaSession *session)
+{
+  HarkMediaPort *port = port_find(spec + strlen("port:"));
+  if (port != NULL)
+    port->session = session;
+  return port;
+}
+
+void
+hark_media_port_detach_session(HarkMediaPort *port, HarkMediaSession *session)
+{
+  if (port == NULL)
+    return;
+  if (port->session == session)
+    port->session = NULL;
+  port_unref(port);
+}
+
+HarkMediaSession *
+hark_media_port_session(HarkMediaPort *port)
+{
+  return port->session;
+}
+
+gpointer
+hark_media_port_get_group(HarkMediaPort *port)
+{
+  return port->group;
+}
+
+void
+hark_media_port_set_group(HarkMediaPort *port, gpointer group)
+{
+  port->group = group;
 }
 
 void
@@ -290,6 +367,7 @@ hark_media_port_source_new(const char *spec, GError **error)
   g_mutex_lock(&port->lock);
   g_clear_pointer(&port->appsrc, gst_object_unref);
   port->appsrc = gst_object_ref(appsrc);
+  port->next_pts = GST_CLOCK_TIME_NONE; /* another pipeline's running time */
   g_mutex_unlock(&port->lock);
   return appsrc;
 }

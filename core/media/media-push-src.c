@@ -134,7 +134,8 @@ hark_media_push_src_push(GstElement *element, GstBuffer *buffer)
   }
   if (clock != NULL) {
     GstClockTime now = gst_clock_get_time(clock);
-    GST_BUFFER_PTS(buffer) = GST_BUFFER_DTS(buffer) = now > base ? now - base : 0;
+    if (!GST_BUFFER_PTS_IS_VALID(buffer))
+      GST_BUFFER_PTS(buffer) = GST_BUFFER_DTS(buffer) = now > base ? now - base : 0;
     gst_object_unref(clock);
   }
   /* The stream lock: a state change to READY waits for the push to finish. */

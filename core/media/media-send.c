@@ -1,38 +1,39 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* media-send.c: a session's send side after the source: the codec chain
  * (audioresample ! capsfilter ! encoder ! payloader), our own RTP sequence numbers and
- * timestamps (so they stay continuous when the chain is replaced), the live codec swap,
- * hold with its keep-alives, mute, and RFC 4733 DTMF events in place of audio frames. */
+ * timestamps (so they stay continuous when the chain is replaced, or when the packets
+ * come from a shared encoder instead: media-shared.c), the live codec swap, hold with
+ * its keep-alives, mute, and RFC 4733 DTMF events in place of audio frames. */
 #include "media-session-impl.h"
 
 #include <gst/rtp/gstrtpbuffer.h>
 #include <string.h>
 
-static void
-chain_discard(GstElement *chain[4])
+void
+hark_media_send_chain_discard(GstElement *chain[4])
 {
   for (guint i = 0; i < 4; i++)
     if (chain[i] != NULL)
       gst_object_unref(gst_object_ref_sink(chain[i]));
 }
 
-static gboolean
-chain_make(HarkMediaSession *s, guint index, GstElement *chain[4], GError **error)
+gboolean
+hark_media_send_chain_make(const HarkMediaCodec *codec, guint32 ssrc, GstElement *chain[4],
+                           GError **error)
 {
-  const HarkMediaCodec *codec = &s->codecs[index];
   memset(chain, 0, 4 * sizeof chain[0]);
   if ((chain[0] = hark_media_element_make("audioresample", error)) == NULL ||
       (chain[1] = hark_media_element_make("capsfilter", error)) == NULL ||
       (chain[2] = hark_media_codec_element(codec, HARK_CODEC_ENCODER, error)) == NULL ||
       (chain[3] = hark_media_codec_element(codec, HARK_CODEC_PAYLOADER, error)) == NULL) {
-    chain_discard(chain);
+    hark_media_send_chain_discard(chain);
     return FALSE;
   }
   g_autoptr(GstCaps) caps =
     gst_caps_new_simple("audio/x-raw", "rate", G_TYPE_INT, (int)codec->iface->sample_rate,
                         "channels", G_TYPE_INT, (int)codec->iface->channels, NULL);
   g_object_set(chain[1], "caps", caps, NULL);
-  g_object_set(chain[3], "pt", codec->payload_type, "ssrc", s->ssrc, NULL);
+  g_object_set(chain[3], "pt", codec->payload_type, "ssrc", ssrc, NULL);
   /* Audio payloaders (G.711, G.722, L16) pack whatever they get; pin their packet time
    * to the codec's frame so it neither waits for more nor sends less. */
   GObjectClass *payloader_class = G_OBJECT_GET_CLASS(chain[3]);
@@ -127,11 +128,32 @@ hark_media_session_send_dtmf(HarkMediaSession *s, const char *digits, GError **e
 
 /* ---- stamping and hold ------------------------------------------------------------------ */
 
+/* Called with s->lock held, for a packet of the session's own chain or (shared) of the
+ * shared encoder it follows: is it the one to send now? The other's are left over from
+ * before a switch (still on their way when it came); own packets before prime_until
+ * were made only to bring the own encoder's state up to what the far end decoded. */
+static gboolean
+from_current_source(HarkMediaSession *s, GstClockTime pts, gboolean shared)
+{
+  if (shared != s->following)
+    return FALSE;
+  if (shared || !GST_CLOCK_TIME_IS_VALID(s->prime_until))
+    return TRUE;
+  if (GST_CLOCK_TIME_IS_VALID(pts) && pts + SHARED_PRIME_SLACK < s->prime_until)
+    return FALSE;
+  s->prime_until = GST_CLOCK_TIME_NONE;
+  return TRUE;
+}
+
 /* Called with s->lock held. Returns FALSE to drop the packet. */
 static gboolean
-restamp(HarkMediaSession *s, GstBuffer **pbuffer)
+restamp(HarkMediaSession *s, GstBuffer **pbuffer, gboolean shared)
 {
+  if (!from_current_source(s, GST_BUFFER_PTS(*pbuffer), shared))
+    return FALSE;
   GstBuffer *buffer = *pbuffer = gst_buffer_make_writable(*pbuffer);
+  if (!shared && s->own_lag > 0 && GST_BUFFER_PTS_IS_VALID(buffer))
+    GST_BUFFER_PTS(buffer) += s->own_lag;
   GstRTPBuffer rtp = GST_RTP_BUFFER_INIT;
   if (!gst_rtp_buffer_map(buffer, GST_MAP_READWRITE, &rtp))
     return FALSE;
@@ -139,22 +161,28 @@ restamp(HarkMediaSession *s, GstBuffer **pbuffer)
   GstClockTime pts = GST_BUFFER_PTS(buffer);
   if (s->rebase) {
     /* A new payloader: continue from the last timestamp sent, advanced by the media time
-     * in between, in the new codec's clock. */
+     * in between, in the new codec's clock. A switch between the own and the shared
+     * encoder continues right after the last packet: both are fed one frame per tick. */
     guint32 expected = in_ts;
-    if (s->have_out && GST_CLOCK_TIME_IS_VALID(pts) && GST_CLOCK_TIME_IS_VALID(s->last_out_pts) &&
-        pts >= s->last_out_pts)
+    if (s->rebase_exact && s->have_out)
+      expected = s->last_out_ts + s->last_out_step;
+    else if (s->have_out && GST_CLOCK_TIME_IS_VALID(pts) &&
+             GST_CLOCK_TIME_IS_VALID(s->last_out_pts) && pts >= s->last_out_pts)
       expected = s->last_out_ts + (guint32)gst_util_uint64_scale(pts - s->last_out_pts,
                                                                  s->out_clock_rate, GST_SECOND);
     else if (s->have_out)
       expected = s->last_out_ts + 1;
     s->ts_offset = expected - in_ts;
-    s->rebase = FALSE;
+    s->rebase = s->rebase_exact = FALSE;
   }
   guint32 out_ts = in_ts + s->ts_offset;
   s->have_out = TRUE;
   s->last_out_ts = out_ts;
   s->last_out_pts = pts;
   GstClockTime duration = GST_BUFFER_DURATION(buffer);
+  s->last_out_step = GST_CLOCK_TIME_IS_VALID(duration)
+                       ? (guint32)gst_util_uint64_scale(duration, s->out_clock_rate, GST_SECOND)
+                       : s->codecs[s->current].iface->frame_ms * s->out_clock_rate / 1000;
   if (GST_CLOCK_TIME_IS_VALID(duration) && !s->hold)
     s->ptime_ms = (guint)((duration + GST_MSECOND / 2) / GST_MSECOND);
   GstBuffer *event = NULL;
@@ -181,6 +209,9 @@ restamp(HarkMediaSession *s, GstBuffer **pbuffer)
     gst_rtp_buffer_map(buffer, GST_MAP_READWRITE, &rtp);
     gst_rtp_buffer_set_payload_type(&rtp, HARK_MEDIA_KEEPALIVE_PT);
     gst_rtp_buffer_set_ssrc(&rtp, s->ssrc);
+  } else if (shared) {
+    gst_rtp_buffer_set_payload_type(&rtp, s->codecs[s->current].payload_type);
+    gst_rtp_buffer_set_ssrc(&rtp, s->ssrc);
   }
   gst_rtp_buffer_set_seq(&rtp, s->next_seq++);
   gst_rtp_buffer_set_timestamp(&rtp, out_ts);
@@ -192,7 +223,7 @@ static gboolean
 restamp_in_list(GstBuffer **buffer, guint index, gpointer data)
 {
   HarkMediaSession *s = data;
-  if (!restamp(s, buffer))
+  if (!restamp(s, buffer, FALSE))
     gst_clear_buffer(buffer); /* removes it from the list */
   return TRUE;
 }
@@ -208,9 +239,10 @@ on_payloaded(GstPad *pad, GstPadProbeInfo *info, gpointer data)
                                                                            : GST_PAD_PROBE_OK;
   gboolean keep = TRUE;
   g_mutex_lock(&s->lock);
+  s->chain_flowing = TRUE;
   if (info->type & GST_PAD_PROBE_TYPE_BUFFER) {
     GstBuffer *buffer = GST_PAD_PROBE_INFO_BUFFER(info);
-    keep = restamp(s, &buffer);
+    keep = restamp(s, &buffer, FALSE);
     GST_PAD_PROBE_INFO_DATA(info) = buffer;
   } else {
     GstBufferList *list = gst_buffer_list_make_writable(GST_PAD_PROBE_INFO_BUFFER_LIST(info));
@@ -220,6 +252,13 @@ on_payloaded(GstPad *pad, GstPadProbeInfo *info, gpointer data)
   }
   g_mutex_unlock(&s->lock);
   return keep ? GST_PAD_PROBE_OK : GST_PAD_PROBE_DROP;
+}
+
+static void
+on_encoder_notify(GObject *encoder, GParamSpec *pspec, gpointer data)
+{
+  HarkMediaSession *s = data;
+  g_atomic_int_inc(&s->encoder_generation);
 }
 
 /* Add chain (made for codecs[index]) to the pipeline between source_tail and rtpbin. */
@@ -248,9 +287,16 @@ chain_attach(HarkMediaSession *s, guint index, GstElement *chain[4], GError **er
   s->rebase = TRUE;
   s->out_clock_rate = s->codecs[index].iface->clock_rate;
   s->current = index;
+  s->chain_flowing = FALSE;
+  if (s->rtp_send_sink == NULL)
+    s->rtp_send_sink = gst_object_ref(rtp_sink);
   g_mutex_unlock(&s->lock);
   memcpy(s->chain, chain, sizeof s->chain);
   s->encoder = chain[2];
+  /* Any setting changed (by the codec's adaptation, a live set) makes it another stream
+   * than a shared encoder's of the old settings (media-shared.c). */
+  g_signal_connect(chain[2], "notify", G_CALLBACK(on_encoder_notify), s);
+  g_atomic_int_inc(&s->encoder_generation);
   for (int i = 3; i >= 0; i--)
     gst_element_sync_state_with_parent(chain[i]);
   return TRUE;
@@ -260,7 +306,7 @@ gboolean
 hark_media_send_chain_install(HarkMediaSession *s, guint index, GError **error)
 {
   GstElement *chain[4];
-  if (!chain_make(s, index, chain, error))
+  if (!hark_media_send_chain_make(&s->codecs[index], s->ssrc, chain, error))
     return FALSE;
   return chain_attach(s, index, chain, error);
 }
@@ -278,7 +324,7 @@ static void
 swap_free(gpointer data)
 {
   Swap *swap = data;
-  chain_discard(swap->chain);
+  hark_media_send_chain_discard(swap->chain);
   g_free(swap);
 }
 
@@ -333,7 +379,7 @@ hark_media_session_swap_codec(HarkMediaSession *s, guint index, GError **error)
   Swap *swap = g_new0(Swap, 1);
   swap->session = s;
   swap->index = index;
-  if (!chain_make(s, index, swap->chain, error)) {
+  if (!hark_media_send_chain_make(&s->codecs[index], s->ssrc, swap->chain, error)) {
     g_free(swap);
     return FALSE;
   }
@@ -379,4 +425,92 @@ hark_media_session_set_hold(HarkMediaSession *s, gboolean hold)
     s->dtmf_active = FALSE;
   }
   g_mutex_unlock(&s->lock);
+}
+
+/* ---- the shared encoder (media-shared.c) -------------------------------------------------- */
+
+static GstClockTime
+running_time(HarkMediaSession *s)
+{
+  GstClockTime base = gst_element_get_base_time(s->pipeline);
+  GstClockTime now = gst_clock_get_time(s->clock);
+  return now > base ? now - base : 0;
+}
+
+gboolean
+hark_media_session_can_follow(HarkMediaSession *s)
+{
+  g_mutex_lock(&s->lock);
+  gboolean can = s->started && s->chain_flowing && !s->hold && s->rtp_send_sink != NULL &&
+                 !g_atomic_int_get(&s->muted) && !g_atomic_int_get(&s->swapping);
+  g_mutex_unlock(&s->lock);
+  return can;
+}
+
+const char *
+hark_media_session_encoder_signature(HarkMediaSession *s)
+{
+  gint generation = g_atomic_int_get(&s->encoder_generation);
+  if (s->signature == NULL || generation != s->signature_generation) {
+    g_clear_pointer(&s->signature, g_free);
+    if (s->encoder != NULL)
+      s->signature = hark_media_encoder_signature(&s->codecs[s->current], s->encoder);
+    s->signature_generation = generation;
+  }
+  return s->signature;
+}
+
+gboolean
+hark_media_session_shared_chain(HarkMediaSession *s, GstElement *chain[4], GError **error)
+{
+  const HarkMediaCodec *codec = &s->codecs[s->current];
+  if (s->encoder == NULL || !hark_media_send_chain_make(codec, s->ssrc, chain, error))
+    return FALSE;
+  hark_media_encoder_copy_settings(s->encoder, chain[2]);
+  g_autofree char *copy = hark_media_encoder_signature(codec, chain[2]);
+  if (g_strcmp0(copy, hark_media_session_encoder_signature(s)) != 0) {
+    g_set_error(error, HARK_MEDIA_ERROR, HARK_MEDIA_ERROR_GSTREAMER,
+                "codec %s: its encoder's settings could not all be copied", codec->name);
+    hark_media_send_chain_discard(chain);
+    return FALSE;
+  }
+  return TRUE;
+}
+
+void
+hark_media_session_follow(HarkMediaSession *s, gboolean follow, GstClockTime primed)
+{
+  /* The port's writes are one steady stream (media-port.c), paused while following: own
+   * packets are stamped that much earlier than they are sent, which restamp() undoes. */
+  GstClockTime now = running_time(s);
+  GstClockTime next = s->port != NULL ? hark_media_port_next_pts(s->port) : GST_CLOCK_TIME_NONE;
+  g_mutex_lock(&s->lock);
+  s->following = follow;
+  s->rebase = s->rebase_exact = TRUE; /* another encoder's timestamps from now on */
+  s->prime_until = GST_CLOCK_TIME_NONE;
+  if (!follow && GST_CLOCK_TIME_IS_VALID(next)) {
+    s->own_lag = now > next ? now - next : 0;
+    s->prime_until = next + primed;
+  }
+  g_mutex_unlock(&s->lock);
+}
+
+void
+hark_media_session_send_shared(HarkMediaSession *s, GstBuffer *packet)
+{
+  GstBuffer *buffer = gst_buffer_make_writable(packet);
+  GST_BUFFER_PTS(buffer) = running_time(s);
+  GST_BUFFER_DTS(buffer) = GST_CLOCK_TIME_NONE;
+  g_mutex_lock(&s->lock);
+  gboolean keep = restamp(s, &buffer, TRUE);
+  GstPad *sink = keep ? gst_object_ref(s->rtp_send_sink) : NULL;
+  g_mutex_unlock(&s->lock);
+  if (!keep) {
+    gst_buffer_unref(buffer);
+    return;
+  }
+  /* Into rtpbin as the own payloader's packets go (its counts and RTCP include them);
+   * the pad's stream lock puts them in line with anything the own chain still sends. */
+  gst_pad_chain(sink, buffer);
+  gst_object_unref(sink);
 }

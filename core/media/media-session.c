@@ -129,6 +129,8 @@ build(HarkMediaSession *s, const HarkMediaConfig *config, GError **error)
   if (source == NULL)
     return FALSE;
   gst_bin_add(GST_BIN(s->pipeline), source);
+  if (g_str_has_prefix(config->source, "port:"))
+    s->port = hark_media_port_attach_session(config->source, s);
   s->source_tail = gst_element_get_static_pad(source, "src");
   gst_pad_add_probe(s->source_tail, GST_PAD_PROBE_TYPE_BUFFER, hark_media_session_on_source, s,
                     NULL);
@@ -257,6 +259,7 @@ hark_media_session_new(const HarkMediaConfig *config, GError **error)
   s->dtmf_next_pts = GST_CLOCK_TIME_NONE;
   s->play_end = GST_CLOCK_TIME_NONE;
   s->conceal_end = GST_CLOCK_TIME_NONE;
+  s->prime_until = GST_CLOCK_TIME_NONE;
   s->in_clock_rate = s->codecs[0].iface->clock_rate;
   s->context = g_main_context_ref_thread_default();
   s->paced = g_str_has_prefix(config->source, "file:");
@@ -345,6 +348,9 @@ hark_media_session_free(HarkMediaSession *s)
   }
   /* After the streaming threads stopped: they schedule the delivery of digits. */
   hark_media_session_events_stop(s);
+  hark_media_port_detach_session(s->port, s);
+  gst_clear_object(&s->rtp_send_sink);
+  g_free(s->signature);
   g_clear_object(&s->source_tail);
   gst_clear_object(&s->jitterbuffer);
   gst_clear_object(&s->playback);

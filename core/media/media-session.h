@@ -20,7 +20,8 @@ gboolean hark_media_gst_init(GError **error);
 GstElement *hark_media_element_make(const char *factory, GError **error);
 
 /* media-push-src.c: a live source that pushes in the caller's thread (no queue, no
- * thread of its own); with timestamp, each buffer gets the running time it came at. */
+ * thread of its own); with timestamp, each buffer without one gets the running time it
+ * came at. */
 typedef struct _HarkMediaPushSrc HarkMediaPushSrc;
 typedef struct {
   GstElementClass parent_class;
@@ -65,6 +66,46 @@ void hark_media_wav_free(HarkMediaWav *wav);
  * sink bin resampling to it); an error when there is no such port. */
 GstElement *hark_media_port_source_new(const char *spec, GError **error);
 GstElement *hark_media_port_sink_new(const char *spec, GError **error);
+
+/* media-port.c: the session whose source is the port ("port:NAME"), which a shared
+ * encoder sends to (media-shared.c); attached once built, detached when freed. Main
+ * context only. */
+HarkMediaPort *hark_media_port_attach_session(const char *spec, HarkMediaSession *session);
+void hark_media_port_detach_session(HarkMediaPort *port, HarkMediaSession *session);
+HarkMediaSession *hark_media_port_session(HarkMediaPort *port);
+/* Where the next write to the port starts, in its session's running time as the writes
+ * so far have counted it (NONE before the first). */
+GstClockTime hark_media_port_next_pts(HarkMediaPort *port);
+
+/* media-send.c: a send chain (audioresample, capsfilter, encoder, payloader) for codec,
+ * not in a bin yet; and its disposal. */
+gboolean hark_media_send_chain_make(const HarkMediaCodec *codec, guint32 ssrc, GstElement *chain[4],
+                                    GError **error);
+void hark_media_send_chain_discard(GstElement *chain[4]);
+/* media-send.c, for media-shared.c (main context): whether the session can send a shared
+ * encoder's packets now (started, not muted, on hold or swapping codecs); the codec and
+ * settings its encoder codes with, as text (NULL: none); switching to the shared
+ * encoder's packets (follow) or back to its own chain's, whose packets of the next
+ * `primed` of what is written to its port are then dropped (they bring the own encoder
+ * up to the mix: the shared encoder sent that much); and one shared packet to send
+ * (taken). */
+#define SHARED_PRIME_SLACK (5 * GST_MSECOND)
+gboolean hark_media_session_can_follow(HarkMediaSession *s);
+const char *hark_media_session_encoder_signature(HarkMediaSession *s);
+void hark_media_session_follow(HarkMediaSession *s, gboolean follow, GstClockTime primed);
+void hark_media_session_send_shared(HarkMediaSession *s, GstBuffer *packet);
+/* A send chain like the session's (its codec, its encoder's settings) for a shared
+ * encoder; an error when the settings could not all be copied. */
+gboolean hark_media_session_shared_chain(HarkMediaSession *s, GstElement *chain[4], GError **error);
+/* media-shared.c: codec's name, clock rate and every plain setting of encoder as text:
+ * equal texts, equal streams from equal input; and those settings copied. */
+char *hark_media_encoder_signature(const HarkMediaCodec *codec, GstElement *encoder);
+void hark_media_encoder_copy_settings(GstElement *from, GstElement *to);
+/* media-port.c: the shared encoder's group the port's session follows (main context);
+ * media-shared.c: out of it, as the port is freed. */
+gpointer hark_media_port_get_group(HarkMediaPort *port);
+void hark_media_port_set_group(HarkMediaPort *port, gpointer group);
+void hark_media_port_leave_group(HarkMediaPort *port);
 
 /* From media-transport.c. */
 gboolean hark_media_transport_send(HarkMediaTransport *t, const guint8 *data, gsize length,

@@ -226,3 +226,37 @@ hark_test_wav_tone_level(const gint16 *samples, gsize n, guint rate, double hz)
   qsort(levels, count, sizeof *levels, compare_doubles);
   return count % 2 ? levels[count / 2] : (levels[count / 2 - 1] + levels[count / 2]) / 2;
 }
+
+double
+hark_test_wav_worst_tone_residual_db(const gint16 *samples, gsize n, guint rate, double hz,
+                                     double min_rms)
+{
+  gsize block = rate / 100;
+  double worst = -200;
+  for (gsize at = 0; block > 0 && at + block <= n; at += block) {
+    const gint16 *x = samples + at;
+    if (hark_test_wav_rms(x, block) < min_rms)
+      continue;
+    /* The least-squares sine: projections on cos and sin (orthogonal enough over 10 ms). */
+    double c = 0, s = 0, cc = 0, ss = 0, cs = 0;
+    for (gsize i = 0; i < block; i++) {
+      double w = 2 * G_PI * hz * (double)(at + i) / rate;
+      c += x[i] * cos(w);
+      s += x[i] * sin(w);
+      cc += cos(w) * cos(w);
+      ss += sin(w) * sin(w);
+      cs += cos(w) * sin(w);
+    }
+    double det = cc * ss - cs * cs;
+    double a = (c * ss - s * cs) / det, b = (s * cc - c * cs) / det;
+    double left = 0, all = 0;
+    for (gsize i = 0; i < block; i++) {
+      double w = 2 * G_PI * hz * (double)(at + i) / rate;
+      double r = x[i] - a * cos(w) - b * sin(w);
+      left += r * r;
+      all += (double)x[i] * x[i];
+    }
+    worst = MAX(worst, 10 * log10(MAX(left, 1e-9) / all));
+  }
+  return worst;
+}

@@ -30,4 +30,12 @@ double hark_test_wav_rms(const gint16 *samples, gsize n);
 /* The longest run, in ms, of 5 ms blocks of samples[0, n) whose RMS is under threshold. */
 double hark_test_wav_longest_gap_ms(const gint16 *samples, gsize n, guint rate, double threshold);
 
+/* How far samples[0, n) stray from a steady sine at hz, where they stray most: over 10 ms
+ * blocks, the energy left after taking out the block's best-fitting sine at hz, against
+ * the block's energy, in dB; the worst block's (a click, a jump of phase or level shows
+ * as a block far above the others). Blocks with RMS under min_rms are skipped; -200 when
+ * none is left. */
+double hark_test_wav_worst_tone_residual_db(const gint16 *samples, gsize n, guint rate, double hz,
+                                            double min_rms);
+
 G_END_DECLS

@@ -1367,6 +1367,101 @@ test_mixed_codecs(ConfLab *lab, gconstpointer data)
   assert_hears_others(lab, &lab->party[DAVE], dave_hears, 2);
 }
 
+/* alice's roster's "shared" object (the shared encoder of the whole mix), or NULL. */
+static JsonObject *
+shared_of(JsonObject *roster)
+{
+  JsonObject *c =
+    json_array_get_object_element(json_object_get_array_member(roster, "conferences"), 0);
+  return c != NULL ? json_object_get_object_member(c, "shared") : NULL;
+}
+
+static gint64
+count(JsonObject *o, const char *name)
+{
+  return o != NULL ? json_object_get_int_member_with_default(o, name, -1) : -1;
+}
+
+/* A `roster` of alice's once `want` legs follow a shared encoder (bounded wait). */
+static JsonObject *
+wait_followers(ConfLab *lab, gint64 want)
+{
+  gint64 until = g_get_monotonic_time() + hark_test_timeout(CALL_MS) * 1000;
+  while (g_get_monotonic_time() < until) {
+    g_autoptr(JsonObject) roster = ask(&lab->party[ALICE], "roster", NULL, NULL);
+    if (roster != NULL && count(shared_of(roster), "followers") == want)
+      return g_steal_pointer(&roster);
+    g_usleep(100 * 1000);
+  }
+  g_test_fail_printf("alice's roster never showed %" G_GINT64_FORMAT " legs on the shared mix",
+                     want);
+  return NULL;
+}
+
+/* Only alice talks: bob, carol (Opus) and dave (G.711) are muted by the host, so all three
+ * hear the same whole mix. bob's and carol's legs follow one shared Opus encoder and
+ * dave's a G.711 one: two encoders for three legs, each frame sent about 1.5 times; each
+ * of them still hears alice. carol unmuted is back on her own encoder with her mix-minus:
+ * she hears alice and not herself, with no gap across the switch, and bob and dave hear
+ * her. */
+static void
+test_shared_mix(ConfLab *lab, gconstpointer data)
+{
+  LAB_UP(lab);
+  Party *alice = &lab->party[ALICE], *bob = &lab->party[BOB], *carol = &lab->party[CAROL],
+        *dave = &lab->party[DAVE];
+  const guint members[] = { BOB, CAROL, DAVE };
+  g_autofree char *id = NULL;
+  HARK_REQUIRE(conference_up(lab, members, G_N_ELEMENTS(members), &id));
+  const char *muted[] = { "bob", "carol", "dave" };
+  for (guint i = 0; i < G_N_ELEMENTS(muted); i++) {
+    g_autoptr(JsonObject) done = ask(alice, "mute", lab_args("user", muted[i], NULL), NULL);
+    HARK_REQUIRE(done != NULL);
+  }
+  g_autoptr(JsonObject) before = wait_followers(lab, 3);
+  HARK_REQUIRE(before != NULL);
+  g_assert_cmpint(count(shared_of(before), "encoders"), ==, 2);
+  g_assert_true(json_object_get_boolean_member(leg_of(before, "carol"), "shared"));
+  const guint listeners[] = { BOB, CAROL, DAVE };
+  HARK_REQUIRE(all_hear_more(lab, listeners, 3));
+  g_autoptr(JsonObject) after = ask(alice, "roster", NULL, NULL);
+  HARK_REQUIRE(after != NULL);
+  gint64 frames =
+    count(shared_of(after), "frames_encoded") - count(shared_of(before), "frames_encoded");
+  gint64 packets =
+    count(shared_of(after), "packets_sent") - count(shared_of(before), "packets_sent");
+  g_test_message("shared: %" G_GINT64_FORMAT " frames encoded, %" G_GINT64_FORMAT " sent", frames,
+                 packets);
+  g_assert_cmpint(frames, >, 100); /* 2.5 s are 125 ticks, for each of the two encoders */
+  g_assert_cmpint(packets * 10, >=, frames * 14);
+  const guint alice_only[] = { ALICE };
+  for (guint i = 0; i < G_N_ELEMENTS(listeners); i++)
+    assert_hears_others(lab, &lab->party[listeners[i]], alice_only, 1);
+
+  gsize carol_from = heard_now(lab, carol);
+  g_autoptr(JsonObject) unmuted = ask(alice, "unmute", lab_args("user", "carol", NULL), NULL);
+  HARK_REQUIRE(unmuted != NULL);
+  HARK_REQUIRE(wait_heard_more(lab, carol, carol_from, HEARD_S + 1.0));
+  HARK_REQUIRE(all_hear_more(lab, listeners, 3));
+  g_autoptr(JsonObject) back = ask(alice, "roster", NULL, NULL);
+  HARK_REQUIRE(back != NULL);
+  g_assert_false(json_object_get_boolean_member(leg_of(back, "carol"), "shared"));
+  g_assert_cmpint(count(shared_of(back), "followers"), ==, 2);
+  const guint alice_carol[] = { ALICE, CAROL };
+  assert_hears_others(lab, carol, alice_only, 1);
+  assert_hears_others(lab, bob, alice_carol, 2);
+  assert_hears_others(lab, dave, alice_carol, 2);
+  /* carol's audio across her switch back: alice's tone without a hole. */
+  g_autofree gint16 *samples = NULL;
+  gsize n = 0;
+  guint rate = 0;
+  HARK_REQUIRE(read_heard(lab, carol, &samples, &n, &rate));
+  gsize span = MIN(n - carol_from, (gsize)((HEARD_S + 1.0) * rate));
+  double gap = hark_test_wav_longest_gap_ms(samples + carol_from, span, rate, 300);
+  g_test_message("carol across the switch: longest gap %.0f ms", gap);
+  g_assert_cmpfloat(gap, <, 60);
+}
+
 /* The mixer's count of inputs that had nothing to mix (summed over its ticks). */
 static gint64
 silent_inputs(ConfLab *lab)
@@ -1434,6 +1529,8 @@ main(int argc, char **argv)
                          lab_tear_down);
   hark_test_add_isolated("/conference/merge-invite", ConfLab, GUINT_TO_POINTER(LAB_FOUR),
                          lab_set_up, test_merge_invite, lab_tear_down);
+  hark_test_add_isolated("/conference/shared-mix", ConfLab, GUINT_TO_POINTER(LAB_FOUR), lab_set_up,
+                         test_shared_mix, lab_tear_down);
   hark_test_add_isolated("/conference/mute", ConfLab, GUINT_TO_POINTER(LAB_FOUR), lab_set_up,
                          test_mute, lab_tear_down);
   hark_test_add_isolated("/conference/active-speaker", ConfLab,

@@ -5,6 +5,7 @@
 #include "media-harness.h"
 #include "test-files.h"
 #include "test-isolate.h"
+#include "test-wav.h"
 
 #include <glib/gstdio.h>
 #include <gio/gunixsocketaddress.h>
@@ -964,6 +965,38 @@ header_fields(GBytes *h, guint *pt, guint16 *seq, guint32 *ts, guint32 *ssrc)
   *ssrc = ((guint32)b[8] << 24) | (b[9] << 16) | (b[10] << 8) | b[11];
 }
 
+/* The packets a sender put on the wire, as one RTP stream: one SSRC, sequence numbers one
+ * apart (asserted); how often the payload type changed, the least and the most the
+ * timestamp moved from one packet to the next, and how often that was not `frame`. */
+typedef struct {
+  guint pt_changes, uneven;
+  gint32 least_step, most_step;
+} StreamWalk;
+
+static StreamWalk
+stream_walk(GPtrArray *headers, gint32 frame)
+{
+  StreamWalk w = { .least_step = G_MAXINT32, .most_step = G_MININT32 };
+  guint pt0, pt;
+  guint16 seq0, seq;
+  guint32 ts0, ts, ssrc0, ssrc;
+  header_fields(headers->pdata[0], &pt0, &seq0, &ts0, &ssrc0);
+  for (guint i = 1; i < headers->len; i++) {
+    header_fields(headers->pdata[i], &pt, &seq, &ts, &ssrc);
+    g_assert_cmpuint(ssrc, ==, ssrc0);
+    g_assert_cmpuint((guint16)(seq - seq0), ==, 1);
+    gint32 step = (gint32)(ts - ts0);
+    w.least_step = MIN(w.least_step, step);
+    w.most_step = MAX(w.most_step, step);
+    w.uneven += step != frame;
+    w.pt_changes += pt != pt0;
+    pt0 = pt;
+    seq0 = seq;
+    ts0 = ts;
+  }
+  return w;
+}
+
 static gboolean
 four_digits(gpointer data)
 {
@@ -1173,23 +1206,11 @@ test_swap(void)
   g_assert_cmpstr(end.codec, ==, "opus");
   pair_stop(&p);
 
-  GPtrArray *headers = p.ma->sent_rtp_headers;
-  guint pt0, pt, swaps = 0;
-  guint16 seq0, seq;
-  guint32 ts0, ts, ssrc0, ssrc;
-  header_fields(headers->pdata[0], &pt0, &seq0, &ts0, &ssrc0);
-  for (guint i = 1; i < headers->len; i++) {
-    header_fields(headers->pdata[i], &pt, &seq, &ts, &ssrc);
-    g_assert_cmpuint(ssrc, ==, ssrc0);
-    g_assert_cmpuint((guint16)(seq - seq0), ==, 1);
-    gint32 step = (gint32)(ts - ts0);
-    /* At most 3 frames of 20 ms in the codec's clock (48 kHz bounds both). */
-    g_assert_cmpint(step, >=, 0);
-    g_assert_cmpint(step, <=, 3 * 960);
-    swaps += pt != pt0;
-    pt0 = pt, seq0 = seq, ts0 = ts;
-  }
-  g_assert_cmpuint(swaps, ==, 2);
+  StreamWalk walk = stream_walk(p.ma->sent_rtp_headers, 960);
+  /* At most 3 frames of 20 ms in the codec's clock (48 kHz bounds both). */
+  g_assert_cmpint(walk.least_step, >=, 0);
+  g_assert_cmpint(walk.most_step, <=, 3 * 960);
+  g_assert_cmpuint(walk.pt_changes, ==, 2);
 
   Wav wav = { 0 };
   g_assert_true(wav_read(p.wav_path, &wav));
@@ -1212,6 +1233,158 @@ test_swap(void)
     g_assert_cmpfloat(fabs(wav_dominant_hz(&wav, marks[i] - 12000, 24000) - 1000), <=, 20);
   wav_clear(&wav);
   pair_clear(&p);
+}
+
+/* ---- a shared encoder (media-shared.c) ------------------------------------------------ */
+
+#define SHARED_RATE 16000
+#define SHARED_FRAME (SHARED_RATE / 50)
+/* Hz in the first second, then after: not a whole number of cycles in a 20 ms frame, so
+ * a frame lost or sent twice jumps the phase. */
+#define SHARED_TONE_BEFORE 700
+#define SHARED_TONE 1010
+
+/* Two sessions sending what a test "mixer" writes to their ports, a 20 ms frame a tick
+ * (catching up by the clock, as the conference mixer does): each on its own encoder,
+ * both following the shared one, or a mix (want_follow). */
+typedef struct {
+  HarkMediaPort *port[2];
+  HarkMediaShared *shared;
+  gboolean want_follow[2], following[2];
+  gint64 start_us;
+  guint64 frames;
+  double phase;
+  guint refused; /* follows that returned FALSE while wanted */
+} SharedFeed;
+
+static gboolean
+shared_feed_tick(gpointer data)
+{
+  SharedFeed *f = data;
+  guint64 due = (guint64)(g_get_monotonic_time() - f->start_us) / 20000;
+  gint16 frame[SHARED_FRAME];
+  for (; f->frames < due; f->frames++) {
+    /* Another tone from the first switch on: an own encoder that stood idle meanwhile
+     * comes back with the state of the first. */
+    double hz = f->frames < 50 ? SHARED_TONE_BEFORE : SHARED_TONE;
+    for (guint i = 0; i < SHARED_FRAME; i++) {
+      frame[i] = (gint16)(0.3 * 32767 * sin(f->phase));
+      f->phase = fmod(f->phase + 2 * G_PI * hz / SHARED_RATE, 2 * G_PI);
+    }
+    for (guint k = 0; k < 2; k++) {
+      if (f->want_follow[k]) {
+        f->following[k] = hark_media_shared_follow(f->shared, f->port[k]);
+        f->refused += !f->following[k];
+      } else if (f->following[k]) {
+        hark_media_shared_leave(f->shared, f->port[k]);
+        f->following[k] = FALSE;
+      }
+      if (!f->following[k])
+        hark_media_port_write(f->port[k], frame, SHARED_FRAME);
+    }
+    hark_media_shared_write(f->shared, frame, SHARED_FRAME);
+  }
+  return G_SOURCE_CONTINUE;
+}
+
+/* The far end of one pair: the tone all along (after start-up), no hole and no click
+ * (no 10 ms block strays from a steady sine by more than the codec's own noise), and its
+ * packets one stream: one SSRC, sequence numbers one apart, timestamps one frame apart,
+ * across every switch between the own and the shared encoder. */
+static void
+check_shared_far_end(Pair *p, const char *who, gsize tail)
+{
+  Wav wav = { 0 };
+  g_assert_true(wav_read(p->wav_path, &wav));
+  g_assert_cmpuint(wav.n, >, 48000 * 3 + tail);
+  wav.n -= tail;
+  gsize from = 48000 / 2, changed = 48000 * 13 / 10; /* the tone changed before 1.3 s */
+  double gap = wav_longest_gap_ms(&wav, from, wav.n, TONE_RMS / 10);
+  double hz = wav_dominant_hz(&wav, changed, wav.n - changed);
+  double residual = hark_test_wav_worst_tone_residual_db(wav.samples + changed, wav.n - changed,
+                                                         48000, SHARED_TONE, TONE_RMS / 10);
+  g_test_message("%s: %.0f Hz, longest gap %.0f ms, worst 10 ms block %.1f dB off the sine", who,
+                 hz, gap, residual);
+  g_assert_cmpfloat(fabs(hz - SHARED_TONE), <=, 20);
+  g_assert_cmpfloat(gap, <=, 10);
+  g_assert_cmpfloat(residual, <, -20);
+  wav.n += tail;
+  wav_clear(&wav);
+  StreamWalk walk = stream_walk(p->ma->sent_rtp_headers, 960);
+  g_test_message("%s: %u packets, %u not one frame after the one before", who,
+                 p->ma->sent_rtp_headers->len, walk.uneven);
+  g_assert_cmpuint(walk.pt_changes, ==, 0);
+  g_assert_cmpuint(walk.uneven, ==, 0);
+}
+
+/* Both sessions on their own encoders for 1 s, then both following one shared encoder
+ * (one encoding, two packets sent per frame), then the first back on its own (primed)
+ * while the second keeps following; last, the second muted: a muted session does not
+ * follow (the shared mix would leak what its mute keeps back), and its far end hears
+ * silence. Both far ends hear one unbroken tone through all the switches before. */
+static void
+test_shared(void)
+{
+  SharedFeed f = { .shared = hark_media_shared_new(SHARED_RATE) };
+  Pair pairs[2] = { 0 };
+  char *specs[2];
+  for (guint k = 0; k < 2; k++) {
+    g_autofree char *name = g_strdup_printf("shared-%u", k);
+    g_autoptr(GError) error = NULL;
+    f.port[k] = hark_media_port_new(name, SHARED_RATE, &error);
+    g_assert_no_error(error);
+    specs[k] = g_strdup_printf("port:%s", name);
+    PairOptions o = { .source = specs[k] };
+    pair_start(&pairs[k], &o);
+  }
+  f.start_us = g_get_monotonic_time();
+  guint tick = g_timeout_add(5, shared_feed_tick, &f);
+  run_for(1000);
+  HarkMediaSharedCounts idle, both, one;
+  hark_media_shared_get_counts(f.shared, &idle);
+  g_assert_cmpuint(idle.frames_encoded, ==, 0);
+  f.want_follow[0] = f.want_follow[1] = TRUE;
+  run_for(1500);
+  hark_media_shared_get_counts(f.shared, &both);
+  g_test_message("both following: %u encoder(s), %u followers, %" G_GUINT64_FORMAT
+                 " frames encoded, %" G_GUINT64_FORMAT " packets sent, %u refused",
+                 both.encoders, both.followers, both.frames_encoded, both.packets_sent, f.refused);
+  g_assert_cmpuint(both.encoders, ==, 1);
+  g_assert_cmpuint(both.followers, ==, 2);
+  g_assert_cmpuint(f.refused, ==, 0);
+  g_assert_cmpuint(both.frames_encoded, >, 60);
+  g_assert_cmpuint(both.packets_sent, >=, 2 * both.frames_encoded - 2);
+  f.want_follow[0] = FALSE;
+  run_for(1500);
+  hark_media_shared_get_counts(f.shared, &one);
+  g_assert_cmpuint(one.followers, ==, 1);
+  g_assert_cmpuint(one.switches, ==, 3);
+  g_assert_true(run_until(holds_four_seconds, pairs[0].wav_path, 10000));
+  g_assert_true(run_until(holds_four_seconds, pairs[1].wav_path, 10000));
+
+  hark_media_session_set_mute(pairs[1].a, TRUE);
+  guint refused = f.refused;
+  run_for(1200);
+  g_assert_cmpuint(f.refused, >, refused);
+  hark_media_shared_get_counts(f.shared, &one);
+  g_assert_cmpuint(one.followers, ==, 0);
+  g_source_remove(tick);
+  pair_stop(&pairs[0]);
+  pair_stop(&pairs[1]);
+  check_shared_far_end(&pairs[0], "back on its own", 0);
+  check_shared_far_end(&pairs[1], "following to the end", 48000 * 6 / 5);
+  Wav wav = { 0 };
+  g_assert_true(wav_read(pairs[1].wav_path, &wav));
+  double muted_db = 20 * log10(wav_rms(&wav, wav.n - 48000 / 2, 48000 / 2) / TONE_RMS + 1e-9);
+  g_test_message("muted while following: the last 0.5 s at %.1f dB", muted_db);
+  g_assert_cmpfloat(muted_db, <, -30);
+  wav_clear(&wav);
+  for (guint k = 0; k < 2; k++) {
+    pair_clear(&pairs[k]);
+    hark_media_port_free(f.port[k]);
+    g_free(specs[k]);
+  }
+  hark_media_shared_free(f.shared);
 }
 
 /* No sound server: start fails at once, and says what to configure. */
@@ -1790,6 +1963,7 @@ main(int argc, char **argv)
   tmpdir = g_dir_make_tmp("hark-media-XXXXXX", NULL);
   codecs_load(&codecs);
   hark_test_add_isolated_func("/media/tone/opus", test_tone_opus);
+  hark_test_add_isolated_func("/media/shared/follow-and-back", test_shared);
   hark_test_add_isolated_func("/media/tone/pcmu", test_tone_pcmu);
   hark_test_add_isolated_func("/media/tone/pcma", test_tone_pcma);
   hark_test_add_isolated_func("/media/tone/g722", test_tone_g722);

@@ -227,8 +227,9 @@ HARK_API guint hark_media_port_rate(HarkMediaPort *port);
 /* The oldest n samples received (the rest of samples zero when fewer are there): how many
  * were real. Any thread. */
 HARK_API gsize hark_media_port_read(HarkMediaPort *port, gint16 *samples, gsize n);
-/* n samples for the session whose source is this port to send (timestamped now); nothing
- * when there is no such session. Any thread. */
+/* n samples for the session whose source is this port to send, right after the last
+ * ones written (the writes are one steady stream from the first on); nothing when there
+ * is no such session. Any thread. */
 HARK_API void hark_media_port_write(HarkMediaPort *port, const gint16 *samples, gsize n);
 /* Samples received in all and dropped as backlog; reads that found too little. */
 HARK_API void hark_media_port_get_counts(HarkMediaPort *port, guint64 *received,
@@ -237,6 +238,37 @@ HARK_API void hark_media_port_get_counts(HarkMediaPort *port, guint64 *received,
  * mean of that over all reads, and what the sending session's source has not taken yet. */
 HARK_API void hark_media_port_get_queued(HarkMediaPort *port, guint *last_ms, guint *mean_ms,
                                          guint *send_ms);
+
+/* ---- a shared encoder: one encoding of a mix for every port's session that hears it -- */
+
+/* A conference host's silent members all hear the same whole mix: the sessions of their
+ * ports whose encoders have the same codec and settings follow one shared encoder, which
+ * codes the mix once; each session sends the packets as its own (its sequence numbers,
+ * timestamps, SSRC, payload type and SRTP key). A session goes back to its own encoder
+ * primed with the last 60 ms of the mix, so its far end hears no click. rate: of the
+ * mix, as of the ports. Main context only. */
+typedef struct _HarkMediaShared HarkMediaShared;
+typedef struct {
+  guint encoders; /* shared encoders running (one per distinct codec settings) */
+  guint followers; /* sessions following one now */
+  guint64 frames_encoded; /* frames the shared encoders coded */
+  guint64 packets_sent; /* their packets the followers sent */
+  guint64 switches; /* sessions moved to a shared encoder or back */
+} HarkMediaSharedCounts;
+
+HARK_API HarkMediaShared *hark_media_shared_new(guint rate);
+HARK_API void hark_media_shared_free(HarkMediaShared *shared);
+/* For this write and the following ones, port's session takes the shared encoder's
+ * packets: TRUE, and the caller writes nothing to port. FALSE when it cannot (no session
+ * yet, muted, on hold, changing codec, or settings no shared encoder has and no new one
+ * can be made for): the session is on its own encoder, and the caller writes to port.
+ * Call it for each port that hears the whole mix, before each write. */
+HARK_API gboolean hark_media_shared_follow(HarkMediaShared *shared, HarkMediaPort *port);
+/* port's session back on its own encoder (primed); the caller writes to port again. */
+HARK_API void hark_media_shared_leave(HarkMediaShared *shared, HarkMediaPort *port);
+/* The mix, coded once per shared encoder with followers and sent by each of them. */
+HARK_API void hark_media_shared_write(HarkMediaShared *shared, const gint16 *samples, gsize n);
+HARK_API void hark_media_shared_get_counts(HarkMediaShared *shared, HarkMediaSharedCounts *counts);
 
 /* The owner's own audio as a port's far end: source (a session source spec) is queued
  * into port, and what is written to port plays on sink (a session sink spec). */
