@@ -19,6 +19,7 @@
  * standing backlog (a start-up burst, a faster producer): cut to the margin. */
 #define PORT_WINDOW_READS 25
 #define PORT_SLACK_MS 5 /* standing this much above the margin is left alone */
+#define PORT_RESYNC_MS 100 /* writes this much late are a gap in what is sent */
 
 struct _HarkMediaPort {
   gatomicrefcount refs;
@@ -41,12 +42,15 @@ struct _HarkMediaPort {
   gsize window_least;
   guint window_reads;
   GstElement *appsrc; /* the source of the session sending what we write; may be NULL */
-  /* Where the next write starts in that source's running time: what is written is
-   * stamped as one steady stream from the first write on, whatever the pauses between
-   * writes (while its session follows a shared encoder, media-shared.c): a jump in the
-   * timestamps would make the resampler and encoder after it start over, a few samples
-   * off from where the stream was. NONE before the first write. */
-  GstClockTime next_pts;
+  /* Where the next write starts in that source's running time, and how far that is
+   * behind the running time on purpose. A pause in the writes while the session follows
+   * a shared encoder (media-shared.c) is not a gap in the stream: the writes after it
+   * continue the timestamps (hark_media_port_resume), since a jump would make the
+   * resampler and encoder after it start over, a few samples off from where the stream
+   * was; the session stamps its packets `lag` later again. Any other pause over
+   * PORT_RESYNC_MS (the writer stalled) is a gap: the timestamps jump with it, so the far
+   * end hears a gap rather than packets late. next_pts is NONE before the first write. */
+  GstClockTime next_pts, lag;
   HarkMediaSession *session; /* that session (main context only); may be NULL */
   gpointer group; /* the shared encoder's group it follows (media-shared.c); may be NULL */
 };
@@ -240,9 +244,12 @@ hark_media_port_write(HarkMediaPort *port, const gint16 *samples, gsize n)
   GstBuffer *buffer = gst_buffer_new_memdup(samples, n * sizeof *samples);
   GstClockTime duration = gst_util_uint64_scale(n, GST_SECOND, port->rate);
   GST_BUFFER_DURATION(buffer) = duration;
+  GstClockTime now = running_time_of(appsrc);
   g_mutex_lock(&port->lock);
-  if (!GST_CLOCK_TIME_IS_VALID(port->next_pts))
-    port->next_pts = running_time_of(appsrc);
+  if (!GST_CLOCK_TIME_IS_VALID(port->next_pts) ||
+      (GST_CLOCK_TIME_IS_VALID(now) &&
+       now > port->next_pts + port->lag + PORT_RESYNC_MS * GST_MSECOND))
+    port->next_pts = GST_CLOCK_TIME_IS_VALID(now) && now > port->lag ? now - port->lag : now;
   if (GST_CLOCK_TIME_IS_VALID(port->next_pts)) {
     /* With a DTS the source does not stamp it again (do-timestamp, before it plays). */
     GST_BUFFER_PTS(buffer) = GST_BUFFER_DTS(buffer) = port->next_pts;
@@ -255,12 +262,28 @@ hark_media_port_write(HarkMediaPort *port, const gint16 *samples, gsize n)
 }
 
 GstClockTime
-hark_media_port_next_pts(HarkMediaPort *port)
+hark_media_port_resume(HarkMediaPort *port)
 {
   g_mutex_lock(&port->lock);
+  GstElement *appsrc = port->appsrc != NULL ? gst_object_ref(port->appsrc) : NULL;
+  g_mutex_unlock(&port->lock);
+  GstClockTime now = appsrc != NULL ? running_time_of(appsrc) : GST_CLOCK_TIME_NONE;
+  g_clear_pointer(&appsrc, gst_object_unref);
+  g_mutex_lock(&port->lock);
   GstClockTime next = port->next_pts;
+  if (GST_CLOCK_TIME_IS_VALID(next) && GST_CLOCK_TIME_IS_VALID(now) && now > next)
+    port->lag = now - next;
   g_mutex_unlock(&port->lock);
   return next;
+}
+
+GstClockTime
+hark_media_port_lag(HarkMediaPort *port)
+{
+  g_mutex_lock(&port->lock);
+  GstClockTime lag = port->lag;
+  g_mutex_unlock(&port->lock);
+  return lag;
 }
 
 HarkMediaPort *
@@ -368,6 +391,7 @@ hark_media_port_source_new(const char *spec, GError **error)
   g_clear_pointer(&port->appsrc, gst_object_unref);
   port->appsrc = gst_object_ref(appsrc);
   port->next_pts = GST_CLOCK_TIME_NONE; /* another pipeline's running time */
+  port->lag = 0;
   g_mutex_unlock(&port->lock);
   return appsrc;
 }

@@ -152,8 +152,8 @@ restamp(HarkMediaSession *s, GstBuffer **pbuffer, gboolean shared)
   if (!from_current_source(s, GST_BUFFER_PTS(*pbuffer), shared))
     return FALSE;
   GstBuffer *buffer = *pbuffer = gst_buffer_make_writable(*pbuffer);
-  if (!shared && s->own_lag > 0 && GST_BUFFER_PTS_IS_VALID(buffer))
-    GST_BUFFER_PTS(buffer) += s->own_lag;
+  if (!shared && s->port != NULL && GST_BUFFER_PTS_IS_VALID(buffer))
+    GST_BUFFER_PTS(buffer) += hark_media_port_lag(s->port);
   GstRTPBuffer rtp = GST_RTP_BUFFER_INIT;
   if (!gst_rtp_buffer_map(buffer, GST_MAP_READWRITE, &rtp))
     return FALSE;
@@ -480,18 +480,14 @@ hark_media_session_shared_chain(HarkMediaSession *s, GstElement *chain[4], GErro
 void
 hark_media_session_follow(HarkMediaSession *s, gboolean follow, GstClockTime primed)
 {
-  /* The port's writes are one steady stream (media-port.c), paused while following: own
-   * packets are stamped that much earlier than they are sent, which restamp() undoes. */
-  GstClockTime now = running_time(s);
-  GstClockTime next = s->port != NULL ? hark_media_port_next_pts(s->port) : GST_CLOCK_TIME_NONE;
+  /* The port's writes go on as one steady stream (media-port.c): own packets are stamped
+   * the pause later, in restamp(). */
+  GstClockTime next =
+    !follow && s->port != NULL ? hark_media_port_resume(s->port) : GST_CLOCK_TIME_NONE;
   g_mutex_lock(&s->lock);
   s->following = follow;
   s->rebase = s->rebase_exact = TRUE; /* another encoder's timestamps from now on */
-  s->prime_until = GST_CLOCK_TIME_NONE;
-  if (!follow && GST_CLOCK_TIME_IS_VALID(next)) {
-    s->own_lag = now > next ? now - next : 0;
-    s->prime_until = next + primed;
-  }
+  s->prime_until = GST_CLOCK_TIME_IS_VALID(next) ? next + primed : GST_CLOCK_TIME_NONE;
   g_mutex_unlock(&s->lock);
 }
 

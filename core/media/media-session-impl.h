@@ -125,12 +125,12 @@ struct _HarkMediaSession {
   guint ptime_ms; /* the audio in the last audio packet sent */
   /* A shared encoder (media-shared.c): while following, its packets are sent and the own
    * chain's dropped; after leaving, own packets stamped before prime_until are dropped
-   * (they only primed the own encoder), and the rest are stamped own_lag later. rebase_exact: continue the timestamps right after the
-   * last packet. chain_flowing: the own chain has sent since it was put in (rtpbin's
-   * send pad has its caps). Under lock, but for rtp_send_sink (set once). */
+   * (they only primed the own encoder), and the rest are stamped the port's lag later.
+   * rebase_exact: continue the timestamps right after the last packet. chain_flowing:
+   * the own chain has sent since it was put in (rtpbin's send pad has its caps). Under
+   * lock, but for rtp_send_sink (set once). */
   gboolean following, rebase_exact, chain_flowing;
   GstClockTime prime_until;
-  GstClockTime own_lag; /* how far the port's steady stream is behind the running time */
   GstPad *rtp_send_sink;
   /* Main context only: the encoder's settings as text, remade when they changed. */
   gint encoder_generation; /* atomic: bumped by any change of the encoder's properties */

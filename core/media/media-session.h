@@ -73,9 +73,12 @@ GstElement *hark_media_port_sink_new(const char *spec, GError **error);
 HarkMediaPort *hark_media_port_attach_session(const char *spec, HarkMediaSession *session);
 void hark_media_port_detach_session(HarkMediaPort *port, HarkMediaSession *session);
 HarkMediaSession *hark_media_port_session(HarkMediaPort *port);
-/* Where the next write to the port starts, in its session's running time as the writes
- * so far have counted it (NONE before the first). */
-GstClockTime hark_media_port_next_pts(HarkMediaPort *port);
+/* The writes to the port go on after a pause that was no gap (its session followed a
+ * shared encoder): their timestamps continue, now that much behind the running time
+ * (the lag). Returns where the next write starts (NONE before the first). */
+GstClockTime hark_media_port_resume(HarkMediaPort *port);
+/* How far the port's timestamps are behind the running time on purpose. Any thread. */
+GstClockTime hark_media_port_lag(HarkMediaPort *port);
 
 /* media-send.c: a send chain (audioresample, capsfilter, encoder, payloader) for codec,
  * not in a bin yet; and its disposal. */

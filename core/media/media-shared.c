@@ -187,8 +187,8 @@ group_build(SharedGroup *g, HarkMediaSession *leader, GError **error)
   GstElement *raw = resample != NULL ? hark_media_element_make("capsfilter", error) : NULL;
   GstElement *sink = raw != NULL ? hark_media_element_make("fakesink", error) : NULL;
   if (sink == NULL) {
-    g_clear_pointer(&resample, gst_object_unref);
-    g_clear_pointer(&raw, gst_object_unref);
+    GstElement *made[4] = { resample, raw, NULL, NULL };
+    hark_media_send_chain_discard(made);
     hark_media_send_chain_discard(chain);
     return FALSE;
   }
@@ -346,8 +346,13 @@ void
 hark_media_port_leave_group(HarkMediaPort *port)
 {
   SharedGroup *g = hark_media_port_get_group(port);
-  if (g != NULL)
-    group_remove(g, port);
+  if (g == NULL)
+    return;
+  group_remove(g, port);
+  /* The port goes: its session, if it stays, sends what its own chain makes. */
+  HarkMediaSession *session = hark_media_port_session(port);
+  if (session != NULL)
+    hark_media_session_follow(session, FALSE, 0);
 }
 
 static void

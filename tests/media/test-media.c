@@ -1387,6 +1387,44 @@ test_shared(void)
   hark_media_shared_free(f.shared);
 }
 
+/* A port whose writer stalls (a conference host's main loop held up for 300 ms, its mixer
+ * skipping the lost ticks) sends a gap: the timestamps jump with the pause, so the far end
+ * plays it as the gap it is, rather than taking every packet after it for late. A pause
+ * while following a shared encoder is no gap (above); this one is. */
+static void
+test_port_stall(void)
+{
+  SharedFeed f = { .shared = hark_media_shared_new(SHARED_RATE) };
+  g_autoptr(GError) error = NULL;
+  f.port[0] = hark_media_port_new("stall-0", SHARED_RATE, &error);
+  g_assert_no_error(error);
+  f.port[1] = hark_media_port_new("stall-1", SHARED_RATE, &error);
+  g_assert_no_error(error);
+  Pair p = { 0 };
+  PairOptions o = { .source = "port:stall-0" };
+  pair_start(&p, &o);
+  f.start_us = g_get_monotonic_time();
+  guint tick = g_timeout_add(5, shared_feed_tick, &f);
+  run_for(1000);
+  g_source_remove(tick);
+  run_for(300);
+  f.start_us += 300 * 1000; /* the ticks of the stall are skipped, not made up */
+  tick = g_timeout_add(5, shared_feed_tick, &f);
+  run_for(1000);
+  g_source_remove(tick);
+  pair_stop(&p);
+  StreamWalk walk = stream_walk(p.ma->sent_rtp_headers, 960);
+  g_test_message("a 300 ms stall: %u uneven steps, the longest %d (48 kHz)", walk.uneven,
+                 walk.most_step);
+  g_assert_cmpuint(walk.uneven, ==, 1);
+  g_assert_cmpint(walk.most_step, >=, 960 + 48 * 250);
+  g_assert_cmpint(walk.most_step, <=, 960 + 48 * 400);
+  pair_clear(&p);
+  hark_media_port_free(f.port[0]);
+  hark_media_port_free(f.port[1]);
+  hark_media_shared_free(f.shared);
+}
+
 /* No sound server: start fails at once, and says what to configure. */
 static void
 test_no_sound_server(void)
@@ -1964,6 +2002,7 @@ main(int argc, char **argv)
   codecs_load(&codecs);
   hark_test_add_isolated_func("/media/tone/opus", test_tone_opus);
   hark_test_add_isolated_func("/media/shared/follow-and-back", test_shared);
+  hark_test_add_isolated_func("/media/port/stall-is-a-gap", test_port_stall);
   hark_test_add_isolated_func("/media/tone/pcmu", test_tone_pcmu);
   hark_test_add_isolated_func("/media/tone/pcma", test_tone_pcma);
   hark_test_add_isolated_func("/media/tone/g722", test_tone_g722);
