@@ -290,10 +290,14 @@ def main():
                     lab.talkers(n, talking)
                     time.sleep(1)
                     got = measure(lab.host.proc.pid, args.seconds, lab.pids(n))
+                    # The legs on the shared encoding of the whole mix (none before it existed).
+                    shared = lab.host.call("roster")["conferences"][0].get("shared") or {}
+                    got["shared_encoders"] = shared.get("encoders")
+                    got["shared_followers"] = shared.get("followers")
                     samples.setdefault(("hark", lab.rate, n, load), []).append(got)
                     print(f"bench-conference: hark n={n} {load} run {run + 1}: "
                           f"{got['cpu_pct']:.1f} % (participants {got['participants_cpu_pct']:.0f} %, "
-                          f"load {got['loadavg']})", file=sys.stderr)
+                          f"load {got['loadavg']}, shared: {shared or 'none'})", file=sys.stderr)
                     for rate in rates:
                         got = janus_measure(janus, rate, n, talking, tone, silence, args.seconds)
                         samples.setdefault(("janus", rate, n, load), []).append(got)

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* test-wav.c: the WAV helpers the audio tests measure with (tests/common/test-wav.c):
  * a tone's frequency found in generated sines at the rates hark uses, silence and a
- * tone's level, a gap in a tone, and files read back as written, a file cut short by a
+ * tone's level, a gap in a tone, a click or a jump of phase in a tone, and files read
+ * back as written, a file cut short by a
  * writer that was stopped, and files that are not WAV refused. */
 #include "test-files.h"
 #include "test-wav.h"
@@ -127,6 +128,32 @@ test_tone_level(void)
   g_assert_cmpfloat(fabs(hark_test_wav_tone_level(mix, n, rate, 440) - 6000), <, 150);
 }
 
+/* A steady sine is next to nothing off a sine; a click (3 samples) or a jump of phase
+ * (a frame lost or sent twice) in the middle is far off in the block that holds it;
+ * silence is skipped. */
+static void
+test_tone_residual(void)
+{
+  const guint rate = 48000;
+  const gsize n = rate / 2;
+  g_autofree gint16 *x = sine(1010, 9830, rate, n);
+  double steady = hark_test_wav_worst_tone_residual_db(x, n, rate, 1010, 500);
+  for (gsize i = n / 2 + 17; i < n / 2 + 20; i++) /* a click: 3 samples */
+    x[i] = (gint16)(x[i] / 2 + 8000);
+  double click = hark_test_wav_worst_tone_residual_db(x, n, rate, 1010, 500);
+  g_autofree gint16 *jump = sine(1010, 9830, rate, n);
+  for (gsize i = n / 2 + 240; i < n; i++) /* 20 ms later from here on: 0.2 cycles off */
+    jump[i] = (gint16)lround(9830 * sin(2 * G_PI * 1010 * (double)(i + 960) / rate));
+  double jumped = hark_test_wav_worst_tone_residual_db(jump, n, rate, 1010, 500);
+  g_autofree gint16 *quiet = g_new0(gint16, n);
+  double none = hark_test_wav_worst_tone_residual_db(quiet, n, rate, 1010, 500);
+  g_test_message("steady %.1f dB, a click %.1f dB, a jump %.1f dB", steady, click, jumped);
+  g_assert_cmpfloat(steady, <, -60);
+  g_assert_cmpfloat(click, >, -25);
+  g_assert_cmpfloat(jumped, >, -15);
+  g_assert_cmpfloat(none, ==, -200);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -135,5 +162,6 @@ main(int argc, char **argv)
   g_test_add_func("/wav/rms-and-gap", test_rms_and_gap);
   g_test_add_func("/wav/read-write", test_read_write);
   g_test_add_func("/wav/tone-level", test_tone_level);
+  g_test_add_func("/wav/tone-residual", test_tone_residual);
   return g_test_run();
 }
