@@ -126,7 +126,7 @@ class HarkConference:
     def start(self):
         net = f"127.{random.randint(1, 254)}.{random.randint(0, 254)}"
         # The host looks up every participant it calls or signals: more than the login
-        # server's 60 lookups a minute from one device (its default) as the room fills.
+        # server's 60 lookups a minute from one device (its default) as the room fills ...
         server, self.login = harklab.start_loopback_login_server(
             self.hark, self.work, settings="lookups_per_minute = 100000;")
         self.nodes.append(server)
@@ -137,7 +137,11 @@ class HarkConference:
             f'plugins: {{ load = ( {PLUGINS}, {{ name = "gi"; }} ); }};\n'
             f'network: {{ listen = "{self.sn_address}"; port = 33034; '
             f'public_address = "{self.sn_address}"; allow_loopback = true; bootstrap = ( ); }};\n'
-            'supernode: { min_uptime = 0; max_load = 10000; links = 0; };\n' + self.login)
+            'supernode: { min_uptime = 0; max_load = 10000; links = 0; };\n'
+            # ... and at the SN: over 30 a minute (its default) the rest are refused, and
+            # a call whose lookup was refused fails with "has no device online" (measured:
+            # the 12th participant, called after a few minutes of rosters and mutes).
+            'directory: { lookups_per_minute = 100000; };\n' + self.login)
         self.nodes.append(sn)
         sn.start()
         sn.register_and_login("sn-one")

@@ -1044,8 +1044,10 @@ def conference_section(results, command):
         "keeps per leg, SRTP, per-packet dispatch), the rest GStreamer's threads and queues. "
         "Janus's participants here are plain RTP (no SRTP) and its mixer encodes at Opus "
         "complexity 4 (hark's default: 10; 5 before December 2026). DTX spares the host the silent legs' packets and "
-        "decoding; every leg still encodes and encrypts its own mix, and encoding the whole "
-        "mix once for all who hear it is not done.",
+        "decoding; a leg unheard for 200 ms (muted, or silent under DTX) follows one shared "
+        "encoding of the whole mix per codec setting (`core/media/media-shared.c`; that "
+        "profile predates it), so in the *speech* load only the talkers' legs encode their "
+        "own; every leg still encrypts its own packets.",
         *([
             "",
             "Mouth to ear through the host (`scripts/bench-media.sh`, peer `harkconf`: "

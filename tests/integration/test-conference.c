@@ -1382,19 +1382,22 @@ count(JsonObject *o, const char *name)
   return o != NULL ? json_object_get_int_member_with_default(o, name, -1) : -1;
 }
 
-/* A `roster` of alice's once `want` legs follow a shared encoder (bounded wait). */
+/* A `roster` of alice's once `want` legs follow `encoders` shared encoders (bounded wait:
+ * a leg whose Opus adapted to a loss for a while has other settings, so its own encoder). */
 static JsonObject *
-wait_followers(ConfLab *lab, gint64 want)
+wait_followers(ConfLab *lab, gint64 want, gint64 encoders)
 {
   gint64 until = g_get_monotonic_time() + hark_test_timeout(CALL_MS) * 1000;
   while (g_get_monotonic_time() < until) {
     g_autoptr(JsonObject) roster = ask(&lab->party[ALICE], "roster", NULL, NULL);
-    if (roster != NULL && count(shared_of(roster), "followers") == want)
+    JsonObject *shared = roster != NULL ? shared_of(roster) : NULL;
+    if (count(shared, "followers") == want && count(shared, "encoders") == encoders)
       return g_steal_pointer(&roster);
     g_usleep(100 * 1000);
   }
-  g_test_fail_printf("alice's roster never showed %" G_GINT64_FORMAT " legs on the shared mix",
-                     want);
+  g_test_fail_printf("alice's roster never showed %" G_GINT64_FORMAT " legs on %" G_GINT64_FORMAT
+                     " shared encoders",
+                     want, encoders);
   return NULL;
 }
 
@@ -1418,9 +1421,8 @@ test_shared_mix(ConfLab *lab, gconstpointer data)
     g_autoptr(JsonObject) done = ask(alice, "mute", lab_args("user", muted[i], NULL), NULL);
     HARK_REQUIRE(done != NULL);
   }
-  g_autoptr(JsonObject) before = wait_followers(lab, 3);
+  g_autoptr(JsonObject) before = wait_followers(lab, 3, 2);
   HARK_REQUIRE(before != NULL);
-  g_assert_cmpint(count(shared_of(before), "encoders"), ==, 2);
   g_assert_true(json_object_get_boolean_member(leg_of(before, "carol"), "shared"));
   const guint listeners[] = { BOB, CAROL, DAVE };
   HARK_REQUIRE(all_hear_more(lab, listeners, 3));
