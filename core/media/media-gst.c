@@ -152,3 +152,21 @@ hark_media_element_make(const char *factory, GError **error)
                 factory);
   return e;
 }
+
+GstClockTime
+hark_media_running_time(GstElement *element)
+{
+  g_autoptr(GstClock) clock = gst_element_get_clock(element);
+  if (clock == NULL)
+    return GST_CLOCK_TIME_NONE;
+  GstClockTime now = gst_clock_get_time(clock), base = gst_element_get_base_time(element);
+  return now > base ? now - base : 0;
+}
+
+GstCaps *
+hark_media_mono_caps(guint rate)
+{
+  return gst_caps_new_simple("audio/x-raw", "format", G_TYPE_STRING, "S16LE", "layout",
+                             G_TYPE_STRING, "interleaved", "rate", G_TYPE_INT, (gint)rate,
+                             "channels", G_TYPE_INT, 1, NULL);
+}

@@ -222,29 +222,26 @@ port_take(HarkMediaPort *port, const gint16 *samples, gsize n)
   g_mutex_unlock(&port->lock);
 }
 
-/* The running time of element's pipeline now; NONE before it plays. */
-static GstClockTime
-running_time_of(GstElement *element)
+/* A new reference to the source of the port's session, or NULL. */
+static GstElement *
+appsrc_ref(HarkMediaPort *port)
 {
-  g_autoptr(GstClock) clock = gst_element_get_clock(element);
-  if (clock == NULL)
-    return GST_CLOCK_TIME_NONE;
-  GstClockTime now = gst_clock_get_time(clock), base = gst_element_get_base_time(element);
-  return now > base ? now - base : 0;
+  g_mutex_lock(&port->lock);
+  GstElement *appsrc = port->appsrc != NULL ? gst_object_ref(port->appsrc) : NULL;
+  g_mutex_unlock(&port->lock);
+  return appsrc;
 }
 
 void
 hark_media_port_write(HarkMediaPort *port, const gint16 *samples, gsize n)
 {
-  g_mutex_lock(&port->lock);
-  GstElement *appsrc = port->appsrc != NULL ? gst_object_ref(port->appsrc) : NULL;
-  g_mutex_unlock(&port->lock);
+  GstElement *appsrc = appsrc_ref(port);
   if (appsrc == NULL)
     return;
   GstBuffer *buffer = gst_buffer_new_memdup(samples, n * sizeof *samples);
   GstClockTime duration = gst_util_uint64_scale(n, GST_SECOND, port->rate);
   GST_BUFFER_DURATION(buffer) = duration;
-  GstClockTime now = running_time_of(appsrc);
+  GstClockTime now = hark_media_running_time(appsrc);
   g_mutex_lock(&port->lock);
   if (!GST_CLOCK_TIME_IS_VALID(port->next_pts) ||
       (GST_CLOCK_TIME_IS_VALID(now) &&
@@ -264,10 +261,8 @@ hark_media_port_write(HarkMediaPort *port, const gint16 *samples, gsize n)
 GstClockTime
 hark_media_port_resume(HarkMediaPort *port)
 {
-  g_mutex_lock(&port->lock);
-  GstElement *appsrc = port->appsrc != NULL ? gst_object_ref(port->appsrc) : NULL;
-  g_mutex_unlock(&port->lock);
-  GstClockTime now = appsrc != NULL ? running_time_of(appsrc) : GST_CLOCK_TIME_NONE;
+  GstElement *appsrc = appsrc_ref(port);
+  GstClockTime now = appsrc != NULL ? hark_media_running_time(appsrc) : GST_CLOCK_TIME_NONE;
   g_clear_pointer(&appsrc, gst_object_unref);
   g_mutex_lock(&port->lock);
   GstClockTime next = port->next_pts;
@@ -352,14 +347,6 @@ hark_media_port_get_queued(HarkMediaPort *port, guint *last_ms, guint *mean_ms, 
 
 /* ---- the elements ------------------------------------------------------------------- */
 
-static GstCaps *
-port_caps(guint rate)
-{
-  return gst_caps_new_simple("audio/x-raw", "format", G_TYPE_STRING, "S16LE", "layout",
-                             G_TYPE_STRING, "interleaved", "rate", G_TYPE_INT, (gint)rate,
-                             "channels", G_TYPE_INT, 1, NULL);
-}
-
 typedef HarkMediaPort HarkMediaPortRef;
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(HarkMediaPortRef, port_unref)
 
@@ -381,7 +368,7 @@ hark_media_port_source_new(const char *spec, GError **error)
   GstElement *appsrc = hark_media_element_make("appsrc", error);
   if (appsrc == NULL)
     return NULL;
-  g_autoptr(GstCaps) caps = port_caps(port->rate);
+  g_autoptr(GstCaps) caps = hark_media_mono_caps(port->rate);
   /* Timestamped as it is pushed, as a microphone's audio would be; 200 ms at most queued,
    * the oldest dropped, should the session stop taking it (its pipeline stopping). */
   g_object_set(appsrc, "is-live", TRUE, "format", GST_FORMAT_TIME, "do-timestamp", TRUE, "caps",
@@ -422,7 +409,7 @@ hark_media_port_sink_new(const char *spec, GError **error)
       gst_object_unref(gst_object_ref_sink(resample));
     return NULL;
   }
-  g_autoptr(GstCaps) caps = port_caps(port->rate);
+  g_autoptr(GstCaps) caps = hark_media_mono_caps(port->rate);
   /* Not synchronised: the jitter buffer paces what it plays already. */
   g_object_set(appsink, "sync", FALSE, "async", FALSE, "caps", caps, NULL);
   GstAppSinkCallbacks callbacks = { .new_sample = port_new_sample };

@@ -128,6 +128,8 @@ hark_media_session_send_dtmf(HarkMediaSession *s, const char *digits, GError **e
 
 /* ---- stamping and hold ------------------------------------------------------------------ */
 
+#define PRIME_SLACK (5 * GST_MSECOND) /* rounding between the port's and the encoder's stamps */
+
 /* Called with s->lock held, for a packet of the session's own chain or (shared) of the
  * shared encoder it follows: is it the one to send now? The other's are left over from
  * before a switch (still on their way when it came); own packets before prime_until
@@ -139,7 +141,7 @@ from_current_source(HarkMediaSession *s, GstClockTime pts, gboolean shared)
     return FALSE;
   if (shared || !GST_CLOCK_TIME_IS_VALID(s->prime_until))
     return TRUE;
-  if (GST_CLOCK_TIME_IS_VALID(pts) && pts + SHARED_PRIME_SLACK < s->prime_until)
+  if (GST_CLOCK_TIME_IS_VALID(pts) && pts + PRIME_SLACK < s->prime_until)
     return FALSE;
   s->prime_until = GST_CLOCK_TIME_NONE;
   return TRUE;
@@ -429,14 +431,6 @@ hark_media_session_set_hold(HarkMediaSession *s, gboolean hold)
 
 /* ---- the shared encoder (media-shared.c) -------------------------------------------------- */
 
-static GstClockTime
-running_time(HarkMediaSession *s)
-{
-  GstClockTime base = gst_element_get_base_time(s->pipeline);
-  GstClockTime now = gst_clock_get_time(s->clock);
-  return now > base ? now - base : 0;
-}
-
 gboolean
 hark_media_session_can_follow(HarkMediaSession *s)
 {
@@ -495,7 +489,7 @@ void
 hark_media_session_send_shared(HarkMediaSession *s, GstBuffer *packet)
 {
   GstBuffer *buffer = gst_buffer_make_writable(packet);
-  GST_BUFFER_PTS(buffer) = running_time(s);
+  GST_BUFFER_PTS(buffer) = hark_media_running_time(s->pipeline);
   GST_BUFFER_DTS(buffer) = GST_CLOCK_TIME_NONE;
   g_mutex_lock(&s->lock);
   gboolean keep = restamp(s, &buffer, TRUE);

@@ -18,6 +18,10 @@ gboolean hark_media_gst_init(GError **error);
 /* gst_element_factory_make, loading the element's plugin first if need be, with an error
  * that says which package to install. */
 GstElement *hark_media_element_make(const char *factory, GError **error);
+/* The running time of element's pipeline now; NONE before it has a clock (plays). */
+GstClockTime hark_media_running_time(GstElement *element);
+/* 16-bit mono audio at rate, as ports, the mixer and the sound server hand it over. */
+GstCaps *hark_media_mono_caps(guint rate);
 
 /* media-push-src.c: a live source that pushes in the caller's thread (no queue, no
  * thread of its own); with timestamp, each buffer without one gets the running time it
@@ -92,7 +96,6 @@ void hark_media_send_chain_discard(GstElement *chain[4]);
  * `primed` of what is written to its port are then dropped (they bring the own encoder
  * up to the mix: the shared encoder sent that much); and one shared packet to send
  * (taken). */
-#define SHARED_PRIME_SLACK (5 * GST_MSECOND)
 gboolean hark_media_session_can_follow(HarkMediaSession *s);
 const char *hark_media_session_encoder_signature(HarkMediaSession *s);
 void hark_media_session_follow(HarkMediaSession *s, gboolean follow, GstClockTime primed);

@@ -182,9 +182,7 @@ group_build(SharedGroup *g, HarkMediaSession *leader, GError **error)
   g->pipeline = gst_pipeline_new("shared");
   g_autoptr(GstClock) clock = gst_system_clock_obtain();
   gst_pipeline_use_clock(GST_PIPELINE(g->pipeline), clock);
-  g_autoptr(GstCaps) in = gst_caps_new_simple(
-    "audio/x-raw", "format", G_TYPE_STRING, "S16LE", "layout", G_TYPE_STRING, "interleaved", "rate",
-    G_TYPE_INT, (gint)g->shared->rate, "channels", G_TYPE_INT, 1, NULL);
+  g_autoptr(GstCaps) in = hark_media_mono_caps(g->shared->rate);
   g->src = hark_media_push_src_new("shared-mix", in, FALSE);
   gst_bin_add(GST_BIN(g->pipeline), g->src);
   GstElement *resample = hark_media_element_make("audioresample", error);
@@ -196,8 +194,7 @@ group_build(SharedGroup *g, HarkMediaSession *leader, GError **error)
     hark_media_send_chain_discard(chain);
     return FALSE;
   }
-  g_autoptr(GstCaps) out =
-    gst_caps_from_string("audio/x-raw,format=S16LE,layout=interleaved,rate=48000,channels=1");
+  g_autoptr(GstCaps) out = hark_media_mono_caps(48000);
   g_object_set(raw, "caps", out, NULL);
   g_object_set(sink, "sync", FALSE, "async", FALSE, NULL);
   gst_bin_add_many(GST_BIN(g->pipeline), resample, raw, chain[0], chain[1], chain[2], chain[3],

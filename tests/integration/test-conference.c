@@ -218,6 +218,15 @@ str(JsonObject *o, const char *name)
   return o != NULL ? json_object_get_string_member_with_default(o, name, NULL) : NULL;
 }
 
+/* The first conference of a `roster` answer (the one hosted or joined), or NULL. */
+static JsonObject *
+first_conference(JsonObject *roster)
+{
+  JsonArray *list = roster != NULL ? json_object_get_array_member(roster, "conferences") : NULL;
+  return list != NULL && json_array_get_length(list) > 0 ? json_array_get_object_element(list, 0)
+                                                         : NULL;
+}
+
 /* The lab's asking and waiting (lab.h), on p's own event log. */
 static JsonObject *
 ask(Party *p, const char *command, JsonObject *args, char **error_text)
@@ -495,8 +504,7 @@ test_four_tones(ConfLab *lab, gconstpointer data)
   /* The host's legs: dave's on PCMU, the others on Opus; the mixer at 16 kHz. */
   g_autoptr(JsonObject) roster = ask(&lab->party[ALICE], "roster", NULL, NULL);
   HARK_REQUIRE(roster != NULL);
-  JsonObject *c =
-    json_array_get_object_element(json_object_get_array_member(roster, "conferences"), 0);
+  JsonObject *c = first_conference(roster);
   g_assert_cmpint(json_object_get_int_member(c, "rate"), ==, 16000);
   g_autofree char *shown = hark_test_json(c);
   g_test_message("alice's roster: %s", shown);
@@ -570,8 +578,7 @@ test_stranger_refused(ConfLab *lab, gconstpointer data)
   /* erin forges alice's roster for bob, with erin in it and a version far ahead. */
   g_autoptr(JsonObject) bobs = ask(bob, "roster", NULL, NULL);
   HARK_REQUIRE(bobs != NULL);
-  JsonObject *mine =
-    json_array_get_object_element(json_object_get_array_member(bobs, "conferences"), 0);
+  JsonObject *mine = first_conference(bobs);
   const char *call_id = str(mine, "call_id");
   g_autofree char *body = forged_roster(id, 1000, call_id, "erin", "bob");
   g_autoptr(JsonObject) sent =
@@ -591,7 +598,7 @@ test_stranger_refused(ConfLab *lab, gconstpointer data)
     JsonObject *counters = json_object_get_object_member(now, "counters");
     refused = json_object_get_int_member(counters, "refused_sender");
     malformed = json_object_get_int_member(counters, "refused_malformed");
-    JsonObject *c = json_array_get_object_element(json_object_get_array_member(now, "conferences"), 0);
+    JsonObject *c = first_conference(now);
     g_assert_cmpstr(str(c, "host"), ==, "alice");
     g_assert_cmpint(json_object_get_int_member(c, "version"), <, 1000);
     g_usleep(50 * 1000);
@@ -752,8 +759,7 @@ roster_muted(JsonObject *e, gconstpointer data)
 static JsonObject *
 leg_of(JsonObject *roster, const char *user)
 {
-  JsonObject *c =
-    json_array_get_object_element(json_object_get_array_member(roster, "conferences"), 0);
+  JsonObject *c = first_conference(roster);
   JsonArray *legs = json_object_get_array_member(c, "legs");
   for (guint i = 0; legs != NULL && i < json_array_get_length(legs); i++)
     if (g_strcmp0(str(json_array_get_object_element(legs, i), "user"), user) == 0)
@@ -977,8 +983,7 @@ test_forged_controls(ConfLab *lab, gconstpointer data)
   /* The host went on as before: erin is not in the roster, nobody is muted. */
   g_autoptr(JsonObject) roster = ask(alice, "roster", NULL, NULL);
   HARK_REQUIRE(roster != NULL);
-  JsonObject *c =
-    json_array_get_object_element(json_object_get_array_member(roster, "conferences"), 0);
+  JsonObject *c = first_conference(roster);
   JsonArray *members_now = json_object_get_array_member(c, "roster");
   g_assert_cmpuint(json_array_get_length(members_now), ==, 2);
   for (guint i = 0; i < 2; i++) {
@@ -1071,8 +1076,7 @@ test_many(ConfLab *lab, gconstpointer data)
   g_autofree char *shown = hark_test_json(roster);
   g_test_message("alice's roster: %s", shown);
   g_assert_cmpfloat(lowest, >, HEARD_LEVEL);
-  JsonObject *c =
-    json_array_get_object_element(json_object_get_array_member(roster, "conferences"), 0);
+  JsonObject *c = first_conference(roster);
   g_assert_cmpuint(json_array_get_length(json_object_get_array_member(c, "legs")), ==,
                    lab->n_many);
   /* member01's level at the mixer is smoothed over 100 ms: a moment of underrun on a
@@ -1331,8 +1335,7 @@ assert_leg_codecs(ConfLab *lab, const char *const *want_users, const char *const
 {
   g_autoptr(JsonObject) roster = ask(&lab->party[ALICE], "roster", NULL, NULL);
   HARK_REQUIRE(roster != NULL);
-  JsonObject *c =
-    json_array_get_object_element(json_object_get_array_member(roster, "conferences"), 0);
+  JsonObject *c = first_conference(roster);
   JsonArray *legs = json_object_get_array_member(c, "legs");
   g_assert_cmpuint(json_array_get_length(legs), ==, g_strv_length((char **)want_users));
   for (guint i = 0; i < json_array_get_length(legs); i++) {
@@ -1371,8 +1374,7 @@ test_mixed_codecs(ConfLab *lab, gconstpointer data)
 static JsonObject *
 shared_of(JsonObject *roster)
 {
-  JsonObject *c =
-    json_array_get_object_element(json_object_get_array_member(roster, "conferences"), 0);
+  JsonObject *c = first_conference(roster);
   return c != NULL ? json_object_get_object_member(c, "shared") : NULL;
 }
 
@@ -1469,9 +1471,7 @@ static gint64
 silent_inputs(ConfLab *lab)
 {
   g_autoptr(JsonObject) roster = ask(&lab->party[ALICE], "roster", NULL, NULL);
-  JsonObject *c = roster != NULL ? json_array_get_object_element(
-                                     json_object_get_array_member(roster, "conferences"), 0)
-                                 : NULL;
+  JsonObject *c = first_conference(roster);
   return c != NULL ? json_object_get_int_member(c, "silent_inputs") : -1;
 }
 
