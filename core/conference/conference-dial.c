@@ -3,7 +3,9 @@
  * super node takes. Each call
  * starts with a lookup of the callee's devices at the host's SN, which serves a client 10
  * lookups at once and then directory.lookups_per_minute (30 by default); a lookup it
- * refuses leaves the call with nobody to ring ("has no device online"). So the host calls
+ * refuses fails the call ("the directory did not answer"). Signals to members already
+ * connected go where their devices are known to be, with no lookup (messenger-signal.c),
+ * so that budget is the calls'. So the host calls
  * CONFERENCE_DIAL_BURST members at once and the others at conference.dials_per_minute,
  * each shown `calling` meanwhile: `conference` with 31 users calls them all, the last
  * some 45 s later with the defaults, sooner where the SN and conference.dials_per_minute

@@ -72,6 +72,7 @@ typedef struct {
   GPtrArray *certificates; /* HarkLoginDeviceCertificate*, NULL until asked */
   gint64 certificates_at; /* monotonic s */
   GHashTable *online; /* device id -> SN "host:port", NULL until looked up */
+  GError *online_error; /* why the last lookup went unanswered while nothing was known */
   gint64 online_at;
   gint64 online_at_us; /* the same, monotonic µs */
   GPtrArray *waiting_devices; /* MessengerWait*: want certificates */
@@ -149,9 +150,17 @@ void hark_messenger_peer_devices(HarkMessenger *messenger, const char *user,
  * a new device from its first minute on, not only once the cache runs out. */
 void hark_messenger_peer_devices_current(HarkMessenger *messenger, const char *user,
                                          MessengerPeerReady ready, gpointer data);
-/* The online devices of user with their SNs, fresh within MESSENGER_ONLINE_TTL_S. */
+/* The online devices of user with their SNs, fresh within MESSENGER_ONLINE_TTL_S. A
+ * lookup the directory did not answer (the SN's lookup rate, say) leaves what was known
+ * serving; when nothing was, peer->online stays NULL and peer->online_error says why. */
 void hark_messenger_peer_online(HarkMessenger *messenger, const char *user,
                                 MessengerPeerReady ready, gpointer data);
+/* The same for one device: where it was last known to be serves, whatever its age, until
+ * its SN says it is not there (hark_messenger_peer_forget_device). A call's later signals
+ * and a conference's rosters go to a device they have been talking to; a lookup each
+ * would spend the SN's lookup rate on what is known, and leave none for new calls. */
+void hark_messenger_peer_online_device(HarkMessenger *messenger, const char *user,
+                                       const char *device, MessengerPeerReady ready, gpointer data);
 /* A device's certificate (DER, borrowed) as its envelopes or its user's device list
  * showed it, or NULL. Remember: from a verified envelope. */
 GBytes *hark_messenger_certificate_of(HarkMessenger *messenger, const char *user,
@@ -160,6 +169,9 @@ void hark_messenger_remember_certificate(HarkMessenger *messenger, const char *d
                                          GBytes *certificate);
 /* What was learnt of a device's SN is stale (the SN said it is not there). */
 void hark_messenger_peer_forget_online(HarkMessenger *messenger, const char *user);
+/* The same, and that device is no longer taken to be where it was. */
+void hark_messenger_peer_forget_device(HarkMessenger *messenger, const char *user,
+                                       const char *device);
 char *hark_messenger_id_hex(const guint8 *id);
 gboolean hark_messenger_id_from_hex(const char *hex, guint8 *id);
 /* "u:" + the canonical user. */

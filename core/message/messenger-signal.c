@@ -81,6 +81,7 @@ typedef struct {
   guint waiting; /* SN answers still to come */
   GError *error;
   char *last_failure; /* why the last device did not get it */
+  gboolean looked_again; /* one device: its SN said it was not there; asked the directory */
 } SignalJob;
 
 static void
@@ -185,13 +186,37 @@ signal_retry_later(HarkMessenger *messenger, SignalSend *send, HarkMessageRouteR
   return TRUE;
 }
 
+static void signal_online_ready(HarkMessenger *messenger, MessengerPeer *peer, const GError *error,
+                                gpointer data);
+
+/* A signal to one device that was not where it was last known (its SN answered 404, or
+ * that SN is gone: 502) goes once more, wherever the directory finds it now. */
+static gboolean
+signal_look_again(HarkMessenger *messenger, SignalSend *send, HarkMessageRouteResult result,
+                  guint code)
+{
+  SignalJob *job = send->job;
+  gboolean moved = result == HARK_MESSAGE_ROUTE_NOT_ONLINE ||
+                   (result == HARK_MESSAGE_ROUTE_UNREACHABLE && code == 502);
+  if (!moved || job->device == NULL || job->looked_again || messenger == NULL ||
+      messenger->stopping)
+    return FALSE;
+  job->looked_again = TRUE;
+  g_debug("messages: %.12s is not at %s: looking %s up", send->device, send->sn, job->user);
+  hark_messenger_peer_forget_device(messenger, job->user, job->device);
+  signal_send_free(send);
+  hark_messenger_peer_online(messenger, job->user, signal_online_ready, job);
+  return TRUE;
+}
+
 static void
 signal_routed(HarkMessageRouteResult result, guint code, const char *text, gpointer data)
 {
   SignalSend *send = data;
   SignalJob *job = send->job;
   HarkMessenger *messenger = job->op.messenger;
-  if (signal_retry_later(messenger, send, result, code))
+  if (signal_retry_later(messenger, send, result, code) ||
+      signal_look_again(messenger, send, result, code))
     return;
   if (result == HARK_MESSAGE_ROUTE_DELIVERED) {
     g_ptr_array_add(job->delivered, g_steal_pointer(&send->device));
@@ -205,6 +230,23 @@ signal_routed(HarkMessageRouteResult result, guint code, const char *text, gpoin
   signal_send_free(send);
   if (--job->waiting == 0)
     signal_finish(messenger, job, NULL);
+}
+
+/* Why no device of peer can be sent to: none is online, or the directory did not say
+ * (its answer refused, and nothing known from before). */
+static GError *
+signal_nobody(SignalJob *job, MessengerPeer *peer)
+{
+  if (peer->online == NULL && peer->online_error != NULL)
+    return g_error_new(HARK_COMMAND_ERROR, HARK_COMMAND_ERROR_FAILED,
+                       "where the devices of %s are is not known: the directory did not "
+                       "answer (%s)",
+                       job->user, peer->online_error->message);
+  if (job->device != NULL)
+    return g_error_new(HARK_COMMAND_ERROR, HARK_COMMAND_ERROR_FAILED,
+                       "device %.12s of %s is not online", job->device, job->user);
+  return g_error_new(HARK_COMMAND_ERROR, HARK_COMMAND_ERROR_FAILED, "%s has no device online",
+                     job->user);
 }
 
 /* The certified devices of peer that are online (only job->device when it names one),
@@ -235,12 +277,7 @@ signal_ready(HarkMessenger *messenger, MessengerPeer *peer, const GError *error,
     g_ptr_array_add(sns, (gpointer)sn);
   }
   if (recipients->len == 0) {
-    signal_finish(messenger, job,
-                  job->device != NULL
-                    ? g_error_new(HARK_COMMAND_ERROR, HARK_COMMAND_ERROR_FAILED,
-                                  "device %.12s of %s is not online", job->device, job->user)
-                    : g_error_new(HARK_COMMAND_ERROR, HARK_COMMAND_ERROR_FAILED,
-                                  "%s has no device online", job->user));
+    signal_finish(messenger, job, signal_nobody(job, peer));
     return;
   }
   GError *failed = NULL;
@@ -251,7 +288,8 @@ signal_ready(HarkMessenger *messenger, MessengerPeer *peer, const GError *error,
     signal_finish(messenger, job, failed);
     return;
   }
-  messenger->counters.signals_sent++;
+  if (!job->looked_again)
+    messenger->counters.signals_sent++;
   job->waiting = recipients->len;
   for (guint i = 0; i < recipients->len; i++) {
     const HarkMessageRecipient *r = &g_array_index(recipients, HarkMessageRecipient, i);
@@ -307,12 +345,13 @@ hark_messenger_signal_send(HarkMessenger *messenger, const char *user, const cha
     return;
   }
   /* To every device: the online list as fresh as for a new message (a device that has
-   * just logged in rings too). To one device: what is known serves (a call's later
-   * signals, several a second, cost no lookup each). */
+   * just logged in rings too). To one device: where it was last known to be serves until
+   * its SN says otherwise (a call's later signals and a conference's rosters cost no
+   * lookup each). */
   if (device == NULL)
     hark_messenger_peer_devices_current(messenger, job->user, signal_ready, job);
   else
-    hark_messenger_peer_online(messenger, job->user, signal_online_ready, job);
+    hark_messenger_peer_online_device(messenger, job->user, job->device, signal_online_ready, job);
 }
 
 /* ---- receiving ----------------------------------------------------------------------- */

@@ -172,6 +172,7 @@ peer_free(gpointer data)
   g_free(peer->user);
   g_clear_pointer(&peer->certificates, g_ptr_array_unref);
   g_clear_pointer(&peer->online, g_hash_table_unref);
+  g_clear_error(&peer->online_error);
   g_ptr_array_unref(peer->waiting_devices);
   g_ptr_array_unref(peer->waiting_online);
   g_free(peer);
@@ -293,12 +294,19 @@ online_answered(HarkSearchAnswer answer, const HarkPresenceQuery *query, GPtrArr
   MessengerPeer *peer = peer_get(messenger, ask->user);
   peer_ask_free(ask);
   peer->asking_online = FALSE;
-  if (error != NULL && peer->online != NULL) {
-    /* No answer now (over the SN's lookup rate, say): what was known serves until the
-     * next try; a device that left answers 404 and its envelope is held. */
-    g_debug("messages: looking %s up: %s (the last answer is used)", peer->user, error->message);
-    peer->online_at = monotonic_s(messenger);
-    peer->online_at_us = hark_clock_now_monotonic(messenger->clock);
+  if (error != NULL) {
+    /* No answer now (over the SN's lookup rate, say). What was known serves until the
+     * next try; a device that left answers 404 and its envelope is held. When nothing
+     * was known, nothing is kept either: an empty answer would read "no device online"
+     * for MESSENGER_ONLINE_TTL_S, which is not what the directory said. */
+    g_debug("messages: looking %s up: %s", peer->user, error->message);
+    if (peer->online != NULL) {
+      peer->online_at = monotonic_s(messenger);
+      peer->online_at_us = hark_clock_now_monotonic(messenger->clock);
+    } else {
+      g_clear_error(&peer->online_error);
+      peer->online_error = g_error_copy(error);
+    }
     peer_answer(messenger, peer, peer->waiting_online, NULL);
     return;
   }
@@ -309,11 +317,10 @@ online_answered(HarkSearchAnswer answer, const HarkPresenceQuery *query, GPtrArr
       g_hash_table_replace(online, g_strdup(record->device), g_strdup(record->sn));
   }
   g_clear_pointer(&peer->online, g_hash_table_unref);
+  g_clear_error(&peer->online_error);
   peer->online = online;
   peer->online_at = monotonic_s(messenger);
   peer->online_at_us = hark_clock_now_monotonic(messenger->clock);
-  /* No lookup answered and nothing known: every device counts as offline (its
-   * envelopes are held). */
   peer_answer(messenger, peer, peer->waiting_online, NULL);
 }
 
@@ -333,6 +340,17 @@ hark_messenger_peer_online(HarkMessenger *messenger, const char *user, Messenger
   PeerAsk *ask = hark_messenger_op_new(messenger, sizeof(PeerAsk));
   ask->user = g_strdup(peer->user);
   hark_directory_lookup(messenger->directory, peer->user, online_answered, ask);
+}
+
+void
+hark_messenger_peer_online_device(HarkMessenger *messenger, const char *user, const char *device,
+                                  MessengerPeerReady ready, gpointer data)
+{
+  MessengerPeer *peer = peer_get(messenger, user);
+  if (peer->online != NULL && g_hash_table_contains(peer->online, device))
+    ready(messenger, peer, NULL, data);
+  else
+    hark_messenger_peer_online(messenger, user, ready, data);
 }
 
 /* ---- a device list that knows the devices online now ------------------------------ */
@@ -425,6 +443,16 @@ hark_messenger_peer_forget_online(HarkMessenger *messenger, const char *user)
   MessengerPeer *peer = g_hash_table_lookup(messenger->peers, key);
   if (peer != NULL)
     peer->online_at = G_MININT64 / 2;
+}
+
+void
+hark_messenger_peer_forget_device(HarkMessenger *messenger, const char *user, const char *device)
+{
+  g_autofree char *key = hark_presence_name_key(user);
+  MessengerPeer *peer = g_hash_table_lookup(messenger->peers, key);
+  if (peer != NULL && peer->online != NULL)
+    g_hash_table_remove(peer->online, device);
+  hark_messenger_peer_forget_online(messenger, user);
 }
 
 /* Everything known of other users' devices is asked again at the next use. The peers

@@ -40,6 +40,7 @@ typedef enum {
   LAB_NO_COMMON_CODEC = 1 << 10, /* bob's media.codecs are opus alone, carol's g711 alone */
   LAB_SN_RELAY = 1 << 11, /* the SN's own TURN server (loopback peers allowed), no coturn */
   LAB_STEERED = 1 << 12, /* the SN relays nothing; a second SN it links to (sn2) does */
+  LAB_SN_FEW_LOOKUPS = 1 << 13, /* the SN's directory.lookups_per_minute = 12 */
 } LabFlags;
 
 #define TURN_SECRET "calls-turn-secret-5e02b7"
@@ -77,15 +78,16 @@ sn_config(CallLab *lab)
       ? g_strdup_printf(" relay_port = %u; relay_tls_port = 0; relay_allow = [ \"127.0.0.0/8\" ];",
                         lab_free_port())
       : g_strdup(" relay = false;"); /* an SN without any TURN server (no relay of its own) */
-  return g_strdup_printf("node: { name = \"calls-sn\"; supernode = true; };\n"
-                         "plugins: { load = ( { name = \"udp\"; }, { name = \"tcp\"; },\n"
-                         "  { name = \"gi\"; }, { name = \"ctl\"; } ); };\n"
-                         "network: { listen = \"%s\"; port = %u; public_address = \"%s\";\n"
-                         "  allow_loopback = true; bootstrap = ( ); };\n"
-                         "supernode: { min_uptime = 0; max_load = 10000; links = 0;%s };\n"
-                         "login: { url = \"%s\"; ca = \"%s\"; };\n",
-                         lab->sn_host, OVERLAY_PORT, lab->sn_host, turn, lab->login->url,
-                         lab->login->ca_path);
+  return g_strdup_printf(
+    "node: { name = \"calls-sn\"; supernode = true; };\n"
+    "plugins: { load = ( { name = \"udp\"; }, { name = \"tcp\"; },\n"
+    "  { name = \"gi\"; }, { name = \"ctl\"; } ); };\n"
+    "network: { listen = \"%s\"; port = %u; public_address = \"%s\";\n"
+    "  allow_loopback = true; bootstrap = ( ); };\n"
+    "supernode: { min_uptime = 0; max_load = 10000; links = 0;%s };\n"
+    "login: { url = \"%s\"; ca = \"%s\"; };\n%s",
+    lab->sn_host, OVERLAY_PORT, lab->sn_host, turn, lab->login->url, lab->login->ca_path,
+    (lab->flags & LAB_SN_FEW_LOOKUPS) ? "directory: { lookups_per_minute = 12; };\n" : "");
 }
 
 /* coturn with the lab's secret, which the SN vouches for (its file 0600). */
@@ -390,6 +392,104 @@ test_signal_over_rate(CallLab *lab, gconstpointer data)
   g_assert_cmpint(lab_device_counter(lab->carol, "signals_retried"), >, 0);
   HARK_REQUIRE(wait_counter(lab->bob_phone, "signals_refused", SIGNAL_FLOOD));
   g_assert_cmpint(lab_device_counter(lab->bob_phone, "signals_refused"), ==, SIGNAL_FLOOD);
+}
+
+/* A counter of node's directory (its `directory` command: lookups made, refused, ...), or -1. */
+static gint64
+directory_counter(LabNode *node, const char *counter)
+{
+  g_autoptr(JsonObject) directory = lab_call(node, "directory", NULL);
+  JsonObject *counters =
+    directory != NULL ? json_object_get_object_member(directory, "counters") : NULL;
+  return counters != NULL ? json_object_get_int_member_with_default(counters, counter, -1) : -1;
+}
+
+static gboolean
+signal_delivered(LabNode *from, const char *user, const char *device, char **why)
+{
+  g_autoptr(JsonObject) answer =
+    lab_ask(from, "signal",
+            device != NULL ? lab_args("to", user, "kind", "nothing-here", "device", device, NULL)
+                           : lab_args("to", user, "kind", "nothing-here", NULL));
+  g_assert_nonnull(answer);
+  if (why != NULL) {
+    JsonObject *error = json_object_get_object_member(answer, "error");
+    *why = error != NULL
+             ? g_strdup(json_object_get_string_member_with_default(error, "message", ""))
+             : NULL;
+  }
+  return json_object_get_boolean_member_with_default(answer, "ok", FALSE);
+}
+
+/* A call's later signals and a conference's rosters go to one device of a user that
+ * this node has talked to. carol signals bob's phone once (a lookup), then twelve times
+ * more, each after her clock moved past the online list's 10 s: where the phone was
+ * serves, and she looks nobody up again (before, each cost a lookup at her SN, which
+ * answers 30 a minute: a conference host's rosters to its members spent them all, and
+ * its next call failed). When the phone is gone, its SN says so, carol looks bob up once
+ * more, and her signal fails saying the device is not online. */
+static void
+test_signal_one_device_known(CallLab *lab, gconstpointer data)
+{
+  LAB_UP(lab);
+  g_autofree char *phone = device_id(lab->bob_phone);
+  HARK_REQUIRE(phone != NULL);
+  HARK_REQUIRE(signal_delivered(lab->carol, "bob", phone, NULL));
+  gint64 first = directory_counter(lab->carol, "lookups");
+  HARK_REQUIRE(first > 0);
+  for (guint i = 0; i < 12; i++) {
+    HARK_REQUIRE(lab_clock_advance(lab->carol->ctl, 11));
+    g_assert_true(signal_delivered(lab->carol, "bob", phone, NULL));
+  }
+  g_test_message("carol's lookups: %" G_GINT64_FORMAT " after the first signal, %" G_GINT64_FORMAT
+                 " after twelve more",
+                 first, directory_counter(lab->carol, "lookups"));
+  g_assert_cmpint(directory_counter(lab->carol, "lookups"), ==, first);
+
+  HARK_REQUIRE(lab_node_stop(lab->bob_phone));
+  g_autofree char *why = NULL;
+  gint64 until = g_get_monotonic_time() + hark_test_timeout(ARRIVE_MS) * 1000;
+  while (signal_delivered(lab->carol, "bob", phone, &why) && g_get_monotonic_time() < until) {
+    g_clear_pointer(&why, g_free);
+    g_usleep(200 * 1000); /* until the SN has seen the phone's link go */
+  }
+  g_test_message("to the stopped phone: %s", why != NULL ? why : "(delivered)");
+  g_assert_nonnull(why);
+  g_assert_nonnull(strstr(why, "is not online"));
+  g_assert_cmpint(directory_counter(lab->carol, "lookups"), ==, first + 1);
+}
+
+/* carol's SN answers her 12 lookups a minute (10 at once). She spends them on signals to
+ * all of bob's devices (each a fresh lookup: her clock moves a second between them; bob's
+ * last known devices serve once the SN refuses). Her signal to alice, never looked up,
+ * then fails saying that the directory did not answer, not that alice has no device
+ * online; and once the SN answers again (5 s), the next one reaches alice: the refusal
+ * was not kept as an empty answer. */
+static void
+test_signal_lookup_refused(CallLab *lab, gconstpointer data)
+{
+  LAB_UP(lab);
+  guint spent = 0;
+  while (directory_counter(lab->sn, "lookups_limited") < 1 && spent < 40) {
+    HARK_REQUIRE(lab_clock_advance(lab->carol->ctl, 1));
+    g_assert_true(signal_delivered(lab->carol, "bob", NULL, NULL));
+    spent++;
+  }
+  g_test_message("the SN refused a lookup after %u signals to bob", spent);
+  HARK_REQUIRE(directory_counter(lab->sn, "lookups_limited") >= 1);
+  g_autofree char *why = NULL;
+  g_assert_false(signal_delivered(lab->carol, "alice", NULL, &why));
+  g_test_message("to alice: %s", why);
+  g_assert_nonnull(strstr(why, "the directory did not answer"));
+  g_assert_nonnull(strstr(why, "too many lookups"));
+
+  gboolean reached = FALSE;
+  gint64 until = g_get_monotonic_time() + hark_test_timeout(ARRIVE_MS) * 1000;
+  while (!reached && g_get_monotonic_time() < until) {
+    g_usleep(500 * 1000);
+    reached = signal_delivered(lab->carol, "alice", NULL, NULL);
+  }
+  g_assert_true(reached);
 }
 
 /* ---- calls: asking, events, audio --------------------------------------------------- */
@@ -1564,6 +1664,12 @@ main(int argc, char **argv)
   hark_test_add_isolated("/calls/signal-over-rate", CallLab,
                          GUINT_TO_POINTER(LAB_BOB_PHONE | LAB_CAROL), lab_set_up,
                          test_signal_over_rate, lab_tear_down);
+  hark_test_add_isolated("/calls/signal-one-device-known", CallLab,
+                         GUINT_TO_POINTER(LAB_BOB_PHONE | LAB_CAROL), lab_set_up,
+                         test_signal_one_device_known, lab_tear_down);
+  hark_test_add_isolated("/calls/signal-lookup-refused", CallLab,
+                         GUINT_TO_POINTER(LAB_CAROL | LAB_SN_FEW_LOOKUPS), lab_set_up,
+                         test_signal_lookup_refused, lab_tear_down);
   hark_test_add_isolated("/calls/answered", CallLab, NULL, lab_set_up, test_call_answered,
                          lab_tear_down);
   hark_test_add_isolated("/calls/declined", CallLab, NULL, lab_set_up, test_call_declined,
