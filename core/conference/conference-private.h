@@ -184,7 +184,7 @@ guint hark_conference_connected(ConferenceHosted *hosted);
 
 /* conference-speaker.c: levels and the active speaker. */
 /* The mixer read frame from the participant of voice: its level measured (0 while muted);
- * FALSE when it is muted, and its frame is left out of the mix. */
+ * FALSE when it is muted or the frame is all zeros, and its frame is left out of the mix. */
 gboolean hark_conference_voice_take(ConferenceVoice *voice, const gint16 *frame, guint n);
 /* After each tick's inputs: a new active speaker is announced (at most one change per
  * CONFERENCE_SPEAKER_HOLD_MS). */

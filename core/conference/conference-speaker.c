@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* conference-speaker.c: what the host hears of each participant (conferences.h). The
- * mixer hands every input frame here: a muted participant's becomes silence (its sum and
- * its own mix-minus then leave it out), and each one's level is measured (the mean
+ * mixer hands every input frame here: a muted participant's, or one of exact zeros, is
+ * left out (of the sum and of its own mix-minus), and each one's level is measured (the mean
  * magnitude of the frame, smoothed over about 100 ms). After each tick the loudest
  * participant above a floor becomes the active speaker once it has led by SPEAKER_MARGIN for
  * SPEAKER_HOLD_MS, and no sooner than SPEAKER_HOLD_MS after the last change: at most a
@@ -30,7 +30,11 @@ hark_conference_voice_take(ConferenceVoice *voice, const gint16 *frame, guint n)
     sum += ABS((gint32)frame[i]);
   double mean = !muted && n > 0 ? (double)sum / n : 0;
   voice->level += SPEAKER_SMOOTH * (mean - voice->level);
-  return !muted;
+  /* Digital silence (a member without a microphone, a source of zeros) adds nothing to
+   * any mix: left out, it changes no sample anyone hears, and its member hears the whole
+   * mix like a muted one (so follows the shared encoder). Not a noise gate: a frame with
+   * one sample of 1 is mixed. */
+  return !muted && sum > 0;
 }
 
 static void

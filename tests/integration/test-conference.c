@@ -1466,6 +1466,28 @@ test_shared_mix(ConfLab *lab, gconstpointer data)
   g_assert_cmpfloat(gap, <, 60);
 }
 
+/* bob has no microphone (his source sends zeros) and is not muted; carol sends a tone.
+ * His zeros change nothing anyone hears, so the host leaves them out of its sum and bob
+ * hears the whole mix from the shared encoder, still hearing carol; carol's leg, heard,
+ * keeps its own encoder with her mix-minus. (Before, zeros were mixed as sound: bob's
+ * leg coded its own copy of the whole mix.) */
+static void
+test_shared_silent_source(ConfLab *lab, gconstpointer data)
+{
+  LAB_UP(lab);
+  const guint members[] = { BOB, CAROL };
+  g_autofree char *id = NULL;
+  HARK_REQUIRE(conference_up(lab, members, G_N_ELEMENTS(members), &id));
+  g_autoptr(JsonObject) roster = wait_followers(lab, 1, 1);
+  HARK_REQUIRE(roster != NULL);
+  g_assert_true(json_object_get_boolean_member(leg_of(roster, "bob"), "shared"));
+  g_assert_false(json_object_get_boolean_member(leg_of(roster, "carol"), "shared"));
+  g_assert_false(json_object_has_member(leg_of(roster, "bob"), "muted_by"));
+  const guint bob_only[] = { BOB }, carol_only[] = { CAROL };
+  HARK_REQUIRE(all_hear_more(lab, bob_only, 1));
+  assert_hears_others(lab, &lab->party[BOB], carol_only, 1);
+}
+
 /* The mixer's count of inputs that had nothing to mix (summed over its ticks). */
 static gint64
 silent_inputs(ConfLab *lab)
@@ -1533,6 +1555,8 @@ main(int argc, char **argv)
                          lab_set_up, test_merge_invite, lab_tear_down);
   hark_test_add_isolated("/conference/shared-mix", ConfLab, GUINT_TO_POINTER(LAB_FOUR), lab_set_up,
                          test_shared_mix, lab_tear_down);
+  hark_test_add_isolated("/conference/shared-silent-source", ConfLab, GUINT_TO_POINTER(LAB_QUIET),
+                         lab_set_up, test_shared_silent_source, lab_tear_down);
   hark_test_add_isolated("/conference/mute", ConfLab, GUINT_TO_POINTER(LAB_FOUR), lab_set_up,
                          test_mute, lab_tear_down);
   hark_test_add_isolated("/conference/active-speaker", ConfLab,
