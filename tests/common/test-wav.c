@@ -229,7 +229,7 @@ hark_test_wav_tone_level(const gint16 *samples, gsize n, guint rate, double hz)
 
 double
 hark_test_wav_worst_tone_residual_db(const gint16 *samples, gsize n, guint rate, double hz,
-                                     double min_rms)
+                                     double min_rms, gsize *worst_at)
 {
   gsize block = rate / 100;
   double worst = -200;
@@ -256,7 +256,10 @@ hark_test_wav_worst_tone_residual_db(const gint16 *samples, gsize n, guint rate,
       left += r * r;
       all += (double)x[i] * x[i];
     }
-    worst = MAX(worst, 10 * log10(MAX(left, 1e-9) / all));
+    double db = 10 * log10(MAX(left, 1e-9) / all);
+    if (db > worst && worst_at != NULL)
+      *worst_at = at;
+    worst = MAX(worst, db);
   }
   return worst;
 }

@@ -34,8 +34,8 @@ double hark_test_wav_longest_gap_ms(const gint16 *samples, gsize n, guint rate, 
  * blocks, the energy left after taking out the block's best-fitting sine at hz, against
  * the block's energy, in dB; the worst block's (a click, a jump of phase or level shows
  * as a block far above the others). Blocks with RMS under min_rms are skipped; -200 when
- * none is left. */
+ * none is left. worst_at (may be NULL): where the worst block starts, in samples. */
 double hark_test_wav_worst_tone_residual_db(const gint16 *samples, gsize n, guint rate, double hz,
-                                            double min_rms);
+                                            double min_rms, gsize *worst_at);
 
 G_END_DECLS

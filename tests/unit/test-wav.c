@@ -137,16 +137,16 @@ test_tone_residual(void)
   const guint rate = 48000;
   const gsize n = rate / 2;
   g_autofree gint16 *x = sine(1010, 9830, rate, n);
-  double steady = hark_test_wav_worst_tone_residual_db(x, n, rate, 1010, 500);
+  double steady = hark_test_wav_worst_tone_residual_db(x, n, rate, 1010, 500, NULL);
   for (gsize i = n / 2 + 17; i < n / 2 + 20; i++) /* a click: 3 samples */
     x[i] = (gint16)(x[i] / 2 + 8000);
-  double click = hark_test_wav_worst_tone_residual_db(x, n, rate, 1010, 500);
+  double click = hark_test_wav_worst_tone_residual_db(x, n, rate, 1010, 500, NULL);
   g_autofree gint16 *jump = sine(1010, 9830, rate, n);
   for (gsize i = n / 2 + 240; i < n; i++) /* 20 ms later from here on: 0.2 cycles off */
     jump[i] = (gint16)lround(9830 * sin(2 * G_PI * 1010 * (double)(i + 960) / rate));
-  double jumped = hark_test_wav_worst_tone_residual_db(jump, n, rate, 1010, 500);
+  double jumped = hark_test_wav_worst_tone_residual_db(jump, n, rate, 1010, 500, NULL);
   g_autofree gint16 *quiet = g_new0(gint16, n);
-  double none = hark_test_wav_worst_tone_residual_db(quiet, n, rate, 1010, 500);
+  double none = hark_test_wav_worst_tone_residual_db(quiet, n, rate, 1010, 500, NULL);
   g_test_message("steady %.1f dB, a click %.1f dB, a jump %.1f dB", steady, click, jumped);
   g_assert_cmpfloat(steady, <, -60);
   g_assert_cmpfloat(click, >, -25);
