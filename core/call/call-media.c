@@ -636,8 +636,9 @@ static const HarkMediaSessionEvents session_events = {
   .silent = on_silent,
 };
 
+/* receiving: where the session this one replaces left its receiving (NULL: none). */
 static gboolean
-start_session(HarkCall *call, GError **error)
+start_session(HarkCall *call, const HarkMediaReceiving *receiving, GError **error)
 {
   const HarkConfig *config = call->calls->node->config;
   g_autoptr(GArray) codecs = session_codecs(call);
@@ -659,6 +660,8 @@ start_session(HarkCall *call, GError **error)
   };
   g_autoptr(GError) local = NULL;
   HarkMediaSession *session = hark_media_session_new(&media, &local);
+  if (session != NULL && receiving != NULL)
+    hark_media_session_restore_receiving(session, receiving); /* the keys are the call's */
   if (session == NULL || !hark_media_session_start(session, &local)) {
     g_clear_pointer(&session, hark_media_session_free);
     g_set_error(error, HARK_CALL_ERROR, HARK_CALL_ERROR_MEDIA, "media: %s", local->message);
@@ -682,7 +685,7 @@ hark_call_media_maybe_start(HarkCall *call)
   if (call->ice == NULL || call->send_key == NULL || call->state != CALL_CONNECTING)
     return;
   g_autoptr(GError) error = NULL;
-  if (call->session == NULL && !start_session(call, &error)) {
+  if (call->session == NULL && !start_session(call, NULL, &error)) {
     HarkCallSignal *f = hark_call_signal_for(call, HARK_CALL_SIGNAL_FAIL);
     f->reason = g_strdup(error->message);
     hark_call_send(call, call->peer_device, f);
@@ -809,10 +812,13 @@ hark_call_media_rebuild(HarkCall *call, GError **error)
     return TRUE;
   /* A new session, a new SSRC: the far end's rtpbin takes it as a new stream (its own
    * jitter buffer and decoder, into the same sink), and SRTP's replay window is per
-   * SSRC, so the fresh sequence numbers are not refused. */
+   * SSRC, so the fresh sequence numbers are not refused. The far end's stream goes on
+   * as it was: the new session receives it where the old one was (its rollover counter
+   * after 65,536 packets, and its replay window). */
+  g_autoptr(HarkMediaReceiving) receiving = hark_media_session_save_receiving(call->session);
   g_clear_pointer(&call->session, hark_media_session_free);
   g_clear_pointer(&call->session_codecs, g_ptr_array_unref);
-  if (!start_session(call, error))
+  if (!start_session(call, receiving, error))
     return FALSE;
   if (call->state == CALL_ACTIVE || call->state == CALL_HELD)
     hark_media_session_set_events(call->session, &session_events, call);

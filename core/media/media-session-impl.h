@@ -20,6 +20,7 @@ struct _HarkMediaSession {
   HarkMediaTransport *transport;
   HarkMediaSrtpSuite suite;
   HarkSrtp *srtp_send, *srtp_receive; /* this side's key; the far end's */
+  GBytes *receive_key; /* the far end's, to tell whether saved receiving may carry over */
   guint32 ssrc;
   guint pulse_buffer_ms, keepalive_ms, silence_ms;
   GMainContext *context; /* the owner's: events are delivered there */

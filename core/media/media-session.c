@@ -242,6 +242,7 @@ hark_media_session_new(const HarkMediaConfig *config, GError **error)
   /* The lengths are checked above (check_config); only OpenSSL could fail here. */
   s->srtp_send = hark_srtp_new(s->suite, config->send_key, TRUE);
   s->srtp_receive = hark_srtp_new(s->suite, config->receive_key, FALSE);
+  s->receive_key = g_bytes_ref(config->receive_key);
   s->ssrc = config->ssrc ? config->ssrc : g_random_int();
   if (config->jitter_ms)
     hark_media_jitter_init(&s->jitter, config->jitter_ms, config->jitter_ms, config->jitter_ms);
@@ -365,6 +366,7 @@ hark_media_session_free(HarkMediaSession *s)
   g_free(s->codecs);
   hark_srtp_free(s->srtp_send);
   hark_srtp_free(s->srtp_receive);
+  g_clear_pointer(&s->receive_key, g_bytes_unref);
   g_main_context_unref(s->context);
   g_string_free(s->dtmf_queue, TRUE);
   g_string_free(s->dtmf_heard, TRUE);
@@ -407,4 +409,41 @@ hark_media_codec_choose(GPtrArray *registrations, const char *const *preference,
   g_set_error(error, HARK_MEDIA_ERROR, HARK_MEDIA_ERROR_INVALID,
               "no codec plugin registers any of: %s (is the codec plugin loaded?)", wanted);
   return NULL;
+}
+
+/* ---- receiving carried over to a session made again --------------------------------------- */
+
+struct _HarkMediaReceiving {
+  HarkMediaSrtpSuite suite;
+  GBytes *key;
+  HarkSrtpWindows *windows;
+};
+
+HarkMediaReceiving *
+hark_media_session_save_receiving(HarkMediaSession *s)
+{
+  HarkMediaReceiving *r = g_new0(HarkMediaReceiving, 1);
+  r->suite = s->suite;
+  r->key = g_bytes_ref(s->receive_key);
+  r->windows = hark_srtp_save_windows(s->srtp_receive);
+  return r;
+}
+
+gboolean
+hark_media_session_restore_receiving(HarkMediaSession *s, const HarkMediaReceiving *receiving)
+{
+  if (receiving->suite != s->suite || !g_bytes_equal(receiving->key, s->receive_key))
+    return FALSE;
+  hark_srtp_restore_windows(s->srtp_receive, receiving->windows);
+  return TRUE;
+}
+
+void
+hark_media_receiving_free(HarkMediaReceiving *receiving)
+{
+  if (receiving == NULL)
+    return;
+  g_bytes_unref(receiving->key);
+  hark_srtp_windows_free(receiving->windows);
+  g_free(receiving);
 }

@@ -193,6 +193,36 @@ window_add(Window *w, guint32 ssrc, guint64 index)
   }
 }
 
+struct _HarkSrtpWindows {
+  Window rtp[HARK_SRTP_MAX_SSRCS], rtcp[HARK_SRTP_MAX_SSRCS];
+};
+
+HarkSrtpWindows *
+hark_srtp_save_windows(HarkSrtp *srtp)
+{
+  HarkSrtpWindows *w = g_new0(HarkSrtpWindows, 1);
+  g_mutex_lock(&srtp->lock);
+  memcpy(w->rtp, srtp->rtp.windows, sizeof w->rtp);
+  memcpy(w->rtcp, srtp->rtcp.windows, sizeof w->rtcp);
+  g_mutex_unlock(&srtp->lock);
+  return w;
+}
+
+void
+hark_srtp_restore_windows(HarkSrtp *srtp, const HarkSrtpWindows *windows)
+{
+  g_mutex_lock(&srtp->lock);
+  memcpy(srtp->rtp.windows, windows->rtp, sizeof windows->rtp);
+  memcpy(srtp->rtcp.windows, windows->rtcp, sizeof windows->rtcp);
+  g_mutex_unlock(&srtp->lock);
+}
+
+void
+hark_srtp_windows_free(HarkSrtpWindows *windows)
+{
+  g_free(windows);
+}
+
 /* ---- packets ----------------------------------------------------------------------------- */
 
 static guint32

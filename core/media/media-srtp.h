@@ -50,4 +50,15 @@ HarkSrtpResult hark_srtp_protect(HarkSrtp *srtp, gboolean rtcp, const guint8 *pa
 HarkSrtpResult hark_srtp_unprotect(HarkSrtp *srtp, gboolean rtcp, const guint8 *packet,
                                    gsize length, guint8 *out, gsize *out_length);
 
+/* Where an unprotecting context is: per SSRC, for RTP and SRTCP, the highest index and
+ * the replay window below it. A new context with the same key given it goes on where this
+ * one was: a stream past 65,536 packets keeps its rollover counter (a fresh context would
+ * guess 0 and refuse every packet), and what came before stays refused as a replay. */
+typedef struct _HarkSrtpWindows HarkSrtpWindows;
+
+HarkSrtpWindows *hark_srtp_save_windows(HarkSrtp *srtp);
+void hark_srtp_restore_windows(HarkSrtp *srtp, const HarkSrtpWindows *windows);
+void hark_srtp_windows_free(HarkSrtpWindows *windows);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(HarkSrtpWindows, hark_srtp_windows_free)
+
 G_END_DECLS

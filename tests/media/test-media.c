@@ -1235,6 +1235,51 @@ test_swap(void)
   pair_clear(&p);
 }
 
+/* ---- receiving carried over to a session made again ------------------------------------ */
+
+/* A session, not started, that receives under suite with receive_key. */
+static HarkMediaSession *
+receiver_new(HarkMediaSrtpSuite suite, GBytes *receive_key)
+{
+  HarkMediaCodec opus = codec_named(&codecs, "opus", NULL);
+  HarkMediaTransport *ta, *tb;
+  mem_transport_pair(&ta, &tb, NULL, NULL);
+  hark_media_transport_free(ta);
+  g_autoptr(GBytes) own = test_key(suite, 9);
+  HarkMediaConfig c = { .codecs = &opus,
+                        .n_codecs = 1,
+                        .source = "silence",
+                        .sink = "null",
+                        .srtp_suite = suite,
+                        .send_key = own,
+                        .receive_key = receive_key,
+                        .transport = tb };
+  g_autoptr(GError) error = NULL;
+  HarkMediaSession *s = hark_media_session_new(&c, &error);
+  g_assert_no_error(error);
+  return s;
+}
+
+/* What a session received carries over only to one with the same key and suite (the
+ * SRTP state would mean nothing under another key); the mechanism itself, a stream past
+ * its rollover going on and its past refused, is /media-srtp/carry-over/. */
+static void
+test_receiving_carry_over(void)
+{
+  HarkMediaSrtpSuite gcm = HARK_MEDIA_SRTP_AEAD_AES_256_GCM;
+  g_autoptr(GBytes) ka = test_key(gcm, 1), kb = test_key(gcm, 2);
+  g_autoptr(GBytes) cm = test_key(HARK_MEDIA_SRTP_AES_CM_128_HMAC_SHA1_80, 1);
+  g_autoptr(HarkMediaSession) old = receiver_new(gcm, ka);
+  g_autoptr(HarkMediaReceiving) receiving = hark_media_session_save_receiving(old);
+  g_autoptr(HarkMediaSession) same = receiver_new(gcm, ka);
+  g_autoptr(HarkMediaSession) other_key = receiver_new(gcm, kb);
+  g_autoptr(HarkMediaSession) other_suite =
+    receiver_new(HARK_MEDIA_SRTP_AES_CM_128_HMAC_SHA1_80, cm);
+  g_assert_true(hark_media_session_restore_receiving(same, receiving));
+  g_assert_false(hark_media_session_restore_receiving(other_key, receiving));
+  g_assert_false(hark_media_session_restore_receiving(other_suite, receiving));
+}
+
 /* ---- a shared encoder (media-shared.c) ------------------------------------------------ */
 
 #define SHARED_RATE 16000
@@ -2022,6 +2067,7 @@ main(int argc, char **argv)
   codecs_load(&codecs);
   hark_test_add_isolated_func("/media/tone/opus", test_tone_opus);
   hark_test_add_isolated_func("/media/shared/follow-and-back", test_shared);
+  hark_test_add_isolated_func("/media/receiving/carry-over", test_receiving_carry_over);
   hark_test_add_isolated_func("/media/port/stall-is-a-gap", test_port_stall);
   hark_test_add_isolated_func("/media/tone/pcmu", test_tone_pcmu);
   hark_test_add_isolated_func("/media/tone/pcma", test_tone_pcma);

@@ -5,7 +5,8 @@
  * what GStreamer's srtpenc/srtpdec ran, and what a far end may run); and what an attacker
  * on the path tries: an altered packet or tag, a packet under another key, a replay, a
  * packet older than the window, truncated packets and headers that overrun them, SRTCP
- * without its E bit, more SSRCs than the table holds. */
+ * without its E bit, more SSRCs than the table holds; and a receiving context made again
+ * with what the last one saw (a stream past its rollover goes on; its past stays refused). */
 #include "media-srtp.h"
 
 #include <openssl/evp.h>
@@ -285,6 +286,48 @@ test_attacks(gconstpointer data)
   g_assert_cmpint(unprotect(rx, FALSE, packet, n), ==, HARK_SRTP_OK);
 }
 
+/* A receiving context made again for a stream that goes on (a conference host adopting a
+ * call: docs/protocol.md, "Conferences"). The sender wraps its sequence numbers (65,530 ..
+ * 65,535, 0 .. 9: its rollover counter is 1); a receiver that saw that, saved, is given
+ * to a new context with the same key. That one takes the stream's next packets and
+ * refuses the ones already seen, as the first would; a new context without it guesses
+ * the rollover counter as 0 and refuses the stream (the bug this fixes: after 22 minutes
+ * of a call, an adopted member was never heard at the host). SRTCP goes on too. */
+static void
+test_windows_carry_over(gconstpointer data)
+{
+  HarkMediaSrtpSuite suite = GPOINTER_TO_INT(data);
+  g_autoptr(GBytes) key = random_key(suite);
+  g_autoptr(HarkSrtp) tx = hark_srtp_new(suite, key, TRUE);
+  g_autoptr(HarkSrtp) rx = hark_srtp_new(suite, key, FALSE);
+  guint8 plain[256], seen[300], rtcp[300];
+  gsize seen_n = 0;
+  for (guint i = 0; i < 16; i++) {
+    guint8 packet[300];
+    gsize n =
+      protect(tx, FALSE, plain, make_rtp(plain, (guint16)(65530 + i), 77, 40, FALSE), packet);
+    g_assert_cmpint(unprotect(rx, FALSE, packet, n), ==, HARK_SRTP_OK);
+    if (i == 12) { /* seq 6, after the wrap */
+      memcpy(seen, packet, n);
+      seen_n = n;
+    }
+  }
+  gsize rtcp_n = protect(tx, TRUE, plain, make_rtcp(plain, 77), rtcp);
+  g_assert_cmpint(unprotect(rx, TRUE, rtcp, rtcp_n), ==, HARK_SRTP_OK);
+  g_autoptr(HarkSrtpWindows) saved = hark_srtp_save_windows(rx);
+  g_autoptr(HarkSrtp) again = hark_srtp_new(suite, key, FALSE);
+  hark_srtp_restore_windows(again, saved);
+  g_autoptr(HarkSrtp) fresh = hark_srtp_new(suite, key, FALSE);
+  guint8 next[300];
+  gsize next_n = protect(tx, FALSE, plain, make_rtp(plain, 10, 77, 40, FALSE), next);
+  g_assert_cmpint(unprotect(fresh, FALSE, next, next_n), ==, HARK_SRTP_AUTH);
+  g_assert_cmpint(unprotect(again, FALSE, next, next_n), ==, HARK_SRTP_OK);
+  g_assert_cmpint(unprotect(again, FALSE, seen, seen_n), ==, HARK_SRTP_REPLAY);
+  g_assert_cmpint(unprotect(again, TRUE, rtcp, rtcp_n), ==, HARK_SRTP_REPLAY);
+  rtcp_n = protect(tx, TRUE, plain, make_rtcp(plain, 77), rtcp);
+  g_assert_cmpint(unprotect(again, TRUE, rtcp, rtcp_n), ==, HARK_SRTP_OK);
+}
+
 static void
 test_wrong_key_length(void)
 {
@@ -313,6 +356,11 @@ main(int argc, char **argv)
                        GINT_TO_POINTER(HARK_MEDIA_SRTP_AES_CM_128_HMAC_SHA1_80), test_attacks);
   g_test_add_data_func("/media-srtp/attacks/aes-gcm",
                        GINT_TO_POINTER(HARK_MEDIA_SRTP_AEAD_AES_256_GCM), test_attacks);
+  g_test_add_data_func("/media-srtp/carry-over/aes-cm",
+                       GINT_TO_POINTER(HARK_MEDIA_SRTP_AES_CM_128_HMAC_SHA1_80),
+                       test_windows_carry_over);
+  g_test_add_data_func("/media-srtp/carry-over/aes-gcm",
+                       GINT_TO_POINTER(HARK_MEDIA_SRTP_AEAD_AES_256_GCM), test_windows_carry_over);
   g_test_add_func("/media-srtp/wrong-key-length", test_wrong_key_length);
   int rc = g_test_run();
   srtp_shutdown();

@@ -193,6 +193,21 @@ HARK_API void hark_media_session_set_mute(HarkMediaSession *session, gboolean mu
 HARK_API gboolean hark_media_session_send_dtmf(HarkMediaSession *session, const char *digits,
                                                GError **error);
 
+/* Where a session's receiving is: the far end's key and, per SSRC of the far end, the
+ * SRTP rollover counter and replay window. For a session made again for the same call
+ * (new source and sink, the same keys: a conference host adopting a call as a leg), whose
+ * far end's stream goes on: a fresh session would guess that stream's rollover counter
+ * as 0 and refuse every packet once it is past 65,536 (22 minutes at 20 ms), and would
+ * take a replay of anything it sent before. */
+typedef struct _HarkMediaReceiving HarkMediaReceiving;
+HARK_API HarkMediaReceiving *hark_media_session_save_receiving(HarkMediaSession *session);
+/* Before hark_media_session_start: session goes on from receiving. FALSE, and nothing
+ * changes, when session's receive key or SRTP suite is not receiving's. */
+HARK_API gboolean hark_media_session_restore_receiving(HarkMediaSession *session,
+                                                       const HarkMediaReceiving *receiving);
+HARK_API void hark_media_receiving_free(HarkMediaReceiving *receiving);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(HarkMediaReceiving, hark_media_receiving_free)
+
 /* What a session tells its owner, on the main context the session was made on. */
 typedef struct {
   guint32 version; /* 1 */
