@@ -444,7 +444,10 @@ test_signal_one_device_known(CallLab *lab, gconstpointer data)
   g_test_message("carol's lookups: %" G_GINT64_FORMAT " after the first signal, %" G_GINT64_FORMAT
                  " after twelve more",
                  first, directory_counter(lab->carol, "lookups"));
-  g_assert_cmpint(directory_counter(lab->carol, "lookups"), ==, first);
+  /* Before, each of the twelve was a lookup; now none is (one more is let pass, for
+   * anything else of carol's that may look someone up meanwhile). */
+  gint64 known = directory_counter(lab->carol, "lookups");
+  g_assert_cmpint(known, <=, first + 1);
 
   HARK_REQUIRE(lab_node_stop(lab->bob_phone));
   g_autofree char *why = NULL;
@@ -456,29 +459,48 @@ test_signal_one_device_known(CallLab *lab, gconstpointer data)
   g_test_message("to the stopped phone: %s", why != NULL ? why : "(delivered)");
   g_assert_nonnull(why);
   g_assert_nonnull(strstr(why, "is not online"));
-  g_assert_cmpint(directory_counter(lab->carol, "lookups"), ==, first + 1);
+  g_assert_cmpint(directory_counter(lab->carol, "lookups"), >, known); /* looked up again */
 }
 
-/* carol's SN answers her 12 lookups a minute (10 at once). She spends them on signals to
- * all of bob's devices (each a fresh lookup: her clock moves a second between them; bob's
- * last known devices serve once the SN refuses). Her signal to alice, never looked up,
- * then fails saying that the directory did not answer, not that alice has no device
- * online; and once the SN answers again (5 s), the next one reaches alice: the refusal
- * was not kept as an empty answer. */
+/* carol signals all of bob's devices, her clock a second on each time so that each asks
+ * the directory afresh, until her SN refuses one more lookup than before (bob's last known
+ * devices serve meanwhile). FALSE if it never did. */
+static gboolean
+spend_lookups(CallLab *lab)
+{
+  gint64 refused = directory_counter(lab->sn, "lookups_limited");
+  for (guint spent = 0; spent < 40; spent++) {
+    if (!lab_clock_advance(lab->carol->ctl, 1))
+      return FALSE;
+    g_assert_true(signal_delivered(lab->carol, "bob", NULL, NULL));
+    if (directory_counter(lab->sn, "lookups_limited") > refused) {
+      g_test_message("the SN refused a lookup after %u signals to bob", spent + 1);
+      return TRUE;
+    }
+  }
+  return FALSE;
+}
+
+/* carol's SN answers her 12 lookups a minute (10 at once), and she has spent them. Her
+ * signal to alice, never looked up, then fails saying that the directory did not answer,
+ * not that alice has no device online (the SN's bucket may refill between its refusal
+ * and alice's lookup: then she spends them again, up to three times). Once the SN
+ * answers again (5 s), one of her next signals reaches alice: the refusal was not kept
+ * as an empty answer. */
 static void
 test_signal_lookup_refused(CallLab *lab, gconstpointer data)
 {
   LAB_UP(lab);
-  guint spent = 0;
-  while (directory_counter(lab->sn, "lookups_limited") < 1 && spent < 40) {
-    HARK_REQUIRE(lab_clock_advance(lab->carol->ctl, 1));
-    g_assert_true(signal_delivered(lab->carol, "bob", NULL, NULL));
-    spent++;
-  }
-  g_test_message("the SN refused a lookup after %u signals to bob", spent);
-  HARK_REQUIRE(directory_counter(lab->sn, "lookups_limited") >= 1);
   g_autofree char *why = NULL;
-  g_assert_false(signal_delivered(lab->carol, "alice", NULL, &why));
+  gboolean refused = FALSE;
+  for (guint round = 0; round < 3 && !refused; round++) {
+    HARK_REQUIRE(spend_lookups(lab));
+    g_clear_pointer(&why, g_free);
+    refused = !signal_delivered(lab->carol, "alice", NULL, &why);
+    if (!refused)
+      g_test_message("alice's lookup came after the SN's bucket refilled: again");
+  }
+  HARK_REQUIRE(refused);
   g_test_message("to alice: %s", why);
   g_assert_nonnull(strstr(why, "the directory did not answer"));
   g_assert_nonnull(strstr(why, "too many lookups"));
