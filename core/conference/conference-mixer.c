@@ -4,12 +4,12 @@
  * sums them once and writes each input its mix-minus (the sum less its own frame,
  * clipped): O(N) per tick. Each leg's session encodes its mix with the leg's own codec.
  * An input with nothing this tick (a silent participant whose Opus DTX sends no packets,
- * a muted one, one whose frame is all zeros, a leg not primed yet) is left out of the sum, and all such inputs hear the
- * same whole mix: in a meeting most participants are silent. Once a leg has not been
- * heard for MIXER_SHARE_AFTER_TICKS it follows a shared encoder (hark/media.h), which
- * codes the whole mix once for all such legs with the same codec settings; the first
- * tick it is heard again, it is back on its own encoder with its mix-minus (so nobody
- * hears themselves). The wait keeps a talker's short pauses from switching it back and
+ * a muted one, one whose frame is all zeros, a leg not primed yet) is left out of the
+ * sum, and all such inputs hear the same whole mix: in a meeting most participants are
+ * silent. Once a leg has not been heard for MIXER_SHARE_AFTER_TICKS it follows a shared
+ * encoder (hark/media.h), which codes the whole mix once for all such legs with the same
+ * codec settings; the first tick it is heard again, it is back on its own encoder with
+ * its mix-minus (so nobody hears themselves). The wait keeps a talker's short pauses from switching it back and
  * forth, each switch costing a few frames' encoding.
  * The tick is a main-loop timer that catches up when the loop was late, so the audio
  * sent keeps its rate; more than 5 ticks behind, the lost time is skipped instead. */
