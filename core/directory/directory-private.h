@@ -136,6 +136,8 @@ const char *const *hark_directory_store_buddies(DirectoryStore *store, const cha
 GPtrArray *hark_directory_store_links_of(DirectoryStore *store, const char *user);
 /* The users (canonical) with a record that came on from; NULL-terminated, new. */
 char **hark_directory_store_users_from(DirectoryStore *store, gpointer from);
+/* The public records that came from `from` (borrowed: valid until the store changes). */
+GPtrArray *hark_directory_store_records_from(DirectoryStore *store, gpointer from);
 
 /* directory-publish.c */
 void hark_directory_publish_start(HarkDirectory *directory);

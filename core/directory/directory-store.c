@@ -279,6 +279,22 @@ hark_directory_store_users_from(DirectoryStore *store, gpointer from)
   return (char **)g_ptr_array_free(out, FALSE);
 }
 
+GPtrArray *
+hark_directory_store_records_from(DirectoryStore *store, gpointer from)
+{
+  GPtrArray *out = g_ptr_array_new();
+  GHashTableIter iter;
+  gpointer value;
+  g_hash_table_iter_init(&iter, store->users);
+  while (g_hash_table_iter_next(&iter, NULL, &value)) {
+    GPtrArray *records = value;
+    for (guint i = 0; i < records->len; i++)
+      if (came_from(records->pdata[i], from))
+        g_ptr_array_add(out, ((StoredRecord *)records->pdata[i])->public_form);
+  }
+  return out;
+}
+
 const char *const *
 hark_directory_store_buddies(DirectoryStore *store, const char *user, const char *device)
 {

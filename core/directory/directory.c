@@ -353,6 +353,24 @@ hark_directory_published_to_strategies(HarkDirectory *directory, const HarkPrese
   }
 }
 
+/* The devices that published through link (a client's, closing) left this SN: told to
+ * the strategies that store their clients' records again each period (version 3). */
+static void
+client_left_to_strategies(HarkDirectory *directory, HarkLink *link)
+{
+  g_autoptr(GPtrArray) records = hark_directory_store_records_from(directory->store, link);
+  for (guint i = 0; directory->strategies != NULL && i < directory->strategies->len; i++) {
+    const HarkRegistration *reg = directory->strategies->pdata[i];
+    const HarkSearchInterface *iface = reg->iface;
+    if (iface->version < 3 || iface->client_left == NULL)
+      continue;
+    for (guint k = 0; k < records->len; k++) {
+      const HarkPresenceRecord *record = records->pdata[k];
+      iface->client_left(reg->instance, record->user, record->device);
+    }
+  }
+}
+
 static void
 tick_strategies(HarkDirectory *directory)
 {
@@ -590,7 +608,10 @@ on_link_closed(gpointer data, HarkLink *link, HarkOverlayFrom from)
   HarkDirectory *directory = data;
   if (directory->store == NULL)
     return;
-  /* A client's record goes with its link, and its watchers are told. */
+  /* A client's record goes with its link, and its watchers are told; the strategies
+   * first, while the store still has it. */
+  if (from == HARK_OVERLAY_FROM_CLIENT)
+    client_left_to_strategies(directory, link);
   hark_directory_presence_link_closed(directory, link, from);
   if (from == HARK_OVERLAY_FROM_SN)
     hark_directory_reach_peer_closed(directory, link);

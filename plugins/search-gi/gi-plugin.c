@@ -80,6 +80,12 @@ gi_records(gpointer engine)
   return hark_gi_engine_record_count(engine);
 }
 
+static void
+gi_forget(gpointer engine, const HarkGiId *key, const char *device)
+{
+  hark_gi_engine_forget(engine, key, device);
+}
+
 static const HarkSnEngineOps gi_ops = {
   .create = gi_create,
   .destroy = gi_destroy,
@@ -93,6 +99,7 @@ static const HarkSnEngineOps gi_ops = {
   .stats = gi_stats,
   .contacts = gi_contacts,
   .records = gi_records,
+  .forget = gi_forget,
 };
 
 static gboolean

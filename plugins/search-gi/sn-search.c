@@ -37,8 +37,8 @@ struct _SnSearch {
   GArray *lost; /* HarkGiId: peers to take down on the next timer */
   GSource *timer;
   struct {
-    guint64 lookups, found, not_found, routed, published, unlinked, send_failed, malformed,
-      unknown_peer, mismatched;
+    guint64 lookups, found, not_found, routed, published, forgotten, unlinked, send_failed,
+      malformed, unknown_peer, mismatched;
     guint last_hops;
   } counters;
 };
@@ -418,6 +418,18 @@ record_published(gpointer instance, const HarkPresenceRecord *record)
   schedule(s, POLL_MS);
 }
 
+static void
+client_left(gpointer instance, const char *user, const char *device)
+{
+  SnSearch *s = instance;
+  if (s->engine == NULL || s->ops->forget == NULL)
+    return;
+  HarkGiId key;
+  hark_gi_id_for_user(user, &key);
+  s->ops->forget(s->engine, &key, device);
+  s->counters.forgotten++;
+}
+
 static JsonObject *
 stats(gpointer instance)
 {
@@ -430,6 +442,7 @@ stats(gpointer instance)
   json_object_set_int_member(o, "routed", (gint64)s->counters.routed);
   json_object_set_int_member(o, "last_hops", s->counters.last_hops);
   json_object_set_int_member(o, "published", (gint64)s->counters.published);
+  json_object_set_int_member(o, "forgotten", (gint64)s->counters.forgotten);
   json_object_set_int_member(o, "unlinked", (gint64)s->counters.unlinked);
   json_object_set_int_member(o, "send_failed", (gint64)s->counters.send_failed);
   json_object_set_int_member(o, "malformed_envelopes", (gint64)s->counters.malformed);
@@ -468,6 +481,7 @@ static const HarkSearchInterface sn_search_iface = {
   .message = message,
   .stats = stats,
   .record_published = record_published,
+  .client_left = client_left,
 };
 
 gboolean

@@ -26,6 +26,9 @@ typedef struct {
   const HarkGiStats *(*stats)(gpointer engine);
   guint (*contacts)(gpointer engine);
   guint (*records)(gpointer engine);
+  /* A client's device left this SN: its record is not stored again each period. May be
+   * NULL (an engine that keeps no such duty). */
+  void (*forget)(gpointer engine, const HarkGiId *key, const char *device);
 } HarkSnEngineOps;
 
 /* Registers the strategy name (kind search) run by ops in ctx; the plugin's data is

@@ -221,6 +221,17 @@ test_gi(void)
   g_assert_cmpint(elsewhere, >=, 2);
   g_assert_cmpint(sn_stat(lab.sn[2], "gi", "received"), >=, 1);
   g_assert_cmpint(sn_stat(lab.sn[2], "gi", "forged"), ==, 0);
+  /* alice's phone leaves SN1, which stops storing its record again each period (gi's
+   * `forgotten`; /gi/forget-stops-republish has what that means); alice is still found. */
+  g_assert_cmpint(sn_stat(lab.sn[0], "gi", "forgotten"), ==, 0);
+  HARK_REQUIRE(lab_node_stop(lab.alice2));
+  gint64 until = g_get_monotonic_time() + hark_test_timeout(WAIT_MS) * 1000;
+  while (sn_stat(lab.sn[0], "gi", "forgotten") < 1 && g_get_monotonic_time() < until)
+    g_usleep(100 * 1000);
+  g_assert_cmpint(sn_stat(lab.sn[0], "gi", "forgotten"), ==, 1);
+  g_autoptr(JsonObject) found = search(lab.bob, "alice");
+  HARK_REQUIRE(found != NULL);
+  g_assert_cmpstr(json_object_get_string_member(found, "answer"), ==, "found");
   lab_down(&lab);
 }
 

@@ -25,6 +25,7 @@ typedef struct {
   HarkGiId id;
   HarkGiEngine *engine;
   gboolean alive;
+  guint64 stores; /* STOREs it sent */
 } Node;
 
 struct _Net {
@@ -65,6 +66,11 @@ net_send(gpointer user, const HarkGiId *peer, GBytes *addr, GBytes *message)
   p->to = to->index;
   p->msg = g_bytes_ref(message);
   from->net->messages++;
+  HarkGiMessage m;
+  if (hark_gi_message_decode_bytes(message, &m, NULL)) {
+    from->stores += m.kind == HARK_GI_STORE;
+    hark_gi_message_clear(&m);
+  }
   g_queue_push_tail(&from->net->queue, p);
 }
 
@@ -445,6 +451,40 @@ test_expiry_and_replacement(void)
   for (guint i = 0; i < 16; i++)
     g_assert_cmpuint(stored_count(net, i, &old->key), ==, 0);
   g_assert_false(lookup(net, 9, "heidi"));
+  net_free(net);
+}
+
+/* An SN stores its clients' records again each period while they stay (a record whose
+ * replicas all crashed comes back); once a client left (hark_gi_engine_forget) it does
+ * not, and what it stored stays found until it expires. The publishing SN is the
+ * farthest from the key: it holds no replica and forwards no other store of it. */
+static void
+test_forget_stops_republish(void)
+{
+  HarkGiParams params;
+  hark_gi_params_init(&params);
+  Net *net = net_new(16, &params);
+  g_autoptr(HarkGiRecord) rec = make_record("ivan", "laptop", net->now, TRUE);
+  g_autoptr(GArray) order = true_closest(net, &rec->key);
+  Node *sn = node(net, g_array_index(order, guint, order->len - 1));
+  hark_gi_engine_publish(sn->engine, rec, net->now);
+  net_run(net);
+  g_assert_cmpuint(stored_count(net, sn->index, &rec->key), ==, 0);
+  guint64 stored[2];
+  for (guint round = 0; round < 2; round++) {
+    if (round == 1)
+      hark_gi_engine_forget(sn->engine, &rec->key, "laptop");
+    net->now += params.republish_us + G_USEC_PER_SEC;
+    guint64 before = sn->stores;
+    net_tick(net);
+    stored[round] = sn->stores - before;
+  }
+  g_test_message("the SN's stores in a period: %" G_GUINT64_FORMAT " while its client stayed, "
+                 "%" G_GUINT64_FORMAT " after it left",
+                 stored[0], stored[1]);
+  g_assert_cmpuint(stored[0], >=, 1);
+  g_assert_cmpuint(stored[1], ==, 0);
+  g_assert_true(lookup(net, 7, "ivan"));
   net_free(net);
 }
 
@@ -960,6 +1000,7 @@ main(int argc, char **argv)
   g_test_add_func("/gi/lookup-during-triple-crash", test_lookup_during_triple_crash);
   g_test_add_func("/gi/no-holes", test_no_holes);
   g_test_add_func("/gi/expiry-and-replacement", test_expiry_and_replacement);
+  g_test_add_func("/gi/forget-stops-republish", test_forget_stops_republish);
   g_test_add_func("/gi/forged-records-refused", test_forged_records_refused);
   g_test_add_func("/gi/far-replica-refused", test_far_replica_refused);
   g_test_add_func("/gi/forged-answer-ignored", test_forged_answer_ignored);

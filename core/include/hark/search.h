@@ -33,8 +33,8 @@ G_BEGIN_DECLS
 /* 2: HarkSearchServices.self_device and .peer_device, HarkSearchInterface.record_published
  * (the core takes version 1 tables too, and hands version 2 services to every strategy:
  * a strategy reads a member past the ones of its version only when services->version
- * says it is there). */
-#define HARK_SEARCH_INTERFACE_VERSION 2
+ * says it is there). 3: HarkSearchInterface.client_left. */
+#define HARK_SEARCH_INTERFACE_VERSION 3
 
 typedef enum {
   HARK_SEARCH_UNDECIDED, /* this strategy cannot tell: the next one is asked */
@@ -119,6 +119,11 @@ typedef struct {
   /* Version 2, SN side (may be NULL): a client of this SN published record (verified,
    * the PUBLIC form, borrowed), for a strategy that spreads records among SNs. */
   void (*record_published)(gpointer instance, const HarkPresenceRecord *record);
+  /* Version 3, SN side (may be NULL): the device of user (as its record names it, the
+   * record given to record_published) that published here
+   * left this SN (its link closed), for a strategy that stores its clients' records again
+   * each period: it stops doing so (what it stored elsewhere stays until it expires). */
+  void (*client_left)(gpointer instance, const char *user, const char *device);
 } HarkSearchInterface;
 
 G_END_DECLS
