@@ -241,6 +241,29 @@ try_shutdown(gpointer data)
          g_socket_send(client->socket, request, sizeof request - 1, NULL, NULL) > 0;
 }
 
+/* Where each thread of a node that does not answer is (gdb, when installed): a hang is
+ * seldom seen twice, and its stacks say more than its log. */
+static void
+show_stacks(HarkTestNode *node)
+{
+  const char *pid = g_subprocess_get_identifier(node->process);
+  g_autofree char *gdb = g_find_program_in_path("gdb");
+  if (pid == NULL || gdb == NULL)
+    return;
+  const char *argv[] = {
+    "timeout", "30", gdb, "-p", pid, "-batch", "-nx", "-ex", "thread apply all bt", NULL
+  };
+  g_autofree char *out = NULL;
+  if (!g_spawn_sync(NULL, (char **)argv, NULL, G_SPAWN_SEARCH_PATH | G_SPAWN_STDERR_TO_DEV_NULL,
+                    NULL, NULL, &out, NULL, NULL, NULL))
+    return;
+  g_test_message("---- the node's threads (gdb -p %s) ----", pid);
+  g_auto(GStrv) lines = g_strsplit(out != NULL ? out : "", "\n", -1);
+  for (char **line = lines; *line != NULL; line++)
+    if (**line != '\0')
+      g_test_message("%s", *line);
+}
+
 /* A node still running at the end of a test is shut down the orderly way, so that it
  * must exit 0 (and a wrapper such as valgrind gets to report); SIGKILL when that fails. */
 static void
@@ -253,6 +276,7 @@ stop_leftover(HarkTestNode *node)
     return;
   }
   fail("the node could not be shut down; killing it");
+  show_stacks(node);
   g_subprocess_force_exit(node->process);
   hark_test_node_wait_exit(node, EXIT_TIMEOUT_MS);
 }
