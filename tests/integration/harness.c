@@ -45,17 +45,26 @@ flag_is_set(gpointer data)
 
 /* ---- files ---------------------------------------------------------------------------------- */
 
+/* text into the log under "---- title (source) ----", a message per line; nothing when
+ * it is empty. */
 static void
-show_file(const char *title, const char *path)
+show_text(const char *title, const char *source, const char *text)
 {
-  g_autofree char *text = NULL;
-  if (!g_file_get_contents(path, &text, NULL, NULL) || *text == '\0')
+  if (text == NULL || *text == '\0')
     return;
-  g_test_message("---- %s (%s) ----", title, path);
+  g_test_message("---- %s (%s) ----", title, source);
   g_auto(GStrv) lines = g_strsplit(text, "\n", -1);
   for (char **line = lines; *line != NULL; line++)
     if (**line != '\0')
       g_test_message("%s", *line);
+}
+
+static void
+show_file(const char *title, const char *path)
+{
+  g_autofree char *text = NULL;
+  if (g_file_get_contents(path, &text, NULL, NULL))
+    show_text(title, path, text);
 }
 
 struct _HarkTestClient {
@@ -254,14 +263,10 @@ show_stacks(HarkTestNode *node)
     "timeout", "30", gdb, "-p", pid, "-batch", "-nx", "-ex", "thread apply all bt", NULL
   };
   g_autofree char *out = NULL;
-  if (!g_spawn_sync(NULL, (char **)argv, NULL, G_SPAWN_SEARCH_PATH | G_SPAWN_STDERR_TO_DEV_NULL,
-                    NULL, NULL, &out, NULL, NULL, NULL))
-    return;
-  g_test_message("---- the node's threads (gdb -p %s) ----", pid);
-  g_auto(GStrv) lines = g_strsplit(out != NULL ? out : "", "\n", -1);
-  for (char **line = lines; *line != NULL; line++)
-    if (**line != '\0')
-      g_test_message("%s", *line);
+  g_autofree char *source = g_strdup_printf("gdb -p %s", pid);
+  if (g_spawn_sync(NULL, (char **)argv, NULL, G_SPAWN_SEARCH_PATH | G_SPAWN_STDERR_TO_DEV_NULL,
+                   NULL, NULL, &out, NULL, NULL, NULL))
+    show_text("the node's threads", source, out);
 }
 
 /* A node still running at the end of a test is shut down the orderly way, so that it
