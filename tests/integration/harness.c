@@ -59,8 +59,8 @@ show_text(const char *title, const char *source, const char *text)
       g_test_message("%s", *line);
 }
 
-static void
-show_file(const char *title, const char *path)
+void
+hark_test_show_file(const char *title, const char *path)
 {
   g_autofree char *text = NULL;
   if (g_file_get_contents(path, &text, NULL, NULL))
@@ -225,8 +225,8 @@ hark_test_node_read_stderr(HarkTestNode *node)
 void
 hark_test_node_show_logs(HarkTestNode *node)
 {
-  show_file("node stdout", node->stdout_path);
-  show_file("node stderr", node->stderr_path);
+  hark_test_show_file("node stdout", node->stdout_path);
+  hark_test_show_file("node stderr", node->stderr_path);
 }
 
 typedef enum {

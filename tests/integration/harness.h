@@ -122,6 +122,10 @@ char *hark_test_json(JsonObject *object);
 
 /* ---- other programs ---- */
 
+/* The file at path into the log, a message per line under "---- title (path) ----";
+ * nothing when it is missing or empty. */
+void hark_test_show_file(const char *title, const char *path);
+
 /* Starts argv with stdout and stderr into files (either path may be NULL: inherited). */
 GSubprocess *hark_test_spawn(const char *const *argv, const char *stdout_path,
                              const char *stderr_path);

@@ -525,17 +525,86 @@ lab_free_port(void)
   return g_inet_socket_address_get_port(G_INET_SOCKET_ADDRESS(bound));
 }
 
-GSubprocess *
-lab_coturn_start(const char *dir, guint16 port, const char *secret)
+guint16
+lab_free_udp_tcp_port(void)
+{
+  for (int i = 0; i < 20; i++) {
+    guint16 port = lab_free_port();
+    g_autoptr(GSocket) tcp =
+      g_socket_new(G_SOCKET_FAMILY_IPV4, G_SOCKET_TYPE_STREAM, G_SOCKET_PROTOCOL_TCP, NULL);
+    g_autoptr(GInetAddress) any = g_inet_address_new_any(G_SOCKET_FAMILY_IPV4);
+    g_autoptr(GSocketAddress) address = g_inet_socket_address_new(any, port);
+    if (g_socket_bind(tcp, address, FALSE, NULL))
+      return port;
+  }
+  g_error("no port free for both UDP and TCP in 20 tries");
+}
+
+gboolean
+lab_coturn_installed(void)
 {
   g_autofree char *turnserver = g_find_program_in_path("turnserver");
-  if (turnserver == NULL)
-    return NULL;
+  return turnserver != NULL;
+}
+
+/* One STUN Binding request (RFC 5389) to 127.0.0.1:port over type; TRUE when a Binding
+ * success with its transaction id comes back within 500 ms. */
+static gboolean
+stun_binding_answered(GSocketType type, guint16 port)
+{
+  GSocketProtocol protocol =
+    type == G_SOCKET_TYPE_STREAM ? G_SOCKET_PROTOCOL_TCP : G_SOCKET_PROTOCOL_UDP;
+  g_autoptr(GSocket) socket = g_socket_new(G_SOCKET_FAMILY_IPV4, type, protocol, NULL);
+  g_autoptr(GInetAddress) loopback = g_inet_address_new_loopback(G_SOCKET_FAMILY_IPV4);
+  g_autoptr(GSocketAddress) to = g_inet_socket_address_new(loopback, port);
+  if (socket == NULL || !g_socket_connect(socket, to, NULL, NULL))
+    return FALSE;
+  g_socket_set_timeout(socket, 1);
+  guint8 request[20] = { 0x00, 0x01, 0x00, 0x00, 0x21, 0x12, 0xa4, 0x42 };
+  for (gsize i = 8; i < sizeof request; i++)
+    request[i] = (guint8)g_random_int();
+  if (g_socket_send(socket, (const char *)request, sizeof request, NULL, NULL) !=
+      (gssize)sizeof request)
+    return FALSE;
+  guint8 answer[512];
+  gint64 until = g_get_monotonic_time() + 500 * 1000;
+  gsize have = 0;
+  while (
+    have < 20 && g_get_monotonic_time() < until &&
+    g_socket_condition_timed_wait(socket, G_IO_IN, until - g_get_monotonic_time(), NULL, NULL)) {
+    gssize n = g_socket_receive(socket, (char *)answer + have, sizeof answer - have, NULL, NULL);
+    if (n <= 0)
+      return FALSE;
+    have += (gsize)n;
+  }
+  return have >= 20 && answer[0] == 0x01 && answer[1] == 0x01 &&
+         memcmp(answer + 4, request + 4, 16) == 0;
+}
+
+/* Whether coturn answers on port over UDP and TCP within timeout_ms (one that exited
+ * answers nothing). */
+static gboolean
+coturn_answers(guint16 port, guint timeout_ms)
+{
+  gint64 until = g_get_monotonic_time() + (gint64)timeout_ms * 1000;
+  gboolean udp = FALSE, tcp = FALSE;
+  while (!(udp && tcp) && g_get_monotonic_time() < until) {
+    udp = udp || stun_binding_answered(G_SOCKET_TYPE_DATAGRAM, port);
+    tcp = tcp || stun_binding_answered(G_SOCKET_TYPE_STREAM, port);
+    if (!(udp && tcp))
+      g_usleep(50 * 1000);
+  }
+  return udp && tcp;
+}
+
+static GSubprocess *
+coturn_spawn(const char *turnserver, const char *dir, guint16 port, const char *secret,
+             const char *log)
+{
   g_autofree char *port_text = g_strdup_printf("%u", port);
   g_autofree char *secret_arg = g_strdup_printf("--static-auth-secret=%s", secret);
   g_autofree char *pid = g_build_filename(dir, "turnserver.pid", NULL);
   g_autofree char *db = g_build_filename(dir, "turndb", NULL);
-  g_autofree char *log = g_build_filename(dir, "turnserver.log", NULL);
   const char *argv[] = { turnserver,
                          "-n",
                          "--listening-ip",
@@ -560,6 +629,29 @@ lab_coturn_start(const char *dir, guint16 port, const char *secret)
                          "stdout",
                          NULL };
   return hark_test_spawn(argv, log, log);
+}
+
+GSubprocess *
+lab_coturn_start(const char *dir, const char *secret, guint16 *port)
+{
+  g_autofree char *turnserver = g_find_program_in_path("turnserver");
+  if (turnserver == NULL)
+    return NULL;
+  g_autofree char *log = g_build_filename(dir, "turnserver.log", NULL);
+  for (int attempt = 1; attempt <= LAB_COTURN_TRIES; attempt++) {
+    *port = lab_free_udp_tcp_port();
+    GSubprocess *coturn = coturn_spawn(turnserver, dir, *port, secret, log);
+    if (coturn != NULL && coturn_answers(*port, hark_test_timeout(LAB_COTURN_UP_MS)))
+      return coturn;
+    g_test_message("coturn did not answer STUN on 127.0.0.1:%u (UDP and TCP) within %u ms "
+                   "(try %d of %d)",
+                   *port, hark_test_timeout(LAB_COTURN_UP_MS), attempt, LAB_COTURN_TRIES);
+    hark_test_show_file("coturn", log);
+    lab_coturn_stop(&coturn);
+  }
+  g_test_fail_printf("coturn never answered STUN on a port of its own (%d tries)",
+                     LAB_COTURN_TRIES);
+  return NULL;
 }
 
 void

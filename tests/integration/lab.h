@@ -158,10 +158,21 @@ LabNode *lab_client_start(const char *name, const char *config, const char *user
 
 /* A UDP port of 127.0.0.1 that was free a moment ago. */
 guint16 lab_free_port(void);
-/* Debian's coturn on 127.0.0.1:port, relaying on 127.0.0.1 to loopback peers, with the
- * REST-API credentials of secret (what an SN's supernode.turn_secret_file holds); its pid
- * file, user database and log in dir. NULL when turnserver is not installed. */
-GSubprocess *lab_coturn_start(const char *dir, guint16 port, const char *secret);
+/* A port of 127.0.0.1 that was free for both UDP and TCP a moment ago. */
+guint16 lab_free_udp_tcp_port(void);
+/* Whether Debian's coturn (turnserver) is installed. */
+gboolean lab_coturn_installed(void);
+/* How long coturn has to answer STUN on its port, and how many ports are tried: a port
+ * found free can be taken by another program before coturn binds it. */
+#define LAB_COTURN_UP_MS 5000
+#define LAB_COTURN_TRIES 3
+/* Debian's coturn on 127.0.0.1:*port (a free port it chooses), relaying on 127.0.0.1 to
+ * loopback peers, with the REST-API credentials of secret (what an SN's
+ * supernode.turn_secret_file holds); its pid file, user database and log in dir. Returned
+ * once it answers a STUN Binding over UDP and over TCP. NULL when turnserver is not
+ * installed (lab_coturn_installed), or, with the case failed and coturn's log shown,
+ * when it answered on none of LAB_COTURN_TRIES ports. */
+GSubprocess *lab_coturn_start(const char *dir, const char *secret, guint16 *port);
 /* Stops it (SIGKILL, waited for) and clears *coturn; nothing when NULL. */
 void lab_coturn_stop(GSubprocess **coturn);
 

@@ -108,22 +108,6 @@ sn_config(TurnLab *lab, const char *secret_path)
                          lab->login->ca_path);
 }
 
-/* A port free for UDP and TCP alike (the relay takes both; lab_free_port checks UDP). */
-static guint16
-free_udp_tcp_port(void)
-{
-  for (int i = 0; i < 20; i++) {
-    guint16 port = lab_free_port();
-    g_autoptr(GSocket) tcp =
-      g_socket_new(G_SOCKET_FAMILY_IPV4, G_SOCKET_TYPE_STREAM, G_SOCKET_PROTOCOL_TCP, NULL);
-    g_autoptr(GInetAddress) any = g_inet_address_new_any(G_SOCKET_FAMILY_IPV4);
-    g_autoptr(GSocketAddress) address = g_inet_socket_address_new(any, port);
-    if (g_socket_bind(tcp, address, FALSE, NULL))
-      return port;
-  }
-  g_error("no port free for both UDP and TCP in 20 tries");
-}
-
 /* Whether the overlay has a verified SN link named data. */
 static gboolean
 has_verified_sn(JsonObject *overlay, gconstpointer data)
@@ -181,23 +165,25 @@ lab_set_up(TurnLab *lab, gconstpointer data)
 {
   lab->kind = *(const LabKind *)data;
   lab->with_turn = lab->kind == LAB_COTURN;
-  lab->relay_port = free_udp_tcp_port();
-  lab->relay_tls_port = free_udp_tcp_port();
+  lab->relay_port = lab_free_udp_tcp_port();
+  lab->relay_tls_port = lab_free_udp_tcp_port();
   if (lab->kind == LAB_WEB_RELAY) {
-    lab->web_port = free_udp_tcp_port();
-    lab->http_port = free_udp_tcp_port();
+    lab->web_port = lab_free_udp_tcp_port();
+    lab->http_port = lab_free_udp_tcp_port();
   }
   guint a = (guint)g_random_int_range(1, 255), b = (guint)g_random_int_range(0, 255);
   lab->sn_host = g_strdup_printf("127.%u.%u.51", a, b);
   lab->dir = g_dir_make_tmp("hark-turn-XXXXXX", NULL);
-  lab->turn_port = lab_free_port();
   lab->login = lab_login_server_new();
   if (lab->login == NULL)
     return;
   if (lab->with_turn) {
     lab->secret_path = write_secret(lab->dir, "turn-secret", 0600);
     /* coturn as the labs run it: REST-API credentials with the lab's secret. */
-    lab->coturn = lab_coturn_start(lab->dir, lab->turn_port, SECRET);
+    if (!lab_coturn_installed())
+      lab->turn_port = lab_free_port(); /* the SN vouches for it; nobody answers there */
+    else if ((lab->coturn = lab_coturn_start(lab->dir, SECRET, &lab->turn_port)) == NULL)
+      return;
   }
   g_autofree char *config = sn_config(lab, lab->secret_path);
   if (lab->kind == LAB_STEER || lab->kind == LAB_STEER_FULL) {
@@ -443,7 +429,7 @@ test_credentials(TurnLab *lab, gconstpointer data)
   g_autofree char *expected = expected_password(wire_user);
   g_assert_cmpstr(password, ==, expected);
 
-  if (lab->coturn == NULL) {
+  if (!lab_coturn_installed()) {
     g_test_message("turnserver is not installed: the allocation with these credentials is "
                    "not tried");
   } else {
