@@ -289,6 +289,23 @@ hark_login_is_name(const char *text)
            length;
 }
 
+/* A look-up is signed when it can be (hark_login_can_sign). One whose certificate the
+ * server refuses (its clock already past the certificate's end, say) is asked again
+ * unsigned: a look-up needs no account, only the address's budget then. */
+static void
+lookup_answer(Op *op, JsonObject *answer, GError *error)
+{
+  if (error != NULL && op->sign &&
+      g_error_matches(error, HARK_LOGIN_ERROR, HARK_LOGIN_ERROR_UNAUTHENTICATED)) {
+    g_debug("login: a signed look-up was refused (%s); asking unsigned", error->message);
+    g_error_free(error);
+    g_autofree char *path = g_strdup(op->path);
+    hark_login_op_send(op, "GET", path, NULL, FALSE, hark_login_op_answer);
+    return;
+  }
+  hark_login_op_answer(op, answer, error);
+}
+
 void
 hark_login_client_lookup_async(HarkLoginClient *client, const char *name, GCancellable *cancellable,
                                GAsyncReadyCallback callback, gpointer user_data)
@@ -303,7 +320,7 @@ hark_login_client_lookup_async(HarkLoginClient *client, const char *name, GCance
   Op *op = hark_login_op_new(client, lookup_answered, task);
   op->server_words = TRUE; /* its rate limit is on look-ups, not on failed logins */
   g_autofree char *path = g_strdup_printf("/v1/users/%s", name);
-  hark_login_op_send(op, "GET", path, NULL, FALSE, hark_login_op_answer);
+  hark_login_op_send(op, "GET", path, NULL, hark_login_can_sign(client), lookup_answer);
 }
 
 HarkLoginLookup
@@ -361,7 +378,7 @@ hark_login_client_search_async(HarkLoginClient *client, const char *prefix, guin
   op->server_words = TRUE;
   g_autofree char *path = g_strdup_printf("/v1/users?prefix=%s&limit=%u", prefix,
                                           CLAMP(limit, 1, HARK_LOGIN_SEARCH_LIMIT_MAX));
-  hark_login_op_send(op, "GET", path, NULL, FALSE, hark_login_op_answer);
+  hark_login_op_send(op, "GET", path, NULL, hark_login_can_sign(client), lookup_answer);
 }
 
 GPtrArray *

@@ -130,6 +130,10 @@ gboolean hark_login_op_is_stale(Op *op);
 GError *hark_login_stale_error(void);
 /* Sends (again) the request saved in op. */
 void hark_login_op_transmit(Op *op);
+/* Whether a request can be signed now: logged in, with a certificate valid for more than
+ * a minute. A look-up is signed when it can be, so it counts against this account at the
+ * server and not against an address that other users may share (a NAT). */
+gboolean hark_login_can_sign(HarkLoginClient *client);
 /* Sends one request of op; step gets the answer. Takes body (may be NULL). */
 void hark_login_op_send(Op *op, const char *method, const char *path, JsonObject *body,
                         gboolean sign, OpStep step);

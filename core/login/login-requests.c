@@ -7,6 +7,10 @@
 
 #include "hark/certificate.h"
 
+/* A certificate this close to its end is not used to sign what may go unsigned: the
+ * server's clock may already be past it. */
+#define SIGN_MARGIN_S 60
+
 /* ---- errors ----------------------------------------------------------------------- */
 
 static char *
@@ -317,6 +321,13 @@ hark_login_op_transmit(Op *op)
   g_signal_connect(op->msg, "accept-certificate", G_CALLBACK(on_accept_certificate), op);
   hark_login_watch_direct_connection(op);
   soup_session_send_async(client->session, op->msg, G_PRIORITY_DEFAULT, op->attempt, on_sent, op);
+}
+
+gboolean
+hark_login_can_sign(HarkLoginClient *client)
+{
+  return client->certificate_der != NULL &&
+         client->expires - hark_login_now_seconds(client) > SIGN_MARGIN_S;
 }
 
 /* Sends one request of op; step gets the answer. Takes body (may be NULL). */

@@ -16,38 +16,47 @@
 /* RFC 6585; libsoup 3.2 has no name for it. */
 #define LOGIN_STATUS_TOO_MANY_REQUESTS 429
 
+/* Whether a route needs the signature headers (auth.c). A look-up may come signed or not:
+ * signed, it counts against its account instead of its address, so users behind one NAT
+ * do not share one budget. */
+typedef enum {
+  UNSIGNED,
+  SIGNED,
+  SIGNED_IF_SENT, /* checked when Hark-Signature is there; anonymous otherwise */
+} RouteSigning;
+
 typedef struct {
   const char *method;
   const char *path;
   gboolean prefix; /* path is a prefix ending in '/', followed by one segment */
   gboolean query; /* takes a query string */
-  gboolean is_signed; /* needs the signature headers (auth.c) */
+  RouteSigning signing;
   void (*handle)(LoginRequest *req);
   const char *suffix; /* a prefix route's path after its segment (NULL: none) */
   gsize max_body; /* a larger body than the max_body setting (0: that setting) */
 } Route;
 
 static const Route routes[] = {
-  { "POST", "/v1/register", FALSE, FALSE, FALSE, login_handle_register },
-  { "GET", "/v1/nonce", FALSE, FALSE, FALSE, login_handle_nonce },
-  { "POST", "/v1/login", FALSE, FALSE, FALSE, login_handle_login },
-  { "POST", "/v1/renew", FALSE, FALSE, TRUE, login_handle_renew },
-  { "POST", "/v1/password", FALSE, FALSE, FALSE, login_handle_password },
-  { "POST", "/v1/delete", FALSE, FALSE, FALSE, login_handle_delete },
-  { "GET", "/v1/buddies", FALSE, FALSE, TRUE, login_handle_buddies_get },
-  { "POST", "/v1/buddies", FALSE, FALSE, TRUE, login_handle_buddies_change },
-  { "GET", "/v1/contacts", FALSE, FALSE, TRUE, login_handle_contacts_get },
-  { "POST", "/v1/contacts", FALSE, FALSE, TRUE, login_handle_contacts_change },
-  { "GET", "/v1/devices", FALSE, FALSE, TRUE, login_handle_devices_get },
-  { "POST", "/v1/devices/remove", FALSE, FALSE, TRUE, login_handle_devices_remove },
-  { "GET", "/v1/users/", TRUE, FALSE, TRUE, login_handle_user_devices, "/devices" },
-  { "GET", "/v1/users/", TRUE, FALSE, FALSE, login_handle_user },
-  { "GET", "/v1/users", FALSE, TRUE, FALSE, login_handle_users },
-  { "GET", "/v1/version", FALSE, FALSE, FALSE, login_handle_version },
-  { "POST", "/v1/messages", FALSE, FALSE, TRUE, login_handle_messages_hold, NULL,
+  { "POST", "/v1/register", FALSE, FALSE, UNSIGNED, login_handle_register },
+  { "GET", "/v1/nonce", FALSE, FALSE, UNSIGNED, login_handle_nonce },
+  { "POST", "/v1/login", FALSE, FALSE, UNSIGNED, login_handle_login },
+  { "POST", "/v1/renew", FALSE, FALSE, SIGNED, login_handle_renew },
+  { "POST", "/v1/password", FALSE, FALSE, UNSIGNED, login_handle_password },
+  { "POST", "/v1/delete", FALSE, FALSE, UNSIGNED, login_handle_delete },
+  { "GET", "/v1/buddies", FALSE, FALSE, SIGNED, login_handle_buddies_get },
+  { "POST", "/v1/buddies", FALSE, FALSE, SIGNED, login_handle_buddies_change },
+  { "GET", "/v1/contacts", FALSE, FALSE, SIGNED, login_handle_contacts_get },
+  { "POST", "/v1/contacts", FALSE, FALSE, SIGNED, login_handle_contacts_change },
+  { "GET", "/v1/devices", FALSE, FALSE, SIGNED, login_handle_devices_get },
+  { "POST", "/v1/devices/remove", FALSE, FALSE, SIGNED, login_handle_devices_remove },
+  { "GET", "/v1/users/", TRUE, FALSE, SIGNED, login_handle_user_devices, "/devices" },
+  { "GET", "/v1/users/", TRUE, FALSE, SIGNED_IF_SENT, login_handle_user },
+  { "GET", "/v1/users", FALSE, TRUE, SIGNED_IF_SENT, login_handle_users },
+  { "GET", "/v1/version", FALSE, FALSE, UNSIGNED, login_handle_version },
+  { "POST", "/v1/messages", FALSE, FALSE, SIGNED, login_handle_messages_hold, NULL,
     LOGIN_MESSAGES_BODY_MAX },
-  { "GET", "/v1/messages", FALSE, FALSE, TRUE, login_handle_messages_get },
-  { "POST", "/v1/messages/ack", FALSE, FALSE, TRUE, login_handle_messages_ack },
+  { "GET", "/v1/messages", FALSE, FALSE, SIGNED, login_handle_messages_get },
+  { "POST", "/v1/messages/ack", FALSE, FALSE, SIGNED, login_handle_messages_ack },
 };
 
 static const struct {
@@ -300,9 +309,25 @@ login_request_refuse_if_registering_too_much(LoginRequest *req)
 gboolean
 login_request_refuse_if_looking_up_too_much(LoginRequest *req)
 {
-  if (refuse_if_limited_by(req, req->server->lookups, "user look-ups"))
+  LoginServer *s = req->server;
+  gint64 now = login_now_monotonic(s);
+  if (req->device == NULL) {
+    if (refuse_if_limited_by(req, s->lookups, "user look-ups"))
+      return TRUE;
+    login_limiter_note_failure(s->lookups, req->source, now);
+    return FALSE;
+  }
+  /* The account's id, not its name: a certificate of a deleted account whose name was
+   * registered again cannot spend the new owner's look-ups. And the source still bounds
+   * them all (a larger budget, for the users behind one NAT): accounts cost a
+   * registration each, which one address gets 10 a minute. */
+  const char *account = req->device->account_id;
+  if (refuse_for(req, login_limiter_retry_after(s->user_lookups, account, now),
+                 "too many user look-ups from this account") ||
+      refuse_if_limited_by(req, s->signed_lookups, "signed user look-ups"))
     return TRUE;
-  login_limiter_note_failure(req->server->lookups, req->source, login_now_monotonic(req->server));
+  login_limiter_note_failure(s->user_lookups, account, now);
+  login_limiter_note_failure(s->signed_lookups, req->source, now);
   return FALSE;
 }
 
@@ -492,6 +517,15 @@ check_shape(LoginRequest *req, const Route *route)
   return TRUE;
 }
 
+static gboolean
+needs_signature(LoginRequest *req, const Route *route)
+{
+  SoupMessageHeaders *headers = soup_server_message_get_request_headers(req->msg);
+  return route->signing == SIGNED ||
+         (route->signing == SIGNED_IF_SENT &&
+          soup_message_headers_get_one(headers, "Hark-Signature") != NULL);
+}
+
 static void
 dispatch(LoginServer *s, SoupServerMessage *msg)
 {
@@ -511,7 +545,7 @@ dispatch(LoginServer *s, SoupServerMessage *msg)
                         g_uri_get_path(soup_server_message_get_uri(msg)));
     return;
   }
-  if (check_shape(req, route) && (!route->is_signed || login_authenticate(req)))
+  if (check_shape(req, route) && (!needs_signature(req, route) || login_authenticate(req)))
     route->handle(req);
 }
 

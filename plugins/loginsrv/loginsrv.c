@@ -53,6 +53,8 @@ static const char *const known_settings[] = {
   "registrations_per_minute",
   "relay_failures_per_minute",
   "lookups_per_minute",
+  "user_lookups_per_minute",
+  "signed_lookups_per_minute",
   "handshake_timeout",
   "max_handshakes",
   "max_handshakes_per_source",
@@ -120,10 +122,15 @@ read_group(GVariant *settings, const char *key, GVariant **out, GError **error)
 static gboolean
 read_limits(LoginServer *s, GVariant *settings, GError **error)
 {
-  gint64 relay, lookups, timeout, handshakes, per_source, requests, pending, again;
+  gint64 relay, lookups, user_lookups, signed_lookups, timeout, handshakes, per_source, requests,
+    pending, again;
   if (!hark_settings_get_int(settings, "relay_failures_per_minute", 200, 1, 1000000, &relay,
                              error) ||
       !hark_settings_get_int(settings, "lookups_per_minute", 60, 1, 1000000, &lookups, error) ||
+      !hark_settings_get_int(settings, "user_lookups_per_minute", 120, 1, 1000000, &user_lookups,
+                             error) ||
+      !hark_settings_get_int(settings, "signed_lookups_per_minute", 1200, 1, 10000000,
+                             &signed_lookups, error) ||
       !hark_settings_get_int(settings, "handshake_timeout", 10, 1, 60, &timeout, error) ||
       !hark_settings_get_int(settings, "max_handshakes", 256, 1, 100000, &handshakes, error) ||
       !hark_settings_get_int(settings, "max_handshakes_per_source", 32, 1, 100000, &per_source,
@@ -138,6 +145,8 @@ read_limits(LoginServer *s, GVariant *settings, GError **error)
   s->request_again_after = again;
   s->relay_failures_per_minute = (guint)relay;
   s->lookups_per_minute = (guint)lookups;
+  s->user_lookups_per_minute = (guint)user_lookups;
+  s->signed_lookups_per_minute = (guint)signed_lookups;
   s->handshake_timeout = (guint)timeout;
   s->max_handshakes = (guint)handshakes;
   s->max_handshakes_per_source = (guint)per_source;
@@ -312,6 +321,8 @@ loginsrv_stop(gpointer instance)
   g_clear_pointer(&s->registrations, login_limiter_free);
   g_clear_pointer(&s->relays, login_limiter_free);
   g_clear_pointer(&s->lookups, login_limiter_free);
+  g_clear_pointer(&s->user_lookups, login_limiter_free);
+  g_clear_pointer(&s->signed_lookups, login_limiter_free);
   g_clear_pointer(&s->contact_requests, login_limiter_free);
   g_clear_pointer(&s->holds, login_limiter_free);
   g_clear_pointer(&s->pair_locks, login_locks_free);
@@ -349,6 +360,10 @@ start_serving(LoginServer *s, GError **error)
   s->relays =
     login_limiter_new(s->relay_failures_per_minute, ADDRESS_WINDOW_USEC, ADDRESS_MAX_TRACKED);
   s->lookups = login_limiter_new(s->lookups_per_minute, ADDRESS_WINDOW_USEC, ADDRESS_MAX_TRACKED);
+  s->user_lookups =
+    login_limiter_new(s->user_lookups_per_minute, ADDRESS_WINDOW_USEC, ADDRESS_MAX_TRACKED);
+  s->signed_lookups =
+    login_limiter_new(s->signed_lookups_per_minute, ADDRESS_WINDOW_USEC, ADDRESS_MAX_TRACKED);
   s->contact_requests =
     login_limiter_new(s->contact_requests_per_minute, ADDRESS_WINDOW_USEC, ADDRESS_MAX_TRACKED);
   s->holds = login_limiter_new(s->holds_per_minute, ADDRESS_WINDOW_USEC, ADDRESS_MAX_TRACKED);

@@ -77,7 +77,9 @@ typedef struct {
   gint64 certificate_lifetime;
   gint64 first_lock; /* seconds an account is locked at the 5th failure */
   guint relay_failures_per_minute; /* failures through one SN's tunnels (all its clients) */
-  guint lookups_per_minute; /* GET /v1/users and /v1/users/NAME per source */
+  guint lookups_per_minute; /* unsigned GET /v1/users and /v1/users/NAME per source */
+  guint user_lookups_per_minute; /* signed look-ups (and device lists) per account */
+  guint signed_lookups_per_minute; /* signed look-ups per source, all accounts together */
   guint contact_requests_per_minute; /* contact requests sent, per account */
   guint max_pending_requests; /* outgoing requests waiting for an answer, per account */
   gint64 request_again_after; /* seconds before a declined request may be made again */
@@ -104,7 +106,9 @@ typedef struct {
   LoginAddressLimiter *addresses;
   LoginAddressLimiter *registrations; /* registrations per source address: each costs a hash */
   LoginAddressLimiter *relays; /* failures per SN address, over all its tunnelled clients */
-  LoginAddressLimiter *lookups; /* user look-ups per source */
+  LoginAddressLimiter *lookups; /* unsigned user look-ups per source */
+  LoginAddressLimiter *user_lookups; /* signed look-ups per account id */
+  LoginAddressLimiter *signed_lookups; /* signed look-ups per source */
   LoginAddressLimiter *contact_requests; /* contact requests per account (canonical name) */
   LoginAddressLimiter *holds; /* messages held per account (canonical name) */
   gint last_purge; /* messages.c: when expired messages went last (minutes, atomic) */
@@ -207,7 +211,9 @@ const char *login_request_parse_named(LoginRequest *req, const LoginField *field
  * often, or the account is slowed down and this source has failed for it before. Sets
  * req->account, so the job's outcome is counted. */
 gboolean login_request_refuse_if_limited(LoginRequest *req, const char *account);
-/* The same for user look-ups (every look-up counts). */
+/* The same for user look-ups (every look-up counts): a signed one (req->device) against
+ * its account (user_lookups_per_minute) and its source's signed_lookups_per_minute; any
+ * other against its source's lookups_per_minute. */
 gboolean login_request_refuse_if_looking_up_too_much(LoginRequest *req);
 /* The same for messages held, per account (canonical name; every hold counts). */
 gboolean login_request_refuse_if_holding_too_much(LoginRequest *req, const char *account);

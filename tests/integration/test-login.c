@@ -1254,7 +1254,8 @@ search(InProcess *p, const char *prefix, guint limit)
 
 /* A lookup always ends with one of three answers: no such user, known but no device seen
  * in 72 h (the server's clock moved 73 h), or seen recently; and prefix search honours
- * its limit. */
+ * its limit. After the clock's move bob's certificate has expired at the server, so his
+ * lookups go again unsigned (they still answer) and count against the address. */
 static void
 test_lookup(void)
 {
@@ -1326,6 +1327,43 @@ log_in(InProcess *p, const char *user)
   g_assert_true(wait_done(p));
   hark_login_client_login(p->client, user, BOB_PASSWORD, on_login_done, p);
   g_assert_true(wait_done(p));
+}
+
+/* Logged in, a lookup and a search are signed and count against the account (120 a
+ * minute), not the address: alice and bob on one address (a NAT) look up 100 times
+ * and more, where the address alone gets 60; alice's 121st is refused in the server's
+ * words, and bob still looks up. */
+static void
+test_lookup_signed(void)
+{
+  g_autoptr(Server) server = server_new_full(STORE_SQLITE, LIFETIME_DAY, "127.0.0.1", TRUE);
+  HARK_REQUIRE(server != NULL);
+  g_autoptr(InProcess) alice = in_process_new(server);
+  g_autoptr(InProcess) bob = in_process_new(server);
+  log_in(alice, "alice");
+  log_in(bob, "bob");
+  g_autoptr(GError) error = NULL;
+  for (int i = 0; i < 100 && error == NULL; i++) {
+    HarkLoginLookup found = lookup(bob, "alice", NULL, NULL, &error);
+    if (error == NULL)
+      g_assert_cmpint(found, ==, HARK_LOGIN_LOOKUP_RECENT);
+  }
+  g_assert_no_error(error);
+  /* alice: 10 searches, then lookups until one is refused: the 121st. */
+  for (int i = 0; i < 10; i++) {
+    g_autofree char *names = search(alice, "bo", 5);
+    g_assert_cmpstr(names, ==, "bob");
+  }
+  guint served = 10;
+  while (served < 200 && lookup(alice, "bob", NULL, NULL, &error) == HARK_LOGIN_LOOKUP_RECENT)
+    served++;
+  g_assert_cmpuint(served, ==, 120);
+  g_assert_error(error, HARK_LOGIN_ERROR, HARK_LOGIN_ERROR_LOCKED_OUT);
+  const char *limited = "^too many user look-ups from this account: try again in [0-9]+ s$";
+  g_assert_true(g_regex_match_simple(limited, error->message, 0, 0));
+  g_clear_error(&error);
+  g_assert_cmpint(lookup(bob, "alice", NULL, NULL, &error), ==, HARK_LOGIN_LOOKUP_RECENT);
+  g_assert_no_error(error);
 }
 
 static char *
@@ -1458,6 +1496,7 @@ main(int argc, char **argv)
   hark_test_add_isolated_func("/login/untrusted-server", test_untrusted_server);
   hark_test_add_isolated_func("/login/logout", test_logout);
   hark_test_add_isolated_func("/login/lookup", test_lookup);
+  hark_test_add_isolated_func("/login/lookup-signed", test_lookup_signed);
   hark_test_add_isolated_func("/login/held-messages", test_held_messages);
   hark_test_add_isolated_func("/login/renewal", test_renewal);
   hark_test_add_isolated_func("/login/impersonation", test_impersonation);

@@ -194,6 +194,19 @@ register_user(Fixture *f, const char *user, const char *password)
   return post_strings(f, "/v1/register", "user", user, "password", password, NULL);
 }
 
+/* alice, bob and carol registered with PASSWORD; FALSE (the case failed) otherwise. */
+static gboolean
+register_alice_bob_carol(Fixture *f)
+{
+  const char *names[] = { "alice", "bob", "carol" };
+  for (gsize i = 0; i < G_N_ELEMENTS(names); i++) {
+    g_autoptr(Answer) created = register_user(f, names[i], PASSWORD);
+    if (!check_ok(created, 201))
+      return FALSE;
+  }
+  return TRUE;
+}
+
 static Answer *
 user_lookup(Fixture *f, const char *name)
 {
@@ -980,6 +993,60 @@ test_lookups_limited(Fixture *f, gconstpointer data)
   HARK_REQUIRE(check_ok(elsewhere, 200));
 }
 
+/* A look-up signed by a device counts against its account, not its address: users
+ * behind one NAT do not share 60 look-ups a minute. alice and bob sign from the address
+ * whose unsigned look-ups are spent: alice gets 120 a minute (the default), and the
+ * address 150 signed ones of all accounts together (this fixture's
+ * signed_lookups_per_minute), so bob gets the other 30. A look-up whose signature is not
+ * the certificate's key, or a signed one replayed, is refused, not served as an
+ * anonymous one. */
+static void
+test_lookups_per_account(Fixture *f, gconstpointer data)
+{
+  HARK_REQUIRE(f->node != NULL);
+  HARK_REQUIRE(register_alice_bob_carol(f));
+  g_autoptr(Device) laptop = device_new(f);
+  g_autoptr(Device) desk = device_new(f);
+  g_autoptr(Answer) alice_in = login(f, laptop, "alice", PASSWORD);
+  g_autoptr(Answer) bob_in = login(f, desk, "bob", PASSWORD);
+  HARK_REQUIRE(check_ok(alice_in, 200) && check_ok(bob_in, 200));
+  for (int i = 0; i < 60; i++) {
+    g_autoptr(Answer) found = user_lookup(f, "carol");
+    HARK_REQUIRE(check_ok(found, 200));
+  }
+  g_autoptr(Answer) anonymous = user_lookup(f, "carol");
+  HARK_REQUIRE(check_locked(anonymous) > 0);
+
+  /* bob's key with alice's certificate: refused; bob's own, once and replayed. */
+  g_autoptr(Answer) forged =
+    signed_request(f, desk, laptop->certificate, "GET", "/v1/users/carol", NULL, 0);
+  HARK_REQUIRE(check_error(forged, 401, "unauthenticated"));
+  g_autoptr(Signature) once = sign(desk, NULL, "GET", "/v1/users/carol", NULL, 0);
+  g_autoptr(Answer) first = send_signed(f, "GET", "/v1/users/carol", NULL, once);
+  HARK_REQUIRE(check_ok(first, 200));
+  g_autoptr(Answer) replayed = send_signed(f, "GET", "/v1/users/carol", NULL, once);
+  HARK_REQUIRE(check_error(replayed, 401, "unauthenticated"));
+  g_assert_nonnull(strstr(error_message(replayed), "replay"));
+
+  const char *paths[] = { "/v1/users/carol", "/v1/users?prefix=ca", "/v1/users/carol/devices" };
+  for (int i = 0; i < 120; i++) {
+    g_autoptr(Answer) found = signed_request(f, laptop, NULL, "GET", paths[i % 3], NULL, 0);
+    HARK_REQUIRE(check_ok(found, 200));
+  }
+  g_autoptr(Answer) spent = signed_request(f, laptop, NULL, "GET", "/v1/users/carol", NULL, 0);
+  HARK_REQUIRE(check_locked(spent) > 0);
+  g_assert_true(
+    g_str_has_prefix(error_message(spent), "too many user look-ups from this account: "));
+  for (int i = 0; i < 29; i++) {
+    g_autoptr(Answer) found = signed_request(f, desk, NULL, "GET", paths[i % 3], NULL, 0);
+    HARK_REQUIRE(check_ok(found, 200));
+  }
+  g_autoptr(Answer) full = signed_request(f, desk, NULL, "GET", "/v1/users?prefix=ca", NULL, 0);
+  HARK_REQUIRE(check_locked(full) > 0);
+  g_assert_true(
+    g_str_has_prefix(error_message(full), "too many signed user look-ups from this address: "));
+}
+
 static void
 test_password_change(Fixture *f, gconstpointer data)
 {
@@ -1195,10 +1262,7 @@ static void
 test_signed_replay(Fixture *f, gconstpointer data)
 {
   HARK_REQUIRE(f->node != NULL);
-  g_autoptr(Answer) alice = register_user(f, "alice", PASSWORD);
-  g_autoptr(Answer) bob = register_user(f, "bob", PASSWORD);
-  g_autoptr(Answer) carol = register_user(f, "carol", PASSWORD);
-  HARK_REQUIRE(check_ok(alice, 201) && check_ok(bob, 201) && check_ok(carol, 201));
+  HARK_REQUIRE(register_alice_bob_carol(f));
   g_autoptr(Device) device = device_new(f);
   g_autoptr(Answer) logged_in = login(f, device, "alice", PASSWORD);
   HARK_REQUIRE(check_ok(logged_in, 200));
@@ -2767,11 +2831,12 @@ add_clocked(const char *store, const char *name, void (*test)(Fixture *, gconstp
   hark_test_add_isolated(path, Fixture, store, fixture_set_up_test_clock, test, fixture_tear_down);
 }
 
-/* With the test clock and at most 2 pending requests per account. */
+/* With the test clock, at most 2 pending requests per account and 150 signed look-ups a
+ * minute per source. */
 static void
 fixture_set_up_small_limits(Fixture *f, gconstpointer data)
 {
-  f->hash_settings = TEST_HASH " max_pending_requests = 2;";
+  f->hash_settings = TEST_HASH " max_pending_requests = 2; signed_lookups_per_minute = 150;";
   fixture_set_up_test_clock(f, data);
 }
 
@@ -2802,6 +2867,7 @@ add_all(const char *store)
   add(store, "tunnel-origin", test_tunnel_origin);
   add(store, "device-names", test_device_names);
   add(store, "lookups-limited", test_lookups_limited);
+  add_limited(store, "lookups-per-account", test_lookups_per_account);
   add_clocked(store, "address-limit", test_address_limit);
   add(store, "password", test_password_change);
   add(store, "delete", test_delete);
