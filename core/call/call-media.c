@@ -233,6 +233,14 @@ on_gathering_done(gpointer data)
 }
 
 static void
+path_change_end(HarkCall *call, const char *outcome, const char *reason)
+{
+  call->path_change_outcome = outcome;
+  g_free(call->path_change_reason);
+  call->path_change_reason = g_strdup(reason);
+}
+
+static void
 on_ice_state(gpointer data, HarkMediaIceState state)
 {
   HarkCall *call = ((CallIceHandle *)data)->call;
@@ -241,6 +249,10 @@ on_ice_state(gpointer data, HarkMediaIceState state)
   if (state == HARK_MEDIA_ICE_CONNECTED) {
     hark_call_media_maybe_start(call);
     hark_call_media_note_path(call);
+    /* A restart before any pair worked, or one whose old pair died meanwhile, shows
+     * here rather than in on_restart_done. */
+    if (g_strcmp0(call->path_change_outcome, "moving") == 0)
+      path_change_end(call, "moved", NULL);
     return;
   }
   if (state != HARK_MEDIA_ICE_FAILED || call->ice == NULL || !call->remote_credentials)
@@ -255,15 +267,27 @@ on_ice_state(gpointer data, HarkMediaIceState state)
 
 /* A path change (`path`) ended: the new pair carries the media, or the old one still. */
 static void
-on_restart_done(gpointer data, HarkMediaIcePath path, gboolean ok)
+on_restart_done(gpointer data, HarkMediaIcePath path, const char *failure)
 {
   HarkCall *call = ((CallIceHandle *)data)->call;
   if (call == NULL)
     return;
   gboolean flowing = hark_call_media_note_path(call);
+  path_change_end(call, failure == NULL ? "moved" : "failed", failure);
   g_message("calls: %s: the path change %s; the media goes %s", call->id_hex,
-            ok ? "worked" : "found no working pair", flowing ? call->last_path : "nowhere yet");
+            failure == NULL ? "worked" : failure, flowing ? call->last_path : "nowhere yet");
   hark_call_emit(call);
+}
+
+JsonObject *
+hark_call_media_path_change_json(HarkCall *call)
+{
+  JsonObject *o = json_object_new();
+  json_object_set_string_member(o, "kind", call->path_change_kind);
+  json_object_set_string_member(o, "outcome", call->path_change_outcome);
+  if (call->path_change_reason != NULL)
+    json_object_set_string_member(o, "reason", call->path_change_reason);
+  return o;
 }
 
 static const HarkMediaIceCallbacks ice_callbacks = {
@@ -309,6 +333,9 @@ hark_call_media_restart(HarkCall *call, const char *name, HarkCallSignal *signal
            FALSE;
   /* The new candidates trickle once gathered (from the main loop, after this signal). */
   call->local_gathering_done = FALSE;
+  g_free(call->path_change_kind);
+  call->path_change_kind = g_strdup(name);
+  path_change_end(call, "moving", NULL);
   signal->ice_ufrag = g_strdup(hark_media_ice_local_ufrag(call->ice));
   signal->ice_pwd = g_strdup(hark_media_ice_local_pwd(call->ice));
   signal->path = g_strdup(name);

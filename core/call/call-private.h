@@ -81,6 +81,11 @@ struct _HarkCall {
   char *codec; /* the one sent now (a registration's name) */
   char *asked_codec; /* an UPDATE of ours waiting for its UPDATE_OK */
   char *asked_path; /* the same for a path (an ICE restart) */
+  /* The last path change of either end: its kind, "moving" until it ends, then "moved"
+   * or "failed" and why (both NULL before any). */
+  char *path_change_kind;
+  const char *path_change_outcome;
+  char *path_change_reason;
   guint8 dtmf_pt;
   char *reason; /* why it ended */
   char *last_path; /* the media path last seen working ("host udp"), or NULL */
@@ -228,6 +233,9 @@ char *hark_call_media_path(HarkCall *call);
 /* Remembers the path the media takes now as last_path (kept after the pair is gone);
  * FALSE, last_path untouched, when no pair carries the media now. */
 gboolean hark_call_media_note_path(HarkCall *call);
+/* The call's last path change for its JSON: {"kind", "outcome" (moving, moved, failed),
+ * "reason" (a failure's)}. Only when path_change_kind is set. */
+JsonObject *hark_call_media_path_change_json(HarkCall *call);
 /* The node attached to another SN: when our relay (the old SN's) carries the call's media,
  * ask the new SN for TURN credentials and restart ICE on its STUN and relay (`path any`,
  * both ends), so the call outlives a relay that died with its SN. */

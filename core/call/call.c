@@ -85,6 +85,8 @@ call_free(HarkCall *call)
   g_free(call->codec);
   g_free(call->asked_codec);
   g_free(call->asked_path);
+  g_free(call->path_change_kind);
+  g_free(call->path_change_reason);
   g_free(call->reason);
   g_free(call->last_path);
   g_free(call->servers_from);
@@ -129,6 +131,8 @@ hark_call_json(HarkCall *call)
     path = g_strdup(call->last_path);
   if (path != NULL)
     json_object_set_string_member(o, "path", path);
+  if (call->path_change_kind != NULL)
+    json_object_set_object_member(o, "path_change", hark_call_media_path_change_json(call));
   json_object_set_int_member(o, "started_at", call->started_at);
   if (call->answered_at != 0)
     json_object_set_int_member(o, "answered_at", call->answered_at);

@@ -83,7 +83,7 @@ struct _HarkMediaIce {
 };
 
 static void generation_free(Generation *g);
-static void drop_next(HarkMediaIce *ice, gboolean tell);
+static void drop_next(HarkMediaIce *ice, const char *failure);
 
 static HarkMediaIceState
 state_from_nice(NiceComponentState s)
@@ -207,11 +207,12 @@ on_gathering_done(NiceAgent *agent, guint stream, gpointer data)
   g->gathered = TRUE;
   if (g == g->ice->next && g->local_lines->len == 0) {
     /* Nothing to check with (the relay did not answer): no reason to wait. */
-    g_message("ICE restart to the %s path gathered no candidate; the media stays on the old "
-              "pair",
-              path_name(g->path));
+    g_autofree char *failure =
+      g->path == HARK_MEDIA_ICE_PATH_RELAY
+        ? g_strdup("the relay path gathered no candidate (the TURN server did not answer)")
+        : g_strdup_printf("the %s path gathered no candidate", path_name(g->path));
     HarkMediaIce *ice = hark_media_ice_ref(g->ice); /* the owner may let go in restart_done */
-    drop_next(ice, TRUE); /* frees g */
+    drop_next(ice, failure); /* frees g */
     hark_media_ice_unref(ice);
     return;
   }
@@ -226,10 +227,10 @@ agent_close_done(GObject *source, GAsyncResult *result, gpointer data)
 }
 
 static void
-restart_done(HarkMediaIce *ice, HarkMediaIcePath path, gboolean ok)
+restart_done(HarkMediaIce *ice, HarkMediaIcePath path, const char *failure)
 {
   if (ice->callbacks->version >= 2 && ice->callbacks->restart_done != NULL)
-    ice->callbacks->restart_done(ice->data, path, ok);
+    ice->callbacks->restart_done(ice->data, path, failure);
 }
 
 /* The restart's pair works (or the old one died): media moves to the new generation,
@@ -250,9 +251,10 @@ promote_next(HarkMediaIce *ice)
   generation_free(old);
 }
 
-/* A restart given up: the old pair carries on. */
+/* A restart given up: the old pair carries on. failure: why, for the log and the owner
+ * (NULL: a restart that gives way to another, told nothing). */
 static void
-drop_next(HarkMediaIce *ice, gboolean tell)
+drop_next(HarkMediaIce *ice, const char *failure)
 {
   g_mutex_lock(&ice->lock);
   Generation *g = ice->next;
@@ -262,20 +264,22 @@ drop_next(HarkMediaIce *ice, gboolean tell)
     return;
   HarkMediaIcePath path = g->path;
   generation_free(g);
-  if (tell)
-    restart_done(ice, path, FALSE);
+  if (failure == NULL)
+    return;
+  g_message("ICE restart: %s; the media stays on the old pair", failure);
+  restart_done(ice, path, failure);
 }
 
 static gboolean
 on_restart_timeout(gpointer data)
 {
   HarkMediaIce *ice = data;
-  g_message("ICE restart to the %s path found no working pair within %d s; the media stays "
-            "on the old pair",
-            path_name(ice->next->path), ICE_RESTART_TIMEOUT_MS / 1000);
+  g_autofree char *failure =
+    g_strdup_printf("no pair of the %s path worked within %d s", path_name(ice->next->path),
+                    ICE_RESTART_TIMEOUT_MS / 1000);
   g_clear_pointer(&ice->next->timeout, g_source_unref); /* destroyed by returning REMOVE */
   hark_media_ice_ref(ice);
-  drop_next(ice, TRUE);
+  drop_next(ice, failure);
   hark_media_ice_unref(ice);
   return G_SOURCE_REMOVE;
 }
@@ -286,7 +290,7 @@ take_over(HarkMediaIce *ice)
   HarkMediaIcePath path = ice->next->path;
   promote_next(ice);
   set_state(ice, state_from_nice(ice->active->nice_state));
-  restart_done(ice, path, TRUE);
+  restart_done(ice, path, NULL);
 }
 
 static void
@@ -322,9 +326,9 @@ state_changed(Generation *g, NiceComponentState state)
   if (s == HARK_MEDIA_ICE_CONNECTED && g->selected) {
     take_over(ice);
   } else if (s == HARK_MEDIA_ICE_FAILED) {
-    g_message("ICE restart to the %s path failed; the media stays on the old pair",
-              path_name(g->path));
-    drop_next(ice, TRUE); /* frees g: nothing after this */
+    g_autofree char *failure =
+      g_strdup_printf("every check of the %s path failed", path_name(g->path));
+    drop_next(ice, failure); /* frees g: nothing after this */
   }
 }
 
@@ -971,7 +975,7 @@ gboolean
 hark_media_ice_restart(HarkMediaIce *ice, HarkMediaIcePath path, GError **error)
 {
   /* A restart already under way gives way to this one. */
-  drop_next(ice, FALSE);
+  drop_next(ice, NULL);
   Generation *g = generation_new(ice, path, error);
   if (g == NULL)
     return FALSE;

@@ -62,9 +62,10 @@ typedef struct {
   void (*gathering_done)(gpointer data);
   void (*state_changed)(gpointer data, HarkMediaIceState state);
   /* version >= 2 (added by the ICE implementation): a restart begun while a pair carried
-   * the media ended: ok, the new pair carries it now; or not (no pair worked within
-   * 15 s, or every check failed), and the old pair still does. */
-  void (*restart_done)(gpointer data, HarkMediaIcePath path, gboolean ok);
+   * the media ended: failure NULL, the new pair carries it now; or failure says why not
+   * (the new path gathered nothing, no pair worked within 15 s, every check failed), and
+   * the old pair still does. */
+  void (*restart_done)(gpointer data, HarkMediaIcePath path, const char *failure);
 } HarkMediaIceCallbacks;
 
 /* Makes the agent and starts gathering. Errors: a host that is not a literal address,

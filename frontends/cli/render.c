@@ -418,6 +418,24 @@ media_part(JsonObject *data)
                          p != NULL ? p : "");
 }
 
+/* " (the move to relay failed: why)" when the call's last path change failed, or "": the
+ * media stayed where it was, which the path alone would not tell. */
+static char *
+path_change_part(JsonObject *data)
+{
+  JsonObject *change = json_object_has_member(data, "path_change") &&
+                           JSON_NODE_HOLDS_OBJECT(json_object_get_member(data, "path_change"))
+                         ? json_object_get_object_member(data, "path_change")
+                         : NULL;
+  if (change == NULL || g_strcmp0(member_string(change, "outcome"), "failed") != 0)
+    return g_strdup("");
+  g_autofree char *kind = shown(member_string(change, "kind"), 16);
+  const char *reason = member_string(change, "reason");
+  g_autofree char *why = reason != NULL ? shown(reason, MAX_SHOWN_REASON) : NULL;
+  return g_strdup_printf(" (the move to %s failed%s%s)", kind, why != NULL ? ": " : "",
+                         why != NULL ? why : "");
+}
+
 /* One sentence per state of a call ("call" event: docs/control-protocol.md): what a person
  * would say of it, with the command to type when one is expected. */
 static char *
@@ -442,7 +460,8 @@ render_call(JsonObject *data)
     return g_strdup_printf("* connecting the call with %s%s\u2026\n", peer, device);
   if (g_strcmp0(state, "active") == 0) {
     g_autofree char *media = media_part(data);
-    return g_strdup_printf("* in a call with %s%s%s\n", peer, device, media);
+    g_autofree char *change = path_change_part(data);
+    return g_strdup_printf("* in a call with %s%s%s%s\n", peer, device, media, change);
   }
   if (g_strcmp0(state, "held") == 0)
     return g_strdup_printf("* call with %s on hold\n", peer);

@@ -41,6 +41,7 @@ typedef enum {
   LAB_SN_RELAY = 1 << 11, /* the SN's own TURN server (loopback peers allowed), no coturn */
   LAB_STEERED = 1 << 12, /* the SN relays nothing; a second SN it links to (sn2) does */
   LAB_SN_FEW_LOOKUPS = 1 << 13, /* the SN's directory.lookups_per_minute = 12 */
+  LAB_TURN_DEAD = 1 << 14, /* the SN vouches for a TURN server nobody answers for */
 } LabFlags;
 
 #define TURN_SECRET "calls-turn-secret-5e02b7"
@@ -91,15 +92,15 @@ sn_config(CallLab *lab)
 }
 
 /* coturn with the lab's secret, which the SN vouches for (its file 0600). Without
- * turnserver installed, the SN vouches for a port nobody answers on. FALSE: the case
- * failed. */
+ * turnserver installed, or with LAB_TURN_DEAD, the SN vouches for a port nobody answers
+ * on. FALSE: the case failed. */
 static gboolean
 turn_start(CallLab *lab)
 {
   lab->turn_secret_path = g_build_filename(lab->dir, "turn-secret", NULL);
   g_assert_true(g_file_set_contents(lab->turn_secret_path, TURN_SECRET "\n", -1, NULL));
   g_assert_cmpint(g_chmod(lab->turn_secret_path, 0600), ==, 0);
-  if (!lab_coturn_installed()) {
+  if (!lab_coturn_installed() || (lab->flags & LAB_TURN_DEAD)) {
     lab->turn_port = lab_free_port();
     return TRUE;
   }
@@ -203,7 +204,7 @@ lab_set_up(CallLab *lab, gconstpointer data)
                  : lab_login_server_new();
   if (lab->login == NULL || lab->dir == NULL)
     return;
-  if ((flags & LAB_TURN) && !turn_start(lab))
+  if ((flags & (LAB_TURN | LAB_TURN_DEAD)) && !turn_start(lab))
     return;
   g_autofree char *config = sn_config(lab);
   if ((flags & LAB_STEERED) && (config = steered_config(lab, config)) == NULL)
@@ -1272,6 +1273,53 @@ test_path_relay(CallLab *lab, gconstpointer data)
   move_path(lab, "relay", path_is_relayed, "relayed ");
 }
 
+/* The relay the SN vouches for does not answer: alice's `path relay` fails on both ends
+ * with the reason in their `call` events, and the call goes on over the host pair, bob
+ * still hearing her. */
+static gboolean
+path_change_failed(JsonObject *e, gconstpointer data)
+{
+  JsonObject *change = json_object_get_object_member(e, "path_change");
+  return g_strcmp0(str(e, "event"), "call") == 0 && change != NULL &&
+         g_strcmp0(str(change, "outcome"), "failed") == 0;
+}
+
+static void
+test_path_relay_unreachable(CallLab *lab, gconstpointer data)
+{
+  LAB_UP(lab);
+  g_autofree char *id = NULL;
+  HARK_REQUIRE(call_up(lab, lab->alice, lab->bob, &id));
+  g_autoptr(JsonObject) asked = ask(lab, lab->alice, "path", lab_args("kind", "relay", NULL));
+  HARK_REQUIRE(asked != NULL);
+  JsonObject *moving = json_object_get_object_member(asked, "path_change");
+  HARK_REQUIRE(moving != NULL);
+  g_assert_cmpstr(str(moving, "kind"), ==, "relay");
+  g_assert_cmpstr(str(moving, "outcome"), ==, "moving");
+  LabNode *ends[] = { lab->alice, lab->bob };
+  for (gsize i = 0; i < G_N_ELEMENTS(ends); i++) {
+    g_autoptr(JsonObject) failed =
+      wait_event(lab, ends[i], path_change_failed, NULL, "the path change failed", CALL_MS);
+    HARK_REQUIRE(failed != NULL);
+    JsonObject *change = json_object_get_object_member(failed, "path_change");
+    g_test_message("%s: %s", ends[i]->name, str(change, "reason"));
+    g_assert_cmpstr(str(change, "kind"), ==, "relay");
+    g_assert_nonnull(strstr(str(change, "reason"), "TURN server did not answer"));
+    g_assert_cmpstr(str(failed, "state"), ==, "active");
+    g_assert_true(g_str_has_prefix(str(failed, "path"), "host "));
+  }
+  g_autoptr(JsonObject) now = ask(lab, lab->bob, "stats", lab_args("id", id, NULL));
+  HARK_REQUIRE(now != NULL);
+  gint64 played = json_object_get_int_member(now, "played_samples") / 48;
+  g_autoptr(JsonObject) after =
+    wait_stats(lab, lab->bob, id, played_ms, GUINT_TO_POINTER((guint)played + 1500),
+               "1.5 s more audio after the failed change");
+  HARK_REQUIRE(after != NULL);
+  g_assert_cmpstr(str(json_object_get_object_member(after, "path"), "kind"), ==, "host");
+  g_assert_cmpstr(str(after, "state"), ==, "active");
+  assert_heard(lab, lab->bob, 440, 1.0);
+}
+
 /* The same through the SN's own TURN server (core/relay): libnice on both ends gets a
  * relayed candidate from it with the overlay's credentials, and the call goes on. */
 static void
@@ -1729,6 +1777,8 @@ main(int argc, char **argv)
                          lab_tear_down);
   hark_test_add_isolated("/calls/path-relay", CallLab, GUINT_TO_POINTER(LAB_TURN), lab_set_up,
                          test_path_relay, lab_tear_down);
+  hark_test_add_isolated("/calls/path-relay-unreachable", CallLab, GUINT_TO_POINTER(LAB_TURN_DEAD),
+                         lab_set_up, test_path_relay_unreachable, lab_tear_down);
   hark_test_add_isolated("/calls/path-relay-sn", CallLab, GUINT_TO_POINTER(LAB_SN_RELAY),
                          lab_set_up, test_path_relay_sn, lab_tear_down);
   hark_test_add_isolated("/calls/path-relay-steered", CallLab, GUINT_TO_POINTER(LAB_STEERED),

@@ -66,10 +66,10 @@ on_state(gpointer data, HarkMediaIceState state)
 }
 
 static void
-on_restart_done(gpointer data, HarkMediaIcePath path, gboolean ok)
+on_restart_done(gpointer data, HarkMediaIcePath path, const char *failure)
 {
   Side *s = data;
-  s->restarted = ok ? 1 : -1;
+  s->restarted = failure == NULL ? 1 : -1;
 }
 
 static const HarkMediaIceCallbacks callbacks = { .version = 2,

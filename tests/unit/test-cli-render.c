@@ -123,6 +123,23 @@ test_call(void)
                   "* in a call with bob (desk): opus, relayed tcp\n");
   assert_rendered("call", "{\"peer\": \"bob\", \"direction\": \"out\", \"state\": \"active\"}",
                   "* in a call with bob\n");
+  /* A path change that failed is said (the media stayed); one under way or done is not. */
+  assert_rendered("call",
+                  "{\"peer\": \"bob\", \"direction\": \"out\", \"state\": \"active\","
+                  " \"codec\": \"opus\", \"path\": \"host udp\", \"path_change\": {\"kind\":"
+                  " \"relay\", \"outcome\": \"failed\", \"reason\": \"the TURN server did not"
+                  " answer\"}}",
+                  "* in a call with bob: opus, host udp (the move to relay failed: the TURN server"
+                  " did not answer)\n");
+  assert_rendered("call",
+                  "{\"peer\": \"bob\", \"direction\": \"out\", \"state\": \"active\","
+                  " \"path\": \"relayed udp\", \"path_change\": {\"kind\": \"relay\","
+                  " \"outcome\": \"moved\"}}",
+                  "* in a call with bob: relayed udp\n");
+  assert_rendered("call",
+                  "{\"peer\": \"bob\", \"direction\": \"out\", \"state\": \"active\","
+                  " \"path_change\": \"bogus\"}",
+                  "* in a call with bob\n");
   assert_rendered("call", "{" BOB_DESK ", \"direction\": \"in\", \"state\": \"held\"}",
                   "* call with bob on hold\n");
   assert_rendered("call",
