@@ -163,19 +163,30 @@ hark_test_wav_rms(const gint16 *samples, gsize n)
 }
 
 double
-hark_test_wav_longest_gap_ms(const gint16 *samples, gsize n, guint rate, double threshold)
+hark_test_wav_longest_gap_at(const gint16 *samples, gsize n, guint rate, double threshold,
+                             gsize *start)
 {
   const gsize block = rate / 200; /* 5 ms */
   double longest = 0, run = 0;
+  *start = 0;
   for (gsize at = 0; block > 0 && at + block <= n; at += block) {
     if (hark_test_wav_rms(samples + at, block) < threshold) {
       run += 5;
+      if (run > longest)
+        *start = at + block - (gsize)(run / 5) * block;
       longest = MAX(longest, run);
     } else {
       run = 0;
     }
   }
   return longest;
+}
+
+double
+hark_test_wav_longest_gap_ms(const gint16 *samples, gsize n, guint rate, double threshold)
+{
+  gsize start;
+  return hark_test_wav_longest_gap_at(samples, n, rate, threshold, &start);
 }
 
 /* The amplitude of the sine at hz (the strongest of hz +- 3 Hz) in one Hann-windowed

@@ -29,6 +29,9 @@ double hark_test_wav_tone_level(const gint16 *samples, gsize n, guint rate, doub
 double hark_test_wav_rms(const gint16 *samples, gsize n);
 /* The longest run, in ms, of 5 ms blocks of samples[0, n) whose RMS is under threshold. */
 double hark_test_wav_longest_gap_ms(const gint16 *samples, gsize n, guint rate, double threshold);
+/* The same, and where that run starts (*start, a sample index; 0 when there is none). */
+double hark_test_wav_longest_gap_at(const gint16 *samples, gsize n, guint rate, double threshold,
+                                    gsize *start);
 
 /* How far samples[0, n) stray from a steady sine at hz, where they stray most: over 10 ms
  * blocks, the energy left after taking out the block's best-fitting sine at hz, against

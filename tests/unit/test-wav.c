@@ -57,6 +57,12 @@ test_rms_and_gap(void)
   double gap = hark_test_wav_longest_gap_ms(tone, 48000, 48000, 700);
   g_assert_cmpfloat(gap, >=, 95);
   g_assert_cmpfloat(gap, <=, 105);
+  /* ... at 500 ms (a 5 ms block either way); a shorter one before does not move it. */
+  memset(tone + 4800, 0, 960 * sizeof *tone);
+  gsize start = 0;
+  g_assert_cmpfloat(hark_test_wav_longest_gap_at(tone, 48000, 48000, 700, &start), ==, gap);
+  g_assert_cmpuint(start, >=, 24000 - 240);
+  g_assert_cmpuint(start, <=, 24000 + 240);
 }
 
 static void
