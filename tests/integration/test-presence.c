@@ -457,6 +457,16 @@ presence_counter(LabNode *sn, const char *name)
            : -1;
 }
 
+/* sn's `directory` presence counters as JSON, for a failure's words. */
+static char *
+presence_shown(LabNode *sn)
+{
+  g_autoptr(JsonObject) directory = lab_call(sn, "directory", NULL);
+  JsonObject *presence =
+    directory != NULL ? json_object_get_object_member(directory, "presence") : NULL;
+  return presence != NULL ? hark_test_json(presence) : g_strdup("(none)");
+}
+
 /* carol, a user of the lab's CA who is nobody's buddy, subscribes to alice (and tries to
  * watch as bob): her SN keeps her watch but pushes her nothing, not when she subscribes
  * and not when alice changes her status, which bob is pushed; watching as bob is refused
@@ -837,7 +847,16 @@ test_hint_across(PLab *lab, gconstpointer data)
   HARK_REQUIRE(lab->bob1 != NULL);
   HARK_REQUIRE(buddies_across(lab));
   /* Her SN took the hint from his: nothing else made her device fetch its list. */
-  g_assert_cmpint(presence_counter(lab->sn, "hints"), >=, 1);
+  if (presence_counter(lab->sn, "hints") < 1) {
+    /* Once in an instrumented run: she saw him in 104 ms, yet this counter was 0. Where
+     * the hint went instead is what the failure says. */
+    g_autofree char *first = presence_shown(lab->sn), *second = presence_shown(lab->sn2),
+                    *third = presence_shown(lab->sn3);
+    g_test_fail_printf("alice saw bob online, but her SN counted no hint from an SN peer; "
+                       "presence counters: p-sn %s; p-sn2 %s; p-sn3 %s",
+                       first, second, third);
+    return;
+  }
   /* (The first may have come while she was still checking his SN: 503, and it came again.) */
   g_assert_cmpuint(verified_sn_links(lab->sn), ==, 2);
 }
