@@ -9,8 +9,8 @@
  * silent. Once a leg has not been heard for MIXER_SHARE_AFTER_TICKS it follows a shared
  * encoder (hark/media.h), which codes the whole mix once for all such legs with the same
  * codec settings; the first tick it is heard again, it is back on its own encoder with
- * its mix-minus (so nobody hears themselves). The wait keeps a talker's short pauses from switching it back and
- * forth, each switch costing a few frames' encoding.
+ * its mix-minus (so nobody hears themselves). The wait keeps a talker's short pauses
+ * from switching it back and forth, each switch costing a few frames' encoding.
  * The tick is a main-loop timer that catches up when the loop was late, so the audio
  * sent keeps its rate; more than 5 ticks behind, the lost time is skipped instead. */
 #include "conference-private.h"

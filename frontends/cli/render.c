@@ -423,10 +423,9 @@ media_part(JsonObject *data)
 static char *
 path_change_part(JsonObject *data)
 {
-  JsonObject *change = json_object_has_member(data, "path_change") &&
-                           JSON_NODE_HOLDS_OBJECT(json_object_get_member(data, "path_change"))
-                         ? json_object_get_object_member(data, "path_change")
-                         : NULL;
+  JsonNode *node = json_object_get_member(data, "path_change");
+  JsonObject *change =
+    node != NULL && JSON_NODE_HOLDS_OBJECT(node) ? json_node_get_object(node) : NULL;
   if (change == NULL || g_strcmp0(member_string(change, "outcome"), "failed") != 0)
     return g_strdup("");
   g_autofree char *kind = shown(member_string(change, "kind"), 16);

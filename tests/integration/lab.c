@@ -581,20 +581,19 @@ stun_binding_answered(GSocketType type, guint16 port)
          memcmp(answer + 4, request + 4, 16) == 0;
 }
 
-/* Whether coturn answers on port over UDP and TCP within timeout_ms (one that exited
- * answers nothing). */
+/* What coturn has answered on its port so far (one that exited answers nothing). */
+typedef struct {
+  guint16 port;
+  gboolean udp, tcp;
+} CoturnProbe;
+
 static gboolean
-coturn_answers(guint16 port, guint timeout_ms)
+coturn_answers(gpointer data)
 {
-  gint64 until = g_get_monotonic_time() + (gint64)timeout_ms * 1000;
-  gboolean udp = FALSE, tcp = FALSE;
-  while (!(udp && tcp) && g_get_monotonic_time() < until) {
-    udp = udp || stun_binding_answered(G_SOCKET_TYPE_DATAGRAM, port);
-    tcp = tcp || stun_binding_answered(G_SOCKET_TYPE_STREAM, port);
-    if (!(udp && tcp))
-      g_usleep(50 * 1000);
-  }
-  return udp && tcp;
+  CoturnProbe *probe = data;
+  probe->udp = probe->udp || stun_binding_answered(G_SOCKET_TYPE_DATAGRAM, probe->port);
+  probe->tcp = probe->tcp || stun_binding_answered(G_SOCKET_TYPE_STREAM, probe->port);
+  return probe->udp && probe->tcp;
 }
 
 static GSubprocess *
@@ -641,7 +640,8 @@ lab_coturn_start(const char *dir, const char *secret, guint16 *port)
   for (int attempt = 1; attempt <= LAB_COTURN_TRIES; attempt++) {
     *port = lab_free_udp_tcp_port();
     GSubprocess *coturn = coturn_spawn(turnserver, dir, *port, secret, log);
-    if (coturn != NULL && coturn_answers(*port, hark_test_timeout(LAB_COTURN_UP_MS)))
+    CoturnProbe probe = { .port = *port };
+    if (coturn != NULL && hark_test_wait_for(coturn_answers, &probe, LAB_COTURN_UP_MS))
       return coturn;
     g_test_message("coturn did not answer STUN on 127.0.0.1:%u (UDP and TCP) within %u ms "
                    "(try %d of %d)",
