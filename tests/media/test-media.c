@@ -875,10 +875,17 @@ heard_silent_twice(gpointer data)
 
 /* A stranger's packets, every 20 ms: RTP and RTCP headers that look right, with
  * payloads no key made. */
+typedef struct {
+  MemTransport *to;
+  HarkMediaSession *victim;
+  guint sent;
+} Stranger;
+
 static gboolean
 inject_forged(gpointer data)
 {
-  static guint16 seq;
+  Stranger *st = data;
+  guint16 seq = st->sent++;
   guint8 packet[60];
   memset(packet, 0x5a, sizeof packet);
   packet[0] = 0x80;
@@ -886,9 +893,17 @@ inject_forged(gpointer data)
   packet[2] = seq >> 8, packet[3] = seq & 0xff;
   if (packet[1] == 200)
     packet[2] = 0, packet[3] = 6; /* a length that fits */
-  seq++;
-  mem_transport_inject(data, packet, sizeof packet);
+  mem_transport_inject(st->to, packet, sizeof packet);
   return G_SOURCE_CONTINUE;
+}
+
+static gboolean
+stranger_all_refused(gpointer data)
+{
+  Stranger *st = data;
+  HarkMediaStats stats;
+  hark_media_session_get_stats(st->victim, &stats);
+  return stats.dropped_srtp >= st->sent;
 }
 
 /* The far end's transport stops (every packet it sends lost): `silent` fires once after
@@ -907,12 +922,18 @@ test_silent(void)
   g_assert_cmpuint(h.silent, ==, 0);
   gint64 stopped = g_get_monotonic_time();
   hark_media_transport_set_loss(p.ta, 1.0, 1);
-  guint forging = g_timeout_add(20, inject_forged, p.mb);
+  Stranger stranger = { .to = p.mb, .victim = p.b };
+  guint forging = g_timeout_add(20, inject_forged, &stranger);
   g_assert_true(run_until(heard_silent, &h, 5000));
   g_source_remove(forging);
+  /* The stranger's packets kept coming through the silence (fewer than one per 20 ms when
+   * the loaded machine runs the loop late: 12 in a CI run), and every one was refused. */
+  g_test_message("the stranger sent %u packets before silent fired", stranger.sent);
+  g_assert_cmpuint(stranger.sent, >=, 5);
+  g_assert_true(run_until(stranger_all_refused, &stranger, 2000));
   HarkMediaStats sb;
   hark_media_session_get_stats(p.b, &sb);
-  g_assert_cmpuint(sb.dropped_srtp, >, 20);
+  g_assert_cmpuint(sb.dropped_srtp, ==, stranger.sent);
   gint64 took = (h.at - stopped) / 1000;
   g_test_message("silent: fired %" G_GINT64_FORMAT " ms after the far end stopped", took);
   /* silence_ms after the last packet heard, which is decrypted as it arrives: up to a
