@@ -168,13 +168,17 @@ hark_test_wav_longest_gap_at(const gint16 *samples, gsize n, guint rate, double 
 {
   const gsize block = rate / 200; /* 5 ms */
   double longest = 0, run = 0;
+  gsize run_start = 0;
   *start = 0;
   for (gsize at = 0; block > 0 && at + block <= n; at += block) {
     if (hark_test_wav_rms(samples + at, block) < threshold) {
+      if (run == 0)
+        run_start = at;
       run += 5;
-      if (run > longest)
-        *start = at + block - (gsize)(run / 5) * block;
-      longest = MAX(longest, run);
+      if (run > longest) {
+        longest = run;
+        *start = run_start;
+      }
     } else {
       run = 0;
     }

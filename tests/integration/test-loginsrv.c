@@ -993,13 +993,6 @@ test_lookups_limited(Fixture *f, gconstpointer data)
   HARK_REQUIRE(check_ok(elsewhere, 200));
 }
 
-/* A look-up signed by a device counts against its account, not its address: users
- * behind one NAT do not share 60 look-ups a minute. alice and bob sign from the address
- * whose unsigned look-ups are spent: alice gets 120 a minute (the default), and the
- * address 150 signed ones of all accounts together (this fixture's
- * signed_lookups_per_minute), so bob gets the other 30. A look-up whose signature is not
- * the certificate's key, or a signed one replayed, is refused, not served as an
- * anonymous one. */
 /* n look-ups of carol signed by device (the user, the prefix search and her device list in
  * turn), each served; FALSE (the case failed) at the first that is not. */
 static gboolean
@@ -1014,6 +1007,13 @@ signed_lookups_served(Fixture *f, Device *device, int n)
   return TRUE;
 }
 
+/* A look-up signed by a device counts against its account, not its address: users
+ * behind one NAT do not share 60 look-ups a minute. alice and bob sign from the address
+ * whose unsigned look-ups are spent: alice gets 120 a minute (the default), and the
+ * address 150 signed ones of all accounts together (this fixture's
+ * signed_lookups_per_minute), so bob gets the other 30. A look-up whose signature is not
+ * the certificate's key, or a signed one replayed, is refused, not served as an
+ * anonymous one. */
 static void
 test_lookups_per_account(Fixture *f, gconstpointer data)
 {
